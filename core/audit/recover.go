@@ -1,0 +1,159 @@
+package audit
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/ron-network/ron/core/env"
+)
+
+// recovery is the state of the start-up scan that rebuilds the chain head.
+//
+// The scan walks every record in key (= seq) order and follows the chain.
+// Two kinds of break are told apart:
+//   - a record that does not unseal or decode may be a transient read
+//     fault: the whole scan is retried, up to RecoverAttemptsMax times;
+//   - a record that decodes but does not link (a gap, a wrong Prev) is
+//     what a crash leaves when unsynced writes survive out of order.
+//
+// A break followed by at most InflightRecordsMax records can only be such
+// an unsynced tail (the service never has more records in flight), so those
+// records were never durable, were never reported as such, and are
+// deleted; the head is the last record before the break. A break followed
+// by more is not a crash artifact: the service refuses to append.
+type recovery struct {
+	attempt  int
+	head     Head
+	breakSeq uint64 // 0 while the chain holds
+	breakErr error
+	badBytes bool     // the break was a record that did not decode
+	stale    [][]byte // keys from the break on
+}
+
+var errUnlinked = errors.New("audit: record does not link to its predecessor")
+
+func (s *Service) startRecovery() {
+	s.state = stateRecovering
+	s.head, s.durable, s.inflight = Head{}, Head{}, nil
+	s.recovery = &recovery{attempt: 1}
+	s.scan(nil)
+}
+
+// scan issues the next scan page; start nil begins a fresh pass.
+func (s *Service) scan(start []byte) {
+	rc := s.recovery
+	if start == nil {
+		*rc = recovery{attempt: rc.attempt}
+	}
+	s.env.Submit(env.DiskOp{Kind: env.DiskScan, Tag: tagScan << tagKindShift, Prefix: []byte(KeyPrefix),
+		Start: start, Limit: env.DiskScanLimitMax})
+}
+
+func (s *Service) onScan(d env.DiskDone) {
+	rc := s.recovery
+	if rc == nil || s.state != stateRecovering {
+		return
+	}
+	if d.Result.Err != nil {
+		s.retryRecovery(d.Result.Err)
+		return
+	}
+	for _, kv := range d.Result.Pairs {
+		s.recoverPair(kv)
+		if len(rc.stale) > InflightRecordsMax {
+			s.finishRecovery()
+			return
+		}
+	}
+	if d.Result.More && len(d.Result.Pairs) > 0 {
+		last := d.Result.Pairs[len(d.Result.Pairs)-1].Key
+		s.scan(append(bytes.Clone(last), 0))
+		return
+	}
+	s.finishRecovery()
+}
+
+func (s *Service) recoverPair(kv env.KV) {
+	rc := s.recovery
+	if rc.breakSeq != 0 {
+		rc.stale = append(rc.stale, kv.Key)
+		return
+	}
+	r, err := DecodeStored(kv.Key, kv.Value)
+	bad := err != nil
+	if err == nil && (r.Seq != rc.head.Seq+1 || r.Prev != rc.head.Hash) {
+		err = fmt.Errorf("%w: seq %d after seq %d", errUnlinked, r.Seq, rc.head.Seq)
+	}
+	if err != nil {
+		rc.breakSeq, rc.breakErr, rc.badBytes = rc.head.Seq+1, err, bad
+		rc.stale = append(rc.stale, kv.Key)
+		return
+	}
+	rc.head = Head{Seq: r.Seq, Hash: r.Hash()}
+}
+
+func (s *Service) finishRecovery() {
+	rc := s.recovery
+	if rc.breakSeq != 0 {
+		if rc.badBytes && rc.attempt < RecoverAttemptsMax {
+			s.retryRecovery(rc.breakErr)
+			return
+		}
+		if len(rc.stale) > InflightRecordsMax {
+			s.recovery = nil
+			s.fail(fmt.Errorf("audit: chain breaks at seq %d with %d or more records after it: %w", rc.breakSeq, len(rc.stale), rc.breakErr))
+			return
+		}
+		s.discardTail(rc)
+	}
+	s.head, s.durable = rc.head, rc.head
+	s.state = stateReady
+	s.recovery = nil
+	pending := s.pending
+	s.pending = nil
+	for _, e := range pending {
+		s.append(e)
+	}
+}
+
+// discardTail deletes the unsynced tail a crash left after the break. The
+// deletes precede every later put in the disk's FIFO order.
+func (s *Service) discardTail(rc *recovery) {
+	s.env.Log().Warn("audit: discarding an unsynced tail left by a crash",
+		"break_seq", rc.breakSeq, "records", len(rc.stale), "err", rc.breakErr)
+	for _, key := range rc.stale {
+		s.env.Submit(env.DiskOp{Kind: env.DiskDelete, Tag: tagDelete << tagKindShift, Key: key})
+	}
+	s.env.Submit(env.DiskOp{Kind: env.DiskSync, Tag: tagDelete << tagKindShift})
+	s.env.Metrics().Add(MetricRecoveryDiscarded, "", float64(len(rc.stale)))
+}
+
+func (s *Service) retryRecovery(err error) {
+	rc := s.recovery
+	if rc.attempt >= RecoverAttemptsMax {
+		s.recovery = nil
+		s.fail(fmt.Errorf("audit: recovery failed %d times: %w", rc.attempt, err))
+		return
+	}
+	rc.attempt++
+	s.env.SetTimer(RecoverRetryDelay, tagRetry<<tagKindShift)
+}
+
+// DecodeStored decodes a record as stored under key: the seal must hold,
+// the record must decode and its seq must match the key. io/ tools use it
+// to read a log for Verify.
+func DecodeStored(key, value []byte) (Record, error) {
+	plain, err := env.Unseal(value)
+	if err != nil {
+		return Record{}, err
+	}
+	r, err := UnmarshalRecord(plain)
+	if err != nil {
+		return Record{}, err
+	}
+	if !bytes.Equal(key, RecordKey(r.Seq)) {
+		return Record{}, fmt.Errorf("%w: record seq %d stored under key %q", ErrMalformed, r.Seq, key)
+	}
+	return r, nil
+}

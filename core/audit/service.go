@@ -1,0 +1,314 @@
+package audit
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+
+	"github.com/ron-network/ron/core/env"
+)
+
+// Service limits and timings.
+const (
+	// Topic is the bus topic the service subscribes to.
+	Topic = "audit"
+	// KeyPrefix starts every record's disk key: "audit/<seq, 16 hex digits>".
+	KeyPrefix = "audit/"
+	// InflightRecordsMax bounds records appended but not yet durable. It is
+	// also the longest unsynced tail a crash can leave behind, which bounds
+	// what recovery may discard (see recover.go).
+	InflightRecordsMax = 1024
+	// PendingEventsMax bounds events queued while the chain head is being
+	// recovered.
+	PendingEventsMax = 1024
+	// WriteAttemptsMax bounds the attempts at one put or sync before the
+	// service stops appending (a chain with a hole must not grow).
+	WriteAttemptsMax = 5
+	// RecoverAttemptsMax bounds full recovery scans after read errors.
+	RecoverAttemptsMax = 5
+	// RecoverRetryDelay paces recovery scans after a failure.
+	RecoverRetryDelay = 200 * time.Millisecond
+	// seqMax keeps a seq inside a disk tag (tagKindShift bits).
+	seqMax = 1<<tagKindShift - 1
+)
+
+// Disk and timer tags: the op kind above tagKindShift, a seq below it.
+const (
+	tagKindShift = 48
+	tagScan      = 1
+	tagPut       = 2
+	tagSync      = 3
+	tagDelete    = 4
+	tagRetry     = 5
+)
+
+// Metric names.
+const (
+	MetricAppendLatency     = "audit_append_latency_seconds"
+	MetricDropped           = "audit_dropped_total"
+	MetricRecoveryDiscarded = "audit_recovery_discarded_total"
+)
+
+var _ = env.Declare(
+	env.MetricDef{Name: MetricAppendLatency, Kind: env.Histogram,
+		Help: "Time from an audit event to its record being durable.", Buckets: env.LatencyBuckets},
+	env.MetricDef{Name: MetricDropped, Kind: env.Counter,
+		Help: "Audit events not recorded, by reason (backlog, unavailable, invalid).", Label: "reason"},
+	env.MetricDef{Name: MetricRecoveryDiscarded, Kind: env.Counter,
+		Help: "Unsynced tail records discarded at recovery because a crash left them unchained."},
+)
+
+// Event is what other services publish on Topic (as Event or *Event) to
+// have a record appended. Texts longer than their Record limit are cut.
+type Event struct {
+	Kind    Kind
+	Actor   string
+	Tenant  string
+	Subject string
+	Detail  string
+}
+
+// HeadQuery is a Request body; the reply is a HeadStatus.
+type HeadQuery struct{}
+
+// HeadStatus reports the chain heads: Appended includes records not yet
+// durable; Durable only those covered by a completed sync.
+type HeadStatus struct {
+	Appended Head
+	Durable  Head
+	Ready    bool
+	Broken   bool
+}
+
+type state uint8
+
+const (
+	stateIdle state = iota
+	stateRecovering
+	stateReady
+	stateBroken
+)
+
+type inflight struct {
+	seq      uint64
+	hash     [32]byte
+	key      []byte
+	value    []byte // sealed
+	started  env.Time
+	putDone  bool
+	attempts int
+}
+
+// Service is the audit log: a node.Service that appends hash-chained
+// records for bus events and persists them through the disk.
+type Service struct {
+	env      env.Env
+	state    state
+	head     Head // last appended (possibly not yet durable)
+	durable  Head
+	pending  []Event
+	inflight []inflight // ascending seq, ending at head.Seq
+	recovery *recovery
+	// syncFailures counts consecutive failed syncs.
+	syncFailures int
+	// reads are ReadRecords requests waiting for their scan, in
+	// submission order; nextRead numbers them.
+	reads    []pendingRead
+	nextRead uint64
+}
+
+// New returns the audit service.
+func New() *Service { return &Service{} }
+
+func (s *Service) Name() string        { return "audit" }
+func (s *Service) Protocols() []uint16 { return nil }
+func (s *Service) Topics() []string    { return []string{Topic} }
+func (s *Service) Init(e env.Env)      { s.env = e }
+
+// Status reports the heads without a request round trip (for tests and the
+// node's owner).
+func (s *Service) Status() HeadStatus {
+	return HeadStatus{Appended: s.head, Durable: s.durable, Ready: s.state == stateReady, Broken: s.state == stateBroken}
+}
+
+// Handle runs one input.
+func (s *Service) Handle(in env.Input) {
+	switch in := in.(type) {
+	case env.Start:
+		s.startRecovery()
+	case env.BusEvent:
+		s.onEvent(in.Event)
+	case env.DiskDone:
+		s.onDisk(in)
+	case env.TimerFired:
+		if in.Tag>>tagKindShift == tagRetry && s.state == stateRecovering {
+			s.scan(nil)
+		}
+	case env.Request:
+		s.onRequest(in)
+	}
+	s.CheckInvariants()
+}
+
+func (s *Service) onEvent(ev any) {
+	var e Event
+	switch v := ev.(type) {
+	case Event:
+		e = v
+	case *Event:
+		e = *v
+	default:
+		s.drop("invalid")
+		return
+	}
+	if !e.Kind.Valid() {
+		s.drop("invalid")
+		return
+	}
+	switch s.state {
+	case stateReady:
+		s.append(e)
+	case stateIdle, stateRecovering:
+		if len(s.pending) >= PendingEventsMax {
+			s.drop("backlog")
+			return
+		}
+		s.pending = append(s.pending, e)
+	default:
+		s.drop("unavailable")
+	}
+}
+
+func (s *Service) drop(reason string) { s.env.Metrics().Add(MetricDropped, reason, 1) }
+
+// append chains e onto the head and writes it: a put, then a sync.
+func (s *Service) append(e Event) {
+	if len(s.inflight) >= InflightRecordsMax || s.head.Seq >= seqMax {
+		s.drop("backlog")
+		return
+	}
+	now := max(s.env.Now(), 0)
+	r := Record{Seq: s.head.Seq + 1, Time: now, Kind: e.Kind, Actor: cut(e.Actor, ActorBytesMax),
+		Tenant: cut(e.Tenant, TenantBytesMax), Subject: cut(e.Subject, SubjectBytesMax),
+		Detail: cut(e.Detail, DetailBytesMax), Prev: s.head.Hash}
+	s.head = Head{Seq: r.Seq, Hash: r.Hash()}
+	f := inflight{seq: r.Seq, hash: s.head.Hash, key: RecordKey(r.Seq), value: env.Seal(r.Marshal()), started: now}
+	s.inflight = append(s.inflight, f)
+	s.writeRecord(&s.inflight[len(s.inflight)-1])
+}
+
+func (s *Service) writeRecord(f *inflight) {
+	f.attempts++
+	s.env.Submit(env.DiskOp{Kind: env.DiskPut, Tag: tagPut<<tagKindShift | f.seq, Key: bytes.Clone(f.key), Value: bytes.Clone(f.value)})
+	s.env.Submit(env.DiskOp{Kind: env.DiskSync, Tag: tagSync<<tagKindShift | f.seq})
+}
+
+func cut(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// RecordKey is the disk key of seq.
+func RecordKey(seq uint64) []byte { return fmt.Appendf(nil, "%s%016x", KeyPrefix, seq) }
+
+func (s *Service) onDisk(d env.DiskDone) {
+	seq := d.Op.Tag & seqMax
+	switch d.Op.Tag >> tagKindShift {
+	case tagScan:
+		s.onScan(d)
+	case tagPut:
+		s.onPut(seq, d.Result.Err)
+	case tagSync:
+		s.onSync(seq, d.Result.Err)
+	case tagDelete:
+		// Recovery's deletes are followed by a sync; nothing to track.
+	case tagRead:
+		s.onReadDone(d)
+	}
+}
+
+func (s *Service) onPut(seq uint64, err error) {
+	f := s.findInflight(seq)
+	if f == nil {
+		return
+	}
+	if err == nil {
+		f.putDone = true
+		return
+	}
+	if f.attempts >= WriteAttemptsMax {
+		s.fail(fmt.Errorf("audit: put of seq %d failed %d times: %w", seq, f.attempts, err))
+		return
+	}
+	s.writeRecord(f)
+}
+
+// onSync makes durable the inflight records, oldest first, whose put has
+// completed: disk ops complete in submission order, so a successful sync
+// covers every put whose completion arrived before it, whichever record
+// the sync was issued for (seq only labels a retry).
+func (s *Service) onSync(seq uint64, err error) {
+	if err != nil {
+		s.syncFailures++
+		if s.syncFailures >= WriteAttemptsMax {
+			s.fail(fmt.Errorf("audit: %d consecutive syncs failed: %w", s.syncFailures, err))
+			return
+		}
+		s.env.Submit(env.DiskOp{Kind: env.DiskSync, Tag: tagSync<<tagKindShift | seq})
+		return
+	}
+	s.syncFailures = 0
+	now := s.env.Now()
+	n := 0
+	for n < len(s.inflight) && s.inflight[n].putDone {
+		f := &s.inflight[n]
+		s.env.Metrics().Observe(MetricAppendLatency, "", now.Sub(f.started).Seconds())
+		n++
+	}
+	if n > 0 {
+		last := s.inflight[n-1].seq
+		s.durable = Head{Seq: last, Hash: s.inflight[n-1].hash}
+		s.inflight = append(s.inflight[:0], s.inflight[n:]...)
+	}
+}
+
+func (s *Service) findInflight(seq uint64) *inflight {
+	for i := range s.inflight {
+		if s.inflight[i].seq == seq {
+			return &s.inflight[i]
+		}
+	}
+	return nil
+}
+
+// fail stops appending: a log with a hole or an unverifiable head must not
+// grow. Events from now on are dropped and counted; the operator repairs
+// and restarts.
+func (s *Service) fail(err error) {
+	s.state = stateBroken
+	s.env.Log().Error("audit log stopped appending", "err", err)
+	for range s.pending {
+		s.drop("unavailable")
+	}
+	s.pending = nil
+}
+
+// CheckInvariants panics if the service's bookkeeping is inconsistent.
+func (s *Service) CheckInvariants() {
+	if len(s.inflight) > InflightRecordsMax || len(s.pending) > PendingEventsMax || len(s.reads) > ReadsInflightMax {
+		panic("audit: a bounded queue exceeds its limit")
+	}
+	if s.durable.Seq > s.head.Seq {
+		panic("audit: durable head beyond the appended head")
+	}
+	for i, f := range s.inflight {
+		if f.seq != s.head.Seq-uint64(len(s.inflight)-1-i) || f.seq <= s.durable.Seq {
+			panic(fmt.Sprintf("audit: inflight seq %d out of order (head %d, durable %d)", f.seq, s.head.Seq, s.durable.Seq))
+		}
+	}
+	if s.state != stateReady && s.state != stateBroken && len(s.inflight) > 0 {
+		panic("audit: appending before recovery finished")
+	}
+}

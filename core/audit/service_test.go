@@ -1,0 +1,291 @@
+package audit
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/env/envtest"
+	"github.com/ron-network/ron/core/node"
+	"github.com/ron-network/ron/core/proto"
+)
+
+// harness runs one audit service on an envtest env; the env's store
+// survives a restart (a new service on the same env).
+type harness struct {
+	t   *testing.T
+	e   *envtest.Env
+	svc *Service
+}
+
+func newHarness(t *testing.T) *harness {
+	h := &harness{t: t, e: envtest.New(proto.NodeID{1}, 1)}
+	h.restart()
+	return h
+}
+
+// restart starts a fresh service on the same disk and runs recovery.
+func (h *harness) restart() {
+	h.svc = New()
+	h.svc.Init(h.e)
+	h.svc.Handle(env.Start{})
+	h.settle()
+	if !h.svc.Status().Ready && !h.svc.Status().Broken {
+		h.t.Fatalf("service neither ready nor broken after recovery")
+	}
+}
+
+// settle completes disk ops and fires timers until nothing is left.
+func (h *harness) settle() {
+	for round := 0; round < 100; round++ {
+		ins := h.e.CompleteDisk()
+		ins = append(ins, h.e.Advance(time.Second)...)
+		if len(ins) == 0 {
+			return
+		}
+		for _, in := range ins {
+			h.svc.Handle(in)
+		}
+	}
+	h.t.Fatalf("disk and timers did not settle")
+}
+
+func (h *harness) publish(n int) {
+	for i := 0; i < n; i++ {
+		h.svc.Handle(env.BusEvent{Topic: Topic, Event: Event{Kind: KindNameWrite, Actor: "node", Tenant: "acme", Subject: fmt.Sprintf("name-%d", i)}})
+	}
+}
+
+// stored reads every record on disk, in seq order, the way an external
+// verifier would.
+func (h *harness) stored() []Record {
+	var out []Record
+	for seq := uint64(1); ; seq++ {
+		v, ok := h.e.Stored(string(RecordKey(seq)))
+		if !ok {
+			return out
+		}
+		r, err := DecodeStored(RecordKey(seq), v)
+		if err != nil {
+			h.t.Fatalf("seq %d: %v", seq, err)
+		}
+		out = append(out, r)
+	}
+}
+
+func TestServiceAppendsDurably(t *testing.T) {
+	h := newHarness(t)
+	h.publish(3)
+	st := h.svc.Status()
+	if st.Appended.Seq != 3 || st.Durable.Seq != 0 {
+		t.Fatalf("before the disk completes: %+v", st)
+	}
+	h.e.Advance(5 * time.Millisecond)
+	h.settle()
+	st = h.svc.Status()
+	if st.Durable != st.Appended || st.Durable.Seq != 3 {
+		t.Fatalf("after sync: %+v", st)
+	}
+	records := h.stored()
+	if i, err := VerifyHead(records, st.Durable); err != nil {
+		t.Fatalf("stored chain: %d, %v", i, err)
+	}
+	if records[2].Subject != "name-2" || records[2].Kind != KindNameWrite {
+		t.Fatalf("record content: %+v", records[2])
+	}
+	obs := h.e.Recorder.Observations[MetricAppendLatency]
+	if len(obs) != 3 || obs[0] < 0.005 {
+		t.Fatalf("append latency observations %v, want 3 of at least 5ms", obs)
+	}
+}
+
+func TestServiceRecoversHeadAndContinuesChain(t *testing.T) {
+	h := newHarness(t)
+	h.publish(5)
+	h.settle()
+	before := h.svc.Status().Durable
+	h.restart()
+	if got := h.svc.Status(); got.Durable != before || got.Appended != before {
+		t.Fatalf("recovered %+v, want head %+v", got, before)
+	}
+	h.publish(2)
+	h.settle()
+	records := h.stored()
+	if len(records) != 7 {
+		t.Fatalf("%d records after restart and 2 appends", len(records))
+	}
+	if i, err := VerifyHead(records, h.svc.Status().Durable); err != nil {
+		t.Fatalf("chain across restart: %d, %v", i, err)
+	}
+}
+
+func TestServiceQueuesEventsDuringRecovery(t *testing.T) {
+	h := newHarness(t)
+	h.publish(2)
+	h.settle()
+	h.svc = New()
+	h.svc.Init(h.e)
+	h.svc.Handle(env.Start{})
+	h.publish(3) // the scan has not completed yet
+	if h.svc.Status().Ready || h.svc.Status().Appended.Seq != 0 {
+		t.Fatalf("appended before recovery finished")
+	}
+	h.settle()
+	if got := h.svc.Status().Durable.Seq; got != 5 {
+		t.Fatalf("durable seq %d, want 5", got)
+	}
+	if _, err := Verify(h.stored()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A crash can leave unsynced records out of order: here seq 4 of 6 is
+// lost. Recovery keeps 1..3, discards 5..6, and the chain continues at 4.
+func TestServiceDiscardsUnsyncedTailAfterCrash(t *testing.T) {
+	h := newHarness(t)
+	h.publish(6)
+	h.settle()
+	h.deleteKey(RecordKey(4))
+	h.restart()
+	if got := h.svc.Status().Durable.Seq; got != 3 {
+		t.Fatalf("recovered head seq %d, want 3", got)
+	}
+	if got := h.e.Recorder.Values[MetricRecoveryDiscarded]; got != 2 {
+		t.Fatalf("discarded %v records, want 2", got)
+	}
+	h.publish(1)
+	h.settle()
+	records := h.stored()
+	if len(records) != 4 {
+		t.Fatalf("%d records on disk, want 4 (stale tail deleted)", len(records))
+	}
+	if _, ok := h.e.Stored(string(RecordKey(5))); ok {
+		t.Fatalf("stale seq 5 still on disk")
+	}
+	if _, err := VerifyHead(records, h.svc.Status().Durable); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A corrupt last record is retried (it might be a read fault), then
+// treated as an unsynced tail.
+func TestServiceCorruptTailRecord(t *testing.T) {
+	h := newHarness(t)
+	h.publish(3)
+	h.settle()
+	v, _ := h.e.Stored(string(RecordKey(3)))
+	v[2] ^= 0x40 // the fake store hands out its own slice
+	h.restart()
+	if got := h.svc.Status(); !got.Ready || got.Durable.Seq != 2 {
+		t.Fatalf("after corrupt tail: %+v", got)
+	}
+}
+
+// A break with more than InflightRecordsMax records after it cannot be a
+// crash artifact: the service stops appending and counts what it drops.
+func TestServiceStopsOnBreakInsideTheLog(t *testing.T) {
+	h := newHarness(t)
+	for h.svc.Status().Durable.Seq < InflightRecordsMax+10 {
+		h.publish(InflightRecordsMax / 2)
+		h.settle()
+	}
+	h.deleteKey(RecordKey(5))
+	h.restart()
+	if !h.svc.Status().Broken {
+		t.Fatalf("service kept appending over a hole: %+v", h.svc.Status())
+	}
+	h.publish(2)
+	if got := h.e.Recorder.Values[envtest.Key(MetricDropped, "unavailable")]; got != 2 {
+		t.Fatalf("dropped %v, want 2", got)
+	}
+	if _, ok := h.e.Stored(string(RecordKey(6))); !ok {
+		t.Fatalf("a broken service must not delete evidence")
+	}
+}
+
+func TestServiceRetriesFailedWrites(t *testing.T) {
+	h := newHarness(t)
+	h.publish(2)
+	// Fail the first put and the first sync.
+	var ins []env.Input
+	failedPut, failedSync := false, false
+	for _, in := range h.e.CompleteDisk() {
+		d := in.(env.DiskDone)
+		if d.Op.Kind == env.DiskPut && !failedPut {
+			d.Result.Err, failedPut = fmt.Errorf("%w: injected", env.ErrDiskIO), true
+		}
+		if d.Op.Kind == env.DiskSync && !failedSync {
+			d.Result.Err, failedSync = fmt.Errorf("%w: injected", env.ErrDiskIO), true
+		}
+		ins = append(ins, d)
+	}
+	for _, in := range ins {
+		h.svc.Handle(in)
+	}
+	if h.svc.Status().Durable.Seq == 2 {
+		t.Fatalf("durable although a put failed")
+	}
+	h.settle()
+	if got := h.svc.Status(); got.Durable.Seq != 2 || got.Broken {
+		t.Fatalf("after retries: %+v", got)
+	}
+	if _, err := VerifyHead(h.stored(), h.svc.Status().Durable); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestServiceBoundsInflightAndRejectsInvalidEvents(t *testing.T) {
+	h := newHarness(t)
+	h.publish(InflightRecordsMax + 3) // disk never completes in between
+	if got := h.e.Recorder.Values[envtest.Key(MetricDropped, "backlog")]; got != 3 {
+		t.Fatalf("backlog drops %v, want 3", got)
+	}
+	h.svc.Handle(env.BusEvent{Topic: Topic, Event: "not an event"})
+	h.svc.Handle(env.BusEvent{Topic: Topic, Event: &Event{Kind: 99}})
+	if got := h.e.Recorder.Values[envtest.Key(MetricDropped, "invalid")]; got != 2 {
+		t.Fatalf("invalid drops %v, want 2", got)
+	}
+	h.settle()
+	h.svc.Handle(env.BusEvent{Topic: Topic, Event: &Event{Kind: KindDelete, Detail: strings.Repeat("x", DetailBytesMax+5)}})
+	h.settle()
+	records := h.stored()
+	if last := records[len(records)-1]; len(last.Detail) != DetailBytesMax {
+		t.Fatalf("oversized detail stored as %d bytes", len(last.Detail))
+	}
+}
+
+// Through a node: events published on the bus reach the service, and a
+// HeadQuery request is answered.
+func TestServiceInNode(t *testing.T) {
+	e := envtest.New(proto.NodeID{2}, 1)
+	svc := New()
+	n := node.New(e, node.Config{Invariants: true}, svc)
+	n.Step(env.Start{})
+	for _, in := range e.CompleteDisk() {
+		n.Step(in)
+	}
+	n.Step(env.BusEvent{Topic: Topic, Event: Event{Kind: KindPolicyChange, Subject: "default"}})
+	for _, in := range e.CompleteDisk() {
+		n.Step(in)
+	}
+	n.Step(env.Request{ID: 7, Service: "audit", Body: HeadQuery{}})
+	if len(e.Replies) != 1 {
+		t.Fatalf("replies: %+v", e.Replies)
+	}
+	st, ok := e.Replies[0].Resp.(HeadStatus)
+	if !ok || st.Durable.Seq != 1 || !st.Ready {
+		t.Fatalf("head status %+v", e.Replies[0].Resp)
+	}
+}
+
+func (h *harness) deleteKey(key []byte) {
+	h.e.Submit(env.DiskOp{Kind: env.DiskDelete, Key: key})
+	for _, in := range h.e.CompleteDisk() {
+		if err := in.(env.DiskDone).Result.Err; err != nil {
+			h.t.Fatal(errors.Unwrap(err))
+		}
+	}
+}

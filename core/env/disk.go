@@ -1,0 +1,141 @@
+package env
+
+import (
+	"errors"
+	"fmt"
+)
+
+// DiskOpKind is the kind of an asynchronous disk operation.
+type DiskOpKind uint8
+
+const (
+	// DiskGet reads Key. Result.Found and Result.Value.
+	DiskGet DiskOpKind = iota + 1
+	// DiskPut writes Key=Value (visible at completion, durable after Sync).
+	DiskPut
+	// DiskDelete removes Key (deleting a missing key succeeds).
+	DiskDelete
+	// DiskBatch applies Batch atomically: all of it or none of it, also
+	// across a crash.
+	DiskBatch
+	// DiskSync makes every write completed before it durable.
+	DiskSync
+	// DiskScan returns up to Limit pairs whose keys start with Prefix, in
+	// ascending key order, starting at the first key >= Start (if set).
+	DiskScan
+)
+
+var diskOpNames = [...]string{"", "get", "put", "delete", "batch", "sync", "scan"}
+
+func (k DiskOpKind) String() string {
+	if int(k) < len(diskOpNames) && k != 0 {
+		return diskOpNames[k]
+	}
+	return fmt.Sprintf("DiskOpKind(%d)", uint8(k))
+}
+
+// Disk limits every implementation enforces.
+const (
+	// DiskKeyBytesMax bounds a key.
+	DiskKeyBytesMax = 1 << 10
+	// DiskValueBytesMax bounds a value (a 1 MiB chunk plus its seal).
+	DiskValueBytesMax = 1<<20 + 1<<10
+	// DiskBatchWritesMax bounds the writes in one batch.
+	DiskBatchWritesMax = 4096
+	// DiskScanLimitMax bounds the pairs one scan may return.
+	DiskScanLimitMax = 4096
+)
+
+// DiskWrite is one write in a batch: a put, or a delete when Delete is set.
+type DiskWrite struct {
+	Key    []byte
+	Value  []byte
+	Delete bool
+}
+
+// DiskOp is an asynchronous disk operation. The disk takes ownership of the
+// byte slices it is given.
+type DiskOp struct {
+	Kind   DiskOpKind
+	Tag    uint64 // echoed back in DiskDone; the node uses it for routing
+	Key    []byte
+	Value  []byte
+	Batch  []DiskWrite
+	Prefix []byte
+	Start  []byte
+	Limit  int
+}
+
+// KV is one pair returned by a scan. The receiver owns the slices.
+type KV struct {
+	Key   []byte
+	Value []byte
+}
+
+// DiskResult is the outcome of a DiskOp. Err is nil or wraps one of the
+// sentinel errors below.
+type DiskResult struct {
+	Found bool   // DiskGet: the key exists
+	Value []byte // DiskGet: its value (receiver owns it)
+	Pairs []KV   // DiskScan: the pairs, ascending
+	More  bool   // DiskScan: Limit cut the result short
+	Err   error
+}
+
+// Disk errors. Corruption is a class of its own, distinct from an I/O error,
+// so callers can treat it differently (refetch from a replica, never serve).
+var (
+	ErrDiskIO      = errors.New("env: disk I/O error")
+	ErrDiskFull    = errors.New("env: disk full")
+	ErrCorruption  = errors.New("env: corruption")
+	ErrDiskInvalid = errors.New("env: invalid disk operation")
+)
+
+// Validate checks op against the disk limits. Implementations call it and
+// complete an invalid op with an error wrapping ErrDiskInvalid.
+func (op *DiskOp) Validate() error {
+	switch op.Kind {
+	case DiskGet, DiskDelete:
+		return checkKey(op.Key)
+	case DiskPut:
+		if err := checkKey(op.Key); err != nil {
+			return err
+		}
+		return checkValue(op.Value)
+	case DiskBatch:
+		if len(op.Batch) > DiskBatchWritesMax {
+			return fmt.Errorf("%w: batch of %d writes exceeds %d", ErrDiskInvalid, len(op.Batch), DiskBatchWritesMax)
+		}
+		for i := range op.Batch {
+			if err := checkKey(op.Batch[i].Key); err != nil {
+				return fmt.Errorf("batch write %d: %w", i, err)
+			}
+			if err := checkValue(op.Batch[i].Value); err != nil {
+				return fmt.Errorf("batch write %d: %w", i, err)
+			}
+		}
+		return nil
+	case DiskSync:
+		return nil
+	case DiskScan:
+		if op.Limit <= 0 || op.Limit > DiskScanLimitMax {
+			return fmt.Errorf("%w: scan limit %d outside 1..%d", ErrDiskInvalid, op.Limit, DiskScanLimitMax)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: unknown kind %d", ErrDiskInvalid, op.Kind)
+}
+
+func checkKey(k []byte) error {
+	if len(k) == 0 || len(k) > DiskKeyBytesMax {
+		return fmt.Errorf("%w: key of %d bytes outside 1..%d", ErrDiskInvalid, len(k), DiskKeyBytesMax)
+	}
+	return nil
+}
+
+func checkValue(v []byte) error {
+	if len(v) > DiskValueBytesMax {
+		return fmt.Errorf("%w: value of %d bytes exceeds %d", ErrDiskInvalid, len(v), DiskValueBytesMax)
+	}
+	return nil
+}

@@ -1,0 +1,354 @@
+package disktest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ron-network/ron/core/env"
+)
+
+// Harness drives one disk implementation.
+type Harness interface {
+	// Submit queues op and returns its id (never zero, never reused).
+	Submit(op env.DiskOp) env.OpID
+	// Drain completes every submitted op and returns the completions in
+	// submission order.
+	Drain() []env.DiskDone
+	// Crash simulates a crash and reopens over the same storage; unsynced
+	// writes may be lost. The suite calls it only with no op outstanding.
+	Crash()
+}
+
+// Run runs every conformance test; newHarness returns a fresh empty disk
+// each call.
+func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
+	tests := []struct {
+		name string
+		fn   func(c *client)
+	}{
+		{"GetMissing", testGetMissing},
+		{"PutGet", testPutGet},
+		{"PutOverwrite", testPutOverwrite},
+		{"Delete", testDelete},
+		{"BatchMixed", testBatchMixed},
+		{"BatchInvalidChangesNothing", testBatchInvalid},
+		{"FIFOReadYourWrites", testFIFO},
+		{"ResultsOwnedByReceiver", testResultsOwned},
+		{"ScanSemantics", testScanSemantics},
+		{"ScanPaging", testScanPaging},
+		{"ValidationErrors", testValidation},
+		{"ValidationLimitsAccepted", testValidationLimits},
+		{"SyncedSurvivesCrash", testSyncedSurvivesCrash},
+		{"UnsyncedAfterCrash", testUnsyncedAfterCrash},
+		{"CrashRecoveredStateIsDurable", testCrashRecoveredDurable},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.fn(&client{t: t, h: newHarness(t)})
+		})
+	}
+	t.Run("Model", func(t *testing.T) { runModel(t, newHarness) })
+}
+
+// failer is the part of testing.TB (and of *rapid.T) the helpers use.
+type failer interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
+// client wraps a harness with one-op-at-a-time helpers that fail the test
+// on an unexpected outcome.
+type client struct {
+	t   failer
+	h   Harness
+	tag uint64
+}
+
+// do submits op alone, drains, checks the completion's identity and
+// returns its result.
+func (c *client) do(op env.DiskOp) env.DiskResult {
+	c.t.Helper()
+	c.tag++
+	op.Tag = c.tag
+	id := c.h.Submit(op)
+	done := c.h.Drain()
+	if len(done) != 1 {
+		c.t.Fatalf("drain after one %s returned %d completions, want 1", op.Kind, len(done))
+	}
+	checkDone(c.t, done[0], id, op)
+	return done[0].Result
+}
+
+// ok is do for an op that must succeed.
+func (c *client) ok(op env.DiskOp) env.DiskResult {
+	c.t.Helper()
+	res := c.do(op)
+	if res.Err != nil {
+		c.t.Fatalf("%s %q: unexpected error: %v", op.Kind, op.Key, res.Err)
+	}
+	return res
+}
+
+func (c *client) put(key, value string) {
+	c.t.Helper()
+	c.ok(env.DiskOp{Kind: env.DiskPut, Key: []byte(key), Value: []byte(value)})
+}
+
+func (c *client) del(key string) {
+	c.t.Helper()
+	c.ok(env.DiskOp{Kind: env.DiskDelete, Key: []byte(key)})
+}
+
+func (c *client) sync() {
+	c.t.Helper()
+	c.ok(env.DiskOp{Kind: env.DiskSync})
+}
+
+// wantGet checks that key holds value (present) or is missing.
+func (c *client) wantGet(key, value string, present bool) {
+	c.t.Helper()
+	res := c.ok(env.DiskOp{Kind: env.DiskGet, Key: []byte(key)})
+	checkGet(c.t, key, res, value, present)
+}
+
+// state reads the whole store by paging through scans.
+func (c *client) state() map[string]string {
+	c.t.Helper()
+	out := map[string]string{}
+	var start []byte
+	for {
+		res := c.ok(env.DiskOp{Kind: env.DiskScan, Start: start, Limit: env.DiskScanLimitMax})
+		for _, kv := range res.Pairs {
+			out[string(kv.Key)] = string(kv.Value)
+		}
+		if !res.More {
+			return out
+		}
+		start = append(bytes.Clone(res.Pairs[len(res.Pairs)-1].Key), 0)
+	}
+}
+
+// wantState checks that the store holds exactly want.
+func (c *client) wantState(want map[string]string) {
+	c.t.Helper()
+	if diff := diffState(c.state(), want); diff != "" {
+		c.t.Fatalf("store differs from expectation: %s", diff)
+	}
+}
+
+func checkDone(t failer, done env.DiskDone, id env.OpID, op env.DiskOp) {
+	t.Helper()
+	if done.ID != id || id == 0 {
+		t.Fatalf("completion has id %d, submit returned %d (must be equal and non-zero)", done.ID, id)
+	}
+	if done.Op.Kind != op.Kind || done.Op.Tag != op.Tag {
+		t.Fatalf("completion echoes %s tag %d, submitted %s tag %d", done.Op.Kind, done.Op.Tag, op.Kind, op.Tag)
+	}
+}
+
+func checkGet(t failer, key string, res env.DiskResult, value string, present bool) {
+	t.Helper()
+	if res.Err != nil {
+		t.Fatalf("get %q: %v", key, res.Err)
+	}
+	if res.Found != present {
+		t.Fatalf("get %q: found=%v, want %v", key, res.Found, present)
+	}
+	if present && string(res.Value) != value {
+		t.Fatalf("get %q = %q, want %q", key, res.Value, value)
+	}
+	if !present && len(res.Value) != 0 {
+		t.Fatalf("get %q: missing key returned value %q", key, res.Value)
+	}
+}
+
+// diffState describes the first differences between got and want, or "".
+func diffState(got, want map[string]string) string {
+	var diffs []string
+	for _, k := range env.SortedKeys(want) {
+		if g, ok := got[k]; !ok {
+			diffs = append(diffs, fmt.Sprintf("%q missing (want %q)", k, want[k]))
+		} else if g != want[k] {
+			diffs = append(diffs, fmt.Sprintf("%q = %q, want %q", k, g, want[k]))
+		}
+	}
+	for _, k := range env.SortedKeys(got) {
+		if _, ok := want[k]; !ok {
+			diffs = append(diffs, fmt.Sprintf("%q = %q unexpected", k, got[k]))
+		}
+	}
+	if len(diffs) > 8 {
+		diffs = append(diffs[:8], fmt.Sprintf("and %d more", len(diffs)-8))
+	}
+	return strings.Join(diffs, "; ")
+}
+
+func testGetMissing(c *client) {
+	c.wantGet("missing", "", false)
+	c.put("a", "1")
+	c.wantGet("b", "", false)
+	c.wantGet("a\x00", "", false)
+}
+
+func testPutGet(c *client) {
+	c.put("k", "value")
+	c.wantGet("k", "value", true)
+	c.put("empty", "")
+	c.wantGet("empty", "", true) // an empty value is present, not missing
+	binary := "\x00\xff\x01\x80"
+	c.put(binary, binary)
+	c.wantGet(binary, binary, true)
+	c.wantState(map[string]string{"k": "value", "empty": "", binary: binary})
+}
+
+func testPutOverwrite(c *client) {
+	c.put("k", "first value, longer")
+	c.put("k", "second")
+	c.wantGet("k", "second", true)
+	c.put("k", "")
+	c.wantGet("k", "", true)
+	c.wantState(map[string]string{"k": ""})
+}
+
+func testDelete(c *client) {
+	c.put("a", "1")
+	c.put("b", "2")
+	c.del("a")
+	c.wantGet("a", "", false)
+	c.del("a")       // again: deleting a missing key succeeds
+	c.del("missing") // never existed
+	c.wantState(map[string]string{"b": "2"})
+	c.put("a", "3") // a deleted key can be written again
+	c.wantState(map[string]string{"a": "3", "b": "2"})
+}
+
+func testBatchMixed(c *client) {
+	c.put("a", "old-a")
+	c.put("b", "old-b")
+	c.ok(env.DiskOp{Kind: env.DiskBatch, Batch: []env.DiskWrite{
+		{Key: []byte("c"), Value: []byte("new-c")},
+		{Key: []byte("a"), Delete: true},
+		{Key: []byte("b"), Value: []byte("new-b")},
+		{Key: []byte("d"), Value: []byte("d1")},
+		{Key: []byte("d"), Delete: true}, // later write to the same key wins
+		{Key: []byte("e"), Delete: true},
+		{Key: []byte("e"), Value: []byte("e1")},
+		{Key: []byte("f"), Value: []byte("f1")},
+		{Key: []byte("f"), Value: []byte("f2")},
+		{Key: []byte("missing"), Delete: true},
+	}})
+	c.wantState(map[string]string{"b": "new-b", "c": "new-c", "e": "e1", "f": "f2"})
+	c.ok(env.DiskOp{Kind: env.DiskBatch}) // an empty batch is valid and changes nothing
+	c.wantState(map[string]string{"b": "new-b", "c": "new-c", "e": "e1", "f": "f2"})
+}
+
+func testBatchInvalid(c *client) {
+	c.put("a", "1")
+	before := c.state()
+	invalid := [][]env.DiskWrite{
+		{{Key: []byte("b"), Value: []byte("2")}, {Key: nil, Value: []byte("x")}},
+		{{Key: []byte("a"), Delete: true}, {Key: []byte("c"), Value: make([]byte, env.DiskValueBytesMax+1)}},
+		{{Key: []byte("d"), Value: []byte("4")}, {Key: make([]byte, env.DiskKeyBytesMax+1), Delete: true}},
+		make([]env.DiskWrite, env.DiskBatchWritesMax+1),
+	}
+	for i := range invalid[3] {
+		invalid[3][i] = env.DiskWrite{Key: fmt.Appendf(nil, "big%05d", i), Value: []byte("v")}
+	}
+	for i, batch := range invalid {
+		res := c.do(env.DiskOp{Kind: env.DiskBatch, Batch: batch})
+		if !errors.Is(res.Err, env.ErrDiskInvalid) {
+			c.t.Fatalf("invalid batch %d: err %v, want one wrapping env.ErrDiskInvalid", i, res.Err)
+		}
+		c.wantState(before)
+	}
+}
+
+// testFIFO submits a run of ops without draining in between: they must
+// complete in submission order and each must see the earlier writes.
+func testFIFO(c *client) {
+	type step struct {
+		op      env.DiskOp
+		check   func(env.DiskResult) string
+		wantGet *string // for gets: nil = missing
+	}
+	str := func(s string) *string { return &s }
+	get := func(key string) env.DiskOp { return env.DiskOp{Kind: env.DiskGet, Key: []byte(key)} }
+	steps := []step{
+		{op: get("k")},
+		{op: env.DiskOp{Kind: env.DiskPut, Key: []byte("k"), Value: []byte("1")}},
+		{op: get("k"), wantGet: str("1")},
+		{op: env.DiskOp{Kind: env.DiskPut, Key: []byte("k"), Value: []byte("2")}},
+		{op: get("k"), wantGet: str("2")},
+		{op: env.DiskOp{Kind: env.DiskDelete, Key: []byte("k")}},
+		{op: get("k")},
+		{op: env.DiskOp{Kind: env.DiskBatch, Batch: []env.DiskWrite{
+			{Key: []byte("k"), Value: []byte("3")}, {Key: []byte("k2"), Value: []byte("4")}}}},
+		{op: get("k"), wantGet: str("3")},
+		{op: env.DiskOp{Kind: env.DiskSync}},
+		{op: env.DiskOp{Kind: env.DiskScan, Prefix: []byte("k"), Limit: 10}, check: func(r env.DiskResult) string {
+			if len(r.Pairs) != 2 || string(r.Pairs[0].Key) != "k" || string(r.Pairs[1].Value) != "4" || r.More {
+				return fmt.Sprintf("scan sees %v more=%v, want [k=3 k2=4]", r.Pairs, r.More)
+			}
+			return ""
+		}},
+		{op: env.DiskOp{Kind: env.DiskGet, Key: nil}, check: func(r env.DiskResult) string {
+			if !errors.Is(r.Err, env.ErrDiskInvalid) {
+				return fmt.Sprintf("invalid get in a run: err %v", r.Err)
+			}
+			return ""
+		}},
+		{op: get("k2"), wantGet: str("4")}, // an invalid op does not disturb the queue
+	}
+	ids := make([]env.OpID, len(steps))
+	for i := range steps {
+		steps[i].op.Tag = uint64(1000 + i)
+		ids[i] = c.h.Submit(steps[i].op)
+	}
+	done := c.h.Drain()
+	if len(done) != len(steps) {
+		c.t.Fatalf("drain returned %d completions for %d ops", len(done), len(steps))
+	}
+	seen := map[env.OpID]bool{}
+	for i, s := range steps {
+		checkDone(c.t, done[i], ids[i], s.op)
+		if seen[ids[i]] {
+			c.t.Fatalf("op id %d reused", ids[i])
+		}
+		seen[ids[i]] = true
+		switch {
+		case s.check != nil:
+			if msg := s.check(done[i].Result); msg != "" {
+				c.t.Fatalf("step %d: %s", i, msg)
+			}
+		case s.op.Kind == env.DiskGet:
+			value, present := "", s.wantGet != nil
+			if present {
+				value = *s.wantGet
+			}
+			checkGet(c.t, string(s.op.Key), done[i].Result, value, present)
+		case done[i].Result.Err != nil:
+			c.t.Fatalf("step %d (%s): %v", i, s.op.Kind, done[i].Result.Err)
+		}
+	}
+}
+
+func testResultsOwned(c *client) {
+	c.put("a", "alpha")
+	c.put("b", "beta")
+	res := c.ok(env.DiskOp{Kind: env.DiskGet, Key: []byte("a")})
+	clear(res.Value)
+	scan := c.ok(env.DiskOp{Kind: env.DiskScan, Limit: 10})
+	for _, kv := range scan.Pairs {
+		clear(kv.Key)
+		clear(kv.Value)
+	}
+	c.wantState(map[string]string{"a": "alpha", "b": "beta"})
+}
+
+func slicesEqualStrings(got []env.KV, want []string) bool {
+	return slices.EqualFunc(got, want, func(kv env.KV, k string) bool { return string(kv.Key) == k })
+}

@@ -1,0 +1,90 @@
+package env
+
+import "sort"
+
+// MetricKind is the kind of a metric.
+type MetricKind uint8
+
+const (
+	Counter MetricKind = iota + 1
+	Gauge
+	Histogram
+)
+
+// MetricDef declares one metric: its name (DESIGN section 8), kind, help,
+// the name of its single optional label, and histogram buckets. Production
+// registers every def with Prometheus; the simulator uses the same defs to
+// build its report.
+type MetricDef struct {
+	Name    string
+	Kind    MetricKind
+	Help    string
+	Label   string    // "" for an unlabelled metric
+	Buckets []float64 // Histogram only; upper bounds, ascending
+}
+
+// Metrics is the sink machines report to. label is the value of the def's
+// label ("" when it has none). Calls never fail; an undeclared name is a
+// programmer error that owners may panic on in tests.
+type Metrics interface {
+	Add(name, label string, delta float64)
+	Set(name, label string, value float64)
+	Observe(name, label string, value float64)
+}
+
+// Latency buckets, in seconds, tuned to the SLOs: sub-millisecond local
+// work up to multi-second lookups.
+var (
+	LatencyBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10}
+	HopBuckets     = []float64{0, 1, 2, 3, 4, 5, 6, 7, 8, 10}
+	RatioBuckets   = []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1}
+)
+
+var catalog = map[string]MetricDef{}
+
+// Declare adds defs to the process-wide catalog; services call it from a
+// package-level var initialiser. Declaring a name twice with a different
+// shape is a programmer error.
+func Declare(defs ...MetricDef) []MetricDef {
+	for _, d := range defs {
+		if old, ok := catalog[d.Name]; ok && (old.Kind != d.Kind || old.Label != d.Label) {
+			panic("env: metric " + d.Name + " declared twice with different shapes")
+		}
+		catalog[d.Name] = d
+	}
+	return defs
+}
+
+// Catalog returns every declared metric, sorted by name.
+func Catalog() []MetricDef {
+	out := make([]MetricDef, 0, len(catalog))
+	// map order ok: sorted by name below
+	for _, d := range catalog {
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// LookupMetric returns the def of name.
+func LookupMetric(name string) (MetricDef, bool) {
+	d, ok := catalog[name]
+	return d, ok
+}
+
+// Node-level metrics shared by every runtime.
+const (
+	MetricServiceRestarts = "service_restarts_total"
+	MetricNodeStartup     = "node_startup_seconds"
+	MetricNodeReady       = "node_ready_state"
+	MetricBusPublish      = "bus_publish_latency_seconds"
+	MetricBusDropped      = "bus_dropped_total"
+)
+
+var _ = Declare(
+	MetricDef{Name: MetricServiceRestarts, Kind: Counter, Help: "Machines restarted from durable state after a panic.", Label: "service"},
+	MetricDef{Name: MetricNodeStartup, Kind: Gauge, Help: "Seconds the node took to become ready."},
+	MetricDef{Name: MetricNodeReady, Kind: Gauge, Help: "1 when the node is ready to serve, else 0."},
+	MetricDef{Name: MetricBusPublish, Kind: Histogram, Help: "Bus publish latency.", Buckets: LatencyBuckets},
+	MetricDef{Name: MetricBusDropped, Kind: Counter, Help: "Bus events dropped because a subscriber queue was full.", Label: "subscriber"},
+)

@@ -1,0 +1,83 @@
+package proto
+
+import (
+	"math/bits"
+
+	"lukechampine.com/blake3/guts"
+)
+
+// hashBatchChunks is the most chunks hashed per SIMD call: one eigentree
+// of guts.MaxSIMD chunks is compressed in one pass on the caller's
+// goroutine.
+const hashBatchChunks = guts.MaxSIMD
+
+// sum256 is BLAKE3-256 of data, computed without starting goroutines.
+//
+// Why not blake3.Sum256: for inputs over one chunk (1 KiB) it hashes
+// through Hasher.Write, which starts one goroutine per eigentree (and
+// guts.CompressEigentree one per 16 chunks beyond that), and core/ may not
+// start goroutines (DESIGN 3). Writing the Hasher one chunk at a time avoids
+// them but forgoes SIMD and measured 9x slower. So this walks the same tree
+// itself: full chunks in eigentrees of at most hashBatchChunks, each
+// compressed with SIMD by guts.CompressEigentree (which is sequential at
+// that size), merged on a stack of chaining values exactly as the library's
+// Hasher does, and the last chunk finalised as the root. The official test
+// vectors and a differential test against blake3.Sum256 check it.
+func sum256(data []byte) (out [32]byte) {
+	var h treeHasher
+	full := 0 // chunks before the last one, which must stay for the root
+	if len(data) > 0 {
+		full = (len(data) - 1) / guts.ChunkSize
+	}
+	for done := 0; done < full; {
+		height := h.nextTreeHeight(uint64(full - done))
+		chunks := 1 << height
+		buf := data[done*guts.ChunkSize : (done+chunks)*guts.ChunkSize]
+		h.pushSubtree(guts.ChainingValue(guts.CompressEigentree(buf, &guts.IV, h.counter, 0)), height)
+		done += chunks
+	}
+	root := h.rootNode(data[full*guts.ChunkSize:])
+	words := guts.WordsToBytes(guts.CompressNode(root))
+	copy(out[:], words[:])
+	return out
+}
+
+// treeHasher is the stack of complete subtrees: stack[i] holds a subtree of
+// 2^i chunks exactly when bit i of counter (chunks hashed so far) is set.
+type treeHasher struct {
+	counter uint64
+	stack   [64][8]uint32
+}
+
+// nextTreeHeight is the height of the largest subtree that starts at
+// counter (aligned), fits in the chunks left and in one SIMD batch.
+func (h *treeHasher) nextTreeHeight(chunksLeft uint64) int {
+	height := bits.Len64(min(chunksLeft, hashBatchChunks)) - 1
+	if h.counter != 0 {
+		height = min(height, bits.TrailingZeros64(h.counter))
+	}
+	return height
+}
+
+func (h *treeHasher) pushSubtree(cv [8]uint32, height int) {
+	i := height
+	for h.counter&(1<<i) != 0 {
+		cv = guts.ChainingValue(guts.ParentNode(h.stack[i], cv, &guts.IV, 0))
+		i++
+	}
+	h.stack[i] = cv
+	h.counter += 1 << height
+}
+
+// rootNode folds the last chunk (1 to ChunkSize bytes, or 0 for empty
+// input) into the stack, smallest subtree first, and marks the result root.
+func (h *treeHasher) rootNode(last []byte) guts.Node {
+	n := guts.CompressChunk(last, &guts.IV, h.counter, 0)
+	for i := bits.TrailingZeros64(h.counter); i < bits.Len64(h.counter); i++ {
+		if h.counter&(1<<i) != 0 {
+			n = guts.ParentNode(h.stack[i], guts.ChainingValue(n), &guts.IV, 0)
+		}
+	}
+	n.Flags |= guts.FlagRoot
+	return n
+}

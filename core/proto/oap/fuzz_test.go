@@ -1,0 +1,155 @@
+package oap
+
+import (
+	"bytes"
+	"reflect"
+	"testing"
+)
+
+// Seed corpora live in testdata/fuzz/<Name>/; `go test` replays them.
+
+// FuzzDecode: Decode never panics, every rejection carries a reason, and
+// every accepted frame is canonical (re-encodes to the same bytes) and is
+// also what the stream Decoder makes of the same bytes.
+func FuzzDecode(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		frame, err := Decode(data)
+		if err != nil {
+			if ReasonOf(err) == "" {
+				t.Fatalf("rejection without a reason: %v", err)
+			}
+			return
+		}
+		again, err := Encode(&frame)
+		if err != nil || !bytes.Equal(again, data) {
+			t.Fatalf("accepted frame re-encodes to %x, %v; input %x", again, err, data)
+		}
+		d := NewDecoder(FrameBytesMax)
+		d.Feed(data)
+		streamed, ok, err := d.Next()
+		if !ok || err != nil || d.Finish() != nil {
+			t.Fatalf("Decoder disagrees with Decode: ok=%v err=%v finish=%v", ok, err, d.Finish())
+		}
+		assertFrameEqual(t, streamed, frame)
+	})
+}
+
+// referenceFrames decodes a whole stream in one buffer, the simple way.
+func referenceFrames(stream []byte) ([]Frame, Reason) {
+	var frames []Frame
+	for off := 0; off < len(stream); {
+		if len(stream)-off < HeaderBytes {
+			return frames, ReasonTruncated
+		}
+		h, err := ParseHeader(stream[off:])
+		if err != nil {
+			return frames, ReasonOf(err)
+		}
+		if len(stream)-off < int(h.Len) {
+			return frames, ReasonTruncated
+		}
+		f, err := Decode(stream[off : off+int(h.Len)])
+		if err != nil {
+			return frames, ReasonOf(err)
+		}
+		frames = append(frames, f)
+		off += int(h.Len)
+	}
+	return frames, ""
+}
+
+// FuzzDecoderStream: whatever the chunking (each byte of split is the size
+// of one chunk, 1 to 256 bytes, the last chunk takes the rest), the Decoder
+// yields the same frames and the same final verdict as referenceFrames.
+func FuzzDecoderStream(f *testing.F) {
+	f.Fuzz(func(t *testing.T, stream, split []byte) {
+		want, wantReason := referenceFrames(stream)
+		d := NewDecoder(FrameBytesMax)
+		var got []Frame
+		var err error
+		for off := 0; off < len(stream) && err == nil; {
+			n := len(stream) - off
+			if len(split) > 0 {
+				n = min(n, int(split[0])+1)
+				split = split[1:]
+			}
+			d.Feed(stream[off : off+n])
+			off += n
+			got, err = drain(d, got)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%d frames, reference %d", len(got), len(want))
+		}
+		for i := range got {
+			assertFrameEqual(t, got[i], want[i])
+		}
+		if gotReason := ReasonOf(d.Finish()); gotReason != wantReason {
+			t.Fatalf("verdict %q, reference %q", gotReason, wantReason)
+		}
+	})
+}
+
+func drain(d *Decoder, frames []Frame) ([]Frame, error) {
+	for {
+		f, ok, err := d.Next()
+		if !ok {
+			return frames, err
+		}
+		frames = append(frames, copyFrame(f))
+	}
+}
+
+// FuzzHello: strict decoding never panics, rejects only with bad_hello,
+// and whatever it accepts survives a marshal/unmarshal round trip.
+func FuzzHello(f *testing.F) {
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		req, err := UnmarshalHelloRequest(payload)
+		if err != nil && ReasonOf(err) != ReasonBadHello {
+			t.Fatalf("request rejected without bad_hello: %v", err)
+		}
+		if err == nil {
+			b, err := MarshalHelloRequest(req)
+			if err != nil {
+				t.Fatalf("accepted request does not marshal: %v", err)
+			}
+			if back, err := UnmarshalHelloRequest(b); err != nil || back != req {
+				t.Fatalf("request round trip: %+v -> %s -> %+v %v", req, b, back, err)
+			}
+		}
+		rep, err := UnmarshalHelloReply(payload)
+		if err != nil && ReasonOf(err) != ReasonBadHello {
+			t.Fatalf("reply rejected without bad_hello: %v", err)
+		}
+		if err == nil {
+			b, err := MarshalHelloReply(rep)
+			if err != nil {
+				t.Fatalf("accepted reply does not marshal: %v", err)
+			}
+			if back, err := UnmarshalHelloReply(b); err != nil || !reflect.DeepEqual(back, rep) {
+				t.Fatalf("reply round trip: %+v -> %s -> %+v %v", rep, b, back, err)
+			}
+		}
+	})
+}
+
+// FuzzInflate: Inflate never panics, never returns more than the bound,
+// rejects only with a decompression reason, and what it returns
+// recompresses and inflates back to itself.
+func FuzzInflate(f *testing.F) {
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		out, err := Inflate(payload)
+		if err != nil {
+			if r := ReasonOf(err); r != ReasonDecompressBound && r != ReasonDecompressFailed {
+				t.Fatalf("unexpected reason: %v", err)
+			}
+			return
+		}
+		if len(out) > InflatedBytesMax {
+			t.Fatalf("inflated to %d bytes", len(out))
+		}
+		back, err := Inflate(Compress(out))
+		if err != nil || !bytes.Equal(back, out) {
+			t.Fatalf("recompressed round trip failed: %v", err)
+		}
+	})
+}

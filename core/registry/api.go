@@ -1,0 +1,261 @@
+package registry
+
+import (
+	"crypto/ed25519"
+	"encoding/binary"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/ron-network/ron/core/auth"
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/proto/wire"
+)
+
+// Name and input limits (DESIGN 5.5).
+const (
+	// NameBytesMax bounds a whole normalised name.
+	NameBytesMax = 253
+	// LabelBytesMax bounds one dot-separated label of a name.
+	LabelBytesMax = 63
+	// DescriptorAddrsMax bounds the addresses of one node descriptor.
+	DescriptorAddrsMax = 8
+	// DescriptorAddrBytesMax bounds one address string of a descriptor.
+	DescriptorAddrBytesMax = 128
+)
+
+// Sentinel errors carried in Result.Err. Every one is definite (the op had
+// no effect) except ErrUnknownOutcome, and except nil (the op took effect).
+var (
+	ErrTaken          = errors.New("registry: name taken")
+	ErrNotFound       = errors.New("registry: name not found")
+	ErrNotOwner       = errors.New("registry: not the owner")
+	ErrStaleSeq       = errors.New("registry: stale seq")
+	ErrBadSignature   = errors.New("registry: bad signature")
+	ErrInvalidName    = errors.New("registry: invalid name")
+	ErrTooLarge       = errors.New("registry: too large")
+	ErrUnknownOutcome = errors.New("registry: unknown outcome")
+	ErrUnavailable    = errors.New("registry: unavailable")
+	ErrFailed         = errors.New("registry: replica failed")
+	// ErrNotAdmin: a Revoke signed by a key that is not in Config.AdminKeys.
+	ErrNotAdmin = errors.New("registry: not an admin key")
+)
+
+// Claim takes a name for Owner: the first claim wins, the same owner
+// claiming again succeeds (idempotent), another owner gets ErrTaken.
+type Claim struct {
+	Name  string
+	Owner ed25519.PublicKey
+}
+
+// Set points a claimed name at Target. It is a compare-and-set: it succeeds
+// only when Seq is the name's current seq plus one. Sig is
+// ed25519.Sign(ownerKey, SetSigningBytes(Name, Target, Seq)).
+type Set struct {
+	Name   string
+	Target proto.Addr
+	Seq    uint64
+	Owner  ed25519.PublicKey
+	Sig    []byte
+}
+
+// Resolve reads a name linearizably (raft ReadIndex).
+type Resolve struct{ Name string }
+
+// StaleResolve reads a name from the local replica's applied state without
+// consulting raft. The answer is some state the name really had, possibly an
+// old one; the Record says Stale.
+type StaleResolve struct{ Name string }
+
+// NodeDescriptor is a node's signed self-description, replicated for
+// membership and bootstrap. Sig is ed25519.Sign(nodeKey,
+// DescriptorSigningBytes(d)) and NodeID must be the BLAKE3 of PublicKey.
+type NodeDescriptor struct {
+	NodeID    proto.NodeID
+	PublicKey ed25519.PublicKey
+	Addrs     []string
+	Seq       uint64
+	Sig       []byte
+}
+
+// Describe registers (or replaces, with a higher Seq) a node descriptor.
+type Describe struct{ Descriptor NodeDescriptor }
+
+// Revoke adds a capability token to the replicated revocation list. It is
+// accepted only when Admin is one of Config.AdminKeys and Sig is
+// ed25519.Sign(adminKey, RevokeSigningBytes(ID, Until)). Until is the
+// token's expiry (auth.Effective(t).Expiry): once every clock is past it by
+// the skew allowance, the token is denied as expired anyway and the entry
+// is pruned (see RevocationRetainAfterExpiry). Revoking again keeps the
+// later Until. It is idempotent.
+type Revoke struct {
+	ID    auth.TokenID
+	Until env.Time
+	Admin ed25519.PublicKey
+	Sig   []byte
+}
+
+// Record is the state of one name as a reply reports it.
+type Record struct {
+	Found  bool
+	Owner  ed25519.PublicKey
+	Target proto.Addr
+	Seq    uint64
+	// Stale marks the answer of a StaleResolve.
+	Stale bool
+}
+
+// Result is the reply value of every registry request: env.Reply(id, Result).
+type Result struct {
+	Err    error
+	Record Record
+}
+
+// Bug switches select deliberately wrong behaviour so that the simulator can
+// show it catches each. They take effect only in builds with the `canary`
+// tag; otherwise they are ignored and the fact is logged and counted.
+type Bug struct {
+	// LocalResolve answers Resolve from local state without ReadIndex.
+	LocalResolve bool
+	// AckBeforeCommit replies ok to a Set as soon as it is proposed.
+	AckBeforeCommit bool
+	// SkipSync finishes a Ready without the DiskSync after its writes.
+	SkipSync bool
+}
+
+func (b Bug) any() bool { return b.LocalResolve || b.AckBeforeCommit || b.SkipSync }
+
+// Config configures a registry service. Zero durations and counts take
+// the defaults below.
+type Config struct {
+	// Key is this node's identity key; it signs snapshots.
+	Key ed25519.PrivateKey
+	// Replicas are the raft voters, sorted ascending; raft id = index+1.
+	// A node not listed is a non-replica that only forwards.
+	Replicas []proto.NodeID
+	// TickInterval is one raft tick (ElectionTicks of them make an election
+	// timeout).
+	TickInterval time.Duration
+	// OpTimeout is how long a client op may take before ErrUnknownOutcome.
+	OpTimeout time.Duration
+	// SnapshotEntries is how many applied entries trigger a snapshot.
+	SnapshotEntries uint64
+	// SnapshotInterval is the longest time between snapshots while entries
+	// are being applied.
+	SnapshotInterval time.Duration
+	// Bug selects canary bugs (canary builds only).
+	Bug Bug
+	// Signatures, when set, memoises Set signature verifications; the
+	// simulator shares one among the nodes of a world. Nil verifies every
+	// time. See SignatureCache for why sharing cannot change an outcome.
+	Signatures *SignatureCache
+	// AdminKeys may sign Revoke ops. Every node must list the same keys: a
+	// replica checks them at ingress and again at apply.
+	AdminKeys []ed25519.PublicKey
+	// RevocationPullInterval is how often a non-replica pulls the
+	// revocations it has not seen from every replica. Zero means never (the
+	// node does not serve Revoked); unlike the other fields it has no
+	// default, so clusters without capability checks send nothing extra.
+	RevocationPullInterval time.Duration
+}
+
+// Defaults.
+const (
+	DefaultTickInterval     = 10 * time.Millisecond
+	DefaultOpTimeout        = 2 * time.Second
+	DefaultSnapshotEntries  = 1000
+	DefaultSnapshotInterval = 30 * time.Second
+	// ElectionTicks and HeartbeatTicks are raft's timeouts in ticks.
+	ElectionTicks  = 10
+	HeartbeatTicks = 1
+)
+
+func (c Config) withDefaults() Config {
+	if c.TickInterval <= 0 {
+		c.TickInterval = DefaultTickInterval
+	}
+	if c.OpTimeout <= 0 {
+		c.OpTimeout = DefaultOpTimeout
+	}
+	if c.SnapshotEntries == 0 {
+		c.SnapshotEntries = DefaultSnapshotEntries
+	}
+	if c.SnapshotInterval <= 0 {
+		c.SnapshotInterval = DefaultSnapshotInterval
+	}
+	return c
+}
+
+// NormalizeName lowercases ASCII letters and checks the result against
+// DESIGN 5.5: dot-separated labels of [a-z0-9-], each 1..63 bytes, at most
+// 253 bytes in all. Anything else (non-ASCII, '_', empty labels, a trailing
+// dot) is rejected rather than mapped, so that two different inputs never
+// silently become the same name except by ASCII case.
+func NormalizeName(name string) (string, error) {
+	if len(name) == 0 || len(name) > NameBytesMax {
+		return "", ErrInvalidName
+	}
+	var b strings.Builder
+	b.Grow(len(name))
+	label := 0
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-':
+		case c == '.':
+			if label == 0 {
+				return "", ErrInvalidName
+			}
+			label = 0
+			b.WriteByte(c)
+			continue
+		default:
+			return "", ErrInvalidName
+		}
+		label++
+		if label > LabelBytesMax {
+			return "", ErrInvalidName
+		}
+		b.WriteByte(c)
+	}
+	if label == 0 {
+		return "", ErrInvalidName
+	}
+	return b.String(), nil
+}
+
+// SetSigningBytes is what an owner signs to authorise Set(name, target,
+// seq). The name is normalised first, so "Foo" and "foo" sign alike; an
+// invalid name is used as given (the Set is rejected anyway).
+func SetSigningBytes(name string, target proto.Addr, seq uint64) []byte {
+	if n, err := NormalizeName(name); err == nil {
+		name = n
+	}
+	b := []byte("ron/registry/set/v1\x00")
+	b = wire.AppendString(b, name)
+	b = append(b, target[:]...)
+	return binary.BigEndian.AppendUint64(b, seq)
+}
+
+// DescriptorSigningBytes is what a node signs to publish d (every field
+// except Sig).
+func DescriptorSigningBytes(d NodeDescriptor) []byte {
+	b := []byte("ron/registry/descriptor/v1\x00")
+	b = append(b, d.NodeID[:]...)
+	b = wire.AppendBytes(b, d.PublicKey)
+	b = wire.AppendUvarint(b, uint64(len(d.Addrs)))
+	for _, a := range d.Addrs {
+		b = wire.AppendString(b, a)
+	}
+	return binary.BigEndian.AppendUint64(b, d.Seq)
+}
+
+// RevokeSigningBytes is what an admin signs to revoke token id until.
+func RevokeSigningBytes(id auth.TokenID, until env.Time) []byte {
+	b := []byte("ron/registry/revoke/v1\x00")
+	b = append(b, id[:]...)
+	return binary.BigEndian.AppendUint64(b, uint64(until))
+}

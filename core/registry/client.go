@@ -1,0 +1,458 @@
+package registry
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"go.etcd.io/raft/v3"
+
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/proto/oap"
+)
+
+// Client-side and server-side limits.
+const (
+	// PendingOpsMax bounds the client ops one node has in flight; beyond it
+	// a request is shed with ErrUnavailable. It is at most
+	// SessionResultsMax, so the dedup table can remember every op a session
+	// still waits for.
+	PendingOpsMax = 64
+	// RelaysMax bounds the forwarded writes a replica waits to answer.
+	RelaysMax = 1024
+	// ReadsMax bounds the linearizable reads a replica has in progress.
+	ReadsMax = 1024
+	// RetryBackoffMin and RetryBackoffMax bound the exponential backoff
+	// between attempts of one op (jittered by RetryJitterFrac).
+	RetryBackoffMin = 50 * time.Millisecond
+	RetryBackoffMax = 400 * time.Millisecond
+	RetryJitterFrac = 0.25
+)
+
+// pendingOp is a client op accepted by this node, waiting for an answer.
+type pendingOp struct {
+	seq      uint64
+	req      env.RequestID
+	op       op
+	started  env.Time
+	deadline env.Time
+	nextTry  env.Time
+	backoff  time.Duration
+	target   int  // non-replica: the replica index of the next attempt
+	sent     bool // proposed, read or forwarded at least once
+	readCtx  uint64
+	hasRead  bool
+}
+
+// readWait is a linearizable read waiting for its read index and then for
+// the applied index to reach it.
+type readWait struct {
+	from   origin
+	name   string
+	expiry env.Time
+	index  uint64
+	have   bool
+}
+
+func (r *Registry) onRequest(req env.Request) {
+	o, c, reason := checkRequest(req.Body, r.cfg.Signatures)
+	if c == codeOK && o.kind == opRevoke {
+		c, reason = checkRevoke(r.admins, &o)
+	}
+	label := "unknown"
+	if o.kind > 0 && o.kind < opKindEnd {
+		label = o.kind.String()
+	}
+	r.env.Metrics().Add(MetricOps, label, 1)
+	switch {
+	case c != codeOK:
+		r.env.Metrics().Add(MetricRejects, reason, 1)
+		r.env.Reply(req.ID, Result{Err: c.err()})
+		return
+	case r.replica >= 0 && r.phase == phaseFailed:
+		r.env.Reply(req.ID, Result{Err: ErrFailed})
+		return
+	case len(r.pending) >= PendingOpsMax:
+		r.env.Metrics().Add(MetricRejects, reasonOverload, 1)
+		r.env.Reply(req.ID, Result{Err: ErrUnavailable})
+		return
+	}
+	now := r.env.Now()
+	p := &pendingOp{seq: r.nextSeq, req: req.ID, op: o, started: now, deadline: now.Add(r.cfg.OpTimeout),
+		nextTry: now, backoff: RetryBackoffMin, target: r.leaderHint}
+	r.nextSeq++
+	r.pending = append(r.pending, p)
+	r.attempt(p)
+}
+
+// floor is the lowest op number this session still waits for.
+func (r *Registry) floor() uint64 {
+	if len(r.pending) > 0 {
+		return r.pending[0].seq
+	}
+	return r.nextSeq
+}
+
+func (r *Registry) findPending(seq uint64) *pendingOp {
+	i, ok := slices.BinarySearchFunc(r.pending, seq, func(p *pendingOp, s uint64) int { return cmpUint64(p.seq, s) })
+	if !ok {
+		return nil
+	}
+	return r.pending[i]
+}
+
+// complete answers p's client and forgets p.
+func (r *Registry) complete(p *pendingOp, c code, rec Record) {
+	i := slices.Index(r.pending, p)
+	if i < 0 {
+		return
+	}
+	r.pending = slices.Delete(r.pending, i, i+1)
+	if p.hasRead {
+		delete(r.reads, p.readCtx)
+	}
+	if c == codeRetry {
+		c = codeUnknownOutcome
+	}
+	elapsed := r.env.Now().Sub(p.started).Seconds()
+	switch {
+	case p.op.kind == opResolve && c == codeOK:
+		r.env.Metrics().Observe(MetricResolveLatency, "", elapsed)
+	case p.op.kind.isWrite() && c != codeUnknownOutcome:
+		r.env.Metrics().Observe(MetricCommitLatency, "", elapsed)
+	}
+	r.env.Reply(p.req, Result{Err: c.err(), Record: rec})
+}
+
+// retryPending ends ops past their deadline and re-attempts those due.
+func (r *Registry) retryPending(now env.Time) {
+	for _, p := range slices.Clone(r.pending) {
+		switch {
+		case now >= p.deadline && p.sent:
+			r.complete(p, codeUnknownOutcome, Record{})
+		case now >= p.deadline:
+			r.complete(p, codeUnavailable, Record{})
+		case now >= p.nextTry:
+			r.attempt(p)
+		}
+	}
+}
+
+// attempt tries p once more: on a replica by proposing or reading through
+// raft, elsewhere by forwarding to the next replica.
+func (r *Registry) attempt(p *pendingOp) {
+	now := r.env.Now()
+	p.nextTry = now.Add(r.env.Rand().Jitter(p.backoff, RetryJitterFrac))
+	p.backoff = min(2*p.backoff, RetryBackoffMax)
+	from := origin{node: r.self, session: r.session, seq: p.seq}
+	if r.replica < 0 {
+		target := p.target % len(r.cfg.Replicas)
+		p.target = target + 1
+		f := forward{from: from, floor: r.floor(), op: p.op}
+		frame := oap.MustEncode(&oap.Frame{Header: oap.Header{Flags: oap.FlagREQ, AppProto: oap.ProtoRegistry, CorrID: p.seq},
+			Payload: encodeForward(&f)})
+		r.env.Send(r.cfg.Replicas[target], frame)
+		p.sent = true
+		return
+	}
+	switch {
+	case r.phase == phaseFailed && !p.sent:
+		r.complete(p, codeFailed, Record{})
+	case r.phase != phaseRunning:
+	case p.op.kind == opStaleResolve:
+		rec := r.m.lookup(p.op.name)
+		rec.Stale = true
+		r.complete(p, codeOK, rec)
+	case p.op.kind == opResolve:
+		r.attemptRead(p, from)
+	default:
+		if r.serveWrite(from, r.floor(), &p.op) {
+			p.sent = true
+			if r.bug.AckBeforeCommit && p.op.kind == opSet {
+				r.complete(p, codeOK, writeRecord(&p.op, codeOK, p.op.seq))
+			}
+		}
+	}
+}
+
+func (r *Registry) attemptRead(p *pendingOp, from origin) {
+	if r.bug.LocalResolve {
+		r.complete(p, codeOK, r.m.lookup(p.op.name))
+		return
+	}
+	if p.hasRead {
+		delete(r.reads, p.readCtx)
+		p.hasRead = false
+	}
+	if ctr, ok := r.serveRead(from, p.op.name); ok {
+		p.readCtx, p.hasRead, p.sent = ctr, true, true
+	}
+}
+
+// serveWrite proposes a write. For a remote origin it remembers to answer
+// when the entry applies. It reports whether raft accepted the proposal
+// (a follower forwards it to the leader; without a leader it is dropped).
+func (r *Registry) serveWrite(from origin, floor uint64, o *op) bool {
+	remote := from.node != r.self
+	if remote {
+		if _, ok := r.relays[from]; !ok && len(r.relays) >= RelaysMax {
+			r.env.Metrics().Add(MetricRejects, reasonOverload, 1)
+			r.sendReply(from, codeRetry, Record{})
+			return false
+		}
+		r.relays[from] = r.env.Now().Add(r.cfg.OpTimeout)
+	}
+	stamped := *o
+	if o.kind == opRevoke {
+		stamped.stamp = r.env.Now() // the "now" the apply prunes with: a replica's clock
+	}
+	data := encodeEntry(&entry{from: from, floor: floor, op: stamped})
+	if err := r.rn.Propose(data); err != nil {
+		if remote {
+			r.sendReply(from, codeRetry, Record{})
+		}
+		return false
+	}
+	return true
+}
+
+// serveRead starts a ReadIndex for name on behalf of from.
+func (r *Registry) serveRead(from origin, name string) (uint64, bool) {
+	if len(r.reads) >= ReadsMax {
+		r.env.Metrics().Add(MetricRejects, reasonOverload, 1)
+		if from.node != r.self {
+			r.sendReply(from, codeRetry, Record{})
+		}
+		return 0, false
+	}
+	ctr := r.readNext
+	r.readNext++
+	r.reads[ctr] = &readWait{from: from, name: name, expiry: r.env.Now().Add(r.cfg.OpTimeout)}
+	r.rn.ReadIndex(readNonceCtx(r.readNonce, ctr))
+	return ctr, true
+}
+
+func (r *Registry) onReadStates(states []raft.ReadState) {
+	for _, rs := range states {
+		ctx := rs.RequestCtx
+		if len(ctx) != 16 || beUint64(ctx[:8]) != r.readNonce {
+			continue
+		}
+		if w := r.reads[beUint64(ctx[8:])]; w != nil {
+			w.index, w.have = rs.Index, true
+		}
+	}
+}
+
+func beUint64(b []byte) uint64 {
+	var v uint64
+	for _, c := range b[:8] {
+		v = v<<8 | uint64(c)
+	}
+	return v
+}
+
+// answerReads answers, in request order, every read whose read index the
+// applied state has reached.
+func (r *Registry) answerReads() {
+	for _, ctr := range env.SortedKeys(r.reads) {
+		w := r.reads[ctr]
+		if !w.have || w.index > r.m.applied {
+			continue
+		}
+		delete(r.reads, ctr)
+		r.deliver(w.from, codeOK, r.m.lookup(w.name))
+	}
+}
+
+// deliver hands a result to its origin: a local pending op or a reply frame.
+func (r *Registry) deliver(from origin, c code, rec Record) {
+	if from.node == r.self {
+		if p := r.findPending(from.seq); p != nil && from.session == r.session {
+			r.complete(p, c, rec)
+		}
+		return
+	}
+	r.sendReply(from, c, rec)
+}
+
+func (r *Registry) sendReply(to origin, c code, rec Record) {
+	p := reply{session: to.session, seq: to.seq, code: c, rec: rec, leader: r.lead}
+	frame := oap.MustEncode(&oap.Frame{Header: oap.Header{Flags: oap.FlagRESP, AppProto: oap.ProtoRegistry, CorrID: to.seq},
+		Payload: encodeReply(&p)})
+	r.env.Send(to.node, frame)
+}
+
+// onForward serves an op forwarded by a non-replica.
+func (r *Registry) onForward(f forward, _ uint64) {
+	if r.replica < 0 {
+		r.env.Metrics().Add(MetricRejects, reasonMalformed, 1)
+		return
+	}
+	if r.phase != phaseRunning {
+		r.sendReply(f.from, codeRetry, Record{})
+		return
+	}
+	c, reason := validateOp(&f.op)
+	if c == codeOK && f.op.kind == opSet && !r.cfg.Signatures.setOK(&f.op) {
+		c, reason = codeBadSignature, reasonBadSignature
+	}
+	if c == codeOK && f.op.kind == opRevoke {
+		c, reason = checkRevoke(r.admins, &f.op)
+	}
+	if c != codeOK {
+		r.env.Metrics().Add(MetricRejects, reason, 1)
+		r.sendReply(f.from, c, Record{})
+		return
+	}
+	switch f.op.kind {
+	case opStaleResolve:
+		rec := r.m.lookup(f.op.name)
+		rec.Stale = true
+		r.sendReply(f.from, codeOK, rec)
+	case opResolve:
+		if r.bug.LocalResolve {
+			r.sendReply(f.from, codeOK, r.m.lookup(f.op.name))
+			return
+		}
+		r.serveRead(f.from, f.op.name)
+	default:
+		r.serveWrite(f.from, f.floor, &f.op)
+	}
+}
+
+// onReply completes a forwarded op, or re-aims it on codeRetry.
+func (r *Registry) onReply(from proto.NodeID, p reply) {
+	if r.replica >= 0 || p.session != r.session {
+		return
+	}
+	if p.leader > 0 && p.leader <= uint64(len(r.cfg.Replicas)) {
+		r.leaderHint, r.leaderKnown = int(p.leader-1), true
+	}
+	op := r.findPending(p.seq)
+	if op == nil {
+		return
+	}
+	if p.code == codeRetry {
+		if p.leader > 0 && r.cfg.Replicas[r.leaderHint] != from {
+			op.target = r.leaderHint
+		}
+		op.nextTry = min(op.nextTry, r.env.Now().Add(r.cfg.TickInterval))
+		return
+	}
+	r.complete(op, p.code, p.rec)
+}
+
+// expireServerState forgets relays and reads whose origin stopped waiting.
+func (r *Registry) expireServerState(now env.Time) {
+	// map order ok: deleting expired entries is order-independent.
+	for k, expiry := range r.relays {
+		if now >= expiry {
+			delete(r.relays, k)
+		}
+	}
+	// map order ok: deleting expired entries is order-independent.
+	for k, w := range r.reads {
+		if now >= w.expiry {
+			delete(r.reads, k)
+		}
+	}
+}
+
+// AppliedIndex is the index of the last applied log entry (0 on a
+// non-replica).
+func (r *Registry) AppliedIndex() uint64 {
+	if r.m == nil {
+		return 0
+	}
+	return r.m.applied
+}
+
+// StateHash is the BLAKE3 of the canonical encoding of the replicated
+// content (names, descriptors, dedup table); replicas at the same applied
+// index agree on it.
+func (r *Registry) StateHash() [32]byte {
+	if r.m == nil {
+		return newMachine().stateHash()
+	}
+	return r.m.stateHash()
+}
+
+// ChainHash is the hash chain over every applied entry.
+func (r *Registry) ChainHash() [32]byte {
+	if r.m == nil {
+		return [32]byte{}
+	}
+	return r.m.chain
+}
+
+// IsLeader reports whether this replica is the raft leader.
+func (r *Registry) IsLeader() bool {
+	return r.phase == phaseRunning && r.rn.BasicStatus().RaftState == raft.StateLeader
+}
+
+// Leader returns the leader as this node knows it: raft's view on a
+// replica, the latest hint from a reply on a non-replica.
+func (r *Registry) Leader() (proto.NodeID, bool) {
+	if r.replica < 0 {
+		if !r.leaderKnown || len(r.cfg.Replicas) == 0 {
+			return proto.NodeID{}, false
+		}
+		return r.cfg.Replicas[r.leaderHint%len(r.cfg.Replicas)], true
+	}
+	if r.phase != phaseRunning {
+		return proto.NodeID{}, false
+	}
+	lead := r.rn.BasicStatus().Lead
+	if lead == raft.None || lead > uint64(len(r.cfg.Replicas)) {
+		return proto.NodeID{}, false
+	}
+	return r.cfg.Replicas[lead-1], true
+}
+
+// Failed reports whether the replica stopped after a disk error or
+// corruption.
+func (r *Registry) Failed() bool { return r.phase == phaseFailed }
+
+// Descriptors returns the node descriptors in the local applied state,
+// sorted by node id (nil on a non-replica).
+func (r *Registry) Descriptors() []NodeDescriptor {
+	if r.m == nil {
+		return nil
+	}
+	return r.m.descriptors()
+}
+
+// CheckInvariants panics if a bound or an ordering invariant is broken.
+func (r *Registry) CheckInvariants() {
+	if len(r.pending) > PendingOpsMax || len(r.relays) > RelaysMax || len(r.reads) > ReadsMax {
+		panic(fmt.Sprintf("registry: over limits: %d pending, %d relays, %d reads", len(r.pending), len(r.relays), len(r.reads)))
+	}
+	for i := 1; i < len(r.pending); i++ {
+		if r.pending[i-1].seq >= r.pending[i].seq {
+			panic("registry: pending ops out of order")
+		}
+	}
+	if r.m != nil {
+		r.m.checkInvariants()
+		if r.m.sigs != r.cfg.Signatures {
+			panic("registry: applied state does not use Config.Signatures")
+		}
+	}
+	if r.phase != phaseRunning {
+		return
+	}
+	last, _ := r.storage.LastIndex()
+	if r.m.applied > last || r.snapIndex > r.m.applied {
+		panic(fmt.Sprintf("registry: applied %d, snapshot %d, log last %d", r.m.applied, r.snapIndex, last))
+	}
+	if r.inflight == nil && r.disk.last != last {
+		panic(fmt.Sprintf("registry: disk log ends at %d, mirror at %d", r.disk.last, last))
+	}
+}
+
+var _ interface {
+	Name() string
+	CheckInvariants()
+} = (*Registry)(nil)

@@ -1,0 +1,391 @@
+package registry
+
+import (
+	"crypto/ed25519"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/proto/oap"
+)
+
+// nodes 0..2 are replicas, node 3 is a non-replica.
+const replicas3 = 3
+
+func TestElectsOneLeaderAndAllAgree(t *testing.T) {
+	c := newCluster(t, replicas3, 1, Config{})
+	l := c.leader(2 * time.Second)
+	c.run(300 * time.Millisecond)
+	if got := c.leader(time.Millisecond); got != l {
+		t.Fatalf("leader moved from %d to %d without faults", l, got)
+	}
+	for i, n := range c.nodes[:replicas3] {
+		id, ok := n.reg.Leader()
+		if !ok || id != c.nodes[l].id {
+			t.Fatalf("replica %d thinks the leader is %v (%v), want node %d", i, id.Short(), ok, l)
+		}
+	}
+	if c.metric(l, MetricLeaderChanges, "") < 1 {
+		t.Fatalf("leader change not counted")
+	}
+}
+
+func TestOpsThroughLeaderFollowerAndNonReplica(t *testing.T) {
+	c := newCluster(t, replicas3, 1, Config{})
+	l := c.leader(2 * time.Second)
+	f := (l + 1) % replicas3
+	alice, bob := newOwner(1), newOwner(2)
+	target := proto.AddrOf([]byte("v1"))
+
+	if r := c.do(l, Claim{Name: "Example.org", Owner: alice.pub}); r.Err != nil {
+		t.Fatalf("claim via leader: %v", r.Err)
+	}
+	if r := c.do(3, Claim{Name: "example.org", Owner: bob.pub}); !errIs(r.Err, ErrTaken) {
+		t.Fatalf("second owner's claim via non-replica: %v, want taken", r.Err)
+	}
+	if r := c.do(f, Claim{Name: "example.org", Owner: alice.pub}); r.Err != nil {
+		t.Fatalf("idempotent claim via follower: %v", r.Err)
+	}
+	if r := c.do(f, alice.set("example.org", target, 1)); r.Err != nil || r.Record.Seq != 1 {
+		t.Fatalf("set via follower: %+v", r)
+	}
+	if r := c.do(3, alice.set("example.org", target, 1)); !errIs(r.Err, ErrStaleSeq) {
+		t.Fatalf("repeated seq via non-replica: %v, want stale seq", r.Err)
+	}
+	if r := c.do(3, bob.set("example.org", target, 2)); !errIs(r.Err, ErrNotOwner) {
+		t.Fatalf("set by non-owner: %v, want not owner", r.Err)
+	}
+	if r := c.do(l, alice.set("missing.org", target, 1)); !errIs(r.Err, ErrNotFound) {
+		t.Fatalf("set of unclaimed: %v, want not found", r.Err)
+	}
+	for _, i := range []int{l, f, 3} {
+		r := c.do(i, Resolve{Name: "EXAMPLE.org"})
+		if r.Err != nil || !r.Record.Found || r.Record.Seq != 1 || r.Record.Target != target || string(r.Record.Owner) != string(alice.pub) || r.Record.Stale {
+			t.Fatalf("resolve via node %d: %+v", i, r)
+		}
+	}
+	if r := c.do(3, Resolve{Name: "nobody.org"}); r.Err != nil || r.Record.Found {
+		t.Fatalf("resolve of unclaimed: %+v", r)
+	}
+	c.awaitConverged(time.Second)
+	for _, i := range []int{f, 3} {
+		r := c.do(i, StaleResolve{Name: "example.org"})
+		if r.Err != nil || !r.Record.Stale || r.Record.Seq != 1 {
+			t.Fatalf("stale resolve via node %d: %+v", i, r)
+		}
+	}
+	if c.metric(3, MetricCommitLatency, "") != 0 || len(c.nodes[3].env.Recorder.Observations[MetricCommitLatency]) == 0 {
+		t.Fatalf("commit latency not observed at the origin")
+	}
+	if len(c.nodes[3].env.Recorder.Observations[MetricResolveLatency]) == 0 {
+		t.Fatalf("resolve latency not observed at the origin")
+	}
+}
+
+func TestDescribeRegistersSignedDescriptors(t *testing.T) {
+	c := newCluster(t, replicas3, 1, Config{})
+	c.leader(2 * time.Second)
+	n := c.nodes[3]
+	d := signedDescriptor(n.key, []string{"quic://10.0.0.4:4433"}, 1)
+	if r := c.do(3, Describe{Descriptor: d}); r.Err != nil {
+		t.Fatalf("describe: %v", r.Err)
+	}
+	if r := c.do(3, Describe{Descriptor: d}); !errIs(r.Err, ErrStaleSeq) {
+		t.Fatalf("same seq again: %v, want stale seq", r.Err)
+	}
+	forged := d
+	forged.Addrs = []string{"quic://evil:1"}
+	if r := c.do(3, Describe{Descriptor: forged}); !errIs(r.Err, ErrBadSignature) {
+		t.Fatalf("forged descriptor: %v, want bad signature", r.Err)
+	}
+	c.awaitConverged(time.Second)
+	got := c.nodes[0].reg.Descriptors()
+	if len(got) != 1 || got[0].NodeID != n.id || got[0].Addrs[0] != d.Addrs[0] {
+		t.Fatalf("descriptors: %+v", got)
+	}
+}
+
+// TestPartitionedLeaderNeverAnswersWrongly isolates the leader while
+// clients write through it and through the majority: the old leader's ops
+// end in ErrUnknownOutcome (never ok, never a definite error that did not
+// happen), a new leader serves the majority, and after healing every
+// replica converges on a state the majority's answers explain.
+func TestPartitionedLeaderNeverAnswersWrongly(t *testing.T) {
+	c := newCluster(t, replicas3, 1, Config{})
+	old := c.leader(2 * time.Second)
+	alice := newOwner(1)
+	if r := c.do(3, Claim{Name: "p.org", Owner: alice.pub}); r.Err != nil {
+		t.Fatalf("claim: %v", r.Err)
+	}
+	c.isolate(old)
+	stuckSet := c.submit(old, alice.set("p.org", proto.AddrOf([]byte("old")), 1))
+	stuckRead := c.submit(old, Resolve{Name: "p.org"})
+	c.run(400 * time.Millisecond)
+	if c.nodes[old].reg.IsLeader() {
+		t.Fatalf("isolated leader did not step down (CheckQuorum)")
+	}
+	var next int
+	for i := 0; i < replicas3; i++ {
+		if i != old && c.nodes[i].reg.IsLeader() {
+			next = i
+		}
+	}
+	if next == old || !c.nodes[next].reg.IsLeader() {
+		t.Fatalf("no new leader in the majority")
+	}
+	newTarget := proto.AddrOf([]byte("new"))
+	if r := c.do(next, alice.set("p.org", newTarget, 1)); r.Err != nil {
+		t.Fatalf("set via new leader: %v", r.Err)
+	}
+	for _, id := range []struct {
+		name string
+		id   uint64
+	}{{"set", uint64(stuckSet)}, {"resolve", uint64(stuckRead)}} {
+		res, done := c.await(old, env.RequestID(id.id), c.opTimeout())
+		if !done {
+			t.Fatalf("isolated %s never answered", id.name)
+		}
+		if !errIs(res.Err, ErrUnknownOutcome) {
+			t.Fatalf("isolated %s answered %+v, want unknown outcome", id.name, res)
+		}
+	}
+	c.heal()
+	c.awaitConverged(3 * time.Second)
+	r := c.do(3, Resolve{Name: "p.org"})
+	if r.Err != nil || r.Record.Seq != 1 || r.Record.Target != newTarget {
+		t.Fatalf("after heal: %+v, want the majority's set", r)
+	}
+}
+
+func TestRestartRejoinsWithSameState(t *testing.T) {
+	c := newCluster(t, replicas3, 1, Config{})
+	l := c.leader(2 * time.Second)
+	alice := newOwner(1)
+	for i := 0; i < 5; i++ {
+		name := string(rune('a'+i)) + ".org"
+		if r := c.do(3, Claim{Name: name, Owner: alice.pub}); r.Err != nil {
+			t.Fatalf("claim %s: %v", name, r.Err)
+		}
+	}
+	f := (l + 1) % replicas3
+	c.crash(f)
+	for i := 0; i < 5; i++ {
+		name := string(rune('a'+i)) + ".org"
+		if r := c.do(l, alice.set(name, proto.AddrOf([]byte(name)), 1)); r.Err != nil {
+			t.Fatalf("set %s: %v", name, r.Err)
+		}
+	}
+	c.restart(f)
+	c.awaitConverged(3 * time.Second)
+	if c.nodes[f].reg.Failed() || c.nodes[f].reg.AppliedIndex() == 0 {
+		t.Fatalf("restarted replica failed or empty")
+	}
+	// Crash the leader too: its durable log alone must rebuild the same
+	// state, and the cluster must keep serving.
+	c.crash(l)
+	c.restart(l)
+	c.leader(3 * time.Second)
+	c.awaitConverged(3 * time.Second)
+	if r := c.do(l, Resolve{Name: "c.org"}); r.Err != nil || r.Record.Seq != 1 {
+		t.Fatalf("resolve after restarts: %+v", r)
+	}
+}
+
+func TestCorruptEntryDetectedAtRestart(t *testing.T) {
+	c := newCluster(t, replicas3, 1, Config{})
+	l := c.leader(2 * time.Second)
+	alice := newOwner(1)
+	if r := c.do(3, Claim{Name: "c.org", Owner: alice.pub}); r.Err != nil {
+		t.Fatalf("claim: %v", r.Err)
+	}
+	c.awaitConverged(time.Second)
+	f := (l + 1) % replicas3
+	disk := c.crash(f)
+	keys := disk.keys(keyEntryPrefix)
+	if len(keys) == 0 {
+		t.Fatalf("no entries on disk")
+	}
+	disk.corrupt(keys[len(keys)-1])
+	c.restart(f)
+	c.run(50 * time.Millisecond)
+	if !c.nodes[f].reg.Failed() {
+		t.Fatalf("corrupt entry not detected")
+	}
+	if got := c.metric(f, MetricCorruption, ""); got != 1 {
+		t.Fatalf("registry_corruption_total = %v, want 1", got)
+	}
+	if r := c.do(f, Claim{Name: "d.org", Owner: alice.pub}); !errIs(r.Err, ErrFailed) {
+		t.Fatalf("failed replica answered %v, want ErrFailed", r.Err)
+	}
+	// The failed replica never votes: the other two still make progress.
+	if r := c.do(3, Claim{Name: "d.org", Owner: alice.pub}); r.Err != nil {
+		t.Fatalf("claim with one replica failed: %v", r.Err)
+	}
+}
+
+func TestDiskErrorFailsReplica(t *testing.T) {
+	c := newCluster(t, replicas3, 1, Config{})
+	l := c.leader(2 * time.Second)
+	f := (l + 1) % replicas3
+	c.nodes[f].env.disk.failNext = true
+	alice := newOwner(1)
+	if r := c.do(3, Claim{Name: "e.org", Owner: alice.pub}); r.Err != nil {
+		t.Fatalf("claim: %v", r.Err)
+	}
+	c.run(50 * time.Millisecond)
+	if !c.nodes[f].reg.Failed() || c.metric(f, MetricCorruption, "") != 0 {
+		t.Fatalf("I/O error: failed=%v corruption=%v, want failed and not counted as corruption",
+			c.nodes[f].reg.Failed(), c.metric(f, MetricCorruption, ""))
+	}
+	c.crash(f)
+	c.restart(f)
+	c.awaitConverged(3 * time.Second)
+	if c.nodes[f].reg.Failed() {
+		t.Fatalf("restart did not recover from an I/O error")
+	}
+}
+
+// TestSnapshotsBoundTheLog writes past several snapshots and checks that
+// the durable log stays bounded, that a restart recovers from the
+// snapshot, and that a follower cut off past compaction catches up by
+// snapshot.
+func TestSnapshotsBoundTheLog(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long")
+	}
+	c := newCluster(t, replicas3, 1, Config{SnapshotEntries: 50})
+	l := c.leader(2 * time.Second)
+	lag := (l + 1) % replicas3
+	alice := newOwner(1)
+	if r := c.do(l, Claim{Name: "s.org", Owner: alice.pub}); r.Err != nil {
+		t.Fatalf("claim: %v", r.Err)
+	}
+	c.awaitConverged(time.Second)
+	c.isolate(lag)
+	const sets = 260
+	for seq := uint64(1); seq <= sets; seq++ {
+		if r := c.do(l, alice.set("s.org", proto.AddrOf([]byte{byte(seq)}), seq)); r.Err != nil {
+			t.Fatalf("set %d: %v", seq, r.Err)
+		}
+	}
+	bound := int(50 + LogRetainEntries + 10)
+	if n := len(c.nodes[l].env.disk.keys(keyEntryPrefix)); n > bound {
+		t.Fatalf("leader keeps %d entries on disk, bound %d", n, bound)
+	}
+	if _, ok := c.nodes[l].env.disk.get(keySnapshot); !ok {
+		t.Fatalf("no snapshot on disk")
+	}
+	c.heal()
+	c.awaitConverged(5 * time.Second)
+	if c.nodes[lag].reg.snapIndex == 0 {
+		t.Fatalf("lagging follower caught up without a snapshot")
+	}
+	c.crash(l)
+	c.restart(l)
+	c.awaitConverged(5 * time.Second)
+	if r := c.do(l, Resolve{Name: "s.org"}); r.Err != nil || r.Record.Seq != sets {
+		t.Fatalf("resolve after snapshot restart: %+v", r)
+	}
+}
+
+// TestRetriedSetAppliedOnce drops the first reply to a forwarded Set: the
+// origin retries the same op id, and the dedup table answers ok again
+// instead of applying it twice (which would say stale seq).
+func TestRetriedSetAppliedOnce(t *testing.T) {
+	c := newCluster(t, replicas3, 1, Config{})
+	c.leader(2 * time.Second)
+	alice := newOwner(1)
+	if r := c.do(3, Claim{Name: "d.org", Owner: alice.pub}); r.Err != nil {
+		t.Fatalf("claim: %v", r.Err)
+	}
+	client := c.nodes[3].id
+	dropped := 0
+	c.cut = func(from, to proto.NodeID, frame []byte) bool {
+		if to == client && dropped == 0 && isReply(frame) {
+			dropped++
+			return true
+		}
+		return false
+	}
+	r := c.do(3, alice.set("d.org", proto.AddrOf([]byte("x")), 1))
+	if dropped != 1 || r.Err != nil || r.Record.Seq != 1 {
+		t.Fatalf("retried set: dropped %d, result %+v", dropped, r)
+	}
+	c.heal()
+	if r := c.do(3, Resolve{Name: "d.org"}); r.Record.Seq != 1 {
+		t.Fatalf("seq after retried set: %d, want 1", r.Record.Seq)
+	}
+}
+
+func TestInvalidInputsRejectedWithoutStateChange(t *testing.T) {
+	c := newCluster(t, replicas3, 1, Config{})
+	l := c.leader(2 * time.Second)
+	alice := newOwner(1)
+	if r := c.do(l, Claim{Name: "ok.org", Owner: alice.pub}); r.Err != nil {
+		t.Fatalf("claim: %v", r.Err)
+	}
+	c.awaitConverged(time.Second)
+	before, applied := c.nodes[l].reg.StateHash(), c.nodes[l].reg.AppliedIndex()
+	good := alice.set("ok.org", proto.Addr{}, 1)
+	badSig := good
+	badSig.Sig = append([]byte(nil), good.Sig...)
+	badSig.Sig[0] ^= 1
+	cases := []struct {
+		body   any
+		want   error
+		reason string
+	}{
+		{Claim{Name: "bad_name", Owner: alice.pub}, ErrInvalidName, reasonInvalidName},
+		{Claim{Name: strings.Repeat("a", 64), Owner: alice.pub}, ErrInvalidName, reasonInvalidName},
+		{Claim{Name: "ok.org", Owner: alice.pub[:31]}, ErrBadSignature, reasonBadKey},
+		{Resolve{Name: "ünicode.org"}, ErrInvalidName, reasonInvalidName},
+		{Set{Name: "ok.org", Owner: alice.pub, Sig: []byte{1}}, ErrBadSignature, reasonBadSignature},
+		{badSig, ErrBadSignature, reasonBadSignature},
+		{Describe{Descriptor: signedDescriptor(alice.priv, make([]string, DescriptorAddrsMax+1), 1)}, ErrTooLarge, reasonTooLarge},
+		{"not a request", ErrUnavailable, reasonUnknownRequest},
+	}
+	for _, i := range []int{l, 3} {
+		for k, tc := range cases {
+			was := c.metric(i, MetricRejects, tc.reason)
+			r := c.do(i, tc.body)
+			if !errIs(r.Err, tc.want) {
+				t.Fatalf("node %d case %d: %v, want %v", i, k, r.Err, tc.want)
+			}
+			if c.metric(i, MetricRejects, tc.reason) != was+1 {
+				t.Fatalf("node %d case %d: reject %q not counted", i, k, tc.reason)
+			}
+		}
+	}
+	c.run(100 * time.Millisecond)
+	if c.nodes[l].reg.StateHash() != before || c.nodes[l].reg.AppliedIndex() != applied {
+		t.Fatalf("rejected inputs changed the replicated state: applied %d -> %d", applied, c.nodes[l].reg.AppliedIndex())
+	}
+}
+
+func TestCanaryBugsIgnoredInNormalBuilds(t *testing.T) {
+	if canaryBugs {
+		t.Skip("canary build")
+	}
+	c := newCluster(t, replicas3, 0, Config{Bug: Bug{LocalResolve: true, SkipSync: true}})
+	if got := c.metric(0, MetricRejects, reasonCanaryIgnored); got != 1 {
+		t.Fatalf("ignored canary not counted: %v", got)
+	}
+	if c.nodes[0].reg.bug.any() {
+		t.Fatalf("canary bug active in a normal build")
+	}
+}
+
+func signedDescriptor(key ed25519.PrivateKey, addrs []string, seq uint64) NodeDescriptor {
+	pub := key.Public().(ed25519.PublicKey)
+	d := NodeDescriptor{NodeID: proto.NodeIDFromPublicKey(pub), PublicKey: pub, Addrs: addrs, Seq: seq}
+	d.Sig = ed25519.Sign(key, DescriptorSigningBytes(d))
+	return d
+}
+
+// isReply reports whether frame carries a reply envelope.
+func isReply(frame []byte) bool {
+	f, err := oap.Decode(frame)
+	return err == nil && len(f.Payload) >= 2 && f.Payload[1] == envReply
+}

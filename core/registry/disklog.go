@@ -1,0 +1,240 @@
+package registry
+
+import (
+	"crypto/ed25519"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/proto/wire"
+)
+
+// Disk layout. Every value is env.Seal'ed.
+//
+//	raft/e/<index, 16 hex>  one raftpb.Entry
+//	raft/hs                 the raftpb.HardState
+//	raft/snap               the latest raftpb.Snapshot (Data: signedSnapshot)
+const (
+	keyPrefix      = "raft/"
+	keyEntryPrefix = "raft/e/"
+	keyHardState   = "raft/hs"
+	keySnapshot    = "raft/snap"
+)
+
+// Disk limits.
+const (
+	// RecoveryScanLimit is the page size of the recovery scan.
+	RecoveryScanLimit = 256
+	// LogEntriesMax bounds the entries recovery accepts from disk; compaction
+	// keeps the log far shorter (SnapshotEntries + LogRetainEntries plus the
+	// uncommitted tail), so more means the disk is not ours.
+	LogEntriesMax = 1 << 16
+	// LogRetainEntries is how many applied entries a snapshot leaves in the
+	// log so that slightly lagging followers catch up without a snapshot.
+	LogRetainEntries = 100
+)
+
+var errCorrupt = errors.New("registry: corrupt durable state")
+
+func entryKey(index uint64) []byte {
+	return fmt.Appendf(nil, "%s%016x", keyEntryPrefix, index)
+}
+
+var marshalOpts = proto.MarshalOptions{Deterministic: true}
+
+func sealProto(m proto.Message) []byte {
+	b, err := marshalOpts.Marshal(m)
+	if err != nil {
+		panic(fmt.Sprintf("registry: marshalling %T: %v", m, err))
+	}
+	return env.Seal(b)
+}
+
+// diskLog tracks which entries are on disk, [first, last] (empty when
+// last < first), and turns raft's durable outputs into disk writes.
+type diskLog struct {
+	first, last uint64
+}
+
+// readyWrites returns the writes that make rd's snapshot, entries and hard
+// state durable, in an order that is safe to split into several batches:
+// the snapshot before the entries it replaces, deletions of a truncated
+// tail before the entries that replace it, the hard state last.
+func (d *diskLog) readyWrites(rd *raft.Ready) []env.DiskWrite {
+	var w []env.DiskWrite
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		w = append(w, env.DiskWrite{Key: []byte(keySnapshot), Value: sealProto(rd.Snapshot)})
+		w = d.deleteRange(w, d.first, d.last)
+		idx := rd.Snapshot.GetMetadata().GetIndex()
+		d.first, d.last = idx+1, idx
+	}
+	if n := len(rd.Entries); n > 0 {
+		first, last := rd.Entries[0].GetIndex(), rd.Entries[n-1].GetIndex()
+		if first > d.last+1 {
+			panic(fmt.Sprintf("registry: appending entries from %d after %d on disk", first, d.last))
+		}
+		w = d.deleteRange(w, last+1, d.last)
+		for _, e := range rd.Entries {
+			w = append(w, env.DiskWrite{Key: entryKey(e.GetIndex()), Value: sealProto(e)})
+		}
+		if d.last < d.first {
+			d.first = first
+		}
+		d.last = last
+	}
+	if !raft.IsEmptyHardState(rd.HardState) {
+		w = append(w, env.DiskWrite{Key: []byte(keyHardState), Value: sealProto(rd.HardState)})
+	}
+	return w
+}
+
+// compactWrites persists a locally taken snapshot and deletes the entries
+// up to compactTo.
+func (d *diskLog) compactWrites(snap *pb.Snapshot, compactTo uint64) []env.DiskWrite {
+	w := []env.DiskWrite{{Key: []byte(keySnapshot), Value: sealProto(snap)}}
+	if compactTo >= d.first {
+		w = d.deleteRange(w, d.first, compactTo)
+		d.first = compactTo + 1
+	}
+	return w
+}
+
+func (d *diskLog) deleteRange(w []env.DiskWrite, from, to uint64) []env.DiskWrite {
+	for i := to; i >= from && i > 0; i-- { // descending: a partial delete leaves a prefix
+		w = append(w, env.DiskWrite{Key: entryKey(i), Delete: true})
+	}
+	return w
+}
+
+// batches splits writes into DiskBatch ops of at most DiskBatchWritesMax.
+func batches(writes []env.DiskWrite, tag uint64) []env.DiskOp {
+	var ops []env.DiskOp
+	for len(writes) > 0 {
+		n := min(len(writes), env.DiskBatchWritesMax)
+		ops = append(ops, env.DiskOp{Kind: env.DiskBatch, Tag: tag, Batch: writes[:n:n]})
+		writes = writes[n:]
+	}
+	return ops
+}
+
+// recovery accumulates the durable raft state read at start.
+type recovery struct {
+	entries []*pb.Entry
+	hs      *pb.HardState
+	snap    *pb.Snapshot
+	lastKey []byte
+}
+
+// add parses one scanned pair. An unreadable value is corruption.
+func (rc *recovery) add(kv env.KV) error {
+	rc.lastKey = kv.Key
+	value, err := env.Unseal(kv.Value)
+	if err != nil {
+		return fmt.Errorf("registry: key %q: %w", kv.Key, err)
+	}
+	key := string(kv.Key)
+	switch {
+	case strings.HasPrefix(key, keyEntryPrefix):
+		e := &pb.Entry{}
+		idx, perr := strconv.ParseUint(key[len(keyEntryPrefix):], 16, 64)
+		if err := proto.Unmarshal(value, e); err != nil || perr != nil || e.GetIndex() != idx {
+			return fmt.Errorf("registry: entry key %q: %w", key, errCorrupt)
+		}
+		if len(rc.entries) >= LogEntriesMax {
+			return fmt.Errorf("registry: more than %d log entries on disk: %w", LogEntriesMax, errCorrupt)
+		}
+		rc.entries = append(rc.entries, e)
+	case key == keyHardState:
+		rc.hs = &pb.HardState{}
+		if err := proto.Unmarshal(value, rc.hs); err != nil {
+			return fmt.Errorf("registry: hard state: %w", errCorrupt)
+		}
+	case key == keySnapshot:
+		rc.snap = &pb.Snapshot{}
+		if err := proto.Unmarshal(value, rc.snap); err != nil {
+			return fmt.Errorf("registry: snapshot: %w", errCorrupt)
+		}
+	}
+	return nil
+}
+
+// build returns the log entries after the snapshot (checked contiguous) and
+// the hard state clamped to them. Entries at or below the snapshot index
+// are leftovers of an interrupted compaction.
+func (rc *recovery) build(snapIndex uint64) ([]*pb.Entry, *pb.HardState, error) {
+	var ents []*pb.Entry
+	for _, e := range rc.entries {
+		if e.GetIndex() <= snapIndex {
+			continue
+		}
+		if e.GetIndex() != snapIndex+uint64(len(ents))+1 {
+			return nil, nil, fmt.Errorf("registry: log gap before entry %d: %w", e.GetIndex(), errCorrupt)
+		}
+		ents = append(ents, e)
+	}
+	hs := rc.hs
+	if hs == nil {
+		hs = &pb.HardState{}
+	}
+	last := snapIndex + uint64(len(ents))
+	if hs.GetCommit() > last {
+		return nil, nil, fmt.Errorf("registry: commit %d beyond last entry %d: %w", hs.GetCommit(), last, errCorrupt)
+	}
+	if hs.GetCommit() < snapIndex {
+		hs = &pb.HardState{Term: new(hs.GetTerm()), Vote: new(hs.GetVote()), Commit: new(snapIndex)}
+	}
+	return ents, hs, nil
+}
+
+// Snapshot data: the canonical state encoding signed by the replica that
+// took it.
+//
+//	version | state bytes | signer public key (32) | signature (64)
+func signSnapshot(key ed25519.PrivateKey, state []byte) []byte {
+	b := []byte{codecVersion}
+	b = wire.AppendBytes(b, state)
+	b = append(b, key.Public().(ed25519.PublicKey)...)
+	return append(b, ed25519.Sign(key, state)...)
+}
+
+// openSnapshot verifies snapshot data against the replica set and decodes
+// the state. isReplica says whether a public key belongs to a replica.
+func openSnapshot(data []byte, isReplica func(ed25519.PublicKey) bool) (*machine, error) {
+	r := wire.NewReader(data)
+	if v := r.Uint(codecVersion); v != codecVersion && r.Err() == nil {
+		return nil, fmt.Errorf("registry: snapshot version %d: %w", v, errCorrupt)
+	}
+	state := r.Bytes(SnapshotBytesMax)
+	pub := make([]byte, ed25519.PublicKeySize)
+	sig := make([]byte, ed25519.SignatureSize)
+	r.Fixed(pub)
+	r.Fixed(sig)
+	if err := r.Done(); err != nil {
+		return nil, fmt.Errorf("registry: snapshot: %v: %w", err, errCorrupt)
+	}
+	if !isReplica(pub) || !ed25519.Verify(pub, state, sig) {
+		return nil, fmt.Errorf("registry: snapshot signature: %w", errCorrupt)
+	}
+	m, err := decodeMachine(state)
+	if err != nil {
+		return nil, fmt.Errorf("registry: snapshot state: %v: %w", err, errCorrupt)
+	}
+	return m, nil
+}
+
+// readNonceCtx builds a ReadIndex request context: this incarnation's nonce
+// and a counter, so a late answer to a previous incarnation's read can
+// never match.
+func readNonceCtx(nonce, counter uint64) []byte {
+	b := binary.BigEndian.AppendUint64(nil, nonce)
+	return binary.BigEndian.AppendUint64(b, counter)
+}
+
+func protoUnmarshal(b []byte, m proto.Message) error { return proto.Unmarshal(b, m) }

@@ -1,0 +1,117 @@
+// Package registry is RON's linearizable name registry (DESIGN 5.5): a
+// node.Service that runs raft (go.etcd.io/raft/v3, RawNode only) among the
+// replicas listed in Config.Replicas and accepts client operations on every
+// node.
+//
+// # Ready, persist, Advance
+//
+// One Ready is handled at a time. On taking a Ready the machine writes its
+// snapshot, entries and hard state as env.Seal'ed values (raft/snap,
+// raft/e/<index 16 hex>, raft/hs), deleting entries raft truncated, then
+// submits a DiskSync. Only when the sync completes does it update the
+// raft.MemoryStorage mirror, send the Ready's messages (all of them, even
+// those raft would allow earlier: correctness first), apply the committed
+// entries and call Advance. Incoming raft messages and ticks are stepped
+// while a Ready is on disk, as raft allows. Writes are ordered so that a
+// Ready split over several batches stays safe across a crash: the snapshot
+// before the entries it replaces, deletions of a truncated tail before the
+// entries replacing it, the hard state last. AsyncStorageWrites was
+// rejected: its extra concurrency buys latency the simulator does not need
+// and is easy to get subtly wrong.
+//
+// At Start a replica scans raft/ in pages, unseals every value and rebuilds
+// the mirror and the applied state (the snapshot's state, then the committed
+// entries after it) before creating the RawNode with Applied = commit.
+//
+// # Failure states
+//
+// A disk error or corruption (a bad seal, an undecodable or out-of-order
+// record, a log gap, a snapshot whose signature is not a replica's) moves the
+// replica to the failed state: it stops stepping raft, so it neither votes
+// nor serves with bad data, counts registry_corruption_total for
+// corruption, answers new client ops with ErrFailed, and lets ops already
+// proposed run out to ErrUnknownOutcome. A restart from durable state
+// recovers from an I/O error; corruption stays failed until the disk is
+// repaired.
+//
+// # Client operations, forwarding and dedup
+//
+// Each node numbers the ops it accepts within a session drawn from
+// env.Rand at every Start. A replica proposes writes itself (raft forwards
+// a follower's proposal to the leader) and serves Resolve through
+// ReadIndex, answering once its applied index reaches the read index; the
+// ReadIndex context carries a per-incarnation nonce so a late answer to an
+// earlier incarnation's read cannot match. A non-replica forwards each op to
+// a replica, starting with the last leader it heard of and moving through
+// the replicas in order on every retry; replies carry the replier's leader.
+// Retries back off exponentially with env.Rand jitter until OpTimeout, then
+// the client gets ErrUnknownOutcome; ErrUnavailable only when the op was
+// never proposed or forwarded.
+//
+// Retried writes are de-duplicated by the state machine by (origin node,
+// session, op number). Each session keeps at most SessionResultsMax
+// results, and a "floor" (the lowest op number its origin still waits for,
+// carried in every entry); ops below the floor are expired and never
+// applied again. PendingOpsMax <= SessionResultsMax, so every op an origin
+// still waits for keeps its result. At most SessionsMax sessions are kept;
+// when full, the session applied least recently is evicted: a retry
+// arriving after its session was evicted could be applied twice. With
+// SessionsMax = 128 that needs 128 other client incarnations to write
+// within one op's OpTimeout.
+//
+// # Replicated state and snapshots
+//
+// The state is names (owner key, target, seq), signed node descriptors,
+// the dedup table and a hash chain: chain = BLAKE3(prev || index || term ||
+// entry data) over every applied entry, empty ones included. Every entry
+// is validated again at apply time, so a bad entry in the log is rejected
+// by every replica alike. StateHash is the BLAKE3 of the canonical content
+// encoding (every map sorted by key). Counts are bounded (NamesMax,
+// DescriptorsMax, SessionsMax) so that the worst-case state fits
+// SnapshotBytesMax, one frame and one disk value.
+//
+// Every SnapshotEntries applied entries, or SnapshotInterval after the
+// snapshot stopped covering the state, a replica takes a snapshot: data =
+// version | canonical state (applied index, term, chain, content) | signer
+// public key | Ed25519 signature. The log is compacted to LogRetainEntries
+// behind it. A snapshot received from the leader is verified (signer is a
+// replica, signature, decodable state at the metadata's index) before it
+// is persisted.
+//
+// # Revocations
+//
+// The state also holds a revocation list of capability token ids
+// (auth.TokenID -> the token's expiry and the log index that last changed
+// the entry). A Revoke is accepted only when signed by a key in
+// Config.AdminKeys, checked at ingress and again at apply (a bad entry that
+// reached the log changes nothing on any replica). The list is bounded by
+// RevocationsMax and pruned at apply time, deterministically: the proposing
+// replica stamps each Revoke with its clock, the state keeps the highest
+// stamp applied, and entries whose expiry is RevocationRetainAfterExpiry
+// behind it are dropped. No replica's own clock is read at apply, so all
+// replicas prune alike; the list is in the canonical encoding, the state
+// hash and snapshots.
+//
+// A replica answers Revoked from its applied state. A non-replica with
+// Config.RevocationPullInterval > 0 sends "revocations since index N" to
+// every replica each interval (jittered by RetryJitterFrac) and merges the
+// answers (paged by RevocationsPerPullMax) into a bounded
+// auth.MemRevocations view. Propagation bound: a node that can reach a
+// replica which applied a revocation committed at T holds it by T +
+// interval * (1 + RetryJitterFrac) + a round trip; a partitioned node, the
+// same bound after the heal; a restarted non-replica, one round trip after
+// its Start (it pulls at once). A linearizable read per check was rejected:
+// it would put every authorisation on the quorum's latency and availability.
+//
+// # Names
+//
+// Names are lowercased (ASCII only) and then must be dot-separated labels
+// of [a-z0-9-], 1..63 bytes each, 253 in all. Other bytes are rejected, not
+// mapped, so two different inputs become the same name only by ASCII case.
+//
+// # Canaries
+//
+// Config.Bug selects deliberately wrong variants (LocalResolve,
+// AckBeforeCommit, SkipSync) only in builds with the canary tag; normal
+// builds ignore it and count registry_rejects_total{reason="canary_ignored"}.
+package registry

@@ -1,0 +1,53 @@
+package registry
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/ron-network/ron/core/env"
+)
+
+// Metric names (DESIGN section 8).
+const (
+	MetricResolveLatency = "index_resolve_latency_seconds"
+	MetricCommitLatency  = "registry_commit_latency_seconds"
+	MetricSnapshotAge    = "registry_snapshot_age_seconds"
+	MetricRejects        = "registry_rejects_total"
+	MetricCorruption     = "registry_corruption_total"
+	MetricLeaderChanges  = "registry_leader_changes_total"
+	MetricOps            = "registry_ops_total"
+)
+
+var _ = env.Declare(
+	env.MetricDef{Name: MetricResolveLatency, Kind: env.Histogram, Help: "Linearizable resolve latency at the node that accepted it.", Buckets: env.LatencyBuckets},
+	env.MetricDef{Name: MetricCommitLatency, Kind: env.Histogram, Help: "Registry write latency (accept to definite answer).", Buckets: env.LatencyBuckets},
+	env.MetricDef{Name: MetricSnapshotAge, Kind: env.Gauge, Help: "Seconds since the replica's latest snapshot stopped covering its applied state."},
+	env.MetricDef{Name: MetricRejects, Kind: env.Counter, Help: "Registry operations or entries rejected, by reason.", Label: "reason"},
+	env.MetricDef{Name: MetricCorruption, Kind: env.Counter, Help: "Corrupt registry state detected (disk or snapshot)."},
+	env.MetricDef{Name: MetricLeaderChanges, Kind: env.Counter, Help: "Raft leader changes seen by this replica."},
+	env.MetricDef{Name: MetricOps, Kind: env.Counter, Help: "Registry client operations accepted, by op.", Label: "op"},
+)
+
+// raftLogger routes raft's logging to the env's logger. Info is demoted to
+// debug (raft is chatty about elections); Panic and Fatal panic, since raft
+// only uses them for broken invariants, and a machine never exits.
+type raftLogger struct{ l *slog.Logger }
+
+func (r raftLogger) Debug(v ...any)                 { r.l.Debug(fmt.Sprint(v...)) }
+func (r raftLogger) Debugf(format string, v ...any) { r.l.Debug(fmt.Sprintf(format, v...)) }
+func (r raftLogger) Info(v ...any)                  { r.l.Debug(fmt.Sprint(v...)) }
+func (r raftLogger) Infof(format string, v ...any)  { r.l.Debug(fmt.Sprintf(format, v...)) }
+func (r raftLogger) Warning(v ...any)               { r.l.Warn(fmt.Sprint(v...)) }
+func (r raftLogger) Warningf(format string, v ...any) {
+	r.l.Warn(fmt.Sprintf(format, v...))
+}
+func (r raftLogger) Error(v ...any)                 { r.l.Error(fmt.Sprint(v...)) }
+func (r raftLogger) Errorf(format string, v ...any) { r.l.Error(fmt.Sprintf(format, v...)) }
+func (r raftLogger) Fatal(v ...any)                 { panic("registry: raft: " + fmt.Sprint(v...)) }
+func (r raftLogger) Fatalf(format string, v ...any) {
+	panic("registry: raft: " + fmt.Sprintf(format, v...))
+}
+func (r raftLogger) Panic(v ...any) { panic("registry: raft: " + fmt.Sprint(v...)) }
+func (r raftLogger) Panicf(format string, v ...any) {
+	panic("registry: raft: " + fmt.Sprintf(format, v...))
+}

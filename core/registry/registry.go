@@ -1,0 +1,568 @@
+package registry
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"fmt"
+	"slices"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/ron-network/ron/core/auth"
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/node"
+
+	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/proto/oap"
+)
+
+// ServiceName is the registry's service name (env.Request.Service).
+const ServiceName = "registry"
+
+// Raft sizing.
+const (
+	// RaftMsgBytesMax bounds the entries of one append message.
+	RaftMsgBytesMax = 64 << 10
+	// RaftUncommittedBytesMax bounds a leader's uncommitted tail; beyond it
+	// proposals are dropped (and retried by their origin).
+	RaftUncommittedBytesMax = 1 << 20
+	// RaftInflightMsgsMax bounds unacknowledged appends per follower.
+	RaftInflightMsgsMax = 64
+)
+
+// Timer and disk tags (below node.TagMax).
+const (
+	tagTick     = 1
+	tagScan     = 1
+	tagPersist  = 2
+	tagSnapshot = 3
+)
+
+// phase is the replica's life cycle: recovering (reading the disk),
+// running, or failed (a disk error or corruption: it stops participating
+// until restarted from durable state).
+type phase uint8
+
+const (
+	phaseRecovering phase = iota + 1
+	phaseRunning
+	phaseFailed
+)
+
+// Registry is the registry service of one node. See doc.go.
+type Registry struct {
+	cfg     Config
+	bug     Bug // effective canary bugs (zero unless canaryBugs)
+	env     env.Env
+	self    proto.NodeID
+	replica int // index in cfg.Replicas, or -1
+	pubs    [][]byte
+	admins  [][ed25519.PublicKeySize]byte // cfg.AdminKeys
+
+	// Replica state.
+	phase       phase
+	rn          *raft.RawNode
+	storage     *raft.MemoryStorage
+	m           *machine
+	rec         *recovery
+	disk        diskLog
+	inflight    *raft.Ready
+	pendingSnap *machine // state of an inflight received snapshot
+	inflightOps int      // disk ops of the inflight Ready still outstanding
+	lead        uint64
+	snapIndex   uint64
+	snapFresh   env.Time // when the snapshot last covered all applied state
+
+	// Server side: forwarded ops and linearizable reads in progress.
+	relays    map[origin]env.Time // write forwards awaiting apply -> expiry
+	reads     map[uint64]*readWait
+	readNonce uint64
+	readNext  uint64
+
+	// Client side: ops accepted here.
+	session     uint64
+	nextSeq     uint64
+	pending     []*pendingOp // ascending seq
+	leaderHint  int          // replica index of the last known leader
+	leaderKnown bool         // a reply has named a leader
+
+	tickArmed bool
+
+	// Non-replica revocation view (revoke.go): pulled entries and the
+	// log index they are complete through.
+	revView  *auth.MemRevocations
+	revSince uint64
+}
+
+// New returns a registry service. cfg.Replicas must be sorted and unique;
+// a violation is a programmer error.
+func New(cfg Config) *Registry {
+	cfg = cfg.withDefaults()
+	if !slices.IsSortedFunc(cfg.Replicas, proto.NodeID.Compare) || len(slices.CompactFunc(slices.Clone(cfg.Replicas),
+		func(a, b proto.NodeID) bool { return a == b })) != len(cfg.Replicas) {
+		panic("registry: Config.Replicas must be sorted and unique")
+	}
+	if len(cfg.Key) != ed25519.PrivateKeySize {
+		panic("registry: Config.Key must be an ed25519 private key")
+	}
+	return &Registry{cfg: cfg, replica: -1, admins: adminsOf(cfg.AdminKeys)}
+}
+
+func (r *Registry) Name() string        { return ServiceName }
+func (r *Registry) Protocols() []uint16 { return []uint16{oap.ProtoRegistry} }
+
+// Init records the env and works out this node's role.
+func (r *Registry) Init(e env.Env) {
+	r.env = e
+	r.self = e.Self()
+	r.replica = slices.IndexFunc(r.cfg.Replicas, func(id proto.NodeID) bool { return id == r.self })
+	if r.replica >= 0 && proto.NodeIDFromPublicKey(r.cfg.Key.Public().(ed25519.PublicKey)) != r.self {
+		panic("registry: Config.Key does not belong to this node")
+	}
+	if r.cfg.Bug.any() {
+		if canaryBugs {
+			r.bug = r.cfg.Bug
+		} else {
+			e.Log().Warn("registry: Config.Bug ignored outside canary builds")
+			e.Metrics().Add(MetricRejects, reasonCanaryIgnored, 1)
+		}
+	}
+}
+
+// Handle runs one input to completion.
+func (r *Registry) Handle(in env.Input) {
+	switch in := in.(type) {
+	case env.Start:
+		r.start()
+	case env.Message:
+		r.onMessage(in)
+	case env.TimerFired:
+		switch in.Tag {
+		case tagTick:
+			r.onTick()
+		case tagRevPull:
+			r.onRevPull()
+		}
+	case env.DiskDone:
+		r.onDisk(in)
+	case env.Request:
+		r.onRequest(in)
+	}
+	r.pump()
+	r.armTick()
+}
+
+// start resets volatile state (a restart is a fresh Start) and, on a
+// replica, begins recovery from disk.
+func (r *Registry) start() {
+	rand := r.env.Rand()
+	r.session, r.readNonce = rand.Uint64(), rand.Uint64()
+	r.nextSeq, r.pending, r.leaderHint = 1, nil, 0
+	r.relays, r.reads = map[origin]env.Time{}, map[uint64]*readWait{}
+	r.tickArmed = false
+	if r.replica < 0 {
+		r.startPulls()
+		return
+	}
+	r.phase, r.rec, r.rn, r.inflight, r.m = phaseRecovering, &recovery{}, nil, nil, newMachine()
+	r.m.sigs, r.m.admins = r.cfg.Signatures, r.admins
+	r.env.Submit(env.DiskOp{Kind: env.DiskScan, Tag: tagScan, Prefix: []byte(keyPrefix), Limit: RecoveryScanLimit})
+}
+
+func (r *Registry) armTick() {
+	if r.tickArmed || (r.replica < 0 && len(r.pending) == 0) || r.env == nil {
+		return
+	}
+	r.env.SetTimer(r.cfg.TickInterval, tagTick)
+	r.tickArmed = true
+}
+
+func (r *Registry) onTick() {
+	r.tickArmed = false
+	now := r.env.Now()
+	if r.phase == phaseRunning {
+		r.rn.Tick()
+		r.expireServerState(now)
+		if r.inflight == nil {
+			r.maybeSnapshot()
+		}
+		if r.m.applied == r.snapIndex {
+			r.snapFresh = now
+		}
+		r.env.Metrics().Set(MetricSnapshotAge, "", now.Sub(r.snapFresh).Seconds())
+	}
+	r.retryPending(now)
+}
+
+// fail stops the replica: it no longer steps raft, votes or serves, and
+// answers its clients with errors until restarted from durable state.
+func (r *Registry) fail(err error, corruption bool) {
+	if r.phase == phaseFailed {
+		return
+	}
+	r.phase = phaseFailed
+	r.inflight = nil
+	if corruption {
+		r.env.Metrics().Add(MetricCorruption, "", 1)
+	}
+	r.env.Log().Error("registry: replica failed", "err", err)
+	for _, p := range slices.Clone(r.pending) {
+		if !p.sent {
+			r.complete(p, codeFailed, Record{})
+		}
+	}
+}
+
+func (r *Registry) onDisk(d env.DiskDone) {
+	if r.replica < 0 || r.phase == phaseFailed {
+		return
+	}
+	if err := d.Result.Err; err != nil {
+		r.fail(fmt.Errorf("registry: disk %v: %w", d.Op.Kind, err), isCorruption(err))
+		return
+	}
+	switch d.Op.Tag {
+	case tagScan:
+		r.onScan(d.Result)
+	case tagPersist:
+		r.inflightOps--
+		if r.inflightOps == 0 && r.inflight != nil {
+			r.finishReady()
+		}
+	case tagSnapshot:
+	}
+}
+
+func isCorruption(err error) bool {
+	for e := err; e != nil; {
+		if e == env.ErrCorruption || e == errCorrupt {
+			return true
+		}
+		u, ok := e.(interface{ Unwrap() error })
+		if !ok {
+			return false
+		}
+		e = u.Unwrap()
+	}
+	return false
+}
+
+func (r *Registry) onScan(res env.DiskResult) {
+	if r.phase != phaseRecovering {
+		return
+	}
+	for _, kv := range res.Pairs {
+		if err := r.rec.add(kv); err != nil {
+			r.fail(err, true)
+			return
+		}
+	}
+	if res.More && len(res.Pairs) > 0 {
+		start := append(bytes.Clone(r.rec.lastKey), 0)
+		r.env.Submit(env.DiskOp{Kind: env.DiskScan, Tag: tagScan, Prefix: []byte(keyPrefix), Start: start, Limit: RecoveryScanLimit})
+		return
+	}
+	if err := r.recover(); err != nil {
+		r.fail(err, true)
+	}
+}
+
+// recover rebuilds the MemoryStorage mirror and the applied state from what
+// the scan read, then creates the RawNode.
+func (r *Registry) recover() error {
+	rc := r.rec
+	r.rec = nil
+	ms := raft.NewMemoryStorage()
+	m := newMachine()
+	snap := rc.snap
+	if snap == nil || raft.IsEmptySnap(snap) {
+		snap = &pb.Snapshot{Metadata: &pb.SnapshotMetadata{ConfState: r.confState()}}
+	} else {
+		var err error
+		if m, err = openSnapshot(snap.GetData(), r.isReplicaKey); err != nil {
+			return err
+		}
+		if m.applied != snap.GetMetadata().GetIndex() {
+			return fmt.Errorf("registry: snapshot state at %d, metadata %d: %w", m.applied, snap.GetMetadata().GetIndex(), errCorrupt)
+		}
+	}
+	snapIndex := snap.GetMetadata().GetIndex()
+	ents, hs, err := rc.build(snapIndex)
+	if err != nil {
+		return err
+	}
+	if err := ms.ApplySnapshot(snap); err != nil {
+		return fmt.Errorf("registry: restoring snapshot: %w", err)
+	}
+	if err := ms.Append(ents); err != nil {
+		return fmt.Errorf("registry: restoring log: %w", err)
+	}
+	if err := ms.SetHardState(hs); err != nil {
+		return fmt.Errorf("registry: restoring hard state: %w", err)
+	}
+	m.sigs, m.admins = r.cfg.Signatures, r.admins
+	for _, e := range ents {
+		if e.GetIndex() > hs.GetCommit() {
+			break
+		}
+		m.apply(e.GetIndex(), e.GetTerm(), e.GetData())
+	}
+	r.storage, r.m, r.snapIndex, r.snapFresh = ms, m, snapIndex, r.env.Now()
+	r.disk = diskLog{first: snapIndex + 1, last: snapIndex + uint64(len(ents))}
+	if len(rc.entries) > 0 && rc.entries[0].GetIndex() < r.disk.first {
+		r.disk.first = rc.entries[0].GetIndex() // leftovers: delete at the next compaction
+	}
+	rn, err := raft.NewRawNode(r.raftConfig(hs.GetCommit()))
+	if err != nil {
+		return fmt.Errorf("registry: creating raft node: %w", err)
+	}
+	r.rn, r.phase = rn, phaseRunning
+	return nil
+}
+
+func (r *Registry) confState() *pb.ConfState {
+	cs := &pb.ConfState{}
+	for i := range r.cfg.Replicas {
+		cs.Voters = append(cs.Voters, uint64(i+1))
+	}
+	return pb.EnsureConfState(cs)
+}
+
+func (r *Registry) raftConfig(applied uint64) *raft.Config {
+	return &raft.Config{
+		ID:                        uint64(r.replica + 1),
+		ElectionTick:              ElectionTicks,
+		HeartbeatTick:             HeartbeatTicks,
+		Storage:                   r.storage,
+		Applied:                   applied,
+		MaxSizePerMsg:             RaftMsgBytesMax,
+		MaxCommittedSizePerReady:  RaftMsgBytesMax,
+		MaxUncommittedEntriesSize: RaftUncommittedBytesMax,
+		MaxInflightMsgs:           RaftInflightMsgsMax,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		ReadOnlyOption:            raft.ReadOnlySafe,
+		Logger:                    raftLogger{r.env.Log()},
+	}
+}
+
+func (r *Registry) isReplicaKey(pub ed25519.PublicKey) bool {
+	_, ok := slices.BinarySearchFunc(r.cfg.Replicas, proto.NodeIDFromPublicKey(pub), proto.NodeID.Compare)
+	return ok
+}
+
+// pump takes the next Ready when none is in flight: one Ready at a time,
+// persisted and synced before anything in it takes effect.
+func (r *Registry) pump() {
+	if r.phase != phaseRunning || r.inflight != nil || !r.rn.HasReady() {
+		return
+	}
+	rd := r.rn.Ready()
+	r.inflight = &rd
+	r.observeSoftState(rd.SoftState)
+	r.onReadStates(rd.ReadStates)
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		m, err := openSnapshot(rd.Snapshot.GetData(), r.isReplicaKey)
+		if err == nil && m.applied != rd.Snapshot.GetMetadata().GetIndex() {
+			err = fmt.Errorf("registry: received snapshot state at %d, metadata %d: %w", m.applied, rd.Snapshot.GetMetadata().GetIndex(), errCorrupt)
+		}
+		if err != nil {
+			r.fail(err, true)
+			return
+		}
+		m.sigs, m.admins = r.cfg.Signatures, r.admins
+		r.pendingSnap = m
+	}
+	writes := r.disk.readyWrites(&rd)
+	if len(writes) == 0 {
+		r.finishReady()
+		r.pump()
+		return
+	}
+	ops := batches(writes, tagPersist)
+	if !r.bug.SkipSync {
+		ops = append(ops, env.DiskOp{Kind: env.DiskSync, Tag: tagPersist})
+	}
+	r.inflightOps = len(ops)
+	for _, op := range ops {
+		r.env.Submit(op)
+	}
+}
+
+func (r *Registry) observeSoftState(ss *raft.SoftState) {
+	if ss == nil || ss.Lead == r.lead {
+		return
+	}
+	r.lead = ss.Lead
+	if ss.Lead != raft.None {
+		r.leaderHint = int(ss.Lead - 1)
+		r.env.Metrics().Add(MetricLeaderChanges, "", 1)
+	}
+}
+
+// finishReady completes the inflight Ready once its writes are durable:
+// update the storage mirror, send, apply, Advance.
+func (r *Registry) finishReady() {
+	rd := r.inflight
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := r.storage.ApplySnapshot(rd.Snapshot); err != nil {
+			panic(fmt.Sprintf("registry: applying received snapshot: %v", err))
+		}
+		r.m, r.pendingSnap = r.pendingSnap, nil
+		r.snapIndex, r.snapFresh = r.m.applied, r.env.Now()
+	}
+	if err := r.storage.Append(rd.Entries); err != nil {
+		panic(fmt.Sprintf("registry: appending to the log mirror: %v", err))
+	}
+	if !raft.IsEmptyHardState(rd.HardState) {
+		_ = r.storage.SetHardState(rd.HardState) // never fails for MemoryStorage
+	}
+	r.sendRaft(rd.Messages)
+	for _, e := range rd.CommittedEntries {
+		r.applyEntry(e)
+	}
+	r.inflight = nil
+	r.rn.Advance(*rd)
+	r.answerReads()
+	r.maybeSnapshot()
+}
+
+func (r *Registry) sendRaft(msgs []*pb.Message) {
+	for _, m := range msgs {
+		to := m.GetTo()
+		if to == 0 || to > uint64(len(r.cfg.Replicas)) {
+			continue
+		}
+		data, err := marshalOpts.Marshal(m)
+		if err != nil {
+			panic(fmt.Sprintf("registry: marshalling raft message: %v", err))
+		}
+		frame, err := oap.Encode(&oap.Frame{Header: oap.Header{Flags: oap.FlagEVENT, AppProto: oap.ProtoRegistry}, Payload: encodeRaft(data)})
+		if err != nil {
+			r.env.Metrics().Add(MetricRejects, reasonTooLarge, 1)
+			if m.GetType() == pb.MsgSnap {
+				r.rn.ReportSnapshot(to, raft.SnapshotFailure)
+			}
+			continue
+		}
+		r.env.Send(r.cfg.Replicas[to-1], frame)
+		if m.GetType() == pb.MsgSnap {
+			r.rn.ReportSnapshot(to, raft.SnapshotFinish)
+		}
+	}
+}
+
+func (r *Registry) applyEntry(e *pb.Entry) {
+	if e.GetIndex() <= r.m.applied {
+		return
+	}
+	ae := r.m.apply(e.GetIndex(), e.GetTerm(), e.GetData())
+	if ae.reason != "" {
+		r.env.Metrics().Add(MetricRejects, ae.reason, 1)
+	}
+	if !ae.hasOrigin {
+		return
+	}
+	rec := writeRecord(&ae.op, ae.code, ae.nameSeq)
+	if ae.from.node == r.self && ae.from.session == r.session {
+		if p := r.findPending(ae.from.seq); p != nil {
+			r.complete(p, ae.code, rec)
+		}
+		return
+	}
+	if _, ok := r.relays[ae.from]; ok {
+		delete(r.relays, ae.from)
+		r.sendReply(ae.from, ae.code, rec)
+	}
+}
+
+// writeRecord is the Record a write's reply carries: on success the name's
+// new state as the op set it, otherwise only the name's current seq.
+func writeRecord(o *op, c code, nameSeq uint64) Record {
+	if c != codeOK {
+		return Record{Seq: nameSeq}
+	}
+	rec := Record{Found: true, Seq: nameSeq}
+	switch o.kind {
+	case opClaim, opSet:
+		rec.Owner = append([]byte(nil), o.owner[:]...)
+		rec.Target = o.target
+	}
+	return rec
+}
+
+// maybeSnapshot takes a snapshot after SnapshotEntries applied entries or
+// SnapshotInterval, and compacts the log behind it.
+func (r *Registry) maybeSnapshot() {
+	if r.phase != phaseRunning || r.inflight != nil || r.m.applied <= r.snapIndex {
+		return
+	}
+	now := r.env.Now()
+	if r.m.applied-r.snapIndex < r.cfg.SnapshotEntries && now.Sub(r.snapFresh) < r.cfg.SnapshotInterval {
+		return
+	}
+	data := signSnapshot(r.cfg.Key, r.m.encode())
+	snap, err := r.storage.CreateSnapshot(r.m.applied, r.confState(), data)
+	if err != nil {
+		panic(fmt.Sprintf("registry: creating snapshot at %d: %v", r.m.applied, err))
+	}
+	var compactTo uint64
+	if r.m.applied > LogRetainEntries {
+		compactTo = r.m.applied - LogRetainEntries
+	}
+	if first, _ := r.storage.FirstIndex(); compactTo >= first {
+		if err := r.storage.Compact(compactTo); err != nil {
+			panic(fmt.Sprintf("registry: compacting to %d: %v", compactTo, err))
+		}
+	}
+	for _, op := range batches(r.disk.compactWrites(snap, compactTo), tagSnapshot) {
+		r.env.Submit(op)
+	}
+	r.env.Submit(env.DiskOp{Kind: env.DiskSync, Tag: tagSnapshot})
+	r.snapIndex, r.snapFresh = r.m.applied, now
+}
+
+func (r *Registry) onMessage(msg env.Message) {
+	f, err := oap.Decode(msg.Frame)
+	if err != nil {
+		r.env.Metrics().Add(MetricRejects, reasonMalformed, 1)
+		return
+	}
+	if r.onRevocationEnvelope(msg.From, f.Payload) {
+		return
+	}
+	kind, raw, fw, rp, err := decodeEnvelope(f.Payload, msg.From)
+	if err != nil {
+		r.env.Metrics().Add(MetricRejects, reasonMalformed, 1)
+		return
+	}
+	switch kind {
+	case envRaft:
+		r.onRaftMessage(msg.From, raw)
+	case envForward:
+		r.onForward(fw, f.CorrID)
+	case envReply:
+		r.onReply(msg.From, rp)
+	}
+}
+
+func (r *Registry) onRaftMessage(from proto.NodeID, raw []byte) {
+	if r.phase != phaseRunning {
+		return
+	}
+	m := &pb.Message{}
+	if err := protoUnmarshal(raw, m); err != nil {
+		r.env.Metrics().Add(MetricRejects, reasonMalformed, 1)
+		return
+	}
+	idx, ok := slices.BinarySearchFunc(r.cfg.Replicas, from, proto.NodeID.Compare)
+	if !ok || m.GetFrom() != uint64(idx+1) || m.GetTo() != uint64(r.replica+1) || raft.IsLocalMsg(m.GetType()) {
+		r.env.Metrics().Add(MetricRejects, reasonMalformed, 1)
+		return
+	}
+	_ = r.rn.Step(m) // errors are stale or unknown peers: nothing to do
+}
+
+var _ node.Service = (*Registry)(nil)
+var _ node.InvariantChecker = (*Registry)(nil)

@@ -1,0 +1,164 @@
+package registry
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ron-network/ron/core/proto"
+	"lukechampine.com/blake3"
+	"pgregory.net/rapid"
+)
+
+// A cached answer must be the answer ed25519.Verify gives for the same
+// input: valid signatures, flipped bits, another owner's key, another
+// message, asked once or many times.
+func TestSignatureCacheAgreesWithVerify(t *testing.T) {
+	owners := []owner{newOwner(1), newOwner(2), newOwner(3)}
+	rapid.Check(t, func(t *rapid.T) {
+		c := NewSignatureCache()
+		calls := uint64(0)
+		for range rapid.IntRange(1, 40).Draw(t, "ops") {
+			signer := owners[rapid.IntRange(0, len(owners)-1).Draw(t, "signer")]
+			claimed := owners[rapid.IntRange(0, len(owners)-1).Draw(t, "claimed")]
+			name := rapid.SampledFrom([]string{"a.org", "b.org"}).Draw(t, "name")
+			seq := rapid.Uint64Range(1, 3).Draw(t, "seq")
+			set := signer.set(name, proto.Addr{byte(seq)}, seq)
+			o, _, _ := opFromRequest(set) // a valid request; the fields below may break it
+			copy(o.owner[:], claimed.pub)
+			if rapid.Bool().Draw(t, "flip") {
+				o.sig[rapid.IntRange(0, len(o.sig)-1).Draw(t, "byte")] ^= 1
+			}
+			o.seq += rapid.Uint64Range(0, 1).Draw(t, "seqDelta")
+			want := setSignatureOK(&o)
+			for range rapid.IntRange(1, 3).Draw(t, "repeats") {
+				calls++
+				if got := c.setOK(&o); got != want {
+					t.Fatalf("cache says %v, Verify says %v", got, want)
+				}
+			}
+		}
+		if hits, misses := c.Stats(); hits+misses != calls || misses > uint64(len(c.ring)) {
+			t.Fatalf("%d hits + %d misses for %d calls, %d cached", hits, misses, calls, len(c.ring))
+		}
+	})
+}
+
+// The cache holds SignatureCacheEntriesMax results and forgets the oldest
+// first. Signatures with a non-canonical scalar are rejected by Verify
+// without curve arithmetic, which keeps filling the cache cheap.
+func TestSignatureCacheEvictsOldestFirst(t *testing.T) {
+	c := NewSignatureCache()
+	opN := func(i int) *op {
+		o := &op{kind: opSet, name: fmt.Sprintf("n%d.org", i), seq: 1}
+		for k := range o.sig {
+			o.sig[k] = 0xff
+		}
+		return o
+	}
+	const extra = 3
+	for i := 0; i < SignatureCacheEntriesMax+extra; i++ {
+		if c.setOK(opN(i)) {
+			t.Fatalf("op %d: an invalid signature verified", i)
+		}
+	}
+	if len(c.results) != SignatureCacheEntriesMax {
+		t.Fatalf("%d results cached, want %d", len(c.results), SignatureCacheEntriesMax)
+	}
+	lookup := func(i int) (hit bool) {
+		hits, _ := c.Stats()
+		c.setOK(opN(i))
+		after, _ := c.Stats()
+		return after > hits
+	}
+	// The oldest survivors and the newest are hits; then the evicted ones
+	// miss (each re-insert evicts the next oldest, not yet looked up).
+	for _, i := range []int{extra, extra + 1, SignatureCacheEntriesMax + extra - 1} {
+		if !lookup(i) {
+			t.Fatalf("op %d was evicted; only the %d oldest should be", i, extra)
+		}
+	}
+	for i := 0; i < extra; i++ {
+		if lookup(i) {
+			t.Fatalf("op %d is still cached; the oldest should go first", i)
+		}
+	}
+}
+
+// Sharing one cache among every node of a cluster must not change a
+// single reply, through good and bad signatures, rejected sets and a
+// crashed replica replaying its log at restart (awaitConverged checks the
+// replicas agree). Raft's election jitter comes from crypto/rand here, so
+// the leader, and with it terms and state hashes, may differ between the
+// two runs; the replies may not. The simulator's trace hash, identical
+// with and without the cache, is the whole-cluster check.
+func TestSharedSignatureCacheChangesNoOutcome(t *testing.T) {
+	plain := runSignatureScript(t, Config{})
+	shared := NewSignatureCache()
+	cached := runSignatureScript(t, Config{Signatures: shared})
+	if plain != cached {
+		t.Fatalf("outcomes differ with a shared cache:\n%s\nvs\n%s", plain, cached)
+	}
+	if hits, _ := shared.Stats(); hits == 0 {
+		t.Fatalf("the shared cache was never hit: the test does not exercise it")
+	}
+}
+
+func runSignatureScript(t *testing.T, cfg Config) string {
+	c := newCluster(t, replicas3, 1, cfg)
+	l := c.leader(2 * time.Second)
+	f := (l + 1) % replicas3
+	alice, bob := newOwner(1), newOwner(2)
+	var out bytes.Buffer
+	record := func(step string, r Result) {
+		fmt.Fprintf(&out, "%s: err=%v rec=%+v\n", step, r.Err, r.Record)
+	}
+	record("claim", c.do(3, Claim{Name: "s.org", Owner: alice.pub}))
+	record("set1", c.do(3, alice.set("s.org", proto.AddrOf([]byte("1")), 1)))
+	bad := alice.set("s.org", proto.AddrOf([]byte("2")), 2)
+	bad.Sig[5] ^= 0x40
+	record("badsig", c.do(l, bad))
+	record("notowner", c.do(3, bob.set("s.org", proto.AddrOf([]byte("3")), 2)))
+	record("stale", c.do(f, alice.set("s.org", proto.AddrOf([]byte("4")), 1)))
+	c.crash(f)
+	record("set2", c.do(3, alice.set("s.org", proto.AddrOf([]byte("5")), 2)))
+	c.restart(f)
+	c.awaitConverged(3 * time.Second)
+	record("resolve", c.do(3, Resolve{Name: "s.org"}))
+	rejects := 0.0
+	for i := range c.nodes {
+		rejects += c.metric(i, MetricRejects, reasonBadSignature)
+	}
+	fmt.Fprintf(&out, "bad_signature rejects: %v\n", rejects)
+	return out.String()
+}
+
+// extendChain hashes one contiguous copy of its input; the chain is
+// defined over the stream prev || index || term || data, so both must
+// give the same digest at every size (one block, one chunk, several).
+func TestExtendChainMatchesStreamingDefinition(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		m := newMachine()
+		prev := m.chain
+		for range rapid.IntRange(1, 4).Draw(t, "entries") {
+			data := rapid.SliceOfN(rapid.Byte(), 0, 3000).Draw(t, "data")
+			index, term := rapid.Uint64().Draw(t, "index"), rapid.Uint64().Draw(t, "term")
+			h := blake3.New(32, nil)
+			h.Write(prev[:])
+			var hdr [16]byte
+			binary.BigEndian.PutUint64(hdr[:8], index)
+			binary.BigEndian.PutUint64(hdr[8:], term)
+			h.Write(hdr[:])
+			h.Write(data)
+			var want [32]byte
+			h.Sum(want[:0])
+			m.extendChain(index, term, data)
+			if m.chain != want {
+				t.Fatalf("%d bytes: chain %x, streaming BLAKE3 %x", len(data), m.chain, want)
+			}
+			prev = m.chain
+		}
+	})
+}

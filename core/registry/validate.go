@@ -1,0 +1,137 @@
+package registry
+
+import (
+	"crypto/ed25519"
+
+	"github.com/ron-network/ron/core/proto"
+)
+
+// Reject reasons (registry_rejects_total{reason}).
+const (
+	reasonInvalidName    = "invalid_name"
+	reasonBadKey         = "bad_key"
+	reasonBadSignature   = "bad_signature"
+	reasonTooLarge       = "too_large"
+	reasonUnknownRequest = "unknown_request"
+	reasonOverload       = "overload"
+	reasonMalformed      = "malformed"
+	reasonCanaryIgnored  = "canary_ignored"
+	reasonApplyInvalid   = "apply_invalid"
+)
+
+// opFromRequest is checkRequest without a signature cache.
+func opFromRequest(body any) (op, code, string) { return checkRequest(body, nil) }
+
+// checkRequest converts a client request body into a validated,
+// normalised op, verifying a Set's signature through sigs (nil: verify
+// directly). On failure it returns the definite error code and the reject
+// reason.
+func checkRequest(body any, sigs *SignatureCache) (op, code, string) {
+	var o op
+	switch b := body.(type) {
+	case Claim:
+		o = op{kind: opClaim, name: b.Name}
+		if len(b.Owner) != ed25519.PublicKeySize {
+			return o, codeBadSignature, reasonBadKey
+		}
+		copy(o.owner[:], b.Owner)
+	case Set:
+		o = op{kind: opSet, name: b.Name, target: b.Target, seq: b.Seq}
+		if len(b.Owner) != ed25519.PublicKeySize {
+			return o, codeBadSignature, reasonBadKey
+		}
+		if len(b.Sig) != ed25519.SignatureSize {
+			return o, codeBadSignature, reasonBadSignature
+		}
+		copy(o.owner[:], b.Owner)
+		copy(o.sig[:], b.Sig)
+	case Resolve:
+		o = op{kind: opResolve, name: b.Name}
+	case StaleResolve:
+		o = op{kind: opStaleResolve, name: b.Name}
+	case Revoke:
+		o = op{kind: opRevoke, token: b.ID, until: b.Until}
+		if len(b.Admin) != ed25519.PublicKeySize {
+			return o, codeNotAdmin, reasonBadKey
+		}
+		if len(b.Sig) != ed25519.SignatureSize {
+			return o, codeBadSignature, reasonBadSignature
+		}
+		copy(o.owner[:], b.Admin)
+		copy(o.sig[:], b.Sig)
+	case Describe:
+		d := b.Descriptor
+		if len(d.PublicKey) != ed25519.PublicKeySize {
+			return o, codeBadSignature, reasonBadKey
+		}
+		if len(d.Sig) != ed25519.SignatureSize {
+			return o, codeBadSignature, reasonBadSignature
+		}
+		o = op{kind: opDescribe, desc: descriptor{node: d.NodeID, addrs: d.Addrs, seq: d.Seq}}
+		copy(o.desc.pub[:], d.PublicKey)
+		copy(o.desc.sig[:], d.Sig)
+	default:
+		return o, codeUnavailable, reasonUnknownRequest
+	}
+	if o.kind != opDescribe && o.kind != opRevoke {
+		name, err := NormalizeName(o.name)
+		if err != nil {
+			return o, codeInvalidName, reasonInvalidName
+		}
+		o.name = name
+	}
+	if c, reason := validateOp(&o); c != codeOK {
+		return o, c, reason
+	}
+	if o.kind == opSet && !sigs.setOK(&o) {
+		return o, codeBadSignature, reasonBadSignature
+	}
+	if o.kind == opDescribe {
+		o.desc.addrs = append([]string(nil), o.desc.addrs...) // own the slice
+	}
+	return o, codeOK, ""
+}
+
+// validateOp checks everything about an op that does not depend on the
+// replicated state. Proposers run it before proposing and every replica
+// runs it again at apply time, so a bad entry that reaches the log is
+// rejected by all replicas alike.
+func validateOp(o *op) (code, string) {
+	switch o.kind {
+	case opDescribe:
+		return validateDescriptor(&o.desc)
+	case opRevoke:
+		return codeOK, "" // the admin key and signature: checkRevoke, with the config
+	}
+	if n, err := NormalizeName(o.name); err != nil || n != o.name {
+		return codeInvalidName, reasonInvalidName
+	}
+	return codeOK, ""
+}
+
+// setSignatureOK verifies a Set's signature. Proposers check it early (a
+// Set with a bad signature can never succeed); the state machine checks it
+// again in the order the contract gives: after ownership, before seq.
+func setSignatureOK(o *op) bool {
+	msg := SetSigningBytes(o.name, o.target, o.seq)
+	return ed25519.Verify(ed25519.PublicKey(o.owner[:]), msg, o.sig[:])
+}
+
+func validateDescriptor(d *descriptor) (code, string) {
+	if len(d.addrs) > DescriptorAddrsMax {
+		return codeTooLarge, reasonTooLarge
+	}
+	for _, a := range d.addrs {
+		if len(a) == 0 || len(a) > DescriptorAddrBytesMax {
+			return codeTooLarge, reasonTooLarge
+		}
+	}
+	if proto.NodeIDFromPublicKey(d.pub[:]) != d.node {
+		return codeBadSignature, reasonBadKey
+	}
+	msg := DescriptorSigningBytes(d.public())
+	if !ed25519.Verify(ed25519.PublicKey(d.pub[:]), msg, d.sig[:]) {
+		return codeBadSignature, reasonBadSignature
+	}
+	return codeOK, ""
+}

@@ -1,0 +1,79 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/proto"
+)
+
+// Client requests (env.Request.Body; pointers are accepted too). The
+// storage machine takes ownership of Put.Data.
+type (
+	// Put stores Data and replicates it; Pin keeps a local copy until Delete.
+	Put struct {
+		Data []byte
+		Pin  bool
+	}
+	// Get reads Length bytes at Offset (Length 0: to the end). SizeMax,
+	// when set, refuses a whole read (Offset and Length 0) of an object
+	// larger than SizeMax with ErrTooLarge and the Size, before reading
+	// any chunk: a caller that streams large objects learns in one call
+	// whether it may read this one whole.
+	Get struct {
+		Addr           proto.Addr
+		Offset, Length uint64
+		SizeMax        uint64
+	}
+	// Has asks whether this node holds the object.
+	Has struct{ Addr proto.Addr }
+	// Delete unpins the object and removes this node's copy.
+	Delete struct{ Addr proto.Addr }
+)
+
+// Replies, one per request kind.
+type (
+	// PutResult: Replicas counts the placement replicas that held the
+	// object durably when the put was acknowledged.
+	PutResult struct {
+		Addr     proto.Addr
+		Size     uint64
+		Replicas int
+		Err      error
+	}
+	// GetResult: Data is verified against the chunk addresses (and, for a
+	// whole read, against Addr); Size is the object's size.
+	GetResult struct {
+		Data []byte
+		Size uint64
+		Err  error
+	}
+	HasResult struct {
+		Local bool
+		Err   error
+	}
+	DeleteResult struct{ Err error }
+)
+
+// Errors. Replies wrap one of them with detail; match with errors.Is.
+var (
+	// ErrNotFound: every replica asked said it does not hold the object.
+	ErrNotFound = errors.New("storage: not found")
+	// ErrCorruption: every copy found was corrupt. It wraps
+	// env.ErrCorruption so callers can tell it from an I/O failure.
+	ErrCorruption = fmt.Errorf("storage: corruption: %w", env.ErrCorruption)
+	// ErrTooLarge: the object exceeds Config.ObjectBytes.
+	ErrTooLarge = errors.New("storage: object too large")
+	// ErrRange: the requested range is outside the object.
+	ErrRange = errors.New("storage: range not satisfiable")
+	// ErrUnavailable: the operation could not be carried out (overload,
+	// recovering, no replica reachable). For a put it means definitely not
+	// stored by this request.
+	ErrUnavailable = errors.New("storage: unavailable")
+	// ErrUnknownOutcome: the put's deadline passed after some replica may
+	// have stored it; it may or may not be durable.
+	ErrUnknownOutcome = errors.New("storage: unknown outcome")
+	// ErrBadRequest: the request body is not one of the request types.
+	ErrBadRequest = errors.New("storage: bad request")
+)

@@ -1,0 +1,6 @@
+//go:build !canary
+
+package storage
+
+// canaryBugs is false in normal builds: Config.Bug* fields are ignored.
+const canaryBugs = false

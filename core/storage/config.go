@@ -1,0 +1,173 @@
+package storage
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ron-network/ron/core/dht"
+	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/proto/oap"
+)
+
+// Limits. Every queue and map of the machine is bounded by one of these;
+// when a bound is hit the work is shed and counted in storage_rejects_total.
+const (
+	// frameOverheadMax is the most bytes a storage frame adds around its
+	// data: the OAP/1 header plus kind, address, status and a length
+	// varint, rounded up generously.
+	frameOverheadMax = 1 << 10
+	// ChunkBytesMax bounds a chunk so that it travels in one OAP/1 frame
+	// with its header (DESIGN 5.1 says "at most 1 MiB"; the frame cap of
+	// exactly 1 MiB forces the small discount).
+	ChunkBytesMax = oap.FrameBytesMax - frameOverheadMax
+	// ChunkBytesMin bounds Config.ChunkBytes from below, so that a manifest
+	// of the largest object fits in one frame.
+	ChunkBytesMin = 4 << 10
+	// ChunkBytesDefault is the chunk size when Config.ChunkBytes is zero.
+	ChunkBytesDefault = 256 << 10
+	// ObjectBytesMax bounds one object (the simulator's limit; production
+	// streams larger objects later).
+	ObjectBytesMax = 64 << 20
+	// ManifestChunksMax bounds the chunks of one manifest.
+	ManifestChunksMax = ObjectBytesMax / ChunkBytesMin
+	// manifestEntryBytesMax is one encoded chunk entry: address plus a
+	// size varint of at most 3 bytes (sizes are below 2^21).
+	manifestEntryBytesMax = proto.IDBytes + 3
+	// ManifestBytesMax bounds an encoded manifest.
+	ManifestBytesMax = 32 + ManifestChunksMax*manifestEntryBytesMax
+
+	// InflightPutsMax bounds puts being replicated by this node.
+	InflightPutsMax = 32
+	// InflightGetsMax bounds gets being assembled by this node.
+	InflightGetsMax = 64
+	// RPCsInflightMax bounds outstanding peer requests.
+	RPCsInflightMax = 1024
+	// RPCAttemptsMax is how often one request is sent before it fails.
+	RPCAttemptsMax = 4
+	// PushWindowMax bounds the chunks one push has in flight.
+	PushWindowMax = 8
+	// GetWindowMax bounds the chunks one get has in flight.
+	GetWindowMax = 4
+	// DiskJobsMax bounds outstanding groups of disk operations.
+	DiskJobsMax = 4096
+	// StagedChunksMax bounds chunks received for objects not yet committed.
+	StagedChunksMax = 4096
+	// LocalObjectsMax bounds the objects held by this node.
+	LocalObjectsMax = 1 << 16
+	// RepairObjectsPerTickMax bounds the objects one repair tick audits.
+	RepairObjectsPerTickMax = 8
+	// RepairAuditsMax bounds audits (and the pushes they start) in flight.
+	RepairAuditsMax = 16
+	// DamagedChunksMax bounds local chunks known to be corrupt or missing
+	// and waiting for a healthy copy.
+	DamagedChunksMax = 256
+	// HealsPerTickMax bounds the damaged chunks one tick starts to heal.
+	HealsPerTickMax = 4
+	// ProvidesPerTickMax bounds the DHT announcements one tick starts.
+	ProvidesPerTickMax = 16
+	// ProvideQueueMax bounds announcements waiting for a tick.
+	ProvideQueueMax = LocalObjectsMax
+	// ScanPageMax is the page size of the recovery scans (a manifest is at
+	// most ManifestBytesMax, so a page stays under 10 MiB).
+	ScanPageMax = 16
+	// PushCommitRoundsMax bounds how often a push resends chunks a replica
+	// reported missing at commit.
+	PushCommitRoundsMax = 3
+	// ProviderCandidatesMax bounds the providers a get asks the DHT for.
+	ProviderCandidatesMax = 8
+)
+
+// Defaults of Config.
+const (
+	ReplicasDefault       = 3
+	WriteQuorumDefault    = 2
+	RPCTimeoutDefault     = 250 * time.Millisecond
+	PutTimeoutDefault     = 10 * time.Second
+	GetTimeoutDefault     = 10 * time.Second
+	RepairIntervalDefault = time.Second
+	StagedTTLDefault      = 30 * time.Second
+)
+
+// DHT is what storage needs from the Kademlia machine; *dht.DHT satisfies
+// it. Closest returns ids from the local routing table (this node is not
+// among them) sorted by XOR distance; the caller owns the slice.
+// ProvideAsync and FindProvidersAsync call done exactly once, possibly
+// before they return; done runs inside whatever input the DHT is handling.
+type DHT interface {
+	Closest(target proto.NodeID, n int) []proto.NodeID
+	ProvideAsync(addr proto.Addr, done func(dht.ProvideResult))
+	FindProvidersAsync(addr proto.Addr, max int, done func(dht.ProvidersResult))
+}
+
+// Config configures a storage machine. Zero values mean the defaults.
+type Config struct {
+	// Members is the static membership (the simulator's). When set it is
+	// used for placement and DHT is used only for announcements.
+	Members []proto.NodeID
+	// DHT places objects when Members is empty and receives provider
+	// announcements. One of Members and DHT must be set.
+	DHT DHT
+
+	Replicas       int // R: nodes each object is placed on
+	WriteQuorum    int // W: synced replicas before a put is acknowledged
+	ChunkBytes     int // chunk size of new objects
+	ObjectBytes    int // largest accepted object, at most ObjectBytesMax
+	RPCTimeout     time.Duration
+	PutTimeout     time.Duration
+	GetTimeout     time.Duration
+	RepairInterval time.Duration
+	StagedTTL      time.Duration // how long received chunks wait for a commit
+	SessionTTL     time.Duration // how long an idle upload session lives
+
+	// Deliberate bugs for the canary tests; honoured only in builds with
+	// the canary tag (see bugs_canary.go).
+	BugServeUnverified bool // serve chunks without checking their address
+	BugAckBeforeSync   bool // count a replica before its writes are synced
+}
+
+func (c Config) withDefaults() Config {
+	setInt := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	setDur := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	setInt(&c.Replicas, ReplicasDefault)
+	setInt(&c.WriteQuorum, WriteQuorumDefault)
+	setInt(&c.ChunkBytes, ChunkBytesDefault)
+	setInt(&c.ObjectBytes, ObjectBytesMax)
+	setDur(&c.RPCTimeout, RPCTimeoutDefault)
+	setDur(&c.PutTimeout, PutTimeoutDefault)
+	setDur(&c.GetTimeout, GetTimeoutDefault)
+	setDur(&c.RepairInterval, RepairIntervalDefault)
+	setDur(&c.StagedTTL, StagedTTLDefault)
+	setDur(&c.SessionTTL, SessionTTLDefault)
+	if !canaryBugs {
+		c.BugServeUnverified, c.BugAckBeforeSync = false, false
+	}
+	return c
+}
+
+// Validate reports the first setting out of range, naming it.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	switch {
+	case len(c.Members) == 0 && c.DHT == nil:
+		return fmt.Errorf("storage: config: neither Members nor DHT is set")
+	case c.Replicas < 1:
+		return fmt.Errorf("storage: config: Replicas %d < 1", c.Replicas)
+	case c.WriteQuorum < 1 || c.WriteQuorum > c.Replicas:
+		return fmt.Errorf("storage: config: WriteQuorum %d outside 1..Replicas (%d)", c.WriteQuorum, c.Replicas)
+	case c.ChunkBytes < ChunkBytesMin || c.ChunkBytes > ChunkBytesMax:
+		return fmt.Errorf("storage: config: ChunkBytes %d outside %d..%d", c.ChunkBytes, ChunkBytesMin, ChunkBytesMax)
+	case c.ObjectBytes < 0 || c.ObjectBytes > ObjectBytesMax:
+		return fmt.Errorf("storage: config: ObjectBytes %d outside 0..%d", c.ObjectBytes, ObjectBytesMax)
+	case c.RPCTimeout < 0 || c.PutTimeout < 0 || c.GetTimeout < 0 || c.RepairInterval < 0 || c.StagedTTL < 0 || c.SessionTTL < 0:
+		return fmt.Errorf("storage: config: negative duration")
+	}
+	return nil
+}

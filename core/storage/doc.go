@@ -1,0 +1,149 @@
+// Package storage is RON's replicated, content-addressed object store
+// (DESIGN 5.1 and 5.4): a pure state machine (node.Service "storage",
+// OAP/1 app proto oap.ProtoStorage) that serves Put, Get (whole or a byte
+// range), Has and Delete, replicates objects, repairs them and collects
+// garbage.
+//
+// # Objects, chunks, manifests
+//
+// An object's address is BLAKE3-256 of its whole bytes (proto.AddrOf), so
+// it never depends on chunking. An object is cut into chunks of
+// Config.ChunkBytes (default 256 KiB, at most ChunkBytesMax, which is 1 MiB
+// less a small frame overhead so that a chunk travels in one OAP/1 frame)
+// and described by a Manifest: its size and, per chunk, the BLAKE3 address
+// of the chunk's own bytes and its size, encoded with core/proto/wire. A
+// one-chunk object reuses the object address as its chunk address, so it
+// is hashed once; a larger object costs one extra hash pass for its chunk
+// addresses (see BenchmarkChunkedAddress).
+//
+// Disk layout: "s/c/<hex>" chunk bytes (not sealed: the content address is
+// the checksum, verified on every read), "s/m/<hex>" the sealed manifest
+// (env.Seal), "s/p/<hex>" the pin flag. At Start the index of objects is
+// rebuilt from paged scans of the manifests and pins; chunk bytes are never
+// scanned (a manifest is durable only after its chunks, so it vouches for
+// them). Until recovery finishes, requests get ErrUnavailable and peers
+// get a "busy" status.
+//
+// # Placement and the write path
+//
+// An object is placed on the R (Config.Replicas, default 3) nodes closest
+// to its address by XOR distance, taken from Config.Members when set, else
+// from the DHT's routing table plus this node. The node that receives a
+// Put (the coordinator) writes it locally when it is a placement node (or
+// the client pins it) and pushes it to every other placement node: chunks
+// first (StoreChunk, at most PushWindowMax in flight, each verified and
+// written by the target and staged), then a Commit carrying the manifest.
+// A target answers a Commit only after it wrote the sealed manifest and a
+// DiskSync that follows every chunk write completed; the disk is FIFO, so
+// that sync makes the chunks and the manifest durable together. The put is
+// acknowledged when W (Config.WriteQuorum, default 2; fewer when there are
+// fewer placement nodes) placement nodes are durable; the remaining
+// pushes continue and their completion is observed as
+// storage_replication_lag_seconds. A put that misses its deadline replies
+// ErrUnknownOutcome once a commit or local write was issued (it may be
+// durable somewhere), else ErrUnavailable (definitely not stored by this
+// request). Every peer handler is idempotent (retries, duplicated and
+// reordered frames are expected): a chunk or object already held is
+// acknowledged at once, a commit already in flight is waited for.
+//
+// # Streaming uploads and reads
+//
+// A whole Put holds the object in memory, so it is bounded by
+// ObjectBytesMax. Larger objects (up to StreamObjectBytesMax, 4 GiB:
+// ManifestChunksMax chunks of the default size) are streamed through an
+// upload session: PutBegin opens one (at most SessionsMax, ids drawn from
+// env.Rand so that an id from before a restart never names a new
+// session), each PutChunk writes one chunk to the local disk and is
+// answered when the write completed, and PutCommit{Addr, Size} turns the
+// staged chunks into the object. The commit then runs as a put whose
+// bytes are read back from the local disk: it writes the manifest here
+// when this node is placed (or the client pins), and pushes the chunks
+// and the manifest to the other placement nodes exactly as a repair does,
+// acknowledging once W placement replicas are durable. Its deadline is
+// PutTimeout plus commitTimePerChunk per chunk.
+//
+// Chunks are staged locally and replicated at commit, not pushed as they
+// arrive, because placement depends on the object address, which is
+// known only once the last byte was hashed. A session holds its chunks
+// through index.sessionRefs, so pruning, deletes and garbage collection
+// leave them alone; at commit the references move to the put and are
+// released (deleting chunks nothing else holds) when it finishes. A
+// session idle for SessionTTL is collected by the tick, and PutAbort ends
+// one at once: its chunks are deleted and nothing was ever visible,
+// because only a manifest makes an object and the manifest is written at
+// commit. Sessions live in memory: a restart forgets them (their commit
+// is refused), and chunks they staged before a crash stay on disk
+// unreferenced, the same known leak as staged push chunks.
+//
+// Trust boundary: the machine never holds a streamed object whole, so it
+// cannot hash it. At commit it verifies what it can (every chunk write
+// succeeded, every chunk hashed to its address when it was written, the
+// size matches, and for an object of at most one chunk the chunk address
+// is the object address); the object address of a larger object is the
+// caller's claim. The gateway hashes the body incrementally while
+// streaming it, so its claims are true. A false claim from elsewhere
+// cannot serve wrong bytes under a true address by accident: a whole read
+// hashes the result and reports ErrCorruption, and a streaming reader
+// (the gateway) does the same before it completes a response.
+//
+// Reads stream with GetManifest{Addr} and GetChunk{Addr, Chunk}: the
+// reader keeps a few chunks in flight and each chunk is verified against
+// its address by the node that returns it. Get.SizeMax lets a reader ask
+// for a whole object only when it is small, learning the size otherwise.
+//
+// # Reads and corruption
+//
+// Get reads the manifest locally, else from the other placement nodes,
+// else from the providers the DHT knows. Each chunk is read locally when
+// held, else fetched; every chunk is checked against its address before
+// use, and a whole read of a multi-chunk object is also checked against
+// the object address (which catches a wrong manifest). A chunk that fails
+// the check is corruption: it is counted in storage_corruption_total, never
+// served (a peer answers "corrupt" instead), fetched from another replica,
+// and the local copy is rewritten with the verified bytes (a damaged chunk
+// found while serving a peer is queued and healed by the tick).
+// ErrCorruption (wrapping env.ErrCorruption) is returned only when every
+// copy found was corrupt.
+//
+// # Repair and garbage collection
+//
+// A tick every Config.RepairInterval (jittered) audits at most
+// RepairObjectsPerTickMax local objects, walking them in address order from
+// a cursor, with at most RepairAuditsMax audits in flight: it asks every
+// other placement node whether it holds the object and pushes the object
+// (from the local, verified chunks) to those that do not. An object this
+// node holds but is not placed on, and that is not pinned, is removed once
+// the audit saw every placement node hold it; that is the GC pass. Delete
+// unpins and removes only this node's copy: the other replicas keep theirs
+// and an audit may restore the copy if this node is a placement node.
+// Network-wide deletion needs tombstones and is out of scope.
+//
+// # Rejected alternatives
+//
+//   - Chunk addresses that are BLAKE3 subtree chaining values (Bao style)
+//     would make the object address free to derive from them, but the
+//     chunks would no longer be content-addressed on their own (dedup and
+//     "a chunk hashes to its address" break), so each chunk is hashed as
+//     a standalone object at the price of a second pass over the bytes.
+//   - Buffering all chunks in memory and writing them in one batch with
+//     the manifest would make a replica write atomic, but costs up to
+//     ObjectBytesMax of memory per incoming push; FIFO order plus a sync
+//     before the acknowledgement gives the same durability.
+//   - Scanning chunk keys at Start would find orphan chunks, but a scan
+//     returns values, so it would read every byte on disk. Chunks staged
+//     and never committed are pruned after StagedTTL while the machine
+//     runs; those staged before a crash stay on disk unreferenced (a known
+//     leak, to be swept by a keys-only scan once the disk offers one).
+//   - Replicating each chunk of a stream as it arrives would spread the
+//     upload's network cost over its duration, but the placement nodes
+//     are unknown until the object address is (it depends on every byte);
+//     chunk-addressed placement would scatter one object over the whole
+//     network and break "an object lives on R nodes".
+//   - Hashing the whole object at commit by reading every chunk back
+//     would make the machine verify the claimed address itself, at the
+//     price of a second full read of up to 4 GiB inside one put; the
+//     gateway already hashes the stream it receives.
+//   - Pull-based replication (targets fetch from the coordinator) needs
+//     the coordinator to keep the bytes until every target asked; push
+//     lets the coordinator bound its memory to the put's lifetime.
+package storage

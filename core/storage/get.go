@@ -1,0 +1,307 @@
+package storage
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/ron-network/ron/core/dht"
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/proto"
+)
+
+// getOp is one client get: find the manifest (local, else from a replica
+// or provider), then read the chunks covering the range (at most
+// GetWindowMax in flight), each verified against its address.
+type getOp struct {
+	id       uint64
+	req      env.RequestID
+	addr     proto.Addr
+	offset   uint64
+	length   uint64
+	started  env.Time
+	timer    env.TimerID
+	man      Manifest
+	first    int
+	last     int
+	firstOff uint64
+	parts    [][]byte
+	next     int // next chunk index to start
+	pending  int // chunks not yet arrived
+	cands    []proto.NodeID
+	candNext int
+	askedDHT bool
+	timedOut bool // some candidate did not answer
+	finished bool
+	// manifestOnly: a GetManifest, answered with a ManifestResult once
+	// the manifest is found.
+	manifestOnly bool
+	sizeMax      uint64 // Get.SizeMax
+}
+
+func (s *Storage) onGet(req env.RequestID, body Get) {
+	if g := s.newGet(req, body.Addr, body.Offset, body.Length, false); g != nil {
+		g.sizeMax = body.SizeMax
+		s.findManifest(g)
+	}
+}
+
+// newGet registers a get with its deadline and candidates, or replies an
+// error and returns nil.
+func (s *Storage) newGet(req env.RequestID, addr proto.Addr, offset, length uint64, manifestOnly bool) *getOp {
+	var err error
+	switch {
+	case !s.ready:
+		s.reject(ReasonRecovering)
+		err = fmt.Errorf("%w: recovering", ErrUnavailable)
+	case len(s.gets) >= InflightGetsMax:
+		s.reject(ReasonOverload)
+		err = fmt.Errorf("%w: %d gets in flight", ErrUnavailable, InflightGetsMax)
+	}
+	if err != nil {
+		if manifestOnly {
+			s.env.Reply(req, ManifestResult{Err: err})
+		} else {
+			s.env.Reply(req, GetResult{Err: err})
+		}
+		return nil
+	}
+	g := &getOp{req: req, addr: addr, offset: offset, length: length, started: s.env.Now(), manifestOnly: manifestOnly}
+	s.nextOp = (s.nextOp + 1) & tagValueMask
+	g.id = s.nextOp
+	s.gets[g.id] = g
+	g.timer = s.env.SetTimer(s.cfg.GetTimeout, tagGet<<tagKindShift|g.id)
+	for _, t := range s.placement(g.addr) {
+		if t != s.self {
+			g.cands = append(g.cands, t)
+		}
+	}
+	return g
+}
+
+// findManifest starts from the local manifest, else fetches one.
+func (s *Storage) findManifest(g *getOp) {
+	if o := s.index.committed(g.addr); o != nil {
+		s.startChunks(g, o.manifest)
+		return
+	}
+	s.fetchManifest(g)
+}
+
+// fetchManifest asks the candidates in turn, then the DHT's providers.
+func (s *Storage) fetchManifest(g *getOp) {
+	if g.candNext >= len(g.cands) {
+		s.askProviders(g)
+		return
+	}
+	to := g.cands[g.candNext]
+	g.candNext++
+	sent := s.call(to, &message{kind: kindFetchManifest, addr: g.addr}, func(reply *message, err error) {
+		if g.finished {
+			return
+		}
+		if err != nil {
+			g.timedOut = true
+		}
+		if err == nil && reply.status == statusOK {
+			man, derr := DecodeManifest(reply.data)
+			if derr == nil && man.checkFor(g.addr) == nil {
+				s.startChunks(g, man)
+				return
+			}
+			s.reject(ReasonMalformed)
+		}
+		s.fetchManifest(g)
+	})
+	if !sent {
+		s.finishGet(g, fmt.Errorf("%w: too many requests in flight", ErrUnavailable))
+	}
+}
+
+func (s *Storage) askProviders(g *getOp) {
+	if g.askedDHT || s.cfg.DHT == nil {
+		err := fmt.Errorf("%w: %s", ErrNotFound, g.addr.Short())
+		if g.timedOut {
+			err = fmt.Errorf("%w: no replica of %s answered", ErrUnavailable, g.addr.Short())
+		}
+		s.finishGet(g, err)
+		return
+	}
+	g.askedDHT = true
+	s.cfg.DHT.FindProvidersAsync(g.addr, ProviderCandidatesMax, func(res dht.ProvidersResult) {
+		if g.finished {
+			return
+		}
+		for _, rec := range res.Providers {
+			if rec.Provider != s.self && !slices.Contains(g.cands, rec.Provider) {
+				g.cands = append(g.cands, rec.Provider)
+			}
+		}
+		s.fetchManifest(g)
+	})
+}
+
+// startChunks checks the range against the manifest and starts reading.
+func (s *Storage) startChunks(g *getOp, man Manifest) {
+	g.man = man
+	if g.manifestOnly {
+		s.replyGet(g, nil)
+		return
+	}
+	end := man.Size
+	if g.length > 0 {
+		end = g.offset + g.length
+	}
+	if g.offset > man.Size || end > man.Size || end < g.offset {
+		s.reject(ReasonBadRange)
+		s.finishGet(g, fmt.Errorf("%w: offset %d length %d of %d bytes", ErrRange, g.offset, g.length, man.Size))
+		return
+	}
+	if g.sizeMax > 0 && g.offset == 0 && g.length == 0 && man.Size > g.sizeMax {
+		s.finishGet(g, fmt.Errorf("%w: %d bytes exceed the whole read's %d", ErrTooLarge, man.Size, g.sizeMax))
+		return
+	}
+	g.length = end - g.offset
+	if g.length == 0 {
+		s.replyGet(g, []byte{})
+		return
+	}
+	g.first, g.last, g.firstOff = man.span(g.offset, end)
+	g.parts = make([][]byte, g.last-g.first+1)
+	g.next, g.pending = g.first, len(g.parts)
+	s.pumpGet(g)
+}
+
+func (s *Storage) pumpGet(g *getOp) {
+	for !g.finished && g.next <= g.last && g.next-g.first-(len(g.parts)-g.pending) < GetWindowMax {
+		i := g.next
+		g.next++
+		s.getChunk(g, i)
+	}
+}
+
+// getChunk reads chunk i locally when this node holds it and the copy
+// verifies, else from the candidates.
+func (s *Storage) getChunk(g *getOp, i int) {
+	c := g.man.Chunks[i].Addr
+	if !s.index.hasChunk(c) {
+		s.fetchChunk(g, i)
+		return
+	}
+	ok := s.submitJob([]env.DiskOp{{Kind: env.DiskGet, Key: diskKey(prefixChunk, c)}}, func(res []env.DiskResult) {
+		if g.finished {
+			return
+		}
+		if s.chunkIntact(c, res[0], g.addr) {
+			s.gotChunk(g, i, res[0].Value)
+			return
+		}
+		s.fetchChunk(g, i)
+	})
+	if !ok {
+		s.finishGet(g, fmt.Errorf("%w: disk queue full", ErrUnavailable))
+	}
+}
+
+func (s *Storage) fetchChunk(g *getOp, i int) {
+	c := g.man.Chunks[i].Addr
+	s.fetchChunkFrom(c, g.cands, func(data []byte, err error) {
+		if g.finished {
+			return
+		}
+		if err != nil {
+			s.finishGet(g, err)
+			return
+		}
+		if s.index.hasChunk(c) {
+			s.healWith(c, data) // the local copy was bad: replace it
+		}
+		s.gotChunk(g, i, data)
+	})
+}
+
+func (s *Storage) gotChunk(g *getOp, i int, data []byte) {
+	g.parts[i-g.first] = data
+	g.pending--
+	if g.pending > 0 {
+		s.pumpGet(g)
+		return
+	}
+	out := make([]byte, 0, g.length)
+	for _, p := range g.parts {
+		out = append(out, p...)
+	}
+	out = out[g.offset-g.firstOff : g.offset-g.firstOff+g.length]
+	whole := g.length == g.man.Size
+	if whole && len(g.man.Chunks) > 1 && !s.cfg.BugServeUnverified && proto.AddrOf(out) != g.addr {
+		// Every chunk verified, so the manifest itself was wrong.
+		s.corruption()
+		s.finishGet(g, fmt.Errorf("%w: manifest of %s does not match its chunks", ErrCorruption, g.addr.Short()))
+		return
+	}
+	s.replyGet(g, out)
+}
+
+func (s *Storage) replyGet(g *getOp, data []byte) {
+	g.finished = true
+	delete(s.gets, g.id)
+	s.env.CancelTimer(g.timer)
+	s.env.Metrics().Observe(MetricGetLatency, "", s.env.Now().Sub(g.started).Seconds())
+	if g.manifestOnly {
+		s.env.Reply(g.req, ManifestResult{Manifest: g.man})
+		return
+	}
+	s.env.Reply(g.req, GetResult{Data: data, Size: g.man.Size})
+}
+
+func (s *Storage) finishGet(g *getOp, err error) {
+	if g.finished {
+		return
+	}
+	g.finished = true
+	delete(s.gets, g.id)
+	s.env.CancelTimer(g.timer)
+	s.env.Metrics().Observe(MetricGetLatency, "", s.env.Now().Sub(g.started).Seconds())
+	if g.manifestOnly {
+		s.env.Reply(g.req, ManifestResult{Err: err})
+		return
+	}
+	s.env.Reply(g.req, GetResult{Size: g.man.Size, Err: err})
+}
+
+// fetchChunkFrom asks the candidates in turn for chunk c until one returns
+// bytes that hash to c. A corrupt answer is counted and skipped. done gets
+// the bytes, or ErrCorruption when every answer was corrupt, ErrNotFound
+// when none had it, ErrUnavailable when some did not answer.
+func (s *Storage) fetchChunkFrom(c proto.Addr, cands []proto.NodeID, done func([]byte, error)) {
+	var try func(next int, corrupt, timedOut bool)
+	try = func(next int, corrupt, timedOut bool) {
+		if next >= len(cands) {
+			switch {
+			case corrupt:
+				done(nil, fmt.Errorf("%w: every copy of chunk %s was corrupt", ErrCorruption, c.Short()))
+			case timedOut:
+				done(nil, fmt.Errorf("%w: no replica of chunk %s answered", ErrUnavailable, c.Short()))
+			default:
+				done(nil, fmt.Errorf("%w: chunk %s", ErrNotFound, c.Short()))
+			}
+			return
+		}
+		sent := s.call(cands[next], &message{kind: kindFetchChunk, addr: c}, func(reply *message, err error) {
+			switch {
+			case err != nil:
+				try(next+1, corrupt, true)
+			case reply.status == statusOK && (s.cfg.BugServeUnverified || proto.AddrOf(reply.data) == c):
+				done(reply.data, nil)
+			case reply.status == statusOK:
+				s.corruption() // the peer served bytes that do not verify
+				try(next+1, true, timedOut)
+			default:
+				try(next+1, corrupt || reply.status == statusCorrupt, timedOut || reply.status == statusBusy)
+			}
+		})
+		if !sent {
+			done(nil, fmt.Errorf("%w: too many requests in flight", ErrUnavailable))
+		}
+	}
+	try(0, false, false)
+}

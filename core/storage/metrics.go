@@ -1,0 +1,42 @@
+package storage
+
+import "github.com/ron-network/ron/core/env"
+
+// Metric names (DESIGN section 8).
+const (
+	MetricPutLatency         = "storage_put_latency_seconds"
+	MetricGetLatency         = "storage_get_latency_seconds"
+	MetricReplicationLag     = "storage_replication_lag_seconds"
+	MetricCorruption         = "storage_corruption_total"
+	MetricObjects            = "storage_objects"
+	MetricBytes              = "storage_bytes"
+	MetricRepairs            = "storage_repairs_total"
+	MetricRejects            = "storage_rejects_total"
+	replicationLagBucketsMax = 60
+)
+
+// Reject reasons of storage_rejects_total.
+const (
+	ReasonTooLarge   = "too_large"
+	ReasonBadRange   = "bad_range"
+	ReasonMalformed  = "malformed"
+	ReasonBadRequest = "bad_request"
+	ReasonBadChunk   = "bad_chunk"
+	ReasonOverload   = "overload"
+	ReasonRecovering = "recovering"
+)
+
+// ReplicationLagBuckets spans a fast put (milliseconds) to a repair that
+// waits for several paced ticks.
+var ReplicationLagBuckets = []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, replicationLagBucketsMax}
+
+var _ = env.Declare(
+	env.MetricDef{Name: MetricPutLatency, Kind: env.Histogram, Help: "Time from a put request to its reply.", Buckets: env.LatencyBuckets},
+	env.MetricDef{Name: MetricGetLatency, Kind: env.Histogram, Help: "Time from a get request to its reply.", Buckets: env.LatencyBuckets},
+	env.MetricDef{Name: MetricReplicationLag, Kind: env.Histogram, Help: "Time from a put's acknowledgement to R replicas, or from finding a missing replica to restoring it.", Buckets: ReplicationLagBuckets},
+	env.MetricDef{Name: MetricCorruption, Kind: env.Counter, Help: "Chunks or manifests that failed verification (never served)."},
+	env.MetricDef{Name: MetricObjects, Kind: env.Gauge, Help: "Objects held by this node."},
+	env.MetricDef{Name: MetricBytes, Kind: env.Gauge, Help: "Bytes of the objects held by this node."},
+	env.MetricDef{Name: MetricRepairs, Kind: env.Counter, Help: "Replicas restored by the repair loop and chunks healed from a replica."},
+	env.MetricDef{Name: MetricRejects, Kind: env.Counter, Help: "Requests and messages rejected or shed, by reason.", Label: "reason"},
+)

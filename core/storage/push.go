@@ -1,0 +1,183 @@
+package storage
+
+import (
+	"errors"
+
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/proto"
+)
+
+// push copies one object to one target: its chunks (at most PushWindowMax
+// in flight), then a commit with the manifest, which the target
+// acknowledges only after its writes are synced. Puts push from the
+// client's bytes in memory; repairs read (and verify) the local chunks.
+type push struct {
+	target     proto.NodeID
+	addr       proto.Addr
+	man        *Manifest
+	manBytes   []byte
+	data       []byte // the object's bytes, or nil: read chunks from disk
+	queue      []int  // chunk indexes still to send
+	inflight   int
+	rounds     int  // commit rounds that reported missing chunks
+	committing bool // a commit is outstanding
+	commitSent bool // a commit reached the wire: the target may hold it
+	finished   bool
+	done       func(ok bool)
+}
+
+func newPush(target proto.NodeID, addr proto.Addr, man *Manifest, manBytes, data []byte, done func(bool)) *push {
+	p := &push{target: target, addr: addr, man: man, manBytes: manBytes, data: data, done: done}
+	p.queue = make([]int, len(man.Chunks))
+	for i := range p.queue {
+		p.queue[i] = i
+	}
+	return p
+}
+
+// pump sends what the window allows, and the commit once every chunk is
+// acknowledged.
+func (s *Storage) pump(p *push) {
+	for !p.finished && p.inflight < PushWindowMax && len(p.queue) > 0 {
+		i := p.queue[0]
+		p.queue = p.queue[1:]
+		p.inflight++
+		if p.data != nil {
+			s.sendChunk(p, i, p.man.chunkData(p.data, i))
+		} else {
+			s.readChunkForPush(p, i)
+		}
+	}
+	if !p.finished && p.inflight == 0 && len(p.queue) == 0 && !p.committing {
+		s.sendCommit(p)
+	}
+}
+
+func (s *Storage) finishPush(p *push, ok bool) {
+	if p.finished {
+		return
+	}
+	p.finished = true
+	p.done(ok)
+}
+
+func (s *Storage) sendChunk(p *push, i int, data []byte) {
+	m := &message{kind: kindStoreChunk, addr: p.man.Chunks[i].Addr, data: data}
+	sent := s.call(p.target, m, func(reply *message, err error) {
+		p.inflight--
+		if err != nil || reply.status != statusOK {
+			s.finishPush(p, false)
+			return
+		}
+		s.pump(p)
+	})
+	if !sent {
+		p.inflight--
+		s.finishPush(p, false)
+	}
+}
+
+// readChunkForPush reads chunk i from the local disk and sends it if it
+// verifies; a bad local copy fails the push and is queued for healing.
+func (s *Storage) readChunkForPush(p *push, i int) {
+	c := p.man.Chunks[i].Addr
+	ok := s.submitJob([]env.DiskOp{{Kind: env.DiskGet, Key: diskKey(prefixChunk, c)}}, func(res []env.DiskResult) {
+		if p.finished {
+			p.inflight--
+			return
+		}
+		if !s.chunkIntact(c, res[0], p.addr) {
+			p.inflight--
+			s.finishPush(p, false)
+			return
+		}
+		s.sendChunk(p, i, res[0].Value)
+	})
+	if !ok {
+		p.inflight--
+		s.finishPush(p, false)
+	}
+}
+
+func (s *Storage) sendCommit(p *push) {
+	p.committing, p.commitSent = true, true
+	m := &message{kind: kindCommit, addr: p.addr, data: p.manBytes}
+	sent := s.call(p.target, m, func(reply *message, err error) {
+		p.committing = false
+		if p.finished {
+			return
+		}
+		switch {
+		case err != nil:
+			s.finishPush(p, false)
+		case reply.status == statusOK:
+			s.finishPush(p, true)
+		case reply.status == statusMissing && p.rounds < PushCommitRoundsMax:
+			p.rounds++
+			s.requeueMissing(p, reply.data)
+		default:
+			s.finishPush(p, false)
+		}
+	})
+	if !sent {
+		p.committing = false
+		s.finishPush(p, false)
+	}
+}
+
+// requeueMissing resends the chunks a target reported missing at commit
+// (lost to a crash, or pruned after StagedTTL).
+func (s *Storage) requeueMissing(p *push, list []byte) {
+	missing, err := decodeAddrs(list)
+	if err != nil || len(missing) == 0 {
+		s.reject(ReasonMalformed)
+		s.finishPush(p, false)
+		return
+	}
+	want := map[proto.Addr]bool{}
+	for _, a := range missing {
+		want[a] = true
+	}
+	for i, c := range p.man.Chunks {
+		if want[c.Addr] {
+			p.queue = append(p.queue, i)
+			delete(want, c.Addr) // send a repeated chunk once
+		}
+	}
+	s.pump(p)
+}
+
+// chunkIntact verifies a local chunk read. A missing or corrupt chunk of
+// an object this node holds is counted and queued for healing.
+func (s *Storage) chunkIntact(c proto.Addr, res env.DiskResult, obj proto.Addr) bool {
+	if res.Err != nil && !isCorruption(res.Err) {
+		return false // an I/O error says nothing about the bytes
+	}
+	if res.Err == nil && res.Found && (s.cfg.BugServeUnverified || proto.AddrOf(res.Value) == c) {
+		return true
+	}
+	if !s.index.hasChunk(c) {
+		return false // deleted meanwhile: not damage
+	}
+	s.corruption()
+	s.markDamaged(c, obj)
+	return false
+}
+
+// markDamaged queues chunk c (listed by object obj, or zero if unknown)
+// for healing from a replica.
+func (s *Storage) markDamaged(c, obj proto.Addr) {
+	if _, ok := s.damaged[c]; ok {
+		return
+	}
+	if len(s.damaged) >= DamagedChunksMax {
+		s.reject(ReasonOverload)
+		return
+	}
+	s.damaged[c] = obj
+}
+
+func isCorruption(err error) bool { return errors.Is(err, env.ErrCorruption) }
+
+// errBusy is a local shed: a bound was hit.
+var errBusy = errors.New("storage: busy")

@@ -1,0 +1,241 @@
+package storage
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/proto"
+)
+
+// putOp is one client put being replicated by this node (the
+// coordinator). It is acknowledged when quorum placement replicas hold it
+// durably, and kept until every replica answered or the deadline passed,
+// to measure the replication lag.
+type putOp struct {
+	id          uint64
+	req         env.RequestID
+	addr        proto.Addr
+	man         Manifest
+	manBytes    []byte
+	data        []byte
+	targets     []proto.NodeID
+	quorum      int
+	acked       int
+	failed      int
+	maybeStored bool // a commit or local write was issued: the outcome may be "stored"
+	replied     bool
+	started     env.Time
+	ackedAt     env.Time
+	timer       env.TimerID
+	pushes      []*push
+	// sessionChunks are the session references a committed upload holds
+	// on its local chunks; released when the put finishes.
+	sessionChunks []ChunkRef
+}
+
+func (s *Storage) onPut(req env.RequestID, body Put) {
+	switch {
+	case !s.ready:
+		s.reject(ReasonRecovering)
+		s.env.Reply(req, PutResult{Err: fmt.Errorf("%w: recovering", ErrUnavailable)})
+		return
+	case len(body.Data) > s.cfg.ObjectBytes:
+		s.reject(ReasonTooLarge)
+		s.env.Reply(req, PutResult{Err: fmt.Errorf("%w: %d bytes exceed %d", ErrTooLarge, len(body.Data), s.cfg.ObjectBytes)})
+		return
+	case len(s.puts) >= InflightPutsMax:
+		s.reject(ReasonOverload)
+		s.env.Reply(req, PutResult{Err: fmt.Errorf("%w: %d puts in flight", ErrUnavailable, InflightPutsMax)})
+		return
+	}
+	addr, man := Split(body.Data, s.cfg.ChunkBytes)
+	s.startPut(req, addr, man, body.Data, body.Pin, nil, 0)
+}
+
+// startPut writes the object locally (when placed here or pinned) and
+// pushes it to the other placement nodes. data is the object's bytes, or
+// nil for a committed session whose chunks are on the local disk and
+// held by sessionChunks until the put finishes; extra lengthens the
+// deadline.
+func (s *Storage) startPut(req env.RequestID, addr proto.Addr, man Manifest, data []byte, pin bool,
+	sessionChunks []ChunkRef, extra time.Duration) {
+	p := &putOp{req: req, addr: addr, man: man, data: data, sessionChunks: sessionChunks, started: s.env.Now()}
+	p.manBytes = AppendManifest(nil, &p.man)
+	p.targets = s.placement(p.addr)
+	p.quorum = min(s.cfg.WriteQuorum, len(p.targets))
+	s.nextOp = (s.nextOp + 1) & tagValueMask
+	p.id = s.nextOp
+	s.puts[p.id] = p
+	p.timer = s.env.SetTimer(s.cfg.PutTimeout+extra, tagPut<<tagKindShift|p.id)
+	local := slices.Contains(p.targets, s.self)
+	if local || pin {
+		s.putLocal(p, local, pin)
+	}
+	for _, t := range p.targets {
+		if t != s.self {
+			s.pushForPut(p, t)
+		}
+	}
+}
+
+// putLocal writes the object on this node (when it is a placement replica
+// or the client pins it); it counts as a replica only when placed here.
+func (s *Storage) putLocal(p *putOp, placed, pin bool) {
+	done := func(err error) {
+		if placed {
+			s.replicaDone(p, err == nil)
+		}
+	}
+	var pinOp *env.DiskOp
+	if pin {
+		pinOp = &env.DiskOp{Kind: env.DiskPut, Key: diskKey(prefixPin, p.addr), Value: []byte{1}}
+	}
+	p.maybeStored = true
+	if o := s.index.objects[p.addr]; o != nil {
+		s.pinExisting(p.addr, o, pinOp, done)
+		return
+	}
+	chunks := make([][]byte, len(p.man.Chunks))
+	for i, c := range p.man.Chunks {
+		if p.data != nil && !s.index.hasChunk(c.Addr) {
+			chunks[i] = p.man.chunkData(p.data, i)
+		}
+	}
+	if !s.writeObject(p.addr, &object{manifest: p.man, pinned: pin}, chunks, pinOp, done) {
+		done(errBusy)
+	}
+}
+
+// pinExisting waits for a held object's commit, then persists the pin.
+func (s *Storage) pinExisting(addr proto.Addr, o *object, pinOp *env.DiskOp, done func(error)) {
+	s.whenCommitted(addr, o, func(err error) {
+		if err != nil || pinOp == nil || o.pinned {
+			done(err)
+			return
+		}
+		o.pinned = true
+		ops := []env.DiskOp{*pinOp, s.syncOp()}
+		if !s.submitJob(ops, func(res []env.DiskResult) { done(firstErr(res)) }) {
+			done(errBusy)
+		}
+	})
+}
+
+func (s *Storage) pushForPut(p *putOp, target proto.NodeID) {
+	var pu *push
+	pu = newPush(target, p.addr, &p.man, p.manBytes, p.data, func(ok bool) {
+		if pu.commitSent {
+			p.maybeStored = true
+		}
+		s.replicaDone(p, ok)
+	})
+	p.pushes = append(p.pushes, pu)
+	s.pump(pu)
+}
+
+// replicaDone counts one replica's outcome; the quorum-th success
+// acknowledges the put.
+func (s *Storage) replicaDone(p *putOp, ok bool) {
+	if s.puts[p.id] != p {
+		return // finished (deadline) or from before a restart
+	}
+	if ok {
+		p.acked++
+	} else {
+		p.failed++
+	}
+	if ok && !p.replied && p.acked >= p.quorum {
+		p.replied, p.ackedAt = true, s.env.Now()
+		s.env.Metrics().Observe(MetricPutLatency, "", p.ackedAt.Sub(p.started).Seconds())
+		s.env.Reply(p.req, PutResult{Addr: p.addr, Size: p.man.Size, Replicas: p.acked})
+	}
+	if p.acked+p.failed < len(p.targets) {
+		return
+	}
+	if p.acked == len(p.targets) {
+		s.env.Metrics().Observe(MetricReplicationLag, "", s.env.Now().Sub(p.ackedAt).Seconds())
+	}
+	outcome := ErrUnavailable
+	if p.maybeStored {
+		outcome = ErrUnknownOutcome
+	}
+	s.finishPut(p, fmt.Errorf("%w: %d of %d replicas stored it, quorum %d", outcome, p.acked, len(p.targets), p.quorum))
+}
+
+// deadlinePassed ends a put that is still replicating.
+func (p *putOp) deadlinePassed(s *Storage) {
+	err := fmt.Errorf("%w: %d of %d replicas acknowledged by the deadline", ErrUnavailable, p.acked, len(p.targets))
+	if p.maybeStored {
+		err = fmt.Errorf("%w: %d of %d replicas acknowledged by the deadline", ErrUnknownOutcome, p.acked, len(p.targets))
+	}
+	s.finishPut(p, err)
+}
+
+// finishPut replies err if the put was not acknowledged, and forgets it.
+// Unfinished pushes stop; the repair loop completes what they started.
+func (s *Storage) finishPut(p *putOp, err error) {
+	delete(s.puts, p.id)
+	s.env.CancelTimer(p.timer)
+	for _, pu := range p.pushes {
+		pu.finished = true
+	}
+	if p.sessionChunks != nil {
+		s.releaseSessionChunks(p.sessionChunks)
+		p.sessionChunks = nil
+	}
+	if !p.replied {
+		p.replied = true
+		s.env.Metrics().Observe(MetricPutLatency, "", s.env.Now().Sub(p.started).Seconds())
+		s.env.Reply(p.req, PutResult{Addr: p.addr, Size: p.man.Size, Replicas: p.acked, Err: err})
+	}
+}
+
+// onDelete unpins addr and removes this node's copy. Other replicas keep
+// theirs (see the package doc).
+func (s *Storage) onDelete(req env.RequestID, addr proto.Addr) {
+	if !s.ready {
+		s.reject(ReasonRecovering)
+		s.env.Reply(req, DeleteResult{Err: fmt.Errorf("%w: recovering", ErrUnavailable)})
+		return
+	}
+	if s.index.committed(addr) == nil {
+		s.env.Reply(req, DeleteResult{Err: fmt.Errorf("%w: %s", ErrNotFound, addr.Short())})
+		return
+	}
+	done := func(err error) { s.env.Reply(req, DeleteResult{Err: err}) }
+	if !s.removeLocal(addr, done) {
+		s.env.Reply(req, DeleteResult{Err: fmt.Errorf("%w: disk queue full", ErrUnavailable)})
+	}
+}
+
+// removeLocal drops addr from the index and deletes its manifest, pin and
+// no longer referenced chunks, then syncs. False when the disk queue is
+// full (nothing changed).
+func (s *Storage) removeLocal(addr proto.Addr, done func(error)) bool {
+	if len(s.jobs) >= DiskJobsMax {
+		s.reject(ReasonOverload)
+		return false
+	}
+	unreferenced := s.index.drop(addr)
+	// The manifest goes first, so a crash in between never leaves a
+	// manifest without its chunks (the disk keeps a prefix of the writes).
+	ops := []env.DiskOp{{Kind: env.DiskBatch, Batch: []env.DiskWrite{
+		{Key: diskKey(prefixManifest, addr), Delete: true},
+		{Key: diskKey(prefixPin, addr), Delete: true},
+	}}}
+	for len(unreferenced) > 0 {
+		n := min(len(unreferenced), env.DiskBatchWritesMax)
+		batch := make([]env.DiskWrite, n)
+		for i, c := range unreferenced[:n] {
+			batch[i] = env.DiskWrite{Key: diskKey(prefixChunk, c), Delete: true}
+			delete(s.damaged, c)
+		}
+		ops = append(ops, env.DiskOp{Kind: env.DiskBatch, Batch: batch})
+		unreferenced = unreferenced[n:]
+	}
+	s.setGauges()
+	ops = append(ops, s.syncOp())
+	return s.submitJob(ops, func(res []env.DiskResult) { done(firstErr(res)) })
+}

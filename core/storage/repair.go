@@ -1,0 +1,222 @@
+package storage
+
+import (
+	"slices"
+
+	"github.com/ron-network/ron/core/dht"
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/proto"
+)
+
+// audit is one repair check of one local object: ask every other
+// placement node whether it holds the object, push it to those that do
+// not, and, when this node is not a placement node and the object is not
+// pinned, remove the local copy once every placement node holds it.
+type audit struct {
+	addr    proto.Addr
+	targets []proto.NodeID
+	started env.Time
+	pending int // checks and pushes outstanding
+	held    int // placement nodes known to hold it (this one included)
+	missing []proto.NodeID
+}
+
+// onTick runs one paced round of background work: prune stale staged
+// chunks, heal damaged chunks, announce objects, audit objects.
+func (s *Storage) onTick() {
+	s.pruneStaged()
+	s.gcSessions()
+	s.healDamaged()
+	s.provideSome()
+	for i := 0; i < RepairObjectsPerTickMax && len(s.audits) < RepairAuditsMax; i++ {
+		addr, ok := s.index.after(s.cursor)
+		if !ok {
+			break
+		}
+		s.cursor = addr
+		if _, busy := s.audits[addr]; busy {
+			break // wrapped around to an audit still running
+		}
+		s.startAudit(addr)
+	}
+	s.tick = s.env.SetTimer(s.jitter(s.cfg.RepairInterval), tagTick<<tagKindShift)
+}
+
+func (s *Storage) startAudit(addr proto.Addr) {
+	a := &audit{addr: addr, targets: s.placement(addr), started: s.env.Now()}
+	s.audits[addr] = a
+	for _, t := range a.targets {
+		if t == s.self {
+			a.held++
+			continue
+		}
+		a.pending++
+		target := t
+		sent := s.call(t, &message{kind: kindCheck, addr: addr}, func(reply *message, err error) {
+			a.pending--
+			if err == nil && reply.status == statusOK {
+				a.held++
+			} else if err == nil && reply.status == statusNotFound {
+				a.missing = append(a.missing, target)
+			}
+			s.auditChecked(a)
+		})
+		if !sent {
+			a.pending--
+		}
+	}
+	s.auditChecked(a)
+}
+
+// auditChecked starts the pushes once every check answered.
+func (s *Storage) auditChecked(a *audit) {
+	if a.pending > 0 || s.audits[a.addr] != a {
+		return
+	}
+	o := s.index.committed(a.addr)
+	if o == nil || len(a.missing) == 0 {
+		s.finishAudit(a, o)
+		return
+	}
+	manBytes := AppendManifest(nil, &o.manifest)
+	missing := a.missing
+	a.missing = nil
+	for _, t := range missing {
+		a.pending++
+		p := newPush(t, a.addr, &o.manifest, manBytes, nil, func(ok bool) {
+			a.pending--
+			if ok {
+				a.held++
+				s.stats.Repairs++
+				s.env.Metrics().Add(MetricRepairs, "", 1)
+				s.env.Metrics().Observe(MetricReplicationLag, "", s.env.Now().Sub(a.started).Seconds())
+			}
+			if a.pending == 0 {
+				s.finishAudit(a, s.index.committed(a.addr))
+			}
+		})
+		s.pump(p)
+	}
+}
+
+// finishAudit ends the audit and collects the local copy when this node
+// is not a placement node, the object is unpinned, and every placement
+// node is known to hold it.
+func (s *Storage) finishAudit(a *audit, o *object) {
+	delete(s.audits, a.addr)
+	if o == nil || o.pinned || slices.Contains(a.targets, s.self) || a.held < len(a.targets) {
+		return
+	}
+	s.removeLocal(a.addr, func(error) {})
+}
+
+// pruneStaged forgets chunks that waited longer than StagedTTL for a
+// commit and deletes those no object references.
+func (s *Storage) pruneStaged() {
+	now := s.env.Now()
+	var batch []env.DiskWrite
+	for _, c := range env.SortedKeysFunc(s.index.staged, compareAddr) {
+		if now.Sub(s.index.staged[c]) < s.cfg.StagedTTL || len(batch) == env.DiskBatchWritesMax {
+			continue
+		}
+		delete(s.index.staged, c)
+		if s.index.chunkRefs[c] == 0 && s.index.sessionRefs[c] == 0 {
+			batch = append(batch, env.DiskWrite{Key: diskKey(prefixChunk, c), Delete: true})
+		}
+	}
+	if len(batch) > 0 {
+		s.env.Submit(env.DiskOp{Kind: env.DiskBatch, Batch: batch})
+	}
+}
+
+// healDamaged fetches a healthy copy of up to HealsPerTickMax damaged
+// chunks from the placement nodes of an object that lists them.
+func (s *Storage) healDamaged() {
+	started := 0
+	for _, c := range env.SortedKeysFunc(s.damaged, compareAddr) {
+		if started == HealsPerTickMax {
+			return
+		}
+		if s.healing[c] {
+			continue
+		}
+		obj := s.damaged[c]
+		if obj.IsZero() {
+			obj = s.objectListing(c)
+		}
+		if !s.index.hasChunk(c) || obj.IsZero() {
+			delete(s.damaged, c)
+			continue
+		}
+		started++
+		s.healing[c] = true
+		var cands []proto.NodeID
+		for _, t := range s.placement(obj) {
+			if t != s.self {
+				cands = append(cands, t)
+			}
+		}
+		chunk := c
+		s.fetchChunkFrom(c, cands, func(data []byte, err error) {
+			delete(s.healing, chunk)
+			if err == nil && s.index.hasChunk(chunk) {
+				s.healWith(chunk, data)
+			}
+		})
+	}
+}
+
+// objectListing finds a held object whose manifest lists chunk c (zero if
+// none). Linear, but only run for damaged chunks, which are rare.
+func (s *Storage) objectListing(c proto.Addr) proto.Addr {
+	for _, addr := range s.index.sorted {
+		for _, ref := range s.index.objects[addr].manifest.Chunks {
+			if ref.Addr == c {
+				return addr
+			}
+		}
+	}
+	return proto.Addr{}
+}
+
+// healWith rewrites a damaged local chunk with verified bytes.
+func (s *Storage) healWith(c proto.Addr, data []byte) {
+	ops := []env.DiskOp{{Kind: env.DiskPut, Key: diskKey(prefixChunk, c), Value: data}, s.syncOp()}
+	s.submitJob(ops, func(res []env.DiskResult) {
+		if firstErr(res) == nil {
+			delete(s.damaged, c)
+			s.stats.Repairs++
+			s.env.Metrics().Add(MetricRepairs, "", 1)
+		}
+	})
+}
+
+// enqueueProvide queues a DHT announcement for a newly committed object.
+func (s *Storage) enqueueProvide(addr proto.Addr) {
+	if s.cfg.DHT == nil {
+		return
+	}
+	if len(s.provideNext) >= ProvideQueueMax {
+		s.reject(ReasonOverload)
+		return
+	}
+	s.provideNext = append(s.provideNext, addr)
+}
+
+// provideSome announces up to ProvidesPerTickMax queued objects. The DHT
+// republishes them itself until it restarts; storage re-queues every
+// object at Start.
+func (s *Storage) provideSome() {
+	if s.cfg.DHT == nil {
+		s.provideNext = s.provideNext[:0]
+		return
+	}
+	n := min(len(s.provideNext), ProvidesPerTickMax)
+	batch := slices.Clone(s.provideNext[:n])
+	s.provideNext = slices.Delete(s.provideNext, 0, n)
+	for _, addr := range batch {
+		if s.HasLocal(addr) {
+			s.cfg.DHT.ProvideAsync(addr, func(dht.ProvideResult) {})
+		}
+	}
+}

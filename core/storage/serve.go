@@ -1,0 +1,216 @@
+package storage
+
+import (
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/proto"
+)
+
+// waitersMax bounds the commit replies one object may owe (duplicated
+// commit frames and concurrent puts of the same bytes wait for the one
+// commit in flight).
+const waitersMax = 16
+
+func (s *Storage) onMessage(from proto.NodeID, frame []byte) {
+	h, m, err := decodeFrame(frame)
+	if err != nil {
+		s.reject(ReasonMalformed)
+		return
+	}
+	if m.kind == kindReply {
+		s.onReply(from, h.CorrID, &m)
+		return
+	}
+	if !s.ready {
+		s.reject(ReasonRecovering)
+		s.respond(from, h.CorrID, m.addr, statusBusy, nil)
+		return
+	}
+	switch m.kind {
+	case kindStoreChunk:
+		s.serveStoreChunk(from, h.CorrID, &m)
+	case kindCommit:
+		s.serveCommit(from, h.CorrID, &m)
+	case kindCheck:
+		st := statusNotFound
+		if s.HasLocal(m.addr) {
+			st = statusOK
+		}
+		s.respond(from, h.CorrID, m.addr, st, nil)
+	case kindFetchManifest:
+		if o := s.index.committed(m.addr); o != nil {
+			s.respond(from, h.CorrID, m.addr, statusOK, AppendManifest(nil, &o.manifest))
+		} else {
+			s.respond(from, h.CorrID, m.addr, statusNotFound, nil)
+		}
+	case kindFetchChunk:
+		s.serveFetchChunk(from, h.CorrID, m.addr)
+	}
+}
+
+// serveStoreChunk writes a verified chunk and stages it for a commit.
+// Idempotent: a chunk already held is acknowledged at once.
+func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
+	if len(m.data) == 0 || proto.AddrOf(m.data) != m.addr {
+		s.reject(ReasonBadChunk)
+		s.respond(from, corr, m.addr, statusBad, nil)
+		return
+	}
+	if s.index.hasChunk(m.addr) {
+		s.respond(from, corr, m.addr, statusOK, nil)
+		return
+	}
+	if len(s.index.staged) >= StagedChunksMax {
+		s.pruneStaged()
+	}
+	if len(s.index.staged) >= StagedChunksMax {
+		s.reject(ReasonOverload)
+		s.respond(from, corr, m.addr, statusBusy, nil)
+		return
+	}
+	addr := m.addr
+	op := env.DiskOp{Kind: env.DiskPut, Key: diskKey(prefixChunk, addr), Value: m.data}
+	ok := s.submitJob([]env.DiskOp{op}, func(res []env.DiskResult) {
+		if res[0].Err != nil {
+			s.respond(from, corr, addr, statusFailed, nil)
+			return
+		}
+		if len(s.index.staged) < StagedChunksMax {
+			s.index.staged[addr] = s.env.Now()
+		}
+		s.stats.ChunksWritten++
+		s.respond(from, corr, addr, statusOK, nil)
+	})
+	if !ok {
+		s.respond(from, corr, addr, statusBusy, nil)
+	}
+}
+
+// serveCommit makes an object durable on this node once every chunk it
+// lists is here: it writes the manifest, syncs, and only then replies OK.
+func (s *Storage) serveCommit(from proto.NodeID, corr uint64, m *message) {
+	man, err := DecodeManifest(m.data)
+	if err == nil {
+		err = man.checkFor(m.addr)
+	}
+	if err != nil {
+		s.reject(ReasonMalformed)
+		s.respond(from, corr, m.addr, statusBad, nil)
+		return
+	}
+	addr := m.addr
+	reply := func(err error) {
+		st := statusOK
+		if err != nil {
+			st = statusFailed
+		}
+		s.respond(from, corr, addr, st, nil)
+	}
+	if o := s.index.objects[addr]; o != nil {
+		s.whenCommitted(addr, o, reply)
+		return
+	}
+	if missing := s.missingChunks(&man); len(missing) > 0 {
+		s.respond(from, corr, addr, statusMissing, appendAddrs(nil, missing))
+		return
+	}
+	if !s.writeObject(addr, &object{manifest: man}, nil, nil, reply) {
+		s.respond(from, corr, addr, statusBusy, nil)
+	}
+}
+
+// missingChunks lists (once each) the chunks of man not on this node.
+func (s *Storage) missingChunks(man *Manifest) []proto.Addr {
+	var missing []proto.Addr
+	seen := map[proto.Addr]bool{}
+	for _, c := range man.Chunks {
+		if !s.index.hasChunk(c.Addr) && !seen[c.Addr] {
+			seen[c.Addr] = true
+			missing = append(missing, c.Addr)
+		}
+	}
+	return missing
+}
+
+// whenCommitted calls done when the held object o is durable: at once if
+// it is, else when its commit in flight completes.
+func (s *Storage) whenCommitted(addr proto.Addr, o *object, done func(error)) {
+	if o.committed {
+		done(nil)
+		return
+	}
+	if len(o.waiters) >= waitersMax {
+		s.reject(ReasonOverload)
+		done(errBusy)
+		return
+	}
+	o.waiters = append(o.waiters, done)
+}
+
+// writeObject holds o and writes, in one FIFO job: the given chunks, the
+// sealed manifest, the pin flag (if pin), then a sync. The object is
+// committed (and done called) only after the sync completed. False when
+// the disk job or the index is full (done not called).
+func (s *Storage) writeObject(addr proto.Addr, o *object, chunks [][]byte, pinOp *env.DiskOp, done func(error)) bool {
+	if len(s.index.objects) >= LocalObjectsMax || len(s.jobs) >= DiskJobsMax {
+		s.reject(ReasonOverload)
+		return false
+	}
+	ops := make([]env.DiskOp, 0, len(chunks)+3)
+	for i, data := range chunks {
+		if data != nil {
+			ops = append(ops, env.DiskOp{Kind: env.DiskPut, Key: diskKey(prefixChunk, o.manifest.Chunks[i].Addr), Value: data})
+		}
+	}
+	ops = append(ops, env.DiskOp{Kind: env.DiskPut, Key: diskKey(prefixManifest, addr), Value: env.Seal(AppendManifest(nil, &o.manifest))})
+	if pinOp != nil {
+		ops = append(ops, *pinOp)
+	}
+	if !s.cfg.BugAckBeforeSync {
+		ops = append(ops, s.syncOp())
+	}
+	o.waiters = append(o.waiters, done)
+	s.index.hold(addr, o)
+	s.submitJob(ops, func(res []env.DiskResult) { s.finishWrite(addr, o, firstErr(res)) })
+	return true
+}
+
+func (s *Storage) finishWrite(addr proto.Addr, o *object, err error) {
+	if s.index.objects[addr] != o {
+		return // dropped meanwhile (a restart resets the index)
+	}
+	if err != nil {
+		s.index.drop(addr)
+	} else {
+		s.index.commit(addr)
+		s.stats.ChunksWritten += uint64(len(o.manifest.Chunks))
+		s.setGauges()
+		s.enqueueProvide(addr)
+	}
+	waiters := o.waiters
+	o.waiters = nil
+	for _, w := range waiters {
+		w(err)
+	}
+}
+
+// serveFetchChunk reads, verifies and returns a chunk. A corrupt copy is
+// counted, never served, and queued for healing.
+func (s *Storage) serveFetchChunk(from proto.NodeID, corr uint64, c proto.Addr) {
+	if !s.index.hasChunk(c) {
+		s.respond(from, corr, c, statusNotFound, nil)
+		return
+	}
+	ok := s.submitJob([]env.DiskOp{{Kind: env.DiskGet, Key: diskKey(prefixChunk, c)}}, func(res []env.DiskResult) {
+		switch {
+		case res[0].Err != nil && !isCorruption(res[0].Err):
+			s.respond(from, corr, c, statusFailed, nil)
+		case s.chunkIntact(c, res[0], proto.Addr{}):
+			s.respond(from, corr, c, statusOK, res[0].Value)
+		default:
+			s.respond(from, corr, c, statusCorrupt, nil)
+		}
+	})
+	if !ok {
+		s.respond(from, corr, c, statusBusy, nil)
+	}
+}

@@ -1,0 +1,339 @@
+package storage
+
+import (
+	"bytes"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/ron-network/ron/core/proto"
+)
+
+func (c *cluster) begin(i int, pin bool) uint64 {
+	c.t.Helper()
+	r, ok := c.request(i, PutBegin{Pin: pin}, time.Second).(PutBeginResult)
+	if !ok || r.Err != nil {
+		c.t.Fatalf("begin on node %d: %+v", i, r)
+	}
+	return r.Session
+}
+
+func (c *cluster) chunk(i int, session uint64, data []byte) PutChunkResult {
+	c.t.Helper()
+	r, ok := c.request(i, PutChunk{Session: session, Data: bytes.Clone(data)}, time.Second).(PutChunkResult)
+	if !ok {
+		c.t.Fatalf("chunk on node %d: no PutChunkResult", i)
+	}
+	return r
+}
+
+// stream stages data in pieces of piece bytes; it fails on any error.
+func (c *cluster) stream(i int, session uint64, data []byte, piece int) {
+	c.t.Helper()
+	for off := 0; off < len(data); off += piece {
+		if r := c.chunk(i, session, data[off:min(off+piece, len(data))]); r.Err != nil {
+			c.t.Fatalf("chunk at %d: %v", off, r.Err)
+		}
+	}
+}
+
+func (c *cluster) commit(i int, session uint64, addr proto.Addr, size uint64) PutResult {
+	c.t.Helper()
+	r, ok := c.request(i, PutCommit{Session: session, Addr: addr, Size: size}, time.Minute).(PutResult)
+	if !ok {
+		c.t.Fatalf("commit on node %d: no PutResult", i)
+	}
+	return r
+}
+
+// chunkKeys counts node i's chunk keys in its current disk state.
+func (c *cluster) chunkKeys(i int) int {
+	n := 0
+	for k := range c.nodes[i].disk.current {
+		if strings.HasPrefix(k, prefixChunk) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestStreamPutReplicatesAndReads streams an object through a node that
+// is not placed for it: the commit replicates it to W placement nodes
+// before the acknowledgement, the manifest and every chunk read back as
+// Split computes them, and the coordinator keeps no chunk afterwards.
+func TestStreamPutReplicatesAndReads(t *testing.T) {
+	c := newCluster(t, 6, 31, smallChunks)
+	data := randomData(31, 7*ChunkBytesMin+99)
+	addr, want := Split(data, ChunkBytesMin)
+	coord := c.notPlaced(addr, 3)[0]
+	s := c.begin(coord, false)
+	c.stream(coord, s, data, ChunkBytesMin)
+	res := c.commit(coord, s, addr, uint64(len(data)))
+	if res.Err != nil || res.Addr != addr || res.Size != uint64(len(data)) || res.Replicas < 2 {
+		t.Fatalf("commit: %+v", res)
+	}
+	durable := 0
+	for _, i := range c.placed(addr, 3) {
+		if c.durableCopy(i, addr) {
+			durable++
+		}
+	}
+	if durable < 2 {
+		t.Fatalf("acknowledged with %d durable replicas, want >= 2", durable)
+	}
+	c.advance(time.Second)
+	reader := c.notPlaced(addr, 3)[1]
+	m, ok := c.request(reader, GetManifest{Addr: addr}, time.Minute).(ManifestResult)
+	if !ok || m.Err != nil || m.Manifest.Size != want.Size || !slices.Equal(m.Manifest.Chunks, want.Chunks) {
+		t.Fatalf("manifest: %+v, want %+v", m, want)
+	}
+	off := 0
+	for _, ref := range m.Manifest.Chunks {
+		g, ok := c.request(reader, GetChunk{Addr: addr, Chunk: ref}, time.Minute).(GetResult)
+		if !ok || g.Err != nil || !bytes.Equal(g.Data, data[off:off+int(ref.Size)]) || g.Size != uint64(ref.Size) {
+			t.Fatalf("chunk at %d: %+v", off, g.Err)
+		}
+		off += int(ref.Size)
+	}
+	if got := c.get(reader, addr, 0, 0); got.Err != nil || !bytes.Equal(got.Data, data) {
+		t.Fatalf("whole get: %v", got.Err)
+	}
+	if n := c.chunkKeys(coord); n != 0 || c.nodes[coord].st.Stats().Sessions != 0 {
+		t.Fatalf("coordinator keeps %d chunks and %d sessions after the put", n, c.nodes[coord].st.Stats().Sessions)
+	}
+}
+
+// TestStreamAbandonedSessionInvisible: staged chunks are never an object;
+// after SessionTTL the session is collected with its chunks, and a late
+// chunk or commit is refused.
+func TestStreamAbandonedSessionInvisible(t *testing.T) {
+	c := newCluster(t, 1, 32, smallChunks)
+	data := randomData(32, 3*ChunkBytesMin)
+	addr := proto.AddrOf(data)
+	s := c.begin(0, true)
+	c.stream(0, s, data, ChunkBytesMin)
+	if c.nodes[0].st.HasLocal(addr) || c.nodes[0].st.Stats().Objects != 0 {
+		t.Fatal("staged chunks are visible as an object")
+	}
+	if got := c.get(0, addr, 0, 0); !errors.Is(got.Err, ErrNotFound) {
+		t.Fatalf("get of an uncommitted object: %v, want ErrNotFound", got.Err)
+	}
+	if c.chunkKeys(0) != 3 {
+		t.Fatalf("%d chunks staged, want 3", c.chunkKeys(0))
+	}
+	c.advance(SessionTTLDefault + 3*RepairIntervalDefault)
+	st := c.nodes[0].st.Stats()
+	if st.Sessions != 0 || st.SessionsExpired != 1 || c.chunkKeys(0) != 0 {
+		t.Fatalf("after the TTL: %+v, %d chunk keys", st, c.chunkKeys(0))
+	}
+	if r := c.chunk(0, s, data[:10]); !errors.Is(r.Err, ErrBadRequest) {
+		t.Fatalf("chunk to an expired session: %v", r.Err)
+	}
+	if r := c.commit(0, s, addr, uint64(len(data))); !errors.Is(r.Err, ErrBadRequest) || c.nodes[0].st.HasLocal(addr) {
+		t.Fatalf("commit of an expired session: %v", r.Err)
+	}
+}
+
+// TestStreamAbortKeepsSharedChunks: aborting deletes the session's own
+// chunks but not one a committed object also lists.
+func TestStreamAbortKeepsSharedChunks(t *testing.T) {
+	c := newCluster(t, 1, 33, smallChunks)
+	shared := randomData(33, ChunkBytesMin)
+	if r := c.put(0, shared, true); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	s := c.begin(0, true)
+	c.stream(0, s, append(bytes.Clone(shared), randomData(34, ChunkBytesMin)...), ChunkBytesMin)
+	if c.chunkKeys(0) != 2 {
+		t.Fatalf("%d chunk keys, want 2", c.chunkKeys(0))
+	}
+	if r, _ := c.request(0, PutAbort{Session: s}, time.Second).(PutAbortResult); r.Err != nil {
+		t.Fatalf("abort: %v", r.Err)
+	}
+	if c.chunkKeys(0) != 1 {
+		t.Fatalf("%d chunk keys after abort, want the shared one", c.chunkKeys(0))
+	}
+	if got := c.get(0, proto.AddrOf(shared), 0, 0); got.Err != nil || !bytes.Equal(got.Data, shared) {
+		t.Fatalf("shared object after abort: %v", got.Err)
+	}
+}
+
+// TestStreamCommitChecks: a commit whose claim disagrees with what the
+// machine can verify is refused and stores nothing.
+func TestStreamCommitChecks(t *testing.T) {
+	c := newCluster(t, 1, 35, smallChunks)
+	data := randomData(35, 2*ChunkBytesMin)
+	small := data[:100]
+	cases := []struct {
+		name  string
+		data  []byte
+		addr  proto.Addr
+		size  uint64
+		reach bool // the claim is accepted
+	}{
+		{"size too small", data, proto.AddrOf(data), uint64(len(data)) - 1, false},
+		{"size too large", data, proto.AddrOf(data), uint64(len(data)) + 1, false},
+		{"one chunk, wrong address", small, proto.AddrOf(data), uint64(len(small)), false},
+		{"empty, wrong address", nil, proto.AddrOf(small), 0, false},
+		{"empty", nil, proto.AddrOf(nil), 0, true},
+		{"one chunk", small, proto.AddrOf(small), uint64(len(small)), true},
+	}
+	for _, tc := range cases {
+		s := c.begin(0, true)
+		c.stream(0, s, tc.data, ChunkBytesMin)
+		r := c.commit(0, s, tc.addr, tc.size)
+		if tc.reach != (r.Err == nil) || (!tc.reach && !errors.Is(r.Err, ErrBadRequest)) {
+			t.Fatalf("%s: %v", tc.name, r.Err)
+		}
+		if tc.reach != c.nodes[0].st.HasLocal(tc.addr) {
+			t.Fatalf("%s: held %v", tc.name, !tc.reach)
+		}
+	}
+	// A refused commit left its session open; the TTL collects them.
+	c.advance(SessionTTLDefault + 3*RepairIntervalDefault)
+	if st := c.nodes[0].st.Stats(); st.Sessions != 0 || st.SessionsExpired != 4 {
+		t.Fatalf("sessions after the TTL: %+v", st)
+	}
+}
+
+// TestStreamFalseClaimIsCaughtByReaders: the object address of a
+// multi-chunk object is the client's claim (see the package doc); a false
+// claim is stored, but a whole read detects it as corruption.
+func TestStreamFalseClaimIsCaughtByReaders(t *testing.T) {
+	c := newCluster(t, 1, 36, smallChunks)
+	data := randomData(36, 2*ChunkBytesMin)
+	lie := proto.AddrOf([]byte("something else"))
+	s := c.begin(0, true)
+	c.stream(0, s, data, ChunkBytesMin)
+	if r := c.commit(0, s, lie, uint64(len(data))); r.Err != nil {
+		t.Fatalf("commit: %v", r.Err)
+	}
+	if got := c.get(0, lie, 0, 0); !errors.Is(got.Err, ErrCorruption) {
+		t.Fatalf("whole read of a false claim: %v, want ErrCorruption", got.Err)
+	}
+}
+
+func TestSessionBounds(t *testing.T) {
+	c := newCluster(t, 1, 37, smallChunks)
+	var ids []uint64
+	for range SessionsMax {
+		ids = append(ids, c.begin(0, false))
+	}
+	if r, _ := c.request(0, PutBegin{}, time.Second).(PutBeginResult); !errors.Is(r.Err, ErrUnavailable) {
+		t.Fatalf("session %d: %v, want ErrUnavailable", SessionsMax+1, r.Err)
+	}
+	for _, bad := range [][]byte{nil, make([]byte, ChunkBytesMax+1)} {
+		if r := c.chunk(0, ids[0], bad); !errors.Is(r.Err, ErrBadRequest) {
+			t.Fatalf("chunk of %d bytes: %v", len(bad), r.Err)
+		}
+	}
+	if r := c.chunk(0, ids[0]^1, []byte("x")); !errors.Is(r.Err, ErrBadRequest) {
+		t.Fatalf("chunk to an unknown session: %v", r.Err)
+	}
+	// Keep one session busy; the others expire and make room.
+	c.advance(SessionTTLDefault / 2)
+	c.chunk(0, ids[0], []byte("alive"))
+	c.advance(SessionTTLDefault/2 + 3*RepairIntervalDefault)
+	if st := c.nodes[0].st.Stats(); st.Sessions != 1 || st.SessionsExpired != SessionsMax-1 {
+		t.Fatalf("after the TTL: %+v", st)
+	}
+	c.begin(0, false)
+}
+
+// TestSessionLostOnRestart: sessions live in memory; a restart forgets
+// them, so their commit is refused and nothing becomes visible.
+func TestSessionLostOnRestart(t *testing.T) {
+	c := newCluster(t, 1, 38, smallChunks)
+	data := randomData(38, 2*ChunkBytesMin)
+	s := c.begin(0, true)
+	c.stream(0, s, data, ChunkBytesMin)
+	c.crash(0)
+	c.start(0)
+	c.settle()
+	if r := c.commit(0, s, proto.AddrOf(data), uint64(len(data))); !errors.Is(r.Err, ErrBadRequest) {
+		t.Fatalf("commit after restart: %v", r.Err)
+	}
+}
+
+// TestStreamMatchesWholePut is a property: any cut of any object into
+// chunks of 1..ChunkBytesMin bytes streams into the object a whole Put of
+// the same bytes stores (same address and size, same bytes read back).
+func TestStreamMatchesWholePut(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		c := newCluster(t, 3, rapid.Uint64().Draw(rt, "seed"), smallChunks)
+		size := rapid.IntRange(0, 5*ChunkBytesMin).Draw(rt, "size")
+		data := randomData(rapid.Uint64().Draw(rt, "dataSeed"), size)
+		if rapid.Bool().Draw(rt, "repeat") && size > 0 {
+			data = bytes.Repeat(data[:1], size) // identical chunks
+		}
+		node := rapid.IntRange(0, 2).Draw(rt, "node")
+		s := c.begin(node, rapid.Bool().Draw(rt, "pin"))
+		for off := 0; off < size; {
+			n := rapid.IntRange(1, ChunkBytesMin).Draw(rt, "piece")
+			if r := c.chunk(node, s, data[off:min(off+n, size)]); r.Err != nil {
+				rt.Fatalf("chunk: %v", r.Err)
+			}
+			off += n
+		}
+		r := c.commit(node, s, proto.AddrOf(data), uint64(size))
+		if r.Err != nil || r.Addr != proto.AddrOf(data) || r.Size != uint64(size) {
+			rt.Fatalf("commit: %+v", r)
+		}
+		reader := rapid.IntRange(0, 2).Draw(rt, "reader")
+		if got := c.get(reader, r.Addr, 0, 0); got.Err != nil || !bytes.Equal(got.Data, data) {
+			rt.Fatalf("read back: %v (%d of %d bytes)", got.Err, len(got.Data), size)
+		}
+	})
+}
+
+// TestStreamLimits: the largest streamed object's manifest (ManifestChunksMax
+// chunks of ChunkBytesDefault) decodes, fits a frame and a disk value, and
+// one byte more is refused.
+func TestStreamLimits(t *testing.T) {
+	if StreamObjectBytesMax < 1<<30 || SessionBytesMax < StreamObjectBytesMax || SessionChunksMax < ManifestChunksMax {
+		t.Fatal("streaming limits must admit a 1 GiB object in one session")
+	}
+	m := Manifest{Size: StreamObjectBytesMax, Chunks: make([]ChunkRef, ManifestChunksMax)}
+	for i := range m.Chunks {
+		m.Chunks[i] = ChunkRef{Addr: proto.Addr{byte(i), byte(i >> 8)}, Size: ChunkBytesDefault}
+	}
+	enc := AppendManifest(nil, &m)
+	if len(enc) > ManifestBytesMax || len(enc)+frameOverheadMax > ChunkBytesMax+frameOverheadMax {
+		t.Fatalf("manifest of %d bytes exceeds its bounds", len(enc))
+	}
+	if _, err := DecodeManifest(enc); err != nil {
+		t.Fatalf("largest streamed manifest: %v", err)
+	}
+	m.Size++
+	m.Chunks[0].Size++
+	if _, err := DecodeManifest(AppendManifest(nil, &m)); !errors.Is(err, ErrBadManifest) {
+		t.Fatalf("manifest above StreamObjectBytesMax: %v", err)
+	}
+}
+
+// TestGetSizeMax: a whole read above SizeMax is refused with the size and
+// reads no chunk; at or below it, and any range, reads as usual.
+func TestGetSizeMax(t *testing.T) {
+	c := newCluster(t, 1, 39, smallChunks)
+	data := randomData(39, 3*ChunkBytesMin)
+	addr := c.put(0, data, true).Addr
+	reads := c.nodes[0].disk.gets
+	r, _ := c.request(0, Get{Addr: addr, SizeMax: uint64(len(data)) - 1}, time.Second).(GetResult)
+	if !errors.Is(r.Err, ErrTooLarge) || r.Size != uint64(len(data)) || len(r.Data) != 0 || c.nodes[0].disk.gets != reads {
+		t.Fatalf("whole read above SizeMax: %v, size %d, %d disk reads", r.Err, r.Size, c.nodes[0].disk.gets-reads)
+	}
+	for _, q := range []Get{{Addr: addr, SizeMax: uint64(len(data))}, {Addr: addr, Offset: 1, Length: 5, SizeMax: 1}} {
+		r, _ := c.request(0, q, time.Second).(GetResult)
+		end := uint64(len(data))
+		if q.Length > 0 {
+			end = q.Offset + q.Length
+		}
+		if r.Err != nil || !bytes.Equal(r.Data, data[q.Offset:end]) {
+			t.Fatalf("%+v: %v", q, r.Err)
+		}
+	}
+}

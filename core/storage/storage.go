@@ -1,0 +1,284 @@
+package storage
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/node"
+	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/proto/oap"
+)
+
+// Timer and disk tag layout: kind in bits 48..55, value (a corr id, job id
+// or operation id) below. Values are 48-bit counters.
+const (
+	tagKindShift        = 48
+	tagValueMask        = 1<<tagKindShift - 1
+	tagRPC       uint64 = 1 // timer: an RPC attempt timed out
+	tagTick      uint64 = 2 // timer: the repair/GC tick
+	tagPut       uint64 = 3 // timer: a put's deadline
+	tagGet       uint64 = 4 // timer: a get's deadline
+	tagDisk      uint64 = 5 // disk: a job's operation completed
+	tagRecovery  uint64 = 6 // disk: a recovery scan page
+)
+
+var _ = [node.TagMax - (tagRecovery<<tagKindShift | tagValueMask)]struct{}{} // tags fit node.TagMax
+
+// Storage is the replicated content store of one node. See the package doc.
+type Storage struct {
+	cfg  Config
+	env  env.Env
+	self proto.NodeID
+
+	ready   bool // recovery finished
+	index   index
+	rpcs    map[uint64]*rpc
+	corr    uint64
+	jobs    map[uint64]*diskJob
+	nextJob uint64
+	puts    map[uint64]*putOp
+	gets    map[uint64]*getOp
+	nextOp  uint64
+	tick    env.TimerID
+
+	recovery    recoveryScan
+	cursor      proto.Addr                // repair: last object audited
+	audits      map[proto.Addr]*audit     // repair: objects being audited
+	damaged     map[proto.Addr]proto.Addr // chunk -> an object that lists it
+	healing     map[proto.Addr]bool       // chunks being healed
+	provideNext []proto.Addr              // objects to announce on later ticks
+	sessions    map[uint64]*session       // open upload sessions
+	stats       Stats
+}
+
+// Stats are cumulative counters and current sizes, for the simulator.
+type Stats struct {
+	Objects       int
+	Bytes         uint64
+	Staged        int
+	PutsInflight  int
+	GetsInflight  int
+	RPCsInflight  int
+	Corruptions   uint64
+	Repairs       uint64
+	Rejects       uint64
+	ChunksWritten uint64
+	// Sessions is the open upload sessions; SessionsExpired counts those
+	// collected after SessionTTL.
+	Sessions        int
+	SessionsExpired uint64
+}
+
+var _ node.Service = (*Storage)(nil)
+var _ node.InvariantChecker = (*Storage)(nil)
+
+// New returns a storage machine for cfg. An invalid cfg is a programmer
+// error (owners validate configuration first) and panics.
+func New(cfg Config) *Storage {
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	s := &Storage{cfg: cfg.withDefaults()}
+	s.cfg.Members = slices.Clone(cfg.Members)
+	s.reset()
+	return s
+}
+
+// reset drops every in-memory structure: at Start the durable state on
+// disk is the only truth.
+func (s *Storage) reset() {
+	s.ready = false
+	s.index = newIndex()
+	s.rpcs = map[uint64]*rpc{}
+	s.jobs = map[uint64]*diskJob{}
+	s.puts = map[uint64]*putOp{}
+	s.gets = map[uint64]*getOp{}
+	s.audits = map[proto.Addr]*audit{}
+	s.damaged = map[proto.Addr]proto.Addr{}
+	s.healing = map[proto.Addr]bool{}
+	s.provideNext = nil
+	s.sessions = map[uint64]*session{}
+	s.recovery = recoveryScan{}
+	s.tick = 0
+}
+
+func (s *Storage) Name() string        { return "storage" }
+func (s *Storage) Protocols() []uint16 { return []uint16{oap.ProtoStorage} }
+
+// Init hands the machine its env.
+func (s *Storage) Init(e env.Env) {
+	s.env = e
+	s.self = e.Self()
+}
+
+// Handle runs one input to completion.
+func (s *Storage) Handle(in env.Input) {
+	switch in := in.(type) {
+	case env.Start:
+		s.reset()
+		s.startRecovery()
+	case env.Message:
+		s.onMessage(in.From, in.Frame)
+	case env.TimerFired:
+		s.onTimer(in.Tag)
+	case env.DiskDone:
+		s.onDiskDone(in)
+	case env.Request:
+		s.onRequest(in)
+	}
+	s.checkInvariants()
+}
+
+func (s *Storage) onTimer(tag uint64) {
+	value := tag & tagValueMask
+	switch tag >> tagKindShift {
+	case tagRPC:
+		s.onRPCTimeout(value)
+	case tagTick:
+		s.onTick()
+	case tagPut:
+		if p := s.puts[value]; p != nil {
+			p.deadlinePassed(s)
+		}
+	case tagGet:
+		if g := s.gets[value]; g != nil {
+			s.finishGet(g, fmt.Errorf("%w: deadline passed", ErrUnavailable))
+		}
+	}
+}
+
+func (s *Storage) onRequest(in env.Request) {
+	switch body := in.Body.(type) {
+	case Put:
+		s.onPut(in.ID, body)
+	case *Put:
+		s.onPut(in.ID, *body)
+	case Get:
+		s.onGet(in.ID, body)
+	case *Get:
+		s.onGet(in.ID, *body)
+	case Has:
+		s.env.Reply(in.ID, HasResult{Local: s.HasLocal(body.Addr)})
+	case *Has:
+		s.env.Reply(in.ID, HasResult{Local: s.HasLocal(body.Addr)})
+	case Delete:
+		s.onDelete(in.ID, body.Addr)
+	case *Delete:
+		s.onDelete(in.ID, body.Addr)
+	default:
+		s.onStreamRequest(in)
+	}
+}
+
+// onStreamRequest routes the streaming requests (session.go).
+func (s *Storage) onStreamRequest(in env.Request) {
+	switch body := in.Body.(type) {
+	case PutBegin:
+		s.onPutBegin(in.ID, body)
+	case *PutBegin:
+		s.onPutBegin(in.ID, *body)
+	case PutChunk:
+		s.onPutChunk(in.ID, body)
+	case *PutChunk:
+		s.onPutChunk(in.ID, *body)
+	case PutCommit:
+		s.onPutCommit(in.ID, body)
+	case *PutCommit:
+		s.onPutCommit(in.ID, *body)
+	case PutAbort:
+		s.onPutAbort(in.ID, body)
+	case *PutAbort:
+		s.onPutAbort(in.ID, *body)
+	case GetManifest:
+		s.onGetManifest(in.ID, body)
+	case *GetManifest:
+		s.onGetManifest(in.ID, *body)
+	case GetChunk:
+		s.onGetChunk(in.ID, body)
+	case *GetChunk:
+		s.onGetChunk(in.ID, *body)
+	default:
+		s.reject(ReasonBadRequest)
+		s.env.Reply(in.ID, fmt.Errorf("%w: %T", ErrBadRequest, in.Body))
+	}
+}
+
+func (s *Storage) reject(reason string) {
+	s.stats.Rejects++
+	s.env.Metrics().Add(MetricRejects, reason, 1)
+}
+
+func (s *Storage) corruption() {
+	s.stats.Corruptions++
+	s.env.Metrics().Add(MetricCorruption, "", 1)
+}
+
+func (s *Storage) setGauges() {
+	s.env.Metrics().Set(MetricObjects, "", float64(len(s.index.sorted)))
+	s.env.Metrics().Set(MetricBytes, "", float64(s.index.bytes))
+}
+
+// placement returns the nodes an object is placed on: the R nodes closest
+// to its address by XOR distance, closest first, from Members or (when
+// Members is empty) from the DHT's routing table plus this node.
+func (s *Storage) placement(addr proto.Addr) []proto.NodeID {
+	var pool []proto.NodeID
+	if len(s.cfg.Members) > 0 {
+		pool = slices.Clone(s.cfg.Members)
+	} else {
+		pool = append(s.cfg.DHT.Closest(addr.Key(), s.cfg.Replicas), s.self)
+	}
+	key := addr.Key()
+	slices.SortFunc(pool, func(a, b proto.NodeID) int { return compareDistance(a, b, key) })
+	pool = slices.Compact(pool)
+	return pool[:min(len(pool), s.cfg.Replicas)]
+}
+
+// compareDistance orders a and b by XOR distance to key.
+func compareDistance(a, b, key proto.NodeID) int {
+	for i := range key {
+		da, db := a[i]^key[i], b[i]^key[i]
+		if da != db {
+			if da < db {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+// LocalObjects returns the committed objects of this node, sorted. The
+// caller owns the slice.
+func (s *Storage) LocalObjects() []proto.Addr { return slices.Clone(s.index.sorted) }
+
+// HasLocal reports whether this node holds addr durably.
+func (s *Storage) HasLocal(addr proto.Addr) bool { return s.index.committed(addr) != nil }
+
+// Ready reports whether recovery has finished.
+func (s *Storage) Ready() bool { return s.ready }
+
+// Stats returns the counters and current sizes.
+func (s *Storage) Stats() Stats {
+	st := s.stats
+	st.Objects, st.Bytes, st.Staged = len(s.index.sorted), s.index.bytes, len(s.index.staged)
+	st.PutsInflight, st.GetsInflight, st.RPCsInflight = len(s.puts), len(s.gets), len(s.rpcs)
+	st.Sessions = len(s.sessions)
+	return st
+}
+
+// CheckInvariants implements node.InvariantChecker.
+func (s *Storage) CheckInvariants() { s.checkInvariants() }
+
+func (s *Storage) checkInvariants() {
+	if len(s.rpcs) > RPCsInflightMax || len(s.jobs) > DiskJobsMax || len(s.puts) > InflightPutsMax ||
+		len(s.gets) > InflightGetsMax || len(s.audits) > RepairAuditsMax || len(s.damaged) > DamagedChunksMax ||
+		len(s.provideNext) > ProvideQueueMax || len(s.sessions) > SessionsMax {
+		panic("storage: a bounded table exceeds its limit")
+	}
+	if !s.ready && (len(s.puts) > 0 || len(s.gets) > 0 || len(s.audits) > 0 || len(s.sessions) > 0) {
+		panic("storage: client or repair work before recovery finished")
+	}
+	s.index.check(invariantsDeep)
+}

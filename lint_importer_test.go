@@ -1,0 +1,8 @@
+package ron_test
+
+import (
+	"go/importer"
+	"go/types"
+)
+
+func importerFunc() types.Importer { return importer.Default() }
