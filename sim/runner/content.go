@@ -1,0 +1,278 @@
+package runner
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/ron-network/ron/core/dht"
+	"github.com/ron-network/ron/core/node"
+	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/storage"
+	"github.com/ron-network/ron/sim/check"
+	"github.com/ron-network/ron/sim/scenario"
+	"github.com/ron-network/ron/sim/workload"
+)
+
+// StorageBug selects a deliberately wrong storage machine (Options.StorageBug).
+// Only builds with the canary tag honour it; see core/storage/bugs_canary.go.
+type StorageBug uint8
+
+const (
+	StorageBugNone StorageBug = iota
+	// StorageBugServeUnverified serves chunks without checking their address.
+	StorageBugServeUnverified
+	// StorageBugAckBeforeSync counts a replica before its writes are synced.
+	StorageBugAckBeforeSync
+)
+
+// String names the bug as the canary tests print it.
+func (b StorageBug) String() string {
+	switch b {
+	case StorageBugServeUnverified:
+		return "serve_unverified"
+	case StorageBugAckBeforeSync:
+		return "ack_before_sync"
+	}
+	return "none"
+}
+
+// Replication of the content plane (DESIGN 5.4).
+const (
+	StorageReplicas    = 3
+	StorageWriteQuorum = 2
+	// FinalReadRoundsMax bounds the rounds of whole reads the durability
+	// check makes; an object read in no round is lost (or unreachable,
+	// which after the faults healed is as bad).
+	FinalReadRoundsMax = 3
+	// FinalReadsInflightMax bounds the final reads in flight at once, well
+	// under what the nodes accept together (storage.InflightGetsMax each).
+	FinalReadsInflightMax = 32
+	// FinalReadWait is how long one batch of final reads may take.
+	FinalReadWait = 2 * storage.GetTimeoutDefault
+)
+
+// ContentStats are the content workload's figures (Report.Content).
+type ContentStats struct {
+	Puts         int    `json:"puts"`
+	Gets         int    `json:"gets"`
+	RangeGets    int    `json:"range_gets"`
+	OpsOK        int    `json:"ops_ok"`
+	OpsUnknown   int    `json:"ops_unknown"`
+	Objects      int    `json:"objects"`
+	Acknowledged int    `json:"acknowledged"`
+	BytesPut     uint64 `json:"bytes_put"`
+	BytesRead    uint64 `json:"bytes_read"`
+	// ConvergedSeconds is how long after the end every acknowledged object
+	// was back at its replicas (-1: not within the bound; 0: not checked).
+	ConvergedSeconds float64 `json:"converged_seconds"`
+	FinalReads       int     `json:"final_reads"`
+	Corruptions      float64 `json:"corruptions_detected"`
+	Repairs          float64 `json:"repairs"`
+}
+
+// runsStorage reports whether the nodes run core/storage: when the
+// workload puts or reads content.
+func (c *cluster) runsStorage() bool {
+	wl := c.scn.Workload
+	return wl != nil && (wl.Mix.Put > 0 || wl.Mix.Get > 0 || wl.Mix.RangeGet > 0)
+}
+
+// newStorage builds a node's storage machine. Clusters small enough for a
+// full overlay mesh use static membership for placement (and the node's
+// DHT, when composed, for announcements); larger ones place through the
+// DHT when there is one.
+func (c *cluster) newStorage(services []node.Service) *storage.Storage {
+	cfg := storage.Config{
+		Replicas: StorageReplicas, WriteQuorum: StorageWriteQuorum,
+		BugServeUnverified: c.opts.StorageBug == StorageBugServeUnverified,
+		BugAckBeforeSync:   c.opts.StorageBug == StorageBugAckBeforeSync,
+	}
+	for _, s := range services {
+		if d, ok := s.(*dht.DHT); ok {
+			cfg.DHT = d
+		}
+	}
+	if cfg.DHT == nil || len(c.ids) <= OverlayNodesMax {
+		cfg.Members = c.ids
+	}
+	return storage.New(cfg)
+}
+
+// storageOf returns node i's storage service, or nil (down, or none).
+func (c *cluster) storageOf(i int) *storage.Storage {
+	n := c.w.Node(i)
+	if n == nil {
+		return nil
+	}
+	s, _ := n.Service("storage").(*storage.Storage)
+	return s
+}
+
+// startContent starts the content workload. When the mix also holds
+// registry or lookup operations, the content clients get their share of
+// the rate.
+func (r *run) startContent(wl *scenario.Workload) {
+	mix := wl.Mix.Normalized()
+	cfg := workload.ContentConfig{
+		Clients: wl.Clients, RatePerSecond: wl.RatePerSecond * (mix.Put + mix.Get + mix.RangeGet),
+		Timeout: wl.Timeout, Start: wl.Start, Stop: wl.Stop,
+		Put: mix.Put, Get: mix.Get, RangeGet: mix.RangeGet,
+		Objects: scenario.ObjectsMax, SizeMinBytes: 1 << 10, SizeMaxBytes: 1 << 20,
+	}
+	if o := wl.Objects; o != nil {
+		cfg.Objects, cfg.SizeMinBytes, cfg.SizeMaxBytes = o.Count, o.SizeMinBytes, o.SizeMaxBytes
+	}
+	r.content = workload.NewContent(r.w, cfg)
+	r.content.Start()
+}
+
+// checkIntegrity: every successful put and read saw the right bytes.
+func (r *run) checkIntegrity() check.Result {
+	if r.content == nil {
+		return check.Result{Name: "integrity", Detail: "no content workload to check"}
+	}
+	return check.Integrity(r.content.History(), r.content.Object)
+}
+
+// checkConvergence: within the bound after the run, every acknowledged
+// object is held by every up node of its placement (all R of them when
+// every node is up).
+func (r *run) checkConvergence(within time.Duration, stats *ContentStats) check.Result {
+	if r.content == nil {
+		return check.Result{Name: "convergence", Detail: "no content workload to check"}
+	}
+	acked := r.content.Acknowledged()
+	var missing string
+	converged := func() bool {
+		missing = r.underReplicated(acked)
+		return missing == ""
+	}
+	waited, ok := r.quiesce(within, converged)
+	if !ok {
+		stats.ConvergedSeconds = -1
+		return check.Result{Name: "convergence", Detail: fmt.Sprintf("%v after the end: %s", within, missing)}
+	}
+	stats.ConvergedSeconds = waited.Seconds()
+	return check.Result{Name: "convergence", OK: true, Detail: fmt.Sprintf("%d acknowledged objects at their %d replicas %v after the end",
+		len(acked), StorageReplicas, waited)}
+}
+
+// underReplicated describes the first acknowledged object an up placement
+// node does not hold, or returns "".
+func (r *run) underReplicated(acked []workload.ContentObject) string {
+	for _, o := range acked {
+		for _, id := range check.Placement(r.cluster.ids, o.Addr, StorageReplicas) {
+			i, _ := r.w.Index(id)
+			if !r.w.Up(i) {
+				continue
+			}
+			if s := r.cluster.storageOf(i); s == nil || !s.HasLocal(o.Addr) {
+				return fmt.Sprintf("n%d, a placement node of acknowledged object %s (%d bytes), does not hold it", i+1, o.Addr, o.Size)
+			}
+		}
+	}
+	return ""
+}
+
+// checkContentDurability reads every acknowledged object back, whole, from
+// a random up node, in bounded batches; objects whose read failed are
+// retried (from another node) for up to FinalReadRoundsMax rounds.
+func (r *run) checkContentDurability(stats *ContentStats) check.Result {
+	if r.content == nil {
+		return check.Result{Name: "durability", Detail: "no content workload to check"}
+	}
+	acked := r.content.Acknowledged()
+	reads := map[proto.Addr]check.FinalRead{}
+	pending := acked
+	for round := 0; round < FinalReadRoundsMax && len(pending) > 0; round++ {
+		for start := 0; start < len(pending); start += FinalReadsInflightMax {
+			r.finalReads(pending[start:min(start+FinalReadsInflightMax, len(pending))], reads)
+		}
+		stats.FinalReads += len(pending)
+		var failed []workload.ContentObject
+		for _, o := range pending {
+			if rd := reads[o.Addr]; !rd.Answer || rd.Err != "" {
+				failed = append(failed, o)
+			}
+		}
+		pending = failed
+	}
+	return check.ContentDurability(acked, reads)
+}
+
+// finalReads reads batch whole from random up nodes and waits for the
+// answers (at most FinalReadWait).
+func (r *run) finalReads(batch []workload.ContentObject, reads map[proto.Addr]check.FinalRead) {
+	rand := r.w.Rand("checks")
+	answered := 0
+	for _, o := range batch {
+		i := rand.Intn(r.w.Nodes())
+		for k := 0; k < r.w.Nodes() && !r.w.Up(i); k++ {
+			i = (i + 1) % r.w.Nodes()
+		}
+		reads[o.Addr] = check.FinalRead{Object: o, Node: i}
+		r.w.Request(i, "storage", storage.Get{Addr: o.Addr}, func(resp any) {
+			answered++
+			rd := reads[o.Addr]
+			rd.Answer = true
+			switch res := resp.(type) {
+			case storage.GetResult:
+				if res.Err != nil {
+					rd.Err = workload.ContentErrorCode(res.Err)
+				}
+				rd.Addr, rd.Length = proto.AddrOf(res.Data), len(res.Data)
+			default:
+				rd.Err = fmt.Sprintf("unexpected reply %T", resp)
+			}
+			reads[o.Addr] = rd
+		})
+	}
+	r.quiesce(FinalReadWait, func() bool { return answered == len(batch) })
+}
+
+// contentStats fills the content figures from the history and metrics.
+func (r *run) contentStats(stats *ContentStats) {
+	for _, op := range r.content.History().Ops {
+		switch op.Kind {
+		case workload.OpPut:
+			stats.Puts++
+		case workload.OpGet:
+			stats.Gets++
+		case workload.OpRangeGet:
+			stats.RangeGets++
+		}
+		if op.Unknown() {
+			stats.OpsUnknown++
+			continue
+		}
+		if ok, _ := op.Output["ok"].(bool); !ok {
+			continue
+		}
+		stats.OpsOK++
+		if op.Kind == workload.OpPut {
+			size, _ := op.Output["size"].(uint64)
+			stats.BytesPut += size
+		} else {
+			length, _ := op.Output["length"].(int)
+			stats.BytesRead += uint64(length)
+		}
+	}
+	stats.Acknowledged = len(r.content.Acknowledged())
+	stats.Objects = r.content.Objects()
+	stats.Corruptions = r.w.Metrics().CounterTotal(storage.MetricCorruption)
+	stats.Repairs = r.w.Metrics().CounterTotal(storage.MetricRepairs)
+}
+
+// writeText prints the content line of the human report.
+func (s *ContentStats) writeText(w io.Writer) {
+	converged := "not checked"
+	switch {
+	case s.ConvergedSeconds < 0:
+		converged = "did not converge"
+	case s.ConvergedSeconds > 0 || s.Acknowledged > 0:
+		converged = fmt.Sprintf("converged %.1fs after the end", s.ConvergedSeconds)
+	}
+	fmt.Fprintf(w, "content    %d puts, %d gets, %d range gets (%d ok, %d unknown); %d of %d objects acknowledged, %d bytes put, %d read; %.0f corruptions detected, %.0f repairs; %s\n",
+		s.Puts, s.Gets, s.RangeGets, s.OpsOK, s.OpsUnknown, s.Acknowledged, s.Objects, s.BytesPut, s.BytesRead, s.Corruptions, s.Repairs, converged)
+}

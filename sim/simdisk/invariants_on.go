@@ -1,0 +1,6 @@
+//go:build invariants
+
+package simdisk
+
+// invariantsDeep turns on the O(n) checks after every step.
+const invariantsDeep = true

@@ -1,0 +1,278 @@
+package workload
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/storage"
+	"github.com/ron-network/ron/sim"
+)
+
+// Content operation kinds as written in histories.
+const (
+	OpPut      = "put"
+	OpGet      = "get"
+	OpRangeGet = "range_get"
+)
+
+// ContentObjectsMax bounds the distinct objects one content workload puts
+// (the scenario's objects.count is validated against a bound of the same
+// size; this one protects the workload when it is built in code).
+const ContentObjectsMax = 100_000
+
+// ContentConfig configures the content clients.
+type ContentConfig struct {
+	Clients       int
+	RatePerSecond float64
+	Timeout       time.Duration
+	Start, Stop   time.Duration
+	// Objects is how many distinct objects the clients put; once every one
+	// was put, a put re-puts a random earlier object (an idempotent write).
+	Objects int
+	// Object sizes are drawn log-uniformly in [SizeMinBytes, SizeMaxBytes]:
+	// every order of magnitude is exercised while the total stays small.
+	SizeMinBytes, SizeMaxBytes int64
+	// Weights of put, get and range_get (need not sum to 1).
+	Put, Get, RangeGet float64
+}
+
+// ContentObject is one object of the workload. Its bytes are not kept:
+// they are the first Size bytes of env.NewRand(Seed), so the history (which
+// records the seed) is enough to recompute them and their address.
+type ContentObject struct {
+	Addr proto.Addr
+	Seed uint64
+	Size int
+}
+
+// Bytes regenerates the object's bytes; the caller owns the slice.
+func (o ContentObject) Bytes() []byte {
+	data := make([]byte, o.Size)
+	env.NewRand(o.Seed).Fill(data)
+	return data
+}
+
+// NewContentObject draws nothing: it derives the object of seed and size.
+func NewContentObject(seed uint64, size int) ContentObject {
+	o := ContentObject{Seed: seed, Size: size}
+	o.Addr = proto.AddrOf(o.Bytes())
+	return o
+}
+
+// Content is the content workload: clients put objects and read back
+// (whole or a byte range) objects whose put was acknowledged.
+type Content struct {
+	cfg     ContentConfig
+	w       *sim.World
+	rand    *env.Rand
+	history *History
+	// objects are every object a put was issued for, in order; byAddr
+	// indexes them. acked lists, in acknowledgement order, the objects some
+	// put of which was acknowledged; ackedSet dedups it.
+	objects  []ContentObject
+	byAddr   map[proto.Addr]int
+	acked    []int
+	ackedSet map[int]bool
+}
+
+// NewContent prepares cfg.Clients clients on w, drawing from the world's
+// "content" stream (independent of the registry workload's). Start
+// schedules them.
+func NewContent(w *sim.World, cfg ContentConfig) *Content {
+	cfg.Objects = min(max(cfg.Objects, 1), ContentObjectsMax)
+	cfg.SizeMinBytes = max(cfg.SizeMinBytes, 1)
+	cfg.SizeMaxBytes = max(cfg.SizeMaxBytes, cfg.SizeMinBytes)
+	return &Content{
+		cfg: cfg, w: w, rand: w.Rand("content"), history: &History{},
+		byAddr: map[proto.Addr]int{}, ackedSet: map[int]bool{},
+	}
+}
+
+// History is the recorded history (complete once the run is over).
+func (c *Content) History() *History { return c.history }
+
+// Object returns the workload's object at addr.
+func (c *Content) Object(addr proto.Addr) (ContentObject, bool) {
+	i, ok := c.byAddr[addr]
+	if !ok {
+		return ContentObject{}, false
+	}
+	return c.objects[i], true
+}
+
+// Objects is how many distinct objects a put was issued for.
+func (c *Content) Objects() int { return len(c.objects) }
+
+// Acknowledged returns the objects some put of which was acknowledged, in
+// acknowledgement order. The caller owns the slice.
+func (c *Content) Acknowledged() []ContentObject {
+	out := make([]ContentObject, len(c.acked))
+	for k, i := range c.acked {
+		out[k] = c.objects[i]
+	}
+	return out
+}
+
+// Start schedules every client's first operation.
+func (c *Content) Start() {
+	if c.cfg.Clients == 0 || c.cfg.RatePerSecond <= 0 {
+		return
+	}
+	for client := 0; client < c.cfg.Clients; client++ {
+		c.w.At(c.cfg.Start+c.think(), func() { c.issue(client) })
+	}
+}
+
+// think draws the pause before a client's next operation.
+func (c *Content) think() time.Duration {
+	mean := float64(c.cfg.Clients) / c.cfg.RatePerSecond
+	return time.Duration(c.rand.ExpFloat64() * mean * float64(time.Second))
+}
+
+// pickKind draws an operation; reads need an acknowledged object, so
+// until there is one every operation is a put.
+func (c *Content) pickKind() string {
+	total := c.cfg.Put + c.cfg.Get + c.cfg.RangeGet
+	x := c.rand.Float64() * total
+	switch {
+	case len(c.acked) == 0 || x < c.cfg.Put:
+		return OpPut
+	case x < c.cfg.Put+c.cfg.Get:
+		return OpGet
+	}
+	return OpRangeGet
+}
+
+// pickNode draws an up node, or -1 when every node is down.
+func (c *Content) pickNode() int {
+	n := c.w.Nodes()
+	start := c.rand.Intn(n)
+	for k := 0; k < n; k++ {
+		if i := (start + k) % n; c.w.Up(i) {
+			return i
+		}
+	}
+	return -1
+}
+
+func (c *Content) issue(client int) {
+	if c.w.Now() >= c.cfg.Stop {
+		return
+	}
+	target := c.pickNode()
+	if target < 0 {
+		c.w.After(c.think(), func() { c.issue(client) })
+		return
+	}
+	op := &Op{Client: client, Kind: c.pickKind(), Call: int64(c.w.Now()), Node: target}
+	body, obj := c.build(op)
+	c.history.Ops = append(c.history.Ops, op)
+	done := false
+	finish := func(output map[string]any) {
+		if done {
+			return
+		}
+		done = true
+		if output != nil {
+			ret := int64(c.w.Now())
+			op.Return = &ret
+			op.Output = output
+		}
+		c.w.After(c.think(), func() { c.issue(client) })
+	}
+	c.w.Request(target, "storage", body, func(resp any) {
+		if !done { // a reply after the client gave up stays unknown
+			finish(c.outcome(op, obj, resp))
+		}
+	})
+	c.w.After(c.cfg.Timeout, func() { finish(nil) })
+}
+
+// build fills op.Input and returns the request body and the object the
+// operation is about (an index into c.objects).
+func (c *Content) build(op *Op) (any, int) {
+	if op.Kind == OpPut {
+		i := c.nextObject()
+		o := c.objects[i]
+		op.Input = map[string]any{"size": o.Size, "seed": o.Seed}
+		return storage.Put{Data: o.Bytes()}, i
+	}
+	i := c.acked[c.rand.Intn(len(c.acked))]
+	o := c.objects[i]
+	var offset, length uint64
+	if op.Kind == OpRangeGet {
+		offset = c.rand.Uint64n(uint64(o.Size))
+		length = 1 + c.rand.Uint64n(uint64(o.Size)-offset)
+	}
+	op.Input = map[string]any{"addr": o.Addr.String(), "offset": offset, "length": length}
+	return storage.Get{Addr: o.Addr, Offset: offset, Length: length}, i
+}
+
+// nextObject draws a new object while fewer than cfg.Objects exist, else
+// picks an existing one to put again.
+func (c *Content) nextObject() int {
+	if len(c.objects) >= c.cfg.Objects {
+		return c.rand.Intn(len(c.objects))
+	}
+	o := NewContentObject(c.rand.Uint64(), c.drawSize())
+	if i, dup := c.byAddr[o.Addr]; dup {
+		return i // the same seed and size twice: the same object
+	}
+	c.objects = append(c.objects, o)
+	c.byAddr[o.Addr] = len(c.objects) - 1
+	return len(c.objects) - 1
+}
+
+// drawSize draws log-uniformly in [SizeMinBytes, SizeMaxBytes].
+func (c *Content) drawSize() int {
+	lo, hi := float64(c.cfg.SizeMinBytes), float64(c.cfg.SizeMaxBytes)
+	size := int64(math.Exp(math.Log(lo) + c.rand.Float64()*(math.Log(hi)-math.Log(lo))))
+	return int(min(max(size, c.cfg.SizeMinBytes), c.cfg.SizeMaxBytes))
+}
+
+// outcome maps a storage reply to a history output; nil means the outcome
+// is unknown. An acknowledged put marks its object acknowledged.
+func (c *Content) outcome(op *Op, obj int, resp any) map[string]any {
+	switch res := resp.(type) {
+	case storage.PutResult:
+		if errors.Is(res.Err, storage.ErrUnknownOutcome) {
+			return nil
+		}
+		if res.Err != nil {
+			return map[string]any{"ok": false, "error": ContentErrorCode(res.Err)}
+		}
+		if res.Addr == c.objects[obj].Addr && !c.ackedSet[obj] {
+			c.ackedSet[obj] = true
+			c.acked = append(c.acked, obj)
+		}
+		return map[string]any{"ok": true, "addr": res.Addr.String(), "size": res.Size}
+	case storage.GetResult:
+		if res.Err != nil {
+			return map[string]any{"ok": false, "error": ContentErrorCode(res.Err)}
+		}
+		return map[string]any{"ok": true, "addr": proto.AddrOf(res.Data).String(), "size": res.Size, "length": len(res.Data)}
+	}
+	return map[string]any{"ok": false, "error": fmt.Sprintf("unexpected reply %T", resp)}
+}
+
+// ContentErrorCode is the history's stable error string for a storage
+// error.
+func ContentErrorCode(err error) string {
+	for _, c := range []struct {
+		err  error
+		code string
+	}{
+		{storage.ErrNotFound, "not_found"}, {storage.ErrCorruption, "corruption"}, {storage.ErrTooLarge, "too_large"},
+		{storage.ErrRange, "range"}, {storage.ErrUnavailable, "unavailable"}, {storage.ErrUnknownOutcome, "unknown_outcome"},
+		{storage.ErrBadRequest, "bad_request"},
+	} {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
+	}
+	return "error: " + err.Error()
+}
