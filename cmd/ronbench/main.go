@@ -1,0 +1,182 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"time"
+)
+
+// sizeSpec is one object size and how many PUTs (and GETs) of it to run.
+type sizeSpec struct {
+	name  string
+	bytes int
+	count int
+}
+
+// sizes: counts chosen so each phase moves 256-512 MiB at most, which
+// bounds both the run time and an in-memory node's footprint.
+var sizes = []sizeSpec{
+	{"4KiB", 4 << 10, 4000},
+	{"1MiB", 1 << 20, 300},
+	{"64MiB", 64 << 20, 8},
+}
+
+// smallObjects is how many distinct 4 KiB objects the small-GET phase
+// cycles through.
+const smallObjects = 256
+
+type options struct {
+	rond, dataDir, cpuProfile, only string
+	ops                             string
+	macronode                       bool
+	workers, smallConns, count      int
+	phaseTime, smallTime            time.Duration
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.rond, "rond", "", "drive this rond `binary` (a child process) instead of an in-process node")
+	flag.StringVar(&o.dataDir, "data-dir", "", "macronode: pebble on disk under `DIR` (must not exist or be empty); default in memory")
+	flag.BoolVar(&o.macronode, "macronode", false, "macronode in a fresh temporary --data-dir (removed at exit)")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the load phases to `FILE`")
+	flag.StringVar(&o.only, "sizes", "4KiB,1MiB,64MiB", "object sizes to run (comma-separated subset)")
+	flag.StringVar(&o.ops, "ops", "put,get", "phases per size: put, get or both (get needs put)")
+	flag.IntVar(&o.count, "count", 0, "requests per PUT or GET phase (0: 4000, 300, 8 for 4KiB, 1MiB, 64MiB)")
+	flag.IntVar(&o.workers, "workers", 4, "concurrent clients (one connection each) for PUT and GET phases")
+	flag.IntVar(&o.smallConns, "small-conns", 16, "connections for the small-GET phase (0 skips it)")
+	flag.DurationVar(&o.phaseTime, "phase-time", 30*time.Second, "bound of each PUT or GET phase")
+	flag.DurationVar(&o.smallTime, "small-time", 10*time.Second, "length of the small-GET phase")
+	flag.Parse()
+	if err := bench(o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func bench(o options, w io.Writer) error {
+	scratch, err := os.MkdirTemp("", "ronbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(scratch)
+	if o.macronode && o.dataDir == "" {
+		o.dataDir = filepath.Join(scratch, "data")
+	}
+	var t *target
+	if o.rond != "" {
+		t, err = startRond(o.rond, scratch, o.dataDir)
+	} else {
+		t, err = startInProcess(scratch, o.dataDir)
+	}
+	if err != nil {
+		return err
+	}
+	defer func() { _ = t.stop() }()
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	fmt.Fprintf(w, "node: %s at %s\n\n", t.label, t.url)
+	fmt.Fprintln(w, "| op | size | workers | ok | failed | MB/s | req/s | p50 | p95 | p99 | max |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	clients, err := newClients(t, o.workers)
+	if err != nil {
+		return err
+	}
+	for _, s := range sizes {
+		if o.count > 0 {
+			s.count = o.count
+		}
+		if strings.Contains(","+o.only+",", ","+s.name+",") {
+			sizePhases(w, t, clients, s, o.phaseTime, strings.Contains(o.ops, "get"))
+		}
+	}
+	if o.smallConns > 0 {
+		return smallGets(w, t, o.smallConns, o.smallTime)
+	}
+	return nil
+}
+
+// sizePhases PUTs s.count distinct objects of s.bytes, then GETs each
+// object the PUT phase stored (a PUT phase cut short by its time bound
+// stored fewer).
+func sizePhases(w io.Writer, t *target, clients []*client, s sizeSpec, limit time.Duration, gets bool) {
+	bufs := make([][]byte, len(clients))
+	index := map[*client]int{}
+	for i, c := range clients {
+		bufs[i] = randomBytes(s.bytes, uint64(time.Now().UnixNano())+uint64(i))
+		index[c] = i
+	}
+	addrs := make([]string, s.count)
+	res := run("PUT", s.bytes, clients, s.count, limit, func(c *client, i int) (int64, error) {
+		buf := payload(bufs[index[c]], uint64(index[c]), i)
+		addr, err := c.put(t.url, buf)
+		addrs[i] = addr
+		return int64(len(buf)), err
+	})
+	report(w, res)
+	if !gets {
+		return
+	}
+	stored := slices.DeleteFunc(addrs, func(a string) bool { return a == "" })
+	res = run("GET", s.bytes, clients, len(stored), limit, func(c *client, i int) (int64, error) {
+		return c.get(t.url, stored[i], s.bytes)
+	})
+	report(w, res)
+}
+
+// smallGets stores smallObjects 4 KiB objects, then GETs them round robin
+// on conns connections for d.
+func smallGets(w io.Writer, t *target, conns int, d time.Duration) error {
+	clients, err := newClients(t, conns)
+	if err != nil {
+		return err
+	}
+	body := randomBytes(4<<10, uint64(time.Now().UnixNano()))
+	addrs := make([]string, smallObjects)
+	for i := range addrs {
+		if addrs[i], err = clients[0].put(t.url, payload(body, 0, i)); err != nil {
+			return fmt.Errorf("ronbench: storing small objects: %w", err)
+		}
+	}
+	const unbounded = 1 << 40
+	res := run("GET small", 4<<10, clients, unbounded, d, func(c *client, i int) (int64, error) {
+		return c.get(t.url, addrs[i%smallObjects], 4<<10)
+	})
+	report(w, res)
+	return nil
+}
+
+func report(w io.Writer, r result) {
+	secs := r.wall.Seconds()
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+	l := r.latencies
+	fmt.Fprintf(w, "| %s | %s | %d | %d | %d | %.1f | %.0f | %s | %s | %s | %s |\n",
+		r.op, sizeName(r.size), r.workers, r.ok, r.fails, float64(r.bytes)/secs/1e6, float64(r.ok)/secs,
+		ms(quantile(l, 0.50)), ms(quantile(l, 0.95)), ms(quantile(l, 0.99)), ms(quantile(l, 1)))
+	if r.firstErr != "" {
+		fmt.Fprintf(os.Stderr, "ronbench: %s %s: first failure: %s\n", r.op, sizeName(r.size), r.firstErr)
+	}
+}
+
+func sizeName(n int) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%d MiB", n>>20)
+	default:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+}

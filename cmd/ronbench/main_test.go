@@ -1,0 +1,80 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestQuantile: nearest rank over 1..100 ms, so the q-quantile is
+// round(q*99)+1 ms.
+func TestQuantile(t *testing.T) {
+	var l []time.Duration
+	for i := 1; i <= 100; i++ {
+		l = append(l, time.Duration(i)*time.Millisecond)
+	}
+	for _, c := range []struct {
+		q    float64
+		want time.Duration
+	}{{0, 1 * time.Millisecond}, {0.5, 51 * time.Millisecond}, {0.95, 95 * time.Millisecond}, {0.99, 99 * time.Millisecond}, {1, 100 * time.Millisecond}} {
+		if got := quantile(l, c.q); got != c.want {
+			t.Errorf("quantile(%v) = %v, want %v", c.q, got, c.want)
+		}
+	}
+	if got := quantile(nil, 0.5); got != 0 {
+		t.Errorf("quantile of nothing = %v, want 0", got)
+	}
+}
+
+// TestBannerURL reads the http line of rond's banner (cmd/rond
+// printBanner) and fails when the process ends without one.
+func TestBannerURL(t *testing.T) {
+	banner := "rond dev: micronode (in memory)\n  node id   ab12\n  quic      ab12@127.0.0.1:7070\n  http      http://127.0.0.1:41145\n  root token ...\n"
+	got, err := bannerURL(strings.NewReader(banner))
+	if err != nil || got != "http://127.0.0.1:41145" {
+		t.Fatalf("bannerURL = %q, %v", got, err)
+	}
+	if _, err := bannerURL(strings.NewReader("rond: config: http_addr: bad\n")); err == nil {
+		t.Fatal("no http line: want an error")
+	}
+}
+
+// TestPayloadDistinct: each request number gives a different body, so no
+// PUT hits the deduplicated path.
+func TestPayloadDistinct(t *testing.T) {
+	buf := randomBytes(64, 1)
+	a := string(payload(buf, 3, 1))
+	b := string(payload(buf, 3, 2))
+	if a == b {
+		t.Fatal("payloads of requests 1 and 2 are equal")
+	}
+}
+
+// TestInProcessRoundTrip: the in-process node stores a body and serves
+// it back through the same client code the phases use.
+func TestInProcessRoundTrip(t *testing.T) {
+	node, err := startInProcess(t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := node.stop(); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	}()
+	clients, err := newClients(node, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := randomBytes(4<<10, 7)
+	addr, err := clients[0].put(node.url, body)
+	if err != nil || !strings.HasPrefix(addr, "b3:") {
+		t.Fatalf("put = %q, %v", addr, err)
+	}
+	if n, err := clients[0].get(node.url, addr, len(body)); err != nil || n != int64(len(body)) {
+		t.Fatalf("get = %d, %v", n, err)
+	}
+	if _, err := clients[0].get(node.url, addr, len(body)+1); err == nil {
+		t.Fatal("get with the wrong expected size: want an error")
+	}
+}

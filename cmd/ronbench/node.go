@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/ron-network/ron/core/auth"
+	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/io/gateway"
+	"github.com/ron-network/ron/io/keyfile"
+	"github.com/ron-network/ron/io/pebbledisk"
+	"github.com/ron-network/ron/io/quicnet"
+	"github.com/ron-network/ron/io/runtime"
+)
+
+// Bounds of starting and stopping a node.
+const (
+	readyWaitMax = 30 * time.Second
+	stopWaitMax  = 30 * time.Second
+	// benchTenantRate replaces the gateway's per-tenant rate in the
+	// in-process node (requests per second; effectively no limit).
+	benchTenantRate = 1e9
+)
+
+// target is a node under load: its base URL and a way to mint tokens.
+type target struct {
+	url   string
+	key   auth.MACKey
+	label string
+	stop  func() error
+}
+
+// token mints an every-op token for tenant.
+func (t *target) token(tenant string) (string, error) {
+	var nonce [auth.NonceBytes]byte
+	_, _ = rand.Read(nonce[:])
+	tok, err := auth.Mint(t.key, tenant, auth.OpsAll, nonce)
+	if err != nil {
+		return "", fmt.Errorf("ronbench: minting a token: %w", err)
+	}
+	return tok.Encode(), nil
+}
+
+// capKey creates the capability key file in dir and returns the keyring
+// and MAC key derived from it (the same derivation rond uses).
+func capKey(dir string) (string, *auth.Keyring, auth.MACKey, error) {
+	path := filepath.Join(dir, "cap.key")
+	seed, err := keyfile.ReadOrCreate(path, auth.KeyBytes)
+	if err != nil {
+		return "", nil, auth.MACKey{}, fmt.Errorf("ronbench: cap key: %w", err)
+	}
+	keys, key, err := keyfile.CapKeyring(seed)
+	return path, keys, key, err
+}
+
+// startInProcess composes a node as rond does and serves its gateway on
+// a loopback port. dataDir "" keeps pebble in memory (a micronode).
+func startInProcess(scratch, dataDir string) (*target, error) {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	_, keys, mac, err := capKey(scratch)
+	if err != nil {
+		return nil, err
+	}
+	seed := make([]byte, ed25519.SeedSize)
+	_, _ = rand.Read(seed)
+	key := ed25519.NewKeyFromSeed(seed)
+	self := proto.NodeIDFromPublicKey(key.Public().(ed25519.PublicKey))
+	spec := runtime.NodeSpec{Key: key, Replicas: []proto.NodeID{self}}
+	opts := pebbledisk.Options{Dir: "ron", FS: vfs.NewMem(), Log: log}
+	label := "in-process micronode (memory)"
+	if dataDir != "" {
+		opts = pebbledisk.Options{Dir: filepath.Join(dataDir, "pebble"), Log: log}
+		label = "in-process macronode (" + dataDir + ")"
+	}
+	disk, err := pebbledisk.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("ronbench: opening the store: %w", err)
+	}
+	metrics := runtime.NewPromMetrics(log)
+	rt, err := runtime.New(runtime.Config{Self: self, NewNode: spec.NewNode, Disk: disk,
+		Metrics: metrics, Logger: log, ReadyCheck: runtime.NodeReady})
+	if err != nil {
+		_ = disk.Close()
+		return nil, err
+	}
+	transport, err := quicnet.Listen(quicnet.Config{Key: key, ListenAddr: "127.0.0.1:0", Metrics: metrics, Logger: log}, rt.Deliver)
+	if err != nil {
+		_ = disk.Close()
+		return nil, err
+	}
+	rt.Start(transport)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	gw := gateway.New(gateway.Config{Backend: rt, Verifier: auth.NewVerifier(keys, nil, self.String()),
+		Metrics: metrics, Logger: log, Version: "ronbench",
+		Admission: gateway.AdmissionConfig{TenantRate: benchTenantRate, TenantBurst: benchTenantRate}})
+	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	stop := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), stopWaitMax)
+		defer cancel()
+		return errors.Join(srv.Shutdown(ctx), rt.Close(ctx), transport.Close(), disk.Close())
+	}
+	t := &target{url: "http://" + ln.Addr().String(), key: mac, label: label, stop: stop}
+	return t, waitReady(t)
+}
+
+// startRond runs the rond binary on loopback ports with a capability key
+// ronbench holds, and reads its HTTP address from the banner.
+func startRond(bin, scratch, dataDir string) (*target, error) {
+	capPath, _, mac, err := capKey(scratch)
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"--http-addr", "127.0.0.1:0", "--quic-addr", "127.0.0.1:0",
+		"--cap-key-file", capPath, "--log-level", "warn"}
+	label := "rond micronode (memory)"
+	if dataDir != "" {
+		args = append(args, "--data-dir", dataDir)
+		label = "rond macronode (" + dataDir + ")"
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("ronbench: starting rond: %w", err)
+	}
+	stop := func() error {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		return cmd.Wait()
+	}
+	url, err := bannerURL(stdout)
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, err
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	t := &target{url: url, key: mac, label: label, stop: stop}
+	return t, waitReady(t)
+}
+
+// bannerURL reads rond's banner up to its "http" line.
+func bannerURL(r io.Reader) (string, error) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 2 && fields[0] == "http" {
+			return fields[1], nil
+		}
+	}
+	return "", errors.New("ronbench: rond exited before printing its http address")
+}
+
+// waitReady polls /readyz until the node serves.
+func waitReady(t *target) error {
+	deadline := time.Now().Add(readyWaitMax)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(t.url + "/readyz")
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("ronbench: %s not ready after %v", t.url, readyWaitMax)
+}

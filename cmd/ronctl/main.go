@@ -1,0 +1,479 @@
+// Command ronctl is the client of a rond node's HTTP API.
+//
+//	ronctl put FILE|-             store a file (or stdin); prints its b3: address
+//	ronctl get ADDR [-o FILE]     fetch an object into FILE (default: ./ADDR)
+//	ronctl cat ADDR               fetch an object to stdout
+//	ronctl name claim NAME --key FILE
+//	ronctl name set NAME ADDR --key FILE [--seq N]
+//	ronctl name get NAME
+//	ronctl providers ADDR
+//	ronctl status
+//	ronctl key gen FILE           make an owner key (hex Ed25519 seed, mode 0600)
+//	ronctl token issue|attenuate|inspect|verify|revoke ...   capability tokens (token.go)
+//	ronctl audit verify [--node URL | --file FILE]    check an audit chain
+//	ronctl key id FILE            print the node id of a key file (rond --node-key)
+//
+// Global flags (before or after the command): --node URL (default
+// http://127.0.0.1:8080), --token TOKEN (default $RON_TOKEN), --json,
+// --quiet. put and get of more than 1 MiB draw a progress bar (bytes,
+// percent, rate) on stderr when it is a terminal (progress.go).
+// Every failure exits non-zero with one line naming the reason; usage
+// errors exit 2.
+package main
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/registry"
+)
+
+const usage = `ronctl talks to a rond node over HTTP.
+
+Commands:
+  put FILE|-                      store a file or stdin; prints the b3: address
+  get ADDR [-o FILE]              fetch an object into FILE (default ./ADDR)
+  cat ADDR                        fetch an object to stdout
+  name claim NAME --key FILE      claim NAME for the key's owner
+  name set NAME ADDR --key FILE [--seq N]
+                                  point NAME at ADDR (seq: current + 1 unless given)
+  name get NAME                   resolve NAME
+  providers ADDR                  list the nodes that provide ADDR
+  status                          health, readiness and version of the node
+  key gen FILE                    create an owner key file (mode 0600)
+  token issue --key FILE --tenant T --ops write,name [--prefix P] [--ttl 1h] [--max-bytes N]
+                                  mint a token with the node's cap key file
+  token attenuate TOKEN|- [--ops read] [--ttl 5m] [--prefix P] [--max-bytes N] [--tenant T]
+                                  narrow a token offline (no key needed)
+  token inspect TOKEN|-           show tenant, key id, scope, caveats, expiry (never the MAC)
+  token verify TOKEN|- --key FILE --op OP [--resource R] [--bytes N]
+                                  check a token offline; exit 1 with the deny reason
+  token revoke TOKEN|ID|-         revoke a token (or its id) on the node, with an admin --token;
+                                  answers once the registry committed it
+  audit verify [--file FILE]      fetch GET /audit (admin token) or read an export, verify
+                                  the hash chain; exit 1 naming the first bad record
+  key id FILE                     print the node id of a key file (rond --node-key
+                                  takes the same format): for --bootstrap/--replicas
+
+Flags (anywhere on the line):
+  --node URL     node to talk to (default http://127.0.0.1:8080)
+  --token TOKEN  capability token for writes (default $RON_TOKEN)
+  --json         print JSON instead of plain text (and no progress bar)
+  --quiet        no progress bar (put and get of files over 1 MiB draw one on a terminal)
+  -o FILE        output file of get
+  --key FILE     owner key of name claim and set
+  --seq N        seq of name set
+
+Examples:
+  export RON_TOKEN=...    # printed by rond at start
+  ronctl put README.md
+  ronctl cat b3:... | head
+  ronctl key gen owner.key && ronctl name claim docs.example --key owner.key
+  ronctl name set docs.example b3:... --key owner.key
+  curl http://127.0.0.1:8080/n/docs.example
+`
+
+// requestTimeout bounds one HTTP exchange.
+const requestTimeout = 2 * time.Minute
+
+type client struct {
+	node, token, out, keyFile string
+	seq                       uint64
+	seqSet, json              bool
+	tok                       tokenFlags // token and audit commands (token.go)
+	stdout                    io.Writer
+	stdin                     io.Reader
+	http                      *http.Client
+
+	// The progress bar of put and get (progress.go): barOut is nil when
+	// no bar may be drawn; transfer is set by the commands that draw one.
+	quiet, transfer bool
+	barOut          io.Writer
+	bar             *progress
+}
+
+// usageError exits 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	c := &client{stdout: stdout, stdin: stdin, http: &http.Client{Timeout: requestTimeout}}
+	rest, err := c.parse(args, stderr)
+	c.barOut = c.progressOut(stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	if err == nil {
+		err = c.dispatch(rest)
+	}
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, "ronctl: "+strings.ReplaceAll(err.Error(), "\n", " "))
+	var ue usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+// parse accepts flags anywhere: it parses repeatedly, collecting the
+// positional arguments between flags.
+func (c *client) parse(args []string, stderr io.Writer) ([]string, error) {
+	fs := flag.NewFlagSet("ronctl", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.node, "node", "http://127.0.0.1:8080", "")
+	fs.StringVar(&c.token, "token", os.Getenv("RON_TOKEN"), "")
+	fs.BoolVar(&c.json, "json", false, "")
+	fs.BoolVar(&c.quiet, "quiet", false, "")
+	fs.StringVar(&c.out, "o", "", "")
+	fs.StringVar(&c.keyFile, "key", "", "")
+	c.tok.register(fs)
+	fs.Func("seq", "", func(v string) error {
+		_, err := fmt.Sscan(v, &c.seq)
+		c.seqSet = true
+		return err
+	})
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError{err.Error()}
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		rest = append(rest, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	c.node = strings.TrimRight(c.node, "/")
+	return rest, nil
+}
+
+func need(args []string, n int, form string) error {
+	if len(args) != n {
+		return usageError{"usage: ronctl " + form}
+	}
+	return nil
+}
+
+func (c *client) dispatch(args []string) error {
+	if len(args) == 0 {
+		return usageError{"no command (try --help)"}
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "put":
+		if err := need(args, 1, "put FILE|-"); err != nil {
+			return err
+		}
+		return c.put(args[0])
+	case "get", "cat":
+		if err := need(args, 1, cmd+" ADDR"); err != nil {
+			return err
+		}
+		return c.get(args[0], cmd == "cat")
+	case "name":
+		return c.name(args)
+	case "providers":
+		if err := need(args, 1, "providers ADDR"); err != nil {
+			return err
+		}
+		return c.show("GET", "/providers/"+args[0], nil, false)
+	case "status":
+		return c.status()
+	case "token":
+		return c.tokenCmd(args)
+	case "audit":
+		return c.auditCmd(args)
+	case "key":
+		if len(args) == 2 && args[0] == "id" {
+			return c.keyID(args[1])
+		}
+		if len(args) != 2 || args[0] != "gen" {
+			return usageError{"usage: ronctl key gen|id FILE"}
+		}
+		return keyGen(args[1], c.stdout)
+	}
+	return usageError{fmt.Sprintf("unknown command %q (try --help)", cmd)}
+}
+
+func (c *client) name(args []string) error {
+	if len(args) < 2 {
+		return usageError{"usage: ronctl name claim|set|get NAME ..."}
+	}
+	sub, name := args[0], args[1]
+	switch sub {
+	case "get":
+		return c.show("GET", "/names/"+name, nil, false)
+	case "claim":
+		key, err := c.ownerKey()
+		if err != nil {
+			return err
+		}
+		body, _ := json.Marshal(map[string]string{"owner": hex.EncodeToString(key.Public().(ed25519.PublicKey))})
+		return c.show("POST", "/names/"+name, body, true)
+	case "set":
+		if err := need(args, 3, "name set NAME ADDR --key FILE [--seq N]"); err != nil {
+			return err
+		}
+		return c.setName(name, args[2])
+	}
+	return usageError{fmt.Sprintf("unknown name command %q", sub)}
+}
+
+func (c *client) setName(name, target string) error {
+	addr, err := proto.ParseAddr(target)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	key, err := c.ownerKey()
+	if err != nil {
+		return err
+	}
+	seq := c.seq
+	if !c.seqSet {
+		var rec struct{ Seq uint64 }
+		if err := c.fetchJSON("/names/"+name, &rec); err != nil {
+			return err
+		}
+		seq = rec.Seq + 1
+	}
+	sig := ed25519.Sign(key, registry.SetSigningBytes(name, addr, seq))
+	body, _ := json.Marshal(map[string]any{"target": addr.String(), "seq": seq,
+		"owner": hex.EncodeToString(key.Public().(ed25519.PublicKey)), "sig": hex.EncodeToString(sig)})
+	return c.show("PUT", "/names/"+name, body, true)
+}
+
+func (c *client) ownerKey() (ed25519.PrivateKey, error) {
+	if c.keyFile == "" {
+		return nil, usageError{"--key FILE is required (make one with: ronctl key gen FILE)"}
+	}
+	text, err := os.ReadFile(c.keyFile)
+	if err != nil {
+		return nil, err
+	}
+	seed, err := hex.DecodeString(strings.TrimSpace(string(text)))
+	if err != nil || len(seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("%s: not a key file (want %d bytes of hex)", c.keyFile, ed25519.SeedSize)
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+// keyID prints the node id (BLAKE3 of the public key) of a key file, so a
+// cluster's --bootstrap and --replicas lists can be written before its
+// nodes start (deploy/compose does).
+func (c *client) keyID(path string) error {
+	c.keyFile = path
+	key, err := c.ownerKey()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(c.stdout, proto.NodeIDFromPublicKey(key.Public().(ed25519.PublicKey)))
+	return nil
+}
+
+func keyGen(path string, stdout io.Writer) error {
+	seed := make([]byte, ed25519.SeedSize)
+	if _, err := rand.Read(seed); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintln(f, hex.EncodeToString(seed)); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	pub := ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
+	fmt.Fprintf(stdout, "wrote %s (owner %s)\n", path, hex.EncodeToString(pub))
+	return nil
+}
+
+func (c *client) put(path string) error {
+	var data []byte
+	var err error
+	if path == "-" {
+		data, err = io.ReadAll(c.stdin)
+	} else {
+		data, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return err
+	}
+	c.transfer = true
+	resp, err := c.do("PUT", "/o", data, true)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		_, err = c.stdout.Write(resp)
+		return err
+	}
+	var out struct {
+		Addr string
+		Size uint64
+	}
+	if err := json.Unmarshal(resp, &out); err != nil {
+		return fmt.Errorf("unexpected answer: %v", err)
+	}
+	fmt.Fprintln(c.stdout, out.Addr)
+	return nil
+}
+
+func (c *client) get(target string, toStdout bool) error {
+	addr, err := proto.ParseAddr(target)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	c.transfer = !toStdout && c.out != "-"
+	data, err := c.do("GET", "/o/"+addr.String(), nil, false)
+	if err != nil {
+		return err
+	}
+	if proto.AddrOf(data) != addr {
+		return fmt.Errorf("integrity: the node sent bytes that do not hash to %s", addr)
+	}
+	if toStdout || c.out == "-" {
+		_, err = c.stdout.Write(data)
+		return err
+	}
+	out := c.out
+	if out == "" {
+		out = addr.String()
+	}
+	if err := os.WriteFile(out, data, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "wrote %s (%d bytes)\n", out, len(data))
+	return nil
+}
+
+func (c *client) status() error {
+	type probe struct {
+		Path   string `json:"path"`
+		Status int    `json:"status"`
+		Body   string `json:"body"`
+	}
+	var probes []probe
+	for _, p := range []string{"/healthz", "/readyz", "/version"} {
+		body, status, err := c.exchange("GET", p, nil, false)
+		if err != nil {
+			return err
+		}
+		probes = append(probes, probe{p, status, strings.TrimSpace(string(body))})
+	}
+	if c.json {
+		return json.NewEncoder(c.stdout).Encode(probes)
+	}
+	for _, p := range probes {
+		fmt.Fprintf(c.stdout, "%-9s %d %s\n", p.Path, p.Status, p.Body)
+	}
+	if probes[1].Status != http.StatusOK {
+		return errors.New("node not ready")
+	}
+	return nil
+}
+
+// show performs a request and prints its JSON answer.
+func (c *client) show(method, path string, body []byte, auth bool) error {
+	resp, err := c.do(method, path, body, auth)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		_, err = c.stdout.Write(resp)
+		return err
+	}
+	var pretty bytes.Buffer
+	if json.Indent(&pretty, resp, "", "  ") != nil {
+		_, err = c.stdout.Write(resp)
+		return err
+	}
+	_, err = pretty.WriteTo(c.stdout)
+	return err
+}
+
+func (c *client) fetchJSON(path string, v any) error {
+	body, err := c.do("GET", path, nil, false)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(body, v)
+}
+
+// do performs a request and turns any non-2xx answer into an error that
+// carries the envelope's code and message.
+func (c *client) do(method, path string, body []byte, auth bool) ([]byte, error) {
+	data, status, err := c.exchange(method, path, body, auth)
+	if err != nil {
+		return nil, err
+	}
+	if status >= 200 && status < 300 {
+		return data, nil
+	}
+	var env struct {
+		Code, Message string
+		CorrID        string `json:"corr_id"`
+	}
+	if json.Unmarshal(data, &env) == nil && env.Code != "" {
+		return nil, fmt.Errorf("%s %s: %d %s: %s (corr_id %s)", method, path, status, env.Code, env.Message, env.CorrID)
+	}
+	return nil, fmt.Errorf("%s %s: HTTP %d", method, path, status)
+}
+
+func (c *client) exchange(method, path string, body []byte, auth bool) ([]byte, int, error) {
+	req, err := http.NewRequest(method, c.node+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, 0, usageError{err.Error()}
+	}
+	if auth {
+		if c.token == "" {
+			return nil, 0, usageError{"this command writes: pass --token or set RON_TOKEN"}
+		}
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	switch {
+	case body == nil:
+	case strings.HasPrefix(path, "/names/"), path == "/tokens/revoke":
+		req.Header.Set("Content-Type", "application/json")
+	default:
+		req.Header.Set("Content-Type", "application/octet-stream")
+	}
+	c.trackUpload(req, len(body))
+	defer c.endProgress()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, 0, fmt.Errorf("cannot reach %s: %v", c.node, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(c.trackDownload(resp))
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading the answer: %v", err)
+	}
+	return data, resp.StatusCode, nil
+}

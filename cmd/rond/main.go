@@ -1,0 +1,363 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	goruntime "runtime"
+	"syscall"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/ron-network/ron/core/auth"
+	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/registry"
+	"github.com/ron-network/ron/io/gateway"
+	"github.com/ron-network/ron/io/keyfile"
+	"github.com/ron-network/ron/io/pebbledisk"
+	"github.com/ron-network/ron/io/quicnet"
+	"github.com/ron-network/ron/io/runtime"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Shutdown bounds.
+const (
+	drainTimeout      = 10 * time.Second
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 2 * time.Minute
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// run is main without the process: it returns the exit code (0 clean,
+// 1 runtime failure, 2 bad configuration).
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, opts, err := loadConfig(args, getenv, stderr)
+	if opts.version {
+		fmt.Fprintf(stdout, "rond %s (%s)\n", version, goruntime.Version())
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	log := newLogger(cfg, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, cfg, log, stdout); err != nil {
+		var ce *configError
+		if errors.As(err, &ce) {
+			fmt.Fprintln(stderr, err)
+			return 2
+		}
+		log.Error("rond: stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// node is everything serve starts, closed in reverse order.
+type node struct {
+	disk      *pebbledisk.Disk
+	rt        *runtime.Runtime
+	transport *quicnet.Transport
+	http      *http.Server
+	httpLn    net.Listener
+}
+
+// serve starts the node, prints how to use it, and blocks until ctx ends;
+// then it drains and stops.
+func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
+	started := time.Now()
+	key, err := nodeKey(cfg)
+	if err != nil {
+		return err
+	}
+	peers, _ := cfg.peers()
+	replicas, _ := cfg.replicaIDs()
+	spec := runtime.NodeSpec{Key: key, Replicas: registryReplicas(cfg, replicas, len(peers), key)}
+	for _, p := range peers {
+		spec.Peers = append(spec.Peers, p.id)
+	}
+	token, err := rootToken(cfg)
+	if err != nil {
+		return err
+	}
+	spec.AdminKeys = registryAdminKeys(cfg, token.admin.Public().(ed25519.PublicKey), len(spec.Replicas), log)
+	spec.RevocationPullInterval = registry.DefaultRevocationPullInterval
+	if err := spec.Validate(); err != nil {
+		return &configError{msg: err.Error()}
+	}
+	n, err := start(cfg, spec, peers, log)
+	if err != nil {
+		return err
+	}
+	policyFile, err := loadPolicy(cfg, n.rt.Prom(), log)
+	if err != nil {
+		n.close(log)
+		return err
+	}
+	gwConfig := gatewayConfig(n, spec, token, policyFile, log)
+	gwConfig.EdgeCacheBytes = cfg.EdgeCacheBytes
+	gw := gateway.New(gwConfig)
+	n.http.Handler = gw
+	go func() {
+		if err := n.http.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("rond: http server failed", "err", err)
+		}
+	}()
+	// The banner invites the user to write at once: wait (bounded) until
+	// the machines have recovered so the first curl is not a 503. A node
+	// that needs its peers to become ready still prints the banner after
+	// the bound, since its peers may be waiting for this very banner.
+	if !waitReady(n.rt, bannerReadyWait) {
+		log.Warn("rond: not ready yet; writes answer 503 (retryable) until /readyz says ready", "waited", bannerReadyWait)
+	}
+	printBanner(stdout, cfg, spec, n, token.text)
+	log.Info("rond: started", "node", spec.Self().String(), "http", n.httpLn.Addr().String(),
+		"quic", n.transport.Addr().String(), "profile", profile(cfg), "in", time.Since(started).Round(time.Millisecond))
+	go auditStart(ctx, n.rt, gw, token, policyFile)
+	stopPolicy := watchPolicy(ctx, gw, policyFile, log)
+	<-ctx.Done()
+	stopPolicy()
+	log.Info("rond: shutting down")
+	return n.close(log)
+}
+
+// bannerReadyWait bounds how long rond waits for readiness before printing
+// its banner.
+const bannerReadyWait = 5 * time.Second
+
+// waitReady polls rt until it is ready or within has passed.
+func waitReady(rt interface{ Ready() bool }, within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	for !rt.Ready() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
+// gatewayConfig wires the gateway to the node. Its verifier checks
+// revocations through a RevocationCache (queries on the node loop, never
+// a read of the registry from an HTTP goroutine); the admin key signs
+// POST /tokens/revoke when the node runs a registry to commit it to.
+func gatewayConfig(n *node, spec runtime.NodeSpec, token capabilities, pf *gateway.PolicyFile, log *slog.Logger) gateway.Config {
+	revs := gateway.NewRevocationCache(n.rt, n.rt.Prom(), nil)
+	cfg := gateway.Config{Backend: n.rt, Verifier: auth.NewVerifier(token.keys, revs, spec.Self().String()),
+		Metrics: n.rt.Prom(), Gatherer: n.rt.Prom().Registry(), Logger: log, Version: version, Policy: pf.Policy,
+		Revocations: revs}
+	if len(spec.Replicas) > 0 {
+		cfg.AdminKey = token.admin
+	} else {
+		log.Warn("rond: this node runs no registry: token revocations are neither enforced nor accepted here")
+	}
+	return cfg
+}
+
+// registryReplicas: an explicit list (plus this node with
+// --registry-replica); else this node alone when it has no peers (a
+// micronode) or is a replica; else no registry.
+func registryReplicas(cfg Config, listed []proto.NodeID, peers int, key ed25519.PrivateKey) []proto.NodeID {
+	self := proto.NodeIDFromPublicKey(key.Public().(ed25519.PublicKey))
+	if len(listed) > 0 {
+		if cfg.RegistryReplica {
+			listed = append(listed, self)
+		}
+		return listed
+	}
+	if peers == 0 || cfg.RegistryReplica {
+		return []proto.NodeID{self}
+	}
+	return nil
+}
+
+func profile(cfg Config) string {
+	if cfg.DataDir == "" {
+		return "micronode (in memory)"
+	}
+	return "macronode (" + cfg.DataDir + ")"
+}
+
+func start(cfg Config, spec runtime.NodeSpec, peers []peer, log *slog.Logger) (*node, error) {
+	opts := pebbledisk.Options{Dir: "ron", FS: vfs.NewMem(), Log: log}
+	if cfg.DataDir != "" {
+		opts = pebbledisk.Options{Dir: filepath.Join(cfg.DataDir, "pebble"), Log: log}
+	}
+	disk, err := pebbledisk.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("rond: opening the store: %w", err)
+	}
+	n := &node{disk: disk}
+	metrics := runtime.NewPromMetrics(log)
+	n.rt, err = runtime.New(runtime.Config{Self: spec.Self(), NewNode: spec.NewNode, Disk: disk,
+		Metrics: metrics, Logger: log, ReadyCheck: runtime.NodeReady})
+	if err != nil {
+		n.close(log)
+		return nil, err
+	}
+	n.transport, err = quicnet.Listen(quicnet.Config{Key: spec.Key, ListenAddr: cfg.QUICAddr, Metrics: metrics, Logger: log}, n.rt.Deliver)
+	if err != nil {
+		n.close(log)
+		return nil, &configError{msg: fmt.Sprintf("rond: config: quic_addr: %v", err)}
+	}
+	for _, p := range peers {
+		n.transport.AddPeer(p.id, p.addr)
+	}
+	n.rt.Start(n.transport)
+	n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		n.close(log)
+		return nil, &configError{msg: fmt.Sprintf("rond: config: http_addr: %v", err)}
+	}
+	n.http = &http.Server{ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	return n, nil
+}
+
+// close drains HTTP, then the node, then stops the transport and the disk.
+func (n *node) close(log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	var errs []error
+	if n.http != nil {
+		errs = append(errs, n.http.Shutdown(ctx))
+	} else if n.httpLn != nil {
+		errs = append(errs, n.httpLn.Close())
+	}
+	if n.rt != nil {
+		errs = append(errs, n.rt.Close(ctx))
+	}
+	if n.transport != nil {
+		errs = append(errs, n.transport.Close())
+	}
+	if n.disk != nil {
+		errs = append(errs, n.disk.Close())
+	}
+	err := errors.Join(errs...)
+	if err != nil {
+		log.Error("rond: shutdown", "err", err)
+	}
+	return err
+}
+
+// nodeKey loads (or creates, mode 0600) the node key file: --node-key, or
+// DIR/node.key for a macronode. A micronode without one gets a fresh key.
+func nodeKey(cfg Config) (ed25519.PrivateKey, error) {
+	path := cfg.NodeKey
+	if path == "" && cfg.DataDir != "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, badSetting("data_dir", "%v", err)
+		}
+		path = filepath.Join(cfg.DataDir, "node.key")
+	}
+	if path == "" {
+		seed := make([]byte, ed25519.SeedSize)
+		if _, err := rand.Read(seed); err != nil {
+			return nil, fmt.Errorf("rond: node key: %w", err)
+		}
+		return ed25519.NewKeyFromSeed(seed), nil
+	}
+	seed, err := keyfile.ReadOrCreate(path, ed25519.SeedSize)
+	if err != nil {
+		return nil, badSetting("node_key", "%v", err)
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+type capabilities struct {
+	keys  *auth.Keyring
+	admin ed25519.PrivateKey // signs revocations (revoke.go)
+	text  string
+	id    auth.TokenID
+}
+
+// rootToken builds the capability keyring and mints a root token (every
+// op, tenant "root"). The MAC key comes from --cap-key-file, else
+// DIR/cap.key for a macronode (both created with mode 0600 when missing,
+// so tokens survive restarts and ronctl token issue --key can mint more);
+// a micronode without one gets a fresh key per start (the token dies with
+// the process).
+func rootToken(cfg Config) (capabilities, error) {
+	path := cfg.CapKeyFile
+	if path == "" && cfg.DataDir != "" {
+		path = filepath.Join(cfg.DataDir, "cap.key")
+	}
+	var seed []byte
+	var err error
+	if path != "" {
+		seed, err = keyfile.ReadOrCreate(path, auth.KeyBytes)
+		if err != nil {
+			return capabilities{}, badSetting("cap_key_file", "%v", err)
+		}
+	} else {
+		seed = make([]byte, auth.KeyBytes)
+		if _, err := rand.Read(seed); err != nil {
+			return capabilities{}, fmt.Errorf("rond: capability key: %w", err)
+		}
+	}
+	keys, key, err := keyfile.CapKeyring(seed)
+	if err != nil {
+		return capabilities{}, err
+	}
+	var nonce [auth.NonceBytes]byte
+	_, _ = rand.Read(nonce[:])
+	tok, err := auth.Mint(key, "root", auth.OpsAll, nonce)
+	if err != nil {
+		return capabilities{}, err
+	}
+	text := tok.Encode()
+	if cfg.RootTokenFile != "" {
+		if err := os.WriteFile(cfg.RootTokenFile, []byte(text+"\n"), 0o600); err != nil {
+			return capabilities{}, badSetting("root_token_file", "%v", err)
+		}
+	}
+	admin, err := adminKey(cfg, seed)
+	if err != nil {
+		return capabilities{}, err
+	}
+	return capabilities{keys: keys, admin: admin, text: text, id: tok.ID()}, nil
+}
+
+func printBanner(w io.Writer, cfg Config, spec runtime.NodeSpec, n *node, token string) {
+	url := "http://" + n.httpLn.Addr().String()
+	fmt.Fprintf(w, "rond %s: %s\n", version, profile(cfg))
+	fmt.Fprintf(w, "  node id   %s\n", spec.Self())
+	fmt.Fprintf(w, "  quic      %s@%s\n", spec.Self(), n.transport.Addr())
+	fmt.Fprintf(w, "  http      %s\n", url)
+	fmt.Fprintf(w, "  root token (shown once; every op allowed):\n    %s\n\n", token)
+	fmt.Fprintf(w, "Try it:\n")
+	fmt.Fprintf(w, "  export RON_TOKEN=%s\n", token)
+	fmt.Fprintf(w, "  curl -sX PUT --data-binary @README.md -H \"Authorization: Bearer $RON_TOKEN\" %s/o\n", url)
+	fmt.Fprintf(w, "  curl -s %s/o/b3:<addr from the put>\n", url)
+	fmt.Fprintf(w, "  curl -s -H 'Range: bytes=0-99' %s/o/b3:<addr>\n", url)
+	fmt.Fprintf(w, "  go run ./cmd/ronctl --node %s put README.md\n", url)
+	fmt.Fprintf(w, "  curl -s %s/metrics | grep omnigate_\n", url)
+	fmt.Fprintf(w, "Stop with Ctrl-C (drains in-flight requests).\n")
+}

@@ -1,0 +1,174 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/storage"
+)
+
+type nopMetrics struct{}
+
+func (nopMetrics) Add(string, string, float64)     {}
+func (nopMetrics) Set(string, string, float64)     {}
+func (nopMetrics) Observe(string, string, float64) {}
+
+var _ env.Metrics = nopMetrics{}
+
+// blockingBackend answers storage reads only when released.
+type blockingBackend struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingBackend) Ready() bool { return true }
+func (b *blockingBackend) Call(ctx context.Context, _ string, _ any) (any, error) {
+	b.entered <- struct{}{}
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+	}
+	return storage.GetResult{Data: []byte("x"), Size: 1}, nil
+}
+
+func TestOverloadIs503WithRetryAfter(t *testing.T) {
+	b := &blockingBackend{entered: make(chan struct{}, 4), release: make(chan struct{})}
+	g := New(Config{Backend: b, Metrics: nopMetrics{},
+		Admission: AdmissionConfig{InflightMax: 1, ReadHeadroom: 0, QueueDepthMax: 1, QueueWaitMax: 20 * time.Millisecond}})
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	path := srv.URL + "/o/b3:" + string(make64('a'))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r, err := http.Get(path)
+		if err == nil {
+			r.Body.Close()
+		}
+	}()
+	<-b.entered // the one slot is taken
+	r, err := http.Get(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	var envelope Envelope
+	_ = json.NewDecoder(r.Body).Decode(&envelope)
+	if r.StatusCode != 503 || envelope.Code != CodeOverloaded || r.Header.Get("Retry-After") == "" || !envelope.Retryable {
+		t.Fatalf("got %d %+v Retry-After %q, want 503 OVERLOADED with Retry-After", r.StatusCode, envelope, r.Header.Get("Retry-After"))
+	}
+	ready, _ := http.Get(srv.URL + "/readyz")
+	ready.Body.Close()
+	if ready.StatusCode != 503 {
+		t.Fatalf("readyz under saturation: %d, want 503", ready.StatusCode)
+	}
+	close(b.release)
+	wg.Wait()
+}
+
+func make64(c byte) []byte {
+	b := make([]byte, 64)
+	for i := range b {
+		b[i] = c
+	}
+	return b
+}
+
+// TestDeficitRoundRobinInterleavesTenants: with one slot, tenant A queues
+// five requests before tenant B queues one; B must run second, not sixth.
+func TestDeficitRoundRobinInterleavesTenants(t *testing.T) {
+	a := newAdmission(AdmissionConfig{InflightMax: 1, ReadHeadroom: 0, QueueWaitMax: 5 * time.Second}, time.Now)
+	release, err, _ := a.admit(context.Background(), "hog", false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := make(chan string, 8)
+	var wg sync.WaitGroup
+	start := func(tenant string) {
+		a.mu.Lock()
+		before := a.queued
+		a.mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rel, err, _ := a.admit(context.Background(), tenant, false, 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			order <- tenant
+			rel()
+		}()
+		waitQueued(t, a, before)
+	}
+	for i := 0; i < 5; i++ {
+		start("A")
+	}
+	start("B")
+	release()
+	wg.Wait()
+	close(order)
+	var got []string
+	for tenant := range order {
+		got = append(got, tenant)
+	}
+	if len(got) != 6 || got[0] != "A" || got[1] != "B" {
+		t.Fatalf("grant order %v, want A then B first", got)
+	}
+}
+
+// waitQueued waits until the goroutine just started has queued.
+func waitQueued(t *testing.T, a *admission, before int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		a.mu.Lock()
+		n := a.queued
+		a.mu.Unlock()
+		if n == before+1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("request never queued")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestWritesLeaveHeadroomForReads(t *testing.T) {
+	a := newAdmission(AdmissionConfig{InflightMax: 2, ReadHeadroom: 1, QueueWaitMax: 10 * time.Millisecond}, time.Now)
+	if _, err, _ := a.admit(context.Background(), "t", true, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err, reason := a.admit(context.Background(), "t", true, 0); err == nil || reason != ShedQueueTimeout {
+		t.Fatalf("second write: %v %q, want shed after waiting (only headroom left)", err, reason)
+	}
+	if _, err, _ := a.admit(context.Background(), "t", false, 0); err != nil {
+		t.Fatalf("a read must use the headroom: %v", err)
+	}
+}
+
+func TestTokenBucketRefills(t *testing.T) {
+	now := time.Unix(1000, 0)
+	a := newAdmission(AdmissionConfig{TenantRate: 2, TenantBurst: 1}, func() time.Time { return now })
+	rel, err, _ := a.admit(context.Background(), "t", false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel()
+	_, err, reason := a.admit(context.Background(), "t", false, 0)
+	if err == nil || reason != ShedOverQuota || err.retryAfter <= 0 || err.retryAfter > time.Second/2 {
+		t.Fatalf("empty bucket: %v %q", err, reason)
+	}
+	now = now.Add(time.Second / 2) // one token at 2/s
+	if _, err, _ := a.admit(context.Background(), "t", false, 0); err != nil {
+		t.Fatalf("after refill: %v", err)
+	}
+}

@@ -1,0 +1,227 @@
+package gateway
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ron-network/ron/core/audit"
+	"github.com/ron-network/ron/core/auth"
+	"github.com/ron-network/ron/core/env"
+)
+
+// Audit from the gateway. The gateway runs outside the node loop, so it
+// records events with an audit.Append call to the node's audit service
+// rather than a bus publish. A failed append never fails the request it
+// describes (the write already happened); it is logged and counted.
+const (
+	// MetricAuditFailures counts audit appends the node did not take.
+	MetricAuditFailures = "gateway_audit_failures_total"
+	// AuditCallTimeout bounds one append.
+	AuditCallTimeout = 2 * time.Second
+	// QuotaAuditsPerSecondMax paces quota-reject records: a flood of 429s
+	// must not turn into a flood of calls into the node it protects.
+	// Rejects beyond it are counted under reason "paced".
+	QuotaAuditsPerSecondMax = 10
+	// AuditPageRecords is the page size GET /audit reads with.
+	AuditPageRecords = 256
+	// AuditHeadHeader carries the log's head ("<seq>:<hash hex>") as it
+	// was before GET /audit read the records, for audit.VerifyHead.
+	AuditHeadHeader = "X-Ron-Audit-Head"
+	// AuditResource is the resource an admin token must cover to read
+	// the log.
+	AuditResource = "audit"
+)
+
+var _ = env.Declare(env.MetricDef{Name: MetricAuditFailures, Kind: env.Counter,
+	Help: "Audit records the gateway could not append, by reason (error, paced).", Label: "reason"})
+
+// Audit appends e to the node's audit log.
+func (g *Gateway) Audit(ctx context.Context, e audit.Event) error {
+	ctx, cancel := context.WithTimeout(ctx, AuditCallTimeout)
+	defer cancel()
+	resp, err := g.cfg.Backend.Call(ctx, "audit", audit.Append{Event: e})
+	if err == nil {
+		if res, ok := resp.(audit.AppendResult); !ok {
+			err = fmt.Errorf("gateway: audit answered %T", resp)
+		} else {
+			err = res.Err
+		}
+	}
+	if err != nil {
+		g.cfg.Metrics.Add(MetricAuditFailures, "error", 1)
+		g.log.Warn("gateway: audit record not appended", "kind", e.Kind.String(), "err", err)
+	}
+	return err
+}
+
+// auditRequest records what req did. It runs after the write succeeded and
+// detaches from the client's context: a client hanging up must not erase
+// the record of what it changed.
+func (g *Gateway) auditRequest(req *request, kind audit.Kind, subject, detail string) {
+	_ = g.Audit(context.Background(), audit.Event{Kind: kind, Actor: "token:" + req.tokenID,
+		Tenant: req.tenant, Subject: subject, Detail: detail})
+}
+
+func (g *Gateway) auditQuotaReject(req *request) {
+	if !g.quotaAudits.allow() {
+		g.cfg.Metrics.Add(MetricAuditFailures, "paced", 1)
+		return
+	}
+	actor := "public"
+	if req.tokenID != "" {
+		actor = "token:" + req.tokenID
+	}
+	_ = g.Audit(context.Background(), audit.Event{Kind: audit.KindQuotaReject, Actor: actor,
+		Tenant: req.tenant, Subject: req.r.Method + " " + req.r.URL.Path})
+}
+
+// auditLimiter allows QuotaAuditsPerSecondMax events per wall-clock
+// second.
+type auditLimiter struct {
+	now    func() time.Time
+	mu     sync.Mutex
+	second int64
+	count  int
+}
+
+func newAuditLimiter(now func() time.Time) *auditLimiter { return &auditLimiter{now: now} }
+
+func (l *auditLimiter) allow() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s := l.now().Unix(); s != l.second {
+		l.second, l.count = s, 0
+	}
+	if l.count >= QuotaAuditsPerSecondMax {
+		return false
+	}
+	l.count++
+	return true
+}
+
+// AuditRecord is one line of GET /audit: an audit.Record with its hash
+// fields in hex. Hash is informational; a verifier recomputes it.
+type AuditRecord struct {
+	Seq     uint64 `json:"seq"`
+	TimeNs  int64  `json:"time_ns"`
+	Kind    string `json:"kind"`
+	Actor   string `json:"actor"`
+	Tenant  string `json:"tenant"`
+	Subject string `json:"subject"`
+	Detail  string `json:"detail"`
+	Prev    string `json:"prev"`
+	Hash    string `json:"hash"`
+}
+
+// AuditRecordOf is r as a JSON line.
+func AuditRecordOf(r audit.Record) AuditRecord {
+	h := r.Hash()
+	return AuditRecord{Seq: r.Seq, TimeNs: int64(r.Time), Kind: r.Kind.String(), Actor: r.Actor,
+		Tenant: r.Tenant, Subject: r.Subject, Detail: r.Detail,
+		Prev: hex.EncodeToString(r.Prev[:]), Hash: hex.EncodeToString(h[:])}
+}
+
+// Record converts a JSON line back into the record it describes.
+func (a AuditRecord) Record() (audit.Record, error) {
+	r := audit.Record{Seq: a.Seq, Time: env.Time(a.TimeNs), Actor: a.Actor, Tenant: a.Tenant,
+		Subject: a.Subject, Detail: a.Detail}
+	for k := audit.KindTokenIssue; k.Valid(); k++ {
+		if k.String() == a.Kind {
+			r.Kind = k
+		}
+	}
+	if r.Kind == 0 {
+		return r, fmt.Errorf("gateway: audit record seq %d: unknown kind %q", a.Seq, a.Kind)
+	}
+	prev, err := hex.DecodeString(a.Prev)
+	if err != nil || len(prev) != len(r.Prev) {
+		return r, fmt.Errorf("gateway: audit record seq %d: prev is not %d bytes of hex", a.Seq, len(r.Prev))
+	}
+	copy(r.Prev[:], prev)
+	return r, nil
+}
+
+// FormatAuditHead and ParseAuditHead are AuditHeadHeader's value.
+func FormatAuditHead(h audit.Head) string {
+	return strconv.FormatUint(h.Seq, 10) + ":" + hex.EncodeToString(h.Hash[:])
+}
+
+func ParseAuditHead(s string) (audit.Head, error) {
+	var h audit.Head
+	seqText, hashText, ok := strings.Cut(s, ":")
+	seq, err := strconv.ParseUint(seqText, 10, 64)
+	hash, herr := hex.DecodeString(hashText)
+	if !ok || err != nil || herr != nil || len(hash) != len(h.Hash) {
+		return h, fmt.Errorf("gateway: audit head %q is not <seq>:<64 hex>", s)
+	}
+	h.Seq = seq
+	copy(h.Hash[:], hash)
+	return h, nil
+}
+
+// auditLog serves GET /audit: every stored record, oldest first, as JSON
+// lines. It needs a token allowing admin on AuditResource. The head is
+// read first and sent in AuditHeadHeader, so a client can tell a cut
+// stream from a complete one; records appended meanwhile follow it.
+func (g *Gateway) auditLog(req *request) *apiError {
+	if e := g.authorize(req, auth.OpAdmin, AuditResource, 0); e != nil {
+		return e
+	}
+	resp, err := g.call(req, "audit", audit.HeadQuery{})
+	if err != nil {
+		return mapError(err, false)
+	}
+	head, ok := resp.(audit.HeadStatus)
+	if !ok {
+		return errorf(http.StatusInternalServerError, CodeInternal, "audit answered %T", resp)
+	}
+	page, e := g.auditPage(req, 1)
+	if e != nil {
+		return e
+	}
+	req.w.Header().Set("Content-Type", "application/x-ndjson")
+	req.w.Header().Set("Cache-Control", "no-store")
+	req.w.Header().Set(AuditHeadHeader, FormatAuditHead(head.Appended))
+	req.w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(req.w)
+	for {
+		for _, r := range page.Records {
+			if enc.Encode(AuditRecordOf(r)) != nil {
+				return nil // the client went away
+			}
+		}
+		if page.Err != nil {
+			// Headers are sent: the stream ends short of the head, which
+			// VerifyHead reports; the log names the record.
+			g.log.Error("gateway: audit log has an unreadable record", "seq", page.BadSeq, "err", page.Err)
+			return nil
+		}
+		if !page.More || len(page.Records) == 0 {
+			return nil
+		}
+		page, e = g.auditPage(req, page.Records[len(page.Records)-1].Seq+1)
+		if e != nil {
+			g.log.Error("gateway: audit stream cut", "err", e.message)
+			return nil
+		}
+	}
+}
+
+func (g *Gateway) auditPage(req *request, from uint64) (audit.RecordsPage, *apiError) {
+	resp, err := g.call(req, "audit", audit.ReadRecords{From: from, Limit: AuditPageRecords})
+	if err != nil {
+		return audit.RecordsPage{}, mapError(err, false)
+	}
+	page, ok := resp.(audit.RecordsPage)
+	if !ok {
+		return audit.RecordsPage{}, errorf(http.StatusInternalServerError, CodeInternal, "audit answered %T", resp)
+	}
+	return page, nil
+}

@@ -1,0 +1,252 @@
+package gateway_test
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ron-network/ron/core/audit"
+	"github.com/ron-network/ron/core/auth"
+	"github.com/ron-network/ron/core/env/envtest"
+	"github.com/ron-network/ron/core/policy"
+	"github.com/ron-network/ron/io/gateway"
+)
+
+// strictPolicy: reads need a token, writes of 100 bytes or more are
+// refused whatever the token says, admin is not granted at all.
+const strictPolicy = `version: 1
+name: strict
+rules:
+  - name: no-big-writes
+    effect: deny
+    match: {ops: [write], min_bytes: 100}
+  - name: token-reads
+    effect: allow
+    match: {ops: [read], authenticated: true}
+  - name: token-writes
+    effect: allow
+    match: {ops: [write, name, delete], authenticated: true}
+`
+
+// withPolicy serves a second gateway over f's node, with the same keys,
+// deciding with p; f.srv is switched to it.
+func (f *fixture) withPolicy(p *gateway.Policy, adm gateway.AdmissionConfig) {
+	f.t.Helper()
+	keys := auth.NewKeyring(nil)
+	secret, _ := auth.NewSecret(bytes.Repeat([]byte{9}, auth.KeyBytes))
+	if err := keys.Create("root", auth.KindMAC, secret); err != nil {
+		f.t.Fatal(err)
+	}
+	g := gateway.New(gateway.Config{Backend: f.rt, Verifier: auth.NewVerifier(keys, nil), Metrics: f.rt.Prom(),
+		Logger: slog.New(slog.DiscardHandler), Policy: p, Admission: adm})
+	srv := httptest.NewServer(g)
+	f.t.Cleanup(srv.Close)
+	f.srv = srv
+}
+
+func wantReason(t *testing.T, r resp, status int, code, reason, rule string) {
+	t.Helper()
+	env := wantError(t, r, status, code)
+	if env.Reason != reason || env.Rule != rule {
+		t.Fatalf("envelope reason %q rule %q, want %q %q (%+v)", env.Reason, env.Rule, reason, rule, env)
+	}
+}
+
+func TestPolicyDecidesAfterTheToken(t *testing.T) {
+	f := newFixture(t, gateway.AdmissionConfig{}, 0)
+	addr := f.put([]byte("stored under the default policy"))
+	p, err := gateway.NewPolicy([]byte(strictPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.withPolicy(p, gateway.AdmissionConfig{})
+
+	wantReason(t, f.do("GET", "/o/"+addr, nil, nil), 401, gateway.CodeUnauthorized, gateway.ReasonPolicyDenied, "default-deny")
+	if r := f.do("GET", "/o/"+addr, nil, f.bearer()); r.StatusCode != 200 {
+		t.Fatalf("authenticated read under strict policy: %d %s", r.StatusCode, r.body)
+	}
+	// A token that does not allow read does not authenticate a read.
+	writeOnly := f.mint(auth.Ops(auth.OpWrite))
+	wantReason(t, f.do("GET", "/o/"+addr, nil, map[string]string{"Authorization": "Bearer " + writeOnly}),
+		401, gateway.CodeUnauthorized, gateway.ReasonPolicyDenied, "default-deny")
+	// The token allows the big write; the policy does not.
+	wantReason(t, f.do("PUT", "/o", make([]byte, 150), f.bearer()), 403, gateway.CodeForbidden, gateway.ReasonPolicyDenied, "no-big-writes")
+	if r := f.do("PUT", "/o", []byte("small"), f.bearer()); r.StatusCode != 201 {
+		t.Fatalf("small write: %d %s", r.StatusCode, r.body)
+	}
+	// The token is checked before the policy: its reason wins.
+	wantReason(t, f.do("PUT", "/o", make([]byte, 150), map[string]string{"Authorization": "Bearer " + f.mint(auth.Ops(auth.OpRead))}),
+		403, gateway.CodeForbidden, string(auth.ReasonOpNotAllowed), "")
+	wantReason(t, f.do("GET", "/audit", nil, f.bearer()), 403, gateway.CodeForbidden, gateway.ReasonPolicyDenied, "default-deny")
+
+	// An invalid bundle is refused and the strict one stays.
+	if err := p.Load([]byte("version: 1\nname: broken\nrules:\n  - name: x\n    effect: maybe\n")); !errors.Is(err, policy.ErrInvalid) {
+		t.Fatalf("invalid bundle loaded: %v", err)
+	}
+	wantReason(t, f.do("GET", "/o/"+addr, nil, nil), 401, gateway.CodeUnauthorized, gateway.ReasonPolicyDenied, "default-deny")
+	if err := p.Load([]byte(gateway.DefaultPolicy)); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.do("GET", "/o/"+addr, nil, nil); r.StatusCode != 200 {
+		t.Fatalf("public read after reloading the default: %d", r.StatusCode)
+	}
+}
+
+func TestDenyReasonsInTheEnvelope(t *testing.T) {
+	f := newFixture(t, gateway.AdmissionConfig{}, 0)
+	bearer := func(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+	wantReason(t, f.do("PUT", "/o", []byte("x"), nil), 401, gateway.CodeUnauthorized, gateway.ReasonMissingToken, "")
+	wantReason(t, f.do("PUT", "/o", []byte("x"), bearer(f.mint(auth.OpsAll, auth.Expiry(1)))), 401, gateway.CodeUnauthorized, "expired", "")
+	wantReason(t, f.do("PUT", "/o", []byte("x"), bearer(f.mint(auth.Ops(auth.OpRead)))), 403, gateway.CodeForbidden, "op_not_allowed", "")
+	wantReason(t, f.do("PUT", "/o", []byte("xyz"), bearer(f.mint(auth.OpsAll, auth.MaxBytes(2)))), 403, gateway.CodeForbidden, "too_large", "")
+	wantReason(t, f.do("PUT", "/o", []byte("x"), bearer(f.mint(auth.OpsAll, auth.Prefix("b3:ffff")))), 403, gateway.CodeForbidden, "prefix_not_allowed", "")
+	wantReason(t, f.do("PUT", "/o", []byte("x"), bearer("not-a-token")), 401, gateway.CodeUnauthorized, "malformed", "")
+}
+
+// readAudit fetches GET /audit and checks it with VerifyHead against the
+// head header.
+func readAudit(t *testing.T, f *fixture) []audit.Record {
+	t.Helper()
+	r := f.do("GET", "/audit", nil, f.bearer())
+	if r.StatusCode != 200 {
+		t.Fatalf("GET /audit: %d %s", r.StatusCode, r.body)
+	}
+	head, err := gateway.ParseAuditHead(r.Header.Get(gateway.AuditHeadHeader))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []audit.Record
+	sc := bufio.NewScanner(bytes.NewReader(r.body))
+	for sc.Scan() {
+		var line gateway.AuditRecord
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		rec, err := line.Record()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := rec.Hash(); hex.EncodeToString(h[:]) != line.Hash {
+			t.Fatalf("line hash %s does not match the record", line.Hash)
+		}
+		recs = append(recs, rec)
+	}
+	if bad, err := audit.VerifyHead(recs, head); err != nil {
+		t.Fatalf("audit stream: record %d: %v", bad, err)
+	}
+	return recs
+}
+
+func TestAuditRecordsWritesDeletesAndQuotaRejects(t *testing.T) {
+	f := newFixture(t, gateway.AdmissionConfig{}, 0)
+	addr := f.put([]byte("to be deleted"))
+	if r := f.do("DELETE", "/o/"+addr, nil, f.bearer()); r.StatusCode != 204 {
+		t.Fatalf("DELETE: %d", r.StatusCode)
+	}
+	owner := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{5}, 32)).Public().(ed25519.PublicKey)
+	claim, _ := json.Marshal(gateway.ClaimBody{Owner: hex.EncodeToString(owner)})
+	if r := f.do("POST", "/names/audited.example", claim, f.bearer()); r.StatusCode != 201 {
+		t.Fatalf("claim: %d %s", r.StatusCode, r.body)
+	}
+	readOnly := f.mint(auth.Ops(auth.OpRead))
+	wantReason(t, f.do("GET", "/audit", nil, map[string]string{"Authorization": "Bearer " + readOnly}), 403, gateway.CodeForbidden, "op_not_allowed", "")
+	wantReason(t, f.do("GET", "/audit", nil, nil), 401, gateway.CodeUnauthorized, gateway.ReasonMissingToken, "")
+
+	// A tenant with a one-request bucket: its second request is a 429.
+	p, _ := gateway.NewPolicy(nil)
+	f.withPolicy(p, gateway.AdmissionConfig{TenantRate: 0.001, TenantBurst: 1})
+	f.do("GET", "/o/"+addr, nil, nil)
+	wantError(t, f.do("GET", "/o/"+addr, nil, nil), 429, gateway.CodeOverQuota)
+
+	recs := readAudit(t, f)
+	var kinds []string
+	for _, r := range recs {
+		kinds = append(kinds, r.Kind.String()+":"+r.Subject)
+	}
+	want := []string{"delete:" + addr, "name_write:audited.example", "quota_reject:GET /o/" + addr}
+	if strings.Join(kinds, " ") != strings.Join(want, " ") {
+		t.Fatalf("audit kinds %v, want %v", kinds, want)
+	}
+	if recs[0].Tenant != "alice" || !strings.HasPrefix(recs[0].Actor, "token:") || recs[2].Tenant != gateway.PublicTenant {
+		t.Fatalf("actors/tenants: %+v", recs)
+	}
+
+}
+
+func TestAuditRecordJSONRoundTrip(t *testing.T) {
+	r := audit.Record{Seq: 3, Time: 12345, Kind: audit.KindPolicyChange, Actor: "a", Tenant: "t", Subject: "s", Detail: "d", Prev: [32]byte{7}}
+	back, err := gateway.AuditRecordOf(r).Record()
+	if err != nil || back != r {
+		t.Fatalf("round trip: %+v %v", back, err)
+	}
+	bad := gateway.AuditRecordOf(r)
+	bad.Kind = "nonsense"
+	if _, err := bad.Record(); err == nil {
+		t.Fatal("unknown kind accepted")
+	}
+	head := audit.Head{Seq: 9, Hash: [32]byte{1, 2}}
+	if got, err := gateway.ParseAuditHead(gateway.FormatAuditHead(head)); err != nil || got != head {
+		t.Fatalf("head round trip: %+v %v", got, err)
+	}
+	for _, s := range []string{"", "9", "x:00", "9:abcd"} {
+		if _, err := gateway.ParseAuditHead(s); err == nil {
+			t.Fatalf("head %q accepted", s)
+		}
+	}
+}
+
+func TestPolicyFileReloadsOnChangeAndKeepsOldOnError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(path, []byte(gateway.DefaultPolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := gateway.NewPolicy(nil)
+	metrics := envtest.NewMetrics()
+	var applied []string
+	pf := &gateway.PolicyFile{Path: path, Policy: p, Metrics: metrics, Logger: slog.New(slog.DiscardHandler),
+		Applied: func(b *policy.Bundle) { applied = append(applied, b.Name) }}
+	if err := pf.Open(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pf.Poll(); err != nil || len(applied) != 0 {
+		t.Fatalf("poll of an unchanged file: %v, applied %v", err, applied)
+	}
+	if err := os.WriteFile(path, []byte(strictPolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := pf.Poll(); err != nil || p.Bundle().Name != "strict" || len(applied) != 1 {
+		t.Fatalf("poll after a change: %v, bundle %s, applied %v", err, p.Bundle().Name, applied)
+	}
+	if n := len(metrics.Observations[policy.MetricApplyLatency]); n != 1 {
+		t.Fatalf("%d apply latency observations, want 1", n)
+	}
+	bad := strings.Replace(strictPolicy, "ops: [read]", "ops: [read, fly]", 1)
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var pe *policy.Error
+	if err := pf.Poll(); !errors.As(err, &pe) || pe.RuleName != "token-reads" || !strings.HasPrefix(pe.Field, "match.ops") {
+		t.Fatalf("invalid bundle: %v", err)
+	}
+	if p.Bundle().Name != "strict" || len(applied) != 1 {
+		t.Fatalf("after an invalid bundle: %s in force, applied %v", p.Bundle().Name, applied)
+	}
+	// Reload (SIGHUP) re-reads even without a change.
+	time.Sleep(10 * time.Millisecond)
+	if err := os.WriteFile(path, []byte(gateway.DefaultPolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := pf.Reload(); err != nil || p.Bundle().Name != "default" || len(applied) != 2 {
+		t.Fatalf("reload: %v, %s, %v", err, p.Bundle().Name, applied)
+	}
+}

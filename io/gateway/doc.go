@@ -1,0 +1,154 @@
+// Package gateway is a node's HTTP API (DESIGN 5.7), served with net/http
+// in front of an io/runtime node.
+//
+// Routes: PUT /o (201 {"addr","size"}); GET|HEAD /o/{addr} with a strong
+// ETag (the address, quoted), Accept-Ranges, one or several Ranges (206,
+// multipart/byteranges for several, 416 with "Content-Range: bytes */len")
+// and If-None-Match (304); DELETE /o/{addr} (204: unpin and drop this
+// node's copy); GET /names/{name} (linearizable resolve), POST
+// /names/{name} (claim), PUT /names/{name} (compare-and-set; 409 on a stale
+// seq); GET /n/{name} (resolve, then serve the target); GET
+// /providers/{addr}; /metrics, /healthz, /readyz, /version. Every error is
+// one JSON envelope {"code","message","retryable","corr_id"} with a stable
+// code (a known path under a method it does not serve is 405
+// METHOD_NOT_ALLOWED with Allow, an unknown path 404); corr_id echoes a
+// sane X-Request-Id or is generated, and X-Request-Id is always set on
+// the response.
+//
+// Capabilities: writes (PUT /o, DELETE /o, POST and PUT /names) need a bearer token
+// that core/auth's Verifier accepts for the op (write, delete, name), the resource
+// (the body's address, or the name) and the body size. 401 means the token
+// is missing or not valid now (its deny reason is in the message); 403
+// means a valid token that does not cover the request. The token's MAC is
+// checked before admission, so the tenant used for quotas is authentic and
+// a forged token cannot drain another tenant's bucket; its caveats are
+// checked once the body is known. 401 and 403 envelopes carry the stable
+// deny reason in "reason" (a core/auth reason, "missing_token" or
+// "policy_denied") and, for a policy deny, the rule in "rule".
+//
+// Policy: after the token, a core/policy bundle decides (Config.Policy,
+// DefaultPolicy when none: reads public, other ops need a verified token,
+// anything else denied). Reads are decided before admission; a token on a
+// read counts as authenticated only if it allows reading that resource. A
+// policy deny is 403 policy_denied naming the rule ("default-deny" when no
+// rule matched), or 401 for a read without a valid token. Policy holds the
+// bundle behind an atomic pointer so requests never see half a reload;
+// PolicyFile reloads it when the file changes (polled every
+// PolicyPollInterval: no fsnotify dependency) or on SIGHUP, observes
+// policy_apply_latency_seconds, and keeps the old bundle on an invalid one.
+//
+// Audit: name writes, deletes and quota rejects (paced to
+// QuotaAuditsPerSecondMax) are appended to the node's audit log with an
+// audit.Append call (the gateway is outside the node loop and cannot
+// publish on the bus); rond adds token issue and policy change through
+// Gateway.Audit. A failed append is logged and counted
+// (gateway_audit_failures_total), never turned into a failed write.
+// GET /audit (a token allowing admin on "audit") streams the log as JSON
+// lines (AuditRecord), with the head read beforehand in X-Ron-Audit-Head
+// so a client can run audit.VerifyHead and tell a cut stream.
+//
+// OAP/1 capability bytes: the node does not accept client writes over
+// QUIC yet. Peer frames (replication, DHT, raft) are authenticated by the
+// peer's node identity, and no service takes a client request from an
+// OAP/1 START frame, so there is no path on which to verify the frame's
+// capability bytes; when one is added it must verify them with the same
+// Verifier and Policy as this gateway (auth.Unmarshal decodes them).
+//
+// Admission (omnigate): a token bucket per tenant (from the token, else
+// "public") answers 429 OVER_QUOTA with Retry-After when empty; a global
+// in-flight cap keeps ReadHeadroom slots for reads only, so writes are shed
+// first; when no slot is free, requests wait in per-tenant FIFO queues
+// served by deficit round robin (a write costs one unit per started MiB),
+// and a full queue or a wait beyond QueueWaitMax is answered 503 OVERLOADED
+// with Retry-After. /readyz is 503 while the node is not ready and while
+// writes would queue. Bodies are capped with http.MaxBytesReader (413).
+// Health, readiness, version and metrics bypass admission so that probes
+// still answer under overload. One mutex guards admission; a lock-free
+// design was rejected because the critical sections are a few map
+// operations, orders of magnitude cheaper than the requests they admit.
+//
+// Edge cache (edge.go, core/edgecache): whole objects of at most
+// edgecache.EntryBytesMax are kept in a byte-bounded LRU of
+// Config.EdgeCacheBytes (0: none). Every read of an object goes through
+// Gateway.read and size, which answer from a cached whole object when
+// they can and cache what a whole read returns (storage verified it
+// against the address); a range GET of a small object reads it whole once
+// so its ranges are cached too. Content is immutable, so the only
+// invalidation is DELETE, which evicts the object and its chunks and fails
+// fills that were in flight. A chunk-streaming read path caches pieces with
+// edgecache.ChunkKey(addr, i) through edge.get/put. edge_cache_requests_total
+// counts one lookup per request (hit or miss), edge_cache_hit_ratio is
+// hits over lookups since start, edge_cache_bytes the bytes held.
+//
+// Revocation (revocations.go): the Verifier's auth.RevocationSet is a
+// RevocationCache. The registry lives on the node loop, so the gateway
+// never reads it from an HTTP goroutine: a lookup is a runtime Call of
+// runtime.RevokedQuery, answered on the loop from the registry's view (a
+// replica's applied state, a non-replica's pulled list). "Not revoked" is
+// reused for RevocationCacheTTL, "revoked" until evicted (a revocation is
+// never withdrawn); the cache holds at most RevocationCacheEntriesMax
+// entries. Only tokens whose MAC verified are looked up, so forged tokens
+// cost no call. When the node cannot answer, an expired entry is reused;
+// without one, a node that is not ready answers "not revoked" (every
+// request that needs the node fails anyway) and any other failure
+// "revoked". So a revocation committed at T is enforced by a gateway by
+// the registry's bound (T + pull interval * (1 + jitter) + a round trip
+// on a non-replica) plus RevocationCacheTTL, and at once by the gateway
+// that committed it (it notes the id). A gateway-side snapshot of the
+// whole list was rejected: the registry offers no enumeration to copy,
+// and a per-id query with a short-lived cache needs none and copies
+// nothing per refresh.
+//
+// POST /tokens/revoke {"token": "..."} or {"id": "<64 hex>"} needs a token
+// allowing admin on RevokeResource ("tokens"). The gateway derives the
+// token id and its expiry (auth.Effective; an id alone: never), signs a
+// registry.Revoke with Config.AdminKey and answers 200 once the registry
+// committed it, 503 UNKNOWN_OUTCOME (retryable: a revoke is idempotent)
+// when its outcome is unknown, 403 when the registry does not list the
+// admin key, 501 when the node has no admin key (no registry). The revoke
+// is audited as token_revoke with the revoked id as subject. The id names
+// the token and every token attenuated from it, so an attenuated token
+// revokes them all, but the entry is kept only until the presented
+// token's expiry: revoke the longest-lived copy (or the id) to be sure.
+//
+// Streaming bodies (stream.go): no PUT or GET holds a whole large object.
+// PUT /o opens a storage upload session, reads the body in pieces of
+// StreamChunkBytes (one storage chunk; each piece is handed to storage, a
+// new buffer per piece), hashes it with an incremental BLAKE3 and sends
+// each piece as a PutChunk; at the end it checks the size against
+// Content-Length, authorizes the write against the address it computed
+// (the token's MAC was checked before the body was read) and commits with
+// that address. Config.ObjectBytesMax (default ObjectBytesDefault, 4 GiB)
+// caps the body: 413 up front for a declared length, or as soon as a
+// chunked body crosses it. A body that fails or ends early, a refused
+// authorization, or any storage error aborts the session (PutAbort, with
+// its own context since the request's may be cancelled; storage collects
+// the session after its SessionTTL if even that fails): the manifest is
+// never written, so nothing becomes visible. The gateway's commit is the
+// trust boundary that makes storage's claimed addresses true (see
+// core/storage's doc).
+//
+// Reads: a plain GET asks storage for the whole object with Get.SizeMax
+// (one call, edge-cacheable, for objects of at most BufferedReadBytesMax
+// or what the edge cache could hold); a larger object answers
+// ErrTooLarge with its size and is streamed. HEAD, If-None-Match and
+// Range learn the size with a one-byte read as before; a range of at
+// most BufferedReadBytesMax is one storage range read, a larger one (or a
+// whole body) is streamed: GetManifest, then GetChunk for only the chunks
+// that cover the range, at most StreamWindowMax in flight, written in
+// order. A streamed whole body of a multi-chunk object is hashed and
+// checked against its address before the last piece is written; a
+// failure after the headers went out aborts the connection
+// (http.ErrAbortHandler), so a client sees a truncated body, never a
+// complete wrong one. A multi-range answer is assembled in memory only up
+// to MultipartBytesMax; beyond it the Range header is ignored and the
+// whole object is streamed (200), which RFC 9110 allows.
+//
+// Limits that are honest rather than ideal:
+//   - A streamed PUT sends its chunks one at a time and waits for each
+//     disk write; pipelining a few would raise throughput on slow disks.
+//   - The object address is authorized after the body was staged: a
+//     token whose caveats exclude the address costs the node a staged
+//     (then aborted) upload, bounded by ObjectBytesMax and SessionsMax.
+//   - A range read learns the object's size with a one-byte read first.
+package gateway

@@ -1,0 +1,123 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/ron-network/ron/core/dht"
+	"github.com/ron-network/ron/core/registry"
+	"github.com/ron-network/ron/core/storage"
+	"github.com/ron-network/ron/io/runtime"
+)
+
+// Stable error codes of the envelope (DESIGN 5.7). Clients switch on them;
+// never rename one.
+const (
+	CodeBadAddress     = "BAD_ADDRESS"
+	CodeNotFound       = "NOT_FOUND"
+	CodeBadRange       = "BAD_RANGE"
+	CodeTooLarge       = "TOO_LARGE"
+	CodeOverQuota      = "OVER_QUOTA"
+	CodeOverloaded     = "OVERLOADED"
+	CodeConflict       = "CONFLICT"
+	CodeUnauthorized   = "UNAUTHORIZED"
+	CodeForbidden      = "FORBIDDEN"
+	CodeUnavailable    = "UNAVAILABLE"
+	CodeUnknownOutcome = "UNKNOWN_OUTCOME"
+	CodeBadRequest     = "BAD_REQUEST"
+	// CodeMethodNotAllowed: the path is a route, the method is not one
+	// it serves (405, with Allow).
+	CodeMethodNotAllowed = "METHOD_NOT_ALLOWED"
+	CodeInternal         = "INTERNAL"
+)
+
+// Envelope is the JSON body of every error response.
+type Envelope struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	Retryable bool   `json:"retryable"`
+	CorrID    string `json:"corr_id"`
+	// Reason is the stable deny reason of a 401 or 403 (a core/auth
+	// reason, "missing_token" or "policy_denied"); Rule names the policy
+	// rule behind a policy_denied.
+	Reason string `json:"reason,omitempty"`
+	Rule   string `json:"rule,omitempty"`
+}
+
+// apiError is an error on its way to becoming an envelope.
+type apiError struct {
+	status     int
+	code       string
+	message    string
+	retryable  bool
+	retryAfter time.Duration // > 0 sets Retry-After (whole seconds, at least 1)
+	reason     string        // Envelope.Reason
+	rule       string        // Envelope.Rule
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.message }
+
+func errorf(status int, code string, format string, args ...any) *apiError {
+	return &apiError{status: status, code: code, message: fmt.Sprintf(format, args...)}
+}
+
+func unavailable(err error) *apiError {
+	return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: err.Error(),
+		retryable: true, retryAfter: time.Second}
+}
+
+// writeError sends e as the envelope.
+func writeError(w http.ResponseWriter, corrID string, e *apiError) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	if e.retryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(int(max(1, (e.retryAfter+time.Second-1)/time.Second))))
+	}
+	w.WriteHeader(e.status)
+	_ = json.NewEncoder(w).Encode(Envelope{Code: e.code, Message: e.message, Retryable: e.retryable, CorrID: corrID,
+		Reason: e.reason, Rule: e.rule})
+}
+
+// mapError turns an error from the runtime or a machine into an envelope.
+// write says whether the request changed state: a timed out write has an
+// unknown outcome, a timed out read is merely unavailable.
+func mapError(err error, write bool) *apiError {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.Is(err, runtime.ErrOverloaded):
+		return &apiError{status: http.StatusServiceUnavailable, code: CodeOverloaded, message: err.Error(), retryable: true, retryAfter: time.Second}
+	case errors.Is(err, context.DeadlineExceeded) && write,
+		errors.Is(err, storage.ErrUnknownOutcome), errors.Is(err, registry.ErrUnknownOutcome),
+		errors.Is(err, runtime.ErrRestarted) && write:
+		return &apiError{status: http.StatusGatewayTimeout, code: CodeUnknownOutcome, message: err.Error()}
+	case errors.Is(err, storage.ErrNotFound), errors.Is(err, registry.ErrNotFound):
+		return errorf(http.StatusNotFound, CodeNotFound, "%v", err)
+	case errors.Is(err, storage.ErrRange):
+		return errorf(http.StatusRequestedRangeNotSatisfiable, CodeBadRange, "%v", err)
+	case errors.Is(err, storage.ErrTooLarge), errors.Is(err, registry.ErrTooLarge):
+		return errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "%v", err)
+	case errors.Is(err, registry.ErrStaleSeq), errors.Is(err, registry.ErrTaken):
+		return errorf(http.StatusConflict, CodeConflict, "%v", err)
+	case errors.Is(err, registry.ErrNotOwner), errors.Is(err, registry.ErrBadSignature):
+		return errorf(http.StatusForbidden, CodeForbidden, "%v", err)
+	case errors.Is(err, registry.ErrInvalidName), errors.Is(err, storage.ErrBadRequest):
+		return errorf(http.StatusBadRequest, CodeBadRequest, "%v", err)
+	case errors.Is(err, storage.ErrCorruption):
+		return &apiError{status: http.StatusBadGateway, code: CodeInternal, message: err.Error(), retryable: true}
+	case errors.Is(err, runtime.ErrNotReady), errors.Is(err, runtime.ErrClosed), errors.Is(err, runtime.ErrRestarted),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, storage.ErrUnavailable),
+		errors.Is(err, registry.ErrUnavailable), errors.Is(err, registry.ErrFailed),
+		errors.Is(err, dht.ErrTimeout), errors.Is(err, dht.ErrOverloaded), errors.Is(err, dht.ErrNotStarted),
+		errors.Is(err, dht.ErrHopBudget):
+		return unavailable(err)
+	}
+	return errorf(http.StatusInternalServerError, CodeInternal, "%v", err)
+}

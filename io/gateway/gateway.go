@@ -1,0 +1,338 @@
+package gateway
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ron-network/ron/core/auth"
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/storage"
+)
+
+// Metric names (DESIGN section 8).
+const (
+	MetricRequests       = "omnigate_requests_total"
+	MetricRequestLatency = "omnigate_request_latency_seconds"
+	MetricShed           = "omnigate_shed_total"
+	MetricRouteLatency   = "gateway_route_latency_seconds"
+)
+
+var _ = env.Declare(
+	env.MetricDef{Name: MetricRequests, Kind: env.Counter, Help: "Gateway requests, by HTTP status code.", Label: "code"},
+	env.MetricDef{Name: MetricRequestLatency, Kind: env.Histogram, Help: "Gateway request latency, admission included.", Buckets: env.LatencyBuckets},
+	env.MetricDef{Name: MetricShed, Kind: env.Counter, Help: "Requests shed by admission or body caps, by reason.", Label: "reason"},
+	env.MetricDef{Name: MetricRouteLatency, Kind: env.Histogram, Help: "Gateway latency per route.", Label: "route", Buckets: env.LatencyBuckets},
+)
+
+// Limits.
+const (
+	// NameBodyBytesMax bounds the JSON body of a name claim or set.
+	NameBodyBytesMax = 4 << 10
+	// RequestIDBytesMax bounds an echoed X-Request-Id; longer ones are
+	// replaced by a generated id.
+	RequestIDBytesMax = 128
+	// CallTimeoutDefault bounds one call into the node.
+	CallTimeoutDefault = 15 * time.Second
+	// PublicTenant is the tenant of requests without a token.
+	PublicTenant = "public"
+)
+
+// Backend is the node the gateway talks to; *runtime.Runtime is one.
+type Backend interface {
+	// Call submits body to service and waits for the reply or ctx.
+	Call(ctx context.Context, service string, body any) (any, error)
+	// Ready reports whether the node serves.
+	Ready() bool
+}
+
+// Config configures a Gateway.
+type Config struct {
+	Backend Backend
+	// Verifier checks capability tokens on writes. Nil refuses every write
+	// (401): a node without keys is read-only.
+	Verifier *auth.Verifier
+	// Metrics is the sink for the gateway's metrics (the runtime's
+	// PromMetrics); Gatherer serves /metrics (nil: 404).
+	Metrics  env.Metrics
+	Gatherer prometheus.Gatherer
+	Logger   *slog.Logger
+	// Version is served on /version.
+	Version string
+	// ObjectBytesMax caps PUT /o bodies, which are streamed (0 or more
+	// than storage.StreamObjectBytesMax: ObjectBytesDefault, 4 GiB).
+	ObjectBytesMax int64
+	CallTimeout    time.Duration
+	Admission      AdmissionConfig
+	// Clock is the wall clock (nil: time.Now); tests replace it.
+	Clock func() time.Time
+	// Policy decides requests after token verification (nil:
+	// DefaultPolicy). A PolicyFile may reload it while the gateway runs.
+	Policy *Policy
+	// EdgeCacheBytes is the capacity of the edge cache of GET /o (0: no
+	// cache); rond's default is edgecache.BytesMaxDefault.
+	EdgeCacheBytes int64
+	// AdminKey signs the registry revocations of POST /tokens/revoke (nil:
+	// the route answers 501). Its public key must be in every replica's
+	// registry AdminKeys.
+	AdminKey ed25519.PrivateKey
+	// Revocations, when set, learns each revoke committed through this
+	// gateway at once; it is normally also the Verifier's RevocationSet.
+	Revocations *RevocationCache
+}
+
+// Gateway is the HTTP API of one node (DESIGN 5.7). It is an http.Handler.
+type Gateway struct {
+	cfg   Config
+	mux   *http.ServeMux
+	admit *admission
+	log   *slog.Logger
+	// quotaAudits paces audit records of quota rejects (auditlog.go).
+	quotaAudits *auditLimiter
+	// edge caches hot objects (edge.go).
+	edge *edge
+}
+
+// New returns the gateway for cfg.
+func New(cfg Config) *Gateway {
+	if cfg.Backend == nil || cfg.Metrics == nil {
+		panic("gateway: Config needs Backend and Metrics")
+	}
+	if cfg.ObjectBytesMax <= 0 || cfg.ObjectBytesMax > storage.StreamObjectBytesMax {
+		cfg.ObjectBytesMax = ObjectBytesDefault
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = CallTimeoutDefault
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Policy == nil {
+		p, err := NewPolicy(nil)
+		if err != nil {
+			panic("gateway: DefaultPolicy does not load: " + err.Error())
+		}
+		cfg.Policy = p
+	}
+	g := &Gateway{cfg: cfg, mux: http.NewServeMux(), admit: newAdmission(cfg.Admission, cfg.Clock), log: cfg.Logger,
+		quotaAudits: newAuditLimiter(cfg.Clock)}
+	g.edge = newEdge(cfg.EdgeCacheBytes, cfg.Metrics)
+	g.routes()
+	return g
+}
+
+// class says how a route is admitted.
+type class uint8
+
+const (
+	classOps   class = iota // health, metrics: never admitted or shed
+	classRead               // public, uses the read headroom
+	classWrite              // needs a token
+)
+
+func (g *Gateway) routes() {
+	g.handle("PUT /o", "put_object", classWrite, g.putObject)
+	g.handle("GET /o/{addr}", "get_object", classRead, g.getObject) // GET patterns serve HEAD too
+	g.handle("DELETE /o/{addr}", "delete_object", classWrite, g.deleteObject)
+	g.handle("GET /names/{name}", "resolve_name", classRead, g.resolveName)
+	g.handle("POST /names/{name}", "claim_name", classWrite, g.claimName)
+	g.handle("PUT /names/{name}", "set_name", classWrite, g.setName)
+	g.handle("GET /n/{name}", "serve_name", classRead, g.serveName)
+	g.handle("GET /providers/{addr}", "providers", classRead, g.providers)
+	g.handle("GET /audit", "audit", classWrite, g.auditLog) // needs an admin token: admitted as a write
+	// POST /tokens/revoke needs an admin token too: admitted as a write.
+	g.handle("POST /tokens/revoke", "revoke_token", classWrite, g.revokeToken)
+	g.handle("GET /healthz", "healthz", classOps, g.healthz)
+	g.handle("GET /readyz", "readyz", classOps, g.readyz)
+	g.handle("GET /version", "version", classOps, g.version)
+	if g.cfg.Gatherer != nil {
+		g.mux.Handle("GET /metrics", promhttp.HandlerFor(g.cfg.Gatherer, promhttp.HandlerOpts{}))
+	}
+	g.handle("/", "not_found", classOps, g.notFound)
+}
+
+// routeMethods are the methods some route serves, probed by notFound.
+var routeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete}
+
+// notFound answers what no route matched: 405 with Allow when the path is
+// a known route served under other methods, else 404. The catch-all "/"
+// route matches every method, so it shadows ServeMux's own 405; probing
+// the mux again keeps the answer in the JSON envelope and the method list
+// in step with the route table.
+func (g *Gateway) notFound(req *request) *apiError {
+	var allow []string
+	for _, m := range routeMethods {
+		probe := *req.r
+		probe.Method = m
+		if _, pattern := g.mux.Handler(&probe); pattern != "/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
+		return errorf(http.StatusNotFound, CodeNotFound, "no such route")
+	}
+	req.w.Header().Set("Allow", strings.Join(allow, ", "))
+	return errorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "%s is not served on %s (allowed: %s)",
+		req.r.Method, req.r.URL.Path, strings.Join(allow, ", "))
+}
+
+// request is one HTTP request on its way through a route.
+type request struct {
+	w      *statusWriter
+	r      *http.Request
+	corrID string
+	tenant string
+	token  string // the bearer token, "" when absent
+	// tokenID is the token's id (hex) once its MAC verified: the actor of
+	// audit records.
+	tokenID string
+	// edgeCounted: this request's edge cache lookup is counted (edge.go).
+	edgeCounted bool
+}
+
+// handler serves one route; it either wrote a response or returns the
+// error to send as the envelope.
+type handler func(*request) *apiError
+
+func (g *Gateway) handle(pattern, route string, c class, h handler) {
+	g.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		req := &request{w: sw, r: r, corrID: corrID(r), tenant: PublicTenant}
+		sw.Header().Set("X-Request-Id", req.corrID)
+		if err := g.serve(req, c, h); err != nil {
+			if err.status >= 500 && err.code == CodeInternal {
+				g.log.Error("gateway: internal error", "route", route, "corr_id", req.corrID, "err", err.message)
+			}
+			writeError(sw, req.corrID, err)
+		}
+		elapsed := time.Since(start).Seconds()
+		g.cfg.Metrics.Add(MetricRequests, strconv.Itoa(sw.status()), 1)
+		g.cfg.Metrics.Observe(MetricRequestLatency, "", elapsed)
+		g.cfg.Metrics.Observe(MetricRouteLatency, route, elapsed)
+	})
+}
+
+// serve authenticates the tenant, admits the request and runs h.
+func (g *Gateway) serve(req *request, c class, h handler) *apiError {
+	if c == classOps {
+		return h(req)
+	}
+	if err := g.identify(req, c == classWrite); err != nil {
+		return err
+	}
+	if c == classRead {
+		if err := g.authorizeRead(req, readResource(req.r)); err != nil {
+			return err
+		}
+	}
+	release, err, reason := g.admit.admit(req.r.Context(), req.tenant, c == classWrite, req.r.ContentLength)
+	if err != nil {
+		g.cfg.Metrics.Add(MetricShed, reason, 1)
+		if reason == ShedOverQuota {
+			g.auditQuotaReject(req)
+		}
+		return err
+	}
+	defer release()
+	return h(req)
+}
+
+// statusWriter remembers the status code for the metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
+}
+
+// corrID echoes a sane X-Request-Id or makes one up.
+func corrID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= RequestIDBytesMax && printable(id) {
+		return id
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// ServeHTTP implements http.Handler.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
+
+// call runs one request on the node with the gateway's timeout.
+func (g *Gateway) call(req *request, service string, body any) (any, error) {
+	ctx, cancel := context.WithTimeout(req.r.Context(), g.cfg.CallTimeout)
+	defer cancel()
+	return g.cfg.Backend.Call(ctx, service, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (g *Gateway) healthz(req *request) *apiError {
+	writeJSON(req.w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+// readyz is false while the node starts or recovers and while the
+// gateway is saturated (writes would queue), so balancers steer away.
+func (g *Gateway) readyz(req *request) *apiError {
+	switch {
+	case !g.cfg.Backend.Ready():
+		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: "node not ready", retryable: true, retryAfter: time.Second}
+	case g.admit.saturated():
+		return overloaded("gateway saturated")
+	}
+	writeJSON(req.w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}
+
+func (g *Gateway) version(req *request) *apiError {
+	writeJSON(req.w, http.StatusOK, map[string]string{"version": g.cfg.Version})
+	return nil
+}

@@ -1,0 +1,231 @@
+package gateway
+
+import (
+	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/ron-network/ron/core/audit"
+	"github.com/ron-network/ron/core/auth"
+	"github.com/ron-network/ron/core/dht"
+	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/registry"
+)
+
+// NameRecord is the JSON of a name (GET /names/{name} and the replies of
+// claim and set). Target is "" while the name points nowhere.
+type NameRecord struct {
+	Name   string `json:"name"`
+	Owner  string `json:"owner"`
+	Target string `json:"target"`
+	Seq    uint64 `json:"seq"`
+}
+
+// ClaimBody is the body of POST /names/{name}.
+type ClaimBody struct {
+	Owner string `json:"owner"` // hex Ed25519 public key
+}
+
+// SetBody is the body of PUT /names/{name}; Sig is the hex signature of
+// registry.SetSigningBytes(name, target, seq) by the owner's key.
+type SetBody struct {
+	Target string `json:"target"`
+	Seq    uint64 `json:"seq"`
+	Owner  string `json:"owner"`
+	Sig    string `json:"sig"`
+}
+
+func nameParam(req *request) (string, *apiError) {
+	name, err := registry.NormalizeName(req.r.PathValue("name"))
+	if err != nil {
+		return "", errorf(http.StatusBadRequest, CodeBadRequest, "invalid name %q: %v", req.r.PathValue("name"), err)
+	}
+	return name, nil
+}
+
+func (g *Gateway) registryCall(req *request, body any, write bool) (registry.Record, *apiError) {
+	resp, err := g.call(req, registry.ServiceName, body)
+	if err != nil {
+		return registry.Record{}, mapError(err, write)
+	}
+	res, ok := resp.(registry.Result)
+	if !ok {
+		return registry.Record{}, errorf(http.StatusInternalServerError, CodeInternal, "registry answered %T", resp)
+	}
+	if res.Err != nil {
+		return registry.Record{}, mapError(res.Err, write)
+	}
+	return res.Record, nil
+}
+
+func recordJSON(name string, rec registry.Record) NameRecord {
+	out := NameRecord{Name: name, Owner: hex.EncodeToString(rec.Owner), Seq: rec.Seq}
+	if !rec.Target.IsZero() {
+		out.Target = rec.Target.String()
+	}
+	return out
+}
+
+func (g *Gateway) resolve(req *request) (string, registry.Record, *apiError) {
+	name, e := nameParam(req)
+	if e != nil {
+		return "", registry.Record{}, e
+	}
+	rec, e := g.registryCall(req, registry.Resolve{Name: name}, false)
+	if e != nil {
+		return "", registry.Record{}, e
+	}
+	if !rec.Found {
+		return "", registry.Record{}, errorf(http.StatusNotFound, CodeNotFound, "name %q is not claimed", name)
+	}
+	return name, rec, nil
+}
+
+func (g *Gateway) resolveName(req *request) *apiError {
+	name, rec, e := g.resolve(req)
+	if e != nil {
+		return e
+	}
+	writeJSON(req.w, http.StatusOK, recordJSON(name, rec))
+	return nil
+}
+
+// serveName resolves the name and serves its target object.
+func (g *Gateway) serveName(req *request) *apiError {
+	name, rec, e := g.resolve(req)
+	if e != nil {
+		return e
+	}
+	if rec.Target.IsZero() {
+		return errorf(http.StatusNotFound, CodeNotFound, "name %q points nowhere yet", name)
+	}
+	req.w.Header().Set("X-Ron-Target", rec.Target.String())
+	return g.serveObject(req, rec.Target)
+}
+
+func (g *Gateway) claimName(req *request) *apiError {
+	name, e := nameParam(req)
+	if e != nil {
+		return e
+	}
+	var body ClaimBody
+	if e := readJSON(req, &body, NameBodyBytesMax); e != nil {
+		return e
+	}
+	owner, e := publicKey(body.Owner)
+	if e != nil {
+		return e
+	}
+	if e := g.authorize(req, auth.OpName, name, uint64(req.r.ContentLength)); e != nil {
+		return e
+	}
+	rec, e := g.registryCall(req, registry.Claim{Name: name, Owner: owner}, true)
+	if e != nil {
+		return e
+	}
+	if len(rec.Owner) == 0 {
+		rec.Owner = owner
+	}
+	g.auditRequest(req, audit.KindNameWrite, name, "claim owner="+body.Owner)
+	writeJSON(req.w, http.StatusCreated, recordJSON(name, rec))
+	return nil
+}
+
+func (g *Gateway) setName(req *request) *apiError {
+	name, e := nameParam(req)
+	if e != nil {
+		return e
+	}
+	var body SetBody
+	if e := readJSON(req, &body, NameBodyBytesMax); e != nil {
+		return e
+	}
+	owner, e := publicKey(body.Owner)
+	if e != nil {
+		return e
+	}
+	target, err := proto.ParseAddr(body.Target)
+	if err != nil {
+		return errorf(http.StatusBadRequest, CodeBadAddress, "target: %v", err)
+	}
+	sig, err := hex.DecodeString(body.Sig)
+	if err != nil || len(sig) != ed25519.SignatureSize {
+		return errorf(http.StatusBadRequest, CodeBadRequest, "sig must be %d bytes of hex", ed25519.SignatureSize)
+	}
+	if e := g.authorize(req, auth.OpName, name, uint64(req.r.ContentLength)); e != nil {
+		return e
+	}
+	set := registry.Set{Name: name, Target: target, Seq: body.Seq, Owner: owner, Sig: sig}
+	if _, e := g.registryCall(req, set, true); e != nil {
+		return e
+	}
+	g.auditRequest(req, audit.KindNameWrite, name, fmt.Sprintf("set seq=%d target=%s", body.Seq, target))
+	writeJSON(req.w, http.StatusOK, NameRecord{Name: name, Owner: body.Owner, Target: target.String(), Seq: body.Seq})
+	return nil
+}
+
+// readJSON decodes one JSON value of at most limit bytes from the request
+// body, strictly: unknown fields, trailing data and oversize bodies are
+// errors with the matching status.
+func readJSON(req *request, v any, limit int64) *apiError {
+	dec := json.NewDecoder(http.MaxBytesReader(req.w, req.r.Body, limit))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "body exceeds %d bytes", limit)
+		}
+		return errorf(http.StatusBadRequest, CodeBadRequest, "body: %v", err)
+	}
+	if dec.More() {
+		return errorf(http.StatusBadRequest, CodeBadRequest, "body: trailing data")
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(req.r.Body, 1))
+	return nil
+}
+
+func publicKey(s string) (ed25519.PublicKey, *apiError) {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != ed25519.PublicKeySize {
+		return nil, errorf(http.StatusBadRequest, CodeBadRequest, "owner must be a %d-byte Ed25519 public key in hex", ed25519.PublicKeySize)
+	}
+	return ed25519.PublicKey(b), nil
+}
+
+// ProviderJSON is one provider of GET /providers/{addr}.
+type ProviderJSON struct {
+	Node   string `json:"node"`
+	Expiry string `json:"expiry"`
+}
+
+func (g *Gateway) providers(req *request) *apiError {
+	addr, err := proto.ParseAddr(req.r.PathValue("addr"))
+	if err != nil {
+		return errorf(http.StatusBadRequest, CodeBadAddress, "%v", err)
+	}
+	resp, err := g.call(req, "dht", dht.FindProviders{Addr: addr})
+	if err != nil {
+		return mapError(err, false)
+	}
+	res, ok := resp.(dht.ProvidersResult)
+	if !ok {
+		return errorf(http.StatusInternalServerError, CodeInternal, "dht answered %T", resp)
+	}
+	if len(res.Providers) == 0 {
+		if res.Err != nil && !errors.Is(res.Err, dht.ErrNoContacts) {
+			return mapError(res.Err, false)
+		}
+		return errorf(http.StatusNotFound, CodeNotFound, "no providers known for %s", addr)
+	}
+	out := make([]ProviderJSON, len(res.Providers))
+	for i, p := range res.Providers {
+		out[i] = ProviderJSON{Node: p.Provider.String(), Expiry: time.Unix(0, int64(p.Expiry)).UTC().Format(time.RFC3339)}
+	}
+	writeJSON(req.w, http.StatusOK, map[string]any{"addr": addr.String(), "providers": out})
+	return nil
+}

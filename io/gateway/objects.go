@@ -1,0 +1,218 @@
+package gateway
+
+import (
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"strings"
+
+	"github.com/ron-network/ron/core/audit"
+	"github.com/ron-network/ron/core/auth"
+	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/storage"
+)
+
+// putObject (PUT /o) streams the body into storage: see stream.go.
+
+// deleteObject unpins the object and drops this node's copy: 204. Other
+// replicas keep theirs until their own garbage collection.
+func (g *Gateway) deleteObject(req *request) *apiError {
+	addr, err := proto.ParseAddr(req.r.PathValue("addr"))
+	if err != nil {
+		return errorf(http.StatusBadRequest, CodeBadAddress, "%v", err)
+	}
+	if e := g.authorize(req, auth.OpDelete, addr.String(), 0); e != nil {
+		return e
+	}
+	resp, err := g.call(req, "storage", storage.Delete{Addr: addr})
+	g.edge.remove(addr) // after the storage call, so that no read refills it; even on error
+	if err != nil {
+		return mapError(err, true)
+	}
+	res, ok := resp.(storage.DeleteResult)
+	if !ok {
+		return errorf(http.StatusInternalServerError, CodeInternal, "storage answered %T", resp)
+	}
+	if res.Err != nil {
+		return mapError(res.Err, true)
+	}
+	g.auditRequest(req, audit.KindDelete, addr.String(), "")
+	req.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func etag(a proto.Addr) string { return `"` + a.String() + `"` }
+
+// getObject serves GET and HEAD /o/{addr}.
+func (g *Gateway) getObject(req *request) *apiError {
+	addr, err := proto.ParseAddr(req.r.PathValue("addr"))
+	if err != nil {
+		return errorf(http.StatusBadRequest, CodeBadAddress, "%v", err)
+	}
+	return g.serveObject(req, addr)
+}
+
+// serveObject answers with the object's bytes, honouring HEAD,
+// If-None-Match and Range. A plain GET takes one call for a small object
+// (getWhole); the others first learn the size with a one-byte read. Small
+// objects and ranges are read in one call, larger ones are streamed chunk
+// by chunk (stream.go).
+func (g *Gateway) serveObject(req *request, addr proto.Addr) *apiError {
+	h := req.w.Header()
+	h.Set("ETag", etag(addr))
+	h.Set("Accept-Ranges", "bytes")
+	h.Set("Cache-Control", "public, max-age=31536000, immutable") // content-addressed: never changes
+	h.Set("X-Content-Type-Options", "nosniff")
+	rangeHeader := req.r.Header.Get("Range")
+	inm := req.r.Header.Get("If-None-Match")
+	if req.r.Method == http.MethodGet && rangeHeader == "" && inm == "" {
+		return g.getWhole(req, addr)
+	}
+	size, e := g.size(req, addr)
+	if e != nil {
+		return e
+	}
+	if inm != "" && etagMatches(inm, addr) {
+		req.w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	if rangeHeader == "" || req.r.Method == http.MethodHead {
+		return g.serveWhole(req, addr, size)
+	}
+	ranges, verdict := parseRanges(rangeHeader, size)
+	switch verdict {
+	case rangeIgnore:
+		return g.serveWhole(req, addr, size)
+	case rangeUnsatisfiable:
+		h.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
+		return errorf(http.StatusRequestedRangeNotSatisfiable, CodeBadRange, "range %q not satisfiable for %d bytes", rangeHeader, size)
+	}
+	if len(ranges) == 1 {
+		return g.serveRange(req, addr, ranges[0], size)
+	}
+	return g.serveMultipart(req, addr, ranges, size)
+}
+
+func (g *Gateway) serveWhole(req *request, addr proto.Addr, size uint64) *apiError {
+	if req.r.Method == http.MethodHead {
+		req.w.Header().Set("Content-Type", "application/octet-stream")
+		req.w.Header().Set("Content-Length", strconv.FormatUint(size, 10))
+		req.w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	return g.writeObject(req, addr, http.StatusOK, 0, size, size)
+}
+
+func (g *Gateway) serveRange(req *request, addr proto.Addr, r byteRange, size uint64) *apiError {
+	req.w.Header().Set("Content-Range", contentRange(r, size))
+	return g.writeObject(req, addr, http.StatusPartialContent, r.start, r.length, size)
+}
+
+// serveMultipart reads every range before writing, so a failed read still
+// gets an envelope rather than a truncated body.
+func (g *Gateway) serveMultipart(req *request, addr proto.Addr, ranges []byteRange, size uint64) *apiError {
+	var total uint64
+	for _, r := range ranges {
+		total += r.length
+	}
+	if total > MultipartBytesMax {
+		return g.serveWhole(req, addr, size) // streamed rather than held
+	}
+	parts := make([][]byte, len(ranges))
+	for i, r := range ranges {
+		data, _, e := g.read(req, addr, r.start, r.length)
+		if e != nil {
+			return e
+		}
+		parts[i] = data
+	}
+	var body strings.Builder
+	mw := multipart.NewWriter(&body)
+	for i, r := range ranges {
+		hdr := textproto.MIMEHeader{}
+		hdr.Set("Content-Type", "application/octet-stream")
+		hdr.Set("Content-Range", contentRange(r, size))
+		pw, err := mw.CreatePart(hdr)
+		if err != nil {
+			return errorf(http.StatusInternalServerError, CodeInternal, "multipart: %v", err)
+		}
+		_, _ = pw.Write(parts[i])
+	}
+	_ = mw.Close()
+	req.w.Header().Set("Content-Type", "multipart/byteranges; boundary="+mw.Boundary())
+	req.w.Header().Set("Content-Length", strconv.Itoa(body.Len()))
+	req.w.WriteHeader(http.StatusPartialContent)
+	_, _ = io.WriteString(req.w, body.String())
+	return nil
+}
+
+func contentRange(r byteRange, size uint64) string {
+	return fmt.Sprintf("bytes %d-%d/%d", r.start, r.start+r.length-1, size)
+}
+
+func writeBody(req *request, status int, data []byte) {
+	req.w.Header().Set("Content-Type", "application/octet-stream")
+	req.w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	req.w.WriteHeader(status)
+	if req.r.Method != http.MethodHead {
+		_, _ = req.w.Write(data)
+	}
+}
+
+// read fetches [offset, offset+length) (length 0: to the end).
+func (g *Gateway) read(req *request, addr proto.Addr, offset, length uint64) ([]byte, uint64, *apiError) {
+	data, size, hit, generation := g.readCached(req, addr, offset, length)
+	if hit {
+		return data, size, nil
+	}
+	resp, err := g.call(req, "storage", storage.Get{Addr: addr, Offset: offset, Length: length})
+	if err != nil {
+		return nil, 0, mapError(err, false)
+	}
+	res, ok := resp.(storage.GetResult)
+	if !ok {
+		return nil, 0, errorf(http.StatusInternalServerError, CodeInternal, "storage answered %T", resp)
+	}
+	if res.Err != nil {
+		return nil, 0, mapError(res.Err, false)
+	}
+	g.fillCached(addr, offset, length, res, generation)
+	return res.Data, res.Size, nil
+}
+
+// size learns the object's size with a one-byte read; an empty object
+// answers that read with a range error, and a whole read confirms it.
+func (g *Gateway) size(req *request, addr proto.Addr) (uint64, *apiError) {
+	if size, hit := g.sizeCached(req, addr); hit {
+		return size, nil
+	}
+	_, size, e := g.read(req, addr, 0, 1)
+	if e == nil {
+		g.prefetchForRanges(req, addr, size)
+		return size, nil
+	}
+	if e.code != CodeBadRange {
+		return 0, e
+	}
+	data, size, e := g.read(req, addr, 0, 0)
+	if e != nil {
+		return 0, e
+	}
+	return max(size, uint64(len(data))), nil
+}
+
+// etagMatches implements If-None-Match's weak comparison against our one
+// strong tag: "*" or any listed tag equal to it, W/ prefix ignored.
+func etagMatches(header string, addr proto.Addr) bool {
+	want := etag(addr)
+	for _, tag := range strings.Split(header, ",") {
+		tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
+		if tag == "*" || tag == want {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,403 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"lukechampine.com/blake3"
+
+	"github.com/ron-network/ron/core/auth"
+	"github.com/ron-network/ron/core/edgecache"
+	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/storage"
+)
+
+// Streaming limits (see "Streaming bodies" in doc.go).
+const (
+	// StreamChunkBytes is the piece a PUT body is cut into: one storage
+	// chunk, so the gateway holds one piece of a body at a time.
+	StreamChunkBytes = storage.ChunkBytesDefault
+	// StreamWindowMax bounds the chunk reads one GET has in flight; with
+	// chunks of at most storage.ChunkBytesMax it bounds a response's
+	// buffered bytes to about StreamWindowMax MiB.
+	StreamWindowMax = 4
+	// BufferedReadBytesMax: reads up to this size take one storage call
+	// (and may be served or filled by the edge cache); larger ones stream.
+	BufferedReadBytesMax = 1 << 20
+	// MultipartBytesMax bounds the bytes of a multi-range response, which
+	// is assembled in memory; beyond it the Range header is ignored and
+	// the whole object is streamed (RFC 9110 lets a server do so).
+	MultipartBytesMax = 8 << 20
+	// ObjectBytesDefault is Config.ObjectBytesMax when zero.
+	ObjectBytesDefault = storage.StreamObjectBytesMax
+	// abortTimeout bounds the PutAbort sent after a failed upload.
+	abortTimeout = 5 * time.Second
+)
+
+// putObject streams the body into a storage upload session, one chunk at
+// a time, hashing it as it goes: 201 {"addr","size"}. Any failure before
+// the commit aborts the session, so nothing becomes visible.
+func (g *Gateway) putObject(req *request) *apiError {
+	if req.r.ContentLength > g.cfg.ObjectBytesMax {
+		g.cfg.Metrics.Add(MetricShed, ShedBodyTooLarge, 1)
+		return errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "body of %d bytes exceeds %d", req.r.ContentLength, g.cfg.ObjectBytesMax)
+	}
+	// PutBegin must not be cut short by the client going away: a session
+	// storage opened but whose reply nobody read would hold one of
+	// storage.SessionsMax slots until SessionTTL. Detached from the
+	// request, the reply always arrives and the deferred abort frees it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(req.r.Context()), g.cfg.CallTimeout)
+	resp, err := g.cfg.Backend.Call(ctx, "storage", storage.PutBegin{Pin: true})
+	cancel()
+	if err != nil {
+		return mapError(err, true)
+	}
+	begun, ok := resp.(storage.PutBeginResult)
+	if !ok || begun.Err != nil {
+		return storageError(resp, begun.Err, true)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			g.abortSession(begun.Session)
+		}
+	}()
+	addr, size, e := g.uploadBody(req, begun.Session)
+	if e != nil {
+		return e
+	}
+	if e := g.authorize(req, auth.OpWrite, addr.String(), size); e != nil {
+		return e
+	}
+	committed = true // from here the outcome belongs to storage
+	resp, err = g.call(req, "storage", storage.PutCommit{Session: begun.Session, Addr: addr, Size: size})
+	if err != nil {
+		return mapError(err, true)
+	}
+	res, ok := resp.(storage.PutResult)
+	if !ok || res.Err != nil {
+		return storageError(resp, res.Err, true)
+	}
+	req.w.Header().Set("Location", "/o/"+res.Addr.String())
+	req.w.Header().Set("ETag", etag(res.Addr))
+	writeJSON(req.w, http.StatusCreated, map[string]any{"addr": res.Addr.String(), "size": res.Size})
+	return nil
+}
+
+// uploadBody sends the body as chunks of session and returns the BLAKE3
+// of the whole body and its size. A body that ends early (the client
+// closed, or sent less than its Content-Length) is an error.
+func (g *Gateway) uploadBody(req *request, session uint64) (proto.Addr, uint64, *apiError) {
+	body := http.MaxBytesReader(req.w, req.r.Body, g.cfg.ObjectBytesMax)
+	hasher := blake3.New(proto.IDBytes, nil)
+	var size uint64
+	for {
+		piece := make([]byte, StreamChunkBytes) // storage owns each piece
+		n, err := fill(body, piece)
+		if n > 0 {
+			_, _ = hasher.Write(piece[:n])
+			size += uint64(n)
+			if e := g.putChunk(req, session, piece[:n]); e != nil {
+				return proto.Addr{}, 0, e
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				g.cfg.Metrics.Add(MetricShed, ShedBodyTooLarge, 1)
+				return proto.Addr{}, 0, errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "body exceeds %d bytes", g.cfg.ObjectBytesMax)
+			}
+			return proto.Addr{}, 0, errorf(http.StatusBadRequest, CodeBadRequest, "reading body after %d bytes: %v", size, err)
+		}
+	}
+	if req.r.ContentLength >= 0 && size != uint64(req.r.ContentLength) {
+		return proto.Addr{}, 0, errorf(http.StatusBadRequest, CodeBadRequest, "body of %d bytes, Content-Length %d", size, req.r.ContentLength)
+	}
+	var addr proto.Addr
+	hasher.Sum(addr[:0])
+	return addr, size, nil
+}
+
+// fill reads until b is full (nil error), or the body ended (io.EOF, with
+// n possibly > 0), or failed. Unlike io.ReadFull it keeps a truncated
+// body's io.ErrUnexpectedEOF apart from a short last piece.
+func fill(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func (g *Gateway) putChunk(req *request, session uint64, data []byte) *apiError {
+	resp, err := g.call(req, "storage", storage.PutChunk{Session: session, Data: data})
+	if err != nil {
+		return mapError(err, true)
+	}
+	res, ok := resp.(storage.PutChunkResult)
+	if !ok || res.Err != nil {
+		return storageError(resp, res.Err, true)
+	}
+	return nil
+}
+
+// abortSession drops a failed upload's staged chunks. It runs after the
+// request may have been cancelled, hence its own context; if it fails the
+// session expires after storage's SessionTTL anyway.
+func (g *Gateway) abortSession(session uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), abortTimeout)
+	defer cancel()
+	_, _ = g.cfg.Backend.Call(ctx, "storage", storage.PutAbort{Session: session})
+}
+
+// storageError maps a reply of the wrong type or carrying err.
+func storageError(resp any, err error, write bool) *apiError {
+	if err != nil {
+		return mapError(err, write)
+	}
+	return errorf(http.StatusInternalServerError, CodeInternal, "storage answered %T", resp)
+}
+
+// writeObject answers with bytes [start, start+length) of addr (size
+// bytes in all) under status. Small reads, and objects the edge cache
+// holds, take one storage call; the others stream chunk by chunk.
+func (g *Gateway) writeObject(req *request, addr proto.Addr, status int, start, length, size uint64) *apiError {
+	if length <= BufferedReadBytesMax || g.edge.fits(size) {
+		readLength := length
+		if start == 0 && length == size {
+			readLength = 0 // a whole read: verified against the address, cacheable
+		}
+		if length == 0 {
+			writeBody(req, status, nil)
+			return nil
+		}
+		data, _, e := g.read(req, addr, start, readLength)
+		if e != nil {
+			return e
+		}
+		writeBody(req, status, data)
+		return nil
+	}
+	man, e := g.manifest(req, addr)
+	if e != nil {
+		return e
+	}
+	if man.Size != size || start+length > size {
+		return errorf(http.StatusBadGateway, CodeInternal, "manifest of %s says %d bytes, expected %d", addr.Short(), man.Size, size)
+	}
+	return g.streamChunks(req, addr, &man, status, start, length)
+}
+
+// manifest asks storage for the manifest of addr.
+func (g *Gateway) manifest(req *request, addr proto.Addr) (storage.Manifest, *apiError) {
+	resp, err := g.call(req, "storage", storage.GetManifest{Addr: addr})
+	if err != nil {
+		return storage.Manifest{}, mapError(err, false)
+	}
+	res, ok := resp.(storage.ManifestResult)
+	if !ok || res.Err != nil {
+		return storage.Manifest{}, storageError(resp, res.Err, false)
+	}
+	return res.Manifest, nil
+}
+
+// piece is the part [from, to) of one chunk that a response needs.
+type piece struct {
+	chunk    storage.ChunkRef
+	index    uint32 // in the manifest: the edge cache key
+	from, to uint32
+}
+
+// planPieces lists the chunks covering [start, start+length) of man, in
+// order, with the part of each that the range needs: only those chunks
+// are fetched.
+func planPieces(man *storage.Manifest, start, length uint64) []piece {
+	var out []piece
+	end := start + length
+	var off uint64
+	for i, c := range man.Chunks {
+		next := off + uint64(c.Size)
+		if next > start && off < end {
+			out = append(out, piece{chunk: c, index: uint32(i), from: uint32(max(start, off) - off), to: uint32(min(end, next) - off)})
+		}
+		if next >= end {
+			break
+		}
+		off = next
+	}
+	return out
+}
+
+// fetched is one chunk read's outcome.
+type fetched struct {
+	data []byte
+	err  *apiError
+}
+
+// chunkFetcher reads a response's pieces in order with at most
+// StreamWindowMax chunk reads in flight; close cancels the rest.
+type chunkFetcher struct {
+	g       *Gateway
+	ctx     context.Context
+	cancel  context.CancelFunc
+	addr    proto.Addr
+	pieces  []piece
+	started int
+	window  []chan fetched
+}
+
+func (g *Gateway) newChunkFetcher(req *request, addr proto.Addr, pieces []piece) *chunkFetcher {
+	ctx, cancel := context.WithCancel(req.r.Context())
+	return &chunkFetcher{g: g, ctx: ctx, cancel: cancel, addr: addr, pieces: pieces}
+}
+
+func (f *chunkFetcher) close() { f.cancel() }
+
+// next returns the bytes of the next piece, waiting for its read and
+// starting the following ones.
+func (f *chunkFetcher) next() ([]byte, *apiError) {
+	for f.started < len(f.pieces) && len(f.window) < StreamWindowMax {
+		ch := make(chan fetched, 1)
+		go f.fetch(f.pieces[f.started], ch)
+		f.window = append(f.window, ch)
+		f.started++
+	}
+	if len(f.window) == 0 {
+		return nil, nil
+	}
+	res := <-f.window[0]
+	f.window = f.window[1:]
+	p := f.pieces[f.started-len(f.window)-1]
+	if res.err != nil {
+		return nil, res.err
+	}
+	return res.data[p.from:p.to], nil
+}
+
+// fetch reads one chunk from the edge cache, else from storage (which
+// verified it against its address) and then caches it.
+func (f *chunkFetcher) fetch(p piece, out chan<- fetched) {
+	c, key := p.chunk, edgecache.ChunkKey(f.addr, p.index)
+	cached, hit, generation := f.g.edge.get(key)
+	if hit && uint32(len(cached)) == c.Size {
+		out <- fetched{data: cached}
+		return
+	}
+	ctx, cancel := context.WithTimeout(f.ctx, f.g.cfg.CallTimeout)
+	defer cancel()
+	resp, err := f.g.cfg.Backend.Call(ctx, "storage", storage.GetChunk{Addr: f.addr, Chunk: c})
+	if err != nil {
+		out <- fetched{err: mapError(err, false)}
+		return
+	}
+	res, ok := resp.(storage.GetResult)
+	switch {
+	case !ok || res.Err != nil:
+		out <- fetched{err: storageError(resp, res.Err, false)}
+	case uint32(len(res.Data)) != c.Size:
+		out <- fetched{err: errorf(http.StatusBadGateway, CodeInternal, "chunk %s: %d bytes, want %d", c.Addr.Short(), len(res.Data), c.Size)}
+	default:
+		f.g.edge.put(key, res.Data, generation)
+		out <- fetched{data: res.Data}
+	}
+}
+
+// streamChunks writes the range chunk by chunk. Storage verified each
+// chunk against its address; a whole read of a multi-chunk object is also
+// hashed here and checked against addr before its last piece is written,
+// so a wrong manifest never yields a complete response. An error before
+// the first byte is an ordinary error response; after it, the connection
+// is aborted (the client sees a truncated body, never wrong bytes).
+func (g *Gateway) streamChunks(req *request, addr proto.Addr, man *storage.Manifest, status int, start, length uint64) *apiError {
+	pieces := planPieces(man, start, length)
+	f := g.newChunkFetcher(req, addr, pieces)
+	defer f.close()
+	var hasher *blake3.Hasher
+	if start == 0 && length == man.Size && len(man.Chunks) > 1 {
+		hasher = blake3.New(proto.IDBytes, nil)
+	}
+	data, e := f.next()
+	if e != nil {
+		return e
+	}
+	req.w.Header().Set("Content-Type", "application/octet-stream")
+	req.w.Header().Set("Content-Length", strconv.FormatUint(length, 10))
+	req.w.WriteHeader(status)
+	for i := range pieces {
+		if hasher != nil {
+			_, _ = hasher.Write(data)
+			if i == len(pieces)-1 && !sumMatches(hasher, addr) {
+				g.abortResponse(req, fmt.Errorf("the chunks of %s do not hash to it: wrong manifest", addr.Short()))
+			}
+		}
+		if _, err := req.w.Write(data); err != nil {
+			return nil // the client went away
+		}
+		if i == len(pieces)-1 {
+			break
+		}
+		if data, e = f.next(); e != nil {
+			g.abortResponse(req, fmt.Errorf("reading %s: %s", addr.Short(), e.message))
+		}
+	}
+	return nil
+}
+
+func sumMatches(h *blake3.Hasher, addr proto.Addr) bool {
+	var got proto.Addr
+	h.Sum(got[:0])
+	return got == addr
+}
+
+// abortResponse ends a response whose headers are sent: net/http closes
+// the connection without completing the body.
+func (g *Gateway) abortResponse(req *request, err error) {
+	g.log.Warn("gateway: aborting a streamed response", "corr_id", req.corrID, "err", err)
+	panic(http.ErrAbortHandler)
+}
+
+// getWhole serves a plain GET. One call reads an object of at most
+// wholeReadBytesMax bytes (or the edge cache has it); storage refuses a
+// larger one with its size, and that one is streamed.
+func (g *Gateway) getWhole(req *request, addr proto.Addr) *apiError {
+	data, _, hit, generation := g.readCached(req, addr, 0, 0)
+	if hit {
+		writeBody(req, http.StatusOK, data)
+		return nil
+	}
+	resp, err := g.call(req, "storage", storage.Get{Addr: addr, SizeMax: g.wholeReadBytesMax()})
+	if err != nil {
+		return mapError(err, false)
+	}
+	res, ok := resp.(storage.GetResult)
+	if ok && errors.Is(res.Err, storage.ErrTooLarge) && res.Size > 0 {
+		return g.writeObject(req, addr, http.StatusOK, 0, res.Size, res.Size)
+	}
+	if !ok || res.Err != nil {
+		return storageError(resp, res.Err, false)
+	}
+	g.fillCached(addr, 0, 0, res, generation)
+	writeBody(req, http.StatusOK, res.Data)
+	return nil
+}
+
+// wholeReadBytesMax is the largest object read in one call: what the edge
+// cache could keep, at least BufferedReadBytesMax.
+func (g *Gateway) wholeReadBytesMax() uint64 {
+	if g.edge.enabled() {
+		return max(BufferedReadBytesMax, edgecache.EntryBytesMax)
+	}
+	return BufferedReadBytesMax
+}

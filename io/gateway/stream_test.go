@@ -1,0 +1,444 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"lukechampine.com/blake3"
+
+	"github.com/ron-network/ron/core/auth"
+	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/storage"
+	"github.com/ron-network/ron/io/gateway"
+	"github.com/ron-network/ron/io/pebbledisk"
+	ronruntime "github.com/ron-network/ron/io/runtime"
+)
+
+// countingBackend counts the storage requests that pass, by type.
+type countingBackend struct {
+	gateway.Backend
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (b *countingBackend) Call(ctx context.Context, service string, body any) (any, error) {
+	b.mu.Lock()
+	b.counts[fmt.Sprintf("%T", body)]++
+	b.mu.Unlock()
+	return b.Backend.Call(ctx, service, body)
+}
+
+func (b *countingBackend) count(kind string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.counts[kind]
+}
+
+func (b *countingBackend) reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.counts = map[string]int{}
+}
+
+// newDiskFixture is newFixture over pebble on a real directory (an
+// in-memory file system would hold the object in the heap the test
+// measures), with the backend wrapped to count storage requests.
+func newDiskFixture(t *testing.T) (*fixture, *countingBackend) {
+	t.Helper()
+	rt := startNode(t, pebbledisk.Options{Dir: t.TempDir(), FS: vfs.Default},
+		ronruntime.NodeSpec{Key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{4}, 32))}, 12)
+	keys, key := rootKeyring(t)
+	backend := &countingBackend{Backend: rt, counts: map[string]int{}}
+	g := gateway.New(gateway.Config{Backend: backend, Verifier: auth.NewVerifier(keys, nil), Metrics: rt.Prom(),
+		Logger: slog.New(slog.DiscardHandler), Version: "test"})
+	f := &fixture{t: t, srv: httptest.NewServer(g), rt: rt, key: key}
+	f.root = f.mint(auth.OpsAll)
+	t.Cleanup(f.srv.Close)
+	f.waitReady()
+	return f, backend
+}
+
+// patternReader yields n seeded pseudo-random bytes without holding them.
+type patternReader struct {
+	rng  *rand.ChaCha8
+	left int64
+}
+
+func newPattern(seed byte, n int64) *patternReader {
+	return &patternReader{rng: rand.NewChaCha8([32]byte{seed}), left: n}
+}
+
+func (p *patternReader) Read(b []byte) (int, error) {
+	if p.left == 0 {
+		return 0, io.EOF
+	}
+	b = b[:min(int64(len(b)), p.left)]
+	_, _ = p.rng.Read(b)
+	p.left -= int64(len(b))
+	return len(b), nil
+}
+
+// patternBytes returns bytes [from, to) of the pattern.
+func patternBytes(seed byte, from, to int64) []byte {
+	p := newPattern(seed, to)
+	_, _ = io.CopyN(io.Discard, p, from)
+	out, _ := io.ReadAll(p)
+	return out
+}
+
+func patternAddr(seed byte, n int64) proto.Addr {
+	h := blake3.New(proto.IDBytes, nil)
+	_, _ = io.Copy(h, newPattern(seed, n))
+	var a proto.Addr
+	h.Sum(a[:0])
+	return a
+}
+
+// heapPeak samples HeapInuse until stop is called and returns the peak
+// above the baseline taken after a GC at the start. It measures memory,
+// not time: the sampling interval only sets how fine the peak is seen.
+func heapPeak() (stop func() uint64) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+	return func() uint64 {
+		close(done)
+		<-finished
+		return peak.Load() - min(base, peak.Load())
+	}
+}
+
+func (f *fixture) putStream(seed byte, n int64) (*http.Response, []byte) {
+	f.t.Helper()
+	req, err := http.NewRequest(http.MethodPut, f.srv.URL+"/o", newPattern(seed, n))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	req.ContentLength = n
+	req.Header.Set("Authorization", "Bearer "+f.root)
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer r.Body.Close()
+	body, _ := io.ReadAll(r.Body)
+	return r, body
+}
+
+// streamedObjectBytes is the large object of the tests: 256 MiB keeps CI
+// fast while being four times the memory bound asserted.
+const (
+	streamedObjectBytes = 256 << 20
+	streamHeapBytesMax  = 64 << 20
+)
+
+// TestStreamLargeObjectBoundedMemory PUTs and GETs a 256 MiB object
+// through a real node and checks that neither transfer raises the heap by
+// more than 64 MiB, that the address is the BLAKE3 of the body and that
+// the GET returns exactly the body.
+func TestStreamLargeObjectBoundedMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams 256 MiB")
+	}
+	f, _ := newDiskFixture(t)
+	want := patternAddr(1, streamedObjectBytes)
+
+	stop := heapPeak()
+	r, body := f.putStream(1, streamedObjectBytes)
+	putPeak := stop()
+	var out struct {
+		Addr string `json:"addr"`
+		Size uint64 `json:"size"`
+	}
+	if r.StatusCode != http.StatusCreated || json.Unmarshal(body, &out) != nil || out.Addr != want.String() || out.Size != streamedObjectBytes {
+		t.Fatalf("PUT: %d %s, want addr %s", r.StatusCode, body, want)
+	}
+
+	stop = heapPeak()
+	resp, err := http.Get(f.srv.URL + "/o/" + out.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := blake3.New(proto.IDBytes, nil)
+	n, err := io.Copy(h, resp.Body)
+	resp.Body.Close()
+	getPeak := stop()
+	var got proto.Addr
+	h.Sum(got[:0])
+	if err != nil || resp.StatusCode != http.StatusOK || n != streamedObjectBytes || got != want {
+		t.Fatalf("GET: status %d, %d bytes, err %v, hash match %v", resp.StatusCode, n, err, got == want)
+	}
+	t.Logf("heap peak above baseline: PUT %d MiB, GET %d MiB", putPeak>>20, getPeak>>20)
+	if putPeak > streamHeapBytesMax || getPeak > streamHeapBytesMax {
+		t.Fatalf("heap grew by %d MiB (PUT) / %d MiB (GET), bound %d MiB", putPeak>>20, getPeak>>20, streamHeapBytesMax>>20)
+	}
+}
+
+// TestStreamRangeFetchesOnlyNeededChunks: a range in the middle of a large
+// object reads only the chunks that cover it, and HEAD and a repeated ETag
+// behave as for small objects.
+func TestStreamRangeFetchesOnlyNeededChunks(t *testing.T) {
+	f, backend := newDiskFixture(t)
+	const size = 16 << 20
+	if r, body := f.putStream(2, size); r.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT: %d %s", r.StatusCode, body)
+	}
+	addr := patternAddr(2, size)
+	const chunk = gateway.StreamChunkBytes
+	start, end := int64(5*chunk+100), int64(12*chunk-1) // inclusive end: chunks 5..11
+	backend.reset()
+	r := f.do("GET", "/o/"+addr.String(), nil, map[string]string{"Range": fmt.Sprintf("bytes=%d-%d", start, end)})
+	if r.StatusCode != http.StatusPartialContent || !bytes.Equal(r.body, patternBytes(2, start, end+1)) {
+		t.Fatalf("range: status %d, %d bytes", r.StatusCode, len(r.body))
+	}
+	if want := fmt.Sprintf("bytes %d-%d/%d", start, end, size); r.Header.Get("Content-Range") != want {
+		t.Fatalf("Content-Range %q, want %q", r.Header.Get("Content-Range"), want)
+	}
+	if n := backend.count("storage.GetChunk"); n != 7 {
+		t.Fatalf("range over chunks 5..11 fetched %d chunks", n)
+	}
+	head := f.do("HEAD", "/o/"+addr.String(), nil, nil)
+	if head.StatusCode != http.StatusOK || head.Header.Get("Content-Length") != fmt.Sprint(size) || head.Header.Get("ETag") != `"`+addr.String()+`"` {
+		t.Fatalf("HEAD: %d, Content-Length %q", head.StatusCode, head.Header.Get("Content-Length"))
+	}
+	if r := f.do("GET", "/o/"+addr.String(), nil, map[string]string{"If-None-Match": `"` + addr.String() + `"`}); r.StatusCode != http.StatusNotModified {
+		t.Fatalf("If-None-Match: %d", r.StatusCode)
+	}
+	r = f.do("GET", "/o/"+addr.String(), nil, map[string]string{"Range": fmt.Sprintf("bytes=%d-", size)})
+	if r.StatusCode != http.StatusRequestedRangeNotSatisfiable || r.Header.Get("Content-Range") != fmt.Sprintf("bytes */%d", size) {
+		t.Fatalf("range past the end: %d %q", r.StatusCode, r.Header.Get("Content-Range"))
+	}
+}
+
+// truncatingReader yields n pattern bytes then fails, like a client that
+// closes its connection mid-body. Before failing it waits (bounded) until
+// ready says the server has opened the upload session: a connection reset
+// that arrives before the server parsed the request would otherwise make
+// the test depend on scheduling.
+type truncatingReader struct {
+	*patternReader
+	ready func() bool
+}
+
+func (r truncatingReader) Read(b []byte) (int, error) {
+	n, err := r.patternReader.Read(b)
+	if err == io.EOF {
+		for deadline := time.Now().Add(30 * time.Second); !r.ready() && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		return 0, io.ErrClosedPipe
+	}
+	return n, err
+}
+
+// TestStreamTruncatedUploadLeavesNothing: a body shorter than its
+// Content-Length never commits; the session is aborted (more truncated
+// uploads than storage.SessionsMax still leave room for a good one).
+func TestStreamTruncatedUploadLeavesNothing(t *testing.T) {
+	f, backend := newDiskFixture(t)
+	const size, sent = 4 << 20, 3<<20 + 12345
+	for i := range storage.SessionsMax + 2 {
+		begun := func() bool { return backend.count("storage.PutBegin") > i }
+		req, _ := http.NewRequest(http.MethodPut, f.srv.URL+"/o", truncatingReader{newPattern(3, sent), begun})
+		req.ContentLength = size
+		req.Header.Set("Authorization", "Bearer "+f.root)
+		if r, err := http.DefaultClient.Do(req); err == nil {
+			r.Body.Close()
+			if r.StatusCode < 400 {
+				t.Fatalf("truncated upload %d answered %d", i, r.StatusCode)
+			}
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second) // a bound on a slow machine, not a timing assertion
+	for backend.count("storage.PutAbort") < storage.SessionsMax+2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // the handler may still be aborting
+	}
+	if backend.count("storage.PutCommit") != 0 || backend.count("storage.PutAbort") != storage.SessionsMax+2 {
+		t.Fatalf("commits %d, aborts %d", backend.count("storage.PutCommit"), backend.count("storage.PutAbort"))
+	}
+	for _, n := range []int64{size, sent} {
+		addr := patternAddr(3, n)
+		res, err := f.rt.Call(context.Background(), "storage", storage.Has{Addr: addr})
+		if has, ok := res.(storage.HasResult); err != nil || !ok || has.Local {
+			t.Fatalf("prefix of %d bytes is stored: %+v %v", n, res, err)
+		}
+		if r := f.do("GET", "/o/"+addr.String(), nil, nil); r.StatusCode != http.StatusNotFound {
+			t.Fatalf("GET of a truncated upload: %d", r.StatusCode)
+		}
+	}
+	if r, body := f.putStream(3, size); r.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT after truncated uploads: %d %s", r.StatusCode, body)
+	}
+}
+
+// TestStreamBodyCap: a body above ObjectBytesMax is refused whether its
+// length is declared or not, and nothing is committed.
+func TestStreamBodyCap(t *testing.T) {
+	f := newFixture(t, gateway.AdmissionConfig{}, 1<<20+1)
+	r := f.do("PUT", "/o", make([]byte, 1<<20+2), f.bearer())
+	wantError(t, r, http.StatusRequestEntityTooLarge, gateway.CodeTooLarge)
+	req, _ := http.NewRequest(http.MethodPut, f.srv.URL+"/o", io.MultiReader(newPattern(5, 1<<20+2)))
+	req.ContentLength = -1 // chunked: the cap is found while streaming
+	req.Header.Set("Authorization", "Bearer "+f.root)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("chunked body above the cap: %d", resp.StatusCode)
+	}
+	if r := f.do("GET", "/o/"+patternAddr(5, 1<<20+2).String(), nil, nil); r.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET of the refused body: %d", r.StatusCode)
+	}
+}
+
+// fakeStore serves one object through the streaming read API, with a
+// manifest that may lie about the address and chunks that may fail.
+type fakeStore struct {
+	addr    proto.Addr
+	data    []byte
+	man     storage.Manifest
+	failAt  int // GetChunk of this chunk index fails (-1: never)
+	mu      sync.Mutex
+	fetched int
+}
+
+func newFakeStore(addr proto.Addr, data []byte) *fakeStore {
+	f := &fakeStore{addr: addr, data: data, failAt: -1, man: storage.Manifest{Size: uint64(len(data))}}
+	for off := 0; off < len(data); off += gateway.StreamChunkBytes {
+		part := data[off:min(off+gateway.StreamChunkBytes, len(data))]
+		f.man.Chunks = append(f.man.Chunks, storage.ChunkRef{Addr: proto.AddrOf(part), Size: uint32(len(part))})
+	}
+	return f
+}
+
+func (f *fakeStore) Ready() bool { return true }
+
+func (f *fakeStore) Call(_ context.Context, _ string, body any) (any, error) {
+	switch body := body.(type) {
+	case storage.Get:
+		if body.Offset == 0 && body.Length == 0 && body.SizeMax > 0 && uint64(len(f.data)) > body.SizeMax {
+			return storage.GetResult{Size: uint64(len(f.data)), Err: storage.ErrTooLarge}, nil
+		}
+		end := uint64(len(f.data))
+		if body.Length > 0 {
+			end = body.Offset + body.Length
+		}
+		return storage.GetResult{Data: bytes.Clone(f.data[body.Offset:end]), Size: uint64(len(f.data))}, nil
+	case storage.GetManifest:
+		return storage.ManifestResult{Manifest: f.man}, nil
+	case storage.GetChunk:
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.fetched++
+		off := 0
+		for i, c := range f.man.Chunks {
+			if c == body.Chunk {
+				if i == f.failAt {
+					return storage.GetResult{Err: storage.ErrUnavailable}, nil
+				}
+				return storage.GetResult{Data: bytes.Clone(f.data[off : off+int(c.Size)]), Size: uint64(c.Size)}, nil
+			}
+			off += int(c.Size)
+		}
+		return storage.GetResult{Err: storage.ErrNotFound}, nil
+	}
+	return nil, fmt.Errorf("fakeStore: unexpected %T", body)
+}
+
+func newFakeGateway(t *testing.T, store *fakeStore) *httptest.Server {
+	log := slog.New(slog.DiscardHandler)
+	srv := httptest.NewServer(gateway.New(gateway.Config{Backend: store, Metrics: ronruntime.NewPromMetrics(log), Logger: log}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// getAll returns the status, the declared length and what arrived; err is
+// set when the body ended before its Content-Length.
+func getAll(t *testing.T, url string, hdr map[string]string) (int, int64, []byte, error) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	body, err := io.ReadAll(r.Body)
+	return r.StatusCode, r.ContentLength, body, err
+}
+
+// TestStreamNeverCompletesWrongBytes: a streamed whole GET whose chunks do
+// not hash to the address, or whose chunk read fails after the headers,
+// ends with a truncated body rather than a complete response.
+func TestStreamNeverCompletesWrongBytes(t *testing.T) {
+	data := patternBytes(6, 0, 3<<20)
+	lie := newFakeStore(proto.AddrOf([]byte("not these bytes")), data)
+	status, declared, body, err := getAll(t, newFakeGateway(t, lie).URL+"/o/"+lie.addr.String(), nil)
+	if status != http.StatusOK || declared != int64(len(data)) || err == nil || len(body) >= len(data) {
+		t.Fatalf("wrong manifest: status %d, %d of %d bytes, err %v", status, len(body), declared, err)
+	}
+	failing := newFakeStore(proto.AddrOf(data), data)
+	failing.failAt = 7
+	_, _, body, err = getAll(t, newFakeGateway(t, failing).URL+"/o/"+failing.addr.String(), nil)
+	if err == nil || len(body) > 7*gateway.StreamChunkBytes {
+		t.Fatalf("failing chunk: %d bytes, err %v", len(body), err)
+	}
+	good := newFakeStore(proto.AddrOf(data), data)
+	status, _, body, err = getAll(t, newFakeGateway(t, good).URL+"/o/"+good.addr.String(), nil)
+	if status != http.StatusOK || err != nil || !bytes.Equal(body, data) || good.fetched != len(good.man.Chunks) {
+		t.Fatalf("good object: status %d, err %v, %d chunk reads", status, err, good.fetched)
+	}
+}
+
+// TestStreamHugeMultipartIsWhole: a multi-range request above
+// MultipartBytesMax is answered with the whole object, streamed.
+func TestStreamHugeMultipartIsWhole(t *testing.T) {
+	data := patternBytes(7, 0, 2*gateway.MultipartBytesMax)
+	store := newFakeStore(proto.AddrOf(data), data)
+	hdr := map[string]string{"Range": fmt.Sprintf("bytes=0-%d,%d-", gateway.MultipartBytesMax, gateway.MultipartBytesMax+10)}
+	status, _, body, err := getAll(t, newFakeGateway(t, store).URL+"/o/"+store.addr.String(), hdr)
+	if status != http.StatusOK || err != nil || !bytes.Equal(body, data) || store.fetched != len(store.man.Chunks) {
+		t.Fatalf("status %d, %d bytes, err %v, %d chunk reads", status, len(body), err, store.fetched)
+	}
+	small := map[string]string{"Range": "bytes=0-9,100-109"}
+	if status, _, _, _ := getAll(t, newFakeGateway(t, store).URL+"/o/"+store.addr.String(), small); status != http.StatusPartialContent {
+		t.Fatalf("small multi-range: status %d", status)
+	}
+}

@@ -1,0 +1,222 @@
+package pebbledisk
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/ron-network/ron/core/env"
+)
+
+// Limits of the adapter.
+const (
+	// QueueDepthMax bounds the ops submitted and not yet taken by the
+	// worker. Submit blocks while the queue is full (see Submit).
+	QueueDepthMax = 1024
+	// CacheBytesDefault is the block cache size when Options.CacheBytes is 0.
+	CacheBytesDefault = 64 << 20
+)
+
+// ErrClosed is wrapped (next to env.ErrDiskIO) by the result of an op run
+// after Close.
+var ErrClosed = errors.New("pebbledisk: closed")
+
+// Options configures Open.
+type Options struct {
+	// Dir is the directory of the store; it is created if missing.
+	Dir string
+	// FS is the file system; nil means vfs.Default. Tests use
+	// vfs.NewCrashableMem() and errorfs wrappers.
+	FS vfs.FS
+	// Log receives pebble's informational and error logs; nil discards them.
+	Log *slog.Logger
+	// CacheBytes sizes the block cache; 0 means CacheBytesDefault.
+	CacheBytes int64
+}
+
+// Stats are counters of the adapter, for the runtime's metrics.
+type Stats struct {
+	// QueueFullWaits counts Submit calls that found the queue full and
+	// blocked.
+	QueueFullWaits uint64
+	// Failed is set once pebble reported a fatal error; every later op
+	// fails and the store must be reopened (see doc.go).
+	Failed bool
+}
+
+// request is one queued op.
+type request struct {
+	id env.OpID
+	op env.DiskOp
+}
+
+// Disk is a pebble store behind the env disk contract. Submit, SetCompletion,
+// Close, Do and Stats are safe for concurrent use; ops run one at a time, in
+// submission order for Submit.
+type Disk struct {
+	db *pebble.DB
+
+	// submitMu guards closed and the send on queue against Close: Submit
+	// holds it shared while it sends, Close exclusively while it closes
+	// the queue, so no op is sent on a closed channel or stranded after
+	// the worker exits.
+	submitMu sync.RWMutex
+	closed   bool
+	queue    chan request
+
+	completion     atomic.Pointer[func(env.DiskDone)]
+	queueFullWaits atomic.Uint64
+	workerDone     chan struct{}
+
+	// execMu serialises op execution (the worker and Do) and guards the
+	// fields below.
+	execMu   sync.Mutex
+	failure  error // the fatal pebble error, once there was one
+	dbClosed bool
+	failed   atomic.Bool // mirrors failure != nil for Stats
+}
+
+// Open opens (or creates) the store in opts.Dir and starts its worker.
+// Opening replays pebble's WAL and flushes what it recovers to synced
+// tables, so the state found at Open is durable (see doc.go).
+func Open(opts Options) (*Disk, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("pebbledisk: Options.Dir is empty")
+	}
+	fs := opts.FS
+	if fs == nil {
+		fs = vfs.Default
+	}
+	cacheBytes := opts.CacheBytes
+	if cacheBytes == 0 {
+		cacheBytes = CacheBytesDefault
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	cache := pebble.NewCache(cacheBytes)
+	defer cache.Unref() // the DB holds its own reference
+	db, err := pebble.Open(opts.Dir, &pebble.Options{
+		FS:                 fs,
+		Cache:              cache,
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             pebbleLogger{log: log},
+	})
+	if err != nil {
+		return nil, classify("open", err)
+	}
+	d := &Disk{
+		db:         db,
+		queue:      make(chan request, QueueDepthMax),
+		workerDone: make(chan struct{}),
+	}
+	go d.run()
+	return d, nil
+}
+
+// SetCompletion sets the function the worker calls with each completion,
+// in submission order. It must be set before the first Submit. fn runs on
+// the worker goroutine and must not wait for the goroutine that calls
+// Submit: that goroutine may itself be blocked in Submit on a full queue.
+func (d *Disk) SetCompletion(fn func(env.DiskDone)) {
+	d.completion.Store(&fn)
+}
+
+// Submit queues op under id (non-zero, chosen by the caller) and returns.
+// Its completion reaches the function given to SetCompletion after the
+// completions of every op submitted before it. The disk takes ownership of
+// op's slices.
+//
+// When QueueDepthMax ops are queued, Submit blocks until the worker takes
+// one (counted in Stats.QueueFullWaits). Blocking was chosen over failing
+// the op: a shed disk op would be a spurious error for the machine, and the
+// FIFO contract leaves no place to deliver an early rejection in order.
+// Submit after Close, or with id 0, is a programmer error and panics.
+func (d *Disk) Submit(id env.OpID, op env.DiskOp) {
+	if id == 0 {
+		panic("pebbledisk: Submit with OpID 0")
+	}
+	d.submitMu.RLock()
+	defer d.submitMu.RUnlock()
+	if d.closed {
+		panic("pebbledisk: Submit after Close")
+	}
+	req := request{id: id, op: op}
+	select {
+	case d.queue <- req:
+	default:
+		d.queueFullWaits.Add(1)
+		d.queue <- req
+	}
+}
+
+// run is the worker: it executes queued ops in order and hands each
+// completion to the completion function.
+func (d *Disk) run() {
+	defer close(d.workerDone)
+	for req := range d.queue {
+		result := d.Do(req.op)
+		fn := d.completion.Load()
+		if fn == nil {
+			panic("pebbledisk: op completed before SetCompletion")
+		}
+		(*fn)(env.DiskDone{ID: req.id, Op: req.op, Result: result})
+	}
+}
+
+// Close stops accepting ops, completes every queued one, and closes the
+// store. After a fatal pebble error it abandons the store instead (closing
+// it could block on pebble's stuck commit pipeline) and returns that error.
+// Closing twice returns nil.
+func (d *Disk) Close() error {
+	d.submitMu.Lock()
+	if d.closed {
+		d.submitMu.Unlock()
+		return nil
+	}
+	d.closed = true
+	close(d.queue)
+	d.submitMu.Unlock()
+	<-d.workerDone
+
+	d.execMu.Lock()
+	defer d.execMu.Unlock()
+	d.dbClosed = true
+	if d.failure != nil {
+		return fmt.Errorf("pebbledisk: store abandoned after a fatal error: %w", d.failure)
+	}
+	if err := d.db.Close(); err != nil {
+		return classify("close", err)
+	}
+	return nil
+}
+
+// Stats returns the adapter's counters.
+func (d *Disk) Stats() Stats {
+	return Stats{QueueFullWaits: d.queueFullWaits.Load(), Failed: d.failed.Load()}
+}
+
+// Do runs op synchronously and returns its result. It is for tests and
+// tools; it runs between two queued ops, so a caller that mixes Do with
+// Submit gets no ordering between them.
+func (d *Disk) Do(op env.DiskOp) env.DiskResult {
+	d.execMu.Lock()
+	defer d.execMu.Unlock()
+	if err := op.Validate(); err != nil {
+		return env.DiskResult{Err: fmt.Errorf("pebbledisk: %s: %w", op.Kind, err)}
+	}
+	switch {
+	case d.dbClosed:
+		return env.DiskResult{Err: fmt.Errorf("pebbledisk: %s: %w: %w", op.Kind, env.ErrDiskIO, ErrClosed)}
+	case d.failure != nil:
+		return env.DiskResult{Err: fmt.Errorf("pebbledisk: %s: %w: store failed earlier: %w", op.Kind, env.ErrDiskIO, d.failure)}
+	}
+	return d.exec(&op)
+}

@@ -1,0 +1,87 @@
+// Package pebbledisk is the production disk: a pebble v2 store
+// (github.com/cockroachdb/pebble/v2) behind the asynchronous disk contract
+// of core/env (disk.go). It passes the same conformance suite as the
+// simulator's disk (core/env/disktest), run over pebble on a crashable
+// in-memory file system.
+//
+// # Mapping to the env contract
+//
+//   - FIFO: one worker goroutine per Disk takes ops from a queue of
+//     QueueDepthMax in submission order, runs each to completion and hands
+//     its env.DiskDone to the completion function before taking the next.
+//     Every op therefore sees the writes submitted before it.
+//   - Visible at completion: puts, deletes and batches are committed with
+//     pebble.NoSync; pebble applies a commit to its memtable before the
+//     call returns.
+//   - Durable after a completed Sync: pebble keeps one ordered write-ahead
+//     log. Sync commits an empty log record with pebble.Sync, which writes
+//     and fsyncs the log up to and including it, and so every record
+//     committed before it.
+//   - Batches atomic, also across a crash: a batch is one pebble.Batch,
+//     logged as one WAL record with a checksum; replay applies a record
+//     whole or stops before it.
+//   - Prefix after a crash: pebble replays the WAL in order and stops at
+//     the first missing or damaged record of the last log, so the state
+//     after a crash is the synced state plus a prefix of the later writes.
+//     Note that pebble keeps a NoSync write in its current 32 KiB WAL block,
+//     in memory, until the block fills or a sync; a process crash loses
+//     such writes even when the machine stays up. The contract allows that.
+//   - Recovered state is durable: Open replays the WAL into memtables and
+//     flushes them to synced tables (and a synced manifest) before it
+//     returns, then starts a new log. A second crash finds the same state,
+//     so no sync after Open is needed; the conformance suite checks it.
+//   - Results own their slices: values and keys are copied out of pebble's
+//     buffers, which are only valid until the next iterator step or the
+//     Get closer.
+//   - Validation: op.Validate first; an invalid op completes with its
+//     error (wrapping env.ErrDiskInvalid) and touches nothing.
+//   - Scans: one iterator with lower bound max(Prefix, Start) and upper
+//     bound the first key after every key with Prefix; it reads one pair
+//     past Limit to set More.
+//
+// # Errors
+//
+// Every error from pebble or the file system is wrapped, with its cause, in
+// one env class: pebble's corruption marker (pebble.IsCorruptionError)
+// becomes env.ErrCorruption, ENOSPC becomes env.ErrDiskFull, anything else
+// env.ErrDiskIO.
+//
+// Pebble treats a failed WAL write or sync as fatal: its commit pipeline is
+// left stuck and it calls Logger.Fatalf, whose default exits the process.
+// The adapter's logger panics instead, the op that hit it recovers the
+// panic and fails with env.ErrDiskIO, and the Disk is marked failed
+// (Stats.Failed): every later op fails with env.ErrDiskIO without calling
+// pebble, and Close abandons the store rather than wait on the stuck
+// pipeline. The owner should then restart the node from its durable state,
+// which a fresh Open recovers (tested with errorfs). Retrying the fsync was
+// rejected: after a failed fsync the kernel may have dropped the dirty
+// pages, so a later "successful" fsync proves nothing. A fatal error raised
+// on one of pebble's background goroutines (flush, compaction) cannot be
+// recovered there and still ends the process.
+//
+// # Failpoints
+//
+// FailpointWrite, FailpointSync and FailpointRead (pingcap/failpoint,
+// evaluated directly with failpoint.Eval, no code rewriting) sit before
+// each pebble write, sync and read. return(true) injects an I/O error,
+// return("full") a full disk, return("corruption") corruption; sleep(ms)
+// delays the op. An injected error fails the op before pebble sees it, so
+// the store stays consistent and later ops work. Production binaries set
+// them through GO_FAILPOINTS.
+//
+// # Queue and back-pressure
+//
+// Submit blocks while the queue is full rather than failing the op:
+// shedding a disk op would turn load into spurious errors for the machine,
+// and the FIFO contract leaves no slot to deliver an early rejection in
+// order. The blocking is counted (Stats.QueueFullWaits). The completion
+// function therefore must not wait for the goroutine that calls Submit, or
+// a full queue would deadlock the two.
+//
+// Do runs an op synchronously for tests and tools; ops from Do and from
+// the worker never overlap (one mutex), but Do is not ordered with respect
+// to queued ops.
+//
+// The package is production code under io/: it uses goroutines, sync and
+// the file system, and must not import sim/.
+package pebbledisk

@@ -1,0 +1,234 @@
+package pebbledisk
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"syscall"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/pingcap/failpoint"
+
+	"github.com/ron-network/ron/core/env"
+)
+
+// Failpoints, evaluated with failpoint.Eval before the pebble call they
+// name. Enable them in tests with failpoint.Enable(name, terms) or in the
+// binary with GO_FAILPOINTS="<name>=<terms>[;...]". Terms:
+//
+//	return(true)          fail the op with an I/O error (env.ErrDiskIO)
+//	return("full")        fail it as a full disk (env.ErrDiskFull)
+//	return("corruption")  fail it as corruption (env.ErrCorruption)
+//	sleep(50)             delay it by 50 ms, then run it
+//
+// with failpoint's modifiers ("10%return(true)", "3*return(true)").
+const (
+	failpointPrefix = "github.com/ron-network/ron/io/pebbledisk/"
+	// FailpointWrite guards every put, delete and batch.
+	FailpointWrite = failpointPrefix + "write"
+	// FailpointSync guards every sync.
+	FailpointSync = failpointPrefix + "sync"
+	// FailpointRead guards every get and scan.
+	FailpointRead = failpointPrefix + "read"
+)
+
+// Errors a failpoint injects; classify maps them like real ones.
+var (
+	errInjectedIO         = errors.New("pebbledisk: injected I/O error")
+	errInjectedFull       = fmt.Errorf("pebbledisk: injected: %w", syscall.ENOSPC)
+	errInjectedCorruption = fmt.Errorf("pebbledisk: injected: %w", pebble.ErrCorruption)
+)
+
+// injected evaluates failpoint name: nil when it is off or only delays.
+func injected(name string) error {
+	value, err := failpoint.Eval(name)
+	if err != nil || value == nil {
+		return nil
+	}
+	switch value {
+	case false:
+		return nil
+	case "full":
+		return errInjectedFull
+	case "corruption":
+		return errInjectedCorruption
+	}
+	return errInjectedIO
+}
+
+// classify wraps a pebble or I/O error in the env class it belongs to,
+// keeping the cause in the chain.
+func classify(what string, err error) error {
+	switch {
+	case pebble.IsCorruptionError(err):
+		return fmt.Errorf("pebbledisk: %s: %w: %w", what, env.ErrCorruption, err)
+	case errors.Is(err, syscall.ENOSPC):
+		return fmt.Errorf("pebbledisk: %s: %w: %w", what, env.ErrDiskFull, err)
+	}
+	return fmt.Errorf("pebbledisk: %s: %w: %w", what, env.ErrDiskIO, err)
+}
+
+// fatal is the panic value pebbleLogger.Fatalf raises, so a fatal pebble
+// error on the op's goroutine becomes a failed op instead of an exit.
+type fatal struct{ err error }
+
+// pebbleLogger routes pebble's logs to slog. Pebble calls Fatalf when it
+// cannot continue (a failed WAL write leaves its commit pipeline stuck);
+// the default logger would exit the process.
+type pebbleLogger struct{ log *slog.Logger }
+
+func (l pebbleLogger) Infof(format string, args ...any) {
+	l.log.Info(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+func (l pebbleLogger) Errorf(format string, args ...any) {
+	l.log.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+func (l pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	l.log.Error(msg, "component", "pebble", "fatal", true)
+	panic(fatal{err: errors.New(msg)})
+}
+
+// exec runs one valid op on an open, healthy store. The caller holds
+// execMu. A fatal pebble error marks the store failed.
+func (d *Disk) exec(op *env.DiskOp) (result env.DiskResult) {
+	defer func() {
+		if r := recover(); r != nil {
+			f, ok := r.(fatal)
+			if !ok {
+				panic(r)
+			}
+			d.failure = f.err
+			d.failed.Store(true)
+			result = env.DiskResult{Err: classify(op.Kind.String(), f.err)}
+		}
+	}()
+	switch op.Kind {
+	case env.DiskGet:
+		return d.get(op.Key)
+	case env.DiskPut:
+		return d.write(op.Kind, func() error { return d.db.Set(op.Key, op.Value, pebble.NoSync) })
+	case env.DiskDelete:
+		return d.write(op.Kind, func() error { return d.db.Delete(op.Key, pebble.NoSync) })
+	case env.DiskBatch:
+		return d.write(op.Kind, func() error { return d.applyBatch(op.Batch) })
+	case env.DiskSync:
+		return d.sync()
+	case env.DiskScan:
+		return d.scan(op.Prefix, op.Start, op.Limit)
+	}
+	panic(fmt.Sprintf("pebbledisk: validated op of unknown kind %d", op.Kind))
+}
+
+func (d *Disk) write(kind env.DiskOpKind, apply func() error) env.DiskResult {
+	if err := injected(FailpointWrite); err != nil {
+		return env.DiskResult{Err: classify(kind.String(), err)}
+	}
+	if err := apply(); err != nil {
+		return env.DiskResult{Err: classify(kind.String(), err)}
+	}
+	return env.DiskResult{}
+}
+
+// applyBatch commits writes as one pebble batch: pebble logs a batch as one
+// WAL record, so it is applied whole or not at all, also across a crash.
+func (d *Disk) applyBatch(writes []env.DiskWrite) error {
+	batch := d.db.NewBatch()
+	defer batch.Close()
+	for i := range writes {
+		w := &writes[i]
+		var err error
+		if w.Delete {
+			err = batch.Delete(w.Key, nil)
+		} else {
+			err = batch.Set(w.Key, w.Value, nil)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return d.db.Apply(batch, pebble.NoSync)
+}
+
+// sync commits an empty log record with a WAL sync: pebble's WAL is one
+// ordered log, so syncing it makes every write completed before durable.
+func (d *Disk) sync() env.DiskResult {
+	if err := injected(FailpointSync); err != nil {
+		return env.DiskResult{Err: classify("sync", err)}
+	}
+	if err := d.db.LogData(nil, pebble.Sync); err != nil {
+		return env.DiskResult{Err: classify("sync", err)}
+	}
+	return env.DiskResult{}
+}
+
+func (d *Disk) get(key []byte) env.DiskResult {
+	if err := injected(FailpointRead); err != nil {
+		return env.DiskResult{Err: classify("get", err)}
+	}
+	value, closer, err := d.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return env.DiskResult{}
+	}
+	if err != nil {
+		return env.DiskResult{Err: classify("get", err)}
+	}
+	result := env.DiskResult{Found: true, Value: bytes.Clone(value)}
+	if result.Value == nil {
+		result.Value = []byte{}
+	}
+	if err := closer.Close(); err != nil {
+		return env.DiskResult{Err: classify("get", err)}
+	}
+	return result
+}
+
+// scan returns up to limit pairs with prefix from the first key >= start.
+// The iterator bounds do the filtering: lower = max(prefix, start), upper =
+// the first key after every key with prefix.
+func (d *Disk) scan(prefix, start []byte, limit int) env.DiskResult {
+	if err := injected(FailpointRead); err != nil {
+		return env.DiskResult{Err: classify("scan", err)}
+	}
+	lower := prefix
+	if bytes.Compare(start, prefix) > 0 {
+		lower = start
+	}
+	iter, err := d.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return env.DiskResult{Err: classify("scan", err)}
+	}
+	var result env.DiskResult
+	for valid := iter.First(); valid; valid = iter.Next() {
+		if len(result.Pairs) == limit {
+			result.More = true
+			break
+		}
+		value, err := iter.ValueAndErr()
+		if err != nil {
+			_ = iter.Close()
+			return env.DiskResult{Err: classify("scan", err)}
+		}
+		result.Pairs = append(result.Pairs, env.KV{Key: bytes.Clone(iter.Key()), Value: bytes.Clone(value)})
+	}
+	if err := iter.Close(); err != nil { // Close reports the iteration's error too
+		return env.DiskResult{Err: classify("scan", err)}
+	}
+	return result
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix,
+// or nil (no upper bound) when prefix is empty or all 0xff.
+func prefixEnd(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] != 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,127 @@
+package pebbledisk
+
+import (
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/env/disktest"
+)
+
+// testDir is the store's directory inside each test's file system.
+const testDir = "store"
+
+// harness drives a Disk through its asynchronous path on a crashable
+// in-memory file system. Crash takes a CrashClone (synced data, plus a
+// seeded share of unsynced blocks when unsyncedPercent > 0), abandons the
+// running store and opens a new one on the clone.
+type harness struct {
+	t               failer
+	fs              *vfs.MemFS
+	unsyncedPercent int
+	rng             *rand.Rand
+	disk            *Disk
+
+	mu        sync.Mutex
+	cond      *sync.Cond
+	done      []env.DiskDone
+	submitted int
+	nextID    env.OpID
+}
+
+var _ disktest.Harness = (*harness)(nil)
+
+// failer is the part of *testing.T and *rapid.T the harness uses.
+type failer interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
+// newHarness opens a store on a fresh crashable file system; the caller
+// closes it with close.
+func newHarness(t failer, unsyncedPercent int, seed uint64) *harness {
+	h := &harness{
+		t:               t,
+		fs:              vfs.NewCrashableMem(),
+		unsyncedPercent: unsyncedPercent,
+		rng:             rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)),
+	}
+	h.cond = sync.NewCond(&h.mu)
+	h.open()
+	return h
+}
+
+func (h *harness) close() { _ = h.disk.Close() }
+
+func (h *harness) open() {
+	h.t.Helper()
+	d, err := Open(Options{Dir: testDir, FS: h.fs, CacheBytes: 1 << 20})
+	if err != nil {
+		h.t.Fatalf("open: %v", err)
+	}
+	d.SetCompletion(h.complete)
+	h.disk = d
+}
+
+// complete is the completion function: it never blocks on the submitter.
+func (h *harness) complete(done env.DiskDone) {
+	h.mu.Lock()
+	h.done = append(h.done, done)
+	h.mu.Unlock()
+	h.cond.Broadcast()
+}
+
+func (h *harness) Submit(op env.DiskOp) env.OpID {
+	h.nextID++
+	h.submitted++
+	h.disk.Submit(h.nextID, op)
+	return h.nextID
+}
+
+func (h *harness) Drain() []env.DiskDone {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for len(h.done) < h.submitted {
+		h.cond.Wait()
+	}
+	done := h.done
+	h.done, h.submitted = nil, 0
+	return done
+}
+
+func (h *harness) Crash() {
+	h.t.Helper()
+	if h.submitted != 0 {
+		h.t.Fatalf("crash with %d ops outstanding", h.submitted)
+	}
+	clone := h.fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: h.unsyncedPercent, RNG: h.rng})
+	// The old store keeps running on the old file system until it is
+	// closed; what it does after the clone is invisible to the new one.
+	_ = h.disk.Close()
+	h.fs = clone
+	h.open()
+}
+
+func TestConformance(t *testing.T) {
+	for _, v := range []struct {
+		name            string
+		unsyncedPercent int
+	}{
+		{"OnlySynced", 0},
+		{"HalfUnsyncedBlocks", 50},
+		{"AllUnsynced", 100},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			seed := uint64(0)
+			disktest.Run(t, func(t *testing.T) disktest.Harness {
+				seed++
+				h := newHarness(t, v.unsyncedPercent, seed)
+				t.Cleanup(h.close)
+				return h
+			})
+		})
+	}
+}

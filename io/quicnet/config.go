@@ -1,0 +1,168 @@
+package quicnet
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/node"
+	"github.com/ron-network/ron/core/overlay"
+)
+
+// Defaults applied to zero Config fields, and fixed limits.
+const (
+	IdleTimeoutDefault      = 30 * time.Second
+	KeepAliveDefault        = 10 * time.Second
+	HandshakeTimeoutDefault = 5 * time.Second
+	SendQueueDepthDefault   = 256
+	ConnsPerPeerDefault     = 2
+	// ConnsPerPeerMin is one kept connection plus the duplicate of a
+	// simultaneous open: with a cap of 1 both sides would refuse the second
+	// connection before choosing, and could end up closing both.
+	ConnsPerPeerMin = 2
+	// PeersMax bounds the address book (configured and learned peers).
+	PeersMax = 4096
+	// DialAttemptsMax is how many dials in a row a queue survives; after
+	// the last failure its frames are dropped (reason unreachable).
+	DialAttemptsMax = 4
+	// DialBackoffMin and DialBackoffMax bound the pause between attempts,
+	// doubling from the first to the second.
+	DialBackoffMin = 100 * time.Millisecond
+	DialBackoffMax = 2 * time.Second
+	// ReadBufferBytes is the buffered reader in front of a receive stream.
+	ReadBufferBytes = 64 << 10
+	// UDPBufferBytesWanted is the socket buffer quic-go asks for (7 MiB on
+	// Linux); below it, throughput under load suffers and we log once.
+	UDPBufferBytesWanted = 7 << 20
+	// ALPN is the only application protocol a RON transport speaks.
+	ALPN = "ron/1"
+)
+
+// Config configures a Transport. Zero durations and sizes take the defaults
+// above.
+type Config struct {
+	Key                    ed25519.PrivateKey // node identity
+	ListenAddr             string             // "127.0.0.1:7070"; port 0 picks one
+	IdleTimeout, KeepAlive time.Duration
+	// HandshakeTimeout bounds one dial's QUIC and TLS handshake.
+	HandshakeTimeout time.Duration
+	// SendQueueDepthMax bounds each peer's queue, in frames; beyond it the
+	// oldest frame is dropped and counted (reason queue_full).
+	SendQueueDepthMax int
+	// ConnsPerPeerMax bounds the live connections to one NodeID, the kept
+	// one included; a connection beyond it is refused (reason conns_full).
+	ConnsPerPeerMax int
+	// Metrics receives the transport_* metrics. It is called from several
+	// goroutines at once and must be safe for concurrent use. Nil discards.
+	Metrics env.Metrics
+	Logger  *slog.Logger // nil discards
+}
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("quicnet: bad config")
+
+// withDefaults validates cfg and fills zero fields; the error names the
+// offending setting.
+func (cfg Config) withDefaults() (Config, error) {
+	if len(cfg.Key) != ed25519.PrivateKeySize {
+		return cfg, fmt.Errorf("%w: Key is %d bytes, want an Ed25519 private key of %d", ErrConfig, len(cfg.Key), ed25519.PrivateKeySize)
+	}
+	if cfg.ListenAddr == "" {
+		return cfg, fmt.Errorf("%w: ListenAddr is empty", ErrConfig)
+	}
+	durations := []struct {
+		name  string
+		value *time.Duration
+		def   time.Duration
+	}{
+		{"IdleTimeout", &cfg.IdleTimeout, IdleTimeoutDefault},
+		{"KeepAlive", &cfg.KeepAlive, KeepAliveDefault},
+		{"HandshakeTimeout", &cfg.HandshakeTimeout, HandshakeTimeoutDefault},
+	}
+	for _, d := range durations {
+		if *d.value < 0 {
+			return cfg, fmt.Errorf("%w: %s is negative (%v)", ErrConfig, d.name, *d.value)
+		}
+		if *d.value == 0 {
+			*d.value = d.def
+		}
+	}
+	if cfg.SendQueueDepthMax < 0 {
+		return cfg, fmt.Errorf("%w: SendQueueDepthMax is negative (%d)", ErrConfig, cfg.SendQueueDepthMax)
+	}
+	if cfg.SendQueueDepthMax == 0 {
+		cfg.SendQueueDepthMax = SendQueueDepthDefault
+	}
+	if cfg.ConnsPerPeerMax == 0 {
+		cfg.ConnsPerPeerMax = ConnsPerPeerDefault
+	}
+	if cfg.ConnsPerPeerMax < ConnsPerPeerMin {
+		return cfg, fmt.Errorf("%w: ConnsPerPeerMax is %d, at least %d is needed to resolve a simultaneous open", ErrConfig, cfg.ConnsPerPeerMax, ConnsPerPeerMin)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = discardMetrics{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg, nil
+}
+
+type discardMetrics struct{}
+
+func (discardMetrics) Add(string, string, float64)     {}
+func (discardMetrics) Set(string, string, float64)     {}
+func (discardMetrics) Observe(string, string, float64) {}
+
+// Metric names. transport_handshake_fail_total{reason} is declared by
+// core/overlay (its HELLO checks share it); importing the name from there
+// keeps one declaration and one shape. Frames the transport rejects as bad
+// OAP/1 count in node's oap_rejects_total{reason}, the same labels the node
+// uses for frames it cannot route.
+const (
+	MetricHandshakeFails = overlay.MetricHandshakeFails
+	MetricOAPRejects     = node.MetricOAPRejects
+	MetricFrames         = "transport_frames_total"
+	MetricDropped        = "transport_dropped_total"
+	MetricConnections    = "transport_connections"
+)
+
+// Labels of transport_frames_total{dir}.
+const (
+	DirSend = "send"
+	DirRecv = "recv"
+)
+
+// Reasons of transport_dropped_total{reason}.
+const (
+	DropQueueFull   = "queue_full"  // the peer's send queue was full; the oldest frame went
+	DropUnreachable = "unreachable" // DialAttemptsMax dials failed; the queue was dropped
+	DropNoAddr      = "no_addr"     // Send to a peer with no known address and no connection
+	DropMalformed   = "malformed"   // Send of bytes that are not one valid OAP/1 frame
+	DropClosed      = "closed"      // Send after Close
+	DropConnLost    = "conn_lost"   // the connection failed while the frame was being written
+	DropPeersFull   = "peers_full"  // a new peer while the address book holds PeersMax
+	DropConnsFull   = "conns_full"  // a connection beyond ConnsPerPeerMax was refused
+	DropSelf        = "self"        // Send or AddPeer naming this node
+)
+
+// Reasons of transport_handshake_fail_total{reason} added by the transport;
+// id_mismatch is overlay's FailIDMismatch.
+const (
+	FailIDMismatch = overlay.FailIDMismatch // the certificate key is not the expected NodeID
+	FailBadCert    = "bad_cert"             // no certificate, not X.509, or not an Ed25519 key
+	FailTimeout    = overlay.FailTimeout    // no handshake within HandshakeTimeout
+	FailTLS        = "tls"                  // any other QUIC or TLS handshake failure
+)
+
+var _ = env.Declare(
+	env.MetricDef{Name: MetricFrames, Kind: env.Counter, Label: "dir",
+		Help: "OAP/1 frames written to or delivered from QUIC streams, by direction."},
+	env.MetricDef{Name: MetricDropped, Kind: env.Counter, Label: "reason",
+		Help: "Frames and connections the transport dropped, by reason."},
+	env.MetricDef{Name: MetricConnections, Kind: env.Gauge,
+		Help: "Peers with an established QUIC connection."},
+)

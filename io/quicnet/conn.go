@@ -1,0 +1,108 @@
+package quicnet
+
+import (
+	"bufio"
+	"errors"
+	"io"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/ron-network/ron/core/proto/oap"
+)
+
+// readLoop reads the peer's frame stream until it ends, delivering each
+// frame, then closes the connection: a connection whose peer stopped
+// sending is half dead and the peer will open a new one.
+func (t *Transport) readLoop(pc *peerConn) {
+	defer t.wg.Done()
+	defer t.connDone(pc)
+	code, reason := t.readFrames(pc)
+	_ = pc.conn.CloseWithError(code, reason)
+}
+
+// readFrames returns the close code and description for the connection.
+// Each frame gets its own buffer, handed to deliver without a copy;
+// oap.ReadFrame sizes it from the header, which it validates (at most
+// FrameBytesMax) before allocating.
+func (t *Transport) readFrames(pc *peerConn) (quic.ApplicationErrorCode, string) {
+	stream, err := pc.conn.AcceptUniStream(t.ctx)
+	if err != nil {
+		return codeShutdown, "closed"
+	}
+	r := bufio.NewReaderSize(stream, ReadBufferBytes)
+	for {
+		frame, buf, err := oap.ReadFrame(r, nil)
+		if err != nil {
+			return t.readFailed(pc, err)
+		}
+		t.metrics.Add(MetricFrames, DirRecv, 1)
+		t.deliver(pc.peer.id, buf[:frame.Len])
+	}
+}
+
+// readFailed classifies the end of a frame stream. A malformed frame is
+// counted under its OAP reject reason and closes the connection: the
+// length field is the only delimiter, so nothing after it can be trusted.
+func (t *Transport) readFailed(pc *peerConn, err error) (quic.ApplicationErrorCode, string) {
+	if reason := oap.ReasonOf(err); reason != "" {
+		t.metrics.Add(MetricOAPRejects, string(reason), 1)
+		t.log.Warn("quicnet: malformed frame from peer, closing the connection",
+			"peer", pc.peer.id.Short(), "reason", string(reason), "err", err)
+		return codeProtocol, string(reason)
+	}
+	if errors.Is(err, io.EOF) {
+		return codeStreamEnd, "send stream ended"
+	}
+	return codeShutdown, "closed" // the connection or stream failed; nothing to tell
+}
+
+// writeLoop writes the peer's queued frames on one unidirectional stream,
+// opened with the first batch. It ends when the connection closes or stops
+// being the peer's kept connection; frames still queued then wait for the
+// next one.
+func (t *Transport) writeLoop(pc *peerConn) {
+	defer t.wg.Done()
+	done := pc.conn.Context().Done()
+	var stream *quic.SendStream
+	for {
+		select {
+		case <-done:
+			return
+		case <-pc.wake:
+		}
+		batch, current := t.takeBatch(pc)
+		if !current {
+			return
+		}
+		if stream == nil {
+			var err error
+			if stream, err = pc.conn.OpenUniStreamSync(pc.conn.Context()); err != nil {
+				t.writeFailed(pc, len(batch), err)
+				return
+			}
+		}
+		for i, frame := range batch {
+			if _, err := stream.Write(frame); err != nil {
+				t.writeFailed(pc, len(batch)-i, err)
+				return
+			}
+			t.metrics.Add(MetricFrames, DirSend, 1)
+		}
+	}
+}
+
+// takeBatch drains the peer's queue if pc is still its kept connection.
+func (t *Transport) takeBatch(pc *peerConn) ([][]byte, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if pc.peer.conn != pc {
+		return nil, false
+	}
+	return pc.peer.queue.drain(), true
+}
+
+func (t *Transport) writeFailed(pc *peerConn, lost int, err error) {
+	t.drop(DropConnLost, lost)
+	t.log.Debug("quicnet: write failed, closing the connection", "peer", pc.peer.id.Short(), "lost_frames", lost, "err", err)
+	_ = pc.conn.CloseWithError(codeShutdown, "write failed")
+}

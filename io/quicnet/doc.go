@@ -1,0 +1,85 @@
+// Package quicnet is RON's production transport: OAP/1 frames between
+// nodes over QUIC (github.com/quic-go/quic-go), TLS 1.3, ALPN "ron/1"
+// (DESIGN 5.2 and 7).
+//
+// A Transport gives the node runtime what env.Send promises machines:
+// Send(to, frame) never blocks and is best effort, like a datagram; frames
+// that arrive are handed to the deliver callback with their authenticated
+// sender. It is an adapter: everything that decides (sessions, HELLO,
+// backoff policy, peer scoring) stays in core/overlay.
+//
+// # Identity
+//
+// Each node presents a self-signed X.509 certificate whose key is its
+// Ed25519 node key, and requires one from its peer. A dialer checks that
+// BLAKE3(certificate key) is the NodeID it meant to reach; a listener reads
+// the dialer's NodeID from its certificate. TLS's own CertificateVerify
+// proves the peer holds that key, so the certificate's issuer, signature
+// and validity dates carry no information and are not checked (hence
+// InsecureSkipVerify with our VerifyPeerCertificate). A mismatch fails the
+// handshake and counts transport_handshake_fail_total{reason="id_mismatch"};
+// a certificate that is not Ed25519 counts "bad_cert". Trusting a CA was
+// rejected: a node's name is its key, and a CA would be a second authority
+// that could contradict it.
+//
+// # One connection per peer
+//
+// Outbound and inbound connections share one UDP socket, so a peer's source
+// address is its listening address and is remembered for dialing back. If
+// both nodes dial at once, each ends up holding two connections; both keep
+// the one dialed by the lower NodeID and close the other. The rule depends
+// only on the two ids, so the ends agree whatever order the connections
+// complete in. Two connections dialed by the same node mean the dialer
+// lost the first (it dials only when it has none), so the newer one wins.
+// Frames already written on the connection that loses a simultaneous open
+// may be lost: that is within Send's best-effort contract, and making the
+// hand-over lossless needs a drain-and-acknowledge exchange before closing
+// (noted as future work). A restarted node derives its QUIC stateless
+// reset key from its node key, so peers holding a connection to its
+// previous process learn at once that it is dead.
+//
+// # Frames on streams
+//
+// Each connection carries one long-lived unidirectional stream per
+// direction with OAP/1 frames back to back; the OAP length field delimits
+// them. The receiver reads each frame with oap.ReadFrame, which validates
+// the header (at most FrameBytesMax, known version and flags) before it
+// allocates, so a peer cannot make it buffer more than one frame; the
+// frame's buffer goes to deliver without a further copy. oap.Decoder was
+// not used because it copies every chunk into its own buffer and suits
+// input that arrives in arbitrary pieces; a stream reader can ask for
+// exactly the bytes it needs. A malformed frame counts
+// oap_rejects_total{reason} and closes the connection with that reason:
+// the length field is the only delimiter, so nothing after a bad header
+// can be trusted. One stream per frame was rejected: it costs a stream
+// open per frame, runs into QUIC's stream-count flow control under bursts,
+// and loses the per-peer ordering machines find convenient; its benefit,
+// no head-of-line blocking behind a 1 MiB frame, does not matter at RON's
+// frame sizes. A peer may open one unidirectional stream and no
+// bidirectional ones (MaxIncomingUniStreams 1, MaxIncomingStreams -1).
+//
+// # Bounds and drops
+//
+// Every peer has a send queue of SendQueueDepthMax frames; when full the
+// oldest is dropped. A dial is attempted lazily on Send, at most one at a
+// time per peer, DialAttemptsMax times with doubling backoff, after which
+// the queue is dropped. The address book holds at most PeersMax peers
+// (idle learned peers are evicted first) and a peer at most
+// ConnsPerPeerMax live connections. Every drop is counted in
+// transport_dropped_total{reason}.
+//
+// # UDP buffers
+//
+// quic-go asks the kernel for 7 MiB socket buffers and, when it cannot get
+// them, prints a warning through the standard log package, bypassing slog.
+// The transport sets QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING (unless the
+// operator set it), inspects the buffers itself after quic-go's attempt,
+// and logs once per process through slog with the sysctl that fixes it.
+//
+// # Goroutines
+//
+// Per Transport: one accept loop; per connection, a reader (which calls
+// deliver) and a writer; per peer being dialed, one dialer. Close cancels
+// them all and waits for them, so deliver is never called after Close
+// returns.
+package quicnet

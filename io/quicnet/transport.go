@@ -1,0 +1,239 @@
+package quicnet
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/proto/oap"
+)
+
+// Application error codes sent in CONNECTION_CLOSE.
+const (
+	codeShutdown  quic.ApplicationErrorCode = 0 // the transport is closing
+	codeDuplicate quic.ApplicationErrorCode = 1 // the other connection to this peer was kept
+	codeProtocol  quic.ApplicationErrorCode = 2 // a malformed OAP/1 frame; the description is the reason
+	codeRefused   quic.ApplicationErrorCode = 3 // a bound (peers, connections per peer) was hit
+	codeStreamEnd quic.ApplicationErrorCode = 4 // the peer ended its send stream
+)
+
+// Transport carries OAP/1 frames between nodes over QUIC. All methods are
+// safe for concurrent use.
+type Transport struct {
+	cfg     Config
+	id      proto.NodeID
+	cert    tls.Certificate
+	deliver func(from proto.NodeID, frame []byte)
+	metrics env.Metrics
+	log     *slog.Logger
+
+	udp   *net.UDPConn
+	qt    *quic.Transport
+	ln    *quic.Listener
+	qconf *quic.Config
+
+	ctx    context.Context // cancelled by Close; parent of every dial
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine the transport started
+
+	mu        sync.Mutex
+	closed    bool
+	peers     map[proto.NodeID]*peer
+	connected int // peers whose conn is set; the transport_connections gauge
+}
+
+// Listen binds cfg.ListenAddr and starts accepting connections. deliver is
+// called from transport goroutines, one per connection, with frames in the
+// order the peer sent them on that connection; it owns the frame slice. A
+// slow deliver slows that peer down through QUIC flow control; it must not
+// block forever, or Close cannot finish. deliver is never called after
+// Close returns.
+func Listen(cfg Config, deliver func(from proto.NodeID, frame []byte)) (*Transport, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if deliver == nil {
+		return nil, fmt.Errorf("%w: deliver is nil", ErrConfig)
+	}
+	id := proto.NodeIDFromPublicKey(cfg.Key.Public().(ed25519.PublicKey))
+	cert, err := selfSignedCert(cfg.Key, id)
+	if err != nil {
+		return nil, err
+	}
+	udpAddr, err := net.ResolveUDPAddr("udp", cfg.ListenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("quicnet: listen address %q: %w", cfg.ListenAddr, err)
+	}
+	udp, err := net.ListenUDP("udp", udpAddr)
+	if err != nil {
+		return nil, fmt.Errorf("quicnet: listen on %s: %w", cfg.ListenAddr, err)
+	}
+	t := &Transport{
+		cfg: cfg, id: id, cert: cert, deliver: deliver,
+		metrics: cfg.Metrics, log: cfg.Logger.With("node", id.Short()),
+		udp: udp, peers: make(map[proto.NodeID]*peer),
+		qconf: quicConfig(cfg),
+	}
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	silenceQuicGoBufferWarning()
+	t.qt = &quic.Transport{Conn: udp, StatelessResetKey: statelessResetKey(cfg.Key)}
+	t.ln, err = t.qt.Listen(serverTLS(cert, t.countHandshakeFail), t.qconf)
+	if err != nil {
+		t.cancel()
+		_ = t.qt.Close()
+		_ = udp.Close()
+		return nil, fmt.Errorf("quicnet: start QUIC listener: %w", err)
+	}
+	checkUDPBuffers(udp, t.log)
+	t.metrics.Set(MetricConnections, "", 0)
+	t.wg.Add(1)
+	go t.acceptLoop()
+	return t, nil
+}
+
+// quicConfig allows exactly one unidirectional stream from the peer (its
+// frame stream) and no bidirectional ones, so a peer cannot make us hold
+// state for streams we never read.
+func quicConfig(cfg Config) *quic.Config {
+	return &quic.Config{
+		HandshakeIdleTimeout:  cfg.HandshakeTimeout,
+		MaxIdleTimeout:        cfg.IdleTimeout,
+		KeepAlivePeriod:       cfg.KeepAlive,
+		MaxIncomingStreams:    -1,
+		MaxIncomingUniStreams: 1,
+	}
+}
+
+// ID is this node's identity, BLAKE3 of Config.Key's public key.
+func (t *Transport) ID() proto.NodeID { return t.id }
+
+// Addr is the bound UDP address (useful with port 0).
+func (t *Transport) Addr() net.Addr { return t.udp.LocalAddr() }
+
+// AddPeer records addr ("host:port") as the address to dial for id,
+// replacing an address learned from an inbound connection. A configured
+// peer is never evicted from the address book.
+func (t *Transport) AddPeer(id proto.NodeID, addr string) {
+	if id == t.id {
+		t.drop(DropSelf, 1)
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return
+	}
+	p := t.peerLocked(id)
+	if p == nil {
+		t.drop(DropPeersFull, 1)
+		t.log.Warn("quicnet: address book full, peer not added", "peer", id.Short(), "peers_max", PeersMax)
+		return
+	}
+	p.addr, p.configured = addr, true
+}
+
+// Send queues a copy of frame for to and returns at once. The frame must
+// be one whole, valid OAP/1 frame (else it is dropped as malformed: one bad
+// frame would otherwise make the receiver close the connection). Delivery
+// is best effort, like a datagram: frames are dropped and counted when the
+// queue is full, the peer is unreachable or the connection fails.
+func (t *Transport) Send(to proto.NodeID, frame []byte) {
+	if _, err := oap.Decode(frame); err != nil {
+		t.drop(DropMalformed, 1)
+		t.log.Debug("quicnet: dropping malformed outgoing frame", "peer", to.Short(), "err", err)
+		return
+	}
+	if to == t.id {
+		t.drop(DropSelf, 1)
+		return
+	}
+	owned := bytes.Clone(frame)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		t.drop(DropClosed, 1)
+		return
+	}
+	p := t.peers[to]
+	if p == nil || (p.conn == nil && p.addr == "") {
+		t.drop(DropNoAddr, 1)
+		return
+	}
+	if dropped := p.queue.push(owned); dropped > 0 {
+		t.drop(DropQueueFull, dropped)
+	}
+	if p.conn != nil {
+		p.conn.signal()
+		return
+	}
+	t.maybeDialLocked(p)
+}
+
+// Close closes every connection (telling peers), stops listening, and
+// waits for every transport goroutine to end. Queued frames are dropped
+// uncounted. It is idempotent.
+func (t *Transport) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	var conns []*quic.Conn
+	for _, id := range env.SortedKeysFunc(t.peers, proto.NodeID.Compare) {
+		if pc := t.peers[id].conn; pc != nil {
+			conns = append(conns, pc.conn)
+		}
+	}
+	t.mu.Unlock()
+
+	t.cancel()
+	errListener := t.ln.Close()
+	for _, conn := range conns {
+		_ = conn.CloseWithError(codeShutdown, "shutdown")
+	}
+	errTransport := t.qt.Close()
+	errUDP := t.udp.Close()
+	t.wg.Wait()
+	t.metrics.Set(MetricConnections, "", 0)
+	if err := errors.Join(errListener, errTransport, errUDP); err != nil {
+		return fmt.Errorf("quicnet: close: %w", err)
+	}
+	return nil
+}
+
+func (t *Transport) acceptLoop() {
+	defer t.wg.Done()
+	for {
+		conn, err := t.ln.Accept(t.ctx)
+		if err != nil {
+			return // the listener or the transport was closed
+		}
+		id, err := peerNodeID(conn)
+		if err != nil { // serverTLS already refused such a client
+			t.countHandshakeFail(FailBadCert)
+			_ = conn.CloseWithError(codeRefused, "bad certificate")
+			continue
+		}
+		t.adopt(conn, id, id, conn.RemoteAddr().String())
+	}
+}
+
+func (t *Transport) drop(reason string, n int) {
+	t.metrics.Add(MetricDropped, reason, float64(n))
+}
+
+func (t *Transport) countHandshakeFail(reason string) {
+	t.metrics.Add(MetricHandshakeFails, reason, 1)
+}

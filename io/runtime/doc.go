@@ -1,0 +1,53 @@
+// Package runtime runs one node's pure machines (core/node) in production:
+// one goroutine, the loop, owns the node and steps it one input at a time,
+// exactly as the simulator does, so a machine cannot tell the two apart.
+//
+// # Inputs
+//
+// Frames from the transport (Deliver) and client calls (Call) arrive
+// through bounded channels of Config.InboxDepth; when one is full the frame
+// is dropped, or the call fails with ErrOverloaded, and
+// runtime_inbox_dropped_total{kind} counts it. Timer fires, disk
+// completions and bus events arrive through an internal queue that is never
+// shed: losing a timer or a completion would stall a machine forever, and
+// a blocking hand-off from the disk's goroutine could deadlock against a
+// Submit that waits for room in the disk's own queue. That queue is bounded
+// by what the machines keep outstanding, which each bounds with a named
+// limit. (A single bounded channel for everything was rejected for that
+// reason.)
+//
+// # Effects
+//
+// Env calls made during a step (Send, Submit, SetTimer, CancelTimer,
+// Reply, Publish) are recorded and executed, in order, after Step returns:
+// the simulator's contract. A step that panics has its effects discarded.
+// Timer and op ids are allocated during the step, so a machine can cancel a
+// timer it armed in the same step. Now is the wall clock read once at New
+// plus Go's monotonic clock since, so it never jumps backwards.
+//
+// # Supervision
+//
+// A panic in NewNode or Step is recovered. The node is marked not ready
+// (node_ready_state 0), service_restarts_total{service="node"} is counted,
+// its timers are stopped, every waiting call fails with ErrRestarted, and
+// after a capped exponential backoff with jitter the node is rebuilt with
+// Config.NewNode and stepped Start, so it recovers from its durable state.
+// Inputs produced by the dead generation (its timers, its disk completions)
+// are filtered out by a generation number. The whole node is rebuilt rather
+// than the one service that panicked, because services share the node's
+// bus and env and core/node has no per-service restart; the label says so.
+// During the backoff calls fail fast with ErrNotReady.
+//
+// # Shutdown
+//
+// Close refuses new calls, waits (bounded by its context) until every
+// in-flight call was answered, stops the loop and its timers, then syncs
+// the disk when the disk can run an op synchronously (io/pebbledisk can).
+// The owner closes the transport and the disk afterwards.
+//
+// # Metrics
+//
+// PromMetrics registers every metric of env.Catalog() with a Prometheus
+// registry, with the declared kind, label and buckets; it is the env's
+// Metrics and is safe for the gateway's goroutines to use too.
+package runtime

@@ -1,0 +1,160 @@
+package runtime
+
+import (
+	"log/slog"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ron-network/ron/core/env"
+)
+
+// Runtime-level metrics (the node-level ones, service_restarts_total,
+// node_ready_state and node_startup_seconds, are declared in core/env).
+const (
+	// MetricInboxDropped counts inputs shed because a bounded inbox was
+	// full, by kind (message, request).
+	MetricInboxDropped = "runtime_inbox_dropped_total"
+	// MetricUndeclared counts observations of metric names that no package
+	// declared; they are dropped (a programmer error, but not one worth
+	// killing a production node for).
+	MetricUndeclared = "runtime_undeclared_metric_total"
+)
+
+var _ = env.Declare(
+	env.MetricDef{Name: MetricInboxDropped, Kind: env.Counter, Help: "Inputs shed because the node's inbox was full.", Label: "kind"},
+	env.MetricDef{Name: MetricUndeclared, Kind: env.Counter, Help: "Observations of undeclared metric names (dropped)."},
+)
+
+// PromMetrics is an env.Metrics backed by a Prometheus registry holding
+// every metric of env.Catalog() with its declared kind, label and buckets.
+// It is safe for concurrent use: the maps are written only by
+// NewPromMetrics, and the Prometheus collectors synchronise themselves.
+// Metrics declared after NewPromMetrics runs are not exported; every
+// package declares its metrics in package-level initialisers, which run
+// before main.
+type PromMetrics struct {
+	registry   *prometheus.Registry
+	counters   map[string]*prometheus.CounterVec
+	gauges     map[string]*prometheus.GaugeVec
+	histograms map[string]*prometheus.HistogramVec
+	labelled   map[string]bool
+	log        *slog.Logger
+	warned     sync.Map // name -> struct{}: undeclared names already logged
+}
+
+var _ env.Metrics = (*PromMetrics)(nil)
+
+// NewPromMetrics registers the whole catalog with a fresh registry. log
+// (nil: slog.Default) receives one warning per undeclared name.
+func NewPromMetrics(log *slog.Logger) *PromMetrics {
+	if log == nil {
+		log = slog.Default()
+	}
+	m := &PromMetrics{
+		registry:   prometheus.NewRegistry(),
+		counters:   map[string]*prometheus.CounterVec{},
+		gauges:     map[string]*prometheus.GaugeVec{},
+		histograms: map[string]*prometheus.HistogramVec{},
+		labelled:   map[string]bool{},
+		log:        log,
+	}
+	for _, def := range env.Catalog() {
+		m.register(def)
+	}
+	return m
+}
+
+func (m *PromMetrics) register(def env.MetricDef) {
+	var labels []string
+	if def.Label != "" {
+		labels = []string{def.Label}
+		m.labelled[def.Name] = true
+	}
+	help := def.Help
+	if help == "" {
+		help = def.Name
+	}
+	switch def.Kind {
+	case env.Counter:
+		v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: def.Name, Help: help}, labels)
+		m.registry.MustRegister(v)
+		m.counters[def.Name] = v
+		if labels == nil {
+			v.WithLabelValues() // export unlabelled metrics at zero from the start
+		}
+	case env.Gauge:
+		v := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: def.Name, Help: help}, labels)
+		m.registry.MustRegister(v)
+		m.gauges[def.Name] = v
+		if labels == nil {
+			v.WithLabelValues()
+		}
+	case env.Histogram:
+		buckets := def.Buckets
+		if len(buckets) == 0 {
+			buckets = env.LatencyBuckets
+		}
+		v := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: def.Name, Help: help, Buckets: buckets}, labels)
+		m.registry.MustRegister(v)
+		m.histograms[def.Name] = v
+		if labels == nil {
+			v.WithLabelValues()
+		}
+	default:
+		panic("runtime: metric " + def.Name + " has an unknown kind")
+	}
+}
+
+// Registry is the Prometheus registry to serve on /metrics.
+func (m *PromMetrics) Registry() *prometheus.Registry { return m.registry }
+
+func labelValues(label string, vecLabelled bool) []string {
+	if !vecLabelled {
+		return nil
+	}
+	return []string{label}
+}
+
+// Add increments a counter (or adds to a gauge).
+func (m *PromMetrics) Add(name, label string, delta float64) {
+	if v, ok := m.counters[name]; ok {
+		if delta < 0 {
+			return // a counter never goes down; a negative delta is a caller bug
+		}
+		v.WithLabelValues(labelValues(label, m.labelled[name])...).Add(delta)
+		return
+	}
+	if v, ok := m.gauges[name]; ok {
+		v.WithLabelValues(labelValues(label, m.labelled[name])...).Add(delta)
+		return
+	}
+	m.undeclared(name)
+}
+
+// Set sets a gauge.
+func (m *PromMetrics) Set(name, label string, value float64) {
+	if v, ok := m.gauges[name]; ok {
+		v.WithLabelValues(labelValues(label, m.labelled[name])...).Set(value)
+		return
+	}
+	m.undeclared(name)
+}
+
+// Observe records a histogram observation.
+func (m *PromMetrics) Observe(name, label string, value float64) {
+	if v, ok := m.histograms[name]; ok {
+		v.WithLabelValues(labelValues(label, m.labelled[name])...).Observe(value)
+		return
+	}
+	m.undeclared(name)
+}
+
+func (m *PromMetrics) undeclared(name string) {
+	if v, ok := m.counters[MetricUndeclared]; ok {
+		v.WithLabelValues().Inc()
+	}
+	if _, seen := m.warned.LoadOrStore(name, struct{}{}); !seen {
+		m.log.Warn("runtime: metric observed but never declared", "metric", name)
+	}
+}

@@ -1,0 +1,62 @@
+package runtime_test
+
+import (
+	"log/slog"
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/io/runtime"
+)
+
+var _ = env.Declare(
+	env.MetricDef{Name: "runtimetest_ops_total", Kind: env.Counter, Help: "test", Label: "op"},
+	env.MetricDef{Name: "runtimetest_depth", Kind: env.Gauge, Help: "test"},
+	env.MetricDef{Name: "runtimetest_latency_seconds", Kind: env.Histogram, Help: "test", Buckets: []float64{0.1, 1}},
+)
+
+func TestPromMetricsFollowCatalog(t *testing.T) {
+	m := runtime.NewPromMetrics(slog.New(slog.DiscardHandler))
+	m.Add("runtimetest_ops_total", "put", 2)
+	m.Add("runtimetest_ops_total", "get", 1)
+	m.Add("runtimetest_ops_total", "put", -5) // ignored: counters never go down
+	m.Set("runtimetest_depth", "", 7)
+	m.Observe("runtimetest_latency_seconds", "", 0.5)
+	m.Add("never_declared_total", "", 1) // dropped and counted, not a panic
+
+	families, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*dto.MetricFamily{}
+	for _, f := range families {
+		byName[f.GetName()] = f
+	}
+	for _, def := range env.Catalog() {
+		if def.Label == "" && byName[def.Name] == nil {
+			t.Fatalf("unlabelled metric %s is not exported before its first observation", def.Name)
+		}
+	}
+	ops := byName["runtimetest_ops_total"]
+	if ops.GetType() != dto.MetricType_COUNTER || len(ops.Metric) != 2 {
+		t.Fatalf("ops: %v", ops)
+	}
+	for _, metric := range ops.Metric {
+		label := metric.Label[0]
+		want := map[string]float64{"put": 2, "get": 1}[label.GetValue()]
+		if label.GetName() != "op" || metric.Counter.GetValue() != want {
+			t.Fatalf("ops{%s=%s} = %v, want %v", label.GetName(), label.GetValue(), metric.Counter.GetValue(), want)
+		}
+	}
+	if d := byName["runtimetest_depth"]; d.GetType() != dto.MetricType_GAUGE || d.Metric[0].Gauge.GetValue() != 7 {
+		t.Fatalf("depth: %v", d)
+	}
+	h := byName["runtimetest_latency_seconds"].Metric[0].Histogram
+	if len(h.Bucket) != 2 || h.GetSampleCount() != 1 || h.Bucket[0].GetCumulativeCount() != 0 || h.Bucket[1].GetCumulativeCount() != 1 {
+		t.Fatalf("histogram: %v", h)
+	}
+	if u := byName[runtime.MetricUndeclared]; u.Metric[0].Counter.GetValue() != 1 {
+		t.Fatalf("undeclared: %v", u)
+	}
+}
