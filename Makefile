@@ -1,0 +1,111 @@
+# RON — see README.md. Every target is safe to run on a fresh clone.
+GO       ?= go
+# Seeds per scenario: SEEDS for `make sim` and `make lincheck` run by hand,
+# CI_SEEDS for the CI-sized forms inside `make test` (2 cores, < 10 min).
+SEEDS    ?= 200
+CI_SEEDS ?= 25
+FUZZTIME ?= 10s
+PKGS     := ./...
+
+.PHONY: all build run demo test test-unit lint vet fmt-check determinism sim sim-ci lincheck lincheck-ci canary fuzz bench bench-go bench-node scale clean
+.PHONY: image cluster-up cluster-down cluster-test
+
+all: build
+
+build:
+	$(GO) build $(PKGS)
+	$(GO) build -o bin/ ./cmd/...
+
+## run: a working single node (micronode, in memory)
+run:
+	$(GO) run ./cmd/rond
+
+## demo: replay the simulator showcase
+demo:
+	$(GO) run ./cmd/ronsim run scenarios/partition.yaml --seed 7
+
+## test: everything CI runs (keep under 10 minutes on 2 cores)
+test: fmt-check vet test-unit determinism sim-ci lincheck-ci canary
+
+test-unit:
+	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+lint: fmt-check vet
+	$(GO) test -count=1 -run 'TestLayoutDirection|TestCorePurity|TestLintCatchesViolations' .
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+## determinism: every scenario twice with the same seed must give the same trace hash
+determinism:
+	$(GO) run ./cmd/ronsim determinism scenarios/*.yaml
+
+## sim: a seed sweep across the scenarios (SEEDS per scenario, swarm mode)
+sim:
+	./scripts/sweep.sh $(SEEDS)
+
+sim-ci:
+	./scripts/sweep.sh $(CI_SEEDS)
+
+## lincheck: many seeds of every registry scenario under porcupine
+lincheck:
+	./scripts/lincheck.sh $(SEEDS)
+
+lincheck-ci:
+	./scripts/lincheck.sh $(CI_SEEDS)
+
+## canary: deliberately wrong registries and stores must be caught
+canary:
+	$(GO) test -count=1 -tags canary ./sim/runner/ ./core/storage/ -run 'Canary|NodePanicIsAFailedCheck'
+
+## fuzz: a short run of every fuzz target
+fuzz:
+	./scripts/fuzz-all.sh $(FUZZTIME)
+
+## scale: the DHT scaling runs in scenarios/scale/ (10k with churn, 100k); not
+## part of `make test` (minutes and GiBs, see BENCHMARKS.md). The 10k run is
+## checked for determinism once; every report ends with its wall time.
+scale:
+	$(GO) build -o bin/ronsim ./cmd/ronsim
+	./bin/ronsim determinism scenarios/scale/dht_10k.yaml --seeds 1
+	for f in scenarios/scale/*.yaml; do ./bin/ronsim run $$f || exit 1; done
+
+## image: static rond/ronctl built on the host, in a FROM-scratch image
+## (ron/rond:dev; no registry needed). See deploy/README.md.
+image:
+	./scripts/cluster.sh image
+
+## cluster-up / cluster-down: the 3-node compose cluster on 127.0.0.1:18081-18083
+cluster-up:
+	./scripts/cluster.sh image
+	./scripts/cluster.sh up
+
+cluster-down:
+	./scripts/cluster.sh down
+
+## cluster-test: image, cluster up, demos D-1..D-3 from the host, always down.
+## Needs Docker with compose; not part of `make test`.
+cluster-test:
+	./scripts/cluster-test.sh
+
+## bench: the Go benchmarks, then bench-node (figures in BENCHMARKS.md)
+bench: bench-go bench-node
+
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## bench-node: cmd/ronbench drives nodes over HTTP on loopback: an
+## in-process micronode and macronode (per-tenant quota raised), then the
+## rond binary as shipped (quota on: 429s are counted). About 2 minutes.
+bench-node:
+	$(GO) build -o bin/ ./cmd/rond ./cmd/ronbench
+	./bin/ronbench
+	./bin/ronbench --macronode
+	./bin/ronbench --rond bin/rond --macronode --small-time 5s
+
+clean:
+	rm -rf bin
