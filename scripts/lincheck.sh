@@ -5,6 +5,8 @@
 # the first failing scenario; ronsim prints the failing seed's replay
 # command, repeated here.
 # Usage: scripts/lincheck.sh [SEEDS]   (default 200; CI: a smaller number)
+# SEEDS is per scenario: the five registry scenarios at the default make
+# 1,000 seeds, about 5 minutes on 2 cores (BENCHMARKS.md, "Lincheck sweep").
 set -euo pipefail
 seeds="${1:-200}"
 cd "$(dirname "$0")/.."
@@ -25,6 +27,9 @@ if [ -z "$files" ]; then
   echo "lincheck: no scenario checks linearizable" >&2
   exit 1
 fi
+count=$(echo "$files" | wc -w)
+echo "== lincheck: $count registry scenarios x $seeds seeds = $((count * seeds)) seeds"
+SECONDS=0
 for f in $files; do
   echo "== lincheck $f ($seeds seeds)"
   out=$(mktemp)
@@ -36,4 +41,4 @@ for f in $files; do
   fi
   rm -f "$out"
 done
-echo "lincheck: every registry scenario passed $seeds seeds"
+echo "lincheck: every registry scenario passed $seeds seeds ($((count * seeds)) seeds in ${SECONDS}s)"

@@ -145,3 +145,33 @@ func (s *solo) countKind(p, flag uint16) int {
 	}
 	return n
 }
+
+// TestCheckInvariantsRunsAfterEveryMutation: CheckInvariants skips its walk
+// only while nothing changed. A table broken behind the overlay's back is
+// not seen until a mutating method runs, and then it is, whichever method
+// it was (Handle, Enqueue, Close).
+func TestCheckInvariantsRunsAfterEveryMutation(t *testing.T) {
+	mutations := map[string]func(s *solo){
+		"Handle":  func(s *solo) { s.o.Handle(env.Start{}) },
+		"Enqueue": func(s *solo) { s.o.Enqueue(s.peer, []byte{1}) },
+		"Close":   func(s *solo) { s.o.Close(s.peer) },
+	}
+	for _, name := range env.SortedKeys(mutations) {
+		t.Run(name, func(t *testing.T) {
+			s := newSolo(t, nil)
+			s.o.CheckInvariants() // clears the flag Init set
+			saved := s.o.order
+			s.o.order = nil // breaks "order lists every session"
+			s.o.CheckInvariants()
+			s.o.order = saved
+			mutations[name](s)
+			s.o.order = nil
+			defer func() {
+				if recover() == nil {
+					t.Fatalf("CheckInvariants after %s missed a broken table", name)
+				}
+			}()
+			s.o.CheckInvariants()
+		})
+	}
+}

@@ -191,26 +191,25 @@ func (c Config) withDefaults() Config {
 // DESIGN 5.5: dot-separated labels of [a-z0-9-], each 1..63 bytes, at most
 // 253 bytes in all. Anything else (non-ASCII, '_', empty labels, a trailing
 // dot) is rejected rather than mapped, so that two different inputs never
-// silently become the same name except by ASCII case.
+// silently become the same name except by ASCII case. A name that is
+// already normal is returned as it is, without a copy.
 func NormalizeName(name string) (string, error) {
 	if len(name) == 0 || len(name) > NameBytesMax {
 		return "", ErrInvalidName
 	}
-	var b strings.Builder
-	b.Grow(len(name))
+	upper := false
 	label := 0
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		switch {
 		case c >= 'A' && c <= 'Z':
-			c += 'a' - 'A'
+			upper = true
 		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-':
 		case c == '.':
 			if label == 0 {
 				return "", ErrInvalidName
 			}
 			label = 0
-			b.WriteByte(c)
 			continue
 		default:
 			return "", ErrInvalidName
@@ -219,26 +218,36 @@ func NormalizeName(name string) (string, error) {
 		if label > LabelBytesMax {
 			return "", ErrInvalidName
 		}
-		b.WriteByte(c)
 	}
 	if label == 0 {
 		return "", ErrInvalidName
 	}
-	return b.String(), nil
+	if upper {
+		return strings.ToLower(name), nil // ASCII only: the checks above passed
+	}
+	return name, nil
 }
 
 // SetSigningBytes is what an owner signs to authorise Set(name, target,
 // seq). The name is normalised first, so "Foo" and "foo" sign alike; an
 // invalid name is used as given (the Set is rejected anyway).
 func SetSigningBytes(name string, target proto.Addr, seq uint64) []byte {
+	return appendSetSigningBytes(nil, name, target, seq)
+}
+
+// appendSetSigningBytes appends SetSigningBytes(name, target, seq) to b.
+func appendSetSigningBytes(b []byte, name string, target proto.Addr, seq uint64) []byte {
 	if n, err := NormalizeName(name); err == nil {
 		name = n
 	}
-	b := []byte("ron/registry/set/v1\x00")
+	b = append(b, setSigningContext...)
 	b = wire.AppendString(b, name)
 	b = append(b, target[:]...)
 	return binary.BigEndian.AppendUint64(b, seq)
 }
+
+// setSigningContext starts SetSigningBytes.
+const setSigningContext = "ron/registry/set/v1\x00"
 
 // DescriptorSigningBytes is what a node signs to publish d (every field
 // except Sig).

@@ -2,9 +2,12 @@ package registry
 
 import (
 	"crypto/ed25519"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/proto"
@@ -388,4 +391,35 @@ func signedDescriptor(key ed25519.PrivateKey, addrs []string, seq uint64) NodeDe
 func isReply(frame []byte) bool {
 	f, err := oap.Decode(frame)
 	return err == nil && len(f.Payload) >= 2 && f.Payload[1] == envReply
+}
+
+// A raft message is stepped only when it arrives from the replica whose
+// raft id it names as its sender: one relayed or forged by another node,
+// replica or not, is counted as malformed and dropped.
+func TestRaftMessageMustComeFromTheReplicaItNames(t *testing.T) {
+	c := newCluster(t, replicas3, 1, Config{})
+	c.leader(2 * time.Second)
+	raftID := func(i int) uint64 {
+		return uint64(slices.Index(c.replicas, c.nodes[i].id) + 1)
+	}
+	heartbeat := func(from, to int) []byte {
+		m := &pb.Message{Type: new(pb.MsgHeartbeat), From: new(raftID(from)), To: new(raftID(to)), Term: new(uint64(1))}
+		payload, err := appendRaftMessage([]byte{codecVersion, envRaft}, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return oap.MustEncode(&oap.Frame{Header: oap.Header{Flags: oap.FlagEVENT, AppProto: oap.ProtoRegistry}, Payload: payload})
+	}
+	malformed := func() float64 { return c.metric(0, MetricRejects, reasonMalformed) }
+	before := malformed()
+	for _, sender := range []int{2, 3} { // another replica, a non-replica
+		c.nodes[0].node.Step(env.Message{From: c.nodes[sender].id, Frame: heartbeat(1, 0)})
+	}
+	if got := malformed() - before; got != 2 {
+		t.Fatalf("%v malformed rejects for two misattributed messages, want 2", got)
+	}
+	c.nodes[0].node.Step(env.Message{From: c.nodes[1].id, Frame: heartbeat(1, 0)})
+	if got := malformed() - before; got != 2 {
+		t.Fatalf("a message from the replica it names was rejected (%v rejects)", got)
+	}
 }

@@ -219,7 +219,7 @@ func (c code) err() error { return codeErrs[c] }
 // envelope kinds: the first byte after the version of a ProtoRegistry
 // payload.
 const (
-	envRaft    = 1 // a raftpb.Message, proto-encoded
+	envRaft    = 1 // a raftpb.Message, proto-encoded (raftcodec.go)
 	envForward = 2 // a client op forwarded to a replica
 	envReply   = 3 // the answer to a forwarded op
 	envRevPull = 4 // a non-replica asks for the revocations since an index
@@ -241,11 +241,6 @@ type reply struct {
 	code    code
 	rec     Record
 	leader  uint64
-}
-
-func encodeRaft(msg []byte) []byte {
-	b := []byte{codecVersion, envRaft}
-	return append(b, msg...)
 }
 
 func encodeForward(f *forward) []byte {

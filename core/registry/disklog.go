@@ -43,8 +43,16 @@ const (
 
 var errCorrupt = errors.New("registry: corrupt durable state")
 
+// entryKey is keyEntryPrefix and index as 16 lowercase hex digits.
 func entryKey(index uint64) []byte {
-	return fmt.Appendf(nil, "%s%016x", keyEntryPrefix, index)
+	const digits = "0123456789abcdef"
+	b := make([]byte, len(keyEntryPrefix)+16)
+	copy(b, keyEntryPrefix)
+	for i := len(b) - 1; i >= len(keyEntryPrefix); i-- {
+		b[i] = digits[index&0xf]
+		index >>= 4
+	}
+	return b
 }
 
 var marshalOpts = proto.MarshalOptions{Deterministic: true}
@@ -53,6 +61,15 @@ func sealProto(m proto.Message) []byte {
 	b, err := marshalOpts.Marshal(m)
 	if err != nil {
 		panic(fmt.Sprintf("registry: marshalling %T: %v", m, err))
+	}
+	return env.Seal(b)
+}
+
+// sealEntry is sealProto(e), encoded by hand (raftcodec.go).
+func sealEntry(e *pb.Entry) []byte {
+	b, err := appendRaftEntry(make([]byte, 0, entrySize(e)), e)
+	if err != nil {
+		panic(fmt.Sprintf("registry: marshalling entry %d: %v", e.GetIndex(), err))
 	}
 	return env.Seal(b)
 }
@@ -82,7 +99,7 @@ func (d *diskLog) readyWrites(rd *raft.Ready) []env.DiskWrite {
 		}
 		w = d.deleteRange(w, last+1, d.last)
 		for _, e := range rd.Entries {
-			w = append(w, env.DiskWrite{Key: entryKey(e.GetIndex()), Value: sealProto(e)})
+			w = append(w, env.DiskWrite{Key: entryKey(e.GetIndex()), Value: sealEntry(e)})
 		}
 		if d.last < d.first {
 			d.first = first
@@ -111,17 +128,6 @@ func (d *diskLog) deleteRange(w []env.DiskWrite, from, to uint64) []env.DiskWrit
 		w = append(w, env.DiskWrite{Key: entryKey(i), Delete: true})
 	}
 	return w
-}
-
-// batches splits writes into DiskBatch ops of at most DiskBatchWritesMax.
-func batches(writes []env.DiskWrite, tag uint64) []env.DiskOp {
-	var ops []env.DiskOp
-	for len(writes) > 0 {
-		n := min(len(writes), env.DiskBatchWritesMax)
-		ops = append(ops, env.DiskOp{Kind: env.DiskBatch, Tag: tag, Batch: writes[:n:n]})
-		writes = writes[n:]
-	}
-	return ops
 }
 
 // recovery accumulates the durable raft state read at start.
@@ -236,5 +242,3 @@ func readNonceCtx(nonce, counter uint64) []byte {
 	b := binary.BigEndian.AppendUint64(nil, nonce)
 	return binary.BigEndian.AppendUint64(b, counter)
 }
-
-func protoUnmarshal(b []byte, m proto.Message) error { return proto.Unmarshal(b, m) }

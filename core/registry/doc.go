@@ -19,6 +19,10 @@
 // rejected: its extra concurrency buys latency the simulator does not need
 // and is easy to get subtly wrong.
 //
+// Raft messages (and log entries on disk) are raftpb's protobuf encoding;
+// raftcodec.go writes and reads the shapes replicas exchange by hand, byte
+// for byte as protobuf does, and leaves anything else to protobuf.
+//
 // At Start a replica scans raft/ in pages, unseals every value and rebuilds
 // the mirror and the applied state (the snapshot's state, then the committed
 // entries after it) before creating the RawNode with Applied = commit.

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 
@@ -30,24 +31,36 @@ var _ = env.Declare(
 
 // raftLogger routes raft's logging to the env's logger. Info is demoted to
 // debug (raft is chatty about elections); Panic and Fatal panic, since raft
-// only uses them for broken invariants, and a machine never exits.
+// only uses them for broken invariants, and a machine never exits. A level
+// the logger drops is not formatted: raft logs at debug on every vote and
+// rejected append, and the simulator discards everything.
 type raftLogger struct{ l *slog.Logger }
 
-func (r raftLogger) Debug(v ...any)                 { r.l.Debug(fmt.Sprint(v...)) }
-func (r raftLogger) Debugf(format string, v ...any) { r.l.Debug(fmt.Sprintf(format, v...)) }
-func (r raftLogger) Info(v ...any)                  { r.l.Debug(fmt.Sprint(v...)) }
-func (r raftLogger) Infof(format string, v ...any)  { r.l.Debug(fmt.Sprintf(format, v...)) }
-func (r raftLogger) Warning(v ...any)               { r.l.Warn(fmt.Sprint(v...)) }
-func (r raftLogger) Warningf(format string, v ...any) {
-	r.l.Warn(fmt.Sprintf(format, v...))
-}
-func (r raftLogger) Error(v ...any)                 { r.l.Error(fmt.Sprint(v...)) }
-func (r raftLogger) Errorf(format string, v ...any) { r.l.Error(fmt.Sprintf(format, v...)) }
-func (r raftLogger) Fatal(v ...any)                 { panic("registry: raft: " + fmt.Sprint(v...)) }
+func (r raftLogger) Debug(v ...any)                   { r.log(slog.LevelDebug, v...) }
+func (r raftLogger) Debugf(format string, v ...any)   { r.logf(slog.LevelDebug, format, v...) }
+func (r raftLogger) Info(v ...any)                    { r.log(slog.LevelDebug, v...) }
+func (r raftLogger) Infof(format string, v ...any)    { r.logf(slog.LevelDebug, format, v...) }
+func (r raftLogger) Warning(v ...any)                 { r.log(slog.LevelWarn, v...) }
+func (r raftLogger) Warningf(format string, v ...any) { r.logf(slog.LevelWarn, format, v...) }
+func (r raftLogger) Error(v ...any)                   { r.log(slog.LevelError, v...) }
+func (r raftLogger) Errorf(format string, v ...any)   { r.logf(slog.LevelError, format, v...) }
+func (r raftLogger) Fatal(v ...any)                   { panic("registry: raft: " + fmt.Sprint(v...)) }
 func (r raftLogger) Fatalf(format string, v ...any) {
 	panic("registry: raft: " + fmt.Sprintf(format, v...))
 }
 func (r raftLogger) Panic(v ...any) { panic("registry: raft: " + fmt.Sprint(v...)) }
 func (r raftLogger) Panicf(format string, v ...any) {
 	panic("registry: raft: " + fmt.Sprintf(format, v...))
+}
+
+func (r raftLogger) log(level slog.Level, v ...any) {
+	if r.l.Enabled(context.Background(), level) {
+		r.l.Log(context.Background(), level, fmt.Sprint(v...))
+	}
+}
+
+func (r raftLogger) logf(level slog.Level, format string, v ...any) {
+	if r.l.Enabled(context.Background(), level) {
+		r.l.Log(context.Background(), level, fmt.Sprintf(format, v...))
+	}
 }

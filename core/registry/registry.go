@@ -67,9 +67,10 @@ type Registry struct {
 	m           *machine
 	rec         *recovery
 	disk        diskLog
-	inflight    *raft.Ready
-	pendingSnap *machine // state of an inflight received snapshot
-	inflightOps int      // disk ops of the inflight Ready still outstanding
+	inflight    *raft.Ready // nil, or &ready while its writes are on disk
+	ready       raft.Ready  // the inflight Ready's storage: taking one allocates nothing
+	pendingSnap *machine    // state of an inflight received snapshot
+	inflightOps int         // disk ops of the inflight Ready still outstanding
 	lead        uint64
 	snapIndex   uint64
 	snapFresh   env.Time // when the snapshot last covered all applied state
@@ -88,6 +89,9 @@ type Registry struct {
 	leaderKnown bool         // a reply has named a leader
 
 	tickArmed bool
+	// scratch is reused to build each raft message's payload (oap.Encode
+	// copies it into the frame).
+	scratch []byte
 
 	// Non-replica revocation view (revoke.go): pulled entries and the
 	// log index they are complete through.
@@ -358,8 +362,9 @@ func (r *Registry) pump() {
 	if r.phase != phaseRunning || r.inflight != nil || !r.rn.HasReady() {
 		return
 	}
-	rd := r.rn.Ready()
-	r.inflight = &rd
+	r.ready = r.rn.Ready()
+	rd := &r.ready
+	r.inflight = rd
 	r.observeSoftState(rd.SoftState)
 	r.onReadStates(rd.ReadStates)
 	if !raft.IsEmptySnap(rd.Snapshot) {
@@ -374,20 +379,30 @@ func (r *Registry) pump() {
 		m.sigs, m.admins = r.cfg.Signatures, r.admins
 		r.pendingSnap = m
 	}
-	writes := r.disk.readyWrites(&rd)
+	writes := r.disk.readyWrites(rd)
 	if len(writes) == 0 {
 		r.finishReady()
 		r.pump()
 		return
 	}
-	ops := batches(writes, tagPersist)
+	r.inflightOps = r.submitBatches(writes, tagPersist)
 	if !r.bug.SkipSync {
-		ops = append(ops, env.DiskOp{Kind: env.DiskSync, Tag: tagPersist})
+		r.env.Submit(env.DiskOp{Kind: env.DiskSync, Tag: tagPersist})
+		r.inflightOps++
 	}
-	r.inflightOps = len(ops)
-	for _, op := range ops {
-		r.env.Submit(op)
+}
+
+// submitBatches submits writes, in order, as DiskBatch ops of at most
+// env.DiskBatchWritesMax writes each, and returns how many it submitted.
+func (r *Registry) submitBatches(writes []env.DiskWrite, tag uint64) int {
+	ops := 0
+	for len(writes) > 0 {
+		n := min(len(writes), env.DiskBatchWritesMax)
+		r.env.Submit(env.DiskOp{Kind: env.DiskBatch, Tag: tag, Batch: writes[:n:n]})
+		writes = writes[n:]
+		ops++
 	}
+	return ops
 }
 
 func (r *Registry) observeSoftState(ss *raft.SoftState) {
@@ -424,6 +439,7 @@ func (r *Registry) finishReady() {
 	}
 	r.inflight = nil
 	r.rn.Advance(*rd)
+	r.ready = raft.Ready{} // drop its references
 	r.answerReads()
 	r.maybeSnapshot()
 }
@@ -434,11 +450,12 @@ func (r *Registry) sendRaft(msgs []*pb.Message) {
 		if to == 0 || to > uint64(len(r.cfg.Replicas)) {
 			continue
 		}
-		data, err := marshalOpts.Marshal(m)
+		payload, err := appendRaftMessage(append(r.scratch[:0], codecVersion, envRaft), m)
 		if err != nil {
 			panic(fmt.Sprintf("registry: marshalling raft message: %v", err))
 		}
-		frame, err := oap.Encode(&oap.Frame{Header: oap.Header{Flags: oap.FlagEVENT, AppProto: oap.ProtoRegistry}, Payload: encodeRaft(data)})
+		r.scratch = payload
+		frame, err := oap.Encode(&oap.Frame{Header: oap.Header{Flags: oap.FlagEVENT, AppProto: oap.ProtoRegistry}, Payload: payload})
 		if err != nil {
 			r.env.Metrics().Add(MetricRejects, reasonTooLarge, 1)
 			if m.GetType() == pb.MsgSnap {
@@ -516,9 +533,7 @@ func (r *Registry) maybeSnapshot() {
 			panic(fmt.Sprintf("registry: compacting to %d: %v", compactTo, err))
 		}
 	}
-	for _, op := range batches(r.disk.compactWrites(snap, compactTo), tagSnapshot) {
-		r.env.Submit(op)
-	}
+	r.submitBatches(r.disk.compactWrites(snap, compactTo), tagSnapshot)
 	r.env.Submit(env.DiskOp{Kind: env.DiskSync, Tag: tagSnapshot})
 	r.snapIndex, r.snapFresh = r.m.applied, now
 }
@@ -551,13 +566,15 @@ func (r *Registry) onRaftMessage(from proto.NodeID, raw []byte) {
 	if r.phase != phaseRunning {
 		return
 	}
-	m := &pb.Message{}
-	if err := protoUnmarshal(raw, m); err != nil {
+	m, err := readRaftMessage(raw)
+	if err != nil {
 		r.env.Metrics().Add(MetricRejects, reasonMalformed, 1)
 		return
 	}
-	idx, ok := slices.BinarySearchFunc(r.cfg.Replicas, from, proto.NodeID.Compare)
-	if !ok || m.GetFrom() != uint64(idx+1) || m.GetTo() != uint64(r.replica+1) || raft.IsLocalMsg(m.GetType()) {
+	// The sender must be the replica whose raft id the message claims.
+	sender := m.GetFrom()
+	if sender == 0 || sender > uint64(len(r.cfg.Replicas)) || r.cfg.Replicas[sender-1] != from ||
+		m.GetTo() != uint64(r.replica+1) || raft.IsLocalMsg(m.GetType()) {
 		r.env.Metrics().Add(MetricRejects, reasonMalformed, 1)
 		return
 	}

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/binary"
 	"fmt"
 	"testing"
@@ -14,12 +15,12 @@ import (
 
 // A cached answer must be the answer ed25519.Verify gives for the same
 // input: valid signatures, flipped bits, another owner's key, another
-// message, asked once or many times.
+// message under the same signature, asked once or many times. An input
+// asked again at once is answered from the cache.
 func TestSignatureCacheAgreesWithVerify(t *testing.T) {
 	owners := []owner{newOwner(1), newOwner(2), newOwner(3)}
 	rapid.Check(t, func(t *rapid.T) {
 		c := NewSignatureCache()
-		calls := uint64(0)
 		for range rapid.IntRange(1, 40).Draw(t, "ops") {
 			signer := owners[rapid.IntRange(0, len(owners)-1).Draw(t, "signer")]
 			claimed := owners[rapid.IntRange(0, len(owners)-1).Draw(t, "claimed")]
@@ -33,15 +34,16 @@ func TestSignatureCacheAgreesWithVerify(t *testing.T) {
 			}
 			o.seq += rapid.Uint64Range(0, 1).Draw(t, "seqDelta")
 			want := setSignatureOK(&o)
-			for range rapid.IntRange(1, 3).Draw(t, "repeats") {
-				calls++
+			for k := range rapid.IntRange(1, 3).Draw(t, "repeats") {
+				hits, misses := c.Stats()
 				if got := c.setOK(&o); got != want {
 					t.Fatalf("cache says %v, Verify says %v", got, want)
 				}
+				afterHits, afterMisses := c.Stats()
+				if afterHits+afterMisses != hits+misses+1 || (k > 0 && afterHits != hits+1) {
+					t.Fatalf("lookup %d of one input: hits %d -> %d, misses %d -> %d", k+1, hits, afterHits, misses, afterMisses)
+				}
 			}
-		}
-		if hits, misses := c.Stats(); hits+misses != calls || misses > uint64(len(c.ring)) {
-			t.Fatalf("%d hits + %d misses for %d calls, %d cached", hits, misses, calls, len(c.ring))
 		}
 	})
 }
@@ -56,6 +58,7 @@ func TestSignatureCacheEvictsOldestFirst(t *testing.T) {
 		for k := range o.sig {
 			o.sig[k] = 0xff
 		}
+		o.sig[0], o.sig[1] = byte(i), byte(i>>8) // a key (owner, signature) of its own
 		return o
 	}
 	const extra = 3
@@ -161,4 +164,58 @@ func TestExtendChainMatchesStreamingDefinition(t *testing.T) {
 			prev = m.chain
 		}
 	})
+}
+
+// SignSet makes the signature Set needs and vouches for it, so the first
+// verification is already a hit; a tampered copy of that signature is
+// still verified in full and rejected. A key whose public half is not the
+// one its seed derives is never vouched for, and neither is a key beyond
+// SignatureCacheSignersMax; a nil cache only signs.
+func TestSignSetVouchesOnlyForGoodSignatures(t *testing.T) {
+	target := proto.AddrOf([]byte("t"))
+	lookup := func(c *SignatureCache, key ed25519.PrivateKey, sig []byte) (ok, hit bool) {
+		// opFromRequest verifies without the cache; the op is filled in
+		// even when the signature is bad.
+		o, _, _ := opFromRequest(Set{Name: "a.org", Target: target, Seq: 1, Owner: key.Public().(ed25519.PublicKey), Sig: sig})
+		hits, _ := c.Stats()
+		ok = c.setOK(&o)
+		after, _ := c.Stats()
+		return ok, after > hits
+	}
+	alice := newOwner(1)
+	c := NewSignatureCache()
+	sig := c.SignSet(alice.priv, "A.org", target, 1) // signs the normalised name
+	if !ed25519.Verify(alice.pub, SetSigningBytes("a.org", target, 1), sig) {
+		t.Fatalf("SignSet made a signature that does not verify")
+	}
+	if ok, hit := lookup(c, alice.priv, sig); !ok || !hit {
+		t.Fatalf("vouched signature: ok %v, hit %v; want a valid hit", ok, hit)
+	}
+	bad := bytes.Clone(sig)
+	bad[3] ^= 1
+	if ok, hit := lookup(c, alice.priv, bad); ok || hit {
+		t.Fatalf("tampered signature: ok %v, hit %v; want verified and rejected", ok, hit)
+	}
+
+	mismatched := bytes.Clone(alice.priv)
+	copy(mismatched[ed25519.SeedSize:], newOwner(2).pub) // alice's seed, bob's public half
+	sig = c.SignSet(mismatched, "a.org", target, 1)
+	if ok, hit := lookup(c, mismatched, sig); ok || hit {
+		t.Fatalf("signature by a mismatched key: ok %v, hit %v; want verified and rejected", ok, hit)
+	}
+
+	full := NewSignatureCache()
+	for i := range SignatureCacheSignersMax {
+		full.SignSet(newOwner(10+i).priv, "a.org", target, 1)
+	}
+	extra := newOwner(99)
+	sig = full.SignSet(extra.priv, "a.org", target, 1)
+	if ok, hit := lookup(full, extra.priv, sig); !ok || hit {
+		t.Fatalf("key beyond SignatureCacheSignersMax: ok %v, hit %v; want verified in full and valid", ok, hit)
+	}
+
+	var none *SignatureCache
+	if sig := none.SignSet(alice.priv, "a.org", target, 1); !ed25519.Verify(alice.pub, SetSigningBytes("a.org", target, 1), sig) {
+		t.Fatalf("a nil cache's SignSet made a signature that does not verify")
+	}
 }

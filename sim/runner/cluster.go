@@ -30,7 +30,8 @@ type cluster struct {
 	bootstrap [][]int32
 	// signatures is shared by every node's registry: the nodes run on one
 	// goroutine, and a Set's signature is then verified once, not on each
-	// replica (see registry.SignatureCache).
+	// replica (see registry.SignatureCache). The registry workload signs
+	// through it too, so its signatures are known good from the start.
 	signatures *registry.SignatureCache
 	// tokens holds the capability keys when the scenario runs the token
 	// workload (nil otherwise; see tokens.go).

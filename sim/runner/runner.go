@@ -80,7 +80,9 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 	r.faults = newFaultState(r)
 	r.faults.schedule()
 	if wl := s.Workload; wl != nil && wl.Mix.UsesRegistry() && s.Nodes.RegistryReplicas > 0 {
-		r.registry = workload.NewRegistry(r.w, registryWorkload(wl))
+		cfg := registryWorkload(wl)
+		cfg.Signatures = r.cluster.signatures
+		r.registry = workload.NewRegistry(r.w, cfg)
 		r.registry.Start()
 	}
 	if r.cluster.runsDHT() {

@@ -14,6 +14,10 @@
 // the world's "workload" PRNG stream and every choice of the content
 // clients (content.go) from the "content" stream, so the same seed gives
 // the same operations and adding one workload does not change the other.
+// The registry clients derive their owner keys once per run and sign their
+// Sets through the nodes' shared signature cache when they are given one
+// (RegistryConfig.Signatures), which spares every node the verification of
+// a signature the workload has just made.
 //
 // The content clients do not keep the bytes they put: an object is a seed
 // and a size (ContentObject), its bytes regenerated on demand, so a run's

@@ -34,6 +34,13 @@ type RegistryConfig struct {
 	Names         int
 	// Weights of claim, set, resolve and stale_resolve (need not sum to 1).
 	Claim, Set, Resolve, StaleResolve float64
+	// Signatures, when set, is the signature cache the nodes share: the
+	// clients sign their Sets through it (SignatureCache.SignSet), so
+	// their signatures, all well-formed, are known good before any node
+	// verifies one and cost one Sign instead of a Sign and a Verify. A
+	// signature that does not verify is never vouched for and still takes
+	// the full Verify path; verification itself is tested in core/registry.
+	Signatures *registry.SignatureCache
 }
 
 // Registry is the registry workload.
@@ -177,7 +184,7 @@ func (r *Registry) build(client int, op *Op) any {
 		}
 		var target proto.Addr
 		r.rand.Fill(target[:])
-		sig := ed25519.Sign(r.owners[owner], registry.SetSigningBytes(op.Name, target, seq))
+		sig := r.cfg.Signatures.SignSet(r.owners[owner], op.Name, target, seq)
 		op.Input = map[string]any{"owner": r.OwnerHex(owner), "target": target.String(), "seq": seq}
 		return registry.Set{Name: op.Name, Target: target, Seq: seq, Owner: r.public(owner), Sig: sig}
 	case OpResolve:

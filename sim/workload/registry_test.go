@@ -39,7 +39,8 @@ var smallConfig = workload.RegistryConfig{
 	Claim: 0.2, Set: 0.4, Resolve: 0.3, StaleResolve: 0.1,
 }
 
-// runRegistry runs the small world for seed and returns the workload.
+// runRegistry runs the small world for seed and returns the workload. The
+// nodes share cfg.Signatures, as the runner's do.
 func runRegistry(t *testing.T, seed uint64, cfg workload.RegistryConfig) *workload.Registry {
 	t.Helper()
 	var w *sim.World
@@ -48,7 +49,7 @@ func runRegistry(t *testing.T, seed uint64, cfg workload.RegistryConfig) *worklo
 		Seed:  seed,
 		Nodes: replicasCount,
 		NewNode: func(i int, e env.Env) *node.Node {
-			reg := registry.New(registry.Config{Key: w.NodeKey(i), Replicas: replicas})
+			reg := registry.New(registry.Config{Key: w.NodeKey(i), Replicas: replicas, Signatures: cfg.Signatures})
 			return node.New(e, node.Config{Invariants: true}, reg)
 		},
 		Network:    sim.NetworkConfig{LatencyP50: 2 * time.Millisecond, LatencyP99: 20 * time.Millisecond},
@@ -66,6 +67,18 @@ func runRegistry(t *testing.T, seed uint64, cfg workload.RegistryConfig) *worklo
 		t.Fatalf("run: %v", err)
 	}
 	return wl
+}
+
+// The clients sign through the nodes' shared signature cache, so no node
+// verifies a client's signature itself: every lookup is a hit (a miss is
+// a full Verify, which each Set cost its first node before).
+func TestRegistrySignaturesAreKnownGood(t *testing.T) {
+	cfg := smallConfig
+	cfg.Signatures = registry.NewSignatureCache()
+	runRegistry(t, 1, cfg)
+	if hits, misses := cfg.Signatures.Stats(); hits == 0 || misses != 0 {
+		t.Fatalf("shared cache: %d hits, %d misses; want hits and no verification", hits, misses)
+	}
 }
 
 func TestRegistryHistoryShape(t *testing.T) {
