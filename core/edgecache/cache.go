@@ -22,6 +22,9 @@ const (
 	// key, list links and map slot. It also bounds the number of entries:
 	// at most BytesMax/EntryOverheadBytes, even for empty objects.
 	EntryOverheadBytes = 128
+	// ChunkedObjectFraction bounds the objects whose chunks are cached:
+	// at most BytesMax/ChunkedObjectFraction bytes (see AdmitsChunksOf).
+	ChunkedObjectFraction = 8
 )
 
 // WholeObject is the Chunk of a Key that names a whole object.
@@ -168,6 +171,17 @@ func (c *Cache) Put(k Key, data []byte) error {
 	c.stats.Inserts++
 	c.checkInvariants()
 	return nil
+}
+
+// AdmitsChunksOf reports whether the chunks of an object of objectBytes
+// bytes should be cached: only when the whole object is at most
+// BytesMax/ChunkedObjectFraction. Streaming a larger object through the
+// cache chunk by chunk would evict everything older than its first chunk
+// (and, if it exceeds the capacity, its own first chunks too, so a reread
+// would not hit either); refused, it evicts nothing. Owners ask before
+// they look up or put a ChunkKey.
+func (c *Cache) AdmitsChunksOf(objectBytes uint64) bool {
+	return c.bytesMax > 0 && objectBytes <= c.bytesMax/ChunkedObjectFraction
 }
 
 // Remove drops every entry of addr (the whole object and its chunks) and

@@ -235,3 +235,42 @@ func TestHitRatio(t *testing.T) {
 		t.Fatalf("3 hits of 4 lookups gives ratio %v", r)
 	}
 }
+
+// TestAdmitsChunksOf: chunks are admitted for objects up to
+// BytesMax/ChunkedObjectFraction, never by a disabled cache; streaming an
+// admitted object through a full cache evicts at most about that share.
+func TestAdmitsChunksOf(t *testing.T) {
+	const bytesMax = 64 << 20
+	c := edgecache.New(bytesMax)
+	limit := uint64(bytesMax / edgecache.ChunkedObjectFraction)
+	if !c.AdmitsChunksOf(0) || !c.AdmitsChunksOf(limit) || c.AdmitsChunksOf(limit+1) || c.AdmitsChunksOf(1<<40) {
+		t.Fatalf("admission around the limit %d is wrong", limit)
+	}
+	if edgecache.New(0).AdmitsChunksOf(0) {
+		t.Fatal("a disabled cache admits chunks")
+	}
+	small := edgecache.New(1 << 20)
+	const entry = 1 << 10
+	for i := range (1 << 20) / (entry + edgecache.EntryOverheadBytes) {
+		k := edgecache.ChunkKey(addrs[0], uint32(i))
+		if err := small.Put(k, value(k, entry)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := small.Stats()
+	const chunk = 4 << 10
+	object := uint64((1 << 20) / edgecache.ChunkedObjectFraction)
+	if !small.AdmitsChunksOf(object) {
+		t.Fatal("an object at the limit is refused")
+	}
+	for i := range uint32(object / chunk) {
+		k := edgecache.ChunkKey(addrs[1], i)
+		if err := small.Put(k, value(k, chunk)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evicted := (small.Stats().Evictions - before.Evictions) * (entry + edgecache.EntryOverheadBytes)
+	if evicted > object+object/chunk*edgecache.EntryOverheadBytes+entry+edgecache.EntryOverheadBytes {
+		t.Fatalf("streaming an admitted object of %d bytes evicted %d bytes of older entries", object, evicted)
+	}
+}

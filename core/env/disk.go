@@ -22,6 +22,8 @@ const (
 	DiskSync
 	// DiskScan returns up to Limit pairs whose keys start with Prefix, in
 	// ascending key order, starting at the first key >= Start (if set).
+	// With KeysOnly set it returns the same keys with nil values and
+	// need not read the values at all (see DiskOp.KeysOnly).
 	DiskScan
 )
 
@@ -64,6 +66,15 @@ type DiskOp struct {
 	Prefix []byte
 	Start  []byte
 	Limit  int
+	// KeysOnly makes a DiskScan return keys without their values: every
+	// KV.Value of the result is nil, the keys, order, Limit and More are
+	// those of the same scan without the flag. An implementation should
+	// not read the values (a scan over large values then costs what its
+	// keys cost); a keys-only scan cannot report a value's corruption.
+	// Set on any other kind, the op is invalid. It exists so that a
+	// machine can find unreferenced keys (storage's orphan sweep) without
+	// reading every byte on disk.
+	KeysOnly bool
 }
 
 // KV is one pair returned by a scan. The receiver owns the slices.
@@ -77,7 +88,7 @@ type KV struct {
 type DiskResult struct {
 	Found bool   // DiskGet: the key exists
 	Value []byte // DiskGet: its value (receiver owns it)
-	Pairs []KV   // DiskScan: the pairs, ascending
+	Pairs []KV   // DiskScan: the pairs, ascending (values nil if KeysOnly)
 	More  bool   // DiskScan: Limit cut the result short
 	Err   error
 }
@@ -94,6 +105,9 @@ var (
 // Validate checks op against the disk limits. Implementations call it and
 // complete an invalid op with an error wrapping ErrDiskInvalid.
 func (op *DiskOp) Validate() error {
+	if op.KeysOnly && op.Kind != DiskScan {
+		return fmt.Errorf("%w: KeysOnly on a %s", ErrDiskInvalid, op.Kind)
+	}
 	switch op.Kind {
 	case DiskGet, DiskDelete:
 		return checkKey(op.Key)

@@ -58,6 +58,12 @@ func TestDiskOpValidateLimits(t *testing.T) {
 		{"scan limit at max", env.DiskOp{Kind: env.DiskScan, Limit: env.DiskScanLimitMax}, true},
 		{"scan limit beyond max", env.DiskOp{Kind: env.DiskScan, Limit: env.DiskScanLimitMax + 1}, false},
 		{"scan with prefix and start", env.DiskOp{Kind: env.DiskScan, Limit: 5, Prefix: []byte("p/"), Start: []byte("p/x")}, true},
+		{"scan keys only", env.DiskOp{Kind: env.DiskScan, Limit: 5, KeysOnly: true}, true},
+		{"scan keys only limit 0", env.DiskOp{Kind: env.DiskScan, KeysOnly: true}, false},
+		{"get keys only", env.DiskOp{Kind: env.DiskGet, Key: key(1), KeysOnly: true}, false},
+		{"put keys only", env.DiskOp{Kind: env.DiskPut, Key: key(1), KeysOnly: true}, false},
+		{"batch keys only", env.DiskOp{Kind: env.DiskBatch, KeysOnly: true}, false},
+		{"sync keys only", env.DiskOp{Kind: env.DiskSync, KeysOnly: true}, false},
 		{"kind 0", env.DiskOp{Key: key(1)}, false},
 		{"kind beyond scan", env.DiskOp{Kind: env.DiskScan + 1, Key: key(1)}, false},
 	}

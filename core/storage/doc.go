@@ -20,9 +20,21 @@
 // the checksum, verified on every read), "s/m/<hex>" the sealed manifest
 // (env.Seal), "s/p/<hex>" the pin flag. At Start the index of objects is
 // rebuilt from paged scans of the manifests and pins; chunk bytes are never
-// scanned (a manifest is durable only after its chunks, so it vouches for
+// read (a manifest is durable only after its chunks, so it vouches for
 // them). Until recovery finishes, requests get ErrUnavailable and peers
 // get a "busy" status.
+//
+// Then, while the node already serves, the orphan sweep (sweep.go) pages
+// through the chunk keys with keys-only scans (env.DiskOp.KeysOnly, so no
+// chunk byte is read) and deletes every chunk nothing references: chunks
+// staged for a push or an upload session before a crash, chunks of
+// manifests recovery dropped as corrupt, chunks whose unsynced delete the
+// crash undid. One page of at most SweepPageMax keys is in flight at a
+// time; a failed page is retried at the next tick. Deleted chunks are
+// counted in storage_orphans_swept_total. A chunk written by a StoreChunk
+// while the sweep runs is counted in index.storing until it is staged, so
+// the sweep never deletes a chunk a commit is about to rely on. The sweep
+// runs only when recovery indexed every manifest on disk.
 //
 // # Placement and the write path
 //
@@ -72,8 +84,8 @@
 // one at once: its chunks are deleted and nothing was ever visible,
 // because only a manifest makes an object and the manifest is written at
 // commit. Sessions live in memory: a restart forgets them (their commit
-// is refused), and chunks they staged before a crash stay on disk
-// unreferenced, the same known leak as staged push chunks.
+// is refused), and the chunks they staged before a crash are deleted by
+// the orphan sweep after the restart, like staged push chunks.
 //
 // Trust boundary: the machine never holds a streamed object whole, so it
 // cannot hash it. At commit it verifies what it can (every chunk write
@@ -129,11 +141,13 @@
 //     the manifest would make a replica write atomic, but costs up to
 //     ObjectBytesMax of memory per incoming push; FIFO order plus a sync
 //     before the acknowledgement gives the same durability.
-//   - Scanning chunk keys at Start would find orphan chunks, but a scan
-//     returns values, so it would read every byte on disk. Chunks staged
-//     and never committed are pruned after StagedTTL while the machine
-//     runs; those staged before a crash stay on disk unreferenced (a known
-//     leak, to be swept by a keys-only scan once the disk offers one).
+//   - Finishing the orphan sweep before the node is ready would need no
+//     care for chunks written meanwhile, but it would delay readiness by
+//     a scan of every chunk key of the store (about twice the bytes of
+//     the manifests recovery reads) for garbage that harms nobody while it
+//     waits. Persisting staging (a "staged" key per chunk) would let
+//     recovery find orphans without the sweep, at the price of a second
+//     write per pushed chunk.
 //   - Replicating each chunk of a stream as it arrives would spread the
 //     upload's network cost over its duration, but the placement nodes
 //     are unknown until the object address is (it depends on every byte);

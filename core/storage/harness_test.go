@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"maps"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +21,12 @@ type hdisk struct {
 	durable map[string][]byte
 	current map[string][]byte
 	gets    int
+	// keysOnlyScans counts keys-only scans; failKeysOnly fails the next
+	// that many with an I/O error; chunkBytesScanned sums the chunk value
+	// bytes scans returned (the orphan sweep must read none).
+	keysOnlyScans     int
+	failKeysOnly      int
+	chunkBytesScanned int
 }
 
 func newDisk() *hdisk { return &hdisk{durable: map[string][]byte{}, current: map[string][]byte{}} }
@@ -56,6 +63,13 @@ func (d *hdisk) exec(op *env.DiskOp) env.DiskResult {
 }
 
 func (d *hdisk) scan(op *env.DiskOp) env.DiskResult {
+	if op.KeysOnly {
+		d.keysOnlyScans++
+		if d.failKeysOnly > 0 {
+			d.failKeysOnly--
+			return env.DiskResult{Err: fmt.Errorf("hdisk: injected scan error: %w", env.ErrDiskIO)}
+		}
+	}
 	var res env.DiskResult
 	for _, k := range env.SortedKeys(d.current) {
 		if !bytes.HasPrefix([]byte(k), op.Prefix) || k < string(op.Start) {
@@ -65,7 +79,14 @@ func (d *hdisk) scan(op *env.DiskOp) env.DiskResult {
 			res.More = true
 			break
 		}
-		res.Pairs = append(res.Pairs, env.KV{Key: []byte(k), Value: bytes.Clone(d.current[k])})
+		kv := env.KV{Key: []byte(k)}
+		if !op.KeysOnly {
+			kv.Value = bytes.Clone(d.current[k])
+			if strings.HasPrefix(k, prefixChunk) {
+				d.chunkBytesScanned += len(kv.Value)
+			}
+		}
+		res.Pairs = append(res.Pairs, kv)
 	}
 	return res
 }

@@ -61,12 +61,24 @@ type index struct {
 	// sessionRefs counts, per chunk, the references of upload sessions
 	// and of committed sessions whose put is still running (session.go).
 	sessionRefs map[proto.Addr]int
-	bytes       uint64
+	// storing counts, per chunk, the StoreChunk writes in flight: such a
+	// chunk is staged only when its write completes, and the orphan sweep
+	// must not delete it meanwhile (sweep.go). At most DiskJobsMax.
+	storing map[proto.Addr]int
+	bytes   uint64
 }
 
 func newIndex() index {
 	return index{objects: map[proto.Addr]*object{}, chunkRefs: map[proto.Addr]int{}, staged: map[proto.Addr]env.Time{},
-		sessionRefs: map[proto.Addr]int{}}
+		sessionRefs: map[proto.Addr]int{}, storing: map[proto.Addr]int{}}
+}
+
+// stored ends one StoreChunk write of c (counted in storing).
+func (x *index) stored(c proto.Addr) {
+	x.storing[c]--
+	if x.storing[c] <= 0 {
+		delete(x.storing, c)
+	}
 }
 
 func compareAddr(a, b proto.Addr) int { return bytes.Compare(a[:], b[:]) }
@@ -158,7 +170,7 @@ func (x *index) after(cursor proto.Addr) (proto.Addr, bool) {
 // check verifies the invariants; deep recounts the references.
 func (x *index) check(deep bool) {
 	if len(x.objects) > LocalObjectsMax || len(x.staged) > StagedChunksMax ||
-		len(x.sessionRefs) > (SessionsMax+InflightPutsMax)*SessionChunksMax {
+		len(x.sessionRefs) > (SessionsMax+InflightPutsMax)*SessionChunksMax || len(x.storing) > DiskJobsMax {
 		panic("storage: index over its bounds")
 	}
 	if len(x.sorted) > len(x.objects) {

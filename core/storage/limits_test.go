@@ -31,7 +31,7 @@ func TestLimitRelations(t *testing.T) {
 	if len(commit) > oap.FrameBytesMax || len(missing) > oap.FrameBytesMax {
 		t.Fatal("a commit or missing list of the largest object does not fit a frame")
 	}
-	if tagRecovery<<tagKindShift|tagValueMask > 1<<56-1 {
+	if tagSweep<<tagKindShift|tagValueMask > 1<<56-1 {
 		t.Fatal("tags exceed node.TagMax")
 	}
 	if err := (Config{Members: []proto.NodeID{{1}}, ChunkBytes: ChunkBytesMax + 1}).Validate(); err == nil {

@@ -12,6 +12,7 @@ const (
 	MetricBytes              = "storage_bytes"
 	MetricRepairs            = "storage_repairs_total"
 	MetricRejects            = "storage_rejects_total"
+	MetricOrphansSwept       = "storage_orphans_swept_total"
 	replicationLagBucketsMax = 60
 )
 
@@ -39,4 +40,5 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricBytes, Kind: env.Gauge, Help: "Bytes of the objects held by this node."},
 	env.MetricDef{Name: MetricRepairs, Kind: env.Counter, Help: "Replicas restored by the repair loop and chunks healed from a replica."},
 	env.MetricDef{Name: MetricRejects, Kind: env.Counter, Help: "Requests and messages rejected or shed, by reason.", Label: "reason"},
+	env.MetricDef{Name: MetricOrphansSwept, Kind: env.Counter, Help: "Unreferenced chunks (staged before a restart, or of a dropped manifest) deleted by the sweep after recovery."},
 )

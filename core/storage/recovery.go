@@ -11,6 +11,10 @@ type recoveryScan struct {
 	prefix string
 	start  []byte
 	drop   []env.DiskWrite // keys found corrupt or dangling, deleted at the end
+	// incomplete: a manifest on disk was left out of the index (a
+	// malformed key, or LocalObjectsMax reached), so the index does not
+	// know every chunk that is referenced and the orphan sweep must not run.
+	incomplete bool
 }
 
 func (s *Storage) startRecovery() {
@@ -59,6 +63,7 @@ func (s *Storage) recoverManifest(kv env.KV) {
 	addr, ok := addrFromKey(prefixManifest, kv.Key)
 	if !ok || len(s.index.objects) >= LocalObjectsMax {
 		s.reject(ReasonOverload)
+		s.recovery.incomplete = true
 		return
 	}
 	raw, err := env.Unseal(kv.Value)
@@ -99,4 +104,5 @@ func (s *Storage) finishRecovery() {
 	s.provideNext = append(s.provideNext[:0], s.index.sorted...)
 	s.setGauges()
 	s.tick = s.env.SetTimer(s.jitter(s.cfg.RepairInterval), tagTick<<tagKindShift)
+	s.startSweep()
 }

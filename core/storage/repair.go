@@ -22,9 +22,11 @@ type audit struct {
 }
 
 // onTick runs one paced round of background work: prune stale staged
-// chunks, heal damaged chunks, announce objects, audit objects.
+// chunks, resume a paused orphan sweep, heal damaged chunks, announce
+// objects, audit objects.
 func (s *Storage) onTick() {
 	s.pruneStaged()
+	s.resumeSweep()
 	s.gcSessions()
 	s.healDamaged()
 	s.provideSome()

@@ -111,6 +111,8 @@ func (s *Storage) onDiskDone(d env.DiskDone) {
 	switch d.Op.Tag >> tagKindShift {
 	case tagRecovery:
 		s.onRecoveryPage(d.Result)
+	case tagSweep:
+		s.onSweepPage(value, d.Result)
 	case tagDisk:
 		j := s.jobs[value]
 		if j == nil {

@@ -70,6 +70,7 @@ func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 	addr := m.addr
 	op := env.DiskOp{Kind: env.DiskPut, Key: diskKey(prefixChunk, addr), Value: m.data}
 	ok := s.submitJob([]env.DiskOp{op}, func(res []env.DiskResult) {
+		s.index.stored(addr)
 		if res[0].Err != nil {
 			s.respond(from, corr, addr, statusFailed, nil)
 			return
@@ -82,7 +83,9 @@ func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 	})
 	if !ok {
 		s.respond(from, corr, addr, statusBusy, nil)
+		return
 	}
+	s.index.storing[addr]++ // until it is staged: the orphan sweep spares it
 }
 
 // serveCommit makes an object durable on this node once every chunk it

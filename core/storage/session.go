@@ -252,7 +252,7 @@ func (s *Storage) endSession(ss *session) {
 
 // releaseSessionChunks drops one session reference per listed chunk and
 // deletes the chunks nothing else holds. Not synced: a crash may keep
-// them, unreferenced (the same known leak as staged chunks).
+// them, unreferenced, until the orphan sweep after the restart.
 func (s *Storage) releaseSessionChunks(chunks []ChunkRef) {
 	var batch []env.DiskWrite
 	for _, c := range chunks {
@@ -269,7 +269,7 @@ func (s *Storage) releaseSessionChunks(chunks []ChunkRef) {
 	for len(batch) > 0 {
 		n := min(len(batch), env.DiskBatchWritesMax)
 		if !s.submitJob([]env.DiskOp{{Kind: env.DiskBatch, Batch: batch[:n]}}, func([]env.DiskResult) {}) {
-			s.reject(ReasonOverload) // the chunks leak until a sweep exists
+			s.reject(ReasonOverload) // the chunks stay until the sweep after a restart
 		}
 		batch = batch[n:]
 	}

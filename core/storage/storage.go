@@ -21,9 +21,10 @@ const (
 	tagGet       uint64 = 4 // timer: a get's deadline
 	tagDisk      uint64 = 5 // disk: a job's operation completed
 	tagRecovery  uint64 = 6 // disk: a recovery scan page
+	tagSweep     uint64 = 7 // disk: an orphan sweep page (sweep.go)
 )
 
-var _ = [node.TagMax - (tagRecovery<<tagKindShift | tagValueMask)]struct{}{} // tags fit node.TagMax
+var _ = [node.TagMax - (tagSweep<<tagKindShift | tagValueMask)]struct{}{} // tags fit node.TagMax
 
 // Storage is the replicated content store of one node. See the package doc.
 type Storage struct {
@@ -43,6 +44,8 @@ type Storage struct {
 	tick    env.TimerID
 
 	recovery    recoveryScan
+	sweep       orphanSweep
+	sweepSeq    uint64                    // last sweep page tag; survives reset (see sweepPage)
 	cursor      proto.Addr                // repair: last object audited
 	audits      map[proto.Addr]*audit     // repair: objects being audited
 	damaged     map[proto.Addr]proto.Addr // chunk -> an object that lists it
@@ -68,6 +71,10 @@ type Stats struct {
 	// collected after SessionTTL.
 	Sessions        int
 	SessionsExpired uint64
+	// OrphansSwept counts unreferenced chunks the sweep after recovery
+	// deleted; Sweeping is true while it runs.
+	OrphansSwept uint64
+	Sweeping     bool
 }
 
 var _ node.Service = (*Storage)(nil)
@@ -100,6 +107,7 @@ func (s *Storage) reset() {
 	s.provideNext = nil
 	s.sessions = map[uint64]*session{}
 	s.recovery = recoveryScan{}
+	s.sweep = orphanSweep{}
 	s.tick = 0
 }
 
@@ -265,6 +273,7 @@ func (s *Storage) Stats() Stats {
 	st.Objects, st.Bytes, st.Staged = len(s.index.sorted), s.index.bytes, len(s.index.staged)
 	st.PutsInflight, st.GetsInflight, st.RPCsInflight = len(s.puts), len(s.gets), len(s.rpcs)
 	st.Sessions = len(s.sessions)
+	st.Sweeping = s.sweep.active
 	return st
 }
 
@@ -277,7 +286,7 @@ func (s *Storage) checkInvariants() {
 		len(s.provideNext) > ProvideQueueMax || len(s.sessions) > SessionsMax {
 		panic("storage: a bounded table exceeds its limit")
 	}
-	if !s.ready && (len(s.puts) > 0 || len(s.gets) > 0 || len(s.audits) > 0 || len(s.sessions) > 0) {
+	if !s.ready && (len(s.puts) > 0 || len(s.gets) > 0 || len(s.audits) > 0 || len(s.sessions) > 0 || s.sweep.active) {
 		panic("storage: client or repair work before recovery finished")
 	}
 	s.index.check(invariantsDeep)

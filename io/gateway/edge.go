@@ -42,6 +42,12 @@ func (e *edge) fits(size uint64) bool {
 	return e.enabled() && size <= edgecache.EntryBytesMax && size+edgecache.EntryOverheadBytes <= e.cache.BytesMax()
 }
 
+// admitsChunksOf reports whether the chunks of an object of objectBytes
+// bytes go through the cache (see edgecache's AdmitsChunksOf).
+func (e *edge) admitsChunksOf(objectBytes uint64) bool {
+	return e.enabled() && e.cache.AdmitsChunksOf(objectBytes)
+}
+
 // get returns the value of k (shared: never modify it) and the generation
 // to pass to put on a miss. It does not count the lookup: see record.
 func (e *edge) get(k edgecache.Key) (data []byte, ok bool, generation uint64) {

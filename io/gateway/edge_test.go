@@ -20,16 +20,19 @@ import (
 )
 
 // edgeBackend is an in-memory storage service with storage's read
-// semantics (Length 0: to the end; ranges outside the object: ErrRange),
-// counting the Gets that reach it.
+// semantics (Length 0: to the end; ranges outside the object: ErrRange;
+// SizeMax; manifests of StreamChunkBytes chunks for streamed reads),
+// counting the Gets and GetChunks that reach it.
 type edgeBackend struct {
-	mu      sync.Mutex
-	objects map[proto.Addr][]byte
-	gets    int
+	mu        sync.Mutex
+	objects   map[proto.Addr][]byte
+	manifests map[proto.Addr]storage.Manifest // computed on first use
+	gets      int
+	chunkGets int
 }
 
 func newEdgeBackend(objects ...[]byte) *edgeBackend {
-	b := &edgeBackend{objects: map[proto.Addr][]byte{}}
+	b := &edgeBackend{objects: map[proto.Addr][]byte{}, manifests: map[proto.Addr]storage.Manifest{}}
 	for _, o := range objects {
 		b.objects[proto.AddrOf(o)] = o
 	}
@@ -52,6 +55,9 @@ func (b *edgeBackend) Call(_ context.Context, service string, body any) (any, er
 			return storage.GetResult{Err: storage.ErrNotFound}, nil
 		}
 		size := uint64(len(data))
+		if body.Offset == 0 && body.Length == 0 && body.SizeMax > 0 && size > body.SizeMax {
+			return storage.GetResult{Size: size, Err: storage.ErrTooLarge}, nil
+		}
 		end := size
 		if body.Length > 0 {
 			end = body.Offset + body.Length
@@ -63,14 +69,50 @@ func (b *edgeBackend) Call(_ context.Context, service string, body any) (any, er
 	case storage.Delete:
 		delete(b.objects, body.Addr)
 		return storage.DeleteResult{}, nil
+	case storage.GetManifest:
+		data, ok := b.objects[body.Addr]
+		if !ok {
+			return storage.ManifestResult{Err: storage.ErrNotFound}, nil
+		}
+		return storage.ManifestResult{Manifest: b.manifest(body.Addr, data)}, nil
+	case storage.GetChunk:
+		b.chunkGets++
+		data, ok := b.objects[body.Addr]
+		if !ok {
+			return storage.GetResult{Err: storage.ErrNotFound}, nil
+		}
+		off := 0
+		for _, c := range b.manifest(body.Addr, data).Chunks {
+			if c == body.Chunk {
+				return storage.GetResult{Data: bytes.Clone(data[off : off+int(c.Size)]), Size: uint64(c.Size)}, nil
+			}
+			off += int(c.Size)
+		}
+		return storage.GetResult{Err: storage.ErrNotFound}, nil
 	}
 	return nil, fmt.Errorf("edgeBackend: unexpected %T", body)
+}
+
+// manifest returns the manifest of data (at addr); the caller holds mu.
+func (b *edgeBackend) manifest(addr proto.Addr, data []byte) storage.Manifest {
+	man, ok := b.manifests[addr]
+	if !ok {
+		_, man = storage.Split(data, StreamChunkBytes)
+		b.manifests[addr] = man
+	}
+	return man
 }
 
 func (b *edgeBackend) getCount() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.gets
+}
+
+func (b *edgeBackend) chunkGetCount() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.chunkGets
 }
 
 // edgeMetrics records the last value set and the sum added per name{label}.
@@ -362,5 +404,54 @@ func TestEdgeConcurrent(t *testing.T) {
 	}
 	if stats.Evictions == 0 {
 		t.Fatalf("eight objects in a cache for three caused no eviction: %+v", stats)
+	}
+}
+
+// TestLargeStreamKeepsHotObjects: a GET streams an object four times the
+// cache's size chunk by chunk; the hot small objects cached before are
+// all still hits afterwards (nothing was evicted), and the large object's
+// chunks were not cached. An object the cache admits (at most
+// BytesMax/ChunkedObjectFraction) still has its streamed chunks cached.
+func TestLargeStreamKeepsHotObjects(t *testing.T) {
+	const cacheBytes = 8 << 20
+	var hot [][]byte
+	for i := range 32 {
+		hot = append(hot, object(64<<10, byte(i)))
+	}
+	large := object(4*cacheBytes, 99)
+	f := newEdgeFixture(t, cacheBytes, append(hot, large)...)
+	getAll := func() {
+		for _, obj := range hot {
+			if w := f.do(http.MethodGet, proto.AddrOf(obj)); w.Code != http.StatusOK || !bytes.Equal(w.Body.Bytes(), obj) {
+				t.Fatalf("GET hot: status %d", w.Code)
+			}
+		}
+	}
+	getAll()
+	if w := f.do(http.MethodGet, proto.AddrOf(large)); w.Code != http.StatusOK || !bytes.Equal(w.Body.Bytes(), large) {
+		t.Fatalf("GET large: status %d, %d bytes", w.Code, w.Body.Len())
+	}
+	if n := f.backend.chunkGetCount(); n != len(large)/StreamChunkBytes {
+		t.Fatalf("the large GET read %d chunks, want %d (it must stream)", n, len(large)/StreamChunkBytes)
+	}
+	before := f.backend.getCount()
+	getAll()
+	stats, _ := f.g.edge.stats()
+	if n := f.backend.getCount() - before; n != 0 || stats.Evictions != 0 {
+		t.Fatalf("after streaming %d MiB through a %d MiB cache: %d hot objects missed, %d evictions", len(large)>>20, cacheBytes>>20, n, stats.Evictions)
+	}
+	if stats.Entries != len(hot) {
+		t.Fatalf("the cache holds %d entries, want the %d hot objects only", stats.Entries, len(hot))
+	}
+
+	admitted := object(edgecache.EntryBytesMax+3*StreamChunkBytes, 77) // streamed (above EntryBytesMax), within 64 MiB / 8
+	g := newEdgeFixture(t, 64<<20, admitted)
+	for range 2 {
+		if w := g.do(http.MethodGet, proto.AddrOf(admitted)); w.Code != http.StatusOK || !bytes.Equal(w.Body.Bytes(), admitted) {
+			t.Fatalf("GET admitted: status %d", w.Code)
+		}
+	}
+	if n, want := g.backend.chunkGetCount(), len(admitted)/StreamChunkBytes; n != want {
+		t.Fatalf("two streamed GETs of an admitted object read %d chunks from storage, want %d (the second from the cache)", n, want)
 	}
 }

@@ -39,8 +39,8 @@ const (
 	abortTimeout = 5 * time.Second
 )
 
-// putObject streams the body into a storage upload session, one chunk at
-// a time, hashing it as it goes: 201 {"addr","size"}. Any failure before
+// putObject streams the body into a storage upload session chunk by
+// chunk, hashing it as it goes: 201 {"addr","size"}. Any failure before
 // the commit aborts the session, so nothing becomes visible.
 func (g *Gateway) putObject(req *request) *apiError {
 	if req.r.ContentLength > g.cfg.ObjectBytesMax {
@@ -90,11 +90,15 @@ func (g *Gateway) putObject(req *request) *apiError {
 }
 
 // uploadBody sends the body as chunks of session and returns the BLAKE3
-// of the whole body and its size. A body that ends early (the client
-// closed, or sent less than its Content-Length) is an error.
+// of the whole body and its size. Reading and hashing piece k+1 overlaps
+// the PutChunk of piece k (see chunkUploader). A body that ends early (the
+// client closed, or sent less than its Content-Length) is an error. It
+// returns only once no chunk is in flight, so the caller's abort (or
+// commit) reaches storage after every chunk.
 func (g *Gateway) uploadBody(req *request, session uint64) (proto.Addr, uint64, *apiError) {
 	body := http.MaxBytesReader(req.w, req.r.Body, g.cfg.ObjectBytesMax)
 	hasher := blake3.New(proto.IDBytes, nil)
+	up := chunkUploader{g: g, req: req, session: session}
 	var size uint64
 	for {
 		piece := make([]byte, StreamChunkBytes) // storage owns each piece
@@ -102,7 +106,7 @@ func (g *Gateway) uploadBody(req *request, session uint64) (proto.Addr, uint64, 
 		if n > 0 {
 			_, _ = hasher.Write(piece[:n])
 			size += uint64(n)
-			if e := g.putChunk(req, session, piece[:n]); e != nil {
+			if e := up.send(piece[:n]); e != nil {
 				return proto.Addr{}, 0, e
 			}
 		}
@@ -110,6 +114,7 @@ func (g *Gateway) uploadBody(req *request, session uint64) (proto.Addr, uint64, 
 			break
 		}
 		if err != nil {
+			up.wait() // the read error is the cause; a chunk error would follow from it
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
 				g.cfg.Metrics.Add(MetricShed, ShedBodyTooLarge, 1)
@@ -118,12 +123,53 @@ func (g *Gateway) uploadBody(req *request, session uint64) (proto.Addr, uint64, 
 			return proto.Addr{}, 0, errorf(http.StatusBadRequest, CodeBadRequest, "reading body after %d bytes: %v", size, err)
 		}
 	}
+	if e := up.wait(); e != nil {
+		return proto.Addr{}, 0, e
+	}
 	if req.r.ContentLength >= 0 && size != uint64(req.r.ContentLength) {
 		return proto.Addr{}, 0, errorf(http.StatusBadRequest, CodeBadRequest, "body of %d bytes, Content-Length %d", size, req.r.ContentLength)
 	}
 	var addr proto.Addr
 	hasher.Sum(addr[:0])
 	return addr, size, nil
+}
+
+// chunkUploader sends an upload's chunks with one PutChunk in flight while
+// the handler reads and hashes the next piece, so the body, the hash and
+// the node's chunk write proceed together instead of in turn.
+//
+// At most one chunk is in flight because a session appends chunks in the
+// order their requests reach the node, and two concurrent calls may reach
+// it in either order; send therefore waits for the previous chunk's reply
+// before it starts the next. The gateway holds at most two pieces of a
+// body: the one in flight and the one being read.
+type chunkUploader struct {
+	g        *Gateway
+	req      *request
+	session  uint64
+	inflight chan *apiError // outcome of the chunk in flight; nil when none
+}
+
+// send waits for the chunk in flight and, if it succeeded, starts sending
+// data (which storage then owns).
+func (u *chunkUploader) send(data []byte) *apiError {
+	if e := u.wait(); e != nil {
+		return e
+	}
+	done := make(chan *apiError, 1)
+	go func() { done <- u.g.putChunk(u.req, u.session, data) }()
+	u.inflight = done
+	return nil
+}
+
+// wait returns the outcome of the chunk in flight, nil when there is none.
+func (u *chunkUploader) wait() *apiError {
+	if u.inflight == nil {
+		return nil
+	}
+	e := <-u.inflight
+	u.inflight = nil
+	return e
 }
 
 // fill reads until b is full (nil error), or the body ended (io.EOF, with
@@ -247,20 +293,24 @@ type fetched struct {
 }
 
 // chunkFetcher reads a response's pieces in order with at most
-// StreamWindowMax chunk reads in flight; close cancels the rest.
+// StreamWindowMax chunk reads in flight; close cancels the rest. cached
+// says whether the object's chunks go through the edge cache: only for
+// objects it admits (edgecache's AdmitsChunksOf), so that streaming a
+// large object does not evict the hot entries.
 type chunkFetcher struct {
 	g       *Gateway
 	ctx     context.Context
 	cancel  context.CancelFunc
 	addr    proto.Addr
+	cached  bool
 	pieces  []piece
 	started int
 	window  []chan fetched
 }
 
-func (g *Gateway) newChunkFetcher(req *request, addr proto.Addr, pieces []piece) *chunkFetcher {
+func (g *Gateway) newChunkFetcher(req *request, addr proto.Addr, objectBytes uint64, pieces []piece) *chunkFetcher {
 	ctx, cancel := context.WithCancel(req.r.Context())
-	return &chunkFetcher{g: g, ctx: ctx, cancel: cancel, addr: addr, pieces: pieces}
+	return &chunkFetcher{g: g, ctx: ctx, cancel: cancel, addr: addr, cached: g.edge.admitsChunksOf(objectBytes), pieces: pieces}
 }
 
 func (f *chunkFetcher) close() { f.cancel() }
@@ -287,13 +337,18 @@ func (f *chunkFetcher) next() ([]byte, *apiError) {
 }
 
 // fetch reads one chunk from the edge cache, else from storage (which
-// verified it against its address) and then caches it.
+// verified it against its address) and then caches it; chunks of an
+// object the cache does not admit bypass it.
 func (f *chunkFetcher) fetch(p piece, out chan<- fetched) {
 	c, key := p.chunk, edgecache.ChunkKey(f.addr, p.index)
-	cached, hit, generation := f.g.edge.get(key)
-	if hit && uint32(len(cached)) == c.Size {
-		out <- fetched{data: cached}
-		return
+	var generation uint64
+	if f.cached {
+		cached, hit, gen := f.g.edge.get(key)
+		if hit && uint32(len(cached)) == c.Size {
+			out <- fetched{data: cached}
+			return
+		}
+		generation = gen
 	}
 	ctx, cancel := context.WithTimeout(f.ctx, f.g.cfg.CallTimeout)
 	defer cancel()
@@ -309,7 +364,9 @@ func (f *chunkFetcher) fetch(p piece, out chan<- fetched) {
 	case uint32(len(res.Data)) != c.Size:
 		out <- fetched{err: errorf(http.StatusBadGateway, CodeInternal, "chunk %s: %d bytes, want %d", c.Addr.Short(), len(res.Data), c.Size)}
 	default:
-		f.g.edge.put(key, res.Data, generation)
+		if f.cached {
+			f.g.edge.put(key, res.Data, generation)
+		}
 		out <- fetched{data: res.Data}
 	}
 }
@@ -322,7 +379,7 @@ func (f *chunkFetcher) fetch(p piece, out chan<- fetched) {
 // is aborted (the client sees a truncated body, never wrong bytes).
 func (g *Gateway) streamChunks(req *request, addr proto.Addr, man *storage.Manifest, status int, start, length uint64) *apiError {
 	pieces := planPieces(man, start, length)
-	f := g.newChunkFetcher(req, addr, pieces)
+	f := g.newChunkFetcher(req, addr, man.Size, pieces)
 	defer f.close()
 	var hasher *blake3.Hasher
 	if start == 0 && length == man.Size && len(man.Chunks) > 1 {

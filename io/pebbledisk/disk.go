@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -21,6 +22,22 @@ const (
 	QueueDepthMax = 1024
 	// CacheBytesDefault is the block cache size when Options.CacheBytes is 0.
 	CacheBytesDefault = 64 << 20
+	// SeparatedValueBytesMin: values at least this large (every storage
+	// chunk: core/storage's ChunkBytesMin is 4 KiB) are kept in pebble's
+	// blob files, out of the sstables (see "Value separation" in doc.go).
+	SeparatedValueBytesMin = 4 << 10
+	// blobReferenceDepthMax, blobRewriteAgeMin and blobGarbageRatioMax
+	// tune how pebble keeps separated values compact: an sstable refers
+	// to at most this many overlapping blob files (beyond it a compaction
+	// copies the values into new blob files), and a blob file at least
+	// this old is rewritten once this share of its bytes is garbage
+	// (deleted chunks). The depth is high because chunks are read one
+	// value at a time, so blob file locality buys little, while every
+	// copy costs a write of each chunk: with a depth of 10, compactions of
+	// the flushed L0 files copied the values again (see doc.go).
+	blobReferenceDepthMax = 100
+	blobRewriteAgeMin     = 5 * time.Minute
+	blobGarbageRatioMax   = 0.2
 )
 
 // ErrClosed is wrapped (next to env.ErrDiskIO) by the result of an op run
@@ -103,12 +120,14 @@ func Open(opts Options) (*Disk, error) {
 	}
 	cache := pebble.NewCache(cacheBytes)
 	defer cache.Unref() // the DB holds its own reference
-	db, err := pebble.Open(opts.Dir, &pebble.Options{
+	pebbleOpts := &pebble.Options{
 		FS:                 fs,
 		Cache:              cache,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{log: log},
-	})
+	}
+	pebbleOpts.Experimental.ValueSeparationPolicy = valueSeparation
+	db, err := pebble.Open(opts.Dir, pebbleOpts)
 	if err != nil {
 		return nil, classify("open", err)
 	}
@@ -119,6 +138,18 @@ func Open(opts Options) (*Disk, error) {
 	}
 	go d.run()
 	return d, nil
+}
+
+// valueSeparation is the pebble policy that keeps large values in blob
+// files, so that a keys-only scan reads keys and blob handles, not values.
+func valueSeparation() pebble.ValueSeparationPolicy {
+	return pebble.ValueSeparationPolicy{
+		Enabled:               true,
+		MinimumSize:           SeparatedValueBytesMin,
+		MaxBlobReferenceDepth: blobReferenceDepthMax,
+		RewriteMinimumAge:     blobRewriteAgeMin,
+		TargetGarbageRatio:    blobGarbageRatioMax,
+	}
 }
 
 // SetCompletion sets the function the worker calls with each completion,

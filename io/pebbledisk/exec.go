@@ -118,7 +118,7 @@ func (d *Disk) exec(op *env.DiskOp) (result env.DiskResult) {
 	case env.DiskSync:
 		return d.sync()
 	case env.DiskScan:
-		return d.scan(op.Prefix, op.Start, op.Limit)
+		return d.scan(op.Prefix, op.Start, op.Limit, op.KeysOnly)
 	}
 	panic(fmt.Sprintf("pebbledisk: validated op of unknown kind %d", op.Kind))
 }
@@ -188,14 +188,19 @@ func (d *Disk) get(key []byte) env.DiskResult {
 
 // scan returns up to limit pairs with prefix from the first key >= start.
 // The iterator bounds do the filtering: lower = max(prefix, start), upper =
-// the first key after every key with prefix.
-func (d *Disk) scan(prefix, start []byte, limit int) env.DiskResult {
+// the first key after every key with prefix. A keys-only scan never asks
+// the iterator for a value: a value separated into a blob file (see
+// valueSeparation) is then never read, and an inline one never copied.
+func (d *Disk) scan(prefix, start []byte, limit int, keysOnly bool) env.DiskResult {
 	if err := injected(FailpointRead); err != nil {
 		return env.DiskResult{Err: classify("scan", err)}
 	}
 	lower := prefix
 	if bytes.Compare(start, prefix) > 0 {
 		lower = start
+	}
+	if len(lower) == 0 {
+		lower = nil // pebble's invariants builds (-race) index an empty non-nil bound
 	}
 	iter, err := d.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(prefix)})
 	if err != nil {
@@ -206,6 +211,10 @@ func (d *Disk) scan(prefix, start []byte, limit int) env.DiskResult {
 		if len(result.Pairs) == limit {
 			result.More = true
 			break
+		}
+		if keysOnly {
+			result.Pairs = append(result.Pairs, env.KV{Key: bytes.Clone(iter.Key())})
+			continue
 		}
 		value, err := iter.ValueAndErr()
 		if err != nil {

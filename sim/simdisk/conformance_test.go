@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -86,7 +87,8 @@ func TestConformance(t *testing.T) {
 // test binary, re-executed).
 const mutantEnv = "SIMDISK_MUTANT"
 
-var mutants = []string{"lose-synced", "flip-get", "drop-more", "reorder", "torn-survivors", "stale-read"}
+var mutants = []string{"lose-synced", "flip-get", "drop-more", "reorder", "torn-survivors", "stale-read",
+	"keys-only-values", "keys-only-ignored"}
 
 func TestSuiteCatchesMutants(t *testing.T) {
 	if testing.Short() {
@@ -147,8 +149,32 @@ func (h *harness) mutateDone(done []env.DiskDone) []env.DiskDone {
 				done[i].Result = env.DiskResult{}
 			}
 		}
+	case "keys-only-values", "keys-only-ignored":
+		h.mutateKeysOnly(done)
 	}
 	return done
+}
+
+// mutateKeysOnly breaks keys-only scans: "keys-only-values" returns the
+// values anyway, "keys-only-ignored" also forgets to list the keys of
+// empty values (a disk that finds keys by reading values might).
+func (h *harness) mutateKeysOnly(done []env.DiskDone) {
+	for i := range done {
+		op := done[i].Op
+		if op.Kind != env.DiskScan || !op.KeysOnly || done[i].Result.Err != nil {
+			continue
+		}
+		full := op
+		full.KeysOnly = false
+		res := h.disk.Apply(&full)
+		if h.mutant == "keys-only-ignored" {
+			res.Pairs = slices.DeleteFunc(res.Pairs, func(kv env.KV) bool { return len(kv.Value) == 0 })
+			for j := range res.Pairs {
+				res.Pairs[j].Value = nil
+			}
+		}
+		done[i].Result = res
+	}
 }
 
 // mutateCrash: "lose-synced" drops the smallest key at every crash, synced

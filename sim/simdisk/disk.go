@@ -156,7 +156,8 @@ func (d *Disk) get(op *env.DiskOp) env.DiskResult {
 
 // scan walks the index from max(Prefix, Start): keys with a given prefix
 // form one contiguous run starting at the prefix itself, so the walk stops
-// at the first key without it.
+// at the first key without it. A keys-only scan copies no value, so read
+// corruption (which damages values) cannot touch it.
 func (d *Disk) scan(op *env.DiskOp) env.DiskResult {
 	if d.rand.Bool(d.faults.ReadErrorProb) {
 		return env.DiskResult{Err: fmt.Errorf("simdisk: scan: injected read error: %w", env.ErrDiskIO)}
@@ -172,6 +173,10 @@ func (d *Disk) scan(op *env.DiskOp) env.DiskResult {
 		if len(result.Pairs) == op.Limit {
 			result.More = true
 			break
+		}
+		if op.KeysOnly {
+			result.Pairs = append(result.Pairs, env.KV{Key: []byte(key)})
+			continue
 		}
 		value := d.values[key]
 		if len(value) > 0 {

@@ -42,7 +42,9 @@
 //     env.ErrDiskIO and changes nothing. A Sync can fail the same way
 //     (fsync can): then nothing becomes durable and the unsynced log stays.
 //   - Corrupt read: one returned value has one bit flipped; the stored
-//     value stays intact, so a retry usually succeeds.
+//     value stays intact, so a retry usually succeeds. A keys-only scan
+//     returns no value and is never corrupted (keys are not damaged in
+//     this model); it can still fail with a read error.
 //   - Corrupt write: one stored value of a Put or Batch has one bit
 //     flipped; it persists, and is durable once synced.
 //   - Full: every write, deletes included (a tombstone needs space in a

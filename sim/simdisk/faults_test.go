@@ -195,12 +195,21 @@ func TestCorruptRead(t *testing.T) {
 	if flipped != 1 {
 		t.Fatalf("a corrupt scan flipped %d values, want 1", flipped)
 	}
+	keys := mustApply(t, d, &env.DiskOp{Kind: env.DiskScan, Limit: 10, KeysOnly: true})
+	if len(keys.Pairs) != 3 || string(keys.Pairs[0].Key) != "empty" || string(keys.Pairs[1].Key) != "k" || string(keys.Pairs[2].Key) != "other" {
+		t.Fatalf("keys-only scan under corrupt reads: %v", keys.Pairs)
+	}
+	for _, kv := range keys.Pairs {
+		if kv.Value != nil {
+			t.Fatalf("keys-only scan returned a value for %q", kv.Key)
+		}
+	}
 	d.SetFaults(Faults{})
 	if res := mustApply(t, d, get("k")); !bytes.Equal(res.Value, sealed) {
 		t.Fatal("corrupt reads damaged the stored value")
 	}
 	if s := d.Stats(); s.CorruptReads != 51 || s.Errors != 0 {
-		t.Fatalf("stats %+v, want 51 corrupt reads and no errors", s)
+		t.Fatalf("stats %+v, want 51 corrupt reads (none by the keys-only scan) and no errors", s)
 	}
 }
 

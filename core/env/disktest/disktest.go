@@ -40,6 +40,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"ResultsOwnedByReceiver", testResultsOwned},
 		{"ScanSemantics", testScanSemantics},
 		{"ScanPaging", testScanPaging},
+		{"ScanKeysOnly", testScanKeysOnly},
 		{"ValidationErrors", testValidation},
 		{"ValidationLimitsAccepted", testValidationLimits},
 		{"SyncedSurvivesCrash", testSyncedSurvivesCrash},

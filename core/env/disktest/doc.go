@@ -16,8 +16,11 @@
 //   - FIFO: ops submitted back to back complete in order, echo their OpID
 //     and Tag, and each sees the writes submitted before it;
 //   - scans: ascending byte order, Prefix, Start, Limit and More, paging;
-//   - validation: every op outside the limits of core/env/disk.go fails
-//     with an error wrapping env.ErrDiskInvalid and changes nothing;
+//     the same with KeysOnly, whose values are nil, over empty and
+//     maximal values alike;
+//   - validation: every op outside the limits of core/env/disk.go (and
+//     KeysOnly on anything but a scan) fails with an error wrapping
+//     env.ErrDiskInvalid and changes nothing;
 //   - results are owned by the receiver (mutating them changes nothing);
 //   - durability: after a completed Sync and a Crash every synced write is
 //     present with its exact bytes;

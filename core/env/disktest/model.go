@@ -161,6 +161,7 @@ func (m *model) actionScan(rt *rapid.T) {
 	prefix := rapid.SampledFrom(modelPrefixes).Draw(rt, "prefix")
 	start := rapid.SampledFrom(modelStarts).Draw(rt, "start")
 	limit := rapid.IntRange(1, 4).Draw(rt, "limit")
+	keysOnly := rapid.Bool().Draw(rt, "keysOnly")
 	var want []string
 	more := false
 	for _, k := range env.SortedKeys(m.current) {
@@ -174,17 +175,20 @@ func (m *model) actionScan(rt *rapid.T) {
 		want = append(want, k)
 	}
 	values := maps.Clone(m.current)
-	op := env.DiskOp{Kind: env.DiskScan, Prefix: []byte(prefix), Start: []byte(start), Limit: limit}
+	op := env.DiskOp{Kind: env.DiskScan, Prefix: []byte(prefix), Start: []byte(start), Limit: limit, KeysOnly: keysOnly}
 	m.submit(rt, op, func(res env.DiskResult) string {
 		if res.Err != nil {
 			return fmt.Sprintf("unexpected error: %v", res.Err)
 		}
 		if !slicesEqualStrings(res.Pairs, want) || res.More != more {
-			return fmt.Sprintf("scan prefix=%q start=%q limit=%d: %s more=%v, model says %q more=%v",
-				prefix, start, limit, pairKeys(res.Pairs), res.More, want, more)
+			return fmt.Sprintf("scan prefix=%q start=%q limit=%d keysOnly=%v: %s more=%v, model says %q more=%v",
+				prefix, start, limit, keysOnly, pairKeys(res.Pairs), res.More, want, more)
 		}
 		for _, kv := range res.Pairs {
-			if string(kv.Value) != values[string(kv.Key)] {
+			if keysOnly && kv.Value != nil {
+				return fmt.Sprintf("keys-only scan returned value %q for %q", kv.Value, kv.Key)
+			}
+			if !keysOnly && string(kv.Value) != values[string(kv.Key)] {
 				return fmt.Sprintf("scan value of %q = %q, model says %q", kv.Key, kv.Value, values[string(kv.Key)])
 			}
 		}

@@ -53,18 +53,71 @@ func testScanSemantics(c *client) {
 	c.put("gone", "x")
 	c.del("gone") // deleted keys never show up
 	for _, sc := range scanCases {
-		res := c.ok(env.DiskOp{Kind: env.DiskScan, Prefix: []byte(sc.prefix), Start: []byte(sc.start), Limit: sc.limit})
-		if !slicesEqualStrings(res.Pairs, sc.want) || res.More != sc.more {
-			c.t.Fatalf("scan prefix=%q start=%q limit=%d: got %s more=%v, want %q more=%v",
-				sc.prefix, sc.start, sc.limit, pairKeys(res.Pairs), res.More, sc.want, sc.more)
-		}
-		for _, kv := range res.Pairs {
-			i := slices.Index(scanKeys, string(kv.Key))
-			if want := fmt.Sprintf("v%d", i); string(kv.Value) != want {
-				c.t.Fatalf("scan value of %q = %q, want %q", kv.Key, kv.Value, want)
+		for _, keysOnly := range []bool{false, true} {
+			res := c.ok(env.DiskOp{Kind: env.DiskScan, Prefix: []byte(sc.prefix), Start: []byte(sc.start), Limit: sc.limit, KeysOnly: keysOnly})
+			if !slicesEqualStrings(res.Pairs, sc.want) || res.More != sc.more {
+				c.t.Fatalf("scan prefix=%q start=%q limit=%d keysOnly=%v: got %s more=%v, want %q more=%v",
+					sc.prefix, sc.start, sc.limit, keysOnly, pairKeys(res.Pairs), res.More, sc.want, sc.more)
+			}
+			for _, kv := range res.Pairs {
+				i := slices.Index(scanKeys, string(kv.Key))
+				want := fmt.Sprintf("v%d", i)
+				if keysOnly {
+					want = ""
+				}
+				if string(kv.Value) != want || (keysOnly && kv.Value != nil) {
+					c.t.Fatalf("scan (keysOnly=%v) value of %q = %q, want %q", keysOnly, kv.Key, kv.Value, want)
+				}
 			}
 		}
 	}
+}
+
+// testScanKeysOnly: a keys-only scan lists every present key, empty and
+// large values alike, with nil values, and pages like a full scan.
+func testScanKeysOnly(c *client) {
+	big := bytes.Repeat([]byte{0x5a}, env.DiskValueBytesMax)
+	want := []string{"k/big0", "k/big1", "k/empty", "k/small"}
+	c.ok(env.DiskOp{Kind: env.DiskPut, Key: []byte("k/big0"), Value: bytes.Clone(big)})
+	c.ok(env.DiskOp{Kind: env.DiskPut, Key: []byte("k/big1"), Value: bytes.Clone(big)})
+	c.put("k/empty", "")
+	c.put("k/small", "s")
+	c.put("l/other", "o")
+	c.put("k/gone", "g")
+	c.del("k/gone")
+	for _, limit := range []int{1, 3, env.DiskScanLimitMax} {
+		var got []string
+		var start []byte
+		for {
+			res := c.ok(env.DiskOp{Kind: env.DiskScan, Prefix: []byte("k/"), Start: start, Limit: limit, KeysOnly: true})
+			if len(res.Pairs) > limit || (res.More && len(res.Pairs) != limit) {
+				c.t.Fatalf("keys-only scan limit %d: %d pairs, more=%v", limit, len(res.Pairs), res.More)
+			}
+			for _, kv := range res.Pairs {
+				if kv.Value != nil {
+					c.t.Fatalf("keys-only scan returned a value of %d bytes for %q", len(kv.Value), kv.Key)
+				}
+				got = append(got, string(kv.Key))
+			}
+			if !res.More {
+				break
+			}
+			start = append(bytes.Clone(res.Pairs[len(res.Pairs)-1].Key), 0)
+		}
+		if !slices.Equal(got, want) {
+			c.t.Fatalf("keys-only scan with limit %d: %q, want %q", limit, got, want)
+		}
+	}
+	// The values are untouched, and a keys-only result is the receiver's.
+	res := c.ok(env.DiskOp{Kind: env.DiskScan, Prefix: []byte("k/"), Limit: 10, KeysOnly: true})
+	for _, kv := range res.Pairs {
+		clear(kv.Key)
+	}
+	res = c.ok(env.DiskOp{Kind: env.DiskGet, Key: []byte("k/big1")})
+	if !res.Found || !bytes.Equal(res.Value, big) {
+		c.t.Fatalf("k/big1 changed after keys-only scans (found=%v, %d bytes)", res.Found, len(res.Value))
+	}
+	c.wantGet("k/small", "s", true)
 }
 
 func pairKeys(pairs []env.KV) string {
@@ -99,9 +152,11 @@ func testScanPaging(c *client) {
 	c.ok(env.DiskOp{Kind: env.DiskBatch, Batch: batch})
 	slices.Sort(want)
 	for _, limit := range []int{1, 7, 64, env.DiskScanLimitMax} {
-		got := pageAll(c, []byte("p/"), limit)
-		if !slices.Equal(got, want) {
-			c.t.Fatalf("paging p/ with limit %d returned %d keys, want %d in order", limit, len(got), len(want))
+		for _, keysOnly := range []bool{false, true} {
+			got := pageAll(c, []byte("p/"), limit, keysOnly)
+			if !slices.Equal(got, want) {
+				c.t.Fatalf("paging p/ with limit %d (keysOnly=%v) returned %d keys, want %d in order", limit, keysOnly, len(got), len(want))
+			}
 		}
 	}
 	if n := len(c.state()); n != 3*keysPerPrefix {
@@ -109,12 +164,12 @@ func testScanPaging(c *client) {
 	}
 }
 
-func pageAll(c *client, prefix []byte, limit int) []string {
+func pageAll(c *client, prefix []byte, limit int, keysOnly bool) []string {
 	c.t.Helper()
 	var keys []string
 	var start []byte
 	for page := 0; ; page++ {
-		res := c.ok(env.DiskOp{Kind: env.DiskScan, Prefix: prefix, Start: start, Limit: limit})
+		res := c.ok(env.DiskOp{Kind: env.DiskScan, Prefix: prefix, Start: start, Limit: limit, KeysOnly: keysOnly})
 		if len(res.Pairs) > limit {
 			c.t.Fatalf("scan limit %d returned %d pairs", limit, len(res.Pairs))
 		}
@@ -122,8 +177,12 @@ func pageAll(c *client, prefix []byte, limit int) []string {
 			c.t.Fatalf("scan set More with %d pairs under limit %d", len(res.Pairs), limit)
 		}
 		for _, kv := range res.Pairs {
-			if !bytes.HasPrefix(kv.Key, prefix) || !bytes.Equal(kv.Key, kv.Value) {
-				c.t.Fatalf("scan returned %q=%q for prefix %q", kv.Key, kv.Value, prefix)
+			valueOK := bytes.Equal(kv.Key, kv.Value)
+			if keysOnly {
+				valueOK = kv.Value == nil
+			}
+			if !bytes.HasPrefix(kv.Key, prefix) || !valueOK {
+				c.t.Fatalf("scan (keysOnly=%v) returned %q=%q for prefix %q", keysOnly, kv.Key, kv.Value, prefix)
 			}
 			keys = append(keys, string(kv.Key))
 		}
@@ -153,6 +212,10 @@ func testValidation(c *client) {
 		{Kind: env.DiskScan, Limit: env.DiskScanLimitMax + 1},
 		{Kind: 0, Key: []byte("a")},
 		{Kind: 99, Key: []byte("a")},
+		{Kind: env.DiskScan, Limit: 0, KeysOnly: true},
+		{Kind: env.DiskGet, Key: []byte("a"), KeysOnly: true}, // KeysOnly belongs to scans
+		{Kind: env.DiskPut, Key: []byte("a"), Value: []byte("2"), KeysOnly: true},
+		{Kind: env.DiskDelete, Key: []byte("a"), KeysOnly: true},
 	}
 	for _, op := range invalid {
 		res := c.do(op)
