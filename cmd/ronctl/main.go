@@ -12,11 +12,15 @@
 //	ronctl token issue|attenuate|inspect|verify|revoke ...   capability tokens (token.go)
 //	ronctl audit verify [--node URL | --file FILE]    check an audit chain
 //	ronctl key id FILE            print the node id of a key file (rond --node-key)
+//	ronctl key rotate --cap-key-file FILE            add a cap key version (keys.go)
+//	ronctl key retire --cap-key-file FILE --version N  drop one; its tokens stop verifying
 //
 // Global flags (before or after the command): --node URL (default
 // http://127.0.0.1:8080), --token TOKEN (default $RON_TOKEN), --json,
-// --quiet. put and get of more than 1 MiB draw a progress bar (bytes,
-// percent, rate) on stderr when it is a terminal (progress.go).
+// --quiet, and --oap ADDR with --node-id ID (or --oap-insecure) to send
+// every request over OAP/1 instead of HTTP (oap.go). put and get of more
+// than 1 MiB draw a progress bar (bytes, percent, rate) on stderr when it
+// is a terminal (progress.go).
 // Every failure exits non-zero with one line naming the reason; usage
 // errors exit 2.
 package main
@@ -40,7 +44,7 @@ import (
 	"github.com/ron-network/ron/core/registry"
 )
 
-const usage = `ronctl talks to a rond node over HTTP.
+const usage = `ronctl talks to a rond node over HTTP, or OAP/1 with --oap.
 
 Commands:
   put FILE|-                      store a file or stdin; prints the b3: address
@@ -66,10 +70,19 @@ Commands:
                                   the hash chain; exit 1 naming the first bad record
   key id FILE                     print the node id of a key file (rond --node-key
                                   takes the same format): for --bootstrap/--replicas
+  key rotate --cap-key-file FILE  add a version to a node's cap key file (atomic rewrite):
+                                  new tokens use it, older versions still verify
+  key retire --cap-key-file FILE --version N
+                                  drop version N: its tokens get 401 unknown_key once
+                                  rond reloads the file (within 1 s, or on SIGHUP)
 
 Flags (anywhere on the line):
   --node URL     node to talk to (default http://127.0.0.1:8080)
   --token TOKEN  capability token for writes (default $RON_TOKEN)
+  --oap ADDR     talk OAP/1 over QUIC to the node's client endpoint (rond's banner
+                 prints it) instead of HTTP; the token rides in the START frame
+  --node-id ID   with --oap: pin the node id (rond's banner prints it)
+  --oap-insecure with --oap: accept whatever node answers (no pin)
   --json         print JSON instead of plain text (and no progress bar)
   --quiet        no progress bar (put and get of files over 1 MiB draw one on a terminal)
   -o FILE        output file of get
@@ -83,6 +96,9 @@ Examples:
   ronctl key gen owner.key && ronctl name claim docs.example --key owner.key
   ronctl name set docs.example b3:... --key owner.key
   curl http://127.0.0.1:8080/n/docs.example
+  ronctl key rotate --cap-key-file /var/lib/ron/cap.key      # rond picks it up
+  ronctl token issue --key /var/lib/ron/cap.key --tenant acme --ops write --ttl 24h
+  ronctl key retire --cap-key-file /var/lib/ron/cap.key --version 1
 `
 
 // requestTimeout bounds one HTTP exchange.
@@ -93,6 +109,7 @@ type client struct {
 	seq                       uint64
 	seqSet, json              bool
 	tok                       tokenFlags // token and audit commands (token.go)
+	oap                       oapFlags   // --oap: every request over OAP/1 (oap.go)
 	stdout                    io.Writer
 	stdin                     io.Reader
 	http                      *http.Client
@@ -116,6 +133,7 @@ func main() {
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	c := &client{stdout: stdout, stdin: stdin, http: &http.Client{Timeout: requestTimeout}}
 	rest, err := c.parse(args, stderr)
+	defer c.closeOAP()
 	c.barOut = c.progressOut(stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, usage)
@@ -147,6 +165,7 @@ func (c *client) parse(args []string, stderr io.Writer) ([]string, error) {
 	fs.StringVar(&c.out, "o", "", "")
 	fs.StringVar(&c.keyFile, "key", "", "")
 	c.tok.register(fs)
+	c.oap.register(fs)
 	fs.Func("seq", "", func(v string) error {
 		_, err := fmt.Sscan(v, &c.seq)
 		c.seqSet = true
@@ -167,7 +186,7 @@ func (c *client) parse(args []string, stderr io.Writer) ([]string, error) {
 		args = fs.Args()[1:]
 	}
 	c.node = strings.TrimRight(c.node, "/")
-	return rest, nil
+	return rest, c.useOAP()
 }
 
 func need(args []string, n int, form string) error {
@@ -207,13 +226,7 @@ func (c *client) dispatch(args []string) error {
 	case "audit":
 		return c.auditCmd(args)
 	case "key":
-		if len(args) == 2 && args[0] == "id" {
-			return c.keyID(args[1])
-		}
-		if len(args) != 2 || args[0] != "gen" {
-			return usageError{"usage: ronctl key gen|id FILE"}
-		}
-		return keyGen(args[1], c.stdout)
+		return c.keyCmd(args)
 	}
 	return usageError{fmt.Sprintf("unknown command %q (try --help)", cmd)}
 }

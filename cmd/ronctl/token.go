@@ -19,13 +19,18 @@ import (
 	"github.com/ron-network/ron/io/keyfile"
 )
 
-// tokenFlags are the flags of the token and audit commands.
+// tokenFlags are the flags of the token, audit and key commands.
 type tokenFlags struct {
 	tenant, ops, prefix, audience string
 	op, resource, file            string
 	ttl                           time.Duration
 	maxBytes, bytes               uint64
 	maxBytesSet                   bool
+	// capKeyFile and version are the flags of key rotate and retire
+	// (keys.go); token issue and verify take --cap-key-file for --key.
+	capKeyFile string
+	version    uint64
+	versionSet bool
 }
 
 func (f *tokenFlags) register(fs *flag.FlagSet) {
@@ -41,6 +46,12 @@ func (f *tokenFlags) register(fs *flag.FlagSet) {
 	fs.Func("max-bytes", "", func(v string) error {
 		n, err := strconv.ParseUint(v, 10, 64)
 		f.maxBytes, f.maxBytesSet = n, true
+		return err
+	})
+	fs.StringVar(&f.capKeyFile, "cap-key-file", "", "")
+	fs.Func("version", "", func(v string) error {
+		n, err := strconv.ParseUint(v, 10, 32)
+		f.version, f.versionSet = n, true
 		return err
 	})
 }
@@ -139,11 +150,17 @@ func (c *client) tokenText(arg string) (string, error) {
 	return strings.TrimSpace(line), nil
 }
 
+// capKey reads the cap key file of --key (or --cap-key-file): every live
+// version verifies, and the returned MAC key, the newest, mints.
 func (c *client) capKey() (*auth.Keyring, auth.MACKey, error) {
-	if c.keyFile == "" {
+	path := c.keyFile
+	if path == "" {
+		path = c.tok.capKeyFile
+	}
+	if path == "" {
 		return nil, auth.MACKey{}, usageError{"--key FILE is required (the node's cap key: rond --cap-key-file, or DIR/cap.key)"}
 	}
-	return keyfile.ReadCapKey(c.keyFile)
+	return keyfile.ReadCapKey(path)
 }
 
 func (c *client) tokenIssue() error {

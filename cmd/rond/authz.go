@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -10,8 +11,10 @@ import (
 	"time"
 
 	"github.com/ron-network/ron/core/audit"
+	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/policy"
 	"github.com/ron-network/ron/io/gateway"
+	"github.com/ron-network/ron/io/keyfile"
 	"github.com/ron-network/ron/io/runtime"
 )
 
@@ -37,30 +40,71 @@ func loadPolicy(cfg Config, metrics *runtime.PromMetrics, log *slog.Logger) (*ga
 	return pf, nil
 }
 
-// watchPolicy reloads the policy file when it changes and on SIGHUP, and
-// audits every bundle that takes effect. Without a policy file SIGHUP is
-// logged and ignored (rather than killing the process, Go's default). The
-// returned function stops the watcher.
-func watchPolicy(ctx context.Context, gw *gateway.Gateway, pf *gateway.PolicyFile, log *slog.Logger) func() {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+// watchReloads reloads the policy file and the cap key file when they
+// change and on SIGHUP (each watcher has its own SIGHUP channel, so one
+// signal reloads both), and audits every policy bundle that takes effect.
+// With neither file SIGHUP is logged and ignored (rather than killing the
+// process, Go's default). The returned function stops the watchers.
+func watchReloads(ctx context.Context, gw *gateway.Gateway, pf *gateway.PolicyFile, keys *capKeys, log *slog.Logger) func() {
+	var hups []chan os.Signal
+	hup := func() chan os.Signal {
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGHUP)
+		hups = append(hups, c)
+		return c
+	}
 	done := make(chan struct{})
 	pf.Applied = func(b *policy.Bundle) { auditPolicy(ctx, gw, b, "reloaded from "+pf.Path) }
+	keys.metrics.Add(auth.MetricKMSRotations, keyfile.CapKeyID, 0) // the series exists from the start
 	if pf.Path != "" {
-		go pf.Run(done, hup)
-	} else {
-		go func() {
+		go pf.Run(done, hup())
+	}
+	if keys.path != "" {
+		go keys.run(done, hup())
+	}
+	if len(hups) == 0 {
+		go func(hup <-chan os.Signal) {
 			for {
 				select {
 				case <-done:
 					return
 				case <-hup:
-					log.Warn("rond: SIGHUP: no --policy file to reload; the default policy stays")
+					log.Warn("rond: SIGHUP: no --policy file and no cap key file to reload; nothing changes")
 				}
 			}
-		}()
+		}(hup())
 	}
-	return func() { signal.Stop(hup); close(done) }
+	return func() {
+		for _, c := range hups {
+			signal.Stop(c)
+		}
+		close(done)
+	}
+}
+
+// reissueRootToken runs after a reload made key the cap key's current
+// version: it mints a new root token with it, writes it to
+// --root-token-file (atomically, mode 0600) and audits its issue. The
+// root token of before keeps working until its version is retired.
+// Without --root-token-file the new token could only go to the log, where
+// tokens never go; ronctl token issue --key mints instead.
+func reissueRootToken(ctx context.Context, cfg Config, gw *gateway.Gateway, key auth.MACKey, log *slog.Logger) {
+	if cfg.RootTokenFile == "" {
+		log.Info("rond: new tokens use this cap key version; the root token of before stays valid until its version is retired (mint more with ronctl token issue --key)",
+			"version", key.Version)
+		return
+	}
+	tok, err := mintRoot(key)
+	if err == nil {
+		err = keyfile.WriteAtomic(cfg.RootTokenFile, []byte(tok.Encode()+"\n"))
+	}
+	if err != nil {
+		log.Error("rond: writing the root token of the new cap key version failed", "version", key.Version, "err", err)
+		return
+	}
+	log.Info("rond: a root token of the new cap key version was written", "version", key.Version, "file", cfg.RootTokenFile)
+	_ = gw.Audit(ctx, audit.Event{Kind: audit.KindTokenIssue, Actor: "rond", Tenant: "root",
+		Subject: tok.ID().String(), Detail: fmt.Sprintf("root token minted with cap key version %d after a reload (every op)", key.Version)})
 }
 
 func auditPolicy(ctx context.Context, gw *gateway.Gateway, b *policy.Bundle, how string) {

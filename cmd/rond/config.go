@@ -15,6 +15,7 @@ import (
 
 	"github.com/ron-network/ron/core/edgecache"
 	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/io/gateway"
 )
 
 // Config is rond's configuration. Precedence: defaults < the YAML file
@@ -36,11 +37,17 @@ type Config struct {
 	LogLevel        string   `yaml:"log_level"`
 	// EdgeCacheBytes is the gateway's edge cache capacity (0: no cache).
 	EdgeCacheBytes int64 `yaml:"edge_cache_bytes"`
+	// AnonymousReadRate is the requests per second that reads without a
+	// token share (gateway.AdmissionConfig.AnonymousRate; burst: twice).
+	AnonymousReadRate float64 `yaml:"anonymous_read_rate"`
+	// OAPAddr is the OAP/1 client endpoint's UDP address, "off" for none
+	// (oap.go).
+	OAPAddr string `yaml:"oap_addr"`
 }
 
 func defaults() Config {
 	return Config{HTTPAddr: "127.0.0.1:8080", QUICAddr: "127.0.0.1:7070", LogFormat: "text", LogLevel: "info",
-		EdgeCacheBytes: edgecache.BytesMaxDefault}
+		EdgeCacheBytes: edgecache.BytesMaxDefault, AnonymousReadRate: gateway.AnonymousRateDefault, OAPAddr: oapAddrDefault}
 }
 
 // setting is one configuration knob reachable from the file, the
@@ -73,6 +80,7 @@ var settings = []setting{
 	{"data-dir", "RON_DATA_DIR", "store data in `DIR` (pebble on disk: a macronode); unset keeps everything in memory", false, str(func(c *Config) *string { return &c.DataDir })},
 	{"http-addr", "RON_HTTP_ADDR", "HTTP API `host:port`", false, str(func(c *Config) *string { return &c.HTTPAddr })},
 	{"quic-addr", "RON_QUIC_ADDR", "QUIC (UDP) `host:port` for peers", false, str(func(c *Config) *string { return &c.QUICAddr })},
+	{"oap-addr", "RON_OAP_ADDR", "OAP/1 client API (QUIC, UDP) `host:port` (default 127.0.0.1:0: a free port, in the banner; off disables)", false, str(func(c *Config) *string { return &c.OAPAddr })},
 	{"bootstrap", "RON_BOOTSTRAP", "peers to join, `id@host:port,...`", false, list(func(c *Config) *[]string { return &c.Bootstrap })},
 	{"registry-replica", "RON_REGISTRY_REPLICA", "this node is a registry (raft) replica", true, func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
@@ -82,7 +90,7 @@ var settings = []setting{
 	{"replicas", "RON_REPLICAS", "registry replicas, node `id,id,...` (hex)", false, list(func(c *Config) *[]string { return &c.Replicas })},
 	{"node-key", "RON_NODE_KEY", "node key `FILE` (hex Ed25519 seed; generated with mode 0600 if missing)", false, str(func(c *Config) *string { return &c.NodeKey })},
 	{"root-token-file", "RON_ROOT_TOKEN_FILE", "write the root capability token to `FILE` (mode 0600)", false, str(func(c *Config) *string { return &c.RootTokenFile })},
-	{"cap-key-file", "RON_CAP_KEY_FILE", "capability MAC key `FILE` (hex, mode 0600; created if missing; ronctl token --key reads it); default DIR/cap.key, or a fresh key per start in memory", false, str(func(c *Config) *string { return &c.CapKeyFile })},
+	{"cap-key-file", "RON_CAP_KEY_FILE", "capability MAC key `FILE` (versions, mode 0600, created if missing; ronctl token --key mints from it, ronctl key rotate|retire edits it; reloaded on change and on SIGHUP); default DIR/cap.key, or a fresh key per start in memory", false, str(func(c *Config) *string { return &c.CapKeyFile })},
 	{"admin-key-file", "RON_ADMIN_KEY_FILE", "revocation admin signing key `FILE` (hex Ed25519 seed, mode 0600; created if missing); default: derived from the cap key", false, str(func(c *Config) *string { return &c.AdminKeyFile })},
 	{"admin-keys", "RON_ADMIN_KEYS", "public keys that may revoke tokens, `hex,...` (every registry replica must list the same); default: this node's admin key", false, list(func(c *Config) *[]string { return &c.AdminKeys })},
 	{"policy", "RON_POLICY", "policy bundle `FILE` (YAML; reloaded on change and on SIGHUP); default: reads public, writes need a token", false, str(func(c *Config) *string { return &c.Policy })},
@@ -93,7 +101,16 @@ var settings = []setting{
 		c.EdgeCacheBytes = n
 		return err
 	}},
+	{"anonymous-read-rate", "RON_ANONYMOUS_READ_RATE", "requests per second, `N`, that all reads without a token share, apart from each tenant's 200/s (burst: 2N, at least 1; default 5000)", false, func(c *Config, v string) error {
+		n, err := strconv.ParseFloat(v, 64)
+		c.AnonymousReadRate = n
+		return err
+	}},
 }
+
+// anonymousReadRateMax bounds anonymous_read_rate: far beyond what a node
+// serves, and finite (+Inf would make the bucket's arithmetic NaN).
+const anonymousReadRateMax = 1e9
 
 // configError is a configuration problem; main exits 2 on it.
 type configError struct{ msg string }
@@ -224,8 +241,14 @@ func (c Config) validate() error {
 	default:
 		return badSetting("log_level", "%q is not debug, info, warn or error", c.LogLevel)
 	}
+	if err := checkOAPAddr(c.OAPAddr); err != nil {
+		return err
+	}
 	if c.EdgeCacheBytes < 0 {
 		return badSetting("edge_cache_bytes", "%d is negative (0 disables the cache)", c.EdgeCacheBytes)
+	}
+	if !(c.AnonymousReadRate > 0 && c.AnonymousReadRate <= anonymousReadRateMax) {
+		return badSetting("anonymous_read_rate", "%v is not a rate above 0 and at most %g requests per second", c.AnonymousReadRate, anonymousReadRateMax)
 	}
 	if _, err := c.peers(); err != nil {
 		return err

@@ -21,8 +21,8 @@
 //	     --bootstrap <id>@10.0.0.2:7070 --replicas <id>,<id>,<id>
 //
 // --data-dir stores pebble under DIR/pebble, the node key in DIR/node.key
-// and the capability MAC key in DIR/cap.key (both hex, mode 0600, created
-// on first start), so the node id and tokens survive restarts. A node
+// and the capability MAC key in DIR/cap.key (both mode 0600, created on
+// first start), so the node id and tokens survive restarts. A node
 // joins peers with --bootstrap (DHT contacts and overlay peers). The
 // registry runs on the nodes in --replicas (plus this one with
 // --registry-replica); with peers but no replica list the node runs no
@@ -34,30 +34,61 @@
 // strict, unknown keys are errors) < RON_* environment variables < flags.
 // Keys: data_dir, http_addr, quic_addr, bootstrap (list), registry_replica,
 // replicas (list), node_key, root_token_file, cap_key_file, policy,
-// log_format (text|json), log_level, edge_cache_bytes. Environment: RON_DATA_DIR,
+// log_format (text|json), log_level, edge_cache_bytes, oap_addr. Environment: RON_DATA_DIR,
 // RON_HTTP_ADDR, RON_QUIC_ADDR, RON_BOOTSTRAP (comma-separated),
 // RON_REGISTRY_REPLICA, RON_REPLICAS, RON_NODE_KEY, RON_ROOT_TOKEN_FILE,
 // RON_CAP_KEY_FILE, RON_POLICY, RON_LOG_FORMAT, RON_LOG_LEVEL,
 // RON_EDGE_CACHE_BYTES (the gateway's edge cache of hot objects, default
-// 64 MiB, 0 disables). An
+// 64 MiB, 0 disables), RON_OAP_ADDR. An
 // invalid value stops the start with a message naming the setting and exit
 // status 2. Revocation adds admin_key_file / RON_ADMIN_KEY_FILE /
 // --admin-key-file and admin_keys (list) / RON_ADMIN_KEYS / --admin-keys.
+// Admission adds anonymous_read_rate / RON_ANONYMOUS_READ_RATE /
+// --anonymous-read-rate: the requests per second that all reads without a
+// token share (default 5000, burst twice that), apart from the 200/s
+// bucket of each token's tenant; anonymous reads over it get 429
+// OVER_QUOTA with Retry-After, and they still pass the in-flight cap and
+// its read headroom like every request.
 //
 // # Capabilities, policy and audit
 //
-// Key files (node key, capability MAC key) are hex with a newline, created
-// with mode 0600; a key file that group or others can access is refused
-// (io/keyfile). --cap-key-file FILE (default DIR/cap.key for a
-// macronode) holds the MAC key, so `ronctl token issue --key FILE` mints
-// tokens this node accepts. --policy FILE is a core/policy bundle (YAML),
-// validated at start (invalid: exit 2) and reloaded when the file changes
-// (polled every 500 ms) or on SIGHUP; an invalid bundle at reload is logged
-// with the rule and field and the old one stays. Without it the gateway's
-// default applies: reads public, writes need a token with the op. The
-// node's audit log records the root token's issue, every policy in force,
-// name writes, deletes and quota rejects; GET /audit streams it to an admin
-// token and `ronctl audit verify` checks the chain.
+// Key files are created with mode 0600; a key file that group or others
+// can access is refused (io/keyfile). The node key is a hex Ed25519 seed.
+// --cap-key-file FILE (default DIR/cap.key for a macronode) holds the
+// versions of the capability MAC key (see Key rotation), so `ronctl token
+// issue --key FILE` mints tokens this node accepts. --policy FILE is a
+// core/policy bundle (YAML), validated at start (invalid: exit 2) and
+// reloaded when the file changes (polled every 500 ms) or on SIGHUP; an
+// invalid bundle at reload is logged with the rule and field and the old
+// one stays. Without it the gateway's default applies: reads public,
+// writes need a token with the op. The node's audit log records the root
+// token's issue, every policy in force, name writes, deletes and quota
+// rejects; GET /audit streams it to an admin token and `ronctl audit
+// verify` checks the chain.
+//
+// # Key rotation
+//
+// The cap key file holds one line per live version, the last current:
+// the root token minted at start and `ronctl token issue --key FILE` use
+// the current version, and tokens of every live version verify. A file
+// of one hex key (the format of before versions) reads as version 1.
+//
+//	ronctl key rotate --cap-key-file FILE            # add version N+1
+//	ronctl key retire --cap-key-file FILE --version 1  # drop version 1
+//
+// Both rewrite the file atomically (temporary file, fsync, rename), and
+// rond reloads it within 500 ms of the change, or at once on SIGHUP, the
+// way it reloads the policy: the verifier's keyring is swapped in one
+// step, each version added above the current one counts in
+// kms_rotation_events_total{key="root"}, and a file that does not parse
+// (logged with its line and field) or has loose permissions leaves the
+// keys in force. When the current version changes rond mints a new root
+// token with it, writes it to --root-token-file and audits its issue;
+// the root token of before keeps working until its version is retired,
+// then gets 401 unknown_key like every token of that version. Nodes that
+// share a cap key must share the rotated file: rotate once and copy the
+// file to each (every rotation draws a fresh random seed). Key material
+// never reaches a log line, an error or ronctl's output.
 //
 // # Revocation
 //
@@ -65,7 +96,9 @@
 // non-replicas pull them every registry.DefaultRevocationPullInterval
 // (1 s). The key this node signs with is --admin-key-file FILE (hex
 // Ed25519 seed, mode 0600, created if missing), else one derived with
-// BLAKE3 derive-key from the cap key's bytes: nodes sharing a cap key
+// BLAKE3 derive-key from the seed of the cap key's oldest live version
+// (fixed at start: a rotation keeps it, a retire of that version changes
+// it at the next start): nodes sharing a cap key
 // (which they must, for tokens to verify everywhere) then share the admin
 // key, and it grants nothing the cap key does not already grant (minting
 // an admin token). The registry's AdminKeys are --admin-keys hex,... when
@@ -75,11 +108,22 @@
 // registry view through io/gateway's RevocationCache. A node without a
 // registry neither accepts nor enforces revocations (it logs so).
 //
+// # OAP/1 client API
+//
+// --oap-addr host:port (default 127.0.0.1:0, a free loopback port printed
+// in the banner; "off" disables) serves the same client API as HTTP over
+// OAP/1 on QUIC, ALPN "oap/1", through io/oapgate: each request is a
+// stream whose START frame carries the token as capability bytes, handed
+// to the same gateway, so tokens, policy, admission, audit and the error
+// envelope are shared. The endpoint presents the node's certificate;
+// `ronctl --oap ADDR --node-id ID` pins it. It is drained on shutdown
+// like HTTP.
+//
 // # Signals
 //
 // SIGINT and SIGTERM stop accepting HTTP requests, drain in-flight ones
 // (up to 10 s), stop the node, sync the disk and exit 0. SIGHUP reloads
-// the policy file.
+// the policy file and the cap key file.
 package main
 
 const usageText = `rond runs a RON node (content-addressed storage, names, DHT).
@@ -89,6 +133,12 @@ Usage: rond [flags]
 With no flags: a micronode in memory on http://127.0.0.1:8080 (QUIC on
 127.0.0.1:7070); it prints a root token and curl examples.
 Precedence: defaults < --config FILE (YAML) < RON_* env vars < flags.
+
+Examples:
+  rond --data-dir /var/lib/ron --root-token-file /var/lib/ron/root.token
+  ronctl key rotate --cap-key-file /var/lib/ron/cap.key   # rond reloads it
+  ronctl key retire --cap-key-file /var/lib/ron/cap.key --version 1
+  rond --anonymous-read-rate 20000     # reads without a token: 20000/s shared
 
 Flags:
 `

@@ -24,6 +24,7 @@ import (
 	"github.com/ron-network/ron/core/registry"
 	"github.com/ron-network/ron/io/gateway"
 	"github.com/ron-network/ron/io/keyfile"
+	"github.com/ron-network/ron/io/oapgate"
 	"github.com/ron-network/ron/io/pebbledisk"
 	"github.com/ron-network/ron/io/quicnet"
 	"github.com/ron-network/ron/io/runtime"
@@ -87,6 +88,7 @@ type node struct {
 	transport *quicnet.Transport
 	http      *http.Server
 	httpLn    net.Listener
+	oap       *oapgate.Server // the OAP/1 client endpoint (oap.go); nil when off
 }
 
 // serve starts the node, prints how to use it, and blocks until ctx ends;
@@ -123,6 +125,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	}
 	gwConfig := gatewayConfig(n, spec, token, policyFile, log)
 	gwConfig.EdgeCacheBytes = cfg.EdgeCacheBytes
+	gwConfig.Admission.AnonymousRate = cfg.AnonymousReadRate
 	gw := gateway.New(gwConfig)
 	n.http.Handler = gw
 	go func() {
@@ -130,6 +133,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 			log.Error("rond: http server failed", "err", err)
 		}
 	}()
+	if err := startOAP(n, cfg, spec.Key, gw, log); err != nil {
+		n.close(log)
+		return err
+	}
 	// The banner invites the user to write at once: wait (bounded) until
 	// the machines have recovered so the first curl is not a 503. A node
 	// that needs its peers to become ready still prints the banner after
@@ -141,9 +148,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	log.Info("rond: started", "node", spec.Self().String(), "http", n.httpLn.Addr().String(),
 		"quic", n.transport.Addr().String(), "profile", profile(cfg), "in", time.Since(started).Round(time.Millisecond))
 	go auditStart(ctx, n.rt, gw, token, policyFile)
-	stopPolicy := watchPolicy(ctx, gw, policyFile, log)
+	token.keys.metrics, token.keys.log = n.rt.Prom(), log
+	token.keys.rotated = func(key auth.MACKey) { reissueRootToken(ctx, cfg, gw, key, log) }
+	stopReloads := watchReloads(ctx, gw, policyFile, token.keys, log)
 	<-ctx.Done()
-	stopPolicy()
+	stopReloads()
 	log.Info("rond: shutting down")
 	return n.close(log)
 }
@@ -251,6 +260,7 @@ func (n *node) close(log *slog.Logger) error {
 	} else if n.httpLn != nil {
 		errs = append(errs, n.httpLn.Close())
 	}
+	errs = append(errs, n.shutdownOAP(ctx))
 	if n.rt != nil {
 		errs = append(errs, n.rt.Close(ctx))
 	}
@@ -292,43 +302,25 @@ func nodeKey(cfg Config) (ed25519.PrivateKey, error) {
 }
 
 type capabilities struct {
-	keys  *auth.Keyring
+	keys  *capKeys
 	admin ed25519.PrivateKey // signs revocations (revoke.go)
 	text  string
 	id    auth.TokenID
 }
 
-// rootToken builds the capability keyring and mints a root token (every
-// op, tenant "root"). The MAC key comes from --cap-key-file, else
-// DIR/cap.key for a macronode (both created with mode 0600 when missing,
-// so tokens survive restarts and ronctl token issue --key can mint more);
-// a micronode without one gets a fresh key per start (the token dies with
-// the process).
+// rootToken builds the capability keys and mints a root token (every op,
+// tenant "root") with the cap key's current version. The MAC key comes
+// from --cap-key-file, else DIR/cap.key for a macronode (both created with
+// mode 0600 when missing, so tokens survive restarts and ronctl token
+// issue --key can mint more; capkeys.go reloads the file when it is
+// rotated); a micronode without one gets a fresh key per start (the token
+// dies with the process).
 func rootToken(cfg Config) (capabilities, error) {
-	path := cfg.CapKeyFile
-	if path == "" && cfg.DataDir != "" {
-		path = filepath.Join(cfg.DataDir, "cap.key")
-	}
-	var seed []byte
-	var err error
-	if path != "" {
-		seed, err = keyfile.ReadOrCreate(path, auth.KeyBytes)
-		if err != nil {
-			return capabilities{}, badSetting("cap_key_file", "%v", err)
-		}
-	} else {
-		seed = make([]byte, auth.KeyBytes)
-		if _, err := rand.Read(seed); err != nil {
-			return capabilities{}, fmt.Errorf("rond: capability key: %w", err)
-		}
-	}
-	keys, key, err := keyfile.CapKeyring(seed)
+	keys, err := openCapKeys(capKeyPath(cfg))
 	if err != nil {
 		return capabilities{}, err
 	}
-	var nonce [auth.NonceBytes]byte
-	_, _ = rand.Read(nonce[:])
-	tok, err := auth.Mint(key, "root", auth.OpsAll, nonce)
+	tok, err := mintRoot(keys.current())
 	if err != nil {
 		return capabilities{}, err
 	}
@@ -338,7 +330,7 @@ func rootToken(cfg Config) (capabilities, error) {
 			return capabilities{}, badSetting("root_token_file", "%v", err)
 		}
 	}
-	admin, err := adminKey(cfg, seed)
+	admin, err := adminKey(cfg, keys.file)
 	if err != nil {
 		return capabilities{}, err
 	}
@@ -351,6 +343,7 @@ func printBanner(w io.Writer, cfg Config, spec runtime.NodeSpec, n *node, token 
 	fmt.Fprintf(w, "  node id   %s\n", spec.Self())
 	fmt.Fprintf(w, "  quic      %s@%s\n", spec.Self(), n.transport.Addr())
 	fmt.Fprintf(w, "  http      %s\n", url)
+	printOAPBanner(w, n)
 	fmt.Fprintf(w, "  root token (shown once; every op allowed):\n    %s\n\n", token)
 	fmt.Fprintf(w, "Try it:\n")
 	fmt.Fprintf(w, "  export RON_TOKEN=%s\n", token)
@@ -358,6 +351,7 @@ func printBanner(w io.Writer, cfg Config, spec runtime.NodeSpec, n *node, token 
 	fmt.Fprintf(w, "  curl -s %s/o/b3:<addr from the put>\n", url)
 	fmt.Fprintf(w, "  curl -s -H 'Range: bytes=0-99' %s/o/b3:<addr>\n", url)
 	fmt.Fprintf(w, "  go run ./cmd/ronctl --node %s put README.md\n", url)
+	printOAPExample(w, n, spec.Self())
 	fmt.Fprintf(w, "  curl -s %s/metrics | grep omnigate_\n", url)
 	fmt.Fprintf(w, "Stop with Ctrl-C (drains in-flight requests).\n")
 }

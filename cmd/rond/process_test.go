@@ -166,10 +166,11 @@ func mustDo(t *testing.T, req *http.Request) *http.Response {
 
 // started is one running rond process.
 type started struct {
-	cmd     *exec.Cmd
-	url, id string
-	token   string
-	stderr  *bytes.Buffer
+	cmd       *exec.Cmd
+	url, id   string
+	token     string
+	tokenFile string // --root-token-file
+	stderr    *bytes.Buffer
 }
 
 func startRond(t *testing.T, args ...string) *started {
@@ -181,7 +182,7 @@ func startRond(t *testing.T, args ...string) *started {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &started{cmd: cmd, stderr: &bytes.Buffer{}}
+	s := &started{cmd: cmd, tokenFile: tokenFile, stderr: &bytes.Buffer{}}
 	cmd.Stderr = s.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"slices"
 
-	"lukechampine.com/blake3"
-
 	"github.com/ron-network/ron/io/keyfile"
 )
 
@@ -17,12 +15,14 @@ const adminKeyContext = "ron rond 2025 revocation admin key from cap key v1"
 
 // adminKey returns the key this node signs registry revocations with:
 // --admin-key-file (hex Ed25519 seed, created with mode 0600 when
-// missing), else a key derived from the cap key's bytes. Deriving gives
-// every node that shares a cap key the same admin key, so the replicas'
-// AdminKeys agree with no further setting; it grants nothing new, since
-// whoever holds the cap key can already mint an admin token and revoke
-// through any gateway.
-func adminKey(cfg Config, capSeed []byte) (ed25519.PrivateKey, error) {
+// missing), else a key derived from the seed of the cap key's oldest live
+// version (keyfile.CapKey.DeriveKey; for a single-key file, its key).
+// Deriving gives every node that shares a cap key file the same admin key,
+// so the replicas' AdminKeys agree with no further setting; it grants
+// nothing new, since whoever holds the cap key can already mint an admin
+// token and revoke through any gateway. A rotation keeps the admin key; a
+// retire of the oldest version changes it at the next start.
+func adminKey(cfg Config, capKey *keyfile.CapKey) (ed25519.PrivateKey, error) {
 	if cfg.AdminKeyFile != "" {
 		seed, err := keyfile.ReadOrCreate(cfg.AdminKeyFile, ed25519.SeedSize)
 		if err != nil {
@@ -31,7 +31,7 @@ func adminKey(cfg Config, capSeed []byte) (ed25519.PrivateKey, error) {
 		return ed25519.NewKeyFromSeed(seed), nil
 	}
 	seed := make([]byte, ed25519.SeedSize)
-	blake3.DeriveKey(seed, adminKeyContext, capSeed)
+	capKey.DeriveKey(seed, adminKeyContext)
 	return ed25519.NewKeyFromSeed(seed), nil
 }
 

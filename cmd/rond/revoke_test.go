@@ -10,21 +10,39 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ron-network/ron/io/keyfile"
 )
 
 // TestAdminKeySources: the derived admin key depends only on the cap key
 // (so nodes sharing one agree) and differs between cap keys; an admin key
 // file wins and is created with mode 0600.
 func TestAdminKeySources(t *testing.T) {
-	capA, capB := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	seedA := bytes.Repeat([]byte{1}, 32)
+	capA, _ := keyfile.ParseCapKey([]byte(hex.EncodeToString(seedA)))
+	capB, _ := keyfile.ParseCapKey([]byte(hex.EncodeToString(bytes.Repeat([]byte{2}, 32))))
 	a1, _ := adminKey(Config{}, capA)
 	a2, _ := adminKey(Config{}, capA)
 	b, _ := adminKey(Config{}, capB)
 	if !a1.Equal(a2) || a1.Equal(b) {
 		t.Fatal("the derived admin key must be a function of the cap key alone")
 	}
-	if bytes.Equal(a1.Seed(), capA) {
+	if bytes.Equal(a1.Seed(), seedA) {
 		t.Fatal("the admin key must not be the cap key itself")
+	}
+	// The derived key follows the oldest live version: a rotation keeps
+	// it, retiring that version changes it.
+	if _, err := capA.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	if rotated, _ := adminKey(Config{}, capA); !rotated.Equal(a1) {
+		t.Fatal("a rotation changed the derived admin key")
+	}
+	if err := capA.Retire(1); err != nil {
+		t.Fatal(err)
+	}
+	if retired, _ := adminKey(Config{}, capA); retired.Equal(a1) {
+		t.Fatal("retiring the version the admin key derives from kept the admin key")
 	}
 	path := filepath.Join(t.TempDir(), "admin.key")
 	f1, err := adminKey(Config{AdminKeyFile: path}, capA)

@@ -72,8 +72,9 @@ type keyEntry struct {
 // verifies, so rotation never invalidates what was issued before it.
 //
 // Keys are derived from seeds the caller supplies (env randomness or
-// configuration); this package never reads an entropy source. Persisting a
-// keyring (Marshal, written by io/ to a 0600 file) is production work.
+// configuration); this package never reads an entropy source. Persisting
+// keys is io/'s work: io/keyfile keeps the capability key's versions in a
+// 0600 text file and rebuilds the keyring with Restore.
 type Keyring struct {
 	keys    map[string]*keyEntry
 	metrics env.Metrics
@@ -101,6 +102,42 @@ func (k *Keyring) Create(id string, kind KeyKind, seed Secret) error {
 		return fmt.Errorf("%w: %d keys", ErrKeyringFull, KeysMax)
 	}
 	k.keys[id] = &keyEntry{kind: kind, versions: []keyVersion{newKeyVersion(id, kind, 1, seed)}}
+	return nil
+}
+
+// StoredVersion is one version of a key as io/ persists it: the version
+// number and the seed its material derives from.
+type StoredVersion struct {
+	Version uint32
+	Seed    Secret
+}
+
+// Restore adds key id of kind with versions read back from storage,
+// ascending by version, the last current. Unlike Create and Rotate it keeps
+// the stored version numbers, so tokens made before a restart or a retire
+// still name their version; and it counts no rotation, since restoring a
+// keyring is not rotating it.
+func (k *Keyring) Restore(id string, kind KeyKind, versions []StoredVersion) error {
+	if len(versions) == 0 || len(versions) > KeyVersionsMax {
+		return fmt.Errorf("%w: key %q with %d versions outside 1..%d", ErrInvalid, id, len(versions), KeyVersionsMax)
+	}
+	if _, ok := k.keys[id]; ok {
+		return fmt.Errorf("%w: %q", ErrKeyExists, id)
+	}
+	if len(k.keys) >= KeysMax {
+		return fmt.Errorf("%w: %d keys", ErrKeyringFull, KeysMax)
+	}
+	e := &keyEntry{kind: kind}
+	for i, v := range versions {
+		if err := checkKeyArgs(id, kind, v.Seed); err != nil {
+			return err
+		}
+		if v.Version == 0 || i > 0 && v.Version <= versions[i-1].Version {
+			return fmt.Errorf("%w: key %q: version %d at position %d is zero or not ascending", ErrInvalid, id, v.Version, i)
+		}
+		e.versions = append(e.versions, newKeyVersion(id, kind, v.Version, v.Seed))
+	}
+	k.keys[id] = e
 	return nil
 }
 

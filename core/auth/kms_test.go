@@ -86,6 +86,62 @@ func TestKeyringVersionsBounded(t *testing.T) {
 	}
 }
 
+// TestKeyringRestoreKeepsVersionNumbers: a keyring restored from stored
+// versions {2, 3} verifies what a rotated keyring minted with those
+// versions, mints with 3, does not know the retired 1, and counts no
+// rotation; malformed version lists are refused.
+func TestKeyringRestoreKeepsVersionNumbers(t *testing.T) {
+	rotated := NewKeyring(nil)
+	seeds := []Secret{fixedSecret(1), fixedSecret(2), fixedSecret(3)}
+	_ = rotated.Create("cap", KindMAC, seeds[0])
+	_, _ = rotated.Rotate("cap", seeds[1])
+	old, _ := rotated.CurrentMACKey("cap")
+	_, _ = rotated.Rotate("cap", seeds[2])
+	m := envtest.NewMetrics()
+	restored := NewKeyring(m)
+	if err := restored.Restore("cap", KindMAC, []StoredVersion{{2, seeds[1]}, {3, seeds[2]}}); err != nil {
+		t.Fatal(err)
+	}
+	current, err := restored.CurrentMACKey("cap")
+	if err != nil || current.Version != 3 {
+		t.Fatalf("current after restore: v%d %v", current.Version, err)
+	}
+	req := Request{Op: OpRead, Tenant: "acme", Now: t0}
+	for _, key := range []MACKey{old, current} {
+		tok, err := Mint(key, "acme", OpsAll, [NonceBytes]byte{byte(key.Version)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, kr := range map[string]*Keyring{"rotated": rotated, "restored": restored} {
+			if v := NewVerifier(kr, nil).Verify(tok.Encode(), req); !v.Allowed() {
+				t.Fatalf("v%d token on the %s keyring: %q", key.Version, name, v.Reason)
+			}
+		}
+	}
+	if _, ok := restored.MACKey("cap", 1); ok {
+		t.Fatal("a version that was not restored is live")
+	}
+	if len(m.Values) != 0 {
+		t.Fatalf("restoring counted metrics: %v", m.Values)
+	}
+	bad := map[string][]StoredVersion{
+		"none":          nil,
+		"zero version":  {{0, seeds[0]}},
+		"not ascending": {{2, seeds[0]}, {2, seeds[1]}},
+		"descending":    {{3, seeds[0]}, {1, seeds[1]}},
+		"zero seed":     {{1, Secret{}}},
+		"too many":      make([]StoredVersion, KeyVersionsMax+1),
+	}
+	for name, versions := range bad {
+		if err := NewKeyring(nil).Restore("cap", KindMAC, versions); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("%s: %v, want ErrInvalid", name, err)
+		}
+	}
+	if err := restored.Restore("cap", KindMAC, []StoredVersion{{1, seeds[0]}}); !errors.Is(err, ErrKeyExists) {
+		t.Fatalf("restoring a key twice: %v", err)
+	}
+}
+
 func TestKeyringSigning(t *testing.T) {
 	kr := NewKeyring(nil)
 	r := env.NewRand(3)

@@ -21,6 +21,14 @@ const (
 	CostBytesUnit = 1 << 20
 	// quantum is the deficit a tenant earns per round.
 	quantum = 1
+
+	// AnonymousRateDefault (requests per second) is the rate of the one
+	// bucket that every read without a verified token shares: 25 times a
+	// tenant's and about a quarter of the small GETs one node serves on 2
+	// cores (BENCHMARKS.md), so public reads are not held to one tenant's
+	// quota yet cannot take the whole node from the tenants. Its burst
+	// defaults to two seconds' worth (at least one request).
+	AnonymousRateDefault = 5000.0
 )
 
 // AdmissionConfig configures omnigate. Zero values take the defaults.
@@ -32,6 +40,14 @@ type AdmissionConfig struct {
 	ReadHeadroom  int           // slots of InflightMax only reads may take
 	QueueDepthMax int           // requests waiting for a slot, all tenants
 	QueueWaitMax  time.Duration // longest wait for a slot before 503
+
+	// AnonymousRate (requests per second) and AnonymousBurst size the one
+	// bucket that every read without a verified token shares, apart from
+	// every tenant's (a token's tenant "public" included). Such reads
+	// still pass the in-flight cap and its read headroom, and queue, like
+	// any other.
+	AnonymousRate  float64
+	AnonymousBurst float64
 }
 
 func (c AdmissionConfig) withDefaults() AdmissionConfig {
@@ -40,6 +56,12 @@ func (c AdmissionConfig) withDefaults() AdmissionConfig {
 	}
 	if c.TenantBurst <= 0 {
 		c.TenantBurst = max(TenantBurstDefault, c.TenantRate)
+	}
+	if c.AnonymousRate <= 0 {
+		c.AnonymousRate = AnonymousRateDefault
+	}
+	if c.AnonymousBurst <= 0 {
+		c.AnonymousBurst = max(1, 2*c.AnonymousRate)
 	}
 	if c.TenantsMax <= 0 {
 		c.TenantsMax = TenantsMaxDefault
@@ -84,11 +106,13 @@ type tenantQueue struct {
 	deficit int
 }
 
-// admission is omnigate: a token bucket per tenant (429 when empty), a
-// global in-flight cap of which ReadHeadroom slots only reads may use, and,
-// when no slot is free, per-tenant FIFO queues served by deficit round
-// robin, so one tenant's burst cannot starve another's requests. A full
-// queue or a wait beyond QueueWaitMax is shed with 503.
+// admission is omnigate: a token bucket per tenant and one shared by
+// anonymous reads (429 when empty), a global in-flight cap of which
+// ReadHeadroom slots only reads may use, and, when no slot is free,
+// per-tenant FIFO queues served by deficit round robin, so one tenant's
+// burst cannot starve another's requests (anonymous reads queue as the
+// tenant PublicTenant). A full queue or a wait beyond QueueWaitMax is shed
+// with 503.
 //
 // It is guarded by one mutex: the critical sections are a few map and
 // slice operations, far cheaper than the requests they admit.
@@ -102,20 +126,32 @@ type admission struct {
 	cursor  int
 	queued  int
 	running int
+
+	// anonymous is the bucket of requests without a verified token; it is
+	// kept out of buckets so that no tenant name can reach it.
+	anonymous bucket
 }
 
 func newAdmission(cfg AdmissionConfig, now func() time.Time) *admission {
-	return &admission{cfg: cfg.withDefaults(), now: now, buckets: map[string]*bucket{}, queues: map[string]*tenantQueue{}}
+	cfg = cfg.withDefaults()
+	return &admission{cfg: cfg, now: now, buckets: map[string]*bucket{}, queues: map[string]*tenantQueue{},
+		anonymous: bucket{tokens: cfg.AnonymousBurst, last: now()}}
 }
 
-// admit waits for a slot for one request of tenant. It returns the release
-// function to call when the request finishes, or the shed error and reason.
-func (a *admission) admit(ctx context.Context, tenant string, write bool, bodyBytes int64) (func(), *apiError, string) {
+// admit waits for a slot for one request of tenant; an anonymous request
+// (no verified token) takes its token from the anonymous bucket, and
+// queues as tenant. It returns the release function to call when the
+// request finishes, or the shed error and reason.
+func (a *admission) admit(ctx context.Context, tenant string, anonymous, write bool, bodyBytes int64) (func(), *apiError, string) {
 	a.mu.Lock()
-	if wait, ok := a.takeToken(tenant); !ok {
+	if wait, ok := a.takeToken(tenant, anonymous); !ok {
 		a.mu.Unlock()
+		message := "tenant " + tenant + " is over its request quota"
+		if anonymous {
+			message = "anonymous reads are over their shared request quota (a token's tenant has its own)"
+		}
 		return nil, &apiError{status: http.StatusTooManyRequests, code: CodeOverQuota,
-			message: "tenant " + tenant + " is over its request quota", retryable: true, retryAfter: wait}, ShedOverQuota
+			message: message, retryable: true, retryAfter: wait}, ShedOverQuota
 	}
 	if a.queued == 0 && a.canRun(write) {
 		a.running++
@@ -151,20 +187,29 @@ func overloaded(msg string) *apiError {
 	return &apiError{status: http.StatusServiceUnavailable, code: CodeOverloaded, message: msg, retryable: true, retryAfter: time.Second}
 }
 
-// takeToken refills and takes one token; when empty it returns how long
-// until one is available.
-func (a *admission) takeToken(tenant string) (time.Duration, bool) {
+// takeToken takes one token from tenant's bucket, or from the anonymous
+// one; when empty it returns how long until one is available.
+func (a *admission) takeToken(tenant string, anonymous bool) (time.Duration, bool) {
 	now := a.now()
+	if anonymous {
+		return a.anonymous.take(now, a.cfg.AnonymousRate, a.cfg.AnonymousBurst)
+	}
 	b := a.buckets[tenant]
 	if b == nil {
 		a.recycleBucket()
 		b = &bucket{tokens: a.cfg.TenantBurst, last: now}
 		a.buckets[tenant] = b
 	}
-	b.tokens = min(a.cfg.TenantBurst, b.tokens+now.Sub(b.last).Seconds()*a.cfg.TenantRate)
+	return b.take(now, a.cfg.TenantRate, a.cfg.TenantBurst)
+}
+
+// take refills b at rate up to burst and takes one token; when empty it
+// returns how long until one is available.
+func (b *bucket) take(now time.Time, rate, burst float64) (time.Duration, bool) {
+	b.tokens = min(burst, b.tokens+now.Sub(b.last).Seconds()*rate)
 	b.last = now
 	if b.tokens < 1 {
-		return time.Duration((1 - b.tokens) / a.cfg.TenantRate * float64(time.Second)), false
+		return time.Duration((1 - b.tokens) / rate * float64(time.Second)), false
 	}
 	b.tokens--
 	return 0, true

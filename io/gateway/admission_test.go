@@ -85,7 +85,7 @@ func make64(c byte) []byte {
 // five requests before tenant B queues one; B must run second, not sixth.
 func TestDeficitRoundRobinInterleavesTenants(t *testing.T) {
 	a := newAdmission(AdmissionConfig{InflightMax: 1, ReadHeadroom: 0, QueueWaitMax: 5 * time.Second}, time.Now)
-	release, err, _ := a.admit(context.Background(), "hog", false, 0)
+	release, err, _ := a.admit(context.Background(), "hog", false, false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestDeficitRoundRobinInterleavesTenants(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rel, err, _ := a.admit(context.Background(), tenant, false, 0)
+			rel, err, _ := a.admit(context.Background(), tenant, false, false, 0)
 			if err != nil {
 				t.Error(err)
 				return
@@ -144,13 +144,13 @@ func waitQueued(t *testing.T, a *admission, before int) {
 
 func TestWritesLeaveHeadroomForReads(t *testing.T) {
 	a := newAdmission(AdmissionConfig{InflightMax: 2, ReadHeadroom: 1, QueueWaitMax: 10 * time.Millisecond}, time.Now)
-	if _, err, _ := a.admit(context.Background(), "t", true, 0); err != nil {
+	if _, err, _ := a.admit(context.Background(), "t", false, true, 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err, reason := a.admit(context.Background(), "t", true, 0); err == nil || reason != ShedQueueTimeout {
+	if _, err, reason := a.admit(context.Background(), "t", false, true, 0); err == nil || reason != ShedQueueTimeout {
 		t.Fatalf("second write: %v %q, want shed after waiting (only headroom left)", err, reason)
 	}
-	if _, err, _ := a.admit(context.Background(), "t", false, 0); err != nil {
+	if _, err, _ := a.admit(context.Background(), "t", false, false, 0); err != nil {
 		t.Fatalf("a read must use the headroom: %v", err)
 	}
 }
@@ -158,17 +158,84 @@ func TestWritesLeaveHeadroomForReads(t *testing.T) {
 func TestTokenBucketRefills(t *testing.T) {
 	now := time.Unix(1000, 0)
 	a := newAdmission(AdmissionConfig{TenantRate: 2, TenantBurst: 1}, func() time.Time { return now })
-	rel, err, _ := a.admit(context.Background(), "t", false, 0)
+	rel, err, _ := a.admit(context.Background(), "t", false, false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rel()
-	_, err, reason := a.admit(context.Background(), "t", false, 0)
+	_, err, reason := a.admit(context.Background(), "t", false, false, 0)
 	if err == nil || reason != ShedOverQuota || err.retryAfter <= 0 || err.retryAfter > time.Second/2 {
 		t.Fatalf("empty bucket: %v %q", err, reason)
 	}
 	now = now.Add(time.Second / 2) // one token at 2/s
-	if _, err, _ := a.admit(context.Background(), "t", false, 0); err != nil {
+	if _, err, _ := a.admit(context.Background(), "t", false, false, 0); err != nil {
 		t.Fatalf("after refill: %v", err)
+	}
+}
+
+// TestAnonymousReadsHaveTheirOwnBucket: with the default settings and a
+// stopped clock, anonymous reads are admitted far past a tenant's burst
+// (the shared anonymous bucket holds two seconds of AnonymousRateDefault)
+// while a tenant's writes stop at its own burst; a token's tenant named
+// "public" does not drain the anonymous bucket; an empty anonymous bucket
+// is a 429 with a Retry-After of one token's refill, and refills.
+func TestAnonymousReadsHaveTheirOwnBucket(t *testing.T) {
+	now := time.Unix(1000, 0)
+	a := newAdmission(AdmissionConfig{}, func() time.Time { return now })
+	admitted := func(tenant string, anonymous, write bool) (int, *apiError, string) {
+		for n := 0; ; n++ {
+			rel, err, reason := a.admit(context.Background(), tenant, anonymous, write, 0)
+			if err != nil {
+				return n, err, reason
+			}
+			rel()
+		}
+	}
+	if n, _, reason := admitted("acme", false, true); n != TenantBurstDefault || reason != ShedOverQuota {
+		t.Fatalf("tenant writes: %d admitted then %q, want %v then over quota", n, reason, TenantBurstDefault)
+	}
+	if n, _, _ := admitted(PublicTenant, false, true); n != TenantBurstDefault {
+		t.Fatalf("writes of a token's tenant %q: %d admitted, want %v", PublicTenant, n, TenantBurstDefault)
+	}
+	n, err, reason := admitted(PublicTenant, true, false)
+	if n != 2*AnonymousRateDefault || reason != ShedOverQuota || err.status != http.StatusTooManyRequests {
+		t.Fatalf("anonymous reads: %d admitted then %q, want %v then over quota", n, reason, 2*AnonymousRateDefault)
+	}
+	if perToken := time.Duration(float64(time.Second) / AnonymousRateDefault); err.retryAfter <= 0 || err.retryAfter > perToken {
+		t.Fatalf("anonymous Retry-After %v, want within one token's refill (%v)", err.retryAfter, perToken)
+	}
+	if _, err, _ := a.admit(context.Background(), "acme", false, true, 0); err == nil {
+		t.Fatal("the tenant's writes were admitted again without a refill")
+	}
+	now = now.Add(100 * time.Millisecond)
+	if n, _, _ := admitted(PublicTenant, true, false); n != AnonymousRateDefault/10 {
+		t.Fatalf("anonymous reads after 100 ms: %d admitted, want %v", n, AnonymousRateDefault/10)
+	}
+}
+
+// TestAnonymousBurstDefault: two seconds of the rate, and at least one
+// request, so a tiny rate still admits.
+func TestAnonymousBurstDefault(t *testing.T) {
+	for rate, want := range map[float64]float64{0: 2 * AnonymousRateDefault, 100: 200, 0.001: 1} {
+		if got := (AdmissionConfig{AnonymousRate: rate}).withDefaults().AnonymousBurst; got != want {
+			t.Errorf("rate %v: burst %v, want %v", rate, got, want)
+		}
+	}
+}
+
+// TestAnonymousReadsStillTakeSlots: the anonymous bucket is only the
+// quota; anonymous reads still need an in-flight slot and queue for one.
+func TestAnonymousReadsStillTakeSlots(t *testing.T) {
+	a := newAdmission(AdmissionConfig{InflightMax: 1, ReadHeadroom: 0, QueueWaitMax: 10 * time.Millisecond}, time.Now)
+	release, err, _ := a.admit(context.Background(), PublicTenant, true, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err, reason := a.admit(context.Background(), PublicTenant, true, false, 0); err == nil || reason != ShedQueueTimeout {
+		t.Fatalf("second anonymous read with the only slot taken: %v %q, want a queue timeout", err, reason)
+	}
+	release()
+	if _, err, _ := a.admit(context.Background(), PublicTenant, true, false, 0); err != nil {
+		t.Fatalf("anonymous read after the slot was released: %v", err)
 	}
 }

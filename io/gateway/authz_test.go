@@ -162,9 +162,9 @@ func TestAuditRecordsWritesDeletesAndQuotaRejects(t *testing.T) {
 	wantReason(t, f.do("GET", "/audit", nil, map[string]string{"Authorization": "Bearer " + readOnly}), 403, gateway.CodeForbidden, "op_not_allowed", "")
 	wantReason(t, f.do("GET", "/audit", nil, nil), 401, gateway.CodeUnauthorized, gateway.ReasonMissingToken, "")
 
-	// A tenant with a one-request bucket: its second request is a 429.
+	// Anonymous reads with a one-request bucket: the second is a 429.
 	p, _ := gateway.NewPolicy(nil)
-	f.withPolicy(p, gateway.AdmissionConfig{TenantRate: 0.001, TenantBurst: 1})
+	f.withPolicy(p, gateway.AdmissionConfig{AnonymousRate: 0.001, AnonymousBurst: 1})
 	f.do("GET", "/o/"+addr, nil, nil)
 	wantError(t, f.do("GET", "/o/"+addr, nil, nil), 429, gateway.CodeOverQuota)
 

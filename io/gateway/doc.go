@@ -47,15 +47,18 @@
 // lines (AuditRecord), with the head read beforehand in X-Ron-Audit-Head
 // so a client can run audit.VerifyHead and tell a cut stream.
 //
-// OAP/1 capability bytes: the node does not accept client writes over
-// QUIC yet. Peer frames (replication, DHT, raft) are authenticated by the
-// peer's node identity, and no service takes a client request from an
-// OAP/1 START frame, so there is no path on which to verify the frame's
-// capability bytes; when one is added it must verify them with the same
-// Verifier and Policy as this gateway (auth.Unmarshal decodes them).
+// OAP/1 capability bytes: io/oapgate serves this same handler to OAP/1
+// clients over QUIC; a START frame's capability bytes become the request's
+// "Authorization: Bearer" header, so they are verified here, with the same
+// Verifier and Policy, like any HTTP token. Peer frames (replication, DHT,
+// raft) are authenticated by the peer's node identity instead.
 //
-// Admission (omnigate): a token bucket per tenant (from the token, else
-// "public") answers 429 OVER_QUOTA with Retry-After when empty; a global
+// Admission (omnigate): a token bucket per tenant (from the verified
+// token; TenantRateDefault 200/s) and one bucket that every read without a
+// verified token shares (AnonymousRate, default AnonymousRateDefault
+// 5000/s: public reads are not held to one tenant's quota, nor can they
+// drain a tenant's) answer 429 OVER_QUOTA with Retry-After when empty;
+// anonymous reads queue as the tenant "public". A global
 // in-flight cap keeps ReadHeadroom slots for reads only, so writes are shed
 // first; when no slot is free, requests wait in per-tenant FIFO queues
 // served by deficit round robin (a write costs one unit per started MiB),
@@ -75,8 +78,11 @@
 // against the address); a range GET of a small object reads it whole once
 // so its ranges are cached too. Content is immutable, so the only
 // invalidation is DELETE, which evicts the object and its chunks and fails
-// fills that were in flight. A chunk-streaming read path caches pieces with
-// edgecache.ChunkKey(addr, i) through edge.get/put. edge_cache_requests_total
+// fills that were in flight. A streamed read caches the chunks of an
+// object with edgecache.ChunkKey(addr, i) through edge.get/put, but only
+// for objects of at most a ChunkedObjectFraction of the capacity
+// (AdmitsChunksOf): a larger object streams past the cache, so one big
+// download does not evict every hot entry. edge_cache_requests_total
 // counts one lookup per request (hit or miss), edge_cache_hit_ratio is
 // hits over lookups since start, edge_cache_bytes the bytes held.
 //
@@ -115,7 +121,10 @@
 // PUT /o opens a storage upload session, reads the body in pieces of
 // StreamChunkBytes (one storage chunk; each piece is handed to storage, a
 // new buffer per piece), hashes it with an incremental BLAKE3 and sends
-// each piece as a PutChunk; at the end it checks the size against
+// each piece as a PutChunk. Reading and hashing the next piece overlaps
+// the PutChunk of the previous one; only one PutChunk is in flight, since
+// a session appends chunks in arrival order, so the gateway holds at most
+// two pieces of a body. At the end it checks the size against
 // Content-Length, authorizes the write against the address it computed
 // (the token's MAC was checked before the body was read) and commits with
 // that address. Config.ObjectBytesMax (default ObjectBytesDefault, 4 GiB)
@@ -145,8 +154,10 @@
 // whole object is streamed (200), which RFC 9110 allows.
 //
 // Limits that are honest rather than ideal:
-//   - A streamed PUT sends its chunks one at a time and waits for each
-//     disk write; pipelining a few would raise throughput on slow disks.
+//   - A streamed PUT has one chunk in flight: the node's chunk write
+//     overlaps the reading and hashing of the next piece, but two chunk
+//     writes never overlap each other. More in flight would need storage
+//     to order a session's chunks by offset rather than by arrival.
 //   - The object address is authorized after the body was staged: a
 //     token whose caveats exclude the address costs the node a staged
 //     (then aborted) upload, bounded by ObjectBytesMax and SessionsMax.

@@ -239,7 +239,7 @@ func (g *Gateway) serve(req *request, c class, h handler) *apiError {
 			return err
 		}
 	}
-	release, err, reason := g.admit.admit(req.r.Context(), req.tenant, c == classWrite, req.r.ContentLength)
+	release, err, reason := g.admit.admit(req.r.Context(), req.tenant, req.token == "", c == classWrite, req.r.ContentLength)
 	if err != nil {
 		g.cfg.Metrics.Add(MetricShed, reason, 1)
 		if reason == ShedOverQuota {

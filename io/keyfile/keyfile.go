@@ -29,6 +29,20 @@ var ErrPermissions = errors.New("keyfile: key file is accessible to group or oth
 
 // Read returns the n key bytes stored in path.
 func Read(path string, n int) ([]byte, error) {
+	text, err := readPrivate(path, FileBytesMax)
+	if err != nil {
+		return nil, err
+	}
+	b, err := hex.DecodeString(strings.TrimSpace(string(text)))
+	if err != nil || len(b) != n {
+		return nil, fmt.Errorf("keyfile: %s: not a key file (want %d bytes of hex)", path, n)
+	}
+	return b, nil
+}
+
+// readPrivate returns the content of path, refusing a file that group or
+// others may access or that is larger than bytesMax.
+func readPrivate(path string, bytesMax int64) ([]byte, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("keyfile: %w", err)
@@ -36,18 +50,14 @@ func Read(path string, n int) ([]byte, error) {
 	if perm := st.Mode().Perm(); perm&0o077 != 0 {
 		return nil, fmt.Errorf("%w: %s has mode %#o; run: chmod 600 %s", ErrPermissions, path, perm, path)
 	}
-	if st.Size() > FileBytesMax {
-		return nil, fmt.Errorf("keyfile: %s: %d bytes is not a key file (want %d bytes of hex)", path, st.Size(), n)
+	if st.Size() > bytesMax {
+		return nil, fmt.Errorf("keyfile: %s: %d bytes is too large for a key file (at most %d)", path, st.Size(), bytesMax)
 	}
 	text, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("keyfile: %w", err)
 	}
-	b, err := hex.DecodeString(strings.TrimSpace(string(text)))
-	if err != nil || len(b) != n {
-		return nil, fmt.Errorf("keyfile: %s: not a key file (want %d bytes of hex)", path, n)
-	}
-	return b, nil
+	return text, nil
 }
 
 // Create writes n fresh random bytes to path (which must not exist) with
@@ -57,11 +67,20 @@ func Create(path string, n int) ([]byte, error) {
 	if _, err := rand.Read(b); err != nil {
 		return nil, fmt.Errorf("keyfile: %w", err)
 	}
+	if err := createExclusive(path, []byte(hex.EncodeToString(b)+"\n")); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// createExclusive writes data to a new file path with Mode and syncs it;
+// it fails if path exists, and removes what it wrote on any error.
+func createExclusive(path string, data []byte) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, Mode)
 	if err != nil {
-		return nil, fmt.Errorf("keyfile: %w", err)
+		return fmt.Errorf("keyfile: %w", err)
 	}
-	_, werr := f.WriteString(hex.EncodeToString(b) + "\n")
+	_, werr := f.Write(data)
 	serr := f.Sync()
 	if cerr := f.Close(); werr == nil && serr == nil {
 		werr = cerr
@@ -71,9 +90,9 @@ func Create(path string, n int) ([]byte, error) {
 	}
 	if werr != nil {
 		_ = os.Remove(path)
-		return nil, fmt.Errorf("keyfile: writing %s: %w", path, werr)
+		return fmt.Errorf("keyfile: writing %s: %w", path, werr)
 	}
-	return b, nil
+	return nil
 }
 
 // ReadOrCreate reads path, or creates it when it does not exist.
@@ -85,8 +104,8 @@ func ReadOrCreate(path string, n int) ([]byte, error) {
 	return b, err
 }
 
-// CapKeyring derives the capability keyring from a cap key file's bytes:
-// one MAC key, CapKeyID version 1.
+// CapKeyring derives the capability keyring from the bytes of a cap key
+// file in the single-key format: one MAC key, CapKeyID version 1.
 func CapKeyring(seed []byte) (*auth.Keyring, auth.MACKey, error) {
 	secret, err := auth.NewSecret(seed)
 	if err != nil {
@@ -103,11 +122,20 @@ func CapKeyring(seed []byte) (*auth.Keyring, auth.MACKey, error) {
 	return keys, key, nil
 }
 
-// ReadCapKey reads a cap key file and derives its keyring.
+// ReadCapKey reads a cap key file (either format, see CapKey) and returns
+// its keyring and the current version's MAC key, which mints.
 func ReadCapKey(path string) (*auth.Keyring, auth.MACKey, error) {
-	seed, err := Read(path, auth.KeyBytes)
+	k, err := ReadCap(path)
 	if err != nil {
 		return nil, auth.MACKey{}, err
 	}
-	return CapKeyring(seed)
+	keys, err := k.Keyring(nil)
+	if err != nil {
+		return nil, auth.MACKey{}, err
+	}
+	key, err := keys.CurrentMACKey(CapKeyID)
+	if err != nil {
+		return nil, auth.MACKey{}, fmt.Errorf("keyfile: %w", err)
+	}
+	return keys, key, nil
 }

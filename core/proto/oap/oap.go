@@ -45,6 +45,9 @@ const (
 	ProtoStorage  uint16 = 3
 	ProtoRegistry uint16 = 4
 	ProtoAuth     uint16 = 5
+	// ProtoClient is the client API: one HTTP-shaped request per stream,
+	// served by the node's gateway (io/oapgate).
+	ProtoClient uint16 = 6
 )
 
 // Reason is a stable reject label (oap_rejects_total{reason}).

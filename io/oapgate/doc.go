@@ -1,0 +1,112 @@
+// Package oapgate is a node's OAP/1 client endpoint (DESIGN 5.1 and 5.8):
+// the gateway's client API, with the same enforcement, over QUIC instead
+// of HTTP. It adapts each OAP/1 request onto the node's http.Handler (the
+// io/gateway Gateway) in process, so admission, tokens, policy, audit,
+// streaming bodies and the error envelope are the gateway's own, not a
+// second implementation that could drift from it.
+//
+// # Transport and identity
+//
+// QUIC with ALPN "oap/1" on its own UDP address (rond --oap-addr), apart
+// from the peers' "ron/1" socket. The server presents the node's
+// self-signed certificate (quicnet.SelfSignedCertificate: the node key is
+// the certificate key) and asks for no client certificate: a client is
+// authorised per request by its token, not by who it is. A client either
+// pins the node (ClientConfig.NodeID: BLAKE3 of the certificate key must
+// be that id, else the handshake fails with ErrPinMismatch) or sets
+// InsecureSkipVerify explicitly; it must choose one.
+//
+// # Session
+//
+// A connection's first stream carries the HELLO exchange (app_proto_id 0,
+// core/proto/oap's HELLO codec): the client's {"ua"} request, the node's
+// reply with max_frame (oap.FrameBytesMax), max_inflight
+// (StreamsPerConnMax, enforced by QUIC's stream limit), flags_supported
+// (FlagsSupported: REQ RESP START END COMP) and versions. Anything else
+// first, or nothing within HelloTimeout, is bad_hello: counted, and the
+// connection closed with that reason.
+//
+// # One stream per request
+//
+// Every later stream is one request, app_proto_id oap.ProtoClient (6):
+//
+//	client: REQ|START  cap = the token, payload = RequestHead  (+END when no body)
+//	        REQ ...    body bytes, at most max_frame per frame
+//	        REQ|END    the last body bytes (possibly none)
+//	node:   RESP|START code = HTTP status, payload = ResponseHead (+END when no body)
+//	        RESP ...   body bytes, BodyFrameBytes per frame
+//	        RESP|END   the last body bytes
+//
+// Having read the END frame, the client stops reading the stream
+// (STOP_SENDING with StreamCodeDone): that is the acknowledgement the node
+// waits for before it lets the stream go, the only sign QUIC gives that
+// the response arrived, so Shutdown can drain without cutting answers
+// short. The node sends no FIN before it (after FrameTimeout without one
+// it sends a FIN and moves on).
+//
+// corr_id is the client's, the same on every frame of the stream and
+// echoed on the response, like tenant_id (which is not otherwise used: the
+// tenant is the token's). COMP is accepted on request frames (zstd,
+// inflated within oap.InflatedBytesMax); responses are not compressed.
+//
+// Heads use core/proto/wire's deterministic encoding (head.go): a request
+// is method, target (path and query) and header fields; a response is its
+// fields. Fields are sorted by canonical name and only the canonical form
+// decodes, so a head has one encoding. Content-Length, when present, is
+// enforced on the body both ways.
+//
+// The capability bytes become the handler's "Authorization: Bearer"
+// header, so the gateway verifies them exactly as it verifies an HTTP
+// token (401 with the deny reason when missing or invalid, 403 when the
+// token does not cover the request, then the policy). An Authorization
+// field inside the head is refused with 400 BAD_REQUEST, not stripped: a
+// client that put its token there would otherwise be served as anonymous
+// and be puzzled by the 401 that follows.
+//
+// # Protocol violations
+//
+// A frame the codec rejects (frame_oversize, header_malformed, bad_flags,
+// cap_on_non_start), a frame of another app_proto_id (unknown_app), a
+// request frame without REQ, a first frame without START or a later one
+// with it (bad_flags), a stream that ends before END (truncated), a COMP
+// payload past the bound or not zstd (decompress_bound,
+// decompress_failed) and a START payload that is not a canonical head
+// (bad_head, this package's ReasonBadHead) each count
+// oap_rejects_total{reason} and reset that stream, both ways, with the
+// reason's stable code (RejectCode); the client maps it back into a
+// RemoteError naming the reason. The connection and its other requests
+// go on. Nothing a client sends makes the server panic; a handler panic
+// is recovered and resets its stream.
+//
+// # Memory
+//
+// Bodies stream both ways. The server holds, per request, one received
+// frame (at most oap.FrameBytesMax) and one response frame being built
+// (BodyFrameBytes) plus the body bytes waiting for it; the gateway reads
+// and writes storage chunks. The client holds one frame each way. QUIC
+// flow control bounds what is in flight per stream and connection
+// (quic-go's receive windows start at 2 and 4 MiB, which 256 KiB frames
+// need to stream without stalling on window updates, and grow to at most
+// 6 and 15 MiB). So a request costs about 1.5 MiB beyond the gateway's
+// own bound whatever the object's size, and a connection at most
+// StreamsPerConnMax of them; ConnsMax bounds the connections.
+//
+// A frame that arrives more slowly than FrameTimeout, and a client that
+// stops taking the response for as long, cancel the stream, so a stalled
+// client cannot hold a gateway admission slot for ever.
+//
+// # Shutdown
+//
+// Shutdown stops taking connections and streams, waits for the requests
+// in flight to be answered and acknowledged (or for its context), then
+// closes every connection. A response cut by that close is seen by the
+// client as a failed body, never a short one taken for whole (the END
+// frame and the Content-Length check catch it).
+//
+// # Goroutines
+//
+// One accept loop; per connection one goroutine (HELLO, then accepting
+// its streams); per request one goroutine running the handler. The
+// client starts one goroutine per request with a body, to send it while
+// the response is read.
+package oapgate

@@ -1,0 +1,213 @@
+package oapgate_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/ron-network/ron/core/proto/oap"
+	"github.com/ron-network/ron/io/gateway"
+	"github.com/ron-network/ron/io/oapgate"
+)
+
+// violation is a request stream that breaks the protocol in one way.
+type violation struct {
+	name   string
+	reason oap.Reason
+	send   func(t *testing.T, token string) []byte
+}
+
+// withFlags re-encodes frame's flag field: the codec refuses to encode
+// the flags these tests need, and the header carries no checksum.
+func withFlags(frame []byte, flags uint16) []byte {
+	binary.BigEndian.PutUint16(frame[6:], flags)
+	return frame
+}
+
+func putStart(t *testing.T, token string) []byte {
+	return requestFrame(t, oap.FlagREQ|oap.FlagSTART, 1, []byte(token), head(t, "PUT", "/o"))
+}
+
+var violations = []violation{
+	{"caps on a body frame", oap.ReasonCapOnNonStart, func(t *testing.T, token string) []byte {
+		body := requestFrame(t, oap.FlagREQ|oap.FlagSTART|oap.FlagEND, 1, []byte(token), []byte("body"))
+		return append(putStart(t, token), withFlags(body, oap.FlagREQ|oap.FlagEND)...)
+	}},
+	{"a frame over 1 MiB", oap.ReasonFrameOversize, func(t *testing.T, token string) []byte {
+		body := requestFrame(t, oap.FlagREQ, 1, nil, nil)
+		binary.BigEndian.PutUint32(body[0:], oap.FrameBytesMax+1)
+		return append(putStart(t, token), body...)
+	}},
+	{"a response flag on a request", oap.ReasonBadFlags, func(t *testing.T, token string) []byte {
+		return withFlags(putStart(t, token), oap.FlagREQ|oap.FlagRESP|oap.FlagSTART)
+	}},
+	{"a first frame without START", oap.ReasonBadFlags, func(t *testing.T, token string) []byte {
+		return requestFrame(t, oap.FlagREQ|oap.FlagEND, 1, nil, head(t, "GET", "/healthz"))
+	}},
+	{"START on a body frame", oap.ReasonBadFlags, func(t *testing.T, token string) []byte {
+		return append(putStart(t, token), requestFrame(t, oap.FlagREQ|oap.FlagSTART|oap.FlagEND, 1, nil, []byte("x"))...)
+	}},
+	{"an unknown flag bit", oap.ReasonBadFlags, func(t *testing.T, token string) []byte {
+		return withFlags(putStart(t, token), oap.FlagREQ|oap.FlagSTART|0x100)
+	}},
+	{"another app_proto_id", oap.ReasonUnknownApp, func(t *testing.T, token string) []byte {
+		b, _ := oap.Encode(&oap.Frame{Header: oap.Header{Flags: oap.FlagREQ | oap.FlagSTART | oap.FlagEND, AppProto: oap.ProtoStorage}})
+		return b
+	}},
+	{"a body frame of another corr_id", oap.ReasonHeaderMalformed, func(t *testing.T, token string) []byte {
+		return append(putStart(t, token), requestFrame(t, oap.FlagREQ|oap.FlagEND, 2, nil, []byte("x"))...)
+	}},
+	{"a head that is not canonical", ReasonBadHeadForTest, func(t *testing.T, token string) []byte {
+		return requestFrame(t, oap.FlagREQ|oap.FlagSTART|oap.FlagEND, 1, nil, []byte{3, 'G', 'E', 'T', 1, '/', 1})
+	}},
+	{"a stream cut inside a frame", oap.ReasonTruncated, func(t *testing.T, token string) []byte {
+		body := requestFrame(t, oap.FlagREQ|oap.FlagEND, 1, nil, bytes.Repeat([]byte{1}, 100))
+		return append(putStart(t, token), body[:60]...)
+	}},
+	{"a stream ended before END", oap.ReasonTruncated, func(t *testing.T, token string) []byte {
+		return append(putStart(t, token), requestFrame(t, oap.FlagREQ, 1, nil, []byte("no end"))...)
+	}},
+	{"a compressed body inflating past the bound", oap.ReasonDecompressBound, func(t *testing.T, token string) []byte {
+		// Two zstd frames: the bound applies to the payload, not per frame.
+		bomb := append(oap.Compress(make([]byte, oap.InflatedBytesMax)), oap.Compress([]byte{0})...)
+		bomb = requestFrame(t, oap.FlagREQ|oap.FlagEND|oap.FlagCOMP, 1, nil, bomb)
+		return append(putStart(t, token), bomb...)
+	}},
+	{"a compressed body that is not zstd", oap.ReasonDecompressFailed, func(t *testing.T, token string) []byte {
+		return append(putStart(t, token), requestFrame(t, oap.FlagREQ|oap.FlagEND|oap.FlagCOMP, 1, nil, []byte("not zstd"))...)
+	}},
+}
+
+// ReasonBadHeadForTest keeps the table readable.
+const ReasonBadHeadForTest = oapgate.ReasonBadHead
+
+// Every protocol violation resets its stream with the reason's code,
+// counts oap_rejects_total{reason} once, and leaves the connection
+// serving.
+func TestViolationsResetOnlyTheirStream(t *testing.T) {
+	f := newFixture(t, false, gateway.AdmissionConfig{})
+	conn := f.rawConn(true)
+	counts := map[oap.Reason]float64{}
+	for _, v := range violations {
+		t.Run(v.name, func(t *testing.T) {
+			st := openStream(t, conn)
+			write(t, st, v.send(t, f.root))
+			_ = st.Close()
+			wantReset(t, st, v.reason)
+			counts[v.reason]++
+			if got := f.metrics.get(oapgate.MetricOAPRejects, string(v.reason)); got != counts[v.reason] {
+				t.Fatalf("oap_rejects_total{reason=%q} = %v, want %v", v.reason, got, counts[v.reason])
+			}
+			healthy(t, conn)
+		})
+	}
+}
+
+// A response the handler aborts after it started (as the gateway does
+// when a streamed object fails verification) reaches the client as a
+// failed body naming the reset, never as a complete short one.
+func TestAbortedResponseFailsTheBody(t *testing.T) {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(4*oapgate.BodyFrameBytes))
+		_, _ = w.Write(make([]byte, 2*oapgate.BodyFrameBytes))
+		panic(http.ErrAbortHandler)
+	})
+	srv, err := oapgate.Listen(oapgate.Config{Key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, 32)),
+		ListenAddr: "127.0.0.1:0", Handler: handler})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	client, err := oapgate.NewClient(srv.Addr().String(), oapgate.ClientConfig{NodeID: srv.ID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	resp, err := (&http.Client{Transport: client}).Get("oap://node/abort")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	var remote *oapgate.RemoteError
+	if !errors.As(err, &remote) || remote.Connection || remote.Code != uint64(oapgate.StreamCodeAborted) {
+		t.Fatalf("body of an aborted response: %d bytes, %v; want a RemoteError with the aborted code", n, err)
+	}
+	// A reset for a protocol violation names its reason.
+	rejected := &oapgate.RemoteError{Reason: oap.ReasonCapOnNonStart, Code: uint64(oapgate.RejectCode(oap.ReasonCapOnNonStart))}
+	if !errors.Is(rejected, oap.ErrCapOnNonStart) || oap.ReasonOf(rejected) != oap.ReasonCapOnNonStart {
+		t.Fatalf("RemoteError %v does not unwrap to its reason", rejected)
+	}
+}
+
+// A connection whose first stream is not a valid HELLO is closed with
+// bad_hello, counted once per connection.
+func TestBadHelloClosesTheConnection(t *testing.T) {
+	f := newFixture(t, false, gateway.AdmissionConfig{})
+	firsts := []struct {
+		name  string
+		frame []byte
+	}{
+		{"a request before HELLO", requestFrame(t, oap.FlagREQ|oap.FlagSTART|oap.FlagEND, 1, []byte(f.root), head(t, "GET", "/healthz"))},
+		{"HELLO JSON with an unknown key", func() []byte {
+			b, _ := oap.Encode(&oap.Frame{Header: oap.Header{Flags: oap.FlagREQ, AppProto: oap.ProtoHello, CorrID: 1}, Payload: []byte(`{"ua":"x","extra":1}`)})
+			return b
+		}()},
+		{"a HELLO reply from the client", func() []byte {
+			req := oap.Frame{Header: oap.Header{CorrID: 1}}
+			reply, _ := oap.HelloReplyFrame(&req, oap.LocalHelloReply(""))
+			return oap.MustEncode(&reply)
+		}()},
+		{"a truncated HELLO", oap.MustEncode(&oap.Frame{Header: oap.Header{Flags: oap.FlagREQ}, Payload: []byte(`{"ua":"x"}`)})[:40]},
+	}
+	for i, first := range firsts {
+		t.Run(first.name, func(t *testing.T) {
+			conn := f.rawConn(false)
+			st := openStream(t, conn)
+			write(t, st, first.frame)
+			_ = st.Close()
+			wantClosedWithBadHello(t, conn)
+			if got := f.metrics.get(oapgate.MetricOAPRejects, string(oap.ReasonBadHello)); got != float64(i+1) {
+				t.Fatalf("oap_rejects_total{reason=bad_hello} = %v, want %d", got, i+1)
+			}
+		})
+	}
+}
+
+func wantClosedWithBadHello(t *testing.T, conn *quic.Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(conn.Context(), readyWait)
+	defer cancel()
+	// The node closes the connection: accepting a stream fails with its
+	// CONNECTION_CLOSE (the wait is only a bound).
+	_, err := conn.AcceptStream(ctx)
+	var ae *quic.ApplicationError
+	if !errors.As(context.Cause(conn.Context()), &ae) || !ae.Remote || !bytes.Contains([]byte(ae.ErrorMessage), []byte("bad_hello")) {
+		t.Fatalf("connection not closed with bad_hello: accept %v, cause %v", err, context.Cause(conn.Context()))
+	}
+}
+
+// A connection that says nothing is closed with bad_hello once
+// HelloTimeout has passed (a short one here; the wait is only a bound).
+func TestSilentConnectionIsClosed(t *testing.T) {
+	metrics := &recorder{values: map[string]float64{}}
+	srv, err := oapgate.Listen(oapgate.Config{Key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{2}, 32)),
+		ListenAddr: "127.0.0.1:0", Handler: http.NotFoundHandler(), Metrics: metrics, HelloTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	wantClosedWithBadHello(t, dialRaw(t, srv.Addr().String(), false))
+	if got := metrics.get(oapgate.MetricOAPRejects, string(oap.ReasonBadHello)); got != 1 {
+		t.Fatalf("oap_rejects_total{reason=bad_hello} = %v, want 1", got)
+	}
+}

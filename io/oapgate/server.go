@@ -1,0 +1,425 @@
+package oapgate
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/node"
+	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/proto/oap"
+	"github.com/ron-network/ron/io/quicnet"
+)
+
+// ALPN is the application protocol of the client endpoint. Peers speak
+// quicnet.ALPN ("ron/1") on their own socket; the two never mix.
+const ALPN = "oap/1"
+
+// Defaults applied to zero Config fields, and fixed limits.
+const (
+	IdleTimeoutDefault      = 30 * time.Second
+	HandshakeTimeoutDefault = 5 * time.Second
+	// HelloTimeoutDefault bounds the wait for a new connection's HELLO.
+	HelloTimeoutDefault = 10 * time.Second
+	// FrameTimeoutDefault bounds the wait for the next frame of a request
+	// body, and for the client to take the next frame of a response, so a
+	// stalled client cannot hold a gateway admission slot for ever.
+	FrameTimeoutDefault = 30 * time.Second
+	// ConnsDefault is Config.ConnsMax when zero.
+	ConnsDefault = 1024
+	// StreamsPerConnMax is how many requests one connection may have in
+	// flight: the HELLO reply's max_inflight, enforced by QUIC's stream
+	// limit (a client's next stream waits for a free one).
+	StreamsPerConnMax = oap.HelloInflightDefault
+	// BodyFrameBytes is the body payload of one frame, both ways: one
+	// storage chunk, so a gateway write of a chunk is one frame.
+	BodyFrameBytes = 256 << 10
+	// FlagsSupported are the flags a client may use (the HELLO reply's
+	// flags_supported); any other flag on a request is bad_flags.
+	FlagsSupported = oap.FlagREQ | oap.FlagRESP | oap.FlagSTART | oap.FlagEND | oap.FlagCOMP
+	// closeReasonBytesMax bounds the reason phrase of a CONNECTION_CLOSE.
+	closeReasonBytesMax = 200
+	// streamWindowBytes and connWindowBytes are the initial QUIC receive
+	// windows at both ends: with quic-go's defaults (512 KiB) a body of
+	// 256 KiB frames kept stalling on window updates (about 70 MB/s for a
+	// 1 MiB PUT on loopback, 114 MB/s with these). quic-go still grows
+	// them only up to its 6 MiB and 15 MiB maxima, which bound memory.
+	streamWindowBytes = 2 << 20
+	connWindowBytes   = 4 << 20
+)
+
+// Metric names. oap_rejects_total{reason} is core/node's declaration, so
+// that the client endpoint and the peer transport count under one name.
+const (
+	MetricOAPRejects   = node.MetricOAPRejects
+	MetricConnections  = "oapgate_connections"
+	MetricConnsRefused = "oapgate_conns_refused_total"
+)
+
+var _ = env.Declare(
+	env.MetricDef{Name: MetricConnections, Kind: env.Gauge,
+		Help: "Client connections to the OAP/1 endpoint."},
+	env.MetricDef{Name: MetricConnsRefused, Kind: env.Counter,
+		Help: "Client connections refused because ConnsMax were open."},
+)
+
+// Config configures a Server. Zero durations and limits take the defaults.
+type Config struct {
+	// Key is the node key: the server presents the node's self-signed
+	// certificate (quicnet.SelfSignedCertificate), so clients can pin its
+	// NodeID.
+	Key        ed25519.PrivateKey
+	ListenAddr string // "127.0.0.1:4434"; port 0 picks one
+	// Handler serves every request (the node's *gateway.Gateway). It sees
+	// an ordinary *http.Request whose Authorization header carries the
+	// START frame's capability bytes.
+	Handler http.Handler
+	// UA is the ua of the HELLO reply ("rond/<version>").
+	UA string
+	// Metrics receives oap_rejects_total and the oapgate_* metrics; it is
+	// called from many goroutines at once. Nil discards.
+	Metrics env.Metrics
+	Logger  *slog.Logger // nil discards
+
+	IdleTimeout, HandshakeTimeout, HelloTimeout, FrameTimeout time.Duration
+	// ConnsMax bounds open client connections; beyond it a new one is
+	// closed at once and counted in oapgate_conns_refused_total.
+	ConnsMax int
+}
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("oapgate: bad config")
+
+func (cfg Config) withDefaults() (Config, error) {
+	switch {
+	case len(cfg.Key) != ed25519.PrivateKeySize:
+		return cfg, fmt.Errorf("%w: Key is %d bytes, want an Ed25519 private key", ErrConfig, len(cfg.Key))
+	case cfg.ListenAddr == "":
+		return cfg, fmt.Errorf("%w: ListenAddr is empty", ErrConfig)
+	case cfg.Handler == nil:
+		return cfg, fmt.Errorf("%w: Handler is nil", ErrConfig)
+	case cfg.ConnsMax < 0:
+		return cfg, fmt.Errorf("%w: ConnsMax is negative (%d)", ErrConfig, cfg.ConnsMax)
+	}
+	if err := oap.LocalHelloReply(cfg.UA).Validate(); err != nil {
+		return cfg, fmt.Errorf("%w: UA: %v", ErrConfig, err)
+	}
+	durations := []struct {
+		name  string
+		value *time.Duration
+		def   time.Duration
+	}{
+		{"IdleTimeout", &cfg.IdleTimeout, IdleTimeoutDefault},
+		{"HandshakeTimeout", &cfg.HandshakeTimeout, HandshakeTimeoutDefault},
+		{"HelloTimeout", &cfg.HelloTimeout, HelloTimeoutDefault},
+		{"FrameTimeout", &cfg.FrameTimeout, FrameTimeoutDefault},
+	}
+	for _, d := range durations {
+		if *d.value < 0 {
+			return cfg, fmt.Errorf("%w: %s is negative (%v)", ErrConfig, d.name, *d.value)
+		}
+		if *d.value == 0 {
+			*d.value = d.def
+		}
+	}
+	if cfg.ConnsMax == 0 {
+		cfg.ConnsMax = ConnsDefault
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = discardMetrics{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg, nil
+}
+
+type discardMetrics struct{}
+
+func (discardMetrics) Add(string, string, float64)     {}
+func (discardMetrics) Set(string, string, float64)     {}
+func (discardMetrics) Observe(string, string, float64) {}
+
+// Server is the OAP/1 client endpoint of one node. Its methods are safe
+// for concurrent use.
+type Server struct {
+	cfg     Config
+	id      proto.NodeID
+	log     *slog.Logger
+	metrics env.Metrics
+
+	udp *net.UDPConn
+	qt  *quic.Transport
+	ln  *quic.Listener
+
+	// acceptCtx ends when the server stops taking connections and
+	// streams (Shutdown or Close); ctx ends when it closes.
+	acceptCtx     context.Context
+	stopAccepting context.CancelFunc
+	ctx           context.Context
+	cancel        context.CancelFunc
+	// acceptors are the accept loop and one goroutine per connection
+	// (HELLO, then accepting its streams); streams are the requests in
+	// flight. streams.Add runs only on acceptors, so waiting for the
+	// acceptors first makes streams.Wait safe.
+	acceptors sync.WaitGroup
+	streams   sync.WaitGroup
+
+	mu     sync.Mutex
+	closed bool
+	conns  map[*quic.Conn]struct{}
+}
+
+// Listen binds cfg.ListenAddr (UDP) and starts serving.
+func Listen(cfg Config) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	cert, err := quicnet.SelfSignedCertificate(cfg.Key)
+	if err != nil {
+		return nil, err
+	}
+	udpAddr, err := net.ResolveUDPAddr("udp", cfg.ListenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("oapgate: listen address %q: %w", cfg.ListenAddr, err)
+	}
+	udp, err := net.ListenUDP("udp", udpAddr)
+	if err != nil {
+		return nil, fmt.Errorf("oapgate: listen on %s: %w", cfg.ListenAddr, err)
+	}
+	s := &Server{cfg: cfg, id: proto.NodeIDFromPublicKey(cfg.Key.Public().(ed25519.PublicKey)),
+		log: cfg.Logger, metrics: cfg.Metrics, udp: udp, conns: map[*quic.Conn]struct{}{}}
+	s.acceptCtx, s.stopAccepting = context.WithCancel(context.Background())
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	quicnet.SilenceQuicGoBufferWarning()
+	s.qt = &quic.Transport{Conn: udp}
+	s.ln, err = s.qt.Listen(serverTLS(cert), s.quicConfig())
+	if err != nil {
+		s.stopAccepting()
+		s.cancel()
+		_ = s.qt.Close()
+		_ = udp.Close()
+		return nil, fmt.Errorf("oapgate: start QUIC listener: %w", err)
+	}
+	s.metrics.Set(MetricConnections, "", 0)
+	s.acceptors.Add(1)
+	go s.acceptLoop()
+	return s, nil
+}
+
+// serverTLS presents the node certificate and asks nothing of the client:
+// a client is authorised per request by the token in its START frame,
+// not by a certificate.
+func serverTLS(cert tls.Certificate) *tls.Config {
+	return &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		NextProtos:   []string{ALPN},
+		MinVersion:   tls.VersionTLS13,
+	}
+}
+
+// quicConfig admits StreamsPerConnMax request streams plus the HELLO
+// stream, and no unidirectional streams.
+func (s *Server) quicConfig() *quic.Config {
+	return &quic.Config{
+		HandshakeIdleTimeout:           s.cfg.HandshakeTimeout,
+		MaxIdleTimeout:                 s.cfg.IdleTimeout,
+		MaxIncomingStreams:             StreamsPerConnMax + 1,
+		MaxIncomingUniStreams:          -1,
+		InitialStreamReceiveWindow:     streamWindowBytes,
+		InitialConnectionReceiveWindow: connWindowBytes,
+	}
+}
+
+// Addr is the bound UDP address (useful with port 0).
+func (s *Server) Addr() net.Addr { return s.udp.LocalAddr() }
+
+// ID is the NodeID clients pin: BLAKE3 of the certificate key.
+func (s *Server) ID() proto.NodeID { return s.id }
+
+// Shutdown stops taking connections and requests, waits for the requests
+// in flight to finish (or ctx to end), then closes. It returns ctx's
+// error when the wait was cut short.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopAccepting()
+	_ = s.ln.Close()
+	drained := make(chan struct{})
+	go func() {
+		s.acceptors.Wait()
+		s.streams.Wait()
+		close(drained)
+	}()
+	var cut error
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		cut = ctx.Err()
+	}
+	return errors.Join(cut, s.Close())
+}
+
+// Close closes every connection at once (requests in flight fail) and
+// waits for every goroutine the server started. It is idempotent.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	conns := make([]*quic.Conn, 0, len(s.conns))
+	for c := range s.conns { // map order ok: every connection is closed, in any order
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+
+	s.stopAccepting()
+	s.cancel()
+	errListener := s.ln.Close()
+	for _, c := range conns {
+		_ = c.CloseWithError(codeShutdown, "shutdown")
+	}
+	errTransport := s.qt.Close()
+	errUDP := s.udp.Close()
+	s.acceptors.Wait()
+	s.streams.Wait()
+	s.metrics.Set(MetricConnections, "", 0)
+	if err := errors.Join(errListener, errTransport, errUDP); err != nil {
+		return fmt.Errorf("oapgate: close: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) acceptLoop() {
+	defer s.acceptors.Done()
+	for {
+		conn, err := s.ln.Accept(s.acceptCtx)
+		if err != nil {
+			return // Shutdown or Close
+		}
+		if !s.track(conn) {
+			continue
+		}
+		s.acceptors.Add(1)
+		go s.serveConn(conn)
+	}
+}
+
+// track records conn, or refuses it when ConnsMax are open or the server
+// is closing.
+func (s *Server) track(conn *quic.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || len(s.conns) >= s.cfg.ConnsMax {
+		s.metrics.Add(MetricConnsRefused, "", 1)
+		_ = conn.CloseWithError(codeRefused, fmt.Sprintf("%d connections open", len(s.conns)))
+		return false
+	}
+	s.conns[conn] = struct{}{}
+	s.metrics.Set(MetricConnections, "", float64(len(s.conns)))
+	return true
+}
+
+func (s *Server) forget(conn *quic.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, conn)
+	s.metrics.Set(MetricConnections, "", float64(len(s.conns)))
+}
+
+// serveConn runs the HELLO exchange, then starts one goroutine per request
+// stream until the connection ends or the server stops accepting. A
+// connection that ends by itself is forgotten; one still open at Shutdown
+// keeps serving its requests in flight until Close.
+func (s *Server) serveConn(conn *quic.Conn) {
+	defer s.acceptors.Done()
+	if err := s.hello(conn); err != nil {
+		if oap.ReasonOf(err) == oap.ReasonBadHello {
+			s.reject(err, "remote", conn.RemoteAddr().String())
+			_ = conn.CloseWithError(codeBadHello, truncate(err.Error(), closeReasonBytesMax))
+		}
+		s.forget(conn)
+		return
+	}
+	for {
+		st, err := conn.AcceptStream(s.acceptCtx)
+		if err != nil {
+			if conn.Context().Err() != nil {
+				s.forget(conn)
+			}
+			return
+		}
+		s.streams.Add(1)
+		go s.serveStream(conn, st)
+	}
+}
+
+// hello reads the client's HELLO from its first stream and answers it. An
+// error whose reason is bad_hello is the client's fault; any other means
+// the connection or the server went away first.
+func (s *Server) hello(conn *quic.Conn) error {
+	ctx, cancel := context.WithTimeout(s.acceptCtx, s.cfg.HelloTimeout)
+	defer cancel()
+	st, err := conn.AcceptStream(ctx)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && conn.Context().Err() == nil {
+			return &oap.Error{Reason: oap.ReasonBadHello, Detail: fmt.Sprintf("no HELLO stream within %v", s.cfg.HelloTimeout)}
+		}
+		return err
+	}
+	defer st.CancelRead(StreamCodeDone)
+	_ = st.SetDeadline(time.Now().Add(s.cfg.HelloTimeout))
+	f, _, err := oap.ReadFrame(st, nil)
+	if err != nil {
+		if conn.Context().Err() != nil {
+			return err
+		}
+		return &oap.Error{Reason: oap.ReasonBadHello, Detail: fmt.Sprintf("reading the HELLO frame: %v", err)}
+	}
+	if _, err := oap.ParseHelloRequestFrame(&f); err != nil {
+		return &oap.Error{Reason: oap.ReasonBadHello, Detail: err.Error()}
+	}
+	reply, err := oap.HelloReplyFrame(&f, s.helloReply())
+	if err != nil {
+		panic(fmt.Sprintf("oapgate: own HELLO reply invalid: %v", err)) // our constants: a bug
+	}
+	if _, err := st.Write(oap.MustEncode(&reply)); err != nil {
+		return err
+	}
+	return st.Close()
+}
+
+// helloReply advertises this endpoint's limits: OAP/1's frame cap and
+// version, the streams a connection may have in flight and the flags a
+// request may use.
+func (s *Server) helloReply() oap.HelloReply {
+	reply := oap.LocalHelloReply(s.cfg.UA)
+	reply.MaxInflight = StreamsPerConnMax
+	reply.FlagsSupported = FlagsSupported
+	return reply
+}
+
+// reject counts err under its reason (oap_rejects_total) and logs it.
+func (s *Server) reject(err error, args ...any) {
+	reason := oap.ReasonOf(err)
+	s.metrics.Add(MetricOAPRejects, string(reason), 1)
+	s.log.Debug("oapgate: rejected", append([]any{"reason", string(reason), "err", err}, args...)...)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
