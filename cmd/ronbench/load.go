@@ -89,11 +89,21 @@ func run(op string, size int, clients []*client, count int, limit time.Duration,
 	return res
 }
 
-// payload is a worker's reusable body: random bytes with the request
-// number stamped in front, so every PUT stores a distinct object.
+// stampBytes is the spacing of payload's stamps: below the smallest
+// chunk storage makes, so every chunk holds at least one.
+const stampBytes = 1 << 10
+
+// payload is a worker's reusable body: random bytes with (seed, request
+// number, offset) stamped at the start of every stampBytes, so every PUT
+// stores a distinct object and no chunk of it repeats a chunk already
+// stored (storage deduplicates chunks; a body stamped only in front would
+// measure the dedup path for every chunk after the first).
 func payload(buf []byte, seed uint64, i int) []byte {
-	binary.LittleEndian.PutUint64(buf, seed)
-	binary.LittleEndian.PutUint64(buf[8:], uint64(i))
+	for off := 0; off+24 <= len(buf); off += stampBytes {
+		binary.LittleEndian.PutUint64(buf[off:], seed)
+		binary.LittleEndian.PutUint64(buf[off+8:], uint64(i))
+		binary.LittleEndian.PutUint64(buf[off+16:], uint64(off))
+	}
 	return buf
 }
 

@@ -4,6 +4,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/storage"
+	"github.com/ron-network/ron/io/gateway"
 )
 
 // TestQuantile: nearest rank over 1..100 ms, so the q-quantile is
@@ -39,14 +43,27 @@ func TestBannerURL(t *testing.T) {
 	}
 }
 
-// TestPayloadDistinct: each request number gives a different body, so no
-// PUT hits the deduplicated path.
+// TestPayloadDistinct: each request number gives a different body, and
+// no storage chunk repeats within or across bodies of one worker, so no
+// PUT hits the deduplicated path, whole or per chunk.
 func TestPayloadDistinct(t *testing.T) {
-	buf := randomBytes(64, 1)
+	buf := randomBytes(3<<20, 1)
 	a := string(payload(buf, 3, 1))
 	b := string(payload(buf, 3, 2))
 	if a == b {
 		t.Fatal("payloads of requests 1 and 2 are equal")
+	}
+	seen := map[proto.Addr]bool{}
+	for _, body := range []string{a, b} {
+		for _, chunkBytes := range []int{storage.ChunkBytesMin, gateway.StreamChunkBytes} {
+			for off := 0; off < len(body); off += chunkBytes {
+				addr := proto.AddrOf([]byte(body[off:min(off+chunkBytes, len(body))]))
+				if seen[addr] {
+					t.Fatalf("chunk at %d (chunks of %d bytes) repeats an earlier chunk", off, chunkBytes)
+				}
+				seen[addr] = true
+			}
+		}
 	}
 }
 
