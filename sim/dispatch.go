@@ -97,6 +97,7 @@ func (w *World) deliver(slot int32) {
 	w.q.release(slot)
 	n := &w.nodes[ev.node]
 	var in env.Input
+	var done env.DiskDone // KindDisk's input, which stays unboxed
 	var h uint64
 	switch ev.kind {
 	case KindStart:
@@ -112,8 +113,7 @@ func (w *World) deliver(slot int32) {
 		in = env.TimerFired{ID: timerID(slot, ev.gen), Tag: ev.tag}
 		h = mix(uint64(ev.deadline), ev.tag) // not the id: it names a slab slot
 	case KindDisk:
-		done := w.popDisk(n)
-		in = done
+		done = w.popDisk(n)
 		h = hashDiskDone(&done)
 	case KindRequest:
 		req, ok := w.requests[env.RequestID(ev.id)]
@@ -130,7 +130,11 @@ func (w *World) deliver(slot int32) {
 	}
 	w.events++
 	w.tracer.record(w, ev.kind, ev.node, h)
-	w.step(ev.node, in)
+	if ev.kind == KindDisk {
+		w.stepDisk(ev.node, &done)
+	} else {
+		w.step(ev.node, in)
+	}
 	w.runReplies()
 }
 
@@ -138,6 +142,13 @@ func (w *World) deliver(slot int32) {
 func (w *World) step(i int32, in env.Input) {
 	target := w.nodes[i].node
 	w.guard(i, func() { target.Step(in) })
+}
+
+// stepDisk runs one disk completion on node i as step does; the node
+// boxes it only once (node.StepDisk).
+func (w *World) stepDisk(i int32, done *env.DiskDone) {
+	target := w.nodes[i].node
+	w.guard(i, func() { target.StepDisk(*done) })
 }
 
 // guard runs fn, recording a panic in it as a *NodePanic of node i.

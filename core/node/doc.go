@@ -3,7 +3,8 @@
 //
 // The owner (sim/ or io/) calls Step with one input at a time; Step routes it
 // to the service it belongs to and runs it to completion, then drains the
-// node's bus. Routing:
+// node's bus (StepDisk does the same for a DiskDone held as a value, sparing
+// Step's second boxing of it). Routing:
 //   - Start goes to every service, in registration order;
 //   - Message goes to the service that registered the frame's OAP/1
 //     app_proto_id (a frame too short to carry a header, or for an unknown

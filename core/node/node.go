@@ -74,9 +74,16 @@ type Node struct {
 	services []Service
 	envs     []*serviceEnv
 	byName   map[string]int
-	byProto  map[uint16]int
+	// routes maps each app protocol to its service, in registration order.
+	// A node has a handful of protocols, so a scan beats hashing the
+	// protocol of every delivered frame.
+	routes   []route
 	topics   map[string][]int // topic -> subscriber indexes, registration order
 	busQueue [][]env.BusEvent // per service, pending events
+	// checkers are the services that are InvariantCheckers, in service
+	// order: found once here rather than by a type assertion per service
+	// after every step.
+	checkers []InvariantChecker
 	stepping bool
 }
 
@@ -91,7 +98,6 @@ func New(base env.Env, cfg Config, services ...Service) *Node {
 		cfg:      cfg,
 		services: services,
 		byName:   map[string]int{},
-		byProto:  map[uint16]int{},
 		topics:   map[string][]int{},
 		busQueue: make([][]env.BusEvent, len(services)),
 	}
@@ -101,15 +107,18 @@ func New(base env.Env, cfg Config, services ...Service) *Node {
 		}
 		n.byName[s.Name()] = i
 		for _, p := range s.Protocols() {
-			if _, dup := n.byProto[p]; dup {
+			if _, dup := n.serviceFor(p); dup {
 				panic(fmt.Sprintf("node: protocol %d registered twice", p))
 			}
-			n.byProto[p] = i
+			n.routes = append(n.routes, route{proto: p, service: i})
 		}
 		if sub, ok := s.(Subscriber); ok {
 			for _, t := range sub.Topics() {
 				n.topics[t] = append(n.topics[t], i)
 			}
+		}
+		if c, ok := s.(InvariantChecker); ok {
+			n.checkers = append(n.checkers, c)
 		}
 		se := &serviceEnv{Env: base, node: n, index: uint64(i)}
 		n.envs = append(n.envs, se)
@@ -130,61 +139,109 @@ func (n *Node) Service(name string) Service {
 
 // Step runs one input to completion, then drains the bus.
 func (n *Node) Step(in env.Input) {
-	if n.stepping {
-		panic("node: Step re-entered; inputs must arrive one at a time")
-	}
-	n.stepping = true
-	defer func() { n.stepping = false }()
+	n.enter()
+	defer n.leave()
 
-	switch in := in.(type) {
+	switch v := in.(type) {
 	case env.Start:
 		for _, s := range n.services {
 			s.Handle(in)
 		}
 	case env.Message:
-		n.routeMessage(in)
+		n.routeMessage(in, v.Frame)
 	case env.TimerFired:
-		i, tag := splitTag(in.Tag)
-		in.Tag = tag
-		n.deliver(i, in)
+		i, tag := splitTag(v.Tag)
+		v.Tag = tag
+		n.deliver(i, v)
 	case env.DiskDone:
-		i, tag := splitTag(in.Op.Tag)
-		in.Op.Tag = tag
-		n.deliver(i, in)
+		n.deliverDisk(v)
 	case env.Request:
-		i, ok := n.byName[in.Service]
+		i, ok := n.byName[v.Service]
 		if !ok {
-			n.base.Reply(in.ID, fmt.Errorf("node: no service %q", in.Service))
+			n.base.Reply(v.ID, fmt.Errorf("node: no service %q", v.Service))
 			break
 		}
 		n.services[i].Handle(in)
 	case env.BusEvent:
-		n.publish(in.Topic, in.Event)
+		n.publish(v.Topic, v.Event)
 	default:
 		panic(fmt.Sprintf("node: unknown input %T", in))
 	}
+	n.settle()
+}
+
+// StepDisk is Step(done) for a caller holding the completion as a value.
+// The service must see done with its tag stripped, so Step copies it out
+// of the interface and boxes it again; StepDisk boxes it once. The
+// simulator delivers every disk completion through it.
+func (n *Node) StepDisk(done env.DiskDone) {
+	n.enter()
+	defer n.leave()
+	n.deliverDisk(done)
+	n.settle()
+}
+
+// enter marks the node as stepping; inputs must not nest.
+func (n *Node) enter() {
+	if n.stepping {
+		panic("node: Step re-entered; inputs must arrive one at a time")
+	}
+	n.stepping = true
+}
+
+// leave ends a step, also one a service panicked out of.
+func (n *Node) leave() { n.stepping = false }
+
+// settle finishes a step: it drains the bus, then checks the services'
+// invariants when configured to.
+func (n *Node) settle() {
 	n.drainBus()
 	if n.cfg.Invariants {
-		for _, s := range n.services {
-			if c, ok := s.(InvariantChecker); ok {
-				c.CheckInvariants()
-			}
+		for _, c := range n.checkers {
+			c.CheckInvariants()
 		}
 	}
 }
 
-func (n *Node) routeMessage(m env.Message) {
-	if len(m.Frame) < headerBytes {
+// routeMessage hands the message in (with the given frame) to the service
+// of the frame's app protocol. It passes in itself on, not a copy: boxing
+// the message again would allocate once per delivered frame.
+func (n *Node) routeMessage(in env.Input, frame []byte) {
+	if len(frame) < headerBytes {
 		n.base.Metrics().Add(MetricOAPRejects, "truncated", 1)
 		return
 	}
-	p := binary.BigEndian.Uint16(m.Frame[appProtoOffset:])
-	i, ok := n.byProto[p]
+	p := binary.BigEndian.Uint16(frame[appProtoOffset:])
+	i, ok := n.serviceFor(p)
 	if !ok {
 		n.base.Metrics().Add(MetricOAPRejects, "unknown_app", 1)
 		return
 	}
-	n.services[i].Handle(m)
+	n.services[i].Handle(in)
+}
+
+// route is one entry of Node.routes.
+type route struct {
+	proto   uint16
+	service int
+}
+
+// serviceFor returns the index of the service receiving app protocol p.
+func (n *Node) serviceFor(p uint16) (int, bool) {
+	for _, r := range n.routes {
+		if r.proto == p {
+			return r.service, true
+		}
+	}
+	return 0, false
+}
+
+// deliverDisk strips the service index from done's tag and hands done to
+// that service.
+func (n *Node) deliverDisk(done env.DiskDone) {
+	i, tag := splitTag(done.Op.Tag)
+	done.Op.Tag = tag
+	n.deliver(i, done)
 }
 
 func (n *Node) deliver(i int, in env.Input) {

@@ -320,3 +320,78 @@ func mustPanic(t *testing.T, what string, fn func()) {
 	}()
 	fn()
 }
+
+// sinkSvc keeps only the last input it saw, so that a test can count the
+// node's own allocations.
+type sinkSvc struct {
+	name   string
+	protos []uint16
+	last   env.Input
+}
+
+func (s *sinkSvc) Name() string        { return s.name }
+func (s *sinkSvc) Protocols() []uint16 { return s.protos }
+func (s *sinkSvc) Init(env.Env)        {}
+func (s *sinkSvc) Handle(in env.Input) { s.last = in }
+
+func TestStepDiskDeliversLikeStep(t *testing.T) {
+	for _, viaStepDisk := range []bool{false, true} {
+		f := newFixture()
+		a, b := f.svc("a"), f.svc("b")
+		b.onHandle = func(s *svc, in env.Input) {
+			if _, ok := in.(env.Start); ok {
+				s.e.Submit(env.DiskOp{Kind: env.DiskPut, Tag: 7, Key: []byte("k"), Value: []byte("v")})
+			}
+		}
+		n := node.New(f.base, node.Config{}, a, b)
+		n.Step(env.Start{})
+		done := f.base.CompleteDisk()
+		if len(done) != 1 {
+			t.Fatalf("%d completions", len(done))
+		}
+		if viaStepDisk {
+			n.StepDisk(done[0].(env.DiskDone))
+		} else {
+			n.Step(done[0])
+		}
+		if want := []string{"a:start", "b:start", "b:disk 7"}; !slices.Equal(f.log, want) {
+			t.Fatalf("StepDisk %v: log %q, want %q", viaStepDisk, f.log, want)
+		}
+		if got := b.inputs[1].(env.DiskDone); string(got.Op.Key) != "k" {
+			t.Fatalf("StepDisk %v: op %+v", viaStepDisk, got.Op)
+		}
+	}
+}
+
+func TestStepDiskRejectsReentry(t *testing.T) {
+	f := newFixture()
+	a := f.svc("a")
+	var n *node.Node
+	a.onHandle = func(s *svc, in env.Input) {
+		if _, ok := in.(env.Start); ok {
+			n.StepDisk(env.DiskDone{})
+		}
+	}
+	n = node.New(f.base, node.Config{}, a)
+	mustPanic(t, "StepDisk inside Step", func() { n.Step(env.Start{}) })
+}
+
+func TestStepBoxesInputsAtMostOnce(t *testing.T) {
+	f := newFixture()
+	s := &sinkSvc{name: "sink", protos: []uint16{oap.ProtoDHT}}
+	n := node.New(f.base, node.Config{}, s)
+	msg := env.Input(env.Message{From: proto.NodeID{2}, Frame: frame(oap.ProtoDHT)})
+	if allocs := testing.AllocsPerRun(100, func() { n.Step(msg) }); allocs != 0 {
+		t.Fatalf("Step(Message) allocated %.1f times, want 0: the message was boxed again", allocs)
+	}
+	if s.last == nil {
+		t.Fatal("the message did not arrive")
+	}
+	done := env.DiskDone{Op: env.DiskOp{Kind: env.DiskGet, Tag: 3}}
+	if allocs := testing.AllocsPerRun(100, func() { n.StepDisk(done) }); allocs != 1 {
+		t.Fatalf("StepDisk allocated %.1f times, want 1 (the box the service gets)", allocs)
+	}
+	if got := s.last.(env.DiskDone); got.Op.Tag != 3 {
+		t.Fatalf("tag %d, want 3", got.Op.Tag)
+	}
+}

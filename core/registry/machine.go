@@ -207,15 +207,16 @@ func (s *session) raiseFloor(floor uint64) {
 	if floor > s.floor {
 		s.floor = floor
 	}
-	for len(s.results) > SessionResultsMax {
-		s.floor = s.results[0].seq + 1
-		s.results = s.results[1:]
-	}
 	i := 0
+	if over := len(s.results) - SessionResultsMax; over > 0 {
+		i, s.floor = over, s.results[over-1].seq+1
+	}
 	for i < len(s.results) && s.results[i].seq < s.floor {
 		i++
 	}
-	s.results = append([]cachedResult(nil), s.results[i:]...)
+	// In place: the next result appended reuses the array (results hold no
+	// pointers, and nothing else refers to the array).
+	s.results = s.results[:copy(s.results, s.results[i:])]
 }
 
 func cmpUint64(a, b uint64) int {

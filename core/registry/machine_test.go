@@ -254,3 +254,29 @@ func FuzzDecodeMachine(f *testing.F) {
 		}
 	})
 }
+
+// raiseFloor drops results below the floor and, past SessionResultsMax,
+// the oldest ones (raising the floor past them), keeping the rest in order.
+func TestSessionRaiseFloor(t *testing.T) {
+	var s session
+	for seq := uint64(1); seq <= SessionResultsMax+2; seq++ {
+		s.results = append(s.results, cachedResult{seq: seq, nameSeq: seq * 10})
+	}
+	s.raiseFloor(1)
+	if s.floor != 3 || len(s.results) != SessionResultsMax || s.results[0].seq != 3 {
+		t.Fatalf("over the limit: floor %d, %d results from seq %d", s.floor, len(s.results), s.results[0].seq)
+	}
+	s.raiseFloor(7)
+	for i, r := range s.results {
+		if want := uint64(7 + i); r.seq != want || r.nameSeq != want*10 {
+			t.Fatalf("result %d is %+v, want seq %d", i, r, want)
+		}
+	}
+	if s.floor != 7 || len(s.results) != SessionResultsMax+2-6 {
+		t.Fatalf("floor %d, %d results", s.floor, len(s.results))
+	}
+	s.raiseFloor(5) // a lower floor changes nothing
+	if s.floor != 7 || s.results[0].seq != 7 {
+		t.Fatalf("a lower floor moved it to %d (first result %d)", s.floor, s.results[0].seq)
+	}
+}

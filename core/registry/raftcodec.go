@@ -141,9 +141,10 @@ func appendVarintField(b []byte, field protowire.Number, v uint64) []byte {
 }
 
 // readRaftMessage decodes a raft message as proto.Unmarshal does. The
-// message's context and entry data alias b, which the caller hands over.
-func readRaftMessage(b []byte) (*pb.Message, error) {
-	if m, ok := decodeRaftMessage(b); ok {
+// message's context and entry data alias b, which the caller hands over;
+// the hand decoder takes the message from a (nil: its own allocation).
+func readRaftMessage(b []byte, a *messageArena) (*pb.Message, error) {
+	if m, ok := decodeRaftMessage(b, a); ok {
 		return m, nil
 	}
 	m := &pb.Message{}
@@ -163,6 +164,37 @@ type decodedMessage struct {
 	reject                                                   bool
 }
 
+// messageArenaChunk is how many decodedMessages a messageArena allocates
+// at once.
+const messageArenaChunk = 16
+
+// messageArena hands out zeroed decodedMessages from chunks: a replica
+// decodes a message per delivered raft frame, and one allocation per
+// chunk is cheaper than one per message. raft may keep a message (a read
+// index request waits for its quorum), which keeps its chunk reachable;
+// no message is ever handed out twice, so none is overwritten.
+type messageArena struct {
+	free []decodedMessage
+}
+
+// next returns a zeroed message without taking it (take does).
+func (a *messageArena) next() *decodedMessage {
+	if a == nil {
+		return &decodedMessage{}
+	}
+	if len(a.free) == 0 {
+		a.free = make([]decodedMessage, messageArenaChunk)
+	}
+	return &a.free[0]
+}
+
+// take marks the message next returned as used.
+func (a *messageArena) take() {
+	if a != nil {
+		a.free = a.free[1:]
+	}
+}
+
 // entryFields are one decoded entry's fields.
 type entryFields struct {
 	typ                        pb.EntryType
@@ -171,6 +203,10 @@ type entryFields struct {
 	hasType, hasTerm, hasIndex bool
 }
 
+// entriesStackMax is how many entries decodeRaftMessage gathers without a
+// heap allocation.
+const entriesStackMax = 4
+
 // decodedEntry is decodedMessage's counterpart for one entry.
 type decodedEntry struct {
 	entry       pb.Entry
@@ -178,13 +214,27 @@ type decodedEntry struct {
 	term, index uint64
 }
 
-// decodeRaftMessage decodes b by hand; ok is false when b holds anything
-// but the fields appendRaftMessage writes, each with its own wire type
-// (proto.Unmarshal then decides). Like protobuf it keeps an enum value
+// decodeRaftMessage decodes b by hand into a message from a; ok is false
+// (and a keeps the message) when b holds anything but the fields
+// appendRaftMessage writes, each with its own wire type (proto.Unmarshal
+// then decides). Like protobuf it keeps an enum value
 // raftpb does not name, truncated to int32.
-func decodeRaftMessage(b []byte) (m *pb.Message, ok bool) {
-	d := &decodedMessage{}
-	var entries []entryFields
+func decodeRaftMessage(b []byte, a *messageArena) (m *pb.Message, ok bool) {
+	d := a.next()
+	if m, ok = decodeInto(d, b); ok {
+		a.take()
+	} else {
+		*d = decodedMessage{} // next hands it out again
+	}
+	return m, ok
+}
+
+// decodeInto is decodeRaftMessage's body, decoding into the zeroed d.
+func decodeInto(d *decodedMessage, b []byte) (m *pb.Message, ok bool) {
+	// Entries are gathered on the stack while there are few (an append
+	// usually carries one or two), then boxed together below.
+	var entriesStack [entriesStackMax]entryFields
+	entries := entriesStack[:0]
 	for len(b) > 0 {
 		field, wireType, n := protowire.ConsumeTag(b)
 		if n < 0 {

@@ -129,7 +129,7 @@ func assertDecodesLikeProtobuf(t interface {
 }, b []byte) {
 	want := &pb.Message{}
 	wantErr := proto.Unmarshal(b, want)
-	got, err := readRaftMessage(bytes.Clone(b))
+	got, err := readRaftMessage(bytes.Clone(b), nil)
 	switch {
 	case (err == nil) != (wantErr == nil):
 		t.Fatalf("readRaftMessage error %v, proto.Unmarshal error %v, input %x", err, wantErr, b)
@@ -155,12 +155,45 @@ func TestRaftDecoderHandlesReplicaTraffic(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, ok := decodeRaftMessage(b)
+		got, ok := decodeRaftMessage(b, nil)
 		if !ok {
 			t.Fatalf("%v: left to protobuf", m.GetType())
 		}
 		if !proto.Equal(got, m) {
 			t.Fatalf("decoded %v, sent %v", got, m)
+		}
+	}
+}
+
+// Messages decoded through one arena must stay independent: each keeps
+// its own values after later decodes (over several chunks), and a decode
+// the hand path refuses does not spend or dirty the next message.
+func TestRaftDecoderArenaKeepsMessagesApart(t *testing.T) {
+	var a messageArena
+	var sent, got []*pb.Message
+	for i := range 2*messageArenaChunk + 3 {
+		m := &pb.Message{Type: new(pb.MsgHeartbeat), To: new(uint64(2)), From: new(uint64(1)),
+			Term: new(uint64(i + 1)), Commit: new(uint64(i))}
+		if i%2 == 1 {
+			m.Type, m.Reject, m.Context = new(pb.MsgAppResp), new(true), []byte{byte(i)}
+		}
+		b, err := appendRaftMessage(nil, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, ok := decodeRaftMessage(b, &a)
+		if !ok {
+			t.Fatalf("message %d: left to protobuf", i)
+		}
+		sent, got = append(sent, m), append(got, d)
+		// Index 7, then field 15, which the hand decoder leaves to protobuf.
+		if _, ok := decodeRaftMessage([]byte{0x30, 0x07, 0x78, 0x01}, &a); ok {
+			t.Fatal("an unknown field decoded by hand")
+		}
+	}
+	for i := range sent {
+		if !proto.Equal(got[i], sent[i]) {
+			t.Fatalf("message %d became %v, sent %v", i, got[i], sent[i])
 		}
 	}
 }

@@ -92,6 +92,8 @@ type Registry struct {
 	// scratch is reused to build each raft message's payload (oap.Encode
 	// copies it into the frame).
 	scratch []byte
+	// arena holds the messages readRaftMessage decodes next.
+	arena messageArena
 
 	// Non-replica revocation view (revoke.go): pulled entries and the
 	// log index they are complete through.
@@ -566,7 +568,7 @@ func (r *Registry) onRaftMessage(from proto.NodeID, raw []byte) {
 	if r.phase != phaseRunning {
 		return
 	}
-	m, err := readRaftMessage(raw)
+	m, err := readRaftMessage(raw, &r.arena)
 	if err != nil {
 		r.env.Metrics().Add(MetricRejects, reasonMalformed, 1)
 		return

@@ -126,7 +126,10 @@ func validateDescriptor(d *descriptor) (code, string) {
 			return codeTooLarge, reasonTooLarge
 		}
 	}
-	if proto.NodeIDFromPublicKey(d.pub[:]) != d.node {
+	// A copy: blake3 keeps its input on the heap, and hashing d.pub itself
+	// would move every op validateOp sees there (one per applied entry).
+	pub := d.pub
+	if proto.NodeIDFromPublicKey(pub[:]) != d.node {
 		return codeBadSignature, reasonBadKey
 	}
 	msg := DescriptorSigningBytes(d.public())
