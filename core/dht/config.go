@@ -36,6 +36,10 @@ const (
 	// RPCAttemptsMax is how many times one RPC is sent before it counts as
 	// failed (the first send plus retries on timeout).
 	RPCAttemptsMax = 3
+	// EvictionPingGap is how long a bucket whose head answered an eviction
+	// ping drops newcomers without pinging again. A dead contact is still
+	// removed within it by failed lookup RPCs (ContactFailsMax).
+	EvictionPingGap = 10 * time.Second
 	// ContactFailsMax is how many consecutive failed RPCs remove a contact
 	// from the routing table.
 	ContactFailsMax = 2

@@ -13,11 +13,15 @@
 // is full, the least recently seen contact is pinged and evicted only if it
 // stays silent (ping-before-evict); the newest waiting newcomer takes its
 // slot. Old contacts win because long-lived nodes are the likeliest to stay
-// and because a flood of fresh ids must not flush a table. A contact whose
-// RPCs fail ContactFailsMax times in a row is removed. Entries are 33 bytes
-// (id and a failure count; the slice order is the recency order) and
-// buckets are allocated only up to the deepest one in use, so a node of a
-// 100k network keeps its table in about 11 KB (BenchmarkTable100k).
+// and because a flood of fresh ids must not flush a table. After the pinged
+// contact answers, the bucket drops newcomers without pinging for
+// EvictionPingGap: in a large network nearly every sender is new to a full
+// bucket, and a ping per message would add about a sixth to the RPCs. A
+// contact whose RPCs fail ContactFailsMax times in a row is removed.
+// Entries are 33 bytes (id and a failure count; the slice order is the
+// recency order) and buckets are allocated only up to the deepest one in
+// use, so a node of a 100k network keeps its table in about 11 KB
+// (BenchmarkTable100k).
 //
 // # Lookups
 //

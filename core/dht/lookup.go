@@ -1,6 +1,7 @@
 package dht
 
 import (
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"sort"
@@ -30,11 +31,19 @@ const (
 
 // candidate is one node on a lookup's shortlist. learnedAt is the depth of
 // the node whose reply named it first (0: the local table); querying it is
-// a query at depth learnedAt+1.
+// a query at depth learnedAt+1. key is the first 64 bits of its distance to
+// the target (distanceKey), which decides nearly every comparison of a
+// shortlist search without reading the id.
 type candidate struct {
 	id        proto.NodeID
+	key       uint64
 	state     candState
 	learnedAt uint8
+}
+
+// distanceKey is the first 64 bits of the XOR distance of id to target.
+func distanceKey(id, target *proto.NodeID) uint64 {
+	return binary.BigEndian.Uint64(id[:]) ^ binary.BigEndian.Uint64(target[:])
 }
 
 // lookup is one iterative Kademlia lookup. cands is sorted by XOR distance
@@ -93,7 +102,7 @@ func (d *DHT) startLookup(l *lookup) {
 	l.cands = make([]candidate, 0, candidatesMax(d.cfg.K)) // the one allocation of the shortlist
 	var seed [KMax]proto.NodeID
 	for _, id := range d.table.appendClosest(seed[:0], l.target, d.cfg.K) {
-		l.cands = append(l.cands, candidate{id: id})
+		l.cands = append(l.cands, candidate{id: id, key: distanceKey(&id, &l.target)})
 	}
 	if l.purpose == purposeFindProviders {
 		l.providers = d.store.appendProviders(nil, l.addr, now, l.max)
@@ -106,7 +115,7 @@ func (d *DHT) startLookup(l *lookup) {
 	// This node is part of the network: it takes its place in the result
 	// as an answered candidate that is never queried.
 	pos, _ := l.search(d.self)
-	l.cands = slices.Insert(l.cands, pos, candidate{id: d.self, state: candAnswered})
+	l.cands = slices.Insert(l.cands, pos, candidate{id: d.self, key: distanceKey(&d.self, &l.target), state: candAnswered})
 	d.lookups[l.id] = l
 	d.advance(l)
 }
@@ -248,13 +257,18 @@ func (l *lookup) merge(id proto.NodeID, depth uint8, self proto.NodeID, k, hopsM
 	if len(l.cands) >= limit {
 		l.cands = l.cands[:limit-1]
 	}
-	l.cands = slices.Insert(l.cands, pos, candidate{id: id, learnedAt: depth})
+	l.cands = slices.Insert(l.cands, pos, candidate{id: id, key: distanceKey(&id, &l.target), learnedAt: depth})
 }
 
 // search finds id's position in the distance order.
 func (l *lookup) search(id proto.NodeID) (int, bool) {
+	key := distanceKey(&id, &l.target)
 	pos := sort.Search(len(l.cands), func(i int) bool {
-		return distanceCmp(&l.cands[i].id, &id, &l.target) >= 0
+		c := &l.cands[i]
+		if c.key != key {
+			return c.key > key
+		}
+		return distanceCmpTail(&c.id, &id, &l.target) >= 0
 	})
 	return pos, pos < len(l.cands) && l.cands[pos].id == id
 }
@@ -422,6 +436,9 @@ func (l *lookup) check(k int) {
 	for i := range l.cands {
 		if i > 0 && distanceCmp(&l.cands[i-1].id, &l.cands[i].id, &l.target) >= 0 {
 			panic(fmt.Sprintf("dht: lookup %d shortlist out of order at %d", l.id, i))
+		}
+		if l.cands[i].key != distanceKey(&l.cands[i].id, &l.target) {
+			panic(fmt.Sprintf("dht: lookup %d candidate %d has a stale distance key", l.id, i))
 		}
 		if l.cands[i].state == candInflight {
 			inflight++

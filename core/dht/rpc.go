@@ -201,13 +201,20 @@ func (d *DHT) verify(rec *ProviderRecord) bool {
 // is full: the least recently seen contact is pinged and replaced by the
 // newcomer only if it does not answer. Kademlia prefers old contacts
 // because long-lived nodes are the likeliest to stay, and so that a flood
-// of new ids cannot flush a table.
+// of new ids cannot flush a table. Once the head answered, newcomers to
+// its bucket are dropped unpinged for EvictionPingGap: in a large network
+// nearly every sender is new to a full bucket, and pinging the next head
+// each time would add an RPC to most messages (and the pinged node, new to
+// its own full bucket, would ping in turn).
 func (d *DHT) learn(id proto.NodeID) {
 	res, head := d.table.seen(id)
 	if res != insertFull {
 		return
 	}
 	b := d.table.bucketOf(id)
+	if d.env.Now().Before(d.table.buckets[b].confirmedUntil) {
+		return // the bucket's oldest contact just proved alive
+	}
 	if ev, ok := d.evicts[b]; ok {
 		ev.candidate = id // the newest waiting contact gets the slot
 		d.evicts[b] = ev
@@ -220,11 +227,15 @@ func (d *DHT) learn(id proto.NodeID) {
 }
 
 // onPong ends an eviction: the pinged contact lives (learn already moved
-// it to most recently seen), so the candidate is dropped.
+// it to most recently seen), so the candidate is dropped and the bucket's
+// quiet period starts.
 func (d *DHT) onPong(from proto.NodeID) {
 	b := d.table.bucketOf(from)
 	if ev, ok := d.evicts[b]; ok && ev.pinged == from {
 		delete(d.evicts, b)
+		if b < len(d.table.buckets) {
+			d.table.buckets[b].confirmedUntil = d.env.Now().Add(EvictionPingGap)
+		}
 	}
 }
 

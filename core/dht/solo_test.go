@@ -137,9 +137,17 @@ func TestPingBeforeEvictKeepsLiveContact(t *testing.T) {
 	if got := countKind(s.sent(), kindPing); got != 0 {
 		t.Errorf("%d pings resent after the pong", got)
 	}
-	// a answered, so it is now the most recently seen: b is pinged next.
-	d := idsInBucket(s.d.Self(), 0, 4, 1)[3]
+	// a answered, so the bucket is quiet for EvictionPingGap: a newcomer
+	// is dropped without a ping.
+	ids := idsInBucket(s.d.Self(), 0, 5, 1)
+	d, e := ids[3], ids[4]
 	s.deliver(d, 4, message{kind: kindPing})
+	if got := countKind(s.sent(), kindPing); got != 0 || s.d.table.contains(d) {
+		t.Errorf("newcomer in the quiet period: %d pings, in table %v; want none, out", got, s.d.table.contains(d))
+	}
+	// After the gap, a is the most recently seen: b is pinged next.
+	s.advance(EvictionPingGap)
+	s.deliver(e, 5, message{kind: kindPing})
 	if _, ok := findKind(s.sent(), kindPing, b); !ok {
 		t.Errorf("next eviction did not ping b, the least recently seen")
 	}

@@ -23,6 +23,9 @@ type entry struct {
 type bucket struct {
 	entries   []entry
 	refreshed env.Time // last time a lookup aimed into this bucket's range
+	// confirmedUntil ends the quiet period that an answered eviction ping
+	// starts (EvictionPingGap): until then newcomers are dropped unpinged.
+	confirmedUntil env.Time
 }
 
 // table is the Kademlia routing table. buckets grows on demand up to the
@@ -62,9 +65,25 @@ func commonPrefixLen(a, b proto.NodeID) int {
 	return 8 * proto.IDBytes
 }
 
-// distanceCmp orders a and b by XOR distance to target.
+// distanceCmp orders a and b by XOR distance to target. The first 64 bits
+// almost always decide, so they are compared inline and only a tie walks
+// the rest (distanceCmpTail).
 func distanceCmp(a, b, target *proto.NodeID) int {
-	for i := 0; i < proto.IDBytes; i += 8 {
+	t := binary.BigEndian.Uint64(target[:])
+	x := binary.BigEndian.Uint64(a[:]) ^ t
+	y := binary.BigEndian.Uint64(b[:]) ^ t
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return distanceCmpTail(a, b, target)
+}
+
+// distanceCmpTail is distanceCmp after the first 64 bits tied.
+func distanceCmpTail(a, b, target *proto.NodeID) int {
+	for i := 8; i < proto.IDBytes; i += 8 {
 		t := binary.BigEndian.Uint64(target[i:])
 		x := binary.BigEndian.Uint64(a[i:]) ^ t
 		y := binary.BigEndian.Uint64(b[i:]) ^ t
@@ -85,8 +104,12 @@ func (t *table) find(id proto.NodeID) (b, i int) {
 	if b >= len(t.buckets) {
 		return b, -1
 	}
-	for i := range t.buckets[b].entries {
-		if t.buckets[b].entries[i].id == id {
+	es := t.buckets[b].entries
+	head := binary.LittleEndian.Uint64(id[:])
+	for i := range es {
+		// The first 64 bits rule out nearly every other contact without a
+		// call to the 32-byte comparison.
+		if binary.LittleEndian.Uint64(es[i].id[:]) == head && es[i].id == id {
 			return b, i
 		}
 	}
@@ -177,44 +200,72 @@ func (t *table) failed(id proto.NodeID) bool {
 // 0, each band strictly farther than the previous. So whole bands are fed to
 // a bounded insertion sort and the walk stops once n contacts are held.
 func (t *table) appendClosest(dst []proto.NodeID, target proto.NodeID, n int) []proto.NodeID {
-	start := len(dst)
 	if n <= 0 {
 		return dst
 	}
+	var stack [KMax]rankedContact
+	run := stack[:0]
+	if n > KMax {
+		run = make([]rankedContact, 0, n)
+	}
 	c := commonPrefixLen(t.self, target)
 	if c < len(t.buckets) {
-		dst = t.feed(dst, start, c, target, n)
-		for b := c + 1; b < len(t.buckets); b++ {
-			dst = t.feed(dst, start, b, target, n)
+		run = t.feed(run, c, &target, n)
+		// The deeper buckets form one band, strictly farther than bucket
+		// c, so a run that bucket c filled is final; otherwise the whole
+		// band is fed, since its buckets are not ordered among themselves.
+		if len(run) < n {
+			for b := c + 1; b < len(t.buckets); b++ {
+				run = t.feed(run, b, &target, n)
+			}
 		}
 	}
-	for b := min(c, len(t.buckets)) - 1; b >= 0 && len(dst)-start < n; b-- {
-		dst = t.feed(dst, start, b, target, n)
+	for b := min(c, len(t.buckets)) - 1; b >= 0 && len(run) < n; b-- {
+		run = t.feed(run, b, &target, n)
+	}
+	for i := range run {
+		dst = append(dst, *run[i].id)
 	}
 	return dst
 }
 
-// feed inserts bucket b's contacts into the sorted run dst[start:], which
-// holds at most n ids.
-func (t *table) feed(dst []proto.NodeID, start, b int, target proto.NodeID, n int) []proto.NodeID {
-	for i := range t.buckets[b].entries {
-		id := &t.buckets[b].entries[i].id
-		run := dst[start:]
-		if len(run) == n && distanceCmp(id, &run[n-1], &target) >= 0 {
+// rankedContact is a contact in appendClosest's run: key is the first 64
+// bits of its XOR distance to the target, which order nearly every pair
+// without touching the id again (rankedCloser breaks ties on the rest).
+type rankedContact struct {
+	key uint64
+	id  *proto.NodeID
+}
+
+// rankedCloser reports whether a is strictly closer to target than b.
+func rankedCloser(a, b *rankedContact, target *proto.NodeID) bool {
+	if a.key != b.key {
+		return a.key < b.key
+	}
+	return distanceCmpTail(a.id, b.id, target) < 0
+}
+
+// feed inserts bucket b's contacts into run, sorted by distance to target
+// and holding at most n contacts, and returns the run.
+func (t *table) feed(run []rankedContact, b int, target *proto.NodeID, n int) []rankedContact {
+	head := binary.BigEndian.Uint64(target[:])
+	es := t.buckets[b].entries
+	for i := range es {
+		c := rankedContact{key: binary.BigEndian.Uint64(es[i].id[:]) ^ head, id: &es[i].id}
+		if len(run) == n && !rankedCloser(&c, &run[n-1], target) {
 			continue
 		}
 		pos := len(run)
-		for pos > 0 && distanceCmp(id, &run[pos-1], &target) < 0 {
+		for pos > 0 && rankedCloser(&c, &run[pos-1], target) {
 			pos--
 		}
 		if len(run) < n {
-			dst = append(dst, proto.NodeID{})
-			run = dst[start:]
+			run = append(run, rankedContact{})
 		}
 		copy(run[pos+1:], run[pos:len(run)-1])
-		run[pos] = *id
+		run[pos] = c
 	}
-	return dst
+	return run
 }
 
 // fillRatio is the share of the k-slots of buckets 0..deepest that hold a

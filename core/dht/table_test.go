@@ -192,6 +192,41 @@ func BenchmarkTable100k(b *testing.B) {
 	runtime.KeepAlive(ids) // so only the tables differ between the readings
 }
 
+// TestClosestTiesAndLongRuns: appendClosest orders contacts whose distances
+// to the target share their first 64 bits (the ranking key ties and the
+// rest of the id decides), and returns runs longer than KMax.
+func TestClosestTiesAndLongRuns(t *testing.T) {
+	r := env.NewRand(5)
+	var self, target proto.NodeID // self is zero: bucket b is the ids with b leading zero bits
+	target[0] = 0x80
+	r.Fill(target[1:])
+	tab := newTable(self, 2*KMax)
+	var all []proto.NodeID
+	for i := 0; i < 2*KMax; i++ {
+		id := target // same first 64 bits as the target, so every key is 0
+		r.Fill(id[8:])
+		all = append(all, id)
+	}
+	for b := 1; b < 4; b++ {
+		for i := 0; i < KMax/2; i++ {
+			all = append(all, tab.randomIDInBucket(b, r))
+		}
+	}
+	for _, id := range all {
+		if res, _ := tab.seen(id); res != insertAdded {
+			t.Fatalf("seen(%s) = %v, want added", id.Short(), res)
+		}
+	}
+	want := slices.Clone(all)
+	slices.SortFunc(want, func(a, b proto.NodeID) int { return distanceCmp(&a, &b, &target) })
+	for _, n := range []int{1, KDefault, KMax + 1, 3 * KMax, len(all) + 5} {
+		got := tab.appendClosest(nil, target, n)
+		if !equalIDs(got, want[:min(n, len(want))]) {
+			t.Errorf("closest(n = %d): got %d ids, want the first %d of the brute-force order", n, len(got), min(n, len(want)))
+		}
+	}
+}
+
 // BenchmarkClosest measures answering FIND_NODE from a 100k-network table.
 func BenchmarkClosest(b *testing.B) {
 	r := env.NewRand(2)
