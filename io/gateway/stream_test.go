@@ -8,12 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +21,7 @@ import (
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/storage"
 	"github.com/ron-network/ron/io/gateway"
+	"github.com/ron-network/ron/io/internal/streamtest"
 	"github.com/ron-network/ron/io/pebbledisk"
 	ronruntime "github.com/ron-network/ron/io/runtime"
 )
@@ -72,78 +70,9 @@ func newDiskFixture(t *testing.T) (*fixture, *countingBackend) {
 	return f, backend
 }
 
-// patternReader yields n seeded pseudo-random bytes without holding them.
-type patternReader struct {
-	rng  *rand.ChaCha8
-	left int64
-}
-
-func newPattern(seed byte, n int64) *patternReader {
-	return &patternReader{rng: rand.NewChaCha8([32]byte{seed}), left: n}
-}
-
-func (p *patternReader) Read(b []byte) (int, error) {
-	if p.left == 0 {
-		return 0, io.EOF
-	}
-	b = b[:min(int64(len(b)), p.left)]
-	_, _ = p.rng.Read(b)
-	p.left -= int64(len(b))
-	return len(b), nil
-}
-
-// patternBytes returns bytes [from, to) of the pattern.
-func patternBytes(seed byte, from, to int64) []byte {
-	p := newPattern(seed, to)
-	_, _ = io.CopyN(io.Discard, p, from)
-	out, _ := io.ReadAll(p)
-	return out
-}
-
-func patternAddr(seed byte, n int64) proto.Addr {
-	h := blake3.New(proto.IDBytes, nil)
-	_, _ = io.Copy(h, newPattern(seed, n))
-	var a proto.Addr
-	h.Sum(a[:0])
-	return a
-}
-
-// heapPeak samples HeapInuse until stop is called and returns the peak
-// above the baseline taken after a GC at the start. It measures memory,
-// not time: the sampling interval only sets how fine the peak is seen.
-func heapPeak() (stop func() uint64) {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapInuse
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-		}
-	}()
-	return func() uint64 {
-		close(done)
-		<-finished
-		return peak.Load() - min(base, peak.Load())
-	}
-}
-
 func (f *fixture) putStream(seed byte, n int64) (*http.Response, []byte) {
 	f.t.Helper()
-	req, err := http.NewRequest(http.MethodPut, f.srv.URL+"/o", newPattern(seed, n))
+	req, err := http.NewRequest(http.MethodPut, f.srv.URL+"/o", streamtest.NewPattern(seed, n))
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -174,9 +103,9 @@ func TestStreamLargeObjectBoundedMemory(t *testing.T) {
 		t.Skip("streams 256 MiB")
 	}
 	f, _ := newDiskFixture(t)
-	want := patternAddr(1, streamedObjectBytes)
+	want := streamtest.Addr(1, streamedObjectBytes)
 
-	stop := heapPeak()
+	stop := streamtest.HeapPeak()
 	r, body := f.putStream(1, streamedObjectBytes)
 	putPeak := stop()
 	var out struct {
@@ -187,7 +116,7 @@ func TestStreamLargeObjectBoundedMemory(t *testing.T) {
 		t.Fatalf("PUT: %d %s, want addr %s", r.StatusCode, body, want)
 	}
 
-	stop = heapPeak()
+	stop = streamtest.HeapPeak()
 	resp, err := http.Get(f.srv.URL + "/o/" + out.Addr)
 	if err != nil {
 		t.Fatal(err)
@@ -216,12 +145,12 @@ func TestStreamRangeFetchesOnlyNeededChunks(t *testing.T) {
 	if r, body := f.putStream(2, size); r.StatusCode != http.StatusCreated {
 		t.Fatalf("PUT: %d %s", r.StatusCode, body)
 	}
-	addr := patternAddr(2, size)
+	addr := streamtest.Addr(2, size)
 	const chunk = gateway.StreamChunkBytes
 	start, end := int64(5*chunk+100), int64(12*chunk-1) // inclusive end: chunks 5..11
 	backend.reset()
 	r := f.do("GET", "/o/"+addr.String(), nil, map[string]string{"Range": fmt.Sprintf("bytes=%d-%d", start, end)})
-	if r.StatusCode != http.StatusPartialContent || !bytes.Equal(r.body, patternBytes(2, start, end+1)) {
+	if r.StatusCode != http.StatusPartialContent || !bytes.Equal(r.body, streamtest.Bytes(2, start, end+1)) {
 		t.Fatalf("range: status %d, %d bytes", r.StatusCode, len(r.body))
 	}
 	if want := fmt.Sprintf("bytes %d-%d/%d", start, end, size); r.Header.Get("Content-Range") != want {
@@ -249,12 +178,12 @@ func TestStreamRangeFetchesOnlyNeededChunks(t *testing.T) {
 // that arrives before the server parsed the request would otherwise make
 // the test depend on scheduling.
 type truncatingReader struct {
-	*patternReader
+	*streamtest.Pattern
 	ready func() bool
 }
 
 func (r truncatingReader) Read(b []byte) (int, error) {
-	n, err := r.patternReader.Read(b)
+	n, err := r.Pattern.Read(b)
 	if err == io.EOF {
 		for deadline := time.Now().Add(30 * time.Second); !r.ready() && time.Now().Before(deadline); {
 			time.Sleep(time.Millisecond)
@@ -272,7 +201,7 @@ func TestStreamTruncatedUploadLeavesNothing(t *testing.T) {
 	const size, sent = 4 << 20, 3<<20 + 12345
 	for i := range storage.SessionsMax + 2 {
 		begun := func() bool { return backend.count("storage.PutBegin") > i }
-		req, _ := http.NewRequest(http.MethodPut, f.srv.URL+"/o", truncatingReader{newPattern(3, sent), begun})
+		req, _ := http.NewRequest(http.MethodPut, f.srv.URL+"/o", truncatingReader{streamtest.NewPattern(3, sent), begun})
 		req.ContentLength = size
 		req.Header.Set("Authorization", "Bearer "+f.root)
 		if r, err := http.DefaultClient.Do(req); err == nil {
@@ -290,7 +219,7 @@ func TestStreamTruncatedUploadLeavesNothing(t *testing.T) {
 		t.Fatalf("commits %d, aborts %d", backend.count("storage.PutCommit"), backend.count("storage.PutAbort"))
 	}
 	for _, n := range []int64{size, sent} {
-		addr := patternAddr(3, n)
+		addr := streamtest.Addr(3, n)
 		res, err := f.rt.Call(context.Background(), "storage", storage.Has{Addr: addr})
 		if has, ok := res.(storage.HasResult); err != nil || !ok || has.Local {
 			t.Fatalf("prefix of %d bytes is stored: %+v %v", n, res, err)
@@ -310,7 +239,7 @@ func TestStreamBodyCap(t *testing.T) {
 	f := newFixture(t, gateway.AdmissionConfig{}, 1<<20+1)
 	r := f.do("PUT", "/o", make([]byte, 1<<20+2), f.bearer())
 	wantError(t, r, http.StatusRequestEntityTooLarge, gateway.CodeTooLarge)
-	req, _ := http.NewRequest(http.MethodPut, f.srv.URL+"/o", io.MultiReader(newPattern(5, 1<<20+2)))
+	req, _ := http.NewRequest(http.MethodPut, f.srv.URL+"/o", io.MultiReader(streamtest.NewPattern(5, 1<<20+2)))
 	req.ContentLength = -1 // chunked: the cap is found while streaming
 	req.Header.Set("Authorization", "Bearer "+f.root)
 	resp, err := http.DefaultClient.Do(req)
@@ -321,7 +250,7 @@ func TestStreamBodyCap(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Fatalf("chunked body above the cap: %d", resp.StatusCode)
 	}
-	if r := f.do("GET", "/o/"+patternAddr(5, 1<<20+2).String(), nil, nil); r.StatusCode != http.StatusNotFound {
+	if r := f.do("GET", "/o/"+streamtest.Addr(5, 1<<20+2).String(), nil, nil); r.StatusCode != http.StatusNotFound {
 		t.Fatalf("GET of the refused body: %d", r.StatusCode)
 	}
 }
@@ -408,7 +337,7 @@ func getAll(t *testing.T, url string, hdr map[string]string) (int, int64, []byte
 // not hash to the address, or whose chunk read fails after the headers,
 // ends with a truncated body rather than a complete response.
 func TestStreamNeverCompletesWrongBytes(t *testing.T) {
-	data := patternBytes(6, 0, 3<<20)
+	data := streamtest.Bytes(6, 0, 3<<20)
 	lie := newFakeStore(proto.AddrOf([]byte("not these bytes")), data)
 	status, declared, body, err := getAll(t, newFakeGateway(t, lie).URL+"/o/"+lie.addr.String(), nil)
 	if status != http.StatusOK || declared != int64(len(data)) || err == nil || len(body) >= len(data) {
@@ -430,7 +359,7 @@ func TestStreamNeverCompletesWrongBytes(t *testing.T) {
 // TestStreamHugeMultipartIsWhole: a multi-range request above
 // MultipartBytesMax is answered with the whole object, streamed.
 func TestStreamHugeMultipartIsWhole(t *testing.T) {
-	data := patternBytes(7, 0, 2*gateway.MultipartBytesMax)
+	data := streamtest.Bytes(7, 0, 2*gateway.MultipartBytesMax)
 	store := newFakeStore(proto.AddrOf(data), data)
 	hdr := map[string]string{"Range": fmt.Sprintf("bytes=0-%d,%d-", gateway.MultipartBytesMax, gateway.MultipartBytesMax+10)}
 	status, _, body, err := getAll(t, newFakeGateway(t, store).URL+"/o/"+store.addr.String(), hdr)

@@ -17,6 +17,7 @@ import (
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/storage"
 	"github.com/ron-network/ron/io/gateway"
+	"github.com/ron-network/ron/io/internal/streamtest"
 	ronruntime "github.com/ron-network/ron/io/runtime"
 )
 
@@ -166,7 +167,7 @@ func TestStreamUploadOverlapsChunkWrites(t *testing.T) {
 	counter := &bodyCounter{}
 	store := &uploadStore{holdAt: 2, failAt: -1, hold: func() bool { return counter.read.Load() >= 4*chunk }}
 	srv, token := newUploadGateway(t, store, counter)
-	if status := putBody(t, srv.URL, token, newPattern(11, size), size); status != http.StatusCreated {
+	if status := putBody(t, srv.URL, token, streamtest.NewPattern(11, size), size); status != http.StatusCreated {
 		t.Fatalf("PUT answered %d", status)
 	}
 	store.mu.Lock()
@@ -177,10 +178,10 @@ func TestStreamUploadOverlapsChunkWrites(t *testing.T) {
 	if store.inflightMax != 1 {
 		t.Fatalf("%d chunks were in flight at once, want 1", store.inflightMax)
 	}
-	if got := bytes.Join(store.chunks, nil); !bytes.Equal(got, patternBytes(11, 0, size)) || len(store.chunks) != 9 {
+	if got := bytes.Join(store.chunks, nil); !bytes.Equal(got, streamtest.Bytes(11, 0, size)) || len(store.chunks) != 9 {
 		t.Fatalf("the session received %d chunks, %d bytes, not the body in order", len(store.chunks), len(got))
 	}
-	if len(store.commits) != 1 || store.commits[0].Addr != patternAddr(11, size) || store.commits[0].Size != size || store.aborts != 0 {
+	if len(store.commits) != 1 || store.commits[0].Addr != streamtest.Addr(11, size) || store.commits[0].Size != size || store.aborts != 0 {
 		t.Fatalf("commits %+v, aborts %d", store.commits, store.aborts)
 	}
 }
@@ -193,7 +194,7 @@ func TestStreamUploadChunkFailureAborts(t *testing.T) {
 	const size = 10 * chunk
 	store := &uploadStore{holdAt: -1, failAt: 3}
 	srv, token := newUploadGateway(t, store, &bodyCounter{})
-	if status := putBody(t, srv.URL, token, newPattern(12, size), size); status != http.StatusServiceUnavailable && status != 0 {
+	if status := putBody(t, srv.URL, token, streamtest.NewPattern(12, size), size); status != http.StatusServiceUnavailable && status != 0 {
 		t.Fatalf("PUT with a failing chunk answered %d, want 503", status)
 	}
 	ok := poll(func() bool {
@@ -214,12 +215,12 @@ func TestStreamUploadChunkFailureAborts(t *testing.T) {
 // failingBody yields n pattern bytes, then waits (bounded) until ready
 // says so and fails, like a client that goes away mid-body.
 type failingBody struct {
-	*patternReader
+	*streamtest.Pattern
 	ready func() bool
 }
 
 func (b failingBody) Read(p []byte) (int, error) {
-	n, err := b.patternReader.Read(p)
+	n, err := b.Pattern.Read(p)
 	if err == io.EOF {
 		poll(b.ready)
 		return 0, io.ErrClosedPipe
@@ -242,7 +243,7 @@ func TestStreamUploadBodyFailureWaitsForChunk(t *testing.T) {
 		defer store.mu.Unlock()
 		return len(store.chunks) >= 2
 	}
-	if status := putBody(t, srv.URL, token, failingBody{newPattern(13, sent), inSession}, 4*chunk); status >= 200 && status < 300 {
+	if status := putBody(t, srv.URL, token, failingBody{streamtest.NewPattern(13, sent), inSession}, 4*chunk); status >= 200 && status < 300 {
 		t.Fatalf("PUT of a failing body answered %d", status)
 	}
 	ok := poll(func() bool {

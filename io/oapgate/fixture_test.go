@@ -9,7 +9,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -338,41 +337,6 @@ func wantReset(t testing.TB, st *quic.Stream, reason oap.Reason) {
 	if !errors.As(err, &se) || !se.Remote || se.ErrorCode != oapgate.RejectCode(reason) {
 		t.Fatalf("stream ended with %v, want a reset with the code of %s (%d)", err, reason, oapgate.RejectCode(reason))
 	}
-}
-
-// patternReader yields n seeded pseudo-random bytes without holding them.
-type patternReader struct {
-	rng  *rand.ChaCha8
-	left int64
-}
-
-func newPattern(seed byte, n int64) *patternReader {
-	return &patternReader{rng: rand.NewChaCha8([32]byte{seed}), left: n}
-}
-
-func (p *patternReader) Read(b []byte) (int, error) {
-	if p.left == 0 {
-		return 0, io.EOF
-	}
-	b = b[:min(int64(len(b)), p.left)]
-	_, _ = p.rng.Read(b)
-	p.left -= int64(len(b))
-	return len(b), nil
-}
-
-func patternBytes(seed byte, from, to int64) []byte {
-	p := newPattern(seed, to)
-	_, _ = io.CopyN(io.Discard, p, from)
-	out, _ := io.ReadAll(p)
-	return out
-}
-
-func patternAddr(seed byte, n int64) proto.Addr {
-	h := blake3.New(proto.IDBytes, nil)
-	_, _ = io.Copy(h, newPattern(seed, n))
-	var a proto.Addr
-	h.Sum(a[:0])
-	return a
 }
 
 func hashOf(r io.Reader) (proto.Addr, int64, error) {

@@ -11,9 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/proto/oap"
 	"github.com/ron-network/ron/io/gateway"
+	"github.com/ron-network/ron/io/internal/streamtest"
 	"github.com/ron-network/ron/io/oapgate"
 )
 
@@ -141,8 +140,8 @@ const streamedBytes = 6<<20 + 12345
 // answer as over HTTP.
 func TestStreamedRoundTripAndRanges(t *testing.T) {
 	f := newFixture(t, false, gateway.AdmissionConfig{})
-	want := patternAddr(1, streamedBytes)
-	req, _ := http.NewRequest("PUT", "oap://node/o", newPattern(1, streamedBytes))
+	want := streamtest.Addr(1, streamedBytes)
+	req, _ := http.NewRequest("PUT", "oap://node/o", streamtest.NewPattern(1, streamedBytes))
 	req.ContentLength = streamedBytes
 	req.Header.Set("Authorization", "Bearer "+f.root)
 	resp, err := f.http.Do(req)
@@ -167,13 +166,13 @@ func TestStreamedRoundTripAndRanges(t *testing.T) {
 	}
 
 	small := f.do("GET", "/o/"+out.Addr, nil, "", "Range", "bytes=2-5")
-	if small.status != http.StatusPartialContent || !bytes.Equal(small.body, patternBytes(1, 2, 6)) ||
+	if small.status != http.StatusPartialContent || !bytes.Equal(small.body, streamtest.Bytes(1, 2, 6)) ||
 		small.header.Get("Content-Range") != fmt.Sprintf("bytes 2-5/%d", streamedBytes) {
 		t.Fatalf("small range: %d %q", small.status, small.header.Get("Content-Range"))
 	}
 	const from, to = 300_000, 3_500_000
 	wide := f.do("GET", "/o/"+out.Addr, nil, "", "Range", fmt.Sprintf("bytes=%d-%d", from, to-1))
-	if wide.status != http.StatusPartialContent || !bytes.Equal(wide.body, patternBytes(1, from, to)) {
+	if wide.status != http.StatusPartialContent || !bytes.Equal(wide.body, streamtest.Bytes(1, from, to)) {
 		t.Fatalf("range across chunks: %d, %d bytes", wide.status, len(wide.body))
 	}
 	past := f.do("GET", "/o/"+out.Addr, nil, "", "Range", fmt.Sprintf("bytes=%d-", streamedBytes+1))
@@ -192,7 +191,7 @@ func TestStreamedRoundTripAndRanges(t *testing.T) {
 func TestPutOfUnknownLength(t *testing.T) {
 	f := newFixture(t, false, gateway.AdmissionConfig{})
 	const size = 1<<20 + 3
-	req, _ := http.NewRequest("PUT", "oap://node/o", io.MultiReader(newPattern(2, size)))
+	req, _ := http.NewRequest("PUT", "oap://node/o", io.MultiReader(streamtest.NewPattern(2, size)))
 	req.Header.Set("Authorization", "Bearer "+f.root)
 	resp, err := f.http.Do(req)
 	if err != nil {
@@ -200,7 +199,7 @@ func TestPutOfUnknownLength(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if req.ContentLength != 0 || resp.StatusCode != http.StatusCreated || !bytes.Contains(body, []byte(patternAddr(2, size).String())) {
+	if req.ContentLength != 0 || resp.StatusCode != http.StatusCreated || !bytes.Contains(body, []byte(streamtest.Addr(2, size).String())) {
 		t.Fatalf("PUT of unknown length (%d): %d %s", req.ContentLength, resp.StatusCode, body)
 	}
 }
@@ -236,39 +235,6 @@ func TestHelloAndPinning(t *testing.T) {
 	}
 }
 
-// heapPeak samples HeapInuse until stop is called and returns the peak
-// above the baseline taken after a GC at the start. It measures memory,
-// not time.
-func heapPeak() (stop func() uint64) {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapInuse
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-		}
-	}()
-	return func() uint64 {
-		close(done)
-		<-finished
-		return peak.Load() - min(base, peak.Load())
-	}
-}
-
 const (
 	boundedObjectBytes = 128 << 20
 	boundedHeapBytes   = 64 << 20
@@ -284,9 +250,9 @@ func TestBoundedMemory(t *testing.T) {
 		t.Skip("streams 128 MiB")
 	}
 	f := newFixture(t, true, gateway.AdmissionConfig{})
-	want := patternAddr(3, boundedObjectBytes)
-	stop := heapPeak()
-	req, _ := http.NewRequest("PUT", "oap://node/o", newPattern(3, boundedObjectBytes))
+	want := streamtest.Addr(3, boundedObjectBytes)
+	stop := streamtest.HeapPeak()
+	req, _ := http.NewRequest("PUT", "oap://node/o", streamtest.NewPattern(3, boundedObjectBytes))
 	req.ContentLength = boundedObjectBytes
 	req.Header.Set("Authorization", "Bearer "+f.root)
 	resp, err := f.http.Do(req)
@@ -299,7 +265,7 @@ func TestBoundedMemory(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated || !bytes.Contains(body, []byte(want.String())) {
 		t.Fatalf("PUT: %d %s", resp.StatusCode, body)
 	}
-	stop = heapPeak()
+	stop = streamtest.HeapPeak()
 	get, err := f.http.Get("oap://node/o/" + want.String())
 	if err != nil {
 		t.Fatal(err)

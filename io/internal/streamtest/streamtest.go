@@ -1,0 +1,89 @@
+// Package streamtest holds what the tests of io/gateway and io/oapgate
+// share to stream large objects without holding them: a seeded byte
+// pattern of any length, its address, and a heap-peak sampler for the
+// bounded-memory tests. It is imported by tests only.
+package streamtest
+
+import (
+	"io"
+	"math/rand/v2"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"lukechampine.com/blake3"
+
+	"github.com/ron-network/ron/core/proto"
+)
+
+// Pattern yields n seeded pseudo-random bytes without holding them.
+type Pattern struct {
+	rng  *rand.ChaCha8
+	left int64
+}
+
+// NewPattern returns the first n bytes of seed's pattern.
+func NewPattern(seed byte, n int64) *Pattern {
+	return &Pattern{rng: rand.NewChaCha8([32]byte{seed}), left: n}
+}
+
+// Read implements io.Reader.
+func (p *Pattern) Read(b []byte) (int, error) {
+	if p.left == 0 {
+		return 0, io.EOF
+	}
+	b = b[:min(int64(len(b)), p.left)]
+	_, _ = p.rng.Read(b)
+	p.left -= int64(len(b))
+	return len(b), nil
+}
+
+// Bytes returns bytes [from, to) of seed's pattern.
+func Bytes(seed byte, from, to int64) []byte {
+	p := NewPattern(seed, to)
+	_, _ = io.CopyN(io.Discard, p, from)
+	out, _ := io.ReadAll(p)
+	return out
+}
+
+// Addr is the b3 address of the first n bytes of seed's pattern.
+func Addr(seed byte, n int64) proto.Addr {
+	h := blake3.New(proto.IDBytes, nil)
+	_, _ = io.Copy(h, NewPattern(seed, n))
+	var a proto.Addr
+	h.Sum(a[:0])
+	return a
+}
+
+// HeapPeak samples HeapInuse until stop is called and returns the peak
+// above the baseline taken after a GC at the start. It measures memory,
+// not time: the sampling interval only sets how fine the peak is seen.
+func HeapPeak() (stop func() uint64) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+	return func() uint64 {
+		close(done)
+		<-finished
+		return peak.Load() - min(base, peak.Load())
+	}
+}
