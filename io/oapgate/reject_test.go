@@ -191,7 +191,16 @@ func wantClosedWithBadHello(t *testing.T, conn *quic.Conn) {
 	// CONNECTION_CLOSE (the wait is only a bound).
 	_, err := conn.AcceptStream(ctx)
 	var ae *quic.ApplicationError
-	if !errors.As(context.Cause(conn.Context()), &ae) || !ae.Remote || !bytes.Contains([]byte(ae.ErrorMessage), []byte("bad_hello")) {
+	if !errors.As(err, &ae) {
+		// The accept can fail before the connection's context records
+		// why it closed (seen under -race): wait for it, bounded.
+		select {
+		case <-conn.Context().Done():
+		case <-time.After(readyWait):
+		}
+		_ = errors.As(context.Cause(conn.Context()), &ae)
+	}
+	if ae == nil || !ae.Remote || !bytes.Contains([]byte(ae.ErrorMessage), []byte("bad_hello")) {
 		t.Fatalf("connection not closed with bad_hello: accept %v, cause %v", err, context.Cause(conn.Context()))
 	}
 }
