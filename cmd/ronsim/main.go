@@ -21,6 +21,7 @@ Usage:
   ronsim run FILE [--seed N] [--swarm] [--json] [--trace FILE] [--history FILE] [--viz FILE.html] [--record FILE]
   ronsim explore FILE --seeds N [--from S] [--workers W] [--shard K/N] [--json]
   ronsim determinism FILE... [--seeds N]
+  ronsim real FILE [--seed N] [--json] [--history FILE] [--viz FILE.html] [--rond PATH] [--keep DIR]
   ronsim help
 
 Examples:
@@ -39,6 +40,9 @@ Examples:
       run the 3rd of 16 disjoint slices of the seed range (for a CI matrix)
   ronsim determinism scenarios/*.yaml
       run every scenario twice per seed and compare trace hashes
+  ronsim real scenarios/partition.yaml --seed 1 --keep out/real
+      the same scenario against real rond processes (not deterministic),
+      checked by the same checkers; keeps the node logs and the history
 
 Exit status: 0 all checks passed, 1 a check failed, 2 bad input.
 `
@@ -83,6 +87,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return cmdExplore(args[1:], stdout, stderr)
 	case "determinism":
 		return cmdDeterminism(args[1:], stdout, stderr)
+	case "real":
+		return cmdReal(args[1:], stdout, stderr)
 	case "worker":
 		return cmdWorker(args[1:], os.Stdin, stdout)
 	case "help", "-h", "--help":
