@@ -73,6 +73,8 @@ type node struct {
 	paused  bool
 	starts  int
 	logFile *os.File
+	// failpoints in force (name -> terms), reapplied at every start.
+	failpoints map[string]string
 }
 
 // newNode makes a data dir holding a fresh node key derived from rand, so
@@ -145,6 +147,7 @@ func (n *node) start(bin string) error {
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = n.logFile, n.logFile
 	cmd.Env = append(os.Environ(), n.env...)
+	cmd.Env = append(cmd.Env, n.failpointEnv()...)
 	cmd.Env = append(cmd.Env, "GO_FAILPOINTS_HTTP="+n.fpAddr)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	fmt.Fprintf(n.logFile, "--- ronsim real: start %d: %s\n", n.starts+1, strings.Join(args, " "))

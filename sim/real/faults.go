@@ -27,7 +27,9 @@ func Validate(s *scenario.Scenario) error {
 	}
 	for _, f := range s.Faults {
 		switch f.Kind {
-		case scenario.KindPartition, scenario.KindCrash, scenario.KindPause:
+		case scenario.KindPartition, scenario.KindCrash, scenario.KindPause, scenario.KindClock:
+		case scenario.KindDisk:
+			validateDisk(f, refuse)
 		case scenario.KindNetwork:
 			if f.Network.BandwidthBytesPerSecond != nil && *f.Network.BandwidthBytesPerSecond > 0 {
 				refuse(f.Line, "fault network.bandwidth", "the relays do not shape bandwidth")
@@ -62,6 +64,30 @@ func Validate(s *scenario.Scenario) error {
 		return fmt.Errorf("%w:\n  %s", ErrUnsupported, strings.Join(problems, "\n  "))
 	}
 	return nil
+}
+
+// validateDisk refuses the disk fault fields the pebbledisk failpoints
+// cannot make real: a corrupt or torn write stores wrong bytes that pebble
+// would have to be made to keep, and which unsynced writes survive a crash
+// is the kernel's choice, not ours (a SIGKILL keeps the page cache).
+func validateDisk(f scenario.Fault, refuse func(int, string, string)) {
+	d := f.Disk
+	set := func(p *float64) bool { return p != nil && *p > 0 }
+	if set(d.CorruptWrite) {
+		refuse(f.Line, "fault disk.corrupt_write", "pebble cannot be made to store flipped bits through a failpoint")
+	}
+	if set(d.TornWrite) {
+		refuse(f.Line, "fault disk.torn_write", "no crash-consistent copy with a torn tail is made of a real data dir")
+	}
+	if d.UnsyncedSurvive != nil {
+		refuse(f.Line, "fault disk.unsynced_survive", "a SIGKILL keeps the page cache: every unsynced write survives")
+	}
+	if set(d.LatencyJitter) {
+		refuse(f.Line, "fault disk.latency_jitter", "failpoint sleeps are fixed")
+	}
+	if d.Latency != nil && *d.Latency%time.Millisecond != 0 {
+		refuse(f.Line, "fault disk.latency", "failpoint sleeps are whole milliseconds")
+	}
 }
 
 // action is one step of the fault timeline.
@@ -137,6 +163,32 @@ func (t *timeline) actions() []action {
 			}}, action{f.At + f.For, func() (string, string, error) {
 				return "resume", t.c.nodes[victim].name, t.pause(victim, false)
 			}})
+		case scenario.KindClock:
+			var victim int
+			out = append(out, action{f.At, func() (string, string, error) {
+				var err error
+				if victim, err = t.target(f.Clock.Node); err != nil {
+					return "clock", "", err
+				}
+				n := t.c.nodes[victim]
+				return "clock", fmt.Sprintf("%s offset %v drift %g", n.name, f.Clock.Offset, f.Clock.Drift), n.setFailpoint(FailpointClock, clockTerms(f.Clock))
+			}}, action{f.At + f.For, func() (string, string, error) {
+				n := t.c.nodes[victim]
+				return "clock", n.name + " offset 0 drift 0", n.setFailpoint(FailpointClock, "")
+			}})
+		case scenario.KindDisk:
+			var victims []int
+			out = append(out, action{f.At, func() (string, string, error) {
+				var err error
+				if victims, err = t.diskTargets(f.Disk.Node); err != nil {
+					return "disk", "", err
+				}
+				d := f.Disk.Apply(t.s.Disk)
+				return "disk", fmt.Sprintf("%s read_error %g write_error %g corrupt_read %g latency %v full %v", names(t.c, victims),
+					d.ReadError, d.WriteError, d.CorruptRead, d.Latency, f.Disk.Full), t.setDisk(victims, d, f.Disk.Full)
+			}}, action{f.At + f.For, func() (string, string, error) {
+				return "disk", names(t.c, victims) + " healthy", t.setDisk(victims, scenario.Disk{}, false)
+			}})
 		case scenario.KindNetwork:
 			net := f.Network.Apply(t.s.Network)
 			out = append(out, action{f.At, func() (string, string, error) {
@@ -203,6 +255,30 @@ func (t *timeline) target(ref string) (int, error) {
 		return 0, fmt.Errorf("no node %q", ref)
 	}
 	return i, nil
+}
+
+// diskTargets resolves a disk fault's node ("all" is every node).
+func (t *timeline) diskTargets(ref string) ([]int, error) {
+	if ref == scenario.TargetAll {
+		out := make([]int, len(t.c.nodes))
+		for i := range out {
+			out[i] = i
+		}
+		return out, nil
+	}
+	i, err := t.target(ref)
+	return []int{i}, err
+}
+
+// setDisk sets the pebbledisk failpoints of every victim to d.
+func (t *timeline) setDisk(victims []int, d scenario.Disk, full bool) error {
+	write, sync, read := diskTerms(d, full)
+	var errs []error
+	for _, i := range victims {
+		n := t.c.nodes[i]
+		errs = append(errs, n.setFailpoint(FailpointDiskWrite, write), n.setFailpoint(FailpointDiskSync, sync), n.setFailpoint(FailpointDiskRead, read))
+	}
+	return errors.Join(errs...)
 }
 
 func (t *timeline) indexes(refs []string) ([]int, error) {
