@@ -51,6 +51,9 @@ type Report struct {
 	Relay relayCounts `json:"relay"`
 }
 
+// clusterBuilt lets tests see the cluster a run built (pids, relays).
+var clusterBuilt = func(*cluster) {}
+
 // ModeReal is Report.Mode.
 const ModeReal = "real"
 
@@ -94,6 +97,7 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 		return nil, err
 	}
 	defer r.c.close()
+	clusterBuilt(r.c)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	r.progress(fmt.Sprintf("starting %d rond processes in %s", s.Nodes.Count, workDir))
