@@ -302,14 +302,13 @@ type cluster struct {
 	net      *netState
 	relays   []*relay
 	rand     *env.Rand // fault targets; used by the timeline goroutine only
-	pickMu   sync.Mutex
-	pickRand *env.Rand // shared by the clients under pickMu
+	metrics  metricsBank
 }
 
 // newCluster prepares the nodes and relays (nothing runs yet but the
 // relays): node i reaches node j through the relay of link i -> j.
 func newCluster(bin, workDir string, nodes, replicas int, base scenario.Network, rand *env.Rand) (*cluster, error) {
-	c := &cluster{bin: bin, replicas: replicas, net: newNetState(nodes, base), rand: rand.Derive("faults"), pickRand: rand.Derive("pick")}
+	c := &cluster{bin: bin, replicas: replicas, net: newNetState(nodes, base), rand: rand.Derive("faults")}
 	keys := rand.Derive("keys")
 	for i := 0; i < nodes; i++ {
 		n, err := newNode(i, workDir, keys)

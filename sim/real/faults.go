@@ -147,7 +147,9 @@ func (t *timeline) actions() []action {
 				if err != nil {
 					return "crash", "", err
 				}
-				return "crash", t.c.nodes[victim].name, t.c.nodes[victim].kill()
+				n := t.c.nodes[victim]
+				t.c.metrics.bank(n)
+				return "crash", n.name, n.kill()
 			}})
 			if f.Crash.RestartAfter > 0 {
 				out = append(out, action{f.At + f.Crash.RestartAfter, func() (string, string, error) { return t.restart(victim) }})

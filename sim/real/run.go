@@ -201,6 +201,7 @@ func (r *run) drive(ctx context.Context, rand *env.Rand) (*Report, error) {
 		rep.Checks = append(rep.Checks, runner.CheckResult{Name: "faults_applied", Detail: err.Error()})
 	}
 	r.fill(rep, wall)
+	fillMetrics(rep.Report, r.c.metrics.total(r.c))
 	return rep, nil
 }
 
