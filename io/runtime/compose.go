@@ -104,7 +104,7 @@ func (s NodeSpec) NewNode(e env.Env) *node.Node {
 	var reg *registry.Registry
 	if len(s.Replicas) > 0 {
 		reg = registry.New(registry.Config{Key: s.Key, Replicas: s.Replicas, AdminKeys: s.AdminKeys,
-			RevocationPullInterval: s.RevocationPullInterval})
+			RevocationPullInterval: s.RevocationPullInterval, Bug: registryBug()})
 		services = append(services, reg)
 	}
 	d := dht.New(dht.Config{Key: s.Key, Bootstrap: s.Peers})
