@@ -25,6 +25,7 @@ func cmdReal(args []string, stdout, stderr io.Writer) error {
 	rond := fs.String("rond", "", "rond binary to run (default: go build ./cmd/rond of this tree)")
 	tags := fs.String("tags", "", "build tags for the rond it builds (e.g. canary)")
 	keep := fs.String("keep", "", "keep data dirs, node logs and the history in DIR")
+	canary := fs.String("canary", "", "deliberately wrong registry in every node: local_resolve, ack_before_commit, skip_sync (builds rond with -tags canary)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -37,6 +38,12 @@ func cmdReal(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	opts := real.Options{Seed: defaultSeed(s), Rond: *rond, BuildTags: *tags, VizPath: *vizPath, KeepDir: *keep, Progress: stderr}
+	if *canary != "" {
+		opts.Canary = *canary
+		if opts.BuildTags == "" {
+			opts.BuildTags = "canary"
+		}
+	}
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "seed" {
 			opts.Seed = *seed

@@ -20,6 +20,8 @@ const (
 	FailpointDiskSync  = "github.com/ron-network/ron/io/pebbledisk/sync"
 	FailpointDiskRead  = "github.com/ron-network/ron/io/pebbledisk/read"
 	FailpointClock     = "github.com/ron-network/ron/io/runtime/clock"
+	// FailpointRegistryBug selects registry canary bugs at node build.
+	FailpointRegistryBug = "github.com/ron-network/ron/io/runtime/registry-bug"
 )
 
 // FailpointRequestTimeout bounds one call to a node's failpoint endpoint.

@@ -27,6 +27,11 @@ type Options struct {
 	ModuleDir string
 	// BuildTags are passed to go build when Rond is built (canary).
 	BuildTags string
+	// Canary selects core/registry's deliberately wrong behaviours in
+	// every node ("local_resolve", "ack_before_commit", "skip_sync",
+	// comma-separated) through rond's registry-bug failpoint; they take
+	// effect only in a rond built with -tags canary (BuildTags).
+	Canary string
 	// History receives the client history as JSON lines.
 	History io.Writer
 	// VizPath is where to write porcupine's visualisation ("" = only on a
@@ -98,6 +103,11 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 	}
 	defer r.c.close()
 	clusterBuilt(r.c)
+	if opts.Canary != "" {
+		for _, n := range r.c.nodes {
+			n.failpoints = map[string]string{FailpointRegistryBug: fmt.Sprintf("return(%q)", opts.Canary)}
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	r.progress(fmt.Sprintf("starting %d rond processes in %s", s.Nodes.Count, workDir))
