@@ -9,7 +9,7 @@ PKGS     := ./...
 
 .PHONY: all build run demo test test-unit lint vet fmt-check determinism sim sim-ci lincheck lincheck-ci canary fuzz bench bench-go bench-node scale clean
 .PHONY: image cluster-up cluster-down cluster-test
-.PHONY: real real-ci
+.PHONY: real real-ci real-canary
 
 all: build
 
@@ -126,6 +126,12 @@ real:
 		d=out/real/$$(basename $$f .yaml)-seed$$s; rm -rf $$d; \
 		./bin/ronsim real $$f --seed $$s --rond bin/rond --keep $$d || exit 1; \
 	done; done
+
+## real-canary: canary builds of rond (local_resolve, ack_before_commit)
+## must be caught by ronsim real within 3 runs of scenarios/real_canary.yaml,
+## the clean build passing the same runs (several minutes).
+real-canary:
+	RON_REAL_CANARY=1 $(GO) test -count=1 -timeout 30m -run TestCanaryCaughtOnRealProcesses -v ./sim/real/
 
 clean:
 	rm -rf bin
