@@ -25,6 +25,7 @@ func cmdReal(args []string, stdout, stderr io.Writer) error {
 	rond := fs.String("rond", "", "rond binary to run (default: go build ./cmd/rond of this tree)")
 	tags := fs.String("tags", "", "build tags for the rond it builds (e.g. canary)")
 	keep := fs.String("keep", "", "keep data dirs, node logs and the history in DIR")
+	soak := fs.Duration("duration", 0, "soak: repeat the scenario's faults and keep the workload going for this long, sampling each node's memory (a leak fails the run)")
 	canary := fs.String("canary", "", "deliberately wrong registry in every node: local_resolve, ack_before_commit, skip_sync (builds rond with -tags canary)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -37,7 +38,7 @@ func cmdReal(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opts := real.Options{Seed: defaultSeed(s), Rond: *rond, BuildTags: *tags, VizPath: *vizPath, KeepDir: *keep, Progress: stderr}
+	opts := real.Options{Seed: defaultSeed(s), Rond: *rond, BuildTags: *tags, VizPath: *vizPath, KeepDir: *keep, Soak: *soak, Progress: stderr}
 	if *canary != "" {
 		opts.Canary = *canary
 		if opts.BuildTags == "" {
@@ -65,6 +66,7 @@ func cmdReal(args []string, stdout, stderr io.Writer) error {
 		defer f.Close()
 		opts.History = f
 	}
+	s = real.Soak(s, opts.Soak)
 	if !*asJSON {
 		fmt.Fprint(stdout, runner.Preamble(s, opts.Seed, false))
 		fmt.Fprintln(stdout, "mode       real (rond processes on loopback; not deterministic)")

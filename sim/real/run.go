@@ -32,6 +32,10 @@ type Options struct {
 	// comma-separated) through rond's registry-bug failpoint; they take
 	// effect only in a rond built with -tags canary (BuildTags).
 	Canary string
+	// Soak, when longer than the scenario, repeats its faults and keeps
+	// the workload going for that long (Soak), sampling each node
+	// process's memory and threads; a leak fails the run.
+	Soak time.Duration
 	// History receives the client history as JSON lines.
 	History io.Writer
 	// VizPath is where to write porcupine's visualisation ("" = only on a
@@ -54,6 +58,8 @@ type Report struct {
 	// Kept is where the data dirs, node logs and history were kept.
 	Kept  string      `json:"kept,omitempty"`
 	Relay relayCounts `json:"relay"`
+	// Processes are the sampled figures of every node process (soaks).
+	Processes []SoakStats `json:"processes,omitempty"`
 }
 
 // clusterBuilt lets tests see the cluster a run built (pids, relays).
@@ -79,6 +85,7 @@ type run struct {
 // problems (an unsupported scenario wraps ErrUnsupported); failed checks
 // are in the report (OK false).
 func Run(s *scenario.Scenario, opts Options) (*Report, error) {
+	s = Soak(s, opts.Soak)
 	if err := Validate(s); err != nil {
 		return nil, err
 	}
@@ -184,10 +191,12 @@ func (r *run) drive(ctx context.Context, rand *env.Rand) (*Report, error) {
 	r.names = clients.names
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	samples := newSampler(r.c, start)
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); r.timeline.run(ctx) }()
 	go func() { defer wg.Done(); clients.run(ctx) }()
+	go func() { defer wg.Done(); samples.run(ctx) }()
 	r.progress(fmt.Sprintf("running %v of workload and faults", r.scn.Duration))
 	interrupted := !sleepUntil(ctx, start.Add(r.scn.Duration))
 	cancel()
@@ -209,6 +218,11 @@ func (r *run) drive(ctx context.Context, rand *env.Rand) (*Report, error) {
 		// A fault that could not be applied makes the run prove less than
 		// it claims: a failed check, never a silent skip.
 		rep.Checks = append(rep.Checks, runner.CheckResult{Name: "faults_applied", Detail: err.Error()})
+	}
+	if r.opts.Soak > 0 {
+		var leaks runner.CheckResult
+		rep.Processes, leaks = samples.stats()
+		rep.Checks = append(rep.Checks, leaks)
 	}
 	r.fill(rep, wall)
 	fillMetrics(rep.Report, r.c.metrics.total(r.c))
@@ -261,6 +275,13 @@ func (rep *Report) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "relays     %d packets forwarded, %d cut, %d lost, %d duplicated, %d reordered, %d shed\n", c.Forwarded, c.Cut, c.Lost, c.Duplicated, c.Reordered, c.Shed)
 	if rep.Kept != "" {
 		fmt.Fprintf(w, "kept       %s (data dirs, node logs, history.jsonl)\n", rep.Kept)
+	}
+	for _, p := range rep.Processes {
+		verdict := "too short to judge"
+		if p.JudgedForLeaks {
+			verdict = fmt.Sprintf("rss %.0f -> %.0f MiB, threads %d -> %d", p.RSSFirstMiB, p.RSSLastMiB, p.ThreadsFirst, p.ThreadsLast)
+		}
+		fmt.Fprintf(w, "process    %-6s %4d samples, rss max %.0f MiB, %s\n", p.Process, p.Samples, p.RSSMaxMiB, verdict)
 	}
 	rep.Report.WriteText(w)
 }
