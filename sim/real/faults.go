@@ -23,6 +23,10 @@ var ErrUnsupported = errors.New("real: not supported against real processes")
 func Validate(s *scenario.Scenario) error {
 	var problems []string
 	refuse := func(line int, what, why string) {
+		if line == 0 { // a section: the scenario keeps no line for it
+			problems = append(problems, fmt.Sprintf("%s: %s: %s", s.Source, what, why))
+			return
+		}
 		problems = append(problems, fmt.Sprintf("%s:%d: %s: %s", s.Source, line, what, why))
 	}
 	for _, f := range s.Faults {

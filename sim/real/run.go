@@ -99,7 +99,12 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 	bin := opts.Rond
 	if bin == "" {
 		r.progress("building rond")
-		if bin, err = BuildRond(opts.ModuleDir, workDir, opts.BuildTags); err != nil {
+		binDir, err := os.MkdirTemp("", "ronsim-rond-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(binDir)
+		if bin, err = BuildRond(opts.ModuleDir, binDir, opts.BuildTags); err != nil {
 			return nil, err
 		}
 	}
