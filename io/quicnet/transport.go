@@ -158,6 +158,10 @@ func (t *Transport) Send(to proto.NodeID, frame []byte) {
 		t.drop(DropSelf, 1)
 		return
 	}
+	if injectedDrop(FailpointSend) {
+		t.drop(DropInjected, 1)
+		return
+	}
 	owned := bytes.Clone(frame)
 	t.mu.Lock()
 	defer t.mu.Unlock()
