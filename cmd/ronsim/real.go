@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/ron-network/ron/sim/real"
 	"github.com/ron-network/ron/sim/runner"
@@ -26,6 +27,15 @@ func cmdReal(args []string, stdout, stderr io.Writer) error {
 	tags := fs.String("tags", "", "build tags for the rond it builds (e.g. canary)")
 	keep := fs.String("keep", "", "keep data dirs, node logs and the history in DIR")
 	soak := fs.Duration("duration", 0, "soak: repeat the scenario's faults and keep the workload going for this long, sampling each node's memory (a leak fails the run)")
+	failpoints := map[string]string{}
+	fs.Func("failpoint", "turn a rond failpoint on in every node for the whole run, `NAME=TERMS` (repeatable), e.g. github.com/ron-network/ron/io/quicnet/send=5%return(true)", func(v string) error {
+		name, terms, ok := strings.Cut(v, "=")
+		if !ok || name == "" || terms == "" {
+			return fmt.Errorf("%q is not NAME=TERMS", v)
+		}
+		failpoints[name] = terms
+		return nil
+	})
 	canary := fs.String("canary", "", "deliberately wrong registry in every node: local_resolve, ack_before_commit, skip_sync (builds rond with -tags canary)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -38,7 +48,7 @@ func cmdReal(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opts := real.Options{Seed: defaultSeed(s), Rond: *rond, BuildTags: *tags, VizPath: *vizPath, KeepDir: *keep, Soak: *soak, Progress: stderr}
+	opts := real.Options{Seed: defaultSeed(s), Rond: *rond, BuildTags: *tags, VizPath: *vizPath, KeepDir: *keep, Soak: *soak, Failpoints: failpoints, Progress: stderr}
 	if *canary != "" {
 		opts.Canary = *canary
 		if opts.BuildTags == "" {

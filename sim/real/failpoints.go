@@ -20,6 +20,9 @@ const (
 	FailpointDiskSync  = "github.com/ron-network/ron/io/pebbledisk/sync"
 	FailpointDiskRead  = "github.com/ron-network/ron/io/pebbledisk/read"
 	FailpointClock     = "github.com/ron-network/ron/io/runtime/clock"
+	// FailpointSend and FailpointReceive drop or delay peer frames.
+	FailpointSend    = "github.com/ron-network/ron/io/quicnet/send"
+	FailpointReceive = "github.com/ron-network/ron/io/quicnet/receive"
 	// FailpointRegistryBug selects registry canary bugs at node build.
 	FailpointRegistryBug = "github.com/ron-network/ron/io/runtime/registry-bug"
 )

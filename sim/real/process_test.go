@@ -142,7 +142,8 @@ func follower(c *cluster) int {
 // TestPartitionedNodeRequestsTimeOut: a write sent to a node the relays
 // cut off from everyone gets no answer within the client's timeout (or
 // an explicit unknown outcome), never a success; after heal the same
-// write goes through.
+// write goes through. io/quicnet's send failpoint does the same from
+// inside the process.
 func TestPartitionedNodeRequestsTimeOut(t *testing.T) {
 	c := startTestCluster(t, 3)
 	f := follower(c)
@@ -162,6 +163,28 @@ func TestPartitionedNodeRequestsTimeOut(t *testing.T) {
 	eventually(t, "the claim after heal", func() bool {
 		a := call(n, "POST", "/names/healed.ron", claimBody(1), true, 3*time.Second)
 		return a.status == http.StatusCreated
+	})
+
+	// The same through io/quicnet's send failpoint: the follower drops
+	// every frame it sends, so its forwarded write never commits, and
+	// its /metrics counts the drops.
+	if err := n.setFailpoint(FailpointSend, "return(true)"); err != nil {
+		t.Fatal(err)
+	}
+	a = call(n, "POST", "/names/dropped.ron", claimBody(1), true, 3*time.Second)
+	env = envelope{}
+	_ = json.Unmarshal(a.body, &env)
+	if !errors.Is(a.err, context.DeadlineExceeded) && env.Code != "UNKNOWN_OUTCOME" && env.Code != "UNAVAILABLE" {
+		t.Fatalf("claim on %s dropping its frames: %d %s %v", n.name, a.status, a.body, a.err)
+	}
+	if m := call(n, "GET", "/metrics", "", false, 5*time.Second); !strings.Contains(string(m.body), `transport_dropped_total{reason="injected"}`) {
+		t.Fatalf("%s's /metrics counts no injected drop", n.name)
+	}
+	if err := n.setFailpoint(FailpointSend, ""); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the claim once frames flow", func() bool {
+		return call(n, "POST", "/names/flowing.ron", claimBody(1), true, 3*time.Second).status == http.StatusCreated
 	})
 }
 

@@ -36,6 +36,9 @@ type Options struct {
 	// the workload going for that long (Soak), sampling each node
 	// process's memory and threads; a leak fails the run.
 	Soak time.Duration
+	// Failpoints are turned on in every node for the whole run (name ->
+	// pingcap/failpoint terms), e.g. io/quicnet's send and receive.
+	Failpoints map[string]string
 	// History receives the client history as JSON lines.
 	History io.Writer
 	// VizPath is where to write porcupine's visualisation ("" = only on a
@@ -115,9 +118,13 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 	}
 	defer r.c.close()
 	clusterBuilt(r.c)
-	if opts.Canary != "" {
-		for _, n := range r.c.nodes {
-			n.failpoints = map[string]string{FailpointRegistryBug: fmt.Sprintf("return(%q)", opts.Canary)}
+	for _, n := range r.c.nodes {
+		n.failpoints = map[string]string{}
+		for name, terms := range opts.Failpoints {
+			n.failpoints[name] = terms
+		}
+		if opts.Canary != "" {
+			n.failpoints[FailpointRegistryBug] = fmt.Sprintf("return(%q)", opts.Canary)
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
