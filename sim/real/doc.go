@@ -31,6 +31,23 @@
 // with its line in the file, before anything starts: never run as if it
 // had been applied.
 //
+// Clock faults set io/runtime's clock failpoint ("OFFSET_NS:DRIFT") and
+// disk faults the pebbledisk write, sync and read failpoints of the
+// target node, at run time through its GO_FAILPOINTS_HTTP endpoint (a
+// loopback port per node); the failpoints in force are passed again in
+// GO_FAILPOINTS when a node restarts. --failpoint NAME=TERMS turns any
+// failpoint on in every node for the whole run (io/quicnet's send and
+// receive drop or delay peer frames), and --canary turns on a
+// core/registry canary bug in a rond built with -tags canary.
+//
+// # Soak
+//
+// --duration D repeats the fault timeline every scenario length and keeps
+// the workload going for D; each node process's resident memory and
+// threads are sampled from /proc, and a process whose memory more than
+// doubles (and grows by LeakBytesMin) between the first and the last
+// quarter of its life fails the leaks check.
+//
 // # What differs from the simulator
 //
 // Wall-clock timing makes a run non-deterministic: the seed fixes the
