@@ -286,6 +286,8 @@ func TestFailpointsReachTheClient(t *testing.T) {
 // (an isolated leader and a crash of a follower) and checks the report,
 // the history and that no process group or relay survives it; a run
 // whose rond exits at once fails with an error and leaves nothing either.
+// Liveness is left to make real-ci: real recoveries can take seconds
+// (BENCHMARKS.md, "Simulated vs real"), which this test is not about.
 func TestRunEndToEndLeavesNothingBehind(t *testing.T) {
 	bin := testRond(t)
 	src := `name: tiny real run
@@ -295,7 +297,7 @@ workload: {clients: 3, rate: 30/s, timeout: 2s, stop: 11s, names: 4, mix: {claim
 faults:
   - {at: 2s, for: 3s, partition: {isolate: leader}}
   - {at: 6s, crash: n2, restart_after: 1s}
-checks: [linearizable, {liveness: {within: 8s}}, durability]
+checks: [linearizable, durability]
 `
 	s, err := scenario.Parse("tiny.yaml", []byte(src))
 	if err != nil {
