@@ -38,13 +38,27 @@ func (r *run) checks(rep *runner.Report) []runner.CheckResult {
 		case scenario.CheckLiveness:
 			add(r.checkLiveness(c.Within))
 		case scenario.CheckDurability:
-			add(r.checkDurability())
+			if r.content != nil {
+				add(r.checkContentDurability())
+			}
+			if r.registryRuns() {
+				add(r.checkDurability())
+			}
+		case scenario.CheckIntegrity:
+			add(r.checkIntegrity())
 		default: // Validate refused these; never a silent pass
 			add(check.Result{Name: c.Name, Detail: "real: no implementation for check " + c.Name})
 		}
 	}
-	add(check.StaleReads(r.history))
+	if r.registryRuns() {
+		add(check.StaleReads(r.history))
+	}
 	return out
+}
+
+// registryRuns reports whether the scenario drives the registry.
+func (r *run) registryRuns() bool {
+	return r.scn.Workload.Mix.UsesRegistry() && r.scn.Nodes.RegistryReplicas > 0
 }
 
 func (r *run) checkLinearizable(rep *runner.Report) check.Result {

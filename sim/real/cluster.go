@@ -143,7 +143,10 @@ func (n *node) start(bin string) error {
 	tokenFile := filepath.Join(n.dataDir, "root.token")
 	_ = os.Remove(tokenFile)
 	args := append([]string{"--data-dir", n.dataDir, "--http-addr", n.http, "--quic-addr", n.quic,
-		"--oap-addr", "off", "--root-token-file", tokenFile, "--log-level", "debug"}, n.args...)
+		"--oap-addr", "off", "--root-token-file", tokenFile, "--log-level", "debug",
+		// No edge cache: the simulator's nodes have none, and cached reads
+		// would never meet a disk fault.
+		"--edge-cache-bytes", "0"}, n.args...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = n.logFile, n.logFile
 	cmd.Env = append(os.Environ(), n.env...)

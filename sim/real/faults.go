@@ -52,14 +52,28 @@ func Validate(s *scenario.Scenario) error {
 	if d.Latency > 0 || d.ReadError > 0 || d.WriteError > 0 || d.CorruptRead > 0 || d.CorruptWrite > 0 || d.TornWrite > 0 {
 		refuse(0, "disk", "baseline disk faults have no real injection yet")
 	}
-	if wl := s.Workload; wl == nil || !wl.Mix.UsesRegistry() || s.Nodes.RegistryReplicas == 0 {
-		refuse(0, "workload", "ronsim real drives the registry workload only; this scenario has none")
-	} else if wl.Mix.Put > 0 || wl.Mix.Get > 0 || wl.Mix.RangeGet > 0 || wl.Mix.Lookup > 0 || wl.Tokens != nil {
-		refuse(0, "workload.mix", "content, lookup and token operations are not driven against real processes yet")
+	wl := s.Workload
+	registry := wl != nil && wl.Mix.UsesRegistry() && s.Nodes.RegistryReplicas > 0
+	content := wl != nil && (wl.Mix.Put > 0 || wl.Mix.Get > 0 || wl.Mix.RangeGet > 0)
+	switch {
+	case !registry && !content:
+		refuse(0, "workload", "ronsim real drives the registry and content workloads; this scenario has neither")
+	case wl.Mix.Lookup > 0 || wl.Tokens != nil:
+		refuse(0, "workload.mix", "lookup and token operations are not driven against real processes yet")
+	case content && wl.Objects == nil:
+		refuse(0, "workload.objects", "a content mix needs objects")
 	}
 	for _, c := range s.Checks {
-		switch c.Name {
-		case scenario.CheckLinearizable, scenario.CheckLiveness, scenario.CheckDurability:
+		switch {
+		case c.Name == scenario.CheckDurability:
+		case c.Name == scenario.CheckLinearizable || c.Name == scenario.CheckLiveness:
+			if !registry {
+				refuse(0, "checks."+c.Name, "checks the registry workload, which this scenario does not run")
+			}
+		case c.Name == scenario.CheckIntegrity:
+			if !content {
+				refuse(0, "checks."+c.Name, "checks the content workload, which this scenario does not run")
+			}
 		default:
 			refuse(0, "checks."+c.Name, "no real implementation of this check yet")
 		}

@@ -362,3 +362,38 @@ checks: [linearizable, durability]
 		t.Fatalf("the failed run left relays or processes behind")
 	}
 }
+
+// TestRunContent: the content workload over HTTP, with a crash, checked
+// by check.Integrity and check.ContentDurability.
+func TestRunContent(t *testing.T) {
+	bin := testRond(t)
+	src := `name: tiny content run
+duration: 10s
+nodes: {count: 3}
+workload: {clients: 3, rate: 20/s, timeout: 5s, stop: 9s, mix: {put: 0.5, get: 0.3, range_get: 0.2}, objects: {count: 20, size_min: 1KiB, size_max: 64KiB}}
+faults:
+  - {at: 3s, crash: n2, restart_after: 1s}
+checks: [integrity, durability]
+`
+	s, err := scenario.Parse("content.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var history strings.Builder
+	rep, err := Run(s, Options{Seed: 2, Rond: bin, History: &history})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, c := range rep.Checks {
+		names[c.Name] = c.OK
+	}
+	if !rep.OK || !names["integrity"] || !names["durability"] || rep.Registry != nil || rep.Content == nil || rep.Content.Acknowledged == 0 {
+		var b strings.Builder
+		rep.WriteText(&b)
+		t.Fatalf("report:\n%s", b.String())
+	}
+	if got := strings.Count(history.String(), `"op":"put"`); got != rep.Content.Puts {
+		t.Fatalf("history has %d puts, report %d", got, rep.Content.Puts)
+	}
+}

@@ -80,6 +80,7 @@ type run struct {
 	timeline *timeline
 	faults   []appliedFault
 	history  *workload.History
+	content  *contentClients // nil without a content workload
 	names    []string
 	final    []replicaState
 }
@@ -147,7 +148,7 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 		}
 	}
 	if opts.History != nil {
-		if err := r.history.WriteJSONLines(opts.History); err != nil {
+		if err := r.writeHistory(opts.History); err != nil {
 			return nil, fmt.Errorf("writing history: %w", err)
 		}
 	}
@@ -182,6 +183,9 @@ func (r *run) progress(line string) {
 // clock starts on a working registry as the simulated one does after its
 // first election.
 func (r *run) waitLeader(ctx context.Context) error {
+	if r.c.replicas == 0 {
+		return nil // no registry: every node answered /readyz
+	}
 	deadline := time.Now().Add(ReadyDeadline)
 	for r.c.leader() < 0 {
 		if time.Now().After(deadline) {
@@ -220,11 +224,17 @@ func (r *run) drive(ctx context.Context, rand *env.Rand) (*Report, error) {
 	r.timeline.restarts.Wait()
 	wall := time.Since(start)
 	r.history = clients.History()
+	r.content = clients.content
 	var faultErrs []error
 	r.faults, faultErrs = r.timeline.result()
 	r.progress("checking")
 	rep := &Report{Report: &runner.Report{}, Mode: ModeReal}
-	rep.Registry = registryStats(r.history, r.scn.Duration.Seconds())
+	if r.registryRuns() {
+		rep.Registry = registryStats(r.history, r.scn.Duration.Seconds())
+	}
+	if r.content != nil {
+		rep.Content = r.content.stats()
+	}
 	rep.Checks = r.checks(rep.Report)
 	for _, err := range faultErrs {
 		// A fault that could not be applied makes the run prove less than
@@ -276,7 +286,19 @@ func (r *run) writeKeptHistory() error {
 		return err
 	}
 	defer f.Close()
-	return r.history.WriteJSONLines(f)
+	return r.writeHistory(f)
+}
+
+// writeHistory writes the registry history, then the content one, as
+// ronsim run does.
+func (r *run) writeHistory(w io.Writer) error {
+	if err := r.history.WriteJSONLines(w); err != nil {
+		return err
+	}
+	if r.content != nil {
+		return r.content.History().WriteJSONLines(w)
+	}
+	return nil
 }
 
 // WriteText prints the human report: runner's, after the lines that say

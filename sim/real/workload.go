@@ -44,6 +44,8 @@ type clients struct {
 
 	mu      sync.Mutex
 	history workload.History
+	// content drives the content share of the mix (nil without one).
+	content *contentClients
 }
 
 func newClients(cfg *scenario.Workload, c *cluster, start time.Time, rand *env.Rand) *clients {
@@ -55,6 +57,9 @@ func newClients(cfg *scenario.Workload, c *cluster, start time.Time, rand *env.R
 	}
 	for i := 0; i < cfg.Names; i++ {
 		w.names = append(w.names, fmt.Sprintf("name-%d.ron", i))
+	}
+	if cfg.Mix.Put > 0 || cfg.Mix.Get > 0 || cfg.Mix.RangeGet > 0 {
+		w.content = newContentClients(w, rand.Derive("content"))
 	}
 	transport := &http.Transport{MaxIdleConnsPerHost: cfg.Clients, IdleConnTimeout: 30 * time.Second}
 	w.http = &http.Client{Transport: transport}
@@ -114,13 +119,33 @@ func (w *clients) client(ctx context.Context, c int, rand *env.Rand) {
 	}
 	for time.Since(w.start) < w.cfg.Stop {
 		target := w.cluster.pickUp(rand)
-		if target >= 0 {
+		switch {
+		case target < 0:
+		case w.pickContent(rand):
+			w.content.operate(ctx, c, target, rand)
+		default:
 			w.operate(ctx, c, target, rand, knowledge)
 		}
 		if !sleepUntil(ctx, time.Now().Add(w.think(rand))) {
 			return
 		}
 	}
+}
+
+// pickContent draws whether the next operation is a content one, by the
+// weights of the mix (sim/runner runs the two workloads side by side at
+// their shares of the rate).
+func (w *clients) pickContent(rand *env.Rand) bool {
+	m := w.cfg.Mix
+	registry := m.Claim + m.Set + m.Resolve + m.StaleResolve
+	content := m.Put + m.Get + m.RangeGet
+	switch {
+	case w.content == nil:
+		return false
+	case registry == 0:
+		return true
+	}
+	return rand.Float64()*(registry+content) >= registry
 }
 
 func (w *clients) pickKind(rand *env.Rand) string {
