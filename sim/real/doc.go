@@ -4,7 +4,11 @@
 // as a bootstrap peer. The scenario's registry workload goes through the
 // HTTP API, its faults are applied for real, the history is recorded in
 // the simulator's format (sim/workload.Op, times in nanoseconds since the
-// run started) and checked by sim/check, the code `ronsim run` uses.
+// run started) and checked by sim/check, the code `ronsim run` uses. The
+// content workload (put, get, range_get) goes through PUT /o and GET
+// /o/{addr}; the nodes run without the gateway's edge cache, which the
+// simulator's nodes do not have and which would hide disk faults from
+// reads.
 //
 // # Faults
 //
