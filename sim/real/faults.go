@@ -158,57 +158,13 @@ func (t *timeline) actions() []action {
 			out = append(out, action{f.At, func() (string, string, error) { return t.partition(f.Partition) }},
 				action{f.At + f.For, t.heal})
 		case scenario.KindCrash:
-			var victim int
-			out = append(out, action{f.At, func() (string, string, error) {
-				var err error
-				victim, err = t.target(f.Crash.Target)
-				if err != nil {
-					return "crash", "", err
-				}
-				n := t.c.nodes[victim]
-				t.c.metrics.bank(n)
-				return "crash", n.name, n.kill()
-			}})
-			if f.Crash.RestartAfter > 0 {
-				out = append(out, action{f.At + f.Crash.RestartAfter, func() (string, string, error) { return t.restart(victim) }})
-			}
+			out = append(out, t.crashActions(f)...)
 		case scenario.KindPause:
-			var victim int
-			out = append(out, action{f.At, func() (string, string, error) {
-				var err error
-				if victim, err = t.target(f.Pause.Target); err != nil {
-					return "pause", "", err
-				}
-				return "pause", fmt.Sprintf("%s for %v", t.c.nodes[victim].name, f.For), t.pause(victim, true)
-			}}, action{f.At + f.For, func() (string, string, error) {
-				return "resume", t.c.nodes[victim].name, t.pause(victim, false)
-			}})
+			out = append(out, t.pauseActions(f)...)
 		case scenario.KindClock:
-			var victim int
-			out = append(out, action{f.At, func() (string, string, error) {
-				var err error
-				if victim, err = t.target(f.Clock.Node); err != nil {
-					return "clock", "", err
-				}
-				n := t.c.nodes[victim]
-				return "clock", fmt.Sprintf("%s offset %v drift %g", n.name, f.Clock.Offset, f.Clock.Drift), n.setFailpoint(FailpointClock, clockTerms(f.Clock))
-			}}, action{f.At + f.For, func() (string, string, error) {
-				n := t.c.nodes[victim]
-				return "clock", n.name + " offset 0 drift 0", n.setFailpoint(FailpointClock, "")
-			}})
+			out = append(out, t.clockActions(f)...)
 		case scenario.KindDisk:
-			var victims []int
-			out = append(out, action{f.At, func() (string, string, error) {
-				var err error
-				if victims, err = t.diskTargets(f.Disk.Node); err != nil {
-					return "disk", "", err
-				}
-				d := f.Disk.Apply(t.s.Disk)
-				return "disk", fmt.Sprintf("%s read_error %g write_error %g corrupt_read %g latency %v full %v", names(t.c, victims),
-					d.ReadError, d.WriteError, d.CorruptRead, d.Latency, f.Disk.Full), t.setDisk(victims, d, f.Disk.Full)
-			}}, action{f.At + f.For, func() (string, string, error) {
-				return "disk", names(t.c, victims) + " healthy", t.setDisk(victims, scenario.Disk{}, false)
-			}})
+			out = append(out, t.diskActions(f)...)
 		case scenario.KindNetwork:
 			net := f.Network.Apply(t.s.Network)
 			out = append(out, action{f.At, func() (string, string, error) {
@@ -222,6 +178,73 @@ func (t *timeline) actions() []action {
 	}
 	sort.SliceStable(out, func(a, b int) bool { return out[a].at < out[b].at })
 	return out
+}
+
+// crashActions kill the target's process group (banking its metrics
+// first) and, after restart_after, start it again on its data dir.
+func (t *timeline) crashActions(f scenario.Fault) []action {
+	var victim int
+	out := []action{{f.At, func() (string, string, error) {
+		var err error
+		if victim, err = t.target(f.Crash.Target); err != nil {
+			return "crash", "", err
+		}
+		n := t.c.nodes[victim]
+		t.c.metrics.bank(n)
+		return "crash", n.name, n.kill()
+	}}}
+	if f.Crash.RestartAfter > 0 {
+		out = append(out, action{f.At + f.Crash.RestartAfter, func() (string, string, error) { return t.restart(victim) }})
+	}
+	return out
+}
+
+// pauseActions stop the target's process group for the window.
+func (t *timeline) pauseActions(f scenario.Fault) []action {
+	var victim int
+	return []action{{f.At, func() (string, string, error) {
+		var err error
+		if victim, err = t.target(f.Pause.Target); err != nil {
+			return "pause", "", err
+		}
+		return "pause", fmt.Sprintf("%s for %v", t.c.nodes[victim].name, f.For), t.pause(victim, true)
+	}}, {f.At + f.For, func() (string, string, error) {
+		return "resume", t.c.nodes[victim].name, t.pause(victim, false)
+	}}}
+}
+
+// clockActions skew the target's clock through its clock failpoint for
+// the window.
+func (t *timeline) clockActions(f scenario.Fault) []action {
+	var victim int
+	return []action{{f.At, func() (string, string, error) {
+		var err error
+		if victim, err = t.target(f.Clock.Node); err != nil {
+			return "clock", "", err
+		}
+		n := t.c.nodes[victim]
+		return "clock", fmt.Sprintf("%s offset %v drift %g", n.name, f.Clock.Offset, f.Clock.Drift), n.setFailpoint(FailpointClock, clockTerms(f.Clock))
+	}}, {f.At + f.For, func() (string, string, error) {
+		n := t.c.nodes[victim]
+		return "clock", n.name + " offset 0 drift 0", n.setFailpoint(FailpointClock, "")
+	}}}
+}
+
+// diskActions set the targets' pebbledisk failpoints for the window, then
+// return them to the scenario's disk (which Validate requires healthy).
+func (t *timeline) diskActions(f scenario.Fault) []action {
+	var victims []int
+	return []action{{f.At, func() (string, string, error) {
+		var err error
+		if victims, err = t.diskTargets(f.Disk.Node); err != nil {
+			return "disk", "", err
+		}
+		d := f.Disk.Apply(t.s.Disk)
+		return "disk", fmt.Sprintf("%s read_error %g write_error %g corrupt_read %g latency %v full %v", names(t.c, victims),
+			d.ReadError, d.WriteError, d.CorruptRead, d.Latency, f.Disk.Full), t.setDisk(victims, d, f.Disk.Full)
+	}}, {f.At + f.For, func() (string, string, error) {
+		return "disk", names(t.c, victims) + " healthy", t.setDisk(victims, t.s.Disk, false)
+	}}}
 }
 
 func describeNetwork(n scenario.Network) string {
