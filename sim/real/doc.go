@@ -68,5 +68,6 @@
 // a kill reaches its children and no node outlives ronsim; Run kills every
 // group and closes every relay on every return path, including SIGINT and
 // SIGTERM. --keep keeps the data dirs, each node's log (every start) and
-// the history.
+// the history; a failed run keeps its temporary dir the same way (and
+// porcupine's visualisation in it), and the report names it.
 package real

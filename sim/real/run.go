@@ -45,7 +45,7 @@ type Options struct {
 	// linearizability failure, into the work dir).
 	VizPath string
 	// KeepDir keeps the node data dirs, logs and history there ("" = a
-	// temporary dir removed at the end).
+	// temporary dir, removed at the end unless the run failed).
 	KeepDir string
 	// Progress receives a line per phase (nil: none).
 	Progress io.Writer
@@ -98,7 +98,12 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer cleanup()
+	keep := false // a failed run keeps its temporary dir for the post-mortem
+	defer func() {
+		if !keep {
+			cleanup()
+		}
+	}()
 	r.workDir = workDir
 	bin := opts.Rond
 	if bin == "" {
@@ -141,7 +146,8 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	if opts.KeepDir != "" {
+	if opts.KeepDir != "" || !rep.OK {
+		keep = true
 		rep.Kept = workDir
 		if err := r.writeKeptHistory(); err != nil {
 			return nil, err
