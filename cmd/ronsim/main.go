@@ -22,7 +22,7 @@ Usage:
   ronsim explore FILE --seeds N [--from S] [--workers W] [--shard K/N] [--json]
   ronsim determinism FILE... [--seeds N]
   ronsim real FILE [--seed N] [--json] [--history FILE] [--viz FILE.html] [--rond PATH] [--keep DIR]
-              [--duration D] [--canary BUG]
+              [--duration D] [--canary BUG] [--failpoint NAME=TERMS] [--oap-share F]
   ronsim help
 
 Examples:

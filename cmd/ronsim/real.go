@@ -6,10 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/io/oapgate"
 	"github.com/ron-network/ron/sim/real"
 	"github.com/ron-network/ron/sim/runner"
 )
@@ -36,6 +39,7 @@ func cmdReal(args []string, stdout, stderr io.Writer) error {
 		failpoints[name] = terms
 		return nil
 	})
+	oapShare := fs.Float64("oap-share", 0, "share of the clients (0..1) that send every request over OAP/1 instead of HTTP")
 	canary := fs.String("canary", "", "deliberately wrong registry in every node: local_resolve, ack_before_commit, skip_sync (builds rond with -tags canary)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -49,6 +53,12 @@ func cmdReal(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	opts := real.Options{Seed: defaultSeed(s), Rond: *rond, BuildTags: *tags, VizPath: *vizPath, KeepDir: *keep, Soak: *soak, Failpoints: failpoints, Progress: stderr}
+	if *oapShare < 0 || *oapShare > 1 {
+		return badInput("--oap-share %g: want a share between 0 and 1", *oapShare)
+	}
+	if *oapShare > 0 {
+		opts.OAPShare, opts.OAP = *oapShare, dialOAP
+	}
 	if *canary != "" {
 		opts.Canary = *canary
 		if opts.BuildTags == "" {
@@ -99,6 +109,11 @@ func cmdReal(args []string, stdout, stderr io.Writer) error {
 		return &exitError{code: 1, err: fmt.Errorf("")}
 	}
 	return nil
+}
+
+// dialOAP is real.Options.OAP: an io/oapgate client pinned to the node.
+func dialOAP(addr string, id proto.NodeID) (http.RoundTripper, error) {
+	return oapgate.NewClient(addr, oapgate.ClientConfig{NodeID: id, UA: "ronsim-real"})
 }
 
 // moduleRoot finds the directory holding go.mod from the working dir up.

@@ -59,6 +59,7 @@ type node struct {
 	quic    string // fixed UDP host:port
 	http    string // fixed TCP host:port
 	fpAddr  string // fixed TCP host:port of the failpoint HTTP endpoint
+	oap     string // fixed UDP host:port of the OAP/1 client endpoint
 	id      proto.NodeID
 	args    []string // --bootstrap, --replicas, --registry-replica
 	env     []string // GO_FAILPOINTS and the like, for every start
@@ -99,6 +100,9 @@ func newNode(index int, workDir string, rand *env.Rand) (*node, error) {
 		return nil, err
 	}
 	if n.fpAddr, err = freeTCPAddr(); err != nil {
+		return nil, err
+	}
+	if n.oap, err = freeUDPAddr(); err != nil {
 		return nil, err
 	}
 	n.logPath = filepath.Join(workDir, n.name+".log")
@@ -143,7 +147,7 @@ func (n *node) start(bin string) error {
 	tokenFile := filepath.Join(n.dataDir, "root.token")
 	_ = os.Remove(tokenFile)
 	args := append([]string{"--data-dir", n.dataDir, "--http-addr", n.http, "--quic-addr", n.quic,
-		"--oap-addr", "off", "--root-token-file", tokenFile, "--log-level", "debug",
+		"--oap-addr", n.oap, "--root-token-file", tokenFile, "--log-level", "debug",
 		// No edge cache: the simulator's nodes have none, and cached reads
 		// would never meet a disk fault.
 		"--edge-cache-bytes", "0"}, n.args...)

@@ -169,7 +169,7 @@ func (cc *contentClients) exchange(ctx context.Context, n *node, op *workload.Op
 	if rangeHeader != "" {
 		hr.Header.Set("Range", rangeHeader)
 	}
-	resp, err := cc.clients.http.Do(hr)
+	resp, err := cc.clients.httpFor(op.Client, op.Node).Do(hr)
 	if err != nil {
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			return map[string]any{"ok": false, "error": "unavailable"}, false

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/sim/runner"
 	"github.com/ron-network/ron/sim/scenario"
 	"github.com/ron-network/ron/sim/workload"
@@ -39,6 +41,12 @@ type Options struct {
 	// Failpoints are turned on in every node for the whole run (name ->
 	// pingcap/failpoint terms), e.g. io/quicnet's send and receive.
 	Failpoints map[string]string
+	// OAP, when set, opens an OAP/1 client to a node's client endpoint
+	// (sim/ cannot import io/oapgate; cmd/ronsim passes its client in).
+	// OAPShare of the clients (rounded) then send every request over
+	// OAP/1 instead of HTTP, to the same gateway.
+	OAP      OAPDialer
+	OAPShare float64
 	// History receives the client history as JSON lines.
 	History io.Writer
 	// VizPath is where to write porcupine's visualisation ("" = only on a
@@ -61,9 +69,16 @@ type Report struct {
 	// Kept is where the data dirs, node logs and history were kept.
 	Kept  string      `json:"kept,omitempty"`
 	Relay relayCounts `json:"relay"`
+	// OAPClients is how many clients spoke OAP/1 instead of HTTP.
+	OAPClients int `json:"oap_clients"`
 	// Processes are the sampled figures of every node process (soaks).
 	Processes []SoakStats `json:"processes,omitempty"`
 }
+
+// OAPDialer returns an http.RoundTripper that carries requests to the
+// node with id over OAP/1 at addr (UDP host:port); if it is an
+// io.Closer, it is closed after the run.
+type OAPDialer func(addr string, id proto.NodeID) (http.RoundTripper, error)
 
 // clusterBuilt lets tests see the cluster a run built (pids, relays).
 var clusterBuilt = func(*cluster) {}
@@ -209,7 +224,11 @@ func (r *run) waitLeader(ctx context.Context) error {
 func (r *run) drive(ctx context.Context, rand *env.Rand) (*Report, error) {
 	start := time.Now()
 	r.timeline = newTimeline(r.scn, r.c, start)
-	clients := newClients(r.scn.Workload, r.c, start, rand.Derive("workload"))
+	clients, err := newClients(r.scn.Workload, r.c, start, rand.Derive("workload"), r.opts)
+	if err != nil {
+		return nil, err
+	}
+	defer clients.close()
 	r.names = clients.names
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -252,6 +271,7 @@ func (r *run) drive(ctx context.Context, rand *env.Rand) (*Report, error) {
 		rep.Processes, leaks = samples.stats()
 		rep.Checks = append(rep.Checks, leaks)
 	}
+	rep.OAPClients = clients.oapCount
 	r.fill(rep, wall)
 	fillMetrics(rep.Report, r.c.metrics.total(r.c))
 	return rep, nil

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -46,10 +47,25 @@ type clients struct {
 	history workload.History
 	// content drives the content share of the mix (nil without one).
 	content *contentClients
+	// oap holds one OAP/1 client per node; clients below oapCount use
+	// them instead of http.
+	oap      []*http.Client
+	oapCount int
 }
 
-func newClients(cfg *scenario.Workload, c *cluster, start time.Time, rand *env.Rand) *clients {
+func newClients(cfg *scenario.Workload, c *cluster, start time.Time, rand *env.Rand, opts Options) (*clients, error) {
 	w := &clients{cfg: cfg, cluster: c, start: start, rand: rand}
+	if opts.OAP != nil && opts.OAPShare > 0 {
+		w.oapCount = int(math.Round(opts.OAPShare * float64(cfg.Clients)))
+		for _, n := range c.nodes {
+			rt, err := opts.OAP(n.oap, n.id)
+			if err != nil {
+				w.close()
+				return nil, fmt.Errorf("real: OAP/1 client for %s: %w", n.name, err)
+			}
+			w.oap = append(w.oap, &http.Client{Transport: rt})
+		}
+	}
 	for i := 0; i < workload.OwnersCount; i++ {
 		var seed [ed25519.SeedSize]byte
 		rand.Fill(seed[:])
@@ -63,7 +79,25 @@ func newClients(cfg *scenario.Workload, c *cluster, start time.Time, rand *env.R
 	}
 	transport := &http.Transport{MaxIdleConnsPerHost: cfg.Clients, IdleConnTimeout: 30 * time.Second}
 	w.http = &http.Client{Transport: transport}
-	return w
+	return w, nil
+}
+
+// httpFor is the client c sends to node target with: OAP/1 for the
+// first oapCount clients, HTTP for the others.
+func (w *clients) httpFor(c, target int) *http.Client {
+	if c < w.oapCount {
+		return w.oap[target]
+	}
+	return w.http
+}
+
+// close closes the OAP/1 clients.
+func (w *clients) close() {
+	for _, c := range w.oap {
+		if closer, ok := c.Transport.(io.Closer); ok {
+			_ = closer.Close()
+		}
+	}
 }
 
 func (w *clients) now() int64 { return time.Since(w.start).Nanoseconds() }
@@ -173,7 +207,7 @@ func (w *clients) operate(ctx context.Context, c, target int, rand *env.Rand, kn
 	w.mu.Unlock()
 	reqCtx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
 	defer cancel()
-	status, body, err := w.cluster.nodes[target].do(reqCtx, w.http, req.method, req.path, req.body, req.auth)
+	status, body, err := w.cluster.nodes[target].do(reqCtx, w.httpFor(c, target), req.method, req.path, req.body, req.auth)
 	output, unknown := w.outcome(op, status, body, err, knowledge)
 	if !unknown {
 		ret := w.now()
