@@ -8,7 +8,9 @@
 // content workload (put, get, range_get) goes through PUT /o and GET
 // /o/{addr}; the nodes run without the gateway's edge cache, which the
 // simulator's nodes do not have and which would hide disk faults from
-// reads.
+// reads. With --oap-share a share of the clients send every request over
+// OAP/1 instead (cmd/ronsim passes io/oapgate's client in as an
+// http.RoundTripper: sim/ cannot import io/).
 //
 // # Faults
 //
