@@ -23,6 +23,12 @@ import (
 // FinalReadTimeout bounds one stale read of the checks.
 const FinalReadTimeout = 5 * time.Second
 
+// DurabilityConvergeWithin is how long durability waits for the replicas
+// to agree when no liveness check did: a real replica that restarted
+// late can take seconds to catch up, and reading it behind would blame
+// durability for what is only lag.
+const DurabilityConvergeWithin = 30 * time.Second
+
 // checks runs the scenario's checks on the recorded history with
 // sim/check, the code `ronsim run` uses, in the scenario's order, and
 // stale_reads last as the simulator does.
@@ -242,7 +248,7 @@ func (r *run) finalStates(i int) (map[string]namespec.State, error) {
 func (r *run) checkDurability() check.Result {
 	states := r.final
 	if states == nil {
-		if _, _, _ = r.converge(scenario.LivenessWithinDefault); r.final != nil {
+		if _, _, _ = r.converge(DurabilityConvergeWithin); r.final != nil {
 			states = r.final
 		} else {
 			var err error
