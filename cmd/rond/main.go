@@ -166,13 +166,14 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	gwConfig.EdgeCacheBytes = cfg.EdgeCacheBytes
 	gwConfig.Admission.AnonymousRate = cfg.AnonymousReadRate
 	gw := gateway.New(gwConfig)
-	n.http.Handler = gw
+	handler := gw.WithStatus(gateway.StatusConfig{NodeID: spec.Self().String(), Profile: profile(cfg), Started: started})
+	n.http.Handler = handler
 	go func() {
 		if err := n.http.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("rond: http server failed", "err", err)
 		}
 	}()
-	if err := startOAP(n, cfg, spec.Key, gw, log); err != nil {
+	if err := startOAP(n, cfg, spec.Key, handler, log); err != nil {
 		n.close(log)
 		return err
 	}
