@@ -53,7 +53,8 @@ func startNodeWithID(t *testing.T) (string, string, proto.NodeID) {
 	tok, _ := auth.Mint(key, "root", auth.OpsAll, [auth.NonceBytes]byte{})
 	gw := gateway.New(gateway.Config{Backend: rt, Verifier: auth.NewVerifier(keys, nil),
 		Metrics: rt.Prom(), Gatherer: rt.Prom().Registry(), Logger: log, Version: "test"})
-	srv := httptest.NewServer(gw.WithStatus(gateway.StatusConfig{NodeID: spec.Self().String(), Profile: "micronode (test)", Started: time.Now()}))
+	srv := httptest.NewServer(gw.WithStatus(gateway.StatusConfig{NodeID: spec.Self().String(), Profile: "micronode (test)", Started: time.Now(),
+		RegistryReplica: true}))
 	t.Cleanup(func() {
 		srv.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

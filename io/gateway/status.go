@@ -24,6 +24,9 @@ type StatusConfig struct {
 	NodeID  string
 	Profile string // "micronode (in memory)", "macronode (DIR)"
 	Started time.Time
+	// RegistryReplica: this node holds a registry replica, so its names
+	// gauge counts the names (else Status.Names is null).
+	RegistryReplica bool
 	// Flags returns the feature flags and their state (nil: none).
 	Flags func() map[string]bool
 }
@@ -81,7 +84,9 @@ func (g *Gateway) status(r *http.Request, cfg StatusConfig) Status {
 		case statusMetricObjectBytes:
 			s.ObjectBytes = gaugeOf(f)
 		case statusMetricNames:
-			s.Names = gaugeOf(f)
+			if cfg.RegistryReplica {
+				s.Names = gaugeOf(f)
+			}
 		case statusMetricSessions:
 			s.PeersActive, s.PeersKnown = sessionsOf(f)
 		}
