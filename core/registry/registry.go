@@ -197,6 +197,7 @@ func (r *Registry) onTick() {
 			r.snapFresh = now
 		}
 		r.env.Metrics().Set(MetricSnapshotAge, "", now.Sub(r.snapFresh).Seconds())
+		r.env.Metrics().Set(MetricNames, "", float64(len(r.m.names)))
 	}
 	r.retryPending(now)
 }
