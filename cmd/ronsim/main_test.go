@@ -230,18 +230,20 @@ func TestRunWritesTraceHistoryAndRecord(t *testing.T) {
 	trace := filepath.Join(out, "nested", "trace.jsonl")
 	history := filepath.Join(out, "history.jsonl")
 	record := filepath.Join(out, "record.yaml")
-	r := ronsimRun(t, "run", path, "--trace", trace, "--history", history, "--record", record, "--json")
+	// A seed other than the file's: the record must carry the run's seed.
+	r := ronsimRun(t, "run", path, "--seed", "4", "--trace", trace, "--history", history, "--record", record, "--json")
 	expectCode(t, r, 0, "run --trace --history --record")
 
 	var rep struct {
-		Events uint64 `json:"events"`
+		Events    uint64 `json:"events"`
+		TraceHash string `json:"trace_hash"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatal(err)
 	}
 	traceLines := jsonLines(t, trace)
-	if uint64(len(traceLines)) < rep.Events {
-		t.Fatalf("%d trace lines for %d events", len(traceLines), rep.Events)
+	if uint64(len(traceLines)) != rep.Events {
+		t.Fatalf("%d trace lines for %d events in the report", len(traceLines), rep.Events)
 	}
 	for _, key := range []string{"i", "t", "node", "kind", "h"} {
 		if _, ok := traceLines[0][key]; !ok {
@@ -267,6 +269,18 @@ func TestRunWritesTraceHistoryAndRecord(t *testing.T) {
 	}
 	if len(rec.Faults) != 2 || !kinds[scenario.KindCrash] || !kinds[scenario.KindPartition] {
 		t.Fatalf("recorded faults %+v, want the crash and the partition", rec.Faults)
+	}
+	// The record replays the run with no flags: same seed, same trace.
+	replay := ronsimRun(t, "run", record, "--json")
+	expectCode(t, replay, 0, "run "+record)
+	var again struct {
+		TraceHash string `json:"trace_hash"`
+	}
+	if err := json.Unmarshal([]byte(replay.stdout), &again); err != nil {
+		t.Fatal(err)
+	}
+	if again.TraceHash != rep.TraceHash {
+		t.Fatalf("recorded file replays trace %s, the run was %s", again.TraceHash, rep.TraceHash)
 	}
 }
 

@@ -20,6 +20,10 @@ func (r *run) record() *scenario.Scenario {
 	out.RandomFaults = nil
 	out.Swarm = nil
 	out.Name = r.scn.Name + fmt.Sprintf(" (recorded, seed %d)", r.opts.Seed)
+	// The seed goes into the file: `ronsim run FILE` with no flags replays
+	// this run, whatever seed the source file names.
+	seed := r.opts.Seed
+	out.Seed = &seed
 	recs := r.w.Faults()
 	end := r.scn.Duration
 	for k, f := range recs {
