@@ -388,3 +388,60 @@ func TestDeterminism(t *testing.T) {
 		}
 	}
 }
+
+// --viz to a path that cannot be written exits 2 naming the flag, before
+// the run; a writable --viz gets the HTML with the faults as windows.
+func TestRunVizPath(t *testing.T) {
+	path := writeScenario(t, "small_registry.yaml", smallRegistry)
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := ronsimRun(t, "run", path, "--viz", filepath.Join(file, "viz.html"))
+	expectCode(t, r, 2, "run --viz under a file")
+	if !strings.Contains(r.stderr, "--viz") || strings.Contains(r.stdout, "result") {
+		t.Fatalf("stderr %q stdout %q: want a --viz error before any run", r.stderr, r.stdout)
+	}
+	viz := filepath.Join(t.TempDir(), "viz.html")
+	r = ronsimRun(t, "run", path, "--viz", viz)
+	expectCode(t, r, 0, "run --viz")
+	data, err := os.ReadFile(viz)
+	if err != nil || !strings.Contains(string(data), "isolate n2") {
+		t.Fatalf("viz %s: %v, %d bytes without the isolate annotation", viz, err, len(data))
+	}
+}
+
+// The --json registry figures match the liveness check's text.
+func TestRunJSONRegistryAgreement(t *testing.T) {
+	text := strings.Replace(smallRegistry, "checks: [linearizable]", "checks: [linearizable, {liveness: {within: 5s}}]", 1)
+	path := writeScenario(t, "small_registry_live.yaml", text)
+	r := ronsimRun(t, "run", path, "--json")
+	expectCode(t, r, 0, "run --json")
+	var rep struct {
+		Registry struct {
+			Applied  uint64 `json:"applied_index_max"`
+			Agreeing int    `json:"replicas_agreeing"`
+			OpsOK    int    `json:"ops_ok"`
+			Lincheck string `json:"lincheck_verdict"`
+		} `json:"registry"`
+		Checks []struct {
+			Name   string `json:"name"`
+			Detail string `json:"detail"`
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	var applied uint64
+	for _, c := range rep.Checks {
+		if c.Name == "liveness" {
+			if _, err := fmt.Sscanf(c.Detail[strings.Index(c.Detail, "; ")+2:], "%d healthy replicas agree at applied index %d", &n, &applied); err != nil {
+				t.Fatalf("liveness detail %q: %v", c.Detail, err)
+			}
+		}
+	}
+	if n != 3 || rep.Registry.Agreeing != n || rep.Registry.Applied != applied || applied == 0 {
+		t.Fatalf("json registry %+v, text says %d replicas agree at %d", rep.Registry, n, applied)
+	}
+}

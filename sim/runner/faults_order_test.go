@@ -2,6 +2,7 @@ package runner
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -258,5 +259,26 @@ func TestWindowEdgeWithoutEffectLeavesNoRecord(t *testing.T) {
 	want := []string{"12s network 0.01", "17s network 0.001"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("fault records %v, want %v", got, want)
+	}
+}
+
+// TestAnnotationsAreWindows: the visualisation marks each fault over the
+// time it was in force, not at the instant it began.
+func TestAnnotationsAreWindows(t *testing.T) {
+	r := faultWorld(t, parseFaults(t, `
+  - {at: 5s, for: 5s, partition: {isolate: n2}}
+  - {at: 12s, crash: n1, restart_after: 3s}
+  - {at: 20s, for: 4s, disk: {node: n3, read_error: 0.5}}
+  - {at: 30s, crash: n3}`))
+	if err := r.w.RunUntil(r.scn.Duration); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range r.annotations() {
+		got = append(got, fmt.Sprintf("%v-%v %s", time.Duration(a.Start), time.Duration(a.End), strings.Fields(a.Description)[0]))
+	}
+	want := []string{"5s-10s isolate", "12s-15s crash", "20s-24s disk", "30s-40s crash"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("annotations %v, want %v", got, want)
 	}
 }

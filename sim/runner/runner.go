@@ -115,6 +115,12 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 	} else {
 		rep.Checks = r.checks(rep)
 	}
+	if r.registry != nil {
+		if rep.Registry == nil {
+			rep.Registry = r.registryStats()
+		}
+		r.agreement(rep.Registry)
+	}
 	// Events counts the checks' settling too, as the trace does; the speed
 	// figures use the events of the scenario's duration.
 	r.fill(rep, draws, wall, events)
