@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ron-network/ron/sim/scenario"
 )
@@ -95,7 +96,7 @@ func TestHelp(t *testing.T) {
 	for _, arg := range []string{"help", "-h", "--help"} {
 		r := ronsimRun(t, arg)
 		expectCode(t, r, 0, arg)
-		for _, want := range []string{"Examples:", "ronsim run scenarios/", "ronsim explore", "ronsim determinism", "Exit status"} {
+		for _, want := range []string{"Examples:", "ronsim run scenarios/", "ronsim explore", "--from default 1", "--workers default one per CPU", "ronsim determinism", "Exit status"} {
 			if !strings.Contains(r.stdout, want) {
 				t.Fatalf("ronsim %s lacks %q:\n%s", arg, want, r.stdout)
 			}
@@ -322,6 +323,25 @@ type exploreSummary struct {
 		Seed   uint64   `json:"seed"`
 		Failed []string `json:"failed"`
 	} `json:"failure"`
+	Type        string `json:"type"`
+	Interrupted bool   `json:"interrupted"`
+	Exercised   struct {
+		Faults map[string]struct{ Seeds, Actions int } `json:"faults"`
+		Checks map[string]struct{ Passed, Failed int } `json:"checks"`
+		Drawn  map[string]struct{ Min, Max float64 }   `json:"drawn"`
+	} `json:"exercised"`
+	// seeds are the per-seed lines before the summary.
+	seeds []seedLine
+}
+
+type seedLine struct {
+	Type   string           `json:"type"`
+	Seed   uint64           `json:"seed"`
+	OK     bool             `json:"ok"`
+	Drawn  []map[string]any `json:"drawn"`
+	Faults map[string]int   `json:"faults"`
+	Checks []map[string]any `json:"checks"`
+	Events uint64           `json:"events"`
 }
 
 func explore(t *testing.T, code int, args ...string) exploreSummary {
@@ -329,9 +349,23 @@ func explore(t *testing.T, code int, args ...string) exploreSummary {
 	args = append([]string{"explore"}, append(args, "--json")...)
 	r := ronsimRun(t, args...)
 	expectCode(t, r, code, args...)
+	return parseExplore(t, r.stdout)
+}
+
+// parseExplore reads explore --json: one line per seed, then the summary.
+func parseExplore(t *testing.T, stdout string) exploreSummary {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	var sum exploreSummary
-	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil {
-		t.Fatalf("explore --json: %v\n%s", err, r.stdout)
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || sum.Type != "summary" {
+		t.Fatalf("explore --json last line: %v (type %q)\n%s", err, sum.Type, stdout)
+	}
+	for _, line := range lines[:len(lines)-1] {
+		var s seedLine
+		if err := json.Unmarshal([]byte(line), &s); err != nil || s.Type != "seed" {
+			t.Fatalf("explore --json seed line %q: %v", line, err)
+		}
+		sum.seeds = append(sum.seeds, s)
 	}
 	return sum
 }
@@ -346,6 +380,86 @@ func TestExploreSummary(t *testing.T) {
 	}
 	if sum.Failure != nil || sum.Replay != "" {
 		t.Fatalf("a passing explore reports a failure: %+v", sum)
+	}
+	// One line per seed: its draws, faults by kind and checks with figures;
+	// the summary adds them up.
+	if len(sum.seeds) != 4 {
+		t.Fatalf("%d seed lines, want 4", len(sum.seeds))
+	}
+	seen := map[uint64]bool{}
+	partitions := 0
+	for _, s := range sum.seeds {
+		seen[s.Seed] = true
+		if !s.OK || len(s.Drawn) == 0 || len(s.Checks) == 0 || s.Faults["partition"] == 0 || s.Events == 0 {
+			t.Fatalf("seed line %+v lacks draws, checks or the scenario's partition", s)
+		}
+		if d, _ := s.Checks[0]["detail"].(string); d == "" {
+			t.Fatalf("seed %d check without figures: %v", s.Seed, s.Checks[0])
+		}
+		partitions += s.Faults["partition"]
+	}
+	if len(seen) != 4 {
+		t.Fatalf("seeds %v, want 1..4 once each", seen)
+	}
+	if f := sum.Exercised.Faults["partition"]; f.Seeds != 4 || f.Actions != partitions {
+		t.Fatalf("exercised partition %+v, want 4 seeds and %d actions", f, partitions)
+	}
+	if c := sum.Exercised.Checks["sessions"]; c.Passed != 4 || c.Failed != 0 {
+		t.Fatalf("exercised checks %+v", sum.Exercised.Checks)
+	}
+	if len(sum.Exercised.Drawn) == 0 {
+		t.Fatal("no draw ranges in the summary")
+	}
+}
+
+// SIGINT stops explore: it prints the partial summary of the seeds that
+// finished and exits 130.
+func TestExploreInterruptPrintsPartialSummary(t *testing.T) {
+	cmd := exec.Command(ronsim, "explore", "scenarios/overlay_partition.yaml", "--seeds", "100000", "--workers", "1", "--json")
+	cmd.Dir = repoRoot
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 1<<16)
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 1<<24)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var got []string
+	select {
+	case line := <-lines: // the first seed finished
+		got = append(got, line)
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("no seed finished within 30s")
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	for line := range lines {
+		got = append(got, line)
+	}
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 130 {
+		t.Fatalf("explore after SIGINT: %v, want exit 130; stderr %s", err, stderr.String())
+	}
+	sum := parseExplore(t, strings.Join(got, "\n"))
+	if !sum.Interrupted || sum.SeedsRun == 0 || sum.SeedsRun >= 100000 || int(sum.SeedsRun) != len(sum.seeds) || !sum.OK {
+		t.Fatalf("partial summary %+v after %d seed lines", sum, len(sum.seeds))
+	}
+	if !strings.Contains(stderr.String(), "interrupted after") {
+		t.Fatalf("stderr %q", stderr.String())
 	}
 }
 
