@@ -22,6 +22,9 @@ const usage = `ronsim: the RON cluster simulator
 Usage:
   ronsim run FILE [--seed N] [--swarm] [--json] [--trace FILE] [--history FILE] [--viz FILE.html] [--record FILE]
   ronsim explore FILE --seeds N [--from S] [--workers W] [--shard K/N] [--json]
+      (--seeds default 100, --from default 1, --workers default one per CPU;
+      --json prints one line per seed, then the summary; Ctrl-C prints the
+      partial summary and exits 130)
   ronsim determinism FILE... [--seeds N]
   ronsim help [COMMAND]     (or COMMAND --help: its flags and examples)
   ronsim --version
