@@ -26,6 +26,7 @@ Usage:
       --json prints one line per seed, then the summary; Ctrl-C prints the
       partial summary and exits 130)
   ronsim determinism FILE... [--seeds N]
+  ronsim real FILE [--seed N] [--json] [--history FILE] [--viz FILE.html] [--rond PATH] [--keep DIR]
   ronsim help [COMMAND]     (or COMMAND --help: its flags and examples)
   ronsim --version
 
@@ -45,6 +46,9 @@ Examples:
       run the 3rd of 16 disjoint slices of the seed range (for a CI matrix)
   ronsim determinism scenarios/*.yaml
       run every scenario twice per seed and compare trace hashes
+  ronsim real scenarios/partition.yaml --seed 1 --keep out/real
+      the same scenario against real rond processes (not deterministic),
+      checked by the same checkers; keeps the node logs and the history
 
 Exit status: 0 all checks passed, 1 a check failed, 2 bad input.
 `
@@ -93,6 +97,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return cmdExplore(args[1:], stdout, stderr)
 	case "determinism":
 		return cmdDeterminism(args[1:], stdout, stderr)
+	case "real":
+		return cmdReal(args[1:], stdout, stderr)
 	case "worker":
 		return cmdWorker(args[1:], os.Stdin, stdout)
 	case "help", "-h", "--help":

@@ -341,6 +341,14 @@ func TestNames(t *testing.T) {
 	if r.StatusCode != 200 || json.Unmarshal(r.body, &rec) != nil || rec.Target != addr || rec.Seq != 1 || rec.Owner != ownerHex {
 		t.Fatalf("resolve: %d %s", r.StatusCode, r.body)
 	}
+	// ?stale=1 reads this node's applied state through a StaleResolve.
+	stale := f.do("GET", "/names/app.example?stale=1", nil, nil)
+	if stale.StatusCode != 200 || json.Unmarshal(stale.body, &rec) != nil || rec.Target != addr || rec.Seq != 1 {
+		t.Fatalf("stale resolve: %d %s", stale.StatusCode, stale.body)
+	}
+	if m := f.do("GET", "/metrics", nil, nil); !strings.Contains(string(m.body), `registry_ops_total{op="stale_resolve"} 1`) {
+		t.Fatalf("?stale=1 was not a stale resolve:\n%s", m.body)
+	}
 	served := f.do("GET", "/n/app.example", nil, nil)
 	if served.StatusCode != 200 || !bytes.Equal(served.body, data) {
 		t.Fatalf("GET /n: %d %q", served.StatusCode, served.body)

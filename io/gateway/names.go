@@ -76,7 +76,14 @@ func (g *Gateway) resolve(req *request) (string, registry.Record, *apiError) {
 	if e != nil {
 		return "", registry.Record{}, e
 	}
-	rec, e := g.registryCall(req, registry.Resolve{Name: name}, false)
+	var body any = registry.Resolve{Name: name}
+	if req.r.URL.Query().Get("stale") == "1" {
+		// A local read of this node's applied state, neither linearizable
+		// nor forwarded: what the registry replicas hold, one at a time
+		// (sim/real's durability and convergence checks read each replica).
+		body = registry.StaleResolve{Name: name}
+	}
+	rec, e := g.registryCall(req, body, false)
 	if e != nil {
 		return "", registry.Record{}, e
 	}
