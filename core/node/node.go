@@ -137,6 +137,16 @@ func (n *Node) Service(name string) Service {
 	return nil
 }
 
+// ServiceNames lists the node's services by name, in composition order
+// (a new slice).
+func (n *Node) ServiceNames() []string {
+	names := make([]string, len(n.services))
+	for i, s := range n.services {
+		names[i] = s.Name()
+	}
+	return names
+}
+
 // Step runs one input to completion, then drains the bus.
 func (n *Node) Step(in env.Input) {
 	n.enter()
