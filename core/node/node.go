@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -23,6 +24,11 @@ const (
 	// handlers one step drains; further events wait for the next step.
 	BusRoundsMax = 8
 )
+
+// ErrUnknownRequest is every service's answer to a request whose body it
+// does not know (a programmer error in the caller, reported as a value).
+// Services wrap it with the body's type: fmt.Errorf("%w: %T", ...).
+var ErrUnknownRequest = errors.New("node: unknown request")
 
 // MetricOAPRejects counts frames dropped before reaching a service.
 const MetricOAPRejects = "oap_rejects_total"
