@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -23,6 +24,11 @@ const (
 	// handlers one step drains; further events wait for the next step.
 	BusRoundsMax = 8
 )
+
+// ErrUnknownRequest is every service's answer to a request whose body it
+// does not know (a programmer error in the caller, reported as a value).
+// Services wrap it with the body's type: fmt.Errorf("%w: %T", ...).
+var ErrUnknownRequest = errors.New("node: unknown request")
 
 // MetricOAPRejects counts frames dropped before reaching a service.
 const MetricOAPRejects = "oap_rejects_total"
@@ -138,6 +144,16 @@ func (n *Node) Service(name string) Service {
 		return n.services[i]
 	}
 	return nil
+}
+
+// ServiceNames lists the node's services by name, in composition order
+// (a new slice).
+func (n *Node) ServiceNames() []string {
+	names := make([]string, len(n.services))
+	for i, s := range n.services {
+		names[i] = s.Name()
+	}
+	return names
 }
 
 // Step runs one input to completion, then drains the bus.

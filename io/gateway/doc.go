@@ -89,7 +89,7 @@
 // Revocation (revocations.go): the Verifier's auth.RevocationSet is a
 // RevocationCache. The registry lives on the node loop, so the gateway
 // never reads it from an HTTP goroutine: a lookup is a runtime Call of
-// runtime.RevokedQuery, answered on the loop from the registry's view (a
+// authz.RevokedQuery, answered on the loop from the registry's view (a
 // replica's applied state, a non-replica's pulled list). "Not revoked" is
 // reused for RevocationCacheTTL, "revoked" until evicted (a revocation is
 // never withdrawn); the cache holds at most RevocationCacheEntriesMax

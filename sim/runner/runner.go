@@ -65,6 +65,9 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 		r.heapBefore = heapInUse()
 	}
 	r.cluster = newCluster(s, opts)
+	if err := r.cluster.checkOff(); err != nil {
+		return nil, err
+	}
 	r.w = sim.New(sim.Config{
 		Seed:          opts.Seed,
 		Nodes:         s.Nodes.Count,
@@ -85,11 +88,11 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 		r.registry = workload.NewRegistry(r.w, cfg)
 		r.registry.Start()
 	}
-	if r.cluster.runsDHT() {
-		r.startLookups(s.Workload)
+	if wl := s.Workload; wl != nil && wl.Mix.Lookup > 0 {
+		r.startLookups(wl)
 	}
-	if r.cluster.runsStorage() {
-		r.startContent(s.Workload)
+	if wl := s.Workload; wl != nil && (wl.Mix.Put > 0 || wl.Mix.Get > 0 || wl.Mix.RangeGet > 0) {
+		r.startContent(wl)
 	}
 	if r.cluster.runsTokens() {
 		if err := r.startTokens(s.Workload); err != nil {
