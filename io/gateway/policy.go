@@ -10,24 +10,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ron-network/ron/core/admission"
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/policy"
 )
 
-// DefaultPolicy is the bundle in force when none is configured: reads are
-// public, and every other op needs a verified token (whose own scope and
-// caveats are checked by core/auth first). Anything else is denied by
-// default.
-const DefaultPolicy = `version: 1
-name: default
-rules:
-  - name: public-reads
-    effect: allow
-    match: {ops: [read]}
-  - name: token-writes
-    effect: allow
-    match: {ops: [write, delete, name, admin], authenticated: true}
-`
+// DefaultPolicy is the bundle in force when none is configured
+// (core/admission.DefaultPolicy): reads are public, and every other op
+// needs a verified token. Anything else is denied by default.
+const DefaultPolicy = admission.DefaultPolicy
 
 // ReasonPolicyDenied is the deny reason of a request a policy rule (or the
 // default deny) refused.
