@@ -35,12 +35,9 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-// Shutdown bounds.
-const (
-	drainTimeout      = 10 * time.Second
-	readHeaderTimeout = 10 * time.Second
-	idleTimeout       = 2 * time.Minute
-)
+// drainTimeout bounds the shutdown; the HTTP server's timeouts are
+// gateway.NewServer's.
+const drainTimeout = 10 * time.Second
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
@@ -287,8 +284,8 @@ func start(cfg Config, spec runtime.NodeSpec, peers []peer, log *slog.Logger) (*
 		n.close(log)
 		return nil, listenError("http_addr", cfg.HTTPAddr, "TCP", err)
 	}
-	n.http = &http.Server{ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	n.httpLn = gateway.EnvelopeListener(n.httpLn) // net/http's own errors leave as envelopes too
+	n.http = gateway.NewServer(nil, slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	return n, nil
 }
 

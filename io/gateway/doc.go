@@ -149,9 +149,19 @@
 // checked against its address before the last piece is written; a
 // failure after the headers went out aborts the connection
 // (http.ErrAbortHandler), so a client sees a truncated body, never a
-// complete wrong one. A multi-range answer is assembled in memory only up
-// to MultipartBytesMax; beyond it the Range header is ignored and the
-// whole object is streamed (200), which RFC 9110 allows.
+// complete wrong one. A multi-range answer has its ranges coalesced and
+// streams its parts (ranges.go), so it is at most RangeResponseFactorMax
+// times the object and holds one piece at a time; several ranges asking
+// for more than MultipartBytesMax in all are ignored and the whole object
+// is streamed (200), which RFC 9110 allows.
+//
+// Hostile input (server.go): NewServer bounds the headers' time and size;
+// Config.BodyLimits bound a body by a minimum average rate and a maximum
+// gap, never by its total time, so a large upload at a normal rate passes
+// while a slow-loris body is cut off (omnigate_shed_total{reason=
+// "slow_body"}); EnvelopeListener turns net/http's own protocol errors
+// into envelopes; paths with dot segments get a 400, not a redirect; an
+// envelope's message is cut to MessageBytesMax.
 //
 // Limits that are honest rather than ideal:
 //   - A streamed PUT has one chunk in flight: the node's chunk write

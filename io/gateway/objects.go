@@ -2,10 +2,7 @@ package gateway
 
 import (
 	"fmt"
-	"io"
-	"mime/multipart"
 	"net/http"
-	"net/textproto"
 	"strconv"
 	"strings"
 
@@ -115,43 +112,7 @@ func (g *Gateway) serveRange(req *request, addr proto.Addr, r byteRange, size ui
 	return g.writeObject(req, addr, http.StatusPartialContent, r.start, r.length, size)
 }
 
-// serveMultipart reads every range before writing, so a failed read still
-// gets an envelope rather than a truncated body.
-func (g *Gateway) serveMultipart(req *request, addr proto.Addr, ranges []byteRange, size uint64) *apiError {
-	var total uint64
-	for _, r := range ranges {
-		total += r.length
-	}
-	if total > MultipartBytesMax {
-		return g.serveWhole(req, addr, size) // streamed rather than held
-	}
-	parts := make([][]byte, len(ranges))
-	for i, r := range ranges {
-		data, _, e := g.read(req, addr, r.start, r.length)
-		if e != nil {
-			return e
-		}
-		parts[i] = data
-	}
-	var body strings.Builder
-	mw := multipart.NewWriter(&body)
-	for i, r := range ranges {
-		hdr := textproto.MIMEHeader{}
-		hdr.Set("Content-Type", "application/octet-stream")
-		hdr.Set("Content-Range", contentRange(r, size))
-		pw, err := mw.CreatePart(hdr)
-		if err != nil {
-			return errorf(http.StatusInternalServerError, CodeInternal, "multipart: %v", err)
-		}
-		_, _ = pw.Write(parts[i])
-	}
-	_ = mw.Close()
-	req.w.Header().Set("Content-Type", "multipart/byteranges; boundary="+mw.Boundary())
-	req.w.Header().Set("Content-Length", strconv.Itoa(body.Len()))
-	req.w.WriteHeader(http.StatusPartialContent)
-	_, _ = io.WriteString(req.w, body.String())
-	return nil
-}
+// serveMultipart is in ranges.go.
 
 func contentRange(r byteRange, size uint64) string {
 	return fmt.Sprintf("bytes %d-%d/%d", r.start, r.start+r.length-1, size)
