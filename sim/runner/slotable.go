@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/ron-network/ron/sim"
+	"github.com/ron-network/ron/sim/check"
 	"github.com/ron-network/ron/specs/slo"
 )
 
@@ -67,6 +68,26 @@ func (r *run) sloTable() []SLORow {
 		rows = append(rows, row)
 	}
 	return rows
+}
+
+// checkSeedSLOs is a bare `slo` check: every seed SLO the run measured
+// under conditions that make it meaningful is within its budget. A run
+// that judged none fails: the check would prove nothing.
+func (r *run) checkSeedSLOs() check.Result {
+	var judged []string
+	for _, row := range r.sloTable() {
+		switch row.Verdict {
+		case VerdictFail:
+			return check.Result{Name: "slo", Detail: fmt.Sprintf("%s: %s = %s breaks the budget %s (%s)", row.Name, row.Stat,
+				fmtObjective(row, *row.Observed), row.budgetText(), row.Source)}
+		case VerdictPass:
+			judged = append(judged, row.Name)
+		}
+	}
+	if len(judged) == 0 {
+		return check.Result{Name: "slo", Detail: "no seed SLO was measured under conditions that make it meaningful"}
+	}
+	return check.Result{Name: "slo", OK: true, Detail: fmt.Sprintf("%d seed SLOs within budget: %s", len(judged), strings.Join(judged, ", "))}
 }
 
 // meaningless says why the run's conditions make an objective measured

@@ -17,7 +17,7 @@ duration: 10s
 nodes: {count: 3}
 network:
   latency: {p50: 2ms, p99: 20ms}
-checks: [sessions]
+checks: [sessions, slo]
 `
 
 // Every seed SLO has a row in every report, text and JSON; a figure the
@@ -67,6 +67,28 @@ func TestSLOTableNamesEverySeedSLO(t *testing.T) {
 		if row.Verdict != w[0] || calm.SLOTable[i].Verdict != w[1] {
 			t.Errorf("%s: %s under faults (%s), %s without (%s); want %s and %s", row.Name, row.Verdict, row.Why,
 				calm.SLOTable[i].Verdict, calm.SLOTable[i].Why, w[0], w[1])
+		}
+	}
+}
+
+// A bare slo check judges the seed SLOs the run makes meaningful: the
+// fault-free ones only in a run without faults.
+func TestBareSLOCheckJudgesMeaningfulSeedSLOs(t *testing.T) {
+	calm := run(t, parse(t, "calm.yaml", overlayCalm), runner.Options{Seed: 1})
+	faulty := run(t, parse(t, "split.yaml", strings.Replace(overlaySplit, "{slo: {overlay_rpc_latency_seconds: {p99: 1}}}", "slo", 1)), runner.Options{Seed: 1})
+	for _, c := range []struct {
+		rep        *runner.Report
+		reconnects bool
+	}{{calm, true}, {faulty, false}} {
+		var slo *runner.CheckResult
+		for i := range c.rep.Checks {
+			if c.rep.Checks[i].Name == "slo" {
+				slo = &c.rep.Checks[i]
+			}
+		}
+		if slo == nil || !slo.OK || !strings.Contains(slo.Detail, "overlay_rpc_p99") ||
+			strings.Contains(slo.Detail, "overlay_reconnect_rate") != c.reconnects {
+			t.Fatalf("%s: slo check %+v; want a pass naming overlay_rpc_p99, and overlay_reconnect_rate only without faults", c.rep.Scenario, slo)
 		}
 	}
 }

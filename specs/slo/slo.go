@@ -5,9 +5,9 @@
 //
 // The simulator reports every objective of Seed for every run (a table of
 // budget, observed figure and verdict; sim/runner); a bare `slo` check in a
-// scenario gates on Defaults, the latency budgets meaningful in any run.
-// An objective the simulator cannot measure says why rather than being
-// left out, so the table always names all of them.
+// scenario fails the run when an objective the run makes meaningful is
+// over budget. An objective the simulator cannot measure says why rather
+// than being left out, so the table always names all of them.
 package slo
 
 import "time"
@@ -161,31 +161,6 @@ var Seed = []Objective{
 		"a get falls over to another replica, so one crashed replica does not slow most", "RonGetLatencyHigh"},
 	{"storage_replication_lag_p95", "storage_replication_lag_seconds", "p95", 10, false, "not a seed figure (the seed names the metric, not a number): 10 s, this project's choice", Anywhere,
 		"repair restores R after crashes within a few repair rounds", "RonReplicationLagHigh"},
-}
-
-// Budget bounds Stat (mean, p50, p95, p99 or max) of a histogram Metric:
-// the form a scenario's explicit `slo` budgets take.
-type Budget struct {
-	Metric string
-	Stat   string
-	Max    float64
-	// Why cites where the figure comes from.
-	Why string
-}
-
-// Defaults are the budgets of a bare `slo` check: the objectives of Seed
-// that bound a histogram statistic and are meaningful in any run.
-var Defaults = defaults(Seed)
-
-func defaults(objectives []Objective) []Budget {
-	var out []Budget
-	for _, o := range objectives {
-		if o.Where != Anywhere || o.AtLeast || !HistogramStat(o.Stat) {
-			continue
-		}
-		out = append(out, Budget{Metric: o.Metric, Stat: o.Stat, Max: o.Bound, Why: o.Source})
-	}
-	return out
 }
 
 // HistogramStat reports whether stat is one of a histogram's statistics.

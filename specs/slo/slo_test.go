@@ -26,23 +26,3 @@ func TestSeedObjectivesComplete(t *testing.T) {
 		t.Fatalf("%d objectives; the seed names about 30", len(Seed))
 	}
 }
-
-// Defaults are exactly the histogram objectives meaningful in any run.
-func TestDefaultsAreTheAnywhereHistogramObjectives(t *testing.T) {
-	var want int
-	for _, o := range Seed {
-		if o.Where == Anywhere && HistogramStat(o.Stat) && !o.AtLeast {
-			want++
-			found := false
-			for _, b := range Defaults {
-				found = found || b.Metric == o.Metric && b.Stat == o.Stat && b.Max == o.Bound
-			}
-			if !found {
-				t.Fatalf("%s is not a default budget", o.Name)
-			}
-		}
-	}
-	if len(Defaults) != want || want == 0 {
-		t.Fatalf("%d defaults, want %d", len(Defaults), want)
-	}
-}
