@@ -38,36 +38,37 @@ func (r *run) sloTable() []SLORow {
 	rows := make([]SLORow, 0, len(slo.Seed))
 	faults := r.faultsSeen()
 	for _, o := range slo.Seed {
-		row := SLORow{Name: o.Name, Metric: o.Metric, Stat: o.Stat, Budget: o.Bound, AtLeast: o.AtLeast, Source: o.Source, Alert: o.Alert}
-		switch o.Where {
-		case slo.Unmeasured:
-			row.Verdict, row.Why = VerdictNotMeasured, "no metric yet: "+o.Why
-			rows = append(rows, row)
-			continue
-		case slo.Production:
-			row.Verdict, row.Why = VerdictNotMeasured, "production only: "+o.Why
-			rows = append(rows, row)
-			continue
-		}
-		v, ok := observe(r.w.Metrics(), o, r.scn.Duration.Seconds(), r.w.Nodes())
-		if !ok {
-			row.Verdict, row.Why = VerdictNotMeasured, "this run observed no "+o.Metric
-			rows = append(rows, row)
-			continue
-		}
-		row.Observed = &v
-		if why := r.meaningless(o.Where, faults); why != "" {
-			row.Verdict, row.Why = VerdictNotChecked, why+" ("+o.Why+")"
-			rows = append(rows, row)
-			continue
-		}
-		row.Verdict = VerdictFail
-		if o.AtLeast && v >= o.Bound || !o.AtLeast && v <= o.Bound {
-			row.Verdict = VerdictPass
-		}
-		rows = append(rows, row)
+		rows = append(rows, r.judge(o, faults))
 	}
 	return rows
+}
+
+// judge is one objective's row; faults describes the run's faults.
+func (r *run) judge(o slo.Objective, faults string) SLORow {
+	row := SLORow{Name: o.Name, Metric: o.Metric, Stat: o.Stat, Budget: o.Bound, AtLeast: o.AtLeast, Source: o.Source, Alert: o.Alert}
+	switch o.Where {
+	case slo.Unmeasured:
+		row.Verdict, row.Why = VerdictNotMeasured, "no metric yet: "+o.Why
+		return row
+	case slo.Production:
+		row.Verdict, row.Why = VerdictNotMeasured, "production only: "+o.Why
+		return row
+	}
+	v, ok := observe(r.w.Metrics(), o, r.scn.Duration.Seconds(), r.w.Nodes())
+	if !ok {
+		row.Verdict, row.Why = VerdictNotMeasured, "this run observed no "+o.Metric
+		return row
+	}
+	row.Observed = &v
+	if why := r.meaningless(o.Where, faults); why != "" {
+		row.Verdict, row.Why = VerdictNotChecked, why+" ("+o.Why+")"
+		return row
+	}
+	row.Verdict = VerdictFail
+	if o.AtLeast && v >= o.Bound || !o.AtLeast && v <= o.Bound {
+		row.Verdict = VerdictPass
+	}
+	return row
 }
 
 // checkSeedSLOs is a bare `slo` check: every seed SLO the run measured
