@@ -70,7 +70,8 @@ const (
 var _ = env.Declare(
 	env.MetricDef{Name: MetricHitRatio, Kind: env.Gauge, Help: "Edge cache hits over lookups since start (for a windowed ratio use rate() of edge_cache_requests_total)."},
 	env.MetricDef{Name: MetricBytes, Kind: env.Gauge, Help: "Bytes the edge cache holds: data plus a fixed per-entry overhead."},
-	env.MetricDef{Name: MetricRequests, Kind: env.Counter, Help: "Edge cache lookups, by result.", Label: "result"},
+	env.MetricDef{Name: MetricRequests, Kind: env.Counter, Help: "Edge cache lookups, by result.", Label: "result",
+		LabelValues: []string{ResultHit, ResultMiss}}, // a cache that never hits still has a hit series, so its ratio alert can fire
 )
 
 // entry is one cached value and its links in the recency ring.

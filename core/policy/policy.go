@@ -49,13 +49,17 @@ const (
 	ReloadFailed    = "failed"    // the file could not be read; the old one stays
 )
 
+// applyBuckets put a bound on the apply SLO (<= 2 s), so an alert can
+// count the applies above it exactly.
+var applyBuckets = []float64{0.001, 0.01, 0.1, 0.5, 1, 2, 5, 10}
+
 // ReloadResults are every value of policy_reloads_total's label (each
 // series exists at zero before the first reload).
 var ReloadResults = []string{ReloadApplied, ReloadUnchanged, ReloadRejected, ReloadFailed}
 
 var _ = env.Declare(
 	env.MetricDef{Name: MetricApplyLatency, Kind: env.Histogram,
-		Help: "Policy bundle apply latency.", Buckets: env.LatencyBuckets},
+		Help: "Policy bundle apply latency.", Buckets: applyBuckets},
 	env.MetricDef{Name: MetricReloads, Kind: env.Counter, Label: "result", LabelValues: ReloadResults,
 		Help: "Policy bundle reloads, by result (applied, unchanged, rejected, failed)."},
 	env.MetricDef{Name: MetricPolls, Kind: env.Counter, Help: "Looks at the policy file for a change."},

@@ -70,20 +70,22 @@ func TestNameIsRevalidatedObjectIsImmutable(t *testing.T) {
 // Last-Modified) the whole object comes back with 200.
 func TestIfRange(t *testing.T) {
 	f := newFixture(t, gateway.AdmissionConfig{}, 0)
-	data := []byte("0123456789abcdefghij")
+	data := bytes.Repeat([]byte("0123456789abcdefghij"), 200) // ranges far apart stay apart
 	addr := f.put(data)
 	other := `"b3:` + strings.Repeat("0", 64) + `"`
+	multi := "bytes=0-1, 2000-2009"
+	parts := fmt.Sprint([][2]string{{"bytes 0-1/4000", "01"}, {"bytes 2000-2009/4000", string(data[2000:2010])}})
 	cases := []struct {
 		ifRange, rng string
 		status       int
-		body         string // "" = multipart, checked below
+		body         string // "" = the multipart parts of multi
 	}{
 		{`"` + addr + `"`, "bytes=2-5", 206, "2345"},
 		{other, "bytes=2-5", 200, string(data)},
 		{`W/"` + addr + `"`, "bytes=2-5", 200, string(data)},
 		{"Fri, 04 Dec 2026 10:00:00 GMT", "bytes=2-5", 200, string(data)},
-		{other, "bytes=0-1, 10-", 200, string(data)},
-		{`"` + addr + `"`, "bytes=0-1, 10-", 206, ""},
+		{other, multi, 200, string(data)},
+		{`"` + addr + `"`, multi, 206, ""},
 		{other, "", 200, string(data)},
 	}
 	for _, c := range cases {
@@ -93,14 +95,13 @@ func TestIfRange(t *testing.T) {
 		}
 		r := f.do("GET", "/o/"+addr, nil, hdr)
 		if c.body == "" {
-			parts := multipartParts(t, r)
-			if want := [][2]string{{"bytes 0-1/20", "01"}, {"bytes 10-19/20", "abcdefghij"}}; fmt.Sprint(parts) != fmt.Sprint(want) {
-				t.Fatalf("If-Range %s Range %s: parts %v", c.ifRange, c.rng, parts)
+			if got := fmt.Sprint(multipartParts(t, r)); got != parts {
+				t.Fatalf("If-Range %s Range %s: parts %v, want %v", c.ifRange, c.rng, got, parts)
 			}
 			continue
 		}
 		if r.StatusCode != c.status || string(r.body) != c.body || (c.status == 200 && r.Header.Get("Content-Range") != "") {
-			t.Fatalf("If-Range %s Range %q: %d %q Content-Range %q, want %d %q", c.ifRange, c.rng, r.StatusCode, r.body, r.Header.Get("Content-Range"), c.status, c.body)
+			t.Fatalf("If-Range %s Range %q: %d (%d bytes) Content-Range %q, want %d (%d bytes)", c.ifRange, c.rng, r.StatusCode, len(r.body), r.Header.Get("Content-Range"), c.status, len(c.body))
 		}
 	}
 }

@@ -15,6 +15,15 @@
 // sane X-Request-Id or is generated, and X-Request-Id is always set on
 // the response.
 //
+// Conditional requests and caching (conditional.go): a read of an object
+// honours If-None-Match (304), If-Match (412 PRECONDITION_FAILED unless
+// "*" or a listed tag matches, strongly) and If-Range (the Range only when
+// it names the ETag, else the whole object with 200). Objects have no
+// Last-Modified, so If-Unmodified-Since and If-Modified-Since are ignored
+// (RFC 9110 13.1.3, 13.1.4) and a date in If-Range never matches.
+// /o/{addr} is cached "immutable"; /n/{name} carries the target's ETag and
+// "Cache-Control: no-cache", since a name moves: caches revalidate it.
+//
 // Capabilities: writes (PUT /o, DELETE /o, POST and PUT /names) need a bearer token
 // that core/auth's Verifier accepts for the op (write, delete, name), the resource
 // (the body's address, or the name) and the body size. 401 means the token

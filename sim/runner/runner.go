@@ -200,6 +200,7 @@ func (r *run) fill(rep *Report, draws []scenario.Draw, wall time.Duration, event
 		rep.Faults = append(rep.Faults, FaultReport{AtSeconds: f.At.Seconds(), Kind: string(f.Kind), Detail: describeFault(f)})
 	}
 	rep.SLO, rep.Counters = metricFigures(r.w.Metrics())
+	rep.SLOTable = r.sloTable()
 	rep.Recorded = r.record()
 }
 
