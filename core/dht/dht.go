@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/internal/invariants"
 	"github.com/ron-network/ron/core/node"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/proto/oap"
@@ -280,7 +281,7 @@ func (d *DHT) ProviderRecords() int { return d.store.len() }
 func (d *DHT) CheckInvariants() { d.checkInvariants() }
 
 func (d *DHT) checkInvariants() {
-	d.table.check(invariantsDeep)
+	d.table.check(invariants.Enabled)
 	if len(d.pending) > PendingRPCsMax {
 		panic(fmt.Sprintf("dht: %d pending RPCs, max %d", len(d.pending), PendingRPCsMax))
 	}
@@ -290,7 +291,7 @@ func (d *DHT) checkInvariants() {
 	if len(d.evicts) > BucketsCount {
 		panic(fmt.Sprintf("dht: %d evictions pending", len(d.evicts)))
 	}
-	if invariantsDeep {
+	if invariants.Enabled {
 		d.checkDeep()
 	}
 }

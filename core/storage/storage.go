@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/internal/invariants"
 	"github.com/ron-network/ron/core/node"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/proto/oap"
@@ -289,5 +290,5 @@ func (s *Storage) checkInvariants() {
 	if !s.ready && (len(s.puts) > 0 || len(s.gets) > 0 || len(s.audits) > 0 || len(s.sessions) > 0 || s.sweep.active) {
 		panic("storage: client or repair work before recovery finished")
 	}
-	s.index.check(invariantsDeep)
+	s.index.check(invariants.Enabled)
 }
