@@ -57,7 +57,7 @@ var (
 	ErrOverloaded     = errors.New("dht: too many lookups in flight")
 	ErrNotStarted     = errors.New("dht: not started")
 	ErrNotStored      = errors.New("dht: no node stored the provider record")
-	ErrUnknownRequest = errors.New("dht: unknown request")
+	ErrUnknownRequest = node.ErrUnknownRequest
 )
 
 // Client requests (env.Request.Body; pointers are accepted too).
@@ -149,7 +149,7 @@ func (d *DHT) reset() {
 }
 
 // Name implements node.Service.
-func (d *DHT) Name() string { return "dht" }
+func (d *DHT) Name() string { return ServiceName }
 
 // Protocols implements node.Service.
 func (d *DHT) Protocols() []uint16 { return []uint16{oap.ProtoDHT} }
@@ -179,7 +179,6 @@ func (d *DHT) Handle(in env.Input) {
 	case env.Request:
 		d.onRequest(in)
 	}
-	d.checkInvariants()
 }
 
 // start (re)initialises the soft state: the DHT keeps nothing durable, a
@@ -278,9 +277,9 @@ func (d *DHT) ProviderRecords() int { return d.store.len() }
 
 // CheckInvariants implements node.InvariantChecker: the cheap structural
 // checks, plus the O(table) ones when built with the invariants tag.
-func (d *DHT) CheckInvariants() { d.checkInvariants() }
-
-func (d *DHT) checkInvariants() {
+// The node calls it once after every step; Handle does not check by
+// itself.
+func (d *DHT) CheckInvariants() {
 	d.table.check(invariants.Enabled)
 	if len(d.pending) > PendingRPCsMax {
 		panic(fmt.Sprintf("dht: %d pending RPCs, max %d", len(d.pending), PendingRPCsMax))

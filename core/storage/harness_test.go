@@ -175,7 +175,7 @@ func (c *cluster) start(i int) {
 }
 
 func (c *cluster) handle(h *hnode, in env.Input) {
-	h.st.Handle(in)
+	envtest.Step(h.st, in)
 	h.st.index.check(true)
 }
 

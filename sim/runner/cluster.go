@@ -122,7 +122,7 @@ func (c *cluster) describe(i int, key ed25519.PrivateKey) stack.Description {
 	d.Registry = registry.Config{Bug: c.opts.RegistryBug, Signatures: c.signatures}
 	if c.tokens != nil {
 		d.Registry.AdminKeys = []ed25519.PublicKey{c.tokens.admin.Public().(ed25519.PublicKey)}
-		d.Registry.RevocationPullInterval = registry.DefaultRevocationPullInterval
+		d.Registry.RevocationPullInterval = registry.RevocationPullIntervalDefault
 		d.Authz.Keys = c.tokens
 	}
 	if c.bootstrap != nil {

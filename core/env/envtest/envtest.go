@@ -232,3 +232,13 @@ func (m *Metrics) Observe(name, label string, value float64) {
 	k := Key(name, label)
 	m.Observations[k] = append(m.Observations[k], value)
 }
+
+// Step hands in to service s and then runs its invariant check, as a
+// node does once after every step: for tests that drive one service
+// without a node.
+func Step(s interface{ Handle(env.Input) }, in env.Input) {
+	s.Handle(in)
+	if c, ok := s.(interface{ CheckInvariants() }); ok {
+		c.CheckInvariants()
+	}
+}
