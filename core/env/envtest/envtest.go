@@ -3,6 +3,12 @@
 // completes disk operations when it chooses. The disk is a plain ordered
 // in-memory store without faults (the simulator's disk models faults).
 //
+// Cluster (cluster.go) is the services' shared multi-node fixture: N
+// core/node loops over one seeded network (loss, duplication, reordering,
+// latency, cuts) and crashable disks (Disk: a crash drops unsynced
+// writes), with request/await helpers. Services' tests use it instead of
+// keeping their own network harness.
+//
 // Typical loop:
 //
 //	e := envtest.New(id, seed)
