@@ -40,6 +40,8 @@ type ClusterConfig struct {
 	UnsyncedSurvive float64
 	// Epoch is every node's clock at the start (zero: 2026-01-01 UTC).
 	Epoch env.Time
+	// StartDown leaves every node down at first: Start(i) starts one.
+	StartDown bool
 }
 
 // EventsMax bounds the cluster's pending events; a test that overflows it
@@ -62,6 +64,9 @@ type Cluster struct {
 	// Drop, when set, drops the frames it returns true for (checked when
 	// a frame is sent): a test's targeted cut.
 	Drop func(from, to int, frame []byte) bool
+	// Sent, when set, sees every frame a node sends, before the network
+	// decides its fate (a trace for determinism tests).
+	Sent func(from int, to proto.NodeID, frame []byte)
 
 	cfg     ClusterConfig
 	rand    *env.Rand
@@ -112,11 +117,20 @@ func NewCluster(cfg ClusterConfig) *Cluster {
 		c.byID[id] = i
 		c.Members = append(c.Members, m)
 	}
-	for _, m := range c.Members {
-		m.start()
+	if !cfg.StartDown {
+		for _, m := range c.Members {
+			m.start()
+		}
 	}
 	return c
 }
+
+// Start starts node i for the first time (ClusterConfig.StartDown), or
+// again after a crash (as Restart).
+func (c *Cluster) Start(i int) { c.Restart(i) }
+
+// SetNet changes the network model for the frames sent from now on.
+func (c *Cluster) SetNet(n Net) { c.cfg.Net = n }
 
 func (m *Member) start() {
 	m.incarnation++
@@ -269,6 +283,9 @@ func (c *Cluster) schedule(member int, after time.Duration, m *Member, in env.In
 
 // send applies the network model to one frame.
 func (c *Cluster) send(from *Member, to proto.NodeID, frame []byte) {
+	if c.Sent != nil {
+		c.Sent(from.Index, to, frame)
+	}
 	j, known := c.byID[to]
 	if !known || c.cut[[2]int{from.Index, j}] || (c.Drop != nil && c.Drop(from.Index, j, frame)) {
 		return
