@@ -176,7 +176,7 @@ func (h *scriptHandler) changes() string {
 			key := [2]int{i, j}
 			h.backoffs[key].sample(s)
 			if old := h.states[key]; old != s.State {
-				fmt.Fprintf(&out, "%7.3fs %s->%s %s -> %s", h.c.now.Seconds(), nd.name, h.c.nodes[j].name, old, s.State)
+				fmt.Fprintf(&out, "%7.3fs %s->%s %s -> %s", h.c.now().Seconds(), nd.name, h.c.nodes[j].name, old, s.State)
 				if s.State == StateBackoff {
 					fmt.Fprintf(&out, " (attempt %d, retry in %v)", s.Attempts, s.Backoff.Round(time.Millisecond))
 				}

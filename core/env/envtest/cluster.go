@@ -18,7 +18,7 @@ type Net struct {
 	// LatencyMin and LatencyMax bound a frame's one-way delay (uniform).
 	LatencyMin, LatencyMax time.Duration
 	// Loss drops a frame; Duplicate delivers it twice; Reorder holds it
-	// back up to another LatencyMax, so later frames may pass it.
+	// back up to three more LatencyMax, so later frames may pass it.
 	Loss, Duplicate, Reorder float64
 }
 
@@ -117,26 +117,42 @@ func NewCluster(cfg ClusterConfig) *Cluster {
 		c.byID[id] = i
 		c.Members = append(c.Members, m)
 	}
-	if !cfg.StartDown {
-		for _, m := range c.Members {
-			m.start()
+	for _, m := range c.Members {
+		m.build()
+		if !cfg.StartDown {
+			m.Up = true
+			m.Node.Step(env.Start{})
 		}
 	}
 	return c
 }
 
-// Start starts node i for the first time (ClusterConfig.StartDown), or
-// again after a crash (as Restart).
-func (c *Cluster) Start(i int) { c.Restart(i) }
+// Start starts node i: the first time for a cluster built with
+// ClusterConfig.StartDown (its services exist from NewCluster on, and a
+// test may call them before), or again after a crash (as Restart).
+func (c *Cluster) Start(i int) {
+	m := c.Members[i]
+	if m.Node != nil && !m.Up {
+		m.Up = true
+		m.Node.Step(env.Start{})
+		return
+	}
+	c.Restart(i)
+}
 
 // SetNet changes the network model for the frames sent from now on.
 func (c *Cluster) SetNet(n Net) { c.cfg.Net = n }
 
-func (m *Member) start() {
+// build makes a new incarnation of the member's node, not yet started.
+func (m *Member) build() {
 	m.incarnation++
 	m.timers = map[env.TimerID]bool{}
-	m.Up = true
 	m.Node = m.c.cfg.NewNode(m.Index, memberEnv{m})
+}
+
+func (m *Member) start() {
+	m.build()
+	m.Up = true
 	m.Node.Step(env.Start{})
 }
 
@@ -189,7 +205,9 @@ func (c *Cluster) Step() bool {
 	ev := heap.Pop(&c.events).(*event)
 	c.Now = max(c.Now, ev.at)
 	m := c.Members[ev.member]
-	if !m.Up || ev.incarnation != m.incarnation {
+	// Timers and disk completions belong to the incarnation that asked for
+	// them; a frame reaches whatever incarnation is up when it arrives.
+	if !m.Up || (ev.incarnation != 0 && ev.incarnation != m.incarnation) {
 		return true
 	}
 	switch in := ev.input.(type) {
@@ -273,12 +291,13 @@ func Call[Res any](c *Cluster, i int, req node.Call[Res], limit time.Duration) (
 // Clock is every node's clock reading now (Epoch + Now).
 func (c *Cluster) Clock() env.Time { return c.cfg.Epoch.Add(c.Now) }
 
-func (c *Cluster) schedule(member int, after time.Duration, m *Member, in env.Input) {
+// schedule queues in for member after a delay; incarnation 0 means any.
+func (c *Cluster) schedule(member int, after time.Duration, incarnation uint64, in env.Input) {
 	if c.events.Len() >= EventsMax {
 		panic(fmt.Sprintf("envtest: %d events pending", EventsMax))
 	}
 	c.seq++
-	heap.Push(&c.events, &event{at: c.Now + max(after, 0), seq: c.seq, member: member, incarnation: m.incarnation, input: in})
+	heap.Push(&c.events, &event{at: c.Now + max(after, 0), seq: c.seq, member: member, incarnation: incarnation, input: in})
 }
 
 // send applies the network model to one frame.
@@ -304,10 +323,9 @@ func (c *Cluster) send(from *Member, to proto.NodeID, frame []byte) {
 			delay += time.Duration(c.rand.Uint64n(uint64(n.LatencyMax - n.LatencyMin)))
 		}
 		if n.Reorder > 0 && c.rand.Bool(n.Reorder) && n.LatencyMax > 0 {
-			delay += time.Duration(c.rand.Uint64n(uint64(n.LatencyMax)))
+			delay += time.Duration(c.rand.Uint64n(3*uint64(n.LatencyMax) + 1))
 		}
-		to := c.Members[j]
-		c.schedule(j, delay, to, env.Message{From: from.ID, Frame: frame})
+		c.schedule(j, delay, 0, env.Message{From: from.ID, Frame: frame})
 		frame = append([]byte(nil), frame...) // a duplicate owns its bytes
 	}
 }
@@ -327,7 +345,7 @@ func (e memberEnv) SetTimer(d time.Duration, tag uint64) env.TimerID {
 	m := e.m
 	m.nextTimer++
 	m.timers[m.nextTimer] = true
-	m.c.schedule(m.Index, d, m, env.TimerFired{ID: m.nextTimer, Tag: tag})
+	m.c.schedule(m.Index, d, m.incarnation, env.TimerFired{ID: m.nextTimer, Tag: tag})
 	return m.nextTimer
 }
 
@@ -336,7 +354,7 @@ func (e memberEnv) CancelTimer(id env.TimerID) { delete(e.m.timers, id) }
 func (e memberEnv) Submit(op env.DiskOp) env.OpID {
 	m := e.m
 	m.nextOp++
-	m.c.schedule(m.Index, m.c.cfg.DiskLatency, m, env.DiskDone{ID: m.nextOp, Op: op})
+	m.c.schedule(m.Index, m.c.cfg.DiskLatency, m.incarnation, env.DiskDone{ID: m.nextOp, Op: op})
 	return m.nextOp
 }
 
