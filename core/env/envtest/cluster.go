@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sort"
 	"time"
 
 	"github.com/ron-network/ron/core/env"
@@ -90,6 +91,8 @@ type Member struct {
 	Replies map[env.RequestID]any
 	// Up is false between Crash and Restart.
 	Up bool
+	// Sent counts the frames the node handed to the network.
+	Sent int
 
 	c           *Cluster
 	incarnation uint64
@@ -288,6 +291,23 @@ func Call[Res any](c *Cluster, i int, req node.Call[Res], limit time.Duration) (
 	return res, err, true
 }
 
+// PendingDisk lists node i's disk operations not yet completed, in the
+// order they will complete.
+func (c *Cluster) PendingDisk(i int) []env.DiskOp {
+	var evs []*event
+	for _, ev := range c.events {
+		if _, disk := ev.input.(env.DiskDone); disk && ev.member == i && ev.incarnation == c.Members[i].incarnation {
+			evs = append(evs, ev)
+		}
+	}
+	sort.Slice(evs, func(a, b int) bool { return eventQueue(evs).Less(a, b) })
+	ops := make([]env.DiskOp, len(evs))
+	for k, ev := range evs {
+		ops[k] = ev.input.(env.DiskDone).Op
+	}
+	return ops
+}
+
 // Clock is every node's clock reading now (Epoch + Now).
 func (c *Cluster) Clock() env.Time { return c.cfg.Epoch.Add(c.Now) }
 
@@ -339,7 +359,10 @@ func (e memberEnv) Rand() *env.Rand      { return e.m.rand }
 func (e memberEnv) Metrics() env.Metrics { return e.m.Metrics }
 func (e memberEnv) Log() *slog.Logger    { return e.m.logger }
 
-func (e memberEnv) Send(to proto.NodeID, frame []byte) { e.m.c.send(e.m, to, frame) }
+func (e memberEnv) Send(to proto.NodeID, frame []byte) {
+	e.m.Sent++
+	e.m.c.send(e.m, to, frame)
+}
 
 func (e memberEnv) SetTimer(d time.Duration, tag uint64) env.TimerID {
 	m := e.m

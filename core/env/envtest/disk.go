@@ -23,6 +23,11 @@ type Disk struct {
 	UnsyncedSurvive float64
 	// FailNext fails the next operation with env.ErrDiskIO.
 	FailNext bool
+	// Fault, when set, may fail an operation before it runs: a non-nil
+	// error is its result.
+	Fault func(op *env.DiskOp) error
+	// Observe, when set, sees every operation and its result.
+	Observe func(op *env.DiskOp, res env.DiskResult)
 
 	durable  map[string][]byte
 	current  map[string][]byte
@@ -38,12 +43,25 @@ func NewDisk(rand *env.Rand) *Disk {
 
 // Execute runs op now and returns its result.
 func (d *Disk) Execute(op *env.DiskOp) env.DiskResult {
+	res := d.execute(op)
+	if d.Observe != nil {
+		d.Observe(op, res)
+	}
+	return res
+}
+
+func (d *Disk) execute(op *env.DiskOp) env.DiskResult {
 	if err := op.Validate(); err != nil {
 		return env.DiskResult{Err: err}
 	}
 	if d.FailNext {
 		d.FailNext = false
 		return env.DiskResult{Err: env.ErrDiskIO}
+	}
+	if d.Fault != nil {
+		if err := d.Fault(op); err != nil {
+			return env.DiskResult{Err: err}
+		}
 	}
 	switch op.Kind {
 	case env.DiskGet:
@@ -153,4 +171,22 @@ func (d *Disk) Corrupt(key string) {
 			v[len(v)/2] ^= 0x10
 		}
 	}
+}
+
+// State is a copy of the current state (what reads see).
+func (d *Disk) State() map[string][]byte { return cloneState(d.current) }
+
+// Durable is a copy of the synced state (what a crash keeps at least).
+func (d *Disk) Durable() map[string][]byte { return cloneState(d.durable) }
+
+// Plant writes key=value durably behind the machine's back: what an
+// earlier incarnation, or rot, could have left.
+func (d *Disk) Plant(key string, value []byte) {
+	d.current[key] = bytes.Clone(value)
+	d.durable[key] = bytes.Clone(value)
+}
+
+// Wipe empties the disk: a replaced drive.
+func (d *Disk) Wipe() {
+	d.current, d.durable, d.unsynced = map[string][]byte{}, map[string][]byte{}, nil
 }
