@@ -289,4 +289,5 @@ func (s *Storage) CheckInvariants() {
 		panic("storage: client or repair work before recovery finished")
 	}
 	s.index.check(invariants.Enabled)
+	s.checkPuts()
 }

@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -407,5 +408,30 @@ func TestAckedPutSurvivesImmediateCrash(t *testing.T) {
 	c.step()
 	if got := c.get(1, res.Addr, 0, 0); got.Err != nil || !bytes.Equal(got.Data, data) {
 		t.Fatalf("acknowledged object lost in a crash: %v", got.Err)
+	}
+}
+
+// TestPendingPutsSayWhereAPutIsStuck: with every placement replica cut
+// off, a put waits on its pushes, and PendingPuts names each one's stage;
+// once the put ends it is no longer listed.
+func TestPendingPutsSayWhereAPutIsStuck(t *testing.T) {
+	c := newCluster(t, 4, 21, smallChunks)
+	data := randomData(21, 3*ChunkBytesMin)
+	addr := proto.AddrOf(data)
+	coord := c.notPlaced(addr, 3)[0]
+	for _, i := range c.placed(addr, 3) {
+		c.cut[c.nodes[i].id] = true
+	}
+	c.applyNet()
+	c.c.Request(coord, ServiceName, Put{Data: data})
+	c.advance(100 * time.Millisecond)
+	pending := c.nodes[coord].st.PendingPuts()
+	t.Logf("%q", pending)
+	if len(pending) != 1 || strings.Count(pending[0], "push to") != 3 || !strings.Contains(pending[0], "0 of 3 replicas acked") {
+		t.Fatalf("pending puts: %q", pending)
+	}
+	c.advance(time.Minute)
+	if pending := c.nodes[coord].st.PendingPuts(); len(pending) != 0 {
+		t.Fatalf("after the deadline: %q", pending)
 	}
 }
