@@ -93,7 +93,7 @@
 // # Revocation
 //
 // Every node's registry takes revocations signed by an admin key, and
-// non-replicas pull them every registry.DefaultRevocationPullInterval
+// non-replicas pull them every registry.RevocationPullIntervalDefault
 // (1 s). The key this node signs with is --admin-key-file FILE (hex
 // Ed25519 seed, mode 0600, created if missing), else one derived with
 // BLAKE3 derive-key from the seed of the cap key's oldest live version

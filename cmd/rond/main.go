@@ -147,7 +147,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		return err
 	}
 	spec.AdminKeys = registryAdminKeys(cfg, token.admin.Public().(ed25519.PublicKey), len(spec.Replicas), log)
-	spec.RevocationPullInterval = registry.DefaultRevocationPullInterval
+	spec.RevocationPullInterval = registry.RevocationPullIntervalDefault
 	if err := spec.Validate(); err != nil {
 		return &configError{msg: err.Error()}
 	}

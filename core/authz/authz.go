@@ -1,6 +1,8 @@
 package authz
 
 import (
+	"fmt"
+
 	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/node"
@@ -103,8 +105,8 @@ func (s *Service) Protocols() []uint16 { return nil }
 func (s *Service) Init(e env.Env)      { s.env = e }
 
 // Handle answers Check and RevokedQuery requests; other inputs are
-// ignored, and a request with another body is answered with a malformed
-// verdict.
+// ignored, and a request with another body is answered with
+// node.ErrUnknownRequest.
 func (s *Service) Handle(in env.Input) {
 	req, ok := in.(env.Request)
 	if !ok {
@@ -118,7 +120,7 @@ func (s *Service) Handle(in env.Input) {
 	case RevokedQuery:
 		s.env.Reply(req.ID, s.revoked(body.ID))
 	default:
-		s.answer(req.ID, auth.Verdict{Reason: auth.ReasonMalformed})
+		s.env.Reply(req.ID, fmt.Errorf("%w: %T", node.ErrUnknownRequest, req.Body))
 	}
 }
 

@@ -1,12 +1,14 @@
 package authz
 
 import (
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/env/envtest"
+	"github.com/ron-network/ron/core/node"
 	"github.com/ron-network/ron/core/proto"
 )
 
@@ -57,7 +59,6 @@ func TestCheckVerdicts(t *testing.T) {
 		{Check{Token: expiring.Encode(), Op: auth.OpRead, Tenant: "t"}, auth.ReasonExpired},
 		{Check{Token: forged.Encode(), Op: auth.OpRead, Tenant: "t"}, auth.ReasonBadMAC},
 		{Check{Token: "!", Op: auth.OpRead, Tenant: "t"}, auth.ReasonMalformed},
-		{"not a check", auth.ReasonMalformed},
 	}
 	for i, c := range cases {
 		s.Handle(env.Request{ID: env.RequestID(i + 1), Service: ServiceName, Body: c.body})
@@ -65,6 +66,10 @@ func TestCheckVerdicts(t *testing.T) {
 		if got.Reason != c.want || got.Allowed != (c.want == "") {
 			t.Errorf("case %d: %+v, want reason %q", i, got, c.want)
 		}
+	}
+	s.Handle(env.Request{ID: 98, Body: "not a check"})
+	if err, _ := e.Replies[len(e.Replies)-1].Resp.(error); !errors.Is(err, node.ErrUnknownRequest) {
+		t.Errorf("an unknown body answered %v", e.Replies[len(e.Replies)-1].Resp)
 	}
 	e.Clock = t0 + env.Time(auth.ClockSkewMax) - 1
 	s.Handle(env.Request{ID: 99, Body: Check{Token: expiring.Encode(), Op: auth.OpRead, Tenant: "t"}})

@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/internal/invariants"
 	"github.com/ron-network/ron/core/proto"
 )
 
@@ -254,7 +255,7 @@ func (c *Cache) checkInvariants() {
 	if c.bytes > c.bytesMax {
 		panic(fmt.Sprintf("edgecache: %d bytes held over the bound %d", c.bytes, c.bytesMax))
 	}
-	if !invariantsDeep {
+	if !invariants.Enabled {
 		return
 	}
 	c.checkDeep()

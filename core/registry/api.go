@@ -162,10 +162,10 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultTickInterval     = 10 * time.Millisecond
-	DefaultOpTimeout        = 2 * time.Second
-	DefaultSnapshotEntries  = 1000
-	DefaultSnapshotInterval = 30 * time.Second
+	TickIntervalDefault     = 10 * time.Millisecond
+	OpTimeoutDefault        = 2 * time.Second
+	SnapshotEntriesDefault  = 1000
+	SnapshotIntervalDefault = 30 * time.Second
 	// ElectionTicks and HeartbeatTicks are raft's timeouts in ticks.
 	ElectionTicks  = 10
 	HeartbeatTicks = 1
@@ -173,16 +173,16 @@ const (
 
 func (c Config) withDefaults() Config {
 	if c.TickInterval <= 0 {
-		c.TickInterval = DefaultTickInterval
+		c.TickInterval = TickIntervalDefault
 	}
 	if c.OpTimeout <= 0 {
-		c.OpTimeout = DefaultOpTimeout
+		c.OpTimeout = OpTimeoutDefault
 	}
 	if c.SnapshotEntries == 0 {
-		c.SnapshotEntries = DefaultSnapshotEntries
+		c.SnapshotEntries = SnapshotEntriesDefault
 	}
 	if c.SnapshotInterval <= 0 {
-		c.SnapshotInterval = DefaultSnapshotInterval
+		c.SnapshotInterval = SnapshotIntervalDefault
 	}
 	return c
 }

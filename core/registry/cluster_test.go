@@ -207,11 +207,11 @@ func TestCorruptEntryDetectedAtRestart(t *testing.T) {
 	c.awaitConverged(time.Second)
 	f := (l + 1) % replicas3
 	disk := c.crash(f)
-	keys := disk.keys(keyEntryPrefix)
+	keys := disk.Keys(keyEntryPrefix)
 	if len(keys) == 0 {
 		t.Fatalf("no entries on disk")
 	}
-	disk.corrupt(keys[len(keys)-1])
+	disk.Corrupt(keys[len(keys)-1])
 	c.restart(f)
 	c.run(50 * time.Millisecond)
 	if !c.nodes[f].reg.Failed() {
@@ -233,7 +233,7 @@ func TestDiskErrorFailsReplica(t *testing.T) {
 	c := newCluster(t, replicas3, 1, Config{})
 	l := c.leader(2 * time.Second)
 	f := (l + 1) % replicas3
-	c.nodes[f].env.disk.failNext = true
+	c.nodes[f].env.disk.FailNext = true
 	alice := newOwner(1)
 	if r := c.do(3, Claim{Name: "e.org", Owner: alice.pub}); r.Err != nil {
 		t.Fatalf("claim: %v", r.Err)
@@ -275,10 +275,10 @@ func TestSnapshotsBoundTheLog(t *testing.T) {
 		}
 	}
 	bound := int(50 + LogRetainEntries + 10)
-	if n := len(c.nodes[l].env.disk.keys(keyEntryPrefix)); n > bound {
+	if n := len(c.nodes[l].env.disk.Keys(keyEntryPrefix)); n > bound {
 		t.Fatalf("leader keeps %d entries on disk, bound %d", n, bound)
 	}
-	if _, ok := c.nodes[l].env.disk.get(keySnapshot); !ok {
+	if _, ok := c.nodes[l].env.disk.Get(keySnapshot); !ok {
 		t.Fatalf("no snapshot on disk")
 	}
 	c.heal()

@@ -32,12 +32,18 @@ const (
 	RaftInflightMsgsMax = 64
 )
 
-// Timer and disk tags (below node.TagMax).
+// Timer tags and disk tags (below node.TagMax), all declared here. Timers
+// and disk ops complete through different inputs, so the two sets may
+// share numbers; within a set each is distinct.
 const (
-	tagTick     = 1
-	tagScan     = 1
-	tagPersist  = 2
-	tagSnapshot = 3
+	// Timer tags.
+	tagTick    = 1 // raft's tick (Config.TickInterval)
+	tagRevPull = 2 // a non-replica's revocation pull (revoke.go)
+
+	// Disk tags.
+	tagScan     = 1 // recovery's scan of the replica's keys
+	tagPersist  = 2 // a Ready's writes and sync
+	tagSnapshot = 3 // a snapshot's writes
 )
 
 // phase is the replica's life cycle: recovering (reading the disk),

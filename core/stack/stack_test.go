@@ -3,6 +3,7 @@ package stack
 import (
 	"bytes"
 	"crypto/ed25519"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/ron-network/ron/core/dht"
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/env/envtest"
+	"github.com/ron-network/ron/core/node"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/storage"
 )
@@ -111,4 +113,35 @@ func TestDelayedJoin(t *testing.T) {
 
 func storageMembers(ids ...proto.NodeID) storage.Config {
 	return storage.Config{Members: ids}
+}
+
+// TestUnknownRequestOneError: every composed service answers a body it
+// does not know with node.ErrUnknownRequest (as an error value, or in a
+// result's error for services whose replies are results).
+func TestUnknownRequestOneError(t *testing.T) {
+	self, other := key(1), key(2)
+	d := Description{Key: self, Peers: []proto.NodeID{id(other)}, Replicas: []proto.NodeID{id(self)}}
+	e := envtest.New(id(self), 1)
+	n := New(e, d)
+	n.Step(env.Start{})
+	for _, in := range e.CompleteDisk() {
+		n.Step(in)
+	}
+	type unknown struct{}
+	for k, name := range n.ServiceNames() {
+		before := len(e.Replies)
+		n.Step(env.Request{ID: env.RequestID(1000 + k), Service: name, Body: unknown{}})
+		if len(e.Replies) != before+1 {
+			t.Errorf("%s: %d replies to an unknown body", name, len(e.Replies)-before)
+			continue
+		}
+		resp := e.Replies[before].Resp
+		err, _ := resp.(error)
+		if f, ok := resp.(node.Failure); ok {
+			err = f.Failure()
+		}
+		if !errors.Is(err, node.ErrUnknownRequest) {
+			t.Errorf("%s answered an unknown body with %v", name, resp)
+		}
+	}
 }

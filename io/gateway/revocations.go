@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"math"
 	"net/http"
 	"strconv"
@@ -113,11 +112,7 @@ func (c *RevocationCache) Revoked(id auth.TokenID) bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), RevocationCallTimeout)
 	defer cancel()
-	resp, err := c.backend.Call(ctx, authz.ServiceName, authz.RevokedQuery{ID: id})
-	ans, ok := resp.(authz.RevokedAnswer)
-	if err == nil && !ok {
-		err = fmt.Errorf("gateway: revocations answered %T", resp)
-	}
+	ans, err := runtime.Call(ctx, c.backend, authz.RevokedQuery{ID: id})
 	switch {
 	case err == nil:
 		c.metrics.Add(MetricRevocationChecks, revocationAsked, 1)

@@ -95,7 +95,8 @@ func composeOutside(s *scenario.Scenario, opts Options, keys []ed25519.PrivateKe
 	for j, k := range keys {
 		ids[j] = proto.NodeIDFromPublicKey(k.Public().(ed25519.PublicKey))
 	}
-	c.bindIDs(ids, func(purpose string) *env.Rand { return env.NewRand(opts.Seed ^ uint64(len(purpose))) })
+	root := env.NewRand(opts.Seed)
+	c.bindIDs(ids, root.Derive)
 	c.key = func(j int) ed25519.PrivateKey { return keys[j] }
 	return c
 }
@@ -122,7 +123,7 @@ func (c *cluster) describe(i int, key ed25519.PrivateKey) stack.Description {
 	d.Registry = registry.Config{Bug: c.opts.RegistryBug, Signatures: c.signatures}
 	if c.tokens != nil {
 		d.Registry.AdminKeys = []ed25519.PublicKey{c.tokens.admin.Public().(ed25519.PublicKey)}
-		d.Registry.RevocationPullInterval = registry.DefaultRevocationPullInterval
+		d.Registry.RevocationPullInterval = registry.RevocationPullIntervalDefault
 		d.Authz.Keys = c.tokens
 	}
 	if c.bootstrap != nil {

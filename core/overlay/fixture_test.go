@@ -1,12 +1,9 @@
 package overlay
 
 import (
-	"bytes"
-	"cmp"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/ron-network/ron/core/env"
@@ -15,6 +12,10 @@ import (
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/proto/oap"
 )
+
+// The overlay's cluster tests run on envtest.Cluster: this file only names
+// the overlay's side of it (keys by name, a probe service recording bus
+// events and application frames, directed cuts, session views).
 
 // testKeys memoises keyFor (tests here do not run in parallel).
 var testKeys = map[string]ed25519.PrivateKey{}
@@ -60,101 +61,106 @@ type testNode struct {
 	name  string
 	id    proto.NodeID
 	key   ed25519.PrivateKey
-	env   *envtest.Env
-	node  *node.Node
+	env   memberView
 	ov    *Overlay
 	probe *probe
 }
 
-// fataler is what the harness needs of *testing.T and *rapid.T.
+// memberView is what tests read of a member's env.
+type memberView struct{ Recorder *envtest.Metrics }
+
+// fataler is what the fixture needs of *testing.T and *rapid.T.
 type fataler interface {
 	Helper()
 	Fatalf(format string, args ...any)
 }
 
-// packet is a frame in flight.
-type packet struct {
-	from, to int
-	frame    []byte
-	at       time.Duration // delivery time, since the cluster started
-	seq      uint64        // tie-break: transmission order
-}
-
-// cluster is the in-test network: nodes whose clocks advance together in
-// steps of quantum, and a seeded network that loses, duplicates, delays and
-// reorders frames and drops frames across cut links.
+// cluster is envtest.Cluster seen by the overlay's tests. Tests set the
+// network fields directly; they apply to the frames sent from the next
+// step on. run checks in every quantum.
 type cluster struct {
 	t       fataler
+	c       *envtest.Cluster
 	nodes   []*testNode
 	index   map[proto.NodeID]int
-	net     *env.Rand
-	now     time.Duration
 	quantum time.Duration
 
 	latencyMin, latencyMax time.Duration
 	loss, dup, reorder     float64
 	cut                    map[[2]int]bool // directed links that drop everything
 
-	inflight []packet
-	seq      uint64
 	// onTransmit, if set, sees every frame handed to the network.
 	onTransmit func(from, to int, frame []byte)
 }
 
-// newCluster builds n fully meshed nodes n1..nn; tweak may adjust each
-// node's config.
+// newCluster builds n fully meshed nodes n1..nn, not yet started; tweak
+// may adjust each node's config.
 func newCluster(t fataler, n int, seed uint64, tweak func(*Config)) *cluster {
 	c := &cluster{
-		t: t, index: map[proto.NodeID]int{}, net: env.NewRand(seed).Derive("network"),
-		quantum: 5 * time.Millisecond, latencyMin: 5 * time.Millisecond, latencyMax: 15 * time.Millisecond,
-		cut: map[[2]int]bool{},
+		t: t, index: map[proto.NodeID]int{}, quantum: 5 * time.Millisecond,
+		latencyMin: 5 * time.Millisecond, latencyMax: 15 * time.Millisecond, cut: map[[2]int]bool{},
 	}
 	var ids []proto.NodeID
 	for i := 1; i <= n; i++ {
-		key := keyFor(fmt.Sprintf("n%d", i))
-		ids = append(ids, idOf(key))
-	}
-	for i := 0; i < n; i++ {
-		name := fmt.Sprintf("n%d", i+1)
+		name := fmt.Sprintf("n%d", i)
 		key := keyFor(name)
-		cfg := Config{Key: key, Peers: ids}
-		if tweak != nil {
-			tweak(&cfg)
-		}
-		ov := New(cfg)
-		pr := &probe{}
-		e := envtest.New(ids[i], seed*1000+uint64(i))
-		nd := node.New(e, node.Config{Invariants: true}, ov, pr)
-		c.nodes = append(c.nodes, &testNode{name: name, id: ids[i], key: key, env: e, node: nd, ov: ov, probe: pr})
-		c.index[ids[i]] = i
+		ids = append(ids, idOf(key))
+		c.nodes = append(c.nodes, &testNode{name: name, id: ids[i-1], key: key})
+		c.index[ids[i-1]] = i - 1
 	}
+	c.c = envtest.NewCluster(envtest.ClusterConfig{IDs: ids, Seed: seed, StartDown: true,
+		NewNode: func(i int, e env.Env) *node.Node {
+			cfg := Config{Key: c.nodes[i].key, Peers: ids}
+			if tweak != nil {
+				tweak(&cfg)
+			}
+			nd := c.nodes[i]
+			nd.ov, nd.probe = New(cfg), &probe{}
+			return node.New(e, node.Config{Invariants: true}, nd.ov, nd.probe)
+		}})
+	c.c.Drop = func(from, to int, _ []byte) bool { return c.cut[[2]int{from, to}] }
+	c.c.Sent = func(from int, to proto.NodeID, frame []byte) {
+		j, ok := c.index[to]
+		if !ok {
+			c.t.Fatalf("node %d sent to unknown node %s", from, to.Short())
+		}
+		if c.onTransmit != nil {
+			c.onTransmit(from, j, frame)
+		}
+	}
+	for i, nd := range c.nodes {
+		nd.env = memberView{Recorder: c.c.Members[i].Metrics}
+	}
+	c.applyNet()
 	return c
 }
 
-// start delivers Start to every node.
+// applyNet hands the network fields to the cluster.
+func (c *cluster) applyNet() {
+	c.c.SetNet(envtest.Net{LatencyMin: c.latencyMin, LatencyMax: c.latencyMax,
+		Loss: c.loss, Duplicate: c.dup, Reorder: c.reorder})
+}
+
+// start starts every node.
 func (c *cluster) start() {
-	for i, n := range c.nodes {
-		n.node.Step(env.Start{})
-		c.collect(i)
+	c.applyNet()
+	for i := range c.nodes {
+		c.c.Start(i)
 	}
 }
 
-// step advances every clock by one quantum, fires due timers and delivers
-// due frames.
+// now is the virtual time since the start.
+func (c *cluster) now() time.Duration { return c.c.Now }
+
+// step runs one quantum.
 func (c *cluster) step() {
-	c.now += c.quantum
-	for i, n := range c.nodes {
-		for _, in := range n.env.Advance(c.quantum) {
-			n.node.Step(in)
-		}
-		c.collect(i)
-	}
-	c.deliverDue()
+	c.applyNet()
+	c.c.RunFor(c.quantum)
 }
 
 // run steps for d of virtual time, calling each (if non-nil) after every step.
 func (c *cluster) run(d time.Duration, each func()) {
-	for end := c.now + d; c.now < end; {
+	for end := c.now() + d; c.now() < end; {
 		c.step()
 		if each != nil {
 			each()
@@ -164,67 +170,13 @@ func (c *cluster) run(d time.Duration, each func()) {
 
 // runUntil steps until cond holds or limit passes; it reports success.
 func (c *cluster) runUntil(limit time.Duration, cond func() bool) bool {
-	for end := c.now + limit; c.now < end; {
+	for end := c.now() + limit; c.now() < end; {
 		if cond() {
 			return true
 		}
 		c.step()
 	}
 	return cond()
-}
-
-func (c *cluster) collect(from int) {
-	for _, s := range c.nodes[from].env.TakeSent() {
-		c.transmit(from, s)
-	}
-}
-
-func (c *cluster) transmit(from int, s envtest.Sent) {
-	to, ok := c.index[s.To]
-	if !ok {
-		c.t.Fatalf("node %d sent to unknown node %s", from, s.To.Short())
-	}
-	if c.onTransmit != nil {
-		c.onTransmit(from, to, s.Frame)
-	}
-	if c.cut[[2]int{from, to}] || c.net.Bool(c.loss) {
-		return
-	}
-	copies := 1
-	if c.net.Bool(c.dup) {
-		copies = 2
-	}
-	for range copies {
-		delay := c.latencyMin
-		if span := c.latencyMax - c.latencyMin; span > 0 {
-			delay += time.Duration(c.net.Uint64n(uint64(span) + 1))
-		}
-		if c.net.Bool(c.reorder) {
-			delay += time.Duration(c.net.Uint64n(uint64(3*c.latencyMax) + 1))
-		}
-		c.seq++
-		c.inflight = append(c.inflight, packet{from: from, to: to, frame: bytes.Clone(s.Frame), at: c.now + delay, seq: c.seq})
-	}
-}
-
-// deliverDue delivers every frame due by now, in (time, transmission) order.
-func (c *cluster) deliverDue() {
-	slices.SortFunc(c.inflight, func(a, b packet) int {
-		if a.at != b.at {
-			return cmp.Compare(a.at, b.at)
-		}
-		return cmp.Compare(a.seq, b.seq)
-	})
-	n := 0
-	for n < len(c.inflight) && c.inflight[n].at <= c.now {
-		n++
-	}
-	due := slices.Clone(c.inflight[:n])
-	c.inflight = slices.Delete(c.inflight, 0, n)
-	for _, p := range due {
-		c.nodes[p.to].node.Step(env.Message{From: c.nodes[p.from].id, Frame: p.frame})
-		c.collect(p.to)
-	}
 }
 
 // partition cuts every link between group and the other nodes, both ways.
