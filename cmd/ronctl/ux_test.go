@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/ed25519"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -391,4 +391,30 @@ func TestGetRefusesBytesThatDoNotHash(t *testing.T) {
 	}
 }
 
-var _ = ed25519.SeedSize
+// A node without GET /status (an older rond) still gets a status: the
+// probes of /healthz, /readyz and /version, exit 1 when not ready.
+func TestStatusFallsBackToProbes(t *testing.T) {
+	var notReady atomic.Bool
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, `{"status":"ok"}`) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if notReady.Load() {
+			http.Error(w, `{"code":"UNAVAILABLE","message":"node not ready"}`, http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, `{"status":"ready"}`)
+	})
+	mux.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, `{"version":"old"}`) })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	out, errText, code := ronctl(t, "", "--node", srv.URL, "status")
+	if code != 0 || !strings.Contains(out, "/readyz   200") || !strings.Contains(out, `"old"`) {
+		t.Fatalf("ready: exit %d %q %q", code, out, errText)
+	}
+	notReady.Store(true)
+	out, errText, code = ronctl(t, "", "--node", srv.URL, "--json", "status")
+	var probes []map[string]any
+	if code != 1 || json.Unmarshal([]byte(out), &probes) != nil || len(probes) != 3 || !strings.Contains(errText, "node not ready") {
+		t.Fatalf("not ready: exit %d, stdout %q, stderr %q; want the three probes as JSON and exit 1", code, out, errText)
+	}
+}

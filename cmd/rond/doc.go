@@ -50,6 +50,18 @@
 // OVER_QUOTA with Retry-After, and they still pass the in-flight cap and
 // its read headroom like every request.
 //
+// An unknown key in the file is refused as FILE:LINE: unknown key "k" (did
+// you mean "key"?) with the nearest known key by edit distance; a value of
+// the wrong type names FILE:LINE too. rond config check FILE validates a
+// file (defaults, the file, validation; no environment, no flags) without
+// starting: exit 0, or 1 with the same message. rond config schema prints
+// the file's JSON Schema (draft 2020-12), generated from Config's yaml tags
+// with each key's type, default and description. A port another process
+// holds (most often a second rond) stops the start naming the setting, the
+// address and the flag that moves it. rond --help prints the usage on
+// stdout; --version prints the version, the Go version and the VCS
+// revision.
+//
 // # Capabilities, policy and audit
 //
 // Key files are created with mode 0600; a key file that group or others
