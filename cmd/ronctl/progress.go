@@ -53,8 +53,8 @@ func formatProgress(done, total int64, elapsed time.Duration) string {
 	if elapsed >= progressRateElapsedMin {
 		bytesPerSecond := float64(done) / elapsed.Seconds()
 		rate = formatBytes(int64(bytesPerSecond)) + "/s"
-		if total > done && bytesPerSecond > 0 {
-			eta = "  ETA " + formatETA(time.Duration(float64(total-done)/bytesPerSecond*float64(time.Second)))
+		if left := time.Duration(float64(total-done) / bytesPerSecond * float64(time.Second)); total > done && left >= time.Second/2 {
+			eta = "  ETA " + formatETA(left)
 		}
 	}
 	if total <= 0 {
@@ -67,10 +67,11 @@ func formatProgress(done, total int64, elapsed time.Duration) string {
 	return fmt.Sprintf("[%s] %5.1f%%  %s / %s  %s%s", bar, percent, formatBytes(done), formatBytes(total), rate, eta)
 }
 
-// formatETA renders a time left, rounded up to the second: "7s", "3m05s",
-// "2h14m".
+// formatETA renders a time left, rounded to the second: "7s", "3m05s",
+// "2h14m". (formatProgress shows none under half a second: a bar at
+// 100.0% with "ETA 1s" would read as a contradiction.)
 func formatETA(d time.Duration) string {
-	seconds := int64((d + time.Second - 1) / time.Second)
+	seconds := int64((d + time.Second/2) / time.Second)
 	switch {
 	case seconds < 60:
 		return fmt.Sprintf("%ds", seconds)
@@ -105,10 +106,11 @@ type progress struct {
 	now     func() time.Time
 	started time.Time
 
-	// verifyAfter: the command checks the bytes after the last one
-	// arrives (get): the bar then says "verifying" instead of ending, and
-	// the command ends it with finishWith.
-	verifyAfter bool
+	// afterLast, when set, is said once the last byte has passed instead
+	// of ending the bar: "verifying" (get checks the hash), "waiting for
+	// the node" (put's answer comes once the node stored the object). The
+	// command then ends the bar with finishWith.
+	afterLast string
 
 	mu       sync.Mutex
 	done     int64
@@ -132,8 +134,8 @@ func (p *progress) Read(b []byte) (int, error) {
 		p.draw(t)
 	}
 	if err == io.EOF {
-		if p.verifyAfter {
-			p.labelLocked("verifying")
+		if p.afterLast != "" {
+			p.labelLocked(p.afterLast)
 		} else {
 			p.finishLocked()
 		}
@@ -208,6 +210,7 @@ func (c *client) trackUpload(req *http.Request, size int64) {
 		return
 	}
 	c.bar = newProgress(c.barOut, req.Body, size, time.Now)
+	c.bar.afterLast = "waiting for the node"
 	req.Body = io.NopCloser(c.bar)
 }
 

@@ -43,6 +43,8 @@ func TestFormatProgress(t *testing.T) {
 	}{
 		{5 << 20, 10 << 20, 2 * time.Second, "[" + strings.Repeat("#", 15) + strings.Repeat("-", 15) + "]  50.0%  5.0 MiB / 10.0 MiB  2.5 MiB/s  ETA 2s"},
 		{1 << 20, 100 << 20, time.Second, "[" + strings.Repeat("-", 30) + "]   1.0%  1.0 MiB / 100.0 MiB  1.0 MiB/s  ETA 1m39s"},
+		// 0.05% left at this rate is under half a second: no "ETA 0s".
+		{10<<20 - 5<<10, 10 << 20, time.Second, "[" + strings.Repeat("#", 29) + "-] 100.0%  10.0 MiB / 10.0 MiB  10.0 MiB/s"},
 		{0, 10 << 20, 0, "[" + strings.Repeat("-", 30) + "]   0.0%  0 B / 10.0 MiB  --"},
 		{20 << 20, 10 << 20, 4 * time.Second, "[" + strings.Repeat("#", 30) + "] 100.0%  10.0 MiB / 10.0 MiB  5.0 MiB/s"},
 		{3 << 20, -1, time.Second, "3.0 MiB  3.0 MiB/s"},
@@ -198,14 +200,18 @@ func TestTransfersWithoutTerminalDrawNoBar(t *testing.T) {
 			t.Fatalf("%v: %v", args, err)
 		}
 	}
-	// put ends its bar at 100%; get says "verifying" once the last byte
-	// is in and ends with "verified".
+	// put says "waiting for the node" once the last byte is sent and ends
+	// with "stored"; get says "verifying" once the last byte is in and
+	// ends with "verified".
 	lines := strings.SplitAfter(bar.String(), "\n")
 	if len(lines) != 3 || lines[2] != "" {
 		t.Fatalf("with a bar output, put and get drew %q; want two bars, each ending its line", bar.String())
 	}
 	putLast, getLast := lastDraw(lines[0]), lastDraw(lines[1])
-	if !strings.Contains(putLast, "100.0%  2.0 MiB / 2.0 MiB") || strings.Contains(putLast, "verif") {
+	if !strings.Contains(lines[0], "100.0%  2.0 MiB / 2.0 MiB  --  waiting for the node") && !strings.Contains(lines[0], "/s  waiting for the node") {
+		t.Fatalf("put never said it waits for the node: %q", lines[0])
+	}
+	if !strings.Contains(putLast, "100.0%  2.0 MiB / 2.0 MiB") || !strings.HasSuffix(putLast, "stored\x1b[K\n") {
 		t.Fatalf("put's last draw %q", putLast)
 	}
 	if !strings.Contains(lines[1], "100.0%  2.0 MiB / 2.0 MiB  --  verifying") && !strings.Contains(lines[1], "/s  verifying") {

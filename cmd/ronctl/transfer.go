@@ -51,7 +51,13 @@ func (c *client) put(path string) error {
 	defer resp.Body.Close()
 	defer c.endProgress()
 	if resp.StatusCode/100 != 2 {
+		if c.bar != nil {
+			c.bar.finishWith("refused")
+		}
 		return responseError("PUT", "/o", resp)
+	}
+	if c.bar != nil {
+		c.bar.finishWith("stored")
 	}
 	answer, err := io.ReadAll(io.LimitReader(resp.Body, answerErrorBytesMax))
 	if err != nil {
@@ -99,7 +105,7 @@ func (c *client) get(target string, isCat bool) error {
 	}
 	source := c.trackDownload(resp)
 	if c.bar != nil {
-		c.bar.verifyAfter = true
+		c.bar.afterLast = "verifying"
 	}
 	if toStdout {
 		got, n, err := copyHashing(c.stdout, source)
