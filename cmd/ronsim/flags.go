@@ -49,6 +49,24 @@ Examples:
 
 Exit status: 0 every seed passed, 1 a seed failed, 2 bad input.
 `,
+	"real": `Usage: ronsim real FILE [--seed N] [--json] [--history FILE] [--viz FILE.html] [--rond PATH] [--tags T] [--keep DIR]
+
+Runs the same scenario file against real rond processes on loopback
+(faults applied for real), records the client history and checks it with
+the simulator's checkers. Not deterministic: the seed drives the
+workload, not the timing. Without --rond it builds ./cmd/rond of this tree.
+
+Examples:
+  ronsim real scenarios/real_smoke.yaml
+      a short smoke run against real processes
+  ronsim real scenarios/partition.yaml --seed 1 --keep out/real
+      keep the data dirs, node logs and the history in out/real
+  ronsim real scenarios/partition.yaml --rond bin/rond --json
+      run a given rond binary, JSON report on stdout
+
+Exit status: 0 all checks passed, 1 a check failed, 2 bad input or a
+scenario feature that cannot be made real.
+`,
 	"determinism": `Usage: ronsim determinism FILE... [--seeds N]
 
 Runs every scenario twice per seed and compares the trace hashes; on a

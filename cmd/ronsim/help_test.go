@@ -8,7 +8,7 @@ import (
 // Every command's --help prints its usage, examples and flags on stdout
 // and exits 0; ronsim help COMMAND says the same.
 func TestCommandHelpOnStdout(t *testing.T) {
-	for cmd, flagName := range map[string]string{"run": "-seed", "explore": "-seeds", "determinism": "-seeds"} {
+	for cmd, flagName := range map[string]string{"run": "-seed", "explore": "-seeds", "determinism": "-seeds", "real": "-rond"} {
 		for _, args := range [][]string{{cmd, "--help"}, {cmd, "-h"}, {cmd, "scenarios/partition.yaml", "--help"}, {"help", cmd}} {
 			r := ronsimRun(t, args...)
 			expectCode(t, r, 0, args...)
