@@ -194,7 +194,7 @@ func TestAlertsReadDeclaredMetrics(t *testing.T) {
 	}
 }
 
-// designMetric is one metric of DESIGN section 8: its kind and label as
+// designMetric is one metric of ARCHITECTURE section 8: its kind and label as
 // the design states them ("" when it names none).
 type designMetric struct {
 	name  string
@@ -202,7 +202,7 @@ type designMetric struct {
 	label string
 }
 
-// designMetrics is DESIGN section 8's list. Latency names are histograms
+// designMetrics is ARCHITECTURE section 8's list. Latency names are histograms
 // ("Latency histograms are _seconds"); node_startup_seconds and
 // registry_snapshot_age_seconds are single values (a duration once, an
 // age now), so gauges; dht_lookup_hops is a distribution (p99 SLO).
@@ -253,7 +253,7 @@ func TestDesignMetricsDeclared(t *testing.T) {
 		}
 		switch {
 		case !ok:
-			t.Errorf("%s (DESIGN section 8) is not declared by any package rond links", want.name)
+			t.Errorf("%s (ARCHITECTURE section 8) is not declared by any package rond links", want.name)
 		case got.Kind != want.kind:
 			t.Errorf("%s has kind %d, want %d", want.name, got.Kind, want.kind)
 		case want.label != "" && got.Label != want.label:

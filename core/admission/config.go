@@ -2,7 +2,7 @@ package admission
 
 import "time"
 
-// Defaults (omnigate, DESIGN 5.7).
+// Defaults (omnigate, ARCHITECTURE 5.7).
 const (
 	TenantRateDefault    = 200.0 // requests per second per tenant
 	TenantBurstDefault   = 400.0

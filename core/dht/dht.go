@@ -12,7 +12,7 @@ import (
 	"github.com/ron-network/ron/core/proto/oap"
 )
 
-// Metric names (DESIGN section 8).
+// Metric names (ARCHITECTURE section 8).
 const (
 	MetricLookupLatency   = "dht_lookup_latency_seconds"
 	MetricLookupHops      = "dht_lookup_hops"

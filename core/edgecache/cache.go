@@ -57,7 +57,7 @@ var (
 	ErrTooLarge = errors.New("edgecache: entry too large")
 )
 
-// Metric names (DESIGN section 8). The owner reports them: the cache is a
+// Metric names (ARCHITECTURE section 8). The owner reports them: the cache is a
 // plain value with no env.
 const (
 	MetricHitRatio = "edge_cache_hit_ratio"

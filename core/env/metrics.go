@@ -11,7 +11,7 @@ const (
 	Histogram
 )
 
-// MetricDef declares one metric: its name (DESIGN section 8), kind, help,
+// MetricDef declares one metric: its name (ARCHITECTURE section 8), kind, help,
 // the name of its single optional label, the label's values known up
 // front, and histogram buckets. Production registers every def with
 // Prometheus; the simulator uses the same defs to build its report.

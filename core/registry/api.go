@@ -13,7 +13,7 @@ import (
 	"github.com/ron-network/ron/core/proto/wire"
 )
 
-// Name and input limits (DESIGN 5.5).
+// Name and input limits (ARCHITECTURE 5.5).
 const (
 	// NameBytesMax bounds a whole normalised name.
 	NameBytesMax = 253
@@ -188,7 +188,7 @@ func (c Config) withDefaults() Config {
 }
 
 // NormalizeName lowercases ASCII letters and checks the result against
-// DESIGN 5.5: dot-separated labels of [a-z0-9-], each 1..63 bytes, at most
+// ARCHITECTURE 5.5: dot-separated labels of [a-z0-9-], each 1..63 bytes, at most
 // 253 bytes in all. Anything else (non-ASCII, '_', empty labels, a trailing
 // dot) is rejected rather than mapped, so that two different inputs never
 // silently become the same name except by ASCII case. A name that is

@@ -8,7 +8,7 @@ import (
 	"github.com/ron-network/ron/core/env"
 )
 
-// Metric names (DESIGN section 8).
+// Metric names (ARCHITECTURE section 8).
 const (
 	MetricResolveLatency = "index_resolve_latency_seconds"
 	MetricCommitLatency  = "registry_commit_latency_seconds"

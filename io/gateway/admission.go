@@ -11,7 +11,7 @@ import (
 	"github.com/ron-network/ron/core/env"
 )
 
-// Admission defaults (omnigate, DESIGN 5.7): core/admission's.
+// Admission defaults (omnigate, ARCHITECTURE 5.7): core/admission's.
 const (
 	TenantRateDefault    = admission.TenantRateDefault
 	TenantBurstDefault   = admission.TenantBurstDefault

@@ -1,4 +1,4 @@
-// Package gateway is a node's HTTP API (DESIGN 5.7), served with net/http
+// Package gateway is a node's HTTP API (ARCHITECTURE 5.7), served with net/http
 // in front of an io/runtime node.
 //
 // Routes: PUT /o (201 {"addr","size"}); GET|HEAD /o/{addr} with a strong

@@ -15,7 +15,7 @@ import (
 	"github.com/ron-network/ron/io/runtime"
 )
 
-// Stable error codes of the envelope (DESIGN 5.7). Clients switch on them;
+// Stable error codes of the envelope (ARCHITECTURE 5.7). Clients switch on them;
 // never rename one.
 const (
 	CodeBadAddress     = "BAD_ADDRESS"

@@ -20,7 +20,7 @@ import (
 	"github.com/ron-network/ron/core/storage"
 )
 
-// Metric names (DESIGN section 8).
+// Metric names (ARCHITECTURE section 8).
 const (
 	MetricRequests       = "omnigate_requests_total"
 	MetricRequestLatency = "omnigate_request_latency_seconds"
@@ -96,7 +96,7 @@ type Config struct {
 	BodyLimits BodyLimits
 }
 
-// Gateway is the HTTP API of one node (DESIGN 5.7). It is an http.Handler.
+// Gateway is the HTTP API of one node (ARCHITECTURE 5.7). It is an http.Handler.
 type Gateway struct {
 	cfg   Config
 	mux   *http.ServeMux

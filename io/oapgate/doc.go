@@ -1,4 +1,4 @@
-// Package oapgate is a node's OAP/1 client endpoint (DESIGN 5.1 and 5.8):
+// Package oapgate is a node's OAP/1 client endpoint (ARCHITECTURE 5.1 and 5.8):
 // the gateway's client API, with the same enforcement, over QUIC instead
 // of HTTP. It adapts each OAP/1 request onto the node's http.Handler (the
 // io/gateway Gateway) in process, so admission, tokens, policy, audit,

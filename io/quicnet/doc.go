@@ -1,6 +1,6 @@
 // Package quicnet is RON's production transport: OAP/1 frames between
 // nodes over QUIC (github.com/quic-go/quic-go), TLS 1.3, ALPN "ron/1"
-// (DESIGN 5.2 and 7).
+// (ARCHITECTURE 5.2 and 7).
 //
 // A Transport gives the node runtime what env.Send promises machines:
 // Send(to, frame) never blocks and is best effort, like a datagram; frames

@@ -36,7 +36,7 @@ func (b StorageBug) String() string {
 	return "none"
 }
 
-// Replication of the content plane (DESIGN 5.4).
+// Replication of the content plane (ARCHITECTURE 5.4).
 const (
 	StorageReplicas    = 3
 	StorageWriteQuorum = 2

@@ -62,7 +62,7 @@ const (
 	PartitionForDefault      = 5 * time.Second
 	LivenessWithinDefault    = 10 * time.Second
 	ConvergenceWithinDefault = 30 * time.Second
-	// The lookups check's defaults are DESIGN 5.3's SLO: at least 99% of
+	// The lookups check's defaults are ARCHITECTURE 5.3's SLO: at least 99% of
 	// lookups find the closest live node, in at most 3.5 hops on average
 	// and 6 at the 99th percentile. The exact-K ratio is not bounded.
 	LookupSuccessDefault  = 0.99

@@ -75,7 +75,7 @@ type Objective struct {
 }
 
 // seed is where the figures come from: the seed's SLO document, per
-// service (DESIGN sections 5 and 8 repeat some of them).
+// service (ARCHITECTURE sections 5 and 8 repeat some of them).
 const seed = "seed SLO"
 
 // Seed is every SLO the seed names, grouped by service.
@@ -99,9 +99,9 @@ var Seed = []Objective{
 		"up to 6 sequential round trips: needs a network with one-way p99 <= 20 ms and no crashed contacts to time out on", "RonDHTLookupSlow"},
 	{"dht_provider_miss", "", StatRatio, 0.02, false, seed + " DHT: provider miss <= 2%", Unmeasured,
 		"nothing counts a provider lookup that finds none while a provider exists; the simulator's lookups grade FindNode, not FindProviders", ""},
-	{"dht_hops_mean", "dht_lookup_hops", "mean", 3.5, false, "DESIGN 5.3: mean hops <= 3.5", Anywhere,
+	{"dht_hops_mean", "dht_lookup_hops", "mean", 3.5, false, "ARCHITECTURE 5.3: mean hops <= 3.5", Anywhere,
 		"hops depend on the routing tables, not on timing", "RonDHTLookupHopsMeanHigh"},
-	{"dht_hops_p99", "dht_lookup_hops", "p99", 6, false, "DESIGN 5.3: p99 hops <= 6", Anywhere,
+	{"dht_hops_p99", "dht_lookup_hops", "p99", 6, false, "ARCHITECTURE 5.3: p99 hops <= 6", Anywhere,
 		"hops depend on the routing tables, not on timing", "RonDHTLookupHopsHigh"},
 
 	// Omnigate (admission) and the HTTP gateway.
@@ -127,7 +127,7 @@ var Seed = []Objective{
 	// Keys and tokens.
 	{"auth_sign_p95", "", "p95", 0.005, false, seed + " kms: sign p95 <= 5 ms", Unmeasured,
 		"signing (node descriptors, name sets) is not timed into a metric; ronctl signs client-side", ""},
-	{"auth_verify_p95", "auth_verify_latency_seconds", "p95", 0.002, false, "DESIGN 5.6 / " + seed + " auth: verify p95 <= 2 ms", Production,
+	{"auth_verify_p95", "auth_verify_latency_seconds", "p95", 0.002, false, "ARCHITECTURE 5.6 / " + seed + " auth: verify p95 <= 2 ms", Production,
 		"token verification is timed by rond's gateway; the simulator's clock stands still within a step", "RonAuthVerifySlow"},
 
 	// Edge cache.
@@ -145,16 +145,16 @@ var Seed = []Objective{
 		"a subscriber queue holds BusQueueDepthMax events per step under any fault (a run whose services subscribe to nothing has no drop series)", "RonBusDrops"},
 
 	// Policy, audit, registry, node.
-	{"policy_apply_max", "policy_apply_latency_seconds", "max", 2, false, "DESIGN 5.6 / " + seed + " policy: apply <= 2 s", Production,
+	{"policy_apply_max", "policy_apply_latency_seconds", "max", 2, false, "ARCHITECTURE 5.6 / " + seed + " policy: apply <= 2 s", Production,
 		"policy files are read by rond (io/gateway)", "RonPolicyApplySlow"},
 	{"audit_append_p95", "audit_append_latency_seconds", "p95", 0.010, false, seed + " audit: append p95 <= 10 ms", Production,
 		"audit records are appended by rond's gateway; no simulated workload appends them", "RonAuditAppendSlow"},
-	{"registry_snapshot_age", "registry_snapshot_age_seconds", StatGaugeMax, 60, false, "DESIGN 5.5 / " + seed + " registry: snapshot age <= 60 s", Anywhere,
+	{"registry_snapshot_age", "registry_snapshot_age_seconds", StatGaugeMax, 60, false, "ARCHITECTURE 5.5 / " + seed + " registry: snapshot age <= 60 s", Anywhere,
 		"snapshots are taken on the replica's own clock, faults or not", "RonRegistrySnapshotStale"},
 	{"node_ready_5s", "node_startup_seconds", StatGaugeMax, 5, false, seed + " kernel: ready within 5 s of start", Production,
 		"start-up is rond's (opening pebble, recovering the machines)", "RonNodeSlowStart"},
 
-	// Storage: DESIGN 5.4 and the seed's storage figures.
+	// Storage: ARCHITECTURE 5.4 and the seed's storage figures.
 	{"storage_put_p95", "storage_put_latency_seconds", "p95", 0.150, false, seed + " storage: p95 PUT of 1 MiB <= 150 ms", Anywhere,
 		"a put is acknowledged by W of R replicas, so one crashed replica does not slow it", "RonPutLatencyHigh"},
 	{"storage_get_p95", "storage_get_latency_seconds", "p95", 0.080, false, seed + " storage: p95 GET of 1 MiB <= 80 ms", Anywhere,
