@@ -7,7 +7,7 @@ CI_SEEDS ?= 25
 FUZZTIME ?= 10s
 PKGS     := ./...
 
-.PHONY: all build run demo test test-unit lint vet fmt-check determinism sim sim-ci lincheck lincheck-ci canary fuzz bench bench-go bench-node scale clean
+.PHONY: all build run demo test test-unit test-invariants lint vet fmt-check determinism sim sim-ci lincheck lincheck-ci canary fuzz bench bench-go bench-node scale clean
 .PHONY: image cluster-up cluster-down cluster-test
 .PHONY: real real-ci real-canary
 
@@ -26,10 +26,15 @@ demo:
 	$(GO) run ./cmd/ronsim run scenarios/partition.yaml --seed 7
 
 ## test: everything CI runs (keep under 10 minutes on 2 cores)
-test: fmt-check vet test-unit determinism sim-ci lincheck-ci canary
+test: fmt-check vet test-unit test-invariants determinism sim-ci lincheck-ci canary
 
 test-unit:
 	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+## test-invariants: core and simulator tests with the expensive invariant
+## checks on (core/internal/invariants)
+test-invariants:
+	$(GO) test -count=1 -short -timeout 15m -tags invariants ./core/... ./sim/...
 
 lint: fmt-check vet
 	$(GO) test -count=1 -run 'TestLayoutDirection|TestCorePurity|TestLintCatchesViolations' .

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	goruntime "runtime"
+	"runtime/debug"
 )
 
 const usage = `ronsim: the RON cluster simulator
@@ -20,10 +22,14 @@ const usage = `ronsim: the RON cluster simulator
 Usage:
   ronsim run FILE [--seed N] [--swarm] [--json] [--trace FILE] [--history FILE] [--viz FILE.html] [--record FILE]
   ronsim explore FILE --seeds N [--from S] [--workers W] [--shard K/N] [--json]
+      (--seeds default 100, --from default 1, --workers default one per CPU;
+      --json prints one line per seed, then the summary; Ctrl-C prints the
+      partial summary and exits 130)
   ronsim determinism FILE... [--seeds N]
   ronsim real FILE [--seed N] [--json] [--history FILE] [--viz FILE.html] [--rond PATH] [--keep DIR]
               [--duration D] [--canary BUG] [--failpoint NAME=TERMS] [--oap-share F]
-  ronsim help
+  ronsim help [COMMAND]     (or COMMAND --help: its flags and examples)
+  ronsim --version
 
 Examples:
   ronsim run scenarios/overlay_partition.yaml
@@ -65,6 +71,11 @@ func main() {
 	if err == nil {
 		return
 	}
+	var help *helpRequest
+	if errors.As(err, &help) {
+		fmt.Fprint(os.Stdout, help.text)
+		return
+	}
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil && ee.err.Error() != "" {
@@ -78,8 +89,7 @@ func main() {
 
 func dispatch(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return &exitError{code: 2, err: errors.New("missing command")}
+		return badInput("missing command (run 'ronsim --help')")
 	}
 	switch args[0] {
 	case "run":
@@ -93,9 +103,35 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	case "worker":
 		return cmdWorker(args[1:], os.Stdin, stdout)
 	case "help", "-h", "--help":
+		if len(args) > 1 && commandHelp[args[1]] != "" {
+			return dispatch([]string{args[1], "--help"}, stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
 		return nil
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, versionLine())
+		return nil
 	}
-	fmt.Fprint(stderr, usage)
-	return badInput("unknown command %q", args[0])
+	return badInput("unknown command %q (run 'ronsim --help')", args[0])
+}
+
+// versionLine is the answer to --version: the module version (when
+// installed with go install at a version), the Go version and the VCS
+// revision the binary was built from, when the build recorded it.
+func versionLine() string {
+	release, revision, dirty := "dev", "unknown", ""
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if info.Main.Version != "" && info.Main.Version != "(devel)" {
+			release = info.Main.Version
+		}
+		for _, s := range info.Settings {
+			switch {
+			case s.Key == "vcs.revision":
+				revision = s.Value
+			case s.Key == "vcs.modified" && s.Value == "true":
+				dirty = "+dirty"
+			}
+		}
+	}
+	return fmt.Sprintf("ronsim %s (%s, revision %s%s)", release, goruntime.Version(), revision, dirty)
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/ron-network/ron/io/runtime"
 )
 
-// Stable error codes of the envelope (DESIGN 5.7). Clients switch on them;
+// Stable error codes of the envelope (ARCHITECTURE 5.7). Clients switch on them;
 // never rename one.
 const (
 	CodeBadAddress     = "BAD_ADDRESS"
@@ -80,7 +80,7 @@ func writeError(w http.ResponseWriter, corrID string, e *apiError) {
 		h.Set("Retry-After", strconv.Itoa(int(max(1, (e.retryAfter+time.Second-1)/time.Second))))
 	}
 	w.WriteHeader(e.status)
-	_ = json.NewEncoder(w).Encode(Envelope{Code: e.code, Message: e.message, Retryable: e.retryable, CorrID: corrID,
+	_ = json.NewEncoder(w).Encode(Envelope{Code: e.code, Message: boundMessage(e.message), Retryable: e.retryable, CorrID: corrID,
 		Reason: e.reason, Rule: e.rule})
 }
 

@@ -20,7 +20,7 @@ import (
 	"github.com/ron-network/ron/core/storage"
 )
 
-// Metric names (DESIGN section 8).
+// Metric names (ARCHITECTURE section 8).
 const (
 	MetricRequests       = "omnigate_requests_total"
 	MetricRequestLatency = "omnigate_request_latency_seconds"
@@ -74,6 +74,8 @@ type Config struct {
 	ObjectBytesMax int64
 	CallTimeout    time.Duration
 	Admission      AdmissionConfig
+	// Sessions bounds PUT /o's upload sessions per tenant and globally.
+	Sessions SessionsConfig
 	// Clock is the wall clock (nil: time.Now); tests replace it.
 	Clock func() time.Time
 	// Policy decides requests after token verification (nil:
@@ -89,13 +91,16 @@ type Config struct {
 	// Revocations, when set, learns each revoke committed through this
 	// gateway at once; it is normally also the Verifier's RevocationSet.
 	Revocations *RevocationCache
+	// BodyLimits bound how slowly a request body may arrive (zero fields:
+	// the defaults of server.go).
+	BodyLimits BodyLimits
 }
 
-// Gateway is the HTTP API of one node (DESIGN 5.7). It is an http.Handler.
+// Gateway is the HTTP API of one node (ARCHITECTURE 5.7). It is an http.Handler.
 type Gateway struct {
 	cfg   Config
 	mux   *http.ServeMux
-	admit *admission
+	admit *edgeState
 	log   *slog.Logger
 	// quotaAudits paces audit records of quota rejects (auditlog.go).
 	quotaAudits *auditLimiter
@@ -127,7 +132,7 @@ func New(cfg Config) *Gateway {
 		}
 		cfg.Policy = p
 	}
-	g := &Gateway{cfg: cfg, mux: http.NewServeMux(), admit: newAdmission(cfg.Admission, cfg.Clock), log: cfg.Logger,
+	g := &Gateway{cfg: cfg, mux: http.NewServeMux(), admit: newEdgeState(cfg.Admission, cfg.Sessions, cfg.Clock), log: cfg.Logger,
 		quotaAudits: newAuditLimiter(cfg.Clock)}
 	g.edge = newEdge(cfg.EdgeCacheBytes, cfg.Metrics)
 	g.routes()
@@ -201,6 +206,8 @@ type request struct {
 	tokenID string
 	// edgeCounted: this request's edge cache lookup is counted (edge.go).
 	edgeCounted bool
+	// maxBytes is the verified write token's max_bytes (MaxUint64: none).
+	maxBytes uint64
 }
 
 // handler serves one route; it either wrote a response or returns the
@@ -213,7 +220,7 @@ func (g *Gateway) handle(pattern, route string, c class, h handler) {
 		sw := &statusWriter{ResponseWriter: w}
 		req := &request{w: sw, r: r, corrID: corrID(r), tenant: PublicTenant}
 		sw.Header().Set("X-Request-Id", req.corrID)
-		if err := g.serve(req, c, h); err != nil {
+		if err := g.serve(req, c, route, h); err != nil {
 			if err.status >= 500 && err.code == CodeInternal {
 				g.log.Error("gateway: internal error", "route", route, "corr_id", req.corrID, "err", err.message)
 			}
@@ -226,25 +233,14 @@ func (g *Gateway) handle(pattern, route string, c class, h handler) {
 	})
 }
 
-// serve authenticates the tenant, admits the request and runs h.
-func (g *Gateway) serve(req *request, c class, h handler) *apiError {
+// serve authenticates the tenant, admits the request and runs h
+// (enter, in authz.go).
+func (g *Gateway) serve(req *request, c class, route string, h handler) *apiError {
 	if c == classOps {
 		return h(req)
 	}
-	if err := g.identify(req, c == classWrite); err != nil {
-		return err
-	}
-	if c == classRead {
-		if err := g.authorizeRead(req, readResource(req.r)); err != nil {
-			return err
-		}
-	}
-	release, err, reason := g.admit.admit(req.r.Context(), req.tenant, req.token == "", c == classWrite, req.r.ContentLength)
+	release, err := g.enter(req, c, route)
 	if err != nil {
-		g.cfg.Metrics.Add(MetricShed, reason, 1)
-		if reason == ShedOverQuota {
-			g.auditQuotaReject(req)
-		}
 		return err
 	}
 	defer release()
@@ -283,6 +279,11 @@ func corrID(r *http.Request) string {
 	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= RequestIDBytesMax && printable(id) {
 		return id
 	}
+	return newCorrID()
+}
+
+// newCorrID makes up a correlation id.
+func newCorrID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
@@ -297,8 +298,14 @@ func printable(s string) bool {
 	return true
 }
 
-// ServeHTTP implements http.Handler.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler: requests the mux must not see are
+// answered first (server.go), and the body is held to BodyLimits.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !g.preflight(w, r) {
+		return
+	}
+	g.mux.ServeHTTP(g.limitBody(w, r), r)
+}
 
 // call runs one request on the node with the gateway's timeout.
 func (g *Gateway) call(req *request, service string, body any) (any, error) {
@@ -325,8 +332,9 @@ func (g *Gateway) readyz(req *request) *apiError {
 	switch {
 	case !g.cfg.Backend.Ready():
 		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: "node not ready", retryable: true, retryAfter: time.Second}
-	case g.admit.saturated():
-		return overloaded("gateway saturated")
+	}
+	if ok, why := g.admit.ready(); !ok {
+		return overloaded("gateway not ready: " + why)
 	}
 	writeJSON(req.w, http.StatusOK, map[string]string{"status": "ready"})
 	return nil

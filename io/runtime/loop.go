@@ -253,7 +253,7 @@ func (r *Runtime) crashed(p any) {
 	l := &r.loop
 	r.ready.Store(false)
 	r.metrics.Set(env.MetricNodeReady, "", 0)
-	r.metrics.Add(env.MetricServiceRestarts, "node", 1)
+	r.metrics.Add(env.MetricServiceRestarts, env.RestartedNode, 1)
 	r.log.Error("runtime: node panicked; rebuilding from durable state",
 		"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 	l.stopTimers()
