@@ -223,7 +223,7 @@ func start(cfg Config, spec runtime.NodeSpec, peers []peer, log *slog.Logger) (*
 	n := &node{disk: disk}
 	metrics := runtime.NewPromMetrics(log)
 	n.rt, err = runtime.New(runtime.Config{Self: spec.Self(), NewNode: spec.NewNode, Disk: disk,
-		Metrics: metrics, Logger: log, ReadyCheck: runtime.NodeReady})
+		Metrics: metrics, Logger: log, ReadyCheck: runtime.NodeReady, FailedCheck: runtime.NodeFailed})
 	if err != nil {
 		n.close(log)
 		return nil, err

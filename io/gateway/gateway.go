@@ -234,6 +234,11 @@ func (g *Gateway) serve(req *request, c class, h handler) *apiError {
 	if c == classOps {
 		return h(req)
 	}
+	if c == classWrite && (req.r.Method == http.MethodPut || req.r.Method == http.MethodPost) {
+		if full, reason := g.diskFull(); full {
+			return insufficientStorage("writes refused: " + reason) // before the body is read
+		}
+	}
 	if err := g.identify(req, c == classWrite); err != nil {
 		return err
 	}
@@ -333,12 +338,25 @@ func (g *Gateway) healthz(req *request) *apiError {
 	return nil
 }
 
+// diskFull asks the backend whether its disk refuses writes
+// (*runtime.Runtime knows; other backends never are).
+func (g *Gateway) diskFull() (bool, string) {
+	if fd, ok := g.cfg.Backend.(interface{ DiskFull() (bool, string) }); ok {
+		return fd.DiskFull()
+	}
+	return false, ""
+}
+
 // readyz is false while the node starts or recovers and while the
 // gateway is saturated (writes would queue), so balancers steer away.
 func (g *Gateway) readyz(req *request) *apiError {
 	switch {
 	case !g.cfg.Backend.Ready():
-		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: "node not ready", retryable: true, retryAfter: time.Second}
+		message := "node not ready"
+		if why, ok := g.cfg.Backend.(interface{ NotReadyReason() string }); ok && why.NotReadyReason() != "" {
+			message += ": " + why.NotReadyReason()
+		}
+		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: message, retryable: true, retryAfter: time.Second}
 	case g.admit.saturated():
 		return overloaded("gateway saturated")
 	}

@@ -123,3 +123,10 @@ func NodeReady(n *node.Node) bool {
 	}
 	return true
 }
+
+// NodeFailed is Config.FailedCheck for NewNode's composition: the
+// registry replica stopped after a disk error.
+func NodeFailed(n *node.Node) bool {
+	r, ok := n.Service(registry.ServiceName).(*registry.Registry)
+	return ok && r.Failed()
+}
