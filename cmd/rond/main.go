@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	goruntime "runtime"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -123,6 +124,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	gwConfig := gatewayConfig(n, spec, token, policyFile, log)
 	gwConfig.EdgeCacheBytes = cfg.EdgeCacheBytes
 	gwConfig.Admission.AnonymousRate = cfg.AnonymousReadRate
+	if cfg.DataDir == "" && cfg.MemoryMax > 0 { // a micronode keeps its objects in its heap
+		gwConfig.MemoryBytesMax = cfg.MemoryMax
+		debug.SetMemoryLimit(cfg.MemoryMax)
+	}
 	gw := gateway.New(gwConfig)
 	n.http.Handler = gw
 	go func() {

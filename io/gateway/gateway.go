@@ -92,6 +92,15 @@ type Config struct {
 	// BodyLimits bound how slowly a request body may arrive (zero fields:
 	// the defaults of server.go).
 	BodyLimits BodyLimits
+	// MemoryBytesMax is a memory budget (0: none; rond's --memory-max for
+	// a micronode, whose objects live in its heap): a PUT or POST whose
+	// body does not fit what MemoryInUse leaves of it is refused with 507
+	// before its body is read, and a body without Content-Length stops
+	// there (413).
+	MemoryBytesMax int64
+	// MemoryInUse measures the memory the budget counts (nil: the live
+	// heap after the last GC).
+	MemoryInUse func() uint64
 }
 
 // Gateway is the HTTP API of one node (DESIGN 5.7). It is an http.Handler.
@@ -119,6 +128,9 @@ func New(cfg Config) *Gateway {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
+	}
+	if cfg.MemoryInUse == nil {
+		cfg.MemoryInUse = liveHeapBytes
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -237,6 +249,9 @@ func (g *Gateway) serve(req *request, c class, h handler) *apiError {
 	if c == classWrite && (req.r.Method == http.MethodPut || req.r.Method == http.MethodPost) {
 		if full, reason := g.diskFull(); full {
 			return insufficientStorage("writes refused: " + reason) // before the body is read
+		}
+		if e := g.refuseOverBudget(req.r); e != nil {
+			return e
 		}
 	}
 	if err := g.identify(req, c == classWrite); err != nil {

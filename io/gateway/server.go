@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,6 +66,48 @@ func (l BodyLimits) withDefaults() BodyLimits {
 		l.RateGrace = BodyRateGraceDefault
 	}
 	return l
+}
+
+// MemoryBytesMaxDefault is rond's --memory-max for a micronode, whose
+// objects live in its heap.
+const MemoryBytesMaxDefault = 1 << 30
+
+// memoryBudget answers how many body bytes a write may still bring in:
+// Config.MemoryBytesMax less the live heap (-1: no budget).
+func (g *Gateway) memoryBudget() int64 {
+	if g.cfg.MemoryBytesMax <= 0 {
+		return -1
+	}
+	inUse := g.cfg.MemoryInUse()
+	if inUse >= uint64(g.cfg.MemoryBytesMax) {
+		return 0
+	}
+	return g.cfg.MemoryBytesMax - int64(inUse)
+}
+
+// refuseOverBudget answers a write whose declared body does not fit the
+// memory budget, before a byte of it is read.
+func (g *Gateway) refuseOverBudget(r *http.Request) *apiError {
+	budget := g.memoryBudget()
+	if budget < 0 || r.ContentLength <= budget && budget > 0 {
+		return nil
+	}
+	g.cfg.Metrics.Add(MetricShed, ShedMemoryBudget, 1)
+	return insufficientStorage(fmt.Sprintf("memory budget: a body of %d bytes does not fit the %d bytes left of --memory-max %d",
+		max(r.ContentLength, 0), budget, g.cfg.MemoryBytesMax))
+}
+
+// ShedMemoryBudget counts writes refused by Config.MemoryBytesMax.
+const ShedMemoryBudget = "memory_budget"
+
+// liveHeapBytes is the heap the last GC found live.
+func liveHeapBytes() uint64 {
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(sample)
+	if sample[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return sample[0].Value.Uint64()
 }
 
 // ErrBodyTooSlow is the read error of a body that broke BodyLimits.
@@ -127,7 +170,10 @@ func (g *Gateway) limitBody(w http.ResponseWriter, r *http.Request) http.Respons
 		return w
 	}
 	b := &rateBody{body: r.Body, rc: http.NewResponseController(w), limits: g.cfg.BodyLimits.withDefaults(),
-		start: time.Now(), onSlow: func() { g.cfg.Metrics.Add(MetricShed, ShedSlowBody, 1) }}
+		start: time.Now(), onSlow: func() { g.cfg.Metrics.Add(MetricShed, ShedSlowBody, 1) }, budget: -1}
+	if r.Method == http.MethodPut || r.Method == http.MethodPost {
+		b.budget = g.memoryBudget() // a body without Content-Length stops at it (413)
+	}
 	r.Body = b
 	return &bodyGuard{ResponseWriter: w, body: b}
 }
@@ -160,6 +206,7 @@ type rateBody struct {
 	eof     bool
 	settled bool
 	drainBy time.Time // zero until settle
+	budget  int64     // bytes the body may bring in (-1: any)
 }
 
 func (b *rateBody) Read(p []byte) (int, error) {
@@ -176,6 +223,12 @@ func (b *rateBody) Read(p []byte) (int, error) {
 		deadline = b.drainBy
 	}
 	_ = b.rc.SetReadDeadline(deadline) // unsupported (HTTP/2, recorders): no limit
+	if b.budget >= 0 && b.read+int64(len(p)) > b.budget {
+		if b.read >= b.budget {
+			return 0, &http.MaxBytesError{Limit: b.budget}
+		}
+		p = p[:b.budget-b.read]
+	}
 	n, err := b.body.Read(p)
 	b.read += int64(n)
 	if err == io.EOF {
