@@ -467,10 +467,12 @@ func attacks() []attack {
 			refused: func(n *node) float64 { return n.metric(gateway.MetricShed, gateway.ShedSlowBody) },
 			check:   wantRefusals("slow_body")},
 		{name: "expired and over-scope tokens, 16 MiB bodies", cost: "1 connection until the refusal; at most 256 KiB + 1 s of body drained",
-			legit:   func(t *testing.T, n *node) legitimate { return n.httpPut(http.DefaultClient) },
-			run:     badTokens,
-			refused: func(n *node) float64 { return n.metric(gateway.MetricRequests, "401") + n.metric(gateway.MetricRequests, "403") },
-			check:   wantRefusals("401/403")},
+			legit: func(t *testing.T, n *node) legitimate { return n.httpPut(http.DefaultClient) },
+			run:   badTokens,
+			refused: func(n *node) float64 {
+				return n.metric(gateway.MetricRequests, "401") + n.metric(gateway.MetricRequests, "403")
+			},
+			check: wantRefusals("401/403")},
 		{name: "overlapping multi-range (16 x bytes=0-)", cost: "1 read slot; response coalesced to the object size, streamed piece by piece",
 			legit: func(t *testing.T, n *node) legitimate { return n.httpGet(http.DefaultClient) },
 			run:   multiRange},
