@@ -131,7 +131,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	gw := gateway.New(gwConfig)
 	n.http.Handler = gw
 	go func() {
-		if err := n.http.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		// gw.Listener: net/http's own errors leave as envelopes too.
+		if err := n.http.Serve(gw.Listener(n.httpLn)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("rond: http server failed", "err", err)
 		}
 	}()
@@ -247,7 +248,6 @@ func start(cfg Config, spec runtime.NodeSpec, peers []peer, log *slog.Logger) (*
 		n.close(log)
 		return nil, &configError{msg: fmt.Sprintf("rond: config: http_addr: %v", err)}
 	}
-	n.httpLn = gateway.EnvelopeListener(n.httpLn) // net/http's own errors leave as envelopes too
 	n.http = gateway.NewServer(nil, slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	return n, nil
 }

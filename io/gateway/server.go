@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -289,16 +290,30 @@ func (w *bodyGuard) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // by itself, before any handler runs (431 header too large, 400 bad
 // request or missing Host, 501 unsupported transfer encoding, 505 bad
 // version), leave as the JSON envelope instead.
-func EnvelopeListener(ln net.Listener) net.Listener { return envelopeListener{ln} }
+func EnvelopeListener(ln net.Listener) net.Listener { return envelopeListener{Listener: ln} }
 
-type envelopeListener struct{ net.Listener }
+// Listener is EnvelopeListener that also counts, in omnigate_shed_total
+// {reason="read_timeout"}, every connection the server drops on a read
+// deadline while a request was partly received (a slow header, a slow
+// body), not the idle keep-alive connections it closes.
+func (g *Gateway) Listener(ln net.Listener) net.Listener {
+	return envelopeListener{Listener: ln, onTimeout: func() { g.cfg.Metrics.Add(MetricShed, ShedReadTimeout, 1) }}
+}
+
+// ShedReadTimeout counts connections cut on a read deadline mid-request.
+const ShedReadTimeout = "read_timeout"
+
+type envelopeListener struct {
+	net.Listener
+	onTimeout func() // nil: not counted
+}
 
 func (l envelopeListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return &envelopeConn{Conn: c}, nil
+	return &envelopeConn{Conn: c, onTimeout: l.onTimeout}, nil
 }
 
 // envelopeConn rewrites net/http's protocol error responses. net/http
@@ -308,7 +323,22 @@ func (l envelopeListener) Accept() (net.Conn, error) {
 // are sorted, which puts Connection before Content-Type).
 type envelopeConn struct {
 	net.Conn
-	once sync.Once
+	onTimeout func()
+	// midRequest: bytes were read since the last write, so a request is
+	// partly received (reads and writes run on different goroutines).
+	midRequest atomic.Bool
+	counted    sync.Once
+}
+
+func (c *envelopeConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.midRequest.Store(true)
+	}
+	if err != nil && c.onTimeout != nil && c.midRequest.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+		c.counted.Do(c.onTimeout)
+	}
+	return n, err
 }
 
 // netHTTPErrorHeaders are the headers of net/http's own error responses
@@ -316,6 +346,7 @@ type envelopeConn struct {
 const netHTTPErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
 
 func (c *envelopeConn) Write(b []byte) (int, error) {
+	c.midRequest.Store(false)
 	status, text, ok := parseNetHTTPError(b)
 	if !ok {
 		return c.Conn.Write(b)

@@ -114,7 +114,7 @@ func startNode(t *testing.T) *node {
 	}
 	srv := gateway.NewServer(gw, nil)
 	srv.ReadHeaderTimeout = readHeaderTimeout
-	go func() { _ = srv.Serve(gateway.EnvelopeListener(ln)) }()
+	go func() { _ = srv.Serve(gw.Listener(ln)) }()
 	n.httpAddr = ln.Addr().String()
 	n.httpURL = "http://" + n.httpAddr
 	n.oap, err = oapgate.Listen(oapgate.Config{Key: spec.Key, ListenAddr: "127.0.0.1:0", Handler: gw, UA: "rond/hostile",
@@ -459,8 +459,10 @@ func kib(b int64) string {
 func attacks() []attack {
 	return []attack{
 		{name: "slow headers", cost: "1 connection until ReadHeaderTimeout; no admission slot",
-			legit: func(t *testing.T, n *node) legitimate { return n.httpGet(http.DefaultClient) },
-			run:   slowHeaders, check: nil},
+			legit:   func(t *testing.T, n *node) legitimate { return n.httpGet(http.DefaultClient) },
+			run:     slowHeaders,
+			refused: func(n *node) float64 { return n.metric(gateway.MetricShed, gateway.ShedReadTimeout) },
+			check:   wantRefusals("read_timeout")},
 		{name: "slow bodies (valid token)", cost: "1 in-flight slot + 1 upload session until the body rate falls below the minimum (grace + bytes/rate)",
 			legit:   func(t *testing.T, n *node) legitimate { return n.httpPut(http.DefaultClient) },
 			run:     slowBodies,
