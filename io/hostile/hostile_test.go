@@ -306,9 +306,9 @@ func (n *node) httpGet(client *http.Client) legitimate {
 
 // httpPut is a legitimate 4 KiB write over HTTP.
 func (n *node) httpPut(client *http.Client) legitimate {
-	var seq atomic.Uint64
 	return func(ctx context.Context) error {
-		body := fmt.Appendf(bytes.Repeat([]byte{'w'}, 4<<10), "%d", seq.Add(1))
+		body := make([]byte, 4<<10) // new content: a put of stored content needs no disk write
+		_, _ = rand.Read(body)
 		req, _ := http.NewRequestWithContext(ctx, "PUT", n.httpURL+"/o", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+n.root)
 		r, err := client.Do(req)
@@ -749,11 +749,17 @@ func diskFull(ctx context.Context, t *testing.T, n *node) int {
 	defer func() { _ = failpoint.Disable(pebbledisk.FailpointWrite) }()
 	put := n.httpPut(http.DefaultClient)
 	var wrong atomic.Int64
+	var wrongErr atomic.Value
 	var notReady atomic.Bool
 	used := swarm(ctx, 4, func(ctx context.Context) bool {
 		err := put(ctx)
+		if err == nil {
+			wrong.Add(1)
+			wrongErr.Store("a write of new content succeeded")
+		}
 		if err != nil && !strings.Contains(err.Error(), "507") && !strings.Contains(err.Error(), "UNAVAILABLE") && ctx.Err() == nil {
 			wrong.Add(1)
+			wrongErr.Store(err.Error())
 		}
 		if r, err := http.Get(n.httpURL + "/readyz"); err == nil {
 			r.Body.Close()
@@ -765,7 +771,7 @@ func diskFull(ctx context.Context, t *testing.T, n *node) int {
 		return true
 	})
 	if wrong.Load() > 0 || !notReady.Load() {
-		t.Errorf("on a full disk: %d writes not answered 507, /readyz 503 seen: %v", wrong.Load(), notReady.Load())
+		t.Errorf("on a full disk: %d writes not answered 507 (%v), /readyz 503 seen: %v", wrong.Load(), wrongErr.Load(), notReady.Load())
 	}
 	return used
 }
