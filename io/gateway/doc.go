@@ -5,8 +5,8 @@
 // ETag (the address, quoted), Accept-Ranges, one or several Ranges (206,
 // multipart/byteranges for several, 416 with "Content-Range: bytes */len")
 // and If-None-Match (304); DELETE /o/{addr} (204: unpin and drop this
-// node's copy); GET /names/{name} (linearizable resolve), POST
-// /names/{name} (claim), PUT /names/{name} (compare-and-set; 409 on a stale
+// node's copy); GET /names/{name} (linearizable resolve; ?stale=1 reads
+// this node's applied state instead), POST /names/{name} (claim), PUT /names/{name} (compare-and-set; 409 on a stale
 // seq); GET /n/{name} (resolve, then serve the target); GET
 // /providers/{addr}; /metrics, /healthz, /readyz, /version. Every error is
 // one JSON envelope {"code","message","retryable","corr_id"} with a stable
@@ -89,7 +89,7 @@
 // Revocation (revocations.go): the Verifier's auth.RevocationSet is a
 // RevocationCache. The registry lives on the node loop, so the gateway
 // never reads it from an HTTP goroutine: a lookup is a runtime Call of
-// runtime.RevokedQuery, answered on the loop from the registry's view (a
+// authz.RevokedQuery, answered on the loop from the registry's view (a
 // replica's applied state, a non-replica's pulled list). "Not revoked" is
 // reused for RevocationCacheTTL, "revoked" until evicted (a revocation is
 // never withdrawn); the cache holds at most RevocationCacheEntriesMax

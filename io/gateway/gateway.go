@@ -74,6 +74,8 @@ type Config struct {
 	ObjectBytesMax int64
 	CallTimeout    time.Duration
 	Admission      AdmissionConfig
+	// Sessions bounds PUT /o's upload sessions per tenant and globally.
+	Sessions SessionsConfig
 	// Clock is the wall clock (nil: time.Now); tests replace it.
 	Clock func() time.Time
 	// Policy decides requests after token verification (nil:
@@ -107,7 +109,7 @@ type Config struct {
 type Gateway struct {
 	cfg   Config
 	mux   *http.ServeMux
-	admit *admission
+	admit *edgeState
 	log   *slog.Logger
 	// quotaAudits paces audit records of quota rejects (auditlog.go).
 	quotaAudits *auditLimiter
@@ -142,7 +144,7 @@ func New(cfg Config) *Gateway {
 		}
 		cfg.Policy = p
 	}
-	g := &Gateway{cfg: cfg, mux: http.NewServeMux(), admit: newAdmission(cfg.Admission, cfg.Clock), log: cfg.Logger,
+	g := &Gateway{cfg: cfg, mux: http.NewServeMux(), admit: newEdgeState(cfg.Admission, cfg.Sessions, cfg.Clock), log: cfg.Logger,
 		quotaAudits: newAuditLimiter(cfg.Clock)}
 	g.edge = newEdge(cfg.EdgeCacheBytes, cfg.Metrics)
 	g.routes()
@@ -216,6 +218,8 @@ type request struct {
 	tokenID string
 	// edgeCounted: this request's edge cache lookup is counted (edge.go).
 	edgeCounted bool
+	// maxBytes is the verified write token's max_bytes (MaxUint64: none).
+	maxBytes uint64
 }
 
 // handler serves one route; it either wrote a response or returns the
@@ -228,7 +232,7 @@ func (g *Gateway) handle(pattern, route string, c class, h handler) {
 		sw := &statusWriter{ResponseWriter: w}
 		req := &request{w: sw, r: r, corrID: corrID(r), tenant: PublicTenant}
 		sw.Header().Set("X-Request-Id", req.corrID)
-		if err := g.serve(req, c, h); err != nil {
+		if err := g.serve(req, c, route, h); err != nil {
 			if err.status >= 500 && err.code == CodeInternal {
 				g.log.Error("gateway: internal error", "route", route, "corr_id", req.corrID, "err", err.message)
 			}
@@ -241,33 +245,23 @@ func (g *Gateway) handle(pattern, route string, c class, h handler) {
 	})
 }
 
-// serve authenticates the tenant, admits the request and runs h.
-func (g *Gateway) serve(req *request, c class, h handler) *apiError {
+// serve authenticates the tenant, admits the request and runs h
+// (enter, in authz.go).
+func (g *Gateway) serve(req *request, c class, route string, h handler) *apiError {
 	if c == classOps {
 		return h(req)
 	}
 	if c == classWrite && (req.r.Method == http.MethodPut || req.r.Method == http.MethodPost) {
 		if full, reason := g.diskFull(); full {
+			g.refuse(req, ShedDiskFull)
 			return insufficientStorage("writes refused: " + reason) // before the body is read
 		}
-		if e := g.refuseOverBudget(req.r); e != nil {
+		if e := g.refuseOverBudget(req); e != nil {
 			return e
 		}
 	}
-	if err := g.identify(req, c == classWrite); err != nil {
-		return err
-	}
-	if c == classRead {
-		if err := g.authorizeRead(req, readResource(req.r)); err != nil {
-			return err
-		}
-	}
-	release, err, reason := g.admit.admit(req.r.Context(), req.tenant, req.token == "", c == classWrite, req.r.ContentLength)
+	release, err := g.enter(req, c, route)
 	if err != nil {
-		g.cfg.Metrics.Add(MetricShed, reason, 1)
-		if reason == ShedOverQuota {
-			g.auditQuotaReject(req)
-		}
 		return err
 	}
 	defer release()
@@ -372,8 +366,9 @@ func (g *Gateway) readyz(req *request) *apiError {
 			message += ": " + why.NotReadyReason()
 		}
 		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: message, retryable: true, retryAfter: time.Second}
-	case g.admit.saturated():
-		return overloaded("gateway saturated")
+	}
+	if ok, why := g.admit.ready(); !ok {
+		return overloaded("gateway not ready: " + why)
 	}
 	writeJSON(req.w, http.StatusOK, map[string]string{"status": "ready"})
 	return nil

@@ -88,18 +88,23 @@ func (g *Gateway) memoryBudget() int64 {
 
 // refuseOverBudget answers a write whose declared body does not fit the
 // memory budget, before a byte of it is read.
-func (g *Gateway) refuseOverBudget(r *http.Request) *apiError {
+func (g *Gateway) refuseOverBudget(req *request) *apiError {
+	r := req.r
 	budget := g.memoryBudget()
 	if budget < 0 || r.ContentLength <= budget && budget > 0 {
 		return nil
 	}
-	g.cfg.Metrics.Add(MetricShed, ShedMemoryBudget, 1)
+	g.refuse(req, ShedMemoryBudget)
 	return insufficientStorage(fmt.Sprintf("memory budget: a body of %d bytes does not fit the %d bytes left of --memory-max %d",
 		max(r.ContentLength, 0), budget, g.cfg.MemoryBytesMax))
 }
 
-// ShedMemoryBudget counts writes refused by Config.MemoryBytesMax.
-const ShedMemoryBudget = "memory_budget"
+// Shed reasons of writes refused for lack of room: Config.MemoryBytesMax,
+// and a full disk.
+const (
+	ShedMemoryBudget = "memory_budget"
+	ShedDiskFull     = "disk_full"
+)
 
 // liveHeapBytes is the heap the last GC found live.
 func liveHeapBytes() uint64 {
