@@ -567,10 +567,10 @@ func slowHeaders(ctx context.Context, t *testing.T, n *node) int {
 	})
 }
 
-// slowBodyAttackers stays under storage.SessionsMax (16 upload sessions
-// per node): holding every session is another attack (session hoarding,
-// bounded per tenant by admission, not by the body rate this one tests).
-const slowBodyAttackers = 8
+// slowBodyAttackers is more than storage.SessionsMax (16 upload sessions
+// per node): the attackers' tenant is held to its share of the sessions
+// (the gateway's session table), and the body rate cuts each one off.
+const slowBodyAttackers = 24
 
 // slowBodies: PUTs with a valid token of another tenant and a 1 MiB
 // Content-Length, sending a byte every 100 ms.
