@@ -278,14 +278,25 @@ type bodyGuard struct {
 
 func (w *bodyGuard) WriteHeader(code int) {
 	if code >= http.StatusOK {
-		w.body.settle()
+		w.settle()
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *bodyGuard) Write(p []byte) (int, error) {
-	w.body.settle()
+	w.settle()
 	return w.ResponseWriter.Write(p)
+}
+
+// settle drains the body unless the response closes the connection
+// anyway (a refusal with Connection: close): then net/http sends it at
+// once and nothing is read.
+func (w *bodyGuard) settle() {
+	if w.Header().Get("Connection") == "close" {
+		w.body.settled = true
+		return
+	}
+	w.body.settle()
 }
 
 // Unwrap lets http.ResponseController reach the connection.
