@@ -747,7 +747,7 @@ func initialShaped(p []byte, shaped bool) {
 	h = append(h, 8)
 	h = h[:len(h)+8]
 	h = append(h, 0, 0)
-	_ = binary.BigEndian.AppendUint16(h, 0x4000|uint16(len(p)-len(h)-2))
+	binary.BigEndian.PutUint16(p[len(h):], 0x4000|uint16(len(p)-len(h)-2)) // length, a 2-byte varint
 }
 
 // diskFull: the pebbledisk write failpoint returns ENOSPC while a writer
