@@ -46,11 +46,15 @@ type Config struct {
 	// OAPAddr is the OAP/1 client endpoint's UDP address, "off" for none
 	// (oap.go).
 	OAPAddr string `yaml:"oap_addr"`
+	// MemoryMax is a micronode's memory budget in bytes (0: none); see
+	// gateway.Config.MemoryBytesMax.
+	MemoryMax int64 `yaml:"memory_max"`
 }
 
 func defaults() Config {
 	return Config{HTTPAddr: "127.0.0.1:8080", QUICAddr: "127.0.0.1:7070", LogFormat: "text", LogLevel: "info",
-		EdgeCacheBytes: edgecache.BytesMaxDefault, AnonymousReadRate: gateway.AnonymousRateDefault, OAPAddr: oapAddrDefault}
+		EdgeCacheBytes: edgecache.BytesMaxDefault, AnonymousReadRate: gateway.AnonymousRateDefault, OAPAddr: oapAddrDefault,
+		MemoryMax: gateway.MemoryBytesMaxDefault}
 }
 
 // setting is one configuration knob reachable from the file, the
@@ -107,6 +111,11 @@ var settings = []setting{
 	{"anonymous-read-rate", "RON_ANONYMOUS_READ_RATE", "requests per second, `N`, that all reads without a token share, apart from each tenant's 200/s (burst: 2N, at least 1; default 5000)", false, func(c *Config, v string) error {
 		n, err := strconv.ParseFloat(v, 64)
 		c.AnonymousReadRate = n
+		return err
+	}},
+	{"memory-max", "RON_MEMORY_MAX", "a micronode's memory budget in `BYTES`: writes that do not fit are refused (507); 0 disables; default 1 GiB", false, func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		c.MemoryMax = n
 		return err
 	}},
 }
@@ -405,6 +414,9 @@ func (c Config) validate() error {
 	}
 	if c.EdgeCacheBytes < 0 {
 		return badSetting("edge_cache_bytes", "%d is negative (0 disables the cache)", c.EdgeCacheBytes)
+	}
+	if c.MemoryMax < 0 {
+		return badSetting("memory_max", "%d is negative (0 disables the budget)", c.MemoryMax)
 	}
 	if !(c.AnonymousReadRate > 0 && c.AnonymousReadRate <= anonymousReadRateMax) {
 		return badSetting("anonymous_read_rate", "%v is not a rate above 0 and at most %g requests per second", c.AnonymousReadRate, anonymousReadRateMax)

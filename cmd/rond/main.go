@@ -163,12 +163,17 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	gwConfig := gatewayConfig(n, spec, token, policyFile, log)
 	gwConfig.EdgeCacheBytes = cfg.EdgeCacheBytes
 	gwConfig.Admission.AnonymousRate = cfg.AnonymousReadRate
+	if cfg.DataDir == "" && cfg.MemoryMax > 0 { // a micronode keeps its objects in its heap
+		gwConfig.MemoryBytesMax = cfg.MemoryMax
+		debug.SetMemoryLimit(cfg.MemoryMax)
+	}
 	gw := gateway.New(gwConfig)
 	handler := gw.WithStatus(gateway.StatusConfig{NodeID: spec.Self().String(), Profile: profile(cfg), Started: started,
 		RegistryReplica: slices.Contains(spec.Replicas, spec.Self())})
 	n.http.Handler = handler
 	go func() {
-		if err := n.http.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		// gw.Listener: net/http's own errors leave as envelopes too.
+		if err := n.http.Serve(gw.Listener(n.httpLn)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("rond: http server failed", "err", err)
 		}
 	}()
@@ -265,7 +270,7 @@ func start(cfg Config, spec runtime.NodeSpec, peers []peer, log *slog.Logger) (*
 	n := &node{disk: disk}
 	metrics := runtime.NewPromMetrics(log)
 	n.rt, err = runtime.New(runtime.Config{Self: spec.Self(), NewNode: spec.NewNode, Disk: disk,
-		Metrics: metrics, Logger: log, ReadyCheck: runtime.NodeReady})
+		Metrics: metrics, Logger: log, ReadyCheck: runtime.NodeReady, FailedCheck: runtime.NodeFailed})
 	if err != nil {
 		n.close(log)
 		return nil, err
@@ -284,7 +289,6 @@ func start(cfg Config, spec runtime.NodeSpec, peers []peer, log *slog.Logger) (*
 		n.close(log)
 		return nil, listenError("http_addr", cfg.HTTPAddr, "TCP", err)
 	}
-	n.httpLn = gateway.EnvelopeListener(n.httpLn) // net/http's own errors leave as envelopes too
 	n.http = gateway.NewServer(nil, slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	return n, nil
 }

@@ -170,7 +170,11 @@
 // while a slow-loris body is cut off (omnigate_shed_total{reason=
 // "slow_body"}); EnvelopeListener turns net/http's own protocol errors
 // into envelopes; paths with dot segments get a 400, not a redirect; an
-// envelope's message is cut to MessageBytesMax.
+// envelope's message is cut to MessageBytesMax. A write (PUT, POST) is
+// refused with 507 INSUFFICIENT_STORAGE before its body is read while the
+// backend's disk is full (its DiskFull) or when its declared body does
+// not fit Config.MemoryBytesMax (a micronode's --memory-max); /readyz
+// names the reason the backend is not ready.
 //
 // Limits that are honest rather than ideal:
 //   - A streamed PUT has one chunk in flight: the node's chunk write

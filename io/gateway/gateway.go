@@ -94,6 +94,15 @@ type Config struct {
 	// BodyLimits bound how slowly a request body may arrive (zero fields:
 	// the defaults of server.go).
 	BodyLimits BodyLimits
+	// MemoryBytesMax is a memory budget (0: none; rond's --memory-max for
+	// a micronode, whose objects live in its heap): a PUT or POST whose
+	// body does not fit what MemoryInUse leaves of it is refused with 507
+	// before its body is read, and a body without Content-Length stops
+	// there (413).
+	MemoryBytesMax int64
+	// MemoryInUse measures the memory the budget counts (nil: the live
+	// heap after the last GC).
+	MemoryInUse func() uint64
 }
 
 // Gateway is the HTTP API of one node (ARCHITECTURE 5.7). It is an http.Handler.
@@ -121,6 +130,9 @@ func New(cfg Config) *Gateway {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
+	}
+	if cfg.MemoryInUse == nil {
+		cfg.MemoryInUse = liveHeapBytes
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -239,6 +251,15 @@ func (g *Gateway) serve(req *request, c class, route string, h handler) *apiErro
 	if c == classOps {
 		return h(req)
 	}
+	if c == classWrite && (req.r.Method == http.MethodPut || req.r.Method == http.MethodPost) {
+		if full, reason := g.diskFull(); full {
+			g.refuse(req, ShedDiskFull)
+			return insufficientStorage("writes refused: " + reason) // before the body is read
+		}
+		if e := g.refuseOverBudget(req); e != nil {
+			return e
+		}
+	}
 	release, err := g.enter(req, c, route)
 	if err != nil {
 		return err
@@ -326,12 +347,25 @@ func (g *Gateway) healthz(req *request) *apiError {
 	return nil
 }
 
+// diskFull asks the backend whether its disk refuses writes
+// (*runtime.Runtime knows; other backends never are).
+func (g *Gateway) diskFull() (bool, string) {
+	if fd, ok := g.cfg.Backend.(interface{ DiskFull() (bool, string) }); ok {
+		return fd.DiskFull()
+	}
+	return false, ""
+}
+
 // readyz is false while the node starts or recovers and while the
 // gateway is saturated (writes would queue), so balancers steer away.
 func (g *Gateway) readyz(req *request) *apiError {
 	switch {
 	case !g.cfg.Backend.Ready():
-		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: "node not ready", retryable: true, retryAfter: time.Second}
+		message := "node not ready"
+		if why, ok := g.cfg.Backend.(interface{ NotReadyReason() string }); ok && why.NotReadyReason() != "" {
+			message += ": " + why.NotReadyReason()
+		}
+		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: message, retryable: true, retryAfter: time.Second}
 	}
 	if ok, why := g.admit.ready(); !ok {
 		return overloaded("gateway not ready: " + why)

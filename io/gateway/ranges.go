@@ -13,25 +13,23 @@ import (
 	"github.com/ron-network/ron/core/proto"
 )
 
-// Range limits. Overlapping ranges are merged, and so are ranges closer
-// than RangeGapBytesMin, so the part bodies of a multi-range response
-// never add up to more than the object, and each part header (about 150
-// bytes) stands for at least RangeGapBytesMin bytes the client skipped:
-// the whole response is at most RangeResponseFactorMax times the object
-// size plus MultipartSlackBytes. "bytes=0-,0-,0-" is one range.
+// Range limits. Overlapping and adjacent ranges are merged, so the part
+// bodies of a multi-range response never add up to more than the object
+// ("bytes=0-,0-,0-" is one range); and a multi-range plan larger than
+// RangeResponseFactorMax times the object plus MultipartSlackBytes (many
+// tiny parts, each with its part header) is served as the whole object
+// instead, so no response exceeds that bound.
 const (
 	// RangesMax bounds the ranges one request may ask for; more is
 	// answered 416, so a client cannot make one request cost thousands of
 	// reads.
 	RangesMax = 16
-	// RangeGapBytesMin: ranges separated by fewer bytes are merged.
-	RangeGapBytesMin = 256
 	// RangeResponseFactorMax bounds a multi-range response against the
 	// object size (MultipartSlackBytes aside); a plan beyond it is served
 	// as the whole object instead (RFC 9110 allows ignoring Range).
 	RangeResponseFactorMax = 2
-	// MultipartSlackBytes is the constant part of that bound: one part
-	// header and the closing boundary.
+	// MultipartSlackBytes is the constant part of that bound, for small
+	// objects: a few part headers and the closing boundary.
 	MultipartSlackBytes = 512
 	// multipartPieceBytes bounds one storage read of a multi-range
 	// response: the parts are streamed piece by piece, so a response holds
@@ -94,8 +92,8 @@ func requestedBytes(ranges []byteRange) uint64 {
 }
 
 // coalesceRanges sorts ranges by start and merges those that overlap or
-// lie within RangeGapBytesMin of each other (RFC 9110 14.2 lets a server
-// coalesce; it must not serve overlapping ranges many times over).
+// touch (RFC 9110 14.2 lets a server coalesce; it must not serve
+// overlapping ranges many times over).
 func coalesceRanges(ranges []byteRange) []byteRange {
 	slices.SortFunc(ranges, func(a, b byteRange) int {
 		switch {
@@ -110,7 +108,7 @@ func coalesceRanges(ranges []byteRange) []byteRange {
 	for _, r := range ranges[1:] {
 		last := &out[len(out)-1]
 		end := last.start + last.length
-		if r.start <= end+RangeGapBytesMin {
+		if r.start <= end {
 			last.length = max(end, r.start+r.length) - last.start
 			continue
 		}
@@ -210,7 +208,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 func (g *Gateway) serveMultipart(req *request, addr proto.Addr, ranges []byteRange, size uint64) *apiError {
 	plan := planMultipart(ranges, size)
 	if plan.bytes > RangeResponseFactorMax*size+MultipartSlackBytes {
-		return g.serveWhole(req, addr, size) // cannot happen with coalesced ranges; never amplify
+		return g.serveWhole(req, addr, size) // many tiny parts: never amplify
 	}
 	first, _, e := g.read(req, addr, ranges[0].start, min(ranges[0].length, multipartPieceBytes))
 	if e != nil {

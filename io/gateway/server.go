@@ -11,9 +11,11 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -65,6 +67,53 @@ func (l BodyLimits) withDefaults() BodyLimits {
 		l.RateGrace = BodyRateGraceDefault
 	}
 	return l
+}
+
+// MemoryBytesMaxDefault is rond's --memory-max for a micronode, whose
+// objects live in its heap.
+const MemoryBytesMaxDefault = 1 << 30
+
+// memoryBudget answers how many body bytes a write may still bring in:
+// Config.MemoryBytesMax less the live heap (-1: no budget).
+func (g *Gateway) memoryBudget() int64 {
+	if g.cfg.MemoryBytesMax <= 0 {
+		return -1
+	}
+	inUse := g.cfg.MemoryInUse()
+	if inUse >= uint64(g.cfg.MemoryBytesMax) {
+		return 0
+	}
+	return g.cfg.MemoryBytesMax - int64(inUse)
+}
+
+// refuseOverBudget answers a write whose declared body does not fit the
+// memory budget, before a byte of it is read.
+func (g *Gateway) refuseOverBudget(req *request) *apiError {
+	r := req.r
+	budget := g.memoryBudget()
+	if budget < 0 || r.ContentLength <= budget && budget > 0 {
+		return nil
+	}
+	g.refuse(req, ShedMemoryBudget)
+	return insufficientStorage(fmt.Sprintf("memory budget: a body of %d bytes does not fit the %d bytes left of --memory-max %d",
+		max(r.ContentLength, 0), budget, g.cfg.MemoryBytesMax))
+}
+
+// Shed reasons of writes refused for lack of room: Config.MemoryBytesMax,
+// and a full disk.
+const (
+	ShedMemoryBudget = "memory_budget"
+	ShedDiskFull     = "disk_full"
+)
+
+// liveHeapBytes is the heap the last GC found live.
+func liveHeapBytes() uint64 {
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(sample)
+	if sample[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return sample[0].Value.Uint64()
 }
 
 // ErrBodyTooSlow is the read error of a body that broke BodyLimits.
@@ -127,7 +176,10 @@ func (g *Gateway) limitBody(w http.ResponseWriter, r *http.Request) http.Respons
 		return w
 	}
 	b := &rateBody{body: r.Body, rc: http.NewResponseController(w), limits: g.cfg.BodyLimits.withDefaults(),
-		start: time.Now(), onSlow: func() { g.cfg.Metrics.Add(MetricShed, ShedSlowBody, 1) }}
+		start: time.Now(), onSlow: func() { g.cfg.Metrics.Add(MetricShed, ShedSlowBody, 1) }, budget: -1}
+	if r.Method == http.MethodPut || r.Method == http.MethodPost {
+		b.budget = g.memoryBudget() // a body without Content-Length stops at it (413)
+	}
 	r.Body = b
 	return &bodyGuard{ResponseWriter: w, body: b}
 }
@@ -160,6 +212,7 @@ type rateBody struct {
 	eof     bool
 	settled bool
 	drainBy time.Time // zero until settle
+	budget  int64     // bytes the body may bring in (-1: any)
 }
 
 func (b *rateBody) Read(p []byte) (int, error) {
@@ -176,6 +229,12 @@ func (b *rateBody) Read(p []byte) (int, error) {
 		deadline = b.drainBy
 	}
 	_ = b.rc.SetReadDeadline(deadline) // unsupported (HTTP/2, recorders): no limit
+	if b.budget >= 0 && b.read+int64(len(p)) > b.budget {
+		if b.read >= b.budget {
+			return 0, &http.MaxBytesError{Limit: b.budget}
+		}
+		p = p[:b.budget-b.read]
+	}
 	n, err := b.body.Read(p)
 	b.read += int64(n)
 	if err == io.EOF {
@@ -219,14 +278,25 @@ type bodyGuard struct {
 
 func (w *bodyGuard) WriteHeader(code int) {
 	if code >= http.StatusOK {
-		w.body.settle()
+		w.settle()
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *bodyGuard) Write(p []byte) (int, error) {
-	w.body.settle()
+	w.settle()
 	return w.ResponseWriter.Write(p)
+}
+
+// settle drains the body unless the response closes the connection
+// anyway (a refusal with Connection: close): then net/http sends it at
+// once and nothing is read.
+func (w *bodyGuard) settle() {
+	if w.Header().Get("Connection") == "close" {
+		w.body.settled = true
+		return
+	}
+	w.body.settle()
 }
 
 // Unwrap lets http.ResponseController reach the connection.
@@ -236,16 +306,30 @@ func (w *bodyGuard) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // by itself, before any handler runs (431 header too large, 400 bad
 // request or missing Host, 501 unsupported transfer encoding, 505 bad
 // version), leave as the JSON envelope instead.
-func EnvelopeListener(ln net.Listener) net.Listener { return envelopeListener{ln} }
+func EnvelopeListener(ln net.Listener) net.Listener { return envelopeListener{Listener: ln} }
 
-type envelopeListener struct{ net.Listener }
+// Listener is EnvelopeListener that also counts, in omnigate_shed_total
+// {reason="read_timeout"}, every connection the server drops on a read
+// deadline while a request was partly received (a slow header, a slow
+// body), not the idle keep-alive connections it closes.
+func (g *Gateway) Listener(ln net.Listener) net.Listener {
+	return envelopeListener{Listener: ln, onTimeout: func() { g.cfg.Metrics.Add(MetricShed, ShedReadTimeout, 1) }}
+}
+
+// ShedReadTimeout counts connections cut on a read deadline mid-request.
+const ShedReadTimeout = "read_timeout"
+
+type envelopeListener struct {
+	net.Listener
+	onTimeout func() // nil: not counted
+}
 
 func (l envelopeListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return &envelopeConn{Conn: c}, nil
+	return &envelopeConn{Conn: c, onTimeout: l.onTimeout}, nil
 }
 
 // envelopeConn rewrites net/http's protocol error responses. net/http
@@ -255,7 +339,22 @@ func (l envelopeListener) Accept() (net.Conn, error) {
 // are sorted, which puts Connection before Content-Type).
 type envelopeConn struct {
 	net.Conn
-	once sync.Once
+	onTimeout func()
+	// midRequest: bytes were read since the last write, so a request is
+	// partly received (reads and writes run on different goroutines).
+	midRequest atomic.Bool
+	counted    sync.Once
+}
+
+func (c *envelopeConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.midRequest.Store(true)
+	}
+	if err != nil && c.onTimeout != nil && c.midRequest.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+		c.counted.Do(c.onTimeout)
+	}
+	return n, err
 }
 
 // netHTTPErrorHeaders are the headers of net/http's own error responses
@@ -263,6 +362,7 @@ type envelopeConn struct {
 const netHTTPErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
 
 func (c *envelopeConn) Write(b []byte) (int, error) {
+	c.midRequest.Store(false)
 	status, text, ok := parseNetHTTPError(b)
 	if !ok {
 		return c.Conn.Write(b)

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,11 +28,19 @@ import (
 // on an EnvelopeListener, with the given body limits.
 func newServerFixture(t *testing.T, limits gateway.BodyLimits) *fixture {
 	t.Helper()
+	return newServerFixtureWith(t, func(c *gateway.Config) { c.BodyLimits = limits })
+}
+
+// newServerFixtureWith is newServerFixture with a config edit.
+func newServerFixtureWith(t *testing.T, edit func(*gateway.Config)) *fixture {
+	t.Helper()
 	rt := startNode(t, pebbledisk.Options{Dir: "db", FS: vfs.NewMem()},
 		runtime.NodeSpec{Key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, 32))}, 11)
 	keys, key := rootKeyring(t)
-	g := gateway.New(gateway.Config{Backend: rt, Verifier: auth.NewVerifier(keys, nil), Metrics: rt.Prom(),
-		Gatherer: rt.Prom().Registry(), Logger: slog.New(slog.DiscardHandler), Version: "test", BodyLimits: limits})
+	cfg := gateway.Config{Backend: rt, Verifier: auth.NewVerifier(keys, nil), Metrics: rt.Prom(),
+		Gatherer: rt.Prom().Registry(), Logger: slog.New(slog.DiscardHandler), Version: "test"}
+	edit(&cfg)
+	g := gateway.New(cfg)
 	srv := httptest.NewUnstartedServer(g)
 	srv.Config = gateway.NewServer(g, nil)
 	srv.Listener = gateway.EnvelopeListener(srv.Listener)
@@ -256,4 +265,40 @@ func (p *pacedReader) Read(b []byte) (int, error) {
 	n := copy(b[:min(len(b), p.chunk)], p.data)
 	p.data = p.data[n:]
 	return n, nil
+}
+
+// TestMemoryBudget: with a memory budget (a micronode's --memory-max), a
+// PUT whose Content-Length does not fit is refused 507 before its body is
+// read, one that fits is stored, and a body without a length stops at
+// the budget (413).
+func TestMemoryBudget(t *testing.T) {
+	const budget = 64 << 20
+	var inUse atomic.Uint64
+	inUse.Store(budget - 8<<20)
+	f := newServerFixtureWith(t, func(c *gateway.Config) {
+		c.MemoryBytesMax = budget
+		c.MemoryInUse = inUse.Load
+	})
+	// The head alone: a refusal that waited for the 1 GiB body would never come.
+	r, body := f.raw(fmt.Sprintf("PUT /o HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n", f.root, 1<<30))
+	wantEnvelope(t, "1 GiB PUT over the budget", r, body, 507, gateway.CodeInsufficientStorage)
+	if !strings.Contains(string(body), "memory budget") || shedCount(t, f, gateway.ShedMemoryBudget) != 1 {
+		t.Fatalf("refusal %s, shed %v", body, shedCount(t, f, gateway.ShedMemoryBudget))
+	}
+	f.put(bytes.Repeat([]byte("fits"), 1<<18)) // 1 MiB
+	req, _ := http.NewRequest("PUT", f.srv.URL+"/o", io.MultiReader(bytes.NewReader(make([]byte, 16<<20))))
+	req.Header.Set("Authorization", "Bearer "+f.root)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if req.ContentLength != 0 || resp.StatusCode != 413 {
+		t.Fatalf("a 16 MiB body without a length, 8 MiB left: %d", resp.StatusCode)
+	}
+	inUse.Store(budget)
+	wantError(t, f.do("POST", "/names/x.example", []byte(`{"owner":"00"}`), f.bearer()), 507, gateway.CodeInsufficientStorage)
+	if r := f.do("GET", "/healthz", nil, nil); r.StatusCode != 200 {
+		t.Fatalf("reads are not budgeted: %d", r.StatusCode)
+	}
 }

@@ -210,3 +210,20 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestConnsMaxRefusalIsCounted: a connection beyond ConnsMax is closed
+// and counted, both in oapgate_conns_refused_total and in
+// transport_handshake_fail_total{reason="conns_full"}.
+func TestConnsMaxRefusalIsCounted(t *testing.T) {
+	srv, metrics := guardedServer(t, oapgate.Config{ConnsMax: 2})
+	for i := 0; i < 3; i++ {
+		conn, err := dialFrom(t, "127.0.0.2", srv.Addr().String(), oapgate.ALPN)
+		if err != nil {
+			continue // refused during the handshake: also a refusal
+		}
+		t.Cleanup(func() { _ = conn.CloseWithError(0, "") })
+	}
+	waitFor(t, "conns_full counted", func() bool {
+		return metrics.get(quicnet.MetricHandshakeFails, quicnet.FailConnsFull) >= 1 && metrics.get(oapgate.MetricConnsRefused, "") >= 1
+	})
+}

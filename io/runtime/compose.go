@@ -89,3 +89,10 @@ func (s NodeSpec) NewNode(e env.Env) *node.Node { return stack.New(e, s.Describe
 // NodeReady is Config.ReadyCheck for NewNode's composition: storage has
 // recovered and the registry (if any) has not failed.
 func NodeReady(n *node.Node) bool { return stack.Ready(n) }
+
+// NodeFailed is Config.FailedCheck for NewNode's composition: the
+// registry replica stopped after a disk error.
+func NodeFailed(n *node.Node) bool {
+	r := stack.RegistryOf(n)
+	return r != nil && r.Failed()
+}

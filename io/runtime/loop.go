@@ -25,6 +25,11 @@ type loopState struct {
 	stepping  bool
 	everReady bool
 	bootedAt  time.Time
+	// diskWasFull: the disk was full since the node was built; with
+	// rebuild, the node is rebuilt once the disk has space again and a
+	// machine failed (Config.FailedCheck).
+	diskWasFull bool
+	rebuild     bool
 }
 
 func newLoopState(r *env.Rand) loopState {
@@ -221,12 +226,29 @@ func (r *Runtime) step(in env.Input) (ok bool) {
 	}
 	r.applyEffects()
 	r.updateReady()
+	if l.rebuild {
+		r.rebuildAfterDiskFull()
+		return false
+	}
 	return true
 }
 
 func (r *Runtime) updateReady() {
 	l := &r.loop
 	ready := r.cfg.ReadyCheck == nil || r.cfg.ReadyCheck(l.node)
+	full, _ := r.DiskFull()
+	switch {
+	case full:
+		l.diskWasFull = true
+		ready = false
+	case l.diskWasFull && r.cfg.FailedCheck != nil && r.cfg.FailedCheck(l.node):
+		l.rebuild = true
+	default:
+		l.diskWasFull = false // space is back and nothing failed
+	}
+	if ready && !r.serving.Load() {
+		r.serving.Store(true)
+	}
 	if ready == r.ready.Load() {
 		return
 	}
@@ -252,6 +274,7 @@ func boolGauge(b bool) float64 {
 func (r *Runtime) crashed(p any) {
 	l := &r.loop
 	r.ready.Store(false)
+	r.serving.Store(false)
 	r.metrics.Set(env.MetricNodeReady, "", 0)
 	r.metrics.Add(env.MetricServiceRestarts, env.RestartedNode, 1)
 	r.log.Error("runtime: node panicked; rebuilding from durable state",
@@ -259,6 +282,23 @@ func (r *Runtime) crashed(p any) {
 	l.stopTimers()
 	l.effects = l.effects[:0]
 	l.stepping = false
+	l.node = nil
+	r.calls.failAll(ErrRestarted)
+}
+
+// rebuildAfterDiskFull drops a node with a machine that failed while the
+// disk was full, once the disk has space again: like a crash, minus the
+// panic, so the machines recover from their durable state.
+func (r *Runtime) rebuildAfterDiskFull() {
+	l := &r.loop
+	l.rebuild, l.diskWasFull = false, false
+	r.ready.Store(false)
+	r.serving.Store(false)
+	r.metrics.Set(env.MetricNodeReady, "", 0)
+	r.metrics.Add(env.MetricServiceRestarts, "node", 1)
+	r.log.Warn("runtime: the disk has space again; rebuilding the node from durable state to recover a failed machine")
+	l.stopTimers()
+	l.effects = l.effects[:0]
 	l.node = nil
 	r.calls.failAll(ErrRestarted)
 }
