@@ -212,7 +212,7 @@ func Listen(cfg Config) (*Server, error) {
 	s.acceptCtx, s.stopAccepting = context.WithCancel(context.Background())
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	quicnet.SilenceQuicGoBufferWarning()
-	s.qt = &quic.Transport{Conn: udp}
+	s.qt = &quic.Transport{Conn: udp, StatelessResetKey: quicnet.StatelessResetKey(cfg.Key, "ron/oapgate stateless reset key v1")}
 	s.guard = quicnet.NewSourceGuard("oap", cfg.ConnsPerSourceMax, s.metrics)
 	s.guard.Install(s.qt)
 	tlsConf := serverTLS(cert)

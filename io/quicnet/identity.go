@@ -163,8 +163,16 @@ func (o *dialOutcome) get() string {
 // once that the old connection is dead instead of waiting for its idle
 // timeout, which matters because the duplicate rule may keep the old one.
 func statelessResetKey(key ed25519.PrivateKey) *quic.StatelessResetKey {
+	return StatelessResetKey(key, "ron/quicnet stateless reset key v1")
+}
+
+// StatelessResetKey derives an endpoint's QUIC stateless reset key from the
+// node key and a label naming the endpoint (each endpoint its own label).
+// A restarted process derives the same key, so clients of its previous
+// incarnation are reset at once rather than waiting out their idle timeout.
+func StatelessResetKey(key ed25519.PrivateKey, label string) *quic.StatelessResetKey {
 	h := blake3.New(32, nil)
-	h.Write([]byte("ron/quicnet stateless reset key v1\x00"))
+	h.Write([]byte(label + "\x00"))
 	h.Write(key.Seed())
 	var k quic.StatelessResetKey
 	copy(k[:], h.Sum(nil))
