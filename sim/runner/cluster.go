@@ -55,7 +55,7 @@ func (c *cluster) bind(w *sim.World) {
 	if c.runsDHT() {
 		c.bootstrap = drawBootstrap(len(c.ids), w.Rand("bootstrap"))
 	}
-	if c.runsTokens() {
+	if c.runsTokens() || c.runsEdge() {
 		c.drawTokenKeys()
 	}
 }

@@ -74,6 +74,11 @@ type ContentStats struct {
 // runsStorage reports whether the nodes run core/storage: when the
 // workload puts or reads content.
 func (c *cluster) runsStorage() bool {
+	return c.runsContent() || c.runsEdgeClients()
+}
+
+// runsContent reports whether the workload's mix puts or reads content.
+func (c *cluster) runsContent() bool {
 	wl := c.scn.Workload
 	return wl != nil && (wl.Mix.Put > 0 || wl.Mix.Get > 0 || wl.Mix.RangeGet > 0)
 }

@@ -54,6 +54,10 @@ type run struct {
 	heapBefore, heapAtWarm uint64
 	// tokens is the capability-check workload (nil without one).
 	tokens *workload.Tokens
+	// edge is the nodes' client entry and edgeClients its clients (nil
+	// without workload.edge; edge_run.go).
+	edge        *simEdge
+	edgeClients *workload.EdgeClients
 }
 
 // Run executes s under opts. The error is for setup problems only; failed
@@ -88,8 +92,11 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 	if r.cluster.runsDHT() {
 		r.startLookups(s.Workload)
 	}
-	if r.cluster.runsStorage() {
+	if r.cluster.runsContent() {
 		r.startContent(s.Workload)
+	}
+	if r.cluster.runsEdge() {
+		r.startEdge(s.Workload)
 	}
 	if r.cluster.runsTokens() {
 		if err := r.startTokens(s.Workload); err != nil {
