@@ -243,7 +243,9 @@ func (t *Tokens) revoke() {
 // verdict (denied with the verifier's reason); another refusal (quota,
 // overload) is recorded and leaves the check unanswered.
 func (t *Tokens) probeEdge(target, index int, body authz.Check, answered func(any), finish func()) {
-	call := EdgeCall{Node: target, Tenant: TokenTenant, Token: body.Token, Source: "prober", Authenticated: true,
+	// one source per token: a token's failures are charged to whoever
+	// presents it, as a client address would be
+	call := EdgeCall{Node: target, Tenant: TokenTenant, Token: body.Token, Source: "prober/" + body.Token[:8], Authenticated: true,
 		Op: body.Op, Resource: body.Resource, Service: authz.ServiceName, Body: body}
 	t.cfg.Edge.Submit(call, func(a EdgeAnswer) {
 		if !a.Refusal.Refused() {
