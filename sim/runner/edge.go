@@ -52,6 +52,9 @@ type simEdge struct {
 	samples           []check.ReadySample
 	capacity          int
 	refusedWhileReady int
+	// workloadRefusals are the refusals the registry and content clients
+	// received (workload.EdgePath.Refusals).
+	workloadRefusals []admission.Refusal
 }
 
 // nodeEdge is one node's edge state for one incarnation of the node.

@@ -19,6 +19,29 @@ import (
 // after the load stopped for every node's edge to drain.
 const EdgeDrainMax = 30 * time.Second
 
+// Tenants of the registry and content workloads' clients when they enter
+// through the edge.
+const (
+	EdgeRegistryTenant = "registry-clients"
+	EdgeContentTenant  = "content-clients"
+)
+
+// edgePath is the path of a workload's clients: through the edge as
+// tenant, with a valid token of ops, when the scenario has an edge; the
+// zero path (straight to the service) otherwise.
+func (r *run) edgePath(tenant string, ops ...auth.Op) workload.EdgePath {
+	if r.edge == nil {
+		return workload.EdgePath{}
+	}
+	var nonce [auth.NonceBytes]byte
+	r.w.Rand("edge/workload-tokens").Fill(nonce[:])
+	tok, err := auth.Mint(r.cluster.tokens.mac, tenant, auth.Ops(ops...), nonce)
+	if err != nil {
+		panic("runner: minting a workload token: " + err.Error())
+	}
+	return workload.EdgePath{Edge: r.edge, Tenant: tenant, Token: tok.Encode(), Refusals: &r.edge.workloadRefusals}
+}
+
 // runsEdge reports whether the scenario's clients enter through the edge.
 func (c *cluster) runsEdge() bool {
 	wl := c.scn.Workload
@@ -118,7 +141,7 @@ func (r *run) checkEdge(name string) check.Result {
 	case scenario.CheckReadiness:
 		return r.checkEdgeReadiness()
 	}
-	var seen []admission.Refusal
+	seen := append([]admission.Refusal(nil), r.edge.workloadRefusals...)
 	for i := range records {
 		if records[i].Refusal.Refused() {
 			seen = append(seen, records[i].Refusal)

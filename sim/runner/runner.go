@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/registry"
 	"github.com/ron-network/ron/sim"
@@ -83,9 +84,13 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 	r.cluster.bind(r.w)
 	r.faults = newFaultState(r)
 	r.faults.schedule()
+	if r.cluster.runsEdge() {
+		r.startEdge(s.Workload)
+	}
 	if wl := s.Workload; wl != nil && wl.Mix.UsesRegistry() && s.Nodes.RegistryReplicas > 0 {
 		cfg := registryWorkload(wl)
 		cfg.Signatures = r.cluster.signatures
+		cfg.Path = r.edgePath(EdgeRegistryTenant, auth.OpRead, auth.OpName)
 		r.registry = workload.NewRegistry(r.w, cfg)
 		r.registry.Start()
 	}
@@ -94,9 +99,6 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 	}
 	if r.cluster.runsContent() {
 		r.startContent(s.Workload)
-	}
-	if r.cluster.runsEdge() {
-		r.startEdge(s.Workload)
 	}
 	if r.cluster.runsTokens() {
 		if err := r.startTokens(s.Workload); err != nil {
