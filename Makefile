@@ -9,6 +9,7 @@ PKGS     := ./...
 
 .PHONY: all build run demo test test-unit lint vet fmt-check determinism sim sim-ci lincheck lincheck-ci canary fuzz bench bench-go bench-node scale clean
 .PHONY: image cluster-up cluster-down cluster-test
+.PHONY: real real-ci
 
 all: build
 
@@ -106,6 +107,25 @@ bench-node:
 	./bin/ronbench
 	./bin/ronbench --macronode
 	./bin/ronbench --rond bin/rond --macronode --small-time 5s
+
+## real-ci: one short scenario against real rond processes (3 nodes, 26 s,
+## an isolated leader, a one-way cut, a crash) with every check; the node
+## logs and the history stay in out/real-ci.
+## real: SCENARIOS (default scenarios/partition.yaml) RUNS times each,
+## seeds 1..RUNS; each run keeps its logs in out/real/NAME-seedN.
+SCENARIOS ?= scenarios/partition.yaml
+RUNS      ?= 1
+real-ci:
+	$(GO) build -o bin/ ./cmd/rond ./cmd/ronsim
+	rm -rf out/real-ci
+	./bin/ronsim real scenarios/real_smoke.yaml --rond bin/rond --keep out/real-ci
+
+real:
+	$(GO) build -o bin/ ./cmd/rond ./cmd/ronsim
+	for f in $(SCENARIOS); do for s in $$(seq 1 $(RUNS)); do \
+		d=out/real/$$(basename $$f .yaml)-seed$$s; rm -rf $$d; \
+		./bin/ronsim real $$f --seed $$s --rond bin/rond --keep $$d || exit 1; \
+	done; done
 
 clean:
 	rm -rf bin

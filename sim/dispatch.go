@@ -33,11 +33,13 @@ func (p *NodePanic) Unwrap() error {
 // paused node, and otherwise delivers.
 func (w *World) dispatch(slot int32) {
 	ev := &w.q.slab[slot]
-	if ev.kind == KindFunc {
-		fn := ev.fn
+	if ev.kind == KindFunc || ev.kind == kindQuiet {
+		fn, traced := ev.fn, ev.kind == KindFunc
 		w.q.release(slot)
-		w.events++
-		w.tracer.record(w, KindFunc, -1, 0)
+		if traced {
+			w.events++
+			w.tracer.record(w, KindFunc, -1, 0)
+		}
 		fn()
 		return
 	}

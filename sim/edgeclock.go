@@ -2,12 +2,12 @@ package sim
 
 import "github.com/ron-network/ron/core/env"
 
-// Clock reads node i's clock now, as the node's env would (its offset and
+// NodeClock reads node i's clock now, as the node's env would (its offset and
 // drift applied), without moving the node's own monotonic reading: the
 // edge that simulated clients enter through (sim/runner) lives beside the
 // node, as rond's gateway lives in the node's process, and reads the same
 // clock.
-func (w *World) Clock(i int) env.Time {
+func (w *World) NodeClock(i int) env.Time {
 	n := &w.nodes[w.checkIndex(i)]
 	return max(clockAt(n, w.now), n.lastReading)
 }

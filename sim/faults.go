@@ -199,3 +199,19 @@ func (w *World) rescheduleTimers(i int32) {
 		}
 	}
 }
+
+// Clock returns node i's clock skew as last set by SetClock (zero: true
+// time).
+func (w *World) Clock(i int) (offset time.Duration, drift float64) {
+	n := &w.nodes[w.checkIndex(i)]
+	return n.clockOffset, n.clockDrift
+}
+
+// Paused reports whether node i is paused now.
+func (w *World) Paused(i int) bool { return w.nodes[w.checkIndex(i)].pausedUntil > w.now }
+
+// Blocked reports whether the cuts active now drop frames from node from to
+// node to.
+func (w *World) Blocked(from, to int) bool {
+	return w.blocked(int32(w.checkIndex(from)), int32(w.checkIndex(to)))
+}

@@ -22,9 +22,10 @@ const (
 	KindFunc                         // an At/After callback ran
 	KindFault                        // a fault action was applied
 	kindResume                       // internal: a pause ended (never traced)
+	kindQuiet                        // internal: an AtQuiet callback (never traced)
 )
 
-var kindNames = [...]string{"", "start", "msg", "timer", "disk", "req", "bus", "reply", "func", "fault", "resume"}
+var kindNames = [...]string{"", "start", "msg", "timer", "disk", "req", "bus", "reply", "func", "fault", "resume", "quiet"}
 
 func (k EventKind) String() string {
 	if int(k) < len(kindNames) && k != 0 {

@@ -260,6 +260,20 @@ func (w *World) At(t time.Duration, fn func()) {
 	w.q.push(max(t, w.now), slot)
 }
 
+// AtQuiet is At for the simulator's own bookkeeping: the callback is not an
+// event (it is neither counted nor traced); only what it does to the world
+// is. The fault scheduler uses it, so that a fault file that replays a
+// run's faults explicitly gives the same trace as the random draws that
+// made them, including draws that injected nothing.
+func (w *World) AtQuiet(t time.Duration, fn func()) {
+	slot := w.q.alloc()
+	ev := &w.q.slab[slot]
+	ev.kind = kindQuiet
+	ev.node = -1
+	ev.fn = fn
+	w.q.push(max(t, w.now), slot)
+}
+
 // After runs fn d after now.
 func (w *World) After(d time.Duration, fn func()) { w.At(w.now+max(d, 0), fn) }
 

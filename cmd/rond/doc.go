@@ -129,6 +129,9 @@ package main
 const usageText = `rond runs a RON node (content-addressed storage, names, DHT).
 
 Usage: rond [flags]
+       rond config check FILE    validate a config file without starting
+       rond config schema        print the config file's JSON Schema
+       rond --version
 
 With no flags: a micronode in memory on http://127.0.0.1:8080 (QUIC on
 127.0.0.1:7070); it prints a root token and curl examples.

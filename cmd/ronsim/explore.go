@@ -7,8 +7,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -16,18 +18,87 @@ import (
 	"github.com/ron-network/ron/sim/runner"
 )
 
-// seedResult is one line a worker writes per seed.
+// seedResult is one line a worker writes per seed, and one line of
+// explore --json: what the seed drew, which faults it injected, and every
+// check's verdict with its figures.
 type seedResult struct {
-	Seed      uint64   `json:"seed"`
-	OK        bool     `json:"ok"`
-	TraceHash string   `json:"trace_hash"`
-	Events    uint64   `json:"events"`
-	Failed    []string `json:"failed,omitempty"` // "check: detail"
-	Error     string   `json:"error,omitempty"`  // setup error or node panic
+	Type      string               `json:"type"` // "seed"
+	Seed      uint64               `json:"seed"`
+	OK        bool                 `json:"ok"`
+	TraceHash string               `json:"trace_hash"`
+	Events    uint64               `json:"events"`
+	Drawn     []runner.Draw        `json:"drawn,omitempty"`
+	Faults    map[string]int       `json:"faults"` // actions applied, by kind
+	Checks    []runner.CheckResult `json:"checks"`
+	Failed    []string             `json:"failed,omitempty"` // "check: detail"
+	Error     string               `json:"error,omitempty"`  // setup error or node panic
 }
 
-// exploreSummary is explore's --json output.
+// checkTally counts one check's verdicts across a sweep.
+type checkTally struct {
+	Passed int `json:"passed"`
+	Failed int `json:"failed"`
+}
+
+// drawRange is the smallest and largest value a sweep drew for a field.
+type drawRange struct {
+	Min float64 `json:"min"`
+	Max float64 `json:"max"`
+}
+
+// faultTally counts one fault kind across a sweep: the seeds that
+// injected it and the actions applied.
+type faultTally struct {
+	Seeds   int `json:"seeds"`
+	Actions int `json:"actions"`
+}
+
+// exercised is what a sweep covered: fault kinds, checks and draws.
+type exercised struct {
+	Faults map[string]*faultTally `json:"faults"`
+	Checks map[string]*checkTally `json:"checks"`
+	Drawn  map[string]*drawRange  `json:"drawn,omitempty"`
+}
+
+func newExercised() exercised {
+	return exercised{Faults: map[string]*faultTally{}, Checks: map[string]*checkTally{}, Drawn: map[string]*drawRange{}}
+}
+
+func (e *exercised) add(r *seedResult) {
+	for kind, n := range r.Faults {
+		t := e.Faults[kind]
+		if t == nil {
+			t = &faultTally{}
+			e.Faults[kind] = t
+		}
+		t.Seeds++
+		t.Actions += n
+	}
+	for _, c := range r.Checks {
+		t := e.Checks[c.Name]
+		if t == nil {
+			t = &checkTally{}
+			e.Checks[c.Name] = t
+		}
+		if c.OK {
+			t.Passed++
+		} else {
+			t.Failed++
+		}
+	}
+	for _, d := range r.Drawn {
+		if t := e.Drawn[d.Field]; t == nil {
+			e.Drawn[d.Field] = &drawRange{Min: d.Value, Max: d.Value}
+		} else {
+			t.Min, t.Max = min(t.Min, d.Value), max(t.Max, d.Value)
+		}
+	}
+}
+
+// exploreSummary is the last line of explore's --json output (the lines
+// before it are the seeds, one each, in the order they finished).
 type exploreSummary struct {
+	Type           string      `json:"type"` // "summary"
 	Scenario       string      `json:"scenario"`
 	File           string      `json:"file"`
 	Swarm          bool        `json:"swarm"`
@@ -42,13 +113,17 @@ type exploreSummary struct {
 	Failure        *seedResult `json:"failure,omitempty"`
 	Replay         string      `json:"replay,omitempty"`
 	Workers        int         `json:"workers"`
+	// Interrupted is true when SIGINT stopped the sweep early: the figures
+	// cover the seeds that finished.
+	Interrupted bool      `json:"interrupted,omitempty"`
+	Exercised   exercised `json:"exercised"`
 }
 
 func cmdExplore(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("explore", "ronsim explore FILE --seeds N")
 	seeds := fs.Uint64("seeds", 100, "how many seeds to run")
-	from := fs.Uint64("from", 1, "first seed")
-	workers := fs.Int("workers", runtime.NumCPU(), "worker processes")
+	from := fs.Uint64("from", exploreFromDefault, "first seed")
+	workers := fs.Int("workers", runtime.NumCPU(), "worker processes (default: one per CPU)")
 	shard := fs.String("shard", "", "K/N: run only the K-th of N disjoint slices of the seed range")
 	asJSON := fs.Bool("json", false, "print a JSON summary")
 	pos, err := parseInterspersed(fs, args)
@@ -76,19 +151,28 @@ func cmdExplore(args []string, stdout, stderr io.Writer) error {
 			list = append(list, *from+i)
 		}
 	}
-	sum := exploreSummary{Scenario: s.Name, File: pos[0], Swarm: swarm, From: *from, Seeds: *seeds,
-		Shard: fmt.Sprintf("%d/%d", k, n), Workers: min(*workers, max(len(list), 1)), OK: true}
+	sum := exploreSummary{Type: "summary", Scenario: s.Name, File: pos[0], Swarm: swarm, From: *from, Seeds: *seeds,
+		Shard: fmt.Sprintf("%d/%d", k, n), Workers: min(*workers, max(len(list), 1)), OK: true, Exercised: newExercised()}
 	start := time.Now()
 	prog := newProgress(stderr, len(list), *asJSON)
-	fail, err := runSeeds(pos[0], swarm, list, sum.Workers, func(r seedResult) {
+	interrupt := make(chan os.Signal, 1)
+	signal.Notify(interrupt, os.Interrupt)
+	defer signal.Stop(interrupt)
+	enc := json.NewEncoder(stdout)
+	fail, interrupted, err := runSeeds(pos[0], swarm, list, sum.Workers, interrupt, func(r seedResult) {
 		sum.SeedsRun++
 		sum.Events += r.Events
+		sum.Exercised.add(&r)
+		if *asJSON {
+			_ = enc.Encode(r)
+		}
 		prog.update(int(sum.SeedsRun))
 	})
 	prog.done()
 	if err != nil {
 		return err
 	}
+	sum.Interrupted = interrupted
 	sum.WallSeconds = time.Since(start).Seconds()
 	if sum.WallSeconds > 0 {
 		sum.SeedsPerSecond = float64(sum.SeedsRun) / sum.WallSeconds
@@ -99,7 +183,7 @@ func cmdExplore(args []string, stdout, stderr io.Writer) error {
 		sum.Replay = runner.ReplayCommand(pos[0], fail.Seed, swarm)
 	}
 	if *asJSON {
-		if err := json.NewEncoder(stdout).Encode(sum); err != nil {
+		if err := enc.Encode(sum); err != nil {
 			return err
 		}
 	} else {
@@ -108,13 +192,28 @@ func cmdExplore(args []string, stdout, stderr io.Writer) error {
 	if !sum.OK {
 		return &exitError{code: 1, err: fmt.Errorf("")}
 	}
+	if sum.Interrupted {
+		return &exitError{code: exitInterrupted, err: fmt.Errorf("interrupted after %d of %d seeds", sum.SeedsRun, len(list))}
+	}
 	return nil
 }
+
+// exploreFromDefault is explore's first seed without --from.
+const exploreFromDefault = 1
+
+// exitInterrupted is explore's exit status when SIGINT stopped it (128+2,
+// as a shell reports a process killed by SIGINT).
+const exitInterrupted = 130
 
 func printExplore(w io.Writer, s *exploreSummary) {
 	fmt.Fprintf(w, "explore %s (%s)\n", s.File, s.Scenario)
 	fmt.Fprintf(w, "  seeds %d..%d shard %s swarm %v workers %d\n", s.From, s.From+s.Seeds-1, s.Shard, s.Swarm, s.Workers)
 	fmt.Fprintf(w, "  ran %d seeds, %d events in %.1fs (%.1f seeds/s)\n", s.SeedsRun, s.Events, s.WallSeconds, s.SeedsPerSecond)
+	printExercised(w, &s.Exercised)
+	if s.Interrupted && s.OK {
+		fmt.Fprintf(w, "  result: INTERRUPTED after %d seeds (no failing seed so far)\n", s.SeedsRun)
+		return
+	}
 	if s.OK {
 		fmt.Fprintln(w, "  result: PASS (no failing seed)")
 		return
@@ -129,17 +228,50 @@ func printExplore(w io.Writer, s *exploreSummary) {
 	fmt.Fprintf(w, "  replay: %s\n", s.Replay)
 }
 
+// printExercised lists what the sweep covered, in sorted order.
+func printExercised(w io.Writer, e *exercised) {
+	var parts []string
+	for _, kind := range sortedKeys(e.Faults) {
+		parts = append(parts, fmt.Sprintf("%s %d/%d", kind, e.Faults[kind].Seeds, e.Faults[kind].Actions))
+	}
+	if len(parts) == 0 {
+		parts = []string{"none"}
+	}
+	fmt.Fprintf(w, "  faults (seeds/actions): %s\n", strings.Join(parts, ", "))
+	parts = parts[:0]
+	for _, name := range sortedKeys(e.Checks) {
+		parts = append(parts, fmt.Sprintf("%s %d pass %d fail", name, e.Checks[name].Passed, e.Checks[name].Failed))
+	}
+	fmt.Fprintf(w, "  checks: %s\n", strings.Join(parts, ", "))
+	if len(e.Drawn) > 0 {
+		parts = parts[:0]
+		for _, field := range sortedKeys(e.Drawn) {
+			parts = append(parts, fmt.Sprintf("%s %.3g..%.3g", field, e.Drawn[field].Min, e.Drawn[field].Max))
+		}
+		fmt.Fprintf(w, "  drawn: %s\n", strings.Join(parts, ", "))
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
 // runSeeds runs list over workers worker processes, calling onResult for
-// each finished seed, and stops at the first failing seed. Each worker has
-// at most one seed outstanding, so an idle worker gets the next seed as soon
-// as it answers.
-func runSeeds(file string, swarm bool, list []uint64, workers int, onResult func(seedResult)) (*seedResult, error) {
+// each finished seed, and stops at the first failing seed, or when stop
+// receives (interrupted true). Each worker has at most one seed
+// outstanding, so an idle worker gets the next seed as soon as it answers.
+func runSeeds(file string, swarm bool, list []uint64, workers int, stop <-chan os.Signal, onResult func(seedResult)) (fail *seedResult, interrupted bool, err error) {
 	if len(list) == 0 {
-		return nil, nil
+		return nil, false, nil
 	}
 	self, err := os.Executable()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	type answer struct {
 		worker int
@@ -165,14 +297,14 @@ func runSeeds(file string, swarm bool, list []uint64, workers int, onResult func
 		cmd.Stderr = os.Stderr
 		in, err := cmd.StdinPipe()
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		out, err := cmd.StdoutPipe()
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if err := cmd.Start(); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		cmds = append(cmds, cmd)
 		inputs = append(inputs, in)
@@ -190,18 +322,23 @@ func runSeeds(file string, swarm bool, list []uint64, workers int, onResult func
 		feed(w)
 	}
 	for inflight > 0 {
-		a := <-answers
+		var a answer
+		select {
+		case a = <-answers:
+		case <-stop:
+			return nil, true, nil
+		}
 		if a.err != nil {
-			return nil, fmt.Errorf("worker %d: %w", a.worker, a.err)
+			return nil, false, fmt.Errorf("worker %d: %w", a.worker, a.err)
 		}
 		inflight--
 		onResult(a.result)
 		if !a.result.OK {
-			return &a.result, nil
+			return &a.result, false, nil
 		}
 		feed(a.worker)
 	}
-	return nil, nil
+	return nil, false, nil
 }
 
 // readAnswers decodes a worker's result lines until its output closes.
@@ -248,6 +385,10 @@ func cmdWorker(args []string, in io.Reader, out io.Writer) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(workerGCPercent)
 	}
+	// Ctrl-C on a terminal reaches the whole process group: the explore
+	// parent stops the sweep and prints what finished; a worker dying on
+	// the same signal would only turn that into a worker error.
+	signal.Ignore(os.Interrupt)
 	sc := bufio.NewScanner(in)
 	enc := json.NewEncoder(out)
 	for sc.Scan() {
@@ -255,7 +396,7 @@ func cmdWorker(args []string, in io.Reader, out io.Writer) error {
 		if err != nil {
 			return badInput("worker: bad seed line %q", sc.Text())
 		}
-		r := seedResult{Seed: seed}
+		r := seedResult{Type: "seed", Seed: seed, Faults: map[string]int{}}
 		rep, err := runner.Run(s, runner.Options{Seed: seed, Swarm: *swarm, AutoVizDir: "out"})
 		if err != nil {
 			r.Error = err.Error()
@@ -264,6 +405,11 @@ func cmdWorker(args []string, in io.Reader, out io.Writer) error {
 			r.TraceHash = rep.TraceHash
 			r.Events = rep.Events
 			r.Error = rep.Error
+			r.Drawn = rep.Swarm
+			r.Checks = rep.Checks
+			for _, f := range rep.Faults {
+				r.Faults[f.Kind]++
+			}
 			for _, c := range rep.Checks {
 				if !c.OK {
 					r.Failed = append(r.Failed, c.Name+": "+c.Detail)

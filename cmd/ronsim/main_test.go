@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ron-network/ron/sim/scenario"
 )
@@ -95,7 +96,7 @@ func TestHelp(t *testing.T) {
 	for _, arg := range []string{"help", "-h", "--help"} {
 		r := ronsimRun(t, arg)
 		expectCode(t, r, 0, arg)
-		for _, want := range []string{"Examples:", "ronsim run scenarios/", "ronsim explore", "ronsim determinism", "Exit status"} {
+		for _, want := range []string{"Examples:", "ronsim run scenarios/", "ronsim explore", "--from default 1", "--workers default one per CPU", "ronsim determinism", "Exit status"} {
 			if !strings.Contains(r.stdout, want) {
 				t.Fatalf("ronsim %s lacks %q:\n%s", arg, want, r.stdout)
 			}
@@ -230,18 +231,20 @@ func TestRunWritesTraceHistoryAndRecord(t *testing.T) {
 	trace := filepath.Join(out, "nested", "trace.jsonl")
 	history := filepath.Join(out, "history.jsonl")
 	record := filepath.Join(out, "record.yaml")
-	r := ronsimRun(t, "run", path, "--trace", trace, "--history", history, "--record", record, "--json")
+	// A seed other than the file's: the record must carry the run's seed.
+	r := ronsimRun(t, "run", path, "--seed", "4", "--trace", trace, "--history", history, "--record", record, "--json")
 	expectCode(t, r, 0, "run --trace --history --record")
 
 	var rep struct {
-		Events uint64 `json:"events"`
+		Events    uint64 `json:"events"`
+		TraceHash string `json:"trace_hash"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatal(err)
 	}
 	traceLines := jsonLines(t, trace)
-	if uint64(len(traceLines)) < rep.Events {
-		t.Fatalf("%d trace lines for %d events", len(traceLines), rep.Events)
+	if uint64(len(traceLines)) != rep.Events {
+		t.Fatalf("%d trace lines for %d events in the report", len(traceLines), rep.Events)
 	}
 	for _, key := range []string{"i", "t", "node", "kind", "h"} {
 		if _, ok := traceLines[0][key]; !ok {
@@ -267,6 +270,18 @@ func TestRunWritesTraceHistoryAndRecord(t *testing.T) {
 	}
 	if len(rec.Faults) != 2 || !kinds[scenario.KindCrash] || !kinds[scenario.KindPartition] {
 		t.Fatalf("recorded faults %+v, want the crash and the partition", rec.Faults)
+	}
+	// The record replays the run with no flags: same seed, same trace.
+	replay := ronsimRun(t, "run", record, "--json")
+	expectCode(t, replay, 0, "run "+record)
+	var again struct {
+		TraceHash string `json:"trace_hash"`
+	}
+	if err := json.Unmarshal([]byte(replay.stdout), &again); err != nil {
+		t.Fatal(err)
+	}
+	if again.TraceHash != rep.TraceHash {
+		t.Fatalf("recorded file replays trace %s, the run was %s", again.TraceHash, rep.TraceHash)
 	}
 }
 
@@ -308,6 +323,25 @@ type exploreSummary struct {
 		Seed   uint64   `json:"seed"`
 		Failed []string `json:"failed"`
 	} `json:"failure"`
+	Type        string `json:"type"`
+	Interrupted bool   `json:"interrupted"`
+	Exercised   struct {
+		Faults map[string]struct{ Seeds, Actions int } `json:"faults"`
+		Checks map[string]struct{ Passed, Failed int } `json:"checks"`
+		Drawn  map[string]struct{ Min, Max float64 }   `json:"drawn"`
+	} `json:"exercised"`
+	// seeds are the per-seed lines before the summary.
+	seeds []seedLine
+}
+
+type seedLine struct {
+	Type   string           `json:"type"`
+	Seed   uint64           `json:"seed"`
+	OK     bool             `json:"ok"`
+	Drawn  []map[string]any `json:"drawn"`
+	Faults map[string]int   `json:"faults"`
+	Checks []map[string]any `json:"checks"`
+	Events uint64           `json:"events"`
 }
 
 func explore(t *testing.T, code int, args ...string) exploreSummary {
@@ -315,9 +349,23 @@ func explore(t *testing.T, code int, args ...string) exploreSummary {
 	args = append([]string{"explore"}, append(args, "--json")...)
 	r := ronsimRun(t, args...)
 	expectCode(t, r, code, args...)
+	return parseExplore(t, r.stdout)
+}
+
+// parseExplore reads explore --json: one line per seed, then the summary.
+func parseExplore(t *testing.T, stdout string) exploreSummary {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	var sum exploreSummary
-	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil {
-		t.Fatalf("explore --json: %v\n%s", err, r.stdout)
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || sum.Type != "summary" {
+		t.Fatalf("explore --json last line: %v (type %q)\n%s", err, sum.Type, stdout)
+	}
+	for _, line := range lines[:len(lines)-1] {
+		var s seedLine
+		if err := json.Unmarshal([]byte(line), &s); err != nil || s.Type != "seed" {
+			t.Fatalf("explore --json seed line %q: %v", line, err)
+		}
+		sum.seeds = append(sum.seeds, s)
 	}
 	return sum
 }
@@ -332,6 +380,86 @@ func TestExploreSummary(t *testing.T) {
 	}
 	if sum.Failure != nil || sum.Replay != "" {
 		t.Fatalf("a passing explore reports a failure: %+v", sum)
+	}
+	// One line per seed: its draws, faults by kind and checks with figures;
+	// the summary adds them up.
+	if len(sum.seeds) != 4 {
+		t.Fatalf("%d seed lines, want 4", len(sum.seeds))
+	}
+	seen := map[uint64]bool{}
+	partitions := 0
+	for _, s := range sum.seeds {
+		seen[s.Seed] = true
+		if !s.OK || len(s.Drawn) == 0 || len(s.Checks) == 0 || s.Faults["partition"] == 0 || s.Events == 0 {
+			t.Fatalf("seed line %+v lacks draws, checks or the scenario's partition", s)
+		}
+		if d, _ := s.Checks[0]["detail"].(string); d == "" {
+			t.Fatalf("seed %d check without figures: %v", s.Seed, s.Checks[0])
+		}
+		partitions += s.Faults["partition"]
+	}
+	if len(seen) != 4 {
+		t.Fatalf("seeds %v, want 1..4 once each", seen)
+	}
+	if f := sum.Exercised.Faults["partition"]; f.Seeds != 4 || f.Actions != partitions {
+		t.Fatalf("exercised partition %+v, want 4 seeds and %d actions", f, partitions)
+	}
+	if c := sum.Exercised.Checks["sessions"]; c.Passed != 4 || c.Failed != 0 {
+		t.Fatalf("exercised checks %+v", sum.Exercised.Checks)
+	}
+	if len(sum.Exercised.Drawn) == 0 {
+		t.Fatal("no draw ranges in the summary")
+	}
+}
+
+// SIGINT stops explore: it prints the partial summary of the seeds that
+// finished and exits 130.
+func TestExploreInterruptPrintsPartialSummary(t *testing.T) {
+	cmd := exec.Command(ronsim, "explore", "scenarios/overlay_partition.yaml", "--seeds", "100000", "--workers", "1", "--json")
+	cmd.Dir = repoRoot
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 1<<16)
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 1<<24)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var got []string
+	select {
+	case line := <-lines: // the first seed finished
+		got = append(got, line)
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("no seed finished within 30s")
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	for line := range lines {
+		got = append(got, line)
+	}
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 130 {
+		t.Fatalf("explore after SIGINT: %v, want exit 130; stderr %s", err, stderr.String())
+	}
+	sum := parseExplore(t, strings.Join(got, "\n"))
+	if !sum.Interrupted || sum.SeedsRun == 0 || sum.SeedsRun >= 100000 || int(sum.SeedsRun) != len(sum.seeds) || !sum.OK {
+		t.Fatalf("partial summary %+v after %d seed lines", sum, len(sum.seeds))
+	}
+	if !strings.Contains(stderr.String(), "interrupted after") {
+		t.Fatalf("stderr %q", stderr.String())
 	}
 }
 
@@ -372,5 +500,62 @@ func TestDeterminism(t *testing.T) {
 		if !strings.HasPrefix(line, prefix) || !strings.HasSuffix(line, " events)") {
 			t.Fatalf("line %q, want prefix %q", line, prefix)
 		}
+	}
+}
+
+// --viz to a path that cannot be written exits 2 naming the flag, before
+// the run; a writable --viz gets the HTML with the faults as windows.
+func TestRunVizPath(t *testing.T) {
+	path := writeScenario(t, "small_registry.yaml", smallRegistry)
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := ronsimRun(t, "run", path, "--viz", filepath.Join(file, "viz.html"))
+	expectCode(t, r, 2, "run --viz under a file")
+	if !strings.Contains(r.stderr, "--viz") || strings.Contains(r.stdout, "result") {
+		t.Fatalf("stderr %q stdout %q: want a --viz error before any run", r.stderr, r.stdout)
+	}
+	viz := filepath.Join(t.TempDir(), "viz.html")
+	r = ronsimRun(t, "run", path, "--viz", viz)
+	expectCode(t, r, 0, "run --viz")
+	data, err := os.ReadFile(viz)
+	if err != nil || !strings.Contains(string(data), "isolate n2") {
+		t.Fatalf("viz %s: %v, %d bytes without the isolate annotation", viz, err, len(data))
+	}
+}
+
+// The --json registry figures match the liveness check's text.
+func TestRunJSONRegistryAgreement(t *testing.T) {
+	text := strings.Replace(smallRegistry, "checks: [linearizable]", "checks: [linearizable, {liveness: {within: 5s}}]", 1)
+	path := writeScenario(t, "small_registry_live.yaml", text)
+	r := ronsimRun(t, "run", path, "--json")
+	expectCode(t, r, 0, "run --json")
+	var rep struct {
+		Registry struct {
+			Applied  uint64 `json:"applied_index_max"`
+			Agreeing int    `json:"replicas_agreeing"`
+			OpsOK    int    `json:"ops_ok"`
+			Lincheck string `json:"lincheck_verdict"`
+		} `json:"registry"`
+		Checks []struct {
+			Name   string `json:"name"`
+			Detail string `json:"detail"`
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	var applied uint64
+	for _, c := range rep.Checks {
+		if c.Name == "liveness" {
+			if _, err := fmt.Sscanf(c.Detail[strings.Index(c.Detail, "; ")+2:], "%d healthy replicas agree at applied index %d", &n, &applied); err != nil {
+				t.Fatalf("liveness detail %q: %v", c.Detail, err)
+			}
+		}
+	}
+	if n != 3 || rep.Registry.Agreeing != n || rep.Registry.Applied != applied || applied == 0 {
+		t.Fatalf("json registry %+v, text says %d replicas agree at %d", rep.Registry, n, applied)
 	}
 }

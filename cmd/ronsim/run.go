@@ -70,6 +70,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if seedSet {
 		opts.Seed = *seed
 	}
+	if *vizPath != "" {
+		// Fail before a long run, not after it, on a path we cannot write.
+		if err := checkWritable("viz", *vizPath); err != nil {
+			return err
+		}
+	}
 	var closers []io.Closer
 	defer func() {
 		for _, c := range closers {
@@ -111,10 +117,27 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	} else {
 		rep.WriteText(stdout)
 	}
+	if rep.VizError != "" {
+		return badInput("--viz: %s", rep.VizError)
+	}
+	if *vizPath != "" && rep.VizPath == "" {
+		os.Remove(*vizPath) // the placeholder checkWritable left
+		fmt.Fprintf(stderr, "ronsim: --viz: %s has no registry history to visualise; nothing written\n", s.Source)
+	}
 	if !rep.OK {
 		return &exitError{code: 1, err: fmt.Errorf("")}
 	}
 	return nil
+}
+
+// checkWritable creates path (and its directory) the way the run will
+// write it, so a bad path is reported before the run.
+func checkWritable(flagName, path string) error {
+	f, err := createFile(flagName, path)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 func writeRecord(path string, rep *runner.Report) error {

@@ -10,6 +10,14 @@ import (
 	"github.com/ron-network/ron/core/proto"
 )
 
+// view is a revocation view complete through a fixed index.
+type view struct {
+	auth.RevocationSet
+	index uint64
+}
+
+func (v view) RevocationIndex() uint64 { return v.index }
+
 type keys map[string]auth.MACKey
 
 func (k keys) MACKey(id string, version uint32) (auth.MACKey, bool) {
@@ -37,7 +45,7 @@ func TestCheckVerdicts(t *testing.T) {
 	}
 	e := envtest.New(proto.NodeID{1}, 1)
 	e.Clock = t0 + env.Time(auth.ClockSkewMax)
-	s := New(Config{Keys: keys{"cluster": key}, Revocations: rev})
+	s := New(Config{Keys: keys{"cluster": key}, Revocations: view{rev, 7}})
 	s.Init(e)
 	cases := []struct {
 		body any
@@ -68,5 +76,38 @@ func TestCheckVerdicts(t *testing.T) {
 	}
 	if n := e.Recorder.Values[envtest.Key(MetricChecks, resultAllow)]; n != 2 {
 		t.Errorf("allowed verdicts counted %v times", n)
+	}
+}
+
+// TestRevokedQuery: the query answers from the view with its index, and a
+// node without a view (no registry) answers "not enforced"; a node without
+// keys denies every check as unknown_key.
+func TestRevokedQuery(t *testing.T) {
+	rev := auth.NewMemRevocations()
+	if err := rev.Revoke(auth.TokenID{1}, env.Time(1<<62)); err != nil {
+		t.Fatal(err)
+	}
+	e := envtest.New(proto.NodeID{1}, 1)
+	s := New(Config{Revocations: view{rev, 42}})
+	s.Init(e)
+	s.Handle(env.Request{ID: 1, Service: ServiceName, Body: RevokedQuery{ID: auth.TokenID{1}}})
+	s.Handle(env.Request{ID: 2, Service: ServiceName, Body: RevokedQuery{ID: auth.TokenID{2}}})
+	if got := e.Replies[0].Resp.(RevokedAnswer); got != (RevokedAnswer{Revoked: true, Index: 42, Enforced: true}) {
+		t.Errorf("revoked id: %+v", got)
+	}
+	if got := e.Replies[1].Resp.(RevokedAnswer); got != (RevokedAnswer{Index: 42, Enforced: true}) {
+		t.Errorf("other id: %+v", got)
+	}
+	key := auth.MACKey{ID: "cluster", Version: 1, Secret: auth.SecretFromRand(env.NewRand(3))}
+	tok, _ := auth.Mint(key, "t", auth.Ops(auth.OpRead), [auth.NonceBytes]byte{1})
+	bare := New(Config{})
+	bare.Init(e)
+	bare.Handle(env.Request{ID: 3, Body: RevokedQuery{ID: auth.TokenID{1}}})
+	if got := e.Replies[2].Resp.(RevokedAnswer); got != (RevokedAnswer{}) {
+		t.Errorf("no view: %+v", got)
+	}
+	bare.Handle(env.Request{ID: 4, Body: Check{Token: tok.Encode(), Op: auth.OpRead, Tenant: "t"}})
+	if got := e.Replies[3].Resp.(Result); got.Allowed || got.Reason != auth.ReasonUnknownKey {
+		t.Errorf("no keys: %+v", got)
 	}
 }

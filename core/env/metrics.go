@@ -12,15 +12,23 @@ const (
 )
 
 // MetricDef declares one metric: its name (DESIGN section 8), kind, help,
-// the name of its single optional label, and histogram buckets. Production
-// registers every def with Prometheus; the simulator uses the same defs to
-// build its report.
+// the name of its single optional label, the label's values known up
+// front, and histogram buckets. Production registers every def with
+// Prometheus; the simulator uses the same defs to build its report.
 type MetricDef struct {
 	Name    string
 	Kind    MetricKind
 	Help    string
 	Label   string    // "" for an unlabelled metric
 	Buckets []float64 // Histogram only; upper bounds, ascending
+
+	// LabelValues are values of Label known at declaration. Exporters
+	// create each series at zero from the start: a counter series that
+	// appears only with its first increment goes from absent to 1, and
+	// Prometheus' increase() never sees that first event, so an alert on
+	// it cannot fire. Values known only later (a subscriber's name) are
+	// created by their owner with Add(name, value, 0).
+	LabelValues []string
 }
 
 // Metrics is the sink machines report to. label is the value of the def's
@@ -81,8 +89,13 @@ const (
 	MetricBusDropped      = "bus_dropped_total"
 )
 
+// RestartedNode is service_restarts_total's label when a runtime restarts
+// the whole node (every machine of it) after a panic.
+const RestartedNode = "node"
+
 var _ = Declare(
-	MetricDef{Name: MetricServiceRestarts, Kind: Counter, Help: "Machines restarted from durable state after a panic.", Label: "service"},
+	MetricDef{Name: MetricServiceRestarts, Kind: Counter, Help: "Machines restarted from durable state after a panic.", Label: "service",
+		LabelValues: []string{RestartedNode}},
 	MetricDef{Name: MetricNodeStartup, Kind: Gauge, Help: "Seconds the node took to become ready."},
 	MetricDef{Name: MetricNodeReady, Kind: Gauge, Help: "1 when the node is ready to serve, else 0."},
 	MetricDef{Name: MetricBusPublish, Kind: Histogram, Help: "Bus publish latency.", Buckets: LatencyBuckets},

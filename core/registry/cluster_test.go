@@ -10,6 +10,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/node"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/proto/oap"
 )
@@ -347,7 +348,7 @@ func TestInvalidInputsRejectedWithoutStateChange(t *testing.T) {
 		{Set{Name: "ok.org", Owner: alice.pub, Sig: []byte{1}}, ErrBadSignature, reasonBadSignature},
 		{badSig, ErrBadSignature, reasonBadSignature},
 		{Describe{Descriptor: signedDescriptor(alice.priv, make([]string, DescriptorAddrsMax+1), 1)}, ErrTooLarge, reasonTooLarge},
-		{"not a request", ErrUnavailable, reasonUnknownRequest},
+		{"not a request", node.ErrUnknownRequest, reasonUnknownRequest},
 	}
 	for _, i := range []int{l, 3} {
 		for k, tc := range cases {

@@ -3,6 +3,7 @@ package registry
 import (
 	"bytes"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -197,6 +198,7 @@ func (r *Registry) onTick() {
 			r.snapFresh = now
 		}
 		r.env.Metrics().Set(MetricSnapshotAge, "", now.Sub(r.snapFresh).Seconds())
+		r.env.Metrics().Set(MetricNames, "", float64(len(r.m.names)))
 	}
 	r.retryPending(now)
 }
@@ -240,18 +242,11 @@ func (r *Registry) onDisk(d env.DiskDone) {
 	}
 }
 
+// isCorruption reports whether err is corruption anywhere in its tree
+// (errors.Is follows multi-%w wraps, as io/pebbledisk's
+// "pebbledisk: op: env: corruption: pebble: ..." errors are).
 func isCorruption(err error) bool {
-	for e := err; e != nil; {
-		if e == env.ErrCorruption || e == errCorrupt {
-			return true
-		}
-		u, ok := e.(interface{ Unwrap() error })
-		if !ok {
-			return false
-		}
-		e = u.Unwrap()
-	}
-	return false
+	return errors.Is(err, env.ErrCorruption) || errors.Is(err, errCorrupt)
 }
 
 func (r *Registry) onScan(res env.DiskResult) {

@@ -5,8 +5,8 @@
 // ETag (the address, quoted), Accept-Ranges, one or several Ranges (206,
 // multipart/byteranges for several, 416 with "Content-Range: bytes */len")
 // and If-None-Match (304); DELETE /o/{addr} (204: unpin and drop this
-// node's copy); GET /names/{name} (linearizable resolve), POST
-// /names/{name} (claim), PUT /names/{name} (compare-and-set; 409 on a stale
+// node's copy); GET /names/{name} (linearizable resolve; ?stale=1 reads
+// this node's applied state instead), POST /names/{name} (claim), PUT /names/{name} (compare-and-set; 409 on a stale
 // seq); GET /n/{name} (resolve, then serve the target); GET
 // /providers/{addr}; /metrics, /healthz, /readyz, /version. Every error is
 // one JSON envelope {"code","message","retryable","corr_id"} with a stable
@@ -89,7 +89,7 @@
 // Revocation (revocations.go): the Verifier's auth.RevocationSet is a
 // RevocationCache. The registry lives on the node loop, so the gateway
 // never reads it from an HTTP goroutine: a lookup is a runtime Call of
-// runtime.RevokedQuery, answered on the loop from the registry's view (a
+// authz.RevokedQuery, answered on the loop from the registry's view (a
 // replica's applied state, a non-replica's pulled list). "Not revoked" is
 // reused for RevocationCacheTTL, "revoked" until evicted (a revocation is
 // never withdrawn); the cache holds at most RevocationCacheEntriesMax
@@ -149,9 +149,19 @@
 // checked against its address before the last piece is written; a
 // failure after the headers went out aborts the connection
 // (http.ErrAbortHandler), so a client sees a truncated body, never a
-// complete wrong one. A multi-range answer is assembled in memory only up
-// to MultipartBytesMax; beyond it the Range header is ignored and the
-// whole object is streamed (200), which RFC 9110 allows.
+// complete wrong one. A multi-range answer has its ranges coalesced and
+// streams its parts (ranges.go), so it is at most RangeResponseFactorMax
+// times the object and holds one piece at a time; several ranges asking
+// for more than MultipartBytesMax in all are ignored and the whole object
+// is streamed (200), which RFC 9110 allows.
+//
+// Hostile input (server.go): NewServer bounds the headers' time and size;
+// Config.BodyLimits bound a body by a minimum average rate and a maximum
+// gap, never by its total time, so a large upload at a normal rate passes
+// while a slow-loris body is cut off (omnigate_shed_total{reason=
+// "slow_body"}); EnvelopeListener turns net/http's own protocol errors
+// into envelopes; paths with dot segments get a 400, not a redirect; an
+// envelope's message is cut to MessageBytesMax.
 //
 // Limits that are honest rather than ideal:
 //   - A streamed PUT has one chunk in flight: the node's chunk write

@@ -80,7 +80,7 @@ func writeError(w http.ResponseWriter, corrID string, e *apiError) {
 		h.Set("Retry-After", strconv.Itoa(int(max(1, (e.retryAfter+time.Second-1)/time.Second))))
 	}
 	w.WriteHeader(e.status)
-	_ = json.NewEncoder(w).Encode(Envelope{Code: e.code, Message: e.message, Retryable: e.retryable, CorrID: corrID,
+	_ = json.NewEncoder(w).Encode(Envelope{Code: e.code, Message: boundMessage(e.message), Retryable: e.retryable, CorrID: corrID,
 		Reason: e.reason, Rule: e.rule})
 }
 

@@ -91,6 +91,9 @@ type Config struct {
 	// Revocations, when set, learns each revoke committed through this
 	// gateway at once; it is normally also the Verifier's RevocationSet.
 	Revocations *RevocationCache
+	// BodyLimits bound how slowly a request body may arrive (zero fields:
+	// the defaults of server.go).
+	BodyLimits BodyLimits
 }
 
 // Gateway is the HTTP API of one node (DESIGN 5.7). It is an http.Handler.
@@ -276,6 +279,11 @@ func corrID(r *http.Request) string {
 	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= RequestIDBytesMax && printable(id) {
 		return id
 	}
+	return newCorrID()
+}
+
+// newCorrID makes up a correlation id.
+func newCorrID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
@@ -290,8 +298,14 @@ func printable(s string) bool {
 	return true
 }
 
-// ServeHTTP implements http.Handler.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler: requests the mux must not see are
+// answered first (server.go), and the body is held to BodyLimits.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !g.preflight(w, r) {
+		return
+	}
+	g.mux.ServeHTTP(g.limitBody(w, r), r)
+}
 
 // call runs one request on the node with the gateway's timeout.
 func (g *Gateway) call(req *request, service string, body any) (any, error) {

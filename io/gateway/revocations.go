@@ -14,6 +14,7 @@ import (
 
 	"github.com/ron-network/ron/core/audit"
 	"github.com/ron-network/ron/core/auth"
+	"github.com/ron-network/ron/core/authz"
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/registry"
 	"github.com/ron-network/ron/io/runtime"
@@ -62,7 +63,7 @@ var _ = env.Declare(
 )
 
 // RevocationCache is the gateway's auth.RevocationSet: it answers from the
-// node's registry view through a runtime.RevokedQuery call, and caches the
+// node's registry view through a authz.RevokedQuery call, and caches the
 // answers. It is safe for concurrent use; it never reads machine state
 // from the gateway's goroutines (the query runs on the node loop).
 //
@@ -112,8 +113,8 @@ func (c *RevocationCache) Revoked(id auth.TokenID) bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), RevocationCallTimeout)
 	defer cancel()
-	resp, err := c.backend.Call(ctx, runtime.RevocationsService, runtime.RevokedQuery{ID: id})
-	ans, ok := resp.(runtime.RevokedAnswer)
+	resp, err := c.backend.Call(ctx, authz.ServiceName, authz.RevokedQuery{ID: id})
+	ans, ok := resp.(authz.RevokedAnswer)
 	if err == nil && !ok {
 		err = fmt.Errorf("gateway: revocations answered %T", resp)
 	}

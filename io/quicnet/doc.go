@@ -76,6 +76,21 @@
 // operator set it), inspects the buffers itself after quic-go's attempt,
 // and logs once per process through slog with the sysctl that fixes it.
 //
+// # Hostile sources
+//
+// SourceGuard (guard.go) sits in front of both QUIC endpoints (this
+// transport and io/oapgate): at most ConnsPerSourceDefault connections,
+// handshakes included, per source address (per_source); a Retry round
+// trip (source-address validation) for every attempt once
+// HandshakesUnvalidatedMax handshakes are in flight or the source holds
+// half its quota, so spoofed Initial packets cost no connection state;
+// transport_handshakes_in_flight{endpoint} shows the handshakes pending.
+// Every refusal is counted in transport_handshake_fail_total{reason}:
+// per_source, conns_full, no_cert, bad_cert, wrong_alpn (and, on the
+// client endpoint, hello_timeout and bad_hello). An attacker connection
+// costs a slot of its source's quota and, until its HELLO deadline or
+// handshake timeout, a few tens of KiB of quic-go state.
+//
 // # Goroutines
 //
 // Per Transport: one accept loop; per connection, a reader (which calls

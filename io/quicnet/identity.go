@@ -88,12 +88,19 @@ func peerNodeID(conn *quic.Conn) (proto.NodeID, error) {
 // the failure, since a server-side handshake failure never surfaces from
 // Accept.
 func serverTLS(cert tls.Certificate, onReject func(reason string)) *tls.Config {
-	return &tls.Config{
+	conf := &tls.Config{
 		Certificates: []tls.Certificate{cert},
-		ClientAuth:   tls.RequireAnyClientCert,
-		NextProtos:   []string{ALPN},
-		MinVersion:   tls.VersionTLS13,
+		// RequestClientCert rather than RequireAnyClientCert, so that a
+		// client without one reaches the callback and is counted (no_cert);
+		// the callback refuses it all the same.
+		ClientAuth: tls.RequestClientCert,
+		NextProtos: []string{ALPN},
+		MinVersion: tls.VersionTLS13,
 		VerifyPeerCertificate: func(rawCerts [][]byte, _ [][]*x509.Certificate) error {
+			if len(rawCerts) == 0 {
+				onReject(FailNoCert)
+				return errNoCert
+			}
 			_, err := nodeIDFromRaw(rawCerts)
 			if err != nil {
 				onReject(FailBadCert)
@@ -101,7 +108,11 @@ func serverTLS(cert tls.Certificate, onReject func(reason string)) *tls.Config {
 			return err
 		},
 	}
+	CountWrongALPN(conf, onReject)
+	return conf
 }
+
+var errNoCert = errors.New("quicnet: the peer presented no certificate")
 
 // clientTLS accepts only a server whose key hashes to want. InsecureSkipVerify
 // turns off the CA check, which has no meaning for self-signed node keys;

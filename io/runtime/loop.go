@@ -253,7 +253,7 @@ func (r *Runtime) crashed(p any) {
 	l := &r.loop
 	r.ready.Store(false)
 	r.metrics.Set(env.MetricNodeReady, "", 0)
-	r.metrics.Add(env.MetricServiceRestarts, "node", 1)
+	r.metrics.Add(env.MetricServiceRestarts, env.RestartedNode, 1)
 	r.log.Error("runtime: node panicked; rebuilding from durable state",
 		"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 	l.stopTimers()
@@ -304,7 +304,7 @@ func (r *Runtime) applyEffects() {
 			r.cfg.Disk.Submit(e.opID, e.op)
 		case effectSetTimer:
 			gen, id, tag := l.gen, e.timer, e.tag
-			l.timers[id] = time.AfterFunc(max(e.delay, 0), func() {
+			l.timers[id] = time.AfterFunc(clockSkew.timerDelay(max(e.delay, 0)), func() {
 				r.internal.push(timerFired{gen: gen, TimerFired: env.TimerFired{ID: id, Tag: tag}})
 			})
 		case effectCancelTimer:
@@ -335,9 +335,9 @@ func (r *Runtime) record(e effect) {
 func (r *Runtime) Self() proto.NodeID { return r.cfg.Self }
 
 // Now is the wall clock at start plus the monotonic time since, so it
-// never jumps backwards.
+// never jumps backwards (skewed only by FailpointClock, clockhook.go).
 func (r *Runtime) Now() env.Time {
-	return env.Time(r.startedNs + time.Since(r.started).Nanoseconds())
+	return clockSkew.now(env.Time(r.startedNs + time.Since(r.started).Nanoseconds()))
 }
 
 // Rand is the node's random source, seeded from crypto/rand.

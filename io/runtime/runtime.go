@@ -197,7 +197,7 @@ func (r *Runtime) Deliver(from proto.NodeID, frame []byte) {
 	select {
 	case r.messages <- env.Message{From: from, Frame: frame}:
 	default:
-		r.metrics.Add(MetricInboxDropped, "message", 1)
+		r.metrics.Add(MetricInboxDropped, InboxMessage, 1)
 	}
 }
 
@@ -220,14 +220,14 @@ func (r *Runtime) Call(ctx context.Context, service string, body any) (any, erro
 	id := env.RequestID(r.nextReq.Add(1))
 	ch, ok := r.calls.add(id)
 	if !ok {
-		r.metrics.Add(MetricInboxDropped, "request", 1)
+		r.metrics.Add(MetricInboxDropped, InboxRequest, 1)
 		return nil, fmt.Errorf("%w: %d calls in flight", ErrOverloaded, r.cfg.CallsInflightMax)
 	}
 	defer r.calls.remove(id)
 	select {
 	case r.requests <- env.Request{ID: id, Service: service, Body: body}:
 	default:
-		r.metrics.Add(MetricInboxDropped, "request", 1)
+		r.metrics.Add(MetricInboxDropped, InboxRequest, 1)
 		return nil, fmt.Errorf("%w: inbox full", ErrOverloaded)
 	}
 	select {

@@ -143,10 +143,14 @@ func (r *run) checkLinearizable(rep *Report) check.Result {
 		path = filepath.Join(dir, fmt.Sprintf("%s-seed%d.html", strings.TrimSuffix(filepath.Base(r.scn.Source), ".yaml"), r.opts.Seed))
 	}
 	if path != "" {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
-			if err := lin.WriteViz(path, r.annotations()); err == nil {
-				rep.VizPath = path
-			}
+		err := os.MkdirAll(filepath.Dir(path), 0o755)
+		if err == nil {
+			err = lin.WriteViz(path, r.annotations())
+		}
+		if err != nil {
+			rep.VizError = fmt.Sprintf("writing the visualisation %s: %v", path, err)
+		} else {
+			rep.VizPath = path
 		}
 	}
 	detail := fmt.Sprintf("%d ops over %d names: %s (porcupine %.3fs)", lin.Ops, lin.Names, lin.Result, lin.Duration.Seconds())
@@ -159,11 +163,13 @@ func (r *run) checkLinearizable(rep *Report) check.Result {
 	return check.Result{Name: "linearizable", Detail: detail + ": NOT linearizable"}
 }
 
-// annotations mark every fault action on the visualisation.
+// annotations mark every fault on the visualisation as the window it was
+// in force (a crash until its restart), not as the instant it began.
 func (r *run) annotations() []check.Annotation {
 	var out []check.Annotation
-	for _, f := range r.w.Faults() {
-		out = append(out, check.Annotation{Start: int64(f.At), End: int64(f.At), Description: string(f.Kind) + " " + describeFault(f)})
+	for _, w := range r.windows() {
+		out = append(out, check.Annotation{Start: int64(w.fault.At), End: int64(w.end(r.scn.Duration)),
+			Description: string(w.action.Kind) + " " + describeFault(w.action)})
 	}
 	return out
 }
@@ -185,6 +191,29 @@ func (r *run) registryStats() *RegistryStats {
 	st.CommitLatency = Summary{Count: s.Count, Mean: s.Mean, P50: s.P50, P95: s.P95, P99: s.P99, Max: s.Max}
 	st.LeaderChanges = r.w.Metrics().CounterTotal(registry.MetricLeaderChanges)
 	return st
+}
+
+// agreement fills the registry figures the liveness check reports in its
+// text: the highest applied index of any replica, and how many healthy
+// replicas share the most common (applied index, state hash). It reads the
+// replicas as they are after the checks.
+func (r *run) agreement(st *RegistryStats) {
+	type state struct {
+		applied uint64
+		hash    [32]byte
+	}
+	counts := map[state]int{}
+	for i := 0; i < r.scn.Nodes.RegistryReplicas; i++ {
+		if reg := r.cluster.registryOf(i); reg != nil {
+			st.AppliedIndexMax = max(st.AppliedIndexMax, reg.AppliedIndex())
+		}
+	}
+	for _, i := range r.healthyReplicas() {
+		reg := r.cluster.registryOf(i)
+		k := state{reg.AppliedIndex(), reg.StateHash()}
+		counts[k]++
+		st.ReplicasAgreeing = max(st.ReplicasAgreeing, counts[k])
+	}
 }
 
 // healthyReplicas are the up, non-failed registry replicas.

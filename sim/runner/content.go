@@ -6,9 +6,8 @@ import (
 	"time"
 
 	"github.com/ron-network/ron/core/auth"
-	"github.com/ron-network/ron/core/dht"
-	"github.com/ron-network/ron/core/node"
 	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/stack"
 	"github.com/ron-network/ron/core/storage"
 	"github.com/ron-network/ron/sim/check"
 	"github.com/ron-network/ron/sim/scenario"
@@ -72,48 +71,8 @@ type ContentStats struct {
 	Repairs          float64 `json:"repairs"`
 }
 
-// runsStorage reports whether the nodes run core/storage: when the
-// workload puts or reads content.
-func (c *cluster) runsStorage() bool {
-	return c.runsContent() || c.runsEdgeClients()
-}
-
-// runsContent reports whether the workload's mix puts or reads content.
-func (c *cluster) runsContent() bool {
-	wl := c.scn.Workload
-	return wl != nil && (wl.Mix.Put > 0 || wl.Mix.Get > 0 || wl.Mix.RangeGet > 0)
-}
-
-// newStorage builds a node's storage machine. Clusters small enough for a
-// full overlay mesh use static membership for placement (and the node's
-// DHT, when composed, for announcements); larger ones place through the
-// DHT when there is one.
-func (c *cluster) newStorage(services []node.Service) *storage.Storage {
-	cfg := storage.Config{
-		Replicas: StorageReplicas, WriteQuorum: StorageWriteQuorum,
-		BugServeUnverified: c.opts.StorageBug == StorageBugServeUnverified,
-		BugAckBeforeSync:   c.opts.StorageBug == StorageBugAckBeforeSync,
-	}
-	for _, s := range services {
-		if d, ok := s.(*dht.DHT); ok {
-			cfg.DHT = d
-		}
-	}
-	if cfg.DHT == nil || len(c.ids) <= OverlayNodesMax {
-		cfg.Members = c.ids
-	}
-	return storage.New(cfg)
-}
-
 // storageOf returns node i's storage service, or nil (down, or none).
-func (c *cluster) storageOf(i int) *storage.Storage {
-	n := c.w.Node(i)
-	if n == nil {
-		return nil
-	}
-	s, _ := n.Service("storage").(*storage.Storage)
-	return s
-}
+func (c *cluster) storageOf(i int) *storage.Storage { return stack.StorageOf(c.w.Node(i)) }
 
 // startContent starts the content workload. When the mix also holds
 // registry or lookup operations, the content clients get their share of

@@ -152,7 +152,7 @@ func (e *simEdge) identify(ne *nodeEdge, c workload.EdgeCall) (string, bool, adm
 		return "", false, admission.Refusal{}
 	}
 	verifier := e.verifier(c.Node)
-	clock := e.w.Clock(c.Node)
+	clock := e.w.NodeClock(c.Node)
 	if !needs {
 		v := verifier.Verify(c.Token, auth.Request{Op: auth.OpRead, Resource: c.Resource, Tenant: c.Tenant, Now: clock})
 		if !v.Allowed() {

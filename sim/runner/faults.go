@@ -2,32 +2,94 @@ package runner
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/sim"
 	"github.com/ron-network/ron/sim/scenario"
+	"github.com/ron-network/ron/sim/simdisk"
 )
 
 // faultState schedules the scenario's faults and tracks what is broken, so
 // that random faults can stay survivable and checks know when the last
 // fault healed.
+//
+// Fault windows compose rather than overwrite. Every window that is open
+// sits in an ordered list per target (the network's cuts, the network's
+// link model, each node's disk and clock), and the world is given the
+// composition of the open windows: cuts add up, disk and network overrides
+// apply in the order their windows opened (a later window wins per field,
+// and an earlier one's settings come back when the later one closes), and
+// the clock follows the latest open window. The alternative, each window
+// setting the whole state at its start and resetting it to the defaults at
+// its end, let one window's end undo another window that was still open.
+//
+// Window edges are batched per instant: a start or end at time t only
+// queues its action, and one settle event at t (scheduled behind every
+// event already queued for t) runs every end before any start, then hands
+// the world each target's new composed state once, if it changed. So a
+// window that starts exactly when another ends is never undone by it, and
+// a crash that starts when an earlier crash restarts the same node finds
+// the node up.
 type faultState struct {
 	r    *run
 	rand *env.Rand
-	// partitionUntil is when the current network cut heals (0: none).
-	partitionUntil time.Duration
 	// isolated is the node a random partition isolated, or -1.
 	isolated int
 	// lastEnd is when the last fault window closes (for liveness).
 	lastEnd time.Duration
 	// skipped counts random faults not injected to stay survivable.
 	skipped int
+
+	// ends and starts are the window edges queued at the current instant;
+	// settling is true while a settle event is queued for it.
+	ends, starts []func()
+	settling     bool
+	// nextID orders windows by when they opened.
+	nextID int
+	// cuts, network: the open network-wide windows; disks and clocks: the
+	// open windows per node. Each list is in opening order.
+	cuts    []cutWindow
+	network []networkWindow
+	disks   [][]diskWindow
+	clocks  [][]clockWindow
+	// dirty marks what changed since the last settle.
+	cutsDirty, networkDirty bool
+	disksDirty, clocksDirty []bool
+	// cutsApplied is true while the world holds cuts made by sync.
+	cutsApplied bool
+}
+
+type cutWindow struct {
+	id    int
+	apply func(w *sim.World)
+}
+
+type networkWindow struct {
+	id    int
+	fault *scenario.NetworkFault
+}
+
+type diskWindow struct {
+	id    int
+	fault *scenario.DiskFault
+}
+
+type clockWindow struct {
+	id     int
+	offset time.Duration
+	drift  float64
 }
 
 func newFaultState(r *run) *faultState {
-	return &faultState{r: r, rand: r.w.Rand("faults"), isolated: -1}
+	n := r.scn.Nodes.Count
+	return &faultState{
+		r: r, rand: r.w.Rand("faults"), isolated: -1,
+		disks: make([][]diskWindow, n), clocks: make([][]clockWindow, n),
+		disksDirty: make([]bool, n), clocksDirty: make([]bool, n),
+	}
 }
 
 func (f *faultState) schedule() {
@@ -42,7 +104,7 @@ func (f *faultState) schedule() {
 		if fault.Kind == scenario.KindClock {
 			f.lastEnd = max(f.lastEnd, min(clockHealed(fault, s.Duration), s.Duration))
 		}
-		f.r.w.At(fault.At, func() { f.apply(fault) })
+		f.edgeAt(fault.At, false, func() { f.open(fault) })
 	}
 	if rf := s.RandomFaults; rf != nil {
 		f.scheduleRandom(rf)
@@ -82,65 +144,69 @@ func (f *faultState) resolveAll(targets []string) []int {
 	return out
 }
 
-func (f *faultState) apply(fault *scenario.Fault) {
+// open starts a timeline fault's window and queues its end.
+func (f *faultState) open(fault *scenario.Fault) {
 	w, end := f.r.w, fault.At+fault.For
 	switch fault.Kind {
 	case scenario.KindPartition:
-		f.applyPartition(fault.Partition)
-		f.partitionUntil = end
-		w.At(end, func() { w.Heal(); f.partitionUntil = 0 })
+		id := f.openCut(f.cutOf(fault.Partition))
+		f.edgeAt(end, true, func() { f.closeCut(id) })
 	case scenario.KindCrash:
 		i := f.resolve(fault.Crash.Target)
 		if w.Up(i) {
 			w.Crash(i)
 			if d := fault.Crash.RestartAfter; d > 0 {
-				w.After(d, func() { f.restart(i) })
+				f.edgeAt(w.Now()+d, true, func() { f.restart(i) })
 			}
 		}
 	case scenario.KindPause:
 		w.Pause(f.resolve(fault.Pause.Target), fault.For)
 	case scenario.KindClock:
 		i := f.resolve(fault.Clock.Node)
-		w.SetClock(i, fault.Clock.Offset, fault.Clock.Drift)
-		w.At(end, func() { w.SetClock(i, 0, 0) })
+		id := f.openClock(i, fault.Clock.Offset, fault.Clock.Drift)
+		f.edgeAt(end, true, func() { f.closeClock(i, id) })
 	case scenario.KindDisk:
-		nodes := []int{}
-		if fault.Disk.Node == scenario.TargetAll {
-			for i := 0; i < f.r.scn.Nodes.Count; i++ {
-				nodes = append(nodes, i)
-			}
-		} else {
-			nodes = append(nodes, f.resolve(fault.Disk.Node))
-		}
-		base := diskFaults(f.r.scn.Disk, false)
-		for _, i := range nodes {
-			w.SetDiskFaults(i, diskFaults(fault.Disk.Apply(f.r.scn.Disk), fault.Disk.Full))
-			w.At(end, func() { w.SetDiskFaults(i, base) })
+		for _, i := range f.diskNodes(fault.Disk.Node) {
+			id := f.openDisk(i, fault.Disk)
+			f.edgeAt(end, true, func() { f.closeDisk(i, id) })
 		}
 	case scenario.KindNetwork:
-		w.SetNetwork(networkConfig(fault.Network.Apply(f.r.scn.Network)))
-		w.At(end, func() { w.SetNetwork(networkConfig(f.r.scn.Network)) })
+		id := f.openNetwork(fault.Network)
+		f.edgeAt(end, true, func() { f.closeNetwork(id) })
 	default:
 		panic("runner: unknown fault kind " + fault.Kind)
 	}
 }
 
-func (f *faultState) applyPartition(p *scenario.Partition) {
-	w := f.r.w
+func (f *faultState) diskNodes(target string) []int {
+	if target != scenario.TargetAll {
+		return []int{f.resolve(target)}
+	}
+	nodes := make([]int, f.r.scn.Nodes.Count)
+	for i := range nodes {
+		nodes[i] = i
+	}
+	return nodes
+}
+
+// cutOf resolves a partition's targets now and returns the cut it makes.
+func (f *faultState) cutOf(p *scenario.Partition) func(w *sim.World) {
 	switch {
 	case p.Isolate != "":
-		w.Isolate(f.resolve(p.Isolate))
+		i := f.resolve(p.Isolate)
+		return func(w *sim.World) { w.Isolate(i) }
 	case p.OneWay != nil:
-		w.CutOneWay(f.resolveAll(p.OneWay.From), f.resolveAll(p.OneWay.To))
+		from, to := f.resolveAll(p.OneWay.From), f.resolveAll(p.OneWay.To)
+		return func(w *sim.World) { w.CutOneWay(from, to) }
 	case p.Bridge != nil:
-		w.Bridge(f.resolveAll(p.Bridge.Left), f.resolveAll(p.Bridge.Right), f.resolve(p.Bridge.Via))
-	default:
-		groups := make([][]int, len(p.Groups))
-		for k, g := range p.Groups {
-			groups[k] = f.resolveAll(g)
-		}
-		w.Partition(groups...)
+		left, right, via := f.resolveAll(p.Bridge.Left), f.resolveAll(p.Bridge.Right), f.resolve(p.Bridge.Via)
+		return func(w *sim.World) { w.Bridge(left, right, via) }
 	}
+	groups := make([][]int, len(p.Groups))
+	for k, g := range p.Groups {
+		groups[k] = f.resolveAll(g)
+	}
+	return func(w *sim.World) { w.Partition(groups...) }
 }
 
 func (f *faultState) restart(i int) {
@@ -160,7 +226,7 @@ func (f *faultState) scheduleRandom(rf *scenario.RandomFaults) {
 		}
 		mean := float64(time.Minute) / perMinute
 		for t := time.Duration(f.rand.ExpFloat64() * mean); t < horizon; t += time.Duration(f.rand.ExpFloat64() * mean) {
-			f.r.w.At(t, fn)
+			f.edgeAt(t, false, fn)
 		}
 	}
 	arrivals(rf.CrashesPerMinute, func() { f.randomCrash(rf) })
@@ -207,20 +273,19 @@ func (f *faultState) randomCrash(rf *scenario.RandomFaults) {
 		return
 	}
 	f.r.w.Crash(i)
-	f.r.w.After(rf.RestartAfter, func() { f.restart(i) })
+	f.edgeAt(f.r.w.Now()+rf.RestartAfter, true, func() { f.restart(i) })
 }
 
 func (f *faultState) randomPartition(rf *scenario.RandomFaults) {
 	w := f.r.w
 	i := f.rand.Intn(f.r.scn.Nodes.Count)
-	if f.partitionUntil > w.Now() || f.overlapsTimelinePartition(rf.PartitionFor) || !f.survivable(rf, i) {
+	if len(f.cuts) > 0 || f.overlapsTimelinePartition(rf.PartitionFor) || !f.survivable(rf, i) {
 		f.skipped++
 		return
 	}
-	w.Isolate(i)
 	f.isolated = i
-	f.partitionUntil = w.Now() + rf.PartitionFor
-	w.After(rf.PartitionFor, func() { w.Heal(); f.isolated = -1; f.partitionUntil = 0 })
+	id := f.openCut(func(w *sim.World) { w.Isolate(i) })
+	f.edgeAt(w.Now()+rf.PartitionFor, true, func() { f.closeCut(id); f.isolated = -1 })
 }
 
 // overlapsTimelinePartition reports whether a cut starting now for d
@@ -233,6 +298,152 @@ func (f *faultState) overlapsTimelinePartition(d time.Duration) bool {
 		}
 	}
 	return false
+}
+
+// edgeAt queues fn as a window's start (end false) or end at virtual time
+// t; settle runs it.
+func (f *faultState) edgeAt(t time.Duration, end bool, fn func()) {
+	f.r.w.AtQuiet(t, func() { f.queue(end, fn) })
+}
+
+// queue adds a window edge to the current instant's batch and makes sure
+// one settle event runs behind every event already queued for now.
+func (f *faultState) queue(end bool, fn func()) {
+	if end {
+		f.ends = append(f.ends, fn)
+	} else {
+		f.starts = append(f.starts, fn)
+	}
+	if !f.settling {
+		f.settling = true
+		f.r.w.AtQuiet(f.r.w.Now(), f.settleEdges)
+	}
+}
+
+// settleEdges runs the instant's window ends, then its starts, then gives
+// the world every changed composition.
+func (f *faultState) settleEdges() {
+	ends, starts := f.ends, f.starts
+	f.ends, f.starts, f.settling = nil, nil, false
+	for _, fn := range ends {
+		fn()
+	}
+	for _, fn := range starts {
+		fn()
+	}
+	f.sync()
+}
+
+func (f *faultState) newID() int {
+	f.nextID++
+	return f.nextID
+}
+
+func (f *faultState) openCut(apply func(w *sim.World)) int {
+	id := f.newID()
+	f.cuts = append(f.cuts, cutWindow{id: id, apply: apply})
+	f.cutsDirty = true
+	return id
+}
+
+func (f *faultState) closeCut(id int) {
+	f.cuts = slices.DeleteFunc(f.cuts, func(c cutWindow) bool { return c.id == id })
+	f.cutsDirty = true
+}
+
+func (f *faultState) openNetwork(n *scenario.NetworkFault) int {
+	id := f.newID()
+	f.network = append(f.network, networkWindow{id: id, fault: n})
+	f.networkDirty = true
+	return id
+}
+
+func (f *faultState) closeNetwork(id int) {
+	f.network = slices.DeleteFunc(f.network, func(n networkWindow) bool { return n.id == id })
+	f.networkDirty = true
+}
+
+func (f *faultState) openDisk(i int, d *scenario.DiskFault) int {
+	id := f.newID()
+	f.disks[i] = append(f.disks[i], diskWindow{id: id, fault: d})
+	f.disksDirty[i] = true
+	return id
+}
+
+func (f *faultState) closeDisk(i, id int) {
+	f.disks[i] = slices.DeleteFunc(f.disks[i], func(d diskWindow) bool { return d.id == id })
+	f.disksDirty[i] = true
+}
+
+func (f *faultState) openClock(i int, offset time.Duration, drift float64) int {
+	id := f.newID()
+	f.clocks[i] = append(f.clocks[i], clockWindow{id: id, offset: offset, drift: drift})
+	f.clocksDirty[i] = true
+	return id
+}
+
+func (f *faultState) closeClock(i, id int) {
+	f.clocks[i] = slices.DeleteFunc(f.clocks[i], func(c clockWindow) bool { return c.id == id })
+	f.clocksDirty[i] = true
+}
+
+// sync hands the world the composition of the open windows of every target
+// that changed, once, and only if the composition differs from what the
+// world has: a window edge that changes nothing leaves no fault record.
+func (f *faultState) sync() {
+	w := f.r.w
+	if f.cutsDirty {
+		f.cutsDirty = false
+		if f.cutsApplied {
+			w.Heal()
+		}
+		for _, c := range f.cuts {
+			c.apply(w)
+		}
+		f.cutsApplied = len(f.cuts) > 0
+	}
+	if f.networkDirty {
+		f.networkDirty = false
+		n := f.r.scn.Network
+		for _, o := range f.network {
+			n = o.fault.Apply(n)
+		}
+		if cfg := networkConfig(n); cfg != w.Network() {
+			w.SetNetwork(cfg)
+		}
+	}
+	for i := range f.disks {
+		if f.disksDirty[i] {
+			f.disksDirty[i] = false
+			if d := f.diskComposed(i); d != w.DiskFaults(i) {
+				w.SetDiskFaults(i, d)
+			}
+		}
+	}
+	for i := range f.clocks {
+		if f.clocksDirty[i] {
+			f.clocksDirty[i] = false
+			var top clockWindow
+			if k := len(f.clocks[i]); k > 0 {
+				top = f.clocks[i][k-1]
+			}
+			if offset, drift := w.Clock(i); offset != top.offset || drift != top.drift {
+				w.SetClock(i, top.offset, top.drift)
+			}
+		}
+	}
+}
+
+// diskComposed is node i's disk with its open windows applied in opening
+// order (a later window wins per field); the disk is full while any open
+// window fills it.
+func (f *faultState) diskComposed(i int) simdisk.Faults {
+	d, full := f.r.scn.Disk, false
+	for _, o := range f.disks[i] {
+		d = o.fault.Apply(d)
+		full = full || o.fault.Full
+	}
+	return diskFaults(d, full)
 }
 
 // describeFault is a report line for a fault action, with node names.

@@ -20,6 +20,38 @@ func (r *run) record() *scenario.Scenario {
 	out.RandomFaults = nil
 	out.Swarm = nil
 	out.Name = r.scn.Name + fmt.Sprintf(" (recorded, seed %d)", r.opts.Seed)
+	// The seed goes into the file: `ronsim run FILE` with no flags replays
+	// this run, whatever seed the source file names.
+	seed := r.opts.Seed
+	out.Seed = &seed
+	for _, w := range r.windows() {
+		out.Faults = append(out.Faults, w.fault)
+	}
+	return &out
+}
+
+// faultWindow is one fault the run injected, as a window: the action that
+// opened it and the scenario fault that replays it.
+type faultWindow struct {
+	action sim.FaultRecord
+	fault  scenario.Fault
+}
+
+// end is when the window closes (a crash without restart: the run's end).
+func (w faultWindow) end(duration time.Duration) time.Duration {
+	if w.fault.Kind == scenario.KindCrash {
+		if w.fault.Crash.RestartAfter == 0 {
+			return duration
+		}
+		return w.fault.At + w.fault.Crash.RestartAfter
+	}
+	return w.fault.At + w.fault.For
+}
+
+// windows pairs every opening fault action of the run with the action that
+// closed it.
+func (r *run) windows() []faultWindow {
+	var out []faultWindow
 	recs := r.w.Faults()
 	end := r.scn.Duration
 	for k, f := range recs {
@@ -27,10 +59,10 @@ func (r *run) record() *scenario.Scenario {
 			continue // actions of the post-run settling phase
 		}
 		if fault, ok := r.recordOne(recs, k, end); ok {
-			out.Faults = append(out.Faults, fault)
+			out = append(out, faultWindow{action: f, fault: fault})
 		}
 	}
-	return &out
+	return out
 }
 
 // closer returns the time of the first record after k that closes it.

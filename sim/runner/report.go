@@ -65,6 +65,7 @@ type Report struct {
 	Error           string             `json:"error,omitempty"`
 	Replay          string             `json:"replay"`
 	VizPath         string             `json:"viz,omitempty"`
+	VizError        string             `json:"viz_error,omitempty"`
 
 	// Digests are the per-event digests when Options.RecordDigests is set.
 	Digests []sim.EventDigest `json:"-"`

@@ -70,6 +70,9 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 		r.heapBefore = heapInUse()
 	}
 	r.cluster = newCluster(s, opts)
+	if err := r.cluster.checkOff(); err != nil {
+		return nil, err
+	}
 	r.w = sim.New(sim.Config{
 		Seed:          opts.Seed,
 		Nodes:         s.Nodes.Count,
@@ -94,11 +97,11 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 		r.registry = workload.NewRegistry(r.w, cfg)
 		r.registry.Start()
 	}
-	if r.cluster.runsDHT() {
-		r.startLookups(s.Workload)
+	if wl := s.Workload; wl != nil && wl.Mix.Lookup > 0 {
+		r.startLookups(wl)
 	}
-	if r.cluster.runsContent() {
-		r.startContent(s.Workload)
+	if wl := s.Workload; wl != nil && (wl.Mix.Put > 0 || wl.Mix.Get > 0 || wl.Mix.RangeGet > 0) {
+		r.startContent(wl)
 	}
 	if r.cluster.runsTokens() {
 		if err := r.startTokens(s.Workload); err != nil {
@@ -124,7 +127,16 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 	} else {
 		rep.Checks = r.checks(rep)
 	}
+	if r.registry != nil {
+		if rep.Registry == nil {
+			rep.Registry = r.registryStats()
+		}
+		r.agreement(rep.Registry)
+	}
+	// Events counts the checks' settling too, as the trace does; the speed
+	// figures use the events of the scenario's duration.
 	r.fill(rep, draws, wall, events)
+	rep.Events = r.w.Events()
 	if r.content != nil {
 		r.contentStats(rep.Content)
 	}
@@ -180,7 +192,6 @@ func (r *run) fill(rep *Report, draws []scenario.Draw, wall time.Duration, event
 	rep.Seed = r.opts.Seed
 	rep.Nodes = r.scn.Nodes.Count
 	rep.TraceHash = r.w.TraceHash()
-	rep.Events = events
 	// r.scn is the drawn scenario (no swarm section left): the draws tell
 	// whether the replay needs --swarm.
 	rep.Replay = ReplayCommand(r.scn.Source, r.opts.Seed, r.opts.Swarm && len(draws) > 0)
@@ -192,7 +203,7 @@ func (r *run) fill(rep *Report, draws []scenario.Draw, wall time.Duration, event
 	rep.WallSeconds = wall.Seconds()
 	if rep.WallSeconds > 0 {
 		rep.Speedup = rep.SimSeconds / rep.WallSeconds
-		rep.EventsPerSecond = float64(rep.Events) / rep.WallSeconds
+		rep.EventsPerSecond = float64(events) / rep.WallSeconds
 	}
 	for _, f := range r.w.Faults() {
 		rep.Faults = append(rep.Faults, FaultReport{AtSeconds: f.At.Seconds(), Kind: string(f.Kind), Detail: describeFault(f)})

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ron-network/ron/core/stack"
 )
 
 // Limits. Every list, count and value a scenario file can make large is
@@ -144,6 +146,12 @@ type Scenario struct {
 type Nodes struct {
 	Count            int
 	RegistryReplicas int
+	// Off lists the optional services (core/stack: dht, storage, audit)
+	// the nodes do not run; OffGiven is false when the file does not say,
+	// and then the runner keeps off the services the workload does not use
+	// (see scenarios/README.md).
+	Off      stack.Optional
+	OffGiven bool
 }
 
 // Latency is a one-way link latency distribution given by two quantiles.
