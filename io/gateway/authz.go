@@ -114,8 +114,9 @@ func (g *Gateway) identify(req *request, write bool, route string) (*apiError, s
 // authorize checks the token against the exact operation, then the
 // policy; a refusal is counted in omnigate_shed_total (token_denied,
 // policy_denied) like the refusals before the body. 401 when the token is
-// missing or not valid now (expired, not yet valid, forged), 403 when it is valid but does not allow this op,
-// resource, tenant or size, or when the policy denies the request.
+// missing or not valid now (expired, not yet valid, forged), 403 when it
+// is valid but does not allow this op, resource, tenant or size, or when
+// the policy denies the request.
 func (g *Gateway) authorize(req *request, op auth.Op, resource string, bytes uint64) *apiError {
 	if req.token == "" {
 		return &apiError{status: http.StatusUnauthorized, code: CodeUnauthorized, reason: ReasonMissingToken,
