@@ -220,13 +220,22 @@ func (g *Gate) dropTenant(tenant string) {
 // head that waits only for deficit is progress (its deficit grows and costs
 // are bounded by CostMax); the loop stops when every tenant's head waits
 // for a slot of its class, or no slot is left.
+//
+// The loop can also end on a full circle of blocked tenants while read
+// slots are free (writes wait for a write slot). The circle then starts at
+// the cursor; when its first tenant is one that was just granted, the
+// cursor moves past it, or that tenant would be visited first again and
+// win every write slot that frees (the starvation the fairness check of
+// sim/check catches).
 func (g *Gate) dispatch() []Ticket {
 	var granted []Ticket
 	blocked := 0
+	firstGranted := false // the first tenant of the blocked circle was granted on its visit
 	for g.queued > 0 && g.canRun(false) && blocked < len(g.ring) {
 		tenant := g.ring[g.cursor]
 		q := g.queues[tenant]
 		q.deficit += quantum
+		before := len(granted)
 		for len(q.waiters) > 0 && q.waiters[0].cost <= q.deficit && g.canRun(q.waiters[0].write) {
 			w := q.waiters[0]
 			q.waiters = q.waiters[1:]
@@ -241,11 +250,17 @@ func (g *Gate) dispatch() []Ticket {
 			continue
 		}
 		if head := q.waiters[0]; !g.canRun(head.write) {
+			if blocked == 0 {
+				firstGranted = len(granted) > before
+			}
 			blocked++
 			q.deficit = min(q.deficit, head.cost) // no banking while blocked
 		} else {
 			blocked = 0
 		}
+		g.cursor = (g.cursor + 1) % len(g.ring)
+	}
+	if blocked > 0 && blocked >= len(g.ring) && firstGranted {
 		g.cursor = (g.cursor + 1) % len(g.ring)
 	}
 	return granted

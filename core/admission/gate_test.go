@@ -142,3 +142,36 @@ func TestSourcesChargeFailures(t *testing.T) {
 		t.Fatal("the budget did not refill")
 	}
 }
+
+// TestDRRRotatesBlockedWriters: with the write slots full and read slots
+// free, each write slot that frees goes to the next backlogged tenant in
+// turn, not to the one granted last (the loop circles through tenants
+// whose writes are blocked; the landed gateway's cursor came back to the
+// tenant it had just granted).
+func TestDRRRotatesBlockedWriters(t *testing.T) {
+	g := NewGate(Config{InflightMax: 4, ReadHeadroom: 2, TenantBurst: 1e6}, 0)
+	for i := 0; i < 2; i++ {
+		if g.Admit(0, Request{Tenant: "x", Write: true, Cost: 1}).Outcome != Run {
+			t.Fatal("write slot not taken")
+		}
+	}
+	owner := map[Ticket]string{}
+	for i := 0; i < 3; i++ {
+		for _, tenant := range []string{"A", "B", "C"} {
+			owner[g.Admit(0, Request{Tenant: tenant, Write: true, Cost: 1}).Ticket] = tenant
+		}
+	}
+	var order []string
+	for len(order) < 9 {
+		granted := g.Release(true)
+		if len(granted) != 1 {
+			t.Fatalf("release granted %v, want one", granted)
+		}
+		order = append(order, owner[granted[0]])
+	}
+	for i := 3; i < len(order); i++ {
+		if order[i] == order[i-1] {
+			t.Fatalf("grant order %v: a tenant was granted twice in a row while others waited", order)
+		}
+	}
+}

@@ -10,7 +10,7 @@ import (
 const MetricShed = "omnigate_shed_total"
 
 var _ = env.Declare(env.MetricDef{Name: MetricShed, Kind: env.Counter,
-	Help: "Requests shed by admission or body caps, by reason.", Label: "reason"})
+	Help: "Requests shed by admission or body caps, by reason.", Label: "reason", LabelValues: ShedReasons})
 
 // Shed reasons: the labels of MetricShed.
 const (

@@ -112,9 +112,11 @@ func (g *Gateway) identify(req *request, write bool, route string) (*apiError, s
 }
 
 // authorize checks the token against the exact operation, then the
-// policy. 401 when the token is missing or not valid now (expired, not yet
-// valid, forged), 403 when it is valid but does not allow this op,
-// resource, tenant or size, or when the policy denies the request.
+// policy; a refusal is counted in omnigate_shed_total (token_denied,
+// policy_denied) like the refusals before the body. 401 when the token is
+// missing or not valid now (expired, not yet valid, forged), 403 when it
+// is valid but does not allow this op, resource, tenant or size, or when
+// the policy denies the request.
 func (g *Gateway) authorize(req *request, op auth.Op, resource string, bytes uint64) *apiError {
 	if req.token == "" {
 		return &apiError{status: http.StatusUnauthorized, code: CodeUnauthorized, reason: ReasonMissingToken,
@@ -122,9 +124,14 @@ func (g *Gateway) authorize(req *request, op auth.Op, resource string, bytes uin
 	}
 	v := g.verify(req.token, auth.Request{Op: op, Resource: resource, Tenant: req.tenant, Bytes: bytes})
 	if !v.Allowed() {
+		g.cfg.Metrics.Add(MetricShed, ShedTokenDenied, 1)
 		return denied(v.Reason)
 	}
-	return g.decide(req, policy.Request{Tenant: req.tenant, Op: op, Resource: resource, Bytes: bytes, Authenticated: true})
+	if e := g.decide(req, policy.Request{Tenant: req.tenant, Op: op, Resource: resource, Bytes: bytes, Authenticated: true}); e != nil {
+		g.cfg.Metrics.Add(MetricShed, ShedPolicyDenied, 1)
+		return e
+	}
+	return nil
 }
 
 // authorizeRead applies the policy to a read of resource. A token, when

@@ -28,10 +28,15 @@
 // that core/auth's Verifier accepts for the op (write, delete, name), the resource
 // (the body's address, or the name) and the body size. 401 means the token
 // is missing or not valid now (its deny reason is in the message); 403
-// means a valid token that does not cover the request. The token's MAC is
-// checked before admission, so the tenant used for quotas is authentic and
-// a forged token cannot drain another tenant's bucket; its caveats are
-// checked once the body is known. 401 and 403 envelopes carry the stable
+// means a valid token that does not cover the request. A write's token is
+// verified completely before admission and before its body is read
+// (core/admission.CheckToken: MAC, revocation, expiry, not-before, scope,
+// tenant, max_bytes against Content-Length; only a prefix caveat waits
+// for the resource the body names), so the tenant used for quotas is
+// authentic and a failed attempt is charged to the remote address
+// (core/admission.Sources: 429 source_over_quota once spent), never to the
+// tenant the token names. Such a refusal answers with Connection: close, so
+// net/http does not drain a dripping body first. 401 and 403 envelopes carry the stable
 // deny reason in "reason" (a core/auth reason, "missing_token" or
 // "policy_denied") and, for a policy deny, the rule in "rule".
 //
@@ -62,7 +67,10 @@
 // Verifier and Policy, like any HTTP token. Peer frames (replication, DHT,
 // raft) are authenticated by the peer's node identity instead.
 //
-// Admission (omnigate): a token bucket per tenant (from the verified
+// Admission (omnigate) is core/admission's Gate, Sources and Sessions
+// machines behind one mutex (admission.go keeps the waiting: a channel per
+// queued ticket); the simulator's clients enter through the same machines
+// (sim/runner's edge). A token bucket per tenant (from the verified
 // token; TenantRateDefault 200/s) and one bucket that every read without a
 // verified token shares (AnonymousRate, default AnonymousRateDefault
 // 5000/s: public reads are not held to one tenant's quota, nor can they
@@ -72,8 +80,14 @@
 // first; when no slot is free, requests wait in per-tenant FIFO queues
 // served by deficit round robin (a write costs one unit per started MiB),
 // and a full queue or a wait beyond QueueWaitMax is answered 503 OVERLOADED
-// with Retry-After. /readyz is 503 while the node is not ready and while
-// writes would queue. Bodies are capped with http.MaxBytesReader (413).
+// with Retry-After. ReadHeadroom 0 takes ReadHeadroomDefault (64, at most
+// a quarter of the cap). PUT /o takes a session of the edge's table
+// (SessionsConfig: SessionsPerTenantMaxDefault 8 per tenant,
+// SessionsMaxDefault 64 per node, storage.SessionsMax's backstop): 429
+// sessions_tenant or 503 sessions_full when taken. /readyz is 503 with its
+// reason while the node is not ready, while writes would queue and while
+// every upload session is open. Every refusal is counted in
+// omnigate_shed_total{reason}. Bodies are capped with http.MaxBytesReader (413).
 // Health, readiness, version and metrics bypass admission so that probes
 // still answer under overload. One mutex guards admission; a lock-free
 // design was rejected because the critical sections are a few map
@@ -135,7 +149,8 @@
 // a session appends chunks in arrival order, so the gateway holds at most
 // two pieces of a body. At the end it checks the size against
 // Content-Length, authorizes the write against the address it computed
-// (the token's MAC was checked before the body was read) and commits with
+// (the token was verified before the body was read, and a token's
+// max_bytes also caps the body as it is read) and commits with
 // that address. Config.ObjectBytesMax (default ObjectBytesDefault, 4 GiB)
 // caps the body: 413 up front for a declared length, or as soon as a
 // chunked body crosses it. A body that fails or ends early, a refused

@@ -200,6 +200,12 @@ func TestStreamTruncatedUploadLeavesNothing(t *testing.T) {
 	f, backend := newDiskFixture(t)
 	const size, sent = 4 << 20, 3<<20 + 12345
 	for i := range storage.SessionsMax + 2 {
+		// The previous upload's handler aborts its session after the
+		// client is gone; wait for that (bounded), or the tenant's edge
+		// session share (8) can still be taken by handlers winding down.
+		for wait := time.Now().Add(30 * time.Second); backend.count("storage.PutAbort") < i && time.Now().Before(wait); {
+			time.Sleep(time.Millisecond)
+		}
 		begun := func() bool { return backend.count("storage.PutBegin") > i }
 		req, _ := http.NewRequest(http.MethodPut, f.srv.URL+"/o", truncatingReader{streamtest.NewPattern(3, sent), begun})
 		req.ContentLength = size

@@ -497,3 +497,35 @@ func TestSlowUploadsOfOneTenantLeaveOthersTheirSessions(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestReadHeadroomIsReserved (issue 10 item 1): with the default headroom
+// (a quarter of an 8-slot cap: 2), slow uploads hold every write slot, yet
+// an anonymous GET is served at once; /readyz is 503 (writes would queue)
+// with its reason. The landed gateway left the headroom at 0, so the
+// uploads took every slot and the GET queued until it was shed.
+func TestReadHeadroomIsReserved(t *testing.T) {
+	f, shed, backend := edgeGateway(t, gateway.AdmissionConfig{InflightMax: 8, QueueWaitMax: waitBound}, gateway.SessionsConfig{})
+	addr := f.put([]byte("read me while uploads stall"))
+	backend.reset()
+	const writeSlots = 6
+	for i := 0; i < writeSlots+1; i++ { // one more than the write slots: it queues
+		slowRequest(t, f, "PUT", "/o", f.mintFor(fmt.Sprintf("t%d", i), byte(20+i), auth.OpsAll), 1<<20)
+	}
+	deadline := time.Now().Add(waitBound)
+	for backend.count("storage.PutBegin") < writeSlots && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := backend.count("storage.PutBegin"); n != writeSlots {
+		t.Fatalf("%d uploads running, want every write slot (%d) taken", n, writeSlots)
+	}
+	if r := f.do("GET", "/o/"+addr, nil, nil); r.StatusCode != http.StatusOK {
+		t.Fatalf("anonymous GET with every write slot held: %d %s", r.StatusCode, r.body)
+	}
+	r := f.do("GET", "/readyz", nil, nil)
+	if r.StatusCode != http.StatusServiceUnavailable || !bytes.Contains(r.body, []byte(admission.NotReadySaturated)) {
+		t.Fatalf("/readyz with writes queued: %d %s", r.StatusCode, r.body)
+	}
+	if n := shed.count(gateway.ShedQueueTimeout) + shed.count(gateway.ShedOverload); n != 0 {
+		t.Fatalf("%v requests shed; the GET must not have waited", n)
+	}
+}

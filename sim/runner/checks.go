@@ -52,6 +52,8 @@ func (r *run) checks(rep *Report) []CheckResult {
 			add(r.checkLookups(c.Lookups, rep))
 		case scenario.CheckRevocation:
 			add(r.checkRevocation(c.Within))
+		case scenario.CheckFairness, scenario.CheckReadAvailability, scenario.CheckReadiness, scenario.CheckRefusals:
+			add(r.checkEdge(c.Name)) // edge_run.go
 		default:
 			// sim/scenario accepted a check name the runner does not
 			// implement: a bug, reported as a failed check, never a pass.

@@ -69,7 +69,7 @@ func (c *cluster) bindIDs(ids []proto.NodeID, streams func(purpose string) *env.
 	if c.runsDHT() {
 		c.bootstrap = drawBootstrap(len(c.ids), streams("bootstrap"))
 	}
-	if c.runsTokens() {
+	if c.runsTokens() || c.runsEdge() {
 		c.drawTokenKeys(streams("tokens/keys"))
 	}
 }
@@ -158,8 +158,8 @@ func (c *cluster) off() stack.Optional {
 	if wl == nil || wl.Mix.Lookup == 0 {
 		off |= stack.DHT
 	}
-	if wl == nil || (wl.Mix.Put == 0 && wl.Mix.Get == 0 && wl.Mix.RangeGet == 0) {
-		off |= stack.Storage
+	if wl == nil || (wl.Mix.Put == 0 && wl.Mix.Get == 0 && wl.Mix.RangeGet == 0 && !c.runsEdgeClients()) {
+		off |= stack.Storage // edge clients put and read content
 	}
 	return off
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/stack"
 	"github.com/ron-network/ron/core/storage"
@@ -82,6 +83,7 @@ func (r *run) startContent(wl *scenario.Workload) {
 		Clients: wl.Clients, RatePerSecond: wl.RatePerSecond * (mix.Put + mix.Get + mix.RangeGet),
 		Timeout: wl.Timeout, Start: wl.Start, Stop: wl.Stop,
 		Put: mix.Put, Get: mix.Get, RangeGet: mix.RangeGet,
+		Path:    r.edgePath(EdgeContentTenant, auth.OpRead, auth.OpWrite),
 		Objects: scenario.ObjectsMax, SizeMinBytes: 1 << 10, SizeMaxBytes: 1 << 20,
 	}
 	if o := wl.Objects; o != nil {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/registry"
 	"github.com/ron-network/ron/sim"
@@ -54,6 +55,10 @@ type run struct {
 	heapBefore, heapAtWarm uint64
 	// tokens is the capability-check workload (nil without one).
 	tokens *workload.Tokens
+	// edge is the nodes' client entry and edgeClients its clients (nil
+	// without workload.edge; edge_run.go).
+	edge        *simEdge
+	edgeClients *workload.EdgeClients
 }
 
 // Run executes s under opts. The error is for setup problems only; failed
@@ -82,9 +87,13 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 	r.cluster.bind(r.w)
 	r.faults = newFaultState(r)
 	r.faults.schedule()
+	if r.cluster.runsEdge() {
+		r.startEdge(s.Workload)
+	}
 	if wl := s.Workload; wl != nil && wl.Mix.UsesRegistry() && s.Nodes.RegistryReplicas > 0 {
 		cfg := registryWorkload(wl)
 		cfg.Signatures = r.cluster.signatures
+		cfg.Path = r.edgePath(EdgeRegistryTenant, auth.OpRead, auth.OpName)
 		r.registry = workload.NewRegistry(r.w, cfg)
 		r.registry.Start()
 	}

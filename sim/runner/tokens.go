@@ -52,6 +52,9 @@ func (r *run) startTokens(wl *scenario.Workload) error {
 		RatePerSecond: t.RatePerSecond, Start: wl.Start, Stop: wl.Stop, Timeout: wl.Timeout,
 		Key: r.cluster.tokens.mac, Admin: r.cluster.tokens.admin,
 	})
+	if r.edge != nil {
+		tokens.UseEdge(r.edge)
+	}
 	if err != nil {
 		return fmt.Errorf("token workload: %w", err)
 	}

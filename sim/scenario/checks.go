@@ -11,7 +11,8 @@ import (
 
 var (
 	checkNames = []string{CheckLinearizable, CheckLiveness, CheckDurability, CheckIntegrity,
-		CheckConvergence, CheckSessions, CheckSLO, CheckLookups, CheckRevocation}
+		CheckConvergence, CheckSessions, CheckSLO, CheckLookups, CheckRevocation,
+		CheckFairness, CheckReadAvailability, CheckReadiness, CheckRefusals}
 	lookupKeys    = []string{"success", "exact", "hops_mean", "hops_p99"}
 	sloStats      = []string{"mean", "p50", "p95", "p99", "max"}
 	metricPattern = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
@@ -68,6 +69,10 @@ func (d *decoder) check(n *yaml.Node, path string) (Check, bool) {
 	}
 	if c.Name == CheckRevocation && !d.tokens {
 		d.fail(n, path, "revocation checks the token workload and workload.tokens is absent")
+		return c, false
+	}
+	if isEdgeCheck(c.Name) && !d.edge {
+		d.fail(n, path, c.Name+" checks the edge clients and workload.edge is absent")
 		return c, false
 	}
 	if c.Name == CheckLookups && !d.lookups {

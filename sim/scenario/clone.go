@@ -11,6 +11,9 @@ func (s *Scenario) Clone() *Scenario {
 		w := *s.Workload
 		w.Objects = clonePtr(s.Workload.Objects)
 		w.Tokens = clonePtr(s.Workload.Tokens)
+		if e := s.Workload.Edge; e != nil {
+			w.Edge = &Edge{Limits: e.Limits, Tenants: slices.Clone(e.Tenants)}
+		}
 		out.Workload = &w
 	}
 	if s.Faults != nil {

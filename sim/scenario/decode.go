@@ -34,6 +34,9 @@ type decoder struct {
 	// tokens is set when the workload has a tokens section (the
 	// revocation check needs it).
 	tokens bool
+	// edge is set when the workload has an edge section (the edge checks
+	// need it).
+	edge bool
 	// faultOK[i] is set when faults[i] decoded without error; only those
 	// take part in the timeline checks.
 	faultOK []bool

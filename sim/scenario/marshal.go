@@ -233,6 +233,9 @@ func (w *Workload) node() *yaml.Node {
 	if t := w.Tokens; t != nil {
 		m.add("tokens", t.node())
 	}
+	if e := w.Edge; e != nil {
+		m.add("edge", e.node())
+	}
 	return m.n
 }
 

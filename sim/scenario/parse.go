@@ -140,6 +140,7 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 		s.Workload = d.workloadSection(v)
 		d.lookups = s.Workload != nil && s.Workload.Mix.Lookup > 0
 		d.tokens = s.Workload != nil && s.Workload.Tokens != nil
+		d.edge = s.Workload != nil && s.Workload.Edge != nil
 	}
 	if v, ok := top.get("faults"); ok {
 		s.Faults = d.faultsSection(v, s.Network)

@@ -307,6 +307,10 @@ func genChecks(t *rapid.T, s *Scenario) []Check {
 				continue
 			}
 			c.Within = genDuration(t, "within", 1, DurationMax)
+		case CheckFairness, CheckReadAvailability, CheckReadiness, CheckRefusals:
+			if s.Workload == nil || s.Workload.Edge == nil {
+				continue
+			}
 		case CheckLookups:
 			if s.Workload == nil || s.Workload.Mix.Lookup == 0 {
 				continue

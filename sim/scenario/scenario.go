@@ -104,6 +104,12 @@ const (
 	CheckSLO          = "slo"
 	CheckLookups      = "lookups"
 	CheckRevocation   = "revocation"
+	// The edge checks (workload.edge): DRR fairness, reads served while
+	// writes are shed, readiness under overload, every refusal counted.
+	CheckFairness         = "fairness"
+	CheckReadAvailability = "read_availability"
+	CheckReadiness        = "readiness"
+	CheckRefusals         = "refusals"
 )
 
 // Scenario is one parsed, validated scenario file. Every default is filled
@@ -190,6 +196,8 @@ type Workload struct {
 	Objects *Objects
 	// Tokens is the capability-check workload (nil: none).
 	Tokens *Tokens
+	// Edge is the clients that enter through the nodes' edge (nil: none).
+	Edge *Edge
 }
 
 // Mix holds operation weights as written in the file (not normalised; see

@@ -20,7 +20,7 @@ var (
 	networkKeys = []string{"latency", "loss", "duplicate", "reorder", "bandwidth"}
 	diskKeys    = []string{"latency", "latency_jitter", "read_error", "write_error",
 		"corrupt_read", "corrupt_write", "torn_write", "unsynced_survive"}
-	workloadKeys = []string{"clients", "rate", "timeout", "start", "stop", "names", "mix", "objects", "tokens"}
+	workloadKeys = []string{"clients", "rate", "timeout", "start", "stop", "names", "mix", "objects", "tokens", "edge"}
 	mixKeys      = []string{"claim", "set", "resolve", "stale_resolve", "put", "get", "range_get", "lookup"}
 )
 
@@ -164,6 +164,9 @@ func (d *decoder) workloadSection(n *yaml.Node) *Workload {
 	}
 	if v, ok := f.get("tokens"); ok {
 		w.Tokens = d.tokensSection(v)
+	}
+	if v, ok := f.get("edge"); ok {
+		w.Edge = d.edgeSection(v)
 	}
 	d.workloadNeeds(f, w, rateGood)
 	return w

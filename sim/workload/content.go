@@ -6,6 +6,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/ron-network/ron/core/admission"
+	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/storage"
@@ -38,6 +40,9 @@ type ContentConfig struct {
 	SizeMinBytes, SizeMaxBytes int64
 	// Weights of put, get and range_get (need not sum to 1).
 	Put, Get, RangeGet float64
+	// Path is how the clients reach the nodes (zero: straight to the
+	// storage service).
+	Path EdgePath
 }
 
 // ContentObject is one object of the workload. Its bytes are not kept:
@@ -184,7 +189,21 @@ func (c *Content) issue(client int) {
 		}
 		c.w.After(c.think(), func() { c.issue(client) })
 	}
-	c.w.Request(target, "storage", body, func(resp any) {
+	call := EdgeCall{Node: target, Op: auth.OpRead, Service: "storage", Body: body}
+	refused := func(e admission.Refusal) any {
+		err := fmt.Errorf("%w: %w", storage.ErrUnavailable, edgeRefusal(e))
+		if op.Kind == OpPut {
+			return storage.PutResult{Err: err}
+		}
+		return storage.GetResult{Err: err}
+	}
+	if put, ok := body.(storage.Put); ok {
+		o := c.objects[obj]
+		call.Write, call.Authenticated, call.Op, call.Resource, call.Bytes = true, true, auth.OpWrite, o.Addr.String(), int64(len(put.Data))
+	} else {
+		call.Resource = c.objects[obj].Addr.String()
+	}
+	c.cfg.Path.send(c.w, call, client, refused, func(resp any) {
 		if !done { // a reply after the client gave up stays unknown
 			finish(c.outcome(op, obj, resp))
 		}

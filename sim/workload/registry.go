@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ron-network/ron/core/admission"
+	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/registry"
@@ -41,6 +43,9 @@ type RegistryConfig struct {
 	// signature that does not verify is never vouched for and still takes
 	// the full Verify path; verification itself is tested in core/registry.
 	Signatures *registry.SignatureCache
+	// Path is how the clients reach the nodes (zero: straight to the
+	// registry service).
+	Path EdgePath
 }
 
 // Registry is the registry workload.
@@ -158,7 +163,15 @@ func (r *Registry) issue(client int) {
 		}
 		r.w.After(r.think(), func() { r.issue(client) })
 	}
-	r.w.Request(target, "registry", body, func(resp any) {
+	write := op.Kind == OpClaim || op.Kind == OpSet
+	call := EdgeCall{Node: target, Write: write, Authenticated: write, Op: auth.OpRead, Resource: op.Name, Service: "registry", Body: body}
+	if write {
+		call.Op = auth.OpName
+	}
+	refused := func(e admission.Refusal) any {
+		return registry.Result{Err: fmt.Errorf("%w: %w", registry.ErrUnavailable, edgeRefusal(e))}
+	}
+	r.cfg.Path.send(r.w, call, client, refused, func(resp any) {
 		output, unknown := r.outcome(client, op, resp)
 		finish(output, unknown)
 	})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/ron-network/ron/core/admission"
 	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/authz"
 	"github.com/ron-network/ron/core/env"
@@ -49,6 +50,11 @@ type TokensConfig struct {
 	// Key is the cluster's capability root key; Admin signs the revoke.
 	Key   auth.MACKey
 	Admin ed25519.PrivateKey
+	// Edge, when set, is the path the probes take: each probe enters its
+	// node through the edge (token check, policy, admission) as an
+	// authenticated request and reaches the authz service only when
+	// admitted. Nil: probes ask the authz service directly.
+	Edge Edge
 }
 
 // TokenCheck is one check a prober made. Return is -1 when no answer came.
@@ -59,6 +65,9 @@ type TokenCheck struct {
 	Return  time.Duration
 	Allowed bool
 	Reason  auth.Reason
+	// Refusal is the edge's refusal when the probe went through the edge
+	// and was refused (a token refusal also sets Reason).
+	Refusal admission.Refusal
 }
 
 // Answered reports whether the node answered.
@@ -168,7 +177,7 @@ func (t *Tokens) probe() {
 		}
 	}
 	body := authz.Check{Token: t.texts[token], Op: auth.OpRead, Resource: "b3:", Tenant: TokenTenant}
-	t.w.Request(target, authz.ServiceName, body, func(resp any) {
+	answered := func(resp any) {
 		if done {
 			return
 		}
@@ -180,7 +189,12 @@ func (t *Tokens) probe() {
 			c.Reason = auth.ReasonMalformed
 		}
 		finish()
-	})
+	}
+	if t.cfg.Edge == nil {
+		t.w.Request(target, authz.ServiceName, body, answered)
+	} else {
+		t.probeEdge(target, index, body, answered, finish)
+	}
 	t.w.After(t.cfg.Timeout, finish)
 }
 
@@ -224,3 +238,28 @@ func (t *Tokens) revoke() {
 		}
 	})
 }
+
+// probeEdge sends a probe through the edge: a token refusal is the
+// verdict (denied with the verifier's reason); another refusal (quota,
+// overload) is recorded and leaves the check unanswered.
+func (t *Tokens) probeEdge(target, index int, body authz.Check, answered func(any), finish func()) {
+	// one source per token: a token's failures are charged to whoever
+	// presents it, as a client address would be
+	call := EdgeCall{Node: target, Tenant: TokenTenant, Token: body.Token, Source: "prober/" + body.Token[:8], Authenticated: true,
+		Op: body.Op, Resource: body.Resource, Service: authz.ServiceName, Body: body}
+	t.cfg.Edge.Submit(call, func(a EdgeAnswer) {
+		if !a.Refusal.Refused() {
+			answered(a.Resp)
+			return
+		}
+		c := &t.checks[index]
+		c.Refusal = a.Refusal
+		if c.Return < 0 && a.Refusal.Reason == admission.ShedTokenDenied {
+			c.Return, c.Reason = t.w.Now(), auth.Reason(a.Refusal.Detail)
+			finish()
+		}
+	})
+}
+
+// UseEdge makes the probes enter through edge (see TokensConfig.Edge).
+func (t *Tokens) UseEdge(edge Edge) { t.cfg.Edge = edge }

@@ -1,0 +1,95 @@
+package runner
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ron-network/ron/core/admission"
+	"github.com/ron-network/ron/sim/scenario"
+)
+
+func loadOverload(t *testing.T) *scenario.Scenario {
+	t.Helper()
+	s, err := scenario.Load(filepath.Join("..", "..", "scenarios", "overload.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func checkNamed(t *testing.T, rep *Report, name string) CheckResult {
+	t.Helper()
+	for _, c := range rep.Checks {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no %s check in the report", name)
+	return CheckResult{}
+}
+
+// shortened cuts the scenario to d of load (and d/3 to drain), so the
+// test stays cheap; the limits are the file's.
+func shortened(s *scenario.Scenario, d time.Duration) *scenario.Scenario {
+	s = s.Clone()
+	s.Workload.Stop, s.Duration = d, d+d/3
+	return s
+}
+
+// TestOverloadChecksSeeRefusals: overload.yaml's edge checks pass, and
+// each saw what it judges: the refusals by reason the nodes counted
+// include quota, capacity (queue timeout or sessions) and token refusals,
+// and the fairness check compared backlogged tenants.
+func TestOverloadChecksSeeRefusals(t *testing.T) {
+	s := shortened(loadOverload(t), 20*time.Second)
+	rep, err := Run(s, Options{Seed: *s.Seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{scenario.CheckFairness, scenario.CheckReadAvailability, scenario.CheckReadiness, scenario.CheckRefusals} {
+		if c := checkNamed(t, rep, name); !c.OK {
+			t.Fatalf("%s failed: %s", name, c.Detail)
+		}
+	}
+	shed := func(reason string) float64 {
+		return rep.Counters[`omnigate_shed_total{reason="`+reason+`"}`]
+	}
+	for _, reason := range []string{admission.ShedOverQuota, admission.ShedSessionsTenant, admission.ShedTokenDenied} {
+		if shed(reason) == 0 {
+			t.Errorf("no %s refusal counted: %v", reason, rep.Counters)
+		}
+	}
+	if shed(admission.ShedQueueTimeout)+shed(admission.ShedOverload) == 0 {
+		t.Errorf("no write shed for capacity: %v", rep.Counters)
+	}
+	if c := checkNamed(t, rep, scenario.CheckFairness); strings.Contains(c.Detail, " 0 grants compared") {
+		t.Errorf("fairness compared nothing: %s", c.Detail)
+	}
+}
+
+// TestEdgeChecksFailWhenNothingHitsALimit: with only the light writer and
+// the readers (no tenant over its rate, no slow uploads, no stale token),
+// every edge check fails saying nothing hit a limit: none of them can pass
+// on a workload that never reaches the edge's limits.
+func TestEdgeChecksFailWhenNothingHitsALimit(t *testing.T) {
+	s := shortened(loadOverload(t), 5*time.Second)
+	var calm []scenario.EdgeTenant
+	for _, g := range s.Workload.Edge.Tenants {
+		if g.Name == "light" || g.Name == "reader" {
+			calm = append(calm, g)
+		}
+	}
+	s.Workload.Edge.Tenants = calm
+	rep, err := Run(s, Options{Seed: *s.Seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{scenario.CheckFairness, scenario.CheckReadAvailability, scenario.CheckReadiness, scenario.CheckRefusals} {
+		c := checkNamed(t, rep, name)
+		if c.OK || !strings.Contains(c.Detail, "nothing hit a limit") {
+			t.Errorf("%s on a calm workload: ok=%v %s", name, c.OK, c.Detail)
+		}
+	}
+}
