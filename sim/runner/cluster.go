@@ -3,7 +3,6 @@ package runner
 import (
 	"slices"
 
-	"github.com/ron-network/ron/core/dht"
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/node"
 	"github.com/ron-network/ron/core/overlay"
@@ -105,21 +104,6 @@ func (c *cluster) bootstrapIDs(i int) []proto.NodeID {
 		out[k] = c.ids[j]
 	}
 	return out
-}
-
-// dhtOf returns node i's DHT service, or nil (down, or none).
-func (c *cluster) dhtOf(i int) *dht.DHT {
-	n := c.w.Node(i)
-	if n == nil {
-		return nil
-	}
-	switch d := n.Service("dht").(type) {
-	case *dht.DHT:
-		return d
-	case *joiner:
-		return d.DHT
-	}
-	return nil
 }
 
 // isReplica reports whether node i is a registry replica (n1..nR).
