@@ -137,7 +137,6 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.BoolVar(&opts.version, "version", false, "print the version and exit")
 	flagValues := map[string]string{}
 	for _, s := range settings {
-		s := s
 		set := func(v string) error { flagValues[s.flag] = v; return nil }
 		if s.isBool {
 			fs.BoolFunc(s.flag, s.usage, set)
