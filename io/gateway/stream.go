@@ -114,7 +114,7 @@ func (g *Gateway) uploadBody(req *request, session uint64) (proto.Addr, uint64, 
 			break
 		}
 		if err != nil {
-			up.wait() // the read error is the cause; a chunk error would follow from it
+			_ = up.wait() // the read error is the cause; a chunk error would follow from it
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
 				g.cfg.Metrics.Add(MetricShed, ShedBodyTooLarge, 1)
