@@ -4,11 +4,10 @@
 // reads the files git tracks (or the paths given) and exits 1 on any
 // finding not listed in the allow file.
 //
-// It is a small stand-in for gitleaks, which does not build from the Go
-// module proxy alone at a pinned version without pulling a large tree; the
-// rules here are few and explained, and testdata/canary.txt holds one
-// planted secret per rule that the test (and `make gates`) require to be
-// found.
+// It is a small stand-in for gitleaks (not built here: its module tree
+// is large and this keeps the gate's tools few); the rules are few and
+// explained, and testdata/canary.txt holds one planted secret per rule
+// that the test (and `make gates`) require to be found.
 //
 // Usage: go run ./scripts/secretscan [-allow FILE] [PATH...]
 package main
