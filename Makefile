@@ -63,9 +63,11 @@ lincheck-ci:
 canary:
 	$(GO) test -count=1 -tags canary ./sim/runner/ ./core/storage/ -run 'Canary|NodePanicIsAFailedCheck'
 
-## fuzz: a short run of every fuzz target
+## fuzz: a short run of every fuzz target, then grow the committed
+## corpora of the cross-package targets in fuzz/ (commit the new inputs)
 fuzz:
 	./scripts/fuzz-all.sh $(FUZZTIME)
+	./scripts/fuzz-grow.sh $(FUZZTIME) ./fuzz/
 
 ## scale: the DHT scaling runs in scenarios/scale/ (10k with churn, 100k); not
 ## part of `make test` (minutes and GiBs, see BENCHMARKS.md). The 10k run is
@@ -135,7 +137,7 @@ vulncheck:
 ## fuzz-grow: fuzz the cross-package targets in fuzz/ for FUZZTIME each;
 ## new interesting inputs stay in fuzz/testdata/fuzz/ (commit them).
 fuzz-grow:
-	./scripts/fuzz-all.sh $(FUZZTIME) ./fuzz/
+	./scripts/fuzz-grow.sh $(FUZZTIME) ./fuzz/
 
 ## fuzz-cover: coverage per package of every fuzz target's corpus
 fuzz-cover:
