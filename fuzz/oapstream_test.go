@@ -19,7 +19,7 @@ import (
 
 // oapStreamWait bounds one fuzzed exchange: the server answers, resets or
 // times the stream out well within it.
-const oapStreamWait = 10 * time.Second
+const oapStreamWait = 3 * time.Second
 
 // FuzzOAPStream writes arbitrary bytes on a fresh stream of an OAP/1
 // connection (after a valid HELLO) to oapgate serving the gateway of a
