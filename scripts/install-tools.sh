@@ -67,7 +67,7 @@ install_vulndb() {
 
 tools=("$@")
 if [ ${#tools[@]} -eq 0 ]; then
-	tools=(golangci-lint govulncheck cyclonedx-gomod apidiff spin vulndb)
+	tools=(golangci-lint govulncheck cyclonedx-gomod spin vulndb) # apidiff: installed by scripts/apidiff.sh when run
 fi
 mkdir -p "$GOBIN"
 for t in "${tools[@]}"; do
