@@ -10,6 +10,7 @@ PKGS     := ./...
 .PHONY: all build run demo test test-unit test-invariants lint vet fmt-check determinism sim sim-ci lincheck lincheck-ci canary fuzz bench bench-go bench-node scale clean
 .PHONY: image cluster-up cluster-down cluster-test
 .PHONY: real real-ci real-canary
+.PHONY: gates tools sbom vulncheck fuzz-cover fuzz-grow budgets budgets-update spin apidiff
 
 all: build
 
@@ -68,9 +69,11 @@ lincheck-ci:
 canary:
 	$(GO) test -count=1 -tags canary ./sim/runner/ ./core/storage/ -run 'Canary|NodePanicIsAFailedCheck'
 
-## fuzz: a short run of every fuzz target
+## fuzz: a short run of every fuzz target, then grow the committed
+## corpora of the cross-package targets in fuzz/ (commit the new inputs)
 fuzz:
 	./scripts/fuzz-all.sh $(FUZZTIME)
+	./scripts/fuzz-grow.sh $(FUZZTIME) ./fuzz/
 
 ## scale: the DHT scaling runs in scenarios/scale/ (10k with churn, 100k); not
 ## part of `make test` (minutes and GiBs, see BENCHMARKS.md). The 10k run is
@@ -140,3 +143,51 @@ real-canary:
 
 clean:
 	rm -rf bin
+
+## gates: the safety gates (lint, secrets, supply chain, race, fuzz, budgets,
+## spin); run by .ci/run after `make test`. Tools are installed into bin/
+## by scripts/install-tools.sh (pinned) or the gate fails. GATES=... runs
+## a subset, e.g. `make gates GATES="lint spin"`.
+GATES ?=
+gates:
+	./scripts/gates.sh $(GATES)
+
+tools:
+	./scripts/install-tools.sh
+
+## sbom: CycloneDX JSON per binary in out/sbom/, licenses checked against
+## scripts/licensecheck/allowed.txt
+sbom:
+	./scripts/sbom.sh
+	$(GO) run ./scripts/licensecheck out/sbom/*.cdx.json
+
+## vulncheck: govulncheck against the offline database built from golang.org/x/vulndb
+vulncheck:
+	./scripts/gates.sh supply
+
+## fuzz-grow: fuzz the cross-package targets in fuzz/ for FUZZTIME each;
+## new interesting inputs stay in fuzz/testdata/fuzz/ (commit them).
+fuzz-grow:
+	./scripts/fuzz-grow.sh $(FUZZTIME) ./fuzz/
+
+## fuzz-cover: coverage per package of every fuzz target's corpus
+fuzz-cover:
+	./scripts/fuzz-cover.sh
+
+## budgets: allocation and simulated-work budgets (specs/budgets) checked
+## with a margin; budgets-update rewrites them from a fresh measurement.
+budgets:
+	./scripts/budgets.sh check
+
+budgets-update:
+	./scripts/budgets.sh update
+
+## spin: model-check specs/spin (and reject the broken variants)
+spin:
+	./scripts/spin-check.sh
+
+## apidiff: exported API changes against a git ref (APIDIFF_BASE, default
+## the latest release tag, else the first commit)
+APIDIFF_BASE ?=
+apidiff:
+	./scripts/apidiff.sh $(APIDIFF_BASE)

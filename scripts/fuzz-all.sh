@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Runs every native fuzz target in the module for a short time each.
-# Usage: scripts/fuzz-all.sh [FUZZTIME]   (default 10s)
+# Usage: scripts/fuzz-all.sh [FUZZTIME] [PACKAGES]   (default 10s, ./...)
 set -euo pipefail
 fuzztime="${1:-10s}"
 cd "$(dirname "$0")/.."
 status=0
-for pkg in $(go list ./...); do
+for pkg in $(go list ${2:-./...}); do
   dir=$(go list -f '{{.Dir}}' "$pkg")
   targets=$(grep -hoE '^func (Fuzz[A-Za-z0-9_]+)\(f \*testing\.F\)' "$dir"/*_test.go 2>/dev/null | sed -E 's/^func (Fuzz[A-Za-z0-9_]+).*/\1/' | sort -u || true)
   for t in $targets; do

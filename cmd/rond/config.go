@@ -153,7 +153,6 @@ func newFlagSet(opts *options, flagValues map[string]string) *flag.FlagSet {
 	fs.StringVar(&opts.configFile, "config", "", "YAML config `FILE` (strict: unknown keys are errors; check one with: rond config check FILE)")
 	fs.BoolVar(&opts.version, "version", false, "print the version, the Go version and the VCS revision, and exit")
 	for _, s := range settings {
-		s := s
 		set := func(v string) error { flagValues[s.flag] = v; return nil }
 		if s.isBool {
 			fs.BoolFunc(s.flag, s.usage, set)

@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"encoding/binary"
 	"fmt"
@@ -457,9 +456,4 @@ func (m *machine) checkInvariants() {
 		}
 	}
 	m.sessionsChecked = m.applied + 1
-}
-
-// equalContent reports whether two machines hold the same content.
-func (m *machine) equalContent(o *machine) bool {
-	return bytes.Equal(m.appendContent(nil), o.appendContent(nil))
 }

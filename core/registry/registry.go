@@ -63,8 +63,7 @@ type Registry struct {
 	bug     Bug // effective canary bugs (zero unless canaryBugs)
 	env     env.Env
 	self    proto.NodeID
-	replica int // index in cfg.Replicas, or -1
-	pubs    [][]byte
+	replica int                           // index in cfg.Replicas, or -1
 	admins  [][ed25519.PublicKeySize]byte // cfg.AdminKeys
 
 	// Replica state.

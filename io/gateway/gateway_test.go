@@ -30,12 +30,11 @@ import (
 // fixture is one real node (runtime + pebble in memory + the micronode's
 // machines) behind a gateway served by httptest.
 type fixture struct {
-	t      *testing.T
-	srv    *httptest.Server
-	rt     *runtime.Runtime
-	key    auth.MACKey
-	root   string // token allowing everything for tenant "alice"
-	logBuf *bytes.Buffer
+	t    *testing.T
+	srv  *httptest.Server
+	rt   *runtime.Runtime
+	key  auth.MACKey
+	root string // token allowing everything for tenant "alice"
 }
 
 // startNode runs spec as a single-replica node on disk (pebble, opened

@@ -132,7 +132,7 @@ func (g *Gateway) uploadBody(req *request, session uint64, slot admission.Sessio
 			break
 		}
 		if err != nil {
-			up.wait() // the read error is the cause; a chunk error would follow from it
+			_ = up.wait() // the read error is the cause; a chunk error would follow from it
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) && limit < g.cfg.ObjectBytesMax {
 				g.cfg.Metrics.Add(MetricShed, ShedTokenDenied, 1)

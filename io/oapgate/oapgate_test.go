@@ -277,8 +277,8 @@ func TestBoundedMemory(t *testing.T) {
 		t.Fatalf("GET: %d bytes, err %v, hash match %v", n, err, got == want)
 	}
 	t.Logf("heap peak above baseline: PUT %d MiB, GET %d MiB", putPeak>>20, getPeak>>20)
-	if putPeak > boundedHeapBytes || getPeak > boundedHeapBytes {
-		t.Fatalf("heap grew by %d MiB (PUT) / %d MiB (GET), bound %d MiB", putPeak>>20, getPeak>>20, boundedHeapBytes>>20)
+	if bound := streamtest.HeapBound(boundedHeapBytes); putPeak > bound || getPeak > bound {
+		t.Fatalf("heap grew by %d MiB (PUT) / %d MiB (GET), bound %d MiB", putPeak>>20, getPeak>>20, bound>>20)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/ron-network/ron/core/dht"
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/node"
 	"github.com/ron-network/ron/core/overlay"
@@ -190,9 +189,6 @@ func (c *cluster) bootstrapIDs(i int) []proto.NodeID {
 	}
 	return out
 }
-
-// dhtOf returns node i's DHT service, or nil (down, or none).
-func (c *cluster) dhtOf(i int) *dht.DHT { return stack.DHTOf(c.w.Node(i)) }
 
 // isReplica reports whether node i is a registry replica (n1..nR).
 func (c *cluster) isReplica(i int) bool { return i < c.scn.Nodes.RegistryReplicas }
