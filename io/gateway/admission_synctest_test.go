@@ -10,9 +10,9 @@ import (
 
 // synctestAdmission is an admission controller on the bubble's fake clock:
 // two slots, a queue of four, a one-second queue wait, quota never binding.
-func synctestAdmission() *admission {
-	return newAdmission(AdmissionConfig{TenantRate: 1e6, TenantBurst: 1e6, InflightMax: 2, ReadHeadroom: 0,
-		QueueDepthMax: 4, QueueWaitMax: time.Second}, time.Now)
+func synctestAdmission() *edgeState {
+	return newEdgeState(AdmissionConfig{TenantRate: 1e6, TenantBurst: 1e6, InflightMax: 2, ReadHeadroom: -1,
+		QueueDepthMax: 4, QueueWaitMax: time.Second}, SessionsConfig{}, time.Now)
 }
 
 // TestSynctestAdmissionHandOff: queued requests are handed the slots that
@@ -67,10 +67,9 @@ func TestSynctestAdmissionHandOff(t *testing.T) {
 		}
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		if a.running != 0 || a.queued != 0 {
-			t.Fatalf("after the run: %d running, %d queued", a.running, a.queued)
+		if a.gate.Running() != 0 || a.gate.Queued() != 0 || len(a.waiting) != 0 {
+			t.Fatalf("after the run: %d running, %d queued, %d waiting", a.gate.Running(), a.gate.Queued(), len(a.waiting))
 		}
-		a.checkInvariants()
 	})
 }
 
@@ -116,9 +115,8 @@ func TestSynctestAdmissionQueueTimeoutAndCancel(t *testing.T) {
 		}
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		if a.running != 0 || a.queued != 0 {
-			t.Fatalf("after the run: %d running, %d queued", a.running, a.queued)
+		if a.gate.Running() != 0 || a.gate.Queued() != 0 || len(a.waiting) != 0 {
+			t.Fatalf("after the run: %d running, %d queued, %d waiting", a.gate.Running(), a.gate.Queued(), len(a.waiting))
 		}
-		a.checkInvariants()
 	})
 }
