@@ -15,6 +15,7 @@ import (
 	"github.com/ron-network/ron/sim"
 	"github.com/ron-network/ron/sim/check"
 	"github.com/ron-network/ron/sim/scenario"
+	"github.com/ron-network/ron/sim/workload"
 	"github.com/ron-network/ron/specs/namespec"
 	"github.com/ron-network/ron/specs/slo"
 )
@@ -61,6 +62,9 @@ func (r *run) checks(rep *Report) []CheckResult {
 	}
 	if r.registry != nil {
 		add(check.StaleReads(r.registry.History()))
+		add(check.Availability(r.registry.History(), r.faults.lastEnd, func(op *workload.Op) bool {
+			return r.replicaFailed(op.Node)
+		}))
 	}
 	return out
 }
@@ -178,8 +182,8 @@ func (r *run) registryStats() *RegistryStats {
 	for _, op := range h.Ops {
 		if op.Unknown() {
 			st.OpsUnknown++
-		} else if ok, _ := op.Output["ok"].(bool); ok || op.Output["found"] != nil {
-			st.OpsOK++
+		} else if ok, _ := op.Output["ok"].(bool); ok || (op.Output["found"] != nil && op.Output["error"] == nil) {
+			st.OpsOK++ // a resolve that failed is not ok, whatever it found
 		}
 	}
 	if d := r.scn.Duration.Seconds(); d > 0 {
