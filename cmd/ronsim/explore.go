@@ -374,9 +374,14 @@ const workerGCPercent = 1600
 func cmdWorker(args []string, in io.Reader, out io.Writer) error {
 	fs := newFlagSet("worker", "")
 	swarm := fs.Bool("swarm", false, "")
+	candidates := fs.Bool("scenarios", false, "")
 	pos, err := parseInterspersed(fs, args)
+	if err == nil && *candidates && len(pos) == 0 {
+		signal.Ignore(os.Interrupt)
+		return runCandidates(in, out)
+	}
 	if err != nil || len(pos) != 1 {
-		return badInput("worker: want FILE [--swarm]")
+		return badInput("worker: want FILE [--swarm], or --scenarios")
 	}
 	s, err := loadScenario(pos[0])
 	if err != nil {

@@ -24,6 +24,8 @@ Usage:
       --json prints one line per seed, then the summary; Ctrl-C prints the
       partial summary and exits 130)
   ronsim determinism FILE... [--seeds N]
+  ronsim shrink FILE --seed N [--swarm] [--check NAME] [--budget 60s] [--workers W] -o MIN.yaml
+      reduce a failing run to a smaller scenario that still fails the same check
   ronsim help
 
 Examples:
@@ -86,6 +88,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return cmdExplore(args[1:], stdout, stderr)
 	case "determinism":
 		return cmdDeterminism(args[1:], stdout, stderr)
+	case "shrink":
+		return cmdShrink(args[1:], stdout, stderr)
 	case "worker":
 		return cmdWorker(args[1:], os.Stdin, stdout)
 	case "help", "-h", "--help":

@@ -29,7 +29,11 @@ const ConvergeStep = 100 * time.Millisecond
 func (r *run) checks(rep *Report) []CheckResult {
 	var out []CheckResult
 	add := func(c check.Result) { out = append(out, CheckResult{Name: c.Name, OK: c.OK, Detail: c.Detail}) }
+	skip := func(name string) bool { return r.opts.OnlyCheck != "" && name != r.opts.OnlyCheck }
 	for _, c := range r.scn.Checks {
+		if skip(c.Name) {
+			continue
+		}
 		switch c.Name {
 		case scenario.CheckSessions:
 			add(r.checkSessions(c.Within))
@@ -60,8 +64,10 @@ func (r *run) checks(rep *Report) []CheckResult {
 			add(check.Result{Name: c.Name, Detail: "runner: no implementation for check " + c.Name})
 		}
 	}
-	if r.registry != nil {
+	if r.registry != nil && !skip("stale_reads") {
 		add(check.StaleReads(r.registry.History()))
+	}
+	if r.registry != nil && !skip("availability") {
 		add(check.Availability(r.registry.History(), r.faults.lastEnd, func(op *workload.Op) bool {
 			return r.replicaFailed(op.Node)
 		}))

@@ -36,6 +36,10 @@ type Options struct {
 	// StorageBug selects a deliberately wrong storage machine (canary builds
 	// only; normal builds ignore it, see core/storage).
 	StorageBug StorageBug
+	// OnlyCheck, when set, runs that check alone (a node panic is still
+	// reported): shrink candidates need one verdict, and the others (a
+	// failing linearizability search above all) can cost far more.
+	OnlyCheck string
 }
 
 // run is the state of one run.
