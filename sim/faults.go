@@ -115,7 +115,9 @@ func (w *World) Crash(i int) {
 	n.diskHead, n.diskApplied = 0, 0
 	n.diskCompletion = w.now
 	n.uplinkFree = w.now
-	n.disk.Crash()
+	surviveProb := n.disk.Faults().UnsyncedSurviveProb
+	report := n.disk.Crash()
+	w.crashes = append(w.crashes, CrashEffect{At: w.now, Node: i, SurviveProb: surviveProb, CrashReport: report})
 	for id, req := range w.requests { // deletion only: order cannot leak
 		if req.node == int32(i) {
 			delete(w.requests, id)
@@ -214,4 +216,29 @@ func (w *World) Paused(i int) bool { return w.nodes[w.checkIndex(i)].pausedUntil
 // node to.
 func (w *World) Blocked(from, to int) bool {
 	return w.blocked(int32(w.checkIndex(from)), int32(w.checkIndex(to)))
+}
+
+// CrashEffect is what one crash did to the node's unsynced writes.
+type CrashEffect struct {
+	At   time.Duration
+	Node int
+	// SurviveProb is the disk's UnsyncedSurviveProb at the crash.
+	SurviveProb float64
+	simdisk.CrashReport
+}
+
+// Crashes lists what every crash so far did to unsynced writes, in order.
+func (w *World) Crashes() []CrashEffect { return w.crashes }
+
+// HeldInputs counts the inputs pauses have held for node i so far.
+func (w *World) HeldInputs(i int) uint64 { return w.nodes[w.checkIndex(i)].held }
+
+// ClockSkew is how far node i's clock reads from true time now.
+func (w *World) ClockSkew(i int) time.Duration {
+	n := &w.nodes[w.checkIndex(i)]
+	reading := clockAt(n, w.now)
+	if reading < n.lastReading {
+		reading = n.lastReading
+	}
+	return reading.Sub(Epoch.Add(w.now))
 }

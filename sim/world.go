@@ -69,6 +69,7 @@ type simNode struct {
 	// Pause: inputs that arrived while paused wait here, in order.
 	pausedUntil time.Duration
 	deferred    []int32
+	held        uint64 // inputs ever held by a pause (fault effect)
 
 	// Clock: reading = Epoch + v + offset + drift*(v - driftSince),
 	// never below lastReading (the clock is monotonic).
@@ -100,6 +101,10 @@ type replyRecord struct {
 // It is single-threaded: call its methods from one goroutine (At callbacks
 // and reply callbacks run on it).
 type World struct {
+	// crashes says what each crash did to the crashed node's unsynced
+	// writes, in order (fault effects for the report).
+	crashes []CrashEffect
+
 	cfg     Config
 	q       queue
 	now     time.Duration

@@ -67,6 +67,10 @@ func (r *run) checks(rep *Report) []CheckResult {
 	if r.registry != nil && !skip("stale_reads") {
 		add(check.StaleReads(r.registry.History()))
 	}
+	if effects := r.effects(); len(effects) > 0 && !skip("faults_bit") {
+		rep.FaultEffects = effects
+		add(checkFaultsBit(effects))
+	}
 	if r.registry != nil && !skip("availability") {
 		add(check.Availability(r.registry.History(), r.faults.lastEnd, func(op *workload.Op) bool {
 			return r.replicaFailed(op.Node)
