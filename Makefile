@@ -58,9 +58,10 @@ lincheck:
 lincheck-ci:
 	./scripts/lincheck.sh $(CI_SEEDS)
 
-## canary: deliberately wrong registries and stores must be caught
+## canary: deliberately wrong registries, stores and simulators must be
+## caught (table: variant, check, seeds needed), and FuzzCanary must fail
 canary:
-	$(GO) test -count=1 -tags canary ./sim/runner/ ./core/storage/ -run 'Canary|NodePanicIsAFailedCheck'
+	./scripts/canary.sh
 
 ## fuzz: a short run of every fuzz target
 fuzz:

@@ -81,7 +81,7 @@ func (w *World) recordFault(f FaultRecord) {
 
 // SetDiskFaults changes node i's disk faults from now on.
 func (w *World) SetDiskFaults(i int, f simdisk.Faults) {
-	w.nodes[w.checkIndex(i)].disk.SetFaults(f)
+	w.nodes[w.checkIndex(i)].disk.SetFaults(w.diskApplied(f))
 	w.recordFault(FaultRecord{Kind: FaultDisk, Node: i, Disk: f})
 }
 
@@ -116,6 +116,12 @@ func (w *World) Crash(i int) {
 	n.diskCompletion = w.now
 	n.uplinkFree = w.now
 	surviveProb := n.disk.Faults().UnsyncedSurviveProb
+	if w.has(BugCrashKeepsUnsynced) {
+		f := n.disk.Faults()
+		f.UnsyncedSurviveProb, f.TornWriteProb = 1, 0
+		n.disk.SetFaults(f)
+		defer func() { f.UnsyncedSurviveProb = surviveProb; n.disk.SetFaults(f) }()
+	}
 	report := n.disk.Crash()
 	w.crashes = append(w.crashes, CrashEffect{At: w.now, Node: i, SurviveProb: surviveProb, CrashReport: report})
 	for id, req := range w.requests { // deletion only: order cannot leak
@@ -149,6 +155,9 @@ func (w *World) Pause(i int, d time.Duration) {
 		return
 	}
 	w.recordFault(FaultRecord{Kind: FaultPause, Node: i, Duration: d})
+	if w.has(BugPauseIgnored) {
+		return
+	}
 	until := w.now + d
 	if until > n.pausedUntil {
 		n.pausedUntil = until
@@ -168,6 +177,9 @@ func (w *World) SetClock(i int, offset time.Duration, drift float64) {
 		panic("sim: clock drift must be > -1")
 	}
 	w.recordFault(FaultRecord{Kind: FaultClock, Node: i, Offset: offset, Drift: drift})
+	if w.has(BugClockIgnored) {
+		offset, drift = n.clockOffset, n.clockDrift
+	}
 	// What the clock read just before the change is the floor from now on,
 	// whether or not the node looked at it.
 	n.lastReading = max(n.lastReading, clockAt(n, w.now))

@@ -44,6 +44,9 @@ type Config struct {
 	// Invariants is informational: NewNode callers pass it on to
 	// node.Config.Invariants.
 	Invariants bool
+	// Bug selects deliberately wrong simulator variants (canary builds
+	// only; see bugs.go).
+	Bug Bug
 }
 
 // simNode is the world's record of one node; it outlives crashes.
@@ -178,7 +181,7 @@ func (w *World) initNodes() {
 		w.index[n.id] = int32(i)
 		n.rand = w.Rand("node/" + strconv.Itoa(i))
 		n.disk = simdisk.New(disks.Derive(strconv.Itoa(i)))
-		n.disk.SetFaults(w.cfg.Disk)
+		n.disk.SetFaults(w.diskApplied(w.cfg.Disk))
 	}
 }
 
