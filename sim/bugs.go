@@ -28,6 +28,7 @@ const (
 	BugNoReadError                        // read_error is not applied
 	BugNoWriteError                       // write_error is not applied
 	BugFullIgnored                        // a full disk accepts writes
+	BugTornIgnored                        // a crash never tears a surviving write
 )
 
 // has reports whether the world runs with bug b (never outside canary

@@ -115,15 +115,21 @@ func (w *World) Crash(i int) {
 	n.diskHead, n.diskApplied = 0, 0
 	n.diskCompletion = w.now
 	n.uplinkFree = w.now
-	surviveProb := n.disk.Faults().UnsyncedSurviveProb
-	if w.has(BugCrashKeepsUnsynced) {
-		f := n.disk.Faults()
-		f.UnsyncedSurviveProb, f.TornWriteProb = 1, 0
+	claimed := n.disk.Faults()
+	if w.has(BugCrashKeepsUnsynced) || w.has(BugTornIgnored) {
+		f := claimed
+		if w.has(BugCrashKeepsUnsynced) {
+			f.UnsyncedSurviveProb, f.TornWriteProb = 1, 0
+		}
+		if w.has(BugTornIgnored) {
+			f.TornWriteProb = 0
+		}
 		n.disk.SetFaults(f)
-		defer func() { f.UnsyncedSurviveProb = surviveProb; n.disk.SetFaults(f) }()
+		defer n.disk.SetFaults(claimed)
 	}
 	report := n.disk.Crash()
-	w.crashes = append(w.crashes, CrashEffect{At: w.now, Node: i, SurviveProb: surviveProb, CrashReport: report})
+	w.crashes = append(w.crashes, CrashEffect{At: w.now, Node: i, SurviveProb: claimed.UnsyncedSurviveProb,
+		TornProb: claimed.TornWriteProb, CrashReport: report})
 	for id, req := range w.requests { // deletion only: order cannot leak
 		if req.node == int32(i) {
 			delete(w.requests, id)
@@ -234,8 +240,9 @@ func (w *World) Blocked(from, to int) bool {
 type CrashEffect struct {
 	At   time.Duration
 	Node int
-	// SurviveProb is the disk's UnsyncedSurviveProb at the crash.
-	SurviveProb float64
+	// SurviveProb and TornProb are the disk's UnsyncedSurviveProb and
+	// TornWriteProb at the crash.
+	SurviveProb, TornProb float64
 	simdisk.CrashReport
 }
 

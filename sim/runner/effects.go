@@ -164,7 +164,7 @@ func (e *effectTracker) pause(i int) func() {
 
 // crashes are the crash effects: unsynced writes lost (and torn) per
 // crash. A crash of a disk that keeps no unsynced write must lose all of
-// them.
+// them; one of a disk that always tears must tear its last survivor.
 func crashEffects(w *sim.World, duration time.Duration) []*FaultEffect {
 	var out []*FaultEffect
 	for _, c := range w.Crashes() {
@@ -177,6 +177,10 @@ func crashEffects(w *sim.World, duration time.Duration) []*FaultEffect {
 		fe.Bit = true
 		if c.Unsynced > 0 && c.SurviveProb == 0 {
 			fe.Required, fe.Bit = true, lost == c.Unsynced
+		}
+		if c.Survived > 0 && c.TornProb == 1 {
+			// A disk that tears every crash's last surviving write.
+			fe.Required, fe.Bit = true, fe.Bit && c.Torn == 1
 		}
 		out = append(out, fe)
 	}

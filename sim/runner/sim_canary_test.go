@@ -87,12 +87,17 @@ checks: [integrity]
 // TestSimCanary proves the fault-effect accounting catches a simulator that
 // stopped biting: each variant (sim.Bug, honoured only in canary builds)
 // must fail faults_bit within CanarySeedsMax seeds of a ground that uses its
-// fault kind, and must pass the same seeds when that one kind is off (the
-// ground without it), so it is caught only with that kind on.
+// fault kind, the correct simulator must pass those seeds, and the variant
+// must pass them when that one kind is off (the ground without it), so it
+// is caught only with that kind on.
 func TestSimCanary(t *testing.T) {
-	const crashes = `  - {at: 3s, crash: n1, restart_after: 1s}
-  - {at: 6s, crash: n2, restart_after: 1s}
-  - {at: 9s, crash: n3, restart_after: 1s}`
+	// Crashes at odd instants, so some land between a write and its sync.
+	const crashes = `  - {at: 2013ms, crash: n1, restart_after: 500ms}
+  - {at: 3517ms, crash: n2, restart_after: 500ms}
+  - {at: 4731ms, crash: n3, restart_after: 500ms}
+  - {at: 6093ms, crash: n1, restart_after: 500ms}
+  - {at: 7377ms, crash: n2, restart_after: 500ms}
+  - {at: 8859ms, crash: n3, restart_after: 500ms}`
 	cases := []struct {
 		bug               sim.Bug
 		name, kind        string
@@ -110,10 +115,15 @@ func TestSimCanary(t *testing.T) {
 		{sim.BugPauseIgnored, "PauseIgnored", "pause", "", "", "  - {at: 3s, for: 2s, pause: n2}", ""},
 		{sim.BugCrashKeepsUnsynced, "CrashKeepsUnsynced", "lost unsynced write", "", "", crashes, ""},
 		{sim.BugNoCorruptRead, "NoCorruptRead", "read corruption", "content", "", "  - {at: 1s, for: 10s, disk: {node: all, corrupt_read: 0.2}}", ""},
-		{sim.BugNoCorruptWrite, "NoCorruptWrite", "write corruption", "", "", "  - {at: 1s, for: 10s, disk: {node: all, corrupt_write: 0.2}}", ""},
+		{sim.BugNoCorruptWrite, "NoCorruptWrite", "write corruption", "", "", "  - {at: 1s, for: 10s, disk: {node: n3, corrupt_write: 0.5}}", ""},
 		{sim.BugNoReadError, "NoReadError", "read error", "content", "", "  - {at: 1s, for: 10s, disk: {node: all, read_error: 0.2}}", ""},
-		{sim.BugNoWriteError, "NoWriteError", "write error", "", "", "  - {at: 1s, for: 10s, disk: {node: all, write_error: 0.2}}", ""},
+		{sim.BugNoWriteError, "NoWriteError", "write error", "", "", "  - {at: 1s, for: 10s, disk: {node: n3, write_error: 0.5}}", ""},
 		{sim.BugFullIgnored, "FullIgnored", "full disk", "", "", "  - {at: 3s, for: 3s, disk: {node: n3, full: true}}", ""},
+		// Every crash keeps its unsynced writes and tears the last one
+		// (torn_write 1, unsynced_survive 1 over the crashes).
+		{sim.BugTornIgnored, "TornIgnored", "torn write", "", "", crashes + `
+  - {at: 1s, for: 9s, disk: {node: all, unsynced_survive: 1, torn_write: 1}}`, crashes + `
+  - {at: 1s, for: 9s, disk: {node: all, unsynced_survive: 1}}`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -127,6 +137,13 @@ func TestSimCanary(t *testing.T) {
 			if seed == 0 {
 				canaryRows = append(canaryRows, row)
 				t.Fatalf("%s not caught over seeds 1..%d", c.name, CanarySeedsMax)
+			}
+			// The correct simulator passes faults_bit on the same seeds with
+			// the kind on: the failure is the variant's, not the ground's.
+			for s := uint64(1); s <= seed; s++ {
+				if _, failed := FailureOf(runSimSeed(t, on, s, 0), "faults_bit"); failed {
+					t.Fatalf("the correct simulator fails faults_bit on seed %d too", s)
+				}
 			}
 			faultsOff := c.faultsOff
 			if faultsOff == "" {
