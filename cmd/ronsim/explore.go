@@ -402,7 +402,11 @@ func cmdWorker(args []string, in io.Reader, out io.Writer) error {
 			return badInput("worker: bad seed line %q", sc.Text())
 		}
 		r := seedResult{Type: "seed", Seed: seed, Faults: map[string]int{}}
-		rep, err := runner.Run(s, runner.Options{Seed: seed, Swarm: *swarm, AutoVizDir: "out"})
+		opts := runner.Options{Seed: seed, Swarm: *swarm, AutoVizDir: "out"}
+		if err := applyCanary(&opts); err != nil {
+			return err
+		}
+		rep, err := runner.Run(s, opts)
 		if err != nil {
 			r.Error = err.Error()
 		} else {

@@ -591,3 +591,32 @@ func TestShrinkWritesAFailingMinimalScenario(t *testing.T) {
 	r = ronsimRun(t, "shrink", "scenarios/overlay_partition.yaml", "--seed", "2", "-o", min)
 	expectCode(t, r, 2, "shrink of a passing seed")
 }
+
+// RONSIM_CANARY names a canary variant; a normal build says it ignores it
+// and runs the correct code; an unknown name is bad input.
+func TestCanaryEnvIgnoredOutsideCanaryBuilds(t *testing.T) {
+	run := func(value string) result {
+		cmd := exec.Command(ronsim, "run", "scenarios/overlay_partition.yaml")
+		cmd.Dir = repoRoot
+		cmd.Env = append(os.Environ(), "RONSIM_CANARY="+value)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		r := result{stdout: stdout.String(), stderr: stderr.String()}
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			r.code = exit.ExitCode()
+		}
+		return r
+	}
+	r := run("registry.SkipSync")
+	expectCode(t, r, 0, "run with RONSIM_CANARY in a normal build")
+	if !strings.Contains(r.stderr, "ignored: not a canary build") {
+		t.Fatalf("stderr %q", r.stderr)
+	}
+	r = run("registry.Bogus")
+	expectCode(t, r, 2, "run with an unknown RONSIM_CANARY")
+	if !strings.Contains(r.stderr, "unknown variant") {
+		t.Fatalf("stderr %q", r.stderr)
+	}
+}

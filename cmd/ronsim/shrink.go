@@ -57,6 +57,9 @@ func cmdShrink(args []string, stdout, stderr io.Writer) error {
 	}
 	defer os.RemoveAll(vizDir)
 	opts := runner.Options{Seed: defaultSeed(s), Swarm: *swarm, AutoVizDir: vizDir}
+	if err := applyCanary(&opts); err != nil {
+		return err
+	}
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "seed" {
 			opts.Seed = *seed
@@ -224,7 +227,10 @@ func runCandidates(in io.Reader, out io.Writer) error {
 		s, err := scenario.Parse("candidate.yaml", []byte(c.YAML))
 		if err == nil {
 			var rep *runner.Report
-			rep, err = runner.Run(s, runner.Options{Seed: c.Seed, OnlyCheck: c.Check, AutoVizDir: vizDir})
+			opts := runner.Options{Seed: c.Seed, OnlyCheck: c.Check, AutoVizDir: vizDir}
+			if err = applyCanary(&opts); err == nil {
+				rep, err = runner.Run(s, opts)
+			}
 			if err == nil {
 				r.OK, r.TraceHash, r.Events, r.Error, r.Checks = rep.OK, rep.TraceHash, rep.Events, rep.Error, rep.Checks
 			}
