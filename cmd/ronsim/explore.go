@@ -376,6 +376,9 @@ func cmdWorker(args []string, in io.Reader, out io.Writer) error {
 	swarm := fs.Bool("swarm", false, "")
 	candidates := fs.Bool("scenarios", false, "")
 	pos, err := parseInterspersed(fs, args)
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(workerGCPercent)
+	}
 	if err == nil && *candidates && len(pos) == 0 {
 		signal.Ignore(os.Interrupt)
 		return runCandidates(in, out)
@@ -386,9 +389,6 @@ func cmdWorker(args []string, in io.Reader, out io.Writer) error {
 	s, err := loadScenario(pos[0])
 	if err != nil {
 		return err
-	}
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(workerGCPercent)
 	}
 	// Ctrl-C on a terminal reaches the whole process group: the explore
 	// parent stops the sweep and prints what finished; a worker dying on

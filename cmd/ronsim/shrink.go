@@ -56,7 +56,9 @@ func cmdShrink(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(vizDir)
-	opts := runner.Options{Seed: defaultSeed(s), Swarm: *swarm, AutoVizDir: vizDir}
+	// With --check, the first run judges that check alone too (a failing
+	// linearizability search elsewhere would cost its whole budget).
+	opts := runner.Options{Seed: defaultSeed(s), Swarm: *swarm, AutoVizDir: vizDir, OnlyCheck: *checkName}
 	if err := applyCanary(&opts); err != nil {
 		return err
 	}
