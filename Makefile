@@ -12,8 +12,9 @@ CI_SEEDS ?= 150
 FUZZTIME ?= 10s
 PKGS     := ./...
 
-.PHONY: all build run demo test test-unit lint vet fmt-check determinism sim sim-ci lincheck lincheck-ci canary fuzz bench bench-go bench-node scale clean
+.PHONY: all build run demo test test-unit test-invariants lint vet fmt-check determinism sim sim-ci lincheck lincheck-ci canary fuzz bench bench-go bench-node scale clean
 .PHONY: image cluster-up cluster-down cluster-test
+.PHONY: real real-ci real-canary
 
 all: build
 
@@ -30,10 +31,15 @@ demo:
 	$(GO) run ./cmd/ronsim run scenarios/partition.yaml --seed 7
 
 ## test: everything CI runs (keep under 10 minutes on 2 cores)
-test: fmt-check vet test-unit determinism sim-ci lincheck-ci canary
+test: fmt-check vet test-unit test-invariants determinism sim-ci lincheck-ci canary
 
 test-unit:
 	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+## test-invariants: core and simulator tests with the expensive invariant
+## checks on (core/internal/invariants)
+test-invariants:
+	$(GO) test -count=1 -short -timeout 15m -tags invariants ./core/... ./sim/...
 
 lint: fmt-check vet
 	$(GO) test -count=1 -run 'TestLayoutDirection|TestCorePurity|TestLintCatchesViolations' .
@@ -112,6 +118,31 @@ bench-node:
 	./bin/ronbench
 	./bin/ronbench --macronode
 	./bin/ronbench --rond bin/rond --macronode --small-time 5s
+
+## real-ci: one short scenario against real rond processes (3 nodes, 26 s,
+## an isolated leader, a one-way cut, a crash) with every check; the node
+## logs and the history stay in out/real-ci.
+## real: SCENARIOS (default scenarios/partition.yaml) RUNS times each,
+## seeds 1..RUNS; each run keeps its logs in out/real/NAME-seedN.
+SCENARIOS ?= scenarios/partition.yaml
+RUNS      ?= 1
+real-ci:
+	$(GO) build -o bin/ ./cmd/rond ./cmd/ronsim
+	rm -rf out/real-ci
+	./bin/ronsim real scenarios/real_smoke.yaml --rond bin/rond --keep out/real-ci
+
+real:
+	$(GO) build -o bin/ ./cmd/rond ./cmd/ronsim
+	for f in $(SCENARIOS); do for s in $$(seq 1 $(RUNS)); do \
+		d=out/real/$$(basename $$f .yaml)-seed$$s; rm -rf $$d; \
+		./bin/ronsim real $$f --seed $$s --rond bin/rond --keep $$d || exit 1; \
+	done; done
+
+## real-canary: canary builds of rond (local_resolve, ack_before_commit)
+## must be caught by ronsim real within 3 runs of scenarios/real_canary.yaml,
+## the clean build passing the same runs (several minutes).
+real-canary:
+	RON_REAL_CANARY=1 $(GO) test -count=1 -timeout 30m -run TestCanaryCaughtOnRealProcesses -v ./sim/real/
 
 clean:
 	rm -rf bin

@@ -1,4 +1,4 @@
-// The determinism lint (DESIGN.md section 3, STYLE.md item 11). It runs with
+// The determinism lint (docs/ARCHITECTURE.md section 3, STYLE.md item 11). It runs with
 // `make test` and fails when a package breaks the layout's dependency
 // direction or when code under core/ reaches for something a pure state
 // machine must get from its env. Each message names the replacement.
@@ -121,7 +121,7 @@ func TestLayoutDirection(t *testing.T) {
 	report(t, problems)
 }
 
-// TestCorePurity: the determinism contract of DESIGN.md section 3, checked
+// TestCorePurity: the determinism contract of docs/ARCHITECTURE.md section 3, checked
 // on the syntax and types of every non-test file under core/.
 func TestCorePurity(t *testing.T) {
 	mode := packages.NeedName | packages.NeedFiles | packages.NeedSyntax | packages.NeedTypes | packages.NeedTypesInfo | packages.NeedImports

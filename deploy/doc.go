@@ -7,11 +7,11 @@
 //   - compose/docker-compose.yml: a 3-node cluster (make cluster-up,
 //     make cluster-down, make cluster-test).
 //   - prometheus/: a scrape config for that cluster, alert rules for the
-//     SLOs of DESIGN section 8, and promtool unit tests of those rules.
+//     SLOs of ARCHITECTURE section 8, and promtool unit tests of those rules.
 //
 // The tests (deploy_test.go) run promtool check config, check rules and
 // test rules on prometheus/; check that every metric an alert reads is one
-// rond declares; check that every DESIGN section 8 metric that applies to
+// rond declares; check that every ARCHITECTURE section 8 metric that applies to
 // rond is declared with the documented kind and label; and scrape a live
 // rond's /metrics through promtool check metrics. Without promtool (Debian
 // package prometheus; .ci/run installs it) the promtool parts skip and say

@@ -1,7 +1,7 @@
 // Package sim is RON's deterministic discrete-event simulator: it runs many
 // nodes (each a *node.Node composed by Config.NewNode) in one process, in
 // virtual time, over a simulated network and simulated disks, and injects
-// network, disk, process and clock faults (DESIGN sections 3, 4 and 6).
+// network, disk, process and clock faults (ARCHITECTURE sections 3, 4 and 6).
 //
 // # Event model
 //

@@ -82,6 +82,7 @@ func (c *client) fetchAudit() ([]byte, audit.Head, error) {
 // record's, or the record audit.VerifyHead names.
 func (c *client) verifyAudit(source string, lines io.Reader, head audit.Head) error {
 	var records []audit.Record
+	var lineOf []int // lineOf[i] is the line of records[i]
 	sc := bufio.NewScanner(lines)
 	sc.Buffer(make([]byte, 0, 4096), auditLineBytesMax)
 	for n := 1; sc.Scan(); n++ {
@@ -93,22 +94,55 @@ func (c *client) verifyAudit(source string, lines io.Reader, head audit.Head) er
 			return fmt.Errorf("%w: %s line %d (record %d): %v", errChainBroken, source, n, len(records)+1, err)
 		}
 		records = append(records, rec)
+		lineOf = append(lineOf, n)
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("%w: %s: %v", errChainBroken, source, err)
 	}
+	if err := checkAuditSeqs(source, records, lineOf); err != nil {
+		return err
+	}
 	if bad, err := audit.VerifyHead(records, head); err != nil {
-		seq := uint64(bad + 1)
-		if bad < len(records) {
-			seq = records[bad].Seq
+		if bad >= len(records) { // cut short of the saved head
+			return fmt.Errorf("%w: first bad record is seq %d (missing: %s ends at seq %d): %v", errChainBroken,
+				len(records)+1, source, len(records), err)
 		}
-		return fmt.Errorf("%w: first bad record is seq %d (line %d of %s): %v", errChainBroken, seq, bad+1, source, err)
+		return fmt.Errorf("%w: first bad record is seq %d (line %d of %s): %v", errChainBroken, records[bad].Seq, lineOf[bad], source, err)
 	}
 	last := audit.HeadOf(records)
 	if c.json {
 		return json.NewEncoder(c.stdout).Encode(map[string]any{"ok": true, "records": len(records), "head": gateway.FormatAuditHead(last)})
 	}
 	fmt.Fprintf(c.stdout, "audit: %d records verified; head %s\n", len(records), gateway.FormatAuditHead(last))
+	return nil
+}
+
+// checkAuditSeqs names the first record out of sequence: after a deletion
+// that is the missing one (seq N, between the lines that hold N-1 and
+// N+1), not its neighbour; after a duplicate or a reordering, the line
+// that repeats or goes back.
+func checkAuditSeqs(source string, records []audit.Record, lineOf []int) error {
+	prev := uint64(0)
+	for i, r := range records {
+		switch {
+		case r.Seq > prev+1:
+			where := fmt.Sprintf("line %d of %s holds seq %d", lineOf[i], source, r.Seq)
+			if i > 0 {
+				where += fmt.Sprintf(" right after seq %d on line %d", prev, lineOf[i-1])
+			} else {
+				where += " first"
+			}
+			missing := fmt.Sprintf("seq %d", prev+1)
+			if r.Seq > prev+2 {
+				missing = fmt.Sprintf("seqs %d to %d", prev+1, r.Seq-1)
+			}
+			return fmt.Errorf("%w: first bad record is seq %d: %s missing (%s)", errChainBroken, prev+1, missing, where)
+		case r.Seq <= prev:
+			return fmt.Errorf("%w: first bad record is seq %d (line %d of %s): it follows seq %d (duplicated or out of order)",
+				errChainBroken, r.Seq, lineOf[i], source, prev)
+		}
+		prev = r.Seq
+	}
 	return nil
 }
 

@@ -12,7 +12,7 @@ import (
 	"lukechampine.com/blake3"
 )
 
-// TestKeyIDIsBlake3OfThePublicKey: DESIGN 5.2 defines NodeID =
+// TestKeyIDIsBlake3OfThePublicKey: ARCHITECTURE 5.2 defines NodeID =
 // BLAKE3(public key); `ronctl key id` must print exactly that for the key
 // file format rond's --node-key reads (hex seed and a newline), computed
 // here straight from the blake3 package rather than through core/proto.

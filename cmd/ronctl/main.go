@@ -1,13 +1,16 @@
 // Command ronctl is the client of a rond node's HTTP API.
 //
 //	ronctl put FILE|-             store a file (or stdin); prints its b3: address
-//	ronctl get ADDR [-o FILE]     fetch an object into FILE (default: ./ADDR)
+//	ronctl get ADDR [-o FILE]     fetch an object into FILE, or to stdout when
+//	                              it is not a terminal (as curl does)
 //	ronctl cat ADDR               fetch an object to stdout
 //	ronctl name claim NAME --key FILE
 //	ronctl name set NAME ADDR --key FILE [--seq N]
 //	ronctl name get NAME
 //	ronctl providers ADDR
-//	ronctl status
+//	ronctl status                 node id, profile, readiness, peers, counts
+//	ronctl help [COMMAND]         ronctl COMMAND --help says the same
+//	ronctl version                also --version
 //	ronctl key gen FILE           make an owner key (hex Ed25519 seed, mode 0600)
 //	ronctl token issue|attenuate|inspect|verify|revoke ...   capability tokens (token.go)
 //	ronctl audit verify [--node URL | --file FILE]    check an audit chain
@@ -18,9 +21,12 @@
 // Global flags (before or after the command): --node URL (default
 // http://127.0.0.1:8080), --token TOKEN (default $RON_TOKEN), --json,
 // --quiet, and --oap ADDR with --node-id ID (or --oap-insecure) to send
-// every request over OAP/1 instead of HTTP (oap.go). put and get of more
-// than 1 MiB draw a progress bar (bytes, percent, rate) on stderr when it
-// is a terminal (progress.go).
+// every request over OAP/1 instead of HTTP (oap.go). --node takes a URL
+// or a bare host:port (http:// assumed). put and get stream (transfer.go):
+// memory stays bounded whatever the object's size; of more than 1 MiB they
+// draw a progress bar (bytes, percent, rate, ETA; get then says
+// "verifying") on stderr when it is a terminal (progress.go). With --json,
+// an error is also printed as a JSON object on stdout.
 // Every failure exits non-zero with one line naming the reason; usage
 // errors exit 2.
 package main
@@ -36,6 +42,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -48,14 +55,17 @@ const usage = `ronctl talks to a rond node over HTTP, or OAP/1 with --oap.
 
 Commands:
   put FILE|-                      store a file or stdin; prints the b3: address
-  get ADDR [-o FILE]              fetch an object into FILE (default ./ADDR)
-  cat ADDR                        fetch an object to stdout
+  get ADDR [-o FILE]              fetch an object into FILE, checking its hash before
+                                  the file appears; without -o, to stdout when stdout is
+                                  not a terminal (pipe or redirect), else refused
+  cat ADDR                        fetch an object to stdout (hash checked at the end)
   name claim NAME --key FILE      claim NAME for the key's owner
   name set NAME ADDR --key FILE [--seq N]
                                   point NAME at ADDR (seq: current + 1 unless given)
   name get NAME                   resolve NAME
   providers ADDR                  list the nodes that provide ADDR
-  status                          health, readiness and version of the node
+  status                          node id, profile, version, readiness and its reason,
+                                  peers, object and name counts, flags (GET /status)
   key gen FILE                    create an owner key file (mode 0600)
   token issue --key FILE --tenant T --ops write,name [--prefix P] [--ttl 1h] [--max-bytes N]
                                   mint a token with the node's cap key file
@@ -75,23 +85,26 @@ Commands:
   key retire --cap-key-file FILE --version N
                                   drop version N: its tokens get 401 unknown_key once
                                   rond reloads the file (within 1 s, or on SIGHUP)
+  help [COMMAND]                  this text, or one command's (also: COMMAND --help)
+  version                         version, Go version and VCS revision (also --version)
 
 Flags (anywhere on the line):
-  --node URL     node to talk to (default http://127.0.0.1:8080)
+  --node URL     node to talk to (default http://127.0.0.1:8080; host:port means http://)
   --token TOKEN  capability token for writes (default $RON_TOKEN)
   --oap ADDR     talk OAP/1 over QUIC to the node's client endpoint (rond's banner
                  prints it) instead of HTTP; the token rides in the START frame
   --node-id ID   with --oap: pin the node id (rond's banner prints it)
   --oap-insecure with --oap: accept whatever node answers (no pin)
-  --json         print JSON instead of plain text (and no progress bar)
+  --json         print JSON instead of plain text (and no progress bar); errors too
   --quiet        no progress bar (put and get of files over 1 MiB draw one on a terminal)
-  -o FILE        output file of get
+  -o FILE        output file of get (- for stdout)
   --key FILE     owner key of name claim and set
   --seq N        seq of name set
 
 Examples:
   export RON_TOKEN=...    # printed by rond at start
   ronctl put README.md
+  ronctl get b3:... -o copy.md
   ronctl cat b3:... | head
   ronctl key gen owner.key && ronctl name claim docs.example --key owner.key
   ronctl name set docs.example b3:... --key owner.key
@@ -111,6 +124,7 @@ type client struct {
 	tok                       tokenFlags // token and audit commands (token.go)
 	oap                       oapFlags   // --oap: every request over OAP/1 (oap.go)
 	stdout                    io.Writer
+	stderr                    io.Writer
 	stdin                     io.Reader
 	http                      *http.Client
 
@@ -131,12 +145,16 @@ func main() {
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	c := &client{stdout: stdout, stdin: stdin, http: &http.Client{Timeout: requestTimeout}}
+	if wantsVersion(args) {
+		fmt.Fprintln(stdout, versionLine())
+		return 0
+	}
+	c := &client{stdout: stdout, stderr: stderr, stdin: stdin, http: &http.Client{Timeout: requestTimeout}}
 	rest, err := c.parse(args, stderr)
 	defer c.closeOAP()
 	c.barOut = c.progressOut(stderr)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, helpText(rest))
 		return 0
 	}
 	if err == nil {
@@ -146,6 +164,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 0
 	}
 	fmt.Fprintln(stderr, "ronctl: "+strings.ReplaceAll(err.Error(), "\n", " "))
+	var nr *notReadyError
+	if c.json && !errors.As(err, &nr) {
+		printJSONError(stdout, err)
+	}
 	var ue usageError
 	if errors.As(err, &ue) {
 		return 2
@@ -153,8 +175,25 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return 1
 }
 
+// printJSONError writes err as one JSON object: {"ok": false, "error":
+// text, "usage": true} or, for an answer of the node, its "http" status,
+// code, message and corr_id.
+func printJSONError(w io.Writer, err error) {
+	out := map[string]any{"ok": false, "error": err.Error()}
+	var ae *apiError
+	var ue usageError
+	switch {
+	case errors.As(err, &ae):
+		out["http"] = ae
+	case errors.As(err, &ue):
+		out["usage"] = true
+	}
+	_ = json.NewEncoder(w).Encode(out)
+}
+
 // parse accepts flags anywhere: it parses repeatedly, collecting the
-// positional arguments between flags.
+// positional arguments between flags. On --help it returns the
+// positionals seen so far (the command) with flag.ErrHelp.
 func (c *client) parse(args []string, stderr io.Writer) ([]string, error) {
 	fs := flag.NewFlagSet("ronctl", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -175,9 +214,9 @@ func (c *client) parse(args []string, stderr io.Writer) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
+				return append(rest, fs.Args()...), err
 			}
-			return nil, usageError{err.Error()}
+			return nil, usageError{err.Error() + " (run 'ronctl --help')"}
 		}
 		if fs.NArg() == 0 {
 			break
@@ -185,8 +224,25 @@ func (c *client) parse(args []string, stderr io.Writer) ([]string, error) {
 		rest = append(rest, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
-	c.node = strings.TrimRight(c.node, "/")
+	node, err := nodeURL(c.node)
+	if err != nil {
+		return nil, err
+	}
+	c.node = node
 	return rest, c.useOAP()
+}
+
+// nodeURL normalizes --node: a bare host:port means http://host:port, and
+// a trailing slash is dropped.
+func nodeURL(node string) (string, error) {
+	if !strings.Contains(node, "://") {
+		node = "http://" + node
+	}
+	u, err := url.Parse(node)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return "", usageError{fmt.Sprintf("--node %q: want http://HOST:PORT (or HOST:PORT), e.g. http://127.0.0.1:8080", node)}
+	}
+	return strings.TrimRight(node, "/"), nil
 }
 
 func need(args []string, n int, form string) error {
@@ -198,7 +254,7 @@ func need(args []string, n int, form string) error {
 
 func (c *client) dispatch(args []string) error {
 	if len(args) == 0 {
-		return usageError{"no command (try --help)"}
+		return usageError{"no command (run 'ronctl --help')"}
 	}
 	cmd, args := args[0], args[1:]
 	switch cmd {
@@ -227,8 +283,14 @@ func (c *client) dispatch(args []string) error {
 		return c.auditCmd(args)
 	case "key":
 		return c.keyCmd(args)
+	case "help":
+		_, err := fmt.Fprint(c.stdout, helpText(args))
+		return err
+	case "version":
+		_, err := fmt.Fprintln(c.stdout, versionLine())
+		return err
 	}
-	return usageError{fmt.Sprintf("unknown command %q (try --help)", cmd)}
+	return usageError{fmt.Sprintf("unknown command %q (run 'ronctl --help')", cmd)}
 }
 
 func (c *client) name(args []string) error {
@@ -327,91 +389,6 @@ func keyGen(path string, stdout io.Writer) error {
 	return nil
 }
 
-func (c *client) put(path string) error {
-	var data []byte
-	var err error
-	if path == "-" {
-		data, err = io.ReadAll(c.stdin)
-	} else {
-		data, err = os.ReadFile(path)
-	}
-	if err != nil {
-		return err
-	}
-	c.transfer = true
-	resp, err := c.do("PUT", "/o", data, true)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		_, err = c.stdout.Write(resp)
-		return err
-	}
-	var out struct {
-		Addr string
-		Size uint64
-	}
-	if err := json.Unmarshal(resp, &out); err != nil {
-		return fmt.Errorf("unexpected answer: %v", err)
-	}
-	fmt.Fprintln(c.stdout, out.Addr)
-	return nil
-}
-
-func (c *client) get(target string, toStdout bool) error {
-	addr, err := proto.ParseAddr(target)
-	if err != nil {
-		return usageError{err.Error()}
-	}
-	c.transfer = !toStdout && c.out != "-"
-	data, err := c.do("GET", "/o/"+addr.String(), nil, false)
-	if err != nil {
-		return err
-	}
-	if proto.AddrOf(data) != addr {
-		return fmt.Errorf("integrity: the node sent bytes that do not hash to %s", addr)
-	}
-	if toStdout || c.out == "-" {
-		_, err = c.stdout.Write(data)
-		return err
-	}
-	out := c.out
-	if out == "" {
-		out = addr.String()
-	}
-	if err := os.WriteFile(out, data, 0o644); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stdout, "wrote %s (%d bytes)\n", out, len(data))
-	return nil
-}
-
-func (c *client) status() error {
-	type probe struct {
-		Path   string `json:"path"`
-		Status int    `json:"status"`
-		Body   string `json:"body"`
-	}
-	var probes []probe
-	for _, p := range []string{"/healthz", "/readyz", "/version"} {
-		body, status, err := c.exchange("GET", p, nil, false)
-		if err != nil {
-			return err
-		}
-		probes = append(probes, probe{p, status, strings.TrimSpace(string(body))})
-	}
-	if c.json {
-		return json.NewEncoder(c.stdout).Encode(probes)
-	}
-	for _, p := range probes {
-		fmt.Fprintf(c.stdout, "%-9s %d %s\n", p.Path, p.Status, p.Body)
-	}
-	if probes[1].Status != http.StatusOK {
-		return errors.New("node not ready")
-	}
-	return nil
-}
-
 // show performs a request and prints its JSON answer.
 func (c *client) show(method, path string, body []byte, auth bool) error {
 	resp, err := c.do(method, path, body, auth)
@@ -439,8 +416,8 @@ func (c *client) fetchJSON(path string, v any) error {
 	return json.Unmarshal(body, v)
 }
 
-// do performs a request and turns any non-2xx answer into an error that
-// carries the envelope's code and message.
+// do performs a request and turns any non-2xx answer into an *apiError
+// that carries the envelope's code and message.
 func (c *client) do(method, path string, body []byte, auth bool) ([]byte, error) {
 	data, status, err := c.exchange(method, path, body, auth)
 	if err != nil {
@@ -449,24 +426,45 @@ func (c *client) do(method, path string, body []byte, auth bool) ([]byte, error)
 	if status >= 200 && status < 300 {
 		return data, nil
 	}
-	var env struct {
-		Code, Message string
-		CorrID        string `json:"corr_id"`
-	}
-	if json.Unmarshal(data, &env) == nil && env.Code != "" {
-		return nil, fmt.Errorf("%s %s: %d %s: %s (corr_id %s)", method, path, status, env.Code, env.Message, env.CorrID)
-	}
-	return nil, fmt.Errorf("%s %s: HTTP %d", method, path, status)
+	return nil, newAPIError(method, path, status, data)
 }
 
+// exchange performs a request with a small body and reads the whole
+// answer (JSON: names, providers, token revocations).
 func (c *client) exchange(method, path string, body []byte, auth bool) ([]byte, int, error) {
-	req, err := http.NewRequest(method, c.node+path, bytes.NewReader(body))
+	var reader io.Reader
+	if body != nil {
+		reader = bytes.NewReader(body)
+	}
+	resp, err := c.send(method, path, reader, int64(len(body)), auth)
 	if err != nil {
-		return nil, 0, usageError{err.Error()}
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	defer c.endProgress()
+	data, err := io.ReadAll(c.trackDownload(resp))
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading the answer: %v", err)
+	}
+	return data, resp.StatusCode, nil
+}
+
+// send starts a request whose body (nil: none) streams from body: size
+// bytes, or chunked when size < 0. The caller closes the answer's body.
+func (c *client) send(method, path string, body io.Reader, size int64, auth bool) (*http.Response, error) {
+	req, err := http.NewRequest(method, c.node+path, body)
+	if err != nil {
+		return nil, usageError{err.Error()}
+	}
+	if body != nil {
+		req.ContentLength = size
+		if size == 0 {
+			req.Body = http.NoBody
+		}
 	}
 	if auth {
 		if c.token == "" {
-			return nil, 0, usageError{"this command writes: pass --token or set RON_TOKEN"}
+			return nil, usageError{"this command writes: pass --token or set RON_TOKEN"}
 		}
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
@@ -477,16 +475,60 @@ func (c *client) exchange(method, path string, body []byte, auth bool) ([]byte, 
 	default:
 		req.Header.Set("Content-Type", "application/octet-stream")
 	}
-	c.trackUpload(req, len(body))
-	defer c.endProgress()
+	c.trackUpload(req, size)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, 0, fmt.Errorf("cannot reach %s: %v", c.node, err)
+		c.endProgress()
+		return nil, fmt.Errorf("cannot reach %s: %v", c.node, err)
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(c.trackDownload(resp))
-	if err != nil {
-		return nil, 0, fmt.Errorf("reading the answer: %v", err)
+	return resp, nil
+}
+
+// apiError is a non-2xx answer of the node, with its error envelope when
+// it sent one.
+type apiError struct {
+	Method  string `json:"method"`
+	Path    string `json:"path"`
+	Status  int    `json:"status"`
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+	CorrID  string `json:"corr_id,omitempty"`
+	Hint    string `json:"hint,omitempty"`
+}
+
+// answerErrorBytesMax bounds how much of an error answer is read.
+const answerErrorBytesMax = 64 << 10
+
+func newAPIError(method, path string, status int, data []byte) *apiError {
+	e := &apiError{Method: method, Path: path, Status: status}
+	var env struct {
+		Code, Message string
+		CorrID        string `json:"corr_id"`
 	}
-	return data, resp.StatusCode, nil
+	if json.Unmarshal(data, &env) == nil && env.Code != "" {
+		e.Code, e.Message, e.CorrID = env.Code, env.Message, env.CorrID
+	}
+	if status == http.StatusUnauthorized && strings.Contains(e.Message, "bad_mac") {
+		e.Hint = "minted with another node's key? A token verifies only on the nodes that hold the cap key it was minted with " +
+			"(rond --cap-key-file; a micronode makes a fresh key at every start, so its old tokens die with it)"
+	}
+	return e
+}
+
+// responseError reads (a bounded prefix of) a non-2xx answer into an
+// *apiError.
+func responseError(method, path string, resp *http.Response) error {
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, answerErrorBytesMax))
+	return newAPIError(method, path, resp.StatusCode, data)
+}
+
+func (e *apiError) Error() string {
+	text := fmt.Sprintf("%s %s: HTTP %d", e.Method, e.Path, e.Status)
+	if e.Code != "" {
+		text = fmt.Sprintf("%s %s: %d %s: %s (corr_id %s)", e.Method, e.Path, e.Status, e.Code, e.Message, e.CorrID)
+	}
+	if e.Hint != "" {
+		text += "; " + e.Hint
+	}
+	return text
 }

@@ -26,6 +26,14 @@ import (
 // and returns its URL and a root token.
 func startNode(t *testing.T) (string, string) {
 	t.Helper()
+	url, token, _ := startNodeWithID(t)
+	return url, token
+}
+
+// startNodeWithID is startNode that also returns the node id; it serves
+// GET /status as rond does.
+func startNodeWithID(t *testing.T) (string, string, proto.NodeID) {
+	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	disk, err := pebbledisk.Open(pebbledisk.Options{Dir: "db", FS: vfs.NewMem()})
 	if err != nil {
@@ -43,8 +51,10 @@ func startNode(t *testing.T) (string, string) {
 	_ = keys.Create("root", auth.KindMAC, secret)
 	key, _ := keys.CurrentMACKey("root")
 	tok, _ := auth.Mint(key, "root", auth.OpsAll, [auth.NonceBytes]byte{})
-	srv := httptest.NewServer(gateway.New(gateway.Config{Backend: rt, Verifier: auth.NewVerifier(keys, nil),
-		Metrics: rt.Prom(), Logger: log, Version: "test"}))
+	gw := gateway.New(gateway.Config{Backend: rt, Verifier: auth.NewVerifier(keys, nil),
+		Metrics: rt.Prom(), Gatherer: rt.Prom().Registry(), Logger: log, Version: "test"})
+	srv := httptest.NewServer(gw.WithStatus(gateway.StatusConfig{NodeID: spec.Self().String(), Profile: "micronode (test)", Started: time.Now(),
+		RegistryReplica: true}))
 	t.Cleanup(func() {
 		srv.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -64,7 +74,7 @@ func startNode(t *testing.T) (string, string) {
 			break
 		}
 	}
-	return srv.URL, tok.Encode()
+	return srv.URL, tok.Encode(), spec.Self()
 }
 
 func ronctl(t *testing.T, stdin string, args ...string) (string, string, int) {
@@ -115,7 +125,7 @@ func TestRonctlEndToEnd(t *testing.T) {
 	if code != 1 || !strings.Contains(errText, "CONFLICT") || strings.Count(errText, "\n") != 1 {
 		t.Fatalf("stale set: %d %q, want one line naming CONFLICT", code, errText)
 	}
-	if out, _, code := ronctl(t, "", "status", "--node", url); code != 0 || !strings.Contains(out, "/readyz") {
+	if out, _, code := ronctl(t, "", "status", "--node", url); code != 0 || !strings.Contains(out, "ready     yes") {
 		t.Fatalf("status: %d %s", code, out)
 	}
 }

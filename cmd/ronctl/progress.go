@@ -44,13 +44,18 @@ func isTerminal(w io.Writer) bool {
 }
 
 // formatProgress renders one line of the bar: done of total bytes after
-// elapsed. total <= 0 means unknown: bytes and rate only.
+// elapsed, with the time left at the rate so far. total <= 0 means
+// unknown: bytes and rate only.
 //
-//	[###############---------------]  50.0%  5.0 MiB / 10.0 MiB  2.5 MiB/s
+//	[###############---------------]  50.0%  5.0 MiB / 10.0 MiB  2.5 MiB/s  ETA 2s
 func formatProgress(done, total int64, elapsed time.Duration) string {
-	rate := "--"
+	rate, eta := "--", ""
 	if elapsed >= progressRateElapsedMin {
-		rate = formatBytes(int64(float64(done)/elapsed.Seconds())) + "/s"
+		bytesPerSecond := float64(done) / elapsed.Seconds()
+		rate = formatBytes(int64(bytesPerSecond)) + "/s"
+		if left := time.Duration(float64(total-done) / bytesPerSecond * float64(time.Second)); total > done && left >= time.Second/2 {
+			eta = "  ETA " + formatETA(left)
+		}
 	}
 	if total <= 0 {
 		return fmt.Sprintf("%s  %s", formatBytes(done), rate)
@@ -59,7 +64,21 @@ func formatProgress(done, total int64, elapsed time.Duration) string {
 	filled := int(done * progressBarWidth / total)
 	bar := strings.Repeat("#", filled) + strings.Repeat("-", progressBarWidth-filled)
 	percent := float64(done) * 100 / float64(total)
-	return fmt.Sprintf("[%s] %5.1f%%  %s / %s  %s", bar, percent, formatBytes(done), formatBytes(total), rate)
+	return fmt.Sprintf("[%s] %5.1f%%  %s / %s  %s%s", bar, percent, formatBytes(done), formatBytes(total), rate, eta)
+}
+
+// formatETA renders a time left, rounded to the second: "7s", "3m05s",
+// "2h14m". (formatProgress shows none under half a second: a bar at
+// 100.0% with "ETA 1s" would read as a contradiction.)
+func formatETA(d time.Duration) string {
+	seconds := int64((d + time.Second/2) / time.Second)
+	switch {
+	case seconds < 60:
+		return fmt.Sprintf("%ds", seconds)
+	case seconds < 3600:
+		return fmt.Sprintf("%dm%02ds", seconds/60, seconds%60)
+	}
+	return fmt.Sprintf("%dh%02dm", seconds/3600, seconds%3600/60)
 }
 
 // formatBytes renders n with a binary unit and one decimal ("1.5 KiB");
@@ -87,11 +106,18 @@ type progress struct {
 	now     func() time.Time
 	started time.Time
 
+	// afterLast, when set, is said once the last byte has passed instead
+	// of ending the bar: "verifying" (get checks the hash), "waiting for
+	// the node" (put's answer comes once the node stored the object). The
+	// command then ends the bar with finishWith.
+	afterLast string
+
 	mu       sync.Mutex
 	done     int64
 	drawnAt  time.Time
 	drawn    bool
 	finished bool
+	label    string // said after the figures: "verifying", "verified"
 }
 
 func newProgress(out io.Writer, source io.Reader, total int64, now func() time.Time) *progress {
@@ -108,15 +134,44 @@ func (p *progress) Read(b []byte) (int, error) {
 		p.draw(t)
 	}
 	if err == io.EOF {
-		p.finishLocked()
+		if p.afterLast != "" {
+			p.labelLocked(p.afterLast)
+		} else {
+			p.finishLocked()
+		}
 	}
 	return n, err
+}
+
+// labelLocked redraws the bar with a word after the figures, if a bar is
+// shown.
+func (p *progress) labelLocked(label string) {
+	if p.finished || !p.drawn {
+		return
+	}
+	p.label = label
+	p.draw(p.now())
+}
+
+// finishWith ends the bar with a last word ("verified", "integrity check
+// failed").
+func (p *progress) finishWith(label string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.drawn && !p.finished {
+		p.label = label
+	}
+	p.finishLocked()
 }
 
 // draw overwrites the current line: carriage return, the bar, and an
 // erase to the end of the line in case the previous text was longer.
 func (p *progress) draw(t time.Time) {
-	fmt.Fprintf(p.out, "\r%s\x1b[K", formatProgress(p.done, p.total, t.Sub(p.started)))
+	line := formatProgress(p.done, p.total, t.Sub(p.started))
+	if p.label != "" {
+		line += "  " + p.label
+	}
+	fmt.Fprintf(p.out, "\r%s\x1b[K", line)
 	p.drawn, p.drawnAt = true, t
 }
 
@@ -148,11 +203,14 @@ func (c *client) progressOut(stderr io.Writer) io.Writer {
 
 // trackUpload wraps a large request body in a bar when the command shows
 // one. ContentLength is left as http.NewRequest set it.
-func (c *client) trackUpload(req *http.Request, size int) {
-	if c.barOut == nil || !c.transfer || size <= progressBytesMin || req.Body == nil {
+// An upload of unknown size (stdin) gets a bar of bytes and rate once it
+// passes progressBytesMin.
+func (c *client) trackUpload(req *http.Request, size int64) {
+	if c.barOut == nil || !c.transfer || (size >= 0 && size <= progressBytesMin) || req.Body == nil || req.Body == http.NoBody {
 		return
 	}
-	c.bar = newProgress(c.barOut, req.Body, int64(size), time.Now)
+	c.bar = newProgress(c.barOut, req.Body, size, time.Now)
+	c.bar.afterLast = "waiting for the node"
 	req.Body = io.NopCloser(c.bar)
 }
 

@@ -33,14 +33,18 @@ func TestFormatBytes(t *testing.T) {
 }
 
 // TestFormatProgress: the expected lines are worked out by hand: 5 of 10
-// MiB fills 15 of 30 cells, and 5 MiB in 2 s is 2.5 MiB/s.
+// MiB fills 15 of 30 cells, 5 MiB in 2 s is 2.5 MiB/s, and the other 5 MiB
+// at that rate take 2 s more.
 func TestFormatProgress(t *testing.T) {
 	cases := []struct {
 		done, total int64
 		elapsed     time.Duration
 		want        string
 	}{
-		{5 << 20, 10 << 20, 2 * time.Second, "[" + strings.Repeat("#", 15) + strings.Repeat("-", 15) + "]  50.0%  5.0 MiB / 10.0 MiB  2.5 MiB/s"},
+		{5 << 20, 10 << 20, 2 * time.Second, "[" + strings.Repeat("#", 15) + strings.Repeat("-", 15) + "]  50.0%  5.0 MiB / 10.0 MiB  2.5 MiB/s  ETA 2s"},
+		{1 << 20, 100 << 20, time.Second, "[" + strings.Repeat("-", 30) + "]   1.0%  1.0 MiB / 100.0 MiB  1.0 MiB/s  ETA 1m39s"},
+		// 0.05% left at this rate is under half a second: no "ETA 0s".
+		{10<<20 - 5<<10, 10 << 20, time.Second, "[" + strings.Repeat("#", 29) + "-] 100.0%  10.0 MiB / 10.0 MiB  10.0 MiB/s"},
 		{0, 10 << 20, 0, "[" + strings.Repeat("-", 30) + "]   0.0%  0 B / 10.0 MiB  --"},
 		{20 << 20, 10 << 20, 4 * time.Second, "[" + strings.Repeat("#", 30) + "] 100.0%  10.0 MiB / 10.0 MiB  5.0 MiB/s"},
 		{3 << 20, -1, time.Second, "3.0 MiB  3.0 MiB/s"},
@@ -48,6 +52,17 @@ func TestFormatProgress(t *testing.T) {
 	for _, c := range cases {
 		if got := formatProgress(c.done, c.total, c.elapsed); got != c.want {
 			t.Errorf("formatProgress(%d, %d, %v) =\n  %q\nwant\n  %q", c.done, c.total, c.elapsed, got, c.want)
+		}
+	}
+}
+
+func TestFormatETA(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "0s", 1500 * time.Millisecond: "2s", 59 * time.Second: "59s", 65 * time.Second: "1m05s",
+		3599 * time.Second: "59m59s", 2*time.Hour + 14*time.Minute + 3*time.Second: "2h14m",
+	} {
+		if got := formatETA(d); got != want {
+			t.Errorf("formatETA(%v) = %q, want %q", d, got, want)
 		}
 	}
 }
@@ -185,7 +200,30 @@ func TestTransfersWithoutTerminalDrawNoBar(t *testing.T) {
 			t.Fatalf("%v: %v", args, err)
 		}
 	}
-	if n := strings.Count(bar.String(), "100.0%  2.0 MiB / 2.0 MiB"); n != 2 {
-		t.Fatalf("with a bar output, put and get drew %d full bars: %q", n, bar.String())
+	// put says "waiting for the node" once the last byte is sent and ends
+	// with "stored"; get says "verifying" once the last byte is in and
+	// ends with "verified".
+	lines := strings.SplitAfter(bar.String(), "\n")
+	if len(lines) != 3 || lines[2] != "" {
+		t.Fatalf("with a bar output, put and get drew %q; want two bars, each ending its line", bar.String())
 	}
+	putLast, getLast := lastDraw(lines[0]), lastDraw(lines[1])
+	if !strings.Contains(lines[0], "100.0%  2.0 MiB / 2.0 MiB  --  waiting for the node") && !strings.Contains(lines[0], "/s  waiting for the node") {
+		t.Fatalf("put never said it waits for the node: %q", lines[0])
+	}
+	if !strings.Contains(putLast, "100.0%  2.0 MiB / 2.0 MiB") || !strings.HasSuffix(putLast, "stored\x1b[K\n") {
+		t.Fatalf("put's last draw %q", putLast)
+	}
+	if !strings.Contains(lines[1], "100.0%  2.0 MiB / 2.0 MiB  --  verifying") && !strings.Contains(lines[1], "/s  verifying") {
+		t.Fatalf("get never said verifying: %q", lines[1])
+	}
+	if !strings.Contains(getLast, "100.0%  2.0 MiB / 2.0 MiB") || !strings.HasSuffix(getLast, "verified\x1b[K\n") {
+		t.Fatalf("get's last draw %q", getLast)
+	}
+}
+
+// lastDraw returns the last redraw of one bar's line.
+func lastDraw(line string) string {
+	draws := strings.Split(line, "\r")
+	return draws[len(draws)-1]
 }

@@ -206,9 +206,29 @@ func TestAuditVerifyFile(t *testing.T) {
 	if _, errOut, code := runCtl(t, "", "audit", "verify", "--file", careful); code != 1 || !strings.Contains(errOut, "first bad record is seq 3") {
 		t.Fatalf("careful tamper: %d %q", code, errOut)
 	}
-	// A removed record breaks the seq chain.
+	// A removed record is named: seq 2 is missing, not its neighbour.
 	removed := writeExport(t, append(append([]audit.Record{}, recs[:1]...), recs[2:]...), nil)
-	if _, errOut, code := runCtl(t, "", "audit", "verify", "--file", removed); code != 1 || !strings.Contains(errOut, "first bad record is seq 1") {
+	if _, errOut, code := runCtl(t, "", "audit", "verify", "--file", removed); code != 1 ||
+		!strings.Contains(errOut, "first bad record is seq 2: seq 2 missing (line 2 of "+removed+" holds seq 3 right after seq 1 on line 1)") {
 		t.Fatalf("removed record: %d %q", code, errOut)
+	}
+	removedTwo := writeExport(t, append(append([]audit.Record{}, recs[:2]...), recs[4:]...), nil)
+	if _, errOut, code := runCtl(t, "", "audit", "verify", "--file", removedTwo); code != 1 || !strings.Contains(errOut, "first bad record is seq 3: seqs 3 to 4 missing") {
+		t.Fatalf("two removed records: %d %q", code, errOut)
+	}
+	removedFirst := writeExport(t, recs[1:], nil)
+	if _, errOut, code := runCtl(t, "", "audit", "verify", "--file", removedFirst); code != 1 || !strings.Contains(errOut, "first bad record is seq 1: seq 1 missing") {
+		t.Fatalf("first record removed: %d %q", code, errOut)
+	}
+	duplicated := writeExport(t, append(append([]audit.Record{}, recs[:3]...), recs[2:]...), nil)
+	if _, errOut, code := runCtl(t, "", "audit", "verify", "--file", duplicated); code != 1 || !strings.Contains(errOut, "first bad record is seq 3 (line 4 of") {
+		t.Fatalf("duplicated record: %d %q", code, errOut)
+	}
+	// Blank lines do not shift the line named.
+	data, _ := os.ReadFile(careful)
+	spaced := filepath.Join(t.TempDir(), "spaced.jsonl")
+	_ = os.WriteFile(spaced, append([]byte("\n\n"), data...), 0o600)
+	if _, errOut, code := runCtl(t, "", "audit", "verify", "--file", spaced); code != 1 || !strings.Contains(errOut, "seq 3 (line 5 of") {
+		t.Fatalf("careful tamper after blank lines: %d %q", code, errOut)
 	}
 }

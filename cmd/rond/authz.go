@@ -25,7 +25,11 @@ const auditReadyPoll = 50 * time.Millisecond
 // loadPolicy builds the policy in force: the --policy file, validated at
 // start (an invalid file stops the start with exit 2, naming the rule and
 // field), else gateway.DefaultPolicy. Path is "" when no file is watched.
+// It runs before the HTTP server starts, so it also creates the series of
+// the cap key reloads at zero: the first scrape has them, and increase()
+// sees the first rotation.
 func loadPolicy(cfg Config, metrics *runtime.PromMetrics, log *slog.Logger) (*gateway.PolicyFile, error) {
+	metrics.Add(auth.MetricKMSRotations, keyfile.CapKeyID, 0)
 	p, err := gateway.NewPolicy(nil)
 	if err != nil {
 		return nil, err
@@ -55,7 +59,6 @@ func watchReloads(ctx context.Context, gw *gateway.Gateway, pf *gateway.PolicyFi
 	}
 	done := make(chan struct{})
 	pf.Applied = func(b *policy.Bundle) { auditPolicy(ctx, gw, b, "reloaded from "+pf.Path) }
-	keys.metrics.Add(auth.MetricKMSRotations, keyfile.CapKeyID, 0) // the series exists from the start
 	if pf.Path != "" {
 		go pf.Run(done, hup())
 	}

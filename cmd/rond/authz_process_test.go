@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/policy"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/io/gateway"
 	"github.com/ron-network/ron/io/keyfile"
@@ -39,18 +41,40 @@ func padPolicy(t *testing.T, text string) []byte {
 	return []byte(text + "#" + strings.Repeat(" ", policyBytes-len(text)-2) + "\n")
 }
 
-// writeKeepingStat replaces path's content and restores its modification
-// time: same size, same time, so the poll sees no change.
+// writeKeepingStat replaces path's content and keeps its modification
+// time: same size, same time, so the poll sees no change. The new content
+// gets the old time before it is renamed over path, so no poll can see a
+// half-written file or a fresh time in between.
 func writeKeepingStat(t *testing.T, path string, data []byte) {
 	t.Helper()
 	st, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(path, data, 0o600); err != nil {
+	next := path + ".next"
+	if err := os.WriteFile(next, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chtimes(path, st.ModTime(), st.ModTime()); err != nil {
+	if err := os.Chtimes(next, st.ModTime(), st.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	replaceFile(t, next, path)
+}
+
+// writeAtomically replaces path's content in one step (a rename), so a
+// poll sees the old file or the new one, never a half-written one.
+func writeAtomically(t *testing.T, path string, data []byte) {
+	t.Helper()
+	next := path + ".next"
+	if err := os.WriteFile(next, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	replaceFile(t, next, path)
+}
+
+func replaceFile(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.Rename(from, to); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -169,8 +193,12 @@ func TestProcessCapabilitiesPolicyAudit(t *testing.T) {
 	if a := call(t, "GET", obj, "", nil); a.status != 200 {
 		t.Fatalf("public read: %d", a.status)
 	}
+	// Barrier: two polls finished after the rewrite, so one started after it.
+	polls := metricValue(t, n.url, policy.MetricPolls)
 	writeKeepingStat(t, policyFile, padPolicy(t, privateReads))
-	time.Sleep(3 * gateway.PolicyPollInterval)
+	waitFor(t, keyReloadWait, "two policy polls after the rewrite", func() bool {
+		return metricValue(t, n.url, policy.MetricPolls) >= polls+2
+	})
 	if a := call(t, "GET", obj, "", nil); a.status != 200 {
 		t.Fatalf("the poll applied a change of neither size nor time: %d", a.status)
 	}
@@ -185,12 +213,23 @@ func TestProcessCapabilitiesPolicyAudit(t *testing.T) {
 		t.Fatalf("authenticated read under the private policy: %d", a.status)
 	}
 
-	// An invalid bundle (seen by the poll and by SIGHUP) is refused.
-	if err := os.WriteFile(policyFile, []byte(brokenPolicy), 0o600); err != nil {
+	// An invalid bundle is refused when the poll sees it, and again on
+	// SIGHUP: each refusal is counted, and the old bundle stays after each.
+	rejected := `{result="` + policy.ReloadRejected + `"}`
+	if got := metricValue(t, n.url, policy.MetricReloads+rejected); got != 0 {
+		t.Fatalf("policy_reloads_total%s before any invalid bundle: %v", rejected, got)
+	}
+	writeAtomically(t, policyFile, []byte(brokenPolicy))
+	waitFor(t, keyReloadWait, "the poll to refuse the invalid bundle", func() bool {
+		return metricValue(t, n.url, policy.MetricReloads+rejected) == 1
+	})
+	wantDeny(t, call(t, "GET", obj, "", nil), 401, gateway.ReasonPolicyDenied, "default-deny")
+	if err := n.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	_ = n.cmd.Process.Signal(syscall.SIGHUP)
-	time.Sleep(3 * gateway.PolicyPollInterval)
+	waitFor(t, keyReloadWait, "SIGHUP to refuse the invalid bundle", func() bool {
+		return metricValue(t, n.url, policy.MetricReloads+rejected) == 2
+	})
 	wantDeny(t, call(t, "GET", obj, "", nil), 401, gateway.ReasonPolicyDenied, "default-deny")
 
 	// The live log verifies; a tampered export does not.
@@ -262,6 +301,24 @@ func auditKinds(t *testing.T, body []byte) []string {
 		}
 	}
 	return out
+}
+
+// metricValue scrapes url's /metrics for one series (a name, with its
+// labels if any, as the exposition format writes it); an absent series
+// fails the test, since every series a test waits on exists from the start.
+func metricValue(t *testing.T, url, series string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(string(call(t, "GET", url+"/metrics", "", nil).body), "\n") {
+		if value, ok := strings.CutPrefix(line, series+" "); ok {
+			v, err := strconv.ParseFloat(value, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return v
+		}
+	}
+	t.Fatalf("/metrics has no series %s", series)
+	return 0
 }
 
 func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {

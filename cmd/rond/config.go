@@ -8,8 +8,11 @@ import (
 	"io"
 	"net"
 	"os"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"go.yaml.in/yaml/v3"
 
@@ -43,11 +46,15 @@ type Config struct {
 	// OAPAddr is the OAP/1 client endpoint's UDP address, "off" for none
 	// (oap.go).
 	OAPAddr string `yaml:"oap_addr"`
+	// MemoryMax is a micronode's memory budget in bytes (0: none); see
+	// gateway.Config.MemoryBytesMax.
+	MemoryMax int64 `yaml:"memory_max"`
 }
 
 func defaults() Config {
 	return Config{HTTPAddr: "127.0.0.1:8080", QUICAddr: "127.0.0.1:7070", LogFormat: "text", LogLevel: "info",
-		EdgeCacheBytes: edgecache.BytesMaxDefault, AnonymousReadRate: gateway.AnonymousRateDefault, OAPAddr: oapAddrDefault}
+		EdgeCacheBytes: edgecache.BytesMaxDefault, AnonymousReadRate: gateway.AnonymousRateDefault, OAPAddr: oapAddrDefault,
+		MemoryMax: gateway.MemoryBytesMaxDefault}
 }
 
 // setting is one configuration knob reachable from the file, the
@@ -106,6 +113,11 @@ var settings = []setting{
 		c.AnonymousReadRate = n
 		return err
 	}},
+	{"memory-max", "RON_MEMORY_MAX", "a micronode's memory budget in `BYTES`: writes that do not fit are refused (507); 0 disables; default 1 GiB", false, func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		c.MemoryMax = n
+		return err
+	}},
 }
 
 // anonymousReadRateMax bounds anonymous_read_rate: far beyond what a node
@@ -127,15 +139,19 @@ type options struct {
 	version    bool
 }
 
-// loadConfig builds the configuration from args and the environment.
-func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, options, error) {
+// errHelp is loadConfig's answer to --help: run prints the usage to
+// stdout and exits 0.
+var errHelp = errors.New("rond: help requested")
+
+// newFlagSet declares rond's flags: the command-line-only switches into
+// opts and every setting into flagValues (applied last, over the file and
+// the environment).
+func newFlagSet(opts *options, flagValues map[string]string) *flag.FlagSet {
 	fs := flag.NewFlagSet("rond", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usageText); fs.PrintDefaults() }
-	var opts options
-	fs.StringVar(&opts.configFile, "config", "", "YAML config `FILE` (strict: unknown keys are errors)")
-	fs.BoolVar(&opts.version, "version", false, "print the version and exit")
-	flagValues := map[string]string{}
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.StringVar(&opts.configFile, "config", "", "YAML config `FILE` (strict: unknown keys are errors; check one with: rond config check FILE)")
+	fs.BoolVar(&opts.version, "version", false, "print the version, the Go version and the VCS revision, and exit")
 	for _, s := range settings {
 		s := s
 		set := func(v string) error { flagValues[s.flag] = v; return nil }
@@ -145,11 +161,30 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 			fs.Func(s.flag, s.usage, set)
 		}
 	}
+	return fs
+}
+
+// printUsage writes rond --help: the usage text and every flag.
+func printUsage(w io.Writer) {
+	fs := newFlagSet(&options{}, map[string]string{})
+	fs.SetOutput(w)
+	fmt.Fprint(w, usageText)
+	fs.PrintDefaults()
+}
+
+// loadConfig builds the configuration from args and the environment.
+func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, options, error) {
+	var opts options
+	flagValues := map[string]string{}
+	fs := newFlagSet(&opts, flagValues)
 	if err := fs.Parse(args); err != nil {
-		return Config{}, opts, &configError{msg: err.Error()}
+		if errors.Is(err, flag.ErrHelp) {
+			return Config{}, opts, errHelp
+		}
+		return Config{}, opts, &configError{msg: "rond: " + err.Error() + " (run 'rond --help')"}
 	}
 	if fs.NArg() > 0 {
-		return Config{}, opts, badSetting("arguments", "unexpected %q (rond takes only flags)", fs.Arg(0))
+		return Config{}, opts, badSetting("arguments", "unexpected %q (rond takes only flags, or: rond config check FILE | rond config schema; run 'rond --help')", fs.Arg(0))
 	}
 	cfg := defaults()
 	if opts.configFile == "" {
@@ -182,12 +217,145 @@ func readConfigFile(path string, cfg *Config) error {
 	if err != nil {
 		return badSetting("--config", "%v", err)
 	}
+	return parseConfigFile(path, data, cfg)
+}
+
+// parseConfigFile decodes data (the file path) into cfg. Unknown keys are
+// refused with their line and the nearest known key; type errors carry
+// the file and line in the compiler's form (FILE:LINE: message).
+func parseConfigFile(path string, data []byte, cfg *Config) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return badSetting(path, "%s", yamlErrorText(path, err))
+	}
+	if err := checkConfigKeys(path, &doc); err != nil {
+		return err
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return badSetting(path, "%v", err)
+		return badSetting(path, "%s", yamlErrorText(path, err))
 	}
 	return nil
+}
+
+// checkConfigKeys walks the top-level mapping of doc and refuses the
+// first key that is not a Config field.
+func checkConfigKeys(path string, doc *yaml.Node) error {
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil // an empty file: the defaults
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return &configError{msg: fmt.Sprintf("rond: config: %s:%d: the file must be a mapping of settings (key: value), not a %s",
+			path, root.Line, yamlKindName(root))}
+	}
+	known := configKeys()
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		key := root.Content[i]
+		if slices.Contains(known, key.Value) {
+			continue
+		}
+		hint := "known keys: " + strings.Join(known, ", ")
+		if near := nearestKey(key.Value, known); near != "" {
+			hint = fmt.Sprintf("did you mean %q?", near)
+		}
+		return &configError{msg: fmt.Sprintf("rond: config: %s:%d: unknown key %q (%s)", path, key.Line, key.Value, hint)}
+	}
+	return nil
+}
+
+func yamlKindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "list"
+	case yaml.ScalarNode:
+		return "single value"
+	}
+	return "non-mapping"
+}
+
+// yamlErrorText turns the YAML library's "yaml: line N: msg" errors into
+// "FILE:N: msg" lines joined with "; ".
+func yamlErrorText(path string, err error) string {
+	var lines []string
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		lines = te.Errors
+	} else {
+		lines = []string{strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	for i, l := range lines {
+		l = strings.TrimSpace(l)
+		if rest, ok := strings.CutPrefix(l, "line "); ok {
+			if n, msg, ok := strings.Cut(rest, ": "); ok {
+				l = path + ":" + n + ": " + msg
+			}
+		} else {
+			l = path + ": " + l
+		}
+		lines[i] = l
+	}
+	return strings.Join(lines, "; ")
+}
+
+// configKeys returns the YAML keys of Config, in field order.
+func configKeys() []string {
+	var keys []string
+	t := reflect.TypeOf(Config{})
+	for i := 0; i < t.NumField(); i++ {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); name != "" && name != "-" {
+			keys = append(keys, name)
+		}
+	}
+	return keys
+}
+
+// nearestKey returns the known key closest to key by edit distance, or ""
+// when none is close enough to be the intended one (at most a third of
+// the key's length, and at least 1, edits away).
+func nearestKey(key string, known []string) string {
+	best, bestDistance := "", max(len(key)/3, 1)+1
+	for _, k := range known {
+		if d := editDistance(key, k); d < bestDistance {
+			best, bestDistance = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b (bytes).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// listenError explains a listen failure of setting (http_addr, quic_addr,
+// oap_addr) at addr: a port in use is most often another rond, so say so
+// and name the flag that moves it.
+func listenError(setting, addr, network string, err error) error {
+	flagName := strings.ReplaceAll(setting, "_", "-")
+	env := "RON_" + strings.ToUpper(setting)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return &configError{msg: fmt.Sprintf("rond: config: %s: %s (%s) is already in use: another rond may be running; "+
+			"stop it, or choose another port with --%s HOST:PORT (or %s, or %s in --config)", setting, addr, network, flagName, env, setting)}
+	}
+	return &configError{msg: fmt.Sprintf("rond: config: %s: %s (%s): %v (set it with --%s HOST:PORT)", setting, addr, network, err, flagName)}
 }
 
 // peer is a parsed bootstrap entry.
@@ -246,6 +414,9 @@ func (c Config) validate() error {
 	}
 	if c.EdgeCacheBytes < 0 {
 		return badSetting("edge_cache_bytes", "%d is negative (0 disables the cache)", c.EdgeCacheBytes)
+	}
+	if c.MemoryMax < 0 {
+		return badSetting("memory_max", "%d is negative (0 disables the budget)", c.MemoryMax)
 	}
 	if !(c.AnonymousReadRate > 0 && c.AnonymousReadRate <= anonymousReadRateMax) {
 		return badSetting("anonymous_read_rate", "%v is not a rate above 0 and at most %g requests per second", c.AnonymousReadRate, anonymousReadRateMax)

@@ -50,6 +50,18 @@
 // OVER_QUOTA with Retry-After, and they still pass the in-flight cap and
 // its read headroom like every request.
 //
+// An unknown key in the file is refused as FILE:LINE: unknown key "k" (did
+// you mean "key"?) with the nearest known key by edit distance; a value of
+// the wrong type names FILE:LINE too. rond config check FILE validates a
+// file (defaults, the file, validation; no environment, no flags) without
+// starting: exit 0, or 1 with the same message. rond config schema prints
+// the file's JSON Schema (draft 2020-12), generated from Config's yaml tags
+// with each key's type, default and description. A port another process
+// holds (most often a second rond) stops the start naming the setting, the
+// address and the flag that moves it. rond --help prints the usage on
+// stdout; --version prints the version, the Go version and the VCS
+// revision.
+//
 // # Capabilities, policy and audit
 //
 // Key files are created with mode 0600; a key file that group or others
@@ -93,7 +105,7 @@
 // # Revocation
 //
 // Every node's registry takes revocations signed by an admin key, and
-// non-replicas pull them every registry.DefaultRevocationPullInterval
+// non-replicas pull them every registry.RevocationPullIntervalDefault
 // (1 s). The key this node signs with is --admin-key-file FILE (hex
 // Ed25519 seed, mode 0600, created if missing), else one derived with
 // BLAKE3 derive-key from the seed of the cap key's oldest live version
@@ -129,6 +141,9 @@ package main
 const usageText = `rond runs a RON node (content-addressed storage, names, DHT).
 
 Usage: rond [flags]
+       rond config check FILE    validate a config file without starting
+       rond config schema        print the config file's JSON Schema
+       rond --version
 
 With no flags: a micronode in memory on http://127.0.0.1:8080 (QUIC on
 127.0.0.1:7070); it prints a root token and curl examples.

@@ -14,6 +14,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	goruntime "runtime"
+	"runtime/debug"
+	"slices"
 	"syscall"
 	"time"
 
@@ -33,12 +35,9 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-// Shutdown bounds.
-const (
-	drainTimeout      = 10 * time.Second
-	readHeaderTimeout = 10 * time.Second
-	idleTimeout       = 2 * time.Minute
-)
+// drainTimeout bounds the shutdown; the HTTP server's timeouts are
+// gateway.NewServer's.
+const drainTimeout = 10 * time.Second
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
@@ -47,9 +46,25 @@ func main() {
 // run is main without the process: it returns the exit code (0 clean,
 // 1 runtime failure, 2 bad configuration).
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "help":
+			printUsage(stdout)
+			return 0
+		case "version":
+			fmt.Fprintln(stdout, versionLine())
+			return 0
+		case "config":
+			return configCmd(args[1:], stdout, stderr)
+		}
+	}
 	cfg, opts, err := loadConfig(args, getenv, stderr)
+	if errors.Is(err, errHelp) {
+		printUsage(stdout)
+		return 0
+	}
 	if opts.version {
-		fmt.Fprintf(stdout, "rond %s (%s)\n", version, goruntime.Version())
+		fmt.Fprintln(stdout, versionLine())
 		return 0
 	}
 	if err != nil {
@@ -69,6 +84,28 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return 1
 	}
 	return 0
+}
+
+// versionLine is the answer to --version: the release (set with -ldflags,
+// else the module version when installed with go install), the Go version
+// and the VCS revision the binary was built from, when the build recorded
+// it (go build and go install in a checkout do; go run does not).
+func versionLine() string {
+	release, revision, dirty := version, "unknown", ""
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if release == "dev" && info.Main.Version != "" && info.Main.Version != "(devel)" {
+			release = info.Main.Version
+		}
+		for _, s := range info.Settings {
+			switch {
+			case s.Key == "vcs.revision":
+				revision = s.Value
+			case s.Key == "vcs.modified" && s.Value == "true":
+				dirty = "+dirty"
+			}
+		}
+	}
+	return fmt.Sprintf("rond %s (%s, revision %s%s)", release, goruntime.Version(), revision, dirty)
 }
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
@@ -110,7 +147,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		return err
 	}
 	spec.AdminKeys = registryAdminKeys(cfg, token.admin.Public().(ed25519.PublicKey), len(spec.Replicas), log)
-	spec.RevocationPullInterval = registry.DefaultRevocationPullInterval
+	spec.RevocationPullInterval = registry.RevocationPullIntervalDefault
 	if err := spec.Validate(); err != nil {
 		return &configError{msg: err.Error()}
 	}
@@ -126,14 +163,21 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	gwConfig := gatewayConfig(n, spec, token, policyFile, log)
 	gwConfig.EdgeCacheBytes = cfg.EdgeCacheBytes
 	gwConfig.Admission.AnonymousRate = cfg.AnonymousReadRate
+	if cfg.DataDir == "" && cfg.MemoryMax > 0 { // a micronode keeps its objects in its heap
+		gwConfig.MemoryBytesMax = cfg.MemoryMax
+		debug.SetMemoryLimit(cfg.MemoryMax)
+	}
 	gw := gateway.New(gwConfig)
-	n.http.Handler = gw
+	handler := gw.WithStatus(gateway.StatusConfig{NodeID: spec.Self().String(), Profile: profile(cfg), Started: started,
+		RegistryReplica: slices.Contains(spec.Replicas, spec.Self())})
+	n.http.Handler = handler
 	go func() {
-		if err := n.http.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		// gw.Listener: net/http's own errors leave as envelopes too.
+		if err := n.http.Serve(gw.Listener(n.httpLn)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("rond: http server failed", "err", err)
 		}
 	}()
-	if err := startOAP(n, cfg, spec.Key, gw, log); err != nil {
+	if err := startOAP(n, cfg, spec.Key, handler, log); err != nil {
 		n.close(log)
 		return err
 	}
@@ -226,7 +270,7 @@ func start(cfg Config, spec runtime.NodeSpec, peers []peer, log *slog.Logger) (*
 	n := &node{disk: disk}
 	metrics := runtime.NewPromMetrics(log)
 	n.rt, err = runtime.New(runtime.Config{Self: spec.Self(), NewNode: spec.NewNode, Disk: disk,
-		Metrics: metrics, Logger: log, ReadyCheck: runtime.NodeReady})
+		Metrics: metrics, Logger: log, ReadyCheck: runtime.NodeReady, FailedCheck: runtime.NodeFailed})
 	if err != nil {
 		n.close(log)
 		return nil, err
@@ -234,7 +278,7 @@ func start(cfg Config, spec runtime.NodeSpec, peers []peer, log *slog.Logger) (*
 	n.transport, err = quicnet.Listen(quicnet.Config{Key: spec.Key, ListenAddr: cfg.QUICAddr, Metrics: metrics, Logger: log}, n.rt.Deliver)
 	if err != nil {
 		n.close(log)
-		return nil, &configError{msg: fmt.Sprintf("rond: config: quic_addr: %v", err)}
+		return nil, listenError("quic_addr", cfg.QUICAddr, "UDP", err)
 	}
 	for _, p := range peers {
 		n.transport.AddPeer(p.id, p.addr)
@@ -243,10 +287,9 @@ func start(cfg Config, spec runtime.NodeSpec, peers []peer, log *slog.Logger) (*
 	n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		n.close(log)
-		return nil, &configError{msg: fmt.Sprintf("rond: config: http_addr: %v", err)}
+		return nil, listenError("http_addr", cfg.HTTPAddr, "TCP", err)
 	}
-	n.http = &http.Server{ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	n.http = gateway.NewServer(nil, slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	return n, nil
 }
 

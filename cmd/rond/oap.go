@@ -41,7 +41,7 @@ func startOAP(n *node, cfg Config, key ed25519.PrivateKey, gw http.Handler, log 
 	srv, err := oapgate.Listen(oapgate.Config{Key: key, ListenAddr: cfg.OAPAddr, Handler: gw,
 		UA: "rond/" + version, Metrics: n.rt.Prom(), Logger: log})
 	if err != nil {
-		return &configError{msg: fmt.Sprintf("rond: config: oap_addr: %v", err)}
+		return listenError("oap_addr", cfg.OAPAddr, "UDP", err)
 	}
 	n.oap = srv
 	log.Info("rond: OAP/1 client API", "addr", srv.Addr().String(), "alpn", oapgate.ALPN)

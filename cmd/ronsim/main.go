@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	goruntime "runtime"
+	"runtime/debug"
 )
 
 const usage = `ronsim: the RON cluster simulator
@@ -24,9 +26,12 @@ Usage:
       --json prints one line per seed, then the summary; Ctrl-C prints the
       partial summary and exits 130)
   ronsim determinism FILE... [--seeds N]
+  ronsim real FILE [--seed N] [--json] [--history FILE] [--viz FILE.html] [--rond PATH] [--keep DIR]
+              [--duration D] [--canary BUG] [--failpoint NAME=TERMS] [--oap-share F]
   ronsim shrink FILE --seed N [--swarm] [--check NAME] [--budget 60s] [--workers W] -o MIN.yaml
       reduce a failing run to a smaller scenario that still fails the same check
-  ronsim help
+  ronsim help [COMMAND]     (or COMMAND --help: its flags and examples)
+  ronsim --version
 
 Examples:
   ronsim run scenarios/overlay_partition.yaml
@@ -44,6 +49,9 @@ Examples:
       run the 3rd of 16 disjoint slices of the seed range (for a CI matrix)
   ronsim determinism scenarios/*.yaml
       run every scenario twice per seed and compare trace hashes
+  ronsim real scenarios/partition.yaml --seed 1 --keep out/real
+      the same scenario against real rond processes (not deterministic),
+      checked by the same checkers; keeps the node logs and the history
 
 Exit status: 0 all checks passed, 1 a check failed, 2 bad input.
 `
@@ -65,6 +73,11 @@ func main() {
 	if err == nil {
 		return
 	}
+	var help *helpRequest
+	if errors.As(err, &help) {
+		fmt.Fprint(os.Stdout, help.text)
+		return
+	}
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil && ee.err.Error() != "" {
@@ -78,8 +91,7 @@ func main() {
 
 func dispatch(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return &exitError{code: 2, err: errors.New("missing command")}
+		return badInput("missing command (run 'ronsim --help')")
 	}
 	switch args[0] {
 	case "run":
@@ -88,14 +100,42 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return cmdExplore(args[1:], stdout, stderr)
 	case "determinism":
 		return cmdDeterminism(args[1:], stdout, stderr)
+	case "real":
+		return cmdReal(args[1:], stdout, stderr)
 	case "shrink":
 		return cmdShrink(args[1:], stdout, stderr)
 	case "worker":
 		return cmdWorker(args[1:], os.Stdin, stdout)
 	case "help", "-h", "--help":
+		if len(args) > 1 && commandHelp[args[1]] != "" {
+			return dispatch([]string{args[1], "--help"}, stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
 		return nil
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, versionLine())
+		return nil
 	}
-	fmt.Fprint(stderr, usage)
-	return badInput("unknown command %q", args[0])
+	return badInput("unknown command %q (run 'ronsim --help')", args[0])
+}
+
+// versionLine is the answer to --version: the module version (when
+// installed with go install at a version), the Go version and the VCS
+// revision the binary was built from, when the build recorded it.
+func versionLine() string {
+	release, revision, dirty := "dev", "unknown", ""
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if info.Main.Version != "" && info.Main.Version != "(devel)" {
+			release = info.Main.Version
+		}
+		for _, s := range info.Settings {
+			switch {
+			case s.Key == "vcs.revision":
+				revision = s.Value
+			case s.Key == "vcs.modified" && s.Value == "true":
+				dirty = "+dirty"
+			}
+		}
+	}
+	return fmt.Sprintf("ronsim %s (%s, revision %s%s)", release, goruntime.Version(), revision, dirty)
 }

@@ -208,7 +208,7 @@ func overlayBudgetZero(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := strings.Replace(string(data), "{p99: 0.25}", "{p99: 0}", 1)
+	text := strings.Replace(string(data), "p99: 0.15}", "p99: 0}", 1)
 	if text == string(data) {
 		t.Fatal("overlay_partition.yaml no longer has the p99 budget this test edits")
 	}

@@ -18,6 +18,27 @@ import (
 // shrinkBudgetDefault bounds a shrink's wall time without --budget.
 const shrinkBudgetDefault = 60 * time.Second
 
+func init() {
+	commandHelp["shrink"] = `Usage: ronsim shrink FILE --seed N [--swarm] [--check NAME] [--budget 60s] [--workers W] -o MIN.yaml
+
+Reduces a failing run to a smaller scenario that still fails the same
+check the same way: starting from the run's recorded faults, it drops
+faults, shortens and moves windows, lowers clients, rate and names, drops
+nodes outside the registry and shortens the run, each candidate in a
+worker process. Progress on stderr; ends with the minimal file (its seed
+written in it) and the replay command.
+
+Examples:
+  ronsim shrink scenarios/partition.yaml --seed 41 --swarm -o out/min.yaml
+      shrink a seed explore reported failing
+  ronsim shrink out/replay.yaml --check durability --budget 5m -o out/min.yaml
+      shrink a recorded run on its durability failure, for up to 5 minutes
+
+Exit status: 0 a minimal file was written, 2 bad input or a seed that
+does not fail.
+`
+}
+
 // candidateLine is one line a shrink worker reads: a scenario to run at a
 // seed.
 type candidateLine struct {

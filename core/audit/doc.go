@@ -1,4 +1,4 @@
-// Package audit is RON's append-only audit log (DESIGN 5.6, ron-audit):
+// Package audit is RON's append-only audit log (ARCHITECTURE 5.6, ron-audit):
 // hash-chained records of capability issue and revoke, policy changes,
 // name writes, deletes, quota rejects and key rotations.
 //

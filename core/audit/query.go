@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/node"
 )
 
 // Request bodies for callers outside the node loop (the HTTP gateway runs
@@ -78,7 +79,7 @@ func (s *Service) onRequest(in env.Request) {
 	case ReadRecords:
 		s.startRead(in.ID, body)
 	default:
-		s.env.Reply(in.ID, fmt.Errorf("audit: unknown request %T", in.Body))
+		s.env.Reply(in.ID, fmt.Errorf("%w: %T", node.ErrUnknownRequest, in.Body))
 	}
 }
 

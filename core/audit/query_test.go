@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/env/envtest"
 )
 
 // request handles one Request and returns the replies it produced once
@@ -13,7 +14,7 @@ import (
 func (h *harness) request(id env.RequestID, body any) []any {
 	h.t.Helper()
 	h.e.Replies = nil
-	h.svc.Handle(env.Request{ID: id, Service: "audit", Body: body})
+	envtest.Step(h.svc, env.Request{ID: id, Service: "audit", Body: body})
 	h.settle()
 	var out []any
 	for _, r := range h.e.Replies {
@@ -111,7 +112,7 @@ func TestReadRecordsLimits(t *testing.T) {
 	// Fill the read slots without completing the scans.
 	h.e.Replies = nil
 	for i := 0; i < ReadsInflightMax+1; i++ {
-		h.svc.Handle(env.Request{ID: env.RequestID(10 + i), Body: ReadRecords{From: 1, Limit: 1}})
+		envtest.Step(h.svc, env.Request{ID: env.RequestID(10 + i), Body: ReadRecords{From: 1, Limit: 1}})
 	}
 	if len(h.e.Replies) != 1 || !errors.Is(h.e.Replies[0].Resp.(error), ErrBusy) {
 		t.Fatalf("read beyond ReadsInflightMax: replies %v", h.e.Replies)

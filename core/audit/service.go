@@ -120,7 +120,7 @@ type Service struct {
 // New returns the audit service.
 func New() *Service { return &Service{} }
 
-func (s *Service) Name() string        { return "audit" }
+func (s *Service) Name() string        { return ServiceName }
 func (s *Service) Protocols() []uint16 { return nil }
 func (s *Service) Topics() []string    { return []string{Topic} }
 func (s *Service) Init(e env.Env)      { s.env = e }
@@ -147,7 +147,6 @@ func (s *Service) Handle(in env.Input) {
 	case env.Request:
 		s.onRequest(in)
 	}
-	s.CheckInvariants()
 }
 
 func (s *Service) onEvent(ev any) {

@@ -31,7 +31,7 @@ func newHarness(t *testing.T) *harness {
 func (h *harness) restart() {
 	h.svc = New()
 	h.svc.Init(h.e)
-	h.svc.Handle(env.Start{})
+	envtest.Step(h.svc, env.Start{})
 	h.settle()
 	if !h.svc.Status().Ready && !h.svc.Status().Broken {
 		h.t.Fatalf("service neither ready nor broken after recovery")
@@ -47,7 +47,7 @@ func (h *harness) settle() {
 			return
 		}
 		for _, in := range ins {
-			h.svc.Handle(in)
+			envtest.Step(h.svc, in)
 		}
 	}
 	h.t.Fatalf("disk and timers did not settle")
@@ -55,7 +55,7 @@ func (h *harness) settle() {
 
 func (h *harness) publish(n int) {
 	for i := 0; i < n; i++ {
-		h.svc.Handle(env.BusEvent{Topic: Topic, Event: Event{Kind: KindNameWrite, Actor: "node", Tenant: "acme", Subject: fmt.Sprintf("name-%d", i)}})
+		envtest.Step(h.svc, env.BusEvent{Topic: Topic, Event: Event{Kind: KindNameWrite, Actor: "node", Tenant: "acme", Subject: fmt.Sprintf("name-%d", i)}})
 	}
 }
 
@@ -128,7 +128,7 @@ func TestServiceQueuesEventsDuringRecovery(t *testing.T) {
 	h.settle()
 	h.svc = New()
 	h.svc.Init(h.e)
-	h.svc.Handle(env.Start{})
+	envtest.Step(h.svc, env.Start{})
 	h.publish(3) // the scan has not completed yet
 	if h.svc.Status().Ready || h.svc.Status().Appended.Seq != 0 {
 		t.Fatalf("appended before recovery finished")
@@ -223,7 +223,7 @@ func TestServiceRetriesFailedWrites(t *testing.T) {
 		ins = append(ins, d)
 	}
 	for _, in := range ins {
-		h.svc.Handle(in)
+		envtest.Step(h.svc, in)
 	}
 	if h.svc.Status().Durable.Seq == 2 {
 		t.Fatalf("durable although a put failed")
@@ -243,13 +243,13 @@ func TestServiceBoundsInflightAndRejectsInvalidEvents(t *testing.T) {
 	if got := h.e.Recorder.Values[envtest.Key(MetricDropped, "backlog")]; got != 3 {
 		t.Fatalf("backlog drops %v, want 3", got)
 	}
-	h.svc.Handle(env.BusEvent{Topic: Topic, Event: "not an event"})
-	h.svc.Handle(env.BusEvent{Topic: Topic, Event: &Event{Kind: 99}})
+	envtest.Step(h.svc, env.BusEvent{Topic: Topic, Event: "not an event"})
+	envtest.Step(h.svc, env.BusEvent{Topic: Topic, Event: &Event{Kind: 99}})
 	if got := h.e.Recorder.Values[envtest.Key(MetricDropped, "invalid")]; got != 2 {
 		t.Fatalf("invalid drops %v, want 2", got)
 	}
 	h.settle()
-	h.svc.Handle(env.BusEvent{Topic: Topic, Event: &Event{Kind: KindDelete, Detail: strings.Repeat("x", DetailBytesMax+5)}})
+	envtest.Step(h.svc, env.BusEvent{Topic: Topic, Event: &Event{Kind: KindDelete, Detail: strings.Repeat("x", DetailBytesMax+5)}})
 	h.settle()
 	records := h.stored()
 	if last := records[len(records)-1]; len(last.Detail) != DetailBytesMax {

@@ -1,4 +1,4 @@
-// Package auth holds RON's capability tokens and keys (DESIGN 5.6): pure
+// Package auth holds RON's capability tokens and keys (ARCHITECTURE 5.6): pure
 // code with no env of its own, called by whatever enforces access (the
 // gateway, ronctl, the registry).
 //

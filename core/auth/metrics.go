@@ -2,7 +2,7 @@ package auth
 
 import "github.com/ron-network/ron/core/env"
 
-// Metric names (DESIGN section 8).
+// Metric names (ARCHITECTURE section 8).
 const (
 	// MetricVerifyLatency is observed by the caller around Verify: this
 	// package cannot read a clock.

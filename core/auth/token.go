@@ -17,12 +17,12 @@ import (
 const (
 	// TokenVersion is the only encoding version this package reads.
 	TokenVersion = 1
-	// TokenTextBytesMax bounds the base64url text of a token (DESIGN 5.6).
+	// TokenTextBytesMax bounds the base64url text of a token (ARCHITECTURE 5.6).
 	TokenTextBytesMax = 4 << 10
 	// TokenBytesMax bounds the binary encoding: the most bytes whose
 	// unpadded base64url text fits TokenTextBytesMax.
 	TokenBytesMax = TokenTextBytesMax / 4 * 3
-	// CaveatsMax bounds the caveats of one token (DESIGN 5.6).
+	// CaveatsMax bounds the caveats of one token (ARCHITECTURE 5.6).
 	CaveatsMax = 64
 	// CaveatBytesMax bounds the body of one caveat.
 	CaveatBytesMax = 1 + 2 + PrefixBytesMax

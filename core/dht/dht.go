@@ -6,12 +6,13 @@ import (
 	"fmt"
 
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/internal/invariants"
 	"github.com/ron-network/ron/core/node"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/proto/oap"
 )
 
-// Metric names (DESIGN section 8).
+// Metric names (ARCHITECTURE section 8).
 const (
 	MetricLookupLatency   = "dht_lookup_latency_seconds"
 	MetricLookupHops      = "dht_lookup_hops"
@@ -56,7 +57,7 @@ var (
 	ErrOverloaded     = errors.New("dht: too many lookups in flight")
 	ErrNotStarted     = errors.New("dht: not started")
 	ErrNotStored      = errors.New("dht: no node stored the provider record")
-	ErrUnknownRequest = errors.New("dht: unknown request")
+	ErrUnknownRequest = node.ErrUnknownRequest
 )
 
 // Client requests (env.Request.Body; pointers are accepted too).
@@ -148,7 +149,7 @@ func (d *DHT) reset() {
 }
 
 // Name implements node.Service.
-func (d *DHT) Name() string { return "dht" }
+func (d *DHT) Name() string { return ServiceName }
 
 // Protocols implements node.Service.
 func (d *DHT) Protocols() []uint16 { return []uint16{oap.ProtoDHT} }
@@ -178,7 +179,6 @@ func (d *DHT) Handle(in env.Input) {
 	case env.Request:
 		d.onRequest(in)
 	}
-	d.checkInvariants()
 }
 
 // start (re)initialises the soft state: the DHT keeps nothing durable, a
@@ -277,10 +277,10 @@ func (d *DHT) ProviderRecords() int { return d.store.len() }
 
 // CheckInvariants implements node.InvariantChecker: the cheap structural
 // checks, plus the O(table) ones when built with the invariants tag.
-func (d *DHT) CheckInvariants() { d.checkInvariants() }
-
-func (d *DHT) checkInvariants() {
-	d.table.check(invariantsDeep)
+// The node calls it once after every step; Handle does not check by
+// itself.
+func (d *DHT) CheckInvariants() {
+	d.table.check(invariants.Enabled)
 	if len(d.pending) > PendingRPCsMax {
 		panic(fmt.Sprintf("dht: %d pending RPCs, max %d", len(d.pending), PendingRPCsMax))
 	}
@@ -290,7 +290,7 @@ func (d *DHT) checkInvariants() {
 	if len(d.evicts) > BucketsCount {
 		panic(fmt.Sprintf("dht: %d evictions pending", len(d.evicts)))
 	}
-	if invariantsDeep {
+	if invariants.Enabled {
 		d.checkDeep()
 	}
 }

@@ -1,4 +1,4 @@
-// Package dht is RON's Kademlia machine (DESIGN 5.3): a routing table over
+// Package dht is RON's Kademlia machine (ARCHITECTURE 5.3): a routing table over
 // NodeIDs with the XOR metric, iterative lookups, and signed provider
 // records (content address -> provider node) with a TTL and republishing.
 // It is a node.Service named "dht" on OAP/1 app_proto_id ProtoDHT, and a pure

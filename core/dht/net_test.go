@@ -17,7 +17,7 @@ func netConfig() Config {
 // warmNet builds and warms up a network of n nodes from 3 seeds.
 func warmNet(t testing.TB, seed uint64, n int, loss float64) *testNet {
 	net := newTestNet(t, seed, n, 3, netConfig())
-	net.loss = loss
+	net.setLoss(loss)
 	net.startAll(10*time.Millisecond, 30*time.Second)
 	net.checkDeep()
 	return net

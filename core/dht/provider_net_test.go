@@ -31,7 +31,7 @@ func TestProvideThenFindProviders(t *testing.T) {
 		return net.await([]env.RequestID{id}, time.Minute)[id].(ProvidersResult)
 	}
 	found := func(r ProvidersResult) bool {
-		return len(r.Providers) == 1 && r.Providers[0].Provider == provider.env.ID && r.Providers[0].Addr == addr
+		return len(r.Providers) == 1 && r.Providers[0].Provider == provider.id && r.Providers[0].Addr == addr
 	}
 	for _, from := range []int{100, 150, 199} {
 		if r := find(from); !found(r) || r.Err != nil {
@@ -44,7 +44,7 @@ func TestProvideThenFindProviders(t *testing.T) {
 		t.Fatalf("after 3m with republish: %d providers", len(r.Providers))
 	}
 
-	provider.up = false
+	net.crash(5)
 	net.run(3 * time.Minute)
 	if r := find(130); len(r.Providers) != 0 {
 		t.Fatalf("provider gone for longer than the TTL, still %d records returned", len(r.Providers))
@@ -60,7 +60,7 @@ func TestProvideThenFindProviders(t *testing.T) {
 func TestDeterminism(t *testing.T) {
 	run := func(seed uint64) (uint64, int) {
 		net := newTestNet(t, seed, 60, 3, netConfig())
-		net.loss = 0.05
+		net.setLoss(0.05)
 		net.startAll(10*time.Millisecond, 15*time.Second)
 		r := env.NewRand(seed)
 		var ids []env.RequestID

@@ -32,7 +32,7 @@ func newSolo(t *testing.T, cfg Config) *solo {
 	d := New(cfg)
 	e := envtest.New(d.Self(), 7)
 	d.Init(e)
-	d.Handle(env.Start{})
+	envtest.Step(d, env.Start{})
 	return &solo{t: t, d: d, e: e}
 }
 
@@ -51,14 +51,14 @@ func (s *solo) sent() []sentMsg {
 
 // deliver hands the machine a message from a remote node.
 func (s *solo) deliver(from proto.NodeID, corr uint64, m message) {
-	s.d.Handle(env.Message{From: from, Frame: encodeFrame(corr, &m)})
+	envtest.Step(s.d, env.Message{From: from, Frame: encodeFrame(corr, &m)})
 	s.d.checkDeep()
 }
 
 // advance moves the clock and fires due timers.
 func (s *solo) advance(d time.Duration) {
 	for _, in := range s.e.Advance(d) {
-		s.d.Handle(in)
+		envtest.Step(s.d, in)
 	}
 	s.d.checkDeep()
 }
@@ -394,12 +394,12 @@ func TestRequestsBeforeStartAndUnknown(t *testing.T) {
 	if got != ErrNoContacts || s.metric(MetricLookups, ResultEmpty) != 1 {
 		t.Fatalf("lookup with an empty table: %v", got)
 	}
-	s.d.Handle(env.Request{ID: 5, Service: "dht", Body: 42})
+	envtest.Step(s.d, env.Request{ID: 5, Service: "dht", Body: 42})
 	if len(s.e.Replies) != 1 || s.e.Replies[0].ID != 5 {
 		t.Fatalf("unknown request got no reply")
 	}
-	s.d.Handle(env.Message{From: proto.NodeID{9}, Frame: []byte("junk")})
-	s.d.Handle(env.Message{From: proto.NodeID{9}, Frame: oap.MustEncode(&oap.Frame{Header: oap.Header{Flags: oap.FlagRESP, AppProto: oap.ProtoDHT}, Payload: []byte{byte(kindPing)}})})
+	envtest.Step(s.d, env.Message{From: proto.NodeID{9}, Frame: []byte("junk")})
+	envtest.Step(s.d, env.Message{From: proto.NodeID{9}, Frame: oap.MustEncode(&oap.Frame{Header: oap.Header{Flags: oap.FlagRESP, AppProto: oap.ProtoDHT}, Payload: []byte{byte(kindPing)}})})
 	if got := s.metric(MetricRejects, ReasonMalformed); got != 2 {
 		t.Fatalf("malformed rejects = %v, want 2", got)
 	}

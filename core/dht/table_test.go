@@ -10,6 +10,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/env/envtest"
 	"github.com/ron-network/ron/core/proto"
 )
 
@@ -293,7 +294,7 @@ func BenchmarkNode100k(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		d := New(Config{Key: testKey(4, i)})
 		d.Init(&nullEnv{id: d.Self(), rand: env.NewRand(uint64(i))})
-		d.Handle(env.Start{})
+		envtest.Step(d, env.Start{})
 		for _, id := range ids {
 			d.learn(id)
 		}

@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/internal/invariants"
 	"github.com/ron-network/ron/core/proto"
 )
 
@@ -56,7 +57,7 @@ var (
 	ErrTooLarge = errors.New("edgecache: entry too large")
 )
 
-// Metric names (DESIGN section 8). The owner reports them: the cache is a
+// Metric names (ARCHITECTURE section 8). The owner reports them: the cache is a
 // plain value with no env.
 const (
 	MetricHitRatio = "edge_cache_hit_ratio"
@@ -70,7 +71,8 @@ const (
 var _ = env.Declare(
 	env.MetricDef{Name: MetricHitRatio, Kind: env.Gauge, Help: "Edge cache hits over lookups since start (for a windowed ratio use rate() of edge_cache_requests_total)."},
 	env.MetricDef{Name: MetricBytes, Kind: env.Gauge, Help: "Bytes the edge cache holds: data plus a fixed per-entry overhead."},
-	env.MetricDef{Name: MetricRequests, Kind: env.Counter, Help: "Edge cache lookups, by result.", Label: "result"},
+	env.MetricDef{Name: MetricRequests, Kind: env.Counter, Help: "Edge cache lookups, by result.", Label: "result",
+		LabelValues: []string{ResultHit, ResultMiss}}, // a cache that never hits still has a hit series, so its ratio alert can fire
 )
 
 // entry is one cached value and its links in the recency ring.
@@ -253,7 +255,7 @@ func (c *Cache) checkInvariants() {
 	if c.bytes > c.bytesMax {
 		panic(fmt.Sprintf("edgecache: %d bytes held over the bound %d", c.bytes, c.bytesMax))
 	}
-	if !invariantsDeep {
+	if !invariants.Enabled {
 		return
 	}
 	c.checkDeep()

@@ -1,4 +1,4 @@
-// Package edgecache is the edge cache of DESIGN 5.7: a byte-bounded LRU of
+// Package edgecache is the edge cache of ARCHITECTURE 5.7: a byte-bounded LRU of
 // hot objects and chunks, kept in front of the storage machine by the
 // gateway. It is pure and deterministic (no clock, no randomness, no
 // locks); the gateway owns one Cache behind a mutex and reports its

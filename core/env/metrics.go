@@ -11,16 +11,24 @@ const (
 	Histogram
 )
 
-// MetricDef declares one metric: its name (DESIGN section 8), kind, help,
-// the name of its single optional label, and histogram buckets. Production
-// registers every def with Prometheus; the simulator uses the same defs to
-// build its report.
+// MetricDef declares one metric: its name (ARCHITECTURE section 8), kind, help,
+// the name of its single optional label, the label's values known up
+// front, and histogram buckets. Production registers every def with
+// Prometheus; the simulator uses the same defs to build its report.
 type MetricDef struct {
 	Name    string
 	Kind    MetricKind
 	Help    string
 	Label   string    // "" for an unlabelled metric
 	Buckets []float64 // Histogram only; upper bounds, ascending
+
+	// LabelValues are values of Label known at declaration. Exporters
+	// create each series at zero from the start: a counter series that
+	// appears only with its first increment goes from absent to 1, and
+	// Prometheus' increase() never sees that first event, so an alert on
+	// it cannot fire. Values known only later (a subscriber's name) are
+	// created by their owner with Add(name, value, 0).
+	LabelValues []string
 }
 
 // Metrics is the sink machines report to. label is the value of the def's
@@ -38,6 +46,9 @@ var (
 	LatencyBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10}
 	HopBuckets     = []float64{0, 1, 2, 3, 4, 5, 6, 7, 8, 10}
 	RatioBuckets   = []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1}
+	// BusBuckets resolve the bus publish SLO (p95 <= 20µs): a publish is
+	// an append per subscriber, far below LatencyBuckets' first bound.
+	BusBuckets = []float64{0.000001, 0.000002, 0.000005, 0.00001, 0.00002, 0.00005, 0.0001, 0.001, 0.01}
 )
 
 var catalog = map[string]MetricDef{}
@@ -81,10 +92,15 @@ const (
 	MetricBusDropped      = "bus_dropped_total"
 )
 
+// RestartedNode is service_restarts_total's label when a runtime restarts
+// the whole node (every machine of it) after a panic.
+const RestartedNode = "node"
+
 var _ = Declare(
-	MetricDef{Name: MetricServiceRestarts, Kind: Counter, Help: "Machines restarted from durable state after a panic.", Label: "service"},
+	MetricDef{Name: MetricServiceRestarts, Kind: Counter, Help: "Machines restarted from durable state after a panic.", Label: "service",
+		LabelValues: []string{RestartedNode}},
 	MetricDef{Name: MetricNodeStartup, Kind: Gauge, Help: "Seconds the node took to become ready."},
 	MetricDef{Name: MetricNodeReady, Kind: Gauge, Help: "1 when the node is ready to serve, else 0."},
-	MetricDef{Name: MetricBusPublish, Kind: Histogram, Help: "Bus publish latency.", Buckets: LatencyBuckets},
+	MetricDef{Name: MetricBusPublish, Kind: Histogram, Help: "Bus publish latency.", Buckets: BusBuckets},
 	MetricDef{Name: MetricBusDropped, Kind: Counter, Help: "Bus events dropped because a subscriber queue was full.", Label: "subscriber"},
 )

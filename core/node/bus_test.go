@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/env/envtest"
@@ -203,4 +204,48 @@ func TestNewRejectsDuplicates(t *testing.T) {
 	f := newFixture()
 	mustPanic(t, "two services named a", func() { node.New(f.base, node.Config{}, f.svc("a"), f.svc("a")) })
 	mustPanic(t, "one protocol twice", func() { node.New(f.base, node.Config{}, f.svc("a", 1), f.svc("b", 2, 1)) })
+}
+
+// tickingEnv is a base env whose clock moves by tick at every reading, as
+// a production clock does between two readings.
+type tickingEnv struct {
+	*envtest.Env
+	tick time.Duration
+}
+
+func (e *tickingEnv) Now() env.Time {
+	e.Clock += env.Time(e.tick)
+	return e.Clock
+}
+
+// Every publish observes bus_publish_latency_seconds from the env's clock,
+// once, whatever the number of subscribers; every subscriber's drop series
+// exists at zero from the start (an alert on increase() sees the first
+// drop), and only subscribers get one.
+func TestBusPublishLatencyObservedAndDropSeriesAtZero(t *testing.T) {
+	f := newFixture()
+	base := &tickingEnv{Env: f.base, tick: 3 * time.Microsecond}
+	pub := f.svc("pub")
+	pub.onHandle = publishOn("t", 1, 2, 3)
+	x, y := f.svc("x"), f.svc("y")
+	x.topics, y.topics = []string{"t"}, []string{"t"}
+	n := node.New(base, node.Config{}, pub, subSvc{x}, subSvc{y})
+	for _, name := range []string{"x", "y"} {
+		if v, ok := f.base.Recorder.Values[envtest.Key(env.MetricBusDropped, name)]; !ok || v != 0 {
+			t.Fatalf("bus_dropped_total{%s} before any drop: %v (present %v), want 0", name, v, ok)
+		}
+	}
+	if _, ok := f.base.Recorder.Values[envtest.Key(env.MetricBusDropped, "pub")]; ok {
+		t.Fatal("a service that subscribes to nothing has a drop series")
+	}
+	n.Step(env.Request{ID: 1, Service: "pub"})
+	got := f.base.Recorder.Observations[env.MetricBusPublish]
+	if len(got) != 3 {
+		t.Fatalf("%d bus_publish_latency_seconds observations for 3 publishes, want 3", len(got))
+	}
+	for _, v := range got {
+		if v != (3 * time.Microsecond).Seconds() {
+			t.Fatalf("publish latency %v, want one clock tick (3µs)", got)
+		}
+	}
 }

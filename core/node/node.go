@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -23,6 +24,11 @@ const (
 	// handlers one step drains; further events wait for the next step.
 	BusRoundsMax = 8
 )
+
+// ErrUnknownRequest is every service's answer to a request whose body it
+// does not know (a programmer error in the caller, reported as a value).
+// Services wrap it with the body's type: fmt.Errorf("%w: %T", ...).
+var ErrUnknownRequest = errors.New("node: unknown request")
 
 // MetricOAPRejects counts frames dropped before reaching a service.
 const MetricOAPRejects = "oap_rejects_total"
@@ -116,6 +122,9 @@ func New(base env.Env, cfg Config, services ...Service) *Node {
 			for _, t := range sub.Topics() {
 				n.topics[t] = append(n.topics[t], i)
 			}
+			// The subscriber's drop series exists at zero from the start, so
+			// that increase() sees its first drop (env.MetricDef.LabelValues).
+			base.Metrics().Add(env.MetricBusDropped, s.Name(), 0)
 		}
 		if c, ok := s.(InvariantChecker); ok {
 			n.checkers = append(n.checkers, c)
@@ -135,6 +144,16 @@ func (n *Node) Service(name string) Service {
 		return n.services[i]
 	}
 	return nil
+}
+
+// ServiceNames lists the node's services by name, in composition order
+// (a new slice).
+func (n *Node) ServiceNames() []string {
+	names := make([]string, len(n.services))
+	for i, s := range n.services {
+		names[i] = s.Name()
+	}
+	return names
 }
 
 // Step runs one input to completion, then drains the bus.
@@ -251,7 +270,13 @@ func (n *Node) deliver(i int, in env.Input) {
 	n.services[i].Handle(in)
 }
 
+// publish queues event for every subscriber of topic, dropping (and
+// counting) it for a subscriber whose queue is full. The time it takes is
+// bus_publish_latency_seconds, read from the env's clock: monotonic time
+// in production; in the simulator time stands still within a step, so it
+// observes 0 there and the publish SLO is a production figure.
 func (n *Node) publish(topic string, event any) {
+	start := n.base.Now()
 	for _, i := range n.topics[topic] {
 		if len(n.busQueue[i]) >= BusQueueDepthMax {
 			n.base.Metrics().Add(env.MetricBusDropped, n.services[i].Name(), 1)
@@ -259,6 +284,7 @@ func (n *Node) publish(topic string, event any) {
 		}
 		n.busQueue[i] = append(n.busQueue[i], env.BusEvent{Topic: topic, Event: event})
 	}
+	n.base.Metrics().Observe(env.MetricBusPublish, "", n.base.Now().Sub(start).Seconds())
 }
 
 // drainBus delivers queued bus events in service order. Events published

@@ -1,4 +1,4 @@
-// Package overlay keeps authenticated sessions between RON nodes (DESIGN
+// Package overlay keeps authenticated sessions between RON nodes (ARCHITECTURE
 // 5.2): a HELLO handshake with an identity check, heartbeats with RTT,
 // reconnection with capped exponential backoff and seeded jitter, per-peer
 // bounded queues with drop accounting, and early shed of chatty peers.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/env/envtest"
 	"github.com/ron-network/ron/core/proto/oap"
 )
 
@@ -97,11 +98,11 @@ func FuzzHandleFrame(f *testing.F) {
 	f.Add(frame(oap.ProtoOverlay, 0, 0, nil))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := newSolo(t, nil)
-		s.o.Handle(env.Start{})
-		s.o.Handle(env.Message{From: s.peer, Frame: s.validReply()})
-		s.o.Handle(env.Message{From: s.peer, Frame: bytes.Clone(data)})
+		envtest.Step(s.o, env.Start{})
+		envtest.Step(s.o, env.Message{From: s.peer, Frame: s.validReply()})
+		envtest.Step(s.o, env.Message{From: s.peer, Frame: bytes.Clone(data)})
 		s.o.CheckInvariants()
-		s.o.Handle(env.Message{From: idOf(keyFor("z")), Frame: bytes.Clone(data)})
+		envtest.Step(s.o, env.Message{From: idOf(keyFor("z")), Frame: bytes.Clone(data)})
 		s.o.CheckInvariants()
 		if len(s.o.Sessions()) > 2 {
 			t.Fatalf("%d sessions", len(s.o.Sessions()))

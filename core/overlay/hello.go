@@ -34,7 +34,7 @@ func rejectHello(reason, format string, args ...any) *HandshakeError {
 	return &HandshakeError{Reason: reason, Detail: fmt.Sprintf(format, args...)}
 }
 
-// helloJSON is the HELLO payload on the wire (DESIGN 5.1: a JSON object
+// helloJSON is the HELLO payload on the wire (ARCHITECTURE 5.1: a JSON object
 // with "ua"; a reply adds max_frame, max_inflight, flags_supported and
 // versions). The identity fields are RON's: id, to, pub, nonce, peer_nonce
 // (replies only) and sig, all lowercase hex. encoding/json marshals struct

@@ -101,7 +101,7 @@ func (h *scriptHandler) handle(t *testing.T, d *datadriven.TestData) string {
 func (h *scriptHandler) cluster(t *testing.T, d *datadriven.TestData) string {
 	n, seed := 3, uint64(1)
 	latency := 10 * time.Millisecond
-	backoffMax := DefaultBackoffMax
+	backoffMax := BackoffMaxDefault
 	d.MaybeScanArgs(t, "n", &n)
 	d.MaybeScanArgs(t, "seed", &seed)
 	if d.HasArg("latency") {
@@ -112,7 +112,7 @@ func (h *scriptHandler) cluster(t *testing.T, d *datadriven.TestData) string {
 	}
 	h.c = newCluster(t, n, seed, func(c *Config) { c.BackoffMax = backoffMax })
 	h.c.latencyMin, h.c.latencyMax = latency, latency
-	h.backoff = [2]time.Duration{DefaultBackoffMin, backoffMax}
+	h.backoff = [2]time.Duration{BackoffMinDefault, backoffMax}
 	h.names = map[proto.NodeID]string{}
 	h.states = map[[2]int]State{}
 	h.backoffs = map[[2]int]*backoffRecorder{}
@@ -176,7 +176,7 @@ func (h *scriptHandler) changes() string {
 			key := [2]int{i, j}
 			h.backoffs[key].sample(s)
 			if old := h.states[key]; old != s.State {
-				fmt.Fprintf(&out, "%7.3fs %s->%s %s -> %s", h.c.now.Seconds(), nd.name, h.c.nodes[j].name, old, s.State)
+				fmt.Fprintf(&out, "%7.3fs %s->%s %s -> %s", h.c.now().Seconds(), nd.name, h.c.nodes[j].name, old, s.State)
 				if s.State == StateBackoff {
 					fmt.Fprintf(&out, " (attempt %d, retry in %v)", s.Attempts, s.Backoff.Round(time.Millisecond))
 				}

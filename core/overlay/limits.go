@@ -59,11 +59,11 @@ const (
 
 // Defaults applied by New to zero Config fields.
 const (
-	DefaultHeartbeatInterval      = time.Second
-	DefaultHandshakeTimeout       = time.Second
-	DefaultBackoffMin             = 100 * time.Millisecond
-	DefaultBackoffMax             = 10 * time.Second
-	DefaultInboundFramesPerSecond = 1000
+	HeartbeatIntervalDefault      = time.Second
+	HandshakeTimeoutDefault       = time.Second
+	BackoffMinDefault             = 100 * time.Millisecond
+	BackoffMaxDefault             = 10 * time.Second
+	InboundFramesPerSecondDefault = 1000
 	// SessionTimeoutHeartbeats is the default SessionTimeout in units of
 	// HeartbeatInterval.
 	SessionTimeoutHeartbeats = 3

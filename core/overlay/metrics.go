@@ -2,7 +2,7 @@ package overlay
 
 import "github.com/ron-network/ron/core/env"
 
-// Metric names (DESIGN section 8).
+// Metric names (ARCHITECTURE section 8).
 const (
 	MetricRPCLatency     = "overlay_rpc_latency_seconds"
 	MetricQueueDepth     = "overlay_peer_queue_depth"

@@ -2,12 +2,12 @@ package overlay
 
 import (
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/node"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/proto/oap"
 )
@@ -30,7 +30,7 @@ type PeerEvent struct {
 type SessionsRequest struct{}
 
 // ErrUnknownRequest is the reply to a request body the overlay does not know.
-var ErrUnknownRequest = errors.New("overlay: unknown request")
+var ErrUnknownRequest = node.ErrUnknownRequest
 
 // Config configures an Overlay. Zero durations and rates take defaults.
 type Config struct {
@@ -133,23 +133,23 @@ func New(cfg Config) *Overlay {
 
 func withDefaults(cfg Config) Config {
 	if cfg.HeartbeatInterval <= 0 {
-		cfg.HeartbeatInterval = DefaultHeartbeatInterval
+		cfg.HeartbeatInterval = HeartbeatIntervalDefault
 	}
 	if cfg.SessionTimeout <= 0 {
 		cfg.SessionTimeout = SessionTimeoutHeartbeats * cfg.HeartbeatInterval
 	}
 	if cfg.HandshakeTimeout <= 0 {
-		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+		cfg.HandshakeTimeout = HandshakeTimeoutDefault
 	}
 	if cfg.BackoffMin <= 0 {
-		cfg.BackoffMin = DefaultBackoffMin
+		cfg.BackoffMin = BackoffMinDefault
 	}
 	if cfg.BackoffMax <= 0 {
-		cfg.BackoffMax = DefaultBackoffMax
+		cfg.BackoffMax = BackoffMaxDefault
 	}
 	cfg.BackoffMax = max(cfg.BackoffMax, cfg.BackoffMin)
 	if !(cfg.InboundFramesPerSecond > 0) {
-		cfg.InboundFramesPerSecond = DefaultInboundFramesPerSecond
+		cfg.InboundFramesPerSecond = InboundFramesPerSecondDefault
 	}
 	return cfg
 }
@@ -192,7 +192,8 @@ func (o *Overlay) Handle(in env.Input) {
 		panic(fmt.Sprintf("overlay: unknown input %T", in))
 	}
 	o.updateGauges()
-	o.checkInvariants()
+	// The node checks invariants once after the step (CheckInvariants).
+	o.changed = true
 }
 
 func (o *Overlay) onStart() {
@@ -280,9 +281,10 @@ func (o *Overlay) Sessions() []SessionInfo {
 }
 
 // CheckInvariants panics if a structural invariant is broken. The node
-// calls it after every step in the simulator; it includes the O(queued
-// bytes) checks that Handle's own checkInvariants leaves out. It walks
-// the tables only when a mutating method ran since the last call.
+// calls it once after every step (Handle does not check by itself); it
+// includes the O(queued bytes) checks that the mutating methods' own
+// checkInvariants leaves out. It walks the tables only when an input or a
+// mutating method ran since the last call.
 func (o *Overlay) CheckInvariants() {
 	if !o.changed {
 		return

@@ -221,7 +221,7 @@ func TestPartitionBackoffHeal(t *testing.T) {
 	if len(rec.delays) < 9 {
 		t.Fatalf("%d backoffs in 70s of partition, want >= 9: %v", len(rec.delays), rec.delays)
 	}
-	if err := checkBackoffs(rec.delays, DefaultBackoffMin, DefaultBackoffMax); err != nil {
+	if err := checkBackoffs(rec.delays, BackoffMinDefault, BackoffMaxDefault); err != nil {
 		t.Fatal(err)
 	}
 	// k entries to Backoff: the first from the session timeout, the others
@@ -243,7 +243,7 @@ func TestPartitionBackoffHeal(t *testing.T) {
 	}
 	c.heal()
 	// The next attempt of either side, at most BackoffMax away, succeeds.
-	if !c.runUntil(DefaultBackoffMax+time.Second, c.allActive) {
+	if !c.runUntil(BackoffMaxDefault+time.Second, c.allActive) {
 		t.Fatalf("not active 11s after heal: %+v", c.nodes[0].ov.Sessions())
 	}
 	for _, n := range c.nodes {
@@ -411,8 +411,8 @@ func TestDuplicateAndStaleReplies(t *testing.T) {
 		t.Fatalf("after a wrong-corr reply: %v, stale %v", st, s.value(MetricDropped, DropStale))
 	}
 	// Let the attempt time out and retry: the first attempt's reply is stale.
-	s.advance(DefaultHandshakeTimeout)
-	s.advance(2 * DefaultBackoffMin)
+	s.advance(HandshakeTimeoutDefault)
+	s.advance(2 * BackoffMinDefault)
 	if st := s.o.State(s.peer); st != StateHandshake {
 		t.Fatalf("no retry: %v", st)
 	}
@@ -456,8 +456,8 @@ func TestReplayedReplyWithFreshCorr(t *testing.T) {
 	s := newSolo(t, nil)
 	s.handle(env.Start{})
 	_, oldHello := s.lastHelloRequest()
-	s.advance(DefaultHandshakeTimeout)
-	s.advance(2 * DefaultBackoffMin)
+	s.advance(HandshakeTimeoutDefault)
+	s.advance(2 * BackoffMinDefault)
 	cur, _ := s.lastHelloRequest()
 	s.from(frame(oap.ProtoHello, oap.FlagRESP, cur.CorrID, craftHello(s.peerKey, s.peer, s.o.Self(), []byte("0123456789abcdef"), oldHello.nonce[:])))
 	if st := s.o.State(s.peer); st != StateBackoff || s.value(MetricHandshakeFails, FailBadNonce) != 1 {
@@ -501,7 +501,7 @@ func TestPingsParkedUntilActive(t *testing.T) {
 func TestPingFromPeerInBackoffRetriesAtOnce(t *testing.T) {
 	s := newSolo(t, func(c *Config) { c.BackoffMin = time.Minute })
 	s.handle(env.Start{})
-	s.advance(DefaultHandshakeTimeout)
+	s.advance(HandshakeTimeoutDefault)
 	if st := s.o.State(s.peer); st != StateBackoff {
 		t.Fatalf("state %v", st)
 	}
@@ -515,7 +515,7 @@ func TestSessionTimeoutAndBusEvents(t *testing.T) {
 	s := newSolo(t, nil)
 	s.activate()
 	// No pongs: down after SessionTimeout, not before.
-	s.advance(3*DefaultHeartbeatInterval - time.Millisecond)
+	s.advance(3*HeartbeatIntervalDefault - time.Millisecond)
 	if st := s.o.State(s.peer); st != StateActive {
 		t.Fatalf("down early: %v", st)
 	}
@@ -592,7 +592,7 @@ func TestPeersMaxBoundsDynamicPeers(t *testing.T) {
 	e := envtest.New(o.Self(), 1)
 	o.Init(e)
 	k := keyFor("late")
-	o.Handle(env.Message{From: idOf(k), Frame: frame(oap.ProtoHello, oap.FlagREQ, 1, craftHello(k, idOf(k), o.Self(), []byte("0123456789abcdef"), nil))})
+	envtest.Step(o, env.Message{From: idOf(k), Frame: frame(oap.ProtoHello, oap.FlagREQ, 1, craftHello(k, idOf(k), o.Self(), []byte("0123456789abcdef"), nil))})
 	if got := e.Recorder.Values[envtest.Key(MetricDropped, DropPeersFull)]; got != 1 || len(o.Sessions()) != PeersMax {
 		t.Fatalf("peers_full %v, %d sessions", got, len(o.Sessions()))
 	}
@@ -668,7 +668,7 @@ func TestLimitRelations(t *testing.T) {
 	if RecvQueueDepthMax > PeerQueueDepthMax || PingsInflightMax < 1 {
 		t.Error("queue limits out of proportion")
 	}
-	if DefaultBackoffMax < DefaultBackoffMin || SessionTimeoutHeartbeats < 2 {
+	if BackoffMaxDefault < BackoffMinDefault || SessionTimeoutHeartbeats < 2 {
 		t.Error("defaults out of proportion")
 	}
 	// The largest HELLO we send fits HelloBytesMax with room for a longer ua.

@@ -37,7 +37,7 @@ func newSolo(t *testing.T, tweak func(*Config)) *solo {
 }
 
 func (s *solo) handle(in env.Input) {
-	s.o.Handle(in)
+	envtest.Step(s.o, in)
 	s.o.CheckInvariants()
 }
 

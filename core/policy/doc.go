@@ -1,5 +1,5 @@
 // Package policy decides whether a request may proceed, from a bundle of
-// named rules (DESIGN 5.6, ron-policy). It is pure: the caller supplies the
+// named rules (ARCHITECTURE 5.6, ron-policy). It is pure: the caller supplies the
 // bundle text and the request; file watching and reload timing are io/'s.
 //
 // Semantics: rules are tried in order and the first whose match holds

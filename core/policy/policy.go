@@ -32,8 +32,38 @@ const (
 // has no clock).
 const MetricApplyLatency = "policy_apply_latency_seconds"
 
-var _ = env.Declare(env.MetricDef{Name: MetricApplyLatency, Kind: env.Histogram,
-	Help: "Policy bundle apply latency.", Buckets: env.LatencyBuckets})
+// MetricReloads counts bundle reloads by result (ReloadResults); io/
+// counts them, this package only names them. A rejected bundle is one an
+// operator must fix: the old bundle stays in force meanwhile.
+const MetricReloads = "policy_reloads_total"
+
+// MetricPolls counts looks at the policy file (whether or not it changed):
+// a flat series means the watcher stopped.
+const MetricPolls = "policy_polls_total"
+
+// Results of a reload, the values of policy_reloads_total's label.
+const (
+	ReloadApplied   = "applied"   // a new bundle took effect
+	ReloadUnchanged = "unchanged" // the file held the bundle in force
+	ReloadRejected  = "rejected"  // the bundle failed validation; the old one stays
+	ReloadFailed    = "failed"    // the file could not be read; the old one stays
+)
+
+// applyBuckets put a bound on the apply SLO (<= 2 s), so an alert can
+// count the applies above it exactly.
+var applyBuckets = []float64{0.001, 0.01, 0.1, 0.5, 1, 2, 5, 10}
+
+// ReloadResults are every value of policy_reloads_total's label (each
+// series exists at zero before the first reload).
+var ReloadResults = []string{ReloadApplied, ReloadUnchanged, ReloadRejected, ReloadFailed}
+
+var _ = env.Declare(
+	env.MetricDef{Name: MetricApplyLatency, Kind: env.Histogram,
+		Help: "Policy bundle apply latency.", Buckets: applyBuckets},
+	env.MetricDef{Name: MetricReloads, Kind: env.Counter, Label: "result", LabelValues: ReloadResults,
+		Help: "Policy bundle reloads, by result (applied, unchanged, rejected, failed)."},
+	env.MetricDef{Name: MetricPolls, Kind: env.Counter, Help: "Looks at the policy file for a change."},
+)
 
 // ErrInvalid is wrapped by every bundle validation error.
 var ErrInvalid = errors.New("policy: invalid bundle")

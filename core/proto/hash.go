@@ -16,7 +16,7 @@ const hashBatchChunks = guts.MaxSIMD
 // Why not blake3.Sum256: for inputs over one chunk (1 KiB) it hashes
 // through Hasher.Write, which starts one goroutine per eigentree (and
 // guts.CompressEigentree one per 16 chunks beyond that), and core/ may not
-// start goroutines (DESIGN 3). Writing the Hasher one chunk at a time avoids
+// start goroutines (ARCHITECTURE 3). Writing the Hasher one chunk at a time avoids
 // them but forgoes SIMD and measured 9x slower. So this walks the same tree
 // itself: full chunks in eigentrees of at most hashBatchChunks, each
 // compressed with SIMD by guts.CompressEigentree (which is sequential at

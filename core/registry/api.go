@@ -13,7 +13,7 @@ import (
 	"github.com/ron-network/ron/core/proto/wire"
 )
 
-// Name and input limits (DESIGN 5.5).
+// Name and input limits (ARCHITECTURE 5.5).
 const (
 	// NameBytesMax bounds a whole normalised name.
 	NameBytesMax = 253
@@ -162,10 +162,10 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultTickInterval     = 10 * time.Millisecond
-	DefaultOpTimeout        = 2 * time.Second
-	DefaultSnapshotEntries  = 1000
-	DefaultSnapshotInterval = 30 * time.Second
+	TickIntervalDefault     = 10 * time.Millisecond
+	OpTimeoutDefault        = 2 * time.Second
+	SnapshotEntriesDefault  = 1000
+	SnapshotIntervalDefault = 30 * time.Second
 	// ElectionTicks and HeartbeatTicks are raft's timeouts in ticks.
 	ElectionTicks  = 10
 	HeartbeatTicks = 1
@@ -173,22 +173,22 @@ const (
 
 func (c Config) withDefaults() Config {
 	if c.TickInterval <= 0 {
-		c.TickInterval = DefaultTickInterval
+		c.TickInterval = TickIntervalDefault
 	}
 	if c.OpTimeout <= 0 {
-		c.OpTimeout = DefaultOpTimeout
+		c.OpTimeout = OpTimeoutDefault
 	}
 	if c.SnapshotEntries == 0 {
-		c.SnapshotEntries = DefaultSnapshotEntries
+		c.SnapshotEntries = SnapshotEntriesDefault
 	}
 	if c.SnapshotInterval <= 0 {
-		c.SnapshotInterval = DefaultSnapshotInterval
+		c.SnapshotInterval = SnapshotIntervalDefault
 	}
 	return c
 }
 
 // NormalizeName lowercases ASCII letters and checks the result against
-// DESIGN 5.5: dot-separated labels of [a-z0-9-], each 1..63 bytes, at most
+// ARCHITECTURE 5.5: dot-separated labels of [a-z0-9-], each 1..63 bytes, at most
 // 253 bytes in all. Anything else (non-ASCII, '_', empty labels, a trailing
 // dot) is rejected rather than mapped, so that two different inputs never
 // silently become the same name except by ASCII case. A name that is

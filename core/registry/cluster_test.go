@@ -10,6 +10,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/node"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/proto/oap"
 )
@@ -206,11 +207,11 @@ func TestCorruptEntryDetectedAtRestart(t *testing.T) {
 	c.awaitConverged(time.Second)
 	f := (l + 1) % replicas3
 	disk := c.crash(f)
-	keys := disk.keys(keyEntryPrefix)
+	keys := disk.Keys(keyEntryPrefix)
 	if len(keys) == 0 {
 		t.Fatalf("no entries on disk")
 	}
-	disk.corrupt(keys[len(keys)-1])
+	disk.Corrupt(keys[len(keys)-1])
 	c.restart(f)
 	c.run(50 * time.Millisecond)
 	if !c.nodes[f].reg.Failed() {
@@ -232,7 +233,7 @@ func TestDiskErrorFailsReplica(t *testing.T) {
 	c := newCluster(t, replicas3, 1, Config{})
 	l := c.leader(2 * time.Second)
 	f := (l + 1) % replicas3
-	c.nodes[f].env.disk.failNext = true
+	c.nodes[f].env.disk.FailNext = true
 	alice := newOwner(1)
 	if r := c.do(3, Claim{Name: "e.org", Owner: alice.pub}); r.Err != nil {
 		t.Fatalf("claim: %v", r.Err)
@@ -274,10 +275,10 @@ func TestSnapshotsBoundTheLog(t *testing.T) {
 		}
 	}
 	bound := int(50 + LogRetainEntries + 10)
-	if n := len(c.nodes[l].env.disk.keys(keyEntryPrefix)); n > bound {
+	if n := len(c.nodes[l].env.disk.Keys(keyEntryPrefix)); n > bound {
 		t.Fatalf("leader keeps %d entries on disk, bound %d", n, bound)
 	}
-	if _, ok := c.nodes[l].env.disk.get(keySnapshot); !ok {
+	if _, ok := c.nodes[l].env.disk.Get(keySnapshot); !ok {
 		t.Fatalf("no snapshot on disk")
 	}
 	c.heal()
@@ -347,7 +348,7 @@ func TestInvalidInputsRejectedWithoutStateChange(t *testing.T) {
 		{Set{Name: "ok.org", Owner: alice.pub, Sig: []byte{1}}, ErrBadSignature, reasonBadSignature},
 		{badSig, ErrBadSignature, reasonBadSignature},
 		{Describe{Descriptor: signedDescriptor(alice.priv, make([]string, DescriptorAddrsMax+1), 1)}, ErrTooLarge, reasonTooLarge},
-		{"not a request", ErrUnavailable, reasonUnknownRequest},
+		{"not a request", node.ErrUnknownRequest, reasonUnknownRequest},
 	}
 	for _, i := range []int{l, 3} {
 		for k, tc := range cases {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/node"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/proto/wire"
 )
@@ -208,11 +209,15 @@ const (
 	// reaches a client.
 	codeRetry
 	codeNotAdmin
+	// codeUnknownRequest answers a request body the registry does not
+	// know: a programmer error in the caller, not an outage.
+	codeUnknownRequest
 	codeEnd
 )
 
 var codeErrs = [...]error{nil, ErrTaken, ErrNotFound, ErrNotOwner, ErrStaleSeq, ErrBadSignature,
-	ErrInvalidName, ErrTooLarge, ErrUnknownOutcome, ErrUnavailable, ErrFailed, ErrUnavailable, ErrNotAdmin}
+	ErrInvalidName, ErrTooLarge, ErrUnknownOutcome, ErrUnavailable, ErrFailed, ErrUnavailable, ErrNotAdmin,
+	node.ErrUnknownRequest}
 
 func (c code) err() error { return codeErrs[c] }
 

@@ -1,4 +1,4 @@
-// Package registry is RON's linearizable name registry (DESIGN 5.5): a
+// Package registry is RON's linearizable name registry (ARCHITECTURE 5.5): a
 // node.Service that runs raft (go.etcd.io/raft/v3, RawNode only) among the
 // replicas listed in Config.Replicas and accepts client operations on every
 // node.

@@ -8,7 +8,7 @@ import (
 	"github.com/ron-network/ron/core/env"
 )
 
-// Metric names (DESIGN section 8).
+// Metric names (ARCHITECTURE section 8).
 const (
 	MetricResolveLatency = "index_resolve_latency_seconds"
 	MetricCommitLatency  = "registry_commit_latency_seconds"
@@ -17,6 +17,7 @@ const (
 	MetricCorruption     = "registry_corruption_total"
 	MetricLeaderChanges  = "registry_leader_changes_total"
 	MetricOps            = "registry_ops_total"
+	MetricNames          = "registry_names"
 )
 
 var _ = env.Declare(
@@ -27,6 +28,7 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricCorruption, Kind: env.Counter, Help: "Corrupt registry state detected (disk or snapshot)."},
 	env.MetricDef{Name: MetricLeaderChanges, Kind: env.Counter, Help: "Raft leader changes seen by this replica."},
 	env.MetricDef{Name: MetricOps, Kind: env.Counter, Help: "Registry client operations accepted, by op.", Label: "op"},
+	env.MetricDef{Name: MetricNames, Kind: env.Gauge, Help: "Names in the replica's applied state (ronctl status shows it)."},
 )
 
 // raftLogger routes raft's logging to the env's logger. Info is demoted to

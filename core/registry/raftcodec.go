@@ -17,6 +17,9 @@ import (
 // unchanged, and the tests hold both paths to byte and value equality.
 
 // Field numbers of raftpb.Message and raftpb.Entry (raft.proto).
+// TestRaftCodecCoversDescriptor holds these lists to the generated
+// descriptors, so a raftpb that gains a field fails a test instead of
+// having the field silently dropped by the hand encoder.
 const (
 	msgFieldType       = 1
 	msgFieldTo         = 2
@@ -30,6 +33,10 @@ const (
 	msgFieldRejectHint = 11
 	msgFieldContext    = 12
 	msgFieldVote       = 13
+	// Fields left to protobuf: handEncodable sends a message that holds
+	// one to marshalOpts.
+	msgFieldSnapshot  = 9
+	msgFieldResponses = 14
 
 	entryFieldType  = 1
 	entryFieldTerm  = 2

@@ -7,6 +7,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"pgregory.net/rapid"
 )
 
@@ -213,4 +214,45 @@ func FuzzRaftDecoder(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		assertDecodesLikeProtobuf(t, b)
 	})
+}
+
+// TestRaftCodecCoversDescriptor: every field raftpb's Message and Entry
+// descriptors declare is either encoded by hand (appendRaftMessage,
+// appendEntryFields, with the number its constant names) or sent to
+// protobuf by handEncodable. A field raftpb gains fails here, not on the
+// wire.
+func TestRaftCodecCoversDescriptor(t *testing.T) {
+	messageFields := map[string]protowire.Number{
+		"type": msgFieldType, "to": msgFieldTo, "from": msgFieldFrom, "term": msgFieldTerm,
+		"logTerm": msgFieldLogTerm, "index": msgFieldIndex, "entries": msgFieldEntries,
+		"commit": msgFieldCommit, "reject": msgFieldReject, "rejectHint": msgFieldRejectHint,
+		"context": msgFieldContext, "vote": msgFieldVote,
+		"snapshot": msgFieldSnapshot, "responses": msgFieldResponses,
+	}
+	entryFields := map[string]protowire.Number{
+		"Type": entryFieldType, "Term": entryFieldTerm, "Index": entryFieldIndex, "Data": entryFieldData,
+	}
+	check := func(what string, fields protoreflect.FieldDescriptors, known map[string]protowire.Number) {
+		if fields.Len() != len(known) {
+			t.Errorf("%s declares %d fields, the codec knows %d", what, fields.Len(), len(known))
+		}
+		for i := 0; i < fields.Len(); i++ {
+			f := fields.Get(i)
+			want, ok := known[string(f.Name())]
+			if !ok {
+				t.Errorf("%s field %s (%d) is neither hand-encoded nor left to protobuf", what, f.Name(), f.Number())
+			} else if want != f.Number() {
+				t.Errorf("%s field %s is number %d, the codec says %d", what, f.Name(), f.Number(), want)
+			}
+		}
+	}
+	check("raftpb.Message", (&pb.Message{}).ProtoReflect().Descriptor().Fields(), messageFields)
+	check("raftpb.Entry", (&pb.Entry{}).ProtoReflect().Descriptor().Fields(), entryFields)
+	// The fields left to protobuf really are: a message holding one is not
+	// hand-encoded.
+	snap := &pb.Message{Snapshot: &pb.Snapshot{}}
+	resp := &pb.Message{Responses: []*pb.Message{{}}}
+	if handEncodable(snap) || handEncodable(resp) {
+		t.Error("a message with a snapshot or responses takes the hand encoder")
+	}
 }

@@ -3,6 +3,7 @@ package registry
 import (
 	"bytes"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -31,12 +32,18 @@ const (
 	RaftInflightMsgsMax = 64
 )
 
-// Timer and disk tags (below node.TagMax).
+// Timer tags and disk tags (below node.TagMax), all declared here. Timers
+// and disk ops complete through different inputs, so the two sets may
+// share numbers; within a set each is distinct.
 const (
-	tagTick     = 1
-	tagScan     = 1
-	tagPersist  = 2
-	tagSnapshot = 3
+	// Timer tags.
+	tagTick    = 1 // raft's tick (Config.TickInterval)
+	tagRevPull = 2 // a non-replica's revocation pull (revoke.go)
+
+	// Disk tags.
+	tagScan     = 1 // recovery's scan of the replica's keys
+	tagPersist  = 2 // a Ready's writes and sync
+	tagSnapshot = 3 // a snapshot's writes
 )
 
 // phase is the replica's life cycle: recovering (reading the disk),
@@ -197,6 +204,7 @@ func (r *Registry) onTick() {
 			r.snapFresh = now
 		}
 		r.env.Metrics().Set(MetricSnapshotAge, "", now.Sub(r.snapFresh).Seconds())
+		r.env.Metrics().Set(MetricNames, "", float64(len(r.m.names)))
 	}
 	r.retryPending(now)
 }
@@ -240,18 +248,11 @@ func (r *Registry) onDisk(d env.DiskDone) {
 	}
 }
 
+// isCorruption reports whether err is corruption anywhere in its tree
+// (errors.Is follows multi-%w wraps, as io/pebbledisk's
+// "pebbledisk: op: env: corruption: pebble: ..." errors are).
 func isCorruption(err error) bool {
-	for e := err; e != nil; {
-		if e == env.ErrCorruption || e == errCorrupt {
-			return true
-		}
-		u, ok := e.(interface{ Unwrap() error })
-		if !ok {
-			return false
-		}
-		e = u.Unwrap()
-	}
-	return false
+	return errors.Is(err, env.ErrCorruption) || errors.Is(err, errCorrupt)
 }
 
 func (r *Registry) onScan(res env.DiskResult) {

@@ -31,11 +31,11 @@ const (
 	// RevocationsPerPullMax bounds the entries of one pull answer (about
 	// 50 bytes each); a puller with more to learn asks again next time.
 	RevocationsPerPullMax = 256
-	// DefaultRevocationPullInterval is the pull period callers enabling
+	// RevocationPullIntervalDefault is the pull period callers enabling
 	// Config.RevocationPullInterval should start from. A non-replica
 	// learns a revocation within one interval plus a round trip of its
 	// commit, while it can reach a replica that applied it.
-	DefaultRevocationPullInterval = time.Second
+	RevocationPullIntervalDefault = time.Second
 )
 
 // MetricRevocations is the size of a node's revocation view.
@@ -43,9 +43,6 @@ const MetricRevocations = "registry_revocations"
 
 var _ = env.Declare(env.MetricDef{Name: MetricRevocations, Kind: env.Gauge,
 	Help: "Revoked token ids this node knows (applied state on a replica, pulled view elsewhere)."})
-
-// Timer tag of the revocation pull (below node.TagMax; tagTick is 1).
-const tagRevPull = 2
 
 // Reject reasons of revocations.
 const (

@@ -71,7 +71,7 @@ func checkRequest(body any, sigs *SignatureCache) (op, code, string) {
 		copy(o.desc.pub[:], d.PublicKey)
 		copy(o.desc.sig[:], d.Sig)
 	default:
-		return o, codeUnavailable, reasonUnknownRequest
+		return o, codeUnknownRequest, reasonUnknownRequest
 	}
 	if o.kind != opDescribe && o.kind != opRevoke {
 		name, err := NormalizeName(o.name)

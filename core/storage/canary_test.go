@@ -30,9 +30,9 @@ func TestCanaryServeUnverified(t *testing.T) {
 	victim := c.placed(res.Addr, 3)[0]
 	_, man := Split(data, ChunkBytesMin)
 	key := string(diskKey(prefixChunk, man.Chunks[1].Addr))
-	bad := bytes.Clone(c.nodes[victim].disk.current[key])
+	bad := bytes.Clone(c.nodes[victim].disk.State()[key])
 	bad[7] ^= 0x80
-	c.nodes[victim].disk.current[key] = bad
+	c.nodes[victim].disk.Plant(key, bad)
 
 	got := c.get(victim, res.Addr, 0, 0)
 	if got.Err == nil && proto.AddrOf(got.Data) == res.Addr {

@@ -17,7 +17,7 @@ const (
 	// varint, rounded up generously.
 	frameOverheadMax = 1 << 10
 	// ChunkBytesMax bounds a chunk so that it travels in one OAP/1 frame
-	// with its header (DESIGN 5.1 says "at most 1 MiB"; the frame cap of
+	// with its header (ARCHITECTURE 5.1 says "at most 1 MiB"; the frame cap of
 	// exactly 1 MiB forces the small discount).
 	ChunkBytesMax = oap.FrameBytesMax - frameOverheadMax
 	// ChunkBytesMin bounds Config.ChunkBytes from below, so that a manifest

@@ -1,5 +1,5 @@
 // Package storage is RON's replicated, content-addressed object store
-// (DESIGN 5.1 and 5.4): a pure state machine (node.Service "storage",
+// (ARCHITECTURE 5.1 and 5.4): a pure state machine (node.Service "storage",
 // OAP/1 app proto oap.ProtoStorage) that serves Put, Get (whole or a byte
 // range), Has and Delete, replicates objects, repairs them and collects
 // garbage.

@@ -2,7 +2,7 @@ package storage
 
 import "github.com/ron-network/ron/core/env"
 
-// Metric names (DESIGN section 8).
+// Metric names (ARCHITECTURE section 8).
 const (
 	MetricPutLatency         = "storage_put_latency_seconds"
 	MetricGetLatency         = "storage_get_latency_seconds"

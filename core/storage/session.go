@@ -10,8 +10,13 @@ import (
 
 // Streaming limits (see "Streaming uploads" in the package doc).
 const (
-	// SessionsMax bounds the upload sessions open on this node.
-	SessionsMax = 16
+	// SessionsMax bounds the upload sessions open on this node. The edge
+	// (core/admission's session table) holds the same number in all and
+	// fewer per tenant, so a client meets a typed, counted refusal there
+	// and this limit is the backstop. A session costs the gateway at most
+	// two StreamChunkBytes pieces in memory (512 KiB) and storage a few
+	// hundred bytes plus its staged chunks on disk.
+	SessionsMax = 64
 	// StreamObjectBytesMax bounds one streamed object: ManifestChunksMax
 	// chunks of ChunkBytesDefault (4 GiB). A whole Put stays bounded by
 	// ObjectBytesMax because it holds the object in memory.

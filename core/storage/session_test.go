@@ -53,7 +53,7 @@ func (c *cluster) commit(i int, session uint64, addr proto.Addr, size uint64) Pu
 // chunkKeys counts node i's chunk keys in its current disk state.
 func (c *cluster) chunkKeys(i int) int {
 	n := 0
-	for k := range c.nodes[i].disk.current {
+	for k := range c.nodes[i].disk.State() {
 		if strings.HasPrefix(k, prefixChunk) {
 			n++
 		}

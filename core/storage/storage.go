@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/internal/invariants"
 	"github.com/ron-network/ron/core/node"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/proto/oap"
@@ -111,7 +112,7 @@ func (s *Storage) reset() {
 	s.tick = 0
 }
 
-func (s *Storage) Name() string        { return "storage" }
+func (s *Storage) Name() string        { return ServiceName }
 func (s *Storage) Protocols() []uint16 { return []uint16{oap.ProtoStorage} }
 
 // Init hands the machine its env.
@@ -135,7 +136,6 @@ func (s *Storage) Handle(in env.Input) {
 	case env.Request:
 		s.onRequest(in)
 	}
-	s.checkInvariants()
 }
 
 func (s *Storage) onTimer(tag uint64) {
@@ -208,7 +208,7 @@ func (s *Storage) onStreamRequest(in env.Request) {
 		s.onGetChunk(in.ID, *body)
 	default:
 		s.reject(ReasonBadRequest)
-		s.env.Reply(in.ID, fmt.Errorf("%w: %T", ErrBadRequest, in.Body))
+		s.env.Reply(in.ID, fmt.Errorf("%w: %w: %T", node.ErrUnknownRequest, ErrBadRequest, in.Body))
 	}
 }
 
@@ -277,10 +277,9 @@ func (s *Storage) Stats() Stats {
 	return st
 }
 
-// CheckInvariants implements node.InvariantChecker.
-func (s *Storage) CheckInvariants() { s.checkInvariants() }
-
-func (s *Storage) checkInvariants() {
+// CheckInvariants implements node.InvariantChecker: the node calls it once
+// after every step; Handle does not check by itself.
+func (s *Storage) CheckInvariants() {
 	if len(s.rpcs) > RPCsInflightMax || len(s.jobs) > DiskJobsMax || len(s.puts) > InflightPutsMax ||
 		len(s.gets) > InflightGetsMax || len(s.audits) > RepairAuditsMax || len(s.damaged) > DamagedChunksMax ||
 		len(s.provideNext) > ProvideQueueMax || len(s.sessions) > SessionsMax {
@@ -289,5 +288,6 @@ func (s *Storage) checkInvariants() {
 	if !s.ready && (len(s.puts) > 0 || len(s.gets) > 0 || len(s.audits) > 0 || len(s.sessions) > 0 || s.sweep.active) {
 		panic("storage: client or repair work before recovery finished")
 	}
-	s.index.check(invariantsDeep)
+	s.index.check(invariants.Enabled)
+	s.checkPuts()
 }

@@ -3,11 +3,11 @@ package storage
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ron-network/ron/core/env"
-	"github.com/ron-network/ron/core/env/envtest"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/proto/oap"
 )
@@ -52,7 +52,7 @@ func TestPutGetAcrossNodes(t *testing.T) {
 			t.Fatalf("range %v: err %v, got %d bytes", r, got.Err, len(got.Data))
 		}
 	}
-	if n := len(c.nodes[reader].env.Recorder.Observations[MetricGetLatency]); n != 1+len(ranges) {
+	if n := len(c.c.Members[reader].Metrics.Observations[MetricGetLatency]); n != 1+len(ranges) {
 		t.Fatalf("get latency observed %d times, want %d", n, 1+len(ranges))
 	}
 }
@@ -66,21 +66,14 @@ func TestPutAckOnlyAfterSyncedQuorum(t *testing.T) {
 		data := randomData(seed, 3*ChunkBytesMin)
 		addr := proto.AddrOf(data)
 		coord := int(seed) % 5
-		c.nextReq++
-		id := c.nextReq
-		c.handle(c.nodes[coord], env.Request{ID: id, Service: "storage", Body: &Put{Data: data}})
-		var res PutResult
-		for waited := 0; ; waited++ {
-			c.step()
-			if r, ok := replyTo(c.nodes[coord].env.Replies, id); ok {
-				res = r.(PutResult)
-				break
-			}
-			if waited > 20000 {
-				t.Fatalf("seed %d: no reply", seed)
-			}
-			c.advance(time.Millisecond)
+		// Await stops at the step that produced the reply: the durable
+		// state is checked at the moment of the acknowledgement.
+		c.applyNet()
+		resp, ok := c.c.Await(coord, c.c.Request(coord, ServiceName, &Put{Data: data}), 20*time.Second)
+		if !ok {
+			t.Fatalf("seed %d: no reply", seed)
 		}
+		res := resp.(PutResult)
 		if res.Err != nil {
 			t.Fatalf("seed %d: put: %v", seed, res.Err)
 		}
@@ -94,15 +87,6 @@ func TestPutAckOnlyAfterSyncedQuorum(t *testing.T) {
 			t.Fatalf("seed %d: acknowledged with %d durable placement copies (reported %d), want >= 2", seed, durable, res.Replicas)
 		}
 	}
-}
-
-func replyTo(replies []envtest.Reply, id env.RequestID) (any, bool) {
-	for _, r := range replies {
-		if r.ID == id {
-			return r.Resp, true
-		}
-	}
-	return nil, false
 }
 
 func TestPutWithoutQuorumIsNotAcknowledged(t *testing.T) {
@@ -136,10 +120,9 @@ func TestCorruptChunkDetectedAndHealed(t *testing.T) {
 	victim := c.placed(res.Addr, 3)[0]
 	_, man := Split(data, ChunkBytesMin)
 	key := string(diskKey(prefixChunk, man.Chunks[2].Addr))
-	bad := bytes.Clone(c.nodes[victim].disk.current[key])
+	bad := bytes.Clone(c.nodes[victim].disk.State()[key])
 	bad[100] ^= 0x40
-	c.nodes[victim].disk.current[key] = bad
-	c.nodes[victim].disk.durable[key] = bad
+	c.nodes[victim].disk.Plant(key, bad)
 
 	got := c.get(victim, res.Addr, 0, 0)
 	if got.Err != nil || !bytes.Equal(got.Data, data) {
@@ -149,7 +132,7 @@ func TestCorruptChunkDetectedAndHealed(t *testing.T) {
 		t.Fatalf("corruption counted %v times", n)
 	}
 	c.advance(time.Second)
-	if !bytes.Equal(c.nodes[victim].disk.durable[key], data[2*ChunkBytesMin:3*ChunkBytesMin]) {
+	if !bytes.Equal(c.nodes[victim].disk.Durable()[key], data[2*ChunkBytesMin:3*ChunkBytesMin]) {
 		t.Fatal("corrupt chunk not rewritten with the verified bytes")
 	}
 	if c.metric(victim, MetricRepairs, "") < 1 {
@@ -167,9 +150,9 @@ func TestCorruptReplicaNeverServes(t *testing.T) {
 	_, man := Split(data, ChunkBytesMin)
 	key := string(diskKey(prefixChunk, man.Chunks[0].Addr))
 	for _, i := range placed {
-		b := bytes.Clone(c.nodes[i].disk.current[key])
+		b := bytes.Clone(c.nodes[i].disk.State()[key])
 		b[0] ^= 1
-		c.nodes[i].disk.current[key] = b
+		c.nodes[i].disk.Plant(key, b)
 	}
 	reader := c.notPlaced(res.Addr, 3)[0]
 	got := c.get(reader, res.Addr, 0, 10)
@@ -192,7 +175,7 @@ func TestRepairRestoresReplicas(t *testing.T) {
 	c.advance(time.Second)
 	lost := c.placed(res.Addr, 3)[1]
 	c.crash(lost)
-	c.nodes[lost].disk = newDisk() // the disk is gone
+	c.nodes[lost].disk.Wipe() // the disk is gone
 	c.start(lost)
 	c.step()
 	if c.nodes[lost].st.HasLocal(res.Addr) {
@@ -264,7 +247,7 @@ func TestDeletePinnedCopy(t *testing.T) {
 	if h.st.HasLocal(addr) {
 		t.Fatal("deleted object still held")
 	}
-	for k := range h.disk.durable {
+	for k := range h.disk.Durable() {
 		if bytes.HasPrefix([]byte(k), []byte("s/")) {
 			t.Fatalf("key %q left on disk after delete", k)
 		}
@@ -289,10 +272,9 @@ func TestGCMovesStrayObject(t *testing.T) {
 	c.crash(stray)
 	d := c.nodes[stray].disk
 	for i, ch := range man.Chunks {
-		d.durable[string(diskKey(prefixChunk, ch.Addr))] = man.chunkData(data, i)
+		d.Plant(string(diskKey(prefixChunk, ch.Addr)), man.chunkData(data, i))
 	}
-	d.durable[string(diskKey(prefixManifest, addr))] = env.Seal(AppendManifest(nil, &man))
-	d.crash()
+	d.Plant(string(diskKey(prefixManifest, addr)), env.Seal(AppendManifest(nil, &man)))
 	c.start(stray)
 	c.step()
 	if !c.nodes[stray].st.HasLocal(addr) {
@@ -304,8 +286,8 @@ func TestGCMovesStrayObject(t *testing.T) {
 			t.Fatalf("placement node %d did not receive the stray object", i)
 		}
 	}
-	if c.nodes[stray].st.HasLocal(addr) || len(c.nodes[stray].disk.durable) != 0 {
-		t.Fatalf("stray copy not collected: %d keys left", len(c.nodes[stray].disk.durable))
+	if c.nodes[stray].st.HasLocal(addr) || len(c.nodes[stray].disk.Durable()) != 0 {
+		t.Fatalf("stray copy not collected: %d keys left", len(c.nodes[stray].disk.Durable()))
 	}
 }
 
@@ -318,7 +300,7 @@ func TestBadInput(t *testing.T) {
 		t.Fatalf("oversize put: %v", res.Err)
 	}
 	for i := range c.nodes {
-		if len(c.nodes[i].disk.current) != 0 {
+		if len(c.nodes[i].disk.State()) != 0 {
 			t.Fatalf("node %d stored something for a rejected put", i)
 		}
 	}
@@ -358,19 +340,19 @@ func TestMalformedFramesRejected(t *testing.T) {
 		oap.MustEncode(&oap.Frame{Header: oap.Header{Flags: oap.FlagRESP, AppProto: oap.ProtoStorage}, Payload: valid[oap.HeaderBytes:]}),
 		oap.MustEncode(&oap.Frame{Header: oap.Header{Flags: oap.FlagREQ, AppProto: oap.ProtoDHT}, Payload: valid[oap.HeaderBytes:]}),
 	}
-	before := len(h.disk.current)
+	before, sentBefore := len(h.disk.State()), c.c.Members[0].Sent
 	for _, f := range frames {
 		c.handle(h, env.Message{From: from, Frame: f})
 	}
 	if got := c.metric(0, MetricRejects, ReasonMalformed); got != float64(len(frames)) {
 		t.Fatalf("malformed frames counted %v, want %d", got, len(frames))
 	}
-	if len(h.env.TakeSent()) != 0 || h.env.PendingDisk() != 0 || len(h.disk.current) != before {
+	if c.c.Members[0].Sent != sentBefore || len(c.c.PendingDisk(0)) != 0 || len(h.disk.State()) != before {
 		t.Fatal("a malformed frame caused effects")
 	}
 	// A chunk whose bytes do not match its address is refused, not stored.
 	c.handle(h, env.Message{From: from, Frame: encodeFrame(10, &message{kind: kindStoreChunk, addr: proto.AddrOf([]byte("x")), data: []byte("y")})})
-	if c.metric(0, MetricRejects, ReasonBadChunk) != 1 || len(h.env.pending) != 0 {
+	if c.metric(0, MetricRejects, ReasonBadChunk) != 1 || len(c.c.PendingDisk(0)) != 0 {
 		t.Fatal("mismatched chunk not refused")
 	}
 }
@@ -426,5 +408,30 @@ func TestAckedPutSurvivesImmediateCrash(t *testing.T) {
 	c.step()
 	if got := c.get(1, res.Addr, 0, 0); got.Err != nil || !bytes.Equal(got.Data, data) {
 		t.Fatalf("acknowledged object lost in a crash: %v", got.Err)
+	}
+}
+
+// TestPendingPutsSayWhereAPutIsStuck: with every placement replica cut
+// off, a put waits on its pushes, and PendingPuts names each one's stage;
+// once the put ends it is no longer listed.
+func TestPendingPutsSayWhereAPutIsStuck(t *testing.T) {
+	c := newCluster(t, 4, 21, smallChunks)
+	data := randomData(21, 3*ChunkBytesMin)
+	addr := proto.AddrOf(data)
+	coord := c.notPlaced(addr, 3)[0]
+	for _, i := range c.placed(addr, 3) {
+		c.cut[c.nodes[i].id] = true
+	}
+	c.applyNet()
+	c.c.Request(coord, ServiceName, Put{Data: data})
+	c.advance(100 * time.Millisecond)
+	pending := c.nodes[coord].st.PendingPuts()
+	t.Logf("%q", pending)
+	if len(pending) != 1 || strings.Count(pending[0], "push to") != 3 || !strings.Contains(pending[0], "0 of 3 replicas acked") {
+		t.Fatalf("pending puts: %q", pending)
+	}
+	c.advance(time.Minute)
+	if pending := c.nodes[coord].st.PendingPuts(); len(pending) != 0 {
+		t.Fatalf("after the deadline: %q", pending)
 	}
 }

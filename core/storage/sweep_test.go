@@ -43,8 +43,7 @@ func orphans(state map[string][]byte) []string {
 // inject writes key=value on node i's disk, durably, behind the machine's
 // back: what a previous incarnation could have left.
 func (c *cluster) inject(i int, key string, value []byte) {
-	c.nodes[i].disk.current[key] = bytes.Clone(value)
-	c.nodes[i].disk.durable[key] = bytes.Clone(value)
+	c.nodes[i].disk.Plant(key, bytes.Clone(value))
 }
 
 // storeChunkFrom delivers a peer's StoreChunk of data to node i; the reply
@@ -66,14 +65,8 @@ func (c *cluster) restart(i int) {
 // recovery finished, leaving later ops (the first sweep page) pending.
 func (c *cluster) completeUntilReady(i int) {
 	h := c.nodes[i]
-	for !h.st.Ready() {
-		if len(h.env.pending) == 0 {
-			c.t.Fatalf("node %d: recovery stalled with no disk op pending", i)
-		}
-		d := h.env.pending[0]
-		h.env.pending = h.env.pending[1:]
-		d.Result = h.disk.exec(&d.Op)
-		c.handle(h, d)
+	if !c.c.RunUntil(time.Minute, h.st.Ready) {
+		c.t.Fatalf("node %d: recovery did not finish", i)
 	}
 }
 
@@ -97,14 +90,14 @@ func TestSweepRemovesOrphansAfterRestart(t *testing.T) {
 	if r := c.put(0, later, true); r.Err != nil {
 		t.Fatal(r.Err)
 	}
-	if n := len(orphans(c.nodes[0].disk.durable)); n != 4 {
+	if n := len(orphans(c.nodes[0].disk.Durable())); n != 4 {
 		t.Fatalf("%d durable orphans before the crash, want 4 (2 of the session, 2 pushed)", n)
 	}
 	c.restart(0)
 	c.settle()
 	h := c.nodes[0]
 	st := h.st.Stats()
-	if left := orphans(h.disk.current); len(left) != 0 || st.OrphansSwept != 4 || st.Sweeping {
+	if left := orphans(h.disk.State()); len(left) != 0 || st.OrphansSwept != 4 || st.Sweeping {
 		t.Fatalf("after restart: orphans %q left, %d swept, sweeping %v", left, st.OrphansSwept, st.Sweeping)
 	}
 	if got := c.metric(0, MetricOrphansSwept, ""); got != 4 {
@@ -118,7 +111,7 @@ func TestSweepRemovesOrphansAfterRestart(t *testing.T) {
 		if got := c.get(0, addr, 0, 0); got.Err != nil || !bytes.Equal(got.Data, data) {
 			t.Fatalf("committed object %s after the sweep: %v", addr.Short(), got.Err)
 		}
-		if !holdsCopy(h.disk.current, addr) {
+		if !holdsCopy(h.disk.State(), addr) {
 			t.Fatalf("committed object %s lost a chunk to the sweep", addr.Short())
 		}
 	}
@@ -150,9 +143,9 @@ func TestSweepPagesKeysOnly(t *testing.T) {
 		t.Fatal("a ready node does not serve its objects while sweeping")
 	}
 	var scans []env.DiskOp
-	for _, d := range h.env.pending {
-		if d.Op.Kind == env.DiskScan {
-			scans = append(scans, d.Op)
+	for _, op := range c.c.PendingDisk(0) {
+		if op.Kind == env.DiskScan {
+			scans = append(scans, op)
 		}
 	}
 	if len(scans) != 1 || !scans[0].KeysOnly || scans[0].Limit != SweepPageMax {
@@ -161,11 +154,11 @@ func TestSweepPagesKeysOnly(t *testing.T) {
 	c.settle()
 	pages := (injected + 5 + SweepPageMax - 1) / SweepPageMax // the object's 5 chunks are keys too
 	st := h.st.Stats()
-	if left := orphans(h.disk.current); len(left) != 0 || st.OrphansSwept != injected || st.Sweeping || h.disk.keysOnlyScans != pages {
+	if left := orphans(h.disk.State()); len(left) != 0 || st.OrphansSwept != injected || st.Sweeping || h.disk.keysOnlyScans != pages {
 		t.Fatalf("%d orphans left, %d swept in %d scans (want %d in %d), sweeping %v",
 			len(left), st.OrphansSwept, h.disk.keysOnlyScans, injected, pages, st.Sweeping)
 	}
-	if !holdsCopy(h.disk.current, proto.AddrOf(data)) {
+	if !holdsCopy(h.disk.State(), proto.AddrOf(data)) {
 		t.Fatal("the committed object lost a chunk to the sweep")
 	}
 }
@@ -208,11 +201,11 @@ func TestSweepRetriesFailedPage(t *testing.T) {
 	h.disk.failKeysOnly = 1
 	c.restart(0)
 	c.settle()
-	if st := h.st.Stats(); !st.Sweeping || len(orphans(h.disk.current)) != 1 || h.disk.keysOnlyScans != 1 {
-		t.Fatalf("after a failed page: sweeping %v, %d orphans, %d scans; want true, 1, 1", st.Sweeping, len(orphans(h.disk.current)), h.disk.keysOnlyScans)
+	if st := h.st.Stats(); !st.Sweeping || len(orphans(h.disk.State())) != 1 || h.disk.keysOnlyScans != 1 {
+		t.Fatalf("after a failed page: sweeping %v, %d orphans, %d scans; want true, 1, 1", st.Sweeping, len(orphans(h.disk.State())), h.disk.keysOnlyScans)
 	}
 	c.advance(2 * smallChunks.RepairInterval)
-	if st := h.st.Stats(); st.Sweeping || st.OrphansSwept != 1 || len(orphans(h.disk.current)) != 0 || h.disk.keysOnlyScans != 2 {
+	if st := h.st.Stats(); st.Sweeping || st.OrphansSwept != 1 || len(orphans(h.disk.State())) != 0 || h.disk.keysOnlyScans != 2 {
 		t.Fatalf("after the next tick: sweeping %v, swept %d, %d scans; want false, 1, 2", st.Sweeping, st.OrphansSwept, h.disk.keysOnlyScans)
 	}
 }
@@ -233,7 +226,7 @@ func TestSweepSkippedWhenRecoveryIncomplete(t *testing.T) {
 	if st := h.st.Stats(); !h.st.Ready() || st.Sweeping || st.OrphansSwept != 0 || h.disk.keysOnlyScans != 0 {
 		t.Fatalf("ready %v, sweeping %v, swept %d, %d scans; want ready and no sweep", h.st.Ready(), st.Sweeping, st.OrphansSwept, h.disk.keysOnlyScans)
 	}
-	if !slices.Contains(orphans(h.disk.current), string(diskKey(prefixChunk, a))) {
+	if !slices.Contains(orphans(h.disk.State()), string(diskKey(prefixChunk, a))) {
 		t.Fatal("a chunk was deleted although the index is incomplete")
 	}
 }

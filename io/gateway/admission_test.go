@@ -84,7 +84,7 @@ func make64(c byte) []byte {
 // TestDeficitRoundRobinInterleavesTenants: with one slot, tenant A queues
 // five requests before tenant B queues one; B must run second, not sixth.
 func TestDeficitRoundRobinInterleavesTenants(t *testing.T) {
-	a := newAdmission(AdmissionConfig{InflightMax: 1, ReadHeadroom: 0, QueueWaitMax: 5 * time.Second}, time.Now)
+	a := newEdgeState(AdmissionConfig{InflightMax: 1, ReadHeadroom: 0, QueueWaitMax: 5 * time.Second}, SessionsConfig{}, time.Now)
 	release, err, _ := a.admit(context.Background(), "hog", false, false, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +93,7 @@ func TestDeficitRoundRobinInterleavesTenants(t *testing.T) {
 	var wg sync.WaitGroup
 	start := func(tenant string) {
 		a.mu.Lock()
-		before := a.queued
+		before := a.gate.Queued()
 		a.mu.Unlock()
 		wg.Add(1)
 		go func() {
@@ -125,12 +125,12 @@ func TestDeficitRoundRobinInterleavesTenants(t *testing.T) {
 }
 
 // waitQueued waits until the goroutine just started has queued.
-func waitQueued(t *testing.T, a *admission, before int) {
+func waitQueued(t *testing.T, a *edgeState, before int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		a.mu.Lock()
-		n := a.queued
+		n := a.gate.Queued()
 		a.mu.Unlock()
 		if n == before+1 {
 			return
@@ -143,7 +143,7 @@ func waitQueued(t *testing.T, a *admission, before int) {
 }
 
 func TestWritesLeaveHeadroomForReads(t *testing.T) {
-	a := newAdmission(AdmissionConfig{InflightMax: 2, ReadHeadroom: 1, QueueWaitMax: 10 * time.Millisecond}, time.Now)
+	a := newEdgeState(AdmissionConfig{InflightMax: 2, ReadHeadroom: 1, QueueWaitMax: 10 * time.Millisecond}, SessionsConfig{}, time.Now)
 	if _, err, _ := a.admit(context.Background(), "t", false, true, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestWritesLeaveHeadroomForReads(t *testing.T) {
 
 func TestTokenBucketRefills(t *testing.T) {
 	now := time.Unix(1000, 0)
-	a := newAdmission(AdmissionConfig{TenantRate: 2, TenantBurst: 1}, func() time.Time { return now })
+	a := newEdgeState(AdmissionConfig{TenantRate: 2, TenantBurst: 1}, SessionsConfig{}, func() time.Time { return now })
 	rel, err, _ := a.admit(context.Background(), "t", false, false, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -181,7 +181,7 @@ func TestTokenBucketRefills(t *testing.T) {
 // is a 429 with a Retry-After of one token's refill, and refills.
 func TestAnonymousReadsHaveTheirOwnBucket(t *testing.T) {
 	now := time.Unix(1000, 0)
-	a := newAdmission(AdmissionConfig{}, func() time.Time { return now })
+	a := newEdgeState(AdmissionConfig{}, SessionsConfig{}, func() time.Time { return now })
 	admitted := func(tenant string, anonymous, write bool) (int, *apiError, string) {
 		for n := 0; ; n++ {
 			rel, err, reason := a.admit(context.Background(), tenant, anonymous, write, 0)
@@ -217,7 +217,7 @@ func TestAnonymousReadsHaveTheirOwnBucket(t *testing.T) {
 // request, so a tiny rate still admits.
 func TestAnonymousBurstDefault(t *testing.T) {
 	for rate, want := range map[float64]float64{0: 2 * AnonymousRateDefault, 100: 200, 0.001: 1} {
-		if got := (AdmissionConfig{AnonymousRate: rate}).withDefaults().AnonymousBurst; got != want {
+		if got := (AdmissionConfig{AnonymousRate: rate}).WithDefaults().AnonymousBurst; got != want {
 			t.Errorf("rate %v: burst %v, want %v", rate, got, want)
 		}
 	}
@@ -226,7 +226,7 @@ func TestAnonymousBurstDefault(t *testing.T) {
 // TestAnonymousReadsStillTakeSlots: the anonymous bucket is only the
 // quota; anonymous reads still need an in-flight slot and queue for one.
 func TestAnonymousReadsStillTakeSlots(t *testing.T) {
-	a := newAdmission(AdmissionConfig{InflightMax: 1, ReadHeadroom: 0, QueueWaitMax: 10 * time.Millisecond}, time.Now)
+	a := newEdgeState(AdmissionConfig{InflightMax: 1, ReadHeadroom: 0, QueueWaitMax: 10 * time.Millisecond}, SessionsConfig{}, time.Now)
 	release, err, _ := a.admit(context.Background(), PublicTenant, true, false, 0)
 	if err != nil {
 		t.Fatal(err)

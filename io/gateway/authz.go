@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ron-network/ron/core/admission"
 	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/policy"
@@ -13,37 +14,101 @@ import (
 // ReasonMissingToken is the deny reason of a write without a bearer token.
 const ReasonMissingToken = "missing_token"
 
-// identify picks the request's tenant from its bearer token. The token's
-// MAC is checked here, before admission, so a forged token cannot spend
-// another tenant's quota; its caveats (resource, size) are checked by
-// authorize once the body is known. A write without a token is refused at
-// once. A read carrying a token is admitted under the token's tenant when
-// the MAC verifies, else as public.
-func (g *Gateway) identify(req *request, write bool) *apiError {
+// routeOps is the op each write route's token must allow; identify
+// checks it (with expiry, not-before, tenant and max_bytes against
+// Content-Length) before the body is read or a budget is charged.
+var routeOps = map[string]auth.Op{
+	"put_object": auth.OpWrite, "delete_object": auth.OpDelete, "claim_name": auth.OpName, "set_name": auth.OpName,
+	"audit": auth.OpAdmin, "revoke_token": auth.OpAdmin,
+}
+
+// enter runs everything a request passes before its handler: the token
+// (fully verified for a write, before its body), the policy for a read,
+// and admission. Every refusal is counted in omnigate_shed_total by
+// reason. It returns the release function to call when the request ends.
+func (g *Gateway) enter(req *request, c class, route string) (func(), *apiError) {
+	if err, reason := g.identify(req, c == classWrite, route); err != nil {
+		g.refuse(req, reason)
+		return nil, err
+	}
+	if c == classRead {
+		if err := g.authorizeRead(req, readResource(req.r)); err != nil {
+			g.refuse(req, ShedPolicyDenied)
+			return nil, err
+		}
+	}
+	release, err, reason := g.admit.admit(req.r.Context(), req.tenant, req.token == "", c == classWrite, req.r.ContentLength)
+	if err != nil {
+		g.refuse(req, reason)
+		if reason == ShedOverQuota {
+			g.auditQuotaReject(req)
+		}
+		return nil, err
+	}
+	return release, nil
+}
+
+// refuse counts a refusal before the handler ran. A request whose body
+// is still unread is answered with Connection: close, so net/http sends
+// the refusal at once instead of first draining the body (which a slow
+// client would drip for as long as it likes) and the connection is freed.
+func (g *Gateway) refuse(req *request, reason string) {
+	g.cfg.Metrics.Add(MetricShed, reason, 1)
+	if req.r.ContentLength != 0 {
+		req.w.Header().Set("Connection", "close")
+	}
+}
+
+// identify picks the request's tenant from its bearer token. A write's
+// token is verified completely here (core/admission.CheckToken: MAC,
+// revocation, expiry, not-before, scope, tenant, max_bytes against the
+// declared Content-Length), before its body is read and before any
+// tenant's budget is charged; a failure is charged to the request's
+// source, never to the tenant the token names. Prefix caveats wait for
+// the handler's authorize, which knows the resource. A read carrying a
+// token is admitted under the token's tenant when the token is valid now,
+// else as public. It returns the refusal and its shed reason.
+func (g *Gateway) identify(req *request, write bool, route string) (*apiError, string) {
 	text, ok := bearer(req.r)
 	if !ok {
 		if write {
 			return &apiError{status: http.StatusUnauthorized, code: CodeUnauthorized, reason: ReasonMissingToken,
-				message: "a write needs Authorization: Bearer <token>"}
+				message: "a write needs Authorization: Bearer <token>"}, ShedTokenDenied
 		}
-		return nil
+		return nil, ""
 	}
 	if g.cfg.Verifier == nil {
 		if write {
 			return &apiError{status: http.StatusUnauthorized, code: CodeUnauthorized, reason: string(auth.ReasonUnknownKey),
-				message: "this node has no capability keys; writes are disabled"}
+				message: "this node has no capability keys; writes are disabled"}, ShedTokenDenied
 		}
-		return nil
+		return nil, ""
 	}
-	v := g.verify(text, auth.Request{Op: auth.OpRead})
-	if reason := v.Reason; authenticationFailed(reason) {
-		if write {
-			return denied(reason)
+	if !write {
+		v := g.verify(text, auth.Request{Op: auth.OpRead})
+		if admission.NotValidNow(v.Reason) {
+			return nil, ""
 		}
-		return nil
+		req.tenant, req.token, req.tokenID = v.Token.Tenant, text, v.Token.ID().String()
+		return nil, ""
+	}
+	op, known := routeOps[route]
+	if !known {
+		op = auth.OpAdmin
+	}
+	start := time.Now()
+	v, refusal := admission.CheckToken(g.cfg.Verifier, text,
+		admission.TokenCheck{Op: op, Resource: admission.ResourceUnknown, Bytes: req.r.ContentLength}, g.authNow())
+	g.cfg.Metrics.Observe(auth.MetricVerifyLatency, "", time.Since(start).Seconds())
+	if refusal.Refused() {
+		if over, spent := g.admit.failed(source(req.r)); spent {
+			return refusalError(over), over.Reason
+		}
+		return refusalError(refusal), refusal.Reason
 	}
 	req.tenant, req.token, req.tokenID = v.Token.Tenant, text, v.Token.ID().String()
-	return nil
+	req.maxBytes = auth.Effective(v.Token).MaxBytes
+	return nil, ""
 }
 
 // authorize checks the token against the exact operation, then the
@@ -81,16 +146,13 @@ func (g *Gateway) authorizeRead(req *request, resource string) *apiError {
 // decide runs the policy in force; a deny names the rule that decided it
 // ("default-deny" when none matched).
 func (g *Gateway) decide(req *request, pr policy.Request) *apiError {
-	d := g.cfg.Policy.Decide(pr)
-	if d.Allow {
+	bundle := g.cfg.Policy.Bundle()
+	r := admission.Decide(bundle, pr)
+	if !r.Refused() {
 		return nil
 	}
-	rule := d.RuleName
-	if d.Rule < 0 {
-		rule = "default-deny"
-	}
-	return &apiError{status: http.StatusForbidden, code: CodeForbidden, reason: ReasonPolicyDenied, rule: rule,
-		message: "policy " + g.cfg.Policy.Bundle().Name + " denies " + pr.Op.String() + " by rule " + rule}
+	return &apiError{status: http.StatusForbidden, code: CodeForbidden, reason: ReasonPolicyDenied, rule: r.Detail,
+		message: "policy " + bundle.Name + " denies " + pr.Op.String() + " by rule " + r.Detail}
 }
 
 // readResource is the resource a read route names: its address or name.
@@ -101,32 +163,19 @@ func readResource(r *http.Request) string {
 	return r.PathValue("name")
 }
 
+// authNow is the token verification time: the wall clock (tokens carry
+// wall-clock expiries).
+func (g *Gateway) authNow() env.Time { return env.Time(g.cfg.Clock().UnixNano()) }
+
 func (g *Gateway) verify(text string, ar auth.Request) auth.Verdict {
 	start := time.Now()
-	ar.Now = env.Time(g.cfg.Clock().UnixNano())
+	ar.Now = g.authNow()
 	v := g.cfg.Verifier.Verify(text, ar)
 	g.cfg.Metrics.Observe(auth.MetricVerifyLatency, "", time.Since(start).Seconds())
 	return v
 }
 
-// authenticationFailed: the token itself is not valid (as opposed to a
-// valid token that does not cover the request).
-func authenticationFailed(r auth.Reason) bool {
-	switch r {
-	case auth.ReasonMalformed, auth.ReasonUnknownKey, auth.ReasonBadMAC, auth.ReasonRevoked:
-		return true
-	}
-	return false
-}
-
-func denied(r auth.Reason) *apiError {
-	switch r {
-	case auth.ReasonMalformed, auth.ReasonUnknownKey, auth.ReasonBadMAC, auth.ReasonRevoked,
-		auth.ReasonExpired, auth.ReasonNotYetValid:
-		return &apiError{status: http.StatusUnauthorized, code: CodeUnauthorized, reason: string(r), message: "token rejected: " + string(r)}
-	}
-	return &apiError{status: http.StatusForbidden, code: CodeForbidden, reason: string(r), message: "token does not allow this request: " + string(r)}
-}
+func denied(r auth.Reason) *apiError { return refusalError(admission.TokenRefusal(r)) }
 
 func bearer(r *http.Request) (string, bool) {
 	h := r.Header.Get("Authorization")

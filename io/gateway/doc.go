@@ -1,12 +1,12 @@
-// Package gateway is a node's HTTP API (DESIGN 5.7), served with net/http
+// Package gateway is a node's HTTP API (ARCHITECTURE 5.7), served with net/http
 // in front of an io/runtime node.
 //
 // Routes: PUT /o (201 {"addr","size"}); GET|HEAD /o/{addr} with a strong
 // ETag (the address, quoted), Accept-Ranges, one or several Ranges (206,
 // multipart/byteranges for several, 416 with "Content-Range: bytes */len")
 // and If-None-Match (304); DELETE /o/{addr} (204: unpin and drop this
-// node's copy); GET /names/{name} (linearizable resolve), POST
-// /names/{name} (claim), PUT /names/{name} (compare-and-set; 409 on a stale
+// node's copy); GET /names/{name} (linearizable resolve; ?stale=1 reads
+// this node's applied state instead), POST /names/{name} (claim), PUT /names/{name} (compare-and-set; 409 on a stale
 // seq); GET /n/{name} (resolve, then serve the target); GET
 // /providers/{addr}; /metrics, /healthz, /readyz, /version. Every error is
 // one JSON envelope {"code","message","retryable","corr_id"} with a stable
@@ -14,6 +14,15 @@
 // METHOD_NOT_ALLOWED with Allow, an unknown path 404); corr_id echoes a
 // sane X-Request-Id or is generated, and X-Request-Id is always set on
 // the response.
+//
+// Conditional requests and caching (conditional.go): a read of an object
+// honours If-None-Match (304), If-Match (412 PRECONDITION_FAILED unless
+// "*" or a listed tag matches, strongly) and If-Range (the Range only when
+// it names the ETag, else the whole object with 200). Objects have no
+// Last-Modified, so If-Unmodified-Since and If-Modified-Since are ignored
+// (RFC 9110 13.1.3, 13.1.4) and a date in If-Range never matches.
+// /o/{addr} is cached "immutable"; /n/{name} carries the target's ETag and
+// "Cache-Control: no-cache", since a name moves: caches revalidate it.
 //
 // Capabilities: writes (PUT /o, DELETE /o, POST and PUT /names) need a bearer token
 // that core/auth's Verifier accepts for the op (write, delete, name), the resource
@@ -89,7 +98,7 @@
 // Revocation (revocations.go): the Verifier's auth.RevocationSet is a
 // RevocationCache. The registry lives on the node loop, so the gateway
 // never reads it from an HTTP goroutine: a lookup is a runtime Call of
-// runtime.RevokedQuery, answered on the loop from the registry's view (a
+// authz.RevokedQuery, answered on the loop from the registry's view (a
 // replica's applied state, a non-replica's pulled list). "Not revoked" is
 // reused for RevocationCacheTTL, "revoked" until evicted (a revocation is
 // never withdrawn); the cache holds at most RevocationCacheEntriesMax
@@ -149,9 +158,23 @@
 // checked against its address before the last piece is written; a
 // failure after the headers went out aborts the connection
 // (http.ErrAbortHandler), so a client sees a truncated body, never a
-// complete wrong one. A multi-range answer is assembled in memory only up
-// to MultipartBytesMax; beyond it the Range header is ignored and the
-// whole object is streamed (200), which RFC 9110 allows.
+// complete wrong one. A multi-range answer has its ranges coalesced and
+// streams its parts (ranges.go), so it is at most RangeResponseFactorMax
+// times the object and holds one piece at a time; several ranges asking
+// for more than MultipartBytesMax in all are ignored and the whole object
+// is streamed (200), which RFC 9110 allows.
+//
+// Hostile input (server.go): NewServer bounds the headers' time and size;
+// Config.BodyLimits bound a body by a minimum average rate and a maximum
+// gap, never by its total time, so a large upload at a normal rate passes
+// while a slow-loris body is cut off (omnigate_shed_total{reason=
+// "slow_body"}); EnvelopeListener turns net/http's own protocol errors
+// into envelopes; paths with dot segments get a 400, not a redirect; an
+// envelope's message is cut to MessageBytesMax. A write (PUT, POST) is
+// refused with 507 INSUFFICIENT_STORAGE before its body is read while the
+// backend's disk is full (its DiskFull) or when its declared body does
+// not fit Config.MemoryBytesMax (a micronode's --memory-max); /readyz
+// names the reason the backend is not ready.
 //
 // Limits that are honest rather than ideal:
 //   - A streamed PUT has one chunk in flight: the node's chunk write

@@ -10,7 +10,7 @@ import (
 	"github.com/ron-network/ron/core/storage"
 )
 
-// edge is the gateway's edge cache (DESIGN 5.7): a core/edgecache LRU
+// edge is the gateway's edge cache (ARCHITECTURE 5.7): a core/edgecache LRU
 // behind a mutex, plus the request accounting for its metrics.
 //
 // One mutex guards everything: Get reorders the LRU, so even lookups write,

@@ -10,12 +10,13 @@ import (
 	"time"
 
 	"github.com/ron-network/ron/core/dht"
+	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/registry"
 	"github.com/ron-network/ron/core/storage"
 	"github.com/ron-network/ron/io/runtime"
 )
 
-// Stable error codes of the envelope (DESIGN 5.7). Clients switch on them;
+// Stable error codes of the envelope (ARCHITECTURE 5.7). Clients switch on them;
 // never rename one.
 const (
 	CodeBadAddress     = "BAD_ADDRESS"
@@ -34,6 +35,9 @@ const (
 	// it serves (405, with Allow).
 	CodeMethodNotAllowed = "METHOD_NOT_ALLOWED"
 	CodeInternal         = "INTERNAL"
+	// CodeInsufficientStorage: the node's disk is full; writes are
+	// refused (507) while reads go on. Retryable: space may come back.
+	CodeInsufficientStorage = "INSUFFICIENT_STORAGE"
 )
 
 // Envelope is the JSON body of every error response.
@@ -71,6 +75,11 @@ func unavailable(err error) *apiError {
 		retryable: true, retryAfter: time.Second}
 }
 
+func insufficientStorage(message string) *apiError {
+	return &apiError{status: http.StatusInsufficientStorage, code: CodeInsufficientStorage, message: message,
+		retryable: true, retryAfter: 5 * time.Second}
+}
+
 // writeError sends e as the envelope.
 func writeError(w http.ResponseWriter, corrID string, e *apiError) {
 	h := w.Header()
@@ -80,7 +89,7 @@ func writeError(w http.ResponseWriter, corrID string, e *apiError) {
 		h.Set("Retry-After", strconv.Itoa(int(max(1, (e.retryAfter+time.Second-1)/time.Second))))
 	}
 	w.WriteHeader(e.status)
-	_ = json.NewEncoder(w).Encode(Envelope{Code: e.code, Message: e.message, Retryable: e.retryable, CorrID: corrID,
+	_ = json.NewEncoder(w).Encode(Envelope{Code: e.code, Message: boundMessage(e.message), Retryable: e.retryable, CorrID: corrID,
 		Reason: e.reason, Rule: e.rule})
 }
 
@@ -92,6 +101,8 @@ func mapError(err error, write bool) *apiError {
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.Is(err, env.ErrDiskFull):
+		return insufficientStorage(err.Error())
 	case errors.Is(err, runtime.ErrOverloaded):
 		return &apiError{status: http.StatusServiceUnavailable, code: CodeOverloaded, message: err.Error(), retryable: true, retryAfter: time.Second}
 	case errors.Is(err, context.DeadlineExceeded) && write,

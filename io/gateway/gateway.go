@@ -20,7 +20,7 @@ import (
 	"github.com/ron-network/ron/core/storage"
 )
 
-// Metric names (DESIGN section 8).
+// Metric names (ARCHITECTURE section 8).
 const (
 	MetricRequests       = "omnigate_requests_total"
 	MetricRequestLatency = "omnigate_request_latency_seconds"
@@ -74,6 +74,8 @@ type Config struct {
 	ObjectBytesMax int64
 	CallTimeout    time.Duration
 	Admission      AdmissionConfig
+	// Sessions bounds PUT /o's upload sessions per tenant and globally.
+	Sessions SessionsConfig
 	// Clock is the wall clock (nil: time.Now); tests replace it.
 	Clock func() time.Time
 	// Policy decides requests after token verification (nil:
@@ -89,13 +91,25 @@ type Config struct {
 	// Revocations, when set, learns each revoke committed through this
 	// gateway at once; it is normally also the Verifier's RevocationSet.
 	Revocations *RevocationCache
+	// BodyLimits bound how slowly a request body may arrive (zero fields:
+	// the defaults of server.go).
+	BodyLimits BodyLimits
+	// MemoryBytesMax is a memory budget (0: none; rond's --memory-max for
+	// a micronode, whose objects live in its heap): a PUT or POST whose
+	// body does not fit what MemoryInUse leaves of it is refused with 507
+	// before its body is read, and a body without Content-Length stops
+	// there (413).
+	MemoryBytesMax int64
+	// MemoryInUse measures the memory the budget counts (nil: the live
+	// heap after the last GC).
+	MemoryInUse func() uint64
 }
 
-// Gateway is the HTTP API of one node (DESIGN 5.7). It is an http.Handler.
+// Gateway is the HTTP API of one node (ARCHITECTURE 5.7). It is an http.Handler.
 type Gateway struct {
 	cfg   Config
 	mux   *http.ServeMux
-	admit *admission
+	admit *edgeState
 	log   *slog.Logger
 	// quotaAudits paces audit records of quota rejects (auditlog.go).
 	quotaAudits *auditLimiter
@@ -117,6 +131,9 @@ func New(cfg Config) *Gateway {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
+	if cfg.MemoryInUse == nil {
+		cfg.MemoryInUse = liveHeapBytes
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -127,7 +144,7 @@ func New(cfg Config) *Gateway {
 		}
 		cfg.Policy = p
 	}
-	g := &Gateway{cfg: cfg, mux: http.NewServeMux(), admit: newAdmission(cfg.Admission, cfg.Clock), log: cfg.Logger,
+	g := &Gateway{cfg: cfg, mux: http.NewServeMux(), admit: newEdgeState(cfg.Admission, cfg.Sessions, cfg.Clock), log: cfg.Logger,
 		quotaAudits: newAuditLimiter(cfg.Clock)}
 	g.edge = newEdge(cfg.EdgeCacheBytes, cfg.Metrics)
 	g.routes()
@@ -201,6 +218,8 @@ type request struct {
 	tokenID string
 	// edgeCounted: this request's edge cache lookup is counted (edge.go).
 	edgeCounted bool
+	// maxBytes is the verified write token's max_bytes (MaxUint64: none).
+	maxBytes uint64
 }
 
 // handler serves one route; it either wrote a response or returns the
@@ -213,7 +232,7 @@ func (g *Gateway) handle(pattern, route string, c class, h handler) {
 		sw := &statusWriter{ResponseWriter: w}
 		req := &request{w: sw, r: r, corrID: corrID(r), tenant: PublicTenant}
 		sw.Header().Set("X-Request-Id", req.corrID)
-		if err := g.serve(req, c, h); err != nil {
+		if err := g.serve(req, c, route, h); err != nil {
 			if err.status >= 500 && err.code == CodeInternal {
 				g.log.Error("gateway: internal error", "route", route, "corr_id", req.corrID, "err", err.message)
 			}
@@ -226,25 +245,23 @@ func (g *Gateway) handle(pattern, route string, c class, h handler) {
 	})
 }
 
-// serve authenticates the tenant, admits the request and runs h.
-func (g *Gateway) serve(req *request, c class, h handler) *apiError {
+// serve authenticates the tenant, admits the request and runs h
+// (enter, in authz.go).
+func (g *Gateway) serve(req *request, c class, route string, h handler) *apiError {
 	if c == classOps {
 		return h(req)
 	}
-	if err := g.identify(req, c == classWrite); err != nil {
-		return err
-	}
-	if c == classRead {
-		if err := g.authorizeRead(req, readResource(req.r)); err != nil {
-			return err
+	if c == classWrite && (req.r.Method == http.MethodPut || req.r.Method == http.MethodPost) {
+		if full, reason := g.diskFull(); full {
+			g.refuse(req, ShedDiskFull)
+			return insufficientStorage("writes refused: " + reason) // before the body is read
+		}
+		if e := g.refuseOverBudget(req); e != nil {
+			return e
 		}
 	}
-	release, err, reason := g.admit.admit(req.r.Context(), req.tenant, req.token == "", c == classWrite, req.r.ContentLength)
+	release, err := g.enter(req, c, route)
 	if err != nil {
-		g.cfg.Metrics.Add(MetricShed, reason, 1)
-		if reason == ShedOverQuota {
-			g.auditQuotaReject(req)
-		}
 		return err
 	}
 	defer release()
@@ -283,6 +300,11 @@ func corrID(r *http.Request) string {
 	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= RequestIDBytesMax && printable(id) {
 		return id
 	}
+	return newCorrID()
+}
+
+// newCorrID makes up a correlation id.
+func newCorrID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
@@ -297,8 +319,14 @@ func printable(s string) bool {
 	return true
 }
 
-// ServeHTTP implements http.Handler.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler: requests the mux must not see are
+// answered first (server.go), and the body is held to BodyLimits.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !g.preflight(w, r) {
+		return
+	}
+	g.mux.ServeHTTP(g.limitBody(w, r), r)
+}
 
 // call runs one request on the node with the gateway's timeout.
 func (g *Gateway) call(req *request, service string, body any) (any, error) {
@@ -319,14 +347,28 @@ func (g *Gateway) healthz(req *request) *apiError {
 	return nil
 }
 
+// diskFull asks the backend whether its disk refuses writes
+// (*runtime.Runtime knows; other backends never are).
+func (g *Gateway) diskFull() (bool, string) {
+	if fd, ok := g.cfg.Backend.(interface{ DiskFull() (bool, string) }); ok {
+		return fd.DiskFull()
+	}
+	return false, ""
+}
+
 // readyz is false while the node starts or recovers and while the
 // gateway is saturated (writes would queue), so balancers steer away.
 func (g *Gateway) readyz(req *request) *apiError {
 	switch {
 	case !g.cfg.Backend.Ready():
-		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: "node not ready", retryable: true, retryAfter: time.Second}
-	case g.admit.saturated():
-		return overloaded("gateway saturated")
+		message := "node not ready"
+		if why, ok := g.cfg.Backend.(interface{ NotReadyReason() string }); ok && why.NotReadyReason() != "" {
+			message += ": " + why.NotReadyReason()
+		}
+		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: message, retryable: true, retryAfter: time.Second}
+	}
+	if ok, why := g.admit.ready(); !ok {
+		return overloaded("gateway not ready: " + why)
 	}
 	writeJSON(req.w, http.StatusOK, map[string]string{"status": "ready"})
 	return nil

@@ -236,11 +236,18 @@ func TestRanges(t *testing.T) {
 	if suffix.StatusCode != 206 || string(suffix.body) != "hij" {
 		t.Fatalf("suffix range: %d %q", suffix.StatusCode, suffix.body)
 	}
-	multi := f.do("GET", "/o/"+addr, nil, map[string]string{"Range": "bytes=0-1, 10-, 99-100"})
+	big := bytes.Repeat([]byte("0123456789"), 100)
+	bigAddr := f.put(big)
+	multi := f.do("GET", "/o/"+bigAddr, nil, map[string]string{"Range": "bytes=0-1, 990-, 5000-5001"})
 	parts := multipartParts(t, multi)
-	want := [][2]string{{"bytes 0-1/20", "01"}, {"bytes 10-19/20", "abcdefghij"}}
+	want := [][2]string{{"bytes 0-1/1000", "01"}, {"bytes 990-999/1000", "0123456789"}}
 	if fmt.Sprint(parts) != fmt.Sprint(want) {
 		t.Fatalf("multipart parts %v, want %v", parts, want)
+	}
+	// Overlapping and adjacent ranges are one.
+	merged := f.do("GET", "/o/"+addr, nil, map[string]string{"Range": "bytes=0-9, 5-12, 13-"})
+	if merged.StatusCode != 206 || string(merged.body) != string(data) || merged.Header.Get("Content-Range") != "bytes 0-19/20" {
+		t.Fatalf("merged ranges: %d %q %q", merged.StatusCode, merged.body, merged.Header.Get("Content-Range"))
 	}
 	bad := f.do("GET", "/o/"+addr, nil, map[string]string{"Range": "bytes=20-30"})
 	wantError(t, bad, 416, gateway.CodeBadRange)
@@ -341,6 +348,14 @@ func TestNames(t *testing.T) {
 	if r.StatusCode != 200 || json.Unmarshal(r.body, &rec) != nil || rec.Target != addr || rec.Seq != 1 || rec.Owner != ownerHex {
 		t.Fatalf("resolve: %d %s", r.StatusCode, r.body)
 	}
+	// ?stale=1 reads this node's applied state through a StaleResolve.
+	stale := f.do("GET", "/names/app.example?stale=1", nil, nil)
+	if stale.StatusCode != 200 || json.Unmarshal(stale.body, &rec) != nil || rec.Target != addr || rec.Seq != 1 {
+		t.Fatalf("stale resolve: %d %s", stale.StatusCode, stale.body)
+	}
+	if m := f.do("GET", "/metrics", nil, nil); !strings.Contains(string(m.body), `registry_ops_total{op="stale_resolve"} 1`) {
+		t.Fatalf("?stale=1 was not a stale resolve:\n%s", m.body)
+	}
 	served := f.do("GET", "/n/app.example", nil, nil)
 	if served.StatusCode != 200 || !bytes.Equal(served.body, data) {
 		t.Fatalf("GET /n: %d %q", served.StatusCode, served.body)
@@ -390,5 +405,38 @@ func TestOverQuotaIs429WithRetryAfter(t *testing.T) {
 	env := wantError(t, r, 429, gateway.CodeOverQuota)
 	if !env.Retryable || r.Header.Get("Retry-After") == "" {
 		t.Fatalf("429 without Retry-After or retryable: %+v", env)
+	}
+}
+
+// TestMultiRangeNeverAmplifies: 16 overlapping ranges are one range, and
+// 16 scattered one-byte ranges cost at most RangeResponseFactorMax times
+// the object (plus MultipartSlackBytes); the parts stream from storage.
+func TestMultiRangeNeverAmplifies(t *testing.T) {
+	f := newFixture(t, gateway.AdmissionConfig{}, 0)
+	const size = 512 << 10
+	data := bytes.Repeat([]byte("abcdefgh"), size/8)
+	addr := f.put(data)
+	overlapping := "bytes=0-" + strings.Repeat(",0-", gateway.RangesMax-1)
+	r := f.do("GET", "/o/"+addr, nil, map[string]string{"Range": overlapping})
+	if r.StatusCode != 206 || len(r.body) != size || r.Header.Get("Content-Range") != fmt.Sprintf("bytes 0-%d/%d", size-1, size) {
+		t.Fatalf("16 overlapping ranges: %d, %d bytes for a %d-byte object", r.StatusCode, len(r.body), size)
+	}
+	for _, n := range []int{1000, 30, 2} { // 16 one-byte parts, far apart, close, or a byte apart
+		var spec []string
+		for i := 0; i < gateway.RangesMax; i++ {
+			spec = append(spec, fmt.Sprintf("%d-%d", i*n, i*n))
+		}
+		small := data[:n*gateway.RangesMax]
+		smallAddr := f.put(small)
+		r = f.do("GET", "/o/"+smallAddr, nil, map[string]string{"Range": "bytes=" + strings.Join(spec, ",")})
+		bound := gateway.RangeResponseFactorMax*len(small) + gateway.MultipartSlackBytes
+		if r.StatusCode/100 != 2 || len(r.body) > bound {
+			t.Fatalf("16 scattered ranges of a %d-byte object: %d, %d bytes (bound %d)", len(small), r.StatusCode, len(r.body), bound)
+		}
+		if r.StatusCode == 206 && n == 1000 {
+			if parts := multipartParts(t, r); len(parts) != gateway.RangesMax || parts[1][1] != string(small[n:n+1]) {
+				t.Fatalf("scattered parts: %v", parts)
+			}
+		}
 	}
 }

@@ -76,7 +76,14 @@ func (g *Gateway) resolve(req *request) (string, registry.Record, *apiError) {
 	if e != nil {
 		return "", registry.Record{}, e
 	}
-	rec, e := g.registryCall(req, registry.Resolve{Name: name}, false)
+	var body any = registry.Resolve{Name: name}
+	if req.r.URL.Query().Get("stale") == "1" {
+		// A local read of this node's applied state, neither linearizable
+		// nor forwarded: what the registry replicas hold, one at a time
+		// (sim/real's durability and convergence checks read each replica).
+		body = registry.StaleResolve{Name: name}
+	}
+	rec, e := g.registryCall(req, body, false)
 	if e != nil {
 		return "", registry.Record{}, e
 	}
@@ -95,7 +102,9 @@ func (g *Gateway) resolveName(req *request) *apiError {
 	return nil
 }
 
-// serveName resolves the name and serves its target object.
+// serveName resolves the name and serves its target object. The name can
+// move at any time, so the answer must be revalidated (cacheRevalidate)
+// rather than kept as the immutable object it happens to point at.
 func (g *Gateway) serveName(req *request) *apiError {
 	name, rec, e := g.resolve(req)
 	if e != nil {
@@ -105,7 +114,7 @@ func (g *Gateway) serveName(req *request) *apiError {
 		return errorf(http.StatusNotFound, CodeNotFound, "name %q points nowhere yet", name)
 	}
 	req.w.Header().Set("X-Ron-Target", rec.Target.String())
-	return g.serveObject(req, rec.Target)
+	return g.serveObject(req, rec.Target, cacheRevalidate)
 }
 
 func (g *Gateway) claimName(req *request) *apiError {

@@ -2,10 +2,7 @@ package gateway
 
 import (
 	"fmt"
-	"io"
-	"mime/multipart"
 	"net/http"
-	"net/textproto"
 	"strconv"
 	"strings"
 
@@ -52,34 +49,38 @@ func (g *Gateway) getObject(req *request) *apiError {
 	if err != nil {
 		return errorf(http.StatusBadRequest, CodeBadAddress, "%v", err)
 	}
-	return g.serveObject(req, addr)
+	return g.serveObject(req, addr, cacheImmutable)
 }
 
-// serveObject answers with the object's bytes, honouring HEAD,
-// If-None-Match and Range. A plain GET takes one call for a small object
-// (getWhole); the others first learn the size with a one-byte read. Small
-// objects and ranges are read in one call, larger ones are streamed chunk
-// by chunk (stream.go).
-func (g *Gateway) serveObject(req *request, addr proto.Addr) *apiError {
+// serveObject answers with the object's bytes under the given cache
+// policy, honouring HEAD, the preconditions (If-Match, If-None-Match,
+// conditional.go), Range and If-Range. A plain GET takes one call for a
+// small object (getWhole); the others first learn the size with a one-byte
+// read. Small objects and ranges are read in one call, larger ones are
+// streamed chunk by chunk (stream.go).
+func (g *Gateway) serveObject(req *request, addr proto.Addr, cacheControl string) *apiError {
 	h := req.w.Header()
 	h.Set("ETag", etag(addr))
 	h.Set("Accept-Ranges", "bytes")
-	h.Set("Cache-Control", "public, max-age=31536000, immutable") // content-addressed: never changes
+	h.Set("Cache-Control", cacheControl)
 	h.Set("X-Content-Type-Options", "nosniff")
 	rangeHeader := req.r.Header.Get("Range")
-	inm := req.r.Header.Get("If-None-Match")
-	if req.r.Method == http.MethodGet && rangeHeader == "" && inm == "" {
+	conditional := req.r.Header.Get("If-None-Match") != "" || req.r.Header.Get("If-Match") != ""
+	if req.r.Method == http.MethodGet && rangeHeader == "" && !conditional {
 		return g.getWhole(req, addr)
 	}
 	size, e := g.size(req, addr)
 	if e != nil {
 		return e
 	}
-	if inm != "" && etagMatches(inm, addr) {
+	switch evaluatePreconditions(req.r.Header, addr) {
+	case preconditionFailed:
+		return errorf(http.StatusPreconditionFailed, CodePreconditionFailed, "If-Match %q does not name %s", req.r.Header.Get("If-Match"), etag(addr))
+	case preconditionNotModified:
 		req.w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
-	if rangeHeader == "" || req.r.Method == http.MethodHead {
+	if rangeHeader == "" || req.r.Method == http.MethodHead || !ifRangeMatches(req.r.Header.Get("If-Range"), addr) {
 		return g.serveWhole(req, addr, size)
 	}
 	ranges, verdict := parseRanges(rangeHeader, size)
@@ -111,43 +112,7 @@ func (g *Gateway) serveRange(req *request, addr proto.Addr, r byteRange, size ui
 	return g.writeObject(req, addr, http.StatusPartialContent, r.start, r.length, size)
 }
 
-// serveMultipart reads every range before writing, so a failed read still
-// gets an envelope rather than a truncated body.
-func (g *Gateway) serveMultipart(req *request, addr proto.Addr, ranges []byteRange, size uint64) *apiError {
-	var total uint64
-	for _, r := range ranges {
-		total += r.length
-	}
-	if total > MultipartBytesMax {
-		return g.serveWhole(req, addr, size) // streamed rather than held
-	}
-	parts := make([][]byte, len(ranges))
-	for i, r := range ranges {
-		data, _, e := g.read(req, addr, r.start, r.length)
-		if e != nil {
-			return e
-		}
-		parts[i] = data
-	}
-	var body strings.Builder
-	mw := multipart.NewWriter(&body)
-	for i, r := range ranges {
-		hdr := textproto.MIMEHeader{}
-		hdr.Set("Content-Type", "application/octet-stream")
-		hdr.Set("Content-Range", contentRange(r, size))
-		pw, err := mw.CreatePart(hdr)
-		if err != nil {
-			return errorf(http.StatusInternalServerError, CodeInternal, "multipart: %v", err)
-		}
-		_, _ = pw.Write(parts[i])
-	}
-	_ = mw.Close()
-	req.w.Header().Set("Content-Type", "multipart/byteranges; boundary="+mw.Boundary())
-	req.w.Header().Set("Content-Length", strconv.Itoa(body.Len()))
-	req.w.WriteHeader(http.StatusPartialContent)
-	_, _ = io.WriteString(req.w, body.String())
-	return nil
-}
+// serveMultipart is in ranges.go.
 
 func contentRange(r byteRange, size uint64) string {
 	return fmt.Sprintf("bytes %d-%d/%d", r.start, r.start+r.length-1, size)

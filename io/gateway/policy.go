@@ -10,24 +10,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ron-network/ron/core/admission"
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/policy"
 )
 
-// DefaultPolicy is the bundle in force when none is configured: reads are
-// public, and every other op needs a verified token (whose own scope and
-// caveats are checked by core/auth first). Anything else is denied by
-// default.
-const DefaultPolicy = `version: 1
-name: default
-rules:
-  - name: public-reads
-    effect: allow
-    match: {ops: [read]}
-  - name: token-writes
-    effect: allow
-    match: {ops: [write, delete, name, admin], authenticated: true}
-`
+// DefaultPolicy is the bundle in force when none is configured
+// (core/admission.DefaultPolicy): reads are public, and every other op
+// needs a verified token. Anything else is denied by default.
+const DefaultPolicy = admission.DefaultPolicy
 
 // ReasonPolicyDenied is the deny reason of a request a policy rule (or the
 // default deny) refused.
@@ -122,6 +113,8 @@ func (f *PolicyFile) Open() error {
 // Poll reloads when the file's size or modification time changed since
 // the last load. A vanished file keeps the bundle in force.
 func (f *PolicyFile) Poll() error {
+	// Counted last, so one waiting for the count sees the poll's effect.
+	defer f.Metrics.Add(policy.MetricPolls, "", 1)
 	st, err := os.Stat(f.Path)
 	if err != nil {
 		return fmt.Errorf("gateway: policy file: %w", err)
@@ -150,6 +143,7 @@ func (f *PolicyFile) Reload() error {
 	}
 	if err != nil {
 		f.Logger.Error("gateway: policy reload failed; the old bundle stays", "file", f.Path, "err", err)
+		f.Metrics.Add(policy.MetricReloads, policy.ReloadFailed, 1)
 		return fmt.Errorf("gateway: policy file: %w", err)
 	}
 	f.size, f.mod = st.Size(), st.ModTime()
@@ -161,12 +155,15 @@ func (f *PolicyFile) Reload() error {
 			attrs = append(attrs, "rule", pe.Rule, "rule_name", pe.RuleName, "field", pe.Field, "line", pe.Line)
 		}
 		f.Logger.Error("gateway: invalid policy bundle rejected; the old bundle stays", attrs...)
+		f.Metrics.Add(policy.MetricReloads, policy.ReloadRejected, 1)
 		return fmt.Errorf("gateway: policy file %s: %w", f.Path, err)
 	}
 	f.Metrics.Observe(policy.MetricApplyLatency, "", time.Since(noticed).Seconds())
 	if f.Policy.Digest() == old {
+		f.Metrics.Add(policy.MetricReloads, policy.ReloadUnchanged, 1)
 		return nil
 	}
+	f.Metrics.Add(policy.MetricReloads, policy.ReloadApplied, 1)
 	b := f.Policy.Bundle()
 	f.Logger.Info("gateway: policy bundle applied", "file", f.Path, "bundle", b.Name, "rules", len(b.Rules), "digest", f.Policy.Digest())
 	if f.Applied != nil {

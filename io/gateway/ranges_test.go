@@ -32,6 +32,13 @@ func TestParseRanges(t *testing.T) {
 		{"bytes=", 10000, rangeIgnore, "[]"},
 		{"bytes=1", 10000, rangeIgnore, "[]"},
 		{"bytes=0-0,1-1,2-2,3-3,4-4,5-5,6-6,7-7,8-8,9-9,10-10,11-11,12-12,13-13,14-14,15-15,16-16", 10000, rangeUnsatisfiable, "[]"},
+		// Overlapping, adjacent, close and out-of-order ranges coalesce.
+		{"bytes=0-,0-,0-,0-,0-,0-,0-,0-,0-,0-,0-,0-,0-,0-,0-,0-", 10000, rangeSatisfiable, "[{0 10000}]"},
+		{"bytes=500-999,0-499", 10000, rangeSatisfiable, "[{0 1000}]"},
+		{"bytes=0-9,100-109", 10000, rangeSatisfiable, "[{0 10} {100 10}]"},
+		{"bytes=0-9,10-19", 10000, rangeSatisfiable, "[{0 20}]"},
+		{"bytes=5000-5999,-1,0-0,5500-6500", 10000, rangeSatisfiable, "[{0 1} {5000 1501} {9999 1}]"},
+		{"bytes=0-0,1-1,2-2,3-3,4-4,5-5,6-6,7-7,8-8,9-9,10-10,11-11,12-12,13-13,14-14,15-15", 10000, rangeSatisfiable, "[{0 16}]"},
 	}
 	for _, c := range cases {
 		got, verdict := parseRanges(c.header, c.size)

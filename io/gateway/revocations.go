@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"math"
 	"net/http"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/ron-network/ron/core/audit"
 	"github.com/ron-network/ron/core/auth"
+	"github.com/ron-network/ron/core/authz"
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/registry"
 	"github.com/ron-network/ron/io/runtime"
@@ -62,7 +62,7 @@ var _ = env.Declare(
 )
 
 // RevocationCache is the gateway's auth.RevocationSet: it answers from the
-// node's registry view through a runtime.RevokedQuery call, and caches the
+// node's registry view through a authz.RevokedQuery call, and caches the
 // answers. It is safe for concurrent use; it never reads machine state
 // from the gateway's goroutines (the query runs on the node loop).
 //
@@ -112,11 +112,7 @@ func (c *RevocationCache) Revoked(id auth.TokenID) bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), RevocationCallTimeout)
 	defer cancel()
-	resp, err := c.backend.Call(ctx, runtime.RevocationsService, runtime.RevokedQuery{ID: id})
-	ans, ok := resp.(runtime.RevokedAnswer)
-	if err == nil && !ok {
-		err = fmt.Errorf("gateway: revocations answered %T", resp)
-	}
+	ans, err := runtime.Call(ctx, c.backend, authz.RevokedQuery{ID: id})
 	switch {
 	case err == nil:
 		c.metrics.Add(MetricRevocationChecks, revocationAsked, 1)

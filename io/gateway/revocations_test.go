@@ -11,11 +11,12 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/ron-network/ron/core/auth"
+	"github.com/ron-network/ron/core/authz"
 	"github.com/ron-network/ron/io/gateway"
 	"github.com/ron-network/ron/io/runtime"
 )
 
-// revocationBackend answers runtime.RevokedQuery from a set it is told,
+// revocationBackend answers authz.RevokedQuery from a set it is told,
 // or fails every call with err.
 type revocationBackend struct {
 	mu      sync.Mutex
@@ -32,14 +33,14 @@ func (b *revocationBackend) Call(_ context.Context, service string, body any) (a
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.calls++
-	q, ok := body.(runtime.RevokedQuery)
-	if service != runtime.RevocationsService || !ok {
+	q, ok := body.(authz.RevokedQuery)
+	if service != authz.ServiceName || !ok {
 		return nil, errors.New("revocationBackend: unexpected call")
 	}
 	if b.err != nil {
 		return nil, b.err
 	}
-	return runtime.RevokedAnswer{Revoked: b.revoked[q.ID], Enforced: true}, nil
+	return authz.RevokedAnswer{Revoked: b.revoked[q.ID], Enforced: true}, nil
 }
 
 func (b *revocationBackend) Ready() bool { return true }

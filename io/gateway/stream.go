@@ -11,6 +11,7 @@ import (
 
 	"lukechampine.com/blake3"
 
+	"github.com/ron-network/ron/core/admission"
 	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/edgecache"
 	"github.com/ron-network/ron/core/proto"
@@ -47,6 +48,16 @@ func (g *Gateway) putObject(req *request) *apiError {
 		g.cfg.Metrics.Add(MetricShed, ShedBodyTooLarge, 1)
 		return errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "body of %d bytes exceeds %d", req.r.ContentLength, g.cfg.ObjectBytesMax)
 	}
+	// The edge's session table bounds uploads per tenant and per node
+	// before storage opens one, so a tenant holding slow uploads cannot
+	// take every session, and a full table is a counted, typed refusal
+	// (and readiness false) rather than storage's untyped 503.
+	slot, refusal := g.admit.openSession(req.tenant)
+	if refusal.Refused() {
+		g.refuse(req, refusal.Reason)
+		return refusalError(refusal)
+	}
+	defer g.admit.closeSession(slot)
 	// PutBegin must not be cut short by the client going away: a session
 	// storage opened but whose reply nobody read would hold one of
 	// storage.SessionsMax slots until SessionTTL. Detached from the
@@ -67,7 +78,7 @@ func (g *Gateway) putObject(req *request) *apiError {
 			g.abortSession(begun.Session)
 		}
 	}()
-	addr, size, e := g.uploadBody(req, begun.Session)
+	addr, size, e := g.uploadBody(req, begun.Session, slot)
 	if e != nil {
 		return e
 	}
@@ -95,8 +106,14 @@ func (g *Gateway) putObject(req *request) *apiError {
 // client closed, or sent less than its Content-Length) is an error. It
 // returns only once no chunk is in flight, so the caller's abort (or
 // commit) reaches storage after every chunk.
-func (g *Gateway) uploadBody(req *request, session uint64) (proto.Addr, uint64, *apiError) {
-	body := http.MaxBytesReader(req.w, req.r.Body, g.cfg.ObjectBytesMax)
+func (g *Gateway) uploadBody(req *request, session uint64, slot admission.SessionID) (proto.Addr, uint64, *apiError) {
+	// A token's max_bytes caps the body as it is read, so a body without
+	// Content-Length cannot stream past it either.
+	limit := g.cfg.ObjectBytesMax
+	if req.maxBytes < uint64(limit) {
+		limit = int64(req.maxBytes)
+	}
+	body := http.MaxBytesReader(req.w, req.r.Body, limit)
 	hasher := blake3.New(proto.IDBytes, nil)
 	up := chunkUploader{g: g, req: req, session: session}
 	var size uint64
@@ -109,6 +126,7 @@ func (g *Gateway) uploadBody(req *request, session uint64) (proto.Addr, uint64, 
 			if e := up.send(piece[:n]); e != nil {
 				return proto.Addr{}, 0, e
 			}
+			g.admit.touchSession(slot)
 		}
 		if err == io.EOF {
 			break
@@ -116,6 +134,10 @@ func (g *Gateway) uploadBody(req *request, session uint64) (proto.Addr, uint64, 
 		if err != nil {
 			up.wait() // the read error is the cause; a chunk error would follow from it
 			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) && limit < g.cfg.ObjectBytesMax {
+				g.cfg.Metrics.Add(MetricShed, ShedTokenDenied, 1)
+				return proto.Addr{}, 0, denied(auth.ReasonTooLarge)
+			}
 			if errors.As(err, &tooLarge) {
 				g.cfg.Metrics.Add(MetricShed, ShedBodyTooLarge, 1)
 				return proto.Addr{}, 0, errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "body exceeds %d bytes", g.cfg.ObjectBytesMax)

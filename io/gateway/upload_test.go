@@ -1,11 +1,15 @@
 package gateway_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -13,11 +17,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/ron-network/ron/core/admission"
 	"github.com/ron-network/ron/core/auth"
+	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/storage"
 	"github.com/ron-network/ron/io/gateway"
 	"github.com/ron-network/ron/io/internal/streamtest"
+	"github.com/ron-network/ron/io/pebbledisk"
 	ronruntime "github.com/ron-network/ron/io/runtime"
 )
 
@@ -258,5 +267,233 @@ func TestStreamUploadBodyFailureWaitsForChunk(t *testing.T) {
 	}
 	if !ok || store.aborts != 1 || store.abortEarly || len(store.commits) != 0 {
 		t.Fatalf("aborts %d (early %v), commits %d; want one abort after the chunk in flight, no commit", store.aborts, store.abortEarly, len(store.commits))
+	}
+}
+
+// shedCounter wraps the node's metrics and keeps omnigate_shed_total by
+// reason, so the tests can wait for refusals and check they were counted.
+type shedCounter struct {
+	env.Metrics
+	mu   sync.Mutex
+	shed map[string]float64
+}
+
+func (m *shedCounter) Add(name, label string, v float64) {
+	if name == gateway.MetricShed {
+		m.mu.Lock()
+		m.shed[label] += v
+		m.mu.Unlock()
+	}
+	m.Metrics.Add(name, label, v)
+}
+
+func (m *shedCounter) count(reason string) float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.shed[reason]
+}
+
+// waitShed polls until reason was counted at least n times.
+func (m *shedCounter) waitShed(t *testing.T, reason string, n float64) {
+	t.Helper()
+	deadline := time.Now().Add(waitBound)
+	for m.count(reason) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("omnigate_shed_total{reason=%q} = %v, want at least %v", reason, m.count(reason), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// edgeGateway serves a gateway over a fresh single node with adm and
+// sessions, the fixtures' root keyring and shed counting; f.root is
+// alice's token.
+func edgeGateway(t *testing.T, adm gateway.AdmissionConfig, sessions gateway.SessionsConfig) (*fixture, *shedCounter, *countingBackend) {
+	t.Helper()
+	rt := startNode(t, pebbledisk.Options{Dir: "db", FS: vfs.NewMem()},
+		ronruntime.NodeSpec{Key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{5}, 32))}, 13)
+	keys, key := rootKeyring(t)
+	metrics := &shedCounter{Metrics: rt.Prom(), shed: map[string]float64{}}
+	backend := &countingBackend{Backend: rt, counts: map[string]int{}}
+	g := gateway.New(gateway.Config{Backend: backend, Verifier: auth.NewVerifier(keys, nil), Metrics: metrics,
+		Logger: slog.New(slog.DiscardHandler), Version: "test", Admission: adm, Sessions: sessions})
+	f := &fixture{t: t, srv: httptest.NewServer(g), rt: rt, key: key}
+	f.root = f.mint(auth.OpsAll)
+	t.Cleanup(f.srv.Close)
+	f.waitReady()
+	return f, metrics, backend
+}
+
+// mintFor mints a token of tenant (nonce n) from f's root key.
+func (f *fixture) mintFor(tenant string, n byte, scope auth.OpSet, caveats ...auth.Caveat) string {
+	f.t.Helper()
+	tok, err := auth.Mint(f.key, tenant, scope, [auth.NonceBytes]byte{n, 0xee}, caveats...)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return tok.Encode()
+}
+
+// slowRequest sends a request's headers and one byte of its declared
+// body, then stalls (as a slow or hostile client does).
+func slowRequest(t *testing.T, f *fixture, method, path, token string, contentLength int64) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", f.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_, err = fmt.Fprintf(c, "%s %s HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n{",
+		method, path, token, contentLength)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// slowResponse reads the answer to a slowRequest (a bounded wait: a
+// server that waits for the body first never answers).
+func slowResponse(t *testing.T, c net.Conn) (*http.Response, gateway.Envelope) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(waitBound))
+	r, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer before the body was sent: %v", err)
+	}
+	defer r.Body.Close()
+	var e gateway.Envelope
+	_ = json.NewDecoder(r.Body).Decode(&e)
+	return r, e
+}
+
+// TestExpiredSlowPostsDoNotTakeTheNode (issue 10 item 1): slow POSTs
+// with an expired token are refused before their body is read, so they
+// hold no admission slot: readiness stays true and root-token PUTs and
+// anonymous GETs are served while they stall. The failures are charged to
+// the source (past its budget the answer is 429 source_over_quota), not
+// to the tenant the token names: the tenant's valid token still gets in
+// although its bucket holds only 5 requests.
+func TestExpiredSlowPostsDoNotTakeTheNode(t *testing.T) {
+	const attackers, sourceBurst = 24, 12
+	f, shed, _ := edgeGateway(t, gateway.AdmissionConfig{InflightMax: 8, TenantBurst: 5, TenantRate: 0.001,
+		SourceFailureBurst: sourceBurst, SourceFailureRate: 0.001}, gateway.SessionsConfig{})
+	expired := f.mintFor("alice", 2, auth.OpsAll, auth.Expiry(env.Time(time.Now().Add(-time.Hour).UnixNano())))
+	var conns []net.Conn
+	for i := 0; i < attackers; i++ {
+		conns = append(conns, slowRequest(t, f, "POST", fmt.Sprintf("/names/n%d", i), expired, 1000))
+	}
+	shed.waitShed(t, gateway.ShedTokenDenied, sourceBurst)
+	shed.waitShed(t, gateway.ShedSourceOverQuota, attackers-sourceBurst)
+	if r := f.do("GET", "/readyz", nil, nil); r.StatusCode != http.StatusOK {
+		t.Fatalf("/readyz %d while expired slow POSTs stall: %s", r.StatusCode, r.body)
+	}
+	addr := f.put([]byte("served while under attack")) // alice's valid root token
+	if r := f.do("GET", "/o/"+addr, nil, nil); r.StatusCode != http.StatusOK {
+		t.Fatalf("anonymous GET %d while expired slow POSTs stall", r.StatusCode)
+	}
+	statuses := map[int]int{}
+	for _, c := range conns {
+		r, e := slowResponse(t, c)
+		statuses[r.StatusCode]++
+		if r.StatusCode == http.StatusUnauthorized && e.Reason != string(auth.ReasonExpired) {
+			t.Fatalf("401 with reason %q, want expired", e.Reason)
+		}
+	}
+	if statuses[http.StatusUnauthorized] != sourceBurst || statuses[http.StatusTooManyRequests] != attackers-sourceBurst {
+		t.Fatalf("answers %v, want %d 401 then 429 for the spent source", statuses, sourceBurst)
+	}
+}
+
+// TestTokenCaveatsRefuseBeforeTheBody (issue 10 item 2): a token with
+// max_bytes=10, or a read-only one, against a 64 MiB Content-Length is
+// refused (403) before a byte of the body is read, and no upload session
+// is opened.
+func TestTokenCaveatsRefuseBeforeTheBody(t *testing.T) {
+	f, shed, backend := edgeGateway(t, gateway.AdmissionConfig{}, gateway.SessionsConfig{})
+	cases := []struct {
+		token string
+		why   auth.Reason
+	}{
+		{f.mintFor("alice", 3, auth.OpsAll, auth.MaxBytes(10)), auth.ReasonTooLarge},
+		{f.mintFor("alice", 4, auth.Ops(auth.OpRead)), auth.ReasonOpNotAllowed},
+	}
+	for _, c := range cases {
+		r, e := slowResponse(t, slowRequest(t, f, "PUT", "/o", c.token, 64<<20))
+		if r.StatusCode != http.StatusForbidden || e.Reason != string(c.why) {
+			t.Fatalf("answered %d %+v, want 403 %s", r.StatusCode, e, c.why)
+		}
+	}
+	if n := backend.count("storage.PutBegin"); n != 0 {
+		t.Fatalf("%d upload sessions opened for refused tokens", n)
+	}
+	if n := shed.count(gateway.ShedTokenDenied); n != 2 {
+		t.Fatalf("token refusals counted %v times, want 2", n)
+	}
+}
+
+// TestSlowUploadsOfOneTenantLeaveOthersTheirSessions (issue 10 item 2):
+// 20 slow PUTs of one tenant hold at most its share of the upload
+// sessions (the rest are refused 429 and counted); another tenant's PUT
+// succeeds and readiness stays true. When the whole table is held,
+// readiness turns false with its reason and a new upload is refused 503,
+// counted; once the holders go away the node is ready again.
+func TestSlowUploadsOfOneTenantLeaveOthersTheirSessions(t *testing.T) {
+	if admission.SessionsMaxDefault != storage.SessionsMax {
+		t.Fatalf("the edge holds %d sessions, storage %d", admission.SessionsMaxDefault, storage.SessionsMax)
+	}
+	f, shed, backend := edgeGateway(t, gateway.AdmissionConfig{}, gateway.SessionsConfig{})
+	hog := f.mintFor("hog", 5, auth.OpsAll)
+	const slow = 20
+	for i := 0; i < slow; i++ {
+		slowRequest(t, f, "PUT", "/o", hog, 1<<20)
+	}
+	held := admission.SessionsPerTenantMaxDefault
+	shed.waitShed(t, gateway.ShedSessionsTenant, slow-float64(held))
+	deadline := time.Now().Add(waitBound)
+	for backend.count("storage.PutBegin") < held && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := backend.count("storage.PutBegin"); n != held {
+		t.Fatalf("hog opened %d storage sessions, want its share %d", n, held)
+	}
+	bob := f.mintFor("bob", 6, auth.OpsAll)
+	if r := f.do("PUT", "/o", []byte("bob's object"), map[string]string{"Authorization": "Bearer " + bob}); r.StatusCode != http.StatusCreated {
+		t.Fatalf("another tenant's PUT: %d %s", r.StatusCode, r.body)
+	}
+	if r := f.do("GET", "/readyz", nil, nil); r.StatusCode != http.StatusOK {
+		t.Fatalf("/readyz %d with one tenant at its session limit", r.StatusCode)
+	}
+
+	small, shed2, _ := edgeGateway(t, gateway.AdmissionConfig{}, gateway.SessionsConfig{SessionsMax: 4, SessionsPerTenantMax: 2})
+	var holders []net.Conn
+	for i, tenant := range []string{"a", "b"} {
+		tok := small.mintFor(tenant, byte(10+i), auth.OpsAll)
+		holders = append(holders, slowRequest(t, small, "PUT", "/o", tok, 1<<20), slowRequest(t, small, "PUT", "/o", tok, 1<<20))
+	}
+	deadline = time.Now().Add(waitBound)
+	var r resp
+	for r = small.do("GET", "/readyz", nil, nil); r.StatusCode == http.StatusOK && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+		r = small.do("GET", "/readyz", nil, nil)
+	}
+	if r.StatusCode != http.StatusServiceUnavailable || !bytes.Contains(r.body, []byte(admission.NotReadySessions)) {
+		t.Fatalf("/readyz with every session held: %d %s", r.StatusCode, r.body)
+	}
+	c := small.mintFor("c", 12, auth.OpsAll)
+	if r := small.do("PUT", "/o", []byte("x"), map[string]string{"Authorization": "Bearer " + c}); r.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("PUT with every session held: %d %s", r.StatusCode, r.body)
+	}
+	if n := shed2.count(gateway.ShedSessionsFull); n != 1 {
+		t.Fatalf("sessions_full counted %v times, want 1", n)
+	}
+	for _, h := range holders {
+		h.Close()
+	}
+	deadline = time.Now().Add(waitBound)
+	for small.do("GET", "/readyz", nil, nil).StatusCode != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("the node never became ready after the holders left")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -1,4 +1,4 @@
-// Package oapgate is a node's OAP/1 client endpoint (DESIGN 5.1 and 5.8):
+// Package oapgate is a node's OAP/1 client endpoint (ARCHITECTURE 5.1 and 5.8):
 // the gateway's client API, with the same enforcement, over QUIC instead
 // of HTTP. It adapts each OAP/1 request onto the node's http.Handler (the
 // io/gateway Gateway) in process, so admission, tokens, policy, audit,
@@ -89,7 +89,9 @@
 // need to stream without stalling on window updates, and grow to at most
 // 6 and 15 MiB). So a request costs about 1.5 MiB beyond the gateway's
 // own bound whatever the object's size, and a connection at most
-// StreamsPerConnMax of them; ConnsMax bounds the connections.
+// StreamsPerConnMax of them; ConnsMax bounds the connections, and
+// quicnet.SourceGuard the connections per source address; a connection
+// without a HELLO after HelloTimeout (3 s) is closed.
 //
 // A frame that arrives more slowly than FrameTimeout, and a client that
 // stops taking the response for as long, cancel the stream, so a stalled

@@ -29,8 +29,11 @@ const ALPN = "oap/1"
 const (
 	IdleTimeoutDefault      = 30 * time.Second
 	HandshakeTimeoutDefault = 5 * time.Second
-	// HelloTimeoutDefault bounds the wait for a new connection's HELLO.
-	HelloTimeoutDefault = 10 * time.Second
+	// HelloTimeoutDefault bounds the wait for a new connection's HELLO: a
+	// client sends it at once, so a connection still silent after this is
+	// closed (transport_handshake_fail_total{reason="hello_timeout"})
+	// before idle connections can pile up to ConnsMax.
+	HelloTimeoutDefault = 3 * time.Second
 	// FrameTimeoutDefault bounds the wait for the next frame of a request
 	// body, and for the client to take the next frame of a response, so a
 	// stalled client cannot hold a gateway admission slot for ever.
@@ -95,6 +98,9 @@ type Config struct {
 	// ConnsMax bounds open client connections; beyond it a new one is
 	// closed at once and counted in oapgate_conns_refused_total.
 	ConnsMax int
+	// ConnsPerSourceMax bounds the connections from one source address,
+	// handshakes included (0: quicnet.ConnsPerSourceDefault).
+	ConnsPerSourceMax int
 }
 
 // ErrConfig is wrapped by every configuration error.
@@ -110,6 +116,8 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, fmt.Errorf("%w: Handler is nil", ErrConfig)
 	case cfg.ConnsMax < 0:
 		return cfg, fmt.Errorf("%w: ConnsMax is negative (%d)", ErrConfig, cfg.ConnsMax)
+	case cfg.ConnsPerSourceMax < 0:
+		return cfg, fmt.Errorf("%w: ConnsPerSourceMax is negative (%d)", ErrConfig, cfg.ConnsPerSourceMax)
 	}
 	if err := oap.LocalHelloReply(cfg.UA).Validate(); err != nil {
 		return cfg, fmt.Errorf("%w: UA: %v", ErrConfig, err)
@@ -158,9 +166,10 @@ type Server struct {
 	log     *slog.Logger
 	metrics env.Metrics
 
-	udp *net.UDPConn
-	qt  *quic.Transport
-	ln  *quic.Listener
+	udp   *net.UDPConn
+	qt    *quic.Transport
+	ln    *quic.Listener
+	guard *quicnet.SourceGuard // per-source limits, source-address validation, refusal counts
 
 	// acceptCtx ends when the server stops taking connections and
 	// streams (Shutdown or Close); ctx ends when it closes.
@@ -203,8 +212,12 @@ func Listen(cfg Config) (*Server, error) {
 	s.acceptCtx, s.stopAccepting = context.WithCancel(context.Background())
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	quicnet.SilenceQuicGoBufferWarning()
-	s.qt = &quic.Transport{Conn: udp}
-	s.ln, err = s.qt.Listen(serverTLS(cert), s.quicConfig())
+	s.qt = &quic.Transport{Conn: udp, StatelessResetKey: quicnet.StatelessResetKey(cfg.Key, "ron/oapgate stateless reset key v1")}
+	s.guard = quicnet.NewSourceGuard("oap", cfg.ConnsPerSourceMax, s.metrics)
+	s.guard.Install(s.qt)
+	tlsConf := serverTLS(cert)
+	quicnet.CountWrongALPN(tlsConf, s.guard.Fail)
+	s.ln, err = s.qt.Listen(tlsConf, s.quicConfig())
 	if err != nil {
 		s.stopAccepting()
 		s.cancel()
@@ -308,6 +321,7 @@ func (s *Server) acceptLoop() {
 		if err != nil {
 			return // Shutdown or Close
 		}
+		s.guard.Accepted(conn)
 		if !s.track(conn) {
 			continue
 		}
@@ -323,6 +337,7 @@ func (s *Server) track(conn *quic.Conn) bool {
 	defer s.mu.Unlock()
 	if s.closed || len(s.conns) >= s.cfg.ConnsMax {
 		s.metrics.Add(MetricConnsRefused, "", 1)
+		s.guard.Fail(quicnet.FailConnsFull)
 		_ = conn.CloseWithError(codeRefused, fmt.Sprintf("%d connections open", len(s.conns)))
 		return false
 	}
@@ -347,6 +362,7 @@ func (s *Server) serveConn(conn *quic.Conn) {
 	if err := s.hello(conn); err != nil {
 		if oap.ReasonOf(err) == oap.ReasonBadHello {
 			s.reject(err, "remote", conn.RemoteAddr().String())
+			s.guard.Fail(helloFailReason(err))
 			_ = conn.CloseWithError(codeBadHello, truncate(err.Error(), closeReasonBytesMax))
 		}
 		s.forget(conn)
@@ -374,7 +390,7 @@ func (s *Server) hello(conn *quic.Conn) error {
 	st, err := conn.AcceptStream(ctx)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && conn.Context().Err() == nil {
-			return &oap.Error{Reason: oap.ReasonBadHello, Detail: fmt.Sprintf("no HELLO stream within %v", s.cfg.HelloTimeout)}
+			return helloTimeoutError{&oap.Error{Reason: oap.ReasonBadHello, Detail: fmt.Sprintf("no HELLO stream within %v", s.cfg.HelloTimeout)}}
 		}
 		return err
 	}
@@ -398,6 +414,27 @@ func (s *Server) hello(conn *quic.Conn) error {
 		return err
 	}
 	return st.Close()
+}
+
+// Reasons of transport_handshake_fail_total{reason} for a connection
+// closed before its HELLO completed.
+const (
+	FailHelloTimeout = "hello_timeout" // no HELLO stream within HelloTimeout
+	FailBadHello     = "bad_hello"     // a HELLO that does not parse, or arrives too slowly
+)
+
+// helloTimeoutError is the bad_hello of a connection that opened no
+// stream in time.
+type helloTimeoutError struct{ err *oap.Error }
+
+func (e helloTimeoutError) Error() string { return e.err.Error() }
+func (e helloTimeoutError) Unwrap() error { return e.err }
+
+func helloFailReason(err error) string {
+	if errors.As(err, new(helloTimeoutError)) {
+		return FailHelloTimeout
+	}
+	return FailBadHello
 }
 
 // helloReply advertises this endpoint's limits: OAP/1's frame cap and

@@ -55,6 +55,11 @@ type Options struct {
 	Log *slog.Logger
 	// CacheBytes sizes the block cache; 0 means CacheBytesDefault.
 	CacheBytes int64
+	// ReserveBytes is the free space below which writes are refused as a
+	// full disk (0: ReserveBytesDefault; negative: no check). A file
+	// system that cannot tell its free space (in memory) is never full
+	// by this check.
+	ReserveBytes int64
 }
 
 // Stats are counters of the adapter, for the runtime's metrics.
@@ -65,6 +70,8 @@ type Stats struct {
 	// Failed is set once pebble reported a fatal error; every later op
 	// fails and the store must be reopened (see doc.go).
 	Failed bool
+	// Full is set while writes are refused as a full disk (see Full).
+	Full bool
 }
 
 // request is one queued op.
@@ -97,6 +104,9 @@ type Disk struct {
 	failure  error // the fatal pebble error, once there was one
 	dbClosed bool
 	failed   atomic.Bool // mirrors failure != nil for Stats
+
+	// fullness refuses writes while the disk is full (full.go).
+	fullness fullState
 }
 
 // Open opens (or creates) the store in opts.Dir and starts its worker.
@@ -124,7 +134,7 @@ func Open(opts Options) (*Disk, error) {
 		FS:                 fs,
 		Cache:              cache,
 		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             pebbleLogger{log: log},
+		Logger:             pebbleLogger{log: log, limit: &logLimiter{}},
 	}
 	pebbleOpts.Experimental.ValueSeparationPolicy = valueSeparation
 	db, err := pebble.Open(opts.Dir, pebbleOpts)
@@ -135,6 +145,7 @@ func Open(opts Options) (*Disk, error) {
 		db:         db,
 		queue:      make(chan request, QueueDepthMax),
 		workerDone: make(chan struct{}),
+		fullness:   fullState{fs: fs, dir: opts.Dir, reserve: reserveBytes(opts.ReserveBytes)},
 	}
 	go d.run()
 	return d, nil
@@ -231,7 +242,18 @@ func (d *Disk) Close() error {
 
 // Stats returns the adapter's counters.
 func (d *Disk) Stats() Stats {
-	return Stats{QueueFullWaits: d.queueFullWaits.Load(), Failed: d.failed.Load()}
+	full, _ := d.Full()
+	return Stats{QueueFullWaits: d.queueFullWaits.Load(), Failed: d.failed.Load(), Full: full}
+}
+
+func reserveBytes(option int64) uint64 {
+	switch {
+	case option < 0:
+		return 0
+	case option == 0:
+		return ReserveBytesDefault
+	}
+	return uint64(option)
 }
 
 // Do runs op synchronously and returns its result. It is for tests and

@@ -87,6 +87,25 @@
 // on one of pebble's background goroutines (flush, compaction) cannot be
 // recovered there and still ends the process.
 //
+// # Full disk
+//
+// A write (put, delete, batch or sync) that meets ENOSPC fails with
+// env.ErrDiskFull, and from then on the Disk refuses every write at once
+// with env.ErrDiskFull and ErrFull, without calling pebble, until space
+// is back: Full re-probes at most every fullProbeInterval (free space
+// against the reserve, and the write failpoint), so the owner sees the
+// disk recover without a write having to try. Reads are never refused.
+// Before pebble sees a write the adapter also checks that the file
+// system keeps Options.ReserveBytes free (ReserveBytesDefault, 64 MiB),
+// so that pebble's write-ahead log, whose ENOSPC pebble treats as fatal
+// (see Errors), rarely meets a full disk, and flushes and compactions
+// keep room to free space. A fatal error keeps its ENOSPC cause in the
+// chain. io/runtime reads Full for readiness (not ready, with the reason)
+// and rebuilds a machine that failed on the full disk once it has space
+// again. Pebble's log lines are rate-limited per format
+// (logLinesPerInterval per logInterval, the rest counted as
+// "suppressed"): a full disk made it log hundreds of lines a second.
+//
 // # Failpoints
 //
 // FailpointWrite, FailpointSync and FailpointRead (pingcap/failpoint,

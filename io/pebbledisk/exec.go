@@ -76,20 +76,29 @@ type fatal struct{ err error }
 // pebbleLogger routes pebble's logs to slog. Pebble calls Fatalf when it
 // cannot continue (a failed WAL write leaves its commit pipeline stuck);
 // the default logger would exit the process.
-type pebbleLogger struct{ log *slog.Logger }
-
-func (l pebbleLogger) Infof(format string, args ...any) {
-	l.log.Info(fmt.Sprintf(format, args...), "component", "pebble")
+// Its Infof and Errorf lines are rate-limited per format (logLimiter).
+type pebbleLogger struct {
+	log   *slog.Logger
+	limit *logLimiter
 }
 
-func (l pebbleLogger) Errorf(format string, args ...any) {
-	l.log.Error(fmt.Sprintf(format, args...), "component", "pebble")
-}
+func (l pebbleLogger) Infof(format string, args ...any) { l.logf(slog.LevelInfo, format, args...) }
 
+func (l pebbleLogger) Errorf(format string, args ...any) { l.logf(slog.LevelError, format, args...) }
+
+// Fatalf keeps the first error among args in the chain, so that classify
+// still sees an ENOSPC behind pebble's message.
 func (l pebbleLogger) Fatalf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	l.log.Error(msg, "component", "pebble", "fatal", true)
-	panic(fatal{err: errors.New(msg)})
+	err := errors.New(msg)
+	for _, a := range args {
+		if cause, ok := a.(error); ok {
+			err = fmt.Errorf("%s: %w", msg, cause)
+			break
+		}
+	}
+	panic(fatal{err: err})
 }
 
 // exec runs one valid op on an open, healthy store. The caller holds
@@ -123,14 +132,21 @@ func (d *Disk) exec(op *env.DiskOp) (result env.DiskResult) {
 	panic(fmt.Sprintf("pebbledisk: validated op of unknown kind %d", op.Kind))
 }
 
+// write applies a put, delete or batch unless the disk is full: then it
+// fails fast with env.ErrDiskFull (and ErrFull) without calling pebble.
 func (d *Disk) write(kind env.DiskOpKind, apply func() error) env.DiskResult {
-	if err := injected(FailpointWrite); err != nil {
-		return env.DiskResult{Err: classify(kind.String(), err)}
+	if err := d.fullness.refuse(kind.String()); err != nil {
+		return env.DiskResult{Err: err}
 	}
-	if err := apply(); err != nil {
-		return env.DiskResult{Err: classify(kind.String(), err)}
+	err := injected(FailpointWrite)
+	if err == nil {
+		err = apply()
 	}
-	return env.DiskResult{}
+	if err != nil {
+		err = classify(kind.String(), err)
+	}
+	d.fullness.observe(err)
+	return env.DiskResult{Err: err}
 }
 
 // applyBatch commits writes as one pebble batch: pebble logs a batch as one
@@ -156,13 +172,18 @@ func (d *Disk) applyBatch(writes []env.DiskWrite) error {
 // sync commits an empty log record with a WAL sync: pebble's WAL is one
 // ordered log, so syncing it makes every write completed before durable.
 func (d *Disk) sync() env.DiskResult {
-	if err := injected(FailpointSync); err != nil {
-		return env.DiskResult{Err: classify("sync", err)}
+	if err := d.fullness.refuse("sync"); err != nil {
+		return env.DiskResult{Err: err}
 	}
-	if err := d.db.LogData(nil, pebble.Sync); err != nil {
-		return env.DiskResult{Err: classify("sync", err)}
+	err := injected(FailpointSync)
+	if err == nil {
+		err = d.db.LogData(nil, pebble.Sync)
 	}
-	return env.DiskResult{}
+	if err != nil {
+		err = classify("sync", err)
+	}
+	d.fullness.observe(err)
+	return env.DiskResult{Err: err}
 }
 
 func (d *Disk) get(key []byte) env.DiskResult {

@@ -55,6 +55,11 @@ type Config struct {
 	// ConnsPerPeerMax bounds the live connections to one NodeID, the kept
 	// one included; a connection beyond it is refused (reason conns_full).
 	ConnsPerPeerMax int
+	// ConnsPerSourceMax bounds the inbound connections from one source
+	// address, handshakes included (0: ConnsPerSourceDefault); beyond it
+	// an attempt is refused (transport_handshake_fail_total{reason=
+	// "per_source"}). See SourceGuard.
+	ConnsPerSourceMax int
 	// Metrics receives the transport_* metrics. It is called from several
 	// goroutines at once and must be safe for concurrent use. Nil discards.
 	Metrics env.Metrics

@@ -36,6 +36,10 @@ func (t *Transport) readFrames(pc *peerConn) (quic.ApplicationErrorCode, string)
 			return t.readFailed(pc, err)
 		}
 		t.metrics.Add(MetricFrames, DirRecv, 1)
+		if injectedDrop(FailpointReceive) {
+			t.drop(DropInjected, 1)
+			continue
+		}
 		t.deliver(pc.peer.id, buf[:frame.Len])
 	}
 }

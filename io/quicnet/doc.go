@@ -1,6 +1,6 @@
 // Package quicnet is RON's production transport: OAP/1 frames between
 // nodes over QUIC (github.com/quic-go/quic-go), TLS 1.3, ALPN "ron/1"
-// (DESIGN 5.2 and 7).
+// (ARCHITECTURE 5.2 and 7).
 //
 // A Transport gives the node runtime what env.Send promises machines:
 // Send(to, frame) never blocks and is best effort, like a datagram; frames
@@ -75,6 +75,21 @@
 // The transport sets QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING (unless the
 // operator set it), inspects the buffers itself after quic-go's attempt,
 // and logs once per process through slog with the sysctl that fixes it.
+//
+// # Hostile sources
+//
+// SourceGuard (guard.go) sits in front of both QUIC endpoints (this
+// transport and io/oapgate): at most ConnsPerSourceDefault connections,
+// handshakes included, per source address (per_source); a Retry round
+// trip (source-address validation) for every attempt once
+// HandshakesUnvalidatedMax handshakes are in flight or the source holds
+// half its quota, so spoofed Initial packets cost no connection state;
+// transport_handshakes_in_flight{endpoint} shows the handshakes pending.
+// Every refusal is counted in transport_handshake_fail_total{reason}:
+// per_source, conns_full, no_cert, bad_cert, wrong_alpn (and, on the
+// client endpoint, hello_timeout and bad_hello). An attacker connection
+// costs a slot of its source's quota and, until its HELLO deadline or
+// handshake timeout, a few tens of KiB of quic-go state.
 //
 // # Goroutines
 //

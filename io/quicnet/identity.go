@@ -88,12 +88,19 @@ func peerNodeID(conn *quic.Conn) (proto.NodeID, error) {
 // the failure, since a server-side handshake failure never surfaces from
 // Accept.
 func serverTLS(cert tls.Certificate, onReject func(reason string)) *tls.Config {
-	return &tls.Config{
+	conf := &tls.Config{
 		Certificates: []tls.Certificate{cert},
-		ClientAuth:   tls.RequireAnyClientCert,
-		NextProtos:   []string{ALPN},
-		MinVersion:   tls.VersionTLS13,
+		// RequestClientCert rather than RequireAnyClientCert, so that a
+		// client without one reaches the callback and is counted (no_cert);
+		// the callback refuses it all the same.
+		ClientAuth: tls.RequestClientCert,
+		NextProtos: []string{ALPN},
+		MinVersion: tls.VersionTLS13,
 		VerifyPeerCertificate: func(rawCerts [][]byte, _ [][]*x509.Certificate) error {
+			if len(rawCerts) == 0 {
+				onReject(FailNoCert)
+				return errNoCert
+			}
 			_, err := nodeIDFromRaw(rawCerts)
 			if err != nil {
 				onReject(FailBadCert)
@@ -101,7 +108,11 @@ func serverTLS(cert tls.Certificate, onReject func(reason string)) *tls.Config {
 			return err
 		},
 	}
+	CountWrongALPN(conf, onReject)
+	return conf
 }
+
+var errNoCert = errors.New("quicnet: the peer presented no certificate")
 
 // clientTLS accepts only a server whose key hashes to want. InsecureSkipVerify
 // turns off the CA check, which has no meaning for self-signed node keys;
@@ -152,8 +163,16 @@ func (o *dialOutcome) get() string {
 // once that the old connection is dead instead of waiting for its idle
 // timeout, which matters because the duplicate rule may keep the old one.
 func statelessResetKey(key ed25519.PrivateKey) *quic.StatelessResetKey {
+	return StatelessResetKey(key, "ron/quicnet stateless reset key v1")
+}
+
+// StatelessResetKey derives an endpoint's QUIC stateless reset key from the
+// node key and a label naming the endpoint (each endpoint its own label).
+// A restarted process derives the same key, so clients of its previous
+// incarnation are reset at once rather than waiting out their idle timeout.
+func StatelessResetKey(key ed25519.PrivateKey, label string) *quic.StatelessResetKey {
 	h := blake3.New(32, nil)
-	h.Write([]byte("ron/quicnet stateless reset key v1\x00"))
+	h.Write([]byte(label + "\x00"))
 	h.Write(key.Seed())
 	var k quic.StatelessResetKey
 	copy(k[:], h.Sum(nil))

@@ -41,6 +41,7 @@ type Transport struct {
 	qt    *quic.Transport
 	ln    *quic.Listener
 	qconf *quic.Config
+	guard *SourceGuard // per-source limits and source-address validation
 
 	ctx    context.Context // cancelled by Close; parent of every dial
 	cancel context.CancelFunc
@@ -88,6 +89,8 @@ func Listen(cfg Config, deliver func(from proto.NodeID, frame []byte)) (*Transpo
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	silenceQuicGoBufferWarning()
 	t.qt = &quic.Transport{Conn: udp, StatelessResetKey: statelessResetKey(cfg.Key)}
+	t.guard = NewSourceGuard("peer", cfg.ConnsPerSourceMax, t.metrics)
+	t.guard.Install(t.qt)
 	t.ln, err = t.qt.Listen(serverTLS(cert, t.countHandshakeFail), t.qconf)
 	if err != nil {
 		t.cancel()
@@ -158,6 +161,10 @@ func (t *Transport) Send(to proto.NodeID, frame []byte) {
 		t.drop(DropSelf, 1)
 		return
 	}
+	if injectedDrop(FailpointSend) {
+		t.drop(DropInjected, 1)
+		return
+	}
 	owned := bytes.Clone(frame)
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -220,6 +227,7 @@ func (t *Transport) acceptLoop() {
 		if err != nil {
 			return // the listener or the transport was closed
 		}
+		t.guard.Accepted(conn)
 		id, err := peerNodeID(conn)
 		if err != nil { // serverTLS already refused such a client
 			t.countHandshakeFail(FailBadCert)

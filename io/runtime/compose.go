@@ -7,19 +7,19 @@ import (
 	"slices"
 	"time"
 
-	"github.com/ron-network/ron/core/audit"
 	"github.com/ron-network/ron/core/dht"
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/node"
-	"github.com/ron-network/ron/core/overlay"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/registry"
+	"github.com/ron-network/ron/core/stack"
 	"github.com/ron-network/ron/core/storage"
 )
 
-// NodeSpec is the composition of a production node: which machines it
-// runs and how they are configured. cmd/rond builds it from configuration;
-// tests build it directly. It mirrors sim/runner's cluster composition.
+// NodeSpec is what rond's configuration says about its node. Describe
+// turns it into a core/stack description and NewNode builds the node from
+// that, as the simulator builds its nodes: core/stack is the one
+// composition.
 type NodeSpec struct {
 	// Key is the node's identity.
 	Key ed25519.PrivateKey
@@ -47,21 +47,29 @@ func (s NodeSpec) Self() proto.NodeID {
 	return proto.NodeIDFromPublicKey(s.Key.Public().(ed25519.PublicKey))
 }
 
-func (s NodeSpec) withDefaults() NodeSpec {
-	if s.StorageReplicas == 0 {
-		s.StorageReplicas = min(storage.ReplicasDefault, 1+len(s.Peers))
-	}
-	if s.WriteQuorum == 0 {
-		s.WriteQuorum = min(storage.WriteQuorumDefault, s.StorageReplicas)
-	}
-	s.Replicas = slices.Clone(s.Replicas)
-	slices.SortFunc(s.Replicas, proto.NodeID.Compare)
-	s.Replicas = slices.Compact(s.Replicas)
+// Describe is the node's core/stack description: every service runs
+// (overlay when there are peers, registry when there are replicas, authz,
+// dht, storage placing through the dht, and audit); the gateway asks
+// authz's RevokedQuery and verifies tokens with its own keyring, so authz
+// has no keys here.
+func (s NodeSpec) Describe() stack.Description {
 	self := s.Self()
-	s.Peers = slices.DeleteFunc(slices.Clone(s.Peers), func(id proto.NodeID) bool { return id == self })
-	slices.SortFunc(s.Peers, proto.NodeID.Compare)
-	s.Peers = slices.Compact(s.Peers)
-	return s
+	peers := slices.DeleteFunc(slices.Clone(s.Peers), func(id proto.NodeID) bool { return id == self })
+	slices.SortFunc(peers, proto.NodeID.Compare)
+	peers = slices.Compact(peers)
+	r, w := s.StorageReplicas, s.WriteQuorum
+	if r == 0 {
+		r = min(storage.ReplicasDefault, 1+len(peers))
+	}
+	if w == 0 {
+		w = min(storage.WriteQuorumDefault, r)
+	}
+	return stack.Description{
+		Key: s.Key, Peers: peers, Replicas: s.Replicas,
+		Registry: registry.Config{AdminKeys: s.AdminKeys, RevocationPullInterval: s.RevocationPullInterval, Bug: registryBug()},
+		DHT:      dht.Config{Bootstrap: peers},
+		Storage:  storage.Config{Replicas: r, WriteQuorum: w, ObjectBytes: s.ObjectBytes},
+	}
 }
 
 // Validate checks the spec, naming the offending setting.
@@ -69,57 +77,22 @@ func (s NodeSpec) Validate() error {
 	if len(s.Key) != ed25519.PrivateKeySize {
 		return errors.New("runtime: node spec: Key is not an Ed25519 private key")
 	}
-	for i, k := range s.AdminKeys {
-		if len(k) != ed25519.PublicKeySize {
-			return fmt.Errorf("runtime: node spec: AdminKeys[%d] is not an Ed25519 public key", i)
-		}
-	}
-	s = s.withDefaults()
-	if err := s.storageConfig(nil).Validate(); err != nil {
+	if err := s.Describe().Validate(); err != nil {
 		return fmt.Errorf("runtime: node spec: %w", err)
 	}
 	return nil
 }
 
-func (s NodeSpec) storageConfig(d *dht.DHT) storage.Config {
-	cfg := storage.Config{Replicas: s.StorageReplicas, WriteQuorum: s.WriteQuorum, ObjectBytes: s.ObjectBytes}
-	if d != nil {
-		cfg.DHT = d
-	} else {
-		cfg.Members = []proto.NodeID{s.Self()} // placeholder for Validate only
-	}
-	return cfg
-}
-
-// NewNode builds the machines: overlay (when there are peers), registry
-// (when Replicas is set), dht, storage (placing objects through the dht),
-// the audit log (records under "audit/" on the node's disk) and the
-// revocations query service (revocations.go). It is Config.NewNode.
-func (s NodeSpec) NewNode(e env.Env) *node.Node {
-	s = s.withDefaults()
-	var services []node.Service
-	if len(s.Peers) > 0 {
-		services = append(services, overlay.New(overlay.Config{Key: s.Key, Peers: s.Peers}))
-	}
-	var reg *registry.Registry
-	if len(s.Replicas) > 0 {
-		reg = registry.New(registry.Config{Key: s.Key, Replicas: s.Replicas, AdminKeys: s.AdminKeys,
-			RevocationPullInterval: s.RevocationPullInterval})
-		services = append(services, reg)
-	}
-	d := dht.New(dht.Config{Key: s.Key, Bootstrap: s.Peers})
-	services = append(services, d, storage.New(s.storageConfig(d)), audit.New(), &revocations{reg: reg})
-	return node.New(e, node.Config{Invariants: true}, services...)
-}
+// NewNode builds the node Describe describes. It is Config.NewNode.
+func (s NodeSpec) NewNode(e env.Env) *node.Node { return stack.New(e, s.Describe()) }
 
 // NodeReady is Config.ReadyCheck for NewNode's composition: storage has
 // recovered and the registry (if any) has not failed.
-func NodeReady(n *node.Node) bool {
-	if st, ok := n.Service("storage").(*storage.Storage); ok && !st.Ready() {
-		return false
-	}
-	if r, ok := n.Service(registry.ServiceName).(*registry.Registry); ok && r.Failed() {
-		return false
-	}
-	return true
+func NodeReady(n *node.Node) bool { return stack.Ready(n) }
+
+// NodeFailed is Config.FailedCheck for NewNode's composition: the
+// registry replica stopped after a disk error.
+func NodeFailed(n *node.Node) bool {
+	r := stack.RegistryOf(n)
+	return r != nil && r.Failed()
 }

@@ -38,6 +38,17 @@
 // bus and env and core/node has no per-service restart; the label says so.
 // During the backoff calls fail fast with ErrNotReady.
 //
+// # Full disk
+//
+// A disk that implements FullDisk (io/pebbledisk) makes the node not
+// ready while it refuses writes (node_ready_state 0, Ready false,
+// NotReadyReason gives the disk's reason). Calls still reach a node that
+// has been ready once since it was built, so reads keep working and
+// writes fail with the disk's error. A machine that failed while the disk
+// was full (Config.FailedCheck: the registry replica stops on any disk
+// error) is recovered once space is back by rebuilding the node, as after
+// a panic (service_restarts_total counts it), with no process restart.
+//
 // # Shutdown
 //
 // Close refuses new calls, waits (bounded by its context) until every

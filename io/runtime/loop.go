@@ -25,6 +25,11 @@ type loopState struct {
 	stepping  bool
 	everReady bool
 	bootedAt  time.Time
+	// diskWasFull: the disk was full since the node was built; with
+	// rebuild, the node is rebuilt once the disk has space again and a
+	// machine failed (Config.FailedCheck).
+	diskWasFull bool
+	rebuild     bool
 }
 
 func newLoopState(r *env.Rand) loopState {
@@ -221,12 +226,29 @@ func (r *Runtime) step(in env.Input) (ok bool) {
 	}
 	r.applyEffects()
 	r.updateReady()
+	if l.rebuild {
+		r.rebuildAfterDiskFull()
+		return false
+	}
 	return true
 }
 
 func (r *Runtime) updateReady() {
 	l := &r.loop
 	ready := r.cfg.ReadyCheck == nil || r.cfg.ReadyCheck(l.node)
+	full, _ := r.DiskFull()
+	switch {
+	case full:
+		l.diskWasFull = true
+		ready = false
+	case l.diskWasFull && r.cfg.FailedCheck != nil && r.cfg.FailedCheck(l.node):
+		l.rebuild = true
+	default:
+		l.diskWasFull = false // space is back and nothing failed
+	}
+	if ready && !r.serving.Load() {
+		r.serving.Store(true)
+	}
 	if ready == r.ready.Load() {
 		return
 	}
@@ -252,13 +274,31 @@ func boolGauge(b bool) float64 {
 func (r *Runtime) crashed(p any) {
 	l := &r.loop
 	r.ready.Store(false)
+	r.serving.Store(false)
 	r.metrics.Set(env.MetricNodeReady, "", 0)
-	r.metrics.Add(env.MetricServiceRestarts, "node", 1)
+	r.metrics.Add(env.MetricServiceRestarts, env.RestartedNode, 1)
 	r.log.Error("runtime: node panicked; rebuilding from durable state",
 		"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 	l.stopTimers()
 	l.effects = l.effects[:0]
 	l.stepping = false
+	l.node = nil
+	r.calls.failAll(ErrRestarted)
+}
+
+// rebuildAfterDiskFull drops a node with a machine that failed while the
+// disk was full, once the disk has space again: like a crash, minus the
+// panic, so the machines recover from their durable state.
+func (r *Runtime) rebuildAfterDiskFull() {
+	l := &r.loop
+	l.rebuild, l.diskWasFull = false, false
+	r.ready.Store(false)
+	r.serving.Store(false)
+	r.metrics.Set(env.MetricNodeReady, "", 0)
+	r.metrics.Add(env.MetricServiceRestarts, "node", 1)
+	r.log.Warn("runtime: the disk has space again; rebuilding the node from durable state to recover a failed machine")
+	l.stopTimers()
+	l.effects = l.effects[:0]
 	l.node = nil
 	r.calls.failAll(ErrRestarted)
 }
@@ -304,7 +344,7 @@ func (r *Runtime) applyEffects() {
 			r.cfg.Disk.Submit(e.opID, e.op)
 		case effectSetTimer:
 			gen, id, tag := l.gen, e.timer, e.tag
-			l.timers[id] = time.AfterFunc(max(e.delay, 0), func() {
+			l.timers[id] = time.AfterFunc(clockSkew.timerDelay(max(e.delay, 0)), func() {
 				r.internal.push(timerFired{gen: gen, TimerFired: env.TimerFired{ID: id, Tag: tag}})
 			})
 		case effectCancelTimer:
@@ -335,9 +375,9 @@ func (r *Runtime) record(e effect) {
 func (r *Runtime) Self() proto.NodeID { return r.cfg.Self }
 
 // Now is the wall clock at start plus the monotonic time since, so it
-// never jumps backwards.
+// never jumps backwards (skewed only by FailpointClock, clockhook.go).
 func (r *Runtime) Now() env.Time {
-	return env.Time(r.startedNs + time.Since(r.started).Nanoseconds())
+	return clockSkew.now(env.Time(r.startedNs + time.Since(r.started).Nanoseconds()))
 }
 
 // Rand is the node's random source, seeded from crypto/rand.

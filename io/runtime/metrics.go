@@ -21,8 +21,15 @@ const (
 	MetricUndeclared = "runtime_undeclared_metric_total"
 )
 
+// Values of runtime_inbox_dropped_total's label.
+const (
+	InboxMessage = "message" // a peer's frame
+	InboxRequest = "request" // a client call (gateway, OAP/1)
+)
+
 var _ = env.Declare(
-	env.MetricDef{Name: MetricInboxDropped, Kind: env.Counter, Help: "Inputs shed because the node's inbox was full.", Label: "kind"},
+	env.MetricDef{Name: MetricInboxDropped, Kind: env.Counter, Help: "Inputs shed because the node's inbox was full.", Label: "kind",
+		LabelValues: []string{InboxMessage, InboxRequest}},
 	env.MetricDef{Name: MetricUndeclared, Kind: env.Counter, Help: "Observations of undeclared metric names (dropped)."},
 )
 
@@ -82,6 +89,9 @@ func (m *PromMetrics) register(def env.MetricDef) {
 		m.counters[def.Name] = v
 		if labels == nil {
 			v.WithLabelValues() // export unlabelled metrics at zero from the start
+		}
+		for _, value := range def.LabelValues {
+			v.WithLabelValues(value) // and every known series (env.MetricDef.LabelValues)
 		}
 	case env.Gauge:
 		v := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: def.Name, Help: help}, labels)

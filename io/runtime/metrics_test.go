@@ -60,3 +60,35 @@ func TestPromMetricsFollowCatalog(t *testing.T) {
 		t.Fatalf("undeclared: %v", u)
 	}
 }
+
+// Every label value a package declares up front is exported at zero before
+// its first increment, so Prometheus' increase() sees the first event; the
+// node's restart series is one of them.
+func TestPromMetricsExportKnownLabelValuesAtZero(t *testing.T) {
+	m := runtime.NewPromMetrics(slog.New(slog.DiscardHandler))
+	families, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := map[string]float64{}
+	for _, f := range families {
+		for _, metric := range f.GetMetric() {
+			for _, l := range metric.GetLabel() {
+				series[f.GetName()+"{"+l.GetValue()+"}"] = metric.GetCounter().GetValue()
+			}
+		}
+	}
+	checked := 0
+	for _, def := range env.Catalog() {
+		for _, value := range def.LabelValues {
+			v, ok := series[def.Name+"{"+value+"}"]
+			if !ok || v != 0 {
+				t.Fatalf("%s{%s=%q} before any increment: %v (exported %v), want 0", def.Name, def.Label, value, v, ok)
+			}
+			checked++
+		}
+	}
+	if _, ok := series[env.MetricServiceRestarts+"{"+env.RestartedNode+"}"]; !ok || checked == 0 {
+		t.Fatalf("service_restarts_total{service=%q} is not exported at zero (%d known series)", env.RestartedNode, checked)
+	}
+}

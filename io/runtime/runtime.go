@@ -54,6 +54,13 @@ type Disk interface {
 	SetCompletion(func(env.DiskDone))
 }
 
+// FullDisk is implemented by disks that know when they refuse writes for
+// lack of space (io/pebbledisk's Disk): the node is not ready meanwhile,
+// and Full's reason says why.
+type FullDisk interface {
+	Full() (full bool, reason string)
+}
+
 // syncDisk is implemented by disks that can run an op synchronously; Close
 // uses it for the final sync.
 type syncDisk interface {
@@ -81,6 +88,12 @@ type Config struct {
 	// ReadyCheck tells whether the node may serve (nil: ready once Start
 	// ran). It runs on the loop goroutine after every step.
 	ReadyCheck func(n *node.Node) bool
+	// FailedCheck tells whether a machine stopped after a disk error and
+	// waits to be rebuilt from durable state (nil: none does). When it
+	// reports true after the disk was full and is no longer, the runtime
+	// rebuilds the node, so a transient full disk heals without a restart
+	// of the process. NodeFailed is the one for NewNode's composition.
+	FailedCheck func(n *node.Node) bool
 	// Limits; zero takes the defaults above.
 	InboxDepth                           int
 	CallsInflightMax                     int
@@ -132,8 +145,12 @@ type Runtime struct {
 	transport atomic.Pointer[transportBox]
 	calls     callTable
 	ready     atomic.Bool
-	closing   atomic.Bool
-	nextReq   atomic.Uint64
+	// serving: the current node has been ready once, so calls reach it
+	// even while it is not ready (a full disk, a failed machine): its
+	// machines answer for themselves, and reads keep working.
+	serving atomic.Bool
+	closing atomic.Bool
+	nextReq atomic.Uint64
 
 	loop loopState // owned by the loop goroutine
 }
@@ -197,13 +214,42 @@ func (r *Runtime) Deliver(from proto.NodeID, frame []byte) {
 	select {
 	case r.messages <- env.Message{From: from, Frame: frame}:
 	default:
-		r.metrics.Add(MetricInboxDropped, "message", 1)
+		r.metrics.Add(MetricInboxDropped, InboxMessage, 1)
 	}
 }
 
 // Ready reports whether the node serves requests (false while starting,
-// recovering from a panic or closing).
-func (r *Runtime) Ready() bool { return r.ready.Load() && !r.closing.Load() }
+// recovering from a panic, closing or while the disk is full).
+func (r *Runtime) Ready() bool {
+	if !r.ready.Load() || r.closing.Load() {
+		return false
+	}
+	full, _ := r.DiskFull()
+	return !full
+}
+
+// DiskFull reports whether the disk refuses writes for lack of space, and
+// why (false for a disk that cannot tell).
+func (r *Runtime) DiskFull() (bool, string) {
+	if fd, ok := r.cfg.Disk.(FullDisk); ok {
+		return fd.Full()
+	}
+	return false, ""
+}
+
+// NotReadyReason says why Ready is false ("" when it is true).
+func (r *Runtime) NotReadyReason() string {
+	if r.closing.Load() {
+		return "closing"
+	}
+	if full, reason := r.DiskFull(); full {
+		return reason
+	}
+	if !r.ready.Load() {
+		return "starting or recovering"
+	}
+	return ""
+}
 
 // Prom returns the Prometheus-backed metrics sink the node reports to.
 func (r *Runtime) Prom() *PromMetrics { return r.metrics }
@@ -214,20 +260,20 @@ func (r *Runtime) Call(ctx context.Context, service string, body any) (any, erro
 	if r.closing.Load() {
 		return nil, ErrClosed
 	}
-	if !r.ready.Load() {
+	if !r.serving.Load() {
 		return nil, ErrNotReady
 	}
 	id := env.RequestID(r.nextReq.Add(1))
 	ch, ok := r.calls.add(id)
 	if !ok {
-		r.metrics.Add(MetricInboxDropped, "request", 1)
+		r.metrics.Add(MetricInboxDropped, InboxRequest, 1)
 		return nil, fmt.Errorf("%w: %d calls in flight", ErrOverloaded, r.cfg.CallsInflightMax)
 	}
 	defer r.calls.remove(id)
 	select {
 	case r.requests <- env.Request{ID: id, Service: service, Body: body}:
 	default:
-		r.metrics.Add(MetricInboxDropped, "request", 1)
+		r.metrics.Add(MetricInboxDropped, InboxRequest, 1)
 		return nil, fmt.Errorf("%w: inbox full", ErrOverloaded)
 	}
 	select {
@@ -250,6 +296,7 @@ func (r *Runtime) Call(ctx context.Context, service string, body any) (any, erro
 func (r *Runtime) Close(ctx context.Context) error {
 	r.closing.Store(true)
 	r.ready.Store(false)
+	r.serving.Store(false)
 	var drainErr error
 drain:
 	for r.calls.len() > 0 {

@@ -217,15 +217,7 @@ func TestCloseDrainsInflightCalls(t *testing.T) {
 		v, err := call(t, f.rt, "after:500ms")
 		done <- answer{v, err}
 	}()
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if time.Now().After(deadline) {
-			t.Fatal("call never became in-flight")
-		}
-		if f.rt.InFlight() > 0 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitInFlight(t, f.rt)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := f.rt.Close(ctx); err != nil {
@@ -243,13 +235,21 @@ func TestCloseDrainsInflightCalls(t *testing.T) {
 func TestCloseGivesUpAtDeadline(t *testing.T) {
 	f := newFixture(t)
 	go func() { _, _ = call(t, f.rt, "after:10s") }()
-	for f.rt.InFlight() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	waitInFlight(t, f.rt)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	if err := f.rt.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Close: %v, want a deadline error", err)
+	}
+}
+
+// waitInFlight polls, with a deadline, until rt has a call in flight.
+func waitInFlight(t *testing.T, rt *runtime.Runtime) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); rt.InFlight() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the call never became in flight")
+		}
 	}
 }
 

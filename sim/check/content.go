@@ -142,7 +142,7 @@ func ContentDurability(acked []workload.ContentObject, reads map[proto.Addr]Fina
 
 // Placement returns the r members closest to addr by XOR distance, closest
 // first: the nodes core/storage places the object on under static
-// membership. It is written out again here, from DESIGN 5.4, so that the
+// membership. It is written out again here, from ARCHITECTURE 5.4, so that the
 // convergence check does not trust the code it checks.
 func Placement(members []proto.NodeID, addr proto.Addr, r int) []proto.NodeID {
 	key := addr.Key()

@@ -17,7 +17,6 @@ import (
 	"github.com/ron-network/ron/sim/scenario"
 	"github.com/ron-network/ron/sim/workload"
 	"github.com/ron-network/ron/specs/namespec"
-	"github.com/ron-network/ron/specs/slo"
 )
 
 // ConvergeStep is how far the world runs at a time while the runner waits
@@ -370,13 +369,11 @@ func (r *run) finalStates(i int) (map[string]namespec.State, error) {
 	return final, failure
 }
 
-// checkSLO compares the run's metrics with the budgets (the scenario's, or
-// specs/slo's defaults for a bare `slo`).
+// checkSLO compares the run's metrics with the scenario's budgets; a bare
+// `slo` judges every seed SLO the run makes meaningful (slotable.go).
 func (r *run) checkSLO(budgets []scenario.SLOBudget) check.Result {
 	if len(budgets) == 0 {
-		for _, b := range slo.Defaults {
-			budgets = append(budgets, scenario.SLOBudget{Metric: b.Metric, Stat: b.Stat, Max: b.Max})
-		}
+		return r.checkSeedSLOs()
 	}
 	m := r.w.Metrics()
 	var parts []string

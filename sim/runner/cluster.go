@@ -1,6 +1,8 @@
 package runner
 
 import (
+	"crypto/ed25519"
+	"fmt"
 	"slices"
 
 	"github.com/ron-network/ron/core/dht"
@@ -9,6 +11,8 @@ import (
 	"github.com/ron-network/ron/core/overlay"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/registry"
+	"github.com/ron-network/ron/core/stack"
+	"github.com/ron-network/ron/core/storage"
 	"github.com/ron-network/ron/sim"
 	"github.com/ron-network/ron/sim/scenario"
 )
@@ -36,6 +40,9 @@ type cluster struct {
 	// tokens holds the capability keys when the scenario runs the token
 	// workload (nil otherwise; see tokens.go).
 	tokens *tokenKeys
+	// key is node i's identity when the cluster is composed outside a
+	// world (ComposeNode); nil: the world's.
+	key func(i int) ed25519.PrivateKey
 }
 
 func newCluster(s *scenario.Scenario, opts Options) *cluster {
@@ -46,58 +53,135 @@ func newCluster(s *scenario.Scenario, opts Options) *cluster {
 // built (sim builds nodes when the run starts).
 func (c *cluster) bind(w *sim.World) {
 	c.w = w
-	c.ids = make([]proto.NodeID, w.Nodes())
-	for i := range c.ids {
-		c.ids[i] = w.NodeID(i)
+	ids := make([]proto.NodeID, w.Nodes())
+	for i := range ids {
+		ids[i] = w.NodeID(i)
 	}
+	c.bindIDs(ids, w.Rand)
+}
+
+// bindIDs learns the node ids and draws what the cluster draws once
+// (bootstrap contacts, token keys) from the named streams of streams.
+func (c *cluster) bindIDs(ids []proto.NodeID, streams func(purpose string) *env.Rand) {
+	c.ids = ids
 	c.replicas = slices.Clone(c.ids[:c.scn.Nodes.RegistryReplicas])
 	slices.SortFunc(c.replicas, proto.NodeID.Compare)
 	if c.runsDHT() {
-		c.bootstrap = drawBootstrap(len(c.ids), w.Rand("bootstrap"))
+		c.bootstrap = drawBootstrap(len(c.ids), streams("bootstrap"))
 	}
 	if c.runsTokens() {
-		c.drawTokenKeys()
+		c.drawTokenKeys(streams("tokens/keys"))
 	}
 }
 
-// newNode is sim.Config.NewNode.
+// ComposeNode builds node i of scenario s with keys as the nodes'
+// identities, exactly as a run composes it (newNode), outside a world:
+// for the test that holds the simulator's composition to rond's
+// (stack_parity_test.go at the repository root). Streams are seeded from
+// opts.Seed.
+func ComposeNode(s *scenario.Scenario, opts Options, keys []ed25519.PrivateKey, i int, e env.Env) *node.Node {
+	return composeOutside(s, opts, keys).newNode(i, e)
+}
+
+// DescribeNode is the description ComposeNode builds node i from.
+func DescribeNode(s *scenario.Scenario, opts Options, keys []ed25519.PrivateKey, i int) stack.Description {
+	return composeOutside(s, opts, keys).describe(i, keys[i])
+}
+
+// composeOutside is a cluster bound to keys instead of a world.
+func composeOutside(s *scenario.Scenario, opts Options, keys []ed25519.PrivateKey) *cluster {
+	c := newCluster(s, opts)
+	ids := make([]proto.NodeID, len(keys))
+	for j, k := range keys {
+		ids[j] = proto.NodeIDFromPublicKey(k.Public().(ed25519.PublicKey))
+	}
+	root := env.NewRand(opts.Seed)
+	c.bindIDs(ids, root.Derive)
+	c.key = func(j int) ed25519.PrivateKey { return keys[j] }
+	return c
+}
+
+// newNode is sim.Config.NewNode: node i as core/stack composes it from
+// describe(i).
 func (c *cluster) newNode(i int, e env.Env) *node.Node {
-	key := c.w.NodeKey(i)
-	var services []node.Service
+	key := c.key
+	if key == nil {
+		key = c.w.NodeKey
+	}
+	return stack.New(e, c.describe(i, key(i)))
+}
+
+// describe is node i's description. What is the simulator's own (the
+// deliberate bugs, the shared signature cache, static storage membership,
+// staggered DHT joins, the token workload's keys) is configuration here;
+// which services run is core/stack's.
+func (c *cluster) describe(i int, key ed25519.PrivateKey) stack.Description {
+	d := stack.Description{Key: key, Replicas: c.replicas, Off: c.off()}
 	if len(c.ids) <= OverlayNodesMax && len(c.ids) > 1 {
-		peers := make([]proto.NodeID, 0, len(c.ids)-1)
-		for j, id := range c.ids {
-			if j != i {
-				peers = append(peers, id)
-			}
-		}
-		services = append(services, overlay.New(overlay.Config{Key: key, Peers: peers}))
+		d.Peers = c.ids
 	}
-	var reg *registry.Registry
-	if len(c.replicas) > 0 {
-		reg = registry.New(c.tokenConfig(registry.Config{Key: key, Replicas: c.replicas, Bug: c.opts.RegistryBug,
-			Signatures: c.signatures}))
-		services = append(services, reg)
-	}
+	d.Registry = registry.Config{Bug: c.opts.RegistryBug, Signatures: c.signatures}
 	if c.tokens != nil {
-		services = append(services, c.newAuthz(reg))
+		d.Registry.AdminKeys = []ed25519.PublicKey{c.tokens.admin.Public().(ed25519.PublicKey)}
+		d.Registry.RevocationPullInterval = registry.RevocationPullIntervalDefault
+		d.Authz.Keys = c.tokens
 	}
 	if c.bootstrap != nil {
-		services = append(services, c.newDHT(i, key))
+		d.DHT.Bootstrap = c.bootstrapIDs(i)
+		d.DHTJoinAt = c.joinAt(i)
 	}
-	if c.runsStorage() {
-		services = append(services, c.newStorage(services))
+	d.Storage = storage.Config{
+		Replicas: StorageReplicas, WriteQuorum: StorageWriteQuorum,
+		BugServeUnverified: c.opts.StorageBug == StorageBugServeUnverified,
+		BugAckBeforeSync:   c.opts.StorageBug == StorageBugAckBeforeSync,
 	}
-	return node.New(e, node.Config{Invariants: true}, services...)
+	// Clusters small enough for a full overlay mesh place content by
+	// static membership (announcing through the DHT when it runs); larger
+	// ones place through the DHT.
+	if !c.runsDHT() || len(c.ids) <= OverlayNodesMax {
+		d.Storage.Members = c.ids
+	}
+	return d
 }
 
-// runsDHT reports whether the nodes run core/dht: when the workload looks
-// nodes up. Composing it only then keeps the registry and overlay
-// scenarios' traces unchanged.
-func (c *cluster) runsDHT() bool {
+// off is the scenario's nodes.off, or when the file does not say, the
+// optional services its workload does not use: dht without lookups,
+// storage without puts or reads (audit runs). Keeping them off keeps the
+// registry and overlay scenarios' traces what they were before the nodes
+// were composed in one place.
+func (c *cluster) off() stack.Optional {
+	if c.scn.Nodes.OffGiven {
+		return c.scn.Nodes.Off
+	}
+	var off stack.Optional
 	wl := c.scn.Workload
-	return wl != nil && wl.Mix.Lookup > 0
+	if wl == nil || wl.Mix.Lookup == 0 {
+		off |= stack.DHT
+	}
+	if wl == nil || (wl.Mix.Put == 0 && wl.Mix.Get == 0 && wl.Mix.RangeGet == 0) {
+		off |= stack.Storage
+	}
+	return off
 }
+
+// checkOff refuses a nodes.off that turns off a service the workload needs.
+func (c *cluster) checkOff() error {
+	wl, off := c.scn.Workload, c.off()
+	switch {
+	case wl == nil:
+	case wl.Mix.Lookup > 0 && off.Has(stack.DHT):
+		return fmt.Errorf("nodes.off lists dht but the workload looks nodes up")
+	case (wl.Mix.Put > 0 || wl.Mix.Get > 0 || wl.Mix.RangeGet > 0) && off.Has(stack.Storage):
+		return fmt.Errorf("nodes.off lists storage but the workload puts or reads content")
+	}
+	return nil
+}
+
+// runsDHT reports whether the nodes run core/dht.
+func (c *cluster) runsDHT() bool { return !c.off().Has(stack.DHT) }
+
+// runsStorage reports whether the nodes run core/storage.
+func (c *cluster) runsStorage() bool { return !c.off().Has(stack.Storage) }
 
 func (c *cluster) bootstrapIDs(i int) []proto.NodeID {
 	out := make([]proto.NodeID, len(c.bootstrap[i]))
@@ -108,42 +192,16 @@ func (c *cluster) bootstrapIDs(i int) []proto.NodeID {
 }
 
 // dhtOf returns node i's DHT service, or nil (down, or none).
-func (c *cluster) dhtOf(i int) *dht.DHT {
-	n := c.w.Node(i)
-	if n == nil {
-		return nil
-	}
-	switch d := n.Service("dht").(type) {
-	case *dht.DHT:
-		return d
-	case *joiner:
-		return d.DHT
-	}
-	return nil
-}
+func (c *cluster) dhtOf(i int) *dht.DHT { return stack.DHTOf(c.w.Node(i)) }
 
 // isReplica reports whether node i is a registry replica (n1..nR).
 func (c *cluster) isReplica(i int) bool { return i < c.scn.Nodes.RegistryReplicas }
 
 // registryOf returns node i's registry service, or nil (down, or none).
-func (c *cluster) registryOf(i int) *registry.Registry {
-	n := c.w.Node(i)
-	if n == nil {
-		return nil
-	}
-	r, _ := n.Service("registry").(*registry.Registry)
-	return r
-}
+func (c *cluster) registryOf(i int) *registry.Registry { return stack.RegistryOf(c.w.Node(i)) }
 
 // overlayOf returns node i's overlay service, or nil.
-func (c *cluster) overlayOf(i int) *overlay.Overlay {
-	n := c.w.Node(i)
-	if n == nil {
-		return nil
-	}
-	o, _ := n.Service("overlay").(*overlay.Overlay)
-	return o
-}
+func (c *cluster) overlayOf(i int) *overlay.Overlay { return stack.OverlayOf(c.w.Node(i)) }
 
 // leader returns the up replica that believes it leads, or -1.
 func (c *cluster) leader() int {

@@ -5,9 +5,8 @@ import (
 	"io"
 	"time"
 
-	"github.com/ron-network/ron/core/dht"
-	"github.com/ron-network/ron/core/node"
 	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/stack"
 	"github.com/ron-network/ron/core/storage"
 	"github.com/ron-network/ron/sim/check"
 	"github.com/ron-network/ron/sim/scenario"
@@ -37,7 +36,7 @@ func (b StorageBug) String() string {
 	return "none"
 }
 
-// Replication of the content plane (DESIGN 5.4).
+// Replication of the content plane (ARCHITECTURE 5.4).
 const (
 	StorageReplicas    = 3
 	StorageWriteQuorum = 2
@@ -71,43 +70,8 @@ type ContentStats struct {
 	Repairs          float64 `json:"repairs"`
 }
 
-// runsStorage reports whether the nodes run core/storage: when the
-// workload puts or reads content.
-func (c *cluster) runsStorage() bool {
-	wl := c.scn.Workload
-	return wl != nil && (wl.Mix.Put > 0 || wl.Mix.Get > 0 || wl.Mix.RangeGet > 0)
-}
-
-// newStorage builds a node's storage machine. Clusters small enough for a
-// full overlay mesh use static membership for placement (and the node's
-// DHT, when composed, for announcements); larger ones place through the
-// DHT when there is one.
-func (c *cluster) newStorage(services []node.Service) *storage.Storage {
-	cfg := storage.Config{
-		Replicas: StorageReplicas, WriteQuorum: StorageWriteQuorum,
-		BugServeUnverified: c.opts.StorageBug == StorageBugServeUnverified,
-		BugAckBeforeSync:   c.opts.StorageBug == StorageBugAckBeforeSync,
-	}
-	for _, s := range services {
-		if d, ok := s.(*dht.DHT); ok {
-			cfg.DHT = d
-		}
-	}
-	if cfg.DHT == nil || len(c.ids) <= OverlayNodesMax {
-		cfg.Members = c.ids
-	}
-	return storage.New(cfg)
-}
-
 // storageOf returns node i's storage service, or nil (down, or none).
-func (c *cluster) storageOf(i int) *storage.Storage {
-	n := c.w.Node(i)
-	if n == nil {
-		return nil
-	}
-	s, _ := n.Service("storage").(*storage.Storage)
-	return s
-}
+func (c *cluster) storageOf(i int) *storage.Storage { return stack.StorageOf(c.w.Node(i)) }
 
 // startContent starts the content workload. When the mix also holds
 // registry or lookup operations, the content clients get their share of

@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"crypto/ed25519"
 	"fmt"
 	"io"
 	"runtime"
@@ -9,7 +8,7 @@ import (
 
 	"github.com/ron-network/ron/core/dht"
 	"github.com/ron-network/ron/core/env"
-	"github.com/ron-network/ron/core/node"
+	"github.com/ron-network/ron/sim"
 	"github.com/ron-network/ron/sim/check"
 	"github.com/ron-network/ron/sim/scenario"
 	"github.com/ron-network/ron/sim/workload"
@@ -131,51 +130,10 @@ func (s *DHTStats) writeText(w io.Writer) {
 		seconds(s.Latency.P50), seconds(s.Latency.P99), s.MemoryBytesPerNode/1024)
 }
 
-// joinTag is the timer tag of a delayed join. The DHT's own tags carry a
-// small kind in bits 48..55 (core/dht), so the largest tag is never one of
-// them, and the DHT ignores timer kinds it does not know anyway.
-const joinTag = node.TagMax
-
-// joiner delays a DHT's env.Start until the node's join time, so that a
-// large network grows one join after another, as a real one does, instead
-// of every node bootstrapping at the same instant: a joiner's bootstrap
-// contacts have then joined before it and know the network, and the
-// bootstrap storm of 100,000 simultaneous self-lookups (and its memory
-// peak) never happens. Every other input passes through; the DHT ignores
-// messages and refuses lookups until it has started. A node that restarts
-// after its join time starts at once.
-type joiner struct {
-	*dht.DHT
-	joinAt time.Duration // virtual time since the run's start
-	now    func() time.Duration
-	e      env.Env
-}
-
-func (j *joiner) Init(e env.Env) {
-	j.e = e
-	j.DHT.Init(e)
-}
-
-func (j *joiner) Handle(in env.Input) {
-	switch in := in.(type) {
-	case env.Start:
-		if wait := j.joinAt - j.now(); wait > 0 {
-			j.e.SetTimer(wait, joinTag)
-			return
-		}
-	case env.TimerFired:
-		if in.Tag == joinTag {
-			j.DHT.Handle(env.Start{})
-			return
-		}
-	}
-	j.DHT.Handle(in)
-}
-
 // joinWindow is how long the nodes take to join: the first half of the
 // warm-up before the workload starts, leaving the second half for the
 // last joiners' tables to settle. Zero (everyone at once) when storage
-// runs too: its composition needs the bare *dht.DHT.
+// runs too, so its placement sees every node from the start.
 func (c *cluster) joinWindow() time.Duration {
 	if c.runsStorage() || c.scn.Workload == nil {
 		return 0
@@ -183,13 +141,12 @@ func (c *cluster) joinWindow() time.Duration {
 	return c.scn.Workload.Start / 2
 }
 
-// newDHT builds node i's DHT, wrapped in a joiner when joins are spread.
-func (c *cluster) newDHT(i int, key ed25519.PrivateKey) node.Service {
-	d := dht.New(dht.Config{Key: key, Bootstrap: c.bootstrapIDs(i)})
+// joinAt is node i's DHT join time on its clock (zero: at once; see
+// core/stack's DHTJoinAt): nodes join one after another over joinWindow.
+func (c *cluster) joinAt(i int) env.Time {
 	window := c.joinWindow()
 	if window == 0 {
-		return d
+		return 0
 	}
-	joinAt := time.Duration(int64(window) * int64(i) / int64(len(c.ids)))
-	return &joiner{DHT: d, joinAt: joinAt, now: c.w.Now}
+	return sim.Epoch.Add(time.Duration(int64(window) * int64(i) / int64(len(c.ids))))
 }

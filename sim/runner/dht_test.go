@@ -45,7 +45,7 @@ checks: [lookups]
 
 // TestDHTScenario runs a small DHT network end to end: the runner composes
 // the DHT, the lookup workload grades every answer, the report carries the
-// figures and the lookups check holds DESIGN 5.3's SLO (a 300-node network
+// figures and the lookups check holds ARCHITECTURE 5.3's SLO (a 300-node network
 // is far inside it: log2(300/20) is under 4 hops).
 func TestDHTScenario(t *testing.T) {
 	s, err := scenario.Parse("dht.yaml", []byte(dhtScenario))

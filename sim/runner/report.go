@@ -60,6 +60,7 @@ type Report struct {
 	OK              bool               `json:"ok"`
 	SLO             map[string]Summary `json:"slo"`
 	Counters        map[string]float64 `json:"counters"`
+	SLOTable        []SLORow           `json:"slo_table"` // every seed SLO (specs/slo) judged against the run
 	Registry        *RegistryStats     `json:"registry,omitempty"`
 	DHT             *DHTStats          `json:"dht,omitempty"`
 	Content         *ContentStats      `json:"content,omitempty"`
@@ -136,6 +137,7 @@ func (r *Report) WriteText(w io.Writer) {
 			fmt.Fprintf(w, "  %-52s %g\n", name, r.Counters[name])
 		}
 	}
+	r.writeSLOTable(w)
 	fmt.Fprintln(w, "checks")
 	for _, c := range r.Checks {
 		verdict := "PASS"
@@ -156,6 +158,29 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	fmt.Fprintln(w, "result     FAIL")
 	fmt.Fprintf(w, "replay     %s\n", r.Replay)
+}
+
+// writeSLOTable prints every seed SLO: budget, observed, verdict and why.
+func (r *Report) writeSLOTable(w io.Writer) {
+	if len(r.SLOTable) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "slo        (seed SLOs, specs/slo: budget, observed, verdict)")
+	counts := map[string]int{}
+	for _, row := range r.SLOTable {
+		observed := "-"
+		if row.Observed != nil {
+			observed = fmtObjective(row, *row.Observed)
+		}
+		counts[row.Verdict]++
+		line := fmt.Sprintf("  %-28s %-27s %9s  %s", row.Name, row.budgetText(), observed, row.Verdict)
+		if row.Why != "" {
+			line += ": " + row.Why
+		}
+		fmt.Fprintln(w, line)
+	}
+	fmt.Fprintf(w, "  %d pass, %d fail, %d not checked, %d not measured\n", counts[VerdictPass], counts[VerdictFail],
+		counts[VerdictNotChecked], counts[VerdictNotMeasured])
 }
 
 func sortedNames[V any](m map[string]V) []string {

@@ -72,6 +72,9 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 		r.heapBefore = heapInUse()
 	}
 	r.cluster = newCluster(s, opts)
+	if err := r.cluster.checkOff(); err != nil {
+		return nil, err
+	}
 	r.w = sim.New(sim.Config{
 		Seed:          opts.Seed,
 		Nodes:         s.Nodes.Count,
@@ -93,11 +96,11 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 		r.registry = workload.NewRegistry(r.w, cfg)
 		r.registry.Start()
 	}
-	if r.cluster.runsDHT() {
-		r.startLookups(s.Workload)
+	if wl := s.Workload; wl != nil && wl.Mix.Lookup > 0 {
+		r.startLookups(wl)
 	}
-	if r.cluster.runsStorage() {
-		r.startContent(s.Workload)
+	if wl := s.Workload; wl != nil && (wl.Mix.Put > 0 || wl.Mix.Get > 0 || wl.Mix.RangeGet > 0) {
+		r.startContent(wl)
 	}
 	if r.cluster.runsTokens() {
 		if err := r.startTokens(s.Workload); err != nil {
@@ -205,6 +208,7 @@ func (r *run) fill(rep *Report, draws []scenario.Draw, wall time.Duration, event
 		rep.Faults = append(rep.Faults, FaultReport{AtSeconds: f.At.Seconds(), Kind: string(f.Kind), Detail: describeFault(f)})
 	}
 	rep.SLO, rep.Counters = metricFigures(r.w.Metrics())
+	rep.SLOTable = r.sloTable()
 	rep.Recorded = r.record()
 }
 

@@ -6,8 +6,7 @@ import (
 	"time"
 
 	"github.com/ron-network/ron/core/auth"
-	"github.com/ron-network/ron/core/authz"
-	"github.com/ron-network/ron/core/registry"
+	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/sim/check"
 	"github.com/ron-network/ron/sim/scenario"
 	"github.com/ron-network/ron/sim/workload"
@@ -39,31 +38,11 @@ func (c *cluster) runsTokens() bool {
 }
 
 // drawTokenKeys is called by bind when the scenario runs tokens.
-func (c *cluster) drawTokenKeys() {
-	rand := c.w.Rand("tokens/keys")
+func (c *cluster) drawTokenKeys(rand *env.Rand) {
 	var seed [ed25519.SeedSize]byte
 	rand.Fill(seed[:])
 	c.tokens = &tokenKeys{mac: auth.MACKey{ID: TokenKeyID, Version: 1, Secret: auth.SecretFromRand(rand)},
 		admin: ed25519.NewKeyFromSeed(seed[:])}
-}
-
-// tokenConfig adds the revocation settings to a node's registry config.
-func (c *cluster) tokenConfig(cfg registry.Config) registry.Config {
-	if c.tokens == nil {
-		return cfg
-	}
-	cfg.AdminKeys = []ed25519.PublicKey{c.tokens.admin.Public().(ed25519.PublicKey)}
-	cfg.RevocationPullInterval = registry.DefaultRevocationPullInterval
-	return cfg
-}
-
-// newAuthz builds a node's authz service over its registry's view.
-func (c *cluster) newAuthz(reg *registry.Registry) *authz.Service {
-	cfg := authz.Config{Keys: c.tokens}
-	if reg != nil {
-		cfg.Revocations = reg
-	}
-	return authz.New(cfg)
 }
 
 func (r *run) startTokens(wl *scenario.Workload) error {

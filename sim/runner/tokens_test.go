@@ -61,7 +61,7 @@ func TestRevocationScenario(t *testing.T) {
 // pull interval with its jitter plus a margin for round trips and an
 // election.
 func TestRevocationWithinDefaultCoversThePull(t *testing.T) {
-	pull := time.Duration(float64(registry.DefaultRevocationPullInterval) * (1 + registry.RetryJitterFrac))
+	pull := time.Duration(float64(registry.RevocationPullIntervalDefault) * (1 + registry.RetryJitterFrac))
 	if margin := scenario.RevocationWithinDefault - pull; margin < time.Second {
 		t.Fatalf("RevocationWithinDefault %v leaves %v over the jittered pull %v; want >= 1s", scenario.RevocationWithinDefault, margin, pull)
 	}

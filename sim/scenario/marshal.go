@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ron-network/ron/core/stack"
 )
 
 // Marshal writes s as a scenario file. Defaults are written out where they
@@ -109,6 +111,15 @@ func (s *Scenario) node() *yaml.Node {
 	nodes := newMap(true)
 	nodes.add("count", intNode(int64(s.Nodes.Count)))
 	nodes.addIf(s.Nodes.RegistryReplicas != 0, "registry_replicas", func() *yaml.Node { return intNode(int64(s.Nodes.RegistryReplicas)) })
+	nodes.addIf(s.Nodes.OffGiven, "off", func() *yaml.Node {
+		var items []*yaml.Node
+		for _, name := range stack.OptionalNames() {
+			if o, _ := stack.ParseOptional(name); s.Nodes.Off.Has(o) {
+				items = append(items, strNode(name))
+			}
+		}
+		return seqNode(true, items...)
+	})
 	top.add("nodes", nodes.n)
 	top.add("network", networkNode(false, s.Network.Latency, s.Network))
 	if disk := diskNode(false, "", s.Disk, nil); len(disk.Content) > 0 {

@@ -7,8 +7,12 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ron-network/ron/core/stack"
 )
 
 var topKeys = []string{"name", "description", "duration", "seed", "nodes", "network", "disk",
@@ -167,7 +171,7 @@ func (d *decoder) seed(n *yaml.Node) *uint64 {
 
 func (d *decoder) nodesSection(n *yaml.Node) Nodes {
 	var nodes Nodes
-	f, ok := d.mapping(n, "nodes", []string{"count", "registry_replicas"})
+	f, ok := d.mapping(n, "nodes", []string{"count", "registry_replicas", "off"})
 	if !ok {
 		return nodes
 	}
@@ -191,5 +195,31 @@ func (d *decoder) nodesSection(n *yaml.Node) Nodes {
 		}
 	}
 	d.registry = nodes.RegistryReplicas
+	if v, ok := f.get("off"); ok {
+		nodes.Off, nodes.OffGiven = d.offList(v)
+	}
 	return nodes
+}
+
+// offList decodes nodes.off: a list of optional service names.
+func (d *decoder) offList(n *yaml.Node) (stack.Optional, bool) {
+	want := "want a list of services among " + strings.Join(stack.OptionalNames(), ", ")
+	if n.Kind != yaml.SequenceNode {
+		d.fail(n, "nodes.off", want+", got "+describe(n))
+		return 0, false
+	}
+	var off stack.Optional
+	for i, item := range n.Content {
+		name, ok := d.str(item, index("nodes.off", i))
+		if !ok {
+			return 0, false
+		}
+		o, known := stack.ParseOptional(name)
+		if !known {
+			d.fail(item, index("nodes.off", i), want+", got "+strconv.Quote(name))
+			return 0, false
+		}
+		off |= o
+	}
+	return off, true
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ron-network/ron/core/stack"
 )
 
 // Headers for table cases: three lines, so a case's first body line is 4.
@@ -124,6 +126,8 @@ func TestParseRejectsValues(t *testing.T) {
 		{"even registry", "name: t\nduration: 1s\nnodes: {count: 5, registry_replicas: 4}\n", one(3, "nodes.registry_replicas", "odd")},
 		{"registry above count", "name: t\nduration: 1s\nnodes: {count: 3, registry_replicas: 5}\n", one(3, "nodes.registry_replicas", "only 3 nodes")},
 		{"registry above max", "name: t\nduration: 1s\nnodes: {count: 9, registry_replicas: 9}\n", one(3, "nodes.registry_replicas", "0..7")},
+		{"unknown service off", "name: t\nduration: 1s\nnodes: {count: 3, off: [dht, gateway]}\n", one(3, "nodes.off[1]", "dht, storage, audit")},
+		{"off not a list", "name: t\nduration: 1s\nnodes: {count: 3, off: audit}\n", one(3, "nodes.off", "want a list")},
 		{"p50 above p99", withRegistry + "network:\n  latency: {p50: 30ms}\n", one(5, "network.latency", "p50 (30ms) is above p99 (20ms)")},
 		{"negative latency", withRegistry + "network: {latency: {p50: -1ms}}\n", one(4, "network.latency.p50", "want a duration in 0s..24h")},
 		{"loss above 1", withRegistry + "network: {loss: 1.5}\n", one(4, "network.loss", "0..1")},
@@ -486,5 +490,35 @@ func TestLimitsAreConsistent(t *testing.T) {
 	// A name at the cap must still be a valid NodeIndex input.
 	if i, ok := NodeIndex(NodeName(NodeCountMax - 1)); !ok || i != NodeCountMax-1 {
 		t.Error("NodeIndex cannot name the last node at NodeCountMax")
+	}
+}
+
+// TestNodesOff: nodes.off names optional services; absent is not the same
+// as empty (the runner's default), and it survives Marshal.
+func TestNodesOff(t *testing.T) {
+	for _, tc := range []struct {
+		text  string
+		off   stack.Optional
+		given bool
+	}{
+		{"nodes: {count: 3}\n", 0, false},
+		{"nodes: {count: 3, off: []}\n", 0, true},
+		{"nodes: {count: 3, off: [audit, dht]}\n", stack.Audit | stack.DHT, true},
+	} {
+		s, err := Parse("t.yaml", []byte("name: t\nduration: 1s\n"+tc.text))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.text, err)
+		}
+		if s.Nodes.Off != tc.off || s.Nodes.OffGiven != tc.given {
+			t.Errorf("%q: off %v given %v", tc.text, s.Nodes.Off, s.Nodes.OffGiven)
+		}
+		out, err := s.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := Parse("t.yaml", out)
+		if err != nil || back.Nodes.Off != tc.off || back.Nodes.OffGiven != tc.given {
+			t.Errorf("%q: after Marshal %+v, %v", tc.text, back.Nodes, err)
+		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ron-network/ron/core/stack"
 )
 
 // Limits. Every list, count and value a scenario file can make large is
@@ -60,7 +62,7 @@ const (
 	PartitionForDefault      = 5 * time.Second
 	LivenessWithinDefault    = 10 * time.Second
 	ConvergenceWithinDefault = 30 * time.Second
-	// The lookups check's defaults are DESIGN 5.3's SLO: at least 99% of
+	// The lookups check's defaults are ARCHITECTURE 5.3's SLO: at least 99% of
 	// lookups find the closest live node, in at most 3.5 hops on average
 	// and 6 at the 99th percentile. The exact-K ratio is not bounded.
 	LookupSuccessDefault  = 0.99
@@ -138,6 +140,12 @@ type Scenario struct {
 type Nodes struct {
 	Count            int
 	RegistryReplicas int
+	// Off lists the optional services (core/stack: dht, storage, audit)
+	// the nodes do not run; OffGiven is false when the file does not say,
+	// and then the runner keeps off the services the workload does not use
+	// (see scenarios/README.md).
+	Off      stack.Optional
+	OffGiven bool
 }
 
 // Latency is a one-way link latency distribution given by two quantiles.

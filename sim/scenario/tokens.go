@@ -12,7 +12,7 @@ const (
 	// TokensMax bounds the tokens a workload mints.
 	TokensMax = 256
 	// RevocationWithinDefault is the revocation check's propagation bound:
-	// core/registry's DefaultRevocationPullInterval (1s) with its jitter
+	// core/registry's RevocationPullIntervalDefault (1s) with its jitter
 	// (25%), plus a margin for round trips and a leader election. The
 	// runner asserts the relation in a test.
 	RevocationWithinDefault = 3 * time.Second

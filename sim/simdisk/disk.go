@@ -368,7 +368,7 @@ func (d *Disk) checkInvariants() {
 	if n := len(d.opEnds); (n == 0 && len(d.undo) != 0) || (n > 0 && d.opEnds[n-1] != len(d.undo)) {
 		panic("simdisk: undo log and op ends disagree")
 	}
-	if invariantsDeep {
+	if env.InvariantsDeep {
 		if err := d.verify(); err != nil {
 			panic(err)
 		}

@@ -200,7 +200,7 @@ func TestIndexModel(t *testing.T) {
 // the store is smaller there.
 func TestLargeStoreScan(t *testing.T) {
 	n := 100_000
-	if invariantsDeep {
+	if env.InvariantsDeep {
 		n = 4_000
 	}
 	d := New(env.NewRand(12))

@@ -1,7 +1,7 @@
 // Package simdisk is the simulator's disk: an in-memory ordered key/value
 // store that keeps the env.Disk contract (FIFO completion, visible at
 // completion, durable after a completed Sync, batches atomic also across a
-// crash) and injects the disk faults of DESIGN section 6 from a seeded
+// crash) and injects the disk faults of ARCHITECTURE section 6 from a seeded
 // random stream.
 //
 // # Division of labour

@@ -1,4 +1,4 @@
-// Package namespec is the sequential specification of RON names (DESIGN
+// Package namespec is the sequential specification of RON names (ARCHITECTURE
 // 5.5): the model the linearizability checker replays client histories
 // against, and the oracle the registry's state machine is tested with.
 //

@@ -3,6 +3,12 @@
 // completes disk operations when it chooses. The disk is a plain ordered
 // in-memory store without faults (the simulator's disk models faults).
 //
+// Cluster (cluster.go) is the services' shared multi-node fixture: N
+// core/node loops over one seeded network (loss, duplication, reordering,
+// latency, cuts) and crashable disks (Disk: a crash drops unsynced
+// writes), with request/await helpers. Services' tests use it instead of
+// keeping their own network harness.
+//
 // Typical loop:
 //
 //	e := envtest.New(id, seed)
@@ -231,4 +237,14 @@ func (m *Metrics) Set(name, label string, value float64) { m.Values[Key(name, la
 func (m *Metrics) Observe(name, label string, value float64) {
 	k := Key(name, label)
 	m.Observations[k] = append(m.Observations[k], value)
+}
+
+// Step hands in to service s and then runs its invariant check, as a
+// node does once after every step: for tests that drive one service
+// without a node.
+func Step(s interface{ Handle(env.Input) }, in env.Input) {
+	s.Handle(in)
+	if c, ok := s.(interface{ CheckInvariants() }); ok {
+		c.CheckInvariants()
+	}
 }

@@ -1,5 +1,5 @@
 // Package oap implements OAP/1, RON's frame format for peer-to-peer and
-// client traffic (DESIGN 5.1).
+// client traffic (ARCHITECTURE 5.1).
 //
 // A frame is a 38-byte big-endian header
 //

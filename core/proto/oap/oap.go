@@ -12,7 +12,7 @@ const (
 	Version       = 1
 	FrameBytesMax = 1 << 20
 	// CapBytesMax bounds the capability bytes of a START frame (a token is
-	// at most 4 KiB, DESIGN 5.6).
+	// at most 4 KiB, ARCHITECTURE 5.6).
 	CapBytesMax = 4 << 10
 	// InflateRatioMax bounds a compressed payload's inflated size relative
 	// to FrameBytesMax.
@@ -62,7 +62,7 @@ const (
 	ReasonCapOnNonStart   Reason = "cap_on_non_start"
 	ReasonDecompressBound Reason = "decompress_bound"
 	// ReasonDecompressFailed is a COMP payload that is not valid zstd. It is
-	// not in the DESIGN 5.1 list: a corrupt stream is not a bound violation,
+	// not in the ARCHITECTURE 5.1 list: a corrupt stream is not a bound violation,
 	// and counting it as one would hide attacks from the bomb counter.
 	ReasonDecompressFailed Reason = "decompress_failed"
 	ReasonUnknownApp       Reason = "unknown_app"

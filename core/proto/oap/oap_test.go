@@ -192,7 +192,7 @@ func TestReasonsAndErrors(t *testing.T) {
 	for _, r := range []Reason{ReasonBadHello, ReasonFrameOversize, ReasonHeaderMalformed, ReasonTruncated,
 		ReasonBadFlags, ReasonCapOnNonStart, ReasonDecompressBound, ReasonUnknownApp} {
 		if !seen[r] {
-			t.Fatalf("DESIGN 5.1 reason %q missing from Reasons", r)
+			t.Fatalf("ARCHITECTURE 5.1 reason %q missing from Reasons", r)
 		}
 	}
 	wrapped := errors.Join(errors.New("context"), reject(ReasonTruncated, "detail"))

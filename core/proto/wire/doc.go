@@ -1,5 +1,5 @@
 // Package wire is RON's deterministic binary encoding for service payloads
-// (DESIGN 5.1): a value encodes to exactly one byte string, and decoding
+// (ARCHITECTURE 5.1): a value encodes to exactly one byte string, and decoding
 // consumes it exactly, so payloads round-trip exactly and can be hashed and
 // signed.
 //

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ron-network/ron/io/gateway"
+)
+
+// notReadyError is status's exit 1 for a node that answers but is not
+// ready; with --json the status object already says so, so no error
+// object follows it.
+type notReadyError struct{ reason string }
+
+func (e *notReadyError) Error() string { return "node not ready: " + e.reason }
+
+// status prints GET /status: who the node is, whether it is ready and
+// why not, its peers and counts. A node too old to serve /status gets the
+// probes of /healthz, /readyz and /version instead.
+func (c *client) status() error {
+	body, code, err := c.exchange("GET", "/status", nil, false)
+	if err != nil {
+		return err
+	}
+	if code == http.StatusNotFound {
+		return c.probeStatus()
+	}
+	if code != http.StatusOK {
+		return newAPIError("GET", "/status", code, body)
+	}
+	var s gateway.Status
+	if err := json.Unmarshal(body, &s); err != nil {
+		return fmt.Errorf("GET /status: unexpected answer: %v", err)
+	}
+	if c.json {
+		if err := json.NewEncoder(c.stdout).Encode(s); err != nil {
+			return err
+		}
+	} else {
+		printStatus(c, s)
+	}
+	if !s.Ready {
+		return &notReadyError{reason: s.ReadyReason}
+	}
+	return nil
+}
+
+func printStatus(c *client, s gateway.Status) {
+	ready := "yes"
+	if !s.Ready {
+		ready = "no: " + s.ReadyReason
+	}
+	rows := [][2]string{
+		{"node", s.NodeID},
+		{"profile", s.Profile},
+		{"version", s.Version},
+		{"ready", ready},
+		{"peers", fmt.Sprintf("%d active, %d known", s.PeersActive, s.PeersKnown)},
+		{"objects", countText(s.Objects, "not reported")},
+		{"names", countText(s.Names, "n/a (this node is not a registry replica)")},
+		{"uptime", (time.Duration(s.UptimeSeconds) * time.Second).String()},
+	}
+	if s.Objects != nil && s.ObjectBytes != nil {
+		rows[5][1] += " (" + formatBytes(int64(*s.ObjectBytes)) + ")"
+	}
+	if len(s.Flags) > 0 {
+		var flags []string
+		for name, on := range s.Flags {
+			state := "off"
+			if on {
+				state = "on"
+			}
+			flags = append(flags, name+"="+state)
+		}
+		slices.Sort(flags)
+		rows = append(rows, [2]string{"flags", strings.Join(flags, " ")})
+	}
+	for _, r := range rows {
+		fmt.Fprintf(c.stdout, "%-8s  %s\n", r[0], r[1])
+	}
+}
+
+func countText(n *uint64, absent string) string {
+	if n == nil {
+		return absent
+	}
+	return fmt.Sprint(*n)
+}
+
+// probeStatus is status against a node without GET /status.
+func (c *client) probeStatus() error {
+	type probe struct {
+		Path   string `json:"path"`
+		Status int    `json:"status"`
+		Body   string `json:"body"`
+	}
+	var probes []probe
+	for _, p := range []string{"/healthz", "/readyz", "/version"} {
+		body, status, err := c.exchange("GET", p, nil, false)
+		if err != nil {
+			return err
+		}
+		probes = append(probes, probe{p, status, strings.TrimSpace(string(body))})
+	}
+	if c.json {
+		if err := json.NewEncoder(c.stdout).Encode(probes); err != nil {
+			return err
+		}
+	} else {
+		for _, p := range probes {
+			fmt.Fprintf(c.stdout, "%-9s %d %s\n", p.Path, p.Status, p.Body)
+		}
+	}
+	if probes[1].Status != http.StatusOK {
+		return &notReadyError{reason: probes[1].Body}
+	}
+	return nil
+}

@@ -1,0 +1,283 @@
+package admission
+
+import (
+	"time"
+
+	"github.com/ron-network/ron/core/env"
+)
+
+// Request is one request asking the gate for a slot.
+type Request struct {
+	Tenant string
+	// Anonymous: no verified token; the request takes its token from the
+	// anonymous bucket and queues as Tenant.
+	Anonymous bool
+	Write     bool
+	Cost      int // Cost(body bytes); at least 1
+}
+
+// Ticket names a queued request until it is granted or cancelled.
+type Ticket uint64
+
+// Outcome is what Admit decided.
+type Outcome uint8
+
+const (
+	Run    Outcome = iota + 1 // a slot is taken: call Release when the request ends
+	Queued                    // wait for Release to grant Ticket, or Cancel it
+	Shed                      // refused: Refusal says why
+)
+
+// Decision is Admit's answer.
+type Decision struct {
+	Outcome Outcome
+	Ticket  Ticket
+	Refusal Refusal
+}
+
+type waiter struct {
+	ticket Ticket
+	write  bool
+	cost   int
+}
+
+type tenantQueue struct {
+	waiters []waiter
+	deficit int
+}
+
+// Gate is omnigate's admission: a token bucket per tenant and one for
+// anonymous reads, a global in-flight cap with ReadHeadroom slots reserved
+// for reads, and per-tenant FIFO queues served by deficit round robin.
+//
+// Writes are shed before reads in two ways: a write may only run while
+// fewer than InflightMax-ReadHeadroom requests run, so the headroom always
+// admits reads; and Ready turns false as soon as writes would queue.
+type Gate struct {
+	cfg       Config
+	buckets   buckets
+	anonymous bucket
+	queues    map[string]*tenantQueue
+	ring      []string // tenants with waiters, in DRR order
+	cursor    int
+	queued    int
+	running   int
+	writes    int // writes among running
+	// queuedReads counts the reads among queued.
+	queuedReads int
+	next        Ticket
+}
+
+// NewGate returns a gate for cfg (defaults filled) whose buckets start
+// full at now.
+func NewGate(cfg Config, now env.Time) *Gate {
+	cfg = cfg.WithDefaults()
+	return &Gate{cfg: cfg, buckets: newBuckets(cfg.TenantRate, cfg.TenantBurst, cfg.TenantsMax),
+		anonymous: bucket{tokens: cfg.AnonymousBurst, last: now}, queues: map[string]*tenantQueue{}}
+}
+
+// Config is the gate's configuration, defaults filled.
+func (g *Gate) Config() Config { return g.cfg }
+
+// Admit decides one request: Run (a slot is taken now), Queued (wait for
+// the ticket) or Shed. Run and every granted ticket must be followed by
+// exactly one Release with the same write class.
+func (g *Gate) Admit(now env.Time, r Request) Decision {
+	defer g.checkInvariants()
+	if wait, ok := g.takeToken(now, r); !ok {
+		detail := "tenant " + r.Tenant
+		if r.Anonymous {
+			detail = "anonymous reads"
+		}
+		return Decision{Outcome: Shed, Refusal: Refusal{Kind: KindOverQuota, Reason: ShedOverQuota, Detail: detail, RetryAfter: wait}}
+	}
+	// A request runs at once when a slot of its class is free and nothing
+	// queued could take it: a read passes queued writes (they wait for a
+	// write slot, which a read in the headroom does not take from them).
+	if g.canRun(r.Write) && (g.queued == 0 || (!r.Write && g.queuedReads == 0)) {
+		g.start(r.Write)
+		return Decision{Outcome: Run}
+	}
+	if g.queued >= g.cfg.QueueDepthMax {
+		return Decision{Outcome: Shed, Refusal: Refusal{Kind: KindOverloaded, Reason: ShedOverload,
+			Detail: "the request queue is full", RetryAfter: time.Second}}
+	}
+	g.next++
+	g.enqueue(r.Tenant, waiter{ticket: g.next, write: r.Write, cost: max(1, min(r.Cost, CostMax))})
+	return Decision{Outcome: Queued, Ticket: g.next}
+}
+
+// QueueTimeout is the refusal of a ticket cancelled after QueueWaitMax.
+func QueueTimeout() Refusal {
+	return Refusal{Kind: KindOverloaded, Reason: ShedQueueTimeout, Detail: "no capacity within the queue wait limit", RetryAfter: time.Second}
+}
+
+// Release ends a running request of class write and returns the tickets
+// granted by it, in grant order: each now runs (and is released in turn).
+func (g *Gate) Release(write bool) []Ticket {
+	defer g.checkInvariants()
+	if g.running == 0 || (write && g.writes == 0) {
+		panic("admission: Release without a running request of its class")
+	}
+	g.running--
+	if write {
+		g.writes--
+	}
+	return g.dispatch()
+}
+
+// Cancel removes a queued ticket (its wait ended: timeout or the client
+// went away). It reports false when the ticket is not queued, that is
+// when it was granted already: the caller then runs it (or releases it).
+func (g *Gate) Cancel(tenant string, t Ticket) bool {
+	defer g.checkInvariants()
+	q := g.queues[tenant]
+	if q == nil {
+		return false
+	}
+	for i, w := range q.waiters {
+		if w.ticket == t {
+			q.waiters = append(q.waiters[:i], q.waiters[i+1:]...)
+			g.dequeued(w)
+			if len(q.waiters) == 0 {
+				g.dropTenant(tenant)
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// Queued is the number of waiting requests; Running of running ones.
+func (g *Gate) Queued() int  { return g.queued }
+func (g *Gate) Running() int { return g.running }
+
+// Saturated reports whether a write would queue now.
+func (g *Gate) Saturated() bool { return g.queued > 0 || !g.canRun(true) }
+
+// takeToken takes one token from the tenant's bucket or the anonymous one.
+func (g *Gate) takeToken(now env.Time, r Request) (time.Duration, bool) {
+	if r.Anonymous {
+		return g.anonymous.take(now, g.cfg.AnonymousRate, g.cfg.AnonymousBurst)
+	}
+	return g.buckets.take(now, r.Tenant)
+}
+
+func (g *Gate) canRun(write bool) bool {
+	if write {
+		return g.running < g.cfg.InflightMax-g.cfg.ReadHeadroom
+	}
+	return g.running < g.cfg.InflightMax
+}
+
+func (g *Gate) start(write bool) {
+	g.running++
+	if write {
+		g.writes++
+	}
+}
+
+func (g *Gate) enqueue(tenant string, w waiter) {
+	q := g.queues[tenant]
+	if q == nil {
+		q = &tenantQueue{}
+		g.queues[tenant] = q
+		g.ring = append(g.ring, tenant)
+	}
+	q.waiters = append(q.waiters, w)
+	g.queued++
+	if !w.write {
+		g.queuedReads++
+	}
+}
+
+func (g *Gate) dequeued(w waiter) {
+	g.queued--
+	if !w.write {
+		g.queuedReads--
+	}
+}
+
+func (g *Gate) dropTenant(tenant string) {
+	delete(g.queues, tenant)
+	for i, t := range g.ring {
+		if t == tenant {
+			g.ring = append(g.ring[:i], g.ring[i+1:]...)
+			if g.cursor > i {
+				g.cursor--
+			}
+			break
+		}
+	}
+	if g.cursor >= len(g.ring) {
+		g.cursor = 0
+	}
+}
+
+// dispatch grants free slots to queued waiters by deficit round robin:
+// each visit adds quantum to the tenant's deficit, and its head waiters run
+// while their cost fits the deficit and a slot of their class is free. A
+// head that waits only for deficit is progress (its deficit grows and costs
+// are bounded by CostMax); the loop stops when every tenant's head waits
+// for a slot of its class, or no slot is left.
+func (g *Gate) dispatch() []Ticket {
+	var granted []Ticket
+	blocked := 0
+	for g.queued > 0 && g.canRun(false) && blocked < len(g.ring) {
+		tenant := g.ring[g.cursor]
+		q := g.queues[tenant]
+		q.deficit += quantum
+		for len(q.waiters) > 0 && q.waiters[0].cost <= q.deficit && g.canRun(q.waiters[0].write) {
+			w := q.waiters[0]
+			q.waiters = q.waiters[1:]
+			q.deficit -= w.cost
+			g.dequeued(w)
+			g.start(w.write)
+			granted = append(granted, w.ticket)
+		}
+		if len(q.waiters) == 0 {
+			g.dropTenant(tenant) // the cursor now names the next tenant
+			blocked = 0
+			continue
+		}
+		if head := q.waiters[0]; !g.canRun(head.write) {
+			blocked++
+			q.deficit = min(q.deficit, head.cost) // no banking while blocked
+		} else {
+			blocked = 0
+		}
+		g.cursor = (g.cursor + 1) % len(g.ring)
+	}
+	return granted
+}
+
+// checkInvariants: the counters agree with the queues, every tenant in the
+// ring has waiters, and the classes respect the caps.
+func (g *Gate) checkInvariants() {
+	queued, reads := 0, 0
+	for _, t := range g.ring {
+		q := g.queues[t]
+		if q == nil || len(q.waiters) == 0 {
+			panic("admission: ring names tenant " + t + " without waiters")
+		}
+		queued += len(q.waiters)
+		for _, w := range q.waiters {
+			if !w.write {
+				reads++
+			}
+		}
+	}
+	if queued != g.queued || reads != g.queuedReads || len(g.ring) != len(g.queues) || g.queued > g.cfg.QueueDepthMax {
+		panic("admission: counters disagree with the queues")
+	}
+	if g.running < 0 || g.running > g.cfg.InflightMax || g.writes < 0 || g.writes > g.running ||
+		g.writes > g.cfg.InflightMax-g.cfg.ReadHeadroom {
+		panic("admission: running requests exceed their caps")
+	}
+	if len(g.ring) > 0 && g.cursor >= len(g.ring) {
+		panic("admission: cursor out of range")
+	}
+	if len(g.buckets.m) > g.cfg.TenantsMax {
+		panic("admission: more buckets than TenantsMax")
+	}
+}

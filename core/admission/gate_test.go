@@ -1,0 +1,144 @@
+package admission
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ron-network/ron/core/env"
+)
+
+// TestReadHeadroomDefaultIsReserved: a zero ReadHeadroom takes the
+// default, so with the default cap writes stop at 192 running and reads
+// still run up to 256 (the landed gateway left it at 0).
+func TestReadHeadroomDefaultIsReserved(t *testing.T) {
+	g := NewGate(Config{TenantBurst: 1e6}, 0)
+	if got := g.Config().ReadHeadroom; got != ReadHeadroomDefault {
+		t.Fatalf("ReadHeadroom %d, want %d", got, ReadHeadroomDefault)
+	}
+	writes := 0
+	for g.Admit(0, Request{Tenant: "w", Write: true, Cost: 1}).Outcome == Run {
+		writes++
+	}
+	if writes != InflightMaxDefault-ReadHeadroomDefault {
+		t.Fatalf("%d writes ran, want %d", writes, InflightMaxDefault-ReadHeadroomDefault)
+	}
+	if !g.Saturated() {
+		t.Fatal("writes queue but the gate is not saturated")
+	}
+	for i := 0; i < ReadHeadroomDefault; i++ {
+		if d := g.Admit(0, Request{Tenant: "r", Cost: 1}); d.Outcome != Run {
+			t.Fatalf("read %d did not run in the headroom: %+v", i, d)
+		}
+	}
+	if d := g.Admit(0, Request{Tenant: "r", Cost: 1}); d.Outcome != Queued {
+		t.Fatalf("read beyond the cap: %+v, want queued", d)
+	}
+	if c := (Config{ReadHeadroom: -1}).WithDefaults().ReadHeadroom; c != 0 {
+		t.Fatalf("negative headroom gives %d, want none", c)
+	}
+}
+
+// TestDRRInterleavesTenants: with one slot, tenant A queues five
+// requests before B queues one; B is granted second, not sixth.
+func TestDRRInterleavesTenants(t *testing.T) {
+	g := NewGate(Config{InflightMax: 1}, 0)
+	if g.Admit(0, Request{Tenant: "hog", Cost: 1}).Outcome != Run {
+		t.Fatal("first request did not run")
+	}
+	owner := map[Ticket]string{}
+	for i := 0; i < 5; i++ {
+		owner[g.Admit(0, Request{Tenant: "A", Cost: 1}).Ticket] = "A"
+	}
+	owner[g.Admit(0, Request{Tenant: "B", Cost: 1}).Ticket] = "B"
+	var order []string
+	for len(order) < 6 {
+		granted := g.Release(false)
+		if len(granted) != 1 {
+			t.Fatalf("release granted %v, want one ticket", granted)
+		}
+		order = append(order, owner[granted[0]])
+	}
+	if order[0] != "A" || order[1] != "B" {
+		t.Fatalf("grant order %v, want A then B first", order)
+	}
+}
+
+// TestDRRSharesByCost: a tenant queuing 4-unit writes and one queuing
+// 1-unit writes get about equal units, not equal requests.
+func TestDRRSharesByCost(t *testing.T) {
+	g := NewGate(Config{InflightMax: 1, ReadHeadroom: -1, TenantBurst: 1e6}, 0)
+	g.Admit(0, Request{Tenant: "x", Write: true, Cost: 1})
+	owner := map[Ticket]string{}
+	for i := 0; i < 40; i++ {
+		owner[g.Admit(0, Request{Tenant: "big", Write: true, Cost: 4}).Ticket] = "big"
+		owner[g.Admit(0, Request{Tenant: "small", Write: true, Cost: 1}).Ticket] = "small"
+	}
+	units := map[string]int{}
+	for i := 0; i < 40; i++ {
+		for _, tk := range g.Release(true) {
+			if owner[tk] == "big" {
+				units["big"] += 4
+			} else {
+				units["small"]++
+			}
+		}
+	}
+	if d := units["big"] - units["small"]; d > 4 || d < -4 {
+		t.Fatalf("units %v differ by more than one maximal cost", units)
+	}
+}
+
+func TestBucketRefillsAndCancel(t *testing.T) {
+	g := NewGate(Config{TenantRate: 2, TenantBurst: 1, InflightMax: 1}, 0)
+	if g.Admit(0, Request{Tenant: "t", Cost: 1}).Outcome != Run {
+		t.Fatal("first request did not run")
+	}
+	d := g.Admit(0, Request{Tenant: "t", Cost: 1})
+	if d.Outcome != Shed || d.Refusal.Reason != ShedOverQuota || d.Refusal.RetryAfter <= 0 || d.Refusal.RetryAfter > time.Second/2 {
+		t.Fatalf("empty bucket: %+v", d)
+	}
+	half := env.Time(time.Second / 2)
+	d = g.Admit(half, Request{Tenant: "t", Cost: 1})
+	if d.Outcome != Queued {
+		t.Fatalf("after refill with the slot taken: %+v, want queued", d)
+	}
+	if !g.Cancel("t", d.Ticket) || g.Queued() != 0 {
+		t.Fatal("cancel of a queued ticket failed")
+	}
+	if g.Cancel("t", d.Ticket) {
+		t.Fatal("a cancelled ticket was cancelled twice")
+	}
+	if granted := g.Release(false); len(granted) != 0 || g.Running() != 0 {
+		t.Fatalf("release after cancel granted %v, running %d", granted, g.Running())
+	}
+}
+
+func TestQueueFullIsOverload(t *testing.T) {
+	g := NewGate(Config{InflightMax: 1, QueueDepthMax: 1}, 0)
+	g.Admit(0, Request{Tenant: "t", Cost: 1})
+	g.Admit(0, Request{Tenant: "t", Cost: 1})
+	if d := g.Admit(0, Request{Tenant: "u", Cost: 1}); d.Outcome != Shed || d.Refusal.Kind != KindOverloaded || d.Refusal.Reason != ShedOverload {
+		t.Fatalf("full queue: %+v", d)
+	}
+}
+
+// TestSourcesChargeFailures: failures spend the source's budget, not
+// anyone else's, and refill.
+func TestSourcesChargeFailures(t *testing.T) {
+	s := NewSources(Config{SourceFailureRate: 1, SourceFailureBurst: 2})
+	for i := 0; i < 2; i++ {
+		if _, over := s.Fail(0, "10.0.0.1"); over {
+			t.Fatalf("failure %d refused within the burst", i)
+		}
+	}
+	r, over := s.Fail(0, "10.0.0.1")
+	if !over || r.Reason != ShedSourceOverQuota || r.Kind != KindOverQuota {
+		t.Fatalf("spent budget: %+v %v", r, over)
+	}
+	if _, over := s.Fail(0, "10.0.0.2"); over {
+		t.Fatal("another source was charged")
+	}
+	if _, over := s.Fail(env.Time(time.Second), "10.0.0.1"); over {
+		t.Fatal("the budget did not refill")
+	}
+}

@@ -1,0 +1,76 @@
+package storage
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// PendingPuts describes every put this node coordinates, in id order: its
+// object, its placement, how many replicas acknowledged or failed, and
+// where each push to a replica stands (chunks queued and in flight, commit
+// outstanding). It is for a failing test or an operator to see where a put
+// is stuck; the format is for people, not parsers.
+func (s *Storage) PendingPuts() []string {
+	ids := make([]uint64, 0, len(s.puts))
+	// map order ok: sorted below
+	for id := range s.puts {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, s.puts[id].describe())
+	}
+	return out
+}
+
+func (p *putOp) describe() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "put %d %s (%d chunks): %d of %d replicas acked, %d failed, quorum %d, replied %t",
+		p.id, p.addr.Short(), len(p.man.Chunks), p.acked, len(p.targets), p.failed, p.quorum, p.replied)
+	for _, pu := range p.pushes {
+		fmt.Fprintf(&b, "; push to %s: %s", pu.target.Short(), pu.stage())
+	}
+	return b.String()
+}
+
+// stage names where a push stands.
+func (p *push) stage() string {
+	switch {
+	case p.finished:
+		return "finished"
+	case p.committing:
+		return fmt.Sprintf("commit outstanding (round %d)", p.rounds+1)
+	default:
+		return fmt.Sprintf("%d chunks queued, %d in flight", len(p.queue), p.inflight)
+	}
+}
+
+// checkPuts walks the puts: each is filed under its id, its counts stay
+// within its placement, it pushes only to placement nodes other than this
+// one and at most once to each, and a push's window holds.
+func (s *Storage) checkPuts() {
+	// map order ok: every entry is checked, nothing is output
+	for id, p := range s.puts {
+		if p.id != id || p.acked+p.failed > len(p.targets) || p.quorum > len(p.targets) {
+			panic(fmt.Sprintf("storage: inconsistent put: %s", p.describe()))
+		}
+		if len(p.pushes) > len(p.targets) {
+			panic(fmt.Sprintf("storage: more pushes than placement nodes: %s", p.describe()))
+		}
+		for k, pu := range p.pushes {
+			if pu.target == s.self || !slices.Contains(p.targets, pu.target) || pu.addr != p.addr {
+				panic(fmt.Sprintf("storage: push outside the placement: %s", p.describe()))
+			}
+			if pu.inflight < 0 || pu.inflight > PushWindowMax {
+				panic(fmt.Sprintf("storage: push window %d: %s", pu.inflight, p.describe()))
+			}
+			for _, other := range p.pushes[:k] {
+				if other.target == pu.target {
+					panic(fmt.Sprintf("storage: two pushes to one replica: %s", p.describe()))
+				}
+			}
+		}
+	}
+}

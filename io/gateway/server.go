@@ -1,0 +1,424 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"path"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Connection and body limits of the HTTP server (see "Hostile input" in
+// doc.go). A limit bounds what one attacker connection can hold; none of
+// them bounds the total time of a request, so a large upload at a normal
+// rate is never cut off.
+const (
+	// ReadHeaderTimeoutDefault bounds the request line and headers.
+	ReadHeaderTimeoutDefault = 10 * time.Second
+	// IdleTimeoutDefault closes a keep-alive connection with no request.
+	IdleTimeoutDefault = 2 * time.Minute
+	// HeaderBytesMax bounds the request line and headers (net/http adds
+	// 4 KiB of slack); a token is at most 4 KiB, so this leaves room.
+	HeaderBytesMax = 16 << 10
+	// BodyIdleTimeoutDefault: a body that sends no byte for this long is
+	// cut off, whatever its average rate.
+	BodyIdleTimeoutDefault = 20 * time.Second
+	// BodyRateMinDefault is the minimum average rate of a request body in
+	// bytes per second once BodyRateGraceDefault has passed: a slow-loris
+	// body holding a slot at 1 byte/s is cut off within seconds, while a
+	// 1 GiB upload needs only to average 16 KiB/s (18 hours).
+	BodyRateMinDefault = 16 << 10
+	// BodyRateGraceDefault is the time a body gets before its rate counts.
+	BodyRateGraceDefault = 10 * time.Second
+	// MessageBytesMax bounds an envelope's message, so bad input quoted in
+	// it (a name, a range header, a token) echoes only a bounded prefix.
+	MessageBytesMax = 256
+	// ShedSlowBody counts bodies cut off by BodyLimits.
+	ShedSlowBody = "slow_body"
+)
+
+// BodyLimits bound how slowly a request body may arrive. Zero fields take
+// the defaults above.
+type BodyLimits struct {
+	IdleTimeout time.Duration
+	RateMin     int64 // bytes per second
+	RateGrace   time.Duration
+}
+
+func (l BodyLimits) withDefaults() BodyLimits {
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = BodyIdleTimeoutDefault
+	}
+	if l.RateMin <= 0 {
+		l.RateMin = BodyRateMinDefault
+	}
+	if l.RateGrace <= 0 {
+		l.RateGrace = BodyRateGraceDefault
+	}
+	return l
+}
+
+// MemoryBytesMaxDefault is rond's --memory-max for a micronode, whose
+// objects live in its heap.
+const MemoryBytesMaxDefault = 1 << 30
+
+// memoryBudget answers how many body bytes a write may still bring in:
+// Config.MemoryBytesMax less the live heap (-1: no budget).
+func (g *Gateway) memoryBudget() int64 {
+	if g.cfg.MemoryBytesMax <= 0 {
+		return -1
+	}
+	inUse := g.cfg.MemoryInUse()
+	if inUse >= uint64(g.cfg.MemoryBytesMax) {
+		return 0
+	}
+	return g.cfg.MemoryBytesMax - int64(inUse)
+}
+
+// refuseOverBudget answers a write whose declared body does not fit the
+// memory budget, before a byte of it is read.
+func (g *Gateway) refuseOverBudget(req *request) *apiError {
+	r := req.r
+	budget := g.memoryBudget()
+	if budget < 0 || r.ContentLength <= budget && budget > 0 {
+		return nil
+	}
+	g.refuse(req, ShedMemoryBudget)
+	return insufficientStorage(fmt.Sprintf("memory budget: a body of %d bytes does not fit the %d bytes left of --memory-max %d",
+		max(r.ContentLength, 0), budget, g.cfg.MemoryBytesMax))
+}
+
+// Shed reasons of writes refused for lack of room: Config.MemoryBytesMax,
+// and a full disk.
+const (
+	ShedMemoryBudget = "memory_budget"
+	ShedDiskFull     = "disk_full"
+)
+
+// liveHeapBytes is the heap the last GC found live.
+func liveHeapBytes() uint64 {
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(sample)
+	if sample[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return sample[0].Value.Uint64()
+}
+
+// ErrBodyTooSlow is the read error of a body that broke BodyLimits.
+var ErrBodyTooSlow = errors.New("gateway: request body too slow")
+
+// NewServer returns an http.Server for handler with the header timeout,
+// header size cap and idle timeout set; errorLog receives net/http's own
+// complaints (nil: discarded). Serve it on EnvelopeListener so that
+// net/http's protocol errors are envelopes too. It sets no ReadTimeout or
+// WriteTimeout: those bound a whole request and would cut off a large
+// upload or download; the gateway bounds bodies by rate instead.
+func NewServer(handler http.Handler, errorLog *log.Logger) *http.Server {
+	if errorLog == nil {
+		errorLog = log.New(io.Discard, "", 0)
+	}
+	return &http.Server{Handler: handler, ReadHeaderTimeout: ReadHeaderTimeoutDefault, IdleTimeout: IdleTimeoutDefault,
+		MaxHeaderBytes: HeaderBytesMax, ErrorLog: errorLog}
+}
+
+// preflight answers what must not reach the mux: CONNECT (405) and paths
+// the mux would clean and redirect ("/o/../etc/passwd" -> 307 /etc/passwd;
+// dot segments, doubled slashes), which get a 400 instead. It returns
+// false when it answered.
+func (g *Gateway) preflight(w http.ResponseWriter, r *http.Request) bool {
+	var e *apiError
+	switch {
+	case r.Method == http.MethodConnect:
+		e = errorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "CONNECT is not served")
+	case r.URL.Path == "" || r.URL.Path[0] != '/':
+		e = errorf(http.StatusBadRequest, CodeBadRequest, "request target must be an absolute path")
+	case cleanPath(r.URL.Path) != r.URL.Path:
+		e = errorf(http.StatusBadRequest, CodeBadRequest, "path %q has dot segments or empty segments", r.URL.Path)
+	}
+	if e == nil {
+		return true
+	}
+	id := corrID(r)
+	w.Header().Set("X-Request-Id", id)
+	writeError(w, id, e)
+	g.cfg.Metrics.Add(MetricRequests, strconv.Itoa(e.status), 1)
+	return false
+}
+
+// cleanPath is the path ServeMux would serve p under (it redirects when
+// the two differ).
+func cleanPath(p string) string {
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c
+}
+
+// limitBody replaces r.Body with one that enforces the gateway's
+// BodyLimits through the connection's read deadline, and returns the
+// writer the handler must use: the first byte of the response settles
+// the body (see rateBody.settle).
+func (g *Gateway) limitBody(w http.ResponseWriter, r *http.Request) http.ResponseWriter {
+	if r.Body == nil || r.Body == http.NoBody {
+		return w
+	}
+	b := &rateBody{body: r.Body, rc: http.NewResponseController(w), limits: g.cfg.BodyLimits.withDefaults(),
+		start: time.Now(), onSlow: func() { g.cfg.Metrics.Add(MetricShed, ShedSlowBody, 1) }, budget: -1}
+	if r.Method == http.MethodPut || r.Method == http.MethodPost {
+		b.budget = g.memoryBudget() // a body without Content-Length stops at it (413)
+	}
+	r.Body = b
+	return &bodyGuard{ResponseWriter: w, body: b}
+}
+
+// Drain bounds for the part of a body a handler did not read.
+const (
+	// drainTimeout bounds reading the rest of a body before a response
+	// that did not need it (a refusal): net/http would otherwise wait for
+	// it, at the client's pace, before sending the response.
+	drainTimeout = time.Second
+	// drainBytesMax is net/http's own bound on such a read (256 KiB): a
+	// body with more left closes the connection instead.
+	drainBytesMax = 256 << 10
+)
+
+// rateBody is a request body with a read deadline set before each read:
+// the earlier of "now + IdleTimeout" and the time by which the next byte
+// must have arrived for the average rate since start (less RateGrace) to
+// stay at least RateMin. Reaching EOF clears the deadline, since net/http
+// then reads the connection in the background and a deadline passing
+// there would cancel the request.
+type rateBody struct {
+	body    io.ReadCloser
+	rc      *http.ResponseController
+	limits  BodyLimits
+	start   time.Time
+	read    int64
+	onSlow  func()
+	slowErr error
+	eof     bool
+	settled bool
+	drainBy time.Time // zero until settle
+	budget  int64     // bytes the body may bring in (-1: any)
+}
+
+func (b *rateBody) Read(p []byte) (int, error) {
+	if b.slowErr != nil {
+		return 0, b.slowErr
+	}
+	now := time.Now()
+	due := b.start.Add(b.limits.RateGrace + time.Duration(float64(b.read+1)/float64(b.limits.RateMin)*float64(time.Second)))
+	deadline := now.Add(b.limits.IdleTimeout)
+	if due.Before(deadline) {
+		deadline = due
+	}
+	if !b.drainBy.IsZero() && b.drainBy.Before(deadline) {
+		deadline = b.drainBy
+	}
+	_ = b.rc.SetReadDeadline(deadline) // unsupported (HTTP/2, recorders): no limit
+	if b.budget >= 0 && b.read+int64(len(p)) > b.budget {
+		if b.read >= b.budget {
+			return 0, &http.MaxBytesError{Limit: b.budget}
+		}
+		p = p[:b.budget-b.read]
+	}
+	n, err := b.body.Read(p)
+	b.read += int64(n)
+	if err == io.EOF {
+		b.eof = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	var ne net.Error
+	if err != nil && (errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()) {
+		b.slowErr = fmt.Errorf("%w: %d bytes in %v (minimum %d B/s after %v, no gap over %v)", ErrBodyTooSlow,
+			b.read, time.Since(b.start).Round(time.Millisecond), b.limits.RateMin, b.limits.RateGrace, b.limits.IdleTimeout)
+		if b.drainBy.IsZero() {
+			b.onSlow() // a slow drain after a refusal is not a slow upload
+		}
+		return n, b.slowErr
+	}
+	return n, err
+}
+
+// settle runs once, before the response: it reads what is left of a body
+// the handler did not consume, for at most drainTimeout and drainBytesMax,
+// so that net/http's own discard never waits on a slow client.
+func (b *rateBody) settle() {
+	if b.settled {
+		return
+	}
+	b.settled = true
+	if b.eof || b.slowErr != nil {
+		return
+	}
+	b.drainBy = time.Now().Add(drainTimeout)
+	_, _ = io.CopyN(io.Discard, b, drainBytesMax+1)
+}
+
+func (b *rateBody) Close() error { return b.body.Close() }
+
+// bodyGuard settles the request body before the response starts.
+type bodyGuard struct {
+	http.ResponseWriter
+	body *rateBody
+}
+
+func (w *bodyGuard) WriteHeader(code int) {
+	if code >= http.StatusOK {
+		w.settle()
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *bodyGuard) Write(p []byte) (int, error) {
+	w.settle()
+	return w.ResponseWriter.Write(p)
+}
+
+// settle drains the body unless the response closes the connection
+// anyway (a refusal with Connection: close): then net/http sends it at
+// once and nothing is read.
+func (w *bodyGuard) settle() {
+	if w.Header().Get("Connection") == "close" {
+		w.body.settled = true
+		return
+	}
+	w.body.settle()
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *bodyGuard) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// EnvelopeListener wraps ln so that the plain-text errors net/http writes
+// by itself, before any handler runs (431 header too large, 400 bad
+// request or missing Host, 501 unsupported transfer encoding, 505 bad
+// version), leave as the JSON envelope instead.
+func EnvelopeListener(ln net.Listener) net.Listener { return envelopeListener{Listener: ln} }
+
+// Listener is EnvelopeListener that also counts, in omnigate_shed_total
+// {reason="read_timeout"}, every connection the server drops on a read
+// deadline while a request was partly received (a slow header, a slow
+// body), not the idle keep-alive connections it closes.
+func (g *Gateway) Listener(ln net.Listener) net.Listener {
+	return envelopeListener{Listener: ln, onTimeout: func() { g.cfg.Metrics.Add(MetricShed, ShedReadTimeout, 1) }}
+}
+
+// ShedReadTimeout counts connections cut on a read deadline mid-request.
+const ShedReadTimeout = "read_timeout"
+
+type envelopeListener struct {
+	net.Listener
+	onTimeout func() // nil: not counted
+}
+
+func (l envelopeListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &envelopeConn{Conn: c, onTimeout: l.onTimeout}, nil
+}
+
+// envelopeConn rewrites net/http's protocol error responses. net/http
+// writes each in one Write straight to the connection, in a fixed shape:
+// the status line, then exactly netHTTPErrorHeaders, then a text body.
+// A handler's response never has that shape (its headers carry a Date and
+// are sorted, which puts Connection before Content-Type).
+type envelopeConn struct {
+	net.Conn
+	onTimeout func()
+	// midRequest: bytes were read since the last write, so a request is
+	// partly received (reads and writes run on different goroutines).
+	midRequest atomic.Bool
+	counted    sync.Once
+}
+
+func (c *envelopeConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.midRequest.Store(true)
+	}
+	if err != nil && c.onTimeout != nil && c.midRequest.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+		c.counted.Do(c.onTimeout)
+	}
+	return n, err
+}
+
+// netHTTPErrorHeaders are the headers of net/http's own error responses
+// (server.go, "errorHeaders").
+const netHTTPErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+
+func (c *envelopeConn) Write(b []byte) (int, error) {
+	c.midRequest.Store(false)
+	status, text, ok := parseNetHTTPError(b)
+	if !ok {
+		return c.Conn.Write(b)
+	}
+	if _, err := c.Conn.Write(protocolEnvelope(status, text)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// parseNetHTTPError recognises a net/http protocol error response and
+// returns its status and text.
+func parseNetHTTPError(b []byte) (int, string, bool) {
+	rest, ok := bytes.CutPrefix(b, []byte("HTTP/1.1 "))
+	if !ok || len(rest) < 4 {
+		return 0, "", false
+	}
+	status, err := strconv.Atoi(string(rest[:3]))
+	if err != nil || status < 400 || status > 599 {
+		return 0, "", false
+	}
+	i := bytes.Index(rest, []byte(netHTTPErrorHeaders))
+	if i < 0 || bytes.IndexByte(rest[:i], '\n') >= 0 {
+		return 0, "", false // the error headers must follow the status line at once
+	}
+	return status, string(rest[i+len(netHTTPErrorHeaders):]), true
+}
+
+// protocolEnvelope is the full response for a net/http protocol error.
+func protocolEnvelope(status int, text string) []byte {
+	code := CodeBadRequest
+	switch status {
+	case http.StatusRequestHeaderFieldsTooLarge, http.StatusRequestURITooLong:
+		code = CodeTooLarge
+	case http.StatusNotImplemented, http.StatusHTTPVersionNotSupported:
+		code = CodeNotImplemented
+	}
+	body, _ := json.Marshal(Envelope{Code: code, Message: boundMessage(text), CorrID: newCorrID()})
+	body = append(body, '\n')
+	return fmt.Appendf(nil, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"+
+		"Connection: close\r\nContent-Length: %d\r\n\r\n%s", status, http.StatusText(status), len(body), body)
+}
+
+// CodeNotImplemented: the request uses a protocol feature the server does
+// not implement (501 transfer coding, 505 HTTP version).
+const CodeNotImplemented = "NOT_IMPLEMENTED"
+
+// boundMessage cuts a message to MessageBytesMax bytes (on a UTF-8
+// boundary) and says how much it dropped.
+func boundMessage(m string) string {
+	if len(m) <= MessageBytesMax {
+		return m
+	}
+	cut := MessageBytesMax
+	for cut > 0 && m[cut]&0xc0 == 0x80 {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d more bytes)", m[:cut], len(m)-cut)
+}

@@ -1,0 +1,170 @@
+package gateway
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+)
+
+// Metrics GET /status reads from the Gatherer. They are named here rather
+// than imported so that the gateway does not depend on every machine.
+const (
+	statusMetricObjects     = "storage_objects"
+	statusMetricObjectBytes = "storage_bytes"
+	statusMetricNames       = "registry_names"
+	statusMetricSessions    = "overlay_sessions"
+	statusSessionActive     = "active"
+)
+
+// StatusConfig is what the node knows about itself that its metrics do
+// not say.
+type StatusConfig struct {
+	NodeID  string
+	Profile string // "micronode (in memory)", "macronode (DIR)"
+	Started time.Time
+	// RegistryReplica: this node holds a registry replica, so its names
+	// gauge counts the names (else Status.Names is null).
+	RegistryReplica bool
+	// Flags returns the feature flags and their state (nil: none).
+	Flags func() map[string]bool
+}
+
+// Status is the answer of GET /status: one JSON object a person (ronctl
+// status) or a script can read without parsing /metrics. A count the node
+// does not keep is null: names on a node that is not a registry replica,
+// everything when the gateway has no Gatherer.
+type Status struct {
+	NodeID        string          `json:"node_id"`
+	Profile       string          `json:"profile"`
+	Version       string          `json:"version"`
+	Ready         bool            `json:"ready"`
+	ReadyReason   string          `json:"ready_reason"`
+	PeersActive   uint64          `json:"peers_active"`
+	PeersKnown    uint64          `json:"peers_known"`
+	Objects       *uint64         `json:"objects"`
+	ObjectBytes   *uint64         `json:"object_bytes"`
+	Names         *uint64         `json:"names"`
+	Flags         map[string]bool `json:"flags,omitempty"`
+	UptimeSeconds float64         `json:"uptime_seconds"`
+}
+
+// WithStatus returns g with GET /status added in front of it. Readiness
+// and its reason come from g's own /readyz, so they never disagree with
+// it; the counts come from the metrics.
+func (g *Gateway) WithStatus(cfg StatusConfig) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/status" || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+			g.ServeHTTP(w, r)
+			return
+		}
+		writeJSON(w, http.StatusOK, g.status(r, cfg))
+	})
+}
+
+func (g *Gateway) status(r *http.Request, cfg StatusConfig) Status {
+	s := Status{NodeID: cfg.NodeID, Profile: cfg.Profile, Version: g.cfg.Version,
+		UptimeSeconds: g.cfg.Clock().Sub(cfg.Started).Seconds()}
+	s.Ready, s.ReadyReason = g.readiness(r)
+	if cfg.Flags != nil {
+		s.Flags = cfg.Flags()
+	}
+	if g.cfg.Gatherer == nil {
+		return s
+	}
+	families, err := g.cfg.Gatherer.Gather()
+	if err != nil {
+		g.log.Warn("gateway: status: gathering metrics", "err", err)
+	}
+	for _, f := range families {
+		switch f.GetName() {
+		case statusMetricObjects:
+			s.Objects = gaugeOf(f)
+		case statusMetricObjectBytes:
+			s.ObjectBytes = gaugeOf(f)
+		case statusMetricNames:
+			if cfg.RegistryReplica {
+				s.Names = gaugeOf(f)
+			}
+		case statusMetricSessions:
+			s.PeersActive, s.PeersKnown = sessionsOf(f)
+		}
+	}
+	return s
+}
+
+// readiness asks the gateway's /readyz, so that GET /status reports
+// exactly what balancers see: ready, or not with the envelope's message.
+func (g *Gateway) readiness(r *http.Request) (bool, string) {
+	probe, err := http.NewRequestWithContext(r.Context(), http.MethodGet, "/readyz", nil)
+	if err != nil {
+		return false, err.Error()
+	}
+	rec := &statusRecorder{header: http.Header{}}
+	g.ServeHTTP(rec, probe)
+	if rec.status == http.StatusOK {
+		return true, "ready"
+	}
+	var env Envelope
+	if json.Unmarshal(rec.body, &env) == nil && env.Message != "" {
+		return false, env.Message
+	}
+	return false, http.StatusText(rec.status)
+}
+
+// statusRecorder is the ResponseWriter of the /readyz probe; the answer
+// is a small JSON object.
+type statusRecorder struct {
+	header http.Header
+	status int
+	body   []byte
+}
+
+func (s *statusRecorder) Header() http.Header { return s.header }
+func (s *statusRecorder) WriteHeader(status int) {
+	if s.status == 0 {
+		s.status = status
+	}
+}
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	s.WriteHeader(http.StatusOK)
+	if len(s.body) < statusProbeBytesMax {
+		s.body = append(s.body, b[:min(len(b), statusProbeBytesMax-len(s.body))]...)
+	}
+	return len(b), nil
+}
+
+// statusProbeBytesMax bounds what the readiness probe keeps of /readyz.
+const statusProbeBytesMax = 4 << 10
+
+// gaugeOf returns the value of an unlabelled gauge (nil when absent).
+func gaugeOf(f *dto.MetricFamily) *uint64 {
+	for _, m := range f.GetMetric() {
+		if m.GetGauge() != nil && len(m.GetLabel()) == 0 {
+			v := uint64(max(m.GetGauge().GetValue(), 0))
+			return &v
+		}
+	}
+	return nil
+}
+
+// sessionsOf sums overlay sessions: the active ones, and every one not
+// closed (configured or admitted peers, connected or not).
+func sessionsOf(f *dto.MetricFamily) (active, known uint64) {
+	for _, m := range f.GetMetric() {
+		n := uint64(max(m.GetGauge().GetValue(), 0))
+		for _, l := range m.GetLabel() {
+			if l.GetName() != "state" {
+				continue
+			}
+			if l.GetValue() == statusSessionActive {
+				active += n
+			}
+			if l.GetValue() != "closed" {
+				known += n
+			}
+		}
+	}
+	return active, known
+}

@@ -1,0 +1,78 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ron-network/ron/io/gateway"
+	"github.com/ron-network/ron/io/runtime"
+)
+
+// readyBackend is a Backend whose readiness a test sets.
+type readyBackend struct{ ready atomic.Bool }
+
+func (b *readyBackend) Call(context.Context, string, any) (any, error) { return nil, context.Canceled }
+func (b *readyBackend) Ready() bool                                    { return b.ready.Load() }
+
+func getStatus(t *testing.T, h http.Handler) gateway.Status {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/status", nil))
+	if rec.Code != http.StatusOK || rec.Header().Get("Cache-Control") != "no-store" {
+		t.Fatalf("GET /status: %d %v", rec.Code, rec.Header())
+	}
+	var s gateway.Status
+	if err := json.Unmarshal(rec.Body.Bytes(), &s); err != nil {
+		t.Fatalf("GET /status: %v: %s", err, rec.Body.String())
+	}
+	return s
+}
+
+// GET /status reads its counts from the metrics, its readiness (and the
+// reason) from /readyz, and leaves every other route to the gateway.
+func TestStatus(t *testing.T) {
+	metrics := runtime.NewPromMetrics(slog.New(slog.DiscardHandler))
+	backend := &readyBackend{}
+	now := time.Unix(1000, 0)
+	gw := gateway.New(gateway.Config{Backend: backend, Metrics: metrics, Gatherer: metrics.Registry(),
+		Logger: slog.New(slog.DiscardHandler), Version: "v9", Clock: func() time.Time { return now }})
+	h := gw.WithStatus(gateway.StatusConfig{NodeID: "n1", Profile: "micronode (test)", Started: now.Add(-90 * time.Second), RegistryReplica: true,
+		Flags: func() map[string]bool { return map[string]bool{"repair": true} }})
+
+	s := getStatus(t, h)
+	if s.Ready || s.ReadyReason != "node not ready" || s.NodeID != "n1" || s.Version != "v9" || s.UptimeSeconds != 90 || !s.Flags["repair"] {
+		t.Fatalf("starting node: %+v", s)
+	}
+	if s.Names == nil || *s.Names != 0 {
+		t.Fatalf("names %v on a registry replica, want 0", s.Names)
+	}
+	noRegistry := gw.WithStatus(gateway.StatusConfig{NodeID: "n1"})
+	if s := getStatus(t, noRegistry); s.Names != nil {
+		t.Fatalf("names %d on a node without a registry replica, want null", *s.Names)
+	}
+
+	backend.ready.Store(true)
+	metrics.Set("storage_objects", "", 3)
+	metrics.Set("storage_bytes", "", 4096)
+	metrics.Set("registry_names", "", 2)
+	metrics.Set("overlay_sessions", "active", 2)
+	metrics.Set("overlay_sessions", "backoff", 1)
+	metrics.Set("overlay_sessions", "closed", 5)
+	s = getStatus(t, h)
+	if !s.Ready || s.ReadyReason != "ready" || s.Objects == nil || *s.Objects != 3 || *s.ObjectBytes != 4096 ||
+		s.Names == nil || *s.Names != 2 || s.PeersActive != 2 || s.PeersKnown != 3 {
+		t.Fatalf("ready node: %+v", s)
+	}
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/version", nil))
+	if rec.Code != http.StatusOK || rec.Body.String() != "{\"version\":\"v9\"}\n" {
+		t.Fatalf("GET /version through WithStatus: %d %q", rec.Code, rec.Body.String())
+	}
+}

@@ -1,0 +1,229 @@
+package oapgate_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/binary"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/ron-network/ron/io/oapgate"
+	"github.com/ron-network/ron/io/quicnet"
+)
+
+// peakRecorder is a recorder that also keeps each gauge's highest value.
+type peakRecorder struct {
+	recorder
+	peakMu sync.Mutex
+	peaks  map[string]float64
+}
+
+func newPeakRecorder() *peakRecorder {
+	return &peakRecorder{recorder: recorder{values: map[string]float64{}}, peaks: map[string]float64{}}
+}
+
+func (r *peakRecorder) Set(name, label string, value float64) {
+	r.recorder.Set(name, label, value)
+	r.peakMu.Lock()
+	defer r.peakMu.Unlock()
+	r.peaks[name+"{"+label+"}"] = max(r.peaks[name+"{"+label+"}"], value)
+}
+
+func (r *peakRecorder) peak(name, label string) float64 {
+	r.peakMu.Lock()
+	defer r.peakMu.Unlock()
+	return r.peaks[name+"{"+label+"}"]
+}
+
+// guardedServer is an OAP/1 endpoint in front of a handler that answers
+// 204, with small connection limits.
+func guardedServer(t *testing.T, cfg oapgate.Config) (*oapgate.Server, *peakRecorder) {
+	t.Helper()
+	metrics := newPeakRecorder()
+	cfg.Key = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{4}, 32))
+	cfg.ListenAddr = "127.0.0.1:0"
+	cfg.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	cfg.Metrics = metrics
+	srv, err := oapgate.Listen(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv, metrics
+}
+
+// dialFrom dials addr over QUIC from the loopback address source (an
+// attacker on 127.0.0.2 is another source than a client on 127.0.0.1).
+func dialFrom(t *testing.T, source, addr string, alpn string) (*quic.Conn, error) {
+	t.Helper()
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(source)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &quic.Transport{Conn: udp}
+	t.Cleanup(func() { _ = tr.Close(); _ = udp.Close() })
+	raddr, _ := net.ResolveUDPAddr("udp", addr)
+	ctx, cancel := context.WithTimeout(context.Background(), readyWait)
+	defer cancel()
+	return tr.Dial(ctx, raddr, &tls.Config{NextProtos: []string{alpn}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS13},
+		&quic.Config{HandshakeIdleTimeout: 5 * time.Second})
+}
+
+// legitimateRequest runs a HELLO and one request from 127.0.0.1 with the
+// package's client.
+func legitimateRequest(t *testing.T, srv *oapgate.Server) {
+	t.Helper()
+	client, err := oapgate.NewClient(srv.Addr().String(), oapgate.ClientConfig{NodeID: srv.ID(), UA: "legit"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	req, _ := http.NewRequest("GET", "http://node/healthz", nil)
+	resp, err := (&http.Client{Transport: client, Timeout: readyWait}).Do(req)
+	if err != nil {
+		t.Fatalf("a legitimate client is not served: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("a legitimate client got %d", resp.StatusCode)
+	}
+}
+
+// TestIdleConnectionsCannotLockOutClients: connections that never send
+// HELLO are bounded per source and closed after HelloTimeout, each
+// refusal counted in transport_handshake_fail_total; a client from
+// another address is served throughout.
+func TestIdleConnectionsCannotLockOutClients(t *testing.T) {
+	const perSource = 4
+	srv, metrics := guardedServer(t, oapgate.Config{ConnsPerSourceMax: perSource, ConnsMax: 8, HelloTimeout: 500 * time.Millisecond})
+	var idle []*quic.Conn
+	refused := 0
+	for i := 0; i < perSource+3; i++ {
+		conn, err := dialFrom(t, "127.0.0.2", srv.Addr().String(), oapgate.ALPN)
+		if err != nil {
+			refused++
+			continue
+		}
+		idle = append(idle, conn)
+	}
+	if len(idle) > perSource || refused < 3 {
+		t.Fatalf("%d idle connections from one source accepted, %d refused; want at most %d", len(idle), refused, perSource)
+	}
+	legitimateRequest(t, srv)
+	deadline := time.Now().Add(readyWait)
+	for metrics.get(quicnet.MetricHandshakeFails, oapgate.FailHelloTimeout) < float64(len(idle)) || metrics.get(quicnet.MetricHandshakeFails, quicnet.FailPerSource) < float64(refused) {
+		if time.Now().After(deadline) {
+			t.Fatalf("hello_timeout %v (want %d), per_source %v (want %d)", metrics.get(quicnet.MetricHandshakeFails, oapgate.FailHelloTimeout),
+				len(idle), metrics.get(quicnet.MetricHandshakeFails, quicnet.FailPerSource), refused)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Once closed, the source may connect again.
+	for _, conn := range idle {
+		<-conn.Context().Done()
+	}
+	waitFor(t, "the source's quota to free", func() bool {
+		conn, err := dialFrom(t, "127.0.0.2", srv.Addr().String(), oapgate.ALPN)
+		if err == nil {
+			_ = conn.CloseWithError(0, "")
+		}
+		return err == nil
+	})
+	legitimateRequest(t, srv)
+	t.Logf("idle: %d accepted then closed after HelloTimeout, %d refused per source", len(idle), refused)
+}
+
+// TestWrongALPNIsCounted: a client offering another protocol fails its
+// handshake and is counted (wrong_alpn).
+func TestWrongALPNIsCounted(t *testing.T) {
+	srv, metrics := guardedServer(t, oapgate.Config{})
+	if conn, err := dialFrom(t, "127.0.0.1", srv.Addr().String(), "h3"); err == nil {
+		_ = conn.CloseWithError(0, "")
+		t.Fatal("a client offering h3 completed its handshake")
+	}
+	waitFor(t, "wrong_alpn counted", func() bool { return metrics.get(quicnet.MetricHandshakeFails, quicnet.FailWrongALPN) == 1 })
+	legitimateRequest(t, srv)
+}
+
+// TestGarbageInitialsCreateBoundedState: a flood of Initial-shaped UDP
+// datagrams (valid long header, garbage payload), the shape spoofed
+// packets take, leaves at most HandshakesUnvalidatedMax handshakes in
+// flight (the rest must answer a Retry first), and a client is served.
+func TestGarbageInitialsCreateBoundedState(t *testing.T) {
+	srv, metrics := guardedServer(t, oapgate.Config{})
+	sent := floodInitials(t, srv.Addr().String(), 2000)
+	legitimateRequest(t, srv)
+	peak := metrics.peak(quicnet.MetricHandshakesInFlight, "oap")
+	if peak < 1 || peak > quicnet.HandshakesUnvalidatedMax+1 {
+		t.Fatalf("after %d garbage Initials, up to %v handshakes were in flight (bound %d)", sent, peak, quicnet.HandshakesUnvalidatedMax)
+	}
+	t.Logf("%d garbage Initials: peak %v handshakes in flight", sent, peak)
+}
+
+// floodInitials sends n datagrams shaped as QUIC v1 Initial packets with
+// random connection ids and a garbage payload, padded to 1200 bytes.
+func floodInitials(t *testing.T, addr string, n int) int {
+	t.Helper()
+	conn, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	packet := make([]byte, 1200)
+	for i := 0; i < n; i++ {
+		p := packet[:0]
+		p = append(p, 0xc3)                     // long header, Initial, 4-byte packet number
+		p = binary.BigEndian.AppendUint32(p, 1) // QUIC v1
+		p = append(p, 8)                        // DCID length
+		dcid := make([]byte, 8)
+		_, _ = rand.Read(dcid)
+		p = append(p, dcid...)
+		p = append(p, 0, 0)                                                // SCID length 0, token length 0
+		p = binary.BigEndian.AppendUint16(p, 0x4000|uint16(1200-len(p)-2)) // length (2-byte varint)
+		p = p[:1200]
+		_, _ = rand.Read(p[len(p)-1100:])
+		if _, err := conn.Write(p); err != nil {
+			t.Fatal(err)
+		}
+		if i%100 == 99 {
+			time.Sleep(time.Millisecond) // loopback drops what a socket buffer cannot hold
+		}
+	}
+	return n
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(readyWait)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestConnsMaxRefusalIsCounted: a connection beyond ConnsMax is closed
+// and counted, both in oapgate_conns_refused_total and in
+// transport_handshake_fail_total{reason="conns_full"}.
+func TestConnsMaxRefusalIsCounted(t *testing.T) {
+	srv, metrics := guardedServer(t, oapgate.Config{ConnsMax: 2})
+	for i := 0; i < 3; i++ {
+		conn, err := dialFrom(t, "127.0.0.2", srv.Addr().String(), oapgate.ALPN)
+		if err != nil {
+			continue // refused during the handshake: also a refusal
+		}
+		t.Cleanup(func() { _ = conn.CloseWithError(0, "") })
+	}
+	waitFor(t, "conns_full counted", func() bool {
+		return metrics.get(quicnet.MetricHandshakeFails, quicnet.FailConnsFull) >= 1 && metrics.get(oapgate.MetricConnsRefused, "") >= 1
+	})
+}

@@ -1,0 +1,109 @@
+package pebbledisk
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/pingcap/failpoint"
+
+	"github.com/ron-network/ron/core/env"
+)
+
+func waitFull(t *testing.T, d *Disk, want bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if full, _ := d.Full(); full == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Full() never became %v", want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func wantFullErr(t *testing.T, res env.DiskResult) {
+	t.Helper()
+	if !errors.Is(res.Err, env.ErrDiskFull) {
+		t.Fatalf("write on a full disk: %v, want env.ErrDiskFull", res.Err)
+	}
+}
+
+// TestFullDiskRefusesWritesKeepsReadsAndRecovers: once a write meets a
+// full disk (the failpoint returns ENOSPC), writes fail fast with
+// env.ErrDiskFull, Full says so, reads still work, and once space is
+// back Full clears by itself and writes succeed, without reopening.
+func TestFullDiskRefusesWritesKeepsReadsAndRecovers(t *testing.T) {
+	s := openSync(t, vfs.NewMem())
+	s.put("a", "stored before")
+	s.sync()
+	enableFailpoint(t, FailpointWrite, `return("full")`)
+	first := s.disk.Do(env.DiskOp{Kind: env.DiskPut, Key: []byte("b"), Value: []byte("x")})
+	wantFullErr(t, first)
+	if !errors.Is(first.Err, syscall.ENOSPC) {
+		t.Fatalf("the first full write hides its ENOSPC: %v", first.Err)
+	}
+	full, reason := s.disk.Full()
+	if !full || !strings.Contains(reason, "disk full") || !s.disk.Stats().Full {
+		t.Fatalf("after ENOSPC: Full() = %v %q", full, reason)
+	}
+	res := s.disk.Do(env.DiskOp{Kind: env.DiskSync})
+	if !errors.Is(res.Err, ErrFull) {
+		t.Fatalf("sync on a full disk: %v, want ErrFull (refused before pebble)", res.Err)
+	}
+	if got := s.ok(env.DiskOp{Kind: env.DiskGet, Key: []byte("a")}); string(got.Value) != "stored before" {
+		t.Fatalf("read on a full disk: %q", got.Value)
+	}
+	if err := disableFailpoint(FailpointWrite); err != nil {
+		t.Fatal(err)
+	}
+	waitFull(t, s.disk, false)
+	s.put("b", "after")
+	s.sync()
+	s.wantState(map[string]string{"a": "stored before", "b": "after"})
+}
+
+// TestReserveRefusesWritesBeforePebbleMeetsENOSPC: with less free space
+// than the reserve, writes are refused before pebble sees them; freeing
+// space clears the state.
+func TestReserveRefusesWritesBeforePebbleMeetsENOSPC(t *testing.T) {
+	fs := vfs.NewMem()
+	fs.TestingSetDiskUsage(vfs.DiskUsage{AvailBytes: 1 << 20, TotalBytes: 1 << 30, UsedBytes: 1<<30 - 1<<20})
+	d, err := Open(Options{Dir: testDir, FS: fs, CacheBytes: 1 << 20, ReserveBytes: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	wantFullErr(t, d.Do(env.DiskOp{Kind: env.DiskPut, Key: []byte("k"), Value: []byte("v")}))
+	if full, reason := d.Full(); !full || !strings.Contains(reason, "reserve") {
+		t.Fatalf("Full() = %v %q", full, reason)
+	}
+	fs.TestingSetDiskUsage(vfs.DiskUsage{AvailBytes: 512 << 20, TotalBytes: 1 << 30, UsedBytes: 512 << 20})
+	waitFull(t, d, false)
+	if res := d.Do(env.DiskOp{Kind: env.DiskPut, Key: []byte("k"), Value: []byte("v")}); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+}
+
+// TestPebbleLogIsRateLimited: a storm of one error line is cut to
+// logLinesPerInterval lines per interval.
+func TestPebbleLogIsRateLimited(t *testing.T) {
+	var buf bytes.Buffer
+	l := pebbleLogger{log: slog.New(slog.NewTextHandler(&buf, nil)), limit: &logLimiter{}}
+	for i := 0; i < 500; i++ {
+		l.Errorf("background error: %v", errors.New("no space left on device"))
+	}
+	l.Infof("another message")
+	if lines := strings.Count(buf.String(), "\n"); lines != logLinesPerInterval+1 {
+		t.Fatalf("%d lines logged for 500 errors and one info, want %d:\n%s", lines, logLinesPerInterval+1, buf.String())
+	}
+}
+
+func disableFailpoint(name string) error { return failpoint.Disable(name) }

@@ -1,0 +1,74 @@
+package real
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ron-network/ron/sim/scenario"
+)
+
+// CanaryRunsMax bounds the real runs a canary may need to be caught.
+const CanaryRunsMax = 3
+
+// canaryChecks are the checks whose failure shows a canary was caught
+// (as in sim/runner's TestCanary): liveness on real processes also fails
+// for reasons of timing (BENCHMARKS.md, "Simulated vs real").
+var canaryChecks = map[string]bool{"linearizable": true, "durability": true}
+
+// TestCanaryCaughtOnRealProcesses runs scenarios/real_canary.yaml against
+// a canary build of rond with each registry bug turned on: each must fail
+// linearizable or durability within CanaryRunsMax runs, and the clean
+// build must pass those checks on every seed the bug needed. Minutes of
+// real processes: it runs only with RON_REAL_CANARY=1 (make real-canary).
+func TestCanaryCaughtOnRealProcesses(t *testing.T) {
+	if os.Getenv("RON_REAL_CANARY") == "" {
+		t.Skip("set RON_REAL_CANARY=1 (make real-canary): minutes of real rond processes")
+	}
+	clean := testRond(t)
+	canary, err := BuildRond("../..", t.TempDir(), "canary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := scenario.Load(filepath.Join("..", "..", "scenarios", "real_canary.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bug := range []string{"local_resolve", "ack_before_commit"} {
+		t.Run(bug, func(t *testing.T) {
+			caught := uint64(0)
+			for seed := uint64(1); seed <= CanaryRunsMax && caught == 0; seed++ {
+				if failed := canaryFailures(t, s, Options{Seed: seed, Rond: canary, Canary: bug}); failed != "" {
+					t.Logf("%s caught at run %d: %s", bug, seed, failed)
+					caught = seed
+				}
+			}
+			if caught == 0 {
+				t.Fatalf("%s not caught in %d real runs", bug, CanaryRunsMax)
+			}
+			for seed := uint64(1); seed <= caught; seed++ {
+				if failed := canaryFailures(t, s, Options{Seed: seed, Rond: clean}); failed != "" {
+					t.Fatalf("the clean build fails seed %d too, so the run proves nothing: %s", seed, failed)
+				}
+			}
+		})
+	}
+}
+
+// canaryFailures runs once and returns the failed canary checks ("" when
+// none failed).
+func canaryFailures(t *testing.T, s *scenario.Scenario, opts Options) string {
+	t.Helper()
+	rep, err := Run(s, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := ""
+	for _, c := range rep.Checks {
+		if !c.OK && canaryChecks[c.Name] {
+			out += fmt.Sprintf("%s: %s; ", c.Name, c.Detail)
+		}
+	}
+	return out
+}

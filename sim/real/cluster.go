@@ -1,0 +1,412 @@
+package real
+
+import (
+	"bufio"
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/sim/scenario"
+)
+
+// Bounds of process handling. They are deadlines, not expectations: on a
+// loaded 2-core machine a start can take seconds.
+const (
+	StartDeadline = 60 * time.Second // /readyz after a start
+	ReadyDeadline = 90 * time.Second // every node ready and a leader elected
+	ExitDeadline  = 20 * time.Second // a killed process is reaped
+	PollInterval  = 100 * time.Millisecond
+)
+
+// BuildRond builds ./cmd/rond of the module rooted at moduleDir into dir
+// (with -tags tags when not empty) and returns the binary's path.
+func BuildRond(moduleDir, dir, tags string) (string, error) {
+	bin := filepath.Join(dir, "rond")
+	args := []string{"build", "-o", bin}
+	if tags != "" {
+		args = append(args, "-tags", tags)
+	}
+	cmd := exec.Command("go", append(args, "./cmd/rond")...)
+	cmd.Dir = moduleDir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("real: go build ./cmd/rond: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// node is one rond macronode. Its identity, data dir and addresses
+// persist across restarts of its process, so peers (and their relays)
+// find a restarted node where they expect it.
+type node struct {
+	index   int
+	name    string
+	dataDir string
+	quic    string // fixed UDP host:port
+	http    string // fixed TCP host:port
+	fpAddr  string // fixed TCP host:port of the failpoint HTTP endpoint
+	oap     string // fixed UDP host:port of the OAP/1 client endpoint
+	id      proto.NodeID
+	args    []string // --bootstrap, --replicas, --registry-replica
+	env     []string // GO_FAILPOINTS and the like, for every start
+	logPath string
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	token   string
+	up      bool // started and not crashed
+	ready   bool // answered /readyz since its latest start
+	paused  bool
+	starts  int
+	logFile *os.File
+	// failpoints in force (name -> terms), reapplied at every start.
+	failpoints map[string]string
+}
+
+// newNode makes a data dir holding a fresh node key derived from rand, so
+// the id is known before the process starts.
+func newNode(index int, workDir string, rand *env.Rand) (*node, error) {
+	n := &node{index: index, name: fmt.Sprintf("n%d", index+1)}
+	n.dataDir = filepath.Join(workDir, n.name)
+	if err := os.MkdirAll(n.dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	seed := make([]byte, ed25519.SeedSize)
+	rand.Fill(seed)
+	if err := os.WriteFile(filepath.Join(n.dataDir, "node.key"), []byte(hex.EncodeToString(seed)+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	n.id = proto.NodeIDFromPublicKey(ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey))
+	var err error
+	if n.quic, err = freeUDPAddr(); err != nil {
+		return nil, err
+	}
+	if n.http, err = freeTCPAddr(); err != nil {
+		return nil, err
+	}
+	if n.fpAddr, err = freeTCPAddr(); err != nil {
+		return nil, err
+	}
+	if n.oap, err = freeUDPAddr(); err != nil {
+		return nil, err
+	}
+	n.logPath = filepath.Join(workDir, n.name+".log")
+	return n, nil
+}
+
+func freeUDPAddr() (string, error) {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	return c.LocalAddr().String(), nil
+}
+
+func freeTCPAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func (n *node) url() string { return "http://" + n.http }
+
+// start runs the process in its own process group (so a kill reaches
+// every child) with a parent-death signal (so it never outlives ronsim).
+func (n *node) start(bin string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd != nil {
+		return fmt.Errorf("real: %s already running", n.name)
+	}
+	if n.logFile == nil {
+		f, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return err
+		}
+		n.logFile = f
+	}
+	tokenFile := filepath.Join(n.dataDir, "root.token")
+	_ = os.Remove(tokenFile)
+	args := append([]string{"--data-dir", n.dataDir, "--http-addr", n.http, "--quic-addr", n.quic,
+		"--oap-addr", n.oap, "--root-token-file", tokenFile, "--log-level", "debug",
+		// No edge cache: the simulator's nodes have none, and cached reads
+		// would never meet a disk fault.
+		"--edge-cache-bytes", "0"}, n.args...)
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = n.logFile, n.logFile
+	cmd.Env = append(os.Environ(), n.env...)
+	cmd.Env = append(cmd.Env, n.failpointEnv()...)
+	cmd.Env = append(cmd.Env, "GO_FAILPOINTS_HTTP="+n.fpAddr)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	fmt.Fprintf(n.logFile, "--- ronsim real: start %d: %s\n", n.starts+1, strings.Join(args, " "))
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("real: start %s: %w", n.name, err)
+	}
+	n.starts++
+	n.cmd, n.exited, n.up, n.paused, n.ready = cmd, make(chan struct{}), true, false, false
+	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(n.exited)
+	return nil
+}
+
+// waitStarted polls /readyz and reads the root token the process wrote;
+// the clients send to the node from then on.
+func (n *node) waitStarted() error {
+	deadline := time.Now().Add(StartDeadline)
+	client := &http.Client{Timeout: 2 * time.Second}
+	for {
+		n.mu.Lock()
+		exited := n.exited
+		n.mu.Unlock()
+		select {
+		case <-exited:
+			return fmt.Errorf("real: %s exited while starting (log: %s)", n.name, n.logPath)
+		default:
+		}
+		if resp, err := client.Get(n.url() + "/readyz"); err == nil {
+			resp.Body.Close()
+			token, err := os.ReadFile(filepath.Join(n.dataDir, "root.token"))
+			if resp.StatusCode == http.StatusOK && err == nil && len(token) > 0 {
+				n.mu.Lock()
+				n.token = strings.TrimSpace(string(token))
+				n.ready = true
+				n.mu.Unlock()
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("real: %s not ready within %v (log: %s)", n.name, StartDeadline, n.logPath)
+		}
+		time.Sleep(PollInterval)
+	}
+}
+
+// signalGroup sends sig to the node's process group.
+func (n *node) signalGroup(sig syscall.Signal) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return fmt.Errorf("real: %s is not running", n.name)
+	}
+	return syscall.Kill(-n.cmd.Process.Pid, sig)
+}
+
+// kill sends SIGKILL to the process group (no shutdown path runs) and
+// reaps the process. A paused process dies too: SIGKILL needs no SIGCONT.
+func (n *node) kill() error {
+	n.mu.Lock()
+	cmd, exited := n.cmd, n.exited
+	n.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	select {
+	case <-exited:
+	case <-time.After(ExitDeadline):
+		return fmt.Errorf("real: %s not reaped %v after SIGKILL", n.name, ExitDeadline)
+	}
+	n.mu.Lock()
+	n.cmd, n.up, n.paused, n.ready = nil, false, false, false
+	if n.logFile != nil {
+		fmt.Fprintf(n.logFile, "--- ronsim real: killed\n")
+	}
+	n.mu.Unlock()
+	return nil
+}
+
+func (n *node) isUp() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.up
+}
+
+// serving reports whether clients should send to the node: up and ready
+// since its latest start (a paused node still counts: its clients time out).
+func (n *node) serving() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.up && n.ready
+}
+
+func (n *node) bearer() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.token
+}
+
+func (n *node) pid() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return 0
+	}
+	return n.cmd.Process.Pid
+}
+
+func (n *node) closeLog() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.logFile != nil {
+		_ = n.logFile.Close()
+		n.logFile = nil
+	}
+}
+
+// leaderLine is what etcd raft logs (at debug in rond) when a replica
+// wins an election.
+var leaderLine = regexp.MustCompile(`became leader at term (\d+)`)
+
+// leaderTerm returns the highest term this node's log says it led, 0 if
+// none. Reading the log is the black-box way to find the leader: rond has
+// no endpoint that names it.
+func (n *node) leaderTerm() (uint64, error) {
+	f, err := os.Open(n.logPath)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var best uint64
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if m := leaderLine.FindSubmatch(line); m != nil {
+			if t, err := strconv.ParseUint(string(m[1]), 10, 64); err == nil && t > best {
+				best = t
+			}
+		}
+	}
+	if err := sc.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return best, err
+	}
+	return best, nil
+}
+
+// cluster is the scenario's nodes with a relay on every directed link.
+type cluster struct {
+	bin      string
+	nodes    []*node
+	replicas int
+	net      *netState
+	relays   []*relay
+	rand     *env.Rand // fault targets; used by the timeline goroutine only
+	metrics  metricsBank
+}
+
+// newCluster prepares the nodes and relays (nothing runs yet but the
+// relays): node i reaches node j through the relay of link i -> j.
+func newCluster(bin, workDir string, nodes, replicas int, base scenario.Network, rand *env.Rand) (*cluster, error) {
+	c := &cluster{bin: bin, replicas: replicas, net: newNetState(nodes, base), rand: rand.Derive("faults")}
+	keys := rand.Derive("keys")
+	for i := 0; i < nodes; i++ {
+		n, err := newNode(i, workDir, keys)
+		if err != nil {
+			c.close()
+			return nil, err
+		}
+		c.nodes = append(c.nodes, n)
+	}
+	var replicaIDs []string
+	for i := 0; i < replicas; i++ {
+		replicaIDs = append(replicaIDs, c.nodes[i].id.String())
+	}
+	for _, from := range c.nodes {
+		var boot []string
+		for _, to := range c.nodes {
+			if from == to {
+				continue
+			}
+			r, err := newRelay(from.index, to.index, to.quic, c.net, rand.Derive(fmt.Sprintf("relay/%d/%d", from.index, to.index)))
+			if err != nil {
+				c.close()
+				return nil, err
+			}
+			c.relays = append(c.relays, r)
+			boot = append(boot, to.id.String()+"@"+r.addr())
+		}
+		from.args = []string{"--bootstrap", strings.Join(boot, ",")}
+		if replicas > 0 {
+			from.args = append(from.args, "--replicas", strings.Join(replicaIDs, ","))
+		}
+	}
+	return c, nil
+}
+
+// startAll starts every node and waits for each to be ready.
+func (c *cluster) startAll() error {
+	for _, n := range c.nodes {
+		if err := n.start(c.bin); err != nil {
+			return err
+		}
+	}
+	for _, n := range c.nodes {
+		if err := n.waitStarted(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// close kills every process group and stops every relay; it is safe to
+// call more than once and on a half-built cluster.
+func (c *cluster) close() []error {
+	var errs []error
+	for _, n := range c.nodes {
+		if err := n.kill(); err != nil {
+			errs = append(errs, err)
+		}
+		n.closeLog()
+	}
+	for _, r := range c.relays {
+		r.close()
+	}
+	c.relays = nil
+	return errs
+}
+
+// pickUp draws an up node, or -1 when every node is down (sim/workload's
+// pickNode).
+func (c *cluster) pickUp(rand *env.Rand) int {
+	n := len(c.nodes)
+	start := rand.Intn(n)
+	for k := 0; k < n; k++ {
+		if i := (start + k) % n; c.nodes[i].serving() {
+			return i
+		}
+	}
+	return -1
+}
+
+// leader returns the up replica whose log shows the highest term it led,
+// or -1 when no up replica has led yet.
+func (c *cluster) leader() int {
+	best, bestTerm := -1, uint64(0)
+	for i := 0; i < c.replicas; i++ {
+		if !c.nodes[i].isUp() {
+			continue
+		}
+		if t, err := c.nodes[i].leaderTerm(); err == nil && t > bestTerm {
+			best, bestTerm = i, t
+		}
+	}
+	return best
+}

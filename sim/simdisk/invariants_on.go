@@ -1,6 +1,0 @@
-//go:build invariants
-
-package simdisk
-
-// invariantsDeep turns on the O(n) checks after every step.
-const invariantsDeep = true
