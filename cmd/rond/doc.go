@@ -119,6 +119,15 @@
 // `ronctl --oap ADDR --node-id ID` pins it. It is drained on shutdown
 // like HTTP.
 //
+// # Data dir format
+//
+// A macronode's data dir carries a format record, DIR/FORMAT (io/datadir).
+// rond refuses a dir of a newer format in one line naming both versions;
+// it opens a dir without a record (format 0, written by builds before the
+// record) as is and logs that "rond migrate --data-dir DIR --to 1" adds
+// it; a new dir gets the current format's record. Only rond migrate
+// changes a format, up or down (migrate.go).
+//
 // # Signals
 //
 // SIGINT and SIGTERM stop accepting HTTP requests, drain in-flight ones
@@ -131,6 +140,7 @@ const usageText = `rond runs a RON node (content-addressed storage, names, DHT).
 Usage: rond [flags]
        rond config check FILE    validate a config file without starting
        rond config schema        print the config file's JSON Schema
+       rond migrate --data-dir DIR --to N [--dry-run]   move a data dir's format
        rond --version
 
 With no flags: a micronode in memory on http://127.0.0.1:8080 (QUIC on

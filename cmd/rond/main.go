@@ -56,6 +56,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 			return 0
 		case "config":
 			return configCmd(args[1:], stdout, stderr)
+		case "migrate":
+			return migrateCmd(args[1:], stdout, stderr)
 		}
 	}
 	cfg, opts, err := loadConfig(args, getenv, stderr)
@@ -132,8 +134,15 @@ type node struct {
 // then it drains and stops.
 func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
 	started := time.Now()
+	newDataDir, err := checkDataDir(cfg, log)
+	if err != nil {
+		return err
+	}
 	key, err := nodeKey(cfg)
 	if err != nil {
+		return err
+	}
+	if err := stampDataDir(cfg, newDataDir, proto.NodeIDFromPublicKey(key.Public().(ed25519.PublicKey))); err != nil {
 		return err
 	}
 	peers, _ := cfg.peers()
