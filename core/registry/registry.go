@@ -265,7 +265,7 @@ func (r *Registry) onScan(res env.DiskResult) {
 		return
 	}
 	if err := r.recover(); err != nil {
-		r.fail(err, true)
+		r.fail(err, !errors.Is(err, env.ErrNewerFormat))
 	}
 }
 
@@ -370,7 +370,7 @@ func (r *Registry) pump() {
 			err = fmt.Errorf("registry: received snapshot state at %d, metadata %d: %w", m.applied, rd.Snapshot.GetMetadata().GetIndex(), errCorrupt)
 		}
 		if err != nil {
-			r.fail(err, true)
+			r.fail(err, !errors.Is(err, env.ErrNewerFormat))
 			return
 		}
 		m.sigs, m.admins = r.cfg.Signatures, r.admins
