@@ -94,6 +94,9 @@ type Config struct {
 	// BodyLimits bound how slowly a request body may arrive (zero fields:
 	// the defaults of server.go).
 	BodyLimits BodyLimits
+	// Flags are the node's feature flags (admin_flags.go); nil: every
+	// flag on and POST /admin/flags answers 501.
+	Flags FlagSwitch
 }
 
 // Gateway is the HTTP API of one node (DESIGN 5.7). It is an http.Handler.
@@ -160,6 +163,7 @@ func (g *Gateway) routes() {
 	g.handle("GET /audit", "audit", classWrite, g.auditLog) // needs an admin token: admitted as a write
 	// POST /tokens/revoke needs an admin token too: admitted as a write.
 	g.handle("POST /tokens/revoke", "revoke_token", classWrite, g.revokeToken)
+	g.handle("POST /admin/flags", "admin_flags", classWrite, g.setFlags) // admin token: admin_flags.go
 	g.handle("GET /healthz", "healthz", classOps, g.healthz)
 	g.handle("GET /readyz", "readyz", classOps, g.readyz)
 	g.handle("GET /version", "version", classOps, g.version)
