@@ -46,6 +46,12 @@ type Config struct {
 	// OAPAddr is the OAP/1 client endpoint's UDP address, "off" for none
 	// (oap.go).
 	OAPAddr string `yaml:"oap_addr"`
+	// Flags switches the feature flags (flags.go) off or on; reloaded
+	// from the file on SIGHUP and when it changes.
+	Flags map[string]bool `yaml:"flags"`
+	// ConfigFile is the file the config came from ("" for none), for the
+	// reload of its flags.
+	ConfigFile string `yaml:"-"`
 }
 
 func defaults() Config {
@@ -185,6 +191,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		if err := readConfigFile(opts.configFile, &cfg); err != nil {
 			return Config{}, opts, err
 		}
+		cfg.ConfigFile = opts.configFile
 	}
 	for _, s := range settings {
 		if v := getenv(s.env); v != "" {
@@ -401,6 +408,9 @@ func (c Config) validate() error {
 		return badSetting("log_level", "%q is not debug, info, warn or error", c.LogLevel)
 	}
 	if err := checkOAPAddr(c.OAPAddr); err != nil {
+		return err
+	}
+	if err := checkFlags(c.Flags); err != nil {
 		return err
 	}
 	if c.EdgeCacheBytes < 0 {

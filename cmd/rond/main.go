@@ -22,6 +22,8 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/ron-network/ron/core/auth"
+	"github.com/ron-network/ron/core/env"
+	corenode "github.com/ron-network/ron/core/node"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/registry"
 	"github.com/ron-network/ron/io/gateway"
@@ -160,10 +162,13 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	if err := spec.Validate(); err != nil {
 		return &configError{msg: err.Error()}
 	}
-	n, err := start(cfg, spec, peers, log)
+	flags := newFeatureFlags(cfg.Flags, log)
+	n, err := start(cfg, spec, peers, log, flags)
 	if err != nil {
 		return err
 	}
+	flags.apply = applyToNode(n.rt)
+	flags.export(n.rt.Prom())
 	policyFile, err := loadPolicy(cfg, n.rt.Prom(), log)
 	if err != nil {
 		n.close(log)
@@ -172,16 +177,17 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	gwConfig := gatewayConfig(n, spec, token, policyFile, log)
 	gwConfig.EdgeCacheBytes = cfg.EdgeCacheBytes
 	gwConfig.Admission.AnonymousRate = cfg.AnonymousReadRate
+	gwConfig.Flags = flags
 	gw := gateway.New(gwConfig)
 	handler := gw.WithStatus(gateway.StatusConfig{NodeID: spec.Self().String(), Profile: profile(cfg), Started: started,
-		RegistryReplica: slices.Contains(spec.Replicas, spec.Self())})
+		RegistryReplica: slices.Contains(spec.Replicas, spec.Self()), Flags: flags.Flags})
 	n.http.Handler = handler
 	go func() {
 		if err := n.http.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("rond: http server failed", "err", err)
 		}
 	}()
-	if err := startOAP(n, cfg, spec.Key, handler, log); err != nil {
+	if err := startOAP(n, cfg, spec.Key, gw.FlagGuard(flagOAP, handler), log); err != nil {
 		n.close(log)
 		return err
 	}
@@ -199,7 +205,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	token.keys.metrics, token.keys.log = n.rt.Prom(), log
 	token.keys.rotated = func(key auth.MACKey) { reissueRootToken(ctx, cfg, gw, key, log) }
 	stopReloads := watchReloads(ctx, gw, policyFile, token.keys, log)
+	stopFlagReloads := watchFlags(ctx, cfg.ConfigFile, flags, gw, log)
 	<-ctx.Done()
+	stopFlagReloads()
 	stopReloads()
 	log.Info("rond: shutting down")
 	return n.close(log)
@@ -262,7 +270,7 @@ func profile(cfg Config) string {
 	return "macronode (" + cfg.DataDir + ")"
 }
 
-func start(cfg Config, spec runtime.NodeSpec, peers []peer, log *slog.Logger) (*node, error) {
+func start(cfg Config, spec runtime.NodeSpec, peers []peer, log *slog.Logger, flags *featureFlags) (*node, error) {
 	opts := pebbledisk.Options{Dir: "ron", FS: vfs.NewMem(), Log: log}
 	if cfg.DataDir != "" {
 		opts = pebbledisk.Options{Dir: filepath.Join(cfg.DataDir, "pebble"), Log: log}
@@ -273,7 +281,8 @@ func start(cfg Config, spec runtime.NodeSpec, peers []peer, log *slog.Logger) (*
 	}
 	n := &node{disk: disk}
 	metrics := runtime.NewPromMetrics(log)
-	n.rt, err = runtime.New(runtime.Config{Self: spec.Self(), NewNode: spec.NewNode, Disk: disk,
+	newNode := func(e env.Env) *corenode.Node { return flags.spec(spec).NewNode(e) } // restarts keep the flags
+	n.rt, err = runtime.New(runtime.Config{Self: spec.Self(), NewNode: newNode, Disk: disk,
 		Metrics: metrics, Logger: log, ReadyCheck: runtime.NodeReady})
 	if err != nil {
 		n.close(log)
