@@ -128,6 +128,22 @@
 // it; a new dir gets the current format's record. Only rond migrate
 // changes a format, up or down (migrate.go).
 //
+// # Feature flags
+//
+// Risky paths sit behind named flags, all on by default (flags.go):
+// repair (the storage repair loop), republish (DHT provider republishing),
+// oap (the OAP/1 client endpoint) and anonymous_reads (reads without a
+// valid token). The config file's flags map switches them (unknown names
+// are refused with the nearest known one) and is re-read on SIGHUP and
+// when the file changes. POST /admin/flags with an admin token flips them
+// on a live node, e.g.
+//
+//	curl -X POST -H "Authorization: Bearer $RON_TOKEN" -d '{"repair": false}' http://127.0.0.1:8080/admin/flags
+//
+// until the next reload or restart; every flip is audited (kind
+// policy_change, subject flag:NAME). feature_flag_enabled{flag} and GET
+// /status (ronctl status) show the state.
+//
 // # Signals
 //
 // SIGINT and SIGTERM stop accepting HTTP requests, drain in-flight ones
