@@ -36,6 +36,10 @@ type Options struct {
 	// StorageBug selects a deliberately wrong storage machine (canary builds
 	// only; normal builds ignore it, see core/storage).
 	StorageBug StorageBug
+	// RepairOff and RepublishOff run every node with the flag repair or
+	// republish off (storage.Config.RepairOff, dht.Config.RepublishOff), as
+	// rond's kill switch would: the checks must pass all the same.
+	RepairOff, RepublishOff bool
 }
 
 // run is the state of one run.
