@@ -146,3 +146,44 @@ func wantMetric(t *testing.T, n *procNode, line string) {
 	}
 	t.Fatalf("/metrics (%d) lacks %q", code, line)
 }
+
+// TestOAPFlagOffRefusesOAPAndKeepsHTTP: with the flag oap off (config
+// file) every OAP/1 request answers 503 naming the flag while HTTP serves
+// the same object; POST /admin/flags switches OAP/1 back on live.
+func TestOAPFlagOffRefusesOAPAndKeepsHTTP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binaries")
+	}
+	file := filepath.Join(t.TempDir(), "rond.yaml")
+	if err := os.WriteFile(file, []byte("flags:\n  oap: false\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	oapAddr := freeUDPAddr(t)
+	n := startRond(t, "--quic-addr", "127.0.0.1:0", "--oap-addr", oapAddr, "--config", file)
+	ronctl := buildRonctl(t)
+	node := &procNode{name: "oap", url: n.url, token: n.token}
+	node.waitReadyURL(t)
+	addr := putObject(t, node, []byte("served over HTTP, OAP/1 off"))
+	over := []string{"--oap", oapAddr, "--node-id", n.id}
+	if _, errOut, code := ctl(t, ronctl, append(over, "cat", addr)...); code != 1 || !strings.Contains(errOut, "503") || !strings.Contains(errOut, "flag oap") {
+		t.Fatalf("ronctl --oap cat with the flag off: exit %d %s", code, errOut)
+	}
+	if code, body := node.do(t, "GET", "/o/"+addr, nil, false); code != http.StatusOK || string(body) != "served over HTTP, OAP/1 off" {
+		t.Fatalf("HTTP GET with oap off: %d", code)
+	}
+	if code, body := node.do(t, "POST", "/admin/flags", []byte(`{"oap": true}`), true); code != http.StatusOK {
+		t.Fatalf("POST /admin/flags: %d %s", code, body)
+	}
+	if out, errOut, code := ctl(t, ronctl, append(over, "cat", addr)...); code != 0 || out != "served over HTTP, OAP/1 off" {
+		t.Fatalf("ronctl --oap cat with the flag back on: exit %d %q %s", code, out, errOut)
+	}
+}
+
+// waitReadyURL polls /readyz of a node started by startRond.
+func (n *procNode) waitReadyURL(t *testing.T) {
+	t.Helper()
+	eventually(t, startDeadline, "/readyz", func() (bool, string) {
+		code, body := n.do(t, "GET", "/readyz", nil, false)
+		return code == http.StatusOK, fmt.Sprintf("%d %s", code, body)
+	})
+}
