@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // storeDir makes a directory that looks like one the landed build wrote:
@@ -211,4 +213,24 @@ func stepsOf(t *testing.T, from, to uint32) []string {
 		t.Fatal(err)
 	}
 	return steps
+}
+
+// TestMigrateRefusesAStoreInUse: while the store's lock is held (as a
+// running rond holds it) a migration is refused and changes nothing.
+func TestMigrateRefusesAStoreInUse(t *testing.T) {
+	dir := storeDir(t)
+	lock, err := vfs.Default.Lock(filepath.Join(dir, StoreName, "LOCK"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Migrate(dir, 1, MigrateOptions{}); !errors.Is(err, ErrInUse) {
+		t.Fatalf("migrate under a held lock: %v", err)
+	}
+	if f, _, _ := Format(dir); f != 0 {
+		t.Fatalf("format %d after a refused migration", f)
+	}
+	_ = lock.Close()
+	if _, err := Migrate(dir, 1, MigrateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 }

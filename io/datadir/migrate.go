@@ -1,6 +1,32 @@
 package datadir
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// ErrInUse: a running rond holds the store; migrations need it stopped.
+var ErrInUse = errors.New("datadir: data dir in use")
+
+// lockStore takes the store's own lock (the one pebble holds while rond
+// runs), so that a migration never runs under a live node. A dir without
+// a store has nothing to lock.
+func lockStore(dir string) (func(), error) {
+	store := filepath.Join(dir, StoreName)
+	if _, err := os.Stat(store); errors.Is(err, fs.ErrNotExist) {
+		return func() {}, nil
+	}
+	lock, err := vfs.Default.Lock(filepath.Join(store, "LOCK"))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s is locked (is rond running on it? stop it first): %v", ErrInUse, store, err)
+	}
+	return func() { _ = lock.Close() }, nil
+}
 
 // Migration moves a directory from format To-1 to To (Up) and back (Down).
 // Both do their work beside the live data and commit with the record, so
@@ -81,6 +107,11 @@ func Migrate(dir string, to uint32, opts MigrateOptions) ([]PlanStep, error) {
 	if err != nil {
 		return nil, err
 	}
+	unlock, err := lockStore(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	for i, p := range plan {
 		rec := Record{Format: p.To, WrittenBy: opts.Binary, NodeID: opts.NodeID}
 		if p.To > p.From {
