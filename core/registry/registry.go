@@ -307,6 +307,9 @@ func (r *Registry) recover() error {
 		if e.GetIndex() > hs.GetCommit() {
 			break
 		}
+		if err := newerEntry(e); err != nil {
+			return err
+		}
 		m.apply(e.GetIndex(), e.GetTerm(), e.GetData())
 	}
 	r.storage, r.m, r.snapIndex, r.snapFresh = ms, m, snapIndex, r.env.Now()
@@ -432,6 +435,10 @@ func (r *Registry) finishReady() {
 	}
 	r.sendRaft(rd.Messages)
 	for _, e := range rd.CommittedEntries {
+		if err := newerEntry(e); err != nil {
+			r.fail(err, false)
+			return
+		}
 		r.applyEntry(e)
 	}
 	r.inflight = nil
