@@ -154,7 +154,9 @@ func killStep(name string) {
 
 // Write replaces dir's record atomically: temp file, fsync, rename over
 // FORMAT, fsync of the directory. A crash at any point leaves the old
-// record (or none) or the new one. prefix names the steps for step.
+// record (or none) or the new one. step (nil: none) runs before each
+// effect, named "write:write-temp", "write:sync-temp", "write:rename",
+// "write:sync-dir".
 func Write(dir string, rec Record, step Step) error {
 	return writeSteps(dir, rec, "write", step)
 }
