@@ -44,6 +44,10 @@ type Options struct {
 	// reported): shrink candidates need one verdict, and the others (a
 	// failing linearizability search above all) can cost far more.
 	OnlyCheck string
+	// RepairOff and RepublishOff run every node with the flag repair or
+	// republish off (storage.Config.RepairOff, dht.Config.RepublishOff), as
+	// rond's kill switch would: the checks must pass all the same.
+	RepairOff, RepublishOff bool
 }
 
 // run is the state of one run.
