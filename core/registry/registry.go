@@ -179,6 +179,8 @@ func (r *Registry) start() {
 		return
 	}
 	r.phase, r.rec, r.rn, r.inflight, r.m = phaseRecovering, &recovery{}, nil, nil, newMachine()
+	r.lead = raft.None
+	r.setIsLeader(false)
 	r.m.sigs, r.m.admins = r.cfg.Signatures, r.admins
 	r.env.Submit(env.DiskOp{Kind: env.DiskScan, Tag: tagScan, Prefix: []byte(keyPrefix), Limit: RecoveryScanLimit})
 }
@@ -217,6 +219,7 @@ func (r *Registry) fail(err error, corruption bool) {
 	}
 	r.phase = phaseFailed
 	r.inflight = nil
+	r.setIsLeader(false)
 	if corruption {
 		r.env.Metrics().Add(MetricCorruption, "", 1)
 	}
@@ -409,7 +412,11 @@ func (r *Registry) submitBatches(writes []env.DiskWrite, tag uint64) int {
 }
 
 func (r *Registry) observeSoftState(ss *raft.SoftState) {
-	if ss == nil || ss.Lead == r.lead {
+	if ss == nil {
+		return
+	}
+	r.setIsLeader(ss.RaftState == raft.StateLeader)
+	if ss.Lead == r.lead {
 		return
 	}
 	r.lead = ss.Lead
@@ -417,6 +424,15 @@ func (r *Registry) observeSoftState(ss *raft.SoftState) {
 		r.leaderHint = int(ss.Lead - 1)
 		r.env.Metrics().Add(MetricLeaderChanges, "", 1)
 	}
+}
+
+// setIsLeader sets the registry_is_leader gauge.
+func (r *Registry) setIsLeader(leader bool) {
+	v := 0.0
+	if leader {
+		v = 1
+	}
+	r.env.Metrics().Set(MetricIsLeader, "", v)
 }
 
 // finishReady completes the inflight Ready once its writes are durable:
@@ -485,6 +501,9 @@ func (r *Registry) applyEntry(e *pb.Entry) {
 		return
 	}
 	rec := writeRecord(&ae.op, ae.code, ae.nameSeq)
+	if ae.code == codeStaleSeq && ae.op.kind == opSet {
+		rec = r.m.lookup(ae.op.name)
+	}
 	if ae.from.node == r.self && ae.from.session == r.session {
 		if p := r.findPending(ae.from.seq); p != nil {
 			r.complete(p, ae.code, rec)
@@ -499,6 +518,10 @@ func (r *Registry) applyEntry(e *pb.Entry) {
 
 // writeRecord is the Record a write's reply carries: on success the name's
 // new state as the op set it, otherwise only the name's current seq.
+// applyEntry widens a Set's ErrStaleSeq to the name's whole state at the
+// entry's log position (seq, target, owner), so that a compare-and-set
+// retry needs no read: that state is linearizable, read at a point inside
+// the op's window (for a de-duplicated retry, the retry's own position).
 func writeRecord(o *op, c code, nameSeq uint64) Record {
 	if c != codeOK {
 		return Record{Seq: nameSeq}
