@@ -166,8 +166,19 @@ const (
 	OpTimeoutDefault        = 2 * time.Second
 	SnapshotEntriesDefault  = 1000
 	SnapshotIntervalDefault = 30 * time.Second
-	// ElectionTicks and HeartbeatTicks are raft's timeouts in ticks.
-	ElectionTicks  = 10
+	// ElectionTicks and HeartbeatTicks are raft's timeouts in ticks: a
+	// heartbeat every tick (10 ms), an election timeout of 500 ms (raft
+	// draws each follower's from [500, 1000) ms). The timeout is set above
+	// the stalls a loaded machine gives a process (GC, descheduling, a slow
+	// fsync that holds the leader's Ready, and with it its heartbeats):
+	// 100 ms elected a new leader on every such stall (scenarios/
+	// busy_leader.yaml: 18 leader changes seen in 40 s at 100 ms, 3 at
+	// 500 ms, BENCHMARKS.md "Names: pipelining and tuning"). The price is a
+	// longer failover when a leader really fails: 0.5-1 s instead of
+	// 0.1-0.2 s. Heartbeats stay at one tick: they are cheap, and a
+	// follower that lost an append is caught up on its next heartbeat
+	// response.
+	ElectionTicks  = 50
 	HeartbeatTicks = 1
 )
 

@@ -27,6 +27,17 @@
 // the mirror and the applied state (the snapshot's state, then the committed
 // entries after it) before creating the RawNode with Applied = commit.
 //
+// # Timeouts
+//
+// PreVote and CheckQuorum are on: a replica that was cut off cannot disrupt
+// a healthy leader when it returns (its pre-vote is refused while the others
+// hear from their leader), and a leader that lost its quorum steps down
+// within an election timeout, so an isolated old leader cannot serve
+// ReadIndex answers. The election timeout (ElectionTicks) is long enough
+// that a stalled but live leader is not replaced: on a busy machine the
+// cost of electing a new leader (every op in flight at the old one ends in
+// ErrUnknownOutcome) is higher than waiting out the stall.
+//
 // # Failure states
 //
 // A disk error or corruption (a bad seal, an undecodable or out-of-order
