@@ -79,8 +79,8 @@
 // The state is names (owner key, target, seq), signed node descriptors,
 // the dedup table and a hash chain: chain = BLAKE3(prev || index || term ||
 // entry data) over every applied entry, empty ones included. Every entry
-// is validated again at apply time, so a bad entry in the log is rejected
-// by every replica alike. StateHash is the BLAKE3 of the canonical content
+// is validated again at apply time (except a Set's signature, below), so a
+// bad entry in the log is rejected by every replica alike. StateHash is the BLAKE3 of the canonical content
 // encoding (every map sorted by key). Counts are bounded (NamesMax,
 // DescriptorsMax, SessionsMax) so that the worst-case state fits
 // SnapshotBytesMax, one frame and one disk value.
@@ -92,6 +92,31 @@
 // behind it. A snapshot received from the leader is verified (signer is a
 // replica, signature, decodable state at the metadata's index) before it
 // is persisted.
+//
+// # Signatures
+//
+// A Set's Ed25519 signature is verified once, by the replica that proposes
+// it (at ingress for its own clients, in onForward for a non-replica's;
+// the non-replica checks it too, but it is not trusted to), and not again
+// when any replica applies the entry or replays its log. This is safe
+// under the crash-fault model raft assumes: only replicas put entries in
+// the log (a raft message is stepped only when it comes from the replica
+// whose raft id it claims, over the overlay's authenticated connections),
+// a correct replica proposes only Sets whose signature verified, and every
+// replica applies the same committed entries byte for byte (entries on
+// disk are sealed, so a changed byte is corruption and fails the replica,
+// never a different entry). A committed Set therefore always carries a
+// signature that verified, and a second check on each of N replicas could
+// only ever say "valid": it was a fifth of a 3-replica cluster's CPU
+// (issue 15). A replica that forged a signature could as well forge any
+// other field of an entry it proposes; tolerating such a replica needs a
+// Byzantine protocol, not a second check. Rejected: keeping the check at
+// apply and batching it (Ed25519 batch verification): every replica would
+// still verify every Set, faster, and the standard library has no batch
+// API. Describe and Revoke are still checked at apply: they are rare, and
+// a Revoke depends on Config.AdminKeys, which may change between a
+// proposal and a replay. Config.Signatures (the simulator's shared cache)
+// now serves the two ingress checks of a forwarded Set.
 //
 // # Revocations
 //

@@ -181,7 +181,7 @@ func (r *Registry) start() {
 	r.phase, r.rec, r.rn, r.inflight, r.m = phaseRecovering, &recovery{}, nil, nil, newMachine()
 	r.lead = raft.None
 	r.setIsLeader(false)
-	r.m.sigs, r.m.admins = r.cfg.Signatures, r.admins
+	r.m.admins = r.admins
 	r.env.Submit(env.DiskOp{Kind: env.DiskScan, Tag: tagScan, Prefix: []byte(keyPrefix), Limit: RecoveryScanLimit})
 }
 
@@ -311,7 +311,7 @@ func (r *Registry) recover() error {
 	if err := ms.SetHardState(hs); err != nil {
 		return fmt.Errorf("registry: restoring hard state: %w", err)
 	}
-	m.sigs, m.admins = r.cfg.Signatures, r.admins
+	m.admins = r.admins
 	for _, e := range ents {
 		if e.GetIndex() > hs.GetCommit() {
 			break
@@ -382,7 +382,7 @@ func (r *Registry) pump() {
 			r.fail(err, true)
 			return
 		}
-		m.sigs, m.admins = r.cfg.Signatures, r.admins
+		m.admins = r.admins
 		r.pendingSnap = m
 	}
 	writes := r.disk.readyWrites(rd)
