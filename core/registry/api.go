@@ -146,6 +146,11 @@ type Config struct {
 	SnapshotInterval time.Duration
 	// Bug selects canary bugs (canary builds only).
 	Bug Bug
+	// SyncBeforeSend makes a leader hold a Ready's messages until the
+	// Ready's writes are durable, as followers do. By default a leader
+	// sends its appends first and syncs while followers do (registry.go,
+	// pipelineAppends).
+	SyncBeforeSend bool
 	// Signatures, when set, memoises Set signature verifications; the
 	// simulator shares one among the nodes of a world. Nil verifies every
 	// time. See SignatureCache for why sharing cannot change an outcome.

@@ -9,15 +9,20 @@
 // snapshot, entries and hard state as env.Seal'ed values (raft/snap,
 // raft/e/<index 16 hex>, raft/hs), deleting entries raft truncated, then
 // submits a DiskSync. Only when the sync completes does it update the
-// raft.MemoryStorage mirror, send the Ready's messages (all of them, even
-// those raft would allow earlier: correctness first), apply the committed
-// entries and call Advance. Incoming raft messages and ticks are stepped
-// while a Ready is on disk, as raft allows. Writes are ordered so that a
-// Ready split over several batches stays safe across a crash: the snapshot
-// before the entries it replaces, deletions of a truncated tail before the
-// entries replacing it, the hard state last. AsyncStorageWrites was
-// rejected: its extra concurrency buys latency the simulator does not need
-// and is easy to get subtly wrong.
+// raft.MemoryStorage mirror, apply the committed entries and call Advance.
+// A follower or candidate sends the Ready's messages then too (a vote or
+// an append acknowledgement promises durable state). A leader sends them
+// as soon as it takes the Ready, so that followers write and sync its
+// appends while it syncs them itself (raft thesis 10.2.1; the argument is
+// on pipelineAppends; Config.SyncBeforeSend turns it off). Incoming raft
+// messages and ticks are stepped while a Ready is on disk, as raft allows.
+// Writes are ordered so that a Ready split over several batches stays
+// safe across a crash: the snapshot before the entries it replaces,
+// deletions of a truncated tail before the entries replacing it, the hard
+// state last. AsyncStorageWrites was rejected: it pipelines followers as
+// well (several Readies in flight), which the one-Ready-at-a-time design
+// and its crash tests do not cover; the leader's early send is the part
+// of it that overlaps the fsyncs of a write's quorum.
 //
 // Raft messages (and log entries on disk) are raftpb's protobuf encoding;
 // raftcodec.go writes and reads the shapes replicas exchange by hand, byte
