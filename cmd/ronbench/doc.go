@@ -27,6 +27,13 @@
 // --cpuprofile writes a CPU profile of the whole process (clients
 // included) while the load runs; it is meaningful for the in-process node.
 //
+// --cas-names N adds a compare-and-set phase: N names claimed by one
+// owner, then --cas-conns writers for --cas-time, each setting a random
+// name to its own idea of the seq plus one. A 409 carries the name's
+// current seq (gateway.ConflictEnvelope), and the writer retries from it
+// without reading the name first; the phase reports successes per second
+// and how many conflicts were answered that way.
+//
 // Rejected: wrk or a shell loop of curl. Neither reports latency of 64 MiB
 // bodies with distinct contents per request, and a PUT of the same bytes
 // twice measures the deduplicated path, not the write path.

@@ -37,6 +37,8 @@ type options struct {
 	macronode                       bool
 	workers, smallConns, count      int
 	phaseTime, smallTime            time.Duration
+	casNames, casConns              int
+	casTime                         time.Duration
 }
 
 func main() {
@@ -52,6 +54,9 @@ func main() {
 	flag.IntVar(&o.smallConns, "small-conns", 16, "connections for the small-GET phase (0 skips it)")
 	flag.DurationVar(&o.phaseTime, "phase-time", 30*time.Second, "bound of each PUT or GET phase")
 	flag.DurationVar(&o.smallTime, "small-time", 10*time.Second, "length of the small-GET phase")
+	flag.IntVar(&o.casNames, "cas-names", 0, "compare-and-set phase on this many names (0 skips it)")
+	flag.IntVar(&o.casConns, "cas-conns", 16, "concurrent writers of the compare-and-set phase")
+	flag.DurationVar(&o.casTime, "cas-time", 10*time.Second, "length of the compare-and-set phase")
 	flag.Parse()
 	if err := bench(o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -105,7 +110,20 @@ func bench(o options, w io.Writer) error {
 		}
 	}
 	if o.smallConns > 0 {
-		return smallGets(w, t, o.smallConns, o.smallTime)
+		if err := smallGets(w, t, o.smallConns, o.smallTime); err != nil {
+			return err
+		}
+	}
+	if o.casNames > 0 {
+		casClients, err := newClients(t, o.casConns)
+		if err != nil {
+			return err
+		}
+		res, err := casPhase(t, casClients, o.casNames, o.casTime)
+		if err != nil {
+			return err
+		}
+		casReport(w, o.casNames, res)
 	}
 	return nil
 }

@@ -146,6 +146,11 @@ type Config struct {
 	SnapshotInterval time.Duration
 	// Bug selects canary bugs (canary builds only).
 	Bug Bug
+	// SyncBeforeSend makes a leader hold a Ready's messages until the
+	// Ready's writes are durable, as followers do. By default a leader
+	// sends its appends first and syncs while followers do (registry.go,
+	// pipelineAppends).
+	SyncBeforeSend bool
 	// Signatures, when set, memoises Set signature verifications; the
 	// simulator shares one among the nodes of a world. Nil verifies every
 	// time. See SignatureCache for why sharing cannot change an outcome.
@@ -166,8 +171,19 @@ const (
 	OpTimeoutDefault        = 2 * time.Second
 	SnapshotEntriesDefault  = 1000
 	SnapshotIntervalDefault = 30 * time.Second
-	// ElectionTicks and HeartbeatTicks are raft's timeouts in ticks.
-	ElectionTicks  = 10
+	// ElectionTicks and HeartbeatTicks are raft's timeouts in ticks: a
+	// heartbeat every tick (10 ms), an election timeout of 500 ms (raft
+	// draws each follower's from [500, 1000) ms). The timeout is set above
+	// the stalls a loaded machine gives a process (GC, descheduling, a slow
+	// fsync that holds the leader's Ready, and with it its heartbeats):
+	// 100 ms elected a new leader on every such stall (scenarios/
+	// busy_leader.yaml: 18 leader changes seen in 40 s at 100 ms, 3 at
+	// 500 ms, BENCHMARKS.md "Names: pipelining and tuning"). The price is a
+	// longer failover when a leader really fails: 0.5-1 s instead of
+	// 0.1-0.2 s. Heartbeats stay at one tick: they are cheap, and a
+	// follower that lost an append is caught up on its next heartbeat
+	// response.
+	ElectionTicks  = 50
 	HeartbeatTicks = 1
 )
 

@@ -34,6 +34,11 @@ func TestElectsOneLeaderAndAllAgree(t *testing.T) {
 	if c.metric(l, MetricLeaderChanges, "") < 1 {
 		t.Fatalf("leader change not counted")
 	}
+	for i := range c.nodes[:replicas3] {
+		if want := map[bool]float64{true: 1, false: 0}[i == l]; c.metric(i, MetricIsLeader, "") != want {
+			t.Fatalf("replica %d: %s = %v, want %v (leader is %d)", i, MetricIsLeader, c.metric(i, MetricIsLeader, ""), want, l)
+		}
+	}
 }
 
 func TestOpsThroughLeaderFollowerAndNonReplica(t *testing.T) {
@@ -55,8 +60,15 @@ func TestOpsThroughLeaderFollowerAndNonReplica(t *testing.T) {
 	if r := c.do(f, alice.set("example.org", target, 1)); r.Err != nil || r.Record.Seq != 1 {
 		t.Fatalf("set via follower: %+v", r)
 	}
-	if r := c.do(3, alice.set("example.org", target, 1)); !errIs(r.Err, ErrStaleSeq) {
-		t.Fatalf("repeated seq via non-replica: %v, want stale seq", r.Err)
+	// A stale seq carries the name's current state, so a CAS retry needs
+	// no read: through a non-replica (the reply envelope) and a replica.
+	other := proto.AddrOf([]byte("v-other"))
+	for _, i := range []int{3, l} {
+		r := c.do(i, alice.set("example.org", other, 1))
+		if !errIs(r.Err, ErrStaleSeq) || !r.Record.Found || r.Record.Seq != 1 || r.Record.Target != target ||
+			string(r.Record.Owner) != string(alice.pub) {
+			t.Fatalf("repeated seq via node %d: %+v, want stale seq with seq 1 and the first target", i, r)
+		}
 	}
 	if r := c.do(3, bob.set("example.org", target, 2)); !errIs(r.Err, ErrNotOwner) {
 		t.Fatalf("set by non-owner: %v, want not owner", r.Err)
@@ -126,18 +138,25 @@ func TestPartitionedLeaderNeverAnswersWrongly(t *testing.T) {
 	c.isolate(old)
 	stuckSet := c.submit(old, alice.set("p.org", proto.AddrOf([]byte("old")), 1))
 	stuckRead := c.submit(old, Resolve{Name: "p.org"})
-	c.run(400 * time.Millisecond)
-	if c.nodes[old].reg.IsLeader() {
-		t.Fatalf("isolated leader did not step down (CheckQuorum)")
-	}
-	var next int
-	for i := 0; i < replicas3; i++ {
-		if i != old && c.nodes[i].reg.IsLeader() {
-			next = i
+	// CheckQuorum steps the old leader down within two election timeouts,
+	// and the majority elects a leader (a split vote costs another timeout).
+	electionTimeout := ElectionTicks * TickIntervalDefault
+	next := -1
+	stepped := func() bool {
+		for i := 0; i < replicas3; i++ {
+			if i != old && c.nodes[i].reg.IsLeader() {
+				next = i
+			}
 		}
+		return next >= 0 && !c.nodes[old].reg.IsLeader()
 	}
-	if next == old || !c.nodes[next].reg.IsLeader() {
-		t.Fatalf("no new leader in the majority")
+	if !c.c.RunUntil(10*electionTimeout, stepped) {
+		t.Fatalf("after %v: isolated leader still leads: %v; new leader in the majority: %d",
+			10*electionTimeout, c.nodes[old].reg.IsLeader(), next)
+	}
+	if c.metric(old, MetricIsLeader, "") != 0 || c.metric(next, MetricIsLeader, "") != 1 {
+		t.Fatalf("%s: old leader %v, new leader %v; want 0 and 1", MetricIsLeader,
+			c.metric(old, MetricIsLeader, ""), c.metric(next, MetricIsLeader, ""))
 	}
 	newTarget := proto.AddrOf([]byte("new"))
 	if r := c.do(next, alice.set("p.org", newTarget, 1)); r.Err != nil {

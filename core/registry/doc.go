@@ -9,15 +9,20 @@
 // snapshot, entries and hard state as env.Seal'ed values (raft/snap,
 // raft/e/<index 16 hex>, raft/hs), deleting entries raft truncated, then
 // submits a DiskSync. Only when the sync completes does it update the
-// raft.MemoryStorage mirror, send the Ready's messages (all of them, even
-// those raft would allow earlier: correctness first), apply the committed
-// entries and call Advance. Incoming raft messages and ticks are stepped
-// while a Ready is on disk, as raft allows. Writes are ordered so that a
-// Ready split over several batches stays safe across a crash: the snapshot
-// before the entries it replaces, deletions of a truncated tail before the
-// entries replacing it, the hard state last. AsyncStorageWrites was
-// rejected: its extra concurrency buys latency the simulator does not need
-// and is easy to get subtly wrong.
+// raft.MemoryStorage mirror, apply the committed entries and call Advance.
+// A follower or candidate sends the Ready's messages then too (a vote or
+// an append acknowledgement promises durable state). A leader sends them
+// as soon as it takes the Ready, so that followers write and sync its
+// appends while it syncs them itself (raft thesis 10.2.1; the argument is
+// on pipelineAppends; Config.SyncBeforeSend turns it off). Incoming raft
+// messages and ticks are stepped while a Ready is on disk, as raft allows.
+// Writes are ordered so that a Ready split over several batches stays
+// safe across a crash: the snapshot before the entries it replaces,
+// deletions of a truncated tail before the entries replacing it, the hard
+// state last. AsyncStorageWrites was rejected: it pipelines followers as
+// well (several Readies in flight), which the one-Ready-at-a-time design
+// and its crash tests do not cover; the leader's early send is the part
+// of it that overlaps the fsyncs of a write's quorum.
 //
 // Raft messages (and log entries on disk) are raftpb's protobuf encoding;
 // raftcodec.go writes and reads the shapes replicas exchange by hand, byte
@@ -26,6 +31,17 @@
 // At Start a replica scans raft/ in pages, unseals every value and rebuilds
 // the mirror and the applied state (the snapshot's state, then the committed
 // entries after it) before creating the RawNode with Applied = commit.
+//
+// # Timeouts
+//
+// PreVote and CheckQuorum are on: a replica that was cut off cannot disrupt
+// a healthy leader when it returns (its pre-vote is refused while the others
+// hear from their leader), and a leader that lost its quorum steps down
+// within an election timeout, so an isolated old leader cannot serve
+// ReadIndex answers. The election timeout (ElectionTicks) is long enough
+// that a stalled but live leader is not replaced: on a busy machine the
+// cost of electing a new leader (every op in flight at the old one ends in
+// ErrUnknownOutcome) is higher than waiting out the stall.
 //
 // # Failure states
 //
@@ -68,8 +84,8 @@
 // The state is names (owner key, target, seq), signed node descriptors,
 // the dedup table and a hash chain: chain = BLAKE3(prev || index || term ||
 // entry data) over every applied entry, empty ones included. Every entry
-// is validated again at apply time, so a bad entry in the log is rejected
-// by every replica alike. StateHash is the BLAKE3 of the canonical content
+// is validated again at apply time (except a Set's signature, below), so a
+// bad entry in the log is rejected by every replica alike. StateHash is the BLAKE3 of the canonical content
 // encoding (every map sorted by key). Counts are bounded (NamesMax,
 // DescriptorsMax, SessionsMax) so that the worst-case state fits
 // SnapshotBytesMax, one frame and one disk value.
@@ -81,6 +97,31 @@
 // behind it. A snapshot received from the leader is verified (signer is a
 // replica, signature, decodable state at the metadata's index) before it
 // is persisted.
+//
+// # Signatures
+//
+// A Set's Ed25519 signature is verified once, by the replica that proposes
+// it (at ingress for its own clients, in onForward for a non-replica's;
+// the non-replica checks it too, but it is not trusted to), and not again
+// when any replica applies the entry or replays its log. This is safe
+// under the crash-fault model raft assumes: only replicas put entries in
+// the log (a raft message is stepped only when it comes from the replica
+// whose raft id it claims, over the overlay's authenticated connections),
+// a correct replica proposes only Sets whose signature verified, and every
+// replica applies the same committed entries byte for byte (entries on
+// disk are sealed, so a changed byte is corruption and fails the replica,
+// never a different entry). A committed Set therefore always carries a
+// signature that verified, and a second check on each of N replicas could
+// only ever say "valid": it was a fifth of a 3-replica cluster's CPU
+// (issue 15). A replica that forged a signature could as well forge any
+// other field of an entry it proposes; tolerating such a replica needs a
+// Byzantine protocol, not a second check. Rejected: keeping the check at
+// apply and batching it (Ed25519 batch verification): every replica would
+// still verify every Set, faster, and the standard library has no batch
+// API. Describe and Revoke are still checked at apply: they are rare, and
+// a Revoke depends on Config.AdminKeys, which may change between a
+// proposal and a replay. Config.Signatures (the simulator's shared cache)
+// now serves the two ingress checks of a forwarded Set.
 //
 // # Revocations
 //

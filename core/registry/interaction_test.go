@@ -70,10 +70,12 @@ func (h *registryScript) handle(t *testing.T, d *datadriven.TestData) string {
 	case "cluster":
 		var replicas, clients int
 		var snapshot uint64
+		var syncBeforeSend bool
 		d.ScanArgs(t, "replicas", &replicas)
 		d.MaybeScanArgs(t, "clients", &clients)
 		d.MaybeScanArgs(t, "snapshot-entries", &snapshot)
-		h.c = newCluster(t, replicas, clients, Config{SnapshotEntries: snapshot})
+		d.MaybeScanArgs(t, "sync-before-send", &syncBeforeSend)
+		h.c = newCluster(t, replicas, clients, Config{SnapshotEntries: snapshot, SyncBeforeSend: syncBeforeSend})
 		h.roles, h.snapshots = map[string]int{}, map[int]int{}
 		h.watchSnapshots()
 		for i := 0; i < clients; i++ {

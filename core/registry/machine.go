@@ -93,9 +93,6 @@ type machine struct {
 	// admins are Config.AdminKeys (not state: configuration every replica
 	// shares, checked again at apply).
 	admins [][ed25519.PublicKeySize]byte
-	// sigs memoises Set signature checks (Config.Signatures; nil: verify
-	// every time). It is not state: it never changes a result.
-	sigs *SignatureCache
 	// chainScratch is extendChain's reusable input buffer (not state).
 	chainScratch []byte
 	// sessionsChecked is 1 + the applied index at which checkInvariants
@@ -228,8 +225,9 @@ func cmpUint64(a, b uint64) int {
 	return 0
 }
 
-// exec is the sequential specification (specs/namespec) plus signatures,
-// descriptors and capacity limits.
+// exec is the sequential specification (specs/namespec) plus descriptors,
+// revocations and capacity limits. A Set's signature is not checked here:
+// its proposer verified it (doc.go, "Signatures").
 func (m *machine) exec(o *op) (code, uint64) {
 	switch o.kind {
 	case opClaim:
@@ -252,8 +250,6 @@ func (m *machine) exec(o *op) (code, uint64) {
 			return codeNotFound, 0
 		case rec.owner != o.owner:
 			return codeNotOwner, rec.seq
-		case !m.sigs.setOK(o):
-			return codeBadSignature, rec.seq
 		case o.seq != rec.seq+1:
 			return codeStaleSeq, rec.seq
 		}

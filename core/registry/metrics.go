@@ -16,6 +16,7 @@ const (
 	MetricRejects        = "registry_rejects_total"
 	MetricCorruption     = "registry_corruption_total"
 	MetricLeaderChanges  = "registry_leader_changes_total"
+	MetricIsLeader       = "registry_is_leader"
 	MetricOps            = "registry_ops_total"
 	MetricNames          = "registry_names"
 )
@@ -27,6 +28,7 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricRejects, Kind: env.Counter, Help: "Registry operations or entries rejected, by reason.", Label: "reason"},
 	env.MetricDef{Name: MetricCorruption, Kind: env.Counter, Help: "Corrupt registry state detected (disk or snapshot)."},
 	env.MetricDef{Name: MetricLeaderChanges, Kind: env.Counter, Help: "Raft leader changes seen by this replica."},
+	env.MetricDef{Name: MetricIsLeader, Kind: env.Gauge, Help: "1 while this replica is the raft leader, else 0."},
 	env.MetricDef{Name: MetricOps, Kind: env.Counter, Help: "Registry client operations accepted, by op.", Label: "op"},
 	env.MetricDef{Name: MetricNames, Kind: env.Gauge, Help: "Names in the replica's applied state (ronctl status shows it)."},
 )

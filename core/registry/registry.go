@@ -78,8 +78,13 @@ type Registry struct {
 	pendingSnap *machine    // state of an inflight received snapshot
 	inflightOps int         // disk ops of the inflight Ready still outstanding
 	lead        uint64
-	snapIndex   uint64
-	snapFresh   env.Time // when the snapshot last covered all applied state
+	// leading: raft's last SoftState said this replica leads.
+	leading bool
+	// sentEarly: the inflight Ready's messages went out before its
+	// writes were durable (pipelineAppends).
+	sentEarly bool
+	snapIndex uint64
+	snapFresh env.Time // when the snapshot last covered all applied state
 
 	// Server side: forwarded ops and linearizable reads in progress.
 	relays    map[origin]env.Time // write forwards awaiting apply -> expiry
@@ -178,7 +183,9 @@ func (r *Registry) start() {
 		return
 	}
 	r.phase, r.rec, r.rn, r.inflight, r.m = phaseRecovering, &recovery{}, nil, nil, newMachine()
-	r.m.sigs, r.m.admins = r.cfg.Signatures, r.admins
+	r.lead, r.leading, r.sentEarly = raft.None, false, false
+	r.setIsLeader(false)
+	r.m.admins = r.admins
 	r.env.Submit(env.DiskOp{Kind: env.DiskScan, Tag: tagScan, Prefix: []byte(keyPrefix), Limit: RecoveryScanLimit})
 }
 
@@ -216,6 +223,7 @@ func (r *Registry) fail(err error, corruption bool) {
 	}
 	r.phase = phaseFailed
 	r.inflight = nil
+	r.setIsLeader(false)
 	if corruption {
 		r.env.Metrics().Add(MetricCorruption, "", 1)
 	}
@@ -307,7 +315,7 @@ func (r *Registry) recover() error {
 	if err := ms.SetHardState(hs); err != nil {
 		return fmt.Errorf("registry: restoring hard state: %w", err)
 	}
-	m.sigs, m.admins = r.cfg.Signatures, r.admins
+	m.admins = r.admins
 	for _, e := range ents {
 		if e.GetIndex() > hs.GetCommit() {
 			break
@@ -381,10 +389,14 @@ func (r *Registry) pump() {
 			r.fail(err, !errors.Is(err, env.ErrNewerFormat))
 			return
 		}
-		m.sigs, m.admins = r.cfg.Signatures, r.admins
+		m.admins = r.admins
 		r.pendingSnap = m
 	}
 	writes := r.disk.readyWrites(rd)
+	if r.pipelineAppends(rd) {
+		r.sendRaft(rd.Messages)
+		r.sentEarly = true
+	}
 	if len(writes) == 0 {
 		r.finishReady()
 		r.pump()
@@ -395,6 +407,21 @@ func (r *Registry) pump() {
 		r.env.Submit(env.DiskOp{Kind: env.DiskSync, Tag: tagPersist})
 		r.inflightOps++
 	}
+}
+
+// pipelineAppends reports whether a leader sends rd's messages before its
+// writes are durable, so that followers write and sync the entries while
+// the leader does (raft thesis 10.2.1; etcd's server does the same). It is
+// safe because nothing that reveals a commit leaves before the leader's
+// sync: raft counts the leader's own entries as matched when it appends
+// them, but an entry committed by followers' acks during the sync shows up
+// (in CommittedEntries, a ReadState, a commit index in a message) only in
+// a later Ready, which is taken after this one is durable and advanced.
+// A leader's Ready carries no vote (granting one means stepping down, and
+// the SoftState then says follower) and no received snapshot.
+// Config.SyncBeforeSend turns it off.
+func (r *Registry) pipelineAppends(rd *raft.Ready) bool {
+	return !r.cfg.SyncBeforeSend && r.leading && raft.IsEmptySnap(rd.Snapshot) && len(rd.Messages) > 0
 }
 
 // submitBatches submits writes, in order, as DiskBatch ops of at most
@@ -411,7 +438,12 @@ func (r *Registry) submitBatches(writes []env.DiskWrite, tag uint64) int {
 }
 
 func (r *Registry) observeSoftState(ss *raft.SoftState) {
-	if ss == nil || ss.Lead == r.lead {
+	if ss == nil {
+		return
+	}
+	r.leading = ss.RaftState == raft.StateLeader
+	r.setIsLeader(r.leading)
+	if ss.Lead == r.lead {
 		return
 	}
 	r.lead = ss.Lead
@@ -419,6 +451,15 @@ func (r *Registry) observeSoftState(ss *raft.SoftState) {
 		r.leaderHint = int(ss.Lead - 1)
 		r.env.Metrics().Add(MetricLeaderChanges, "", 1)
 	}
+}
+
+// setIsLeader sets the registry_is_leader gauge.
+func (r *Registry) setIsLeader(leader bool) {
+	v := 0.0
+	if leader {
+		v = 1
+	}
+	r.env.Metrics().Set(MetricIsLeader, "", v)
 }
 
 // finishReady completes the inflight Ready once its writes are durable:
@@ -438,7 +479,10 @@ func (r *Registry) finishReady() {
 	if !raft.IsEmptyHardState(rd.HardState) {
 		_ = r.storage.SetHardState(rd.HardState) // never fails for MemoryStorage
 	}
-	r.sendRaft(rd.Messages)
+	if !r.sentEarly {
+		r.sendRaft(rd.Messages)
+	}
+	r.sentEarly = false
 	for _, e := range rd.CommittedEntries {
 		if err := newerEntry(e); err != nil {
 			r.fail(err, false)
@@ -491,6 +535,9 @@ func (r *Registry) applyEntry(e *pb.Entry) {
 		return
 	}
 	rec := writeRecord(&ae.op, ae.code, ae.nameSeq)
+	if ae.code == codeStaleSeq && ae.op.kind == opSet {
+		rec = r.m.lookup(ae.op.name)
+	}
 	if ae.from.node == r.self && ae.from.session == r.session {
 		if p := r.findPending(ae.from.seq); p != nil {
 			r.complete(p, ae.code, rec)
@@ -505,6 +552,10 @@ func (r *Registry) applyEntry(e *pb.Entry) {
 
 // writeRecord is the Record a write's reply carries: on success the name's
 // new state as the op set it, otherwise only the name's current seq.
+// applyEntry widens a Set's ErrStaleSeq to the name's whole state at the
+// entry's log position (seq, target, owner), so that a compare-and-set
+// retry needs no read: that state is linearizable, read at a point inside
+// the op's window (for a de-duplicated retry, the retry's own position).
 func writeRecord(o *op, c code, nameSeq uint64) Record {
 	if c != codeOK {
 		return Record{Seq: nameSeq}

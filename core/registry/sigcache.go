@@ -8,11 +8,11 @@ import (
 )
 
 // SignatureCacheEntriesMax bounds a SignatureCache. A Set is verified by the
-// node that accepts it, the replica it is forwarded to and every replica
-// when it applies the entry (again when a restarted replica replays its
-// log); the window between the first and the last of these spans at most a
-// few thousand entries at the workloads the simulator runs, so 4096 results
-// (about 1 MiB) keep nearly every repeat a hit.
+// node that accepts it and, when that is not a replica, by the replica it
+// is forwarded to (apply does not verify: doc.go, "Signatures"); the window
+// between the two, retries included, spans at most a few thousand Sets at
+// the workloads the simulator runs, so 4096 results (about 1 MiB) keep
+// nearly every repeat a hit.
 const SignatureCacheEntriesMax = 4096
 
 // SignatureCacheSignersMax bounds the private keys SignSet has checked and
@@ -33,7 +33,7 @@ const SignatureCacheSignersMax = 8
 //
 // A cache is not safe for concurrent use. The simulator shares one among
 // every node of a world (they all run on one goroutine), which turns the
-// six or seven verifications of each Set into one; a production node runs
+// two verifications of a forwarded Set into one; a production node runs
 // without one (Config.Signatures nil), verifying every time. A process-wide
 // cache was rejected: core/ may not use sync, and nodes of concurrent tests
 // would race on it.

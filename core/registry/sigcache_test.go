@@ -219,3 +219,39 @@ func TestSignSetVouchesOnlyForGoodSignatures(t *testing.T) {
 		t.Fatalf("a nil cache's SignSet made a signature that does not verify")
 	}
 }
+
+// A Set's signature is verified before it is proposed and never at apply
+// (doc.go, "Signatures"): through a replica, one verification; through a
+// non-replica, two (its ingress and the replica's onForward), however many
+// replicas apply the entry. A bad signature is still rejected at ingress.
+func TestSetSignatureVerifiedOnceBeforeProposal(t *testing.T) {
+	cache := NewSignatureCache()
+	c := newCluster(t, replicas3, 1, Config{Signatures: cache})
+	l := c.leader(2 * time.Second)
+	f := (l + 1) % replicas3
+	alice := newOwner(1)
+	if r := c.do(3, Claim{Name: "once.org", Owner: alice.pub}); r.Err != nil {
+		t.Fatalf("claim: %v", r.Err)
+	}
+	lookups := func() uint64 { hits, misses := cache.Stats(); return hits + misses }
+	for i, via := range []struct {
+		node, want int
+	}{{f, 1}, {3, 2}, {l, 1}} {
+		before := lookups()
+		if r := c.do(via.node, alice.set("once.org", proto.AddrOf([]byte{byte(i)}), uint64(i+1))); r.Err != nil {
+			t.Fatalf("set %d via node %d: %v", i+1, via.node, r.Err)
+		}
+		c.awaitConverged(3 * time.Second)
+		if got := lookups() - before; got != uint64(via.want) {
+			t.Fatalf("set via node %d: %d signature verifications, want %d (none at apply)", via.node, got, via.want)
+		}
+	}
+	bad := alice.set("once.org", proto.AddrOf([]byte("bad")), 4)
+	bad.Sig[7] ^= 1
+	if r := c.do(f, bad); !errIs(r.Err, ErrBadSignature) {
+		t.Fatalf("bad signature via follower: %v, want ErrBadSignature", r.Err)
+	}
+	if r := c.do(3, Resolve{Name: "once.org"}); r.Err != nil || r.Record.Seq != 3 {
+		t.Fatalf("resolve after the bad set: %+v, want seq 3", r)
+	}
+}

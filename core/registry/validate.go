@@ -93,9 +93,10 @@ func checkRequest(body any, sigs *SignatureCache) (op, code, string) {
 }
 
 // validateOp checks everything about an op that does not depend on the
-// replicated state. Proposers run it before proposing and every replica
-// runs it again at apply time, so a bad entry that reaches the log is
-// rejected by all replicas alike.
+// replicated state, except a Set's signature (checkRequest, onForward).
+// Proposers run it before proposing and every replica runs it again at
+// apply time, so a bad entry that reaches the log is rejected by all
+// replicas alike.
 func validateOp(o *op) (code, string) {
 	switch o.kind {
 	case opDescribe:
@@ -109,9 +110,8 @@ func validateOp(o *op) (code, string) {
 	return codeOK, ""
 }
 
-// setSignatureOK verifies a Set's signature. Proposers check it early (a
-// Set with a bad signature can never succeed); the state machine checks it
-// again in the order the contract gives: after ownership, before seq.
+// setSignatureOK verifies a Set's signature. The replica that proposes a
+// Set checks it, once (doc.go, "Signatures"); apply does not.
 func setSignatureOK(o *op) bool {
 	msg := SetSigningBytes(o.name, o.target, o.seq)
 	return ed25519.Verify(ed25519.PublicKey(o.owner[:]), msg, o.sig[:])

@@ -340,7 +340,12 @@ func TestNames(t *testing.T) {
 	if r := set(1, owner); r.StatusCode != 200 {
 		t.Fatalf("set seq 1: %d %s", r.StatusCode, r.body)
 	}
-	wantError(t, set(1, owner), 409, gateway.CodeConflict)
+	// The 409 of a stale seq carries the name's current seq and target.
+	var conflict gateway.ConflictEnvelope
+	if r := set(1, owner); r.StatusCode != 409 || json.Unmarshal(r.body, &conflict) != nil ||
+		conflict.Code != gateway.CodeConflict || conflict.CurrentSeq != 1 || conflict.CurrentTarget != addr {
+		t.Fatalf("stale set: %d %s, want 409 with current_seq 1 and current_target %s", r.StatusCode, r.body, addr)
+	}
 
 	r := f.do("GET", "/names/APP.example", nil, nil)
 	var rec gateway.NameRecord

@@ -58,9 +58,30 @@ func (g *Gateway) registryCall(req *request, body any, write bool) (registry.Rec
 		return registry.Record{}, errorf(http.StatusInternalServerError, CodeInternal, "registry answered %T", resp)
 	}
 	if res.Err != nil {
-		return registry.Record{}, mapError(res.Err, write)
+		// The record goes along: a stale seq carries the name's state.
+		return res.Record, mapError(res.Err, write)
 	}
 	return res.Record, nil
+}
+
+// ConflictEnvelope is the 409 body of a PUT /names/{name} whose seq is
+// stale: the envelope plus the name's state the registry compared against,
+// so a compare-and-set retry signs CurrentSeq+1 without reading first.
+// CurrentTarget is "" while the name points nowhere.
+type ConflictEnvelope struct {
+	Envelope
+	CurrentSeq    uint64 `json:"current_seq"`
+	CurrentTarget string `json:"current_target"`
+}
+
+// writeConflict sends e (a stale seq) with the name's current state.
+func writeConflict(req *request, e *apiError, rec registry.Record) {
+	body := ConflictEnvelope{Envelope: Envelope{Code: e.code, Message: boundMessage(e.message), CorrID: req.corrID},
+		CurrentSeq: rec.Seq}
+	if !rec.Target.IsZero() {
+		body.CurrentTarget = rec.Target.String()
+	}
+	writeJSON(req.w, e.status, body)
 }
 
 func recordJSON(name string, rec registry.Record) NameRecord {
@@ -170,7 +191,11 @@ func (g *Gateway) setName(req *request) *apiError {
 		return e
 	}
 	set := registry.Set{Name: name, Target: target, Seq: body.Seq, Owner: owner, Sig: sig}
-	if _, e := g.registryCall(req, set, true); e != nil {
+	if rec, e := g.registryCall(req, set, true); e != nil {
+		if e.code == CodeConflict && rec.Found {
+			writeConflict(req, e, rec)
+			return nil
+		}
 		return e
 	}
 	g.auditRequest(req, audit.KindNameWrite, name, fmt.Sprintf("set seq=%d target=%s", body.Seq, target))

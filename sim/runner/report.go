@@ -116,6 +116,7 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "registry   %d ops (%d ok, %d unknown outcome), %.1f ops/sim-s, commit p50 %s p99 %s, lincheck %s in %.3fs over %d names\n",
 			g.Ops, g.OpsOK, g.OpsUnknown, g.OpsPerSimSecond, seconds(g.CommitLatency.P50), seconds(g.CommitLatency.P99),
 			g.LincheckVerdict, g.LincheckSeconds, g.NamesChecked)
+		fmt.Fprintf(w, "           leader changes seen by replicas %.0f (%.1f/min)\n", g.LeaderChanges, g.LeaderChanges*60/max(r.SimSeconds, 1))
 	}
 	if r.DHT != nil {
 		r.DHT.writeText(w)
