@@ -74,6 +74,7 @@ func (w *World) dispatch(slot int32) {
 		return
 	}
 	if n.pausedUntil > w.now || len(n.deferred) > 0 {
+		n.held++
 		n.deferred = append(n.deferred, slot)
 		return
 	}

@@ -81,7 +81,7 @@ func (w *World) recordFault(f FaultRecord) {
 
 // SetDiskFaults changes node i's disk faults from now on.
 func (w *World) SetDiskFaults(i int, f simdisk.Faults) {
-	w.nodes[w.checkIndex(i)].disk.SetFaults(f)
+	w.nodes[w.checkIndex(i)].disk.SetFaults(w.diskApplied(f))
 	w.recordFault(FaultRecord{Kind: FaultDisk, Node: i, Disk: f})
 }
 
@@ -115,7 +115,21 @@ func (w *World) Crash(i int) {
 	n.diskHead, n.diskApplied = 0, 0
 	n.diskCompletion = w.now
 	n.uplinkFree = w.now
-	n.disk.Crash()
+	claimed := n.disk.Faults()
+	if w.has(BugCrashKeepsUnsynced) || w.has(BugTornIgnored) {
+		f := claimed
+		if w.has(BugCrashKeepsUnsynced) {
+			f.UnsyncedSurviveProb, f.TornWriteProb = 1, 0
+		}
+		if w.has(BugTornIgnored) {
+			f.TornWriteProb = 0
+		}
+		n.disk.SetFaults(f)
+		defer n.disk.SetFaults(claimed)
+	}
+	report := n.disk.Crash()
+	w.crashes = append(w.crashes, CrashEffect{At: w.now, Node: i, SurviveProb: claimed.UnsyncedSurviveProb,
+		TornProb: claimed.TornWriteProb, CrashReport: report})
 	for id, req := range w.requests { // deletion only: order cannot leak
 		if req.node == int32(i) {
 			delete(w.requests, id)
@@ -147,6 +161,9 @@ func (w *World) Pause(i int, d time.Duration) {
 		return
 	}
 	w.recordFault(FaultRecord{Kind: FaultPause, Node: i, Duration: d})
+	if w.has(BugPauseIgnored) {
+		return
+	}
 	until := w.now + d
 	if until > n.pausedUntil {
 		n.pausedUntil = until
@@ -166,6 +183,9 @@ func (w *World) SetClock(i int, offset time.Duration, drift float64) {
 		panic("sim: clock drift must be > -1")
 	}
 	w.recordFault(FaultRecord{Kind: FaultClock, Node: i, Offset: offset, Drift: drift})
+	if w.has(BugClockIgnored) {
+		offset, drift = n.clockOffset, n.clockDrift
+	}
 	// What the clock read just before the change is the floor from now on,
 	// whether or not the node looked at it.
 	n.lastReading = max(n.lastReading, clockAt(n, w.now))
@@ -214,4 +234,30 @@ func (w *World) Paused(i int) bool { return w.nodes[w.checkIndex(i)].pausedUntil
 // node to.
 func (w *World) Blocked(from, to int) bool {
 	return w.blocked(int32(w.checkIndex(from)), int32(w.checkIndex(to)))
+}
+
+// CrashEffect is what one crash did to the node's unsynced writes.
+type CrashEffect struct {
+	At   time.Duration
+	Node int
+	// SurviveProb and TornProb are the disk's UnsyncedSurviveProb and
+	// TornWriteProb at the crash.
+	SurviveProb, TornProb float64
+	simdisk.CrashReport
+}
+
+// Crashes lists what every crash so far did to unsynced writes, in order.
+func (w *World) Crashes() []CrashEffect { return w.crashes }
+
+// HeldInputs counts the inputs pauses have held for node i so far.
+func (w *World) HeldInputs(i int) uint64 { return w.nodes[w.checkIndex(i)].held }
+
+// ClockSkew is how far node i's clock reads from true time now.
+func (w *World) ClockSkew(i int) time.Duration {
+	n := &w.nodes[w.checkIndex(i)]
+	reading := clockAt(n, w.now)
+	if reading < n.lastReading {
+		reading = n.lastReading
+	}
+	return reading.Sub(Epoch.Add(w.now))
 }

@@ -137,13 +137,13 @@ func (w *World) send(from int32, to proto.NodeID, frame []byte) {
 	}
 	r := w.netRand
 	cfg := &w.latency.cfg
-	if cfg.Loss > 0 && r.Bool(cfg.Loss) {
+	if cfg.Loss > 0 && r.Bool(cfg.Loss) && !w.has(BugNoLoss) {
 		w.net.Lost++
 		return
 	}
 	depart := w.departure(from, len(frame))
 	w.scheduleMessage(from, target, frame, depart+w.transit(r))
-	if cfg.Duplicate > 0 && r.Bool(cfg.Duplicate) {
+	if cfg.Duplicate > 0 && r.Bool(cfg.Duplicate) && !w.has(BugNoDuplicate) {
 		w.net.Duplicated++
 		dup := append([]byte(nil), frame...) // the receiver owns each copy
 		w.scheduleMessage(from, target, dup, depart+w.transit(r))
@@ -154,7 +154,7 @@ func (w *World) send(from int32, to proto.NodeID, frame []byte) {
 func (w *World) transit(r *env.Rand) time.Duration {
 	d := w.latency.draw(r)
 	cfg := &w.latency.cfg
-	if cfg.Reorder > 0 && r.Bool(cfg.Reorder) {
+	if cfg.Reorder > 0 && r.Bool(cfg.Reorder) && !w.has(BugNoReorder) {
 		w.net.Reordered++
 		span := ReorderDelayFactor * max(cfg.LatencyP99, cfg.LatencyP50)
 		if span > 0 {
@@ -198,14 +198,18 @@ func (w *World) Partition(groups ...[]int) {
 			group[w.checkIndex(i)] = int32(g + 1)
 		}
 	}
-	w.cuts = append(w.cuts, cutRule{group: group})
+	if !w.has(BugSplitLeaks) {
+		w.cuts = append(w.cuts, cutRule{group: group})
+	}
 	w.recordFault(FaultRecord{Kind: FaultPartition, Node: -1, Groups: copyGroups(groups)})
 }
 
 // CutOneWay drops frames from every node of from to every node of to; the
 // reverse direction still flows.
 func (w *World) CutOneWay(from, to []int) {
-	w.cuts = append(w.cuts, cutRule{from: w.members(from), to: w.members(to)})
+	if !w.has(BugOneWayLeaks) {
+		w.cuts = append(w.cuts, cutRule{from: w.members(from), to: w.members(to)})
+	}
 	w.recordFault(FaultRecord{Kind: FaultCutOneWay, Node: -1, Groups: copyGroups([][]int{from, to})})
 }
 
@@ -213,7 +217,9 @@ func (w *World) CutOneWay(from, to []int) {
 func (w *World) Isolate(i int) {
 	group := make([]int32, len(w.nodes))
 	group[w.checkIndex(i)] = 1
-	w.cuts = append(w.cuts, cutRule{group: group})
+	if !w.has(BugIsolateLeaks) {
+		w.cuts = append(w.cuts, cutRule{group: group})
+	}
 	w.recordFault(FaultRecord{Kind: FaultIsolate, Node: i})
 }
 
@@ -225,7 +231,9 @@ func (w *World) Bridge(left, right []int, via int) {
 	if l[via] || r[via] {
 		panic("sim: Bridge: the via node is on one side")
 	}
-	w.cuts = append(w.cuts, cutRule{from: l, to: r}, cutRule{from: r, to: l})
+	if !w.has(BugBridgeLeaks) {
+		w.cuts = append(w.cuts, cutRule{from: l, to: r}, cutRule{from: r, to: l})
+	}
 	w.recordFault(FaultRecord{Kind: FaultBridge, Node: via, Groups: copyGroups([][]int{left, right})})
 }
 

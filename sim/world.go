@@ -44,6 +44,9 @@ type Config struct {
 	// Invariants is informational: NewNode callers pass it on to
 	// node.Config.Invariants.
 	Invariants bool
+	// Bug selects deliberately wrong simulator variants (canary builds
+	// only; see bugs.go).
+	Bug Bug
 }
 
 // simNode is the world's record of one node; it outlives crashes.
@@ -69,6 +72,7 @@ type simNode struct {
 	// Pause: inputs that arrived while paused wait here, in order.
 	pausedUntil time.Duration
 	deferred    []int32
+	held        uint64 // inputs ever held by a pause (fault effect)
 
 	// Clock: reading = Epoch + v + offset + drift*(v - driftSince),
 	// never below lastReading (the clock is monotonic).
@@ -100,6 +104,10 @@ type replyRecord struct {
 // It is single-threaded: call its methods from one goroutine (At callbacks
 // and reply callbacks run on it).
 type World struct {
+	// crashes says what each crash did to the crashed node's unsynced
+	// writes, in order (fault effects for the report).
+	crashes []CrashEffect
+
 	cfg     Config
 	q       queue
 	now     time.Duration
@@ -173,7 +181,7 @@ func (w *World) initNodes() {
 		w.index[n.id] = int32(i)
 		n.rand = w.Rand("node/" + strconv.Itoa(i))
 		n.disk = simdisk.New(disks.Derive(strconv.Itoa(i)))
-		n.disk.SetFaults(w.cfg.Disk)
+		n.disk.SetFaults(w.diskApplied(w.cfg.Disk))
 	}
 }
 

@@ -315,3 +315,22 @@ func equalSlices[T comparable](a, b []T) bool {
 	}
 	return true
 }
+
+// An AtQuiet callback is no event: it leaves the trace and the event count
+// alone, while what it does to the world (here a fault action) is traced.
+func TestAtQuietIsNotAnEvent(t *testing.T) {
+	baseHash, _, baseEvents := runChatty(t, 4, nil)
+	ran := false
+	quietHash, _, quietEvents := runChatty(t, 4, func(w *World) { w.AtQuiet(550*ms, func() { ran = true }) })
+	if !ran || quietHash != baseHash || quietEvents != baseEvents {
+		t.Fatalf("ran %v; hash %s/%s events %d/%d: a quiet callback changed the trace", ran, quietHash, baseHash, quietEvents, baseEvents)
+	}
+	loudHash, _, loudEvents := runChatty(t, 4, func(w *World) { w.At(550*ms, func() {}) })
+	if loudHash == baseHash || loudEvents != baseEvents+1 {
+		t.Fatalf("an At callback is an event: hash %s events %d (base %d)", loudHash, loudEvents, baseEvents)
+	}
+	actHash, _, actEvents := runChatty(t, 4, func(w *World) { w.AtQuiet(550*ms, func() { w.Pause(4, 10*ms) }) })
+	if actHash == baseHash || actEvents <= baseEvents {
+		t.Fatalf("the fault a quiet callback applied is not traced: events %d (base %d)", actEvents, baseEvents)
+	}
+}

@@ -49,6 +49,12 @@ type Config struct {
 	// MemoryMax is a micronode's memory budget in bytes (0: none); see
 	// gateway.Config.MemoryBytesMax.
 	MemoryMax int64 `yaml:"memory_max"`
+	// Flags switches the feature flags (flags.go) off or on; reloaded
+	// from the file on SIGHUP and when it changes.
+	Flags map[string]bool `yaml:"flags"`
+	// ConfigFile is the file the config came from ("" for none), for the
+	// reload of its flags.
+	ConfigFile string `yaml:"-"`
 }
 
 func defaults() Config {
@@ -193,6 +199,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		if err := readConfigFile(opts.configFile, &cfg); err != nil {
 			return Config{}, opts, err
 		}
+		cfg.ConfigFile = opts.configFile
 	}
 	for _, s := range settings {
 		if v := getenv(s.env); v != "" {
@@ -409,6 +416,9 @@ func (c Config) validate() error {
 		return badSetting("log_level", "%q is not debug, info, warn or error", c.LogLevel)
 	}
 	if err := checkOAPAddr(c.OAPAddr); err != nil {
+		return err
+	}
+	if err := checkFlags(c.Flags); err != nil {
 		return err
 	}
 	if c.EdgeCacheBytes < 0 {

@@ -78,6 +78,10 @@ func configSchema() map[string]any {
 		if u := usage[name]; u != "" {
 			prop["description"] = u
 		}
+		if name == "flags" {
+			prop["propertyNames"] = map[string]any{"enum": flagNames}
+			prop["description"] = "feature flags, all on by default; false switches one off (reloaded on SIGHUP and on change)"
+		}
 		props[name] = prop
 	}
 	return map[string]any{
@@ -104,6 +108,8 @@ func jsonType(t reflect.Type) map[string]any {
 		return map[string]any{"type": "number"}
 	case reflect.Slice:
 		return map[string]any{"type": "array", "items": jsonType(t.Elem())}
+	case reflect.Map:
+		return map[string]any{"type": "object", "additionalProperties": jsonType(t.Elem())}
 	}
 	panic(fmt.Sprintf("rond: config schema: field type %s has no JSON Schema mapping; add one", t))
 }

@@ -131,6 +131,31 @@
 // `ronctl --oap ADDR --node-id ID` pins it. It is drained on shutdown
 // like HTTP.
 //
+// # Data dir format
+//
+// A macronode's data dir carries a format record, DIR/FORMAT (io/datadir).
+// rond refuses a dir of a newer format in one line naming both versions;
+// it opens a dir without a record (format 0, written by builds before the
+// record) as is and logs that "rond migrate --data-dir DIR --to 1" adds
+// it; a new dir gets the current format's record. Only rond migrate
+// changes a format, up or down (migrate.go).
+//
+// # Feature flags
+//
+// Risky paths sit behind named flags, all on by default (flags.go):
+// repair (the storage repair loop), republish (DHT provider republishing),
+// oap (the OAP/1 client endpoint) and anonymous_reads (reads without a
+// valid token). The config file's flags map switches them (unknown names
+// are refused with the nearest known one) and is re-read on SIGHUP and
+// when the file changes. POST /admin/flags with an admin token flips them
+// on a live node, e.g.
+//
+//	curl -X POST -H "Authorization: Bearer $RON_TOKEN" -d '{"repair": false}' http://127.0.0.1:8080/admin/flags
+//
+// until the next reload or restart; every flip is audited (kind
+// policy_change, subject flag:NAME). feature_flag_enabled{flag} and GET
+// /status (ronctl status) show the state.
+//
 // # Signals
 //
 // SIGINT and SIGTERM stop accepting HTTP requests, drain in-flight ones
@@ -143,6 +168,7 @@ const usageText = `rond runs a RON node (content-addressed storage, names, DHT).
 Usage: rond [flags]
        rond config check FILE    validate a config file without starting
        rond config schema        print the config file's JSON Schema
+       rond migrate --data-dir DIR --to N [--dry-run]   move a data dir's format
        rond --version
 
 With no flags: a micronode in memory on http://127.0.0.1:8080 (QUIC on

@@ -22,6 +22,8 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/ron-network/ron/core/auth"
+	"github.com/ron-network/ron/core/env"
+	corenode "github.com/ron-network/ron/core/node"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/registry"
 	"github.com/ron-network/ron/io/gateway"
@@ -56,6 +58,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 			return 0
 		case "config":
 			return configCmd(args[1:], stdout, stderr)
+		case "migrate":
+			return migrateCmd(args[1:], stdout, stderr)
 		}
 	}
 	cfg, opts, err := loadConfig(args, getenv, stderr)
@@ -132,8 +136,15 @@ type node struct {
 // then it drains and stops.
 func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
 	started := time.Now()
+	newDataDir, err := checkDataDir(cfg, log)
+	if err != nil {
+		return err
+	}
 	key, err := nodeKey(cfg)
 	if err != nil {
+		return err
+	}
+	if err := stampDataDir(cfg, newDataDir, proto.NodeIDFromPublicKey(key.Public().(ed25519.PublicKey))); err != nil {
 		return err
 	}
 	peers, _ := cfg.peers()
@@ -151,10 +162,13 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	if err := spec.Validate(); err != nil {
 		return &configError{msg: err.Error()}
 	}
-	n, err := start(cfg, spec, peers, log)
+	flags := newFeatureFlags(cfg.Flags, log)
+	n, err := start(cfg, spec, peers, log, flags)
 	if err != nil {
 		return err
 	}
+	flags.apply = applyToNode(n.rt)
+	flags.export(n.rt.Prom())
 	policyFile, err := loadPolicy(cfg, n.rt.Prom(), log)
 	if err != nil {
 		n.close(log)
@@ -167,9 +181,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		gwConfig.MemoryBytesMax = cfg.MemoryMax
 		debug.SetMemoryLimit(cfg.MemoryMax)
 	}
+	gwConfig.Flags = flags
 	gw := gateway.New(gwConfig)
 	handler := gw.WithStatus(gateway.StatusConfig{NodeID: spec.Self().String(), Profile: profile(cfg), Started: started,
-		RegistryReplica: slices.Contains(spec.Replicas, spec.Self())})
+		RegistryReplica: slices.Contains(spec.Replicas, spec.Self()), Flags: flags.Flags})
 	n.http.Handler = handler
 	go func() {
 		// gw.Listener: net/http's own errors leave as envelopes too.
@@ -177,7 +192,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 			log.Error("rond: http server failed", "err", err)
 		}
 	}()
-	if err := startOAP(n, cfg, spec.Key, handler, log); err != nil {
+	if err := startOAP(n, cfg, spec.Key, gw.FlagGuard(flagOAP, handler), log); err != nil {
 		n.close(log)
 		return err
 	}
@@ -195,7 +210,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	token.keys.metrics, token.keys.log = n.rt.Prom(), log
 	token.keys.rotated = func(key auth.MACKey) { reissueRootToken(ctx, cfg, gw, key, log) }
 	stopReloads := watchReloads(ctx, gw, policyFile, token.keys, log)
+	stopFlagReloads := watchFlags(ctx, cfg.ConfigFile, flags, gw, log)
 	<-ctx.Done()
+	stopFlagReloads()
 	stopReloads()
 	log.Info("rond: shutting down")
 	return n.close(log)
@@ -258,7 +275,7 @@ func profile(cfg Config) string {
 	return "macronode (" + cfg.DataDir + ")"
 }
 
-func start(cfg Config, spec runtime.NodeSpec, peers []peer, log *slog.Logger) (*node, error) {
+func start(cfg Config, spec runtime.NodeSpec, peers []peer, log *slog.Logger, flags *featureFlags) (*node, error) {
 	opts := pebbledisk.Options{Dir: "ron", FS: vfs.NewMem(), Log: log}
 	if cfg.DataDir != "" {
 		opts = pebbledisk.Options{Dir: filepath.Join(cfg.DataDir, "pebble"), Log: log}
@@ -269,7 +286,8 @@ func start(cfg Config, spec runtime.NodeSpec, peers []peer, log *slog.Logger) (*
 	}
 	n := &node{disk: disk}
 	metrics := runtime.NewPromMetrics(log)
-	n.rt, err = runtime.New(runtime.Config{Self: spec.Self(), NewNode: spec.NewNode, Disk: disk,
+	newNode := func(e env.Env) *corenode.Node { return flags.spec(spec).NewNode(e) } // restarts keep the flags
+	n.rt, err = runtime.New(runtime.Config{Self: spec.Self(), NewNode: newNode, Disk: disk,
 		Metrics: metrics, Logger: log, ReadyCheck: runtime.NodeReady, FailedCheck: runtime.NodeFailed})
 	if err != nil {
 		n.close(log)

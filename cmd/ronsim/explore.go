@@ -374,16 +374,21 @@ const workerGCPercent = 1600
 func cmdWorker(args []string, in io.Reader, out io.Writer) error {
 	fs := newFlagSet("worker", "")
 	swarm := fs.Bool("swarm", false, "")
+	candidates := fs.Bool("scenarios", false, "")
 	pos, err := parseInterspersed(fs, args)
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(workerGCPercent)
+	}
+	if err == nil && *candidates && len(pos) == 0 {
+		signal.Ignore(os.Interrupt)
+		return runCandidates(in, out)
+	}
 	if err != nil || len(pos) != 1 {
-		return badInput("worker: want FILE [--swarm]")
+		return badInput("worker: want FILE [--swarm], or --scenarios")
 	}
 	s, err := loadScenario(pos[0])
 	if err != nil {
 		return err
-	}
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(workerGCPercent)
 	}
 	// Ctrl-C on a terminal reaches the whole process group: the explore
 	// parent stops the sweep and prints what finished; a worker dying on
@@ -397,7 +402,11 @@ func cmdWorker(args []string, in io.Reader, out io.Writer) error {
 			return badInput("worker: bad seed line %q", sc.Text())
 		}
 		r := seedResult{Type: "seed", Seed: seed, Faults: map[string]int{}}
-		rep, err := runner.Run(s, runner.Options{Seed: seed, Swarm: *swarm, AutoVizDir: "out"})
+		opts := runner.Options{Seed: seed, Swarm: *swarm, AutoVizDir: "out"}
+		if err := applyCanary(&opts); err != nil {
+			return err
+		}
+		rep, err := runner.Run(s, opts)
 		if err != nil {
 			r.Error = err.Error()
 		} else {

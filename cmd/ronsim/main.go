@@ -28,6 +28,8 @@ Usage:
   ronsim determinism FILE... [--seeds N]
   ronsim real FILE [--seed N] [--json] [--history FILE] [--viz FILE.html] [--rond PATH] [--keep DIR]
               [--duration D] [--canary BUG] [--failpoint NAME=TERMS] [--oap-share F]
+  ronsim shrink FILE --seed N [--swarm] [--check NAME] [--budget 60s] [--workers W] -o MIN.yaml
+      reduce a failing run to a smaller scenario that still fails the same check
   ronsim help [COMMAND]     (or COMMAND --help: its flags and examples)
   ronsim --version
 
@@ -100,6 +102,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return cmdDeterminism(args[1:], stdout, stderr)
 	case "real":
 		return cmdReal(args[1:], stdout, stderr)
+	case "shrink":
+		return cmdShrink(args[1:], stdout, stderr)
 	case "worker":
 		return cmdWorker(args[1:], os.Stdin, stdout)
 	case "help", "-h", "--help":

@@ -559,3 +559,64 @@ func TestRunJSONRegistryAgreement(t *testing.T) {
 		t.Fatalf("json registry %+v, text says %d replicas agree at %d", rep.Registry, n, applied)
 	}
 }
+
+// shrink of a run that fails its RPC latency budget on every seed: the
+// faults go, the run shortens, and the minimal file fails alone.
+func TestShrinkWritesAFailingMinimalScenario(t *testing.T) {
+	failing := overlayBudgetZero(t)
+	min := filepath.Join(t.TempDir(), "min.yaml")
+	r := ronsimRun(t, "shrink", failing, "--seed", "2", "--swarm", "--workers", "2", "--budget", "60s", "-o", min)
+	expectCode(t, r, 0, "shrink")
+	for _, want := range []string{"shrunk " + failing + " seed 2 (slo fails)", "minimal  " + min, "replay   go run ./cmd/ronsim run " + min} {
+		if !strings.Contains(r.stdout, want) {
+			t.Fatalf("shrink stdout lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if !strings.Contains(r.stderr, "shrink: seed 2 fails slo") || !strings.Contains(r.stderr, "drop faults") {
+		t.Fatalf("shrink progress:\n%s", r.stderr)
+	}
+	s, err := scenario.Load(min)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Faults) != 0 || s.Seed == nil || *s.Seed != 2 || s.Swarm != nil || s.Duration >= 60*time.Second {
+		t.Fatalf("minimal scenario: %d faults, seed %v, duration %v", len(s.Faults), s.Seed, s.Duration)
+	}
+	again := ronsimRun(t, "run", min)
+	expectCode(t, again, 1, "run "+min)
+	if !strings.Contains(again.stdout, "FAIL slo") {
+		t.Fatalf("the minimal scenario does not fail slo:\n%s", again.stdout)
+	}
+	// A seed that passes has nothing to shrink.
+	r = ronsimRun(t, "shrink", "scenarios/overlay_partition.yaml", "--seed", "2", "-o", min)
+	expectCode(t, r, 2, "shrink of a passing seed")
+}
+
+// RONSIM_CANARY names a canary variant; a normal build says it ignores it
+// and runs the correct code; an unknown name is bad input.
+func TestCanaryEnvIgnoredOutsideCanaryBuilds(t *testing.T) {
+	run := func(value string) result {
+		cmd := exec.Command(ronsim, "run", "scenarios/overlay_partition.yaml")
+		cmd.Dir = repoRoot
+		cmd.Env = append(os.Environ(), "RONSIM_CANARY="+value)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		r := result{stdout: stdout.String(), stderr: stderr.String()}
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			r.code = exit.ExitCode()
+		}
+		return r
+	}
+	r := run("registry.SkipSync")
+	expectCode(t, r, 0, "run with RONSIM_CANARY in a normal build")
+	if !strings.Contains(r.stderr, "ignored: not a canary build") {
+		t.Fatalf("stderr %q", r.stderr)
+	}
+	r = run("registry.Bogus")
+	expectCode(t, r, 2, "run with an unknown RONSIM_CANARY")
+	if !strings.Contains(r.stderr, "unknown variant") {
+		t.Fatalf("stderr %q", r.stderr)
+	}
+}

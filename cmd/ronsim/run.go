@@ -61,6 +61,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	opts := runner.Options{Seed: defaultSeed(s), Swarm: *swarm, VizPath: *vizPath}
+	if err := applyCanary(&opts); err != nil {
+		return err
+	}
 	seedSet := false
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "seed" {

@@ -88,6 +88,11 @@ type Config struct {
 	RepublishInterval time.Duration // default 12h; must be shorter than ProviderTTL
 
 	ProviderRecordsMax int // default ProviderRecordsMax
+
+	// RepublishOff stops republishing provider records (the flag
+	// "republish" off; SetRepublish flips it on a running machine). First
+	// announcements, lookups and the record store go on.
+	RepublishOff bool
 }
 
 // withDefaults returns c with zero fields set to their defaults.

@@ -221,6 +221,9 @@ func (d *DHT) onRequest(in env.Request) {
 		d.ProvideAsync(body.Addr, func(r ProvideResult) { reply(r) })
 	case *Provide:
 		d.ProvideAsync(body.Addr, func(r ProvideResult) { reply(r) })
+	case SetRepublish:
+		d.cfg.RepublishOff = !body.Enabled
+		reply(body)
 	default:
 		reply(fmt.Errorf("%w: %T", ErrUnknownRequest, in.Body))
 	}

@@ -89,7 +89,9 @@ func (d *DHT) maintain() {
 		d.bootstrap()
 	}
 	d.refreshStale(now)
-	d.republish(now)
+	if !d.cfg.RepublishOff {
+		d.republish(now)
+	}
 	d.env.Metrics().Set(MetricProviderRecords, "", float64(d.store.len()))
 	d.env.Metrics().Set(MetricBucketFillRatio, "", d.table.fillRatio())
 	d.armTick()

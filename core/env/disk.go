@@ -100,6 +100,10 @@ var (
 	ErrDiskFull    = errors.New("env: disk full")
 	ErrCorruption  = errors.New("env: corruption")
 	ErrDiskInvalid = errors.New("env: invalid disk operation")
+	// ErrNewerFormat: a record carries a version newer than this build
+	// reads. It was written by a newer build: refuse it by name, never
+	// treat it as corruption (which would delete or replace it).
+	ErrNewerFormat = errors.New("env: record of a newer format")
 )
 
 // Validate checks op against the disk limits. Implementations call it and

@@ -214,7 +214,9 @@ func signSnapshot(key ed25519.PrivateKey, state []byte) []byte {
 // the state. isReplica says whether a public key belongs to a replica.
 func openSnapshot(data []byte, isReplica func(ed25519.PublicKey) bool) (*machine, error) {
 	r := wire.NewReader(data)
-	if v := r.Uint(codecVersion); v != codecVersion && r.Err() == nil {
+	if v := r.Uvarint(); v > codecVersion && r.Err() == nil {
+		return nil, fmt.Errorf("registry: snapshot version %d, this build reads %d: %w", v, codecVersion, env.ErrNewerFormat)
+	} else if v != codecVersion && r.Err() == nil {
 		return nil, fmt.Errorf("registry: snapshot version %d: %w", v, errCorrupt)
 	}
 	state := r.Bytes(SnapshotBytesMax)

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"crypto/ed25519"
+	"errors"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -135,6 +136,11 @@ func TestStateRoundTrip(t *testing.T) {
 		snap[len(snap)/2] ^= 1
 		if _, err := openSnapshot(snap, isKey); err == nil {
 			t.Fatalf("tampered snapshot accepted")
+		}
+		newer := signSnapshot(key, data)
+		newer[0] = codecVersion + 1
+		if _, err := openSnapshot(newer, isKey); !errors.Is(err, env.ErrNewerFormat) || isCorruption(err) {
+			t.Fatalf("snapshot of a newer version: %v, want env.ErrNewerFormat and not corruption", err)
 		}
 	})
 }

@@ -270,7 +270,7 @@ func (r *Registry) onScan(res env.DiskResult) {
 		return
 	}
 	if err := r.recover(); err != nil {
-		r.fail(err, true)
+		r.fail(err, !errors.Is(err, env.ErrNewerFormat))
 	}
 }
 
@@ -311,6 +311,9 @@ func (r *Registry) recover() error {
 	for _, e := range ents {
 		if e.GetIndex() > hs.GetCommit() {
 			break
+		}
+		if err := newerEntry(e); err != nil {
+			return err
 		}
 		m.apply(e.GetIndex(), e.GetTerm(), e.GetData())
 	}
@@ -375,7 +378,7 @@ func (r *Registry) pump() {
 			err = fmt.Errorf("registry: received snapshot state at %d, metadata %d: %w", m.applied, rd.Snapshot.GetMetadata().GetIndex(), errCorrupt)
 		}
 		if err != nil {
-			r.fail(err, true)
+			r.fail(err, !errors.Is(err, env.ErrNewerFormat))
 			return
 		}
 		m.sigs, m.admins = r.cfg.Signatures, r.admins
@@ -437,6 +440,10 @@ func (r *Registry) finishReady() {
 	}
 	r.sendRaft(rd.Messages)
 	for _, e := range rd.CommittedEntries {
+		if err := newerEntry(e); err != nil {
+			r.fail(err, false)
+			return
+		}
 		r.applyEntry(e)
 	}
 	r.inflight = nil

@@ -118,6 +118,10 @@ type Config struct {
 	RepairInterval time.Duration
 	StagedTTL      time.Duration // how long received chunks wait for a commit
 	SessionTTL     time.Duration // how long an idle upload session lives
+	// RepairOff stops the repair loop from starting audits (the flag
+	// "repair" off; SetRepair flips it on a running machine). Puts, gets,
+	// healing of local corruption and announcements go on.
+	RepairOff bool
 
 	// Deliberate bugs for the canary tests; honoured only in builds with
 	// the canary tag (see bugs_canary.go).

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/proto/wire"
 )
@@ -113,7 +114,9 @@ func DecodeManifest(b []byte) (Manifest, error) {
 		return m, fmt.Errorf("%w: %d bytes exceed %d", ErrBadManifest, len(b), ManifestBytesMax)
 	}
 	r := wire.NewReader(b)
-	if v := r.Uvarint(); r.Err() == nil && v != manifestVersion {
+	if v := r.Uvarint(); r.Err() == nil && v > manifestVersion {
+		return m, fmt.Errorf("%w: version %d, this build reads %d: %w", ErrBadManifest, v, manifestVersion, env.ErrNewerFormat)
+	} else if r.Err() == nil && v != manifestVersion {
 		return m, fmt.Errorf("%w: version %d", ErrBadManifest, v)
 	}
 	m.Size = r.Uint(StreamObjectBytesMax)

@@ -25,6 +25,9 @@ const (
 	ReasonBadChunk   = "bad_chunk"
 	ReasonOverload   = "overload"
 	ReasonRecovering = "recovering"
+	// ReasonNewerFormat: a stored manifest written by a newer build,
+	// kept on disk for it and not indexed.
+	ReasonNewerFormat = "newer_format"
 )
 
 // ReplicationLagBuckets spans a fast put (milliseconds) to a repair that

@@ -74,6 +74,13 @@ func (s *Storage) recoverManifest(kv env.KV) {
 	if err == nil {
 		err = m.checkFor(addr)
 	}
+	if errors.Is(err, env.ErrNewerFormat) {
+		// A newer build wrote it: keep it for that build (a downgrade
+		// must not delete what an upgrade wrote) and refuse it by name.
+		s.reject(ReasonNewerFormat)
+		s.env.Log().Error("storage: manifest of a newer format; not served by this build", "addr", addr.Short(), "err", err)
+		return
+	}
 	if err != nil {
 		if errors.Is(err, env.ErrCorruption) || errors.Is(err, ErrBadManifest) {
 			s.corruption()

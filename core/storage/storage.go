@@ -174,6 +174,9 @@ func (s *Storage) onRequest(in env.Request) {
 		s.onDelete(in.ID, body.Addr)
 	case *Delete:
 		s.onDelete(in.ID, body.Addr)
+	case SetRepair:
+		s.cfg.RepairOff = !body.Enabled
+		s.env.Reply(in.ID, body)
 	default:
 		s.onStreamRequest(in)
 	}

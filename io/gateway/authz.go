@@ -19,7 +19,7 @@ const ReasonMissingToken = "missing_token"
 // Content-Length) before the body is read or a budget is charged.
 var routeOps = map[string]auth.Op{
 	"put_object": auth.OpWrite, "delete_object": auth.OpDelete, "claim_name": auth.OpName, "set_name": auth.OpName,
-	"audit": auth.OpAdmin, "revoke_token": auth.OpAdmin,
+	"audit": auth.OpAdmin, "revoke_token": auth.OpAdmin, "admin_flags": auth.OpAdmin,
 }
 
 // enter runs everything a request passes before its handler: the token
@@ -75,19 +75,19 @@ func (g *Gateway) identify(req *request, write bool, route string) (*apiError, s
 			return &apiError{status: http.StatusUnauthorized, code: CodeUnauthorized, reason: ReasonMissingToken,
 				message: "a write needs Authorization: Bearer <token>"}, ShedTokenDenied
 		}
-		return nil, ""
+		return g.anonymousRead()
 	}
 	if g.cfg.Verifier == nil {
 		if write {
 			return &apiError{status: http.StatusUnauthorized, code: CodeUnauthorized, reason: string(auth.ReasonUnknownKey),
 				message: "this node has no capability keys; writes are disabled"}, ShedTokenDenied
 		}
-		return nil, ""
+		return g.anonymousRead()
 	}
 	if !write {
 		v := g.verify(text, auth.Request{Op: auth.OpRead})
 		if admission.NotValidNow(v.Reason) {
-			return nil, ""
+			return g.anonymousRead()
 		}
 		req.tenant, req.token, req.tokenID = v.Token.Tenant, text, v.Token.ID().String()
 		return nil, ""

@@ -108,6 +108,9 @@ type Config struct {
 	// MemoryInUse measures the memory the budget counts (nil: the live
 	// heap after the last GC).
 	MemoryInUse func() uint64
+	// Flags are the node's feature flags (admin_flags.go); nil: every
+	// flag on and POST /admin/flags answers 501.
+	Flags FlagSwitch
 }
 
 // Gateway is the HTTP API of one node (ARCHITECTURE 5.7). It is an http.Handler.
@@ -177,6 +180,7 @@ func (g *Gateway) routes() {
 	g.handle("GET /audit", "audit", classWrite, g.auditLog) // needs an admin token: admitted as a write
 	// POST /tokens/revoke needs an admin token too: admitted as a write.
 	g.handle("POST /tokens/revoke", "revoke_token", classWrite, g.revokeToken)
+	g.handle("POST /admin/flags", "admin_flags", classWrite, g.setFlags) // admin token: admin_flags.go
 	g.handle("GET /healthz", "healthz", classOps, g.healthz)
 	g.handle("GET /readyz", "readyz", classOps, g.readyz)
 	g.handle("GET /version", "version", classOps, g.version)

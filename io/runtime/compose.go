@@ -40,6 +40,10 @@ type NodeSpec struct {
 	// RevocationPullInterval is registry.Config.RevocationPullInterval: how
 	// often a non-replica pulls revocations (0: never, so it enforces none).
 	RevocationPullInterval time.Duration
+	// RepairOff and RepublishOff are the flags repair and republish off
+	// (storage.Config.RepairOff, dht.Config.RepublishOff). rond builds
+	// every NewNode, restarts included, with the flags' current state.
+	RepairOff, RepublishOff bool
 }
 
 // Self is the node id of Key.
@@ -67,8 +71,8 @@ func (s NodeSpec) Describe() stack.Description {
 	return stack.Description{
 		Key: s.Key, Peers: peers, Replicas: s.Replicas,
 		Registry: registry.Config{AdminKeys: s.AdminKeys, RevocationPullInterval: s.RevocationPullInterval, Bug: registryBug()},
-		DHT:      dht.Config{Bootstrap: peers},
-		Storage:  storage.Config{Replicas: r, WriteQuorum: w, ObjectBytes: s.ObjectBytes},
+		DHT:      dht.Config{Bootstrap: peers, RepublishOff: s.RepublishOff},
+		Storage:  storage.Config{Replicas: r, WriteQuorum: w, ObjectBytes: s.ObjectBytes, RepairOff: s.RepairOff},
 	}
 }
 

@@ -2,6 +2,7 @@ package real
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
@@ -207,6 +208,53 @@ func (n *node) signalGroup(sig syscall.Signal) error {
 		return fmt.Errorf("real: %s is not running", n.name)
 	}
 	return syscall.Kill(-n.cmd.Process.Pid, sig)
+}
+
+// waitStopped polls /proc until every thread of the node's process is in
+// the stopped state ('T'), within ExitDeadline.
+func (n *node) waitStopped() error {
+	n.mu.Lock()
+	cmd := n.cmd
+	n.mu.Unlock()
+	if cmd == nil {
+		return fmt.Errorf("real: %s is not running", n.name)
+	}
+	deadline := time.Now().Add(ExitDeadline)
+	for {
+		stopped, err := allThreadsStopped(cmd.Process.Pid)
+		if err != nil || stopped {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("real: %s not stopped %v after SIGSTOP", n.name, ExitDeadline)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// allThreadsStopped reports whether every thread of pid is stopped, from
+// the state field of /proc/PID/task/TID/stat (after the parenthesised
+// command name, which may itself hold spaces or parentheses).
+func allThreadsStopped(pid int) (bool, error) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return false, fmt.Errorf("real: reading %s: %w", dir, err)
+	}
+	for _, task := range tasks {
+		stat, err := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+		if err != nil {
+			return false, nil // a thread that just exited: look again
+		}
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 || i+2 >= len(stat) {
+			return false, fmt.Errorf("real: malformed %s/%s/stat", dir, task.Name())
+		}
+		if state := stat[i+2]; state != 'T' && state != 't' {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // kill sends SIGKILL to the process group (no shutdown path runs) and

@@ -440,6 +440,14 @@ func (t *timeline) pause(i int, stop bool) error {
 	if err := n.signalGroup(sig); err != nil {
 		return err
 	}
+	if stop {
+		// kill(2) returns before every thread has stopped: a request sent
+		// at once could still be served. The pause is in force only when
+		// the kernel reports each thread stopped.
+		if err := n.waitStopped(); err != nil {
+			return err
+		}
+	}
 	n.mu.Lock()
 	n.paused = stop
 	n.mu.Unlock()

@@ -30,15 +30,16 @@ func TestCanary(t *testing.T) {
 		name string
 		bug  registry.Bug
 		file string
+		kind string
 	}{
 		// An isolated old leader answers the clients that picked it from
 		// its own, stale state.
-		{"LocalResolve", registry.Bug{LocalResolve: true}, "testdata/canary_stale_leader.yaml"},
+		{"LocalResolve", registry.Bug{LocalResolve: true}, "testdata/canary_stale_leader.yaml", "partition (isolate)"},
 		// An isolated old leader acknowledges sets the next term discards.
-		{"AckBeforeCommit", registry.Bug{AckBeforeCommit: true}, "testdata/canary_stale_leader.yaml"},
+		{"AckBeforeCommit", registry.Bug{AckBeforeCommit: true}, "testdata/canary_stale_leader.yaml", "partition (isolate)"},
 		// Every replica loses its unsynced writes at once: without the sync
 		// before the acknowledgement, acknowledged writes go with them.
-		{"SkipSync", registry.Bug{SkipSync: true}, "testdata/canary_power_loss.yaml"},
+		{"SkipSync", registry.Bug{SkipSync: true}, "testdata/canary_power_loss.yaml", "lost unsynced write"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -47,6 +48,9 @@ func TestCanary(t *testing.T) {
 				t.Fatal(err)
 			}
 			seed, failed := firstCaught(t, s, c.bug)
+			check, _, _ := strings.Cut(failed, ":")
+			canaryRows = append(canaryRows, canaryRow{variant: "registry." + c.name, layer: "registry", kind: c.kind, check: check, seeds: seed,
+				without: fmt.Sprintf("correct registry passes 1..%d", seed)})
 			if seed == 0 {
 				t.Fatalf("%s not caught over seeds 1..%d of %s", c.name, CanarySeedsMax, c.file)
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/ron-network/ron/sim"
 	"github.com/ron-network/ron/sim/check"
 	"github.com/ron-network/ron/sim/scenario"
+	"github.com/ron-network/ron/sim/workload"
 	"github.com/ron-network/ron/specs/namespec"
 )
 
@@ -27,7 +28,11 @@ const ConvergeStep = 100 * time.Millisecond
 func (r *run) checks(rep *Report) []CheckResult {
 	var out []CheckResult
 	add := func(c check.Result) { out = append(out, CheckResult{Name: c.Name, OK: c.OK, Detail: c.Detail}) }
+	skip := func(name string) bool { return r.opts.OnlyCheck != "" && name != r.opts.OnlyCheck }
 	for _, c := range r.scn.Checks {
+		if skip(c.Name) {
+			continue
+		}
 		switch c.Name {
 		case scenario.CheckSessions:
 			add(r.checkSessions(c.Within))
@@ -60,8 +65,17 @@ func (r *run) checks(rep *Report) []CheckResult {
 			add(check.Result{Name: c.Name, Detail: "runner: no implementation for check " + c.Name})
 		}
 	}
-	if r.registry != nil {
+	if r.registry != nil && !skip("stale_reads") {
 		add(check.StaleReads(r.registry.History()))
+	}
+	if effects := r.effects(); len(effects) > 0 && !skip("faults_bit") {
+		rep.FaultEffects = effects
+		add(checkFaultsBit(effects))
+	}
+	if r.registry != nil && !skip("availability") {
+		add(check.Availability(r.registry.History(), r.faults.lastEnd, func(op *workload.Op) bool {
+			return r.replicaFailed(op.Node)
+		}))
 	}
 	return out
 }
@@ -179,8 +193,8 @@ func (r *run) registryStats() *RegistryStats {
 	for _, op := range h.Ops {
 		if op.Unknown() {
 			st.OpsUnknown++
-		} else if ok, _ := op.Output["ok"].(bool); ok || op.Output["found"] != nil {
-			st.OpsOK++
+		} else if ok, _ := op.Output["ok"].(bool); ok || (op.Output["found"] != nil && op.Output["error"] == nil) {
+			st.OpsOK++ // a resolve that failed is not ok, whatever it found
 		}
 	}
 	if d := r.scn.Duration.Seconds(); d > 0 {

@@ -133,7 +133,9 @@ func (c *cluster) describe(i int, key ed25519.PrivateKey) stack.Description {
 		Replicas: StorageReplicas, WriteQuorum: StorageWriteQuorum,
 		BugServeUnverified: c.opts.StorageBug == StorageBugServeUnverified,
 		BugAckBeforeSync:   c.opts.StorageBug == StorageBugAckBeforeSync,
+		RepairOff:          c.opts.RepairOff,
 	}
+	d.DHT.RepublishOff = c.opts.RepublishOff
 	// Clusters small enough for a full overlay mesh place content by
 	// static membership (announcing through the DHT when it runs); larger
 	// ones place through the DHT.

@@ -60,6 +60,8 @@ type faultState struct {
 	disksDirty, clocksDirty []bool
 	// cutsApplied is true while the world holds cuts made by sync.
 	cutsApplied bool
+	// effects measures what each window did (effects.go).
+	effects effectTracker
 }
 
 type cutWindow struct {
@@ -86,7 +88,7 @@ type clockWindow struct {
 func newFaultState(r *run) *faultState {
 	n := r.scn.Nodes.Count
 	return &faultState{
-		r: r, rand: r.w.Rand("faults"), isolated: -1,
+		r: r, rand: r.w.Rand("faults"), isolated: -1, effects: effectTracker{w: r.w},
 		disks: make([][]diskWindow, n), clocks: make([][]clockWindow, n),
 		disksDirty: make([]bool, n), clocksDirty: make([]bool, n),
 	}
@@ -149,8 +151,9 @@ func (f *faultState) open(fault *scenario.Fault) {
 	w, end := f.r.w, fault.At+fault.For
 	switch fault.Kind {
 	case scenario.KindPartition:
-		id := f.openCut(f.cutOf(fault.Partition))
-		f.edgeAt(end, true, func() { f.closeCut(id) })
+		apply, label := f.cutOf(fault.Partition)
+		id, measured := f.openCut(apply), f.effects.cut(label)
+		f.edgeAt(end, true, func() { measured(); f.closeCut(id) })
 	case scenario.KindCrash:
 		i := f.resolve(fault.Crash.Target)
 		if w.Up(i) {
@@ -160,19 +163,22 @@ func (f *faultState) open(fault *scenario.Fault) {
 			}
 		}
 	case scenario.KindPause:
-		w.Pause(f.resolve(fault.Pause.Target), fault.For)
+		i := f.resolve(fault.Pause.Target)
+		measured := f.effects.pause(i)
+		w.Pause(i, fault.For)
+		f.edgeAt(end, true, measured)
 	case scenario.KindClock:
 		i := f.resolve(fault.Clock.Node)
-		id := f.openClock(i, fault.Clock.Offset, fault.Clock.Drift)
-		f.edgeAt(end, true, func() { f.closeClock(i, id) })
+		id, measured := f.openClock(i, fault.Clock.Offset, fault.Clock.Drift), f.effects.clock(i)
+		f.edgeAt(end, true, func() { measured(); f.closeClock(i, id) })
 	case scenario.KindDisk:
 		for _, i := range f.diskNodes(fault.Disk.Node) {
-			id := f.openDisk(i, fault.Disk)
-			f.edgeAt(end, true, func() { f.closeDisk(i, id) })
+			id, measured := f.openDisk(i, fault.Disk), f.effects.disk(i, fault.Disk)
+			f.edgeAt(end, true, func() { measured(); f.closeDisk(i, id) })
 		}
 	case scenario.KindNetwork:
-		id := f.openNetwork(fault.Network)
-		f.edgeAt(end, true, func() { f.closeNetwork(id) })
+		id, measured := f.openNetwork(fault.Network), f.effects.network(fault.Network)
+		f.edgeAt(end, true, func() { measured(); f.closeNetwork(id) })
 	default:
 		panic("runner: unknown fault kind " + fault.Kind)
 	}
@@ -189,24 +195,27 @@ func (f *faultState) diskNodes(target string) []int {
 	return nodes
 }
 
-// cutOf resolves a partition's targets now and returns the cut it makes.
-func (f *faultState) cutOf(p *scenario.Partition) func(w *sim.World) {
+// cutOf resolves a partition's targets now and returns the cut it makes
+// and a label for the fault effects.
+func (f *faultState) cutOf(p *scenario.Partition) (func(w *sim.World), string) {
 	switch {
 	case p.Isolate != "":
 		i := f.resolve(p.Isolate)
-		return func(w *sim.World) { w.Isolate(i) }
+		return func(w *sim.World) { w.Isolate(i) }, "isolate " + nodeName(i)
 	case p.OneWay != nil:
 		from, to := f.resolveAll(p.OneWay.From), f.resolveAll(p.OneWay.To)
-		return func(w *sim.World) { w.CutOneWay(from, to) }
+		return func(w *sim.World) { w.CutOneWay(from, to) }, fmt.Sprintf("one-way %v -/-> %v", nodeNames(from), nodeNames(to))
 	case p.Bridge != nil:
 		left, right, via := f.resolveAll(p.Bridge.Left), f.resolveAll(p.Bridge.Right), f.resolve(p.Bridge.Via)
-		return func(w *sim.World) { w.Bridge(left, right, via) }
+		return func(w *sim.World) { w.Bridge(left, right, via) }, fmt.Sprintf("bridge %v | %v via %s", nodeNames(left), nodeNames(right), nodeName(via))
 	}
 	groups := make([][]int, len(p.Groups))
+	var labels []string
 	for k, g := range p.Groups {
 		groups[k] = f.resolveAll(g)
+		labels = append(labels, fmt.Sprint(nodeNames(groups[k])))
 	}
-	return func(w *sim.World) { w.Partition(groups...) }
+	return func(w *sim.World) { w.Partition(groups...) }, "split " + strings.Join(labels, " | ")
 }
 
 func (f *faultState) restart(i int) {
@@ -284,8 +293,8 @@ func (f *faultState) randomPartition(rf *scenario.RandomFaults) {
 		return
 	}
 	f.isolated = i
-	id := f.openCut(func(w *sim.World) { w.Isolate(i) })
-	f.edgeAt(w.Now()+rf.PartitionFor, true, func() { f.closeCut(id); f.isolated = -1 })
+	id, measured := f.openCut(func(w *sim.World) { w.Isolate(i) }), f.effects.cut("isolate "+nodeName(i))
+	f.edgeAt(w.Now()+rf.PartitionFor, true, func() { measured(); f.closeCut(id); f.isolated = -1 })
 }
 
 // overlapsTimelinePartition reports whether a cut starting now for d

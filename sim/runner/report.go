@@ -55,6 +55,7 @@ type Report struct {
 	Events          uint64             `json:"events"`
 	EventsPerSecond float64            `json:"events_per_second"`
 	Faults          []FaultReport      `json:"faults"`
+	FaultEffects    []FaultEffect      `json:"fault_effects,omitempty"`
 	Checks          []CheckResult      `json:"checks"`
 	OK              bool               `json:"ok"`
 	SLO             map[string]Summary `json:"slo"`
@@ -109,6 +110,7 @@ func (r *Report) WriteText(w io.Writer) {
 	for _, f := range r.Faults {
 		fmt.Fprintf(w, "  %8.3fs  %-10s %s\n", f.AtSeconds, f.Kind, f.Detail)
 	}
+	r.writeFaultEffects(w)
 	if r.Registry != nil {
 		g := r.Registry
 		fmt.Fprintf(w, "registry   %d ops (%d ok, %d unknown outcome), %.1f ops/sim-s, commit p50 %s p99 %s, lincheck %s in %.3fs over %d names\n",
@@ -207,4 +209,22 @@ func seconds(v float64) string {
 		return fmt.Sprintf("%.2fms", v*1e3)
 	}
 	return fmt.Sprintf("%.2fs", v)
+}
+
+// writeFaultEffects lists what each fault window did (see effects.go).
+func (r *Report) writeFaultEffects(w io.Writer) {
+	if len(r.FaultEffects) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "effects    (what each fault window did; * = had to show an effect)")
+	for _, e := range r.FaultEffects {
+		mark := " "
+		if e.Required {
+			mark = "*"
+			if !e.Bit {
+				mark = "!"
+			}
+		}
+		fmt.Fprintf(w, "  %s %7.3fs..%7.3fs  %-9s %-24s %s\n", mark, e.StartSeconds, e.EndSeconds, e.Kind, e.Target, e.Effect)
+	}
 }

@@ -37,6 +37,17 @@ type Options struct {
 	// StorageBug selects a deliberately wrong storage machine (canary builds
 	// only; normal builds ignore it, see core/storage).
 	StorageBug StorageBug
+	// SimBug selects a deliberately wrong simulator (canary builds only;
+	// normal builds ignore it, see sim/bugs.go).
+	SimBug sim.Bug
+	// OnlyCheck, when set, runs that check alone (a node panic is still
+	// reported): shrink candidates need one verdict, and the others (a
+	// failing linearizability search above all) can cost far more.
+	OnlyCheck string
+	// RepairOff and RepublishOff run every node with the flag repair or
+	// republish off (storage.Config.RepairOff, dht.Config.RepublishOff), as
+	// rond's kill switch would: the checks must pass all the same.
+	RepairOff, RepublishOff bool
 }
 
 // run is the state of one run.
@@ -82,6 +93,7 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 		Trace:         opts.Trace,
 		RecordDigests: opts.RecordDigests,
 		Invariants:    true,
+		Bug:           opts.SimBug,
 	})
 	defer r.w.Close()
 	r.cluster.bind(r.w)

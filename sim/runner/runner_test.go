@@ -82,8 +82,9 @@ func TestReportFieldsFilledAndStable(t *testing.T) {
 			t.Errorf("check %+v", c)
 		}
 	}
-	if !slices.Equal(names, []string{"sessions", "slo"}) || !a.OK {
-		t.Fatalf("checks %v ok %v, want sessions and slo passing", names, a.OK)
+	// The scenario's checks, then the one every run with faults gets.
+	if !slices.Equal(names, []string{"sessions", "slo", "faults_bit"}) || !a.OK {
+		t.Fatalf("checks %v ok %v, want sessions, slo and faults_bit passing", names, a.OK)
 	}
 	if a.Replay != runner.ReplayCommand(s.Source, 3, false) {
 		t.Fatalf("replay %q", a.Replay)

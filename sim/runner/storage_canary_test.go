@@ -25,13 +25,14 @@ func TestStorageCanary(t *testing.T) {
 		bug   StorageBug
 		file  string
 		check string
+		kind  string
 	}{
 		// The repository's churn scenario: n4's disk flips bits on reads
 		// for 8s; served unverified, the bits reach a client.
-		{StorageBugServeUnverified, "../../scenarios/content_churn.yaml", "integrity"},
+		{StorageBugServeUnverified, "../../scenarios/content_churn.yaml", "integrity", "read corruption"},
 		// Every node crashes at once: objects acknowledged before their
 		// replicas synced are gone after the restart.
-		{StorageBugAckBeforeSync, "testdata/canary_content_power_loss.yaml", "durability"},
+		{StorageBugAckBeforeSync, "testdata/canary_content_power_loss.yaml", "durability", "lost unsynced write"},
 	}
 	for _, c := range cases {
 		t.Run(c.bug.String(), func(t *testing.T) {
@@ -40,6 +41,8 @@ func TestStorageCanary(t *testing.T) {
 				t.Fatal(err)
 			}
 			seed, failed, verdict := firstStorageCaught(t, s, c.bug, c.check)
+			canaryRows = append(canaryRows, canaryRow{variant: "storage." + c.bug.String(), layer: "storage", kind: c.kind, check: c.check, seeds: seed,
+				without: fmt.Sprintf("correct store passes 1..%d", seed)})
 			if seed == 0 {
 				t.Fatalf("%s not caught by %s over seeds 1..%d of %s", c.bug, c.check, CanarySeedsMax, c.file)
 			}

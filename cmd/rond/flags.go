@@ -1,0 +1,258 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ron-network/ron/core/audit"
+	"github.com/ron-network/ron/core/dht"
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/storage"
+	"github.com/ron-network/ron/io/gateway"
+	"github.com/ron-network/ron/io/runtime"
+)
+
+// Feature flags: named switches over the node's risky paths, all on by
+// default. The config file's flags map sets them at start and on every
+// reload of the file (SIGHUP, or a change on disk); POST /admin/flags
+// flips them on a live node until the next reload or restart. Each is a
+// kill switch that leaves the node correct when off:
+//
+//	repair           the storage repair loop (storage.SetRepair): puts and
+//	                 verified gets go on, only restoring R after a loss waits
+//	republish        provider republishing (dht.SetRepublish): records
+//	                 expire after their TTL instead of being renewed
+//	oap              the OAP/1 client endpoint: every request answers 503
+//	anonymous_reads  reads without a valid token: 401
+//
+// repair and republish live in core machines: they reach them as config
+// when the node is built (runtime.NodeSpec, restarts included) and as a
+// request when flipped.
+const (
+	flagRepair         = "repair"
+	flagRepublish      = "republish"
+	flagOAP            = "oap"
+	flagAnonymousReads = gateway.FlagAnonymousReads
+)
+
+// flagNames lists every flag, sorted.
+var flagNames = []string{flagAnonymousReads, flagOAP, flagRepair, flagRepublish}
+
+// metricFeatureFlag is 1 for a flag that is on, 0 for one that is off.
+const metricFeatureFlag = "feature_flag_enabled"
+
+var _ = env.Declare(env.MetricDef{Name: metricFeatureFlag, Kind: env.Gauge,
+	Help: "1 when the feature flag is on, 0 when it is switched off.", Label: "flag", LabelValues: flagNames})
+
+// flagApplyTimeout bounds applying one flag to the machines.
+const flagApplyTimeout = 5 * time.Second
+
+// unknownFlag is the error for a name that is not a flag, naming the
+// nearest one.
+func unknownFlag(name string) error {
+	hint := "flags: " + strings.Join(flagNames, ", ")
+	if near := nearestKey(name, flagNames); near != "" {
+		hint = fmt.Sprintf("did you mean %q?", near)
+	}
+	return fmt.Errorf("%w %q (%s)", gateway.ErrUnknownFlag, name, hint)
+}
+
+// checkFlags validates the config file's flags map.
+func checkFlags(flags map[string]bool) error {
+	for _, name := range slices.Sorted(maps.Keys(flags)) {
+		if !slices.Contains(flagNames, name) {
+			return badSetting("flags", "%v", unknownFlag(name))
+		}
+	}
+	return nil
+}
+
+// featureFlags is the node's flag set; it implements gateway.FlagSwitch.
+// Sets are serialised by setMu; on guards the map, which HTTP goroutines
+// and the node loop (NewNode at a restart) read.
+type featureFlags struct {
+	setMu   sync.Mutex
+	mu      sync.Mutex
+	on      map[string]bool
+	apply   func(ctx context.Context, name string, on bool) error // nil: nothing to apply
+	metrics env.Metrics                                           // nil: not exported
+	log     *slog.Logger
+}
+
+var _ gateway.FlagSwitch = (*featureFlags)(nil)
+
+// newFeatureFlags starts with every flag on, then the config's values.
+func newFeatureFlags(config map[string]bool, log *slog.Logger) *featureFlags {
+	f := &featureFlags{on: map[string]bool{}, log: log}
+	for _, name := range flagNames {
+		f.on[name] = true
+	}
+	maps.Copy(f.on, config)
+	return f
+}
+
+// export starts exporting the gauge to m.
+func (f *featureFlags) export(m env.Metrics) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.metrics = m
+	for name, on := range f.on {
+		f.gauge(name, on)
+	}
+}
+
+func (f *featureFlags) gauge(name string, on bool) {
+	if f.metrics == nil {
+		return
+	}
+	v := 0.0
+	if on {
+		v = 1
+	}
+	f.metrics.Set(metricFeatureFlag, name, v)
+}
+
+func (f *featureFlags) Enabled(name string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	on, known := f.on[name]
+	return on || !known
+}
+
+func (f *featureFlags) Flags() map[string]bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.on)
+}
+
+// Set switches name on or off and applies it to the machines; when that
+// fails the flag is put back and the error returned.
+func (f *featureFlags) Set(ctx context.Context, name string, on bool) error {
+	if !slices.Contains(flagNames, name) {
+		return unknownFlag(name)
+	}
+	f.setMu.Lock()
+	defer f.setMu.Unlock()
+	old := f.store(name, on)
+	if f.apply != nil {
+		ctx, cancel := context.WithTimeout(ctx, flagApplyTimeout)
+		defer cancel()
+		if err := f.apply(ctx, name, on); err != nil {
+			f.store(name, old)
+			return err
+		}
+	}
+	if old != on && f.log != nil {
+		f.log.Warn("rond: feature flag switched", "flag", name, "on", on)
+	}
+	return nil
+}
+
+// store sets the flag and its gauge and returns the state before.
+func (f *featureFlags) store(name string, on bool) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	old := f.on[name]
+	f.on[name] = on
+	f.gauge(name, on)
+	return old
+}
+
+// spec returns spec with the machine flags' current state: rond's NewNode,
+// so a node rebuilt after a panic keeps them.
+func (f *featureFlags) spec(spec runtime.NodeSpec) runtime.NodeSpec {
+	spec.RepairOff = !f.Enabled(flagRepair)
+	spec.RepublishOff = !f.Enabled(flagRepublish)
+	return spec
+}
+
+// applyToNode is featureFlags.apply for a running node: the machine flags
+// become requests to their machines; the others need nothing.
+func applyToNode(rt *runtime.Runtime) func(ctx context.Context, name string, on bool) error {
+	return func(ctx context.Context, name string, on bool) error {
+		var err error
+		switch name {
+		case flagRepair:
+			_, err = rt.Call(ctx, "storage", storage.SetRepair{Enabled: on})
+		case flagRepublish:
+			_, err = rt.Call(ctx, "dht", dht.SetRepublish{Enabled: on})
+		}
+		return err
+	}
+}
+
+// flagPollInterval is how often watchFlags looks at the config file;
+// a change applies within it (the policy's bound is the same).
+const flagPollInterval = time.Second
+
+// watchFlags reloads the flags of the config file at path when its bytes
+// change and on SIGHUP, until the returned stop is called. An invalid
+// file is logged and changes nothing; each flip is logged and audited.
+// path "" watches nothing.
+func watchFlags(ctx context.Context, path string, f *featureFlags, gw *gateway.Gateway, log *slog.Logger) func() {
+	if path == "" {
+		return func() {}
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	last, _ := os.ReadFile(path)
+	go func() {
+		tick := time.NewTicker(flagPollInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				data, err := os.ReadFile(path)
+				if err != nil || bytes.Equal(data, last) {
+					continue
+				}
+				last = data
+			case <-hup:
+			}
+			reloadFlags(ctx, path, f, gw, log)
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+	}
+}
+
+// reloadFlags applies the flags the config file names, in name order;
+// flags it does not name keep their state.
+func reloadFlags(ctx context.Context, path string, f *featureFlags, gw *gateway.Gateway, log *slog.Logger) {
+	cfg := defaults()
+	err := readConfigFile(path, &cfg)
+	if err == nil {
+		err = checkFlags(cfg.Flags)
+	}
+	if err != nil {
+		log.Error("rond: config file not reloaded; the flags stay as they are", "file", path, "err", err)
+		return
+	}
+	before := f.Flags()
+	for _, name := range slices.Sorted(maps.Keys(cfg.Flags)) {
+		on := cfg.Flags[name]
+		if err := f.Set(ctx, name, on); err != nil {
+			log.Error("rond: flag not applied from the config file", "flag", name, "on", on, "err", err)
+			continue
+		}
+		if before[name] != on {
+			_ = gw.Audit(ctx, audit.Event{Kind: audit.KindPolicyChange, Actor: "rond", Subject: "flag:" + name,
+				Detail: fmt.Sprintf("%s: %t -> %t (reloaded from %s)", name, before[name], on, path)})
+		}
+	}
+}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/io/datadir"
+	"github.com/ron-network/ron/io/keyfile"
+)
+
+const migrateUsage = `Usage:
+  rond migrate --data-dir DIR --to N [--dry-run] [--node-key FILE]
+
+Moves a stopped node's data dir to format N, up or down, one format at a
+time. Each step commits atomically: a crash leaves the old format or the
+new one, and running the command again finishes the job. rond never
+migrates on its own: a data dir of an older format is opened as is, and one
+of a newer format is refused.
+
+Formats:
+  0  the data dir of builds before the format record (no FORMAT file)
+  1  0 plus the format record FORMAT (format, the build that wrote it,
+     the node id)
+
+Examples:
+  rond migrate --data-dir /var/lib/ron --to 1 --dry-run
+  rond migrate --data-dir /var/lib/ron --to 1
+  rond migrate --data-dir /var/lib/ron --to 0   # before going back to an older build
+`
+
+// migrateCmd runs rond migrate: 0 done, 1 failed, 2 bad arguments.
+func migrateCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("rond migrate", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	dir := fs.String("data-dir", "", "the data `DIR` to migrate (the node must be stopped)")
+	to := fs.Int("to", -1, "the target format `N`")
+	dry := fs.Bool("dry-run", false, "print the plan, change nothing")
+	nodeKeyPath := fs.String("node-key", "", "the node key `FILE` when it is not DIR/node.key (names the node in the record)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, migrateUsage)
+			return 0
+		}
+		fmt.Fprintf(stderr, "rond: migrate: %v (run 'rond migrate --help')\n", err)
+		return 2
+	}
+	if *dir == "" || *to < 0 || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "rond: migrate: want --data-dir DIR --to N (run 'rond migrate --help')")
+		return 2
+	}
+	from, isNew, err := datadir.Check(*dir, versionLine())
+	if err != nil {
+		fmt.Fprintln(stderr, "rond: migrate:", err)
+		return 1
+	}
+	if isNew {
+		fmt.Fprintf(stderr, "rond: migrate: %s holds no store: nothing to migrate\n", *dir)
+		return 1
+	}
+	plan, err := datadir.Plan(from, uint32(*to))
+	if err != nil {
+		fmt.Fprintln(stderr, "rond: migrate:", err)
+		return 1
+	}
+	if *dry {
+		fmt.Fprintf(stdout, "%s: format %d -> %d (dry run, nothing changed)\n", *dir, from, *to)
+		for _, p := range plan {
+			fmt.Fprintf(stdout, "  would run: %s\n", p)
+		}
+		return 0
+	}
+	id, err := migrateNodeID(*dir, *nodeKeyPath)
+	if err != nil {
+		fmt.Fprintln(stderr, "rond: migrate:", err)
+		return 1
+	}
+	ran, err := datadir.Migrate(*dir, uint32(*to), datadir.MigrateOptions{Binary: versionLine(), NodeID: id})
+	for _, p := range ran {
+		fmt.Fprintf(stdout, "  ran: %s\n", p)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "rond: migrate:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: format %d -> %d\n", *dir, from, *to)
+	return 0
+}
+
+// migrateNodeID reads the node key (never creates one) to name the node in
+// the record; "" when the key is elsewhere and --node-key is not given.
+func migrateNodeID(dir, path string) (string, error) {
+	if path == "" {
+		path = filepath.Join(dir, "node.key")
+	}
+	seed, err := keyfile.Read(path, ed25519.SeedSize)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	pub := ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
+	return proto.NodeIDFromPublicKey(pub).String(), nil
+}
+
+// checkDataDir runs before rond touches the data dir: it refuses a newer
+// format (one line, exit 2) and says what a format 0 dir lacks. It
+// returns whether the dir is new, for stampDataDir.
+func checkDataDir(cfg Config, log *slog.Logger) (bool, error) {
+	if cfg.DataDir == "" {
+		return false, nil
+	}
+	format, isNew, err := datadir.Check(cfg.DataDir, versionLine())
+	if err != nil {
+		return false, &configError{msg: "rond: " + err.Error()}
+	}
+	if !isNew && format < datadir.FormatCurrent {
+		log.Warn("rond: data dir of an older format, opened as is; add the format record with rond migrate (an older build can still open it until then)",
+			"data_dir", cfg.DataDir, "format", format, "current", datadir.FormatCurrent,
+			"run", fmt.Sprintf("rond migrate --data-dir %s --to %d", cfg.DataDir, datadir.FormatCurrent))
+	}
+	return isNew, nil
+}
+
+// stampDataDir gives a new data dir its record and checks that an existing
+// record names this node.
+func stampDataDir(cfg Config, isNew bool, self proto.NodeID) error {
+	if cfg.DataDir == "" {
+		return nil
+	}
+	if err := datadir.Stamp(cfg.DataDir, isNew, self.String(), versionLine()); err != nil {
+		return &configError{msg: "rond: " + err.Error()}
+	}
+	return nil
+}

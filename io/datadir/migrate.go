@@ -1,0 +1,127 @@
+package datadir
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// ErrInUse: a running rond holds the store; migrations need it stopped.
+var ErrInUse = errors.New("datadir: data dir in use")
+
+// lockStore takes the store's own lock (the one pebble holds while rond
+// runs), so that a migration never runs under a live node. A dir without
+// a store has nothing to lock.
+func lockStore(dir string) (func(), error) {
+	store := filepath.Join(dir, StoreName)
+	if _, err := os.Stat(store); errors.Is(err, fs.ErrNotExist) {
+		return func() {}, nil
+	}
+	lock, err := vfs.Default.Lock(filepath.Join(store, "LOCK"))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s is locked (is rond running on it? stop it first): %v", ErrInUse, store, err)
+	}
+	return func() { _ = lock.Close() }, nil
+}
+
+// Migration moves a directory from format To-1 to To (Up) and back (Down).
+// Both do their work beside the live data and commit with the record, so
+// that a crash before the commit leaves the old format and a crash after
+// it the new one; both are idempotent, so running them again after a
+// crash finishes the job.
+type Migration struct {
+	To   uint32
+	What string // one line for --dry-run and the log
+	Up   func(dir string, rec Record, step Step) error
+	Down func(dir string, rec Record, step Step) error
+}
+
+// Migrations lists every migration, Migrations[i].To == i+1.
+var Migrations = []Migration{
+	{
+		To:   1,
+		What: "add the format record FORMAT (format 0 is a data dir without one)",
+		Up: func(dir string, rec Record, step Step) error {
+			return writeSteps(dir, rec, "up1", step)
+		},
+		Down: func(dir string, _ Record, step Step) error {
+			return remove(dir, "down1", step)
+		},
+	},
+}
+
+// PlanStep is one migration of a plan, in the order it runs.
+type PlanStep struct {
+	From, To uint32
+	What     string
+}
+
+func (p PlanStep) String() string {
+	verb := "up"
+	if p.To < p.From {
+		verb = "down"
+	}
+	return fmt.Sprintf("%s %d -> %d: %s", verb, p.From, p.To, p.What)
+}
+
+// Plan lists the migrations that take a directory from format from to
+// format to, one format at a time.
+func Plan(from, to uint32) ([]PlanStep, error) {
+	if to > FormatCurrent || from > FormatCurrent {
+		return nil, fmt.Errorf("%w: this build knows formats 0 to %d; asked %d -> %d", ErrNewer, FormatCurrent, from, to)
+	}
+	var plan []PlanStep
+	for v := from; v < to; v++ {
+		plan = append(plan, PlanStep{From: v, To: v + 1, What: Migrations[v].What})
+	}
+	for v := from; v > to; v-- {
+		plan = append(plan, PlanStep{From: v, To: v - 1, What: "undo: " + Migrations[v-1].What})
+	}
+	return plan, nil
+}
+
+// MigrateOptions: Binary and NodeID fill the records a migration writes;
+// Step (may be nil) is called before each effect, after FailpointKill.
+type MigrateOptions struct {
+	Binary string
+	NodeID string
+	Step   Step
+}
+
+// Migrate runs the plan from dir's format to format to and returns the
+// steps it ran. The directory is checked first: a newer format than this
+// build knows is refused.
+func Migrate(dir string, to uint32, opts MigrateOptions) ([]PlanStep, error) {
+	from, isNew, err := Check(dir, opts.Binary)
+	if err != nil {
+		return nil, err
+	}
+	if isNew {
+		return nil, fmt.Errorf("datadir: %s holds no store (%s) and no format record: nothing to migrate", dir, StoreName)
+	}
+	plan, err := Plan(from, to)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := lockStore(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	for i, p := range plan {
+		rec := Record{Format: p.To, WrittenBy: opts.Binary, NodeID: opts.NodeID}
+		if p.To > p.From {
+			err = Migrations[p.From].Up(dir, rec, opts.Step)
+		} else {
+			err = Migrations[p.To].Down(dir, rec, opts.Step)
+		}
+		if err != nil {
+			return plan[:i], fmt.Errorf("datadir: migration %s: %w", p, err)
+		}
+	}
+	return plan, nil
+}

@@ -1,0 +1,6 @@
+//go:build canary
+
+package sim
+
+// simCanary is true in canary builds: Config.Bug is honoured.
+const simCanary = true
