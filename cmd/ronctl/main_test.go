@@ -69,8 +69,8 @@ func startNodeWithID(t *testing.T) (string, string, proto.NodeID) {
 		if !rt.Ready() {
 			continue
 		}
-		res, err := rt.Call(context.Background(), registry.ServiceName, registry.Resolve{Name: "warmup"})
-		if err == nil && res.(registry.Result).Err == nil {
+		_, err := runtime.Call(context.Background(), rt, registry.Resolve{Name: "warmup"})
+		if err == nil {
 			break
 		}
 	}

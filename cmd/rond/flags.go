@@ -183,9 +183,9 @@ func applyToNode(rt *runtime.Runtime) func(ctx context.Context, name string, on 
 		var err error
 		switch name {
 		case flagRepair:
-			_, err = rt.Call(ctx, "storage", storage.SetRepair{Enabled: on})
+			_, err = runtime.Call(ctx, rt, storage.SetRepair{Enabled: on})
 		case flagRepublish:
-			_, err = rt.Call(ctx, "dht", dht.SetRepublish{Enabled: on})
+			_, err = runtime.Call(ctx, rt, dht.SetRepublish{Enabled: on})
 		}
 		return err
 	}

@@ -9,10 +9,12 @@ const ServiceName = "dht"
 func (FindNode) Service() string      { return ServiceName }
 func (FindProviders) Service() string { return ServiceName }
 func (Provide) Service() string       { return ServiceName }
+func (SetRepublish) Service() string  { return ServiceName }
 
 func (FindNode) Answer(LookupResult)         {}
 func (FindProviders) Answer(ProvidersResult) {}
 func (Provide) Answer(ProvideResult)         {}
+func (SetRepublish) Answer(SetRepublish)     {} // the machine replies with the request
 
 // Results carry their error (node.Failure).
 func (r LookupResult) Failure() error    { return r.Err }
@@ -23,5 +25,6 @@ var (
 	_ node.Call[LookupResult]    = FindNode{}
 	_ node.Call[ProvidersResult] = FindProviders{}
 	_ node.Call[ProvideResult]   = Provide{}
+	_ node.Call[SetRepublish]    = SetRepublish{}
 	_ node.Failure               = LookupResult{}
 )

@@ -16,6 +16,7 @@ func (PutCommit) Service() string   { return ServiceName }
 func (PutAbort) Service() string    { return ServiceName }
 func (GetManifest) Service() string { return ServiceName }
 func (GetChunk) Service() string    { return ServiceName }
+func (SetRepair) Service() string   { return ServiceName }
 
 func (Put) Answer(PutResult)              {}
 func (Get) Answer(GetResult)              {}
@@ -27,6 +28,7 @@ func (PutCommit) Answer(PutResult)        {}
 func (PutAbort) Answer(PutAbortResult)    {}
 func (GetManifest) Answer(ManifestResult) {}
 func (GetChunk) Answer(GetResult)         {}
+func (SetRepair) Answer(SetRepair)        {} // the machine replies with the request
 
 // Results carry their error (node.Failure).
 func (r PutResult) Failure() error      { return r.Err }
@@ -49,5 +51,6 @@ var (
 	_ node.Call[PutAbortResult] = PutAbort{}
 	_ node.Call[ManifestResult] = GetManifest{}
 	_ node.Call[GetResult]      = GetChunk{}
+	_ node.Call[SetRepair]      = SetRepair{}
 	_ node.Failure              = PutResult{}
 )

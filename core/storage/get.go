@@ -172,7 +172,7 @@ func (s *Storage) startChunks(g *getOp, man Manifest) {
 }
 
 func (s *Storage) pumpGet(g *getOp) {
-	for !g.finished && g.next <= g.last && g.next-g.first-(len(g.parts)-g.pending) < GetWindowMax {
+	for !g.finished && g.next <= g.last && g.inflight() < GetWindowMax {
 		i := g.next
 		g.next++
 		s.getChunk(g, i)

@@ -74,3 +74,66 @@ func (s *Storage) checkPuts() {
 		}
 	}
 }
+
+// PendingGets describes every get this node assembles, in id order: its
+// object and range, and where it stands (looking for the manifest, and
+// from whom, or reading chunks: how many arrived and how many are in
+// flight). Like PendingPuts it is for people, not parsers.
+func (s *Storage) PendingGets() []string {
+	ids := make([]uint64, 0, len(s.gets))
+	// map order ok: sorted below
+	for id := range s.gets {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, s.gets[id].describe())
+	}
+	return out
+}
+
+func (g *getOp) describe() string {
+	kind := "get"
+	if g.manifestOnly {
+		kind = "manifest get"
+	}
+	return fmt.Sprintf("%s %d %s [%d+%d]: %s", kind, g.id, g.addr.Short(), g.offset, g.length, g.stage())
+}
+
+// stage names where a get stands.
+func (g *getOp) stage() string {
+	if g.parts == nil {
+		return fmt.Sprintf("finding the manifest: %d of %d candidates asked, dht asked %t, a candidate timed out %t",
+			g.candNext, len(g.cands), g.askedDHT, g.timedOut)
+	}
+	return fmt.Sprintf("reading chunks %d..%d: %d arrived, %d in flight, %d not started",
+		g.first, g.last, len(g.parts)-g.pending, g.inflight(), g.last+1-g.next)
+}
+
+// inflight is the number of chunk reads started and not yet arrived.
+func (g *getOp) inflight() int {
+	return g.next - g.first - (len(g.parts) - g.pending)
+}
+
+// checkGets walks the gets: each is filed under its id and unfinished, has
+// asked no more candidates than it knows, and once reading chunks keeps
+// its cursor inside the range and its reads within GetWindowMax.
+func (s *Storage) checkGets() {
+	// map order ok: every entry is checked, nothing is output
+	for id, g := range s.gets {
+		if g.id != id || g.finished || g.candNext > len(g.cands) {
+			panic(fmt.Sprintf("storage: inconsistent get: %s", g.describe()))
+		}
+		if g.parts == nil {
+			continue
+		}
+		if g.manifestOnly || g.next < g.first || g.next > g.last+1 || g.pending < 0 || g.pending > len(g.parts) ||
+			len(g.parts) != g.last-g.first+1 {
+			panic(fmt.Sprintf("storage: get cursor out of its range: %s", g.describe()))
+		}
+		if n := g.inflight(); n < 0 || n > GetWindowMax {
+			panic(fmt.Sprintf("storage: get window %d: %s", n, g.describe()))
+		}
+	}
+}

@@ -293,4 +293,5 @@ func (s *Storage) CheckInvariants() {
 	}
 	s.index.check(invariants.Enabled)
 	s.checkPuts()
+	s.checkGets()
 }

@@ -435,3 +435,33 @@ func TestPendingPutsSayWhereAPutIsStuck(t *testing.T) {
 		t.Fatalf("after the deadline: %q", pending)
 	}
 }
+
+// TestPendingGetsSayWhereAGetIsStuck: with every replica cut off, a get
+// from the one node outside the placement waits for a manifest, and
+// PendingGets says so; once the get ends it is no longer listed.
+func TestPendingGetsSayWhereAGetIsStuck(t *testing.T) {
+	c := newCluster(t, 4, 23, smallChunks)
+	data := randomData(23, 3*ChunkBytesMin)
+	addr := proto.AddrOf(data)
+	placed := c.placed(addr, 3)
+	if res := c.put(placed[0], data, false); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	reader := c.notPlaced(addr, 3)[0]
+	for _, i := range placed {
+		c.cut[c.nodes[i].id] = true
+	}
+	c.applyNet()
+	c.c.Request(reader, ServiceName, Get{Addr: addr})
+	c.advance(100 * time.Millisecond)
+	pending := c.nodes[reader].st.PendingGets()
+	t.Logf("%q", pending)
+	if len(pending) != 1 || !strings.Contains(pending[0], "get") || !strings.Contains(pending[0], addr.Short()) ||
+		!strings.Contains(pending[0], "finding the manifest: 1 of 3 candidates asked") {
+		t.Fatalf("pending gets: %q", pending)
+	}
+	c.advance(time.Minute)
+	if pending := c.nodes[reader].st.PendingGets(); len(pending) != 0 {
+		t.Fatalf("after the deadline: %q", pending)
+	}
+}

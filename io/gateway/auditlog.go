@@ -14,6 +14,7 @@ import (
 	"github.com/ron-network/ron/core/audit"
 	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/io/runtime"
 )
 
 // Audit from the gateway. The gateway runs outside the node loop, so it
@@ -46,14 +47,7 @@ var _ = env.Declare(env.MetricDef{Name: MetricAuditFailures, Kind: env.Counter,
 func (g *Gateway) Audit(ctx context.Context, e audit.Event) error {
 	ctx, cancel := context.WithTimeout(ctx, AuditCallTimeout)
 	defer cancel()
-	resp, err := g.cfg.Backend.Call(ctx, "audit", audit.Append{Event: e})
-	if err == nil {
-		if res, ok := resp.(audit.AppendResult); !ok {
-			err = fmt.Errorf("gateway: audit answered %T", resp)
-		} else {
-			err = res.Err
-		}
-	}
+	_, err := runtime.Call(ctx, g.cfg.Backend, audit.Append{Event: e})
 	if err != nil {
 		g.cfg.Metrics.Add(MetricAuditFailures, "error", 1)
 		g.log.Warn("gateway: audit record not appended", "kind", e.Kind.String(), "err", err)
@@ -174,13 +168,9 @@ func (g *Gateway) auditLog(req *request) *apiError {
 	if e := g.authorize(req, auth.OpAdmin, AuditResource, 0); e != nil {
 		return e
 	}
-	resp, err := g.call(req, "audit", audit.HeadQuery{})
+	head, err := call(g, req, audit.HeadQuery{})
 	if err != nil {
 		return mapError(err, false)
-	}
-	head, ok := resp.(audit.HeadStatus)
-	if !ok {
-		return errorf(http.StatusInternalServerError, CodeInternal, "audit answered %T", resp)
 	}
 	page, e := g.auditPage(req, 1)
 	if e != nil {
@@ -215,13 +205,11 @@ func (g *Gateway) auditLog(req *request) *apiError {
 }
 
 func (g *Gateway) auditPage(req *request, from uint64) (audit.RecordsPage, *apiError) {
-	resp, err := g.call(req, "audit", audit.ReadRecords{From: from, Limit: AuditPageRecords})
-	if err != nil {
+	// A page that carries an unreadable record's error is still a page:
+	// auditLog streams the records before it.
+	page, err := call(g, req, audit.ReadRecords{From: from, Limit: AuditPageRecords})
+	if err != nil && page.Err == nil {
 		return audit.RecordsPage{}, mapError(err, false)
-	}
-	page, ok := resp.(audit.RecordsPage)
-	if !ok {
-		return audit.RecordsPage{}, errorf(http.StatusInternalServerError, CodeInternal, "audit answered %T", resp)
 	}
 	return page, nil
 }

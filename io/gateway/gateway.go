@@ -19,7 +19,9 @@ import (
 	"github.com/ron-network/ron/core/admission"
 	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/node"
 	"github.com/ron-network/ron/core/storage"
+	"github.com/ron-network/ron/io/runtime"
 )
 
 // Metric names (ARCHITECTURE section 8).
@@ -335,11 +337,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.mux.ServeHTTP(g.limitBody(w, r), r)
 }
 
-// call runs one request on the node with the gateway's timeout.
-func (g *Gateway) call(req *request, service string, body any) (any, error) {
+// call runs one typed request on the node with the gateway's timeout
+// (runtime.Call: the request names its service, a result's own error is
+// returned as the error, alongside the result).
+func call[Res any](g *Gateway, req *request, body node.Call[Res]) (Res, error) {
 	ctx, cancel := context.WithTimeout(req.r.Context(), g.cfg.CallTimeout)
 	defer cancel()
-	return g.cfg.Backend.Call(ctx, service, body)
+	return runtime.Call(ctx, g.cfg.Backend, body)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

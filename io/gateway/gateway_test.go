@@ -104,8 +104,8 @@ func (f *fixture) waitReady() {
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		if f.do("GET", "/readyz", nil, nil).StatusCode == 200 {
-			res, err := f.rt.Call(context.Background(), registry.ServiceName, registry.Resolve{Name: "warmup"})
-			if err == nil && res.(registry.Result).Err == nil {
+			_, err := runtime.Call(context.Background(), f.rt, registry.Resolve{Name: "warmup"})
+			if err == nil {
 				return
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/ron-network/ron/core/audit"
 	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/dht"
+	"github.com/ron-network/ron/core/node"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/registry"
 )
@@ -48,18 +49,12 @@ func nameParam(req *request) (string, *apiError) {
 	return name, nil
 }
 
-func (g *Gateway) registryCall(req *request, body any, write bool) (registry.Record, *apiError) {
-	resp, err := g.call(req, registry.ServiceName, body)
+func (g *Gateway) registryCall(req *request, body node.Call[registry.Result], write bool) (registry.Record, *apiError) {
+	res, err := call(g, req, body)
 	if err != nil {
-		return registry.Record{}, mapError(err, write)
-	}
-	res, ok := resp.(registry.Result)
-	if !ok {
-		return registry.Record{}, errorf(http.StatusInternalServerError, CodeInternal, "registry answered %T", resp)
-	}
-	if res.Err != nil {
-		// The record goes along: a stale seq carries the name's state.
-		return res.Record, mapError(res.Err, write)
+		// The record goes along (zero when the call itself failed): a
+		// stale seq carries the name's state.
+		return res.Record, mapError(err, write)
 	}
 	return res.Record, nil
 }
@@ -97,7 +92,7 @@ func (g *Gateway) resolve(req *request) (string, registry.Record, *apiError) {
 	if e != nil {
 		return "", registry.Record{}, e
 	}
-	var body any = registry.Resolve{Name: name}
+	var body node.Call[registry.Result] = registry.Resolve{Name: name}
 	if req.r.URL.Query().Get("stale") == "1" {
 		// A local read of this node's applied state, neither linearizable
 		// nor forwarded: what the registry replicas hold, one at a time
@@ -242,17 +237,11 @@ func (g *Gateway) providers(req *request) *apiError {
 	if err != nil {
 		return errorf(http.StatusBadRequest, CodeBadAddress, "%v", err)
 	}
-	resp, err := g.call(req, "dht", dht.FindProviders{Addr: addr})
-	if err != nil {
-		return mapError(err, false)
-	}
-	res, ok := resp.(dht.ProvidersResult)
-	if !ok {
-		return errorf(http.StatusInternalServerError, CodeInternal, "dht answered %T", resp)
-	}
+	// A lookup that found providers answers them even if it also failed.
+	res, err := call(g, req, dht.FindProviders{Addr: addr})
 	if len(res.Providers) == 0 {
-		if res.Err != nil && !errors.Is(res.Err, dht.ErrNoContacts) {
-			return mapError(res.Err, false)
+		if err != nil && !errors.Is(err, dht.ErrNoContacts) {
+			return mapError(err, false)
 		}
 		return errorf(http.StatusNotFound, CodeNotFound, "no providers known for %s", addr)
 	}

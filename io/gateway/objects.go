@@ -24,17 +24,10 @@ func (g *Gateway) deleteObject(req *request) *apiError {
 	if e := g.authorize(req, auth.OpDelete, addr.String(), 0); e != nil {
 		return e
 	}
-	resp, err := g.call(req, "storage", storage.Delete{Addr: addr})
+	_, err = call(g, req, storage.Delete{Addr: addr})
 	g.edge.remove(addr) // after the storage call, so that no read refills it; even on error
 	if err != nil {
 		return mapError(err, true)
-	}
-	res, ok := resp.(storage.DeleteResult)
-	if !ok {
-		return errorf(http.StatusInternalServerError, CodeInternal, "storage answered %T", resp)
-	}
-	if res.Err != nil {
-		return mapError(res.Err, true)
 	}
 	g.auditRequest(req, audit.KindDelete, addr.String(), "")
 	req.w.WriteHeader(http.StatusNoContent)
@@ -133,16 +126,9 @@ func (g *Gateway) read(req *request, addr proto.Addr, offset, length uint64) ([]
 	if hit {
 		return data, size, nil
 	}
-	resp, err := g.call(req, "storage", storage.Get{Addr: addr, Offset: offset, Length: length})
+	res, err := call(g, req, storage.Get{Addr: addr, Offset: offset, Length: length})
 	if err != nil {
 		return nil, 0, mapError(err, false)
-	}
-	res, ok := resp.(storage.GetResult)
-	if !ok {
-		return nil, 0, errorf(http.StatusInternalServerError, CodeInternal, "storage answered %T", resp)
-	}
-	if res.Err != nil {
-		return nil, 0, mapError(res.Err, false)
 	}
 	g.fillCached(addr, offset, length, res, generation)
 	return res.Data, res.Size, nil

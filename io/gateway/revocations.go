@@ -231,14 +231,7 @@ func (g *Gateway) revokeToken(req *request) *apiError {
 }
 
 func (g *Gateway) commitRevoke(req *request, rev registry.Revoke) *apiError {
-	resp, err := g.call(req, registry.ServiceName, rev)
-	if err == nil {
-		res, ok := resp.(registry.Result)
-		if !ok {
-			return errorf(http.StatusInternalServerError, CodeInternal, "registry answered %T", resp)
-		}
-		err = res.Err
-	}
+	_, err := call(g, req, rev)
 	switch {
 	case err == nil:
 		return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/ron-network/ron/core/edgecache"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/storage"
+	"github.com/ron-network/ron/io/runtime"
 )
 
 // Streaming limits (see "Streaming bodies" in doc.go).
@@ -63,14 +64,10 @@ func (g *Gateway) putObject(req *request) *apiError {
 	// storage.SessionsMax slots until SessionTTL. Detached from the
 	// request, the reply always arrives and the deferred abort frees it.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(req.r.Context()), g.cfg.CallTimeout)
-	resp, err := g.cfg.Backend.Call(ctx, "storage", storage.PutBegin{Pin: true})
+	begun, err := runtime.Call(ctx, g.cfg.Backend, storage.PutBegin{Pin: true})
 	cancel()
 	if err != nil {
 		return mapError(err, true)
-	}
-	begun, ok := resp.(storage.PutBeginResult)
-	if !ok || begun.Err != nil {
-		return storageError(resp, begun.Err, true)
 	}
 	committed := false
 	defer func() {
@@ -86,13 +83,9 @@ func (g *Gateway) putObject(req *request) *apiError {
 		return e
 	}
 	committed = true // from here the outcome belongs to storage
-	resp, err = g.call(req, "storage", storage.PutCommit{Session: begun.Session, Addr: addr, Size: size})
+	res, err := call(g, req, storage.PutCommit{Session: begun.Session, Addr: addr, Size: size})
 	if err != nil {
 		return mapError(err, true)
-	}
-	res, ok := resp.(storage.PutResult)
-	if !ok || res.Err != nil {
-		return storageError(resp, res.Err, true)
 	}
 	req.w.Header().Set("Location", "/o/"+res.Addr.String())
 	req.w.Header().Set("ETag", etag(res.Addr))
@@ -210,13 +203,8 @@ func fill(r io.Reader, b []byte) (int, error) {
 }
 
 func (g *Gateway) putChunk(req *request, session uint64, data []byte) *apiError {
-	resp, err := g.call(req, "storage", storage.PutChunk{Session: session, Data: data})
-	if err != nil {
+	if _, err := call(g, req, storage.PutChunk{Session: session, Data: data}); err != nil {
 		return mapError(err, true)
-	}
-	res, ok := resp.(storage.PutChunkResult)
-	if !ok || res.Err != nil {
-		return storageError(resp, res.Err, true)
 	}
 	return nil
 }
@@ -227,15 +215,7 @@ func (g *Gateway) putChunk(req *request, session uint64, data []byte) *apiError 
 func (g *Gateway) abortSession(session uint64) {
 	ctx, cancel := context.WithTimeout(context.Background(), abortTimeout)
 	defer cancel()
-	_, _ = g.cfg.Backend.Call(ctx, "storage", storage.PutAbort{Session: session})
-}
-
-// storageError maps a reply of the wrong type or carrying err.
-func storageError(resp any, err error, write bool) *apiError {
-	if err != nil {
-		return mapError(err, write)
-	}
-	return errorf(http.StatusInternalServerError, CodeInternal, "storage answered %T", resp)
+	_, _ = runtime.Call(ctx, g.cfg.Backend, storage.PutAbort{Session: session})
 }
 
 // writeObject answers with bytes [start, start+length) of addr (size
@@ -270,13 +250,9 @@ func (g *Gateway) writeObject(req *request, addr proto.Addr, status int, start, 
 
 // manifest asks storage for the manifest of addr.
 func (g *Gateway) manifest(req *request, addr proto.Addr) (storage.Manifest, *apiError) {
-	resp, err := g.call(req, "storage", storage.GetManifest{Addr: addr})
+	res, err := call(g, req, storage.GetManifest{Addr: addr})
 	if err != nil {
 		return storage.Manifest{}, mapError(err, false)
-	}
-	res, ok := resp.(storage.ManifestResult)
-	if !ok || res.Err != nil {
-		return storage.Manifest{}, storageError(resp, res.Err, false)
 	}
 	return res.Manifest, nil
 }
@@ -374,15 +350,10 @@ func (f *chunkFetcher) fetch(p piece, out chan<- fetched) {
 	}
 	ctx, cancel := context.WithTimeout(f.ctx, f.g.cfg.CallTimeout)
 	defer cancel()
-	resp, err := f.g.cfg.Backend.Call(ctx, "storage", storage.GetChunk{Addr: f.addr, Chunk: c})
-	if err != nil {
-		out <- fetched{err: mapError(err, false)}
-		return
-	}
-	res, ok := resp.(storage.GetResult)
+	res, err := runtime.Call(ctx, f.g.cfg.Backend, storage.GetChunk{Addr: f.addr, Chunk: c})
 	switch {
-	case !ok || res.Err != nil:
-		out <- fetched{err: storageError(resp, res.Err, false)}
+	case err != nil:
+		out <- fetched{err: mapError(err, false)}
 	case uint32(len(res.Data)) != c.Size:
 		out <- fetched{err: errorf(http.StatusBadGateway, CodeInternal, "chunk %s: %d bytes, want %d", c.Addr.Short(), len(res.Data), c.Size)}
 	default:
@@ -456,16 +427,12 @@ func (g *Gateway) getWhole(req *request, addr proto.Addr) *apiError {
 		writeBody(req, http.StatusOK, data)
 		return nil
 	}
-	resp, err := g.call(req, "storage", storage.Get{Addr: addr, SizeMax: g.wholeReadBytesMax()})
-	if err != nil {
-		return mapError(err, false)
-	}
-	res, ok := resp.(storage.GetResult)
-	if ok && errors.Is(res.Err, storage.ErrTooLarge) && res.Size > 0 {
+	res, err := call(g, req, storage.Get{Addr: addr, SizeMax: g.wholeReadBytesMax()})
+	if errors.Is(err, storage.ErrTooLarge) && res.Size > 0 {
 		return g.writeObject(req, addr, http.StatusOK, 0, res.Size, res.Size)
 	}
-	if !ok || res.Err != nil {
-		return storageError(resp, res.Err, false)
+	if err != nil {
+		return mapError(err, false)
 	}
 	g.fillCached(addr, 0, 0, res, generation)
 	writeBody(req, http.StatusOK, res.Data)

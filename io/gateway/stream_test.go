@@ -226,9 +226,9 @@ func TestStreamTruncatedUploadLeavesNothing(t *testing.T) {
 	}
 	for _, n := range []int64{size, sent} {
 		addr := streamtest.Addr(3, n)
-		res, err := f.rt.Call(context.Background(), "storage", storage.Has{Addr: addr})
-		if has, ok := res.(storage.HasResult); err != nil || !ok || has.Local {
-			t.Fatalf("prefix of %d bytes is stored: %+v %v", n, res, err)
+		has, err := ronruntime.Call(context.Background(), f.rt, storage.Has{Addr: addr})
+		if err != nil || has.Local {
+			t.Fatalf("prefix of %d bytes is stored: %+v %v", n, has, err)
 		}
 		if r := f.do("GET", "/o/"+addr.String(), nil, nil); r.StatusCode != http.StatusNotFound {
 			t.Fatalf("GET of a truncated upload: %d", r.StatusCode)

@@ -157,8 +157,8 @@ func (n *node) waitReady() {
 		if r.StatusCode != 200 {
 			return false
 		}
-		res, err := n.rt.Call(context.Background(), registry.ServiceName, registry.Resolve{Name: "warmup"})
-		return err == nil && res.(registry.Result).Err == nil
+		_, err = runtime.Call(context.Background(), n.rt, registry.Resolve{Name: "warmup"})
+		return err == nil
 	})
 }
 

@@ -145,8 +145,8 @@ func (f *fixture) waitReady() {
 		rec := httptest.NewRecorder()
 		f.gw.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 		if rec.Code == http.StatusOK {
-			res, err := f.rt.Call(context.Background(), registry.ServiceName, registry.Resolve{Name: "warmup"})
-			if err == nil && res.(registry.Result).Err == nil {
+			_, err := runtime.Call(context.Background(), f.rt, registry.Resolve{Name: "warmup"})
+			if err == nil {
 				return
 			}
 		}
