@@ -169,7 +169,7 @@ func (n *node) start(bin string) error {
 	cmd.Env = append(cmd.Env, n.failpointEnv()...)
 	cmd.Env = append(cmd.Env, "GO_FAILPOINTS_HTTP="+n.fpAddr)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	fmt.Fprintf(n.logFile, "--- ronsim real: start %d: %s\n", n.starts+1, strings.Join(args, " "))
+	fmt.Fprintf(n.logFile, "--- ronsim real: start %d: %s %s\n", n.starts+1, bin, strings.Join(args, " "))
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("real: start %s: %w", n.name, err)
 	}
