@@ -14,7 +14,7 @@ PKGS     := ./...
 
 .PHONY: all build run demo test test-unit test-invariants lint vet fmt-check determinism sim sim-ci lincheck lincheck-ci canary fuzz bench bench-go bench-node scale clean
 .PHONY: image cluster-up cluster-down cluster-test
-.PHONY: real real-ci real-canary
+.PHONY: real real-ci real-canary real-upgrade
 .PHONY: gates tools sbom vulncheck fuzz-cover fuzz-grow budgets budgets-update spin apidiff
 
 all: build
@@ -140,6 +140,18 @@ real:
 		d=out/real/$$(basename $$f .yaml)-seed$$s; rm -rf $$d; \
 		./bin/ronsim real $$f --seed $$s --rond bin/rond --keep $$d || exit 1; \
 	done; done
+
+## real-upgrade: a rolling upgrade (scenarios/rolling_upgrade.yaml) from the
+## build of commit OLD (default 7c1bb87, the last build before the data dir
+## format record) to this tree's, against real processes. Not in make test.
+OLD ?= 7c1bb87
+real-upgrade:
+	$(GO) build -o bin/ ./cmd/rond ./cmd/ronsim
+	rm -rf out/real-upgrade && mkdir -p out/real-upgrade
+	git worktree add --detach out/real-upgrade/old-src $(OLD)
+	cd out/real-upgrade/old-src && $(GO) build -o ../rond-old ./cmd/rond; \
+		rc=$$?; cd - >/dev/null; git worktree remove --force out/real-upgrade/old-src; exit $$rc
+	./bin/ronsim real scenarios/rolling_upgrade.yaml --rond-old out/real-upgrade/rond-old --rond bin/rond --keep out/real-upgrade/run
 
 ## real-canary: canary builds of rond (local_resolve, ack_before_commit)
 ## must be caught by ronsim real within 3 runs of scenarios/real_canary.yaml,

@@ -50,7 +50,7 @@ Examples:
 Exit status: 0 every seed passed, 1 a seed failed, 2 bad input.
 `,
 	"real": `Usage: ronsim real FILE [--seed N] [--json] [--history FILE] [--viz FILE.html] [--rond PATH] [--tags T] [--keep DIR]
-                   [--duration D] [--canary BUG] [--failpoint NAME=TERMS] [--oap-share F]
+                   [--duration D] [--canary BUG] [--failpoint NAME=TERMS] [--oap-share F] [--rond-old PATH]
 
 Runs the same scenario file against real rond processes on loopback
 (faults applied for real), records the client history and checks it with
@@ -68,6 +68,8 @@ Examples:
       a soak: the faults repeat, each node's memory is sampled
   ronsim real scenarios/real_canary.yaml --canary local_resolve
       a canary build of rond with a wrong registry: the checks must fail
+  ronsim real scenarios/rolling_upgrade.yaml --rond-old old/rond --rond bin/rond
+      nodes start on old/rond; upgrade faults migrate and restart them on bin/rond
   ronsim real scenarios/real_smoke.yaml --oap-share 0.5
       half the clients speak OAP/1 instead of HTTP
 

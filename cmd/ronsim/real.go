@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/io/datadir"
 	"github.com/ron-network/ron/io/oapgate"
 	"github.com/ron-network/ron/sim/real"
 	"github.com/ron-network/ron/sim/runner"
@@ -27,6 +28,7 @@ func cmdReal(args []string, stdout, stderr io.Writer) error {
 	historyPath := fs.String("history", "", "write the client history as JSON lines to FILE")
 	vizPath := fs.String("viz", "", "write the porcupine visualisation (HTML) to FILE")
 	rond := fs.String("rond", "", "rond binary to run (default: go build ./cmd/rond of this tree)")
+	rondOld := fs.String("rond-old", "", "rond binary every node starts on; upgrade faults move a node to --rond, downgrade faults back")
 	tags := fs.String("tags", "", "build tags for the rond it builds (e.g. canary)")
 	keep := fs.String("keep", "", "keep data dirs, node logs and the history in DIR")
 	soak := fs.Duration("duration", 0, "soak: repeat the scenario's faults and keep the workload going for this long, sampling each node's memory (a leak fails the run)")
@@ -52,7 +54,7 @@ func cmdReal(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opts := real.Options{Seed: defaultSeed(s), Rond: *rond, BuildTags: *tags, VizPath: *vizPath, KeepDir: *keep, Soak: *soak, Failpoints: failpoints, Progress: stderr}
+	opts := real.Options{Seed: defaultSeed(s), Rond: *rond, RondOld: *rondOld, FormatNew: datadir.FormatCurrent, BuildTags: *tags, VizPath: *vizPath, KeepDir: *keep, Soak: *soak, Failpoints: failpoints, Progress: stderr}
 	if *oapShare < 0 || *oapShare > 1 {
 		return badInput("--oap-share %g: want a share between 0 and 1", *oapShare)
 	}

@@ -77,6 +77,11 @@ type node struct {
 	logFile *os.File
 	// failpoints in force (name -> terms), reapplied at every start.
 	failpoints map[string]string
+	// bin is the binary the node runs (the old one until an upgrade) and
+	// oldFormat its data dir's format after the first start, which a
+	// downgrade migrates back to; the timeline goroutine owns both.
+	bin       string
+	oldFormat uint32
 }
 
 // newNode makes a data dir holding a fresh node key derived from rand, so
@@ -130,6 +135,17 @@ func freeTCPAddr() (string, error) {
 
 func (n *node) url() string { return "http://" + n.http }
 
+func (n *node) tokenFile() string { return filepath.Join(n.dataDir, "root.token") }
+
+// startArgs are the flags of every start.
+func (n *node) startArgs() []string {
+	return append([]string{"--data-dir", n.dataDir, "--http-addr", n.http, "--quic-addr", n.quic,
+		"--oap-addr", n.oap, "--root-token-file", n.tokenFile(), "--log-level", "debug",
+		// No edge cache: the simulator's nodes have none, and cached reads
+		// would never meet a disk fault.
+		"--edge-cache-bytes", "0"}, n.args...)
+}
+
 // start runs the process in its own process group (so a kill reaches
 // every child) with a parent-death signal (so it never outlives ronsim).
 func (n *node) start(bin string) error {
@@ -145,20 +161,15 @@ func (n *node) start(bin string) error {
 		}
 		n.logFile = f
 	}
-	tokenFile := filepath.Join(n.dataDir, "root.token")
-	_ = os.Remove(tokenFile)
-	args := append([]string{"--data-dir", n.dataDir, "--http-addr", n.http, "--quic-addr", n.quic,
-		"--oap-addr", n.oap, "--root-token-file", tokenFile, "--log-level", "debug",
-		// No edge cache: the simulator's nodes have none, and cached reads
-		// would never meet a disk fault.
-		"--edge-cache-bytes", "0"}, n.args...)
+	_ = os.Remove(n.tokenFile())
+	args := n.startArgs()
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = n.logFile, n.logFile
 	cmd.Env = append(os.Environ(), n.env...)
 	cmd.Env = append(cmd.Env, n.failpointEnv()...)
 	cmd.Env = append(cmd.Env, "GO_FAILPOINTS_HTTP="+n.fpAddr)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	fmt.Fprintf(n.logFile, "--- ronsim real: start %d: %s\n", n.starts+1, strings.Join(args, " "))
+	fmt.Fprintf(n.logFile, "--- ronsim real: start %d: %s %s\n", n.starts+1, bin, strings.Join(args, " "))
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("real: start %s: %w", n.name, err)
 	}
@@ -351,7 +362,10 @@ func (n *node) leaderTerm() (uint64, error) {
 
 // cluster is the scenario's nodes with a relay on every directed link.
 type cluster struct {
-	bin      string
+	bin       string
+	old       string // the binary nodes start on (--rond-old; bin without it)
+	formatNew uint32 // the format an upgrade migrates to
+
 	nodes    []*node
 	replicas int
 	net      *netState
@@ -401,8 +415,14 @@ func newCluster(bin, workDir string, nodes, replicas int, base scenario.Network,
 
 // startAll starts every node and waits for each to be ready.
 func (c *cluster) startAll() error {
+	if c.old == "" {
+		c.old = c.bin
+	} else if err := checkFlags(c.old, c.nodes[0].startArgs()); err != nil {
+		return err
+	}
 	for _, n := range c.nodes {
-		if err := n.start(c.bin); err != nil {
+		n.bin = c.old
+		if err := n.start(n.bin); err != nil {
 			return err
 		}
 	}
@@ -410,6 +430,11 @@ func (c *cluster) startAll() error {
 		if err := n.waitStarted(); err != nil {
 			return err
 		}
+		format, err := readFormat(n.dataDir)
+		if err != nil {
+			return err
+		}
+		n.oldFormat = format
 	}
 	return nil
 }

@@ -158,6 +158,10 @@ func (t *timeline) actions() []action {
 			out = append(out, action{f.At, func() (string, string, error) { return t.partition(f.Partition) }},
 				action{f.At + f.For, t.heal})
 		case scenario.KindCrash:
+			if f.Crash.Swap != "" {
+				out = append(out, t.swapActions(f)...)
+				continue
+			}
 			out = append(out, t.crashActions(f)...)
 		case scenario.KindPause:
 			out = append(out, t.pauseActions(f)...)
@@ -415,7 +419,7 @@ func (t *timeline) heal() (string, string, error) {
 // in the background so later faults keep their times.
 func (t *timeline) restart(i int) (string, string, error) {
 	n := t.c.nodes[i]
-	if err := n.start(t.c.bin); err != nil {
+	if err := n.start(n.bin); err != nil {
 		return "restart", n.name, err
 	}
 	t.restarts.Add(1)

@@ -25,6 +25,14 @@ type Options struct {
 	Seed uint64
 	// Rond is the rond binary; "" builds ./cmd/rond of ModuleDir.
 	Rond string
+	// RondOld, when set, is the build every node starts on; an upgrade
+	// fault moves a node to Rond, a downgrade back (scenarios/README.md).
+	// Without it both are Rond: a swap is a stop, a migrate and a restart
+	// of the same build.
+	RondOld string
+	// FormatNew is the data dir format an upgrade migrates to: Rond's
+	// newest (cmd/ronsim passes io/datadir.FormatCurrent).
+	FormatNew uint32
 	// ModuleDir is the module root to build rond from.
 	ModuleDir string
 	// BuildTags are passed to go build when Rond is built (canary).
@@ -138,6 +146,7 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 		return nil, err
 	}
 	defer r.c.close()
+	r.c.old, r.c.formatNew = opts.RondOld, opts.FormatNew
 	clusterBuilt(r.c)
 	for _, n := range r.c.nodes {
 		n.failpoints = map[string]string{}

@@ -99,6 +99,9 @@ func describeScenarioFault(f *scenario.Fault) string {
 		}
 		return fmt.Sprintf("%s partition: groups %v", head, p.Groups)
 	case scenario.KindCrash:
+		if f.Crash.Swap != "" {
+			return fmt.Sprintf("%s %s %s (a crash in ronsim run), restart after %v", head, f.Crash.Swap, f.Crash.Target, f.Crash.RestartAfter)
+		}
 		if f.Crash.RestartAfter > 0 {
 			return fmt.Sprintf("%s crash %s, restart after %v", head, f.Crash.Target, f.Crash.RestartAfter)
 		}

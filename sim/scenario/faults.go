@@ -11,7 +11,10 @@ import (
 
 var (
 	faultKinds = []string{KindPartition, KindCrash, KindPause, KindClock, KindDisk, KindNetwork}
-	faultKeys  = append([]string{"at", "for", "restart_after"}, faultKinds...)
+	// fileKinds are the kinds a file may name: the held ones and the
+	// swaps, which Parse holds as crashes.
+	fileKinds = append(slices.Clip(faultKinds), KindUpgrade, KindDowngrade)
+	faultKeys = append([]string{"at", "for", "restart_after"}, fileKinds...)
 )
 
 // faultsSection decodes the timeline; windows are checked by checkTimeline
@@ -43,14 +46,14 @@ func (d *decoder) fault(n *yaml.Node, path string, network Network) Fault {
 		return f
 	}
 	var kinds []string
-	for _, k := range faultKinds {
+	for _, k := range fileKinds {
 		if _, ok := fs.get(k); ok {
 			kinds = append(kinds, k)
 		}
 	}
 	switch len(kinds) {
 	case 0:
-		d.fail(n, path, "needs one fault kind: "+strings.Join(faultKinds, ", "))
+		d.fail(n, path, "needs one fault kind: "+strings.Join(fileKinds, ", "))
 		return f
 	case 1:
 		f.Kind = kinds[0]
@@ -78,13 +81,42 @@ func (d *decoder) fault(n *yaml.Node, path string, network Network) Fault {
 		f.Disk = d.diskFault(value, kindPath)
 	case KindNetwork:
 		f.Network = d.networkFault(value, kindPath, network.Latency)
+	case KindUpgrade, KindDowngrade:
+		f.Crash = d.swap(value, kindPath, fs, f.At, f.Kind)
+		f.Kind = KindCrash
 	}
 	return f
 }
 
+// swap decodes `upgrade: {node: nX}` (or downgrade) into the crash it is
+// in the simulator: the node stops and restarts after restart_after
+// (RestartAfterDefault when omitted; a swapped node always comes back).
+func (d *decoder) swap(n *yaml.Node, path string, fs *fields, at time.Duration, kind string) *Crash {
+	f, ok := d.mapping(n, path, []string{"node"})
+	if !ok {
+		return nil
+	}
+	v, ok := d.require(f, "node")
+	if !ok {
+		return nil
+	}
+	target, ok := d.nodeRef(v, join(path, "node"))
+	if !ok {
+		return nil
+	}
+	after := d.restartAfter(fs, at)
+	if _, given := fs.get("restart_after"); !given {
+		after = RestartAfterDefault
+		d.checkWindowEnd(n, path, at, after, true)
+	}
+	return &Crash{Target: target, RestartAfter: after, Swap: kind}
+}
+
 // faultWindow decodes at and for: 0 <= at < duration, at+for <= duration;
-// every kind but crash needs for, and crash refuses it.
+// every kind but crash (and upgrade, downgrade) needs for, and those
+// refuse it.
 func (d *decoder) faultWindow(fs *fields, f *Fault) {
+	stop := f.Kind == KindCrash || f.Kind == KindUpgrade || f.Kind == KindDowngrade
 	if v, ok := d.require(fs, "at"); ok {
 		at, good := d.duration(v, join(fs.path, "at"), 0, DurationMax)
 		if good && d.runEnd > 0 && at >= d.runEnd {
@@ -96,7 +128,9 @@ func (d *decoder) faultWindow(fs *fields, f *Fault) {
 	switch {
 	case f.Kind == KindCrash && ok:
 		d.fail(v, join(fs.path, "for"), "a crash has no for; use restart_after (omit it to keep the node down)")
-	case f.Kind == KindCrash:
+	case stop && ok:
+		d.fail(v, join(fs.path, "for"), "an upgrade or downgrade has no for; use restart_after")
+	case stop:
 	case !ok:
 		d.fail(fs.node, join(fs.path, "for"), "required for a "+f.Kind+" fault")
 	default:
@@ -104,8 +138,8 @@ func (d *decoder) faultWindow(fs *fields, f *Fault) {
 		f.For, good = d.positiveDuration(v, join(fs.path, "for"))
 		d.checkWindowEnd(v, join(fs.path, "for"), f.At, f.For, good)
 	}
-	if v, ok := fs.get("restart_after"); ok && f.Kind != KindCrash {
-		d.fail(v, join(fs.path, "restart_after"), "only a crash has restart_after; use for")
+	if v, ok := fs.get("restart_after"); ok && !stop {
+		d.fail(v, join(fs.path, "restart_after"), "only a crash, upgrade or downgrade has restart_after; use for")
 	}
 }
 

@@ -246,6 +246,11 @@ func (f *Fault) node() *yaml.Node {
 	switch {
 	case f.Partition != nil:
 		m.add(KindPartition, f.Partition.node())
+	case f.Crash != nil && f.Crash.Swap != "":
+		c := newMap(true)
+		c.add("node", strNode(f.Crash.Target))
+		m.add(f.Crash.Swap, c.n)
+		m.add("restart_after", durNode(f.Crash.RestartAfter))
 	case f.Crash != nil:
 		m.add(KindCrash, strNode(f.Crash.Target))
 		m.addIf(f.Crash.RestartAfter != 0, "restart_after", func() *yaml.Node { return durNode(f.Crash.RestartAfter) })

@@ -206,7 +206,50 @@ func TestParseRejectsFaults(t *testing.T) {
 		{"network unchanged", f + "  - {at: 1s, for: 1s, network: {}}\n", one(5, "faults[0].network", "changes nothing")},
 		{"network latency", f + "  - {at: 1s, for: 1s, network: {latency: {p99: 1ms}}}\n", one(5, "faults[0].network.latency", "p50 (2ms) is above p99 (1ms)")},
 		{"fault not a mapping", f + "  - pause\n", one(5, "faults[0]", "want a mapping")},
+		{"upgrade unknown node", f + "  - {at: 1s, upgrade: {node: n9}}\n", one(5, "faults[0].upgrade.node", `unknown node "n9"`)},
+		{"upgrade leader", f + "  - {at: 1s, upgrade: {node: leader}}\n", one(5, "faults[0].upgrade.node", `unknown node "leader"`)},
+		{"upgrade not a mapping", f + "  - {at: 1s, upgrade: n2}\n", one(5, "faults[0].upgrade", "want a mapping")},
+		{"upgrade without node", f + "  - {at: 1s, downgrade: {}}\n", one(5, "faults[0].downgrade.node", "required")},
+		{"upgrade with for", f + "  - {at: 1s, for: 1s, upgrade: {node: n2}}\n", one(5, "faults[0].for", "use restart_after")},
+		{"upgrade past end", f + "  - {at: 58s, upgrade: {node: n2}}\n", one(5, "faults[0].upgrade", "window ends at 1m1s")},
+		{"upgrade and crash", f + "  - {at: 1s, crash: n1, upgrade: {node: n1}}\n", one(5, "faults[0]", "has crash and upgrade")},
+		{"upgrade over crash", f + "  - {at: 1s, crash: n2, restart_after: 5s}\n  - {at: 2s, upgrade: {node: n2}}\n", one(6, "faults[1]", "")},
 	})
+}
+
+// An upgrade or downgrade is, to the simulator, a crash that restarts:
+// Parse holds it as KindCrash with Crash.Swap naming it, and Marshal
+// writes it back as the file said.
+func TestParseSwapIsARestartingCrash(t *testing.T) {
+	text := withRegistry + `faults:
+  - {at: 1s, upgrade: {node: n2}}
+  - {at: 10s, downgrade: {node: n3}, restart_after: 1s}
+`
+	s, err := Parse("case.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, down := s.Faults[0], s.Faults[1]
+	if up.Kind != KindCrash || up.Crash.Target != "n2" || up.Crash.Swap != KindUpgrade || up.Crash.RestartAfter != RestartAfterDefault || up.Line != 5 {
+		t.Errorf("upgrade = %+v crash %+v", up, up.Crash)
+	}
+	if down.Kind != KindCrash || down.Crash.Target != "n3" || down.Crash.Swap != KindDowngrade || down.Crash.RestartAfter != time.Second {
+		t.Errorf("downgrade = %+v crash %+v", down, down.Crash)
+	}
+	out, err := s.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "upgrade:") || !strings.Contains(string(out), "downgrade:") {
+		t.Errorf("Marshal lost the swaps:\n%s", out)
+	}
+	again, err := Parse("again.yaml", out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if *again.Faults[0].Crash != *up.Crash || *again.Faults[1].Crash != *down.Crash {
+		t.Errorf("round trip changed the swaps: %+v %+v", again.Faults[0].Crash, again.Faults[1].Crash)
+	}
 }
 
 func TestParseRejectsOverlaps(t *testing.T) {

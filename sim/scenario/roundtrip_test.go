@@ -185,6 +185,10 @@ func genFault(t *rapid.T, s *Scenario) Fault {
 		f.Crash = &Crash{Target: genTarget(t, "crash", s)}
 		if rapid.Bool().Draw(t, "restarts") {
 			f.Crash.RestartAfter = genDuration(t, "restart_after", 1, s.Duration-f.At)
+			if rapid.Bool().Draw(t, "swap") { // a swap names a node and restarts
+				f.Crash.Target = genNodeName(t, "swap_node", s.Nodes.Count)
+				f.Crash.Swap = rapid.SampledFrom([]string{KindUpgrade, KindDowngrade}).Draw(t, "swap_kind")
+			}
 		}
 	case KindPause:
 		f.Pause = &Pause{Target: genTarget(t, "pause", s)}

@@ -80,6 +80,11 @@ const (
 	KindClock     = "clock"
 	KindDisk      = "disk"
 	KindNetwork   = "network"
+	// KindUpgrade and KindDowngrade are written in a file but never held
+	// in Fault.Kind: Parse turns them into a KindCrash whose Crash.Swap
+	// names them (see Crash).
+	KindUpgrade   = "upgrade"
+	KindDowngrade = "downgrade"
 )
 
 // Dynamic targets. A target is otherwise a node name n1..nCount.
@@ -309,9 +314,17 @@ type Bridge struct {
 
 // Crash stops a node, dropping every unsynced write; it restarts from durable
 // state after RestartAfter, or stays down when RestartAfter is zero.
+//
+// Swap is "" for a plain crash, KindUpgrade or KindDowngrade for a node
+// the file upgrades or downgrades (`upgrade: {node: n2}`). The simulator
+// has one build, so it runs a swap as the crash it holds (restart_after
+// defaults to RestartAfterDefault); `ronsim real --rond-old` stops the
+// node with SIGTERM instead, migrates its data dir and restarts it on the
+// other binary (sim/real).
 type Crash struct {
 	Target       string
 	RestartAfter time.Duration
+	Swap         string
 }
 
 // Pause stalls a node (no inputs are delivered) for the fault's window; its
