@@ -106,9 +106,10 @@ func (t *Transport) adopt(conn *quic.Conn, id, dialer proto.NodeID, learnedAddr 
 		t.connected++
 		t.metrics.Set(MetricConnections, "", float64(t.connected))
 	}
-	t.wg.Add(2)
+	t.wg.Add(3)
 	go t.readLoop(pc)
 	go t.writeLoop(pc)
+	go t.watchLoop(pc)
 	if p.queue.len() > 0 {
 		pc.signal()
 	}
@@ -154,12 +155,14 @@ func (t *Transport) keepsExisting(existing, fresh *peerConn) bool {
 
 // connDone runs when a connection's reader ends (the connection is closed
 // by then). If it was the kept one and frames are waiting, it redials.
+// Frames written on it and not yet acknowledged may be lost, so the loss
+// is reported (except at Close).
 func (t *Transport) connDone(pc *peerConn) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	p := pc.peer
 	p.live--
-	if p.conn == pc {
+	kept := p.conn == pc
+	if kept {
 		p.conn = nil
 		t.connected--
 		t.metrics.Set(MetricConnections, "", float64(t.connected))
@@ -168,6 +171,11 @@ func (t *Transport) connDone(pc *peerConn) {
 		}
 	}
 	t.checkPeerLocked(p)
+	closed := t.closed
+	t.mu.Unlock()
+	if kept && !closed {
+		t.cfg.Lost(p.id)
+	}
 }
 
 func (t *Transport) checkPeerLocked(p *peer) {
