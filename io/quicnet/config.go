@@ -38,6 +38,10 @@ const (
 	StallTimeoutDefault = 3 * time.Second
 	// stallChecks is how many times per StallTimeout the watchdog looks.
 	stallChecks = 4
+	// SimultaneousOpenWindow: a dial from a peer arriving later than this
+	// after we adopted a connection we dialed to it is not a simultaneous
+	// open but a peer that lost that connection; its dial wins.
+	SimultaneousOpenWindow = time.Second
 	// ReadBufferBytes is the buffered reader in front of a receive stream.
 	ReadBufferBytes = 64 << 10
 	// UDPBufferBytesWanted is the socket buffer quic-go asks for (7 MiB on

@@ -31,6 +31,9 @@
 // only on the two ids, so the ends agree whatever order the connections
 // complete in. Two connections dialed by the same node mean the dialer
 // lost the first (it dials only when it has none), so the newer one wins.
+// For the same reason, a dial from the peer arriving more than
+// SimultaneousOpenWindow after we adopted a connection we dialed is not a
+// simultaneous open: the peer lost ours (it restarted), and its dial wins.
 // Frames already written on the connection that loses a simultaneous open
 // may be lost: that is within Send's best-effort contract, and making the
 // hand-over lossless needs a drain-and-acknowledge exchange before closing

@@ -17,6 +17,7 @@ type relay struct {
 	front, back *net.UDPConn
 	client      atomic.Pointer[net.UDPAddr]
 	cutBack     atomic.Bool
+	cutAll      atomic.Bool
 }
 
 func startRelay(t *testing.T, target net.Addr) *relay {
@@ -41,7 +42,9 @@ func startRelay(t *testing.T, target net.Addr) *relay {
 				return
 			}
 			r.client.Store(from)
-			_, _ = back.Write(buf[:n])
+			if !r.cutAll.Load() {
+				_, _ = back.Write(buf[:n])
+			}
 		}
 	}()
 	go func() {
@@ -52,7 +55,7 @@ func startRelay(t *testing.T, target net.Addr) *relay {
 			if err != nil {
 				return
 			}
-			if to := r.client.Load(); to != nil && !r.cutBack.Load() {
+			if to := r.client.Load(); to != nil && !r.cutBack.Load() && !r.cutAll.Load() {
 				_, _ = front.WriteToUDP(buf[:n], to)
 			}
 		}
@@ -113,5 +116,35 @@ func TestStalledConnectionIsClosedAndRedialed(t *testing.T) {
 		b.Send(a.ID(), testFrame(2, 2, 16))
 		time.Sleep(50 * time.Millisecond)
 		return a.in.len() >= 2
+	})
+}
+
+// A peer that lost the connection we dialed (here: closed it as stalled,
+// its CONNECTION_CLOSE lost) dials us back; its connection replaces our
+// stale one even though the duplicate rule favours ours (we have the lower
+// id), so its frames arrive before our side notices anything.
+func TestRedialFromPeerReplacesStaleConnection(t *testing.T) {
+	lowSeed, highSeed := byte(1), byte(2)
+	if testID(testKey(lowSeed)).Compare(testID(testKey(highSeed))) > 0 {
+		lowSeed, highSeed = highSeed, lowSeed
+	}
+	low := startNode(t, lowSeed, func(c *Config) { c.StallTimeout = time.Minute }) // never notices on its own
+	high := startNode(t, highSeed, func(c *Config) {
+		c.KeepAlive, c.StallTimeout = 100*time.Millisecond, 600*time.Millisecond
+	})
+	r := startRelay(t, high.Addr())
+	low.AddPeer(high.ID(), r.front.LocalAddr().String())
+	high.AddPeer(low.ID(), low.Addr().String())
+
+	low.Send(high.ID(), testFrame(lowSeed, 1, 16))
+	waitFor(t, "low's frame at high", func() bool { return high.in.len() == 1 })
+	time.Sleep(SimultaneousOpenWindow) // no longer a simultaneous open
+	r.cutAll.Store(true)
+	waitFor(t, "high to close the connection as stalled", func() bool { return high.metrics.get(MetricDropped, DropStalled) >= 1 })
+
+	waitFor(t, "high's frame at low on high's own connection", func() bool {
+		high.Send(low.ID(), testFrame(highSeed, 1, 16))
+		time.Sleep(50 * time.Millisecond)
+		return low.in.len() >= 1
 	})
 }
