@@ -293,7 +293,8 @@ func start(cfg Config, spec runtime.NodeSpec, peers []peer, log *slog.Logger, fl
 		n.close(log)
 		return nil, err
 	}
-	n.transport, err = quicnet.Listen(quicnet.Config{Key: spec.Key, ListenAddr: cfg.QUICAddr, Metrics: metrics, Logger: log}, n.rt.Deliver)
+	n.transport, err = quicnet.Listen(quicnet.Config{Key: spec.Key, ListenAddr: cfg.QUICAddr, Metrics: metrics, Logger: log,
+		Lost: n.rt.PeerUnreachable}, n.rt.Deliver)
 	if err != nil {
 		n.close(log)
 		return nil, listenError("quic_addr", cfg.QUICAddr, "UDP", err)

@@ -165,6 +165,8 @@ func (r *Registry) Handle(in env.Input) {
 		r.onDisk(in)
 	case env.Request:
 		r.onRequest(in)
+	case env.BusEvent:
+		r.onBusEvent(in)
 	}
 	r.pump()
 	r.armTick()

@@ -10,12 +10,13 @@ import (
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/node"
 	"github.com/ron-network/ron/core/overlay"
+	"github.com/ron-network/ron/core/proto"
 )
 
 // Defaults applied to zero Config fields, and fixed limits.
 const (
 	IdleTimeoutDefault      = 30 * time.Second
-	KeepAliveDefault        = 10 * time.Second
+	KeepAliveDefault        = time.Second // well under StallTimeoutDefault, see Config.StallTimeout
 	HandshakeTimeoutDefault = 5 * time.Second
 	SendQueueDepthDefault   = 256
 	ConnsPerPeerDefault     = 2
@@ -32,6 +33,15 @@ const (
 	// doubling from the first to the second.
 	DialBackoffMin = 100 * time.Millisecond
 	DialBackoffMax = 2 * time.Second
+	// StallTimeoutDefault: a kept connection that received no packet for
+	// this long is closed and redialed (see Config.StallTimeout).
+	StallTimeoutDefault = 3 * time.Second
+	// stallChecks is how many times per StallTimeout the watchdog looks.
+	stallChecks = 4
+	// SimultaneousOpenWindow: a dial from a peer arriving later than this
+	// after we adopted a connection we dialed to it is not a simultaneous
+	// open but a peer that lost that connection; its dial wins.
+	SimultaneousOpenWindow = time.Second
 	// ReadBufferBytes is the buffered reader in front of a receive stream.
 	ReadBufferBytes = 64 << 10
 	// UDPBufferBytesWanted is the socket buffer quic-go asks for (7 MiB on
@@ -49,6 +59,20 @@ type Config struct {
 	IdleTimeout, KeepAlive time.Duration
 	// HandshakeTimeout bounds one dial's QUIC and TLS handshake.
 	HandshakeTimeout time.Duration
+	// StallTimeout closes a kept connection that received no packet (no
+	// frame, no ACK of our keep-alive) for this long, with
+	// CONNECTION_CLOSE, which a one-way cut lets through. Without it a
+	// connection whose path from the peer was blocked for seconds stays
+	// open with QUIC's probe timer backed off to seconds, and the first
+	// frames after the heal wait that long; the peer redials instead and
+	// starts with a fresh timer. It must be at least twice KeepAlive.
+	StallTimeout time.Duration
+	// Lost, when set, is called (from transport goroutines, never under
+	// the transport's lock) when frames to a peer may have been lost: a
+	// kept connection ended, a write failed, or the peer's queue was
+	// dropped after failed dials. The runtime's PeerUnreachable fits; it
+	// must not block.
+	Lost func(peer proto.NodeID)
 	// SendQueueDepthMax bounds each peer's queue, in frames; beyond it the
 	// oldest frame is dropped and counted (reason queue_full).
 	SendQueueDepthMax int
@@ -86,6 +110,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		{"IdleTimeout", &cfg.IdleTimeout, IdleTimeoutDefault},
 		{"KeepAlive", &cfg.KeepAlive, KeepAliveDefault},
 		{"HandshakeTimeout", &cfg.HandshakeTimeout, HandshakeTimeoutDefault},
+		{"StallTimeout", &cfg.StallTimeout, StallTimeoutDefault},
 	}
 	for _, d := range durations {
 		if *d.value < 0 {
@@ -94,6 +119,12 @@ func (cfg Config) withDefaults() (Config, error) {
 		if *d.value == 0 {
 			*d.value = d.def
 		}
+	}
+	if cfg.StallTimeout < 2*cfg.KeepAlive {
+		return cfg, fmt.Errorf("%w: StallTimeout (%v) is under twice KeepAlive (%v): healthy idle connections would be closed", ErrConfig, cfg.StallTimeout, cfg.KeepAlive)
+	}
+	if cfg.Lost == nil {
+		cfg.Lost = func(proto.NodeID) {}
 	}
 	if cfg.SendQueueDepthMax < 0 {
 		return cfg, fmt.Errorf("%w: SendQueueDepthMax is negative (%d)", ErrConfig, cfg.SendQueueDepthMax)
@@ -149,6 +180,7 @@ const (
 	DropMalformed   = "malformed"   // Send of bytes that are not one valid OAP/1 frame
 	DropClosed      = "closed"      // Send after Close
 	DropConnLost    = "conn_lost"   // the connection failed while the frame was being written
+	DropStalled     = "stalled"     // a connection closed for receiving nothing for StallTimeout (counts connections)
 	DropPeersFull   = "peers_full"  // a new peer while the address book holds PeersMax
 	DropConnsFull   = "conns_full"  // a connection beyond ConnsPerPeerMax was refused
 	DropSelf        = "self"        // Send or AddPeer naming this node

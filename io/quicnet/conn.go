@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/quic-go/quic-go"
 
@@ -109,4 +110,36 @@ func (t *Transport) writeFailed(pc *peerConn, lost int, err error) {
 	t.drop(DropConnLost, lost)
 	t.log.Debug("quicnet: write failed, closing the connection", "peer", pc.peer.id.Short(), "lost_frames", lost, "err", err)
 	_ = pc.conn.CloseWithError(codeShutdown, "write failed")
+	t.cfg.Lost(pc.peer.id)
+}
+
+// watchLoop closes the connection when it received no packet for
+// StallTimeout (see Config.StallTimeout). A healthy connection always
+// receives something: the peer's frames, or the ACK of the keep-alive PING
+// quic-go sends after KeepAlive of silence.
+func (t *Transport) watchLoop(pc *peerConn) {
+	defer t.wg.Done()
+	tick := time.NewTicker(t.cfg.StallTimeout / stallChecks)
+	defer tick.Stop()
+	done := pc.conn.Context().Done()
+	last, quiet := pc.conn.ConnectionStats().PacketsReceived, 0
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+		}
+		if n := pc.conn.ConnectionStats().PacketsReceived; n != last {
+			last, quiet = n, 0
+			continue
+		}
+		if quiet++; quiet < stallChecks {
+			continue
+		}
+		t.drop(DropStalled, 1)
+		t.log.Info("quicnet: nothing received from the peer, closing the connection to redial",
+			"peer", pc.peer.id.Short(), "stall_timeout", t.cfg.StallTimeout)
+		_ = pc.conn.CloseWithError(codeStalled, "nothing received")
+		return
+	}
 }

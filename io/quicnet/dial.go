@@ -42,7 +42,10 @@ func (t *Transport) dialLoop(p *peer) {
 			return
 		}
 		t.log.Debug("quicnet: dial failed", "peer", p.id.Short(), "addr", addr, "attempt", attempt, "err", err)
-		if !t.retryDial(p, attempt) {
+		if retry, lost := t.retryDial(p, attempt); !retry {
+			if lost {
+				t.cfg.Lost(p.id)
+			}
 			return
 		}
 		timer := time.NewTimer(backoff)
@@ -71,21 +74,22 @@ func (t *Transport) dialAddr(p *peer) (string, bool) {
 
 // retryDial decides after a failed attempt; after the last one it drops
 // the queue so frames do not wait forever for a peer that is gone.
-func (t *Transport) retryDial(p *peer, attempt int) bool {
+// It reports whether to retry, and whether frames were dropped.
+func (t *Transport) retryDial(p *peer, attempt int) (retry, lost bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed || p.conn != nil || p.queue.len() == 0 {
 		p.dialing = false
-		return false
+		return false, false
 	}
 	if attempt >= DialAttemptsMax {
 		lost := len(p.queue.drain())
 		t.drop(DropUnreachable, lost)
 		t.log.Info("quicnet: peer unreachable, dropped its queue", "peer", p.id.Short(), "addr", p.addr, "frames", lost)
 		p.dialing = false
-		return false
+		return false, true
 	}
-	return true
+	return true, false
 }
 
 func (t *Transport) endDial(p *peer) {

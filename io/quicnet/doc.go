@@ -31,6 +31,9 @@
 // only on the two ids, so the ends agree whatever order the connections
 // complete in. Two connections dialed by the same node mean the dialer
 // lost the first (it dials only when it has none), so the newer one wins.
+// For the same reason, a dial from the peer arriving more than
+// SimultaneousOpenWindow after we adopted a connection we dialed is not a
+// simultaneous open: the peer lost ours (it restarted), and its dial wins.
 // Frames already written on the connection that loses a simultaneous open
 // may be lost: that is within Send's best-effort contract, and making the
 // hand-over lossless needs a drain-and-acknowledge exchange before closing
@@ -68,6 +71,23 @@
 // ConnsPerPeerMax live connections. Every drop is counted in
 // transport_dropped_total{reason}.
 //
+// # Stalled connections and loss reports
+//
+// QUIC retransmits on its probe timer (PTO), which doubles after every
+// unanswered probe: after a path was blocked for a few seconds, the next
+// probe, and so the first frame after the heal, can wait seconds more. A
+// per-connection watchdog therefore closes a kept connection that received
+// no packet for StallTimeout (3 s; KeepAlive, 1 s, makes a quiet but
+// healthy connection receive the ACK of a PING), with CONNECTION_CLOSE,
+// which a one-way cut lets through; the peer redials with a fresh timer
+// (counted as transport_dropped_total{reason="stalled"}). Capping quic-go's
+// PTO backoff was not possible: quic-go v0.65 exposes no setting for it.
+// Config.Lost is told the peer whenever frames to it may have been lost
+// (a kept connection ended, a write failed, a queue was dropped after
+// failed dials), so raft (through the runtime, as an
+// env.TopicPeerUnreachable event) resends at once instead of waiting for
+// acknowledgements that will never come.
+//
 // # UDP buffers
 //
 // quic-go asks the kernel for 7 MiB socket buffers and, when it cannot get
@@ -94,7 +114,8 @@
 // # Goroutines
 //
 // Per Transport: one accept loop; per connection, a reader (which calls
-// deliver) and a writer; per peer being dialed, one dialer. Close cancels
+// deliver), a writer and a stall watchdog; per peer being dialed, one
+// dialer. Close cancels
 // them all and waits for them, so deliver is never called after Close
 // returns.
 package quicnet

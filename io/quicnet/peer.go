@@ -2,6 +2,7 @@ package quicnet
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/quic-go/quic-go"
 
@@ -28,6 +29,7 @@ type peerConn struct {
 	conn   *quic.Conn
 	peer   *peer
 	dialer proto.NodeID  // the node that dialed it
+	since  time.Time     // when it was adopted
 	wake   chan struct{} // capacity 1: frames are waiting in peer.queue
 }
 
@@ -92,7 +94,7 @@ func (t *Transport) adopt(conn *quic.Conn, id, dialer proto.NodeID, learnedAddr 
 	if p.addr == "" {
 		p.addr = learnedAddr
 	}
-	pc := &peerConn{conn: conn, peer: p, dialer: dialer, wake: make(chan struct{}, 1)}
+	pc := &peerConn{conn: conn, peer: p, dialer: dialer, since: time.Now(), wake: make(chan struct{}, 1)}
 	loser := p.conn
 	if loser != nil && t.keepsExisting(loser, pc) {
 		t.mu.Unlock()
@@ -106,9 +108,10 @@ func (t *Transport) adopt(conn *quic.Conn, id, dialer proto.NodeID, learnedAddr 
 		t.connected++
 		t.metrics.Set(MetricConnections, "", float64(t.connected))
 	}
-	t.wg.Add(2)
+	t.wg.Add(3)
 	go t.readLoop(pc)
 	go t.writeLoop(pc)
+	go t.watchLoop(pc)
 	if p.queue.len() > 0 {
 		pc.signal()
 	}
@@ -140,9 +143,18 @@ func (t *Transport) refuseLocked(id proto.NodeID) (string, bool) {
 }
 
 // keepsExisting applies the duplicate rule; both ends reach the same
-// verdict because it depends only on the two dialers' ids.
+// verdict because it depends only on the two dialers' ids, except for a
+// stale connection: the peer dials only when it holds no connection, so
+// its dial arriving more than SimultaneousOpenWindow after we adopted one
+// we dialed means it lost ours (it restarted, or closed it as stalled
+// with a CONNECTION_CLOSE that did not arrive). Keeping ours would refuse
+// the restarted peer until a stateless reset answers a probe that QUIC's
+// backed-off timer may send seconds later.
 func (t *Transport) keepsExisting(existing, fresh *peerConn) bool {
 	if existing.dialer == fresh.dialer {
+		return false
+	}
+	if existing.dialer == t.id && time.Since(existing.since) > SimultaneousOpenWindow {
 		return false
 	}
 	lower := t.id
@@ -154,12 +166,14 @@ func (t *Transport) keepsExisting(existing, fresh *peerConn) bool {
 
 // connDone runs when a connection's reader ends (the connection is closed
 // by then). If it was the kept one and frames are waiting, it redials.
+// Frames written on it and not yet acknowledged may be lost, so the loss
+// is reported (except at Close).
 func (t *Transport) connDone(pc *peerConn) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	p := pc.peer
 	p.live--
-	if p.conn == pc {
+	kept := p.conn == pc
+	if kept {
 		p.conn = nil
 		t.connected--
 		t.metrics.Set(MetricConnections, "", float64(t.connected))
@@ -168,6 +182,11 @@ func (t *Transport) connDone(pc *peerConn) {
 		}
 	}
 	t.checkPeerLocked(p)
+	closed := t.closed
+	t.mu.Unlock()
+	if kept && !closed {
+		t.cfg.Lost(p.id)
+	}
 }
 
 func (t *Transport) checkPeerLocked(p *peer) {

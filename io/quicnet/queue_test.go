@@ -62,7 +62,8 @@ func TestFrameQueueModel(t *testing.T) {
 
 // Whatever order the two connections of a simultaneous open arrive in at
 // either end, both ends keep the same one: the one dialed by the lower id.
-// Two connections from the same dialer: the newer wins.
+// Two connections from the same dialer: the newer wins. A dial from the
+// peer long after ours was adopted wins too.
 func TestDuplicateRuleAgreesOnBothEnds(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		seedA := rapid.SliceOfN(rapid.Byte(), ed25519.SeedSize, ed25519.SeedSize).Draw(t, "seedA")
@@ -80,7 +81,7 @@ func TestDuplicateRuleAgreesOnBothEnds(t *testing.T) {
 		// seeing first, then second; the peer entry is tr's view of other.
 		kept := func(tr *Transport, other proto.NodeID, first, second proto.NodeID) proto.NodeID {
 			p := &peer{id: other}
-			existing := &peerConn{peer: p, dialer: first}
+			existing := &peerConn{peer: p, dialer: first, since: time.Now()}
 			fresh := &peerConn{peer: p, dialer: second}
 			if tr.keepsExisting(existing, fresh) {
 				return existing.dialer
@@ -98,6 +99,12 @@ func TestDuplicateRuleAgreesOnBothEnds(t *testing.T) {
 		p := &peer{id: b.id}
 		if a.keepsExisting(&peerConn{peer: p, dialer: b.id}, &peerConn{peer: p, dialer: b.id}) {
 			t.Fatal("a reconnect from the same dialer did not replace the old connection")
+		}
+		// Past the simultaneous-open window, a dial from the peer replaces
+		// the connection we dialed: the peer lost it.
+		stale := &peerConn{peer: p, dialer: a.id, since: time.Now().Add(-2 * SimultaneousOpenWindow)}
+		if a.keepsExisting(stale, &peerConn{peer: p, dialer: b.id}) {
+			t.Fatal("a kept its stale connection over the peer's new dial")
 		}
 	})
 }

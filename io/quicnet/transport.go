@@ -25,6 +25,7 @@ const (
 	codeProtocol  quic.ApplicationErrorCode = 2 // a malformed OAP/1 frame; the description is the reason
 	codeRefused   quic.ApplicationErrorCode = 3 // a bound (peers, connections per peer) was hit
 	codeStreamEnd quic.ApplicationErrorCode = 4 // the peer ended its send stream
+	codeStalled   quic.ApplicationErrorCode = 5 // nothing received for StallTimeout
 )
 
 // Transport carries OAP/1 frames between nodes over QUIC. All methods are

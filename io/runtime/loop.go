@@ -200,6 +200,8 @@ func (r *Runtime) stepInternal(item any) bool {
 			return true
 		}
 		return r.step(it.BusEvent)
+	case peerLost:
+		return r.stepPeerLost(it)
 	}
 	panic(fmt.Sprintf("runtime: unknown internal input %T", item))
 }
@@ -324,7 +326,7 @@ func (r *Runtime) backoff(failures int) bool {
 			r.calls.resolve(req.ID, ErrNotReady)
 		case <-r.messages:
 		case <-r.internal.notify:
-			r.internal.drain() // all from the dead generation
+			r.forgetLost(r.internal.drain()) // all from the dead generation
 		}
 	}
 }

@@ -143,6 +143,7 @@ type Runtime struct {
 	stopOnce sync.Once
 
 	transport atomic.Pointer[transportBox]
+	lost      lostPeers
 	calls     callTable
 	ready     atomic.Bool
 	// serving: the current node has been ready once, so calls reach it

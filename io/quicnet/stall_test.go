@@ -1,0 +1,150 @@
+package quicnet
+
+import (
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ron-network/ron/core/proto"
+)
+
+// relay forwards UDP between one client and target, and can drop what
+// flows back to the client (a one-way cut).
+type relay struct {
+	front, back *net.UDPConn
+	client      atomic.Pointer[net.UDPAddr]
+	cutBack     atomic.Bool
+	cutAll      atomic.Bool
+}
+
+func startRelay(t *testing.T, target net.Addr) *relay {
+	t.Helper()
+	front, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := net.DialUDP("udp", nil, target.(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &relay{front: front, back: back}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		buf := make([]byte, 64<<10)
+		for {
+			n, from, err := front.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			r.client.Store(from)
+			if !r.cutAll.Load() {
+				_, _ = back.Write(buf[:n])
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := back.Read(buf)
+			if err != nil {
+				return
+			}
+			if to := r.client.Load(); to != nil && !r.cutBack.Load() && !r.cutAll.Load() {
+				_, _ = front.WriteToUDP(buf[:n], to)
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = front.Close()
+		_ = back.Close()
+		wg.Wait()
+	})
+	return r
+}
+
+// lossLog records the peers a transport reported lost.
+type lossLog struct {
+	mu    sync.Mutex
+	peers []proto.NodeID
+}
+
+func (l *lossLog) lost(p proto.NodeID) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.peers = append(l.peers, p)
+}
+
+func (l *lossLog) has(p proto.NodeID) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Contains(l.peers, p)
+}
+
+// A connection whose path from the peer is cut is closed by the stall
+// watchdog; both ends report the peer lost, and frames flow again on a new
+// connection once the cut heals.
+func TestStalledConnectionIsClosedAndRedialed(t *testing.T) {
+	fast := func(l *lossLog) func(*Config) {
+		return func(c *Config) {
+			c.KeepAlive, c.StallTimeout, c.Lost = 100*time.Millisecond, 600*time.Millisecond, l.lost
+		}
+	}
+	var lostA, lostB lossLog
+	a := startNode(t, 1, fast(&lostA))
+	b := startNode(t, 2, fast(&lostB))
+	r := startRelay(t, a.Addr())
+	b.AddPeer(a.ID(), r.front.LocalAddr().String())
+
+	b.Send(a.ID(), testFrame(2, 1, 16))
+	waitFor(t, "b's first frame at a", func() bool { return a.in.len() == 1 })
+	a.Send(b.ID(), testFrame(1, 1, 16))
+	waitFor(t, "a's reply at b", func() bool { return b.in.len() == 1 })
+
+	r.cutBack.Store(true) // a -> b is cut, b -> a still flows
+	waitFor(t, "b's watchdog to close the connection", func() bool { return b.metrics.get(MetricDropped, DropStalled) >= 1 })
+	waitFor(t, "b to report a lost", func() bool { return lostB.has(a.ID()) })
+	waitFor(t, "a to report b lost", func() bool { return lostA.has(b.ID()) })
+
+	r.cutBack.Store(false)
+	waitFor(t, "a frame from b on a new connection", func() bool {
+		b.Send(a.ID(), testFrame(2, 2, 16))
+		time.Sleep(50 * time.Millisecond)
+		return a.in.len() >= 2
+	})
+}
+
+// A peer that lost the connection we dialed (here: closed it as stalled,
+// its CONNECTION_CLOSE lost) dials us back; its connection replaces our
+// stale one even though the duplicate rule favours ours (we have the lower
+// id), so its frames arrive before our side notices anything.
+func TestRedialFromPeerReplacesStaleConnection(t *testing.T) {
+	lowSeed, highSeed := byte(1), byte(2)
+	if testID(testKey(lowSeed)).Compare(testID(testKey(highSeed))) > 0 {
+		lowSeed, highSeed = highSeed, lowSeed
+	}
+	low := startNode(t, lowSeed, func(c *Config) { c.StallTimeout = time.Minute }) // never notices on its own
+	high := startNode(t, highSeed, func(c *Config) {
+		c.KeepAlive, c.StallTimeout = 100*time.Millisecond, 600*time.Millisecond
+	})
+	r := startRelay(t, high.Addr())
+	low.AddPeer(high.ID(), r.front.LocalAddr().String())
+	high.AddPeer(low.ID(), low.Addr().String())
+
+	low.Send(high.ID(), testFrame(lowSeed, 1, 16))
+	waitFor(t, "low's frame at high", func() bool { return high.in.len() == 1 })
+	time.Sleep(SimultaneousOpenWindow) // no longer a simultaneous open
+	r.cutAll.Store(true)
+	waitFor(t, "high to close the connection as stalled", func() bool { return high.metrics.get(MetricDropped, DropStalled) >= 1 })
+
+	waitFor(t, "high's frame at low on high's own connection", func() bool {
+		high.Send(low.ID(), testFrame(highSeed, 1, 16))
+		time.Sleep(50 * time.Millisecond)
+		return low.in.len() >= 1
+	})
+}
