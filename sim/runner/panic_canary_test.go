@@ -25,11 +25,15 @@ workload: {clients: 4, rate: 200/s, stop: 4s, names: 4, mix: {claim: 0.2, set: 1
 faults:
   - {at: 3s, crash: n2, restart_after: 200ms}
 `)
-	good := run(t, s, runner.Options{Seed: 1})
+	// Seed 2: where the lost log meets a heartbeat whose commit index is
+	// past it (on seed 1 the bug is caught by a check before any panic,
+	// since the leader's appends went out before its own sync).
+	const seed = 2
+	good := run(t, s, runner.Options{Seed: seed})
 	if !good.OK || good.Error != "" {
 		t.Fatalf("the correct registry failed: %s %+v", good.Error, good.Checks)
 	}
-	rep := run(t, s, runner.Options{Seed: 1, RegistryBug: registry.Bug{SkipSync: true}})
+	rep := run(t, s, runner.Options{Seed: seed, RegistryBug: registry.Bug{SkipSync: true}})
 	if rep.OK || !strings.Contains(rep.Error, "panicked") {
 		t.Fatalf("ok %v error %q, want a node panic", rep.OK, rep.Error)
 	}
