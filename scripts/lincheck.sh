@@ -4,13 +4,14 @@
 # and zero Unknown verdicts (the runner fails an Unknown verdict). Stops at
 # the first failing scenario; ronsim prints the failing seed's replay
 # command, repeated here.
-# Usage: scripts/lincheck.sh [SEEDS]   (default 200; CI: a smaller number)
+# Usage: scripts/lincheck.sh [SEEDS] [FROM]   (default 200 seeds from seed 1)
 # SEEDS is per scenario: the five registry scenarios at the default make
 # 1,000 seeds, about 5 minutes on 2 cores (BENCHMARKS.md, "Lincheck sweep").
 # A bug seen on 1 seed in 50 is caught with probability 1 - (49/50)^SEEDS
 # per scenario: 0.98 at 200, 0.95 at CI's 150 (see the Makefile).
 set -euo pipefail
 seeds="${1:-200}"
+from="${2:-1}"
 cd "$(dirname "$0")/.."
 go build -o bin/ronsim ./cmd/ronsim
 
@@ -35,7 +36,7 @@ SECONDS=0
 for f in $files; do
   echo "== lincheck $f ($seeds seeds)"
   out=$(mktemp)
-  if ! ./bin/ronsim explore "$f" --seeds "$seeds" | tee "$out"; then
+  if ! ./bin/ronsim explore "$f" --seeds "$seeds" --from "$from" | tee "$out"; then
     echo "LINCHECK FAILURE: $f"
     grep -m1 'replay:' "$out" || true
     rm -f "$out"
