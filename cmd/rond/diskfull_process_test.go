@@ -72,8 +72,8 @@ func TestProcessDiskFullSIGTERM(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
-	case <-done: // the final sync fails on a full disk: the exit code may say so
-		t.Logf("exited %v after SIGTERM on a full disk", time.Since(start).Round(time.Millisecond))
+	case err := <-done: // the final sync fails on a full disk: the exit code may say so
+		t.Logf("exited (%v) %v after SIGTERM on a full disk", err, time.Since(start).Round(time.Millisecond))
 	case <-time.After(drainTimeout + 20*time.Second):
 		t.Fatalf("rond did not exit after SIGTERM on a full disk\n%s", stderr.String())
 	}

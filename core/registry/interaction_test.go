@@ -156,7 +156,7 @@ func (h *registryScript) watchSnapshots() {
 	}
 	h.c.observe = func(to proto.NodeID, frame []byte) {
 		f, err := oap.Decode(frame)
-		if err != nil || f.Header.AppProto != oap.ProtoRegistry || len(f.Payload) < 2 || f.Payload[1] != envRaft {
+		if err != nil || f.AppProto != oap.ProtoRegistry || len(f.Payload) < 2 || f.Payload[1] != envRaft {
 			return
 		}
 		var m pb.Message

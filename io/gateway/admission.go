@@ -159,12 +159,6 @@ func (a *edgeState) ready() (bool, string) {
 	return admission.Ready(a.gate, a.sessions)
 }
 
-// saturated reports whether the edge is not ready (readiness false).
-func (a *edgeState) saturated() bool {
-	ok, _ := a.ready()
-	return !ok
-}
-
 func overloaded(msg string) *apiError {
 	return &apiError{status: http.StatusServiceUnavailable, code: CodeOverloaded, message: msg, retryable: true, retryAfter: time.Second}
 }

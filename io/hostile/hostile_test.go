@@ -262,7 +262,7 @@ func measure(d time.Duration, legit legitimate) *figures {
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				reqCtx, reqCancel := context.WithTimeout(context.Background(), 10*time.Second)
+				reqCtx, reqCancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second) // a request in flight at the end still finishes
 				start := time.Now()
 				err := legit(reqCtx)
 				took := time.Since(start)

@@ -64,13 +64,13 @@ func Validate(s *scenario.Scenario) error {
 		refuse(0, "workload.objects", "a content mix needs objects")
 	}
 	for _, c := range s.Checks {
-		switch {
-		case c.Name == scenario.CheckDurability:
-		case c.Name == scenario.CheckLinearizable || c.Name == scenario.CheckLiveness:
+		switch c.Name {
+		case scenario.CheckDurability:
+		case scenario.CheckLinearizable, scenario.CheckLiveness:
 			if !registry {
 				refuse(0, "checks."+c.Name, "checks the registry workload, which this scenario does not run")
 			}
-		case c.Name == scenario.CheckIntegrity:
+		case scenario.CheckIntegrity:
 			if !content {
 				refuse(0, "checks."+c.Name, "checks the content workload, which this scenario does not run")
 			}

@@ -112,7 +112,6 @@ func (w *clients) ownerHex(i int) string {
 func (w *clients) run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for c := 0; c < w.cfg.Clients; c++ {
-		c := c
 		rand := w.rand.Derive(fmt.Sprintf("client/%d", c))
 		wg.Add(1)
 		go func() {

@@ -127,7 +127,6 @@ func (e *EdgeClients) Records() []EdgeRecord { return e.records }
 func (e *EdgeClients) Start() {
 	for gi, g := range e.cfg.Groups {
 		for c := 0; c < g.Clients; c++ {
-			gi, c := gi, c
 			e.w.At(e.cfg.Start+e.think(gi), func() { e.issue(gi, c) })
 		}
 	}
