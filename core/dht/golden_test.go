@@ -2,43 +2,20 @@ package dht
 
 import (
 	"bytes"
-	"encoding/hex"
-	"flag"
-	"os"
 	"reflect"
-	"strings"
 	"testing"
+
+	"github.com/ron-network/ron/internal/golden"
 
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/proto"
 )
 
-var goldenRewrite = flag.Bool("golden-rewrite", false, "rewrite testdata/golden from the encoder")
-
-// goldenBytes returns the golden record testdata/golden/name.hex, first
-// writing encoded there under -golden-rewrite. The file is hex, 32 bytes
-// a line, so a diff shows which bytes moved.
+// goldenBytes is golden.Bytes: testdata/golden/name.hex, rewritten from
+// encoded under -golden-rewrite.
 func goldenBytes(t *testing.T, name string, encoded []byte) []byte {
 	t.Helper()
-	path := "testdata/golden/" + name + ".hex"
-	if *goldenRewrite {
-		var b strings.Builder
-		for s := hex.EncodeToString(encoded); len(s) > 0; s = s[min(64, len(s)):] {
-			b.WriteString(s[:min(64, len(s))] + "\n")
-		}
-		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	text, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (create it with -golden-rewrite)", err)
-	}
-	want, err := hex.DecodeString(strings.ReplaceAll(string(text), "\n", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return want
+	return golden.Bytes(t, name, encoded)
 }
 
 // goldenRecord is a provider record with recognisable bytes in every
