@@ -42,6 +42,20 @@ type Lin struct {
 	info     porcupine.LinearizationInfo
 }
 
+// Verdict is the linearizable check's result for this verdict, the one
+// wording ronsim run and ronsim real both report: Ok passes; Unknown (the
+// checker ran out of time) and Illegal fail.
+func (l *Lin) Verdict() Result {
+	detail := fmt.Sprintf("%d ops over %d names: %s (porcupine %.3fs)", l.Ops, l.Names, l.Result, l.Duration.Seconds())
+	switch l.Result {
+	case porcupine.Ok:
+		return Result{Name: "linearizable", OK: true, Detail: detail}
+	case porcupine.Unknown:
+		return Result{Name: "linearizable", Detail: detail + ": the checker ran out of time; Unknown is not a pass"}
+	}
+	return Result{Name: "linearizable", Detail: detail + ": NOT linearizable"}
+}
+
 // Model is the porcupine model of one name, built on specs/namespec. An op
 // with an unknown outcome may or may not have taken effect, so the model is
 // nondeterministic.

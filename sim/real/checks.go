@@ -88,14 +88,7 @@ func (r *run) checkLinearizable(rep *runner.Report) check.Result {
 			}
 		}
 	}
-	detail := fmt.Sprintf("%d ops over %d names: %s (porcupine %.3fs)", lin.Ops, lin.Names, lin.Result, lin.Duration.Seconds())
-	switch lin.Result {
-	case porcupine.Ok:
-		return check.Result{Name: "linearizable", OK: true, Detail: detail}
-	case porcupine.Unknown:
-		return check.Result{Name: "linearizable", Detail: detail + ": the checker ran out of time; Unknown is not a pass"}
-	}
-	return check.Result{Name: "linearizable", Detail: detail + ": NOT linearizable"}
+	return lin.Verdict()
 }
 
 func (r *run) annotations() []check.Annotation {

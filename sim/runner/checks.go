@@ -166,14 +166,7 @@ func (r *run) checkLinearizable(rep *Report) check.Result {
 			rep.VizPath = path
 		}
 	}
-	detail := fmt.Sprintf("%d ops over %d names: %s (porcupine %.3fs)", lin.Ops, lin.Names, lin.Result, lin.Duration.Seconds())
-	switch lin.Result {
-	case porcupine.Ok:
-		return check.Result{Name: "linearizable", OK: true, Detail: detail}
-	case porcupine.Unknown:
-		return check.Result{Name: "linearizable", Detail: detail + ": the checker ran out of time; Unknown is not a pass"}
-	}
-	return check.Result{Name: "linearizable", Detail: detail + ": NOT linearizable"}
+	return lin.Verdict()
 }
 
 // annotations mark every fault on the visualisation as the window it was
