@@ -40,8 +40,14 @@ const (
 	stallChecks = 4
 	// SimultaneousOpenWindow: a dial from a peer arriving later than this
 	// after we adopted a connection we dialed to it is not a simultaneous
-	// open but a peer that lost that connection; its dial wins.
-	SimultaneousOpenWindow = time.Second
+	// open but a peer that lost that connection; its dial wins. At 1 s a
+	// simultaneous open on a loaded 2-core machine sometimes took longer
+	// than the window, and the two ends kept different connections
+	// (TestSimultaneousOpenKeepsOneConnection). A restart within the window
+	// of our adopting a connection is still recovered: the stale
+	// connection hears nothing (or a stateless reset) and the watchdog
+	// closes it within StallTimeout.
+	SimultaneousOpenWindow = 5 * time.Second
 	// ReadBufferBytes is the buffered reader in front of a receive stream.
 	ReadBufferBytes = 64 << 10
 	// UDPBufferBytesWanted is the socket buffer quic-go asks for (7 MiB on
