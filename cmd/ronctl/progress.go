@@ -133,7 +133,10 @@ func (p *progress) Read(b []byte) (int, error) {
 	if t := p.now(); visible && !p.finished && (!p.drawn || t.Sub(p.drawnAt) >= progressRedrawInterval) {
 		p.draw(t)
 	}
-	if err == io.EOF {
+	// The last byte may arrive without EOF: net/http stops reading an
+	// upload at its Content-Length, and the node may answer before the
+	// transport reads again, so a known total reached counts as the end.
+	if err == io.EOF || (p.total > 0 && p.done >= p.total) {
 		if p.afterLast != "" {
 			p.labelLocked(p.afterLast)
 		} else {
