@@ -69,7 +69,10 @@
 // the queue is dropped. The address book holds at most PeersMax peers
 // (idle learned peers are evicted first) and a peer at most
 // ConnsPerPeerMax live connections. Every drop is counted in
-// transport_dropped_total{reason}.
+// transport_dropped_total{reason}. Datagrams no connection owns (garbage,
+// packets for unknown connections, unsupported versions) are counted in
+// transport_datagrams_dropped_total{reason} by SourceGuard's tracer, on
+// this endpoint and on io/oapgate's (drops.go).
 //
 // # Stalled connections and loss reports
 //
