@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
-	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -360,15 +359,6 @@ func readAnswers(worker int, out io.Reader, deliver func(seedResult, error)) {
 	deliver(seedResult{}, err)
 }
 
-// workerGCPercent is the GOGC of explore's workers (an explicit GOGC in
-// the environment wins). A registry seed keeps a live heap of a few MiB
-// but allocates about 300 MB, so at the default 100 the collector runs
-// every few MiB; at 400 a run of scenarios/partition.yaml took about 15%
-// less CPU for about 30 MB more peak RSS per worker, and 1600 takes a
-// further 3-5% off the registry scenarios for a peak RSS of 250-450 MB
-// per worker (BENCHMARKS.md).
-const workerGCPercent = 1600
-
 // cmdWorker reads seeds from in, one per line, and writes one seedResult
 // JSON line per seed to out.
 func cmdWorker(args []string, in io.Reader, out io.Writer) error {
@@ -376,9 +366,7 @@ func cmdWorker(args []string, in io.Reader, out io.Writer) error {
 	swarm := fs.Bool("swarm", false, "")
 	candidates := fs.Bool("scenarios", false, "")
 	pos, err := parseInterspersed(fs, args)
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(workerGCPercent)
-	}
+	tuneGC()
 	if err == nil && *candidates && len(pos) == 0 {
 		signal.Ignore(os.Interrupt)
 		return runCandidates(in, out)
