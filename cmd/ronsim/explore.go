@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -31,6 +32,37 @@ type seedResult struct {
 	Checks    []runner.CheckResult `json:"checks"`
 	Failed    []string             `json:"failed,omitempty"` // "check: detail"
 	Error     string               `json:"error,omitempty"`  // setup error or node panic
+	// LincheckSeconds is the linearizability checker's time on this seed
+	// (0 without a registry workload).
+	LincheckSeconds float64 `json:"lincheck_seconds,omitempty"`
+}
+
+// checkTimes summarises the linearizability checker's time per seed over
+// a sweep (seeds with a registry workload only).
+type checkTimes struct {
+	Seeds      int     `json:"seeds"`
+	P50Seconds float64 `json:"p50_seconds"`
+	P99Seconds float64 `json:"p99_seconds"`
+	MaxSeconds float64 `json:"max_seconds"`
+	MaxSeed    uint64  `json:"max_seed"`
+}
+
+// linTimes computes checkTimes from (seed, seconds) pairs; nil when none.
+func linTimes(seeds []uint64, secs []float64) *checkTimes {
+	if len(secs) == 0 {
+		return nil
+	}
+	idx := make([]int, len(secs))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return secs[idx[a]] < secs[idx[b]] })
+	at := func(q float64) float64 { // nearest rank
+		k := int(math.Ceil(q*float64(len(idx)))) - 1
+		return secs[idx[max(0, min(k, len(idx)-1))]]
+	}
+	last := idx[len(idx)-1]
+	return &checkTimes{Seeds: len(secs), P50Seconds: at(0.50), P99Seconds: at(0.99), MaxSeconds: secs[last], MaxSeed: seeds[last]}
 }
 
 // checkTally counts one check's verdicts across a sweep.
@@ -116,6 +148,8 @@ type exploreSummary struct {
 	// cover the seeds that finished.
 	Interrupted bool      `json:"interrupted,omitempty"`
 	Exercised   exercised `json:"exercised"`
+	// Lincheck is the linearizability checker's time per seed.
+	Lincheck *checkTimes `json:"lincheck,omitempty"`
 }
 
 func cmdExplore(args []string, stdout, stderr io.Writer) error {
@@ -158,7 +192,13 @@ func cmdExplore(args []string, stdout, stderr io.Writer) error {
 	signal.Notify(interrupt, os.Interrupt)
 	defer signal.Stop(interrupt)
 	enc := json.NewEncoder(stdout)
+	var linSeeds []uint64
+	var linSecs []float64
 	fail, interrupted, err := runSeeds(pos[0], swarm, list, sum.Workers, interrupt, func(r seedResult) {
+		if r.LincheckSeconds > 0 {
+			linSeeds = append(linSeeds, r.Seed)
+			linSecs = append(linSecs, r.LincheckSeconds)
+		}
 		sum.SeedsRun++
 		sum.Events += r.Events
 		sum.Exercised.add(&r)
@@ -172,6 +212,7 @@ func cmdExplore(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	sum.Interrupted = interrupted
+	sum.Lincheck = linTimes(linSeeds, linSecs)
 	sum.WallSeconds = time.Since(start).Seconds()
 	if sum.WallSeconds > 0 {
 		sum.SeedsPerSecond = float64(sum.SeedsRun) / sum.WallSeconds
@@ -209,6 +250,10 @@ func printExplore(w io.Writer, s *exploreSummary) {
 	fmt.Fprintf(w, "  seeds %d..%d shard %s swarm %v workers %d\n", s.From, s.From+s.Seeds-1, s.Shard, s.Swarm, s.Workers)
 	fmt.Fprintf(w, "  ran %d seeds, %d events in %.1fs (%.1f seeds/s)\n", s.SeedsRun, s.Events, s.WallSeconds, s.SeedsPerSecond)
 	printExercised(w, &s.Exercised)
+	if l := s.Lincheck; l != nil {
+		fmt.Fprintf(w, "  lincheck time per seed: p50 %.3fs p99 %.3fs max %.3fs (seed %d) over %d seeds\n",
+			l.P50Seconds, l.P99Seconds, l.MaxSeconds, l.MaxSeed, l.Seeds)
+	}
 	if s.Interrupted && s.OK {
 		fmt.Fprintf(w, "  result: INTERRUPTED after %d seeds (no failing seed so far)\n", s.SeedsRun)
 		return
@@ -404,6 +449,9 @@ func cmdWorker(args []string, in io.Reader, out io.Writer) error {
 			r.Error = rep.Error
 			r.Drawn = rep.Swarm
 			r.Checks = rep.Checks
+			if rep.Registry != nil {
+				r.LincheckSeconds = rep.Registry.LincheckSeconds
+			}
 			for _, f := range rep.Faults {
 				r.Faults[f.Kind]++
 			}
