@@ -41,15 +41,18 @@ type Lin struct {
 	// Checked is how many operations porcupine searched after reduce,
 	// Pending how many of those had no known outcome.
 	Checked, Pending int
-	Duration         time.Duration
-	info             porcupine.LinearizationInfo
+	// Width is the most ops of one name open at one instant (linReduction).
+	Width    int
+	Duration time.Duration
+	info     porcupine.LinearizationInfo
 }
 
 // Verdict is the linearizable check's result for this verdict, the one
 // wording ronsim run and ronsim real both report: Ok passes; Unknown (the
 // checker ran out of time) and Illegal fail.
 func (l *Lin) Verdict() Result {
-	detail := fmt.Sprintf("%d ops over %d names: %s (porcupine %.3fs over %d ops, %d of unknown outcome)", l.Ops, l.Names, l.Result, l.Duration.Seconds(), l.Checked, l.Pending)
+	detail := fmt.Sprintf("%d ops over %d names: %s (porcupine %.3fs over %d ops, %d of unknown outcome, at most %d open at once on a name)",
+		l.Ops, l.Names, l.Result, l.Duration.Seconds(), l.Checked, l.Pending, l.Width)
 	switch l.Result {
 	case porcupine.Ok:
 		return Result{Name: "linearizable", OK: true, Detail: detail}
@@ -199,7 +202,7 @@ func Linearizable(h *workload.History, timeout time.Duration) (*Lin, error) {
 	all := len(ops)
 	ops, red := reduce(ops)
 	res, info := porcupine.CheckOperationsVerbose(Model(), ops, timeout)
-	return &Lin{Result: res, Names: len(names), Ops: all, Checked: len(ops), Pending: red.Pending, Duration: time.Since(start), info: info}, nil
+	return &Lin{Result: res, Names: len(names), Ops: all, Checked: len(ops), Pending: red.Pending, Width: red.Width, Duration: time.Since(start), info: info}, nil
 }
 
 // Annotation marks a fault on the visualisation.

@@ -49,6 +49,14 @@ type linReduction struct {
 	Dropped, Unseen, Decided int
 	// Pending counts operations of unknown outcome left to the search.
 	Pending int
+	// Width is the most operations of one name open at one instant after
+	// the reduction (an unknown outcome is open to the end). A set of
+	// operations porcupine has linearized holds every op that returned
+	// before the earliest call still open, so beyond that prefix it is a
+	// subset of at most Width ops: the search of a name meets at most
+	// about (ops of the name) x 2^Width linearized sets, and Width is the
+	// figure that bounds the checker's work.
+	Width int
 }
 
 // reduce applies the rules above to ops (all names) and returns the ops
@@ -72,6 +80,7 @@ func reduce(ops []porcupine.Operation) ([]porcupine.Operation, linReduction) {
 	}
 	for _, idx := range byName {
 		reduceName(ops, idx, keep, &red)
+		red.Width = max(red.Width, width(ops, idx, keep))
 	}
 	out := make([]porcupine.Operation, 0, len(ops))
 	for i, op := range ops {
@@ -153,4 +162,35 @@ func reduceName(ops []porcupine.Operation, idx []int, keep []bool, red *linReduc
 		keep[i] = false
 		red.Unseen++
 	}
+}
+
+// width is the most of the kept ops among idx open at one instant.
+func width(ops []porcupine.Operation, idx []int, keep []bool) int {
+	type edge struct {
+		at    int64
+		delta int
+	}
+	var edges []edge
+	for _, i := range idx {
+		if keep[i] {
+			edges = append(edges, edge{ops[i].Call, 1}, edge{ops[i].Return, -1})
+		}
+	}
+	// Returns before calls at the same instant: porcupine orders them so.
+	slices.SortFunc(edges, func(a, b edge) int {
+		switch {
+		case a.at != b.at:
+			if a.at < b.at {
+				return -1
+			}
+			return 1
+		}
+		return a.delta - b.delta
+	})
+	open, most := 0, 0
+	for _, e := range edges {
+		open += e.delta
+		most = max(most, open)
+	}
+	return most
 }
