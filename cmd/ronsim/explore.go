@@ -35,6 +35,8 @@ type seedResult struct {
 	// LincheckSeconds is the linearizability checker's time on this seed
 	// (0 without a registry workload).
 	LincheckSeconds float64 `json:"lincheck_seconds,omitempty"`
+	// LincheckCPUSeconds is the worker's CPU time during that check.
+	LincheckCPUSeconds float64 `json:"lincheck_cpu_seconds,omitempty"`
 }
 
 // checkTimes summarises the linearizability checker's time per seed over
@@ -148,8 +150,10 @@ type exploreSummary struct {
 	// cover the seeds that finished.
 	Interrupted bool      `json:"interrupted,omitempty"`
 	Exercised   exercised `json:"exercised"`
-	// Lincheck is the linearizability checker's time per seed.
-	Lincheck *checkTimes `json:"lincheck,omitempty"`
+	// Lincheck and LincheckCPU are the linearizability checker's wall and
+	// CPU time per seed.
+	Lincheck    *checkTimes `json:"lincheck,omitempty"`
+	LincheckCPU *checkTimes `json:"lincheck_cpu,omitempty"`
 }
 
 func cmdExplore(args []string, stdout, stderr io.Writer) error {
@@ -193,11 +197,12 @@ func cmdExplore(args []string, stdout, stderr io.Writer) error {
 	defer signal.Stop(interrupt)
 	enc := json.NewEncoder(stdout)
 	var linSeeds []uint64
-	var linSecs []float64
+	var linSecs, linCPU []float64
 	fail, interrupted, err := runSeeds(pos[0], swarm, list, sum.Workers, interrupt, func(r seedResult) {
 		if r.LincheckSeconds > 0 {
 			linSeeds = append(linSeeds, r.Seed)
 			linSecs = append(linSecs, r.LincheckSeconds)
+			linCPU = append(linCPU, r.LincheckCPUSeconds)
 		}
 		sum.SeedsRun++
 		sum.Events += r.Events
@@ -213,6 +218,7 @@ func cmdExplore(args []string, stdout, stderr io.Writer) error {
 	}
 	sum.Interrupted = interrupted
 	sum.Lincheck = linTimes(linSeeds, linSecs)
+	sum.LincheckCPU = linTimes(linSeeds, linCPU)
 	sum.WallSeconds = time.Since(start).Seconds()
 	if sum.WallSeconds > 0 {
 		sum.SeedsPerSecond = float64(sum.SeedsRun) / sum.WallSeconds
@@ -250,9 +256,9 @@ func printExplore(w io.Writer, s *exploreSummary) {
 	fmt.Fprintf(w, "  seeds %d..%d shard %s swarm %v workers %d\n", s.From, s.From+s.Seeds-1, s.Shard, s.Swarm, s.Workers)
 	fmt.Fprintf(w, "  ran %d seeds, %d events in %.1fs (%.1f seeds/s)\n", s.SeedsRun, s.Events, s.WallSeconds, s.SeedsPerSecond)
 	printExercised(w, &s.Exercised)
-	if l := s.Lincheck; l != nil {
-		fmt.Fprintf(w, "  lincheck time per seed: p50 %.3fs p99 %.3fs max %.3fs (seed %d) over %d seeds\n",
-			l.P50Seconds, l.P99Seconds, l.MaxSeconds, l.MaxSeed, l.Seeds)
+	if l, c := s.Lincheck, s.LincheckCPU; l != nil && c != nil {
+		fmt.Fprintf(w, "  lincheck per seed over %d seeds: wall p50 %.3fs p99 %.3fs max %.3fs (seed %d); CPU p50 %.3fs p99 %.3fs max %.3fs (seed %d)\n",
+			l.Seeds, l.P50Seconds, l.P99Seconds, l.MaxSeconds, l.MaxSeed, c.P50Seconds, c.P99Seconds, c.MaxSeconds, c.MaxSeed)
 	}
 	if s.Interrupted && s.OK {
 		fmt.Fprintf(w, "  result: INTERRUPTED after %d seeds (no failing seed so far)\n", s.SeedsRun)
@@ -451,6 +457,7 @@ func cmdWorker(args []string, in io.Reader, out io.Writer) error {
 			r.Checks = rep.Checks
 			if rep.Registry != nil {
 				r.LincheckSeconds = rep.Registry.LincheckSeconds
+				r.LincheckCPUSeconds = rep.Registry.LincheckCPUSeconds
 			}
 			for _, f := range rep.Faults {
 				r.Faults[f.Kind]++

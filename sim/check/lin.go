@@ -44,7 +44,10 @@ type Lin struct {
 	// Width is the most ops of one name open at one instant (linReduction).
 	Width    int
 	Duration time.Duration
-	info     porcupine.LinearizationInfo
+	// CPUSeconds is the process's CPU time (all threads) during the check:
+	// steadier than Duration on a loaded machine.
+	CPUSeconds float64
+	info       porcupine.LinearizationInfo
 }
 
 // Verdict is the linearizable check's result for this verdict, the one
@@ -191,6 +194,7 @@ func str(v any) string {
 // Linearizable checks h with porcupine within timeout.
 func Linearizable(h *workload.History, timeout time.Duration) (*Lin, error) {
 	start := time.Now() // wall time of the checker itself, for the report (sim/, not core/)
+	cpu := processCPU()
 	ops, err := Operations(h)
 	if err != nil {
 		return nil, err
@@ -202,7 +206,8 @@ func Linearizable(h *workload.History, timeout time.Duration) (*Lin, error) {
 	all := len(ops)
 	ops, red := reduce(ops)
 	res, info := porcupine.CheckOperationsVerbose(Model(), ops, timeout)
-	return &Lin{Result: res, Names: len(names), Ops: all, Checked: len(ops), Pending: red.Pending, Width: red.Width, Duration: time.Since(start), info: info}, nil
+	return &Lin{Result: res, Names: len(names), Ops: all, Checked: len(ops), Pending: red.Pending, Width: red.Width, Duration: time.Since(start),
+		CPUSeconds: processCPU() - cpu, info: info}, nil
 }
 
 // Annotation marks a fault on the visualisation.
