@@ -17,6 +17,12 @@ import (
 
 // LinTimeoutDefault bounds porcupine's search per run. An Unknown verdict
 // (the budget ran out) fails the check: it is never reported as a pass.
+// The budget is a backstop, not the bound: reduce (linreduce.go) leaves
+// porcupine histories whose widest name has a handful of operations open
+// at once (the Width the verdict reports), and over the lincheck sweeps the
+// slowest check took well under a second of CPU (BENCHMARKS.md, "Simulator
+// speed (issue 14.5)"). A check that still ran out would say so, with the
+// width, rather than pass.
 const LinTimeoutDefault = 20 * time.Second
 
 // linInput is what porcupine sees of an operation.
