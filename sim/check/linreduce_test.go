@@ -21,21 +21,29 @@ import (
 // drew), then, when mutate is set, one output changed, which often makes
 // it not linearizable.
 func randomHistory(r *rand.Rand, mutate bool) *workload.History {
+	return genHistory(r, mutate, 4+r.IntN(10), 1+r.IntN(2), 100)
+}
+
+// genHistory is randomHistory with n ops over names names, called within
+// [0, span).
+func genHistory(r *rand.Rand, mutate bool, n, names int, span int) *workload.History {
 	type pending struct {
 		op    *workload.Op
 		point float64
 		apply bool // for an unknown outcome: did it take effect
 	}
 	owners := []string{"aa", "bb"}
-	names := []string{"x", "y"}[:1+r.IntN(2)]
-	n := 4 + r.IntN(10)
+	nameList := make([]string, names)
+	for i := range nameList {
+		nameList[i] = fmt.Sprintf("n%d", i)
+	}
 	var ps []*pending
 	target := 0
 	sets := map[string]uint64{}
 	for i := 0; i < n; i++ {
-		call := int64(r.IntN(100))
+		call := int64(r.IntN(span))
 		ret := call + 1 + int64(r.IntN(40))
-		op := &workload.Op{Client: r.IntN(4), Name: names[r.IntN(len(names))], Call: call}
+		op := &workload.Op{Client: r.IntN(4), Name: nameList[r.IntN(len(nameList))], Call: call}
 		switch k := r.IntN(10); {
 		case k < 2:
 			op.Kind = workload.OpClaim
@@ -154,5 +162,29 @@ func TestReduceKeepsVerdicts(t *testing.T) {
 	t.Logf("verdicts %v; reduce dropped %d ops without effect, %d unseen sets, decided %d", counts, dropped, unseen, decided)
 	if counts[string(porcupine.Ok)] < 5000 || counts[string(porcupine.Illegal)] < 2500 || decided < 50 || dropped == 0 || unseen < 50 {
 		t.Fatalf("the generator does not exercise both verdicts and every rule: %v, dropped %d, unseen %d, decided %d", counts, dropped, unseen, decided)
+	}
+}
+
+// BenchmarkLinearizableReduce: porcupine on a long linearizable history of
+// 4 names (2,000 ops, a third of unknown outcome: far more than the
+// registry scenarios have), with and without the reduction.
+func BenchmarkLinearizableReduce(b *testing.B) {
+	h := genHistory(rand.New(rand.NewPCG(14, 6)), false, 2000, 4, 4000)
+	ops, err := Operations(h)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, reduced := range []bool{false, true} {
+		b.Run(fmt.Sprintf("reduced=%v", reduced), func(b *testing.B) {
+			for b.Loop() {
+				in := append([]porcupine.Operation(nil), ops...)
+				if reduced {
+					in, _ = reduce(in)
+				}
+				if res := porcupine.CheckOperationsTimeout(Model(), in, time.Minute); res != porcupine.Ok {
+					b.Fatalf("verdict %s", res)
+				}
+			}
+		})
 	}
 }
