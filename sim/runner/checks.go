@@ -144,6 +144,7 @@ func (r *run) checkLinearizable(rep *Report) check.Result {
 	}
 	stats := r.registryStats()
 	stats.LincheckSeconds = lin.Duration.Seconds()
+	stats.LincheckCPUSeconds = lin.CPUSeconds
 	stats.LincheckVerdict = string(lin.Result)
 	stats.NamesChecked = lin.Names
 	rep.Registry = stats
