@@ -74,6 +74,9 @@ func printStatus(c *client, s gateway.Status) {
 			if on {
 				state = "on"
 			}
+			if src := s.FlagSources[name]; src != "" {
+				state += "(" + src + ")"
+			}
 			flags = append(flags, name+"="+state)
 		}
 		slices.Sort(flags)
