@@ -45,6 +45,9 @@ type cluster struct {
 	// versionMax[i] is node i's registry VersionMax once an upgrade or
 	// downgrade swapped its build (swapBuild); absent: the base build.
 	versionMax map[int]uint64
+	// swaps maps the index of a crash's sim.FaultRecord to the swap
+	// (upgrade, downgrade) it was, so a recorded run replays it.
+	swaps map[int]string
 }
 
 func newCluster(s *scenario.Scenario, opts Options) *cluster {
@@ -156,7 +159,16 @@ func (c *cluster) describe(i int, key ed25519.PrivateKey) stack.Description {
 // enough to run the cluster version gate (core/registry, clusterversion.go)
 // through a rolling upgrade: the cluster version rises once the last
 // replica is upgraded, never before.
-func (c *cluster) swapBuild(i int, swap string) {
+//
+// record is the index of the crash's sim.FaultRecord (the recorder
+// writes the crash back as the swap it was).
+func (c *cluster) swapBuild(i int, swap string, record int) {
+	if swap != "" {
+		if c.swaps == nil {
+			c.swaps = map[int]string{}
+		}
+		c.swaps[record] = swap
+	}
 	switch swap {
 	case scenario.KindUpgrade:
 		if c.versionMax == nil {
