@@ -57,6 +57,18 @@ built=$(date +%s)
 echo "real-upgrade: builds took $((built - start)) s"
 for f in scenarios/rolling_upgrade.yaml scenarios/rolling_downgrade.yaml; do
 	name=$(basename "$f" .yaml)
-	./bin/ronsim real "$f" --rond-old "$out/rond-old" --rond bin/rond --keep "$out/$name"
+	./bin/ronsim real "$f" --rond-old "$out/rond-old" --rond bin/rond --keep "$out/$name" | tee "$out/$name.txt"
 done
+# The registry's cluster version gate (core/registry/clusterversion.go):
+# upgraded nodes read the test-only entry version 2 (sim/real/upgrade.go),
+# so the version must rise once every replica is upgraded, and never when
+# one stayed on the old build.
+if ! grep -q "cluster version 2" "$out/rolling_upgrade.txt"; then
+	echo "real-upgrade: FAIL: after rolling_upgrade.yaml the replicas do not report cluster version 2" >&2
+	exit 1
+fi
+if grep -q "cluster version" "$out/rolling_downgrade.txt"; then
+	echo "real-upgrade: FAIL: rolling_downgrade.yaml raised the cluster version with a replica on the old build" >&2
+	exit 1
+fi
 echo "real-upgrade: PASS (old $rev -> this tree and back) in $(($(date +%s) - start)) s"

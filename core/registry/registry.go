@@ -228,6 +228,7 @@ func (r *Registry) onTick() {
 		}
 		r.env.Metrics().Set(MetricSnapshotAge, "", now.Sub(r.snapFresh).Seconds())
 		r.env.Metrics().Set(MetricNames, "", float64(len(r.m.names)))
+		r.env.Metrics().Set(MetricClusterVersion, "", float64(r.m.clusterVersion))
 	}
 	r.retryPending(now)
 }
