@@ -182,11 +182,13 @@
 // registry does not). Non-replicas do not take part: they read no log
 // entries. Only VersionBase (today's format) and the test-only VersionTest
 // (the same layout under version byte 2, which alone may carry
-// opClusterVersion) exist; rond has no setting that reaches VersionTest,
-// so production builds advertise nothing and stay at VersionBase until a
-// real second format lands. The simulator's upgrade fault restarts a
-// node on VersionTest, so scenarios/rolling_upgrade.yaml raises the
-// cluster version after its last upgrade.
+// opClusterVersion) exist; no rond flag or config key reaches VersionTest
+// (only the io/runtime failpoint registry-version-max, off unless a test
+// turns it on), so production builds advertise nothing and stay at
+// VersionBase until a real second format lands. The simulator's upgrade
+// fault restarts a node on VersionTest, and ronsim real's sets that
+// failpoint, so scenarios/rolling_upgrade.yaml raises the cluster version
+// after its last upgrade in both worlds.
 //
 // # Names
 //
