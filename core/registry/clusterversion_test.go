@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"errors"
 	"strings"
@@ -145,5 +146,24 @@ func TestSnapshotCarriesClusterVersion(t *testing.T) {
 	mixed := signSnapshot(key, raised.encode(), VersionBase)
 	if _, err := openSnapshot(mixed, isKey, VersionTest); !isCorruption(err) {
 		t.Fatalf("a snapshot whose wrapper and state versions disagree: %v, want corruption", err)
+	}
+}
+
+// TestGoldenClusterVersionEncodings: the version advertisement envelope
+// and a raise entry (the first version 2 record) are frozen, and decode.
+func TestGoldenClusterVersionEncodings(t *testing.T) {
+	advert := wire.AppendUvarint([]byte{codecVersion, envVersion}, VersionTest)
+	if want := goldenBytes(t, "registry-version-advert", advert); !bytes.Equal(advert, want) {
+		t.Fatalf("the advertisement drifted from the golden:\n got %x\nwant %x", advert, want)
+	}
+	raise := encodeEntry(&entry{version: VersionTest, from: origin{node: proto.NodeID{1}, session: 7},
+		op: op{kind: opClusterVersion, seq: VersionTest}})
+	want := goldenBytes(t, "registry-raise-entry", raise)
+	e, err := decodeEntry(want)
+	if err != nil || e.version != VersionTest || e.op.kind != opClusterVersion || e.op.seq != VersionTest {
+		t.Fatalf("golden raise decodes to %+v, %v", e, err)
+	}
+	if !bytes.Equal(raise, want) {
+		t.Fatalf("the raise entry drifted from the golden:\n got %x\nwant %x", raise, want)
 	}
 }
