@@ -127,18 +127,7 @@ func (r *Registry) onVersionTick() {
 // VersionBase). The entry is written in the version it raises to, so a
 // replica that was downgraded since it advertised refuses it by name.
 func (r *Registry) maybeRaiseVersion() {
-	target := r.versionMax
-	for i := range r.cfg.Replicas {
-		if i == r.replica {
-			continue
-		}
-		a := r.adverts[i]
-		if a.tick == 0 || r.ticks-a.tick > VersionAdvertFreshTicks {
-			target = VersionBase
-			break
-		}
-		target = min(target, a.version)
-	}
+	target := r.versionTarget()
 	if target <= r.m.clusterVersion {
 		return
 	}
@@ -147,6 +136,24 @@ func (r *Registry) maybeRaiseVersion() {
 	if err := r.rn.Propose(data); err == nil {
 		r.env.Log().Info("registry: proposing cluster version", "version", target, "from", r.m.clusterVersion)
 	}
+}
+
+// versionTarget is the highest version every replica reads: this one's
+// VersionMax and each other replica's advertisement, VersionBase for one
+// not heard from within VersionAdvertFreshTicks.
+func (r *Registry) versionTarget() uint64 {
+	target := r.versionMax
+	for i := range r.cfg.Replicas {
+		if i == r.replica {
+			continue
+		}
+		a := r.adverts[i]
+		if a.tick == 0 || r.ticks-a.tick > VersionAdvertFreshTicks {
+			return VersionBase
+		}
+		target = min(target, a.version)
+	}
+	return target
 }
 
 // onVersionEnvelope handles an envVersion advertisement; it reports

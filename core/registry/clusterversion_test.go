@@ -167,3 +167,62 @@ func TestGoldenClusterVersionEncodings(t *testing.T) {
 		t.Fatalf("the raise entry drifted from the golden:\n got %x\nwant %x", raise, want)
 	}
 }
+
+// TestClusterVersionNeedsFreshAdvertisements: the leader's target counts
+// a replica it has not heard from within VersionAdvertFreshTicks as the
+// base version, however it advertised before (it may be being
+// downgraded), and the lowest fresh advertisement otherwise.
+func TestClusterVersionNeedsFreshAdvertisements(t *testing.T) {
+	r := &Registry{cfg: Config{Replicas: make([]proto.NodeID, 3)}, replica: 0, versionMax: VersionTest,
+		ticks: 1000, adverts: make([]advert, 3)}
+	if got := r.versionTarget(); got != VersionBase {
+		t.Fatalf("no advertisements: target %d", got)
+	}
+	r.adverts[1] = advert{version: VersionTest, tick: 990}
+	r.adverts[2] = advert{version: VersionTest, tick: 1000 - VersionAdvertFreshTicks}
+	if got := r.versionTarget(); got != VersionTest {
+		t.Fatalf("fresh advertisements of %d: target %d", VersionTest, got)
+	}
+	r.adverts[2].tick--
+	if got := r.versionTarget(); got != VersionBase {
+		t.Fatalf("one advertisement %d ticks old: target %d, want %d", VersionAdvertFreshTicks+1, got, VersionBase)
+	}
+	r.adverts[2] = advert{version: VersionBase, tick: 1000}
+	if got := r.versionTarget(); got != VersionBase {
+		t.Fatalf("a fresh base advertisement: target %d", got)
+	}
+	r.adverts[2].version, r.versionMax = VersionTest, VersionBase
+	if got := r.versionTarget(); got != VersionBase {
+		t.Fatalf("a base leader: target %d", got)
+	}
+}
+
+// TestIsolatedReplicaHoldsTheRaiseBack: a replica upgraded while cut off
+// is never heard, so the cluster version stays at the base until the cut
+// heals.
+func TestIsolatedReplicaHoldsTheRaiseBack(t *testing.T) {
+	c := newClusterVersions(t, replicas3, 0, Config{}, map[int]uint64{0: VersionTest, 1: VersionTest, 2: VersionBase})
+	c.leader(2 * time.Second)
+	c.isolate(2)
+	c.crash(2)
+	c.versionMax[2] = VersionTest
+	c.restart(2)
+	c.isolate(2)
+	c.run(3 * VersionAdvertFreshTicks * TickIntervalDefault)
+	for i := range 2 {
+		if v := c.nodes[i].reg.ClusterVersion(); v != VersionBase {
+			t.Fatalf("replica %d at cluster version %d with replica 2 unheard", i, v)
+		}
+	}
+	c.heal()
+	if !c.c.RunUntil(10*time.Second, func() bool {
+		for i := range replicas3 {
+			if c.nodes[i].reg.ClusterVersion() != VersionTest {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatal("cluster version not raised once the replica was heard again")
+	}
+}
