@@ -67,6 +67,9 @@ func printStatus(c *client, s gateway.Status) {
 	if s.Objects != nil && s.ObjectBytes != nil {
 		rows[5][1] += " (" + formatBytes(int64(*s.ObjectBytes)) + ")"
 	}
+	if s.ClusterVersion != nil {
+		rows = append(rows, [2]string{"registry", fmt.Sprintf("cluster version %d (log entry format)", *s.ClusterVersion)})
+	}
 	if len(s.Flags) > 0 {
 		var flags []string
 		for name, on := range s.Flags {

@@ -19,6 +19,16 @@ func TestStatusNamesEachFlagsSource(t *testing.T) {
 	if !strings.Contains(out.String(), want) {
 		t.Fatalf("status:\n%s\nwant a line %q", out.String(), want)
 	}
+	if strings.Contains(out.String(), "cluster version") {
+		t.Fatalf("status shows a cluster version the node did not report:\n%s", out.String())
+	}
+	version := uint64(2)
+	s.ClusterVersion = &version
+	out.Reset()
+	printStatus(&client{stdout: &out}, s)
+	if !strings.Contains(out.String(), "registry  cluster version 2 (log entry format)") {
+		t.Fatalf("status with a cluster version:\n%s", out.String())
+	}
 	out.Reset()
 	s.FlagSources = nil // a node that predates flag sources
 	printStatus(&client{stdout: &out}, s)

@@ -14,6 +14,7 @@ const (
 	statusMetricObjects     = "storage_objects"
 	statusMetricObjectBytes = "storage_bytes"
 	statusMetricNames       = "registry_names"
+	statusMetricClusterVer  = "registry_cluster_version"
 	statusMetricSessions    = "overlay_sessions"
 	statusSessionActive     = "active"
 )
@@ -39,17 +40,20 @@ type StatusConfig struct {
 // does not keep is null: names on a node that is not a registry replica,
 // everything when the gateway has no Gatherer.
 type Status struct {
-	NodeID      string          `json:"node_id"`
-	Profile     string          `json:"profile"`
-	Version     string          `json:"version"`
-	Ready       bool            `json:"ready"`
-	ReadyReason string          `json:"ready_reason"`
-	PeersActive uint64          `json:"peers_active"`
-	PeersKnown  uint64          `json:"peers_known"`
-	Objects     *uint64         `json:"objects"`
-	ObjectBytes *uint64         `json:"object_bytes"`
-	Names       *uint64         `json:"names"`
-	Flags       map[string]bool `json:"flags,omitempty"`
+	NodeID      string  `json:"node_id"`
+	Profile     string  `json:"profile"`
+	Version     string  `json:"version"`
+	Ready       bool    `json:"ready"`
+	ReadyReason string  `json:"ready_reason"`
+	PeersActive uint64  `json:"peers_active"`
+	PeersKnown  uint64  `json:"peers_known"`
+	Objects     *uint64 `json:"objects"`
+	ObjectBytes *uint64 `json:"object_bytes"`
+	Names       *uint64 `json:"names"`
+	// ClusterVersion is the registry cluster version (log entry format)
+	// this replica applied; absent on a node that is not a replica.
+	ClusterVersion *uint64         `json:"cluster_version,omitempty"`
+	Flags          map[string]bool `json:"flags,omitempty"`
 	// FlagSources says where each flag's value comes from: "default",
 	// "config" (the config file) or "override" (POST /admin/flags,
 	// persisted; it wins over the config file).
@@ -96,6 +100,10 @@ func (g *Gateway) status(r *http.Request, cfg StatusConfig) Status {
 		case statusMetricNames:
 			if cfg.RegistryReplica {
 				s.Names = gaugeOf(f)
+			}
+		case statusMetricClusterVer:
+			if cfg.RegistryReplica {
+				s.ClusterVersion = gaugeOf(f)
 			}
 		case statusMetricSessions:
 			s.PeersActive, s.PeersKnown = sessionsOf(f)
