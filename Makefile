@@ -17,7 +17,7 @@ PKGS     := ./...
 
 .PHONY: all build run demo test test-unit test-invariants lint vet fmt-check determinism sim sim-ci lincheck lincheck-ci canary fuzz bench bench-go bench-node scale clean
 .PHONY: image cluster-up cluster-down cluster-test
-.PHONY: real real-ci real-canary ci-deep real-upgrade
+.PHONY: real real-ci real-canary ci-deep real-upgrade flags-off
 .PHONY: gates tools sbom vulncheck fuzz-cover fuzz-grow budgets budgets-update spin apidiff
 
 all: build
@@ -74,10 +74,20 @@ lincheck-ci:
 	./scripts/lincheck.sh $(CI_SEEDS)
 
 ## ci-deep: the rest of CI's sweeps (seeds CI_SEEDS+1..CI_DEEP_SEEDS of
-## sim-ci and lincheck-ci); .ci/run runs it after `make test`.
+## sim-ci and lincheck-ci), then the mixed-version runs (real-upgrade);
+## .ci/run runs it after `make test`.
 ci-deep:
 	./scripts/sweep.sh $$(( $(CI_DEEP_SEEDS) - $(CI_SEEDS) )) $$(( $(CI_SEEDS) + 1 ))
 	./scripts/lincheck.sh $$(( $(CI_DEEP_SEEDS) - $(CI_SEEDS) )) $$(( $(CI_SEEDS) + 1 ))
+	$(MAKE) flags-off
+	$(MAKE) real-upgrade
+
+## flags-off: the scenario suite with each kill switch thrown (repair,
+## republish) on FLAGS_OFF_SEEDS more seeds than make test's one
+## (sim/runner TestScenarioSuiteWithEachFlagOff); in ci-deep.
+FLAGS_OFF_SEEDS ?= 3
+flags-off:
+	RON_FLAGS_OFF_SEEDS=$(FLAGS_OFF_SEEDS) $(GO) test -count=1 -timeout 20m -run TestScenarioSuiteWithEachFlagOff ./sim/runner/
 
 ## canary: deliberately wrong registries, stores and simulators must be
 ## caught (table: variant, check, seeds needed), and FuzzCanary must fail
@@ -150,17 +160,15 @@ real:
 		./bin/ronsim real $$f --seed $$s --rond bin/rond --keep $$d || exit 1; \
 	done; done
 
-## real-upgrade: a rolling upgrade (scenarios/rolling_upgrade.yaml) from the
-## build of commit OLD (default 7c1bb87, the last build before the data dir
-## format record) to this tree's, against real processes. Not in make test.
-OLD ?= 7c1bb87
+## real-upgrade: mixed versions against real processes: rond built from
+## commit OLD (default 6db240a, the first mainline commit whose rond writes
+## the data dir FORMAT record; no release tag yet) and from this tree, then
+## scenarios/rolling_upgrade.yaml and rolling_downgrade.yaml under ronsim
+## real (scripts/real-upgrade.sh; skips loudly when the clone lacks OLD).
+## Part of ci-deep.
+OLD ?= 6db240a
 real-upgrade:
-	$(GO) build -o bin/ ./cmd/rond ./cmd/ronsim
-	rm -rf out/real-upgrade && mkdir -p out/real-upgrade
-	git worktree add --detach out/real-upgrade/old-src $(OLD)
-	cd out/real-upgrade/old-src && $(GO) build -o ../rond-old ./cmd/rond; \
-		rc=$$?; cd - >/dev/null; git worktree remove --force out/real-upgrade/old-src; exit $$rc
-	./bin/ronsim real scenarios/rolling_upgrade.yaml --rond-old out/real-upgrade/rond-old --rond bin/rond --keep out/real-upgrade/run
+	OLD=$(OLD) GO=$(GO) ./scripts/real-upgrade.sh
 
 ## real-canary: canary builds of rond (local_resolve, ack_before_commit)
 ## must be caught by ronsim real within 3 runs of scenarios/real_canary.yaml,

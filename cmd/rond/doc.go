@@ -152,9 +152,12 @@
 //
 //	curl -X POST -H "Authorization: Bearer $RON_TOKEN" -d '{"repair": false}' http://127.0.0.1:8080/admin/flags
 //
-// until the next reload or restart; every flip is audited (kind
-// policy_change, subject flag:NAME). feature_flag_enabled{flag} and GET
-// /status (ronctl status) show the state.
+// Every flip is audited (kind policy_change, subject flag:NAME) and, on a
+// macronode, persisted in DIR/flag-overrides.json before it takes effect,
+// so it survives restarts. Precedence, lowest first: default < the config
+// file < a live flip (an override; a reload does not undo it, flagstore.go).
+// feature_flag_enabled{flag} and GET /status (ronctl status) show the
+// state, and /status each flag's source.
 //
 // # Signals
 //

@@ -163,6 +163,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		return &configError{msg: err.Error()}
 	}
 	flags := newFeatureFlags(cfg.Flags, log)
+	if cfg.DataDir != "" {
+		if err := flags.persistIn(cfg.DataDir); err != nil {
+			return err
+		}
+	}
 	n, err := start(cfg, spec, peers, log, flags)
 	if err != nil {
 		return err
@@ -184,7 +189,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	gwConfig.Flags = flags
 	gw := gateway.New(gwConfig)
 	handler := gw.WithStatus(gateway.StatusConfig{NodeID: spec.Self().String(), Profile: profile(cfg), Started: started,
-		RegistryReplica: slices.Contains(spec.Replicas, spec.Self()), Flags: flags.Flags})
+		RegistryReplica: slices.Contains(spec.Replicas, spec.Self()), Flags: flags.Flags, FlagSources: flags.Sources})
 	n.http.Handler = handler
 	go func() {
 		// gw.Listener: net/http's own errors leave as envelopes too.

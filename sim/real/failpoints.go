@@ -25,6 +25,9 @@ const (
 	FailpointReceive = "github.com/ron-network/ron/io/quicnet/receive"
 	// FailpointRegistryBug selects registry canary bugs at node build.
 	FailpointRegistryBug = "github.com/ron-network/ron/io/runtime/registry-bug"
+	// FailpointRegistryVersionMax sets the registry's VersionMax at node
+	// build (upgrade.go: an upgraded node reads the test-only version 2).
+	FailpointRegistryVersionMax = "github.com/ron-network/ron/io/runtime/registry-version-max"
 )
 
 // FailpointRequestTimeout bounds one call to a node's failpoint endpoint.

@@ -30,6 +30,9 @@ type scraped struct {
 	buckets       map[float64]float64
 	sum, count    float64
 	leaderChanges float64
+	// clusterVersion is registry_cluster_version (0: not reported); not
+	// summed by add.
+	clusterVersion float64
 }
 
 func (s *scraped) add(o scraped) {
@@ -79,6 +82,8 @@ func parseMetrics(data []byte) scraped {
 			out.count = value
 		case name == registry.MetricLeaderChanges:
 			out.leaderChanges = value
+		case name == registry.MetricClusterVersion:
+			out.clusterVersion = value
 		}
 	}
 	return out

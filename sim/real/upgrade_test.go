@@ -56,7 +56,15 @@ func TestSwapMigratesAndRestarts(t *testing.T) {
 		})
 	}
 	swap(scenario.KindDowngrade, 0)
+	if terms := n.failpoints[FailpointRegistryVersionMax]; terms != "" {
+		t.Fatalf("downgraded node starts with %s=%s", FailpointRegistryVersionMax, terms)
+	}
 	swap(scenario.KindUpgrade, 1)
+	// The upgraded build reads the test-only entry version 2, and as the
+	// only replica it raises the cluster version at once.
+	eventually(t, "the upgraded node at cluster version 2", func() bool {
+		return n.scrape().clusterVersion == 2
+	})
 	log, err := os.ReadFile(n.logPath)
 	if err != nil {
 		t.Fatal(err)
