@@ -17,8 +17,10 @@ const CanaryRunsMax = 3
 // for reasons of timing (BENCHMARKS.md, "Simulated vs real").
 var canaryChecks = map[string]bool{"linearizable": true, "durability": true}
 
-// TestCanaryCaughtOnRealProcesses runs scenarios/real_canary.yaml against
-// a canary build of rond with each registry bug turned on: each must fail
+// TestCanaryCaughtOnRealProcesses runs scenarios/real_canary.yaml
+// (local_resolve, ack_before_commit) and testdata/real_power_loss.yaml
+// (skip_sync) against a canary build of rond with the registry bug
+// turned on: each must fail
 // linearizable or durability within CanaryRunsMax runs, and the clean
 // build must pass those checks on every seed the bug needed. Minutes of
 // real processes: it runs only with RON_REAL_CANARY=1 (make real-canary).
@@ -31,11 +33,18 @@ func TestCanaryCaughtOnRealProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := scenario.Load(filepath.Join("..", "..", "scenarios", "real_canary.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, bug := range []string{"local_resolve", "ack_before_commit"} {
+	for _, v := range []struct{ bug, file string }{
+		{"local_resolve", filepath.Join("..", "..", "scenarios", "real_canary.yaml")},
+		{"ack_before_commit", filepath.Join("..", "..", "scenarios", "real_canary.yaml")},
+		// Every replica loses power at once: caught only because a crash
+		// drops unsynced writes (io/pebbledisk's journal).
+		{"skip_sync", filepath.Join("testdata", "real_power_loss.yaml")},
+	} {
+		bug := v.bug
+		s, err := scenario.Load(v.file)
+		if err != nil {
+			t.Fatal(err)
+		}
 		t.Run(bug, func(t *testing.T) {
 			caught := uint64(0)
 			for seed := uint64(1); seed <= CanaryRunsMax && caught == 0; seed++ {

@@ -82,6 +82,9 @@ type node struct {
 	// downgrade migrates back to; the timeline goroutine owns both.
 	bin       string
 	oldFormat uint32
+	// unsyncedSurvive is the node's disk.unsynced_survive now (0 or 1):
+	// what its next crash keeps of its unsynced writes.
+	unsyncedSurvive float64
 }
 
 // newNode makes a data dir holding a fresh node key derived from rand, so
