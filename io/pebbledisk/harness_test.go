@@ -28,8 +28,8 @@ type harness struct {
 	// drops what the journal says was never synced. FailpointUnsynced
 	// must be "keep" while the harness opens stores.
 	lose bool
-	rng             *rand.Rand
-	disk            *Disk
+	rng  *rand.Rand
+	disk *Disk
 
 	mu        sync.Mutex
 	cond      *sync.Cond
