@@ -132,7 +132,8 @@ func newJournalState(pid int) *journalState {
 // Records, one per line: a letter and its fields, paths quoted.
 //
 //	C id path   created: entry pending, written, nothing synced
-//	O id path   opened for writing (a reuse too): tracked, not yet written
+//	O id path   opened for writing from offset 0 (a reuse): tracked, not
+//	            yet written, nothing synced by this handle
 //	L path      linked: the new name is pending
 //	X id        first write through handle id
 //	S id n      handle id synced: its first n bytes are durable
@@ -153,9 +154,15 @@ func (s *journalState) apply(line string) error {
 			return bad()
 		}
 		e := s.paths[p]
-		if f[0] == "C" || e == nil {
+		switch {
+		case f[0] == "C" || e == nil:
 			e = &entry{path: p, pending: f[0] == "C", written: f[0] == "C"}
 			s.paths[p] = e
+		default:
+			// Reopened for writing from offset 0 (pebble reuses a WAL
+			// file so): what the old handle synced says nothing of the
+			// new bytes. Whether its entry is durable stays as it was.
+			e.written, e.synced = false, 0
 		}
 		s.ids[n] = e
 	case f[0] == "L" && len(f) == 2:

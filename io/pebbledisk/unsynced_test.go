@@ -340,3 +340,111 @@ func TestPowerLossAcrossFlushes(t *testing.T) {
 		h.crashAndCheck(rt, durable, unsynced)
 	})
 }
+
+// TestJournalRules plays power losses on a plain file system, one rule
+// at a time: an unsynced tail is cut, a file whose directory was never
+// synced is removed, a rename not followed by a directory sync is
+// undone, a reused file keeps only what its new handle synced, and a
+// removal stays done.
+func TestJournalRules(t *testing.T) {
+	mem := vfs.NewMem()
+	if err := mem.MkdirAll("d", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	u, err := newUnsyncedFS(mem, "j", 42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(f vfs.File, s string, sync bool) {
+		t.Helper()
+		if _, err := f.Write([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+		if sync {
+			if err := f.Sync(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	create := func(name string) vfs.File {
+		t.Helper()
+		f, err := u.Create(name, vfs.WriteCategoryUnspecified)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	dirSync := func() {
+		t.Helper()
+		d, err := u.OpenDir("d")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		_ = d.Close()
+	}
+	tail := create("d/tail") // synced, then an unsynced tail
+	write(tail, "kept", true)
+	old := create("d/old") // reused below for a new file
+	write(old, "old-content", true)
+	gone := create("d/gone") // removed below
+	old2 := create("d/old2") // reused and written, never synced again
+	write(old2, "old2-content", true)
+	dirSync() // tail, old, gone and old2 are durable entries
+	write(tail, "+unsynced", false)
+	if err := u.Remove("d/gone"); err != nil {
+		t.Fatal(err)
+	}
+	reused, err := u.ReuseForWrite("d/old", "d/new", vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reused2, err := u.ReuseForWrite("d/old2", "d/new2", vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirSync() // the reuses' renames are durable
+	write(reused2, "X-unsynced", false)
+	write(reused, "NEW", true)
+	write(reused, "-unsynced", false)
+	orphan := create("d/orphan") // synced, but its directory never is after
+	write(orphan, "orphan", true)
+	if err := u.Rename("d/tail", "d/tail2"); err != nil { // never dir-synced: undone
+		t.Fatal(err)
+	}
+	for _, f := range []vfs.File{tail, old, gone, old2, reused, reused2, orphan} {
+		_ = f.Close()
+	}
+	report, err := LoseUnsynced(mem, "j", 42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(name string) string {
+		f, err := mem.Open(name)
+		if err != nil {
+			return "<absent>"
+		}
+		defer f.Close()
+		b, _ := io.ReadAll(f)
+		return string(b)
+	}
+	for name, want := range map[string]string{
+		"d/tail":   "kept",
+		"d/tail2":  "<absent>",
+		"d/orphan": "<absent>",
+		"d/old":    "<absent>",
+		"d/new":    "NEW",
+		"d/new2":   "",
+		"d/gone":   "<absent>",
+		"j":        "<absent>",
+	} {
+		if got := read(name); got != want {
+			t.Errorf("%s holds %q after the power loss, want %q (%s)", name, got, want, report)
+		}
+	}
+	if report.RenamesUndone != 1 || report.Truncated != 3 || report.Removed != 1 {
+		t.Errorf("report %s, want 1 rename undone, 3 files truncated, 1 removed", report)
+	}
+}
