@@ -103,6 +103,18 @@ func (r *run) annotations() []check.Annotation {
 // a definite answer within the bound, and the up replicas hold the same
 // state of every name within the bound after the run (rond exposes no
 // applied index, so agreement is read name by name).
+//
+// The last fault heals, for a crash, when its restart is issued; clients
+// send to the restarted node as soon as it answers /readyz, before it has
+// caught up with the leader. An operation the client timed out on has no
+// definite outcome and fails the check at once, so on real processes the
+// scenario's workload timeout (3 s in partition.yaml), not `within`, is
+// the bound for operations sent to a node that has just restarted. We
+// keep it: on the loaded 2-core machine most restarted replicas answered
+// their first operations within 0.4 s, and the stalls that exceed 3 s are
+// a restarted follower hearing nothing from its leader for 3-5 s
+// (BENCHMARKS.md, "Simulated vs real"), a finding the check must report,
+// not a timing it should allow for.
 func (r *run) checkLiveness(within time.Duration) check.Result {
 	if within == 0 {
 		within = scenario.LivenessWithinDefault
