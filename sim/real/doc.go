@@ -58,8 +58,9 @@
 //
 // # Soak
 //
-// --duration D repeats the fault timeline every scenario length and keeps
-// the workload going for D; each node process's resident memory and
+// --duration D repeats the fault timeline every scenario length (whole
+// repetitions, so the run ends with the scenario's own quiet tail) and
+// keeps the workload going for D; each node process's resident memory and
 // threads are sampled from /proc, and its goroutines from go_goroutines
 // on its /metrics (io/runtime registers the Prometheus Go collector),
 // every SampleInterval. After LeakWarmup, a process whose memory more

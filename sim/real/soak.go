@@ -44,8 +44,10 @@ const (
 )
 
 // Soak stretches s to last d: the fault timeline repeats every
-// s.Duration, the workload runs until d minus the quiet tail the scenario
-// leaves after its stop, and the checks run at the end as usual.
+// s.Duration, whole repetitions only (a cut-off one could end its last
+// fault after the workload stops, leaving liveness nothing to judge), the
+// workload runs until d minus the quiet tail the scenario leaves after its
+// stop, and the checks run at the end as usual.
 func Soak(s *scenario.Scenario, d time.Duration) *scenario.Scenario {
 	if d <= s.Duration {
 		return s
@@ -54,12 +56,9 @@ func Soak(s *scenario.Scenario, d time.Duration) *scenario.Scenario {
 	period := s.Duration
 	out.Duration = d
 	out.Faults = nil
-	for start := time.Duration(0); start < d; start += period {
+	for start := time.Duration(0); start+period <= d; start += period {
 		for _, f := range s.Faults {
 			f.At += start // the pointers inside stay shared: read only
-			if f.At+max(f.For, crashWindow(&f)) > d {
-				continue
-			}
 			out.Faults = append(out.Faults, f)
 		}
 	}
@@ -68,13 +67,6 @@ func Soak(s *scenario.Scenario, d time.Duration) *scenario.Scenario {
 	}
 	out.Name = fmt.Sprintf("%s (soak %v)", s.Name, d)
 	return out
-}
-
-func crashWindow(f *scenario.Fault) time.Duration {
-	if f.Crash != nil {
-		return f.Crash.RestartAfter
-	}
-	return 0
 }
 
 // sample is one reading of a node process.
