@@ -138,6 +138,8 @@ func newJournalState(pid int) *journalState {
 //	X id        first write through handle id
 //	S id n      handle id synced: its first n bytes are durable
 //	R from to   renamed (its directory not yet synced)
+//	Q from to   renamed over an existing file: kept by a power loss (undoing
+//	            it would leave neither file, which no power loss does)
 //	D dir       directory synced: its pending entries and renames durable
 //	M path      removed (or a failed create): no longer tracked
 //	A dir       removed with everything under it
@@ -186,7 +188,7 @@ func (s *journalState) apply(line string) error {
 			return bad()
 		}
 		e.synced = size
-	case f[0] == "R" && len(f) == 3:
+	case (f[0] == "R" || f[0] == "Q") && len(f) == 3:
 		from, err1 := path(1)
 		to, err2 := path(2)
 		if err1 != nil || err2 != nil {
@@ -195,11 +197,14 @@ func (s *journalState) apply(line string) error {
 		if e := s.paths[from]; e != nil {
 			delete(s.paths, from)
 			e.path = to
+			e.pending = e.pending && f[0] == "R" // a kept rename keeps its entry
 			s.paths[to] = e
 		} else {
 			delete(s.paths, to)
 		}
-		s.renames = append(s.renames, pendingRename{from, to})
+		if f[0] == "R" {
+			s.renames = append(s.renames, pendingRename{from, to})
+		}
 	case f[0] == "D" && len(f) == 2:
 		dir, err := path(1)
 		if err != nil {
@@ -395,12 +400,18 @@ func (u *unsyncedFS) RemoveAll(name string) error {
 	return u.record("A %s", q(name))
 }
 
-// Rename implements vfs.FS; it is journaled once done.
+// Rename implements vfs.FS; it is journaled once done. A rename over an
+// existing file is kept by a power loss (Q): undone, it would leave
+// neither the old file nor the new one.
 func (u *unsyncedFS) Rename(oldname, newname string) error {
+	rec := "R %s %s"
+	if _, err := u.FS.Stat(newname); err == nil {
+		rec = "Q %s %s"
+	}
 	if err := u.FS.Rename(oldname, newname); err != nil {
 		return err
 	}
-	return u.record("R %s %s", q(oldname), q(newname))
+	return u.record(rec, q(oldname), q(newname))
 }
 
 // unsyncedFile journals its first write and every completed full sync.
