@@ -139,11 +139,12 @@
 //
 // The state it leaves is one a power loss can leave, and no kinder:
 // written but unsynced bytes are all gone (a disk might keep some), and
-// entries made since the last directory sync are gone. Two things are
-// kinder than a real power loss and said so: a removal counts as durable
-// at once (a power loss could bring the file back), and a recycled WAL
-// is cut at its last synced write rather than keeping the old log's
-// bytes behind it (pebble reads past neither). These are the rules of
+// entries made since the last directory sync are gone. Three things
+// differ from the harshest power loss and are said so: a removal counts
+// as durable at once (a power loss could bring the file back), a rename
+// over an existing file is kept (undone, it would leave neither file),
+// and a recycled WAL is cut at its last synced write rather than keeping
+// the old log's bytes behind it (pebble reads past neither). These are the rules of
 // pebble's own strict crash file system (vfs.NewCrashableMem with a
 // CrashClone of 0%) except for removals; TestConformance runs the env
 // disk contract with every crash played this way, and
