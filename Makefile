@@ -172,7 +172,9 @@ real-upgrade:
 
 ## real-canary: canary builds of rond (local_resolve, ack_before_commit)
 ## must be caught by ronsim real within 3 runs of scenarios/real_canary.yaml,
-## the clean build passing the same runs (several minutes).
+## skip_sync within 6 runs of sim/real/testdata/
+## real_power_loss.yaml (every replica loses power at once), the clean
+## build passing the same runs (several minutes).
 real-canary:
 	RON_REAL_CANARY=1 $(GO) test -count=1 -timeout 30m -run TestCanaryCaughtOnRealProcesses -v ./sim/real/
 

@@ -107,6 +107,8 @@ type Disk struct {
 
 	// fullness refuses writes while the disk is full (full.go).
 	fullness fullState
+	// unsynced journals unsynced writes (FailpointUnsynced); nil when off.
+	unsynced *unsyncedFS
 }
 
 // Open opens (or creates) the store in opts.Dir and starts its worker.
@@ -128,6 +130,17 @@ func Open(opts Options) (*Disk, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	unsynced, loss, err := openUnsynced(fs, opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if unsynced != nil {
+		fs = unsynced
+		if loss != nil {
+			log.Warn("pebbledisk: power loss played (unsynced writes dropped)", "journal", opts.Dir+UnsyncedJournalSuffix, "lost", loss.String())
+		}
+		log.Warn("pebbledisk: tracking unsynced writes for a simulated power loss (failpoint " + FailpointUnsynced + ")")
+	}
 	cache := pebble.NewCache(cacheBytes)
 	defer cache.Unref() // the DB holds its own reference
 	pebbleOpts := &pebble.Options{
@@ -139,10 +152,14 @@ func Open(opts Options) (*Disk, error) {
 	pebbleOpts.Experimental.ValueSeparationPolicy = valueSeparation
 	db, err := pebble.Open(opts.Dir, pebbleOpts)
 	if err != nil {
+		if unsynced != nil {
+			_ = unsynced.finish()
+		}
 		return nil, classify("open", err)
 	}
 	d := &Disk{
 		db:         db,
+		unsynced:   unsynced,
 		queue:      make(chan request, QueueDepthMax),
 		workerDone: make(chan struct{}),
 		fullness:   fullState{fs: fs, dir: opts.Dir, reserve: reserveBytes(opts.ReserveBytes)},
@@ -231,6 +248,10 @@ func (d *Disk) Close() error {
 	d.execMu.Lock()
 	defer d.execMu.Unlock()
 	d.dbClosed = true
+	if d.unsynced != nil {
+		// A closed store plays no power loss: the journal goes.
+		defer func() { _ = d.unsynced.finish() }()
+	}
 	if d.failure != nil {
 		return fmt.Errorf("pebbledisk: store abandoned after a fatal error: %w", d.failure)
 	}

@@ -34,6 +34,11 @@
 // For the same reason, a dial from the peer arriving more than
 // SimultaneousOpenWindow after we adopted a connection we dialed is not a
 // simultaneous open: the peer lost ours (it restarted), and its dial wins.
+// In both of these cases the frames still queued for the lost connection
+// are dropped (DropPeerRedialed) and the loss reported, not written first
+// on the new one: they were meant for a process that may be gone, and a
+// restarted raft replica spent seconds rejecting such stale appends
+// before the fresh ones reached it.
 // Frames already written on the connection that loses a simultaneous open
 // may be lost: that is within Send's best-effort contract, and making the
 // hand-over lossless needs a drain-and-acknowledge exchange before closing

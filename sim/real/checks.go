@@ -106,6 +106,19 @@ func (r *run) annotations() []check.Annotation {
 // a definite answer within the bound, and the up replicas hold the same
 // state of every name within the bound after the run (rond exposes no
 // applied index, so agreement is read name by name).
+//
+// The last fault heals, for a crash, when its restart is issued; clients
+// send to the restarted node as soon as it answers /readyz, before it has
+// caught up with the leader. An operation the client timed out on has no
+// definite outcome and fails the check at once, so on real processes the
+// scenario's workload timeout (3 s in partition.yaml), not `within`, is
+// the bound for operations sent to a node that has just restarted. We
+// keep it: on the loaded 2-core machine most restarted replicas answered
+// their first operations within 0.4 s, and the stalls beyond 3 s were a
+// bug the check found (io/quicnet wrote the frames queued for the dead
+// process to the restarted one first, hundreds of stale raft messages;
+// fixed), not a timing it should allow for (BENCHMARKS.md, "Cross-check,
+// refreshed").
 func (r *run) checkLiveness(within time.Duration) check.Result {
 	if within == 0 {
 		within = scenario.LivenessWithinDefault
