@@ -126,6 +126,12 @@ func startInProcess(scratch, dataDir string) (*target, error) {
 // startRond runs the rond binary on loopback ports with a capability key
 // ronbench holds, and reads its HTTP address from the banner.
 func startRond(bin, scratch, dataDir string) (*target, error) {
+	return startRondWith(bin, scratch, dataDir)
+}
+
+// startRondWith is startRond with extra flags (which may repeat and so
+// override the defaults: the last of a flag wins).
+func startRondWith(bin, scratch, dataDir string, extra ...string) (*target, error) {
 	capPath, _, mac, err := capKey(scratch)
 	if err != nil {
 		return nil, err
@@ -137,6 +143,7 @@ func startRond(bin, scratch, dataDir string) (*target, error) {
 		args = append(args, "--data-dir", dataDir)
 		label = "rond macronode (" + dataDir + ")"
 	}
+	args = append(args, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
