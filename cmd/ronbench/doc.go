@@ -69,6 +69,11 @@
 // tenants in turn. Nothing else is changed: fsync, verification and
 // signature checks are rond's defaults.
 //
+// rond serves no /debug/pprof, so for a profile of the byte workloads
+// --peers --rond in-process --skip-names --cpuprofile FILE runs them on
+// the in-process composition above (quotas raised the same way); the
+// profile covers the whole process, clients included.
+//
 // Rejected: wrk or a shell loop of curl. Neither reports latency of 64 MiB
 // bodies with distinct contents per request, and a PUT of the same bytes
 // twice measures the deduplicated path, not the write path.

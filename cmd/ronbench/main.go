@@ -60,7 +60,7 @@ func main() {
 	var po peerOptions
 	var peerMode bool
 	var bigMiB int
-	flag.BoolVar(&peerMode, "peers", false, "side by side with kubo, etcd and a net/http FileServer (issue 15's workloads; needs --rond)")
+	flag.BoolVar(&peerMode, "peers", false, "side by side with kubo, etcd and a net/http FileServer (issue 15's workloads; needs --rond: the binary, or in-process for the byte workloads under --cpuprofile)")
 	flag.StringVar(&po.kubo, "kubo", os.Getenv("KUBO"), "--peers: the kubo `ipfs` binary (path or name on PATH; default $KUBO); missing is reported")
 	flag.StringVar(&po.etcd, "etcd", envOr("ETCD", "etcd"), "--peers: the `etcd` binary (path or name on PATH; default $ETCD or etcd); missing is reported")
 	flag.IntVar(&po.runs, "runs", 3, "--peers: runs of every workload (medians printed; order reversed every other run)")
@@ -75,6 +75,25 @@ func main() {
 		if bigMiB < 2 {
 			fmt.Fprintln(os.Stderr, "ronbench: --big-mib must be at least 2")
 			os.Exit(2)
+		}
+		if o.cpuProfile != "" {
+			f, err := os.Create(o.cpuProfile)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			err = peers(po, os.Stdout)
+			pprof.StopCPUProfile()
+			_ = f.Close()
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			return
 		}
 		if err := peers(po, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, err)

@@ -33,8 +33,9 @@ import (
 const (
 	readyWaitMax = 30 * time.Second
 	stopWaitMax  = 30 * time.Second
-	// benchTenantRate replaces the gateway's per-tenant rate in the
-	// in-process node (requests per second; effectively no limit).
+	// benchTenantRate replaces the gateway's per-tenant and anonymous
+	// read rates in the in-process node (requests per second;
+	// effectively no limit).
 	benchTenantRate = 1e9
 )
 
@@ -44,6 +45,7 @@ type target struct {
 	key   auth.MACKey
 	label string
 	stop  func() error
+	pid   int // of a rond child process; 0 in process
 }
 
 // token mints an every-op token for tenant.
@@ -111,7 +113,8 @@ func startInProcess(scratch, dataDir string) (*target, error) {
 	}
 	gw := gateway.New(gateway.Config{Backend: rt, Verifier: auth.NewVerifier(keys, nil, self.String()),
 		Metrics: metrics, Logger: log, Version: "ronbench",
-		Admission: gateway.AdmissionConfig{TenantRate: benchTenantRate, TenantBurst: benchTenantRate}})
+		Admission: gateway.AdmissionConfig{TenantRate: benchTenantRate, TenantBurst: benchTenantRate,
+			AnonymousRate: benchTenantRate, AnonymousBurst: benchTenantRate}})
 	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	stop := func() error {
@@ -164,7 +167,7 @@ func startRondWith(bin, scratch, dataDir string, extra ...string) (*target, erro
 		return nil, err
 	}
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	t := &target{url: url, key: mac, label: label, stop: stop}
+	t := &target{url: url, key: mac, label: label, stop: stop, pid: cmd.Process.Pid}
 	return t, waitReady(t)
 }
 

@@ -272,7 +272,13 @@ func startRondBytes(bin, scratch, dataDir string) (*byteSystem, error) {
 	if dataDir == "" {
 		extra = append(extra, "--memory-max", strconv.Itoa(8<<30))
 	}
-	tgt, err := startRondWith(bin, scratch, dataDir, extra...)
+	var tgt *target
+	var err error
+	if bin == inProcess {
+		tgt, err = startInProcess(scratch, dataDir)
+	} else {
+		tgt, err = startRondWith(bin, scratch, dataDir, extra...)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -291,6 +297,11 @@ func startRondBytes(bin, scratch, dataDir string) (*byteSystem, error) {
 	}
 	return &byteSystem{put: put, stop: tgt.stop}, nil
 }
+
+// inProcess as --rond runs the byte workloads on ronbench's in-process
+// composition of rond (node.go), so --cpuprofile sees the node's CPU;
+// the name workloads need real processes and refuse it.
+const inProcess = "in-process"
 
 // tenantsPerRing: a node's per-tenant quota (200 requests/s) is a
 // service limit, not the write path; a ring of this many tenants keeps

@@ -185,8 +185,8 @@ type rondNames struct {
 // replicas and know each other, sharing one capability key file so
 // ronbench's tokens are valid on every node.
 func startRondCluster(bin, dir string) (*nameSystem, error) {
-	if bin == "" {
-		return nil, errors.New("ronbench: --peers needs --rond (the rond binary)")
+	if bin == "" || bin == inProcess {
+		return nil, errors.New("ronbench: the name workloads need --rond the rond binary (or --skip-names)")
 	}
 	type node struct{ dir, quic, id string }
 	nodes := make([]node, members)
@@ -245,6 +245,13 @@ func startRondCluster(bin, dir string) (*nameSystem, error) {
 	for _, t := range targets {
 		rn.urls = append(rn.urls, t.url)
 	}
+	var pids []string
+	for _, t := range targets {
+		pids = append(pids, strconv.Itoa(t.pid))
+	}
+	// For an outside profiler (rond serves no /debug/pprof), e.g.
+	// perf record -p with these.
+	fmt.Fprintf(os.Stderr, "ronbench: rond cluster pids %s\n", strings.Join(pids, ","))
 	// The cluster is ready when a claim succeeds (a leader is elected).
 	deadline := time.Now().Add(clusterMax)
 	c := newPeerClient()
