@@ -422,9 +422,9 @@ func startEtcd(bin, dir string) (*nameSystem, error) {
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
-// call posts a JSON request to an etcd gateway path and decodes the
+// post sends a JSON request to an etcd gateway path and decodes the
 // answer into out.
-func (en *etcdNames) call(c *http.Client, k int, path string, req, out any) error {
+func (en *etcdNames) post(c *http.Client, k int, path string, req, out any) error {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return err
@@ -456,7 +456,7 @@ func (en *etcdNames) value(k int, name string, seq uint64) string {
 
 func (en *etcdNames) create(c *http.Client, names []string) error {
 	for i, n := range names {
-		if err := en.call(c, i, "/v3/kv/put", map[string]string{"key": b64(n), "value": b64(en.value(0, n, 0))}, nil); err != nil {
+		if err := en.post(c, i, "/v3/kv/put", map[string]string{"key": b64(n), "value": b64(en.value(0, n, 0))}, nil); err != nil {
 			return err
 		}
 	}
@@ -464,7 +464,7 @@ func (en *etcdNames) create(c *http.Client, names []string) error {
 }
 
 func (en *etcdNames) write(k int, c *http.Client, name string, seq uint64) error {
-	return en.call(c, k, "/v3/kv/put", map[string]string{"key": b64(name), "value": b64(en.value(k, name, seq))}, nil)
+	return en.post(c, k, "/v3/kv/put", map[string]string{"key": b64(name), "value": b64(en.value(k, name, seq))}, nil)
 }
 
 // etcdTxnAnswer is the part of a txn answer the CAS reads: whether the
@@ -504,7 +504,7 @@ func (en *etcdNames) cas(k int, c *http.Client, name string, seq uint64) (bool, 
 		"failure": []map[string]any{{"request_range": map[string]string{"key": key}}},
 	}
 	var a etcdTxnAnswer
-	if err := en.call(c, k, "/v3/kv/txn", req, &a); err != nil {
+	if err := en.post(c, k, "/v3/kv/txn", req, &a); err != nil {
 		return false, 0, err
 	}
 	if a.Succeeded {
@@ -518,7 +518,7 @@ func (en *etcdNames) resolve(k int, c *http.Client, name string) error {
 	var a struct {
 		Kvs []json.RawMessage `json:"kvs"`
 	}
-	if err := en.call(c, k, "/v3/kv/range", map[string]string{"key": b64(name)}, &a); err != nil {
+	if err := en.post(c, k, "/v3/kv/range", map[string]string{"key": b64(name)}, &a); err != nil {
 		return err
 	}
 	if len(a.Kvs) != 1 {
