@@ -137,14 +137,16 @@ bench-node:
 ## FileServer, same workloads, order reversed every other run, medians of
 ## RUNS runs, goal ratios and load averages. A peer that is absent is
 ## printed MISSING, never measured. PEER_TIME per phase, BIG_MIB object.
-## Not part of `make test`; about 4 minutes with the defaults.
+## PEER_FLAGS adds ronbench flags (default --micronode: the micronode's
+## byte figures too). Not part of `make test`; about 5 minutes.
 RUNS ?= 3
 PEER_TIME ?= 3s
 BIG_MIB ?= 256
+PEER_FLAGS ?= --micronode
 bench-peers:
 	$(GO) build -o bin/ ./cmd/rond ./cmd/ronbench
 	./bin/ronbench --peers --rond bin/rond --kubo "$(KUBO)" --etcd "$(or $(ETCD),etcd)" \
-		--runs $(RUNS) --peer-time $(PEER_TIME) --big-mib $(BIG_MIB)
+		--runs $(RUNS) --peer-time $(PEER_TIME) --big-mib $(BIG_MIB) $(PEER_FLAGS)
 
 ## real-ci: one short scenario against real rond processes (3 nodes, 26 s,
 ## an isolated leader, a one-way cut, a crash) with every check; the node
