@@ -42,6 +42,64 @@ type nameSystem struct {
 	// resolve reads name linearizably.
 	resolve func(k int, c *http.Client, name string) error
 	stop    func() error
+	// metricsURLs are the members' /metrics; leaderMetric counts the
+	// leader changes each member saw.
+	metricsURLs  []string
+	leaderMetric string
+}
+
+// leaderChanges sums leaderMetric over the members' /metrics: each
+// member counts the changes it saw, so the sum over 3 members is about
+// three times the cluster's.
+func (s *nameSystem) leaderChanges(c *http.Client) (float64, error) {
+	total := 0.0
+	for _, u := range s.metricsURLs {
+		resp, err := c.Get(u)
+		if err != nil {
+			return 0, err
+		}
+		raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+		_ = resp.Body.Close()
+		if err != nil {
+			return 0, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return 0, fmt.Errorf("%s: %d", u, resp.StatusCode)
+		}
+		v, err := counterValue(raw, s.leaderMetric)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", u, err)
+		}
+		total += v
+	}
+	return total, nil
+}
+
+// counterValue sums the samples of metric (any labels) in a Prometheus
+// text exposition; a metric with no sample counts 0 (a counter not yet
+// touched is often not exported), a sample that does not parse is an
+// error.
+func counterValue(raw []byte, metric string) (float64, error) {
+	total := 0.0
+	for line := range strings.SplitSeq(string(raw), "\n") {
+		if !strings.HasPrefix(line, metric) {
+			continue
+		}
+		rest := line[len(metric):]
+		if rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue // a longer name with this prefix
+		}
+		f := strings.Fields(rest[strings.LastIndexByte(rest, '}')+1:])
+		if len(f) == 0 {
+			return 0, fmt.Errorf("metric line %q without a value", line)
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			return 0, fmt.Errorf("metric line %q: %w", line, err)
+		}
+		total += v
+	}
+	return total, nil
 }
 
 const (
@@ -83,6 +141,28 @@ func runNamePeers(o peerOptions, scratch string, t *tally, w io.Writer) ([]strin
 		byName[s.name] = s
 		sysNames = append(sysNames, s.name)
 	}
+	leaders := map[string]float64{}
+	for _, s := range systems {
+		if v, err := s.leaderChanges(newPeerClient()); err == nil {
+			leaders[s.name] = v
+		} else {
+			fmt.Fprintf(os.Stderr, "ronbench: %s leader changes: %v\n", s.name, err)
+		}
+	}
+	namesStart := time.Now()
+	defer func() {
+		minutes := time.Since(namesStart).Minutes()
+		for _, s := range systems {
+			before, ok := leaders[s.name]
+			after, err := s.leaderChanges(newPeerClient())
+			if !ok || err != nil {
+				t.notes = append(t.notes, fmt.Sprintf("%s: leader changes not read (%v)", s.name, err))
+				continue
+			}
+			t.notes = append(t.notes, fmt.Sprintf("%s: %.0f leader changes seen by the %d members in %.1f min of name workloads (%s)",
+				s.name, after-before, members, minutes, s.leaderMetric))
+		}
+	}()
 	for run := range o.runs {
 		runOrder := order(sysNames, run)
 		t.loads = append(t.loads, fmt.Sprintf("names run %d (order %s): load average %s", run+1, strings.Join(runOrder, ", "), loadAvg()))
@@ -266,7 +346,12 @@ func startRondCluster(bin, dir string) (*nameSystem, error) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return &nameSystem{create: rn.create, write: rn.write, cas: rn.cas, resolve: rn.resolve, stop: stopAll}, nil
+	var metrics []string
+	for _, u := range rn.urls {
+		metrics = append(metrics, u+"/metrics")
+	}
+	return &nameSystem{create: rn.create, write: rn.write, cas: rn.cas, resolve: rn.resolve, stop: stopAll,
+		metricsURLs: metrics, leaderMetric: "registry_leader_changes_total"}, nil
 }
 
 func freeUDPAddr() (string, error) {
@@ -417,7 +502,12 @@ func startEtcd(bin, dir string) (*nameSystem, error) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return &nameSystem{create: en.create, write: en.write, cas: en.cas, resolve: en.resolve, stop: stop}, nil
+	var metrics []string
+	for _, u := range en.urls {
+		metrics = append(metrics, u+"/metrics")
+	}
+	return &nameSystem{create: en.create, write: en.write, cas: en.cas, resolve: en.resolve, stop: stop,
+		metricsURLs: metrics, leaderMetric: "etcd_server_leader_changes_seen_total"}, nil
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

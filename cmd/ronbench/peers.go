@@ -90,6 +90,7 @@ type tally struct {
 	samples map[string]map[string][]sample
 	missing map[string]string
 	loads   []string
+	notes   []string // leader changes and the like, printed last
 }
 
 func newTally() *tally {
@@ -226,6 +227,9 @@ func (t *tally) print(w io.Writer, all []string) {
 	fmt.Fprintln(w)
 	for _, l := range t.loads {
 		fmt.Fprintln(w, l)
+	}
+	for _, n := range t.notes {
+		fmt.Fprintln(w, n)
 	}
 }
 

@@ -171,3 +171,29 @@ func TestOrderAlternates(t *testing.T) {
 		t.Fatalf("input changed: %v", in)
 	}
 }
+
+// TestCounterValue: samples of the metric are summed across labels; a
+// longer name sharing the prefix, comments and other metrics are not; an
+// absent metric is 0; a sample without a number is an error.
+func TestCounterValue(t *testing.T) {
+	raw := []byte(`# HELP registry_leader_changes_total Leader changes seen.
+# TYPE registry_leader_changes_total counter
+registry_leader_changes_total 3
+registry_leader_changes_total_extra 100
+etcd_server_leader_changes_seen_total{member="a"} 2
+etcd_server_leader_changes_seen_total{member="b"} 1.5
+other_metric 9
+`)
+	for _, c := range []struct {
+		metric string
+		want   float64
+	}{{"registry_leader_changes_total", 3}, {"etcd_server_leader_changes_seen_total", 3.5}, {"absent_total", 0}} {
+		got, err := counterValue(raw, c.metric)
+		if err != nil || got != c.want {
+			t.Errorf("counterValue(%s) = %v, %v; want %v", c.metric, got, err, c.want)
+		}
+	}
+	if _, err := counterValue([]byte("registry_leader_changes_total x\n"), "registry_leader_changes_total"); err == nil {
+		t.Error("a sample that is not a number: want an error")
+	}
+}
