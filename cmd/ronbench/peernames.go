@@ -66,9 +66,15 @@ func (s *nameSystem) leaderChanges(c *http.Client) (float64, error) {
 		if resp.StatusCode != http.StatusOK {
 			return 0, fmt.Errorf("%s: %d", u, resp.StatusCode)
 		}
-		v, err := counterValue(raw, s.leaderMetric)
+		v, found, err := counterValue(raw, s.leaderMetric)
 		if err != nil {
 			return 0, fmt.Errorf("%s: %w", u, err)
+		}
+		if !found {
+			// Every member counts the first leader it hears of, so
+			// a started cluster exports it: absent means a renamed
+			// metric, which must not read as "no leader changes".
+			return 0, fmt.Errorf("%s: no %s", u, s.leaderMetric)
 		}
 		total += v
 	}
@@ -76,11 +82,10 @@ func (s *nameSystem) leaderChanges(c *http.Client) (float64, error) {
 }
 
 // counterValue sums the samples of metric (any labels) in a Prometheus
-// text exposition; a metric with no sample counts 0 (a counter not yet
-// touched is often not exported), a sample that does not parse is an
-// error.
-func counterValue(raw []byte, metric string) (float64, error) {
-	total := 0.0
+// text exposition and reports whether there was one; a sample that does
+// not parse is an error.
+func counterValue(raw []byte, metric string) (float64, bool, error) {
+	total, found := 0.0, false
 	for line := range strings.SplitSeq(string(raw), "\n") {
 		if !strings.HasPrefix(line, metric) {
 			continue
@@ -91,15 +96,16 @@ func counterValue(raw []byte, metric string) (float64, error) {
 		}
 		f := strings.Fields(rest[strings.LastIndexByte(rest, '}')+1:])
 		if len(f) == 0 {
-			return 0, fmt.Errorf("metric line %q without a value", line)
+			return 0, false, fmt.Errorf("metric line %q without a value", line)
 		}
 		v, err := strconv.ParseFloat(f[0], 64)
 		if err != nil {
-			return 0, fmt.Errorf("metric line %q: %w", line, err)
+			return 0, false, fmt.Errorf("metric line %q: %w", line, err)
 		}
 		total += v
+		found = true
 	}
-	return total, nil
+	return total, found, nil
 }
 
 const (
@@ -159,8 +165,8 @@ func runNamePeers(o peerOptions, scratch string, t *tally, w io.Writer) ([]strin
 				t.notes = append(t.notes, fmt.Sprintf("%s: leader changes not read (%v)", s.name, err))
 				continue
 			}
-			t.notes = append(t.notes, fmt.Sprintf("%s: %.0f leader changes seen by the %d members in %.1f min of name workloads (%s)",
-				s.name, after-before, members, minutes, s.leaderMetric))
+			t.notes = append(t.notes, fmt.Sprintf("%s: %.0f leader changes seen by the %d members in %.1f min of name workloads (%s summed over members: %.0f before, %.0f after)",
+				s.name, after-before, members, minutes, s.leaderMetric, before, after))
 		}
 	}()
 	for run := range o.runs {

@@ -174,7 +174,8 @@ func TestOrderAlternates(t *testing.T) {
 
 // TestCounterValue: samples of the metric are summed across labels; a
 // longer name sharing the prefix, comments and other metrics are not; an
-// absent metric is 0; a sample without a number is an error.
+// absent metric is reported absent (not 0); a sample without a number
+// is an error.
 func TestCounterValue(t *testing.T) {
 	raw := []byte(`# HELP registry_leader_changes_total Leader changes seen.
 # TYPE registry_leader_changes_total counter
@@ -187,13 +188,14 @@ other_metric 9
 	for _, c := range []struct {
 		metric string
 		want   float64
-	}{{"registry_leader_changes_total", 3}, {"etcd_server_leader_changes_seen_total", 3.5}, {"absent_total", 0}} {
-		got, err := counterValue(raw, c.metric)
-		if err != nil || got != c.want {
-			t.Errorf("counterValue(%s) = %v, %v; want %v", c.metric, got, err, c.want)
+		found  bool
+	}{{"registry_leader_changes_total", 3, true}, {"etcd_server_leader_changes_seen_total", 3.5, true}, {"absent_total", 0, false}} {
+		got, found, err := counterValue(raw, c.metric)
+		if err != nil || got != c.want || found != c.found {
+			t.Errorf("counterValue(%s) = %v, %v, %v; want %v, %v", c.metric, got, found, err, c.want, c.found)
 		}
 	}
-	if _, err := counterValue([]byte("registry_leader_changes_total x\n"), "registry_leader_changes_total"); err == nil {
+	if _, _, err := counterValue([]byte("registry_leader_changes_total x\n"), "registry_leader_changes_total"); err == nil {
 		t.Error("a sample that is not a number: want an error")
 	}
 }
