@@ -61,7 +61,10 @@
 // from this invocation only, and the load average at each run's start:
 // on a shared machine the figures are indicative. A peer whose binary is
 // absent or does not start is printed MISSING with the reason and its
-// goals are "not judged"; nothing stands in for it.
+// goals are "not judged"; nothing stands in for it. After the name
+// workloads it prints the leader changes each cluster's members counted
+// meanwhile (registry_leader_changes_total, and etcd's
+// etcd_server_leader_changes_seen_total, from /metrics).
 //
 // rond's per-tenant quota (200 requests/s) is a service limit, not the
 // path under test: --peers reads without a token with
