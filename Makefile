@@ -15,7 +15,7 @@ CI_DEEP_SEEDS ?= 150
 FUZZTIME ?= 10s
 PKGS     := ./...
 
-.PHONY: all build run demo test test-unit test-invariants lint vet fmt-check determinism sim sim-ci lincheck lincheck-ci canary fuzz bench bench-go bench-node scale clean
+.PHONY: all build run demo test test-unit test-invariants lint vet fmt-check determinism sim sim-ci lincheck lincheck-ci canary fuzz bench bench-go bench-node bench-peers scale clean
 .PHONY: image cluster-up cluster-down cluster-test
 .PHONY: real real-ci real-canary ci-deep real-upgrade flags-off
 .PHONY: gates tools sbom vulncheck fuzz-cover fuzz-grow budgets budgets-update spin apidiff
@@ -140,6 +140,23 @@ bench-node:
 	./bin/ronbench
 	./bin/ronbench --macronode
 	./bin/ronbench --rond bin/rond --macronode --small-time 5s
+
+## bench-peers: issue 15's side-by-side table. rond (a macronode; 3
+## replicas for names) next to kubo (KUBO=path/to/ipfs), a 3-member etcd
+## (ETCD=path, default etcd on PATH: Debian's etcd-server) and a net/http
+## FileServer, same workloads, order reversed every other run, medians of
+## RUNS runs, goal ratios and load averages. A peer that is absent is
+## printed MISSING, never measured. PEER_TIME per phase, BIG_MIB object.
+## PEER_FLAGS adds ronbench flags (default --micronode: the micronode's
+## byte figures too). Not part of `make test`; about 5 minutes.
+RUNS ?= 3
+PEER_TIME ?= 3s
+BIG_MIB ?= 256
+PEER_FLAGS ?= --micronode
+bench-peers:
+	$(GO) build -o bin/ ./cmd/rond ./cmd/ronbench
+	./bin/ronbench --peers --rond bin/rond --kubo "$(KUBO)" --etcd "$(or $(ETCD),etcd)" \
+		--runs $(RUNS) --peer-time $(PEER_TIME) --big-mib $(BIG_MIB) $(PEER_FLAGS)
 
 ## real-ci: one short scenario against real rond processes (3 nodes, 26 s,
 ## an isolated leader, a one-way cut, a crash) with every check; the node

@@ -57,11 +57,61 @@ func main() {
 	flag.IntVar(&o.casNames, "cas-names", 0, "compare-and-set phase on this many names (0 skips it)")
 	flag.IntVar(&o.casConns, "cas-conns", 16, "concurrent writers of the compare-and-set phase")
 	flag.DurationVar(&o.casTime, "cas-time", 10*time.Second, "length of the compare-and-set phase")
+	var po peerOptions
+	var peerMode bool
+	var bigMiB int
+	flag.BoolVar(&peerMode, "peers", false, "side by side with kubo, etcd and a net/http FileServer (issue 15's workloads; needs --rond: the binary, or in-process for the byte workloads under --cpuprofile)")
+	flag.StringVar(&po.kubo, "kubo", os.Getenv("KUBO"), "--peers: the kubo `ipfs` binary (path or name on PATH; default $KUBO); missing is reported")
+	flag.StringVar(&po.etcd, "etcd", envOr("ETCD", "etcd"), "--peers: the `etcd` binary (path or name on PATH; default $ETCD or etcd); missing is reported")
+	flag.IntVar(&po.runs, "runs", 3, "--peers: runs of every workload (medians printed; order reversed every other run)")
+	flag.DurationVar(&po.phaseTime, "peer-time", 3*time.Second, "--peers: length of each timed phase")
+	flag.IntVar(&bigMiB, "big-mib", 256, "--peers: size in MiB of the whole-GET, PUT and Range object")
+	flag.BoolVar(&po.micronode, "micronode", false, "--peers: also run the byte workloads on a rond micronode (memory)")
+	flag.BoolVar(&po.skipBytes, "skip-bytes", false, "--peers: skip the byte workloads")
+	flag.BoolVar(&po.skipNames, "skip-names", false, "--peers: skip the name workloads")
 	flag.Parse()
+	if peerMode {
+		po.rond, po.bigBytes = o.rond, bigMiB<<20
+		if bigMiB < 2 {
+			fmt.Fprintln(os.Stderr, "ronbench: --big-mib must be at least 2")
+			os.Exit(2)
+		}
+		if o.cpuProfile != "" {
+			f, err := os.Create(o.cpuProfile)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			err = peers(po, os.Stdout)
+			pprof.StopCPUProfile()
+			_ = f.Close()
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			return
+		}
+		if err := peers(po, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := bench(o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
 }
 
 func bench(o options, w io.Writer) error {

@@ -33,8 +33,9 @@ import (
 const (
 	readyWaitMax = 30 * time.Second
 	stopWaitMax  = 30 * time.Second
-	// benchTenantRate replaces the gateway's per-tenant rate in the
-	// in-process node (requests per second; effectively no limit).
+	// benchTenantRate replaces the gateway's per-tenant and anonymous
+	// read rates in the in-process node (requests per second;
+	// effectively no limit).
 	benchTenantRate = 1e9
 )
 
@@ -44,6 +45,7 @@ type target struct {
 	key   auth.MACKey
 	label string
 	stop  func() error
+	pid   int // of a rond child process; 0 in process
 }
 
 // token mints an every-op token for tenant.
@@ -111,7 +113,8 @@ func startInProcess(scratch, dataDir string) (*target, error) {
 	}
 	gw := gateway.New(gateway.Config{Backend: rt, Verifier: auth.NewVerifier(keys, nil, self.String()),
 		Metrics: metrics, Logger: log, Version: "ronbench",
-		Admission: gateway.AdmissionConfig{TenantRate: benchTenantRate, TenantBurst: benchTenantRate}})
+		Admission: gateway.AdmissionConfig{TenantRate: benchTenantRate, TenantBurst: benchTenantRate,
+			AnonymousRate: benchTenantRate, AnonymousBurst: benchTenantRate}})
 	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	stop := func() error {
@@ -126,6 +129,12 @@ func startInProcess(scratch, dataDir string) (*target, error) {
 // startRond runs the rond binary on loopback ports with a capability key
 // ronbench holds, and reads its HTTP address from the banner.
 func startRond(bin, scratch, dataDir string) (*target, error) {
+	return startRondWith(bin, scratch, dataDir)
+}
+
+// startRondWith is startRond with extra flags (which may repeat and so
+// override the defaults: the last of a flag wins).
+func startRondWith(bin, scratch, dataDir string, extra ...string) (*target, error) {
 	capPath, _, mac, err := capKey(scratch)
 	if err != nil {
 		return nil, err
@@ -137,6 +146,7 @@ func startRond(bin, scratch, dataDir string) (*target, error) {
 		args = append(args, "--data-dir", dataDir)
 		label = "rond macronode (" + dataDir + ")"
 	}
+	args = append(args, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
@@ -157,7 +167,7 @@ func startRond(bin, scratch, dataDir string) (*target, error) {
 		return nil, err
 	}
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	t := &target{url: url, key: mac, label: label, stop: stop}
+	t := &target{url: url, key: mac, label: label, stop: stop, pid: cmd.Process.Pid}
 	return t, waitReady(t)
 }
 

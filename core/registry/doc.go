@@ -8,7 +8,10 @@
 // One Ready is handled at a time. On taking a Ready the machine writes its
 // snapshot, entries and hard state as env.Seal'ed values (raft/snap,
 // raft/e/<index 16 hex>, raft/hs), deleting entries raft truncated, then
-// submits a DiskSync. Only when the sync completes does it update the
+// submits a DiskSync, except for a Ready whose only durable change is a
+// higher commit index (raft's MustSync rule; the argument is on
+// needsSync): its hard state is written and the next sync covers it.
+// Only when the writes (and the sync) complete does it update the
 // raft.MemoryStorage mirror, apply the committed entries and call Advance.
 // A follower or candidate sends the Ready's messages then too (a vote or
 // an append acknowledgement promises durable state). A leader sends them

@@ -83,8 +83,11 @@ type Registry struct {
 	// sentEarly: the inflight Ready's messages went out before its
 	// writes were durable (pipelineAppends).
 	sentEarly bool
-	snapIndex uint64
-	snapFresh env.Time // when the snapshot last covered all applied state
+	// hsTerm, hsVote: of the hard state last written (see needsSync;
+	// a write that changes either is synced).
+	hsTerm, hsVote uint64
+	snapIndex      uint64
+	snapFresh      env.Time // when the snapshot last covered all applied state
 
 	// Server side: forwarded ops and linearizable reads in progress.
 	relays    map[origin]env.Time // write forwards awaiting apply -> expiry
@@ -344,6 +347,7 @@ func (r *Registry) recover() error {
 		m.apply(e.GetIndex(), e.GetTerm(), e.GetData())
 	}
 	r.storage, r.m, r.snapIndex, r.snapFresh = ms, m, snapIndex, r.env.Now()
+	r.hsTerm, r.hsVote = hs.GetTerm(), hs.GetVote()
 	r.disk = diskLog{first: snapIndex + 1, last: snapIndex + uint64(len(ents))}
 	if len(rc.entries) > 0 && rc.entries[0].GetIndex() < r.disk.first {
 		r.disk.first = rc.entries[0].GetIndex() // leftovers: delete at the next compaction
@@ -420,11 +424,36 @@ func (r *Registry) pump() {
 		r.pump()
 		return
 	}
+	sync := r.needsSync(rd)
 	r.inflightOps = r.submitBatches(writes, tagPersist)
-	if !r.bug.SkipSync {
+	if sync && !r.bug.SkipSync {
 		r.env.Submit(env.DiskOp{Kind: env.DiskSync, Tag: tagPersist})
 		r.inflightOps++
 	}
+}
+
+// needsSync reports whether rd's writes need a DiskSync before the Ready
+// takes effect, and records its hard state as the last written. Only a
+// Ready whose one change is a higher commit index goes without (raft's
+// MustSync rule, as etcd's WAL applies it): its writes are completed
+// before it takes effect, so the next DiskSync, of a later Ready or a
+// snapshot, covers them (env.DiskSync makes every completed write
+// durable), and losing them in a crash only restarts the replica at an
+// older commit index, which raft learns again from the leader. Nothing
+// such a Ready reveals depends on them: the entries it commits or acks
+// were synced by the Readies that carried them (one Ready at a time: an
+// entry not yet durable is in this Ready's Entries, and then it syncs),
+// and a vote or a new term changes Term or Vote, which syncs. Without
+// it, every write paid a second fsync on every replica, in series with
+// the next append (issue 15).
+func (r *Registry) needsSync(rd *raft.Ready) bool {
+	if raft.IsEmptyHardState(rd.HardState) {
+		return len(rd.Entries) > 0 || !raft.IsEmptySnap(rd.Snapshot)
+	}
+	hs := rd.HardState
+	sync := len(rd.Entries) > 0 || !raft.IsEmptySnap(rd.Snapshot) || hs.GetTerm() != r.hsTerm || hs.GetVote() != r.hsVote
+	r.hsTerm, r.hsVote = hs.GetTerm(), hs.GetVote()
+	return sync
 }
 
 // pipelineAppends reports whether a leader sends rd's messages before its
