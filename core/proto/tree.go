@@ -101,27 +101,63 @@ type TreePart struct {
 // IsFullSubtree at its offset and the last IsSubtree; there must be at
 // least two parts (one part's root needs its bytes: SubtreeHash).
 func TreeRoot(parts []TreePart) (Addr, error) {
-	if len(parts) < 2 {
-		return Addr{}, fmt.Errorf("%w: %d parts, need at least 2", ErrBadTree, len(parts))
-	}
-	var h treeHasher
-	var off uint64
-	for i, p := range parts[:len(parts)-1] {
-		if !IsFullSubtree(off, p.Size) {
-			return Addr{}, fmt.Errorf("%w: part %d of %d bytes at offset %d", ErrBadTree, i, p.Size, off)
+	var b TreeBuilder
+	for _, p := range parts {
+		if err := b.Push(p); err != nil {
+			return Addr{}, err
 		}
-		h.pushSubtree(cvWords(p.CV), bits.TrailingZeros64(p.Size/TreeChunkBytes))
-		off += p.Size
 	}
-	last := parts[len(parts)-1]
-	if !IsSubtree(off, last.Size) {
-		return Addr{}, fmt.Errorf("%w: last part of %d bytes at offset %d", ErrBadTree, last.Size, off)
+	return b.Root()
+}
+
+// TreeBuilder merges the parts of an object as they arrive, so that the
+// address of the object ending with the latest part is known at any time
+// in O(log parts) (a streamed upload learns its address at its last
+// part without a second pass). The zero value is an empty object.
+type TreeBuilder struct {
+	h       treeHasher // the parts before pending, merged
+	off     uint64     // bytes pushed
+	pending TreePart   // the latest part: the last one if no other follows
+	parts   int
+}
+
+// Push appends part. The part before it must be IsFullSubtree (it is no
+// longer the last), and part IsSubtree at its offset.
+func (b *TreeBuilder) Push(part TreePart) error {
+	if b.parts > 0 {
+		start := b.off - b.pending.Size
+		if !IsFullSubtree(start, b.pending.Size) {
+			return fmt.Errorf("%w: part %d of %d bytes at offset %d is followed by another", ErrBadTree, b.parts-1, b.pending.Size, start)
+		}
 	}
-	cv := cvWords(last.CV)
+	if !IsSubtree(b.off, part.Size) {
+		return fmt.Errorf("%w: part %d of %d bytes at offset %d", ErrBadTree, b.parts, part.Size, b.off)
+	}
+	if b.parts > 0 {
+		b.h.pushSubtree(cvWords(b.pending.CV), bits.TrailingZeros64(b.pending.Size/TreeChunkBytes))
+	}
+	b.pending = part
+	b.off += part.Size
+	b.parts++
+	return nil
+}
+
+// Parts is how many parts were pushed; Size their bytes.
+func (b *TreeBuilder) Parts() int   { return b.parts }
+func (b *TreeBuilder) Size() uint64 { return b.off }
+
+// Root is the address of the object made of the parts pushed so far. It
+// needs at least two parts (a lone part's root needs its bytes:
+// SubtreeHash) and does not change the builder.
+func (b *TreeBuilder) Root() (Addr, error) {
+	if b.parts < 2 {
+		return Addr{}, fmt.Errorf("%w: %d parts, need at least 2", ErrBadTree, b.parts)
+	}
+	cv := cvWords(b.pending.CV)
 	var n guts.Node
-	for i := bits.TrailingZeros64(h.counter); i < bits.Len64(h.counter); i++ {
-		if h.counter&(1<<i) != 0 {
-			n = guts.ParentNode(h.stack[i], cv, &guts.IV, 0)
+	for i := bits.TrailingZeros64(b.h.counter); i < bits.Len64(b.h.counter); i++ {
+		if b.h.counter&(1<<i) != 0 {
+			n = guts.ParentNode(b.h.stack[i], cv, &guts.IV, 0)
 			cv = guts.ChainingValue(n)
 		}
 	}

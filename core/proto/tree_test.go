@@ -212,3 +212,25 @@ func FuzzVerifyRange(f *testing.F) {
 		}
 	})
 }
+
+// A TreeBuilder knows the address of every prefix that ends at a part.
+func TestTreeBuilderPrefixes(t *testing.T) {
+	data := randomBytes(11, 9*4096+17)
+	parts, _ := tile(data, 4096)
+	var b TreeBuilder
+	for i, p := range parts {
+		if err := b.Push(p); err != nil {
+			t.Fatal(err)
+		}
+		end := min(len(data), (i+1)*4096)
+		if i == 0 {
+			continue // a lone part's root needs its bytes
+		}
+		if got, err := b.Root(); err != nil || got != Addr(blake3.Sum256(data[:end])) {
+			t.Fatalf("prefix of %d bytes: %s, %v", end, got.Short(), err)
+		}
+	}
+	if err := b.Push(TreePart{Size: 4096}); !errors.Is(err, ErrBadTree) {
+		t.Fatalf("a part after a short last part: %v", err)
+	}
+}
