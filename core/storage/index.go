@@ -14,7 +14,7 @@ import (
 // pin flag under keyPin.
 const (
 	prefixChunk    = "s/c/"
-	prefixManifest = "s/m/"
+	prefixManifest = "s/n/" // format 2; format 1 used "s/m/" (io/datadir migrates)
 	prefixPin      = "s/p/"
 )
 
