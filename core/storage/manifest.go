@@ -149,8 +149,10 @@ func (m *Manifest) span(offset, end uint64) (first, last int, firstOffset uint64
 
 // AppendManifest appends the deterministic encoding of m: version, size,
 // chunk count, then per chunk its address and size.
-func AppendManifest(b []byte, m *Manifest) []byte {
-	b = wire.AppendUvarint(b, manifestVersion)
+func AppendManifest(b []byte, m *Manifest) []byte { return appendManifest(b, m, manifestVersion) }
+
+func appendManifest(b []byte, m *Manifest, version uint64) []byte {
+	b = wire.AppendUvarint(b, version)
 	b = wire.AppendUvarint(b, m.Size)
 	b = wire.AppendUvarint(b, uint64(len(m.Chunks)))
 	for _, c := range m.Chunks {
@@ -162,7 +164,11 @@ func AppendManifest(b []byte, m *Manifest) []byte {
 
 // DecodeManifest decodes and validates an encoded manifest. It accepts
 // exactly the encodings AppendManifest produces.
-func DecodeManifest(b []byte) (Manifest, error) {
+func DecodeManifest(b []byte) (Manifest, error) { return decodeManifest(b, manifestVersion) }
+
+// decodeManifest decodes a manifest of version want: 2 checks the tree
+// shape, 1 (format 1, for the migration) does not.
+func decodeManifest(b []byte, want uint64) (Manifest, error) {
 	var m Manifest
 	if len(b) > ManifestBytesMax {
 		return m, fmt.Errorf("%w: %d bytes exceed %d", ErrBadManifest, len(b), ManifestBytesMax)
@@ -170,9 +176,9 @@ func DecodeManifest(b []byte) (Manifest, error) {
 	r := wire.NewReader(b)
 	if v := r.Uvarint(); r.Err() == nil && v > manifestVersion {
 		return m, fmt.Errorf("%w: version %d, this build reads %d: %w", ErrBadManifest, v, manifestVersion, env.ErrNewerFormat)
-	} else if r.Err() == nil && v == 1 {
+	} else if r.Err() == nil && v == 1 && want != 1 {
 		return m, fmt.Errorf("%w: version 1 (chunks named by their own hash): the data dir needs `rond migrate` to format 2", ErrBadManifest)
-	} else if r.Err() == nil && v != manifestVersion {
+	} else if r.Err() == nil && v != want {
 		return m, fmt.Errorf("%w: version %d", ErrBadManifest, v)
 	}
 	m.Size = r.Uint(StreamObjectBytesMax)
@@ -191,7 +197,7 @@ func DecodeManifest(b []byte) (Manifest, error) {
 			return Manifest{}, fmt.Errorf("%w: chunk %d is empty", ErrBadManifest, i)
 		}
 		size := uint64(m.Chunks[i].Size)
-		if r.Err() == nil && ((i < n-1 && !proto.IsFullSubtree(total, size)) || (i == n-1 && !proto.IsSubtree(total, size))) {
+		if r.Err() == nil && want >= 2 && ((i < n-1 && !proto.IsFullSubtree(total, size)) || (i == n-1 && !proto.IsSubtree(total, size))) {
 			return Manifest{}, fmt.Errorf("%w: chunk %d of %d bytes at offset %d is not a BLAKE3 subtree", ErrBadManifest, i, size, total)
 		}
 		total += size
