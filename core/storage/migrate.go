@@ -41,12 +41,12 @@ func ChunkMatches(key proto.Addr, off uint64, data []byte) bool { return chunkMa
 // value; the address for a one-chunk object) in the same pass, and
 // checks at Finish that they make the object addr of size bytes.
 type Rechunker struct {
-	addr  proto.Addr
-	size  uint64
-	buf   []byte
-	off   uint64
-	man   Manifest
-	emit  func(key proto.Addr, chunk []byte) error
+	addr proto.Addr
+	size uint64
+	buf  []byte
+	off  uint64
+	man  Manifest
+	emit func(key proto.Addr, chunk []byte) error
 }
 
 // NewRechunker starts an object; emit receives every chunk with its key
