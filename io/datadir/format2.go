@@ -31,6 +31,10 @@ import (
 // ones, each chunk re-keyed by the BLAKE3 of its own bytes, then the
 // record commits and the version 2 manifests are deleted.
 //
+// Up needs free space for a second copy of every object's bytes until the
+// old chunks are swept; the store's full-disk reserve applies, so a disk
+// that fills stops the migration with the old format intact.
+//
 // An object whose chunks are missing or do not verify stops the migration
 // with an error naming it and nothing committed; restore it (start the
 // node on the old build so repair heals it from a replica, or delete it)
@@ -55,7 +59,7 @@ const pageKeys = 256
 func rewriteStore(dir string, rec Record, step Step, name, from, to string,
 	convert func(d *pebbledisk.Disk, addr proto.Addr, sealed []byte) error) error {
 	step = orKill(step)
-	d, err := pebbledisk.Open(pebbledisk.Options{Dir: filepath.Join(dir, StoreName), ReserveBytes: -1})
+	d, err := pebbledisk.Open(pebbledisk.Options{Dir: filepath.Join(dir, StoreName)})
 	if err != nil {
 		return fmt.Errorf("datadir: opening the store: %w", err)
 	}
