@@ -314,8 +314,13 @@ func TestStreamMatchesWholePut(t *testing.T) {
 			if size-off <= n {
 				n = size - off
 			}
-			if r := c.chunk(node, s, data[off:off+n]); r.Err != nil {
+			r := c.chunk(node, s, data[off:off+n])
+			if r.Err != nil {
 				rt.Fatalf("chunk: %v", r.Err)
+			}
+			// Each answer names the object that would end here.
+			if r.Addr != proto.AddrOf(data[:off+n]) || r.Size != uint64(off+n) {
+				rt.Fatalf("chunk ending at %d: address %s size %d, want the prefix's", off+n, r.Addr.Short(), r.Size)
 			}
 			off += n
 		}
