@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ron-network/ron/core/env"
@@ -215,7 +216,11 @@ func (s *Storage) onPutChunk(req env.RequestID, body PutChunk) {
 		// earlier chunk whose write is ahead in the FIFO disk) is not
 		// written again.
 		if !s.index.hasChunk(k.Addr) {
-			ops = append(ops, env.DiskOp{Kind: env.DiskPut, Key: diskKey(prefixChunk, k.Addr), Value: body.Data})
+			value := body.Data
+			if len(ops) > 0 {
+				value = slices.Clone(value) // the disk owns what it is given: one slice per op
+			}
+			ops = append(ops, env.DiskOp{Kind: env.DiskPut, Key: diskKey(prefixChunk, k.Addr), Value: value})
 		}
 		s.index.sessionRefs[k.Addr]++
 		ss.refs = append(ss.refs, k)
