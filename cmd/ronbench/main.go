@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -39,6 +40,7 @@ type options struct {
 	phaseTime, smallTime            time.Duration
 	casNames, casConns              int
 	casTime                         time.Duration
+	ranges                          int
 }
 
 func main() {
@@ -54,6 +56,7 @@ func main() {
 	flag.IntVar(&o.smallConns, "small-conns", 16, "connections for the small-GET phase (0 skips it)")
 	flag.DurationVar(&o.phaseTime, "phase-time", 30*time.Second, "bound of each PUT or GET phase")
 	flag.DurationVar(&o.smallTime, "small-time", 10*time.Second, "length of the small-GET phase")
+	flag.IntVar(&o.ranges, "ranges", 0, "after the GETs of each size over 1 MiB, this many 1 MiB Range GETs at random offsets (0 skips them)")
 	flag.IntVar(&o.casNames, "cas-names", 0, "compare-and-set phase on this many names (0 skips it)")
 	flag.IntVar(&o.casConns, "cas-conns", 16, "concurrent writers of the compare-and-set phase")
 	flag.DurationVar(&o.casTime, "cas-time", 10*time.Second, "length of the compare-and-set phase")
@@ -156,7 +159,7 @@ func bench(o options, w io.Writer) error {
 			s.count = o.count
 		}
 		if strings.Contains(","+o.only+",", ","+s.name+",") {
-			sizePhases(w, t, clients, s, o.phaseTime, strings.Contains(o.ops, "get"))
+			sizePhases(w, t, clients, s, o.phaseTime, strings.Contains(o.ops, "get"), o.ranges)
 		}
 	}
 	if o.smallConns > 0 {
@@ -180,8 +183,9 @@ func bench(o options, w io.Writer) error {
 
 // sizePhases PUTs s.count distinct objects of s.bytes, then GETs each
 // object the PUT phase stored (a PUT phase cut short by its time bound
-// stored fewer).
-func sizePhases(w io.Writer, t *target, clients []*client, s sizeSpec, limit time.Duration, gets bool) {
+// stored fewer), then, for objects over 1 MiB, ranges 1 MiB Range GETs at
+// offsets drawn from a fixed seed (so every run asks the same ranges).
+func sizePhases(w io.Writer, t *target, clients []*client, s sizeSpec, limit time.Duration, gets bool, ranges int) {
 	bufs := make([][]byte, len(clients))
 	index := map[*client]int{}
 	for i, c := range clients {
@@ -204,6 +208,28 @@ func sizePhases(w io.Writer, t *target, clients []*client, s sizeSpec, limit tim
 		return c.get(t.url, stored[i], s.bytes)
 	})
 	report(w, res)
+	if ranges == 0 || s.bytes <= rangeBytes || len(stored) == 0 {
+		return
+	}
+	offsets := rangeOffsets(ranges, s.bytes)
+	res = run("GET 1 MiB range of", s.bytes, clients, ranges, limit, func(c *client, i int) (int64, error) {
+		return c.getRange(t.url, stored[i%len(stored)], offsets[i], rangeBytes)
+	})
+	report(w, res)
+}
+
+// rangeBytes is the length of a Range GET phase's requests.
+const rangeBytes = 1 << 20
+
+// rangeOffsets draws n offsets of 1 MiB ranges inside an object of size
+// bytes, from a fixed seed.
+func rangeOffsets(n, size int) []int {
+	r := rand.New(rand.NewPCG(15, 1))
+	out := make([]int, n)
+	for i := range out {
+		out[i] = r.IntN(size - rangeBytes + 1)
+	}
+	return out
 }
 
 // smallGets stores smallObjects 4 KiB objects, then GETs them round robin

@@ -122,9 +122,11 @@ func checkDataDir(cfg Config, log *slog.Logger) (bool, error) {
 		return false, &configError{msg: "rond: " + err.Error()}
 	}
 	if !isNew && format < datadir.FormatCurrent {
-		log.Warn("rond: data dir of an older format, opened as is; add the format record with rond migrate (an older build can still open it until then)",
-			"data_dir", cfg.DataDir, "format", format, "current", datadir.FormatCurrent,
-			"run", fmt.Sprintf("rond migrate --data-dir %s --to %d", cfg.DataDir, datadir.FormatCurrent))
+		// Format 2 renamed every chunk and manifest: this build would see
+		// an older store as empty (and its orphan sweep would delete the
+		// chunks), so it refuses it until the store is migrated.
+		return false, &configError{msg: fmt.Sprintf("rond: data dir %s has format %d, this build (%s) reads format %d: stop here and run rond migrate --data-dir %s --to %d (the older build opens it until then)",
+			cfg.DataDir, format, versionLine(), datadir.FormatCurrent, cfg.DataDir, datadir.FormatCurrent)}
 	}
 	return isNew, nil
 }

@@ -14,7 +14,7 @@ import (
 )
 
 // FormatCurrent is the newest format this build reads and writes.
-const FormatCurrent uint32 = 1
+const FormatCurrent uint32 = 2
 
 // RecordName is the format record's file name at the data directory's root.
 const RecordName = "FORMAT"

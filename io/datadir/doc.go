@@ -11,9 +11,13 @@
 //     down with it); it is never mistaken for corruption;
 //   - a directory without a record is format 0, what builds before the
 //     record wrote. Format 0 and format 1 hold the same bytes apart from
-//     the record, so rond opens a format 0 directory as is and says that
-//     `rond migrate --to 1` adds the record; it never adds it silently
-//     (a silent upgrade would lock out the older build it came from);
+//     the record. Format 2 renamed the store's chunks and manifests
+//     (core/storage: chunks keyed by their BLAKE3 chaining value, verified
+//     ranges), so a format 2 build refuses a format 0 or 1 directory in
+//     one line naming `rond migrate --to 2`: opening it as is would show
+//     an empty store whose orphan sweep deletes the old chunks. rond never
+//     migrates silently (that would lock out the older build it came
+//     from);
 //   - a directory with neither a record nor a store is new, and gets a
 //     record of the current format when rond first opens it.
 //
@@ -23,7 +27,10 @@
 // a temporary file, fsync it, rename it over FORMAT, fsync the directory),
 // so a process killed at any step leaves the old format or the new one,
 // never a mix; running the migration again finishes it. Migration 1 is the
-// record itself: up writes it, down removes it.
+// record itself: up writes it, down removes it. Migration 2 (format2.go)
+// rebuilds the store's chunks and manifests beside the old ones, commits
+// with the record and then deletes the old manifests; it opens the store
+// itself (pebble's lock keeps rond out meanwhile).
 //
 // The steps of a migration call a hook before each effect; the failpoint
 // FailpointKill kills the process at a named step, which is how the tests

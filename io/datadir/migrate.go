@@ -36,8 +36,11 @@ func lockStore(dir string) (func(), error) {
 type Migration struct {
 	To   uint32
 	What string // one line for --dry-run and the log
-	Up   func(dir string, rec Record, step Step) error
-	Down func(dir string, rec Record, step Step) error
+	// OpensStore: the migration opens the store itself, whose open takes
+	// the same lock, so Migrate lends it its lock for the duration.
+	OpensStore bool
+	Up         func(dir string, rec Record, step Step) error
+	Down       func(dir string, rec Record, step Step) error
 }
 
 // Migrations lists every migration, Migrations[i].To == i+1.
@@ -52,6 +55,7 @@ var Migrations = []Migration{
 			return remove(dir, "down1", step)
 		},
 	},
+	migration2,
 }
 
 // PlanStep is one migration of a plan, in the order it runs.
@@ -111,16 +115,26 @@ func Migrate(dir string, to uint32, opts MigrateOptions) ([]PlanStep, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
+	defer func() { unlock() }()
 	for i, p := range plan {
 		rec := Record{Format: p.To, WrittenBy: opts.Binary, NodeID: opts.NodeID}
+		m := Migrations[min(p.From, p.To)]
+		if m.OpensStore {
+			unlock() // the store's open takes the lock: no rond can run meanwhile
+			unlock = func() {}
+		}
 		if p.To > p.From {
-			err = Migrations[p.From].Up(dir, rec, opts.Step)
+			err = m.Up(dir, rec, opts.Step)
 		} else {
-			err = Migrations[p.To].Down(dir, rec, opts.Step)
+			err = m.Down(dir, rec, opts.Step)
 		}
 		if err != nil {
 			return plan[:i], fmt.Errorf("datadir: migration %s: %w", p, err)
+		}
+		if m.OpensStore {
+			if unlock, err = lockStore(dir); err != nil {
+				return plan[:i+1], err
+			}
 		}
 	}
 	return plan, nil
