@@ -42,7 +42,6 @@ type byteSystem struct {
 // Workload sizes of the byte systems.
 const (
 	smallBytes     = 4 << 10
-	rangeBytes     = 1 << 20
 	byteConns      = 16
 	kuboStartMax   = 60 * time.Second
 	peerHTTPTimout = 5 * time.Minute
