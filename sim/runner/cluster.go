@@ -136,6 +136,8 @@ func (c *cluster) describe(i int, key ed25519.PrivateKey) stack.Description {
 		RepairOff:          c.opts.RepairOff,
 	}
 	d.DHT.RepublishOff = c.opts.RepublishOff
+	d.DHT.Bug = c.opts.CoreBugs.DHT
+	d.OverlayBug = c.opts.CoreBugs.Overlay
 	// Clusters small enough for a full overlay mesh place content by
 	// static membership (announcing through the DHT when it runs); larger
 	// ones place through the DHT.

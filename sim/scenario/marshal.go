@@ -337,6 +337,13 @@ func (c *Check) node() *yaml.Node {
 		m := newMap(true)
 		m.add(CheckLookups, bounds.n)
 		return m.n
+	case c.Name == CheckRegistryLatency:
+		bounds := newMap(true)
+		bounds.add("commit_p99", durNode(c.Registry.CommitP99))
+		bounds.add("election", durNode(c.Registry.Election))
+		m := newMap(true)
+		m.add(CheckRegistryLatency, bounds.n)
+		return m.n
 	case c.Name == CheckSLO && len(c.SLO) > 0:
 		metrics := newMap(true)
 		for i := 0; i < len(c.SLO); {
