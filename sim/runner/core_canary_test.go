@@ -38,6 +38,11 @@ func TestCoreCanary(t *testing.T) {
 		// token revoked during the cut.
 		{"revocation.PullRearmOnAnswer", "revocation", "partition (isolate)", "../../scenarios/revocation.yaml", "revocation",
 			Options{RegistryBug: registry.Bug{PullRearmOnAnswer: true}}},
+		// Ten times raft's election timeout: still correct, but the first
+		// leader (and every failover) takes 5..10s, over the scenario's
+		// election bound (3s).
+		{"registry.SlowElections", "registry", "none (latency)", "../../scenarios/slo_calm.yaml", "registry_latency",
+			Options{RegistryBug: registry.Bug{SlowElections: true}}},
 		// Writes that may take the read headroom never queue (the session
 		// cap holds them first), so the gate stops arbitrating between
 		// tenants: fairness finds no two tenants ever backlogged together.

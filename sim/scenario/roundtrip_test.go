@@ -306,6 +306,11 @@ func genChecks(t *rapid.T, s *Scenario) []Check {
 			}
 		case CheckLiveness, CheckConvergence:
 			c.Within = genDuration(t, "within", 1, DurationMax)
+		case CheckRegistryLatency:
+			if s.Nodes.RegistryReplicas == 0 {
+				continue
+			}
+			c.Registry = RegistryLatency{CommitP99: genDuration(t, "commit_p99", 1, DurationMax), Election: genDuration(t, "election", 1, DurationMax)}
 		case CheckRevocation:
 			if s.Workload == nil || s.Workload.Tokens == nil {
 				continue
