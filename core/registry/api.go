@@ -129,10 +129,14 @@ type Bug struct {
 	// SlowElections multiplies the election timeout by 10: correct, but
 	// every failover takes ten times as long.
 	SlowElections bool
+	// TrustForwarded skips a Set's signature check on the forwarding path:
+	// a non-replica forwards without checking (the replica will), and the
+	// replica serving a forward trusts the forwarder (it did).
+	TrustForwarded bool
 }
 
 func (b Bug) any() bool {
-	return b.LocalResolve || b.AckBeforeCommit || b.SkipSync || b.PullRearmOnAnswer || b.SlowElections
+	return b.LocalResolve || b.AckBeforeCommit || b.SkipSync || b.PullRearmOnAnswer || b.SlowElections || b.TrustForwarded
 }
 
 // Config configures a registry service. Zero durations and counts take

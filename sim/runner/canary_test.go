@@ -44,6 +44,10 @@ func TestCanary(t *testing.T) {
 		// (naming the write), before raft can panic on the lost log or a
 		// read expose it to linearizable.
 		{"SkipSync", registry.Bug{SkipSync: true}, "testdata/canary_power_loss.yaml", "lost unsynced write", "synced_writes"},
+		// A set's signature unchecked on the forwarding path: the
+		// adversarial clients' forged and wrong-key sets entering through
+		// a non-replica are applied, which the model says never happens.
+		{"TrustForwarded", registry.Bug{TrustForwarded: true}, "../../scenarios/adversarial.yaml", "adversarial client", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

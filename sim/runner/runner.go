@@ -193,7 +193,7 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 func registryWorkload(wl *scenario.Workload) workload.RegistryConfig {
 	return workload.RegistryConfig{
 		Clients: wl.Clients, RatePerSecond: wl.RatePerSecond, Timeout: wl.Timeout,
-		Start: wl.Start, Stop: wl.Stop, Names: wl.Names,
+		Start: wl.Start, Stop: wl.Stop, Names: wl.Names, Adversarial: wl.Adversarial,
 		Claim: wl.Mix.Claim, Set: wl.Mix.Set, Resolve: wl.Mix.Resolve, StaleResolve: wl.Mix.StaleResolve,
 	}
 }

@@ -243,6 +243,9 @@ func genWorkload(t *rapid.T, s *Scenario) *Workload {
 		Timeout: genDuration(t, "timeout", 1, DurationMax),
 		Names:   rapid.IntRange(1, NamesMax).Draw(t, "names"),
 	}
+	if rapid.Bool().Draw(t, "adversarial_set") {
+		w.Adversarial = rapid.Float64Range(0, 1).Draw(t, "adversarial")
+	}
 	w.Stop = genDuration(t, "stop", 1, s.Duration)
 	w.Start = genDuration(t, "start", 0, w.Stop-1)
 	if w.Clients > 0 || rapid.Bool().Draw(t, "rate_set") {

@@ -198,10 +198,14 @@ type Workload struct {
 	Start         time.Duration
 	// Stop is when clients stop issuing; Parse sets it to the scenario's
 	// Duration when omitted.
-	Stop    time.Duration
-	Names   int
-	Mix     Mix
-	Objects *Objects
+	Stop  time.Duration
+	Names int
+	// Adversarial is the share of registry sets sent by an adversary: a
+	// signature by the wrong key, a forged signature, or a replay of a set
+	// acknowledged earlier (0: none).
+	Adversarial float64
+	Mix         Mix
+	Objects     *Objects
 	// Tokens is the capability-check workload (nil: none).
 	Tokens *Tokens
 	// Edge is the clients that enter through the nodes' edge (nil: none).
