@@ -70,6 +70,9 @@ func (r *run) checks(rep *Report) []CheckResult {
 	if r.registry != nil && !skip("stale_reads") {
 		add(check.StaleReads(r.registry.History()))
 	}
+	if r.content != nil && len(r.content.Pinned()) > 0 && !skip("pins") {
+		add(r.checkPins())
+	}
 	if c, ok := r.syncedResult(); ok && !skip("synced_writes") {
 		add(c)
 	}

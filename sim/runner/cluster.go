@@ -133,6 +133,7 @@ func (c *cluster) describe(i int, key ed25519.PrivateKey) stack.Description {
 		Replicas: StorageReplicas, WriteQuorum: StorageWriteQuorum,
 		BugServeUnverified: c.opts.StorageBug == StorageBugServeUnverified,
 		BugAckBeforeSync:   c.opts.StorageBug == StorageBugAckBeforeSync,
+		BugIgnorePins:      c.opts.StorageBug == StorageBugIgnorePins,
 		RepairOff:          c.opts.RepairOff,
 	}
 	d.DHT.RepublishOff = c.opts.RepublishOff

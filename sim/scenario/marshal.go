@@ -215,6 +215,7 @@ func (w *Workload) node() *yaml.Node {
 	m.addIf(w.Start != 0, "start", func() *yaml.Node { return durNode(w.Start) })
 	m.add("stop", durNode(w.Stop))
 	m.add("names", intNode(int64(w.Names)))
+	m.addIf(w.Pins != 0, "pins", func() *yaml.Node { return floatNode(w.Pins) })
 	m.addIf(w.Adversarial != 0, "adversarial", func() *yaml.Node { return floatNode(w.Adversarial) })
 	if w.Mix.Total() != 0 {
 		mix := newMap(true)

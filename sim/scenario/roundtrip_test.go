@@ -243,6 +243,9 @@ func genWorkload(t *rapid.T, s *Scenario) *Workload {
 		Timeout: genDuration(t, "timeout", 1, DurationMax),
 		Names:   rapid.IntRange(1, NamesMax).Draw(t, "names"),
 	}
+	if rapid.Bool().Draw(t, "pins_set") {
+		w.Pins = rapid.Float64Range(0, 1).Draw(t, "pins")
+	}
 	if rapid.Bool().Draw(t, "adversarial_set") {
 		w.Adversarial = rapid.Float64Range(0, 1).Draw(t, "adversarial")
 	}

@@ -204,8 +204,10 @@ type Workload struct {
 	// signature by the wrong key, a forged signature, or a replay of a set
 	// acknowledged earlier (0: none).
 	Adversarial float64
-	Mix         Mix
-	Objects     *Objects
+	// Pins is the share of content puts sent pinned (0: none).
+	Pins    float64
+	Mix     Mix
+	Objects *Objects
 	// Tokens is the capability-check workload (nil: none).
 	Tokens *Tokens
 	// Edge is the clients that enter through the nodes' edge (nil: none).
