@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # make canary: proves the checks bite. Runs every deliberately wrong variant
-# (test builds only, -tags canary): registry and storage machines that must
-# be caught by a correctness check, simulators gentler than the faults they
+# (test builds only, -tags canary): registry, storage, DHT, overlay,
+# revocation and admission machines that must be caught by a correctness
+# check of a shipped scenario (sim/runner *canary_test.go: the registry's
+# lost log by synced_writes at the restart, its 10x elections by
+# registry_latency, its unchecked forwarded signatures by the adversarial
+# clients, storage's ignored pins by pins), simulators gentler than the faults they
 # claim that must be caught by faults_bit (each only with its fault kind
 # on), the shrinker on a canary's failure, and the node-panic canary. Then
 # prints the table (variant, check that caught it, seeds needed) and runs

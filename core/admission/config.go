@@ -56,6 +56,21 @@ type Config struct {
 	// of failed token attempts (see Sources).
 	SourceFailureRate  float64
 	SourceFailureBurst float64
+
+	// Bug selects deliberately wrong behaviour (canary builds only; see
+	// bugs_canary.go). WithDefaults clears it in normal builds.
+	Bug Bug
+}
+
+// Bug switches select a deliberately wrong gate so that the simulator's
+// canaries can show its edge checks catch each. They take effect only in
+// builds with the canary tag.
+type Bug struct {
+	// SharedHeadroom lets writes take the slots reserved for reads.
+	SharedHeadroom bool
+	// StickyCursor keeps DRR's cursor on a tenant that was just granted, so
+	// the first tenant of a blocked circle wins every slot that frees.
+	StickyCursor bool
 }
 
 // WithDefaults fills the zero fields. ReadHeadroom 0 takes
@@ -76,6 +91,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.TenantsMax <= 0 {
 		c.TenantsMax = TenantsMaxDefault
+	}
+	if !canaryBugs {
+		c.Bug = Bug{}
 	}
 	if c.InflightMax <= 0 {
 		c.InflightMax = InflightMaxDefault

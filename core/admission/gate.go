@@ -164,7 +164,7 @@ func (g *Gate) takeToken(now env.Time, r Request) (time.Duration, bool) {
 }
 
 func (g *Gate) canRun(write bool) bool {
-	if write {
+	if write && !g.cfg.Bug.SharedHeadroom {
 		return g.running < g.cfg.InflightMax-g.cfg.ReadHeadroom
 	}
 	return g.running < g.cfg.InflightMax
@@ -260,7 +260,7 @@ func (g *Gate) dispatch() []Ticket {
 		}
 		g.cursor = (g.cursor + 1) % len(g.ring)
 	}
-	if blocked > 0 && blocked >= len(g.ring) && firstGranted {
+	if blocked > 0 && blocked >= len(g.ring) && firstGranted && !g.cfg.Bug.StickyCursor {
 		g.cursor = (g.cursor + 1) % len(g.ring)
 	}
 	return granted
@@ -286,7 +286,7 @@ func (g *Gate) checkInvariants() {
 		panic("admission: counters disagree with the queues")
 	}
 	if g.running < 0 || g.running > g.cfg.InflightMax || g.writes < 0 || g.writes > g.running ||
-		g.writes > g.cfg.InflightMax-g.cfg.ReadHeadroom {
+		(g.writes > g.cfg.InflightMax-g.cfg.ReadHeadroom && !g.cfg.Bug.SharedHeadroom) {
 		panic("admission: running requests exceed their caps")
 	}
 	if len(g.ring) > 0 && g.cursor >= len(g.ring) {

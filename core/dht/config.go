@@ -93,6 +93,20 @@ type Config struct {
 	// "republish" off; SetRepublish flips it on a running machine). First
 	// announcements, lookups and the record store go on.
 	RepublishOff bool
+
+	// Bug selects deliberately wrong behaviour (canary builds only; see
+	// bugs_canary.go). Normal builds clear it.
+	Bug Bug
+}
+
+// Bug switches select deliberately wrong lookups so that the simulator's
+// canaries can show its checks catch each. They take effect only in builds
+// with the canary tag.
+type Bug struct {
+	// ReplySkipsFirst drops the first contact of a FIND_NODE reply, as if
+	// it were always the requester: the node closest to a target is then
+	// named by no one but itself.
+	ReplySkipsFirst bool
 }
 
 // withDefaults returns c with zero fields set to their defaults.
@@ -106,6 +120,9 @@ func (c Config) withDefaults() Config {
 		if *v == 0 {
 			*v = def
 		}
+	}
+	if !canaryBugs {
+		c.Bug = Bug{}
 	}
 	setInt(&c.K, KDefault)
 	setInt(&c.Alpha, AlphaDefault)

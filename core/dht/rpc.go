@@ -154,6 +154,9 @@ func (d *DHT) serve(from proto.NodeID, corr uint64, m *message) {
 	switch m.kind {
 	case kindFindNode:
 		closest := d.table.appendClosest(ids[:0], m.target, d.cfg.K)
+		if d.cfg.Bug.ReplySkipsFirst && len(closest) > 0 {
+			closest = closest[1:]
+		}
 		resp.nodes = appendIDs(raw[:0], closest)
 	case kindFindProviders:
 		closest := d.table.appendClosest(ids[:0], m.target, d.cfg.K)

@@ -41,6 +41,20 @@ type Config struct {
 	HandshakeTimeout       time.Duration      // default 1s
 	BackoffMin, BackoffMax time.Duration      // default 100ms, 10s; jitter ±20%; max < min is raised to min
 	InboundFramesPerSecond float64            // per-peer token bucket rate; burst InboundBurstFactor x rate
+
+	// Bug selects deliberately wrong behaviour (canary builds only; see
+	// bugs_canary.go). Normal builds clear it.
+	Bug Bug
+}
+
+// Bug switches select deliberately wrong sessions so that the simulator's
+// canaries can show its checks catch each. They take effect only in builds
+// with the canary tag.
+type Bug struct {
+	// ForgetStatic forgets a configured peer after DynamicAttemptsMax failed
+	// attempts, as only a dynamic one should be: a long enough cut ends the
+	// session for good.
+	ForgetStatic bool
 }
 
 // State is a session's state.
@@ -109,6 +123,9 @@ func New(cfg Config) *Overlay {
 		panic("overlay: Config.Key must be an ed25519 private key")
 	}
 	cfg = withDefaults(cfg)
+	if !canaryBugs {
+		cfg.Bug = Bug{}
+	}
 	self := proto.NodeIDFromPublicKey(cfg.Key.Public().(ed25519.PublicKey))
 	peers := slices.Clone(cfg.Peers)
 	slices.SortFunc(peers, proto.NodeID.Compare)

@@ -198,7 +198,7 @@ func (o *Overlay) toBackoff(s *session) {
 	o.disarm(s, timerHandshake)
 	s.helloCorr = 0
 	s.attempts++
-	if s.dynamic && s.attempts >= DynamicAttemptsMax {
+	if (s.dynamic || o.cfg.Bug.ForgetStatic) && s.attempts >= DynamicAttemptsMax {
 		o.forget(s)
 		return
 	}

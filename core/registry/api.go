@@ -122,9 +122,22 @@ type Bug struct {
 	AckBeforeCommit bool
 	// SkipSync finishes a Ready without the DiskSync after its writes.
 	SkipSync bool
+	// PullRearmOnAnswer arms a non-replica's next revocation pull only
+	// when an answer to the last one arrives, so a pull lost to a cut
+	// ends the pulls for good and the node never learns later revocations.
+	PullRearmOnAnswer bool
+	// SlowElections multiplies the election timeout by 10: correct, but
+	// every failover takes ten times as long.
+	SlowElections bool
+	// TrustForwarded skips a Set's signature check on the forwarding path:
+	// a non-replica forwards without checking (the replica will), and the
+	// replica serving a forward trusts the forwarder (it did).
+	TrustForwarded bool
 }
 
-func (b Bug) any() bool { return b.LocalResolve || b.AckBeforeCommit || b.SkipSync }
+func (b Bug) any() bool {
+	return b.LocalResolve || b.AckBeforeCommit || b.SkipSync || b.PullRearmOnAnswer || b.SlowElections || b.TrustForwarded
+}
 
 // Config configures a registry service. Zero durations and counts take
 // the defaults below.

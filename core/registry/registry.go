@@ -123,6 +123,9 @@ type Registry struct {
 	// log index they are complete through.
 	revView  *auth.MemRevocations
 	revSince uint64
+	// revAwaiting: a pull went out and, under Bug.PullRearmOnAnswer, only
+	// its answer arms the next one.
+	revAwaiting bool
 }
 
 // New returns a registry service. cfg.Replicas must be sorted and unique;
@@ -371,7 +374,7 @@ func (r *Registry) confState() *pb.ConfState {
 func (r *Registry) raftConfig(applied uint64) *raft.Config {
 	return &raft.Config{
 		ID:                        uint64(r.replica + 1),
-		ElectionTick:              ElectionTicks,
+		ElectionTick:              r.electionTicks(),
 		HeartbeatTick:             HeartbeatTicks,
 		Storage:                   r.storage,
 		Applied:                   applied,
@@ -384,6 +387,14 @@ func (r *Registry) raftConfig(applied uint64) *raft.Config {
 		ReadOnlyOption:            raft.ReadOnlySafe,
 		Logger:                    raftLogger{r.env.Log()},
 	}
+}
+
+// electionTicks is ElectionTicks (ten times it under Bug.SlowElections).
+func (r *Registry) electionTicks() int {
+	if r.bug.SlowElections {
+		return 10 * ElectionTicks
+	}
+	return ElectionTicks
 }
 
 func (r *Registry) isReplicaKey(pub ed25519.PublicKey) bool {

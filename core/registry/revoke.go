@@ -248,6 +248,10 @@ func (r *Registry) onRevPull() {
 	for _, id := range r.cfg.Replicas {
 		r.env.Send(id, frame)
 	}
+	if r.bug.PullRearmOnAnswer {
+		r.revAwaiting = true
+		return
+	}
 	r.env.SetTimer(r.env.Rand().Jitter(r.cfg.RevocationPullInterval, RetryJitterFrac), tagRevPull)
 }
 
@@ -318,6 +322,10 @@ func (r *Registry) servePull(to proto.NodeID, session, since uint64) {
 func (r *Registry) mergePull(session, since, through uint64, entries []revEntry) {
 	if r.replica >= 0 || r.revView == nil || session != r.session || since > r.revSince {
 		return
+	}
+	if r.bug.PullRearmOnAnswer && r.revAwaiting {
+		r.revAwaiting = false
+		r.env.SetTimer(r.env.Rand().Jitter(r.cfg.RevocationPullInterval, RetryJitterFrac), tagRevPull)
 	}
 	for _, e := range entries {
 		if err := r.revView.Revoke(e.id, e.until); err != nil {

@@ -85,6 +85,9 @@ type Description struct {
 	Authz authz.Config
 	// Off lists the optional services the node does not run.
 	Off Optional
+	// OverlayBug selects a deliberately wrong overlay (canary builds only;
+	// core/overlay ignores it otherwise).
+	OverlayBug overlay.Bug
 }
 
 // Self is the node id of Key.
@@ -212,7 +215,7 @@ func (d Description) normalized() Description {
 }
 
 func (d Description) overlayConfig() overlay.Config {
-	return overlay.Config{Key: d.Key, Peers: d.Peers}
+	return overlay.Config{Key: d.Key, Peers: d.Peers, Bug: d.OverlayBug}
 }
 
 func (d Description) registryConfig() registry.Config {

@@ -127,6 +127,7 @@ type Config struct {
 	// the canary tag (see bugs_canary.go).
 	BugServeUnverified bool // serve chunks without checking their address
 	BugAckBeforeSync   bool // count a replica before its writes are synced
+	BugIgnorePins      bool // garbage-collect a copy whether or not it is pinned
 }
 
 func (c Config) withDefaults() Config {
@@ -151,7 +152,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.StagedTTL, StagedTTLDefault)
 	setDur(&c.SessionTTL, SessionTTLDefault)
 	if !canaryBugs {
-		c.BugServeUnverified, c.BugAckBeforeSync = false, false
+		c.BugServeUnverified, c.BugAckBeforeSync, c.BugIgnorePins = false, false, false
 	}
 	return c
 }

@@ -27,8 +27,9 @@ const LinTimeoutDefault = 20 * time.Second
 
 // linInput is what porcupine sees of an operation.
 type linInput struct {
-	name string
-	op   namespec.Op
+	name   string
+	op     namespec.Op
+	forged bool // a set signed by the wrong key or forged: must never apply
 }
 
 // linOutput is a definite outcome. noop marks outcomes that say the
@@ -81,6 +82,15 @@ func Model() porcupine.Model {
 		Step: func(state, input, output any) []any {
 			s := state.(namespec.State)
 			in := input.(linInput)
+			if in.forged {
+				// A set whose signature is not the owner's never takes
+				// effect: refused (or unknown) leaves the state, accepted
+				// is not linearizable.
+				if output == nil || output.(linOutput).noop || output.(linOutput).out.Outcome != namespec.OK {
+					return []any{s}
+				}
+				return nil
+			}
 			next, out := namespec.Step(s, in.op)
 			if output == nil {
 				if next == s {
@@ -156,6 +166,7 @@ func toInput(op *workload.Op) (linInput, error) {
 	case workload.OpSet:
 		seq, _ := op.Input["seq"].(uint64)
 		in.op = namespec.Op{Kind: namespec.Set, Owner: str(op.Input["owner"]), Target: str(op.Input["target"]), Seq: seq}
+		in.forged = op.Input["forged"] != nil
 	case workload.OpResolve:
 		in.op = namespec.Op{Kind: namespec.Resolve}
 	default:

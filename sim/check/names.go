@@ -21,10 +21,15 @@ type writeValue struct {
 }
 
 // possibleStates indexes every state a name may have been in: the claims
-// and sets that succeeded or whose outcome is unknown.
+// and sets that succeeded or whose outcome is unknown. A forged set
+// (workload.ForgedWrongKey, ForgedSignature) is never a possible state,
+// whatever it was answered: its signature is not the owner's.
 func possibleStates(h *workload.History) map[writeKey][]writeValue {
 	states := map[writeKey][]writeValue{}
 	for _, op := range h.Ops {
+		if op.Input["forged"] != nil {
+			continue
+		}
 		if !op.Unknown() {
 			if ok, _ := op.Output["ok"].(bool); !ok {
 				continue

@@ -57,6 +57,8 @@ func (r *run) checks(rep *Report) []CheckResult {
 			add(r.checkLookups(c.Lookups, rep))
 		case scenario.CheckRevocation:
 			add(r.checkRevocation(c.Within))
+		case scenario.CheckRegistryLatency:
+			add(r.checkRegistryLatency(c.Registry))
 		case scenario.CheckFairness, scenario.CheckReadAvailability, scenario.CheckReadiness, scenario.CheckRefusals:
 			add(r.checkEdge(c.Name)) // edge_run.go
 		default:
@@ -67,6 +69,12 @@ func (r *run) checks(rep *Report) []CheckResult {
 	}
 	if r.registry != nil && !skip("stale_reads") {
 		add(check.StaleReads(r.registry.History()))
+	}
+	if r.content != nil && len(r.content.Pinned()) > 0 && !skip("pins") {
+		add(r.checkPins())
+	}
+	if c, ok := r.syncedResult(); ok && !skip("synced_writes") {
+		add(c)
 	}
 	if effects := r.effects(); len(effects) > 0 && !skip("faults_bit") {
 		rep.FaultEffects = effects

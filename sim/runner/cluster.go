@@ -139,9 +139,12 @@ func (c *cluster) describe(i int, key ed25519.PrivateKey) stack.Description {
 		Replicas: StorageReplicas, WriteQuorum: StorageWriteQuorum,
 		BugServeUnverified: c.opts.StorageBug == StorageBugServeUnverified,
 		BugAckBeforeSync:   c.opts.StorageBug == StorageBugAckBeforeSync,
+		BugIgnorePins:      c.opts.StorageBug == StorageBugIgnorePins,
 		RepairOff:          c.opts.RepairOff,
 	}
 	d.DHT.RepublishOff = c.opts.RepublishOff
+	d.DHT.Bug = c.opts.CoreBugs.DHT
+	d.OverlayBug = c.opts.CoreBugs.Overlay
 	// Clusters small enough for a full overlay mesh place content by
 	// static membership (announcing through the DHT when it runs); larger
 	// ones place through the DHT.

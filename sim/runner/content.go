@@ -24,6 +24,8 @@ const (
 	StorageBugServeUnverified
 	// StorageBugAckBeforeSync counts a replica before its writes are synced.
 	StorageBugAckBeforeSync
+	// StorageBugIgnorePins garbage-collects pinned copies.
+	StorageBugIgnorePins
 )
 
 // String names the bug as the canary tests print it.
@@ -33,6 +35,8 @@ func (b StorageBug) String() string {
 		return "serve_unverified"
 	case StorageBugAckBeforeSync:
 		return "ack_before_sync"
+	case StorageBugIgnorePins:
+		return "ignore_pins"
 	}
 	return "none"
 }
@@ -85,6 +89,7 @@ func (r *run) startContent(wl *scenario.Workload) {
 		Put: mix.Put, Get: mix.Get, RangeGet: mix.RangeGet,
 		Path:    r.edgePath(EdgeContentTenant, auth.OpRead, auth.OpWrite),
 		Objects: scenario.ObjectsMax, SizeMinBytes: 1 << 10, SizeMaxBytes: 1 << 20,
+		Pins: wl.Pins,
 	}
 	if o := wl.Objects; o != nil {
 		cfg.Objects, cfg.SizeMinBytes, cfg.SizeMaxBytes = o.Count, o.SizeMinBytes, o.SizeMaxBytes

@@ -221,6 +221,7 @@ func (f *faultState) cutOf(p *scenario.Partition) (func(w *sim.World), string) {
 
 func (f *faultState) restart(i int) {
 	if !f.r.w.Up(i) {
+		f.r.atRestart(i)
 		f.r.w.Restart(i)
 	}
 }

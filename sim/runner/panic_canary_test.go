@@ -37,15 +37,22 @@ faults:
 	if rep.OK || !strings.Contains(rep.Error, "panicked") {
 		t.Fatalf("ok %v error %q, want a node panic", rep.OK, rep.Error)
 	}
-	if len(rep.Checks) != 1 || rep.Checks[0].Name != "no_panic" || rep.Checks[0].OK || rep.Checks[0].Detail != rep.Error {
-		t.Fatalf("checks %+v, want one failed no_panic check", rep.Checks)
+	// The lost log is reported twice: by synced_writes at the restart
+	// that found it, naming the first acknowledged write no majority
+	// holds, and then by the panic it led to.
+	if len(rep.Checks) != 2 || rep.Checks[0].Name != "synced_writes" || rep.Checks[0].OK ||
+		!strings.Contains(rep.Checks[0].Detail, "at the restart of n2") || !strings.Contains(rep.Checks[0].Detail, "acknowledged at") {
+		t.Fatalf("checks %+v, want a failed synced_writes check naming the write, then no_panic", rep.Checks)
+	}
+	if c := rep.Checks[1]; c.Name != "no_panic" || c.OK || c.Detail != rep.Error {
+		t.Fatalf("checks %+v, want a failed no_panic check after synced_writes", rep.Checks)
 	}
 	if rep.TraceHash == "" || rep.Events == 0 || rep.Replay == "" {
 		t.Fatalf("a failed run must still report its trace and replay: %+v", rep)
 	}
 	var text strings.Builder
 	rep.WriteText(&text)
-	if !strings.Contains(text.String(), "FAIL no_panic") || !strings.Contains(text.String(), "replay     "+rep.Replay) {
+	if !strings.Contains(text.String(), "FAIL no_panic") || !strings.Contains(text.String(), "FAIL synced_writes") || !strings.Contains(text.String(), "replay     "+rep.Replay) {
 		t.Fatalf("text report:\n%s", text.String())
 	}
 }

@@ -5,10 +5,14 @@ import (
 	"io"
 	"time"
 
+	"github.com/ron-network/ron/core/admission"
 	"github.com/ron-network/ron/core/auth"
+	"github.com/ron-network/ron/core/dht"
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/overlay"
 	"github.com/ron-network/ron/core/registry"
 	"github.com/ron-network/ron/sim"
+	"github.com/ron-network/ron/sim/check"
 	"github.com/ron-network/ron/sim/scenario"
 	"github.com/ron-network/ron/sim/simdisk"
 	"github.com/ron-network/ron/sim/workload"
@@ -40,6 +44,9 @@ type Options struct {
 	// SimBug selects a deliberately wrong simulator (canary builds only;
 	// normal builds ignore it, see sim/bugs.go).
 	SimBug sim.Bug
+	// CoreBugs selects deliberately wrong DHT, overlay and admission
+	// machines (canary builds only; normal builds ignore them).
+	CoreBugs CoreBugs
 	// OnlyCheck, when set, runs that check alone (a node panic is still
 	// reported): shrink candidates need one verdict, and the others (a
 	// failing linearizability search above all) can cost far more.
@@ -50,6 +57,14 @@ type Options struct {
 	RepairOff, RepublishOff bool
 }
 
+// CoreBugs are the canary switches of the core machines other than the
+// registry and storage (which have their own Options fields).
+type CoreBugs struct {
+	DHT       dht.Bug
+	Overlay   overlay.Bug
+	Admission admission.Bug
+}
+
 // run is the state of one run.
 type run struct {
 	scn      *scenario.Scenario
@@ -58,6 +73,7 @@ type run struct {
 	cluster  *cluster
 	registry *workload.Registry
 	faults   *faultState
+	synced   check.SyncedWrites // fed at every restart (synced.go)
 	// content is the content workload (nil without one).
 	content *workload.Content
 	// lookups is the DHT lookup workload (nil without one); heapBefore and
@@ -135,6 +151,11 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 	}
 	if runErr != nil {
 		rep.Error = runErr.Error()
+		// A lost acknowledged write seen at a restart explains the panic
+		// that followed (raft's "tocommit out of range"): report it first.
+		if c, ok := r.syncedResult(); ok && !c.OK {
+			rep.Checks = append(rep.Checks, CheckResult{Name: c.Name, Detail: c.Detail})
+		}
 		rep.Checks = append(rep.Checks, CheckResult{Name: "no_panic", Detail: runErr.Error()})
 	} else {
 		rep.Checks = r.checks(rep)
@@ -172,7 +193,7 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 func registryWorkload(wl *scenario.Workload) workload.RegistryConfig {
 	return workload.RegistryConfig{
 		Clients: wl.Clients, RatePerSecond: wl.RatePerSecond, Timeout: wl.Timeout,
-		Start: wl.Start, Stop: wl.Stop, Names: wl.Names,
+		Start: wl.Start, Stop: wl.Stop, Names: wl.Names, Adversarial: wl.Adversarial,
 		Claim: wl.Mix.Claim, Set: wl.Mix.Set, Resolve: wl.Mix.Resolve, StaleResolve: wl.Mix.StaleResolve,
 	}
 }

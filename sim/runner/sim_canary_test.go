@@ -32,13 +32,13 @@ func TestMain(m *testing.M) {
 	if len(canaryRows) > 0 {
 		var b strings.Builder
 		sort.SliceStable(canaryRows, func(a, b int) bool { return canaryRows[a].layer < canaryRows[b].layer })
-		fmt.Fprintf(&b, "%-30s %-9s %-22s %-13s %-6s %s\n", "variant", "layer", "fault kind", "caught by", "seeds", "without the bug or the kind")
+		fmt.Fprintf(&b, "%-30s %-10s %-22s %-16s %-6s %s\n", "variant", "layer", "fault kind", "caught by", "seeds", "without the bug or the kind")
 		for _, r := range canaryRows {
 			seeds := fmt.Sprint(r.seeds)
 			if r.seeds == 0 {
 				seeds = "MISSED"
 			}
-			fmt.Fprintf(&b, "%-30s %-9s %-22s %-13s %-6s %s\n", r.variant, r.layer, r.kind, r.check, seeds, r.without)
+			fmt.Fprintf(&b, "%-30s %-10s %-22s %-16s %-6s %s\n", r.variant, r.layer, r.kind, r.check, seeds, r.without)
 		}
 		fmt.Fprintf(&b, "%d canary variants, each tried on seeds 1..%d\n", len(canaryRows), CanarySeedsMax)
 		fmt.Print("\n" + b.String())

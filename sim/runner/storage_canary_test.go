@@ -12,7 +12,7 @@ import (
 // storageCanaryChecks are the checks whose failure counts as catching a
 // storage bug: the content correctness checks. Convergence or a panic
 // would prove nothing about the checkers' teeth.
-var storageCanaryChecks = map[string]bool{"integrity": true, "durability": true}
+var storageCanaryChecks = map[string]bool{"integrity": true, "durability": true, "pins": true}
 
 // TestStorageCanary proves the content checks bite: each deliberately
 // wrong storage machine (core/storage Config.Bug*, honoured only in canary
@@ -33,6 +33,10 @@ func TestStorageCanary(t *testing.T) {
 		// Every node crashes at once: objects acknowledged before their
 		// replicas synced are gone after the restart.
 		{StorageBugAckBeforeSync, "testdata/canary_content_power_loss.yaml", "durability", "lost unsynced write"},
+		// Garbage collection that ignores pins removes the pinned copies
+		// of nodes outside an object's placement once the placement holds
+		// it.
+		{StorageBugIgnorePins, "../../scenarios/pins.yaml", "pins", "none (pinned puts)"},
 	}
 	for _, c := range cases {
 		t.Run(c.bug.String(), func(t *testing.T) {

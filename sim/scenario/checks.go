@@ -12,7 +12,7 @@ import (
 var (
 	checkNames = []string{CheckLinearizable, CheckLiveness, CheckDurability, CheckIntegrity,
 		CheckConvergence, CheckSessions, CheckSLO, CheckLookups, CheckRevocation,
-		CheckFairness, CheckReadAvailability, CheckReadiness, CheckRefusals}
+		CheckFairness, CheckReadAvailability, CheckReadiness, CheckRefusals, CheckRegistryLatency}
 	lookupKeys    = []string{"success", "exact", "hops_mean", "hops_p99"}
 	sloStats      = []string{"mean", "p50", "p95", "p99", "max"}
 	metricPattern = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
@@ -75,6 +75,10 @@ func (d *decoder) check(n *yaml.Node, path string) (Check, bool) {
 		d.fail(n, path, c.Name+" checks the edge clients and workload.edge is absent")
 		return c, false
 	}
+	if c.Name == CheckRegistryLatency && d.registry == 0 && !d.registryBad {
+		d.fail(n, path, "registry_latency checks the registry and nodes.registry_replicas is 0")
+		return c, false
+	}
 	if c.Name == CheckLookups && !d.lookups {
 		d.fail(n, path, "lookups checks the DHT lookup workload and workload.mix.lookup is 0")
 		return c, false
@@ -86,6 +90,8 @@ func (d *decoder) check(n *yaml.Node, path string) (Check, bool) {
 	switch c.Name {
 	case CheckLookups:
 		return c, d.lookupBudgets(&c, options, optPath)
+	case CheckRegistryLatency:
+		return c, d.registryLatency(&c, options, optPath)
 	case CheckLiveness, CheckConvergence, CheckRevocation:
 		return c, d.checkWithin(&c, options, optPath)
 	case CheckSLO:
@@ -157,6 +163,29 @@ func (d *decoder) lookupBudgets(c *Check, options *yaml.Node, path string) bool 
 		}
 	}
 	return len(d.errs) == before
+}
+
+// registryLatency decodes {commit_p99, election}; an omitted bound keeps
+// its default.
+func (d *decoder) registryLatency(c *Check, options *yaml.Node, path string) bool {
+	c.Registry = RegistryLatency{CommitP99: RegistryCommitP99Default, Election: RegistryElectionDefault}
+	if options == nil {
+		return true
+	}
+	f, ok := d.mapping(options, path, []string{"commit_p99", "election"})
+	if !ok {
+		return false
+	}
+	good := true
+	if v, ok := f.get("commit_p99"); ok {
+		c.Registry.CommitP99, ok = d.positiveDuration(v, join(path, "commit_p99"))
+		good = good && ok
+	}
+	if v, ok := f.get("election"); ok {
+		c.Registry.Election, ok = d.positiveDuration(v, join(path, "election"))
+		good = good && ok
+	}
+	return good
 }
 
 // sloBudgets decodes {metric: {stat: max}} into budgets sorted by metric

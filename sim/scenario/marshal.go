@@ -215,6 +215,8 @@ func (w *Workload) node() *yaml.Node {
 	m.addIf(w.Start != 0, "start", func() *yaml.Node { return durNode(w.Start) })
 	m.add("stop", durNode(w.Stop))
 	m.add("names", intNode(int64(w.Names)))
+	m.addIf(w.Pins != 0, "pins", func() *yaml.Node { return floatNode(w.Pins) })
+	m.addIf(w.Adversarial != 0, "adversarial", func() *yaml.Node { return floatNode(w.Adversarial) })
 	if w.Mix.Total() != 0 {
 		mix := newMap(true)
 		mix.n.Style = yaml.FlowStyle
@@ -336,6 +338,13 @@ func (c *Check) node() *yaml.Node {
 		}
 		m := newMap(true)
 		m.add(CheckLookups, bounds.n)
+		return m.n
+	case c.Name == CheckRegistryLatency:
+		bounds := newMap(true)
+		bounds.add("commit_p99", durNode(c.Registry.CommitP99))
+		bounds.add("election", durNode(c.Registry.Election))
+		m := newMap(true)
+		m.add(CheckRegistryLatency, bounds.n)
 		return m.n
 	case c.Name == CheckSLO && len(c.SLO) > 0:
 		metrics := newMap(true)

@@ -243,6 +243,12 @@ func genWorkload(t *rapid.T, s *Scenario) *Workload {
 		Timeout: genDuration(t, "timeout", 1, DurationMax),
 		Names:   rapid.IntRange(1, NamesMax).Draw(t, "names"),
 	}
+	if rapid.Bool().Draw(t, "pins_set") {
+		w.Pins = rapid.Float64Range(0, 1).Draw(t, "pins")
+	}
+	if rapid.Bool().Draw(t, "adversarial_set") {
+		w.Adversarial = rapid.Float64Range(0, 1).Draw(t, "adversarial")
+	}
 	w.Stop = genDuration(t, "stop", 1, s.Duration)
 	w.Start = genDuration(t, "start", 0, w.Stop-1)
 	if w.Clients > 0 || rapid.Bool().Draw(t, "rate_set") {
@@ -306,6 +312,11 @@ func genChecks(t *rapid.T, s *Scenario) []Check {
 			}
 		case CheckLiveness, CheckConvergence:
 			c.Within = genDuration(t, "within", 1, DurationMax)
+		case CheckRegistryLatency:
+			if s.Nodes.RegistryReplicas == 0 {
+				continue
+			}
+			c.Registry = RegistryLatency{CommitP99: genDuration(t, "commit_p99", 1, DurationMax), Election: genDuration(t, "election", 1, DurationMax)}
 		case CheckRevocation:
 			if s.Workload == nil || s.Workload.Tokens == nil {
 				continue

@@ -109,6 +109,9 @@ const (
 	CheckSLO          = "slo"
 	CheckLookups      = "lookups"
 	CheckRevocation   = "revocation"
+	// CheckRegistryLatency bounds the registry's commit p99 and the
+	// longest leader failover (registry workloads).
+	CheckRegistryLatency = "registry_latency"
 	// The edge checks (workload.edge): DRR fairness, reads served while
 	// writes are shed, readiness under overload, every refusal counted.
 	CheckFairness         = "fairness"
@@ -195,8 +198,14 @@ type Workload struct {
 	Start         time.Duration
 	// Stop is when clients stop issuing; Parse sets it to the scenario's
 	// Duration when omitted.
-	Stop    time.Duration
-	Names   int
+	Stop  time.Duration
+	Names int
+	// Adversarial is the share of registry sets sent by an adversary: a
+	// signature by the wrong key, a forged signature, or a replay of a set
+	// acknowledged earlier (0: none).
+	Adversarial float64
+	// Pins is the share of content puts sent pinned (0: none).
+	Pins    float64
 	Mix     Mix
 	Objects *Objects
 	// Tokens is the capability-check workload (nil: none).
@@ -451,6 +460,9 @@ type Check struct {
 	// Lookups holds the bounds of a lookups check (defaults filled in);
 	// zero for other checks.
 	Lookups LookupBudgets
+	// Registry holds the budgets of a registry_latency check (defaults
+	// filled in); zero for other checks.
+	Registry RegistryLatency
 	// Line is the check's line in the source file (0 when built in code).
 	Line int
 }
@@ -464,6 +476,25 @@ type LookupBudgets struct {
 	Success, Exact    float64
 	HopsMean, HopsP99 float64
 }
+
+// RegistryLatency bounds a registry run's latency: the 99th percentile of
+// registry_commit_latency_seconds over the run is at most CommitP99, and
+// the longest failover (the longest time during the workload in which no
+// write was answered from the log while writes were being asked for) is
+// at most Election.
+type RegistryLatency struct {
+	CommitP99, Election time.Duration
+}
+
+// Registry latency defaults: the seed's index budget (specs/slo
+// index_resolve_p99, 80 ms: a commit is the same round trip to a quorum a
+// linearizable resolve makes), and three times raft's longest randomised
+// election timeout (2 x ElectionTicks x 10 ms = 1 s): a detection, one
+// split vote and a client's retry.
+const (
+	RegistryCommitP99Default = 80 * time.Millisecond
+	RegistryElectionDefault  = 3 * time.Second
+)
 
 // SLOBudget bounds one statistic of one metric: Stat(Metric) <= Max.
 type SLOBudget struct {

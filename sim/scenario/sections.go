@@ -20,7 +20,7 @@ var (
 	networkKeys = []string{"latency", "loss", "duplicate", "reorder", "bandwidth"}
 	diskKeys    = []string{"latency", "latency_jitter", "read_error", "write_error",
 		"corrupt_read", "corrupt_write", "torn_write", "unsynced_survive"}
-	workloadKeys = []string{"clients", "rate", "timeout", "start", "stop", "names", "mix", "objects", "tokens", "edge"}
+	workloadKeys = []string{"clients", "rate", "timeout", "start", "stop", "names", "mix", "objects", "tokens", "edge", "adversarial", "pins"}
 	mixKeys      = []string{"claim", "set", "resolve", "stale_resolve", "put", "get", "range_get", "lookup"}
 )
 
@@ -154,6 +154,12 @@ func (d *decoder) workloadSection(n *yaml.Node) *Workload {
 	if v, ok := f.get("names"); ok {
 		names, _ := d.integer(v, "workload.names", 1, NamesMax)
 		w.Names = int(names)
+	}
+	if v, ok := f.get("pins"); ok {
+		w.Pins, _ = d.number(v, "workload.pins", 0, 1)
+	}
+	if v, ok := f.get("adversarial"); ok {
+		w.Adversarial, _ = d.number(v, "workload.adversarial", 0, 1)
 	}
 	d.workloadWindow(f, w)
 	if v, ok := f.get("mix"); ok {

@@ -43,6 +43,18 @@ type ContentConfig struct {
 	// Path is how the clients reach the nodes (zero: straight to the
 	// storage service).
 	Path EdgePath
+	// Pins is the share of puts sent with Pin (0: none, and no draw is
+	// made). A pinned copy must outlive garbage collection on the node
+	// that acknowledged it, placement node or not (Content.Pinned).
+	Pins float64
+}
+
+// PinnedCopy is a pinned put a node acknowledged: that node must keep a
+// local copy.
+type PinnedCopy struct {
+	Node int
+	Addr proto.Addr
+	At   time.Duration
 }
 
 // ContentObject is one object of the workload. Its bytes are not kept:
@@ -82,6 +94,8 @@ type Content struct {
 	byAddr   map[proto.Addr]int
 	acked    []int
 	ackedSet map[int]bool
+	// pinned are the pinned puts acknowledged, in answer order.
+	pinned []PinnedCopy
 }
 
 // NewContent prepares cfg.Clients clients on w, drawing from the world's
@@ -218,6 +232,10 @@ func (c *Content) build(op *Op) (any, int) {
 		i := c.nextObject()
 		o := c.objects[i]
 		op.Input = map[string]any{"size": o.Size, "seed": o.Seed}
+		if c.cfg.Pins > 0 && c.rand.Bool(c.cfg.Pins) {
+			op.Input["pin"] = true
+			return storage.Put{Data: o.Bytes(), Pin: true}, i
+		}
 		return storage.Put{Data: o.Bytes()}, i
 	}
 	i := c.acked[c.rand.Intn(len(c.acked))]
@@ -264,6 +282,9 @@ func (c *Content) outcome(op *Op, obj int, resp any) map[string]any {
 		if res.Err != nil {
 			return map[string]any{"ok": false, "error": ContentErrorCode(res.Err)}
 		}
+		if op.Input["pin"] != nil && res.Addr == c.objects[obj].Addr {
+			c.pinned = append(c.pinned, PinnedCopy{Node: op.Node, Addr: res.Addr, At: c.w.Now()})
+		}
 		if res.Addr == c.objects[obj].Addr && !c.ackedSet[obj] {
 			c.ackedSet[obj] = true
 			c.acked = append(c.acked, obj)
@@ -277,6 +298,9 @@ func (c *Content) outcome(op *Op, obj int, resp any) map[string]any {
 	}
 	return map[string]any{"ok": false, "error": fmt.Sprintf("unexpected reply %T", resp)}
 }
+
+// Pinned returns the pinned puts acknowledged so far.
+func (c *Content) Pinned() []PinnedCopy { return c.pinned }
 
 // ContentErrorCode is the history's stable error string for a storage
 // error.

@@ -46,6 +46,28 @@ type RegistryConfig struct {
 	// Path is how the clients reach the nodes (zero: straight to the
 	// registry service).
 	Path EdgePath
+	// Adversarial is the share of sets sent by an adversary (0: none, and
+	// no draw is made, so the run is the same as before adversaries were
+	// added): a third signed by another owner's key, a third with a forged
+	// signature (both recorded with input "forged", which the
+	// linearizability model holds must be refused and never take effect),
+	// and a third replaying, byte for byte, a set acknowledged earlier
+	// (an ordinary set whose seq is old: the model expects stale_seq).
+	Adversarial float64
+}
+
+// Forgery kinds (Op.Input["forged"]).
+const (
+	ForgedWrongKey  = "wrong_key"
+	ForgedSignature = "forged_signature"
+)
+
+// signedSet is a set as sent, for replays.
+type signedSet struct {
+	owner  int
+	target proto.Addr
+	seq    uint64
+	sig    []byte
 }
 
 // Registry is the registry workload.
@@ -59,6 +81,10 @@ type Registry struct {
 	// knowledge is what each client last learned of each name (owner
 	// index, seq), so that most sets carry a plausible seq and owner.
 	knowledge []map[string]known
+	// acked is the last acknowledged set of each name, for replays;
+	// sent the set each op carried (by op pointer) until it is answered.
+	acked map[string]signedSet
+	sent  map[*Op]signedSet
 }
 
 type known struct {
@@ -77,6 +103,7 @@ func NewRegistry(w *sim.World, cfg RegistryConfig) *Registry {
 	for i := 0; i < cfg.Names; i++ {
 		r.names = append(r.names, fmt.Sprintf("name-%d.ron", i))
 	}
+	r.acked, r.sent = map[string]signedSet{}, map[*Op]signedSet{}
 	r.knowledge = make([]map[string]known, cfg.Clients)
 	for i := range r.knowledge {
 		r.knowledge[i] = map[string]known{}
@@ -156,6 +183,7 @@ func (r *Registry) issue(client int) {
 			return
 		}
 		done = true
+		delete(r.sent, op)
 		if !unknown {
 			ret := int64(r.w.Now())
 			op.Return = &ret
@@ -195,10 +223,16 @@ func (r *Registry) build(client int, op *Op) any {
 		if r.rand.Bool(0.2) {
 			seq = uint64(r.rand.Intn(int(k.seq) + 3)) // often stale
 		}
+		if r.cfg.Adversarial > 0 && r.rand.Bool(r.cfg.Adversarial) {
+			return r.adversarialSet(op, owner, seq)
+		}
 		var target proto.Addr
 		r.rand.Fill(target[:])
 		sig := r.cfg.Signatures.SignSet(r.owners[owner], op.Name, target, seq)
 		op.Input = map[string]any{"owner": r.OwnerHex(owner), "target": target.String(), "seq": seq}
+		if r.cfg.Adversarial > 0 {
+			r.sent[op] = signedSet{owner: owner, target: target, seq: seq, sig: sig}
+		}
 		return registry.Set{Name: op.Name, Target: target, Seq: seq, Owner: r.public(owner), Sig: sig}
 	case OpResolve:
 		op.Input = map[string]any{}
@@ -206,6 +240,31 @@ func (r *Registry) build(client int, op *Op) any {
 	}
 	op.Input = map[string]any{}
 	return registry.StaleResolve{Name: op.Name}
+}
+
+// adversarialSet builds a set an adversary sends in owner's name: signed
+// by another owner's key, with a forged signature, or (when the name has
+// an acknowledged set) a byte-for-byte replay of it.
+func (r *Registry) adversarialSet(op *Op, owner int, seq uint64) any {
+	kind := r.rand.Intn(3)
+	if old, ok := r.acked[op.Name]; ok && kind == 2 {
+		op.Input = map[string]any{"owner": r.OwnerHex(old.owner), "target": old.target.String(), "seq": old.seq}
+		return registry.Set{Name: op.Name, Target: old.target, Seq: old.seq, Owner: r.public(old.owner), Sig: old.sig}
+	}
+	var target proto.Addr
+	r.rand.Fill(target[:])
+	var sig []byte
+	forged := ForgedSignature
+	if kind == 0 && len(r.owners) > 1 {
+		forged = ForgedWrongKey
+		signer := (owner + 1 + r.rand.Intn(len(r.owners)-1)) % len(r.owners)
+		sig = ed25519.Sign(r.owners[signer], registry.SetSigningBytes(op.Name, target, seq))
+	} else {
+		sig = make([]byte, ed25519.SignatureSize)
+		r.rand.Fill(sig)
+	}
+	op.Input = map[string]any{"owner": r.OwnerHex(owner), "target": target.String(), "seq": seq, "forged": forged}
+	return registry.Set{Name: op.Name, Target: target, Seq: seq, Owner: r.public(owner), Sig: sig}
 }
 
 func (r *Registry) public(i int) ed25519.PublicKey {
@@ -254,6 +313,12 @@ func (r *Registry) outcome(client int, op *Op, resp any) (map[string]any, bool) 
 	}
 	switch op.Kind {
 	case OpSet:
+		if s, ok := r.sent[op]; ok {
+			r.acked[op.Name] = s
+		}
+		if op.Input["forged"] != nil {
+			break // accepted: a bug the linearizability check reports; learn nothing
+		}
 		r.learn(client, op.Name, r.ownerIndex(ownerKey(op)), op.Input["seq"].(uint64))
 	case OpClaim:
 		if _, seen := r.knowledge[client][op.Name]; !seen {

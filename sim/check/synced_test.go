@@ -1,0 +1,76 @@
+package check
+
+import (
+	"bytes"
+	"encoding/hex"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ron-network/ron/core/registry"
+	"github.com/ron-network/ron/sim/workload"
+)
+
+func TestSyncedWrites(t *testing.T) {
+	owner := bytes.Repeat([]byte{7}, 32)
+	ownerHex := hex.EncodeToString(owner)
+	claim := availabilityOp(workload.OpClaim, time.Second, map[string]any{"ok": true}, 0)
+	claim.Name, claim.Input = "a.ron", map[string]any{"owner": ownerHex}
+	set := availabilityOp(workload.OpSet, 2*time.Second, map[string]any{"ok": true}, 0)
+	set.Name, set.Input = "a.ron", map[string]any{"owner": ownerHex, "seq": uint64(2), "target": "x"}
+	late := availabilityOp(workload.OpSet, 9*time.Second, map[string]any{"ok": true}, 0)
+	late.Name, late.Input = "a.ron", map[string]any{"owner": ownerHex, "seq": uint64(3), "target": "x"}
+	h := &workload.History{Ops: []*workload.Op{claim, set, late}}
+
+	inSnap := registry.Durable{Names: map[string]registry.Record{"a.ron": {Found: true, Owner: owner, Seq: 2}}}
+	inLog := registry.Durable{Writes: []registry.DurableWrite{{Name: "a.ron", Owner: owner}, {Set: true, Name: "a.ron", Owner: owner, Seq: 2}}}
+	onlyClaim := registry.Durable{Writes: []registry.DurableWrite{{Name: "a.ron", Owner: owner}}}
+	unreadable := registry.Durable{Unreadable: 1}
+
+	var ok SyncedWrites
+	// The late set is not acknowledged yet at 5s: it is not asked for.
+	ok.AtRestart(5*time.Second, 0, h, []registry.Durable{inSnap, inLog, onlyClaim})
+	ok.AtRestart(5*time.Second, 1, h, []registry.Durable{onlyClaim, inLog, unreadable}) // unreadable: benefit of the doubt
+	if r := ok.Result(); !r.OK || !strings.Contains(r.Detail, "at 2 restarts") {
+		t.Fatalf("%+v", r)
+	}
+	var lost SyncedWrites
+	lost.AtRestart(5*time.Second, 2, h, []registry.Durable{inSnap, onlyClaim, onlyClaim})
+	r := lost.Result()
+	if r.OK || !strings.Contains(r.Detail, "restart of n3") || !strings.Contains(r.Detail, "op 1 (set a.ron seq 2") ||
+		!strings.Contains(r.Detail, "durable on 1 of 3 replicas [1]") {
+		t.Fatalf("%+v", r)
+	}
+	var none SyncedWrites
+	if r := none.Result(); !r.OK || none.Restarts() != 0 {
+		t.Fatalf("%+v", r)
+	}
+}
+
+func TestWriteGapAndRegistryLatency(t *testing.T) {
+	var ops []*workload.Op
+	for _, at := range []time.Duration{1, 2, 3, 7, 8} {
+		op := availabilityOp(workload.OpSet, at*time.Second, map[string]any{"ok": true}, 0)
+		ops = append(ops, op)
+	}
+	// Answers that do not come from the log do not end a gap.
+	ops = append(ops, availabilityOp(workload.OpSet, 5*time.Second, map[string]any{"ok": false, "error": "unavailable"}, 0),
+		availabilityOp(workload.OpClaim, 5*time.Second, map[string]any{"ok": false, "error": "bad_signature"}, 0))
+	h := &workload.History{Ops: ops}
+	gap, at := WriteGap(h, 0, 10*time.Second)
+	if gap != 4*time.Second || at != 3*time.Second+time.Millisecond {
+		t.Fatalf("gap %v at %v", gap, at)
+	}
+	if r := RegistryLatency(h, 0, 10*time.Second, 0.01, 100, 50*time.Millisecond, 5*time.Second); !r.OK {
+		t.Fatalf("%+v", r)
+	}
+	if r := RegistryLatency(h, 0, 10*time.Second, 0.01, 100, 50*time.Millisecond, 3*time.Second); r.OK || !strings.Contains(r.Detail, "election bound") {
+		t.Fatalf("%+v", r)
+	}
+	if r := RegistryLatency(h, 0, 10*time.Second, 0.2, 100, 50*time.Millisecond, 5*time.Second); r.OK || !strings.Contains(r.Detail, "commit p99 over budget") {
+		t.Fatalf("%+v", r)
+	}
+	if r := RegistryLatency(h, 0, 10*time.Second, 0, 0, 50*time.Millisecond, 5*time.Second); r.OK {
+		t.Fatalf("%+v", r)
+	}
+}
