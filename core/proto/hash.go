@@ -25,18 +25,7 @@ const hashBatchChunks = guts.MaxSIMD
 // vectors and a differential test against blake3.Sum256 check it.
 func sum256(data []byte) (out [32]byte) {
 	var h treeHasher
-	full := 0 // chunks before the last one, which must stay for the root
-	if len(data) > 0 {
-		full = (len(data) - 1) / guts.ChunkSize
-	}
-	for done := 0; done < full; {
-		height := h.nextTreeHeight(uint64(full - done))
-		chunks := 1 << height
-		buf := data[done*guts.ChunkSize : (done+chunks)*guts.ChunkSize]
-		h.pushSubtree(guts.ChainingValue(guts.CompressEigentree(buf, &guts.IV, h.counter, 0)), height)
-		done += chunks
-	}
-	root := h.rootNode(data[full*guts.ChunkSize:])
+	root := h.rootNode(h.pushAllButLast(data, 0))
 	words := guts.WordsToBytes(guts.CompressNode(root))
 	copy(out[:], words[:])
 	return out
@@ -47,6 +36,27 @@ func sum256(data []byte) (out [32]byte) {
 type treeHasher struct {
 	counter uint64
 	stack   [64][8]uint32
+}
+
+// pushAllButLast pushes every chunk of data but the last (which must
+// stay for the root flag, or for the caller's own last compression), in
+// eigentrees of at most hashBatchChunks, and returns the last chunk.
+// start is the chunk counter of data's first chunk; h.counter counts
+// chunks relative to it, since inside an aligned subtree the merge
+// pattern is the same as with the absolute counter.
+func (h *treeHasher) pushAllButLast(data []byte, start uint64) (last []byte) {
+	full := 0
+	if len(data) > 0 {
+		full = (len(data) - 1) / guts.ChunkSize
+	}
+	for done := 0; done < full; {
+		height := h.nextTreeHeight(uint64(full - done))
+		chunks := 1 << height
+		buf := data[done*guts.ChunkSize : (done+chunks)*guts.ChunkSize]
+		h.pushSubtree(guts.ChainingValue(guts.CompressEigentree(buf, &guts.IV, start+h.counter, 0)), height)
+		done += chunks
+	}
+	return data[full*guts.ChunkSize:]
 }
 
 // nextTreeHeight is the height of the largest subtree that starts at

@@ -61,21 +61,8 @@ func SubtreeHash(data []byte, offset uint64) (cv CV, root Addr) {
 		panic(fmt.Sprintf("proto: SubtreeHash at offset %d, not a multiple of %d", offset, TreeChunkBytes))
 	}
 	start := offset / TreeChunkBytes
-	// h counts chunks relative to start: inside an aligned subtree the
-	// merge pattern is the same as with the absolute counter.
 	var h treeHasher
-	full := 0
-	if len(data) > 0 {
-		full = (len(data) - 1) / guts.ChunkSize
-	}
-	for done := 0; done < full; {
-		height := h.nextTreeHeight(uint64(full - done))
-		chunks := 1 << height
-		buf := data[done*guts.ChunkSize : (done+chunks)*guts.ChunkSize]
-		h.pushSubtree(guts.ChainingValue(guts.CompressEigentree(buf, &guts.IV, start+h.counter, 0)), height)
-		done += chunks
-	}
-	n := guts.CompressChunk(data[full*guts.ChunkSize:], &guts.IV, start+h.counter, 0)
+	n := guts.CompressChunk(h.pushAllButLast(data, start), &guts.IV, start+h.counter, 0)
 	for i := bits.TrailingZeros64(h.counter); i < bits.Len64(h.counter); i++ {
 		if h.counter&(1<<i) != 0 {
 			n = guts.ParentNode(h.stack[i], guts.ChainingValue(n), &guts.IV, 0)
