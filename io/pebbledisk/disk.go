@@ -60,6 +60,11 @@ type Options struct {
 	// system that cannot tell its free space (in memory) is never full
 	// by this check.
 	ReserveBytes int64
+	// SideValueBytesMin: a put value of at least this many bytes is
+	// written once to a segment file beside pebble, and pebble records a
+	// pointer to it (see "Side files" in doc.go). 0 means
+	// SideValueBytesDefault; negative keeps every value in pebble.
+	SideValueBytesMin int
 }
 
 // Stats are counters of the adapter, for the runtime's metrics.
@@ -107,6 +112,8 @@ type Disk struct {
 
 	// fullness refuses writes while the disk is full (full.go).
 	fullness fullState
+	// side holds the large values (side.go); guarded by execMu.
+	side *sideStore
 }
 
 // Open opens (or creates) the store in opts.Dir and starts its worker.
@@ -141,7 +148,20 @@ func Open(opts Options) (*Disk, error) {
 	if err != nil {
 		return nil, classify("open", err)
 	}
+	sideMin := opts.SideValueBytesMin
+	switch {
+	case sideMin == 0:
+		sideMin = SideValueBytesDefault
+	case sideMin < 0:
+		sideMin = 0
+	}
+	side, err := openSide(db, fs, opts.Dir, sideMin)
+	if err != nil {
+		_ = db.Close()
+		return nil, classify("open side files", err)
+	}
 	d := &Disk{
+		side:       side,
 		db:         db,
 		queue:      make(chan request, QueueDepthMax),
 		workerDone: make(chan struct{}),
@@ -200,17 +220,73 @@ func (d *Disk) Submit(id env.OpID, op env.DiskOp) {
 }
 
 // run is the worker: it executes queued ops in order and hands each
-// completion to the completion function.
+// completion to the completion function. Consecutive queued writes run as
+// one group (see Disk.group): their large values share one segment and
+// one fsync.
 func (d *Disk) run() {
 	defer close(d.workerDone)
-	for req := range d.queue {
-		result := d.Do(req.op)
+	var held *request // an op taken while grouping, not a write
+	for {
+		var req request
+		if held != nil {
+			req, held = *held, nil
+		} else {
+			var ok bool
+			if req, ok = <-d.queue; !ok {
+				return
+			}
+		}
+		group := []request{req}
+		if isWrite(&req.op) {
+			group, held = d.gather(group)
+		}
+		ops := make([]env.DiskOp, len(group))
+		for i := range group {
+			ops[i] = group[i].op
+		}
+		results := d.doGroup(ops)
 		fn := d.completion.Load()
 		if fn == nil {
 			panic("pebbledisk: op completed before SetCompletion")
 		}
-		(*fn)(env.DiskDone{ID: req.id, Op: req.op, Result: result})
+		for i := range group {
+			(*fn)(env.DiskDone{ID: group[i].id, Op: group[i].op, Result: results[i]})
+		}
 	}
+}
+
+// gather adds to a group of writes the writes already queued behind it,
+// up to a segment's bounds; the first queued op that is not a write is
+// returned to run next.
+func (d *Disk) gather(group []request) ([]request, *request) {
+	size := largeBytes(&group[0].op, d.side)
+	for len(group) < segmentValuesMax && size < segmentBytesMax {
+		select {
+		case r, ok := <-d.queue:
+			if !ok {
+				return group, nil
+			}
+			if !isWrite(&r.op) {
+				return group, &r
+			}
+			group = append(group, r)
+			size += largeBytes(&r.op, d.side)
+		default:
+			return group, nil
+		}
+	}
+	return group, nil
+}
+
+// largeBytes is what op would write to a segment.
+func largeBytes(op *env.DiskOp, side *sideStore) int {
+	n := 0
+	for _, w := range writesOf(op) {
+		if !w.Delete && side.large(w.Value) {
+			n += len(w.Value)
+		}
+	}
+	return n
 }
 
 // Close stops accepting ops, completes every queued one, and closes the
@@ -233,6 +309,18 @@ func (d *Disk) Close() error {
 	d.dbClosed = true
 	if d.failure != nil {
 		return fmt.Errorf("pebbledisk: store abandoned after a fatal error: %w", d.failure)
+	}
+	if len(d.side.pending) > 0 {
+		var result env.DiskResult
+		func() {
+			defer d.recoverFatal(env.DiskSync, &result)
+			if err := d.db.LogData(nil, pebble.Sync); err == nil {
+				d.side.unlinkPending() // else the next Open removes them
+			}
+		}()
+		if d.failure != nil {
+			return fmt.Errorf("pebbledisk: store abandoned after a fatal error: %w", d.failure)
+		}
 	}
 	if err := d.db.Close(); err != nil {
 		return classify("close", err)
@@ -260,16 +348,35 @@ func reserveBytes(option int64) uint64 {
 // tools; it runs between two queued ops, so a caller that mixes Do with
 // Submit gets no ordering between them.
 func (d *Disk) Do(op env.DiskOp) env.DiskResult {
+	return d.doGroup([]env.DiskOp{op})[0]
+}
+
+// doGroup runs ops in order: either one op that is not a write, or writes
+// only (execWrites).
+func (d *Disk) doGroup(ops []env.DiskOp) []env.DiskResult {
 	d.execMu.Lock()
 	defer d.execMu.Unlock()
-	if err := op.Validate(); err != nil {
-		return env.DiskResult{Err: fmt.Errorf("pebbledisk: %s: %w", op.Kind, err)}
+	results := make([]env.DiskResult, len(ops))
+	done := make([]bool, len(ops))
+	for i := range ops {
+		op := &ops[i]
+		if err := op.Validate(); err != nil {
+			results[i], done[i] = env.DiskResult{Err: fmt.Errorf("pebbledisk: %s: %w", op.Kind, err)}, true
+			continue
+		}
+		switch {
+		case d.dbClosed:
+			results[i], done[i] = env.DiskResult{Err: fmt.Errorf("pebbledisk: %s: %w: %w", op.Kind, env.ErrDiskIO, ErrClosed)}, true
+		case d.failure != nil:
+			results[i], done[i] = env.DiskResult{Err: fmt.Errorf("pebbledisk: %s: %w: store failed earlier: %w", op.Kind, env.ErrDiskIO, d.failure)}, true
+		}
 	}
-	switch {
-	case d.dbClosed:
-		return env.DiskResult{Err: fmt.Errorf("pebbledisk: %s: %w: %w", op.Kind, env.ErrDiskIO, ErrClosed)}
-	case d.failure != nil:
-		return env.DiskResult{Err: fmt.Errorf("pebbledisk: %s: %w: store failed earlier: %w", op.Kind, env.ErrDiskIO, d.failure)}
+	if len(ops) == 1 && !isWrite(&ops[0]) {
+		if !done[0] {
+			results[0] = d.exec(&ops[0])
+		}
+		return results
 	}
-	return d.exec(&op)
+	d.execWrites(ops, results, done)
+	return results
 }

@@ -14,6 +14,11 @@ import (
 // testDir is the store's directory inside each test's file system.
 const testDir = "store"
 
+// testSideMin is the side-file threshold of the tests' stores: low, so
+// that the crash and conformance tests' larger values (4-16 KB) go
+// through segments while the small ones stay in pebble.
+const testSideMin = 2000
+
 // harness drives a Disk through its asynchronous path on a crashable
 // in-memory file system. Crash takes a CrashClone (synced data, plus a
 // seeded share of unsynced blocks when unsyncedPercent > 0), abandons the
@@ -58,7 +63,7 @@ func (h *harness) close() { _ = h.disk.Close() }
 
 func (h *harness) open() {
 	h.t.Helper()
-	d, err := Open(Options{Dir: testDir, FS: h.fs, CacheBytes: 1 << 20})
+	d, err := Open(Options{Dir: testDir, FS: h.fs, CacheBytes: 1 << 20, SideValueBytesMin: testSideMin})
 	if err != nil {
 		h.t.Fatalf("open: %v", err)
 	}

@@ -1,0 +1,358 @@
+package pebbledisk
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/pingcap/failpoint"
+
+	"github.com/ron-network/ron/core/env"
+)
+
+// Side files (see "Side files" in doc.go): a value of at least
+// Options.SideValueBytesMin bytes is written once, to a segment file
+// that is synced before the pebble write that records a small pointer to
+// it commits.
+const (
+	// SideValueBytesDefault is Options.SideValueBytesMin when zero: every
+	// chunk of the default size (256 KiB) goes to a segment, small chunks
+	// and metadata stay in pebble.
+	SideValueBytesDefault = 64 << 10
+	// SideDirName is the segments' directory inside the store's directory.
+	SideDirName = "values"
+	// segmentBytesMax and segmentValuesMax bound one segment: the values
+	// of the writes grouped into one fsync (see groupOps).
+	segmentBytesMax  = 16 << 20
+	segmentValuesMax = 256
+	// segmentsPerDir fans segment files out over subdirectories.
+	segmentsPerDir = 4096
+)
+
+// FailpointSideKill kills the process with SIGKILL at the side-file step
+// its value names ("written": segment written, not synced; "synced":
+// segment and directory synced, pointers not committed; "committed":
+// pointers committed, not synced). The kill -9 tests set it through
+// GO_FAILPOINTS.
+const FailpointSideKill = failpointPrefix + "side-kill"
+
+// sideMagic starts every value the store itself encodes: a pointer to a
+// segment, or a small value that happens to start with the magic
+// (escaped). Any other stored value is the caller's bytes as they are.
+var sideMagic = [8]byte{0xd7, 0x5e, 'R', 'O', 'N', 's', 'v', 0x9c}
+
+// Kinds of an encoded value (the byte after the magic).
+const (
+	sideKindEscaped = 0 // the caller's value follows
+	sideKindPointer = 1 // segment u64, offset u32, length u32, crc32c u32
+)
+
+// pointerBytes is the length of an encoded pointer.
+const pointerBytes = len(sideMagic) + 1 + 8 + 4 + 4 + 4
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// pointer locates one value in a segment.
+type pointer struct {
+	segment uint64
+	offset  uint32
+	length  uint32
+	crc     uint32
+}
+
+func (p pointer) encode() []byte {
+	b := make([]byte, 0, pointerBytes)
+	b = append(b, sideMagic[:]...)
+	b = append(b, sideKindPointer)
+	b = binary.BigEndian.AppendUint64(b, p.segment)
+	b = binary.BigEndian.AppendUint32(b, p.offset)
+	b = binary.BigEndian.AppendUint32(b, p.length)
+	return binary.BigEndian.AppendUint32(b, p.crc)
+}
+
+// decodeStored classifies a stored value: raw (the caller's bytes),
+// escaped (the caller's bytes after the header) or a pointer.
+func decodeStored(v []byte) (inline []byte, p pointer, isPointer bool, err error) {
+	if !bytes.HasPrefix(v, sideMagic[:]) {
+		return v, pointer{}, false, nil
+	}
+	rest := v[len(sideMagic):]
+	if len(rest) == 0 {
+		return nil, pointer{}, false, fmt.Errorf("%w: stored value of %d bytes is a bare side-file marker", env.ErrCorruption, len(v))
+	}
+	switch rest[0] {
+	case sideKindEscaped:
+		return rest[1:], pointer{}, false, nil
+	case sideKindPointer:
+		if len(v) != pointerBytes {
+			return nil, pointer{}, false, fmt.Errorf("%w: side-file pointer of %d bytes, want %d", env.ErrCorruption, len(v), pointerBytes)
+		}
+		rest = rest[1:]
+		return nil, pointer{
+			segment: binary.BigEndian.Uint64(rest),
+			offset:  binary.BigEndian.Uint32(rest[8:]),
+			length:  binary.BigEndian.Uint32(rest[12:]),
+			crc:     binary.BigEndian.Uint32(rest[16:]),
+		}, true, nil
+	}
+	return nil, pointer{}, false, fmt.Errorf("%w: stored value of unknown side-file kind %d", env.ErrCorruption, rest[0])
+}
+
+// escape returns how a value below the side threshold is stored: as it
+// is, unless it starts with the magic.
+func escape(v []byte) []byte {
+	if !bytes.HasPrefix(v, sideMagic[:]) {
+		return v
+	}
+	out := make([]byte, 0, len(sideMagic)+1+len(v))
+	out = append(out, sideMagic[:]...)
+	out = append(out, sideKindEscaped)
+	return append(out, v...)
+}
+
+// sideStore owns the segment files of one store. It is used under the
+// Disk's execMu only.
+type sideStore struct {
+	fs       vfs.FS
+	dir      string // <store>/values
+	min      int    // values of at least min bytes go to segments; 0: never
+	next     uint64 // the next segment id
+	live     map[uint64]int
+	pending  []uint64 // segments without a live pointer, unlinked after the next sync
+	madeDirs map[uint64]bool
+}
+
+func segmentSubdir(id uint64) string { return fmt.Sprintf("%08x", id/segmentsPerDir) }
+
+func (s *sideStore) segmentPath(id uint64) string {
+	return path.Join(s.dir, segmentSubdir(id), fmt.Sprintf("%016x.seg", id))
+}
+
+// openSide prepares the segment directory, counts the pointers of the
+// recovered store and removes the segments none refers to: those written
+// for writes a crash lost, and those whose unlink after a sync was lost.
+func openSide(db *pebble.DB, fsys vfs.FS, storeDir string, min int) (*sideStore, error) {
+	s := &sideStore{fs: fsys, dir: path.Join(storeDir, SideDirName), min: min,
+		live: map[uint64]int{}, madeDirs: map[uint64]bool{}}
+	if err := s.mkdirSynced(s.dir, storeDir); err != nil {
+		return nil, err
+	}
+	if err := s.countPointers(db); err != nil {
+		return nil, err
+	}
+	subdirs, err := fsys.List(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", s.dir, err)
+	}
+	for _, sub := range subdirs {
+		high, err := strconv.ParseUint(sub, 16, 64)
+		if err != nil || len(sub) != 8 {
+			continue // not ours
+		}
+		s.madeDirs[high] = true
+		names, err := fsys.List(path.Join(s.dir, sub))
+		if err != nil {
+			return nil, fmt.Errorf("listing %s: %w", sub, err)
+		}
+		for _, name := range names {
+			hex, ok := strings.CutSuffix(name, ".seg")
+			id, err := strconv.ParseUint(hex, 16, 64)
+			if !ok || err != nil || len(hex) != 16 || id/segmentsPerDir != high {
+				continue
+			}
+			s.next = max(s.next, id+1)
+			if s.live[id] == 0 {
+				if err := fsys.Remove(path.Join(s.dir, sub, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return nil, fmt.Errorf("removing orphan segment %s: %w", name, err)
+				}
+			}
+		}
+	}
+	for id := range s.live {
+		s.next = max(s.next, id+1)
+	}
+	return s, nil
+}
+
+// countPointers scans every value that could be a pointer (its length is
+// pointerBytes; longer values are never fetched) and counts the live
+// pointers per segment.
+func (s *sideStore) countPointers(db *pebble.DB) error {
+	iter, err := db.NewIter(nil)
+	if err != nil {
+		return err
+	}
+	for valid := iter.First(); valid; valid = iter.Next() {
+		lv := iter.LazyValue()
+		if lv.Len() != pointerBytes {
+			continue
+		}
+		v, _, err := lv.Value(nil)
+		if err != nil {
+			_ = iter.Close()
+			return err
+		}
+		if _, p, ok, err := decodeStored(v); err == nil && ok {
+			s.live[p.segment]++
+		}
+	}
+	return iter.Close()
+}
+
+// mkdirSynced creates dir if missing and syncs its parent so that the
+// entry survives a crash.
+func (s *sideStore) mkdirSynced(dir, parent string) error {
+	if _, err := s.fs.Stat(dir); err == nil {
+		return nil
+	}
+	if err := s.fs.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	return syncDir(s.fs, parent)
+}
+
+func syncDir(fsys vfs.FS, dir string) error {
+	d, err := fsys.OpenDir(dir)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", dir, err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("syncing %s: %w", dir, err)
+	}
+	return nil
+}
+
+// large reports whether a put of v goes to a segment.
+func (s *sideStore) large(v []byte) bool { return s.min > 0 && len(v) >= s.min }
+
+// writeSegment writes values into a new segment, syncs it and its
+// directory, and returns its id and the pointers, in order. On an error
+// the segment is removed (nothing refers to it yet).
+func (s *sideStore) writeSegment(values [][]byte) (uint64, []pointer, error) {
+	id := s.next
+	s.next++
+	high := id / segmentsPerDir
+	subdir := path.Join(s.dir, segmentSubdir(id))
+	if !s.madeDirs[high] {
+		if err := s.mkdirSynced(subdir, s.dir); err != nil {
+			return 0, nil, err
+		}
+		s.madeDirs[high] = true
+	}
+	name := s.segmentPath(id)
+	ptrs := make([]pointer, len(values))
+	var offset uint32
+	for i, v := range values {
+		// The crc is taken before the write: under pebble's invariants
+		// builds the in-memory file system scribbles on written buffers.
+		ptrs[i] = pointer{segment: id, offset: offset, length: uint32(len(v)), crc: crc32.Checksum(v, castagnoli)}
+		offset += uint32(len(v))
+	}
+	err := func() error {
+		f, err := s.fs.Create(name, vfs.WriteCategoryUnspecified)
+		if err != nil {
+			return err
+		}
+		for _, v := range values {
+			if _, err := f.Write(v); err != nil {
+				_ = f.Close()
+				return err
+			}
+		}
+		sideKill("written")
+		if err := f.Sync(); err != nil {
+			_ = f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		return syncDir(s.fs, subdir)
+	}()
+	if err != nil {
+		_ = s.fs.Remove(name)
+		return 0, nil, fmt.Errorf("segment %016x: %w", id, err)
+	}
+	sideKill("synced")
+	return id, ptrs, nil
+}
+
+// read returns the value p points at, checked against its crc.
+func (s *sideStore) read(p pointer) ([]byte, error) {
+	name := s.segmentPath(p.segment)
+	f, err := s.fs.Open(name)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: segment %016x of a stored pointer is missing", env.ErrCorruption, p.segment)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	buf := make([]byte, p.length)
+	n, err := f.ReadAt(buf, int64(p.offset))
+	if n == len(buf) {
+		err = nil
+	}
+	if errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: segment %016x holds %d of the %d bytes at %d a pointer names",
+			env.ErrCorruption, p.segment, n, p.length, p.offset)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if crc32.Checksum(buf, castagnoli) != p.crc {
+		return nil, fmt.Errorf("%w: value of %d bytes at %d in segment %016x fails its checksum",
+			env.ErrCorruption, p.length, p.offset, p.segment)
+	}
+	return buf, nil
+}
+
+// release drops one live pointer into segment id; a segment left with
+// none is unlinked after the next sync (until then a crash may bring back
+// a pointer into it).
+func (s *sideStore) release(id uint64) {
+	s.live[id]--
+	if s.live[id] <= 0 {
+		delete(s.live, id)
+		s.pending = append(s.pending, id)
+	}
+}
+
+// unlinkPending removes the segments released before a completed sync.
+// A failure leaves an orphan that the next Open removes.
+func (s *sideStore) unlinkPending() {
+	for _, id := range s.pending {
+		if s.live[id] > 0 {
+			continue // a later write of its group pointed into it again
+		}
+		_ = s.fs.Remove(s.segmentPath(id))
+	}
+	s.pending = s.pending[:0]
+}
+
+// sideKill evaluates FailpointSideKill at step.
+func sideKill(step string) {
+	if v, err := failpoint.Eval(FailpointSideKill); err == nil && v == step {
+		killSelf()
+	}
+	if sideStepHook != nil {
+		sideStepHook(step)
+	}
+}
+
+// sideStepHook, when set (tests only), is called at every side-file step.
+var sideStepHook func(step string)
