@@ -1,0 +1,325 @@
+package pebbledisk
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"path"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+	"pgregory.net/rapid"
+
+	"github.com/ron-network/ron/core/env"
+)
+
+// segmentFiles lists the segment files of the store in fs.
+func segmentFiles(t failer, fs vfs.FS) []string {
+	t.Helper()
+	dir := path.Join(testDir, SideDirName)
+	subs, err := fs.List(dir)
+	if err != nil {
+		t.Fatalf("listing %s: %v", dir, err)
+	}
+	var out []string
+	for _, sub := range subs {
+		names, err := fs.List(path.Join(dir, sub))
+		if err != nil {
+			t.Fatalf("listing %s: %v", sub, err)
+		}
+		for _, n := range names {
+			if strings.HasSuffix(n, ".seg") {
+				out = append(out, n)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// liveSegments names the segments d counts as live.
+func liveSegments(d *Disk) []string {
+	var out []string
+	for id, n := range d.side.live {
+		if n > 0 {
+			out = append(out, fmt.Sprintf("%016x.seg", id))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// checkSideInvariants: the live counts equal a recount of the pointers,
+// and after a sync the files on disk are exactly the live segments (no
+// garbage left, nothing live missing).
+func checkSideInvariants(t failer, d *Disk, fs vfs.FS, synced bool) {
+	t.Helper()
+	d.execMu.Lock()
+	recount := &sideStore{live: map[uint64]int{}}
+	err := recount.countPointers(d.db)
+	live := maps.Clone(d.side.live)
+	d.execMu.Unlock()
+	if err != nil {
+		t.Fatalf("recount: %v", err)
+	}
+	if !maps.Equal(recount.live, live) {
+		t.Fatalf("live pointer counts %v, a recount finds %v", live, recount.live)
+	}
+	if !synced {
+		return
+	}
+	if files, want := segmentFiles(t, fs), liveSegments(d); !slices.Equal(files, want) {
+		t.Fatalf("after a sync the segment files are %v, the live segments %v", files, want)
+	}
+}
+
+// sideValue is a value of size bytes naming serial.
+func sideValue(serial, size int) []byte {
+	v := bytes.Repeat([]byte{byte('a' + serial%26)}, size)
+	copy(v, fmt.Sprintf("v%d:", serial))
+	return v
+}
+
+// TestSideModel runs random writes (large values through segments, small
+// ones inline, values starting with the side marker, batches that write a
+// key twice, deletes), syncs and reopens against a model: every read
+// matches, the pointer counts match a recount, and after each sync no
+// segment without a live pointer is left on disk.
+func TestSideModel(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		fs := vfs.NewMem()
+		open := func() *Disk {
+			d, err := Open(Options{Dir: testDir, FS: fs, CacheBytes: 1 << 20, SideValueBytesMin: testSideMin})
+			if err != nil {
+				rt.Fatalf("open: %v", err)
+			}
+			return d
+		}
+		d := open()
+		defer func() { _ = d.Close() }()
+		model := map[string]string{}
+		keys := []string{"a", "b", "c", "d"}
+		for serial := range rapid.IntRange(1, 60).Draw(rt, "steps") {
+			var op env.DiskOp
+			switch rapid.IntRange(0, 9).Draw(rt, "action") {
+			case 0:
+				op = env.DiskOp{Kind: env.DiskSync}
+			case 1:
+				if err := d.Close(); err != nil {
+					rt.Fatalf("close: %v", err)
+				}
+				d = open()
+				checkSideInvariants(rt, d, fs, true)
+				continue
+			case 2:
+				op = env.DiskOp{Kind: env.DiskDelete, Key: []byte(rapid.SampledFrom(keys).Draw(rt, "key"))}
+			default:
+				n := rapid.IntRange(1, 4).Draw(rt, "writes")
+				for i := range n {
+					w := env.DiskWrite{Key: []byte(rapid.SampledFrom(keys).Draw(rt, "key"))}
+					switch rapid.IntRange(0, 5).Draw(rt, "value") {
+					case 0:
+						w.Delete = true
+					case 1: // the caller's bytes begin with the marker
+						w.Value = append(sideMagic[:], rapid.SliceOfN(rapid.Byte(), 0, 40).Draw(rt, "tail")...)
+					case 2:
+						w.Value = []byte{}
+					case 3:
+						w.Value = sideValue(serial*8+i, rapid.IntRange(1, 300).Draw(rt, "small"))
+					default:
+						w.Value = sideValue(serial*8+i, rapid.IntRange(testSideMin, 9000).Draw(rt, "large"))
+					}
+					op.Batch = append(op.Batch, w)
+				}
+				op.Kind = env.DiskBatch
+			}
+			if res := d.Do(op); res.Err != nil {
+				rt.Fatalf("%s: %v", op.Kind, res.Err)
+			}
+			if op.Kind == env.DiskDelete {
+				delete(model, string(op.Key))
+			}
+			for _, w := range op.Batch {
+				if w.Delete {
+					delete(model, string(w.Key))
+				} else {
+					model[string(w.Key)] = string(w.Value)
+				}
+			}
+			for _, k := range keys {
+				res := d.Do(env.DiskOp{Kind: env.DiskGet, Key: []byte(k)})
+				want, ok := model[k]
+				if res.Err != nil || res.Found != ok || string(res.Value) != want {
+					rt.Fatalf("get %s: found %v (%d bytes) err %v, want found %v (%d bytes)", k, res.Found, len(res.Value), res.Err, ok, len(want))
+				}
+			}
+			checkSideInvariants(rt, d, fs, op.Kind == env.DiskSync)
+		}
+		res := d.Do(env.DiskOp{Kind: env.DiskScan, Limit: 10})
+		got := map[string]string{}
+		for _, kv := range res.Pairs {
+			got[string(kv.Key)] = string(kv.Value)
+		}
+		if res.Err != nil || !maps.Equal(got, model) {
+			rt.Fatalf("scan: %d pairs err %v, want %d", len(got), res.Err, len(model))
+		}
+	})
+}
+
+// TestSideCrashAtEachStep crashes the file system at each step of a large
+// write (segment written, segment synced, pointer committed) and after the
+// following sync, keeping none, half or all of the unsynced data: the
+// store reopens, the key holds its old value or (once committed) the new
+// one with its exact bytes, never a missing or damaged one, and no
+// segment without a pointer is left behind. Then the same for a delete.
+func TestSideCrashAtEachStep(t *testing.T) {
+	oldValue, newValue := sideValue(1, 5000), sideValue(2, 7000)
+	for _, step := range []string{"written", "synced", "committed", "after-sync"} {
+		for _, percent := range []int{0, 50, 100} {
+			t.Run(fmt.Sprintf("%s/%d", step, percent), func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(uint64(percent), 7))
+				fs := vfs.NewCrashableMem()
+				s := openSyncOn(t, fs)
+				s.ok(env.DiskOp{Kind: env.DiskBatch, Batch: []env.DiskWrite{
+					{Key: []byte("k"), Value: oldValue}, {Key: []byte("other"), Value: sideValue(3, 3000)}}})
+				s.sync()
+				var clone *vfs.MemFS
+				crash := func() *vfs.MemFS {
+					return fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: percent, RNG: rng})
+				}
+				sideStepHook = func(got string) {
+					if got == step {
+						clone = crash()
+					}
+				}
+				t.Cleanup(func() { sideStepHook = nil })
+				s.ok(env.DiskOp{Kind: env.DiskBatch, Batch: []env.DiskWrite{
+					{Key: []byte("k"), Value: newValue}, {Key: []byte("small"), Value: []byte("s")}}})
+				sideStepHook = nil
+				if step == "after-sync" {
+					s.sync()
+					clone = crash()
+				}
+				if clone == nil {
+					t.Fatalf("step %s never reached", step)
+				}
+				r := openSyncOn(t, clone)
+				got := r.state()
+				switch {
+				case got["k"] == string(oldValue) && (step == "written" || step == "synced" || step == "committed"):
+				case got["k"] == string(newValue) && (step == "committed" || step == "after-sync"):
+				default:
+					t.Fatalf("after a crash at %s the key holds %d bytes %.8q", step, len(got["k"]), got["k"])
+				}
+				if _, ok := got["small"]; ok != (got["k"] == string(newValue)) {
+					t.Fatalf("the batch was split by the crash: %v", describeState(got))
+				}
+				checkSideInvariants(t, r.disk, clone, true)
+
+				// A delete of the key, crashed before and after its sync.
+				r.ok(env.DiskOp{Kind: env.DiskDelete, Key: []byte("k")})
+				before := clone.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: percent, RNG: rng})
+				r.sync()
+				after := clone.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: percent, RNG: rng})
+				b := openSyncOn(t, before).state()
+				if v, ok := b["k"]; ok && v != got["k"] {
+					t.Fatalf("a crash before the delete's sync left a damaged value (%d bytes)", len(v))
+				}
+				a := openSyncOn(t, after)
+				if _, ok := a.state()["k"]; ok {
+					t.Fatalf("the key survived its synced delete")
+				}
+				checkSideInvariants(t, a.disk, after, true)
+			})
+		}
+	}
+}
+
+func openSyncOn(t *testing.T, fs vfs.FS) *syncDisk {
+	t.Helper()
+	d, err := Open(Options{Dir: testDir, FS: fs, CacheBytes: 1 << 20, SideValueBytesMin: testSideMin})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	return &syncDisk{t: t, disk: d}
+}
+
+// TestSideFullDisk: ENOSPC while writing a segment fails the write with
+// env.ErrDiskFull and sets the full state (refusing writes, keeping reads)
+// like a full WAL would; nothing half-written is left, and once space is
+// back writes work.
+func TestSideFullDisk(t *testing.T) {
+	mem := vfs.NewMem()
+	enospc := fmt.Errorf("injected: %w", syscall.ENOSPC)
+	toggle := &errorfs.Toggle{Injector: errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if strings.HasSuffix(op.Path, ".seg") && op.Kind.ReadOrWrite() == errorfs.OpIsWrite {
+			return enospc
+		}
+		return nil
+	})}
+	s := openSyncOn(t, errorfs.Wrap(mem, toggle))
+	s.put("a", string(sideValue(1, 4000)))
+	s.sync()
+	toggle.On()
+	res := s.disk.Do(env.DiskOp{Kind: env.DiskPut, Key: []byte("b"), Value: sideValue(2, 4000)})
+	if !errors.Is(res.Err, env.ErrDiskFull) {
+		t.Fatalf("segment write on a full disk: %v, want env.ErrDiskFull", res.Err)
+	}
+	if full, _ := s.disk.Full(); !full {
+		t.Fatalf("Full() is false after a segment met ENOSPC")
+	}
+	wantFullErr(t, s.disk.Do(env.DiskOp{Kind: env.DiskPut, Key: []byte("c"), Value: []byte("x")}))
+	if got := s.ok(env.DiskOp{Kind: env.DiskGet, Key: []byte("a")}); !bytes.Equal(got.Value, sideValue(1, 4000)) {
+		t.Fatalf("read on a full disk: %d bytes", len(got.Value))
+	}
+	toggle.Off()
+	waitFull(t, s.disk, false)
+	s.put("b", string(sideValue(2, 4000)))
+	s.sync()
+	s.wantState(map[string]string{"a": string(sideValue(1, 4000)), "b": string(sideValue(2, 4000))})
+	checkSideInvariants(t, s.disk, mem, true)
+}
+
+// TestSideCorruptSegment: a segment whose bytes changed, or that is
+// gone, reads as env.ErrCorruption, never as the wrong value.
+func TestSideCorruptSegment(t *testing.T) {
+	mem := vfs.NewMem()
+	s := openSyncOn(t, mem)
+	s.put("a", string(sideValue(1, 4000)))
+	s.put("b", string(sideValue(2, 4000)))
+	s.sync()
+	files := segmentFiles(t, mem)
+	if len(files) != 2 {
+		t.Fatalf("segments %v, want 2", files)
+	}
+	seg := func(name string) string { return path.Join(testDir, SideDirName, "00000000", name) }
+	f, err := mem.OpenReadWrite(seg(files[0]), vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("XX"), 100); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Close()
+	if err := mem.Remove(seg(files[1])); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"a", "b"} {
+		if res := s.disk.Do(env.DiskOp{Kind: env.DiskGet, Key: []byte(k)}); !errors.Is(res.Err, env.ErrCorruption) || errors.Is(res.Err, env.ErrDiskIO) {
+			t.Fatalf("get %s of a damaged segment: %v, want env.ErrCorruption only", k, res.Err)
+		}
+	}
+	if res := s.disk.Do(env.DiskOp{Kind: env.DiskScan, Limit: 10}); !errors.Is(res.Err, env.ErrCorruption) {
+		t.Fatalf("scan over a damaged segment: %v, want env.ErrCorruption", res.Err)
+	}
+	if res := s.disk.Do(env.DiskOp{Kind: env.DiskScan, Limit: 10, KeysOnly: true}); res.Err != nil || len(res.Pairs) != 2 {
+		t.Fatalf("keys-only scan: %d pairs, %v", len(res.Pairs), res.Err)
+	}
+}
