@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"os"
+	"os/exec"
 	"path"
 	"slices"
 	"strings"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+	"github.com/pingcap/failpoint"
 	"pgregory.net/rapid"
 
 	"github.com/ron-network/ron/core/env"
@@ -322,4 +325,115 @@ func TestSideCorruptSegment(t *testing.T) {
 	if res := s.disk.Do(env.DiskOp{Kind: env.DiskScan, Limit: 10, KeysOnly: true}); res.Err != nil || len(res.Pairs) != 2 {
 		t.Fatalf("keys-only scan: %d pairs, %v", len(res.Pairs), res.Err)
 	}
+}
+
+// killChildEnv names the store directory and step of the kill -9 child.
+const killChildEnv = "RON_PEBBLEDISK_KILL_CHILD"
+
+// TestSideKill9 runs a child process on a real directory that stores a
+// 256 KiB value and syncs, then writes another and is killed with SIGKILL
+// at a side-file step (FailpointSideKill) or after the sync. The store
+// reopens with the synced value intact, the second one absent (killed
+// before its pointer committed), intact, or (killed after the sync)
+// present, and no orphan segment left.
+func TestSideKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs child processes")
+	}
+	first, second := sideValue(1, 256<<10), sideValue(2, 256<<10)
+	for _, step := range []string{"written", "synced", "committed", "after-sync"} {
+		t.Run(step, func(t *testing.T) {
+			dir := t.TempDir()
+			cmd := exec.Command(os.Args[0], "-test.run=^TestSideKillChild$", "-test.count=1")
+			cmd.Env = append(os.Environ(), killChildEnv+"="+dir+"|"+step)
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+				t.Fatalf("child did not die of SIGKILL: %v\n%s", err, out)
+			}
+			d, err := Open(Options{Dir: dir})
+			if err != nil {
+				t.Fatalf("reopen after kill -9: %v", err)
+			}
+			defer func() { _ = d.Close() }()
+			get := func(k string) env.DiskResult {
+				res := d.Do(env.DiskOp{Kind: env.DiskGet, Key: []byte(k)})
+				if res.Err != nil {
+					t.Fatalf("get %s after kill -9: %v", k, res.Err)
+				}
+				return res
+			}
+			if res := get("first"); !bytes.Equal(res.Value, first) {
+				t.Fatalf("the synced value reads %d bytes after kill -9", len(res.Value))
+			}
+			res := get("second")
+			switch {
+			case res.Found && !bytes.Equal(res.Value, second):
+				t.Fatalf("the unsynced value is damaged: %d bytes", len(res.Value))
+			case res.Found && (step == "written" || step == "synced"):
+				t.Fatalf("a value killed before its pointer committed is present")
+			case !res.Found && step == "after-sync":
+				t.Fatalf("a synced value is missing after kill -9")
+			}
+			if res := d.Do(env.DiskOp{Kind: env.DiskSync}); res.Err != nil {
+				t.Fatal(res.Err)
+			}
+			want := liveSegments(d)
+			got := listSegments(t, path.Join(dir, SideDirName))
+			if !slices.Equal(got, want) {
+				t.Fatalf("segments on disk %v, live %v", got, want)
+			}
+		})
+	}
+}
+
+// listSegments lists the segment files under a real directory.
+func listSegments(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	subs, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sub := range subs {
+		names, err := os.ReadDir(path.Join(dir, sub.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			out = append(out, n.Name())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestSideKillChild is the child of TestSideKill9; it does nothing unless
+// started by it.
+func TestSideKillChild(t *testing.T) {
+	spec := os.Getenv(killChildEnv)
+	if spec == "" {
+		t.Skip("child of TestSideKill9 only")
+	}
+	dir, step, _ := strings.Cut(spec, "|")
+	d, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(op env.DiskOp) {
+		if res := d.Do(op); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	do(env.DiskOp{Kind: env.DiskPut, Key: []byte("first"), Value: sideValue(1, 256<<10)})
+	do(env.DiskOp{Kind: env.DiskSync})
+	if step != "after-sync" {
+		if err := failpoint.Enable(FailpointSideKill, fmt.Sprintf("return(%q)", step)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	do(env.DiskOp{Kind: env.DiskBatch, Batch: []env.DiskWrite{
+		{Key: []byte("second"), Value: sideValue(2, 256<<10)}, {Key: []byte("small"), Value: []byte("s")}}})
+	do(env.DiskOp{Kind: env.DiskSync})
+	killSelf()
 }
