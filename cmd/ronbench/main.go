@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -101,13 +102,17 @@ func bench(o options, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var stored int64
 	for _, s := range sizes {
 		if o.count > 0 {
 			s.count = o.count
 		}
 		if strings.Contains(","+o.only+",", ","+s.name+",") {
-			sizePhases(w, t, clients, s, o.phaseTime, strings.Contains(o.ops, "get"))
+			stored += sizePhases(w, t, clients, s, o.phaseTime, strings.Contains(o.ops, "get"))
 		}
+	}
+	if t.pid != 0 && stored > 0 {
+		memoryReport(w, t.pid, stored)
 	}
 	if o.smallConns > 0 {
 		if err := smallGets(w, t, o.smallConns, o.smallTime); err != nil {
@@ -130,8 +135,8 @@ func bench(o options, w io.Writer) error {
 
 // sizePhases PUTs s.count distinct objects of s.bytes, then GETs each
 // object the PUT phase stored (a PUT phase cut short by its time bound
-// stored fewer).
-func sizePhases(w io.Writer, t *target, clients []*client, s sizeSpec, limit time.Duration, gets bool) {
+// stored fewer). It returns the bytes the PUT phase stored.
+func sizePhases(w io.Writer, t *target, clients []*client, s sizeSpec, limit time.Duration, gets bool) int64 {
 	bufs := make([][]byte, len(clients))
 	index := map[*client]int{}
 	for i, c := range clients {
@@ -146,14 +151,39 @@ func sizePhases(w io.Writer, t *target, clients []*client, s sizeSpec, limit tim
 		return int64(len(buf)), err
 	})
 	report(w, res)
+	storedBytes := int64(res.ok) * int64(s.bytes)
 	if !gets {
-		return
+		return storedBytes
 	}
 	stored := slices.DeleteFunc(addrs, func(a string) bool { return a == "" })
 	res = run("GET", s.bytes, clients, len(stored), limit, func(c *client, i int) (int64, error) {
 		return c.get(t.url, stored[i], s.bytes)
 	})
 	report(w, res)
+	return storedBytes
+}
+
+// memoryReport prints the rond child's resident memory (VmRSS, and its
+// peak VmHWM, from /proc) against the bytes the PUT phases stored: for a
+// micronode, whose store is in memory, the ratio is what each stored byte
+// costs. It prints nothing where /proc is missing.
+func memoryReport(w io.Writer, pid int, stored int64) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return
+	}
+	kib := map[string]int64{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		name, rest, ok := strings.Cut(line, ":")
+		if f := strings.Fields(rest); ok && len(f) == 2 && f[1] == "kB" {
+			if n, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+				kib[name] = n
+			}
+		}
+	}
+	rss := kib["VmRSS"] << 10
+	fmt.Fprintf(w, "\nrond memory after the phases: VmRSS %.1f MiB, VmHWM %.1f MiB, stored %.1f MiB by PUT (RSS %.2fx stored)\n",
+		float64(rss)/(1<<20), float64(kib["VmHWM"]<<10)/(1<<20), float64(stored)/(1<<20), float64(rss)/float64(stored))
 }
 
 // smallGets stores smallObjects 4 KiB objects, then GETs them round robin

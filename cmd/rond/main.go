@@ -276,7 +276,7 @@ func profile(cfg Config) string {
 }
 
 func start(cfg Config, spec runtime.NodeSpec, peers []peer, log *slog.Logger, flags *featureFlags) (*node, error) {
-	opts := pebbledisk.Options{Dir: "ron", FS: vfs.NewMem(), Log: log}
+	opts := pebbledisk.Options{Dir: "ron", FS: vfs.NewMem(), Log: log, ValuesInMemory: true}
 	if cfg.DataDir != "" {
 		opts = pebbledisk.Options{Dir: filepath.Join(cfg.DataDir, "pebble"), Log: log}
 	}

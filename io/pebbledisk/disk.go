@@ -65,6 +65,12 @@ type Options struct {
 	// pointer to it (see "Side files" in doc.go). 0 means
 	// SideValueBytesDefault; negative keeps every value in pebble.
 	SideValueBytesMin int
+	// ValuesInMemory keeps the side values in memory instead of segment
+	// files: for a store on an in-memory file system (the micronode),
+	// where files would copy each value and grow by copying. The disk
+	// keeps the value slices it is given. Nothing of them survives the
+	// Disk, so Open refuses a store that holds pointers.
+	ValuesInMemory bool
 }
 
 // Stats are counters of the adapter, for the runtime's metrics.
@@ -155,7 +161,7 @@ func Open(opts Options) (*Disk, error) {
 	case sideMin < 0:
 		sideMin = 0
 	}
-	side, err := openSide(db, fs, opts.Dir, sideMin)
+	side, err := openSide(db, fs, opts.Dir, sideMin, opts.ValuesInMemory)
 	if err != nil {
 		_ = db.Close()
 		return nil, classify("open side files", err)

@@ -130,6 +130,9 @@ type sideStore struct {
 	live     map[uint64]int
 	pending  []uint64 // segments without a live pointer, unlinked after the next sync
 	madeDirs map[uint64]bool
+	// mem, when set (Options.ValuesInMemory), holds each segment's values
+	// instead of files: the slices the disk was given, kept as they are.
+	mem map[uint64][][]byte
 }
 
 func segmentSubdir(id uint64) string { return fmt.Sprintf("%08x", id/segmentsPerDir) }
@@ -141,9 +144,21 @@ func (s *sideStore) segmentPath(id uint64) string {
 // openSide prepares the segment directory, counts the pointers of the
 // recovered store and removes the segments none refers to: those written
 // for writes a crash lost, and those whose unlink after a sync was lost.
-func openSide(db *pebble.DB, fsys vfs.FS, storeDir string, min int) (*sideStore, error) {
+func openSide(db *pebble.DB, fsys vfs.FS, storeDir string, min int, inMemory bool) (*sideStore, error) {
 	s := &sideStore{fs: fsys, dir: path.Join(storeDir, SideDirName), min: min,
 		live: map[uint64]int{}, madeDirs: map[uint64]bool{}}
+	if inMemory {
+		// Nothing survives the process: a store with pointers cannot be
+		// reopened (openSide would find no values), so refuse one.
+		s.mem = map[uint64][][]byte{}
+		if err := s.countPointers(db); err != nil {
+			return nil, err
+		}
+		if len(s.live) > 0 {
+			return nil, fmt.Errorf("store holds pointers to %d segments, and Options.ValuesInMemory keeps none across an Open", len(s.live))
+		}
+		return s, nil
+	}
 	if err := s.mkdirSynced(s.dir, storeDir); err != nil {
 		return nil, err
 	}
@@ -245,6 +260,9 @@ func (s *sideStore) large(v []byte) bool { return s.min > 0 && len(v) >= s.min }
 func (s *sideStore) writeSegment(values [][]byte) (uint64, []pointer, error) {
 	id := s.next
 	s.next++
+	if s.mem != nil {
+		return id, s.keepSegment(id, values), nil
+	}
 	high := id / segmentsPerDir
 	subdir := path.Join(s.dir, segmentSubdir(id))
 	if !s.madeDirs[high] {
@@ -291,8 +309,46 @@ func (s *sideStore) writeSegment(values [][]byte) (uint64, []pointer, error) {
 	return id, ptrs, nil
 }
 
+// keepSegment is writeSegment in memory. A value that pins a much larger
+// array (a slice of a bigger buffer) is copied out, so that the memory
+// held is the bytes stored.
+func (s *sideStore) keepSegment(id uint64, values [][]byte) []pointer {
+	ptrs := make([]pointer, len(values))
+	kept := make([][]byte, len(values))
+	var offset uint32
+	for i, v := range values {
+		if cap(v)-len(v) > len(v)/8 {
+			v = bytes.Clone(v)
+		}
+		kept[i] = v[:len(v):len(v)]
+		ptrs[i] = pointer{segment: id, offset: offset, length: uint32(len(v)), crc: crc32.Checksum(v, castagnoli)}
+		offset += uint32(len(v))
+	}
+	s.mem[id] = kept
+	return ptrs
+}
+
+// readMem is read in memory.
+func (s *sideStore) readMem(p pointer) ([]byte, error) {
+	var offset uint32
+	for _, v := range s.mem[p.segment] {
+		if offset == p.offset && uint32(len(v)) == p.length {
+			if crc32.Checksum(v, castagnoli) != p.crc {
+				return nil, fmt.Errorf("%w: value of %d bytes at %d in segment %016x fails its checksum",
+					env.ErrCorruption, p.length, p.offset, p.segment)
+			}
+			return bytes.Clone(v), nil
+		}
+		offset += uint32(len(v))
+	}
+	return nil, fmt.Errorf("%w: no value of %d bytes at %d in segment %016x", env.ErrCorruption, p.length, p.offset, p.segment)
+}
+
 // read returns the value p points at, checked against its crc.
 func (s *sideStore) read(p pointer) ([]byte, error) {
+	if s.mem != nil {
+		return s.readMem(p)
+	}
 	name := s.segmentPath(p.segment)
 	f, err := s.fs.Open(name)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrNotExist) {
@@ -338,6 +394,10 @@ func (s *sideStore) unlinkPending() {
 	for _, id := range s.pending {
 		if s.live[id] > 0 {
 			continue // a later write of its group pointed into it again
+		}
+		if s.mem != nil {
+			delete(s.mem, id)
+			continue
 		}
 		_ = s.fs.Remove(s.segmentPath(id))
 	}

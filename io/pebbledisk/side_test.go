@@ -77,6 +77,17 @@ func checkSideInvariants(t failer, d *Disk, fs vfs.FS, synced bool) {
 	if !synced {
 		return
 	}
+	if d.side.mem != nil {
+		var held []string
+		for id := range d.side.mem {
+			held = append(held, fmt.Sprintf("%016x.seg", id))
+		}
+		slices.Sort(held)
+		if want := liveSegments(d); !slices.Equal(held, want) {
+			t.Fatalf("after a sync the segments held are %v, the live ones %v", held, want)
+		}
+		return
+	}
 	if files, want := segmentFiles(t, fs), liveSegments(d); !slices.Equal(files, want) {
 		t.Fatalf("after a sync the segment files are %v, the live segments %v", files, want)
 	}
@@ -95,10 +106,20 @@ func sideValue(serial, size int) []byte {
 // matches, the pointer counts match a recount, and after each sync no
 // segment without a live pointer is left on disk.
 func TestSideModel(t *testing.T) {
+	t.Run("Files", func(t *testing.T) { sideModel(t, false) })
+	t.Run("InMemory", func(t *testing.T) { sideModel(t, true) })
+}
+
+// sideModel is TestSideModel with segment files or (inMemory) with the
+// values kept in memory, where a reopen starts from an empty store.
+func sideModel(t *testing.T, inMemory bool) {
 	rapid.Check(t, func(rt *rapid.T) {
 		fs := vfs.NewMem()
 		open := func() *Disk {
-			d, err := Open(Options{Dir: testDir, FS: fs, CacheBytes: 1 << 20, SideValueBytesMin: testSideMin})
+			if inMemory {
+				fs = vfs.NewMem()
+			}
+			d, err := Open(Options{Dir: testDir, FS: fs, CacheBytes: 1 << 20, SideValueBytesMin: testSideMin, ValuesInMemory: inMemory})
 			if err != nil {
 				rt.Fatalf("open: %v", err)
 			}
@@ -118,6 +139,9 @@ func TestSideModel(t *testing.T) {
 					rt.Fatalf("close: %v", err)
 				}
 				d = open()
+				if inMemory {
+					clear(model)
+				}
 				checkSideInvariants(rt, d, fs, true)
 				continue
 			case 2:
