@@ -184,6 +184,19 @@ func memoryReport(w io.Writer, pid int, stored int64) {
 	rss := kib["VmRSS"] << 10
 	fmt.Fprintf(w, "\nrond memory after the phases: VmRSS %.1f MiB, VmHWM %.1f MiB, stored %.1f MiB by PUT (RSS %.2fx stored)\n",
 		float64(rss)/(1<<20), float64(kib["VmHWM"]<<10)/(1<<20), float64(stored)/(1<<20), float64(rss)/float64(stored))
+	// write_bytes: what the process sent to the block layer so far (a
+	// macronode's WAL, tables and segments; background compactions that
+	// have not run yet are not in it).
+	if raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid)); err == nil {
+		for _, line := range strings.Split(string(raw), "\n") {
+			if v, ok := strings.CutPrefix(line, "write_bytes: "); ok {
+				if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+					fmt.Fprintf(w, "rond wrote %.1f MiB to storage (write_bytes): %.2f bytes per stored byte\n",
+						float64(n)/(1<<20), float64(n)/float64(stored))
+				}
+			}
+		}
+	}
 }
 
 // smallGets stores smallObjects 4 KiB objects, then GETs them round robin
