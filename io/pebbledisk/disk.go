@@ -71,6 +71,12 @@ type Options struct {
 	// keeps the value slices it is given. Nothing of them survives the
 	// Disk, so Open refuses a store that holds pointers.
 	ValuesInMemory bool
+	// Legacy opens a store of a data-dir format before side files
+	// (io/datadir.FormatSideFiles): every value is stored and read as it
+	// is, none goes to a segment and none is escaped, exactly as the
+	// builds before side files did, so that such a build can still read
+	// the store. Migrations convert a store (ConvertToSide, ConvertToInline).
+	Legacy bool
 }
 
 // Stats are counters of the adapter, for the runtime's metrics.
@@ -120,6 +126,8 @@ type Disk struct {
 	fullness fullState
 	// side holds the large values (side.go); guarded by execMu.
 	side *sideStore
+	// legacy: values are stored and read as they are (Options.Legacy).
+	legacy bool
 }
 
 // Open opens (or creates) the store in opts.Dir and starts its worker.
@@ -141,16 +149,7 @@ func Open(opts Options) (*Disk, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	cache := pebble.NewCache(cacheBytes)
-	defer cache.Unref() // the DB holds its own reference
-	pebbleOpts := &pebble.Options{
-		FS:                 fs,
-		Cache:              cache,
-		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             pebbleLogger{log: log, limit: &logLimiter{}},
-	}
-	pebbleOpts.Experimental.ValueSeparationPolicy = valueSeparation
-	db, err := pebble.Open(opts.Dir, pebbleOpts)
+	db, err := openDB(opts.Dir, fs, cacheBytes, log)
 	if err != nil {
 		return nil, classify("open", err)
 	}
@@ -161,13 +160,16 @@ func Open(opts Options) (*Disk, error) {
 	case sideMin < 0:
 		sideMin = 0
 	}
-	side, err := openSide(db, fs, opts.Dir, sideMin, opts.ValuesInMemory)
-	if err != nil {
-		_ = db.Close()
-		return nil, classify("open side files", err)
+	side := &sideStore{live: map[uint64]int{}} // legacy: never used
+	if !opts.Legacy {
+		if side, err = openSide(db, fs, opts.Dir, sideMin, opts.ValuesInMemory); err != nil {
+			_ = db.Close()
+			return nil, classify("open side files", err)
+		}
 	}
 	d := &Disk{
 		side:       side,
+		legacy:     opts.Legacy,
 		db:         db,
 		queue:      make(chan request, QueueDepthMax),
 		workerDone: make(chan struct{}),
@@ -175,6 +177,20 @@ func Open(opts Options) (*Disk, error) {
 	}
 	go d.run()
 	return d, nil
+}
+
+// openDB opens the pebble store in dir with the adapter's options.
+func openDB(dir string, fs vfs.FS, cacheBytes int64, log *slog.Logger) (*pebble.DB, error) {
+	cache := pebble.NewCache(cacheBytes)
+	defer cache.Unref() // the DB holds its own reference
+	pebbleOpts := &pebble.Options{
+		FS:                 fs,
+		Cache:              cache,
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             pebbleLogger{log: log, limit: &logLimiter{}},
+	}
+	pebbleOpts.Experimental.ValueSeparationPolicy = valueSeparation
+	return pebble.Open(dir, pebbleOpts)
 }
 
 // valueSeparation is the pebble policy that keeps large values in blob

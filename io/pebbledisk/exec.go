@@ -219,7 +219,7 @@ func (d *Disk) execWrites(ops []env.DiskOp, results []env.DiskResult, done []boo
 			}
 			if p, ok := ptrs[loc{i, j}]; ok {
 				stored[j].Value = p.encode()
-			} else {
+			} else if !d.legacy {
 				stored[j].Value = escape(w.Value)
 			}
 		}
@@ -252,6 +252,9 @@ func (d *Disk) commit(kind env.DiskOpKind, writes []env.DiskWrite) (result env.D
 		seen = make(map[string]bool, len(writes))
 	}
 	for _, w := range writes {
+		if d.legacy {
+			break // no pointers to release
+		}
 		if seen != nil {
 			if seen[string(w.Key)] {
 				continue
@@ -362,6 +365,13 @@ func (d *Disk) get(key []byte) env.DiskResult {
 // owns (never nil): the bytes as they are, unescaped, or read from the
 // segment a pointer names.
 func (d *Disk) load(stored []byte) ([]byte, error) {
+	if d.legacy {
+		out := bytes.Clone(stored)
+		if out == nil {
+			out = []byte{}
+		}
+		return out, nil
+	}
 	inline, p, isPointer, err := decodeStored(stored)
 	if err != nil {
 		return nil, err
