@@ -26,6 +26,7 @@ import (
 	corenode "github.com/ron-network/ron/core/node"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/registry"
+	"github.com/ron-network/ron/io/datadir"
 	"github.com/ron-network/ron/io/gateway"
 	"github.com/ron-network/ron/io/keyfile"
 	"github.com/ron-network/ron/io/oapgate"
@@ -278,7 +279,12 @@ func profile(cfg Config) string {
 func start(cfg Config, spec runtime.NodeSpec, peers []peer, log *slog.Logger, flags *featureFlags) (*node, error) {
 	opts := pebbledisk.Options{Dir: "ron", FS: vfs.NewMem(), Log: log, ValuesInMemory: true}
 	if cfg.DataDir != "" {
-		opts = pebbledisk.Options{Dir: filepath.Join(cfg.DataDir, "pebble"), Log: log}
+		opts = pebbledisk.Options{Dir: filepath.Join(cfg.DataDir, datadir.StoreName), Log: log}
+		// A store of a format before side files is read and written as
+		// the older build does, so that build can still open it.
+		if format, isNew, err := datadir.Format(cfg.DataDir); err == nil && !isNew && format < datadir.FormatSideFiles {
+			opts.Legacy = true
+		}
 	}
 	disk, err := pebbledisk.Open(opts)
 	if err != nil {

@@ -122,7 +122,7 @@ func checkDataDir(cfg Config, log *slog.Logger) (bool, error) {
 		return false, &configError{msg: "rond: " + err.Error()}
 	}
 	if !isNew && format < datadir.FormatCurrent {
-		log.Warn("rond: data dir of an older format, opened as is; add the format record with rond migrate (an older build can still open it until then)",
+		log.Warn("rond: data dir of an older format, opened as is (large values stay in pebble); migrate it with rond migrate (an older build can still open it until then)",
 			"data_dir", cfg.DataDir, "format", format, "current", datadir.FormatCurrent,
 			"run", fmt.Sprintf("rond migrate --data-dir %s --to %d", cfg.DataDir, datadir.FormatCurrent))
 	}

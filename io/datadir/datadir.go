@@ -13,8 +13,15 @@ import (
 	"github.com/pingcap/failpoint"
 )
 
+// FormatSideFiles is the first format whose store keeps large values in
+// segment files beside pebble (io/pebbledisk, "Side files"); a store of
+// an older format is opened with pebbledisk.Options.Legacy. Merged after
+// another format, it is the one line to renumber (Migrations finds its
+// entry by it).
+const FormatSideFiles uint32 = 2
+
 // FormatCurrent is the newest format this build reads and writes.
-const FormatCurrent uint32 = 1
+const FormatCurrent uint32 = FormatSideFiles
 
 // RecordName is the format record's file name at the data directory's root.
 const RecordName = "FORMAT"

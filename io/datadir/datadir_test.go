@@ -2,6 +2,7 @@ package datadir
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,7 +56,8 @@ func TestCheckRefusesNewerInOneLineNamingBoth(t *testing.T) {
 		t.Fatalf("newer format: %v", err)
 	}
 	msg := err.Error()
-	for _, want := range []string{"format 2", "rond v9.9.9", "rond v1.0.0", "format 1 at most", "rond migrate --data-dir " + dir + " --to 1"} {
+	for _, want := range []string{fmt.Sprintf("format %d", FormatCurrent+1), "rond v9.9.9", "rond v1.0.0",
+		fmt.Sprintf("format %d at most", FormatCurrent), fmt.Sprintf("rond migrate --data-dir %s --to %d", dir, FormatCurrent)} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("message lacks %q: %s", want, msg)
 		}

@@ -36,12 +36,13 @@ var ErrMarkerValue = errors.New("pebbledisk: a value starts with the side-file m
 
 // ConvertToSide moves every value of at least SideValueBytesDefault bytes
 // of the legacy store in dir into segment files (written and synced
-// before their pointers commit), then syncs. step (may be nil) is called
+// before their pointers commit), then syncs. lock (may be nil) is the
+// store's lock when the caller holds it. step (may be nil) is called
 // before each effect with "check", "mark", "convert" (each batch) and
 // "sync". A legacy value that starts with the side marker is refused
 // (ErrMarkerValue) before anything changes: side files would read it as
 // an encoded value.
-func ConvertToSide(dir string, fsys vfs.FS, step func(string)) error {
+func ConvertToSide(dir string, fsys vfs.FS, lock *pebble.Lock, step func(string)) error {
 	step = orNop(step)
 	if fsys == nil {
 		fsys = vfs.Default
@@ -49,7 +50,7 @@ func ConvertToSide(dir string, fsys vfs.FS, step func(string)) error {
 	marker := path.Join(dir, SideDirName, convertingName)
 	if _, err := fsys.Stat(marker); err != nil {
 		step("check")
-		if err := checkNoMarkerValues(dir, fsys); err != nil {
+		if err := checkNoMarkerValues(dir, fsys, lock); err != nil {
 			return err
 		}
 		step("mark")
@@ -67,7 +68,7 @@ func ConvertToSide(dir string, fsys vfs.FS, step func(string)) error {
 			return err
 		}
 	}
-	d, err := Open(Options{Dir: dir, FS: fsys})
+	d, err := Open(Options{Dir: dir, FS: fsys, Lock: lock})
 	if err != nil {
 		return err
 	}
@@ -104,6 +105,16 @@ func ConvertToSide(dir string, fsys vfs.FS, step func(string)) error {
 	return nil
 }
 
+// CheckConvertible reports whether the legacy store in dir can take side
+// files: ErrMarkerValue if a value starts with the side marker (it would
+// read as an encoded value). It changes nothing.
+func CheckConvertible(dir string, fsys vfs.FS, lock *pebble.Lock) error {
+	if fsys == nil {
+		fsys = vfs.Default
+	}
+	return checkNoMarkerValues(dir, fsys, lock)
+}
+
 // FinishConvertToSide removes the conversion marker once the data dir
 // records the new format (a leftover marker is harmless).
 func FinishConvertToSide(dir string, fsys vfs.FS) error {
@@ -119,8 +130,8 @@ func FinishConvertToSide(dir string, fsys vfs.FS) error {
 
 // checkNoMarkerValues scans the legacy store for a value starting with
 // the side marker.
-func checkNoMarkerValues(dir string, fsys vfs.FS) error {
-	db, err := openDB(dir, fsys, CacheBytesDefault, slog.New(slog.NewTextHandler(io.Discard, nil)))
+func checkNoMarkerValues(dir string, fsys vfs.FS, lock *pebble.Lock) error {
+	db, err := openDB(dir, fsys, CacheBytesDefault, slog.New(slog.NewTextHandler(io.Discard, nil)), lock)
 	if err != nil {
 		return err
 	}
@@ -150,12 +161,12 @@ func checkNoMarkerValues(dir string, fsys vfs.FS) error {
 // with the side marker) is refused (ErrMarkerValue) before anything
 // changes: once written back as it is, a rerun could not tell it from a
 // pointer.
-func ConvertToInline(dir string, fsys vfs.FS, step func(string)) error {
+func ConvertToInline(dir string, fsys vfs.FS, lock *pebble.Lock, step func(string)) error {
 	step = orNop(step)
 	if fsys == nil {
 		fsys = vfs.Default
 	}
-	d, err := Open(Options{Dir: dir, FS: fsys})
+	d, err := Open(Options{Dir: dir, FS: fsys, Lock: lock})
 	if err != nil {
 		return err
 	}

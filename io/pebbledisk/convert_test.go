@@ -80,14 +80,14 @@ func readStore(t *testing.T, fs vfs.FS, legacy bool) (map[string]string, int) {
 func TestConvertRoundTrip(t *testing.T) {
 	fs := vfs.NewMem()
 	want := legacyStore(t, fs)
-	if err := ConvertToSide(testDir, fs, nil); err != nil {
+	if err := ConvertToSide(testDir, fs, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	got, pointers := readStore(t, fs, false)
 	if !maps.Equal(got, want) || pointers != 100 {
 		t.Fatalf("after ConvertToSide: %d pairs (want %d), %d pointers (want 100)", len(got), len(want), pointers)
 	}
-	if err := ConvertToInline(testDir, fs, nil); err != nil {
+	if err := ConvertToInline(testDir, fs, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	got, pointers = readStore(t, fs, true)
@@ -107,13 +107,13 @@ func TestConvertCrashAtEachStep(t *testing.T) {
 		base := vfs.NewCrashableMem()
 		want := legacyStore(t, base)
 		if dir == "down" {
-			if err := ConvertToSide(testDir, base, nil); err != nil {
+			if err := ConvertToSide(testDir, base, nil, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
-		convert := ConvertToSide
+		convert := func(dir string, fs vfs.FS, step func(string)) error { return ConvertToSide(dir, fs, nil, step) }
 		if dir == "down" {
-			convert = ConvertToInline
+			convert = func(dir string, fs vfs.FS, step func(string)) error { return ConvertToInline(dir, fs, nil, step) }
 		}
 		var steps []string
 		probe := base.CrashClone(vfs.CrashCloneCfg{})
@@ -161,7 +161,7 @@ func TestConvertRefusesMarkerValues(t *testing.T) {
 	d.Do(env.DiskOp{Kind: env.DiskPut, Key: []byte("m"), Value: append(sideMagic[:], 1, 2, 3)})
 	d.Do(env.DiskOp{Kind: env.DiskSync})
 	_ = d.Close()
-	if err := ConvertToSide(testDir, fs, nil); !errors.Is(err, ErrMarkerValue) {
+	if err := ConvertToSide(testDir, fs, nil, nil); !errors.Is(err, ErrMarkerValue) {
 		t.Fatalf("ConvertToSide over a marker value: %v", err)
 	}
 	if _, err := fs.Stat(testDir + "/" + SideDirName); err == nil {
@@ -172,7 +172,7 @@ func TestConvertRefusesMarkerValues(t *testing.T) {
 	s.put("m", string(append(sideMagic[:], 1, 2, 3)))
 	s.sync()
 	_ = s.disk.Close()
-	if err := ConvertToInline(testDir, fs, nil); !errors.Is(err, ErrMarkerValue) {
+	if err := ConvertToInline(testDir, fs, nil, nil); !errors.Is(err, ErrMarkerValue) {
 		t.Fatalf("ConvertToInline over an escaped value: %v", err)
 	}
 }

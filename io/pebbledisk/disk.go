@@ -77,6 +77,10 @@ type Options struct {
 	// builds before side files did, so that such a build can still read
 	// the store. Migrations convert a store (ConvertToSide, ConvertToInline).
 	Legacy bool
+	// Lock, when set, is the store's lock already held by the caller
+	// (pebble.LockDirectory): a migration that locked the data dir opens
+	// the store under its own lock.
+	Lock *pebble.Lock
 }
 
 // Stats are counters of the adapter, for the runtime's metrics.
@@ -149,7 +153,7 @@ func Open(opts Options) (*Disk, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	db, err := openDB(opts.Dir, fs, cacheBytes, log)
+	db, err := openDB(opts.Dir, fs, cacheBytes, log, opts.Lock)
 	if err != nil {
 		return nil, classify("open", err)
 	}
@@ -180,7 +184,7 @@ func Open(opts Options) (*Disk, error) {
 }
 
 // openDB opens the pebble store in dir with the adapter's options.
-func openDB(dir string, fs vfs.FS, cacheBytes int64, log *slog.Logger) (*pebble.DB, error) {
+func openDB(dir string, fs vfs.FS, cacheBytes int64, log *slog.Logger, lock *pebble.Lock) (*pebble.DB, error) {
 	cache := pebble.NewCache(cacheBytes)
 	defer cache.Unref() // the DB holds its own reference
 	pebbleOpts := &pebble.Options{
@@ -188,6 +192,7 @@ func openDB(dir string, fs vfs.FS, cacheBytes int64, log *slog.Logger) (*pebble.
 		Cache:              cache,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{log: log, limit: &logLimiter{}},
+		Lock:               lock,
 	}
 	pebbleOpts.Experimental.ValueSeparationPolicy = valueSeparation
 	return pebble.Open(dir, pebbleOpts)
