@@ -64,6 +64,13 @@ func TestGoldenDataDirs(t *testing.T) {
 			if code != http.StatusOK || string(body) != goldenObject {
 				t.Fatalf("GET the golden object: %d %q", code, body)
 			}
+			if format >= datadir.FormatSideFiles {
+				large := goldenLargeObject()
+				code, body := n.do(t, "GET", "/o/"+proto.AddrOf(large).String(), nil, false)
+				if code != http.StatusOK || !bytes.Equal(body, large) {
+					t.Fatalf("GET the golden large object: %d, %d bytes", code, len(body))
+				}
+			}
 			rec := resolveName(t, n, goldenName)
 			if rec.Target != proto.AddrOf([]byte(goldenObject)).String() || rec.Seq != 1 {
 				t.Fatalf("resolve %s: %+v", goldenName, rec)
@@ -74,6 +81,16 @@ func TestGoldenDataDirs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// goldenLargeObject is stored in the golden dirs from format
+// FormatSideFiles on: its chunks are large enough for segment files.
+func goldenLargeObject() []byte {
+	b := make([]byte, 100<<10)
+	for i := range b {
+		b[i] = byte(i*7 + i>>10)
+	}
+	return b
 }
 
 // goldenNode copies the golden dir of format into a temp dir (git keeps
@@ -100,6 +117,7 @@ func writeGolden(t *testing.T) {
 	n.start(t)
 	n.waitReady(t)
 	addr := putObject(t, n, []byte(goldenObject))
+	putObject(t, n, goldenLargeObject())
 	priv := ed25519.NewKeyFromSeed(goldenOwnerSeed)
 	o := owner{priv: priv, pub: hex.EncodeToString(priv.Public().(ed25519.PublicKey))}
 	claimName(t, n, goldenName, o)
@@ -166,14 +184,14 @@ func TestMigrateKilledAtEveryStep(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	bin := buildRond(t)
-	for _, m := range []struct{ from, to uint32 }{{0, 1}, {1, 0}} {
+	side := datadir.FormatSideFiles
+	for _, m := range []struct{ from, to uint32 }{{0, 1}, {1, 0}, {side - 1, side}, {side, side - 1}} {
 		steps := migrationSteps(t, m.from, m.to)
 		if len(steps) < 4 && m.to > m.from || len(steps) < 2 {
 			t.Fatalf("%d -> %d: only steps %v", m.from, m.to, steps)
 		}
 		for _, step := range steps {
-			dir := t.TempDir()
-			copyDir(t, goldenDir(m.from), dir)
+			dir := migrationStart(t, m.from, m.to)
 			want := logicalDigest(t, dir)
 			cmd := exec.Command(bin, "migrate", "--data-dir", dir, "--to", fmt.Sprint(m.to))
 			cmd.Env = append(os.Environ(), fmt.Sprintf("GO_FAILPOINTS=%s=return(%q)", datadir.FailpointKill, step))
@@ -203,13 +221,29 @@ func TestMigrateKilledAtEveryStep(t *testing.T) {
 // copy, so the kill test covers every step the code has, not a list kept
 // by hand.
 func migrationSteps(t *testing.T, from, to uint32) []string {
-	dir := t.TempDir()
-	copyDir(t, goldenDir(from), dir)
+	dir := migrationStart(t, from, to)
 	var steps []string
 	if _, err := datadir.Migrate(dir, to, datadir.MigrateOptions{Step: func(s string) { steps = append(steps, s) }}); err != nil {
 		t.Fatal(err)
 	}
 	return steps
+}
+
+// migrationStart copies the golden dir a migration from -> to starts from.
+// The way up to side files starts from the side-files golden migrated
+// down (the older goldens hold no value large enough to move).
+func migrationStart(t *testing.T, from, to uint32) string {
+	t.Helper()
+	dir := t.TempDir()
+	if from == datadir.FormatSideFiles-1 && to == datadir.FormatSideFiles {
+		copyDir(t, goldenDir(to), dir)
+		if _, err := datadir.Migrate(dir, from, datadir.MigrateOptions{Binary: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	copyDir(t, goldenDir(from), dir)
+	return dir
 }
 
 func TestMigrateCommandLine(t *testing.T) {
@@ -225,7 +259,7 @@ func TestMigrateCommandLine(t *testing.T) {
 	if _, errOut, code := runRond("migrate", "--data-dir", dir); code != 2 || !strings.Contains(errOut, "--to N") {
 		t.Fatalf("no --to: %d %q", code, errOut)
 	}
-	if _, errOut, code := runRond("migrate", "--data-dir", dir, "--to", "9"); code != 1 || !strings.Contains(errOut, "formats 0 to 1") {
+	if _, errOut, code := runRond("migrate", "--data-dir", dir, "--to", "9"); code != 1 || !strings.Contains(errOut, fmt.Sprintf("formats 0 to %d", datadir.FormatCurrent)) {
 		t.Fatalf("--to 9: %d %q", code, errOut)
 	}
 	out, _, code = runRond("migrate", "--data-dir", dir, "--to", "1")
