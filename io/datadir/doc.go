@@ -25,6 +25,20 @@
 // never a mix; running the migration again finishes it. Migration 1 is the
 // record itself: up writes it, down removes it.
 //
+// Migration FormatSideFiles (2) moves large store values out of pebble
+// into segment files (io/pebbledisk, "Side files"). It differs from the
+// rule above: the values are moved in place, not beside the store. Up
+// checks the store first (no value may begin with the side-file marker),
+// commits the record, then moves the values; a store of the new format
+// reads inline values as well, so a crash during the move leaves a valid
+// new-format store with some large values still inline (they read; only
+// the write-once saving is missing for them). Down writes the values back
+// inline, syncs, removes the segments (a valid store of either format),
+// then commits the record. Before the record says FormatSideFiles, rond
+// opens the store with pebbledisk.Options.Legacy, as the older build.
+// The constant is the one line to renumber when this format is merged
+// after another one.
+//
 // The steps of a migration call a hook before each effect; the failpoint
 // FailpointKill kills the process at a named step, which is how the tests
 // prove the crash safety on a real process.

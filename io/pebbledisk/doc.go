@@ -16,7 +16,9 @@
 //   - Durable after a completed Sync: pebble keeps one ordered write-ahead
 //     log. Sync commits an empty log record with pebble.Sync, which writes
 //     and fsyncs the log up to and including it, and so every record
-//     committed before it.
+//     committed before it. A large value is not in the log but in a
+//     segment file that was synced before its pointer was logged (see
+//     "Side files"), so the log alone decides what survives.
 //   - Batches atomic, also across a crash: a batch is one pebble.Batch,
 //     logged as one WAL record with a checksum; replay applies a record
 //     whole or stops before it.
@@ -52,7 +54,10 @@
 // into a blob file and leaves a handle in the sstable; the iterator
 // fetches it lazily, only when the value is asked for. The same keys-only
 // scan then reads about 13 KB (TestKeysOnlyScanSkipsSeparatedValues).
-// Values still in the memtable are in memory either way.
+// Values still in the memtable are in memory either way. Since side
+// files, only values below Options.SideValueBytesMin (small chunks of 4
+// to 64 KiB) are separated this way; larger ones are in segments and
+// pebble holds their pointers.
 //
 // Separation also spares compactions from rewriting chunk bytes at every
 // level, provided an sstable may refer to enough blob files: with a
@@ -66,6 +71,75 @@
 // blobGarbageRatioMax of it is garbage. Small values (manifests of small
 // objects, raft entries, audit records) stay inline, where the scans that
 // read them want them.
+//
+// # Side files
+//
+// Pebble writes every value twice: into its write-ahead log, then into a
+// blob file (or sstable) when the memtable is flushed. For chunk bytes
+// that doubled the bytes written per byte stored (measured 2.00 with
+// rond, BENCHMARKS.md "Write once"). A put value of at least
+// Options.SideValueBytesMin (SideValueBytesDefault, 64 KiB: every chunk of
+// the default 256 KiB size, not the small values the scans read) is
+// therefore written once, to a segment file under <store>/values, and
+// pebble stores a 29-byte pointer in its place: a marker, the segment id,
+// the offset, the length and the CRC-32C of the value.
+//
+// The order of a write makes a pointer never name bytes that are not on
+// stable storage: (1) the segment is written, (2) fsynced, and its
+// directory fsynced (the parent too when a fan-out subdirectory is new),
+// (3) only then is the pebble batch with the pointers committed, with
+// pebble.NoSync as before. A crash before (3) leaves a segment no pointer
+// names; Open counts the pointers of the recovered store and removes
+// every segment none names. A crash after (3) keeps the pointer or not,
+// by the log's prefix rule, and a kept one finds its bytes. The unsynced
+// tail of the log is thus the only thing a crash can lose, as before, and
+// the env contract (prefix after a crash, atomic batches, durable after
+// Sync) holds unchanged: the crash tests (crash_test.go, the conformance
+// suite, side_test.go's crash at each step on vfs.NewCrashableMem, which
+// drops unsynced data and unsynced directory entries) run with a low
+// threshold so that their values take this path, and a kill -9 test runs
+// a child process killed at each step on a real directory.
+//
+// A synced segment per put would cost an fsync per chunk; instead the
+// worker groups the writes already queued behind the one it takes (up to
+// segmentValuesMax values or segmentBytesMax bytes, stopping at the first
+// op that is not a write): their large values go to one segment and one
+// fsync, then each op commits its own pebble batch, in order, and
+// completes, so the FIFO and visibility rules are those of one op at a
+// time. A write waits for the fsync of its segment before it completes;
+// that is the price of never logging a pointer to unsynced bytes.
+//
+// Space: a segment is shared by the values of one group. The adapter
+// counts the live pointers per segment (Open recounts them); a put or
+// delete that replaces a pointer looks the old value up first (one pebble
+// Get per written key) and releases its segment. A segment without live
+// pointers is unlinked after the next successful Sync, when no crash can
+// bring back a pointer into it (or at Close, or by the next Open). A
+// segment keeps its space while any of its values lives: segments are not
+// compacted. The chunks of one PUT are written together and usually die
+// together; a store whose deletes keep one value of many segments alive
+// holds their garbage (a known limit).
+//
+// Reads follow the pointer and check the CRC: a missing segment, a short
+// one or a mismatch is env.ErrCorruption. A keys-only scan never reads a
+// segment. A small value that happens to begin with the marker is stored
+// escaped (marker, kind 0, value), so no caller's value is taken for a
+// pointer.
+//
+// Formats: a store with pointers cannot be read by a build before side
+// files, so they are data-dir format FormatSideFiles (io/datadir). A
+// store of an older format is opened with Options.Legacy (every value as
+// it is, no escaping, no segments), exactly as the older build does;
+// ConvertToSide and ConvertToInline are the migrations' conversions.
+//
+// The in-memory node (Options.ValuesInMemory) keeps each side value as
+// the slice it was given instead of a file: pebble's in-memory file
+// system copies every write and grows its files by copying, which held
+// about twice the stored bytes in memory.
+//
+// A full disk: ENOSPC writing a segment fails the ops of the group that
+// had a large value with env.ErrDiskFull and sets the full state, exactly
+// as a full log would; the segment is removed (no pointer names it).
 //
 // # Errors
 //
@@ -108,7 +182,8 @@
 //
 // # Failpoints
 //
-// FailpointWrite, FailpointSync and FailpointRead (pingcap/failpoint,
+// FailpointSideKill kills the process at a named side-file step (the
+// kill -9 test). FailpointWrite, FailpointSync and FailpointRead (pingcap/failpoint,
 // evaluated directly with failpoint.Eval, no code rewriting) sit before
 // each pebble write, sync and read. return(true) injects an I/O error,
 // return("full") a full disk, return("corruption") corruption; sleep(ms)
