@@ -275,8 +275,6 @@ func (s *sideStore) writeSegment(values [][]byte) (uint64, []pointer, error) {
 	ptrs := make([]pointer, len(values))
 	var offset uint32
 	for i, v := range values {
-		// The crc is taken before the write: under pebble's invariants
-		// builds the in-memory file system scribbles on written buffers.
 		ptrs[i] = pointer{segment: id, offset: offset, length: uint32(len(v)), crc: crc32.Checksum(v, castagnoli)}
 		offset += uint32(len(v))
 	}
@@ -286,6 +284,9 @@ func (s *sideStore) writeSegment(values [][]byte) (uint64, []pointer, error) {
 			return err
 		}
 		for _, v := range values {
+			if fsScribbles {
+				v = bytes.Clone(v)
+			}
 			if _, err := f.Write(v); err != nil {
 				_ = f.Close()
 				return err
