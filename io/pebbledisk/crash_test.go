@@ -126,7 +126,7 @@ func applyCrashOp(state map[string]string, op []crashWrite) {
 }
 
 // do runs op through the asynchronous path and fails on an error.
-func (h *harness) do(rt *rapid.T, op env.DiskOp) env.DiskResult {
+func (h *harness) do(rt failer, op env.DiskOp) env.DiskResult {
 	h.Submit(op)
 	done := h.Drain()
 	if len(done) != 1 {
@@ -138,7 +138,7 @@ func (h *harness) do(rt *rapid.T, op env.DiskOp) env.DiskResult {
 	return done[0].Result
 }
 
-func (h *harness) readAll(rt *rapid.T) map[string]string {
+func (h *harness) readAll(rt failer) map[string]string {
 	res := h.do(rt, env.DiskOp{Kind: env.DiskScan, Limit: env.DiskScanLimitMax})
 	out := map[string]string{}
 	for _, kv := range res.Pairs {

@@ -461,3 +461,53 @@ func TestSideKillChild(t *testing.T) {
 	do(env.DiskOp{Kind: env.DiskSync})
 	killSelf()
 }
+
+// TestSideGroupedWrites: writes queued together share one segment and
+// one fsync, complete in order with their own results (an invalid op in
+// the middle fails alone), and a crash after the group's sync keeps
+// them all; deleting every value of the segment removes it after a sync.
+func TestSideGroupedWrites(t *testing.T) {
+	h := newHarness(t, 50, 1)
+	defer h.close()
+	// Hold the worker so the ops queue up behind the first one.
+	h.disk.execMu.Lock()
+	const n = 8
+	for i := range n {
+		h.Submit(env.DiskOp{Kind: env.DiskPut, Key: fmt.Appendf(nil, "k%d", i), Value: sideValue(i, 3000+i)})
+		if i == 3 {
+			h.Submit(env.DiskOp{Kind: env.DiskPut, Key: nil, Value: []byte("invalid")})
+		}
+	}
+	h.Submit(env.DiskOp{Kind: env.DiskSync})
+	h.disk.execMu.Unlock()
+	done := h.Drain()
+	if len(done) != n+2 {
+		t.Fatalf("%d completions, want %d", len(done), n+2)
+	}
+	for i, d := range done {
+		invalid := i == 4
+		if invalid != errors.Is(d.Result.Err, env.ErrDiskInvalid) || (!invalid && d.Result.Err != nil) {
+			t.Fatalf("completion %d (%s): %v", i, d.Op.Kind, d.Result.Err)
+		}
+		if i > 0 && d.ID <= done[i-1].ID {
+			t.Fatalf("completions out of order: %d after %d", d.ID, done[i-1].ID)
+		}
+	}
+	if files := segmentFiles(t, h.fs); len(files) >= n {
+		t.Fatalf("%d segments for %d queued puts: the writes were not grouped", len(files), n)
+	}
+	h.Crash()
+	got := h.readAll(t)
+	for i := range n {
+		if got[fmt.Sprintf("k%d", i)] != string(sideValue(i, 3000+i)) {
+			t.Fatalf("k%d after a crash after the sync: %d bytes", i, len(got[fmt.Sprintf("k%d", i)]))
+		}
+	}
+	for i := range n {
+		h.do(t, env.DiskOp{Kind: env.DiskDelete, Key: fmt.Appendf(nil, "k%d", i)})
+	}
+	h.do(t, env.DiskOp{Kind: env.DiskSync})
+	if files := segmentFiles(t, h.fs); len(files) != 0 {
+		t.Fatalf("segments %v left after every value was deleted and synced", files)
+	}
+}
