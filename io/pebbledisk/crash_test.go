@@ -41,6 +41,7 @@ func crashValue(serial, size int) string {
 // corruption), every synced write is there with its exact bytes, the rest
 // is a prefix of the unsynced write ops, and a second crash keeps it all.
 func TestCrashRandomSequences(t *testing.T) {
+	withCompaction(t, 1, 20_000) // segments compact at every sync that leaves garbage
 	crashesChecked.Store(0)
 	crashPartialKeeps.Store(0)
 	rapid.Check(t, func(rt *rapid.T) {

@@ -115,10 +115,16 @@
 // Get per written key) and releases its segment. A segment without live
 // pointers is unlinked after the next successful Sync, when no crash can
 // bring back a pointer into it (or at Close, or by the next Open). A
-// segment keeps its space while any of its values lives: segments are not
-// compacted. The chunks of one PUT are written together and usually die
-// together; a store whose deletes keep one value of many segments alive
-// holds their garbage (a known limit).
+// segment keeps its space while any of its values lives; the adapter also
+// counts the live bytes per segment, and after a successful Sync, once the
+// segments that are at least half garbage hold compactGarbageMin (64 MiB)
+// of garbage together, one round (compact.go) moves the live values of
+// the worst of them, up to compactBytesMax (16 MiB), into a new segment
+// the way puts of the same values would (synced before the pointers
+// move; the old segments go after the next sync). A round scans the
+// pointers of the whole store to find the keys, so its cost grows with
+// the number of keys; rounds run only while that much garbage exists.
+// The crash tests run with compaction at every sync.
 //
 // Reads follow the pointer and check the CRC: a missing segment, a short
 // one or a mismatch is env.ErrCorruption. A keys-only scan never reads a

@@ -246,7 +246,7 @@ func (d *Disk) execWrites(ops []env.DiskOp, results []env.DiskResult, done []boo
 func (d *Disk) commit(kind env.DiskOpKind, writes []env.DiskWrite) (result env.DiskResult) {
 	defer d.recoverFatal(kind, &result)
 	// The pointers this batch replaces or deletes, one per distinct key.
-	var released []uint64
+	var released []pointer
 	var seen map[string]bool
 	if len(writes) > 1 {
 		seen = make(map[string]bool, len(writes))
@@ -271,7 +271,7 @@ func (d *Disk) commit(kind env.DiskOpKind, writes []env.DiskWrite) (result env.D
 		_, p, ok, derr := decodeStored(old)
 		_ = closer.Close()
 		if derr == nil && ok {
-			released = append(released, p.segment)
+			released = append(released, p)
 		}
 	}
 	batch := d.db.NewBatch()
@@ -301,11 +301,11 @@ func (d *Disk) commit(kind env.DiskOpKind, writes []env.DiskWrite) (result env.D
 			continue
 		}
 		if _, p, ok, err := decodeStored(w.Value); err == nil && ok {
-			d.side.live[p.segment]++
+			d.side.hold(p)
 		}
 	}
-	for _, id := range released {
-		d.side.release(id)
+	for _, p := range released {
+		d.side.release(p)
 	}
 	return d.writeResult(kind, nil)
 }
@@ -336,6 +336,7 @@ func (d *Disk) sync() env.DiskResult {
 	d.fullness.observe(err)
 	if err == nil {
 		d.side.unlinkPending() // every release before the sync is durable now
+		d.compact()
 	}
 	return env.DiskResult{Err: err}
 }

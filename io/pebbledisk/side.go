@@ -123,13 +123,20 @@ func escape(v []byte) []byte {
 // sideStore owns the segment files of one store. It is used under the
 // Disk's execMu only.
 type sideStore struct {
-	fs       vfs.FS
-	dir      string // <store>/values
-	min      int    // values of at least min bytes go to segments; 0: never
-	next     uint64 // the next segment id
-	live     map[uint64]int
-	pending  []uint64 // segments without a live pointer, unlinked after the next sync
-	madeDirs map[uint64]bool
+	fs   vfs.FS
+	dir  string // <store>/values
+	min  int    // values of at least min bytes go to segments; 0: never
+	next uint64 // the next segment id
+	live map[uint64]int
+	// size and liveBytes: a segment's bytes, and those its live pointers
+	// name; the difference is garbage that compact reclaims.
+	size      map[uint64]int64
+	liveBytes map[uint64]int64
+	// noCompact: segments compact gave up on (a value did not read).
+	noCompact   map[uint64]bool
+	compactions int      // rounds done, for the tests
+	pending     []uint64 // segments without a live pointer, unlinked after the next sync
+	madeDirs    map[uint64]bool
 	// mem, when set (Options.ValuesInMemory), holds each segment's values
 	// instead of files: the slices the disk was given, kept as they are.
 	mem map[uint64][][]byte
@@ -146,7 +153,8 @@ func (s *sideStore) segmentPath(id uint64) string {
 // for writes a crash lost, and those whose unlink after a sync was lost.
 func openSide(db *pebble.DB, fsys vfs.FS, storeDir string, min int, inMemory bool) (*sideStore, error) {
 	s := &sideStore{fs: fsys, dir: path.Join(storeDir, SideDirName), min: min,
-		live: map[uint64]int{}, madeDirs: map[uint64]bool{}}
+		live: map[uint64]int{}, madeDirs: map[uint64]bool{}, size: map[uint64]int64{}, liveBytes: map[uint64]int64{},
+		noCompact: map[uint64]bool{}}
 	if inMemory {
 		// Nothing survives the process: a store with pointers cannot be
 		// reopened (openSide would find no values), so refuse one.
@@ -190,7 +198,13 @@ func openSide(db *pebble.DB, fsys vfs.FS, storeDir string, min int, inMemory boo
 				if err := fsys.Remove(path.Join(s.dir, sub, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 					return nil, fmt.Errorf("removing orphan segment %s: %w", name, err)
 				}
+				continue
 			}
+			info, err := fsys.Stat(path.Join(s.dir, sub, name))
+			if err != nil {
+				return nil, fmt.Errorf("segment %s: %w", name, err)
+			}
+			s.size[id] = info.Size()
 		}
 	}
 	for id := range s.live {
@@ -219,6 +233,9 @@ func (s *sideStore) countPointers(db *pebble.DB) error {
 		}
 		if _, p, ok, err := decodeStored(v); err == nil && ok {
 			s.live[p.segment]++
+			if s.liveBytes != nil {
+				s.liveBytes[p.segment] += int64(p.length)
+			}
 		}
 	}
 	return iter.Close()
@@ -260,6 +277,11 @@ func (s *sideStore) large(v []byte) bool { return s.min > 0 && len(v) >= s.min }
 func (s *sideStore) writeSegment(values [][]byte) (uint64, []pointer, error) {
 	id := s.next
 	s.next++
+	var total int64
+	for _, v := range values {
+		total += int64(len(v))
+	}
+	s.size[id] = total
 	if s.mem != nil {
 		return id, s.keepSegment(id, values), nil
 	}
@@ -378,13 +400,22 @@ func (s *sideStore) read(p pointer) ([]byte, error) {
 	return buf, nil
 }
 
-// release drops one live pointer into segment id; a segment left with
-// none is unlinked after the next sync (until then a crash may bring back
-// a pointer into it).
-func (s *sideStore) release(id uint64) {
+// hold counts one more live pointer.
+func (s *sideStore) hold(p pointer) {
+	s.live[p.segment]++
+	s.liveBytes[p.segment] += int64(p.length)
+}
+
+// release drops one live pointer; a segment left with none is unlinked
+// after the next sync (until then a crash may bring back a pointer into
+// it).
+func (s *sideStore) release(p pointer) {
+	id := p.segment
 	s.live[id]--
+	s.liveBytes[id] -= int64(p.length)
 	if s.live[id] <= 0 {
 		delete(s.live, id)
+		delete(s.liveBytes, id)
 		s.pending = append(s.pending, id)
 	}
 }
@@ -396,6 +427,7 @@ func (s *sideStore) unlinkPending() {
 		if s.live[id] > 0 {
 			continue // a later write of its group pointed into it again
 		}
+		delete(s.size, id)
 		if s.mem != nil {
 			delete(s.mem, id)
 			continue

@@ -58,15 +58,20 @@ func liveSegments(d *Disk) []string {
 	return out
 }
 
-// checkSideInvariants: the live counts equal a recount of the pointers,
-// and after a sync the files on disk are exactly the live segments (no
-// garbage left, nothing live missing).
+// checkSideInvariants: the live counts and bytes equal a recount of the
+// pointers, and after a sync the files on disk are the live segments plus
+// those released since (compaction after the sync releases some, which go
+// at the next one): no garbage older than that, nothing live missing.
 func checkSideInvariants(t failer, d *Disk, fs vfs.FS, synced bool) {
 	t.Helper()
 	d.execMu.Lock()
-	recount := &sideStore{live: map[uint64]int{}}
+	recount := &sideStore{live: map[uint64]int{}, liveBytes: map[uint64]int64{}}
 	err := recount.countPointers(d.db)
-	live := maps.Clone(d.side.live)
+	live, liveBytes := maps.Clone(d.side.live), maps.Clone(d.side.liveBytes)
+	var pending []string
+	for _, id := range d.side.pending {
+		pending = append(pending, fmt.Sprintf("%016x.seg", id))
+	}
 	d.execMu.Unlock()
 	if err != nil {
 		t.Fatalf("recount: %v", err)
@@ -74,23 +79,39 @@ func checkSideInvariants(t failer, d *Disk, fs vfs.FS, synced bool) {
 	if !maps.Equal(recount.live, live) {
 		t.Fatalf("live pointer counts %v, a recount finds %v", live, recount.live)
 	}
+	if !maps.Equal(recount.liveBytes, liveBytes) {
+		t.Fatalf("live bytes %v, a recount finds %v", liveBytes, recount.liveBytes)
+	}
 	if !synced {
 		return
 	}
+	want := liveSegments(d)
+	var held []string
 	if d.side.mem != nil {
-		var held []string
 		for id := range d.side.mem {
 			held = append(held, fmt.Sprintf("%016x.seg", id))
 		}
 		slices.Sort(held)
-		if want := liveSegments(d); !slices.Equal(held, want) {
-			t.Fatalf("after a sync the segments held are %v, the live ones %v", held, want)
+	} else {
+		held = segmentFiles(t, fs)
+	}
+	for _, name := range want {
+		if !slices.Contains(held, name) {
+			t.Fatalf("live segment %s is missing (held: %v)", name, held)
 		}
-		return
 	}
-	if files, want := segmentFiles(t, fs), liveSegments(d); !slices.Equal(files, want) {
-		t.Fatalf("after a sync the segment files are %v, the live segments %v", files, want)
+	for _, name := range held {
+		if !slices.Contains(want, name) && !slices.Contains(pending, name) {
+			t.Fatalf("after a sync segment %s is held with no live pointer and not pending (live %v)", name, want)
+		}
 	}
+}
+
+// withCompaction makes every garbage count for compaction during a test.
+func withCompaction(t *testing.T, garbageMin, bytesMax int64) {
+	oldMin, oldMax := compactGarbageMin, compactBytesMax
+	compactGarbageMin, compactBytesMax = garbageMin, bytesMax
+	t.Cleanup(func() { compactGarbageMin, compactBytesMax = oldMin, oldMax })
 }
 
 // sideValue is a value of size bytes naming serial.
@@ -106,6 +127,7 @@ func sideValue(serial, size int) []byte {
 // matches, the pointer counts match a recount, and after each sync no
 // segment without a live pointer is left on disk.
 func TestSideModel(t *testing.T) {
+	withCompaction(t, 1, 20_000)
 	t.Run("Files", func(t *testing.T) { sideModel(t, false) })
 	t.Run("InMemory", func(t *testing.T) { sideModel(t, true) })
 }
@@ -510,4 +532,51 @@ func TestSideGroupedWrites(t *testing.T) {
 	if files := segmentFiles(t, h.fs); len(files) != 0 {
 		t.Fatalf("segments %v left after every value was deleted and synced", files)
 	}
+}
+
+// TestSideCompaction: segments shared by values of which most are deleted
+// are compacted after syncs until the bytes held are at most twice the
+// live bytes; every value still reads, also after a crash.
+func TestSideCompaction(t *testing.T) {
+	withCompaction(t, 1, 1<<20)
+	fs := vfs.NewCrashableMem()
+	s := openSyncOn(t, fs)
+	want := map[string]string{}
+	for b := range 6 {
+		var batch []env.DiskWrite
+		for i := range 8 {
+			k, v := fmt.Sprintf("b%d-%d", b, i), sideValue(b*8+i, 5000)
+			batch = append(batch, env.DiskWrite{Key: []byte(k), Value: v})
+			want[k] = string(v)
+		}
+		s.ok(env.DiskOp{Kind: env.DiskBatch, Batch: batch})
+	}
+	s.sync()
+	for b := range 6 {
+		for i := 1; i < 8; i++ {
+			k := fmt.Sprintf("b%d-%d", b, i)
+			s.ok(env.DiskOp{Kind: env.DiskDelete, Key: []byte(k)})
+			delete(want, k)
+		}
+	}
+	s.sync() // compacts
+	s.sync() // removes the compacted segments
+	if s.disk.side.compactions == 0 {
+		t.Fatalf("no compaction ran")
+	}
+	var held int64
+	for _, name := range segmentFiles(t, fs) {
+		info, err := fs.Stat(path.Join(testDir, SideDirName, "00000000", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		held += info.Size()
+	}
+	if live := int64(6 * 5000); held > 2*live {
+		t.Fatalf("segments hold %d bytes for %d live", held, live)
+	}
+	s.wantState(want)
+	checkSideInvariants(t, s.disk, fs, true)
+	r := openSyncOn(t, fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 50, RNG: rand.New(rand.NewPCG(1, 2))}))
+	r.wantState(want)
 }
