@@ -252,8 +252,8 @@ func (d *Disk) commit(kind env.DiskOpKind, writes []env.DiskWrite) (result env.D
 		seen = make(map[string]bool, len(writes))
 	}
 	for _, w := range writes {
-		if d.legacy {
-			break // no pointers to release
+		if d.legacy || len(d.side.live) == 0 {
+			break // no pointer in the store to release
 		}
 		if seen != nil {
 			if seen[string(w.Key)] {

@@ -27,6 +27,7 @@ type harness struct {
 	t               failer
 	fs              *vfs.MemFS
 	unsyncedPercent int
+	sideMin         int // Options.SideValueBytesMin
 	rng             *rand.Rand
 	disk            *Disk
 
@@ -48,10 +49,16 @@ type failer interface {
 // newHarness opens a store on a fresh crashable file system; the caller
 // closes it with close.
 func newHarness(t failer, unsyncedPercent int, seed uint64) *harness {
+	return newHarnessSide(t, unsyncedPercent, seed, testSideMin)
+}
+
+// newHarnessSide is newHarness with a side-file threshold of its own.
+func newHarnessSide(t failer, unsyncedPercent int, seed uint64, sideMin int) *harness {
 	h := &harness{
 		t:               t,
 		fs:              vfs.NewCrashableMem(),
 		unsyncedPercent: unsyncedPercent,
+		sideMin:         sideMin,
 		rng:             rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)),
 	}
 	h.cond = sync.NewCond(&h.mu)
@@ -63,7 +70,7 @@ func (h *harness) close() { _ = h.disk.Close() }
 
 func (h *harness) open() {
 	h.t.Helper()
-	d, err := Open(Options{Dir: testDir, FS: h.fs, CacheBytes: 1 << 20, SideValueBytesMin: testSideMin})
+	d, err := Open(Options{Dir: testDir, FS: h.fs, CacheBytes: 1 << 20, SideValueBytesMin: h.sideMin})
 	if err != nil {
 		h.t.Fatalf("open: %v", err)
 	}
