@@ -36,7 +36,7 @@ func (d *Disk) compact() {
 	var garbage int64
 	for id, size := range s.size {
 		g := size - s.liveBytes[id]
-		if s.live[id] > 0 && 2*g >= size && !s.noCompact[id] {
+		if s.live[id] > 0 && 2*g >= size && !s.noCompact[id] && !s.isActive(id) {
 			candidates = append(candidates, candidate{id, g})
 			garbage += g
 		}
@@ -84,7 +84,7 @@ func (d *Disk) compact() {
 		return // the new segment stays; the next Open removes it if unused
 	}
 	s.compactions++
-	if s.live[id] == 0 {
+	if s.live[id] == 0 && !s.isActive(id) {
 		s.pending = append(s.pending, id)
 	}
 }

@@ -334,6 +334,7 @@ func (d *Disk) Close() error {
 	d.execMu.Lock()
 	defer d.execMu.Unlock()
 	d.dbClosed = true
+	d.side.closeActive()
 	if d.failure != nil {
 		return fmt.Errorf("pebbledisk: store abandoned after a fatal error: %w", d.failure)
 	}

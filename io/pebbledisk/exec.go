@@ -234,7 +234,7 @@ func (d *Disk) execWrites(ops []env.DiskOp, results []env.DiskResult, done []boo
 		// group) goes once the group is durable. After a failed commit it
 		// stays: a fatal WAL error may have logged the record anyway, and
 		// the next Open removes it if nothing refers to it.
-		if _, ok := d.side.live[segment]; !ok && !commitFailed {
+		if _, ok := d.side.live[segment]; !ok && !commitFailed && !d.side.isActive(segment) {
 			d.side.pending = append(d.side.pending, segment)
 		}
 	}

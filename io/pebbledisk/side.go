@@ -39,6 +39,10 @@ const (
 	segmentsPerDir = 4096
 )
 
+// segmentFileBytesMax: writes append to one segment file until it holds
+// this much, then a new one starts (a variable for the tests).
+var segmentFileBytesMax int64 = 64 << 20
+
 // FailpointSideKill kills the process with SIGKILL at the side-file step
 // its value names ("written": segment written, not synced; "synced":
 // segment and directory synced, pointers not committed; "committed":
@@ -134,7 +138,8 @@ type sideStore struct {
 	liveBytes map[uint64]int64
 	// noCompact: segments compact gave up on (a value did not read).
 	noCompact   map[uint64]bool
-	compactions int      // rounds done, for the tests
+	compactions int // rounds done, for the tests
+	active      *activeSegment
 	pending     []uint64 // segments without a live pointer, unlinked after the next sync
 	madeDirs    map[uint64]bool
 	// mem, when set (Options.ValuesInMemory), holds each segment's values
@@ -275,62 +280,110 @@ func (s *sideStore) large(v []byte) bool { return s.min > 0 && len(v) >= s.min }
 // directory, and returns its id and the pointers, in order. On an error
 // the segment is removed (nothing refers to it yet).
 func (s *sideStore) writeSegment(values [][]byte) (uint64, []pointer, error) {
-	id := s.next
-	s.next++
 	var total int64
 	for _, v := range values {
 		total += int64(len(v))
 	}
-	s.size[id] = total
 	if s.mem != nil {
+		id := s.next
+		s.next++
+		s.size[id] = total
 		return id, s.keepSegment(id, values), nil
 	}
-	high := id / segmentsPerDir
-	subdir := path.Join(s.dir, segmentSubdir(id))
-	if !s.madeDirs[high] {
-		if err := s.mkdirSynced(subdir, s.dir); err != nil {
+	// Values are appended to the active segment while it stays under
+	// segmentFileBytesMax: a later group then syncs only the file's data,
+	// its directory entry being durable since the segment was created.
+	created := false
+	if s.active == nil || s.active.size+total > segmentFileBytesMax {
+		if err := s.openActive(); err != nil {
 			return 0, nil, err
 		}
-		s.madeDirs[high] = true
+		created = true
 	}
-	name := s.segmentPath(id)
+	a := s.active
 	ptrs := make([]pointer, len(values))
-	var offset uint32
+	offset := uint32(a.size)
 	for i, v := range values {
-		ptrs[i] = pointer{segment: id, offset: offset, length: uint32(len(v)), crc: crc32.Checksum(v, castagnoli)}
+		ptrs[i] = pointer{segment: a.id, offset: offset, length: uint32(len(v)), crc: crc32.Checksum(v, castagnoli)}
 		offset += uint32(len(v))
 	}
 	err := func() error {
-		f, err := s.fs.Create(name, vfs.WriteCategoryUnspecified)
-		if err != nil {
-			return err
-		}
 		for _, v := range values {
 			if fsScribbles {
 				v = bytes.Clone(v)
 			}
-			if _, err := f.Write(v); err != nil {
-				_ = f.Close()
+			if _, err := a.f.Write(v); err != nil {
 				return err
 			}
 		}
 		sideKill("written")
-		if err := f.Sync(); err != nil {
-			_ = f.Close()
+		if err := a.f.SyncData(); err != nil {
 			return err
 		}
-		if err := f.Close(); err != nil {
-			return err
+		if created {
+			return syncDir(s.fs, path.Join(s.dir, segmentSubdir(a.id)))
 		}
-		return syncDir(s.fs, subdir)
+		return nil
 	}()
 	if err != nil {
-		_ = s.fs.Remove(name)
-		return 0, nil, fmt.Errorf("segment %016x: %w", id, err)
+		// The file's tail past a.size may hold part of the values: no
+		// pointer names it, and no later write goes after it.
+		s.closeActive()
+		if created {
+			_ = s.fs.Remove(s.segmentPath(a.id))
+		}
+		return 0, nil, fmt.Errorf("segment %016x: %w", a.id, err)
 	}
+	a.size += total
+	s.size[a.id] = a.size
 	sideKill("synced")
-	return id, ptrs, nil
+	return a.id, ptrs, nil
 }
+
+// activeSegment is the segment file writes append to.
+type activeSegment struct {
+	id   uint64
+	f    vfs.File
+	size int64 // bytes written and synced
+}
+
+// openActive closes the active segment and creates the next one.
+func (s *sideStore) openActive() error {
+	s.closeActive()
+	id := s.next
+	s.next++
+	high := id / segmentsPerDir
+	if !s.madeDirs[high] {
+		if err := s.mkdirSynced(path.Join(s.dir, segmentSubdir(id)), s.dir); err != nil {
+			return err
+		}
+		s.madeDirs[high] = true
+	}
+	f, err := s.fs.Create(s.segmentPath(id), vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return fmt.Errorf("segment %016x: %w", id, err)
+	}
+	s.active = &activeSegment{id: id, f: f}
+	s.size[id] = 0
+	return nil
+}
+
+// closeActive closes the active segment's file; a segment no pointer
+// names goes after the next sync.
+func (s *sideStore) closeActive() {
+	a := s.active
+	if a == nil {
+		return
+	}
+	s.active = nil
+	_ = a.f.Close()
+	if s.live[a.id] == 0 {
+		s.pending = append(s.pending, a.id)
+	}
+}
+
+// isActive reports whether id is the segment writes append to.
+func (s *sideStore) isActive(id uint64) bool { return s.active != nil && s.active.id == id }
 
 // keepSegment is writeSegment in memory. A value that pins a much larger
 // array (a slice of a bigger buffer) is copied out, so that the memory
@@ -424,8 +477,8 @@ func (s *sideStore) release(p pointer) {
 // A failure leaves an orphan that the next Open removes.
 func (s *sideStore) unlinkPending() {
 	for _, id := range s.pending {
-		if s.live[id] > 0 {
-			continue // a later write of its group pointed into it again
+		if s.live[id] > 0 || s.isActive(id) {
+			continue // pointed into again, or still written to (closeActive requeues it)
 		}
 		delete(s.size, id)
 		if s.mem != nil {
