@@ -85,10 +85,15 @@
 // the offset, the length and the CRC-32C of the value.
 //
 // The order of a write makes a pointer never name bytes that are not on
-// stable storage: (1) the segment is written, (2) fsynced, and its
-// directory fsynced (the parent too when a fan-out subdirectory is new),
-// (3) only then is the pebble batch with the pointers committed, with
-// pebble.NoSync as before. A crash before (3) leaves a segment no pointer
+// stable storage: (1) the values are appended to the active segment,
+// (2) its data is synced (fdatasync), and when the segment was just
+// created its directory too (the parent as well when a fan-out
+// subdirectory is new), (3) only then is the pebble batch with the
+// pointers committed, with pebble.NoSync as before. Writes append to one
+// active segment until it holds segmentFileBytesMax (64 MiB), so a group
+// costs one fdatasync, not a file and a directory fsync; a failed write or
+// sync abandons the active segment (its unsynced tail is named by no
+// pointer) and the next group starts a new one. A crash before (3) leaves a segment no pointer
 // names; Open counts the pointers of the recovered store and removes
 // every segment none names. A crash after (3) keeps the pointer or not,
 // by the log's prefix rule, and a kept one finds its bytes. The unsynced
@@ -100,27 +105,28 @@
 // threshold so that their values take this path, and a kill -9 test runs
 // a child process killed at each step on a real directory.
 //
-// A synced segment per put would cost an fsync per chunk; instead the
-// worker groups the writes already queued behind the one it takes (up to
+// A sync per put would cost an fsync per chunk; instead the worker
+// groups the writes already queued behind the one it takes (up to
 // segmentValuesMax values or segmentBytesMax bytes, stopping at the first
-// op that is not a write): their large values go to one segment and one
-// fsync, then each op commits its own pebble batch, in order, and
-// completes, so the FIFO and visibility rules are those of one op at a
-// time. A write waits for the fsync of its segment before it completes;
+// op that is not a write): their large values are appended together and
+// share one fdatasync, then each op commits its own pebble batch, in
+// order, and completes, so the FIFO and visibility rules are those of one
+// op at a time. A write waits for the fsync of its segment before it completes;
 // that is the price of never logging a pointer to unsynced bytes.
 //
-// Space: a segment is shared by the values of one group. The adapter
+// Space: a segment is shared by the values of many groups. The adapter
 // counts the live pointers per segment (Open recounts them); a put or
 // delete that replaces a pointer looks the old value up first (one pebble
 // Get per written key) and releases its segment. A segment without live
-// pointers is unlinked after the next successful Sync, when no crash can
+// pointers (and no longer appended to) is unlinked after the next
+// successful Sync, when no crash can
 // bring back a pointer into it (or at Close, or by the next Open). A
 // segment keeps its space while any of its values lives; the adapter also
 // counts the live bytes per segment, and after a successful Sync, once the
 // segments that are at least half garbage hold compactGarbageMin (64 MiB)
 // of garbage together, one round (compact.go) moves the live values of
-// the worst of them, up to compactBytesMax (16 MiB), into a new segment
-// the way puts of the same values would (synced before the pointers
+// the worst of them (never the active one), up to compactBytesMax
+// (16 MiB), into the active segment the way puts of the same values would (synced before the pointers
 // move; the old segments go after the next sync). A round scans the
 // pointers of the whole store to find the keys, so its cost grows with
 // the number of keys; rounds run only while that much garbage exists.
