@@ -136,9 +136,13 @@
 // A macronode's data dir carries a format record, DIR/FORMAT (io/datadir).
 // rond refuses a dir of a newer format in one line naming both versions;
 // it opens a dir without a record (format 0, written by builds before the
-// record) as is and logs that "rond migrate --data-dir DIR --to 1" adds
-// it; a new dir gets the current format's record. Only rond migrate
-// changes a format, up or down (migrate.go).
+// record) as is and logs that "rond migrate --data-dir DIR --to N" brings
+// it to the current format; a new dir gets the current format's record.
+// A dir of a format before side files (io/datadir.FormatSideFiles) is
+// opened with every value inside pebble, as the older build keeps it
+// (pebbledisk.Options.Legacy). Only rond migrate changes a format, up or
+// down (migrate.go). The micronode keeps its large values in memory
+// without file copies (pebbledisk.Options.ValuesInMemory).
 //
 // # Feature flags
 //
