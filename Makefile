@@ -15,9 +15,9 @@ CI_DEEP_SEEDS ?= 150
 FUZZTIME ?= 10s
 PKGS     := ./...
 
-.PHONY: all build run demo test test-unit test-invariants lint vet fmt-check determinism sim sim-ci lincheck lincheck-ci canary fuzz bench bench-go bench-node scale clean
+.PHONY: all build run demo test test-unit test-invariants lint vet fmt-check determinism sim sim-ci lincheck lincheck-ci canary fuzz bench bench-go bench-node bench-peers scale clean
 .PHONY: image cluster-up cluster-down cluster-test
-.PHONY: real real-ci real-canary ci-deep real-upgrade
+.PHONY: real real-ci real-canary ci-deep real-upgrade flags-off
 .PHONY: gates tools sbom vulncheck fuzz-cover fuzz-grow budgets budgets-update spin apidiff
 
 all: build
@@ -74,10 +74,20 @@ lincheck-ci:
 	./scripts/lincheck.sh $(CI_SEEDS)
 
 ## ci-deep: the rest of CI's sweeps (seeds CI_SEEDS+1..CI_DEEP_SEEDS of
-## sim-ci and lincheck-ci); .ci/run runs it after `make test`.
+## sim-ci and lincheck-ci), then the mixed-version runs (real-upgrade);
+## .ci/run runs it after `make test`.
 ci-deep:
 	./scripts/sweep.sh $$(( $(CI_DEEP_SEEDS) - $(CI_SEEDS) )) $$(( $(CI_SEEDS) + 1 ))
 	./scripts/lincheck.sh $$(( $(CI_DEEP_SEEDS) - $(CI_SEEDS) )) $$(( $(CI_SEEDS) + 1 ))
+	$(MAKE) flags-off
+	$(MAKE) real-upgrade
+
+## flags-off: the scenario suite with each kill switch thrown (repair,
+## republish) on FLAGS_OFF_SEEDS more seeds than make test's one
+## (sim/runner TestScenarioSuiteWithEachFlagOff); in ci-deep.
+FLAGS_OFF_SEEDS ?= 3
+flags-off:
+	RON_FLAGS_OFF_SEEDS=$(FLAGS_OFF_SEEDS) $(GO) test -count=1 -timeout 20m -run TestScenarioSuiteWithEachFlagOff ./sim/runner/
 
 ## canary: deliberately wrong registries, stores and simulators must be
 ## caught (table: variant, check, seeds needed), and FuzzCanary must fail
@@ -131,6 +141,23 @@ bench-node:
 	./bin/ronbench --macronode
 	./bin/ronbench --rond bin/rond --macronode --small-time 5s
 
+## bench-peers: issue 15's side-by-side table. rond (a macronode; 3
+## replicas for names) next to kubo (KUBO=path/to/ipfs), a 3-member etcd
+## (ETCD=path, default etcd on PATH: Debian's etcd-server) and a net/http
+## FileServer, same workloads, order reversed every other run, medians of
+## RUNS runs, goal ratios and load averages. A peer that is absent is
+## printed MISSING, never measured. PEER_TIME per phase, BIG_MIB object.
+## PEER_FLAGS adds ronbench flags (default --micronode: the micronode's
+## byte figures too). Not part of `make test`; about 5 minutes.
+RUNS ?= 3
+PEER_TIME ?= 3s
+BIG_MIB ?= 256
+PEER_FLAGS ?= --micronode
+bench-peers:
+	$(GO) build -o bin/ ./cmd/rond ./cmd/ronbench
+	./bin/ronbench --peers --rond bin/rond --kubo "$(KUBO)" --etcd "$(or $(ETCD),etcd)" \
+		--runs $(RUNS) --peer-time $(PEER_TIME) --big-mib $(BIG_MIB) $(PEER_FLAGS)
+
 ## real-ci: one short scenario against real rond processes (3 nodes, 26 s,
 ## an isolated leader, a one-way cut, a crash) with every check; the node
 ## logs and the history stay in out/real-ci.
@@ -150,21 +177,21 @@ real:
 		./bin/ronsim real $$f --seed $$s --rond bin/rond --keep $$d || exit 1; \
 	done; done
 
-## real-upgrade: a rolling upgrade (scenarios/rolling_upgrade.yaml) from the
-## build of commit OLD (default 7c1bb87, the last build before the data dir
-## format record) to this tree's, against real processes. Not in make test.
-OLD ?= 7c1bb87
+## real-upgrade: mixed versions against real processes: rond built from
+## commit OLD (default 6db240a, the first mainline commit whose rond writes
+## the data dir FORMAT record; no release tag yet) and from this tree, then
+## scenarios/rolling_upgrade.yaml and rolling_downgrade.yaml under ronsim
+## real (scripts/real-upgrade.sh; skips loudly when the clone lacks OLD).
+## Part of ci-deep.
+OLD ?= 6db240a
 real-upgrade:
-	$(GO) build -o bin/ ./cmd/rond ./cmd/ronsim
-	rm -rf out/real-upgrade && mkdir -p out/real-upgrade
-	git worktree add --detach out/real-upgrade/old-src $(OLD)
-	cd out/real-upgrade/old-src && $(GO) build -o ../rond-old ./cmd/rond; \
-		rc=$$?; cd - >/dev/null; git worktree remove --force out/real-upgrade/old-src; exit $$rc
-	./bin/ronsim real scenarios/rolling_upgrade.yaml --rond-old out/real-upgrade/rond-old --rond bin/rond --keep out/real-upgrade/run
+	OLD=$(OLD) GO=$(GO) ./scripts/real-upgrade.sh
 
 ## real-canary: canary builds of rond (local_resolve, ack_before_commit)
 ## must be caught by ronsim real within 3 runs of scenarios/real_canary.yaml,
-## the clean build passing the same runs (several minutes).
+## skip_sync within 6 runs of sim/real/testdata/
+## real_power_loss.yaml (every replica loses power at once), the clean
+## build passing the same runs (several minutes).
 real-canary:
 	RON_REAL_CANARY=1 $(GO) test -count=1 -timeout 30m -run TestCanaryCaughtOnRealProcesses -v ./sim/real/
 

@@ -5,8 +5,10 @@
 # the first failing scenario; ronsim prints the failing seed's replay
 # command, repeated here.
 # Usage: scripts/lincheck.sh [SEEDS] [FROM]   (default 200 seeds from seed 1)
-# SEEDS is per scenario: the five registry scenarios at the default make
-# 1,000 seeds, about 5 minutes on 2 cores (BENCHMARKS.md, "Lincheck sweep").
+# SEEDS is per scenario (ten registry scenarios: 2,000 seeds at the
+# default). Each scenario's summary prints the checker's wall and CPU time
+# per seed (p50, p99, max); CPU per seed by scenario is in BENCHMARKS.md,
+# "Simulator speed (issue 14.5)".
 # A bug seen on 1 seed in 50 is caught with probability 1 - (49/50)^SEEDS
 # per scenario: 0.98 at 200, 0.95 at CI's 150 (see the Makefile).
 set -euo pipefail

@@ -166,6 +166,33 @@ func (c *client) get(url, addr string, size int) (int64, error) {
 	return n, nil
 }
 
+// getRange reads bytes [off, off+n) of the object with a Range header and
+// checks the answer is a 206 of exactly n bytes.
+func (c *client) getRange(url, addr string, off, n int) (int64, error) {
+	req, err := http.NewRequest(http.MethodGet, url+"/o/"+addr, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+n-1))
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	got, err := io.Copy(io.Discard, resp.Body)
+	if err != nil {
+		return got, err
+	}
+	if resp.StatusCode != http.StatusPartialContent {
+		return got, fmt.Errorf("GET range: %d", resp.StatusCode)
+	}
+	if got != int64(n) {
+		return got, fmt.Errorf("GET range: %d bytes, want %d", got, n)
+	}
+	return got, nil
+}
+
 // quantile of sorted latencies (nearest rank).
 func quantile(sorted []time.Duration, q float64) time.Duration {
 	if len(sorted) == 0 {

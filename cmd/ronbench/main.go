@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -40,6 +41,7 @@ type options struct {
 	phaseTime, smallTime            time.Duration
 	casNames, casConns              int
 	casTime                         time.Duration
+	ranges                          int
 }
 
 func main() {
@@ -55,14 +57,65 @@ func main() {
 	flag.IntVar(&o.smallConns, "small-conns", 16, "connections for the small-GET phase (0 skips it)")
 	flag.DurationVar(&o.phaseTime, "phase-time", 30*time.Second, "bound of each PUT or GET phase")
 	flag.DurationVar(&o.smallTime, "small-time", 10*time.Second, "length of the small-GET phase")
+	flag.IntVar(&o.ranges, "ranges", 0, "after the GETs of each size over 1 MiB, this many 1 MiB Range GETs at random offsets (0 skips them)")
 	flag.IntVar(&o.casNames, "cas-names", 0, "compare-and-set phase on this many names (0 skips it)")
 	flag.IntVar(&o.casConns, "cas-conns", 16, "concurrent writers of the compare-and-set phase")
 	flag.DurationVar(&o.casTime, "cas-time", 10*time.Second, "length of the compare-and-set phase")
+	var po peerOptions
+	var peerMode bool
+	var bigMiB int
+	flag.BoolVar(&peerMode, "peers", false, "side by side with kubo, etcd and a net/http FileServer (issue 15's workloads; needs --rond: the binary, or in-process for the byte workloads under --cpuprofile)")
+	flag.StringVar(&po.kubo, "kubo", os.Getenv("KUBO"), "--peers: the kubo `ipfs` binary (path or name on PATH; default $KUBO); missing is reported")
+	flag.StringVar(&po.etcd, "etcd", envOr("ETCD", "etcd"), "--peers: the `etcd` binary (path or name on PATH; default $ETCD or etcd); missing is reported")
+	flag.IntVar(&po.runs, "runs", 3, "--peers: runs of every workload (medians printed; order reversed every other run)")
+	flag.DurationVar(&po.phaseTime, "peer-time", 3*time.Second, "--peers: length of each timed phase")
+	flag.IntVar(&bigMiB, "big-mib", 256, "--peers: size in MiB of the whole-GET, PUT and Range object")
+	flag.BoolVar(&po.micronode, "micronode", false, "--peers: also run the byte workloads on a rond micronode (memory)")
+	flag.BoolVar(&po.skipBytes, "skip-bytes", false, "--peers: skip the byte workloads")
+	flag.BoolVar(&po.skipNames, "skip-names", false, "--peers: skip the name workloads")
 	flag.Parse()
+	if peerMode {
+		po.rond, po.bigBytes = o.rond, bigMiB<<20
+		if bigMiB < 2 {
+			fmt.Fprintln(os.Stderr, "ronbench: --big-mib must be at least 2")
+			os.Exit(2)
+		}
+		if o.cpuProfile != "" {
+			f, err := os.Create(o.cpuProfile)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			err = peers(po, os.Stdout)
+			pprof.StopCPUProfile()
+			_ = f.Close()
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			return
+		}
+		if err := peers(po, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := bench(o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
 }
 
 func bench(o options, w io.Writer) error {
@@ -108,7 +161,7 @@ func bench(o options, w io.Writer) error {
 			s.count = o.count
 		}
 		if strings.Contains(","+o.only+",", ","+s.name+",") {
-			stored += sizePhases(w, t, clients, s, o.phaseTime, strings.Contains(o.ops, "get"))
+			stored += sizePhases(w, t, clients, s, o.phaseTime, strings.Contains(o.ops, "get"), o.ranges)
 		}
 	}
 	if t.pid != 0 && stored > 0 {
@@ -135,8 +188,10 @@ func bench(o options, w io.Writer) error {
 
 // sizePhases PUTs s.count distinct objects of s.bytes, then GETs each
 // object the PUT phase stored (a PUT phase cut short by its time bound
-// stored fewer). It returns the bytes the PUT phase stored.
-func sizePhases(w io.Writer, t *target, clients []*client, s sizeSpec, limit time.Duration, gets bool) int64 {
+// stored fewer), then, for objects over 1 MiB, ranges 1 MiB Range GETs at
+// offsets drawn from a fixed seed (so every run asks the same ranges). It
+// returns the bytes the PUT phase stored.
+func sizePhases(w io.Writer, t *target, clients []*client, s sizeSpec, limit time.Duration, gets bool, ranges int) int64 {
 	bufs := make([][]byte, len(clients))
 	index := map[*client]int{}
 	for i, c := range clients {
@@ -160,7 +215,29 @@ func sizePhases(w io.Writer, t *target, clients []*client, s sizeSpec, limit tim
 		return c.get(t.url, stored[i], s.bytes)
 	})
 	report(w, res)
+	if ranges == 0 || s.bytes <= rangeBytes || len(stored) == 0 {
+		return storedBytes
+	}
+	offsets := rangeOffsets(ranges, s.bytes)
+	res = run("GET 1 MiB range of", s.bytes, clients, ranges, limit, func(c *client, i int) (int64, error) {
+		return c.getRange(t.url, stored[i%len(stored)], offsets[i], rangeBytes)
+	})
+	report(w, res)
 	return storedBytes
+}
+
+// rangeBytes is the length of a Range GET phase's requests.
+const rangeBytes = 1 << 20
+
+// rangeOffsets draws n offsets of 1 MiB ranges inside an object of size
+// bytes, from a fixed seed.
+func rangeOffsets(n, size int) []int {
+	r := rand.New(rand.NewPCG(15, 1))
+	out := make([]int, n)
+	for i := range out {
+		out[i] = r.IntN(size - rangeBytes + 1)
+	}
+	return out
 }
 
 // memoryReport prints the rond child's resident memory (VmRSS, and its

@@ -141,3 +141,37 @@ func TestCASPhaseRetriesFromConflicts(t *testing.T) {
 		t.Fatalf("names moved %d seqs in all, writers counted %d successes", seqs, res.ok)
 	}
 }
+
+// TestInProcessRangeGet: the Range GET phase's request reads exactly the
+// asked bytes as a 206, and the offsets stay inside the object.
+func TestInProcessRangeGet(t *testing.T) {
+	node, err := startInProcess(t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := node.stop(); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	}()
+	clients, err := newClients(node, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := randomBytes(3<<20, 8)
+	addr, err := clients[0].put(node.url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range rangeOffsets(20, len(body)) {
+		if off < 0 || off+rangeBytes > len(body) {
+			t.Fatalf("offset %d outside a %d-byte object", off, len(body))
+		}
+	}
+	if n, err := clients[0].getRange(node.url, addr, 12345, rangeBytes); err != nil || n != rangeBytes {
+		t.Fatalf("getRange = %d, %v", n, err)
+	}
+	if _, err := clients[0].getRange(node.url, addr, len(body)-10, rangeBytes); err == nil {
+		t.Fatal("a range past the end read a full MiB")
+	}
+}

@@ -33,8 +33,9 @@ import (
 const (
 	readyWaitMax = 30 * time.Second
 	stopWaitMax  = 30 * time.Second
-	// benchTenantRate replaces the gateway's per-tenant rate in the
-	// in-process node (requests per second; effectively no limit).
+	// benchTenantRate replaces the gateway's per-tenant and anonymous
+	// read rates in the in-process node (requests per second;
+	// effectively no limit).
 	benchTenantRate = 1e9
 )
 
@@ -112,7 +113,8 @@ func startInProcess(scratch, dataDir string) (*target, error) {
 	}
 	gw := gateway.New(gateway.Config{Backend: rt, Verifier: auth.NewVerifier(keys, nil, self.String()),
 		Metrics: metrics, Logger: log, Version: "ronbench",
-		Admission: gateway.AdmissionConfig{TenantRate: benchTenantRate, TenantBurst: benchTenantRate}})
+		Admission: gateway.AdmissionConfig{TenantRate: benchTenantRate, TenantBurst: benchTenantRate,
+			AnonymousRate: benchTenantRate, AnonymousBurst: benchTenantRate}})
 	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	stop := func() error {
@@ -127,6 +129,12 @@ func startInProcess(scratch, dataDir string) (*target, error) {
 // startRond runs the rond binary on loopback ports with a capability key
 // ronbench holds, and reads its HTTP address from the banner.
 func startRond(bin, scratch, dataDir string) (*target, error) {
+	return startRondWith(bin, scratch, dataDir)
+}
+
+// startRondWith is startRond with extra flags (which may repeat and so
+// override the defaults: the last of a flag wins).
+func startRondWith(bin, scratch, dataDir string, extra ...string) (*target, error) {
 	capPath, _, mac, err := capKey(scratch)
 	if err != nil {
 		return nil, err
@@ -138,6 +146,7 @@ func startRond(bin, scratch, dataDir string) (*target, error) {
 		args = append(args, "--data-dir", dataDir)
 		label = "rond macronode (" + dataDir + ")"
 	}
+	args = append(args, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()

@@ -67,12 +67,18 @@ func printStatus(c *client, s gateway.Status) {
 	if s.Objects != nil && s.ObjectBytes != nil {
 		rows[5][1] += " (" + formatBytes(int64(*s.ObjectBytes)) + ")"
 	}
+	if s.ClusterVersion != nil {
+		rows = append(rows, [2]string{"registry", fmt.Sprintf("cluster version %d (log entry format)", *s.ClusterVersion)})
+	}
 	if len(s.Flags) > 0 {
 		var flags []string
 		for name, on := range s.Flags {
 			state := "off"
 			if on {
 				state = "on"
+			}
+			if src := s.FlagSources[name]; src != "" {
+				state += "(" + src + ")"
 			}
 			flags = append(flags, name+"="+state)
 		}

@@ -134,15 +134,15 @@
 // # Data dir format
 //
 // A macronode's data dir carries a format record, DIR/FORMAT (io/datadir).
-// rond refuses a dir of a newer format in one line naming both versions;
-// it opens a dir without a record (format 0, written by builds before the
-// record) as is and logs that "rond migrate --data-dir DIR --to N" brings
-// it to the current format; a new dir gets the current format's record.
-// A dir of a format before side files (io/datadir.FormatSideFiles) is
-// opened with every value inside pebble, as the older build keeps it
-// (pebbledisk.Options.Legacy). Only rond migrate changes a format, up or
-// down (migrate.go). The micronode keeps its large values in memory
-// without file copies (pebbledisk.Options.ValuesInMemory).
+// rond refuses a dir of a newer format in one line naming both versions,
+// and a dir of an older format (0 to 2: before chunks keyed by chaining
+// value, format 2, and before side files, format 3) in one line naming
+// "rond migrate --data-dir DIR --to 3"; a new dir gets the current
+// format's record. Only rond migrate changes a format, up or down
+// (migrate.go); it opens formats 1 and 2 with every value inside pebble,
+// as the older builds keep them (pebbledisk.Options.Legacy). The
+// micronode keeps its large values in memory without file copies
+// (pebbledisk.Options.ValuesInMemory).
 //
 // # Feature flags
 //
@@ -156,9 +156,12 @@
 //
 //	curl -X POST -H "Authorization: Bearer $RON_TOKEN" -d '{"repair": false}' http://127.0.0.1:8080/admin/flags
 //
-// until the next reload or restart; every flip is audited (kind
-// policy_change, subject flag:NAME). feature_flag_enabled{flag} and GET
-// /status (ronctl status) show the state.
+// Every flip is audited (kind policy_change, subject flag:NAME) and, on a
+// macronode, persisted in DIR/flag-overrides.json before it takes effect,
+// so it survives restarts. Precedence, lowest first: default < the config
+// file < a live flip (an override; a reload does not undo it, flagstore.go).
+// feature_flag_enabled{flag} and GET /status (ronctl status) show the
+// state, and /status each flag's source.
 //
 // # Signals
 //

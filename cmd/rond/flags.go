@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -25,8 +26,10 @@ import (
 // Feature flags: named switches over the node's risky paths, all on by
 // default. The config file's flags map sets them at start and on every
 // reload of the file (SIGHUP, or a change on disk); POST /admin/flags
-// flips them on a live node until the next reload or restart. Each is a
-// kill switch that leaves the node correct when off:
+// flips them on a live node, and on a macronode the flip is persisted in
+// the data dir and wins over the config file across reloads and restarts
+// (flagstore.go has the precedence). Each is a kill switch that leaves
+// the node correct when off:
 //
 //	repair           the storage repair loop (storage.SetRepair): puts and
 //	                 verified gets go on, only restoring R after a loss waits
@@ -81,9 +84,16 @@ func checkFlags(flags map[string]bool) error {
 // Sets are serialised by setMu; on guards the map, which HTTP goroutines
 // and the node loop (NewNode at a restart) read.
 type featureFlags struct {
-	setMu   sync.Mutex
-	mu      sync.Mutex
-	on      map[string]bool
+	setMu sync.Mutex
+	mu    sync.Mutex
+	on    map[string]bool
+	// config holds the config file's values (as last read), overrides the
+	// persisted POST /admin/flags values (flagstore.go); both under mu.
+	config    map[string]bool
+	overrides map[string]bool
+	// persist writes the overrides durably (nil: a micronode, which keeps
+	// its flips in memory).
+	persist func(map[string]bool) error
 	apply   func(ctx context.Context, name string, on bool) error // nil: nothing to apply
 	metrics env.Metrics                                           // nil: not exported
 	log     *slog.Logger
@@ -93,12 +103,61 @@ var _ gateway.FlagSwitch = (*featureFlags)(nil)
 
 // newFeatureFlags starts with every flag on, then the config's values.
 func newFeatureFlags(config map[string]bool, log *slog.Logger) *featureFlags {
-	f := &featureFlags{on: map[string]bool{}, log: log}
+	f := &featureFlags{on: map[string]bool{}, config: maps.Clone(config), overrides: map[string]bool{}, log: log}
+	if f.config == nil {
+		f.config = map[string]bool{}
+	}
 	for _, name := range flagNames {
 		f.on[name] = true
 	}
 	maps.Copy(f.on, config)
 	return f
+}
+
+// persistIn loads the overrides persisted in the data dir dir over the
+// config's values and persists every later POST /admin/flags flip there.
+// A bad overrides file is an error naming it.
+func (f *featureFlags) persistIn(dir string) error {
+	overrides, err := loadFlagOverrides(dir)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, name := range slices.Sorted(maps.Keys(overrides)) {
+		if c, ok := f.config[name]; ok && c != overrides[name] && f.log != nil {
+			f.log.Warn("rond: a flag override from POST /admin/flags wins over the config file",
+				"flag", name, "on", overrides[name], "config", c, "file", filepath.Join(dir, flagOverridesName))
+		}
+	}
+	maps.Copy(f.on, overrides)
+	f.overrides = overrides
+	f.persist = func(o map[string]bool) error { return saveFlagOverrides(dir, o) }
+	return nil
+}
+
+// Sources says where each flag's value comes from: "default", "config"
+// or "override" (flagstore.go).
+func (f *featureFlags) Sources() map[string]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]string{}
+	for _, name := range flagNames {
+		switch _, c := f.config[name]; {
+		case f.hasOverride(name):
+			out[name] = sourceOverride
+		case c:
+			out[name] = sourceConfig
+		default:
+			out[name] = sourceDefault
+		}
+	}
+	return out
+}
+
+func (f *featureFlags) hasOverride(name string) bool {
+	_, ok := f.overrides[name]
+	return ok
 }
 
 // export starts exporting the gauge to m.
@@ -135,14 +194,65 @@ func (f *featureFlags) Flags() map[string]bool {
 	return maps.Clone(f.on)
 }
 
-// Set switches name on or off and applies it to the machines; when that
-// fails the flag is put back and the error returned.
+// Set is an operator's flip (POST /admin/flags): it becomes the flag's
+// override, persisted before it takes effect when the node has a data
+// dir, and is applied to the machines; when either fails the flag and
+// its override are put back and the error returned.
 func (f *featureFlags) Set(ctx context.Context, name string, on bool) error {
 	if !slices.Contains(flagNames, name) {
 		return unknownFlag(name)
 	}
 	f.setMu.Lock()
 	defer f.setMu.Unlock()
+	f.mu.Lock()
+	oldOverrides := maps.Clone(f.overrides)
+	f.overrides[name] = on
+	newOverrides, persist := maps.Clone(f.overrides), f.persist
+	f.mu.Unlock()
+	undo := func() {
+		f.mu.Lock()
+		f.overrides = oldOverrides
+		f.mu.Unlock()
+	}
+	if persist != nil {
+		if err := persist(newOverrides); err != nil {
+			undo()
+			return fmt.Errorf("persisting the flag: %w", err)
+		}
+	}
+	if err := f.set(ctx, name, on); err != nil {
+		undo()
+		if persist != nil {
+			if perr := persist(oldOverrides); perr != nil && f.log != nil {
+				f.log.Error("rond: restoring the flag overrides", "err", perr)
+			}
+		}
+		return err
+	}
+	return nil
+}
+
+// setFromConfig applies the config file's value of name unless an
+// override holds it, in which case the value waits (logged).
+func (f *featureFlags) setFromConfig(ctx context.Context, name string, on bool) (applied bool, err error) {
+	f.setMu.Lock()
+	defer f.setMu.Unlock()
+	f.mu.Lock()
+	f.config[name] = on
+	overridden, current := f.hasOverride(name), f.on[name]
+	f.mu.Unlock()
+	if overridden {
+		if current != on && f.log != nil {
+			f.log.Warn("rond: the config file's flag waits: a POST /admin/flags override holds it", "flag", name, "config", on, "override", current)
+		}
+		return false, nil
+	}
+	return true, f.set(ctx, name, on)
+}
+
+// set switches name and applies it to the machines; when that fails the
+// flag is put back and the error returned. setMu is held.
+func (f *featureFlags) set(ctx context.Context, name string, on bool) error {
 	old := f.store(name, on)
 	if f.apply != nil {
 		ctx, cancel := context.WithTimeout(ctx, flagApplyTimeout)
@@ -246,11 +356,12 @@ func reloadFlags(ctx context.Context, path string, f *featureFlags, gw *gateway.
 	before := f.Flags()
 	for _, name := range slices.Sorted(maps.Keys(cfg.Flags)) {
 		on := cfg.Flags[name]
-		if err := f.Set(ctx, name, on); err != nil {
+		applied, err := f.setFromConfig(ctx, name, on)
+		if err != nil {
 			log.Error("rond: flag not applied from the config file", "flag", name, "on", on, "err", err)
 			continue
 		}
-		if before[name] != on {
+		if applied && before[name] != on {
 			_ = gw.Audit(ctx, audit.Event{Kind: audit.KindPolicyChange, Actor: "rond", Subject: "flag:" + name,
 				Detail: fmt.Sprintf("%s: %t -> %t (reloaded from %s)", name, before[name], on, path)})
 		}

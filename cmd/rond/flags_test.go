@@ -69,8 +69,9 @@ func TestFlagSetIsUndoneWhenTheNodeRefusesIt(t *testing.T) {
 // anonymous reads off, then: GET /status and /metrics show every flag;
 // an anonymous read is refused; POST /admin/flags without a token is
 // refused and with the root token switches repair and republish off on
-// the machines and anonymous reads back on, each audited; editing the
-// config file switches repair back on (reload).
+// the machines and anonymous reads back on, each audited and persisted;
+// editing the config file changes only the flags no override holds
+// (reload), and a restart keeps the overrides.
 func TestFlagsOnALiveNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -126,13 +127,39 @@ func TestFlagsOnALiveNode(t *testing.T) {
 	// A write to a flag-off node still works: the node stays correct.
 	putObject(t, n, []byte("written with repair off"))
 
-	if err := os.WriteFile(file, []byte("flags:\n  repair: true\n"), 0o600); err != nil {
+	// The flips are overrides, persisted in the data dir: a config file
+	// edit changes the flags it alone holds (oap), not an overridden one
+	// (repair), and a restart keeps every override.
+	if err := os.WriteFile(file, []byte("flags:\n  repair: true\n  oap: false\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, convergeTimeout, "repair back on from the config file", func() (bool, string) {
+	eventually(t, convergeTimeout, "oap off from the config file", func() (bool, string) {
 		got := status()
-		return got["repair"] && !got["republish"], fmt.Sprint(got)
+		return !got["oap"], fmt.Sprint(got)
 	})
+	wantSources := map[string]string{"anonymous_reads": "override", "oap": "config", "repair": "override", "republish": "override"}
+	if got, src := status(), sources(t, n); got["repair"] || got["republish"] || fmt.Sprint(src) != fmt.Sprint(wantSources) {
+		t.Fatalf("after the reload: flags %v, sources %v; want repair and republish still off, sources %v", got, src, wantSources)
+	}
+	n.kill(t)
+	n.start(t)
+	n.waitReady(t)
+	if got, src := status(), sources(t, n); got["repair"] || got["republish"] || !got["anonymous_reads"] || got["oap"] ||
+		fmt.Sprint(src) != fmt.Sprint(wantSources) {
+		t.Fatalf("after a restart: flags %v, sources %v; want the overrides kept", got, src)
+	}
+	wantMetric(t, n, `feature_flag_enabled{flag="repair"} 0`)
+}
+
+// sources is GET /status's flag_sources.
+func sources(t *testing.T, n *procNode) map[string]string {
+	t.Helper()
+	code, body := n.do(t, "GET", "/status", nil, false)
+	var s gateway.Status
+	if code != http.StatusOK || json.Unmarshal(body, &s) != nil {
+		t.Fatalf("GET /status: %d %s", code, body)
+	}
+	return s.FlagSources
 }
 
 func wantMetric(t *testing.T, n *procNode, line string) {

@@ -164,6 +164,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		return &configError{msg: err.Error()}
 	}
 	flags := newFeatureFlags(cfg.Flags, log)
+	if cfg.DataDir != "" {
+		if err := flags.persistIn(cfg.DataDir); err != nil {
+			return err
+		}
+	}
 	n, err := start(cfg, spec, peers, log, flags)
 	if err != nil {
 		return err
@@ -185,7 +190,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	gwConfig.Flags = flags
 	gw := gateway.New(gwConfig)
 	handler := gw.WithStatus(gateway.StatusConfig{NodeID: spec.Self().String(), Profile: profile(cfg), Started: started,
-		RegistryReplica: slices.Contains(spec.Replicas, spec.Self()), Flags: flags.Flags})
+		RegistryReplica: slices.Contains(spec.Replicas, spec.Self()), Flags: flags.Flags, FlagSources: flags.Sources})
 	n.http.Handler = handler
 	go func() {
 		// gw.Listener: net/http's own errors leave as envelopes too.
@@ -279,12 +284,9 @@ func profile(cfg Config) string {
 func start(cfg Config, spec runtime.NodeSpec, peers []peer, log *slog.Logger, flags *featureFlags) (*node, error) {
 	opts := pebbledisk.Options{Dir: "ron", FS: vfs.NewMem(), Log: log, ValuesInMemory: true}
 	if cfg.DataDir != "" {
+		// checkDataDir refused any format before datadir.FormatCurrent
+		// (side files), so the store is never Legacy here.
 		opts = pebbledisk.Options{Dir: filepath.Join(cfg.DataDir, datadir.StoreName), Log: log}
-		// A store of a format before side files is read and written as
-		// the older build does, so that build can still open it.
-		if format, isNew, err := datadir.Format(cfg.DataDir); err == nil && !isNew && format < datadir.FormatSideFiles {
-			opts.Legacy = true
-		}
 	}
 	disk, err := pebbledisk.Open(opts)
 	if err != nil {

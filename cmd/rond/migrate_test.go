@@ -21,6 +21,7 @@ import (
 
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/storage"
 	"github.com/ron-network/ron/io/datadir"
 	"github.com/ron-network/ron/io/pebbledisk"
 )
@@ -58,6 +59,21 @@ func TestGoldenDataDirs(t *testing.T) {
 	for format := uint32(0); format <= datadir.FormatCurrent; format++ {
 		t.Run(fmt.Sprintf("format%d", format), func(t *testing.T) {
 			n := goldenNode(t, format)
+			if format < datadir.FormatCurrent {
+				// Format 2 renamed the store's chunks and format 3 reads
+				// segment pointers: an older dir is refused in one line
+				// until rond migrate brings it up.
+				_, errOut, code := runRond("--data-dir", n.dataDir, "--http-addr", "127.0.0.1:0", "--quic-addr", "127.0.0.1:0")
+				if code != 2 || !strings.Contains(errOut, fmt.Sprintf("rond migrate --data-dir %s --to %d", n.dataDir, datadir.FormatCurrent)) {
+					t.Fatalf("format %d opened without a migration: exit %d %q", format, code, errOut)
+				}
+				if got, _, _ := datadir.Format(n.dataDir); got != format {
+					t.Fatalf("a refused start changed the format to %d", got)
+				}
+				if _, errOut, code := runRond("migrate", "--data-dir", n.dataDir, "--to", fmt.Sprint(datadir.FormatCurrent)); code != 0 {
+					t.Fatalf("migrate: %d %s", code, errOut)
+				}
+			}
 			n.start(t)
 			n.waitReady(t)
 			code, body := n.do(t, "GET", "/o/"+proto.AddrOf([]byte(goldenObject)).String(), nil, false)
@@ -76,8 +92,8 @@ func TestGoldenDataDirs(t *testing.T) {
 				t.Fatalf("resolve %s: %+v", goldenName, rec)
 			}
 			n.kill(t)
-			if got, _, err := datadir.Format(n.dataDir); err != nil || got != format {
-				t.Fatalf("format after a run: %d %v, want %d (never migrated silently)", got, err, format)
+			if got, _, err := datadir.Format(n.dataDir); err != nil || got != datadir.FormatCurrent {
+				t.Fatalf("format after a run: %d %v, want %d", got, err, datadir.FormatCurrent)
 			}
 		})
 	}
@@ -185,7 +201,7 @@ func TestMigrateKilledAtEveryStep(t *testing.T) {
 	}
 	bin := buildRond(t)
 	side := datadir.FormatSideFiles
-	for _, m := range []struct{ from, to uint32 }{{0, 1}, {1, 0}, {side - 1, side}, {side, side - 1}} {
+	for _, m := range []struct{ from, to uint32 }{{0, 1}, {1, 0}, {1, 2}, {2, 1}, {side - 1, side}, {side, side - 1}} {
 		steps := migrationSteps(t, m.from, m.to)
 		if len(steps) < 4 && m.to > m.from || len(steps) < 2 {
 			t.Fatalf("%d -> %d: only steps %v", m.from, m.to, steps)
@@ -322,7 +338,12 @@ func logicalDigest(t *testing.T, dir string) string {
 	}
 	scratch := t.TempDir()
 	copyDir(t, filepath.Join(dir, datadir.StoreName), scratch)
-	disk, err := pebbledisk.Open(pebbledisk.Options{Dir: scratch})
+	format, _, err := datadir.Format(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Opened as the build of its format opens it: inline before side files.
+	disk, err := pebbledisk.Open(pebbledisk.Options{Dir: scratch, Legacy: format < datadir.FormatSideFiles})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,12 +352,56 @@ func logicalDigest(t *testing.T, dir string) string {
 	if res.Err != nil || res.More || len(res.Pairs) == 0 {
 		t.Fatalf("scan: %d pairs, more %v, %v", len(res.Pairs), res.More, res.Err)
 	}
+	manifests, decode := storage.DiskPrefixManifest, storage.DecodeManifest
+	if format < 2 {
+		manifests, decode = storage.DiskPrefixManifestV1, storage.DecodeManifestV1
+	}
 	for _, kv := range res.Pairs {
+		// Chunks and manifests are named differently by each format
+		// (migration 2): they count as the objects they make, read
+		// and verified as that format's build reads them.
+		switch {
+		case bytes.HasPrefix(kv.Key, []byte(manifests)):
+			addr, _ := storage.AddrFromDiskKey(manifests, kv.Key)
+			obj := readObject(t, disk, addr, kv.Value, decode, format)
+			fmt.Fprintf(h, "object %s %d\n", addr, len(obj))
+			h.Write(obj)
+			continue
+		case bytes.HasPrefix(kv.Key, []byte(storage.DiskPrefixChunk)), bytes.HasPrefix(kv.Key, []byte(storage.DiskPrefixManifest)),
+			bytes.HasPrefix(kv.Key, []byte(storage.DiskPrefixManifestV1)):
+			continue
+		}
 		fmt.Fprintf(h, "kv %d %d\n", len(kv.Key), len(kv.Value))
 		h.Write(kv.Key)
 		h.Write(kv.Value)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// readObject reassembles one object from its manifest and chunks and
+// checks it hashes to its address.
+func readObject(t *testing.T, disk *pebbledisk.Disk, addr proto.Addr, sealed []byte, decode func([]byte) (storage.Manifest, error), format uint32) []byte {
+	t.Helper()
+	raw, err := env.Unseal(sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := decode(raw)
+	if err != nil {
+		t.Fatalf("manifest of %s (format %d): %v", addr, format, err)
+	}
+	var obj []byte
+	for _, c := range m.Chunks {
+		res := disk.Do(env.DiskOp{Kind: env.DiskGet, Key: storage.DiskKey(storage.DiskPrefixChunk, c.Addr)})
+		if res.Err != nil || !res.Found {
+			t.Fatalf("object %s (format %d): chunk %s missing: %v", addr, format, c.Addr.Short(), res.Err)
+		}
+		obj = append(obj, res.Value...)
+	}
+	if proto.AddrOf(obj) != addr {
+		t.Fatalf("object %s (format %d) does not hash to its address", addr, format)
+	}
+	return obj
 }
 
 // copyDir copies a tree, files 0600 and directories 0700.

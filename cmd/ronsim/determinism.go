@@ -21,6 +21,7 @@ func cmdDeterminism(args []string, stdout, stderr io.Writer) error {
 	if len(files) == 0 {
 		return badInput("determinism: name at least one scenario file")
 	}
+	tuneGC()
 	failed := 0
 	for _, file := range files {
 		s, err := loadScenario(file)

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
 	"runtime"
-	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,6 +32,39 @@ type seedResult struct {
 	Checks    []runner.CheckResult `json:"checks"`
 	Failed    []string             `json:"failed,omitempty"` // "check: detail"
 	Error     string               `json:"error,omitempty"`  // setup error or node panic
+	// LincheckSeconds is the linearizability checker's time on this seed
+	// (0 without a registry workload).
+	LincheckSeconds float64 `json:"lincheck_seconds,omitempty"`
+	// LincheckCPUSeconds is the worker's CPU time during that check.
+	LincheckCPUSeconds float64 `json:"lincheck_cpu_seconds,omitempty"`
+}
+
+// checkTimes summarises the linearizability checker's time per seed over
+// a sweep (seeds with a registry workload only).
+type checkTimes struct {
+	Seeds      int     `json:"seeds"`
+	P50Seconds float64 `json:"p50_seconds"`
+	P99Seconds float64 `json:"p99_seconds"`
+	MaxSeconds float64 `json:"max_seconds"`
+	MaxSeed    uint64  `json:"max_seed"`
+}
+
+// linTimes computes checkTimes from (seed, seconds) pairs; nil when none.
+func linTimes(seeds []uint64, secs []float64) *checkTimes {
+	if len(secs) == 0 {
+		return nil
+	}
+	idx := make([]int, len(secs))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return secs[idx[a]] < secs[idx[b]] })
+	at := func(q float64) float64 { // nearest rank
+		k := int(math.Ceil(q*float64(len(idx)))) - 1
+		return secs[idx[max(0, min(k, len(idx)-1))]]
+	}
+	last := idx[len(idx)-1]
+	return &checkTimes{Seeds: len(secs), P50Seconds: at(0.50), P99Seconds: at(0.99), MaxSeconds: secs[last], MaxSeed: seeds[last]}
 }
 
 // checkTally counts one check's verdicts across a sweep.
@@ -117,6 +150,10 @@ type exploreSummary struct {
 	// cover the seeds that finished.
 	Interrupted bool      `json:"interrupted,omitempty"`
 	Exercised   exercised `json:"exercised"`
+	// Lincheck and LincheckCPU are the linearizability checker's wall and
+	// CPU time per seed.
+	Lincheck    *checkTimes `json:"lincheck,omitempty"`
+	LincheckCPU *checkTimes `json:"lincheck_cpu,omitempty"`
 }
 
 func cmdExplore(args []string, stdout, stderr io.Writer) error {
@@ -159,7 +196,14 @@ func cmdExplore(args []string, stdout, stderr io.Writer) error {
 	signal.Notify(interrupt, os.Interrupt)
 	defer signal.Stop(interrupt)
 	enc := json.NewEncoder(stdout)
+	var linSeeds []uint64
+	var linSecs, linCPU []float64
 	fail, interrupted, err := runSeeds(pos[0], swarm, list, sum.Workers, interrupt, func(r seedResult) {
+		if r.LincheckSeconds > 0 {
+			linSeeds = append(linSeeds, r.Seed)
+			linSecs = append(linSecs, r.LincheckSeconds)
+			linCPU = append(linCPU, r.LincheckCPUSeconds)
+		}
 		sum.SeedsRun++
 		sum.Events += r.Events
 		sum.Exercised.add(&r)
@@ -173,6 +217,8 @@ func cmdExplore(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	sum.Interrupted = interrupted
+	sum.Lincheck = linTimes(linSeeds, linSecs)
+	sum.LincheckCPU = linTimes(linSeeds, linCPU)
 	sum.WallSeconds = time.Since(start).Seconds()
 	if sum.WallSeconds > 0 {
 		sum.SeedsPerSecond = float64(sum.SeedsRun) / sum.WallSeconds
@@ -210,6 +256,10 @@ func printExplore(w io.Writer, s *exploreSummary) {
 	fmt.Fprintf(w, "  seeds %d..%d shard %s swarm %v workers %d\n", s.From, s.From+s.Seeds-1, s.Shard, s.Swarm, s.Workers)
 	fmt.Fprintf(w, "  ran %d seeds, %d events in %.1fs (%.1f seeds/s)\n", s.SeedsRun, s.Events, s.WallSeconds, s.SeedsPerSecond)
 	printExercised(w, &s.Exercised)
+	if l, c := s.Lincheck, s.LincheckCPU; l != nil && c != nil {
+		fmt.Fprintf(w, "  lincheck per seed over %d seeds: wall p50 %.3fs p99 %.3fs max %.3fs (seed %d); CPU p50 %.3fs p99 %.3fs max %.3fs (seed %d)\n",
+			l.Seeds, l.P50Seconds, l.P99Seconds, l.MaxSeconds, l.MaxSeed, c.P50Seconds, c.P99Seconds, c.MaxSeconds, c.MaxSeed)
+	}
 	if s.Interrupted && s.OK {
 		fmt.Fprintf(w, "  result: INTERRUPTED after %d seeds (no failing seed so far)\n", s.SeedsRun)
 		return
@@ -360,15 +410,6 @@ func readAnswers(worker int, out io.Reader, deliver func(seedResult, error)) {
 	deliver(seedResult{}, err)
 }
 
-// workerGCPercent is the GOGC of explore's workers (an explicit GOGC in
-// the environment wins). A registry seed keeps a live heap of a few MiB
-// but allocates about 300 MB, so at the default 100 the collector runs
-// every few MiB; at 400 a run of scenarios/partition.yaml took about 15%
-// less CPU for about 30 MB more peak RSS per worker, and 1600 takes a
-// further 3-5% off the registry scenarios for a peak RSS of 250-450 MB
-// per worker (BENCHMARKS.md).
-const workerGCPercent = 1600
-
 // cmdWorker reads seeds from in, one per line, and writes one seedResult
 // JSON line per seed to out.
 func cmdWorker(args []string, in io.Reader, out io.Writer) error {
@@ -376,9 +417,7 @@ func cmdWorker(args []string, in io.Reader, out io.Writer) error {
 	swarm := fs.Bool("swarm", false, "")
 	candidates := fs.Bool("scenarios", false, "")
 	pos, err := parseInterspersed(fs, args)
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(workerGCPercent)
-	}
+	tuneGC()
 	if err == nil && *candidates && len(pos) == 0 {
 		signal.Ignore(os.Interrupt)
 		return runCandidates(in, out)
@@ -416,6 +455,10 @@ func cmdWorker(args []string, in io.Reader, out io.Writer) error {
 			r.Error = rep.Error
 			r.Drawn = rep.Swarm
 			r.Checks = rep.Checks
+			if rep.Registry != nil {
+				r.LincheckSeconds = rep.Registry.LincheckSeconds
+				r.LincheckCPUSeconds = rep.Registry.LincheckCPUSeconds
+			}
 			for _, f := range rep.Faults {
 				r.Faults[f.Kind]++
 			}

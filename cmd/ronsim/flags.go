@@ -12,7 +12,7 @@ import (
 // commandHelp is the text of ronsim COMMAND --help (and ronsim help
 // COMMAND), before the list of the command's flags.
 var commandHelp = map[string]string{
-	"run": `Usage: ronsim run FILE [--seed N] [--swarm] [--json] [--trace FILE] [--history FILE] [--viz FILE.html] [--record FILE]
+	"run": `Usage: ronsim run FILE [--seed N] [--swarm] [--json] [--trace FILE] [--history FILE] [--viz FILE.html] [--record FILE] [--cpuprofile FILE]
 
 Replays one seeded fault scenario: the whole cluster in one process in
 virtual time, faults injected from the scenario, checks run, a report

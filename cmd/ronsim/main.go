@@ -21,6 +21,7 @@ const usage = `ronsim: the RON cluster simulator
 
 Usage:
   ronsim run FILE [--seed N] [--swarm] [--json] [--trace FILE] [--history FILE] [--viz FILE.html] [--record FILE]
+              [--cpuprofile FILE]
   ronsim explore FILE --seeds N [--from S] [--workers W] [--shard K/N] [--json]
       (--seeds default 100, --from default 1, --workers default one per CPU;
       --json prints one line per seed, then the summary; Ctrl-C prints the

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 
 	"github.com/ron-network/ron/sim/runner"
 	"github.com/ron-network/ron/sim/scenario"
@@ -49,6 +50,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	historyPath := fs.String("history", "", "write the client history as JSON lines to FILE")
 	vizPath := fs.String("viz", "", "write the porcupine visualisation (HTML) to FILE")
 	recordPath := fs.String("record", "", "write the faults actually injected as a scenario file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run (go tool pprof) to FILE")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -60,6 +62,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	tuneGC()
 	opts := runner.Options{Seed: defaultSeed(s), Swarm: *swarm, VizPath: *vizPath}
 	if err := applyCanary(&opts); err != nil {
 		return err
@@ -103,7 +106,21 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if !*asJSON {
 		fmt.Fprint(stdout, runner.Preamble(s, opts.Seed, opts.Swarm))
 	}
+	if *cpuProfile != "" {
+		f, err := createFile("cpuprofile", *cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return badInput("--cpuprofile: %v", err)
+		}
+		closers = append(closers, f)
+	}
 	rep, err := runner.Run(s, opts)
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}

@@ -158,6 +158,12 @@ type Config struct {
 	// AdminKeys may sign Revoke ops. Every node must list the same keys: a
 	// replica checks them at ingress and again at apply.
 	AdminKeys []ed25519.PublicKey
+	// VersionMax is the highest cluster version (log entry and snapshot
+	// format) this replica reads and advertises; zero means VersionBase.
+	// Above VersionBase the replica advertises it, and the leader raises
+	// the cluster version once every replica does (clusterversion.go).
+	// Only VersionBase and the test-only VersionTest exist.
+	VersionMax uint64
 	// RevocationPullInterval is how often a non-replica pulls the
 	// revocations it has not seen from every replica. Zero means never (the
 	// node does not serve Revoked); unlike the other fields it has no

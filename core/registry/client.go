@@ -207,7 +207,7 @@ func (r *Registry) serveWrite(from origin, floor uint64, o *op) bool {
 	if o.kind == opRevoke {
 		stamped.stamp = r.env.Now() // the "now" the apply prunes with: a replica's clock
 	}
-	data := encodeEntry(&entry{from: from, floor: floor, op: stamped})
+	data := encodeEntry(&entry{version: r.m.clusterVersion, from: from, floor: floor, op: stamped})
 	if err := r.rn.Propose(data); err != nil {
 		if remote {
 			r.sendReply(from, codeRetry, Record{})

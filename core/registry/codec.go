@@ -11,8 +11,11 @@ import (
 	"github.com/ron-network/ron/core/proto/wire"
 )
 
-// codecVersion starts every log entry and envelope this package encodes.
-const codecVersion = 1
+// codecVersion starts every envelope and snapshot wrapper this package
+// encodes, and every log entry while the cluster version is
+// VersionBase. Log entries and snapshot states start with the cluster
+// version they were written under (clusterversion.go).
+const codecVersion = VersionBase
 
 // opKind is the kind of a client operation, on the wire and in the log.
 type opKind uint8
@@ -24,10 +27,14 @@ const (
 	opResolve
 	opStaleResolve
 	opRevoke
+	// opClusterVersion raises the cluster version (clusterversion.go). It
+	// exists only in log entries of version VersionTest and above: a
+	// forwarded op or a version 1 entry cannot carry it.
+	opClusterVersion
 	opKindEnd
 )
 
-var opNames = [...]string{"", "claim", "set", "describe", "resolve", "stale_resolve", "revoke"}
+var opNames = [...]string{"", "claim", "set", "describe", "resolve", "stale_resolve", "revoke", "cluster_version"}
 
 func (k opKind) String() string {
 	if k > 0 && k < opKindEnd {
@@ -89,17 +96,25 @@ func appendOp(b []byte, o *op) []byte {
 		b = wire.AppendString(b, o.name)
 	case opRevoke:
 		b = appendRevoke(b, o)
+	case opClusterVersion:
+		b = wire.AppendUvarint(b, o.seq)
 	default:
 		panic(fmt.Sprintf("registry: encoding unknown op kind %d", o.kind))
 	}
 	return b
 }
 
-// readOp decodes an op. It checks shapes only; names and signatures are
-// validated by validateOp, which both proposers and appliers run.
+// readOp decodes a client op (never opClusterVersion). It checks shapes
+// only; names and signatures are validated by validateOp, which both
+// proposers and appliers run.
 func readOp(r *wire.Reader) op {
+	return readOpUpTo(r, opRevoke)
+}
+
+// readOpUpTo decodes an op whose kind is at most last.
+func readOpUpTo(r *wire.Reader, last opKind) op {
 	var o op
-	o.kind = opKind(r.Uint(uint64(opKindEnd - 1)))
+	o.kind = opKind(r.Uint(uint64(last)))
 	switch o.kind {
 	case opClaim:
 		o.name = r.String(NameBytesMax)
@@ -116,6 +131,8 @@ func readOp(r *wire.Reader) op {
 		o.name = r.String(NameBytesMax)
 	case opRevoke:
 		readRevoke(r, &o)
+	case opClusterVersion:
+		o.seq = r.Uvarint()
 	default:
 		r.Fixed(make([]byte, r.Remaining()+1)) // forces the sticky error
 	}
@@ -157,15 +174,22 @@ type origin struct {
 }
 
 // entry is the payload of a normal raft log entry: one write op and its
-// origin.
+// origin, written under a cluster version (VersionBase..VersionTest; the
+// layout is the same, the version byte says which builds may read it).
 type entry struct {
-	from  origin
-	floor uint64
-	op    op
+	version uint64
+	from    origin
+	floor   uint64
+	op      op
 }
 
+// encodeEntry encodes e; a zero version is VersionBase.
 func encodeEntry(e *entry) []byte {
-	b := []byte{codecVersion}
+	version := max(e.version, VersionBase)
+	if version > VersionTest {
+		panic(fmt.Sprintf("registry: encoding an entry of version %d", e.version))
+	}
+	b := []byte{byte(version)}
 	b = append(b, e.from.node[:]...)
 	b = wire.AppendUvarint(b, e.from.session)
 	b = wire.AppendUvarint(b, e.from.seq)
@@ -176,14 +200,19 @@ func encodeEntry(e *entry) []byte {
 func decodeEntry(data []byte) (entry, error) {
 	var e entry
 	r := wire.NewReader(data)
-	if v := r.Uint(codecVersion); v != codecVersion && r.Err() == nil {
-		return e, fmt.Errorf("registry: entry version %d: %w", v, wire.ErrMalformed)
+	e.version = r.Uint(VersionTest)
+	if e.version < VersionBase && r.Err() == nil {
+		return e, fmt.Errorf("registry: entry version %d: %w", e.version, wire.ErrMalformed)
 	}
 	r.Fixed(e.from.node[:])
 	e.from.session = r.Uvarint()
 	e.from.seq = r.Uvarint()
 	e.floor = r.Uvarint()
-	e.op = readOp(r)
+	last := opRevoke
+	if e.version >= VersionTest {
+		last = opClusterVersion
+	}
+	e.op = readOpUpTo(r, last)
 	if err := r.Done(); err != nil {
 		return e, fmt.Errorf("registry: decoding entry: %w", err)
 	}
@@ -229,6 +258,9 @@ const (
 	envReply   = 3 // the answer to a forwarded op
 	envRevPull = 4 // a non-replica asks for the revocations since an index
 	envRevList = 5 // a replica's answer to envRevPull
+	// envVersion: a replica advertises the highest entry version it reads
+	// (clusterversion.go); only builds reading above VersionBase send it.
+	envVersion = 6
 )
 
 // forward carries a client op from its origin to a replica.

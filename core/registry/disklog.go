@@ -203,8 +203,8 @@ func (rc *recovery) build(snapIndex uint64) ([]*pb.Entry, *pb.HardState, error) 
 // took it.
 //
 //	version | state bytes | signer public key (32) | signature (64)
-func signSnapshot(key ed25519.PrivateKey, state []byte) []byte {
-	b := []byte{codecVersion}
+func signSnapshot(key ed25519.PrivateKey, state []byte, version uint64) []byte {
+	b := []byte{byte(version)}
 	b = wire.AppendBytes(b, state)
 	b = append(b, key.Public().(ed25519.PublicKey)...)
 	return append(b, ed25519.Sign(key, state)...)
@@ -212,11 +212,13 @@ func signSnapshot(key ed25519.PrivateKey, state []byte) []byte {
 
 // openSnapshot verifies snapshot data against the replica set and decodes
 // the state. isReplica says whether a public key belongs to a replica.
-func openSnapshot(data []byte, isReplica func(ed25519.PublicKey) bool) (*machine, error) {
+func openSnapshot(data []byte, isReplica func(ed25519.PublicKey) bool, versionMax uint64) (*machine, error) {
 	r := wire.NewReader(data)
-	if v := r.Uvarint(); v > codecVersion && r.Err() == nil {
-		return nil, fmt.Errorf("registry: snapshot version %d, this build reads %d: %w", v, codecVersion, env.ErrNewerFormat)
-	} else if v != codecVersion && r.Err() == nil {
+	v := r.Uvarint()
+	if v > versionMax && r.Err() == nil {
+		return nil, fmt.Errorf("registry: snapshot of cluster version %d, this replica reads up to %d (upgrade its binary): %w",
+			v, versionMax, env.ErrNewerFormat)
+	} else if v < VersionBase && r.Err() == nil {
 		return nil, fmt.Errorf("registry: snapshot version %d: %w", v, errCorrupt)
 	}
 	state := r.Bytes(SnapshotBytesMax)
@@ -233,6 +235,9 @@ func openSnapshot(data []byte, isReplica func(ed25519.PublicKey) bool) (*machine
 	m, err := decodeMachine(state)
 	if err != nil {
 		return nil, fmt.Errorf("registry: snapshot state: %v: %w", err, errCorrupt)
+	}
+	if m.clusterVersion != v {
+		return nil, fmt.Errorf("registry: snapshot version %d holds a state of cluster version %d: %w", v, m.clusterVersion, errCorrupt)
 	}
 	return m, nil
 }

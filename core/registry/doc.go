@@ -8,7 +8,10 @@
 // One Ready is handled at a time. On taking a Ready the machine writes its
 // snapshot, entries and hard state as env.Seal'ed values (raft/snap,
 // raft/e/<index 16 hex>, raft/hs), deleting entries raft truncated, then
-// submits a DiskSync. Only when the sync completes does it update the
+// submits a DiskSync, except for a Ready whose only durable change is a
+// higher commit index (raft's MustSync rule; the argument is on
+// needsSync): its hard state is written and the next sync covers it.
+// Only when the writes (and the sync) complete does it update the
 // raft.MemoryStorage mirror, apply the committed entries and call Advance.
 // A follower or candidate sends the Ready's messages then too (a vote or
 // an append acknowledgement promises durable state). A leader sends them
@@ -147,6 +150,48 @@
 // same bound after the heal; a restarted non-replica, one round trip after
 // its Start (it pulls at once). A linearizable read per check was rejected:
 // it would put every authorisation on the quorum's latency and availability.
+//
+// # Cluster version
+//
+// Log entries and snapshot states start with a version byte, the cluster
+// version they were written under (clusterversion.go), after etcd's
+// cluster version. A replica reads every version up to its
+// Config.VersionMax and writes the cluster version its state holds, so a
+// newer build never writes a format an older replica cannot read:
+//
+//   - A replica whose VersionMax is above VersionBase advertises it to the
+//     other replicas every VersionAdvertiseTicks (an envVersion envelope).
+//     A base build sends nothing, so builds that predate this mechanism,
+//     which count an unknown envelope as malformed, never see one; a
+//     replica that does not advertise counts as VersionBase.
+//   - The leader proposes an opClusterVersion entry for the lowest version
+//     among its own and every other replica's advertisement fresher than
+//     VersionAdvertFreshTicks, when that is above the applied cluster
+//     version. The entry is written in the version it raises to, and the
+//     raise is state (snapshot, state hash), decided through raft like any
+//     write, so every replica switches at the same log index.
+//   - Apply rejects an entry of a version above the cluster version at its
+//     position (registry_rejects_total{reason="apply_invalid_version_ahead"}),
+//     alike on every replica.
+//   - A replica that meets an entry or snapshot above its VersionMax (it
+//     was downgraded after the raise, or raced the raise) stops by name:
+//     the failed state with env.ErrNewerFormat in its error, not counted as
+//     corruption, and never skipping the entry, which would diverge its
+//     state from the replicas that apply it. Upgrading its binary recovers
+//     it from its own disk.
+//
+// The cluster version never goes down: a rolling downgrade is safe only
+// while it has not been raised (etcd adds an explicit downgrade mode; this
+// registry does not). Non-replicas do not take part: they read no log
+// entries. Only VersionBase (today's format) and the test-only VersionTest
+// (the same layout under version byte 2, which alone may carry
+// opClusterVersion) exist; no rond flag or config key reaches VersionTest
+// (only the io/runtime failpoint registry-version-max, off unless a test
+// turns it on), so production builds advertise nothing and stay at
+// VersionBase until a real second format lands. The simulator's upgrade
+// fault restarts a node on VersionTest, and ronsim real's sets that
+// failpoint, so scenarios/rolling_upgrade.yaml raises the cluster version
+// after its last upgrade in both worlds.
 //
 // # Names
 //

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -50,6 +51,10 @@ type cluster struct {
 	cut func(from, to proto.NodeID, frame []byte) bool
 	// observe, when set, sees every frame sent that is not dropped.
 	observe func(to proto.NodeID, frame []byte)
+	// versionMax, when set, is node i's Config.VersionMax at its next
+	// start (the build it runs: an upgrade is a crash, a new value and a
+	// restart).
+	versionMax map[int]uint64
 }
 
 func testKey(i int) ed25519.PrivateKey {
@@ -61,7 +66,16 @@ func testKey(i int) ed25519.PrivateKey {
 // newCluster builds replicas replica nodes followed by clients non-replica
 // nodes and starts them all.
 func newCluster(t testing.TB, replicas, clients int, cfg Config) *cluster {
-	c := &cluster{t: t, cfg: cfg}
+	return newClusterVersions(t, replicas, clients, cfg, nil)
+}
+
+// newClusterVersions is newCluster with node i starting on
+// Config.VersionMax = versionMax[i] (absent: cfg's).
+func newClusterVersions(t testing.TB, replicas, clients int, cfg Config, versionMax map[int]uint64) *cluster {
+	c := &cluster{t: t, cfg: cfg, versionMax: maps.Clone(versionMax)}
+	if c.versionMax == nil {
+		c.versionMax = map[int]uint64{}
+	}
 	ids := make([]proto.NodeID, replicas+clients)
 	for i := range ids {
 		key := testKey(i)
@@ -74,6 +88,9 @@ func newCluster(t testing.TB, replicas, clients int, cfg Config) *cluster {
 		NewNode: func(i int, e env.Env) *node.Node {
 			cfg := c.cfg
 			cfg.Key, cfg.Replicas = c.nodes[i].key, c.replicas
+			if v, ok := c.versionMax[i]; ok {
+				cfg.VersionMax = v
+			}
 			n := c.nodes[i]
 			n.reg = New(cfg)
 			return node.New(e, node.Config{Invariants: true}, n.reg)

@@ -47,10 +47,10 @@ func goldenSnapshotMachine(t *testing.T) *machine {
 // written back byte for byte; and the encoder still writes the golden.
 func TestGoldenRegistrySnapshot(t *testing.T) {
 	key := testKey(1)
-	enc := signSnapshot(key, goldenSnapshotMachine(t).encode())
+	enc := signSnapshot(key, goldenSnapshotMachine(t).encode(), VersionBase)
 	want := goldenBytes(t, "registry-snapshot", enc)
 	pub := key.Public().(ed25519.PublicKey)
-	m, err := openSnapshot(want, func(k ed25519.PublicKey) bool { return k.Equal(pub) })
+	m, err := openSnapshot(want, func(k ed25519.PublicKey) bool { return k.Equal(pub) }, VersionBase)
 	if err != nil {
 		t.Fatalf("golden does not open: %v", err)
 	}
@@ -58,7 +58,7 @@ func TestGoldenRegistrySnapshot(t *testing.T) {
 		t.Fatalf("golden decodes to applied %d term %d, %d names, %d descriptors, %d revocations",
 			m.applied, m.appliedTerm, len(m.names), len(m.descs), len(m.revs))
 	}
-	if again := signSnapshot(key, m.encode()); !bytes.Equal(again, want) {
+	if again := signSnapshot(key, m.encode(), m.clusterVersion); !bytes.Equal(again, want) {
 		t.Fatalf("golden re-encodes differently:\n got %x\nwant %x", again, want)
 	}
 	if !bytes.Equal(enc, want) {

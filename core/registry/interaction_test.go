@@ -36,6 +36,10 @@ import (
 //	isolate <role> / heal             cut every link of a node / restore them
 //	claims <role> count=N             claim n1.org..nN.org through a node
 //	snapshots-received <role>         whether a raft snapshot was sent to it
+//	versions 2 2 1                    each replica's Config.VersionMax (by index) for its next start
+//	cluster-version                   each running replica's cluster version (or why it failed)
+//	swap <role> version=N             crash, set Config.VersionMax = N, restart (an up- or downgrade)
+//	entry-versions <role>             the version bytes of the node's durable log entries
 //
 // Run with -rewrite to regenerate the expected output.
 func TestInteraction(t *testing.T) {
@@ -60,10 +64,12 @@ type registryScript struct {
 	roles     map[string]int
 	pending   env.RequestID
 	pendOn    int
+	// versions is each node's Config.VersionMax (the versions command).
+	versions map[int]uint64
 }
 
 func (h *registryScript) handle(t *testing.T, d *datadriven.TestData) string {
-	if d.Cmd != "cluster" && h.c == nil {
+	if d.Cmd != "cluster" && d.Cmd != "versions" && h.c == nil {
 		d.Fatalf(t, "no cluster: start the script with 'cluster'")
 	}
 	switch d.Cmd {
@@ -75,11 +81,14 @@ func (h *registryScript) handle(t *testing.T, d *datadriven.TestData) string {
 		d.MaybeScanArgs(t, "clients", &clients)
 		d.MaybeScanArgs(t, "snapshot-entries", &snapshot)
 		d.MaybeScanArgs(t, "sync-before-send", &syncBeforeSend)
-		h.c = newCluster(t, replicas, clients, Config{SnapshotEntries: snapshot, SyncBeforeSend: syncBeforeSend})
+		h.c = newClusterVersions(t, replicas, clients, Config{SnapshotEntries: snapshot, SyncBeforeSend: syncBeforeSend}, h.versions)
 		h.roles, h.snapshots = map[string]int{}, map[int]int{}
 		h.watchSnapshots()
 		for i := 0; i < clients; i++ {
 			h.roles[fmt.Sprintf("client%d", i+1)] = replicas + i
+		}
+		for i := 0; i < replicas; i++ {
+			h.roles[fmt.Sprintf("replica%d", i+1)] = i
 		}
 		return "ok"
 	case "elect":
@@ -126,6 +135,8 @@ func (h *registryScript) handle(t *testing.T, d *datadriven.TestData) string {
 			}
 		}
 		return fmt.Sprintf("%d claimed, %d failed", count-failed, failed)
+	case "versions", "cluster-version", "swap", "entry-versions":
+		return h.handleVersions(t, d)
 	case "snapshots-received":
 		return fmt.Sprintf("%t", h.snapshots[h.role(t, d, 0)] > 0)
 	case "converge":

@@ -90,6 +90,10 @@ type machine struct {
 	// of an applied Revoke, the only "now" pruning uses (revoke.go).
 	revs     map[auth.TokenID]*revocation
 	revClock env.Time
+	// clusterVersion is the entry version every replica was known to read
+	// when an opClusterVersion entry raised it (VersionBase until then).
+	// Entries of a higher version are rejected at apply.
+	clusterVersion uint64
 	// admins are Config.AdminKeys (not state: configuration every replica
 	// shares, checked again at apply).
 	admins [][ed25519.PublicKeySize]byte
@@ -104,7 +108,7 @@ type machine struct {
 
 func newMachine() *machine {
 	return &machine{names: map[string]*nameRecord{}, descs: map[proto.NodeID]*descriptor{},
-		sessions: map[sessionKey]*session{}, revs: map[auth.TokenID]*revocation{}}
+		sessions: map[sessionKey]*session{}, revs: map[auth.TokenID]*revocation{}, clusterVersion: VersionBase}
 }
 
 // applied is what apply reports about one entry.
@@ -131,6 +135,9 @@ func (m *machine) apply(index, term uint64, data []byte) appliedEntry {
 	e, err := decodeEntry(data)
 	if err != nil {
 		return appliedEntry{reason: reasonMalformed}
+	}
+	if e.op.kind == opClusterVersion || e.version > m.clusterVersion {
+		return appliedEntry{reason: m.applyVersion(&e)}
 	}
 	out := appliedEntry{hasOrigin: true, from: e.from, op: e.op}
 	if c, reason := validateOp(&e.op); c != codeOK {
@@ -327,13 +334,19 @@ func (m *machine) appendContent(b []byte) []byte {
 			b = wire.AppendUvarint(b, r.nameSeq)
 		}
 	}
-	return m.appendRevocations(b)
+	b = m.appendRevocations(b)
+	if m.clusterVersion > VersionBase {
+		// Only above the base, so a base cluster's state (and its hash)
+		// is what builds without cluster versions wrote.
+		b = wire.AppendUvarint(b, m.clusterVersion)
+	}
+	return b
 }
 
-// encode is the canonical state encoding: applied index and term, the chain
-// hash, then the content.
+// encode is the canonical state encoding: the cluster version, applied
+// index and term, the chain hash, then the content.
 func (m *machine) encode() []byte {
-	b := []byte{codecVersion}
+	b := []byte{byte(m.clusterVersion)}
 	b = wire.AppendUvarint(b, m.applied)
 	b = wire.AppendUvarint(b, m.appliedTerm)
 	b = append(b, m.chain[:]...)
@@ -351,8 +364,8 @@ func (m *machine) stateHash() [32]byte {
 func decodeMachine(data []byte) (*machine, error) {
 	m := newMachine()
 	r := wire.NewReader(data)
-	if v := r.Uint(codecVersion); v != codecVersion && r.Err() == nil {
-		return nil, fmt.Errorf("registry: state version %d: %w", v, wire.ErrMalformed)
+	if m.clusterVersion = r.Uint(VersionTest); m.clusterVersion < VersionBase && r.Err() == nil {
+		return nil, fmt.Errorf("registry: state version %d: %w", m.clusterVersion, wire.ErrMalformed)
 	}
 	m.applied, m.appliedTerm = r.Uvarint(), r.Uvarint()
 	r.Fixed(m.chain[:])
@@ -367,6 +380,9 @@ func decodeMachine(data []byte) (*machine, error) {
 	}
 	if err := m.readRevocations(r); err != nil {
 		return nil, err
+	}
+	if m.clusterVersion > VersionBase && r.Uvarint() != m.clusterVersion && r.Err() == nil {
+		return nil, fmt.Errorf("registry: state cluster version disagrees with its header: %w", wire.ErrMalformed)
 	}
 	if err := r.Done(); err != nil {
 		return nil, fmt.Errorf("registry: decoding state: %w", err)

@@ -125,21 +125,21 @@ func TestStateRoundTrip(t *testing.T) {
 			t.Fatalf("round trip changed the state")
 		}
 		key := testKey(0)
-		snap := signSnapshot(key, data)
+		snap := signSnapshot(key, data, VersionBase)
 		isKey := func(pub ed25519.PublicKey) bool { return string(pub) == string(key.Public().(ed25519.PublicKey)) }
-		if _, err := openSnapshot(snap, isKey); err != nil {
+		if _, err := openSnapshot(snap, isKey, VersionBase); err != nil {
 			t.Fatalf("open own snapshot: %v", err)
 		}
-		if _, err := openSnapshot(snap, func(ed25519.PublicKey) bool { return false }); err == nil {
+		if _, err := openSnapshot(snap, func(ed25519.PublicKey) bool { return false }, VersionBase); err == nil {
 			t.Fatalf("snapshot from a non-replica accepted")
 		}
 		snap[len(snap)/2] ^= 1
-		if _, err := openSnapshot(snap, isKey); err == nil {
+		if _, err := openSnapshot(snap, isKey, VersionBase); err == nil {
 			t.Fatalf("tampered snapshot accepted")
 		}
-		newer := signSnapshot(key, data)
+		newer := signSnapshot(key, data, VersionBase)
 		newer[0] = codecVersion + 1
-		if _, err := openSnapshot(newer, isKey); !errors.Is(err, env.ErrNewerFormat) || isCorruption(err) {
+		if _, err := openSnapshot(newer, isKey, VersionBase); !errors.Is(err, env.ErrNewerFormat) || isCorruption(err) {
 			t.Fatalf("snapshot of a newer version: %v, want env.ErrNewerFormat and not corruption", err)
 		}
 	})

@@ -19,6 +19,9 @@ const (
 	MetricIsLeader       = "registry_is_leader"
 	MetricOps            = "registry_ops_total"
 	MetricNames          = "registry_names"
+	// MetricClusterVersion is the cluster version the replica applied
+	// (clusterversion.go).
+	MetricClusterVersion = "registry_cluster_version"
 )
 
 var _ = env.Declare(
@@ -31,6 +34,7 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricIsLeader, Kind: env.Gauge, Help: "1 while this replica is the raft leader, else 0."},
 	env.MetricDef{Name: MetricOps, Kind: env.Counter, Help: "Registry client operations accepted, by op.", Label: "op"},
 	env.MetricDef{Name: MetricNames, Kind: env.Gauge, Help: "Names in the replica's applied state (ronctl status shows it)."},
+	env.MetricDef{Name: MetricClusterVersion, Kind: env.Gauge, Help: "The registry cluster version (log entry format) this replica applied."},
 )
 
 // raftLogger routes raft's logging to the env's logger. Info is demoted to

@@ -15,16 +15,16 @@ func TestNewerEntryNamesTheVersions(t *testing.T) {
 	entry := func(typ pb.EntryType, data ...byte) *pb.Entry {
 		return &pb.Entry{Index: new(uint64(7)), Type: typ.Enum(), Data: data}
 	}
-	if err := newerEntry(entry(pb.EntryNormal, codecVersion, envRaft)); err != nil {
+	if err := newerEntry(entry(pb.EntryNormal, codecVersion, envRaft), VersionBase); err != nil {
 		t.Fatalf("current version: %v", err)
 	}
-	if err := newerEntry(entry(pb.EntryNormal)); err != nil {
+	if err := newerEntry(entry(pb.EntryNormal), VersionBase); err != nil {
 		t.Fatalf("empty entry: %v", err)
 	}
-	if err := newerEntry(entry(pb.EntryConfChange, codecVersion+1)); err != nil {
+	if err := newerEntry(entry(pb.EntryConfChange, codecVersion+1), VersionBase); err != nil {
 		t.Fatalf("a conf change is not this package's encoding: %v", err)
 	}
-	err := newerEntry(entry(pb.EntryNormal, codecVersion+1, 0))
+	err := newerEntry(entry(pb.EntryNormal, codecVersion+1, 0), VersionBase)
 	if !errors.Is(err, env.ErrNewerFormat) || isCorruption(err) {
 		t.Fatalf("newer entry: %v", err)
 	}

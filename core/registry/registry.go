@@ -83,8 +83,11 @@ type Registry struct {
 	// sentEarly: the inflight Ready's messages went out before its
 	// writes were durable (pipelineAppends).
 	sentEarly bool
-	snapIndex uint64
-	snapFresh env.Time // when the snapshot last covered all applied state
+	// hsTerm, hsVote: of the hard state last written (see needsSync;
+	// a write that changes either is synced).
+	hsTerm, hsVote uint64
+	snapIndex      uint64
+	snapFresh      env.Time // when the snapshot last covered all applied state
 
 	// Server side: forwarded ops and linearizable reads in progress.
 	relays    map[origin]env.Time // write forwards awaiting apply -> expiry
@@ -106,6 +109,16 @@ type Registry struct {
 	// arena holds the messages readRaftMessage decodes next.
 	arena messageArena
 
+	// failErr is why the replica failed (phaseFailed).
+	failErr error
+
+	// Cluster version (clusterversion.go): the highest version this
+	// replica reads, ticks counted since Start, and the latest
+	// advertisement from each replica (by replica index).
+	versionMax uint64
+	ticks      uint64
+	adverts    []advert
+
 	// Non-replica revocation view (revoke.go): pulled entries and the
 	// log index they are complete through.
 	revView  *auth.MemRevocations
@@ -123,7 +136,10 @@ func New(cfg Config) *Registry {
 	if len(cfg.Key) != ed25519.PrivateKeySize {
 		panic("registry: Config.Key must be an ed25519 private key")
 	}
-	return &Registry{cfg: cfg, replica: -1, admins: adminsOf(cfg.AdminKeys)}
+	if cfg.VersionMax > VersionTest {
+		panic(fmt.Sprintf("registry: Config.VersionMax %d: this build knows versions up to %d", cfg.VersionMax, VersionTest))
+	}
+	return &Registry{cfg: cfg, replica: -1, admins: adminsOf(cfg.AdminKeys), versionMax: cfg.versionMax()}
 }
 
 func (r *Registry) Name() string        { return ServiceName }
@@ -186,6 +202,7 @@ func (r *Registry) start() {
 	}
 	r.phase, r.rec, r.rn, r.inflight, r.m = phaseRecovering, &recovery{}, nil, nil, newMachine()
 	r.lead, r.leading, r.sentEarly = raft.None, false, false
+	r.ticks, r.adverts = 0, make([]advert, len(r.cfg.Replicas))
 	r.setIsLeader(false)
 	r.m.admins = r.admins
 	r.env.Submit(env.DiskOp{Kind: env.DiskScan, Tag: tagScan, Prefix: []byte(keyPrefix), Limit: RecoveryScanLimit})
@@ -204,6 +221,7 @@ func (r *Registry) onTick() {
 	now := r.env.Now()
 	if r.phase == phaseRunning {
 		r.rn.Tick()
+		r.onVersionTick()
 		r.expireServerState(now)
 		if r.inflight == nil {
 			r.maybeSnapshot()
@@ -213,6 +231,7 @@ func (r *Registry) onTick() {
 		}
 		r.env.Metrics().Set(MetricSnapshotAge, "", now.Sub(r.snapFresh).Seconds())
 		r.env.Metrics().Set(MetricNames, "", float64(len(r.m.names)))
+		r.env.Metrics().Set(MetricClusterVersion, "", float64(r.m.clusterVersion))
 	}
 	r.retryPending(now)
 }
@@ -223,7 +242,7 @@ func (r *Registry) fail(err error, corruption bool) {
 	if r.phase == phaseFailed {
 		return
 	}
-	r.phase = phaseFailed
+	r.phase, r.failErr = phaseFailed, err
 	r.inflight = nil
 	r.setIsLeader(false)
 	if corruption {
@@ -296,7 +315,7 @@ func (r *Registry) recover() error {
 		snap = &pb.Snapshot{Metadata: &pb.SnapshotMetadata{ConfState: r.confState()}}
 	} else {
 		var err error
-		if m, err = openSnapshot(snap.GetData(), r.isReplicaKey); err != nil {
+		if m, err = openSnapshot(snap.GetData(), r.isReplicaKey, r.versionMax); err != nil {
 			return err
 		}
 		if m.applied != snap.GetMetadata().GetIndex() {
@@ -322,12 +341,13 @@ func (r *Registry) recover() error {
 		if e.GetIndex() > hs.GetCommit() {
 			break
 		}
-		if err := newerEntry(e); err != nil {
+		if err := newerEntry(e, r.versionMax); err != nil {
 			return err
 		}
 		m.apply(e.GetIndex(), e.GetTerm(), e.GetData())
 	}
 	r.storage, r.m, r.snapIndex, r.snapFresh = ms, m, snapIndex, r.env.Now()
+	r.hsTerm, r.hsVote = hs.GetTerm(), hs.GetVote()
 	r.disk = diskLog{first: snapIndex + 1, last: snapIndex + uint64(len(ents))}
 	if len(rc.entries) > 0 && rc.entries[0].GetIndex() < r.disk.first {
 		r.disk.first = rc.entries[0].GetIndex() // leftovers: delete at the next compaction
@@ -383,7 +403,7 @@ func (r *Registry) pump() {
 	r.observeSoftState(rd.SoftState)
 	r.onReadStates(rd.ReadStates)
 	if !raft.IsEmptySnap(rd.Snapshot) {
-		m, err := openSnapshot(rd.Snapshot.GetData(), r.isReplicaKey)
+		m, err := openSnapshot(rd.Snapshot.GetData(), r.isReplicaKey, r.versionMax)
 		if err == nil && m.applied != rd.Snapshot.GetMetadata().GetIndex() {
 			err = fmt.Errorf("registry: received snapshot state at %d, metadata %d: %w", m.applied, rd.Snapshot.GetMetadata().GetIndex(), errCorrupt)
 		}
@@ -404,11 +424,36 @@ func (r *Registry) pump() {
 		r.pump()
 		return
 	}
+	sync := r.needsSync(rd)
 	r.inflightOps = r.submitBatches(writes, tagPersist)
-	if !r.bug.SkipSync {
+	if sync && !r.bug.SkipSync {
 		r.env.Submit(env.DiskOp{Kind: env.DiskSync, Tag: tagPersist})
 		r.inflightOps++
 	}
+}
+
+// needsSync reports whether rd's writes need a DiskSync before the Ready
+// takes effect, and records its hard state as the last written. Only a
+// Ready whose one change is a higher commit index goes without (raft's
+// MustSync rule, as etcd's WAL applies it): its writes are completed
+// before it takes effect, so the next DiskSync, of a later Ready or a
+// snapshot, covers them (env.DiskSync makes every completed write
+// durable), and losing them in a crash only restarts the replica at an
+// older commit index, which raft learns again from the leader. Nothing
+// such a Ready reveals depends on them: the entries it commits or acks
+// were synced by the Readies that carried them (one Ready at a time: an
+// entry not yet durable is in this Ready's Entries, and then it syncs),
+// and a vote or a new term changes Term or Vote, which syncs. Without
+// it, every write paid a second fsync on every replica, in series with
+// the next append (issue 15).
+func (r *Registry) needsSync(rd *raft.Ready) bool {
+	if raft.IsEmptyHardState(rd.HardState) {
+		return len(rd.Entries) > 0 || !raft.IsEmptySnap(rd.Snapshot)
+	}
+	hs := rd.HardState
+	sync := len(rd.Entries) > 0 || !raft.IsEmptySnap(rd.Snapshot) || hs.GetTerm() != r.hsTerm || hs.GetVote() != r.hsVote
+	r.hsTerm, r.hsVote = hs.GetTerm(), hs.GetVote()
+	return sync
 }
 
 // pipelineAppends reports whether a leader sends rd's messages before its
@@ -486,7 +531,7 @@ func (r *Registry) finishReady() {
 	}
 	r.sentEarly = false
 	for _, e := range rd.CommittedEntries {
-		if err := newerEntry(e); err != nil {
+		if err := newerEntry(e, r.versionMax); err != nil {
 			r.fail(err, false)
 			return
 		}
@@ -581,7 +626,7 @@ func (r *Registry) maybeSnapshot() {
 	if r.m.applied-r.snapIndex < r.cfg.SnapshotEntries && now.Sub(r.snapFresh) < r.cfg.SnapshotInterval {
 		return
 	}
-	data := signSnapshot(r.cfg.Key, r.m.encode())
+	data := signSnapshot(r.cfg.Key, r.m.encode(), r.m.clusterVersion)
 	snap, err := r.storage.CreateSnapshot(r.m.applied, r.confState(), data)
 	if err != nil {
 		panic(fmt.Sprintf("registry: creating snapshot at %d: %v", r.m.applied, err))
@@ -606,7 +651,7 @@ func (r *Registry) onMessage(msg env.Message) {
 		r.env.Metrics().Add(MetricRejects, reasonMalformed, 1)
 		return
 	}
-	if r.onRevocationEnvelope(msg.From, f.Payload) {
+	if r.onRevocationEnvelope(msg.From, f.Payload) || r.onVersionEnvelope(msg.From, f.Payload) {
 		return
 	}
 	kind, raw, fw, rp, err := decodeEnvelope(f.Payload, msg.From)

@@ -17,6 +17,9 @@ const (
 	reasonMalformed      = "malformed"
 	reasonCanaryIgnored  = "canary_ignored"
 	reasonApplyInvalid   = "apply_invalid"
+	// reasonVersionAhead: an entry of a version the cluster has not
+	// reached (prefixed with reasonApplyInvalid).
+	reasonVersionAhead = "version_ahead"
 )
 
 // opFromRequest is checkRequest without a signature cache.

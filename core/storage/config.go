@@ -168,6 +168,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("storage: config: WriteQuorum %d outside 1..Replicas (%d)", c.WriteQuorum, c.Replicas)
 	case c.ChunkBytes < ChunkBytesMin || c.ChunkBytes > ChunkBytesMax:
 		return fmt.Errorf("storage: config: ChunkBytes %d outside %d..%d", c.ChunkBytes, ChunkBytesMin, ChunkBytesMax)
+	case !validChunkBytes(c.ChunkBytes):
+		return fmt.Errorf("storage: config: ChunkBytes %d is not a power of two (chunks are subtrees of the BLAKE3 tree)", c.ChunkBytes)
 	case c.ObjectBytes < 0 || c.ObjectBytes > ObjectBytesMax:
 		return fmt.Errorf("storage: config: ObjectBytes %d outside 0..%d", c.ObjectBytes, ObjectBytesMax)
 	case c.RPCTimeout < 0 || c.PutTimeout < 0 || c.GetTimeout < 0 || c.RepairInterval < 0 || c.StagedTTL < 0 || c.SessionTTL < 0:

@@ -8,21 +8,69 @@
 //
 // An object's address is BLAKE3-256 of its whole bytes (proto.AddrOf), so
 // it never depends on chunking. An object is cut into chunks of
-// Config.ChunkBytes (default 256 KiB, at most ChunkBytesMax, which is 1 MiB
-// less a small frame overhead so that a chunk travels in one OAP/1 frame)
-// and described by a Manifest: its size and, per chunk, the BLAKE3 address
-// of the chunk's own bytes and its size, encoded with core/proto/wire. A
-// one-chunk object reuses the object address as its chunk address, so it
-// is hashed once; a larger object costs one extra hash pass for its chunk
-// addresses (see BenchmarkChunkedAddress).
+// Config.ChunkBytes (default 256 KiB; a power of two in ChunkBytesMin..
+// ChunkBytesMax, the latter 1 MiB less a small frame overhead so that a
+// chunk travels in one OAP/1 frame) and described by a Manifest: its size
+// and, per chunk, its key and size, encoded with core/proto/wire.
 //
-// Disk layout: "s/c/<hex>" chunk bytes (not sealed: the content address is
-// the checksum, verified on every read), "s/m/<hex>" the sealed manifest
-// (env.Seal), "s/p/<hex>" the pin flag. At Start the index of objects is
-// rebuilt from paged scans of the manifests and pins; chunk bytes are never
-// read (a manifest is durable only after its chunks, so it vouches for
-// them). Until recovery finishes, requests get ErrUnavailable and peers
-// get a "busy" status.
+// # Verified ranges: the object's own BLAKE3 tree (format 2)
+//
+// BLAKE3 is a Merkle tree over 1 KiB chunks; an aligned power-of-two run
+// of them is a subtree whose chaining value (CV) depends on its bytes and
+// its position. Every chunk but the last is such a subtree and the last
+// one is a subtree too (proto.IsSubtree), so the manifest's list of chunk
+// CVs is the top of the object's tree: an outboard at chunk granularity,
+// 32 bytes per 256 KiB, whose keys merge to the address with one parent
+// compression per chunk (proto.TreeRoot, Manifest.checkFor). A chunk's key
+// is its CV at its offset; the only chunk of a one-chunk object is keyed
+// by the object address (its root). chunkMatches checks a chunk's bytes
+// against its key at its offset in one pass (proto.SubtreeHash yields the
+// CV and the root of the same compression).
+//
+//   - Put hashes each byte once: Split hashes every chunk as a subtree and
+//     merges the CVs into the address. An upload session does the same as
+//     chunks arrive (a proto.TreeBuilder), so every PutChunk reply carries
+//     the address of the object ending there and PutCommit checks the
+//     client's claimed address instead of trusting it (the gateway no
+//     longer hashes uploads). A streamed chunk must be a subtree at its
+//     offset (a power of two of at least 1 KiB at a multiple of its size,
+//     the last any size that fits), else it is refused with the reason.
+//   - A get of a byte range hashes only the chunks it touches, each
+//     against its key at its offset; the keys were checked against the
+//     address when the manifest was written, recovered or fetched, so the
+//     range is verified against the address itself, not against a trusted
+//     manifest. A whole get hashes each byte once (no second pass over the
+//     whole object); the gateway streams the verified chunks as they are.
+//   - Replication and repair move verified chunks: StoreChunk and
+//     FetchChunk carry the chunk's offset and the receiver checks the
+//     bytes against the key there; a commit's manifest must merge to the
+//     object address or it is refused.
+//
+// Granularity: the verified group is the chunk, 256 KiB by default. The
+// disk returns whole values (env.DiskGet), so every touched chunk is read
+// whole anyway; an outboard of finer groups (16 KiB, as iroh uses) would
+// only save hashing inside chunks already read, for 16x the metadata.
+// A 1 MiB range touches at most 5 chunks either way. Revisit when the
+// disk can read part of a value.
+//
+// Naming and dedup: a chunk key binds the chunk's position, so equal bytes
+// share a key (and are stored once) only at the same offset of objects of
+// the same tree shape: re-puts, objects sharing a prefix, appended
+// versions. Cross-offset dedup is gone; see the rejected alternatives. A
+// one-chunk object's key is its address, so it does not share with the
+// first chunk of a larger object; an upload session writes its first
+// chunk under both keys (which one the manifest names is known only at
+// commit) and drops the unused one when it ends.
+//
+// Disk layout (data-dir format 2, io/datadir migrates format 1): "s/c/<hex>"
+// chunk bytes (not sealed: the key is the checksum, verified on every
+// read), "s/n/<hex>" the sealed version 2 manifest (env.Seal; format 1
+// kept version 1 manifests under "s/m/"), "s/p/<hex>" the pin flag. At
+// Start the index of objects is rebuilt from paged scans of the manifests
+// (each checked against its address) and pins; chunk bytes are never read
+// (a manifest is durable only after its chunks, so it vouches for them).
+// Until recovery finishes, requests get ErrUnavailable and peers get a
+// "busy" status.
 //
 // Then, while the node already serves, the orphan sweep (sweep.go) pages
 // through the chunk keys with keys-only scans (env.DiskOp.KeysOnly, so no
@@ -87,29 +135,23 @@
 // is refused), and the chunks they staged before a crash are deleted by
 // the orphan sweep after the restart, like staged push chunks.
 //
-// Trust boundary: the machine never holds a streamed object whole, so it
-// cannot hash it. At commit it verifies what it can (every chunk write
-// succeeded, every chunk hashed to its address when it was written, the
-// size matches, and for an object of at most one chunk the chunk address
-// is the object address); the object address of a larger object is the
-// caller's claim. The gateway hashes the body incrementally while
-// streaming it, so its claims are true. A false claim from elsewhere
-// cannot serve wrong bytes under a true address by accident: a whole read
-// hashes the result and reports ErrCorruption, and a streaming reader
-// (the gateway) does the same before it completes a response.
+// Trust boundary: the machine never holds a streamed object whole, but it
+// hashed every chunk as a subtree when it arrived, so at commit it knows
+// the address and refuses a claim that differs (along with a failed
+// write or a wrong size). No false claim is stored.
 //
-// Reads stream with GetManifest{Addr} and GetChunk{Addr, Chunk}: the
-// reader keeps a few chunks in flight and each chunk is verified against
-// its address by the node that returns it. Get.SizeMax lets a reader ask
+// Reads stream with GetManifest{Addr} and GetChunk{Addr, Chunk, Offset}:
+// the reader keeps a few chunks in flight and each chunk is verified
+// against its key at its offset by the node that returns it; the
+// manifest was verified against the address before it was returned. Get.SizeMax lets a reader ask
 // for a whole object only when it is small, learning the size otherwise.
 //
 // # Reads and corruption
 //
 // Get reads the manifest locally, else from the other placement nodes,
-// else from the providers the DHT knows. Each chunk is read locally when
-// held, else fetched; every chunk is checked against its address before
-// use, and a whole read of a multi-chunk object is also checked against
-// the object address (which catches a wrong manifest). A chunk that fails
+// else from the providers the DHT knows (a fetched manifest must merge to
+// the address). Each chunk is read locally when held, else fetched; every
+// chunk is checked against its key at its offset before use. A chunk that fails
 // the check is corruption: it is counted in storage_corruption_total, never
 // served (a peer answers "corrupt" instead), fetched from another replica,
 // and the local copy is rewritten with the verified bytes (a damaged chunk
@@ -132,11 +174,21 @@
 //
 // # Rejected alternatives
 //
-//   - Chunk addresses that are BLAKE3 subtree chaining values (Bao style)
-//     would make the object address free to derive from them, but the
-//     chunks would no longer be content-addressed on their own (dedup and
-//     "a chunk hashes to its address" break), so each chunk is hashed as
-//     a standalone object at the price of a second pass over the bytes.
+//   - Chunks named by the BLAKE3 of their own bytes (format 1) dedupe equal
+//     chunks at any offset, but cost a second hash pass over every byte on
+//     put (chunk addresses, then the object address) and on a whole read
+//     (chunks, then the whole object to catch a wrong manifest), and a
+//     range was verified only against the manifest. Format 2 keeps one
+//     pass and verifies against the address; the lost cross-offset dedup
+//     mattered little, since objects are cut at fixed offsets, so equal
+//     chunks at different offsets were rare outside synthetic data.
+//   - A separate outboard of 16 KiB groups (bao's default granularity)
+//     beside each chunk: finer verification inside a chunk, but the disk
+//     reads whole chunks, so it would save hashing only, for 16x the
+//     metadata and an extra key or value header per chunk.
+//   - Migrating lazily (reading format 1 manifests at recovery and
+//     rewriting them in place) would avoid `rond migrate`, but mixes two
+//     formats in one store, and an older build could not open it again.
 //   - Buffering all chunks in memory and writing them in one batch with
 //     the manifest would make a replica write atomic, but costs up to
 //     ObjectBytesMax of memory per incoming push; FIFO order plus a sync

@@ -226,11 +226,11 @@ func holdsCopy(state map[string][]byte, addr proto.Addr) bool {
 		return false
 	}
 	m, err := DecodeManifest(raw)
-	if err != nil {
+	if err != nil || m.checkFor(addr) != nil {
 		return false
 	}
-	for _, ch := range m.Chunks {
-		if b, ok := state[string(diskKey(prefixChunk, ch.Addr))]; !ok || proto.AddrOf(b) != ch.Addr {
+	for i, ch := range m.Chunks {
+		if b, ok := state[string(diskKey(prefixChunk, ch.Addr))]; !ok || !chunkMatches(ch.Addr, m.chunkOffset(i), b) {
 			return false
 		}
 	}

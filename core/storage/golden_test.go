@@ -5,8 +5,6 @@ import (
 	"testing"
 
 	"github.com/ron-network/ron/internal/golden"
-
-	"github.com/ron-network/ron/core/proto"
 )
 
 // goldenBytes is golden.Bytes: testdata/golden/name.hex, rewritten from
@@ -20,12 +18,11 @@ func goldenBytes(t *testing.T, name string, encoded []byte) []byte {
 // The golden decodes and re-encodes byte for byte, and the encoder still
 // writes it for the same manifest.
 func TestGoldenManifest(t *testing.T) {
-	m := Manifest{Size: 3*ChunkBytesDefault + 5, Chunks: []ChunkRef{
-		{Addr: proto.AddrOf([]byte("chunk 0")), Size: ChunkBytesDefault},
-		{Addr: proto.AddrOf([]byte("chunk 1")), Size: ChunkBytesDefault},
-		{Addr: proto.AddrOf([]byte("chunk 2")), Size: ChunkBytesDefault},
-		{Addr: proto.AddrOf([]byte("chunk 3")), Size: 5},
-	}}
+	data := bytes.Repeat([]byte("golden manifest "), (3*ChunkBytesDefault+5)/16+1)[:3*ChunkBytesDefault+5]
+	addr, m := Split(data, ChunkBytesDefault)
+	if len(m.Chunks) != 4 || m.checkFor(addr) != nil {
+		t.Fatalf("split: %d chunks", len(m.Chunks))
+	}
 	want := goldenBytes(t, "manifest", AppendManifest(nil, &m))
 	got, err := DecodeManifest(want)
 	if err != nil {

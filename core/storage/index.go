@@ -14,7 +14,7 @@ import (
 // pin flag under keyPin.
 const (
 	prefixChunk    = "s/c/"
-	prefixManifest = "s/m/"
+	prefixManifest = "s/n/" // format 2; format 1 used "s/m/" (io/datadir migrates)
 	prefixPin      = "s/p/"
 )
 
@@ -59,7 +59,8 @@ type index struct {
 	chunkRefs map[proto.Addr]int
 	staged    map[proto.Addr]env.Time // chunk -> when it was written for an uncommitted object
 	// sessionRefs counts, per chunk, the references of upload sessions
-	// and of committed sessions whose put is still running (session.go).
+	// and of committed sessions whose put is still running (session.go);
+	// a session holds one key per chunk plus its first chunk's root key.
 	sessionRefs map[proto.Addr]int
 	// storing counts, per chunk, the StoreChunk writes in flight: such a
 	// chunk is staged only when its write completes, and the orphan sweep
@@ -170,7 +171,7 @@ func (x *index) after(cursor proto.Addr) (proto.Addr, bool) {
 // check verifies the invariants; deep recounts the references.
 func (x *index) check(deep bool) {
 	if len(x.objects) > LocalObjectsMax || len(x.staged) > StagedChunksMax ||
-		len(x.sessionRefs) > (SessionsMax+InflightPutsMax)*SessionChunksMax || len(x.storing) > DiskJobsMax {
+		len(x.sessionRefs) > (SessionsMax+InflightPutsMax)*(SessionChunksMax+1) || len(x.storing) > DiskJobsMax {
 		panic("storage: index over its bounds")
 	}
 	if len(x.sorted) > len(x.objects) {

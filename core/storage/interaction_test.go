@@ -21,6 +21,7 @@ import (
 //	cluster n=5 seed=1              build and start a cluster
 //	put nI obj=NAME chunks=K [pin]  put K chunks of seeded bytes through node I
 //	get nI obj=NAME                 read it whole through node I
+//	range nI obj=NAME off=X len=Y   read bytes [X, X+Y) through node I
 //	holders obj=NAME                nodes whose durable state holds it whole
 //	placement obj=NAME              its R=3 placement nodes
 //	crash nI / restart nI / wipe nI crash; start over the disk; empty the disk
@@ -84,6 +85,19 @@ func (h *storageScript) handle(t *testing.T, d *datadriven.TestData) string {
 		case got.Err != nil:
 			return "error: " + got.Err.Error()
 		case !bytes.Equal(got.Data, data):
+			return "WRONG BYTES"
+		}
+		return fmt.Sprintf("ok: %d bytes, verified", len(got.Data))
+	case "range":
+		data := h.object(t, d)
+		var off, length int
+		d.ScanArgs(t, "off", &off)
+		d.ScanArgs(t, "len", &length)
+		got := h.c.get(h.node(t, d), proto.AddrOf(data), uint64(off), uint64(length))
+		switch {
+		case got.Err != nil:
+			return "error: " + got.Err.Error()
+		case !bytes.Equal(got.Data, data[off:off+length]):
 			return "WRONG BYTES"
 		}
 		return fmt.Sprintf("ok: %d bytes, verified", len(got.Data))

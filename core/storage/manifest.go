@@ -9,19 +9,29 @@ import (
 	"github.com/ron-network/ron/core/proto/wire"
 )
 
-// manifestVersion is the first field of an encoded manifest.
-const manifestVersion = 1
+// manifestVersion is the first field of an encoded manifest. Version 2
+// (data-dir format 2) names chunks by their BLAKE3 chaining value; version
+// 1 named them by the BLAKE3 of their own bytes and is rewritten by
+// `rond migrate` (io/datadir).
+const manifestVersion = 2
 
-// ChunkRef names one chunk of an object: the BLAKE3 address of the chunk's
-// own bytes and its size.
+// ChunkRef names one chunk of an object and gives its size. Addr is the
+// chunk's key: the BLAKE3 chaining value of the chunk as a subtree of the
+// object's hash tree (proto.SubtreeHash at the chunk's offset), or, for
+// the only chunk of an object, the object address itself. Either way the
+// chunk's bytes and offset hash to it in one pass (chunkMatches).
 type ChunkRef struct {
 	Addr proto.Addr
 	Size uint32
 }
 
-// Manifest describes an object as its chunks in order. Invariant: every
-// chunk is 1..ChunkBytesMax bytes, the sizes sum to Size, and there are at
-// most ManifestChunksMax chunks. An empty object has no chunks.
+// Manifest describes an object as its chunks in order: the top of its
+// BLAKE3 tree, an outboard at chunk granularity. Invariant: every chunk is
+// 1..ChunkBytesMax bytes, the sizes sum to Size, there are at most
+// ManifestChunksMax chunks, every chunk but the last is a power-of-two
+// number of BLAKE3 chunks at an offset that is a multiple of its size
+// (proto.IsFullSubtree), and the last is a subtree (proto.IsSubtree). An
+// empty object has no chunks.
 type Manifest struct {
 	Size   uint64
 	Chunks []ChunkRef
@@ -31,29 +41,73 @@ type Manifest struct {
 var ErrBadManifest = errors.New("storage: bad manifest")
 
 // Split computes the address of data and its manifest for chunks of
-// chunkBytes (which must be 1..ChunkBytesMax). The address is BLAKE3 of
-// the whole bytes, so it never depends on chunkBytes. An object of at most
-// one chunk reuses the object address as the chunk address instead of
-// hashing the same bytes twice.
+// chunkBytes (a power of two in ChunkBytesMin..ChunkBytesMax) in one pass
+// over the bytes: each chunk is hashed once as a subtree of the object's
+// tree, and the address is merged from the chunks' chaining values (an
+// object of one chunk takes the root of that same pass). The address is
+// BLAKE3 of the whole bytes (proto.AddrOf), so it never depends on
+// chunkBytes.
 func Split(data []byte, chunkBytes int) (proto.Addr, Manifest) {
-	if chunkBytes < 1 || chunkBytes > ChunkBytesMax {
+	if !validChunkBytes(chunkBytes) {
 		panic(fmt.Sprintf("storage: Split with chunk size %d", chunkBytes))
 	}
-	addr := proto.AddrOf(data)
 	m := Manifest{Size: uint64(len(data))}
 	if len(data) == 0 {
-		return addr, m
+		return emptyAddr, m
 	}
 	if len(data) <= chunkBytes {
-		m.Chunks = []ChunkRef{{Addr: addr, Size: uint32(len(data))}}
-		return addr, m
+		_, root := proto.SubtreeHash(data, 0)
+		m.Chunks = []ChunkRef{{Addr: root, Size: uint32(len(data))}}
+		return root, m
 	}
 	m.Chunks = make([]ChunkRef, 0, (len(data)+chunkBytes-1)/chunkBytes)
 	for off := 0; off < len(data); off += chunkBytes {
 		part := data[off:min(off+chunkBytes, len(data))]
-		m.Chunks = append(m.Chunks, ChunkRef{Addr: proto.AddrOf(part), Size: uint32(len(part))})
+		cv, _ := proto.SubtreeHash(part, uint64(off))
+		m.Chunks = append(m.Chunks, ChunkRef{Addr: proto.Addr(cv), Size: uint32(len(part))})
+	}
+	addr, err := proto.TreeRoot(m.parts())
+	if err != nil {
+		panic("storage: Split built a manifest that is not a tree: " + err.Error())
 	}
 	return addr, m
+}
+
+// validChunkBytes: a chunk size must be a power of two so that every
+// chunk but the last is a whole subtree of the object's BLAKE3 tree.
+func validChunkBytes(n int) bool {
+	return n >= ChunkBytesMin && n <= ChunkBytesMax && n&(n-1) == 0
+}
+
+// parts is the manifest as tree parts (chunk keys as chaining values).
+func (m *Manifest) parts() []proto.TreePart {
+	out := make([]proto.TreePart, len(m.Chunks))
+	for i, c := range m.Chunks {
+		out[i] = proto.TreePart{CV: proto.CV(c.Addr), Size: uint64(c.Size)}
+	}
+	return out
+}
+
+// offsets returns the object offset of every chunk.
+func (m *Manifest) offsets() []uint64 {
+	out := make([]uint64, len(m.Chunks))
+	var off uint64
+	for i, c := range m.Chunks {
+		out[i] = off
+		off += uint64(c.Size)
+	}
+	return out
+}
+
+// chunkMatches reports whether data, read or received as the chunk keyed
+// c at offset, hashes to c: as a subtree (its chaining value) or, at
+// offset 0, as a whole object of one chunk (its root). One pass.
+func chunkMatches(c proto.Addr, offset uint64, data []byte) bool {
+	if len(data) == 0 || len(data) > ChunkBytesMax || !proto.IsSubtree(offset, uint64(len(data))) {
+		return false
+	}
+	cv, root := proto.SubtreeHash(data, offset)
+	return proto.Addr(cv) == c || (offset == 0 && root == c)
 }
 
 // chunkData returns the bytes of chunk i of data described by m.
@@ -95,8 +149,10 @@ func (m *Manifest) span(offset, end uint64) (first, last int, firstOffset uint64
 
 // AppendManifest appends the deterministic encoding of m: version, size,
 // chunk count, then per chunk its address and size.
-func AppendManifest(b []byte, m *Manifest) []byte {
-	b = wire.AppendUvarint(b, manifestVersion)
+func AppendManifest(b []byte, m *Manifest) []byte { return appendManifest(b, m, manifestVersion) }
+
+func appendManifest(b []byte, m *Manifest, version uint64) []byte {
+	b = wire.AppendUvarint(b, version)
 	b = wire.AppendUvarint(b, m.Size)
 	b = wire.AppendUvarint(b, uint64(len(m.Chunks)))
 	for _, c := range m.Chunks {
@@ -108,7 +164,11 @@ func AppendManifest(b []byte, m *Manifest) []byte {
 
 // DecodeManifest decodes and validates an encoded manifest. It accepts
 // exactly the encodings AppendManifest produces.
-func DecodeManifest(b []byte) (Manifest, error) {
+func DecodeManifest(b []byte) (Manifest, error) { return decodeManifest(b, manifestVersion) }
+
+// decodeManifest decodes a manifest of version want: 2 checks the tree
+// shape, 1 (format 1, for the migration) does not.
+func decodeManifest(b []byte, want uint64) (Manifest, error) {
 	var m Manifest
 	if len(b) > ManifestBytesMax {
 		return m, fmt.Errorf("%w: %d bytes exceed %d", ErrBadManifest, len(b), ManifestBytesMax)
@@ -116,7 +176,9 @@ func DecodeManifest(b []byte) (Manifest, error) {
 	r := wire.NewReader(b)
 	if v := r.Uvarint(); r.Err() == nil && v > manifestVersion {
 		return m, fmt.Errorf("%w: version %d, this build reads %d: %w", ErrBadManifest, v, manifestVersion, env.ErrNewerFormat)
-	} else if r.Err() == nil && v != manifestVersion {
+	} else if r.Err() == nil && v == 1 && want != 1 {
+		return m, fmt.Errorf("%w: version 1 (chunks named by their own hash): the data dir needs `rond migrate` to format 2", ErrBadManifest)
+	} else if r.Err() == nil && v != want {
 		return m, fmt.Errorf("%w: version %d", ErrBadManifest, v)
 	}
 	m.Size = r.Uint(StreamObjectBytesMax)
@@ -134,7 +196,11 @@ func DecodeManifest(b []byte) (Manifest, error) {
 		if r.Err() == nil && m.Chunks[i].Size == 0 {
 			return Manifest{}, fmt.Errorf("%w: chunk %d is empty", ErrBadManifest, i)
 		}
-		total += uint64(m.Chunks[i].Size)
+		size := uint64(m.Chunks[i].Size)
+		if r.Err() == nil && want >= 2 && ((i < n-1 && !proto.IsFullSubtree(total, size)) || (i == n-1 && !proto.IsSubtree(total, size))) {
+			return Manifest{}, fmt.Errorf("%w: chunk %d of %d bytes at offset %d is not a BLAKE3 subtree", ErrBadManifest, i, size, total)
+		}
+		total += size
 	}
 	if err := r.Done(); err != nil {
 		return Manifest{}, fmt.Errorf("%w: %w", ErrBadManifest, err)
@@ -145,9 +211,11 @@ func DecodeManifest(b []byte) (Manifest, error) {
 	return m, nil
 }
 
-// checkFor verifies what can be checked of m against the object address
-// without the data: an empty object has the empty address, and a
-// one-chunk object's chunk is the object.
+// checkFor verifies m against the object address without the data: an
+// empty object has the empty address, a one-chunk object's chunk key is
+// the object address (its bytes are checked against it when read), and
+// the chunk keys of a larger object merge to the address (proto.TreeRoot:
+// one parent compression per chunk, no byte of the object).
 func (m *Manifest) checkFor(addr proto.Addr) error {
 	switch len(m.Chunks) {
 	case 0:
@@ -157,6 +225,10 @@ func (m *Manifest) checkFor(addr proto.Addr) error {
 	case 1:
 		if m.Chunks[0].Addr != addr {
 			return fmt.Errorf("%w: single chunk %s for %s", ErrBadManifest, m.Chunks[0].Addr.Short(), addr.Short())
+		}
+	default:
+		if err := proto.VerifyParts(addr, m.parts()); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrBadManifest, addr.Short(), err)
 		}
 	}
 	return nil

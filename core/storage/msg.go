@@ -13,11 +13,11 @@ import (
 type kind uint8
 
 const (
-	kindStoreChunk    kind = iota + 1 // REQ: addr, chunk bytes -> reply ok
+	kindStoreChunk    kind = iota + 1 // REQ: chunk key, offset, chunk bytes -> reply ok
 	kindCommit                        // REQ: object addr, manifest -> ok | missing(list of chunk addrs)
 	kindCheck                         // REQ: object addr -> ok (held) | notFound
 	kindFetchManifest                 // REQ: object addr -> ok(manifest) | notFound
-	kindFetchChunk                    // REQ: chunk addr -> ok(bytes) | notFound | corrupt
+	kindFetchChunk                    // REQ: chunk key, offset -> ok(bytes) | notFound | corrupt
 	kindReply                         // RESP to any of the above
 	kindLast          = kindReply
 )
@@ -40,6 +40,7 @@ const (
 type message struct {
 	kind   kind
 	addr   proto.Addr
+	offset uint64 // kindStoreChunk and kindFetchChunk: the chunk's object offset
 	status status // replies only
 	data   []byte
 }
@@ -47,10 +48,16 @@ type message struct {
 // ErrMalformed is wrapped by every frame or payload decode error.
 var ErrMalformed = errors.New("storage: malformed message")
 
-// appendPayload encodes m: kind, addr, status (replies only), data.
+// appendPayload encodes m: kind, addr, offset (chunk requests only),
+// status (replies only), data. A chunk key is verified with the chunk's
+// offset (its chaining value depends on it), so the chunk requests carry
+// it.
 func appendPayload(b []byte, m *message) []byte {
 	b = wire.AppendUvarint(b, uint64(m.kind))
 	b = wire.AppendFixed(b, m.addr[:])
+	if m.kind.carriesOffset() {
+		b = wire.AppendUvarint(b, m.offset)
+	}
 	if m.kind == kindReply {
 		b = wire.AppendUvarint(b, uint64(m.status))
 	}
@@ -66,6 +73,9 @@ func decodePayload(p []byte) (message, error) {
 		return m, fmt.Errorf("%w: kind 0", ErrMalformed)
 	}
 	r.Fixed(m.addr[:])
+	if m.kind.carriesOffset() {
+		m.offset = r.Uint(StreamObjectBytesMax)
+	}
 	if m.kind == kindReply {
 		m.status = status(r.Uint(uint64(statusLast)))
 		if r.Err() == nil && m.status == 0 {
@@ -78,6 +88,8 @@ func decodePayload(p []byte) (message, error) {
 	}
 	return m, nil
 }
+
+func (k kind) carriesOffset() bool { return k == kindStoreChunk || k == kindFetchChunk }
 
 // dataBytesMax is the largest data field a kind may carry.
 func dataBytesMax(k kind) int {

@@ -1,7 +1,11 @@
 package storage
 
 import (
+	"errors"
+	"slices"
+
 	"bytes"
+	"github.com/ron-network/ron/core/env"
 	"testing"
 	"time"
 
@@ -13,23 +17,30 @@ import (
 
 // TestPropertyChunking: for any data and chunk size, the address is the
 // reference BLAKE3 of the whole bytes (independent of chunking), every
-// chunk address is the reference BLAKE3 of its bytes, the chunks reassemble
-// exactly, the manifest round-trips, and span covers any range.
+// chunk key is its bytes' chaining value at its offset (or, for the only
+// chunk, the address), the chunks reassemble exactly, the manifest
+// round-trips and merges to the address, and span covers any range.
 func TestPropertyChunking(t *testing.T) {
+	chunkSize := rapid.Custom(func(rt *rapid.T) int { return ChunkBytesMin << rapid.IntRange(0, 7).Draw(rt, "log2") })
 	rapid.Check(t, func(rt *rapid.T) {
-		data := rapid.SliceOfN(rapid.Byte(), 0, 20000).Draw(rt, "data")
-		chunk := rapid.IntRange(1, 5000).Draw(rt, "chunk")
+		data := rapid.SliceOfN(rapid.Byte(), 0, 40000).Draw(rt, "data")
+		chunk := chunkSize.Draw(rt, "chunk")
 		addr, man := Split(data, chunk)
 		if addr != proto.Addr(blake3.Sum256(data)) {
 			rt.Fatalf("address is not BLAKE3 of the whole bytes")
 		}
-		if other, _ := Split(data, rapid.IntRange(1, ChunkBytesMax).Draw(rt, "other")); other != addr {
+		if other, _ := Split(data, chunkSize.Draw(rt, "other")); other != addr {
 			rt.Fatalf("address depends on the chunk size")
 		}
 		var joined []byte
 		for i, c := range man.Chunks {
 			part := man.chunkData(data, i)
-			if c.Addr != proto.Addr(blake3.Sum256(part)) || int(c.Size) != len(part) || len(part) > chunk || len(part) == 0 {
+			cv, root := proto.SubtreeHash(part, man.chunkOffset(i))
+			key := proto.Addr(cv)
+			if len(man.Chunks) == 1 {
+				key = root
+			}
+			if c.Addr != key || int(c.Size) != len(part) || len(part) > chunk || len(part) == 0 || !chunkMatches(c.Addr, man.chunkOffset(i), part) {
 				rt.Fatalf("chunk %d wrong", i)
 			}
 			joined = append(joined, part...)
@@ -84,4 +95,75 @@ func TestPropertyRangeGet(t *testing.T) {
 			rt.Fatalf("range [%d,+%d) from node %d: err %v, %d bytes", off, length, reader, got.Err, len(got.Data))
 		}
 	})
+}
+
+// TestManifestBoundToAddress: a manifest is verified against the object
+// address itself (its chunk keys merge to the BLAKE3 root), so any
+// changed key, a swap of chunks or another address is refused, and a
+// peer's commit of such a manifest stores nothing.
+func TestManifestBoundToAddress(t *testing.T) {
+	data := randomData(50, 5*ChunkBytesMin+300)
+	addr, man := Split(data, ChunkBytesMin)
+	if err := man.checkFor(addr); err != nil {
+		t.Fatal(err)
+	}
+	for i := range man.Chunks {
+		for _, bit := range []int{0, 77, 255} {
+			bad := Manifest{Size: man.Size, Chunks: slices.Clone(man.Chunks)}
+			bad.Chunks[i].Addr[bit/8] ^= 1 << (bit % 8)
+			if err := bad.checkFor(addr); !errors.Is(err, ErrBadManifest) || !errors.Is(err, proto.ErrTreeMismatch) {
+				t.Fatalf("key %d bit %d flipped: %v", i, bit, err)
+			}
+		}
+	}
+	swapped := Manifest{Size: man.Size, Chunks: slices.Clone(man.Chunks)}
+	swapped.Chunks[0], swapped.Chunks[1] = swapped.Chunks[1], swapped.Chunks[0]
+	if err := swapped.checkFor(addr); err == nil {
+		t.Fatal("swapped chunks verify")
+	}
+	if err := man.checkFor(proto.AddrOf([]byte("other"))); err == nil {
+		t.Fatal("the manifest verifies under another address")
+	}
+
+	c := newCluster(t, 1, 50, smallChunks)
+	bad := Manifest{Size: man.Size, Chunks: slices.Clone(man.Chunks)}
+	bad.Chunks[2].Addr[0] ^= 1
+	peer := proto.NodeID{0xee}
+	for i, ch := range man.Chunks {
+		off := man.chunkOffset(i)
+		c.handle(c.nodes[0], env.Message{From: peer, Frame: encodeFrame(uint64(i+1), &message{kind: kindStoreChunk, addr: ch.Addr, offset: off, data: data[off : off+uint64(ch.Size)]})})
+	}
+	rejects := c.nodes[0].st.Stats().Rejects
+	c.handle(c.nodes[0], env.Message{From: peer, Frame: encodeFrame(99, &message{kind: kindCommit, addr: addr, data: AppendManifest(nil, &bad)})})
+	c.step()
+	if c.nodes[0].st.HasLocal(addr) || c.nodes[0].st.Stats().Rejects != rejects+1 {
+		t.Fatalf("a tampered manifest was committed (held %v, rejects %d)", c.nodes[0].st.HasLocal(addr), c.nodes[0].st.Stats().Rejects-rejects)
+	}
+	c.handle(c.nodes[0], env.Message{From: peer, Frame: encodeFrame(100, &message{kind: kindCommit, addr: addr, data: AppendManifest(nil, &man)})})
+	c.step()
+	if !c.nodes[0].st.HasLocal(addr) || !c.durableCopy(0, addr) {
+		t.Fatal("the true manifest with its verified chunks was not committed")
+	}
+}
+
+// TestStoreChunkVerifiedAtItsOffset: a pushed chunk is verified against
+// its key at the offset the push names; the same bytes at another offset
+// are refused (a chaining value binds the position).
+func TestStoreChunkVerifiedAtItsOffset(t *testing.T) {
+	data := randomData(51, 3*ChunkBytesMin)
+	_, man := Split(data, ChunkBytesMin)
+	c := newCluster(t, 1, 51, smallChunks)
+	peer := proto.NodeID{0xee}
+	ch := man.Chunks[1]
+	rejects := c.nodes[0].st.Stats().Rejects
+	c.handle(c.nodes[0], env.Message{From: peer, Frame: encodeFrame(1, &message{kind: kindStoreChunk, addr: ch.Addr, offset: 2 * ChunkBytesMin, data: data[ChunkBytesMin : 2*ChunkBytesMin]})})
+	c.step()
+	if c.chunkKeys(0) != 0 || c.nodes[0].st.Stats().Rejects != rejects+1 {
+		t.Fatalf("a chunk at the wrong offset was stored (%d keys)", c.chunkKeys(0))
+	}
+	c.handle(c.nodes[0], env.Message{From: peer, Frame: encodeFrame(2, &message{kind: kindStoreChunk, addr: ch.Addr, offset: ChunkBytesMin, data: data[ChunkBytesMin : 2*ChunkBytesMin]})})
+	c.step()
+	if c.chunkKeys(0) != 1 {
+		t.Fatalf("the chunk at its offset was not stored (%d keys)", c.chunkKeys(0))
+	}
 }

@@ -16,8 +16,9 @@ type push struct {
 	addr       proto.Addr
 	man        *Manifest
 	manBytes   []byte
-	data       []byte // the object's bytes, or nil: read chunks from disk
-	queue      []int  // chunk indexes still to send
+	data       []byte   // the object's bytes, or nil: read chunks from disk
+	offsets    []uint64 // every chunk's object offset
+	queue      []int    // chunk indexes still to send
 	inflight   int
 	rounds     int  // commit rounds that reported missing chunks
 	committing bool // a commit is outstanding
@@ -27,7 +28,7 @@ type push struct {
 }
 
 func newPush(target proto.NodeID, addr proto.Addr, man *Manifest, manBytes, data []byte, done func(bool)) *push {
-	p := &push{target: target, addr: addr, man: man, manBytes: manBytes, data: data, done: done}
+	p := &push{target: target, addr: addr, man: man, manBytes: manBytes, data: data, done: done, offsets: man.offsets()}
 	p.queue = make([]int, len(man.Chunks))
 	for i := range p.queue {
 		p.queue[i] = i
@@ -43,7 +44,7 @@ func (s *Storage) pump(p *push) {
 		p.queue = p.queue[1:]
 		p.inflight++
 		if p.data != nil {
-			s.sendChunk(p, i, p.man.chunkData(p.data, i))
+			s.sendChunk(p, i, p.data[p.offsets[i]:p.offsets[i]+uint64(p.man.Chunks[i].Size)])
 		} else {
 			s.readChunkForPush(p, i)
 		}
@@ -62,7 +63,7 @@ func (s *Storage) finishPush(p *push, ok bool) {
 }
 
 func (s *Storage) sendChunk(p *push, i int, data []byte) {
-	m := &message{kind: kindStoreChunk, addr: p.man.Chunks[i].Addr, data: data}
+	m := &message{kind: kindStoreChunk, addr: p.man.Chunks[i].Addr, offset: p.offsets[i], data: data}
 	sent := s.call(p.target, m, func(reply *message, err error) {
 		p.inflight--
 		if err != nil || reply.status != statusOK {
@@ -86,7 +87,7 @@ func (s *Storage) readChunkForPush(p *push, i int) {
 			p.inflight--
 			return
 		}
-		if !s.chunkIntact(c, res[0], p.addr) {
+		if !s.chunkIntact(c, p.offsets[i], res[0], p.addr) {
 			p.inflight--
 			s.finishPush(p, false)
 			return
@@ -147,13 +148,14 @@ func (s *Storage) requeueMissing(p *push, list []byte) {
 	s.pump(p)
 }
 
-// chunkIntact verifies a local chunk read. A missing or corrupt chunk of
+// chunkIntact verifies a local read of chunk c at object offset off
+// (chunkMatches: one pass over its bytes). A missing or corrupt chunk of
 // an object this node holds is counted and queued for healing.
-func (s *Storage) chunkIntact(c proto.Addr, res env.DiskResult, obj proto.Addr) bool {
+func (s *Storage) chunkIntact(c proto.Addr, off uint64, res env.DiskResult, obj proto.Addr) bool {
 	if res.Err != nil && !isCorruption(res.Err) {
 		return false // an I/O error says nothing about the bytes
 	}
-	if res.Err == nil && res.Found && (s.cfg.BugServeUnverified || proto.AddrOf(res.Value) == c) {
+	if res.Err == nil && res.Found && (s.cfg.BugServeUnverified || chunkMatches(c, off, res.Value)) {
 		return true
 	}
 	if !s.index.hasChunk(c) {

@@ -146,7 +146,8 @@ func (s *Storage) healDamaged() {
 		if obj.IsZero() {
 			obj = s.objectListing(c)
 		}
-		if !s.index.hasChunk(c) || obj.IsZero() {
+		off, listed := s.chunkOffsetIn(obj, c)
+		if !s.index.hasChunk(c) || obj.IsZero() || !listed {
 			delete(s.damaged, c)
 			continue
 		}
@@ -159,7 +160,7 @@ func (s *Storage) healDamaged() {
 			}
 		}
 		chunk := c
-		s.fetchChunkFrom(c, cands, func(data []byte, err error) {
+		s.fetchChunkFrom(c, off, cands, func(data []byte, err error) {
 			delete(s.healing, chunk)
 			if err == nil && s.index.hasChunk(chunk) {
 				s.healWith(chunk, data)
@@ -179,6 +180,25 @@ func (s *Storage) objectListing(c proto.Addr) proto.Addr {
 		}
 	}
 	return proto.Addr{}
+}
+
+// chunkOffsetIn is the offset of chunk c in the held object obj; false
+// when obj is not held or does not list c. A chunk key is bound to its
+// offset (a chaining value, or the address of a one-chunk object), so
+// any object listing c gives the same offset.
+func (s *Storage) chunkOffsetIn(obj, c proto.Addr) (uint64, bool) {
+	o := s.index.objects[obj]
+	if o == nil {
+		return 0, false
+	}
+	var off uint64
+	for _, ref := range o.manifest.Chunks {
+		if ref.Addr == c {
+			return off, true
+		}
+		off += uint64(ref.Size)
+	}
+	return 0, false
 }
 
 // healWith rewrites a damaged local chunk with verified bytes.

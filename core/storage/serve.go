@@ -43,14 +43,14 @@ func (s *Storage) onMessage(from proto.NodeID, frame []byte) {
 			s.respond(from, h.CorrID, m.addr, statusNotFound, nil)
 		}
 	case kindFetchChunk:
-		s.serveFetchChunk(from, h.CorrID, m.addr)
+		s.serveFetchChunk(from, h.CorrID, m.addr, m.offset)
 	}
 }
 
 // serveStoreChunk writes a verified chunk and stages it for a commit.
 // Idempotent: a chunk already held is acknowledged at once.
 func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
-	if len(m.data) == 0 || proto.AddrOf(m.data) != m.addr {
+	if !chunkMatches(m.addr, m.offset, m.data) {
 		s.reject(ReasonBadChunk)
 		s.respond(from, corr, m.addr, statusBad, nil)
 		return
@@ -198,7 +198,7 @@ func (s *Storage) finishWrite(addr proto.Addr, o *object, err error) {
 
 // serveFetchChunk reads, verifies and returns a chunk. A corrupt copy is
 // counted, never served, and queued for healing.
-func (s *Storage) serveFetchChunk(from proto.NodeID, corr uint64, c proto.Addr) {
+func (s *Storage) serveFetchChunk(from proto.NodeID, corr uint64, c proto.Addr, off uint64) {
 	if !s.index.hasChunk(c) {
 		s.respond(from, corr, c, statusNotFound, nil)
 		return
@@ -207,7 +207,7 @@ func (s *Storage) serveFetchChunk(from proto.NodeID, corr uint64, c proto.Addr) 
 		switch {
 		case res[0].Err != nil && !isCorruption(res[0].Err):
 			s.respond(from, corr, c, statusFailed, nil)
-		case s.chunkIntact(c, res[0], proto.Addr{}):
+		case s.chunkIntact(c, off, res[0], proto.Addr{}):
 			s.respond(from, corr, c, statusOK, res[0].Value)
 		default:
 			s.respond(from, corr, c, statusCorrupt, nil)

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ron-network/ron/core/env"
@@ -61,11 +62,13 @@ type (
 	// GetManifest returns the manifest of Addr (local, else from a
 	// replica or provider). Replies with a ManifestResult.
 	GetManifest struct{ Addr proto.Addr }
-	// GetChunk reads one chunk of object Addr, verified against
-	// Chunk.Addr. Replies with a GetResult whose Size is Chunk.Size.
+	// GetChunk reads one chunk of object Addr, at object offset Offset,
+	// verified against Chunk.Addr (a chunk key is bound to its offset).
+	// Replies with a GetResult whose Size is Chunk.Size.
 	GetChunk struct {
-		Addr  proto.Addr
-		Chunk ChunkRef
+		Addr   proto.Addr
+		Chunk  ChunkRef
+		Offset uint64
 	}
 )
 
@@ -75,9 +78,14 @@ type (
 		Session uint64
 		Err     error
 	}
-	// PutChunkResult: Chunk is the staged chunk's reference.
+	// PutChunkResult: Chunk is the staged chunk's reference; Addr and
+	// Size are the address and size of the object if this chunk is its
+	// last, from the chunks' chaining values (so a client learns the
+	// address of what it streamed without hashing it again).
 	PutChunkResult struct {
 		Chunk ChunkRef
+		Addr  proto.Addr
+		Size  uint64
 		Err   error
 	}
 	PutAbortResult struct{ Err error }
@@ -93,9 +101,18 @@ type (
 // being pruned or deleted until the session ends: at commit the refs move
 // to the put, which releases them when it finishes.
 type session struct {
-	id      uint64
-	pin     bool
-	chunks  []ChunkRef
+	id     uint64
+	pin    bool
+	chunks []ChunkRef // keyed by chaining value, in order
+	// root is the first chunk's root hash: the object address if the
+	// session commits one chunk. The first chunk is written under both
+	// keys, since which one the manifest names is known only at commit.
+	root proto.Addr
+	// refs are the keys this session holds in index.sessionRefs: its
+	// chunks and the first chunk's root key.
+	refs []ChunkRef
+	// tree merges the chunks' chaining values: the address so far.
+	tree    proto.TreeBuilder
 	size    uint64
 	writing int      // chunk writes in flight
 	failed  error    // sticky: a chunk write failed
@@ -162,28 +179,66 @@ func (s *Storage) onPutChunk(req env.RequestID, body PutChunk) {
 		s.env.Reply(req, PutChunkResult{Err: err})
 		return
 	}
-	ref := ChunkRef{Addr: proto.AddrOf(body.Data), Size: uint32(len(body.Data))}
-	held := s.index.hasChunk(ref.Addr)
+	off := ss.size
+	if n := len(ss.chunks); n > 0 && !proto.IsFullSubtree(off-uint64(ss.chunks[n-1].Size), uint64(ss.chunks[n-1].Size)) {
+		s.reject(ReasonBadRequest)
+		s.env.Reply(req, PutChunkResult{Err: fmt.Errorf("%w: chunk %d follows a chunk of %d bytes: every chunk but the last must be a power of two of at least %d bytes at a multiple of its size",
+			ErrBadRequest, n, ss.chunks[n-1].Size, proto.TreeChunkBytes)})
+		return
+	}
+	if !proto.IsSubtree(off, uint64(len(body.Data))) {
+		s.reject(ReasonBadRequest)
+		s.env.Reply(req, PutChunkResult{Err: fmt.Errorf("%w: a chunk of %d bytes at offset %d is not a BLAKE3 subtree", ErrBadRequest, len(body.Data), off)})
+		return
+	}
+	// One pass: the chunk's chaining value names it, and for the first
+	// chunk the root is the address of a one-chunk object.
+	cv, root := proto.SubtreeHash(body.Data, off)
+	ref := ChunkRef{Addr: proto.Addr(cv), Size: uint32(len(body.Data))}
+	keys := []ChunkRef{ref}
+	if off == 0 {
+		ss.root = root
+		keys = append(keys, ChunkRef{Addr: root, Size: ref.Size})
+	}
 	ss.chunks = append(ss.chunks, ref)
 	ss.size += uint64(ref.Size)
-	s.index.sessionRefs[ref.Addr]++
-	if held {
-		// Already on disk (another object, a staged push or an earlier
-		// chunk of this session whose write is ahead in the FIFO disk).
-		s.env.Reply(req, PutChunkResult{Chunk: ref})
+	if err := ss.tree.Push(proto.TreePart{CV: cv, Size: uint64(ref.Size)}); err != nil {
+		panic("storage: a chunk checked as a subtree does not extend the tree: " + err.Error())
+	}
+	addr, err := ss.addr()
+	if err != nil {
+		panic("storage: the session's tree has no root: " + err.Error())
+	}
+	result := PutChunkResult{Chunk: ref, Addr: addr, Size: ss.size}
+	var ops []env.DiskOp
+	for _, k := range keys {
+		// A key already held (another object, a staged push or an
+		// earlier chunk whose write is ahead in the FIFO disk) is not
+		// written again.
+		if !s.index.hasChunk(k.Addr) {
+			value := body.Data
+			if len(ops) > 0 {
+				value = slices.Clone(value) // the disk owns what it is given: one slice per op
+			}
+			ops = append(ops, env.DiskOp{Kind: env.DiskPut, Key: diskKey(prefixChunk, k.Addr), Value: value})
+		}
+		s.index.sessionRefs[k.Addr]++
+		ss.refs = append(ss.refs, k)
+	}
+	if len(ops) == 0 {
+		s.env.Reply(req, result)
 		return
 	}
 	ss.writing++
-	op := env.DiskOp{Kind: env.DiskPut, Key: diskKey(prefixChunk, ref.Addr), Value: body.Data}
-	submitted := s.submitJob([]env.DiskOp{op}, func(res []env.DiskResult) {
+	submitted := s.submitJob(ops, func(res []env.DiskResult) {
 		ss.writing--
-		if res[0].Err != nil {
-			ss.failed = fmt.Errorf("%w: writing chunk %s: %w", ErrUnavailable, ref.Addr.Short(), res[0].Err)
+		if err := firstErr(res); err != nil {
+			ss.failed = fmt.Errorf("%w: writing chunk %s: %w", ErrUnavailable, ref.Addr.Short(), err)
 			s.env.Reply(req, PutChunkResult{Err: ss.failed})
 			return
 		}
 		s.stats.ChunksWritten++
-		s.env.Reply(req, PutChunkResult{Chunk: ref})
+		s.env.Reply(req, result)
 	})
 	if !submitted {
 		panic("storage: a disk job refused after its bound was checked")
@@ -206,16 +261,37 @@ func (s *Storage) onPutCommit(req env.RequestID, body PutCommit) {
 		return
 	}
 	delete(s.sessions, ss.id)
-	man := Manifest{Size: ss.size, Chunks: ss.chunks}
+	man := ss.manifest()
 	extra := time.Duration(len(man.Chunks)) * commitTimePerChunk
-	s.startPut(req, body.Addr, man, nil, ss.pin, ss.chunks, extra)
+	s.startPut(req, body.Addr, man, nil, ss.pin, ss.refs, extra)
 }
 
-// checkCommit verifies what the machine can: every write finished and
-// succeeded, the size matches, the manifest is valid and consistent with
-// the claimed address (exactly so for objects of at most one chunk).
-func (s *Storage) checkCommit(ss *session, body PutCommit) error {
+// manifest is the session's object: its chunks by chaining value, or its
+// one chunk by the root (the object address).
+func (ss *session) manifest() Manifest {
 	man := Manifest{Size: ss.size, Chunks: ss.chunks}
+	if len(ss.chunks) == 1 {
+		man.Chunks = []ChunkRef{{Addr: ss.root, Size: ss.chunks[0].Size}}
+	}
+	return man
+}
+
+// Addr is the address of the object the session staged so far, from the
+// chunks' chaining values (no byte is read or hashed again).
+func (ss *session) addr() (proto.Addr, error) {
+	switch len(ss.chunks) {
+	case 0:
+		return emptyAddr, nil
+	case 1:
+		return ss.root, nil
+	}
+	return ss.tree.Root()
+}
+
+// checkCommit verifies the claim: every write finished and succeeded,
+// the size matches, and the chunks' chaining values merge to the claimed
+// address (the machine hashed every byte once, at PutChunk).
+func (s *Storage) checkCommit(ss *session, body PutCommit) error {
 	switch {
 	case ss.failed != nil:
 		return ss.failed
@@ -229,9 +305,14 @@ func (s *Storage) checkCommit(ss *session, body PutCommit) error {
 		s.reject(ReasonTooLarge)
 		return fmt.Errorf("%w: %d chunks exceed %d", ErrTooLarge, len(ss.chunks), ManifestChunksMax)
 	}
-	if err := man.checkFor(body.Addr); err != nil {
+	got, err := ss.addr()
+	if err != nil {
 		s.reject(ReasonBadRequest)
 		return fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	if got != body.Addr {
+		s.reject(ReasonBadRequest)
+		return fmt.Errorf("%w: commit claims %s, the staged chunks hash to %s", ErrBadRequest, body.Addr.Short(), got.Short())
 	}
 	for _, c := range ss.chunks {
 		if !s.index.hasChunk(c.Addr) {
@@ -252,7 +333,7 @@ func (s *Storage) onPutAbort(req env.RequestID, body PutAbort) {
 // endSession forgets an uncommitted session and deletes its chunks.
 func (s *Storage) endSession(ss *session) {
 	delete(s.sessions, ss.id)
-	s.releaseSessionChunks(ss.chunks)
+	s.releaseSessionChunks(ss.refs)
 }
 
 // releaseSessionChunks drops one session reference per listed chunk and
@@ -307,6 +388,7 @@ func (s *Storage) onGetChunk(req env.RequestID, body GetChunk) {
 		return
 	}
 	if g := s.newGet(req, body.Addr, 0, 0, false); g != nil {
+		g.base = body.Offset
 		s.startChunks(g, Manifest{Size: uint64(body.Chunk.Size), Chunks: []ChunkRef{body.Chunk}})
 	}
 }

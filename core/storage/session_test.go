@@ -93,7 +93,7 @@ func TestStreamPutReplicatesAndReads(t *testing.T) {
 	}
 	off := 0
 	for _, ref := range m.Manifest.Chunks {
-		g, ok := c.request(reader, GetChunk{Addr: addr, Chunk: ref}, time.Minute).(GetResult)
+		g, ok := c.request(reader, GetChunk{Addr: addr, Chunk: ref, Offset: uint64(off)}, time.Minute).(GetResult)
 		if !ok || g.Err != nil || !bytes.Equal(g.Data, data[off:off+int(ref.Size)]) || g.Size != uint64(ref.Size) {
 			t.Fatalf("chunk at %d: %+v", off, g.Err)
 		}
@@ -122,8 +122,8 @@ func TestStreamAbandonedSessionInvisible(t *testing.T) {
 	if got := c.get(0, addr, 0, 0); !errors.Is(got.Err, ErrNotFound) {
 		t.Fatalf("get of an uncommitted object: %v, want ErrNotFound", got.Err)
 	}
-	if c.chunkKeys(0) != 3 {
-		t.Fatalf("%d chunks staged, want 3", c.chunkKeys(0))
+	if c.chunkKeys(0) != 4 {
+		t.Fatalf("%d chunks staged, want 4 (the first under its chaining value and its root)", c.chunkKeys(0))
 	}
 	c.advance(SessionTTLDefault + 3*RepairIntervalDefault)
 	st := c.nodes[0].st.Stats()
@@ -148,8 +148,11 @@ func TestStreamAbortKeepsSharedChunks(t *testing.T) {
 	}
 	s := c.begin(0, true)
 	c.stream(0, s, append(bytes.Clone(shared), randomData(34, ChunkBytesMin)...), ChunkBytesMin)
-	if c.chunkKeys(0) != 2 {
-		t.Fatalf("%d chunk keys, want 2", c.chunkKeys(0))
+	// shared is one chunk keyed by its address, which is also the root
+	// key of the session's first chunk; its chaining-value key and the
+	// second chunk are the session's own.
+	if c.chunkKeys(0) != 3 {
+		t.Fatalf("%d chunk keys, want 3", c.chunkKeys(0))
 	}
 	if r, _ := c.request(0, PutAbort{Session: s}, time.Second).(PutAbortResult); r.Err != nil {
 		t.Fatalf("abort: %v", r.Err)
@@ -200,20 +203,49 @@ func TestStreamCommitChecks(t *testing.T) {
 	}
 }
 
-// TestStreamFalseClaimIsCaughtByReaders: the object address of a
-// multi-chunk object is the client's claim (see the package doc); a false
-// claim is stored, but a whole read detects it as corruption.
-func TestStreamFalseClaimIsCaughtByReaders(t *testing.T) {
+// TestStreamFalseClaimIsRefusedAtCommit: the machine hashed every staged
+// byte once (each chunk as a subtree of the object's BLAKE3 tree), so it
+// knows the address at commit and refuses a false claim; nothing is
+// stored under it.
+func TestStreamFalseClaimIsRefusedAtCommit(t *testing.T) {
 	c := newCluster(t, 1, 36, smallChunks)
 	data := randomData(36, 2*ChunkBytesMin)
 	lie := proto.AddrOf([]byte("something else"))
 	s := c.begin(0, true)
 	c.stream(0, s, data, ChunkBytesMin)
-	if r := c.commit(0, s, lie, uint64(len(data))); r.Err != nil {
-		t.Fatalf("commit: %v", r.Err)
+	if r := c.commit(0, s, lie, uint64(len(data))); !errors.Is(r.Err, ErrBadRequest) {
+		t.Fatalf("commit of a false claim: %v, want ErrBadRequest", r.Err)
 	}
-	if got := c.get(0, lie, 0, 0); !errors.Is(got.Err, ErrCorruption) {
-		t.Fatalf("whole read of a false claim: %v, want ErrCorruption", got.Err)
+	if got := c.get(0, lie, 0, 0); !errors.Is(got.Err, ErrNotFound) {
+		t.Fatalf("read of a refused claim: %v, want ErrNotFound", got.Err)
+	}
+	if r := c.commit(0, s, proto.AddrOf(data), uint64(len(data))); r.Err != nil || r.Addr != proto.AddrOf(data) {
+		t.Fatalf("commit of the true address after a refused one: %+v", r)
+	}
+}
+
+// TestStreamChunksMustBeSubtrees: a chunk that would not be a subtree of
+// the object's BLAKE3 tree (after a short chunk, or misaligned) is
+// refused with a reason, and the session stays usable.
+func TestStreamChunksMustBeSubtrees(t *testing.T) {
+	c := newCluster(t, 1, 39, smallChunks)
+	data := randomData(39, 4*ChunkBytesMin)
+	s := c.begin(0, false)
+	if r := c.chunk(0, s, data[:1000]); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if r := c.chunk(0, s, data[1000:2000]); !errors.Is(r.Err, ErrBadRequest) {
+		t.Fatalf("a chunk after a short one: %v, want ErrBadRequest", r.Err)
+	}
+	s = c.begin(0, false)
+	if r := c.chunk(0, s, data[:1024]); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if r := c.chunk(0, s, data[1024:1024+2048]); !errors.Is(r.Err, ErrBadRequest) {
+		t.Fatalf("2 KiB at offset 1 KiB: %v, want ErrBadRequest", r.Err)
+	}
+	if r := c.chunk(0, s, data[1024:2048]); r.Err != nil {
+		t.Fatalf("1 KiB at offset 1 KiB: %v", r.Err)
 	}
 }
 
@@ -260,8 +292,10 @@ func TestSessionLostOnRestart(t *testing.T) {
 }
 
 // TestStreamMatchesWholePut is a property: any cut of any object into
-// chunks of 1..ChunkBytesMin bytes streams into the object a whole Put of
-// the same bytes stores (same address and size, same bytes read back).
+// chunks that are subtrees of its BLAKE3 tree (power-of-two KiB pieces
+// at multiples of their size, the last any size that fits) streams into
+// the object a whole Put of the same bytes stores (same address and size,
+// same bytes read back).
 func TestStreamMatchesWholePut(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		c := newCluster(t, 3, rapid.Uint64().Draw(rt, "seed"), smallChunks)
@@ -273,9 +307,20 @@ func TestStreamMatchesWholePut(t *testing.T) {
 		node := rapid.IntRange(0, 2).Draw(rt, "node")
 		s := c.begin(node, rapid.Bool().Draw(rt, "pin"))
 		for off := 0; off < size; {
-			n := rapid.IntRange(1, ChunkBytesMin).Draw(rt, "piece")
-			if r := c.chunk(node, s, data[off:min(off+n, size)]); r.Err != nil {
+			n := proto.TreeChunkBytes << rapid.IntRange(0, 2).Draw(rt, "piece")
+			for off%n != 0 {
+				n /= 2
+			}
+			if size-off <= n {
+				n = size - off
+			}
+			r := c.chunk(node, s, data[off:off+n])
+			if r.Err != nil {
 				rt.Fatalf("chunk: %v", r.Err)
+			}
+			// Each answer names the object that would end here.
+			if r.Addr != proto.AddrOf(data[:off+n]) || r.Size != uint64(off+n) {
+				rt.Fatalf("chunk ending at %d: address %s size %d, want the prefix's", off+n, r.Addr.Short(), r.Size)
 			}
 			off += n
 		}

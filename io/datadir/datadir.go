@@ -15,10 +15,10 @@ import (
 
 // FormatSideFiles is the first format whose store keeps large values in
 // segment files beside pebble (io/pebbledisk, "Side files"); a store of
-// an older format is opened with pebbledisk.Options.Legacy. Merged after
-// another format, it is the one line to renumber (Migrations finds its
-// entry by it).
-const FormatSideFiles uint32 = 2
+// an older format is opened with pebbledisk.Options.Legacy. It was
+// format 2 on its branch (issue 15.2) and became 3 when merged after
+// format 2 (chunks keyed by chaining value, format2.go, issue 15.1).
+const FormatSideFiles uint32 = 3
 
 // FormatCurrent is the newest format this build reads and writes.
 const FormatCurrent uint32 = FormatSideFiles

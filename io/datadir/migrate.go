@@ -58,6 +58,8 @@ func storeLock(store string) *pebble.Lock {
 type Migration struct {
 	To   uint32
 	What string // one line for --dry-run and the log
+	// Up and Down that open the store pass storeLock to pebbledisk, so
+	// that it opens under the lock Migrate holds for the whole plan.
 	Up   func(dir string, rec Record, step Step) error
 	Down func(dir string, rec Record, step Step) error
 }
@@ -74,6 +76,7 @@ var Migrations = []Migration{
 			return remove(dir, "down1", step)
 		},
 	},
+	migration2,
 	{
 		To:   FormatSideFiles,
 		What: "move the store's large values (64 KiB and more) out of pebble into segment files, written once",
@@ -183,10 +186,11 @@ func Migrate(dir string, to uint32, opts MigrateOptions) ([]PlanStep, error) {
 	defer unlock()
 	for i, p := range plan {
 		rec := Record{Format: p.To, WrittenBy: opts.Binary, NodeID: opts.NodeID}
+		m := Migrations[min(p.From, p.To)]
 		if p.To > p.From {
-			err = Migrations[p.From].Up(dir, rec, opts.Step)
+			err = m.Up(dir, rec, opts.Step)
 		} else {
-			err = Migrations[p.To].Down(dir, rec, opts.Step)
+			err = m.Down(dir, rec, opts.Step)
 		}
 		if err != nil {
 			return plan[:i], fmt.Errorf("datadir: migration %s: %w", p, err)

@@ -14,6 +14,7 @@ const (
 	statusMetricObjects     = "storage_objects"
 	statusMetricObjectBytes = "storage_bytes"
 	statusMetricNames       = "registry_names"
+	statusMetricClusterVer  = "registry_cluster_version"
 	statusMetricSessions    = "overlay_sessions"
 	statusSessionActive     = "active"
 )
@@ -29,6 +30,9 @@ type StatusConfig struct {
 	RegistryReplica bool
 	// Flags returns the feature flags and their state (nil: none).
 	Flags func() map[string]bool
+	// FlagSources returns where each flag's value comes from ("default",
+	// "config", "override"; nil: not said).
+	FlagSources func() map[string]string
 }
 
 // Status is the answer of GET /status: one JSON object a person (ronctl
@@ -36,18 +40,25 @@ type StatusConfig struct {
 // does not keep is null: names on a node that is not a registry replica,
 // everything when the gateway has no Gatherer.
 type Status struct {
-	NodeID        string          `json:"node_id"`
-	Profile       string          `json:"profile"`
-	Version       string          `json:"version"`
-	Ready         bool            `json:"ready"`
-	ReadyReason   string          `json:"ready_reason"`
-	PeersActive   uint64          `json:"peers_active"`
-	PeersKnown    uint64          `json:"peers_known"`
-	Objects       *uint64         `json:"objects"`
-	ObjectBytes   *uint64         `json:"object_bytes"`
-	Names         *uint64         `json:"names"`
-	Flags         map[string]bool `json:"flags,omitempty"`
-	UptimeSeconds float64         `json:"uptime_seconds"`
+	NodeID      string  `json:"node_id"`
+	Profile     string  `json:"profile"`
+	Version     string  `json:"version"`
+	Ready       bool    `json:"ready"`
+	ReadyReason string  `json:"ready_reason"`
+	PeersActive uint64  `json:"peers_active"`
+	PeersKnown  uint64  `json:"peers_known"`
+	Objects     *uint64 `json:"objects"`
+	ObjectBytes *uint64 `json:"object_bytes"`
+	Names       *uint64 `json:"names"`
+	// ClusterVersion is the registry cluster version (log entry format)
+	// this replica applied; absent on a node that is not a replica.
+	ClusterVersion *uint64         `json:"cluster_version,omitempty"`
+	Flags          map[string]bool `json:"flags,omitempty"`
+	// FlagSources says where each flag's value comes from: "default",
+	// "config" (the config file) or "override" (POST /admin/flags,
+	// persisted; it wins over the config file).
+	FlagSources   map[string]string `json:"flag_sources,omitempty"`
+	UptimeSeconds float64           `json:"uptime_seconds"`
 }
 
 // WithStatus returns g with GET /status added in front of it. Readiness
@@ -70,6 +81,9 @@ func (g *Gateway) status(r *http.Request, cfg StatusConfig) Status {
 	if cfg.Flags != nil {
 		s.Flags = cfg.Flags()
 	}
+	if cfg.FlagSources != nil {
+		s.FlagSources = cfg.FlagSources()
+	}
 	if g.cfg.Gatherer == nil {
 		return s
 	}
@@ -86,6 +100,10 @@ func (g *Gateway) status(r *http.Request, cfg StatusConfig) Status {
 		case statusMetricNames:
 			if cfg.RegistryReplica {
 				s.Names = gaugeOf(f)
+			}
+		case statusMetricClusterVer:
+			if cfg.RegistryReplica {
+				s.ClusterVersion = gaugeOf(f)
 			}
 		case statusMetricSessions:
 			s.PeersActive, s.PeersKnown = sessionsOf(f)

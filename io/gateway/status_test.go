@@ -61,13 +61,17 @@ func TestStatus(t *testing.T) {
 	metrics.Set("storage_objects", "", 3)
 	metrics.Set("storage_bytes", "", 4096)
 	metrics.Set("registry_names", "", 2)
+	metrics.Set("registry_cluster_version", "", 1)
 	metrics.Set("overlay_sessions", "active", 2)
 	metrics.Set("overlay_sessions", "backoff", 1)
 	metrics.Set("overlay_sessions", "closed", 5)
 	s = getStatus(t, h)
 	if !s.Ready || s.ReadyReason != "ready" || s.Objects == nil || *s.Objects != 3 || *s.ObjectBytes != 4096 ||
-		s.Names == nil || *s.Names != 2 || s.PeersActive != 2 || s.PeersKnown != 3 {
+		s.Names == nil || *s.Names != 2 || s.PeersActive != 2 || s.PeersKnown != 3 || s.ClusterVersion == nil || *s.ClusterVersion != 1 {
 		t.Fatalf("ready node: %+v", s)
+	}
+	if s := getStatus(t, noRegistry); s.ClusterVersion != nil {
+		t.Fatalf("cluster version %d on a node without a registry replica, want none", *s.ClusterVersion)
 	}
 
 	rec := httptest.NewRecorder()

@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"lukechampine.com/blake3"
-
 	"github.com/ron-network/ron/core/admission"
 	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/edgecache"
@@ -94,7 +92,10 @@ func (g *Gateway) putObject(req *request) *apiError {
 }
 
 // uploadBody sends the body as chunks of session and returns the BLAKE3
-// of the whole body and its size. Reading and hashing piece k+1 overlaps
+// of the whole body and its size. The gateway does not hash the body:
+// storage hashes each chunk once as a subtree of the object's BLAKE3
+// tree and answers each PutChunk with the address of the object ending
+// there, so the last answer is the address. Reading piece k+1 overlaps
 // the PutChunk of piece k (see chunkUploader). A body that ends early (the
 // client closed, or sent less than its Content-Length) is an error. It
 // returns only once no chunk is in flight, so the caller's abort (or
@@ -107,14 +108,12 @@ func (g *Gateway) uploadBody(req *request, session uint64, slot admission.Sessio
 		limit = int64(req.maxBytes)
 	}
 	body := http.MaxBytesReader(req.w, req.r.Body, limit)
-	hasher := blake3.New(proto.IDBytes, nil)
 	up := chunkUploader{g: g, req: req, session: session}
 	var size uint64
 	for {
 		piece := make([]byte, StreamChunkBytes) // storage owns each piece
 		n, err := fill(body, piece)
 		if n > 0 {
-			_, _ = hasher.Write(piece[:n])
 			size += uint64(n)
 			if e := up.send(piece[:n]); e != nil {
 				return proto.Addr{}, 0, e
@@ -144,14 +143,18 @@ func (g *Gateway) uploadBody(req *request, session uint64, slot admission.Sessio
 	if req.r.ContentLength >= 0 && size != uint64(req.r.ContentLength) {
 		return proto.Addr{}, 0, errorf(http.StatusBadRequest, CodeBadRequest, "body of %d bytes, Content-Length %d", size, req.r.ContentLength)
 	}
-	var addr proto.Addr
-	hasher.Sum(addr[:0])
-	return addr, size, nil
+	if size == 0 {
+		return proto.AddrOf(nil), 0, nil
+	}
+	if up.last.Size != size {
+		return proto.Addr{}, 0, errorf(http.StatusInternalServerError, CodeInternal, "storage staged %d bytes of a %d-byte body", up.last.Size, size)
+	}
+	return up.last.Addr, size, nil
 }
 
 // chunkUploader sends an upload's chunks with one PutChunk in flight while
-// the handler reads and hashes the next piece, so the body, the hash and
-// the node's chunk write proceed together instead of in turn.
+// the handler reads the next piece, so the body and the node's hashing
+// and chunk write proceed together instead of in turn.
 //
 // At most one chunk is in flight because a session appends chunks in the
 // order their requests reach the node, and two concurrent calls may reach
@@ -162,7 +165,13 @@ type chunkUploader struct {
 	g        *Gateway
 	req      *request
 	session  uint64
-	inflight chan *apiError // outcome of the chunk in flight; nil when none
+	inflight chan chunkSent // outcome of the chunk in flight; nil when none
+	last     storage.PutChunkResult
+}
+
+type chunkSent struct {
+	res storage.PutChunkResult
+	err *apiError
 }
 
 // send waits for the chunk in flight and, if it succeeded, starts sending
@@ -171,8 +180,11 @@ func (u *chunkUploader) send(data []byte) *apiError {
 	if e := u.wait(); e != nil {
 		return e
 	}
-	done := make(chan *apiError, 1)
-	go func() { done <- u.g.putChunk(u.req, u.session, data) }()
+	done := make(chan chunkSent, 1)
+	go func() {
+		res, e := u.g.putChunk(u.req, u.session, data)
+		done <- chunkSent{res: res, err: e}
+	}()
 	u.inflight = done
 	return nil
 }
@@ -182,9 +194,12 @@ func (u *chunkUploader) wait() *apiError {
 	if u.inflight == nil {
 		return nil
 	}
-	e := <-u.inflight
+	sent := <-u.inflight
 	u.inflight = nil
-	return e
+	if sent.err == nil {
+		u.last = sent.res
+	}
+	return sent.err
 }
 
 // fill reads until b is full (nil error), or the body ended (io.EOF, with
@@ -202,11 +217,12 @@ func fill(r io.Reader, b []byte) (int, error) {
 	return n, nil
 }
 
-func (g *Gateway) putChunk(req *request, session uint64, data []byte) *apiError {
-	if _, err := call(g, req, storage.PutChunk{Session: session, Data: data}); err != nil {
-		return mapError(err, true)
+func (g *Gateway) putChunk(req *request, session uint64, data []byte) (storage.PutChunkResult, *apiError) {
+	res, err := call(g, req, storage.PutChunk{Session: session, Data: data})
+	if err != nil {
+		return res, mapError(err, true)
 	}
-	return nil
+	return res, nil
 }
 
 // abortSession drops a failed upload's staged chunks. It runs after the
@@ -260,6 +276,7 @@ func (g *Gateway) manifest(req *request, addr proto.Addr) (storage.Manifest, *ap
 // piece is the part [from, to) of one chunk that a response needs.
 type piece struct {
 	chunk    storage.ChunkRef
+	offset   uint64 // of the chunk in the object: its key is bound to it
 	index    uint32 // in the manifest: the edge cache key
 	from, to uint32
 }
@@ -274,7 +291,7 @@ func planPieces(man *storage.Manifest, start, length uint64) []piece {
 	for i, c := range man.Chunks {
 		next := off + uint64(c.Size)
 		if next > start && off < end {
-			out = append(out, piece{chunk: c, index: uint32(i), from: uint32(max(start, off) - off), to: uint32(min(end, next) - off)})
+			out = append(out, piece{chunk: c, offset: off, index: uint32(i), from: uint32(max(start, off) - off), to: uint32(min(end, next) - off)})
 		}
 		if next >= end {
 			break
@@ -350,7 +367,7 @@ func (f *chunkFetcher) fetch(p piece, out chan<- fetched) {
 	}
 	ctx, cancel := context.WithTimeout(f.ctx, f.g.cfg.CallTimeout)
 	defer cancel()
-	res, err := runtime.Call(ctx, f.g.cfg.Backend, storage.GetChunk{Addr: f.addr, Chunk: c})
+	res, err := runtime.Call(ctx, f.g.cfg.Backend, storage.GetChunk{Addr: f.addr, Chunk: c, Offset: p.offset})
 	switch {
 	case err != nil:
 		out <- fetched{err: mapError(err, false)}
@@ -364,20 +381,17 @@ func (f *chunkFetcher) fetch(p piece, out chan<- fetched) {
 	}
 }
 
-// streamChunks writes the range chunk by chunk. Storage verified each
-// chunk against its address; a whole read of a multi-chunk object is also
-// hashed here and checked against addr before its last piece is written,
-// so a wrong manifest never yields a complete response. An error before
-// the first byte is an ordinary error response; after it, the connection
-// is aborted (the client sees a truncated body, never wrong bytes).
+// streamChunks writes the range chunk by chunk. Storage verified the
+// manifest against addr (its chunk keys merge to the BLAKE3 root) and
+// each chunk against its key at its offset, so every byte written is
+// verified against the address itself and nothing is hashed again here,
+// a whole read included. An error before the first byte is an ordinary
+// error response; after it, the connection is aborted (the client sees a
+// truncated body, never wrong bytes).
 func (g *Gateway) streamChunks(req *request, addr proto.Addr, man *storage.Manifest, status int, start, length uint64) *apiError {
 	pieces := planPieces(man, start, length)
 	f := g.newChunkFetcher(req, addr, man.Size, pieces)
 	defer f.close()
-	var hasher *blake3.Hasher
-	if start == 0 && length == man.Size && len(man.Chunks) > 1 {
-		hasher = blake3.New(proto.IDBytes, nil)
-	}
 	data, e := f.next()
 	if e != nil {
 		return e
@@ -386,12 +400,6 @@ func (g *Gateway) streamChunks(req *request, addr proto.Addr, man *storage.Manif
 	req.w.Header().Set("Content-Length", strconv.FormatUint(length, 10))
 	req.w.WriteHeader(status)
 	for i := range pieces {
-		if hasher != nil {
-			_, _ = hasher.Write(data)
-			if i == len(pieces)-1 && !sumMatches(hasher, addr) {
-				g.abortResponse(req, fmt.Errorf("the chunks of %s do not hash to it: wrong manifest", addr.Short()))
-			}
-		}
 		if _, err := req.w.Write(data); err != nil {
 			return nil // the client went away
 		}
@@ -403,12 +411,6 @@ func (g *Gateway) streamChunks(req *request, addr proto.Addr, man *storage.Manif
 		}
 	}
 	return nil
-}
-
-func sumMatches(h *blake3.Hasher, addr proto.Addr) bool {
-	var got proto.Addr
-	h.Sum(got[:0])
-	return got == addr
 }
 
 // abortResponse ends a response whose headers are sent: net/http closes

@@ -97,7 +97,15 @@ func (s *uploadStore) putChunk(body storage.PutChunk) storage.PutChunkResult {
 	if i == s.failAt {
 		return storage.PutChunkResult{Err: fmt.Errorf("%w: injected", storage.ErrUnavailable)}
 	}
-	return storage.PutChunkResult{Chunk: storage.ChunkRef{Addr: proto.AddrOf(body.Data), Size: uint32(len(body.Data))}}
+	// Like storage, answer with the address of the object ending here.
+	s.mu.Lock()
+	var whole []byte
+	for _, c := range s.chunks[:i+1] {
+		whole = append(whole, c...)
+	}
+	s.mu.Unlock()
+	return storage.PutChunkResult{Chunk: storage.ChunkRef{Addr: proto.AddrOf(body.Data), Size: uint32(len(body.Data))},
+		Addr: proto.AddrOf(whole), Size: uint64(len(whole))}
 }
 
 // poll waits until cond holds, at most waitBound.

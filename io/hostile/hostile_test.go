@@ -488,9 +488,11 @@ func attacks() []attack {
 			refused: func(n *node) float64 { return n.metric(quicnet.MetricHandshakeFails, "") },
 			check:   wantRefusals("transport_handshake_fail_total")},
 		{name: "garbage UDP (Initial-shaped and random)", cost: "at most 32 handshakes in flight; beyond them a Retry, no state",
-			legit: func(t *testing.T, n *node) legitimate { return n.oapGet(t) },
-			run:   garbageUDP,
-			check: func(t *testing.T, n *node, _ int, _ float64) {
+			legit:   func(t *testing.T, n *node) legitimate { return n.oapGet(t) },
+			run:     garbageUDP,
+			refused: func(n *node) float64 { return n.metric(quicnet.MetricDatagrams, "") },
+			check: func(t *testing.T, n *node, attackers int, dropped float64) {
+				wantRefusals(quicnet.MetricDatagrams)(t, n, attackers, dropped)
 				if inflight := n.metric(quicnet.MetricHandshakesInFlight, "oap"); inflight > quicnet.HandshakesUnvalidatedMax+2 {
 					t.Errorf("%v OAP handshakes in flight after the flood", inflight)
 				}

@@ -183,6 +183,7 @@ type Server struct {
 	// acceptors first makes streams.Wait safe.
 	acceptors sync.WaitGroup
 	streams   sync.WaitGroup
+	counter   sync.WaitGroup // CountNonQUIC
 
 	mu     sync.Mutex
 	closed bool
@@ -228,6 +229,11 @@ func Listen(cfg Config) (*Server, error) {
 	s.metrics.Set(MetricConnections, "", 0)
 	s.acceptors.Add(1)
 	go s.acceptLoop()
+	s.counter.Add(1)
+	go func() {
+		defer s.counter.Done()
+		quicnet.CountNonQUIC(s.ctx, s.qt, s.metrics)
+	}()
 	return s, nil
 }
 
@@ -307,6 +313,7 @@ func (s *Server) Close() error {
 	errUDP := s.udp.Close()
 	s.acceptors.Wait()
 	s.streams.Wait()
+	s.counter.Wait()
 	s.metrics.Set(MetricConnections, "", 0)
 	if err := errors.Join(errListener, errTransport, errUDP); err != nil {
 		return fmt.Errorf("oapgate: close: %w", err)

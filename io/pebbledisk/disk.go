@@ -132,6 +132,10 @@ type Disk struct {
 	side *sideStore
 	// legacy: values are stored and read as they are (Options.Legacy).
 	legacy bool
+	// unsynced journals unsynced writes (FailpointUnsynced); nil when off.
+	// It wraps the FS both pebble and the side files use, so a simulated
+	// power loss drops unsynced segment bytes as it does pebble's.
+	unsynced *unsyncedFS
 }
 
 // Open opens (or creates) the store in opts.Dir and starts its worker.
@@ -153,8 +157,22 @@ func Open(opts Options) (*Disk, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	unsynced, loss, err := openUnsynced(fs, opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if unsynced != nil {
+		fs = unsynced
+		if loss != nil {
+			log.Warn("pebbledisk: power loss played (unsynced writes dropped)", "journal", opts.Dir+UnsyncedJournalSuffix, "lost", loss.String())
+		}
+		log.Warn("pebbledisk: tracking unsynced writes for a simulated power loss (failpoint " + FailpointUnsynced + ")")
+	}
 	db, err := openDB(opts.Dir, fs, cacheBytes, log, opts.Lock)
 	if err != nil {
+		if unsynced != nil {
+			_ = unsynced.finish()
+		}
 		return nil, classify("open", err)
 	}
 	sideMin := opts.SideValueBytesMin
@@ -168,6 +186,9 @@ func Open(opts Options) (*Disk, error) {
 	if !opts.Legacy {
 		if side, err = openSide(db, fs, opts.Dir, sideMin, opts.ValuesInMemory); err != nil {
 			_ = db.Close()
+			if unsynced != nil {
+				_ = unsynced.finish()
+			}
 			return nil, classify("open side files", err)
 		}
 	}
@@ -175,6 +196,7 @@ func Open(opts Options) (*Disk, error) {
 		side:       side,
 		legacy:     opts.Legacy,
 		db:         db,
+		unsynced:   unsynced,
 		queue:      make(chan request, QueueDepthMax),
 		workerDone: make(chan struct{}),
 		fullness:   fullState{fs: fs, dir: opts.Dir, reserve: reserveBytes(opts.ReserveBytes)},
@@ -334,6 +356,10 @@ func (d *Disk) Close() error {
 	d.execMu.Lock()
 	defer d.execMu.Unlock()
 	d.dbClosed = true
+	if d.unsynced != nil {
+		// A closed store plays no power loss: the journal goes.
+		defer func() { _ = d.unsynced.finish() }()
+	}
 	d.side.closeActive()
 	if d.failure != nil {
 		return fmt.Errorf("pebbledisk: store abandoned after a fatal error: %w", d.failure)

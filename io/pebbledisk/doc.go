@@ -201,7 +201,60 @@
 // return("full") a full disk, return("corruption") corruption; sleep(ms)
 // delays the op. An injected error fails the op before pebble sees it, so
 // the store stays consistent and later ops work. Production binaries set
-// them through GO_FAILPOINTS.
+// them through GO_FAILPOINTS. FailpointUnsynced is of another kind: read
+// once by Open (see "Lost unsynced writes").
+//
+// # Lost unsynced writes (a power loss played on a real disk)
+//
+// A SIGKILL loses the process, not the kernel's page cache: every byte
+// pebble wrote to a file survives it, synced or not, so killing a node is
+// a weaker crash than a power loss. With FailpointUnsynced on (never a
+// production flag: `ronsim real` sets it), Open puts pebble on a vfs.FS
+// wrapper (unsynced.go) that journals, beside the store (Dir +
+// UnsyncedJournalSuffix), what a power loss would undo: for every file
+// written, the end of its last completed Sync, SyncData or full SyncTo;
+// the files created or linked since their directory was last synced; the
+// renames since then. The journal is written with plain writes, never
+// synced: like LazyFS's cache it stands for the kernel's memory, and a
+// SIGKILL keeps it. LoseUnsynced then plays the power loss on the dead
+// process's files: it undoes those renames (newest first), removes those
+// files and truncates every other written file to the end of its last
+// synced write (vfs has no truncate: the kept prefix is copied into a new
+// file that replaces the old). Open does it itself when the failpoint
+// says lose:PID, before pebble opens, so the restarted node finds what
+// the disk would hold after a power loss.
+//
+// The state it leaves is one a power loss can leave, and no kinder:
+// written but unsynced bytes are all gone (a disk might keep some), and
+// entries made since the last directory sync are gone. Three things
+// differ from the harshest power loss and are said so: a removal counts
+// as durable at once (a power loss could bring the file back), a rename
+// over an existing file is kept (undone, it would leave neither file),
+// and a recycled WAL is cut at its last synced write rather than keeping
+// the old log's bytes behind it (pebble reads past neither). These are the rules of
+// pebble's own strict crash file system (vfs.NewCrashableMem with a
+// CrashClone of 0%) except for removals; TestConformance runs the env
+// disk contract with every crash played this way, and
+// TestUnsyncedLostAfterSIGKILL shows it on a real SIGKILLed process.
+//
+// The side files (segments under <store>/values) are written through the
+// same wrapper: Open gives openSide the FS it gives pebble, so segment
+// creations, appends and their fdatasyncs are journaled like pebble's
+// files, and a played loss drops a segment's unsynced tail or a segment
+// whose directory was never synced. As a pointer commits only after its
+// segment's sync, that only ever drops bytes no pointer names (Open
+// removes such segments). The wrapper does not journal directory
+// creation (MkdirAll of values/ and its fan-out subdirectories): a
+// played loss keeps such a directory, which side.go syncs into its
+// parent right after creating it anyway. TestConformance's
+// PowerLossPlayed runs with a low side-file threshold, so its large
+// values take this path.
+//
+// Pebble writes a NoSync record to its WAL file only when its 32 KiB
+// block fills or a sync is asked for; until then the record is in the
+// process's memory, and any kill loses it. The journal matters for what
+// reached the file: full blocks of unsynced records, and tables and blob
+// files written but not yet synced.
 //
 // # Queue and back-pressure
 //

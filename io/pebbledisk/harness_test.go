@@ -2,6 +2,7 @@ package pebbledisk
 
 import (
 	"math/rand/v2"
+	"os"
 	"sync"
 	"testing"
 
@@ -28,8 +29,13 @@ type harness struct {
 	fs              *vfs.MemFS
 	unsyncedPercent int
 	sideMin         int // Options.SideValueBytesMin
-	rng             *rand.Rand
-	disk            *Disk
+	// lose plays a power loss at each crash: the clone keeps every
+	// unsynced byte (as a SIGKILL keeps the page cache), then LoseUnsynced
+	// drops what the journal says was never synced. FailpointUnsynced
+	// must be "keep" while the harness opens stores.
+	lose bool
+	rng  *rand.Rand
+	disk *Disk
 
 	mu        sync.Mutex
 	cond      *sync.Cond
@@ -109,11 +115,20 @@ func (h *harness) Crash() {
 	if h.submitted != 0 {
 		h.t.Fatalf("crash with %d ops outstanding", h.submitted)
 	}
-	clone := h.fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: h.unsyncedPercent, RNG: h.rng})
+	percent := h.unsyncedPercent
+	if h.lose {
+		percent = 100
+	}
+	clone := h.fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: percent, RNG: h.rng})
 	// The old store keeps running on the old file system until it is
 	// closed; what it does after the clone is invisible to the new one.
 	_ = h.disk.Close()
 	h.fs = clone
+	if h.lose {
+		if _, err := LoseUnsynced(clone, testDir+UnsyncedJournalSuffix, os.Getpid()); err != nil {
+			h.t.Fatalf("playing the power loss: %v", err)
+		}
+	}
 	h.open()
 }
 
@@ -125,12 +140,17 @@ func TestConformance(t *testing.T) {
 		{"OnlySynced", 0},
 		{"HalfUnsyncedBlocks", 50},
 		{"AllUnsynced", 100},
+		{"PowerLossPlayed", -1}, // every unsynced byte kept, then LoseUnsynced
 	} {
 		t.Run(v.name, func(t *testing.T) {
+			if v.unsyncedPercent < 0 {
+				enableFailpoint(t, FailpointUnsynced, `return("keep")`)
+			}
 			seed := uint64(0)
 			disktest.Run(t, func(t *testing.T) disktest.Harness {
 				seed++
-				h := newHarness(t, v.unsyncedPercent, seed)
+				h := newHarness(t, max(v.unsyncedPercent, 0), seed)
+				h.lose = v.unsyncedPercent < 0
 				t.Cleanup(h.close)
 				return h
 			})

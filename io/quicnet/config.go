@@ -190,6 +190,10 @@ const (
 	DropPeersFull   = "peers_full"  // a new peer while the address book holds PeersMax
 	DropConnsFull   = "conns_full"  // a connection beyond ConnsPerPeerMax was refused
 	DropSelf        = "self"        // Send or AddPeer naming this node
+	// DropPeerRedialed: frames queued for a peer whose redial replaced
+	// our kept connection (it restarted, or lost that connection); they
+	// were meant for what it no longer holds (peer.go, adopt).
+	DropPeerRedialed = "peer_redialed"
 )
 
 // Reasons of transport_handshake_fail_total{reason} added by the transport;

@@ -34,6 +34,11 @@
 // For the same reason, a dial from the peer arriving more than
 // SimultaneousOpenWindow after we adopted a connection we dialed is not a
 // simultaneous open: the peer lost ours (it restarted), and its dial wins.
+// In both of these cases the frames still queued for the lost connection
+// are dropped (DropPeerRedialed) and the loss reported, not written first
+// on the new one: they were meant for a process that may be gone, and a
+// restarted raft replica spent seconds rejecting such stale appends
+// before the fresh ones reached it.
 // Frames already written on the connection that loses a simultaneous open
 // may be lost: that is within Send's best-effort contract, and making the
 // hand-over lossless needs a drain-and-acknowledge exchange before closing
@@ -69,7 +74,10 @@
 // the queue is dropped. The address book holds at most PeersMax peers
 // (idle learned peers are evicted first) and a peer at most
 // ConnsPerPeerMax live connections. Every drop is counted in
-// transport_dropped_total{reason}.
+// transport_dropped_total{reason}. Datagrams no connection owns (garbage,
+// packets for unknown connections, unsupported versions) are counted in
+// transport_datagrams_dropped_total{reason} by SourceGuard's tracer, on
+// this endpoint and on io/oapgate's (drops.go).
 //
 // # Stalled connections and loss reports
 //

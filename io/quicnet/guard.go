@@ -95,10 +95,12 @@ type guardConn struct {
 	ended    bool
 }
 
-// Install sets tr's VerifySourceAddress and ConnContext.
+// Install sets tr's VerifySourceAddress and ConnContext, and a tracer
+// that counts the datagrams tr drops (MetricDatagrams).
 func (g *SourceGuard) Install(tr *quic.Transport) {
 	tr.VerifySourceAddress = g.verifySourceAddress
 	tr.ConnContext = g.connContext
+	tr.Tracer = dropRecorder{g.metrics}
 }
 
 // Fail counts one refused connection under reason.

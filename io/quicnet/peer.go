@@ -108,6 +108,19 @@ func (t *Transport) adopt(conn *quic.Conn, id, dialer proto.NodeID, learnedAddr 
 		t.connected++
 		t.metrics.Set(MetricConnections, "", float64(t.connected))
 	}
+	stale := 0
+	if loser != nil && dialer == id && (loser.dialer == id || loser.dialer == t.id && time.Since(loser.since) > SimultaneousOpenWindow) {
+		// The peer dialed although we held a connection to it: it lost
+		// that one, most often by restarting. What we queued meanwhile
+		// (heartbeats and appends of seconds ago, hundreds when the old
+		// connection's writes were blocked) was meant for the process
+		// that is gone; delivered first, it kept a restarted replica
+		// busy rejecting stale appends for seconds before the fresh ones
+		// arrived (BENCHMARKS.md, "Cross-check, refreshed"). Drop it and
+		// report the peer lost, so raft probes it afresh.
+		stale = len(p.queue.drain())
+		t.drop(DropPeerRedialed, stale)
+	}
 	t.wg.Add(3)
 	go t.readLoop(pc)
 	go t.writeLoop(pc)
@@ -120,6 +133,10 @@ func (t *Transport) adopt(conn *quic.Conn, id, dialer proto.NodeID, learnedAddr 
 	t.log.Debug("quicnet: connection established", "peer", id.Short(), "dialer", dialer.Short(), "remote", conn.RemoteAddr().String())
 	if loser != nil {
 		_ = loser.conn.CloseWithError(codeDuplicate, "duplicate connection")
+	}
+	if stale > 0 {
+		t.log.Debug("quicnet: the peer redialed; dropped the frames queued for its old connection", "peer", id.Short(), "frames", stale)
+		t.cfg.Lost(id)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/proto/oap"
 )
 
 // relay forwards UDP between one client and target, and can drop what
@@ -147,4 +148,87 @@ func TestRedialFromPeerReplacesStaleConnection(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		return low.in.len() >= 1
 	})
+}
+
+// When the peer redials while we still hold a connection to it (it
+// restarted), the frames we queued for the old connection are dropped,
+// counted and reported as a loss, not delivered first on the new one:
+// only frames sent after the redial arrive.
+func TestPeerRedialDropsFramesQueuedForTheOldConnection(t *testing.T) {
+	lowSeed, highSeed := byte(1), byte(2)
+	if testID(testKey(lowSeed)).Compare(testID(testKey(highSeed))) > 0 {
+		lowSeed, highSeed = highSeed, lowSeed
+	}
+	var losses lossLog
+	low := startNode(t, lowSeed, func(c *Config) { c.StallTimeout, c.Lost = time.Minute, losses.lost }) // keeps its connection
+	high := startNode(t, highSeed, func(c *Config) {
+		c.KeepAlive, c.StallTimeout = 100*time.Millisecond, 600*time.Millisecond
+	})
+	r := startRelay(t, high.Addr())
+	low.AddPeer(high.ID(), r.front.LocalAddr().String())
+	high.AddPeer(low.ID(), low.Addr().String())
+
+	low.Send(high.ID(), testFrame(lowSeed, 1, 16))
+	waitFor(t, "low's first frame at high", func() bool { return high.in.len() == 1 })
+	time.Sleep(SimultaneousOpenWindow) // high's redial below is not a simultaneous open
+	r.cutAll.Store(true)
+	// Frames for a peer that no longer answers: the connection's writes
+	// block once QUIC's window is full, and later frames wait in the queue.
+	queued := func() int {
+		low.mu.Lock()
+		defer low.mu.Unlock()
+		if p := low.peers[high.ID()]; p != nil {
+			return p.queue.len()
+		}
+		return 0
+	}
+	seq := uint64(2)
+	waitFor(t, "frames waiting in low's queue", func() bool {
+		low.Send(high.ID(), testFrame(lowSeed, seq, 32<<10))
+		seq++
+		time.Sleep(5 * time.Millisecond)
+		return queued() >= 8
+	})
+	waitFor(t, "high to close its side as stalled", func() bool { return high.metrics.get(MetricDropped, DropStalled) >= 1 })
+	// high redials low directly (not through the cut relay); low keeps
+	// queueing frames for the old connection until it adopts the new one.
+	// Frames below staleLimit were sent while low still held the old one.
+	staleLimit := seq
+	waitFor(t, "low to adopt high's redial", func() bool {
+		low.mu.Lock()
+		p := low.peers[high.ID()]
+		adopted := p != nil && p.conn != nil && p.conn.dialer == high.ID()
+		low.mu.Unlock()
+		if adopted {
+			return true
+		}
+		staleLimit = seq
+		low.Send(high.ID(), testFrame(lowSeed, seq, 32<<10))
+		seq++
+		high.Send(low.ID(), testFrame(highSeed, 1, 16))
+		time.Sleep(50 * time.Millisecond)
+		return false
+	})
+	if low.metrics.get(MetricDropped, DropPeerRedialed)+low.metrics.get(MetricDropped, DropConnLost) == 0 {
+		t.Fatal("no frame for the old connection was dropped")
+	}
+	if !losses.has(high.ID()) {
+		t.Fatal("the lost frames were not reported")
+	}
+	const fresh = 1000
+	waitFor(t, "a frame sent after the redial at high", func() bool {
+		low.Send(high.ID(), testFrame(lowSeed, fresh, 16))
+		time.Sleep(50 * time.Millisecond)
+		for _, f := range high.in.snapshot() {
+			if fr, err := oap.Decode(f.frame); err == nil && fr.Header.CorrID == fresh {
+				return true
+			}
+		}
+		return false
+	})
+	for _, f := range high.in.snapshot() {
+		if fr, err := oap.Decode(f.frame); err == nil && fr.Header.CorrID >= 2 && fr.Header.CorrID < staleLimit {
+			t.Fatalf("frame %d, queued for the old connection, reached the restarted peer", fr.Header.CorrID)
+		}
+	}
 }

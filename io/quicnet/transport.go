@@ -101,8 +101,12 @@ func Listen(cfg Config, deliver func(from proto.NodeID, frame []byte)) (*Transpo
 	}
 	checkUDPBuffers(udp, t.log)
 	t.metrics.Set(MetricConnections, "", 0)
-	t.wg.Add(1)
+	t.wg.Add(2)
 	go t.acceptLoop()
+	go func() {
+		defer t.wg.Done()
+		CountNonQUIC(t.ctx, t.qt, t.metrics)
+	}()
 	return t, nil
 }
 

@@ -70,9 +70,10 @@ func (s NodeSpec) Describe() stack.Description {
 	}
 	return stack.Description{
 		Key: s.Key, Peers: peers, Replicas: s.Replicas,
-		Registry: registry.Config{AdminKeys: s.AdminKeys, RevocationPullInterval: s.RevocationPullInterval, Bug: registryBug()},
-		DHT:      dht.Config{Bootstrap: peers, RepublishOff: s.RepublishOff},
-		Storage:  storage.Config{Replicas: r, WriteQuorum: w, ObjectBytes: s.ObjectBytes, RepairOff: s.RepairOff},
+		Registry: registry.Config{AdminKeys: s.AdminKeys, RevocationPullInterval: s.RevocationPullInterval, Bug: registryBug(),
+			VersionMax: registryVersionMax()},
+		DHT:     dht.Config{Bootstrap: peers, RepublishOff: s.RepublishOff},
+		Storage: storage.Config{Replicas: r, WriteQuorum: w, ObjectBytes: s.ObjectBytes, RepairOff: s.RepairOff},
 	}
 }
 

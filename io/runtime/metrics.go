@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/ron-network/ron/core/env"
 )
@@ -69,6 +70,10 @@ func NewPromMetrics(log *slog.Logger) *PromMetrics {
 	for _, def := range env.Catalog() {
 		m.register(def)
 	}
+	// The Go runtime's own figures (go_goroutines, go_memstats_*, GC
+	// pauses): a soak (`ronsim real --duration`) judges goroutine leaks
+	// by go_goroutines, and an operator wants them next to the node's.
+	m.registry.MustRegister(collectors.NewGoCollector())
 	return m
 }
 

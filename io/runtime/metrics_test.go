@@ -59,6 +59,10 @@ func TestPromMetricsFollowCatalog(t *testing.T) {
 	if u := byName[runtime.MetricUndeclared]; u.Metric[0].Counter.GetValue() != 1 {
 		t.Fatalf("undeclared: %v", u)
 	}
+	// The Go collector: ronsim real's soak reads go_goroutines.
+	if g := byName["go_goroutines"]; g == nil || g.Metric[0].Gauge.GetValue() < 1 {
+		t.Fatalf("go_goroutines: %v", g)
+	}
 }
 
 // Every label value a package declares up front is exported at zero before

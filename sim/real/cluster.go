@@ -77,11 +77,16 @@ type node struct {
 	logFile *os.File
 	// failpoints in force (name -> terms), reapplied at every start.
 	failpoints map[string]string
+	// reserved hold the node's ports until its first start.
+	reserved []io.Closer
 	// bin is the binary the node runs (the old one until an upgrade) and
 	// oldFormat its data dir's format after the first start, which a
 	// downgrade migrates back to; the timeline goroutine owns both.
 	bin       string
 	oldFormat uint32
+	// unsyncedSurvive is the node's disk.unsynced_survive now (0 or 1):
+	// what its next crash keeps of its unsynced writes.
+	unsyncedSurvive float64
 }
 
 // newNode makes a data dir holding a fresh node key derived from rand, so
@@ -99,38 +104,55 @@ func newNode(index int, workDir string, rand *env.Rand) (*node, error) {
 	}
 	n.id = proto.NodeIDFromPublicKey(ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey))
 	var err error
-	if n.quic, err = freeUDPAddr(); err != nil {
+	if n.quic, err = n.reserveUDP(); err != nil {
+		n.release()
 		return nil, err
 	}
-	if n.http, err = freeTCPAddr(); err != nil {
+	if n.http, err = n.reserveTCP(); err != nil {
+		n.release()
 		return nil, err
 	}
-	if n.fpAddr, err = freeTCPAddr(); err != nil {
+	if n.fpAddr, err = n.reserveTCP(); err != nil {
+		n.release()
 		return nil, err
 	}
-	if n.oap, err = freeUDPAddr(); err != nil {
+	if n.oap, err = n.reserveUDP(); err != nil {
+		n.release()
 		return nil, err
 	}
 	n.logPath = filepath.Join(workDir, n.name+".log")
 	return n, nil
 }
 
-func freeUDPAddr() (string, error) {
+// reserveUDP and reserveTCP pick a free loopback port and hold it open
+// until the node's first start (release): a port closed at once could be
+// handed to a relay's socket, opened meanwhile, and rond would then fail
+// to bind it ("already in use").
+func (n *node) reserveUDP() (string, error) {
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
-	defer c.Close()
+	n.reserved = append(n.reserved, c)
 	return c.LocalAddr().String(), nil
 }
 
-func freeTCPAddr() (string, error) {
+func (n *node) reserveTCP() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
-	defer l.Close()
+	n.reserved = append(n.reserved, l)
 	return l.Addr().String(), nil
+}
+
+// release closes the reservations (called with n.mu held or before the
+// node is shared).
+func (n *node) release() {
+	for _, c := range n.reserved {
+		_ = c.Close()
+	}
+	n.reserved = nil
 }
 
 func (n *node) url() string { return "http://" + n.http }
@@ -162,6 +184,7 @@ func (n *node) start(bin string) error {
 		n.logFile = f
 	}
 	_ = os.Remove(n.tokenFile())
+	n.release()
 	args := n.startArgs()
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = n.logFile, n.logFile
@@ -402,6 +425,17 @@ func newCluster(bin, workDir string, nodes, replicas int, base scenario.Network,
 				c.close()
 				return nil, err
 			}
+			// The dialer sends from its QUIC port: open that upstream
+			// socket now, while every node's port is still reserved, so it
+			// cannot take one of them.
+			if src, err := net.ResolveUDPAddr("udp", from.quic); err == nil {
+				_, err = r.upstreamFor(src)
+				if err != nil {
+					r.close()
+					c.close()
+					return nil, err
+				}
+			}
 			c.relays = append(c.relays, r)
 			boot = append(boot, to.id.String()+"@"+r.addr())
 		}
@@ -447,6 +481,9 @@ func (c *cluster) close() []error {
 		if err := n.kill(); err != nil {
 			errs = append(errs, err)
 		}
+		n.mu.Lock()
+		n.release()
+		n.mu.Unlock()
 		n.closeLog()
 	}
 	for _, r := range c.relays {

@@ -27,10 +27,20 @@
 // learned ones (io/quicnet), so no connection bypasses a relay.
 //
 // A crash is SIGKILL to the node's process group; the node restarts on
-// the same data dir, ports and key after restart_after. A crash of this
-// kind loses the process, not the kernel's page cache: writes rond did not
-// fsync survive it, so it is weaker than the simulator's crash, which
-// drops every unsynced write. A pause is SIGSTOP/SIGCONT. "leader" is
+// the same data dir, ports and key after restart_after. A SIGKILL loses
+// the process, not the kernel's page cache, so on its own it would keep
+// every write rond handed to the kernel without an fsync, a weaker crash
+// than the simulator's, which drops every unsynced write. When the
+// scenario has a crash, every rond therefore runs with io/pebbledisk's
+// unsynced-write journal (failpoint unsynced=keep), and a node killed
+// while its disk.unsynced_survive is 0 (the default) restarts with
+// unsynced=lose:PID: before pebble opens, the writes the killed process
+// PID had not synced are dropped, as a power loss drops them (pebbledisk's
+// doc, "Lost unsynced writes"). unsynced_survive 1 keeps the bare SIGKILL;
+// values in between, and torn writes, are refused: a real crash here
+// drops all unsynced writes or none. Only the pebble store is covered:
+// rond's other files (node key, format record) are written once and
+// synced. A pause is SIGSTOP/SIGCONT. "leader" is
 // resolved when the fault fires, from the node logs (rond logs raft's
 // "became leader at term N" at debug level; it has no endpoint naming the
 // leader). A fault kind with no real injection is refused by Validate
@@ -48,11 +58,16 @@
 //
 // # Soak
 //
-// --duration D repeats the fault timeline every scenario length and keeps
-// the workload going for D; each node process's resident memory and
-// threads are sampled from /proc, and a process whose memory more than
-// doubles (and grows by LeakBytesMin) between the first and the last
-// quarter of its life fails the leaks check.
+// --duration D repeats the fault timeline every scenario length (whole
+// repetitions, so the run ends with the scenario's own quiet tail) and
+// keeps the workload going for D; each node process's resident memory and
+// threads are sampled from /proc, and its goroutines from go_goroutines
+// on its /metrics (io/runtime registers the Prometheus Go collector),
+// every SampleInterval. After LeakWarmup, a process whose memory more
+// than doubles (and grows by LeakBytesMin) between the first and the
+// last quarter of its life, or whose goroutine count climbs from quarter
+// to quarter and ends GoroutineGrowthMin and GoroutineGrowthRatio above
+// the first quarter, fails the leaks check.
 //
 // # What differs from the simulator
 //

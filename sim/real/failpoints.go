@@ -19,12 +19,19 @@ const (
 	FailpointDiskWrite = "github.com/ron-network/ron/io/pebbledisk/write"
 	FailpointDiskSync  = "github.com/ron-network/ron/io/pebbledisk/sync"
 	FailpointDiskRead  = "github.com/ron-network/ron/io/pebbledisk/read"
-	FailpointClock     = "github.com/ron-network/ron/io/runtime/clock"
+	// FailpointUnsynced journals every node's unsynced writes, so that a
+	// crash can drop them as a power loss would: "keep" at a start, or
+	// "lose:PID" at a restart after the process PID was killed.
+	FailpointUnsynced = "github.com/ron-network/ron/io/pebbledisk/unsynced"
+	FailpointClock    = "github.com/ron-network/ron/io/runtime/clock"
 	// FailpointSend and FailpointReceive drop or delay peer frames.
 	FailpointSend    = "github.com/ron-network/ron/io/quicnet/send"
 	FailpointReceive = "github.com/ron-network/ron/io/quicnet/receive"
 	// FailpointRegistryBug selects registry canary bugs at node build.
 	FailpointRegistryBug = "github.com/ron-network/ron/io/runtime/registry-bug"
+	// FailpointRegistryVersionMax sets the registry's VersionMax at node
+	// build (upgrade.go: an upgraded node reads the test-only version 2).
+	FailpointRegistryVersionMax = "github.com/ron-network/ron/io/runtime/registry-version-max"
 )
 
 // FailpointRequestTimeout bounds one call to a node's failpoint endpoint.

@@ -52,6 +52,9 @@ func Validate(s *scenario.Scenario) error {
 	if d.Latency > 0 || d.ReadError > 0 || d.WriteError > 0 || d.CorruptRead > 0 || d.CorruptWrite > 0 || d.TornWrite > 0 {
 		refuse(0, "disk", "baseline disk faults have no real injection yet")
 	}
+	if d.UnsyncedSurvive != 0 && d.UnsyncedSurvive != 1 {
+		refuse(0, "disk.unsynced_survive", unsyncedSurviveWhy)
+	}
 	wl := s.Workload
 	registry := wl != nil && wl.Mix.UsesRegistry() && s.Nodes.RegistryReplicas > 0
 	content := wl != nil && (wl.Mix.Put > 0 || wl.Mix.Get > 0 || wl.Mix.RangeGet > 0)
@@ -84,10 +87,14 @@ func Validate(s *scenario.Scenario) error {
 	return nil
 }
 
+// unsyncedSurviveWhy is the refusal of a survival probability strictly
+// between 0 and 1.
+const unsyncedSurviveWhy = "a real crash drops every unsynced write (0, a power loss played by io/pebbledisk's journal) or keeps them all (1, a bare SIGKILL); it cannot keep a random prefix of them"
+
 // validateDisk refuses the disk fault fields the pebbledisk failpoints
 // cannot make real: a corrupt or torn write stores wrong bytes that pebble
-// would have to be made to keep, and which unsynced writes survive a crash
-// is the kernel's choice, not ours (a SIGKILL keeps the page cache).
+// would have to be made to keep, and a crash either drops every unsynced
+// write or keeps them all (unsyncedSurviveWhy).
 func validateDisk(f scenario.Fault, refuse func(int, string, string)) {
 	d := f.Disk
 	set := func(p *float64) bool { return p != nil && *p > 0 }
@@ -95,10 +102,10 @@ func validateDisk(f scenario.Fault, refuse func(int, string, string)) {
 		refuse(f.Line, "fault disk.corrupt_write", "pebble cannot be made to store flipped bits through a failpoint")
 	}
 	if set(d.TornWrite) {
-		refuse(f.Line, "fault disk.torn_write", "no crash-consistent copy with a torn tail is made of a real data dir")
+		refuse(f.Line, "fault disk.torn_write", "a power loss on a real data dir drops every unsynced write whole; none is left half applied")
 	}
-	if d.UnsyncedSurvive != nil {
-		refuse(f.Line, "fault disk.unsynced_survive", "a SIGKILL keeps the page cache: every unsynced write survives")
+	if p := d.UnsyncedSurvive; p != nil && *p != 0 && *p != 1 {
+		refuse(f.Line, "fault disk.unsynced_survive", unsyncedSurviveWhy)
 	}
 	if set(d.LatencyJitter) {
 		refuse(f.Line, "fault disk.latency_jitter", "failpoint sleeps are fixed")
@@ -121,6 +128,8 @@ type timeline struct {
 	c       *cluster
 	start   time.Time
 	lastEnd time.Duration
+	// powerLoss: the nodes journal their unsynced writes (powerLoss(s)).
+	powerLoss bool
 
 	mu      sync.Mutex
 	applied []appliedFault
@@ -136,7 +145,7 @@ type appliedFault struct {
 }
 
 func newTimeline(s *scenario.Scenario, c *cluster, start time.Time) *timeline {
-	t := &timeline{s: s, c: c, start: start}
+	t := &timeline{s: s, c: c, start: start, powerLoss: powerLoss(s)}
 	for i := range s.Faults {
 		f := &s.Faults[i]
 		if f.Crash != nil {
@@ -195,12 +204,48 @@ func (t *timeline) crashActions(f scenario.Fault) []action {
 		}
 		n := t.c.nodes[victim]
 		t.c.metrics.bank(n)
-		return "crash", n.name, n.kill()
+		pid := n.pid()
+		if err := n.kill(); err != nil {
+			return "crash", n.name, err
+		}
+		return "crash", n.name + " " + t.afterKill(n, pid), nil
 	}}}
 	if f.Crash.RestartAfter > 0 {
 		out = append(out, action{f.At + f.Crash.RestartAfter, func() (string, string, error) { return t.restart(victim) }})
 	}
 	return out
+}
+
+// powerLoss reports whether crashes run with io/pebbledisk's unsynced
+// journal (FailpointUnsynced): when the scenario has a crash that is not
+// an upgrade or a downgrade (those stop the node cleanly).
+func powerLoss(s *scenario.Scenario) bool {
+	for _, f := range s.Faults {
+		if f.Kind == scenario.KindCrash && f.Crash.Swap == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// afterKill decides what the killed process pid loses, as the simulator's
+// crash does from the node's disk at that moment: with unsynced_survive 0
+// (the default) every write it had not synced, played at the restart
+// (FailpointUnsynced lose:PID); with 1, nothing beyond the process (a
+// bare SIGKILL keeps the page cache). It returns the report's words.
+func (t *timeline) afterKill(n *node, pid int) string {
+	if !t.powerLoss {
+		return "(SIGKILL)"
+	}
+	n.mu.Lock()
+	survive := n.unsyncedSurvive
+	n.mu.Unlock()
+	if survive == 1 || pid == 0 {
+		_ = n.setFailpoint(FailpointUnsynced, `return("keep")`)
+		return "(SIGKILL, unsynced writes kept)"
+	}
+	_ = n.setFailpoint(FailpointUnsynced, fmt.Sprintf(`return("lose:%d")`, pid))
+	return "(SIGKILL and power loss: unsynced writes dropped at restart)"
 }
 
 // pauseActions stop the target's process group for the window.
@@ -244,9 +289,11 @@ func (t *timeline) diskActions(f scenario.Fault) []action {
 			return "disk", "", err
 		}
 		d := f.Disk.Apply(t.s.Disk)
+		t.setUnsyncedSurvive(victims, d.UnsyncedSurvive)
 		return "disk", fmt.Sprintf("%s read_error %g write_error %g corrupt_read %g latency %v full %v", names(t.c, victims),
 			d.ReadError, d.WriteError, d.CorruptRead, d.Latency, f.Disk.Full), t.setDisk(victims, d, f.Disk.Full)
 	}}, {f.At + f.For, func() (string, string, error) {
+		t.setUnsyncedSurvive(victims, t.s.Disk.UnsyncedSurvive)
 		return "disk", names(t.c, victims) + " healthy", t.setDisk(victims, t.s.Disk, false)
 	}}}
 }
@@ -315,6 +362,17 @@ func (t *timeline) diskTargets(ref string) ([]int, error) {
 	}
 	i, err := t.target(ref)
 	return []int{i}, err
+}
+
+// setUnsyncedSurvive sets what a crash of each victim keeps of its
+// unsynced writes (0 or 1: Validate refuses the rest).
+func (t *timeline) setUnsyncedSurvive(victims []int, p float64) {
+	for _, i := range victims {
+		n := t.c.nodes[i]
+		n.mu.Lock()
+		n.unsyncedSurvive = p
+		n.mu.Unlock()
+	}
 }
 
 // setDisk sets the pebbledisk failpoints of every victim to d.
@@ -421,6 +479,12 @@ func (t *timeline) restart(i int) (string, string, error) {
 	n := t.c.nodes[i]
 	if err := n.start(n.bin); err != nil {
 		return "restart", n.name, err
+	}
+	if t.powerLoss {
+		// The start played any power loss; later starts keep tracking.
+		n.mu.Lock()
+		n.failpoints[FailpointUnsynced] = `return("keep")`
+		n.mu.Unlock()
 	}
 	t.restarts.Add(1)
 	go func() {

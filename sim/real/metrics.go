@@ -17,6 +17,10 @@ import (
 	"github.com/ron-network/ron/sim/runner"
 )
 
+// MetricGoroutines is the Go collector's goroutine count, which rond's
+// /metrics exports (io/runtime registers the collector).
+const MetricGoroutines = "go_goroutines"
+
 // MetricsBytesMax bounds one /metrics scrape.
 const MetricsBytesMax = 4 << 20
 
@@ -30,6 +34,11 @@ type scraped struct {
 	buckets       map[float64]float64
 	sum, count    float64
 	leaderChanges float64
+	// clusterVersion is registry_cluster_version (0: not reported); not
+	// summed by add.
+	clusterVersion float64
+	// goroutines is go_goroutines (-1 when absent); not summed by add.
+	goroutines float64
 }
 
 func (s *scraped) add(o scraped) {
@@ -46,7 +55,7 @@ func (s *scraped) add(o scraped) {
 
 // parseMetrics reads the lines of the Prometheus text format it needs.
 func parseMetrics(data []byte) scraped {
-	out := scraped{buckets: map[float64]float64{}}
+	out := scraped{buckets: map[float64]float64{}, goroutines: -1}
 	hist := registry.MetricCommitLatency
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -79,6 +88,10 @@ func parseMetrics(data []byte) scraped {
 			out.count = value
 		case name == registry.MetricLeaderChanges:
 			out.leaderChanges = value
+		case name == registry.MetricClusterVersion:
+			out.clusterVersion = value
+		case name == MetricGoroutines:
+			out.goroutines = value
 		}
 	}
 	return out
@@ -122,12 +135,14 @@ type metricsBank struct {
 }
 
 // scrape reads n's /metrics (zero figures when it does not answer).
-func (n *node) scrape() scraped {
-	ctx, cancel := context.WithTimeout(context.Background(), ScrapeTimeout)
+func (n *node) scrape() scraped { return n.scrapeWithin(ScrapeTimeout) }
+
+func (n *node) scrapeWithin(timeout time.Duration) scraped {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	status, body, err := n.doLimited(ctx, "/metrics")
 	if err != nil || status != http.StatusOK {
-		return scraped{}
+		return scraped{goroutines: -1}
 	}
 	return parseMetrics(body)
 }

@@ -355,6 +355,11 @@ checks: [linearizable, durability]
 			t.Errorf("--keep: %v", err)
 		}
 	}
+	// The crash was a power loss: n2's restart dropped its unsynced
+	// writes from the journal its killed process left.
+	if log, err := os.ReadFile(filepath.Join(keep, "n2.log")); err != nil || !strings.Contains(string(log), "power loss played") {
+		t.Errorf("n2's log does not show the power loss played at its restart (%v)", err)
+	}
 
 	if _, err := Run(s, Options{Seed: 3, Rond: "/bin/false"}); err == nil {
 		t.Fatal("a run whose rond exits at once succeeded")

@@ -196,6 +196,9 @@ faults:
   - {at: 7s, for: 2s, network: {bandwidth: 1MB/s}}
   - {at: 10s, for: 2s, clock: {node: n1, offset: 1s}}
   - {at: 13s, for: 2s, disk: {node: n3, read_error: 0.1}}
+  - {at: 16s, for: 1s, disk: {node: n1, unsynced_survive: 0.5}}
+  - {at: 18s, for: 1s, disk: {node: n2, unsynced_survive: 1}}
+  - {at: 19s, crash: n3, restart_after: 1s}
 checks: [linearizable, sessions]
 `
 	s, err := scenario.Parse("refused.yaml", []byte(src))
@@ -206,14 +209,45 @@ checks: [linearizable, sessions]
 	if !errors.Is(err, ErrUnsupported) {
 		t.Fatalf("Validate: %v, want ErrUnsupported", err)
 	}
-	for _, want := range []string{"refused.yaml:7: fault disk.torn_write", "refused.yaml:8: fault network.bandwidth", "checks.sessions"} {
+	for _, want := range []string{"refused.yaml:7: fault disk.torn_write", "refused.yaml:8: fault network.bandwidth",
+		"refused.yaml:11: fault disk.unsynced_survive", "checks.sessions"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("refusal lacks %q:\n%v", want, err)
 		}
 	}
-	for _, accepted := range []string{":6:", ":9:", ":10:"} {
+	for _, accepted := range []string{":6:", ":9:", ":10:", ":12:", ":13:"} {
 		if strings.Contains(err.Error(), accepted) {
 			t.Errorf("refusal names a supported fault (%s):\n%v", accepted, err)
+		}
+	}
+}
+
+// TestValidateUnsyncedSurvive: a crash drops every unsynced write or
+// keeps them all, so the baseline disk.unsynced_survive must be 0 or 1.
+func TestValidateUnsyncedSurvive(t *testing.T) {
+	for _, v := range []struct {
+		survive string
+		ok      bool
+	}{{"0", true}, {"1", true}, {"0.3", false}} {
+		src := `name: survive
+duration: 10s
+nodes: {count: 3, registry_replicas: 3}
+disk: {unsynced_survive: ` + v.survive + `}
+workload: {clients: 2, rate: 10/s, names: 4, mix: {claim: 1, set: 1}}
+faults:
+  - {at: 1s, crash: n1, restart_after: 1s}
+checks: [linearizable]
+`
+		s, err := scenario.Parse("survive.yaml", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = Validate(s)
+		if v.ok != (err == nil) || (err != nil && !strings.Contains(err.Error(), "survive.yaml: disk.unsynced_survive")) {
+			t.Errorf("unsynced_survive %s: Validate %v", v.survive, err)
+		}
+		if !powerLoss(s) {
+			t.Errorf("a scenario with a crash does not run with the unsynced journal")
 		}
 	}
 }

@@ -156,6 +156,10 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 		if opts.Canary != "" {
 			n.failpoints[FailpointRegistryBug] = fmt.Sprintf("return(%q)", opts.Canary)
 		}
+		if powerLoss(s) {
+			n.failpoints[FailpointUnsynced] = `return("keep")`
+		}
+		n.unsyncedSurvive = s.Disk.UnsyncedSurvive
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -349,6 +353,9 @@ func (rep *Report) WriteText(w io.Writer) {
 		verdict := "too short to judge"
 		if p.JudgedForLeaks {
 			verdict = fmt.Sprintf("rss %.0f -> %.0f MiB, threads %d -> %d", p.RSSFirstMiB, p.RSSLastMiB, p.ThreadsFirst, p.ThreadsLast)
+		}
+		if p.GoroutinesJudged {
+			verdict += fmt.Sprintf(", goroutines by quarter %v (max %d)", p.Goroutines, p.GoroutinesMax)
 		}
 		fmt.Fprintf(w, "process    %-6s %4d samples, rss max %.0f MiB, %s\n", p.Process, p.Samples, p.RSSMaxMiB, verdict)
 	}

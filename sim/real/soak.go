@@ -31,11 +31,23 @@ const (
 	LeakBytesMin  = 64 << 20
 	// LeakSamplesMin is the fewest samples a process needs to be judged.
 	LeakSamplesMin = 8
+	// GoroutineGrowthMin and GoroutineGrowthRatio: a process leaks
+	// goroutines when, after the warm-up, the medians of go_goroutines
+	// over the four quarters of its life never go down and the last is
+	// GoroutineGrowthMin more than, and GoroutineGrowthRatio times, the
+	// first. A healthy rond under a soak holds a steady count that
+	// connections and requests move up and down by tens; a goroutine
+	// left behind per request, connection or restart of a peer climbs
+	// quarter after quarter.
+	GoroutineGrowthMin   = 100
+	GoroutineGrowthRatio = 1.5
 )
 
 // Soak stretches s to last d: the fault timeline repeats every
-// s.Duration, the workload runs until d minus the quiet tail the scenario
-// leaves after its stop, and the checks run at the end as usual.
+// s.Duration, whole repetitions only (a cut-off one could end its last
+// fault after the workload stops, leaving liveness nothing to judge), the
+// workload runs until d minus the quiet tail the scenario leaves after its
+// stop, and the checks run at the end as usual.
 func Soak(s *scenario.Scenario, d time.Duration) *scenario.Scenario {
 	if d <= s.Duration {
 		return s
@@ -44,12 +56,9 @@ func Soak(s *scenario.Scenario, d time.Duration) *scenario.Scenario {
 	period := s.Duration
 	out.Duration = d
 	out.Faults = nil
-	for start := time.Duration(0); start < d; start += period {
+	for start := time.Duration(0); start+period <= d; start += period {
 		for _, f := range s.Faults {
 			f.At += start // the pointers inside stay shared: read only
-			if f.At+max(f.For, crashWindow(&f)) > d {
-				continue
-			}
 			out.Faults = append(out.Faults, f)
 		}
 	}
@@ -60,23 +69,18 @@ func Soak(s *scenario.Scenario, d time.Duration) *scenario.Scenario {
 	return out
 }
 
-func crashWindow(f *scenario.Fault) time.Duration {
-	if f.Crash != nil {
-		return f.Crash.RestartAfter
-	}
-	return 0
-}
-
 // sample is one reading of a node process.
 type sample struct {
 	at      time.Duration
 	rss     int64
 	threads int
+	// goroutines is go_goroutines from its /metrics, -1 when the scrape
+	// got no answer (a paused node).
+	goroutines int
 }
 
 // sampler reads every running node's resident memory and thread count
-// from /proc while a run goes. Goroutines are not exported by rond's
-// /metrics, so threads stand in for concurrency.
+// from /proc, and its goroutine count from /metrics, while a run goes.
 type sampler struct {
 	c     *cluster
 	start time.Time
@@ -103,9 +107,14 @@ func (s *sampler) run(ctx context.Context) {
 			n.mu.Lock()
 			key := fmt.Sprintf("%s#%d", n.name, n.starts)
 			n.mu.Unlock()
+			at := time.Since(s.start)
+			goroutines := int(n.scrapeWithin(SampleInterval / 2).goroutines)
+			if n.pid() != pid {
+				continue // restarted meanwhile: the figures are of two processes
+			}
 			s.mu.Lock()
 			if len(s.byProcess[key]) < SamplesMax {
-				s.byProcess[key] = append(s.byProcess[key], sample{at: time.Since(s.start), rss: rss, threads: threads})
+				s.byProcess[key] = append(s.byProcess[key], sample{at: at, rss: rss, threads: threads, goroutines: goroutines})
 			}
 			s.mu.Unlock()
 		}
@@ -153,6 +162,12 @@ type SoakStats struct {
 	ThreadsLast    int     `json:"threads_last_quarter"`
 	LeakSuspected  bool    `json:"leak"`
 	JudgedForLeaks bool    `json:"judged"`
+	// Goroutines are go_goroutines medians per quarter after the warm-up
+	// (empty when too few scrapes answered) and the highest sample.
+	Goroutines       []int `json:"goroutines_quarters,omitempty"`
+	GoroutinesMax    int   `json:"goroutines_max"`
+	GoroutineLeak    bool  `json:"goroutine_leak"`
+	GoroutinesJudged bool  `json:"goroutines_judged"`
 }
 
 // stats summarises every process and returns the leak check's verdict.
@@ -173,17 +188,22 @@ func (s *sampler) stats() ([]SoakStats, runner.CheckResult) {
 			judged++
 		}
 		if st.LeakSuspected {
-			leaks = append(leaks, fmt.Sprintf("%s %.0f -> %.0f MiB", k, st.RSSFirstMiB, st.RSSLastMiB))
+			leaks = append(leaks, fmt.Sprintf("%s resident memory %.0f -> %.0f MiB", k, st.RSSFirstMiB, st.RSSLastMiB))
+		}
+		if st.GoroutineLeak {
+			leaks = append(leaks, fmt.Sprintf("%s goroutines by quarter %v", k, st.Goroutines))
 		}
 		out = append(out, st)
 	}
 	if len(leaks) > 0 {
-		return out, runner.CheckResult{Name: "leaks", Detail: "resident memory grew more than 2x: " + strings.Join(leaks, ", ")}
+		return out, runner.CheckResult{Name: "leaks", Detail: fmt.Sprintf("leak suspected (memory more than %gx and %d MiB up, or goroutines climbing every quarter by %d and %gx): %s",
+			LeakGrowthMax, LeakBytesMin>>20, GoroutineGrowthMin, GoroutineGrowthRatio, strings.Join(leaks, ", "))}
 	}
 	if judged == 0 {
 		return out, runner.CheckResult{Name: "leaks", Detail: "no process lived long enough to be judged; soak longer"}
 	}
-	return out, runner.CheckResult{Name: "leaks", OK: true, Detail: fmt.Sprintf("%d processes judged, none grew more than %.0fx", judged, LeakGrowthMax)}
+	return out, runner.CheckResult{Name: "leaks", OK: true, Detail: fmt.Sprintf("%d processes judged: no memory grew more than %gx, no goroutine count climbed every quarter by %d and %gx",
+		judged, LeakGrowthMax, GoroutineGrowthMin, GoroutineGrowthRatio)}
 }
 
 func summarise(key string, samples []sample) SoakStats {
@@ -205,7 +225,36 @@ func summarise(key string, samples []sample) SoakStats {
 	st.ThreadsFirst, st.ThreadsLast = first[len(first)/2].threads, last[len(last)/2].threads
 	st.JudgedForLeaks = true
 	st.LeakSuspected = float64(rssLast) > LeakGrowthMax*float64(rssFirst) && rssLast-rssFirst > LeakBytesMin
+	judgeGoroutines(&st, warm)
 	return st
+}
+
+// judgeGoroutines applies the goroutine rule (GoroutineGrowthMin) to the
+// samples after the warm-up whose scrape answered.
+func judgeGoroutines(st *SoakStats, warm []sample) {
+	var g []int
+	for _, sm := range warm {
+		st.GoroutinesMax = max(st.GoroutinesMax, sm.goroutines)
+		if sm.goroutines >= 0 {
+			g = append(g, sm.goroutines)
+		}
+	}
+	if len(g) < LeakSamplesMin {
+		return
+	}
+	st.GoroutinesJudged = true
+	st.Goroutines = make([]int, 4)
+	climbing := true
+	for q := range 4 {
+		part := append([]int(nil), g[q*len(g)/4:(q+1)*len(g)/4]...)
+		sort.Ints(part)
+		st.Goroutines[q] = part[len(part)/2]
+		if q > 0 && st.Goroutines[q] < st.Goroutines[q-1] {
+			climbing = false
+		}
+	}
+	first, last := st.Goroutines[0], st.Goroutines[3]
+	st.GoroutineLeak = climbing && last-first >= GoroutineGrowthMin && float64(last) >= GoroutineGrowthRatio*float64(first)
 }
 
 func medianRSS(samples []sample) int64 {

@@ -26,7 +26,12 @@ const FormatRecordName = "FORMAT"
 // for an upgrade, the format the node's dir had on the old build for a
 // downgrade), then, after restart_after, a start on the other binary.
 // The migration always runs with the new build: only it knows both
-// formats.
+// formats. As in the simulator, an upgraded node's registry reads the
+// test-only entry version 2 (FailpointRegistryVersionMax, set for its
+// next start) and a downgraded node's the base version only, so a
+// rolling upgrade runs the registry's cluster version gate: the version
+// rises once every replica is upgraded (the liveness detail names it).
+// An old build without the failpoint ignores it.
 func (t *timeline) swapActions(f scenario.Fault) []action {
 	var victim int
 	kind := f.Crash.Swap
@@ -40,9 +45,12 @@ func (t *timeline) swapActions(f scenario.Fault) []action {
 		if err := n.stop(); err != nil {
 			return kind, n.name, err
 		}
-		bin, to := t.c.bin, t.c.formatNew
+		bin, to, versionTerms := t.c.bin, t.c.formatNew, "return(2)"
 		if kind == scenario.KindDowngrade {
-			bin, to = t.c.old, n.oldFormat
+			bin, to, versionTerms = t.c.old, n.oldFormat, ""
+		}
+		if err := n.setFailpoint(FailpointRegistryVersionMax, versionTerms); err != nil {
+			return kind, n.name, err
 		}
 		out, err := t.c.migrate(n, to)
 		n.bin = bin

@@ -13,17 +13,24 @@ import (
 )
 
 // TestSwapMigratesAndRestarts: a downgrade stops the node with SIGTERM,
-// migrates its data dir to the format it had on the old build (forced to
-// 0 here: the test has one build) and restarts it; an upgrade migrates it
-// back to the newest format. Both restart a node that serves again.
+// migrates its data dir to the format it had on the old build and
+// restarts it; an upgrade migrates it back to the newest format. Both
+// restart a node that serves again. The test has one build, which opens
+// only its own format (older ones need `rond migrate`), so its "old
+// format" is the current one and the migrations are N -> N; migrations
+// between formats are tested in io/datadir and cmd/rond, and with two
+// builds by `make real-upgrade`.
 func TestSwapMigratesAndRestarts(t *testing.T) {
 	c := startTestCluster(t, 1)
-	c.formatNew = 1 // io/datadir.FormatCurrent, which sim/ cannot import
 	n := c.nodes[0]
-	if format, err := readFormat(n.dataDir); err != nil || format != 1 {
-		t.Fatalf("the new build's data dir is at format %d (%v), want 1", format, err)
+	// The fresh data dir is at io/datadir.FormatCurrent, which sim/ cannot
+	// import; an upgrade migrates back to it.
+	format, err := readFormat(n.dataDir)
+	if err != nil || format < 1 {
+		t.Fatalf("the new build's data dir is at format %d (%v), want at least 1", format, err)
 	}
-	n.oldFormat = 0
+	c.formatNew = format
+	n.oldFormat = format
 	tl := newTimeline(&scenario.Scenario{Duration: time.Minute}, c, time.Now())
 	swap := func(kind string, wantFormat uint32) {
 		t.Helper()
@@ -55,8 +62,16 @@ func TestSwapMigratesAndRestarts(t *testing.T) {
 			return call(n, "GET", "/names/anything.ron?stale=1", "", false, 5*time.Second).status == http.StatusNotFound
 		})
 	}
-	swap(scenario.KindDowngrade, 0)
-	swap(scenario.KindUpgrade, 1)
+	swap(scenario.KindDowngrade, format)
+	if terms := n.failpoints[FailpointRegistryVersionMax]; terms != "" {
+		t.Fatalf("downgraded node starts with %s=%s", FailpointRegistryVersionMax, terms)
+	}
+	swap(scenario.KindUpgrade, format)
+	// The upgraded build reads the test-only entry version 2, and as the
+	// only replica it raises the cluster version at once.
+	eventually(t, "the upgraded node at cluster version 2", func() bool {
+		return n.scrape().clusterVersion == 2
+	})
 	log, err := os.ReadFile(n.logPath)
 	if err != nil {
 		t.Fatal(err)

@@ -144,6 +144,7 @@ func (r *run) checkLinearizable(rep *Report) check.Result {
 	}
 	stats := r.registryStats()
 	stats.LincheckSeconds = lin.Duration.Seconds()
+	stats.LincheckCPUSeconds = lin.CPUSeconds
 	stats.LincheckVerdict = string(lin.Result)
 	stats.NamesChecked = lin.Names
 	rep.Registry = stats
@@ -296,6 +297,9 @@ func (r *run) checkLiveness(within time.Duration) check.Result {
 			}
 		}
 		detail = fmt.Sprintf("%d healthy replicas agree at applied index %d", len(replicas), first.AppliedIndex())
+		if v := first.ClusterVersion(); v != registry.VersionBase {
+			detail += fmt.Sprintf(", cluster version %d", v)
+		}
 		return true
 	}
 	waited, ok := r.quiesce(within, agree)

@@ -42,6 +42,12 @@ type cluster struct {
 	// key is node i's identity when the cluster is composed outside a
 	// world (ComposeNode); nil: the world's.
 	key func(i int) ed25519.PrivateKey
+	// versionMax[i] is node i's registry VersionMax once an upgrade or
+	// downgrade swapped its build (swapBuild); absent: the base build.
+	versionMax map[int]uint64
+	// swaps maps the index of a crash's sim.FaultRecord to the swap
+	// (upgrade, downgrade) it was, so a recorded run replays it.
+	swaps map[int]string
 }
 
 func newCluster(s *scenario.Scenario, opts Options) *cluster {
@@ -119,7 +125,7 @@ func (c *cluster) describe(i int, key ed25519.PrivateKey) stack.Description {
 	if len(c.ids) <= OverlayNodesMax && len(c.ids) > 1 {
 		d.Peers = c.ids
 	}
-	d.Registry = registry.Config{Bug: c.opts.RegistryBug, Signatures: c.signatures}
+	d.Registry = registry.Config{Bug: c.opts.RegistryBug, Signatures: c.signatures, VersionMax: c.versionMax[i]}
 	if c.tokens != nil {
 		d.Registry.AdminKeys = []ed25519.PublicKey{c.tokens.admin.Public().(ed25519.PublicKey)}
 		d.Registry.RevocationPullInterval = registry.RevocationPullIntervalDefault
@@ -143,6 +149,35 @@ func (c *cluster) describe(i int, key ed25519.PrivateKey) stack.Description {
 		d.Storage.Members = c.ids
 	}
 	return d
+}
+
+// swapBuild records the build a crashed node restarts on: an upgrade
+// restarts it on a build whose registry reads the test-only
+// registry.VersionTest, a downgrade on the base build (swap "" is a plain
+// crash: the same build). The simulator runs one binary, so the two
+// builds differ only in what their registries read and advertise; that is
+// enough to run the cluster version gate (core/registry, clusterversion.go)
+// through a rolling upgrade: the cluster version rises once the last
+// replica is upgraded, never before.
+//
+// record is the index of the crash's sim.FaultRecord (the recorder
+// writes the crash back as the swap it was).
+func (c *cluster) swapBuild(i int, swap string, record int) {
+	if swap != "" {
+		if c.swaps == nil {
+			c.swaps = map[int]string{}
+		}
+		c.swaps[record] = swap
+	}
+	switch swap {
+	case scenario.KindUpgrade:
+		if c.versionMax == nil {
+			c.versionMax = map[int]uint64{}
+		}
+		c.versionMax[i] = registry.VersionTest
+	case scenario.KindDowngrade:
+		delete(c.versionMax, i)
+	}
 }
 
 // off is the scenario's nodes.off, or when the file does not say, the

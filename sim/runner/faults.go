@@ -158,6 +158,7 @@ func (f *faultState) open(fault *scenario.Fault) {
 		i := f.resolve(fault.Crash.Target)
 		if w.Up(i) {
 			w.Crash(i)
+			f.r.cluster.swapBuild(i, fault.Crash.Swap, len(w.Faults())-1)
 			if d := fault.Crash.RestartAfter; d > 0 {
 				f.edgeAt(w.Now()+d, true, func() { f.restart(i) })
 			}

@@ -102,9 +102,12 @@ func (r *run) recordOne(recs []sim.FaultRecord, k int, end time.Duration) (scena
 		return fault, window(func(g sim.FaultRecord) bool { return g.Kind == sim.FaultHeal })
 	case sim.FaultCrash:
 		fault.Kind = scenario.KindCrash
-		fault.Crash = &scenario.Crash{Target: nodeName(f.Node)}
+		fault.Crash = &scenario.Crash{Target: nodeName(f.Node), Swap: r.cluster.swaps[k]}
 		if at := closer(recs, k, end, sameNode(sim.FaultRestart)); at < end {
 			fault.Crash.RestartAfter = at - f.At
+		}
+		if fault.Crash.Swap != "" && fault.Crash.RestartAfter == 0 {
+			fault.Crash.Swap = "" // the run ended before the restart: a plain crash replays it
 		}
 		return fault, true
 	case sim.FaultPause:

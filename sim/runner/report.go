@@ -77,17 +77,19 @@ type Report struct {
 
 // RegistryStats are the registry workload's figures.
 type RegistryStats struct {
-	Ops              int     `json:"ops"`
-	OpsOK            int     `json:"ops_ok"`
-	OpsUnknown       int     `json:"ops_unknown"`
-	OpsPerSimSecond  float64 `json:"ops_per_sim_second"`
-	CommitLatency    Summary `json:"commit_latency_seconds"`
-	LincheckSeconds  float64 `json:"lincheck_seconds"`
-	LincheckVerdict  string  `json:"lincheck_verdict"`
-	NamesChecked     int     `json:"names_checked"`
-	LeaderChanges    float64 `json:"leader_changes"`
-	AppliedIndexMax  uint64  `json:"applied_index_max"`
-	ReplicasAgreeing int     `json:"replicas_agreeing"`
+	Ops             int     `json:"ops"`
+	OpsOK           int     `json:"ops_ok"`
+	OpsUnknown      int     `json:"ops_unknown"`
+	OpsPerSimSecond float64 `json:"ops_per_sim_second"`
+	CommitLatency   Summary `json:"commit_latency_seconds"`
+	LincheckSeconds float64 `json:"lincheck_seconds"`
+	// LincheckCPUSeconds is the process's CPU time during the check.
+	LincheckCPUSeconds float64 `json:"lincheck_cpu_seconds"`
+	LincheckVerdict    string  `json:"lincheck_verdict"`
+	NamesChecked       int     `json:"names_checked"`
+	LeaderChanges      float64 `json:"leader_changes"`
+	AppliedIndexMax    uint64  `json:"applied_index_max"`
+	ReplicasAgreeing   int     `json:"replicas_agreeing"`
 }
 
 // ReplayCommand is the exact command that replays a run.

@@ -1,0 +1,174 @@
+package registry
+
+import (
+	"fmt"
+	"slices"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/proto/oap"
+	"github.com/ron-network/ron/core/proto/wire"
+)
+
+// Cluster versions (doc.go, "Cluster version"). A version names the
+// format of log entries and snapshot states; a build reads every version
+// up to its Config.VersionMax and writes the cluster version, which rises
+// only through a committed opClusterVersion entry.
+const (
+	// VersionBase is today's entry format: every build reads it, and a
+	// cluster runs it until all its replicas advertise more.
+	VersionBase = 1
+	// VersionTest is a test-only version: the same layout as VersionBase
+	// under a different version byte, plus the opClusterVersion op. It
+	// exists so that tests and the simulator can show the gate: rond has
+	// no setting that reaches it, and a build with the default VersionMax
+	// refuses it by name.
+	VersionTest = 2
+	// VersionAdvertiseTicks is how often (in raft ticks) a replica that
+	// reads above VersionBase advertises it to the other replicas, and how
+	// often a leader considers raising the cluster version.
+	VersionAdvertiseTicks = 50
+	// VersionAdvertFreshTicks is how long (in ticks) a leader trusts an
+	// advertisement: a replica downgraded since stops advertising, and
+	// after this long counts as VersionBase again.
+	VersionAdvertFreshTicks = 3 * VersionAdvertiseTicks
+)
+
+// advert is the latest version advertisement heard from one replica.
+type advert struct {
+	version uint64
+	tick    uint64 // r.ticks when it arrived; 0: never
+}
+
+// versionMax is the highest entry version this replica reads.
+func (c Config) versionMax() uint64 {
+	if c.VersionMax == 0 {
+		return VersionBase
+	}
+	return c.VersionMax
+}
+
+// ClusterVersion is the cluster version this replica has applied
+// (VersionBase on a non-replica or before recovery).
+func (r *Registry) ClusterVersion() uint64 {
+	if r.m == nil {
+		return VersionBase
+	}
+	return r.m.clusterVersion
+}
+
+// applyVersion applies an opClusterVersion entry, or rejects an entry
+// written under a version the cluster has not reached. It returns a
+// reject reason, or "" when the cluster version rose. Both outcomes are a
+// function of the state and the entry, so every replica agrees.
+func (m *machine) applyVersion(e *entry) string {
+	if e.op.kind != opClusterVersion {
+		return reasonApplyInvalid + "_" + reasonVersionAhead
+	}
+	if e.op.seq != e.version {
+		return reasonApplyInvalid + "_" + reasonMalformed
+	}
+	// A second raise to the same version (a new leader proposed it again
+	// before applying the first) changes nothing.
+	m.clusterVersion = max(m.clusterVersion, e.version)
+	return ""
+}
+
+// newerEntry reports an entry this replica cannot read: its version is
+// above versionMax, the cluster's version was raised past this build
+// (or a newer build wrote it). Such an entry stops the replica by name,
+// not as corruption, and is never skipped as malformed: the replicas that
+// can read it apply it, so skipping it would silently diverge this
+// replica's state from theirs. Only normal entries carry this package's
+// encoding.
+func newerEntry(e *pb.Entry, versionMax uint64) error {
+	index, data := e.GetIndex(), e.GetData()
+	if e.GetType() != pb.EntryNormal || len(data) == 0 {
+		return nil
+	}
+	r := wire.NewReader(data)
+	if v := r.Uvarint(); r.Err() == nil && v > versionMax {
+		return fmt.Errorf("registry: entry %d is of cluster version %d, this replica reads up to %d "+
+			"(the cluster was upgraded past this build: upgrade this replica's binary): %w",
+			index, v, versionMax, env.ErrNewerFormat)
+	}
+	return nil
+}
+
+// onVersionTick runs every tick on a running replica: every
+// VersionAdvertiseTicks it advertises its VersionMax (only above
+// VersionBase: a base build sends nothing, so builds that predate cluster
+// versions never see the envelope) and, leading, raises the cluster
+// version once every replica advertised more.
+func (r *Registry) onVersionTick() {
+	r.ticks++
+	if r.ticks%VersionAdvertiseTicks != 0 {
+		return
+	}
+	if r.versionMax > VersionBase {
+		payload := wire.AppendUvarint([]byte{codecVersion, envVersion}, r.versionMax)
+		frame := oap.MustEncode(&oap.Frame{Header: oap.Header{Flags: oap.FlagEVENT, AppProto: oap.ProtoRegistry}, Payload: payload})
+		for i, id := range r.cfg.Replicas {
+			if i != r.replica {
+				r.env.Send(id, frame)
+			}
+		}
+	}
+	if r.leading {
+		r.maybeRaiseVersion()
+	}
+}
+
+// maybeRaiseVersion proposes an opClusterVersion entry for the highest
+// version every replica reads: its own VersionMax and each other
+// replica's fresh advertisement (none, or a stale one, counts as
+// VersionBase). The entry is written in the version it raises to, so a
+// replica that was downgraded since it advertised refuses it by name.
+func (r *Registry) maybeRaiseVersion() {
+	target := r.versionTarget()
+	if target <= r.m.clusterVersion {
+		return
+	}
+	from := origin{node: r.self, session: r.session}
+	data := encodeEntry(&entry{version: target, from: from, op: op{kind: opClusterVersion, seq: target}})
+	if err := r.rn.Propose(data); err == nil {
+		r.env.Log().Info("registry: proposing cluster version", "version", target, "from", r.m.clusterVersion)
+	}
+}
+
+// versionTarget is the highest version every replica reads: this one's
+// VersionMax and each other replica's advertisement, VersionBase for one
+// not heard from within VersionAdvertFreshTicks.
+func (r *Registry) versionTarget() uint64 {
+	target := r.versionMax
+	for i := range r.cfg.Replicas {
+		if i == r.replica {
+			continue
+		}
+		a := r.adverts[i]
+		if a.tick == 0 || r.ticks-a.tick > VersionAdvertFreshTicks {
+			return VersionBase
+		}
+		target = min(target, a.version)
+	}
+	return target
+}
+
+// onVersionEnvelope handles an envVersion advertisement; it reports
+// whether the payload was one.
+func (r *Registry) onVersionEnvelope(from proto.NodeID, payload []byte) bool {
+	if len(payload) < 2 || payload[0] != codecVersion || payload[1] != envVersion {
+		return false
+	}
+	rd := wire.NewReader(payload[2:])
+	v := rd.Uvarint()
+	i := slices.Index(r.cfg.Replicas, from)
+	if rd.Done() != nil || i < 0 || r.replica < 0 || v < VersionBase {
+		r.env.Metrics().Add(MetricRejects, reasonMalformed, 1)
+		return true
+	}
+	r.adverts[i] = advert{version: v, tick: max(r.ticks, 1)}
+	return true
+}
