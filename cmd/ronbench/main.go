@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -154,13 +155,17 @@ func bench(o options, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var stored int64
 	for _, s := range sizes {
 		if o.count > 0 {
 			s.count = o.count
 		}
 		if strings.Contains(","+o.only+",", ","+s.name+",") {
-			sizePhases(w, t, clients, s, o.phaseTime, strings.Contains(o.ops, "get"), o.ranges)
+			stored += sizePhases(w, t, clients, s, o.phaseTime, strings.Contains(o.ops, "get"), o.ranges)
 		}
+	}
+	if t.pid != 0 && stored > 0 {
+		memoryReport(w, t.pid, stored)
 	}
 	if o.smallConns > 0 {
 		if err := smallGets(w, t, o.smallConns, o.smallTime); err != nil {
@@ -184,8 +189,9 @@ func bench(o options, w io.Writer) error {
 // sizePhases PUTs s.count distinct objects of s.bytes, then GETs each
 // object the PUT phase stored (a PUT phase cut short by its time bound
 // stored fewer), then, for objects over 1 MiB, ranges 1 MiB Range GETs at
-// offsets drawn from a fixed seed (so every run asks the same ranges).
-func sizePhases(w io.Writer, t *target, clients []*client, s sizeSpec, limit time.Duration, gets bool, ranges int) {
+// offsets drawn from a fixed seed (so every run asks the same ranges). It
+// returns the bytes the PUT phase stored.
+func sizePhases(w io.Writer, t *target, clients []*client, s sizeSpec, limit time.Duration, gets bool, ranges int) int64 {
 	bufs := make([][]byte, len(clients))
 	index := map[*client]int{}
 	for i, c := range clients {
@@ -200,8 +206,9 @@ func sizePhases(w io.Writer, t *target, clients []*client, s sizeSpec, limit tim
 		return int64(len(buf)), err
 	})
 	report(w, res)
+	storedBytes := int64(res.ok) * int64(s.bytes)
 	if !gets {
-		return
+		return storedBytes
 	}
 	stored := slices.DeleteFunc(addrs, func(a string) bool { return a == "" })
 	res = run("GET", s.bytes, clients, len(stored), limit, func(c *client, i int) (int64, error) {
@@ -209,13 +216,14 @@ func sizePhases(w io.Writer, t *target, clients []*client, s sizeSpec, limit tim
 	})
 	report(w, res)
 	if ranges == 0 || s.bytes <= rangeBytes || len(stored) == 0 {
-		return
+		return storedBytes
 	}
 	offsets := rangeOffsets(ranges, s.bytes)
 	res = run("GET 1 MiB range of", s.bytes, clients, ranges, limit, func(c *client, i int) (int64, error) {
 		return c.getRange(t.url, stored[i%len(stored)], offsets[i], rangeBytes)
 	})
 	report(w, res)
+	return storedBytes
 }
 
 // rangeBytes is the length of a Range GET phase's requests.
@@ -230,6 +238,42 @@ func rangeOffsets(n, size int) []int {
 		out[i] = r.IntN(size - rangeBytes + 1)
 	}
 	return out
+}
+
+// memoryReport prints the rond child's resident memory (VmRSS, and its
+// peak VmHWM, from /proc) against the bytes the PUT phases stored: for a
+// micronode, whose store is in memory, the ratio is what each stored byte
+// costs. It prints nothing where /proc is missing.
+func memoryReport(w io.Writer, pid int, stored int64) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return
+	}
+	kib := map[string]int64{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		name, rest, ok := strings.Cut(line, ":")
+		if f := strings.Fields(rest); ok && len(f) == 2 && f[1] == "kB" {
+			if n, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+				kib[name] = n
+			}
+		}
+	}
+	rss := kib["VmRSS"] << 10
+	fmt.Fprintf(w, "\nrond memory after the phases: VmRSS %.1f MiB, VmHWM %.1f MiB, stored %.1f MiB by PUT (RSS %.2fx stored)\n",
+		float64(rss)/(1<<20), float64(kib["VmHWM"]<<10)/(1<<20), float64(stored)/(1<<20), float64(rss)/float64(stored))
+	// write_bytes: what the process sent to the block layer so far (a
+	// macronode's WAL, tables and segments; background compactions that
+	// have not run yet are not in it).
+	if raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid)); err == nil {
+		for _, line := range strings.Split(string(raw), "\n") {
+			if v, ok := strings.CutPrefix(line, "write_bytes: "); ok {
+				if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+					fmt.Fprintf(w, "rond wrote %.1f MiB to storage (write_bytes): %.2f bytes per stored byte\n",
+						float64(n)/(1<<20), float64(n)/float64(stored))
+				}
+			}
+		}
+	}
 }
 
 // smallGets stores smallObjects 4 KiB objects, then GETs them round robin

@@ -45,7 +45,7 @@ type target struct {
 	key   auth.MACKey
 	label string
 	stop  func() error
-	pid   int // of a rond child process; 0 in process
+	pid   int // the rond child (startRond), 0 in process
 }
 
 // token mints an every-op token for tenant.
@@ -84,7 +84,7 @@ func startInProcess(scratch, dataDir string) (*target, error) {
 	key := ed25519.NewKeyFromSeed(seed)
 	self := proto.NodeIDFromPublicKey(key.Public().(ed25519.PublicKey))
 	spec := runtime.NodeSpec{Key: key, Replicas: []proto.NodeID{self}}
-	opts := pebbledisk.Options{Dir: "ron", FS: vfs.NewMem(), Log: log}
+	opts := pebbledisk.Options{Dir: "ron", FS: vfs.NewMem(), Log: log, ValuesInMemory: true}
 	label := "in-process micronode (memory)"
 	if dataDir != "" {
 		opts = pebbledisk.Options{Dir: filepath.Join(dataDir, "pebble"), Log: log}

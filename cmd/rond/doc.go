@@ -134,11 +134,15 @@
 // # Data dir format
 //
 // A macronode's data dir carries a format record, DIR/FORMAT (io/datadir).
-// rond refuses a dir of a newer format in one line naming both versions;
-// it opens a dir without a record (format 0, written by builds before the
-// record) as is and logs that "rond migrate --data-dir DIR --to 1" adds
-// it; a new dir gets the current format's record. Only rond migrate
-// changes a format, up or down (migrate.go).
+// rond refuses a dir of a newer format in one line naming both versions,
+// and a dir of an older format (0 to 2: before chunks keyed by chaining
+// value, format 2, and before side files, format 3) in one line naming
+// "rond migrate --data-dir DIR --to 3"; a new dir gets the current
+// format's record. Only rond migrate changes a format, up or down
+// (migrate.go); it opens formats 1 and 2 with every value inside pebble,
+// as the older builds keep them (pebbledisk.Options.Legacy). The
+// micronode keeps its large values in memory without file copies
+// (pebbledisk.Options.ValuesInMemory).
 //
 // # Feature flags
 //

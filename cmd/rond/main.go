@@ -26,6 +26,7 @@ import (
 	corenode "github.com/ron-network/ron/core/node"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/registry"
+	"github.com/ron-network/ron/io/datadir"
 	"github.com/ron-network/ron/io/gateway"
 	"github.com/ron-network/ron/io/keyfile"
 	"github.com/ron-network/ron/io/oapgate"
@@ -281,9 +282,11 @@ func profile(cfg Config) string {
 }
 
 func start(cfg Config, spec runtime.NodeSpec, peers []peer, log *slog.Logger, flags *featureFlags) (*node, error) {
-	opts := pebbledisk.Options{Dir: "ron", FS: vfs.NewMem(), Log: log}
+	opts := pebbledisk.Options{Dir: "ron", FS: vfs.NewMem(), Log: log, ValuesInMemory: true}
 	if cfg.DataDir != "" {
-		opts = pebbledisk.Options{Dir: filepath.Join(cfg.DataDir, "pebble"), Log: log}
+		// checkDataDir refused any format before datadir.FormatCurrent
+		// (side files), so the store is never Legacy here.
+		opts = pebbledisk.Options{Dir: filepath.Join(cfg.DataDir, datadir.StoreName), Log: log}
 	}
 	disk, err := pebbledisk.Open(opts)
 	if err != nil {

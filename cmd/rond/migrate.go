@@ -30,9 +30,9 @@ Formats:
      the node id)
 
 Examples:
-  rond migrate --data-dir /var/lib/ron --to 1 --dry-run
-  rond migrate --data-dir /var/lib/ron --to 1
-  rond migrate --data-dir /var/lib/ron --to 0   # before going back to an older build
+  rond migrate --data-dir /var/lib/ron --to 3 --dry-run
+  rond migrate --data-dir /var/lib/ron --to 3
+  rond migrate --data-dir /var/lib/ron --to 2   # before going back to a build of format 2
 `
 
 // migrateCmd runs rond migrate: 0 done, 1 failed, 2 bad arguments.
@@ -111,7 +111,8 @@ func migrateNodeID(dir, path string) (string, error) {
 }
 
 // checkDataDir runs before rond touches the data dir: it refuses a newer
-// format (one line, exit 2) and says what a format 0 dir lacks. It
+// or older format (one line, exit 2; an older one names the rond migrate
+// command). It
 // returns whether the dir is new, for stampDataDir.
 func checkDataDir(cfg Config, log *slog.Logger) (bool, error) {
 	if cfg.DataDir == "" {
@@ -124,7 +125,10 @@ func checkDataDir(cfg Config, log *slog.Logger) (bool, error) {
 	if !isNew && format < datadir.FormatCurrent {
 		// Format 2 renamed every chunk and manifest: this build would see
 		// an older store as empty (and its orphan sweep would delete the
-		// chunks), so it refuses it until the store is migrated.
+		// chunks). Format 3 (side files) reads a value that starts with
+		// the segment pointer's marker as a pointer, which a format 2
+		// store does not escape. So it refuses any older store until it
+		// is migrated.
 		return false, &configError{msg: fmt.Sprintf("rond: data dir %s has format %d, this build (%s) reads format %d: stop here and run rond migrate --data-dir %s --to %d (the older build opens it until then)",
 			cfg.DataDir, format, versionLine(), datadir.FormatCurrent, cfg.DataDir, datadir.FormatCurrent)}
 	}

@@ -60,8 +60,9 @@ func TestGoldenDataDirs(t *testing.T) {
 		t.Run(fmt.Sprintf("format%d", format), func(t *testing.T) {
 			n := goldenNode(t, format)
 			if format < datadir.FormatCurrent {
-				// Format 2 renamed the store's chunks: an older dir is
-				// refused in one line until rond migrate brings it up.
+				// Format 2 renamed the store's chunks and format 3 reads
+				// segment pointers: an older dir is refused in one line
+				// until rond migrate brings it up.
 				_, errOut, code := runRond("--data-dir", n.dataDir, "--http-addr", "127.0.0.1:0", "--quic-addr", "127.0.0.1:0")
 				if code != 2 || !strings.Contains(errOut, fmt.Sprintf("rond migrate --data-dir %s --to %d", n.dataDir, datadir.FormatCurrent)) {
 					t.Fatalf("format %d opened without a migration: exit %d %q", format, code, errOut)
@@ -79,6 +80,13 @@ func TestGoldenDataDirs(t *testing.T) {
 			if code != http.StatusOK || string(body) != goldenObject {
 				t.Fatalf("GET the golden object: %d %q", code, body)
 			}
+			if format >= datadir.FormatSideFiles {
+				large := goldenLargeObject()
+				code, body := n.do(t, "GET", "/o/"+proto.AddrOf(large).String(), nil, false)
+				if code != http.StatusOK || !bytes.Equal(body, large) {
+					t.Fatalf("GET the golden large object: %d, %d bytes", code, len(body))
+				}
+			}
 			rec := resolveName(t, n, goldenName)
 			if rec.Target != proto.AddrOf([]byte(goldenObject)).String() || rec.Seq != 1 {
 				t.Fatalf("resolve %s: %+v", goldenName, rec)
@@ -89,6 +97,16 @@ func TestGoldenDataDirs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// goldenLargeObject is stored in the golden dirs from format
+// FormatSideFiles on: its chunks are large enough for segment files.
+func goldenLargeObject() []byte {
+	b := make([]byte, 100<<10)
+	for i := range b {
+		b[i] = byte(i*7 + i>>10)
+	}
+	return b
 }
 
 // goldenNode copies the golden dir of format into a temp dir (git keeps
@@ -115,6 +133,7 @@ func writeGolden(t *testing.T) {
 	n.start(t)
 	n.waitReady(t)
 	addr := putObject(t, n, []byte(goldenObject))
+	putObject(t, n, goldenLargeObject())
 	priv := ed25519.NewKeyFromSeed(goldenOwnerSeed)
 	o := owner{priv: priv, pub: hex.EncodeToString(priv.Public().(ed25519.PublicKey))}
 	claimName(t, n, goldenName, o)
@@ -181,14 +200,14 @@ func TestMigrateKilledAtEveryStep(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	bin := buildRond(t)
-	for _, m := range []struct{ from, to uint32 }{{0, 1}, {1, 0}, {1, 2}, {2, 1}} {
+	side := datadir.FormatSideFiles
+	for _, m := range []struct{ from, to uint32 }{{0, 1}, {1, 0}, {1, 2}, {2, 1}, {side - 1, side}, {side, side - 1}} {
 		steps := migrationSteps(t, m.from, m.to)
 		if len(steps) < 4 && m.to > m.from || len(steps) < 2 {
 			t.Fatalf("%d -> %d: only steps %v", m.from, m.to, steps)
 		}
 		for _, step := range steps {
-			dir := t.TempDir()
-			copyDir(t, goldenDir(m.from), dir)
+			dir := migrationStart(t, m.from, m.to)
 			want := logicalDigest(t, dir)
 			cmd := exec.Command(bin, "migrate", "--data-dir", dir, "--to", fmt.Sprint(m.to))
 			cmd.Env = append(os.Environ(), fmt.Sprintf("GO_FAILPOINTS=%s=return(%q)", datadir.FailpointKill, step))
@@ -218,13 +237,29 @@ func TestMigrateKilledAtEveryStep(t *testing.T) {
 // copy, so the kill test covers every step the code has, not a list kept
 // by hand.
 func migrationSteps(t *testing.T, from, to uint32) []string {
-	dir := t.TempDir()
-	copyDir(t, goldenDir(from), dir)
+	dir := migrationStart(t, from, to)
 	var steps []string
 	if _, err := datadir.Migrate(dir, to, datadir.MigrateOptions{Step: func(s string) { steps = append(steps, s) }}); err != nil {
 		t.Fatal(err)
 	}
 	return steps
+}
+
+// migrationStart copies the golden dir a migration from -> to starts from.
+// The way up to side files starts from the side-files golden migrated
+// down (the older goldens hold no value large enough to move).
+func migrationStart(t *testing.T, from, to uint32) string {
+	t.Helper()
+	dir := t.TempDir()
+	if from == datadir.FormatSideFiles-1 && to == datadir.FormatSideFiles {
+		copyDir(t, goldenDir(to), dir)
+		if _, err := datadir.Migrate(dir, from, datadir.MigrateOptions{Binary: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	copyDir(t, goldenDir(from), dir)
+	return dir
 }
 
 func TestMigrateCommandLine(t *testing.T) {
@@ -303,7 +338,12 @@ func logicalDigest(t *testing.T, dir string) string {
 	}
 	scratch := t.TempDir()
 	copyDir(t, filepath.Join(dir, datadir.StoreName), scratch)
-	disk, err := pebbledisk.Open(pebbledisk.Options{Dir: scratch})
+	format, _, err := datadir.Format(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Opened as the build of its format opens it: inline before side files.
+	disk, err := pebbledisk.Open(pebbledisk.Options{Dir: scratch, Legacy: format < datadir.FormatSideFiles})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,10 +351,6 @@ func logicalDigest(t *testing.T, dir string) string {
 	res := disk.Do(env.DiskOp{Kind: env.DiskScan, Limit: env.DiskScanLimitMax})
 	if res.Err != nil || res.More || len(res.Pairs) == 0 {
 		t.Fatalf("scan: %d pairs, more %v, %v", len(res.Pairs), res.More, res.Err)
-	}
-	format, _, err := datadir.Format(dir)
-	if err != nil {
-		t.Fatal(err)
 	}
 	manifests, decode := storage.DiskPrefixManifest, storage.DecodeManifest
 	if format < 2 {

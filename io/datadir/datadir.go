@@ -13,8 +13,15 @@ import (
 	"github.com/pingcap/failpoint"
 )
 
+// FormatSideFiles is the first format whose store keeps large values in
+// segment files beside pebble (io/pebbledisk, "Side files"); a store of
+// an older format is opened with pebbledisk.Options.Legacy. It was
+// format 2 on its branch (issue 15.2) and became 3 when merged after
+// format 2 (chunks keyed by chaining value, format2.go, issue 15.1).
+const FormatSideFiles uint32 = 3
+
 // FormatCurrent is the newest format this build reads and writes.
-const FormatCurrent uint32 = 2
+const FormatCurrent uint32 = FormatSideFiles
 
 // RecordName is the format record's file name at the data directory's root.
 const RecordName = "FORMAT"

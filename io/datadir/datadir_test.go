@@ -56,7 +56,8 @@ func TestCheckRefusesNewerInOneLineNamingBoth(t *testing.T) {
 		t.Fatalf("newer format: %v", err)
 	}
 	msg := err.Error()
-	for _, want := range []string{fmt.Sprintf("format %d", FormatCurrent+1), "rond v9.9.9", "rond v1.0.0", fmt.Sprintf("format %d at most", FormatCurrent), fmt.Sprintf("rond migrate --data-dir %s --to %d", dir, FormatCurrent)} {
+	for _, want := range []string{fmt.Sprintf("format %d", FormatCurrent+1), "rond v9.9.9", "rond v1.0.0",
+		fmt.Sprintf("format %d at most", FormatCurrent), fmt.Sprintf("rond migrate --data-dir %s --to %d", dir, FormatCurrent)} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("message lacks %q: %s", want, msg)
 		}

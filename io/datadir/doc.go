@@ -13,9 +13,12 @@
 //     record wrote. Format 0 and format 1 hold the same bytes apart from
 //     the record. Format 2 renamed the store's chunks and manifests
 //     (core/storage: chunks keyed by their BLAKE3 chaining value, verified
-//     ranges), so a format 2 build refuses a format 0 or 1 directory in
-//     one line naming `rond migrate --to 2`: opening it as is would show
-//     an empty store whose orphan sweep deletes the old chunks. rond never
+//     ranges), and format 3 (FormatSideFiles) keeps large values in
+//     segment files, so this build refuses a format 0, 1 or 2 directory
+//     in one line naming `rond migrate --to 3`: opening a format 0 or 1
+//     one as is would show an empty store whose orphan sweep deletes the
+//     old chunks, and a format 2 store does not escape values that begin
+//     with the segment pointer's marker. rond never
 //     migrates silently (that would lock out the older build it came
 //     from);
 //   - a directory with neither a record nor a store is new, and gets a
@@ -30,7 +33,22 @@
 // record itself: up writes it, down removes it. Migration 2 (format2.go)
 // rebuilds the store's chunks and manifests beside the old ones, commits
 // with the record and then deletes the old manifests; it opens the store
-// itself (pebble's lock keeps rond out meanwhile).
+// with pebbledisk.Options.Legacy (formats 1 and 2 keep every value inside
+// pebble) under the lock Migrate holds for the whole plan.
+//
+// Migration FormatSideFiles (3) moves large store values out of pebble
+// into segment files (io/pebbledisk, "Side files"). It differs from the
+// rule above: the values are moved in place, not beside the store. Up
+// checks the store first (no value may begin with the side-file marker),
+// commits the record, then moves the values; a store of the new format
+// reads inline values as well, so a crash during the move leaves a valid
+// new-format store with some large values still inline (they read; only
+// the write-once saving is missing for them). Down writes the values back
+// inline, syncs, removes the segments (a valid store of either format),
+// then commits the record. Every migration opens a store of a format
+// before FormatSideFiles with pebbledisk.Options.Legacy, as the older
+// build does. It was format 2 on its branch (issue 15.2) and was
+// renumbered 3 when merged after the chaining-value format (issue 15.1).
 //
 // The steps of a migration call a hook before each effect; the failpoint
 // FailpointKill kills the process at a named step, which is how the tests

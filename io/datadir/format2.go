@@ -39,10 +39,13 @@ import (
 // with an error naming it and nothing committed; restore it (start the
 // node on the old build so repair heals it from a replica, or delete it)
 // and run the migration again.
+//
+// Formats 1 and 2 both keep every value inline in pebble (side files came
+// with FormatSideFiles), so the store is opened with
+// pebbledisk.Options.Legacy, under the lock Migrate holds.
 var migration2 = Migration{
-	To:         2,
-	What:       "rename chunks to their BLAKE3 chaining values and rewrite manifests as version 2 (verified ranges)",
-	OpensStore: true,
+	To:   2,
+	What: "rename chunks to their BLAKE3 chaining values and rewrite manifests as version 2 (verified ranges)",
 	Up: func(dir string, rec Record, step Step) error {
 		return rewriteStore(dir, rec, step, "up2", storage.DiskPrefixManifestV1, storage.DiskPrefixManifest, upgradeObject)
 	},
@@ -59,7 +62,8 @@ const pageKeys = 256
 func rewriteStore(dir string, rec Record, step Step, name, from, to string,
 	convert func(d *pebbledisk.Disk, addr proto.Addr, sealed []byte) error) error {
 	step = orKill(step)
-	d, err := pebbledisk.Open(pebbledisk.Options{Dir: filepath.Join(dir, StoreName)})
+	store := filepath.Join(dir, StoreName)
+	d, err := pebbledisk.Open(pebbledisk.Options{Dir: store, Legacy: true, Lock: storeLock(store)})
 	if err != nil {
 		return fmt.Errorf("datadir: opening the store: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -35,7 +36,7 @@ func format1Objects() [][]byte {
 func format1Store(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	d, err := pebbledisk.Open(pebbledisk.Options{Dir: filepath.Join(dir, StoreName), ReserveBytes: -1})
+	d, err := pebbledisk.Open(pebbledisk.Options{Dir: filepath.Join(dir, StoreName), ReserveBytes: -1, Legacy: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func readObjects(t *testing.T, dir string) map[proto.Addr][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := pebbledisk.Open(pebbledisk.Options{Dir: filepath.Join(dir, StoreName), ReserveBytes: -1})
+	d, err := pebbledisk.Open(pebbledisk.Options{Dir: filepath.Join(dir, StoreName), ReserveBytes: -1, Legacy: format < FormatSideFiles})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,18 +140,25 @@ func sameObjects(t *testing.T, got map[proto.Addr][]byte, what string) {
 	}
 }
 
-// TestMigration2UpAndDown: every object survives 1 -> 2 -> 1 -> 2, read
-// and verified the way each format's build reads it, and the other
-// format's manifests are gone after each commit.
+// TestMigration2UpAndDown: every object survives 1 -> 2 -> 1 -> 2, and
+// through the side-files format (FormatSideFiles, after 2) 2 -> 3 -> 1 ->
+// 3 -> 2, read and verified the way each format's build reads it (format
+// 3 with side files, older ones Legacy), and the other format's manifests
+// are gone after each commit. The chunks are 100 KiB, so format 3 holds
+// them in segment files and its migrations move them.
 func TestMigration2UpAndDown(t *testing.T) {
 	dir := format1Store(t)
 	sameObjects(t, readObjects(t, dir), "format 1")
-	for _, to := range []uint32{2, 1, 2} {
+	for _, to := range []uint32{2, 1, 2, FormatSideFiles, 1, FormatSideFiles, 2} {
 		if _, err := Migrate(dir, to, MigrateOptions{Binary: "rond test"}); err != nil {
 			t.Fatalf("to %d: %v", to, err)
 		}
 		sameObjects(t, readObjects(t, dir), fmt.Sprintf("after migrating to %d", to))
-		d, err := pebbledisk.Open(pebbledisk.Options{Dir: filepath.Join(dir, StoreName), ReserveBytes: -1})
+		_, err := os.Stat(filepath.Join(dir, StoreName, pebbledisk.SideDirName))
+		if segments := err == nil; segments != (to >= FormatSideFiles) {
+			t.Fatalf("to %d: segment directory present: %v", to, segments)
+		}
+		d, err := pebbledisk.Open(pebbledisk.Options{Dir: filepath.Join(dir, StoreName), ReserveBytes: -1, Legacy: to < FormatSideFiles})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -218,7 +226,7 @@ func TestMigration2StopsAtEveryStep(t *testing.T) {
 // stops the migration naming the object, and nothing is committed.
 func TestMigration2RefusesACorruptObject(t *testing.T) {
 	dir := format1Store(t)
-	d, err := pebbledisk.Open(pebbledisk.Options{Dir: filepath.Join(dir, StoreName), ReserveBytes: -1})
+	d, err := pebbledisk.Open(pebbledisk.Options{Dir: filepath.Join(dir, StoreName), ReserveBytes: -1, Legacy: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/ron-network/ron/io/pebbledisk"
 )
 
 // ErrInUse: a running rond holds the store; migrations need it stopped.
@@ -16,16 +20,34 @@ var ErrInUse = errors.New("datadir: data dir in use")
 // lockStore takes the store's own lock (the one pebble holds while rond
 // runs), so that a migration never runs under a live node. A dir without
 // a store has nothing to lock.
+// The lock is pebble's (pebble.LockDirectory), kept in heldLocks while
+// the migrations run, so that one that opens the store (pebbledisk's
+// conversions) opens it under this lock instead of failing to take it.
 func lockStore(dir string) (func(), error) {
 	store := filepath.Join(dir, StoreName)
 	if _, err := os.Stat(store); errors.Is(err, fs.ErrNotExist) {
 		return func() {}, nil
 	}
-	lock, err := vfs.Default.Lock(filepath.Join(store, "LOCK"))
+	lock, err := pebble.LockDirectory(store, vfs.Default)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s is locked (is rond running on it? stop it first): %v", ErrInUse, store, err)
 	}
-	return func() { _ = lock.Close() }, nil
+	heldLocks.Store(store, lock)
+	return func() {
+		heldLocks.Delete(store)
+		_ = lock.Close()
+	}, nil
+}
+
+// heldLocks maps a store directory to the lock Migrate holds on it.
+var heldLocks sync.Map
+
+// storeLock is the lock Migrate holds on store, or nil.
+func storeLock(store string) *pebble.Lock {
+	if l, ok := heldLocks.Load(store); ok {
+		return l.(*pebble.Lock)
+	}
+	return nil
 }
 
 // Migration moves a directory from format To-1 to To (Up) and back (Down).
@@ -36,11 +58,10 @@ func lockStore(dir string) (func(), error) {
 type Migration struct {
 	To   uint32
 	What string // one line for --dry-run and the log
-	// OpensStore: the migration opens the store itself, whose open takes
-	// the same lock, so Migrate lends it its lock for the duration.
-	OpensStore bool
-	Up         func(dir string, rec Record, step Step) error
-	Down       func(dir string, rec Record, step Step) error
+	// Up and Down that open the store pass storeLock to pebbledisk, so
+	// that it opens under the lock Migrate holds for the whole plan.
+	Up   func(dir string, rec Record, step Step) error
+	Down func(dir string, rec Record, step Step) error
 }
 
 // Migrations lists every migration, Migrations[i].To == i+1.
@@ -56,6 +77,53 @@ var Migrations = []Migration{
 		},
 	},
 	migration2,
+	{
+		To:   FormatSideFiles,
+		What: "move the store's large values (64 KiB and more) out of pebble into segment files, written once",
+		Up:   sideFilesUp,
+		Down: sideFilesDown,
+	},
+}
+
+// sideFilesUp checks that the legacy store can take side files (no value
+// starts with their marker), commits the new format with the record, then
+// moves the large values into segments. The store of the new format reads
+// inline values too, so a crash during the move leaves a valid store of
+// the new format whose remaining large values stay inline (they still
+// read; only their space is not saved).
+func sideFilesUp(dir string, rec Record, step Step) error {
+	step = orKill(step)
+	name := fmt.Sprintf("up%d", FormatSideFiles)
+	store := filepath.Join(dir, StoreName)
+	if _, err := os.Stat(store); err != nil {
+		return writeSteps(dir, rec, name, step) // no store: nothing to move
+	}
+	step(name + ":check")
+	if err := pebbledisk.CheckConvertible(store, nil, storeLock(store)); err != nil {
+		return err
+	}
+	if err := writeSteps(dir, rec, name, step); err != nil {
+		return err
+	}
+	if err := pebbledisk.ConvertToSide(store, nil, storeLock(store), func(s string) { step(name + ":" + s) }); err != nil {
+		return err
+	}
+	return pebbledisk.FinishConvertToSide(store, nil)
+}
+
+// sideFilesDown writes the values held in segments back into pebble,
+// syncs, removes the segments (the store is then one of the older format,
+// still valid in the new one), and commits with the record.
+func sideFilesDown(dir string, rec Record, step Step) error {
+	step = orKill(step)
+	name := fmt.Sprintf("down%d", FormatSideFiles)
+	store := filepath.Join(dir, StoreName)
+	if _, err := os.Stat(store); err == nil {
+		if err := pebbledisk.ConvertToInline(store, nil, storeLock(store), func(s string) { step(name + ":" + s) }); err != nil {
+			return err
+		}
+	}
+	return writeSteps(dir, rec, name, step)
 }
 
 // PlanStep is one migration of a plan, in the order it runs.
@@ -115,14 +183,10 @@ func Migrate(dir string, to uint32, opts MigrateOptions) ([]PlanStep, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer func() { unlock() }()
+	defer unlock()
 	for i, p := range plan {
 		rec := Record{Format: p.To, WrittenBy: opts.Binary, NodeID: opts.NodeID}
 		m := Migrations[min(p.From, p.To)]
-		if m.OpensStore {
-			unlock() // the store's open takes the lock: no rond can run meanwhile
-			unlock = func() {}
-		}
 		if p.To > p.From {
 			err = m.Up(dir, rec, opts.Step)
 		} else {
@@ -130,11 +194,6 @@ func Migrate(dir string, to uint32, opts MigrateOptions) ([]PlanStep, error) {
 		}
 		if err != nil {
 			return plan[:i], fmt.Errorf("datadir: migration %s: %w", p, err)
-		}
-		if m.OpensStore {
-			if unlock, err = lockStore(dir); err != nil {
-				return plan[:i+1], err
-			}
 		}
 	}
 	return plan, nil

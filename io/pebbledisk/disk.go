@@ -60,6 +60,27 @@ type Options struct {
 	// system that cannot tell its free space (in memory) is never full
 	// by this check.
 	ReserveBytes int64
+	// SideValueBytesMin: a put value of at least this many bytes is
+	// written once to a segment file beside pebble, and pebble records a
+	// pointer to it (see "Side files" in doc.go). 0 means
+	// SideValueBytesDefault; negative keeps every value in pebble.
+	SideValueBytesMin int
+	// ValuesInMemory keeps the side values in memory instead of segment
+	// files: for a store on an in-memory file system (the micronode),
+	// where files would copy each value and grow by copying. The disk
+	// keeps the value slices it is given. Nothing of them survives the
+	// Disk, so Open refuses a store that holds pointers.
+	ValuesInMemory bool
+	// Legacy opens a store of a data-dir format before side files
+	// (io/datadir.FormatSideFiles): every value is stored and read as it
+	// is, none goes to a segment and none is escaped, exactly as the
+	// builds before side files did, so that such a build can still read
+	// the store. Migrations convert a store (ConvertToSide, ConvertToInline).
+	Legacy bool
+	// Lock, when set, is the store's lock already held by the caller
+	// (pebble.LockDirectory): a migration that locked the data dir opens
+	// the store under its own lock.
+	Lock *pebble.Lock
 }
 
 // Stats are counters of the adapter, for the runtime's metrics.
@@ -107,7 +128,13 @@ type Disk struct {
 
 	// fullness refuses writes while the disk is full (full.go).
 	fullness fullState
+	// side holds the large values (side.go); guarded by execMu.
+	side *sideStore
+	// legacy: values are stored and read as they are (Options.Legacy).
+	legacy bool
 	// unsynced journals unsynced writes (FailpointUnsynced); nil when off.
+	// It wraps the FS both pebble and the side files use, so a simulated
+	// power loss drops unsynced segment bytes as it does pebble's.
 	unsynced *unsyncedFS
 }
 
@@ -141,23 +168,33 @@ func Open(opts Options) (*Disk, error) {
 		}
 		log.Warn("pebbledisk: tracking unsynced writes for a simulated power loss (failpoint " + FailpointUnsynced + ")")
 	}
-	cache := pebble.NewCache(cacheBytes)
-	defer cache.Unref() // the DB holds its own reference
-	pebbleOpts := &pebble.Options{
-		FS:                 fs,
-		Cache:              cache,
-		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             pebbleLogger{log: log, limit: &logLimiter{}},
-	}
-	pebbleOpts.Experimental.ValueSeparationPolicy = valueSeparation
-	db, err := pebble.Open(opts.Dir, pebbleOpts)
+	db, err := openDB(opts.Dir, fs, cacheBytes, log, opts.Lock)
 	if err != nil {
 		if unsynced != nil {
 			_ = unsynced.finish()
 		}
 		return nil, classify("open", err)
 	}
+	sideMin := opts.SideValueBytesMin
+	switch {
+	case sideMin == 0:
+		sideMin = SideValueBytesDefault
+	case sideMin < 0:
+		sideMin = 0
+	}
+	side := &sideStore{live: map[uint64]int{}} // legacy: never used
+	if !opts.Legacy {
+		if side, err = openSide(db, fs, opts.Dir, sideMin, opts.ValuesInMemory); err != nil {
+			_ = db.Close()
+			if unsynced != nil {
+				_ = unsynced.finish()
+			}
+			return nil, classify("open side files", err)
+		}
+	}
 	d := &Disk{
+		side:       side,
+		legacy:     opts.Legacy,
 		db:         db,
 		unsynced:   unsynced,
 		queue:      make(chan request, QueueDepthMax),
@@ -166,6 +203,21 @@ func Open(opts Options) (*Disk, error) {
 	}
 	go d.run()
 	return d, nil
+}
+
+// openDB opens the pebble store in dir with the adapter's options.
+func openDB(dir string, fs vfs.FS, cacheBytes int64, log *slog.Logger, lock *pebble.Lock) (*pebble.DB, error) {
+	cache := pebble.NewCache(cacheBytes)
+	defer cache.Unref() // the DB holds its own reference
+	pebbleOpts := &pebble.Options{
+		FS:                 fs,
+		Cache:              cache,
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             pebbleLogger{log: log, limit: &logLimiter{}},
+		Lock:               lock,
+	}
+	pebbleOpts.Experimental.ValueSeparationPolicy = valueSeparation
+	return pebble.Open(dir, pebbleOpts)
 }
 
 // valueSeparation is the pebble policy that keeps large values in blob
@@ -217,17 +269,73 @@ func (d *Disk) Submit(id env.OpID, op env.DiskOp) {
 }
 
 // run is the worker: it executes queued ops in order and hands each
-// completion to the completion function.
+// completion to the completion function. Consecutive queued writes run as
+// one group (see Disk.group): their large values share one segment and
+// one fsync.
 func (d *Disk) run() {
 	defer close(d.workerDone)
-	for req := range d.queue {
-		result := d.Do(req.op)
+	var held *request // an op taken while grouping, not a write
+	for {
+		var req request
+		if held != nil {
+			req, held = *held, nil
+		} else {
+			var ok bool
+			if req, ok = <-d.queue; !ok {
+				return
+			}
+		}
+		group := []request{req}
+		if isWrite(&req.op) {
+			group, held = d.gather(group)
+		}
+		ops := make([]env.DiskOp, len(group))
+		for i := range group {
+			ops[i] = group[i].op
+		}
+		results := d.doGroup(ops)
 		fn := d.completion.Load()
 		if fn == nil {
 			panic("pebbledisk: op completed before SetCompletion")
 		}
-		(*fn)(env.DiskDone{ID: req.id, Op: req.op, Result: result})
+		for i := range group {
+			(*fn)(env.DiskDone{ID: group[i].id, Op: group[i].op, Result: results[i]})
+		}
 	}
+}
+
+// gather adds to a group of writes the writes already queued behind it,
+// up to a segment's bounds; the first queued op that is not a write is
+// returned to run next.
+func (d *Disk) gather(group []request) ([]request, *request) {
+	size := largeBytes(&group[0].op, d.side)
+	for len(group) < segmentValuesMax && size < segmentBytesMax {
+		select {
+		case r, ok := <-d.queue:
+			if !ok {
+				return group, nil
+			}
+			if !isWrite(&r.op) {
+				return group, &r
+			}
+			group = append(group, r)
+			size += largeBytes(&r.op, d.side)
+		default:
+			return group, nil
+		}
+	}
+	return group, nil
+}
+
+// largeBytes is what op would write to a segment.
+func largeBytes(op *env.DiskOp, side *sideStore) int {
+	n := 0
+	for _, w := range writesOf(op) {
+		if !w.Delete && side.large(w.Value) {
+			n += len(w.Value)
+		}
+	}
+	return n
 }
 
 // Close stops accepting ops, completes every queued one, and closes the
@@ -252,8 +360,21 @@ func (d *Disk) Close() error {
 		// A closed store plays no power loss: the journal goes.
 		defer func() { _ = d.unsynced.finish() }()
 	}
+	d.side.closeActive()
 	if d.failure != nil {
 		return fmt.Errorf("pebbledisk: store abandoned after a fatal error: %w", d.failure)
+	}
+	if len(d.side.pending) > 0 {
+		var result env.DiskResult
+		func() {
+			defer d.recoverFatal(env.DiskSync, &result)
+			if err := d.db.LogData(nil, pebble.Sync); err == nil {
+				d.side.unlinkPending() // else the next Open removes them
+			}
+		}()
+		if d.failure != nil {
+			return fmt.Errorf("pebbledisk: store abandoned after a fatal error: %w", d.failure)
+		}
 	}
 	if err := d.db.Close(); err != nil {
 		return classify("close", err)
@@ -281,16 +402,35 @@ func reserveBytes(option int64) uint64 {
 // tools; it runs between two queued ops, so a caller that mixes Do with
 // Submit gets no ordering between them.
 func (d *Disk) Do(op env.DiskOp) env.DiskResult {
+	return d.doGroup([]env.DiskOp{op})[0]
+}
+
+// doGroup runs ops in order: either one op that is not a write, or writes
+// only (execWrites).
+func (d *Disk) doGroup(ops []env.DiskOp) []env.DiskResult {
 	d.execMu.Lock()
 	defer d.execMu.Unlock()
-	if err := op.Validate(); err != nil {
-		return env.DiskResult{Err: fmt.Errorf("pebbledisk: %s: %w", op.Kind, err)}
+	results := make([]env.DiskResult, len(ops))
+	done := make([]bool, len(ops))
+	for i := range ops {
+		op := &ops[i]
+		if err := op.Validate(); err != nil {
+			results[i], done[i] = env.DiskResult{Err: fmt.Errorf("pebbledisk: %s: %w", op.Kind, err)}, true
+			continue
+		}
+		switch {
+		case d.dbClosed:
+			results[i], done[i] = env.DiskResult{Err: fmt.Errorf("pebbledisk: %s: %w: %w", op.Kind, env.ErrDiskIO, ErrClosed)}, true
+		case d.failure != nil:
+			results[i], done[i] = env.DiskResult{Err: fmt.Errorf("pebbledisk: %s: %w: store failed earlier: %w", op.Kind, env.ErrDiskIO, d.failure)}, true
+		}
 	}
-	switch {
-	case d.dbClosed:
-		return env.DiskResult{Err: fmt.Errorf("pebbledisk: %s: %w: %w", op.Kind, env.ErrDiskIO, ErrClosed)}
-	case d.failure != nil:
-		return env.DiskResult{Err: fmt.Errorf("pebbledisk: %s: %w: store failed earlier: %w", op.Kind, env.ErrDiskIO, d.failure)}
+	if len(ops) == 1 && !isWrite(&ops[0]) {
+		if !done[0] {
+			results[0] = d.exec(&ops[0])
+		}
+		return results
 	}
-	return d.exec(&op)
+	d.execWrites(ops, results, done)
+	return results
 }

@@ -16,7 +16,9 @@
 //   - Durable after a completed Sync: pebble keeps one ordered write-ahead
 //     log. Sync commits an empty log record with pebble.Sync, which writes
 //     and fsyncs the log up to and including it, and so every record
-//     committed before it.
+//     committed before it. A large value is not in the log but in a
+//     segment file that was synced before its pointer was logged (see
+//     "Side files"), so the log alone decides what survives.
 //   - Batches atomic, also across a crash: a batch is one pebble.Batch,
 //     logged as one WAL record with a checksum; replay applies a record
 //     whole or stops before it.
@@ -52,7 +54,10 @@
 // into a blob file and leaves a handle in the sstable; the iterator
 // fetches it lazily, only when the value is asked for. The same keys-only
 // scan then reads about 13 KB (TestKeysOnlyScanSkipsSeparatedValues).
-// Values still in the memtable are in memory either way.
+// Values still in the memtable are in memory either way. Since side
+// files, only values below Options.SideValueBytesMin (small chunks of 4
+// to 64 KiB) are separated this way; larger ones are in segments and
+// pebble holds their pointers.
 //
 // Separation also spares compactions from rewriting chunk bytes at every
 // level, provided an sstable may refer to enough blob files: with a
@@ -66,6 +71,87 @@
 // blobGarbageRatioMax of it is garbage. Small values (manifests of small
 // objects, raft entries, audit records) stay inline, where the scans that
 // read them want them.
+//
+// # Side files
+//
+// Pebble writes every value twice: into its write-ahead log, then into a
+// blob file (or sstable) when the memtable is flushed. For chunk bytes
+// that doubled the bytes written per byte stored (measured 2.00 with
+// rond, BENCHMARKS.md "Write once"). A put value of at least
+// Options.SideValueBytesMin (SideValueBytesDefault, 64 KiB: every chunk of
+// the default 256 KiB size, not the small values the scans read) is
+// therefore written once, to a segment file under <store>/values, and
+// pebble stores a 29-byte pointer in its place: a marker, the segment id,
+// the offset, the length and the CRC-32C of the value.
+//
+// The order of a write makes a pointer never name bytes that are not on
+// stable storage: (1) the values are appended to the active segment,
+// (2) its data is synced (fdatasync), and when the segment was just
+// created its directory too (the parent as well when a fan-out
+// subdirectory is new), (3) only then is the pebble batch with the
+// pointers committed, with pebble.NoSync as before. Writes append to one
+// active segment until it holds segmentFileBytesMax (64 MiB), so a group
+// costs one fdatasync, not a file and a directory fsync; a failed write or
+// sync abandons the active segment (its unsynced tail is named by no
+// pointer) and the next group starts a new one. A crash before (3) leaves a segment no pointer
+// names; Open counts the pointers of the recovered store and removes
+// every segment none names. A crash after (3) keeps the pointer or not,
+// by the log's prefix rule, and a kept one finds its bytes. The unsynced
+// tail of the log is thus the only thing a crash can lose, as before, and
+// the env contract (prefix after a crash, atomic batches, durable after
+// Sync) holds unchanged: the crash tests (crash_test.go, the conformance
+// suite, side_test.go's crash at each step on vfs.NewCrashableMem, which
+// drops unsynced data and unsynced directory entries) run with a low
+// threshold so that their values take this path, and a kill -9 test runs
+// a child process killed at each step on a real directory.
+//
+// A sync per put would cost an fsync per chunk; instead the worker
+// groups the writes already queued behind the one it takes (up to
+// segmentValuesMax values or segmentBytesMax bytes, stopping at the first
+// op that is not a write): their large values are appended together and
+// share one fdatasync, then each op commits its own pebble batch, in
+// order, and completes, so the FIFO and visibility rules are those of one
+// op at a time. A write waits for the fsync of its segment before it completes;
+// that is the price of never logging a pointer to unsynced bytes.
+//
+// Space: a segment is shared by the values of many groups. The adapter
+// counts the live pointers per segment (Open recounts them); a put or
+// delete that replaces a pointer looks the old value up first (one pebble
+// Get per written key) and releases its segment. A segment without live
+// pointers (and no longer appended to) is unlinked after the next
+// successful Sync, when no crash can
+// bring back a pointer into it (or at Close, or by the next Open). A
+// segment keeps its space while any of its values lives; the adapter also
+// counts the live bytes per segment, and after a successful Sync, once the
+// segments that are at least half garbage hold compactGarbageMin (64 MiB)
+// of garbage together, one round (compact.go) moves the live values of
+// the worst of them (never the active one), up to compactBytesMax
+// (16 MiB), into the active segment the way puts of the same values would (synced before the pointers
+// move; the old segments go after the next sync). A round scans the
+// pointers of the whole store to find the keys, so its cost grows with
+// the number of keys; rounds run only while that much garbage exists.
+// The crash tests run with compaction at every sync.
+//
+// Reads follow the pointer and check the CRC: a missing segment, a short
+// one or a mismatch is env.ErrCorruption. A keys-only scan never reads a
+// segment. A small value that happens to begin with the marker is stored
+// escaped (marker, kind 0, value), so no caller's value is taken for a
+// pointer.
+//
+// Formats: a store with pointers cannot be read by a build before side
+// files, so they are data-dir format FormatSideFiles (io/datadir). A
+// store of an older format is opened with Options.Legacy (every value as
+// it is, no escaping, no segments), exactly as the older build does;
+// ConvertToSide and ConvertToInline are the migrations' conversions.
+//
+// The in-memory node (Options.ValuesInMemory) keeps each side value as
+// the slice it was given instead of a file: pebble's in-memory file
+// system copies every write and grows its files by copying, which held
+// about twice the stored bytes in memory.
+//
+// A full disk: ENOSPC writing a segment fails the ops of the group that
+// had a large value with env.ErrDiskFull and sets the full state, exactly
+// as a full log would; the segment is removed (no pointer names it).
 //
 // # Errors
 //
@@ -108,7 +194,8 @@
 //
 // # Failpoints
 //
-// FailpointWrite, FailpointSync and FailpointRead (pingcap/failpoint,
+// FailpointSideKill kills the process at a named side-file step (the
+// kill -9 test). FailpointWrite, FailpointSync and FailpointRead (pingcap/failpoint,
 // evaluated directly with failpoint.Eval, no code rewriting) sit before
 // each pebble write, sync and read. return(true) injects an I/O error,
 // return("full") a full disk, return("corruption") corruption; sleep(ms)
@@ -149,6 +236,19 @@
 // CrashClone of 0%) except for removals; TestConformance runs the env
 // disk contract with every crash played this way, and
 // TestUnsyncedLostAfterSIGKILL shows it on a real SIGKILLed process.
+//
+// The side files (segments under <store>/values) are written through the
+// same wrapper: Open gives openSide the FS it gives pebble, so segment
+// creations, appends and their fdatasyncs are journaled like pebble's
+// files, and a played loss drops a segment's unsynced tail or a segment
+// whose directory was never synced. As a pointer commits only after its
+// segment's sync, that only ever drops bytes no pointer names (Open
+// removes such segments). The wrapper does not journal directory
+// creation (MkdirAll of values/ and its fan-out subdirectories): a
+// played loss keeps such a directory, which side.go syncs into its
+// parent right after creating it anyway. TestConformance's
+// PowerLossPlayed runs with a low side-file threshold, so its large
+// values take this path.
 //
 // Pebble writes a NoSync record to its WAL file only when its 32 KiB
 // block fills or a sync is asked for; until then the record is in the

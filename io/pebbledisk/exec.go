@@ -61,6 +61,8 @@ func injected(name string) error {
 // keeping the cause in the chain.
 func classify(what string, err error) error {
 	switch {
+	case errors.Is(err, env.ErrCorruption):
+		return fmt.Errorf("pebbledisk: %s: %w", what, err)
 	case pebble.IsCorruptionError(err):
 		return fmt.Errorf("pebbledisk: %s: %w: %w", what, env.ErrCorruption, err)
 	case errors.Is(err, syscall.ENOSPC):
@@ -101,29 +103,14 @@ func (l pebbleLogger) Fatalf(format string, args ...any) {
 	panic(fatal{err: err})
 }
 
-// exec runs one valid op on an open, healthy store. The caller holds
-// execMu. A fatal pebble error marks the store failed.
+// exec runs one valid op that is not a write on an open, healthy store
+// (writes go through execWrites). The caller holds execMu. A fatal pebble
+// error marks the store failed.
 func (d *Disk) exec(op *env.DiskOp) (result env.DiskResult) {
-	defer func() {
-		if r := recover(); r != nil {
-			f, ok := r.(fatal)
-			if !ok {
-				panic(r)
-			}
-			d.failure = f.err
-			d.failed.Store(true)
-			result = env.DiskResult{Err: classify(op.Kind.String(), f.err)}
-		}
-	}()
+	defer d.recoverFatal(op.Kind, &result)
 	switch op.Kind {
 	case env.DiskGet:
 		return d.get(op.Key)
-	case env.DiskPut:
-		return d.write(op.Kind, func() error { return d.db.Set(op.Key, op.Value, pebble.NoSync) })
-	case env.DiskDelete:
-		return d.write(op.Kind, func() error { return d.db.Delete(op.Key, pebble.NoSync) })
-	case env.DiskBatch:
-		return d.write(op.Kind, func() error { return d.applyBatch(op.Batch) })
 	case env.DiskSync:
 		return d.sync()
 	case env.DiskScan:
@@ -132,26 +119,161 @@ func (d *Disk) exec(op *env.DiskOp) (result env.DiskResult) {
 	panic(fmt.Sprintf("pebbledisk: validated op of unknown kind %d", op.Kind))
 }
 
-// write applies a put, delete or batch unless the disk is full: then it
-// fails fast with env.ErrDiskFull (and ErrFull) without calling pebble.
-func (d *Disk) write(kind env.DiskOpKind, apply func() error) env.DiskResult {
-	if err := d.fullness.refuse(kind.String()); err != nil {
-		return env.DiskResult{Err: err}
+// recoverFatal turns the panic of pebbleLogger.Fatalf into the op's
+// result and marks the store failed.
+func (d *Disk) recoverFatal(kind env.DiskOpKind, result *env.DiskResult) {
+	if r := recover(); r != nil {
+		f, ok := r.(fatal)
+		if !ok {
+			panic(r)
+		}
+		d.failure = f.err
+		d.failed.Store(true)
+		*result = env.DiskResult{Err: classify(kind.String(), f.err)}
 	}
-	err := injected(FailpointWrite)
-	if err == nil {
-		err = apply()
-	}
-	if err != nil {
-		err = classify(kind.String(), err)
-	}
-	d.fullness.observe(err)
-	return env.DiskResult{Err: err}
 }
 
-// applyBatch commits writes as one pebble batch: pebble logs a batch as one
-// WAL record, so it is applied whole or not at all, also across a crash.
-func (d *Disk) applyBatch(writes []env.DiskWrite) error {
+// isWrite reports whether op is a put, delete or batch.
+func isWrite(op *env.DiskOp) bool {
+	return op.Kind == env.DiskPut || op.Kind == env.DiskDelete || op.Kind == env.DiskBatch
+}
+
+// writesOf returns a write op's writes (a put or delete is one write).
+func writesOf(op *env.DiskOp) []env.DiskWrite {
+	switch op.Kind {
+	case env.DiskPut:
+		return []env.DiskWrite{{Key: op.Key, Value: op.Value}}
+	case env.DiskDelete:
+		return []env.DiskWrite{{Key: op.Key, Delete: true}}
+	}
+	return op.Batch
+}
+
+// execWrites runs a group of valid write ops in order, on an open store
+// (results[i] is set for ops already failed, which it skips). First the
+// large values of every op go to one segment, written and synced with
+// its directory; then each op commits its pebble batch (pointers in
+// place of the large values) and gets its result. A write is refused
+// while the disk is full, without touching anything.
+func (d *Disk) execWrites(ops []env.DiskOp, results []env.DiskResult, done []bool) {
+	type loc struct{ op, write int }
+	var values [][]byte
+	var locs []loc
+	for i := range ops {
+		if done[i] {
+			continue
+		}
+		kind := ops[i].Kind.String()
+		if err := d.fullness.refuse(kind); err != nil {
+			results[i], done[i] = env.DiskResult{Err: err}, true
+			continue
+		}
+		if err := injected(FailpointWrite); err != nil {
+			err = classify(kind, err)
+			d.fullness.observe(err)
+			results[i], done[i] = env.DiskResult{Err: err}, true
+			continue
+		}
+		for j, w := range writesOf(&ops[i]) {
+			if !w.Delete && d.side.large(w.Value) {
+				values = append(values, w.Value)
+				locs = append(locs, loc{i, j})
+			}
+		}
+	}
+	ptrs := make(map[loc]pointer, len(locs))
+	segment, segmentUsed := uint64(0), false
+	if len(values) > 0 {
+		id, got, err := d.side.writeSegment(values)
+		if err != nil {
+			err = classify("write", err)
+			d.fullness.observe(err)
+			for _, l := range locs {
+				if !done[l.op] {
+					results[l.op], done[l.op] = env.DiskResult{Err: err}, true
+				}
+			}
+		} else {
+			segment, segmentUsed = id, true
+			for k, l := range locs {
+				ptrs[l] = got[k]
+			}
+		}
+	}
+	commitFailed := false
+	for i := range ops {
+		if done[i] {
+			continue
+		}
+		if d.failure != nil {
+			results[i] = env.DiskResult{Err: fmt.Errorf("pebbledisk: %s: %w: store failed earlier: %w", ops[i].Kind, env.ErrDiskIO, d.failure)}
+			commitFailed = true
+			continue
+		}
+		writes := writesOf(&ops[i])
+		stored := make([]env.DiskWrite, len(writes))
+		for j, w := range writes {
+			stored[j] = w
+			if w.Delete {
+				continue
+			}
+			if p, ok := ptrs[loc{i, j}]; ok {
+				stored[j].Value = p.encode()
+			} else if !d.legacy {
+				stored[j].Value = escape(w.Value)
+			}
+		}
+		results[i] = d.commit(ops[i].Kind, stored)
+		if results[i].Err != nil {
+			commitFailed = true
+		}
+	}
+	if segmentUsed {
+		sideKill("committed")
+		// A segment none of whose values is live (all overwritten in the
+		// group) goes once the group is durable. After a failed commit it
+		// stays: a fatal WAL error may have logged the record anyway, and
+		// the next Open removes it if nothing refers to it.
+		if _, ok := d.side.live[segment]; !ok && !commitFailed && !d.side.isActive(segment) {
+			d.side.pending = append(d.side.pending, segment)
+		}
+	}
+}
+
+// commit applies one op's stored writes as one pebble batch (one WAL
+// record: applied whole or not at all, also across a crash) and keeps the
+// count of live pointers per segment.
+func (d *Disk) commit(kind env.DiskOpKind, writes []env.DiskWrite) (result env.DiskResult) {
+	defer d.recoverFatal(kind, &result)
+	// The pointers this batch replaces or deletes, one per distinct key.
+	var released []pointer
+	var seen map[string]bool
+	if len(writes) > 1 {
+		seen = make(map[string]bool, len(writes))
+	}
+	for _, w := range writes {
+		if d.legacy || len(d.side.live) == 0 {
+			break // no pointer in the store to release
+		}
+		if seen != nil {
+			if seen[string(w.Key)] {
+				continue
+			}
+			seen[string(w.Key)] = true
+		}
+		old, closer, err := d.db.Get(w.Key)
+		if errors.Is(err, pebble.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return d.writeResult(kind, err)
+		}
+		_, p, ok, derr := decodeStored(old)
+		_ = closer.Close()
+		if derr == nil && ok {
+			released = append(released, p)
+		}
+	}
 	batch := d.db.NewBatch()
 	defer batch.Close()
 	for i := range writes {
@@ -163,10 +285,39 @@ func (d *Disk) applyBatch(writes []env.DiskWrite) error {
 			err = batch.Set(w.Key, w.Value, nil)
 		}
 		if err != nil {
-			return err
+			return d.writeResult(kind, err)
 		}
 	}
-	return d.db.Apply(batch, pebble.NoSync)
+	if err := d.db.Apply(batch, pebble.NoSync); err != nil {
+		return d.writeResult(kind, err)
+	}
+	// The live pointers: the last write of each key counts.
+	last := make(map[string]int, len(writes))
+	for i, w := range writes {
+		last[string(w.Key)] = i
+	}
+	for i, w := range writes {
+		if w.Delete || last[string(w.Key)] != i {
+			continue
+		}
+		if _, p, ok, err := decodeStored(w.Value); err == nil && ok {
+			d.side.hold(p)
+		}
+	}
+	for _, p := range released {
+		d.side.release(p)
+	}
+	return d.writeResult(kind, nil)
+}
+
+// writeResult classifies a write's error and records the outcome for the
+// full-disk state.
+func (d *Disk) writeResult(kind env.DiskOpKind, err error) env.DiskResult {
+	if err != nil {
+		err = classify(kind.String(), err)
+	}
+	d.fullness.observe(err)
+	return env.DiskResult{Err: err}
 }
 
 // sync commits an empty log record with a WAL sync: pebble's WAL is one
@@ -183,6 +334,10 @@ func (d *Disk) sync() env.DiskResult {
 		err = classify("sync", err)
 	}
 	d.fullness.observe(err)
+	if err == nil {
+		d.side.unlinkPending() // every release before the sync is durable now
+		d.compact()
+	}
 	return env.DiskResult{Err: err}
 }
 
@@ -197,14 +352,39 @@ func (d *Disk) get(key []byte) env.DiskResult {
 	if err != nil {
 		return env.DiskResult{Err: classify("get", err)}
 	}
-	result := env.DiskResult{Found: true, Value: bytes.Clone(value)}
-	if result.Value == nil {
-		result.Value = []byte{}
+	result, err := d.load(value)
+	if cerr := closer.Close(); err == nil && cerr != nil {
+		err = cerr
 	}
-	if err := closer.Close(); err != nil {
+	if err != nil {
 		return env.DiskResult{Err: classify("get", err)}
 	}
-	return result
+	return env.DiskResult{Found: true, Value: result}
+}
+
+// load returns the caller's value of a stored one, in a slice the caller
+// owns (never nil): the bytes as they are, unescaped, or read from the
+// segment a pointer names.
+func (d *Disk) load(stored []byte) ([]byte, error) {
+	if d.legacy {
+		out := bytes.Clone(stored)
+		if out == nil {
+			out = []byte{}
+		}
+		return out, nil
+	}
+	inline, p, isPointer, err := decodeStored(stored)
+	if err != nil {
+		return nil, err
+	}
+	if isPointer {
+		return d.side.read(p)
+	}
+	out := bytes.Clone(inline)
+	if out == nil {
+		out = []byte{}
+	}
+	return out, nil
 }
 
 // scan returns up to limit pairs with prefix from the first key >= start.
@@ -242,7 +422,12 @@ func (d *Disk) scan(prefix, start []byte, limit int, keysOnly bool) env.DiskResu
 			_ = iter.Close()
 			return env.DiskResult{Err: classify("scan", err)}
 		}
-		result.Pairs = append(result.Pairs, env.KV{Key: bytes.Clone(iter.Key()), Value: bytes.Clone(value)})
+		loaded, err := d.load(value)
+		if err != nil {
+			_ = iter.Close()
+			return env.DiskResult{Err: classify("scan", err)}
+		}
+		result.Pairs = append(result.Pairs, env.KV{Key: bytes.Clone(iter.Key()), Value: loaded})
 	}
 	if err := iter.Close(); err != nil { // Close reports the iteration's error too
 		return env.DiskResult{Err: classify("scan", err)}

@@ -21,7 +21,7 @@ type syncDisk struct {
 
 func openSync(t *testing.T, fs vfs.FS) *syncDisk {
 	t.Helper()
-	d, err := Open(Options{Dir: testDir, FS: fs, CacheBytes: 1 << 20})
+	d, err := Open(Options{Dir: testDir, FS: fs, CacheBytes: 1 << 20, SideValueBytesMin: testSideMin})
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}

@@ -15,6 +15,11 @@ import (
 // testDir is the store's directory inside each test's file system.
 const testDir = "store"
 
+// testSideMin is the side-file threshold of the tests' stores: low, so
+// that the crash and conformance tests' larger values (4-16 KB) go
+// through segments while the small ones stay in pebble.
+const testSideMin = 2000
+
 // harness drives a Disk through its asynchronous path on a crashable
 // in-memory file system. Crash takes a CrashClone (synced data, plus a
 // seeded share of unsynced blocks when unsyncedPercent > 0), abandons the
@@ -23,6 +28,7 @@ type harness struct {
 	t               failer
 	fs              *vfs.MemFS
 	unsyncedPercent int
+	sideMin         int // Options.SideValueBytesMin
 	// lose plays a power loss at each crash: the clone keeps every
 	// unsynced byte (as a SIGKILL keeps the page cache), then LoseUnsynced
 	// drops what the journal says was never synced. FailpointUnsynced
@@ -49,10 +55,16 @@ type failer interface {
 // newHarness opens a store on a fresh crashable file system; the caller
 // closes it with close.
 func newHarness(t failer, unsyncedPercent int, seed uint64) *harness {
+	return newHarnessSide(t, unsyncedPercent, seed, testSideMin)
+}
+
+// newHarnessSide is newHarness with a side-file threshold of its own.
+func newHarnessSide(t failer, unsyncedPercent int, seed uint64, sideMin int) *harness {
 	h := &harness{
 		t:               t,
 		fs:              vfs.NewCrashableMem(),
 		unsyncedPercent: unsyncedPercent,
+		sideMin:         sideMin,
 		rng:             rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)),
 	}
 	h.cond = sync.NewCond(&h.mu)
@@ -64,7 +76,7 @@ func (h *harness) close() { _ = h.disk.Close() }
 
 func (h *harness) open() {
 	h.t.Helper()
-	d, err := Open(Options{Dir: testDir, FS: h.fs, CacheBytes: 1 << 20})
+	d, err := Open(Options{Dir: testDir, FS: h.fs, CacheBytes: 1 << 20, SideValueBytesMin: h.sideMin})
 	if err != nil {
 		h.t.Fatalf("open: %v", err)
 	}

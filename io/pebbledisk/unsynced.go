@@ -649,10 +649,4 @@ func truncate(fs vfs.FS, p string, size int64) (int64, error) {
 	return info.Size() - size, nil
 }
 
-func syncDir(fs vfs.FS, dir string) error {
-	d, err := fs.OpenDir(dir)
-	if err != nil {
-		return err
-	}
-	return errors.Join(d.Sync(), d.Close())
-}
+// syncDir is in side.go.

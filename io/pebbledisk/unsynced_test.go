@@ -76,11 +76,17 @@ const childEnv = "PEBBLEDISK_UNSYNCED_CHILD_DIR"
 // Pebble writes a NoSync record to the WAL file only once its 32 KiB
 // block is full (until then it is in the process's memory, which any
 // kill loses), so the unsynced value is followed by filler that fills
-// the blocks holding it.
+// the blocks holding it (two values under SideValueBytesDefault, so they
+// stay in the WAL). The side values are large enough for segment files
+// (through the journal's FS like pebble's files): the synced one must
+// survive the power loss, the unsynced one (its bytes synced in the
+// segment, its pointer only in the unsynced WAL) must not.
 var (
-	syncedValue   = "synced-value-0123456789"
-	unsyncedValue = "unsynced-value-" + strings.Repeat("u", 40<<10)
-	fillerValue   = strings.Repeat("f", 100<<10)
+	syncedValue       = "synced-value-0123456789"
+	unsyncedValue     = "unsynced-value-" + strings.Repeat("u", 40<<10)
+	fillerValue       = strings.Repeat("f", 60<<10)
+	sideSyncedValue   = "side-synced-" + strings.Repeat("s", 100<<10)
+	sideUnsyncedValue = "side-unsynced-" + strings.Repeat("l", 80<<10)
 )
 
 // walBlocksFlushed is the WAL size by which the unsynced value's record
@@ -89,7 +95,8 @@ const walBlocksFlushed = 3 * 32 << 10
 
 // TestUnsyncedChild is the child process of TestUnsyncedLostAfterSIGKILL
 // (it skips unless run as one): it opens a real store with the journal on,
-// writes "a" and syncs, writes "b" and a filler "c" without a sync,
+// writes "a" and the side value "s" and syncs, writes the side value "l",
+// "b" and fillers "c" and "d" without a sync,
 // waits until b's record is in the WAL file (in the page cache, not on
 // disk), says READY and waits to be killed.
 func TestUnsyncedChild(t *testing.T) {
@@ -104,9 +111,12 @@ func TestUnsyncedChild(t *testing.T) {
 	}
 	for _, op := range []env.DiskOp{
 		{Kind: env.DiskPut, Key: []byte("a"), Value: []byte(syncedValue)},
+		{Kind: env.DiskPut, Key: []byte("s"), Value: []byte(sideSyncedValue)},
 		{Kind: env.DiskSync},
+		{Kind: env.DiskPut, Key: []byte("l"), Value: []byte(sideUnsyncedValue)},
 		{Kind: env.DiskPut, Key: []byte("b"), Value: []byte(unsyncedValue)},
 		{Kind: env.DiskPut, Key: []byte("c"), Value: []byte(fillerValue)},
+		{Kind: env.DiskPut, Key: []byte("d"), Value: []byte(fillerValue)},
 	} {
 		if res := d.Do(op); res.Err != nil {
 			t.Fatal(res.Err)
@@ -136,8 +146,9 @@ func walBytes(dir string) int64 {
 }
 
 // TestUnsyncedLostAfterSIGKILL: a real process writes a synced and an
-// unsynced value to a store on the real file system with the journal on
-// and is SIGKILLed. A copy of its dir, opened as it is, still holds the
+// unsynced value, each small (in the WAL) and large (in a segment file),
+// to a store on the real file system with the journal on and is
+// SIGKILLed. A copy of its dir, opened as it is, still holds the
 // unsynced value (the page cache survives a SIGKILL, which is why the
 // journal exists); after LoseUnsynced for the dead pid, the store holds
 // the synced value and not the unsynced one.
@@ -199,8 +210,8 @@ func TestUnsyncedLostAfterSIGKILL(t *testing.T) {
 	control := filepath.Join(root, "control")
 	copyDir(t, dir, control)
 	copyFile(t, dir+UnsyncedJournalSuffix, control+UnsyncedJournalSuffix)
-	if got := readStore(t, control); got["b"] != unsyncedValue || got["a"] != syncedValue {
-		t.Fatalf("without the power loss the killed store holds %s, want a and b: the SIGKILL alone lost b", describeState(got))
+	if got := readDirStore(t, control); got["b"] != unsyncedValue || got["a"] != syncedValue || got["s"] != sideSyncedValue || got["l"] != sideUnsyncedValue {
+		t.Fatalf("without the power loss the killed store holds %s, want a, b, s and l: the SIGKILL alone lost some", describeState(got))
 	}
 
 	report, err := LoseUnsynced(vfs.Default, dir+UnsyncedJournalSuffix, pid)
@@ -211,12 +222,14 @@ func TestUnsyncedLostAfterSIGKILL(t *testing.T) {
 	if report.TruncatedBytes == 0 {
 		t.Fatalf("nothing truncated: %s", report)
 	}
-	got := readStore(t, dir)
-	if got["a"] != syncedValue {
-		t.Fatalf("the synced write is gone after the power loss: %s", describeState(got))
+	got := readDirStore(t, dir)
+	if got["a"] != syncedValue || got["s"] != sideSyncedValue {
+		t.Fatalf("a synced write (a, or s in a segment) is gone after the power loss: %s", describeState(got))
 	}
-	if _, ok := got["b"]; ok {
-		t.Fatalf("the unsynced write survived the power loss: %s", describeState(got))
+	for _, k := range []string{"b", "l"} {
+		if _, ok := got[k]; ok {
+			t.Fatalf("the unsynced write %s survived the power loss: %s", k, describeState(got))
+		}
 	}
 	if _, err := os.Stat(dir + UnsyncedJournalSuffix); !os.IsNotExist(err) {
 		t.Fatalf("the journal is still there after the power loss (%v): a second play would undo more", err)
@@ -227,9 +240,9 @@ func TestUnsyncedLostAfterSIGKILL(t *testing.T) {
 	}
 }
 
-// readStore opens the store in dir (journal off), reads every pair and
+// readDirStore opens the store in dir (journal off), reads every pair and
 // closes it.
-func readStore(t *testing.T, dir string) map[string]string {
+func readDirStore(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	d, err := Open(Options{Dir: dir, CacheBytes: 1 << 20})
 	if err != nil {
@@ -257,8 +270,11 @@ func copyDir(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if e.Type().IsRegular() {
+		switch {
+		case e.Type().IsRegular():
 			copyFile(t, filepath.Join(from, e.Name()), filepath.Join(to, e.Name()))
+		case e.IsDir(): // the side files' values/
+			copyDir(t, filepath.Join(from, e.Name()), filepath.Join(to, e.Name()))
 		}
 	}
 }

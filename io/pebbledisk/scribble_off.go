@@ -1,0 +1,6 @@
+//go:build !race && !invariants
+
+package pebbledisk
+
+// fsScribbles: see scribble_on.go.
+const fsScribbles = false

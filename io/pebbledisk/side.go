@@ -1,0 +1,504 @@
+package pebbledisk
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/pingcap/failpoint"
+
+	"github.com/ron-network/ron/core/env"
+)
+
+// Side files (see "Side files" in doc.go): a value of at least
+// Options.SideValueBytesMin bytes is written once, to a segment file
+// that is synced before the pebble write that records a small pointer to
+// it commits.
+const (
+	// SideValueBytesDefault is Options.SideValueBytesMin when zero: every
+	// chunk of the default size (256 KiB) goes to a segment, small chunks
+	// and metadata stay in pebble.
+	SideValueBytesDefault = 64 << 10
+	// SideDirName is the segments' directory inside the store's directory.
+	SideDirName = "values"
+	// segmentBytesMax and segmentValuesMax bound one segment: the values
+	// of the writes grouped into one fsync (see groupOps).
+	segmentBytesMax  = 16 << 20
+	segmentValuesMax = 256
+	// segmentsPerDir fans segment files out over subdirectories.
+	segmentsPerDir = 4096
+)
+
+// segmentFileBytesMax: writes append to one segment file until it holds
+// this much, then a new one starts (a variable for the tests).
+var segmentFileBytesMax int64 = 64 << 20
+
+// FailpointSideKill kills the process with SIGKILL at the side-file step
+// its value names ("written": segment written, not synced; "synced":
+// segment and directory synced, pointers not committed; "committed":
+// pointers committed, not synced). The kill -9 tests set it through
+// GO_FAILPOINTS.
+const FailpointSideKill = failpointPrefix + "side-kill"
+
+// sideMagic starts every value the store itself encodes: a pointer to a
+// segment, or a small value that happens to start with the magic
+// (escaped). Any other stored value is the caller's bytes as they are.
+var sideMagic = [8]byte{0xd7, 0x5e, 'R', 'O', 'N', 's', 'v', 0x9c}
+
+// Kinds of an encoded value (the byte after the magic).
+const (
+	sideKindEscaped = 0 // the caller's value follows
+	sideKindPointer = 1 // segment u64, offset u32, length u32, crc32c u32
+)
+
+// pointerBytes is the length of an encoded pointer.
+const pointerBytes = len(sideMagic) + 1 + 8 + 4 + 4 + 4
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// pointer locates one value in a segment.
+type pointer struct {
+	segment uint64
+	offset  uint32
+	length  uint32
+	crc     uint32
+}
+
+func (p pointer) encode() []byte {
+	b := make([]byte, 0, pointerBytes)
+	b = append(b, sideMagic[:]...)
+	b = append(b, sideKindPointer)
+	b = binary.BigEndian.AppendUint64(b, p.segment)
+	b = binary.BigEndian.AppendUint32(b, p.offset)
+	b = binary.BigEndian.AppendUint32(b, p.length)
+	return binary.BigEndian.AppendUint32(b, p.crc)
+}
+
+// decodeStored classifies a stored value: raw (the caller's bytes),
+// escaped (the caller's bytes after the header) or a pointer.
+func decodeStored(v []byte) (inline []byte, p pointer, isPointer bool, err error) {
+	if !bytes.HasPrefix(v, sideMagic[:]) {
+		return v, pointer{}, false, nil
+	}
+	rest := v[len(sideMagic):]
+	if len(rest) == 0 {
+		return nil, pointer{}, false, fmt.Errorf("%w: stored value of %d bytes is a bare side-file marker", env.ErrCorruption, len(v))
+	}
+	switch rest[0] {
+	case sideKindEscaped:
+		return rest[1:], pointer{}, false, nil
+	case sideKindPointer:
+		if len(v) != pointerBytes {
+			return nil, pointer{}, false, fmt.Errorf("%w: side-file pointer of %d bytes, want %d", env.ErrCorruption, len(v), pointerBytes)
+		}
+		rest = rest[1:]
+		return nil, pointer{
+			segment: binary.BigEndian.Uint64(rest),
+			offset:  binary.BigEndian.Uint32(rest[8:]),
+			length:  binary.BigEndian.Uint32(rest[12:]),
+			crc:     binary.BigEndian.Uint32(rest[16:]),
+		}, true, nil
+	}
+	return nil, pointer{}, false, fmt.Errorf("%w: stored value of unknown side-file kind %d", env.ErrCorruption, rest[0])
+}
+
+// escape returns how a value below the side threshold is stored: as it
+// is, unless it starts with the magic.
+func escape(v []byte) []byte {
+	if !bytes.HasPrefix(v, sideMagic[:]) {
+		return v
+	}
+	out := make([]byte, 0, len(sideMagic)+1+len(v))
+	out = append(out, sideMagic[:]...)
+	out = append(out, sideKindEscaped)
+	return append(out, v...)
+}
+
+// sideStore owns the segment files of one store. It is used under the
+// Disk's execMu only.
+type sideStore struct {
+	fs   vfs.FS
+	dir  string // <store>/values
+	min  int    // values of at least min bytes go to segments; 0: never
+	next uint64 // the next segment id
+	live map[uint64]int
+	// size and liveBytes: a segment's bytes, and those its live pointers
+	// name; the difference is garbage that compact reclaims.
+	size      map[uint64]int64
+	liveBytes map[uint64]int64
+	// noCompact: segments compact gave up on (a value did not read).
+	noCompact   map[uint64]bool
+	compactions int // rounds done, for the tests
+	active      *activeSegment
+	pending     []uint64 // segments without a live pointer, unlinked after the next sync
+	madeDirs    map[uint64]bool
+	// mem, when set (Options.ValuesInMemory), holds each segment's values
+	// instead of files: the slices the disk was given, kept as they are.
+	mem map[uint64][][]byte
+}
+
+func segmentSubdir(id uint64) string { return fmt.Sprintf("%08x", id/segmentsPerDir) }
+
+func (s *sideStore) segmentPath(id uint64) string {
+	return path.Join(s.dir, segmentSubdir(id), fmt.Sprintf("%016x.seg", id))
+}
+
+// openSide prepares the segment directory, counts the pointers of the
+// recovered store and removes the segments none refers to: those written
+// for writes a crash lost, and those whose unlink after a sync was lost.
+func openSide(db *pebble.DB, fsys vfs.FS, storeDir string, min int, inMemory bool) (*sideStore, error) {
+	s := &sideStore{fs: fsys, dir: path.Join(storeDir, SideDirName), min: min,
+		live: map[uint64]int{}, madeDirs: map[uint64]bool{}, size: map[uint64]int64{}, liveBytes: map[uint64]int64{},
+		noCompact: map[uint64]bool{}}
+	if inMemory {
+		// Nothing survives the process: a store with pointers cannot be
+		// reopened (openSide would find no values), so refuse one.
+		s.mem = map[uint64][][]byte{}
+		if err := s.countPointers(db); err != nil {
+			return nil, err
+		}
+		if len(s.live) > 0 {
+			return nil, fmt.Errorf("store holds pointers to %d segments, and Options.ValuesInMemory keeps none across an Open", len(s.live))
+		}
+		return s, nil
+	}
+	if err := s.mkdirSynced(s.dir, storeDir); err != nil {
+		return nil, err
+	}
+	if err := s.countPointers(db); err != nil {
+		return nil, err
+	}
+	subdirs, err := fsys.List(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", s.dir, err)
+	}
+	for _, sub := range subdirs {
+		high, err := strconv.ParseUint(sub, 16, 64)
+		if err != nil || len(sub) != 8 {
+			continue // not ours
+		}
+		s.madeDirs[high] = true
+		names, err := fsys.List(path.Join(s.dir, sub))
+		if err != nil {
+			return nil, fmt.Errorf("listing %s: %w", sub, err)
+		}
+		for _, name := range names {
+			hex, ok := strings.CutSuffix(name, ".seg")
+			id, err := strconv.ParseUint(hex, 16, 64)
+			if !ok || err != nil || len(hex) != 16 || id/segmentsPerDir != high {
+				continue
+			}
+			s.next = max(s.next, id+1)
+			if s.live[id] == 0 {
+				if err := fsys.Remove(path.Join(s.dir, sub, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return nil, fmt.Errorf("removing orphan segment %s: %w", name, err)
+				}
+				continue
+			}
+			info, err := fsys.Stat(path.Join(s.dir, sub, name))
+			if err != nil {
+				return nil, fmt.Errorf("segment %s: %w", name, err)
+			}
+			s.size[id] = info.Size()
+		}
+	}
+	for id := range s.live {
+		s.next = max(s.next, id+1)
+	}
+	return s, nil
+}
+
+// countPointers scans every value that could be a pointer (its length is
+// pointerBytes; longer values are never fetched) and counts the live
+// pointers per segment.
+func (s *sideStore) countPointers(db *pebble.DB) error {
+	iter, err := db.NewIter(nil)
+	if err != nil {
+		return err
+	}
+	for valid := iter.First(); valid; valid = iter.Next() {
+		lv := iter.LazyValue()
+		if lv.Len() != pointerBytes {
+			continue
+		}
+		v, _, err := lv.Value(nil)
+		if err != nil {
+			_ = iter.Close()
+			return err
+		}
+		if _, p, ok, err := decodeStored(v); err == nil && ok {
+			s.live[p.segment]++
+			if s.liveBytes != nil {
+				s.liveBytes[p.segment] += int64(p.length)
+			}
+		}
+	}
+	return iter.Close()
+}
+
+// mkdirSynced creates dir if missing and syncs its parent so that the
+// entry survives a crash.
+func (s *sideStore) mkdirSynced(dir, parent string) error {
+	if _, err := s.fs.Stat(dir); err == nil {
+		return nil
+	}
+	if err := s.fs.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	return syncDir(s.fs, parent)
+}
+
+func syncDir(fsys vfs.FS, dir string) error {
+	d, err := fsys.OpenDir(dir)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", dir, err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("syncing %s: %w", dir, err)
+	}
+	return nil
+}
+
+// large reports whether a put of v goes to a segment.
+func (s *sideStore) large(v []byte) bool { return s.min > 0 && len(v) >= s.min }
+
+// writeSegment writes values into a new segment, syncs it and its
+// directory, and returns its id and the pointers, in order. On an error
+// the segment is removed (nothing refers to it yet).
+func (s *sideStore) writeSegment(values [][]byte) (uint64, []pointer, error) {
+	var total int64
+	for _, v := range values {
+		total += int64(len(v))
+	}
+	if s.mem != nil {
+		id := s.next
+		s.next++
+		s.size[id] = total
+		return id, s.keepSegment(id, values), nil
+	}
+	// Values are appended to the active segment while it stays under
+	// segmentFileBytesMax: a later group then syncs only the file's data,
+	// its directory entry being durable since the segment was created.
+	created := false
+	if s.active == nil || s.active.size+total > segmentFileBytesMax {
+		if err := s.openActive(); err != nil {
+			return 0, nil, err
+		}
+		created = true
+	}
+	a := s.active
+	ptrs := make([]pointer, len(values))
+	offset := uint32(a.size)
+	for i, v := range values {
+		ptrs[i] = pointer{segment: a.id, offset: offset, length: uint32(len(v)), crc: crc32.Checksum(v, castagnoli)}
+		offset += uint32(len(v))
+	}
+	err := func() error {
+		for _, v := range values {
+			if fsScribbles {
+				v = bytes.Clone(v)
+			}
+			if _, err := a.f.Write(v); err != nil {
+				return err
+			}
+		}
+		sideKill("written")
+		if err := a.f.SyncData(); err != nil {
+			return err
+		}
+		if created {
+			return syncDir(s.fs, path.Join(s.dir, segmentSubdir(a.id)))
+		}
+		return nil
+	}()
+	if err != nil {
+		// The file's tail past a.size may hold part of the values: no
+		// pointer names it, and no later write goes after it.
+		s.closeActive()
+		if created {
+			_ = s.fs.Remove(s.segmentPath(a.id))
+		}
+		return 0, nil, fmt.Errorf("segment %016x: %w", a.id, err)
+	}
+	a.size += total
+	s.size[a.id] = a.size
+	sideKill("synced")
+	return a.id, ptrs, nil
+}
+
+// activeSegment is the segment file writes append to.
+type activeSegment struct {
+	id   uint64
+	f    vfs.File
+	size int64 // bytes written and synced
+}
+
+// openActive closes the active segment and creates the next one.
+func (s *sideStore) openActive() error {
+	s.closeActive()
+	id := s.next
+	s.next++
+	high := id / segmentsPerDir
+	if !s.madeDirs[high] {
+		if err := s.mkdirSynced(path.Join(s.dir, segmentSubdir(id)), s.dir); err != nil {
+			return err
+		}
+		s.madeDirs[high] = true
+	}
+	f, err := s.fs.Create(s.segmentPath(id), vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return fmt.Errorf("segment %016x: %w", id, err)
+	}
+	s.active = &activeSegment{id: id, f: f}
+	s.size[id] = 0
+	return nil
+}
+
+// closeActive closes the active segment's file; a segment no pointer
+// names goes after the next sync.
+func (s *sideStore) closeActive() {
+	a := s.active
+	if a == nil {
+		return
+	}
+	s.active = nil
+	_ = a.f.Close()
+	if s.live[a.id] == 0 {
+		s.pending = append(s.pending, a.id)
+	}
+}
+
+// isActive reports whether id is the segment writes append to.
+func (s *sideStore) isActive(id uint64) bool { return s.active != nil && s.active.id == id }
+
+// keepSegment is writeSegment in memory. A value that pins a much larger
+// array (a slice of a bigger buffer) is copied out, so that the memory
+// held is the bytes stored.
+func (s *sideStore) keepSegment(id uint64, values [][]byte) []pointer {
+	ptrs := make([]pointer, len(values))
+	kept := make([][]byte, len(values))
+	var offset uint32
+	for i, v := range values {
+		if cap(v)-len(v) > len(v)/8 {
+			v = bytes.Clone(v)
+		}
+		kept[i] = v[:len(v):len(v)]
+		ptrs[i] = pointer{segment: id, offset: offset, length: uint32(len(v)), crc: crc32.Checksum(v, castagnoli)}
+		offset += uint32(len(v))
+	}
+	s.mem[id] = kept
+	return ptrs
+}
+
+// readMem is read in memory.
+func (s *sideStore) readMem(p pointer) ([]byte, error) {
+	var offset uint32
+	for _, v := range s.mem[p.segment] {
+		if offset == p.offset && uint32(len(v)) == p.length {
+			if crc32.Checksum(v, castagnoli) != p.crc {
+				return nil, fmt.Errorf("%w: value of %d bytes at %d in segment %016x fails its checksum",
+					env.ErrCorruption, p.length, p.offset, p.segment)
+			}
+			return bytes.Clone(v), nil
+		}
+		offset += uint32(len(v))
+	}
+	return nil, fmt.Errorf("%w: no value of %d bytes at %d in segment %016x", env.ErrCorruption, p.length, p.offset, p.segment)
+}
+
+// read returns the value p points at, checked against its crc.
+func (s *sideStore) read(p pointer) ([]byte, error) {
+	if s.mem != nil {
+		return s.readMem(p)
+	}
+	name := s.segmentPath(p.segment)
+	f, err := s.fs.Open(name)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: segment %016x of a stored pointer is missing", env.ErrCorruption, p.segment)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	buf := make([]byte, p.length)
+	n, err := f.ReadAt(buf, int64(p.offset))
+	if n == len(buf) {
+		err = nil
+	}
+	if errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: segment %016x holds %d of the %d bytes at %d a pointer names",
+			env.ErrCorruption, p.segment, n, p.length, p.offset)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if crc32.Checksum(buf, castagnoli) != p.crc {
+		return nil, fmt.Errorf("%w: value of %d bytes at %d in segment %016x fails its checksum",
+			env.ErrCorruption, p.length, p.offset, p.segment)
+	}
+	return buf, nil
+}
+
+// hold counts one more live pointer.
+func (s *sideStore) hold(p pointer) {
+	s.live[p.segment]++
+	s.liveBytes[p.segment] += int64(p.length)
+}
+
+// release drops one live pointer; a segment left with none is unlinked
+// after the next sync (until then a crash may bring back a pointer into
+// it).
+func (s *sideStore) release(p pointer) {
+	id := p.segment
+	s.live[id]--
+	s.liveBytes[id] -= int64(p.length)
+	if s.live[id] <= 0 {
+		delete(s.live, id)
+		delete(s.liveBytes, id)
+		s.pending = append(s.pending, id)
+	}
+}
+
+// unlinkPending removes the segments released before a completed sync.
+// A failure leaves an orphan that the next Open removes.
+func (s *sideStore) unlinkPending() {
+	for _, id := range s.pending {
+		if s.live[id] > 0 || s.isActive(id) {
+			continue // pointed into again, or still written to (closeActive requeues it)
+		}
+		delete(s.size, id)
+		if s.mem != nil {
+			delete(s.mem, id)
+			continue
+		}
+		_ = s.fs.Remove(s.segmentPath(id))
+	}
+	s.pending = s.pending[:0]
+}
+
+// sideKill evaluates FailpointSideKill at step.
+func sideKill(step string) {
+	if v, err := failpoint.Eval(FailpointSideKill); err == nil && v == step {
+		killSelf()
+	}
+	if sideStepHook != nil {
+		sideStepHook(step)
+	}
+}
+
+// sideStepHook, when set (tests only), is called at every side-file step.
+var sideStepHook func(step string)
