@@ -332,7 +332,7 @@ func (r *tenantRing) next() string {
 // startFileServer serves dir with net/http's FileServer on loopback; put
 // writes the body as a file (no PUT figure is taken for it).
 func startFileServer(dir string) (*byteSystem, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -345,7 +345,7 @@ func startFileServer(dir string) (*byteSystem, error) {
 	var n atomic.Int64
 	put := func(_ *http.Client, body []byte) (string, error) {
 		name := fmt.Sprintf("f%d", n.Add(1))
-		if err := os.WriteFile(filepath.Join(dir, name), body, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, name), body, 0o600); err != nil {
 			return "", err
 		}
 		return base + name, nil

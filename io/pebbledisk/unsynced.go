@@ -331,7 +331,7 @@ func (u *unsyncedFS) Create(name string, category vfs.DiskWriteCategory) (vfs.Fi
 // OpenReadWrite implements vfs.FS.
 func (u *unsyncedFS) OpenReadWrite(name string, category vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
 	existed := true
-	if _, err := u.FS.Stat(name); err != nil {
+	if _, err := u.Stat(name); err != nil {
 		existed = false
 	}
 	u.mu.Lock()
@@ -405,7 +405,7 @@ func (u *unsyncedFS) RemoveAll(name string) error {
 // neither the old file nor the new one.
 func (u *unsyncedFS) Rename(oldname, newname string) error {
 	rec := "R %s %s"
-	if _, err := u.FS.Stat(newname); err == nil {
+	if _, err := u.Stat(newname); err == nil {
 		rec = "Q %s %s"
 	}
 	if err := u.FS.Rename(oldname, newname); err != nil {

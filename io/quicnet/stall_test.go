@@ -220,15 +220,15 @@ func TestPeerRedialDropsFramesQueuedForTheOldConnection(t *testing.T) {
 		low.Send(high.ID(), testFrame(lowSeed, fresh, 16))
 		time.Sleep(50 * time.Millisecond)
 		for _, f := range high.in.snapshot() {
-			if fr, err := oap.Decode(f.frame); err == nil && fr.Header.CorrID == fresh {
+			if fr, err := oap.Decode(f.frame); err == nil && fr.CorrID == fresh {
 				return true
 			}
 		}
 		return false
 	})
 	for _, f := range high.in.snapshot() {
-		if fr, err := oap.Decode(f.frame); err == nil && fr.Header.CorrID >= 2 && fr.Header.CorrID < staleLimit {
-			t.Fatalf("frame %d, queued for the old connection, reached the restarted peer", fr.Header.CorrID)
+		if fr, err := oap.Decode(f.frame); err == nil && fr.CorrID >= 2 && fr.CorrID < staleLimit {
+			t.Fatalf("frame %d, queued for the old connection, reached the restarted peer", fr.CorrID)
 		}
 	}
 }

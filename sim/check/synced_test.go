@@ -49,8 +49,8 @@ func TestSyncedWrites(t *testing.T) {
 
 func TestWriteGapAndRegistryLatency(t *testing.T) {
 	var ops []*workload.Op
-	for _, at := range []time.Duration{1, 2, 3, 7, 8} {
-		op := availabilityOp(workload.OpSet, at*time.Second, map[string]any{"ok": true}, 0)
+	for _, sec := range []int{1, 2, 3, 7, 8} {
+		op := availabilityOp(workload.OpSet, time.Duration(sec)*time.Second, map[string]any{"ok": true}, 0)
 		ops = append(ops, op)
 	}
 	// Answers that do not come from the log do not end a gap.
