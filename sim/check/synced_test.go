@@ -57,20 +57,30 @@ func TestWriteGapAndRegistryLatency(t *testing.T) {
 	ops = append(ops, availabilityOp(workload.OpSet, 5*time.Second, map[string]any{"ok": false, "error": "unavailable"}, 0),
 		availabilityOp(workload.OpClaim, 5*time.Second, map[string]any{"ok": false, "error": "bad_signature"}, 0))
 	h := &workload.History{Ops: ops}
-	gap, at := WriteGap(h, 0, 10*time.Second)
+	gap, at := WriteGap(h, 0, 10*time.Second, nil)
 	if gap != 4*time.Second || at != 3*time.Second+time.Millisecond {
 		t.Fatalf("gap %v at %v", gap, at)
 	}
-	if r := RegistryLatency(h, 0, 10*time.Second, 0.01, 100, 50*time.Millisecond, 5*time.Second); !r.OK {
+	if r := RegistryLatency(h, 0, 10*time.Second, nil, 0.01, 100, 50*time.Millisecond, 5*time.Second); !r.OK {
 		t.Fatalf("%+v", r)
 	}
-	if r := RegistryLatency(h, 0, 10*time.Second, 0.01, 100, 50*time.Millisecond, 3*time.Second); r.OK || !strings.Contains(r.Detail, "election bound") {
+	if r := RegistryLatency(h, 0, 10*time.Second, nil, 0.01, 100, 50*time.Millisecond, 3*time.Second); r.OK || !strings.Contains(r.Detail, "election bound") {
 		t.Fatalf("%+v", r)
 	}
-	if r := RegistryLatency(h, 0, 10*time.Second, 0.2, 100, 50*time.Millisecond, 5*time.Second); r.OK || !strings.Contains(r.Detail, "commit p99 over budget") {
+	if r := RegistryLatency(h, 0, 10*time.Second, nil, 0.2, 100, 50*time.Millisecond, 5*time.Second); r.OK || !strings.Contains(r.Detail, "commit p99 over budget") {
 		t.Fatalf("%+v", r)
 	}
-	if r := RegistryLatency(h, 0, 10*time.Second, 0, 0, 50*time.Millisecond, 5*time.Second); r.OK {
+	if r := RegistryLatency(h, 0, 10*time.Second, nil, 0, 0, 50*time.Millisecond, 5*time.Second); r.OK {
+		t.Fatalf("%+v", r)
+	}
+	// Time without a quorum is not failover time: 3.5 s of the 4 s gap
+	// had none, so the longest failover is now the one from the last
+	// answer (8 s) to the end (10 s).
+	noQuorum := []Span{{From: 3500 * time.Millisecond, To: 7 * time.Second}, {From: 20 * time.Second, To: 30 * time.Second}}
+	if gap, at := WriteGap(h, 0, 10*time.Second, noQuorum); gap != 2*time.Second-time.Millisecond || at != 8*time.Second+time.Millisecond {
+		t.Fatalf("with no quorum from 3.5 s to 7 s: gap %v at %v", gap, at)
+	}
+	if r := RegistryLatency(h, 0, 10*time.Second, noQuorum, 0.01, 100, 50*time.Millisecond, 3*time.Second); !r.OK || !strings.Contains(r.Detail, "without a quorum") {
 		t.Fatalf("%+v", r)
 	}
 }

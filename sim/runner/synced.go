@@ -39,5 +39,6 @@ func (r *run) checkRegistryLatency(b scenario.RegistryLatency) check.Result {
 	}
 	s := r.w.Metrics().Summary(registry.MetricCommitLatency)
 	wl := r.scn.Workload
-	return check.RegistryLatency(r.registry.History(), wl.Start, wl.Stop, s.P99, uint64(s.Count), b.CommitP99, b.Election)
+	noQuorum := noQuorumSpans(r.w.Faults(), r.scn.Nodes.RegistryReplicas, wl.Start, wl.Stop)
+	return check.RegistryLatency(r.registry.History(), wl.Start, wl.Stop, noQuorum, s.P99, uint64(s.Count), b.CommitP99, b.Election)
 }
