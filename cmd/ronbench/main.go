@@ -177,7 +177,7 @@ func bench(o options, w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		res, err := casPhase(t, casClients, o.casNames, o.casTime)
+		res, err := casPhase(t, casClients, o.casNames, o.casTime, nil)
 		if err != nil {
 			return err
 		}

@@ -151,7 +151,7 @@ func snapshotTree(t *testing.T, src string) string {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		dst := t.TempDir()
-		err := copyTree(src, dst)
+		err := os.CopyFS(dst, os.DirFS(src))
 		if err == nil {
 			return dst
 		}
@@ -160,22 +160,4 @@ func snapshotTree(t *testing.T, src string) string {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		target := filepath.Join(dst, rel)
-		if e.IsDir() {
-			return os.MkdirAll(target, 0o700)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, data, 0o600)
-	})
 }

@@ -208,8 +208,16 @@ func TestUnsyncedLostAfterSIGKILL(t *testing.T) {
 
 	// The control: the dir as the SIGKILL left it keeps the unsynced write.
 	control := filepath.Join(root, "control")
-	copyDir(t, dir, control)
-	copyFile(t, dir+UnsyncedJournalSuffix, control+UnsyncedJournalSuffix)
+	if err := os.CopyFS(control, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	journal, err := os.ReadFile(dir + UnsyncedJournalSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(control+UnsyncedJournalSuffix, journal, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if got := readDirStore(t, control); got["b"] != unsyncedValue || got["a"] != syncedValue || got["s"] != sideSyncedValue || got["l"] != sideUnsyncedValue {
 		t.Fatalf("without the power loss the killed store holds %s, want a, b, s and l: the SIGKILL alone lost some", describeState(got))
 	}
@@ -258,36 +266,6 @@ func readDirStore(t *testing.T, dir string) map[string]string {
 		out[string(kv.Key)] = string(kv.Value)
 	}
 	return out
-}
-
-func copyDir(t *testing.T, from, to string) {
-	t.Helper()
-	if err := os.MkdirAll(to, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	entries, err := os.ReadDir(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		switch {
-		case e.Type().IsRegular():
-			copyFile(t, filepath.Join(from, e.Name()), filepath.Join(to, e.Name()))
-		case e.IsDir(): // the side files' values/
-			copyDir(t, filepath.Join(from, e.Name()), filepath.Join(to, e.Name()))
-		}
-	}
-}
-
-func copyFile(t *testing.T, from, to string) {
-	t.Helper()
-	b, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(to, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestUnsyncedModeRefusesBadValues: a value of the failpoint that is
