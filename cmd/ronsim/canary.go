@@ -26,6 +26,8 @@ var canaryVariants = map[string]func(*runner.Options){
 	"registry.SkipSync":        func(o *runner.Options) { o.RegistryBug.SkipSync = true },
 	"storage.serve_unverified": func(o *runner.Options) { o.StorageBug = runner.StorageBugServeUnverified },
 	"storage.ack_before_sync":  func(o *runner.Options) { o.StorageBug = runner.StorageBugAckBeforeSync },
+	"storage.ignore_pins":      func(o *runner.Options) { o.StorageBug = runner.StorageBugIgnorePins },
+	"storage.repin_lost":       func(o *runner.Options) { o.StorageBug = runner.StorageBugRepinLost },
 	"sim.IsolateLeaks":         simBug(sim.BugIsolateLeaks),
 	"sim.CrashKeepsUnsynced":   simBug(sim.BugCrashKeepsUnsynced),
 	"sim.NoDuplicate":          simBug(sim.BugNoDuplicate),

@@ -128,6 +128,7 @@ type Config struct {
 	BugServeUnverified bool // serve chunks without checking their address
 	BugAckBeforeSync   bool // count a replica before its writes are synced
 	BugIgnorePins      bool // garbage-collect a copy whether or not it is pinned
+	BugRepinLost       bool // store a pinned put of an object once deleted here unpinned
 }
 
 func (c Config) withDefaults() Config {
@@ -152,7 +153,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.StagedTTL, StagedTTLDefault)
 	setDur(&c.SessionTTL, SessionTTLDefault)
 	if !canaryBugs {
-		c.BugServeUnverified, c.BugAckBeforeSync, c.BugIgnorePins = false, false, false
+		c.BugServeUnverified, c.BugAckBeforeSync, c.BugIgnorePins, c.BugRepinLost = false, false, false, false
 	}
 	return c
 }

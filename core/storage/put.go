@@ -89,6 +89,9 @@ func (s *Storage) putLocal(p *putOp, placed, pin bool) {
 		}
 	}
 	var pinOp *env.DiskOp
+	if s.cfg.BugRepinLost && s.deleted[p.addr] {
+		pin = false
+	}
 	if pin {
 		pinOp = &env.DiskOp{Kind: env.DiskPut, Key: diskKey(prefixPin, p.addr), Value: []byte{1}}
 	}
@@ -205,6 +208,12 @@ func (s *Storage) onDelete(req env.RequestID, addr proto.Addr) {
 		return
 	}
 	done := func(err error) { s.env.Reply(req, DeleteResult{Err: err}) }
+	if s.cfg.BugRepinLost {
+		if s.deleted == nil {
+			s.deleted = map[proto.Addr]bool{}
+		}
+		s.deleted[addr] = true
+	}
 	if !s.removeLocal(addr, done) {
 		s.env.Reply(req, DeleteResult{Err: fmt.Errorf("%w: disk queue full", ErrUnavailable)})
 	}

@@ -54,6 +54,9 @@ type Storage struct {
 	provideNext []proto.Addr              // objects to announce on later ticks
 	sessions    map[uint64]*session       // open upload sessions
 	stats       Stats
+	// deleted is Config.BugRepinLost's memory of the objects a client
+	// deleted here (nil otherwise).
+	deleted map[proto.Addr]bool
 }
 
 // Stats are cumulative counters and current sizes, for the simulator.

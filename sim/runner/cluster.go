@@ -140,6 +140,7 @@ func (c *cluster) describe(i int, key ed25519.PrivateKey) stack.Description {
 		BugServeUnverified: c.opts.StorageBug == StorageBugServeUnverified,
 		BugAckBeforeSync:   c.opts.StorageBug == StorageBugAckBeforeSync,
 		BugIgnorePins:      c.opts.StorageBug == StorageBugIgnorePins,
+		BugRepinLost:       c.opts.StorageBug == StorageBugRepinLost,
 		RepairOff:          c.opts.RepairOff,
 	}
 	d.DHT.RepublishOff = c.opts.RepublishOff

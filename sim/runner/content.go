@@ -26,6 +26,9 @@ const (
 	StorageBugAckBeforeSync
 	// StorageBugIgnorePins garbage-collects pinned copies.
 	StorageBugIgnorePins
+	// StorageBugRepinLost stores a pinned put of an object this node once
+	// unpinned (deleted) without its pin.
+	StorageBugRepinLost
 )
 
 // String names the bug as the canary tests print it.
@@ -37,6 +40,8 @@ func (b StorageBug) String() string {
 		return "ack_before_sync"
 	case StorageBugIgnorePins:
 		return "ignore_pins"
+	case StorageBugRepinLost:
+		return "repin_lost"
 	}
 	return "none"
 }
@@ -89,7 +94,7 @@ func (r *run) startContent(wl *scenario.Workload) {
 		Put: mix.Put, Get: mix.Get, RangeGet: mix.RangeGet,
 		Path:    r.edgePath(EdgeContentTenant, auth.OpRead, auth.OpWrite),
 		Objects: scenario.ObjectsMax, SizeMinBytes: 1 << 10, SizeMaxBytes: 1 << 20,
-		Pins: wl.Pins,
+		Pins: wl.Pins, Unpins: wl.Unpins,
 	}
 	if o := wl.Objects; o != nil {
 		cfg.Objects, cfg.SizeMinBytes, cfg.SizeMaxBytes = o.Count, o.SizeMinBytes, o.SizeMaxBytes

@@ -37,6 +37,11 @@ func TestStorageCanary(t *testing.T) {
 		// of nodes outside an object's placement once the placement holds
 		// it.
 		{StorageBugIgnorePins, "../../scenarios/pins.yaml", "pins", "none (pinned puts)"},
+		// A pinned put of an object the node once deleted is stored
+		// unpinned: only a client that unpins and pins again (the
+		// scenario's unpins, re-pinning on the same node) meets it, and
+		// garbage collection then removes the re-pinned copy.
+		{StorageBugRepinLost, "../../scenarios/pins.yaml", "pins", "none (unpins, re-pins)"},
 	}
 	for _, c := range cases {
 		t.Run(c.bug.String(), func(t *testing.T) {

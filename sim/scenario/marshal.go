@@ -216,6 +216,7 @@ func (w *Workload) node() *yaml.Node {
 	m.add("stop", durNode(w.Stop))
 	m.add("names", intNode(int64(w.Names)))
 	m.addIf(w.Pins != 0, "pins", func() *yaml.Node { return floatNode(w.Pins) })
+	m.addIf(w.Unpins != 0, "unpins", func() *yaml.Node { return floatNode(w.Unpins) })
 	m.addIf(w.Adversarial != 0, "adversarial", func() *yaml.Node { return floatNode(w.Adversarial) })
 	if w.Mix.Total() != 0 {
 		mix := newMap(true)

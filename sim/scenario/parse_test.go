@@ -163,6 +163,8 @@ func TestParseRejectsWorkload(t *testing.T) {
 		{"stop before start", withRegistry + "workload:\n  start: 10s\n  stop: 5s\n", one(6, "workload.stop", "must be after start")},
 		{"start at default stop", withRegistry + "workload:\n  start: 60s\n", one(5, "workload.start", "not before stop (1m)")},
 		{"names zero", withRegistry + "workload: {names: 0}\n", one(4, "workload.names", "1..100000")},
+		{"unpins without pins", withRegistry + "workload: {unpins: 0.2}\n", one(4, "workload.unpins", "needs workload.pins")},
+		{"unpins above 1", withRegistry + "workload: {pins: 0.5, unpins: 2}\n", one(4, "workload.unpins", "0..1")},
 		{"object size unit", withRegistry + "workload:\n  objects: {count: 1, size_max: 4MB}\n", one(5, "workload.objects.size_max", "bad size")},
 		{"object size bare", withRegistry + "workload:\n  objects: {count: 1, size_min: 1024}\n", one(5, "workload.objects.size_min", "add a unit")},
 		{"object size above max", withRegistry + "workload:\n  objects: {count: 1, size_max: 2GiB}\n", one(5, "workload.objects.size_max", "larger than 1GiB")},

@@ -245,6 +245,9 @@ func genWorkload(t *rapid.T, s *Scenario) *Workload {
 	}
 	if rapid.Bool().Draw(t, "pins_set") {
 		w.Pins = rapid.Float64Range(0, 1).Draw(t, "pins")
+		if w.Pins > 0 && rapid.Bool().Draw(t, "unpins_set") {
+			w.Unpins = rapid.Float64Range(0, 1).Draw(t, "unpins")
+		}
 	}
 	if rapid.Bool().Draw(t, "adversarial_set") {
 		w.Adversarial = rapid.Float64Range(0, 1).Draw(t, "adversarial")

@@ -205,7 +205,12 @@ type Workload struct {
 	// acknowledged earlier (0: none).
 	Adversarial float64
 	// Pins is the share of content puts sent pinned (0: none).
-	Pins    float64
+	Pins float64
+	// Unpins is the share of content operations that unpin (storage
+	// Delete, on the node that acknowledged it) a pinned put acknowledged
+	// earlier, half of them followed by a pinned put of the same object
+	// to the same node, racing that node's garbage collection (0: none).
+	Unpins  float64
 	Mix     Mix
 	Objects *Objects
 	// Tokens is the capability-check workload (nil: none).

@@ -20,7 +20,7 @@ var (
 	networkKeys = []string{"latency", "loss", "duplicate", "reorder", "bandwidth"}
 	diskKeys    = []string{"latency", "latency_jitter", "read_error", "write_error",
 		"corrupt_read", "corrupt_write", "torn_write", "unsynced_survive"}
-	workloadKeys = []string{"clients", "rate", "timeout", "start", "stop", "names", "mix", "objects", "tokens", "edge", "adversarial", "pins"}
+	workloadKeys = []string{"clients", "rate", "timeout", "start", "stop", "names", "mix", "objects", "tokens", "edge", "adversarial", "pins", "unpins"}
 	mixKeys      = []string{"claim", "set", "resolve", "stale_resolve", "put", "get", "range_get", "lookup"}
 )
 
@@ -157,6 +157,12 @@ func (d *decoder) workloadSection(n *yaml.Node) *Workload {
 	}
 	if v, ok := f.get("pins"); ok {
 		w.Pins, _ = d.number(v, "workload.pins", 0, 1)
+	}
+	if v, ok := f.get("unpins"); ok {
+		w.Unpins, _ = d.number(v, "workload.unpins", 0, 1)
+		if w.Unpins > 0 && w.Pins == 0 {
+			d.fail(v, "workload.unpins", "needs workload.pins above 0 (an unpin undoes a pinned put)")
+		}
 	}
 	if v, ok := f.get("adversarial"); ok {
 		w.Adversarial, _ = d.number(v, "workload.adversarial", 0, 1)

@@ -47,6 +47,12 @@ type ContentConfig struct {
 	// made). A pinned copy must outlive garbage collection on the node
 	// that acknowledged it, placement node or not (Content.Pinned).
 	Pins float64
+	// Unpins is the share of operations that unpin a pinned put
+	// acknowledged earlier (storage.Delete to the node that acknowledged
+	// it; 0: none, and no draw is made). Half of the acknowledged unpins
+	// are followed by the same client re-pinning the object on the same
+	// node, so re-pins race that node's garbage collection.
+	Unpins float64
 }
 
 // PinnedCopy is a pinned put a node acknowledged: that node must keep a
@@ -54,7 +60,41 @@ type ContentConfig struct {
 type PinnedCopy struct {
 	Node int
 	Addr proto.Addr
-	At   time.Duration
+	Call time.Duration // when the put was sent
+	At   time.Duration // when it was acknowledged
+}
+
+// Unpin is one unpin the workload sent: a storage.Delete of Addr to Node.
+// Returned is false while (and if) no answer came; a pinned put it may
+// have been ordered after is excused from the pins check (see
+// PinRequired).
+type Unpin struct {
+	Node     int
+	Addr     proto.Addr
+	Call     time.Duration
+	Return   time.Duration
+	Returned bool
+	Err      error
+}
+
+// PinRequired says whether pinned copy p must still be held at the end:
+// yes unless some unpin of the same object on the same node may have
+// taken effect after p, i.e. unless some unpin did not answer before p
+// was sent (an unpin that never answered may take effect at any time).
+func PinRequired(p PinnedCopy, unpins []Unpin) bool {
+	for _, u := range unpins {
+		if u.Node == p.Node && u.Addr == p.Addr && (!u.Returned || u.Return >= p.Call) {
+			return false
+		}
+	}
+	return true
+}
+
+// repin is a client's next operation after an acknowledged unpin: a
+// pinned put of the same object to the same node.
+type repin struct {
+	node int
+	obj  int
 }
 
 // ContentObject is one object of the workload. Its bytes are not kept:
@@ -96,6 +136,10 @@ type Content struct {
 	ackedSet map[int]bool
 	// pinned are the pinned puts acknowledged, in answer order.
 	pinned []PinnedCopy
+	// unpins are the unpins sent, in send order; repins are the clients'
+	// pending re-pins.
+	unpins []Unpin
+	repins map[int]repin
 }
 
 // NewContent prepares cfg.Clients clients on w, drawing from the world's
@@ -107,7 +151,7 @@ func NewContent(w *sim.World, cfg ContentConfig) *Content {
 	cfg.SizeMaxBytes = max(cfg.SizeMaxBytes, cfg.SizeMinBytes)
 	return &Content{
 		cfg: cfg, w: w, rand: w.Rand("content"), history: &History{},
-		byAddr: map[proto.Addr]int{}, ackedSet: map[int]bool{},
+		byAddr: map[proto.Addr]int{}, ackedSet: map[int]bool{}, repins: map[int]repin{},
 	}
 }
 
@@ -182,13 +226,33 @@ func (c *Content) issue(client int) {
 	if c.w.Now() >= c.cfg.Stop {
 		return
 	}
+	if c.cfg.Unpins > 0 && len(c.pinned) > 0 && c.rand.Bool(c.cfg.Unpins) {
+		c.unpin(client)
+		return
+	}
+	rp, repinning := c.repins[client]
+	delete(c.repins, client)
 	target := c.pickNode()
+	if repinning && c.w.Up(rp.node) {
+		target = rp.node
+	} else {
+		repinning = false
+	}
 	if target < 0 {
 		c.w.After(c.think(), func() { c.issue(client) })
 		return
 	}
 	op := &Op{Client: client, Kind: c.pickKind(), Call: int64(c.w.Now()), Node: target}
-	body, obj := c.build(op)
+	var body any
+	var obj int
+	if repinning {
+		op.Kind, obj = OpPut, rp.obj
+		o := c.objects[obj]
+		op.Input = map[string]any{"size": o.Size, "seed": o.Seed, "pin": true}
+		body = storage.Put{Data: o.Bytes(), Pin: true}
+	} else {
+		body, obj = c.build(op)
+	}
 	c.history.Ops = append(c.history.Ops, op)
 	done := false
 	finish := func(output map[string]any) {
@@ -283,7 +347,7 @@ func (c *Content) outcome(op *Op, obj int, resp any) map[string]any {
 			return map[string]any{"ok": false, "error": ContentErrorCode(res.Err)}
 		}
 		if op.Input["pin"] != nil && res.Addr == c.objects[obj].Addr {
-			c.pinned = append(c.pinned, PinnedCopy{Node: op.Node, Addr: res.Addr, At: c.w.Now()})
+			c.pinned = append(c.pinned, PinnedCopy{Node: op.Node, Addr: res.Addr, Call: time.Duration(op.Call), At: c.w.Now()})
 		}
 		if res.Addr == c.objects[obj].Addr && !c.ackedSet[obj] {
 			c.ackedSet[obj] = true
@@ -301,6 +365,52 @@ func (c *Content) outcome(op *Op, obj int, resp any) map[string]any {
 
 // Pinned returns the pinned puts acknowledged so far.
 func (c *Content) Pinned() []PinnedCopy { return c.pinned }
+
+// Unpins returns the unpins sent so far.
+func (c *Content) Unpins() []Unpin { return c.unpins }
+
+// unpin sends a Delete of a random acknowledged pinned copy to the node
+// that holds it (when that node is up), and on success draws whether the
+// client re-pins it next. Unpins are not history operations: the content
+// checks' model has no delete, and the pins check reads them from Unpins.
+func (c *Content) unpin(client int) {
+	p := c.pinned[c.rand.Intn(len(c.pinned))]
+	next := func() { c.w.After(c.think(), func() { c.issue(client) }) }
+	if !c.w.Up(p.Node) {
+		next()
+		return
+	}
+	k := len(c.unpins)
+	c.unpins = append(c.unpins, Unpin{Node: p.Node, Addr: p.Addr, Call: c.w.Now()})
+	done := false
+	finish := func(err error, answered bool) {
+		if done {
+			return
+		}
+		done = true
+		if answered {
+			u := &c.unpins[k]
+			u.Return, u.Returned, u.Err = c.w.Now(), true, err
+			if err == nil && c.rand.Bool(0.5) {
+				c.repins[client] = repin{node: p.Node, obj: c.byAddr[p.Addr]}
+			}
+		}
+		next()
+	}
+	call := EdgeCall{Node: p.Node, Op: auth.OpWrite, Service: "storage", Body: storage.Delete{Addr: p.Addr},
+		Write: true, Authenticated: true, Resource: p.Addr.String()}
+	refused := func(e admission.Refusal) any {
+		return storage.DeleteResult{Err: fmt.Errorf("%w: %w", storage.ErrUnavailable, edgeRefusal(e))}
+	}
+	c.cfg.Path.send(c.w, call, client, refused, func(resp any) {
+		res, ok := resp.(storage.DeleteResult)
+		if !ok {
+			res.Err = fmt.Errorf("unexpected reply %T", resp)
+		}
+		finish(res.Err, true)
+	})
+	c.w.After(c.cfg.Timeout, func() { finish(nil, false) })
+}
 
 // ContentErrorCode is the history's stable error string for a storage
 // error.

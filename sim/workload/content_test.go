@@ -2,6 +2,7 @@ package workload
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 	"time"
 
@@ -107,5 +108,34 @@ func TestContentWorkload(t *testing.T) {
 	}
 	if c.Objects() > cfg.Objects || len(c.Acknowledged()) != len(ackedAt) {
 		t.Fatalf("%d objects (max %d), %d acknowledged, history shows %d", c.Objects(), cfg.Objects, len(c.Acknowledged()), len(ackedAt))
+	}
+}
+
+// TestPinRequired: a pinned put is excused only by an unpin of the same
+// copy (node and object) that had not answered before the put was sent.
+func TestPinRequired(t *testing.T) {
+	a, b := proto.AddrOf([]byte("a")), proto.AddrOf([]byte("b"))
+	p := PinnedCopy{Node: 1, Addr: a, Call: 10 * time.Second, At: 11 * time.Second}
+	cases := []struct {
+		name  string
+		unpin Unpin
+		want  bool
+	}{
+		{"answered before the put", Unpin{Node: 1, Addr: a, Call: 8 * time.Second, Return: 9 * time.Second, Returned: true}, true},
+		{"failed before the put", Unpin{Node: 1, Addr: a, Call: 8 * time.Second, Return: 9 * time.Second, Returned: true, Err: errors.New("x")}, true},
+		{"answered as the put was sent", Unpin{Node: 1, Addr: a, Call: 8 * time.Second, Return: 10 * time.Second, Returned: true}, false},
+		{"overlapping the put", Unpin{Node: 1, Addr: a, Call: 9 * time.Second, Return: 10500 * time.Millisecond, Returned: true}, false},
+		{"after the put", Unpin{Node: 1, Addr: a, Call: 12 * time.Second, Return: 13 * time.Second, Returned: true}, false},
+		{"never answered, sent before", Unpin{Node: 1, Addr: a, Call: 2 * time.Second}, false},
+		{"another node", Unpin{Node: 2, Addr: a, Call: 12 * time.Second, Return: 13 * time.Second, Returned: true}, true},
+		{"another object", Unpin{Node: 1, Addr: b, Call: 12 * time.Second, Return: 13 * time.Second, Returned: true}, true},
+	}
+	for _, c := range cases {
+		if got := PinRequired(p, []Unpin{c.unpin}); got != c.want {
+			t.Errorf("%s: PinRequired = %v, want %v", c.name, got, c.want)
+		}
+	}
+	if !PinRequired(p, nil) {
+		t.Errorf("no unpin: PinRequired = false")
 	}
 }
