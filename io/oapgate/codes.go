@@ -11,9 +11,10 @@ import (
 
 // Connection close codes (CONNECTION_CLOSE); the reason phrase says more.
 const (
-	codeShutdown quic.ApplicationErrorCode = 0 // the server is closing
-	codeBadHello quic.ApplicationErrorCode = 1 // no valid HELLO; the phrase is the oap error
-	codeRefused  quic.ApplicationErrorCode = 2 // ConnsMax connections are open
+	codeShutdown  quic.ApplicationErrorCode = 0 // the server is closing
+	codeBadHello  quic.ApplicationErrorCode = 1 // no valid HELLO; the phrase is the oap error
+	codeRefused   quic.ApplicationErrorCode = 2 // ConnsMax connections are open
+	codeHelloLost quic.ApplicationErrorCode = 3 // the HELLO exchange broke off (the client reset its stream)
 )
 
 // Stream error codes (RESET_STREAM and STOP_SENDING). A stream rejected

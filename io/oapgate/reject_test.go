@@ -220,3 +220,55 @@ func TestSilentConnectionIsClosed(t *testing.T) {
 		t.Fatalf("oap_rejects_total{reason=bad_hello} = %v, want 1", got)
 	}
 }
+
+// A client that stops its HELLO stream as soon as it has sent the HELLO
+// (STOP_SENDING, which it also sends after reading the reply) races the
+// server's reply and FIN. Whichever wins, the connection is either served
+// or closed: never left open and unserved, where a request would wait for
+// ever (seen once under load: the server took its failed Close of the
+// HELLO stream for a failed exchange and walked away from the connection).
+func TestStoppedHelloStreamNeverLeavesAnUnservedConnection(t *testing.T) {
+	f := newFixture(t, false, gateway.AdmissionConfig{})
+	served, closed := 0, 0
+	for i := range 20 {
+		conn := f.rawConn(false)
+		st := openStream(t, conn)
+		req, err := oap.HelloRequestFrame(0, 0, 1, oap.HelloRequest{UA: "raw"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(t, st, oap.MustEncode(&req))
+		_ = st.Close()
+		if i%2 == 1 { // half of them read the reply first, as real clients do
+			if _, _, err := oap.ReadFrame(st, nil); err != nil {
+				t.Fatalf("round %d: reading the HELLO reply: %v", i, err)
+			}
+		}
+		st.CancelRead(oapgate.StreamCodeDone)
+
+		ctx, cancel := context.WithTimeout(conn.Context(), readyWait)
+		rq, err := conn.OpenStreamSync(ctx)
+		cancel()
+		var a answer
+		if err == nil {
+			_ = rq.SetDeadline(time.Now().Add(readyWait))
+			if _, err = rq.Write(requestFrame(t, oap.FlagREQ|oap.FlagSTART|oap.FlagEND, 9, nil, head(t, "GET", "/healthz"))); err == nil {
+				_ = rq.Close()
+				a, err = readResponse(t, rq)
+			}
+		}
+		var ae *quic.ApplicationError
+		switch {
+		case err == nil && a.status == http.StatusOK:
+			served++
+		case errors.As(err, &ae) || errors.As(context.Cause(conn.Context()), &ae):
+			if !ae.Remote {
+				t.Fatalf("round %d: the connection closed on the client's side: %v", i, ae)
+			}
+			closed++
+		default:
+			t.Fatalf("round %d: a request on the connection got %d %v: neither served nor closed", i, a.status, err)
+		}
+	}
+	t.Logf("%d connections served, %d closed by the server", served, closed)
+}

@@ -367,10 +367,17 @@ func (s *Server) forget(conn *quic.Conn) {
 func (s *Server) serveConn(conn *quic.Conn) {
 	defer s.acceptors.Done()
 	if err := s.hello(conn); err != nil {
-		if oap.ReasonOf(err) == oap.ReasonBadHello {
+		switch {
+		case oap.ReasonOf(err) == oap.ReasonBadHello:
 			s.reject(err, "remote", conn.RemoteAddr().String())
 			s.guard.Fail(helloFailReason(err))
 			_ = conn.CloseWithError(codeBadHello, truncate(err.Error(), closeReasonBytesMax))
+		case conn.Context().Err() == nil:
+			// The exchange broke off with the connection still open (the
+			// client reset its HELLO stream, the server is stopping). A
+			// connection nobody serves must not stay open: its client
+			// would wait on its requests for ever.
+			_ = conn.CloseWithError(codeHelloLost, truncate("HELLO: "+err.Error(), closeReasonBytesMax))
 		}
 		s.forget(conn)
 		return
@@ -420,7 +427,13 @@ func (s *Server) hello(conn *quic.Conn) error {
 	if _, err := st.Write(oap.MustEncode(&reply)); err != nil {
 		return err
 	}
-	return st.Close()
+	// The exchange is complete once the reply is written. A client that
+	// has read it stops the stream (STOP_SENDING, its "done"), which can
+	// reach this side before the FIN and make Close fail: no failure.
+	// (Counting that as one left the connection open and unserved, and a
+	// client's first request on it waited for ever.)
+	_ = st.Close()
+	return nil
 }
 
 // Reasons of transport_handshake_fail_total{reason} for a connection
