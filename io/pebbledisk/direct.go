@@ -1,7 +1,6 @@
 package pebbledisk
 
 import (
-	"errors"
 	"path"
 	"unsafe"
 
@@ -29,9 +28,6 @@ const (
 // does not write directly: tests set it to lay segments out as direct
 // writes do on file systems that see every write (vfs.NewCrashableMem).
 var segmentAlignOverride = 0
-
-// errNoDirect: the platform has no O_DIRECT.
-var errNoDirect = errors.New("pebbledisk: no direct I/O on this platform")
 
 // segmentFile is what a segment write needs of its file: vfs.File, or a
 // file opened for direct writes.

@@ -12,7 +12,7 @@ type directFile struct{ f *os.File }
 
 // createDirect creates (or truncates) name for direct writes.
 func createDirect(name string) (segmentFile, error) {
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_DIRECT|syscall.O_CLOEXEC, 0o644)
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_DIRECT|syscall.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, err
 	}
