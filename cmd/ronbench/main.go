@@ -27,6 +27,7 @@ var sizes = []sizeSpec{
 	{"4KiB", 4 << 10, 4000},
 	{"1MiB", 1 << 20, 300},
 	{"64MiB", 64 << 20, 8},
+	{"256MiB", 256 << 20, 2},
 }
 
 // smallObjects is how many distinct 4 KiB objects the small-GET phase
@@ -199,6 +200,7 @@ func sizePhases(w io.Writer, t *target, clients []*client, s sizeSpec, limit tim
 		index[c] = i
 	}
 	addrs := make([]string, s.count)
+	cpu0, cpuOK := processCPU(t.pid)
 	res := run("PUT", s.bytes, clients, s.count, limit, func(c *client, i int) (int64, error) {
 		buf := payload(bufs[index[c]], uint64(index[c]), i)
 		addr, err := c.put(t.url, buf)
@@ -206,15 +208,22 @@ func sizePhases(w io.Writer, t *target, clients []*client, s sizeSpec, limit tim
 		return int64(len(buf)), err
 	})
 	report(w, res)
+	if cpu1, ok := processCPU(t.pid); ok && cpuOK && res.bytes > 0 {
+		cpuReport(w, "PUT", res, cpu1.sub(cpu0))
+	}
 	storedBytes := int64(res.ok) * int64(s.bytes)
 	if !gets {
 		return storedBytes
 	}
 	stored := slices.DeleteFunc(addrs, func(a string) bool { return a == "" })
+	cpu0, cpuOK = processCPU(t.pid)
 	res = run("GET", s.bytes, clients, len(stored), limit, func(c *client, i int) (int64, error) {
 		return c.get(t.url, stored[i], s.bytes)
 	})
 	report(w, res)
+	if cpu1, ok := processCPU(t.pid); ok && cpuOK && res.bytes > 0 {
+		cpuReport(w, "GET", res, cpu1.sub(cpu0))
+	}
 	if ranges == 0 || s.bytes <= rangeBytes || len(stored) == 0 {
 		return storedBytes
 	}

@@ -49,6 +49,11 @@ type Config struct {
 	// MemoryMax is a micronode's memory budget in bytes (0: none); see
 	// gateway.Config.MemoryBytesMax.
 	MemoryMax int64 `yaml:"memory_max"`
+	// SegmentWrites is how a macronode writes chunk bytes to its segment
+	// files: "direct" (O_DIRECT where the file system takes it, the
+	// default) or "buffered" (through the page cache); see
+	// io/pebbledisk's doc, "Direct I/O".
+	SegmentWrites string `yaml:"segment_writes"`
 	// Flags switches the feature flags (flags.go) off or on; reloaded
 	// from the file on SIGHUP and when it changes.
 	Flags map[string]bool `yaml:"flags"`
@@ -57,10 +62,16 @@ type Config struct {
 	ConfigFile string `yaml:"-"`
 }
 
+// Values of Config.SegmentWrites.
+const (
+	segmentWritesDirect   = "direct"
+	segmentWritesBuffered = "buffered"
+)
+
 func defaults() Config {
 	return Config{HTTPAddr: "127.0.0.1:8080", QUICAddr: "127.0.0.1:7070", LogFormat: "text", LogLevel: "info",
 		EdgeCacheBytes: edgecache.BytesMaxDefault, AnonymousReadRate: gateway.AnonymousRateDefault, OAPAddr: oapAddrDefault,
-		MemoryMax: gateway.MemoryBytesMaxDefault}
+		MemoryMax: gateway.MemoryBytesMaxDefault, SegmentWrites: segmentWritesDirect}
 }
 
 // setting is one configuration knob reachable from the file, the
@@ -119,6 +130,7 @@ var settings = []setting{
 		c.AnonymousReadRate = n
 		return err
 	}},
+	{"segment-writes", "RON_SEGMENT_WRITES", "how a macronode writes chunk bytes: `direct|buffered` (direct: O_DIRECT where the file system takes it, skipping the page cache; buffered: through it, so a read soon after finds them in memory); default direct", false, str(func(c *Config) *string { return &c.SegmentWrites })},
 	{"memory-max", "RON_MEMORY_MAX", "a micronode's memory budget in `BYTES`: writes that do not fit are refused (507); 0 disables; default 1 GiB", false, func(c *Config, v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
 		c.MemoryMax = n
@@ -426,6 +438,9 @@ func (c Config) validate() error {
 	}
 	if c.MemoryMax < 0 {
 		return badSetting("memory_max", "%d is negative (0 disables the budget)", c.MemoryMax)
+	}
+	if c.SegmentWrites != segmentWritesDirect && c.SegmentWrites != segmentWritesBuffered {
+		return badSetting("segment_writes", "%q is not %s or %s", c.SegmentWrites, segmentWritesDirect, segmentWritesBuffered)
 	}
 	if !(c.AnonymousReadRate > 0 && c.AnonymousReadRate <= anonymousReadRateMax) {
 		return badSetting("anonymous_read_rate", "%v is not a rate above 0 and at most %g requests per second", c.AnonymousReadRate, anonymousReadRateMax)

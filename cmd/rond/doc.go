@@ -39,7 +39,11 @@
 // RON_REGISTRY_REPLICA, RON_REPLICAS, RON_NODE_KEY, RON_ROOT_TOKEN_FILE,
 // RON_CAP_KEY_FILE, RON_POLICY, RON_LOG_FORMAT, RON_LOG_LEVEL,
 // RON_EDGE_CACHE_BYTES (the gateway's edge cache of hot objects, default
-// 64 MiB, 0 disables), RON_OAP_ADDR. An
+// 64 MiB, 0 disables), RON_OAP_ADDR. segment_writes / RON_SEGMENT_WRITES /
+// --segment-writes (direct|buffered, default direct) chooses how a
+// macronode writes chunk bytes to its segment files: with O_DIRECT where
+// the file system takes it, or through the page cache (io/pebbledisk's
+// doc, "Direct I/O"). An
 // invalid value stops the start with a message naming the setting and exit
 // status 2. Revocation adds admin_key_file / RON_ADMIN_KEY_FILE /
 // --admin-key-file and admin_keys (list) / RON_ADMIN_KEYS / --admin-keys.

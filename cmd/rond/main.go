@@ -286,7 +286,8 @@ func start(cfg Config, spec runtime.NodeSpec, peers []peer, log *slog.Logger, fl
 	if cfg.DataDir != "" {
 		// checkDataDir refused any format before datadir.FormatCurrent
 		// (side files), so the store is never Legacy here.
-		opts = pebbledisk.Options{Dir: filepath.Join(cfg.DataDir, datadir.StoreName), Log: log}
+		opts = pebbledisk.Options{Dir: filepath.Join(cfg.DataDir, datadir.StoreName), Log: log,
+			BufferedSegments: cfg.SegmentWrites == segmentWritesBuffered}
 	}
 	disk, err := pebbledisk.Open(opts)
 	if err != nil {

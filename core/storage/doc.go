@@ -58,9 +58,13 @@
 // the same tree shape: re-puts, objects sharing a prefix, appended
 // versions. Cross-offset dedup is gone; see the rejected alternatives. A
 // one-chunk object's key is its address, so it does not share with the
-// first chunk of a larger object; an upload session writes its first
-// chunk under both keys (which one the manifest names is known only at
-// commit) and drops the unused one when it ends.
+// first chunk of a larger object. Which of the two keys names an upload
+// session's first chunk is known only when a second chunk follows or the
+// commit comes, so the session holds the first chunk in memory until
+// then and writes it once, under the key the manifest names (a one-chunk
+// session commits as a whole Put of those bytes). Rejected: writing it
+// under both keys at once and deleting the unused one at the end, which
+// doubled the writes of every small upload.
 //
 // Disk layout (data-dir format 2, io/datadir migrates format 1): "s/c/<hex>"
 // chunk bytes (not sealed: the key is the checksum, verified on every
@@ -113,9 +117,17 @@
 // ManifestChunksMax chunks of the default size) are streamed through an
 // upload session: PutBegin opens one (at most SessionsMax, ids drawn from
 // env.Rand so that an id from before a restart never names a new
-// session), each PutChunk writes one chunk to the local disk and is
-// answered when the write completed, and PutCommit{Addr, Size} turns the
-// staged chunks into the object. The commit then runs as a put whose
+// session), each PutChunk hashes one chunk and queues its write to the
+// local disk, and PutCommit{Addr, Size} turns the staged chunks into the
+// object. A PutChunk is answered as soon as its write is queued while the
+// session has at most SessionWriteBytesMax bytes being written, else when
+// its writes drain below that: the client's next chunk and its hashing
+// overlap the writes of the previous ones, and the disk groups the
+// queued writes under one fsync instead of one per chunk. A failed write
+// fails the session: the next PutChunk, or the commit, carries the error.
+// A commit that arrives while writes are in flight waits for them, so the
+// acknowledgement still follows the chunks' writes and the manifest's
+// sync. The commit then runs as a put whose
 // bytes are read back from the local disk: it writes the manifest here
 // when this node is placed (or the client pins), and pushes the chunks
 // and the manifest to the other placement nodes exactly as a repair does,

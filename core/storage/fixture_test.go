@@ -75,6 +75,12 @@ type cluster struct {
 }
 
 func newCluster(t testing.TB, n int, seed uint64, cfg Config) *cluster {
+	return newClusterDisk(t, n, seed, cfg, 0)
+}
+
+// newClusterDisk is newCluster with every disk completion delayed by
+// latency.
+func newClusterDisk(t testing.TB, n int, seed uint64, cfg Config, latency time.Duration) *cluster {
 	c := &cluster{t: t, cut: map[proto.NodeID]bool{}, seed: seed}
 	rand := env.NewRand(seed)
 	ids := make([]proto.NodeID, n)
@@ -84,7 +90,7 @@ func newCluster(t testing.TB, n int, seed uint64, cfg Config) *cluster {
 		c.nodes = append(c.nodes, &hnode{id: ids[i]})
 	}
 	c.cfg = cfg
-	c.c = envtest.NewCluster(envtest.ClusterConfig{IDs: ids, Seed: seed, StartDown: true,
+	c.c = envtest.NewCluster(envtest.ClusterConfig{IDs: ids, Seed: seed, StartDown: true, DiskLatency: latency,
 		NewNode: func(i int, e env.Env) *node.Node {
 			h := c.nodes[i]
 			h.st = New(c.cfg)
@@ -99,6 +105,11 @@ func newCluster(t testing.TB, n int, seed uint64, cfg Config) *cluster {
 		c.start(i)
 	}
 	c.settle()
+	for i := range c.nodes {
+		if !c.c.RunUntil(time.Minute, c.nodes[i].st.Ready) {
+			t.Fatalf("node %d: recovery did not finish", i)
+		}
+	}
 	return c
 }
 

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/ron-network/ron/core/env"
@@ -31,6 +30,15 @@ const (
 	// SessionTTLDefault is Config.SessionTTL when zero: a session that
 	// received nothing for this long is abandoned and collected.
 	SessionTTLDefault = time.Minute
+	// SessionWriteBytesMax bounds the chunk bytes one session has being
+	// written: a PutChunk is answered once its chunk is hashed and its
+	// write queued, unless the session's writes in flight exceed this,
+	// in which case the answer waits for them to drain below it. The
+	// writes of a session thus overlap its hashing and the client's next
+	// chunk, and the disk groups them under one sync (see "Streaming
+	// uploads" in doc.go); the bound keeps the bytes queued per session,
+	// like the gateway's pieces, to a few MiB.
+	SessionWriteBytesMax = 4 << 20
 	// commitTimePerChunk extends a commit's deadline beyond PutTimeout:
 	// a commit pushes every chunk to the other placement nodes, so its
 	// time grows with the object.
@@ -105,18 +113,40 @@ type session struct {
 	pin    bool
 	chunks []ChunkRef // keyed by chaining value, in order
 	// root is the first chunk's root hash: the object address if the
-	// session commits one chunk. The first chunk is written under both
-	// keys, since which one the manifest names is known only at commit.
+	// session commits one chunk.
 	root proto.Addr
-	// refs are the keys this session holds in index.sessionRefs: its
-	// chunks and the first chunk's root key.
+	// first holds the first chunk's bytes, not yet written, while it is
+	// the only one: its key is known only when a second chunk follows
+	// (its chaining value; it is written then) or the commit comes (the
+	// object address: the commit stores it as a whole put). Nil once
+	// written.
+	first []byte
+	// refs are the keys this session holds in index.sessionRefs: the
+	// chunks it wrote.
 	refs []ChunkRef
 	// tree merges the chunks' chaining values: the address so far.
-	tree    proto.TreeBuilder
-	size    uint64
-	writing int      // chunk writes in flight
-	failed  error    // sticky: a chunk write failed
-	touched env.Time // last request of the session
+	tree         proto.TreeBuilder
+	size         uint64
+	writing      int         // chunk writes in flight
+	writingBytes int         // their bytes (SessionWriteBytesMax)
+	held         []heldReply // PutChunk answers waiting for writingBytes to drain
+	commit       *heldCommit // a commit waiting for the writes in flight
+	failed       error       // sticky: a chunk write failed
+	touched      env.Time    // last request of the session
+}
+
+// heldReply is a PutChunk answer held back while the session's writes
+// exceed SessionWriteBytesMax.
+type heldReply struct {
+	req    env.RequestID
+	result PutChunkResult
+}
+
+// heldCommit is a PutCommit that arrived while chunk writes were in
+// flight; it runs when the last one completes.
+type heldCommit struct {
+	req  env.RequestID
+	body PutCommit
 }
 
 func (s *Storage) sessionTTL() time.Duration { return s.cfg.SessionTTL }
@@ -171,6 +201,9 @@ func (s *Storage) onPutChunk(req env.RequestID, body PutChunk) {
 		err = fmt.Errorf("%w: session exceeds %d chunks or %d bytes", ErrTooLarge, SessionChunksMax, SessionBytesMax)
 	case ss.failed != nil:
 		err = ss.failed
+	case ss.commit != nil:
+		s.reject(ReasonBadRequest)
+		err = fmt.Errorf("%w: chunk after the session's commit", ErrBadRequest)
 	case len(s.jobs) >= DiskJobsMax:
 		s.reject(ReasonOverload)
 		err = fmt.Errorf("%w: disk queue full", ErrUnavailable)
@@ -195,63 +228,113 @@ func (s *Storage) onPutChunk(req env.RequestID, body PutChunk) {
 	// chunk the root is the address of a one-chunk object.
 	cv, root := proto.SubtreeHash(body.Data, off)
 	ref := ChunkRef{Addr: proto.Addr(cv), Size: uint32(len(body.Data))}
-	keys := []ChunkRef{ref}
-	if off == 0 {
-		ss.root = root
-		keys = append(keys, ChunkRef{Addr: root, Size: ref.Size})
-	}
 	ss.chunks = append(ss.chunks, ref)
 	ss.size += uint64(ref.Size)
 	if err := ss.tree.Push(proto.TreePart{CV: cv, Size: uint64(ref.Size)}); err != nil {
 		panic("storage: a chunk checked as a subtree does not extend the tree: " + err.Error())
+	}
+	if off == 0 {
+		ss.root, ss.first = root, body.Data
 	}
 	addr, err := ss.addr()
 	if err != nil {
 		panic("storage: the session's tree has no root: " + err.Error())
 	}
 	result := PutChunkResult{Chunk: ref, Addr: addr, Size: ss.size}
-	var ops []env.DiskOp
-	for _, k := range keys {
-		// A key already held (another object, a staged push or an
-		// earlier chunk whose write is ahead in the FIFO disk) is not
-		// written again.
-		if !s.index.hasChunk(k.Addr) {
-			value := body.Data
-			if len(ops) > 0 {
-				value = slices.Clone(value) // the disk owns what it is given: one slice per op
-			}
-			ops = append(ops, env.DiskOp{Kind: env.DiskPut, Key: diskKey(prefixChunk, k.Addr), Value: value})
-		}
-		s.index.sessionRefs[k.Addr]++
-		ss.refs = append(ss.refs, k)
-	}
-	if len(ops) == 0 {
-		s.env.Reply(req, result)
+	if off == 0 {
+		s.env.Reply(req, result) // the first chunk waits for its key (see session.first)
 		return
 	}
-	ss.writing++
-	submitted := s.submitJob(ops, func(res []env.DiskResult) {
-		ss.writing--
-		if err := firstErr(res); err != nil {
-			ss.failed = fmt.Errorf("%w: writing chunk %s: %w", ErrUnavailable, ref.Addr.Short(), err)
-			s.env.Reply(req, PutChunkResult{Err: ss.failed})
-			return
+	var ops []env.DiskOp
+	n := 0
+	if ss.first != nil {
+		ops, n = s.stageChunk(ss, ss.chunks[0], ss.first, ops, n)
+		ss.first = nil
+	}
+	ops, n = s.stageChunk(ss, ref, body.Data, ops, n)
+	if len(ops) > 0 {
+		ss.writing++
+		ss.writingBytes += n
+		written := len(ops)
+		submitted := s.submitJob(ops, func(res []env.DiskResult) {
+			ss.writing--
+			ss.writingBytes -= n
+			if err := firstErr(res); err != nil && ss.failed == nil {
+				ss.failed = fmt.Errorf("%w: writing chunk %s: %w", ErrUnavailable, ref.Addr.Short(), err)
+			} else if err == nil {
+				s.stats.ChunksWritten += uint64(written)
+			}
+			s.sessionWritten(ss)
+		})
+		if !submitted {
+			panic("storage: a disk job refused after its bound was checked")
 		}
-		s.stats.ChunksWritten++
-		s.env.Reply(req, result)
-	})
-	if !submitted {
-		panic("storage: a disk job refused after its bound was checked")
+	}
+	if len(ss.held) > 0 || ss.writingBytes > SessionWriteBytesMax {
+		ss.held = append(ss.held, heldReply{req: req, result: result})
+		return
+	}
+	s.env.Reply(req, result)
+}
+
+// stageChunk appends the write of one session chunk to ops (none when
+// the key is already held: by another object, a staged push, or an
+// earlier write ahead in the FIFO disk) and takes the session's
+// reference on it; n counts the bytes written.
+func (s *Storage) stageChunk(ss *session, ref ChunkRef, data []byte, ops []env.DiskOp, n int) ([]env.DiskOp, int) {
+	if !s.index.hasChunk(ref.Addr) {
+		ops = append(ops, env.DiskOp{Kind: env.DiskPut, Key: diskKey(prefixChunk, ref.Addr), Value: data})
+		n += len(data)
+	}
+	s.index.sessionRefs[ref.Addr]++
+	ss.refs = append(ss.refs, ref)
+	return ops, n
+}
+
+// sessionWritten runs after one of the session's chunk writes completed:
+// it releases the answers held for the window (with the failure, if a
+// write failed) and runs a commit that waited for the writes.
+func (s *Storage) sessionWritten(ss *session) {
+	for len(ss.held) > 0 && (ss.failed != nil || ss.writingBytes <= SessionWriteBytesMax) {
+		h := ss.held[0]
+		ss.held = ss.held[1:]
+		if ss.failed != nil {
+			h.result = PutChunkResult{Err: ss.failed}
+		}
+		s.env.Reply(h.req, h.result)
+	}
+	if ss.writing == 0 && ss.commit != nil && s.sessions[ss.id] == ss {
+		c := ss.commit
+		ss.commit = nil
+		s.commitSession(ss, c.req, c.body)
 	}
 }
 
 // onPutCommit checks the claim against the staged chunks and starts a put
-// whose bytes are read back from the local disk.
+// whose bytes are read back from the local disk. A commit that arrives
+// while chunk writes are in flight waits for them.
 func (s *Storage) onPutCommit(req env.RequestID, body PutCommit) {
 	ss, err := s.lookupSession(body.Session)
-	if err == nil {
-		err = s.checkCommit(ss, body)
+	if err == nil && ss.commit != nil {
+		s.reject(ReasonBadRequest)
+		err = fmt.Errorf("%w: the session's commit is already waiting for its writes", ErrBadRequest)
 	}
+	if err != nil {
+		s.env.Reply(req, PutResult{Err: err})
+		return
+	}
+	if ss.writing > 0 && ss.failed == nil {
+		ss.commit = &heldCommit{req: req, body: body}
+		return
+	}
+	s.commitSession(ss, req, body)
+}
+
+// commitSession checks a commit once no chunk write is in flight (or one
+// failed) and starts its put. A session whose one chunk was never written
+// commits as a whole put of that chunk's bytes.
+func (s *Storage) commitSession(ss *session, req env.RequestID, body PutCommit) {
+	err := s.checkCommit(ss, body)
 	if err == nil && len(s.puts) >= InflightPutsMax {
 		s.reject(ReasonOverload)
 		err = fmt.Errorf("%w: %d puts in flight", ErrUnavailable, InflightPutsMax)
@@ -262,6 +345,12 @@ func (s *Storage) onPutCommit(req env.RequestID, body PutCommit) {
 	}
 	delete(s.sessions, ss.id)
 	man := ss.manifest()
+	if ss.first != nil {
+		data := ss.first
+		ss.first = nil
+		s.startPut(req, body.Addr, man, data, ss.pin, nil, 0)
+		return
+	}
 	extra := time.Duration(len(man.Chunks)) * commitTimePerChunk
 	s.startPut(req, body.Addr, man, nil, ss.pin, ss.refs, extra)
 }
@@ -315,7 +404,7 @@ func (s *Storage) checkCommit(ss *session, body PutCommit) error {
 		return fmt.Errorf("%w: commit claims %s, the staged chunks hash to %s", ErrBadRequest, body.Addr.Short(), got.Short())
 	}
 	for _, c := range ss.chunks {
-		if !s.index.hasChunk(c.Addr) {
+		if ss.first == nil && !s.index.hasChunk(c.Addr) {
 			panic("storage: a session chunk is not held although the session references it")
 		}
 	}
@@ -330,9 +419,20 @@ func (s *Storage) onPutAbort(req env.RequestID, body PutAbort) {
 	s.env.Reply(req, PutAbortResult{Err: err})
 }
 
-// endSession forgets an uncommitted session and deletes its chunks.
+// endSession forgets an uncommitted session and deletes its chunks;
+// answers it still held are answered with an error.
 func (s *Storage) endSession(ss *session) {
 	delete(s.sessions, ss.id)
+	ss.first = nil
+	ended := fmt.Errorf("%w: upload session %d ended", ErrBadRequest, ss.id)
+	for _, h := range ss.held {
+		s.env.Reply(h.req, PutChunkResult{Err: ended})
+	}
+	ss.held = nil
+	if ss.commit != nil {
+		s.env.Reply(ss.commit.req, PutResult{Err: ended})
+		ss.commit = nil
+	}
 	s.releaseSessionChunks(ss.refs)
 }
 

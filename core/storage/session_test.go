@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"pgregory.net/rapid"
 
+	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/proto"
 )
 
@@ -122,8 +124,8 @@ func TestStreamAbandonedSessionInvisible(t *testing.T) {
 	if got := c.get(0, addr, 0, 0); !errors.Is(got.Err, ErrNotFound) {
 		t.Fatalf("get of an uncommitted object: %v, want ErrNotFound", got.Err)
 	}
-	if c.chunkKeys(0) != 4 {
-		t.Fatalf("%d chunks staged, want 4 (the first under its chaining value and its root)", c.chunkKeys(0))
+	if c.chunkKeys(0) != 3 {
+		t.Fatalf("%d chunks staged, want 3 (the first under its chaining value only)", c.chunkKeys(0))
 	}
 	c.advance(SessionTTLDefault + 3*RepairIntervalDefault)
 	st := c.nodes[0].st.Stats()
@@ -381,4 +383,157 @@ func TestGetSizeMax(t *testing.T) {
 			t.Fatalf("%+v: %v", q, r.Err)
 		}
 	}
+}
+
+// TestStreamChunkAnswersOverlapWrites: a PutChunk is answered once its
+// chunk is hashed and its write queued, while the session's writes in
+// flight stay within SessionWriteBytesMax; beyond it the answer waits for
+// the writes to drain. A commit that arrives while writes are in flight
+// waits for them, and is acknowledged only once the object is durable.
+func TestStreamChunkAnswersOverlapWrites(t *testing.T) {
+	const latency = 10 * time.Millisecond
+	const piece = 256 << 10
+	c := newClusterDisk(t, 1, 51, smallChunks, latency)
+	m := c.c.Members[0]
+	send := func(body any) env.RequestID { return c.c.Request(0, ServiceName, body) }
+	answered := func(id env.RequestID) bool { _, ok := m.Replies[id]; return ok }
+	s := c.begin(0, false)
+	within := SessionWriteBytesMax / piece // chunks whose writes fit the window
+	data := randomData(51, (within+1)*piece+100)
+	for k := range within {
+		id := send(PutChunk{Session: s, Data: bytes.Clone(data[k*piece : (k+1)*piece])})
+		if !answered(id) {
+			t.Fatalf("chunk %d (%d bytes being written) not answered before its write completed", k, (k+1)*piece)
+		}
+		if r := m.Replies[id].(PutChunkResult); r.Err != nil || r.Addr != proto.AddrOf(data[:(k+1)*piece]) {
+			t.Fatalf("chunk %d: %+v", k, r)
+		}
+	}
+	n := 0
+	for _, op := range c.c.PendingDisk(0) {
+		if op.Kind == env.DiskPut && strings.HasPrefix(string(op.Key), prefixChunk) {
+			n++
+		}
+	}
+	if n != within {
+		t.Fatalf("%d disk writes queued for %d chunks, want one per chunk", n, within)
+	}
+	over := send(PutChunk{Session: s, Data: bytes.Clone(data[within*piece : (within+1)*piece])})
+	if answered(over) {
+		t.Fatalf("chunk %d answered with %d bytes being written, over SessionWriteBytesMax", within, (within+1)*piece)
+	}
+	c.advance(latency)
+	if r, ok := m.Replies[over].(PutChunkResult); !ok || r.Err != nil {
+		t.Fatalf("chunk %d after the writes drained: %+v", within, m.Replies[over])
+	}
+	last := send(PutChunk{Session: s, Data: bytes.Clone(data[(within+1)*piece:])})
+	addr := proto.AddrOf(data)
+	commit := send(PutCommit{Session: s, Addr: addr, Size: uint64(len(data))})
+	if answered(commit) {
+		t.Fatal("commit answered while a chunk write was in flight")
+	}
+	if !c.c.RunUntil(time.Minute, func() bool { return answered(commit) }) {
+		t.Fatal("commit never answered")
+	}
+	if r := m.Replies[last].(PutChunkResult); r.Err != nil {
+		t.Fatalf("last chunk: %v", r.Err)
+	}
+	if r := m.Replies[commit].(PutResult); r.Err != nil || r.Addr != addr || !c.durableCopy(0, addr) {
+		t.Fatalf("commit: %+v, durable %v", r, c.durableCopy(0, addr))
+	}
+	if got := c.get(0, addr, 0, 0); got.Err != nil || !bytes.Equal(got.Data, data) {
+		t.Fatalf("read back: %v", got.Err)
+	}
+}
+
+// TestStreamFailedWriteRefusesCommit: a chunk write that fails after its
+// chunk was answered fails the session: the next chunk, or the commit
+// waiting for the write, carries the error and nothing is stored.
+func TestStreamFailedWriteRefusesCommit(t *testing.T) {
+	for _, next := range []string{"chunk", "commit"} {
+		t.Run(next, func(t *testing.T) {
+			const latency = 10 * time.Millisecond
+			c := newClusterDisk(t, 1, 52, smallChunks, latency)
+			m := c.c.Members[0]
+			d := c.nodes[0].disk
+			watched := d.Fault
+			d.Fault = func(op *env.DiskOp) error {
+				if op.Kind == env.DiskPut && strings.HasPrefix(string(op.Key), prefixChunk) {
+					return fmt.Errorf("injected: %w", env.ErrDiskIO)
+				}
+				return watched(op)
+			}
+			data := randomData(52, 3*ChunkBytesMin)
+			s := c.begin(0, true)
+			for k := range 2 {
+				id := c.c.Request(0, ServiceName, PutChunk{Session: s, Data: bytes.Clone(data[k*ChunkBytesMin : (k+1)*ChunkBytesMin])})
+				if r, ok := m.Replies[id].(PutChunkResult); !ok || r.Err != nil {
+					t.Fatalf("chunk %d: %+v", k, m.Replies[id])
+				}
+			}
+			var r any
+			if next == "chunk" {
+				c.advance(latency)
+				r = c.chunk(0, s, data[2*ChunkBytesMin:])
+				if err := r.(PutChunkResult).Err; !errors.Is(err, ErrUnavailable) || !errors.Is(err, env.ErrDiskIO) {
+					t.Fatalf("chunk after a failed write: %v", err)
+				}
+			}
+			res := c.commit(0, s, proto.AddrOf(data[:2*ChunkBytesMin]), 2*ChunkBytesMin)
+			if !errors.Is(res.Err, ErrUnavailable) || !errors.Is(res.Err, env.ErrDiskIO) {
+				t.Fatalf("commit after a failed write: %v", res.Err)
+			}
+			if c.nodes[0].st.HasLocal(proto.AddrOf(data[:2*ChunkBytesMin])) {
+				t.Fatal("an object whose chunk write failed is held")
+			}
+		})
+	}
+}
+
+// TestStreamWritesEachChunkOnce: the first chunk is written once, under
+// the key the manifest names: the object address when it is the only
+// chunk (the commit stores it as a whole put), else its chaining value,
+// never both.
+func TestStreamWritesEachChunkOnce(t *testing.T) {
+	for _, chunks := range []int{1, 3} {
+		c := newCluster(t, 1, 53, smallChunks)
+		var puts []string
+		c.nodes[0].disk.Observe = func(op *env.DiskOp, _ env.DiskResult) {
+			for _, w := range diskWrites(op) {
+				if !w.Delete && strings.HasPrefix(string(w.Key), prefixChunk) {
+					puts = append(puts, string(w.Key))
+				}
+			}
+		}
+		data := randomData(53, chunks*ChunkBytesMin-7)
+		addr, man := Split(data, ChunkBytesMin)
+		s := c.begin(0, true)
+		c.stream(0, s, data, ChunkBytesMin)
+		if r := c.commit(0, s, addr, uint64(len(data))); r.Err != nil {
+			t.Fatalf("%d chunks: commit: %v", chunks, r.Err)
+		}
+		var want []string
+		for _, ref := range man.Chunks {
+			want = append(want, string(diskKey(prefixChunk, ref.Addr)))
+		}
+		slices.Sort(puts)
+		slices.Sort(want)
+		if !slices.Equal(puts, want) {
+			t.Fatalf("%d chunks: chunk keys written %q, want each of the manifest's once %q", chunks, puts, want)
+		}
+		if !c.durableCopy(0, addr) || c.chunkKeys(0) != len(man.Chunks) {
+			t.Fatalf("%d chunks: durable %v, %d chunk keys", chunks, c.durableCopy(0, addr), c.chunkKeys(0))
+		}
+	}
+}
+
+// diskWrites lists the writes of a put or batch op.
+func diskWrites(op *env.DiskOp) []env.DiskWrite {
+	switch op.Kind {
+	case env.DiskPut:
+		return []env.DiskWrite{{Key: op.Key, Value: op.Value}}
+	case env.DiskBatch:
+		return op.Batch
+	}
+	return nil
 }

@@ -147,7 +147,10 @@
 // each piece as a PutChunk. Reading and hashing the next piece overlaps
 // the PutChunk of the previous one; only one PutChunk is in flight, since
 // a session appends chunks in arrival order, so the gateway holds at most
-// two pieces of a body. At the end it checks the size against
+// two pieces of a body. Storage answers a PutChunk once the chunk is
+// hashed and its write queued (up to storage.SessionWriteBytesMax being
+// written per session), so the body's reading, the hashing and the disk
+// writes proceed together. At the end it checks the size against
 // Content-Length, authorizes the write against the address it computed
 // (the token was verified before the body was read, and a token's
 // max_bytes also caps the body as it is read) and commits with

@@ -71,6 +71,11 @@ type Options struct {
 	// keeps the value slices it is given. Nothing of them survives the
 	// Disk, so Open refuses a store that holds pointers.
 	ValuesInMemory bool
+	// BufferedSegments writes segment files through the page cache even
+	// where O_DIRECT works (see "Direct I/O" in doc.go): reads of values
+	// just written then find them in memory, at the price of a copy of
+	// every value into the page cache on write.
+	BufferedSegments bool
 	// Legacy opens a store of a data-dir format before side files
 	// (io/datadir.FormatSideFiles): every value is stored and read as it
 	// is, none goes to a segment and none is escaped, exactly as the
@@ -184,7 +189,7 @@ func Open(opts Options) (*Disk, error) {
 	}
 	side := &sideStore{live: map[uint64]int{}} // legacy: never used
 	if !opts.Legacy {
-		if side, err = openSide(db, fs, opts.Dir, sideMin, opts.ValuesInMemory); err != nil {
+		if side, err = openSide(db, fs, opts.Dir, sideMin, opts.ValuesInMemory, opts.BufferedSegments); err != nil {
 			_ = db.Close()
 			if unsynced != nil {
 				_ = unsynced.finish()

@@ -149,6 +149,33 @@
 // system copies every write and grows its files by copying, which held
 // about twice the stored bytes in memory.
 //
+// # Direct I/O
+//
+// On the operating system's file system (vfs.Default, not wrapped),
+// segments are created with O_DIRECT when a probe write at Open succeeds
+// (tmpfs, for one, refuses it; Options.BufferedSegments turns it off): a
+// value goes from the caller's buffer to the device, without the copy
+// into the page cache. That copy was the largest cost of a macronode PUT:
+// 36% of rond's CPU samples (copy_folio_from_iter_atomic), about 1.2 of
+// its 5.2 CPU seconds per GiB, on a virtual machine where fresh page cache
+// pages are expensive (BENCHMARKS.md, "PUT path"). O_DIRECT needs the
+// buffer, the length and the file offset aligned, so every value starts
+// at a multiple of directAlign (4 KiB) and is padded with zeros to the
+// next one (at most 6% of a 64 KiB value, nothing for a 256 KiB chunk); a
+// value that is aligned in memory with an aligned length (a gateway
+// piece, a chunk of a whole put) is written from the caller's buffer, any
+// other is copied into an aligned staging buffer first. The sync is
+// unchanged: O_DIRECT skips the page cache, not the device's write cache
+// nor the inode's size, so the fdatasync before the pointers commit still
+// makes the values durable, and the crash contract above is the same (the
+// kill -9 test runs on a real directory, so on the direct path; the crash
+// tests on vfs.NewCrashableMem run with the same aligned layout). Reads
+// are unchanged (buffered; the kernel keeps the page cache coherent with
+// direct writes), but a value written directly is not in the page cache,
+// so its first read goes to the device: a whole GET right after a PUT
+// costs more there than when the PUT left the bytes in memory. Padding
+// counts as garbage in a segment's live-byte accounting (compaction).
+//
 // A full disk: ENOSPC writing a segment fails the ops of the group that
 // had a large value with env.ErrDiskFull and sets the full state, exactly
 // as a full log would; the segment is removed (no pointer names it).

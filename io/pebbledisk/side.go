@@ -145,6 +145,13 @@ type sideStore struct {
 	// mem, when set (Options.ValuesInMemory), holds each segment's values
 	// instead of files: the slices the disk was given, kept as they are.
 	mem map[uint64][][]byte
+	// direct: segments are created with O_DIRECT (direct.go); align is
+	// then directAlign, the multiple every value starts at (else 1: no
+	// padding). staging is the aligned buffer unaligned values are copied
+	// into.
+	direct  bool
+	align   int
+	staging []byte
 }
 
 func segmentSubdir(id uint64) string { return fmt.Sprintf("%08x", id/segmentsPerDir) }
@@ -156,7 +163,7 @@ func (s *sideStore) segmentPath(id uint64) string {
 // openSide prepares the segment directory, counts the pointers of the
 // recovered store and removes the segments none refers to: those written
 // for writes a crash lost, and those whose unlink after a sync was lost.
-func openSide(db *pebble.DB, fsys vfs.FS, storeDir string, min int, inMemory bool) (*sideStore, error) {
+func openSide(db *pebble.DB, fsys vfs.FS, storeDir string, min int, inMemory, buffered bool) (*sideStore, error) {
 	s := &sideStore{fs: fsys, dir: path.Join(storeDir, SideDirName), min: min,
 		live: map[uint64]int{}, madeDirs: map[uint64]bool{}, size: map[uint64]int64{}, liveBytes: map[uint64]int64{},
 		noCompact: map[uint64]bool{}}
@@ -174,6 +181,13 @@ func openSide(db *pebble.DB, fsys vfs.FS, storeDir string, min int, inMemory boo
 	}
 	if err := s.mkdirSynced(s.dir, storeDir); err != nil {
 		return nil, err
+	}
+	// Direct writes only on the operating system's file system itself: a
+	// wrapped one (errorfs, the unsynced journal) or an in-memory one
+	// must see every write.
+	s.align = max(1, segmentAlignOverride)
+	if fsys == vfs.Default && !buffered && probeDirect(s.dir) {
+		s.direct, s.align = true, directAlign
 	}
 	if err := s.countPointers(db); err != nil {
 		return nil, err
@@ -280,15 +294,19 @@ func (s *sideStore) large(v []byte) bool { return s.min > 0 && len(v) >= s.min }
 // directory, and returns its id and the pointers, in order. On an error
 // the segment is removed (nothing refers to it yet).
 func (s *sideStore) writeSegment(values [][]byte) (uint64, []pointer, error) {
-	var total int64
-	for _, v := range values {
-		total += int64(len(v))
-	}
 	if s.mem != nil {
+		var total int64
+		for _, v := range values {
+			total += int64(len(v))
+		}
 		id := s.next
 		s.next++
 		s.size[id] = total
 		return id, s.keepSegment(id, values), nil
+	}
+	var total int64 // with each value's padding to the alignment
+	for _, v := range values {
+		total += s.span(len(v))
 	}
 	// Values are appended to the active segment while it stays under
 	// segmentFileBytesMax: a later group then syncs only the file's data,
@@ -305,16 +323,11 @@ func (s *sideStore) writeSegment(values [][]byte) (uint64, []pointer, error) {
 	offset := uint32(a.size)
 	for i, v := range values {
 		ptrs[i] = pointer{segment: a.id, offset: offset, length: uint32(len(v)), crc: crc32.Checksum(v, castagnoli)}
-		offset += uint32(len(v))
+		offset += uint32(s.span(len(v)))
 	}
 	err := func() error {
-		for _, v := range values {
-			if fsScribbles {
-				v = bytes.Clone(v)
-			}
-			if _, err := a.f.Write(v); err != nil {
-				return err
-			}
+		if err := s.writeValues(a.f, values); err != nil {
+			return err
 		}
 		sideKill("written")
 		if err := a.f.SyncData(); err != nil {
@@ -343,8 +356,8 @@ func (s *sideStore) writeSegment(values [][]byte) (uint64, []pointer, error) {
 // activeSegment is the segment file writes append to.
 type activeSegment struct {
 	id   uint64
-	f    vfs.File
-	size int64 // bytes written and synced
+	f    segmentFile
+	size int64 // bytes written and synced, a multiple of the alignment
 }
 
 // openActive closes the active segment and creates the next one.
@@ -359,7 +372,7 @@ func (s *sideStore) openActive() error {
 		}
 		s.madeDirs[high] = true
 	}
-	f, err := s.fs.Create(s.segmentPath(id), vfs.WriteCategoryUnspecified)
+	f, err := s.createSegment(s.segmentPath(id))
 	if err != nil {
 		return fmt.Errorf("segment %016x: %w", id, err)
 	}

@@ -130,7 +130,19 @@ func sideValue(serial, size int) []byte {
 func TestSideModel(t *testing.T) {
 	withCompaction(t, 1, 20_000)
 	t.Run("Files", func(t *testing.T) { sideModel(t, false) })
+	t.Run("FilesAligned", func(t *testing.T) {
+		withSegmentAlign(t, directAlign)
+		sideModel(t, false)
+	})
 	t.Run("InMemory", func(t *testing.T) { sideModel(t, true) })
+}
+
+// withSegmentAlign lays segments out as direct writes do (every value
+// padded to align) on a file system that is not the OS's.
+func withSegmentAlign(t *testing.T, align int) {
+	old := segmentAlignOverride
+	segmentAlignOverride = align
+	t.Cleanup(func() { segmentAlignOverride = old })
 }
 
 // sideModel is TestSideModel with segment files or (inMemory) with the
@@ -229,6 +241,14 @@ func sideModel(t *testing.T, inMemory bool) {
 // one with its exact bytes, never a missing or damaged one, and no
 // segment without a pointer is left behind. Then the same for a delete.
 func TestSideCrashAtEachStep(t *testing.T) {
+	t.Run("Unaligned", sideCrashAtEachStep)
+	t.Run("Aligned", func(t *testing.T) {
+		withSegmentAlign(t, directAlign)
+		sideCrashAtEachStep(t)
+	})
+}
+
+func sideCrashAtEachStep(t *testing.T) {
 	oldValue, newValue := sideValue(1, 5000), sideValue(2, 7000)
 	for _, step := range []string{"written", "synced", "committed", "after-sync"} {
 		for _, percent := range []int{0, 50, 100} {
@@ -409,6 +429,11 @@ func TestSideKill9(t *testing.T) {
 				t.Fatalf("reopen after kill -9: %v", err)
 			}
 			defer func() { _ = d.Close() }()
+			// Where the file system takes O_DIRECT, the child wrote its
+			// segments directly: the kill covers that path.
+			if probeDirect(path.Join(dir, SideDirName)) && !d.side.direct {
+				t.Fatal("the store writes through the page cache on a file system that takes O_DIRECT")
+			}
 			get := func(k string) env.DiskResult {
 				res := d.Do(env.DiskOp{Kind: env.DiskGet, Key: []byte(k)})
 				if res.Err != nil {
