@@ -269,12 +269,12 @@ func (d *Disk) Submit(id env.OpID, op env.DiskOp) {
 }
 
 // run is the worker: it executes queued ops in order and hands each
-// completion to the completion function. Consecutive queued writes run as
-// one group (see Disk.group): their large values share one segment and
-// one fsync.
+// completion to the completion function. Consecutive queued writes and
+// syncs run as one group (see Disk.gather): their large values share one
+// segment and one fsync, and their syncs one WAL sync (syncGroup).
 func (d *Disk) run() {
 	defer close(d.workerDone)
-	var held *request // an op taken while grouping, not a write
+	var held *request // an op taken while grouping, neither a write nor a sync
 	for {
 		var req request
 		if held != nil {
@@ -286,7 +286,7 @@ func (d *Disk) run() {
 			}
 		}
 		group := []request{req}
-		if isWrite(&req.op) {
+		if groups(&req.op) {
 			group, held = d.gather(group)
 		}
 		ops := make([]env.DiskOp, len(group))
@@ -304,9 +304,9 @@ func (d *Disk) run() {
 	}
 }
 
-// gather adds to a group of writes the writes already queued behind it,
-// up to a segment's bounds; the first queued op that is not a write is
-// returned to run next.
+// gather adds to a group of writes and syncs the writes and syncs
+// already queued behind it, up to a segment's bounds; the first queued op
+// that is neither is returned to run next.
 func (d *Disk) gather(group []request) ([]request, *request) {
 	size := largeBytes(&group[0].op, d.side)
 	for len(group) < segmentValuesMax && size < segmentBytesMax {
@@ -315,7 +315,7 @@ func (d *Disk) gather(group []request) ([]request, *request) {
 			if !ok {
 				return group, nil
 			}
-			if !isWrite(&r.op) {
+			if !groups(&r.op) {
 				return group, &r
 			}
 			group = append(group, r)
@@ -405,8 +405,12 @@ func (d *Disk) Do(op env.DiskOp) env.DiskResult {
 	return d.doGroup([]env.DiskOp{op})[0]
 }
 
-// doGroup runs ops in order: either one op that is not a write, or writes
-// only (execWrites).
+// groups reports whether op joins a group (Disk.gather): a write or a
+// sync.
+func groups(op *env.DiskOp) bool { return isWrite(op) || op.Kind == env.DiskSync }
+
+// doGroup runs ops in order: either one op that is neither a write nor a
+// sync, or writes and syncs (execWrites, then syncGroup).
 func (d *Disk) doGroup(ops []env.DiskOp) []env.DiskResult {
 	d.execMu.Lock()
 	defer d.execMu.Unlock()
@@ -431,6 +435,40 @@ func (d *Disk) doGroup(ops []env.DiskOp) []env.DiskResult {
 		}
 		return results
 	}
+	var syncs []int
+	for i := range ops {
+		if ops[i].Kind == env.DiskSync && !done[i] {
+			syncs = append(syncs, i)
+			done[i] = true // execWrites skips it
+		}
+	}
 	d.execWrites(ops, results, done)
+	d.syncGroup(syncs, results)
 	return results
+}
+
+// syncGroup runs the syncs of a group (at indexes syncs of results) as one
+// WAL sync after every write of the group. A sync promises that the
+// writes completed before it are durable (env.DiskSync); one sync after
+// all of them keeps that promise for each, and every completion is still
+// delivered in submission order, after it. So machines that sync one after
+// another (the registry's Ready, the audit log's record, each after a
+// write) share one fsync instead of paying for theirs in series, and a
+// write queued behind a sync does not wait for that sync to start. If a
+// write of the group met a fatal pebble error, the syncs fail too: the
+// store is unusable, and an error never claims durability.
+func (d *Disk) syncGroup(syncs []int, results []env.DiskResult) {
+	if len(syncs) == 0 {
+		return
+	}
+	var r env.DiskResult
+	if d.failure != nil {
+		r = env.DiskResult{Err: fmt.Errorf("pebbledisk: sync: %w: store failed earlier: %w", env.ErrDiskIO, d.failure)}
+	} else {
+		op := env.DiskOp{Kind: env.DiskSync}
+		r = d.exec(&op)
+	}
+	for _, i := range syncs {
+		results[i] = r
+	}
 }
