@@ -293,12 +293,23 @@ func (d *Disk) run() {
 		for i := range group {
 			ops[i] = group[i].op
 		}
-		results := d.doGroup(ops)
 		fn := d.completion.Load()
 		if fn == nil {
 			panic("pebbledisk: op completed before SetCompletion")
 		}
-		for i := range group {
+		// The ops before the group's first sync complete before the
+		// sync runs: a write that no sync of the group precedes does not
+		// wait for that fsync.
+		results, syncs := d.startGroup(ops)
+		early := len(group)
+		if len(syncs) > 0 {
+			early = syncs[0]
+		}
+		for i := range group[:early] {
+			(*fn)(env.DiskDone{ID: group[i].id, Op: group[i].op, Result: results[i]})
+		}
+		d.syncGroup(syncs, results)
+		for i := early; i < len(group); i++ {
 			(*fn)(env.DiskDone{ID: group[i].id, Op: group[i].op, Result: results[i]})
 		}
 	}
@@ -412,6 +423,15 @@ func groups(op *env.DiskOp) bool { return isWrite(op) || op.Kind == env.DiskSync
 // doGroup runs ops in order: either one op that is neither a write nor a
 // sync, or writes and syncs (execWrites, then syncGroup).
 func (d *Disk) doGroup(ops []env.DiskOp) []env.DiskResult {
+	results, syncs := d.startGroup(ops)
+	d.syncGroup(syncs, results)
+	return results
+}
+
+// startGroup runs the ops of a group (see doGroup) but its syncs, and
+// returns every op's result so far and the indexes of the syncs, whose
+// results syncGroup sets.
+func (d *Disk) startGroup(ops []env.DiskOp) ([]env.DiskResult, []int) {
 	d.execMu.Lock()
 	defer d.execMu.Unlock()
 	results := make([]env.DiskResult, len(ops))
@@ -433,7 +453,7 @@ func (d *Disk) doGroup(ops []env.DiskOp) []env.DiskResult {
 		if !done[0] {
 			results[0] = d.exec(&ops[0])
 		}
-		return results
+		return results, nil
 	}
 	var syncs []int
 	for i := range ops {
@@ -443,15 +463,15 @@ func (d *Disk) doGroup(ops []env.DiskOp) []env.DiskResult {
 		}
 	}
 	d.execWrites(ops, results, done)
-	d.syncGroup(syncs, results)
-	return results
+	return results, syncs
 }
 
 // syncGroup runs the syncs of a group (at indexes syncs of results) as one
 // WAL sync after every write of the group. A sync promises that the
 // writes completed before it are durable (env.DiskSync); one sync after
 // all of them keeps that promise for each, and every completion is still
-// delivered in submission order, after it. So machines that sync one after
+// delivered in submission order (those before the first sync before it,
+// the others after it). So machines that sync one after
 // another (the registry's Ready, the audit log's record, each after a
 // write) share one fsync instead of paying for theirs in series, and a
 // write queued behind a sync does not wait for that sync to start. If a
@@ -461,6 +481,8 @@ func (d *Disk) syncGroup(syncs []int, results []env.DiskResult) {
 	if len(syncs) == 0 {
 		return
 	}
+	d.execMu.Lock()
+	defer d.execMu.Unlock()
 	var r env.DiskResult
 	if d.failure != nil {
 		r = env.DiskResult{Err: fmt.Errorf("pebbledisk: sync: %w: store failed earlier: %w", env.ErrDiskIO, d.failure)}

@@ -119,9 +119,10 @@
 // # Groups
 //
 // Syncs join a group too (Disk.gather takes writes and syncs, stopping at
-// the first get or scan): the group's writes are committed in order, then
-// one WAL sync covers them all and stands for every sync of the group,
-// and the completions are delivered in submission order after it. A sync
+// the first get or scan): the group's writes are committed in order, the
+// ops before its first sync complete, then one WAL sync covers every
+// write and stands for every sync of the group, and the other ops
+// complete, all in submission order. A sync
 // promises only that the writes completed before it are durable, so one
 // at the end keeps each promise; what it adds (later writes durable too)
 // the contract allows. Without it, machines that each sync after their
