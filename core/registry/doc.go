@@ -66,8 +66,11 @@
 // # Client operations, forwarding and dedup
 //
 // Each node numbers the ops it accepts within a session drawn from
-// env.Rand at every Start. A replica proposes writes itself (raft forwards
-// a follower's proposal to the leader) and serves Resolve through
+// env.Rand at every Start. A leader proposes writes itself; a follower
+// forwards them to the leader it knows of, as a non-replica does, so that
+// neither the proposal nor the answer waits for the follower's own disk
+// (forwardWrite; without a known leader it proposes, and raft forwards
+// the proposal). A replica serves Resolve through
 // ReadIndex, answering once its applied index reaches the read index; the
 // ReadIndex context carries a per-incarnation nonce so a late answer to an
 // earlier incarnation's read cannot match. A non-replica forwards each op to
@@ -109,9 +112,10 @@
 //
 // # Signatures
 //
-// A Set's Ed25519 signature is verified once, by the replica that proposes
+// A Set's Ed25519 signature is verified once, by the replica that accepts
 // it (at ingress for its own clients, in onForward for a non-replica's;
-// the non-replica checks it too, but it is not trusted to), and not again
+// the non-replica checks it too, but it is not trusted to; a leader takes
+// a follower's forward, like its raft proposal, as checked), and not again
 // when any replica applies the entry or replays its log. This is safe
 // under the crash-fault model raft assumes: only replicas put entries in
 // the log (a raft message is stepped only when it comes from the replica
