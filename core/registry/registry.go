@@ -432,6 +432,11 @@ func (r *Registry) pump() {
 		r.pump()
 		return
 	}
+	// Appends leave first: the followers' round trip and syncs are the
+	// longer path to a commit than the leader's own sync.
+	if !r.cfg.SyncBeforeSend {
+		r.sendEarly(rd)
+	}
 	sync := r.needsSync(rd)
 	r.inflightOps = r.submitBatches(writes, tagPersist)
 	if sync && !r.bug.SkipSync {
@@ -439,7 +444,6 @@ func (r *Registry) pump() {
 		r.inflightOps++
 	}
 	if !r.cfg.SyncBeforeSend {
-		r.sendEarly(rd)
 		r.applyDurable(rd)
 	}
 }
