@@ -159,10 +159,12 @@ type Config struct {
 	SnapshotInterval time.Duration
 	// Bug selects canary bugs (canary builds only).
 	Bug Bug
-	// SyncBeforeSend makes a leader hold a Ready's messages until the
-	// Ready's writes are durable, as followers do. By default a leader
-	// sends its appends first and syncs while followers do (registry.go,
-	// pipelineAppends).
+	// SyncBeforeSend makes a replica hold all of a Ready's messages and
+	// its committed entries until the Ready's writes are durable. By
+	// default a Ready's messages that promise no durable state leave when
+	// it is taken (a leader's appends go out while it syncs its own copy)
+	// and the committed entries it already holds durably are applied then
+	// (registry.go, sendEarly and applyDurable).
 	SyncBeforeSend bool
 	// Signatures, when set, memoises Set signature verifications; the
 	// simulator shares one among the nodes of a world. Nil verifies every

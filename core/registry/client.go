@@ -167,13 +167,42 @@ func (r *Registry) attempt(p *pendingOp) {
 	case p.op.kind == opResolve:
 		r.attemptRead(p, from)
 	default:
-		if r.serveWrite(from, r.floor(), &p.op) {
+		if r.forwardWrite(p, from) || r.serveWrite(from, r.floor(), &p.op) {
 			p.sent = true
 			if r.bug.AckBeforeCommit && p.op.kind == opSet {
 				r.complete(p, codeOK, writeRecord(&p.op, codeOK, p.op.seq))
 			}
 		}
 	}
+}
+
+// forwardWrite sends a write that a follower accepted straight to the
+// leader it knows of, as a non-replica does (onForward), and reports
+// whether it did. Proposing it here instead puts raft's MsgProp in the
+// next Ready, which waits while the follower's current Ready is on disk
+// (an fsync), and the answer then waits for this follower to learn the
+// commit and take a Ready to apply it (often behind another fsync); the
+// leader answers a forward when it applies the entry, when it takes the
+// Ready that commits it (applyDurable). The entry is the same either way
+// (origin, floor and op), so de-duplication, retries and the answer do
+// not change: the op completes on the leader's reply or on this
+// replica's own apply, whichever comes first, both the committed
+// outcome. Without a known leader (or as the leader) it proposes.
+func (r *Registry) forwardWrite(p *pendingOp, from origin) bool {
+	if r.leading || r.lead == raft.None || r.lead > uint64(len(r.cfg.Replicas)) || int(r.lead-1) == r.replica {
+		return false
+	}
+	f := forward{from: from, floor: r.floor(), op: p.op}
+	frame := oap.MustEncode(&oap.Frame{Header: oap.Header{Flags: oap.FlagREQ, AppProto: oap.ProtoRegistry, CorrID: p.seq},
+		Payload: encodeForward(&f)})
+	r.env.Send(r.cfg.Replicas[r.lead-1], frame)
+	return true
+}
+
+// isReplica reports whether id is one of the replicas.
+func (r *Registry) isReplica(id proto.NodeID) bool {
+	_, ok := slices.BinarySearchFunc(r.cfg.Replicas, id, proto.NodeID.Compare)
+	return ok
 }
 
 func (r *Registry) attemptRead(p *pendingOp, from origin) {
@@ -295,7 +324,10 @@ func (r *Registry) onForward(f forward, _ uint64) {
 		return
 	}
 	c, reason := validateOp(&f.op)
-	if c == codeOK && f.op.kind == opSet && !r.bug.TrustForwarded && !r.cfg.Signatures.setOK(&f.op) {
+	// A replica's forward carries a Set it verified at ingress (its own
+	// client's, forwardWrite): it is trusted as its raft proposals are
+	// (doc.go, "Signatures"). A non-replica's is verified here.
+	if c == codeOK && f.op.kind == opSet && !r.bug.TrustForwarded && !r.isReplica(f.from.node) && !r.cfg.Signatures.setOK(&f.op) {
 		c, reason = codeBadSignature, reasonBadSignature
 	}
 	if c == codeOK && f.op.kind == opRevoke {
@@ -322,12 +354,14 @@ func (r *Registry) onForward(f forward, _ uint64) {
 	}
 }
 
-// onReply completes a forwarded op, or re-aims it on codeRetry.
+// onReply completes a forwarded op, or re-aims it on codeRetry (a
+// replica's next attempt forwards to the leader it then knows, or
+// proposes).
 func (r *Registry) onReply(from proto.NodeID, p reply) {
-	if r.replica >= 0 || p.session != r.session {
+	if p.session != r.session {
 		return
 	}
-	if p.leader > 0 && p.leader <= uint64(len(r.cfg.Replicas)) {
+	if r.replica < 0 && p.leader > 0 && p.leader <= uint64(len(r.cfg.Replicas)) {
 		r.leaderHint, r.leaderKnown = int(p.leader-1), true
 	}
 	op := r.findPending(p.seq)

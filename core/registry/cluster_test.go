@@ -8,6 +8,7 @@ import (
 	"time"
 
 	pb "go.etcd.io/raft/v3/raftpb"
+	gproto "google.golang.org/protobuf/proto"
 
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/node"
@@ -441,5 +442,43 @@ func TestRaftMessageMustComeFromTheReplicaItNames(t *testing.T) {
 	c.nodes[0].node.Step(env.Message{From: c.nodes[1].id, Frame: heartbeat(1, 0)})
 	if got := malformed() - before; got != 2 {
 		t.Fatalf("a message from the replica it names was rejected (%v rejects)", got)
+	}
+}
+
+// TestFollowerForwardsWritesToTheLeader: a follower sends its clients'
+// writes to the leader as forwards (forwardWrite), not as raft
+// proposals, so a write through a follower commits even when every raft
+// MsgProp is dropped, and a stale seq still comes back with the current
+// seq.
+func TestFollowerForwardsWritesToTheLeader(t *testing.T) {
+	c := newCluster(t, replicas3, 0, Config{})
+	l := c.leader(2 * time.Second)
+	f := (l + 1) % replicas3
+	c.run(100 * time.Millisecond) // the follower hears of the leader
+	props := 0
+	c.cut = func(_, _ proto.NodeID, frame []byte) bool {
+		fr, err := oap.Decode(frame)
+		if err != nil || fr.AppProto != oap.ProtoRegistry || len(fr.Payload) < 2 || fr.Payload[1] != envRaft {
+			return false
+		}
+		var m pb.Message
+		if gproto.Unmarshal(fr.Payload[2:], &m) == nil && m.GetType() == pb.MsgProp {
+			props++
+			return true
+		}
+		return false
+	}
+	alice := newOwner(1)
+	if r := c.do(f, Claim{Name: "fwd.org", Owner: alice.pub}); r.Err != nil {
+		t.Fatalf("claim via follower: %v", r.Err)
+	}
+	if r := c.do(f, alice.set("fwd.org", proto.AddrOf([]byte("v1")), 1)); r.Err != nil || r.Record.Seq != 1 {
+		t.Fatalf("set via follower: %+v", r)
+	}
+	if r := c.do(f, alice.set("fwd.org", proto.AddrOf([]byte("v2")), 1)); !errIs(r.Err, ErrStaleSeq) || r.Record.Seq != 1 {
+		t.Fatalf("stale set via follower: %+v, want ErrStaleSeq with seq 1", r)
+	}
+	if props != 0 {
+		t.Fatalf("%d raft proposals sent: the follower proposed instead of forwarding", props)
 	}
 }

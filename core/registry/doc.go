@@ -12,20 +12,26 @@
 // higher commit index (raft's MustSync rule; the argument is on
 // needsSync): its hard state is written and the next sync covers it.
 // Only when the writes (and the sync) complete does it update the
-// raft.MemoryStorage mirror, apply the committed entries and call Advance.
-// A follower or candidate sends the Ready's messages then too (a vote or
-// an append acknowledgement promises durable state). A leader sends them
-// as soon as it takes the Ready, so that followers write and sync its
-// appends while it syncs them itself (raft thesis 10.2.1; the argument is
-// on pipelineAppends; Config.SyncBeforeSend turns it off). Incoming raft
-// messages and ticks are stepped while a Ready is on disk, as raft allows.
+// raft.MemoryStorage mirror and call Advance. Two things happen earlier,
+// when the Ready is taken (Config.SyncBeforeSend turns both off): its
+// messages that promise no durable state leave at once, so a leader's
+// appends reach followers, which write and sync them while the leader
+// syncs its own copy (raft thesis 10.2.1), and a follower's forwarded
+// proposal or read index does not wait for the follower's sync; the vote
+// and append acknowledgements (raft's msgsAfterAppend) wait for the
+// writes (the argument is on sendEarly). And the committed entries the
+// replica already holds durably are applied, so a client is answered
+// when its entry commits rather than one disk round trip later (the
+// argument is on applyDurable); the others are applied after the writes.
+// Incoming raft messages and ticks are stepped while a Ready is on disk,
+// as raft allows.
 // Writes are ordered so that a Ready split over several batches stays
 // safe across a crash: the snapshot before the entries it replaces,
 // deletions of a truncated tail before the entries replacing it, the hard
 // state last. AsyncStorageWrites was rejected: it pipelines followers as
 // well (several Readies in flight), which the one-Ready-at-a-time design
-// and its crash tests do not cover; the leader's early send is the part
-// of it that overlaps the fsyncs of a write's quorum.
+// and its crash tests do not cover; the early sends and applies are the
+// parts of it that take waits out of a write's path.
 //
 // Raft messages (and log entries on disk) are raftpb's protobuf encoding;
 // raftcodec.go writes and reads the shapes replicas exchange by hand, byte
@@ -60,8 +66,11 @@
 // # Client operations, forwarding and dedup
 //
 // Each node numbers the ops it accepts within a session drawn from
-// env.Rand at every Start. A replica proposes writes itself (raft forwards
-// a follower's proposal to the leader) and serves Resolve through
+// env.Rand at every Start. A leader proposes writes itself; a follower
+// forwards them to the leader it knows of, as a non-replica does, so that
+// neither the proposal nor the answer waits for the follower's own disk
+// (forwardWrite; without a known leader it proposes, and raft forwards
+// the proposal). A replica serves Resolve through
 // ReadIndex, answering once its applied index reaches the read index; the
 // ReadIndex context carries a per-incarnation nonce so a late answer to an
 // earlier incarnation's read cannot match. A non-replica forwards each op to
@@ -103,9 +112,10 @@
 //
 // # Signatures
 //
-// A Set's Ed25519 signature is verified once, by the replica that proposes
+// A Set's Ed25519 signature is verified once, by the replica that accepts
 // it (at ingress for its own clients, in onForward for a non-replica's;
-// the non-replica checks it too, but it is not trusted to), and not again
+// the non-replica checks it too, but it is not trusted to; a leader takes
+// a follower's forward, like its raft proposal, as checked), and not again
 // when any replica applies the entry or replays its log. This is safe
 // under the crash-fault model raft assumes: only replicas put entries in
 // the log (a raft message is stepped only when it comes from the replica

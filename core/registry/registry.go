@@ -80,8 +80,9 @@ type Registry struct {
 	lead        uint64
 	// leading: raft's last SoftState said this replica leads.
 	leading bool
-	// sentEarly: the inflight Ready's messages went out before its
-	// writes were durable (pipelineAppends).
+	// sentEarly: the inflight Ready's messages that promise no durable
+	// state went out when it was taken (sendEarly); finishReady sends
+	// the others.
 	sentEarly bool
 	// hsTerm, hsVote: of the hard state last written (see needsSync;
 	// a write that changes either is synced).
@@ -426,20 +427,102 @@ func (r *Registry) pump() {
 		r.pendingSnap = m
 	}
 	writes := r.disk.readyWrites(rd)
-	if r.pipelineAppends(rd) {
-		r.sendRaft(rd.Messages)
-		r.sentEarly = true
-	}
 	if len(writes) == 0 {
 		r.finishReady()
 		r.pump()
 		return
+	}
+	// Appends leave first: the followers' round trip and syncs are the
+	// longer path to a commit than the leader's own sync.
+	if !r.cfg.SyncBeforeSend {
+		r.sendEarly(rd)
 	}
 	sync := r.needsSync(rd)
 	r.inflightOps = r.submitBatches(writes, tagPersist)
 	if sync && !r.bug.SkipSync {
 		r.env.Submit(env.DiskOp{Kind: env.DiskSync, Tag: tagPersist})
 		r.inflightOps++
+	}
+	if !r.cfg.SyncBeforeSend {
+		r.applyDurable(rd)
+	}
+}
+
+// sendEarly sends, when the Ready is taken, every message of rd that does
+// not promise durable state, and leaves the others to finishReady. This
+// is raft's own contract for asynchronous storage writes (raft.go, send):
+// raft holds back in msgsAfterAppend exactly the messages that vote on an
+// election or acknowledge an append (MsgVoteResp, MsgPreVoteResp,
+// MsgAppResp, see mustWait), which the synchronous Ready appends to
+// Messages; every other message may leave before the Ready's writes are
+// durable. So a leader's appends go out while it syncs its own copy
+// (raft thesis 10.2.1: followers write and sync while the leader does),
+// and a follower's forwarded proposal or read index while the follower
+// syncs, instead of one fsync later. Nothing that leaves early reveals a
+// commit that is not durable on a quorum: raft counts the leader's own
+// entries as matched only when Advance delivers its self-acknowledgement
+// (after the writes), and followers acknowledge with MsgAppResp, which
+// waits. A vote goes out only after the vote is durable, and a received
+// snapshot's acknowledgement only after the snapshot is.
+// Config.SyncBeforeSend holds every message until the writes are done.
+func (r *Registry) sendEarly(rd *raft.Ready) {
+	early := rd.Messages[:0:0]
+	for _, m := range rd.Messages {
+		if !mustWait(m) {
+			early = append(early, m)
+		}
+	}
+	r.sendRaft(early)
+	r.sentEarly = true
+}
+
+// mustWait reports whether m may leave only once the Ready that carries
+// it is durable: raft's msgsAfterAppend types (see sendEarly).
+func mustWait(m *pb.Message) bool {
+	switch m.GetType() {
+	case pb.MsgAppResp, pb.MsgVoteResp, pb.MsgPreVoteResp:
+		return true
+	}
+	return false
+}
+
+// applyDurable applies, when the Ready is taken, the committed entries
+// that this replica already holds durably: those in the storage mirror
+// (which finishReady extends only once a Ready's entries are synced) and
+// before this Ready's first new entry (which may replace a conflicting
+// tail). A client is then answered as soon as its entry commits, not one
+// disk round trip later (a sync, when the Ready also carries new
+// entries). Applying an entry needs only that it is committed, i.e.
+// durable on a quorum: raft never changes a committed entry, and the
+// applied state is rebuilt from the log at every Start, so a crash
+// before this Ready's writes complete loses nothing an answer promised
+// (etcd's server applies concurrently with its WAL write the same way).
+// The hard state's commit index written by this Ready need not be
+// durable first (needsSync). The rest of rd.CommittedEntries is applied
+// by finishReady; a Ready with a received snapshot applies everything
+// there, after the snapshot is installed.
+func (r *Registry) applyDurable(rd *raft.Ready) {
+	if len(rd.CommittedEntries) == 0 || !raft.IsEmptySnap(rd.Snapshot) {
+		return
+	}
+	bound, _ := r.storage.LastIndex()
+	if len(rd.Entries) > 0 {
+		bound = min(bound, rd.Entries[0].GetIndex()-1)
+	}
+	applied := false
+	for _, e := range rd.CommittedEntries {
+		if e.GetIndex() > bound {
+			break
+		}
+		if err := newerEntry(e, r.versionMax); err != nil {
+			r.fail(err, false)
+			return
+		}
+		r.applyEntry(e)
+		applied = true
+	}
+	if applied {
+		r.answerReads()
 	}
 }
 
@@ -465,21 +548,6 @@ func (r *Registry) needsSync(rd *raft.Ready) bool {
 	sync := len(rd.Entries) > 0 || !raft.IsEmptySnap(rd.Snapshot) || hs.GetTerm() != r.hsTerm || hs.GetVote() != r.hsVote
 	r.hsTerm, r.hsVote = hs.GetTerm(), hs.GetVote()
 	return sync
-}
-
-// pipelineAppends reports whether a leader sends rd's messages before its
-// writes are durable, so that followers write and sync the entries while
-// the leader does (raft thesis 10.2.1; etcd's server does the same). It is
-// safe because nothing that reveals a commit leaves before the leader's
-// sync: raft counts the leader's own entries as matched when it appends
-// them, but an entry committed by followers' acks during the sync shows up
-// (in CommittedEntries, a ReadState, a commit index in a message) only in
-// a later Ready, which is taken after this one is durable and advanced.
-// A leader's Ready carries no vote (granting one means stepping down, and
-// the SoftState then says follower) and no received snapshot.
-// Config.SyncBeforeSend turns it off.
-func (r *Registry) pipelineAppends(rd *raft.Ready) bool {
-	return !r.cfg.SyncBeforeSend && r.leading && raft.IsEmptySnap(rd.Snapshot) && len(rd.Messages) > 0
 }
 
 // submitBatches submits writes, in order, as DiskBatch ops of at most
@@ -537,11 +605,20 @@ func (r *Registry) finishReady() {
 	if !raft.IsEmptyHardState(rd.HardState) {
 		_ = r.storage.SetHardState(rd.HardState) // never fails for MemoryStorage
 	}
-	if !r.sentEarly {
+	switch {
+	case !r.sentEarly:
 		r.sendRaft(rd.Messages)
+	default:
+		late := rd.Messages[:0:0]
+		for _, m := range rd.Messages {
+			if mustWait(m) {
+				late = append(late, m)
+			}
+		}
+		r.sendRaft(late)
 	}
 	r.sentEarly = false
-	for _, e := range rd.CommittedEntries {
+	for _, e := range rd.CommittedEntries { // applyEntry skips what applyDurable applied
 		if err := newerEntry(e, r.versionMax); err != nil {
 			r.fail(err, false)
 			return

@@ -158,3 +158,76 @@ func TestReopenKeepsState(t *testing.T) {
 	s = openSync(t, fs)
 	s.wantState(map[string]string{"a": "1", "b": "2"})
 }
+
+// TestQueuedSyncsShareOne: writes and syncs queued behind a held worker
+// run as one group. Every completion still arrives in submission order,
+// every write a sync followed is durable across a crash, and the group's
+// syncs are one WAL sync: a single injected sync failure fails both.
+func TestQueuedSyncsShareOne(t *testing.T) {
+	fs := vfs.NewCrashableMem()
+	d, err := Open(Options{Dir: testDir, FS: fs, CacheBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	r := newRecorder()
+	r.gate = make(chan struct{})
+	d.SetCompletion(r.complete)
+	ops := []env.DiskOp{
+		{Kind: env.DiskGet, Key: []byte("a")}, // its completion holds the worker
+		{Kind: env.DiskPut, Key: []byte("a"), Value: []byte("1")},
+		{Kind: env.DiskSync},
+		{Kind: env.DiskBatch, Batch: []env.DiskWrite{{Key: []byte("b"), Value: []byte("2")}, {Key: []byte("c"), Value: []byte("3")}}},
+		{Kind: env.DiskSync},
+		{Kind: env.DiskGet, Key: []byte("c")},
+	}
+	for i, op := range ops {
+		op.Tag = uint64(i)
+		d.Submit(env.OpID(i+1), op)
+	}
+	close(r.gate)
+	done := r.wait(len(ops))
+	for i, c := range done {
+		if c.ID != env.OpID(i+1) || c.Result.Err != nil {
+			t.Fatalf("completion %d: id %d, err %v", i, c.ID, c.Result.Err)
+		}
+	}
+	if got := done[5].Result; !got.Found || string(got.Value) != "3" {
+		t.Fatalf("get after the group: found=%v %q, want 3", got.Found, got.Value)
+	}
+	clone := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})
+	c, err := Open(Options{Dir: testDir, FS: clone, CacheBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"a": "1", "b": "2", "c": "3"} {
+		if got := c.Do(env.DiskOp{Kind: env.DiskGet, Key: []byte(key)}); !got.Found || string(got.Value) != want {
+			t.Fatalf("after the crash %s: found=%v %q, want %s", key, got.Found, got.Value, want)
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// One injected failure, two syncs in the group: both fail.
+	enableFailpoint(t, FailpointSync, "1*return(true)")
+	r2 := newRecorder()
+	r2.gate = make(chan struct{})
+	d.SetCompletion(r2.complete)
+	base := env.OpID(len(ops))
+	group := []env.DiskOp{
+		{Kind: env.DiskGet, Key: []byte("a")},
+		{Kind: env.DiskPut, Key: []byte("d"), Value: []byte("4")},
+		{Kind: env.DiskSync},
+		{Kind: env.DiskPut, Key: []byte("e"), Value: []byte("5")},
+		{Kind: env.DiskSync},
+	}
+	for i, op := range group {
+		d.Submit(base+env.OpID(i+1), op)
+	}
+	close(r2.gate)
+	done = r2.wait(len(group))
+	if done[2].Result.Err == nil || done[4].Result.Err == nil {
+		t.Fatalf("sync results %v and %v: want the one injected failure in both", done[2].Result.Err, done[4].Result.Err)
+	}
+}

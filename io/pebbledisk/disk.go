@@ -274,12 +274,12 @@ func (d *Disk) Submit(id env.OpID, op env.DiskOp) {
 }
 
 // run is the worker: it executes queued ops in order and hands each
-// completion to the completion function. Consecutive queued writes run as
-// one group (see Disk.group): their large values share one segment and
-// one fsync.
+// completion to the completion function. Consecutive queued writes and
+// syncs run as one group (see Disk.gather): their large values share one
+// segment and one fsync, and their syncs one WAL sync (syncGroup).
 func (d *Disk) run() {
 	defer close(d.workerDone)
-	var held *request // an op taken while grouping, not a write
+	var held *request // an op taken while grouping, neither a write nor a sync
 	for {
 		var req request
 		if held != nil {
@@ -291,27 +291,38 @@ func (d *Disk) run() {
 			}
 		}
 		group := []request{req}
-		if isWrite(&req.op) {
+		if groups(&req.op) {
 			group, held = d.gather(group)
 		}
 		ops := make([]env.DiskOp, len(group))
 		for i := range group {
 			ops[i] = group[i].op
 		}
-		results := d.doGroup(ops)
 		fn := d.completion.Load()
 		if fn == nil {
 			panic("pebbledisk: op completed before SetCompletion")
 		}
-		for i := range group {
+		// The ops before the group's first sync complete before the
+		// sync runs: a write that no sync of the group precedes does not
+		// wait for that fsync.
+		results, syncs := d.startGroup(ops)
+		early := len(group)
+		if len(syncs) > 0 {
+			early = syncs[0]
+		}
+		for i := range group[:early] {
+			(*fn)(env.DiskDone{ID: group[i].id, Op: group[i].op, Result: results[i]})
+		}
+		d.syncGroup(syncs, results)
+		for i := early; i < len(group); i++ {
 			(*fn)(env.DiskDone{ID: group[i].id, Op: group[i].op, Result: results[i]})
 		}
 	}
 }
 
-// gather adds to a group of writes the writes already queued behind it,
-// up to a segment's bounds; the first queued op that is not a write is
-// returned to run next.
+// gather adds to a group of writes and syncs the writes and syncs
+// already queued behind it, up to a segment's bounds; the first queued op
+// that is neither is returned to run next.
 func (d *Disk) gather(group []request) ([]request, *request) {
 	size := largeBytes(&group[0].op, d.side)
 	for len(group) < segmentValuesMax && size < segmentBytesMax {
@@ -320,7 +331,7 @@ func (d *Disk) gather(group []request) ([]request, *request) {
 			if !ok {
 				return group, nil
 			}
-			if !isWrite(&r.op) {
+			if !groups(&r.op) {
 				return group, &r
 			}
 			group = append(group, r)
@@ -410,9 +421,22 @@ func (d *Disk) Do(op env.DiskOp) env.DiskResult {
 	return d.doGroup([]env.DiskOp{op})[0]
 }
 
-// doGroup runs ops in order: either one op that is not a write, or writes
-// only (execWrites).
+// groups reports whether op joins a group (Disk.gather): a write or a
+// sync.
+func groups(op *env.DiskOp) bool { return isWrite(op) || op.Kind == env.DiskSync }
+
+// doGroup runs ops in order: either one op that is neither a write nor a
+// sync, or writes and syncs (execWrites, then syncGroup).
 func (d *Disk) doGroup(ops []env.DiskOp) []env.DiskResult {
+	results, syncs := d.startGroup(ops)
+	d.syncGroup(syncs, results)
+	return results
+}
+
+// startGroup runs the ops of a group (see doGroup) but its syncs, and
+// returns every op's result so far and the indexes of the syncs, whose
+// results syncGroup sets.
+func (d *Disk) startGroup(ops []env.DiskOp) ([]env.DiskResult, []int) {
 	d.execMu.Lock()
 	defer d.execMu.Unlock()
 	results := make([]env.DiskResult, len(ops))
@@ -434,8 +458,44 @@ func (d *Disk) doGroup(ops []env.DiskOp) []env.DiskResult {
 		if !done[0] {
 			results[0] = d.exec(&ops[0])
 		}
-		return results
+		return results, nil
+	}
+	var syncs []int
+	for i := range ops {
+		if ops[i].Kind == env.DiskSync && !done[i] {
+			syncs = append(syncs, i)
+			done[i] = true // execWrites skips it
+		}
 	}
 	d.execWrites(ops, results, done)
-	return results
+	return results, syncs
+}
+
+// syncGroup runs the syncs of a group (at indexes syncs of results) as one
+// WAL sync after every write of the group. A sync promises that the
+// writes completed before it are durable (env.DiskSync); one sync after
+// all of them keeps that promise for each, and every completion is still
+// delivered in submission order (those before the first sync before it,
+// the others after it). So machines that sync one after
+// another (the registry's Ready, the audit log's record, each after a
+// write) share one fsync instead of paying for theirs in series, and a
+// write queued behind a sync does not wait for that sync to start. If a
+// write of the group met a fatal pebble error, the syncs fail too: the
+// store is unusable, and an error never claims durability.
+func (d *Disk) syncGroup(syncs []int, results []env.DiskResult) {
+	if len(syncs) == 0 {
+		return
+	}
+	d.execMu.Lock()
+	defer d.execMu.Unlock()
+	var r env.DiskResult
+	if d.failure != nil {
+		r = env.DiskResult{Err: fmt.Errorf("pebbledisk: sync: %w: store failed earlier: %w", env.ErrDiskIO, d.failure)}
+	} else {
+		op := env.DiskOp{Kind: env.DiskSync}
+		r = d.exec(&op)
+	}
+	for _, i := range syncs {
+		results[i] = r
+	}
 }

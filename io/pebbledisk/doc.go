@@ -7,16 +7,18 @@
 // # Mapping to the env contract
 //
 //   - FIFO: one worker goroutine per Disk takes ops from a queue of
-//     QueueDepthMax in submission order, runs each to completion and hands
-//     its env.DiskDone to the completion function before taking the next.
-//     Every op therefore sees the writes submitted before it.
+//     QueueDepthMax in submission order, runs them in that order (queued
+//     writes and syncs as one group, see "Groups") and hands each
+//     env.DiskDone to the completion function in that order. Every op
+//     therefore sees the writes submitted before it.
 //   - Visible at completion: puts, deletes and batches are committed with
 //     pebble.NoSync; pebble applies a commit to its memtable before the
 //     call returns.
 //   - Durable after a completed Sync: pebble keeps one ordered write-ahead
 //     log. Sync commits an empty log record with pebble.Sync, which writes
 //     and fsyncs the log up to and including it, and so every record
-//     committed before it. A large value is not in the log but in a
+//     committed before it. Syncs queued among writes share one (see
+//     "Groups" below). A large value is not in the log but in a
 //     segment file that was synced before its pointer was logged (see
 //     "Side files"), so the log alone decides what survives.
 //   - Batches atomic, also across a crash: a batch is one pebble.Batch,
@@ -113,6 +115,22 @@
 // order, and completes, so the FIFO and visibility rules are those of one
 // op at a time. A write waits for the fsync of its segment before it completes;
 // that is the price of never logging a pointer to unsynced bytes.
+//
+// # Groups
+//
+// Syncs join a group too (Disk.gather takes writes and syncs, stopping at
+// the first get or scan): the group's writes are committed in order, the
+// ops before its first sync complete, then one WAL sync covers every
+// write and stands for every sync of the group, and the other ops
+// complete, all in submission order. A sync
+// promises only that the writes completed before it are durable, so one
+// at the end keeps each promise; what it adds (later writes durable too)
+// the contract allows. Without it, machines that each sync after their
+// own writes (a registry replica's Ready, the audit log's record of the
+// name write that Ready answered) paid their fsyncs in series on the one
+// worker, and a write queued behind a sync waited for that fsync before
+// it started. After a fatal pebble error in a group's write the group's
+// syncs fail: an error never claims durability.
 //
 // Space: a segment is shared by the values of many groups. The adapter
 // counts the live pointers per segment (Open recounts them); a put or
