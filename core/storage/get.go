@@ -193,7 +193,7 @@ func (s *Storage) getChunk(g *getOp, i int) {
 		s.fetchChunk(g, i)
 		return
 	}
-	ok := s.submitJob([]env.DiskOp{{Kind: env.DiskGet, Key: diskKey(prefixChunk, c)}}, func(res []env.DiskResult) {
+	ok := s.submitJob([]env.DiskOp{s.chunkRead(c, g.offsets[i])}, func(res []env.DiskResult) {
 		if g.finished {
 			return
 		}
