@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ron-network/ron/core/env"
@@ -366,25 +367,25 @@ func testGetCheck(c *client) {
 		bad := strings.Repeat("b", size)
 		c.put("good", good)
 		c.put("bad", bad)
-		ran := 0
+		var ran atomic.Int32 // a disk may run the checks of a run of gets in parallel
 		check := func(v []byte) error {
-			ran++
+			ran.Add(1)
 			if string(v) != good {
 				return errors.New("disktest: not the good value")
 			}
 			return nil
 		}
 		res := c.ok(env.DiskOp{Kind: env.DiskGet, Key: []byte("good"), Check: check})
-		if !res.Found || !res.Checked || string(res.Value) != good || ran != 1 {
-			c.t.Fatalf("%d bytes: checked get of an intact value: found=%v checked=%v %d bytes, check ran %d times", size, res.Found, res.Checked, len(res.Value), ran)
+		if !res.Found || !res.Checked || string(res.Value) != good || ran.Load() != 1 {
+			c.t.Fatalf("%d bytes: checked get of an intact value: found=%v checked=%v %d bytes, check ran %d times", size, res.Found, res.Checked, len(res.Value), ran.Load())
 		}
 		res = c.do(env.DiskOp{Kind: env.DiskGet, Key: []byte("bad"), Check: check})
-		if !errors.Is(res.Err, env.ErrCorruption) || res.Value != nil || res.Checked || ran != 2 {
-			c.t.Fatalf("%d bytes: checked get of a bad value: err %v, %d bytes, checked=%v, check ran %d times", size, res.Err, len(res.Value), res.Checked, ran)
+		if !errors.Is(res.Err, env.ErrCorruption) || res.Value != nil || res.Checked || ran.Load() != 2 {
+			c.t.Fatalf("%d bytes: checked get of a bad value: err %v, %d bytes, checked=%v, check ran %d times", size, res.Err, len(res.Value), res.Checked, ran.Load())
 		}
 		res = c.ok(env.DiskOp{Kind: env.DiskGet, Key: []byte("missing"), Check: check})
-		if res.Found || res.Checked || ran != 2 {
-			c.t.Fatalf("checked get of a missing key: found=%v checked=%v, check ran %d times", res.Found, res.Checked, ran)
+		if res.Found || res.Checked || ran.Load() != 2 {
+			c.t.Fatalf("checked get of a missing key: found=%v checked=%v, check ran %d times", res.Found, res.Checked, ran.Load())
 		}
 		// The same run without draining in between, after a write.
 		c.put("good", good)
