@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/ron-network/ron/core/env"
@@ -367,36 +366,44 @@ func testGetCheck(c *client) {
 		bad := strings.Repeat("b", size)
 		c.put("good", good)
 		c.put("bad", bad)
-		var ran atomic.Int32 // a disk may run the checks of a run of gets in parallel
-		check := func(v []byte) error {
-			ran.Add(1)
-			if string(v) != good {
-				return errors.New("disktest: not the good value")
+		// Each op gets its own check and counter: a disk may run the
+		// checks of a run of gets in parallel.
+		checkCounting := func(ran *int) func([]byte) error {
+			return func(v []byte) error {
+				*ran++
+				if string(v) != good {
+					return errors.New("disktest: not the good value")
+				}
+				return nil
 			}
-			return nil
 		}
-		res := c.ok(env.DiskOp{Kind: env.DiskGet, Key: []byte("good"), Check: check})
-		if !res.Found || !res.Checked || string(res.Value) != good || ran.Load() != 1 {
-			c.t.Fatalf("%d bytes: checked get of an intact value: found=%v checked=%v %d bytes, check ran %d times", size, res.Found, res.Checked, len(res.Value), ran.Load())
+		var ran [3]int
+		res := c.ok(env.DiskOp{Kind: env.DiskGet, Key: []byte("good"), Check: checkCounting(&ran[0])})
+		if !res.Found || !res.Checked || string(res.Value) != good || ran[0] != 1 {
+			c.t.Fatalf("%d bytes: checked get of an intact value: found=%v checked=%v %d bytes, check ran %d times", size, res.Found, res.Checked, len(res.Value), ran[0])
 		}
-		res = c.do(env.DiskOp{Kind: env.DiskGet, Key: []byte("bad"), Check: check})
-		if !errors.Is(res.Err, env.ErrCorruption) || res.Value != nil || res.Checked || ran.Load() != 2 {
-			c.t.Fatalf("%d bytes: checked get of a bad value: err %v, %d bytes, checked=%v, check ran %d times", size, res.Err, len(res.Value), res.Checked, ran.Load())
+		res = c.do(env.DiskOp{Kind: env.DiskGet, Key: []byte("bad"), Check: checkCounting(&ran[1])})
+		if !errors.Is(res.Err, env.ErrCorruption) || res.Value != nil || res.Checked || ran[1] != 1 {
+			c.t.Fatalf("%d bytes: checked get of a bad value: err %v, %d bytes, checked=%v, check ran %d times", size, res.Err, len(res.Value), res.Checked, ran[1])
 		}
-		res = c.ok(env.DiskOp{Kind: env.DiskGet, Key: []byte("missing"), Check: check})
-		if res.Found || res.Checked || ran.Load() != 2 {
-			c.t.Fatalf("checked get of a missing key: found=%v checked=%v, check ran %d times", res.Found, res.Checked, ran.Load())
+		res = c.ok(env.DiskOp{Kind: env.DiskGet, Key: []byte("missing"), Check: checkCounting(&ran[2])})
+		if res.Found || res.Checked || ran[2] != 0 {
+			c.t.Fatalf("checked get of a missing key: found=%v checked=%v, check ran %d times", res.Found, res.Checked, ran[2])
 		}
 		// The same run without draining in between, after a write.
 		c.put("good", good)
+		ran = [3]int{}
 		ids := []env.OpID{
-			c.h.Submit(env.DiskOp{Kind: env.DiskGet, Key: []byte("bad"), Check: check}),
-			c.h.Submit(env.DiskOp{Kind: env.DiskGet, Key: []byte("good"), Check: check}),
-			c.h.Submit(env.DiskOp{Kind: env.DiskGet, Key: []byte("missing"), Check: check}),
+			c.h.Submit(env.DiskOp{Kind: env.DiskGet, Key: []byte("bad"), Check: checkCounting(&ran[0])}),
+			c.h.Submit(env.DiskOp{Kind: env.DiskGet, Key: []byte("good"), Check: checkCounting(&ran[1])}),
+			c.h.Submit(env.DiskOp{Kind: env.DiskGet, Key: []byte("missing"), Check: checkCounting(&ran[2])}),
 		}
 		done := c.h.Drain()
 		if len(done) != 3 || done[0].ID != ids[0] || done[1].ID != ids[1] || done[2].ID != ids[2] {
 			c.t.Fatalf("checked gets in a run: %d completions, out of order or wrong ids", len(done))
+		}
+		if ran != [3]int{1, 1, 0} {
+			c.t.Fatalf("checks of a run of gets ran %v times, want [1 1 0]", ran)
 		}
 		if r := done[0].Result; !errors.Is(r.Err, env.ErrCorruption) || r.Value != nil {
 			c.t.Fatalf("checked get of a bad value in a run: err %v, %d bytes", r.Err, len(r.Value))
