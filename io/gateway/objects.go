@@ -48,8 +48,8 @@ func (g *Gateway) getObject(req *request) *apiError {
 // serveObject answers with the object's bytes under the given cache
 // policy, honouring HEAD, the preconditions (If-Match, If-None-Match,
 // conditional.go), Range and If-Range. A plain GET takes one call for a
-// small object (getWhole); the others first learn the size with a one-byte
-// read. Small objects and ranges are read in one call, larger ones are
+// small object (getWhole); the others first learn the size from the
+// manifest (size). Small objects and ranges are read in one call, larger ones are
 // streamed chunk by chunk (stream.go).
 func (g *Gateway) serveObject(req *request, addr proto.Addr, cacheControl string) *apiError {
 	h := req.w.Header()
