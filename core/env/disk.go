@@ -75,6 +75,19 @@ type DiskOp struct {
 	// machine can find unreferenced keys (storage's orphan sweep) without
 	// reading every byte on disk.
 	KeysOnly bool
+	// Check, set on a DiskGet, is a pure check of the value read (a
+	// storage chunk's hash against its key). The disk runs it on the value
+	// it found, on whatever goroutine read it, so a check costs the node's
+	// loop nothing and several can run at once (io/pebbledisk runs
+	// consecutive reads in parallel). A value that fails it is not
+	// returned: the result has Err wrapping ErrCorruption and no Value,
+	// like any corrupt read. A missing key or a failed read is not
+	// checked. The disk sets DiskResult.Checked when it ran the check; a
+	// caller must verify a result whose Checked is false itself (a disk
+	// that ignores Check loses speed, never a verification). Check must
+	// not touch state shared with the caller; on any other kind it is
+	// ignored. Disks apply it with RunCheck.
+	Check func(value []byte) error
 }
 
 // KV is one pair returned by a scan. The receiver owns the slices.
@@ -90,7 +103,28 @@ type DiskResult struct {
 	Value []byte // DiskGet: its value (receiver owns it)
 	Pairs []KV   // DiskScan: the pairs, ascending (values nil if KeysOnly)
 	More  bool   // DiskScan: Limit cut the result short
-	Err   error
+	// Checked: the op's Check ran on Value and passed (see DiskOp.Check).
+	Checked bool
+	Err     error
+}
+
+// RunCheck applies op's Check to the result of its read: a found value
+// that fails it becomes an error wrapping ErrCorruption (and is dropped),
+// one that passes is marked Checked. Results of other kinds, of reads
+// that failed or found nothing, and of ops without a Check are returned
+// as they are. Every disk calls it on its DiskGet results.
+func RunCheck(op *DiskOp, res DiskResult) DiskResult {
+	if op.Check == nil || op.Kind != DiskGet || res.Err != nil || !res.Found {
+		return res
+	}
+	if err := op.Check(res.Value); err != nil {
+		if !errors.Is(err, ErrCorruption) {
+			err = fmt.Errorf("%w: %w", ErrCorruption, err)
+		}
+		return DiskResult{Err: err}
+	}
+	res.Checked = true
+	return res
 }
 
 // Disk errors. Corruption is a class of its own, distinct from an I/O error,

@@ -87,3 +87,33 @@ func TestDiskOpKindString(t *testing.T) {
 		}
 	}
 }
+
+func TestRunCheck(t *testing.T) {
+	bad := errors.New("does not hash to its key")
+	check := func(v []byte) error {
+		if string(v) != "good" {
+			return bad
+		}
+		return nil
+	}
+	get := env.DiskOp{Kind: env.DiskGet, Key: []byte("k"), Check: check}
+	if res := env.RunCheck(&get, env.DiskResult{Found: true, Value: []byte("good")}); res.Err != nil || !res.Checked || string(res.Value) != "good" {
+		t.Fatalf("intact value: %+v", res)
+	}
+	res := env.RunCheck(&get, env.DiskResult{Found: true, Value: []byte("evil")})
+	if !errors.Is(res.Err, env.ErrCorruption) || !errors.Is(res.Err, bad) || res.Value != nil || res.Found || res.Checked {
+		t.Fatalf("value failing its check: %+v", res)
+	}
+	// Not checked: a missing key, a failed read, an op without a check.
+	ioErr := env.DiskResult{Err: env.ErrDiskIO}
+	if res := env.RunCheck(&get, ioErr); !errors.Is(res.Err, env.ErrDiskIO) || res.Checked {
+		t.Fatalf("failed read: %+v", res)
+	}
+	if res := env.RunCheck(&get, env.DiskResult{}); res.Err != nil || res.Checked || res.Found {
+		t.Fatalf("missing key: %+v", res)
+	}
+	plain := env.DiskOp{Kind: env.DiskGet, Key: []byte("k")}
+	if res := env.RunCheck(&plain, env.DiskResult{Found: true, Value: []byte("evil")}); res.Err != nil || res.Checked {
+		t.Fatalf("get without a check: %+v", res)
+	}
+}

@@ -168,6 +168,17 @@
 // served (a peer answers "corrupt" instead), fetched from another replica,
 // and the local copy is rewritten with the verified bytes (a damaged chunk
 // found while serving a peer is queued and healed by the tick).
+//
+// A local chunk read carries its check (chunkRead: env.DiskOp.Check, a
+// pure closure over the key and offset), which the disk runs on the bytes
+// it read, off the node's loop: io/pebbledisk runs consecutive reads and
+// their checks in parallel, so the hashing of a GET uses every core
+// instead of the loop's one. A read that fails its check comes back as
+// env.ErrCorruption and takes the path above (chunkIntact: counted, marked
+// damaged, healed); a disk that did not run the check (DiskResult.Checked
+// false) leaves it to chunkIntact on the loop, so no chunk is ever used
+// unverified. A range within one chunk is replied as a slice of the
+// chunk's bytes, without a copy.
 // ErrCorruption (wrapping env.ErrCorruption) is returned only when every
 // copy found was corrupt.
 //

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -28,6 +29,10 @@ type hdisk struct {
 	keysOnlyScans     int
 	failKeysOnly      int
 	chunkBytesScanned int
+	// checkedGets counts gets whose value the disk checked (DiskOp.Check)
+	// and found intact; checkFailures those whose value failed it.
+	checkedGets   int
+	checkFailures int
 }
 
 // watch installs the counters on the disk's hooks.
@@ -43,6 +48,12 @@ func (d *hdisk) watch() {
 		switch {
 		case op.Kind == env.DiskGet:
 			d.gets++
+			if res.Checked {
+				d.checkedGets++
+			}
+			if op.Check != nil && errors.Is(res.Err, env.ErrCorruption) {
+				d.checkFailures++
+			}
 		case op.Kind == env.DiskScan && op.KeysOnly:
 			d.keysOnlyScans++
 		case op.Kind == env.DiskScan:

@@ -193,7 +193,7 @@ func (s *Storage) getChunk(g *getOp, i int) {
 		s.fetchChunk(g, i)
 		return
 	}
-	ok := s.submitJob([]env.DiskOp{{Kind: env.DiskGet, Key: diskKey(prefixChunk, c)}}, func(res []env.DiskResult) {
+	ok := s.submitJob([]env.DiskOp{s.chunkRead(c, g.offsets[i])}, func(res []env.DiskResult) {
 		if g.finished {
 			return
 		}
@@ -232,14 +232,31 @@ func (s *Storage) gotChunk(g *getOp, i int, data []byte) {
 		s.pumpGet(g)
 		return
 	}
-	out := make([]byte, 0, g.length)
-	for _, p := range g.parts {
-		out = append(out, p...)
-	}
 	// Every chunk verified against its key at its offset, and the keys
 	// against the address (checkFor, when the manifest was written or
 	// fetched), so the range is verified: no second pass over the bytes.
-	out = out[g.offset-g.firstOff : g.offset-g.firstOff+g.length]
+	// A range within one chunk is that chunk's slice (no copy: the reply
+	// owns the bytes the disk returned), unless it is a small part of it,
+	// which is copied so that a kept reply does not pin the chunk; a range
+	// over several chunks copies just its bytes.
+	skip := g.offset - g.firstOff
+	if len(g.parts) == 1 {
+		out := g.parts[0][skip : skip+g.length : skip+g.length]
+		if 2*g.length < uint64(len(g.parts[0])) {
+			out = slices.Clone(out)
+		}
+		s.replyGet(g, out)
+		return
+	}
+	out := make([]byte, 0, g.length)
+	for _, p := range g.parts {
+		p = p[skip:] // skip is within the first chunk (span)
+		skip = 0
+		if rest := g.length - uint64(len(out)); uint64(len(p)) > rest {
+			p = p[:rest]
+		}
+		out = append(out, p...)
+	}
 	s.replyGet(g, out)
 }
 

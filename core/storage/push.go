@@ -2,6 +2,7 @@ package storage
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/proto"
@@ -82,7 +83,7 @@ func (s *Storage) sendChunk(p *push, i int, data []byte) {
 // verifies; a bad local copy fails the push and is queued for healing.
 func (s *Storage) readChunkForPush(p *push, i int) {
 	c := p.man.Chunks[i].Addr
-	ok := s.submitJob([]env.DiskOp{{Kind: env.DiskGet, Key: diskKey(prefixChunk, c)}}, func(res []env.DiskResult) {
+	ok := s.submitJob([]env.DiskOp{s.chunkRead(c, p.offsets[i])}, func(res []env.DiskResult) {
 		if p.finished {
 			p.inflight--
 			return
@@ -148,14 +149,39 @@ func (s *Storage) requeueMissing(p *push, list []byte) {
 	s.pump(p)
 }
 
+// chunkRead is the disk read of chunk c at object offset off. The disk
+// verifies the bytes it read (chunkCheck, run by the disk off the node's
+// loop, several reads at once); chunkIntact verifies them on the loop
+// when the disk did not.
+func (s *Storage) chunkRead(c proto.Addr, off uint64) env.DiskOp {
+	op := env.DiskOp{Kind: env.DiskGet, Key: diskKey(prefixChunk, c)}
+	if !s.cfg.BugServeUnverified {
+		op.Check = chunkCheck(c, off)
+	}
+	return op
+}
+
+// chunkCheck is the pure check of chunk c's bytes at object offset off
+// that chunkRead hands to the disk (it may run on another goroutine).
+func chunkCheck(c proto.Addr, off uint64) func([]byte) error {
+	return func(data []byte) error {
+		if chunkMatches(c, off, data) {
+			return nil
+		}
+		return fmt.Errorf("%w: %d bytes read as chunk %s at offset %d do not hash to it", env.ErrCorruption, len(data), c.Short(), off)
+	}
+}
+
 // chunkIntact verifies a local read of chunk c at object offset off
-// (chunkMatches: one pass over its bytes). A missing or corrupt chunk of
-// an object this node holds is counted and queued for healing.
+// (chunkRead): the disk checked it (res.Checked), else chunkMatches here,
+// one pass over its bytes. A missing or corrupt chunk of an object this
+// node holds (a read that failed its check is corrupt) is counted and
+// queued for healing.
 func (s *Storage) chunkIntact(c proto.Addr, off uint64, res env.DiskResult, obj proto.Addr) bool {
 	if res.Err != nil && !isCorruption(res.Err) {
 		return false // an I/O error says nothing about the bytes
 	}
-	if res.Err == nil && res.Found && (s.cfg.BugServeUnverified || chunkMatches(c, off, res.Value)) {
+	if res.Err == nil && res.Found && (s.cfg.BugServeUnverified || res.Checked || chunkMatches(c, off, res.Value)) {
 		return true
 	}
 	if !s.index.hasChunk(c) {

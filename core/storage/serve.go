@@ -203,7 +203,7 @@ func (s *Storage) serveFetchChunk(from proto.NodeID, corr uint64, c proto.Addr, 
 		s.respond(from, corr, c, statusNotFound, nil)
 		return
 	}
-	ok := s.submitJob([]env.DiskOp{{Kind: env.DiskGet, Key: diskKey(prefixChunk, c)}}, func(res []env.DiskResult) {
+	ok := s.submitJob([]env.DiskOp{s.chunkRead(c, off)}, func(res []env.DiskResult) {
 		switch {
 		case res[0].Err != nil && !isCorruption(res[0].Err):
 			s.respond(from, corr, c, statusFailed, nil)

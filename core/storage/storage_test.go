@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -109,39 +110,72 @@ func TestPutWithoutQuorumIsNotAcknowledged(t *testing.T) {
 	}
 }
 
+// TestCorruptChunkDetectedAndHealed runs with a disk that checks the
+// chunks it reads (DiskOp.Check, as io/pebbledisk and the simulator's
+// disk do) and with one that ignores the check, where storage verifies on
+// its loop: either way a corrupt local chunk is never served, counted,
+// marked damaged and healed from a replica.
 func TestCorruptChunkDetectedAndHealed(t *testing.T) {
-	c := newCluster(t, 5, 4, smallChunks)
-	data := randomData(11, 4*ChunkBytesMin)
-	res := c.put(0, data, false)
-	if res.Err != nil {
-		t.Fatal(res.Err)
-	}
-	c.advance(time.Second)
-	victim := c.placed(res.Addr, 3)[0]
-	_, man := Split(data, ChunkBytesMin)
-	key := string(diskKey(prefixChunk, man.Chunks[2].Addr))
-	bad := bytes.Clone(c.nodes[victim].disk.State()[key])
-	bad[100] ^= 0x40
-	c.nodes[victim].disk.Plant(key, bad)
+	for _, diskChecks := range []bool{true, false} {
+		t.Run(fmt.Sprintf("diskChecks=%v", diskChecks), func(t *testing.T) {
+			c := newCluster(t, 5, 4, smallChunks)
+			for _, n := range c.nodes {
+				n.disk.IgnoreChecks = !diskChecks
+			}
+			data := randomData(11, 4*ChunkBytesMin)
+			res := c.put(0, data, false)
+			if res.Err != nil {
+				t.Fatal(res.Err)
+			}
+			c.advance(time.Second)
+			victim := c.placed(res.Addr, 3)[0]
+			_, man := Split(data, ChunkBytesMin)
+			key := string(diskKey(prefixChunk, man.Chunks[2].Addr))
+			bad := bytes.Clone(c.nodes[victim].disk.State()[key])
+			bad[100] ^= 0x40
+			c.nodes[victim].disk.Plant(key, bad)
 
-	got := c.get(victim, res.Addr, 0, 0)
-	if got.Err != nil || !bytes.Equal(got.Data, data) {
-		t.Fatalf("get on the corrupt replica: err %v, equal %v", got.Err, bytes.Equal(got.Data, data))
-	}
-	if n := c.metric(victim, MetricCorruption, ""); n < 1 {
-		t.Fatalf("corruption counted %v times", n)
-	}
-	c.advance(time.Second)
-	if !bytes.Equal(c.nodes[victim].disk.Durable()[key], data[2*ChunkBytesMin:3*ChunkBytesMin]) {
-		t.Fatal("corrupt chunk not rewritten with the verified bytes")
-	}
-	if c.metric(victim, MetricRepairs, "") < 1 {
-		t.Fatal("heal not counted as a repair")
+			d := c.nodes[victim].disk
+			checked, failed := d.checkedGets, d.checkFailures
+			got := c.get(victim, res.Addr, 0, 0)
+			if got.Err != nil || !bytes.Equal(got.Data, data) {
+				t.Fatalf("get on the corrupt replica: err %v, equal %v", got.Err, bytes.Equal(got.Data, data))
+			}
+			if n := c.metric(victim, MetricCorruption, ""); n < 1 {
+				t.Fatalf("corruption counted %v times", n)
+			}
+			want := [2]int{3, 1} // three intact chunks checked by the disk, one failing
+			if !diskChecks {
+				want = [2]int{0, 0}
+			}
+			if got := [2]int{d.checkedGets - checked, d.checkFailures - failed}; got != want {
+				t.Fatalf("disk checks (passed, failed) %v, want %v", got, want)
+			}
+			if _, ok := c.nodes[victim].st.damaged[man.Chunks[2].Addr]; !ok && c.metric(victim, MetricRepairs, "") < 1 {
+				t.Fatal("corrupt chunk neither marked damaged nor healed")
+			}
+			c.advance(time.Second)
+			if !bytes.Equal(c.nodes[victim].disk.Durable()[key], data[2*ChunkBytesMin:3*ChunkBytesMin]) {
+				t.Fatal("corrupt chunk not rewritten with the verified bytes")
+			}
+			if c.metric(victim, MetricRepairs, "") < 1 {
+				t.Fatal("heal not counted as a repair")
+			}
+		})
 	}
 }
 
 func TestCorruptReplicaNeverServes(t *testing.T) {
+	for _, diskChecks := range []bool{true, false} {
+		t.Run(fmt.Sprintf("diskChecks=%v", diskChecks), func(t *testing.T) { testCorruptReplicaNeverServes(t, diskChecks) })
+	}
+}
+
+func testCorruptReplicaNeverServes(t *testing.T, diskChecks bool) {
 	c := newCluster(t, 4, 5, smallChunks)
+	for _, n := range c.nodes {
+		n.disk.IgnoreChecks = !diskChecks
+	}
 	data := randomData(12, 2*ChunkBytesMin)
 	res := c.put(0, data, false)
 	c.advance(time.Second)

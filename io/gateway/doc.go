@@ -168,7 +168,8 @@
 // (one call, edge-cacheable, for objects of at most BufferedReadBytesMax
 // or what the edge cache could hold); a larger object answers
 // ErrTooLarge with its size and is streamed. HEAD, If-None-Match and
-// Range learn the size with a one-byte read as before; a range of at
+// Range learn the size from the manifest (GetManifest: checked against
+// the address, no chunk read or hashed); a range of at
 // most BufferedReadBytesMax is one storage range read, a larger one (or a
 // whole body) is streamed: GetManifest, then GetChunk for only the chunks
 // that cover the range, at most StreamWindowMax in flight, written in
@@ -202,5 +203,4 @@
 //   - The object address is authorized after the body was staged: a
 //     token whose caveats exclude the address costs the node a staged
 //     (then aborted) upload, bounded by ObjectBytesMax and SessionsMax.
-//   - A range read learns the object's size with a one-byte read first.
 package gateway

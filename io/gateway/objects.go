@@ -48,8 +48,8 @@ func (g *Gateway) getObject(req *request) *apiError {
 // serveObject answers with the object's bytes under the given cache
 // policy, honouring HEAD, the preconditions (If-Match, If-None-Match,
 // conditional.go), Range and If-Range. A plain GET takes one call for a
-// small object (getWhole); the others first learn the size with a one-byte
-// read. Small objects and ranges are read in one call, larger ones are
+// small object (getWhole); the others first learn the size from the
+// manifest (size). Small objects and ranges are read in one call, larger ones are
 // streamed chunk by chunk (stream.go).
 func (g *Gateway) serveObject(req *request, addr proto.Addr, cacheControl string) *apiError {
 	h := req.w.Header()
@@ -134,25 +134,20 @@ func (g *Gateway) read(req *request, addr proto.Addr, offset, length uint64) ([]
 	return res.Data, res.Size, nil
 }
 
-// size learns the object's size with a one-byte read; an empty object
-// answers that read with a range error, and a whole read confirms it.
+// size learns the object's size from its manifest, which storage checked
+// against the address (its chunk keys merge to the BLAKE3 root, the size
+// included), so no chunk is read or hashed for it; an empty object's
+// manifest says 0.
 func (g *Gateway) size(req *request, addr proto.Addr) (uint64, *apiError) {
 	if size, hit := g.sizeCached(req, addr); hit {
 		return size, nil
 	}
-	_, size, e := g.read(req, addr, 0, 1)
-	if e == nil {
-		g.prefetchForRanges(req, addr, size)
-		return size, nil
-	}
-	if e.code != CodeBadRange {
-		return 0, e
-	}
-	data, size, e := g.read(req, addr, 0, 0)
+	man, e := g.manifest(req, addr)
 	if e != nil {
 		return 0, e
 	}
-	return max(size, uint64(len(data))), nil
+	g.prefetchForRanges(req, addr, man.Size)
+	return man.Size, nil
 }
 
 // etagMatches implements If-None-Match's weak comparison against our one

@@ -159,9 +159,17 @@ func TestStreamRangeFetchesOnlyNeededChunks(t *testing.T) {
 	if n := backend.count("storage.GetChunk"); n != 7 {
 		t.Fatalf("range over chunks 5..11 fetched %d chunks", n)
 	}
+	// The size comes from the manifest: no read (and no chunk hashed) for it.
+	if n := backend.count("storage.Get"); n != 0 {
+		t.Fatalf("range made %d storage reads besides its chunks", n)
+	}
+	backend.reset()
 	head := f.do("HEAD", "/o/"+addr.String(), nil, nil)
 	if head.StatusCode != http.StatusOK || head.Header.Get("Content-Length") != fmt.Sprint(size) || head.Header.Get("ETag") != `"`+addr.String()+`"` {
 		t.Fatalf("HEAD: %d, Content-Length %q", head.StatusCode, head.Header.Get("Content-Length"))
+	}
+	if gets, chunks, mans := backend.count("storage.Get"), backend.count("storage.GetChunk"), backend.count("storage.GetManifest"); gets+chunks != 0 || mans != 1 {
+		t.Fatalf("HEAD made %d reads, %d chunk reads, %d manifest reads; want only the manifest", gets, chunks, mans)
 	}
 	if r := f.do("GET", "/o/"+addr.String(), nil, map[string]string{"If-None-Match": `"` + addr.String() + `"`}); r.StatusCode != http.StatusNotModified {
 		t.Fatalf("If-None-Match: %d", r.StatusCode)

@@ -38,6 +38,11 @@ const (
 	blobReferenceDepthMax = 100
 	blobRewriteAgeMin     = 5 * time.Minute
 	blobGarbageRatioMax   = 0.2
+	// ReadsParallelMax bounds the gets the worker runs at once (see
+	// "Parallel reads" in doc.go). A get costs a pread and its value's
+	// check (a chunk's BLAKE3), CPU-bound: a few more than the cores keep
+	// them busy while one waits on the disk.
+	ReadsParallelMax = 4
 )
 
 // ErrClosed is wrapped (next to env.ErrDiskIO) by the result of an op run
@@ -107,8 +112,9 @@ type request struct {
 }
 
 // Disk is a pebble store behind the env disk contract. Submit, SetCompletion,
-// Close, Do and Stats are safe for concurrent use; ops run one at a time, in
-// submission order for Submit.
+// Close, Do and Stats are safe for concurrent use. Submitted ops complete in
+// submission order, each seeing the writes submitted before it; gets
+// submitted in a row run in parallel (see "Parallel reads" in doc.go).
 type Disk struct {
 	db *pebble.DB
 
@@ -125,8 +131,9 @@ type Disk struct {
 	workerDone     chan struct{}
 
 	// execMu serialises op execution (the worker and Do) and guards the
-	// fields below.
-	execMu   sync.Mutex
+	// fields below. Parallel gets hold it shared (readOne); every other
+	// op holds it exclusively.
+	execMu   sync.RWMutex
 	failure  error // the fatal pebble error, once there was one
 	dbClosed bool
 	failed   atomic.Bool // mirrors failure != nil for Stats
@@ -274,22 +281,51 @@ func (d *Disk) Submit(id env.OpID, op env.DiskOp) {
 }
 
 // run is the worker: it executes queued ops in order and hands each
-// completion to the completion function. Consecutive queued writes and
-// syncs run as one group (see Disk.gather): their large values share one
-// segment and one fsync, and their syncs one WAL sync (syncGroup).
+// completion to the completion function, in submission order. Consecutive
+// queued writes and syncs run as one group (see Disk.gather): their large
+// values share one segment and one fsync, and their syncs one WAL sync
+// (syncGroup). Consecutive gets run in parallel, at most ReadsParallelMax
+// at once, each on its own goroutine (startRead); any other op first
+// waits for the gets before it and completes them, so it runs alone,
+// after them, and the gets after it see its writes.
 func (d *Disk) run() {
 	defer close(d.workerDone)
-	var held *request // an op taken while grouping, neither a write nor a sync
+	var held *request    // an op taken while grouping, neither a write nor a sync
+	var reads []*readJob // started gets, not yet completed, in order
+	queue := d.queue     // nil once closed
 	for {
+		reads = d.completeReads(reads, false)
 		var req request
-		if held != nil {
+		switch {
+		case held != nil:
 			req, held = *held, nil
-		} else {
-			var ok bool
-			if req, ok = <-d.queue; !ok {
-				return
+		case queue == nil:
+			d.completeReads(reads, true)
+			return
+		case len(reads) >= ReadsParallelMax:
+			<-reads[0].done
+			continue
+		default:
+			var head chan struct{} // nil (never ready) without a get in flight
+			if len(reads) > 0 {
+				head = reads[0].done
+			}
+			select {
+			case r, ok := <-queue:
+				if !ok {
+					queue = nil
+					continue
+				}
+				req = r
+			case <-head:
+				continue
 			}
 		}
+		if req.op.Kind == env.DiskGet {
+			reads = append(reads, d.startRead(req))
+			continue
+		}
+		reads = d.completeReads(reads, true)
 		group := []request{req}
 		if groups(&req.op) {
 			group, held = d.gather(group)
@@ -298,10 +334,7 @@ func (d *Disk) run() {
 		for i := range group {
 			ops[i] = group[i].op
 		}
-		fn := d.completion.Load()
-		if fn == nil {
-			panic("pebbledisk: op completed before SetCompletion")
-		}
+		fn := d.completer()
 		// The ops before the group's first sync complete before the
 		// sync runs: a write that no sync of the group precedes does not
 		// wait for that fsync.
@@ -311,13 +344,119 @@ func (d *Disk) run() {
 			early = syncs[0]
 		}
 		for i := range group[:early] {
-			(*fn)(env.DiskDone{ID: group[i].id, Op: group[i].op, Result: results[i]})
+			fn(env.DiskDone{ID: group[i].id, Op: group[i].op, Result: results[i]})
 		}
 		d.syncGroup(syncs, results)
 		for i := early; i < len(group); i++ {
-			(*fn)(env.DiskDone{ID: group[i].id, Op: group[i].op, Result: results[i]})
+			fn(env.DiskDone{ID: group[i].id, Op: group[i].op, Result: results[i]})
 		}
 	}
+}
+
+// readStartHook, when set (tests only), is called by every parallel get
+// before it reads.
+var readStartHook func(op *env.DiskOp)
+
+// completer is the completion function.
+func (d *Disk) completer() func(env.DiskDone) {
+	fn := d.completion.Load()
+	if fn == nil {
+		panic("pebbledisk: op completed before SetCompletion")
+	}
+	return *fn
+}
+
+// readJob is a get running on its own goroutine; result is set when done
+// is closed.
+type readJob struct {
+	req    request
+	done   chan struct{}
+	result env.DiskResult
+}
+
+// startRead runs a get (and its check) on a new goroutine.
+func (d *Disk) startRead(req request) *readJob {
+	j := &readJob{req: req, done: make(chan struct{})}
+	go func() {
+		defer close(j.done)
+		j.result = d.readOne(&j.req.op)
+	}()
+	return j
+}
+
+// completeReads completes the finished gets at the head of reads, in
+// order, and returns the rest; with all set it waits for every one.
+func (d *Disk) completeReads(reads []*readJob, all bool) []*readJob {
+	n := 0
+	for ; n < len(reads); n++ {
+		j := reads[n]
+		if all {
+			<-j.done
+		} else {
+			select {
+			case <-j.done:
+			default:
+				return d.completeN(reads, n)
+			}
+		}
+	}
+	return d.completeN(reads, n)
+}
+
+// completeN hands the first n gets of reads (finished) to the completion
+// function and returns the rest.
+func (d *Disk) completeN(reads []*readJob, n int) []*readJob {
+	if n == 0 {
+		return reads
+	}
+	fn := d.completer()
+	for _, j := range reads[:n] {
+		fn(env.DiskDone{ID: j.req.id, Op: j.req.op, Result: j.result})
+	}
+	clear(reads[:n])
+	return reads[n:]
+}
+
+// readOne runs a get under execMu held shared, so gets run in parallel
+// with each other and never with another op, then its Check (unlocked).
+func (d *Disk) readOne(op *env.DiskOp) env.DiskResult {
+	if readStartHook != nil {
+		readStartHook(op)
+	}
+	var fatalErr error
+	result := func() (result env.DiskResult) {
+		d.execMu.RLock()
+		defer d.execMu.RUnlock()
+		if err := op.Validate(); err != nil {
+			return env.DiskResult{Err: fmt.Errorf("pebbledisk: %s: %w", op.Kind, err)}
+		}
+		switch {
+		case d.dbClosed:
+			return env.DiskResult{Err: fmt.Errorf("pebbledisk: %s: %w: %w", op.Kind, env.ErrDiskIO, ErrClosed)}
+		case d.failure != nil:
+			return env.DiskResult{Err: fmt.Errorf("pebbledisk: %s: %w: store failed earlier: %w", op.Kind, env.ErrDiskIO, d.failure)}
+		}
+		defer func() {
+			if r := recover(); r != nil {
+				f, ok := r.(fatal)
+				if !ok {
+					panic(r)
+				}
+				fatalErr = f.err
+				result = env.DiskResult{Err: classify(op.Kind.String(), f.err)}
+			}
+		}()
+		return d.get(op.Key)
+	}()
+	if fatalErr != nil { // recorded exclusively, as recoverFatal does
+		d.execMu.Lock()
+		if d.failure == nil {
+			d.failure = fatalErr
+			d.failed.Store(true)
+		}
+		d.execMu.Unlock()
+	}
+	return env.RunCheck(op, result)
 }
 
 // gather adds to a group of writes and syncs the writes and syncs
@@ -418,7 +557,7 @@ func reserveBytes(option int64) uint64 {
 // tools; it runs between two queued ops, so a caller that mixes Do with
 // Submit gets no ordering between them.
 func (d *Disk) Do(op env.DiskOp) env.DiskResult {
-	return d.doGroup([]env.DiskOp{op})[0]
+	return env.RunCheck(&op, d.doGroup([]env.DiskOp{op})[0])
 }
 
 // groups reports whether op joins a group (Disk.gather): a write or a

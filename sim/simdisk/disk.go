@@ -106,13 +106,16 @@ func (d *Disk) Latency(op *env.DiskOp) time.Duration {
 // invalid op fails with an error wrapping env.ErrDiskInvalid and changes
 // nothing. Apply takes ownership of op's byte slices (a put's value is
 // stored without a copy); the caller owns every slice in the result.
+// A get's Check (env.DiskOp.Check) runs inline, on the value as read
+// (after any injected corruption); a value failing it is a corrupt read,
+// not counted in Stats.Errors (which counts the disk's own failures).
 func (d *Disk) Apply(op *env.DiskOp) env.DiskResult {
 	result := d.apply(op)
 	if result.Err != nil {
 		d.stats.Errors++
 	}
 	d.checkInvariants()
-	return result
+	return env.RunCheck(op, result)
 }
 
 func (d *Disk) apply(op *env.DiskOp) env.DiskResult {

@@ -37,6 +37,8 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"BatchMixed", testBatchMixed},
 		{"BatchInvalidChangesNothing", testBatchInvalid},
 		{"FIFOReadYourWrites", testFIFO},
+		{"GetCheck", testGetCheck},
+		{"FIFOReadRuns", testFIFOReadRuns},
 		{"ResultsOwnedByReceiver", testResultsOwned},
 		{"ScanSemantics", testScanSemantics},
 		{"ScanPaging", testScanPaging},
@@ -352,4 +354,141 @@ func testResultsOwned(c *client) {
 
 func slicesEqualStrings(got []env.KV, want []string) bool {
 	return slices.EqualFunc(got, want, func(kv env.KV, k string) bool { return string(kv.Key) == k })
+}
+
+// testGetCheck: a get's Check runs on the value read; an intact value is
+// returned Checked, a failing one is corruption without the value; a
+// missing key is not checked. Values of several sizes (a disk may keep
+// large ones apart, as io/pebbledisk's side files do).
+func testGetCheck(c *client) {
+	for _, size := range []int{5, 100 << 10} {
+		good := strings.Repeat("g", size)
+		bad := strings.Repeat("b", size)
+		c.put("good", good)
+		c.put("bad", bad)
+		// Each op gets its own check and counter: a disk may run the
+		// checks of a run of gets in parallel.
+		checkCounting := func(ran *int) func([]byte) error {
+			return func(v []byte) error {
+				*ran++
+				if string(v) != good {
+					return errors.New("disktest: not the good value")
+				}
+				return nil
+			}
+		}
+		var ran [3]int
+		res := c.ok(env.DiskOp{Kind: env.DiskGet, Key: []byte("good"), Check: checkCounting(&ran[0])})
+		if !res.Found || !res.Checked || string(res.Value) != good || ran[0] != 1 {
+			c.t.Fatalf("%d bytes: checked get of an intact value: found=%v checked=%v %d bytes, check ran %d times", size, res.Found, res.Checked, len(res.Value), ran[0])
+		}
+		res = c.do(env.DiskOp{Kind: env.DiskGet, Key: []byte("bad"), Check: checkCounting(&ran[1])})
+		if !errors.Is(res.Err, env.ErrCorruption) || res.Value != nil || res.Checked || ran[1] != 1 {
+			c.t.Fatalf("%d bytes: checked get of a bad value: err %v, %d bytes, checked=%v, check ran %d times", size, res.Err, len(res.Value), res.Checked, ran[1])
+		}
+		res = c.ok(env.DiskOp{Kind: env.DiskGet, Key: []byte("missing"), Check: checkCounting(&ran[2])})
+		if res.Found || res.Checked || ran[2] != 0 {
+			c.t.Fatalf("checked get of a missing key: found=%v checked=%v, check ran %d times", res.Found, res.Checked, ran[2])
+		}
+		// The same run without draining in between, after a write.
+		c.put("good", good)
+		ran = [3]int{}
+		ids := []env.OpID{
+			c.h.Submit(env.DiskOp{Kind: env.DiskGet, Key: []byte("bad"), Check: checkCounting(&ran[0])}),
+			c.h.Submit(env.DiskOp{Kind: env.DiskGet, Key: []byte("good"), Check: checkCounting(&ran[1])}),
+			c.h.Submit(env.DiskOp{Kind: env.DiskGet, Key: []byte("missing"), Check: checkCounting(&ran[2])}),
+		}
+		done := c.h.Drain()
+		if len(done) != 3 || done[0].ID != ids[0] || done[1].ID != ids[1] || done[2].ID != ids[2] {
+			c.t.Fatalf("checked gets in a run: %d completions, out of order or wrong ids", len(done))
+		}
+		if ran != [3]int{1, 1, 0} {
+			c.t.Fatalf("checks of a run of gets ran %v times, want [1 1 0]", ran)
+		}
+		if r := done[0].Result; !errors.Is(r.Err, env.ErrCorruption) || r.Value != nil {
+			c.t.Fatalf("checked get of a bad value in a run: err %v, %d bytes", r.Err, len(r.Value))
+		}
+		if r := done[1].Result; r.Err != nil || !r.Checked || string(r.Value) != good {
+			c.t.Fatalf("checked get of a good value in a run: err %v checked=%v", r.Err, r.Checked)
+		}
+		if r := done[2].Result; r.Err != nil || r.Found || r.Checked {
+			c.t.Fatalf("checked get of a missing key in a run: %+v", r)
+		}
+	}
+}
+
+// testFIFOReadRuns submits, without draining, runs of gets (a disk may run
+// consecutive gets in parallel) between writes of the same keys, small
+// and large values: every get must see exactly the writes submitted
+// before it, and completions come in submission order.
+func testFIFOReadRuns(c *client) {
+	keys := []string{"a", "b", "c"}
+	value := func(key string, round int) string {
+		v := fmt.Sprintf("%s%d|", key, round)
+		if key == "c" {
+			v = strings.Repeat(v, (100<<10)/len(v)+1) // large: a side file in io/pebbledisk
+		}
+		return v
+	}
+	type step struct {
+		op   env.DiskOp
+		want *string // gets: nil = missing
+	}
+	var steps []step
+	latest := map[string]string{}
+	for round := 0; round < 12; round++ {
+		for i := 0; i < 2+round%5; i++ { // a run of gets
+			key := keys[(round+i)%len(keys)]
+			s := step{op: env.DiskOp{Kind: env.DiskGet, Key: []byte(key)}}
+			if v, ok := latest[key]; ok {
+				s.want = &v
+				want := v
+				s.op.Check = func(got []byte) error {
+					if string(got) != want {
+						return errors.New("disktest: get saw another write than the latest before it")
+					}
+					return nil
+				}
+			}
+			steps = append(steps, s)
+		}
+		key := keys[round%len(keys)]
+		switch round % 4 {
+		case 3:
+			steps = append(steps, step{op: env.DiskOp{Kind: env.DiskDelete, Key: []byte(key)}})
+			delete(latest, key)
+		case 2:
+			steps = append(steps, step{op: env.DiskOp{Kind: env.DiskSync}})
+		default:
+			v := value(key, round)
+			steps = append(steps, step{op: env.DiskOp{Kind: env.DiskPut, Key: []byte(key), Value: []byte(v)}})
+			latest[key] = v
+		}
+	}
+	ids := make([]env.OpID, len(steps))
+	for i := range steps {
+		steps[i].op.Tag = uint64(2000 + i)
+		ids[i] = c.h.Submit(steps[i].op)
+	}
+	done := c.h.Drain()
+	if len(done) != len(steps) {
+		c.t.Fatalf("drain returned %d completions for %d ops", len(done), len(steps))
+	}
+	for i, s := range steps {
+		checkDone(c.t, done[i], ids[i], s.op)
+		if s.op.Kind != env.DiskGet {
+			if err := done[i].Result.Err; err != nil {
+				c.t.Fatalf("step %d (%s): %v", i, s.op.Kind, err)
+			}
+			continue
+		}
+		value, present := "", s.want != nil
+		if present {
+			value = *s.want
+		}
+		checkGet(c.t, string(s.op.Key), done[i].Result, value, present)
+		if done[i].Result.Checked != present {
+			c.t.Fatalf("step %d: get of %q checked=%v, want %v", i, s.op.Key, done[i].Result.Checked, present)
+		}
+	}
 }

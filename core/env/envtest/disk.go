@@ -28,6 +28,10 @@ type Disk struct {
 	Fault func(op *env.DiskOp) error
 	// Observe, when set, sees every operation and its result.
 	Observe func(op *env.DiskOp, res env.DiskResult)
+	// IgnoreChecks makes the disk ignore DiskOp.Check, as a disk that
+	// does not implement it would (its results are never Checked), so
+	// that tests cover the callers' own verification.
+	IgnoreChecks bool
 
 	durable  map[string][]byte
 	current  map[string][]byte
@@ -44,6 +48,9 @@ func NewDisk(rand *env.Rand) *Disk {
 // Execute runs op now and returns its result.
 func (d *Disk) Execute(op *env.DiskOp) env.DiskResult {
 	res := d.execute(op)
+	if !d.IgnoreChecks {
+		res = env.RunCheck(op, res)
+	}
 	if d.Observe != nil {
 		d.Observe(op, res)
 	}

@@ -155,7 +155,7 @@ func (e *Env) CompleteDisk() []env.Input {
 	e.pending = nil
 	out := make([]env.Input, 0, len(ops))
 	for _, d := range ops {
-		d.Result = e.execute(&d.Op)
+		d.Result = env.RunCheck(&d.Op, e.execute(&d.Op))
 		out = append(out, d)
 	}
 	return out
