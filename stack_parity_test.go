@@ -10,6 +10,7 @@ import (
 	"github.com/ron-network/ron/core/authz"
 	"github.com/ron-network/ron/core/env/envtest"
 	"github.com/ron-network/ron/core/node"
+	"github.com/ron-network/ron/core/overlay"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/registry"
 	"github.com/ron-network/ron/core/stack"
@@ -97,7 +98,7 @@ func compareNodes(t *testing.T, i int, simNode, rondNode *node.Node) {
 }
 
 // worldOnly blanks what is the simulator's own, by design: deliberate bugs,
-// the signature cache shared by the nodes of one process, static storage
+// the signature caches shared by the nodes of one process, static storage
 // membership, drawn DHT bootstrap contacts and staggered joins (rond
 // bootstraps from its configured peers), and the token workload's key
 // source (rond's gateway verifies with its keyring and asks authz only for
@@ -106,6 +107,9 @@ func worldOnly(cfg any) any {
 	switch c := cfg.(type) {
 	case registry.Config:
 		c.Bug, c.Signatures = registry.Bug{}, nil
+		return c
+	case overlay.Config:
+		c.Bug, c.Signatures = overlay.Bug{}, nil
 		return c
 	case storage.Config:
 		c.Members = nil

@@ -19,8 +19,8 @@ import (
 func FuzzDecodeHello(f *testing.F) {
 	a, b := keyFor("a"), keyFor("b")
 	var n [NonceBytes]byte
-	f.Add(signHello(a, idOf(a), idOf(b), n, nil))
-	f.Add(signHello(b, idOf(b), idOf(a), n, n[:]))
+	f.Add(signHello(nil, a, idOf(a), idOf(b), n, nil))
+	f.Add(signHello(nil, b, idOf(b), idOf(a), n, n[:]))
 	f.Add([]byte(`{"ua":"x"}`))
 	f.Add([]byte(`{"ua":"ron/0.1","versions":[1],"extra":1}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -32,7 +32,7 @@ func FuzzDecodeHello(f *testing.F) {
 			}
 			return
 		}
-		_ = verifyHello(&h, idOf(a), idOf(b), nil) // must not panic
+		_ = verifyHello(nil, &h, idOf(a), idOf(b), nil) // must not panic
 		again, err := decodeHello(encodeHello(&h))
 		if err != nil {
 			t.Fatalf("re-encoded HELLO rejected: %v", err)
@@ -93,8 +93,8 @@ func FuzzHandleFrame(f *testing.F) {
 	var n [NonceBytes]byte
 	f.Add(pingFrame(1, 1))
 	f.Add(pongFrame(2))
-	f.Add(frame(oap.ProtoHello, oap.FlagREQ, 3, signHello(b, idOf(b), idOf(keyFor("a")), n, nil)))
-	f.Add(frame(oap.ProtoHello, oap.FlagRESP, 3, signHello(b, idOf(b), idOf(keyFor("a")), n, n[:])))
+	f.Add(frame(oap.ProtoHello, oap.FlagREQ, 3, signHello(nil, b, idOf(b), idOf(keyFor("a")), n, nil)))
+	f.Add(frame(oap.ProtoHello, oap.FlagRESP, 3, signHello(nil, b, idOf(b), idOf(keyFor("a")), n, n[:])))
 	f.Add(frame(oap.ProtoOverlay, 0, 0, nil))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := newSolo(t, nil)

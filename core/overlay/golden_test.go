@@ -52,7 +52,7 @@ func TestGoldenHello(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			key := keyFor(c.from)
 			self, peer := idOf(key), idOf(keyFor(c.to))
-			enc := frame(oap.ProtoHello, c.flags, c.corr, signHello(key, self, peer, c.nonce, c.peerNonce))
+			enc := frame(oap.ProtoHello, c.flags, c.corr, signHello(nil, key, self, peer, c.nonce, c.peerNonce))
 			want := goldenBytes(t, c.name, enc)
 			f, err := oap.Decode(want)
 			if err != nil {
@@ -62,13 +62,13 @@ func TestGoldenHello(t *testing.T) {
 			if err != nil {
 				t.Fatalf("golden HELLO does not decode: %v", err)
 			}
-			if err := verifyHello(&h, self, peer, c.peerNonce); err != nil {
+			if err := verifyHello(nil, &h, self, peer, c.peerNonce); err != nil {
 				t.Fatalf("golden HELLO does not verify: %v", err)
 			}
 			if f.AppProto != oap.ProtoHello || f.Flags != c.flags || h.ua != UserAgent || !c.wantFields(&h) {
 				t.Fatalf("golden decodes to proto %d flags %#x ua %q %+v", f.AppProto, f.Flags, h.ua, h)
 			}
-			again := frame(f.AppProto, f.Flags, f.CorrID, signHello(key, h.id, h.to, h.nonce, h.peerNonce))
+			again := frame(f.AppProto, f.Flags, f.CorrID, signHello(nil, key, h.id, h.to, h.nonce, h.peerNonce))
 			if !bytes.Equal(again, want) {
 				t.Fatalf("golden re-encodes differently:\n got %x\nwant %x", again, want)
 			}

@@ -86,9 +86,10 @@ func helloSigInput(from, to proto.NodeID, nonce, peerNonce []byte) []byte {
 
 // signHello builds the payload of a HELLO from the holder of key to peer.
 // peerNonce is nil for a request; a reply also advertises our limits.
-func signHello(key ed25519.PrivateKey, self, peer proto.NodeID, nonce [NonceBytes]byte, peerNonce []byte) []byte {
+// sigs (nil: none) records the signature as valid (HelloSignatures).
+func signHello(sigs *HelloSignatures, key ed25519.PrivateKey, self, peer proto.NodeID, nonce [NonceBytes]byte, peerNonce []byte) []byte {
 	pub := key.Public().(ed25519.PublicKey)
-	sig := ed25519.Sign(key, helloSigInput(self, peer, nonce[:], peerNonce))
+	sig := sigs.sign(key, helloSigInput(self, peer, nonce[:], peerNonce))
 	w := helloJSON{
 		UA:       UserAgent,
 		Versions: []uint16{ProtocolVersion},
@@ -189,8 +190,9 @@ func decodeHexField(name, s string, size int) ([]byte, error) {
 // from by self: the claimed id is the sender and is BLAKE3 of the carried
 // public key, the HELLO is addressed to self, it speaks our version, and the
 // signature verifies. expectNonce is our nonce when h must be a reply to
-// it, nil when h must be a request.
-func verifyHello(h *hello, from, self proto.NodeID, expectNonce []byte) error {
+// it, nil when h must be a request. sigs (nil: none) may answer the
+// signature check for a signature another node of this process made.
+func verifyHello(sigs *HelloSignatures, h *hello, from, self proto.NodeID, expectNonce []byte) error {
 	if !speaksVersion(h.versions) {
 		return rejectHello(FailVersion, "versions %v do not include %d", h.versions, ProtocolVersion)
 	}
@@ -209,7 +211,7 @@ func verifyHello(h *hello, from, self proto.NodeID, expectNonce []byte) error {
 	if expectNonce != nil && !bytes.Equal(h.peerNonce, expectNonce) {
 		return rejectHello(FailBadNonce, "reply does not echo our nonce")
 	}
-	if !ed25519.Verify(h.pub, helloSigInput(h.id, h.to, h.nonce[:], h.peerNonce), h.sig) {
+	if !sigs.verify(h.pub, helloSigInput(h.id, h.to, h.nonce[:], h.peerNonce), h.sig) {
 		return rejectHello(FailBadSignature, "signature of %s does not verify", h.id.Short())
 	}
 	return nil

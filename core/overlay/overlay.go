@@ -42,6 +42,13 @@ type Config struct {
 	BackoffMin, BackoffMax time.Duration      // default 100ms, 10s; jitter ±20%; max < min is raised to min
 	InboundFramesPerSecond float64            // per-peer token bucket rate; burst InboundBurstFactor x rate
 
+	// Signatures, when set, is shared by every node of one process and
+	// goroutine (the simulator) so that a HELLO signed by one of them is
+	// not verified again by its receiver (HelloSignatures says why that
+	// cannot change an outcome). nil, as in production, verifies every
+	// HELLO in full.
+	Signatures *HelloSignatures
+
 	// Bug selects deliberately wrong behaviour (canary builds only; see
 	// bugs_canary.go). Normal builds clear it.
 	Bug Bug

@@ -130,7 +130,7 @@ func TestIdentityCheckOnRequest(t *testing.T) {
 			t.Fatalf("unexpected frame to %s: %v", x.To.Short(), err)
 		}
 		if f.Flags&oap.FlagRESP != 0 {
-			reply = f.CorrID == 6 && verifyHello(&h, s.o.Self(), idOf(stranger), nonce) == nil
+			reply = f.CorrID == 6 && verifyHello(nil, &h, s.o.Self(), idOf(stranger), nonce) == nil
 		} else {
 			request = true
 		}
@@ -673,7 +673,7 @@ func TestLimitRelations(t *testing.T) {
 	}
 	// The largest HELLO we send fits HelloBytesMax with room for a longer ua.
 	var n [NonceBytes]byte
-	if b := signHello(keyFor("a"), idOf(keyFor("a")), idOf(keyFor("b")), n, n[:]); len(b)+UABytesMax > HelloBytesMax {
+	if b := signHello(nil, keyFor("a"), idOf(keyFor("a")), idOf(keyFor("b")), n, n[:]); len(b)+UABytesMax > HelloBytesMax {
 		t.Errorf("reply of %d bytes leaves too little room", len(b))
 	}
 	if uint64(PeersMax)*DynamicAttemptsMax > slotMax {

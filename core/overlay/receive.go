@@ -80,7 +80,7 @@ func (o *Overlay) onStranger(from proto.NodeID, f *oap.Frame) {
 func (o *Overlay) checkHello(from proto.NodeID, f *oap.Frame, expectNonce []byte) (hello, bool) {
 	h, err := decodeHello(f.Payload)
 	if err == nil {
-		err = verifyHello(&h, from, o.self, expectNonce)
+		err = verifyHello(o.cfg.Signatures, &h, from, o.self, expectNonce)
 	}
 	if err != nil {
 		o.countHandshakeFail(err.(*HandshakeError).Reason)
@@ -93,7 +93,7 @@ func (o *Overlay) checkHello(from proto.NodeID, f *oap.Frame, expectNonce []byte
 func (o *Overlay) replyHello(s *session, corr uint64, h *hello) {
 	var nonce [NonceBytes]byte
 	o.env.Rand().Fill(nonce[:])
-	payload := signHello(o.cfg.Key, o.self, s.peer, nonce, h.nonce[:])
+	payload := signHello(o.cfg.Signatures, o.cfg.Key, o.self, s.peer, nonce, h.nonce[:])
 	o.env.Send(s.peer, frame(oap.ProtoHello, oap.FlagRESP, corr, payload))
 }
 

@@ -144,7 +144,7 @@ func (o *Overlay) startHandshake(s *session) {
 	s.state = StateHandshake
 	s.helloCorr = o.newCorr()
 	o.env.Rand().Fill(s.nonce[:])
-	payload := signHello(o.cfg.Key, o.self, s.peer, s.nonce, nil)
+	payload := signHello(o.cfg.Signatures, o.cfg.Key, o.self, s.peer, s.nonce, nil)
 	o.env.Send(s.peer, frame(oap.ProtoHello, oap.FlagREQ, s.helloCorr, payload))
 	o.arm(s, timerHandshake, o.cfg.HandshakeTimeout)
 }

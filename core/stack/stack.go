@@ -88,6 +88,9 @@ type Description struct {
 	// OverlayBug selects a deliberately wrong overlay (canary builds only;
 	// core/overlay ignores it otherwise).
 	OverlayBug overlay.Bug
+	// OverlaySignatures is the HELLO signature cache shared by the nodes
+	// of one simulated world (overlay.Config.Signatures); nil in rond.
+	OverlaySignatures *overlay.HelloSignatures
 }
 
 // Self is the node id of Key.
@@ -215,7 +218,7 @@ func (d Description) normalized() Description {
 }
 
 func (d Description) overlayConfig() overlay.Config {
-	return overlay.Config{Key: d.Key, Peers: d.Peers, Bug: d.OverlayBug}
+	return overlay.Config{Key: d.Key, Peers: d.Peers, Bug: d.OverlayBug, Signatures: d.OverlaySignatures}
 }
 
 func (d Description) registryConfig() registry.Config {

@@ -36,6 +36,10 @@ type cluster struct {
 	// replica (see registry.SignatureCache). The registry workload signs
 	// through it too, so its signatures are known good from the start.
 	signatures *registry.SignatureCache
+	// hellos is shared by every node's overlay likewise: a HELLO's
+	// signature, made by one node of the world, is not verified again by
+	// its receiver (see overlay.HelloSignatures).
+	hellos *overlay.HelloSignatures
 	// tokens holds the capability keys when the scenario runs the token
 	// workload (nil otherwise; see tokens.go).
 	tokens *tokenKeys
@@ -51,7 +55,7 @@ type cluster struct {
 }
 
 func newCluster(s *scenario.Scenario, opts Options) *cluster {
-	return &cluster{scn: s, opts: opts, signatures: registry.NewSignatureCache()}
+	return &cluster{scn: s, opts: opts, signatures: registry.NewSignatureCache(), hellos: overlay.NewHelloSignatures()}
 }
 
 // bind learns the world's identities; it runs before the first node is
@@ -117,7 +121,7 @@ func (c *cluster) newNode(i int, e env.Env) *node.Node {
 }
 
 // describe is node i's description. What is the simulator's own (the
-// deliberate bugs, the shared signature cache, static storage membership,
+// deliberate bugs, the shared signature caches, static storage membership,
 // staggered DHT joins, the token workload's keys) is configuration here;
 // which services run is core/stack's.
 func (c *cluster) describe(i int, key ed25519.PrivateKey) stack.Description {
@@ -146,6 +150,7 @@ func (c *cluster) describe(i int, key ed25519.PrivateKey) stack.Description {
 	d.DHT.RepublishOff = c.opts.RepublishOff
 	d.DHT.Bug = c.opts.CoreBugs.DHT
 	d.OverlayBug = c.opts.CoreBugs.Overlay
+	d.OverlaySignatures = c.hellos
 	// Clusters small enough for a full overlay mesh place content by
 	// static membership (announcing through the DHT when it runs); larger
 	// ones place through the DHT.
