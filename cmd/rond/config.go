@@ -50,9 +50,12 @@ type Config struct {
 	// gateway.Config.MemoryBytesMax.
 	MemoryMax int64 `yaml:"memory_max"`
 	// SegmentWrites is how a macronode writes chunk bytes to its segment
-	// files: "direct" (O_DIRECT where the file system takes it, the
-	// default) or "buffered" (through the page cache); see
-	// io/pebbledisk's doc, "Direct I/O".
+	// files: "buffered" (through the page cache, the default) or
+	// "direct" (O_DIRECT where the file system takes it); see
+	// io/pebbledisk's doc, "Direct I/O". Buffered is the default because
+	// on a quiet machine it was faster for both a PUT and the GET of the
+	// same object just after (BENCHMARKS.md, "Segment writes: the
+	// default"); direct spares CPU on a busy one.
 	SegmentWrites string `yaml:"segment_writes"`
 	// Flags switches the feature flags (flags.go) off or on; reloaded
 	// from the file on SIGHUP and when it changes.
@@ -71,7 +74,7 @@ const (
 func defaults() Config {
 	return Config{HTTPAddr: "127.0.0.1:8080", QUICAddr: "127.0.0.1:7070", LogFormat: "text", LogLevel: "info",
 		EdgeCacheBytes: edgecache.BytesMaxDefault, AnonymousReadRate: gateway.AnonymousRateDefault, OAPAddr: oapAddrDefault,
-		MemoryMax: gateway.MemoryBytesMaxDefault, SegmentWrites: segmentWritesDirect}
+		MemoryMax: gateway.MemoryBytesMaxDefault, SegmentWrites: segmentWritesBuffered}
 }
 
 // setting is one configuration knob reachable from the file, the
@@ -130,7 +133,7 @@ var settings = []setting{
 		c.AnonymousReadRate = n
 		return err
 	}},
-	{"segment-writes", "RON_SEGMENT_WRITES", "how a macronode writes chunk bytes: `direct|buffered` (direct: O_DIRECT where the file system takes it, skipping the page cache; buffered: through it, so a read soon after finds them in memory); default direct", false, str(func(c *Config) *string { return &c.SegmentWrites })},
+	{"segment-writes", "RON_SEGMENT_WRITES", "how a macronode writes chunk bytes: `direct|buffered` (direct: O_DIRECT where the file system takes it, skipping the page cache; buffered: through it, so a read soon after finds them in memory); default buffered", false, str(func(c *Config) *string { return &c.SegmentWrites })},
 	{"memory-max", "RON_MEMORY_MAX", "a micronode's memory budget in `BYTES`: writes that do not fit are refused (507); 0 disables; default 1 GiB", false, func(c *Config, v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
 		c.MemoryMax = n

@@ -40,7 +40,7 @@
 // RON_CAP_KEY_FILE, RON_POLICY, RON_LOG_FORMAT, RON_LOG_LEVEL,
 // RON_EDGE_CACHE_BYTES (the gateway's edge cache of hot objects, default
 // 64 MiB, 0 disables), RON_OAP_ADDR. segment_writes / RON_SEGMENT_WRITES /
-// --segment-writes (direct|buffered, default direct) chooses how a
+// --segment-writes (direct|buffered, default buffered) chooses how a
 // macronode writes chunk bytes to its segment files: with O_DIRECT where
 // the file system takes it, or through the page cache (io/pebbledisk's
 // doc, "Direct I/O"). An

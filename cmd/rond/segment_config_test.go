@@ -6,16 +6,16 @@ import (
 	"testing"
 )
 
-// TestSegmentWritesSetting: direct by default, env < flag, any other
+// TestSegmentWritesSetting: buffered by default, env < flag, any other
 // value refused with exit 2 naming the setting.
 func TestSegmentWritesSetting(t *testing.T) {
 	def, _, err := loadConfig(nil, envOf(nil), &bytes.Buffer{})
-	if err != nil || def.SegmentWrites != segmentWritesDirect {
-		t.Fatalf("default segment writes %q (%v), want %q", def.SegmentWrites, err, segmentWritesDirect)
+	if err != nil || def.SegmentWrites != segmentWritesBuffered {
+		t.Fatalf("default segment writes %q (%v), want %q", def.SegmentWrites, err, segmentWritesBuffered)
 	}
-	cfg, _, err := loadConfig([]string{"--segment-writes", "buffered"}, envOf(map[string]string{"RON_SEGMENT_WRITES": "direct"}), &bytes.Buffer{})
-	if err != nil || cfg.SegmentWrites != segmentWritesBuffered {
-		t.Fatalf("--segment-writes buffered over RON_SEGMENT_WRITES: %q (%v)", cfg.SegmentWrites, err)
+	cfg, _, err := loadConfig([]string{"--segment-writes", "direct"}, envOf(map[string]string{"RON_SEGMENT_WRITES": "buffered"}), &bytes.Buffer{})
+	if err != nil || cfg.SegmentWrites != segmentWritesDirect {
+		t.Fatalf("--segment-writes direct over RON_SEGMENT_WRITES: %q (%v)", cfg.SegmentWrites, err)
 	}
 	var stderr bytes.Buffer
 	if code := run([]string{"--segment-writes", "sync"}, envOf(nil), &bytes.Buffer{}, &stderr); code != 2 || !strings.Contains(stderr.String(), "segment_writes") {

@@ -195,6 +195,10 @@
 // so its first read goes to the device: a whole GET right after a PUT
 // costs more there than when the PUT left the bytes in memory. Padding
 // counts as garbage in a segment's live-byte accounting (compaction).
+// rond sets BufferedSegments by default (its segment_writes setting): on a
+// quiet machine buffered writes were faster for the PUT and for the GET
+// after it (BENCHMARKS.md, "Segment writes: the default"); direct writes
+// spare CPU when the cores are busy.
 //
 // A full disk: ENOSPC writing a segment fails the ops of the group that
 // had a large value with env.ErrDiskFull and sets the full state, exactly
