@@ -2,7 +2,8 @@ package overlay
 
 import (
 	"crypto/ed25519"
-	"slices"
+
+	"github.com/ron-network/ron/core/auth"
 )
 
 // HelloSignaturesMax bounds a HelloSignatures cache. A HELLO is verified
@@ -45,7 +46,7 @@ type HelloSignatures struct {
 	vouched map[helloSigKey]string // signature -> the message it signs
 	ring    []helloSigKey          // insertion order; ring[next] is evicted next
 	next    int
-	signers [][ed25519.PrivateKeySize]byte
+	signers auth.CheckedSigners
 	hits    uint64
 }
 
@@ -56,7 +57,7 @@ type helloSigKey struct {
 
 // NewHelloSignatures returns an empty cache.
 func NewHelloSignatures() *HelloSignatures {
-	return &HelloSignatures{vouched: map[helloSigKey]string{}}
+	return &HelloSignatures{vouched: map[helloSigKey]string{}, signers: auth.CheckedSigners{Max: HelloSignaturesSignersMax}}
 }
 
 // Hits is how many verifications the cache answered.
@@ -71,7 +72,7 @@ func (c *HelloSignatures) Hits() uint64 {
 // vouches for key. A nil cache only signs.
 func (c *HelloSignatures) sign(key ed25519.PrivateKey, msg []byte) []byte {
 	sig := ed25519.Sign(key, msg)
-	if c == nil || !c.vouchesFor(key) {
+	if c == nil || !c.signers.Vouches(key) {
 		return sig
 	}
 	var k helloSigKey
@@ -103,26 +104,4 @@ func (c *HelloSignatures) verify(pub ed25519.PublicKey, msg, sig []byte) bool {
 		}
 	}
 	return ed25519.Verify(pub, msg, sig)
-}
-
-// vouchesFor reports whether key's public half is the one its seed
-// derives, checking (and remembering) a key not seen before while there is
-// room.
-func (c *HelloSignatures) vouchesFor(key ed25519.PrivateKey) bool {
-	if len(key) != ed25519.PrivateKeySize {
-		return false
-	}
-	var k [ed25519.PrivateKeySize]byte
-	copy(k[:], key)
-	if slices.Contains(c.signers, k) {
-		return true
-	}
-	if len(c.signers) >= HelloSignaturesSignersMax {
-		return false
-	}
-	if !ed25519.NewKeyFromSeed(key.Seed()).Equal(key) {
-		return false
-	}
-	c.signers = append(c.signers, k)
-	return true
 }

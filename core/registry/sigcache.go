@@ -2,8 +2,8 @@ package registry
 
 import (
 	"crypto/ed25519"
-	"slices"
 
+	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/proto"
 )
 
@@ -54,7 +54,7 @@ type SignatureCache struct {
 	misses  uint64
 	// signers are private keys whose public half SignSet has checked
 	// against their seed.
-	signers [][ed25519.PrivateKeySize]byte
+	signers auth.CheckedSigners
 	// message is reused to build the signed bytes of each lookup.
 	message []byte
 }
@@ -72,7 +72,7 @@ type signatureResult struct {
 
 // NewSignatureCache returns an empty cache.
 func NewSignatureCache() *SignatureCache {
-	return &SignatureCache{results: map[signatureKey]signatureResult{}}
+	return &SignatureCache{results: map[signatureKey]signatureResult{}, signers: auth.CheckedSigners{Max: SignatureCacheSignersMax}}
 }
 
 // setOK reports whether o's signature verifies, from the cache when it
@@ -103,7 +103,7 @@ func (c *SignatureCache) setOK(o *op) bool {
 func (c *SignatureCache) SignSet(key ed25519.PrivateKey, name string, target proto.Addr, seq uint64) []byte {
 	msg := SetSigningBytes(name, target, seq)
 	sig := ed25519.Sign(key, msg)
-	if c == nil || !c.vouchesFor(key) {
+	if c == nil || !c.signers.Vouches(key) {
 		return sig
 	}
 	var k signatureKey
@@ -111,28 +111,6 @@ func (c *SignatureCache) SignSet(key ed25519.PrivateKey, name string, target pro
 	copy(k.sig[:], sig)
 	c.remember(k, signatureResult{message: string(msg), ok: true})
 	return sig
-}
-
-// vouchesFor reports whether key's public half is the one its seed
-// derives, checking (and remembering) a key not seen before while there
-// is room.
-func (c *SignatureCache) vouchesFor(key ed25519.PrivateKey) bool {
-	if len(key) != ed25519.PrivateKeySize {
-		return false
-	}
-	var k [ed25519.PrivateKeySize]byte
-	copy(k[:], key)
-	if slices.Contains(c.signers, k) {
-		return true
-	}
-	if len(c.signers) >= SignatureCacheSignersMax {
-		return false
-	}
-	if !ed25519.NewKeyFromSeed(key.Seed()).Equal(key) {
-		return false
-	}
-	c.signers = append(c.signers, k)
-	return true
 }
 
 // remember stores res under key: in place when key is cached (for another
@@ -161,7 +139,7 @@ func (c *SignatureCache) Stats() (hits, misses uint64) {
 }
 
 func (c *SignatureCache) checkInvariants() {
-	if len(c.results) != len(c.ring) || len(c.ring) > SignatureCacheEntriesMax || len(c.signers) > SignatureCacheSignersMax {
+	if len(c.results) != len(c.ring) || len(c.ring) > SignatureCacheEntriesMax || c.signers.Len() > SignatureCacheSignersMax {
 		panic("registry: signature cache ring and map disagree")
 	}
 }

@@ -3,7 +3,6 @@
 package storage
 
 import (
-	"bytes"
 	"testing"
 	"time"
 
@@ -27,12 +26,7 @@ func TestCanaryServeUnverified(t *testing.T) {
 		t.Fatal(res.Err)
 	}
 	c.advance(time.Second)
-	victim := c.placed(res.Addr, 3)[0]
-	_, man := Split(data, ChunkBytesMin)
-	key := string(diskKey(prefixChunk, man.Chunks[1].Addr))
-	bad := bytes.Clone(c.nodes[victim].disk.State()[key])
-	bad[7] ^= 0x80
-	c.nodes[victim].disk.Plant(key, bad)
+	victim, _, _ := c.rotChunk(res.Addr, data, 1, 7, 0x80)
 
 	got := c.get(victim, res.Addr, 0, 0)
 	if got.Err == nil && proto.AddrOf(got.Data) == res.Addr {

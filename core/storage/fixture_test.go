@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -196,6 +197,20 @@ func (c *cluster) get(i int, addr proto.Addr, offset, length uint64) GetResult {
 
 // placed returns the indexes of addr's placement nodes, computed here
 // independently of the machine: sort by XOR distance.
+// rotChunk flips bits (mask) of byte at of chunk i of data, stored as the
+// object addr, on the disk of its first placement node (of 3), and
+// returns that node, the chunk and its disk key.
+func (c *cluster) rotChunk(addr proto.Addr, data []byte, i, at int, mask byte) (int, proto.Addr, string) {
+	victim := c.placed(addr, 3)[0]
+	_, man := Split(data, ChunkBytesMin)
+	chunk := man.Chunks[i].Addr
+	key := string(diskKey(prefixChunk, chunk))
+	bad := bytes.Clone(c.nodes[victim].disk.State()[key])
+	bad[at] ^= mask
+	c.nodes[victim].disk.Plant(key, bad)
+	return victim, chunk, key
+}
+
 func (c *cluster) placed(addr proto.Addr, r int) []int {
 	idx := make([]int, len(c.nodes))
 	for i := range idx {

@@ -128,12 +128,7 @@ func TestCorruptChunkDetectedAndHealed(t *testing.T) {
 				t.Fatal(res.Err)
 			}
 			c.advance(time.Second)
-			victim := c.placed(res.Addr, 3)[0]
-			_, man := Split(data, ChunkBytesMin)
-			key := string(diskKey(prefixChunk, man.Chunks[2].Addr))
-			bad := bytes.Clone(c.nodes[victim].disk.State()[key])
-			bad[100] ^= 0x40
-			c.nodes[victim].disk.Plant(key, bad)
+			victim, chunk, key := c.rotChunk(res.Addr, data, 2, 100, 0x40)
 
 			d := c.nodes[victim].disk
 			checked, failed := d.checkedGets, d.checkFailures
@@ -151,7 +146,7 @@ func TestCorruptChunkDetectedAndHealed(t *testing.T) {
 			if got := [2]int{d.checkedGets - checked, d.checkFailures - failed}; got != want {
 				t.Fatalf("disk checks (passed, failed) %v, want %v", got, want)
 			}
-			if _, ok := c.nodes[victim].st.damaged[man.Chunks[2].Addr]; !ok && c.metric(victim, MetricRepairs, "") < 1 {
+			if _, ok := c.nodes[victim].st.damaged[chunk]; !ok && c.metric(victim, MetricRepairs, "") < 1 {
 				t.Fatal("corrupt chunk neither marked damaged nor healed")
 			}
 			c.advance(time.Second)

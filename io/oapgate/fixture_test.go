@@ -237,12 +237,7 @@ func dialRaw(t testing.TB, addr string, hello bool) *quic.Conn {
 		return conn
 	}
 	st := openStream(t, conn)
-	req, err := oap.HelloRequestFrame(0, 0, 1, oap.HelloRequest{UA: "raw"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	write(t, st, oap.MustEncode(&req))
-	_ = st.Close()
+	sendHello(t, st)
 	frame, _, err := oap.ReadFrame(st, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -251,6 +246,17 @@ func dialRaw(t testing.TB, addr string, hello bool) *quic.Conn {
 		t.Fatal(err)
 	}
 	return conn
+}
+
+// sendHello writes a HELLO request on st and closes its send side.
+func sendHello(t testing.TB, st *quic.Stream) {
+	t.Helper()
+	req, err := oap.HelloRequestFrame(0, 0, 1, oap.HelloRequest{UA: "raw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, st, oap.MustEncode(&req))
+	_ = st.Close()
 }
 
 func openStream(t testing.TB, conn *quic.Conn) *quic.Stream {

@@ -233,12 +233,7 @@ func TestStoppedHelloStreamNeverLeavesAnUnservedConnection(t *testing.T) {
 	for i := range 20 {
 		conn := f.rawConn(false)
 		st := openStream(t, conn)
-		req, err := oap.HelloRequestFrame(0, 0, 1, oap.HelloRequest{UA: "raw"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		write(t, st, oap.MustEncode(&req))
-		_ = st.Close()
+		sendHello(t, st)
 		if i%2 == 1 { // half of them read the reply first, as real clients do
 			if _, _, err := oap.ReadFrame(st, nil); err != nil {
 				t.Fatalf("round %d: reading the HELLO reply: %v", i, err)
