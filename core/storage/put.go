@@ -24,7 +24,8 @@ type putOp struct {
 	quorum      int
 	acked       int
 	failed      int
-	maybeStored bool // a commit or local write was issued: the outcome may be "stored"
+	maybeStored bool  // a commit or local write was issued: the outcome may be "stored"
+	localErr    error // why this node's own write failed, if it did
 	replied     bool
 	started     env.Time
 	ackedAt     env.Time
@@ -84,6 +85,9 @@ func (s *Storage) startPut(req env.RequestID, addr proto.Addr, man Manifest, dat
 // or the client pins it); it counts as a replica only when placed here.
 func (s *Storage) putLocal(p *putOp, placed, pin bool) {
 	done := func(err error) {
+		if err != nil {
+			p.localErr = err
+		}
 		if placed {
 			s.replicaDone(p, err == nil)
 		}
@@ -164,7 +168,18 @@ func (s *Storage) replicaDone(p *putOp, ok bool) {
 	if p.maybeStored {
 		outcome = ErrUnknownOutcome
 	}
-	s.finishPut(p, fmt.Errorf("%w: %d of %d replicas stored it, quorum %d", outcome, p.acked, len(p.targets), p.quorum))
+	s.finishPut(p, p.failure(fmt.Errorf("%w: %d of %d replicas stored it, quorum %d", outcome, p.acked, len(p.targets), p.quorum)))
+}
+
+// failure adds to err why this node's own write failed, if it did: a
+// full disk (env.ErrDiskFull in the chain) is then answered as such, and
+// the client retries later rather than taking the unknown outcome for a
+// lost acknowledgement (a put is idempotent, so either retry is safe).
+func (p *putOp) failure(err error) error {
+	if p.localErr == nil {
+		return err
+	}
+	return fmt.Errorf("%w; this node's write: %w", err, p.localErr)
 }
 
 // deadlinePassed ends a put that is still replicating.
@@ -173,7 +188,7 @@ func (p *putOp) deadlinePassed(s *Storage) {
 	if p.maybeStored {
 		err = fmt.Errorf("%w: %d of %d replicas acknowledged by the deadline", ErrUnknownOutcome, p.acked, len(p.targets))
 	}
-	s.finishPut(p, err)
+	s.finishPut(p, p.failure(err))
 }
 
 // finishPut replies err if the put was not acknowledged, and forgets it.

@@ -537,3 +537,28 @@ func diskWrites(op *env.DiskOp) []env.DiskWrite {
 	}
 	return nil
 }
+
+// TestFullDiskAtCommitSaysFull: a one-chunk upload is written only at its
+// commit (session.first). When the disk is full then, the put's error
+// says so (env.ErrDiskFull in its chain, which the gateway answers 507,
+// as it answers a chunk refused by a full disk), not only that the
+// outcome is unknown.
+func TestFullDiskAtCommitSaysFull(t *testing.T) {
+	c := newCluster(t, 1, 33, smallChunks)
+	data := randomData(33, ChunkBytesMin/2)
+	s := c.begin(0, false)
+	c.stream(0, s, data, len(data))
+	c.nodes[0].disk.Fault = func(op *env.DiskOp) error {
+		if op.Kind == env.DiskPut || op.Kind == env.DiskBatch {
+			return fmt.Errorf("test: %w", env.ErrDiskFull)
+		}
+		return nil
+	}
+	res := c.commit(0, s, proto.AddrOf(data), uint64(len(data)))
+	if !errors.Is(res.Err, env.ErrDiskFull) {
+		t.Fatalf("commit on a full disk: %v, want env.ErrDiskFull in the chain", res.Err)
+	}
+	if !errors.Is(res.Err, ErrUnknownOutcome) {
+		t.Fatalf("commit on a full disk: %v, want the outcome still reported unknown", res.Err)
+	}
+}
