@@ -131,20 +131,35 @@ func (t *Transport) peerConnected(id proto.NodeID) bool {
 	return p != nil && p.conn != nil
 }
 
-// keptConn describes the peer's connection state for assertions.
-func (t *Transport) keptConn(id proto.NodeID) (dialer proto.NodeID, live int, ok bool) {
+// keptConn describes the peer's connection state for assertions: the
+// kept connection's dialer, the live connections, how many connections
+// adopt decided on (kept or closed as a duplicate), and whether a dial
+// to the peer is running.
+func (t *Transport) keptConn(id proto.NodeID) (dialer proto.NodeID, live, decided int, dialing, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p := t.peers[id]
 	if p == nil || p.conn == nil {
-		return proto.NodeID{}, 0, false
+		return proto.NodeID{}, 0, 0, false, false
 	}
-	return p.conn.dialer, p.live, true
+	return p.conn.dialer, p.live, p.decided, p.dialing, true
 }
 
-// Both nodes dial each other at once; both must settle on the connection
-// dialed by the lower NodeID, and then carry every frame both ways.
+// Both nodes dial each other at once; both must settle on one and the
+// same connection, and then carry every frame both ways. Normally that is
+// the one dialed by the lower NodeID; but when one handshake completes
+// more than SimultaneousOpenWindow after the other (a starved CI machine),
+// the stale-connection rule replaces the first, both ends close what the
+// other kept, and whichever redials first dials the connection both keep.
+// So the test asserts agreement, which is what a broken tie-break would
+// lose, once no dial runs and both sides have decided on the same number
+// of connections: every dial that succeeded is decided by its dialer and
+// by its acceptor, so a momentary agreement while one side has yet to
+// adopt the other's dial (which may still replace the connection the
+// frames would go to) is not taken for settled. It logs which rule
+// decided.
 func TestSimultaneousOpenKeepsOneConnection(t *testing.T) {
+	lowerKept := 0
 	for round := range 5 {
 		a, b := startNode(t, byte(10+2*round), nil), startNode(t, byte(11+2*round), nil)
 		a.AddPeer(b.ID(), b.Addr().String())
@@ -157,13 +172,16 @@ func TestSimultaneousOpenKeepsOneConnection(t *testing.T) {
 		wg.Go(func() { a.Send(b.ID(), testFrame(0, 0, 8)) })
 		wg.Go(func() { b.Send(a.ID(), testFrame(0, 0, 8)) })
 		wg.Wait()
-		settled := func(n *tnode, peer proto.NodeID) bool {
-			dialer, live, ok := n.keptConn(peer)
-			return ok && dialer == lower && live == 1
-		}
-		waitFor(t, "one connection dialed by the lower id on both sides", func() bool {
-			return settled(a, b.ID()) && settled(b, a.ID())
+		var kept proto.NodeID
+		waitFor(t, "one connection, the same one, on both sides", func() bool {
+			da, la, na, dialA, oka := a.keptConn(b.ID())
+			db, lb, nb, dialB, okb := b.keptConn(a.ID())
+			kept = da
+			return oka && okb && la == 1 && lb == 1 && !dialA && !dialB && na == nb && da == db
 		})
+		if kept == lower {
+			lowerKept++
+		}
 		const frames = 10
 		for i := range frames {
 			a.Send(b.ID(), testFrame(1, uint64(i), 64))
@@ -175,6 +193,7 @@ func TestSimultaneousOpenKeepsOneConnection(t *testing.T) {
 		checkInOrder(t, withoutWarmup(a.in.snapshot()), map[proto.NodeID]byte{b.ID(): 2}, frames, 64)
 		checkInOrder(t, withoutWarmup(b.in.snapshot()), map[proto.NodeID]byte{a.ID(): 1}, frames, 64)
 	}
+	t.Logf("%d of 5 rounds kept the connection dialed by the lower id", lowerKept)
 }
 
 func TestLargestFrameArrivesIntact(t *testing.T) {
