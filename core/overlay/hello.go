@@ -89,7 +89,7 @@ func helloSigInput(from, to proto.NodeID, nonce, peerNonce []byte) []byte {
 // sigs (nil: none) records the signature as valid (HelloSignatures).
 func signHello(sigs *HelloSignatures, key ed25519.PrivateKey, self, peer proto.NodeID, nonce [NonceBytes]byte, peerNonce []byte) []byte {
 	pub := key.Public().(ed25519.PublicKey)
-	sig := sigs.sign(key, helloSigInput(self, peer, nonce[:], peerNonce))
+	sig := sigs.Sign(key, helloSigInput(self, peer, nonce[:], peerNonce))
 	w := helloJSON{
 		UA:       UserAgent,
 		Versions: []uint16{ProtocolVersion},
@@ -211,7 +211,7 @@ func verifyHello(sigs *HelloSignatures, h *hello, from, self proto.NodeID, expec
 	if expectNonce != nil && !bytes.Equal(h.peerNonce, expectNonce) {
 		return rejectHello(FailBadNonce, "reply does not echo our nonce")
 	}
-	if !sigs.verify(h.pub, helloSigInput(h.id, h.to, h.nonce[:], h.peerNonce), h.sig) {
+	if !sigs.Verify(h.pub, helloSigInput(h.id, h.to, h.nonce[:], h.peerNonce), h.sig) {
 		return rejectHello(FailBadSignature, "signature of %s does not verify", h.id.Short())
 	}
 	return nil

@@ -67,8 +67,8 @@ func TestSignatureCacheEvictsOldestFirst(t *testing.T) {
 			t.Fatalf("op %d: an invalid signature verified", i)
 		}
 	}
-	if len(c.results) != SignatureCacheEntriesMax {
-		t.Fatalf("%d results cached, want %d", len(c.results), SignatureCacheEntriesMax)
+	if c.sigs.Len() != SignatureCacheEntriesMax {
+		t.Fatalf("%d results cached, want %d", c.sigs.Len(), SignatureCacheEntriesMax)
 	}
 	lookup := func(i int) (hit bool) {
 		hits, _ := c.Stats()
