@@ -86,6 +86,25 @@ func (c *client) do(op env.DiskOp) env.DiskResult {
 	return done[0].Result
 }
 
+// run tags ops from tagBase and submits them without draining in between,
+// then drains and checks every completion's identity, in submission order.
+func (c *client) run(ops []*env.DiskOp, tagBase uint64) ([]env.OpID, []env.DiskDone) {
+	c.t.Helper()
+	ids := make([]env.OpID, len(ops))
+	for i, op := range ops {
+		op.Tag = tagBase + uint64(i)
+		ids[i] = c.h.Submit(*op)
+	}
+	done := c.h.Drain()
+	if len(done) != len(ops) {
+		c.t.Fatalf("drain returned %d completions for %d ops", len(done), len(ops))
+	}
+	for i, op := range ops {
+		checkDone(c.t, done[i], ids[i], *op)
+	}
+	return ids, done
+}
+
 // ok is do for an op that must succeed.
 func (c *client) ok(op env.DiskOp) env.DiskResult {
 	c.t.Helper()
@@ -306,18 +325,13 @@ func testFIFO(c *client) {
 		}},
 		{op: get("k2"), wantGet: str("4")}, // an invalid op does not disturb the queue
 	}
-	ids := make([]env.OpID, len(steps))
+	ops := make([]*env.DiskOp, len(steps))
 	for i := range steps {
-		steps[i].op.Tag = uint64(1000 + i)
-		ids[i] = c.h.Submit(steps[i].op)
+		ops[i] = &steps[i].op
 	}
-	done := c.h.Drain()
-	if len(done) != len(steps) {
-		c.t.Fatalf("drain returned %d completions for %d ops", len(done), len(steps))
-	}
+	ids, done := c.run(ops, 1000)
 	seen := map[env.OpID]bool{}
 	for i, s := range steps {
-		checkDone(c.t, done[i], ids[i], s.op)
 		if seen[ids[i]] {
 			c.t.Fatalf("op id %d reused", ids[i])
 		}
@@ -465,17 +479,12 @@ func testFIFOReadRuns(c *client) {
 			latest[key] = v
 		}
 	}
-	ids := make([]env.OpID, len(steps))
+	ops := make([]*env.DiskOp, len(steps))
 	for i := range steps {
-		steps[i].op.Tag = uint64(2000 + i)
-		ids[i] = c.h.Submit(steps[i].op)
+		ops[i] = &steps[i].op
 	}
-	done := c.h.Drain()
-	if len(done) != len(steps) {
-		c.t.Fatalf("drain returned %d completions for %d ops", len(done), len(steps))
-	}
+	_, done := c.run(ops, 2000)
 	for i, s := range steps {
-		checkDone(c.t, done[i], ids[i], s.op)
 		if s.op.Kind != env.DiskGet {
 			if err := done[i].Result.Err; err != nil {
 				c.t.Fatalf("step %d (%s): %v", i, s.op.Kind, err)
