@@ -188,8 +188,8 @@
 // unchanged: O_DIRECT skips the page cache, not the device's write cache
 // nor the inode's size, so the fdatasync before the pointers commit still
 // makes the values durable, and the crash contract above is the same (the
-// kill -9 test runs on a real directory, so on the direct path; the crash
-// tests on vfs.NewCrashableMem run with the same aligned layout). Reads
+// kill -9 test runs on a real directory both ways, direct and buffered;
+// the crash tests on vfs.NewCrashableMem run with the same aligned layout). Reads
 // are unchanged (buffered; the kernel keeps the page cache coherent with
 // direct writes), but a value written directly is not in the page cache,
 // so its first read goes to the device: a whole GET right after a PUT

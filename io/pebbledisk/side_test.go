@@ -408,31 +408,41 @@ const killChildEnv = "RON_PEBBLEDISK_KILL_CHILD"
 // at a side-file step (FailpointSideKill) or after the sync. The store
 // reopens with the synced value intact, the second one absent (killed
 // before its pointer committed), intact, or (killed after the sync)
-// present, and no orphan segment left.
+// present, and no orphan segment left. Both ways of writing segments run
+// it: through the page cache (rond's default) and with O_DIRECT where the
+// file system takes it.
 func TestSideKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs child processes")
 	}
 	first, second := sideValue(1, 256<<10), sideValue(2, 256<<10)
-	for _, step := range []string{"written", "synced", "committed", "after-sync"} {
-		t.Run(step, func(t *testing.T) {
+	for _, c := range []struct {
+		step     string
+		buffered bool
+	}{
+		{"written", true}, {"synced", true}, {"committed", true}, {"after-sync", true},
+		{"written", false}, {"synced", false}, {"committed", false}, {"after-sync", false},
+	} {
+		step := c.step
+		mode := map[bool]string{true: "buffered", false: "direct"}[c.buffered]
+		t.Run(mode+"/"+step, func(t *testing.T) {
 			dir := t.TempDir()
 			cmd := exec.Command(os.Args[0], "-test.run=^TestSideKillChild$", "-test.count=1")
-			cmd.Env = append(os.Environ(), killChildEnv+"="+dir+"|"+step)
+			cmd.Env = append(os.Environ(), killChildEnv+"="+dir+"|"+step+"|"+mode)
 			out, err := cmd.CombinedOutput()
 			var exit *exec.ExitError
 			if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 				t.Fatalf("child did not die of SIGKILL: %v\n%s", err, out)
 			}
-			d, err := Open(Options{Dir: dir})
+			d, err := Open(Options{Dir: dir, BufferedSegments: c.buffered})
 			if err != nil {
 				t.Fatalf("reopen after kill -9: %v", err)
 			}
 			defer func() { _ = d.Close() }()
-			// Where the file system takes O_DIRECT, the child wrote its
-			// segments directly: the kill covers that path.
-			if probeDirect(path.Join(dir, SideDirName)) && !d.side.direct {
-				t.Fatal("the store writes through the page cache on a file system that takes O_DIRECT")
+			// The child opened the store the same way: where the file
+			// system takes O_DIRECT, the direct cases cover that path.
+			if want := !c.buffered && probeDirect(path.Join(dir, SideDirName)); d.side.direct != want {
+				t.Fatalf("segments written directly: %v, want %v", d.side.direct, want)
 			}
 			get := func(k string) env.DiskResult {
 				res := d.Do(env.DiskOp{Kind: env.DiskGet, Key: []byte(k)})
@@ -493,8 +503,9 @@ func TestSideKillChild(t *testing.T) {
 	if spec == "" {
 		t.Skip("child of TestSideKill9 only")
 	}
-	dir, step, _ := strings.Cut(spec, "|")
-	d, err := Open(Options{Dir: dir})
+	dir, rest, _ := strings.Cut(spec, "|")
+	step, mode, _ := strings.Cut(rest, "|")
+	d, err := Open(Options{Dir: dir, BufferedSegments: mode == "buffered"})
 	if err != nil {
 		t.Fatal(err)
 	}
