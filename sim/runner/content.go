@@ -92,7 +92,7 @@ func (r *run) startContent(wl *scenario.Workload) {
 		Clients: wl.Clients, RatePerSecond: wl.RatePerSecond * (mix.Put + mix.Get + mix.RangeGet),
 		Timeout: wl.Timeout, Start: wl.Start, Stop: wl.Stop,
 		Put: mix.Put, Get: mix.Get, RangeGet: mix.RangeGet,
-		Path:    r.edgePath(EdgeContentTenant, auth.OpRead, auth.OpWrite),
+		Path:    r.edgePath(EdgeContentTenant, auth.OpRead, auth.OpWrite, auth.OpDelete),
 		Objects: scenario.ObjectsMax, SizeMinBytes: 1 << 10, SizeMaxBytes: 1 << 20,
 		Pins: wl.Pins, Unpins: wl.Unpins,
 	}

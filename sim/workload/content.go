@@ -397,7 +397,7 @@ func (c *Content) unpin(client int) {
 		}
 		next()
 	}
-	call := EdgeCall{Node: p.Node, Op: auth.OpWrite, Service: "storage", Body: storage.Delete{Addr: p.Addr},
+	call := EdgeCall{Node: p.Node, Op: auth.OpDelete, Service: "storage", Body: storage.Delete{Addr: p.Addr},
 		Write: true, Authenticated: true, Resource: p.Addr.String()}
 	refused := func(e admission.Refusal) any {
 		return storage.DeleteResult{Err: fmt.Errorf("%w: %w", storage.ErrUnavailable, edgeRefusal(e))}
