@@ -49,8 +49,8 @@ func (g *Gateway) getObject(req *request) *apiError {
 // policy, honouring HEAD, the preconditions (If-Match, If-None-Match,
 // conditional.go), Range and If-Range. A plain GET takes one call for a
 // small object (getWhole); the others first learn the size from the
-// manifest (size). Small objects and ranges are read in one call, larger ones are
-// streamed chunk by chunk (stream.go).
+// manifest (size). Small objects and ranges are read in one call, larger
+// ones are streamed chunk by chunk (stream.go).
 func (g *Gateway) serveObject(req *request, addr proto.Addr, cacheControl string) *apiError {
 	h := req.w.Header()
 	h.Set("ETag", etag(addr))
