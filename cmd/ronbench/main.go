@@ -228,10 +228,14 @@ func sizePhases(w io.Writer, t *target, clients []*client, s sizeSpec, limit tim
 		return storedBytes
 	}
 	offsets := rangeOffsets(ranges, s.bytes)
+	cpu0, cpuOK = processCPU(t.pid)
 	res = run("GET 1 MiB range of", s.bytes, clients, ranges, limit, func(c *client, i int) (int64, error) {
 		return c.getRange(t.url, stored[i%len(stored)], offsets[i], rangeBytes)
 	})
 	report(w, res)
+	if cpu1, ok := processCPU(t.pid); ok && cpuOK && res.bytes > 0 {
+		cpuReport(w, "GET 1 MiB ranges of", res, cpu1.sub(cpu0))
+	}
 	return storedBytes
 }
 

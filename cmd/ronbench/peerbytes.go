@@ -37,6 +37,20 @@ type byteSystem struct {
 	// header sets what a GET needs (a token), or nil.
 	header func(r *http.Request)
 	stop   func() error
+	// pid is the rond child's, whose CPU is noted per phase (0: none).
+	pid int
+}
+
+// noteCPU notes the CPU time s's rond child spent since c0 per unit of
+// work (units of what, e.g. GiB served or requests).
+func noteCPU(t *tally, s *byteSystem, run int, phase string, c0 cpuTimes, ok bool, units float64, what string) {
+	c1, ok1 := processCPU(s.pid)
+	if !ok || !ok1 || units <= 0 {
+		return
+	}
+	c := c1.sub(c0)
+	t.notes = append(t.notes, fmt.Sprintf("%s run %d %s: rond CPU user %.2f s, sys %.2f s; %.3f CPU s per %s",
+		s.name, run+1, phase, c.user.Seconds(), c.sys.Seconds(), (c.user+c.sys).Seconds()/units, what))
 }
 
 // Workload sizes of the byte systems.
@@ -146,6 +160,7 @@ func runBytePeers(o peerOptions, scratch string, t *tally, w io.Writer) ([]strin
 		for _, n := range runOrder {
 			s := byName[n]
 			c := newPeerClient()
+			c0, cpuOK := processCPU(s.pid)
 			start := time.Now()
 			fails := 0
 			const wholeGets = 2
@@ -156,16 +171,19 @@ func runBytePeers(o peerOptions, scratch string, t *tally, w io.Writer) ([]strin
 				}
 			}
 			t.add(wGetWhole, n, sample{value: mib(o.bigBytes*(wholeGets-fails)) / time.Since(start).Seconds(), fails: fails})
+			noteCPU(t, s, run, "whole GET", c0, cpuOK, float64(o.bigBytes*(wholeGets-fails))/(1<<30), "GiB")
 		}
 		for _, n := range runOrder {
 			s := byName[n]
 			size := o.bigBytes
+			c0, cpuOK := processCPU(s.pid)
 			res := loadPhase(byteConns, o.phaseTime, func(_ int, c *http.Client, r *rand.Rand) error {
 				off := r.IntN(size - rangeBytes + 1)
 				_, err := getURL(c, s, bigURL[n], fmt.Sprintf("bytes=%d-%d", off, off+rangeBytes-1), rangeBytes)
 				return err
 			})
 			t.add(wRange1M, n, res)
+			noteCPU(t, s, run, "1 MiB ranges", c0, cpuOK, res.value*o.phaseTime.Seconds()/1000, "1,000 ranges")
 		}
 		for _, n := range runOrder {
 			s := byName[n]
@@ -294,7 +312,7 @@ func startRondBytes(bin, scratch, dataDir string) (*byteSystem, error) {
 		}
 		return tgt.url + "/o/" + addr, nil
 	}
-	return &byteSystem{put: put, stop: tgt.stop}, nil
+	return &byteSystem{put: put, stop: tgt.stop, pid: tgt.pid}, nil
 }
 
 // inProcess as --rond runs the byte workloads on ronbench's in-process
