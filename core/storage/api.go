@@ -21,10 +21,18 @@ type (
 	// larger than SizeMax with ErrTooLarge and the Size, before reading
 	// any chunk: a caller that streams large objects learns in one call
 	// whether it may read this one whole.
+	//
+	// Parts, when set, lets a read that spans several chunks reply
+	// GetResult.Parts instead of Data: the verified chunks' slices, in
+	// order, as the disk returned them, without copying them into one
+	// buffer on the node's loop (a 1 MiB range touches 5 chunks of 256
+	// KiB). A caller that writes the bytes out (the gateway's Range GET)
+	// asks for it; a read within one chunk still replies Data.
 	Get struct {
 		Addr           proto.Addr
 		Offset, Length uint64
 		SizeMax        uint64
+		Parts          bool
 	}
 	// Has asks whether this node holds the object.
 	Has struct{ Addr proto.Addr }
@@ -44,10 +52,15 @@ type (
 	}
 	// GetResult: Data is verified against the chunk addresses (and, for a
 	// whole read, against Addr); Size is the object's size.
+	//
+	// Parts (only when Get.Parts was set and the read spans several
+	// chunks) are the read's bytes in order, each verified like Data; Data
+	// is then nil. Their concatenation is what Data would hold.
 	GetResult struct {
-		Data []byte
-		Size uint64
-		Err  error
+		Data  []byte
+		Parts [][]byte
+		Size  uint64
+		Err   error
 	}
 	HasResult struct {
 		Local bool

@@ -38,11 +38,12 @@ type getOp struct {
 	// the manifest is found.
 	manifestOnly bool
 	sizeMax      uint64 // Get.SizeMax
+	wantParts    bool   // Get.Parts: reply a multi-chunk read as its chunks' slices
 }
 
 func (s *Storage) onGet(req env.RequestID, body Get) {
 	if g := s.newGet(req, body.Addr, body.Offset, body.Length, false); g != nil {
-		g.sizeMax = body.SizeMax
+		g.sizeMax, g.wantParts = body.SizeMax, body.Parts
 		s.findManifest(g)
 	}
 }
@@ -248,16 +249,37 @@ func (s *Storage) gotChunk(g *getOp, i int, data []byte) {
 		s.replyGet(g, out)
 		return
 	}
-	out := make([]byte, 0, g.length)
+	// Over several chunks the range is their slices (Get.Parts: no copy,
+	// the reply owns the chunks the disk returned) or one copy of them.
+	pieces := make([][]byte, 0, len(g.parts))
+	var n uint64
 	for _, p := range g.parts {
 		p = p[skip:] // skip is within the first chunk (span)
 		skip = 0
-		if rest := g.length - uint64(len(out)); uint64(len(p)) > rest {
-			p = p[:rest]
+		if rest := g.length - n; uint64(len(p)) > rest {
+			p = p[:rest:rest]
 		}
+		pieces = append(pieces, p)
+		n += uint64(len(p))
+	}
+	if g.wantParts {
+		s.replyGetParts(g, pieces)
+		return
+	}
+	out := make([]byte, 0, g.length)
+	for _, p := range pieces {
 		out = append(out, p...)
 	}
 	s.replyGet(g, out)
+}
+
+// replyGetParts answers a Get.Parts read with its chunks' slices.
+func (s *Storage) replyGetParts(g *getOp, parts [][]byte) {
+	g.finished = true
+	delete(s.gets, g.id)
+	s.env.CancelTimer(g.timer)
+	s.env.Metrics().Observe(MetricGetLatency, "", s.env.Now().Sub(g.started).Seconds())
+	s.env.Reply(g.req, GetResult{Parts: parts, Size: g.man.Size})
 }
 
 func (s *Storage) replyGet(g *getOp, data []byte) {

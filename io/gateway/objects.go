@@ -111,13 +111,41 @@ func contentRange(r byteRange, size uint64) string {
 	return fmt.Sprintf("bytes %d-%d/%d", r.start, r.start+r.length-1, size)
 }
 
-func writeBody(req *request, status int, data []byte) {
-	req.w.Header().Set("Content-Type", "application/octet-stream")
-	req.w.Header().Set("Content-Length", strconv.Itoa(len(data)))
-	req.w.WriteHeader(status)
-	if req.r.Method != http.MethodHead {
-		_, _ = req.w.Write(data)
+func writeBody(req *request, status int, parts ...[]byte) {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
 	}
+	req.w.Header().Set("Content-Type", "application/octet-stream")
+	req.w.Header().Set("Content-Length", strconv.Itoa(n))
+	req.w.WriteHeader(status)
+	if req.r.Method == http.MethodHead {
+		return
+	}
+	for _, p := range parts {
+		if _, err := req.w.Write(p); err != nil {
+			return // the client went away
+		}
+	}
+}
+
+// readParts fetches the range [offset, offset+length) (length > 0) as
+// storage's verified chunk slices (storage.Get.Parts), so a range over
+// several chunks is written out from the chunks the disk read instead of
+// being copied into one buffer first. A range the edge cache holds is one
+// part.
+func (g *Gateway) readParts(req *request, addr proto.Addr, offset, length uint64) ([][]byte, *apiError) {
+	if data, _, hit, _ := g.readCached(req, addr, offset, length); hit {
+		return [][]byte{data}, nil
+	}
+	res, err := call(g, req, storage.Get{Addr: addr, Offset: offset, Length: length, Parts: true})
+	if err != nil {
+		return nil, mapError(err, false)
+	}
+	if res.Parts != nil {
+		return res.Parts, nil
+	}
+	return [][]byte{res.Data}, nil
 }
 
 // read fetches [offset, offset+length) (length 0: to the end).

@@ -247,6 +247,14 @@ func (g *Gateway) writeObject(req *request, addr proto.Addr, status int, start, 
 			writeBody(req, status, nil)
 			return nil
 		}
+		if readLength > 0 {
+			parts, e := g.readParts(req, addr, start, readLength)
+			if e != nil {
+				return e
+			}
+			writeBody(req, status, parts...)
+			return nil
+		}
 		data, _, e := g.read(req, addr, start, readLength)
 		if e != nil {
 			return e

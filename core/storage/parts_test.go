@@ -1,0 +1,79 @@
+package storage
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// getParts is get with Get.Parts set.
+func (c *cluster) getParts(i int, res Get) GetResult {
+	c.t.Helper()
+	res.Parts = true
+	r, ok := c.request(i, res, time.Minute).(GetResult)
+	if !ok {
+		c.t.Fatalf("get on node %d: no GetResult", i)
+	}
+	return r
+}
+
+// TestGetPartsRange: a Get.Parts read over several chunks replies the
+// chunks' slices (Data nil) whose concatenation is exactly the range, at
+// unaligned edges too; a read within one chunk replies Data as before.
+func TestGetPartsRange(t *testing.T) {
+	c := newCluster(t, 1, 60, smallChunks)
+	data := randomData(60, 5*ChunkBytesMin+123)
+	res := c.put(0, data, false)
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	for _, r := range []struct{ off, length int }{
+		{0, 2 * ChunkBytesMin},
+		{ChunkBytesMin - 1, 2},
+		{17, 3*ChunkBytesMin + 5},
+		{ChunkBytesMin + 3, len(data) - ChunkBytesMin - 3},
+		{5, 10}, // within one chunk: Data
+	} {
+		got := c.getParts(0, Get{Addr: res.Addr, Offset: uint64(r.off), Length: uint64(r.length)})
+		want := data[r.off : r.off+r.length]
+		spans := (r.off+r.length-1)/ChunkBytesMin - r.off/ChunkBytesMin + 1
+		joined := bytes.Join(got.Parts, nil)
+		if spans == 1 {
+			joined = got.Data
+		}
+		if got.Err != nil || !bytes.Equal(joined, want) || got.Size != uint64(len(data)) {
+			t.Fatalf("range [%d,+%d): err %v, %d parts, equal %v", r.off, r.length, got.Err, len(got.Parts), bytes.Equal(joined, want))
+		}
+		if spans > 1 && (got.Data != nil || len(got.Parts) != spans) {
+			t.Fatalf("range [%d,+%d) over %d chunks: %d parts, Data of %d bytes", r.off, r.length, spans, len(got.Parts), len(got.Data))
+		}
+	}
+}
+
+// TestGetPartsNeverServeCorrupt: a Get.Parts range over a chunk that is
+// corrupt on its only copy fails (no other copy to fetch: not found) with
+// no part and the corruption counted, whether the disk or the loop checks
+// the chunk.
+func TestGetPartsNeverServeCorrupt(t *testing.T) {
+	for _, diskChecks := range []bool{true, false} {
+		t.Run(fmt.Sprintf("diskChecks=%v", diskChecks), func(t *testing.T) {
+			c := newCluster(t, 1, 61, smallChunks)
+			c.nodes[0].disk.IgnoreChecks = !diskChecks
+			data := randomData(61, 4*ChunkBytesMin)
+			res := c.put(0, data, false)
+			if res.Err != nil {
+				t.Fatal(res.Err)
+			}
+			c.rotChunk(res.Addr, data, 2, 7, 0x10)
+			got := c.getParts(0, Get{Addr: res.Addr, Offset: ChunkBytesMin + 9, Length: 2 * ChunkBytesMin})
+			if !errors.Is(got.Err, ErrNotFound) || got.Parts != nil || got.Data != nil {
+				t.Fatalf("range over a corrupt chunk: err %v, %d parts, %d bytes", got.Err, len(got.Parts), len(got.Data))
+			}
+			if c.metric(0, MetricCorruption, "") < 1 {
+				t.Fatal("corruption not counted")
+			}
+		})
+	}
+}
