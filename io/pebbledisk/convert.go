@@ -238,6 +238,7 @@ func ConvertToInline(dir string, fsys vfs.FS, lock *pebble.Lock, step func(strin
 		return err
 	}
 	step("remove")
+	d.side.readers.closeAll()
 	return removeAll(fsys, path.Join(dir, SideDirName), dir)
 }
 

@@ -516,6 +516,7 @@ func (d *Disk) Close() error {
 		defer func() { _ = d.unsynced.finish() }()
 	}
 	d.side.closeActive()
+	defer d.side.readers.closeAll()
 	if d.failure != nil {
 		return fmt.Errorf("pebbledisk: store abandoned after a fatal error: %w", d.failure)
 	}

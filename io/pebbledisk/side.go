@@ -12,6 +12,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -152,6 +153,93 @@ type sideStore struct {
 	direct  bool
 	align   int
 	staging []byte
+	// readers are the segments' read handles (segmentReaders).
+	readers segmentReaders
+}
+
+// segmentReadersMax bounds the segment files kept open for reading.
+const segmentReadersMax = 64
+
+// segmentReaders keeps segments open for reading, so a get costs one
+// pread instead of an open, a pread and a close. Parallel gets (under
+// execMu shared) use it at once, hence its own mutex; a handle is closed
+// when its segment is unlinked (execMu held exclusively, so no get is
+// using it), at Close, or when it is evicted to make room, then only by
+// the last get using it.
+type segmentReaders struct {
+	mu   sync.Mutex
+	open map[uint64]*segmentReader
+}
+
+type segmentReader struct {
+	f       vfs.File
+	users   int
+	evicted bool
+}
+
+// acquire returns segment id's handle, opening it if needed; release it
+// after the read.
+func (r *segmentReaders) acquire(fsys vfs.FS, id uint64, name string) (*segmentReader, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if h := r.open[id]; h != nil {
+		h.users++
+		return h, nil
+	}
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	if r.open == nil {
+		r.open = map[uint64]*segmentReader{}
+	}
+	if len(r.open) >= segmentReadersMax {
+		for other, h := range r.open { // any one: the order does not matter
+			r.evict(other, h)
+			break
+		}
+	}
+	h := &segmentReader{f: f, users: 1}
+	r.open[id] = h
+	return h, nil
+}
+
+func (r *segmentReaders) release(h *segmentReader) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h.users--
+	if h.evicted && h.users == 0 {
+		_ = h.f.Close()
+	}
+}
+
+// drop forgets segment id's handle (its file is going) and closes it
+// once no get uses it (none does: the caller holds execMu exclusively).
+func (r *segmentReaders) drop(id uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if h := r.open[id]; h != nil {
+		r.evict(id, h)
+	}
+}
+
+// evict forgets a handle and closes it unless a get still uses it (the
+// last release closes it then). The caller holds mu.
+func (r *segmentReaders) evict(id uint64, h *segmentReader) {
+	delete(r.open, id)
+	h.evicted = true
+	if h.users == 0 {
+		_ = h.f.Close()
+	}
+}
+
+// closeAll drops every handle (Close, or the segments are all going).
+func (r *segmentReaders) closeAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, h := range r.open {
+		r.evict(id, h)
+	}
 }
 
 func segmentSubdir(id uint64) string { return fmt.Sprintf("%08x", id/segmentsPerDir) }
@@ -438,17 +526,16 @@ func (s *sideStore) read(p pointer) ([]byte, error) {
 	if s.mem != nil {
 		return s.readMem(p)
 	}
-	name := s.segmentPath(p.segment)
-	f, err := s.fs.Open(name)
+	h, err := s.readers.acquire(s.fs, p.segment, s.segmentPath(p.segment))
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w: segment %016x of a stored pointer is missing", env.ErrCorruption, p.segment)
 	}
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer s.readers.release(h)
 	buf := make([]byte, p.length)
-	n, err := f.ReadAt(buf, int64(p.offset))
+	n, err := h.f.ReadAt(buf, int64(p.offset))
 	if n == len(buf) {
 		err = nil
 	}
@@ -498,6 +585,7 @@ func (s *sideStore) unlinkPending() {
 			delete(s.mem, id)
 			continue
 		}
+		s.readers.drop(id)
 		_ = s.fs.Remove(s.segmentPath(id))
 	}
 	s.pending = s.pending[:0]

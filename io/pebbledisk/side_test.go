@@ -391,6 +391,12 @@ func TestSideCorruptSegment(t *testing.T) {
 	if err := mem.Remove(seg); err != nil {
 		t.Fatal(err)
 	}
+	// The open read handle still reads the removed file's (checked)
+	// bytes; the store opened again finds the segment missing.
+	if err := s.disk.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openSyncOn(t, mem)
 	wantCorrupt("b")
 	if res := s.disk.Do(env.DiskOp{Kind: env.DiskScan, Limit: 10}); !errors.Is(res.Err, env.ErrCorruption) {
 		t.Fatalf("scan over a damaged segment: %v, want env.ErrCorruption", res.Err)
@@ -628,4 +634,43 @@ func TestSideCompaction(t *testing.T) {
 	checkSideInvariants(t, s.disk, fs, true)
 	r := openSyncOn(t, fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 50, RNG: rand.New(rand.NewPCG(1, 2))}))
 	r.wantState(want)
+}
+
+// TestSideReadHandles: gets keep at most segmentReadersMax segments open,
+// read the right values across evictions, and an unlinked segment's
+// handle is closed with it (the active one is not unlinked).
+func TestSideReadHandles(t *testing.T) {
+	old := segmentFileBytesMax
+	segmentFileBytesMax = 6000 // one value per segment
+	t.Cleanup(func() { segmentFileBytesMax = old })
+	mem := vfs.NewMem()
+	s := openSyncOn(t, mem)
+	n := segmentReadersMax + 10
+	for i := range n {
+		s.put(fmt.Sprintf("k%d", i), string(sideValue(i, 5000)))
+	}
+	s.sync()
+	if got := len(segmentFiles(t, mem)); got != n {
+		t.Fatalf("%d segments, want %d", got, n)
+	}
+	for round := range 2 {
+		for i := range n {
+			if res := s.ok(env.DiskOp{Kind: env.DiskGet, Key: []byte(fmt.Sprintf("k%d", i))}); !bytes.Equal(res.Value, sideValue(i, 5000)) {
+				t.Fatalf("round %d: k%d read %d bytes, not its value", round, i, len(res.Value))
+			}
+		}
+		if open := len(s.disk.side.readers.open); open == 0 || open > segmentReadersMax {
+			t.Fatalf("round %d: %d segments open for reading, want 1..%d", round, open, segmentReadersMax)
+		}
+	}
+	for i := range n {
+		s.ok(env.DiskOp{Kind: env.DiskDelete, Key: []byte(fmt.Sprintf("k%d", i))})
+	}
+	s.sync()
+	for id := range s.disk.side.readers.open {
+		if !s.disk.side.isActive(id) { // the active segment stays
+			t.Fatalf("segment %016x unlinked with its read handle open", id)
+		}
+	}
+	checkSideInvariants(t, s.disk, mem, true)
 }
