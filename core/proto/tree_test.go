@@ -234,3 +234,52 @@ func TestTreeBuilderPrefixes(t *testing.T) {
 		t.Fatalf("a part after a short last part: %v", err)
 	}
 }
+
+// TestFullSubtreeCV: FullSubtreeCV is SubtreeHash's CV for complete
+// subtrees of 1 to 1024 chunks at several offsets, and the tiling of an
+// object by such parts still merges to the library's BLAKE3 of it.
+func TestFullSubtreeCV(t *testing.T) {
+	for _, chunks := range []uint64{1, 2, 4, 8, 16, 32, 64, 256, 1024} {
+		n := chunks * TreeChunkBytes
+		data := randomBytes(chunks, int(n))
+		for _, k := range []uint64{0, 1, 2, 7} {
+			offset := k * n
+			want, _ := SubtreeHash(data, offset)
+			if got := FullSubtreeCV(data, offset); got != want {
+				t.Fatalf("%d chunks at offset %d: CV %s, want %s", chunks, offset, got.Short(), want.Short())
+			}
+		}
+	}
+	obj := randomBytes(99, 5*256<<10)
+	var parts []TreePart
+	for off := 0; off < len(obj); off += 256 << 10 {
+		parts = append(parts, TreePart{CV: FullSubtreeCV(obj[off:off+256<<10], uint64(off)), Size: 256 << 10})
+	}
+	if r, err := TreeRoot(parts); err != nil || r != Addr(blake3.Sum256(obj)) {
+		t.Fatalf("merged full-subtree CVs: %v, %v", r.Short(), err)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("FullSubtreeCV of a part that is not a full subtree did not panic")
+		}
+	}()
+	FullSubtreeCV(make([]byte, 3*TreeChunkBytes), 0)
+}
+
+// BenchmarkChunkCV: the CV of a 256 KiB chunk at a nonzero offset, as
+// chunkMatches computes it (FullSubtreeCV) and as SubtreeHash did.
+func BenchmarkChunkCV(b *testing.B) {
+	data := randomBytes(1, 256<<10)
+	b.Run("FullSubtreeCV", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			FullSubtreeCV(data, 256<<10)
+		}
+	})
+	b.Run("SubtreeHash", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			SubtreeHash(data, 256<<10)
+		}
+	})
+}

@@ -106,6 +106,11 @@ func chunkMatches(c proto.Addr, offset uint64, data []byte) bool {
 	if len(data) == 0 || len(data) > ChunkBytesMax || !proto.IsSubtree(offset, uint64(len(data))) {
 		return false
 	}
+	if offset > 0 && proto.IsFullSubtree(offset, uint64(len(data))) {
+		// Not a first chunk, so only its CV can be its key: hashed in
+		// whole SIMD batches (every full chunk of a GET but the first).
+		return proto.Addr(proto.FullSubtreeCV(data, offset)) == c
+	}
 	cv, root := proto.SubtreeHash(data, offset)
 	return proto.Addr(cv) == c || (offset == 0 && root == c)
 }
