@@ -88,6 +88,13 @@ type DiskOp struct {
 	// not touch state shared with the caller; on any other kind it is
 	// ignored. Disks apply it with RunCheck.
 	Check func(value []byte) error
+	// Into, set on a DiskGet, is a buffer the disk may read the value into
+	// when its capacity holds it: the result's Value then shares its
+	// array, so a caller that reuses buffers (io/gateway's streamed GETs)
+	// gets no fresh allocation per read. A disk may ignore it. The caller
+	// must not touch the buffer until the op completed, nor reuse it while
+	// it holds the Value. Ignored on any other kind.
+	Into []byte
 }
 
 // KV is one pair returned by a scan. The receiver owns the slices.

@@ -39,6 +39,7 @@ type getOp struct {
 	manifestOnly bool
 	sizeMax      uint64 // Get.SizeMax
 	wantParts    bool   // Get.Parts: reply a multi-chunk read as its chunks' slices
+	into         []byte // GetChunk.Into: lent to its one chunk read
 }
 
 func (s *Storage) onGet(req env.RequestID, body Get) {
@@ -194,7 +195,9 @@ func (s *Storage) getChunk(g *getOp, i int) {
 		s.fetchChunk(g, i)
 		return
 	}
-	ok := s.submitJob([]env.DiskOp{s.chunkRead(c, g.offsets[i])}, func(res []env.DiskResult) {
+	op := s.chunkRead(c, g.offsets[i])
+	op.Into = g.into // a GetChunk's: one chunk, one read
+	ok := s.submitJob([]env.DiskOp{op}, func(res []env.DiskResult) {
 		if g.finished {
 			return
 		}

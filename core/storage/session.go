@@ -73,10 +73,16 @@ type (
 	// GetChunk reads one chunk of object Addr, at object offset Offset,
 	// verified against Chunk.Addr (a chunk key is bound to its offset).
 	// Replies with a GetResult whose Size is Chunk.Size.
+	//
+	// Into, when set, is lent to the local disk read (env.DiskOp.Into):
+	// the reply's Data may share its array. The caller may reuse it once a
+	// reply without error arrived (the read completed then); after an
+	// error or without a reply the read may still be writing into it.
 	GetChunk struct {
 		Addr   proto.Addr
 		Chunk  ChunkRef
 		Offset uint64
+		Into   []byte
 	}
 )
 
@@ -488,7 +494,7 @@ func (s *Storage) onGetChunk(req env.RequestID, body GetChunk) {
 		return
 	}
 	if g := s.newGet(req, body.Addr, 0, 0, false); g != nil {
-		g.base = body.Offset
+		g.base, g.into = body.Offset, body.Into
 		s.startChunks(g, Manifest{Size: uint64(body.Chunk.Size), Chunks: []ChunkRef{body.Chunk}})
 	}
 }

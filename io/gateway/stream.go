@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ron-network/ron/core/admission"
@@ -309,11 +310,24 @@ func planPieces(man *storage.Manifest, start, length uint64) []piece {
 	return out
 }
 
-// fetched is one chunk read's outcome.
+// fetched is one chunk read's outcome. buf, when set, is the pooled
+// buffer lent to the read (storage.GetChunk.Into), which data may share:
+// the writer returns it to chunkBufs once data is written out.
 type fetched struct {
 	data []byte
+	buf  *[]byte
 	err  *apiError
 }
+
+// chunkBufs recycles the buffers streamed GETs read chunks into, so a
+// chunk read costs no allocation (and no clearing of 256 KiB) per chunk.
+// A buffer goes back only after a read that replied without error (the
+// disk is done with it) and after the bytes were written to the client;
+// a failed or abandoned read leaves its buffer to the collector.
+var chunkBufs = sync.Pool{New: func() any {
+	b := make([]byte, StreamChunkBytes)
+	return &b
+}}
 
 // chunkFetcher reads a response's pieces in order with at most
 // StreamWindowMax chunk reads in flight; close cancels the rest. cached
@@ -339,8 +353,9 @@ func (g *Gateway) newChunkFetcher(req *request, addr proto.Addr, objectBytes uin
 func (f *chunkFetcher) close() { f.cancel() }
 
 // next returns the bytes of the next piece, waiting for its read and
-// starting the following ones.
-func (f *chunkFetcher) next() ([]byte, *apiError) {
+// starting the following ones, and the pooled buffer they may share (nil
+// if none), for release once they are written.
+func (f *chunkFetcher) next() ([]byte, *[]byte, *apiError) {
 	for f.started < len(f.pieces) && len(f.window) < StreamWindowMax {
 		ch := make(chan fetched, 1)
 		go f.fetch(f.pieces[f.started], ch)
@@ -348,15 +363,23 @@ func (f *chunkFetcher) next() ([]byte, *apiError) {
 		f.started++
 	}
 	if len(f.window) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	res := <-f.window[0]
 	f.window = f.window[1:]
 	p := f.pieces[f.started-len(f.window)-1]
 	if res.err != nil {
-		return nil, res.err
+		return nil, nil, res.err
 	}
-	return res.data[p.from:p.to], nil
+	return res.data[p.from:p.to], res.buf, nil
+}
+
+// release returns a buffer from next to the pool: its bytes were
+// written, and the read that filled it is done.
+func release(buf *[]byte) {
+	if buf != nil {
+		chunkBufs.Put(buf)
+	}
 }
 
 // fetch reads one chunk from the edge cache, else from storage (which
@@ -373,11 +396,19 @@ func (f *chunkFetcher) fetch(p piece, out chan<- fetched) {
 		}
 		generation = gen
 	}
+	// A chunk the edge cache keeps must not share a recycled buffer.
+	var buf *[]byte
+	var into []byte
+	if !f.cached && c.Size <= StreamChunkBytes {
+		buf = chunkBufs.Get().(*[]byte)
+		into = *buf
+	}
 	ctx, cancel := context.WithTimeout(f.ctx, f.g.cfg.CallTimeout)
 	defer cancel()
-	res, err := runtime.Call(ctx, f.g.cfg.Backend, storage.GetChunk{Addr: f.addr, Chunk: c, Offset: p.offset})
+	res, err := runtime.Call(ctx, f.g.cfg.Backend, storage.GetChunk{Addr: f.addr, Chunk: c, Offset: p.offset, Into: into})
 	switch {
 	case err != nil:
+		// The read may still fill buf: it is not recycled.
 		out <- fetched{err: mapError(err, false)}
 	case uint32(len(res.Data)) != c.Size:
 		out <- fetched{err: errorf(http.StatusBadGateway, CodeInternal, "chunk %s: %d bytes, want %d", c.Addr.Short(), len(res.Data), c.Size)}
@@ -385,7 +416,7 @@ func (f *chunkFetcher) fetch(p piece, out chan<- fetched) {
 		if f.cached {
 			f.g.edge.put(key, res.Data, generation)
 		}
-		out <- fetched{data: res.Data}
+		out <- fetched{data: res.Data, buf: buf}
 	}
 }
 
@@ -400,7 +431,7 @@ func (g *Gateway) streamChunks(req *request, addr proto.Addr, man *storage.Manif
 	pieces := planPieces(man, start, length)
 	f := g.newChunkFetcher(req, addr, man.Size, pieces)
 	defer f.close()
-	data, e := f.next()
+	data, buf, e := f.next()
 	if e != nil {
 		return e
 	}
@@ -408,13 +439,17 @@ func (g *Gateway) streamChunks(req *request, addr proto.Addr, man *storage.Manif
 	req.w.Header().Set("Content-Length", strconv.FormatUint(length, 10))
 	req.w.WriteHeader(status)
 	for i := range pieces {
-		if _, err := req.w.Write(data); err != nil {
+		_, err := req.w.Write(data)
+		// Write returned: the bytes are in the socket or copied into the
+		// connection's buffer, so the chunk buffer can serve another read.
+		release(buf)
+		if err != nil {
 			return nil // the client went away
 		}
 		if i == len(pieces)-1 {
 			break
 		}
-		if data, e = f.next(); e != nil {
+		if data, buf, e = f.next(); e != nil {
 			g.abortResponse(req, fmt.Errorf("reading %s: %s", addr.Short(), e.message))
 		}
 	}

@@ -7,9 +7,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,7 +61,13 @@ func (b *countingBackend) reset() {
 // measures), with the backend wrapped to count storage requests.
 func newDiskFixture(t *testing.T) (*fixture, *countingBackend) {
 	t.Helper()
-	rt := startNode(t, pebbledisk.Options{Dir: t.TempDir(), FS: vfs.Default},
+	return newDiskFixtureIn(t, t.TempDir())
+}
+
+// newDiskFixtureIn is newDiskFixture with the store in dir.
+func newDiskFixtureIn(t *testing.T, dir string) (*fixture, *countingBackend) {
+	t.Helper()
+	rt := startNode(t, pebbledisk.Options{Dir: dir, FS: vfs.Default},
 		ronruntime.NodeSpec{Key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{4}, 32))}, 12)
 	keys, key := rootKeyring(t)
 	backend := &countingBackend{Backend: rt, counts: map[string]int{}}
@@ -381,5 +391,69 @@ func TestStreamHugeMultipartIsWhole(t *testing.T) {
 	small := map[string]string{"Range": "bytes=0-9,100-109"}
 	if status, _, _, _ := getAll(t, newFakeGateway(t, store).URL+"/o/"+store.addr.String(), small); status != http.StatusPartialContent {
 		t.Fatalf("small multi-range: status %d", status)
+	}
+}
+
+// TestStreamCorruptChunkNeverServed: streamed whole GETs read their chunks
+// into recycled buffers (storage.GetChunk.Into), which hold the bytes of
+// earlier reads; once a byte of one chunk changes on disk, a GET fails
+// before that chunk (a truncated body) and every byte it delivered is the
+// object's, on every try.
+func TestStreamCorruptChunkNeverServed(t *testing.T) {
+	dir := t.TempDir()
+	f, _ := newDiskFixtureIn(t, dir)
+	const n = 12 * gateway.StreamChunkBytes
+	data := streamtest.Bytes(9, 0, n)
+	r, body := f.putStream(9, n)
+	var out struct {
+		Addr string `json:"addr"`
+	}
+	if r.StatusCode != http.StatusCreated || json.Unmarshal(body, &out) != nil {
+		t.Fatalf("PUT: %d %s", r.StatusCode, body)
+	}
+	url := f.srv.URL + "/o/" + out.Addr
+	for range 3 { // fills the pool with buffers of this object's chunks
+		if status, _, got, err := getAll(t, url, nil); status != http.StatusOK || err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("GET before the damage: status %d, err %v, %d bytes", status, err, len(got))
+		}
+	}
+	// Chunk 7 of the object, the segment's only one holding its bytes.
+	var segs []string
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".seg") {
+			segs = append(segs, p)
+		}
+		return nil
+	})
+	damaged := false
+	for _, seg := range segs {
+		raw, err := os.ReadFile(seg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chunk := data[7*gateway.StreamChunkBytes : 8*gateway.StreamChunkBytes]
+		if at := bytes.Index(raw, chunk); at >= 0 {
+			fd, err := os.OpenFile(seg, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = fd.WriteAt([]byte{raw[at+1000] ^ 0x01}, int64(at+1000))
+			if cerr := fd.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			damaged = true
+		}
+	}
+	if !damaged {
+		t.Fatalf("chunk 7 not found in the segments %v", segs)
+	}
+	for try := range 3 {
+		_, _, got, err := getAll(t, url, nil)
+		if err == nil || len(got) > 7*gateway.StreamChunkBytes || !bytes.Equal(got, data[:len(got)]) {
+			t.Fatalf("GET %d after the damage: err %v, %d bytes, a prefix of the object: %v", try, err, len(got), bytes.Equal(got, data[:min(len(got), n)]))
+		}
 	}
 }

@@ -110,7 +110,7 @@ func (d *Disk) exec(op *env.DiskOp) (result env.DiskResult) {
 	defer d.recoverFatal(op.Kind, &result)
 	switch op.Kind {
 	case env.DiskGet:
-		return d.get(op.Key)
+		return d.get(op.Key, op.Into)
 	case env.DiskSync:
 		return d.sync()
 	case env.DiskScan:
@@ -341,7 +341,9 @@ func (d *Disk) sync() env.DiskResult {
 	return env.DiskResult{Err: err}
 }
 
-func (d *Disk) get(key []byte) env.DiskResult {
+// get reads key; a value read from a segment goes into into when it
+// fits (env.DiskOp.Into).
+func (d *Disk) get(key, into []byte) env.DiskResult {
 	if err := injected(FailpointRead); err != nil {
 		return env.DiskResult{Err: classify("get", err)}
 	}
@@ -352,7 +354,7 @@ func (d *Disk) get(key []byte) env.DiskResult {
 	if err != nil {
 		return env.DiskResult{Err: classify("get", err)}
 	}
-	result, err := d.load(value)
+	result, err := d.load(value, into)
 	if cerr := closer.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
@@ -364,8 +366,8 @@ func (d *Disk) get(key []byte) env.DiskResult {
 
 // load returns the caller's value of a stored one, in a slice the caller
 // owns (never nil): the bytes as they are, unescaped, or read from the
-// segment a pointer names.
-func (d *Disk) load(stored []byte) ([]byte, error) {
+// segment a pointer names (into into when it fits).
+func (d *Disk) load(stored, into []byte) ([]byte, error) {
 	if d.legacy {
 		out := bytes.Clone(stored)
 		if out == nil {
@@ -378,7 +380,7 @@ func (d *Disk) load(stored []byte) ([]byte, error) {
 		return nil, err
 	}
 	if isPointer {
-		return d.side.read(p)
+		return d.side.readInto(p, into)
 	}
 	out := bytes.Clone(inline)
 	if out == nil {
@@ -422,7 +424,7 @@ func (d *Disk) scan(prefix, start []byte, limit int, keysOnly bool) env.DiskResu
 			_ = iter.Close()
 			return env.DiskResult{Err: classify("scan", err)}
 		}
-		loaded, err := d.load(value)
+		loaded, err := d.load(value, nil)
 		if err != nil {
 			_ = iter.Close()
 			return env.DiskResult{Err: classify("scan", err)}

@@ -522,7 +522,12 @@ func (s *sideStore) readMem(p pointer) ([]byte, error) {
 }
 
 // read returns the value p points at, checked against its crc.
-func (s *sideStore) read(p pointer) ([]byte, error) {
+func (s *sideStore) read(p pointer) ([]byte, error) { return s.readInto(p, nil) }
+
+// readInto is read into buf when its capacity holds the value (a fresh
+// slice otherwise). A pread that does not fill the value is an error,
+// so no byte of buf's earlier contents is ever returned.
+func (s *sideStore) readInto(p pointer, buf []byte) ([]byte, error) {
 	if s.mem != nil {
 		return s.readMem(p)
 	}
@@ -534,7 +539,11 @@ func (s *sideStore) read(p pointer) ([]byte, error) {
 		return nil, err
 	}
 	defer s.readers.release(h)
-	buf := make([]byte, p.length)
+	if uint32(cap(buf)) >= p.length {
+		buf = buf[:p.length]
+	} else {
+		buf = make([]byte, p.length)
+	}
 	n, err := h.f.ReadAt(buf, int64(p.offset))
 	if n == len(buf) {
 		err = nil

@@ -674,3 +674,37 @@ func TestSideReadHandles(t *testing.T) {
 	}
 	checkSideInvariants(t, s.disk, mem, true)
 }
+
+// TestSideReadInto: a get with DiskOp.Into reads a segment value into
+// that buffer when it fits (the Value shares its array) and into a fresh
+// one when not; a value that fails its checksum is an error whatever the
+// buffer held before, and no Value.
+func TestSideReadInto(t *testing.T) {
+	mem := vfs.NewMem()
+	s := openSyncOn(t, mem)
+	s.put("a", string(sideValue(1, 4000)))
+	s.put("b", string(sideValue(2, 4000)))
+	s.sync()
+	buf := bytes.Repeat([]byte{0xee}, 8000)
+	res := s.ok(env.DiskOp{Kind: env.DiskGet, Key: []byte("a"), Into: buf})
+	if !bytes.Equal(res.Value, sideValue(1, 4000)) || &res.Value[0] != &buf[0] {
+		t.Fatalf("read into a large enough buffer: equal %v, shares it %v", bytes.Equal(res.Value, sideValue(1, 4000)), &res.Value[0] == &buf[0])
+	}
+	small := make([]byte, 100)
+	if res := s.ok(env.DiskOp{Kind: env.DiskGet, Key: []byte("b"), Into: small}); !bytes.Equal(res.Value, sideValue(2, 4000)) || &res.Value[0] == &small[0] {
+		t.Fatalf("read with a small buffer: %d bytes", len(res.Value))
+	}
+	seg := path.Join(testDir, SideDirName, "00000000", segmentFiles(t, mem)[0])
+	f, err := mem.OpenReadWrite(seg, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("XX"), 100); err != nil { // inside a's bytes
+		t.Fatal(err)
+	}
+	_ = f.Close()
+	copy(buf, sideValue(1, 4000)) // the buffer holds a's good bytes
+	if res := s.disk.Do(env.DiskOp{Kind: env.DiskGet, Key: []byte("a"), Into: buf}); !errors.Is(res.Err, env.ErrCorruption) || res.Value != nil {
+		t.Fatalf("damaged value read into a buffer: %v, %d bytes", res.Err, len(res.Value))
+	}
+}
