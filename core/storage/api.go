@@ -28,11 +28,18 @@ type (
 	// buffer on the node's loop (a 1 MiB range touches 5 chunks of 256
 	// KiB). A caller that writes the bytes out (the gateway's Range GET)
 	// asks for it; a read within one chunk still replies Data.
+	//
+	// Into, when set, lends buffers to the local reads of the range's
+	// chunks, the k-th to its k-th chunk (env.DiskOp.Into), which the
+	// reply's bytes may share. The caller may reuse them once a reply
+	// without error arrived (every read completed then); after an error
+	// or without a reply a read may still be writing into one.
 	Get struct {
 		Addr           proto.Addr
 		Offset, Length uint64
 		SizeMax        uint64
 		Parts          bool
+		Into           [][]byte
 	}
 	// Has asks whether this node holds the object.
 	Has struct{ Addr proto.Addr }

@@ -37,14 +37,15 @@ type getOp struct {
 	// manifestOnly: a GetManifest, answered with a ManifestResult once
 	// the manifest is found.
 	manifestOnly bool
-	sizeMax      uint64 // Get.SizeMax
-	wantParts    bool   // Get.Parts: reply a multi-chunk read as its chunks' slices
-	into         []byte // GetChunk.Into: lent to its one chunk read
+	sizeMax      uint64   // Get.SizeMax
+	wantParts    bool     // Get.Parts: reply a multi-chunk read as its chunks' slices
+	into         []byte   // GetChunk.Into: lent to its one chunk read
+	intos        [][]byte // Get.Into: lent to the reads of chunks first, first+1, ...
 }
 
 func (s *Storage) onGet(req env.RequestID, body Get) {
 	if g := s.newGet(req, body.Addr, body.Offset, body.Length, false); g != nil {
-		g.sizeMax, g.wantParts = body.SizeMax, body.Parts
+		g.sizeMax, g.wantParts, g.intos = body.SizeMax, body.Parts, body.Into
 		s.findManifest(g)
 	}
 }
@@ -197,6 +198,9 @@ func (s *Storage) getChunk(g *getOp, i int) {
 	}
 	op := s.chunkRead(c, g.offsets[i])
 	op.Into = g.into // a GetChunk's: one chunk, one read
+	if k := i - g.first; k < len(g.intos) {
+		op.Into = g.intos[k]
+	}
 	ok := s.submitJob([]env.DiskOp{op}, func(res []env.DiskResult) {
 		if g.finished {
 			return

@@ -21,7 +21,8 @@ func (c *cluster) getParts(i int, res Get) GetResult {
 
 // TestGetPartsRange: a Get.Parts read over several chunks replies the
 // chunks' slices (Data nil) whose concatenation is exactly the range, at
-// unaligned edges too; a read within one chunk replies Data as before.
+// unaligned edges too, with or without buffers lent (Get.Into); a read
+// within one chunk replies Data as before.
 func TestGetPartsRange(t *testing.T) {
 	c := newCluster(t, 1, 60, smallChunks)
 	data := randomData(60, 5*ChunkBytesMin+123)
@@ -36,7 +37,9 @@ func TestGetPartsRange(t *testing.T) {
 		{ChunkBytesMin + 3, len(data) - ChunkBytesMin - 3},
 		{5, 10}, // within one chunk: Data
 	} {
-		got := c.getParts(0, Get{Addr: res.Addr, Offset: uint64(r.off), Length: uint64(r.length)})
+		// Lent buffers full of other bytes (Get.Into) change nothing.
+		into := [][]byte{bytes.Repeat([]byte{1}, ChunkBytesMin), bytes.Repeat([]byte{2}, ChunkBytesMin), make([]byte, 10)}
+		got := c.getParts(0, Get{Addr: res.Addr, Offset: uint64(r.off), Length: uint64(r.length), Into: into})
 		want := data[r.off : r.off+r.length]
 		spans := (r.off+r.length-1)/ChunkBytesMin - r.off/ChunkBytesMin + 1
 		joined := bytes.Join(got.Parts, nil)

@@ -132,20 +132,31 @@ func writeBody(req *request, status int, parts ...[]byte) {
 // readParts fetches the range [offset, offset+length) (length > 0) as
 // storage's verified chunk slices (storage.Get.Parts), so a range over
 // several chunks is written out from the chunks the disk read instead of
-// being copied into one buffer first. A range the edge cache holds is one
-// part.
-func (g *Gateway) readParts(req *request, addr proto.Addr, offset, length uint64) ([][]byte, *apiError) {
+// being copied into one buffer first; the reads go into buffers of
+// chunkBufs (storage.Get.Into), which the caller returns with release
+// once the parts are written (they may share them). A range the edge
+// cache holds is one part and lends nothing.
+func (g *Gateway) readParts(req *request, addr proto.Addr, offset, length uint64) ([][]byte, []*[]byte, *apiError) {
 	if data, _, hit, _ := g.readCached(req, addr, offset, length); hit {
-		return [][]byte{data}, nil
+		return [][]byte{data}, nil, nil
 	}
-	res, err := call(g, req, storage.Get{Addr: addr, Offset: offset, Length: length, Parts: true})
+	// One buffer per chunk the range may touch (of the default size;
+	// storage reads a chunk that does not fit into a fresh slice).
+	lent := make([]*[]byte, 0, length/StreamChunkBytes+2)
+	into := make([][]byte, 0, cap(lent))
+	for range cap(lent) {
+		b := chunkBufs.Get().(*[]byte)
+		lent, into = append(lent, b), append(into, *b)
+	}
+	res, err := call(g, req, storage.Get{Addr: addr, Offset: offset, Length: length, Parts: true, Into: into})
 	if err != nil {
-		return nil, mapError(err, false)
+		// A read may still fill a lent buffer: none is recycled.
+		return nil, nil, mapError(err, false)
 	}
 	if res.Parts != nil {
-		return res.Parts, nil
+		return res.Parts, lent, nil
 	}
-	return [][]byte{res.Data}, nil
+	return [][]byte{res.Data}, lent, nil
 }
 
 // read fetches [offset, offset+length) (length 0: to the end).

@@ -249,11 +249,14 @@ func (g *Gateway) writeObject(req *request, addr proto.Addr, status int, start, 
 			return nil
 		}
 		if readLength > 0 {
-			parts, e := g.readParts(req, addr, start, readLength)
+			parts, lent, e := g.readParts(req, addr, start, readLength)
 			if e != nil {
 				return e
 			}
 			writeBody(req, status, parts...)
+			for _, b := range lent { // written out: the buffers are free
+				release(b)
+			}
 			return nil
 		}
 		data, _, e := g.read(req, addr, start, readLength)

@@ -398,7 +398,8 @@ func TestStreamHugeMultipartIsWhole(t *testing.T) {
 // into recycled buffers (storage.GetChunk.Into), which hold the bytes of
 // earlier reads; once a byte of one chunk changes on disk, a GET fails
 // before that chunk (a truncated body) and every byte it delivered is the
-// object's, on every try.
+// object's, and a 1 MiB range over it (its reads lent buffers as well,
+// storage.Get.Into) is an error, on every try.
 func TestStreamCorruptChunkNeverServed(t *testing.T) {
 	dir := t.TempDir()
 	f, _ := newDiskFixtureIn(t, dir)
@@ -412,9 +413,15 @@ func TestStreamCorruptChunkNeverServed(t *testing.T) {
 		t.Fatalf("PUT: %d %s", r.StatusCode, body)
 	}
 	url := f.srv.URL + "/o/" + out.Addr
+	// A 1 MiB range over chunks 6 to 10 (read into lent buffers too).
+	rangeFrom := 6*gateway.StreamChunkBytes + 1234
+	rng := map[string]string{"Range": fmt.Sprintf("bytes=%d-%d", rangeFrom, rangeFrom+1<<20-1)}
 	for range 3 { // fills the pool with buffers of this object's chunks
 		if status, _, got, err := getAll(t, url, nil); status != http.StatusOK || err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("GET before the damage: status %d, err %v, %d bytes", status, err, len(got))
+		}
+		if status, _, got, err := getAll(t, url, rng); status != http.StatusPartialContent || err != nil || !bytes.Equal(got, data[rangeFrom:rangeFrom+1<<20]) {
+			t.Fatalf("range GET before the damage: status %d, err %v, %d bytes", status, err, len(got))
 		}
 	}
 	// Chunk 7 of the object, the segment's only one holding its bytes.
@@ -454,6 +461,9 @@ func TestStreamCorruptChunkNeverServed(t *testing.T) {
 		_, _, got, err := getAll(t, url, nil)
 		if err == nil || len(got) > 7*gateway.StreamChunkBytes || !bytes.Equal(got, data[:len(got)]) {
 			t.Fatalf("GET %d after the damage: err %v, %d bytes, a prefix of the object: %v", try, err, len(got), bytes.Equal(got, data[:min(len(got), n)]))
+		}
+		if status, _, got, _ := getAll(t, url, rng); status == http.StatusPartialContent || len(got) > 0 && bytes.Contains(data, got) {
+			t.Fatalf("range GET %d over the damaged chunk: status %d, %d bytes", try, status, len(got))
 		}
 	}
 }
