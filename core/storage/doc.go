@@ -178,7 +178,13 @@
 // damaged, healed); a disk that did not run the check (DiskResult.Checked
 // false) leaves it to chunkIntact on the loop, so no chunk is ever used
 // unverified. A range within one chunk is replied as a slice of the
-// chunk's bytes, without a copy.
+// chunk's bytes, without a copy; one over several chunks, when the caller
+// asks (Get.Parts), as the chunks' slices, else copied into one buffer.
+// A reader may lend buffers to the reads (GetChunk.Into, Get.Into: passed
+// as env.DiskOp.Into, which the disk reads into when the value fits), so
+// a streamed GET allocates nothing per chunk; the check runs on the bytes
+// read into the buffer as on any other, and the caller may reuse a buffer
+// only after a reply without error, when every read that held it is done.
 // ErrCorruption (wrapping env.ErrCorruption) is returned only when every
 // copy found was corrupt.
 //

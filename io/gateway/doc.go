@@ -177,9 +177,18 @@
 // checked against its address before the last piece is written; a
 // failure after the headers went out aborts the connection
 // (http.ErrAbortHandler), so a client sees a truncated body, never a
-// complete wrong one. A multi-range answer has its ranges coalesced and
-// streams its parts (ranges.go), so it is at most RangeResponseFactorMax
-// times the object and holds one piece at a time; several ranges asking
+// complete wrong one. A range read over several chunks asks for the
+// chunks' verified slices (storage.Get.Parts) and writes them out as they
+// are, with no copy into one buffer. Chunk reads of streamed bodies and of
+// ranges go into buffers from a pool (chunkBufs) lent to storage
+// (GetChunk.Into, Get.Into: the disk reads into them; the bytes are
+// checked there as always); a buffer goes back to the pool only after a
+// reply without error (its read is done) and after its bytes were
+// written, so a read that failed, timed out or was abandoned never hands
+// its buffer on while the disk may still fill it. A multi-range answer
+// has its ranges coalesced and streams its parts (ranges.go), so it is at
+// most RangeResponseFactorMax times the object and holds one piece at a
+// time; several ranges asking
 // for more than MultipartBytesMax in all are ignored and the whole object
 // is streamed (200), which RFC 9110 allows.
 //

@@ -324,6 +324,17 @@
 // in submission order as the gets at the head finish. A get whose read
 // hits a fatal pebble error marks the store failed like any op.
 //
+// A get reads a segment value with one pread: the segments stay open for
+// reading (segmentReaders, at most segmentReadersMax, reference-counted
+// by the gets using them), closed when the segment is unlinked (a sync,
+// execMu held exclusively), when evicted by a newer one once no get uses
+// them, or at Close. So a segment removed behind the store's back reads
+// its bytes through the open handle (CRC-checked, and the caller's check
+// as always) until the store is opened again, which finds it missing. A
+// get with env.DiskOp.Into reads the value into that buffer when its
+// capacity holds it; the pread must fill the value or the get fails, so
+// none of the buffer's earlier bytes is returned.
+//
 // # Queue and back-pressure
 //
 // Submit blocks while the queue is full rather than failing the op:
