@@ -115,9 +115,20 @@ func writeBody(req *request, status int, data []byte) {
 	req.w.Header().Set("Content-Type", "application/octet-stream")
 	req.w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 	req.w.WriteHeader(status)
-	if req.r.Method != http.MethodHead {
-		_, _ = req.w.Write(data)
+	if req.r.Method == http.MethodHead {
+		return
 	}
+	c := connOf(req.r)
+	if c == nil || len(data) > corkBytesMax {
+		_, _ = req.w.Write(data)
+		return
+	}
+	// One write for headers and body (envelopeConn.cork); the flush hands
+	// net/http's buffered bytes to the connection before uncork sends them.
+	c.cork()
+	defer c.uncork()
+	_, _ = req.w.Write(data)
+	_ = http.NewResponseController(req.w).Flush()
 }
 
 // read fetches [offset, offset+length) (length 0: to the end).
