@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -34,7 +35,26 @@ func (g *Gateway) deleteObject(req *request) *apiError {
 	return nil
 }
 
-func etag(a proto.Addr) string { return `"` + a.String() + `"` }
+// etag is a's strong entity tag: its text in double quotes, made in one
+// allocation (it is on every GET's path).
+func etag(a proto.Addr) string {
+	var buf [proto.AddrTextBytes + 2]byte
+	buf[0] = '"'
+	copy(buf[1:], proto.AddrPrefix)
+	hex.Encode(buf[1+len(proto.AddrPrefix):], a[:])
+	buf[len(buf)-1] = '"'
+	return string(buf[:])
+}
+
+// Header values every object response shares. net/http only reads a
+// response's header values, and a later Add appends to a copy (each
+// slice is full), so one slice serves every response.
+var (
+	valueBytes       = []string{"bytes"}
+	valueNosniff     = []string{"nosniff"}
+	valueOctetStream = []string{"application/octet-stream"}
+	valueImmutable   = []string{cacheImmutable}
+)
 
 // getObject serves GET and HEAD /o/{addr}.
 func (g *Gateway) getObject(req *request) *apiError {
@@ -53,10 +73,16 @@ func (g *Gateway) getObject(req *request) *apiError {
 // ones are streamed chunk by chunk (stream.go).
 func (g *Gateway) serveObject(req *request, addr proto.Addr, cacheControl string) *apiError {
 	h := req.w.Header()
-	h.Set("ETag", etag(addr))
-	h.Set("Accept-Ranges", "bytes")
-	h.Set("Cache-Control", cacheControl)
-	h.Set("X-Content-Type-Options", "nosniff")
+	// Canonical keys assigned directly: Set would canonicalise each and
+	// allocate each value's slice.
+	h["Etag"] = []string{etag(addr)}
+	h["Accept-Ranges"] = valueBytes
+	if cacheControl == cacheImmutable {
+		h["Cache-Control"] = valueImmutable
+	} else {
+		h["Cache-Control"] = []string{cacheControl}
+	}
+	h["X-Content-Type-Options"] = valueNosniff
 	rangeHeader := req.r.Header.Get("Range")
 	conditional := req.r.Header.Get("If-None-Match") != "" || req.r.Header.Get("If-Match") != ""
 	if req.r.Method == http.MethodGet && rangeHeader == "" && !conditional {
@@ -112,8 +138,9 @@ func contentRange(r byteRange, size uint64) string {
 }
 
 func writeBody(req *request, status int, data []byte) {
-	req.w.Header().Set("Content-Type", "application/octet-stream")
-	req.w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	h := req.w.Header()
+	h["Content-Type"] = valueOctetStream
+	h["Content-Length"] = []string{strconv.Itoa(len(data))}
 	req.w.WriteHeader(status)
 	if req.r.Method == http.MethodHead {
 		return
