@@ -187,6 +187,10 @@
 // object's response in two, each a system call and a wake-up of the
 // client; the envelope connection collects them (envelopeConn.cork,
 // reached through the request's context) until the handler flushes.
+// The hottest route, GET /o/{addr}, is dispatched without the mux when
+// the path is plainly its (objectPath: clean, two segments, no escapes);
+// every other request, and every check (preflight, admission, the route's
+// authorization and metrics), is the same either way.
 //
 // Hostile input (server.go): NewServer bounds the headers' time and size;
 // Config.BodyLimits bound a body by a minimum average rate and a maximum
