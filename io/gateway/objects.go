@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/ron-network/ron/core/audit"
 	"github.com/ron-network/ron/core/auth"
@@ -83,8 +85,9 @@ func (g *Gateway) serveObject(req *request, addr proto.Addr, cacheControl string
 		h["Cache-Control"] = []string{cacheControl}
 	}
 	h["X-Content-Type-Options"] = valueNosniff
-	rangeHeader := req.r.Header.Get("Range")
-	conditional := req.r.Header.Get("If-None-Match") != "" || req.r.Header.Get("If-Match") != ""
+	// Direct lookups: net/http canonicalised the request's header keys.
+	rangeHeader := headerValue(req.r.Header, "Range")
+	conditional := headerValue(req.r.Header, "If-None-Match") != "" || headerValue(req.r.Header, "If-Match") != ""
 	if req.r.Method == http.MethodGet && rangeHeader == "" && !conditional {
 		return g.getWhole(req, addr)
 	}
@@ -141,6 +144,7 @@ func writeBody(req *request, status int, data []byte) {
 	h := req.w.Header()
 	h["Content-Type"] = valueOctetStream
 	h["Content-Length"] = []string{strconv.Itoa(len(data))}
+	h["Date"] = dateHeader(time.Now())
 	req.w.WriteHeader(status)
 	if req.r.Method == http.MethodHead {
 		return
@@ -156,6 +160,27 @@ func writeBody(req *request, status int, data []byte) {
 	defer c.uncork()
 	_, _ = req.w.Write(data)
 	_ = http.NewResponseController(req.w).Flush()
+}
+
+// dateValue is the Date header of one second.
+type dateValue struct {
+	unix  int64
+	value []string
+}
+
+// dateNow is the Date header last made (shared: net/http only reads it).
+var dateNow atomic.Pointer[dateValue]
+
+// dateHeader is the Date header for t, formatted once per second rather
+// than by net/http on every response (3% of rond's CPU on 4 KiB GETs).
+func dateHeader(t time.Time) []string {
+	sec := t.Unix()
+	if d := dateNow.Load(); d != nil && d.unix == sec {
+		return d.value
+	}
+	d := &dateValue{unix: sec, value: []string{t.UTC().Format(http.TimeFormat)}}
+	dateNow.Store(d)
+	return d.value
 }
 
 // read fetches [offset, offset+length) (length 0: to the end).
@@ -186,6 +211,14 @@ func (g *Gateway) size(req *request, addr proto.Addr) (uint64, *apiError) {
 	}
 	g.prefetchForRanges(req, addr, man.Size)
 	return man.Size, nil
+}
+
+// headerValue is h.Get(key) for a canonical key, without canonicalising it.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // etagMatches implements If-None-Match's weak comparison against our one

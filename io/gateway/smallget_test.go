@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/io/runtime"
@@ -158,5 +159,17 @@ func TestObjectPathAgreesWithMux(t *testing.T) {
 				t.Errorf("%s %s: objectPath %q, mux %q", method, target, fast, want)
 			}
 		}
+	}
+}
+
+// The cached Date header is the second's, in net/http's format.
+func TestDateHeader(t *testing.T) {
+	now := time.Date(2026, 12, 6, 1, 2, 3, 400, time.FixedZone("x", 3600))
+	if got, want := dateHeader(now), now.UTC().Format(http.TimeFormat); len(got) != 1 || got[0] != want {
+		t.Fatalf("dateHeader %v, want %s", got, want)
+	}
+	later := now.Add(time.Second)
+	if got, want := dateHeader(later)[0], later.UTC().Format(http.TimeFormat); got != want {
+		t.Fatalf("next second: %s, want %s", got, want)
 	}
 }
