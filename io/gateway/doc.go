@@ -190,7 +190,16 @@
 // most RangeResponseFactorMax times the object and holds one piece at a
 // time; several ranges asking
 // for more than MultipartBytesMax in all are ignored and the whole object
-// is streamed (200), which RFC 9110 allows.
+// is streamed (200), which RFC 9110 allows. A body of at most
+// corkBytesMax (a small object, a small range) leaves with its headers in
+// one write: net/http's 4 KiB connection buffer would send a 4 KiB
+// object's response in two, each a system call and a wake-up of the
+// client; the envelope connection collects them (envelopeConn.cork,
+// reached through the request's context) until the handler flushes.
+// The hottest route, GET /o/{addr}, is dispatched without the mux when
+// the path is plainly its (objectPath: clean, two segments, no escapes);
+// every other request, and every check (preflight, admission, the route's
+// authorization and metrics), is the same either way.
 //
 // Hostile input (server.go): NewServer bounds the headers' time and size;
 // Config.BodyLimits bound a body by a minimum average rate and a maximum

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -130,7 +131,27 @@ func NewServer(handler http.Handler, errorLog *log.Logger) *http.Server {
 		errorLog = log.New(io.Discard, "", 0)
 	}
 	return &http.Server{Handler: handler, ReadHeaderTimeout: ReadHeaderTimeoutDefault, IdleTimeout: IdleTimeoutDefault,
-		MaxHeaderBytes: HeaderBytesMax, ErrorLog: errorLog}
+		MaxHeaderBytes: HeaderBytesMax, ErrorLog: errorLog, ConnContext: withConn}
+}
+
+// connKey is the context key of the connection a request arrived on.
+type connKey struct{}
+
+// withConn is http.Server.ConnContext: it puts an envelope connection in
+// its requests' context, so a handler can send a small response in one
+// write (see envelopeConn.cork).
+func withConn(ctx context.Context, c net.Conn) context.Context {
+	if ec, ok := c.(*envelopeConn); ok {
+		return context.WithValue(ctx, connKey{}, ec)
+	}
+	return ctx
+}
+
+// connOf is the envelope connection r arrived on, or nil (another
+// server, TLS, HTTP/2, a test recorder).
+func connOf(r *http.Request) *envelopeConn {
+	c, _ := r.Context().Value(connKey{}).(*envelopeConn)
+	return c
 }
 
 // preflight answers what must not reach the mux: CONNECT (405) and paths
@@ -340,6 +361,13 @@ func (l envelopeListener) Accept() (net.Conn, error) {
 type envelopeConn struct {
 	net.Conn
 	onTimeout func()
+	// corked: writes are collected in pending, to be sent in one write
+	// by uncork; werr is the error of that write, returned by every
+	// later one. Only the connection's serving goroutine writes, so
+	// these need no lock.
+	corked  bool
+	pending *[]byte
+	werr    error
 	// midRequest: bytes were read since the last write, so a request is
 	// partly received (reads and writes run on different goroutines).
 	midRequest atomic.Bool
@@ -363,6 +391,13 @@ const netHTTPErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConn
 
 func (c *envelopeConn) Write(b []byte) (int, error) {
 	c.midRequest.Store(false)
+	if c.werr != nil {
+		return 0, c.werr
+	}
+	if c.corked {
+		*c.pending = append(*c.pending, b...)
+		return len(b), nil
+	}
 	status, text, ok := parseNetHTTPError(b)
 	if !ok {
 		return c.Conn.Write(b)
@@ -372,6 +407,40 @@ func (c *envelopeConn) Write(b []byte) (int, error) {
 	}
 	return len(b), nil
 }
+
+// corkBuffers hold corked responses (a small object's headers and body).
+var corkBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+// cork collects the writes that follow until uncork, which sends them in
+// one write. net/http's connection buffer is 4 KiB, so a response of a
+// 4 KiB object (its headers, then its body) otherwise leaves in two
+// writes, each a system call and a wake-up of the reader.
+func (c *envelopeConn) cork() {
+	if c.corked {
+		return
+	}
+	c.corked = true
+	c.pending = corkBuffers.Get().(*[]byte)
+}
+
+// uncork sends what cork collected.
+func (c *envelopeConn) uncork() {
+	if !c.corked {
+		return
+	}
+	c.corked = false
+	if len(*c.pending) > 0 && c.werr == nil {
+		_, c.werr = c.Conn.Write(*c.pending)
+	}
+	*c.pending = (*c.pending)[:0]
+	if cap(*c.pending) <= 2*corkBytesMax {
+		corkBuffers.Put(c.pending)
+	}
+	c.pending = nil
+}
+
+// corkBytesMax bounds the bodies writeBody sends corked.
+const corkBytesMax = 16 << 10
 
 // parseNetHTTPError recognises a net/http protocol error response and
 // returns its status and text.

@@ -49,6 +49,42 @@ type PromMetrics struct {
 	labelled   map[string]bool
 	log        *slog.Logger
 	warned     sync.Map // name -> struct{}: undeclared names already logged
+	// series memoises the collector of each (name, label) once resolved,
+	// so a hot path (the gateway's per-request counters and latencies)
+	// pays one lookup instead of two map reads, a label slice and the
+	// vector's hashing and lock. No series is ever deleted from a vector.
+	series sync.Map // seriesKey -> *series
+}
+
+type seriesKey struct{ name, label string }
+
+// series is one resolved collector: the field of the metric's kind.
+type series struct {
+	counter prometheus.Counter
+	gauge   prometheus.Gauge
+	hist    prometheus.Observer
+}
+
+// lookup resolves (name, label) to its series, nil when name is
+// undeclared. An unlabelled metric ignores label.
+func (m *PromMetrics) lookup(name, label string) *series {
+	k := seriesKey{name, label}
+	if s, ok := m.series.Load(k); ok {
+		return s.(*series)
+	}
+	values := labelValues(label, m.labelled[name])
+	s := &series{}
+	if v, ok := m.counters[name]; ok {
+		s.counter = v.WithLabelValues(values...)
+	} else if v, ok := m.gauges[name]; ok {
+		s.gauge = v.WithLabelValues(values...)
+	} else if v, ok := m.histograms[name]; ok {
+		s.hist = v.WithLabelValues(values...)
+	} else {
+		return nil
+	}
+	actual, _ := m.series.LoadOrStore(k, s)
+	return actual.(*series)
 }
 
 var _ env.Metrics = (*PromMetrics)(nil)
@@ -133,24 +169,25 @@ func labelValues(label string, vecLabelled bool) []string {
 
 // Add increments a counter (or adds to a gauge).
 func (m *PromMetrics) Add(name, label string, delta float64) {
-	if v, ok := m.counters[name]; ok {
+	switch s := m.lookup(name, label); {
+	case s == nil:
+		m.undeclared(name)
+	case s.counter != nil:
 		if delta < 0 {
 			return // a counter never goes down; a negative delta is a caller bug
 		}
-		v.WithLabelValues(labelValues(label, m.labelled[name])...).Add(delta)
-		return
+		s.counter.Add(delta)
+	case s.gauge != nil:
+		s.gauge.Add(delta)
+	default:
+		m.undeclared(name) // a histogram: Add is not its operation
 	}
-	if v, ok := m.gauges[name]; ok {
-		v.WithLabelValues(labelValues(label, m.labelled[name])...).Add(delta)
-		return
-	}
-	m.undeclared(name)
 }
 
 // Set sets a gauge.
 func (m *PromMetrics) Set(name, label string, value float64) {
-	if v, ok := m.gauges[name]; ok {
-		v.WithLabelValues(labelValues(label, m.labelled[name])...).Set(value)
+	if s := m.lookup(name, label); s != nil && s.gauge != nil {
+		s.gauge.Set(value)
 		return
 	}
 	m.undeclared(name)
@@ -158,8 +195,8 @@ func (m *PromMetrics) Set(name, label string, value float64) {
 
 // Observe records a histogram observation.
 func (m *PromMetrics) Observe(name, label string, value float64) {
-	if v, ok := m.histograms[name]; ok {
-		v.WithLabelValues(labelValues(label, m.labelled[name])...).Observe(value)
+	if s := m.lookup(name, label); s != nil && s.hist != nil {
+		s.hist.Observe(value)
 		return
 	}
 	m.undeclared(name)
