@@ -49,6 +49,52 @@ type PromMetrics struct {
 	labelled   map[string]bool
 	log        *slog.Logger
 	warned     sync.Map // name -> struct{}: undeclared names already logged
+	// series caches each (name, label) series the vectors handed out, so
+	// an observation is a map read instead of WithLabelValues's label
+	// hashing and lookup (a few per registry op on the node loop). A
+	// series, once made, lives as long as its vector, as before.
+	seriesMu sync.RWMutex
+	series   map[string]map[string]series
+}
+
+// series is one cached child of a vector: the one of its kind is set.
+type series struct {
+	counter prometheus.Counter
+	gauge   prometheus.Gauge
+	obs     prometheus.Observer
+}
+
+// child returns the cached series of name and label, making it from
+// name's vector on the first use; label is dropped for an unlabelled
+// metric, as labelValues does. ok is false for an undeclared name.
+func (m *PromMetrics) child(name, label string) (s series, ok bool) {
+	labelled := m.labelled[name]
+	if !labelled {
+		label = ""
+	}
+	m.seriesMu.RLock()
+	s, ok = m.series[name][label]
+	m.seriesMu.RUnlock()
+	if ok {
+		return s, true
+	}
+	lv := labelValues(label, labelled)
+	if v, found := m.counters[name]; found {
+		s.counter = v.WithLabelValues(lv...)
+	} else if v, found := m.gauges[name]; found {
+		s.gauge = v.WithLabelValues(lv...)
+	} else if v, found := m.histograms[name]; found {
+		s.obs = v.WithLabelValues(lv...)
+	} else {
+		return series{}, false
+	}
+	m.seriesMu.Lock()
+	defer m.seriesMu.Unlock()
+	if m.series[name] == nil {
+		m.series[name] = map[string]series{}
+	}
+	m.series[name][label] = s
+	return s, true
 }
 
 var _ env.Metrics = (*PromMetrics)(nil)
@@ -66,6 +112,7 @@ func NewPromMetrics(log *slog.Logger) *PromMetrics {
 		histograms: map[string]*prometheus.HistogramVec{},
 		labelled:   map[string]bool{},
 		log:        log,
+		series:     map[string]map[string]series{},
 	}
 	for _, def := range env.Catalog() {
 		m.register(def)
@@ -133,24 +180,26 @@ func labelValues(label string, vecLabelled bool) []string {
 
 // Add increments a counter (or adds to a gauge).
 func (m *PromMetrics) Add(name, label string, delta float64) {
-	if v, ok := m.counters[name]; ok {
+	s, ok := m.child(name, label)
+	switch {
+	case !ok:
+		m.undeclared(name)
+	case s.counter != nil:
 		if delta < 0 {
 			return // a counter never goes down; a negative delta is a caller bug
 		}
-		v.WithLabelValues(labelValues(label, m.labelled[name])...).Add(delta)
-		return
+		s.counter.Add(delta)
+	case s.gauge != nil:
+		s.gauge.Add(delta)
+	default:
+		m.undeclared(name) // a histogram: not a counter or gauge
 	}
-	if v, ok := m.gauges[name]; ok {
-		v.WithLabelValues(labelValues(label, m.labelled[name])...).Add(delta)
-		return
-	}
-	m.undeclared(name)
 }
 
 // Set sets a gauge.
 func (m *PromMetrics) Set(name, label string, value float64) {
-	if v, ok := m.gauges[name]; ok {
-		v.WithLabelValues(labelValues(label, m.labelled[name])...).Set(value)
+	if s, ok := m.child(name, label); ok && s.gauge != nil {
+		s.gauge.Set(value)
 		return
 	}
 	m.undeclared(name)
@@ -158,8 +207,8 @@ func (m *PromMetrics) Set(name, label string, value float64) {
 
 // Observe records a histogram observation.
 func (m *PromMetrics) Observe(name, label string, value float64) {
-	if v, ok := m.histograms[name]; ok {
-		v.WithLabelValues(labelValues(label, m.labelled[name])...).Observe(value)
+	if s, ok := m.child(name, label); ok && s.obs != nil {
+		s.obs.Observe(value)
 		return
 	}
 	m.undeclared(name)
