@@ -36,6 +36,9 @@ type sample struct {
 	// process of the system) per 1,000 counted operations, 0 when not
 	// measured.
 	cpuPerK float64
+	// ops are the counted operations, conflicts the refused attempts
+	// (CAS) that were not counted.
+	ops, conflicts int
 }
 
 // workload is one row of issue 15's table.
@@ -214,20 +217,25 @@ func (t *tally) print(w io.Writer, all []string) {
 			}
 			if !cpuHeader {
 				fmt.Fprintln(w)
-				fmt.Fprintln(w, "| workload | system | server CPU s per 1,000 ops (median) | runs |")
-				fmt.Fprintln(w, "| --- | --- | --- | --- |")
+				fmt.Fprintln(w, "| workload | system | server CPU s per 1,000 ops (median) | runs | attempts per op (runs) |")
+				fmt.Fprintln(w, "| --- | --- | --- | --- | --- |")
 				cpuHeader = true
 			}
-			var runs []string
+			var runs, attempts []string
 			for _, c := range cs {
 				runs = append(runs, strconv.FormatFloat(c, 'f', 3, 64))
+			}
+			for _, x := range t.samples[wl.key][s] {
+				if x.ops > 0 {
+					attempts = append(attempts, strconv.FormatFloat(float64(x.ops+x.conflicts)/float64(x.ops), 'f', 2, 64))
+				}
 			}
 			slices.Sort(cs)
 			med := cs[len(cs)/2]
 			if len(cs)%2 == 0 {
 				med = (cs[len(cs)/2-1] + cs[len(cs)/2]) / 2
 			}
-			fmt.Fprintf(w, "| %s | %s | %.3f | %s |\n", wl.title, s, med, strings.Join(runs, ", "))
+			fmt.Fprintf(w, "| %s | %s | %.3f | %s | %s |\n", wl.title, s, med, strings.Join(runs, ", "), strings.Join(attempts, ", "))
 		}
 	}
 	var missing []string
