@@ -74,7 +74,20 @@ func main() {
 	flag.BoolVar(&po.micronode, "micronode", false, "--peers: also run the byte workloads on a rond micronode (memory)")
 	flag.BoolVar(&po.skipBytes, "skip-bytes", false, "--peers: skip the byte workloads")
 	flag.BoolVar(&po.skipNames, "skip-names", false, "--peers: skip the name workloads")
+	namePhases := flag.String("name-phases", "", "--peers: run only these name workloads, `set1,write16,cas16,resolve16` (comma-separated subset; default all)")
 	flag.Parse()
+	if *namePhases != "" {
+		po.namePhases = map[string]bool{}
+		for p := range strings.SplitSeq(*namePhases, ",") {
+			switch p {
+			case wSet1.key, wWrite16.key, wCAS16.key, wResolve.key:
+				po.namePhases[p] = true
+			default:
+				fmt.Fprintf(os.Stderr, "ronbench: --name-phases: unknown workload %q (set1, write16, cas16, resolve16)\n", p)
+				os.Exit(2)
+			}
+		}
+	}
 	if peerMode {
 		po.rond, po.bigBytes = o.rond, bigMiB<<20
 		if bigMiB < 2 {

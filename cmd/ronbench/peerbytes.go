@@ -206,7 +206,7 @@ func mib(n int) float64 { return float64(n) / (1 << 20) }
 func loadPhase(conns int, d time.Duration, op func(k int, c *http.Client, r *rand.Rand) error) sample {
 	var mu sync.Mutex
 	var lat []time.Duration
-	var fails atomic.Int64
+	var fails, conflicts atomic.Int64
 	var firstErr atomic.Value
 	start := time.Now()
 	deadline := start.Add(d)
@@ -220,6 +220,7 @@ func loadPhase(conns int, d time.Duration, op func(k int, c *http.Client, r *ran
 				t0 := time.Now()
 				if err := op(k, c, r); err != nil {
 					if errors.Is(err, errConflict) {
+						conflicts.Add(1)
 						continue
 					}
 					fails.Add(1)
@@ -239,7 +240,8 @@ func loadPhase(conns int, d time.Duration, op func(k int, c *http.Client, r *ran
 		fmt.Fprintf(os.Stderr, "ronbench: first failure: %s\n", e)
 	}
 	slices.Sort(lat)
-	return sample{value: float64(len(lat)) / wall.Seconds(), p99: quantile(lat, 0.99), fails: int(fails.Load())}
+	return sample{value: float64(len(lat)) / wall.Seconds(), p99: quantile(lat, 0.99), fails: int(fails.Load()),
+		conflicts: int(conflicts.Load()), ops: len(lat)}
 }
 
 // getURL reads url (with a Range when rng is set) and checks it got want

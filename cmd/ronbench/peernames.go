@@ -46,6 +46,39 @@ type nameSystem struct {
 	// leader changes each member saw.
 	metricsURLs  []string
 	leaderMetric string
+	// pids are the members' processes, whose CPU time each phase
+	// reports per 1,000 operations.
+	pids []int
+}
+
+// cpu sums the members' utime+stime; false when one cannot be read.
+func (s *nameSystem) cpu() (time.Duration, bool) {
+	var total time.Duration
+	for _, pid := range s.pids {
+		c, ok := processCPU(pid)
+		if !ok {
+			return 0, false
+		}
+		total += c.user + c.sys
+	}
+	return total, len(s.pids) > 0
+}
+
+// measured runs a phase and sets its sample's servers' CPU per 1,000
+// counted operations (value x wall time of the phase).
+func (s *nameSystem) measured(phase func() (sample, error)) (sample, error) {
+	c0, ok0 := s.cpu()
+	t0 := time.Now()
+	res, err := phase()
+	wall := time.Since(t0)
+	c1, ok1 := s.cpu()
+	// The phase's value is per second of its own timed part; the
+	// setup (creating names) is in wall too, so this slightly
+	// overstates CPU per op, equally for every system.
+	if err == nil && ok0 && ok1 && res.value > 0 {
+		res.cpuPerK = (c1 - c0).Seconds() / (res.value * wall.Seconds()) * 1000
+	}
+	return res, err
 }
 
 // leaderChanges sums leaderMetric over the members' /metrics: each
@@ -173,36 +206,52 @@ func runNamePeers(o peerOptions, scratch string, t *tally, w io.Writer) ([]strin
 		runOrder := order(sysNames, run)
 		t.loads = append(t.loads, fmt.Sprintf("names run %d (order %s): load average %s", run+1, strings.Join(runOrder, ", "), loadAvg()))
 		prefix := func(phase string) string { return fmt.Sprintf("r%d-%s", run, phase) }
+		on := func(w workload) bool { return len(o.namePhases) == 0 || o.namePhases[w.key] }
 		for _, n := range runOrder {
-			res, err := writePhase(byName[n], prefix("set1"), 1, o.phaseTime)
+			if !on(wSet1) {
+				break
+			}
+			res, err := byName[n].measured(func() (sample, error) { return writePhase(byName[n], prefix("set1"), 1, o.phaseTime) })
 			if err != nil {
 				return names, fmt.Errorf("ronbench: %s: %w", n, err)
 			}
 			t.add(wSet1, n, res)
 		}
 		for _, n := range runOrder {
-			res, err := writePhase(byName[n], prefix("w16"), nameConns, o.phaseTime)
+			if !on(wWrite16) {
+				break
+			}
+			res, err := byName[n].measured(func() (sample, error) { return writePhase(byName[n], prefix("w16"), nameConns, o.phaseTime) })
 			if err != nil {
 				return names, fmt.Errorf("ronbench: %s: %w", n, err)
 			}
 			t.add(wWrite16, n, res)
 		}
 		for _, n := range runOrder {
-			res, err := casPeerPhase(byName[n], prefix("cas"), o.phaseTime)
+			if !on(wCAS16) {
+				break
+			}
+			res, err := byName[n].measured(func() (sample, error) { return casPeerPhase(byName[n], prefix("cas"), o.phaseTime) })
 			if err != nil {
 				return names, fmt.Errorf("ronbench: %s: %w", n, err)
 			}
 			t.add(wCAS16, n, res)
 		}
 		for _, n := range runOrder {
+			if !on(wResolve) {
+				break
+			}
 			s := byName[n]
 			keys := nameList(prefix("res"), resolveNames)
 			if err := s.create(newPeerClient(), keys); err != nil {
 				return names, fmt.Errorf("ronbench: %s: %w", n, err)
 			}
-			t.add(wResolve, n, loadPhase(nameConns, o.phaseTime, func(k int, c *http.Client, r *mrand.Rand) error {
-				return s.resolve(k, c, keys[r.IntN(len(keys))])
-			}))
+			res, _ := s.measured(func() (sample, error) {
+				return loadPhase(nameConns, o.phaseTime, func(k int, c *http.Client, r *mrand.Rand) error {
+					return s.resolve(k, c, keys[r.IntN(len(keys))])
+				}), nil
+			})
+			t.add(wResolve, n, res)
 		}
 	}
 	return names, nil
@@ -356,8 +405,12 @@ func startRondCluster(bin, dir string) (*nameSystem, error) {
 	for _, u := range rn.urls {
 		metrics = append(metrics, u+"/metrics")
 	}
+	var ps []int
+	for _, t := range targets {
+		ps = append(ps, t.pid)
+	}
 	return &nameSystem{create: rn.create, write: rn.write, cas: rn.cas, resolve: rn.resolve, stop: stopAll,
-		metricsURLs: metrics, leaderMetric: "registry_leader_changes_total"}, nil
+		metricsURLs: metrics, leaderMetric: "registry_leader_changes_total", pids: ps}, nil
 }
 
 func freeUDPAddr() (string, error) {
@@ -512,8 +565,12 @@ func startEtcd(bin, dir string) (*nameSystem, error) {
 	for _, u := range en.urls {
 		metrics = append(metrics, u+"/metrics")
 	}
+	var ps []int
+	for _, c := range cmds {
+		ps = append(ps, c.Process.Pid)
+	}
 	return &nameSystem{create: en.create, write: en.write, cas: en.cas, resolve: en.resolve, stop: stop,
-		metricsURLs: metrics, leaderMetric: "etcd_server_leader_changes_seen_total"}, nil
+		metricsURLs: metrics, leaderMetric: "etcd_server_leader_changes_seen_total", pids: ps}, nil
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

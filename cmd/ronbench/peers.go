@@ -20,6 +20,9 @@ type peerOptions struct {
 	micronode        bool
 	skipBytes        bool
 	skipNames        bool
+	// namePhases selects name workloads by key (set1, write16, cas16,
+	// resolve16); empty runs all.
+	namePhases map[string]bool
 }
 
 // sample is one measurement of one system in one workload: value in the
@@ -29,6 +32,13 @@ type sample struct {
 	value float64
 	p99   time.Duration
 	fails int
+	// cpuPerK is the servers' CPU seconds (utime+stime of every
+	// process of the system) per 1,000 counted operations, 0 when not
+	// measured.
+	cpuPerK float64
+	// ops are the counted operations, conflicts the refused attempts
+	// (CAS) that were not counted.
+	ops, conflicts int
 }
 
 // workload is one row of issue 15's table.
@@ -191,6 +201,41 @@ func (t *tally) print(w io.Writer, all []string) {
 				p = fmt.Sprintf("%.1f ms", float64(p99.Microseconds())/1000)
 			}
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %d |\n", wl.title, s, fmtValue(v), wl.unit, p, strings.Join(runs, ", "), fails)
+		}
+	}
+	cpuHeader := false
+	for _, wl := range peerWorkloads {
+		for _, s := range t.systemsOf(wl, all) {
+			var cs []float64
+			for _, x := range t.samples[wl.key][s] {
+				if x.cpuPerK > 0 {
+					cs = append(cs, x.cpuPerK)
+				}
+			}
+			if len(cs) == 0 {
+				continue
+			}
+			if !cpuHeader {
+				fmt.Fprintln(w)
+				fmt.Fprintln(w, "| workload | system | server CPU s per 1,000 ops (median) | runs | attempts per op (runs) |")
+				fmt.Fprintln(w, "| --- | --- | --- | --- | --- |")
+				cpuHeader = true
+			}
+			var runs, attempts []string
+			for _, c := range cs {
+				runs = append(runs, strconv.FormatFloat(c, 'f', 3, 64))
+			}
+			for _, x := range t.samples[wl.key][s] {
+				if x.ops > 0 {
+					attempts = append(attempts, strconv.FormatFloat(float64(x.ops+x.conflicts)/float64(x.ops), 'f', 2, 64))
+				}
+			}
+			slices.Sort(cs)
+			med := cs[len(cs)/2]
+			if len(cs)%2 == 0 {
+				med = (cs[len(cs)/2-1] + cs[len(cs)/2]) / 2
+			}
+			fmt.Fprintf(w, "| %s | %s | %.3f | %s | %s |\n", wl.title, s, med, strings.Join(runs, ", "), strings.Join(attempts, ", "))
 		}
 	}
 	var missing []string

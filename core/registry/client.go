@@ -43,6 +43,13 @@ type pendingOp struct {
 	sent     bool // proposed, read or forwarded at least once
 	readCtx  uint64
 	hasRead  bool
+	// proposed: a write proposed or forwarded at least once, so its
+	// outcome may be in the log; never checked by a read after that.
+	proposed bool
+	// checking: hasRead is a Set's conflict check (checkFirst), not a
+	// resolve; checkTried: one was started.
+	checking   bool
+	checkTried bool
 }
 
 // readWait is a linearizable read waiting for its read index and then for
@@ -166,14 +173,76 @@ func (r *Registry) attempt(p *pendingOp) {
 		r.complete(p, codeOK, rec)
 	case p.op.kind == opResolve:
 		r.attemptRead(p, from)
+	case r.checkFirst(p):
+		r.attemptCheck(p, from)
 	default:
-		if r.forwardWrite(p, from) || r.serveWrite(from, r.floor(), &p.op) {
-			p.sent = true
-			if r.bug.AckBeforeCommit && p.op.kind == opSet {
-				r.complete(p, codeOK, writeRecord(&p.op, codeOK, p.op.seq))
-			}
+		if p.checking { // a check not answered by the retry: propose
+			delete(r.reads, p.readCtx)
+			p.hasRead, p.checking = false, false
+		}
+		r.proposeWrite(p, from)
+	}
+}
+
+// proposeWrite forwards p's write to the leader or proposes it.
+func (r *Registry) proposeWrite(p *pendingOp, from origin) {
+	if r.forwardWrite(p, from) || r.serveWrite(from, r.floor(), &p.op) {
+		p.sent, p.proposed = true, true
+		if r.bug.AckBeforeCommit && p.op.kind == opSet {
+			r.complete(p, codeOK, writeRecord(&p.op, codeOK, p.op.seq))
 		}
 	}
+}
+
+// checkFirst reports whether p is a Set that this replica's applied state
+// already shows as refused: a seq at or below the name's, or another
+// owner. Both are final (a name's seq only grows and its owner never
+// changes, machine.exec), so proposing it would only carry a refusal
+// through the log, with every replica's write and fsync, to apply
+// (a compare-and-set's conflict, the common case under contention).
+// Such a Set is answered by a linearizable read instead (attemptCheck),
+// as a resolve is, and judged by setOutcome on the state at the read
+// index, so its 409 carries the name's state at a point inside the op's
+// window, as a refusal at apply does. A Set that was proposed once is
+// never checked: its outcome may be in the log. A check gets one try: a
+// retry (the read lost, no leader, a partition) proposes the Set as
+// before, so faults end it as they end any write.
+func (r *Registry) checkFirst(p *pendingOp) bool {
+	if p.op.kind != opSet || p.proposed || p.checkTried || r.bug.AckBeforeCommit {
+		return false
+	}
+	rec := r.m.names[p.op.name]
+	return rec != nil && (rec.owner != p.op.owner || p.op.seq <= rec.seq)
+}
+
+// attemptCheck starts (or restarts) p's conflict check: a ReadIndex, then
+// answerReads judges p on the state at that index.
+func (r *Registry) attemptCheck(p *pendingOp, from origin) {
+	if p.hasRead {
+		delete(r.reads, p.readCtx)
+		p.hasRead = false
+	}
+	p.checkTried = true
+	if ctr, ok := r.serveRead(from, p.op.name); ok {
+		p.readCtx, p.hasRead, p.checking = ctr, true, true
+	}
+}
+
+// checked ends p's conflict check on the applied state at its read index:
+// a refusal is answered as applyEntry answers one, anything else is
+// proposed (and judged again at apply).
+func (r *Registry) checked(p *pendingOp, from origin) {
+	p.hasRead, p.checking = false, false
+	c, nameSeq := setOutcome(r.m.names[p.op.name], &p.op)
+	if c == codeOK {
+		r.proposeWrite(p, from)
+		return
+	}
+	rec := writeRecord(&p.op, c, nameSeq)
+	if c == codeStaleSeq {
+		rec = r.m.lookup(p.op.name)
+	}
+	r.complete(p, c, rec)
 }
 
 // forwardWrite sends a write that a follower accepted straight to the
@@ -291,6 +360,12 @@ func (r *Registry) answerReads() {
 			continue
 		}
 		delete(r.reads, ctr)
+		if w.from.node == r.self && w.from.session == r.session {
+			if p := r.findPending(w.from.seq); p != nil && p.checking && p.hasRead && p.readCtx == ctr {
+				r.checked(p, w.from)
+				continue
+			}
+		}
 		r.deliver(w.from, codeOK, r.m.lookup(w.name))
 	}
 }

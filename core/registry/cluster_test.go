@@ -482,3 +482,83 @@ func TestFollowerForwardsWritesToTheLeader(t *testing.T) {
 		t.Fatalf("%d raft proposals sent: the follower proposed instead of forwarding", props)
 	}
 }
+
+// A Set that a replica's applied state already shows as refused (a stale
+// seq, another owner) is judged by a linearizable read instead of a log
+// entry (checkFirst): no entry is appended, and the 409 still carries the
+// name's state at the read, on the leader and on a follower alike.
+func TestRefusedSetTakesNoLogEntry(t *testing.T) {
+	c := newCluster(t, replicas3, 0, Config{})
+	l := c.leader(2 * time.Second)
+	f := (l + 1) % replicas3
+	alice, mallory := newOwner(1), newOwner(2)
+	if r := c.do(l, Claim{Name: "cas.org", Owner: alice.pub}); r.Err != nil {
+		t.Fatalf("claim: %v", r.Err)
+	}
+	v2 := proto.AddrOf([]byte("v2"))
+	for seq, target := range []proto.Addr{proto.AddrOf([]byte("v1")), v2} {
+		if r := c.do(f, alice.set("cas.org", target, uint64(seq+1))); r.Err != nil {
+			t.Fatalf("set %d: %v", seq+1, r.Err)
+		}
+	}
+	c.awaitConverged(time.Second)
+	applied := c.nodes[l].reg.AppliedIndex()
+	for _, i := range []int{l, f} {
+		for _, seq := range []uint64{1, 2} {
+			r := c.do(i, alice.set("cas.org", proto.AddrOf([]byte("late")), seq))
+			if !errIs(r.Err, ErrStaleSeq) || r.Record.Seq != 2 || r.Record.Target != v2 || !r.Record.Found {
+				t.Fatalf("node %d: stale set seq %d: %+v, want ErrStaleSeq with seq 2 and target v2", i, seq, r)
+			}
+		}
+		if r := c.do(i, mallory.set("cas.org", proto.AddrOf([]byte("x")), 3)); !errIs(r.Err, ErrNotOwner) || r.Record.Seq != 2 {
+			t.Fatalf("node %d: set by another owner: %+v, want ErrNotOwner with seq 2", i, r)
+		}
+	}
+	c.run(100 * time.Millisecond)
+	if got := c.nodes[l].reg.AppliedIndex(); got != applied {
+		t.Fatalf("refused sets appended %d log entries", got-applied)
+	}
+	// The next seq is still proposed and applies.
+	if r := c.do(f, alice.set("cas.org", proto.AddrOf([]byte("v3")), 3)); r.Err != nil || r.Record.Seq != 3 {
+		t.Fatalf("set 3 after the refusals: %+v", r)
+	}
+}
+
+// A conflict check whose read is lost gets no second read: the retry
+// proposes the Set, which the apply refuses, as before checkFirst.
+func TestLostConflictCheckFallsBackToProposal(t *testing.T) {
+	c := newCluster(t, replicas3, 0, Config{})
+	l := c.leader(2 * time.Second)
+	f := (l + 1) % replicas3
+	alice := newOwner(1)
+	if r := c.do(l, Claim{Name: "lost.org", Owner: alice.pub}); r.Err != nil {
+		t.Fatalf("claim: %v", r.Err)
+	}
+	if r := c.do(f, alice.set("lost.org", proto.AddrOf([]byte("v1")), 1)); r.Err != nil {
+		t.Fatalf("set 1: %v", r.Err)
+	}
+	c.awaitConverged(time.Second)
+	reads := 0
+	c.cut = func(_, _ proto.NodeID, frame []byte) bool {
+		fr, err := oap.Decode(frame)
+		if err != nil || fr.AppProto != oap.ProtoRegistry || len(fr.Payload) < 2 || fr.Payload[1] != envRaft {
+			return false
+		}
+		var m pb.Message
+		if gproto.Unmarshal(fr.Payload[2:], &m) == nil && m.GetType() == pb.MsgReadIndex {
+			reads++
+			return true
+		}
+		return false
+	}
+	applied := c.nodes[l].reg.AppliedIndex()
+	if r := c.do(f, alice.set("lost.org", proto.AddrOf([]byte("late")), 1)); !errIs(r.Err, ErrStaleSeq) || r.Record.Seq != 1 {
+		t.Fatalf("stale set with its check's read lost: %+v, want ErrStaleSeq with seq 1", r)
+	}
+	if reads != 1 {
+		t.Fatalf("%d ReadIndex messages from the follower, want 1 (one check, then the proposal)", reads)
+	}
+	if got := c.nodes[l].reg.AppliedIndex(); got != applied+1 {
+		t.Fatalf("applied %d -> %d, want the refused Set's one entry", applied, got)
+	}
+}

@@ -91,6 +91,21 @@
 // SessionsMax = 128 that needs 128 other client incarnations to write
 // within one op's OpTimeout.
 //
+// A Set that the replica's own applied state already shows as refused (a
+// seq at or below the name's, or another owner: final, since a name's
+// seq only grows and its owner never changes) is not proposed: a refusal
+// carried through the log costs every replica a write and an fsync, and
+// under compare-and-set contention most attempts are such conflicts. It
+// is judged instead on the state at a ReadIndex, as a Resolve is read
+// (checkFirst, checked), by the same rule the apply uses (setOutcome), so
+// its ErrStaleSeq carries the name's state at a point inside the op's
+// window, as a refusal at apply does; a Set that passes there is proposed
+// and judged again at apply. A Set proposed once is never checked this
+// way (its outcome may be in the log), a check gets one try (its retry
+// proposes, so a lost read or a partition ends the Set as it ends any
+// write), and the signature of every Set is still verified at ingress,
+// before either path.
+//
 // # Replicated state and snapshots
 //
 // The state is names (owner key, target, seq), signed node descriptors,

@@ -252,13 +252,8 @@ func (m *machine) exec(o *op) (code, uint64) {
 		return codeOK, rec.seq
 	case opSet:
 		rec := m.names[o.name]
-		switch {
-		case rec == nil:
-			return codeNotFound, 0
-		case rec.owner != o.owner:
-			return codeNotOwner, rec.seq
-		case o.seq != rec.seq+1:
-			return codeStaleSeq, rec.seq
+		if c, seq := setOutcome(rec, o); c != codeOK {
+			return c, seq
 		}
 		rec.target, rec.seq = o.target, o.seq
 		return codeOK, rec.seq
@@ -268,6 +263,21 @@ func (m *machine) exec(o *op) (code, uint64) {
 		return m.revoke(o), 0
 	}
 	panic(fmt.Sprintf("registry: exec of op kind %v", o.kind))
+}
+
+// setOutcome is a Set's verdict on a name's record (nil: unclaimed):
+// codeOK when it applies, else the refusal and the name's seq. exec
+// applies by it, and a conflict check (Registry.checked) refuses by it.
+func setOutcome(rec *nameRecord, o *op) (code, uint64) {
+	switch {
+	case rec == nil:
+		return codeNotFound, 0
+	case rec.owner != o.owner:
+		return codeNotOwner, rec.seq
+	case o.seq != rec.seq+1:
+		return codeStaleSeq, rec.seq
+	}
+	return codeOK, rec.seq
 }
 
 func (m *machine) describe(d *descriptor) (code, uint64) {

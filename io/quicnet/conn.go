@@ -69,6 +69,7 @@ func (t *Transport) writeLoop(pc *peerConn) {
 	defer t.wg.Done()
 	done := pc.conn.Context().Done()
 	var stream *quic.SendStream
+	var joined []byte // the frames of one write, reused
 	for {
 		select {
 		case <-done:
@@ -86,14 +87,46 @@ func (t *Transport) writeLoop(pc *peerConn) {
 				return
 			}
 		}
-		for i, frame := range batch {
-			if _, err := stream.Write(frame); err != nil {
-				t.writeFailed(pc, len(batch)-i, err)
+		for len(batch) > 0 {
+			var out []byte
+			var n int
+			out, n, joined = coalesce(batch, joined)
+			if _, err := stream.Write(out); err != nil {
+				t.writeFailed(pc, len(batch), err)
 				return
 			}
-			t.metrics.Add(MetricFrames, DirSend, 1)
+			t.metrics.Add(MetricFrames, DirSend, float64(n))
+			batch = batch[n:]
+		}
+		if cap(joined) > 2*coalesceBytesMax {
+			joined = nil
 		}
 	}
+}
+
+// coalesceBytesMax bounds the frames writeLoop joins into one stream
+// write. A frame is length-prefixed, so the bytes on the stream are the
+// same; one write instead of one per frame lets quic-go pack a batch (a
+// Ready's raft messages, a few forwarded writes and their answers) into
+// as few packets as its size needs, where a write per frame blocks until
+// the connection's send loop took the previous one and usually leaves in
+// a packet of its own (a sendmsg and a wake-up of each side per frame).
+const coalesceBytesMax = 64 << 10
+
+// coalesce returns the bytes of one stream write and how many of batch's
+// leading frames (at least one) they hold: the first frame itself, or the
+// leading frames that fit in coalesceBytesMax joined into buf (returned
+// for reuse).
+func coalesce(batch [][]byte, buf []byte) (out []byte, n int, reuse []byte) {
+	if len(batch) < 2 || len(batch[0])+len(batch[1]) > coalesceBytesMax {
+		return batch[0], 1, buf
+	}
+	buf = buf[:0]
+	for n < len(batch) && len(buf)+len(batch[n]) <= coalesceBytesMax {
+		buf = append(buf, batch[n]...)
+		n++
+	}
+	return buf, n, buf
 }
 
 // takeBatch drains the peer's queue if pc is still its kept connection.
