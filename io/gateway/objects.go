@@ -183,9 +183,10 @@ func (g *Gateway) readParts(req *request, addr proto.Addr, offset, length uint64
 	if data, _, hit, _ := g.readCached(req, addr, offset, length); hit {
 		return [][]byte{data}, nil, nil
 	}
-	// One buffer per chunk the range may touch (of the default size;
-	// storage reads a chunk that does not fit into a fresh slice).
-	lent := make([]*[]byte, 0, length/StreamChunkBytes+2)
+	// One buffer per chunk of the default size the range spans (storage
+	// reads a chunk that does not fit, or has no buffer, into a fresh
+	// slice), so a small range does not hold 512 KiB of buffers.
+	lent := make([]*[]byte, 0, (offset+length-1)/StreamChunkBytes-offset/StreamChunkBytes+1)
 	into := make([][]byte, 0, cap(lent))
 	for range cap(lent) {
 		b := chunkBufs.Get().(*[]byte)

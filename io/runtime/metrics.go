@@ -68,6 +68,9 @@ type series struct {
 // lookup resolves (name, label) to its series, nil when name is
 // undeclared. An unlabelled metric ignores label.
 func (m *PromMetrics) lookup(name, label string) *series {
+	if !m.labelled[name] {
+		label = "" // one series, whatever label the caller passed
+	}
 	k := seriesKey{name, label}
 	if s, ok := m.series.Load(k); ok {
 		return s.(*series)
