@@ -133,8 +133,6 @@ type node struct {
 	oap       *oapgate.Server // the OAP/1 client endpoint (oap.go); nil when off
 }
 
-// serve starts the node, prints how to use it, and blocks until ctx ends;
-// then it drains and stops.
 // gcHeadroomBytes is the allocation between garbage collections
 // (runtime.TuneGC). A GET allocates a 256 KiB buffer per chunk it reads
 // while the node keeps 3-4 MiB live, so at Go's default GOGC=100 rond
@@ -144,6 +142,8 @@ type node struct {
 // a peak heap up to 64 MiB larger.
 const gcHeadroomBytes = 64 << 20
 
+// serve starts the node, prints how to use it, and blocks until ctx ends;
+// then it drains and stops.
 func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
 	started := time.Now()
 	runtime.TuneGC(gcHeadroomBytes)

@@ -46,11 +46,13 @@ type pendingOp struct {
 	// proposed: a write proposed or forwarded at least once, so its
 	// outcome may be in the log; never checked by a read after that.
 	proposed bool
-	// checking: hasRead is a Set's conflict check (checkFirst), not a
-	// resolve; checkTried: one was started.
-	checking   bool
+	// checkTried: a conflict check (checkFirst) was started.
 	checkTried bool
 }
+
+// checking reports whether p's read is a Set's conflict check
+// (attemptCheck): a Set reads only for that, a resolve for its answer.
+func (p *pendingOp) checking() bool { return p.hasRead && p.op.kind == opSet }
 
 // readWait is a linearizable read waiting for its read index and then for
 // the applied index to reach it.
@@ -176,9 +178,9 @@ func (r *Registry) attempt(p *pendingOp) {
 	case r.checkFirst(p):
 		r.attemptCheck(p, from)
 	default:
-		if p.checking { // a check not answered by the retry: propose
+		if p.checking() { // a check not answered by the retry: propose
 			delete(r.reads, p.readCtx)
-			p.hasRead, p.checking = false, false
+			p.hasRead = false
 		}
 		r.proposeWrite(p, from)
 	}
@@ -224,7 +226,7 @@ func (r *Registry) attemptCheck(p *pendingOp, from origin) {
 	}
 	p.checkTried = true
 	if ctr, ok := r.serveRead(from, p.op.name); ok {
-		p.readCtx, p.hasRead, p.checking = ctr, true, true
+		p.readCtx, p.hasRead = ctr, true
 	}
 }
 
@@ -232,17 +234,13 @@ func (r *Registry) attemptCheck(p *pendingOp, from origin) {
 // a refusal is answered as applyEntry answers one, anything else is
 // proposed (and judged again at apply).
 func (r *Registry) checked(p *pendingOp, from origin) {
-	p.hasRead, p.checking = false, false
+	p.hasRead = false
 	c, nameSeq := setOutcome(r.m.names[p.op.name], &p.op)
 	if c == codeOK {
 		r.proposeWrite(p, from)
 		return
 	}
-	rec := writeRecord(&p.op, c, nameSeq)
-	if c == codeStaleSeq {
-		rec = r.m.lookup(p.op.name)
-	}
-	r.complete(p, c, rec)
+	r.complete(p, c, r.replyRecord(&p.op, c, nameSeq))
 }
 
 // forwardWrite sends a write that a follower accepted straight to the
@@ -361,7 +359,7 @@ func (r *Registry) answerReads() {
 		}
 		delete(r.reads, ctr)
 		if w.from.node == r.self && w.from.session == r.session {
-			if p := r.findPending(w.from.seq); p != nil && p.checking && p.hasRead && p.readCtx == ctr {
+			if p := r.findPending(w.from.seq); p != nil && p.checking() && p.readCtx == ctr {
 				r.checked(p, w.from)
 				continue
 			}

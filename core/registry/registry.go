@@ -669,10 +669,7 @@ func (r *Registry) applyEntry(e *pb.Entry) {
 	if !ae.hasOrigin {
 		return
 	}
-	rec := writeRecord(&ae.op, ae.code, ae.nameSeq)
-	if ae.code == codeStaleSeq && ae.op.kind == opSet {
-		rec = r.m.lookup(ae.op.name)
-	}
+	rec := r.replyRecord(&ae.op, ae.code, ae.nameSeq)
 	if ae.from.node == r.self && ae.from.session == r.session {
 		if p := r.findPending(ae.from.seq); p != nil {
 			r.complete(p, ae.code, rec)
@@ -683,6 +680,17 @@ func (r *Registry) applyEntry(e *pb.Entry) {
 		delete(r.relays, ae.from)
 		r.sendReply(ae.from, ae.code, rec)
 	}
+}
+
+// replyRecord is the Record a write's reply carries (writeRecord), a
+// Set's ErrStaleSeq widened to the name's whole state now: at the entry's
+// log position when applyEntry answers, at the read index when a conflict
+// check does (Registry.checked).
+func (r *Registry) replyRecord(o *op, c code, nameSeq uint64) Record {
+	if c == codeStaleSeq && o.kind == opSet {
+		return r.m.lookup(o.name)
+	}
+	return writeRecord(o, c, nameSeq)
 }
 
 // writeRecord is the Record a write's reply carries: on success the name's

@@ -195,8 +195,6 @@ func (c *cluster) get(i int, addr proto.Addr, offset, length uint64) GetResult {
 	return r
 }
 
-// placed returns the indexes of addr's placement nodes, computed here
-// independently of the machine: sort by XOR distance.
 // rotChunk flips bits (mask) of byte at of chunk i of data, stored as the
 // object addr, on the disk of its first placement node (of 3), and
 // returns that node, the chunk and its disk key.
@@ -211,6 +209,8 @@ func (c *cluster) rotChunk(addr proto.Addr, data []byte, i, at int, mask byte) (
 	return victim, chunk, key
 }
 
+// placed returns the indexes of addr's placement nodes, computed here
+// independently of the machine: sort by XOR distance.
 func (c *cluster) placed(addr proto.Addr, r int) []int {
 	idx := make([]int, len(c.nodes))
 	for i := range idx {

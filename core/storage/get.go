@@ -245,8 +245,7 @@ func (s *Storage) gotChunk(g *getOp, i int, data []byte) {
 	// fetched), so the range is verified: no second pass over the bytes.
 	// A range within one chunk is that chunk's slice (no copy: the reply
 	// owns the bytes the disk returned), unless it is a small part of it,
-	// which is copied so that a kept reply does not pin the chunk; a range
-	// over several chunks copies just its bytes.
+	// which is copied so that a kept reply does not pin the chunk.
 	skip := g.offset - g.firstOff
 	if len(g.parts) == 1 {
 		out := g.parts[0][skip : skip+g.length : skip+g.length]
@@ -282,18 +281,12 @@ func (s *Storage) gotChunk(g *getOp, i int, data []byte) {
 
 // replyGetParts answers a Get.Parts read with its chunks' slices.
 func (s *Storage) replyGetParts(g *getOp, parts [][]byte) {
-	g.finished = true
-	delete(s.gets, g.id)
-	s.env.CancelTimer(g.timer)
-	s.env.Metrics().Observe(MetricGetLatency, "", s.env.Now().Sub(g.started).Seconds())
+	s.endGet(g)
 	s.env.Reply(g.req, GetResult{Parts: parts, Size: g.man.Size})
 }
 
 func (s *Storage) replyGet(g *getOp, data []byte) {
-	g.finished = true
-	delete(s.gets, g.id)
-	s.env.CancelTimer(g.timer)
-	s.env.Metrics().Observe(MetricGetLatency, "", s.env.Now().Sub(g.started).Seconds())
+	s.endGet(g)
 	if g.manifestOnly {
 		s.env.Reply(g.req, ManifestResult{Manifest: g.man})
 		return
@@ -301,14 +294,19 @@ func (s *Storage) replyGet(g *getOp, data []byte) {
 	s.env.Reply(g.req, GetResult{Data: data, Size: g.man.Size})
 }
 
-func (s *Storage) finishGet(g *getOp, err error) {
-	if g.finished {
-		return
-	}
+// endGet forgets g before its reply: no later event answers it again.
+func (s *Storage) endGet(g *getOp) {
 	g.finished = true
 	delete(s.gets, g.id)
 	s.env.CancelTimer(g.timer)
 	s.env.Metrics().Observe(MetricGetLatency, "", s.env.Now().Sub(g.started).Seconds())
+}
+
+func (s *Storage) finishGet(g *getOp, err error) {
+	if g.finished {
+		return
+	}
+	s.endGet(g)
 	if g.manifestOnly {
 		s.env.Reply(g.req, ManifestResult{Err: err})
 		return

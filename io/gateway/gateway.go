@@ -244,7 +244,6 @@ func (g *Gateway) handle(pattern, route string, c class, h handler) http.Handler
 		sw := &statusWriter{ResponseWriter: w}
 		req := &request{w: sw, r: r, corrID: corrID(r), tenant: PublicTenant}
 		sw.Header()["X-Request-Id"] = []string{req.corrID} // canonical key: no Set
-
 		if err := g.serve(req, c, route, h); err != nil {
 			if err.status >= 500 && err.code == CodeInternal {
 				g.log.Error("gateway: internal error", "route", route, "corr_id", req.corrID, "err", err.message)

@@ -103,8 +103,8 @@ func TestCorkKeepsWriteError(t *testing.T) {
 
 // BenchmarkGetSmallCached is an anonymous 4 KiB GET served from the edge
 // cache with Prometheus metrics, as rond serves it, the handler only (no
-// connection; the request and recorder are made outside the timed part's
-// figures only partly): allocations per request.
+// connection): allocations per request, the benchmark's own request and
+// recorder included.
 func BenchmarkGetSmallCached(b *testing.B) {
 	data := object(4<<10, 5)
 	addr := proto.AddrOf(data)
@@ -133,8 +133,8 @@ func TestETagIsQuotedAddress(t *testing.T) {
 	}
 }
 
-// objectPath takes exactly the requests the mux routes to GET
-// /o/{addr}, with the same path value.
+// objectPath takes only requests the mux routes to GET /o/{addr}, with
+// the same path value (it may leave others, escaped paths, to the mux).
 func TestObjectPathAgreesWithMux(t *testing.T) {
 	mux := http.NewServeMux()
 	var got string

@@ -361,23 +361,8 @@ func TestSideFullDisk(t *testing.T) {
 // gone, reads as env.ErrCorruption, never as the wrong value.
 func TestSideCorruptSegment(t *testing.T) {
 	mem := vfs.NewMem()
-	s := openSyncOn(t, mem)
-	s.put("a", string(sideValue(1, 4000)))
-	s.put("b", string(sideValue(2, 4000)))
-	s.sync()
-	files := segmentFiles(t, mem)
-	if len(files) != 1 {
-		t.Fatalf("segments %v, want 1 (both values appended to it)", files)
-	}
-	seg := path.Join(testDir, SideDirName, "00000000", files[0])
-	f, err := mem.OpenReadWrite(seg, vfs.WriteCategoryUnspecified)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteAt([]byte("XX"), 100); err != nil { // inside a's bytes
-		t.Fatal(err)
-	}
-	_ = f.Close()
+	s, seg := openTwoValues(t, mem)
+	damageFirstValue(t, mem, seg)
 	wantCorrupt := func(k string) {
 		t.Helper()
 		if res := s.disk.Do(env.DiskOp{Kind: env.DiskGet, Key: []byte(k)}); !errors.Is(res.Err, env.ErrCorruption) || errors.Is(res.Err, env.ErrDiskIO) {
@@ -681,10 +666,7 @@ func TestSideReadHandles(t *testing.T) {
 // buffer held before, and no Value.
 func TestSideReadInto(t *testing.T) {
 	mem := vfs.NewMem()
-	s := openSyncOn(t, mem)
-	s.put("a", string(sideValue(1, 4000)))
-	s.put("b", string(sideValue(2, 4000)))
-	s.sync()
+	s, seg := openTwoValues(t, mem)
 	buf := bytes.Repeat([]byte{0xee}, 8000)
 	res := s.ok(env.DiskOp{Kind: env.DiskGet, Key: []byte("a"), Into: buf})
 	if !bytes.Equal(res.Value, sideValue(1, 4000)) || &res.Value[0] != &buf[0] {
@@ -694,17 +676,39 @@ func TestSideReadInto(t *testing.T) {
 	if res := s.ok(env.DiskOp{Kind: env.DiskGet, Key: []byte("b"), Into: small}); !bytes.Equal(res.Value, sideValue(2, 4000)) || &res.Value[0] == &small[0] {
 		t.Fatalf("read with a small buffer: %d bytes", len(res.Value))
 	}
-	seg := path.Join(testDir, SideDirName, "00000000", segmentFiles(t, mem)[0])
-	f, err := mem.OpenReadWrite(seg, vfs.WriteCategoryUnspecified)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteAt([]byte("XX"), 100); err != nil { // inside a's bytes
-		t.Fatal(err)
-	}
-	_ = f.Close()
+	damageFirstValue(t, mem, seg)
 	copy(buf, sideValue(1, 4000)) // the buffer holds a's good bytes
 	if res := s.disk.Do(env.DiskOp{Kind: env.DiskGet, Key: []byte("a"), Into: buf}); !errors.Is(res.Err, env.ErrCorruption) || res.Value != nil {
 		t.Fatalf("damaged value read into a buffer: %v, %d bytes", res.Err, len(res.Value))
 	}
+}
+
+// openTwoValues opens a store on mem holding a (sideValue 1) and b
+// (sideValue 2) of 4000 bytes each, synced, both in one segment, whose
+// path it returns.
+func openTwoValues(t *testing.T, mem vfs.FS) (*syncDisk, string) {
+	t.Helper()
+	s := openSyncOn(t, mem)
+	s.put("a", string(sideValue(1, 4000)))
+	s.put("b", string(sideValue(2, 4000)))
+	s.sync()
+	files := segmentFiles(t, mem)
+	if len(files) != 1 {
+		t.Fatalf("segments %v, want 1 (both values appended to it)", files)
+	}
+	return s, path.Join(testDir, SideDirName, "00000000", files[0])
+}
+
+// damageFirstValue overwrites two bytes inside the segment's first value
+// (openTwoValues' a).
+func damageFirstValue(t *testing.T, mem vfs.FS, seg string) {
+	t.Helper()
+	f, err := mem.OpenReadWrite(seg, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("XX"), 100); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Close()
 }

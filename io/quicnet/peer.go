@@ -22,7 +22,7 @@ type peer struct {
 	conn       *peerConn // the kept connection, nil when there is none
 	live       int       // connections whose reader still runs, conn included
 	dialing    bool
-	decided    int // connections adopt kept or closed as duplicates (for tests)
+	decided    int // connections adopt decided on: kept, or closed as duplicates (for tests)
 }
 
 // peerConn is one established, authenticated connection to a peer.

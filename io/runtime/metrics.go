@@ -68,14 +68,15 @@ type series struct {
 // lookup resolves (name, label) to its series, nil when name is
 // undeclared. An unlabelled metric ignores label.
 func (m *PromMetrics) lookup(name, label string) *series {
-	if !m.labelled[name] {
+	labelled := m.labelled[name]
+	if !labelled {
 		label = "" // one series, whatever label the caller passed
 	}
 	k := seriesKey{name, label}
 	if s, ok := m.series.Load(k); ok {
 		return s.(*series)
 	}
-	values := labelValues(label, m.labelled[name])
+	values := labelValues(label, labelled)
 	s := &series{}
 	if v, ok := m.counters[name]; ok {
 		s.counter = v.WithLabelValues(values...)
