@@ -290,6 +290,8 @@ func (d *Disk) Submit(id env.OpID, op env.DiskOp) {
 // after them, and the gets after it see its writes.
 func (d *Disk) run() {
 	defer close(d.workerDone)
+	readers := d.startReaders()
+	defer close(readers) // every get is completed before run returns
 	var held *request    // an op taken while grouping, neither a write nor a sync
 	var reads []*readJob // started gets, not yet completed, in order
 	queue := d.queue     // nil once closed
@@ -322,7 +324,7 @@ func (d *Disk) run() {
 			}
 		}
 		if req.op.Kind == env.DiskGet {
-			reads = append(reads, d.startRead(req))
+			reads = append(reads, d.startRead(readers, req))
 			continue
 		}
 		reads = d.completeReads(reads, true)
@@ -374,13 +376,30 @@ type readJob struct {
 	result env.DiskResult
 }
 
-// startRead runs a get (and its check) on a new goroutine.
-func (d *Disk) startRead(req request) *readJob {
+// startReaders starts the ReadsParallelMax goroutines that run gets
+// (and their checks) for the worker, and returns the channel that hands
+// them gets; closing it ends them. They live as long as the worker: a
+// goroutine per get cost its creation, its stack's growth (a pread and a
+// BLAKE3 run deep) and its exit, a few percent of a 256 KiB read's CPU.
+// The worker has at most ReadsParallelMax gets started, so a send on the
+// channel (buffered as deep) never blocks and always finds a reader.
+func (d *Disk) startReaders() chan<- *readJob {
+	jobs := make(chan *readJob, ReadsParallelMax)
+	for range ReadsParallelMax {
+		go func() {
+			for j := range jobs {
+				j.result = d.readOne(&j.req.op)
+				close(j.done)
+			}
+		}()
+	}
+	return jobs
+}
+
+// startRead hands a get (and its check) to a reader (startReaders).
+func (d *Disk) startRead(readers chan<- *readJob, req request) *readJob {
 	j := &readJob{req: req, done: make(chan struct{})}
-	go func() {
-		defer close(j.done)
-		j.result = d.readOne(&j.req.op)
-	}()
+	readers <- j
 	return j
 }
 

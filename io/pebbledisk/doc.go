@@ -313,9 +313,11 @@
 // chunk's check (env.DiskOp.Check: BLAKE3 of 256 KiB, about 0.15 ms a
 // core), which the disk runs on the value it read (env.RunCheck) so the
 // node's loop does not. One op at a time would keep one core busy
-// whatever the machine; instead the worker starts each get on its own
-// goroutine, up to ReadsParallelMax at once, and keeps taking ops while
-// they run. pebble's reads and the side files' preads are safe
+// whatever the machine; instead the worker hands each get to one of
+// ReadsParallelMax reader goroutines (started with the worker and ended
+// with it; a goroutine per get cost its creation, stack growth and exit
+// on every chunk read), so up to ReadsParallelMax run at once, and keeps
+// taking ops while they run. pebble's reads and the side files' preads are safe
 // concurrently; the gets hold execMu shared, so none overlaps a write, a
 // sync (which may compact segments) or Do. Ordering is kept by the
 // worker: an op that is not a get first waits for every get started

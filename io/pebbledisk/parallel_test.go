@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -178,6 +180,91 @@ func TestParallelGetsOrderedRun(t *testing.T) {
 					t.Fatalf("get %d: found=%v checked=%v %d bytes, want %d bytes", i, c.Result.Found, c.Result.Checked, len(c.Result.Value), len(wants[i]))
 				}
 			}
+		})
+	}
+}
+
+// goroutineID is the calling goroutine's number, from its stack header
+// ("goroutine N [running]:").
+func goroutineID() string {
+	buf := make([]byte, 64)
+	buf = buf[:runtime.Stack(buf, false)]
+	fields := strings.Fields(string(buf))
+	if len(fields) < 2 {
+		return ""
+	}
+	return fields[1]
+}
+
+// readersRunning counts the goroutines parked in or running a reader
+// (startReaders).
+func readersRunning() int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	return strings.Count(string(buf), "pebbledisk.(*Disk).startReaders.func")
+}
+
+// TestGetsReuseReaders: a long run of checked gets runs on at most
+// ReadsParallelMax goroutines, not one new goroutine per get, every get
+// still checked and in order (a failing check still fails its get), and
+// Close ends those goroutines.
+func TestGetsReuseReaders(t *testing.T) {
+	for _, inMemory := range []bool{false, true} {
+		t.Run(fmt.Sprintf("valuesInMemory=%v", inMemory), func(t *testing.T) {
+			before := readersRunning() // of stores other tests left open
+			d, err := Open(Options{Dir: testDir, FS: vfs.NewMem(), SideValueBytesMin: testSideMin, ValuesInMemory: inMemory})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := newRecorder()
+			d.SetCompletion(r.complete)
+			value := bytes.Repeat([]byte("v"), 3*testSideMin) // a side value
+			if res := d.Do(env.DiskOp{Kind: env.DiskPut, Key: []byte("k"), Value: value}); res.Err != nil {
+				t.Fatal(res.Err)
+			}
+			var mu sync.Mutex
+			ran := map[string]bool{}
+			readStartHook = func(*env.DiskOp) {
+				mu.Lock()
+				ran[goroutineID()] = true
+				mu.Unlock()
+			}
+			t.Cleanup(func() { readStartHook = nil })
+			bad := errors.New("check refused")
+			const gets = 200
+			for i := range gets {
+				check := func(v []byte) error {
+					if !bytes.Equal(v, value) {
+						return errors.New("wrong value")
+					}
+					return nil
+				}
+				if i%10 == 9 {
+					check = func([]byte) error { return bad }
+				}
+				d.Submit(env.OpID(i+1), env.DiskOp{Kind: env.DiskGet, Key: []byte("k"), Check: check})
+			}
+			for i, done := range r.wait(gets) {
+				refused := i%10 == 9
+				switch {
+				case done.ID != env.OpID(i+1):
+					t.Fatalf("completion %d has id %d", i, done.ID)
+				case refused && (!errors.Is(done.Result.Err, bad) || done.Result.Checked || done.Result.Value != nil):
+					t.Fatalf("get %d: a failing check gave err %v, checked=%v", i+1, done.Result.Err, done.Result.Checked)
+				case !refused && (done.Result.Err != nil || !done.Result.Checked):
+					t.Fatalf("get %d: err %v, checked=%v", i+1, done.Result.Err, done.Result.Checked)
+				}
+			}
+			mu.Lock()
+			n := len(ran)
+			mu.Unlock()
+			if n > ReadsParallelMax {
+				t.Fatalf("%d gets ran on %d goroutines, want at most %d", gets, n, ReadsParallelMax)
+			}
+			if err := d.Close(); err != nil {
+				t.Fatal(err)
+			}
+			pollUntil(t, "readers still running after Close", func() bool { return readersRunning() == before })
 		})
 	}
 }
