@@ -337,6 +337,11 @@ var chunkBufs = sync.Pool{New: func() any {
 // says whether the object's chunks go through the edge cache: only for
 // objects it admits (edgecache's AdmitsChunksOf), so that streaming a
 // large object does not evict the hot entries.
+//
+// The reads run on at most StreamWindowMax goroutines per response
+// (started with the first reads, ended by close), not one per chunk: a
+// goroutine per chunk cost its creation, its stack's growth and its exit
+// on every 256 KiB of a large GET.
 type chunkFetcher struct {
 	g       *Gateway
 	ctx     context.Context
@@ -346,6 +351,13 @@ type chunkFetcher struct {
 	pieces  []piece
 	started int
 	window  []chan fetched
+	jobs    chan fetchJob // to the fetching goroutines; nil until the first read
+}
+
+// fetchJob is one piece to read and where its outcome goes.
+type fetchJob struct {
+	p   piece
+	out chan<- fetched
 }
 
 func (g *Gateway) newChunkFetcher(req *request, addr proto.Addr, objectBytes uint64, pieces []piece) *chunkFetcher {
@@ -353,7 +365,31 @@ func (g *Gateway) newChunkFetcher(req *request, addr proto.Addr, objectBytes uin
 	return &chunkFetcher{g: g, ctx: ctx, cancel: cancel, addr: addr, cached: g.edge.admitsChunksOf(objectBytes), pieces: pieces}
 }
 
-func (f *chunkFetcher) close() { f.cancel() }
+// close cancels the reads not yet done and ends the fetching goroutines
+// once they have answered the pieces already handed to them.
+func (f *chunkFetcher) close() {
+	f.cancel()
+	if f.jobs != nil {
+		close(f.jobs)
+	}
+}
+
+// start hands piece p to a fetching goroutine, starting them on the first
+// call. At most StreamWindowMax reads are in flight (next's window), so
+// the send never blocks and a goroutine is free for each.
+func (f *chunkFetcher) start(p piece, out chan<- fetched) {
+	if f.jobs == nil {
+		f.jobs = make(chan fetchJob, StreamWindowMax)
+		for range min(StreamWindowMax, len(f.pieces)) {
+			go func() {
+				for j := range f.jobs {
+					f.fetch(j.p, j.out)
+				}
+			}()
+		}
+	}
+	f.jobs <- fetchJob{p: p, out: out}
+}
 
 // next returns the bytes of the next piece, waiting for its read and
 // starting the following ones, and the pooled buffer they may share (nil
@@ -361,7 +397,7 @@ func (f *chunkFetcher) close() { f.cancel() }
 func (f *chunkFetcher) next() ([]byte, *[]byte, *apiError) {
 	for f.started < len(f.pieces) && len(f.window) < StreamWindowMax {
 		ch := make(chan fetched, 1)
-		go f.fetch(f.pieces[f.started], ch)
+		f.start(f.pieces[f.started], ch)
 		f.window = append(f.window, ch)
 		f.started++
 	}

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -465,5 +466,65 @@ func TestStreamCorruptChunkNeverServed(t *testing.T) {
 		if status, _, got, _ := getAll(t, url, rng); status == http.StatusPartialContent || len(got) > 0 && bytes.Contains(data, got) {
 			t.Fatalf("range GET %d over the damaged chunk: status %d, %d bytes", try, status, len(got))
 		}
+	}
+}
+
+// idStore is a fakeStore that notes which goroutines ran its GetChunk
+// calls (by the number in their stack header).
+type idStore struct {
+	*fakeStore
+	mu  sync.Mutex
+	ids map[string]bool
+}
+
+func (s *idStore) Call(ctx context.Context, service string, body any) (any, error) {
+	if _, ok := body.(storage.GetChunk); ok {
+		buf := make([]byte, 64)
+		id := strings.Fields(string(buf[:runtime.Stack(buf, false)]))[1]
+		s.mu.Lock()
+		s.ids[id] = true
+		s.mu.Unlock()
+	}
+	return s.fakeStore.Call(ctx, service, body)
+}
+
+// fetchersRunning counts the goroutines of streamed GETs' chunk reads.
+func fetchersRunning() int {
+	buf := make([]byte, 1<<20)
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "gateway.(*chunkFetcher).start.func")
+}
+
+// TestStreamReusesFetchers: a streamed GET of 40 chunks reads them on at
+// most StreamWindowMax goroutines, not one per chunk, and they end with
+// the response, whether it completed or failed midway.
+func TestStreamReusesFetchers(t *testing.T) {
+	data := streamtest.Bytes(8, 0, 40*gateway.StreamChunkBytes)
+	for _, failAt := range []int{-1, 25} {
+		before := fetchersRunning()
+		store := &idStore{fakeStore: newFakeStore(proto.AddrOf(data), data), ids: map[string]bool{}}
+		store.failAt = failAt
+		log := slog.New(slog.DiscardHandler)
+		srv := httptest.NewServer(gateway.New(gateway.Config{Backend: store, Metrics: ronruntime.NewPromMetrics(log), Logger: log}))
+		status, _, body, err := getAll(t, srv.URL+"/o/"+store.addr.String(), nil)
+		if failAt < 0 && (status != http.StatusOK || err != nil || !bytes.Equal(body, data)) {
+			t.Fatalf("status %d, err %v, %d bytes", status, err, len(body))
+		}
+		if failAt >= 0 && (err == nil || len(body) > failAt*gateway.StreamChunkBytes || !bytes.Equal(body, data[:len(body)])) {
+			t.Fatalf("chunk %d failing: err %v, %d bytes", failAt, err, len(body))
+		}
+		store.mu.Lock()
+		n := len(store.ids)
+		store.mu.Unlock()
+		if n > gateway.StreamWindowMax {
+			t.Fatalf("chunk reads ran on %d goroutines, want at most %d", n, gateway.StreamWindowMax)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for fetchersRunning() != before {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d fetching goroutines still running after the response (%d before)", fetchersRunning(), before)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		srv.Close()
 	}
 }
