@@ -13,9 +13,12 @@
 // Service is the node.Service that owns the log on a node: other services
 // publish Event values on the "audit" bus topic; the service appends a
 // record, writes it with a DiskPut under "audit/<seq, 16 hex digits>" (the
-// value sealed with env.Seal), and issues a DiskSync after it. A record is
-// durable once that sync completed, and audit_append_latency_seconds
-// measures event to durability. At Start it rebuilds the head with a
+// value sealed with env.Seal), and a DiskSync follows it. A record is
+// durable once a sync submitted after its put completed, and
+// audit_append_latency_seconds measures event to durability. Syncs are
+// group-committed: at most one is in flight; records put while it runs
+// wait for the next, submitted when it completes (so a record's
+// durability waits for at most the sync in flight and its own). At Start it rebuilds the head with a
 // DiskScan of the whole log, checking every link (see recovery).
 //
 // Callers outside the node loop (the HTTP gateway) cannot publish on the

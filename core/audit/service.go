@@ -111,6 +111,11 @@ type Service struct {
 	recovery *recovery
 	// syncFailures counts consecutive failed syncs.
 	syncFailures int
+	// syncing: a sync of records is submitted and not completed; at most
+	// one is (group commit, see writeRecord). syncDue: a put was
+	// submitted after it, so another sync must follow its completion.
+	syncing bool
+	syncDue bool
 	// reads are ReadRecords requests waiting for their scan, in
 	// submission order; nextRead numbers them.
 	reads    []pendingRead
@@ -196,10 +201,26 @@ func (s *Service) append(e Event) {
 	s.writeRecord(&s.inflight[len(s.inflight)-1])
 }
 
+// writeRecord submits f's put and makes sure a sync follows it (group
+// commit): with no sync of the log in flight one is submitted behind the
+// put; while one is, the put is covered by the next, which onSync
+// submits when that one completes. Every put is thus followed by a
+// submitted sync, at most one sync is outstanding, and records put while
+// a sync runs share the next one instead of each queueing its own.
 func (s *Service) writeRecord(f *inflight) {
 	f.attempts++
 	s.env.Submit(env.DiskOp{Kind: env.DiskPut, Tag: tagPut<<tagKindShift | f.seq, Key: bytes.Clone(f.key), Value: bytes.Clone(f.value)})
-	s.env.Submit(env.DiskOp{Kind: env.DiskSync, Tag: tagSync<<tagKindShift | f.seq})
+	s.syncDue = true
+	if !s.syncing {
+		s.submitSync(f.seq)
+	}
+}
+
+// submitSync submits the log's sync; it covers every put submitted
+// before it. seq only labels it.
+func (s *Service) submitSync(seq uint64) {
+	s.syncing, s.syncDue = true, false
+	s.env.Submit(env.DiskOp{Kind: env.DiskSync, Tag: tagSync<<tagKindShift | seq})
 }
 
 func cut(s string, n int) string {
@@ -247,18 +268,21 @@ func (s *Service) onPut(seq uint64, err error) {
 // onSync makes durable the inflight records, oldest first, whose put has
 // completed: disk ops complete in submission order, so a successful sync
 // covers every put whose completion arrived before it, whichever record
-// the sync was issued for (seq only labels a retry).
+// the sync was issued for (seq only labels a retry). Then, if a put was
+// submitted after this sync (syncDue), the next sync goes out.
 func (s *Service) onSync(seq uint64, err error) {
 	if err != nil {
 		s.syncFailures++
 		if s.syncFailures >= WriteAttemptsMax {
+			s.syncing = false
 			s.fail(fmt.Errorf("audit: %d consecutive syncs failed: %w", s.syncFailures, err))
 			return
 		}
-		s.env.Submit(env.DiskOp{Kind: env.DiskSync, Tag: tagSync<<tagKindShift | seq})
+		s.submitSync(seq)
 		return
 	}
 	s.syncFailures = 0
+	s.syncing = false
 	now := s.env.Now()
 	n := 0
 	for n < len(s.inflight) && s.inflight[n].putDone {
@@ -270,6 +294,13 @@ func (s *Service) onSync(seq uint64, err error) {
 		last := s.inflight[n-1].seq
 		s.durable = Head{Seq: last, Hash: s.inflight[n-1].hash}
 		s.inflight = append(s.inflight[:0], s.inflight[n:]...)
+	}
+	if s.syncDue {
+		if len(s.inflight) > 0 {
+			s.submitSync(s.inflight[len(s.inflight)-1].seq)
+		} else {
+			s.syncDue = false
+		}
 	}
 }
 
@@ -306,6 +337,12 @@ func (s *Service) CheckInvariants() {
 		if f.seq != s.head.Seq-uint64(len(s.inflight)-1-i) || f.seq <= s.durable.Seq {
 			panic(fmt.Sprintf("audit: inflight seq %d out of order (head %d, durable %d)", f.seq, s.head.Seq, s.durable.Seq))
 		}
+	}
+	if s.state == stateReady && s.syncDue && !s.syncing {
+		panic("audit: a put awaits a sync but none is in flight")
+	}
+	if s.state == stateReady && len(s.inflight) > 0 && !s.syncing {
+		panic("audit: records in flight with no sync to cover them")
 	}
 	if s.state != stateReady && s.state != stateBroken && len(s.inflight) > 0 {
 		panic("audit: appending before recovery finished")

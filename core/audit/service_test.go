@@ -289,3 +289,80 @@ func (h *harness) deleteKey(key []byte) {
 		}
 	}
 }
+
+// stepAll steps the service through ins, checking its invariants after
+// each input.
+func (h *harness) stepAll(ins []env.Input) {
+	for _, in := range ins {
+		envtest.Step(h.svc, in)
+		h.svc.CheckInvariants()
+	}
+}
+
+// Group commit: while the log's sync is in flight, records are put
+// without a sync of their own; that sync covers only the puts completed
+// before it, and its completion submits one sync for all that came after.
+func TestServiceGroupCommitsRecordsPutDuringASync(t *testing.T) {
+	h := newHarness(t)
+	h.publish(1)
+	if got := h.e.PendingDisk(); got != 2 {
+		t.Fatalf("first record: %d ops pending, want its put and a sync", got)
+	}
+	first := h.e.CompleteDisk() // put 1, sync 1: done on disk, not yet seen by the service
+	h.publish(3)
+	if got := h.e.PendingDisk(); got != 3 {
+		t.Fatalf("records put during the sync: %d ops pending, want their 3 puts and no sync", got)
+	}
+	h.stepAll(first)
+	if got := h.svc.Status().Durable.Seq; got != 1 {
+		t.Fatalf("after the first sync the durable head is %d, want 1 (the later puts were not covered)", got)
+	}
+	if got := h.e.PendingDisk(); got != 4 {
+		t.Fatalf("after the first sync: %d ops pending, want the 3 puts and one sync", got)
+	}
+	syncs := 0
+	for _, in := range h.e.CompleteDisk() {
+		if in.(env.DiskDone).Op.Kind == env.DiskSync {
+			syncs++
+		}
+		h.stepAll([]env.Input{in})
+	}
+	st := h.svc.Status()
+	if syncs != 1 || st.Durable != st.Appended || st.Durable.Seq != 4 || h.e.PendingDisk() != 0 {
+		t.Fatalf("after the second sync: %d syncs, %+v, %d ops pending", syncs, st, h.e.PendingDisk())
+	}
+	if _, err := VerifyHead(h.stored(), st.Durable); err != nil {
+		t.Fatal(err)
+	}
+	if obs := h.e.Recorder.Observations[MetricAppendLatency]; len(obs) != 4 {
+		t.Fatalf("%d append latencies observed, want 4", len(obs))
+	}
+}
+
+// Under group commit a log whose syncs keep failing still stops, and no
+// record, neither the one the sync was issued for nor one put behind it,
+// is reported durable meanwhile.
+func TestServiceGroupCommitSyncFailuresStopTheLog(t *testing.T) {
+	h := newHarness(t)
+	h.publish(1)
+	for attempt := 0; attempt < WriteAttemptsMax; attempt++ {
+		var ins []env.Input
+		for _, in := range h.e.CompleteDisk() {
+			d := in.(env.DiskDone)
+			if d.Op.Kind == env.DiskSync {
+				d.Result.Err = fmt.Errorf("%w: injected", env.ErrDiskIO)
+			}
+			ins = append(ins, d)
+		}
+		if attempt == 0 {
+			h.publish(1) // put behind the failing sync
+		}
+		h.stepAll(ins)
+		if got := h.svc.Status().Durable.Seq; got != 0 {
+			t.Fatalf("attempt %d: durable head %d although every sync failed", attempt, got)
+		}
+	}
+	if st := h.svc.Status(); !st.Broken || st.Durable.Seq != 0 {
+		t.Fatalf("after %d failed syncs: %+v, want a stopped log", WriteAttemptsMax, st)
+	}
+}
