@@ -103,6 +103,9 @@ type Stats struct {
 	Failed bool
 	// Full is set while writes are refused as a full disk (see Full).
 	Full bool
+	// SyncsSkipped counts syncs that found no write since the last
+	// successful sync and so completed without an fdatasync.
+	SyncsSkipped uint64
 }
 
 // request is one queued op.
@@ -138,6 +141,14 @@ type Disk struct {
 	dbClosed bool
 	failed   atomic.Bool // mirrors failure != nil for Stats
 
+	// dirty: a write ran (or was attempted) since the last successful
+	// sync, so the next sync must reach the disk; a sync while it is
+	// false has nothing to make durable and completes without an
+	// fdatasync (see sync). False at Open: the state Open finds is
+	// durable.
+	dirty bool
+	// syncsSkipped counts syncs completed without an fdatasync.
+	syncsSkipped atomic.Uint64
 	// fullness refuses writes while the disk is full (full.go).
 	fullness fullState
 	// side holds the large values (side.go); guarded by execMu.
@@ -560,7 +571,7 @@ func (d *Disk) Close() error {
 // Stats returns the adapter's counters.
 func (d *Disk) Stats() Stats {
 	full, _ := d.Full()
-	return Stats{QueueFullWaits: d.queueFullWaits.Load(), Failed: d.failed.Load(), Full: full}
+	return Stats{QueueFullWaits: d.queueFullWaits.Load(), Failed: d.failed.Load(), Full: full, SyncsSkipped: d.syncsSkipped.Load()}
 }
 
 func reserveBytes(option int64) uint64 {
