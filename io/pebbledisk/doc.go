@@ -134,6 +134,14 @@
 // it started. After a fatal pebble error in a group's write the group's
 // syncs fail: an error never claims durability.
 //
+// A sync that finds no write since the last successful sync (Disk.dirty
+// clear: every write path sets it under execMu before writing, only a
+// successful sync clears it) has nothing left to make durable and
+// completes without an fdatasync (Stats.SyncsSkipped): the audit log's
+// follow-up sync of records the registry's group sync already covered
+// costs nothing. Tested with power losses through the unsynced journal
+// (TestSyncSkippedOnlyWithoutAWriteSinceTheLast).
+//
 // Space: a segment is shared by the values of many groups. The adapter
 // counts the live pointers per segment (Open recounts them); a put or
 // delete that replaces a pointer looks the old value up first (one pebble
