@@ -296,7 +296,7 @@ func (d *Disk) Submit(id env.OpID, op env.DiskOp) {
 // queued writes and syncs run as one group (see Disk.gather): their large
 // values share one segment and one fsync, and their syncs one WAL sync
 // (syncGroup). Consecutive gets run in parallel, at most ReadsParallelMax
-// at once, each on its own goroutine (startRead); any other op first
+// at once, on the reader goroutines (startReaders); any other op first
 // waits for the gets before it and completes them, so it runs alone,
 // after them, and the gets after it see its writes.
 func (d *Disk) run() {
@@ -379,7 +379,7 @@ func (d *Disk) completer() func(env.DiskDone) {
 	return *fn
 }
 
-// readJob is a get running on its own goroutine; result is set when done
+// readJob is a get handed to a reader goroutine; result is set when done
 // is closed.
 type readJob struct {
 	req    request

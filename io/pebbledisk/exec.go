@@ -156,7 +156,6 @@ func writesOf(op *env.DiskOp) []env.DiskWrite {
 // place of the large values) and gets its result. A write is refused
 // while the disk is full, without touching anything.
 func (d *Disk) execWrites(ops []env.DiskOp, results []env.DiskResult, done []bool) {
-	d.dirty = true
 	type loc struct{ op, write int }
 	var values [][]byte
 	var locs []loc
@@ -185,6 +184,7 @@ func (d *Disk) execWrites(ops []env.DiskOp, results []env.DiskResult, done []boo
 	ptrs := make(map[loc]pointer, len(locs))
 	segment, segmentUsed := uint64(0), false
 	if len(values) > 0 {
+		d.dirty = true // a failed write may still have rotated the active segment
 		id, got, err := d.side.writeSegment(values)
 		if err != nil {
 			err = classify("write", err)
@@ -328,10 +328,12 @@ func (d *Disk) writeResult(kind env.DiskOpKind, err error) env.DiskResult {
 // every write completed before this sync is already durable: the sync
 // keeps its promise without an fdatasync. So a machine's sync that finds
 // its writes covered by another's (the audit log's record put in the
-// registry's group) costs nothing. Every write path (execWrites, commit:
-// pebble batches, side segments, compaction's moves) sets d.dirty under
-// execMu before it writes; only a successful sync clears it, before the
-// compaction it may run (whose writes set it again).
+// registry's group) costs nothing, and so does a group of syncs with no
+// write among them. Every write path (commit: pebble batches, whether of
+// a group, of Do or of compaction's moves; execWrites before a segment
+// write) sets d.dirty under execMu before it writes; a write refused
+// before it touched anything does not. Only a successful sync clears it,
+// before the compaction it may run (whose writes set it again).
 func (d *Disk) sync() env.DiskResult {
 	if err := d.fullness.refuse("sync"); err != nil {
 		return env.DiskResult{Err: err}

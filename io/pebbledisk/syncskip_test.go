@@ -66,3 +66,58 @@ func TestSyncSkippedOnlyWithoutAWriteSinceTheLast(t *testing.T) {
 		}
 	}
 }
+
+// Syncs queued together with no write among them form a group that
+// writes nothing: after a synced write, none of them reaches the disk.
+// A real sync fails here (the injected sync failure is checked only past
+// the skip); a get queued first gives the syncs time to queue up behind
+// it and run as one group.
+func TestSyncOnlyGroupIsSkipped(t *testing.T) {
+	h := newHarness(t, 0, 1)
+	defer h.close()
+	h.do(t, diskOpOf([]crashWrite{{key: "a", value: strings.Repeat("s", 3*testSideMin)}}))
+	h.do(t, env.DiskOp{Kind: env.DiskSync})
+	enableFailpoint(t, FailpointSync, "return(true)")
+	h.Submit(env.DiskOp{Kind: env.DiskGet, Key: []byte("a")})
+	for range 3 {
+		h.Submit(env.DiskOp{Kind: env.DiskSync})
+	}
+	for _, d := range h.Drain() {
+		if d.Result.Err != nil {
+			t.Fatalf("%s with no write since the last sync: %v", d.Op.Kind, d.Result.Err)
+		}
+	}
+	h.Submit(diskOpOf([]crashWrite{{key: "b", value: "w"}}))
+	h.Submit(env.DiskOp{Kind: env.DiskSync})
+	if done := h.Drain(); len(done) != 2 || done[1].Result.Err == nil {
+		t.Fatalf("the sync after a write did not reach the disk (no injected failure): %+v", done)
+	}
+}
+
+// A sync that failed made nothing durable: the next sync is real, and the
+// write it covers survives a power loss.
+func TestSyncAfterAFailedSyncIsReal(t *testing.T) {
+	enableFailpoint(t, FailpointUnsynced, `return("keep")`)
+	h := newHarness(t, 0, 1)
+	h.lose = true
+	defer h.close()
+	w := []crashWrite{{key: "a", value: "small"}, {key: "b", value: strings.Repeat("s", 3*testSideMin)}}
+	h.do(t, diskOpOf(w))
+	enableFailpoint(t, FailpointSync, "1*return(true)")
+	h.Submit(env.DiskOp{Kind: env.DiskSync})
+	if done := h.Drain(); len(done) != 1 || done[0].Result.Err == nil {
+		t.Fatalf("the injected sync failure did not fail the sync: %+v", done)
+	}
+	before := h.disk.Stats().SyncsSkipped
+	h.do(t, env.DiskOp{Kind: env.DiskSync})
+	if got := h.disk.Stats().SyncsSkipped; got != before {
+		t.Fatalf("the sync after a failed one was skipped")
+	}
+	durable := map[string]string{}
+	applyCrashOp(durable, w)
+	time.Sleep(2 * time.Millisecond) // as in the test above (see crashAndCheck)
+	h.Crash()
+	if got := h.readAll(t); !maps.Equal(got, durable) {
+		t.Fatalf("after a power loss the store holds %s, want %s", describeState(got), describeState(durable))
+	}
+}
