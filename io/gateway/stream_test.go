@@ -9,11 +9,11 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -479,19 +479,12 @@ type idStore struct {
 
 func (s *idStore) Call(ctx context.Context, service string, body any) (any, error) {
 	if _, ok := body.(storage.GetChunk); ok {
-		buf := make([]byte, 64)
-		id := strings.Fields(string(buf[:runtime.Stack(buf, false)]))[1]
+		id := streamtest.GoroutineID()
 		s.mu.Lock()
 		s.ids[id] = true
 		s.mu.Unlock()
 	}
 	return s.fakeStore.Call(ctx, service, body)
-}
-
-// fetchersRunning counts the goroutines of streamed GETs' chunk reads.
-func fetchersRunning() int {
-	buf := make([]byte, 1<<20)
-	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "gateway.(*chunkFetcher).start.func")
 }
 
 // TestStreamReusesFetchers: a streamed GET of 40 chunks reads them on at
@@ -500,7 +493,6 @@ func fetchersRunning() int {
 func TestStreamReusesFetchers(t *testing.T) {
 	data := streamtest.Bytes(8, 0, 40*gateway.StreamChunkBytes)
 	for _, failAt := range []int{-1, 25} {
-		before := fetchersRunning()
 		store := &idStore{fakeStore: newFakeStore(proto.AddrOf(data), data), ids: map[string]bool{}}
 		store.failAt = failAt
 		log := slog.New(slog.DiscardHandler)
@@ -518,10 +510,16 @@ func TestStreamReusesFetchers(t *testing.T) {
 		if n > gateway.StreamWindowMax {
 			t.Fatalf("chunk reads ran on %d goroutines, want at most %d", n, gateway.StreamWindowMax)
 		}
+		// Goroutine numbers are never reused: the goroutines that read
+		// chunks must be gone (counting goroutines by function would also
+		// count other tests' responses).
+		store.mu.Lock()
+		ids := maps.Clone(store.ids)
+		store.mu.Unlock()
 		deadline := time.Now().Add(30 * time.Second)
-		for fetchersRunning() != before {
+		for left := streamtest.Alive(ids); len(left) > 0; left = streamtest.Alive(ids) {
 			if time.Now().After(deadline) {
-				t.Fatalf("%d fetching goroutines still running after the response (%d before)", fetchersRunning(), before)
+				t.Fatalf("fetching goroutines %v still running after the response", left)
 			}
 			time.Sleep(time.Millisecond)
 		}

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +12,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/io/internal/streamtest"
 )
 
 // waitDeadline bounds every wait of these tests (they poll, never sleep
@@ -184,26 +183,6 @@ func TestParallelGetsOrderedRun(t *testing.T) {
 	}
 }
 
-// goroutineID is the calling goroutine's number, from its stack header
-// ("goroutine N [running]:").
-func goroutineID() string {
-	buf := make([]byte, 64)
-	buf = buf[:runtime.Stack(buf, false)]
-	fields := strings.Fields(string(buf))
-	if len(fields) < 2 {
-		return ""
-	}
-	return fields[1]
-}
-
-// readersRunning counts the goroutines parked in or running a reader
-// (startReaders).
-func readersRunning() int {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	return strings.Count(string(buf), "pebbledisk.(*Disk).startReaders.func")
-}
-
 // TestGetsReuseReaders: a long run of checked gets runs on at most
 // ReadsParallelMax goroutines, not one new goroutine per get, every get
 // still checked and in order (a failing check still fails its get), and
@@ -211,7 +190,6 @@ func readersRunning() int {
 func TestGetsReuseReaders(t *testing.T) {
 	for _, inMemory := range []bool{false, true} {
 		t.Run(fmt.Sprintf("valuesInMemory=%v", inMemory), func(t *testing.T) {
-			before := readersRunning() // of stores other tests left open
 			d, err := Open(Options{Dir: testDir, FS: vfs.NewMem(), SideValueBytesMin: testSideMin, ValuesInMemory: inMemory})
 			if err != nil {
 				t.Fatal(err)
@@ -226,7 +204,7 @@ func TestGetsReuseReaders(t *testing.T) {
 			ran := map[string]bool{}
 			readStartHook = func(*env.DiskOp) {
 				mu.Lock()
-				ran[goroutineID()] = true
+				ran[streamtest.GoroutineID()] = true
 				mu.Unlock()
 			}
 			t.Cleanup(func() { readStartHook = nil })
@@ -264,7 +242,10 @@ func TestGetsReuseReaders(t *testing.T) {
 			if err := d.Close(); err != nil {
 				t.Fatal(err)
 			}
-			pollUntil(t, "readers still running after Close", func() bool { return readersRunning() == before })
+			// Goroutine numbers are never reused: the readers that ran
+			// the gets must be gone (counting goroutines by function
+			// would also count other tests' stores).
+			pollUntil(t, "readers still running after Close", func() bool { return len(streamtest.Alive(ran)) == 0 })
 		})
 	}
 }

@@ -1,7 +1,8 @@
 // Package streamtest holds what the tests of io/gateway and io/oapgate
 // share to stream large objects without holding them: a seeded byte
 // pattern of any length, its address, and a heap-peak sampler for the
-// bounded-memory tests. It is imported by tests only.
+// bounded-memory tests, and goroutine numbers for the tests that check
+// their goroutines end (io/pebbledisk too). It is imported by tests only.
 package streamtest
 
 import (
