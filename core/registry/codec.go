@@ -216,6 +216,11 @@ func decodeEntry(data []byte) (entry, error) {
 	if err := r.Done(); err != nil {
 		return e, fmt.Errorf("registry: decoding entry: %w", err)
 	}
+	if e.op.kind == opResolve || e.op.kind == opStaleResolve {
+		// Reads are answered on a ReadIndex or locally, never logged: an
+		// entry that carries one is malformed (apply used to panic on it).
+		return e, fmt.Errorf("registry: entry carries a read (%s): %w", opNames[e.op.kind], wire.ErrMalformed)
+	}
 	return e, nil
 }
 

@@ -286,3 +286,20 @@ func TestSessionRaiseFloor(t *testing.T) {
 		t.Fatalf("a lower floor moved it to %d (first result %d)", s.floor, s.results[0].seq)
 	}
 }
+
+// A log entry that carries a read (which is never proposed) is malformed:
+// every replica skips it alike instead of panicking in exec (found by
+// FuzzDecodeEntry; its input is in the seed corpus).
+func TestEntryCarryingAReadIsMalformed(t *testing.T) {
+	for _, kind := range []opKind{opResolve, opStaleResolve} {
+		b := encodeEntry(&entry{from: origin{session: 1, seq: 1}, floor: 1, op: op{kind: kind, name: "f.org"}})
+		if _, err := decodeEntry(b); err == nil {
+			t.Fatalf("%s: an entry carrying a read decoded", opNames[kind])
+		}
+		m := newMachine()
+		if got := m.apply(1, 1, b); got.reason != reasonMalformed || got.hasOrigin {
+			t.Fatalf("%s: applied as %+v, want skipped as malformed", opNames[kind], got)
+		}
+		m.checkInvariants()
+	}
+}
