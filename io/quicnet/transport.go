@@ -232,14 +232,16 @@ func (t *Transport) acceptLoop() {
 		if err != nil {
 			return // the listener or the transport was closed
 		}
-		t.guard.Accepted(conn)
 		id, err := peerNodeID(conn)
 		if err != nil { // serverTLS already refused such a client
 			t.countHandshakeFail(FailBadCert)
 			_ = conn.CloseWithError(codeRefused, "bad certificate")
-			continue
+			continue // closing ends it in the guard
 		}
 		t.adopt(conn, id, id, conn.RemoteAddr().String())
+		// Counted in flight until adopt decided on it, so no handshakes
+		// in flight means no accepted connection is still to be decided.
+		t.guard.Accepted(conn)
 	}
 }
 
