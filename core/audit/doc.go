@@ -18,8 +18,9 @@
 // audit_append_latency_seconds measures event to durability. Syncs are
 // group-committed: at most one is in flight; records put while it runs
 // wait for the next, submitted when it completes (so a record's
-// durability waits for at most the sync in flight and its own). At Start it rebuilds the head with a
-// DiskScan of the whole log, checking every link (see recovery).
+// durability waits for at most the sync in flight and its own). At Start
+// it rebuilds the head with a DiskScan of the whole log, checking every
+// link (see recovery).
 //
 // Callers outside the node loop (the HTTP gateway) cannot publish on the
 // bus, so the service also takes two requests (query.go): Append, answered

@@ -112,10 +112,8 @@ type Service struct {
 	// syncFailures counts consecutive failed syncs.
 	syncFailures int
 	// syncing: a sync of records is submitted and not completed; at most
-	// one is (group commit, see writeRecord). syncDue: a put was
-	// submitted after it, so another sync must follow its completion.
+	// one is (group commit, see writeRecord).
 	syncing bool
-	syncDue bool
 	// reads are ReadRecords requests waiting for their scan, in
 	// submission order; nextRead numbers them.
 	reads    []pendingRead
@@ -210,7 +208,6 @@ func (s *Service) append(e Event) {
 func (s *Service) writeRecord(f *inflight) {
 	f.attempts++
 	s.env.Submit(env.DiskOp{Kind: env.DiskPut, Tag: tagPut<<tagKindShift | f.seq, Key: bytes.Clone(f.key), Value: bytes.Clone(f.value)})
-	s.syncDue = true
 	if !s.syncing {
 		s.submitSync(f.seq)
 	}
@@ -219,7 +216,7 @@ func (s *Service) writeRecord(f *inflight) {
 // submitSync submits the log's sync; it covers every put submitted
 // before it. seq only labels it.
 func (s *Service) submitSync(seq uint64) {
-	s.syncing, s.syncDue = true, false
+	s.syncing = true
 	s.env.Submit(env.DiskOp{Kind: env.DiskSync, Tag: tagSync<<tagKindShift | seq})
 }
 
@@ -268,8 +265,9 @@ func (s *Service) onPut(seq uint64, err error) {
 // onSync makes durable the inflight records, oldest first, whose put has
 // completed: disk ops complete in submission order, so a successful sync
 // covers every put whose completion arrived before it, whichever record
-// the sync was issued for (seq only labels a retry). Then, if a put was
-// submitted after this sync (syncDue), the next sync goes out.
+// the sync was issued for (seq only labels a retry). The records still in
+// flight then are those put after this sync was submitted (or put again
+// after a failure): the next sync goes out for them.
 func (s *Service) onSync(seq uint64, err error) {
 	if err != nil {
 		s.syncFailures++
@@ -295,12 +293,8 @@ func (s *Service) onSync(seq uint64, err error) {
 		s.durable = Head{Seq: last, Hash: s.inflight[n-1].hash}
 		s.inflight = append(s.inflight[:0], s.inflight[n:]...)
 	}
-	if s.syncDue {
-		if len(s.inflight) > 0 {
-			s.submitSync(s.inflight[len(s.inflight)-1].seq)
-		} else {
-			s.syncDue = false
-		}
+	if len(s.inflight) > 0 {
+		s.submitSync(s.inflight[len(s.inflight)-1].seq)
 	}
 }
 
@@ -337,9 +331,6 @@ func (s *Service) CheckInvariants() {
 		if f.seq != s.head.Seq-uint64(len(s.inflight)-1-i) || f.seq <= s.durable.Seq {
 			panic(fmt.Sprintf("audit: inflight seq %d out of order (head %d, durable %d)", f.seq, s.head.Seq, s.durable.Seq))
 		}
-	}
-	if s.state == stateReady && s.syncDue && !s.syncing {
-		panic("audit: a put awaits a sync but none is in flight")
 	}
 	if s.state == stateReady && len(s.inflight) > 0 && !s.syncing {
 		panic("audit: records in flight with no sync to cover them")

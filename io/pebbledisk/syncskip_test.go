@@ -4,7 +4,6 @@ import (
 	"maps"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ron-network/ron/core/env"
 )
@@ -59,7 +58,6 @@ func TestSyncSkippedOnlyWithoutAWriteSinceTheLast(t *testing.T) {
 		if got := skipped(); got != before+1 {
 			t.Fatalf("%s: a second sync with no write between: %d skipped, want %d", w.name, got-before, 1)
 		}
-		time.Sleep(2 * time.Millisecond) // let pebble's flusher write its block (see crashAndCheck)
 		h.Crash()
 		if got := h.readAll(t); !maps.Equal(got, durable) {
 			t.Fatalf("%s: after a power loss the store holds %s, want %s", w.name, describeState(got), describeState(durable))
@@ -115,7 +113,6 @@ func TestSyncAfterAFailedSyncIsReal(t *testing.T) {
 	}
 	durable := map[string]string{}
 	applyCrashOp(durable, w)
-	time.Sleep(2 * time.Millisecond) // as in the test above (see crashAndCheck)
 	h.Crash()
 	if got := h.readAll(t); !maps.Equal(got, durable) {
 		t.Fatalf("after a power loss the store holds %s, want %s", describeState(got), describeState(durable))

@@ -144,6 +144,8 @@ func (g *SourceGuard) connContext(ctx context.Context, info *quic.ClientInfo) (c
 }
 
 // Accepted marks conn's handshake done: it no longer counts in flight.
+// A caller may call it only once it has decided on conn (the transport,
+// after adopt), so that none in flight means none left to decide.
 func (g *SourceGuard) Accepted(conn *quic.Conn) {
 	gc, ok := conn.Context().Value(guardKey{}).(*guardConn)
 	if !ok {

@@ -22,7 +22,6 @@ type peer struct {
 	conn       *peerConn // the kept connection, nil when there is none
 	live       int       // connections whose reader still runs, conn included
 	dialing    bool
-	decided    int // connections adopt decided on: kept, or closed as duplicates (for tests)
 }
 
 // peerConn is one established, authenticated connection to a peer.
@@ -96,7 +95,6 @@ func (t *Transport) adopt(conn *quic.Conn, id, dialer proto.NodeID, learnedAddr 
 		p.addr = learnedAddr
 	}
 	pc := &peerConn{conn: conn, peer: p, dialer: dialer, since: time.Now(), wake: make(chan struct{}, 1)}
-	p.decided++
 	loser := p.conn
 	if loser != nil && t.keepsExisting(loser, pc) {
 		t.mu.Unlock()

@@ -132,17 +132,16 @@ func (t *Transport) peerConnected(id proto.NodeID) bool {
 }
 
 // keptConn describes the peer's connection state for assertions: the
-// kept connection's dialer, the live connections, how many connections
-// adopt decided on (kept or closed as a duplicate), and whether a dial
-// to the peer is running.
-func (t *Transport) keptConn(id proto.NodeID) (dialer proto.NodeID, live, decided int, dialing, ok bool) {
+// kept connection's dialer, the live connections, and whether a dial to
+// the peer is running.
+func (t *Transport) keptConn(id proto.NodeID) (dialer proto.NodeID, live int, dialing, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p := t.peers[id]
 	if p == nil || p.conn == nil {
-		return proto.NodeID{}, 0, 0, false, false
+		return proto.NodeID{}, 0, false, false
 	}
-	return p.conn.dialer, p.live, p.decided, p.dialing, true
+	return p.conn.dialer, p.live, p.dialing, true
 }
 
 // handshaking is the number of incoming connections whose handshake or
@@ -182,8 +181,8 @@ func TestSimultaneousOpenKeepsOneConnection(t *testing.T) {
 		wg.Wait()
 		var kept proto.NodeID
 		waitFor(t, "one connection, the same one, on both sides", func() bool {
-			da, la, _, dialA, oka := a.keptConn(b.ID())
-			db, lb, _, dialB, okb := b.keptConn(a.ID())
+			da, la, dialA, oka := a.keptConn(b.ID())
+			db, lb, dialB, okb := b.keptConn(a.ID())
 			kept = da
 			return oka && okb && la == 1 && lb == 1 && !dialA && !dialB && da == db && a.handshaking() == 0 && b.handshaking() == 0
 		})
