@@ -151,6 +151,8 @@ type Disk struct {
 	syncsSkipped atomic.Uint64
 	// fullness refuses writes while the disk is full (full.go).
 	fullness fullState
+	// space: the current group's probe of the free space (full.go).
+	space groupSpace
 	// side holds the large values (side.go); guarded by execMu.
 	side *sideStore
 	// legacy: values are stored and read as they are (Options.Legacy).
@@ -609,6 +611,7 @@ func (d *Disk) doGroup(ops []env.DiskOp) []env.DiskResult {
 func (d *Disk) startGroup(ops []env.DiskOp) ([]env.DiskResult, []int) {
 	d.execMu.Lock()
 	defer d.execMu.Unlock()
+	d.space = groupSpace{} // a group probes the free space afresh
 	results := make([]env.DiskResult, len(ops))
 	done := make([]bool, len(ops))
 	for i := range ops {

@@ -164,7 +164,7 @@ func (d *Disk) execWrites(ops []env.DiskOp, results []env.DiskResult, done []boo
 			continue
 		}
 		kind := ops[i].Kind.String()
-		if err := d.fullness.refuse(kind); err != nil {
+		if err := d.fullness.refuse(kind, &d.space); err != nil {
 			results[i], done[i] = env.DiskResult{Err: err}, true
 			continue
 		}
@@ -185,6 +185,9 @@ func (d *Disk) execWrites(ops []env.DiskOp, results []env.DiskResult, done []boo
 	segment, segmentUsed := uint64(0), false
 	if len(values) > 0 {
 		d.dirty = true // a failed write may still have rotated the active segment
+		for _, v := range values {
+			d.space.written += uint64(len(v))
+		}
 		id, got, err := d.side.writeSegment(values)
 		if err != nil {
 			err = classify("write", err)
@@ -280,6 +283,7 @@ func (d *Disk) commit(kind env.DiskOpKind, writes []env.DiskWrite) (result env.D
 	defer batch.Close()
 	for i := range writes {
 		w := &writes[i]
+		d.space.written += uint64(len(w.Key) + len(w.Value))
 		var err error
 		if w.Delete {
 			err = batch.Delete(w.Key, nil)
@@ -335,7 +339,7 @@ func (d *Disk) writeResult(kind env.DiskOpKind, err error) env.DiskResult {
 // before it touched anything does not. Only a successful sync clears it,
 // before the compaction it may run (whose writes set it again).
 func (d *Disk) sync() env.DiskResult {
-	if err := d.fullness.refuse("sync"); err != nil {
+	if err := d.fullness.refuse("sync", &d.space); err != nil {
 		return env.DiskResult{Err: err}
 	}
 	if !d.dirty {

@@ -107,3 +107,62 @@ func TestPebbleLogIsRateLimited(t *testing.T) {
 }
 
 func disableFailpoint(name string) error { return failpoint.Disable(name) }
+
+// usageFS counts the free-space probes and answers each with the next of
+// avail (the last one repeated).
+type usageFS struct {
+	vfs.FS
+	probes int
+	avail  []uint64
+}
+
+func (fs *usageFS) GetDiskUsage(path string) (vfs.DiskUsage, error) {
+	a := fs.avail[min(fs.probes, len(fs.avail)-1)]
+	fs.probes++
+	return vfs.DiskUsage{AvailBytes: a, TotalBytes: 1 << 40, UsedBytes: 1<<40 - a}, nil
+}
+
+// TestGroupProbesFreeSpaceOnce: a group of writes and syncs (a registry
+// Ready's batch and sync, an audit record's put and sync) probes the free
+// space once, before its first write; a sync after writes that could have
+// crossed the reserve probes again, and is refused when they did.
+func TestGroupProbesFreeSpaceOnce(t *testing.T) {
+	const reserve = 8 << 20
+	open := func(avail ...uint64) (*Disk, *usageFS) {
+		fs := &usageFS{FS: vfs.NewMem(), avail: avail}
+		d, err := Open(Options{Dir: testDir, FS: fs, CacheBytes: 1 << 20, ReserveBytes: reserve})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = d.Close() })
+		fs.probes = 0
+		return d, fs
+	}
+	group := []env.DiskOp{
+		{Kind: env.DiskBatch, Batch: []env.DiskWrite{{Key: []byte("raft/e/1"), Value: []byte("entry")}, {Key: []byte("raft/hs"), Value: []byte("hs")}}},
+		{Kind: env.DiskSync},
+		{Kind: env.DiskPut, Key: []byte("audit/1"), Value: []byte("record")},
+		{Kind: env.DiskSync},
+	}
+	d, fs := open(1 << 30)
+	for i, res := range d.doGroup(group) {
+		if res.Err != nil {
+			t.Fatalf("op %d: %v", i, res.Err)
+		}
+	}
+	if fs.probes != 1 {
+		t.Fatalf("a group of 2 writes and 2 syncs probed the free space %d times, want 1", fs.probes)
+	}
+
+	// Room for the write, but twice its bytes would cross the reserve: the
+	// sync probes again and finds the reserve gone.
+	big := bytes.Repeat([]byte("v"), 600<<10)
+	d, fs = open(reserve+1<<20, reserve-1)
+	results := d.doGroup([]env.DiskOp{{Kind: env.DiskPut, Key: []byte("big"), Value: big}, {Kind: env.DiskSync}})
+	if results[0].Err != nil {
+		t.Fatalf("the write with room for it: %v", results[0].Err)
+	}
+	if !errors.Is(results[1].Err, ErrFull) || fs.probes != 2 {
+		t.Fatalf("the sync after a write that crossed the reserve: %v after %d probes, want ErrFull after 2", results[1].Err, fs.probes)
+	}
+}
