@@ -232,8 +232,9 @@
 // stops at the same last whole record as before. A recycled WAL keeps its
 // old size and bytes, as it always did. The journal of unsynced writes
 // truncates a file to its last synced write, zero tail included.
-// TestWALSizeExtendedByPreallocation replays a copy of a live store (its
-// WAL never closed, the zero tail in place) and finds every synced write.
+// TestWALSizeExtendedByPreallocation replays copies of a live store (its
+// WAL never closed, the zero tail in place; then again after WAL
+// rotations, several logs in the copy) and finds every synced write.
 // Where fallocate does not apply (in memory, other systems) the file's own
 // preallocation runs, as before; a failed preallocation was and is
 // ignored by pebble (the write itself extends the file).
