@@ -64,8 +64,7 @@ func (t *Transport) readFailed(pc *peerConn, err error) (quic.ApplicationErrorCo
 // writeLoop writes the peer's queued frames on one unidirectional stream,
 // opened with the first batch. It ends when the connection closes or stops
 // being the peer's kept connection; frames still queued then wait for the
-// next one. Between batches Send may write on the stream itself
-// (writeDirectLocked); pc.writing keeps the two apart.
+// next one.
 func (t *Transport) writeLoop(pc *peerConn) {
 	defer t.wg.Done()
 	done := pc.conn.Context().Done()
@@ -102,7 +101,6 @@ func (t *Transport) writeLoop(pc *peerConn) {
 		if cap(joined) > 2*coalesceBytesMax {
 			joined = nil
 		}
-		t.writeDone(pc, stream)
 	}
 }
 
@@ -131,26 +129,14 @@ func coalesce(batch [][]byte, buf []byte) (out []byte, n int, reuse []byte) {
 	return buf, n, buf
 }
 
-// takeBatch drains the peer's queue if pc is still its kept connection,
-// and marks the writer busy until writeDone.
+// takeBatch drains the peer's queue if pc is still its kept connection.
 func (t *Transport) takeBatch(pc *peerConn) ([][]byte, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if pc.peer.conn != pc {
 		return nil, false
 	}
-	pc.writing = true
-	pc.batches++
 	return pc.peer.queue.drain(), true
-}
-
-// writeDone marks the writer idle after a batch went into stream whole,
-// which lets Send write on stream again, with a full budget: the batch's
-// writes returning means QUIC packed what Send had written before it.
-func (t *Transport) writeDone(pc *peerConn, stream *quic.SendStream) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	pc.stream, pc.writing, pc.budget = stream, false, directBudgetBytes
 }
 
 func (t *Transport) writeFailed(pc *peerConn, lost int, err error) {

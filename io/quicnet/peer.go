@@ -31,15 +31,6 @@ type peerConn struct {
 	dialer proto.NodeID  // the node that dialed it
 	since  time.Time     // when it was adopted
 	wake   chan struct{} // capacity 1: frames are waiting in peer.queue
-
-	// Under Transport.mu: the writer's frame stream once it opened it,
-	// whether the writer is writing a batch, how many more bytes Send may
-	// write on the stream itself (see Transport.writeDirectLocked), and
-	// how many batches the writer took (tests read it).
-	stream  *quic.SendStream
-	writing bool
-	budget  int
-	batches int
 }
 
 // signal wakes the connection's writer without blocking; a pending wake

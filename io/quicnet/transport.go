@@ -182,9 +182,6 @@ func (t *Transport) Send(to proto.NodeID, frame []byte) {
 		t.drop(DropNoAddr, 1)
 		return
 	}
-	if p.conn != nil && p.queue.len() == 0 && t.writeDirectLocked(p.conn, owned) {
-		return
-	}
 	if dropped := p.queue.push(owned); dropped > 0 {
 		t.drop(DropQueueFull, dropped)
 	}
@@ -193,38 +190,6 @@ func (t *Transport) Send(to proto.NodeID, frame []byte) {
 		return
 	}
 	t.maybeDialLocked(p)
-}
-
-// directBudgetBytes bounds the bytes Send writes on a stream itself
-// between two batches of the writer (see writeDirectLocked).
-const directBudgetBytes = coalesceBytesMax
-
-// writeDirectLocked hands frame to QUIC on the caller's goroutine when
-// that keeps every promise of the writer: nothing is queued before it and
-// the writer is not writing (so per-peer order holds), the stream is open,
-// and quic-go takes the whole frame at once (TryWriteAll queues all of it
-// or nothing and never waits for flow control, so Send still never
-// blocks). Otherwise the frame goes through the queue and the writer, as
-// before. The direct path saves a wake-up of the writer goroutine per
-// frame: on a raft round trip, one goroutine hand-off on each side.
-//
-// The budget keeps the queue's drop-oldest bound meaningful: frames QUIC
-// took but has not yet put in packets (a congested or stalled path) are
-// beyond that policy, so Send may add at most directBudgetBytes of them,
-// the size of one coalesced batch of the writer, until the writer
-// completes a write again. A completed write means QUIC packed everything
-// written before it (all but the last packet's worth), because a stream's
-// bytes leave in order.
-func (t *Transport) writeDirectLocked(pc *peerConn, frame []byte) bool {
-	if pc.stream == nil || pc.writing || len(frame) > pc.budget {
-		return false
-	}
-	if err := pc.stream.TryWriteAll(frame); err != nil {
-		return false // flow control, or a failed stream the writer will report
-	}
-	pc.budget -= len(frame)
-	t.metrics.Add(MetricFrames, DirSend, 1)
-	return true
 }
 
 // Close closes every connection (telling peers), stops listening, and
