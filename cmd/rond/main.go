@@ -321,7 +321,7 @@ func start(cfg Config, spec runtime.NodeSpec, peers []peer, log *slog.Logger, fl
 	for _, p := range peers {
 		n.transport.AddPeer(p.id, p.addr)
 	}
-	n.rt.Start(n.transport) // a runtime.BatchTransport (asserted below)
+	n.rt.Start(n.transport)
 	n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		n.close(log)
@@ -436,7 +436,3 @@ func printBanner(w io.Writer, cfg Config, spec runtime.NodeSpec, n *node, token 
 	fmt.Fprintf(w, "  curl -s %s/metrics | grep omnigate_\n", url)
 	fmt.Fprintf(w, "Stop with Ctrl-C (drains in-flight requests).\n")
 }
-
-// The runtime hands each peer's frames of back-to-back steps to the
-// transport at once only through SendAll.
-var _ runtime.BatchTransport = (*quicnet.Transport)(nil)

@@ -69,11 +69,7 @@
 // # Bounds and drops
 //
 // Every peer has a send queue of SendQueueDepthMax frames; when full the
-// oldest is dropped. SendAll queues several frames for one peer together
-// and wakes its writer once, so they leave in one stream write (the node
-// runtime hands over the frames of back-to-back steps that way); Send
-// queued one by one can each catch the writer awake and leave in a packet
-// of their own. A dial is attempted lazily on Send, at most one at a
+// oldest is dropped. A dial is attempted lazily on Send, at most one at a
 // time per peer, DialAttemptsMax times with doubling backoff, after which
 // the queue is dropped. The address book holds at most PeersMax peers
 // (idle learned peers are evicted first) and a peer at most

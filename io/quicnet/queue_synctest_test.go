@@ -1,7 +1,6 @@
 package quicnet
 
 import (
-	"bytes"
 	"log/slog"
 	"testing"
 	"testing/synctest"
@@ -141,34 +140,6 @@ func TestSynctestSendInterleavesWithSlowWriter(t *testing.T) {
 		}
 		if dropped == 0 || len(written) == 0 {
 			t.Fatalf("written %d, dropped %d: the writer at a third of the send rate should both write and overflow", len(written), dropped)
-		}
-	})
-}
-
-// TestSynctestSendAllQueuesTogether: SendAll queues its valid frames in
-// order, as copies, with one wake of the writer, so the writer takes them
-// in one batch; a malformed frame among them is dropped and counted
-// alone.
-func TestSynctestSendAllQueuesTogether(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		tr, pc, rec := bubbleTransport(8)
-		frames := [][]byte{testFrame(1, 0, 16), []byte("not a frame"), testFrame(1, 1, 16), testFrame(1, 2, 16)}
-		tr.SendAll(pc.peer.id, frames)
-		frames[0][len(frames[0])-1] ^= 0xff // the caller keeps its slices
-		if n := len(pc.wake); n != 1 {
-			t.Fatalf("%d pending wakes, want 1", n)
-		}
-		if got := rec.get(MetricDropped, DropMalformed); got != 1 {
-			t.Fatalf("malformed drops %v, want 1", got)
-		}
-		batch, current := tr.takeBatch(pc)
-		if !current || len(batch) != 3 {
-			t.Fatalf("batch of %d frames (current %v), want 3", len(batch), current)
-		}
-		for i, frame := range batch {
-			if want := testFrame(1, uint64(i), 16); !bytes.Equal(frame, want) {
-				t.Fatalf("queued frame %d differs from frame %d sent", i, i)
-			}
 		}
 	})
 }

@@ -157,69 +157,33 @@ func (t *Transport) AddPeer(id proto.NodeID, addr string) {
 // is best effort, like a datagram: frames are dropped and counted when the
 // queue is full, the peer is unreachable or the connection fails.
 func (t *Transport) Send(to proto.NodeID, frame []byte) {
-	if !t.sendable(to, frame) {
+	if _, err := oap.Decode(frame); err != nil {
+		t.drop(DropMalformed, 1)
+		t.log.Debug("quicnet: dropping malformed outgoing frame", "peer", to.Short(), "err", err)
+		return
+	}
+	if to == t.id {
+		t.drop(DropSelf, 1)
+		return
+	}
+	if injectedDrop(FailpointSend) {
+		t.drop(DropInjected, 1)
 		return
 	}
 	owned := bytes.Clone(frame)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.queueLocked(to, owned)
-}
-
-// SendAll is Send for each of frames, in order, with the frames queued
-// together and the peer's writer woken once, so they leave in one stream
-// write (up to coalesceBytesMax) and as few packets as their size needs,
-// where frames sent one by one can each catch the writer awake and leave
-// in a packet of their own. It keeps neither frames nor its elements.
-func (t *Transport) SendAll(to proto.NodeID, frames [][]byte) {
-	owned := make([][]byte, 0, len(frames))
-	for _, frame := range frames {
-		if t.sendable(to, frame) {
-			owned = append(owned, bytes.Clone(frame))
-		}
-	}
-	if len(owned) == 0 {
-		return
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.queueLocked(to, owned...)
-}
-
-// sendable checks one outgoing frame, counting it when it is dropped.
-func (t *Transport) sendable(to proto.NodeID, frame []byte) bool {
-	if _, err := oap.Decode(frame); err != nil {
-		t.drop(DropMalformed, 1)
-		t.log.Debug("quicnet: dropping malformed outgoing frame", "peer", to.Short(), "err", err)
-		return false
-	}
-	if to == t.id {
-		t.drop(DropSelf, 1)
-		return false
-	}
-	if injectedDrop(FailpointSend) {
-		t.drop(DropInjected, 1)
-		return false
-	}
-	return true
-}
-
-// queueLocked queues frames (owned by the transport) for to, in order,
-// and wakes the writer once or starts a dial.
-func (t *Transport) queueLocked(to proto.NodeID, frames ...[]byte) {
 	if t.closed {
-		t.drop(DropClosed, len(frames))
+		t.drop(DropClosed, 1)
 		return
 	}
 	p := t.peers[to]
 	if p == nil || (p.conn == nil && p.addr == "") {
-		t.drop(DropNoAddr, len(frames))
+		t.drop(DropNoAddr, 1)
 		return
 	}
-	for _, frame := range frames {
-		if dropped := p.queue.push(frame); dropped > 0 {
-			t.drop(DropQueueFull, dropped)
-		}
+	if dropped := p.queue.push(owned); dropped > 0 {
+		t.drop(DropQueueFull, dropped)
 	}
 	if p.conn != nil {
 		p.conn.signal()

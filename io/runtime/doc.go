@@ -22,21 +22,7 @@
 // Reply, Publish) are recorded and executed, in order, after Step returns:
 // the simulator's contract. A step that panics has its effects discarded.
 // Timer and op ids are allocated during the step, so a machine can cancel a
-// timer it armed in the same step.
-//
-// Sent frames are the exception to "at once": the loop holds them until
-// no further input is waiting, just before it waits for one (at the
-// latest every SendBatchFramesMax frames), then hands each peer's frames
-// to the transport together (BatchTransport's SendAll, io/quicnet's),
-// so the frames of steps that ran back to back leave in one stream write
-// and as few packets as they need instead of a packet each. Per-peer
-// order is kept, and a frame is only ever later than before, by the steps
-// that were already waiting: to a machine that is network delay, which it
-// must tolerate anyway. Durability does not depend on it: a machine that
-// must persist before it answers (a raft acknowledgement) sends in the
-// step of the disk completion, after the write. Frames held when the loop
-// stops or a step panics are still handed over (the panicking step's own
-// effects are discarded, as always). Now is the wall clock read once at New
+// timer it armed in the same step. Now is the wall clock read once at New
 // plus Go's monotonic clock since, so it never jumps backwards.
 //
 // # Supervision

@@ -22,14 +22,9 @@ type loopState struct {
 	ops       map[env.OpID]uint64 // outstanding disk op -> generation
 	nextOp    env.OpID
 	effects   []effect
-	// outbox holds the frames of Send effects until the loop is about to
-	// wait for input (flushSends); sendScratch is flushSends' reused
-	// per-peer list.
-	outbox      []outgoing
-	sendScratch [][]byte
-	stepping    bool
-	everReady   bool
-	bootedAt    time.Time
+	stepping  bool
+	everReady bool
+	bootedAt  time.Time
 	// diskWasFull: the disk was full since the node was built; with
 	// rebuild, the node is rebuilt once the disk has space again and a
 	// machine failed (Config.FailedCheck).
@@ -74,12 +69,6 @@ type effect struct {
 	req   env.RequestID
 	value any
 	topic string
-}
-
-// outgoing is a frame a step sent, held in loopState.outbox.
-type outgoing struct {
-	to    proto.NodeID
-	frame []byte
 }
 
 // Internal inputs, tagged with the generation that produced them.
@@ -164,17 +153,9 @@ func (r *Runtime) boot() (ok bool) {
 	return r.step(env.Start{})
 }
 
-// serve steps inputs until stop (true) or a panic (false). The frames the
-// steps send are handed to the transport when no further input is
-// waiting, just before the loop waits for one (and at the latest every
-// SendBatchFramesMax frames): the steps that ran back to back then give
-// the transport their frames for each peer at once (see flushSends).
+// serve steps inputs until stop (true) or a panic (false).
 func (r *Runtime) serve() bool {
-	defer r.flushSends() // what steps before a stop or a panic sent still goes
 	for {
-		if len(r.loop.outbox) > 0 && !r.inputWaiting() {
-			r.flushSends()
-		}
 		select {
 		case <-r.stop:
 			return true
@@ -194,62 +175,6 @@ func (r *Runtime) serve() bool {
 			}
 		}
 	}
-}
-
-// inputWaiting reports whether the loop has an input it could step at
-// once. A stale answer costs only an early or a later flush.
-func (r *Runtime) inputWaiting() bool {
-	return len(r.messages) > 0 || len(r.requests) > 0 || len(r.internal.notify) > 0
-}
-
-// SendBatchFramesMax bounds the frames the loop holds back while inputs
-// keep arriving back to back: a step's frames wait for at most this many
-// frames' worth of further steps (tens of microseconds each).
-const SendBatchFramesMax = 32
-
-// BatchTransport is a Transport that can take several frames for one
-// peer at once; io/quicnet's Transport is one. SendAll is Send for each
-// frame in order, with the frames queued together, so they can leave in
-// one stream write and as few packets as their size needs. It must not
-// block and must not keep frames (the slice) after it returns.
-type BatchTransport interface {
-	Transport
-	SendAll(to proto.NodeID, frames [][]byte)
-}
-
-// flushSends hands the held frames to the transport: each peer's frames
-// in the order they were sent, in one SendAll when the transport has it.
-// Frames to different peers are independent (the transport orders frames
-// per peer only), so grouping by peer changes nothing a peer can see.
-func (r *Runtime) flushSends() {
-	l := &r.loop
-	out := l.outbox
-	if len(out) == 0 {
-		return
-	}
-	t := r.transport.Load().t // a frame is held only when there is a transport
-	bt, batch := t.(BatchTransport)
-	for i := range out {
-		if out[i].frame == nil { // sent with an earlier frame to the same peer
-			continue
-		}
-		if !batch {
-			t.Send(out[i].to, out[i].frame)
-			continue
-		}
-		frames := append(l.sendScratch[:0], out[i].frame)
-		for j := i + 1; j < len(out); j++ {
-			if out[j].to == out[i].to {
-				frames = append(frames, out[j].frame)
-				out[j].frame = nil
-			}
-		}
-		bt.SendAll(out[i].to, frames)
-		clear(frames)
-		l.sendScratch = frames[:0]
-	}
-	clear(out) // release the frames
-	l.outbox = out[:0]
 }
 
 // stepInternal filters inputs from a previous generation: a rebuilt node
@@ -415,7 +340,7 @@ func (r *Runtime) applyEffects() {
 		switch e.kind {
 		case effectSend:
 			if tr != nil && tr.t != nil {
-				l.outbox = append(l.outbox, outgoing{to: e.to, frame: e.frame})
+				tr.t.Send(e.to, e.frame)
 			}
 		case effectSubmit:
 			r.cfg.Disk.Submit(e.opID, e.op)
@@ -437,9 +362,6 @@ func (r *Runtime) applyEffects() {
 		*e = effect{} // release frames and values
 	}
 	l.effects = l.effects[:0]
-	if len(l.outbox) >= SendBatchFramesMax {
-		r.flushSends()
-	}
 }
 
 // --- env.Env, called by the machines on the loop goroutine ---
@@ -463,8 +385,7 @@ func (r *Runtime) Now() env.Time {
 // Rand is the node's random source, seeded from crypto/rand.
 func (r *Runtime) Rand() *env.Rand { return r.loop.rand }
 
-// Send queues frame for the transport after the step (serve says when it
-// reaches the transport).
+// Send queues frame for the transport after the step.
 func (r *Runtime) Send(to proto.NodeID, frame []byte) {
 	r.record(effect{kind: effectSend, to: to, frame: frame})
 }
