@@ -115,3 +115,14 @@ func benchRoundTrip(b *testing.B, pause time.Duration) {
 	b.ReportMetric(float64(after.switches-before.switches)/float64(b.N), "ctxsw/op")
 	b.ReportMetric(float64(after.cpu-before.cpu)/float64(b.N), "cpu-ns/op")
 }
+
+// startNodeDeliver is startNode with a deliver callback of the caller's.
+func startNodeDeliver(t testing.TB, seed byte, deliver func(proto.NodeID, []byte)) *Transport {
+	t.Helper()
+	tr, err := Listen(Config{Key: testKey(seed), ListenAddr: "127.0.0.1:0"}, deliver)
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	t.Cleanup(func() { _ = tr.Close() })
+	return tr
+}
