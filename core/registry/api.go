@@ -193,7 +193,7 @@ const (
 	SnapshotEntriesDefault  = 1000
 	SnapshotIntervalDefault = 30 * time.Second
 	// ElectionTicks and HeartbeatTicks are raft's timeouts in ticks: a
-	// heartbeat every tick (10 ms), an election timeout of 500 ms (raft
+	// heartbeat every 5 ticks (50 ms), an election timeout of 500 ms (raft
 	// draws each follower's from [500, 1000) ms). The timeout is set above
 	// the stalls a loaded machine gives a process (GC, descheduling, a slow
 	// fsync that holds the leader's Ready, and with it its heartbeats):
@@ -201,18 +201,22 @@ const (
 	// busy_leader.yaml: 18 leader changes seen in 40 s at 100 ms, 3 at
 	// 500 ms, BENCHMARKS.md "Names: pipelining and tuning"). The price is a
 	// longer failover when a leader really fails: 0.5-1 s instead of
-	// 0.1-0.2 s. A heartbeat every 5 ticks (50 ms), a tenth of the
-	// election timeout as etcd's defaults have it: at one a tick they were
-	// 400 frames a second between three replicas (two heartbeats and two
-	// responses every 10 ms), each waking a loop and a sender on both
-	// ends, about 8% of a 3-replica cluster's context switches while it
-	// serves sequential sets. What a heartbeat does is not made slower
-	// where it counts: a ReadIndex sends its own heartbeat round at once;
-	// a lost append is resent at once when quicnet reports the connection
-	// lost (env.TopicPeerUnreachable), and otherwise on the next append's
-	// rejection or, with nothing else to send, the next heartbeat
-	// response, which now comes up to 50 ms later (the simulator's lossy
-	// networks see that in their commit tails).
+	// 0.1-0.2 s.
+	//
+	// The heartbeat is a tenth of the election timeout, as in etcd's
+	// defaults; CheckQuorum and PreVote still see ten of them per timeout.
+	// At one a tick they were 400 frames a second between three replicas
+	// (two heartbeats and two responses every 10 ms), each waking a loop
+	// and a sender at both ends: three idle replicas spent 0.092 CPUs and
+	// 7.4k context switches a second, and 0.062 and 4.3k at 5 ticks
+	// (BENCHMARKS.md, "Raft heartbeat interval"). A ReadIndex is not slowed:
+	// it sends its own heartbeat round at once. What is slower is catching
+	// up a follower that lost an append while no new one follows: a lost
+	// connection (env.TopicPeerUnreachable) only moves the follower to
+	// probing, and the resend comes with the next append or the next
+	// heartbeat response, now up to 50 ms plus a round trip later (the
+	// simulator's lossy networks see it in their commit tails; production
+	// frames ride QUIC, which retransmits them itself).
 	ElectionTicks  = 50
 	HeartbeatTicks = 5
 )
