@@ -166,3 +166,36 @@ func TestGroupProbesFreeSpaceOnce(t *testing.T) {
 		t.Fatalf("the sync after a write that crossed the reserve: %v after %d probes, want ErrFull after 2", results[1].Err, fs.probes)
 	}
 }
+
+// TestDoBetweenGroupWritesAndSyncKeepsTheSyncProbe: a Do run by another
+// goroutine between a group's writes (startGroup) and its sync
+// (syncGroup) probes the free space for itself; its probe and its few
+// bytes written must not stand for the group's, whose sync must still
+// probe after writes that could have crossed the reserve. (With one
+// probe shared by the Disk, the Do replaced the group's and the sync
+// skipped its probe on the Do's count of bytes.)
+func TestDoBetweenGroupWritesAndSyncKeepsTheSyncProbe(t *testing.T) {
+	const reserve = 8 << 20
+	// The group's probe: room for its write, not twice over. The Do's
+	// probe: room for the Do's write, not for the flush of the group's.
+	// Then the reserve is gone.
+	fs := &usageFS{FS: vfs.NewMem(), avail: []uint64{reserve + 1<<20, reserve + 700<<10, reserve - 1}}
+	d, err := Open(Options{Dir: testDir, FS: fs, CacheBytes: 1 << 20, ReserveBytes: reserve})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	fs.probes = 0
+	big := bytes.Repeat([]byte("v"), 600<<10)
+	results, syncs, space := d.startGroup([]env.DiskOp{{Kind: env.DiskPut, Key: []byte("big"), Value: big}, {Kind: env.DiskSync}})
+	if results[0].Err != nil {
+		t.Fatalf("the group's write: %v", results[0].Err)
+	}
+	if res := d.Do(env.DiskOp{Kind: env.DiskPut, Key: []byte("k"), Value: []byte("v")}); res.Err != nil {
+		t.Fatalf("the Do between: %v", res.Err)
+	}
+	d.syncGroup(syncs, results, space)
+	if !errors.Is(results[1].Err, ErrFull) || fs.probes != 3 {
+		t.Fatalf("the group's sync after a Do: %v after %d probes, want ErrFull after 3", results[1].Err, fs.probes)
+	}
+}
