@@ -120,6 +120,9 @@ func wantCrashCopy(t *testing.T, d *Disk, dir, crash string, want map[string]str
 			crash = into
 			break
 		}
+		if err == nil {
+			err = errors.New("files changed during the copy")
+		}
 		t.Logf("copy %d of the store was not one image (%v); again", attempt, err)
 	}
 	logs, _ := filepath.Glob(filepath.Join(crash, "*.log"))
