@@ -22,8 +22,9 @@ var (
 
 // compact runs one compaction round if one is due. It runs on the worker
 // after a successful sync; its failures only end the round (a segment
-// whose values cannot be read is not chosen again).
-func (d *Disk) compact() {
+// whose values cannot be read is not chosen again). Its moves count as
+// writes of the group (space) whose sync ran it.
+func (d *Disk) compact(space *groupSpace) {
 	s := d.side
 	if d.legacy || s.min == 0 {
 		return
@@ -80,7 +81,7 @@ func (d *Disk) compact() {
 	for i := range keys {
 		writes[i] = env.DiskWrite{Key: keys[i], Value: moved[i].encode()}
 	}
-	if res := d.commit(env.DiskBatch, writes); res.Err != nil {
+	if res := d.commit(env.DiskBatch, writes, space); res.Err != nil {
 		return // the new segment stays; the next Open removes it if unused
 	}
 	s.compactions++

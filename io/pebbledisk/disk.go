@@ -151,8 +151,6 @@ type Disk struct {
 	syncsSkipped atomic.Uint64
 	// fullness refuses writes while the disk is full (full.go).
 	fullness fullState
-	// space: the current group's probe of the free space (full.go).
-	space groupSpace
 	// side holds the large values (side.go); guarded by execMu.
 	side *sideStore
 	// legacy: values are stored and read as they are (Options.Legacy).
@@ -353,7 +351,7 @@ func (d *Disk) run() {
 		// The ops before the group's first sync complete before the
 		// sync runs: a write that no sync of the group precedes does not
 		// wait for that fsync.
-		results, syncs := d.startGroup(ops)
+		results, syncs, space := d.startGroup(ops)
 		early := len(group)
 		if len(syncs) > 0 {
 			early = syncs[0]
@@ -361,7 +359,7 @@ func (d *Disk) run() {
 		for i := range group[:early] {
 			fn(env.DiskDone{ID: group[i].id, Op: group[i].op, Result: results[i]})
 		}
-		d.syncGroup(syncs, results)
+		d.syncGroup(syncs, results, space)
 		for i := early; i < len(group); i++ {
 			fn(env.DiskDone{ID: group[i].id, Op: group[i].op, Result: results[i]})
 		}
@@ -600,18 +598,22 @@ func groups(op *env.DiskOp) bool { return isWrite(op) || op.Kind == env.DiskSync
 // doGroup runs ops in order: either one op that is neither a write nor a
 // sync, or writes and syncs (execWrites, then syncGroup).
 func (d *Disk) doGroup(ops []env.DiskOp) []env.DiskResult {
-	results, syncs := d.startGroup(ops)
-	d.syncGroup(syncs, results)
+	results, syncs, space := d.startGroup(ops)
+	d.syncGroup(syncs, results, space)
 	return results
 }
 
 // startGroup runs the ops of a group (see doGroup) but its syncs, and
-// returns every op's result so far and the indexes of the syncs, whose
-// results syncGroup sets.
-func (d *Disk) startGroup(ops []env.DiskOp) ([]env.DiskResult, []int) {
+// returns every op's result so far, the indexes of the syncs, whose
+// results syncGroup sets, and the group's probe of the free space, which
+// syncGroup is given. The probe is the group's own, never shared state:
+// a Do run by another goroutine between startGroup and syncGroup has its
+// own (a group probes the free space afresh), so its writes can neither
+// reset this group's count of bytes written nor replace its probe.
+func (d *Disk) startGroup(ops []env.DiskOp) ([]env.DiskResult, []int, *groupSpace) {
 	d.execMu.Lock()
 	defer d.execMu.Unlock()
-	d.space = groupSpace{} // a group probes the free space afresh
+	space := &groupSpace{}
 	results := make([]env.DiskResult, len(ops))
 	done := make([]bool, len(ops))
 	for i := range ops {
@@ -629,9 +631,9 @@ func (d *Disk) startGroup(ops []env.DiskOp) ([]env.DiskResult, []int) {
 	}
 	if len(ops) == 1 && !isWrite(&ops[0]) {
 		if !done[0] {
-			results[0] = d.exec(&ops[0])
+			results[0] = d.exec(&ops[0], space)
 		}
-		return results, nil
+		return results, nil, space
 	}
 	var syncs []int
 	for i := range ops {
@@ -640,8 +642,8 @@ func (d *Disk) startGroup(ops []env.DiskOp) ([]env.DiskResult, []int) {
 			done[i] = true // execWrites skips it
 		}
 	}
-	d.execWrites(ops, results, done)
-	return results, syncs
+	d.execWrites(ops, results, done, space)
+	return results, syncs, space
 }
 
 // syncGroup runs the syncs of a group (at indexes syncs of results) as one
@@ -655,7 +657,7 @@ func (d *Disk) startGroup(ops []env.DiskOp) ([]env.DiskResult, []int) {
 // write queued behind a sync does not wait for that sync to start. If a
 // write of the group met a fatal pebble error, the syncs fail too: the
 // store is unusable, and an error never claims durability.
-func (d *Disk) syncGroup(syncs []int, results []env.DiskResult) {
+func (d *Disk) syncGroup(syncs []int, results []env.DiskResult, space *groupSpace) {
 	if len(syncs) == 0 {
 		return
 	}
@@ -666,7 +668,7 @@ func (d *Disk) syncGroup(syncs []int, results []env.DiskResult) {
 		r = env.DiskResult{Err: fmt.Errorf("pebbledisk: sync: %w: store failed earlier: %w", env.ErrDiskIO, d.failure)}
 	} else {
 		op := env.DiskOp{Kind: env.DiskSync}
-		r = d.exec(&op)
+		r = d.exec(&op, space)
 	}
 	for _, i := range syncs {
 		results[i] = r

@@ -223,7 +223,12 @@
 // The file system pebble gets (walSizedFS) therefore preallocates WAL
 // files with their size extended over the space, as etcd does with its
 // WAL segments: appends inside it leave the size alone, and the sync
-// writes the data only. Nothing else changes: the bytes past the last
+// writes the data only. Pebble preallocates before a write from that
+// write's offset (vfs.syncingFile): the first write of a log, at offset
+// 0, preallocates nothing, so the first sync of each new WAL still grows
+// the file and writes its inode; the second write preallocates the first
+// block, and a write that starts past the preallocated space extends it
+// by another block first. Nothing else changes: the bytes past the last
 // record read as zeros, and pebble's WAL reader treats a zeroed chunk
 // where a record would start as it treats the end of the file (it reads
 // ahead for a later chunk; none means the log ended there, tolerated for
@@ -231,7 +236,10 @@
 // trailer, before any zeros), so replay after a crash or a power loss
 // stops at the same last whole record as before. A recycled WAL keeps its
 // old size and bytes, as it always did. The journal of unsynced writes
-// truncates a file to its last synced write, zero tail included.
+// truncates a file to its last synced write, zero tail included
+// (LossReport counts only the cut bytes before the zero tail). Where
+// fallocate's mode 0 is not supported (EOPNOTSUPP, ENOSYS) the file's own
+// preallocation runs instead.
 // TestWALSizeExtendedByPreallocation replays copies of a live store (its
 // WAL never closed, the zero tail in place; then again after WAL
 // rotations, several logs in the copy) and finds every synced write.
@@ -276,7 +284,15 @@
 // of them wrote, so they share one probe, and a sync after the group's
 // writes probes again unless twice the bytes they wrote still leave the
 // reserve free by that probe (TestGroupProbesFreeSpaceOnce); a probe per
-// op cost a registry replica 1.7% of its CPU on name sets. A fatal error
+// op cost a registry replica 1.7% of its CPU on name sets. The probe
+// belongs to its group (returned by startGroup, passed to its sync): a
+// Do between a group's writes and its sync probes for itself and cannot
+// stand in for the group's. That bound covers only the group's own
+// bytes: other writers on the file system (other processes, pebble's
+// flushes and compactions of earlier writes) are outside it, over the
+// group's window of milliseconds between its probe and its sync, as
+// they were between two probes of a probe per op; the reserve is the
+// margin for them. A fatal error
 // keeps its ENOSPC cause in the chain. io/runtime reads Full for readiness (not ready, with the reason)
 // and rebuilds a machine that failed on the full disk once it has space
 // again. Pebble's log lines are rate-limited per format

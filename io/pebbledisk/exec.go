@@ -104,15 +104,16 @@ func (l pebbleLogger) Fatalf(format string, args ...any) {
 }
 
 // exec runs one valid op that is not a write on an open, healthy store
-// (writes go through execWrites). The caller holds execMu. A fatal pebble
-// error marks the store failed.
-func (d *Disk) exec(op *env.DiskOp) (result env.DiskResult) {
+// (writes go through execWrites), in the group whose free-space probe is
+// space. The caller holds execMu. A fatal pebble error marks the store
+// failed.
+func (d *Disk) exec(op *env.DiskOp, space *groupSpace) (result env.DiskResult) {
 	defer d.recoverFatal(op.Kind, &result)
 	switch op.Kind {
 	case env.DiskGet:
 		return d.get(op.Key, op.Into)
 	case env.DiskSync:
-		return d.sync()
+		return d.sync(space)
 	case env.DiskScan:
 		return d.scan(op.Prefix, op.Start, op.Limit, op.KeysOnly)
 	}
@@ -155,7 +156,7 @@ func writesOf(op *env.DiskOp) []env.DiskWrite {
 // its directory; then each op commits its pebble batch (pointers in
 // place of the large values) and gets its result. A write is refused
 // while the disk is full, without touching anything.
-func (d *Disk) execWrites(ops []env.DiskOp, results []env.DiskResult, done []bool) {
+func (d *Disk) execWrites(ops []env.DiskOp, results []env.DiskResult, done []bool, space *groupSpace) {
 	type loc struct{ op, write int }
 	var values [][]byte
 	var locs []loc
@@ -164,7 +165,7 @@ func (d *Disk) execWrites(ops []env.DiskOp, results []env.DiskResult, done []boo
 			continue
 		}
 		kind := ops[i].Kind.String()
-		if err := d.fullness.refuse(kind, &d.space); err != nil {
+		if err := d.fullness.refuse(kind, space); err != nil {
 			results[i], done[i] = env.DiskResult{Err: err}, true
 			continue
 		}
@@ -186,7 +187,7 @@ func (d *Disk) execWrites(ops []env.DiskOp, results []env.DiskResult, done []boo
 	if len(values) > 0 {
 		d.dirty = true // a failed write may still have rotated the active segment
 		for _, v := range values {
-			d.space.written += uint64(len(v))
+			space.written += uint64(len(v))
 		}
 		id, got, err := d.side.writeSegment(values)
 		if err != nil {
@@ -227,7 +228,7 @@ func (d *Disk) execWrites(ops []env.DiskOp, results []env.DiskResult, done []boo
 				stored[j].Value = escape(w.Value)
 			}
 		}
-		results[i] = d.commit(ops[i].Kind, stored)
+		results[i] = d.commit(ops[i].Kind, stored, space)
 		if results[i].Err != nil {
 			commitFailed = true
 		}
@@ -247,7 +248,7 @@ func (d *Disk) execWrites(ops []env.DiskOp, results []env.DiskResult, done []boo
 // commit applies one op's stored writes as one pebble batch (one WAL
 // record: applied whole or not at all, also across a crash) and keeps the
 // count of live pointers per segment.
-func (d *Disk) commit(kind env.DiskOpKind, writes []env.DiskWrite) (result env.DiskResult) {
+func (d *Disk) commit(kind env.DiskOpKind, writes []env.DiskWrite, space *groupSpace) (result env.DiskResult) {
 	d.dirty = true
 	defer d.recoverFatal(kind, &result)
 	// The pointers this batch replaces or deletes, one per distinct key.
@@ -283,7 +284,7 @@ func (d *Disk) commit(kind env.DiskOpKind, writes []env.DiskWrite) (result env.D
 	defer batch.Close()
 	for i := range writes {
 		w := &writes[i]
-		d.space.written += uint64(len(w.Key) + len(w.Value))
+		space.written += uint64(len(w.Key) + len(w.Value))
 		var err error
 		if w.Delete {
 			err = batch.Delete(w.Key, nil)
@@ -338,8 +339,8 @@ func (d *Disk) writeResult(kind env.DiskOpKind, err error) env.DiskResult {
 // write) sets d.dirty under execMu before it writes; a write refused
 // before it touched anything does not. Only a successful sync clears it,
 // before the compaction it may run (whose writes set it again).
-func (d *Disk) sync() env.DiskResult {
-	if err := d.fullness.refuse("sync", &d.space); err != nil {
+func (d *Disk) sync(space *groupSpace) env.DiskResult {
+	if err := d.fullness.refuse("sync", space); err != nil {
 		return env.DiskResult{Err: err}
 	}
 	if !d.dirty {
@@ -357,7 +358,7 @@ func (d *Disk) sync() env.DiskResult {
 	if err == nil {
 		d.dirty = false
 		d.side.unlinkPending() // every release before the sync is durable now
-		d.compact()
+		d.compact(space)
 	}
 	return env.DiskResult{Err: err}
 }

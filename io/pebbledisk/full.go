@@ -69,7 +69,8 @@ func (f *fullState) free() (ok bool, reason string, avail uint64, known bool) {
 // groupSpace is what the ops of one group (Disk.startGroup to
 // Disk.syncGroup) learnt of the free space: the probe of the file system
 // made for its first write or sync, and the bytes the group wrote since.
-// Guarded by execMu.
+// Each group has its own (Disk.startGroup returns it, Disk.syncGroup
+// takes it), used only under execMu.
 type groupSpace struct {
 	probed  bool   // a probe ran in this group and found the reserve free
 	avail   uint64 // what it found free

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -109,16 +110,17 @@ func TestPebbleLogIsRateLimited(t *testing.T) {
 func disableFailpoint(name string) error { return failpoint.Disable(name) }
 
 // usageFS counts the free-space probes and answers each with the next of
-// avail (the last one repeated).
+// avail (the last one repeated). The count is atomic: pebble may call
+// GetDiskUsage from its own goroutines too.
 type usageFS struct {
 	vfs.FS
-	probes int
+	probes atomic.Int64
 	avail  []uint64
 }
 
 func (fs *usageFS) GetDiskUsage(path string) (vfs.DiskUsage, error) {
-	a := fs.avail[min(fs.probes, len(fs.avail)-1)]
-	fs.probes++
+	n := fs.probes.Add(1) - 1
+	a := fs.avail[min(n, int64(len(fs.avail)-1))]
 	return vfs.DiskUsage{AvailBytes: a, TotalBytes: 1 << 40, UsedBytes: 1<<40 - a}, nil
 }
 
@@ -135,7 +137,7 @@ func TestGroupProbesFreeSpaceOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = d.Close() })
-		fs.probes = 0
+		fs.probes.Store(0)
 		return d, fs
 	}
 	group := []env.DiskOp{
@@ -150,8 +152,8 @@ func TestGroupProbesFreeSpaceOnce(t *testing.T) {
 			t.Fatalf("op %d: %v", i, res.Err)
 		}
 	}
-	if fs.probes != 1 {
-		t.Fatalf("a group of 2 writes and 2 syncs probed the free space %d times, want 1", fs.probes)
+	if fs.probes.Load() != 1 {
+		t.Fatalf("a group of 2 writes and 2 syncs probed the free space %d times, want 1", fs.probes.Load())
 	}
 
 	// Room for the write, but twice its bytes would cross the reserve: the
@@ -162,7 +164,40 @@ func TestGroupProbesFreeSpaceOnce(t *testing.T) {
 	if results[0].Err != nil {
 		t.Fatalf("the write with room for it: %v", results[0].Err)
 	}
-	if !errors.Is(results[1].Err, ErrFull) || fs.probes != 2 {
-		t.Fatalf("the sync after a write that crossed the reserve: %v after %d probes, want ErrFull after 2", results[1].Err, fs.probes)
+	if !errors.Is(results[1].Err, ErrFull) || fs.probes.Load() != 2 {
+		t.Fatalf("the sync after a write that crossed the reserve: %v after %d probes, want ErrFull after 2", results[1].Err, fs.probes.Load())
+	}
+}
+
+// TestDoBetweenGroupWritesAndSyncKeepsTheSyncProbe: a Do run by another
+// goroutine between a group's writes (startGroup) and its sync
+// (syncGroup) probes the free space for itself; its probe and its few
+// bytes written must not stand for the group's, whose sync must still
+// probe after writes that could have crossed the reserve. (With one
+// probe shared by the Disk, the Do replaced the group's and the sync
+// skipped its probe on the Do's count of bytes.)
+func TestDoBetweenGroupWritesAndSyncKeepsTheSyncProbe(t *testing.T) {
+	const reserve = 8 << 20
+	// The group's probe: room for its write, not twice over. The Do's
+	// probe: room for the Do's write, not for the flush of the group's.
+	// Then the reserve is gone.
+	fs := &usageFS{FS: vfs.NewMem(), avail: []uint64{reserve + 1<<20, reserve + 700<<10, reserve - 1}}
+	d, err := Open(Options{Dir: testDir, FS: fs, CacheBytes: 1 << 20, ReserveBytes: reserve})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	fs.probes.Store(0)
+	big := bytes.Repeat([]byte("v"), 600<<10)
+	results, syncs, space := d.startGroup([]env.DiskOp{{Kind: env.DiskPut, Key: []byte("big"), Value: big}, {Kind: env.DiskSync}})
+	if results[0].Err != nil {
+		t.Fatalf("the group's write: %v", results[0].Err)
+	}
+	if res := d.Do(env.DiskOp{Kind: env.DiskPut, Key: []byte("k"), Value: []byte("v")}); res.Err != nil {
+		t.Fatalf("the Do between: %v", res.Err)
+	}
+	d.syncGroup(syncs, results, space)
+	if !errors.Is(results[1].Err, ErrFull) || fs.probes.Load() != 3 {
+		t.Fatalf("the group's sync after a Do: %v after %d probes, want ErrFull after 3", results[1].Err, fs.probes.Load())
 	}
 }

@@ -43,6 +43,10 @@ type LossReport struct {
 	// Pid is the process whose unsynced writes were dropped.
 	Pid int
 	// Truncated files lost TruncatedBytes written after their last sync.
+	// A cut's trailing zeros are not counted (nor is a file whose cut
+	// is all zeros): they were never written, as the zero tail of a WAL
+	// whose preallocation extended its size ("WAL preallocation" in
+	// doc.go), which every real-disk WAL has.
 	Truncated      int
 	TruncatedBytes int64
 	// Removed files were created (or linked) and their directory never
@@ -586,14 +590,16 @@ func LoseUnsynced(fs vfs.FS, journalPath string, pid int) (LossReport, error) {
 		if !e.written {
 			continue
 		}
-		cut, err := truncate(fs, p, e.synced)
+		cut, written, err := truncate(fs, p, e.synced)
 		if err != nil {
 			return report, fmt.Errorf("pebbledisk: truncating %s to %d bytes: %w", p, e.synced, err)
 		}
 		if cut > 0 {
-			report.Truncated++
-			report.TruncatedBytes += cut
 			dirs[filepath.Dir(p)] = true
+		}
+		if written > 0 {
+			report.Truncated++
+			report.TruncatedBytes += written
 		}
 	}
 	for dir := range dirs {
@@ -612,31 +618,35 @@ func exists(fs vfs.FS, p string) bool {
 	return err == nil
 }
 
-// truncate cuts the file at p to size bytes and returns how many it cut.
+// truncate cuts the file at p to size bytes and returns how many it cut,
+// and how many of those precede the cut's trailing zeros (written).
 // vfs has no truncate: the kept prefix is copied into a new file, synced,
 // that replaces the old one.
-func truncate(fs vfs.FS, p string, size int64) (int64, error) {
+func truncate(fs vfs.FS, p string, size int64) (cut, written int64, err error) {
 	info, err := fs.Stat(p)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if info.Size() <= size {
-		return 0, nil
+		return 0, 0, nil
 	}
 	src, err := fs.Open(p)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	prefix := make([]byte, size)
 	_, err = io.ReadFull(src, prefix)
+	if err == nil {
+		written, err = nonZeroPrefix(src)
+	}
 	_ = src.Close()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	tmp := p + ".lose-unsynced"
 	dst, err := fs.Create(tmp, vfs.WriteCategoryUnspecified)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	_, err = dst.Write(prefix)
 	err = errors.Join(err, dst.Sync(), dst.Close())
@@ -644,9 +654,32 @@ func truncate(fs vfs.FS, p string, size int64) (int64, error) {
 		err = fs.Rename(tmp, p)
 	}
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return info.Size() - size, nil
+	return info.Size() - size, written, nil
+}
+
+// nonZeroPrefix reads r to its end and returns the length of what it
+// read up to its last non-zero byte.
+func nonZeroPrefix(r io.Reader) (int64, error) {
+	buf := make([]byte, 64<<10)
+	var n, end int64
+	for {
+		k, err := r.Read(buf)
+		for i := k - 1; i >= 0; i-- {
+			if buf[i] != 0 {
+				end = n + int64(i) + 1
+				break
+			}
+		}
+		n += int64(k)
+		if err == io.EOF {
+			return end, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
 }
 
 // syncDir is in side.go.

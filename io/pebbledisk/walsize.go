@@ -46,8 +46,9 @@ func (fs walSizedFS) ReuseForWrite(oldname, newname string, category vfs.DiskWri
 type walFile struct{ vfs.File }
 
 // Preallocate implements vfs.File: the space, and the file's size over
-// it, where the platform can (a file with a descriptor on Linux);
-// otherwise the file's own preallocation.
+// it, where the platform can (a file with a descriptor on Linux, whose
+// file system supports fallocate's mode 0); otherwise the file's own
+// preallocation (pebble's: the space only, FALLOC_FL_KEEP_SIZE).
 func (f walFile) Preallocate(offset, length int64) error {
 	if fd := f.Fd(); fd != vfs.InvalidFd {
 		if ok, err := extendPreallocate(fd, offset, length); ok {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -70,7 +71,7 @@ func TestWALSizeExtendedByPreallocation(t *testing.T) {
 	if ends := walWrittenBytes(dir); ends >= size || ends < int64(written) {
 		t.Fatalf("WAL data ends at %d of %d bytes (%d written): want records, then a zero tail", ends, size, written)
 	}
-	wantCrashCopy(t, dir, filepath.Join(root, "crash"), want)
+	wantCrashCopy(t, d, dir, filepath.Join(root, "crash"), want)
 
 	// Past a memtable's worth of writes pebble rotates the WAL: the old
 	// log is closed (its EOF trailer synced) before the new one is
@@ -87,25 +88,42 @@ func TestWALSizeExtendedByPreallocation(t *testing.T) {
 	if res := d.Do(env.DiskOp{Kind: env.DiskSync}); res.Err != nil {
 		t.Fatal(res.Err)
 	}
-	wantCrashCopy(t, dir, filepath.Join(root, "crash2"), want)
+	wantCrashCopy(t, d, dir, filepath.Join(root, "crash2"), want)
 }
 
 // wantCrashCopy copies the live store in dir to crash, opens the copy
-// and checks that it holds exactly want. A copy that met a file pebble
-// removed meanwhile (an obsolete log or table) is taken again.
-func wantCrashCopy(t *testing.T, dir, crash string, want map[string]string) {
+// and checks that it holds exactly want. The copy must be one image of
+// the store, as a crash leaves it: os.CopyFS reads file after file while
+// pebble's flushes, compactions and file deletions go on, so a table
+// could be copied half-written, or created after the listing while the
+// MANIFEST copied later names it. So each attempt waits until pebble has
+// no flush or compaction running, lists every file with its size and
+// modification time, copies, and lists again: a copy that met a removed
+// file or during which any file changed (the MANIFEST included) is taken
+// again. An unchanged MANIFEST names only files that were complete, and
+// so already listed with their final size, before the first listing.
+func wantCrashCopy(t *testing.T, d *Disk, dir, crash string, want map[string]string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	const attempts = 20
 	for attempt := 0; ; attempt++ {
+		if attempt == attempts {
+			t.Fatalf("no consistent copy of the store in %d attempts", attempts)
+		}
+		waitPebbleIdle(t, d)
+		before := listFiles(t, dir)
 		into := fmt.Sprintf("%s-%d", crash, attempt)
 		err := os.CopyFS(into, os.DirFS(dir))
-		if err == nil {
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+		if after := listFiles(t, dir); err == nil && maps.Equal(before, after) {
 			crash = into
 			break
 		}
-		if !errors.Is(err, fs.ErrNotExist) || time.Now().After(deadline) {
-			t.Fatal(err)
+		if err == nil {
+			err = errors.New("files changed during the copy")
 		}
+		t.Logf("copy %d of the store was not one image (%v); again", attempt, err)
 	}
 	logs, _ := filepath.Glob(filepath.Join(crash, "*.log"))
 	t.Logf("%s: %d WAL files", filepath.Base(crash), len(logs))
@@ -117,5 +135,55 @@ func wantCrashCopy(t *testing.T, dir, crash string, want map[string]string) {
 		if got[k] != v {
 			t.Fatalf("the crash copy holds %q=%.20q, want %.20q", k, got[k], v)
 		}
+	}
+}
+
+// fileState is what listFiles compares of a file.
+type fileState struct {
+	size  int64
+	mtime time.Time
+}
+
+// listFiles returns every file under dir with its size and modification
+// time.
+func listFiles(t *testing.T, dir string) map[string]fileState {
+	t.Helper()
+	out := map[string]fileState{}
+	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // removed while listed: the copy is taken again if it mattered
+		}
+		if err != nil || e.IsDir() {
+			return err
+		}
+		info, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		out[path] = fileState{size: info.Size(), mtime: info.ModTime()}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// waitPebbleIdle waits until pebble runs no flush and no compaction.
+func waitPebbleIdle(t *testing.T, d *Disk) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		m := d.db.Metrics()
+		if m.Flush.NumInProgress == 0 && m.Compact.NumInProgress == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pebble still flushing (%d) or compacting (%d) after 30 s", m.Flush.NumInProgress, m.Compact.NumInProgress)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
