@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/ron-network/ron/core/env"
 )
 
 // getParts is get with Get.Parts set.
@@ -78,5 +80,35 @@ func TestGetPartsNeverServeCorrupt(t *testing.T) {
 				t.Fatal("corruption not counted")
 			}
 		})
+	}
+}
+
+// TestGetReadsItsChunksAtOnce: a read over up to GetWindowMax chunks
+// (a gateway's 1 MiB range spans 5 of 256 KiB) submits every chunk read
+// in the step that starts it, so the range costs one round of disk reads
+// and one wake-up of the node per completion batch, not a second round
+// for the chunks beyond the window; the reply is the range.
+func TestGetReadsItsChunksAtOnce(t *testing.T) {
+	c := newClusterDisk(t, 1, 62, smallChunks, time.Millisecond)
+	data := randomData(62, 6*ChunkBytesMin)
+	res := c.put(0, data, false)
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	const off, length = ChunkBytesMin / 2, 5 * ChunkBytesMin // chunks 0..5
+	id := c.c.Request(0, ServiceName, Get{Addr: res.Addr, Offset: off, Length: length, Parts: true})
+	gets := 0
+	for _, op := range c.c.PendingDisk(0) {
+		if op.Kind == env.DiskGet {
+			gets++
+		}
+	}
+	if gets != 6 {
+		t.Fatalf("a read over 6 chunks submitted %d chunk reads in its first step, want 6", gets)
+	}
+	reply, ok := c.c.Await(0, id, time.Minute)
+	got, isGet := reply.(GetResult)
+	if !ok || !isGet || got.Err != nil || !bytes.Equal(bytes.Join(got.Parts, nil), data[off:off+length]) {
+		t.Fatalf("read: %v, %#v", ok, reply)
 	}
 }
