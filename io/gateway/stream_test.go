@@ -191,6 +191,51 @@ func TestStreamRangeFetchesOnlyNeededChunks(t *testing.T) {
 	}
 }
 
+// TestRangeOfKnownObjectIsOneCall: once the gateway has seen a large
+// object's manifest, a single range of at most BufferedReadBytesMax of it
+// costs one storage call (the read) instead of two (manifest, read); a
+// range past the end is still answered 416 from a fresh manifest, and once
+// the object is deleted a range of it is a 404, not bytes or a 206.
+func TestRangeOfKnownObjectIsOneCall(t *testing.T) {
+	f, backend := newDiskFixture(t)
+	const size = 16 << 20
+	if r, body := f.putStream(3, size); r.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT: %d %s", r.StatusCode, body)
+	}
+	addr := streamtest.Addr(3, size)
+	path := "/o/" + addr.String()
+	for i, start := range []int64{3*gateway.StreamChunkBytes + 77, 9 * gateway.StreamChunkBytes, size - 1<<20} {
+		end := start + 1<<20 - 1
+		backend.reset()
+		r := f.do("GET", path, nil, map[string]string{"Range": fmt.Sprintf("bytes=%d-%d", start, end)})
+		if r.StatusCode != http.StatusPartialContent || !bytes.Equal(r.body, streamtest.Bytes(3, start, end+1)) {
+			t.Fatalf("range %d: status %d, %d bytes", i, r.StatusCode, len(r.body))
+		}
+		if want := fmt.Sprintf("bytes %d-%d/%d", start, end, size); r.Header.Get("Content-Range") != want {
+			t.Fatalf("range %d: Content-Range %q, want %q", i, r.Header.Get("Content-Range"), want)
+		}
+		wantManifests := 0
+		if i == 0 {
+			wantManifests = 1 // the first range learns the size
+		}
+		if gets, mans := backend.count("storage.Get"), backend.count("storage.GetManifest"); gets != 1 || mans != wantManifests {
+			t.Fatalf("range %d made %d reads and %d manifest calls, want 1 and %d", i, gets, mans, wantManifests)
+		}
+	}
+	backend.reset()
+	r := f.do("GET", path, nil, map[string]string{"Range": fmt.Sprintf("bytes=%d-", size)})
+	if r.StatusCode != http.StatusRequestedRangeNotSatisfiable || backend.count("storage.GetManifest") != 1 {
+		t.Fatalf("range past the end: %d, %d manifest calls", r.StatusCode, backend.count("storage.GetManifest"))
+	}
+	if r := f.do("DELETE", path, nil, f.bearer()); r.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE: %d", r.StatusCode)
+	}
+	r = f.do("GET", path, nil, map[string]string{"Range": "bytes=100-200"})
+	if r.StatusCode != http.StatusNotFound {
+		t.Fatalf("range of a deleted object: %d, %d bytes", r.StatusCode, len(r.body))
+	}
+}
+
 // truncatingReader yields n pattern bytes then fails, like a client that
 // closes its connection mid-body. Before failing it waits (bounded) until
 // ready says the server has opened the upload session: a connection reset
