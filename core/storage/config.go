@@ -52,6 +52,9 @@ const (
 	// (5 chunks of 256 KiB at most offsets) submit all its reads in one
 	// step instead of waiting a round of disk reads for its fifth chunk.
 	GetWindowMax = 8
+	// GetChunksMax bounds the chunks of one GetChunks: all its reads are
+	// submitted at once, so it is the window.
+	GetChunksMax = GetWindowMax
 	// DiskJobsMax bounds outstanding groups of disk operations.
 	DiskJobsMax = 4096
 	// StagedChunksMax bounds chunks received for objects not yet committed.
