@@ -176,7 +176,8 @@
 // streamed object the edge cache does not take is read in batches of
 // StreamBatchChunksMax consecutive chunks, one storage call each
 // (GetChunks: every chunk verified against its key at its offset, as
-// GetChunk does), two batches in flight; one call per chunk cost a
+// GetChunk does), StreamWindowMax/StreamBatchChunksMax batches in
+// flight; one call per chunk cost a
 // hand-off to the node's loop and back per 256 KiB. The sizes of the
 // manifests seen are kept (sizes.go: an address fixes its size, so they
 // never go stale), and a single range of at most BufferedReadBytesMax of

@@ -30,10 +30,14 @@ const (
 	StreamWindowMax = 8
 	// StreamBatchChunksMax is how many chunks of a streamed GET one
 	// storage call reads (storage.GetChunks) when the edge cache does not
-	// take the object's chunks: two such windows are in flight, so the
-	// next is read while the previous is written. One call per chunk cost
-	// a hand-off to the node's loop and back per 256 KiB.
-	StreamBatchChunksMax = 4
+	// take the object's chunks: StreamWindowMax/StreamBatchChunksMax
+	// batches are in flight, so the next are read while one is written.
+	// One call per chunk cost a hand-off to the node's loop and back per
+	// 256 KiB. Batches of 4 cut rond's CPU per GiB as much but slowed a
+	// one-connection GET by about 9% (a batch waits for its slowest chunk
+	// and the window refills a batch at a time); batches of 2 did not
+	// (BENCHMARKS.md, "Range GET hand-offs").
+	StreamBatchChunksMax = 2
 	// BufferedReadBytesMax: reads up to this size take one storage call
 	// (and may be served or filled by the edge cache); larger ones stream.
 	BufferedReadBytesMax = 1 << 20
