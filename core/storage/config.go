@@ -46,12 +46,12 @@ const (
 	RPCAttemptsMax = 4
 	// PushWindowMax bounds the chunks one push has in flight.
 	PushWindowMax = 8
-	// GetWindowMax bounds the chunks one get has in flight. A get holds
-	// every chunk of its range until it replies anyway, so the window
-	// bounds disk queue use, not memory; 8 lets a gateway's 1 MiB range
-	// (5 chunks of 256 KiB at most offsets) submit all its reads in one
-	// step instead of waiting a round of disk reads for its fifth chunk.
-	GetWindowMax = 8
+	// GetWindowMax bounds the chunks one get has in flight. 8, so that a
+	// 1 MiB range's 5 chunks of 256 KiB were all submitted in one step,
+	// was tried and measured worse on rond's Range GETs (more context
+	// switches per range: the disk runs 4 reads at once, and the fifth
+	// waited there instead; BENCHMARKS.md, "Range GET hand-offs").
+	GetWindowMax = 4
 	// GetChunksMax bounds the chunks of one GetChunks: all its reads are
 	// submitted at once, so it is the window.
 	GetChunksMax = GetWindowMax
