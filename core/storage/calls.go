@@ -16,6 +16,7 @@ func (PutCommit) Service() string   { return ServiceName }
 func (PutAbort) Service() string    { return ServiceName }
 func (GetManifest) Service() string { return ServiceName }
 func (GetChunk) Service() string    { return ServiceName }
+func (GetChunks) Service() string   { return ServiceName }
 func (SetRepair) Service() string   { return ServiceName }
 
 func (Put) Answer(PutResult)              {}
@@ -28,6 +29,7 @@ func (PutCommit) Answer(PutResult)        {}
 func (PutAbort) Answer(PutAbortResult)    {}
 func (GetManifest) Answer(ManifestResult) {}
 func (GetChunk) Answer(GetResult)         {}
+func (GetChunks) Answer(GetResult)        {}
 func (SetRepair) Answer(SetRepair)        {} // the machine replies with the request
 
 // Results carry their error (node.Failure).
@@ -51,6 +53,7 @@ var (
 	_ node.Call[PutAbortResult] = PutAbort{}
 	_ node.Call[ManifestResult] = GetManifest{}
 	_ node.Call[GetResult]      = GetChunk{}
+	_ node.Call[GetResult]      = GetChunks{}
 	_ node.Call[SetRepair]      = SetRepair{}
 	_ node.Failure              = PutResult{}
 )

@@ -46,8 +46,15 @@ const (
 	RPCAttemptsMax = 4
 	// PushWindowMax bounds the chunks one push has in flight.
 	PushWindowMax = 8
-	// GetWindowMax bounds the chunks one get has in flight.
+	// GetWindowMax bounds the chunks one get has in flight. 8, so that a
+	// 1 MiB range's 5 chunks of 256 KiB were all submitted in one step,
+	// was tried and measured worse on rond's Range GETs (more context
+	// switches per range: the disk runs 4 reads at once, and the fifth
+	// waited there instead; BENCHMARKS.md, "Range GET hand-offs").
 	GetWindowMax = 4
+	// GetChunksMax bounds the chunks of one GetChunks: all its reads are
+	// submitted at once, so it is the window.
+	GetChunksMax = GetWindowMax
 	// DiskJobsMax bounds outstanding groups of disk operations.
 	DiskJobsMax = 4096
 	// StagedChunksMax bounds chunks received for objects not yet committed.

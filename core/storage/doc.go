@@ -152,10 +152,12 @@
 // the address and refuses a claim that differs (along with a failed
 // write or a wrong size). No false claim is stored.
 //
-// Reads stream with GetManifest{Addr} and GetChunk{Addr, Chunk, Offset}:
-// the reader keeps a few chunks in flight and each chunk is verified
-// against its key at its offset by the node that returns it; the
-// manifest was verified against the address before it was returned. Get.SizeMax lets a reader ask
+// Reads stream with GetManifest{Addr} and GetChunk{Addr, Chunk, Offset}
+// (or GetChunks{Addr, Chunks, Offset}: up to GetChunksMax consecutive
+// chunks in one request, their reads submitted in one step): the reader
+// keeps a few chunks in flight and each chunk is verified against its key
+// at its offset by the node that returns it; the manifest was verified
+// against the address before it was returned. Get.SizeMax lets a reader ask
 // for a whole object only when it is small, learning the size otherwise.
 //
 // # Reads and corruption

@@ -80,3 +80,52 @@ func TestGetPartsNeverServeCorrupt(t *testing.T) {
 		})
 	}
 }
+
+// TestGetChunks: GetChunks reads a run of consecutive chunks in one call,
+// every read submitted in its first step, and replies their verified
+// bytes as Parts (Data for one chunk), into lent buffers or not; a run
+// over a chunk that is corrupt on its only copy fails with no part; an
+// empty run, one over GetChunksMax or with a chunk of size 0 is a bad
+// request.
+func TestGetChunks(t *testing.T) {
+	c := newClusterDisk(t, 1, 63, smallChunks, time.Millisecond)
+	data := randomData(63, 7*ChunkBytesMin+99)
+	res := c.put(0, data, false)
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	_, man := Split(data, ChunkBytesMin)
+	offsets := man.offsets()
+	for _, r := range []struct{ first, n int }{{0, 1}, {1, GetChunksMax}, {3, 3}, {4, GetChunksMax}, {7, 1}} {
+		into := [][]byte{bytes.Repeat([]byte{1}, ChunkBytesMin), nil, bytes.Repeat([]byte{2}, ChunkBytesMin)}
+		id := c.c.Request(0, ServiceName, GetChunks{Addr: res.Addr, Chunks: man.Chunks[r.first : r.first+r.n], Offset: offsets[r.first], Into: into})
+		if n := len(c.c.PendingDisk(0)); n != r.n {
+			t.Fatalf("chunks %d+%d: %d reads submitted in the first step", r.first, r.n, n)
+		}
+		reply, _ := c.c.Await(0, id, time.Minute)
+		got, ok := reply.(GetResult)
+		end := offsets[r.first+r.n-1] + uint64(man.Chunks[r.first+r.n-1].Size)
+		joined := bytes.Join(got.Parts, nil)
+		if r.n == 1 {
+			joined = got.Data
+		}
+		if !ok || got.Err != nil || !bytes.Equal(joined, data[offsets[r.first]:end]) || got.Size != end-offsets[r.first] {
+			t.Fatalf("chunks %d+%d: ok %v, err %v, %d parts, size %d, equal %v (%d vs %d bytes)", r.first, r.n, ok, got.Err, len(got.Parts), got.Size, bytes.Equal(joined, data[offsets[r.first]:end]), len(joined), end-offsets[r.first])
+		}
+		if r.n > 1 && len(got.Parts) != r.n {
+			t.Fatalf("chunks %d+%d: %d parts", r.first, r.n, len(got.Parts))
+		}
+	}
+	c.rotChunk(res.Addr, data, 4, 11, 0x20)
+	got, _ := c.request(0, GetChunks{Addr: res.Addr, Chunks: man.Chunks[2:6], Offset: offsets[2]}, time.Minute).(GetResult)
+	if got.Err == nil || got.Parts != nil || got.Data != nil || c.metric(0, MetricCorruption, "") < 1 {
+		t.Fatalf("run over a corrupt chunk: err %v, %d parts, %d bytes", got.Err, len(got.Parts), len(got.Data))
+	}
+	zero := []ChunkRef{man.Chunks[0], {Addr: man.Chunks[1].Addr}}
+	for _, chunks := range [][]ChunkRef{nil, zero, man.Chunks[:GetChunksMax+1]} {
+		got, _ := c.request(0, GetChunks{Addr: res.Addr, Chunks: chunks}, time.Minute).(GetResult)
+		if !errors.Is(got.Err, ErrBadRequest) {
+			t.Fatalf("%d chunks: err %v, want a bad request", len(chunks), got.Err)
+		}
+	}
+}

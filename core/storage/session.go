@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ron-network/ron/core/env"
@@ -83,6 +84,21 @@ type (
 		Chunk  ChunkRef
 		Offset uint64
 		Into   []byte
+	}
+	// GetChunks reads consecutive chunks of object Addr, the first at
+	// object offset Offset, each verified against its key at its offset
+	// as GetChunk does; at most GetChunksMax of them. Their reads are
+	// submitted in one step and the reply comes once all are verified: a
+	// GetResult with Parts (one whole chunk each, in order) and Size their
+	// total, or Data for a single chunk. A streamed GET asks for a window
+	// of chunks in one call instead of one call per chunk.
+	//
+	// Into[i], when set, is lent to chunk i's local read, as GetChunk.Into.
+	GetChunks struct {
+		Addr   proto.Addr
+		Chunks []ChunkRef
+		Offset uint64
+		Into   [][]byte
 	}
 )
 
@@ -479,8 +495,8 @@ func (s *Storage) gcSessions() {
 	}
 }
 
-// onGetManifest and onGetChunk run as gets: the first stops at the
-// manifest, the second skips it.
+// onGetManifest, onGetChunk and onGetChunks run as gets: the first stops
+// at the manifest, the others skip it.
 func (s *Storage) onGetManifest(req env.RequestID, body GetManifest) {
 	if g := s.newGet(req, body.Addr, 0, 0, true); g != nil {
 		s.findManifest(g)
@@ -496,5 +512,27 @@ func (s *Storage) onGetChunk(req env.RequestID, body GetChunk) {
 	if g := s.newGet(req, body.Addr, 0, 0, false); g != nil {
 		g.base, g.into = body.Offset, body.Into
 		s.startChunks(g, Manifest{Size: uint64(body.Chunk.Size), Chunks: []ChunkRef{body.Chunk}})
+	}
+}
+
+// onGetChunks reads a run of consecutive chunks as a get of a manifest
+// that lists only them, at their object offsets (base).
+func (s *Storage) onGetChunks(req env.RequestID, body GetChunks) {
+	var size uint64
+	valid := len(body.Chunks) > 0 && len(body.Chunks) <= GetChunksMax
+	for _, c := range body.Chunks {
+		if c.Size == 0 || c.Size > ChunkBytesMax {
+			valid = false
+		}
+		size += uint64(c.Size)
+	}
+	if !valid || body.Offset+size < body.Offset {
+		s.reject(ReasonBadRequest)
+		s.env.Reply(req, GetResult{Err: fmt.Errorf("%w: %d chunks (1..%d, each of 1..%d bytes) at offset %d", ErrBadRequest, len(body.Chunks), GetChunksMax, ChunkBytesMax, body.Offset)})
+		return
+	}
+	if g := s.newGet(req, body.Addr, 0, 0, false); g != nil {
+		g.base, g.intos, g.wantParts = body.Offset, body.Into, true
+		s.startChunks(g, Manifest{Size: size, Chunks: slices.Clone(body.Chunks)})
 	}
 }

@@ -212,6 +212,10 @@ func (s *Storage) onStreamRequest(in env.Request) {
 		s.onGetChunk(in.ID, body)
 	case *GetChunk:
 		s.onGetChunk(in.ID, *body)
+	case GetChunks:
+		s.onGetChunks(in.ID, body)
+	case *GetChunks:
+		s.onGetChunks(in.ID, *body)
 	default:
 		s.reject(ReasonBadRequest)
 		s.env.Reply(in.ID, fmt.Errorf("%w: %w: %T", node.ErrUnknownRequest, ErrBadRequest, in.Body))

@@ -171,9 +171,21 @@
 // Range learn the size from the manifest (GetManifest: checked against
 // the address, no chunk read or hashed); a range of at
 // most BufferedReadBytesMax is one storage range read, a larger one (or a
-// whole body) is streamed: GetManifest, then GetChunk for only the chunks
-// that cover the range, at most StreamWindowMax in flight, written in
-// order. A streamed whole body of a multi-chunk object is hashed and
+// whole body) is streamed: GetManifest, then only the chunks that cover
+// the range, at most StreamWindowMax in flight, written in order. A
+// streamed object the edge cache does not take is read in batches of
+// StreamBatchChunksMax consecutive chunks, one storage call each
+// (GetChunks: every chunk verified against its key at its offset, as
+// GetChunk does), StreamWindowMax/StreamBatchChunksMax batches in
+// flight; one call per chunk cost a
+// hand-off to the node's loop and back per 256 KiB. The sizes of the
+// manifests seen are kept (sizes.go: an address fixes its size, so they
+// never go stale), and a single range of at most BufferedReadBytesMax of
+// a known object too large for the edge cache skips the manifest call:
+// its read, which comes before any header, still tells a deleted object
+// (404). HEAD, 416s, conditional, multipart and streamed answers, whose
+// headers rest on the size alone, ask for the manifest as before. A
+// streamed whole body of a multi-chunk object is hashed and
 // checked against its address before the last piece is written; a
 // failure after the headers went out aborts the connection
 // (http.ErrAbortHandler), so a client sees a truncated body, never a
@@ -181,8 +193,8 @@
 // chunks' verified slices (storage.Get.Parts) and writes them out as they
 // are, with no copy into one buffer. Chunk reads of streamed bodies and of
 // ranges go into buffers from a pool (chunkBufs) lent to storage
-// (GetChunk.Into, Get.Into: the disk reads into them; the bytes are
-// checked there as always); a buffer goes back to the pool only after a
+// (GetChunk.Into, GetChunks.Into, Get.Into: the disk reads into them;
+// the bytes are checked there as always); a buffer goes back to the pool only after a
 // reply without error (its read is done) and after its bytes were
 // written, so a read that failed, timed out or was abandoned never hands
 // its buffer on while the disk may still fill it. A multi-range answer

@@ -22,7 +22,7 @@ import (
 // edgeBackend is an in-memory storage service with storage's read
 // semantics (Length 0: to the end; ranges outside the object: ErrRange;
 // SizeMax; manifests of StreamChunkBytes chunks for streamed reads),
-// counting the Gets and GetChunks that reach it.
+// counting the Gets and the chunks GetChunk and GetChunks read.
 type edgeBackend struct {
 	mu        sync.Mutex
 	objects   map[proto.Addr][]byte
@@ -89,6 +89,28 @@ func (b *edgeBackend) Call(_ context.Context, service string, body any) (any, er
 			off += int(c.Size)
 		}
 		return storage.GetResult{Err: storage.ErrNotFound}, nil
+	case storage.GetChunks:
+		b.chunkGets += len(body.Chunks)
+		data, ok := b.objects[body.Addr]
+		if !ok {
+			return storage.GetResult{Err: storage.ErrNotFound}, nil
+		}
+		man := b.manifest(body.Addr, data)
+		first := int(body.Offset / StreamChunkBytes)
+		var res storage.GetResult
+		off := body.Offset
+		for k, c := range body.Chunks {
+			if body.Offset%StreamChunkBytes != 0 || first+k >= len(man.Chunks) || man.Chunks[first+k] != c {
+				return storage.GetResult{Err: storage.ErrNotFound}, nil
+			}
+			res.Parts = append(res.Parts, bytes.Clone(data[off:off+uint64(c.Size)]))
+			res.Size += uint64(c.Size)
+			off += uint64(c.Size)
+		}
+		if len(res.Parts) == 1 {
+			res.Data, res.Parts = res.Parts[0], nil
+		}
+		return res, nil
 	}
 	return nil, fmt.Errorf("edgeBackend: unexpected %T", body)
 }

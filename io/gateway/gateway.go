@@ -123,6 +123,8 @@ type Gateway struct {
 	quotaAudits *auditLimiter
 	// edge caches hot objects (edge.go).
 	edge *edge
+	// sizes remembers object sizes for range GETs (sizes.go).
+	sizes *sizeCache
 	// getObjectRoute is GET /o/{addr}'s handler, which ServeHTTP calls
 	// without the mux when the path is plainly that route's (objectPath).
 	getObjectRoute http.HandlerFunc
@@ -158,6 +160,7 @@ func New(cfg Config) *Gateway {
 	g := &Gateway{cfg: cfg, mux: http.NewServeMux(), admit: newEdgeState(cfg.Admission, cfg.Sessions, cfg.Clock), log: cfg.Logger,
 		quotaAudits: newAuditLimiter(cfg.Clock)}
 	g.edge = newEdge(cfg.EdgeCacheBytes, cfg.Metrics)
+	g.sizes = newSizeCache()
 	g.routes()
 	return g
 }

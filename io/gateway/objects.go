@@ -29,6 +29,7 @@ func (g *Gateway) deleteObject(req *request) *apiError {
 	}
 	_, err = call(g, req, storage.Delete{Addr: addr})
 	g.edge.remove(addr) // after the storage call, so that no read refills it; even on error
+	g.sizes.remove(addr)
 	if err != nil {
 		return mapError(err, true)
 	}
@@ -91,6 +92,11 @@ func (g *Gateway) serveObject(req *request, addr proto.Addr, cacheControl string
 	if req.r.Method == http.MethodGet && rangeHeader == "" && !conditional {
 		return g.getWhole(req, addr)
 	}
+	if req.r.Method == http.MethodGet && !conditional {
+		if r, size, ok := g.knownRange(req, addr, rangeHeader); ok {
+			return g.serveRange(req, addr, r, size)
+		}
+	}
 	size, e := g.size(req, addr)
 	if e != nil {
 		return e
@@ -117,6 +123,29 @@ func (g *Gateway) serveObject(req *request, addr proto.Addr, cacheControl string
 		return g.serveRange(req, addr, ranges[0], size)
 	}
 	return g.serveMultipart(req, addr, ranges, size)
+}
+
+// knownRange returns the one range that rangeHeader asks of addr when the
+// object's size is known (sizeCache) and too large for the edge cache, and
+// the range is satisfiable and read in one call before any header is
+// written (at most BufferedReadBytesMax): then serveRange needs no
+// manifest call. Any other request takes the general path, which asks
+// storage for the manifest.
+func (g *Gateway) knownRange(req *request, addr proto.Addr, rangeHeader string) (byteRange, uint64, bool) {
+	if rangeHeader == "" || !ifRangeMatches(req.r.Header.Get("If-Range"), addr) {
+		return byteRange{}, 0, false
+	}
+	size, ok := g.sizes.get(addr)
+	if !ok || g.edge.fits(size) {
+		// An object the edge cache would hold is read whole by the
+		// general path (prefetchForRanges), so its ranges come from it.
+		return byteRange{}, 0, false
+	}
+	ranges, verdict := parseRanges(rangeHeader, size)
+	if verdict != rangeSatisfiable || len(ranges) != 1 || ranges[0].length > BufferedReadBytesMax {
+		return byteRange{}, 0, false
+	}
+	return ranges[0], size, true
 }
 
 func (g *Gateway) serveWhole(req *request, addr proto.Addr, size uint64) *apiError {
@@ -250,6 +279,7 @@ func (g *Gateway) size(req *request, addr proto.Addr) (uint64, *apiError) {
 	if e != nil {
 		return 0, e
 	}
+	g.sizes.put(addr, man.Size)
 	g.prefetchForRanges(req, addr, man.Size)
 	return man.Size, nil
 }

@@ -25,8 +25,19 @@ const (
 	StreamChunkBytes = storage.ChunkBytesDefault
 	// StreamWindowMax bounds the chunk reads one GET has in flight; with
 	// chunks of at most storage.ChunkBytesMax it bounds a response's
-	// buffered bytes to about StreamWindowMax MiB.
-	StreamWindowMax = 4
+	// buffered bytes to about StreamWindowMax MiB (2 MiB with the default
+	// 256 KiB chunks).
+	StreamWindowMax = 8
+	// StreamBatchChunksMax is how many chunks of a streamed GET one
+	// storage call reads (storage.GetChunks) when the edge cache does not
+	// take the object's chunks: StreamWindowMax/StreamBatchChunksMax
+	// batches are in flight, so the next are read while one is written.
+	// One call per chunk cost a hand-off to the node's loop and back per
+	// 256 KiB. Batches of 4 cut rond's CPU per GiB as much but slowed a
+	// one-connection GET by about 9% (a batch waits for its slowest chunk
+	// and the window refills a batch at a time); batches of 2 did not
+	// (BENCHMARKS.md, "Range GET hand-offs").
+	StreamBatchChunksMax = 2
 	// BufferedReadBytesMax: reads up to this size take one storage call
 	// (and may be served or filled by the edge cache); larger ones stream.
 	BufferedReadBytesMax = 1 << 20
@@ -336,7 +347,10 @@ var chunkBufs = sync.Pool{New: func() any {
 // StreamWindowMax chunk reads in flight; close cancels the rest. cached
 // says whether the object's chunks go through the edge cache: only for
 // objects it admits (edgecache's AdmitsChunksOf), so that streaming a
-// large object does not evict the hot entries.
+// large object does not evict the hot entries. A cached object's chunks
+// are read one per call (each is a cache entry); any other object's in
+// batches of StreamBatchChunksMax consecutive chunks, one storage call
+// each (storage.GetChunks).
 //
 // The reads run on at most StreamWindowMax goroutines per response
 // (started with the first reads, ended by close), not one per chunk: a
@@ -354,10 +368,11 @@ type chunkFetcher struct {
 	jobs    chan fetchJob // to the fetching goroutines; nil until the first read
 }
 
-// fetchJob is one piece to read and where its outcome goes.
+// fetchJob is a run of consecutive pieces to read and where each one's
+// outcome goes (outs[i] for pieces[i]).
 type fetchJob struct {
-	p   piece
-	out chan<- fetched
+	pieces []piece
+	outs   []chan<- fetched
 }
 
 func (g *Gateway) newChunkFetcher(req *request, addr proto.Addr, objectBytes uint64, pieces []piece) *chunkFetcher {
@@ -374,32 +389,59 @@ func (f *chunkFetcher) close() {
 	}
 }
 
-// start hands piece p to a fetching goroutine, starting them on the first
-// call. At most StreamWindowMax reads are in flight (next's window), so
-// the send never blocks and a goroutine is free for each.
-func (f *chunkFetcher) start(p piece, out chan<- fetched) {
+// batchMax is the pieces one job reads: one for a cached object, else
+// StreamBatchChunksMax.
+func (f *chunkFetcher) batchMax() int {
+	if f.cached {
+		return 1
+	}
+	return StreamBatchChunksMax
+}
+
+// start hands a job to a fetching goroutine, starting them on the first
+// call: as many as jobs fit in the window. At most StreamWindowMax reads
+// are in flight (next's window), so the send never blocks and a goroutine
+// is free for each job.
+func (f *chunkFetcher) start(j fetchJob) {
 	if f.jobs == nil {
 		f.jobs = make(chan fetchJob, StreamWindowMax)
-		for range min(StreamWindowMax, len(f.pieces)) {
+		workers := min(StreamWindowMax, len(f.pieces))
+		if !f.cached {
+			workers = min(StreamWindowMax/StreamBatchChunksMax, (len(f.pieces)+StreamBatchChunksMax-1)/StreamBatchChunksMax)
+		}
+		for range workers {
 			go func() {
 				for j := range f.jobs {
-					f.fetch(j.p, j.out)
+					if f.cached {
+						f.fetch(j.pieces[0], j.outs[0])
+					} else {
+						f.fetchBatch(j)
+					}
 				}
 			}()
 		}
 	}
-	f.jobs <- fetchJob{p: p, out: out}
+	f.jobs <- j
 }
 
 // next returns the bytes of the next piece, waiting for its read and
 // starting the following ones, and the pooled buffer they may share (nil
-// if none), for release once they are written.
+// if none), for release once they are written. A job starts only when the
+// window has room for all of it, so batches keep their size.
 func (f *chunkFetcher) next() ([]byte, *[]byte, *apiError) {
-	for f.started < len(f.pieces) && len(f.window) < StreamWindowMax {
-		ch := make(chan fetched, 1)
-		f.start(f.pieces[f.started], ch)
-		f.window = append(f.window, ch)
-		f.started++
+	for f.started < len(f.pieces) {
+		n := min(f.batchMax(), len(f.pieces)-f.started)
+		if len(f.window)+n > StreamWindowMax {
+			break
+		}
+		j := fetchJob{pieces: f.pieces[f.started : f.started+n], outs: make([]chan<- fetched, n)}
+		for k := range n {
+			ch := make(chan fetched, 1)
+			j.outs[k] = ch
+			f.window = append(f.window, ch)
+		}
+		f.start(j)
+		f.started += n
 	}
 	if len(f.window) == 0 {
 		return nil, nil, nil
@@ -456,6 +498,50 @@ func (f *chunkFetcher) fetch(p piece, out chan<- fetched) {
 			f.g.edge.put(key, res.Data, generation)
 		}
 		out <- fetched{data: res.Data, buf: buf}
+	}
+}
+
+// fetchBatch reads a job's consecutive chunks in one storage call
+// (storage.GetChunks: each verified against its key at its offset, as
+// GetChunk does) into pooled buffers, and hands each piece its chunk. On
+// an error every piece of the job gets it and no buffer is recycled (a
+// read may still fill one).
+func (f *chunkFetcher) fetchBatch(j fetchJob) {
+	chunks := make([]storage.ChunkRef, len(j.pieces))
+	into := make([][]byte, len(j.pieces))
+	bufs := make([]*[]byte, len(j.pieces))
+	for k, p := range j.pieces {
+		chunks[k] = p.chunk
+		if p.chunk.Size <= StreamChunkBytes {
+			bufs[k] = chunkBufs.Get().(*[]byte)
+			into[k] = *bufs[k]
+		}
+	}
+	ctx, cancel := context.WithTimeout(f.ctx, f.g.cfg.CallTimeout)
+	defer cancel()
+	res, err := runtime.Call(ctx, f.g.cfg.Backend, storage.GetChunks{Addr: f.addr, Chunks: chunks, Offset: j.pieces[0].offset, Into: into})
+	parts := res.Parts
+	if err == nil && parts == nil && len(chunks) == 1 {
+		parts = [][]byte{res.Data}
+	}
+	var e *apiError
+	switch {
+	case err != nil:
+		e = mapError(err, false)
+	case len(parts) != len(chunks):
+		e = errorf(http.StatusBadGateway, CodeInternal, "%d chunks read, want %d", len(parts), len(chunks))
+	}
+	for k, c := range chunks {
+		if e == nil && uint32(len(parts[k])) != c.Size {
+			e = errorf(http.StatusBadGateway, CodeInternal, "chunk %s: %d bytes, want %d", c.Addr.Short(), len(parts[k]), c.Size)
+		}
+	}
+	for k := range j.outs {
+		if e != nil {
+			j.outs[k] <- fetched{err: e}
+			continue
+		}
+		j.outs[k] <- fetched{data: parts[k], buf: bufs[k]}
 	}
 }
 

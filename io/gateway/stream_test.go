@@ -167,8 +167,9 @@ func TestStreamRangeFetchesOnlyNeededChunks(t *testing.T) {
 	if want := fmt.Sprintf("bytes %d-%d/%d", start, end, size); r.Header.Get("Content-Range") != want {
 		t.Fatalf("Content-Range %q, want %q", r.Header.Get("Content-Range"), want)
 	}
-	if n := backend.count("storage.GetChunk"); n != 7 {
-		t.Fatalf("range over chunks 5..11 fetched %d chunks", n)
+	// Chunks 5..11 in batches of StreamBatchChunksMax.
+	if n, calls, want := backend.count("storage.GetChunk"), backend.count("storage.GetChunks"), (7+gateway.StreamBatchChunksMax-1)/gateway.StreamBatchChunksMax; n != 0 || calls != want {
+		t.Fatalf("range over chunks 5..11 took %d chunk calls and %d batch calls, want 0 and %d", n, calls, want)
 	}
 	// The size comes from the manifest: no read (and no chunk hashed) for it.
 	if n := backend.count("storage.Get"); n != 0 {
@@ -179,7 +180,7 @@ func TestStreamRangeFetchesOnlyNeededChunks(t *testing.T) {
 	if head.StatusCode != http.StatusOK || head.Header.Get("Content-Length") != fmt.Sprint(size) || head.Header.Get("ETag") != `"`+addr.String()+`"` {
 		t.Fatalf("HEAD: %d, Content-Length %q", head.StatusCode, head.Header.Get("Content-Length"))
 	}
-	if gets, chunks, mans := backend.count("storage.Get"), backend.count("storage.GetChunk"), backend.count("storage.GetManifest"); gets+chunks != 0 || mans != 1 {
+	if gets, chunks, mans := backend.count("storage.Get"), backend.count("storage.GetChunk")+backend.count("storage.GetChunks"), backend.count("storage.GetManifest"); gets+chunks != 0 || mans != 1 {
 		t.Fatalf("HEAD made %d reads, %d chunk reads, %d manifest reads; want only the manifest", gets, chunks, mans)
 	}
 	if r := f.do("GET", "/o/"+addr.String(), nil, map[string]string{"If-None-Match": `"` + addr.String() + `"`}); r.StatusCode != http.StatusNotModified {
@@ -188,6 +189,51 @@ func TestStreamRangeFetchesOnlyNeededChunks(t *testing.T) {
 	r = f.do("GET", "/o/"+addr.String(), nil, map[string]string{"Range": fmt.Sprintf("bytes=%d-", size)})
 	if r.StatusCode != http.StatusRequestedRangeNotSatisfiable || r.Header.Get("Content-Range") != fmt.Sprintf("bytes */%d", size) {
 		t.Fatalf("range past the end: %d %q", r.StatusCode, r.Header.Get("Content-Range"))
+	}
+}
+
+// TestRangeOfKnownObjectIsOneCall: once the gateway has seen a large
+// object's manifest, a single range of at most BufferedReadBytesMax of it
+// costs one storage call (the read) instead of two (manifest, read); a
+// range past the end is still answered 416 from a fresh manifest, and once
+// the object is deleted a range of it is a 404, not bytes or a 206.
+func TestRangeOfKnownObjectIsOneCall(t *testing.T) {
+	f, backend := newDiskFixture(t)
+	const size = 16 << 20
+	if r, body := f.putStream(3, size); r.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT: %d %s", r.StatusCode, body)
+	}
+	addr := streamtest.Addr(3, size)
+	path := "/o/" + addr.String()
+	for i, start := range []int64{3*gateway.StreamChunkBytes + 77, 9 * gateway.StreamChunkBytes, size - 1<<20} {
+		end := start + 1<<20 - 1
+		backend.reset()
+		r := f.do("GET", path, nil, map[string]string{"Range": fmt.Sprintf("bytes=%d-%d", start, end)})
+		if r.StatusCode != http.StatusPartialContent || !bytes.Equal(r.body, streamtest.Bytes(3, start, end+1)) {
+			t.Fatalf("range %d: status %d, %d bytes", i, r.StatusCode, len(r.body))
+		}
+		if want := fmt.Sprintf("bytes %d-%d/%d", start, end, size); r.Header.Get("Content-Range") != want {
+			t.Fatalf("range %d: Content-Range %q, want %q", i, r.Header.Get("Content-Range"), want)
+		}
+		wantManifests := 0
+		if i == 0 {
+			wantManifests = 1 // the first range learns the size
+		}
+		if gets, mans := backend.count("storage.Get"), backend.count("storage.GetManifest"); gets != 1 || mans != wantManifests {
+			t.Fatalf("range %d made %d reads and %d manifest calls, want 1 and %d", i, gets, mans, wantManifests)
+		}
+	}
+	backend.reset()
+	r := f.do("GET", path, nil, map[string]string{"Range": fmt.Sprintf("bytes=%d-", size)})
+	if r.StatusCode != http.StatusRequestedRangeNotSatisfiable || backend.count("storage.GetManifest") != 1 {
+		t.Fatalf("range past the end: %d, %d manifest calls", r.StatusCode, backend.count("storage.GetManifest"))
+	}
+	if r := f.do("DELETE", path, nil, f.bearer()); r.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE: %d", r.StatusCode)
+	}
+	r = f.do("GET", path, nil, map[string]string{"Range": "bytes=100-200"})
+	if r.StatusCode != http.StatusNotFound {
+		t.Fatalf("range of a deleted object: %d, %d bytes", r.StatusCode, len(r.body))
 	}
 }
 
@@ -288,7 +334,8 @@ type fakeStore struct {
 	man     storage.Manifest
 	failAt  int // GetChunk of this chunk index fails (-1: never)
 	mu      sync.Mutex
-	fetched int
+	fetched int // chunks read
+	batches int // GetChunks calls
 }
 
 func newFakeStore(addr proto.Addr, data []byte) *fakeStore {
@@ -330,8 +377,49 @@ func (f *fakeStore) Call(_ context.Context, _ string, body any) (any, error) {
 			off += int(c.Size)
 		}
 		return storage.GetResult{Err: storage.ErrNotFound}, nil
+	case storage.GetChunks:
+		return f.getChunks(body), nil
 	}
 	return nil, fmt.Errorf("fakeStore: unexpected %T", body)
+}
+
+// getChunks answers a GetChunks: the chunks must be consecutive in the
+// manifest and the first at Offset; a batch holding failAt fails whole.
+func (f *fakeStore) getChunks(body storage.GetChunks) storage.GetResult {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fetched += len(body.Chunks)
+	f.batches++
+	if len(body.Chunks) == 0 || len(body.Chunks) > storage.GetChunksMax {
+		return storage.GetResult{Err: storage.ErrBadRequest}
+	}
+	off := uint64(0)
+	for i, c := range f.man.Chunks {
+		if c != body.Chunks[0] {
+			off += uint64(c.Size)
+			continue
+		}
+		if off != body.Offset || i+len(body.Chunks) > len(f.man.Chunks) {
+			return storage.GetResult{Err: storage.ErrBadRequest}
+		}
+		var res storage.GetResult
+		for k, want := range body.Chunks {
+			if f.man.Chunks[i+k] != want {
+				return storage.GetResult{Err: storage.ErrBadRequest}
+			}
+			if i+k == f.failAt {
+				return storage.GetResult{Err: storage.ErrUnavailable}
+			}
+			res.Parts = append(res.Parts, bytes.Clone(f.data[off:off+uint64(want.Size)]))
+			res.Size += uint64(want.Size)
+			off += uint64(want.Size)
+		}
+		if len(res.Parts) == 1 {
+			res.Data, res.Parts = res.Parts[0], nil
+		}
+		return res
+	}
+	return storage.GetResult{Err: storage.ErrNotFound}
 }
 
 func newFakeGateway(t *testing.T, store *fakeStore) *httptest.Server {
@@ -469,6 +557,50 @@ func TestStreamCorruptChunkNeverServed(t *testing.T) {
 	}
 }
 
+// TestStreamReadsChunksInBatches: a streamed GET reads an object the
+// edge cache does not take in batches of StreamBatchChunksMax consecutive
+// chunks, one storage call each (storage.GetChunks), in order and
+// complete; a streamed range reads only its chunks, in batches too; a
+// failing chunk fails its batch and the body is cut before it.
+func TestStreamReadsChunksInBatches(t *testing.T) {
+	if storage.GetChunksMax < gateway.StreamBatchChunksMax || gateway.StreamBatchChunksMax < 2 || gateway.StreamWindowMax < 2*gateway.StreamBatchChunksMax {
+		t.Fatal("a batch must fit one GetChunks, and two batches the window")
+	}
+	const chunks = 41
+	data := streamtest.Bytes(10, 0, chunks*gateway.StreamChunkBytes-77)
+	store := newFakeStore(proto.AddrOf(data), data)
+	url := newFakeGateway(t, store).URL + "/o/" + store.addr.String()
+	if status, _, body, err := getAll(t, url, nil); status != http.StatusOK || err != nil || !bytes.Equal(body, data) {
+		t.Fatalf("GET: status %d, err %v, %d bytes", status, err, len(body))
+	}
+	counts := func() (int, int) {
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		n, calls := store.fetched, store.batches
+		store.fetched, store.batches = 0, 0
+		return n, calls
+	}
+	if n, calls := counts(); n != chunks || calls != (chunks+gateway.StreamBatchChunksMax-1)/gateway.StreamBatchChunksMax {
+		t.Fatalf("GET of %d chunks read %d chunks in %d calls", chunks, n, calls)
+	}
+	from, to := 3*gateway.StreamChunkBytes+5, 13*gateway.StreamChunkBytes+9 // chunks 3..13
+	rng := map[string]string{"Range": fmt.Sprintf("bytes=%d-%d", from, to)}
+	if status, _, body, err := getAll(t, url, rng); status != http.StatusPartialContent || err != nil || !bytes.Equal(body, data[from:to+1]) {
+		t.Fatalf("range: status %d, err %v, %d bytes", status, err, len(body))
+	}
+	if n, calls := counts(); n != 11 || calls != (11+gateway.StreamBatchChunksMax-1)/gateway.StreamBatchChunksMax {
+		t.Fatalf("range over chunks 3..13 read %d chunks in %d calls", n, calls)
+	}
+	store.mu.Lock()
+	store.failAt = 18
+	store.mu.Unlock()
+	batch := 18 - 18%gateway.StreamBatchChunksMax // the failing batch's first chunk
+	_, _, body, err := getAll(t, url, nil)
+	if err == nil || len(body) > batch*gateway.StreamChunkBytes || !bytes.Equal(body, data[:len(body)]) {
+		t.Fatalf("chunk 18 failing: err %v, %d bytes", err, len(body))
+	}
+}
+
 // idStore is a fakeStore that notes which goroutines ran its GetChunk
 // calls (by the number in their stack header).
 type idStore struct {
@@ -478,7 +610,8 @@ type idStore struct {
 }
 
 func (s *idStore) Call(ctx context.Context, service string, body any) (any, error) {
-	if _, ok := body.(storage.GetChunk); ok {
+	switch body.(type) {
+	case storage.GetChunk, storage.GetChunks:
 		id := streamtest.GoroutineID()
 		s.mu.Lock()
 		s.ids[id] = true

@@ -255,10 +255,12 @@ func valueSeparation() pebble.ValueSeparationPolicy {
 	}
 }
 
-// SetCompletion sets the function the worker calls with each completion,
-// in submission order. It must be set before the first Submit. fn runs on
-// the worker goroutine and must not wait for the goroutine that calls
-// Submit: that goroutine may itself be blocked in Submit on a full queue.
+// SetCompletion sets the function called with each completion, in
+// submission order. It must be set before the first Submit. fn runs on
+// the worker goroutine or, for a get, on a reader goroutine (see
+// readPipe), one call at a time, never two at once. It must not wait for
+// the goroutine that calls Submit (that goroutine may itself be blocked
+// in Submit on a full queue), nor for another completion.
 func (d *Disk) SetCompletion(fn func(env.DiskDone)) {
 	d.completion.Store(&fn)
 }
@@ -291,54 +293,37 @@ func (d *Disk) Submit(id env.OpID, op env.DiskOp) {
 	}
 }
 
-// run is the worker: it executes queued ops in order and hands each
-// completion to the completion function, in submission order. Consecutive
-// queued writes and syncs run as one group (see Disk.gather): their large
-// values share one segment and one fsync, and their syncs one WAL sync
+// run is the worker: it executes queued ops in order; their completions
+// reach the completion function in submission order. Consecutive queued
+// writes and syncs run as one group (see Disk.gather): their large values
+// share one segment and one fsync, and their syncs one WAL sync
 // (syncGroup). Consecutive gets run in parallel, at most ReadsParallelMax
-// at once, on the reader goroutines (startReaders); any other op first
-// waits for the gets before it and completes them, so it runs alone,
-// after them, and the gets after it see its writes.
+// at once, on the reader goroutines, which complete them themselves, in
+// order (readPipe); any other op first waits until the gets before it
+// have completed, so it runs alone, after them, and the gets after it see
+// its writes.
 func (d *Disk) run() {
 	defer close(d.workerDone)
-	readers := d.startReaders()
-	defer close(readers) // every get is completed before run returns
-	var held *request    // an op taken while grouping, neither a write nor a sync
-	var reads []*readJob // started gets, not yet completed, in order
-	queue := d.queue     // nil once closed
+	reads := d.startReaders()
+	defer close(reads.jobs) // every get is completed before run returns
+	var held *request       // an op taken while grouping, neither a write nor a sync
 	for {
-		reads = d.completeReads(reads, false)
 		var req request
-		switch {
-		case held != nil:
+		if held != nil {
 			req, held = *held, nil
-		case queue == nil:
-			d.completeReads(reads, true)
-			return
-		case len(reads) >= ReadsParallelMax:
-			<-reads[0].done
-			continue
-		default:
-			var head chan struct{} // nil (never ready) without a get in flight
-			if len(reads) > 0 {
-				head = reads[0].done
+		} else {
+			r, ok := <-d.queue
+			if !ok {
+				reads.waitIdle()
+				return
 			}
-			select {
-			case r, ok := <-queue:
-				if !ok {
-					queue = nil
-					continue
-				}
-				req = r
-			case <-head:
-				continue
-			}
+			req = r
 		}
 		if req.op.Kind == env.DiskGet {
-			reads = append(reads, d.startRead(readers, req))
+			reads.start(req)
 			continue
 		}
-		reads = d.completeReads(reads, true)
+		reads.waitIdle()
 		group := []request{req}
 		if groups(&req.op) {
 			group, held = d.gather(group)
@@ -379,72 +364,108 @@ func (d *Disk) completer() func(env.DiskDone) {
 	return *fn
 }
 
-// readJob is a get handed to a reader goroutine; result is set when done
-// is closed.
+// readJob is a get handed to a reader goroutine; result and finished are
+// set by the reader that ran it (finished under readPipe.mu).
 type readJob struct {
-	req    request
-	done   chan struct{}
-	result env.DiskResult
+	req      request
+	result   env.DiskResult
+	finished bool
 }
 
-// startReaders starts the ReadsParallelMax goroutines that run gets
-// (and their checks) for the worker, and returns the channel that hands
-// them gets; closing it ends them. They live as long as the worker: a
-// goroutine per get cost its creation, its stack's growth (a pread and a
-// BLAKE3 run deep) and its exit, a few percent of a 256 KiB read's CPU.
-// The worker has at most ReadsParallelMax gets started, so a send on the
-// channel (buffered as deep) never blocks and always finds a reader.
-func (d *Disk) startReaders() chan<- *readJob {
-	jobs := make(chan *readJob, ReadsParallelMax)
+// readPipe runs gets on ReadsParallelMax reader goroutines and completes
+// them in submission order from the readers themselves: the reader that
+// finishes the oldest outstanding get completes it and every later one
+// already finished, under mu, so completions never overlap and keep their
+// order. The worker used to collect each finished get and complete it,
+// which cost a wake-up of the worker per 256 KiB chunk read on top of the
+// reader's (rond's Range GETs, BENCHMARKS.md "Range GET hand-offs"); now
+// the worker is woken only to take ops, and to wait (waitIdle) before an
+// op that is not a get.
+//
+// The readers live as long as the worker: a goroutine per get cost its
+// creation, its stack's growth (a pread and a BLAKE3 run deep) and its
+// exit, a few percent of a 256 KiB read's CPU.
+type readPipe struct {
+	d    *Disk
+	jobs chan *readJob // to the readers; closing it ends them
+	// freed (capacity 1) says that gets were completed since it was last
+	// read; the worker waits on it for room (start) or for none
+	// outstanding (waitIdle), re-checking pending under mu each time.
+	freed   chan struct{}
+	mu      sync.Mutex
+	pending []*readJob // started and not completed, in submission order
+}
+
+// startReaders starts the ReadsParallelMax goroutines that run gets (and
+// their checks) and complete them. The worker has at most ReadsParallelMax
+// gets outstanding (start), so a send on jobs (buffered as deep) never
+// blocks and always finds a reader.
+func (d *Disk) startReaders() *readPipe {
+	p := &readPipe{d: d, jobs: make(chan *readJob, ReadsParallelMax), freed: make(chan struct{}, 1),
+		pending: make([]*readJob, 0, ReadsParallelMax)}
 	for range ReadsParallelMax {
 		go func() {
-			for j := range jobs {
+			for j := range p.jobs {
 				j.result = d.readOne(&j.req.op)
-				close(j.done)
+				p.finish(j)
 			}
 		}()
 	}
-	return jobs
+	return p
 }
 
-// startRead hands a get (and its check) to a reader (startReaders).
-func (d *Disk) startRead(readers chan<- *readJob, req request) *readJob {
-	j := &readJob{req: req, done: make(chan struct{})}
-	readers <- j
-	return j
+// start hands a get to a reader, first waiting while ReadsParallelMax
+// gets are outstanding.
+func (p *readPipe) start(req request) {
+	j := &readJob{req: req}
+	p.mu.Lock()
+	for len(p.pending) >= ReadsParallelMax {
+		p.mu.Unlock()
+		<-p.freed
+		p.mu.Lock()
+	}
+	p.pending = append(p.pending, j)
+	p.mu.Unlock()
+	p.jobs <- j
 }
 
-// completeReads completes the finished gets at the head of reads, in
-// order, and returns the rest; with all set it waits for every one.
-func (d *Disk) completeReads(reads []*readJob, all bool) []*readJob {
+// waitIdle returns once every get started has completed.
+func (p *readPipe) waitIdle() {
+	p.mu.Lock()
+	for len(p.pending) > 0 {
+		p.mu.Unlock()
+		<-p.freed
+		p.mu.Lock()
+	}
+	p.mu.Unlock()
+}
+
+// finish marks j done and completes the finished gets at the head of
+// pending, in order. The completion function runs under mu: it must not
+// block on the disk (SetCompletion says so), so holding mu is brief.
+func (p *readPipe) finish(j *readJob) {
+	p.mu.Lock()
+	j.finished = true
 	n := 0
-	for ; n < len(reads); n++ {
-		j := reads[n]
-		if all {
-			<-j.done
-		} else {
-			select {
-			case <-j.done:
-			default:
-				return d.completeN(reads, n)
-			}
+	for n < len(p.pending) && p.pending[n].finished {
+		n++
+	}
+	if n > 0 {
+		fn := p.d.completer()
+		for _, k := range p.pending[:n] {
+			fn(env.DiskDone{ID: k.req.id, Op: k.req.op, Result: k.result})
+		}
+		m := copy(p.pending, p.pending[n:])
+		clear(p.pending[m:])
+		p.pending = p.pending[:m]
+	}
+	p.mu.Unlock()
+	if n > 0 {
+		select {
+		case p.freed <- struct{}{}:
+		default: // a signal is already waiting: the worker re-checks
 		}
 	}
-	return d.completeN(reads, n)
-}
-
-// completeN hands the first n gets of reads (finished) to the completion
-// function and returns the rest.
-func (d *Disk) completeN(reads []*readJob, n int) []*readJob {
-	if n == 0 {
-		return reads
-	}
-	fn := d.completer()
-	for _, j := range reads[:n] {
-		fn(env.DiskDone{ID: j.req.id, Op: j.req.op, Result: j.result})
-	}
-	clear(reads[:n])
-	return reads[n:]
 }
 
 // readOne runs a get under execMu held shared, so gets run in parallel

@@ -7,8 +7,9 @@
 // # Mapping to the env contract
 //
 //   - FIFO: one worker goroutine per Disk takes ops from a queue of
-//     QueueDepthMax in submission order and hands each env.DiskDone to the
-//     completion function, in that order. Queued writes and syncs run as
+//     QueueDepthMax in submission order, and each env.DiskDone reaches the
+//     completion function in that order (a get's from the reader that ran
+//     it, see "Parallel reads"). Queued writes and syncs run as
 //     one group (see "Groups"); gets submitted in a row run in parallel;
 //     every other op waits for the gets before it and runs alone (see
 //     "Parallel reads"). Every op therefore sees the writes submitted
@@ -376,11 +377,16 @@
 // taking ops while they run. pebble's reads and the side files' preads are safe
 // concurrently; the gets hold execMu shared, so none overlaps a write, a
 // sync (which may compact segments) or Do. Ordering is kept by the
-// worker: an op that is not a get first waits for every get started
-// before it (a write cannot change what an earlier get reads), then runs
-// alone, so the gets after it see it; completions of gets are delivered
-// in submission order as the gets at the head finish. A get whose read
-// hits a fatal pebble error marks the store failed like any op.
+// worker: an op that is not a get first waits until every get started
+// before it has completed (a write cannot change what an earlier get
+// reads), then runs alone, so the gets after it see it. The readers
+// complete the gets themselves, in submission order: the reader that
+// finishes the oldest outstanding get completes it and every later one
+// already finished, under one mutex (readPipe), so no two completions
+// overlap and none passes an earlier op. Handing each finished get back
+// to the worker to complete cost a wake-up of the worker per chunk read.
+// A get whose read hits a fatal pebble error marks the store failed like
+// any op.
 //
 // A get reads a segment value with one pread: the segments stay open for
 // reading (segmentReaders, at most segmentReadersMax, reference-counted

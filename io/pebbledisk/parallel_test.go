@@ -249,3 +249,62 @@ func TestGetsReuseReaders(t *testing.T) {
 		})
 	}
 }
+
+// TestReadersCompleteGets: a get's completion is made by a reader
+// goroutine (one that ran gets), not handed back to the worker first,
+// which cost a wake-up of the worker per get; completions still come in
+// submission order, one at a time, and interleaved puts still complete
+// after the gets before them.
+func TestReadersCompleteGets(t *testing.T) {
+	d, err := Open(Options{Dir: testDir, FS: vfs.NewMem(), SideValueBytesMin: testSideMin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	value := bytes.Repeat([]byte("v"), 3*testSideMin) // a side value
+	if res := d.Do(env.DiskOp{Kind: env.DiskPut, Key: []byte("k"), Value: value}); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	var mu sync.Mutex
+	readers := map[string]bool{}
+	readStartHook = func(*env.DiskOp) {
+		mu.Lock()
+		readers[streamtest.GoroutineID()] = true
+		mu.Unlock()
+	}
+	t.Cleanup(func() { readStartHook = nil })
+	var inside atomic.Int32
+	var overlapped atomic.Bool
+	completedBy := map[env.OpID]string{} // written one completion at a time
+	r := newRecorder()
+	d.SetCompletion(func(done env.DiskDone) {
+		if inside.Add(1) != 1 {
+			overlapped.Store(true)
+		}
+		completedBy[done.ID] = streamtest.GoroutineID()
+		inside.Add(-1)
+		r.complete(done)
+	})
+	const ops = 400
+	for i := range ops {
+		op := env.DiskOp{Kind: env.DiskGet, Key: []byte("k")}
+		if i%50 == 49 {
+			op = env.DiskOp{Kind: env.DiskPut, Key: []byte("other"), Value: []byte("x")}
+		}
+		d.Submit(env.OpID(i+1), op)
+	}
+	done := r.wait(ops)
+	if overlapped.Load() {
+		t.Fatal("two completions ran at once")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, c := range done {
+		if c.ID != env.OpID(i+1) || c.Result.Err != nil {
+			t.Fatalf("completion %d: id %d, err %v", i, c.ID, c.Result.Err)
+		}
+		if c.Op.Kind == env.DiskGet && !readers[completedBy[c.ID]] {
+			t.Fatalf("get %d was completed by goroutine %s, not by a reader %v", c.ID, completedBy[c.ID], readers)
+		}
+	}
+}
