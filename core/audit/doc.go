@@ -16,9 +16,16 @@
 // value sealed with env.Seal), and a DiskSync follows it. A record is
 // durable once a sync submitted after its put completed, and
 // audit_append_latency_seconds measures event to durability. Syncs are
-// group-committed: at most one is in flight; records put while it runs
-// wait for the next, submitted when it completes (so a record's
-// durability waits for at most the sync in flight and its own). At Start
+// group-committed: at most one is in flight or due; a record put with
+// none waits SyncDelay (5 ms) for its sync, so that the records put
+// meanwhile share it and a sync the node's other writers (the registry
+// syncs the same disk for every name write) made in between leaves it
+// nothing to write; records put while a sync runs wait for the next,
+// submitted when it completes (so a record's durability waits for at
+// most SyncDelay, or the sync in flight, and its own). A record lost to
+// a power failure before its sync was already possible (Append answers
+// on chaining); the delay widens that window by SyncDelay and takes a
+// name write's second fsync off the leader's disk (writeRecord). At Start
 // it rebuilds the head with a DiskScan of the whole log, checking every
 // link (see recovery).
 //

@@ -36,7 +36,7 @@ var errUnlinked = errors.New("audit: record does not link to its predecessor")
 func (s *Service) startRecovery() {
 	s.state = stateRecovering
 	s.head, s.durable, s.inflight = Head{}, Head{}, nil
-	s.syncing, s.syncFailures = false, 0
+	s.syncing, s.syncDue, s.syncFailures = false, false, 0
 	s.recovery = &recovery{attempt: 1}
 	s.scan(nil)
 }

@@ -83,7 +83,7 @@ func TestServiceAppendsDurably(t *testing.T) {
 	if st.Appended.Seq != 3 || st.Durable.Seq != 0 {
 		t.Fatalf("before the disk completes: %+v", st)
 	}
-	h.e.Advance(5 * time.Millisecond)
+	h.stepAll(h.e.Advance(SyncDelay)) // the sync falls due
 	h.settle()
 	st = h.svc.Status()
 	if st.Durable != st.Appended || st.Durable.Seq != 3 {
@@ -268,6 +268,9 @@ func TestServiceInNode(t *testing.T) {
 		n.Step(in)
 	}
 	n.Step(env.BusEvent{Topic: Topic, Event: Event{Kind: KindPolicyChange, Subject: "default"}})
+	for _, in := range append(e.CompleteDisk(), e.Advance(SyncDelay)...) {
+		n.Step(in)
+	}
 	for _, in := range e.CompleteDisk() {
 		n.Step(in)
 	}
@@ -305,6 +308,7 @@ func (h *harness) stepAll(ins []env.Input) {
 func TestServiceGroupCommitsRecordsPutDuringASync(t *testing.T) {
 	h := newHarness(t)
 	h.publish(1)
+	h.stepAll(h.e.Advance(SyncDelay))
 	if got := h.e.PendingDisk(); got != 2 {
 		t.Fatalf("first record: %d ops pending, want its put and a sync", got)
 	}
@@ -345,6 +349,7 @@ func TestServiceGroupCommitsRecordsPutDuringASync(t *testing.T) {
 func TestServiceGroupCommitSyncFailuresStopTheLog(t *testing.T) {
 	h := newHarness(t)
 	h.publish(1)
+	h.stepAll(h.e.Advance(SyncDelay))
 	for attempt := 0; attempt < WriteAttemptsMax; attempt++ {
 		var ins []env.Input
 		for _, in := range h.e.CompleteDisk() {
@@ -364,5 +369,38 @@ func TestServiceGroupCommitSyncFailuresStopTheLog(t *testing.T) {
 	}
 	if st := h.svc.Status(); !st.Broken || st.Durable.Seq != 0 {
 		t.Fatalf("after %d failed syncs: %+v, want a stopped log", WriteAttemptsMax, st)
+	}
+}
+
+// A record's sync waits SyncDelay for company: records put meanwhile
+// share it, none of them is durable before it completes, and it is
+// submitted once the delay has passed, not before.
+func TestServiceSyncWaitsSyncDelayForMoreRecords(t *testing.T) {
+	h := newHarness(t)
+	h.publish(1)
+	h.stepAll(h.e.CompleteDisk()) // the put lands; its sync is only due
+	if got := h.e.PendingDisk(); got != 0 {
+		t.Fatalf("right after the first put: %d ops pending, want no sync yet", got)
+	}
+	h.stepAll(h.e.Advance(SyncDelay - time.Millisecond))
+	h.publish(2)
+	if got, st := h.e.PendingDisk(), h.svc.Status(); got != 2 || st.Durable.Seq != 0 {
+		t.Fatalf("within the delay: %d ops pending (want the 2 puts, no sync), durable %d", got, st.Durable.Seq)
+	}
+	h.stepAll(h.e.Advance(time.Millisecond))
+	syncs := 0
+	for _, in := range h.e.CompleteDisk() {
+		if in.(env.DiskDone).Op.Kind == env.DiskSync {
+			syncs++
+		}
+		h.stepAll([]env.Input{in})
+	}
+	st := h.svc.Status()
+	if syncs != 1 || st.Durable != st.Appended || st.Durable.Seq != 3 || h.e.PendingDisk() != 0 {
+		t.Fatalf("after the delay: %d syncs (want 1 for all 3 records), %+v, %d ops pending", syncs, st, h.e.PendingDisk())
+	}
+	h.settle()
+	if got := h.e.PendingDisk(); got != 0 {
+		t.Fatalf("a spare sync after the log was durable: %d ops pending", got)
 	}
 }
