@@ -179,12 +179,17 @@
 // env.ErrCorruption and takes the path above (chunkIntact: counted, marked
 // damaged, healed); a disk that did not run the check (DiskResult.Checked
 // false) leaves it to chunkIntact on the loop, so no chunk is ever used
-// unverified. A range within one chunk is replied as a slice of the
-// chunk's bytes, without a copy; one over several chunks, when the caller
-// asks (Get.Parts), as the chunks' slices, else copied into one buffer.
-// A reader may lend buffers to the reads (GetChunk.Into, Get.Into: passed
-// as env.DiskOp.Into, which the disk reads into when the value fits), so
-// a streamed GET allocates nothing per chunk; the check runs on the bytes
+// unverified. Since a failed check is taken for damage, GetChunk and
+// GetChunks first refuse as a bad request a chunk at an offset where no
+// manifest could put it (checkRun: its size, overflow, subtree alignment);
+// a chunk named at an aligned offset that is not its own still fails its
+// check (only the object's manifest could tell the two apart). A range
+// within one chunk is replied as a slice of the chunk's bytes, without a
+// copy; one over several chunks, when the caller asks (Get.Parts), as the
+// chunks' slices, else copied into one buffer. A reader may lend buffers
+// to the reads (GetChunk.Into, GetChunks.Into, Get.Into: passed as
+// env.DiskOp.Into, which the disk reads into when the value fits), so a
+// streamed GET allocates nothing per chunk; the check runs on the bytes
 // read into the buffer as on any other, and the caller may reuse a buffer
 // only after a reply without error, when every read that held it is done.
 // ErrCorruption (wrapping env.ErrCorruption) is returned only when every

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 	"time"
+
+	"github.com/ron-network/ron/core/proto"
 )
 
 // getParts is get with Get.Parts set.
@@ -99,8 +102,15 @@ func TestGetChunks(t *testing.T) {
 	for _, r := range []struct{ first, n int }{{0, 1}, {1, GetChunksMax}, {3, 3}, {4, GetChunksMax}, {7, 1}} {
 		into := [][]byte{bytes.Repeat([]byte{1}, ChunkBytesMin), nil, bytes.Repeat([]byte{2}, ChunkBytesMin)}
 		id := c.c.Request(0, ServiceName, GetChunks{Addr: res.Addr, Chunks: man.Chunks[r.first : r.first+r.n], Offset: offsets[r.first], Into: into})
-		if n := len(c.c.PendingDisk(0)); n != r.n {
-			t.Fatalf("chunks %d+%d: %d reads submitted in the first step", r.first, r.n, n)
+		ops := c.c.PendingDisk(0)
+		if len(ops) != r.n {
+			t.Fatalf("chunks %d+%d: %d reads submitted in the first step", r.first, r.n, len(ops))
+		}
+		for k, op := range ops { // Into[k] is lent to chunk k's read, none to the others
+			lent := k < len(into) && into[k] != nil
+			if lent && (len(op.Into) == 0 || &op.Into[0] != &into[k][0]) || !lent && op.Into != nil {
+				t.Fatalf("chunks %d+%d: read %d was lent %d bytes, want Into[%d] (lent %v)", r.first, r.n, k, len(op.Into), k, lent)
+			}
 		}
 		reply, _ := c.c.Await(0, id, time.Minute)
 		got, ok := reply.(GetResult)
@@ -114,6 +124,23 @@ func TestGetChunks(t *testing.T) {
 		}
 		if r.n > 1 && len(got.Parts) != r.n {
 			t.Fatalf("chunks %d+%d: %d parts", r.first, r.n, len(got.Parts))
+		}
+	}
+	// Runs that cannot be consecutive chunks at their offsets are bad
+	// requests, refused before any read: none is taken for corruption.
+	for _, bad := range []struct {
+		name   string
+		body   any
+		chunks int
+	}{
+		{"offset overflow", GetChunks{Addr: res.Addr, Chunks: man.Chunks[:2], Offset: math.MaxUint64 - ChunkBytesMin + 1}, 2},
+		{"misaligned run", GetChunks{Addr: res.Addr, Chunks: man.Chunks[1:3], Offset: offsets[1] + proto.TreeChunkBytes}, 2},
+		{"short chunk inside the run", GetChunks{Addr: res.Addr, Chunks: []ChunkRef{man.Chunks[7], man.Chunks[0]}, Offset: offsets[6]}, 2},
+		{"misaligned chunk", GetChunk{Addr: res.Addr, Chunk: man.Chunks[1], Offset: offsets[1] + proto.TreeChunkBytes}, 1},
+	} {
+		got, _ := c.request(0, bad.body, time.Minute).(GetResult)
+		if !errors.Is(got.Err, ErrBadRequest) || c.metric(0, MetricCorruption, "") != 0 {
+			t.Fatalf("%s: err %v, corruption %v, want a bad request and none", bad.name, got.Err, c.metric(0, MetricCorruption, ""))
 		}
 	}
 	c.rotChunk(res.Addr, data, 4, 11, 0x20)

@@ -91,7 +91,9 @@ type (
 	// submitted in one step and the reply comes once all are verified: a
 	// GetResult with Parts (one whole chunk each, in order) and Size their
 	// total, or Data for a single chunk. A streamed GET asks for a window
-	// of chunks in one call instead of one call per chunk.
+	// of chunks in one call instead of one call per chunk. A run that
+	// cannot be consecutive chunks at Offset (checkRun; GetChunk's chunk
+	// likewise) is refused with ErrBadRequest before any read.
 	//
 	// Into[i], when set, is lent to chunk i's local read, as GetChunk.Into.
 	GetChunks struct {
@@ -504,9 +506,9 @@ func (s *Storage) onGetManifest(req env.RequestID, body GetManifest) {
 }
 
 func (s *Storage) onGetChunk(req env.RequestID, body GetChunk) {
-	if body.Chunk.Size == 0 || body.Chunk.Size > ChunkBytesMax {
+	if err := checkRun([]ChunkRef{body.Chunk}, body.Offset); err != nil {
 		s.reject(ReasonBadRequest)
-		s.env.Reply(req, GetResult{Err: fmt.Errorf("%w: chunk size %d outside 1..%d", ErrBadRequest, body.Chunk.Size, ChunkBytesMax)})
+		s.env.Reply(req, GetResult{Err: err})
 		return
 	}
 	if g := s.newGet(req, body.Addr, 0, 0, false); g != nil {
@@ -518,21 +520,47 @@ func (s *Storage) onGetChunk(req env.RequestID, body GetChunk) {
 // onGetChunks reads a run of consecutive chunks as a get of a manifest
 // that lists only them, at their object offsets (base).
 func (s *Storage) onGetChunks(req env.RequestID, body GetChunks) {
-	var size uint64
-	valid := len(body.Chunks) > 0 && len(body.Chunks) <= GetChunksMax
-	for _, c := range body.Chunks {
-		if c.Size == 0 || c.Size > ChunkBytesMax {
-			valid = false
-		}
-		size += uint64(c.Size)
+	err := checkRun(body.Chunks, body.Offset)
+	if len(body.Chunks) == 0 || len(body.Chunks) > GetChunksMax {
+		err = fmt.Errorf("%w: %d chunks, not 1..%d", ErrBadRequest, len(body.Chunks), GetChunksMax)
 	}
-	if !valid || body.Offset+size < body.Offset {
+	if err != nil {
 		s.reject(ReasonBadRequest)
-		s.env.Reply(req, GetResult{Err: fmt.Errorf("%w: %d chunks (1..%d, each of 1..%d bytes) at offset %d", ErrBadRequest, len(body.Chunks), GetChunksMax, ChunkBytesMax, body.Offset)})
+		s.env.Reply(req, GetResult{Err: err})
 		return
+	}
+	var size uint64
+	for _, c := range body.Chunks {
+		size += uint64(c.Size)
 	}
 	if g := s.newGet(req, body.Addr, 0, 0, false); g != nil {
 		g.base, g.intos, g.wantParts = body.Offset, body.Into, true
 		s.startChunks(g, Manifest{Size: size, Chunks: slices.Clone(body.Chunks)})
 	}
+}
+
+// checkRun refuses (ErrBadRequest) chunks that cannot be consecutive
+// chunks of an object, the first at object offset offset: each must be
+// 1..ChunkBytesMax bytes, end within 2^64 and sit where a manifest may put
+// it (Manifest's invariant: every chunk but the run's last a full subtree
+// at its offset, the last a subtree). The read of a chunk that breaks this
+// would fail its check (chunkMatches) and be taken for corruption of a
+// healthy chunk, healed from a replica. A run that passes can still name
+// a chunk at an aligned offset that is not its own (only the object's
+// manifest tells): that read fails its check as before.
+func checkRun(chunks []ChunkRef, offset uint64) error {
+	off := offset
+	for i, c := range chunks {
+		size := uint64(c.Size)
+		switch {
+		case c.Size == 0 || c.Size > ChunkBytesMax:
+			return fmt.Errorf("%w: chunk %d of %d bytes, not 1..%d", ErrBadRequest, i, c.Size, ChunkBytesMax)
+		case off+size < off:
+			return fmt.Errorf("%w: chunk %d of %d bytes at offset %d ends past 2^64", ErrBadRequest, i, size, off)
+		case i < len(chunks)-1 && !proto.IsFullSubtree(off, size), i == len(chunks)-1 && !proto.IsSubtree(off, size):
+			return fmt.Errorf("%w: chunk %d of %d bytes at offset %d is not a BLAKE3 subtree there", ErrBadRequest, i, size, off)
+		}
+		off += size
+	}
+	return nil
 }

@@ -172,7 +172,9 @@
 // the address, no chunk read or hashed); a range of at
 // most BufferedReadBytesMax is one storage range read, a larger one (or a
 // whole body) is streamed: GetManifest, then only the chunks that cover
-// the range, at most StreamWindowMax in flight, written in order. A
+// the range, at most StreamWindowMax in flight (StreamCachedWindowMax
+// for an object whose chunks the edge cache takes, read one per call),
+// written in order. A
 // streamed object the edge cache does not take is read in batches of
 // StreamBatchChunksMax consecutive chunks, one storage call each
 // (GetChunks: every chunk verified against its key at its offset, as

@@ -80,9 +80,15 @@ func insufficientStorage(message string) *apiError {
 		retryable: true, retryAfter: 5 * time.Second}
 }
 
-// writeError sends e as the envelope.
+// writeError sends e as the envelope. A Content-Range set for the answer
+// that failed (serveRange sets it before the read) is dropped: only a 416
+// carries one ("bytes */size"), so a range of an object that is gone or
+// could not be read is a plain error, whichever path served it.
 func writeError(w http.ResponseWriter, corrID string, e *apiError) {
 	h := w.Header()
+	if e.status != http.StatusRequestedRangeNotSatisfiable {
+		delete(h, "Content-Range")
+	}
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	if e.retryAfter > 0 {

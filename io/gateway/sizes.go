@@ -13,8 +13,11 @@ const SizeCacheEntriesMax = 4096
 // sizeCache remembers the sizes of objects whose manifests storage
 // returned (checked against the address, the size included). An address
 // names its bytes, so the size it maps to never changes and needs no
-// invalidation; DELETE forgets it only so that the map holds objects the
-// node still serves.
+// invalidation. DELETE forgets it to keep the map mostly to objects the
+// node still serves, not as a guarantee: a GET whose manifest call was in
+// flight can put the size back after the DELETE, and an object deleted or
+// dropped by storage itself stays listed. Either is harmless: a range of
+// it is read before any header is written and still answers 404.
 //
 // It spares a range GET its manifest call (size): a single range of at
 // most BufferedReadBytesMax of a known object is one storage call, the

@@ -26,8 +26,16 @@ const (
 	// StreamWindowMax bounds the chunk reads one GET has in flight; with
 	// chunks of at most storage.ChunkBytesMax it bounds a response's
 	// buffered bytes to about StreamWindowMax MiB (2 MiB with the default
-	// 256 KiB chunks).
+	// 256 KiB chunks). It applies to objects read in batches
+	// (StreamBatchChunksMax), whose window holds only
+	// StreamWindowMax/StreamBatchChunksMax storage calls.
 	StreamWindowMax = 8
+	// StreamCachedWindowMax is the window of an object whose chunks go
+	// through the edge cache, read one chunk per storage call: 4 (the
+	// window before batches), so that one GET does not queue more chunk
+	// reads than io/pebbledisk runs at once (4; storage's GetWindowMax of
+	// 8 measured worse for that reason, BENCHMARKS.md).
+	StreamCachedWindowMax = 4
 	// StreamBatchChunksMax is how many chunks of a streamed GET one
 	// storage call reads (storage.GetChunks) when the edge cache does not
 	// take the object's chunks: StreamWindowMax/StreamBatchChunksMax
@@ -343,8 +351,8 @@ var chunkBufs = sync.Pool{New: func() any {
 	return &b
 }}
 
-// chunkFetcher reads a response's pieces in order with at most
-// StreamWindowMax chunk reads in flight; close cancels the rest. cached
+// chunkFetcher reads a response's pieces in order with at most windowMax
+// chunk reads in flight; close cancels the rest. cached
 // says whether the object's chunks go through the edge cache: only for
 // objects it admits (edgecache's AdmitsChunksOf), so that streaming a
 // large object does not evict the hot entries. A cached object's chunks
@@ -352,7 +360,7 @@ var chunkBufs = sync.Pool{New: func() any {
 // batches of StreamBatchChunksMax consecutive chunks, one storage call
 // each (storage.GetChunks).
 //
-// The reads run on at most StreamWindowMax goroutines per response
+// The reads run on at most windowMax goroutines per response
 // (started with the first reads, ended by close), not one per chunk: a
 // goroutine per chunk cost its creation, its stack's growth and its exit
 // on every 256 KiB of a large GET.
@@ -398,14 +406,23 @@ func (f *chunkFetcher) batchMax() int {
 	return StreamBatchChunksMax
 }
 
+// windowMax is the chunk reads in flight: StreamCachedWindowMax for a
+// cached object (one chunk per call), else StreamWindowMax.
+func (f *chunkFetcher) windowMax() int {
+	if f.cached {
+		return StreamCachedWindowMax
+	}
+	return StreamWindowMax
+}
+
 // start hands a job to a fetching goroutine, starting them on the first
-// call: as many as jobs fit in the window. At most StreamWindowMax reads
-// are in flight (next's window), so the send never blocks and a goroutine
-// is free for each job.
+// call: as many as jobs fit in the window. At most windowMax reads are in
+// flight (next's window), so the send never blocks and a goroutine is
+// free for each job.
 func (f *chunkFetcher) start(j fetchJob) {
 	if f.jobs == nil {
-		f.jobs = make(chan fetchJob, StreamWindowMax)
-		workers := min(StreamWindowMax, len(f.pieces))
+		f.jobs = make(chan fetchJob, f.windowMax())
+		workers := min(StreamCachedWindowMax, len(f.pieces))
 		if !f.cached {
 			workers = min(StreamWindowMax/StreamBatchChunksMax, (len(f.pieces)+StreamBatchChunksMax-1)/StreamBatchChunksMax)
 		}
@@ -431,7 +448,7 @@ func (f *chunkFetcher) start(j fetchJob) {
 func (f *chunkFetcher) next() ([]byte, *[]byte, *apiError) {
 	for f.started < len(f.pieces) {
 		n := min(f.batchMax(), len(f.pieces)-f.started)
-		if len(f.window)+n > StreamWindowMax {
+		if len(f.window)+n > f.windowMax() {
 			break
 		}
 		j := fetchJob{pieces: f.pieces[f.started : f.started+n], outs: make([]chan<- fetched, n)}

@@ -23,6 +23,7 @@ import (
 	"lukechampine.com/blake3"
 
 	"github.com/ron-network/ron/core/auth"
+	"github.com/ron-network/ron/core/edgecache"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/storage"
 	"github.com/ron-network/ron/io/gateway"
@@ -196,7 +197,9 @@ func TestStreamRangeFetchesOnlyNeededChunks(t *testing.T) {
 // object's manifest, a single range of at most BufferedReadBytesMax of it
 // costs one storage call (the read) instead of two (manifest, read); a
 // range past the end is still answered 416 from a fresh manifest, and once
-// the object is deleted a range of it is a 404, not bytes or a 206.
+// the object is deleted a range of it is a 404 without a Content-Range,
+// both while the gateway still knows its size (deleted in storage) and
+// after a DELETE through the gateway forgot it.
 func TestRangeOfKnownObjectIsOneCall(t *testing.T) {
 	f, backend := newDiskFixture(t)
 	const size = 16 << 20
@@ -228,12 +231,29 @@ func TestRangeOfKnownObjectIsOneCall(t *testing.T) {
 	if r.StatusCode != http.StatusRequestedRangeNotSatisfiable || backend.count("storage.GetManifest") != 1 {
 		t.Fatalf("range past the end: %d, %d manifest calls", r.StatusCode, backend.count("storage.GetManifest"))
 	}
-	if r := f.do("DELETE", path, nil, f.bearer()); r.StatusCode != http.StatusNoContent {
+	// Deleted behind the gateway's back, so it still knows the size: the
+	// known path's read is the 404, without a manifest call and without
+	// the Content-Range of the bytes it did not send.
+	if _, err := ronruntime.Call(context.Background(), f.rt, storage.Delete{Addr: addr}); err != nil {
+		t.Fatal(err)
+	}
+	backend.reset()
+	r = f.do("GET", path, nil, map[string]string{"Range": "bytes=100-200"})
+	if r.StatusCode != http.StatusNotFound || r.Header.Get("Content-Range") != "" {
+		t.Fatalf("range of an object deleted in storage: %d, %d bytes, Content-Range %q", r.StatusCode, len(r.body), r.Header.Get("Content-Range"))
+	}
+	if gets, mans := backend.count("storage.Get"), backend.count("storage.GetManifest"); gets != 1 || mans != 0 {
+		t.Fatalf("range of an object deleted in storage made %d reads and %d manifest calls, want 1 and 0", gets, mans)
+	}
+	// A DELETE through the gateway (the object is already gone) forgets
+	// the size: the general path answers 404 from the manifest call.
+	if r := f.do("DELETE", path, nil, f.bearer()); r.StatusCode != http.StatusNotFound {
 		t.Fatalf("DELETE: %d", r.StatusCode)
 	}
+	backend.reset()
 	r = f.do("GET", path, nil, map[string]string{"Range": "bytes=100-200"})
-	if r.StatusCode != http.StatusNotFound {
-		t.Fatalf("range of a deleted object: %d, %d bytes", r.StatusCode, len(r.body))
+	if r.StatusCode != http.StatusNotFound || r.Header.Get("Content-Range") != "" || backend.count("storage.GetManifest") != 1 {
+		t.Fatalf("range of a deleted object: %d, %d bytes, Content-Range %q, %d manifest calls", r.StatusCode, len(r.body), r.Header.Get("Content-Range"), backend.count("storage.GetManifest"))
 	}
 }
 
@@ -618,6 +638,76 @@ func (s *idStore) Call(ctx context.Context, service string, body any) (any, erro
 		s.mu.Unlock()
 	}
 	return s.fakeStore.Call(ctx, service, body)
+}
+
+// windowStore is a fakeStore that measures the chunk reads in flight.
+// Each read is held until more than StreamCachedWindowMax are in flight
+// or 20 ms passed (a bound, not a timing assertion), so that the reads a
+// window allows overlap and a window above it shows.
+type windowStore struct {
+	*fakeStore
+	mu       sync.Mutex
+	inflight int
+	most     int
+}
+
+func (s *windowStore) Call(ctx context.Context, service string, body any) (any, error) {
+	n := 0
+	switch body := body.(type) {
+	case storage.GetChunk:
+		n = 1
+	case storage.GetChunks:
+		n = len(body.Chunks)
+	}
+	if n == 0 {
+		return s.fakeStore.Call(ctx, service, body)
+	}
+	s.mu.Lock()
+	s.inflight += n
+	s.most = max(s.most, s.inflight)
+	s.mu.Unlock()
+	for held := time.Now().Add(20 * time.Millisecond); time.Now().Before(held); time.Sleep(time.Millisecond) {
+		s.mu.Lock()
+		over := s.inflight > gateway.StreamCachedWindowMax
+		s.mu.Unlock()
+		if over {
+			break
+		}
+	}
+	res, err := s.fakeStore.Call(ctx, service, body)
+	s.mu.Lock()
+	s.inflight -= n
+	s.mu.Unlock()
+	return res, err
+}
+
+// TestStreamCachedWindow: a streamed GET of an object whose chunks the
+// edge cache takes, read one chunk per call, has at most
+// StreamCachedWindowMax chunk reads in flight (more would queue at the
+// disk); the same object without the cache is read in batches, with at
+// most StreamWindowMax.
+func TestStreamCachedWindow(t *testing.T) {
+	data := streamtest.Bytes(12, 0, edgecache.EntryBytesMax+16*gateway.StreamChunkBytes) // streamed, admitted by 64 MiB / 8
+	for _, c := range []struct {
+		cacheBytes int64
+		window     int
+		batched    bool
+	}{{64 << 20, gateway.StreamCachedWindowMax, false}, {0, gateway.StreamWindowMax, true}} {
+		store := &windowStore{fakeStore: newFakeStore(proto.AddrOf(data), data)}
+		log := slog.New(slog.DiscardHandler)
+		srv := httptest.NewServer(gateway.New(gateway.Config{Backend: store, Metrics: ronruntime.NewPromMetrics(log), Logger: log, EdgeCacheBytes: c.cacheBytes}))
+		status, _, body, err := getAll(t, srv.URL+"/o/"+store.addr.String(), nil)
+		srv.Close()
+		if status != http.StatusOK || err != nil || !bytes.Equal(body, data) {
+			t.Fatalf("cache %d: status %d, err %v, %d bytes", c.cacheBytes, status, err, len(body))
+		}
+		store.mu.Lock()
+		most, batches := store.most, store.batches
+		store.mu.Unlock()
+		if most > c.window || (batches > 0) != c.batched {
+			t.Fatalf("cache %d: %d chunk reads in flight at most (want at most %d), %d batch calls (batched %v)", c.cacheBytes, most, c.window, batches, c.batched)
+		}
+	}
 }
 
 // TestStreamReusesFetchers: a streamed GET of 40 chunks reads them on at

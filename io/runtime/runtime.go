@@ -47,8 +47,10 @@ var (
 
 // Disk is the asynchronous disk the runtime drives; io/pebbledisk's Disk
 // satisfies it. Submit must not block on the completion callback (the
-// callback runs on the disk's goroutine and never blocks: the runtime queues
-// it). Completions arrive once per op, in submission order.
+// callback may run on any of the disk's goroutines, io/pebbledisk's worker
+// or one of its readers, but one call at a time, never two at once; it
+// never blocks: the runtime queues it). Completions arrive once per op, in
+// submission order.
 type Disk interface {
 	Submit(id env.OpID, op env.DiskOp)
 	SetCompletion(func(env.DiskDone))
