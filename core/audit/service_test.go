@@ -209,6 +209,7 @@ func TestServiceStopsOnBreakInsideTheLog(t *testing.T) {
 func TestServiceRetriesFailedWrites(t *testing.T) {
 	h := newHarness(t)
 	h.publish(2)
+	h.stepAll(h.e.Advance(SyncDelay)) // the sync falls due behind the puts
 	// Fail the first put and the first sync.
 	var ins []env.Input
 	failedPut, failedSync := false, false
@@ -221,6 +222,9 @@ func TestServiceRetriesFailedWrites(t *testing.T) {
 			d.Result.Err, failedSync = fmt.Errorf("%w: injected", env.ErrDiskIO), true
 		}
 		ins = append(ins, d)
+	}
+	if !failedPut || !failedSync {
+		t.Fatalf("injected a put failure %t, a sync failure %t: want both", failedPut, failedSync)
 	}
 	for _, in := range ins {
 		envtest.Step(h.svc, in)
@@ -402,5 +406,32 @@ func TestServiceSyncWaitsSyncDelayForMoreRecords(t *testing.T) {
 	h.settle()
 	if got := h.e.PendingDisk(); got != 0 {
 		t.Fatalf("a spare sync after the log was durable: %d ops pending", got)
+	}
+}
+
+// A put that fails for good stops the log; the records put before it
+// still become durable, and the log then stops syncing instead of
+// syncing for ever on behalf of the record that will never be put.
+func TestServiceStopsSyncingAfterAPutFailsForGood(t *testing.T) {
+	h := newHarness(t)
+	h.publish(2)
+	for round := 0; !h.svc.Status().Broken; round++ {
+		if round > 10*WriteAttemptsMax {
+			t.Fatalf("the log did not stop after record 2's put failed %d times", WriteAttemptsMax)
+		}
+		var ins []env.Input
+		for _, in := range h.e.CompleteDisk() {
+			d := in.(env.DiskDone)
+			if d.Op.Kind == env.DiskPut && d.Op.Tag&seqMax == 2 {
+				d.Result.Err = fmt.Errorf("%w: injected", env.ErrDiskIO)
+			}
+			ins = append(ins, d)
+		}
+		h.stepAll(ins)
+		h.stepAll(h.e.Advance(SyncDelay))
+	}
+	h.settle() // fails when the syncs never end
+	if st := h.svc.Status(); st.Durable.Seq != 1 || st.Appended.Seq != 2 {
+		t.Fatalf("stopped log: %+v, want record 1 durable and record 2 never", st)
 	}
 }

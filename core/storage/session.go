@@ -520,9 +520,11 @@ func (s *Storage) onGetChunk(req env.RequestID, body GetChunk) {
 // onGetChunks reads a run of consecutive chunks as a get of a manifest
 // that lists only them, at their object offsets (base).
 func (s *Storage) onGetChunks(req env.RequestID, body GetChunks) {
-	err := checkRun(body.Chunks, body.Offset)
+	var err error
 	if len(body.Chunks) == 0 || len(body.Chunks) > GetChunksMax {
 		err = fmt.Errorf("%w: %d chunks, not 1..%d", ErrBadRequest, len(body.Chunks), GetChunksMax)
+	} else {
+		err = checkRun(body.Chunks, body.Offset) // after the count: it walks the list
 	}
 	if err != nil {
 		s.reject(ReasonBadRequest)

@@ -14,9 +14,10 @@ const CanaryRunsMax = 3
 
 // SkipSyncRunsMax bounds the runs of skip_sync: each of its power losses
 // catches it only if acknowledged writes were still unsynced on a quorum
-// at the kill, and rond's gateway syncs the store after every write it
-// answers (its audit record), so not every run does (BENCHMARKS.md,
-// "Crashes as power losses").
+// at the kill, and rond's audit log syncs the store within
+// audit.SyncDelay (2 ms) of every write the gateway answers (the write's
+// audit record), so not every run does (BENCHMARKS.md, "Crashes as power
+// losses").
 const SkipSyncRunsMax = 6
 
 // canaryChecks are the checks whose failure shows a canary was caught
