@@ -297,6 +297,19 @@ func (h *harness) deleteKey(key []byte) {
 	}
 }
 
+// completeCountingSyncs completes the pending disk ops, steps the
+// service through them, and returns how many were syncs.
+func (h *harness) completeCountingSyncs() int {
+	syncs := 0
+	for _, in := range h.e.CompleteDisk() {
+		if in.(env.DiskDone).Op.Kind == env.DiskSync {
+			syncs++
+		}
+		h.stepAll([]env.Input{in})
+	}
+	return syncs
+}
+
 // stepAll steps the service through ins, checking its invariants after
 // each input.
 func (h *harness) stepAll(ins []env.Input) {
@@ -328,13 +341,7 @@ func TestServiceGroupCommitsRecordsPutDuringASync(t *testing.T) {
 	if got := h.e.PendingDisk(); got != 4 {
 		t.Fatalf("after the first sync: %d ops pending, want the 3 puts and one sync", got)
 	}
-	syncs := 0
-	for _, in := range h.e.CompleteDisk() {
-		if in.(env.DiskDone).Op.Kind == env.DiskSync {
-			syncs++
-		}
-		h.stepAll([]env.Input{in})
-	}
+	syncs := h.completeCountingSyncs()
 	st := h.svc.Status()
 	if syncs != 1 || st.Durable != st.Appended || st.Durable.Seq != 4 || h.e.PendingDisk() != 0 {
 		t.Fatalf("after the second sync: %d syncs, %+v, %d ops pending", syncs, st, h.e.PendingDisk())
@@ -392,13 +399,7 @@ func TestServiceSyncWaitsSyncDelayForMoreRecords(t *testing.T) {
 		t.Fatalf("within the delay: %d ops pending (want the 2 puts, no sync), durable %d", got, st.Durable.Seq)
 	}
 	h.stepAll(h.e.Advance(time.Millisecond))
-	syncs := 0
-	for _, in := range h.e.CompleteDisk() {
-		if in.(env.DiskDone).Op.Kind == env.DiskSync {
-			syncs++
-		}
-		h.stepAll([]env.Input{in})
-	}
+	syncs := h.completeCountingSyncs()
 	st := h.svc.Status()
 	if syncs != 1 || st.Durable != st.Appended || st.Durable.Seq != 3 || h.e.PendingDisk() != 0 {
 		t.Fatalf("after the delay: %d syncs (want 1 for all 3 records), %+v, %d ops pending", syncs, st, h.e.PendingDisk())
