@@ -422,11 +422,8 @@ func (f *chunkFetcher) windowMax() int {
 func (f *chunkFetcher) start(j fetchJob) {
 	if f.jobs == nil {
 		f.jobs = make(chan fetchJob, f.windowMax())
-		workers := min(StreamCachedWindowMax, len(f.pieces))
-		if !f.cached {
-			workers = min(StreamWindowMax/StreamBatchChunksMax, (len(f.pieces)+StreamBatchChunksMax-1)/StreamBatchChunksMax)
-		}
-		for range workers {
+		b := f.batchMax()
+		for range min(f.windowMax()/b, (len(f.pieces)+b-1)/b) { // jobs in the window, jobs in all
 			go func() {
 				for j := range f.jobs {
 					if f.cached {

@@ -418,12 +418,7 @@ func (d *Disk) startReaders() *readPipe {
 // gets are outstanding.
 func (p *readPipe) start(req request) {
 	j := &readJob{req: req}
-	p.mu.Lock()
-	for len(p.pending) >= ReadsParallelMax {
-		p.mu.Unlock()
-		<-p.freed
-		p.mu.Lock()
-	}
+	p.lockBelow(ReadsParallelMax)
 	p.pending = append(p.pending, j)
 	p.mu.Unlock()
 	p.jobs <- j
@@ -431,13 +426,19 @@ func (p *readPipe) start(req request) {
 
 // waitIdle returns once every get started has completed.
 func (p *readPipe) waitIdle() {
+	p.lockBelow(1)
+	p.mu.Unlock()
+}
+
+// lockBelow locks mu once fewer than n gets are outstanding, waiting on
+// freed (and re-checking) while n or more are.
+func (p *readPipe) lockBelow(n int) {
 	p.mu.Lock()
-	for len(p.pending) > 0 {
+	for len(p.pending) >= n {
 		p.mu.Unlock()
 		<-p.freed
 		p.mu.Lock()
 	}
-	p.mu.Unlock()
 }
 
 // finish marks j done and completes the finished gets at the head of

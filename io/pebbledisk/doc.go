@@ -219,8 +219,9 @@
 // fallocate(FALLOC_FL_KEEP_SIZE), so every append still grows the file's
 // size, and an fdatasync after an append must also write the inode for
 // that size: on ext4 a second synchronous write per WAL sync, measured at
-// about 50 us of a 190 us sync and a third of its CPU (BENCHMARKS.md,
-// "WAL preallocation"); a registry write pays one such sync per replica.
+// about 55 us of a 180-200 us sync and a third of its CPU (BENCHMARKS.md,
+// "Name sets: the disk side"); a registry write pays one such sync per
+// replica.
 // The file system pebble gets (walSizedFS) therefore preallocates WAL
 // files with their size extended over the space, as etcd does with its
 // WAL segments: appends inside it leave the size alone, and the sync

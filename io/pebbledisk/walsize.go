@@ -12,8 +12,9 @@ import (
 // it (extendPreallocate) instead of pebble's fallocate with
 // FALLOC_FL_KEEP_SIZE. An fdatasync of an append that grows the file
 // must also write the inode, for its new size: on this machine's ext4
-// that cost each WAL sync a second synchronous write, about 60 us of its
-// 190 us and a third of its CPU (BENCHMARKS.md, "WAL preallocation").
+// that cost each WAL sync a second synchronous write, about 55 us of its
+// 180-200 us and a third of its CPU (BENCHMARKS.md, "Name sets: the disk
+// side").
 // Appends inside the extended size leave the size as it is, as etcd's
 // WAL does with its preallocated segments. The tail beyond the last
 // record reads as zeros, which pebble's WAL reader takes for the end of
