@@ -102,10 +102,17 @@ func legitimateRequest(t *testing.T, srv *oapgate.Server) {
 // refusal counted in transport_handshake_fail_total; a client from
 // another address is served throughout.
 func TestIdleConnectionsCannotLockOutClients(t *testing.T) {
-	const perSource = 4
-	srv, metrics := guardedServer(t, oapgate.Config{ConnsPerSourceMax: perSource, ConnsMax: 8, HelloTimeout: 500 * time.Millisecond})
+	// All perSource+3 dials must happen while the first idle connection
+	// still holds its slot: once HelloTimeout closes it, a later dial is
+	// rightly accepted and the count below no longer holds. At 500 ms
+	// this failed when a dial took about 100 ms (a loaded machine under
+	// the race detector); 2 s leaves room for seven slow handshakes, and
+	// the elapsed check says so if even that is exceeded.
+	const perSource, helloTimeout = 4, 2 * time.Second
+	srv, metrics := guardedServer(t, oapgate.Config{ConnsPerSourceMax: perSource, ConnsMax: 8, HelloTimeout: helloTimeout})
 	var idle []*quic.Conn
 	refused := 0
+	start := time.Now()
 	for i := 0; i < perSource+3; i++ {
 		conn, err := dialFrom(t, "127.0.0.2", srv.Addr().String(), oapgate.ALPN)
 		if err != nil {
@@ -115,7 +122,8 @@ func TestIdleConnectionsCannotLockOutClients(t *testing.T) {
 		idle = append(idle, conn)
 	}
 	if len(idle) > perSource || refused < 3 {
-		t.Fatalf("%d idle connections from one source accepted, %d refused; want at most %d", len(idle), refused, perSource)
+		t.Fatalf("%d idle connections from one source accepted, %d refused; want at most %d (the dials took %v, HelloTimeout %v)",
+			len(idle), refused, perSource, time.Since(start).Round(time.Millisecond), helloTimeout)
 	}
 	legitimateRequest(t, srv)
 	deadline := time.Now().Add(readyWait)
