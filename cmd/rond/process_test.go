@@ -206,7 +206,9 @@ func TestTwoProcessesShareContent(t *testing.T) {
 	n2 := startRond(t, "--quic-addr", "127.0.0.1:0", "--bootstrap", n1.id+"@"+quic1, "--replicas", n1.id)
 	data := []byte("put on node 2, read on node 1")
 	addr := proto.AddrOf(data).String()
-	deadline := time.Now().Add(20 * time.Second)
+	// Both nodes start, find each other and elect: a cluster condition,
+	// bounded like the others (convergeTimeout), not by a shorter 20 s.
+	deadline := time.Now().Add(convergeTimeout)
 	for {
 		req, _ := http.NewRequest("PUT", n2.url+"/o", bytes.NewReader(data))
 		req.Header.Set("Authorization", "Bearer "+n2.token)
