@@ -185,8 +185,8 @@ func TestOAPFlagOffRefusesOAPAndKeepsHTTP(t *testing.T) {
 	if err := os.WriteFile(file, []byte("flags:\n  oap: false\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	oapAddr := freeUDPAddr(t)
-	n := startRond(t, "--quic-addr", "127.0.0.1:0", "--oap-addr", oapAddr, "--config", file)
+	n := startRond(t, "--quic-addr", "127.0.0.1:0", "--oap-addr", "127.0.0.1:0", "--config", file)
+	oapAddr := n.oap // bound by rond: no free port picked and released
 	ronctl := buildRonctl(t)
 	node := &procNode{name: "oap", url: n.url, token: n.token}
 	node.waitReadyURL(t)

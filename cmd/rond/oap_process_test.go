@@ -20,8 +20,8 @@ func TestProcessOAP(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binaries")
 	}
-	oapAddr := freeUDPAddr(t)
-	n := startRond(t, "--quic-addr", "127.0.0.1:0", "--oap-addr", oapAddr)
+	n := startRond(t, "--quic-addr", "127.0.0.1:0", "--oap-addr", "127.0.0.1:0")
+	oapAddr := n.oap // bound by rond: no free port picked and released
 	ronctl := buildRonctl(t)
 	eventually(t, startDeadline, "/readyz", func() (bool, string) {
 		resp, err := http.Get(n.url + "/readyz")

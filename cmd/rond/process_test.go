@@ -92,8 +92,10 @@ func TestProcessPutGetSIGTERM(t *testing.T) {
 }
 
 var (
-	urlLine = regexp.MustCompile(`^\s+http\s+(http://\S+)`)
-	idLine  = regexp.MustCompile(`^\s+node id\s+([0-9a-f]{64})`)
+	urlLine  = regexp.MustCompile(`^\s+http\s+(http://\S+)`)
+	idLine   = regexp.MustCompile(`^\s+node id\s+([0-9a-f]{64})`)
+	quicLine = regexp.MustCompile(`^\s+quic\s+[0-9a-f]{64}@(\S+)`)
+	oapLine  = regexp.MustCompile(`^\s+oap\s+(\S+)`)
 
 	buildOnce sync.Once
 	binPath   string
@@ -125,17 +127,40 @@ func buildRond(t *testing.T) string {
 // and the node id.
 func waitForBanner(t *testing.T, r io.Reader) (url, id string) {
 	t.Helper()
-	type banner struct{ url, id string }
+	b := readBanner(t, r)
+	return b.url, b.id
+}
+
+// banner is what a test reads from rond's banner: the addresses it bound,
+// so that a test can let rond pick its ports (":0") instead of picking a
+// free port, releasing it and racing every other process for it.
+type banner struct {
+	url, id string
+	quic    string // host:port of the node's QUIC transport
+	oap     string // host:port of the OAP/1 listener, "off" when none
+}
+
+// readBanner reads rond's banner up to its OAP/1 line, which printBanner
+// writes right after the HTTP one.
+func readBanner(t *testing.T, r io.Reader) banner {
+	t.Helper()
 	found := make(chan banner, 1)
 	go func() {
 		var b banner
 		sc := bufio.NewScanner(r)
 		for sc.Scan() {
-			if m := idLine.FindStringSubmatch(sc.Text()); m != nil {
+			line := sc.Text()
+			if m := idLine.FindStringSubmatch(line); m != nil {
 				b.id = m[1]
 			}
-			if m := urlLine.FindStringSubmatch(sc.Text()); m != nil {
+			if m := quicLine.FindStringSubmatch(line); m != nil {
+				b.quic = m[1]
+			}
+			if m := urlLine.FindStringSubmatch(line); m != nil {
 				b.url = m[1]
+			}
+			if m := oapLine.FindStringSubmatch(line); m != nil && b.url != "" {
+				b.oap = m[1]
 				found <- b
 				return
 			}
@@ -147,11 +172,11 @@ func waitForBanner(t *testing.T, r io.Reader) (url, id string) {
 		if !ok {
 			t.Fatal("rond exited before printing its address")
 		}
-		return b.url, b.id
+		return b
 	case <-time.After(30 * time.Second):
 		t.Fatal("rond did not print its address")
 	}
-	return "", ""
+	return banner{}
 }
 
 func mustDo(t *testing.T, req *http.Request) *http.Response {
@@ -168,6 +193,7 @@ func mustDo(t *testing.T, req *http.Request) *http.Response {
 type started struct {
 	cmd       *exec.Cmd
 	url, id   string
+	quic, oap string // bound addresses, from the banner
 	token     string
 	tokenFile string // --root-token-file
 	stderr    *bytes.Buffer
@@ -188,7 +214,8 @@ func startRond(t *testing.T, args ...string) *started {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	s.url, s.id = waitForBanner(t, stdout)
+	b := readBanner(t, stdout)
+	s.url, s.id, s.quic, s.oap = b.url, b.id, b.quic, b.oap
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()
 	token, _ := os.ReadFile(tokenFile)
 	s.token = strings.TrimSpace(string(token))
@@ -201,9 +228,8 @@ func TestTwoProcessesShareContent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	quic1 := freeUDPAddr(t)
-	n1 := startRond(t, "--quic-addr", quic1)
-	n2 := startRond(t, "--quic-addr", "127.0.0.1:0", "--bootstrap", n1.id+"@"+quic1, "--replicas", n1.id)
+	n1 := startRond(t, "--quic-addr", "127.0.0.1:0")
+	n2 := startRond(t, "--quic-addr", "127.0.0.1:0", "--bootstrap", n1.id+"@"+n1.quic, "--replicas", n1.id)
 	data := []byte("put on node 2, read on node 1")
 	addr := proto.AddrOf(data).String()
 	// Both nodes start, find each other and elect: a cluster condition,

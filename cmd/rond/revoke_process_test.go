@@ -35,10 +35,9 @@ func TestProcessRevokeWithRonctl(t *testing.T) {
 	}
 	capKey := filepath.Join(t.TempDir(), "cap.key")
 	ronctl := buildRonctl(t)
-	quic1 := freeUDPAddr(t)
-	n1 := startRond(t, "--quic-addr", quic1, "--cap-key-file", capKey)
+	n1 := startRond(t, "--quic-addr", "127.0.0.1:0", "--cap-key-file", capKey)
 	n2 := startRond(t, "--quic-addr", "127.0.0.1:0", "--cap-key-file", capKey,
-		"--bootstrap", n1.id+"@"+quic1, "--replicas", n1.id)
+		"--bootstrap", n1.id+"@"+n1.quic, "--replicas", n1.id)
 
 	victim, errOut, code := ctl(t, ronctl, "token", "issue", "--key", capKey, "--tenant", "acme", "--ops", "write", "--ttl", "1h")
 	if code != 0 {
