@@ -161,8 +161,15 @@ func TestPeerRedialDropsFramesQueuedForTheOldConnection(t *testing.T) {
 	}
 	var losses lossLog
 	low := startNode(t, lowSeed, func(c *Config) { c.StallTimeout, c.Lost = time.Minute, losses.lost }) // keeps its connection
+	// high's watchdog must fire only after the cut: a stall before it
+	// (the SimultaneousOpenWindow pause below is 5 s of keep-alives) ends
+	// the old connection with a CONNECTION_CLOSE that low receives, so no
+	// frame is ever queued for an old connection and the test fails ('no
+	// frame for the old connection was dropped'). With 600 ms, a 700 ms
+	// gap in forwarding (a starved machine; injected by cutting the relay)
+	// did that; 2 s asks for 20 keep-alives in a row to go unanswered.
 	high := startNode(t, highSeed, func(c *Config) {
-		c.KeepAlive, c.StallTimeout = 100*time.Millisecond, 600*time.Millisecond
+		c.KeepAlive, c.StallTimeout = 100*time.Millisecond, 2*time.Second
 	})
 	r := startRelay(t, high.Addr())
 	low.AddPeer(high.ID(), r.front.LocalAddr().String())
