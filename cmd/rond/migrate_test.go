@@ -113,7 +113,9 @@ func goldenLargeObject() []byte {
 // no file modes; key files must be 0600) and returns a node on it.
 func goldenNode(t *testing.T, format uint32) *procNode {
 	t.Helper()
-	n := &procNode{name: fmt.Sprintf("golden%d", format), dataDir: t.TempDir(), quic: freeUDPAddr(t), logs: &lockedBuffer{}}
+	// A golden node starts once and has no peers: rond picks its QUIC port
+	// (a free port picked and released here could be taken meanwhile).
+	n := &procNode{name: fmt.Sprintf("golden%d", format), dataDir: t.TempDir(), quic: "127.0.0.1:0", logs: &lockedBuffer{}}
 	copyDir(t, goldenDir(format), n.dataDir)
 	t.Cleanup(func() {
 		n.kill(t)
