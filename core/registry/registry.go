@@ -584,6 +584,12 @@ func (r *Registry) needsSync(rd *raft.Ready) bool {
 //     i.e. synced on a quorum's logs, whatever their hard states say.
 //   - Term and vote are never deferred: a Ready that changes either
 //     syncs, and writes them.
+//   - The messages that wait for a Ready's writes (mustWait) leave at
+//     once from such a Ready; what they promise is already durable: a
+//     follower's MsgAppResp to an append that carries only a commit
+//     index acknowledges entries synced by earlier Readies (entries not
+//     yet synced would be in this Ready, which would then sync), and a
+//     vote changes Term or Vote. The commit index they never promised.
 //
 // The alternative, finishing a commit-only Ready at once and letting its
 // write complete in the background, keeps the disk op and its CPU; it
