@@ -80,12 +80,11 @@ type diskLog struct {
 	first, last uint64
 }
 
-// readyWrites returns the writes that make rd's snapshot and entries and
-// the hard state hs (nil: none; see Registry.hardStateWrite) durable, in
-// an order that is safe to split into several batches: the snapshot
-// before the entries it replaces, deletions of a truncated tail before
-// the entries that replace it, the hard state last.
-func (d *diskLog) readyWrites(rd *raft.Ready, hs *pb.HardState) []env.DiskWrite {
+// readyWrites returns the writes that make rd's snapshot, entries and hard
+// state durable, in an order that is safe to split into several batches:
+// the snapshot before the entries it replaces, deletions of a truncated
+// tail before the entries that replace it, the hard state last.
+func (d *diskLog) readyWrites(rd *raft.Ready) []env.DiskWrite {
 	var w []env.DiskWrite
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		w = append(w, env.DiskWrite{Key: []byte(keySnapshot), Value: sealProto(rd.Snapshot)})
@@ -107,8 +106,8 @@ func (d *diskLog) readyWrites(rd *raft.Ready, hs *pb.HardState) []env.DiskWrite 
 		}
 		d.last = last
 	}
-	if hs != nil {
-		w = append(w, env.DiskWrite{Key: []byte(keyHardState), Value: sealProto(hs)})
+	if !raft.IsEmptyHardState(rd.HardState) {
+		w = append(w, env.DiskWrite{Key: []byte(keyHardState), Value: sealProto(rd.HardState)})
 	}
 	return w
 }

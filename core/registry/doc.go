@@ -10,11 +10,7 @@
 // raft/e/<index 16 hex>, raft/hs), deleting entries raft truncated, then
 // submits a DiskSync, except for a Ready whose only durable change is a
 // higher commit index (raft's MustSync rule; the argument is on
-// needsSync): it writes nothing and completes at once, and its hard state
-// is written by the next Ready that syncs (the argument is on
-// hardStateWrite: the commit index on disk may lag the true one, never
-// lead it, and a restart at an older commit index re-applies the
-// committed entries from the log once the leader repeats the commit).
+// needsSync): its hard state is written and the next sync covers it.
 // Only when the writes (and the sync) complete does it update the
 // raft.MemoryStorage mirror and call Advance. Two things happen earlier,
 // when the Ready is taken (Config.SyncBeforeSend turns both off): its

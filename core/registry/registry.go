@@ -87,13 +87,8 @@ type Registry struct {
 	// hsTerm, hsVote: of the hard state last written (see needsSync;
 	// a write that changes either is synced).
 	hsTerm, hsVote uint64
-	// hsUnwritten: raft's latest hard state when it is not on disk yet,
-	// else nil: a Ready whose only durable change is a higher commit
-	// index leaves it here, and the next Ready that syncs writes it
-	// (hardStateWrite).
-	hsUnwritten *pb.HardState
-	snapIndex   uint64
-	snapFresh   env.Time // when the snapshot last covered all applied state
+	snapIndex      uint64
+	snapFresh      env.Time // when the snapshot last covered all applied state
 
 	// Server side: forwarded ops and linearizable reads in progress.
 	relays    map[origin]env.Time // write forwards awaiting apply -> expiry
@@ -431,8 +426,7 @@ func (r *Registry) pump() {
 		m.admins = r.admins
 		r.pendingSnap = m
 	}
-	sync := r.needsSync(rd)
-	writes := r.disk.readyWrites(rd, r.hardStateWrite(rd, sync))
+	writes := r.disk.readyWrites(rd)
 	if len(writes) == 0 {
 		r.finishReady()
 		r.pump()
@@ -443,6 +437,7 @@ func (r *Registry) pump() {
 	if !r.cfg.SyncBeforeSend {
 		r.sendEarly(rd)
 	}
+	sync := r.needsSync(rd)
 	r.inflightOps = r.submitBatches(writes, tagPersist)
 	if sync && !r.bug.SkipSync {
 		r.env.Submit(env.DiskOp{Kind: env.DiskSync, Tag: tagPersist})
@@ -532,13 +527,13 @@ func (r *Registry) applyDurable(rd *raft.Ready) {
 }
 
 // needsSync reports whether rd's writes need a DiskSync before the Ready
-// takes effect, and records its hard state's term and vote as the last
-// written. Only a Ready whose one change is a higher commit index goes
-// without (raft's MustSync rule, as etcd's WAL applies it), and such a
-// Ready now writes nothing at all (hardStateWrite): its hard state goes
-// to disk with the next Ready that syncs, and until then a crash only
-// restarts the replica at an older commit index, which raft learns again
-// from the leader. Nothing
+// takes effect, and records its hard state as the last written. Only a
+// Ready whose one change is a higher commit index goes without (raft's
+// MustSync rule, as etcd's WAL applies it): its writes are completed
+// before it takes effect, so the next DiskSync, of a later Ready or a
+// snapshot, covers them (env.DiskSync makes every completed write
+// durable), and losing them in a crash only restarts the replica at an
+// older commit index, which raft learns again from the leader. Nothing
 // such a Ready reveals depends on them: the entries it commits or acks
 // were synced by the Readies that carried them (one Ready at a time: an
 // entry not yet durable is in this Ready's Entries, and then it syncs),
@@ -553,57 +548,6 @@ func (r *Registry) needsSync(rd *raft.Ready) bool {
 	sync := len(rd.Entries) > 0 || !raft.IsEmptySnap(rd.Snapshot) || hs.GetTerm() != r.hsTerm || hs.GetVote() != r.hsVote
 	r.hsTerm, r.hsVote = hs.GetTerm(), hs.GetVote()
 	return sync
-}
-
-// hardStateWrite returns the hard state rd's writes must end with, or nil
-// for none. A Ready that syncs (needsSync) writes raft's latest hard state:
-// its own, or the one an earlier commit-only Ready left unwritten. A
-// commit-only Ready (one that needs no sync) writes nothing: it completes
-// at once, with no disk op, and the next Ready does not wait for one. On
-// a sequential set that is one pebble batch and its completion hand-offs
-// less on every replica (the leader's commit Ready, and each follower's
-// when the leader's next append or heartbeat carries the commit).
-//
-// Why this is safe. A commit-only write was never synced (needsSync), so
-// a crash could already lose it; not writing it is the same as losing it,
-// and the replica restarts at an older commit index. What that means:
-//   - The commit index on disk is only ever one raft reported, so it is
-//     at most the true commit index, and at most the last entry on disk:
-//     the one written is the latest when written, with every entry up to
-//     it already durable (the entries it commits were synced by the
-//     Readies that carried them, or are in this Ready's synced writes;
-//     recovery.build refuses a commit beyond the last entry).
-//   - Restart applies the log up to that commit and gives raft
-//     Config.Applied = HardState.Commit (recover), so raft's
-//     Applied <= Commit holds; the entries between it and the true commit
-//     index are still in the log (only a snapshot, of applied state,
-//     compacts it, and recovery.build raises a commit below the snapshot
-//     to the snapshot's index) and raft applies them again once the
-//     leader repeats the commit index, as after any lost unsynced write.
-//   - No acknowledged write is lost: an answer needs the entry committed,
-//     i.e. synced on a quorum's logs, whatever their hard states say.
-//   - Term and vote are never deferred: a Ready that changes either
-//     syncs, and writes them.
-//   - The messages that wait for a Ready's writes (mustWait) leave at
-//     once from such a Ready; what they promise is already durable: a
-//     follower's MsgAppResp to an append that carries only a commit
-//     index acknowledges entries synced by earlier Readies (entries not
-//     yet synced would be in this Ready, which would then sync), and a
-//     vote changes Term or Vote. The commit index they never promised.
-//
-// The alternative, finishing a commit-only Ready at once and letting its
-// write complete in the background, keeps the disk op and its CPU; it
-// only moves it off the critical path.
-func (r *Registry) hardStateWrite(rd *raft.Ready, sync bool) *pb.HardState {
-	if !raft.IsEmptyHardState(rd.HardState) {
-		r.hsUnwritten = rd.HardState // raft builds a new one per Ready
-	}
-	if !sync || r.hsUnwritten == nil {
-		return nil
-	}
-	hs := r.hsUnwritten
-	r.hsUnwritten = nil
-	return hs
 }
 
 // submitBatches submits writes, in order, as DiskBatch ops of at most
