@@ -189,14 +189,32 @@ func (s *Storage) pumpGet(g *getOp) {
 }
 
 // getChunk reads chunk i locally when this node holds it and the copy
-// verifies, else from the candidates.
+// verifies, else from the candidates. A chunk the range touches only in
+// part, whose group CVs are cached, is checked only on the groups the
+// range touches (groupRead); any other is checked whole, which caches
+// its group CVs.
 func (s *Storage) getChunk(g *getOp, i int) {
 	c := g.man.Chunks[i].Addr
 	if !s.index.hasChunk(c) {
 		s.fetchChunk(g, i)
 		return
 	}
-	op := s.chunkRead(c, g.offsets[i])
+	off := g.offsets[i]
+	op, check, partOff := s.groupRead(g, i)
+	var cvs []proto.CV // the chunk's group CVs, left by a whole check that passed
+	if op.Kind == 0 {
+		op = s.chunkRead(c, off)
+		check = func(data []byte) error {
+			if chunkMatches(c, off, data) {
+				return nil
+			}
+			return fmt.Errorf("%w: chunk %s", env.ErrCorruption, c.Short())
+		}
+		if !s.cfg.BugServeUnverified {
+			op.Check = wholeChunkCheck(c, off, &cvs)
+			check = op.Check
+		}
+	}
 	op.Into = g.into // a GetChunk's: one chunk, one read
 	if k := i - g.first; k < len(g.intos) {
 		op.Into = g.intos[k]
@@ -205,8 +223,11 @@ func (s *Storage) getChunk(g *getOp, i int) {
 		if g.finished {
 			return
 		}
-		if s.chunkIntact(c, g.offsets[i], res[0], g.addr) {
-			s.gotChunk(g, i, res[0].Value)
+		if s.readIntact(c, res[0], g.addr, check) {
+			if cvs != nil {
+				s.groups.put(c, off, cvs)
+			}
+			s.gotChunk(g, i, res[0].Value[partOff:])
 			return
 		}
 		s.fetchChunk(g, i)
@@ -214,6 +235,41 @@ func (s *Storage) getChunk(g *getOp, i int) {
 	if !ok {
 		s.finishGet(g, fmt.Errorf("%w: disk queue full", ErrUnavailable))
 	}
+}
+
+// groupRead is the read of chunk i of g when the range touches it only in
+// part and its group CVs are cached: its op, the check of its value, and
+// the chunk offset at which the value's served bytes start. Otherwise the
+// op's Kind is zero.
+func (s *Storage) groupRead(g *getOp, i int) (env.DiskOp, func([]byte) error, uint64) {
+	if s.cfg.BugServeUnverified {
+		return env.DiskOp{}, nil, 0
+	}
+	c, size := g.man.Chunks[i].Addr, uint64(g.man.Chunks[i].Size)
+	start := g.offsets[i] - g.base
+	lo := max(g.offset, start) - start
+	hi := min(g.offset+g.length, start+size) - start
+	if lo == 0 && hi == size {
+		return env.DiskOp{}, nil, 0
+	}
+	cached := s.groups.get(c, g.offsets[i])
+	if uint64(len(cached)) != (size+GroupBytes-1)/GroupBytes {
+		return env.DiskOp{}, nil, 0
+	}
+	g0, g1 := lo/GroupBytes, (hi+GroupBytes-1)/GroupBytes
+	partOff := g0 * GroupBytes
+	partLen := min(g1*GroupBytes, size) - partOff
+	groups := groupsCheck(c, g.offsets[i], size, partOff, cached[g0:g1])
+	// The whole chunk is read; only the touched groups are checked, and
+	// only they are served (the reply slices within them).
+	check := func(data []byte) error {
+		if uint64(len(data)) != size {
+			return fmt.Errorf("%w: %d bytes read as chunk %s of %d", env.ErrCorruption, len(data), c.Short(), size)
+		}
+		return groups(data[partOff : partOff+partLen])
+	}
+	op := env.DiskOp{Kind: env.DiskGet, Key: diskKey(prefixChunk, c), Check: check}
+	return op, check, 0
 }
 
 func (s *Storage) fetchChunk(g *getOp, i int) {
