@@ -54,9 +54,10 @@
 // and compares that with the key; on success the 16 group CVs (512
 // bytes) go to a bounded LRU (groups.go: GroupCacheBytesMax counted, the
 // eviction order that of the gets alone, so deterministic). A later range
-// get that touches a cached chunk only in part checks only the groups it
-// touches, each against its cached CV at its offset, and serves only
-// bytes of those groups; a group that does not hash to its CV is
+// get that touches a cached chunk only in part reads only the groups it
+// touches (one env.DiskGet of that part of the value: io/pebbledisk
+// preads only those bytes of its segment) and checks each against its
+// cached CV at its offset; a group that does not hash to its CV is
 // corruption exactly as a chunk that does not hash to its key (counted,
 // marked damaged, fetched from a replica and healed). This is as strong
 // as checking against a stored outboard (bao, iroh): the cached CVs were
@@ -66,8 +67,12 @@
 // and a group that hashes to one is the true group. Nothing is stored:
 // the cache is memory only and refilled by the first whole check after a
 // restart or an eviction, so the first touch of a chunk still reads and
-// hashes it whole; a random 1 MiB range of 256 KiB chunks then hashes
-// about 1.03 MiB instead of 1.25 MiB. A stored outboard of group CVs
+// hashes it whole; a random 1 MiB range of 256 KiB chunks then reads
+// and hashes about 1.03 MiB instead of 1.25 MiB. On a part read the
+// group check replaces pebbledisk's CRC-32C of the whole value (which a
+// part cannot be checked against): a hash bound to the address is the
+// stronger check of the bytes served. Whole-object gets, GetChunks and
+// replication or repair read and check whole chunks as before. A stored outboard of group CVs
 // was rejected for now: 16x the chunk metadata on disk and in every
 // manifest, and a format change, for the first touch alone.
 //

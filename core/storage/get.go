@@ -24,16 +24,21 @@ type getOp struct {
 	first    int
 	last     int
 	firstOff uint64
-	offsets  []uint64 // every chunk's object offset
-	base     uint64   // GetChunk: the object offset of its one chunk
-	parts    [][]byte
-	next     int // next chunk index to start
-	pending  int // chunks not yet arrived
-	cands    []proto.NodeID
-	candNext int
-	askedDHT bool
-	timedOut bool // some candidate did not answer
-	finished bool
+	// firstPart: the offset in chunk first of the bytes read of it (a
+	// range that starts inside a chunk whose group CVs are cached reads
+	// from the first group it touches: groupRead); later chunks are read
+	// from their start.
+	firstPart uint64
+	offsets   []uint64 // every chunk's object offset
+	base      uint64   // GetChunk: the object offset of its one chunk
+	parts     [][]byte
+	next      int // next chunk index to start
+	pending   int // chunks not yet arrived
+	cands     []proto.NodeID
+	candNext  int
+	askedDHT  bool
+	timedOut  bool // some candidate did not answer
+	finished  bool
 	// manifestOnly: a GetManifest, answered with a ManifestResult once
 	// the manifest is found.
 	manifestOnly bool
@@ -227,7 +232,10 @@ func (s *Storage) getChunk(g *getOp, i int) {
 			if cvs != nil {
 				s.groups.put(c, off, cvs)
 			}
-			s.gotChunk(g, i, res[0].Value[partOff:])
+			if i == g.first {
+				g.firstPart = partOff
+			}
+			s.gotChunk(g, i, res[0].Value)
 			return
 		}
 		s.fetchChunk(g, i)
@@ -238,9 +246,10 @@ func (s *Storage) getChunk(g *getOp, i int) {
 }
 
 // groupRead is the read of chunk i of g when the range touches it only in
-// part and its group CVs are cached: its op, the check of its value, and
-// the chunk offset at which the value's served bytes start. Otherwise the
-// op's Kind is zero.
+// part and its group CVs are cached: the read of the groups it touches
+// alone (a part of the chunk's value, env.DiskOp Offset and Length), its
+// check, and the chunk offset where the part starts. Otherwise the op's
+// Kind is zero.
 func (s *Storage) groupRead(g *getOp, i int) (env.DiskOp, func([]byte) error, uint64) {
 	if s.cfg.BugServeUnverified {
 		return env.DiskOp{}, nil, 0
@@ -259,17 +268,11 @@ func (s *Storage) groupRead(g *getOp, i int) (env.DiskOp, func([]byte) error, ui
 	g0, g1 := lo/GroupBytes, (hi+GroupBytes-1)/GroupBytes
 	partOff := g0 * GroupBytes
 	partLen := min(g1*GroupBytes, size) - partOff
-	groups := groupsCheck(c, g.offsets[i], size, partOff, cached[g0:g1])
-	// The whole chunk is read; only the touched groups are checked, and
-	// only they are served (the reply slices within them).
-	check := func(data []byte) error {
-		if uint64(len(data)) != size {
-			return fmt.Errorf("%w: %d bytes read as chunk %s of %d", env.ErrCorruption, len(data), c.Short(), size)
-		}
-		return groups(data[partOff : partOff+partLen])
-	}
-	op := env.DiskOp{Kind: env.DiskGet, Key: diskKey(prefixChunk, c), Check: check}
-	return op, check, 0
+	// Only the touched groups are read (a part of the value) and checked,
+	// each against its CV.
+	check := groupsCheck(c, g.offsets[i], size, partOff, cached[g0:g1])
+	op := env.DiskOp{Kind: env.DiskGet, Key: diskKey(prefixChunk, c), Check: check, Offset: partOff, Length: partLen}
+	return op, check, partOff
 }
 
 func (s *Storage) fetchChunk(g *getOp, i int) {
@@ -302,7 +305,7 @@ func (s *Storage) gotChunk(g *getOp, i int, data []byte) {
 	// A range within one chunk is that chunk's slice (no copy: the reply
 	// owns the bytes the disk returned), unless it is a small part of it,
 	// which is copied so that a kept reply does not pin the chunk.
-	skip := g.offset - g.firstOff
+	skip := g.offset - g.firstOff - g.firstPart
 	if len(g.parts) == 1 {
 		out := g.parts[0][skip : skip+g.length : skip+g.length]
 		if 2*g.length < uint64(len(g.parts[0])) {

@@ -23,12 +23,13 @@ func (c *cluster) rotAt(n int, data []byte, i, at int, mask byte) string {
 }
 
 // TestRangeChecksOnlyTouchedGroups: once a whole read has cached a
-// chunk's group CVs, a range within the chunk is checked on the groups it
-// touches alone, so damage in another group is not met (and not counted),
+// chunk's group CVs, a range within the chunk reads and checks the groups
+// it touches alone, so damage in another group is not met (and not counted),
 // while damage in a touched group is caught, counted, never served, and
 // healed from a replica, as a whole chunk's is. It fails on a build that
-// checks whole chunks (the first range would count the damage) and on one
-// that skips the group check (the second would serve the flipped byte).
+// checks whole chunks (the first range would count the damage and read
+// whole chunks) and on one that skips the group check (the last would
+// serve the flipped byte).
 func TestRangeChecksOnlyTouchedGroups(t *testing.T) {
 	for _, diskChecks := range []bool{true, false} {
 		t.Run(fmt.Sprintf("diskChecks=%v", diskChecks), func(t *testing.T) {
@@ -51,10 +52,25 @@ func TestRangeChecksOnlyTouchedGroups(t *testing.T) {
 				t.Fatalf("%d chunks' group CVs cached after a whole get, want 4 (the last has one group)", n)
 			}
 			c.rotAt(v, data, 2, 100, 0x40) // group 0 of chunk 2
+			d := c.nodes[v].disk
+			read := d.chunkBytesRead
 			lo := uint64(2*cb + 2*GroupBytes + 5)
-			got := c.get(v, res.Addr, lo, 3*GroupBytes)
-			if got.Err != nil || !bytes.Equal(got.Data, data[lo:lo+3*GroupBytes]) {
-				t.Fatalf("range in groups 2..4 of chunk 2: err %v", got.Err)
+			got := c.get(v, res.Addr, lo, 100)
+			if got.Err != nil || !bytes.Equal(got.Data, data[lo:lo+100]) {
+				t.Fatalf("range in group 2 of chunk 2: err %v", got.Err)
+			}
+			if n := d.chunkBytesRead - read; n != GroupBytes {
+				t.Fatalf("a range in one group of a cached chunk read %d chunk bytes, want %d", n, GroupBytes)
+			}
+			// Over groups 1..3 of chunk 2 and groups 0..1 of chunk 3.
+			read = d.chunkBytesRead
+			lo = uint64(2*cb + GroupBytes + 7)
+			got = c.get(v, res.Addr, lo, 4*GroupBytes)
+			if got.Err != nil || !bytes.Equal(got.Data, data[lo:lo+4*GroupBytes]) {
+				t.Fatalf("range over chunks 2 and 3: err %v", got.Err)
+			}
+			if n := d.chunkBytesRead - read; n != 5*GroupBytes {
+				t.Fatalf("a range over 5 groups of cached chunks read %d chunk bytes, want %d", n, 5*GroupBytes)
 			}
 			if n := c.metric(v, MetricCorruption, ""); n != 0 {
 				t.Fatalf("a range away from the damaged group counted %v corruptions", n)
