@@ -65,9 +65,11 @@
 // chained to the object address (the manifest's keys merge to it), so
 // by BLAKE3's collision resistance they are the CVs of the true groups,
 // and a group that hashes to one is the true group. Nothing is stored:
-// the cache is memory only and refilled by the first whole check after a
-// restart or an eviction, so the first touch of a chunk still reads and
-// hashes it whole; a random 1 MiB range of 256 KiB chunks then reads
+// the cache is memory only, filled by an upload session as it hashes
+// each chunk (the CVs merge to the key by construction) and refilled by
+// the first whole check after a restart or an eviction, so the first
+// touch of a chunk this node did not just take an upload of still reads
+// and hashes it whole; a random 1 MiB range of 256 KiB chunks then reads
 // and hashes about 1.03 MiB instead of 1.25 MiB. On a part read the
 // group check replaces pebbledisk's CRC-32C of the whole value (which a
 // part cannot be checked against): a hash bound to the address is the

@@ -156,3 +156,15 @@ func groupsCheck(c proto.Addr, off, size, partOff uint64, cvs []proto.CV) func([
 		return nil
 	}
 }
+
+// sessionChunkHash is proto.SubtreeHash of a chunk an upload session
+// receives at object offset off, computed as its groups when it has more
+// than one (the same bytes hashed once, as the whole check does), with
+// their CVs; nil CVs otherwise.
+func sessionChunkHash(data []byte, off uint64) ([]proto.CV, proto.CV, proto.Addr) {
+	if len(data) <= GroupBytes || off%GroupBytes != 0 {
+		cv, root := proto.SubtreeHash(data, off)
+		return nil, cv, root
+	}
+	return proto.GroupCVs(data, off, GroupBytes, make([]proto.CV, 0, (len(data)+GroupBytes-1)/GroupBytes))
+}

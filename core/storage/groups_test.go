@@ -124,3 +124,31 @@ func TestGroupCacheBound(t *testing.T) {
 		t.Fatal("kept an entry larger than the bound")
 	}
 }
+
+// TestSessionPutCachesGroups: an upload session hashes each chunk as its
+// groups and caches their CVs, so the first range get on the node that
+// took the upload already reads only the groups it touches (fails on a
+// build that caches only from whole reads: it reads the whole chunk).
+func TestSessionPutCachesGroups(t *testing.T) {
+	c := newCluster(t, 5, 6, groupChunks)
+	const cb = 64 << 10
+	data := randomData(23, 3*cb+100)
+	addr, _ := Split(data, cb)
+	v := c.placed(addr, 3)[0]
+	s := c.begin(v, false)
+	c.stream(v, s, data, cb)
+	if r := c.commit(v, s, addr, uint64(len(data))); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	c.advance(time.Second)
+	d := c.nodes[v].disk
+	read := d.chunkBytesRead
+	lo := uint64(cb + 3*GroupBytes + 10)
+	got := c.get(v, addr, lo, 200)
+	if got.Err != nil || !bytes.Equal(got.Data, data[lo:lo+200]) {
+		t.Fatalf("range after a session put: %v", got.Err)
+	}
+	if n := d.chunkBytesRead - read; n != GroupBytes {
+		t.Fatalf("the first range after a session put read %d chunk bytes, want %d", n, GroupBytes)
+	}
+}
