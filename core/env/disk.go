@@ -95,6 +95,29 @@ type DiskOp struct {
 	// must not touch the buffer until the op completed, nor reuse it while
 	// it holds the Value. Ignored on any other kind.
 	Into []byte
+	// Offset and Length, set on a DiskGet, read only the Length bytes of
+	// the value from byte Offset (Length 0: the whole value, and Offset
+	// must be 0). Result.Value is then that part, Check runs on the part
+	// (so it must check what the part holds: storage checks the groups
+	// of a chunk against their cached CVs), and a part that does not lie
+	// within the value found fails with an error wrapping ErrDiskInvalid
+	// (the key was found). A disk that stores values with a checksum of
+	// the whole value cannot check it on a part: see io/pebbledisk for
+	// what replaces it. Set on any other kind, the op is invalid.
+	Offset, Length uint64
+}
+
+// Part returns the part of value op reads (DiskOp.Offset, Length), or an
+// error wrapping ErrDiskInvalid when it does not lie within value. Disks
+// that hold the whole value in memory use it.
+func (op *DiskOp) Part(value []byte) ([]byte, error) {
+	if op.Length == 0 {
+		return value, nil
+	}
+	if op.Offset > uint64(len(value)) || op.Length > uint64(len(value))-op.Offset {
+		return nil, fmt.Errorf("%w: part %d+%d of a value of %d bytes", ErrDiskInvalid, op.Offset, op.Length, len(value))
+	}
+	return value[op.Offset : op.Offset+op.Length], nil
 }
 
 // KV is one pair returned by a scan. The receiver owns the slices.
@@ -153,8 +176,19 @@ func (op *DiskOp) Validate() error {
 	if op.KeysOnly && op.Kind != DiskScan {
 		return fmt.Errorf("%w: KeysOnly on a %s", ErrDiskInvalid, op.Kind)
 	}
+	if (op.Offset != 0 || op.Length != 0) && op.Kind != DiskGet {
+		return fmt.Errorf("%w: a part (offset %d, length %d) on a %s", ErrDiskInvalid, op.Offset, op.Length, op.Kind)
+	}
 	switch op.Kind {
-	case DiskGet, DiskDelete:
+	case DiskGet:
+		if op.Length == 0 && op.Offset != 0 {
+			return fmt.Errorf("%w: get at offset %d of length 0", ErrDiskInvalid, op.Offset)
+		}
+		if op.Length > DiskValueBytesMax || op.Offset > DiskValueBytesMax-op.Length {
+			return fmt.Errorf("%w: part %d+%d beyond the largest value (%d bytes)", ErrDiskInvalid, op.Offset, op.Length, DiskValueBytesMax)
+		}
+		return checkKey(op.Key)
+	case DiskDelete:
 		return checkKey(op.Key)
 	case DiskPut:
 		if err := checkKey(op.Key); err != nil {

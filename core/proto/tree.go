@@ -266,3 +266,60 @@ func VerifyRange(root Addr, parts []TreePart, first int, data [][]byte) error {
 	}
 	return nil
 }
+
+// GroupCVs hashes data, the subtree at offset (IsSubtree(offset,
+// len(data)) must hold), as consecutive groups of groupBytes (a power of
+// two of at least TreeChunkBytes; offset a multiple of it): it appends
+// each group's chaining value to cvs and merges them into the CV and the
+// root SubtreeHash returns for the whole of data. It hashes each byte once,
+// like SubtreeHash, plus one parent compression per group merged (15 for a
+// 256 KiB chunk of 16 KiB groups), so a caller that verifies data against
+// its key learns the CVs of its groups for free and can later verify any
+// group alone (GroupCV) against them.
+func GroupCVs(data []byte, offset, groupBytes uint64, cvs []CV) (_ []CV, cv CV, root Addr) {
+	n := uint64(len(data))
+	if !IsFullSubtree(0, groupBytes) || offset%groupBytes != 0 || !IsSubtree(offset, n) {
+		panic(fmt.Sprintf("proto: GroupCVs of %d bytes at offset %d in groups of %d", n, offset, groupBytes))
+	}
+	if n <= groupBytes {
+		cv, root = SubtreeHash(data, offset)
+		return append(cvs, cv), cv, root
+	}
+	// Every group but the last is a full subtree of the same height;
+	// the last is folded in from the smallest stack entry up, as
+	// SubtreeHash folds its last chunk.
+	var h treeHasher
+	height := bits.TrailingZeros64(groupBytes / TreeChunkBytes)
+	full := (n - 1) / groupBytes
+	for i := uint64(0); i < full; i++ {
+		g := FullSubtreeCV(data[i*groupBytes:(i+1)*groupBytes], offset+i*groupBytes)
+		cvs = append(cvs, g)
+		h.pushSubtree(cvWords(g), height)
+	}
+	lastCV := GroupCV(data[full*groupBytes:], offset+full*groupBytes)
+	cvs = append(cvs, lastCV)
+	last := cvWords(lastCV)
+	var node guts.Node
+	for i := bits.TrailingZeros64(h.counter); i < bits.Len64(h.counter); i++ {
+		if h.counter&(1<<i) != 0 {
+			node = guts.ParentNode(h.stack[i], last, &guts.IV, 0)
+			last = guts.ChainingValue(node)
+		}
+	}
+	cv = cvBytes(last)
+	node.Flags |= guts.FlagRoot
+	words := guts.WordsToBytes(guts.CompressNode(node))
+	copy(root[:], words[:])
+	return cvs, cv, root
+}
+
+// GroupCV is the chaining value of one group (the bytes at offset, which
+// IsSubtree must allow: a group of GroupCVs) without its root: the check
+// of a group read alone against the CV GroupCVs gave for it.
+func GroupCV(data []byte, offset uint64) CV {
+	if IsFullSubtree(offset, uint64(len(data))) {
+		return FullSubtreeCV(data, offset)
+	}
+	cv, _ := SubtreeHash(data, offset)
+	return cv
+}

@@ -283,3 +283,32 @@ func BenchmarkChunkCV(b *testing.B) {
 		}
 	})
 }
+
+// TestGroupCVs: the groups' CVs merge to the CV and root SubtreeHash
+// gives for the whole part, and each is the group's own GroupCV, for
+// full chunks, short last chunks and chunks of one group.
+func TestGroupCVs(t *testing.T) {
+	const group = 16 << 10
+	cases := []struct{ n, offset uint64 }{
+		{256 << 10, 0}, {256 << 10, 256 << 10}, {256 << 10, 3 * 256 << 10},
+		{1 << 20, 1 << 20}, {32 << 10, 64 << 10}, {16 << 10, 0}, {5000, 0},
+		{100 << 10, 256 << 10}, {16<<10 + 1, 0}, {200<<10 + 3, 512 << 10}, {48 << 10, 0},
+	}
+	for _, c := range cases {
+		data := randomBytes(c.n+c.offset, int(c.n))
+		wantCV, wantRoot := SubtreeHash(data, c.offset)
+		cvs, cv, root := GroupCVs(data, c.offset, group, nil)
+		if cv != wantCV || root != wantRoot {
+			t.Fatalf("%d bytes at %d: merged groups give %s/%s, want %s/%s", c.n, c.offset, cv.Short(), root.Short(), wantCV.Short(), wantRoot.Short())
+		}
+		if want := (c.n + group - 1) / group; uint64(len(cvs)) != want {
+			t.Fatalf("%d bytes: %d group CVs, want %d", c.n, len(cvs), want)
+		}
+		for i, g := range cvs {
+			lo, hi := uint64(i)*group, min(uint64(i+1)*group, c.n)
+			if got := GroupCV(data[lo:hi], c.offset+lo); got != g {
+				t.Fatalf("%d bytes at %d: group %d CV %s, GroupCVs said %s", c.n, c.offset, i, got.Short(), g.Short())
+			}
+		}
+	}
+}

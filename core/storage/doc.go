@@ -46,12 +46,37 @@
 //     bytes against the key there; a commit's manifest must merge to the
 //     object address or it is refused.
 //
-// Granularity: the verified group is the chunk, 256 KiB by default. The
-// disk returns whole values (env.DiskGet), so every touched chunk is read
-// whole anyway; an outboard of finer groups (16 KiB, as iroh uses) would
-// only save hashing inside chunks already read, for 16x the metadata.
-// A 1 MiB range touches at most 5 chunks either way. Revisit when the
-// disk can read part of a value.
+// Granularity: groups of 16 KiB inside chunks, their CVs cached. A chunk
+// of 256 KiB is a subtree of 16 groups of GroupBytes, each a subtree at
+// its own offset. Whenever a chunk is verified whole (any local get),
+// proto.GroupCVs hashes it as its groups and merges their CVs to the
+// chunk's CV (the same bytes hashed once, plus 15 parent compressions)
+// and compares that with the key; on success the 16 group CVs (512
+// bytes) go to a bounded LRU (groups.go: GroupCacheBytesMax counted, the
+// eviction order that of the gets alone, so deterministic). A later range
+// get that touches a cached chunk only in part reads only the groups it
+// touches (one env.DiskGet of that part of the value: io/pebbledisk
+// preads only those bytes of its segment) and checks each against its
+// cached CV at its offset; a group that does not hash to its CV is
+// corruption exactly as a chunk that does not hash to its key (counted,
+// marked damaged, fetched from a replica and healed). This is as strong
+// as checking against a stored outboard (bao, iroh): the cached CVs were
+// derived only from bytes that merged to the chunk's key, the key is
+// chained to the object address (the manifest's keys merge to it), so
+// by BLAKE3's collision resistance they are the CVs of the true groups,
+// and a group that hashes to one is the true group. Nothing is stored:
+// the cache is memory only, filled by an upload session as it hashes
+// each chunk (the CVs merge to the key by construction) and refilled by
+// the first whole check after a restart or an eviction, so the first
+// touch of a chunk this node did not just take an upload of still reads
+// and hashes it whole; a random 1 MiB range of 256 KiB chunks then reads
+// and hashes about 1.03 MiB instead of 1.25 MiB. On a part read the
+// group check replaces pebbledisk's CRC-32C of the whole value (which a
+// part cannot be checked against): a hash bound to the address is the
+// stronger check of the bytes served. Whole-object gets, GetChunks and
+// replication or repair read and check whole chunks as before. A stored outboard of group CVs
+// was rejected for now: 16x the chunk metadata on disk and in every
+// manifest, and a format change, for the first touch alone.
 //
 // Naming and dedup: a chunk key binds the chunk's position, so equal bytes
 // share a key (and are stored once) only at the same offset of objects of

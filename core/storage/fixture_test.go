@@ -34,6 +34,8 @@ type hdisk struct {
 	// and found intact; checkFailures those whose value failed it.
 	checkedGets   int
 	checkFailures int
+	// chunkBytesRead sums the chunk value bytes gets returned.
+	chunkBytesRead int
 }
 
 // watch installs the counters on the disk's hooks.
@@ -49,6 +51,9 @@ func (d *hdisk) watch() {
 		switch {
 		case op.Kind == env.DiskGet:
 			d.gets++
+			if strings.HasPrefix(string(op.Key), prefixChunk) {
+				d.chunkBytesRead += len(res.Value)
+			}
 			if res.Checked {
 				d.checkedGets++
 			}

@@ -24,16 +24,21 @@ type getOp struct {
 	first    int
 	last     int
 	firstOff uint64
-	offsets  []uint64 // every chunk's object offset
-	base     uint64   // GetChunk: the object offset of its one chunk
-	parts    [][]byte
-	next     int // next chunk index to start
-	pending  int // chunks not yet arrived
-	cands    []proto.NodeID
-	candNext int
-	askedDHT bool
-	timedOut bool // some candidate did not answer
-	finished bool
+	// firstPart: the offset in chunk first of the bytes read of it (a
+	// range that starts inside a chunk whose group CVs are cached reads
+	// from the first group it touches: groupRead); later chunks are read
+	// from their start.
+	firstPart uint64
+	offsets   []uint64 // every chunk's object offset
+	base      uint64   // GetChunk: the object offset of its one chunk
+	parts     [][]byte
+	next      int // next chunk index to start
+	pending   int // chunks not yet arrived
+	cands     []proto.NodeID
+	candNext  int
+	askedDHT  bool
+	timedOut  bool // some candidate did not answer
+	finished  bool
 	// manifestOnly: a GetManifest, answered with a ManifestResult once
 	// the manifest is found.
 	manifestOnly bool
@@ -189,14 +194,26 @@ func (s *Storage) pumpGet(g *getOp) {
 }
 
 // getChunk reads chunk i locally when this node holds it and the copy
-// verifies, else from the candidates.
+// verifies, else from the candidates. A chunk the range touches only in
+// part, whose group CVs are cached, is checked only on the groups the
+// range touches (groupRead); any other is checked whole, which caches
+// its group CVs.
 func (s *Storage) getChunk(g *getOp, i int) {
 	c := g.man.Chunks[i].Addr
 	if !s.index.hasChunk(c) {
 		s.fetchChunk(g, i)
 		return
 	}
-	op := s.chunkRead(c, g.offsets[i])
+	off := g.offsets[i]
+	op, check, partOff := s.groupRead(g, i)
+	var cvs []proto.CV // the chunk's group CVs, left by a whole check that passed
+	if op.Kind == 0 {
+		op = s.chunkRead(c, off) // no Check under BugServeUnverified
+		check = wholeChunkCheck(c, off, &cvs)
+		if op.Check != nil {
+			op.Check = check
+		}
+	}
 	op.Into = g.into // a GetChunk's: one chunk, one read
 	if k := i - g.first; k < len(g.intos) {
 		op.Into = g.intos[k]
@@ -205,7 +222,13 @@ func (s *Storage) getChunk(g *getOp, i int) {
 		if g.finished {
 			return
 		}
-		if s.chunkIntact(c, g.offsets[i], res[0], g.addr) {
+		if s.readIntact(c, res[0], g.addr, check) {
+			if cvs != nil {
+				s.groups.put(c, off, cvs)
+			}
+			if i == g.first {
+				g.firstPart = partOff
+			}
 			s.gotChunk(g, i, res[0].Value)
 			return
 		}
@@ -214,6 +237,36 @@ func (s *Storage) getChunk(g *getOp, i int) {
 	if !ok {
 		s.finishGet(g, fmt.Errorf("%w: disk queue full", ErrUnavailable))
 	}
+}
+
+// groupRead is the read of chunk i of g when the range touches it only in
+// part and its group CVs are cached: the read of the groups it touches
+// alone (a part of the chunk's value, env.DiskOp Offset and Length), its
+// check, and the chunk offset where the part starts. Otherwise the op's
+// Kind is zero.
+func (s *Storage) groupRead(g *getOp, i int) (env.DiskOp, func([]byte) error, uint64) {
+	if s.cfg.BugServeUnverified {
+		return env.DiskOp{}, nil, 0
+	}
+	c, size := g.man.Chunks[i].Addr, uint64(g.man.Chunks[i].Size)
+	start := g.offsets[i] - g.base
+	lo := max(g.offset, start) - start
+	hi := min(g.offset+g.length, start+size) - start
+	if lo == 0 && hi == size {
+		return env.DiskOp{}, nil, 0
+	}
+	cached := s.groups.get(c, g.offsets[i])
+	if uint64(len(cached)) != (size+GroupBytes-1)/GroupBytes {
+		return env.DiskOp{}, nil, 0
+	}
+	g0, g1 := lo/GroupBytes, (hi+GroupBytes-1)/GroupBytes
+	partOff := g0 * GroupBytes
+	partLen := min(g1*GroupBytes, size) - partOff
+	// Only the touched groups are read (a part of the value) and checked,
+	// each against its CV.
+	check := groupsCheck(c, g.offsets[i], size, partOff, cached[g0:g1])
+	op := env.DiskOp{Kind: env.DiskGet, Key: diskKey(prefixChunk, c), Check: check, Offset: partOff, Length: partLen}
+	return op, check, partOff
 }
 
 func (s *Storage) fetchChunk(g *getOp, i int) {
@@ -246,7 +299,7 @@ func (s *Storage) gotChunk(g *getOp, i int, data []byte) {
 	// A range within one chunk is that chunk's slice (no copy: the reply
 	// owns the bytes the disk returned), unless it is a small part of it,
 	// which is copied so that a kept reply does not pin the chunk.
-	skip := g.offset - g.firstOff
+	skip := g.offset - g.firstOff - g.firstPart
 	if len(g.parts) == 1 {
 		out := g.parts[0][skip : skip+g.length : skip+g.length]
 		if 2*g.length < uint64(len(g.parts[0])) {

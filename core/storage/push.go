@@ -178,10 +178,22 @@ func chunkCheck(c proto.Addr, off uint64) func([]byte) error {
 // node holds (a read that failed its check is corrupt) is counted and
 // queued for healing.
 func (s *Storage) chunkIntact(c proto.Addr, off uint64, res env.DiskResult, obj proto.Addr) bool {
+	return s.readIntact(c, res, obj, func(data []byte) error {
+		if chunkMatches(c, off, data) {
+			return nil
+		}
+		return env.ErrCorruption
+	})
+}
+
+// readIntact is chunkIntact with the check of the bytes read given: the
+// one the op carried (a whole chunk against its key, or some of its
+// groups against their cached CVs), run here when the disk did not.
+func (s *Storage) readIntact(c proto.Addr, res env.DiskResult, obj proto.Addr, check func([]byte) error) bool {
 	if res.Err != nil && !isCorruption(res.Err) {
 		return false // an I/O error says nothing about the bytes
 	}
-	if res.Err == nil && res.Found && (s.cfg.BugServeUnverified || res.Checked || chunkMatches(c, off, res.Value)) {
+	if res.Err == nil && res.Found && (s.cfg.BugServeUnverified || res.Checked || check(res.Value) == nil) {
 		return true
 	}
 	if !s.index.hasChunk(c) {

@@ -249,8 +249,14 @@ func (s *Storage) onPutChunk(req env.RequestID, body PutChunk) {
 		return
 	}
 	// One pass: the chunk's chaining value names it, and for the first
-	// chunk the root is the address of a one-chunk object.
-	cv, root := proto.SubtreeHash(body.Data, off)
+	// chunk the root is the address of a one-chunk object. It is hashed
+	// as its groups, whose CVs are cached: they merge to the key by
+	// construction, so a range get of the new object reads and checks only
+	// the groups it touches from the first (see "Granularity" in doc.go).
+	cvs, cv, root := sessionChunkHash(body.Data, off)
+	if cvs != nil {
+		s.groups.put(proto.Addr(cv), off, cvs)
+	}
 	ref := ChunkRef{Addr: proto.Addr(cv), Size: uint32(len(body.Data))}
 	ss.chunks = append(ss.chunks, ref)
 	ss.size += uint64(ref.Size)

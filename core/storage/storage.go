@@ -51,6 +51,7 @@ type Storage struct {
 	audits      map[proto.Addr]*audit     // repair: objects being audited
 	damaged     map[proto.Addr]proto.Addr // chunk -> an object that lists it
 	healing     map[proto.Addr]bool       // chunks being healed
+	groups      *groupCache               // group CVs of chunks verified whole (groups.go)
 	provideNext []proto.Addr              // objects to announce on later ticks
 	sessions    map[uint64]*session       // open upload sessions
 	stats       Stats
@@ -108,6 +109,7 @@ func (s *Storage) reset() {
 	s.audits = map[proto.Addr]*audit{}
 	s.damaged = map[proto.Addr]proto.Addr{}
 	s.healing = map[proto.Addr]bool{}
+	s.groups = newGroupCache(GroupCacheBytesMax)
 	s.provideNext = nil
 	s.sessions = map[uint64]*session{}
 	s.recovery = recoveryScan{}

@@ -498,7 +498,7 @@ func (d *Disk) readOne(op *env.DiskOp) env.DiskResult {
 				result = env.DiskResult{Err: classify(op.Kind.String(), f.err)}
 			}
 		}()
-		return d.get(op.Key, op.Into)
+		return d.get(op)
 	}()
 	if fatalErr != nil { // recorded exclusively, as recoverFatal does
 		d.execMu.Lock()

@@ -111,7 +111,7 @@ func (d *Disk) exec(op *env.DiskOp, space *groupSpace) (result env.DiskResult) {
 	defer d.recoverFatal(op.Kind, &result)
 	switch op.Kind {
 	case env.DiskGet:
-		return d.get(op.Key, op.Into)
+		return d.get(op)
 	case env.DiskSync:
 		return d.sync(space)
 	case env.DiskScan:
@@ -363,27 +363,68 @@ func (d *Disk) sync(space *groupSpace) env.DiskResult {
 	return env.DiskResult{Err: err}
 }
 
-// get reads key; a value read from a segment goes into into when it
-// fits (env.DiskOp.Into).
-func (d *Disk) get(key, into []byte) env.DiskResult {
+// get reads op's key, or the part of its value op names (env.DiskOp
+// Offset and Length); a value read from a segment goes into op.Into when
+// it fits.
+func (d *Disk) get(op *env.DiskOp) env.DiskResult {
 	if err := injected(FailpointRead); err != nil {
 		return env.DiskResult{Err: classify("get", err)}
 	}
-	value, closer, err := d.db.Get(key)
+	value, closer, err := d.db.Get(op.Key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return env.DiskResult{}
 	}
 	if err != nil {
 		return env.DiskResult{Err: classify("get", err)}
 	}
-	result, err := d.load(value, into)
+	var result []byte
+	if op.Length == 0 {
+		result, err = d.load(value, op.Into)
+	} else {
+		result, err = d.loadPart(value, op)
+	}
 	if cerr := closer.Close(); err == nil && cerr != nil {
 		err = cerr
+	}
+	if errors.Is(err, env.ErrDiskInvalid) {
+		return env.DiskResult{Found: true, Err: err}
 	}
 	if err != nil {
 		return env.DiskResult{Err: classify("get", err)}
 	}
 	return env.DiskResult{Found: true, Value: result}
+}
+
+// loadPart is load of the part of the value op names. A value in a
+// segment is read only over that part, and its CRC-32C, which covers the
+// whole value, is not checked: the check of a part is the caller's
+// DiskOp.Check, which storage sets to the BLAKE3 of each group read
+// against its chaining value (cached from a whole read that matched the
+// chunk's key). That is stronger than the CRC (a cryptographic hash
+// bound to the object address, against a 32-bit checksum that catches
+// random damage only), so a part read drops no check that a whole read
+// makes: damage in the part fails it, damage elsewhere in the value is
+// not served and is caught by the next whole read. An inline value is
+// read whole (pebble checks its blocks) and sliced.
+func (d *Disk) loadPart(stored []byte, op *env.DiskOp) ([]byte, error) {
+	if !d.legacy {
+		_, p, isPointer, err := decodeStored(stored)
+		if err != nil {
+			return nil, err
+		}
+		if isPointer {
+			return d.side.readPart(p, op.Offset, op.Length, op.Into)
+		}
+	}
+	whole, err := d.load(stored, nil)
+	if err != nil {
+		return nil, err
+	}
+	part, err := op.Part(whole)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Clone(part), nil
 }
 
 // load returns the caller's value of a stored one, in a slice the caller

@@ -521,6 +521,51 @@ func (s *sideStore) readMem(p pointer) ([]byte, error) {
 	return nil, fmt.Errorf("%w: no value of %d bytes at %d in segment %016x", env.ErrCorruption, p.length, p.offset, p.segment)
 }
 
+// readPart returns the n bytes at off of the value p points at (into buf
+// when its capacity holds them), without its crc, which covers the whole
+// value: the caller checks the part (see Disk.loadPart). A part beyond
+// the value is an error wrapping env.ErrDiskInvalid.
+func (s *sideStore) readPart(p pointer, off, n uint64, buf []byte) ([]byte, error) {
+	if off > uint64(p.length) || n > uint64(p.length)-off {
+		return nil, fmt.Errorf("%w: part %d+%d of a value of %d bytes", env.ErrDiskInvalid, off, n, p.length)
+	}
+	if s.mem != nil {
+		var at uint32
+		for _, v := range s.mem[p.segment] {
+			if at == p.offset && uint32(len(v)) == p.length {
+				return bytes.Clone(v[off : off+n]), nil
+			}
+			at += uint32(len(v))
+		}
+		return nil, fmt.Errorf("%w: no value of %d bytes at %d in segment %016x", env.ErrCorruption, p.length, p.offset, p.segment)
+	}
+	h, err := s.readers.acquire(s.fs, p.segment, s.segmentPath(p.segment))
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: segment %016x of a stored pointer is missing", env.ErrCorruption, p.segment)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer s.readers.release(h)
+	if uint64(cap(buf)) >= n {
+		buf = buf[:n]
+	} else {
+		buf = make([]byte, n)
+	}
+	m, err := h.f.ReadAt(buf, int64(p.offset)+int64(off))
+	if m == len(buf) {
+		err = nil
+	}
+	if errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: segment %016x holds %d of the %d bytes at %d+%d a pointer names",
+			env.ErrCorruption, p.segment, m, n, p.offset, off)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
 // read returns the value p points at, checked against its crc.
 func (s *sideStore) read(p pointer) ([]byte, error) { return s.readInto(p, nil) }
 

@@ -712,3 +712,47 @@ func damageFirstValue(t *testing.T, mem vfs.FS, seg string) {
 	}
 	_ = f.Close()
 }
+
+// TestSidePartRead: a part read of a segment value preads only the part
+// and cannot check the whole value's CRC-32C, so damage outside the part
+// is not met and the part is returned; damage inside it is returned to
+// the op's Check, which fails it (storage's group check: a BLAKE3 CV),
+// and the whole read still fails its CRC.
+func TestSidePartRead(t *testing.T) {
+	mem := vfs.NewMem()
+	s, seg := openTwoValues(t, mem)
+	damageFirstValue(t, mem, seg)
+	want := sideValue(1, 4000)
+	res := s.ok(env.DiskOp{Kind: env.DiskGet, Key: []byte("a"), Offset: 2000, Length: 100})
+	if !bytes.Equal(res.Value, want[2000:2100]) {
+		t.Fatalf("part away from the damage: %q", res.Value)
+	}
+	check := func(v []byte) error {
+		if !bytes.Equal(v, want[:400]) {
+			return errors.New("part differs")
+		}
+		return nil
+	}
+	res = s.disk.Do(env.DiskOp{Kind: env.DiskGet, Key: []byte("a"), Offset: 0, Length: 400, Check: check})
+	if !errors.Is(res.Err, env.ErrCorruption) || res.Value != nil {
+		t.Fatalf("part over the damage with a check: %v, %d bytes", res.Err, len(res.Value))
+	}
+	if res := s.disk.Do(env.DiskOp{Kind: env.DiskGet, Key: []byte("a")}); !errors.Is(res.Err, env.ErrCorruption) {
+		t.Fatalf("whole read of the damaged value: %v", res.Err)
+	}
+}
+
+// TestPartReadInMemory: the micronode's values in memory serve parts.
+func TestPartReadInMemory(t *testing.T) {
+	d, _ := openParallel(t, true)
+	value := sideValue(3, 50<<10)
+	if res := d.Do(env.DiskOp{Kind: env.DiskPut, Key: []byte("k"), Value: value}); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if res := d.Do(env.DiskOp{Kind: env.DiskGet, Key: []byte("k"), Offset: 16 << 10, Length: 20 << 10}); res.Err != nil || !bytes.Equal(res.Value, value[16<<10:36<<10]) {
+		t.Fatalf("part of an in-memory value: %v, %d bytes", res.Err, len(res.Value))
+	}
+	if res := d.Do(env.DiskOp{Kind: env.DiskGet, Key: []byte("k"), Offset: 40 << 10, Length: 20 << 10}); !errors.Is(res.Err, env.ErrDiskInvalid) || !res.Found {
+		t.Fatalf("part beyond an in-memory value: %v", res.Err)
+	}
+}

@@ -149,8 +149,12 @@ func (d *Disk) get(op *env.DiskOp) env.DiskResult {
 	if !found {
 		return env.DiskResult{}
 	}
-	result := env.DiskResult{Found: true, Value: bytes.Clone(value)}
-	if len(value) > 0 && d.rand.Bool(d.faults.CorruptReadProb) {
+	part, err := op.Part(value)
+	if err != nil {
+		return env.DiskResult{Found: true, Err: fmt.Errorf("simdisk: get: %w", err)}
+	}
+	result := env.DiskResult{Found: true, Value: bytes.Clone(part)}
+	if len(part) > 0 && d.rand.Bool(d.faults.CorruptReadProb) {
 		flipBit(d.rand, result.Value)
 		d.stats.CorruptReads++
 	}

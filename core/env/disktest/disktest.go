@@ -38,6 +38,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"BatchInvalidChangesNothing", testBatchInvalid},
 		{"FIFOReadYourWrites", testFIFO},
 		{"GetCheck", testGetCheck},
+		{"GetPart", testGetPart},
 		{"FIFOReadRuns", testFIFOReadRuns},
 		{"ResultsOwnedByReceiver", testResultsOwned},
 		{"ScanSemantics", testScanSemantics},
@@ -364,6 +365,62 @@ func testResultsOwned(c *client) {
 		clear(kv.Value)
 	}
 	c.wantState(map[string]string{"a": "alpha", "b": "beta"})
+}
+
+// testGetPart: a get with Offset and Length returns that part of the
+// value, runs its Check on the part, reads into Into when it fits, and
+// refuses a part beyond the value (ErrDiskInvalid, the key found) or an
+// offset without a length; a part on another kind is invalid. Values of
+// several sizes (a large one lives in io/pebbledisk's side segments).
+func testGetPart(c *client) {
+	for _, size := range []int{5, 100 << 10} {
+		value := make([]byte, size)
+		for i := range value {
+			value[i] = byte(i*7 + i>>8)
+		}
+		c.put("v", string(value))
+		for _, p := range [][2]int{{0, size}, {1, size - 1}, {size / 2, 1}, {size - 1, 1}, {size / 3, size / 3}} {
+			var seen []byte
+			into := make([]byte, 0, p[1])
+			res := c.ok(env.DiskOp{Kind: env.DiskGet, Key: []byte("v"), Offset: uint64(p[0]), Length: uint64(p[1]), Into: into,
+				Check: func(v []byte) error { seen = bytes.Clone(v); return nil }})
+			want := value[p[0] : p[0]+p[1]]
+			if !res.Found || !bytes.Equal(res.Value, want) {
+				c.t.Fatalf("%d bytes: part %d+%d: found=%v, %d bytes, equal %v", size, p[0], p[1], res.Found, len(res.Value), bytes.Equal(res.Value, want))
+			}
+			if !res.Checked || !bytes.Equal(seen, want) {
+				c.t.Fatalf("%d bytes: part %d+%d: checked=%v, the check saw %d bytes, not the part", size, p[0], p[1], res.Checked, len(seen))
+			}
+		}
+		for _, p := range [][2]int{{size, 1}, {0, size + 1}, {size - 1, 2}} {
+			res := c.do(env.DiskOp{Kind: env.DiskGet, Key: []byte("v"), Offset: uint64(p[0]), Length: uint64(p[1])})
+			if !errors.Is(res.Err, env.ErrDiskInvalid) || !res.Found || res.Value != nil {
+				c.t.Fatalf("%d bytes: part %d+%d beyond the value: found=%v err %v, %d bytes", size, p[0], p[1], res.Found, res.Err, len(res.Value))
+			}
+		}
+		res := c.ok(env.DiskOp{Kind: env.DiskGet, Key: []byte("missing"), Offset: 1, Length: 1})
+		if res.Found || res.Value != nil {
+			c.t.Fatalf("part of a missing key: found=%v", res.Found)
+		}
+	}
+	for _, op := range []env.DiskOp{
+		{Kind: env.DiskGet, Key: []byte("v"), Offset: 1},
+		{Kind: env.DiskGet, Key: []byte("v"), Offset: 1 << 62, Length: 1 << 62},
+		{Kind: env.DiskGet, Key: []byte("v"), Length: env.DiskValueBytesMax + 1},
+		{Kind: env.DiskPut, Key: []byte("v"), Value: []byte("x"), Length: 1},
+		{Kind: env.DiskScan, Prefix: []byte("v"), Limit: 1, Offset: 1, Length: 1},
+	} {
+		if res := c.do(op); !errors.Is(res.Err, env.ErrDiskInvalid) {
+			c.t.Fatalf("%s with part %d+%d: err %v, want ErrDiskInvalid", op.Kind, op.Offset, op.Length, res.Err)
+		}
+	}
+	c.wantState(map[string]string{"v": string(func() []byte {
+		v := make([]byte, 100<<10)
+		for i := range v {
+			v[i] = byte(i*7 + i>>8)
+		}
+		return v
+	}())})
 }
 
 func slicesEqualStrings(got []env.KV, want []string) bool {

@@ -73,7 +73,14 @@ func (d *Disk) execute(op *env.DiskOp) env.DiskResult {
 	switch op.Kind {
 	case env.DiskGet:
 		v, ok := d.current[string(op.Key)]
-		return env.DiskResult{Found: ok, Value: bytes.Clone(v)}
+		if !ok {
+			return env.DiskResult{}
+		}
+		part, err := op.Part(v)
+		if err != nil {
+			return env.DiskResult{Found: true, Err: err}
+		}
+		return env.DiskResult{Found: true, Value: bytes.Clone(part)}
 	case env.DiskPut:
 		d.write([]env.DiskWrite{{Key: op.Key, Value: op.Value}})
 	case env.DiskDelete:

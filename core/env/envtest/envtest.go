@@ -168,7 +168,14 @@ func (e *Env) execute(op *env.DiskOp) env.DiskResult {
 	switch op.Kind {
 	case env.DiskGet:
 		v, ok := e.store[string(op.Key)]
-		return env.DiskResult{Found: ok, Value: bytes.Clone(v)}
+		if !ok {
+			return env.DiskResult{}
+		}
+		part, err := op.Part(v)
+		if err != nil {
+			return env.DiskResult{Found: true, Err: err}
+		}
+		return env.DiskResult{Found: true, Value: bytes.Clone(part)}
 	case env.DiskPut:
 		e.store[string(op.Key)] = bytes.Clone(op.Value)
 	case env.DiskDelete:
