@@ -43,14 +43,14 @@ type getOp struct {
 	// manifestOnly: a GetManifest, answered with a ManifestResult once
 	// the manifest is found.
 	manifestOnly bool
-	sizeMax      uint64 // Get.SizeMax
-	wantParts    bool   // Get.Parts: reply a multi-chunk read as its chunks' slices
-	into         []byte // GetChunk.Into: lent to its one chunk read
+	sizeMax      uint64   // Get.SizeMax
+	wantParts    bool     // Get.Parts: reply a multi-chunk read as its chunks' slices
+	into         []byte   // GetChunk.Into: lent to its one chunk read
+	intos        [][]byte // Get.Into: lent to the reads of chunks first, first+1, ...
 	// chunkReq: a GetChunk or GetChunks, whose manifest is the client's
 	// chunk list: a size it claims wrongly is a bad request, not a bad
 	// manifest (claimWrong).
 	chunkReq bool
-	intos    [][]byte // Get.Into: lent to the reads of chunks first, first+1, ...
 }
 
 func (s *Storage) onGet(req env.RequestID, body Get) {
