@@ -316,3 +316,36 @@ func TestOneChunkSessionCachesGroups(t *testing.T) {
 		t.Fatalf("the first range after a one-chunk session put read %d chunk bytes, want %d", n, GroupBytes)
 	}
 }
+
+// TestRepairDoesNotSpreadSizeLie: a node whose manifest claims a wrong
+// last-chunk size finds out when it reads the chunk to push it, and does
+// not push that manifest to a placement node that lost its copy. The old
+// code pushed it, and the target stored the lie (its checkFor passes).
+func TestRepairDoesNotSpreadSizeLie(t *testing.T) {
+	const cb = 64 << 10
+	c := newCluster(t, 5, 43, groupChunks)
+	data := randomData(44, 2*cb+40000)
+	res := c.put(0, data, false)
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	c.advance(time.Second)
+	placed := c.placed(res.Addr, 3)
+	for _, n := range placed[:2] {
+		c.lieLast(n, res.Addr, 1)
+	}
+	lost := placed[2]
+	if del, _ := c.request(lost, Delete{Addr: res.Addr}, time.Second).(DeleteResult); del.Err != nil {
+		t.Fatalf("delete: %v", del.Err)
+	}
+	c.advance(5 * time.Second) // audits of the two liars run
+	if o := c.nodes[lost].st.index.committed(res.Addr); o != nil && o.manifest.Size != uint64(len(data)) {
+		t.Fatalf("repair spread a manifest of %d bytes for an object of %d", o.manifest.Size, len(data))
+	}
+	if m := c.metric(placed[0], MetricRejects, ReasonMalformed) + c.metric(placed[1], MetricRejects, ReasonMalformed); m == 0 {
+		t.Fatal("no push read the lying chunk: the test did not exercise the repair")
+	}
+	for _, n := range placed {
+		c.noDamage(n)
+	}
+}
