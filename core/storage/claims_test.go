@@ -349,3 +349,37 @@ func TestRepairDoesNotSpreadSizeLie(t *testing.T) {
 		c.noDamage(n)
 	}
 }
+
+// TestCheckForValidatesShape: checkFor refuses a manifest built or
+// received in memory that breaks Manifest's invariant, as DecodeManifest
+// refuses such an encoding: a Size that is not the chunks' sum, an empty
+// chunk, a chunk that is not a subtree where it lands. The old checkFor
+// merged the keys only (a Size off by one passed).
+func TestCheckForValidatesShape(t *testing.T) {
+	const cb = 64 << 10
+	data := randomData(45, 2*cb+40000)
+	addr, man := Split(data, cb)
+	if err := man.checkFor(addr); err != nil {
+		t.Fatalf("a true manifest: %v", err)
+	}
+	for name, edit := range map[string]func(m *Manifest){
+		"size+1":       func(m *Manifest) { m.Size++ },
+		"size-1":       func(m *Manifest) { m.Size-- },
+		"empty chunk":  func(m *Manifest) { m.Chunks[2].Size = 0; m.Size -= 40000 },
+		"short middle": func(m *Manifest) { m.Chunks[1].Size--; m.Size-- },
+		"too large": func(m *Manifest) {
+			m.Chunks[2].Size = ChunkBytesMax + 1
+			m.Size += ChunkBytesMax + 1 - 40000
+		},
+	} {
+		m := Manifest{Size: man.Size, Chunks: slices.Clone(man.Chunks)}
+		edit(&m)
+		if err := m.checkFor(addr); !errors.Is(err, ErrBadManifest) {
+			t.Errorf("%s: checkFor %v, want ErrBadManifest", name, err)
+		}
+	}
+	one := Manifest{Size: 41, Chunks: []ChunkRef{{Addr: addr, Size: 40}}}
+	if err := one.checkFor(addr); !errors.Is(err, ErrBadManifest) {
+		t.Errorf("one chunk, size off by one: checkFor %v, want ErrBadManifest", err)
+	}
+}

@@ -73,7 +73,10 @@ type (
 	GetManifest struct{ Addr proto.Addr }
 	// GetChunk reads one chunk of object Addr, at object offset Offset,
 	// verified against Chunk.Addr (a chunk key is bound to its offset).
-	// Replies with a GetResult whose Size is Chunk.Size.
+	// Replies with a GetResult whose Size is Chunk.Size. The key binds the
+	// chunk's length too: bytes that match it but are not Chunk.Size long
+	// fail the request with ErrBadRequest (the claim is wrong, the chunk
+	// healthy: nothing counted as corruption).
 	//
 	// Into, when set, is lent to the local disk read (env.DiskOp.Into):
 	// the reply's Data may share its array. The caller may reuse it once a
