@@ -64,9 +64,15 @@
 // derived only from bytes that merged to the chunk's key, the key is
 // chained to the object address (the manifest's keys merge to it), so
 // by BLAKE3's collision resistance they are the CVs of the true groups,
-// and a group that hashes to one is the true group. Nothing is stored:
-// the cache is memory only, filled by an upload session as it hashes
-// each chunk (the CVs merge to the key by construction) and refilled by
+// and a group that hashes to one is the true group. An entry also keeps
+// the length of the bytes its CVs came from, and is used only when the
+// manifest claims that size for the chunk (else the chunk is read whole,
+// and the claim refused: see "Reads and corruption"). Nothing is stored:
+// the cache is memory only, filled by an upload session with the CVs it
+// derived as it hashed each chunk (they merge to the key by
+// construction), once the chunk is staged under its final key (a
+// one-chunk upload's is the object address, known at the commit), and
+// refilled by
 // the first whole check after a restart or an eviction, so the first
 // touch of a chunk this node did not just take an upload of still reads
 // and hashes it whole; a random 1 MiB range of 256 KiB chunks then reads
@@ -219,6 +225,21 @@
 // only after a reply without error, when every read that held it is done.
 // ErrCorruption (wrapping env.ErrCorruption) is returned only when every
 // copy found was corrupt.
+//
+// Sizes are claims too. A chunk's key binds the length of its bytes, but
+// the manifest's size of the last chunk is not bound by the keys
+// (proto.TreeRoot merges the last CV whatever its size, and a one-chunk
+// object's key is its address), so a fetched (or committed) manifest may
+// claim a last chunk, and a Size, other than the bytes. Manifest.validate
+// refuses what can be refused without the bytes; every chunk read then
+// compares the verified bytes' length with the claimed size (the whole
+// check, a fetched chunk, the group cache's verified length), and bytes
+// that match their key but not the claim fail the get with ErrBadManifest
+// (ErrBadRequest for a GetChunk or GetChunks, whose sizes the client
+// gave): the claim lies, so nothing is counted as corruption or marked
+// damaged, and no byte beyond the chunk's is ever served. A part read
+// that finds the value shorter than the groups it asks for is damage
+// (the cache's length was verified), as a part that fails its check is.
 //
 // # Repair and garbage collection
 //

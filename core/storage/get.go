@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -46,6 +47,10 @@ type getOp struct {
 	wantParts    bool     // Get.Parts: reply a multi-chunk read as its chunks' slices
 	into         []byte   // GetChunk.Into: lent to its one chunk read
 	intos        [][]byte // Get.Into: lent to the reads of chunks first, first+1, ...
+	// chunkReq: a GetChunk or GetChunks, whose manifest is the client's
+	// chunk list: a size it claims wrongly is a bad request, not a bad
+	// manifest (claimWrong).
+	chunkReq bool
 }
 
 func (s *Storage) onGet(req env.RequestID, body Get) {
@@ -209,7 +214,7 @@ func (s *Storage) getChunk(g *getOp, i int) {
 	var cvs []proto.CV // the chunk's group CVs, left by a whole check that passed
 	if op.Kind == 0 {
 		op = s.chunkRead(c, off) // no Check under BugServeUnverified
-		check = wholeChunkCheck(c, off, &cvs)
+		check = wholeChunkCheck(c, off, uint64(g.man.Chunks[i].Size), &cvs)
 		if op.Check != nil {
 			op.Check = check
 		}
@@ -222,14 +227,35 @@ func (s *Storage) getChunk(g *getOp, i int) {
 		if g.finished {
 			return
 		}
-		if s.readIntact(c, res[0], g.addr, check) {
+		r := res[0]
+		if !s.cfg.BugServeUnverified && r.Err == nil && r.Found && !r.Checked {
+			// The disk did not run the check: run it here, before the
+			// size claim is judged below (readIntact would run it too).
+			r = env.RunCheck(&env.DiskOp{Kind: env.DiskGet, Check: check}, r)
+		}
+		if errors.Is(r.Err, errChunkSize) {
+			// The bytes are the chunk the key names, of another length
+			// than claimed: the manifest (or request) is wrong, the
+			// chunk is healthy. Not corruption, and no other replica's
+			// copy would fit the claim either.
+			s.claimWrong(g, r.Err)
+			return
+		}
+		if r.Found && op.Length > 0 && errors.Is(r.Err, env.ErrDiskInvalid) {
+			// A part read found the value shorter than the groups it
+			// asked for. groupRead reads parts only of a chunk whose
+			// verified length is the manifest's size, so the value
+			// stored under the key is truncated: damage.
+			r.Err = fmt.Errorf("%w: chunk %s shorter than its verified %d bytes: %w", env.ErrCorruption, c.Short(), g.man.Chunks[i].Size, r.Err)
+		}
+		if s.readIntact(c, r, g.addr, check) {
 			if cvs != nil {
-				s.groups.put(c, off, cvs)
+				s.groups.put(c, off, uint64(len(r.Value)), cvs)
 			}
 			if i == g.first {
 				g.firstPart = partOff
 			}
-			s.gotChunk(g, i, res[0].Value)
+			s.gotChunk(g, i, r.Value)
 			return
 		}
 		s.fetchChunk(g, i)
@@ -255,8 +281,12 @@ func (s *Storage) groupRead(g *getOp, i int) (env.DiskOp, func([]byte) error, ui
 	if lo == 0 && hi == size {
 		return env.DiskOp{}, nil, 0
 	}
-	cached := s.groups.get(c, g.offsets[i])
-	if uint64(len(cached)) != (size+GroupBytes-1)/GroupBytes {
+	// The CVs are used only when the manifest's size is the length of the
+	// bytes they were derived from: a manifest that claims another size
+	// for the chunk gets a whole read, whose check refuses the claim
+	// (errChunkSize) instead of a part the cached groups do not tile.
+	cached, verified := s.groups.get(c, g.offsets[i])
+	if verified != size || uint64(len(cached)) != (size+GroupBytes-1)/GroupBytes {
 		return env.DiskOp{}, nil, 0
 	}
 	g0, g1 := lo/GroupBytes, (hi+GroupBytes-1)/GroupBytes
@@ -279,6 +309,12 @@ func (s *Storage) fetchChunk(g *getOp, i int) {
 			s.finishGet(g, err)
 			return
 		}
+		if size := uint64(g.man.Chunks[i].Size); uint64(len(data)) != size {
+			// data hashed to c at its offset (fetchChunkFrom) and c binds
+			// the length of its bytes: the claimed size is wrong.
+			s.claimWrong(g, sizeLie(c, g.offsets[i], uint64(len(data)), size))
+			return
+		}
 		if s.index.hasChunk(c) {
 			s.healWith(c, data) // the local copy was bad: replace it
 		}
@@ -299,8 +335,18 @@ func (s *Storage) gotChunk(g *getOp, i int, data []byte) {
 	// A range within one chunk is that chunk's slice (no copy: the reply
 	// owns the bytes the disk returned), unless it is a small part of it,
 	// which is copied so that a kept reply does not pin the chunk.
+	//
+	// Every chunk's length was checked against its claimed size (the
+	// check of a whole read, fetchChunk, groupRead's verified length), so
+	// the slices below lie within the bytes read; a part that does not is
+	// still refused here rather than sliced past its end (into a lent
+	// buffer's spare capacity) or panicking.
 	skip := g.offset - g.firstOff - g.firstPart
 	if len(g.parts) == 1 {
+		if p := g.parts[0]; skip > uint64(len(p)) || g.length > uint64(len(p))-skip {
+			s.claimWrong(g, fmt.Errorf("%w: %d bytes read of chunk %s, the range needs %d from %d", errChunkSize, len(p), g.man.Chunks[g.first].Addr.Short(), g.length, skip))
+			return
+		}
 		out := g.parts[0][skip : skip+g.length : skip+g.length]
 		if 2*g.length < uint64(len(g.parts[0])) {
 			out = slices.Clone(out)
@@ -312,10 +358,22 @@ func (s *Storage) gotChunk(g *getOp, i int, data []byte) {
 	// the reply owns the chunks the disk returned) or one copy of them.
 	pieces := make([][]byte, 0, len(g.parts))
 	var n uint64
-	for _, p := range g.parts {
+	for k, p := range g.parts {
+		// Every part but the last is read to its chunk's end (from
+		// firstPart for the first): it must hold exactly that; the last
+		// must hold what the range still needs.
+		want := uint64(g.man.Chunks[g.first+k].Size)
+		if k == 0 {
+			want -= g.firstPart
+		}
+		rest := g.length - n
+		if (k < len(g.parts)-1 && uint64(len(p)) != want) || skip > uint64(len(p)) || (k == len(g.parts)-1 && uint64(len(p))-skip < rest) {
+			s.claimWrong(g, fmt.Errorf("%w: %d bytes read of chunk %s, want %d", errChunkSize, len(p), g.man.Chunks[g.first+k].Addr.Short(), want))
+			return
+		}
 		p = p[skip:] // skip is within the first chunk (span)
 		skip = 0
-		if rest := g.length - n; uint64(len(p)) > rest {
+		if uint64(len(p)) > rest {
 			p = p[:rest:rest]
 		}
 		pieces = append(pieces, p)
@@ -330,6 +388,20 @@ func (s *Storage) gotChunk(g *getOp, i int, data []byte) {
 		out = append(out, p...)
 	}
 	s.replyGet(g, out)
+}
+
+// claimWrong fails g because a chunk's bytes, verified against its key,
+// are not the size its manifest (or the GetChunk request) claims: the
+// manifest is bad (ErrBadManifest), or the request (ErrBadRequest).
+// Nothing is counted as corruption and no chunk is marked damaged.
+func (s *Storage) claimWrong(g *getOp, err error) {
+	if g.chunkReq {
+		s.reject(ReasonBadRequest)
+		s.finishGet(g, fmt.Errorf("%w: %w", ErrBadRequest, err))
+		return
+	}
+	s.reject(ReasonMalformed)
+	s.finishGet(g, fmt.Errorf("%w: %s: %w", ErrBadManifest, g.addr.Short(), err))
 }
 
 // replyGetParts answers a Get.Parts read with its chunks' slices.

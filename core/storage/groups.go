@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/ron-network/ron/core/env"
@@ -13,13 +14,18 @@ import (
 const GroupBytes = 16 << 10
 
 // GroupCacheBytesMax bounds the memory of the group CV cache: 32 bytes
-// per group plus groupEntryOverhead per chunk, so about 3,800 chunks of
-// 256 KiB (16 groups, 608 bytes counted each), about 950 MiB of data.
+// per group plus groupEntryOverhead per chunk, so 2 MiB / (512 + 160)
+// bytes = about 3,100 chunks of 256 KiB (16 groups each), the groups of
+// about 780 MiB of chunk data.
 const GroupCacheBytesMax = 2 << 20
 
-// groupEntryOverhead is what an entry costs beyond its CVs: the map
-// slot, the key, the slice header and the list links, rounded up.
-const groupEntryOverhead = 96
+// groupEntryOverhead is what an entry costs beyond its CVs' array,
+// estimated from the layouts on 64-bit Go: the groupEntry (a groupKey of
+// 32+8 bytes, a slice header of 24, the size 8 and two list pointers 16:
+// 88 bytes, allocated in the 96-byte size class), its map slot (key 40
+// and pointer value 8: 48 bytes, plus a control byte per slot and the
+// swiss table's load factor of 7/8, so about 56), rounded up to 160.
+const groupEntryOverhead = 160
 
 // groupKey names a chunk at its place: a chunk key is a CV at an offset,
 // so the offset is part of what the CVs were derived from.
@@ -29,8 +35,12 @@ type groupKey struct {
 }
 
 type groupEntry struct {
-	key        groupKey
-	cvs        []proto.CV // never written after insertion: checks on other goroutines hold it
+	key groupKey
+	cvs []proto.CV // never written after insertion: checks on other goroutines hold it
+	// size is the length of the bytes the CVs were derived from (verified
+	// against the key): a manifest's chunk size that differs from it is a
+	// claim the cache must not trust (groupRead reads the chunk whole then).
+	size       uint64
 	prev, next *groupEntry
 }
 
@@ -63,21 +73,23 @@ func (c *groupCache) pushFront(e *groupEntry) {
 	c.head.next = e
 }
 
-// get returns the CVs of chunk at offset (nil if not cached) and marks
-// them recently used.
-func (c *groupCache) get(chunk proto.Addr, offset uint64) []proto.CV {
+// get returns the CVs of chunk at offset (nil if not cached) and the
+// verified length of the bytes they were derived from, and marks them
+// recently used.
+func (c *groupCache) get(chunk proto.Addr, offset uint64) ([]proto.CV, uint64) {
 	e := c.m[groupKey{chunk, offset}]
 	if e == nil {
-		return nil
+		return nil, 0
 	}
 	c.unlink(e)
 	c.pushFront(e)
-	return e.cvs
+	return e.cvs, e.size
 }
 
-// put keeps cvs for chunk at offset, evicting the least recently used
-// entries beyond the bound. cvs must not be written afterwards.
-func (c *groupCache) put(chunk proto.Addr, offset uint64, cvs []proto.CV) {
+// put keeps cvs for chunk at offset, derived from size bytes that matched
+// the key, evicting the least recently used entries beyond the bound.
+// cvs must not be written afterwards.
+func (c *groupCache) put(chunk proto.Addr, offset, size uint64, cvs []proto.CV) {
 	k := groupKey{chunk, offset}
 	if e := c.m[k]; e != nil {
 		c.unlink(e)
@@ -88,7 +100,7 @@ func (c *groupCache) put(chunk proto.Addr, offset uint64, cvs []proto.CV) {
 	if n > c.max {
 		return
 	}
-	e := &groupEntry{key: k, cvs: cvs}
+	e := &groupEntry{key: k, cvs: cvs, size: size}
 	c.m[k] = e
 	c.pushFront(e)
 	c.bytes += n
@@ -104,17 +116,33 @@ func (c *groupCache) len() int { return len(c.m) }
 
 // wholeChunkCheck is chunkCheck that also derives the chunk's group CVs
 // (proto.GroupCVs: the same bytes hashed once, plus a parent compression
-// per group) and leaves them in *out when the chunk matches its key. The
-// check may run on the disk's goroutine: *out is read by the node only
-// after the read completed.
-func wholeChunkCheck(c proto.Addr, off uint64, out *[]proto.CV) func([]byte) error {
+// per group) and leaves them in *out when the chunk matches its key and
+// holds size bytes, the size its manifest (or a GetChunk) claims. Bytes
+// that match the key but not the size fail with errChunkSize, not as
+// corruption: the key binds the length of its bytes, so the claim lies,
+// not the chunk. The check may run on the disk's goroutine: *out is read
+// by the node only after the read completed.
+func wholeChunkCheck(c proto.Addr, off, size uint64, out *[]proto.CV) func([]byte) error {
 	return func(data []byte) error {
-		if cvs, ok := chunkGroupsMatch(c, off, data); ok {
-			*out = cvs
-			return nil
+		cvs, ok := chunkGroupsMatch(c, off, data)
+		if !ok {
+			return fmt.Errorf("%w: %d bytes read as chunk %s at offset %d do not hash to it", env.ErrCorruption, len(data), c.Short(), off)
 		}
-		return fmt.Errorf("%w: %d bytes read as chunk %s at offset %d do not hash to it", env.ErrCorruption, len(data), c.Short(), off)
+		if uint64(len(data)) != size {
+			return sizeLie(c, off, uint64(len(data)), size)
+		}
+		*out = cvs
+		return nil
 	}
+}
+
+// errChunkSize is wrapped when a chunk's bytes match its key but their
+// length is not the size claimed for them (by a manifest, or a GetChunk):
+// the claim is wrong, the chunk is healthy.
+var errChunkSize = errors.New("storage: the chunk's size is not the one claimed")
+
+func sizeLie(c proto.Addr, off, got, claimed uint64) error {
+	return fmt.Errorf("%w: chunk %s at offset %d holds %d bytes, claimed %d", errChunkSize, c.Short(), off, got, claimed)
 }
 
 // chunkGroupsMatch is chunkMatches that returns the chunk's group CVs

@@ -100,27 +100,28 @@ func TestGroupCacheBound(t *testing.T) {
 	c := newGroupCache(3 * per)
 	key := func(i int) proto.Addr { return proto.Addr{byte(i)} }
 	for i := range 3 {
-		c.put(key(i), 0, cvs)
+		c.put(key(i), 0, 16*GroupBytes, cvs)
 	}
-	c.get(key(0), 0) // 1 is now the least recent
-	c.put(key(3), 0, cvs)
+	got := func(k proto.Addr, off uint64) []proto.CV { cvs, _ := c.get(k, off); return cvs }
+	got(key(0), 0) // 1 is now the least recent
+	c.put(key(3), 0, 16*GroupBytes, cvs)
 	if c.len() != 3 || c.bytes != 3*per {
 		t.Fatalf("%d entries, %d bytes; want 3, %d", c.len(), c.bytes, 3*per)
 	}
-	if c.get(key(1), 0) != nil || c.get(key(0), 0) == nil || c.get(key(3), 0) == nil {
+	if got(key(1), 0) != nil || got(key(0), 0) == nil || got(key(3), 0) == nil {
 		t.Fatal("evicted the wrong entry")
 	}
-	if c.get(key(0), 1) != nil {
+	if got(key(0), 1) != nil {
 		t.Fatal("an entry found at another offset")
 	}
 	for i := range 1000 {
-		c.put(key(i%200), uint64(i), cvs)
+		c.put(key(i%200), uint64(i), 16*GroupBytes, cvs)
 		if c.bytes > 3*per || c.len() > 3 {
 			t.Fatalf("%d entries, %d bytes over the bound %d", c.len(), c.bytes, 3*per)
 		}
 	}
-	c.put(key(9), 9, make([]proto.CV, 1<<20)) // larger than the bound: not kept
-	if c.get(key(9), 9) != nil || c.bytes > 3*per {
+	c.put(key(9), 9, 1<<20*GroupBytes, make([]proto.CV, 1<<20)) // larger than the bound: not kept
+	if got(key(9), 9) != nil || c.bytes > 3*per {
 		t.Fatal("kept an entry larger than the bound")
 	}
 }

@@ -216,12 +216,54 @@ func decodeManifest(b []byte, want uint64) (Manifest, error) {
 	return m, nil
 }
 
+// validate checks Manifest's invariant, everything about m that holds
+// without its address or a byte of the object: what decodeManifest checks
+// of a version 2 encoding, for a manifest built or received in memory
+// too (checkFor runs it first). Every chunk 1..ChunkBytesMax bytes, at most
+// ManifestChunksMax of them, every one but the last a full subtree at its
+// offset, the last a subtree there, the sizes summing to Size.
+//
+// What no check without the bytes can refuse is a wrong size of the last
+// chunk that keeps it a subtree at its offset (and Size summing with
+// it): proto.TreeRoot merges the last part's CV whatever its size, and a
+// one-chunk object's key is its address whatever size is claimed. The
+// key binds the length of the chunk's bytes, so every read compares the
+// verified bytes' length with the claimed size (wholeChunkCheck,
+// fetchChunk, groupRead) and fails the get with ErrBadManifest.
+// Chunks of different sizes are allowed (an upload session takes any
+// power-of-two chunk that is a full subtree where it lands), so "every
+// chunk but the last is the chunk size" is not part of the invariant.
+func (m *Manifest) validate() error {
+	n := len(m.Chunks)
+	if n > ManifestChunksMax {
+		return fmt.Errorf("%w: %d chunks exceed %d", ErrBadManifest, n, ManifestChunksMax)
+	}
+	var total uint64 // at most ManifestChunksMax*ChunkBytesMax: no overflow
+	for i, c := range m.Chunks {
+		size := uint64(c.Size)
+		switch {
+		case c.Size == 0 || c.Size > ChunkBytesMax:
+			return fmt.Errorf("%w: chunk %d of %d bytes, not 1..%d", ErrBadManifest, i, size, ChunkBytesMax)
+		case i < n-1 && !proto.IsFullSubtree(total, size), i == n-1 && !proto.IsSubtree(total, size):
+			return fmt.Errorf("%w: chunk %d of %d bytes at offset %d is not a BLAKE3 subtree", ErrBadManifest, i, size, total)
+		}
+		total += size
+	}
+	if total != m.Size {
+		return fmt.Errorf("%w: chunks hold %d bytes, size says %d", ErrBadManifest, total, m.Size)
+	}
+	return nil
+}
+
 // checkFor verifies m against the object address without the data: an
 // empty object has the empty address, a one-chunk object's chunk key is
 // the object address (its bytes are checked against it when read), and
 // the chunk keys of a larger object merge to the address (proto.TreeRoot:
 // one parent compression per chunk, no byte of the object).
 func (m *Manifest) checkFor(addr proto.Addr) error {
+	if err := m.validate(); err != nil {
+		return err
+	}
 	switch len(m.Chunks) {
 	case 0:
 		if addr != emptyAddr {

@@ -93,6 +93,15 @@ func (s *Storage) readChunkForPush(p *push, i int) {
 			s.finishPush(p, false)
 			return
 		}
+		if len(res[0].Value) != int(p.man.Chunks[i].Size) {
+			// The chunk matches its key, which binds its length, so the
+			// manifest's size of it is wrong: do not hand that manifest
+			// on (its gets fail with ErrBadManifest here).
+			s.reject(ReasonMalformed)
+			p.inflight--
+			s.finishPush(p, false)
+			return
+		}
 		s.sendChunk(p, i, res[0].Value)
 	})
 	if !ok {

@@ -73,7 +73,10 @@ type (
 	GetManifest struct{ Addr proto.Addr }
 	// GetChunk reads one chunk of object Addr, at object offset Offset,
 	// verified against Chunk.Addr (a chunk key is bound to its offset).
-	// Replies with a GetResult whose Size is Chunk.Size.
+	// Replies with a GetResult whose Size is Chunk.Size. The key binds the
+	// chunk's length too: bytes that match it but are not Chunk.Size long
+	// fail the request with ErrBadRequest (the claim is wrong, the chunk
+	// healthy: nothing counted as corruption).
 	//
 	// Into, when set, is lent to the local disk read (env.DiskOp.Into):
 	// the reply's Data may share its array. The caller may reuse it once a
@@ -145,6 +148,8 @@ type session struct {
 	// object address: the commit stores it as a whole put). Nil once
 	// written.
 	first []byte
+	// firstCVs are the first chunk's group CVs while first is held.
+	firstCVs []proto.CV
 	// refs are the keys this session holds in index.sessionRefs: the
 	// chunks it wrote.
 	refs []ChunkRef
@@ -253,10 +258,10 @@ func (s *Storage) onPutChunk(req env.RequestID, body PutChunk) {
 	// as its groups, whose CVs are cached: they merge to the key by
 	// construction, so a range get of the new object reads and checks only
 	// the groups it touches from the first (see "Granularity" in doc.go).
+	// They are cached when the chunk is staged under its final key
+	// (stageChunk; the commit of a one-chunk session), not before: the
+	// first chunk's key is not known yet.
 	cvs, cv, root := sessionChunkHash(body.Data, off)
-	if cvs != nil {
-		s.groups.put(proto.Addr(cv), off, cvs)
-	}
 	ref := ChunkRef{Addr: proto.Addr(cv), Size: uint32(len(body.Data))}
 	ss.chunks = append(ss.chunks, ref)
 	ss.size += uint64(ref.Size)
@@ -264,7 +269,7 @@ func (s *Storage) onPutChunk(req env.RequestID, body PutChunk) {
 		panic("storage: a chunk checked as a subtree does not extend the tree: " + err.Error())
 	}
 	if off == 0 {
-		ss.root, ss.first = root, body.Data
+		ss.root, ss.first, ss.firstCVs = root, body.Data, cvs
 	}
 	addr, err := ss.addr()
 	if err != nil {
@@ -278,10 +283,10 @@ func (s *Storage) onPutChunk(req env.RequestID, body PutChunk) {
 	var ops []env.DiskOp
 	n := 0
 	if ss.first != nil {
-		ops, n = s.stageChunk(ss, ss.chunks[0], ss.first, ops, n)
-		ss.first = nil
+		ops, n = s.stageChunk(ss, ss.chunks[0], 0, ss.first, ss.firstCVs, ops, n)
+		ss.first, ss.firstCVs = nil, nil
 	}
-	ops, n = s.stageChunk(ss, ref, body.Data, ops, n)
+	ops, n = s.stageChunk(ss, ref, off, body.Data, cvs, ops, n)
 	if len(ops) > 0 {
 		ss.writing++
 		ss.writingBytes += n
@@ -310,8 +315,13 @@ func (s *Storage) onPutChunk(req env.RequestID, body PutChunk) {
 // stageChunk appends the write of one session chunk to ops (none when
 // the key is already held: by another object, a staged push, or an
 // earlier write ahead in the FIFO disk) and takes the session's
-// reference on it; n counts the bytes written.
-func (s *Storage) stageChunk(ss *session, ref ChunkRef, data []byte, ops []env.DiskOp, n int) ([]env.DiskOp, int) {
+// reference on it; n counts the bytes written. The chunk's group CVs
+// (cvs, nil for a chunk of one group), derived from data as it was
+// hashed, are cached under its key at its object offset off.
+func (s *Storage) stageChunk(ss *session, ref ChunkRef, off uint64, data []byte, cvs []proto.CV, ops []env.DiskOp, n int) ([]env.DiskOp, int) {
+	if cvs != nil {
+		s.groups.put(ref.Addr, off, uint64(len(data)), cvs)
+	}
 	if !s.index.hasChunk(ref.Addr) {
 		ops = append(ops, env.DiskOp{Kind: env.DiskPut, Key: diskKey(prefixChunk, ref.Addr), Value: data})
 		n += len(data)
@@ -377,7 +387,11 @@ func (s *Storage) commitSession(ss *session, req env.RequestID, body PutCommit) 
 	man := ss.manifest()
 	if ss.first != nil {
 		data := ss.first
-		ss.first = nil
+		if ss.firstCVs != nil {
+			// Its key is the object address (the manifest's one chunk).
+			s.groups.put(man.Chunks[0].Addr, 0, uint64(len(data)), ss.firstCVs)
+		}
+		ss.first, ss.firstCVs = nil, nil
 		s.startPut(req, body.Addr, man, data, ss.pin, nil, 0)
 		return
 	}
@@ -453,7 +467,7 @@ func (s *Storage) onPutAbort(req env.RequestID, body PutAbort) {
 // answers it still held are answered with an error.
 func (s *Storage) endSession(ss *session) {
 	delete(s.sessions, ss.id)
-	ss.first = nil
+	ss.first, ss.firstCVs = nil, nil
 	ended := fmt.Errorf("%w: upload session %d ended", ErrBadRequest, ss.id)
 	for _, h := range ss.held {
 		s.env.Reply(h.req, PutChunkResult{Err: ended})
@@ -518,7 +532,7 @@ func (s *Storage) onGetChunk(req env.RequestID, body GetChunk) {
 		return
 	}
 	if g := s.newGet(req, body.Addr, 0, 0, false); g != nil {
-		g.base, g.into = body.Offset, body.Into
+		g.base, g.into, g.chunkReq = body.Offset, body.Into, true
 		s.startChunks(g, Manifest{Size: uint64(body.Chunk.Size), Chunks: []ChunkRef{body.Chunk}})
 	}
 }
@@ -542,7 +556,7 @@ func (s *Storage) onGetChunks(req env.RequestID, body GetChunks) {
 		size += uint64(c.Size)
 	}
 	if g := s.newGet(req, body.Addr, 0, 0, false); g != nil {
-		g.base, g.intos, g.wantParts = body.Offset, body.Into, true
+		g.base, g.intos, g.wantParts, g.chunkReq = body.Offset, body.Into, true, true
 		s.startChunks(g, Manifest{Size: size, Chunks: slices.Clone(body.Chunks)})
 	}
 }
