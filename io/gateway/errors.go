@@ -129,6 +129,11 @@ func mapError(err error, write bool) *apiError {
 		return errorf(http.StatusBadRequest, CodeBadRequest, "%v", err)
 	case errors.Is(err, storage.ErrCorruption):
 		return &apiError{status: http.StatusBadGateway, code: CodeInternal, message: err.Error(), retryable: true}
+	case errors.Is(err, storage.ErrBadManifest):
+		// The object's manifest (stored here or fetched from a peer)
+		// claims a chunk size its verified bytes do not have: the data
+		// behind the gateway is wrong, not the client's request.
+		return &apiError{status: http.StatusBadGateway, code: CodeInternal, message: err.Error()}
 	case errors.Is(err, runtime.ErrNotReady), errors.Is(err, runtime.ErrClosed), errors.Is(err, runtime.ErrRestarted),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, storage.ErrUnavailable),
 		errors.Is(err, registry.ErrUnavailable), errors.Is(err, registry.ErrFailed),
