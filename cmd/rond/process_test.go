@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -253,14 +254,49 @@ func TestTwoProcessesShareContent(t *testing.T) {
 	}
 }
 
+// freeUDPAddr returns a loopback UDP address that was free when picked.
+// The cluster harness needs a fixed port (a restarted node must come back
+// where its peers expect it), so the port is released between this pick
+// and every bind. It is picked below the kernel's ephemeral range, where
+// no socket bound to port 0 (every QUIC client of every other process on
+// a busy CI machine) can land on it meanwhile; only another explicit
+// bind could. Without a readable range, the kernel picks.
 func freeUDPAddr(t *testing.T) string {
 	t.Helper()
+	if lo := ephemeralPortLow(); lo > fixedPortMin+1 {
+		for range 64 {
+			port := fixedPortMin + mathrand.IntN(lo-fixedPortMin)
+			c, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err == nil {
+				defer c.Close()
+				return c.LocalAddr().String()
+			}
+		}
+	}
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	return c.LocalAddr().String()
+}
+
+// fixedPortMin: freeUDPAddr's ports are at least this (well above the
+// ports services listen on).
+const fixedPortMin = 20000
+
+// ephemeralPortLow is the first port of the kernel's ephemeral range, or 0
+// when it cannot be read.
+func ephemeralPortLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	var lo, hi int
+	if _, err := fmt.Sscan(string(b), &lo, &hi); err != nil {
+		return 0
+	}
+	return lo
 }
 
 func TestMain(m *testing.M) {
