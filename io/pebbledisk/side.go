@@ -539,10 +539,7 @@ func (s *sideStore) readPart(p pointer, off, n uint64, buf []byte) ([]byte, erro
 		}
 		return nil, fmt.Errorf("%w: no value of %d bytes at %d in segment %016x", env.ErrCorruption, p.length, p.offset, p.segment)
 	}
-	h, err := s.readers.acquire(s.fs, p.segment, s.segmentPath(p.segment))
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%w: segment %016x of a stored pointer is missing", env.ErrCorruption, p.segment)
-	}
+	h, err := s.acquire(p)
 	if err != nil {
 		return nil, err
 	}
@@ -566,6 +563,16 @@ func (s *sideStore) readPart(p pointer, off, n uint64, buf []byte) ([]byte, erro
 	return buf, nil
 }
 
+// acquire is a reader of p's segment (release it); a missing segment is
+// corruption: a stored pointer names it.
+func (s *sideStore) acquire(p pointer) (*segmentReader, error) {
+	h, err := s.readers.acquire(s.fs, p.segment, s.segmentPath(p.segment))
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: segment %016x of a stored pointer is missing", env.ErrCorruption, p.segment)
+	}
+	return h, err
+}
+
 // read returns the value p points at, checked against its crc.
 func (s *sideStore) read(p pointer) ([]byte, error) { return s.readInto(p, nil) }
 
@@ -576,10 +583,7 @@ func (s *sideStore) readInto(p pointer, buf []byte) ([]byte, error) {
 	if s.mem != nil {
 		return s.readMem(p)
 	}
-	h, err := s.readers.acquire(s.fs, p.segment, s.segmentPath(p.segment))
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%w: segment %016x of a stored pointer is missing", env.ErrCorruption, p.segment)
-	}
+	h, err := s.acquire(p)
 	if err != nil {
 		return nil, err
 	}
