@@ -155,7 +155,7 @@ func chunkGroupsMatch(c proto.Addr, off uint64, data []byte) ([]proto.CV, bool) 
 	if len(data) > ChunkBytesMax || !proto.IsSubtree(off, uint64(len(data))) {
 		return nil, false
 	}
-	cvs, cv, root := proto.GroupCVs(data, off, GroupBytes, make([]proto.CV, 0, (len(data)+GroupBytes-1)/GroupBytes))
+	cvs, cv, root := chunkHash(data, off)
 	if proto.Addr(cv) == c || (off == 0 && root == c) {
 		return cvs, true
 	}
@@ -185,11 +185,11 @@ func groupsCheck(c proto.Addr, off, size, partOff uint64, cvs []proto.CV) func([
 	}
 }
 
-// sessionChunkHash is proto.SubtreeHash of a chunk an upload session
-// receives at object offset off, computed as its groups when it has more
-// than one (the same bytes hashed once, as the whole check does), with
-// their CVs; nil CVs otherwise.
-func sessionChunkHash(data []byte, off uint64) ([]proto.CV, proto.CV, proto.Addr) {
+// chunkHash is proto.SubtreeHash of a chunk at object offset off (a
+// chunk an upload session receives, or one a whole check verifies),
+// computed as its groups when it has more than one (the same bytes hashed
+// once), with their CVs; nil CVs otherwise.
+func chunkHash(data []byte, off uint64) ([]proto.CV, proto.CV, proto.Addr) {
 	if len(data) <= GroupBytes || off%GroupBytes != 0 {
 		cv, root := proto.SubtreeHash(data, off)
 		return nil, cv, root

@@ -238,16 +238,9 @@ func (m *Manifest) validate() error {
 	if n > ManifestChunksMax {
 		return fmt.Errorf("%w: %d chunks exceed %d", ErrBadManifest, n, ManifestChunksMax)
 	}
-	var total uint64 // at most ManifestChunksMax*ChunkBytesMax: no overflow
-	for i, c := range m.Chunks {
-		size := uint64(c.Size)
-		switch {
-		case c.Size == 0 || c.Size > ChunkBytesMax:
-			return fmt.Errorf("%w: chunk %d of %d bytes, not 1..%d", ErrBadManifest, i, size, ChunkBytesMax)
-		case i < n-1 && !proto.IsFullSubtree(total, size), i == n-1 && !proto.IsSubtree(total, size):
-			return fmt.Errorf("%w: chunk %d of %d bytes at offset %d is not a BLAKE3 subtree", ErrBadManifest, i, size, total)
-		}
-		total += size
+	total, err := runShape(m.Chunks, 0)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadManifest, err)
 	}
 	if total != m.Size {
 		return fmt.Errorf("%w: chunks hold %d bytes, size says %d", ErrBadManifest, total, m.Size)

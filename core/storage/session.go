@@ -261,7 +261,7 @@ func (s *Storage) onPutChunk(req env.RequestID, body PutChunk) {
 	// They are cached when the chunk is staged under its final key
 	// (stageChunk; the commit of a one-chunk session), not before: the
 	// first chunk's key is not known yet.
-	cvs, cv, root := sessionChunkHash(body.Data, off)
+	cvs, cv, root := chunkHash(body.Data, off)
 	ref := ChunkRef{Addr: proto.Addr(cv), Size: uint32(len(body.Data))}
 	ss.chunks = append(ss.chunks, ref)
 	ss.size += uint64(ref.Size)
@@ -526,7 +526,7 @@ func (s *Storage) onGetManifest(req env.RequestID, body GetManifest) {
 }
 
 func (s *Storage) onGetChunk(req env.RequestID, body GetChunk) {
-	if err := checkRun([]ChunkRef{body.Chunk}, body.Offset); err != nil {
+	if _, err := checkRun([]ChunkRef{body.Chunk}, body.Offset); err != nil {
 		s.reject(ReasonBadRequest)
 		s.env.Reply(req, GetResult{Err: err})
 		return
@@ -540,21 +540,19 @@ func (s *Storage) onGetChunk(req env.RequestID, body GetChunk) {
 // onGetChunks reads a run of consecutive chunks as a get of a manifest
 // that lists only them, at their object offsets (base).
 func (s *Storage) onGetChunks(req env.RequestID, body GetChunks) {
+	var end uint64
 	var err error
 	if len(body.Chunks) == 0 || len(body.Chunks) > GetChunksMax {
 		err = fmt.Errorf("%w: %d chunks, not 1..%d", ErrBadRequest, len(body.Chunks), GetChunksMax)
 	} else {
-		err = checkRun(body.Chunks, body.Offset) // after the count: it walks the list
+		end, err = checkRun(body.Chunks, body.Offset) // after the count: it walks the list
 	}
 	if err != nil {
 		s.reject(ReasonBadRequest)
 		s.env.Reply(req, GetResult{Err: err})
 		return
 	}
-	var size uint64
-	for _, c := range body.Chunks {
-		size += uint64(c.Size)
-	}
+	size := end - body.Offset
 	if g := s.newGet(req, body.Addr, 0, 0, false); g != nil {
 		g.base, g.intos, g.wantParts, g.chunkReq = body.Offset, body.Into, true, true
 		s.startChunks(g, Manifest{Size: size, Chunks: slices.Clone(body.Chunks)})
@@ -562,27 +560,38 @@ func (s *Storage) onGetChunks(req env.RequestID, body GetChunks) {
 }
 
 // checkRun refuses (ErrBadRequest) chunks that cannot be consecutive
-// chunks of an object, the first at object offset offset: each must be
-// 1..ChunkBytesMax bytes, end within 2^64 and sit where a manifest may put
-// it (Manifest's invariant: every chunk but the run's last a full subtree
-// at its offset, the last a subtree). The read of a chunk that breaks this
-// would fail its check (chunkMatches) and be taken for corruption of a
-// healthy chunk, healed from a replica. A run that passes can still name
-// a chunk at an aligned offset that is not its own (only the object's
-// manifest tells): that read fails its check as before.
-func checkRun(chunks []ChunkRef, offset uint64) error {
+// chunks of an object, the first at object offset offset (runShape), and
+// returns the offset where the run ends. The read of a chunk that breaks
+// this would fail its check (chunkMatches) and be taken for corruption of
+// a healthy chunk, healed from a replica. A run that passes can still
+// name a chunk at an aligned offset that is not its own (only the
+// object's manifest tells): that read fails its check as before.
+func checkRun(chunks []ChunkRef, offset uint64) (uint64, error) {
+	end, err := runShape(chunks, offset)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	return end, nil
+}
+
+// runShape checks that chunks can sit one after the other from object
+// offset offset where a manifest may put them (Manifest's invariant):
+// each 1..ChunkBytesMax bytes, ending within 2^64, every one but the last
+// a full subtree at its offset, the last a subtree there. It returns the
+// offset where they end.
+func runShape(chunks []ChunkRef, offset uint64) (uint64, error) {
 	off := offset
 	for i, c := range chunks {
 		size := uint64(c.Size)
 		switch {
 		case c.Size == 0 || c.Size > ChunkBytesMax:
-			return fmt.Errorf("%w: chunk %d of %d bytes, not 1..%d", ErrBadRequest, i, c.Size, ChunkBytesMax)
+			return 0, fmt.Errorf("chunk %d of %d bytes, not 1..%d", i, size, ChunkBytesMax)
 		case off+size < off:
-			return fmt.Errorf("%w: chunk %d of %d bytes at offset %d ends past 2^64", ErrBadRequest, i, size, off)
+			return 0, fmt.Errorf("chunk %d of %d bytes at offset %d ends past 2^64", i, size, off)
 		case i < len(chunks)-1 && !proto.IsFullSubtree(off, size), i == len(chunks)-1 && !proto.IsSubtree(off, size):
-			return fmt.Errorf("%w: chunk %d of %d bytes at offset %d is not a BLAKE3 subtree there", ErrBadRequest, i, size, off)
+			return 0, fmt.Errorf("chunk %d of %d bytes at offset %d is not a BLAKE3 subtree there", i, size, off)
 		}
 		off += size
 	}
-	return nil
+	return off, nil
 }
