@@ -153,3 +153,30 @@ func BenchmarkWholeVerify64MiB(b *testing.B) {
 		}
 	})
 }
+
+// TestRangeStateIsTheRangesNotTheObjects: a get computes the offsets of
+// the chunks its range touches only (spanOffsets), so a 1 MiB range of a
+// 1 GiB object (4,096 chunks) allocates for its 5 chunks, not 32 KiB of
+// offsets for every chunk of the object as the get did before (its
+// getOp kept Manifest.offsets). Allocated bytes are deterministic: no
+// timing is asserted.
+func TestRangeStateIsTheRangesNotTheObjects(t *testing.T) {
+	man := Manifest{Size: 1 << 30}
+	for i := range 4096 {
+		man.Chunks = append(man.Chunks, ChunkRef{Addr: proto.Addr{byte(i), byte(i >> 8)}, Size: ChunkBytesDefault})
+	}
+	lo := uint64(700<<20 + 12345)
+	first, last, firstOff := man.span(lo, lo+1<<20)
+	if last-first+1 != 5 {
+		t.Fatalf("a 1 MiB range at an unaligned offset spans %d chunks, want 5", last-first+1)
+	}
+	res := testing.Benchmark(func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = man.spanOffsets(first, last, firstOff, 0)
+		}
+	})
+	if n := res.AllocedBytesPerOp(); n > 64 {
+		t.Fatalf("the offsets of a 5-chunk range of a 4,096-chunk object allocate %d bytes, want <= 64", n)
+	}
+}

@@ -30,7 +30,7 @@ type getOp struct {
 	// from the first group it touches: groupRead); later chunks are read
 	// from their start.
 	firstPart uint64
-	offsets   []uint64 // every chunk's object offset
+	offsets   []uint64 // the object offset of chunks first..last (chunkOffset)
 	base      uint64   // GetChunk: the object offset of its one chunk
 	parts     [][]byte
 	next      int // next chunk index to start
@@ -52,6 +52,9 @@ type getOp struct {
 	// manifest (claimWrong).
 	chunkReq bool
 }
+
+// chunkOffset is the object offset of chunk i (first <= i <= last).
+func (g *getOp) chunkOffset(i int) uint64 { return g.offsets[i-g.first] }
 
 func (s *Storage) onGet(req env.RequestID, body Get) {
 	if g := s.newGet(req, body.Addr, body.Offset, body.Length, false); g != nil {
@@ -181,10 +184,7 @@ func (s *Storage) startChunks(g *getOp, man Manifest) {
 		return
 	}
 	g.first, g.last, g.firstOff = man.span(g.offset, end)
-	g.offsets = man.offsets()
-	for i := range g.offsets {
-		g.offsets[i] += g.base
-	}
+	g.offsets = man.spanOffsets(g.first, g.last, g.firstOff, g.base)
 	g.parts = make([][]byte, g.last-g.first+1)
 	g.next, g.pending = g.first, len(g.parts)
 	s.pumpGet(g)
@@ -209,7 +209,7 @@ func (s *Storage) getChunk(g *getOp, i int) {
 		s.fetchChunk(g, i)
 		return
 	}
-	off := g.offsets[i]
+	off := g.chunkOffset(i)
 	op, check, partOff := s.groupRead(g, i)
 	var cvs []proto.CV // the chunk's group CVs, left by a whole check that passed
 	if op.Kind == 0 {
@@ -275,7 +275,7 @@ func (s *Storage) groupRead(g *getOp, i int) (env.DiskOp, func([]byte) error, ui
 		return env.DiskOp{}, nil, 0
 	}
 	c, size := g.man.Chunks[i].Addr, uint64(g.man.Chunks[i].Size)
-	start := g.offsets[i] - g.base
+	start := g.chunkOffset(i) - g.base
 	lo := max(g.offset, start) - start
 	hi := min(g.offset+g.length, start+size) - start
 	if lo == 0 && hi == size {
@@ -285,7 +285,7 @@ func (s *Storage) groupRead(g *getOp, i int) (env.DiskOp, func([]byte) error, ui
 	// bytes they were derived from: a manifest that claims another size
 	// for the chunk gets a whole read, whose check refuses the claim
 	// (errChunkSize) instead of a part the cached groups do not tile.
-	cached, verified := s.groups.get(c, g.offsets[i])
+	cached, verified := s.groups.get(c, g.chunkOffset(i))
 	if verified != size || uint64(len(cached)) != (size+GroupBytes-1)/GroupBytes {
 		return env.DiskOp{}, nil, 0
 	}
@@ -294,14 +294,14 @@ func (s *Storage) groupRead(g *getOp, i int) (env.DiskOp, func([]byte) error, ui
 	partLen := min(g1*GroupBytes, size) - partOff
 	// Only the touched groups are read (a part of the value) and checked,
 	// each against its CV.
-	check := groupsCheck(c, g.offsets[i], size, partOff, cached[g0:g1])
+	check := groupsCheck(c, g.chunkOffset(i), size, partOff, cached[g0:g1])
 	op := env.DiskOp{Kind: env.DiskGet, Key: diskKey(prefixChunk, c), Check: check, Offset: partOff, Length: partLen}
 	return op, check, partOff
 }
 
 func (s *Storage) fetchChunk(g *getOp, i int) {
 	c := g.man.Chunks[i].Addr
-	s.fetchChunkFrom(c, g.offsets[i], g.cands, func(data []byte, err error) {
+	s.fetchChunkFrom(c, g.chunkOffset(i), g.cands, func(data []byte, err error) {
 		if g.finished {
 			return
 		}
@@ -312,7 +312,7 @@ func (s *Storage) fetchChunk(g *getOp, i int) {
 		if size := uint64(g.man.Chunks[i].Size); uint64(len(data)) != size {
 			// data hashed to c at its offset (fetchChunkFrom) and c binds
 			// the length of its bytes: the claimed size is wrong.
-			s.claimWrong(g, sizeLie(c, g.offsets[i], uint64(len(data)), size))
+			s.claimWrong(g, sizeLie(c, g.chunkOffset(i), uint64(len(data)), size))
 			return
 		}
 		if s.index.hasChunk(c) {

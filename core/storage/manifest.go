@@ -130,6 +130,20 @@ func (m *Manifest) chunkOffset(i int) uint64 {
 	return off
 }
 
+// spanOffsets returns base plus the object offset of each chunk first..last
+// (span's), firstOffset being chunk first's: a get keeps the offsets of
+// the chunks it touches only, so a range of a large object neither walks
+// nor allocates an offset per chunk of the object.
+func (m *Manifest) spanOffsets(first, last int, firstOffset, base uint64) []uint64 {
+	out := make([]uint64, last-first+1)
+	off := base + firstOffset
+	for k := range out {
+		out[k] = off
+		off += uint64(m.Chunks[first+k].Size)
+	}
+	return out
+}
+
 // span returns the chunks [first, last] that cover bytes [offset, end) and
 // the object offset of chunk first. It needs offset < end <= m.Size.
 func (m *Manifest) span(offset, end uint64) (first, last int, firstOffset uint64) {

@@ -67,6 +67,16 @@ func TestPropertyChunking(t *testing.T) {
 		if firstOff != man.chunkOffset(first) || firstOff > uint64(off) || uint64(off) >= firstOff+uint64(man.Chunks[first].Size) || lastEnd < uint64(end) || man.chunkOffset(last) >= uint64(end) {
 			rt.Fatalf("span [%d,%d) -> chunks %d..%d", off, end, first, last)
 		}
+		base := rapid.Uint64Range(0, 1<<40).Draw(rt, "base")
+		offs := man.spanOffsets(first, last, firstOff, base)
+		if len(offs) != last-first+1 {
+			rt.Fatalf("spanOffsets of chunks %d..%d has %d offsets", first, last, len(offs))
+		}
+		for k, o := range offs {
+			if o != base+man.chunkOffset(first+k) {
+				rt.Fatalf("spanOffsets: chunk %d at %d, want %d", first+k, o, base+man.chunkOffset(first+k))
+			}
+		}
 	})
 }
 
