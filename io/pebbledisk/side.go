@@ -177,17 +177,16 @@ type segmentReader struct {
 	evicted bool
 }
 
-// acquire returns segment id's handle, opening the file path(id) names
-// if needed (the path is made only then: most gets find the handle
-// open); release it after the read.
-func (r *segmentReaders) acquire(fsys vfs.FS, id uint64, path func(uint64) string) (*segmentReader, error) {
+// acquire returns segment id's handle, opening it if needed; release it
+// after the read.
+func (r *segmentReaders) acquire(fsys vfs.FS, id uint64, name string) (*segmentReader, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if h := r.open[id]; h != nil {
 		h.users++
 		return h, nil
 	}
-	f, err := fsys.Open(path(id))
+	f, err := fsys.Open(name)
 	if err != nil {
 		return nil, err
 	}
@@ -567,7 +566,7 @@ func (s *sideStore) readPart(p pointer, off, n uint64, buf []byte) ([]byte, erro
 // acquire is a reader of p's segment (release it); a missing segment is
 // corruption: a stored pointer names it.
 func (s *sideStore) acquire(p pointer) (*segmentReader, error) {
-	h, err := s.readers.acquire(s.fs, p.segment, s.segmentPath)
+	h, err := s.readers.acquire(s.fs, p.segment, s.segmentPath(p.segment))
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w: segment %016x of a stored pointer is missing", env.ErrCorruption, p.segment)
 	}
