@@ -23,6 +23,8 @@ import (
 // since; removes are rare, so the fills lost this way are too.
 type edge struct {
 	metrics env.Metrics
+	// hits, misses and hitRatio are the series every lookup updates.
+	hits, misses, hitRatio env.Series
 
 	mu         sync.Mutex
 	cache      *edgecache.Cache
@@ -31,7 +33,10 @@ type edge struct {
 }
 
 func newEdge(bytesMax int64, metrics env.Metrics) *edge {
-	return &edge{metrics: metrics, cache: edgecache.New(uint64(max(bytesMax, 0)))}
+	return &edge{metrics: metrics, cache: edgecache.New(uint64(max(bytesMax, 0))),
+		hits:     env.SeriesOf(metrics, edgecache.MetricRequests, edgecache.ResultHit),
+		misses:   env.SeriesOf(metrics, edgecache.MetricRequests, edgecache.ResultMiss),
+		hitRatio: env.SeriesOf(metrics, edgecache.MetricHitRatio, "")}
 }
 
 // enabled reports whether the cache has any capacity.
@@ -108,12 +113,12 @@ func (e *edge) lookup(req *request, k edgecache.Key) (data []byte, ok bool, gene
 	e.lookups.Record(ok)
 	ratio := e.lookups.HitRatio()
 	e.mu.Unlock()
-	result := edgecache.ResultMiss
 	if ok {
-		result = edgecache.ResultHit
+		e.hits.Add(1)
+	} else {
+		e.misses.Add(1)
 	}
-	e.metrics.Add(edgecache.MetricRequests, result, 1)
-	e.metrics.Set(edgecache.MetricHitRatio, "", ratio)
+	e.hitRatio.Set(ratio)
 	return data, ok, generation
 }
 

@@ -125,9 +125,22 @@ type Gateway struct {
 	edge *edge
 	// sizes remembers object sizes for range GETs (sizes.go).
 	sizes *sizeCache
-	// getObjectHandler is GET /o/{addr}'s handler, which ServeHTTP calls
-	// without the mux (objectPath); made once, not per request.
-	getObjectHandler handler
+	// objectRoute is GET /o/{addr}'s route, which ServeHTTP serves
+	// without the mux (objectPath).
+	objectRoute *route
+	// requestsOK and requestLatency are series every request counts in,
+	// resolved once (env.SeriesOf).
+	requestsOK     env.Series
+	requestLatency env.Series
+}
+
+// route is one route of the mux: its name, admission class, handler and
+// its series of MetricRouteLatency.
+type route struct {
+	name    string
+	class   class
+	h       handler
+	latency env.Series
 }
 
 // New returns the gateway for cfg.
@@ -160,6 +173,8 @@ func New(cfg Config) *Gateway {
 	g := &Gateway{cfg: cfg, mux: http.NewServeMux(), admit: newEdgeState(cfg.Admission, cfg.Sessions, cfg.Clock), log: cfg.Logger,
 		quotaAudits: newAuditLimiter(cfg.Clock)}
 	g.edge = newEdge(cfg.EdgeCacheBytes, cfg.Metrics)
+	g.requestsOK = env.SeriesOf(cfg.Metrics, MetricRequests, codeLabel(http.StatusOK))
+	g.requestLatency = env.SeriesOf(cfg.Metrics, MetricRequestLatency, "")
 	g.sizes = newSizeCache()
 	g.routes()
 	return g
@@ -176,8 +191,7 @@ const (
 
 func (g *Gateway) routes() {
 	g.handle("PUT /o", "put_object", classWrite, g.putObject)
-	g.getObjectHandler = g.getObject
-	g.handle(objectPattern, getObjectRoute, classRead, g.getObjectHandler) // GET patterns serve HEAD too
+	g.objectRoute = g.handle(objectPattern, getObjectRoute, classRead, g.getObject) // GET patterns serve HEAD too
 	g.handle("DELETE /o/{addr}", "delete_object", classWrite, g.deleteObject)
 	g.handle("GET /names/{name}", "resolve_name", classRead, g.resolveName)
 	g.handle("POST /names/{name}", "claim_name", classWrite, g.claimName)
@@ -256,31 +270,37 @@ type request struct {
 // error to send as the envelope.
 type handler func(*request) *apiError
 
-func (g *Gateway) handle(pattern, route string, c class, h handler) {
+func (g *Gateway) handle(pattern, name string, c class, h handler) *route {
+	rt := &route{name: name, class: c, h: h, latency: env.SeriesOf(g.cfg.Metrics, MetricRouteLatency, name)}
 	g.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		g.serveRoute(w, r, "", c, route, h)
+		g.serveRoute(w, r, "", rt)
 	})
+	return rt
 }
 
-// serveRoute serves one request of route; addr is the {addr} that
-// ServeHTTP found without the mux ("" when the mux routed it).
-func (g *Gateway) serveRoute(w http.ResponseWriter, r *http.Request, addr string, c class, route string, h handler) {
+// serveRoute serves one request of rt; addr is the {addr} that ServeHTTP
+// found without the mux ("" when the mux routed it).
+func (g *Gateway) serveRoute(w http.ResponseWriter, r *http.Request, addr string, rt *route) {
 	req := &request{r: r, corrID: corrID(r), tenant: PublicTenant, start: time.Now(), addr: addr}
 	req.sw.ResponseWriter = w
 	sw := &req.sw
 	req.w = sw
 	req.idValue[0] = req.corrID
 	sw.Header()["X-Request-Id"] = req.idValue[:] // canonical key: no Set
-	if err := g.serve(req, c, route, h); err != nil {
+	if err := g.serve(req, rt.class, rt.name, rt.h); err != nil {
 		if err.status >= 500 && err.code == CodeInternal {
-			g.log.Error("gateway: internal error", "route", route, "corr_id", req.corrID, "err", err.message)
+			g.log.Error("gateway: internal error", "route", rt.name, "corr_id", req.corrID, "err", err.message)
 		}
 		writeError(sw, req.corrID, err)
 	}
 	elapsed := time.Since(req.start).Seconds()
-	g.cfg.Metrics.Add(MetricRequests, codeLabel(sw.status()), 1)
-	g.cfg.Metrics.Observe(MetricRequestLatency, "", elapsed)
-	g.cfg.Metrics.Observe(MetricRouteLatency, route, elapsed)
+	if code := sw.status(); code == http.StatusOK {
+		g.requestsOK.Add(1)
+	} else {
+		g.cfg.Metrics.Add(MetricRequests, codeLabel(code), 1)
+	}
+	g.requestLatency.Observe(elapsed)
+	rt.latency.Observe(elapsed)
 }
 
 // pathAddr is the {addr} path value of the request.
@@ -395,7 +415,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The address travels in the request (pathAddr): SetPathValue
 		// would allocate a map for it on every request.
 		r.Pattern = objectPattern
-		g.serveRoute(g.limitBody(w, r), r, addr, classRead, getObjectRoute, g.getObjectHandler)
+		g.serveRoute(g.limitBody(w, r), r, addr, g.objectRoute)
 		return
 	}
 	g.mux.ServeHTTP(g.limitBody(w, r), r)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ron-network/ron/core/edgecache"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/io/runtime"
 )
@@ -200,7 +201,8 @@ func (w *reusedWriter) Write(b []byte) (int, error) {
 func TestGetSmallCachedAllocs(t *testing.T) {
 	data := object(4<<10, 5)
 	addr := proto.AddrOf(data)
-	g := New(Config{Backend: newEdgeBackend(data), Metrics: runtime.NewPromMetrics(slog.New(slog.DiscardHandler)),
+	metrics := runtime.NewPromMetrics(slog.New(slog.DiscardHandler))
+	g := New(Config{Backend: newEdgeBackend(data), Metrics: metrics,
 		EdgeCacheBytes: 1 << 20, Logger: slog.New(slog.DiscardHandler),
 		Admission: AdmissionConfig{AnonymousRate: 1e12, AnonymousBurst: 1e12}})
 	r := httptest.NewRequest(http.MethodGet, "/o/"+addr.String(), nil)
@@ -218,6 +220,34 @@ func TestGetSmallCachedAllocs(t *testing.T) {
 	t.Logf("%.0f allocations per cached small GET", allocs)
 	if allocs > 4 {
 		t.Errorf("%.0f allocations per cached small GET, want at most 4", allocs)
+	}
+	// Every request still counts: 102 GETs (AllocsPerRun runs one more
+	// than asked), the first a miss of the edge cache.
+	families, err := metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			key := f.GetName()
+			for _, l := range m.GetLabel() {
+				key += "," + l.GetValue()
+			}
+			switch {
+			case m.Counter != nil:
+				counted[key] = m.Counter.GetValue()
+			case m.Histogram != nil:
+				counted[key] = float64(m.Histogram.GetSampleCount())
+			}
+		}
+	}
+	for key, want := range map[string]float64{MetricRequests + ",200": 102, MetricRequestLatency: 102,
+		MetricRouteLatency + "," + getObjectRoute: 102, edgecache.MetricRequests + "," + edgecache.ResultHit: 101,
+		edgecache.MetricRequests + "," + edgecache.ResultMiss: 1} {
+		if counted[key] != want {
+			t.Errorf("%s = %v, want %v", key, counted[key], want)
+		}
 	}
 }
 
