@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -53,7 +54,9 @@ func TestPairSmallGetCPU(t *testing.T) {
 	}
 	var cpu [2]time.Duration
 	var reqs [2]int64
+	var diffs []float64 // per round: new / old - 1 of CPU per GET
 	for r := range rounds {
+		var perK [2]float64
 		for k := range 2 {
 			i := (k + r) % 2
 			s := systems[i]
@@ -70,10 +73,31 @@ func TestPairSmallGetCPU(t *testing.T) {
 			d := c1.sub(c0)
 			cpu[i] += d.user + d.sys
 			reqs[i] += n.Load()
-			t.Logf("round %d %s: %d GETs, %.3f CPU s per 1,000", r, []string{"old", "new"}[i], n.Load(), (d.user+d.sys).Seconds()/float64(n.Load())*1000)
+			perK[i] = (d.user + d.sys).Seconds() / float64(max(n.Load(), 1)) * 1000
+			t.Logf("round %d %s: %d GETs, %.3f CPU s per 1,000", r, []string{"old", "new"}[i], n.Load(), perK[i])
+		}
+		if perK[0] > 0 {
+			diffs = append(diffs, perK[1]/perK[0]-1)
 		}
 	}
+	mean, sd := meanSD(diffs)
+	t.Logf("PAIRED new/old - 1 per round: mean %+.1f%%, standard error %.1f%% (%d rounds)", 100*mean, 100*sd/math.Sqrt(float64(len(diffs))), len(diffs))
 	for i := range 2 {
 		t.Logf("TOTAL %s: %d GETs, %.2f CPU s, %.4f CPU s per 1,000", []string{"old", "new"}[i], reqs[i], cpu[i].Seconds(), cpu[i].Seconds()/float64(reqs[i])*1000)
 	}
+}
+
+func meanSD(xs []float64) (float64, float64) {
+	if len(xs) < 2 {
+		return 0, 0
+	}
+	var sum, sq float64
+	for _, x := range xs {
+		sum += x
+	}
+	mean := sum / float64(len(xs))
+	for _, x := range xs {
+		sq += (x - mean) * (x - mean)
+	}
+	return mean, math.Sqrt(sq / float64(len(xs)-1))
 }
