@@ -188,11 +188,13 @@ func runBytePeers(o peerOptions, scratch string, t *tally, w io.Writer) ([]strin
 		for _, n := range runOrder {
 			s := byName[n]
 			urls := small[n]
+			c0, cpuOK := processCPU(s.pid)
 			res := loadPhase(byteConns, o.phaseTime, func(_ int, c *http.Client, r *rand.Rand) error {
 				_, err := getURL(c, s, urls[r.IntN(len(urls))], "", smallBytes)
 				return err
 			})
 			t.add(wGet4K, n, res)
+			noteCPU(t, s, run, "4 KiB GETs", c0, cpuOK, res.value*o.phaseTime.Seconds()/1000, "1,000 GETs")
 		}
 	}
 	return names, nil

@@ -40,6 +40,39 @@ type Metrics interface {
 	Observe(name, label string, value float64)
 }
 
+// Series is one series of a metric, resolved once for a hot path: its
+// calls are Metrics' with the name and label fixed.
+type Series interface {
+	Add(delta float64)
+	Set(value float64)
+	Observe(value float64)
+}
+
+// SeriesResolver is a Metrics that resolves a series ahead of its calls
+// (the Prometheus sink: no lookup per call).
+type SeriesResolver interface {
+	Series(name, label string) Series
+}
+
+// SeriesOf is m's series of (name, label): m's own resolved series when
+// m resolves them, else one that calls m by name.
+func SeriesOf(m Metrics, name, label string) Series {
+	if r, ok := m.(SeriesResolver); ok {
+		return r.Series(name, label)
+	}
+	return namedSeries{m: m, name: name, label: label}
+}
+
+// namedSeries is a series of a Metrics that does not resolve them.
+type namedSeries struct {
+	m           Metrics
+	name, label string
+}
+
+func (s namedSeries) Add(delta float64)     { s.m.Add(s.name, s.label, delta) }
+func (s namedSeries) Set(value float64)     { s.m.Set(s.name, s.label, value) }
+func (s namedSeries) Observe(value float64) { s.m.Observe(s.name, s.label, value) }
+
 // Latency buckets, in seconds, tuned to the SLOs: sub-millisecond local
 // work up to multi-second lookups.
 var (

@@ -70,20 +70,38 @@ func newEdgeState(cfg AdmissionConfig, sessions SessionsConfig, clock func() tim
 // now is the machines' time. The caller holds mu.
 func (a *edgeState) now() env.Time { return env.Time(a.clock().Sub(a.origin)) }
 
+// slot is an admitted request's place in the gate; release it exactly
+// once, when the request finishes. A value, not a closure: admitting
+// allocates nothing.
+type slot struct {
+	a     *edgeState
+	write bool
+}
+
+// release frees the slot and wakes the requests it lets run.
+func (s slot) release() {
+	s.a.mu.Lock()
+	defer s.a.mu.Unlock()
+	for _, t := range s.a.gate.Release(s.write) {
+		close(s.a.waiting[t])
+		delete(s.a.waiting, t)
+	}
+}
+
 // admit waits for a slot for one request of tenant; an anonymous request
 // (no verified token) takes its token from the anonymous bucket. It
-// returns the release function to call when the request finishes, or the
-// refusal and its shed reason.
-func (a *edgeState) admit(ctx context.Context, tenant string, anonymous, write bool, bodyBytes int64) (func(), *apiError, string) {
+// returns the slot to release when the request finishes, or the refusal
+// and its shed reason.
+func (a *edgeState) admit(ctx context.Context, tenant string, anonymous, write bool, bodyBytes int64) (slot, *apiError, string) {
 	a.mu.Lock()
 	d := a.gate.Admit(a.now(), admission.Request{Tenant: tenant, Anonymous: anonymous, Write: write, Cost: admission.Cost(bodyBytes)})
 	switch d.Outcome {
 	case admission.Run:
 		a.mu.Unlock()
-		return a.releaser(write), nil, ""
+		return slot{a, write}, nil, ""
 	case admission.Shed:
 		a.mu.Unlock()
-		return nil, refusalError(d.Refusal), d.Refusal.Reason
+		return slot{}, refusalError(d.Refusal), d.Refusal.Reason
 	}
 	ready := make(chan struct{})
 	a.waiting[d.Ticket] = ready
@@ -94,32 +112,18 @@ func (a *edgeState) admit(ctx context.Context, tenant string, anonymous, write b
 	defer timer.Stop()
 	select {
 	case <-ready:
-		return a.releaser(write), nil, ""
+		return slot{a, write}, nil, ""
 	case <-timer.C:
 	case <-ctx.Done():
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if !a.gate.Cancel(tenant, d.Ticket) { // granted while we were giving up: take it
-		return a.releaser(write), nil, ""
+		return slot{a, write}, nil, ""
 	}
 	delete(a.waiting, d.Ticket)
 	r := admission.QueueTimeout()
-	return nil, refusalError(r), r.Reason
-}
-
-func (a *edgeState) releaser(write bool) func() {
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			a.mu.Lock()
-			defer a.mu.Unlock()
-			for _, t := range a.gate.Release(write) {
-				close(a.waiting[t])
-				delete(a.waiting, t)
-			}
-		})
-	}
+	return slot{}, refusalError(r), r.Reason
 }
 
 // failed charges a failed token attempt to source; it returns the

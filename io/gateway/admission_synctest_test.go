@@ -30,7 +30,7 @@ func TestSynctestAdmissionHandOff(t *testing.T) {
 			if err != nil {
 				t.Fatalf("a free slot was refused: %v", err.message)
 			}
-			holders = append(holders, release)
+			holders = append(holders, release.release)
 		}
 		tenants := []string{"alice", "bob", "carol", "bob"}
 		admittedAfter := make([]time.Duration, len(tenants))
@@ -44,7 +44,7 @@ func TestSynctestAdmissionHandOff(t *testing.T) {
 				}
 				admittedAfter[i] = time.Since(start)
 				time.Sleep(50 * time.Millisecond) // hold the slot a while
-				release()
+				release.release()
 			})
 		}
 		synctest.Wait() // all four are queued
@@ -82,7 +82,7 @@ func TestSynctestAdmissionQueueTimeoutAndCancel(t *testing.T) {
 		var holders []func()
 		for range 2 {
 			release, _, _ := a.admit(context.Background(), "alice", false, false, 0)
-			holders = append(holders, release)
+			holders = append(holders, release.release)
 		}
 		start := time.Now()
 		timedOut := make(chan time.Duration, 1)

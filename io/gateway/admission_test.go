@@ -104,7 +104,7 @@ func TestDeficitRoundRobinInterleavesTenants(t *testing.T) {
 				return
 			}
 			order <- tenant
-			rel()
+			rel.release()
 		}()
 		waitQueued(t, a, before)
 	}
@@ -112,7 +112,7 @@ func TestDeficitRoundRobinInterleavesTenants(t *testing.T) {
 		start("A")
 	}
 	start("B")
-	release()
+	release.release()
 	wg.Wait()
 	close(order)
 	var got []string
@@ -162,7 +162,7 @@ func TestTokenBucketRefills(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rel()
+	rel.release()
 	_, err, reason := a.admit(context.Background(), "t", false, false, 0)
 	if err == nil || reason != ShedOverQuota || err.retryAfter <= 0 || err.retryAfter > time.Second/2 {
 		t.Fatalf("empty bucket: %v %q", err, reason)
@@ -188,7 +188,7 @@ func TestAnonymousReadsHaveTheirOwnBucket(t *testing.T) {
 			if err != nil {
 				return n, err, reason
 			}
-			rel()
+			rel.release()
 		}
 	}
 	if n, _, reason := admitted("acme", false, true); n != TenantBurstDefault || reason != ShedOverQuota {
@@ -234,7 +234,7 @@ func TestAnonymousReadsStillTakeSlots(t *testing.T) {
 	if _, err, reason := a.admit(context.Background(), PublicTenant, true, false, 0); err == nil || reason != ShedQueueTimeout {
 		t.Fatalf("second anonymous read with the only slot taken: %v %q, want a queue timeout", err, reason)
 	}
-	release()
+	release.release()
 	if _, err, _ := a.admit(context.Background(), PublicTenant, true, false, 0); err != nil {
 		t.Fatalf("anonymous read after the slot was released: %v", err)
 	}

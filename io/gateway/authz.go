@@ -25,27 +25,27 @@ var routeOps = map[string]auth.Op{
 // enter runs everything a request passes before its handler: the token
 // (fully verified for a write, before its body), the policy for a read,
 // and admission. Every refusal is counted in omnigate_shed_total by
-// reason. It returns the release function to call when the request ends.
-func (g *Gateway) enter(req *request, c class, route string) (func(), *apiError) {
+// reason. It returns the admission slot to release when the request ends.
+func (g *Gateway) enter(req *request, c class, route string) (slot, *apiError) {
 	if err, reason := g.identify(req, c == classWrite, route); err != nil {
 		g.refuse(req, reason)
-		return nil, err
+		return slot{}, err
 	}
 	if c == classRead {
-		if err := g.authorizeRead(req, readResource(req.r)); err != nil {
+		if err := g.authorizeRead(req, readResource(req)); err != nil {
 			g.refuse(req, ShedPolicyDenied)
-			return nil, err
+			return slot{}, err
 		}
 	}
-	release, err, reason := g.admit.admit(req.r.Context(), req.tenant, req.token == "", c == classWrite, req.r.ContentLength)
+	s, err, reason := g.admit.admit(req.r.Context(), req.tenant, req.token == "", c == classWrite, req.r.ContentLength)
 	if err != nil {
 		g.refuse(req, reason)
 		if reason == ShedOverQuota {
 			g.auditQuotaReject(req)
 		}
-		return nil, err
+		return slot{}, err
 	}
-	return release, nil
+	return s, nil
 }
 
 // refuse counts a refusal before the handler ran. A request whose body
@@ -163,11 +163,11 @@ func (g *Gateway) decide(req *request, pr policy.Request) *apiError {
 }
 
 // readResource is the resource a read route names: its address or name.
-func readResource(r *http.Request) string {
-	if a := r.PathValue("addr"); a != "" {
+func readResource(req *request) string {
+	if a := req.pathAddr(); a != "" {
 		return a
 	}
-	return r.PathValue("name")
+	return req.r.PathValue("name")
 }
 
 // authNow is the token verification time: the wall clock (tokens carry

@@ -23,6 +23,8 @@ import (
 // since; removes are rare, so the fills lost this way are too.
 type edge struct {
 	metrics env.Metrics
+	// hits, misses and hitRatio are the series every lookup updates.
+	hits, misses, hitRatio env.Series
 
 	mu         sync.Mutex
 	cache      *edgecache.Cache
@@ -31,7 +33,10 @@ type edge struct {
 }
 
 func newEdge(bytesMax int64, metrics env.Metrics) *edge {
-	return &edge{metrics: metrics, cache: edgecache.New(uint64(max(bytesMax, 0)))}
+	return &edge{metrics: metrics, cache: edgecache.New(uint64(max(bytesMax, 0))),
+		hits:     env.SeriesOf(metrics, edgecache.MetricRequests, edgecache.ResultHit),
+		misses:   env.SeriesOf(metrics, edgecache.MetricRequests, edgecache.ResultMiss),
+		hitRatio: env.SeriesOf(metrics, edgecache.MetricHitRatio, "")}
 }
 
 // enabled reports whether the cache has any capacity.
@@ -89,24 +94,32 @@ func (e *edge) remove(addr proto.Addr) {
 	e.metrics.Set(edgecache.MetricBytes, "", float64(e.cache.Stats().Bytes))
 }
 
-// record counts one request's lookup, once per request: a range request
+// lookup is get for one request, which it counts once: a range request
 // looks up the size and then the bytes, and only the first lookup says
-// whether the request was served from the cache.
-func (e *edge) record(req *request, hit bool) {
-	if !e.enabled() || req.edgeCounted {
-		return
-	}
-	req.edgeCounted = true
-	result := edgecache.ResultMiss
-	if hit {
-		result = edgecache.ResultHit
+// whether the request was served from the cache. The lookup and its count
+// share one critical section.
+func (e *edge) lookup(req *request, k edgecache.Key) (data []byte, ok bool, generation uint64) {
+	if !e.enabled() {
+		return nil, false, 0
 	}
 	e.mu.Lock()
-	e.lookups.Record(hit)
+	data, ok = e.cache.Get(k)
+	generation = e.generation
+	if req.edgeCounted {
+		e.mu.Unlock()
+		return data, ok, generation
+	}
+	req.edgeCounted = true
+	e.lookups.Record(ok)
 	ratio := e.lookups.HitRatio()
 	e.mu.Unlock()
-	e.metrics.Add(edgecache.MetricRequests, result, 1)
-	e.metrics.Set(edgecache.MetricHitRatio, "", ratio)
+	if ok {
+		e.hits.Add(1)
+	} else {
+		e.misses.Add(1)
+	}
+	e.hitRatio.Set(ratio)
+	return data, ok, generation
 }
 
 // stats returns the cache's counters (tests and diagnostics).
@@ -120,8 +133,7 @@ func (e *edge) stats() (edgecache.Stats, edgecache.Lookups) {
 // inside it. Out-of-range reads fall through to storage, which owns the
 // error semantics. It returns the generation for fillCached on a miss.
 func (g *Gateway) readCached(req *request, addr proto.Addr, offset, length uint64) (data []byte, size uint64, ok bool, generation uint64) {
-	whole, hit, generation := g.edge.get(edgecache.ObjectKey(addr))
-	g.edge.record(req, hit)
+	whole, hit, generation := g.edge.lookup(req, edgecache.ObjectKey(addr))
 	if !hit {
 		return nil, 0, false, generation
 	}
@@ -146,8 +158,7 @@ func (g *Gateway) fillCached(addr proto.Addr, offset, length uint64, res storage
 
 // sizeCached answers size from a cached whole object.
 func (g *Gateway) sizeCached(req *request, addr proto.Addr) (uint64, bool) {
-	whole, hit, _ := g.edge.get(edgecache.ObjectKey(addr))
-	g.edge.record(req, hit)
+	whole, hit, _ := g.edge.lookup(req, edgecache.ObjectKey(addr))
 	return uint64(len(whole)), hit
 }
 

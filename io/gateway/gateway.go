@@ -125,9 +125,22 @@ type Gateway struct {
 	edge *edge
 	// sizes remembers object sizes for range GETs (sizes.go).
 	sizes *sizeCache
-	// getObjectRoute is GET /o/{addr}'s handler, which ServeHTTP calls
-	// without the mux when the path is plainly that route's (objectPath).
-	getObjectRoute http.HandlerFunc
+	// objectRoute is GET /o/{addr}'s route, which ServeHTTP serves
+	// without the mux (objectPath).
+	objectRoute *route
+	// requestsOK and requestLatency are series every request counts in,
+	// resolved once (env.SeriesOf).
+	requestsOK     env.Series
+	requestLatency env.Series
+}
+
+// route is one route of the mux: its name, admission class, handler and
+// its series of MetricRouteLatency.
+type route struct {
+	name    string
+	class   class
+	h       handler
+	latency env.Series
 }
 
 // New returns the gateway for cfg.
@@ -160,6 +173,8 @@ func New(cfg Config) *Gateway {
 	g := &Gateway{cfg: cfg, mux: http.NewServeMux(), admit: newEdgeState(cfg.Admission, cfg.Sessions, cfg.Clock), log: cfg.Logger,
 		quotaAudits: newAuditLimiter(cfg.Clock)}
 	g.edge = newEdge(cfg.EdgeCacheBytes, cfg.Metrics)
+	g.requestsOK = env.SeriesOf(cfg.Metrics, MetricRequests, codeLabel(http.StatusOK))
+	g.requestLatency = env.SeriesOf(cfg.Metrics, MetricRequestLatency, "")
 	g.sizes = newSizeCache()
 	g.routes()
 	return g
@@ -176,7 +191,7 @@ const (
 
 func (g *Gateway) routes() {
 	g.handle("PUT /o", "put_object", classWrite, g.putObject)
-	g.getObjectRoute = g.handle("GET /o/{addr}", "get_object", classRead, g.getObject) // GET patterns serve HEAD too
+	g.objectRoute = g.handle(objectPattern, getObjectRoute, classRead, g.getObject) // GET patterns serve HEAD too
 	g.handle("DELETE /o/{addr}", "delete_object", classWrite, g.deleteObject)
 	g.handle("GET /names/{name}", "resolve_name", classRead, g.resolveName)
 	g.handle("POST /names/{name}", "claim_name", classWrite, g.claimName)
@@ -226,8 +241,22 @@ type request struct {
 	w      *statusWriter
 	r      *http.Request
 	corrID string
-	tenant string
-	token  string // the bearer token, "" when absent
+	// start is when the gateway took the request (its latency's origin).
+	start time.Time
+	// addr is the path's {addr} when ServeHTTP routed the request to
+	// get_object without the mux (objectPath), which then sets no path
+	// value; "" otherwise: read it with pathAddr.
+	addr string
+	// sw is w's storage, and the arrays hold the values of headers every
+	// response, or every object response, carries: one allocation with
+	// the request instead of one each (net/http only reads a value
+	// slice, and a later Add appends to a copy: each slice is full).
+	sw          statusWriter
+	idValue     [1]string
+	etagValue   [1]string
+	lengthValue [1]string
+	tenant      string
+	token       string // the bearer token, "" when absent
 	// tokenID is the token's id (hex) once its MAC verified: the actor of
 	// audit records.
 	tokenID string
@@ -241,25 +270,45 @@ type request struct {
 // error to send as the envelope.
 type handler func(*request) *apiError
 
-func (g *Gateway) handle(pattern, route string, c class, h handler) http.HandlerFunc {
-	f := func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		req := &request{w: sw, r: r, corrID: corrID(r), tenant: PublicTenant}
-		sw.Header()["X-Request-Id"] = []string{req.corrID} // canonical key: no Set
-		if err := g.serve(req, c, route, h); err != nil {
-			if err.status >= 500 && err.code == CodeInternal {
-				g.log.Error("gateway: internal error", "route", route, "corr_id", req.corrID, "err", err.message)
-			}
-			writeError(sw, req.corrID, err)
+func (g *Gateway) handle(pattern, name string, c class, h handler) *route {
+	rt := &route{name: name, class: c, h: h, latency: env.SeriesOf(g.cfg.Metrics, MetricRouteLatency, name)}
+	g.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		g.serveRoute(w, r, "", rt)
+	})
+	return rt
+}
+
+// serveRoute serves one request of rt; addr is the {addr} that ServeHTTP
+// found without the mux ("" when the mux routed it).
+func (g *Gateway) serveRoute(w http.ResponseWriter, r *http.Request, addr string, rt *route) {
+	req := &request{r: r, corrID: corrID(r), tenant: PublicTenant, start: time.Now(), addr: addr}
+	req.sw.ResponseWriter = w
+	sw := &req.sw
+	req.w = sw
+	req.idValue[0] = req.corrID
+	sw.Header()["X-Request-Id"] = req.idValue[:] // canonical key: no Set
+	if err := g.serve(req, rt.class, rt.name, rt.h); err != nil {
+		if err.status >= 500 && err.code == CodeInternal {
+			g.log.Error("gateway: internal error", "route", rt.name, "corr_id", req.corrID, "err", err.message)
 		}
-		elapsed := time.Since(start).Seconds()
-		g.cfg.Metrics.Add(MetricRequests, codeLabel(sw.status()), 1)
-		g.cfg.Metrics.Observe(MetricRequestLatency, "", elapsed)
-		g.cfg.Metrics.Observe(MetricRouteLatency, route, elapsed)
+		writeError(sw, req.corrID, err)
 	}
-	g.mux.HandleFunc(pattern, f)
-	return f
+	elapsed := time.Since(req.start).Seconds()
+	if code := sw.status(); code == http.StatusOK {
+		g.requestsOK.Add(1)
+	} else {
+		g.cfg.Metrics.Add(MetricRequests, codeLabel(code), 1)
+	}
+	g.requestLatency.Observe(elapsed)
+	rt.latency.Observe(elapsed)
+}
+
+// pathAddr is the {addr} path value of the request.
+func (req *request) pathAddr() string {
+	if req.addr != "" {
+		return req.addr
+	}
+	return req.r.PathValue("addr")
 }
 
 // serve authenticates the tenant, admits the request and runs h
@@ -277,11 +326,11 @@ func (g *Gateway) serve(req *request, c class, route string, h handler) *apiErro
 			return e
 		}
 	}
-	release, err := g.enter(req, c, route)
+	slot, err := g.enter(req, c, route)
 	if err != nil {
 		return err
 	}
-	defer release()
+	defer slot.release()
 	return h(req)
 }
 
@@ -363,15 +412,21 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if addr, ok := objectPath(r); ok {
+		// The address travels in the request (pathAddr): SetPathValue
+		// would allocate a map for it on every request.
 		r.Pattern = objectPattern
-		r.SetPathValue("addr", addr)
-		g.getObjectRoute(g.limitBody(w, r), r)
+		g.serveRoute(g.limitBody(w, r), r, addr, g.objectRoute)
 		return
 	}
 	g.mux.ServeHTTP(g.limitBody(w, r), r)
 }
 
-const objectPattern = "GET /o/{addr}"
+// GET /o/{addr}'s pattern and route, which ServeHTTP serves without the
+// mux when the path is plainly that route's (objectPath).
+const (
+	objectPattern  = "GET /o/{addr}"
+	getObjectRoute = "get_object"
+)
 
 // objectPath reports whether r is a GET or HEAD of "/o/{addr}" the mux
 // would route to get_object, and returns addr: a clean path of exactly

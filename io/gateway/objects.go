@@ -61,7 +61,7 @@ var (
 
 // getObject serves GET and HEAD /o/{addr}.
 func (g *Gateway) getObject(req *request) *apiError {
-	addr, err := proto.ParseAddr(req.r.PathValue("addr"))
+	addr, err := proto.ParseAddr(req.pathAddr())
 	if err != nil {
 		return errorf(http.StatusBadRequest, CodeBadAddress, "%v", err)
 	}
@@ -78,7 +78,8 @@ func (g *Gateway) serveObject(req *request, addr proto.Addr, cacheControl string
 	h := req.w.Header()
 	// Canonical keys assigned directly: Set would canonicalise each and
 	// allocate each value's slice.
-	h["Etag"] = []string{etag(addr)}
+	req.etagValue[0] = etag(addr)
+	h["Etag"] = req.etagValue[:]
 	h["Accept-Ranges"] = valueBytes
 	if cacheControl == cacheImmutable {
 		h["Cache-Control"] = valueImmutable
@@ -176,7 +177,8 @@ func writeBody(req *request, status int, parts ...[]byte) {
 	}
 	h := req.w.Header()
 	h["Content-Type"] = valueOctetStream
-	h["Content-Length"] = []string{strconv.Itoa(n)}
+	req.lengthValue[0] = strconv.Itoa(n)
+	h["Content-Length"] = req.lengthValue[:]
 	h["Date"] = dateHeader(time.Now())
 	req.w.WriteHeader(status)
 	if req.r.Method == http.MethodHead {
@@ -198,7 +200,23 @@ func writeBody(req *request, status int, parts ...[]byte) {
 	for _, p := range parts {
 		_, _ = req.w.Write(p)
 	}
-	_ = http.NewResponseController(req.w).Flush()
+	flush(req.w)
+}
+
+// flush sends what w buffered to the connection: it is
+// http.ResponseController's Flush without its allocation.
+func flush(w http.ResponseWriter) {
+	for {
+		switch t := w.(type) {
+		case http.Flusher:
+			t.Flush()
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return
+		}
+	}
 }
 
 // readParts fetches the range [offset, offset+length) (length > 0) as

@@ -65,6 +65,72 @@ type series struct {
 	hist    prometheus.Observer
 }
 
+// Add increments a counter (or adds to a gauge); see PromMetrics.Add.
+func (s *series) Add(delta float64) bool {
+	switch {
+	case s.counter != nil:
+		if delta >= 0 { // a counter never goes down; a negative delta is a caller bug
+			s.counter.Add(delta)
+		}
+	case s.gauge != nil:
+		s.gauge.Add(delta)
+	default:
+		return false // a histogram: Add is not its operation
+	}
+	return true
+}
+
+// Set sets a gauge; it reports false for another kind.
+func (s *series) Set(value float64) bool {
+	if s.gauge == nil {
+		return false
+	}
+	s.gauge.Set(value)
+	return true
+}
+
+// Observe records a histogram observation; it reports false for another kind.
+func (s *series) Observe(value float64) bool {
+	if s.hist == nil {
+		return false
+	}
+	s.hist.Observe(value)
+	return true
+}
+
+// Series resolves (name, label) once (env.SeriesResolver): the gateway's
+// per-request counters and latencies then pay no lookup per call. A
+// misuse (an undeclared name, the wrong kind's operation) is reported as
+// PromMetrics' own calls report it.
+func (m *PromMetrics) Series(name, label string) env.Series {
+	return resolvedSeries{m: m, s: m.lookup(name, label), name: name}
+}
+
+// resolvedSeries is an env.Series of PromMetrics.
+type resolvedSeries struct {
+	m    *PromMetrics
+	s    *series // nil: name is undeclared
+	name string
+}
+
+func (r resolvedSeries) Add(delta float64) {
+	if r.s == nil || !r.s.Add(delta) {
+		r.m.undeclared(r.name)
+	}
+}
+
+func (r resolvedSeries) Set(value float64) {
+	if r.s == nil || !r.s.Set(value) {
+		r.m.undeclared(r.name)
+	}
+}
+
+func (r resolvedSeries) Observe(value float64) {
+	if r.s == nil || !r.s.Observe(value) {
+		r.m.undeclared(r.name)
+	}
+}
+
 // lookup resolves (name, label) to its series, nil when name is
 // undeclared. An unlabelled metric ignores label.
 func (m *PromMetrics) lookup(name, label string) *series {
@@ -91,7 +157,10 @@ func (m *PromMetrics) lookup(name, label string) *series {
 	return actual.(*series)
 }
 
-var _ env.Metrics = (*PromMetrics)(nil)
+var (
+	_ env.Metrics        = (*PromMetrics)(nil)
+	_ env.SeriesResolver = (*PromMetrics)(nil)
+)
 
 // NewPromMetrics registers the whole catalog with a fresh registry. log
 // (nil: slog.Default) receives one warning per undeclared name.
@@ -173,37 +242,23 @@ func labelValues(label string, vecLabelled bool) []string {
 
 // Add increments a counter (or adds to a gauge).
 func (m *PromMetrics) Add(name, label string, delta float64) {
-	switch s := m.lookup(name, label); {
-	case s == nil:
+	if s := m.lookup(name, label); s == nil || !s.Add(delta) {
 		m.undeclared(name)
-	case s.counter != nil:
-		if delta < 0 {
-			return // a counter never goes down; a negative delta is a caller bug
-		}
-		s.counter.Add(delta)
-	case s.gauge != nil:
-		s.gauge.Add(delta)
-	default:
-		m.undeclared(name) // a histogram: Add is not its operation
 	}
 }
 
 // Set sets a gauge.
 func (m *PromMetrics) Set(name, label string, value float64) {
-	if s := m.lookup(name, label); s != nil && s.gauge != nil {
-		s.gauge.Set(value)
-		return
+	if s := m.lookup(name, label); s == nil || !s.Set(value) {
+		m.undeclared(name)
 	}
-	m.undeclared(name)
 }
 
 // Observe records a histogram observation.
 func (m *PromMetrics) Observe(name, label string, value float64) {
-	if s := m.lookup(name, label); s != nil && s.hist != nil {
-		s.hist.Observe(value)
-		return
+	if s := m.lookup(name, label); s == nil || !s.Observe(value) {
+		m.undeclared(name)
 	}
-	m.undeclared(name)
 }
 
 func (m *PromMetrics) undeclared(name string) {

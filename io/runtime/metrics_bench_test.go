@@ -15,3 +15,14 @@ func BenchmarkPromMetricsHot(b *testing.B) {
 		m.Add(MetricUndeclared, "", 1)
 	}
 }
+
+// BenchmarkPromMetricsSeriesHot is BenchmarkPromMetricsHot's labelled
+// counter through a series resolved once (env.SeriesOf).
+func BenchmarkPromMetricsSeriesHot(b *testing.B) {
+	m := NewPromMetrics(slog.New(slog.DiscardHandler))
+	s := m.Series(MetricInboxDropped, InboxRequest)
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Add(1)
+	}
+}

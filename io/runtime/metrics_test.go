@@ -96,3 +96,41 @@ func TestPromMetricsExportKnownLabelValuesAtZero(t *testing.T) {
 		t.Fatalf("service_restarts_total{service=%q} is not exported at zero (%d known series)", env.RestartedNode, checked)
 	}
 }
+
+// A series resolved once (env.SeriesOf, the gateway's per-request
+// metrics) counts in the same collectors as calls by name, and a misuse
+// (an undeclared name, a kind's wrong operation) is counted as undeclared
+// like the calls by name.
+func TestPromMetricsSeriesAreTheNamedSeries(t *testing.T) {
+	m := runtime.NewPromMetrics(slog.New(slog.DiscardHandler))
+	put := env.SeriesOf(m, "runtimetest_ops_total", "put")
+	put.Add(2)
+	put.Add(-5) // ignored: counters never go down
+	m.Add("runtimetest_ops_total", "put", 1)
+	env.SeriesOf(m, "runtimetest_depth", "").Set(7)
+	env.SeriesOf(m, "runtimetest_latency_seconds", "").Observe(0.5)
+	env.SeriesOf(m, "never_declared_total", "").Add(1)
+	env.SeriesOf(m, "runtimetest_latency_seconds", "").Add(1) // a histogram has no Add
+	env.SeriesOf(m, "runtimetest_ops_total", "put").Observe(1)
+
+	families, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*dto.MetricFamily{}
+	for _, f := range families {
+		byName[f.GetName()] = f
+	}
+	if ops := byName["runtimetest_ops_total"]; len(ops.GetMetric()) != 1 || ops.Metric[0].Counter.GetValue() != 3 {
+		t.Fatalf("ops: %v", ops)
+	}
+	if d := byName["runtimetest_depth"]; d.Metric[0].Gauge.GetValue() != 7 {
+		t.Fatalf("depth: %v", d)
+	}
+	if h := byName["runtimetest_latency_seconds"].Metric[0].Histogram; h.GetSampleCount() != 1 {
+		t.Fatalf("histogram: %v", h)
+	}
+	if u := byName[runtime.MetricUndeclared]; u.Metric[0].Counter.GetValue() != 3 {
+		t.Fatalf("undeclared: %v", u)
+	}
+}
