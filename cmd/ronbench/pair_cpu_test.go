@@ -61,7 +61,7 @@ func TestPairSmallGetCPU(t *testing.T) {
 			i := (k + r) % 2
 			s := systems[i]
 			var n atomic.Int64
-			c0, _ := processCPU(s.pid)
+			c0, ok0 := processCPU(s.pid)
 			loadPhase(byteConns, slice, func(_ int, c *http.Client, rr *rand.Rand) error {
 				_, err := getURL(c, s, urls[i][rr.IntN(len(urls[i]))], "", smallBytes)
 				if err == nil {
@@ -69,7 +69,10 @@ func TestPairSmallGetCPU(t *testing.T) {
 				}
 				return err
 			})
-			c1, _ := processCPU(s.pid)
+			c1, ok1 := processCPU(s.pid)
+			if !ok0 || !ok1 {
+				t.Fatalf("round %d: cannot read the CPU time of pid %d", r, s.pid)
+			}
 			d := c1.sub(c0)
 			cpu[i] += d.user + d.sys
 			reqs[i] += n.Load()

@@ -132,8 +132,9 @@ func (m *Manifest) chunkOffset(i int) uint64 {
 
 // spanOffsets returns base plus the object offset of each chunk first..last
 // (span's), firstOffset being chunk first's: a get keeps the offsets of
-// the chunks it touches only, so a range of a large object neither walks
-// nor allocates an offset per chunk of the object.
+// the chunks it touches only, so a range of a large object does not
+// allocate an offset per chunk of the object (span still walks the chunks
+// before the range to find it).
 func (m *Manifest) spanOffsets(first, last int, firstOffset, base uint64) []uint64 {
 	out := make([]uint64, last-first+1)
 	off := base + firstOffset

@@ -129,7 +129,7 @@ func (s *Storage) checkGets() {
 			continue
 		}
 		if g.manifestOnly || g.next < g.first || g.next > g.last+1 || g.pending < 0 || g.pending > len(g.parts) ||
-			len(g.parts) != g.last-g.first+1 {
+			len(g.parts) != g.last-g.first+1 || len(g.offsets) != len(g.parts) {
 			panic(fmt.Sprintf("storage: get cursor out of its range: %s", g.describe()))
 		}
 		if n := g.inflight(); n < 0 || n > GetWindowMax {

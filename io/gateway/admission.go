@@ -72,7 +72,8 @@ func (a *edgeState) now() env.Time { return env.Time(a.clock().Sub(a.origin)) }
 
 // slot is an admitted request's place in the gate; release it exactly
 // once, when the request finishes. A value, not a closure: admitting
-// allocates nothing.
+// allocates nothing. The zero slot (what a refusal returns) holds no place
+// and must not be released.
 type slot struct {
 	a     *edgeState
 	write bool

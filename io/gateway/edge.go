@@ -54,13 +54,18 @@ func (e *edge) admitsChunksOf(objectBytes uint64) bool {
 }
 
 // get returns the value of k (shared: never modify it) and the generation
-// to pass to put on a miss. It does not count the lookup: see record.
+// to pass to put on a miss. It does not count the lookup: lookup does.
 func (e *edge) get(k edgecache.Key) (data []byte, ok bool, generation uint64) {
 	if !e.enabled() {
 		return nil, false, 0
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	return e.getLocked(k)
+}
+
+// getLocked is get with e.mu held.
+func (e *edge) getLocked(k edgecache.Key) (data []byte, ok bool, generation uint64) {
 	data, ok = e.cache.Get(k)
 	return data, ok, e.generation
 }
@@ -103,8 +108,7 @@ func (e *edge) lookup(req *request, k edgecache.Key) (data []byte, ok bool, gene
 		return nil, false, 0
 	}
 	e.mu.Lock()
-	data, ok = e.cache.Get(k)
-	generation = e.generation
+	data, ok, generation = e.getLocked(k)
 	if req.edgeCounted {
 		e.mu.Unlock()
 		return data, ok, generation
