@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/ron-network/ron/core/env"
 )
 
 // preallocFile records the calls of the file's own Preallocate.
@@ -116,5 +118,48 @@ func TestWALSyncRawOnlyWhileFast(t *testing.T) {
 	w.fast.Store(false)
 	if err := w.SyncData(); err != syscall.EIO {
 		t.Fatalf("a failed fdatasync: SyncData returned %v, want EIO", err)
+	}
+}
+
+// TestStoreWALSyncsThroughSyncData: a store on the operating system's
+// file system makes its WAL syncs through walFile.SyncData (syncData's
+// calls), so pebble's syncingFile does reach it; a store over another
+// file system (here the one of the unsynced-writes journal's kind: any
+// wrapper) does not.
+func TestStoreWALSyncsThroughSyncData(t *testing.T) {
+	defer func(raw, blocking func(uintptr) syscall.Errno) {
+		rawFdatasync, blockingFdatasync = raw, blocking
+	}(rawFdatasync, blockingFdatasync)
+	var calls int
+	count := func(sync func(uintptr) syscall.Errno) func(uintptr) syscall.Errno {
+		return func(fd uintptr) syscall.Errno { calls++; return sync(fd) }
+	}
+	rawFdatasync, blockingFdatasync = count(rawFdatasync), count(blockingFdatasync)
+	for _, tc := range []struct {
+		name string
+		fs   vfs.FS
+		want bool
+	}{
+		{"vfs.Default", vfs.Default, true},
+		{"a wrapper", struct{ vfs.FS }{vfs.Default}, false},
+	} {
+		d, err := Open(Options{Dir: filepath.Join(t.TempDir(), "store"), FS: tc.fs, CacheBytes: 1 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls = 0
+		for i := range 3 {
+			if r := d.Do(env.DiskOp{Kind: env.DiskPut, Key: []byte{byte(i)}, Value: []byte("v")}); r.Err != nil {
+				t.Fatal(r.Err)
+			}
+			if r := d.Do(env.DiskOp{Kind: env.DiskSync}); r.Err != nil {
+				t.Fatal(r.Err)
+			}
+		}
+		got := calls
+		_ = d.Close()
+		if tc.want && got < 3 || !tc.want && got != 0 {
+			t.Errorf("%s: %d fdatasyncs through syncData for 3 synced writes, want %v", tc.name, got, map[bool]string{true: "at least 3", false: "none"}[tc.want])
+		}
 	}
 }
