@@ -233,7 +233,7 @@ func openDB(dir string, fs vfs.FS, cacheBytes int64, log *slog.Logger, lock *peb
 	cache := pebble.NewCache(cacheBytes)
 	defer cache.Unref() // the DB holds its own reference
 	pebbleOpts := &pebble.Options{
-		FS:                 walSizedFS{FS: fs, rawSync: fs == vfs.Default},
+		FS:                 walSizedFS{fs},
 		Cache:              cache,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{log: log, limit: &logLimiter{}},

@@ -249,41 +249,6 @@
 // preallocation runs, as before; a failed preallocation was and is
 // ignored by pebble (the write itself extends the file).
 //
-// # WAL syncs
-//
-// A WAL file's sync (its SyncData, which pebble's syncingFile calls for
-// every WAL sync) is fdatasync(2) of its descriptor. While the file's
-// previous sync took less than rawSyncLimit (2 ms) and the process has
-// at least two Ps, the call is made with syscall.RawSyscall instead of
-// through the runtime's syscall state (syscall.Syscall). A blocking call
-// in that state lets sysmon hand the thread's P to another thread, and
-// when it returns the thread must get a P back, which on a process that
-// was idle wakes threads on both sides of the call: about 6 more context
-// switches and 40-60 us more CPU per sync on this project's 2-core test
-// machine (BENCHMARKS.md, "Names: transport and runtime hand-offs"), and
-// a sequential name set makes 3-3.5 WAL syncs across its replicas.
-//
-// The hazard, and its bounds. A raw call keeps its P for the whole sync,
-// so (1) the process runs its other goroutines on one P fewer for that
-// time, and (2) anything that stops the world (a GC's two pauses,
-// runtime.ReadMemStats, a goroutine profile) waits for the sync to return,
-// because a thread in the kernel is preempted only when it comes back.
-// (1) is why a process with one P never syncs raw: its only P would be
-// held, and heartbeats, QUIC acknowledgements and HTTP answers would stop
-// for the sync. (2) is bounded by the sync's own duration, and only while
-// syncs are fast: the first sync of a file, and every sync after one that
-// took rawSyncLimit or more, go through the syscall state, so a disk that
-// turns slow delays a stop-the-world by at most one slow sync (then the
-// process behaves as before), and a disk that is fast again gets raw
-// syncs back after one fast sync. The one case not bounded is a disk that
-// stops answering in the middle of a raw sync: the next stop-the-world
-// then waits for it, and the whole process stalls until the sync returns
-// (without the raw call, pebble's commit pipeline stalls, and with it
-// every registry write; reads and heartbeats would go on, so a replica
-// would keep leading without committing). The other syncs (sstables, the
-// manifest, side segments, directories) are unchanged.
-// TestWALSyncRawOnlyWhileFast plays a disk that turns slow and fast again.
-//
 // # Errors
 //
 // Every error from pebble or the file system is wrapped, with its cause, in

@@ -2,7 +2,6 @@ package pebbledisk
 
 import (
 	"strings"
-	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -22,15 +21,7 @@ import (
 // the log exactly as it takes the end of the file: replay reads ahead
 // for a later chunk (none) and stops at the last whole record (see
 // "WAL preallocation" in doc.go).
-//
-// Over the operating system's own file system (vfs.Default, rawSync) its
-// WAL files also sync themselves (walFile.SyncData); over any other (the
-// journal of unsynced writes, a test's) the file's own sync runs, so that
-// a wrapper that records or plays syncs sees every one.
-type walSizedFS struct {
-	vfs.FS
-	rawSync bool
-}
+type walSizedFS struct{ vfs.FS }
 
 func isWAL(name string) bool { return strings.HasSuffix(name, ".log") }
 
@@ -40,7 +31,7 @@ func (fs walSizedFS) Create(name string, category vfs.DiskWriteCategory) (vfs.Fi
 	if err != nil || !isWAL(name) {
 		return f, err
 	}
-	return &walFile{File: f, rawSync: fs.rawSync}, nil
+	return walFile{f}, nil
 }
 
 // ReuseForWrite implements vfs.FS (pebble recycles WAL files this way).
@@ -49,42 +40,21 @@ func (fs walSizedFS) ReuseForWrite(oldname, newname string, category vfs.DiskWri
 	if err != nil || !isWAL(newname) {
 		return f, err
 	}
-	return &walFile{File: f, rawSync: fs.rawSync}, nil
+	return walFile{f}, nil
 }
 
-// walFile is a WAL file whose preallocation extends its size and whose
-// syncs skip the runtime's syscall state while they are fast (SyncData).
-type walFile struct {
-	vfs.File
-	// rawSync: the file is the operating system's (see walSizedFS).
-	rawSync bool
-	// fast: the previous sync took less than rawSyncLimit.
-	fast atomic.Bool
-}
+// walFile is a WAL file whose preallocation extends its size.
+type walFile struct{ vfs.File }
 
 // Preallocate implements vfs.File: the space, and the file's size over
 // it, where the platform can (a file with a descriptor on Linux, whose
 // file system supports fallocate's mode 0); otherwise the file's own
 // preallocation (pebble's: the space only, FALLOC_FL_KEEP_SIZE).
-func (f *walFile) Preallocate(offset, length int64) error {
+func (f walFile) Preallocate(offset, length int64) error {
 	if fd := f.Fd(); fd != vfs.InvalidFd {
 		if ok, err := extendPreallocate(fd, offset, length); ok {
 			return err
 		}
 	}
 	return f.File.Preallocate(offset, length)
-}
-
-// SyncData implements vfs.File: fdatasync of the descriptor (syncData),
-// where the file is the operating system's and the platform has it;
-// otherwise the file's own. pebble's WAL syncs through it (its
-// syncingFile's Sync calls SyncData).
-func (f *walFile) SyncData() error {
-	if fd := f.Fd(); f.rawSync && fd != vfs.InvalidFd {
-		if ok, fast, err := syncData(fd, f.fast.Load()); ok {
-			f.fast.Store(fast)
-			return err
-		}
-	}
-	return f.File.SyncData()
 }
