@@ -74,6 +74,7 @@ func main() {
 	flag.BoolVar(&po.micronode, "micronode", false, "--peers: also run the byte workloads on a rond micronode (memory)")
 	flag.BoolVar(&po.skipBytes, "skip-bytes", false, "--peers: skip the byte workloads")
 	flag.BoolVar(&po.skipNames, "skip-names", false, "--peers: skip the name workloads")
+	flag.StringVar(&po.set1Member, "set1-member", set1OnLeader, "--peers: where the sequential set's client talks in each system: `leader`, follower or member0 (the same role in both systems)")
 	namePhases := flag.String("name-phases", "", "--peers: run only these name workloads, `set1,write16,cas16,resolve16` (comma-separated subset; default all)")
 	flag.Parse()
 	if *namePhases != "" {
@@ -87,6 +88,12 @@ func main() {
 				os.Exit(2)
 			}
 		}
+	}
+	switch po.set1Member {
+	case set1OnLeader, set1OnFollower, set1OnMember0:
+	default:
+		fmt.Fprintf(os.Stderr, "ronbench: --set1-member: %q is not leader, follower or member0\n", po.set1Member)
+		os.Exit(2)
 	}
 	if peerMode {
 		po.rond, po.bigBytes = o.rond, bigMiB<<20

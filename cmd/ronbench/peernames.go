@@ -43,9 +43,13 @@ type nameSystem struct {
 	resolve func(k int, c *http.Client, name string) error
 	stop    func() error
 	// metricsURLs are the members' /metrics; leaderMetric counts the
-	// leader changes each member saw.
-	metricsURLs  []string
-	leaderMetric string
+	// leader changes each member saw, isLeaderMetric is 1 on the leader.
+	metricsURLs    []string
+	leaderMetric   string
+	isLeaderMetric string
+	// setFirst makes member i the one worker 0 talks to (worker k talks
+	// to member (i+k) mod 3).
+	setFirst func(i int)
 	// pids are the members' processes, whose CPU time each phase
 	// reports per 1,000 operations.
 	pids []int
@@ -87,31 +91,79 @@ func (s *nameSystem) measured(phase func() (sample, error)) (sample, error) {
 func (s *nameSystem) leaderChanges(c *http.Client) (float64, error) {
 	total := 0.0
 	for _, u := range s.metricsURLs {
-		resp, err := c.Get(u)
+		// Every member counts the first leader it hears of, so a
+		// started cluster exports it: absent means a renamed metric,
+		// which must not read as "no leader changes".
+		v, err := memberMetric(c, u, s.leaderMetric)
 		if err != nil {
 			return 0, err
-		}
-		raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-		_ = resp.Body.Close()
-		if err != nil {
-			return 0, err
-		}
-		if resp.StatusCode != http.StatusOK {
-			return 0, fmt.Errorf("%s: %d", u, resp.StatusCode)
-		}
-		v, found, err := counterValue(raw, s.leaderMetric)
-		if err != nil {
-			return 0, fmt.Errorf("%s: %w", u, err)
-		}
-		if !found {
-			// Every member counts the first leader it hears of, so
-			// a started cluster exports it: absent means a renamed
-			// metric, which must not read as "no leader changes".
-			return 0, fmt.Errorf("%s: no %s", u, s.leaderMetric)
 		}
 		total += v
 	}
 	return total, nil
+}
+
+// memberMetric reads metric (summed over its labels) from one member's
+// /metrics; absent is an error.
+func memberMetric(c *http.Client, url, metric string) (float64, error) {
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	_ = resp.Body.Close()
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("%s: %d", url, resp.StatusCode)
+	}
+	v, found, err := counterValue(raw, metric)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", url, err)
+	}
+	if !found {
+		return 0, fmt.Errorf("%s: no %s", url, metric)
+	}
+	return v, nil
+}
+
+// place makes worker 0 talk to the member where (leader, follower or
+// member 0: set1On*) and says which member that is.
+func (s *nameSystem) place(c *http.Client, where string) (string, error) {
+	if where == set1OnMember0 {
+		s.setFirst(0)
+		return "member 0", nil
+	}
+	leader := -1
+	for i, u := range s.metricsURLs {
+		v, err := memberMetric(c, u, s.isLeaderMetric)
+		if err != nil {
+			return "", err
+		}
+		if v == 1 {
+			leader = i
+		}
+	}
+	if leader < 0 {
+		return "", fmt.Errorf("no member reports %s 1", s.isLeaderMetric)
+	}
+	if where == set1OnLeader {
+		s.setFirst(leader)
+		return fmt.Sprintf("member %d, the leader", leader), nil
+	}
+	f := (leader + 1) % members
+	s.setFirst(f)
+	return fmt.Sprintf("member %d, a follower of member %d", f, leader), nil
+}
+
+// rotated is urls with member first at index 0.
+func rotated(urls []string, first int) []string {
+	out := make([]string, 0, len(urls))
+	for j := range urls {
+		out = append(out, urls[(first+j)%len(urls)])
+	}
+	return out
 }
 
 // counterValue sums the samples of metric (any labels) in a Prometheus
@@ -211,6 +263,11 @@ func runNamePeers(o peerOptions, scratch string, t *tally, w io.Writer) ([]strin
 			if !on(wSet1) {
 				break
 			}
+			where, err := byName[n].place(newPeerClient(), o.set1Member)
+			if err != nil {
+				return names, fmt.Errorf("ronbench: %s: placing the set1 client (--set1-member %s): %w", n, o.set1Member, err)
+			}
+			t.notes = append(t.notes, fmt.Sprintf("names run %d: %s's set1 client on %s", run+1, n, where))
 			res, err := byName[n].measured(func() (sample, error) { return writePhase(byName[n], prefix("set1"), 1, o.phaseTime) })
 			if err != nil {
 				return names, fmt.Errorf("ronbench: %s: %w", n, err)
@@ -409,8 +466,10 @@ func startRondCluster(bin, dir string) (*nameSystem, error) {
 	for _, t := range targets {
 		ps = append(ps, t.pid)
 	}
+	memberURLs := rn.urls
 	return &nameSystem{create: rn.create, write: rn.write, cas: rn.cas, resolve: rn.resolve, stop: stopAll,
-		metricsURLs: metrics, leaderMetric: "registry_leader_changes_total", pids: ps}, nil
+		metricsURLs: metrics, leaderMetric: "registry_leader_changes_total", isLeaderMetric: registry.MetricIsLeader,
+		setFirst: func(i int) { rn.urls = rotated(memberURLs, i) }, pids: ps}, nil
 }
 
 func freeUDPAddr() (string, error) {
@@ -569,8 +628,10 @@ func startEtcd(bin, dir string) (*nameSystem, error) {
 	for _, c := range cmds {
 		ps = append(ps, c.Process.Pid)
 	}
+	memberURLs := en.urls
 	return &nameSystem{create: en.create, write: en.write, cas: en.cas, resolve: en.resolve, stop: stop,
-		metricsURLs: metrics, leaderMetric: "etcd_server_leader_changes_seen_total", pids: ps}, nil
+		metricsURLs: metrics, leaderMetric: "etcd_server_leader_changes_seen_total", isLeaderMetric: "etcd_server_is_leader",
+		setFirst: func(i int) { en.urls = rotated(memberURLs, i) }, pids: ps}, nil
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

@@ -23,7 +23,21 @@ type peerOptions struct {
 	// namePhases selects name workloads by key (set1, write16, cas16,
 	// resolve16); empty runs all.
 	namePhases map[string]bool
+	// set1Member is where each system's one sequential client talks:
+	// its leader, a follower, or member 0 whatever its role (set1On*).
+	set1Member string
 }
+
+// Where the sequential set's client talks (--set1-member). A follower
+// forwards a write to its leader and back, two more hops per set than at
+// the leader, in rond and etcd alike; member 0 is the leader in about one
+// run of three, so comparing systems at member 0 compares placements as
+// much as systems.
+const (
+	set1OnLeader   = "leader"
+	set1OnFollower = "follower"
+	set1OnMember0  = "member0"
+)
 
 // sample is one measurement of one system in one workload: value in the
 // workload's unit (higher is better), p99 of the successful operations

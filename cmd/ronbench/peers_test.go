@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -197,5 +201,50 @@ other_metric 9
 	}
 	if _, _, err := counterValue([]byte("registry_leader_changes_total x\n"), "registry_leader_changes_total"); err == nil {
 		t.Error("a sample that is not a number: want an error")
+	}
+}
+
+// TestPlaceSet1Client: the sequential client goes to the member that
+// reports itself leader, to a follower of it, or to member 0, whichever
+// member leads; a cluster whose members all report no leader is an error,
+// not a silent member 0.
+func TestPlaceSet1Client(t *testing.T) {
+	var leader atomic.Int64 // the handlers run on the servers' goroutines
+	leader.Store(2)
+	var urls []string
+	for i := range members {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			v := 0
+			if int64(i) == leader.Load() {
+				v = 1
+			}
+			fmt.Fprintf(w, "# TYPE x_is_leader gauge\nx_is_leader %d\nx_is_leader_other 7\n", v)
+		}))
+		t.Cleanup(srv.Close)
+		urls = append(urls, srv.URL)
+	}
+	var first []string
+	s := &nameSystem{metricsURLs: urls, isLeaderMetric: "x_is_leader",
+		setFirst: func(i int) { first = rotated([]string{"m0", "m1", "m2"}, i) }}
+	cases := []struct {
+		where string
+		want  []string
+	}{
+		{set1OnLeader, []string{"m2", "m0", "m1"}},
+		{set1OnFollower, []string{"m0", "m1", "m2"}},
+		{set1OnMember0, []string{"m0", "m1", "m2"}},
+	}
+	for _, c := range cases {
+		first = nil
+		if _, err := s.place(http.DefaultClient, c.where); err != nil {
+			t.Fatalf("%s: %v", c.where, err)
+		}
+		if !slices.Equal(first, c.want) {
+			t.Fatalf("%s: workers talk to %v, want %v", c.where, first, c.want)
+		}
+	}
+	leader.Store(-1) // an election in progress
+	if where, err := s.place(http.DefaultClient, set1OnLeader); err == nil {
+		t.Fatalf("no leader: placed on %s", where)
 	}
 }
