@@ -62,7 +62,7 @@ func startNodeWithID(t *testing.T) (string, string, proto.NodeID) {
 		_ = rt.Close(ctx)
 		_ = disk.Close()
 	})
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("node never became ready")
 		}

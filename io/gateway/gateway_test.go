@@ -101,7 +101,7 @@ func (f *fixture) mint(scope auth.OpSet, caveats ...auth.Caveat) string {
 // waitReady waits for /readyz and for the single-replica registry to
 // elect itself (a resolve answers 404 instead of 503).
 func (f *fixture) waitReady() {
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if f.do("GET", "/readyz", nil, nil).StatusCode == 200 {
 			_, err := runtime.Call(context.Background(), f.rt, registry.Resolve{Name: "warmup"})
