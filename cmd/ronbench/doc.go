@@ -44,13 +44,21 @@
 // `ipfs init --profile=test`, `ipfs daemon --offline`, add through the
 // RPC API with kubo's defaults, GETs through its path gateway on
 // 127.0.0.1) and a net/http FileServer over a directory (no PUT figure:
-// its file is written directly); the name workloads (sequential sets by
+// its file is written directly; it runs in a child process of its own like
+// every other server, or in ronbench's process with
+// --fileserver-in-process, as before 2026-12-06); the name workloads (sequential sets by
 // one client, writes by 16 clients to their own names, CAS by 16 clients
 // on 100 names, linearizable resolves by 16 clients) on three rond
 // macronodes that are all registry replicas and on a 3-member etcd
 // (--etcd or $ETCD, default etcd on PATH) through its v3 JSON gateway
 // (put, txn, range) with net/http, so no etcd library enters go.mod.
-// Worker k talks to member k mod 3 on both. An etcd CAS is one txn whose
+// Worker k talks to member (i+k) mod 3 on both, member i being where the
+// sequential set's one client talks: each system's leader by default
+// (--set1-member leader; follower or member0 on request), read from
+// registry_is_leader and etcd_server_is_leader before each set1 phase and
+// noted in the report. A write at a follower travels to the leader and
+// back, so comparing the two systems' member 0 compared placements as
+// much as systems. An etcd CAS is one txn whose
 // failure branch reads the key, as rond's 409 carries the current seq:
 // neither needs an extra round trip to learn it.
 //

@@ -46,6 +46,10 @@ type options struct {
 }
 
 func main() {
+	if dir := os.Getenv(fileServerEnv); dir != "" {
+		fmt.Fprintln(os.Stderr, serveFiles(dir))
+		os.Exit(1)
+	}
 	var o options
 	flag.StringVar(&o.rond, "rond", "", "drive this rond `binary` (a child process) instead of an in-process node")
 	flag.StringVar(&o.dataDir, "data-dir", "", "macronode: pebble on disk under `DIR` (must not exist or be empty); default in memory")
@@ -74,6 +78,7 @@ func main() {
 	flag.BoolVar(&po.micronode, "micronode", false, "--peers: also run the byte workloads on a rond micronode (memory)")
 	flag.BoolVar(&po.skipBytes, "skip-bytes", false, "--peers: skip the byte workloads")
 	flag.BoolVar(&po.skipNames, "skip-names", false, "--peers: skip the name workloads")
+	flag.BoolVar(&po.fileServerInProcess, "fileserver-in-process", false, "--peers: run the net/http FileServer in ronbench's own process (as before 2026-12-06) instead of a child process of its own")
 	flag.StringVar(&po.set1Member, "set1-member", set1OnLeader, "--peers: where the sequential set's client talks in each system: `leader`, follower or member0 (the same role in both systems)")
 	namePhases := flag.String("name-phases", "", "--peers: run only these name workloads, `set1,write16,cas16,resolve16` (comma-separated subset; default all)")
 	flag.Parse()

@@ -41,7 +41,7 @@ type byteSystem struct {
 	pid int
 }
 
-// noteCPU notes the CPU time s's rond child spent since c0 per unit of
+// noteCPU notes the CPU time s's server process spent since c0 per unit of
 // work (units of what, e.g. GiB served or requests).
 func noteCPU(t *tally, s *byteSystem, run int, phase string, c0 cpuTimes, ok bool, units float64, what string) {
 	c1, ok1 := processCPU(s.pid)
@@ -49,7 +49,7 @@ func noteCPU(t *tally, s *byteSystem, run int, phase string, c0 cpuTimes, ok boo
 		return
 	}
 	c := c1.sub(c0)
-	t.notes = append(t.notes, fmt.Sprintf("%s run %d %s: rond CPU user %.2f s, sys %.2f s; %.3f CPU s per %s",
+	t.notes = append(t.notes, fmt.Sprintf("%s run %d %s: server CPU user %.2f s, sys %.2f s; %.3f CPU s per %s",
 		s.name, run+1, phase, c.user.Seconds(), c.sys.Seconds(), (c.user+c.sys).Seconds()/units, what))
 }
 
@@ -96,7 +96,9 @@ func runBytePeers(o peerOptions, scratch string, t *tally, w io.Writer) ([]strin
 		start func() (*byteSystem, error)
 	}{
 		{sysKubo, func() (*byteSystem, error) { return startKubo(o.kubo, filepath.Join(scratch, "kubo")) }},
-		{sysFileServer, func() (*byteSystem, error) { return startFileServer(filepath.Join(scratch, "files")) }},
+		{sysFileServer, func() (*byteSystem, error) {
+			return startFileServer(filepath.Join(scratch, "files"), o.fileServerInProcess)
+		}},
 	}...)
 	for _, st := range starts {
 		names = append(names, st.name)
@@ -351,19 +353,57 @@ func (r *tenantRing) next() string {
 	return r.tokens[int(r.n.Add(1))%len(r.tokens)]
 }
 
-// startFileServer serves dir with net/http's FileServer on loopback; put
-// writes the body as a file (no PUT figure is taken for it).
-func startFileServer(dir string) (*byteSystem, error) {
+// startFileServer serves dir with net/http's FileServer on loopback, in
+// a child process (this binary again, fileServerEnv set) unless inProcess;
+// put writes the body as a file (no PUT figure is taken for it). rond,
+// kubo and etcd each run in their own process, and so does the
+// FileServer by default: in ronbench's own process its requests never
+// left the client's Go scheduler, a cross-process wake-up per request
+// that no deployed server is spared (--fileserver-in-process keeps the
+// old arrangement for comparison).
+func startFileServer(dir string, inProcess bool) (*byteSystem, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
+	var base string
+	var stop func() error
+	pid := 0
+	if inProcess {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		srv := newFileServer(dir)
+		go func() { _ = srv.Serve(ln) }()
+		base, stop = "http://"+ln.Addr().String()+"/", srv.Close
+	} else {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		cmd := exec.Command(self)
+		cmd.Env = append(os.Environ(), fileServerEnv+"="+dir)
+		cmd.Stderr = os.Stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			return nil, err
+		}
+		if err := cmd.Start(); err != nil {
+			return nil, fmt.Errorf("starting the FileServer process: %w", err)
+		}
+		stop = func() error {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return nil
+		}
+		// Its first line is the address it listens on.
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil {
+			_ = stop()
+			return nil, fmt.Errorf("the FileServer process said no address: %w", err)
+		}
+		base, pid = "http://"+strings.TrimSpace(line)+"/", cmd.Process.Pid
 	}
-	srv := &http.Server{Handler: http.FileServer(http.Dir(dir)), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	base := "http://" + ln.Addr().String() + "/"
 	var n atomic.Int64
 	put := func(_ *http.Client, body []byte) (string, error) {
 		name := fmt.Sprintf("f%d", n.Add(1))
@@ -372,7 +412,26 @@ func startFileServer(dir string) (*byteSystem, error) {
 		}
 		return base + name, nil
 	}
-	return &byteSystem{put: put, stop: srv.Close}, nil
+	return &byteSystem{put: put, stop: stop, pid: pid}, nil
+}
+
+// fileServerEnv names the directory a ronbench child serves with the
+// FileServer (startFileServer); set, ronbench does nothing else.
+const fileServerEnv = "RONBENCH_FILESERVER_DIR"
+
+func newFileServer(dir string) *http.Server {
+	return &http.Server{Handler: http.FileServer(http.Dir(dir)), ReadHeaderTimeout: 10 * time.Second}
+}
+
+// serveFiles is the FileServer child: it prints its address and serves
+// dir until it is killed.
+func serveFiles(dir string) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Println(ln.Addr().String())
+	return newFileServer(dir).Serve(ln)
 }
 
 // startKubo initialises a kubo repository in dir with the test profile

@@ -20,6 +20,9 @@ type peerOptions struct {
 	micronode        bool
 	skipBytes        bool
 	skipNames        bool
+	// fileServerInProcess runs the FileServer in ronbench's process
+	// (startFileServer) instead of a child of its own.
+	fileServerInProcess bool
 	// namePhases selects name workloads by key (set1, write16, cas16,
 	// resolve16); empty runs all.
 	namePhases map[string]bool

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -246,5 +247,51 @@ func TestPlaceSet1Client(t *testing.T) {
 	leader.Store(-1) // an election in progress
 	if where, err := s.place(http.DefaultClient, set1OnLeader); err == nil {
 		t.Fatalf("no leader: placed on %s", where)
+	}
+}
+
+// TestMain lets this test binary be the FileServer child that
+// startFileServer starts (it re-executes os.Executable).
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(fileServerEnv); dir != "" {
+		fmt.Fprintln(os.Stderr, serveFiles(dir))
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}
+
+// TestFileServerInItsOwnProcess: the FileServer peer runs as a child
+// process whose CPU can be read, and serves what put wrote, whole and as a
+// range; in-process it serves the same.
+func TestFileServerInItsOwnProcess(t *testing.T) {
+	for _, inProcess := range []bool{false, true} {
+		s, err := startFileServer(t.TempDir(), inProcess)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.stop() })
+		if (s.pid != 0) == inProcess {
+			t.Fatalf("in process %v: pid %d", inProcess, s.pid)
+		}
+		if s.pid != 0 {
+			if _, ok := processCPU(s.pid); !ok {
+				t.Fatalf("cannot read the CPU time of the FileServer process %d", s.pid)
+			}
+		}
+		u, err := s.put(nil, []byte("0123456789"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest(http.MethodGet, u, nil)
+		req.Header.Set("Range", "bytes=2-4")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusPartialContent || string(body) != "234" {
+			t.Fatalf("in process %v: range GET %d %q", inProcess, resp.StatusCode, body)
+		}
 	}
 }
