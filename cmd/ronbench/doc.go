@@ -52,13 +52,14 @@
 // macronodes that are all registry replicas and on a 3-member etcd
 // (--etcd or $ETCD, default etcd on PATH) through its v3 JSON gateway
 // (put, txn, range) with net/http, so no etcd library enters go.mod.
-// Worker k talks to member (i+k) mod 3 on both, member i being where the
-// sequential set's one client talks: each system's leader by default
+// Worker k of the 16-client workloads talks to member k mod 3 on both.
+// The sequential set's one client talks to each system's leader by default
 // (--set1-member leader; follower or member0 on request), read from
-// registry_is_leader and etcd_server_is_leader before each set1 phase and
-// noted in the report. A write at a follower travels to the leader and
-// back, so comparing the two systems' member 0 compared placements as
-// much as systems. An etcd CAS is one txn whose
+// registry_is_leader and etcd_server_is_leader before each set1 phase
+// (member 0 if no single leader shows within 10 s) and noted in the
+// report. A write at a follower travels to the leader and back, so
+// comparing the two systems' member 0 compared placements as much as
+// systems. An etcd CAS is one txn whose
 // failure branch reads the key, as rond's 409 carries the current seq:
 // neither needs an extra round trip to learn it.
 //

@@ -48,7 +48,7 @@ type nameSystem struct {
 	leaderMetric   string
 	isLeaderMetric string
 	// setFirst makes member i the one worker 0 talks to (worker k talks
-	// to member (i+k) mod 3).
+	// to member (i+k) mod 3); only the set1 phase moves it from 0.
 	setFirst func(i int)
 	// pids are the members' processes, whose CPU time each phase
 	// reports per 1,000 operations.
@@ -129,32 +129,56 @@ func memberMetric(c *http.Client, url, metric string) (float64, error) {
 }
 
 // place makes worker 0 talk to the member where (leader, follower or
-// member 0: set1On*) and says which member that is.
-func (s *nameSystem) place(c *http.Client, where string) (string, error) {
+// member 0: set1On*) and says which member that is. It waits up to
+// placeWaitMax for exactly one member to report itself leader (an
+// election, or an old leader not yet stepped down, may be in progress);
+// failing that, worker 0 talks to member 0 and the answer says so: a
+// placement is not worth the invocation's other figures.
+func (s *nameSystem) place(c *http.Client, where string) string {
 	if where == set1OnMember0 {
 		s.setFirst(0)
-		return "member 0", nil
+		return "member 0"
 	}
+	leader, err := s.leader(c)
+	for deadline := time.Now().Add(placeWaitMax); err != nil && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		leader, err = s.leader(c)
+	}
+	if err != nil {
+		s.setFirst(0)
+		return fmt.Sprintf("member 0, whatever its role: no leader found within %v (%v)", placeWaitMax, err)
+	}
+	if where == set1OnLeader {
+		s.setFirst(leader)
+		return fmt.Sprintf("member %d, the leader", leader)
+	}
+	f := (leader + 1) % members
+	s.setFirst(f)
+	return fmt.Sprintf("member %d, a follower of member %d", f, leader)
+}
+
+// placeWaitMax bounds place's wait for a single leader.
+const placeWaitMax = 10 * time.Second
+
+// leader is the one member that reports isLeaderMetric 1.
+func (s *nameSystem) leader(c *http.Client) (int, error) {
 	leader := -1
 	for i, u := range s.metricsURLs {
 		v, err := memberMetric(c, u, s.isLeaderMetric)
 		if err != nil {
-			return "", err
+			return -1, err
 		}
 		if v == 1 {
+			if leader >= 0 {
+				return -1, fmt.Errorf("members %d and %d both report %s 1", leader, i, s.isLeaderMetric)
+			}
 			leader = i
 		}
 	}
 	if leader < 0 {
-		return "", fmt.Errorf("no member reports %s 1", s.isLeaderMetric)
+		return -1, fmt.Errorf("no member reports %s 1", s.isLeaderMetric)
 	}
-	if where == set1OnLeader {
-		s.setFirst(leader)
-		return fmt.Sprintf("member %d, the leader", leader), nil
-	}
-	f := (leader + 1) % members
-	s.setFirst(f)
-	return fmt.Sprintf("member %d, a follower of member %d", f, leader), nil
+	return leader, nil
 }
 
 // rotated is urls with member first at index 0.
@@ -263,12 +287,11 @@ func runNamePeers(o peerOptions, scratch string, t *tally, w io.Writer) ([]strin
 			if !on(wSet1) {
 				break
 			}
-			where, err := byName[n].place(newPeerClient(), o.set1Member)
-			if err != nil {
-				return names, fmt.Errorf("ronbench: %s: placing the set1 client (--set1-member %s): %w", n, o.set1Member, err)
-			}
+			where := byName[n].place(newPeerClient(), o.set1Member)
 			t.notes = append(t.notes, fmt.Sprintf("names run %d: %s's set1 client on %s", run+1, n, where))
 			res, err := byName[n].measured(func() (sample, error) { return writePhase(byName[n], prefix("set1"), 1, o.phaseTime) })
+			// The 16-client workloads keep worker k on member k mod 3.
+			byName[n].setFirst(0)
 			if err != nil {
 				return names, fmt.Errorf("ronbench: %s: %w", n, err)
 			}
