@@ -25,14 +25,7 @@ func TestPromMetricsFollowCatalog(t *testing.T) {
 	m.Observe("runtimetest_latency_seconds", "", 0.5)
 	m.Add("never_declared_total", "", 1) // dropped and counted, not a panic
 
-	families, err := m.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	byName := map[string]*dto.MetricFamily{}
-	for _, f := range families {
-		byName[f.GetName()] = f
-	}
+	byName := gatherByName(t, m)
 	for _, def := range env.Catalog() {
 		if def.Label == "" && byName[def.Name] == nil {
 			t.Fatalf("unlabelled metric %s is not exported before its first observation", def.Name)
@@ -113,14 +106,7 @@ func TestPromMetricsSeriesAreTheNamedSeries(t *testing.T) {
 	env.SeriesOf(m, "runtimetest_latency_seconds", "").Add(1) // a histogram has no Add
 	env.SeriesOf(m, "runtimetest_ops_total", "put").Observe(1)
 
-	families, err := m.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	byName := map[string]*dto.MetricFamily{}
-	for _, f := range families {
-		byName[f.GetName()] = f
-	}
+	byName := gatherByName(t, m)
 	if ops := byName["runtimetest_ops_total"]; len(ops.GetMetric()) != 1 || ops.Metric[0].Counter.GetValue() != 3 {
 		t.Fatalf("ops: %v", ops)
 	}
@@ -133,4 +119,18 @@ func TestPromMetricsSeriesAreTheNamedSeries(t *testing.T) {
 	if u := byName[runtime.MetricUndeclared]; u.Metric[0].Counter.GetValue() != 3 {
 		t.Fatalf("undeclared: %v", u)
 	}
+}
+
+// gatherByName gathers m's registry into its families by name.
+func gatherByName(t *testing.T, m *runtime.PromMetrics) map[string]*dto.MetricFamily {
+	t.Helper()
+	families, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*dto.MetricFamily{}
+	for _, f := range families {
+		byName[f.GetName()] = f
+	}
+	return byName
 }
