@@ -383,3 +383,77 @@ func TestCheckForValidatesShape(t *testing.T) {
 		t.Errorf("one chunk, size off by one: checkFor %v, want ErrBadManifest", err)
 	}
 }
+
+// TestFetchedLyingManifestSkipped: a node that holds nothing asks the
+// placement nodes in turn for the manifest. When the first ones serve a
+// manifest whose last-chunk size lies (the keys merge to the address),
+// the get drops each once the chunk bytes tell, and reads the object
+// through the next candidate's honest manifest; only when every
+// candidate lies does it fail, with ErrBadManifest. No corruption is
+// counted and the reader stores nothing. The old code failed the get on
+// the first lying manifest.
+func TestFetchedLyingManifestSkipped(t *testing.T) {
+	const cb = 64 << 10
+	for _, delta := range []int{1, -1} {
+		for _, liars := range []int{1, 2, 3} {
+			t.Run(fmt.Sprintf("delta=%d/liars=%d", delta, liars), func(t *testing.T) {
+				c := newCluster(t, 5, 51, groupChunks)
+				data := randomData(52, 2*cb+40000)
+				res := c.put(0, data, false)
+				if res.Err != nil {
+					t.Fatal(res.Err)
+				}
+				c.advance(time.Second)
+				placed := c.placed(res.Addr, 3) // the reader's candidates, in order
+				for _, n := range placed[:liars] {
+					c.lieLast(n, res.Addr, delta)
+				}
+				reader := c.notPlaced(res.Addr, 3)[0]
+				ranges := [][2]uint64{
+					{0, 0},                // whole
+					{2*cb + 100, 50},      // within the last chunk
+					{cb + 10, cb + 39000}, // over chunks 1 and 2
+					{10, 2*cb + 100},      // over the three
+				}
+				for _, r := range ranges {
+					stale := bytes.Repeat([]byte{0xAA}, cb)
+					into := [][]byte{stale[:0], bytes.Clone(stale)[:0], bytes.Clone(stale)[:0]}
+					for _, req := range []Get{
+						{Addr: res.Addr, Offset: r[0], Length: r[1]},
+						{Addr: res.Addr, Offset: r[0], Length: r[1], Into: into},
+					} {
+						got, ok := c.request(reader, req, time.Minute).(GetResult)
+						if !ok {
+							t.Fatalf("get %v: no reply", r)
+						}
+						end := r[0] + r[1]
+						if r[1] == 0 {
+							end = uint64(len(data))
+						}
+						if liars == 3 {
+							if !errors.Is(got.Err, ErrBadManifest) {
+								t.Fatalf("get %v with every candidate lying: %v, %d bytes; want ErrBadManifest", r, got.Err, len(got.Data))
+							}
+							continue
+						}
+						if got.Err != nil || !bytes.Equal(got.Data, data[r[0]:end]) || got.Size != uint64(len(data)) {
+							t.Fatalf("get %v with %d lying candidates of 3: %v, %d bytes (size %d); want the object's %d", r, liars, got.Err, len(got.Data), got.Size, end-r[0])
+						}
+					}
+				}
+				if len(c.nodes[reader].st.gets) != 0 {
+					t.Fatalf("gets left: %v", c.nodes[reader].st.PendingGets())
+				}
+				if o := c.nodes[reader].st.index.committed(res.Addr); o != nil {
+					t.Fatalf("the reader stored a manifest of %d bytes", o.manifest.Size)
+				}
+				if m := c.metric(reader, MetricRejects, ReasonMalformed); m == 0 {
+					t.Fatal("no lying manifest was caught: the test did not exercise the drop")
+				}
+				for _, n := range append(placed, reader) {
+					c.noDamage(n)
+				}
+			})
+		}
+	}
+}

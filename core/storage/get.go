@@ -51,6 +51,20 @@ type getOp struct {
 	// chunk list: a size it claims wrongly is a bad request, not a bad
 	// manifest (claimWrong).
 	chunkReq bool
+	// fetched: man came from a candidate (fetchManifest), not from this
+	// node's index. A fetched manifest that proves bad once its chunks
+	// are read is dropped and the next candidate asked (dropManifest).
+	fetched bool
+	// dropping: g drops its fetched manifest and waits for the chunk
+	// reads still in flight, whose results are discarded; the last one
+	// restarts g on the next candidate.
+	dropping bool
+	// badManifest: the error of the last fetched manifest dropped, which
+	// g fails with when no candidate is left.
+	badManifest error
+	// askedLength: the length asked (length becomes the range's once a
+	// manifest gives the object's size).
+	askedLength uint64
 }
 
 // chunkOffset is the object offset of chunk i (first <= i <= last).
@@ -83,7 +97,7 @@ func (s *Storage) newGet(req env.RequestID, addr proto.Addr, offset, length uint
 		}
 		return nil
 	}
-	g := &getOp{req: req, addr: addr, offset: offset, length: length, started: s.env.Now(), manifestOnly: manifestOnly}
+	g := &getOp{req: req, addr: addr, offset: offset, length: length, askedLength: length, started: s.env.Now(), manifestOnly: manifestOnly}
 	s.nextOp = (s.nextOp + 1) & tagValueMask
 	g.id = s.nextOp
 	s.gets[g.id] = g
@@ -123,6 +137,7 @@ func (s *Storage) fetchManifest(g *getOp) {
 		if err == nil && reply.status == statusOK {
 			man, derr := DecodeManifest(reply.data)
 			if derr == nil && man.checkFor(g.addr) == nil {
+				g.fetched = true
 				s.startChunks(g, man)
 				return
 			}
@@ -138,7 +153,12 @@ func (s *Storage) fetchManifest(g *getOp) {
 func (s *Storage) askProviders(g *getOp) {
 	if g.askedDHT || s.cfg.DHT == nil {
 		err := fmt.Errorf("%w: %s", ErrNotFound, g.addr.Short())
-		if g.timedOut {
+		switch {
+		case g.badManifest != nil:
+			// Some candidate served a manifest that proved bad: that is
+			// what is known of the object, whoever else did not answer.
+			err = g.badManifest
+		case g.timedOut:
 			err = fmt.Errorf("%w: no replica of %s answered", ErrUnavailable, g.addr.Short())
 		}
 		s.finishGet(g, err)
@@ -191,7 +211,7 @@ func (s *Storage) startChunks(g *getOp, man Manifest) {
 }
 
 func (s *Storage) pumpGet(g *getOp) {
-	for !g.finished && g.next <= g.last && g.inflight() < GetWindowMax {
+	for !g.finished && !g.dropping && g.next <= g.last && g.inflight() < GetWindowMax {
 		i := g.next
 		g.next++
 		s.getChunk(g, i)
@@ -224,7 +244,7 @@ func (s *Storage) getChunk(g *getOp, i int) {
 		op.Into = g.intos[k]
 	}
 	ok := s.submitJob([]env.DiskOp{op}, func(res []env.DiskResult) {
-		if g.finished {
+		if s.readStale(g) {
 			return
 		}
 		r := res[0]
@@ -238,6 +258,7 @@ func (s *Storage) getChunk(g *getOp, i int) {
 			// than claimed: the manifest (or request) is wrong, the
 			// chunk is healthy. Not corruption, and no other replica's
 			// copy would fit the claim either.
+			g.pending-- // this read is over
 			s.claimWrong(g, r.Err)
 			return
 		}
@@ -302,7 +323,7 @@ func (s *Storage) groupRead(g *getOp, i int) (env.DiskOp, func([]byte) error, ui
 func (s *Storage) fetchChunk(g *getOp, i int) {
 	c := g.man.Chunks[i].Addr
 	s.fetchChunkFrom(c, g.chunkOffset(i), g.cands, func(data []byte, err error) {
-		if g.finished {
+		if s.readStale(g) {
 			return
 		}
 		if err != nil {
@@ -312,6 +333,7 @@ func (s *Storage) fetchChunk(g *getOp, i int) {
 		if size := uint64(g.man.Chunks[i].Size); uint64(len(data)) != size {
 			// data hashed to c at its offset (fetchChunkFrom) and c binds
 			// the length of its bytes: the claimed size is wrong.
+			g.pending-- // this read is over
 			s.claimWrong(g, sizeLie(c, g.chunkOffset(i), uint64(len(data)), size))
 			return
 		}
@@ -390,10 +412,13 @@ func (s *Storage) gotChunk(g *getOp, i int, data []byte) {
 	s.replyGet(g, out)
 }
 
-// claimWrong fails g because a chunk's bytes, verified against its key,
-// are not the size its manifest (or the GetChunk request) claims: the
-// manifest is bad (ErrBadManifest), or the request (ErrBadRequest).
-// Nothing is counted as corruption and no chunk is marked damaged.
+// claimWrong is called when a chunk's bytes, verified against its key,
+// are not the size g's manifest (or the GetChunk request) claims, once
+// the read that found it is counted as arrived (pending). The request is
+// bad (ErrBadRequest), or the manifest (ErrBadManifest): a fetched one is
+// dropped and the next candidate asked (dropManifest); this node's own
+// fails g. Nothing is counted as corruption and no chunk is marked
+// damaged.
 func (s *Storage) claimWrong(g *getOp, err error) {
 	if g.chunkReq {
 		s.reject(ReasonBadRequest)
@@ -401,7 +426,59 @@ func (s *Storage) claimWrong(g *getOp, err error) {
 		return
 	}
 	s.reject(ReasonMalformed)
-	s.finishGet(g, fmt.Errorf("%w: %s: %w", ErrBadManifest, g.addr.Short(), err))
+	err = fmt.Errorf("%w: %s: %w", ErrBadManifest, g.addr.Short(), err)
+	if !g.fetched {
+		s.finishGet(g, err)
+		return
+	}
+	s.dropManifest(g, err)
+}
+
+// dropManifest discards g's fetched manifest, which proved bad (err): no
+// more chunk reads start, and once the reads in flight are over (their
+// bytes discarded: readStale) g forgets the manifest and its chunk
+// phase and asks the next candidate (fetchManifest), failing with err
+// when none is left. A liar advertising the object thus costs a get one
+// candidate, not the get. The manifest is not kept anywhere (a get
+// never stores or pushes the manifest it fetched). The retries are bounded by the candidates, each asked
+// once (candNext), and by the get's deadline.
+func (s *Storage) dropManifest(g *getOp, err error) {
+	g.badManifest = err
+	g.dropping = true
+	s.restartWhenIdle(g)
+}
+
+// readStale is called first by every chunk read's completion: it reports
+// whether the read is to be ignored, because g has finished or is
+// dropping its manifest (the read is then counted as over, and the last
+// one restarts g).
+func (s *Storage) readStale(g *getOp) bool {
+	if g.finished {
+		return true
+	}
+	if !g.dropping {
+		return false
+	}
+	g.pending--
+	s.restartWhenIdle(g)
+	return true
+}
+
+// restartWhenIdle restarts a dropping g on the next candidate once no
+// chunk read of it is in flight: the chunk phase starts over (the bytes
+// read are dropped with the manifest that located them, and a lent
+// buffer is written by one read at a time).
+func (s *Storage) restartWhenIdle(g *getOp) {
+	if g.inflight() > 0 {
+		return
+	}
+	g.dropping, g.fetched = false, false
+	g.man = Manifest{}
+	g.length = g.askedLength
+	g.first, g.last, g.firstOff, g.firstPart = 0, 0, 0, 0
+	g.offsets, g.parts = nil, nil
+	g.next, g.pending = 0, 0
+	s.fetchManifest(g)
 }
 
 // replyGetParts answers a Get.Parts read with its chunks' slices.

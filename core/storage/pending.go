@@ -107,6 +107,10 @@ func (g *getOp) stage() string {
 		return fmt.Sprintf("finding the manifest: %d of %d candidates asked, dht asked %t, a candidate timed out %t",
 			g.candNext, len(g.cands), g.askedDHT, g.timedOut)
 	}
+	if g.dropping {
+		return fmt.Sprintf("dropping a bad fetched manifest: %d chunk reads in flight, then %d of %d candidates asked",
+			g.inflight(), g.candNext, len(g.cands))
+	}
 	return fmt.Sprintf("reading chunks %d..%d: %d arrived, %d in flight, %d not started",
 		g.first, g.last, len(g.parts)-g.pending, g.inflight(), g.last+1-g.next)
 }
@@ -131,6 +135,9 @@ func (s *Storage) checkGets() {
 		if g.manifestOnly || g.next < g.first || g.next > g.last+1 || g.pending < 0 || g.pending > len(g.parts) ||
 			len(g.parts) != g.last-g.first+1 || len(g.offsets) != len(g.parts) {
 			panic(fmt.Sprintf("storage: get cursor out of its range: %s", g.describe()))
+		}
+		if g.dropping && (!g.fetched || g.badManifest == nil) {
+			panic(fmt.Sprintf("storage: get drops a manifest it did not fetch: %s", g.describe()))
 		}
 		if n := g.inflight(); n < 0 || n > GetWindowMax {
 			panic(fmt.Sprintf("storage: get window %d: %s", n, g.describe()))
