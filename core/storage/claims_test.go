@@ -457,3 +457,34 @@ func TestFetchedLyingManifestSkipped(t *testing.T) {
 		}
 	}
 }
+
+// TestLyingManifestDropWaitsForReads: when the lie is found while other
+// chunk reads of the get are in flight (here the liar's replies of the
+// two whole 64 KiB chunks are lost, so those reads wait for their
+// timeouts while the last chunk's reply tells), the get starts no more
+// reads, discards those that arrive, and starts over on the next
+// candidate only when none is in flight (checkGets runs after every
+// step): the honest candidate's manifest serves the object.
+func TestLyingManifestDropWaitsForReads(t *testing.T) {
+	const cb = 64 << 10
+	c := newCluster(t, 5, 53, groupChunks)
+	data := randomData(54, 2*cb+40000)
+	res := c.put(0, data, false)
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	c.advance(time.Second)
+	placed := c.placed(res.Addr, 3)
+	c.lieLast(placed[0], res.Addr, 1)
+	reader := c.notPlaced(res.Addr, 3)[0]
+	c.c.Drop = func(from, to int, frame []byte) bool {
+		return from == placed[0] && to == reader && len(frame) > cb
+	}
+	got := c.get(reader, res.Addr, 0, 0)
+	if got.Err != nil || !bytes.Equal(got.Data, data) {
+		t.Fatalf("get with the first candidate lying and slow: %v, %d bytes; want the object's %d", got.Err, len(got.Data), len(data))
+	}
+	for _, n := range append(placed, reader) {
+		c.noDamage(n)
+	}
+}
