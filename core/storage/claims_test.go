@@ -488,3 +488,44 @@ func TestLyingManifestDropWaitsForReads(t *testing.T) {
 		c.noDamage(n)
 	}
 }
+
+// TestOwnLyingManifestFallsBack: a placement node whose own committed
+// manifest claims a wrong last-chunk size (a lying peer's commit) drops
+// it for the get once the chunk bytes tell and asks the other placement
+// nodes, as if it held none: their honest manifest serves the object
+// (its chunks read from the local, verified copies). No corruption is
+// counted, nothing is marked damaged. The old code failed every get of
+// the object on that node (ErrBadManifest: the gateway's 502).
+func TestOwnLyingManifestFallsBack(t *testing.T) {
+	const cb = 64 << 10
+	for _, delta := range []int{1, -1} {
+		t.Run(fmt.Sprintf("delta=%d", delta), func(t *testing.T) {
+			c := newCluster(t, 5, 55, groupChunks)
+			data := randomData(56, 2*cb+40000)
+			res := c.put(0, data, false)
+			if res.Err != nil {
+				t.Fatal(res.Err)
+			}
+			c.advance(time.Second)
+			placed := c.placed(res.Addr, 3)
+			v := placed[0]
+			c.lieLast(v, res.Addr, delta)
+			for _, r := range [][2]uint64{{0, 0}, {2*cb + 100, 50}, {cb + 10, cb + 39000}} {
+				end := r[0] + r[1]
+				if r[1] == 0 {
+					end = uint64(len(data))
+				}
+				got := c.get(v, res.Addr, r[0], r[1])
+				if got.Err != nil || !bytes.Equal(got.Data, data[r[0]:end]) || got.Size != uint64(len(data)) {
+					t.Fatalf("get %v on the node whose manifest lies: %v, %d bytes (size %d); want the object's %d", r, got.Err, len(got.Data), got.Size, end-r[0])
+				}
+			}
+			if m := c.metric(v, MetricRejects, ReasonMalformed); m == 0 {
+				t.Fatal("the lying manifest was not caught: the test did not exercise the drop")
+			}
+			for _, n := range placed {
+				c.noDamage(n)
+			}
+		})
+	}
+}

@@ -236,15 +236,18 @@
 // check, a fetched chunk, the group cache's verified length), and bytes
 // that match their key but not the claim prove the manifest bad: the
 // claim lies, so nothing is counted as corruption or marked damaged, and
-// no byte beyond the chunk's is ever served. A manifest fetched from a
-// candidate is then dropped (a get never stores or pushes the manifest
-// it fetched): once its chunk reads in flight are over (their bytes
-// discarded) the get starts over with the next candidate, chunk phase
-// included, so a peer that advertises the object and lies costs a get one
-// candidate, not the get; the get fails with ErrBadManifest when no
-// candidate is left. A lie in this node's own committed manifest fails
-// the get with ErrBadManifest; a wrong size in a GetChunk or GetChunks,
-// whose sizes the client gave, fails it with ErrBadRequest. A part read
+// no byte beyond the chunk's is ever served. The get drops the manifest
+// (a get never stores or pushes one it fetched): once its chunk reads in
+// flight are over (their bytes discarded) it starts over with the next
+// candidate, chunk phase included, so a peer that advertises the object
+// and lies costs a get one candidate, not the get; the get fails with
+// ErrBadManifest when no candidate is left. A lie in this node's own
+// committed manifest (only a lying peer's commit puts one there) is
+// dropped the same way, for that get alone: the get asks the candidates
+// as if the node held no manifest, and the lie stays on disk (nothing
+// rewrites it yet), costing each get of the object one chunk read to
+// find. A wrong size in a GetChunk or GetChunks, whose sizes the client
+// gave, fails the read with ErrBadRequest. A part read
 // that finds the value shorter than the groups it asks for is damage
 // (the cache's length was verified), as a part that fails its check is.
 //

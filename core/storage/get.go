@@ -51,16 +51,13 @@ type getOp struct {
 	// chunk list: a size it claims wrongly is a bad request, not a bad
 	// manifest (claimWrong).
 	chunkReq bool
-	// fetched: man came from a candidate (fetchManifest), not from this
-	// node's index. A fetched manifest that proves bad once its chunks
-	// are read is dropped and the next candidate asked (dropManifest).
-	fetched bool
-	// dropping: g drops its fetched manifest and waits for the chunk
-	// reads still in flight, whose results are discarded; the last one
-	// restarts g on the next candidate.
+	// dropping: g drops its manifest, which proved bad once its chunks
+	// were read, and waits for the chunk reads still in flight, whose
+	// results are discarded; the last one restarts g on the next
+	// candidate (dropManifest).
 	dropping bool
-	// badManifest: the error of the last fetched manifest dropped, which
-	// g fails with when no candidate is left.
+	// badManifest: the error of the last manifest dropped, which g fails
+	// with when no candidate is left.
 	badManifest error
 	// askedLength: the length asked (length becomes the range's once a
 	// manifest gives the object's size).
@@ -137,7 +134,6 @@ func (s *Storage) fetchManifest(g *getOp) {
 		if err == nil && reply.status == statusOK {
 			man, derr := DecodeManifest(reply.data)
 			if derr == nil && man.checkFor(g.addr) == nil {
-				g.fetched = true
 				s.startChunks(g, man)
 				return
 			}
@@ -415,10 +411,9 @@ func (s *Storage) gotChunk(g *getOp, i int, data []byte) {
 // claimWrong is called when a chunk's bytes, verified against its key,
 // are not the size g's manifest (or the GetChunk request) claims, once
 // the read that found it is counted as arrived (pending). The request is
-// bad (ErrBadRequest), or the manifest (ErrBadManifest): a fetched one is
-// dropped and the next candidate asked (dropManifest); this node's own
-// fails g. Nothing is counted as corruption and no chunk is marked
-// damaged.
+// bad (ErrBadRequest), or the manifest (ErrBadManifest), which is
+// dropped and the next candidate asked (dropManifest). Nothing is counted
+// as corruption and no chunk is marked damaged.
 func (s *Storage) claimWrong(g *getOp, err error) {
 	if g.chunkReq {
 		s.reject(ReasonBadRequest)
@@ -427,21 +422,21 @@ func (s *Storage) claimWrong(g *getOp, err error) {
 	}
 	s.reject(ReasonMalformed)
 	err = fmt.Errorf("%w: %s: %w", ErrBadManifest, g.addr.Short(), err)
-	if !g.fetched {
-		s.finishGet(g, err)
-		return
-	}
 	s.dropManifest(g, err)
 }
 
-// dropManifest discards g's fetched manifest, which proved bad (err): no
-// more chunk reads start, and once the reads in flight are over (their
-// bytes discarded: readStale) g forgets the manifest and its chunk
-// phase and asks the next candidate (fetchManifest), failing with err
-// when none is left. A liar advertising the object thus costs a get one
-// candidate, not the get. The manifest is not kept anywhere (a get
-// never stores or pushes the manifest it fetched). The retries are bounded by the candidates, each asked
-// once (candNext), and by the get's deadline.
+// dropManifest discards g's manifest, which proved bad (err): no more
+// chunk reads start, and once the reads in flight are over (their bytes
+// discarded: readStale) g forgets the manifest and its chunk phase and
+// asks the next candidate (fetchManifest), failing with err when none is
+// left. A liar advertising the object thus costs a get one candidate, not
+// the get; a get never stores or pushes a manifest it fetched. This
+// node's own committed manifest (only a lying peer's commit can put a
+// lie there) is dropped for this get alone, which then asks the
+// candidates as if it held none: the lie stays on disk (nothing here
+// rewrites a committed manifest) and every get pays a read to find it.
+// The retries are bounded by the candidates, each asked once (candNext),
+// and by the get's deadline.
 func (s *Storage) dropManifest(g *getOp, err error) {
 	g.badManifest = err
 	g.dropping = true
@@ -472,7 +467,7 @@ func (s *Storage) restartWhenIdle(g *getOp) {
 	if g.inflight() > 0 {
 		return
 	}
-	g.dropping, g.fetched = false, false
+	g.dropping = false
 	g.man = Manifest{}
 	g.length = g.askedLength
 	g.first, g.last, g.firstOff, g.firstPart = 0, 0, 0, 0

@@ -108,7 +108,7 @@ func (g *getOp) stage() string {
 			g.candNext, len(g.cands), g.askedDHT, g.timedOut)
 	}
 	if g.dropping {
-		return fmt.Sprintf("dropping a bad fetched manifest: %d chunk reads in flight, then %d of %d candidates asked",
+		return fmt.Sprintf("dropping a bad manifest: %d chunk reads in flight, then %d of %d candidates asked",
 			g.inflight(), g.candNext, len(g.cands))
 	}
 	return fmt.Sprintf("reading chunks %d..%d: %d arrived, %d in flight, %d not started",
@@ -136,8 +136,8 @@ func (s *Storage) checkGets() {
 			len(g.parts) != g.last-g.first+1 || len(g.offsets) != len(g.parts) {
 			panic(fmt.Sprintf("storage: get cursor out of its range: %s", g.describe()))
 		}
-		if g.dropping && (!g.fetched || g.badManifest == nil) {
-			panic(fmt.Sprintf("storage: get drops a manifest it did not fetch: %s", g.describe()))
+		if g.dropping && g.badManifest == nil {
+			panic(fmt.Sprintf("storage: get drops a manifest it found no fault in: %s", g.describe()))
 		}
 		if n := g.inflight(); n < 0 || n > GetWindowMax {
 			panic(fmt.Sprintf("storage: get window %d: %s", n, g.describe()))
