@@ -529,3 +529,34 @@ func TestOwnLyingManifestFallsBack(t *testing.T) {
 		})
 	}
 }
+
+// TestLiarAndSilentReplicasIsUnavailable: when the one candidate that
+// answers lies and the others do not answer, the get fails as
+// unavailable (retryable: a silent replica may hold the honest manifest),
+// not as a bad manifest (the gateway's 502, which a client does not
+// retry); with every candidate answering and lying it is ErrBadManifest
+// (TestFetchedLyingManifestSkipped).
+func TestLiarAndSilentReplicasIsUnavailable(t *testing.T) {
+	const cb = 64 << 10
+	c := newCluster(t, 5, 57, groupChunks)
+	data := randomData(58, 2*cb+40000)
+	res := c.put(0, data, false)
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	c.advance(time.Second)
+	placed := c.placed(res.Addr, 3)
+	c.lieLast(placed[0], res.Addr, 1)
+	reader := c.notPlaced(res.Addr, 3)[0]
+	c.c.Drop = func(from, to int, _ []byte) bool {
+		silent := from == placed[1] || from == placed[2]
+		return silent && to == reader
+	}
+	got := c.get(reader, res.Addr, 0, 0)
+	if !errors.Is(got.Err, ErrUnavailable) || errors.Is(got.Err, ErrBadManifest) {
+		t.Fatalf("get with one liar and two silent replicas: %v; want ErrUnavailable", got.Err)
+	}
+	if m := c.metric(reader, MetricRejects, ReasonMalformed); m == 0 {
+		t.Fatal("the lying manifest was not caught: the test did not exercise the drop")
+	}
+}

@@ -251,6 +251,16 @@
 // that finds the value shorter than the groups it asks for is damage
 // (the cache's length was verified), as a part that fails its check is.
 //
+// Known gaps. The sizes of chunks before the last are not bound by the
+// keys either (a 64 KiB chunk claimed as two 32 KiB ones merges to the
+// same root), and a chunk checked at an offset a lie moved fails its
+// check as corruption, not as a size claim: such a get can fail with
+// ErrCorruption and the chunk is marked damaged, here and on a peer
+// asked to serve it at that offset (serveFetchChunk checks at the offset
+// the requester gives), which then heals a healthy chunk. A manifest
+// claiming a smaller Size is believed before any byte is read: a range
+// past its claim fails with ErrRange without asking another candidate.
+//
 // # Repair and garbage collection
 //
 // A tick every Config.RepairInterval (jittered) audits at most

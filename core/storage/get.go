@@ -150,12 +150,15 @@ func (s *Storage) askProviders(g *getOp) {
 	if g.askedDHT || s.cfg.DHT == nil {
 		err := fmt.Errorf("%w: %s", ErrNotFound, g.addr.Short())
 		switch {
-		case g.badManifest != nil:
-			// Some candidate served a manifest that proved bad: that is
-			// what is known of the object, whoever else did not answer.
-			err = g.badManifest
 		case g.timedOut:
+			// A replica that did not answer may hold the honest
+			// manifest: one liar's word says nothing of the object, and
+			// a retry may succeed (ErrUnavailable is retryable).
 			err = fmt.Errorf("%w: no replica of %s answered", ErrUnavailable, g.addr.Short())
+		case g.badManifest != nil:
+			// Every candidate answered, and those that served a manifest
+			// served one that proved bad.
+			err = g.badManifest
 		}
 		s.finishGet(g, err)
 		return
@@ -440,6 +443,7 @@ func (s *Storage) claimWrong(g *getOp, err error) {
 func (s *Storage) dropManifest(g *getOp, err error) {
 	g.badManifest = err
 	g.dropping = true
+	g.man = Manifest{} // a reply while dropping (the deadline) must not carry its Size
 	s.restartWhenIdle(g)
 }
 
