@@ -218,7 +218,7 @@ func TestGetSmallCachedAllocs(t *testing.T) {
 		t.Fatalf("GET: %d, %d bytes, headers %v", w.code, w.length, w.h)
 	}
 	t.Logf("%.0f allocations per cached small GET", allocs)
-	if allocs > 4 {
+	if allocs > 4 && !raceEnabled { // the race gate's instrumentation allocates too (5 seen)
 		t.Errorf("%.0f allocations per cached small GET, want at most 4", allocs)
 	}
 	// Every request still counts: 102 GETs (AllocsPerRun runs one more
