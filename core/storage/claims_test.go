@@ -397,13 +397,7 @@ func TestFetchedLyingManifestSkipped(t *testing.T) {
 	for _, delta := range []int{1, -1} {
 		for _, liars := range []int{1, 2, 3} {
 			t.Run(fmt.Sprintf("delta=%d/liars=%d", delta, liars), func(t *testing.T) {
-				c := newCluster(t, 5, 51, groupChunks)
-				data := randomData(52, 2*cb+40000)
-				res := c.put(0, data, false)
-				if res.Err != nil {
-					t.Fatal(res.Err)
-				}
-				c.advance(time.Second)
+				c, data, res := stored3Chunks(t, 51)
 				placed := c.placed(res.Addr, 3) // the reader's candidates, in order
 				for _, n := range placed[:liars] {
 					c.lieLast(n, res.Addr, delta)
@@ -467,13 +461,7 @@ func TestFetchedLyingManifestSkipped(t *testing.T) {
 // step): the honest candidate's manifest serves the object.
 func TestLyingManifestDropWaitsForReads(t *testing.T) {
 	const cb = 64 << 10
-	c := newCluster(t, 5, 53, groupChunks)
-	data := randomData(54, 2*cb+40000)
-	res := c.put(0, data, false)
-	if res.Err != nil {
-		t.Fatal(res.Err)
-	}
-	c.advance(time.Second)
+	c, data, res := stored3Chunks(t, 53)
 	placed := c.placed(res.Addr, 3)
 	c.lieLast(placed[0], res.Addr, 1)
 	reader := c.notPlaced(res.Addr, 3)[0]
@@ -500,13 +488,7 @@ func TestOwnLyingManifestFallsBack(t *testing.T) {
 	const cb = 64 << 10
 	for _, delta := range []int{1, -1} {
 		t.Run(fmt.Sprintf("delta=%d", delta), func(t *testing.T) {
-			c := newCluster(t, 5, 55, groupChunks)
-			data := randomData(56, 2*cb+40000)
-			res := c.put(0, data, false)
-			if res.Err != nil {
-				t.Fatal(res.Err)
-			}
-			c.advance(time.Second)
+			c, data, res := stored3Chunks(t, 55)
 			placed := c.placed(res.Addr, 3)
 			v := placed[0]
 			c.lieLast(v, res.Addr, delta)
@@ -537,14 +519,7 @@ func TestOwnLyingManifestFallsBack(t *testing.T) {
 // retry); with every candidate answering and lying it is ErrBadManifest
 // (TestFetchedLyingManifestSkipped).
 func TestLiarAndSilentReplicasIsUnavailable(t *testing.T) {
-	const cb = 64 << 10
-	c := newCluster(t, 5, 57, groupChunks)
-	data := randomData(58, 2*cb+40000)
-	res := c.put(0, data, false)
-	if res.Err != nil {
-		t.Fatal(res.Err)
-	}
-	c.advance(time.Second)
+	c, _, res := stored3Chunks(t, 57)
 	placed := c.placed(res.Addr, 3)
 	c.lieLast(placed[0], res.Addr, 1)
 	reader := c.notPlaced(res.Addr, 3)[0]
@@ -559,4 +534,20 @@ func TestLiarAndSilentReplicasIsUnavailable(t *testing.T) {
 	if m := c.metric(reader, MetricRejects, ReasonMalformed); m == 0 {
 		t.Fatal("the lying manifest was not caught: the test did not exercise the drop")
 	}
+}
+
+// stored3Chunks is a 5-node cluster (seed) holding a 3-chunk object (two
+// whole 64 KiB chunks and a 40,000-byte last one), stored and settled:
+// the object the lying-manifest tests lie about.
+func stored3Chunks(t *testing.T, seed uint64) (*cluster, []byte, PutResult) {
+	t.Helper()
+	const cb = 64 << 10
+	c := newCluster(t, 5, seed, groupChunks)
+	data := randomData(seed+1, 2*cb+40000)
+	res := c.put(0, data, false)
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	c.advance(time.Second)
+	return c, data, res
 }
