@@ -210,11 +210,35 @@
 // env.ErrCorruption and takes the path above (chunkIntact: counted, marked
 // damaged, healed); a disk that did not run the check (DiskResult.Checked
 // false) leaves it to chunkIntact on the loop, so no chunk is ever used
-// unverified. Since a failed check is taken for damage, GetChunk and
-// GetChunks first refuse as a bad request a chunk at an offset where no
-// manifest could put it (checkRun: its size, overflow, subtree alignment);
-// a chunk named at an aligned offset that is not its own still fails its
-// check (only the object's manifest could tell the two apart). A range
+// unverified. GetChunk and GetChunks first refuse as a bad request a
+// chunk at an offset where no manifest could put it (checkRun: its size,
+// overflow, subtree alignment).
+//
+// A failed check is damage only at the chunk's known offset. A chunk key
+// is bound to its offset, so bytes checked at any other offset fail
+// whatever the disk holds. The index records, per chunk, the offset at
+// which its held manifests list it (index.chunkOffset, maintained with
+// the reference counts by hold and drop); two held manifests listing a
+// chunk at different offsets mean one lies, and the offset is unknown
+// until the disagreeing ones are dropped. A read that fails its check at
+// the known offset, or finds a held chunk missing, is counted and marked
+// damaged; one that fails elsewhere, or on a chunk whose offset is
+// unknown (staged, in a session, or in conflict), is evidence against
+// whoever named the offset and counts nothing. So a peer's FetchChunk at
+// an offset other than the known one is answered statusBad ("held, not
+// there") without a read, and one for a chunk of unknown offset that
+// fails its check there is answered statusNotFound: a peer cannot make
+// an honest node count corruption or heal a healthy chunk. A get (or a
+// GetChunk, GetChunks) whose manifest places a chunk this node holds at
+// another offset than its known one is proven wrong before any read (the
+// node verified the chunk there when it stored it; but see Known gaps):
+// the request is bad,
+// or the manifest is dropped as for a size lie, below. A chunk fetched
+// for a get from peers that answer statusBad (and none serves it there)
+// is not proof, since peers can lie, but no source serves the chunk
+// where the manifest puts it, so the get drops that manifest too and
+// asks the next candidate (a GetChunk's or GetChunks' own offsets fail
+// as ErrNotFound). A range
 // within one chunk is replied as a slice of the chunk's bytes, without a
 // copy; one over several chunks, when the caller asks (Get.Parts), as the
 // chunks' slices, else copied into one buffer. A reader may lend buffers
@@ -251,13 +275,23 @@
 // that finds the value shorter than the groups it asks for is damage
 // (the cache's length was verified), as a part that fails its check is.
 //
-// Known gaps. The sizes of chunks before the last are not bound by the
-// keys either (a 64 KiB chunk claimed as two 32 KiB ones merges to the
-// same root), and a chunk checked at an offset a lie moved fails its
-// check as corruption, not as a size claim: such a get can fail with
-// ErrCorruption and the chunk is marked damaged, here and on a peer
-// asked to serve it at that offset (serveFetchChunk checks at the offset
-// the requester gives), which then heals a healthy chunk. A manifest
+// The sizes of chunks before the last are not bound by the keys either
+// (a 64 KiB chunk claimed as two 32 KiB ones merges to the same root),
+// so a manifest may move a chunk to another offset: that lie is caught
+// by the offsets above (this node's index, or the holders' refusals), or
+// by the size of a chunk read whole, and costs the get one candidate,
+// never a corruption count or a heal.
+//
+// Known gaps. The known offset is the one the held manifests list, which
+// a commit does not yet check against the offset its chunks were
+// verified at when pushed: a lying peer's commit can put an offset lie in
+// this node's own manifest (the offset is then unknown if another held
+// manifest disagrees, or the lie's if none does: checks at the lie's
+// offset then count as corruption, and the honest offset is refused to
+// peers and to the node's own gets, until the lie is dropped). Manifests
+// written by earlier builds are not rechecked either. A fetched
+// manifest that moves only chunks this node does not hold, whose holders
+// do not answer, is believed until a chunk read tells. A manifest
 // claiming a smaller Size is believed before any byte is read: a range
 // past its claim fails with ErrRange without asking another candidate.
 //

@@ -206,6 +206,19 @@ func (s *Storage) startChunks(g *getOp, man Manifest) {
 	g.offsets = man.spanOffsets(g.first, g.last, g.firstOff, g.base)
 	g.parts = make([][]byte, g.last-g.first+1)
 	g.next, g.pending = g.first, len(g.parts)
+	for i := g.first; i <= g.last; i++ {
+		// A chunk this node's held manifests agree to list at another
+		// offset was verified there when it was stored, and its key binds
+		// its offset: the manifest (or GetChunks request) that moves it
+		// lies, whatever its keys merge to (the sizes of the chunks
+		// before the last are not bound by them). Dropped before any
+		// read, like a size lie; nothing is counted or marked damaged.
+		c, off := man.Chunks[i].Addr, g.chunkOffset(i)
+		if known, ok := s.index.chunkOffset(c); ok && known != off {
+			s.claimWrong(g, fmt.Errorf("%w: chunk %s placed at offset %d, held at %d", errChunkOffset, c.Short(), off, known))
+			return
+		}
+	}
 	s.pumpGet(g)
 }
 
@@ -268,7 +281,7 @@ func (s *Storage) getChunk(g *getOp, i int) {
 			// stored under the key is truncated: damage.
 			r.Err = fmt.Errorf("%w: chunk %s shorter than its verified %d bytes: %w", env.ErrCorruption, c.Short(), g.man.Chunks[i].Size, r.Err)
 		}
-		if s.readIntact(c, r, g.addr, check) {
+		if s.readIntact(c, off, r, g.addr, check) {
 			if cvs != nil {
 				s.groups.put(c, off, uint64(len(r.Value)), cvs)
 			}
@@ -323,6 +336,18 @@ func (s *Storage) fetchChunk(g *getOp, i int) {
 	c := g.man.Chunks[i].Addr
 	s.fetchChunkFrom(c, g.chunkOffset(i), g.cands, func(data []byte, err error) {
 		if s.readStale(g) {
+			return
+		}
+		if errors.Is(err, errOffsetRefused) && !g.chunkReq {
+			// Peers that hold the chunk list it elsewhere: not proof
+			// (peers can lie), but no source served it where this
+			// manifest puts it, so the get drops the manifest and asks
+			// the next candidate, as for a proven lie (claimWrong). A
+			// GetChunk's or GetChunks' offsets are the client's: it
+			// fails as not found there.
+			g.pending-- // this read is over
+			s.reject(ReasonMalformed)
+			s.dropManifest(g, fmt.Errorf("%w: %s: %w", ErrBadManifest, g.addr.Short(), err))
 			return
 		}
 		if err != nil {
@@ -516,14 +541,20 @@ func (s *Storage) finishGet(g *getOp, err error) {
 }
 
 // fetchChunkFrom asks the candidates in turn for chunk c (at object
-// offset off) until one returns bytes that hash to c at off. A corrupt answer is counted and skipped. done gets
-// the bytes, or ErrCorruption when every answer was corrupt, ErrNotFound
-// when none had it, ErrUnavailable when some did not answer.
+// offset off) until one returns bytes that hash to c at off. A corrupt
+// answer is counted and skipped. done gets the bytes, or else (in this
+// order) errOffsetRefused (wrapping ErrNotFound) when a candidate said
+// it holds c at another offset (statusBad: not proof, a peer can lie,
+// but the caller's offset is suspect), ErrCorruption when every answer
+// was corrupt, ErrUnavailable when some did not answer, ErrNotFound when
+// none had it.
 func (s *Storage) fetchChunkFrom(c proto.Addr, off uint64, cands []proto.NodeID, done func([]byte, error)) {
-	var try func(next int, corrupt, timedOut bool)
-	try = func(next int, corrupt, timedOut bool) {
+	var try func(next int, corrupt, timedOut, refused bool)
+	try = func(next int, corrupt, timedOut, refused bool) {
 		if next >= len(cands) {
 			switch {
+			case refused:
+				done(nil, fmt.Errorf("%w: %w: chunk %s at offset %d", ErrNotFound, errOffsetRefused, c.Short(), off))
 			case corrupt:
 				done(nil, fmt.Errorf("%w: every copy of chunk %s was corrupt", ErrCorruption, c.Short()))
 			case timedOut:
@@ -536,19 +567,19 @@ func (s *Storage) fetchChunkFrom(c proto.Addr, off uint64, cands []proto.NodeID,
 		sent := s.call(cands[next], &message{kind: kindFetchChunk, addr: c, offset: off}, func(reply *message, err error) {
 			switch {
 			case err != nil:
-				try(next+1, corrupt, true)
+				try(next+1, corrupt, true, refused)
 			case reply.status == statusOK && (s.cfg.BugServeUnverified || chunkMatches(c, off, reply.data)):
 				done(reply.data, nil)
 			case reply.status == statusOK:
 				s.corruption() // the peer served bytes that do not verify
-				try(next+1, true, timedOut)
+				try(next+1, true, timedOut, refused)
 			default:
-				try(next+1, corrupt || reply.status == statusCorrupt, timedOut || reply.status == statusBusy)
+				try(next+1, corrupt || reply.status == statusCorrupt, timedOut || reply.status == statusBusy, refused || reply.status == statusBad)
 			}
 		})
 		if !sent {
 			done(nil, fmt.Errorf("%w: too many requests in flight", ErrUnavailable))
 		}
 	}
-	try(0, false, false)
+	try(0, false, false, false)
 }

@@ -122,7 +122,7 @@ func (s *Storage) pruneStaged() {
 			continue
 		}
 		delete(s.index.staged, c)
-		if s.index.chunkRefs[c] == 0 && s.index.sessionRefs[c] == 0 {
+		if s.index.chunkRefs[c].refs == 0 && s.index.sessionRefs[c] == 0 {
 			batch = append(batch, env.DiskWrite{Key: diskKey(prefixChunk, c), Delete: true})
 		}
 	}
@@ -142,12 +142,17 @@ func (s *Storage) healDamaged() {
 		if s.healing[c] {
 			continue
 		}
+		// The chunk's offset is the one its held manifests agree on (a
+		// chunk is marked damaged only when it failed its check there);
+		// none, or a conflict since, and nothing locates it for a heal.
+		off, known := s.index.chunkOffset(c)
 		obj := s.damaged[c]
-		if obj.IsZero() {
+		if known && s.index.objects[obj] == nil {
+			// The object the damage was found through is not held here
+			// (a get's fetched manifest), or was dropped since.
 			obj = s.objectListing(c)
 		}
-		off, listed := s.chunkOffsetIn(obj, c)
-		if !s.index.hasChunk(c) || obj.IsZero() || !listed {
+		if !known || obj.IsZero() {
 			delete(s.damaged, c)
 			continue
 		}
@@ -170,7 +175,10 @@ func (s *Storage) healDamaged() {
 }
 
 // objectListing finds a held object whose manifest lists chunk c (zero if
-// none). Linear, but only run for damaged chunks, which are rare.
+// none), for the placement nodes to heal it from. Linear, but run only
+// for a damaged chunk found through an object this node does not hold
+// (a get's fetched manifest): damage is marked only from a failed check
+// at the chunk's known offset, never at a peer's word, so it is rare.
 func (s *Storage) objectListing(c proto.Addr) proto.Addr {
 	for _, addr := range s.index.sorted {
 		for _, ref := range s.index.objects[addr].manifest.Chunks {
@@ -180,25 +188,6 @@ func (s *Storage) objectListing(c proto.Addr) proto.Addr {
 		}
 	}
 	return proto.Addr{}
-}
-
-// chunkOffsetIn is the offset of chunk c in the held object obj; false
-// when obj is not held or does not list c. A chunk key is bound to its
-// offset (a chaining value, or the address of a one-chunk object), so
-// any object listing c gives the same offset.
-func (s *Storage) chunkOffsetIn(obj, c proto.Addr) (uint64, bool) {
-	o := s.index.objects[obj]
-	if o == nil {
-		return 0, false
-	}
-	var off uint64
-	for _, ref := range o.manifest.Chunks {
-		if ref.Addr == c {
-			return off, true
-		}
-		off += uint64(ref.Size)
-	}
-	return 0, false
 }
 
 // healWith rewrites a damaged local chunk with verified bytes.

@@ -196,21 +196,43 @@ func (s *Storage) finishWrite(addr proto.Addr, o *object, err error) {
 	}
 }
 
-// serveFetchChunk reads, verifies and returns a chunk. A corrupt copy is
-// counted, never served, and queued for healing.
+// serveFetchChunk reads, verifies and returns a chunk at the object
+// offset the requester names. A chunk key is bound to its offset, so the
+// requester's offset is a claim: a chunk the held manifests list at
+// another offset is refused (statusBad, without a read: the requester's
+// manifest lies, or the requester does) and one whose offset is unknown
+// here (staged, in a session, or listed at conflicting offsets) and fails
+// its check at the requester's offset is not served there
+// (statusNotFound); neither counts corruption or marks the chunk damaged,
+// which a peer's word cannot justify. Only a copy that fails its check at
+// the chunk's known offset is corrupt: counted, never served
+// (statusCorrupt), and queued for healing.
 func (s *Storage) serveFetchChunk(from proto.NodeID, corr uint64, c proto.Addr, off uint64) {
 	if !s.index.hasChunk(c) {
 		s.respond(from, corr, c, statusNotFound, nil)
 		return
 	}
+	known, located := s.index.chunkOffset(c)
+	if located && known != off {
+		s.reject(ReasonBadRequest)
+		s.respond(from, corr, c, statusBad, nil)
+		return
+	}
 	ok := s.submitJob([]env.DiskOp{s.chunkRead(c, off)}, func(res []env.DiskResult) {
+		known, located := s.index.chunkOffset(c) // as chunkIntact judges it
 		switch {
 		case res[0].Err != nil && !isCorruption(res[0].Err):
 			s.respond(from, corr, c, statusFailed, nil)
 		case s.chunkIntact(c, off, res[0], proto.Addr{}):
 			s.respond(from, corr, c, statusOK, res[0].Value)
-		default:
+		case located && known == off:
 			s.respond(from, corr, c, statusCorrupt, nil)
+		case located:
+			s.respond(from, corr, c, statusBad, nil) // listed elsewhere since the request came
+		default:
+			// Its offset is unknown here: the failed check says nothing
+			// of the disk (chunkIntact counted nothing).
+			s.respond(from, corr, c, statusNotFound, nil)
 		}
 	})
 	if !ok {
