@@ -231,7 +231,8 @@
 // an honest node count corruption or heal a healthy chunk. A get (or a
 // GetChunk, GetChunks) whose manifest places a chunk this node holds at
 // another offset than its known one is proven wrong before any read (the
-// node verified the chunk there when it stored it; but see Known gaps):
+// node verified the chunk there when it stored it; see the commit check
+// below):
 // the request is bad,
 // or the manifest is dropped as for a size lie, below. A chunk fetched
 // for a get from peers that answer statusBad (and none serves it there)
@@ -282,18 +283,23 @@
 // by the size of a chunk read whole, and costs the get one candidate,
 // never a corruption count or a heal.
 //
-// Known gaps. The known offset is the one the held manifests list, which
-// a commit does not yet check against the offset its chunks were
-// verified at when pushed: a lying peer's commit can put an offset lie in
-// this node's own manifest (the offset is then unknown if another held
-// manifest disagrees, or the lie's if none does: checks at the lie's
-// offset then count as corruption, and the honest offset is refused to
-// peers and to the node's own gets, until the lie is dropped). Manifests
-// written by earlier builds are not rechecked either. A fetched
-// manifest that moves only chunks this node does not hold, whose holders
-// do not answer, is believed until a chunk read tells. A manifest
-// claiming a smaller Size is believed before any byte is read: a range
-// past its claim fails with ErrRange without asking another candidate.
+// A commit is refused (statusBad) when its manifest places a chunk at
+// another offset than the one this node knows it at: its held manifests'
+// offset, else the offset a push verified it at (staged). So the offsets
+// the index records are ones the chunks verified at, and a lying peer
+// cannot make this node's own manifest move a chunk.
+//
+// Known gaps. A chunk held only by an upload session, or listed at
+// conflicting offsets, is not judged at commit. Manifests written by
+// earlier builds are not rechecked: a lie among them (a lying peer's
+// commit) makes the index locate its chunks at the lie's offset when no
+// other held manifest disagrees, so checks there count as corruption,
+// the honest offset is refused to peers, to the node's own gets and to
+// commits, until the lie is dropped. A fetched manifest that moves only
+// chunks this node does not hold, whose holders do not answer, is
+// believed until a chunk read tells. A manifest claiming a smaller Size
+// is believed before any byte is read: a range past its claim fails with
+// ErrRange without asking another candidate.
 //
 // # Repair and garbage collection
 //

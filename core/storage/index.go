@@ -66,7 +66,7 @@ type index struct {
 	// the chunk's offset is unknown until the lies are dropped. Empty
 	// unless a lying manifest was committed here.
 	offsets map[proto.Addr][]offsetRefs
-	staged  map[proto.Addr]env.Time // chunk -> when it was written for an uncommitted object
+	staged  map[proto.Addr]stagedChunk // chunks written for an uncommitted object
 	// sessionRefs counts, per chunk, the references of upload sessions
 	// and of committed sessions whose put is still running (session.go);
 	// a session holds one key per chunk plus its first chunk's root key.
@@ -80,7 +80,13 @@ type index struct {
 
 func newIndex() index {
 	return index{objects: map[proto.Addr]*object{}, chunkRefs: map[proto.Addr]chunkRef{}, offsets: map[proto.Addr][]offsetRefs{},
-		staged: map[proto.Addr]env.Time{}, sessionRefs: map[proto.Addr]int{}, storing: map[proto.Addr]int{}}
+		staged: map[proto.Addr]stagedChunk{}, sessionRefs: map[proto.Addr]int{}, storing: map[proto.Addr]int{}}
+}
+
+// stagedChunk is a chunk pushed for an object not committed yet.
+type stagedChunk struct {
+	at  env.Time // when it was written
+	off uint64   // the object offset its bytes were verified at (its key binds it)
 }
 
 // chunkRef is what the index knows of a chunk its held manifests list:

@@ -21,30 +21,35 @@ import (
 // against whoever named the offset (a requester, a manifest), never
 // against the node's disk.
 
-// askChunk has node from ask node to for chunk ch at offset off (a
-// FetchChunk frame, as fetchChunkFrom sends it), runs the cluster until
-// nothing is due, and returns to's reply: asserting on it and on to's
-// counters once the reply was sent, not after waiting.
-func (c *cluster) askChunk(from, to int, ch proto.Addr, off uint64) message {
+// exchange hands node to the request m from node from (corr), runs the
+// cluster until nothing is due, and returns to's reply: assertions on it
+// and on to's counters come once the reply was sent, not after waiting.
+func (c *cluster) exchange(from, to int, corr uint64, m *message) message {
 	c.t.Helper()
-	const corr = 0xfeed_0001
 	var reply *message
 	prev := c.c.Sent
 	c.c.Sent = func(src int, dst proto.NodeID, frame []byte) {
 		if src != to || dst != c.nodes[from].id {
 			return
 		}
-		if h, m, err := decodeFrame(frame); err == nil && h.CorrID == corr && m.kind == kindReply {
-			reply = &m
+		if h, r, err := decodeFrame(frame); err == nil && h.CorrID == corr && r.kind == kindReply {
+			reply = &r
 		}
 	}
 	defer func() { c.c.Sent = prev }()
-	c.c.Members[to].Node.Step(env.Message{From: c.nodes[from].id, Frame: encodeFrame(corr, &message{kind: kindFetchChunk, addr: ch, offset: off})})
+	c.c.Members[to].Node.Step(env.Message{From: c.nodes[from].id, Frame: encodeFrame(corr, m)})
 	c.step()
 	if reply == nil {
-		c.t.Fatalf("node %d did not answer the fetch of chunk %s at offset %d", to, ch.Short(), off)
+		c.t.Fatalf("node %d did not answer a request of kind %d from node %d", to, m.kind, from)
 	}
 	return *reply
+}
+
+// askChunk has node from ask node to for chunk ch at offset off (a
+// FetchChunk, as fetchChunkFrom sends it) and returns the reply.
+func (c *cluster) askChunk(from, to int, ch proto.Addr, off uint64) message {
+	c.t.Helper()
+	return c.exchange(from, to, 0xfeed_0001, &message{kind: kindFetchChunk, addr: ch, offset: off})
 }
 
 // TestFetchChunkAtWrongOffsetNotDamage: a peer asking for a held chunk at
@@ -347,4 +352,50 @@ func TestPropertyIndexChunkOffsets(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestCommitMovedChunkRefused: a commit whose manifest moves a chunk
+// (movedChunks) is refused (statusBad), though its keys merge to the
+// address, when its chunks were pushed at their own offsets (staged,
+// verified there) or are held by another object at their offsets: a lie
+// committed here would make the index locate the chunks where they do
+// not verify. The honest manifest then commits. The old code committed
+// the lie.
+func TestCommitMovedChunkRefused(t *testing.T) {
+	const cb = 64 << 10
+	for _, sharing := range []bool{false, true} {
+		t.Run(fmt.Sprintf("sharing=%v", sharing), func(t *testing.T) {
+			c, data, res := stored3Chunks(t, 69)
+			pusher := c.placed(res.Addr, 3)[0]
+			honest := c.nodes[pusher].st.index.committed(res.Addr).manifest
+			lie := movedChunks(t, honest, res.Addr)
+			target := c.notPlaced(res.Addr, 3)[0]
+			if sharing {
+				target = c.sharer(data, res.Addr) // holds chunks 0 and 1
+			}
+			corr := uint64(0xc0ffee)
+			for i, off := range honest.offsets() {
+				corr++
+				ch := honest.Chunks[i]
+				if rep := c.exchange(pusher, target, corr, &message{kind: kindStoreChunk, addr: ch.Addr, offset: off, data: data[off : off+uint64(ch.Size)]}); rep.status != statusOK {
+					t.Fatalf("push of chunk %d: status %d", i, rep.status)
+				}
+			}
+			if rep := c.exchange(pusher, target, corr+1, &message{kind: kindCommit, addr: res.Addr, data: AppendManifest(nil, &lie)}); rep.status != statusBad {
+				t.Fatalf("commit of the moved-chunk manifest: status %d; want statusBad", rep.status)
+			}
+			if c.nodes[target].st.index.objects[res.Addr] != nil {
+				t.Fatal("the moved-chunk manifest was held")
+			}
+			if rep := c.exchange(pusher, target, corr+2, &message{kind: kindCommit, addr: res.Addr, data: AppendManifest(nil, &honest)}); rep.status != statusOK {
+				t.Fatalf("commit of the honest manifest: status %d", rep.status)
+			}
+			if got := c.get(target, res.Addr, cb/2, cb); got.Err != nil || !bytes.Equal(got.Data, data[cb/2:cb/2+cb]) {
+				t.Fatalf("get after the honest commit: %v", got.Err)
+			}
+			for n := range c.nodes {
+				c.noDamage(n)
+			}
+		})
+	}
 }

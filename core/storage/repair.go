@@ -118,7 +118,7 @@ func (s *Storage) pruneStaged() {
 	now := s.env.Now()
 	var batch []env.DiskWrite
 	for _, c := range env.SortedKeysFunc(s.index.staged, compareAddr) {
-		if now.Sub(s.index.staged[c]) < s.cfg.StagedTTL || len(batch) == env.DiskBatchWritesMax {
+		if now.Sub(s.index.staged[c].at) < s.cfg.StagedTTL || len(batch) == env.DiskBatchWritesMax {
 			continue
 		}
 		delete(s.index.staged, c)

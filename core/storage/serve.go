@@ -67,7 +67,7 @@ func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 		s.respond(from, corr, m.addr, statusBusy, nil)
 		return
 	}
-	addr := m.addr
+	addr, off := m.addr, m.offset
 	op := env.DiskOp{Kind: env.DiskPut, Key: diskKey(prefixChunk, addr), Value: m.data}
 	ok := s.submitJob([]env.DiskOp{op}, func(res []env.DiskResult) {
 		s.index.stored(addr)
@@ -76,7 +76,7 @@ func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 			return
 		}
 		if len(s.index.staged) < StagedChunksMax {
-			s.index.staged[addr] = s.env.Now()
+			s.index.staged[addr] = stagedChunk{at: s.env.Now(), off: off}
 		}
 		s.stats.ChunksWritten++
 		s.respond(from, corr, addr, statusOK, nil)
@@ -116,6 +116,11 @@ func (s *Storage) serveCommit(from proto.NodeID, corr uint64, m *message) {
 		s.respond(from, corr, addr, statusMissing, appendAddrs(nil, missing))
 		return
 	}
+	if s.movesChunks(&man) {
+		s.reject(ReasonMalformed)
+		s.respond(from, corr, addr, statusBad, nil)
+		return
+	}
 	if !s.writeObject(addr, &object{manifest: man}, nil, nil, reply) {
 		s.respond(from, corr, addr, statusBusy, nil)
 	}
@@ -132,6 +137,30 @@ func (s *Storage) missingChunks(man *Manifest) []proto.Addr {
 		}
 	}
 	return missing
+}
+
+// movesChunks reports whether man places a chunk at an offset other than
+// the one this node knows it at: the offset its held manifests list it
+// at, else the one a push verified it at (staged). A chunk key binds its
+// offset, but the keys do not bind the sizes of the chunks before the
+// last, so a manifest whose keys merge to the address may still move a
+// chunk; committed here, the lie would make the index locate the chunk
+// where it does not verify (readIntact, serveFetchChunk). A chunk held
+// only by a session, or listed at conflicting offsets, is not judged.
+func (s *Storage) movesChunks(man *Manifest) bool {
+	var off uint64
+	for _, c := range man.Chunks {
+		known, ok := s.index.chunkOffset(c.Addr)
+		if !ok {
+			st, staged := s.index.staged[c.Addr]
+			known, ok = st.off, staged
+		}
+		if ok && known != off {
+			return true
+		}
+		off += uint64(c.Size)
+	}
+	return false
 }
 
 // whenCommitted calls done when the held object o is durable: at once if
