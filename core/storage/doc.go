@@ -296,8 +296,9 @@
 // other held manifest disagrees, so checks there count as corruption,
 // the honest offset is refused to peers, to the node's own gets and to
 // commits, until the lie is dropped. A fetched manifest that moves only
-// chunks this node does not hold, whose holders do not answer, is
-// believed until a chunk read tells. A manifest claiming a smaller Size
+// chunks this node does not hold, whose holders do not answer, fails the
+// get as unavailable instead of costing it a candidate (no holder said
+// the offset is wrong). A manifest claiming a smaller Size
 // is believed before any byte is read: a range past its claim fails with
 // ErrRange without asking another candidate.
 //
