@@ -545,15 +545,18 @@ func (s *Storage) finishGet(g *getOp, err error) {
 // answer is counted and skipped. done gets the bytes, or else (in this
 // order) errOffsetRefused (wrapping ErrNotFound) when a candidate said
 // it holds c at another offset (statusBad: not proof, a peer can lie,
-// but the caller's offset is suspect), ErrCorruption when every answer
-// was corrupt, ErrUnavailable when some did not answer, ErrNotFound when
-// none had it.
+// but the caller's offset is suspect) and every other one answered,
+// ErrCorruption when every answer was corrupt, ErrUnavailable when some
+// did not answer, ErrNotFound when none had it.
 func (s *Storage) fetchChunkFrom(c proto.Addr, off uint64, cands []proto.NodeID, done func([]byte, error)) {
 	var try func(next int, corrupt, timedOut, refused bool)
 	try = func(next int, corrupt, timedOut, refused bool) {
 		if next >= len(cands) {
 			switch {
-			case refused:
+			case refused && !timedOut:
+				// A silent candidate may hold the chunk where asked: a
+				// refusal with silence is unavailable (retryable below),
+				// or one liar could turn a partition into a bad manifest.
 				done(nil, fmt.Errorf("%w: %w: chunk %s at offset %d", ErrNotFound, errOffsetRefused, c.Short(), off))
 			case corrupt:
 				done(nil, fmt.Errorf("%w: every copy of chunk %s was corrupt", ErrCorruption, c.Short()))

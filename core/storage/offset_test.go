@@ -467,3 +467,59 @@ func TestPropertyMovedChunks(t *testing.T) {
 		}
 	})
 }
+
+// TestRefusalAndSilenceIsUnavailable: a get from an honest manifest whose
+// chunk one holder refuses (statusBad, "held at another offset": a lie
+// here) while the other holders' chunk replies are lost fails as
+// unavailable (retryable) and keeps the manifest: a silent holder may
+// serve the chunk where the manifest puts it, so one liar's refusal must
+// not make the get drop an honest manifest (and, the candidates spent,
+// fail with a 502 no client retries).
+func TestRefusalAndSilenceIsUnavailable(t *testing.T) {
+	c, _, res := stored3Chunks(t, 71)
+	placed := c.placed(res.Addr, 3)
+	reader := c.notPlaced(res.Addr, 3)[0]
+	chunks := map[proto.Addr]bool{}
+	for _, ch := range c.nodes[placed[0]].st.index.committed(res.Addr).manifest.Chunks {
+		chunks[ch.Addr] = true
+	}
+	var inject [][]byte
+	c.c.Drop = func(src, dst int, frame []byte) bool {
+		if dst != reader || !slices.Contains(placed, src) {
+			return false
+		}
+		h, m, err := decodeFrame(frame)
+		if err != nil || m.kind != kindReply || !chunks[m.addr] {
+			return false
+		}
+		if src == placed[0] {
+			inject = append(inject, encodeFrame(h.CorrID, &message{kind: kindReply, addr: m.addr, status: statusBad}))
+		}
+		return true // the others' chunk replies are lost
+	}
+	defer func() { c.c.Drop = nil }()
+	id := c.c.Request(reader, ServiceName, Get{Addr: res.Addr})
+	replies := c.c.Members[reader].Replies
+	for {
+		c.c.RunUntil(time.Minute, func() bool { _, ok := replies[id]; return ok || len(inject) > 0 })
+		if len(inject) == 0 {
+			break
+		}
+		frame := inject[0]
+		inject = inject[1:]
+		c.c.Members[reader].Node.Step(env.Message{From: c.nodes[placed[0]].id, Frame: frame})
+	}
+	got, ok := replies[id].(GetResult)
+	if !ok {
+		t.Fatal("no GetResult")
+	}
+	if !errors.Is(got.Err, ErrUnavailable) || errors.Is(got.Err, ErrBadManifest) {
+		t.Fatalf("get with one refusing and two silent holders: %v; want ErrUnavailable", got.Err)
+	}
+	if m := c.metric(reader, MetricRejects, ReasonMalformed); m != 0 {
+		t.Fatalf("the honest manifest was dropped %v times on one holder's refusal", m)
+	}
+	for n := range c.nodes {
+		c.noDamage(n)
+	}
+}
