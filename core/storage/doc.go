@@ -267,12 +267,26 @@
 // candidate, chunk phase included, so a peer that advertises the object
 // and lies costs a get one candidate, not the get; the get fails with
 // ErrBadManifest when no candidate is left. A lie in this node's own
-// committed manifest (only a lying peer's commit puts one there) is
-// dropped the same way, for that get alone: the get asks the candidates
-// as if the node held no manifest, and the lie stays on disk (nothing
-// rewrites it yet), costing each get of the object one chunk read to
-// find. A wrong size in a GetChunk or GetChunks, whose sizes the client
-// gave, fails the read with ErrBadRequest. A part read
+// committed manifest (a commit of an earlier build, or one this build
+// could not judge: known gaps, below) is dropped the same way, for that
+// get alone: the get asks the candidates as if the node held no
+// manifest, and the lie stays on disk (nothing rewrites it yet), costing
+// each get of the object one chunk read to find. A range that ends past
+// a manifest's Size (or the empty tail from the Size on) is not answered
+// from the claim: the manifest's last chunk, whose key binds its offset
+// and its length, is checked first (checkEnd), so a manifest claiming a
+// smaller Size costs a get one candidate like any other size lie, and
+// the range is served from an honest one. The group cache's verified
+// length of the chunk at its offset decides without a read; else the
+// chunk is read (or fetched) whole once and its verdict cached, so an
+// honest range past the end stays ErrRange (416) and costs at most one
+// chunk read while the verdict is not cached, none once it is; a client
+// asking ranges past the end costs a node no more than reading the
+// object's last chunk. This applies to this node's own manifest too,
+// whose Size may be an earlier build's lie. When no source serves the
+// last chunk (unavailable, corrupt) the claim stands: ErrRange, as
+// before the check. A wrong size in a GetChunk or GetChunks, whose sizes
+// the client gave, fails the read with ErrBadRequest. A part read
 // that finds the value shorter than the groups it asks for is damage
 // (the cache's length was verified), as a part that fails its check is.
 //
@@ -285,22 +299,32 @@
 //
 // A commit is refused (statusBad) when its manifest places a chunk at
 // another offset than the one this node knows it at: its held manifests'
-// offset, else the offset a push verified it at (staged). So the offsets
-// the index records are ones the chunks verified at, and a lying peer
-// cannot make this node's own manifest move a chunk.
+// offset, else the offset a push verified it at (staged); or claims
+// another size for a chunk than the length this node verified: the one a
+// push verified (staged chunks record it with the offset), else the group
+// cache's verified length at the manifest's offset (a peek, no read). So
+// the offsets the index records are ones the chunks verified at, and a
+// lying peer cannot make this node's own manifest move a chunk, nor
+// (when the push staged the chunks, as a placement push of a new object
+// does) claim another Size than the object's. The sizes the held
+// manifests list are not used as evidence: a manifest of an earlier build
+// was committed without this check, so they are claims.
 //
 // Known gaps. A chunk held only by an upload session, or listed at
-// conflicting offsets, is not judged at commit. Manifests written by
-// earlier builds are not rechecked: a lie among them (a lying peer's
+// conflicting offsets, is not judged on its offset at commit, and a chunk
+// already held (through a session or another object that shares it,
+// its push then acknowledged without a write or a stage) is not judged
+// on its size unless the group cache has its verdict. Manifests written
+// by earlier builds are not rechecked: a lie among them (a lying peer's
 // commit) makes the index locate its chunks at the lie's offset when no
 // other held manifest disagrees, so checks there count as corruption,
 // the honest offset is refused to peers, to the node's own gets and to
 // commits, until the lie is dropped. A fetched manifest that moves only
 // chunks this node does not hold, whose holders do not answer, fails the
 // get as unavailable instead of costing it a candidate (no holder said
-// the offset is wrong). A manifest claiming a smaller Size
-// is believed before any byte is read: a range past its claim fails with
-// ErrRange without asking another candidate.
+// the offset is wrong). A range past a smaller Size whose last chunk no
+// source serves fails with ErrRange (the claim unproven, not believed
+// before a read).
 //
 // # Repair and garbage collection
 //

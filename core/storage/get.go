@@ -62,6 +62,12 @@ type getOp struct {
 	// askedLength: the length asked (length becomes the range's once a
 	// manifest gives the object's size).
 	askedLength uint64
+	// endCheck: g asks a range that ends past its manifest's Size, or the
+	// empty tail from the Size on, and reads the manifest's last chunk
+	// only, to verify its length before answering endErr (ErrRange), or
+	// no bytes when endErr is nil (checkEnd).
+	endCheck bool
+	endErr   error
 }
 
 // chunkOffset is the object offset of chunk i (first <= i <= last).
@@ -189,8 +195,13 @@ func (s *Storage) startChunks(g *getOp, man Manifest) {
 		end = g.offset + g.length
 	}
 	if g.offset > man.Size || end > man.Size || end < g.offset {
+		err := fmt.Errorf("%w: offset %d length %d of %d bytes", ErrRange, g.offset, g.length, man.Size)
+		if (g.length == 0 || end >= g.offset) && len(man.Chunks) > 0 && !g.chunkReq {
+			s.checkEnd(g, err) // past a Size that may be a lie
+			return
+		}
 		s.reject(ReasonBadRange)
-		s.finishGet(g, fmt.Errorf("%w: offset %d length %d of %d bytes", ErrRange, g.offset, g.length, man.Size))
+		s.finishGet(g, err)
 		return
 	}
 	if g.sizeMax > 0 && g.offset == 0 && g.length == 0 && man.Size > g.sizeMax {
@@ -198,6 +209,10 @@ func (s *Storage) startChunks(g *getOp, man Manifest) {
 		return
 	}
 	g.length = end - g.offset
+	if g.length == 0 && g.askedLength == 0 && len(man.Chunks) > 0 && !g.chunkReq {
+		s.checkEnd(g, nil) // the tail from a Size that may be a lie
+		return
+	}
 	if g.length == 0 {
 		s.replyGet(g, []byte{})
 		return
@@ -220,6 +235,56 @@ func (s *Storage) startChunks(g *getOp, man Manifest) {
 		}
 	}
 	s.pumpGet(g)
+}
+
+// checkEnd answers endErr (ErrRange: a range past the Size of g's
+// manifest), or no bytes when endErr is nil (the tail from the Size on),
+// once the manifest's last chunk is verified to hold the size it claims at
+// its offset: the keys do not bind the last chunk's size, so a manifest (a
+// fetched one, or this node's own, which a commit of an earlier build or
+// over a session's chunks may have planted) may claim a smaller Size than
+// the object's, and a range past the claim must not be answered before a
+// byte says so. The group cache's verified length of the chunk at that
+// offset decides at no cost; else the chunk is read (locally when held,
+// else fetched: getChunk) whole, once: a length other than the claim is a
+// lie (claimWrong: the manifest is dropped and the next candidate asked,
+// so the range is served from an honest one), the claim's length answers
+// endErr and is cached (gotChunk), so a repeated request past the end
+// costs no read while the verdict is cached. A chunk no source serves
+// (unavailable, corrupt) leaves the claim unproven: endErr, as before.
+func (s *Storage) checkEnd(g *getOp, endErr error) {
+	i := len(g.man.Chunks) - 1
+	c, size := g.man.Chunks[i].Addr, uint64(g.man.Chunks[i].Size)
+	off := g.man.Size - size
+	g.first, g.last, g.firstOff = i, i, off
+	g.offsets = []uint64{off}
+	g.parts = make([][]byte, 1)
+	g.next, g.pending = i, 1
+	switch n := s.groups.verified(c, off); {
+	case n == size:
+		s.endRange(g, endErr)
+		return
+	case n > 0:
+		s.claimWrong(g, sizeLie(c, off, n, size))
+		return
+	}
+	if known, ok := s.index.chunkOffset(c); ok && known != off {
+		s.claimWrong(g, fmt.Errorf("%w: chunk %s placed at offset %d, held at %d", errChunkOffset, c.Short(), off, known))
+		return
+	}
+	g.endCheck, g.endErr = true, endErr
+	s.pumpGet(g)
+}
+
+// endRange answers a get whose manifest's Size checkEnd verified (or
+// could not disprove): err (ErrRange), or no bytes when err is nil.
+func (s *Storage) endRange(g *getOp, err error) {
+	if err == nil {
+		s.replyGet(g, []byte{})
+		return
+	}
+	s.reject(ReasonBadRange)
+	s.finishGet(g, err)
 }
 
 func (s *Storage) pumpGet(g *getOp) {
@@ -252,7 +317,7 @@ func (s *Storage) getChunk(g *getOp, i int) {
 		}
 	}
 	op.Into = g.into // a GetChunk's: one chunk, one read
-	if k := i - g.first; k < len(g.intos) {
+	if k := i - g.first; k < len(g.intos) && !g.endCheck {
 		op.Into = g.intos[k]
 	}
 	ok := s.submitJob([]env.DiskOp{op}, func(res []env.DiskResult) {
@@ -304,7 +369,7 @@ func (s *Storage) getChunk(g *getOp, i int) {
 // check, and the chunk offset where the part starts. Otherwise the op's
 // Kind is zero.
 func (s *Storage) groupRead(g *getOp, i int) (env.DiskOp, func([]byte) error, uint64) {
-	if s.cfg.BugServeUnverified {
+	if s.cfg.BugServeUnverified || g.endCheck {
 		return env.DiskOp{}, nil, 0
 	}
 	c, size := g.man.Chunks[i].Addr, uint64(g.man.Chunks[i].Size)
@@ -350,6 +415,11 @@ func (s *Storage) fetchChunk(g *getOp, i int) {
 			s.dropManifest(g, fmt.Errorf("%w: %s: %w", ErrBadManifest, g.addr.Short(), err))
 			return
 		}
+		if err != nil && g.endCheck {
+			// No source served the last chunk: its size stays a claim.
+			s.endRange(g, g.endErr)
+			return
+		}
 		if err != nil {
 			s.finishGet(g, err)
 			return
@@ -369,6 +439,24 @@ func (s *Storage) fetchChunk(g *getOp, i int) {
 }
 
 func (s *Storage) gotChunk(g *getOp, i int, data []byte) {
+	if g.endCheck {
+		// checkEnd's read: the last chunk holds the size claimed (the
+		// whole check, or fetchChunk, compared them), so the Size is the
+		// object's and the range is past it. The verdict is cached
+		// (without CVs when the read derived none: put keeps those of a
+		// later whole read) so the next such request costs no read.
+		g.pending--
+		c, off, size := g.man.Chunks[i].Addr, g.chunkOffset(i), uint64(g.man.Chunks[i].Size)
+		if uint64(len(data)) != size {
+			s.claimWrong(g, sizeLie(c, off, uint64(len(data)), size))
+			return
+		}
+		if !s.cfg.BugServeUnverified {
+			s.groups.put(c, off, size, nil)
+		}
+		s.endRange(g, g.endErr)
+		return
+	}
 	g.parts[i-g.first] = data
 	g.pending--
 	if g.pending > 0 {
@@ -459,8 +547,8 @@ func (s *Storage) claimWrong(g *getOp, err error) {
 // asks the next candidate (fetchManifest), failing with err when none is
 // left. A liar advertising the object thus costs a get one candidate, not
 // the get; a get never stores or pushes a manifest it fetched. This
-// node's own committed manifest (only a lying peer's commit can put a
-// lie there) is dropped for this get alone, which then asks the
+// node's own committed manifest (a lying peer's commit, of an earlier
+// build or one the commit check could not judge) is dropped for this get alone, which then asks the
 // candidates as if it held none: the lie stays on disk (nothing here
 // rewrites a committed manifest) and every get pays a read to find it.
 // The retries are bounded by the candidates, each asked once (candNext),
@@ -498,6 +586,7 @@ func (s *Storage) restartWhenIdle(g *getOp) {
 	}
 	g.dropping = false
 	g.man = Manifest{}
+	g.endCheck, g.endErr = false, nil
 	g.length = g.askedLength
 	g.first, g.last, g.firstOff, g.firstPart = 0, 0, 0, 0
 	g.offsets, g.parts = nil, nil

@@ -87,6 +87,9 @@ func newIndex() index {
 type stagedChunk struct {
 	at  env.Time // when it was written
 	off uint64   // the object offset its bytes were verified at (its key binds it)
+	// size is the length of the bytes verified at off (the key binds it
+	// too; a manifest's size for the chunk does not: movesChunks).
+	size uint32
 }
 
 // chunkRef is what the index knows of a chunk its held manifests list:
