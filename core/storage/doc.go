@@ -268,10 +268,18 @@
 // and lies costs a get one candidate, not the get; the get fails with
 // ErrBadManifest when no candidate is left. A lie in this node's own
 // committed manifest (a commit of an earlier build, or one this build
-// could not judge: known gaps, below) is dropped the same way, for that
-// get alone: the get asks the candidates as if the node held no
-// manifest, and the lie stays on disk (nothing rewrites it yet), costing
-// each get of the object one chunk read to find. A range that ends past
+// could not judge: known gaps, below) is dropped the same way: the get
+// asks the candidates as if the node held no manifest, and the object
+// remembers the verdict (in memory, with the object: no other bound is
+// needed), so later gets skip the manifest and ask the candidates at
+// once, without a chunk read to prove the lie again. Only bytes verified
+// against their keys set the verdict (a peer's refusal does not), so no
+// peer can make a node ignore an honest manifest. The lie stays on disk:
+// it is not rewritten nor the object dropped for repair to restore (that
+// would let a wrong verdict cost a pinned object, and races GC and
+// audits), so peers that fetch it prove it themselves (one candidate
+// each), and a restart forgets the verdict (the next get proves it
+// again). A range that ends past
 // a manifest's Size (or the empty tail from the Size on) is not answered
 // from the claim: the manifest's last chunk, whose key binds its offset
 // and its length, is checked first (checkEnd), so a manifest claiming a

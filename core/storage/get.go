@@ -68,6 +68,9 @@ type getOp struct {
 	// no bytes when endErr is nil (checkEnd).
 	endCheck bool
 	endErr   error
+	// own: the object whose committed manifest g reads (this node's), nil
+	// when g's manifest was fetched.
+	own *object
 }
 
 // chunkOffset is the object offset of chunk i (first <= i <= last).
@@ -113,9 +116,11 @@ func (s *Storage) newGet(req env.RequestID, addr proto.Addr, offset, length uint
 	return g
 }
 
-// findManifest starts from the local manifest, else fetches one.
+// findManifest starts from the local manifest, else (none, or one a get
+// proved wrong: object.lies) fetches one.
 func (s *Storage) findManifest(g *getOp) {
-	if o := s.index.committed(g.addr); o != nil {
+	if o := s.index.committed(g.addr); o != nil && !o.lies {
+		g.own = o
 		s.startChunks(g, o.manifest)
 		return
 	}
@@ -537,6 +542,16 @@ func (s *Storage) claimWrong(g *getOp, err error) {
 		return
 	}
 	s.reject(ReasonMalformed)
+	if o := g.own; o != nil && s.index.objects[g.addr] == o {
+		// This node's own manifest, proven wrong by bytes verified
+		// against their keys (or by its index): later gets skip it
+		// rather than pay a read each to prove it again. No peer's word
+		// sets this (a refusal is not proof: fetchChunk), so no peer can
+		// make this node ignore an honest manifest. The manifest stays
+		// on disk, served to peers that ask (each proves the lie itself)
+		// and kept by repair and GC as before: nothing is dropped.
+		o.lies = true
+	}
 	err = fmt.Errorf("%w: %s: %w", ErrBadManifest, g.addr.Short(), err)
 	s.dropManifest(g, err)
 }
@@ -585,7 +600,7 @@ func (s *Storage) restartWhenIdle(g *getOp) {
 		return
 	}
 	g.dropping = false
-	g.man = Manifest{}
+	g.man, g.own = Manifest{}, nil
 	g.endCheck, g.endErr = false, nil
 	g.length = g.askedLength
 	g.first, g.last, g.firstOff, g.firstPart = 0, 0, 0, 0

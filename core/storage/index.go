@@ -40,6 +40,11 @@ type object struct {
 	manifest  Manifest
 	pinned    bool
 	committed bool // durable and listed in sorted; else a commit is in flight
+	// lies: a get of this node proved the manifest wrong from bytes
+	// verified against their keys (claimWrong), so gets skip it and ask
+	// the candidates at once (findManifest). In memory only: forgotten
+	// with the object, or at a restart (the next get proves it again).
+	lies bool
 	// waiters are called once when the commit in flight completes (nil
 	// error: committed). At most waitersMax.
 	waiters []func(error)

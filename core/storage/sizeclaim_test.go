@@ -241,3 +241,42 @@ func TestPropertySizeLies(t *testing.T) {
 		}
 	})
 }
+
+// TestOwnLieProvenOnce: a node whose own committed manifest lies about
+// its last chunk's size proves it on the first get (one malformed
+// reject) and later gets, whole, ranged or past the claim, skip it: no
+// further proof, so no chunk read is spent on the lie, and the bytes are
+// served from the honest candidates' manifest. The manifest stays held
+// (nothing dropped, GC and repair unchanged). The old code proved the
+// lie again on every get (one reject, and one chunk read, each).
+func TestOwnLieProvenOnce(t *testing.T) {
+	const cb = 64 << 10
+	for _, delta := range []int{1, -1000} {
+		t.Run(fmt.Sprintf("delta=%d", delta), func(t *testing.T) {
+			c, data, res := stored3Chunks(t, 77)
+			v := c.placed(res.Addr, 3)[0]
+			c.lieLast(v, res.Addr, delta)
+			n := uint64(len(data))
+			for k, r := range [][2]uint64{{0, 0}, {0, 0}, {2*cb + 100, 50}, {n - 500, 500}, {cb, 0}} {
+				got := c.get(v, res.Addr, r[0], r[1])
+				end := r[0] + r[1]
+				if r[1] == 0 {
+					end = n
+				}
+				if got.Err != nil || !bytes.Equal(got.Data, data[r[0]:end]) || got.Size != n {
+					t.Fatalf("get %v: %v, %d bytes; want the object's %d", r, got.Err, len(got.Data), end-r[0])
+				}
+				if m := c.metric(v, MetricRejects, ReasonMalformed); m != 1 {
+					t.Fatalf("after get %d: %v malformed rejects; want the lie proven once", k, m)
+				}
+			}
+			o := c.nodes[v].st.index.committed(res.Addr)
+			if o == nil || !o.lies || o.manifest.Size == n {
+				t.Fatal("the lying manifest is no longer held as it was")
+			}
+			for i := range c.nodes {
+				c.noDamage(i)
+			}
+		})
+	}
+}
