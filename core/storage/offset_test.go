@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -135,14 +136,14 @@ func TestFetchStagedChunkAtWrongOffset(t *testing.T) {
 // at an aligned offset other than its own is a bad request, found before
 // any read: nothing counted or marked (the old code read the chunk, took
 // the failed check for damage and asked the peers, which did the same).
-func TestGetChunkAtWrongOffsetIsBadRequest(t *testing.T) {
+func TestGetChunkAtWrongOffsetIsBadManifest(t *testing.T) {
 	const cb = 64 << 10
 	c, _, res := stored3Chunks(t, 65)
 	holder := c.placed(res.Addr, 3)[0]
 	b := c.nodes[holder].st.index.committed(res.Addr).manifest.Chunks[1]
 	got, ok := c.request(holder, GetChunk{Addr: res.Addr, Chunk: b, Offset: 2 * cb}, time.Minute).(GetResult)
-	if !ok || !errors.Is(got.Err, ErrBadRequest) {
-		t.Fatalf("GetChunk at a wrong offset: %v; want ErrBadRequest", got.Err)
+	if !ok || !errors.Is(got.Err, ErrBadManifest) {
+		t.Fatalf("GetChunk at a wrong offset: %v; want ErrBadManifest", got.Err)
 	}
 	for n := range c.nodes {
 		c.noDamage(n)
@@ -174,6 +175,19 @@ func movedChunks(t *testing.T, honest Manifest, addr proto.Addr) Manifest {
 // FetchChunk frames per chunk.
 func (c *cluster) getWithLiars(reader int, liars []int, lie Manifest, req Get) (GetResult, map[proto.Addr]int) {
 	c.t.Helper()
+	reply, fetches := c.requestWithLiars(reader, liars, lie, req.Addr, req, false)
+	got, ok := reply.(GetResult)
+	if !ok {
+		c.t.Fatalf("get on node %d: no GetResult", reader)
+	}
+	return got, fetches
+}
+
+// requestWithLiars is getWithLiars for any request about object addr;
+// with silent, the liars' answers to FetchChunk are lost too (a liar that
+// serves its manifest and then keeps quiet). It returns the reply.
+func (c *cluster) requestWithLiars(reader int, liars []int, lie Manifest, addr proto.Addr, req any, silent bool) (any, map[proto.Addr]int) {
+	c.t.Helper()
 	var inject [][]byte
 	var from []int
 	fetches := map[proto.Addr]int{}
@@ -187,13 +201,16 @@ func (c *cluster) getWithLiars(reader int, liars []int, lie Manifest, req Get) (
 			return false
 		}
 		h, m, err := decodeFrame(frame)
-		if err != nil || m.kind != kindReply || m.status != statusOK || m.addr != req.Addr || len(m.data) == 0 {
+		if err == nil && silent && m.kind == kindReply && m.addr != addr {
+			return true // a chunk's answer
+		}
+		if err != nil || m.kind != kindReply || m.status != statusOK || m.addr != addr || len(m.data) == 0 {
 			return false
 		}
 		if _, derr := DecodeManifest(m.data); derr != nil {
 			return false
 		}
-		inject = append(inject, encodeFrame(h.CorrID, &message{kind: kindReply, addr: req.Addr, status: statusOK, data: AppendManifest(nil, &lie)}))
+		inject = append(inject, encodeFrame(h.CorrID, &message{kind: kindReply, addr: addr, status: statusOK, data: AppendManifest(nil, &lie)}))
 		from = append(from, src)
 		return true
 	}
@@ -211,11 +228,7 @@ func (c *cluster) getWithLiars(reader int, liars []int, lie Manifest, req Get) (
 		c.c.Members[reader].Node.Step(env.Message{From: c.nodes[src].id, Frame: frame})
 	}
 	c.c.RunFor(0)
-	got, ok := replies[id].(GetResult)
-	if !ok {
-		c.t.Fatalf("get on node %d: no GetResult", reader)
-	}
-	return got, fetches
+	return replies[id], fetches
 }
 
 // TestMovedChunkManifestSkipped: a placement node that serves a manifest
@@ -471,10 +484,9 @@ func TestPropertyMovedChunks(t *testing.T) {
 // TestRefusalAndSilenceIsUnavailable: a get from an honest manifest whose
 // chunk one holder refuses (statusBad, "held at another offset": a lie
 // here) while the other holders' chunk replies are lost fails as
-// unavailable (retryable) and keeps the manifest: a silent holder may
-// serve the chunk where the manifest puts it, so one liar's refusal must
-// not make the get drop an honest manifest (and, the candidates spent,
-// fail with a 502 no client retries).
+// unavailable (retryable): a silent holder may serve the chunk where the
+// manifest puts it, so one liar's refusal must not end the get with a
+// bad manifest (a 502 no client retries) once the candidates are spent.
 func TestRefusalAndSilenceIsUnavailable(t *testing.T) {
 	c, _, res := stored3Chunks(t, 71)
 	placed := c.placed(res.Addr, 3)
@@ -516,10 +528,68 @@ func TestRefusalAndSilenceIsUnavailable(t *testing.T) {
 	if !errors.Is(got.Err, ErrUnavailable) || errors.Is(got.Err, ErrBadManifest) {
 		t.Fatalf("get with one refusing and two silent holders: %v; want ErrUnavailable", got.Err)
 	}
-	if m := c.metric(reader, MetricRejects, ReasonMalformed); m != 0 {
-		t.Fatalf("the honest manifest was dropped %v times on one holder's refusal", m)
+	if m := c.metric(reader, MetricRejects, ReasonMalformed); m == 0 {
+		t.Fatal("no refusal reached the get: the test did not exercise it")
 	}
 	for n := range c.nodes {
 		c.noDamage(n)
+	}
+}
+
+// TestSilentLiarCostsOneCandidate: the first candidate serves a manifest
+// that moves chunks and then keeps quiet about the chunks, which the
+// honest holders refuse at the lie's offsets: the get moves on to the
+// next candidate and serves the range (it does not fail as unavailable
+// on the liar's silence).
+func TestSilentLiarCostsOneCandidate(t *testing.T) {
+	const cb = 64 << 10
+	c, data, res := stored3Chunks(t, 67)
+	placed := c.placed(res.Addr, 3)
+	honest := c.nodes[placed[0]].st.index.committed(res.Addr).manifest
+	lie := movedChunks(t, honest, res.Addr)
+	reader := c.notPlaced(res.Addr, 3)[0]
+	for _, liar := range placed {
+		for _, r := range [][2]uint64{{cb/2 + 10, 100}, {0, 0}} {
+			reply, _ := c.requestWithLiars(reader, []int{liar}, lie, res.Addr, Get{Addr: res.Addr, Offset: r[0], Length: r[1]}, true)
+			got, ok := reply.(GetResult)
+			end := r[0] + r[1]
+			if r[1] == 0 {
+				end = uint64(len(data))
+			}
+			if !ok || got.Err != nil || !bytes.Equal(got.Data, data[r[0]:end]) {
+				t.Fatalf("get %v with a silent liar (node %d): %v, %d bytes; want the object's %d", r, liar, got.Err, len(got.Data), end-r[0])
+			}
+		}
+	}
+	for n := range c.nodes {
+		c.noDamage(n)
+	}
+}
+
+// TestGetManifestDropsMovedChunks: a GetManifest (the gateway's first
+// call of a streamed read, whose chunks it then reads with GetChunk at
+// the manifest's offsets) on a node holding a chunk the first candidate's
+// manifest moves answers the next candidate's honest manifest, or a bad
+// manifest when every candidate lies: never the lie.
+func TestGetManifestDropsMovedChunks(t *testing.T) {
+	for _, liars := range []int{1, 3} {
+		c, data, res := stored3Chunks(t, 69)
+		placed := c.placed(res.Addr, 3)
+		honest := c.nodes[placed[0]].st.index.committed(res.Addr).manifest
+		lie := movedChunks(t, honest, res.Addr)
+		reader := c.sharer(data, res.Addr)
+		reply, _ := c.requestWithLiars(reader, placed[:liars], lie, res.Addr, GetManifest{Addr: res.Addr}, false)
+		got, ok := reply.(ManifestResult)
+		switch {
+		case !ok:
+			t.Fatalf("liars %d: no ManifestResult", liars)
+		case liars == 3 && !errors.Is(got.Err, ErrBadManifest):
+			t.Fatalf("GetManifest with every candidate lying: %v; want ErrBadManifest", got.Err)
+		case liars < 3 && (got.Err != nil || !reflect.DeepEqual(got.Manifest, honest)):
+			t.Fatalf("GetManifest with %d liars: %v, %+v; want the honest manifest", liars, got.Err, got.Manifest)
+		}
+		for n := range c.nodes {
+			c.noDamage(n)
+		}
 	}
 }
