@@ -110,9 +110,10 @@ func TestFetchChunkAtWrongOffsetNotDamage(t *testing.T) {
 }
 
 // TestFetchStagedChunkAtWrongOffset: a chunk held only staged (pushed,
-// its commit not yet come) has no known offset: a fetch at another
-// offset fails its check there and is answered statusNotFound, with no
-// corruption counted and nothing marked (the old code counted it).
+// its commit not yet come) is located at the offset its push was
+// verified at: a fetch at another offset is refused (statusBad) with no
+// read, no corruption counted and nothing marked (the old code counted
+// it).
 func TestFetchStagedChunkAtWrongOffset(t *testing.T) {
 	data := randomData(63, 3*ChunkBytesMin)
 	_, man := Split(data, ChunkBytesMin)
@@ -123,8 +124,8 @@ func TestFetchStagedChunkAtWrongOffset(t *testing.T) {
 	if _, staged := c.nodes[0].st.index.staged[ch.Addr]; !staged {
 		t.Fatal("the pushed chunk was not staged")
 	}
-	if rep := c.askChunk(1, 0, ch.Addr, 2*ChunkBytesMin); rep.status != statusNotFound || len(rep.data) != 0 {
-		t.Fatalf("fetch of a staged chunk at a wrong offset: status %d, %d bytes; want statusNotFound", rep.status, len(rep.data))
+	if rep := c.askChunk(1, 0, ch.Addr, 2*ChunkBytesMin); rep.status != statusBad || len(rep.data) != 0 {
+		t.Fatalf("fetch of a staged chunk at a wrong offset: status %d, %d bytes; want statusBad", rep.status, len(rep.data))
 	}
 	c.noDamage(0)
 	if rep := c.askChunk(1, 0, ch.Addr, ChunkBytesMin); rep.status != statusOK || !bytes.Equal(rep.data, data[ChunkBytesMin:2*ChunkBytesMin]) {
@@ -591,5 +592,86 @@ func TestGetManifestDropsMovedChunks(t *testing.T) {
 		for n := range c.nodes {
 			c.noDamage(n)
 		}
+	}
+}
+
+// TestCommitMovingSessionChunkRefused: a peer's commit whose manifest
+// moves chunks an upload session on the node holds (and hashed at their
+// offsets) is refused: committed, the lie would locate the chunks where
+// they do not verify, and the session's own commit would reuse it.
+func TestCommitMovingSessionChunkRefused(t *testing.T) {
+	const cb = 64 << 10
+	c := newCluster(t, 3, 73, groupChunks)
+	data := randomData(74, 2*cb+40000)
+	addr, honest := Split(data, cb)
+	lie := movedChunks(t, honest, addr)
+	ss := c.begin(0, false)
+	c.stream(0, ss, data, cb) // a PutChunk is a chunk
+	for i, ch := range honest.Chunks {
+		// The lie's chunks must all be held, or the commit is refused
+		// as missing before it is judged.
+		if _, inSession := c.nodes[0].st.index.sessionRefs[ch.Addr]; !inSession {
+			t.Fatalf("chunk %d not held by the session: the test cannot judge the commit", i)
+		}
+	}
+	if rep := c.exchange(1, 0, 0xbeef_0002, &message{kind: kindCommit, addr: addr, data: AppendManifest(nil, &lie)}); rep.status != statusBad {
+		t.Fatalf("commit of a manifest moving the session's chunks: status %d; want statusBad", rep.status)
+	}
+	if c.nodes[0].st.index.objects[addr] != nil {
+		t.Fatal("the moved-chunk manifest was held")
+	}
+	if r := c.commit(0, ss, addr, uint64(len(data))); r.Err != nil {
+		t.Fatalf("the session's commit: %v", r.Err)
+	}
+	if got := c.get(0, addr, cb/2, cb); got.Err != nil || !bytes.Equal(got.Data, data[cb/2:cb/2+cb]) {
+		t.Fatalf("get after the session's commit: %v", got.Err)
+	}
+	c.noDamage(0)
+}
+
+// TestDamageFoundThroughAnotherObjectHeals: a chunk found rotten by a
+// GetChunk naming an object that does not list it (the gateway's
+// request names whatever object it streams) is healed from the
+// placement of an object that does, not from the named object's
+// placement nodes, which do not hold it.
+func TestDamageFoundThroughAnotherObjectHeals(t *testing.T) {
+	const cb = 64 << 10
+	c, data, res := stored3Chunks(t, 75)
+	placedA := c.placed(res.Addr, 3)
+	// An object B placed on a holder of A and on two nodes that do not
+	// hold A.
+	var other proto.Addr
+	holder := -1
+	for seed := uint64(1000); seed < 2000 && other.IsZero(); seed++ {
+		addr, _ := Split(randomData(seed, 5000), cb)
+		shared := slices.DeleteFunc(c.placed(addr, 3), func(i int) bool { return !slices.Contains(placedA, i) })
+		if len(shared) != 1 {
+			continue
+		}
+		if r := c.put(shared[0], randomData(seed, 5000), false); r.Err != nil || r.Addr != addr {
+			t.Fatalf("put of B: %v", r.Err)
+		}
+		other, holder = addr, shared[0]
+	}
+	if other.IsZero() {
+		t.Fatal("no object placed apart from A: pick other seeds")
+	}
+	c.advance(time.Second)
+	if c.nodes[holder].st.index.committed(other) == nil {
+		t.Fatal("B is not held by the holder")
+	}
+	b := c.nodes[holder].st.index.committed(res.Addr).manifest.Chunks[1]
+	d := c.nodes[holder].disk
+	key := string(diskKey(prefixChunk, b.Addr))
+	bad := bytes.Clone(d.State()[key])
+	bad[100] ^= 0x10
+	d.Plant(key, bad)
+	c.request(holder, GetChunk{Addr: other, Chunk: b, Offset: cb}, time.Minute)
+	if _, ok := c.nodes[holder].st.damaged[b.Addr]; !ok {
+		t.Fatal("the rotten chunk was not marked damaged")
+	}
+	c.advance(5 * time.Second)
+	if !bytes.Equal(d.Durable()[key], data[cb:2*cb]) {
+		t.Fatal("the rotten chunk was not healed")
 	}
 }

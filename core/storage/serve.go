@@ -56,6 +56,11 @@ func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 		return
 	}
 	if s.index.hasChunk(m.addr) {
+		if _, ok := s.index.chunkOffset(m.addr); !ok && len(s.index.staged) < StagedChunksMax {
+			// Held at conflicting offsets: the push just verified one,
+			// which locates it (and judges the commit that follows).
+			s.index.staged[m.addr] = stagedChunk{at: s.env.Now(), off: m.offset}
+		}
 		s.respond(from, corr, m.addr, statusOK, nil)
 		return
 	}
@@ -140,22 +145,18 @@ func (s *Storage) missingChunks(man *Manifest) []proto.Addr {
 }
 
 // movesChunks reports whether man places a chunk at an offset other than
-// the one this node knows it at: the offset its held manifests list it
-// at, else the one a push verified it at (staged). A chunk key binds its
-// offset, but the keys do not bind the sizes of the chunks before the
-// last, so a manifest whose keys merge to the address may still move a
-// chunk; committed here, the lie would make the index locate the chunk
-// where it does not verify (readIntact, serveFetchChunk). A chunk held
-// only by a session, or listed at conflicting offsets, is not judged.
+// the one this node knows it at (index.chunkOffset: where a session or a
+// push verified it, else where its held manifests agree to list it). A
+// chunk key binds its offset, but the keys do not bind the sizes of the
+// chunks before the last, so a manifest whose keys merge to the address
+// may still move a chunk; committed here, the lie would make the index
+// locate the chunk where it does not verify (readIntact,
+// serveFetchChunk). A chunk nothing locates (listed at conflicting
+// offsets, never verified here) is not judged.
 func (s *Storage) movesChunks(man *Manifest) bool {
 	var off uint64
 	for _, c := range man.Chunks {
-		known, ok := s.index.chunkOffset(c.Addr)
-		if !ok {
-			st, staged := s.index.staged[c.Addr]
-			known, ok = st.off, staged
-		}
-		if ok && known != off {
+		if known, ok := s.index.chunkOffset(c.Addr); ok && known != off {
 			return true
 		}
 		off += uint64(c.Size)
