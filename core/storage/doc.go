@@ -210,11 +210,44 @@
 // env.ErrCorruption and takes the path above (chunkIntact: counted, marked
 // damaged, healed); a disk that did not run the check (DiskResult.Checked
 // false) leaves it to chunkIntact on the loop, so no chunk is ever used
-// unverified. Since a failed check is taken for damage, GetChunk and
-// GetChunks first refuse as a bad request a chunk at an offset where no
-// manifest could put it (checkRun: its size, overflow, subtree alignment);
-// a chunk named at an aligned offset that is not its own still fails its
-// check (only the object's manifest could tell the two apart). A range
+// unverified. GetChunk and GetChunks first refuse as a bad request a
+// chunk at an offset where no manifest could put it (checkRun: its size,
+// overflow, subtree alignment).
+//
+// A failed check is damage only at the chunk's known offset. A chunk key
+// is bound to its offset, so bytes checked at any other offset fail
+// whatever the disk holds. The index locates each chunk
+// (index.chunkOffset): at the offset this node verified it at, if it did
+// (an upload session hashed it there, or a StoreChunk push was checked
+// there), else at the one its held manifests list it at (maintained with
+// the reference counts by hold and drop); two held manifests listing a
+// chunk at different offsets mean one lies, and unless a verified offset
+// settles it the chunk is not located until the disagreeing ones are
+// dropped. A read that fails its check at the known offset, or finds a
+// held chunk missing, is counted and marked damaged; one that fails
+// elsewhere, or on a chunk nothing locates, is evidence against whoever
+// named the offset and counts nothing. So the node serving a FetchChunk
+// at an offset other than the known one answers statusBad ("held, not
+// there") without a read, and one for a chunk nothing locates that fails
+// its check there answers statusNotFound: a peer's request cannot make
+// the serving node count corruption or heal a healthy chunk (a peer that
+// serves bytes that do not verify is still counted by the node that asked
+// it, as it must be). A get whose manifest places a chunk this node
+// locates at another offset is proven wrong before any read, and so is a
+// GetManifest's answer (the gateway reads the chunks at the offsets it
+// returns): the manifest is dropped as for a size lie, below, and a
+// GetChunk or GetChunks that places one off its offset fails with
+// ErrBadManifest (its offsets are a manifest's). A chunk fetched for a
+// get from peers that answer statusBad (and none serves it there) is not
+// proof, since peers can lie, but no source serves the chunk where the
+// manifest puts it, so the get drops that manifest too and asks the next
+// candidate; if some holder did not answer it counts a timeout, so that
+// with no candidate left an honest manifest behind a partition fails as
+// unavailable (retryable), not as a bad manifest. A holder's
+// statusCorrupt (answered only at the chunk's known offset) outranks
+// refusals: every copy was corrupt. A GetChunk whose chunk the holders
+// refuse fails with ErrBadManifest too (ErrUnavailable if one was
+// silent). A range
 // within one chunk is replied as a slice of the chunk's bytes, without a
 // copy; one over several chunks, when the caller asks (Get.Parts), as the
 // chunks' slices, else copied into one buffer. A reader may lend buffers
@@ -251,15 +284,29 @@
 // that finds the value shorter than the groups it asks for is damage
 // (the cache's length was verified), as a part that fails its check is.
 //
-// Known gaps. The sizes of chunks before the last are not bound by the
-// keys either (a 64 KiB chunk claimed as two 32 KiB ones merges to the
-// same root), and a chunk checked at an offset a lie moved fails its
-// check as corruption, not as a size claim: such a get can fail with
-// ErrCorruption and the chunk is marked damaged, here and on a peer
-// asked to serve it at that offset (serveFetchChunk checks at the offset
-// the requester gives), which then heals a healthy chunk. A manifest
-// claiming a smaller Size is believed before any byte is read: a range
-// past its claim fails with ErrRange without asking another candidate.
+// The sizes of chunks before the last are not bound by the keys either
+// (a 64 KiB chunk claimed as two 32 KiB ones merges to the same root),
+// so a manifest may move a chunk to another offset: that lie is caught
+// by the offsets above (this node's index, or the holders' refusals), or
+// by the size of a chunk read whole, and costs the get one candidate,
+// never a corruption count or a heal.
+//
+// A commit is refused (statusBad) when its manifest places a chunk at
+// another offset than the one this node locates it at (a session's or a
+// push's verified offset, else its held manifests' offset; a push of a
+// held chunk that nothing locates records the offset it verified). So
+// the offsets the index records are ones the chunks verified at, and a
+// lying peer cannot make this node's own manifest move a chunk.
+//
+// Known gaps. Manifests written by earlier builds are not rechecked: a
+// lie among them (a lying peer's commit) makes the index locate its
+// chunks at the lie's offset when nothing verified here disagrees, so
+// checks there count as corruption and the honest offset is refused to
+// peers, to the node's own gets and to commits, until the lie is
+// dropped. A manifest claiming a smaller Size is believed before any
+// byte is read: a range past its claim fails with ErrRange without
+// asking another candidate. A damaged chunk is read and counted once per
+// request for it until it is healed.
 //
 // # Repair and garbage collection
 //

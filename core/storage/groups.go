@@ -141,6 +141,14 @@ func wholeChunkCheck(c proto.Addr, off, size uint64, out *[]proto.CV) func([]byt
 // the claim is wrong, the chunk is healthy.
 var errChunkSize = errors.New("storage: the chunk's size is not the one claimed")
 
+// errChunkOffset: a manifest (or request) places a chunk at an offset
+// other than the one this node's held manifests agree on (claimWrong).
+var errChunkOffset = errors.New("storage: the chunk's offset is not the one claimed")
+
+// errOffsetRefused: the peers asked for a chunk at an offset said they
+// hold it at another (fetchChunkFrom).
+var errOffsetRefused = errors.New("storage: the chunk's holders refused its offset")
+
 func sizeLie(c proto.Addr, off, got, claimed uint64) error {
 	return fmt.Errorf("%w: chunk %s at offset %d holds %d bytes, claimed %d", errChunkSize, c.Short(), off, got, claimed)
 }

@@ -47,8 +47,11 @@ type object struct {
 
 // index is the in-memory view of what this node holds.
 //
-// Invariants: chunkRefs[c] is the number of objects (committed or
-// committing) whose manifest lists c, counting repeats; sorted holds
+// Invariants: chunkRefs[c].refs is the number of objects (committed or
+// committing) whose manifest lists c, counting repeats, and
+// chunkRefs[c].off the object offset they list it at, unless they list it
+// at several offsets: then offsets[c] counts the listings per offset
+// (see chunkRef); sorted holds
 // exactly the committed objects in ascending order; bytes is the sum of
 // their sizes. The chunks of a committed object were durable when it was
 // committed (the manifest is written after them, and only a completed sync
@@ -56,12 +59,18 @@ type object struct {
 type index struct {
 	objects   map[proto.Addr]*object
 	sorted    []proto.Addr
-	chunkRefs map[proto.Addr]int
-	staged    map[proto.Addr]env.Time // chunk -> when it was written for an uncommitted object
+	chunkRefs map[proto.Addr]chunkRef
+	// offsets holds, for each chunk the held manifests list at more than
+	// one offset, the listings per offset (in the order first listed):
+	// at most one offset is the chunk's, so some held manifest lies and
+	// the chunk's offset is unknown until the lies are dropped. Empty
+	// unless a lying manifest was committed here.
+	offsets map[proto.Addr][]offsetRefs
+	staged  map[proto.Addr]stagedChunk // chunks written for an uncommitted object
 	// sessionRefs counts, per chunk, the references of upload sessions
 	// and of committed sessions whose put is still running (session.go);
 	// a session holds one key per chunk plus its first chunk's root key.
-	sessionRefs map[proto.Addr]int
+	sessionRefs map[proto.Addr]sessionRef
 	// storing counts, per chunk, the StoreChunk writes in flight: such a
 	// chunk is staged only when its write completes, and the orphan sweep
 	// must not delete it meanwhile (sweep.go). At most DiskJobsMax.
@@ -70,8 +79,112 @@ type index struct {
 }
 
 func newIndex() index {
-	return index{objects: map[proto.Addr]*object{}, chunkRefs: map[proto.Addr]int{}, staged: map[proto.Addr]env.Time{},
-		sessionRefs: map[proto.Addr]int{}, storing: map[proto.Addr]int{}}
+	return index{objects: map[proto.Addr]*object{}, chunkRefs: map[proto.Addr]chunkRef{}, offsets: map[proto.Addr][]offsetRefs{},
+		staged: map[proto.Addr]stagedChunk{}, sessionRefs: map[proto.Addr]sessionRef{}, storing: map[proto.Addr]int{}}
+}
+
+// stagedChunk is a chunk pushed for an object not committed yet.
+type stagedChunk struct {
+	at  env.Time // when it was written
+	off uint64   // the object offset its bytes were verified at (its key binds it)
+}
+
+// chunkRef is what the index knows of a chunk its held manifests list:
+// how many listings (counting repeats) and at which object offset. A
+// chunk key is bound to its offset (a chaining value, or the address of
+// a one-chunk object), so honest manifests list a chunk at one offset
+// only, the one its bytes verify at; the node verified them there when it
+// stored them, if the manifest that listed it first was honest.
+type chunkRef struct {
+	refs int
+	off  uint64 // meaningless while offsets lists the chunk (a conflict)
+}
+
+// offsetRefs counts the listings of a chunk at one offset.
+type offsetRefs struct {
+	off  uint64
+	refs int
+}
+
+// addRef records a listing of chunk c at offset off.
+func (x *index) addRef(c proto.Addr, off uint64) {
+	r := x.chunkRefs[c]
+	switch {
+	case r.refs == 0:
+		r.off = off
+	case x.offsets[c] != nil:
+		offs := x.offsets[c]
+		i := slices.IndexFunc(offs, func(o offsetRefs) bool { return o.off == off })
+		if i < 0 {
+			offs = append(offs, offsetRefs{off: off})
+			i = len(offs) - 1
+		}
+		offs[i].refs++
+		x.offsets[c] = offs
+	case off != r.off:
+		// Two listings disagree: one of the manifests lies.
+		x.offsets[c] = []offsetRefs{{off: r.off, refs: r.refs}, {off: off, refs: 1}}
+	}
+	r.refs++
+	x.chunkRefs[c] = r
+}
+
+// removeRef forgets a listing of chunk c at offset off and reports
+// whether no listing is left.
+func (x *index) removeRef(c proto.Addr, off uint64) bool {
+	r := x.chunkRefs[c]
+	r.refs--
+	if r.refs <= 0 {
+		delete(x.chunkRefs, c)
+		delete(x.offsets, c)
+		return true
+	}
+	if offs := x.offsets[c]; offs != nil {
+		i := slices.IndexFunc(offs, func(o offsetRefs) bool { return o.off == off })
+		if i < 0 {
+			panic("storage: a chunk listing at an offset the index does not hold")
+		}
+		offs[i].refs--
+		if offs[i].refs == 0 {
+			offs = slices.Delete(offs, i, i+1)
+		}
+		if len(offs) == 1 {
+			// The conflict is resolved: the listings left agree.
+			r.off = offs[0].off
+			delete(x.offsets, c)
+		} else {
+			x.offsets[c] = offs
+		}
+	}
+	x.chunkRefs[c] = r
+	return false
+}
+
+// sessionRef counts an upload session's references to a chunk and the
+// object offset the session hashed it at (its key is the chaining value
+// the node computed there).
+type sessionRef struct {
+	refs int
+	off  uint64
+}
+
+// chunkOffset is the object offset of chunk c: the one this node
+// verified it at, if it did (an upload session hashed it there, or a
+// push was checked there: evidence, so it goes first), else the one the
+// held manifests agree to list it at; false when nothing locates it
+// (held manifests that disagree, one of which lies, and no verified
+// offset).
+func (x *index) chunkOffset(c proto.Addr) (uint64, bool) {
+	if r, ok := x.sessionRefs[c]; ok {
+		return r.off, true
+	}
+	if st, ok := x.staged[c]; ok {
+		return st.off, true
+	}
+	if r, ok := x.chunkRefs[c]; ok && x.offsets[c] == nil {
+		return r.off, true
+	}
+	return 0, false
 }
 
 // stored ends one StoreChunk write of c (counted in storing).
@@ -90,8 +203,10 @@ func (x *index) hold(addr proto.Addr, o *object) {
 		panic("storage: object held twice")
 	}
 	x.objects[addr] = o
+	var off uint64
 	for _, c := range o.manifest.Chunks {
-		x.chunkRefs[c.Addr]++
+		x.addRef(c.Addr, off)
+		off += uint64(c.Size)
 	}
 }
 
@@ -126,14 +241,14 @@ func (x *index) drop(addr proto.Addr) []proto.Addr {
 		x.bytes -= o.manifest.Size
 	}
 	var unreferenced []proto.Addr
+	var off uint64
 	for _, c := range o.manifest.Chunks {
-		x.chunkRefs[c.Addr]--
-		if x.chunkRefs[c.Addr] == 0 {
-			delete(x.chunkRefs, c.Addr)
-			if _, staged := x.staged[c.Addr]; !staged && x.sessionRefs[c.Addr] == 0 {
+		if x.removeRef(c.Addr, off) {
+			if _, staged := x.staged[c.Addr]; !staged && x.sessionRefs[c.Addr].refs == 0 {
 				unreferenced = append(unreferenced, c.Addr)
 			}
 		}
+		off += uint64(c.Size)
 	}
 	return unreferenced
 }
@@ -149,7 +264,7 @@ func (x *index) committed(addr proto.Addr) *object {
 // hasChunk reports whether the chunk's bytes should be on the local disk.
 func (x *index) hasChunk(c proto.Addr) bool {
 	_, staged := x.staged[c]
-	return x.chunkRefs[c] > 0 || staged || x.sessionRefs[c] > 0
+	return x.chunkRefs[c].refs > 0 || staged || x.sessionRefs[c].refs > 0
 }
 
 // after returns the first committed address strictly after cursor,
@@ -177,16 +292,24 @@ func (x *index) check(deep bool) {
 	if len(x.sorted) > len(x.objects) {
 		panic("storage: more sorted addresses than objects")
 	}
+	if len(x.offsets) > len(x.chunkRefs) {
+		panic("storage: more chunk offset conflicts than chunks")
+	}
 	if !deep {
 		return
 	}
-	refs := map[proto.Addr]int{}
+	refs := map[proto.Addr]map[uint64]int{} // chunk -> offset -> listings
 	var total uint64
 	committed := 0
 	for _, addr := range env.SortedKeysFunc(x.objects, compareAddr) {
 		o := x.objects[addr]
+		var off uint64
 		for _, c := range o.manifest.Chunks {
-			refs[c.Addr]++
+			if refs[c.Addr] == nil {
+				refs[c.Addr] = map[uint64]int{}
+			}
+			refs[c.Addr][off]++
+			off += uint64(c.Size)
 		}
 		if o.committed {
 			committed++
@@ -197,8 +320,29 @@ func (x *index) check(deep bool) {
 		panic("storage: index totals disagree with its objects")
 	}
 	for _, c := range env.SortedKeysFunc(refs, compareAddr) {
-		if x.chunkRefs[c] != refs[c] {
+		byOff := refs[c]
+		n := 0
+		// map order ok: a sum
+		for _, k := range byOff {
+			n += k
+		}
+		r, offs := x.chunkRefs[c], x.offsets[c]
+		if r.refs != n {
 			panic("storage: chunk reference count wrong for " + c.Short())
+		}
+		if len(byOff) == 1 {
+			if offs != nil || byOff[r.off] != n {
+				panic("storage: chunk offset wrong for " + c.Short())
+			}
+			continue
+		}
+		if len(offs) != len(byOff) {
+			panic("storage: chunk offset conflict not recorded for " + c.Short())
+		}
+		for _, o := range offs {
+			if o.refs <= 0 || byOff[o.off] != o.refs {
+				panic("storage: chunk listings per offset wrong for " + c.Short())
+			}
 		}
 	}
 	if !slices.IsSortedFunc(x.sorted, compareAddr) {

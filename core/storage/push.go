@@ -183,11 +183,11 @@ func chunkCheck(c proto.Addr, off uint64) func([]byte) error {
 
 // chunkIntact verifies a local read of chunk c at object offset off
 // (chunkRead): the disk checked it (res.Checked), else chunkMatches here,
-// one pass over its bytes. A missing or corrupt chunk of an object this
-// node holds (a read that failed its check is corrupt) is counted and
-// queued for healing.
+// one pass over its bytes. A missing or corrupt chunk at the offset the
+// held manifests list it at (a read that failed its check there is
+// corrupt) is counted and queued for healing (readIntact).
 func (s *Storage) chunkIntact(c proto.Addr, off uint64, res env.DiskResult, obj proto.Addr) bool {
-	return s.readIntact(c, res, obj, func(data []byte) error {
+	return s.readIntact(c, off, res, obj, func(data []byte) error {
 		if chunkMatches(c, off, data) {
 			return nil
 		}
@@ -198,7 +198,16 @@ func (s *Storage) chunkIntact(c proto.Addr, off uint64, res env.DiskResult, obj 
 // readIntact is chunkIntact with the check of the bytes read given: the
 // one the op carried (a whole chunk against its key, or some of its
 // groups against their cached CVs), run here when the disk did not.
-func (s *Storage) readIntact(c proto.Addr, res env.DiskResult, obj proto.Addr, check func([]byte) error) bool {
+//
+// A failed check is damage only at the chunk's known offset (the one the
+// held manifests agree on: index.chunkOffset): the chunk's key binds its
+// offset, so bytes checked at another offset fail whatever the disk
+// holds, and that failure is evidence against whoever named the offset
+// (a requester, a manifest), not against the disk. A chunk whose offset
+// is unknown (only staged or in a session, or listed at several offsets
+// by held manifests, one of which lies) is never marked damaged either:
+// nothing proves which offset is its own.
+func (s *Storage) readIntact(c proto.Addr, off uint64, res env.DiskResult, obj proto.Addr, check func([]byte) error) bool {
 	if res.Err != nil && !isCorruption(res.Err) {
 		return false // an I/O error says nothing about the bytes
 	}
@@ -207,6 +216,13 @@ func (s *Storage) readIntact(c proto.Addr, res env.DiskResult, obj proto.Addr, c
 	}
 	if !s.index.hasChunk(c) {
 		return false // deleted meanwhile: not damage
+	}
+	if known, ok := s.index.chunkOffset(c); res.Err != nil || res.Found {
+		if !ok || known != off {
+			return false // checked where it is not known to be: not damage
+		}
+	} else if !ok {
+		return false // missing, but no held manifest locates it for a heal
 	}
 	s.corruption()
 	s.markDamaged(c, obj)

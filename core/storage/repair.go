@@ -118,11 +118,11 @@ func (s *Storage) pruneStaged() {
 	now := s.env.Now()
 	var batch []env.DiskWrite
 	for _, c := range env.SortedKeysFunc(s.index.staged, compareAddr) {
-		if now.Sub(s.index.staged[c]) < s.cfg.StagedTTL || len(batch) == env.DiskBatchWritesMax {
+		if now.Sub(s.index.staged[c].at) < s.cfg.StagedTTL || len(batch) == env.DiskBatchWritesMax {
 			continue
 		}
 		delete(s.index.staged, c)
-		if s.index.chunkRefs[c] == 0 && s.index.sessionRefs[c] == 0 {
+		if s.index.chunkRefs[c].refs == 0 && s.index.sessionRefs[c].refs == 0 {
 			batch = append(batch, env.DiskWrite{Key: diskKey(prefixChunk, c), Delete: true})
 		}
 	}
@@ -142,12 +142,19 @@ func (s *Storage) healDamaged() {
 		if s.healing[c] {
 			continue
 		}
+		// The chunk's offset is the one its held manifests agree on (a
+		// chunk is marked damaged only when it failed its check there);
+		// none, or a conflict since, and nothing locates it for a heal.
+		off, known := s.index.chunkOffset(c)
 		obj := s.damaged[c]
-		if obj.IsZero() {
+		if known && !s.objectLists(obj, c) {
+			// The object the damage was found through is not held here
+			// (a get's fetched manifest, or a GetChunk naming another
+			// object), or was dropped since: its placement is not the
+			// chunk's.
 			obj = s.objectListing(c)
 		}
-		off, listed := s.chunkOffsetIn(obj, c)
-		if !s.index.hasChunk(c) || obj.IsZero() || !listed {
+		if !known || obj.IsZero() {
 			delete(s.damaged, c)
 			continue
 		}
@@ -169,8 +176,17 @@ func (s *Storage) healDamaged() {
 	}
 }
 
+// objectLists reports whether the held object obj lists chunk c.
+func (s *Storage) objectLists(obj, c proto.Addr) bool {
+	o := s.index.objects[obj]
+	return o != nil && slices.ContainsFunc(o.manifest.Chunks, func(r ChunkRef) bool { return r.Addr == c })
+}
+
 // objectListing finds a held object whose manifest lists chunk c (zero if
-// none). Linear, but only run for damaged chunks, which are rare.
+// none), for the placement nodes to heal it from. Linear, but run only
+// for a damaged chunk found through an object this node does not hold
+// (a get's fetched manifest): damage is marked only from a failed check
+// at the chunk's known offset, never at a peer's word, so it is rare.
 func (s *Storage) objectListing(c proto.Addr) proto.Addr {
 	for _, addr := range s.index.sorted {
 		for _, ref := range s.index.objects[addr].manifest.Chunks {
@@ -180,25 +196,6 @@ func (s *Storage) objectListing(c proto.Addr) proto.Addr {
 		}
 	}
 	return proto.Addr{}
-}
-
-// chunkOffsetIn is the offset of chunk c in the held object obj; false
-// when obj is not held or does not list c. A chunk key is bound to its
-// offset (a chaining value, or the address of a one-chunk object), so
-// any object listing c gives the same offset.
-func (s *Storage) chunkOffsetIn(obj, c proto.Addr) (uint64, bool) {
-	o := s.index.objects[obj]
-	if o == nil {
-		return 0, false
-	}
-	var off uint64
-	for _, ref := range o.manifest.Chunks {
-		if ref.Addr == c {
-			return off, true
-		}
-		off += uint64(ref.Size)
-	}
-	return 0, false
 }
 
 // healWith rewrites a damaged local chunk with verified bytes.

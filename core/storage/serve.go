@@ -56,6 +56,11 @@ func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 		return
 	}
 	if s.index.hasChunk(m.addr) {
+		if _, ok := s.index.chunkOffset(m.addr); !ok && len(s.index.staged) < StagedChunksMax {
+			// Held at conflicting offsets: the push just verified one,
+			// which locates it (and judges the commit that follows).
+			s.index.staged[m.addr] = stagedChunk{at: s.env.Now(), off: m.offset}
+		}
 		s.respond(from, corr, m.addr, statusOK, nil)
 		return
 	}
@@ -67,7 +72,7 @@ func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 		s.respond(from, corr, m.addr, statusBusy, nil)
 		return
 	}
-	addr := m.addr
+	addr, off := m.addr, m.offset
 	op := env.DiskOp{Kind: env.DiskPut, Key: diskKey(prefixChunk, addr), Value: m.data}
 	ok := s.submitJob([]env.DiskOp{op}, func(res []env.DiskResult) {
 		s.index.stored(addr)
@@ -76,7 +81,7 @@ func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 			return
 		}
 		if len(s.index.staged) < StagedChunksMax {
-			s.index.staged[addr] = s.env.Now()
+			s.index.staged[addr] = stagedChunk{at: s.env.Now(), off: off}
 		}
 		s.stats.ChunksWritten++
 		s.respond(from, corr, addr, statusOK, nil)
@@ -116,6 +121,11 @@ func (s *Storage) serveCommit(from proto.NodeID, corr uint64, m *message) {
 		s.respond(from, corr, addr, statusMissing, appendAddrs(nil, missing))
 		return
 	}
+	if s.movesChunks(&man) {
+		s.reject(ReasonMalformed)
+		s.respond(from, corr, addr, statusBad, nil)
+		return
+	}
 	if !s.writeObject(addr, &object{manifest: man}, nil, nil, reply) {
 		s.respond(from, corr, addr, statusBusy, nil)
 	}
@@ -132,6 +142,26 @@ func (s *Storage) missingChunks(man *Manifest) []proto.Addr {
 		}
 	}
 	return missing
+}
+
+// movesChunks reports whether man places a chunk at an offset other than
+// the one this node knows it at (index.chunkOffset: where a session or a
+// push verified it, else where its held manifests agree to list it). A
+// chunk key binds its offset, but the keys do not bind the sizes of the
+// chunks before the last, so a manifest whose keys merge to the address
+// may still move a chunk; committed here, the lie would make the index
+// locate the chunk where it does not verify (readIntact,
+// serveFetchChunk). A chunk nothing locates (listed at conflicting
+// offsets, never verified here) is not judged.
+func (s *Storage) movesChunks(man *Manifest) bool {
+	var off uint64
+	for _, c := range man.Chunks {
+		if known, ok := s.index.chunkOffset(c.Addr); ok && known != off {
+			return true
+		}
+		off += uint64(c.Size)
+	}
+	return false
 }
 
 // whenCommitted calls done when the held object o is durable: at once if
@@ -196,21 +226,43 @@ func (s *Storage) finishWrite(addr proto.Addr, o *object, err error) {
 	}
 }
 
-// serveFetchChunk reads, verifies and returns a chunk. A corrupt copy is
-// counted, never served, and queued for healing.
+// serveFetchChunk reads, verifies and returns a chunk at the object
+// offset the requester names. A chunk key is bound to its offset, so the
+// requester's offset is a claim: a chunk the held manifests list at
+// another offset is refused (statusBad, without a read: the requester's
+// manifest lies, or the requester does) and one whose offset is unknown
+// here (staged, in a session, or listed at conflicting offsets) and fails
+// its check at the requester's offset is not served there
+// (statusNotFound); neither counts corruption or marks the chunk damaged,
+// which a peer's word cannot justify. Only a copy that fails its check at
+// the chunk's known offset is corrupt: counted, never served
+// (statusCorrupt), and queued for healing.
 func (s *Storage) serveFetchChunk(from proto.NodeID, corr uint64, c proto.Addr, off uint64) {
 	if !s.index.hasChunk(c) {
 		s.respond(from, corr, c, statusNotFound, nil)
 		return
 	}
+	known, located := s.index.chunkOffset(c)
+	if located && known != off {
+		s.reject(ReasonBadRequest)
+		s.respond(from, corr, c, statusBad, nil)
+		return
+	}
 	ok := s.submitJob([]env.DiskOp{s.chunkRead(c, off)}, func(res []env.DiskResult) {
+		known, located := s.index.chunkOffset(c) // as chunkIntact judges it
 		switch {
 		case res[0].Err != nil && !isCorruption(res[0].Err):
 			s.respond(from, corr, c, statusFailed, nil)
 		case s.chunkIntact(c, off, res[0], proto.Addr{}):
 			s.respond(from, corr, c, statusOK, res[0].Value)
-		default:
+		case located && known == off:
 			s.respond(from, corr, c, statusCorrupt, nil)
+		case located:
+			s.respond(from, corr, c, statusBad, nil) // listed elsewhere since the request came
+		default:
+			// Its offset is unknown here: the failed check says nothing
+			// of the disk (chunkIntact counted nothing).
+			s.respond(from, corr, c, statusNotFound, nil)
 		}
 	})
 	if !ok {
