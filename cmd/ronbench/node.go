@@ -148,6 +148,7 @@ func startRondWith(bin, scratch, dataDir string, extra ...string) (*target, erro
 	}
 	args = append(args, extra...)
 	cmd := exec.Command(bin, args...)
+	dieWithParent(cmd)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

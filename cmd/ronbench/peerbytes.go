@@ -382,6 +382,7 @@ func startFileServer(dir string, inProcess bool) (*byteSystem, error) {
 			return nil, err
 		}
 		cmd := exec.Command(self)
+		dieWithParent(cmd)
 		cmd.Env = append(os.Environ(), fileServerEnv+"="+dir)
 		cmd.Stderr = os.Stderr
 		out, err := cmd.StdoutPipe()
@@ -471,6 +472,7 @@ func startKubo(bin, dir string) (*byteSystem, error) {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "daemon", "--offline")
+	dieWithParent(cmd)
 	cmd.Env = env
 	logs := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs

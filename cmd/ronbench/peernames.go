@@ -619,6 +619,7 @@ func startEtcd(bin, dir string) (*nameSystem, error) {
 			"--listen-peer-urls", m.peer, "--initial-advertise-peer-urls", m.peer,
 			"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-state", "new",
 			"--initial-cluster-token", "ronbench", "--log-level", "warn")
+		dieWithParent(cmd)
 		cmd.Stdout, cmd.Stderr = logs, logs
 		if err := cmd.Start(); err != nil {
 			_ = stop()

@@ -216,30 +216,38 @@
 //
 // A failed check is damage only at the chunk's known offset. A chunk key
 // is bound to its offset, so bytes checked at any other offset fail
-// whatever the disk holds. The index records, per chunk, the offset at
-// which its held manifests list it (index.chunkOffset, maintained with
+// whatever the disk holds. The index locates each chunk
+// (index.chunkOffset): at the offset this node verified it at, if it did
+// (an upload session hashed it there, or a StoreChunk push was checked
+// there), else at the one its held manifests list it at (maintained with
 // the reference counts by hold and drop); two held manifests listing a
-// chunk at different offsets mean one lies, and the offset is unknown
-// until the disagreeing ones are dropped. A read that fails its check at
-// the known offset, or finds a held chunk missing, is counted and marked
-// damaged; one that fails elsewhere, or on a chunk whose offset is
-// unknown (staged, in a session, or in conflict), is evidence against
-// whoever named the offset and counts nothing. So a peer's FetchChunk at
-// an offset other than the known one is answered statusBad ("held, not
-// there") without a read, and one for a chunk of unknown offset that
-// fails its check there is answered statusNotFound: a peer cannot make
-// an honest node count corruption or heal a healthy chunk. A get (or a
-// GetChunk, GetChunks) whose manifest places a chunk this node holds at
-// another offset than its known one is proven wrong before any read (the
-// node verified the chunk there when it stored it; see the commit check
-// below):
-// the request is bad,
-// or the manifest is dropped as for a size lie, below. A chunk fetched
-// for a get from peers that answer statusBad (and none serves it there)
-// is not proof, since peers can lie, but no source serves the chunk
-// where the manifest puts it, so the get drops that manifest too and
-// asks the next candidate (a GetChunk's or GetChunks' own offsets fail
-// as ErrNotFound). A range
+// chunk at different offsets mean one lies, and unless a verified offset
+// settles it the chunk is not located until the disagreeing ones are
+// dropped. A read that fails its check at the known offset, or finds a
+// held chunk missing, is counted and marked damaged; one that fails
+// elsewhere, or on a chunk nothing locates, is evidence against whoever
+// named the offset and counts nothing. So the node serving a FetchChunk
+// at an offset other than the known one answers statusBad ("held, not
+// there") without a read, and one for a chunk nothing locates that fails
+// its check there answers statusNotFound: a peer's request cannot make
+// the serving node count corruption or heal a healthy chunk (a peer that
+// serves bytes that do not verify is still counted by the node that asked
+// it, as it must be). A get whose manifest places a chunk this node
+// locates at another offset is proven wrong before any read, and so is a
+// GetManifest's answer (the gateway reads the chunks at the offsets it
+// returns): the manifest is dropped as for a size lie, below, and a
+// GetChunk or GetChunks that places one off its offset fails with
+// ErrBadManifest (its offsets are a manifest's). A chunk fetched for a
+// get from peers that answer statusBad (and none serves it there) is not
+// proof, since peers can lie, but no source serves the chunk where the
+// manifest puts it, so the get drops that manifest too and asks the next
+// candidate; if some holder did not answer it counts a timeout, so that
+// with no candidate left an honest manifest behind a partition fails as
+// unavailable (retryable), not as a bad manifest. A holder's
+// statusCorrupt (answered only at the chunk's known offset) outranks
+// refusals: every copy was corrupt. A GetChunk whose chunk the holders
+// refuse fails with ErrBadManifest too (ErrUnavailable if one was
+// silent). A range
 // within one chunk is replied as a slice of the chunk's bytes, without a
 // copy; one over several chunks, when the caller asks (Get.Parts), as the
 // chunks' slices, else copied into one buffer. A reader may lend buffers
@@ -306,33 +314,30 @@
 // never a corruption count or a heal.
 //
 // A commit is refused (statusBad) when its manifest places a chunk at
-// another offset than the one this node knows it at: its held manifests'
-// offset, else the offset a push verified it at (staged); or claims
-// another size for a chunk than the length this node verified: the one a
-// push verified (staged chunks record it with the offset), else the group
-// cache's verified length at the manifest's offset (a peek, no read). So
-// the offsets the index records are ones the chunks verified at, and a
-// lying peer cannot make this node's own manifest move a chunk, nor
-// (when the push staged the chunks, as a placement push of a new object
-// does) claim another Size than the object's. The sizes the held
+// another offset than the one this node locates it at (a session's or a
+// push's verified offset, else its held manifests' offset; a push of a
+// held chunk that nothing locates records the offset it verified), or
+// claims another size for a chunk than the length this node verified:
+// the one a push verified (staged chunks record it with the offset), else
+// the group cache's verified length at the manifest's offset (a peek, no
+// read). So the offsets the index records are ones the chunks verified
+// at, and a lying peer cannot make this node's own manifest move a chunk,
+// nor (when the push staged the chunks, as a placement push of a new
+// object does) claim another Size than the object's. The sizes the held
 // manifests list are not used as evidence: a manifest of an earlier build
 // was committed without this check, so they are claims.
 //
-// Known gaps. A chunk held only by an upload session, or listed at
-// conflicting offsets, is not judged on its offset at commit, and a chunk
-// already held (through a session or another object that shares it,
-// its push then acknowledged without a write or a stage) is not judged
-// on its size unless the group cache has its verdict. Manifests written
-// by earlier builds are not rechecked: a lie among them (a lying peer's
-// commit) makes the index locate its chunks at the lie's offset when no
-// other held manifest disagrees, so checks there count as corruption,
-// the honest offset is refused to peers, to the node's own gets and to
-// commits, until the lie is dropped. A fetched manifest that moves only
-// chunks this node does not hold, whose holders do not answer, fails the
-// get as unavailable instead of costing it a candidate (no holder said
-// the offset is wrong). A range past a smaller Size whose last chunk no
-// source serves fails with ErrRange (the claim unproven, not believed
-// before a read).
+// Known gaps. A chunk already held (through a session or another object
+// that shares it, its push then acknowledged without a write) is not
+// judged on its size at commit unless the group cache has its verdict.
+// Manifests written by earlier builds are not rechecked: a lie among them
+// (a lying peer's commit) makes the index locate its chunks at the lie's
+// offset when nothing verified here disagrees, so checks there count as
+// corruption and the honest offset is refused to peers, to the node's own
+// gets and to commits, until the lie is dropped. A range past a smaller
+// Size whose last chunk no source serves fails with ErrRange (the claim
+// unproven, not believed before a read). A damaged chunk is read and
+// counted once per request for it until it is healed.
 //
 // # Repair and garbage collection
 //

@@ -192,6 +192,13 @@ func (s *Storage) askProviders(g *getOp) {
 func (s *Storage) startChunks(g *getOp, man Manifest) {
 	g.man = man
 	if g.manifestOnly {
+		// The caller reads the chunks at the offsets this manifest gives
+		// (GetChunk, GetChunks): one that moves a chunk this node holds
+		// is dropped here, as below, not handed on.
+		if s.movesChunks(&man) {
+			s.claimWrong(g, fmt.Errorf("%w: a chunk of %s placed off the offset it is held at, or of another size than verified", errChunkOffset, g.addr.Short()))
+			return
+		}
 		s.replyGet(g, nil)
 		return
 	}
@@ -408,16 +415,31 @@ func (s *Storage) fetchChunk(g *getOp, i int) {
 		if s.readStale(g) {
 			return
 		}
-		if errors.Is(err, errOffsetRefused) && !g.chunkReq {
+		if errors.Is(err, errOffsetRefused) {
 			// Peers that hold the chunk list it elsewhere: not proof
 			// (peers can lie), but no source served it where this
-			// manifest puts it, so the get drops the manifest and asks
-			// the next candidate, as for a proven lie (claimWrong). A
-			// GetChunk's or GetChunks' offsets are the client's: it
-			// fails as not found there.
+			// manifest puts it, so a get drops the manifest and asks the
+			// next candidate, as for a proven lie (claimWrong); a
+			// GetChunk's offsets are a manifest's: it fails as one. If a
+			// holder was silent, the manifest may be honest and the
+			// silent one its server: the get still moves on (the
+			// manifest may have come from a liar that then kept quiet),
+			// but counts a timeout, so that with no candidate left it
+			// fails as unavailable (retryable), not as a bad manifest.
 			g.pending-- // this read is over
+			silent := errors.Is(err, ErrUnavailable)
+			if g.chunkReq && silent {
+				s.finishGet(g, err)
+				return
+			}
 			s.reject(ReasonMalformed)
-			s.dropManifest(g, fmt.Errorf("%w: %s: %w", ErrBadManifest, g.addr.Short(), err))
+			err = fmt.Errorf("%w: %s: %w", ErrBadManifest, g.addr.Short(), err)
+			if g.chunkReq {
+				s.finishGet(g, err)
+				return
+			}
+			g.timedOut = g.timedOut || silent
+			s.dropManifest(g, err)
 			return
 		}
 		if err != nil && g.endCheck {
@@ -530,12 +552,22 @@ func (s *Storage) gotChunk(g *getOp, i int, data []byte) {
 }
 
 // claimWrong is called when a chunk's bytes, verified against its key,
-// are not the size g's manifest (or the GetChunk request) claims, once
-// the read that found it is counted as arrived (pending). The request is
-// bad (ErrBadRequest), or the manifest (ErrBadManifest), which is
-// dropped and the next candidate asked (dropManifest). Nothing is counted
+// are not the size g's manifest (or the GetChunk request) claims, or the
+// chunk is placed off its offset (errChunkOffset), once the read that
+// found it is counted as arrived (pending). The request is bad
+// (ErrBadRequest: a GetChunk's size), or the manifest (ErrBadManifest),
+// which a get drops and asks the next candidate (dropManifest). Nothing is counted
 // as corruption and no chunk is marked damaged.
 func (s *Storage) claimWrong(g *getOp, err error) {
+	if g.chunkReq && errors.Is(err, errChunkOffset) {
+		// A GetChunk's offsets are a manifest's (the gateway's
+		// GetManifest, which checks them against the index, but a commit
+		// may have located the chunk since): the manifest is bad, a 502
+		// for the reader, not its request.
+		s.reject(ReasonMalformed)
+		s.finishGet(g, fmt.Errorf("%w: %s: %w", ErrBadManifest, g.addr.Short(), err))
+		return
+	}
 	if g.chunkReq {
 		s.reject(ReasonBadRequest)
 		s.finishGet(g, fmt.Errorf("%w: %w", ErrBadRequest, err))
@@ -646,25 +678,30 @@ func (s *Storage) finishGet(g *getOp, err error) {
 
 // fetchChunkFrom asks the candidates in turn for chunk c (at object
 // offset off) until one returns bytes that hash to c at off. A corrupt
-// answer is counted and skipped. done gets the bytes, or else (in this
-// order) errOffsetRefused (wrapping ErrNotFound) when a candidate said
-// it holds c at another offset (statusBad: not proof, a peer can lie,
-// but the caller's offset is suspect) and every other one answered,
-// ErrCorruption when every answer was corrupt, ErrUnavailable when some
-// did not answer, ErrNotFound when none had it.
+// answer is counted and skipped. done gets the bytes, or else the first
+// of: ErrCorruption when a holder found its copy corrupt where asked
+// (statusCorrupt is answered only at the chunk's known offset, so the
+// offset is right); errOffsetRefused when one said it holds c at
+// another offset (statusBad: not proof, a peer can lie, but the caller's
+// offset is suspect), wrapping ErrUnavailable if some candidate did not
+// answer (it may serve c there), else ErrNotFound; ErrCorruption when a
+// peer served bytes that do not verify; ErrUnavailable when some did not
+// answer; ErrNotFound when none had it.
 func (s *Storage) fetchChunkFrom(c proto.Addr, off uint64, cands []proto.NodeID, done func([]byte, error)) {
-	var try func(next int, corrupt, timedOut, refused bool)
-	try = func(next int, corrupt, timedOut, refused bool) {
+	type seen struct{ corrupt, garbage, refused, timedOut bool }
+	var try func(next int, was seen)
+	try = func(next int, was seen) {
 		if next >= len(cands) {
 			switch {
-			case refused && !timedOut:
-				// A silent candidate may hold the chunk where asked: a
-				// refusal with silence is unavailable (retryable below),
-				// or one liar could turn a partition into a bad manifest.
-				done(nil, fmt.Errorf("%w: %w: chunk %s at offset %d", ErrNotFound, errOffsetRefused, c.Short(), off))
-			case corrupt:
+			case was.corrupt:
 				done(nil, fmt.Errorf("%w: every copy of chunk %s was corrupt", ErrCorruption, c.Short()))
-			case timedOut:
+			case was.refused && was.timedOut:
+				done(nil, fmt.Errorf("%w: %w: chunk %s at offset %d, and some holder did not answer", ErrUnavailable, errOffsetRefused, c.Short(), off))
+			case was.refused:
+				done(nil, fmt.Errorf("%w: %w: chunk %s at offset %d", ErrNotFound, errOffsetRefused, c.Short(), off))
+			case was.garbage:
+				done(nil, fmt.Errorf("%w: every copy of chunk %s served was corrupt", ErrCorruption, c.Short()))
+			case was.timedOut:
 				done(nil, fmt.Errorf("%w: no replica of chunk %s answered", ErrUnavailable, c.Short()))
 			default:
 				done(nil, fmt.Errorf("%w: chunk %s", ErrNotFound, c.Short()))
@@ -674,19 +711,23 @@ func (s *Storage) fetchChunkFrom(c proto.Addr, off uint64, cands []proto.NodeID,
 		sent := s.call(cands[next], &message{kind: kindFetchChunk, addr: c, offset: off}, func(reply *message, err error) {
 			switch {
 			case err != nil:
-				try(next+1, corrupt, true, refused)
+				was.timedOut = true
 			case reply.status == statusOK && (s.cfg.BugServeUnverified || chunkMatches(c, off, reply.data)):
 				done(reply.data, nil)
+				return
 			case reply.status == statusOK:
 				s.corruption() // the peer served bytes that do not verify
-				try(next+1, true, timedOut, refused)
+				was.garbage = true
 			default:
-				try(next+1, corrupt || reply.status == statusCorrupt, timedOut || reply.status == statusBusy, refused || reply.status == statusBad)
+				was.corrupt = was.corrupt || reply.status == statusCorrupt
+				was.timedOut = was.timedOut || reply.status == statusBusy
+				was.refused = was.refused || reply.status == statusBad
 			}
+			try(next+1, was)
 		})
 		if !sent {
 			done(nil, fmt.Errorf("%w: too many requests in flight", ErrUnavailable))
 		}
 	}
-	try(0, false, false, false)
+	try(0, seen{})
 }

@@ -75,7 +75,7 @@ type index struct {
 	// sessionRefs counts, per chunk, the references of upload sessions
 	// and of committed sessions whose put is still running (session.go);
 	// a session holds one key per chunk plus its first chunk's root key.
-	sessionRefs map[proto.Addr]int
+	sessionRefs map[proto.Addr]sessionRef
 	// storing counts, per chunk, the StoreChunk writes in flight: such a
 	// chunk is staged only when its write completes, and the orphan sweep
 	// must not delete it meanwhile (sweep.go). At most DiskJobsMax.
@@ -85,7 +85,7 @@ type index struct {
 
 func newIndex() index {
 	return index{objects: map[proto.Addr]*object{}, chunkRefs: map[proto.Addr]chunkRef{}, offsets: map[proto.Addr][]offsetRefs{},
-		staged: map[proto.Addr]stagedChunk{}, sessionRefs: map[proto.Addr]int{}, storing: map[proto.Addr]int{}}
+		staged: map[proto.Addr]stagedChunk{}, sessionRefs: map[proto.Addr]sessionRef{}, storing: map[proto.Addr]int{}}
 }
 
 // stagedChunk is a chunk pushed for an object not committed yet.
@@ -168,15 +168,31 @@ func (x *index) removeRef(c proto.Addr, off uint64) bool {
 	return false
 }
 
-// chunkOffset is the object offset at which the held manifests list
-// chunk c; false when none lists it, or when they disagree (a conflict:
-// one of them lies, and the node cannot tell which without the bytes).
+// sessionRef counts an upload session's references to a chunk and the
+// object offset the session hashed it at (its key is the chaining value
+// the node computed there).
+type sessionRef struct {
+	refs int
+	off  uint64
+}
+
+// chunkOffset is the object offset of chunk c: the one this node
+// verified it at, if it did (an upload session hashed it there, or a
+// push was checked there: evidence, so it goes first), else the one the
+// held manifests agree to list it at; false when nothing locates it
+// (held manifests that disagree, one of which lies, and no verified
+// offset).
 func (x *index) chunkOffset(c proto.Addr) (uint64, bool) {
-	r, ok := x.chunkRefs[c]
-	if !ok || x.offsets[c] != nil {
-		return 0, false
+	if r, ok := x.sessionRefs[c]; ok {
+		return r.off, true
 	}
-	return r.off, true
+	if st, ok := x.staged[c]; ok {
+		return st.off, true
+	}
+	if r, ok := x.chunkRefs[c]; ok && x.offsets[c] == nil {
+		return r.off, true
+	}
+	return 0, false
 }
 
 // stored ends one StoreChunk write of c (counted in storing).
@@ -236,7 +252,7 @@ func (x *index) drop(addr proto.Addr) []proto.Addr {
 	var off uint64
 	for _, c := range o.manifest.Chunks {
 		if x.removeRef(c.Addr, off) {
-			if _, staged := x.staged[c.Addr]; !staged && x.sessionRefs[c.Addr] == 0 {
+			if _, staged := x.staged[c.Addr]; !staged && x.sessionRefs[c.Addr].refs == 0 {
 				unreferenced = append(unreferenced, c.Addr)
 			}
 		}
@@ -256,7 +272,7 @@ func (x *index) committed(addr proto.Addr) *object {
 // hasChunk reports whether the chunk's bytes should be on the local disk.
 func (x *index) hasChunk(c proto.Addr) bool {
 	_, staged := x.staged[c]
-	return x.chunkRefs[c].refs > 0 || staged || x.sessionRefs[c] > 0
+	return x.chunkRefs[c].refs > 0 || staged || x.sessionRefs[c].refs > 0
 }
 
 // after returns the first committed address strictly after cursor,

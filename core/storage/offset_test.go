@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -109,9 +110,10 @@ func TestFetchChunkAtWrongOffsetNotDamage(t *testing.T) {
 }
 
 // TestFetchStagedChunkAtWrongOffset: a chunk held only staged (pushed,
-// its commit not yet come) has no known offset: a fetch at another
-// offset fails its check there and is answered statusNotFound, with no
-// corruption counted and nothing marked (the old code counted it).
+// its commit not yet come) is located at the offset its push was
+// verified at: a fetch at another offset is refused (statusBad) with no
+// read, no corruption counted and nothing marked (the old code counted
+// it).
 func TestFetchStagedChunkAtWrongOffset(t *testing.T) {
 	data := randomData(63, 3*ChunkBytesMin)
 	_, man := Split(data, ChunkBytesMin)
@@ -122,8 +124,8 @@ func TestFetchStagedChunkAtWrongOffset(t *testing.T) {
 	if _, staged := c.nodes[0].st.index.staged[ch.Addr]; !staged {
 		t.Fatal("the pushed chunk was not staged")
 	}
-	if rep := c.askChunk(1, 0, ch.Addr, 2*ChunkBytesMin); rep.status != statusNotFound || len(rep.data) != 0 {
-		t.Fatalf("fetch of a staged chunk at a wrong offset: status %d, %d bytes; want statusNotFound", rep.status, len(rep.data))
+	if rep := c.askChunk(1, 0, ch.Addr, 2*ChunkBytesMin); rep.status != statusBad || len(rep.data) != 0 {
+		t.Fatalf("fetch of a staged chunk at a wrong offset: status %d, %d bytes; want statusBad", rep.status, len(rep.data))
 	}
 	c.noDamage(0)
 	if rep := c.askChunk(1, 0, ch.Addr, ChunkBytesMin); rep.status != statusOK || !bytes.Equal(rep.data, data[ChunkBytesMin:2*ChunkBytesMin]) {
@@ -135,14 +137,14 @@ func TestFetchStagedChunkAtWrongOffset(t *testing.T) {
 // at an aligned offset other than its own is a bad request, found before
 // any read: nothing counted or marked (the old code read the chunk, took
 // the failed check for damage and asked the peers, which did the same).
-func TestGetChunkAtWrongOffsetIsBadRequest(t *testing.T) {
+func TestGetChunkAtWrongOffsetIsBadManifest(t *testing.T) {
 	const cb = 64 << 10
 	c, _, res := stored3Chunks(t, 65)
 	holder := c.placed(res.Addr, 3)[0]
 	b := c.nodes[holder].st.index.committed(res.Addr).manifest.Chunks[1]
 	got, ok := c.request(holder, GetChunk{Addr: res.Addr, Chunk: b, Offset: 2 * cb}, time.Minute).(GetResult)
-	if !ok || !errors.Is(got.Err, ErrBadRequest) {
-		t.Fatalf("GetChunk at a wrong offset: %v; want ErrBadRequest", got.Err)
+	if !ok || !errors.Is(got.Err, ErrBadManifest) {
+		t.Fatalf("GetChunk at a wrong offset: %v; want ErrBadManifest", got.Err)
 	}
 	for n := range c.nodes {
 		c.noDamage(n)
@@ -174,6 +176,19 @@ func movedChunks(t *testing.T, honest Manifest, addr proto.Addr) Manifest {
 // FetchChunk frames per chunk.
 func (c *cluster) getWithLiars(reader int, liars []int, lie Manifest, req Get) (GetResult, map[proto.Addr]int) {
 	c.t.Helper()
+	reply, fetches := c.requestWithLiars(reader, liars, lie, req.Addr, req, false)
+	got, ok := reply.(GetResult)
+	if !ok {
+		c.t.Fatalf("get on node %d: no GetResult", reader)
+	}
+	return got, fetches
+}
+
+// requestWithLiars is getWithLiars for any request about object addr;
+// with silent, the liars' answers to FetchChunk are lost too (a liar that
+// serves its manifest and then keeps quiet). It returns the reply.
+func (c *cluster) requestWithLiars(reader int, liars []int, lie Manifest, addr proto.Addr, req any, silent bool) (any, map[proto.Addr]int) {
+	c.t.Helper()
 	var inject [][]byte
 	var from []int
 	fetches := map[proto.Addr]int{}
@@ -187,13 +202,16 @@ func (c *cluster) getWithLiars(reader int, liars []int, lie Manifest, req Get) (
 			return false
 		}
 		h, m, err := decodeFrame(frame)
-		if err != nil || m.kind != kindReply || m.status != statusOK || m.addr != req.Addr || len(m.data) == 0 {
+		if err == nil && silent && m.kind == kindReply && m.addr != addr {
+			return true // a chunk's answer
+		}
+		if err != nil || m.kind != kindReply || m.status != statusOK || m.addr != addr || len(m.data) == 0 {
 			return false
 		}
 		if _, derr := DecodeManifest(m.data); derr != nil {
 			return false
 		}
-		inject = append(inject, encodeFrame(h.CorrID, &message{kind: kindReply, addr: req.Addr, status: statusOK, data: AppendManifest(nil, &lie)}))
+		inject = append(inject, encodeFrame(h.CorrID, &message{kind: kindReply, addr: addr, status: statusOK, data: AppendManifest(nil, &lie)}))
 		from = append(from, src)
 		return true
 	}
@@ -211,11 +229,7 @@ func (c *cluster) getWithLiars(reader int, liars []int, lie Manifest, req Get) (
 		c.c.Members[reader].Node.Step(env.Message{From: c.nodes[src].id, Frame: frame})
 	}
 	c.c.RunFor(0)
-	got, ok := replies[id].(GetResult)
-	if !ok {
-		c.t.Fatalf("get on node %d: no GetResult", reader)
-	}
-	return got, fetches
+	return replies[id], fetches
 }
 
 // TestMovedChunkManifestSkipped: a placement node that serves a manifest
@@ -468,10 +482,9 @@ func TestPropertyMovedChunks(t *testing.T) {
 // TestRefusalAndSilenceIsUnavailable: a get from an honest manifest whose
 // chunk one holder refuses (statusBad, "held at another offset": a lie
 // here) while the other holders' chunk replies are lost fails as
-// unavailable (retryable) and keeps the manifest: a silent holder may
-// serve the chunk where the manifest puts it, so one liar's refusal must
-// not make the get drop an honest manifest (and, the candidates spent,
-// fail with a 502 no client retries).
+// unavailable (retryable): a silent holder may serve the chunk where the
+// manifest puts it, so one liar's refusal must not end the get with a
+// bad manifest (a 502 no client retries) once the candidates are spent.
 func TestRefusalAndSilenceIsUnavailable(t *testing.T) {
 	c, _, res := stored3Chunks(t, 71)
 	placed := c.placed(res.Addr, 3)
@@ -513,10 +526,149 @@ func TestRefusalAndSilenceIsUnavailable(t *testing.T) {
 	if !errors.Is(got.Err, ErrUnavailable) || errors.Is(got.Err, ErrBadManifest) {
 		t.Fatalf("get with one refusing and two silent holders: %v; want ErrUnavailable", got.Err)
 	}
-	if m := c.metric(reader, MetricRejects, ReasonMalformed); m != 0 {
-		t.Fatalf("the honest manifest was dropped %v times on one holder's refusal", m)
+	if m := c.metric(reader, MetricRejects, ReasonMalformed); m == 0 {
+		t.Fatal("no refusal reached the get: the test did not exercise it")
 	}
 	for n := range c.nodes {
 		c.noDamage(n)
+	}
+}
+
+// TestSilentLiarCostsOneCandidate: the first candidate serves a manifest
+// that moves chunks and then keeps quiet about the chunks, which the
+// honest holders refuse at the lie's offsets: the get moves on to the
+// next candidate and serves the range (it does not fail as unavailable
+// on the liar's silence).
+func TestSilentLiarCostsOneCandidate(t *testing.T) {
+	const cb = 64 << 10
+	c, data, res := stored3Chunks(t, 67)
+	placed := c.placed(res.Addr, 3)
+	honest := c.nodes[placed[0]].st.index.committed(res.Addr).manifest
+	lie := movedChunks(t, honest, res.Addr)
+	reader := c.notPlaced(res.Addr, 3)[0]
+	for _, liar := range placed {
+		for _, r := range [][2]uint64{{cb/2 + 10, 100}, {0, 0}} {
+			reply, _ := c.requestWithLiars(reader, []int{liar}, lie, res.Addr, Get{Addr: res.Addr, Offset: r[0], Length: r[1]}, true)
+			got, ok := reply.(GetResult)
+			end := r[0] + r[1]
+			if r[1] == 0 {
+				end = uint64(len(data))
+			}
+			if !ok || got.Err != nil || !bytes.Equal(got.Data, data[r[0]:end]) {
+				t.Fatalf("get %v with a silent liar (node %d): %v, %d bytes; want the object's %d", r, liar, got.Err, len(got.Data), end-r[0])
+			}
+		}
+	}
+	for n := range c.nodes {
+		c.noDamage(n)
+	}
+}
+
+// TestGetManifestDropsMovedChunks: a GetManifest (the gateway's first
+// call of a streamed read, whose chunks it then reads with GetChunk at
+// the manifest's offsets) on a node holding a chunk the first candidate's
+// manifest moves answers the next candidate's honest manifest, or a bad
+// manifest when every candidate lies: never the lie.
+func TestGetManifestDropsMovedChunks(t *testing.T) {
+	for _, liars := range []int{1, 3} {
+		c, data, res := stored3Chunks(t, 69)
+		placed := c.placed(res.Addr, 3)
+		honest := c.nodes[placed[0]].st.index.committed(res.Addr).manifest
+		lie := movedChunks(t, honest, res.Addr)
+		reader := c.sharer(data, res.Addr)
+		reply, _ := c.requestWithLiars(reader, placed[:liars], lie, res.Addr, GetManifest{Addr: res.Addr}, false)
+		got, ok := reply.(ManifestResult)
+		switch {
+		case !ok:
+			t.Fatalf("liars %d: no ManifestResult", liars)
+		case liars == 3 && !errors.Is(got.Err, ErrBadManifest):
+			t.Fatalf("GetManifest with every candidate lying: %v; want ErrBadManifest", got.Err)
+		case liars < 3 && (got.Err != nil || !reflect.DeepEqual(got.Manifest, honest)):
+			t.Fatalf("GetManifest with %d liars: %v, %+v; want the honest manifest", liars, got.Err, got.Manifest)
+		}
+		for n := range c.nodes {
+			c.noDamage(n)
+		}
+	}
+}
+
+// TestCommitMovingSessionChunkRefused: a peer's commit whose manifest
+// moves chunks an upload session on the node holds (and hashed at their
+// offsets) is refused: committed, the lie would locate the chunks where
+// they do not verify, and the session's own commit would reuse it.
+func TestCommitMovingSessionChunkRefused(t *testing.T) {
+	const cb = 64 << 10
+	c := newCluster(t, 3, 73, groupChunks)
+	data := randomData(74, 2*cb+40000)
+	addr, honest := Split(data, cb)
+	lie := movedChunks(t, honest, addr)
+	ss := c.begin(0, false)
+	c.stream(0, ss, data, cb) // a PutChunk is a chunk
+	for i, ch := range honest.Chunks {
+		// The lie's chunks must all be held, or the commit is refused
+		// as missing before it is judged.
+		if _, inSession := c.nodes[0].st.index.sessionRefs[ch.Addr]; !inSession {
+			t.Fatalf("chunk %d not held by the session: the test cannot judge the commit", i)
+		}
+	}
+	if rep := c.exchange(1, 0, 0xbeef_0002, &message{kind: kindCommit, addr: addr, data: AppendManifest(nil, &lie)}); rep.status != statusBad {
+		t.Fatalf("commit of a manifest moving the session's chunks: status %d; want statusBad", rep.status)
+	}
+	if c.nodes[0].st.index.objects[addr] != nil {
+		t.Fatal("the moved-chunk manifest was held")
+	}
+	if r := c.commit(0, ss, addr, uint64(len(data))); r.Err != nil {
+		t.Fatalf("the session's commit: %v", r.Err)
+	}
+	if got := c.get(0, addr, cb/2, cb); got.Err != nil || !bytes.Equal(got.Data, data[cb/2:cb/2+cb]) {
+		t.Fatalf("get after the session's commit: %v", got.Err)
+	}
+	c.noDamage(0)
+}
+
+// TestDamageFoundThroughAnotherObjectHeals: a chunk found rotten by a
+// GetChunk naming an object that does not list it (the gateway's
+// request names whatever object it streams) is healed from the
+// placement of an object that does, not from the named object's
+// placement nodes, which do not hold it.
+func TestDamageFoundThroughAnotherObjectHeals(t *testing.T) {
+	const cb = 64 << 10
+	c, data, res := stored3Chunks(t, 75)
+	placedA := c.placed(res.Addr, 3)
+	// An object B placed on a holder of A and on two nodes that do not
+	// hold A.
+	var other proto.Addr
+	holder := -1
+	for seed := uint64(1000); seed < 2000 && other.IsZero(); seed++ {
+		addr, _ := Split(randomData(seed, 5000), cb)
+		shared := slices.DeleteFunc(c.placed(addr, 3), func(i int) bool { return !slices.Contains(placedA, i) })
+		if len(shared) != 1 {
+			continue
+		}
+		if r := c.put(shared[0], randomData(seed, 5000), false); r.Err != nil || r.Addr != addr {
+			t.Fatalf("put of B: %v", r.Err)
+		}
+		other, holder = addr, shared[0]
+	}
+	if other.IsZero() {
+		t.Fatal("no object placed apart from A: pick other seeds")
+	}
+	c.advance(time.Second)
+	if c.nodes[holder].st.index.committed(other) == nil {
+		t.Fatal("B is not held by the holder")
+	}
+	b := c.nodes[holder].st.index.committed(res.Addr).manifest.Chunks[1]
+	d := c.nodes[holder].disk
+	key := string(diskKey(prefixChunk, b.Addr))
+	bad := bytes.Clone(d.State()[key])
+	bad[100] ^= 0x10
+	d.Plant(key, bad)
+	c.request(holder, GetChunk{Addr: other, Chunk: b, Offset: cb}, time.Minute)
+	if _, ok := c.nodes[holder].st.damaged[b.Addr]; !ok {
+		t.Fatal("the rotten chunk was not marked damaged")
+	}
+	c.advance(5 * time.Second)
+	if !bytes.Equal(d.Durable()[key], data[cb:2*cb]) {
+		t.Fatal("the rotten chunk was not healed")
 	}
 }

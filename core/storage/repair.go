@@ -122,7 +122,7 @@ func (s *Storage) pruneStaged() {
 			continue
 		}
 		delete(s.index.staged, c)
-		if s.index.chunkRefs[c].refs == 0 && s.index.sessionRefs[c] == 0 {
+		if s.index.chunkRefs[c].refs == 0 && s.index.sessionRefs[c].refs == 0 {
 			batch = append(batch, env.DiskWrite{Key: diskKey(prefixChunk, c), Delete: true})
 		}
 	}
@@ -147,9 +147,11 @@ func (s *Storage) healDamaged() {
 		// none, or a conflict since, and nothing locates it for a heal.
 		off, known := s.index.chunkOffset(c)
 		obj := s.damaged[c]
-		if known && s.index.objects[obj] == nil {
+		if known && !s.objectLists(obj, c) {
 			// The object the damage was found through is not held here
-			// (a get's fetched manifest), or was dropped since.
+			// (a get's fetched manifest, or a GetChunk naming another
+			// object), or was dropped since: its placement is not the
+			// chunk's.
 			obj = s.objectListing(c)
 		}
 		if !known || obj.IsZero() {
@@ -172,6 +174,12 @@ func (s *Storage) healDamaged() {
 			}
 		})
 	}
+}
+
+// objectLists reports whether the held object obj lists chunk c.
+func (s *Storage) objectLists(obj, c proto.Addr) bool {
+	o := s.index.objects[obj]
+	return o != nil && slices.ContainsFunc(o.manifest.Chunks, func(r ChunkRef) bool { return r.Addr == c })
 }
 
 // objectListing finds a held object whose manifest lists chunk c (zero if

@@ -56,6 +56,11 @@ func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 		return
 	}
 	if s.index.hasChunk(m.addr) {
+		if _, ok := s.index.chunkOffset(m.addr); !ok && len(s.index.staged) < StagedChunksMax {
+			// Held at conflicting offsets: the push just verified one,
+			// which locates it (and judges the commit that follows).
+			s.index.staged[m.addr] = stagedChunk{at: s.env.Now(), off: m.offset, size: uint32(len(m.data))}
+		}
 		s.respond(from, corr, m.addr, statusOK, nil)
 		return
 	}
@@ -140,9 +145,9 @@ func (s *Storage) missingChunks(man *Manifest) []proto.Addr {
 }
 
 // movesChunks reports whether man places a chunk at an offset other than
-// the one this node knows it at, or claims another size for it than the
-// length this node verified. The offset known is the one its held
-// manifests list it at, else the one a push verified it at (staged). A
+// the one this node knows it at (index.chunkOffset: where a session or a
+// push verified it, else where its held manifests agree to list it), or
+// claims another size for it than the length this node verified. A
 // chunk key binds its offset and its length, but the keys do not bind the
 // sizes of the chunks (the last one's, and so the object's Size, nor
 // those before it), so a manifest whose keys merge to the address may
@@ -154,19 +159,16 @@ func (s *Storage) missingChunks(man *Manifest) []proto.Addr {
 // check passed there; a peek, without a read). The sizes the held
 // manifests list are not used: a manifest written by an earlier build,
 // or over chunks of a session, was committed without this check, so its
-// sizes are claims, not verified lengths. A chunk held only by a session,
-// or listed at conflicting offsets, is not judged on its offset.
+// sizes are claims, not verified lengths. A chunk nothing locates (listed
+// at conflicting offsets, never verified here) is not judged on its
+// offset.
 func (s *Storage) movesChunks(man *Manifest) bool {
 	var off uint64
 	for _, c := range man.Chunks {
-		st, staged := s.index.staged[c.Addr]
-		known, ok := s.index.chunkOffset(c.Addr)
-		if !ok {
-			known, ok = st.off, staged
-		}
-		if ok && known != off {
+		if known, ok := s.index.chunkOffset(c.Addr); ok && known != off {
 			return true
 		}
+		st, staged := s.index.staged[c.Addr]
 		switch {
 		case staged && st.off == off:
 			if st.size != c.Size {

@@ -326,7 +326,12 @@ func (s *Storage) stageChunk(ss *session, ref ChunkRef, off uint64, data []byte,
 		ops = append(ops, env.DiskOp{Kind: env.DiskPut, Key: diskKey(prefixChunk, ref.Addr), Value: data})
 		n += len(data)
 	}
-	s.index.sessionRefs[ref.Addr]++
+	r := s.index.sessionRefs[ref.Addr]
+	if r.refs == 0 {
+		r.off = off // a key binds its offset: any session holding it hashed it there
+	}
+	r.refs++
+	s.index.sessionRefs[ref.Addr] = r
 	ss.refs = append(ss.refs, ref)
 	return ops, n
 }
@@ -486,8 +491,10 @@ func (s *Storage) endSession(ss *session) {
 func (s *Storage) releaseSessionChunks(chunks []ChunkRef) {
 	var batch []env.DiskWrite
 	for _, c := range chunks {
-		s.index.sessionRefs[c.Addr]--
-		if s.index.sessionRefs[c.Addr] > 0 {
+		r := s.index.sessionRefs[c.Addr]
+		r.refs--
+		if r.refs > 0 {
+			s.index.sessionRefs[c.Addr] = r
 			continue
 		}
 		delete(s.index.sessionRefs, c.Addr)

@@ -58,8 +58,8 @@ func TestCommitSizeLieRefused(t *testing.T) {
 					st.groups.put(last.Addr, off, uint64(last.Size), nil)
 					sc := st.index.staged[last.Addr]
 					delete(st.index.staged, last.Addr)
-					st.index.sessionRefs[last.Addr]++ // still held
-					defer func() { st.index.sessionRefs[last.Addr]--; st.index.staged[last.Addr] = sc }()
+					st.index.sessionRefs[last.Addr] = sessionRef{refs: 1, off: off} // still held
+					defer func() { delete(st.index.sessionRefs, last.Addr); st.index.staged[last.Addr] = sc }()
 				}
 				if rep := c.exchange(pusher, target, corr+1, &message{kind: kindCommit, addr: res.Addr, data: AppendManifest(nil, &lie)}); rep.status != statusBad {
 					t.Fatalf("commit of the size lie: status %d; want statusBad", rep.status)
