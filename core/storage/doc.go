@@ -301,7 +301,13 @@
 // object's last chunk. This applies to this node's own manifest too,
 // whose Size may be an earlier build's lie. When no source serves the
 // last chunk (unavailable, corrupt) the claim stands: ErrRange, as
-// before the check. A wrong size in a GetChunk or GetChunks, whose sizes
+// before the check. A GetManifest answering a fetched manifest checks its
+// Size the same way before answering (the gateway answers HEAD, 416s and
+// Content-Length from it and caches it): free when the verdict is cached,
+// else one read or fetch of the last chunk per object, which a streamed
+// GET reads again at its end; this node's own manifest is answered as it
+// is (its chunks were verified when it committed, by this build's commit
+// check, except an earlier build's). A wrong size in a GetChunk or GetChunks, whose sizes
 // the client gave, fails the read with ErrBadRequest. A part read
 // that finds the value shorter than the groups it asks for is damage
 // (the cache's length was verified), as a part that fails its check is.

@@ -199,6 +199,16 @@ func (s *Storage) startChunks(g *getOp, man Manifest) {
 			s.claimWrong(g, fmt.Errorf("%w: a chunk of %s placed off the offset it is held at, or of another size than verified", errChunkOffset, g.addr.Short()))
 			return
 		}
+		if g.own == nil && len(man.Chunks) > 0 {
+			// The caller answers with this Size alone (the gateway's
+			// HEAD, 416s and Content-Length, and its size cache): a
+			// fetched manifest's Size is checked first, as a range past
+			// it is (checkEnd: the last chunk's verified length, free
+			// when cached, else one read of it; a lie is dropped and the
+			// next candidate asked).
+			s.checkEnd(g, nil)
+			return
+		}
 		s.replyGet(g, nil)
 		return
 	}

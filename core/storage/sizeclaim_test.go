@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -278,5 +279,39 @@ func TestOwnLieProvenOnce(t *testing.T) {
 				c.noDamage(i)
 			}
 		})
+	}
+}
+
+// TestGetManifestChecksFetchedSize: a GetManifest on a node that holds no
+// copy, whose first candidate serves a manifest claiming another Size
+// (its last chunk's size changed, the keys still merging to the address),
+// answers the next candidate's honest manifest, or a bad manifest when
+// every candidate lies: the gateway answers HEAD, 416s and Content-Length
+// from that Size and caches it, so a lie must not get through. The old
+// code answered the first manifest fetched.
+func TestGetManifestChecksFetchedSize(t *testing.T) {
+	for _, delta := range []int{-1000, -1, 1} {
+		for _, liars := range []int{1, 3} {
+			t.Run(fmt.Sprintf("delta=%d/liars=%d", delta, liars), func(t *testing.T) {
+				c, _, res := stored3Chunks(t, 77)
+				placed := c.placed(res.Addr, 3)
+				honest := c.nodes[placed[0]].st.index.committed(res.Addr).manifest
+				lie := lastSizeLie(t, honest, res.Addr, delta)
+				reader := c.notPlaced(res.Addr, 3)[0]
+				reply, _ := c.requestWithLiars(reader, placed[:liars], lie, res.Addr, GetManifest{Addr: res.Addr}, false)
+				got, ok := reply.(ManifestResult)
+				switch {
+				case !ok:
+					t.Fatal("no ManifestResult")
+				case liars == 3 && !errors.Is(got.Err, ErrBadManifest):
+					t.Fatalf("GetManifest with every candidate lying: %v; want ErrBadManifest", got.Err)
+				case liars < 3 && (got.Err != nil || !reflect.DeepEqual(got.Manifest, honest)):
+					t.Fatalf("GetManifest with %d liars: %v, size %d; want the honest manifest (size %d)", liars, got.Err, got.Manifest.Size, honest.Size)
+				}
+				for n := range c.nodes {
+					c.noDamage(n)
+				}
+			})
+		}
 	}
 }
