@@ -241,13 +241,15 @@
 // get from peers that answer statusBad (and none serves it there) is not
 // proof, since peers can lie, but no source serves the chunk where the
 // manifest puts it, so the get drops that manifest too and asks the next
-// candidate; if some holder did not answer it counts a timeout, so that
-// with no candidate left an honest manifest behind a partition fails as
-// unavailable (retryable), not as a bad manifest. A holder's
-// statusCorrupt (answered only at the chunk's known offset) outranks
-// refusals: every copy was corrupt. A GetChunk whose chunk the holders
-// refuse fails with ErrBadManifest too (ErrUnavailable if one was
-// silent). A range
+// candidate; if another holder did not answer, or answered statusCorrupt
+// (an honest holder does so only at the chunk's known offset, but a liar
+// may too), it counts a timeout, so that with no candidate left an honest
+// manifest behind a partition or over a rotten chunk fails as
+// unavailable (retryable), not as a bad manifest, while a liar's silence
+// or false statusCorrupt costs the get one candidate. A GetChunk whose
+// chunk the holders refuse fails with ErrBadManifest (ErrUnavailable if
+// another was silent or answered corrupt), never ErrNotFound: the object
+// exists, its holders say so. A range
 // within one chunk is replied as a slice of the chunk's bytes, without a
 // copy; one over several chunks, when the caller asks (Get.Parts), as the
 // chunks' slices, else copied into one buffer. A reader may lend buffers

@@ -689,26 +689,30 @@ func (s *Storage) finishGet(g *getOp, err error) {
 // fetchChunkFrom asks the candidates in turn for chunk c (at object
 // offset off) until one returns bytes that hash to c at off. A corrupt
 // answer is counted and skipped. done gets the bytes, or else the first
-// of: ErrCorruption when a holder found its copy corrupt where asked
-// (statusCorrupt is answered only at the chunk's known offset, so the
-// offset is right); errOffsetRefused when one said it holds c at
-// another offset (statusBad: not proof, a peer can lie, but the caller's
-// offset is suspect), wrapping ErrUnavailable if some candidate did not
-// answer (it may serve c there), else ErrNotFound; ErrCorruption when a
-// peer served bytes that do not verify; ErrUnavailable when some did not
-// answer; ErrNotFound when none had it.
+// of: errOffsetRefused when a candidate said it holds c at another offset
+// (statusBad: not proof, a peer can lie, but the caller's offset is
+// suspect), wrapping ErrUnavailable if another candidate did not answer
+// (it may serve c there) or answered statusCorrupt (an honest holder
+// answers it only at the chunk's known offset, but a liar may too);
+// ErrCorruption when a holder found its copy corrupt, or a peer served
+// bytes that do not verify; ErrUnavailable when some did not answer;
+// ErrNotFound when none had it.
 func (s *Storage) fetchChunkFrom(c proto.Addr, off uint64, cands []proto.NodeID, done func([]byte, error)) {
 	type seen struct{ corrupt, garbage, refused, timedOut bool }
 	var try func(next int, was seen)
 	try = func(next int, was seen) {
 		if next >= len(cands) {
 			switch {
+			case was.refused && (was.timedOut || was.corrupt):
+				// A silent holder may serve the chunk where asked, and a
+				// corrupt answer says the offset is right, if it is
+				// honest: the manifest may be, and the get retryable.
+				done(nil, fmt.Errorf("%w: %w: chunk %s at offset %d, and another holder was silent or found it corrupt", ErrUnavailable, errOffsetRefused, c.Short(), off))
+			case was.refused:
+				// Not ErrNotFound: the object exists, its holders say so.
+				done(nil, fmt.Errorf("%w: chunk %s at offset %d", errOffsetRefused, c.Short(), off))
 			case was.corrupt:
 				done(nil, fmt.Errorf("%w: every copy of chunk %s was corrupt", ErrCorruption, c.Short()))
-			case was.refused && was.timedOut:
-				done(nil, fmt.Errorf("%w: %w: chunk %s at offset %d, and some holder did not answer", ErrUnavailable, errOffsetRefused, c.Short(), off))
-			case was.refused:
-				done(nil, fmt.Errorf("%w: %w: chunk %s at offset %d", ErrNotFound, errOffsetRefused, c.Short(), off))
 			case was.garbage:
 				done(nil, fmt.Errorf("%w: every copy of chunk %s served was corrupt", ErrCorruption, c.Short()))
 			case was.timedOut:

@@ -74,7 +74,9 @@ type index struct {
 	staged  map[proto.Addr]stagedChunk // chunks written for an uncommitted object
 	// sessionRefs counts, per chunk, the references of upload sessions
 	// and of committed sessions whose put is still running (session.go);
-	// a session holds one key per chunk plus its first chunk's root key.
+	// a session holds one key per chunk it wrote (a one-chunk session's
+	// chunk is committed by a whole put instead), with the offset it
+	// hashed the chunk at (sessionRef).
 	sessionRefs map[proto.Addr]sessionRef
 	// storing counts, per chunk, the StoreChunk writes in flight: such a
 	// chunk is staged only when its write completes, and the orphan sweep

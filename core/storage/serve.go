@@ -56,9 +56,11 @@ func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 		return
 	}
 	if s.index.hasChunk(m.addr) {
-		if _, ok := s.index.chunkOffset(m.addr); !ok && len(s.index.staged) < StagedChunksMax {
-			// Held at conflicting offsets: the push just verified one,
-			// which locates it (and judges the commit that follows).
+		if known, ok := s.index.chunkOffset(m.addr); (!ok || known != m.offset) && len(s.index.staged) < StagedChunksMax {
+			// Held at conflicting offsets, or at a lie's (an earlier
+			// build's commit): the push just verified the chunk's own,
+			// which locates it (chunkOffset puts verified offsets first)
+			// and judges the commit that follows.
 			s.index.staged[m.addr] = stagedChunk{at: s.env.Now(), off: m.offset, size: uint32(len(m.data))}
 		}
 		s.respond(from, corr, m.addr, statusOK, nil)

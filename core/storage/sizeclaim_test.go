@@ -298,7 +298,7 @@ func TestGetManifestChecksFetchedSize(t *testing.T) {
 				honest := c.nodes[placed[0]].st.index.committed(res.Addr).manifest
 				lie := lastSizeLie(t, honest, res.Addr, delta)
 				reader := c.notPlaced(res.Addr, 3)[0]
-				reply, _ := c.requestWithLiars(reader, placed[:liars], lie, res.Addr, GetManifest{Addr: res.Addr}, false)
+				reply, _ := c.requestWithLiars(reader, placed[:liars], lie, res.Addr, GetManifest{Addr: res.Addr}, honestChunks)
 				got, ok := reply.(ManifestResult)
 				switch {
 				case !ok:
