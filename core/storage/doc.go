@@ -303,9 +303,13 @@
 // object's last chunk. This applies to this node's own manifest too,
 // whose Size may be an earlier build's lie. When no source serves the
 // last chunk (unavailable, corrupt) the claim stands: ErrRange, as
-// before the check. A GetManifest answering a fetched manifest checks its
-// Size the same way before answering (the gateway answers HEAD, 416s and
-// Content-Length from it and caches it): free when the verdict is cached,
+// before the check (but a holder's refusal of its offset drops the
+// manifest, as for any read). A GetManifest answering a fetched
+// manifest, and a whole Get answering ErrTooLarge from one, check its
+// Size the same way before answering (the gateway answers HEAD, 416s
+// and Content-Length from it and caches it): free when the verdict is
+// cached (a size lie's verified length is cached too, so the next
+// candidate is judged without a read),
 // else one read or fetch of the last chunk per object, which a streamed
 // GET reads again at its end; this node's own manifest is answered as it
 // is (its chunks were verified when it committed, by this build's commit

@@ -119,10 +119,17 @@ func (s *Storage) newGet(req env.RequestID, addr proto.Addr, offset, length uint
 // findManifest starts from the local manifest, else (none, or one a get
 // proved wrong: object.lies) fetches one.
 func (s *Storage) findManifest(g *getOp) {
-	if o := s.index.committed(g.addr); o != nil && !o.lies {
+	o := s.index.committed(g.addr)
+	if o != nil && !o.lies {
 		g.own = o
 		s.startChunks(g, o.manifest)
 		return
+	}
+	if o != nil {
+		// With no honest candidate left, the get fails as the first
+		// that proved the manifest wrong did (a bad manifest, 502), not
+		// as if this node held nothing (not found, 404).
+		g.badManifest = fmt.Errorf("%w: %s: this node's manifest proved wrong", ErrBadManifest, g.addr.Short())
 	}
 	s.fetchManifest(g)
 }
@@ -227,7 +234,15 @@ func (s *Storage) startChunks(g *getOp, man Manifest) {
 		return
 	}
 	if g.sizeMax > 0 && g.offset == 0 && g.length == 0 && man.Size > g.sizeMax {
-		s.finishGet(g, fmt.Errorf("%w: %d bytes exceed the whole read's %d", ErrTooLarge, man.Size, g.sizeMax))
+		err := fmt.Errorf("%w: %d bytes exceed the whole read's %d", ErrTooLarge, man.Size, g.sizeMax)
+		if g.own == nil && len(man.Chunks) > 0 && !g.chunkReq {
+			// The reply carries the Size, which the caller streams by
+			// (the gateway's Content-Length): a fetched one is checked
+			// first.
+			s.checkEnd(g, err)
+			return
+		}
+		s.finishGet(g, err)
 		return
 	}
 	g.length = end - g.offset
@@ -282,7 +297,8 @@ func (s *Storage) checkEnd(g *getOp, endErr error) {
 	g.offsets = []uint64{off}
 	g.parts = make([][]byte, 1)
 	g.next, g.pending = i, 1
-	switch n := s.groups.verified(c, off); {
+	// get, not verified: a verdict used is kept in the cache's order.
+	switch _, n := s.groups.get(c, off); {
 	case n == size:
 		s.endRange(g, endErr)
 		return
@@ -305,7 +321,9 @@ func (s *Storage) endRange(g *getOp, err error) {
 		s.replyGet(g, []byte{})
 		return
 	}
-	s.reject(ReasonBadRange)
+	if errors.Is(err, ErrRange) {
+		s.reject(ReasonBadRange)
+	}
 	s.finishGet(g, err)
 }
 
@@ -356,7 +374,12 @@ func (s *Storage) getChunk(g *getOp, i int) {
 			// The bytes are the chunk the key names, of another length
 			// than claimed: the manifest (or request) is wrong, the
 			// chunk is healthy. Not corruption, and no other replica's
-			// copy would fit the claim either.
+			// copy would fit the claim either. Its verified length is
+			// cached, so the next candidate's manifest is judged on it
+			// without a read (checkEnd, movesChunks).
+			if cvs != nil && len(r.Value) > 0 {
+				s.groups.put(c, off, uint64(len(r.Value)), cvs)
+			}
 			g.pending-- // this read is over
 			s.claimWrong(g, r.Err)
 			return
@@ -463,7 +486,11 @@ func (s *Storage) fetchChunk(g *getOp, i int) {
 		}
 		if size := uint64(g.man.Chunks[i].Size); uint64(len(data)) != size {
 			// data hashed to c at its offset (fetchChunkFrom) and c binds
-			// the length of its bytes: the claimed size is wrong.
+			// the length of its bytes: the claimed size is wrong (its
+			// verified length cached, as for a local read).
+			if !s.cfg.BugServeUnverified {
+				s.groups.put(c, g.chunkOffset(i), uint64(len(data)), nil)
+			}
 			g.pending-- // this read is over
 			s.claimWrong(g, sizeLie(c, g.chunkOffset(i), uint64(len(data)), size))
 			return

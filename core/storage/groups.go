@@ -145,10 +145,10 @@ func wholeChunkCheck(c proto.Addr, off, size uint64, out *[]proto.CV) func([]byt
 		if !ok {
 			return fmt.Errorf("%w: %d bytes read as chunk %s at offset %d do not hash to it", env.ErrCorruption, len(data), c.Short(), off)
 		}
+		*out = cvs // the bytes matched the key, whatever the claim
 		if uint64(len(data)) != size {
 			return sizeLie(c, off, uint64(len(data)), size)
 		}
-		*out = cvs
 		return nil
 	}
 }
