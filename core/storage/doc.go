@@ -241,13 +241,15 @@
 // get from peers that answer statusBad (and none serves it there) is not
 // proof, since peers can lie, but no source serves the chunk where the
 // manifest puts it, so the get drops that manifest too and asks the next
-// candidate; if some holder did not answer it counts a timeout, so that
-// with no candidate left an honest manifest behind a partition fails as
-// unavailable (retryable), not as a bad manifest. A holder's
-// statusCorrupt (answered only at the chunk's known offset) outranks
-// refusals: every copy was corrupt. A GetChunk whose chunk the holders
-// refuse fails with ErrBadManifest too (ErrUnavailable if one was
-// silent). A range
+// candidate; if another holder did not answer, or answered statusCorrupt
+// (an honest holder does so only at the chunk's known offset, but a liar
+// may too), it counts a timeout, so that with no candidate left an honest
+// manifest behind a partition or over a rotten chunk fails as
+// unavailable (retryable), not as a bad manifest, while a liar's silence
+// or false statusCorrupt costs the get one candidate. A GetChunk whose
+// chunk the holders refuse fails with ErrBadManifest (ErrUnavailable if
+// another was silent or answered corrupt), never ErrNotFound: the object
+// exists, its holders say so. A range
 // within one chunk is replied as a slice of the chunk's bytes, without a
 // copy; one over several chunks, when the caller asks (Get.Parts), as the
 // chunks' slices, else copied into one buffer. A reader may lend buffers
@@ -275,12 +277,44 @@
 // candidate, chunk phase included, so a peer that advertises the object
 // and lies costs a get one candidate, not the get; the get fails with
 // ErrBadManifest when no candidate is left. A lie in this node's own
-// committed manifest (only a lying peer's commit puts one there) is
-// dropped the same way, for that get alone: the get asks the candidates
-// as if the node held no manifest, and the lie stays on disk (nothing
-// rewrites it yet), costing each get of the object one chunk read to
-// find. A wrong size in a GetChunk or GetChunks, whose sizes the client
-// gave, fails the read with ErrBadRequest. A part read
+// committed manifest (a commit of an earlier build, or one this build
+// could not judge: known gaps, below) is dropped the same way: the get
+// asks the candidates as if the node held no manifest, and the object
+// remembers the verdict (in memory, with the object: no other bound is
+// needed), so later gets skip the manifest and ask the candidates at
+// once, without a chunk read to prove the lie again. Only bytes verified
+// against their keys set the verdict (a peer's refusal does not), so no
+// peer can make a node ignore an honest manifest. The lie stays on disk:
+// it is not rewritten nor the object dropped for repair to restore (that
+// would let a wrong verdict cost a pinned object, and races GC and
+// audits), so peers that fetch it prove it themselves (one candidate
+// each), and a restart forgets the verdict (the next get proves it
+// again). A range that ends past
+// a manifest's Size (or the empty tail from the Size on) is not answered
+// from the claim: the manifest's last chunk, whose key binds its offset
+// and its length, is checked first (checkEnd), so a manifest claiming a
+// smaller Size costs a get one candidate like any other size lie, and
+// the range is served from an honest one. The group cache's verified
+// length of the chunk at its offset decides without a read; else the
+// chunk is read (or fetched) whole once and its verdict cached, so an
+// honest range past the end stays ErrRange (416) and costs at most one
+// chunk read while the verdict is not cached, none once it is; a client
+// asking ranges past the end costs a node no more than reading the
+// object's last chunk. This applies to this node's own manifest too,
+// whose Size may be an earlier build's lie. When no source serves the
+// last chunk (unavailable, corrupt) the claim stands: ErrRange, as
+// before the check (but a holder's refusal of its offset drops the
+// manifest, as for any read). A GetManifest answering a fetched
+// manifest, and a whole Get answering ErrTooLarge from one, check its
+// Size the same way before answering (the gateway answers HEAD, 416s
+// and Content-Length from it and caches it): free when the verdict is
+// cached (a size lie's verified length is cached too, so the next
+// candidate is judged without a read),
+// else one read or fetch of the last chunk per object, which a streamed
+// GET reads again at its end; this node's own manifest is answered as it
+// is (its chunks were verified when it committed, by this build's commit
+// check, except an earlier build's). A wrong size in a GetChunk or GetChunks, whose sizes
+// the client gave, fails the read with ErrBadRequest. A part read
 // that finds the value shorter than the groups it asks for is damage
 // (the cache's length was verified), as a part that fails its check is.
 //
@@ -294,19 +328,28 @@
 // A commit is refused (statusBad) when its manifest places a chunk at
 // another offset than the one this node locates it at (a session's or a
 // push's verified offset, else its held manifests' offset; a push of a
-// held chunk that nothing locates records the offset it verified). So
-// the offsets the index records are ones the chunks verified at, and a
-// lying peer cannot make this node's own manifest move a chunk.
+// held chunk that nothing locates records the offset it verified), or
+// claims another size for a chunk than the length this node verified:
+// the one a push verified (staged chunks record it with the offset), else
+// the group cache's verified length at the manifest's offset (a peek, no
+// read). So the offsets the index records are ones the chunks verified
+// at, and a lying peer cannot make this node's own manifest move a chunk,
+// nor (when the push staged the chunks, as a placement push of a new
+// object does) claim another Size than the object's. The sizes the held
+// manifests list are not used as evidence: a manifest of an earlier build
+// was committed without this check, so they are claims.
 //
-// Known gaps. Manifests written by earlier builds are not rechecked: a
-// lie among them (a lying peer's commit) makes the index locate its
-// chunks at the lie's offset when nothing verified here disagrees, so
-// checks there count as corruption and the honest offset is refused to
-// peers, to the node's own gets and to commits, until the lie is
-// dropped. A manifest claiming a smaller Size is believed before any
-// byte is read: a range past its claim fails with ErrRange without
-// asking another candidate. A damaged chunk is read and counted once per
-// request for it until it is healed.
+// Known gaps. A chunk already held (through a session or another object
+// that shares it, its push then acknowledged without a write) is not
+// judged on its size at commit unless the group cache has its verdict.
+// Manifests written by earlier builds are not rechecked: a lie among them
+// (a lying peer's commit) makes the index locate its chunks at the lie's
+// offset when nothing verified here disagrees, so checks there count as
+// corruption and the honest offset is refused to peers, to the node's own
+// gets and to commits, until the lie is dropped. A range past a smaller
+// Size whose last chunk no source serves fails with ErrRange (the claim
+// unproven, not believed before a read). A damaged chunk is read and
+// counted once per request for it until it is healed.
 //
 // # Repair and garbage collection
 //

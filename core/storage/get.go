@@ -62,6 +62,15 @@ type getOp struct {
 	// askedLength: the length asked (length becomes the range's once a
 	// manifest gives the object's size).
 	askedLength uint64
+	// endCheck: g asks a range that ends past its manifest's Size, or the
+	// empty tail from the Size on, and reads the manifest's last chunk
+	// only, to verify its length before answering endErr (ErrRange), or
+	// no bytes when endErr is nil (checkEnd).
+	endCheck bool
+	endErr   error
+	// own: the object whose committed manifest g reads (this node's), nil
+	// when g's manifest was fetched.
+	own *object
 }
 
 // chunkOffset is the object offset of chunk i (first <= i <= last).
@@ -107,11 +116,20 @@ func (s *Storage) newGet(req env.RequestID, addr proto.Addr, offset, length uint
 	return g
 }
 
-// findManifest starts from the local manifest, else fetches one.
+// findManifest starts from the local manifest, else (none, or one a get
+// proved wrong: object.lies) fetches one.
 func (s *Storage) findManifest(g *getOp) {
-	if o := s.index.committed(g.addr); o != nil {
+	o := s.index.committed(g.addr)
+	if o != nil && !o.lies {
+		g.own = o
 		s.startChunks(g, o.manifest)
 		return
+	}
+	if o != nil {
+		// With no honest candidate left, the get fails as the first
+		// that proved the manifest wrong did (a bad manifest, 502), not
+		// as if this node held nothing (not found, 404).
+		g.badManifest = fmt.Errorf("%w: %s: this node's manifest proved wrong", ErrBadManifest, g.addr.Short())
 	}
 	s.fetchManifest(g)
 }
@@ -185,7 +203,17 @@ func (s *Storage) startChunks(g *getOp, man Manifest) {
 		// (GetChunk, GetChunks): one that moves a chunk this node holds
 		// is dropped here, as below, not handed on.
 		if s.movesChunks(&man) {
-			s.claimWrong(g, fmt.Errorf("%w: a chunk of %s placed off the offset it is held at", errChunkOffset, g.addr.Short()))
+			s.claimWrong(g, fmt.Errorf("%w: a chunk of %s placed off the offset it is held at, or of another size than verified", errChunkOffset, g.addr.Short()))
+			return
+		}
+		if g.own == nil && len(man.Chunks) > 0 {
+			// The caller answers with this Size alone (the gateway's
+			// HEAD, 416s and Content-Length, and its size cache): a
+			// fetched manifest's Size is checked first, as a range past
+			// it is (checkEnd: the last chunk's verified length, free
+			// when cached, else one read of it; a lie is dropped and the
+			// next candidate asked).
+			s.checkEnd(g, nil)
 			return
 		}
 		s.replyGet(g, nil)
@@ -196,15 +224,32 @@ func (s *Storage) startChunks(g *getOp, man Manifest) {
 		end = g.offset + g.length
 	}
 	if g.offset > man.Size || end > man.Size || end < g.offset {
+		err := fmt.Errorf("%w: offset %d length %d of %d bytes", ErrRange, g.offset, g.length, man.Size)
+		if (g.length == 0 || end >= g.offset) && len(man.Chunks) > 0 && !g.chunkReq {
+			s.checkEnd(g, err) // past a Size that may be a lie
+			return
+		}
 		s.reject(ReasonBadRange)
-		s.finishGet(g, fmt.Errorf("%w: offset %d length %d of %d bytes", ErrRange, g.offset, g.length, man.Size))
+		s.finishGet(g, err)
 		return
 	}
 	if g.sizeMax > 0 && g.offset == 0 && g.length == 0 && man.Size > g.sizeMax {
-		s.finishGet(g, fmt.Errorf("%w: %d bytes exceed the whole read's %d", ErrTooLarge, man.Size, g.sizeMax))
+		err := fmt.Errorf("%w: %d bytes exceed the whole read's %d", ErrTooLarge, man.Size, g.sizeMax)
+		if g.own == nil && len(man.Chunks) > 0 && !g.chunkReq {
+			// The reply carries the Size, which the caller streams by
+			// (the gateway's Content-Length): a fetched one is checked
+			// first.
+			s.checkEnd(g, err)
+			return
+		}
+		s.finishGet(g, err)
 		return
 	}
 	g.length = end - g.offset
+	if g.length == 0 && g.askedLength == 0 && len(man.Chunks) > 0 && !g.chunkReq {
+		s.checkEnd(g, nil) // the tail from a Size that may be a lie
+		return
+	}
 	if g.length == 0 {
 		s.replyGet(g, []byte{})
 		return
@@ -227,6 +272,59 @@ func (s *Storage) startChunks(g *getOp, man Manifest) {
 		}
 	}
 	s.pumpGet(g)
+}
+
+// checkEnd answers endErr (ErrRange: a range past the Size of g's
+// manifest), or no bytes when endErr is nil (the tail from the Size on),
+// once the manifest's last chunk is verified to hold the size it claims at
+// its offset: the keys do not bind the last chunk's size, so a manifest (a
+// fetched one, or this node's own, which a commit of an earlier build or
+// over a session's chunks may have planted) may claim a smaller Size than
+// the object's, and a range past the claim must not be answered before a
+// byte says so. The group cache's verified length of the chunk at that
+// offset decides at no cost; else the chunk is read (locally when held,
+// else fetched: getChunk) whole, once: a length other than the claim is a
+// lie (claimWrong: the manifest is dropped and the next candidate asked,
+// so the range is served from an honest one), the claim's length answers
+// endErr and is cached (gotChunk), so a repeated request past the end
+// costs no read while the verdict is cached. A chunk no source serves
+// (unavailable, corrupt) leaves the claim unproven: endErr, as before.
+func (s *Storage) checkEnd(g *getOp, endErr error) {
+	i := len(g.man.Chunks) - 1
+	c, size := g.man.Chunks[i].Addr, uint64(g.man.Chunks[i].Size)
+	off := g.man.Size - size
+	g.first, g.last, g.firstOff = i, i, off
+	g.offsets = []uint64{off}
+	g.parts = make([][]byte, 1)
+	g.next, g.pending = i, 1
+	// get, not verified: a verdict used is kept in the cache's order.
+	switch _, n := s.groups.get(c, off); {
+	case n == size:
+		s.endRange(g, endErr)
+		return
+	case n > 0:
+		s.claimWrong(g, sizeLie(c, off, n, size))
+		return
+	}
+	if known, ok := s.index.chunkOffset(c); ok && known != off {
+		s.claimWrong(g, fmt.Errorf("%w: chunk %s placed at offset %d, held at %d", errChunkOffset, c.Short(), off, known))
+		return
+	}
+	g.endCheck, g.endErr = true, endErr
+	s.pumpGet(g)
+}
+
+// endRange answers a get whose manifest's Size checkEnd verified (or
+// could not disprove): err (ErrRange), or no bytes when err is nil.
+func (s *Storage) endRange(g *getOp, err error) {
+	if err == nil {
+		s.replyGet(g, []byte{})
+		return
+	}
+	if errors.Is(err, ErrRange) {
+		s.reject(ReasonBadRange)
+	}
+	s.finishGet(g, err)
 }
 
 func (s *Storage) pumpGet(g *getOp) {
@@ -259,7 +357,7 @@ func (s *Storage) getChunk(g *getOp, i int) {
 		}
 	}
 	op.Into = g.into // a GetChunk's: one chunk, one read
-	if k := i - g.first; k < len(g.intos) {
+	if k := i - g.first; k < len(g.intos) && !g.endCheck {
 		op.Into = g.intos[k]
 	}
 	ok := s.submitJob([]env.DiskOp{op}, func(res []env.DiskResult) {
@@ -276,7 +374,12 @@ func (s *Storage) getChunk(g *getOp, i int) {
 			// The bytes are the chunk the key names, of another length
 			// than claimed: the manifest (or request) is wrong, the
 			// chunk is healthy. Not corruption, and no other replica's
-			// copy would fit the claim either.
+			// copy would fit the claim either. Its verified length is
+			// cached, so the next candidate's manifest is judged on it
+			// without a read (checkEnd, movesChunks).
+			if cvs != nil && len(r.Value) > 0 {
+				s.groups.put(c, off, uint64(len(r.Value)), cvs)
+			}
 			g.pending-- // this read is over
 			s.claimWrong(g, r.Err)
 			return
@@ -311,7 +414,7 @@ func (s *Storage) getChunk(g *getOp, i int) {
 // check, and the chunk offset where the part starts. Otherwise the op's
 // Kind is zero.
 func (s *Storage) groupRead(g *getOp, i int) (env.DiskOp, func([]byte) error, uint64) {
-	if s.cfg.BugServeUnverified {
+	if s.cfg.BugServeUnverified || g.endCheck {
 		return env.DiskOp{}, nil, 0
 	}
 	c, size := g.man.Chunks[i].Addr, uint64(g.man.Chunks[i].Size)
@@ -372,13 +475,22 @@ func (s *Storage) fetchChunk(g *getOp, i int) {
 			s.dropManifest(g, err)
 			return
 		}
+		if err != nil && g.endCheck {
+			// No source served the last chunk: its size stays a claim.
+			s.endRange(g, g.endErr)
+			return
+		}
 		if err != nil {
 			s.finishGet(g, err)
 			return
 		}
 		if size := uint64(g.man.Chunks[i].Size); uint64(len(data)) != size {
 			// data hashed to c at its offset (fetchChunkFrom) and c binds
-			// the length of its bytes: the claimed size is wrong.
+			// the length of its bytes: the claimed size is wrong (its
+			// verified length cached, as for a local read).
+			if !s.cfg.BugServeUnverified {
+				s.groups.put(c, g.chunkOffset(i), uint64(len(data)), nil)
+			}
 			g.pending-- // this read is over
 			s.claimWrong(g, sizeLie(c, g.chunkOffset(i), uint64(len(data)), size))
 			return
@@ -391,6 +503,24 @@ func (s *Storage) fetchChunk(g *getOp, i int) {
 }
 
 func (s *Storage) gotChunk(g *getOp, i int, data []byte) {
+	if g.endCheck {
+		// checkEnd's read: the last chunk holds the size claimed (the
+		// whole check, or fetchChunk, compared them), so the Size is the
+		// object's and the range is past it. The verdict is cached
+		// (without CVs when the read derived none: put keeps those of a
+		// later whole read) so the next such request costs no read.
+		g.pending--
+		c, off, size := g.man.Chunks[i].Addr, g.chunkOffset(i), uint64(g.man.Chunks[i].Size)
+		if uint64(len(data)) != size {
+			s.claimWrong(g, sizeLie(c, off, uint64(len(data)), size))
+			return
+		}
+		if !s.cfg.BugServeUnverified {
+			s.groups.put(c, off, size, nil)
+		}
+		s.endRange(g, g.endErr)
+		return
+	}
 	g.parts[i-g.first] = data
 	g.pending--
 	if g.pending > 0 {
@@ -481,6 +611,16 @@ func (s *Storage) claimWrong(g *getOp, err error) {
 		return
 	}
 	s.reject(ReasonMalformed)
+	if o := g.own; o != nil && s.index.objects[g.addr] == o {
+		// This node's own manifest, proven wrong by bytes verified
+		// against their keys (or by its index): later gets skip it
+		// rather than pay a read each to prove it again. No peer's word
+		// sets this (a refusal is not proof: fetchChunk), so no peer can
+		// make this node ignore an honest manifest. The manifest stays
+		// on disk, served to peers that ask (each proves the lie itself)
+		// and kept by repair and GC as before: nothing is dropped.
+		o.lies = true
+	}
 	err = fmt.Errorf("%w: %s: %w", ErrBadManifest, g.addr.Short(), err)
 	s.dropManifest(g, err)
 }
@@ -491,8 +631,8 @@ func (s *Storage) claimWrong(g *getOp, err error) {
 // asks the next candidate (fetchManifest), failing with err when none is
 // left. A liar advertising the object thus costs a get one candidate, not
 // the get; a get never stores or pushes a manifest it fetched. This
-// node's own committed manifest (only a lying peer's commit can put a
-// lie there) is dropped for this get alone, which then asks the
+// node's own committed manifest (a lying peer's commit, of an earlier
+// build or one the commit check could not judge) is dropped for this get alone, which then asks the
 // candidates as if it held none: the lie stays on disk (nothing here
 // rewrites a committed manifest) and every get pays a read to find it.
 // The retries are bounded by the candidates, each asked once (candNext),
@@ -529,7 +669,8 @@ func (s *Storage) restartWhenIdle(g *getOp) {
 		return
 	}
 	g.dropping = false
-	g.man = Manifest{}
+	g.man, g.own = Manifest{}, nil
+	g.endCheck, g.endErr = false, nil
 	g.length = g.askedLength
 	g.first, g.last, g.firstOff, g.firstPart = 0, 0, 0, 0
 	g.offsets, g.parts = nil, nil
@@ -575,26 +716,30 @@ func (s *Storage) finishGet(g *getOp, err error) {
 // fetchChunkFrom asks the candidates in turn for chunk c (at object
 // offset off) until one returns bytes that hash to c at off. A corrupt
 // answer is counted and skipped. done gets the bytes, or else the first
-// of: ErrCorruption when a holder found its copy corrupt where asked
-// (statusCorrupt is answered only at the chunk's known offset, so the
-// offset is right); errOffsetRefused when one said it holds c at
-// another offset (statusBad: not proof, a peer can lie, but the caller's
-// offset is suspect), wrapping ErrUnavailable if some candidate did not
-// answer (it may serve c there), else ErrNotFound; ErrCorruption when a
-// peer served bytes that do not verify; ErrUnavailable when some did not
-// answer; ErrNotFound when none had it.
+// of: errOffsetRefused when a candidate said it holds c at another offset
+// (statusBad: not proof, a peer can lie, but the caller's offset is
+// suspect), wrapping ErrUnavailable if another candidate did not answer
+// (it may serve c there) or answered statusCorrupt (an honest holder
+// answers it only at the chunk's known offset, but a liar may too);
+// ErrCorruption when a holder found its copy corrupt, or a peer served
+// bytes that do not verify; ErrUnavailable when some did not answer;
+// ErrNotFound when none had it.
 func (s *Storage) fetchChunkFrom(c proto.Addr, off uint64, cands []proto.NodeID, done func([]byte, error)) {
 	type seen struct{ corrupt, garbage, refused, timedOut bool }
 	var try func(next int, was seen)
 	try = func(next int, was seen) {
 		if next >= len(cands) {
 			switch {
+			case was.refused && (was.timedOut || was.corrupt):
+				// A silent holder may serve the chunk where asked, and a
+				// corrupt answer says the offset is right, if it is
+				// honest: the manifest may be, and the get retryable.
+				done(nil, fmt.Errorf("%w: %w: chunk %s at offset %d, and another holder was silent or found it corrupt", ErrUnavailable, errOffsetRefused, c.Short(), off))
+			case was.refused:
+				// Not ErrNotFound: the object exists, its holders say so.
+				done(nil, fmt.Errorf("%w: chunk %s at offset %d", errOffsetRefused, c.Short(), off))
 			case was.corrupt:
 				done(nil, fmt.Errorf("%w: every copy of chunk %s was corrupt", ErrCorruption, c.Short()))
-			case was.refused && was.timedOut:
-				done(nil, fmt.Errorf("%w: %w: chunk %s at offset %d, and some holder did not answer", ErrUnavailable, errOffsetRefused, c.Short(), off))
-			case was.refused:
-				done(nil, fmt.Errorf("%w: %w: chunk %s at offset %d", ErrNotFound, errOffsetRefused, c.Short(), off))
 			case was.garbage:
 				done(nil, fmt.Errorf("%w: every copy of chunk %s served was corrupt", ErrCorruption, c.Short()))
 			case was.timedOut:

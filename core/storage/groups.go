@@ -86,15 +86,32 @@ func (c *groupCache) get(chunk proto.Addr, offset uint64) ([]proto.CV, uint64) {
 	return e.cvs, e.size
 }
 
+// verified returns the verified length of chunk at offset when cached
+// (0 otherwise), without marking it used: a peek that leaves the eviction
+// order alone.
+func (c *groupCache) verified(chunk proto.Addr, offset uint64) uint64 {
+	if e := c.m[groupKey{chunk, offset}]; e != nil {
+		return e.size
+	}
+	return 0
+}
+
 // put keeps cvs for chunk at offset, derived from size bytes that matched
 // the key, evicting the least recently used entries beyond the bound.
 // cvs must not be written afterwards.
 func (c *groupCache) put(chunk proto.Addr, offset, size uint64, cvs []proto.CV) {
 	k := groupKey{chunk, offset}
 	if e := c.m[k]; e != nil {
+		if e.cvs != nil || cvs == nil {
+			c.unlink(e)
+			c.pushFront(e)
+			return // the same key at the same offset: the same CVs
+		}
+		// A verdict cached without CVs (checkEnd) takes the CVs of a
+		// whole read.
 		c.unlink(e)
-		c.pushFront(e)
-		return // the same key at the same offset: the same CVs
+		delete(c.m, k)
+		c.bytes -= entryBytes(e.cvs)
 	}
 	n := entryBytes(cvs)
 	if n > c.max {
@@ -128,10 +145,10 @@ func wholeChunkCheck(c proto.Addr, off, size uint64, out *[]proto.CV) func([]byt
 		if !ok {
 			return fmt.Errorf("%w: %d bytes read as chunk %s at offset %d do not hash to it", env.ErrCorruption, len(data), c.Short(), off)
 		}
+		*out = cvs // the bytes matched the key, whatever the claim
 		if uint64(len(data)) != size {
 			return sizeLie(c, off, uint64(len(data)), size)
 		}
-		*out = cvs
 		return nil
 	}
 }

@@ -40,6 +40,11 @@ type object struct {
 	manifest  Manifest
 	pinned    bool
 	committed bool // durable and listed in sorted; else a commit is in flight
+	// lies: a get of this node proved the manifest wrong from bytes
+	// verified against their keys (claimWrong), so gets skip it and ask
+	// the candidates at once (findManifest). In memory only: forgotten
+	// with the object, or at a restart (the next get proves it again).
+	lies bool
 	// waiters are called once when the commit in flight completes (nil
 	// error: committed). At most waitersMax.
 	waiters []func(error)
@@ -69,7 +74,9 @@ type index struct {
 	staged  map[proto.Addr]stagedChunk // chunks written for an uncommitted object
 	// sessionRefs counts, per chunk, the references of upload sessions
 	// and of committed sessions whose put is still running (session.go);
-	// a session holds one key per chunk plus its first chunk's root key.
+	// a session holds one key per chunk it wrote (a one-chunk session's
+	// chunk is committed by a whole put instead), with the offset it
+	// hashed the chunk at (sessionRef).
 	sessionRefs map[proto.Addr]sessionRef
 	// storing counts, per chunk, the StoreChunk writes in flight: such a
 	// chunk is staged only when its write completes, and the orphan sweep
@@ -87,6 +94,9 @@ func newIndex() index {
 type stagedChunk struct {
 	at  env.Time // when it was written
 	off uint64   // the object offset its bytes were verified at (its key binds it)
+	// size is the length of the bytes verified at off (the key binds it
+	// too; a manifest's size for the chunk does not: movesChunks).
+	size uint32
 }
 
 // chunkRef is what the index knows of a chunk its held manifests list:

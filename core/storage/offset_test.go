@@ -176,7 +176,7 @@ func movedChunks(t *testing.T, honest Manifest, addr proto.Addr) Manifest {
 // FetchChunk frames per chunk.
 func (c *cluster) getWithLiars(reader int, liars []int, lie Manifest, req Get) (GetResult, map[proto.Addr]int) {
 	c.t.Helper()
-	reply, fetches := c.requestWithLiars(reader, liars, lie, req.Addr, req, false)
+	reply, fetches := c.requestWithLiars(reader, liars, lie, req.Addr, req, honestChunks)
 	got, ok := reply.(GetResult)
 	if !ok {
 		c.t.Fatalf("get on node %d: no GetResult", reader)
@@ -185,9 +185,10 @@ func (c *cluster) getWithLiars(reader int, liars []int, lie Manifest, req Get) (
 }
 
 // requestWithLiars is getWithLiars for any request about object addr;
-// with silent, the liars' answers to FetchChunk are lost too (a liar that
-// serves its manifest and then keeps quiet). It returns the reply.
-func (c *cluster) requestWithLiars(reader int, liars []int, lie Manifest, addr proto.Addr, req any, silent bool) (any, map[proto.Addr]int) {
+// chunks says how the liars answer FetchChunk: truthfully, not at all (a
+// liar that serves its manifest and then keeps quiet), or statusCorrupt
+// whatever they hold. It returns the reply.
+func (c *cluster) requestWithLiars(reader int, liars []int, lie Manifest, addr proto.Addr, req any, chunks liarChunks) (any, map[proto.Addr]int) {
 	c.t.Helper()
 	var inject [][]byte
 	var from []int
@@ -202,8 +203,12 @@ func (c *cluster) requestWithLiars(reader int, liars []int, lie Manifest, addr p
 			return false
 		}
 		h, m, err := decodeFrame(frame)
-		if err == nil && silent && m.kind == kindReply && m.addr != addr {
-			return true // a chunk's answer
+		if err == nil && chunks != honestChunks && m.kind == kindReply && m.addr != addr {
+			if chunks == corruptChunks { // a chunk's answer, replaced
+				inject = append(inject, encodeFrame(h.CorrID, &message{kind: kindReply, addr: m.addr, status: statusCorrupt}))
+				from = append(from, src)
+			}
+			return true
 		}
 		if err != nil || m.kind != kindReply || m.status != statusOK || m.addr != addr || len(m.data) == 0 {
 			return false
@@ -419,11 +424,12 @@ func TestCommitMovedChunkRefused(t *testing.T) {
 // kept when its keys still merge to the address), any set of placement
 // nodes serving that lie (their disks and indexes honest), any reader and
 // any range, a get serves exactly the range's bytes whenever a candidate
-// is honest (or the reader holds the object), or fails with ErrRange (a
-// liar's smaller Size, believed before any read: a known gap) or, when
-// every candidate lies, ErrBadManifest; no node counts corruption or
-// marks a chunk damaged. The old code failed such gets with
-// ErrCorruption and marked healthy chunks damaged on their holders.
+// is honest (or the reader holds the object), a range past the liar's
+// smaller Size included (checkEnd), or, when every candidate lies, fails
+// with ErrBadManifest; no node counts corruption or marks a chunk
+// damaged. The old code failed such gets with ErrCorruption and marked
+// healthy chunks damaged on their holders, and (before checkEnd) failed
+// a range past the liar's Size with ErrRange.
 func TestPropertyMovedChunks(t *testing.T) {
 	const cb = 64 << 10
 	rapid.Check(t, func(rt *rapid.T) {
@@ -464,14 +470,10 @@ func TestPropertyMovedChunks(t *testing.T) {
 		holds := slices.Contains(placed, reader) // reads with its own manifest
 		honestCand := holds || len(liars) < len(placed)
 		switch {
-		case got.Err == nil && length == 0 && off >= lie.Size && len(got.Data) == 0 && !holds:
-			// A known gap: the read from the liar's claimed end to the
-			// end touches no chunk (as ErrRange past it).
 		case got.Err == nil:
 			if !bytes.Equal(got.Data, data[off:end]) {
 				rt.Fatalf("get [%d+%d] on node %d served %d bytes that are not the object's", off, length, reader, len(got.Data))
 			}
-		case errors.Is(got.Err, ErrRange) && !holds && len(liars) > 0 && end > lie.Size:
 		case errors.Is(got.Err, ErrBadManifest) && !honestCand:
 		default:
 			rt.Fatalf("get [%d+%d] on node %d with liars %v of %v: %v", off, length, reader, liars, placed, got.Err)
@@ -537,11 +539,21 @@ func TestRefusalAndSilenceIsUnavailable(t *testing.T) {
 	}
 }
 
+// liarChunks is how requestWithLiars' liars answer FetchChunk.
+type liarChunks int
+
+const (
+	honestChunks  liarChunks = iota // with what they hold
+	silentChunks                    // not at all
+	corruptChunks                   // statusCorrupt, whatever they hold
+)
+
 // TestSilentLiarCostsOneCandidate: the first candidate serves a manifest
-// that moves chunks and then keeps quiet about the chunks, which the
-// honest holders refuse at the lie's offsets: the get moves on to the
-// next candidate and serves the range (it does not fail as unavailable
-// on the liar's silence).
+// that moves chunks and then keeps quiet about the chunks, or calls them
+// corrupt, while the honest holders refuse them at the lie's offsets:
+// the get moves on to the next candidate and serves the range (it does
+// not fail as unavailable on the liar's silence, nor as corrupt on its
+// word).
 func TestSilentLiarCostsOneCandidate(t *testing.T) {
 	const cb = 64 << 10
 	c, data, res := stored3Chunks(t, 67)
@@ -549,16 +561,18 @@ func TestSilentLiarCostsOneCandidate(t *testing.T) {
 	honest := c.nodes[placed[0]].st.index.committed(res.Addr).manifest
 	lie := movedChunks(t, honest, res.Addr)
 	reader := c.notPlaced(res.Addr, 3)[0]
-	for _, liar := range placed {
+	for _, mode := range []liarChunks{silentChunks, corruptChunks} {
 		for _, r := range [][2]uint64{{cb/2 + 10, 100}, {0, 0}} {
-			reply, _ := c.requestWithLiars(reader, []int{liar}, lie, res.Addr, Get{Addr: res.Addr, Offset: r[0], Length: r[1]}, true)
+			// placed[0] is the first candidate: the liar whose manifest
+			// the get reads first.
+			reply, _ := c.requestWithLiars(reader, placed[:1], lie, res.Addr, Get{Addr: res.Addr, Offset: r[0], Length: r[1]}, mode)
 			got, ok := reply.(GetResult)
 			end := r[0] + r[1]
 			if r[1] == 0 {
 				end = uint64(len(data))
 			}
 			if !ok || got.Err != nil || !bytes.Equal(got.Data, data[r[0]:end]) {
-				t.Fatalf("get %v with a silent liar (node %d): %v, %d bytes; want the object's %d", r, liar, got.Err, len(got.Data), end-r[0])
+				t.Fatalf("get %v with a liar answering chunks %d: %v, %d bytes; want the object's %d", r, mode, got.Err, len(got.Data), end-r[0])
 			}
 		}
 	}
@@ -579,7 +593,7 @@ func TestGetManifestDropsMovedChunks(t *testing.T) {
 		honest := c.nodes[placed[0]].st.index.committed(res.Addr).manifest
 		lie := movedChunks(t, honest, res.Addr)
 		reader := c.sharer(data, res.Addr)
-		reply, _ := c.requestWithLiars(reader, placed[:liars], lie, res.Addr, GetManifest{Addr: res.Addr}, false)
+		reply, _ := c.requestWithLiars(reader, placed[:liars], lie, res.Addr, GetManifest{Addr: res.Addr}, honestChunks)
 		got, ok := reply.(ManifestResult)
 		switch {
 		case !ok:
@@ -673,5 +687,50 @@ func TestDamageFoundThroughAnotherObjectHeals(t *testing.T) {
 	c.advance(5 * time.Second)
 	if !bytes.Equal(d.Durable()[key], data[cb:2*cb]) {
 		t.Fatal("the rotten chunk was not healed")
+	}
+}
+
+// TestGetChunkRefusedIsBadManifest: a GetChunk (the gateway's, at the
+// offsets of a manifest it was given) of a chunk this node does not hold,
+// which every holder refuses at that offset, fails as a bad manifest: a
+// 502, not ErrNotFound (a 404 for an object that exists).
+func TestGetChunkRefusedIsBadManifest(t *testing.T) {
+	c, _, res := stored3Chunks(t, 79)
+	placed := c.placed(res.Addr, 3)
+	honest := c.nodes[placed[0]].st.index.committed(res.Addr).manifest
+	lie := movedChunks(t, honest, res.Addr)
+	reader := c.notPlaced(res.Addr, 3)[0]
+	moved := lie.Chunks[1] // at 32 KiB in the lie, at 64 KiB in truth
+	got, ok := c.request(reader, GetChunk{Addr: res.Addr, Chunk: moved, Offset: uint64(lie.Chunks[0].Size)}, time.Minute).(GetResult)
+	if !ok || !errors.Is(got.Err, ErrBadManifest) || errors.Is(got.Err, ErrNotFound) {
+		t.Fatalf("GetChunk refused by every holder: %v; want ErrBadManifest, not ErrNotFound", got.Err)
+	}
+	for n := range c.nodes {
+		c.noDamage(n)
+	}
+}
+
+// TestPushLocatesAChunkAListingMoved: a chunk held through a manifest
+// that moved it (an earlier build's commit of a lie) is located where a
+// push verifies it, not at the lie's offset: the push's offset is proven
+// (the key binds it), a listing is only a claim.
+func TestPushLocatesAChunkAListingMoved(t *testing.T) {
+	const cb = 64 << 10
+	c, data, res := stored3Chunks(t, 81)
+	pusher := c.placed(res.Addr, 3)[0]
+	honest := c.nodes[pusher].st.index.committed(res.Addr).manifest
+	lie := movedChunks(t, honest, res.Addr)
+	target := c.notPlaced(res.Addr, 3)[0]
+	st := c.nodes[target].st
+	st.index.hold(res.Addr, &object{manifest: lie}) // as an earlier build committed it
+	moved := honest.Chunks[1]
+	if off, ok := st.index.chunkOffset(moved.Addr); !ok || off != cb/2 {
+		t.Fatalf("before the push chunk 1 is located at %d (%v); the test wants the lie's %d", off, ok, cb/2)
+	}
+	if rep := c.exchange(pusher, target, 0xfade_0001, &message{kind: kindStoreChunk, addr: moved.Addr, offset: cb, data: data[cb : 2*cb]}); rep.status != statusOK {
+		t.Fatalf("push of chunk 1: status %d", rep.status)
+	}
+	if off, ok := st.index.chunkOffset(moved.Addr); !ok || off != cb {
+		t.Fatalf("after the push chunk 1 is located at %d (%v); want its own %d", off, ok, cb)
 	}
 }

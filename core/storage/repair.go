@@ -142,9 +142,12 @@ func (s *Storage) healDamaged() {
 		if s.healing[c] {
 			continue
 		}
-		// The chunk's offset is the one its held manifests agree on (a
-		// chunk is marked damaged only when it failed its check there);
-		// none, or a conflict since, and nothing locates it for a heal.
+		// The chunk's known offset (index.chunkOffset: verified by a
+		// session or a push, else agreed by its held manifests; a chunk
+		// is marked damaged only when it failed its check there). When
+		// nothing locates it any more, or no held object lists it, the
+		// damage is forgotten without a heal: no placement to ask, and
+		// a later read at its offset marks it again.
 		off, known := s.index.chunkOffset(c)
 		obj := s.damaged[c]
 		if known && !s.objectLists(obj, c) {

@@ -56,10 +56,12 @@ func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 		return
 	}
 	if s.index.hasChunk(m.addr) {
-		if _, ok := s.index.chunkOffset(m.addr); !ok && len(s.index.staged) < StagedChunksMax {
-			// Held at conflicting offsets: the push just verified one,
-			// which locates it (and judges the commit that follows).
-			s.index.staged[m.addr] = stagedChunk{at: s.env.Now(), off: m.offset}
+		if known, ok := s.index.chunkOffset(m.addr); (!ok || known != m.offset) && len(s.index.staged) < StagedChunksMax {
+			// Held at conflicting offsets, or at a lie's (an earlier
+			// build's commit): the push just verified the chunk's own,
+			// which locates it (chunkOffset puts verified offsets first)
+			// and judges the commit that follows.
+			s.index.staged[m.addr] = stagedChunk{at: s.env.Now(), off: m.offset, size: uint32(len(m.data))}
 		}
 		s.respond(from, corr, m.addr, statusOK, nil)
 		return
@@ -72,7 +74,7 @@ func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 		s.respond(from, corr, m.addr, statusBusy, nil)
 		return
 	}
-	addr, off := m.addr, m.offset
+	addr, off, size := m.addr, m.offset, uint32(len(m.data)) // chunkMatches: at most ChunkBytesMax
 	op := env.DiskOp{Kind: env.DiskPut, Key: diskKey(prefixChunk, addr), Value: m.data}
 	ok := s.submitJob([]env.DiskOp{op}, func(res []env.DiskResult) {
 		s.index.stored(addr)
@@ -81,7 +83,7 @@ func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 			return
 		}
 		if len(s.index.staged) < StagedChunksMax {
-			s.index.staged[addr] = stagedChunk{at: s.env.Now(), off: off}
+			s.index.staged[addr] = stagedChunk{at: s.env.Now(), off: off, size: size}
 		}
 		s.stats.ChunksWritten++
 		s.respond(from, corr, addr, statusOK, nil)
@@ -146,18 +148,38 @@ func (s *Storage) missingChunks(man *Manifest) []proto.Addr {
 
 // movesChunks reports whether man places a chunk at an offset other than
 // the one this node knows it at (index.chunkOffset: where a session or a
-// push verified it, else where its held manifests agree to list it). A
-// chunk key binds its offset, but the keys do not bind the sizes of the
-// chunks before the last, so a manifest whose keys merge to the address
-// may still move a chunk; committed here, the lie would make the index
-// locate the chunk where it does not verify (readIntact,
-// serveFetchChunk). A chunk nothing locates (listed at conflicting
-// offsets, never verified here) is not judged.
+// push verified it, else where its held manifests agree to list it), or
+// claims another size for it than the length this node verified. A
+// chunk key binds its offset and its length, but the keys do not bind the
+// sizes of the chunks (the last one's, and so the object's Size, nor
+// those before it), so a manifest whose keys merge to the address may
+// still move a chunk or lie about its size; committed here, the lie would
+// make the index locate the chunk where it does not verify (readIntact,
+// serveFetchChunk), or this node's gets believe a Size that is not the
+// object's. The length known is the one a push verified (staged), else
+// the group cache's verified length at the manifest's offset (a whole
+// check passed there; a peek, without a read). The sizes the held
+// manifests list are not used: a manifest written by an earlier build,
+// or over chunks of a session, was committed without this check, so its
+// sizes are claims, not verified lengths. A chunk nothing locates (listed
+// at conflicting offsets, never verified here) is not judged on its
+// offset.
 func (s *Storage) movesChunks(man *Manifest) bool {
 	var off uint64
 	for _, c := range man.Chunks {
 		if known, ok := s.index.chunkOffset(c.Addr); ok && known != off {
 			return true
+		}
+		st, staged := s.index.staged[c.Addr]
+		switch {
+		case staged && st.off == off:
+			if st.size != c.Size {
+				return true
+			}
+		default:
+			if n := s.groups.verified(c.Addr, off); n > 0 && n != uint64(c.Size) {
+				return true
+			}
 		}
 		off += uint64(c.Size)
 	}
