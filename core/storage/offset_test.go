@@ -433,14 +433,7 @@ func TestCommitMovedChunkRefused(t *testing.T) {
 func TestPropertyMovedChunks(t *testing.T) {
 	const cb = 64 << 10
 	rapid.Check(t, func(rt *rapid.T) {
-		c := newCluster(t, 5, rapid.Uint64Range(1, 1<<20).Draw(rt, "seed"), groupChunks)
-		data := randomData(rapid.Uint64().Draw(rt, "data"), rapid.IntRange(cb+1, 4*cb).Draw(rt, "size"))
-		res := c.put(0, data, false)
-		if res.Err != nil {
-			rt.Fatal(res.Err)
-		}
-		c.advance(time.Second)
-		placed := c.placed(res.Addr, 3)
+		c, data, res, placed := propertyObject(rt, t, cb+1, 4*cb)
 		honest := c.nodes[placed[0]].st.index.committed(res.Addr).manifest
 		lie := Manifest{Chunks: slices.Clone(honest.Chunks)}
 		div := uint32(rapid.SampledFrom([]int{2, 4}).Draw(rt, "div"))
@@ -453,19 +446,9 @@ func TestPropertyMovedChunks(t *testing.T) {
 		if lie.checkFor(res.Addr) != nil {
 			rt.Skip("this lie does not merge to the address")
 		}
-		var liars []int
-		for _, n := range placed {
-			if rapid.Bool().Draw(rt, "liar") {
-				liars = append(liars, n)
-			}
-		}
+		liars := drawLiars(rt, placed)
 		reader := rapid.IntRange(0, len(c.nodes)-1).Draw(rt, "reader")
-		off := rapid.Uint64Range(0, uint64(len(data))-1).Draw(rt, "offset")
-		length := rapid.Uint64Range(0, uint64(len(data))-off).Draw(rt, "length")
-		end := off + length
-		if length == 0 {
-			end = uint64(len(data))
-		}
+		off, length, end := drawRange(rt, uint64(len(data)))
 		got, _ := c.getWithLiars(reader, liars, lie, Get{Addr: res.Addr, Offset: off, Length: length})
 		holds := slices.Contains(placed, reader) // reads with its own manifest
 		honestCand := holds || len(liars) < len(placed)

@@ -191,14 +191,7 @@ func TestStoreChunkVerifiedAtItsOffset(t *testing.T) {
 func TestPropertyLyingManifests(t *testing.T) {
 	const cb = 64 << 10
 	rapid.Check(t, func(rt *rapid.T) {
-		c := newCluster(t, 5, rapid.Uint64Range(1, 1<<20).Draw(rt, "seed"), groupChunks)
-		data := randomData(rapid.Uint64().Draw(rt, "data"), rapid.IntRange(1, 3*cb).Draw(rt, "size"))
-		res := c.put(0, data, false)
-		if res.Err != nil {
-			rt.Fatal(res.Err)
-		}
-		c.advance(time.Second)
-		placed := c.placed(res.Addr, 3)
+		c, data, res, placed := propertyObject(rt, t, 1, 3*cb)
 		honest, shrinks := 0, false
 		for _, n := range placed {
 			delta := rapid.SampledFrom([]int{0, 1, -1}).Draw(rt, "delta")
@@ -216,12 +209,7 @@ func TestPropertyLyingManifests(t *testing.T) {
 			o.manifest = man
 		}
 		reader := rapid.IntRange(0, len(c.nodes)-1).Draw(rt, "reader")
-		off := rapid.Uint64Range(0, uint64(len(data))-1).Draw(rt, "offset")
-		length := rapid.Uint64Range(0, uint64(len(data))-off).Draw(rt, "length")
-		end := off + length
-		if length == 0 {
-			end = uint64(len(data))
-		}
+		off, length, end := drawRange(rt, uint64(len(data)))
 		_, man := Split(data, cb)
 		lastStart := uint64(len(data)) - uint64(man.Chunks[len(man.Chunks)-1].Size)
 		got := c.get(reader, res.Addr, off, length)
@@ -246,4 +234,41 @@ func TestPropertyLyingManifests(t *testing.T) {
 			c.noDamage(n)
 		}
 	})
+}
+
+// propertyObject starts a lying-manifest property: a 5-node cluster (its
+// seed drawn) holding an object of a drawn size in [sizeMin, sizeMax]
+// put from node 0 and settled, with its placement nodes.
+func propertyObject(rt *rapid.T, t *testing.T, sizeMin, sizeMax int) (*cluster, []byte, PutResult, []int) {
+	c := newCluster(t, 5, rapid.Uint64Range(1, 1<<20).Draw(rt, "seed"), groupChunks)
+	data := randomData(rapid.Uint64().Draw(rt, "data"), rapid.IntRange(sizeMin, sizeMax).Draw(rt, "size"))
+	res := c.put(0, data, false)
+	if res.Err != nil {
+		rt.Fatal(res.Err)
+	}
+	c.advance(time.Second)
+	return c, data, res, c.placed(res.Addr, 3)
+}
+
+// drawLiars draws which of the placement nodes serve a lie.
+func drawLiars(rt *rapid.T, placed []int) []int {
+	var liars []int
+	for _, n := range placed {
+		if rapid.Bool().Draw(rt, "liar") {
+			liars = append(liars, n)
+		}
+	}
+	return liars
+}
+
+// drawRange draws a range within an object of n bytes: its offset, its
+// length (0: to the end) and where it ends.
+func drawRange(rt *rapid.T, n uint64) (off, length, end uint64) {
+	off = rapid.Uint64Range(0, n-1).Draw(rt, "offset")
+	length = rapid.Uint64Range(0, n-off).Draw(rt, "length")
+	end = off + length
+	if length == 0 {
+		end = n
+	}
+	return off, length, end
 }

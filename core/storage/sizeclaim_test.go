@@ -193,14 +193,7 @@ func TestHonestPastEndIs416(t *testing.T) {
 func TestPropertySizeLies(t *testing.T) {
 	const cb = 64 << 10
 	rapid.Check(t, func(rt *rapid.T) {
-		c := newCluster(t, 5, rapid.Uint64Range(1, 1<<20).Draw(rt, "seed"), groupChunks)
-		data := randomData(rapid.Uint64().Draw(rt, "data"), rapid.IntRange(2, 3*cb).Draw(rt, "size"))
-		res := c.put(0, data, false)
-		if res.Err != nil {
-			rt.Fatal(res.Err)
-		}
-		c.advance(time.Second)
-		placed := c.placed(res.Addr, 3)
+		c, data, res, placed := propertyObject(rt, t, 2, 3*cb)
 		honest := c.nodes[placed[0]].st.index.committed(res.Addr).manifest
 		lastSize := int(honest.Chunks[len(honest.Chunks)-1].Size)
 		delta := rapid.IntRange(-(lastSize-1), 2000).Filter(func(d int) bool { return d != 0 }).Draw(rt, "delta")
@@ -209,12 +202,7 @@ func TestPropertySizeLies(t *testing.T) {
 		if lie.checkFor(res.Addr) != nil {
 			rt.Skip("this lie does not pass checkFor")
 		}
-		var liars []int
-		for _, n := range placed {
-			if rapid.Bool().Draw(rt, "liar") {
-				liars = append(liars, n)
-			}
-		}
+		liars := drawLiars(rt, placed)
 		reader := rapid.IntRange(0, len(c.nodes)-1).Draw(rt, "reader")
 		holds := slices.Contains(placed, reader)
 		ownLie := holds && rapid.Bool().Draw(rt, "ownLie")
