@@ -22,7 +22,7 @@ type family struct {
 
 type series struct {
 	counter float64
-	byNode  []float64 // counters: each node's share, by node index
+	byNode  []float64         // counters: each node's share, by node index
 	gauges  map[int32]float64 // by node index
 	hist    *histogram
 }

@@ -107,7 +107,9 @@ func (r *run) checkLiars() []check.Result {
 	return out
 }
 
-func corrupts(ps ...float64) bool { return slices.ContainsFunc(ps, func(p float64) bool { return p > 0 }) }
+func corrupts(ps ...float64) bool {
+	return slices.ContainsFunc(ps, func(p float64) bool { return p > 0 })
+}
 
 func corruptsPtr(ps ...*float64) bool {
 	return slices.ContainsFunc(ps, func(p *float64) bool { return p != nil && *p > 0 })
