@@ -349,7 +349,19 @@
 // gets and to commits, until the lie is dropped. A range past a smaller
 // Size whose last chunk no source serves fails with ErrRange (the claim
 // unproven, not believed before a read). A damaged chunk is read and
-// counted once per request for it until it is healed.
+// counted once per request for it until it is healed. A range read (one
+// within the Size) served from a fetched manifest replies the manifest's
+// Size unchecked, so a peer's last-chunk size lie reaches the caller's
+// total (found by the simulator's size_manifest liars: see below).
+//
+// Simulator support: LieFrame (adversary.go) rewrites a storage frame
+// into a lie a peer can tell on the wire (a manifest that moves chunks
+// or lies about the last chunk's size and still passes checkFor; a
+// FetchChunk answered statusBad, statusCorrupt or with flipped bytes; a
+// FetchChunk at another offset), drawing from the caller's stream only
+// when it lies. The simulator runs it over its liars' outgoing frames
+// (scenario `adversary:`, scenarios/content_liars.yaml); production code
+// never calls it.
 //
 // # Repair and garbage collection
 //
