@@ -36,24 +36,30 @@ func TestLiarGets(t *testing.T) {
 	failed := func(code string) map[string]any { return map[string]any{"ok": false, "error": code} }
 	liar := []bool{false, true}
 	faults := [][2]int64{{100, 200}}
+	judgedOK := op(0, 300, 310, map[string]any{"ok": true}) // keeps a run judged
 	for _, c := range []struct {
 		name string
 		op   *workload.Op
 		ok   bool
 	}{
 		{"ok", op(0, 0, 10, map[string]any{"ok": true}), true},
-		{"unavailable", op(0, 0, 10, failed("unavailable")), true},
+		{"unavailable", op(0, 0, 10, failed("unavailable")), false},
 		{"not found", op(0, 0, 10, failed("not_found")), true},
 		{"corrupt", op(0, 0, 10, failed("corruption")), false},
 		{"bad manifest", op(0, 0, 10, failed("error: storage: bad manifest")), false},
+		{"never answered", &workload.Op{Kind: workload.OpGet, Node: 0, Call: 300, Input: map[string]any{}}, false},
+		{"never answered, from a fault on", &workload.Op{Kind: workload.OpGet, Node: 0, Call: 150, Input: map[string]any{}}, true},
 		{"via a liar", op(1, 0, 10, failed("corruption")), true},
 		{"during a fault", op(0, 150, 160, failed("corruption")), true},
 		{"overlapping a fault", op(0, 50, 120, failed("corruption")), true},
 		{"after a fault", op(0, 200, 210, failed("corruption")), false},
 	} {
-		h := &workload.History{Ops: []*workload.Op{c.op}}
+		h := &workload.History{Ops: []*workload.Op{c.op, judgedOK}}
 		if got := LiarGets(h, liar, faults); got.OK != c.ok {
 			t.Errorf("%s: OK %v, want %v: %s", c.name, got.OK, c.ok, got.Detail)
 		}
+	}
+	if got := LiarGets(&workload.History{Ops: []*workload.Op{op(1, 0, 10, map[string]any{"ok": true})}}, liar, faults); got.OK {
+		t.Errorf("nothing judged: OK, want a failure: %s", got.Detail)
 	}
 }
