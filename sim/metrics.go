@@ -22,6 +22,7 @@ type family struct {
 
 type series struct {
 	counter float64
+	byNode  []float64         // counters: each node's share, by node index
 	gauges  map[int32]float64 // by node index
 	hist    *histogram
 }
@@ -37,7 +38,12 @@ type metricsSink struct {
 var _ env.Metrics = (*metricsSink)(nil)
 
 func (s *metricsSink) Add(name, label string, delta float64) {
-	s.m.series(name, label, env.Counter).counter += delta
+	sr := s.m.series(name, label, env.Counter)
+	sr.counter += delta
+	if int(s.node) >= len(sr.byNode) {
+		sr.byNode = append(sr.byNode, make([]float64, int(s.node)+1-len(sr.byNode))...)
+	}
+	sr.byNode[s.node] += delta
 }
 
 func (s *metricsSink) Set(name, label string, value float64) {
@@ -117,6 +123,19 @@ func (m *Metrics) CounterTotal(name string) float64 {
 	if f, ok := m.families[name]; ok {
 		for _, label := range env.SortedKeys(f.series) { // sorted: float sums are order-sensitive
 			total += f.series[label].counter
+		}
+	}
+	return total
+}
+
+// CounterOn is the counter's total on node (an index) over all labels.
+func (m *Metrics) CounterOn(name string, node int) float64 {
+	total := 0.0
+	if f, ok := m.families[name]; ok {
+		for _, label := range env.SortedKeys(f.series) {
+			if sr := f.series[label]; node < len(sr.byNode) {
+				total += sr.byNode[node]
+			}
 		}
 	}
 	return total

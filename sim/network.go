@@ -121,6 +121,9 @@ func (w *World) blocked(from, to int32) bool {
 
 // send is the network model behind env.Send of node from.
 func (w *World) send(from int32, to proto.NodeID, frame []byte) {
+	if w.rewrite != nil {
+		frame = w.rewrite(int(from), to, frame)
+	}
 	target, ok := w.index[to]
 	if !ok {
 		w.net.Unknown++
@@ -289,3 +292,11 @@ func copyGroups(groups [][]int) [][]int {
 	}
 	return out
 }
+
+// SetRewrite installs fn over every frame a node sends, before the
+// network model sees it: fn gets the sender's index, the destination and
+// the frame, and returns the frame to send (the same one, or a new one:
+// it must not modify its input, which the sender may still own). The simulator's
+// adversaries (a lying storage node) use it; nil removes it. A world
+// without a rewrite draws nothing and sends what the nodes sent.
+func (w *World) SetRewrite(fn func(from int, to proto.NodeID, frame []byte) []byte) { w.rewrite = fn }

@@ -116,6 +116,7 @@ type World struct {
 	root    *env.Rand
 	streams map[string]*env.Rand
 	netRand *env.Rand
+	rewrite func(from int, to proto.NodeID, frame []byte) []byte // SetRewrite
 	latency latencyModel
 	cuts    []cutRule
 	net     NetStats

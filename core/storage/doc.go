@@ -349,7 +349,26 @@
 // gets and to commits, until the lie is dropped. A range past a smaller
 // Size whose last chunk no source serves fails with ErrRange (the claim
 // unproven, not believed before a read). A damaged chunk is read and
-// counted once per request for it until it is healed.
+// counted once per request for it until it is healed. A range read (one
+// within the Size, not reaching the last chunk) served from a fetched
+// manifest replies the manifest's Size unchecked, so a peer's last-chunk
+// size lie reaches GetResult.Size (found by the simulator's
+// size_manifest liars: see below). The gateway does not use that Size
+// (its Content-Range total comes from GetManifest, which checks it, or
+// from its size cache, filled by GetManifest only). Checking it before
+// such a range costs one more sequential chunk fetch on a non-holder,
+// and a silent liar one more timeout per get (tried: the get with a
+// silent first candidate then passed its deadline); a check run beside
+// the range's reads is the fix left to do.
+//
+// Simulator support: LieFrame (adversary.go) rewrites a storage frame
+// into a lie a peer can tell on the wire (a manifest that moves chunks
+// or lies about the last chunk's size and still passes checkFor; a
+// FetchChunk answered statusBad, statusCorrupt or with flipped bytes; a
+// FetchChunk at another offset), drawing from the caller's stream only
+// when it lies. The simulator runs it over its liars' outgoing frames
+// (scenario `adversary:`, scenarios/content_liars.yaml); production code
+// never calls it.
 //
 // # Repair and garbage collection
 //

@@ -45,6 +45,9 @@ func Validate(s *scenario.Scenario) error {
 	if s.RandomFaults != nil {
 		refuse(0, "random_faults", "draw the faults into an explicit timeline (ronsim run --record) first")
 	}
+	if s.Adversary != nil {
+		refuse(0, "adversary", "storage liars rewrite frames inside the simulator; the relays do not")
+	}
 	if s.Network.BandwidthBytesPerSecond > 0 {
 		refuse(0, "network.bandwidth", "the relays do not shape bandwidth")
 	}

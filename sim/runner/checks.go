@@ -73,6 +73,13 @@ func (r *run) checks(rep *Report) []CheckResult {
 	if r.content != nil && len(r.content.Pinned()) > 0 && !skip("pins") {
 		add(r.checkPins())
 	}
+	if r.adversary != nil {
+		for _, c := range r.checkLiars() {
+			if !skip(c.Name) {
+				add(c)
+			}
+		}
+	}
 	if c, ok := r.syncedResult(); ok && !skip("synced_writes") {
 		add(c)
 	}

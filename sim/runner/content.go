@@ -184,8 +184,8 @@ func (r *run) finalReads(batch []workload.ContentObject, reads map[proto.Addr]ch
 	answered := 0
 	for _, o := range batch {
 		i := rand.Intn(r.w.Nodes())
-		for k := 0; k < r.w.Nodes() && !r.w.Up(i); k++ {
-			i = (i + 1) % r.w.Nodes()
+		for k := 0; k < r.w.Nodes() && (!r.w.Up(i) || r.lies(i)); k++ {
+			i = (i + 1) % r.w.Nodes() // a liar's own reads are not judged
 		}
 		reads[o.Addr] = check.FinalRead{Object: o, Node: i}
 		r.w.Request(i, "storage", storage.Get{Addr: o.Addr}, func(resp any) {

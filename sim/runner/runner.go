@@ -86,6 +86,8 @@ type run struct {
 	// without workload.edge; edge_run.go).
 	edge        *simEdge
 	edgeClients *workload.EdgeClients
+	// adversary is the storage liars (nil without any; adversary.go).
+	adversary *adversary
 }
 
 // Run executes s under opts. The error is for setup problems only; failed
@@ -113,6 +115,7 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 	})
 	defer r.w.Close()
 	r.cluster.bind(r.w)
+	r.startAdversary()
 	r.faults = newFaultState(r)
 	r.faults.schedule()
 	if r.cluster.runsEdge() {

@@ -23,6 +23,7 @@ func (s *Scenario) Clone() *Scenario {
 		}
 	}
 	out.RandomFaults = clonePtr(s.RandomFaults)
+	out.Adversary = s.Adversary.clone()
 	if s.Swarm != nil {
 		sw := Swarm{}
 		for _, f := range swarmFields {

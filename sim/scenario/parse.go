@@ -16,7 +16,7 @@ import (
 )
 
 var topKeys = []string{"name", "description", "duration", "seed", "nodes", "network", "disk",
-	"workload", "faults", "random_faults", "swarm", "checks"}
+	"workload", "faults", "random_faults", "adversary", "swarm", "checks"}
 
 // Load reads and parses the scenario file at path.
 func Load(path string) (*Scenario, error) {
@@ -148,6 +148,9 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 	}
 	if v, ok := top.get("random_faults"); ok {
 		s.RandomFaults = d.randomFaultsSection(v)
+	}
+	if v, ok := top.get("adversary"); ok {
+		s.Adversary = d.adversarySection(v)
 	}
 	if v, ok := top.get("swarm"); ok {
 		s.Swarm = d.swarmSection(v)

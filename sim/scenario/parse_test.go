@@ -173,6 +173,21 @@ func TestParseRejectsWorkload(t *testing.T) {
 	})
 }
 
+func TestParseRejectsAdversary(t *testing.T) {
+	lies := "  lies: [refuse_chunks]\n"
+	runBad(t, []badCase{
+		{"liars missing", noRegistry + "adversary:\n" + lies, one(5, "adversary.storage_liars", "required")},
+		{"unknown liar", noRegistry + "adversary:\n  storage_liars: [n9]\n" + lies, one(5, "adversary.storage_liars[0]", "unknown node")},
+		{"every node lies", noRegistry + "adversary:\n  storage_liars: [n1, n2, n3, n4, n5]\n" + lies, one(5, "adversary.storage_liars", "at least one must be honest")},
+		{"lies missing", noRegistry + "adversary:\n  storage_liars: [n5]\n", one(5, "adversary.lies", "required")},
+		{"lies empty", noRegistry + "adversary:\n  storage_liars: [n5]\n  lies: []\n", one(6, "adversary.lies", "non-empty list of lies")},
+		{"unknown lie", noRegistry + "adversary:\n  storage_liars: [n5]\n  lies: [refuse_chunks, fib]\n", one(6, "adversary.lies[1]", `got "fib"`)},
+		{"lie twice", noRegistry + "adversary:\n  storage_liars: [n5]\n  lies: [refuse_chunks, refuse_chunks]\n", one(6, "adversary.lies[1]", "listed twice")},
+		{"rate above 1", noRegistry + "adversary:\n  storage_liars: [n5]\n" + lies + "  rate: 1.5\n", one(7, "adversary.rate", "0..1")},
+		{"unknown key", noRegistry + "adversary:\n  storage_liars: [n5]\n" + lies + "  liars: [n4]\n", one(7, "adversary.liars", "unknown key")},
+	})
+}
+
 func TestParseRejectsFaults(t *testing.T) {
 	f := withRegistry + "faults:\n"
 	runBad(t, []badCase{

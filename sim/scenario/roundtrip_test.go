@@ -394,6 +394,9 @@ func genScenario(t *rapid.T) *Scenario {
 			PartitionsPerMinute: rapid.Float64Range(0, FaultsPerMinuteMax).Draw(t, "partition_rate"),
 			PartitionFor:        genDuration(t, "partition_for", 1, DurationMax)}
 	}
+	if s.Nodes.Count >= 2 && rapid.Bool().Draw(t, "adversary_set") {
+		s.Adversary = genAdversary(t, s.Nodes.Count)
+	}
 	if rapid.Bool().Draw(t, "swarm_set") {
 		s.Swarm = genSwarm(t)
 	}
@@ -516,4 +519,15 @@ func firstDiff(path string, a, b reflect.Value) string {
 		return path + ": " + fmt.Sprint(a.Interface()) + " != " + fmt.Sprint(b.Interface())
 	}
 	return ""
+}
+
+// genAdversary draws liars (distinct, at least one node honest) and
+// distinct lies.
+func genAdversary(t *rapid.T, nodes int) *Adversary {
+	a := &Adversary{Rate: genProbability(t, "adversary_rate")}
+	for _, i := range rapid.SliceOfNDistinct(rapid.IntRange(0, nodes-1), 1, min(nodes-1, 4), rapid.ID[int]).Draw(t, "liars") {
+		a.StorageLiars = append(a.StorageLiars, NodeName(i))
+	}
+	a.Lies = rapid.SliceOfNDistinct(rapid.SampledFrom(LieNames), 1, len(LieNames), rapid.ID[string]).Draw(t, "lies")
+	return a
 }

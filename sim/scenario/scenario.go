@@ -140,6 +140,7 @@ type Scenario struct {
 	Workload     *Workload
 	Faults       []Fault
 	RandomFaults *RandomFaults
+	Adversary    *Adversary
 	// Swarm is the file's `swarm:` section (nil = absent). The method that
 	// draws from it is DrawSwarm: Go does not allow a field and a method of
 	// one name.

@@ -1,0 +1,73 @@
+package check
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/ron-network/ron/sim/workload"
+)
+
+// LiarCorruption checks that storage liars made no honest node count
+// corruption (and so mark a chunk damaged and heal it): an honest node's
+// storage_corruption_total (counted[i]) may not exceed the chunk replies
+// with garbage bytes the liars sent it (garbage[i]: each may be counted
+// once by the node that asked, as it must be). Nodes whose disks were
+// set to corrupt (skip[i]) are not judged; liar[i] marks the liars.
+func LiarCorruption(counted []float64, garbage []int, liar, skip []bool) Result {
+	judged := 0
+	for i := range counted {
+		if liar[i] || skip[i] {
+			continue
+		}
+		judged++
+		if counted[i] > float64(garbage[i]) {
+			return Result{Name: "liar_corruption", Detail: fmt.Sprintf(
+				"honest n%d counted %.0f corruptions but the liars sent it %d garbage chunks and its disk corrupts nothing: a liar made it count (and heal) healthy chunks",
+				i+1, counted[i], garbage[i])}
+		}
+	}
+	return Result{Name: "liar_corruption", OK: true, Detail: fmt.Sprintf(
+		"%d honest nodes counted no corruption beyond the garbage chunks the liars sent them", judged)}
+}
+
+// LiarGets checks that every get or range_get through an honest node
+// (liar marks the liars) succeeded or found nothing (not yet replicated)
+// when every node was reachable: a liar costs a get one candidate, not
+// the get, so it may not make one fail as corrupt, as a bad manifest or
+// as unavailable, nor hang until the client gives up (an unknown
+// outcome). Gets that overlap a fault window (faults: [start, end)
+// pairs, widened by the caller) are not judged: an honest replica may
+// have been cut off, and then a liar's copy may be all the get can find.
+// A run that leaves no get to judge fails: the check would prove nothing.
+func LiarGets(h *workload.History, liar []bool, faults [][2]int64) Result {
+	judged := 0
+	for i, op := range h.Ops {
+		if op.Kind != workload.OpGet && op.Kind != workload.OpRangeGet || liar[op.Node] {
+			continue
+		}
+		end := int64(math.MaxInt64) // an unknown outcome lasts to the end
+		if !op.Unknown() {
+			end = *op.Return
+		}
+		if slices.ContainsFunc(faults, func(w [2]int64) bool { return op.Call < w[1] && end > w[0] }) {
+			continue
+		}
+		judged++
+		what := fmt.Sprintf("op %d (%s of %v by client %d via honest n%d at %dns, no fault active)", i, op.Kind, op.Input["addr"], op.Client, op.Node+1, op.Call)
+		if op.Unknown() {
+			return Result{Name: "liar_gets", Detail: what + " never answered"}
+		}
+		if ok, _ := op.Output["ok"].(bool); ok {
+			continue
+		}
+		if code := str(op.Output["error"]); code != "not_found" {
+			return Result{Name: "liar_gets", Detail: what + " failed: " + code}
+		}
+	}
+	if judged == 0 {
+		return Result{Name: "liar_gets", Detail: "no get through an honest node fell outside the fault windows: nothing judged"}
+	}
+	return Result{Name: "liar_gets", OK: true, Detail: fmt.Sprintf(
+		"%d gets through honest nodes outside fault windows: each served or found nothing (none corrupt, bad, unavailable or unanswered)", judged)}
+}

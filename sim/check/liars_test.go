@@ -1,0 +1,65 @@
+package check
+
+import (
+	"testing"
+
+	"github.com/ron-network/ron/sim/workload"
+)
+
+func TestLiarCorruption(t *testing.T) {
+	liar := []bool{false, false, true}
+	none := []bool{false, false, false}
+	for _, c := range []struct {
+		name    string
+		counted []float64
+		garbage []int
+		skip    []bool
+		ok      bool
+	}{
+		{"clean", []float64{0, 0, 9}, []int{0, 0, 0}, none, true}, // a liar's own counts are not judged
+		{"garbage counted", []float64{2, 0, 0}, []int{2, 0, 0}, none, true},
+		{"beyond garbage", []float64{3, 0, 0}, []int{2, 0, 0}, none, false},
+		{"healthy chunk counted", []float64{0, 1, 0}, []int{0, 0, 0}, none, false},
+		{"rotting disk skipped", []float64{0, 5, 0}, []int{0, 0, 0}, []bool{false, true, false}, true},
+	} {
+		if got := LiarCorruption(c.counted, c.garbage, liar, c.skip); got.OK != c.ok {
+			t.Errorf("%s: OK %v, want %v: %s", c.name, got.OK, c.ok, got.Detail)
+		}
+	}
+}
+
+func TestLiarGets(t *testing.T) {
+	ret := func(v int64) *int64 { return &v }
+	op := func(node int, call, end int64, out map[string]any) *workload.Op {
+		return &workload.Op{Kind: workload.OpGet, Node: node, Call: call, Return: ret(end), Output: out, Input: map[string]any{}}
+	}
+	failed := func(code string) map[string]any { return map[string]any{"ok": false, "error": code} }
+	liar := []bool{false, true}
+	faults := [][2]int64{{100, 200}}
+	judgedOK := op(0, 300, 310, map[string]any{"ok": true}) // keeps a run judged
+	for _, c := range []struct {
+		name string
+		op   *workload.Op
+		ok   bool
+	}{
+		{"ok", op(0, 0, 10, map[string]any{"ok": true}), true},
+		{"unavailable", op(0, 0, 10, failed("unavailable")), false},
+		{"not found", op(0, 0, 10, failed("not_found")), true},
+		{"corrupt", op(0, 0, 10, failed("corruption")), false},
+		{"bad manifest", op(0, 0, 10, failed("error: storage: bad manifest")), false},
+		{"never answered", &workload.Op{Kind: workload.OpGet, Node: 0, Call: 300, Input: map[string]any{}}, false},
+		{"never answered, from a fault on", &workload.Op{Kind: workload.OpGet, Node: 0, Call: 150, Input: map[string]any{}}, true},
+		{"via a liar", op(1, 0, 10, failed("corruption")), true},
+		{"during a fault", op(0, 150, 160, failed("corruption")), true},
+		{"overlapping a fault", op(0, 50, 120, failed("corruption")), true},
+		{"after a fault", op(0, 200, 210, failed("corruption")), false},
+	} {
+		h := &workload.History{Ops: []*workload.Op{c.op, judgedOK}}
+		if got := LiarGets(h, liar, faults); got.OK != c.ok {
+			t.Errorf("%s: OK %v, want %v: %s", c.name, got.OK, c.ok, got.Detail)
+		}
+	}
+	if got := LiarGets(&workload.History{Ops: []*workload.Op{op(1, 0, 10, map[string]any{"ok": true})}}, liar, faults); got.OK {
+		t.Errorf("nothing judged: OK, want a failure: %s", got.Detail)
+	}
+}
