@@ -190,8 +190,7 @@ func (c *cluster) getWithLiars(reader int, liars []int, lie Manifest, req Get) (
 // whatever they hold. It returns the reply.
 func (c *cluster) requestWithLiars(reader int, liars []int, lie Manifest, addr proto.Addr, req any, chunks liarChunks) (any, map[proto.Addr]int) {
 	c.t.Helper()
-	var inject [][]byte
-	var from []int
+	var rw rewrites
 	fetches := map[proto.Addr]int{}
 	c.c.Sent = func(src int, _ proto.NodeID, frame []byte) {
 		if _, m, err := decodeFrame(frame); src == reader && err == nil && m.kind == kindFetchChunk {
@@ -205,8 +204,7 @@ func (c *cluster) requestWithLiars(reader int, liars []int, lie Manifest, addr p
 		h, m, err := decodeFrame(frame)
 		if err == nil && chunks != honestChunks && m.kind == kindReply && m.addr != addr {
 			if chunks == corruptChunks { // a chunk's answer, replaced
-				inject = append(inject, encodeFrame(h.CorrID, &message{kind: kindReply, addr: m.addr, status: statusCorrupt}))
-				from = append(from, src)
+				rw.add(src, h.CorrID, &message{kind: kindReply, addr: m.addr, status: statusCorrupt})
 			}
 			return true
 		}
@@ -216,25 +214,45 @@ func (c *cluster) requestWithLiars(reader int, liars []int, lie Manifest, addr p
 		if _, derr := DecodeManifest(m.data); derr != nil {
 			return false
 		}
-		inject = append(inject, encodeFrame(h.CorrID, &message{kind: kindReply, addr: addr, status: statusOK, data: AppendManifest(nil, &lie)}))
-		from = append(from, src)
+		rw.add(src, h.CorrID, &message{kind: kindReply, addr: addr, status: statusOK, data: AppendManifest(nil, &lie)})
 		return true
 	}
 	defer func() { c.c.Drop, c.c.Sent = nil, nil }()
 	c.applyNet()
+	reply := c.requestRewritten(reader, req, &rw)
+	c.c.RunFor(0)
+	return reply, fetches
+}
+
+// rewrites holds the replies a test's Drop hook swallowed and replaced,
+// until requestRewritten steps them into the requester, in order.
+type rewrites struct {
+	frames [][]byte
+	from   []int
+}
+
+// add queues m (a reply to corr) as if node src had sent it.
+func (rw *rewrites) add(src int, corr uint64, m *message) {
+	rw.frames = append(rw.frames, encodeFrame(corr, m))
+	rw.from = append(rw.from, src)
+}
+
+// requestRewritten runs req on node reader until it is answered, stepping
+// into it each replacement reply rw holds as soon as the Drop hook queued
+// it, and returns the answer.
+func (c *cluster) requestRewritten(reader int, req any, rw *rewrites) any {
+	c.t.Helper()
 	id := c.c.Request(reader, ServiceName, req)
 	replies := c.c.Members[reader].Replies
 	for {
-		c.c.RunUntil(time.Minute, func() bool { _, ok := replies[id]; return ok || len(inject) > 0 })
-		if len(inject) == 0 {
-			break
+		c.c.RunUntil(time.Minute, func() bool { _, ok := replies[id]; return ok || len(rw.frames) > 0 })
+		if len(rw.frames) == 0 {
+			return replies[id]
 		}
-		frame, src := inject[0], from[0]
-		inject, from = inject[1:], from[1:]
+		frame, src := rw.frames[0], rw.from[0]
+		rw.frames, rw.from = rw.frames[1:], rw.from[1:]
 		c.c.Members[reader].Node.Step(env.Message{From: c.nodes[src].id, Frame: frame})
 	}
-	c.c.RunFor(0)
-	return replies[id], fetches
 }
 
 // TestMovedChunkManifestSkipped: a placement node that serves a manifest
@@ -481,7 +499,7 @@ func TestRefusalAndSilenceIsUnavailable(t *testing.T) {
 	for _, ch := range c.nodes[placed[0]].st.index.committed(res.Addr).manifest.Chunks {
 		chunks[ch.Addr] = true
 	}
-	var inject [][]byte
+	var rw rewrites
 	c.c.Drop = func(src, dst int, frame []byte) bool {
 		if dst != reader || !slices.Contains(placed, src) {
 			return false
@@ -491,23 +509,12 @@ func TestRefusalAndSilenceIsUnavailable(t *testing.T) {
 			return false
 		}
 		if src == placed[0] {
-			inject = append(inject, encodeFrame(h.CorrID, &message{kind: kindReply, addr: m.addr, status: statusBad}))
+			rw.add(src, h.CorrID, &message{kind: kindReply, addr: m.addr, status: statusBad})
 		}
 		return true // the others' chunk replies are lost
 	}
 	defer func() { c.c.Drop = nil }()
-	id := c.c.Request(reader, ServiceName, Get{Addr: res.Addr})
-	replies := c.c.Members[reader].Replies
-	for {
-		c.c.RunUntil(time.Minute, func() bool { _, ok := replies[id]; return ok || len(inject) > 0 })
-		if len(inject) == 0 {
-			break
-		}
-		frame := inject[0]
-		inject = inject[1:]
-		c.c.Members[reader].Node.Step(env.Message{From: c.nodes[placed[0]].id, Frame: frame})
-	}
-	got, ok := replies[id].(GetResult)
+	got, ok := c.requestRewritten(reader, Get{Addr: res.Addr}, &rw).(GetResult)
 	if !ok {
 		t.Fatal("no GetResult")
 	}

@@ -7,9 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
-	"time"
 
-	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/proto"
 	"pgregory.net/rapid"
 )
@@ -347,31 +345,18 @@ func TestOwnLieAloneIsBadManifest(t *testing.T) {
 	v := placed[0]
 	c.lieLast(v, res.Addr, 1)
 	// The others answer a FetchManifest as if they held nothing.
-	var inject [][]byte
-	var from []int
+	var rw rewrites
 	c.c.Drop = func(src, dst int, frame []byte) bool {
 		h, m, err := decodeFrame(frame)
 		if dst != v || src == v || err != nil || m.kind != kindReply || m.addr != res.Addr {
 			return false
 		}
-		inject = append(inject, encodeFrame(h.CorrID, &message{kind: kindReply, addr: res.Addr, status: statusNotFound}))
-		from = append(from, src)
+		rw.add(src, h.CorrID, &message{kind: kindReply, addr: res.Addr, status: statusNotFound})
 		return true
 	}
 	defer func() { c.c.Drop = nil }()
 	for k := range 3 {
-		id := c.c.Request(v, ServiceName, Get{Addr: res.Addr})
-		replies := c.c.Members[v].Replies
-		for {
-			c.c.RunUntil(time.Minute, func() bool { _, ok := replies[id]; return ok || len(inject) > 0 })
-			if len(inject) == 0 {
-				break
-			}
-			frame, src := inject[0], from[0]
-			inject, from = inject[1:], from[1:]
-			c.c.Members[v].Node.Step(env.Message{From: c.nodes[src].id, Frame: frame})
-		}
-		got, ok := replies[id].(GetResult)
+		got, ok := c.requestRewritten(v, Get{Addr: res.Addr}, &rw).(GetResult)
 		if !ok || !errors.Is(got.Err, ErrBadManifest) || errors.Is(got.Err, ErrNotFound) {
 			t.Fatalf("get %d: %v; want a bad manifest, not not-found", k, got.Err)
 		}
