@@ -265,13 +265,21 @@ func (s *Storage) startChunks(g *getOp, man Manifest) {
 		// lies, whatever its keys merge to (the sizes of the chunks
 		// before the last are not bound by them). Dropped before any
 		// read, like a size lie; nothing is counted or marked damaged.
-		c, off := man.Chunks[i].Addr, g.chunkOffset(i)
-		if known, ok := s.index.chunkOffset(c); ok && known != off {
-			s.claimWrong(g, fmt.Errorf("%w: chunk %s placed at offset %d, held at %d", errChunkOffset, c.Short(), off, known))
+		if err := s.placedElsewhere(man.Chunks[i].Addr, g.chunkOffset(i)); err != nil {
+			s.claimWrong(g, err)
 			return
 		}
 	}
 	s.pumpGet(g)
+}
+
+// placedElsewhere is errChunkOffset when this node locates chunk c at an
+// offset other than off (index.chunkOffset), else nil.
+func (s *Storage) placedElsewhere(c proto.Addr, off uint64) error {
+	if known, ok := s.index.chunkOffset(c); ok && known != off {
+		return fmt.Errorf("%w: chunk %s placed at offset %d, held at %d", errChunkOffset, c.Short(), off, known)
+	}
+	return nil
 }
 
 // checkEnd answers endErr (ErrRange: a range past the Size of g's
@@ -306,8 +314,8 @@ func (s *Storage) checkEnd(g *getOp, endErr error) {
 		s.claimWrong(g, sizeLie(c, off, n, size))
 		return
 	}
-	if known, ok := s.index.chunkOffset(c); ok && known != off {
-		s.claimWrong(g, fmt.Errorf("%w: chunk %s placed at offset %d, held at %d", errChunkOffset, c.Short(), off, known))
+	if err := s.placedElsewhere(c, off); err != nil {
+		s.claimWrong(g, err)
 		return
 	}
 	g.endCheck, g.endErr = true, endErr

@@ -217,12 +217,10 @@ func (s *Storage) readIntact(c proto.Addr, off uint64, res env.DiskResult, obj p
 	if !s.index.hasChunk(c) {
 		return false // deleted meanwhile: not damage
 	}
-	if known, ok := s.index.chunkOffset(c); res.Err != nil || res.Found {
-		if !ok || known != off {
-			return false // checked where it is not known to be: not damage
-		}
-	} else if !ok {
-		return false // missing, but no held manifest locates it for a heal
+	// A chunk nothing locates is not damage (nor can a heal locate it);
+	// bytes read are damage only if checked where the chunk belongs.
+	if known, ok := s.index.chunkOffset(c); !ok || (res.Err != nil || res.Found) && known != off {
+		return false
 	}
 	s.corruption()
 	s.markDamaged(c, obj)
