@@ -365,10 +365,28 @@
 // into a lie a peer can tell on the wire (a manifest that moves chunks
 // or lies about the last chunk's size and still passes checkFor; a
 // FetchChunk answered statusBad, statusCorrupt or with flipped bytes; a
-// FetchChunk at another offset), drawing from the caller's stream only
-// when it lies. The simulator runs it over its liars' outgoing frames
-// (scenario `adversary:`, scenarios/content_liars.yaml); production code
-// never calls it.
+// FetchChunk at another offset; a StoreChunk whose bytes do not match
+// the key, or the right bytes at another offset; a Commit whose manifest
+// moves chunks or lies about the last chunk's size; a Check answered
+// "held" when the liar does not hold the object, "not held" when it
+// does), drawing from the caller's stream only when it lies. A reply
+// does not carry its request's kind, so the caller says which replies
+// answer a Check (LieCheckAsked finds the Checks it sends a liar). The
+// simulator runs it over its liars' outgoing frames (scenario
+// `adversary:`, scenarios/content_liars.yaml and content_liars_push.yaml);
+// production code never calls it. What an honest node does with the
+// write-path lies: a pushed chunk is checked against its key at its
+// offset before anything is written (serveStoreChunk), so garbage is
+// refused (statusBad) and neither stored, staged nor counted as
+// corruption; a commit is refused when its manifest moves a pushed chunk
+// or claims another size than the push verified (movesChunks); a false
+// "held" only spares the liar a repair push (the audit pushes to the
+// nodes that say "not held"), and garbage collection removes a copy only
+// when every placement node says "held", so with one honest placement
+// node it removes a copy only once that node holds the object (said so,
+// or acknowledged the audit's push after its sync). With only liars
+// placed, they decide: a false "held" from each lets the copy go, as
+// R liars can always lose an object.
 //
 // # Repair and garbage collection
 //

@@ -276,6 +276,16 @@ func (s *Storage) LocalObjects() []proto.Addr { return slices.Clone(s.index.sort
 // HasLocal reports whether this node holds addr durably.
 func (s *Storage) HasLocal(addr proto.Addr) bool { return s.index.committed(addr) != nil }
 
+// LocalManifest returns the manifest of the committed object addr this
+// node holds (false when it holds none). The caller owns the copy.
+func (s *Storage) LocalManifest(addr proto.Addr) (Manifest, bool) {
+	o := s.index.committed(addr)
+	if o == nil {
+		return Manifest{}, false
+	}
+	return Manifest{Size: o.manifest.Size, Chunks: slices.Clone(o.manifest.Chunks)}, true
+}
+
 // Ready reports whether recovery has finished.
 func (s *Storage) Ready() bool { return s.ready }
 

@@ -1,8 +1,11 @@
 package check
 
 import (
+	"slices"
 	"testing"
 
+	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/storage"
 	"github.com/ron-network/ron/sim/workload"
 )
 
@@ -55,11 +58,51 @@ func TestLiarGets(t *testing.T) {
 		{"after a fault", op(0, 200, 210, failed("corruption")), false},
 	} {
 		h := &workload.History{Ops: []*workload.Op{c.op, judgedOK}}
-		if got := LiarGets(h, liar, faults); got.OK != c.ok {
+		if got := LiarGets(h, liar, faults, nil); got.OK != c.ok {
 			t.Errorf("%s: OK %v, want %v: %s", c.name, got.OK, c.ok, got.Detail)
 		}
 	}
-	if got := LiarGets(&workload.History{Ops: []*workload.Op{op(1, 0, 10, map[string]any{"ok": true})}}, liar, faults); got.OK {
+	if got := LiarGets(&workload.History{Ops: []*workload.Op{op(1, 0, 10, map[string]any{"ok": true})}}, liar, faults, nil); got.OK {
 		t.Errorf("nothing judged: OK, want a failure: %s", got.Detail)
+	}
+	// A get sent while only liars held the object is not judged; the
+	// others still are.
+	h := &workload.History{Ops: []*workload.Op{op(0, 0, 10, failed("corruption")), judgedOK}}
+	if got := LiarGets(h, liar, faults, map[int]bool{0: true}); !got.OK {
+		t.Errorf("a get of an object only liars held judged: %s", got.Detail)
+	}
+	if got := LiarGets(h, liar, faults, map[int]bool{1: true}); got.OK {
+		t.Errorf("a get of an object an honest node held not judged: %s", got.Detail)
+	}
+}
+
+func TestLiarWrites(t *testing.T) {
+	data := make([]byte, 300)
+	for i := range data {
+		data[i] = byte(i)
+	}
+	ref := func(b byte, size uint32) storage.ChunkRef { return storage.ChunkRef{Addr: proto.Addr{b}, Size: size} }
+	own := storage.Manifest{Size: 300, Chunks: []storage.ChunkRef{ref(1, 128), ref(2, 128), ref(3, 44)}}
+	moved := storage.Manifest{Size: 172, Chunks: []storage.ChunkRef{ref(1, 64), ref(2, 64), ref(3, 44)}}
+	short := storage.Manifest{Size: 299, Chunks: []storage.ChunkRef{ref(1, 128), ref(2, 128), ref(3, 43)}}
+	stored := [][]byte{data[:128], data[128:256], data[256:]}
+	flipped := slices.Clone(data[128:256])
+	flipped[7] ^= 1
+	for _, c := range []struct {
+		name   string
+		got    storage.Manifest
+		stored [][]byte
+		ok     bool
+	}{
+		{"own", own, stored, true},
+		{"moved", moved, stored, false},
+		{"short", short, stored, false},
+		{"garbage chunk", own, [][]byte{data[:128], flipped, data[256:]}, false},
+		{"missing chunk", own, [][]byte{data[:128], nil, data[256:]}, false},
+	} {
+		held := []HeldManifest{{Node: 0, Got: own, Want: own, Data: data, Stored: stored}, {Node: 1, Got: c.got, Want: own, Data: data, Stored: c.stored}}
+		if got := LiarWrites(held); got.OK != c.ok {
+			t.Errorf("%s: OK %v, want %v: %s", c.name, got.OK, c.ok, got.Detail)
+		}
 	}
 }

@@ -7,9 +7,11 @@ import (
 	"time"
 
 	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/proto/oap"
 	"github.com/ron-network/ron/core/storage"
 	"github.com/ron-network/ron/sim/check"
 	"github.com/ron-network/ron/sim/scenario"
+	"github.com/ron-network/ron/sim/workload"
 )
 
 // adversary is a run's storage liars (scenario `adversary:`): they run
@@ -20,6 +22,29 @@ type adversary struct {
 	liar    []bool // by node index
 	garbage []int  // garbage chunk replies sent to each node
 	lies    map[storage.LieKinds]int
+	// liarsOnly are the gets (history indexes) sent while no honest up
+	// placement node of their object held it: the liars held the only
+	// copies, so they decided the get's outcome.
+	liarsOnly map[int]bool
+}
+
+// noteGet is the content workload's OnIssue: it notes the gets sent
+// while only liars held the object (liar_gets judges the others). It
+// only reads the nodes' state.
+func (a *adversary) noteGet(r *run) func(int, *workload.Op, proto.Addr) {
+	a.liarsOnly = map[int]bool{}
+	return func(i int, op *workload.Op, addr proto.Addr) {
+		if op.Kind != workload.OpGet && op.Kind != workload.OpRangeGet {
+			return
+		}
+		for _, id := range check.Placement(r.cluster.ids, addr, StorageReplicas) {
+			j, _ := r.w.Index(id)
+			if s := r.cluster.storageOf(j); !a.liar[j] && r.w.Up(j) && s != nil && s.HasLocal(addr) {
+				return
+			}
+		}
+		a.liarsOnly[i] = true
+	}
 }
 
 // LiarFaultSettle widens each fault window for the liar_gets check: the
@@ -35,6 +60,17 @@ var lieKinds = map[string]storage.LieKinds{
 	scenario.LieCorruptStatus:    storage.LieCorruptStatus,
 	scenario.LieGarbageChunks:    storage.LieGarbageChunks,
 	scenario.LieWrongOffsetFetch: storage.LieWrongOffsetFetch,
+	scenario.LieGarbagePush:      storage.LieGarbagePush,
+	scenario.LieLyingCommit:      storage.LieLyingCommit,
+	scenario.LieFalseHeld:        storage.LieFalseHeld,
+}
+
+// checkAsked identifies a Check request a node sent a liar, for the
+// liar's reply to it (false_held): the asker's index, the liar's, and
+// the request's correlation id.
+type checkAsked struct {
+	asker, liar int
+	corr        uint64
 }
 
 // startAdversary installs the liars' rewrite (before any node sends).
@@ -56,14 +92,35 @@ func (r *run) startAdversary() {
 	}
 	rand := r.w.Rand("adversary")
 	adv := r.adversary
+	// Replies carry no request kind: with false_held, remember the Checks
+	// sent to liars (a request with the same corr id from the same asker
+	// replaces the entry, as after the asker's restart).
+	var checks map[checkAsked]bool
+	if kinds&storage.LieFalseHeld != 0 {
+		checks = map[checkAsked]bool{}
+	}
 	r.w.SetRewrite(func(from int, to proto.NodeID, frame []byte) []byte {
+		i, known := r.w.Index(to)
 		if !adv.liar[from] {
+			if checks != nil && known && adv.liar[i] {
+				if corr, ok := storage.LieCheckAsked(frame); ok {
+					checks[checkAsked{from, i, corr}] = true
+				}
+			}
 			return frame
 		}
-		out, lie := storage.LieFrame(frame, rand, kinds, a.Rate)
+		answersCheck := false
+		if checks != nil && known {
+			if corr, ok := replyCorr(frame); ok {
+				k := checkAsked{i, from, corr}
+				answersCheck = checks[k]
+				delete(checks, k)
+			}
+		}
+		out, lie := storage.LieFrame(frame, answersCheck, rand, kinds, a.Rate)
 		if lie != 0 {
 			adv.lies[lie]++
-			if i, ok := r.w.Index(to); ok && lie == storage.LieGarbageChunks {
+			if known && lie == storage.LieGarbageChunks {
 				adv.garbage[i]++
 			}
 		}
@@ -102,9 +159,48 @@ func (r *run) checkLiars() []check.Result {
 			// Random faults have no windows the check can read.
 			windows = append(windows, [2]int64{0, int64(r.scn.Duration) + int64(LiarFaultSettle)})
 		}
-		out = append(out, check.LiarGets(r.content.History(), a.liar, windows))
+		out = append(out, check.LiarGets(r.content.History(), a.liar, windows, a.liarsOnly))
+		out = append(out, check.LiarWrites(r.heldManifests(skip)))
 	}
 	return out
+}
+
+// heldManifests lists, for every honest up node whose disk corrupts
+// nothing (skip), the manifests it holds of objects the workload put,
+// beside each object's own, with the chunk bytes on its disk.
+func (r *run) heldManifests(skip []bool) []check.HeldManifest {
+	var held []check.HeldManifest
+	type object struct {
+		data []byte
+		man  storage.Manifest
+	}
+	objects := map[proto.Addr]object{}
+	for i := range r.w.Nodes() {
+		s := r.cluster.storageOf(i)
+		if r.lies(i) || skip[i] || !r.w.Up(i) || s == nil {
+			continue
+		}
+		disk := r.w.Disk(i).Snapshot()
+		for _, addr := range s.LocalObjects() {
+			o, ok := r.content.Object(addr)
+			got, holds := s.LocalManifest(addr)
+			if !ok || !holds {
+				continue
+			}
+			obj, seen := objects[addr]
+			if !seen {
+				obj.data = o.Bytes()
+				_, obj.man = storage.Split(obj.data, storage.ChunkBytesDefault)
+				objects[addr] = obj
+			}
+			stored := make([][]byte, len(got.Chunks))
+			for k, c := range got.Chunks {
+				stored[k] = disk[string(storage.DiskKey(storage.DiskPrefixChunk, c.Addr))]
+			}
+			held = append(held, check.HeldManifest{Node: i, Addr: addr, Got: got, Want: obj.man, Data: obj.data, Stored: stored})
+		}
+	}
+	return held
 }
 
 func corrupts(ps ...float64) bool {
@@ -131,3 +227,12 @@ func (a *adversary) told() string {
 
 // lies reports whether node i is a storage liar.
 func (r *run) lies(i int) bool { return r.adversary != nil && r.adversary.liar[i] }
+
+// replyCorr is the correlation id of a storage reply frame.
+func replyCorr(frame []byte) (uint64, bool) {
+	f, err := oap.Decode(frame)
+	if err != nil || f.AppProto != oap.ProtoStorage || f.Flags&oap.FlagRESP == 0 {
+		return 0, false
+	}
+	return f.CorrID, true
+}

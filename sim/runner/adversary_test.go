@@ -8,12 +8,19 @@ import (
 	"github.com/ron-network/ron/sim/scenario"
 )
 
-// TestContentLiars runs scenarios/content_liars.yaml at its seed twice:
-// the liars told lies of every kind the file lists but moved_manifest (a
-// seed may fetch no 3-chunk manifest from a liar), every check passes,
-// and the run is deterministic.
+// TestContentLiars runs scenarios/content_liars.yaml and
+// content_liars_push.yaml (lies on pushes, commits and audits) at their
+// seeds twice: the liars told lies of every kind the file lists but
+// moved_manifest (a seed may fetch no 3-chunk manifest from a liar),
+// every check passes, and the run is deterministic.
 func TestContentLiars(t *testing.T) {
-	s, err := scenario.Load(filepath.Join("..", "..", "scenarios", "content_liars.yaml"))
+	for _, file := range []string{"content_liars.yaml", "content_liars_push.yaml"} {
+		t.Run(file, func(t *testing.T) { testContentLiars(t, file) })
+	}
+}
+
+func testContentLiars(t *testing.T, file string) {
+	s, err := scenario.Load(filepath.Join("..", "..", "scenarios", file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +39,7 @@ func TestContentLiars(t *testing.T) {
 	for _, c := range rep.Checks {
 		seen[c.Name] = c.Detail
 	}
-	for _, name := range []string{"integrity", "durability", "liar_corruption", "liar_gets"} {
+	for _, name := range []string{"integrity", "durability", "liar_corruption", "liar_gets", "liar_writes"} {
 		if _, ok := seen[name]; !ok {
 			t.Fatalf("check %s not run: %v", name, seen)
 		}

@@ -99,6 +99,9 @@ func (r *run) startContent(wl *scenario.Workload) {
 	if o := wl.Objects; o != nil {
 		cfg.Objects, cfg.SizeMinBytes, cfg.SizeMaxBytes = o.Count, o.SizeMinBytes, o.SizeMaxBytes
 	}
+	if r.adversary != nil {
+		cfg.OnIssue = r.adversary.noteGet(r)
+	}
 	r.content = workload.NewContent(r.w, cfg)
 	r.content.Start()
 }

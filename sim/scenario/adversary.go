@@ -17,10 +17,14 @@ const (
 	LieCorruptStatus    = "corrupt_status"     // FetchChunk answered statusCorrupt
 	LieGarbageChunks    = "garbage_chunks"     // FetchChunk answered with flipped bytes
 	LieWrongOffsetFetch = "wrong_offset_fetch" // FetchChunk asked at another offset
+	LieGarbagePush      = "garbage_push"       // StoreChunk with flipped bytes, or the right bytes at another offset
+	LieLyingCommit      = "lying_commit"       // Commit whose manifest moves chunks or lies about the last chunk's size
+	LieFalseHeld        = "false_held"         // Check (repair audit) answered "held" when not held, "not held" when held
 )
 
 // LieNames lists every lie, in the order of the storage bits.
-var LieNames = []string{LieMovedManifest, LieSizeManifest, LieRefuseChunks, LieCorruptStatus, LieGarbageChunks, LieWrongOffsetFetch}
+var LieNames = []string{LieMovedManifest, LieSizeManifest, LieRefuseChunks, LieCorruptStatus, LieGarbageChunks, LieWrongOffsetFetch,
+	LieGarbagePush, LieLyingCommit, LieFalseHeld}
 
 // Adversary is the `adversary:` section: storage nodes that run the
 // honest state machine but whose outgoing storage frames the simulator

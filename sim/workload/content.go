@@ -53,6 +53,10 @@ type ContentConfig struct {
 	// are followed by the same client re-pinning the object on the same
 	// node, so re-pins race that node's garbage collection.
 	Unpins float64
+	// OnIssue, when set, is called as op (index i of the history) about
+	// object addr is sent: the simulator's checks observe the world at
+	// the call with it. It must not draw, schedule or change the op.
+	OnIssue func(i int, op *Op, addr proto.Addr)
 }
 
 // PinnedCopy is a pinned put a node acknowledged: that node must keep a
@@ -254,6 +258,9 @@ func (c *Content) issue(client int) {
 		body, obj = c.build(op)
 	}
 	c.history.Ops = append(c.history.Ops, op)
+	if c.cfg.OnIssue != nil {
+		c.cfg.OnIssue(len(c.history.Ops)-1, op, c.objects[obj].Addr)
+	}
 	done := false
 	finish := func(output map[string]any) {
 		if done {
