@@ -332,17 +332,22 @@
 // claims another size for a chunk than the length this node verified:
 // the one a push verified (staged chunks record it with the offset), else
 // the group cache's verified length at the manifest's offset (a peek, no
-// read). So the offsets the index records are ones the chunks verified
-// at, and a lying peer cannot make this node's own manifest move a chunk,
-// nor (when the push staged the chunks, as a placement push of a new
-// object does) claim another Size than the object's. The sizes the held
-// manifests list are not used as evidence: a manifest of an earlier build
-// was committed without this check, so they are claims.
+// read). When neither knows the last chunk's length (the chunk is held
+// through a session or another object that shares it, so its push was
+// acknowledged without a write, or no push came: a held chunk is not
+// missing), the commit reads the chunk at the manifest's offset and
+// refuses a size that is not its length (commitManifest,
+// readLastForCommit: one chunk read, only for a commit over a held last
+// chunk). So the offsets the index records are ones the chunks verified
+// at, and a lying peer cannot make this node's own manifest move a chunk
+// nor claim another Size than the object's (the sizes of the chunks
+// before the last are bound by the offsets of the chunks that follow,
+// where this node locates them).
+// The sizes the held manifests list are not used as evidence: a manifest
+// of an earlier build was committed without this check, so they are
+// claims.
 //
-// Known gaps. A chunk already held (through a session or another object
-// that shares it, its push then acknowledged without a write) is not
-// judged on its size at commit unless the group cache has its verdict.
-// Manifests written by earlier builds are not rechecked: a lie among them
+// Known gaps. Manifests written by earlier builds are not rechecked: a lie among them
 // (a lying peer's commit) makes the index locate its chunks at the lie's
 // offset when nothing verified here disagrees, so checks there count as
 // corruption and the honest offset is refused to peers, to the node's own

@@ -107,7 +107,17 @@ func (s *Storage) serveCommit(from proto.NodeID, corr uint64, m *message) {
 		s.respond(from, corr, m.addr, statusBad, nil)
 		return
 	}
-	addr := m.addr
+	s.commitManifest(from, corr, m.addr, man, false)
+}
+
+// commitManifest commits man (checked against addr) once every chunk is
+// here and the manifest neither moves a chunk nor claims another size
+// than this node verified (movesChunks). lastRead says the last chunk's
+// length was read and matched the claim: a held chunk whose length this
+// node never verified (not staged by a push, no group cache verdict: one
+// held through another object or a session) is read first, since the
+// keys do not bind the last chunk's size.
+func (s *Storage) commitManifest(from proto.NodeID, corr uint64, addr proto.Addr, man Manifest, lastRead bool) {
 	reply := func(err error) {
 		st := statusOK
 		if err != nil {
@@ -128,7 +138,50 @@ func (s *Storage) serveCommit(from proto.NodeID, corr uint64, m *message) {
 		s.respond(from, corr, addr, statusBad, nil)
 		return
 	}
+	if last, off, unknown := s.lastSizeUnknown(&man); unknown && !lastRead {
+		s.readLastForCommit(from, corr, addr, man, last, off)
+		return
+	}
 	if !s.writeObject(addr, &object{manifest: man}, nil, nil, reply) {
+		s.respond(from, corr, addr, statusBusy, nil)
+	}
+}
+
+// lastSizeUnknown reports the last chunk of man and its offset when this
+// node has not verified its length there: no push staged it at that
+// offset (movesChunks then compared the sizes) and the group cache has
+// no verdict for it.
+func (s *Storage) lastSizeUnknown(man *Manifest) (ChunkRef, uint64, bool) {
+	if len(man.Chunks) == 0 {
+		return ChunkRef{}, 0, false
+	}
+	i := len(man.Chunks) - 1
+	last, off := man.Chunks[i], man.chunkOffset(i)
+	if st, staged := s.index.staged[last.Addr]; staged && st.off == off {
+		return last, off, false
+	}
+	return last, off, s.groups.verified(last.Addr, off) == 0
+}
+
+// readLastForCommit reads and verifies the held last chunk of a commit's
+// manifest at its offset, refuses the commit when its length is not the
+// claimed size (statusBad: the keys merge to the address, the size lies),
+// and else commits. A copy that fails its check is damage only at the
+// chunk's known offset (chunkIntact); either way the commit fails
+// (statusFailed) and the pusher may try again.
+func (s *Storage) readLastForCommit(from proto.NodeID, corr uint64, addr proto.Addr, man Manifest, last ChunkRef, off uint64) {
+	ok := s.submitJob([]env.DiskOp{s.chunkRead(last.Addr, off)}, func(res []env.DiskResult) {
+		switch {
+		case !s.chunkIntact(last.Addr, off, res[0], addr):
+			s.respond(from, corr, addr, statusFailed, nil)
+		case len(res[0].Value) != int(last.Size):
+			s.reject(ReasonMalformed)
+			s.respond(from, corr, addr, statusBad, nil)
+		default:
+			s.commitManifest(from, corr, addr, man, true)
+		}
+	})
+	if !ok {
 		s.respond(from, corr, addr, statusBusy, nil)
 	}
 }
