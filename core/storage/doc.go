@@ -364,7 +364,19 @@
 // such a range costs one more sequential chunk fetch on a non-holder,
 // and a silent liar one more timeout per get (tried: the get with a
 // silent first candidate then passed its deadline); a check run beside
-// the range's reads is the fix left to do.
+// the range's reads is the fix left to do. Liars among the placement
+// nodes count toward the write quorum: a put acknowledged by W liars
+// (the honest placement node cut off meanwhile, the coordinator not
+// placed) has no honest replica, and the push to the honest node is not
+// retried by the coordinator once the put finished, so that node gets
+// the object only from the liars' repair, whose pushes a liar can make
+// fail every time (garbage pushes), and reads through honest nodes
+// depend on the liars' answers (the simulator's content_liars_push.yaml
+// with every lie at rate 1 loses such an object on seed 10: a put
+// through honest n3 while n2 was isolated, acknowledged by liars n4 and
+// n5). A coordinator that keeps pushing to the placement nodes it
+// missed, within a bound, would give every acknowledged object an
+// honest copy when one honest placement node is reachable.
 //
 // Simulator support: LieFrame (adversary.go) rewrites a storage frame
 // into a lie a peer can tell on the wire (a manifest that moves chunks

@@ -93,8 +93,8 @@ func (r *run) startAdversary() {
 	rand := r.w.Rand("adversary")
 	adv := r.adversary
 	// Replies carry no request kind: with false_held, remember the Checks
-	// sent to liars (a request with the same corr id from the same asker
-	// replaces the entry, as after the asker's restart).
+	// sent to liars (any other request with the same corr id from the same
+	// asker, as after the asker's restart, clears the entry).
 	var checks map[checkAsked]bool
 	if kinds&storage.LieFalseHeld != 0 {
 		checks = map[checkAsked]bool{}
@@ -103,15 +103,20 @@ func (r *run) startAdversary() {
 		i, known := r.w.Index(to)
 		if !adv.liar[from] {
 			if checks != nil && known && adv.liar[i] {
-				if corr, ok := storage.LieCheckAsked(frame); ok {
-					checks[checkAsked{from, i, corr}] = true
+				if corr, ok := storageCorr(frame, oap.FlagREQ); ok {
+					k := checkAsked{from, i, corr}
+					if _, check := storage.LieCheckAsked(frame); check {
+						checks[k] = true
+					} else {
+						delete(checks, k)
+					}
 				}
 			}
 			return frame
 		}
 		answersCheck := false
 		if checks != nil && known {
-			if corr, ok := replyCorr(frame); ok {
+			if corr, ok := storageCorr(frame, oap.FlagRESP); ok {
 				k := checkAsked{i, from, corr}
 				answersCheck = checks[k]
 				delete(checks, k)
@@ -228,10 +233,11 @@ func (a *adversary) told() string {
 // lies reports whether node i is a storage liar.
 func (r *run) lies(i int) bool { return r.adversary != nil && r.adversary.liar[i] }
 
-// replyCorr is the correlation id of a storage reply frame.
-func replyCorr(frame []byte) (uint64, bool) {
+// storageCorr is the correlation id of a storage frame carrying flag
+// (oap.FlagREQ or oap.FlagRESP).
+func storageCorr(frame []byte, flag uint16) (uint64, bool) {
 	f, err := oap.Decode(frame)
-	if err != nil || f.AppProto != oap.ProtoStorage || f.Flags&oap.FlagRESP == 0 {
+	if err != nil || f.AppProto != oap.ProtoStorage || f.Flags&flag == 0 {
 		return 0, false
 	}
 	return f.CorrID, true

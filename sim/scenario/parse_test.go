@@ -183,6 +183,8 @@ func TestParseRejectsAdversary(t *testing.T) {
 		{"lies empty", noRegistry + "adversary:\n  storage_liars: [n5]\n  lies: []\n", one(6, "adversary.lies", "non-empty list of lies")},
 		{"unknown lie", noRegistry + "adversary:\n  storage_liars: [n5]\n  lies: [refuse_chunks, fib]\n", one(6, "adversary.lies[1]", `got "fib"`)},
 		{"lie twice", noRegistry + "adversary:\n  storage_liars: [n5]\n  lies: [refuse_chunks, refuse_chunks]\n", one(6, "adversary.lies[1]", "listed twice")},
+		{"write-path lie twice", noRegistry + "adversary:\n  storage_liars: [n5]\n  lies: [garbage_push, lying_commit, false_held, false_held]\n", one(6, "adversary.lies[3]", "lie false_held listed twice")},
+		{"unknown write-path lie", noRegistry + "adversary:\n  storage_liars: [n5]\n  lies: [garbage_pushes]\n", one(6, "adversary.lies[0]", `garbage_push, lying_commit, false_held, got "garbage_pushes"`)},
 		{"rate above 1", noRegistry + "adversary:\n  storage_liars: [n5]\n" + lies + "  rate: 1.5\n", one(7, "adversary.rate", "0..1")},
 		{"unknown key", noRegistry + "adversary:\n  storage_liars: [n5]\n" + lies + "  liars: [n4]\n", one(7, "adversary.liars", "unknown key")},
 	})
