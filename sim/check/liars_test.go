@@ -55,11 +55,21 @@ func TestLiarGets(t *testing.T) {
 		{"after a fault", op(0, 200, 210, failed("corruption")), false},
 	} {
 		h := &workload.History{Ops: []*workload.Op{c.op, judgedOK}}
-		if got := LiarGets(h, liar, faults); got.OK != c.ok {
+		if got := LiarGets(h, liar, faults, nil); got.OK != c.ok {
 			t.Errorf("%s: OK %v, want %v: %s", c.name, got.OK, c.ok, got.Detail)
 		}
 	}
-	if got := LiarGets(&workload.History{Ops: []*workload.Op{op(1, 0, 10, map[string]any{"ok": true})}}, liar, faults); got.OK {
+	// A get whose object only liars held when it was called is not
+	// judged; the same failure of another get is.
+	bad := op(0, 0, 10, failed("error: storage: bad manifest"))
+	h := &workload.History{Ops: []*workload.Op{bad, judgedOK}}
+	if got := LiarGets(h, liar, faults, map[*workload.Op]bool{bad: true}); !got.OK {
+		t.Errorf("bad manifest of an object only liars held: %s; want OK", got.Detail)
+	}
+	if got := LiarGets(h, liar, faults, map[*workload.Op]bool{judgedOK: true}); got.OK {
+		t.Errorf("bad manifest of an object an honest node held: OK; want a failure: %s", got.Detail)
+	}
+	if got := LiarGets(&workload.History{Ops: []*workload.Op{op(1, 0, 10, map[string]any{"ok": true})}}, liar, faults, nil); got.OK {
 		t.Errorf("nothing judged: OK, want a failure: %s", got.Detail)
 	}
 }

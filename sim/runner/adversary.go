@@ -10,6 +10,7 @@ import (
 	"github.com/ron-network/ron/core/storage"
 	"github.com/ron-network/ron/sim/check"
 	"github.com/ron-network/ron/sim/scenario"
+	"github.com/ron-network/ron/sim/workload"
 )
 
 // adversary is a run's storage liars (scenario `adversary:`): they run
@@ -20,6 +21,10 @@ type adversary struct {
 	liar    []bool // by node index
 	garbage []int  // garbage chunk replies sent to each node
 	lies    map[storage.LieKinds]int
+	// liarsOnly marks the gets through honest nodes whose object, when
+	// called, neither the node nor an honest placement node held (only
+	// liars had acknowledged it yet): liar_gets does not judge them.
+	liarsOnly map[*workload.Op]bool
 }
 
 // LiarFaultSettle widens each fault window for the liar_gets check: the
@@ -44,7 +49,7 @@ func (r *run) startAdversary() {
 		return
 	}
 	n := r.w.Nodes()
-	r.adversary = &adversary{liar: make([]bool, n), garbage: make([]int, n), lies: map[storage.LieKinds]int{}}
+	r.adversary = &adversary{liar: make([]bool, n), garbage: make([]int, n), lies: map[storage.LieKinds]int{}, liarsOnly: map[*workload.Op]bool{}}
 	for _, name := range a.StorageLiars {
 		if i, ok := scenario.NodeIndex(name); ok && i < n {
 			r.adversary.liar[i] = true
@@ -69,6 +74,33 @@ func (r *run) startAdversary() {
 		}
 		return out
 	})
+}
+
+// noteLiarsOnly is the content workload's Issued hook in a run with
+// liars: it marks a get through an honest node whose object neither that
+// node nor an honest placement node holds (a put acknowledged by two
+// liars, its honest replica not yet committed): the get can find only the
+// liars' manifests, and a liar's lie may then cost it the get, which is
+// no fault of the honest node. It reads state only: no event, no draw.
+func (r *run) noteLiarsOnly(op *workload.Op) {
+	if op.Kind != workload.OpGet && op.Kind != workload.OpRangeGet || r.lies(op.Node) {
+		return
+	}
+	s, _ := op.Input["addr"].(string)
+	addr, err := proto.ParseAddr(s)
+	if err != nil {
+		return
+	}
+	holds := func(i int) bool { st := r.cluster.storageOf(i); return st != nil && st.HasLocal(addr) }
+	if holds(op.Node) {
+		return
+	}
+	for _, id := range check.Placement(r.cluster.ids, addr, StorageReplicas) {
+		if i, ok := r.w.Index(id); ok && !r.lies(i) && holds(i) {
+			return
+		}
+	}
+	r.adversary.liarsOnly[op] = true
 }
 
 // checkLiars: honest nodes counted no corruption a liar caused, and no
@@ -102,7 +134,7 @@ func (r *run) checkLiars() []check.Result {
 			// Random faults have no windows the check can read.
 			windows = append(windows, [2]int64{0, int64(r.scn.Duration) + int64(LiarFaultSettle)})
 		}
-		out = append(out, check.LiarGets(r.content.History(), a.liar, windows))
+		out = append(out, check.LiarGets(r.content.History(), a.liar, windows, a.liarsOnly))
 	}
 	return out
 }

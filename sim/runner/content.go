@@ -96,6 +96,9 @@ func (r *run) startContent(wl *scenario.Workload) {
 		Objects: scenario.ObjectsMax, SizeMinBytes: 1 << 10, SizeMaxBytes: 1 << 20,
 		Pins: wl.Pins, Unpins: wl.Unpins,
 	}
+	if r.adversary != nil {
+		cfg.Issued = r.noteLiarsOnly
+	}
 	if o := wl.Objects; o != nil {
 		cfg.Objects, cfg.SizeMinBytes, cfg.SizeMaxBytes = o.Count, o.SizeMinBytes, o.SizeMaxBytes
 	}

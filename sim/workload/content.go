@@ -53,6 +53,10 @@ type ContentConfig struct {
 	// are followed by the same client re-pinning the object on the same
 	// node, so re-pins race that node's garbage collection.
 	Unpins float64
+	// Issued, when set, is called with each op once it is built, before
+	// it is sent (the runner reads the nodes' state then; it must not
+	// send, schedule or draw).
+	Issued func(op *Op)
 }
 
 // PinnedCopy is a pinned put a node acknowledged: that node must keep a
@@ -254,6 +258,9 @@ func (c *Content) issue(client int) {
 		body, obj = c.build(op)
 	}
 	c.history.Ops = append(c.history.Ops, op)
+	if c.cfg.Issued != nil {
+		c.cfg.Issued(op)
+	}
 	done := false
 	finish := func(output map[string]any) {
 		if done {
