@@ -376,7 +376,10 @@
 // FetchChunk at another offset), drawing from the caller's stream only
 // when it lies. The simulator runs it over its liars' outgoing frames
 // (scenario `adversary:`, scenarios/content_liars.yaml); production code
-// never calls it.
+// never calls it. Config.CorruptionFrom tells the simulator the source of
+// each corruption counted (the peer whose bytes failed, or this node's
+// disk), so its liar_corruption check judges each source; production
+// leaves it nil (a node ID is no metric label: unbounded).
 //
 // # Repair and garbage collection
 //

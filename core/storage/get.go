@@ -862,7 +862,7 @@ func (s *Storage) fetchChunkFrom(c proto.Addr, off uint64, cands []proto.NodeID,
 				done(reply.data, nil)
 				return
 			case reply.status == statusOK:
-				s.corruption() // the peer served bytes that do not verify
+				s.corruption(cands[next]) // the peer served bytes that do not verify
 				was.garbage = true
 			default:
 				was.corrupt = was.corrupt || reply.status == statusCorrupt

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/ron-network/ron/core/proto"
 )
 
 // TestRangeChecksFetchedSize: a range that stops before the last chunk,
@@ -132,5 +134,68 @@ func TestSideCheckCachedIsFree(t *testing.T) {
 	}
 	if reads := d.gets - before; reads != 1 {
 		t.Fatalf("range of one chunk on the holder: %d disk reads; want 1", reads)
+	}
+}
+
+// TestCorruptionFromNamesTheSource: each corruption a node counts is
+// reported to Config.CorruptionFrom with the node whose bytes failed:
+// the peer that served a chunk whose bytes do not verify, or the node
+// itself for a chunk rotten on its own disk; nothing is reported for
+// healthy reads.
+func TestCorruptionFromNamesTheSource(t *testing.T) {
+	c, data, res := stored3Chunks(t, 87)
+	placed := c.placed(res.Addr, 3)
+	reader := c.notPlaced(res.Addr, 3)[0]
+	from := map[int]map[proto.NodeID]int{}
+	for i := range c.nodes {
+		from[i] = map[proto.NodeID]int{}
+		c.nodes[i].st.cfg.CorruptionFrom = func(src proto.NodeID) { from[i][src]++ }
+	}
+	// A peer's garbage: placed[0] answers the reader's FetchChunk of chunk
+	// 0 with the bytes one bit off (the reader then asks the next holder).
+	_, man := Split(data, groupChunks.ChunkBytes)
+	var rw rewrites
+	flipped := 0
+	c.c.Drop = func(src, dst int, frame []byte) bool {
+		h, m, err := decodeFrame(frame)
+		if src != placed[0] || dst != reader || err != nil || m.kind != kindReply || m.addr != man.Chunks[0].Addr || m.status != statusOK || flipped > 0 {
+			return false
+		}
+		bad := bytes.Clone(m.data)
+		bad[7] ^= 1
+		flipped++
+		rw.add(src, h.CorrID, &message{kind: kindReply, addr: m.addr, status: statusOK, data: bad})
+		return true
+	}
+	c.applyNet()
+	reply := c.requestRewritten(reader, Get{Addr: res.Addr, Offset: 10, Length: 100}, &rw)
+	c.c.Drop = nil
+	c.c.RunFor(0)
+	if got, ok := reply.(GetResult); !ok || got.Err != nil || !bytes.Equal(got.Data, data[10:110]) {
+		t.Fatalf("get with one garbage answer: %+v", reply)
+	}
+	if flipped != 1 || from[reader][c.nodes[placed[0]].id] != 1 || len(from[reader]) != 1 {
+		t.Fatalf("garbage from n%d (%d sent): the reader reported %v", placed[0], flipped, from[reader])
+	}
+	// The holder's own rot: chunk 0 one bit off on its disk.
+	holder := placed[1]
+	key := string(diskKey(prefixChunk, man.Chunks[0].Addr))
+	bad := bytes.Clone(c.nodes[holder].disk.State()[key])
+	bad[3] ^= 1
+	c.nodes[holder].disk.Plant(key, bad)
+	if got := c.get(holder, res.Addr, 0, 0); got.Err != nil || !bytes.Equal(got.Data, data) {
+		t.Fatalf("get over the holder's rotten chunk: %v", got.Err)
+	}
+	if from[holder][c.nodes[holder].id] != 1 || len(from[holder]) != 1 {
+		t.Fatalf("rot on n%d's disk: it reported %v", holder, from[holder])
+	}
+	for i := range c.nodes {
+		total := 0
+		for _, k := range from[i] {
+			total += k
+		}
+		if m := c.metric(i, MetricCorruption, ""); float64(total) != m {
+			t.Fatalf("node %d counted %v corruptions and reported %d", i, m, total)
+		}
 	}
 }

@@ -122,7 +122,14 @@ func (r *run) checkLiars() []check.Result {
 			}
 		}
 	}
-	c := check.LiarCorruption(counted, a.garbage, a.liar, skip)
+	from := make([][]int, n) // from[i][j]: corruption node i counted against node j
+	for i := range from {
+		from[i] = make([]int, n)
+		for j := range n {
+			from[i][j] = r.cluster.corruptFrom[[2]int{i, j}]
+		}
+	}
+	c := check.LiarCorruption(counted, from, a.garbage, a.liar, skip)
 	c.Detail += " (lies told: " + a.told() + ")"
 	out := []check.Result{c}
 	if r.content != nil {
