@@ -323,7 +323,8 @@
 // before them) and, when the verdict is cached, nothing. A lie it proves
 // drops the manifest (the range's reads in flight are discarded) and the
 // next candidate is asked, as for any size lie; a last chunk no source
-// serves leaves the Size a claim, as above. A range from this node's own
+// serves fails the get as a chunk of the range would (its reply would
+// answer the claim as the object's Size, unproven). A range from this node's own
 // manifest is answered as GetManifest answers it, without the check (a
 // holder's range costs its chunks' reads alone). A wrong size in a GetChunk or GetChunks, whose sizes
 // the client gave, fails the read with ErrBadRequest. A part read

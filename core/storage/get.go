@@ -312,9 +312,10 @@ func (s *Storage) startChunks(g *getOp, man Manifest) {
 // (locally when held, else fetched: getChunk) whole, once, as read
 // len(man.Chunks)-1 in g's window, and its verdict cached (gotChunk). A
 // lie proven here, from the cache or by the read, drops the manifest
-// like any size lie (claimWrong); a last chunk no source serves leaves
-// the claim standing, as checkEnd does. It returns false when it dropped
-// the manifest (g then moved on).
+// like any size lie (claimWrong); a last chunk no source serves fails
+// the get as a chunk of the range would (unlike checkEnd, whose ErrRange
+// does not answer the claim as the object's Size). It returns false when
+// it dropped the manifest (g then moved on).
 func (s *Storage) sideCheck(g *getOp) bool {
 	i := len(g.man.Chunks) - 1
 	c, size := g.man.Chunks[i].Addr, uint64(g.man.Chunks[i].Size)
@@ -554,9 +555,11 @@ func (s *Storage) fetchChunk(g *getOp, i int) {
 			return
 		}
 		if err != nil && g.sideRead(i) {
-			// Likewise beside a range: the range is answered when read.
+			// Beside a range the Size is answered as the object's, which
+			// the claim alone does not prove: the get fails as for a
+			// chunk of the range no source serves.
 			g.sideBusy = false
-			s.rangeRead(g)
+			s.finishGet(g, fmt.Errorf("%w (the last chunk, to check the size of %s)", err, g.addr.Short()))
 			return
 		}
 		if err != nil {

@@ -199,3 +199,45 @@ func TestCorruptionFromNamesTheSource(t *testing.T) {
 		}
 	}
 }
+
+// TestSideCheckUnservedLastChunk: a range short of the last chunk, read
+// from a fetched manifest lying about that chunk's size, whose last chunk
+// no source serves (every holder answers statusCorrupt for it), fails: its
+// Size would be the lie's, unproven. The first version of the check let
+// the claim stand and served the range with the lie's Size (found by
+// content_liars seed 411, during a partition).
+func TestSideCheckUnservedLastChunk(t *testing.T) {
+	c, data, res := stored3Chunks(t, 89)
+	placed := c.placed(res.Addr, 3)
+	honest := c.nodes[placed[0]].st.index.committed(res.Addr).manifest
+	lie := lastSizeLie(t, honest, res.Addr, -1)
+	last := honest.Chunks[len(honest.Chunks)-1].Addr
+	reader := c.notPlaced(res.Addr, 3)[0]
+	var rw rewrites
+	c.c.Drop = func(src, dst int, frame []byte) bool {
+		h, m, err := decodeFrame(frame)
+		if dst != reader || err != nil || m.kind != kindReply {
+			return false
+		}
+		switch {
+		case m.addr == last:
+			rw.add(src, h.CorrID, &message{kind: kindReply, addr: last, status: statusCorrupt})
+		case m.addr == res.Addr && m.status == statusOK && src == placed[0]:
+			rw.add(src, h.CorrID, &message{kind: kindReply, addr: res.Addr, status: statusOK, data: AppendManifest(nil, &lie)})
+		default:
+			return false
+		}
+		return true
+	}
+	c.applyNet()
+	reply := c.requestRewritten(reader, Get{Addr: res.Addr, Offset: 10, Length: 100}, &rw)
+	c.c.Drop = nil
+	c.c.RunFor(0)
+	got, ok := reply.(GetResult)
+	if !ok || got.Err == nil {
+		t.Fatalf("range with the last chunk unserved: %v, %d bytes, size %d (the lie's %d, the object's %d); want an error", got.Err, len(got.Data), got.Size, lie.Size, len(data))
+	}
+	if !errors.Is(got.Err, ErrCorruption) {
+		t.Fatalf("range with the last chunk unserved: %v; want the last chunk's error (corruption)", got.Err)
+	}
+}
