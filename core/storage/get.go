@@ -335,7 +335,8 @@ func (s *Storage) sideCheck(g *getOp) bool {
 	g.sideBusy, g.sideOff = true, off
 	s.getChunk(g, i)
 	// Its completion comes later (a disk job, a peer's answer), or now
-	// when no request could be sent (the claim then stands): never a drop.
+	// when no job or request could be started (g then failed): never a
+	// drop.
 	return !g.finished && !g.dropping
 }
 
