@@ -130,6 +130,14 @@ type Config struct {
 	// healing of local corruption and announcements go on.
 	RepairOff bool
 
+	// CorruptionFrom, when set, is called each time the node counts
+	// corruption (storage_corruption_total) with the node whose bytes
+	// failed verification: a peer that served a chunk that does not
+	// verify, or this node itself (its disk). Simulator support (its
+	// liar_corruption check judges each source); a node ID is no metric
+	// label (unbounded), and production leaves it nil.
+	CorruptionFrom func(source proto.NodeID)
+
 	// Deliberate bugs for the canary tests; honoured only in builds with
 	// the canary tag (see bugs_canary.go).
 	BugServeUnverified bool // serve chunks without checking their address

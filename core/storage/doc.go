@@ -313,7 +313,20 @@
 // else one read or fetch of the last chunk per object, which a streamed
 // GET reads again at its end; this node's own manifest is answered as it
 // is (its chunks were verified when it committed, by this build's commit
-// check, except an earlier build's). A wrong size in a GetChunk or GetChunks, whose sizes
+// check, except an earlier build's). A range within a fetched manifest's
+// Size that stops before its last chunk (so no read of it checks the
+// last chunk's size) carries the Size in its reply too: the same check
+// runs beside the range's chunk reads (sideCheck: one more read in the
+// get's window, started first), and the get answers once both are over,
+// so it costs the get no more time than its slowest read (a silent
+// candidate is waited for once, by the reads in parallel, not once more
+// before them) and, when the verdict is cached, nothing. A lie it proves
+// drops the manifest (the range's reads in flight are discarded) and the
+// next candidate is asked, as for any size lie; a last chunk no source
+// serves fails the get as a chunk of the range would (its reply would
+// answer the claim as the object's Size, unproven). A range from this node's own
+// manifest is answered as GetManifest answers it, without the check (a
+// holder's range costs its chunks' reads alone). A wrong size in a GetChunk or GetChunks, whose sizes
 // the client gave, fails the read with ErrBadRequest. A part read
 // that finds the value shorter than the groups it asks for is damage
 // (the cache's length was verified), as a part that fails its check is.
@@ -354,18 +367,14 @@
 // gets and to commits, until the lie is dropped. A range past a smaller
 // Size whose last chunk no source serves fails with ErrRange (the claim
 // unproven, not believed before a read). A damaged chunk is read and
-// counted once per request for it until it is healed. A range read (one
-// within the Size, not reaching the last chunk) served from a fetched
-// manifest replies the manifest's Size unchecked, so a peer's last-chunk
-// size lie reaches GetResult.Size (found by the simulator's
-// size_manifest liars: see below). The gateway does not use that Size
-// (its Content-Range total comes from GetManifest, which checks it, or
-// from its size cache, filled by GetManifest only). Checking it before
-// such a range costs one more sequential chunk fetch on a non-holder,
-// and a silent liar one more timeout per get (tried: the get with a
-// silent first candidate then passed its deadline); a check run beside
-// the range's reads is the fix left to do. Liars among the placement
-// nodes count toward the write quorum: a put acknowledged by W liars
+// counted once per request for it until it is healed. A range within
+// this node's own manifest that stops before its last chunk replies the
+// manifest's Size unchecked (as GetManifest answers an own manifest): a
+// lie among own manifests (an earlier build's commit) reaches
+// GetResult.Size until a get that reads the last chunk proves it (the
+// gateway does not use that Size: its Content-Range total comes from
+// GetManifest or its size cache). Liars among the placement nodes count
+// toward the write quorum: a put acknowledged by W liars
 // (the honest placement node cut off meanwhile, the coordinator not
 // placed) has no honest replica, and the push to the honest node is not
 // retried by the coordinator once the put finished, so that node gets
@@ -403,7 +412,10 @@
 // node it removes a copy only once that node holds the object (said so,
 // or acknowledged the audit's push after its sync). With only liars
 // placed, they decide: a false "held" from each lets the copy go, as
-// R liars can always lose an object.
+// R liars can always lose an object. Config.CorruptionFrom tells the
+// simulator the source of each corruption counted (the peer whose bytes failed, or this node's
+// disk), so its liar_corruption check judges each source; production
+// leaves it nil (a node ID is no metric label: unbounded).
 //
 // # Repair and garbage collection
 //

@@ -68,13 +68,39 @@ type getOp struct {
 	// no bytes when endErr is nil (checkEnd).
 	endCheck bool
 	endErr   error
+	// sideBusy: g's range, read from a fetched manifest, stops before
+	// its last chunk, whose size (and so the Size the reply carries) its
+	// reads do not check: the last chunk, at object offset sideOff, is
+	// read beside them (sideCheck), and g answers once both are over.
+	// The read is index len(man.Chunks)-1, past last (sideRead).
+	sideBusy bool
+	sideOff  uint64
 	// own: the object whose committed manifest g reads (this node's), nil
 	// when g's manifest was fetched.
 	own *object
 }
 
-// chunkOffset is the object offset of chunk i (first <= i <= last).
-func (g *getOp) chunkOffset(i int) uint64 { return g.offsets[i-g.first] }
+// chunkOffset is the object offset of chunk i (first <= i <= last, or
+// the side check's last chunk).
+func (g *getOp) chunkOffset(i int) uint64 {
+	if g.sideRead(i) {
+		return g.sideOff
+	}
+	return g.offsets[i-g.first]
+}
+
+// sideRead reports whether read i is the side check's read of the
+// manifest's last chunk (sideCheck), the only one past the range.
+func (g *getOp) sideRead(i int) bool { return i > g.last }
+
+// readOver counts read i as arrived (or given up).
+func (g *getOp) readOver(i int) {
+	if g.sideRead(i) {
+		g.sideBusy = false
+		return
+	}
+	g.pending--
+}
 
 func (s *Storage) onGet(req env.RequestID, body Get) {
 	if g := s.newGet(req, body.Addr, body.Offset, body.Length, false); g != nil {
@@ -270,7 +296,48 @@ func (s *Storage) startChunks(g *getOp, man Manifest) {
 			return
 		}
 	}
+	if g.own == nil && !g.chunkReq && g.last < len(man.Chunks)-1 && !s.sideCheck(g) {
+		return
+	}
 	s.pumpGet(g)
+}
+
+// sideCheck starts the check of a fetched manifest's Size for a range
+// that stops before its last chunk (the reply carries the Size, and the
+// keys do not bind the last chunk's size): checkEnd's rule, run beside
+// the range's reads rather than before them, so a get pays no more time
+// for it than its slowest read (a silent liar's timeout is paid once,
+// by the reads in parallel). The group cache's verified length of the
+// last chunk at its offset decides at no cost; else the chunk is read
+// (locally when held, else fetched: getChunk) whole, once, as read
+// len(man.Chunks)-1 in g's window, and its verdict cached (gotChunk). A
+// lie proven here, from the cache or by the read, drops the manifest
+// like any size lie (claimWrong); a last chunk no source serves fails
+// the get as a chunk of the range would (unlike checkEnd, whose ErrRange
+// does not answer the claim as the object's Size). It returns false when
+// it dropped the manifest (g then moved on).
+func (s *Storage) sideCheck(g *getOp) bool {
+	i := len(g.man.Chunks) - 1
+	c, size := g.man.Chunks[i].Addr, uint64(g.man.Chunks[i].Size)
+	off := g.man.Size - size
+	// get, not verified: a verdict used is kept in the cache's order.
+	switch _, n := s.groups.get(c, off); {
+	case n == size:
+		return true
+	case n > 0:
+		s.claimWrong(g, sizeLie(c, off, n, size))
+		return false
+	}
+	if err := s.placedElsewhere(c, off); err != nil {
+		s.claimWrong(g, err)
+		return false
+	}
+	g.sideBusy, g.sideOff = true, off
+	s.getChunk(g, i)
+	// Its completion comes later (a disk job, a peer's answer), or now
+	// when no job or request could be started (g then failed): never a
+	// drop.
+	return !g.finished && !g.dropping
 }
 
 // placedElsewhere is errChunkOffset when this node locates chunk c at an
@@ -365,11 +432,11 @@ func (s *Storage) getChunk(g *getOp, i int) {
 		}
 	}
 	op.Into = g.into // a GetChunk's: one chunk, one read
-	if k := i - g.first; k < len(g.intos) && !g.endCheck {
+	if k := i - g.first; k < len(g.intos) && !g.endCheck && !g.sideRead(i) {
 		op.Into = g.intos[k]
 	}
 	ok := s.submitJob([]env.DiskOp{op}, func(res []env.DiskResult) {
-		if s.readStale(g) {
+		if s.readStale(g, i) {
 			return
 		}
 		r := res[0]
@@ -388,7 +455,7 @@ func (s *Storage) getChunk(g *getOp, i int) {
 			if cvs != nil && len(r.Value) > 0 {
 				s.groups.put(c, off, uint64(len(r.Value)), cvs)
 			}
-			g.pending-- // this read is over
+			g.readOver(i)
 			s.claimWrong(g, r.Err)
 			return
 		}
@@ -422,7 +489,7 @@ func (s *Storage) getChunk(g *getOp, i int) {
 // check, and the chunk offset where the part starts. Otherwise the op's
 // Kind is zero.
 func (s *Storage) groupRead(g *getOp, i int) (env.DiskOp, func([]byte) error, uint64) {
-	if s.cfg.BugServeUnverified || g.endCheck {
+	if s.cfg.BugServeUnverified || g.endCheck || g.sideRead(i) {
 		return env.DiskOp{}, nil, 0
 	}
 	c, size := g.man.Chunks[i].Addr, uint64(g.man.Chunks[i].Size)
@@ -453,7 +520,7 @@ func (s *Storage) groupRead(g *getOp, i int) (env.DiskOp, func([]byte) error, ui
 func (s *Storage) fetchChunk(g *getOp, i int) {
 	c := g.man.Chunks[i].Addr
 	s.fetchChunkFrom(c, g.chunkOffset(i), g.cands, func(data []byte, err error) {
-		if s.readStale(g) {
+		if s.readStale(g, i) {
 			return
 		}
 		if errors.Is(err, errOffsetRefused) {
@@ -467,7 +534,7 @@ func (s *Storage) fetchChunk(g *getOp, i int) {
 			// manifest may have come from a liar that then kept quiet),
 			// but counts a timeout, so that with no candidate left it
 			// fails as unavailable (retryable), not as a bad manifest.
-			g.pending-- // this read is over
+			g.readOver(i)
 			silent := errors.Is(err, ErrUnavailable)
 			if g.chunkReq && silent {
 				s.finishGet(g, err)
@@ -488,6 +555,14 @@ func (s *Storage) fetchChunk(g *getOp, i int) {
 			s.endRange(g, g.endErr)
 			return
 		}
+		if err != nil && g.sideRead(i) {
+			// Beside a range the Size is answered as the object's, which
+			// the claim alone does not prove: the get fails as for a
+			// chunk of the range no source serves.
+			g.sideBusy = false
+			s.finishGet(g, fmt.Errorf("%w (the last chunk, to check the size of %s)", err, g.addr.Short()))
+			return
+		}
 		if err != nil {
 			s.finishGet(g, err)
 			return
@@ -499,7 +574,7 @@ func (s *Storage) fetchChunk(g *getOp, i int) {
 			if !s.cfg.BugServeUnverified {
 				s.groups.put(c, g.chunkOffset(i), uint64(len(data)), nil)
 			}
-			g.pending-- // this read is over
+			g.readOver(i)
 			s.claimWrong(g, sizeLie(c, g.chunkOffset(i), uint64(len(data)), size))
 			return
 		}
@@ -529,10 +604,35 @@ func (s *Storage) gotChunk(g *getOp, i int, data []byte) {
 		s.endRange(g, g.endErr)
 		return
 	}
+	if g.sideRead(i) {
+		// sideCheck's read: as above, the last chunk holds the size
+		// claimed, so the Size is the object's; the range is answered
+		// once its own reads are over.
+		g.sideBusy = false
+		c, size := g.man.Chunks[i].Addr, uint64(g.man.Chunks[i].Size)
+		if uint64(len(data)) != size {
+			s.claimWrong(g, sizeLie(c, g.sideOff, uint64(len(data)), size))
+			return
+		}
+		if !s.cfg.BugServeUnverified {
+			s.groups.put(c, g.sideOff, size, nil)
+		}
+		s.rangeRead(g)
+		return
+	}
 	g.parts[i-g.first] = data
 	g.pending--
+	s.rangeRead(g)
+}
+
+// rangeRead answers g once its range's chunks and its side check
+// (sideCheck) are over, else starts the reads its window allows.
+func (s *Storage) rangeRead(g *getOp) {
 	if g.pending > 0 {
 		s.pumpGet(g)
+		return
+	}
+	if g.sideBusy {
 		return
 	}
 	// Every chunk verified against its key at its offset, and the keys
@@ -656,14 +756,14 @@ func (s *Storage) dropManifest(g *getOp, err error) {
 // whether the read is to be ignored, because g has finished or is
 // dropping its manifest (the read is then counted as over, and the last
 // one restarts g).
-func (s *Storage) readStale(g *getOp) bool {
+func (s *Storage) readStale(g *getOp, i int) bool {
 	if g.finished {
 		return true
 	}
 	if !g.dropping {
 		return false
 	}
-	g.pending--
+	g.readOver(i)
 	s.restartWhenIdle(g)
 	return true
 }
@@ -679,6 +779,7 @@ func (s *Storage) restartWhenIdle(g *getOp) {
 	g.dropping = false
 	g.man, g.own = Manifest{}, nil
 	g.endCheck, g.endErr = false, nil
+	g.sideBusy, g.sideOff = false, 0
 	g.length = g.askedLength
 	g.first, g.last, g.firstOff, g.firstPart = 0, 0, 0, 0
 	g.offsets, g.parts = nil, nil
@@ -765,7 +866,7 @@ func (s *Storage) fetchChunkFrom(c proto.Addr, off uint64, cands []proto.NodeID,
 				done(reply.data, nil)
 				return
 			case reply.status == statusOK:
-				s.corruption() // the peer served bytes that do not verify
+				s.corruption(cands[next]) // the peer served bytes that do not verify
 				was.garbage = true
 			default:
 				was.corrupt = was.corrupt || reply.status == statusCorrupt

@@ -115,9 +115,14 @@ func (g *getOp) stage() string {
 		g.first, g.last, len(g.parts)-g.pending, g.inflight(), g.last+1-g.next)
 }
 
-// inflight is the number of chunk reads started and not yet arrived.
+// inflight is the number of chunk reads started and not yet arrived,
+// the side check's (sideCheck) included.
 func (g *getOp) inflight() int {
-	return g.next - g.first - (len(g.parts) - g.pending)
+	n := g.next - g.first - (len(g.parts) - g.pending)
+	if g.sideBusy {
+		n++
+	}
+	return n
 }
 
 // checkGets walks the gets: each is filed under its id and unfinished, has

@@ -184,10 +184,13 @@ func TestStoreChunkVerifiedAtItsOffset(t *testing.T) {
 // range, a get serves exactly the range's bytes, or fails with ErrRange
 // (a liar claimed fewer bytes than the range needs), or ErrBadManifest;
 // it succeeds whenever every liar claims more and one placement node is
-// honest, and fails with ErrBadManifest only when the range reaches the
-// last chunk and no placement node is honest. No corruption is counted.
-// The old code failed the get with ErrBadManifest whenever the first
-// manifest it found lied and the range reached the last chunk.
+// honest, and fails with ErrBadManifest only when no placement node is
+// honest and the range reaches the last chunk or the reader fetches the
+// manifest (whose Size a range short of the last chunk checks beside its
+// reads: sideCheck). A get served from a fetched manifest answers the
+// object's Size. No corruption is counted. The old code failed the get
+// with ErrBadManifest whenever the first manifest it found lied and the
+// range reached the last chunk.
 func TestPropertyLyingManifests(t *testing.T) {
 	const cb = 64 << 10
 	rapid.Check(t, func(rt *rapid.T) {
@@ -222,8 +225,11 @@ func TestPropertyLyingManifests(t *testing.T) {
 			if !bytes.Equal(got.Data, data[off:end]) {
 				rt.Fatalf("get [%d+%d] on node %d served %d bytes that are not the object's", off, length, reader, len(got.Data))
 			}
+			if !slices.Contains(placed, reader) && got.Size != uint64(len(data)) {
+				rt.Fatalf("get [%d+%d] on node %d, from a fetched manifest: size %d; want the object's %d", off, length, reader, got.Size, len(data))
+			}
 		case errors.Is(got.Err, ErrRange) && shrinks:
-		case errors.Is(got.Err, ErrBadManifest) && honest == 0 && end > lastStart:
+		case errors.Is(got.Err, ErrBadManifest) && honest == 0 && (end > lastStart || !slices.Contains(placed, reader)):
 		default:
 			rt.Fatalf("get [%d+%d] on node %d with %d honest of 3 (a liar shrinks %v): %v", off, length, reader, honest, shrinks, got.Err)
 		}

@@ -222,7 +222,7 @@ func (s *Storage) readIntact(c proto.Addr, off uint64, res env.DiskResult, obj p
 	if known, ok := s.index.chunkOffset(c); !ok || (res.Err != nil || res.Found) && known != off {
 		return false
 	}
-	s.corruption()
+	s.corruption(s.self)
 	s.markDamaged(c, obj)
 	return false
 }

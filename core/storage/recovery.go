@@ -83,7 +83,7 @@ func (s *Storage) recoverManifest(kv env.KV) {
 	}
 	if err != nil {
 		if errors.Is(err, env.ErrCorruption) || errors.Is(err, ErrBadManifest) {
-			s.corruption()
+			s.corruption(s.self)
 		}
 		s.recovery.drop = append(s.recovery.drop, env.DiskWrite{Key: kv.Key, Delete: true})
 		return

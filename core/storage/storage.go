@@ -229,9 +229,14 @@ func (s *Storage) reject(reason string) {
 	s.env.Metrics().Add(MetricRejects, reason, 1)
 }
 
-func (s *Storage) corruption() {
+// corruption counts bytes from source (a peer, or this node's disk: self)
+// that failed verification.
+func (s *Storage) corruption(source proto.NodeID) {
 	s.stats.Corruptions++
 	s.env.Metrics().Add(MetricCorruption, "", 1)
+	if s.cfg.CorruptionFrom != nil {
+		s.cfg.CorruptionFrom(source)
+	}
 }
 
 func (s *Storage) setGauges() {

@@ -9,26 +9,49 @@ import (
 )
 
 // LiarCorruption checks that storage liars made no honest node count
-// corruption (and so mark a chunk damaged and heal it): an honest node's
-// storage_corruption_total (counted[i]) may not exceed the chunk replies
-// with garbage bytes the liars sent it (garbage[i]: each may be counted
-// once by the node that asked, as it must be). Nodes whose disks were
-// set to corrupt (skip[i]) are not judged; liar[i] marks the liars.
-func LiarCorruption(counted []float64, garbage []int, liar, skip []bool) Result {
+// corruption (and so mark a chunk damaged and heal it), source by source:
+// from[i][j] is the corruption node i counted against node j (the peer
+// whose bytes failed, or i itself for its disk), and its sum is node i's
+// storage_corruption_total (counted[i]). An honest node may count none
+// against an honest peer (an honest node serves only bytes it verified),
+// none against its own disk unless that disk was set to corrupt
+// (skip[i]), and against the liars no more than the chunk replies with
+// garbage bytes they sent it (garbage[i]: each may be counted once by
+// the node that asked, as it must be; one lost on the way is not).
+// liar[i] marks the liars, whose own counts are not judged.
+func LiarCorruption(counted []float64, from [][]int, garbage []int, liar, skip []bool) Result {
 	judged := 0
 	for i := range counted {
-		if liar[i] || skip[i] {
+		if liar[i] {
 			continue
 		}
 		judged++
-		if counted[i] > float64(garbage[i]) {
+		fromLiars, total := 0, 0
+		for j, k := range from[i] {
+			total += k
+			switch {
+			case liar[j]:
+				fromLiars += k
+			case k == 0 || j == i && skip[i]:
+			case j == i:
+				return Result{Name: "liar_corruption", Detail: fmt.Sprintf(
+					"honest n%d counted %d corruptions of its own disk, which corrupts nothing: a liar made it count (and heal) healthy chunks", i+1, k)}
+			default:
+				return Result{Name: "liar_corruption", Detail: fmt.Sprintf(
+					"honest n%d counted %d corruptions of chunks honest n%d served", i+1, k, j+1)}
+			}
+		}
+		if float64(total) != counted[i] {
 			return Result{Name: "liar_corruption", Detail: fmt.Sprintf(
-				"honest n%d counted %.0f corruptions but the liars sent it %d garbage chunks and its disk corrupts nothing: a liar made it count (and heal) healthy chunks",
-				i+1, counted[i], garbage[i])}
+				"n%d counted %.0f corruptions but named the source of %d", i+1, counted[i], total)}
+		}
+		if fromLiars > garbage[i] {
+			return Result{Name: "liar_corruption", Detail: fmt.Sprintf(
+				"honest n%d counted %d corruptions of chunks the liars served but they sent it %d garbage chunks", i+1, fromLiars, garbage[i])}
 		}
 	}
 	return Result{Name: "liar_corruption", OK: true, Detail: fmt.Sprintf(
-		"%d honest nodes counted no corruption beyond the garbage chunks the liars sent them", judged)}
+		"%d honest nodes counted no corruption against an honest source (a peer, or their own disks) nor beyond the garbage chunks the liars sent them", judged)}
 }
 
 // LiarGets checks that every get or range_get through an honest node

@@ -12,22 +12,39 @@ import (
 func TestLiarCorruption(t *testing.T) {
 	liar := []bool{false, false, true}
 	none := []bool{false, false, false}
+	// from[i][j]: corruption node i counted against node j.
 	for _, c := range []struct {
 		name    string
-		counted []float64
+		from    [][]int
 		garbage []int
 		skip    []bool
 		ok      bool
 	}{
-		{"clean", []float64{0, 0, 9}, []int{0, 0, 0}, none, true}, // a liar's own counts are not judged
-		{"garbage counted", []float64{2, 0, 0}, []int{2, 0, 0}, none, true},
-		{"beyond garbage", []float64{3, 0, 0}, []int{2, 0, 0}, none, false},
-		{"healthy chunk counted", []float64{0, 1, 0}, []int{0, 0, 0}, none, false},
-		{"rotting disk skipped", []float64{0, 5, 0}, []int{0, 0, 0}, []bool{false, true, false}, true},
+		{"clean", [][]int{{0, 0, 0}, {0, 0, 0}, {4, 5, 0}}, []int{0, 0, 0}, none, true}, // a liar's own counts are not judged
+		{"garbage counted", [][]int{{0, 0, 2}, {0, 0, 0}, {0, 0, 0}}, []int{2, 0, 0}, none, true},
+		{"garbage lost", [][]int{{0, 0, 1}, {0, 0, 0}, {0, 0, 0}}, []int{2, 0, 0}, none, true},
+		{"beyond garbage", [][]int{{0, 0, 3}, {0, 0, 0}, {0, 0, 0}}, []int{2, 0, 0}, none, false},
+		// Within the garbage sent, but against an honest peer: the old
+		// bound (a node's total) let it pass.
+		{"against an honest peer", [][]int{{0, 1, 1}, {0, 0, 0}, {0, 0, 0}}, []int{2, 0, 0}, none, false},
+		{"own healthy disk", [][]int{{0, 0, 0}, {0, 1, 0}, {0, 0, 0}}, []int{0, 0, 0}, none, false},
+		{"own disk within the garbage", [][]int{{1, 0, 0}, {0, 0, 0}, {0, 0, 0}}, []int{1, 0, 0}, none, false},
+		{"rotting disk skipped", [][]int{{0, 0, 0}, {0, 5, 0}, {0, 0, 0}}, []int{0, 0, 0}, []bool{false, true, false}, true},
+		{"rotting disk, honest peer", [][]int{{0, 0, 0}, {1, 5, 0}, {0, 0, 0}}, []int{0, 0, 0}, []bool{false, true, false}, false},
 	} {
-		if got := LiarCorruption(c.counted, c.garbage, liar, c.skip); got.OK != c.ok {
+		counted := make([]float64, len(c.from))
+		for i, row := range c.from {
+			for _, k := range row {
+				counted[i] += float64(k)
+			}
+		}
+		if got := LiarCorruption(counted, c.from, c.garbage, liar, c.skip); got.OK != c.ok {
 			t.Errorf("%s: OK %v, want %v: %s", c.name, got.OK, c.ok, got.Detail)
 		}
+	}
+	// A count whose source was not named fails.
+	if got := LiarCorruption([]float64{1, 0, 0}, [][]int{{0, 0, 0}, {0, 0, 0}, {0, 0, 0}}, []int{1, 0, 0}, liar, none); got.OK {
+		t.Errorf("an unnamed source: OK, want a failure: %s", got.Detail)
 	}
 }
 

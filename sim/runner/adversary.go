@@ -29,12 +29,17 @@ type adversary struct {
 }
 
 // noteGet is the content workload's OnIssue: it notes the gets sent
-// while only liars held the object (liar_gets judges the others). It
-// only reads the nodes' state.
+// while only liars held the object (liar_gets judges the others): neither
+// the node the get goes through nor an honest up placement node held it,
+// as when a put was acknowledged by two liars and its honest replica had
+// not committed yet. It only reads the nodes' state: no event, no draw.
 func (a *adversary) noteGet(r *run) func(int, *workload.Op, proto.Addr) {
 	a.liarsOnly = map[int]bool{}
 	return func(i int, op *workload.Op, addr proto.Addr) {
-		if op.Kind != workload.OpGet && op.Kind != workload.OpRangeGet {
+		if op.Kind != workload.OpGet && op.Kind != workload.OpRangeGet || a.liar[op.Node] {
+			return
+		}
+		if s := r.cluster.storageOf(op.Node); s != nil && s.HasLocal(addr) {
 			return
 		}
 		for _, id := range check.Placement(r.cluster.ids, addr, StorageReplicas) {
@@ -152,7 +157,14 @@ func (r *run) checkLiars() []check.Result {
 			}
 		}
 	}
-	c := check.LiarCorruption(counted, a.garbage, a.liar, skip)
+	from := make([][]int, n) // from[i][j]: corruption node i counted against node j
+	for i := range from {
+		from[i] = make([]int, n)
+		for j := range n {
+			from[i][j] = r.cluster.corruptFrom[[2]int{i, j}]
+		}
+	}
+	c := check.LiarCorruption(counted, from, a.garbage, a.liar, skip)
 	c.Detail += " (lies told: " + a.told() + ")"
 	out := []check.Result{c}
 	if r.content != nil {

@@ -52,6 +52,10 @@ type cluster struct {
 	// swaps maps the index of a crash's sim.FaultRecord to the swap
 	// (upgrade, downgrade) it was, so a recorded run replays it.
 	swaps map[int]string
+	// corruptFrom counts the corruption each node counted by the node
+	// whose bytes failed ({counter, source} indexes; storage's
+	// CorruptionFrom), for the liar_corruption check.
+	corruptFrom map[[2]int]int
 }
 
 func newCluster(s *scenario.Scenario, opts Options) *cluster {
@@ -146,6 +150,12 @@ func (c *cluster) describe(i int, key ed25519.PrivateKey) stack.Description {
 		BugIgnorePins:      c.opts.StorageBug == StorageBugIgnorePins,
 		BugRepinLost:       c.opts.StorageBug == StorageBugRepinLost,
 		RepairOff:          c.opts.RepairOff,
+		CorruptionFrom: func(src proto.NodeID) {
+			if c.corruptFrom == nil {
+				c.corruptFrom = map[[2]int]int{}
+			}
+			c.corruptFrom[[2]int{i, slices.Index(c.ids, src)}]++
+		},
 	}
 	d.DHT.RepublishOff = c.opts.RepublishOff
 	d.DHT.Bug = c.opts.CoreBugs.DHT
