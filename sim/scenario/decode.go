@@ -164,10 +164,16 @@ func (d *decoder) text(n *yaml.Node, path string, limit int, multiline bool) (st
 		d.fail(n, path, "want 1.."+strconv.Itoa(limit)+" bytes of text, got "+strconv.Itoa(len(s)))
 		return "", false
 	}
+	// A literal U+FFFD is a valid character; only bytes that do not decode
+	// are invalid UTF-8 (a range loop yields RuneError for both).
+	if !utf8.ValidString(s) {
+		d.fail(n, path, "contains invalid UTF-8: "+strconv.Quote(s))
+		return "", false
+	}
 	for _, r := range s {
 		allowed := multiline && (r == '\n' || r == '\t')
-		if unicode.IsControl(r) && !allowed || r == utf8.RuneError {
-			d.fail(n, path, "contains a control character or invalid UTF-8: "+strconv.QuoteRune(r))
+		if unicode.IsControl(r) && !allowed {
+			d.fail(n, path, "contains a control character: "+strconv.QuoteRune(r))
 			return "", false
 		}
 	}

@@ -584,3 +584,16 @@ func TestNodesOff(t *testing.T) {
 		}
 	}
 }
+
+// TestParseAcceptsReplacementCharacter: U+FFFD written out is a valid
+// character (a range loop yields utf8.RuneError for it as for bytes that
+// do not decode; TestRoundTrip drew it and Parse refused it).
+func TestParseAcceptsReplacementCharacter(t *testing.T) {
+	s, err := Parse("case.yaml", []byte("name: \"a\uFFFDb\"\nduration: 1s\nnodes: {count: 1}\n"))
+	if err != nil {
+		t.Fatalf("Parse refused a name with U+FFFD: %v", err)
+	}
+	if s.Name != "a\uFFFDb" {
+		t.Fatalf("name %q, want %q", s.Name, "a\uFFFDb")
+	}
+}
