@@ -29,22 +29,20 @@ type adversary struct {
 }
 
 // noteGet is the content workload's OnIssue: it notes the gets sent
-// while only liars held the object (liar_gets judges the others): neither
-// the node the get goes through nor an honest up placement node held it,
-// as when a put was acknowledged by two liars and its honest replica had
-// not committed yet. It only reads the nodes' state: no event, no draw.
+// while only liars held the object (liar_gets judges the others): no
+// honest node held it, neither the node the get goes through (up, as it
+// takes the get) nor any other that is up, placement node or not (a
+// coordinator's pinned copy, reachable through the DHT's providers), as
+// when a put was acknowledged by two liars and its honest replica had not
+// committed yet. It only reads the nodes' state: no event, no draw.
 func (a *adversary) noteGet(r *run) func(int, *workload.Op, proto.Addr) {
 	a.liarsOnly = map[int]bool{}
 	return func(i int, op *workload.Op, addr proto.Addr) {
 		if op.Kind != workload.OpGet && op.Kind != workload.OpRangeGet || a.liar[op.Node] {
 			return
 		}
-		if s := r.cluster.storageOf(op.Node); s != nil && s.HasLocal(addr) {
-			return
-		}
-		for _, id := range check.Placement(r.cluster.ids, addr, StorageReplicas) {
-			j, _ := r.w.Index(id)
-			if s := r.cluster.storageOf(j); !a.liar[j] && r.w.Up(j) && s != nil && s.HasLocal(addr) {
+		for j := range r.w.Nodes() {
+			if s := r.cluster.storageOf(j); !a.liar[j] && (j == op.Node || r.w.Up(j)) && s != nil && s.HasLocal(addr) {
 				return
 			}
 		}

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -43,6 +44,20 @@ func testContentLiars(t *testing.T, file string) {
 		if _, ok := seen[name]; !ok {
 			t.Fatalf("check %s not run: %v", name, seen)
 		}
+	}
+	// The liars-only exemption must stay the exception: most gets are
+	// judged (a bug that made every object liars-only would pass silently).
+	var judged, skipped int
+	if _, err := fmt.Sscanf(seen["liar_gets"], "%d gets through honest nodes", &judged); err != nil {
+		t.Fatalf("liar_gets detail %q: %v", seen["liar_gets"], err)
+	}
+	if i := strings.Index(seen["liar_gets"], "); "); i < 0 {
+		t.Fatalf("liar_gets detail %q names no skipped count", seen["liar_gets"])
+	} else if _, err := fmt.Sscanf(seen["liar_gets"][i+3:], "%d sent while only liars", &skipped); err != nil {
+		t.Fatalf("liar_gets detail %q: %v", seen["liar_gets"], err)
+	}
+	if judged < 20 || skipped*10 > judged {
+		t.Fatalf("liar_gets judged %d gets and skipped %d as liars-only: want >= 20 judged, skipped <= a tenth", judged, skipped)
 	}
 	for _, lie := range s.Adversary.Lies {
 		if lie != scenario.LieMovedManifest && !strings.Contains(seen["liar_corruption"], lie+" ") {
