@@ -200,7 +200,21 @@
 // the check is corruption: it is counted in storage_corruption_total, never
 // served (a peer answers "corrupt" instead), fetched from another replica,
 // and the local copy is rewritten with the verified bytes (a damaged chunk
-// found while serving a peer is queued and healed by the tick).
+// found while serving a peer is queued and healed by the tick). A chunk
+// marked damaged is not read again until its heal rewrote it (damagedAt):
+// a get fetches it from the replicas as if it were not held (healing it
+// with their bytes), a peer's FetchChunk at its offset is answered
+// "corrupt", a push or commit that needs the copy fails, each without a
+// read, so each damage is read and counted once (a read already in
+// flight when it was marked finds it marked and counts nothing). A heal
+// that fails (no replica serves the chunk) is retried by later ticks and
+// the chunk stays marked: no local read until one succeeds, which costs
+// the gets of it a retryable ErrUnavailable while no replica answers
+// (the copy failed its check; rereading it would fail again). The damage
+// is forgotten, and a later read finds and counts it again, only when
+// nothing locates the chunk any more or no held object lists it (the
+// tick cannot heal it), when the chunk is deleted, or when
+// DamagedChunksMax chunks are already marked (then it is not marked).
 //
 // A local chunk read carries its check (chunkRead: env.DiskOp.Check, a
 // pure closure over the key and offset), which the disk runs on the bytes
@@ -366,8 +380,7 @@
 // corruption and the honest offset is refused to peers, to the node's own
 // gets and to commits, until the lie is dropped. A range past a smaller
 // Size whose last chunk no source serves fails with ErrRange (the claim
-// unproven, not believed before a read). A damaged chunk is read and
-// counted once per request for it until it is healed. A range within
+// unproven, not believed before a read). A range within
 // this node's own manifest that stops before its last chunk replies the
 // manifest's Size unchecked (as GetManifest answers an own manifest): a
 // lie among own manifests (an earlier build's commit) reaches

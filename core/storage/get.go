@@ -410,18 +410,21 @@ func (s *Storage) pumpGet(g *getOp) {
 	}
 }
 
-// getChunk reads chunk i locally when this node holds it and the copy
-// verifies, else from the candidates. A chunk the range touches only in
+// getChunk reads chunk i locally when this node holds it, not marked
+// damaged, and the copy verifies, else from the candidates. A chunk the range touches only in
 // part, whose group CVs are cached, is checked only on the groups the
 // range touches (groupRead); any other is checked whole, which caches
 // its group CVs.
 func (s *Storage) getChunk(g *getOp, i int) {
 	c := g.man.Chunks[i].Addr
-	if !s.index.hasChunk(c) {
+	off := g.chunkOffset(i)
+	if !s.index.hasChunk(c) || s.damagedAt(c, off) {
+		// A chunk marked damaged (it failed its check at this, its known
+		// offset) is not read again before its heal: fetched from the
+		// replicas as if not held, which heals it too (fetchChunk).
 		s.fetchChunk(g, i)
 		return
 	}
-	off := g.chunkOffset(i)
 	op, check, partOff := s.groupRead(g, i)
 	var cvs []proto.CV // the chunk's group CVs, left by a whole check that passed
 	if op.Kind == 0 {

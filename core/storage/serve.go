@@ -170,6 +170,10 @@ func (s *Storage) lastSizeUnknown(man *Manifest) (ChunkRef, uint64, bool) {
 // chunk's known offset (chunkIntact); either way the commit fails
 // (statusFailed) and the pusher may try again.
 func (s *Storage) readLastForCommit(from proto.NodeID, corr uint64, addr proto.Addr, man Manifest, last ChunkRef, off uint64) {
+	if s.damagedAt(last.Addr, off) {
+		s.respond(from, corr, addr, statusFailed, nil) // not read again before its heal
+		return
+	}
 	ok := s.submitJob([]env.DiskOp{s.chunkRead(last.Addr, off)}, func(res []env.DiskResult) {
 		switch {
 		case !s.chunkIntact(last.Addr, off, res[0], addr):
@@ -311,7 +315,8 @@ func (s *Storage) finishWrite(addr proto.Addr, o *object, err error) {
 // (statusNotFound); neither counts corruption or marks the chunk damaged,
 // which a peer's word cannot justify. Only a copy that fails its check at
 // the chunk's known offset is corrupt: counted, never served
-// (statusCorrupt), and queued for healing.
+// (statusCorrupt), and queued for healing; until it is healed a request
+// for it there is answered statusCorrupt without a read (damagedAt).
 func (s *Storage) serveFetchChunk(from proto.NodeID, corr uint64, c proto.Addr, off uint64) {
 	if !s.index.hasChunk(c) {
 		s.respond(from, corr, c, statusNotFound, nil)
@@ -321,6 +326,12 @@ func (s *Storage) serveFetchChunk(from proto.NodeID, corr uint64, c proto.Addr, 
 	if located && known != off {
 		s.reject(ReasonBadRequest)
 		s.respond(from, corr, c, statusBad, nil)
+		return
+	}
+	if s.damagedAt(c, off) {
+		// Found corrupt here and not yet healed: answered as a read
+		// that fails its check is, without the read (counted once).
+		s.respond(from, corr, c, statusCorrupt, nil)
 		return
 	}
 	ok := s.submitJob([]env.DiskOp{s.chunkRead(c, off)}, func(res []env.DiskResult) {
