@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/proto"
 )
 
 // TestDamagedChunkReadOnce: a chunk marked damaged (it failed its check
@@ -93,5 +97,49 @@ func TestDamagedChunkReadOnce(t *testing.T) {
 				t.Fatalf("corruption counted %v times in all, want 1", n)
 			}
 		})
+	}
+}
+
+// TestStoreChunkFullStagedTableWritesNothing: with one staged slot left,
+// two pushes of new chunks arriving together take the slot and a
+// refusal (statusBusy) before any byte is written, so every chunk
+// written is staged and its bytes are never orphaned. The old code
+// checked the table before the writes and staged after them: both were
+// admitted and written, the second was not staged (missing at its
+// commit) and its bytes stayed on disk, referenced by nothing, until
+// the orphan sweep after a restart.
+func TestStoreChunkFullStagedTableWritesNothing(t *testing.T) {
+	c := newCluster(t, 1, 43, smallChunks)
+	h := c.nodes[0]
+	st := h.st
+	for i := range StagedChunksMax - 1 {
+		st.index.staged[proto.Addr{0xfa, byte(i >> 8), byte(i)}] = stagedChunk{at: st.env.Now(), size: 1}
+	}
+	a, b := randomData(431, 1000), randomData(432, 2000)
+	peer := proto.NodeID{0xee}
+	replies := map[uint64]status{}
+	c.c.Sent = func(src int, dst proto.NodeID, frame []byte) {
+		if h, r, err := decodeFrame(frame); err == nil && dst == peer && r.kind == kindReply {
+			replies[h.CorrID] = r.status
+		}
+	}
+	// Both arrive before either write completes.
+	c.handle(h, env.Message{From: peer, Frame: encodeFrame(1, &message{kind: kindStoreChunk, addr: proto.AddrOf(a), data: a})})
+	c.handle(h, env.Message{From: peer, Frame: encodeFrame(2, &message{kind: kindStoreChunk, addr: proto.AddrOf(b), data: b})})
+	c.step()
+	for key := range h.disk.State() {
+		if !strings.HasPrefix(key, prefixChunk) {
+			continue
+		}
+		chunk, ok := addrFromKey(prefixChunk, []byte(key))
+		if !ok || !st.index.hasChunk(chunk) {
+			t.Fatalf("chunk %s written but neither staged nor referenced: orphaned", key)
+		}
+	}
+	if _, ok := h.disk.State()[string(diskKey(prefixChunk, proto.AddrOf(b)))]; ok {
+		t.Fatal("the refused push's chunk was written")
+	}
+	if replies[1] != statusOK || replies[2] != statusBusy {
+		t.Fatalf("replies to the two pushes: %d and %d, want statusOK (%d) and statusBusy (%d)", replies[1], replies[2], statusOK, statusBusy)
 	}
 }

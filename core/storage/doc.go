@@ -127,7 +127,11 @@
 // Put (the coordinator) writes it locally when it is a placement node (or
 // the client pins it) and pushes it to every other placement node: chunks
 // first (StoreChunk, at most PushWindowMax in flight, each verified and
-// written by the target and staged), then a Commit carrying the manifest.
+// written by the target and staged; the chunk's staged slot is taken
+// before its write, so a full table, StagedChunksMax counting the writes
+// in flight, refuses a push "busy" before any byte is written and no
+// chunk is written without being staged), then a Commit carrying the
+// manifest.
 // A target answers a Commit only after it wrote the sealed manifest and a
 // DiskSync that follows every chunk write completed; the disk is FIFO, so
 // that sync makes the chunks and the manifest durable together. The put is

@@ -56,7 +56,7 @@ func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 		return
 	}
 	if s.index.hasChunk(m.addr) {
-		if known, ok := s.index.chunkOffset(m.addr); (!ok || known != m.offset) && len(s.index.staged) < StagedChunksMax {
+		if known, ok := s.index.chunkOffset(m.addr); (!ok || known != m.offset) && s.index.stagedRoom() {
 			// Held at conflicting offsets, or at a lie's (an earlier
 			// build's commit): the push just verified the chunk's own,
 			// which locates it (chunkOffset puts verified offsets first)
@@ -66,10 +66,15 @@ func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 		s.respond(from, corr, m.addr, statusOK, nil)
 		return
 	}
-	if len(s.index.staged) >= StagedChunksMax {
+	// The chunk's staged slot is taken before its write (index.storing
+	// counts toward the table: stagedRoom), so a write that completes
+	// is always staged: a chunk written but not staged would be missing
+	// at the commit and its bytes orphaned until the sweep after a
+	// restart. A full table refuses the push before any byte is written.
+	if !s.index.stagedRoom() {
 		s.pruneStaged()
 	}
-	if len(s.index.staged) >= StagedChunksMax {
+	if !s.index.stagedRoom() {
 		s.reject(ReasonOverload)
 		s.respond(from, corr, m.addr, statusBusy, nil)
 		return
@@ -82,9 +87,7 @@ func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 			s.respond(from, corr, addr, statusFailed, nil)
 			return
 		}
-		if len(s.index.staged) < StagedChunksMax {
-			s.index.staged[addr] = stagedChunk{at: s.env.Now(), off: off, size: size}
-		}
+		s.index.staged[addr] = stagedChunk{at: s.env.Now(), off: off, size: size} // its slot was reserved
 		s.stats.ChunksWritten++
 		s.respond(from, corr, addr, statusOK, nil)
 	})
