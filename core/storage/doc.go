@@ -320,9 +320,17 @@
 // asking ranges past the end costs a node no more than reading the
 // object's last chunk. This applies to this node's own manifest too,
 // whose Size may be an earlier build's lie. When no source serves the
-// last chunk (unavailable, corrupt) the claim stands: ErrRange, as
-// before the check (but a holder's refusal of its offset drops the
-// manifest, as for any read). A GetManifest answering a fetched
+// last chunk (unavailable, corrupt, not found) a fetched manifest's
+// claim is not answered: the get fails with the chunk's error, as a
+// read of a chunk of the range would (ErrUnavailable, retryable, when a
+// holder was silent or busy), so an honest range past the end, or a
+// HEAD, answers 503 instead of 416 or 200 while every holder of the
+// last chunk is unreachable: the price of not believing a Size no byte
+// proved (content_liars seed 411 served a liar's Size in a partition
+// through the range check beside, sideCheck, before it failed the same
+// way). This node's own manifest's claim stands: ErrRange (or the empty
+// tail), as an own manifest is answered elsewhere. A holder's refusal
+// of the offset drops the manifest, as for any read. A GetManifest answering a fetched
 // manifest, and a whole Get answering ErrTooLarge from one, check its
 // Size the same way before answering (the gateway answers HEAD, 416s
 // and Content-Length from it and caches it): free when the verdict is
@@ -382,9 +390,10 @@
 // (a lying peer's commit) makes the index locate its chunks at the lie's
 // offset when nothing verified here disagrees, so checks there count as
 // corruption and the honest offset is refused to peers, to the node's own
-// gets and to commits, until the lie is dropped. A range past a smaller
-// Size whose last chunk no source serves fails with ErrRange (the claim
-// unproven, not believed before a read). A range within
+// gets and to commits, until the lie is dropped. A range past the
+// Size of this node's own manifest whose last chunk no source serves
+// answers ErrRange, the claim unproven (an earlier build's lie among own
+// manifests stands there as in GetManifest's answer). A range within
 // this node's own manifest that stops before its last chunk replies the
 // manifest's Size unchecked (as GetManifest answers an own manifest): a
 // lie among own manifests (an earlier build's commit) reaches
