@@ -214,11 +214,14 @@
 // that fails (no replica serves the chunk) is retried by later ticks and
 // the chunk stays marked: no local read until one succeeds, which costs
 // the gets of it a retryable ErrUnavailable while no replica answers
-// (the copy failed its check; rereading it would fail again). The damage
-// is forgotten, and a later read finds and counts it again, only when
-// nothing locates the chunk any more or no held object lists it (the
-// tick cannot heal it), when the chunk is deleted, or when
-// DamagedChunksMax chunks are already marked (then it is not marked).
+// (a copy that failed its check is not trusted again until rewritten
+// from verified bytes, even though a reread could pass when the fault
+// was in the read rather than the bytes stored, as the simulator's
+// corrupt_read injects). The damage is forgotten, and a later read
+// finds and counts it again, only when nothing locates the chunk any
+// more or no held object lists it (the tick cannot heal it), or when
+// the chunk is deleted. Damage found while DamagedChunksMax chunks are
+// marked is counted but not marked, so each read of it counts it again.
 //
 // A local chunk read carries its check (chunkRead: env.DiskOp.Check, a
 // pure closure over the key and offset), which the disk runs on the bytes
