@@ -313,9 +313,9 @@ func (s *Storage) startChunks(g *getOp, man Manifest) {
 // len(man.Chunks)-1 in g's window, and its verdict cached (gotChunk). A
 // lie proven here, from the cache or by the read, drops the manifest
 // like any size lie (claimWrong); a last chunk no source serves fails
-// the get as a chunk of the range would (as checkEnd's fails a get from
-// a fetched manifest). It returns false when
-// it dropped the manifest (g then moved on).
+// the get as a chunk of the range would (as checkEnd fails a get from a
+// fetched manifest). It returns false when it dropped the manifest (g
+// then moved on).
 func (s *Storage) sideCheck(g *getOp) bool {
 	i := len(g.man.Chunks) - 1
 	c, size := g.man.Chunks[i].Addr, uint64(g.man.Chunks[i].Size)
@@ -416,10 +416,10 @@ func (s *Storage) pumpGet(g *getOp) {
 }
 
 // getChunk reads chunk i locally when this node holds it, not marked
-// damaged, and the copy verifies, else from the candidates. A chunk the range touches only in
-// part, whose group CVs are cached, is checked only on the groups the
-// range touches (groupRead); any other is checked whole, which caches
-// its group CVs.
+// damaged, and the copy verifies, else from the candidates. A chunk the
+// range touches only in part, whose group CVs are cached, is checked
+// only on the groups the range touches (groupRead); any other is checked
+// whole, which caches its group CVs.
 func (s *Storage) getChunk(g *getOp, i int) {
 	c := g.man.Chunks[i].Addr
 	off := g.chunkOffset(i)
