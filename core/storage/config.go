@@ -57,7 +57,8 @@ const (
 	GetChunksMax = GetWindowMax
 	// DiskJobsMax bounds outstanding groups of disk operations.
 	DiskJobsMax = 4096
-	// StagedChunksMax bounds chunks received for objects not yet committed.
+	// StagedChunksMax bounds chunks received for objects not yet
+	// committed, staged or being written (index.stagedSlots).
 	StagedChunksMax = 4096
 	// LocalObjectsMax bounds the objects held by this node.
 	LocalObjectsMax = 1 << 16

@@ -127,7 +127,11 @@
 // Put (the coordinator) writes it locally when it is a placement node (or
 // the client pins it) and pushes it to every other placement node: chunks
 // first (StoreChunk, at most PushWindowMax in flight, each verified and
-// written by the target and staged), then a Commit carrying the manifest.
+// written by the target and staged; the chunk's staged slot is taken
+// before its write, so a full table, StagedChunksMax counting the writes
+// in flight, refuses a push "busy" before any byte is written and no
+// chunk is written without being staged), then a Commit carrying the
+// manifest.
 // A target answers a Commit only after it wrote the sealed manifest and a
 // DiskSync that follows every chunk write completed; the disk is FIFO, so
 // that sync makes the chunks and the manifest durable together. The put is
@@ -200,7 +204,24 @@
 // the check is corruption: it is counted in storage_corruption_total, never
 // served (a peer answers "corrupt" instead), fetched from another replica,
 // and the local copy is rewritten with the verified bytes (a damaged chunk
-// found while serving a peer is queued and healed by the tick).
+// found while serving a peer is queued and healed by the tick). A chunk
+// marked damaged is not read again until its heal rewrote it (damagedAt):
+// a get fetches it from the replicas as if it were not held (healing it
+// with their bytes), a peer's FetchChunk at its offset is answered
+// "corrupt", a push or commit that needs the copy fails, each without a
+// read, so each damage is read and counted once (a read already in
+// flight when it was marked finds it marked and counts nothing). A heal
+// that fails (no replica serves the chunk) is retried by later ticks and
+// the chunk stays marked: no local read until one succeeds, which costs
+// the gets of it a retryable ErrUnavailable while no replica answers
+// (a copy that failed its check is not trusted again until rewritten
+// from verified bytes, even though a reread could pass when the fault
+// was in the read rather than the bytes stored, as the simulator's
+// corrupt_read injects). The damage is forgotten, and a later read
+// finds and counts it again, only when nothing locates the chunk any
+// more or no held object lists it (the tick cannot heal it), or when
+// the chunk is deleted. Damage found while DamagedChunksMax chunks are
+// marked is counted but not marked, so each read of it counts it again.
 //
 // A local chunk read carries its check (chunkRead: env.DiskOp.Check, a
 // pure closure over the key and offset), which the disk runs on the bytes
@@ -302,9 +323,17 @@
 // asking ranges past the end costs a node no more than reading the
 // object's last chunk. This applies to this node's own manifest too,
 // whose Size may be an earlier build's lie. When no source serves the
-// last chunk (unavailable, corrupt) the claim stands: ErrRange, as
-// before the check (but a holder's refusal of its offset drops the
-// manifest, as for any read). A GetManifest answering a fetched
+// last chunk (unavailable, corrupt, not found) a fetched manifest's
+// claim is not answered: the get fails with the chunk's error, as a
+// read of a chunk of the range would (ErrUnavailable, retryable, when a
+// holder was silent or busy), so an honest range past the end, or a
+// HEAD, answers 503 instead of 416 or 200 while every holder of the
+// last chunk is unreachable: the price of not believing a Size no byte
+// proved (content_liars seed 411 served a liar's Size in a partition
+// through the range check beside, sideCheck, before it failed the same
+// way). This node's own manifest's claim stands: ErrRange (or the empty
+// tail), as an own manifest is answered elsewhere. A holder's refusal
+// of the offset drops the manifest, as for any read. A GetManifest answering a fetched
 // manifest, and a whole Get answering ErrTooLarge from one, check its
 // Size the same way before answering (the gateway answers HEAD, 416s
 // and Content-Length from it and caches it): free when the verdict is
@@ -364,10 +393,10 @@
 // (a lying peer's commit) makes the index locate its chunks at the lie's
 // offset when nothing verified here disagrees, so checks there count as
 // corruption and the honest offset is refused to peers, to the node's own
-// gets and to commits, until the lie is dropped. A range past a smaller
-// Size whose last chunk no source serves fails with ErrRange (the claim
-// unproven, not believed before a read). A damaged chunk is read and
-// counted once per request for it until it is healed. A range within
+// gets and to commits, until the lie is dropped. A range past the
+// Size of this node's own manifest whose last chunk no source serves
+// answers ErrRange, the claim unproven (an earlier build's lie among own
+// manifests stands there as in GetManifest's answer). A range within
 // this node's own manifest that stops before its last chunk replies the
 // manifest's Size unchecked (as GetManifest answers an own manifest): a
 // lie among own manifests (an earlier build's commit) reaches

@@ -313,9 +313,9 @@ func (s *Storage) startChunks(g *getOp, man Manifest) {
 // len(man.Chunks)-1 in g's window, and its verdict cached (gotChunk). A
 // lie proven here, from the cache or by the read, drops the manifest
 // like any size lie (claimWrong); a last chunk no source serves fails
-// the get as a chunk of the range would (unlike checkEnd, whose ErrRange
-// does not answer the claim as the object's Size). It returns false when
-// it dropped the manifest (g then moved on).
+// the get as a chunk of the range would (as checkEnd fails a get from a
+// fetched manifest). It returns false when it dropped the manifest (g
+// then moved on).
 func (s *Storage) sideCheck(g *getOp) bool {
 	i := len(g.man.Chunks) - 1
 	c, size := g.man.Chunks[i].Addr, uint64(g.man.Chunks[i].Size)
@@ -363,7 +363,12 @@ func (s *Storage) placedElsewhere(c proto.Addr, off uint64) error {
 // so the range is served from an honest one), the claim's length answers
 // endErr and is cached (gotChunk), so a repeated request past the end
 // costs no read while the verdict is cached. A chunk no source serves
-// (unavailable, corrupt) leaves the claim unproven: endErr, as before.
+// (unavailable, corrupt, not found) leaves the claim unproven: a fetched
+// manifest's get then fails with the chunk's error (fetchChunk), as
+// sideCheck's does, rather than answer a Size no byte proved (an honest
+// range past the end answers 503 instead of 416 while every holder of
+// the last chunk is unreachable: the price of not believing claims);
+// this node's own manifest answers endErr, as it is answered elsewhere.
 func (s *Storage) checkEnd(g *getOp, endErr error) {
 	i := len(g.man.Chunks) - 1
 	c, size := g.man.Chunks[i].Addr, uint64(g.man.Chunks[i].Size)
@@ -410,18 +415,21 @@ func (s *Storage) pumpGet(g *getOp) {
 	}
 }
 
-// getChunk reads chunk i locally when this node holds it and the copy
-// verifies, else from the candidates. A chunk the range touches only in
-// part, whose group CVs are cached, is checked only on the groups the
-// range touches (groupRead); any other is checked whole, which caches
-// its group CVs.
+// getChunk reads chunk i locally when this node holds it, not marked
+// damaged, and the copy verifies, else from the candidates. A chunk the
+// range touches only in part, whose group CVs are cached, is checked
+// only on the groups the range touches (groupRead); any other is checked
+// whole, which caches its group CVs.
 func (s *Storage) getChunk(g *getOp, i int) {
 	c := g.man.Chunks[i].Addr
-	if !s.index.hasChunk(c) {
+	off := g.chunkOffset(i)
+	if !s.index.hasChunk(c) || s.damagedAt(c, off) {
+		// A chunk marked damaged (it failed its check at this, its known
+		// offset) is not read again before its heal: fetched from the
+		// replicas as if not held, which heals it too (fetchChunk).
 		s.fetchChunk(g, i)
 		return
 	}
-	off := g.chunkOffset(i)
 	op, check, partOff := s.groupRead(g, i)
 	var cvs []proto.CV // the chunk's group CVs, left by a whole check that passed
 	if op.Kind == 0 {
@@ -550,9 +558,18 @@ func (s *Storage) fetchChunk(g *getOp, i int) {
 			s.dropManifest(g, err)
 			return
 		}
-		if err != nil && g.endCheck {
-			// No source served the last chunk: its size stays a claim.
+		if err != nil && g.endCheck && g.own != nil {
+			// No source served this node's own manifest's last chunk:
+			// the claim stands (an own manifest is answered as it is).
 			s.endRange(g, g.endErr)
+			return
+		}
+		if err != nil && g.endCheck {
+			// A fetched manifest's Size unproven: not answered (ErrRange,
+			// the empty tail, ErrTooLarge or GetManifest would each answer
+			// it as the object's), the get fails as for a chunk of a
+			// range no source serves.
+			s.finishGet(g, fmt.Errorf("%w (the last chunk, to check the size of %s)", err, g.addr.Short()))
 			return
 		}
 		if err != nil && g.sideRead(i) {

@@ -197,6 +197,26 @@ func (x *index) chunkOffset(c proto.Addr) (uint64, bool) {
 	return 0, false
 }
 
+// stagedRoom reports whether a chunk may be staged: fewer than
+// StagedChunksMax chunks are staged or being written by a StoreChunk
+// (storing: such a chunk is staged when its write completes, so its
+// write reserved its slot). A chunk written again while staged, or by
+// two pushes at once, takes one slot.
+func (x *index) stagedRoom() bool { return x.stagedSlots() < StagedChunksMax }
+
+// stagedSlots is the number of chunks staged or being staged: those of
+// staged and storing, each once. O(storing), at most DiskJobsMax.
+func (x *index) stagedSlots() int {
+	n := len(x.staged)
+	// map order ok: a count
+	for c := range x.storing {
+		if _, ok := x.staged[c]; !ok {
+			n++
+		}
+	}
+	return n
+}
+
 // stored ends one StoreChunk write of c (counted in storing).
 func (x *index) stored(c proto.Addr) {
 	x.storing[c]--
@@ -295,7 +315,7 @@ func (x *index) after(cursor proto.Addr) (proto.Addr, bool) {
 
 // check verifies the invariants; deep recounts the references.
 func (x *index) check(deep bool) {
-	if len(x.objects) > LocalObjectsMax || len(x.staged) > StagedChunksMax ||
+	if len(x.objects) > LocalObjectsMax || x.stagedSlots() > StagedChunksMax ||
 		len(x.sessionRefs) > (SessionsMax+InflightPutsMax)*(SessionChunksMax+1) || len(x.storing) > DiskJobsMax {
 		panic("storage: index over its bounds")
 	}

@@ -80,9 +80,16 @@ func (s *Storage) sendChunk(p *push, i int, data []byte) {
 }
 
 // readChunkForPush reads chunk i from the local disk and sends it if it
-// verifies; a bad local copy fails the push and is queued for healing.
+// verifies; a bad local copy fails the push and is queued for healing,
+// and one already marked damaged fails it without a read.
 func (s *Storage) readChunkForPush(p *push, i int) {
 	c := p.man.Chunks[i].Addr
+	if s.damagedAt(c, p.offsets[i]) {
+		// Known bad until healed: not read (nor counted) again.
+		p.inflight--
+		s.finishPush(p, false)
+		return
+	}
 	ok := s.submitJob([]env.DiskOp{s.chunkRead(c, p.offsets[i])}, func(res []env.DiskResult) {
 		if p.finished {
 			p.inflight--
@@ -222,9 +229,31 @@ func (s *Storage) readIntact(c proto.Addr, off uint64, res env.DiskResult, obj p
 	if known, ok := s.index.chunkOffset(c); !ok || (res.Err != nil || res.Found) && known != off {
 		return false
 	}
+	if _, ok := s.damaged[c]; ok {
+		// Already counted: a read in flight when the chunk was marked
+		// (later ones are not started: damagedAt) finds the same damage.
+		return false
+	}
 	s.corruption(s.self)
 	s.markDamaged(c, obj)
 	return false
+}
+
+// damagedAt reports whether chunk c is marked damaged and off is its
+// known offset (index.chunkOffset), where it failed its check: such a
+// copy is not read again until it is healed (healWith unmarks it), so
+// the damage is read and counted once. A get fetches the chunk from the
+// replicas instead (and heals it with their bytes), a peer's FetchChunk
+// is answered statusCorrupt, a push or a commit that needs the copy
+// fails, each without a read. At another offset the chunk's bytes would
+// fail their check whatever the disk holds: callers refuse that offset
+// before asking (placedElsewhere, serveFetchChunk).
+func (s *Storage) damagedAt(c proto.Addr, off uint64) bool {
+	if _, ok := s.damaged[c]; !ok {
+		return false
+	}
+	known, ok := s.index.chunkOffset(c)
+	return ok && known == off
 }
 
 // markDamaged queues chunk c (listed by object obj, or zero if unknown)

@@ -56,7 +56,7 @@ func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 		return
 	}
 	if s.index.hasChunk(m.addr) {
-		if known, ok := s.index.chunkOffset(m.addr); (!ok || known != m.offset) && len(s.index.staged) < StagedChunksMax {
+		if known, ok := s.index.chunkOffset(m.addr); (!ok || known != m.offset) && s.index.stagedRoom() {
 			// Held at conflicting offsets, or at a lie's (an earlier
 			// build's commit): the push just verified the chunk's own,
 			// which locates it (chunkOffset puts verified offsets first)
@@ -66,10 +66,15 @@ func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 		s.respond(from, corr, m.addr, statusOK, nil)
 		return
 	}
-	if len(s.index.staged) >= StagedChunksMax {
+	// The chunk's staged slot is taken before its write (index.storing
+	// counts toward the table: stagedRoom), so a write that completes
+	// is always staged: a chunk written but not staged would be missing
+	// at the commit and its bytes orphaned until the sweep after a
+	// restart. A full table refuses the push before any byte is written.
+	if !s.index.stagedRoom() {
 		s.pruneStaged()
 	}
-	if len(s.index.staged) >= StagedChunksMax {
+	if !s.index.stagedRoom() {
 		s.reject(ReasonOverload)
 		s.respond(from, corr, m.addr, statusBusy, nil)
 		return
@@ -82,9 +87,7 @@ func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 			s.respond(from, corr, addr, statusFailed, nil)
 			return
 		}
-		if len(s.index.staged) < StagedChunksMax {
-			s.index.staged[addr] = stagedChunk{at: s.env.Now(), off: off, size: size}
-		}
+		s.index.staged[addr] = stagedChunk{at: s.env.Now(), off: off, size: size} // its slot was reserved
 		s.stats.ChunksWritten++
 		s.respond(from, corr, addr, statusOK, nil)
 	})
@@ -170,6 +173,10 @@ func (s *Storage) lastSizeUnknown(man *Manifest) (ChunkRef, uint64, bool) {
 // chunk's known offset (chunkIntact); either way the commit fails
 // (statusFailed) and the pusher may try again.
 func (s *Storage) readLastForCommit(from proto.NodeID, corr uint64, addr proto.Addr, man Manifest, last ChunkRef, off uint64) {
+	if s.damagedAt(last.Addr, off) {
+		s.respond(from, corr, addr, statusFailed, nil) // not read again before its heal
+		return
+	}
 	ok := s.submitJob([]env.DiskOp{s.chunkRead(last.Addr, off)}, func(res []env.DiskResult) {
 		switch {
 		case !s.chunkIntact(last.Addr, off, res[0], addr):
@@ -311,7 +318,8 @@ func (s *Storage) finishWrite(addr proto.Addr, o *object, err error) {
 // (statusNotFound); neither counts corruption or marks the chunk damaged,
 // which a peer's word cannot justify. Only a copy that fails its check at
 // the chunk's known offset is corrupt: counted, never served
-// (statusCorrupt), and queued for healing.
+// (statusCorrupt), and queued for healing; until it is healed a request
+// for it there is answered statusCorrupt without a read (damagedAt).
 func (s *Storage) serveFetchChunk(from proto.NodeID, corr uint64, c proto.Addr, off uint64) {
 	if !s.index.hasChunk(c) {
 		s.respond(from, corr, c, statusNotFound, nil)
@@ -321,6 +329,12 @@ func (s *Storage) serveFetchChunk(from proto.NodeID, corr uint64, c proto.Addr, 
 	if located && known != off {
 		s.reject(ReasonBadRequest)
 		s.respond(from, corr, c, statusBad, nil)
+		return
+	}
+	if s.damagedAt(c, off) {
+		// Found corrupt here and not yet healed: answered as a read
+		// that fails its check is, without the read (counted once).
+		s.respond(from, corr, c, statusCorrupt, nil)
 		return
 	}
 	ok := s.submitJob([]env.DiskOp{s.chunkRead(c, off)}, func(res []env.DiskResult) {

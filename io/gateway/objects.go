@@ -286,8 +286,12 @@ func (g *Gateway) read(req *request, addr proto.Addr, offset, length uint64) ([]
 }
 
 // size learns the object's size from its manifest, which storage checked
-// against the address (its chunk keys merge to the BLAKE3 root, the size
-// included), so no chunk is read or hashed for it; an empty object's
+// against the address (its chunk keys merge to the BLAKE3 root) and,
+// when fetched from a peer, whose Size storage proved by the last chunk's
+// verified length (core/storage's checkEnd: the keys do not bind it), so
+// the gateway reads or hashes no chunk for it; when no source serves
+// that chunk GetManifest fails with the chunk's error (503 while its
+// holders are unreachable), not an unproven Size. An empty object's
 // manifest says 0.
 func (g *Gateway) size(req *request, addr proto.Addr) (uint64, *apiError) {
 	if size, hit := g.sizeCached(req, addr); hit {
