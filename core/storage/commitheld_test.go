@@ -34,6 +34,12 @@ func TestCommitSizeLieOverHeldChunk(t *testing.T) {
 	if rep := c.exchange(liar, target, 0xfeed_0001, &message{kind: kindCommit, addr: addr, data: AppendManifest(nil, &lie)}); rep.status != statusBad || st.index.objects[addr] != nil {
 		t.Fatalf("commit of the size lie over held chunks: status %d, held %v; want statusBad, not held", rep.status, st.index.objects[addr] != nil)
 	}
+	// The read's verified length is cached: a retried lie, a range's side
+	// check or checkEnd judge the claim without another read.
+	lastRef := honest.Chunks[len(honest.Chunks)-1]
+	if got := st.groups.verified(lastRef.Addr, honest.chunkOffset(len(honest.Chunks)-1)); got != uint64(lastRef.Size) {
+		t.Fatalf("verified length of the last chunk after the commit's read: %d, want %d", got, lastRef.Size)
+	}
 	if rep := c.exchange(liar, target, 0xfeed_0004, &message{kind: kindCommit, addr: addr, data: AppendManifest(nil, &honest)}); rep.status != statusOK {
 		t.Fatalf("commit of the honest manifest: status %d", rep.status)
 	}

@@ -346,10 +346,11 @@
 // Size that stops before its last chunk (so no read of it checks the
 // last chunk's size) carries the Size in its reply too: the same check
 // runs beside the range's chunk reads (sideCheck: one more read in the
-// get's window, started first), and the get answers once both are over,
-// so it costs the get no more time than its slowest read (a silent
-// candidate is waited for once, by the reads in parallel, not once more
-// before them) and, when the verdict is cached, nothing. A lie it proves
+// get's window, started first, so a range over more chunks than the
+// window holds runs with one read fewer in flight until the check is
+// over), and the get answers once both are over: a silent candidate is
+// waited for once, by the reads in parallel, not once more before them,
+// and a cached verdict costs nothing. A lie it proves
 // drops the manifest (the range's reads in flight are discarded) and the
 // next candidate is asked, as for any size lie; a last chunk no source
 // serves fails the get as a chunk of the range would (its reply would

@@ -305,9 +305,9 @@ func (s *Storage) startChunks(g *getOp, man Manifest) {
 // sideCheck starts the check of a fetched manifest's Size for a range
 // that stops before its last chunk (the reply carries the Size, and the
 // keys do not bind the last chunk's size): checkEnd's rule, run beside
-// the range's reads rather than before them, so a get pays no more time
-// for it than its slowest read (a silent liar's timeout is paid once,
-// by the reads in parallel). The group cache's verified length of the
+// the range's reads rather than before them, so a silent liar's timeout
+// is paid once, by the reads in parallel (the check takes one slot of
+// the get's read window while it runs). The group cache's verified length of the
 // last chunk at its offset decides at no cost; else the chunk is read
 // (locally when held, else fetched: getChunk) whole, once, as read
 // len(man.Chunks)-1 in g's window, and its verdict cached (gotChunk). A
@@ -836,7 +836,16 @@ func (s *Storage) finishGet(g *getOp, err error) {
 		s.env.Reply(g.req, ManifestResult{Err: err})
 		return
 	}
-	s.env.Reply(g.req, GetResult{Size: g.man.Size, Err: err})
+	size := g.man.Size
+	if err != nil && !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrRange) {
+		// An error reply carries no Size: the claim may be unproven (a
+		// fetched manifest whose last chunk was not verified: the side
+		// check or checkEnd failed, or the deadline came first). ErrTooLarge
+		// and ErrRange are answered only after checkEnd (or from this
+		// node's own manifest), and their callers read the Size.
+		size = 0
+	}
+	s.env.Reply(g.req, GetResult{Size: size, Err: err})
 }
 
 // fetchChunkFrom asks the candidates in turn for chunk c (at object

@@ -178,9 +178,15 @@ func (s *Storage) readLastForCommit(from proto.NodeID, corr uint64, addr proto.A
 		return
 	}
 	ok := s.submitJob([]env.DiskOp{s.chunkRead(last.Addr, off)}, func(res []env.DiskResult) {
-		switch {
-		case !s.chunkIntact(last.Addr, off, res[0], addr):
+		if !s.chunkIntact(last.Addr, off, res[0], addr) {
 			s.respond(from, corr, addr, statusFailed, nil)
+			return
+		}
+		// The bytes verified at off: their length is the chunk's there,
+		// cached so a retried commit, a range's side check or checkEnd
+		// judge the claim without another read.
+		s.groups.put(last.Addr, off, uint64(len(res[0].Value)), nil)
+		switch {
 		case len(res[0].Value) != int(last.Size):
 			s.reject(ReasonMalformed)
 			s.respond(from, corr, addr, statusBad, nil)
