@@ -114,6 +114,7 @@ func worldOnly(cfg any) any {
 	case storage.Config:
 		c.Members = nil
 		c.BugServeUnverified, c.BugAckBeforeSync = false, false
+		c.CorruptionFrom = nil // the simulator's observer of corruption sources; nil in rond
 		return c
 	case authz.Config:
 		c.Keys = nil
