@@ -384,8 +384,8 @@
 // acknowledgement and the end of the put (before it kept a copy), the
 // object depends on the acknowledging replicas' audits, whose pushes a
 // liar can make fail every time (garbage pushes), as before hand-offs
-// (content_liars_push.yaml with every lie at rate 1 lost such an object
-// on seed 10 then).
+// (content_liars_handoff.yaml, every lie at rate 1, lost such objects
+// on seeds 10 and 14 then).
 //
 // Simulator support: LieFrame (adversary.go) rewrites a storage frame
 // into a lie a peer can tell on the wire (a manifest that moves chunks
@@ -399,7 +399,8 @@
 // does not carry its request's kind, so the caller says which replies
 // answer a Check (LieCheckAsked finds the Checks it sends a liar). The
 // simulator runs it over its liars' outgoing frames (scenario
-// `adversary:`, scenarios/content_liars.yaml and content_liars_push.yaml);
+// `adversary:`, scenarios/content_liars.yaml, content_liars_push.yaml and
+// content_liars_handoff.yaml);
 // production code never calls it. What an honest node does with the
 // write-path lies: a pushed chunk is checked against its key at its
 // offset before anything is written (serveStoreChunk), so garbage is
@@ -469,11 +470,13 @@
 // (the table had HandoffsMax entries: the new one is not recorded and no
 // copy is kept for it), expired (attempts or age spent), gone (this node
 // holds no copy to push from any more: the client deleted it, the GC pass
-// collected it, or its write failed). A client making many puts while a
-// placement node is cut off fills the table and no more: memory is
-// HandoffsMax small entries (no object bytes), and the copies kept are
-// objects on disk like the copies of pinned puts any client may ask for
-// (bounded by LocalObjectsMax, collected as above).
+// collected it, or its write failed), moved (the node is no longer among
+// the object's placement nodes when an attempt starts: the DHT's view
+// changed; the copies' audits serve the new placement). A client making
+// many puts while a placement node is cut off fills the table and no
+// more: memory is HandoffsMax small entries (no object bytes), and the
+// copies kept are objects on disk like the copies of pinned puts any
+// client may ask for (bounded by LocalObjectsMax, collected as above).
 //
 // Crash: the table is in memory and a restart forgets it (the copies
 // kept are durable and their audits go on, at the repair loop's pace).

@@ -37,6 +37,7 @@ const (
 	HandoffFull    = "full"    // the table was full
 	HandoffExpired = "expired" // HandoffAttemptsMax or HandoffAgeMax passed
 	HandoffGone    = "gone"    // this node holds no copy to push from (deleted, collected, not written)
+	HandoffMoved   = "moved"   // the node is no longer a placement node of the object
 )
 
 // handoff is one placement node an acknowledged put did not reach, to
@@ -59,6 +60,7 @@ type handoffTable struct {
 	armed    bool
 	at       env.Time // when the armed timer fires
 	seq      uint64   // the armed timer's tag value
+	running  bool     // onHandoffTimer is starting attempts: it arms the timer at its end
 }
 
 // handOff records a hand-off for every placement node other than this
@@ -112,6 +114,9 @@ func (s *Storage) keepCopy(p *putOp) bool {
 	return s.writeObject(p.addr, &object{manifest: p.man}, chunks, nil, func(error) {})
 }
 
+// hasHandoff reports whether h is still in the table.
+func (s *Storage) hasHandoff(h *handoff) bool { return slices.Contains(s.handoffs.list, h) }
+
 func (s *Storage) findHandoff(addr proto.Addr, target proto.NodeID) int {
 	return slices.IndexFunc(s.handoffs.list, func(h *handoff) bool { return h.addr == addr && h.target == target })
 }
@@ -120,6 +125,9 @@ func (s *Storage) findHandoff(addr proto.Addr, target proto.NodeID) int {
 // one may start (an attempt that ends arms it again).
 func (s *Storage) armHandoffs() {
 	hs := &s.handoffs
+	if hs.running {
+		return
+	}
 	found := false
 	var next env.Time
 	if hs.inflight < HandoffsInflightMax {
@@ -147,22 +155,30 @@ func (s *Storage) onHandoffTimer(seq uint64) {
 	if !hs.armed || seq != hs.seq {
 		return // cancelled, or from before a restart
 	}
-	hs.armed = false
+	hs.armed, hs.running = false, true
 	now := s.env.Now()
 	for _, h := range slices.Clone(hs.list) {
 		if hs.inflight >= HandoffsInflightMax {
 			break
 		}
-		if !h.busy && !now.Before(h.due) && s.findHandoff(h.addr, h.target) >= 0 {
+		if !h.busy && !now.Before(h.due) && s.hasHandoff(h) {
 			s.attemptHandoff(h)
 		}
 	}
+	hs.running = false
 	s.armHandoffs()
 }
 
 // attemptHandoff asks the node whether it holds the object and pushes it
-// from the local copy when it says it does not.
+// from the local copy when it says it does not. A node no longer among
+// the object's placement nodes (the DHT's view changed) is not pushed
+// to: the copies' audits serve the new placement.
 func (s *Storage) attemptHandoff(h *handoff) {
+	if !slices.Contains(s.placement(h.addr), h.target) {
+		s.removeHandoff(h)
+		s.handoffDropped(HandoffMoved)
+		return
+	}
 	if s.index.committed(h.addr) == nil {
 		if s.index.objects[h.addr] == nil {
 			s.dropHandoffs(h.addr, HandoffGone)
@@ -193,7 +209,7 @@ func (s *Storage) attemptHandoff(h *handoff) {
 // the hand-off's node.
 func (s *Storage) pushHandoff(h *handoff) {
 	o := s.index.committed(h.addr)
-	if o == nil || s.findHandoff(h.addr, h.target) < 0 {
+	if o == nil || !s.hasHandoff(h) {
 		s.handoffDone(h, false)
 		return
 	}
@@ -207,7 +223,7 @@ func (s *Storage) pushHandoff(h *handoff) {
 func (s *Storage) handoffDone(h *handoff, ok bool) {
 	h.busy = false
 	s.handoffs.inflight--
-	if s.findHandoff(h.addr, h.target) >= 0 {
+	if s.hasHandoff(h) { // not dropped meanwhile
 		if ok {
 			s.handoffHeld(h.addr, h.target)
 		} else {
@@ -270,12 +286,12 @@ func (s *Storage) setHandoffGauge() {
 }
 
 // PendingHandoffs describes every hand-off, oldest first: object, node,
-// attempts, and whether one is outstanding or when the next is due. For
+// attempts, and whether one is outstanding or how soon the next is due. For
 // people, like PendingPuts.
 func (s *Storage) PendingHandoffs() []string {
 	out := make([]string, 0, len(s.handoffs.list))
 	for _, h := range s.handoffs.list {
-		state := fmt.Sprintf("next attempt at %v", time.Duration(h.due))
+		state := fmt.Sprintf("next attempt in %v", h.due.Sub(s.env.Now()))
 		if h.busy {
 			state = "attempt outstanding"
 		}

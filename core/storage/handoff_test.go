@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 	"time"
 
@@ -243,5 +244,36 @@ func TestHandoffLostOnRestart(t *testing.T) {
 	c.step()
 	if len(c.nodes[coord].st.PendingHandoffs()) != 0 || !c.nodes[coord].st.HasLocal(addr) {
 		t.Fatalf("after a restart: hand-offs %v, copy held %v", c.nodes[coord].st.PendingHandoffs(), c.nodes[coord].st.HasLocal(addr))
+	}
+}
+
+// TestHandoffDroppedWhenMoved: a node that is no longer among the
+// object's placement nodes when an attempt starts (the membership, or
+// the DHT's view, changed) gets no more checks or pushes; the hand-off is
+// dropped as moved.
+func TestHandoffDroppedWhenMoved(t *testing.T) {
+	c := newCluster(t, 5, 44, noRepair)
+	data := randomData(45, 2*ChunkBytesMin+1)
+	coord, cut := handoffSetup(c, data, true)
+	checks := countChecks(c, coord, cut)
+	defer func() { c.c.Drop = nil }()
+	if res := c.put(coord, data, false); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	c.advance(5 * time.Second)
+	st := c.nodes[coord].st
+	if len(st.PendingHandoffs()) != 1 {
+		t.Fatalf("pending hand-offs: %v, want one", st.PendingHandoffs())
+	}
+	st.cfg.Members = slices.DeleteFunc(slices.Clone(st.cfg.Members), func(id proto.NodeID) bool { return id == c.nodes[cut].id })
+	c.c.RunUntil(time.Minute, func() bool { return len(st.PendingHandoffs()) == 0 })
+	sent := *checks
+	if got := c.metric(coord, MetricHandoffsDropped, HandoffMoved); got != 1 {
+		t.Fatalf("hand-offs dropped as moved: %v, want 1 (pending %v)", got, st.PendingHandoffs())
+	}
+	delete(c.cut, c.nodes[cut].id)
+	c.advance(time.Minute)
+	if *checks != sent {
+		t.Fatalf("%d checks after the node left the placement", *checks-sent)
 	}
 }

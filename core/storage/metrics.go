@@ -49,5 +49,6 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricOrphansSwept, Kind: env.Counter, Help: "Unreferenced chunks (staged before a restart, or of a dropped manifest) deleted by the sweep after recovery."},
 	env.MetricDef{Name: MetricHandoffsPending, Kind: env.Gauge, Help: "Hand-offs waiting: placement nodes an acknowledged put coordinated here did not reach, to which this node keeps pushing the object."},
 	env.MetricDef{Name: MetricHandoffsDelivered, Kind: env.Counter, Help: "Hand-offs ended because the placement node holds the object (it acknowledged the push, or said it holds it)."},
-	env.MetricDef{Name: MetricHandoffsDropped, Kind: env.Counter, Help: "Hand-offs given up, by reason: full (the table was full), expired (attempts or age spent), gone (no local copy to push from: deleted, collected or not written).", Label: "reason"},
+	env.MetricDef{Name: MetricHandoffsDropped, Kind: env.Counter, Help: "Hand-offs given up, by reason: full (the table was full), expired (attempts or age spent), gone (no local copy to push from: deleted, collected or not written), moved (the node is no longer placed).", Label: "reason",
+		LabelValues: []string{HandoffFull, HandoffExpired, HandoffGone, HandoffMoved}},
 )
