@@ -138,7 +138,9 @@
 // acknowledged when W (Config.WriteQuorum, default 2; fewer when there are
 // fewer placement nodes) placement nodes are durable; the remaining
 // pushes continue and their completion is observed as
-// storage_replication_lag_seconds. A put that misses its deadline replies
+// storage_replication_lag_seconds. The placement nodes an acknowledged
+// put did not reach get a hand-off from the coordinator (see Hand-offs).
+// A put that misses its deadline replies
 // ErrUnknownOutcome once a commit or local write was issued (it may be
 // durable somewhere), else ErrUnavailable (definitely not stored by this
 // request). Every peer handler is idempotent (retries, duplicated and
@@ -404,18 +406,16 @@
 // GetResult.Size until a get that reads the last chunk proves it (the
 // gateway does not use that Size: its Content-Range total comes from
 // GetManifest or its size cache). Liars among the placement nodes count
-// toward the write quorum: a put acknowledged by W liars
-// (the honest placement node cut off meanwhile, the coordinator not
-// placed) has no honest replica, and the push to the honest node is not
-// retried by the coordinator once the put finished, so that node gets
-// the object only from the liars' repair, whose pushes a liar can make
-// fail every time (garbage pushes), and reads through honest nodes
-// depend on the liars' answers (the simulator's content_liars_push.yaml
-// with every lie at rate 1 loses such an object on seed 10: a put
-// through honest n3 while n2 was isolated, acknowledged by liars n4 and
-// n5). A coordinator that keeps pushing to the placement nodes it
-// missed, within a bound, would give every acknowledged object an
-// honest copy when one honest placement node is reachable.
+// toward the write quorum: a put acknowledged by W liars while the
+// honest placement node was cut off has no honest replica until the
+// coordinator's hand-off reaches that node (see Hand-offs; an honest
+// coordinator keeps a copy meanwhile). The hand-off is bounded: when its
+// table was full, or the coordinator restarted between the
+// acknowledgement and the end of the put (before it kept a copy), the
+// object depends on the acknowledging replicas' audits, whose pushes a
+// liar can make fail every time (garbage pushes), as before hand-offs
+// (content_liars_handoff.yaml, every lie at rate 1, lost such objects
+// on seeds 10 and 14 then).
 //
 // Simulator support: LieFrame (adversary.go) rewrites a storage frame
 // into a lie a peer can tell on the wire (a manifest that moves chunks
@@ -429,7 +429,8 @@
 // does not carry its request's kind, so the caller says which replies
 // answer a Check (LieCheckAsked finds the Checks it sends a liar). The
 // simulator runs it over its liars' outgoing frames (scenario
-// `adversary:`, scenarios/content_liars.yaml and content_liars_push.yaml);
+// `adversary:`, scenarios/content_liars.yaml, content_liars_push.yaml and
+// content_liars_handoff.yaml);
 // production code never calls it. What an honest node does with the
 // write-path lies: a pushed chunk is checked against its key at its
 // offset before anything is written (serveStoreChunk), so garbage is
@@ -454,11 +455,69 @@
 // a cursor, with at most RepairAuditsMax audits in flight: it asks every
 // other placement node whether it holds the object and pushes the object
 // (from the local, verified chunks) to those that do not. An object this
-// node holds but is not placed on, and that is not pinned, is removed once
-// the audit saw every placement node hold it; that is the GC pass. Delete
+// node holds but is not placed on, and that is not pinned (a copy kept
+// for a hand-off included), is removed once the audit saw every placement
+// node hold it; that is the GC pass. Delete
 // unpins and removes only this node's copy: the other replicas keep theirs
 // and an audit may restore the copy if this node is a placement node.
 // Network-wide deletion needs tombstones and is out of scope.
+//
+// # Hand-offs
+//
+// A put acknowledged by W placement nodes may have missed the others
+// (cut off, down, busy, or a push that failed or was refused). When the
+// put finishes (every push answered, or its deadline passed), the
+// coordinator records a hand-off (object, node) for each placement node
+// other than itself that did not acknowledge it (handoff.go): at most
+// HandoffsMax, one per pair. Each is attempted on its own timer, not the
+// repair tick, so RepairInterval does not delay it: a Check asks the node
+// whether it holds the object; "held" ends the hand-off, "not held"
+// pushes the object from this node's local copy (its chunks read and
+// verified, as a repair push), and an acknowledged push ends it
+// (storage_handoffs_delivered_total). A failed attempt (no answer, busy,
+// a refused push) is retried after 1 s, doubling up to 1 min (jittered
+// from env.Rand), for at most HandoffAttemptsMax checks and HandoffAgeMax;
+// at most HandoffsInflightMax attempts run at once. An audit that finds
+// the node holding the object ends its hand-off too. No time source but
+// the machine's timers and env.Now is used, so runs stay deterministic.
+//
+// What it pushes from: this node's committed copy. A placement
+// coordinator has its replica and a pinned put left one; a coordinator
+// that is neither holds nothing after a put (a whole put's bytes were in
+// memory, a streamed upload's chunks are released at its end). So, when
+// it records a hand-off, such a coordinator first keeps a copy: it writes
+// the object, unpinned, from the put's bytes, or from the session's
+// chunks already on its disk (before the put releases them: only the
+// manifest and a sync are written then). That copy is an ordinary object
+// this node is not placed on: its audits push it to the placement nodes
+// that say they lack it, and the GC pass removes it once every placement
+// node says it holds it. So it outlives the hand-off (expired, dropped
+// or forgotten at a restart), and an honest coordinator holds an honest
+// copy until its own audit sees every placement node hold one.
+//
+// Bounds: storage_handoffs_pending is the table's size;
+// storage_handoffs_dropped_total{reason} counts hand-offs given up: full
+// (the table had HandoffsMax entries: the new one is not recorded and no
+// copy is kept for it), expired (attempts or age spent), gone (this node
+// holds no copy to push from any more: the client deleted it, the GC pass
+// collected it, or its write failed), moved (the node is no longer among
+// the object's placement nodes when an attempt starts: the DHT's view
+// changed; the copies' audits serve the new placement). A client making
+// many puts while a placement node is cut off fills the table and no
+// more: memory is HandoffsMax small entries (no object bytes), and the
+// copies kept are objects on disk like the copies of pinned puts any
+// client may ask for (bounded by LocalObjectsMax, collected as above).
+//
+// Crash: the table is in memory and a restart forgets it (the copies
+// kept are durable and their audits go on, at the repair loop's pace).
+// A restart between the acknowledgement and the put's end hands nothing
+// off: the object then depends on the other replicas' audits (Known
+// gaps). Rejected: keeping a put's bytes in memory for its hand-offs (up
+// to ObjectBytesMax each, so a byte budget would drop most under load; a
+// crash loses them; a streamed object is never in memory whole); leaving
+// it to the repair audits alone (their cursor walks every local object,
+// RepairObjectsPerTickMax per tick: hours on a full node, and a
+// coordinator that is not placed has no copy to audit).
 //
 // # Rejected alternatives
 //

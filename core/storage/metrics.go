@@ -13,6 +13,9 @@ const (
 	MetricRepairs            = "storage_repairs_total"
 	MetricRejects            = "storage_rejects_total"
 	MetricOrphansSwept       = "storage_orphans_swept_total"
+	MetricHandoffsPending    = "storage_handoffs_pending"
+	MetricHandoffsDelivered  = "storage_handoffs_delivered_total"
+	MetricHandoffsDropped    = "storage_handoffs_dropped_total"
 	replicationLagBucketsMax = 60
 )
 
@@ -44,4 +47,8 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricRepairs, Kind: env.Counter, Help: "Replicas restored by the repair loop and chunks healed from a replica."},
 	env.MetricDef{Name: MetricRejects, Kind: env.Counter, Help: "Requests and messages rejected or shed, by reason.", Label: "reason"},
 	env.MetricDef{Name: MetricOrphansSwept, Kind: env.Counter, Help: "Unreferenced chunks (staged before a restart, or of a dropped manifest) deleted by the sweep after recovery."},
+	env.MetricDef{Name: MetricHandoffsPending, Kind: env.Gauge, Help: "Hand-offs waiting: placement nodes an acknowledged put coordinated here did not reach, to which this node keeps pushing the object."},
+	env.MetricDef{Name: MetricHandoffsDelivered, Kind: env.Counter, Help: "Hand-offs ended because the placement node holds the object (it acknowledged the push, or said it holds it)."},
+	env.MetricDef{Name: MetricHandoffsDropped, Kind: env.Counter, Help: "Hand-offs given up, by reason: full (the table was full), expired (attempts or age spent), gone (no local copy to push from: deleted, collected or not written), moved (the node is no longer placed).", Label: "reason",
+		LabelValues: []string{HandoffFull, HandoffExpired, HandoffGone, HandoffMoved}},
 )

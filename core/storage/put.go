@@ -34,6 +34,11 @@ type putOp struct {
 	// sessionChunks are the session references a committed upload holds
 	// on its local chunks; released when the put finishes.
 	sessionChunks []ChunkRef
+	// acknowledged: the put was answered as stored (quorum reached).
+	acknowledged bool
+	// holders are the placement nodes (this one excepted) whose push
+	// was acknowledged; the others get hand-offs (handoff.go).
+	holders []proto.NodeID
 }
 
 func (s *Storage) onPut(req env.RequestID, body Put) {
@@ -136,6 +141,9 @@ func (s *Storage) pushForPut(p *putOp, target proto.NodeID) {
 		if pu.commitSent {
 			p.maybeStored = true
 		}
+		if ok && s.puts[p.id] == p {
+			p.holders = append(p.holders, target)
+		}
 		s.replicaDone(p, ok)
 	})
 	p.pushes = append(p.pushes, pu)
@@ -154,7 +162,7 @@ func (s *Storage) replicaDone(p *putOp, ok bool) {
 		p.failed++
 	}
 	if ok && !p.replied && p.acked >= p.quorum {
-		p.replied, p.ackedAt = true, s.env.Now()
+		p.replied, p.acknowledged, p.ackedAt = true, true, s.env.Now()
 		s.env.Metrics().Observe(MetricPutLatency, "", p.ackedAt.Sub(p.started).Seconds())
 		s.env.Reply(p.req, PutResult{Addr: p.addr, Size: p.man.Size, Replicas: p.acked})
 	}
@@ -192,12 +200,17 @@ func (p *putOp) deadlinePassed(s *Storage) {
 }
 
 // finishPut replies err if the put was not acknowledged, and forgets it.
-// Unfinished pushes stop; the repair loop completes what they started.
+// Unfinished pushes stop; an acknowledged put hands off to the placement
+// nodes it did not reach (handoff.go), and the repair loop completes
+// what the others started.
 func (s *Storage) finishPut(p *putOp, err error) {
 	delete(s.puts, p.id)
 	s.env.CancelTimer(p.timer)
 	for _, pu := range p.pushes {
 		pu.finished = true
+	}
+	if p.acknowledged {
+		s.handOff(p) // before the session's chunks are released: it may keep a copy of them
 	}
 	if p.sessionChunks != nil {
 		s.releaseSessionChunks(p.sessionChunks)
@@ -243,6 +256,7 @@ func (s *Storage) removeLocal(addr proto.Addr, done func(error)) bool {
 		return false
 	}
 	unreferenced := s.index.drop(addr)
+	s.dropHandoffs(addr, HandoffGone) // no copy to push from
 	// The manifest goes first, so a crash in between never leaves a
 	// manifest without its chunks (the disk keeps a prefix of the writes).
 	ops := []env.DiskOp{{Kind: env.DiskBatch, Batch: []env.DiskWrite{

@@ -58,6 +58,7 @@ func (s *Storage) startAudit(addr proto.Addr) {
 			a.pending--
 			if err == nil && reply.status == statusOK {
 				a.held++
+				s.handoffHeld(addr, target)
 			} else if err == nil && reply.status == statusNotFound {
 				a.missing = append(a.missing, target)
 			}
@@ -89,6 +90,7 @@ func (s *Storage) auditChecked(a *audit) {
 			a.pending--
 			if ok {
 				a.held++
+				s.handoffHeld(a.addr, t)
 				s.stats.Repairs++
 				s.env.Metrics().Add(MetricRepairs, "", 1)
 				s.env.Metrics().Observe(MetricReplicationLag, "", s.env.Now().Sub(a.started).Seconds())

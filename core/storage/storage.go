@@ -23,9 +23,10 @@ const (
 	tagDisk      uint64 = 5 // disk: a job's operation completed
 	tagRecovery  uint64 = 6 // disk: a recovery scan page
 	tagSweep     uint64 = 7 // disk: an orphan sweep page (sweep.go)
+	tagHandoff   uint64 = 8 // timer: the next hand-off attempt (handoff.go)
 )
 
-var _ = [node.TagMax - (tagSweep<<tagKindShift | tagValueMask)]struct{}{} // tags fit node.TagMax
+var _ = [node.TagMax - (tagHandoff<<tagKindShift | tagValueMask)]struct{}{} // tags fit node.TagMax
 
 // Storage is the replicated content store of one node. See the package doc.
 type Storage struct {
@@ -54,6 +55,7 @@ type Storage struct {
 	groups      *groupCache               // group CVs of chunks verified whole (groups.go)
 	provideNext []proto.Addr              // objects to announce on later ticks
 	sessions    map[uint64]*session       // open upload sessions
+	handoffs    handoffTable              // pushes to placement nodes acknowledged puts missed (handoff.go)
 	stats       Stats
 	// deleted is Config.BugRepinLost's memory of the objects a client
 	// deleted here (nil otherwise).
@@ -80,6 +82,12 @@ type Stats struct {
 	// deleted; Sweeping is true while it runs.
 	OrphansSwept uint64
 	Sweeping     bool
+	// HandoffsPending is the hand-offs waiting (handoff.go);
+	// HandoffsDelivered counts those that ended with the node holding
+	// the object, HandoffsDropped those given up (any reason).
+	HandoffsPending   int
+	HandoffsDelivered uint64
+	HandoffsDropped   uint64
 }
 
 var _ node.Service = (*Storage)(nil)
@@ -114,6 +122,7 @@ func (s *Storage) reset() {
 	s.sessions = map[uint64]*session{}
 	s.recovery = recoveryScan{}
 	s.sweep = orphanSweep{}
+	s.handoffs = handoffTable{seq: s.handoffs.seq} // seq survives, like sweepSeq
 	s.tick = 0
 }
 
@@ -158,6 +167,8 @@ func (s *Storage) onTimer(tag uint64) {
 		if g := s.gets[value]; g != nil {
 			s.finishGet(g, fmt.Errorf("%w: deadline passed", ErrUnavailable))
 		}
+	case tagHandoff:
+		s.onHandoffTimer(value)
 	}
 }
 
@@ -301,6 +312,7 @@ func (s *Storage) Stats() Stats {
 	st.PutsInflight, st.GetsInflight, st.RPCsInflight = len(s.puts), len(s.gets), len(s.rpcs)
 	st.Sessions = len(s.sessions)
 	st.Sweeping = s.sweep.active
+	st.HandoffsPending = len(s.handoffs.list)
 	return st
 }
 
@@ -312,10 +324,11 @@ func (s *Storage) CheckInvariants() {
 		len(s.provideNext) > ProvideQueueMax || len(s.sessions) > SessionsMax {
 		panic("storage: a bounded table exceeds its limit")
 	}
-	if !s.ready && (len(s.puts) > 0 || len(s.gets) > 0 || len(s.audits) > 0 || len(s.sessions) > 0 || s.sweep.active) {
+	if !s.ready && (len(s.puts) > 0 || len(s.gets) > 0 || len(s.audits) > 0 || len(s.sessions) > 0 || s.sweep.active || len(s.handoffs.list) > 0) {
 		panic("storage: client or repair work before recovery finished")
 	}
 	s.index.check(invariants.Enabled)
 	s.checkPuts()
 	s.checkGets()
+	s.checkHandoffs(invariants.Enabled)
 }

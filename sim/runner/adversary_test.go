@@ -9,13 +9,14 @@ import (
 	"github.com/ron-network/ron/sim/scenario"
 )
 
-// TestContentLiars runs scenarios/content_liars.yaml and
-// content_liars_push.yaml (lies on pushes, commits and audits) at their
-// seeds twice: the liars told lies of every kind the file lists but
+// TestContentLiars runs scenarios/content_liars.yaml,
+// content_liars_push.yaml (lies on pushes, commits and audits) and
+// content_liars_handoff.yaml (every lie at rate 1) at their seeds twice:
+// the liars told lies of every kind the file lists but
 // moved_manifest (a seed may fetch no 3-chunk manifest from a liar),
 // every check passes, and the run is deterministic.
 func TestContentLiars(t *testing.T) {
-	for _, file := range []string{"content_liars.yaml", "content_liars_push.yaml"} {
+	for _, file := range []string{"content_liars.yaml", "content_liars_push.yaml", "content_liars_handoff.yaml"} {
 		t.Run(file, func(t *testing.T) { testContentLiars(t, file) })
 	}
 }

@@ -1,0 +1,279 @@
+package storage
+
+import (
+	"bytes"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/proto"
+)
+
+// noRepair runs no repair audit within any test's horizon: what reaches a
+// placement node the put missed came from the coordinator's hand-off.
+var noRepair = Config{ChunkBytes: ChunkBytesMin, RepairInterval: 1000 * time.Hour}
+
+// handoffSetup picks, for data's object in c, a coordinator (a placement
+// node when placed, else one that is not) and the placement node to cut
+// off (another one), and cuts it.
+func handoffSetup(c *cluster, data []byte, placed bool) (coord, cut int) {
+	addr := proto.AddrOf(data)
+	pl := c.placed(addr, 3)
+	coord = c.notPlaced(addr, 3)[0]
+	if placed {
+		coord = pl[0]
+	}
+	cut = pl[1]
+	c.cut[c.nodes[cut].id] = true
+	return coord, cut
+}
+
+// countChecks counts the distinct Check requests from one node to
+// another (an RPC resends its frame under one corr id), on top of the
+// cluster's cut.
+func countChecks(c *cluster, from, to int) *int {
+	n := 0
+	seen := map[uint64]bool{}
+	c.c.Drop = func(src, dst int, frame []byte) bool {
+		if src == from && dst == to {
+			if h, m, err := decodeFrame(frame); err == nil && m.kind == kindCheck && !seen[h.CorrID] {
+				seen[h.CorrID] = true
+				n++
+			}
+		}
+		return c.cut[c.nodes[src].id] || c.cut[c.nodes[dst].id]
+	}
+	return &n
+}
+
+// TestHandoffDeliversAfterPartition: a put acknowledged by W = 2 while a
+// placement node is cut off leaves that node without a copy; once it can
+// be reached again, the coordinator's hand-off pushes the object to it,
+// with no repair audit running anywhere. The coordinator is a placement
+// node (it pushes from its replica), or is not (it keeps a copy of the
+// put's bytes, or of a streamed upload's chunks, to push from).
+func TestHandoffDeliversAfterPartition(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		placed, stream bool
+	}{{"coordinator placed", true, false}, {"coordinator not placed", false, false}, {"stream, coordinator not placed", false, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, 5, 31, noRepair)
+			data := randomData(32, 5*ChunkBytesMin+77)
+			addr := proto.AddrOf(data)
+			coord, cut := handoffSetup(c, data, tc.placed)
+			var res PutResult
+			if tc.stream {
+				ss := c.begin(coord, false)
+				c.stream(coord, ss, data, ChunkBytesMin)
+				res = c.commit(coord, ss, addr, uint64(len(data)))
+			} else {
+				res = c.put(coord, data, false)
+			}
+			if res.Err != nil || res.Replicas != 2 {
+				t.Fatalf("put: %+v, want acknowledged by 2", res)
+			}
+			c.advance(10 * time.Second) // the put's push gives up; the hand-off retries in vain
+			if c.nodes[cut].st.HasLocal(addr) {
+				t.Fatal("the cut-off node holds the object")
+			}
+			delete(c.cut, c.nodes[cut].id)
+			if !c.c.RunUntil(2*time.Minute, func() bool { return c.durableCopy(cut, addr) }) {
+				t.Fatalf("the hand-off did not deliver the object to n%d; pending: %v", cut, c.nodes[coord].st.PendingHandoffs())
+			}
+			c.step()
+			if got := c.metric(coord, MetricHandoffsDelivered, ""); got != 1 {
+				t.Fatalf("%s = %v, want 1", MetricHandoffsDelivered, got)
+			}
+			if got := c.metric(coord, MetricHandoffsPending, ""); got != 0 {
+				t.Fatalf("%s = %v after delivery", MetricHandoffsPending, got)
+			}
+			for i := range c.nodes {
+				if got := c.metric(i, MetricRepairs, ""); got != 0 {
+					t.Fatalf("n%d counted %v repairs: an audit ran", i, got)
+				}
+			}
+			if got := c.get(cut, addr, 0, 0); got.Err != nil || !bytes.Equal(got.Data, data) {
+				t.Fatalf("get from the node handed the object: %v", got.Err)
+			}
+		})
+	}
+}
+
+// TestHandoffCopyCollected: a coordinator that is not a placement node
+// keeps a copy for its hand-off, which the repair loop collects once
+// every placement node holds the object.
+func TestHandoffCopyCollected(t *testing.T) {
+	c := newCluster(t, 5, 33, smallChunks)
+	data := randomData(34, 3*ChunkBytesMin+1)
+	addr := proto.AddrOf(data)
+	coord, cut := handoffSetup(c, data, false)
+	if res := c.put(coord, data, false); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	c.advance(6 * time.Second)
+	if !c.nodes[coord].st.HasLocal(addr) || !c.durableCopy(coord, addr) {
+		t.Fatal("the coordinator kept no copy for its hand-off")
+	}
+	delete(c.cut, c.nodes[cut].id)
+	done := func() bool { return c.durableCopy(cut, addr) && !c.nodes[coord].st.HasLocal(addr) }
+	if !c.c.RunUntil(time.Minute, done) {
+		t.Fatalf("cut node holds it %v, coordinator still holds it %v", c.durableCopy(cut, addr), c.nodes[coord].st.HasLocal(addr))
+	}
+}
+
+// TestHandoffExpires: a placement node that stays unreachable gets
+// HandoffAttemptsMax checks from the coordinator, then the hand-off is
+// dropped (counted as expired) and nothing more is sent to it.
+func TestHandoffExpires(t *testing.T) {
+	c := newCluster(t, 5, 35, noRepair)
+	data := randomData(36, 2*ChunkBytesMin)
+	coord, cut := handoffSetup(c, data, true)
+	checks := countChecks(c, coord, cut)
+	defer func() { c.c.Drop = nil }()
+	if res := c.put(coord, data, false); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	c.advance(HandoffAgeMax)
+	if got := c.metric(coord, MetricHandoffsDropped, HandoffExpired); got != 1 {
+		t.Fatalf("expired hand-offs %v, want 1; pending: %v", got, c.nodes[coord].st.PendingHandoffs())
+	}
+	if *checks != HandoffAttemptsMax {
+		t.Fatalf("%d checks sent to the cut-off node, want %d", *checks, HandoffAttemptsMax)
+	}
+	if got := c.metric(coord, MetricHandoffsPending, ""); got != 0 || len(c.nodes[coord].st.PendingHandoffs()) != 0 {
+		t.Fatalf("%s = %v after the hand-off expired", MetricHandoffsPending, got)
+	}
+	c.advance(HandoffAgeMax)
+	if *checks != HandoffAttemptsMax {
+		t.Fatalf("%d checks after expiry, want %d", *checks, HandoffAttemptsMax)
+	}
+}
+
+// TestHandoffDroppedOnDelete: deleting the coordinator's copy drops its
+// hand-offs (nothing to push from), counted as gone.
+func TestHandoffDroppedOnDelete(t *testing.T) {
+	c := newCluster(t, 5, 37, noRepair)
+	data := randomData(38, 2*ChunkBytesMin+3)
+	addr := proto.AddrOf(data)
+	coord, cut := handoffSetup(c, data, false)
+	checks := countChecks(c, coord, cut)
+	defer func() { c.c.Drop = nil }()
+	if res := c.put(coord, data, false); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	c.advance(5 * time.Second)
+	if len(c.nodes[coord].st.PendingHandoffs()) != 1 {
+		t.Fatalf("pending hand-offs: %v, want one", c.nodes[coord].st.PendingHandoffs())
+	}
+	del, _ := c.request(coord, Delete{Addr: addr}, time.Second).(DeleteResult)
+	if del.Err != nil {
+		t.Fatalf("delete: %v", del.Err)
+	}
+	if got := c.metric(coord, MetricHandoffsDropped, HandoffGone); got != 1 {
+		t.Fatalf("hand-offs dropped as gone: %v, want 1", got)
+	}
+	if len(c.nodes[coord].st.PendingHandoffs()) != 0 {
+		t.Fatalf("pending after delete: %v", c.nodes[coord].st.PendingHandoffs())
+	}
+	sent := *checks
+	delete(c.cut, c.nodes[cut].id)
+	c.advance(time.Minute)
+	if *checks != sent || c.nodes[cut].st.HasLocal(addr) {
+		t.Fatalf("after the delete: %d more checks, cut node holds it %v", *checks-sent, c.nodes[cut].st.HasLocal(addr))
+	}
+}
+
+// TestHandoffTableFull: with HandoffsMax hand-offs waiting, a put that
+// misses a placement node records none (counted as full) and, when the
+// coordinator is not placed, keeps no copy; the table stays at its
+// bound. A client making many puts while nodes are cut off cannot grow
+// it further.
+func TestHandoffTableFull(t *testing.T) {
+	c := newCluster(t, 5, 39, noRepair)
+	data := randomData(40, ChunkBytesMin+9)
+	addr := proto.AddrOf(data)
+	coord, cut := handoffSetup(c, data, false)
+	st := c.nodes[coord].st
+	rand := env.NewRand(41)
+	now := st.env.Now()
+	later := now.Add(time.Hour) // never due within the test
+	for range HandoffsMax {
+		var a proto.Addr
+		rand.Fill(a[:])
+		st.handoffs.list = append(st.handoffs.list, &handoff{addr: a, target: c.nodes[cut].id, added: now, due: later})
+	}
+	if res := c.put(coord, data, false); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	c.advance(5 * time.Second)
+	if got := c.metric(coord, MetricHandoffsDropped, HandoffFull); got != 1 {
+		t.Fatalf("hand-offs dropped as full: %v, want 1", got)
+	}
+	if len(st.handoffs.list) != HandoffsMax || st.findHandoff(addr, c.nodes[cut].id) >= 0 {
+		t.Fatalf("table holds %d entries (the put's: %v)", len(st.handoffs.list), st.findHandoff(addr, c.nodes[cut].id) >= 0)
+	}
+	if st.HasLocal(addr) {
+		t.Fatal("the coordinator kept a copy for a hand-off it did not record")
+	}
+	delete(c.cut, c.nodes[cut].id)
+	c.advance(30 * time.Second)
+	if c.nodes[cut].st.HasLocal(addr) {
+		t.Fatal("an unrecorded hand-off delivered")
+	}
+}
+
+// TestHandoffLostOnRestart: the table is memory only; a restart of the
+// coordinator forgets it, and the copy it kept stays on disk for the
+// repair audits.
+func TestHandoffLostOnRestart(t *testing.T) {
+	c := newCluster(t, 5, 42, noRepair)
+	data := randomData(43, 2*ChunkBytesMin)
+	addr := proto.AddrOf(data)
+	coord, _ := handoffSetup(c, data, false)
+	if res := c.put(coord, data, false); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	c.advance(5 * time.Second)
+	if len(c.nodes[coord].st.PendingHandoffs()) != 1 {
+		t.Fatalf("pending hand-offs: %v, want one", c.nodes[coord].st.PendingHandoffs())
+	}
+	c.crash(coord)
+	c.start(coord)
+	c.step()
+	if len(c.nodes[coord].st.PendingHandoffs()) != 0 || !c.nodes[coord].st.HasLocal(addr) {
+		t.Fatalf("after a restart: hand-offs %v, copy held %v", c.nodes[coord].st.PendingHandoffs(), c.nodes[coord].st.HasLocal(addr))
+	}
+}
+
+// TestHandoffDroppedWhenMoved: a node that is no longer among the
+// object's placement nodes when an attempt starts (the membership, or
+// the DHT's view, changed) gets no more checks or pushes; the hand-off is
+// dropped as moved.
+func TestHandoffDroppedWhenMoved(t *testing.T) {
+	c := newCluster(t, 5, 44, noRepair)
+	data := randomData(45, 2*ChunkBytesMin+1)
+	coord, cut := handoffSetup(c, data, true)
+	checks := countChecks(c, coord, cut)
+	defer func() { c.c.Drop = nil }()
+	if res := c.put(coord, data, false); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	c.advance(5 * time.Second)
+	st := c.nodes[coord].st
+	if len(st.PendingHandoffs()) != 1 {
+		t.Fatalf("pending hand-offs: %v, want one", st.PendingHandoffs())
+	}
+	st.cfg.Members = slices.DeleteFunc(slices.Clone(st.cfg.Members), func(id proto.NodeID) bool { return id == c.nodes[cut].id })
+	c.c.RunUntil(time.Minute, func() bool { return len(st.PendingHandoffs()) == 0 })
+	sent := *checks
+	if got := c.metric(coord, MetricHandoffsDropped, HandoffMoved); got != 1 {
+		t.Fatalf("hand-offs dropped as moved: %v, want 1 (pending %v)", got, st.PendingHandoffs())
+	}
+	delete(c.cut, c.nodes[cut].id)
+	c.advance(time.Minute)
+	if *checks != sent {
+		t.Fatalf("%d checks after the node left the placement", *checks-sent)
+	}
+}
