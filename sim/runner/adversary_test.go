@@ -60,6 +60,15 @@ func testContentLiars(t *testing.T, file string) {
 	if judged < 20 || skipped*10 > judged {
 		t.Fatalf("liar_gets judged %d gets and skipped %d as liars-only: want >= 20 judged, skipped <= a tenth", judged, skipped)
 	}
+	// Durability judges the objects acknowledged through honest nodes (a
+	// put through a liar is its claim): most of them, never none.
+	var durable int
+	if _, err := fmt.Sscanf(seen["durability"], "all %d acknowledged objects", &durable); err != nil {
+		t.Fatalf("durability detail %q: %v", seen["durability"], err)
+	}
+	if acked := rep.Content.Acknowledged; durable == 0 || durable*2 < acked {
+		t.Fatalf("durability judged %d of %d acknowledged objects; want at least half", durable, acked)
+	}
 	for _, lie := range s.Adversary.Lies {
 		if lie != scenario.LieMovedManifest && !strings.Contains(seen["liar_corruption"], lie+" ") {
 			t.Fatalf("no %s lie told: %s", lie, seen["liar_corruption"])

@@ -3,6 +3,7 @@ package runner
 import (
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/ron-network/ron/core/auth"
@@ -161,7 +162,7 @@ func (r *run) checkContentDurability(stats *ContentStats) check.Result {
 	if r.content == nil {
 		return check.Result{Name: "durability", Detail: "no content workload to check"}
 	}
-	acked := r.content.Acknowledged()
+	acked := r.ackedHonestly()
 	reads := map[proto.Addr]check.FinalRead{}
 	pending := acked
 	for round := 0; round < FinalReadRoundsMax && len(pending) > 0; round++ {
@@ -178,6 +179,26 @@ func (r *run) checkContentDurability(stats *ContentStats) check.Result {
 		pending = failed
 	}
 	return check.ContentDurability(acked, reads)
+}
+
+// ackedHonestly is the acknowledged objects whose durability a run can
+// promise: all of them, but with storage liars (scenario adversary:)
+// only those some put through an honest node acknowledged. A put through
+// a liar is the liar's claim: its pushes to the honest replicas may all
+// be garbage, so the object may live only on liars.
+func (r *run) ackedHonestly() []workload.ContentObject {
+	acked := r.content.Acknowledged()
+	if r.adversary == nil {
+		return acked
+	}
+	honest := map[string]bool{}
+	for _, op := range r.content.History().Ops {
+		if ok, _ := op.Output["ok"].(bool); op.Kind == workload.OpPut && ok && !r.lies(op.Node) {
+			addr, _ := op.Output["addr"].(string)
+			honest[addr] = true
+		}
+	}
+	return slices.DeleteFunc(acked, func(o workload.ContentObject) bool { return !honest[o.Addr.String()] })
 }
 
 // finalReads reads batch whole from random up nodes and waits for the
