@@ -476,9 +476,18 @@
 // verified, as a repair push), and an acknowledged push ends it
 // (storage_handoffs_delivered_total). A failed attempt (no answer, busy,
 // a refused push) is retried after 1 s, doubling up to 1 min (jittered
-// from env.Rand), for at most HandoffAttemptsMax checks and HandoffAgeMax;
-// at most HandoffsInflightMax attempts run at once. An audit that finds
-// the node holding the object ends its hand-off too. No time source but
+// from env.Rand), for at most HandoffAttemptsMax checks and HandoffAgeMax
+// (an entry past its age is dropped on its own timer, attempted or not).
+// At most HandoffsInflightMax attempts run at once, and at most one per
+// node; a node that does not answer a check (down, cut off: the check's
+// RPC spent its retries, about 3.75 s) backs off as a whole, 1 s doubling
+// up to 1 min (jittered), before any hand-off to it is attempted again.
+// The attempts due start earliest due first (a due time is the entry's,
+// or its node's backoff when later; ties in the table's order), so a
+// dead node's entries never hold every slot nor queue ahead of the
+// hand-offs to live nodes (before, 150 entries to a cut node delayed one
+// to a live node by 10 min, until they expired, while the table filled).
+// An audit that finds the node holding the object ends its hand-off too. No time source but
 // the machine's timers and env.Now is used, so runs stay deterministic.
 //
 // What it pushes from: this node's committed copy. A placement
@@ -488,7 +497,14 @@
 // it records a hand-off, such a coordinator first keeps a copy: it writes
 // the object, unpinned, from the put's bytes, or from the session's
 // chunks already on its disk (before the put releases them: only the
-// manifest and a sync are written then). That copy is an ordinary object
+// manifest and a sync are written then). It keeps none, and records no
+// hand-off, when the client deleted the object on this node while the
+// put ran (a Delete marks the puts in flight for its address), or when
+// this node held the object at the put's start and no longer does: a
+// hand-off never writes back an object the client deleted. A Delete that
+// arrives while the kept copy's write is in flight answers ErrNotFound
+// (nothing committed here yet), as for any local write in flight, and the
+// copy stays until a later Delete or the GC pass. That copy is an ordinary object
 // this node is not placed on: its audits push it to the placement nodes
 // that say they lack it, and the GC pass removes it once every placement
 // node says it holds it. So it outlives the hand-off (expired, dropped

@@ -18,7 +18,8 @@ const (
 	// one more is dropped and counted (storage_handoffs_dropped_total,
 	// reason "full").
 	HandoffsMax = 1024
-	// HandoffsInflightMax bounds the hand-offs checking or pushing at once.
+	// HandoffsInflightMax bounds the hand-offs checking or pushing at once,
+	// at most one per node.
 	HandoffsInflightMax = 4
 	// HandoffAttemptsMax bounds the checks (each followed by a push when
 	// the node says it lacks the object) one hand-off makes.
@@ -51,11 +52,22 @@ type handoff struct {
 	busy     bool // a check or push is outstanding
 }
 
+// handoffNode is the state of the nodes hand-offs go to: whether one
+// attempt to it is outstanding, and, after attempts it did not answer,
+// when the next may start (every hand-off to it waits).
+type handoffNode struct {
+	id    proto.NodeID
+	busy  bool
+	until env.Time // no attempt to this node before
+	fails int      // attempts it did not answer in a row
+}
+
 // handoffTable is the pending hand-offs in the order they were added. In
 // memory only: a restart forgets them (the repair audits remain).
 type handoffTable struct {
 	list     []*handoff
-	inflight int // attempts outstanding, of entries in list or dropped meanwhile
+	nodes    []*handoffNode // of the targets in list, or with an attempt outstanding
+	inflight int            // attempts outstanding, of entries in list or dropped meanwhile
 	timer    env.TimerID
 	armed    bool
 	at       env.Time // when the armed timer fires
@@ -71,6 +83,9 @@ type handoffTable struct {
 // loop collects it once every placement node holds the object (the GC
 // pass). Without a copy nothing is recorded.
 func (s *Storage) handOff(p *putOp) {
+	if p.deleted || (p.heldAtStart && s.index.objects[p.addr] == nil) {
+		return // the client deleted it meanwhile: no copy, no hand-off
+	}
 	now := s.env.Now()
 	added := 0
 	for _, t := range p.targets {
@@ -130,10 +145,19 @@ func (s *Storage) armHandoffs() {
 	}
 	found := false
 	var next env.Time
-	if hs.inflight < HandoffsInflightMax {
-		for _, h := range hs.list {
-			if !h.busy && (!found || h.due.Before(next)) {
-				next, found = h.due, true
+	consider := func(t env.Time) {
+		if !found || t.Before(next) {
+			next, found = t, true
+		}
+	}
+	for _, h := range hs.list {
+		if h.busy {
+			continue
+		}
+		consider(h.added.Add(HandoffAgeMax)) // expires
+		if hs.inflight < HandoffsInflightMax {
+			if at, ok := s.handoffDue(h); ok {
+				consider(at)
 			}
 		}
 	}
@@ -149,7 +173,36 @@ func (s *Storage) armHandoffs() {
 	hs.armed, hs.at = true, next
 }
 
-// onHandoffTimer starts the attempts due, oldest entry first.
+// handoffDue is when h's next attempt may start: its own due time, or
+// later while its node is backed off; false while an attempt to its node
+// is outstanding.
+func (s *Storage) handoffDue(h *handoff) (env.Time, bool) {
+	n := s.handoffNode(h.target)
+	if n == nil {
+		return h.due, true
+	}
+	if n.busy {
+		return 0, false
+	}
+	if h.due.Before(n.until) {
+		return n.until, true
+	}
+	return h.due, true
+}
+
+// handoffNode is target's state, nil when it has none.
+func (s *Storage) handoffNode(target proto.NodeID) *handoffNode {
+	for _, n := range s.handoffs.nodes {
+		if n.id == target {
+			return n
+		}
+	}
+	return nil
+}
+
+// onHandoffTimer drops the hand-offs past HandoffAgeMax, then starts the
+// attempts due, earliest due first (ties in the table's order), at most
+// one per node.
 func (s *Storage) onHandoffTimer(seq uint64) {
 	hs := &s.handoffs
 	if !hs.armed || seq != hs.seq {
@@ -158,12 +211,27 @@ func (s *Storage) onHandoffTimer(seq uint64) {
 	hs.armed, hs.running = false, true
 	now := s.env.Now()
 	for _, h := range slices.Clone(hs.list) {
-		if hs.inflight >= HandoffsInflightMax {
+		if !h.busy && now.Sub(h.added) >= HandoffAgeMax {
+			s.removeHandoff(h)
+			s.handoffDropped(HandoffExpired)
+		}
+	}
+	for hs.inflight < HandoffsInflightMax {
+		var pick *handoff
+		var pickAt env.Time
+		for _, h := range hs.list {
+			if h.busy {
+				continue
+			}
+			at, ok := s.handoffDue(h)
+			if ok && !now.Before(at) && (pick == nil || at.Before(pickAt)) {
+				pick, pickAt = h, at
+			}
+		}
+		if pick == nil {
 			break
 		}
-		if !h.busy && !now.Before(h.due) && s.hasHandoff(h) {
-			s.attemptHandoff(h)
-		}
+		s.attemptHandoff(pick)
 	}
 	hs.running = false
 	s.armHandoffs()
@@ -187,21 +255,26 @@ func (s *Storage) attemptHandoff(h *handoff) {
 		s.retryHandoff(h) // its local write is in flight
 		return
 	}
-	h.busy = true
+	n := s.handoffNode(h.target)
+	if n == nil {
+		n = &handoffNode{id: h.target}
+		s.handoffs.nodes = append(s.handoffs.nodes, n)
+	}
+	h.busy, n.busy = true, true
 	h.attempts++
 	s.handoffs.inflight++
 	sent := s.call(h.target, &message{kind: kindCheck, addr: h.addr}, func(reply *message, err error) {
 		switch {
 		case err == nil && reply.status == statusOK:
-			s.handoffDone(h, true)
+			s.handoffDone(h, true, true)
 		case err == nil && reply.status == statusNotFound:
 			s.pushHandoff(h)
 		default:
-			s.handoffDone(h, false)
+			s.handoffDone(h, false, err == nil)
 		}
 	})
 	if !sent {
-		s.handoffDone(h, false)
+		s.handoffDone(h, false, true) // not sent: no answer to wait for, not the node's fault
 	}
 }
 
@@ -210,19 +283,32 @@ func (s *Storage) attemptHandoff(h *handoff) {
 func (s *Storage) pushHandoff(h *handoff) {
 	o := s.index.committed(h.addr)
 	if o == nil || !s.hasHandoff(h) {
-		s.handoffDone(h, false)
+		s.handoffDone(h, false, true)
 		return
 	}
 	s.pump(newPush(h.target, h.addr, &o.manifest, AppendManifest(nil, &o.manifest), nil, func(ok bool) {
-		s.handoffDone(h, ok)
+		s.handoffDone(h, ok, true)
 	}))
 }
 
 // handoffDone ends an attempt: the node holds the object (ok), or the
-// hand-off waits for its next attempt or expires.
-func (s *Storage) handoffDone(h *handoff, ok bool) {
+// hand-off waits for its next attempt or expires. answered is false when
+// the node did not answer the check (down, cut off): every hand-off to
+// it then waits, 1 s doubling up to 1 min (jittered), before the next
+// attempt to it, so that a dead node does not hold the attempt slots.
+func (s *Storage) handoffDone(h *handoff, ok, answered bool) {
 	h.busy = false
 	s.handoffs.inflight--
+	if n := s.handoffNode(h.target); n != nil {
+		n.busy = false
+		if answered {
+			n.fails = 0
+		} else {
+			n.until = s.env.Now().Add(s.jitter(min(handoffBackoffMin<<min(n.fails, 6), handoffBackoffMax)))
+			n.fails++
+		}
+		s.pruneHandoffNode(h.target)
+	}
 	if s.hasHandoff(h) { // not dropped meanwhile
 		if ok {
 			s.handoffHeld(h.addr, h.target)
@@ -272,8 +358,20 @@ func (s *Storage) dropHandoffs(addr proto.Addr, reason string) {
 
 func (s *Storage) removeHandoff(h *handoff) {
 	s.handoffs.list = slices.DeleteFunc(s.handoffs.list, func(x *handoff) bool { return x == h })
+	s.pruneHandoffNode(h.target)
 	s.setHandoffGauge()
 	s.armHandoffs()
+}
+
+// pruneHandoffNode forgets target's state once it has no hand-off and no
+// attempt outstanding, so that the node states stay bounded by the
+// table's.
+func (s *Storage) pruneHandoffNode(target proto.NodeID) {
+	hs := &s.handoffs
+	if slices.ContainsFunc(hs.list, func(h *handoff) bool { return h.target == target }) {
+		return
+	}
+	hs.nodes = slices.DeleteFunc(hs.nodes, func(n *handoffNode) bool { return n.id == target && !n.busy })
 }
 
 func (s *Storage) handoffDropped(reason string) {
@@ -328,5 +426,19 @@ func (s *Storage) checkHandoffs(deep bool) {
 	}
 	if busy > hs.inflight {
 		panic("storage: more busy hand-offs than attempts outstanding")
+	}
+	busyNodes := 0
+	for i, n := range hs.nodes {
+		if n.busy {
+			busyNodes++
+		}
+		for _, o := range hs.nodes[:i] {
+			if deep && o.id == n.id {
+				panic("storage: two hand-off node states of one node")
+			}
+		}
+	}
+	if busyNodes != hs.inflight || len(hs.nodes) > len(hs.list)+HandoffsInflightMax {
+		panic(fmt.Sprintf("storage: hand-off node states: %d busy, %d attempts outstanding, %d states", busyNodes, hs.inflight, len(hs.nodes)))
 	}
 }

@@ -39,6 +39,10 @@ type putOp struct {
 	// holders are the placement nodes (this one excepted) whose push
 	// was acknowledged; the others get hand-offs (handoff.go).
 	holders []proto.NodeID
+	// heldAtStart: this node held the object when the put started;
+	// deleted: the client deleted it here while the put ran. Either way a
+	// hand-off must not write it back (handOff).
+	heldAtStart, deleted bool
 }
 
 func (s *Storage) onPut(req env.RequestID, body Put) {
@@ -73,6 +77,7 @@ func (s *Storage) startPut(req env.RequestID, addr proto.Addr, man Manifest, dat
 	p.quorum = min(s.cfg.WriteQuorum, len(p.targets))
 	s.nextOp = (s.nextOp + 1) & tagValueMask
 	p.id = s.nextOp
+	p.heldAtStart = s.index.objects[p.addr] != nil
 	s.puts[p.id] = p
 	p.timer = s.env.SetTimer(s.cfg.PutTimeout+extra, tagPut<<tagKindShift|p.id)
 	local := slices.Contains(p.targets, s.self)
@@ -244,6 +249,13 @@ func (s *Storage) onDelete(req env.RequestID, addr proto.Addr) {
 	}
 	if !s.removeLocal(addr, done) {
 		s.env.Reply(req, DeleteResult{Err: fmt.Errorf("%w: disk queue full", ErrUnavailable)})
+		return
+	}
+	// map order ok: sets the same flag on each matching put, nothing else
+	for _, p := range s.puts {
+		if p.addr == addr {
+			p.deleted = true // its hand-off keeps no copy (handOff)
+		}
 	}
 }
 
