@@ -207,23 +207,36 @@
 // served (a peer answers "corrupt" instead), fetched from another replica,
 // and the local copy is rewritten with the verified bytes (a damaged chunk
 // found while serving a peer is queued and healed by the tick). A chunk
-// marked damaged is not read again until its heal rewrote it (damagedAt):
-// a get fetches it from the replicas as if it were not held (healing it
-// with their bytes), a peer's FetchChunk at its offset is answered
-// "corrupt", a push or commit that needs the copy fails, each without a
-// read, so each damage is read and counted once (a read already in
-// flight when it was marked finds it marked and counts nothing). A heal
-// that fails (no replica serves the chunk) is retried by later ticks and
-// the chunk stays marked: no local read until one succeeds, which costs
-// the gets of it a retryable ErrUnavailable while no replica answers
-// (a copy that failed its check is not trusted again until rewritten
-// from verified bytes, even though a reread could pass when the fault
-// was in the read rather than the bytes stored, as the simulator's
-// corrupt_read injects). The damage is forgotten, and a later read
-// finds and counts it again, only when nothing locates the chunk any
-// more or no held object lists it (the tick cannot heal it), or when
-// the chunk is deleted. Damage found while DamagedChunksMax chunks are
-// marked is counted but not marked, so each read of it counts it again.
+// marked damaged is not read again until its heal rewrote it (damagedAt),
+// but for a bounded re-read (below): a get fetches it from the replicas
+// as if it were not held (healing it with their bytes), a peer's
+// FetchChunk at its offset is answered "corrupt", a push or commit that
+// needs the copy fails, each without a read, so each damage is read and
+// counted once (a read already in flight when it was marked finds it
+// marked and counts nothing). Verified bytes of the chunk at its offset
+// that reach the node otherwise heal it too: a StoreChunk push of it is
+// written over the damaged copy before it is acknowledged, and a client's
+// put of an object listing it (the put's bytes, which it split and
+// hashed) rewrites it before the put's own writes (healFrom; the copy a
+// put keeps for its hand-offs starts from the same put). A heal that
+// fails (no replica serves the chunk) is retried by later ticks and the
+// chunk stays marked. The fault may have been in the read rather than
+// the bytes stored (the simulator's corrupt_read injects such), and with
+// no other copy the local one is the object's only hope: when a heal, or
+// a get's fetch of the chunk, finds no source, the local copy is read
+// again if its last read is at least a RepairInterval old (rereadDue: at
+// most once per repair tick, so a truly rotten chunk is not read on
+// every request). A re-read that verifies at the chunk's known offset
+// clears the mark without a rewrite (the hash proves the bytes) and a
+// get uses its bytes; one that fails counts nothing new (each damage is
+// counted once). A get of a chunk this node holds marked damaged, which
+// no source serves, fails with ErrCorruption (a retryable 502), never
+// ErrNotFound: the node holds the object. The damage is forgotten, and a
+// later read finds and counts it again, only when nothing locates the
+// chunk any more or no held object lists it (the tick cannot heal it), or
+// when the chunk is deleted. Damage found while DamagedChunksMax chunks
+// are marked is counted but not marked, so each read of it counts it
+// again.
 //
 // A local chunk read carries its check (chunkRead: env.DiskOp.Check, a
 // pure closure over the key and offset), which the disk runs on the bytes
@@ -328,7 +341,9 @@
 // last chunk (unavailable, corrupt, not found) a fetched manifest's
 // claim is not answered: the get fails with the chunk's error, as a
 // read of a chunk of the range would (ErrUnavailable, retryable, when a
-// holder was silent or busy), so an honest range past the end, or a
+// holder was silent or busy; not found everywhere is ErrUnavailable too,
+// never ErrNotFound: the manifest, verified against the address, proves
+// the object exists), so an honest range past the end, or a
 // HEAD, answers 503 instead of 416 or 200 while every holder of the
 // last chunk is unreachable: the price of not believing a Size no byte
 // proved (content_liars seed 411 served a liar's Size in a partition

@@ -9,25 +9,28 @@ import (
 // TestCheckEndUnservedLastChunk: a fetched manifest's Size is answered
 // (a range past it: ErrRange; the empty tail from it; a whole get's
 // ErrTooLarge; GetManifest) only once its last chunk proved the size,
-// so when no source serves that chunk (every holder busy, or
-// answering statusCorrupt) the get fails with the chunk's error
+// so when no source serves that chunk (every holder busy, answering
+// statusCorrupt, or statusNotFound) the get fails with the chunk's error
 // (ErrUnavailable, retryable; ErrCorruption) instead, for an honest
 // manifest as for a size lie. The old code let the claim stand: a
 // liar's smaller Size was answered as the object's (a 416 for bytes the
-// object has, a HEAD's Content-Length, the gateway's size cache).
+// object has, a HEAD's Content-Length, the gateway's size cache). Not
+// found everywhere is ErrUnavailable, never ErrNotFound: the manifest,
+// verified against the address, proves the object exists (the first
+// version of the check answered a 404 for it).
 func TestCheckEndUnservedLastChunk(t *testing.T) {
 	for _, lying := range []bool{false, true} {
-		for _, busy := range []bool{false, true} {
+		for _, st := range []status{statusCorrupt, statusBusy, statusNotFound} {
 			for _, kind := range []string{"manifest", "past", "tail", "toolarge"} {
-				t.Run(fmt.Sprintf("lie=%v/busy=%v/%s", lying, busy, kind), func(t *testing.T) {
-					testCheckEndUnserved(t, lying, busy, kind)
+				t.Run(fmt.Sprintf("lie=%v/status=%d/%s", lying, st, kind), func(t *testing.T) {
+					testCheckEndUnserved(t, lying, st, kind)
 				})
 			}
 		}
 	}
 }
 
-func testCheckEndUnserved(t *testing.T, lying, busy bool, kind string) {
+func testCheckEndUnserved(t *testing.T, lying bool, st status, kind string) {
 	c, data, res := stored3Chunks(t, 91)
 	placed := c.placed(res.Addr, 3)
 	honest := c.nodes[placed[0]].st.index.committed(res.Addr).manifest
@@ -44,10 +47,8 @@ func testCheckEndUnserved(t *testing.T, lying, busy bool, kind string) {
 			return false
 		}
 		switch {
-		case m.addr == last && busy:
-			rw.add(src, h.CorrID, &message{kind: kindReply, addr: last, status: statusBusy})
 		case m.addr == last:
-			rw.add(src, h.CorrID, &message{kind: kindReply, addr: last, status: statusCorrupt})
+			rw.add(src, h.CorrID, &message{kind: kindReply, addr: last, status: st})
 		case lying && m.addr == res.Addr && m.status == statusOK:
 			rw.add(src, h.CorrID, &message{kind: kindReply, addr: res.Addr, status: statusOK, data: AppendManifest(nil, &served)})
 		default:
@@ -81,10 +82,10 @@ func testCheckEndUnserved(t *testing.T, lying, busy bool, kind string) {
 		t.Fatalf("no answer: %T", reply)
 	}
 	want := ErrCorruption
-	if busy {
+	if st != statusCorrupt {
 		want = ErrUnavailable
 	}
-	if !errors.Is(err, want) || errors.Is(err, ErrRange) || errors.Is(err, ErrTooLarge) {
+	if !errors.Is(err, want) || errors.Is(err, ErrRange) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrNotFound) {
 		t.Fatalf("%s with the last chunk unserved: %v (size %d, the served manifest's %d, the object's %d); want the last chunk's error, %v", kind, err, size, served.Size, len(data), want)
 	}
 }

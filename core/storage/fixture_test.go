@@ -36,6 +36,8 @@ type hdisk struct {
 	checkFailures int
 	// chunkBytesRead sums the chunk value bytes gets returned.
 	chunkBytesRead int
+	// chunkPuts counts chunk values written by DiskPut.
+	chunkPuts int
 }
 
 // watch installs the counters on the disk's hooks.
@@ -60,6 +62,8 @@ func (d *hdisk) watch() {
 			if op.Check != nil && errors.Is(res.Err, env.ErrCorruption) {
 				d.checkFailures++
 			}
+		case op.Kind == env.DiskPut && strings.HasPrefix(string(op.Key), prefixChunk):
+			d.chunkPuts++
 		case op.Kind == env.DiskScan && op.KeysOnly:
 			d.keysOnlyScans++
 		case op.Kind == env.DiskScan:

@@ -525,81 +525,120 @@ func (s *Storage) groupRead(g *getOp, i int) (env.DiskOp, func([]byte) error, ui
 	return op, check, partOff
 }
 
+// fetchChunk fetches chunk i of g from the candidates. When none serves
+// a chunk this node holds marked damaged at its offset, the local copy
+// is read again if a re-read is due (rereadDue: the fault may have been
+// in the read; with no other copy the local one is the object's only
+// hope): bytes that verify there are used (and clear the mark, without
+// a rewrite), else the get fails with ErrCorruption, not ErrNotFound:
+// this node holds the object, and its copy of the chunk failed.
 func (s *Storage) fetchChunk(g *getOp, i int) {
-	c := g.man.Chunks[i].Addr
-	s.fetchChunkFrom(c, g.chunkOffset(i), g.cands, func(data []byte, err error) {
+	c, off := g.man.Chunks[i].Addr, g.chunkOffset(i)
+	s.fetchChunkFrom(c, off, g.cands, func(data []byte, err error) {
 		if s.readStale(g, i) {
 			return
 		}
-		if errors.Is(err, errOffsetRefused) {
-			// Peers that hold the chunk list it elsewhere: not proof
-			// (peers can lie), but no source served it where this
-			// manifest puts it, so a get drops the manifest and asks the
-			// next candidate, as for a proven lie (claimWrong); a
-			// GetChunk's offsets are a manifest's: it fails as one. If a
-			// holder was silent, the manifest may be honest and the
-			// silent one its server: the get still moves on (the
-			// manifest may have come from a liar that then kept quiet),
-			// but counts a timeout, so that with no candidate left it
-			// fails as unavailable (retryable), not as a bad manifest.
-			g.readOver(i)
-			silent := errors.Is(err, ErrUnavailable)
-			if g.chunkReq && silent {
-				s.finishGet(g, err)
+		if err != nil && s.rereadDue(c, off) && s.reread(c, off, func(local []byte) {
+			if s.readStale(g, i) {
 				return
 			}
-			s.reject(ReasonMalformed)
-			err = fmt.Errorf("%w: %s: %w", ErrBadManifest, g.addr.Short(), err)
-			if g.chunkReq {
-				s.finishGet(g, err)
+			if local != nil {
+				s.fetchedChunk(g, i, local, nil, false)
 				return
 			}
-			g.timedOut = g.timedOut || silent
-			s.dropManifest(g, err)
+			s.fetchedChunk(g, i, nil, err, false)
+		}) {
 			return
 		}
-		if err != nil && g.endCheck && g.own != nil {
-			// No source served this node's own manifest's last chunk:
-			// the claim stands (an own manifest is answered as it is).
-			s.endRange(g, g.endErr)
-			return
-		}
-		if err != nil && g.endCheck {
-			// A fetched manifest's Size unproven: not answered (ErrRange,
-			// the empty tail, ErrTooLarge or GetManifest would each answer
-			// it as the object's), the get fails as for a chunk of a
-			// range no source serves.
-			s.finishGet(g, fmt.Errorf("%w (the last chunk, to check the size of %s)", err, g.addr.Short()))
-			return
-		}
-		if err != nil && g.sideRead(i) {
-			// Beside a range the Size is answered as the object's, which
-			// the claim alone does not prove: the get fails as for a
-			// chunk of the range no source serves.
-			g.sideBusy = false
-			s.finishGet(g, fmt.Errorf("%w (the last chunk, to check the size of %s)", err, g.addr.Short()))
-			return
-		}
-		if err != nil {
+		s.fetchedChunk(g, i, data, err, true)
+	})
+}
+
+// fetchedChunk takes chunk i of g as fetchChunk got it: data verified at
+// its offset, fetched from a peer (fetched, and then it heals a bad local
+// copy) or re-read locally, or the error of the fetch.
+func (s *Storage) fetchedChunk(g *getOp, i int, data []byte, err error, fetched bool) {
+	c := g.man.Chunks[i].Addr
+	if errors.Is(err, ErrNotFound) && s.damagedAt(c, g.chunkOffset(i)) {
+		// Not ErrNotFound: this node holds the chunk, and its copy
+		// failed its check (a retryable 502: a heal or a re-read may
+		// yet recover it).
+		err = fmt.Errorf("%w: chunk %s: the local copy failed its check and no other source has it (%v)", ErrCorruption, c.Short(), err)
+	}
+	if errors.Is(err, errOffsetRefused) {
+		// Peers that hold the chunk list it elsewhere: not proof
+		// (peers can lie), but no source served it where this
+		// manifest puts it, so a get drops the manifest and asks the
+		// next candidate, as for a proven lie (claimWrong); a
+		// GetChunk's offsets are a manifest's: it fails as one. If a
+		// holder was silent, the manifest may be honest and the
+		// silent one its server: the get still moves on (the
+		// manifest may have come from a liar that then kept quiet),
+		// but counts a timeout, so that with no candidate left it
+		// fails as unavailable (retryable), not as a bad manifest.
+		g.readOver(i)
+		silent := errors.Is(err, ErrUnavailable)
+		if g.chunkReq && silent {
 			s.finishGet(g, err)
 			return
 		}
-		if size := uint64(g.man.Chunks[i].Size); uint64(len(data)) != size {
-			// data hashed to c at its offset (fetchChunkFrom) and c binds
-			// the length of its bytes: the claimed size is wrong (its
-			// verified length cached, as for a local read).
-			if !s.cfg.BugServeUnverified {
-				s.groups.put(c, g.chunkOffset(i), uint64(len(data)), nil)
-			}
-			g.readOver(i)
-			s.claimWrong(g, sizeLie(c, g.chunkOffset(i), uint64(len(data)), size))
+		s.reject(ReasonMalformed)
+		err = fmt.Errorf("%w: %s: %w", ErrBadManifest, g.addr.Short(), err)
+		if g.chunkReq {
+			s.finishGet(g, err)
 			return
 		}
-		if s.index.hasChunk(c) {
-			s.healWith(c, data) // the local copy was bad: replace it
+		g.timedOut = g.timedOut || silent
+		s.dropManifest(g, err)
+		return
+	}
+	if err != nil && g.endCheck && g.own != nil {
+		// No source served this node's own manifest's last chunk:
+		// the claim stands (an own manifest is answered as it is).
+		s.endRange(g, g.endErr)
+		return
+	}
+	if err != nil && g.endCheck {
+		// A fetched manifest's Size unproven: not answered (ErrRange,
+		// the empty tail, ErrTooLarge or GetManifest would each answer
+		// it as the object's), the get fails as for a chunk of a
+		// range no source serves, but never as ErrNotFound: the
+		// manifest, verified against the address, proves the object
+		// exists (a HEAD, a range past the end or a GetManifest of
+		// it must not answer 404).
+		if errors.Is(err, ErrNotFound) {
+			err = fmt.Errorf("%w: no source has the last chunk (%v)", ErrUnavailable, err)
 		}
-		s.gotChunk(g, i, data)
-	})
+		s.finishGet(g, fmt.Errorf("%w (the last chunk, to check the size of %s)", err, g.addr.Short()))
+		return
+	}
+	if err != nil && g.sideRead(i) {
+		// Beside a range the Size is answered as the object's, which
+		// the claim alone does not prove: the get fails as for a
+		// chunk of the range no source serves.
+		g.sideBusy = false
+		s.finishGet(g, fmt.Errorf("%w (the last chunk, to check the size of %s)", err, g.addr.Short()))
+		return
+	}
+	if err != nil {
+		s.finishGet(g, err)
+		return
+	}
+	if size := uint64(g.man.Chunks[i].Size); uint64(len(data)) != size {
+		// data hashed to c at its offset (fetchChunkFrom) and c binds
+		// the length of its bytes: the claimed size is wrong (its
+		// verified length cached, as for a local read).
+		if !s.cfg.BugServeUnverified {
+			s.groups.put(c, g.chunkOffset(i), uint64(len(data)), nil)
+		}
+		g.readOver(i)
+		s.claimWrong(g, sizeLie(c, g.chunkOffset(i), uint64(len(data)), size))
+		return
+	}
+	if fetched && s.index.hasChunk(c) {
+		s.healWith(c, data, nil) // the local copy was bad: replace it
+	}
+	s.gotChunk(g, i, data)
 }
 
 func (s *Storage) gotChunk(g *getOp, i int, data []byte) {

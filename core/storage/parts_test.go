@@ -59,7 +59,8 @@ func TestGetPartsRange(t *testing.T) {
 }
 
 // TestGetPartsNeverServeCorrupt: a Get.Parts range over a chunk that is
-// corrupt on its only copy fails (no other copy to fetch: not found) with
+// corrupt on its only copy fails (no other copy to fetch) with
+// ErrCorruption (retryable, not ErrNotFound: the node holds the object),
 // no part and the corruption counted, whether the disk or the loop checks
 // the chunk.
 func TestGetPartsNeverServeCorrupt(t *testing.T) {
@@ -74,7 +75,7 @@ func TestGetPartsNeverServeCorrupt(t *testing.T) {
 			}
 			c.rotChunk(res.Addr, data, 2, 7, 0x10)
 			got := c.getParts(0, Get{Addr: res.Addr, Offset: ChunkBytesMin + 9, Length: 2 * ChunkBytesMin})
-			if !errors.Is(got.Err, ErrNotFound) || got.Parts != nil || got.Data != nil {
+			if !errors.Is(got.Err, ErrCorruption) || errors.Is(got.Err, ErrNotFound) || got.Parts != nil || got.Data != nil {
 				t.Fatalf("range over a corrupt chunk: err %v, %d parts, %d bytes", got.Err, len(got.Parts), len(got.Data))
 			}
 			if c.metric(0, MetricCorruption, "") < 1 {

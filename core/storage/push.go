@@ -239,15 +239,24 @@ func (s *Storage) readIntact(c proto.Addr, off uint64, res env.DiskResult, obj p
 	return false
 }
 
+// damage is a chunk marked damaged: an object that lists it (whose
+// placement a heal asks) and when its local copy was last read (the read
+// that found the damage, or the last re-read: rereadDue).
+type damage struct {
+	obj  proto.Addr
+	read env.Time
+}
+
 // damagedAt reports whether chunk c is marked damaged and off is its
 // known offset (index.chunkOffset), where it failed its check: such a
-// copy is not read again until it is healed (healWith unmarks it), so
-// the damage is read and counted once. A get fetches the chunk from the
-// replicas instead (and heals it with their bytes), a peer's FetchChunk
-// is answered statusCorrupt, a push or a commit that needs the copy
-// fails, each without a read. At another offset the chunk's bytes would
-// fail their check whatever the disk holds: callers refuse that offset
-// before asking (placedElsewhere, serveFetchChunk).
+// copy is not read again until it is healed (healWith unmarks it) or a
+// re-read verifies it (reread), so the damage is read and counted once.
+// A get fetches the chunk from the replicas instead (and heals it with
+// their bytes), a peer's FetchChunk is answered statusCorrupt, a push or
+// a commit that needs the copy fails, each without a read. At another
+// offset the chunk's bytes would fail their check whatever the disk
+// holds: callers refuse that offset before asking (placedElsewhere,
+// serveFetchChunk).
 func (s *Storage) damagedAt(c proto.Addr, off uint64) bool {
 	if _, ok := s.damaged[c]; !ok {
 		return false
@@ -266,7 +275,41 @@ func (s *Storage) markDamaged(c, obj proto.Addr) {
 		s.reject(ReasonOverload)
 		return
 	}
-	s.damaged[c] = obj
+	s.damaged[c] = damage{obj: obj, read: s.env.Now()}
+}
+
+// rereadDue reports whether chunk c, marked damaged at its known offset
+// off, may be read again: no source served it (a heal or a get's fetch
+// failed), and its copy was last read at least a RepairInterval ago. A
+// fault may be in the read rather than the bytes stored (the simulator's
+// corrupt_read injects such), and with no other copy the local one is
+// the object's only hope; the bound keeps a truly rotten chunk from
+// being read on every request (at most once per repair tick).
+func (s *Storage) rereadDue(c proto.Addr, off uint64) bool {
+	d, ok := s.damaged[c]
+	return ok && s.damagedAt(c, off) && s.env.Now().Sub(d.read) >= s.cfg.RepairInterval
+}
+
+// reread reads the local copy of chunk c, marked damaged at its known
+// offset off, again (rereadDue said it may). Bytes that verify there
+// (BLAKE3 proves them, whatever the earlier read saw) clear the mark
+// without a rewrite and are passed to done; a copy that fails again
+// counts nothing new (readIntact: the damage is counted once) and done
+// gets nil. False when the read could not be queued (done not called).
+func (s *Storage) reread(c proto.Addr, off uint64, done func(data []byte)) bool {
+	d := s.damaged[c]
+	d.read = s.env.Now()
+	s.damaged[c] = d
+	return s.submitJob([]env.DiskOp{s.chunkRead(c, off)}, func(res []env.DiskResult) {
+		if !s.chunkIntact(c, off, res[0], d.obj) {
+			done(nil)
+			return
+		}
+		if known, ok := s.index.chunkOffset(c); ok && known == off {
+			delete(s.damaged, c)
+		}
+		done(res[0].Value)
+	})
 }
 
 func isCorruption(err error) bool { return errors.Is(err, env.ErrCorruption) }

@@ -72,6 +72,7 @@ func (s *Storage) onPut(req env.RequestID, body Put) {
 func (s *Storage) startPut(req env.RequestID, addr proto.Addr, man Manifest, data []byte, pin bool,
 	sessionChunks []ChunkRef, extra time.Duration) {
 	p := &putOp{req: req, addr: addr, man: man, data: data, sessionChunks: sessionChunks, started: s.env.Now()}
+	s.healFrom(&p.man, data)
 	p.manBytes = AppendManifest(nil, &p.man)
 	p.targets = s.placement(p.addr)
 	p.quorum = min(s.cfg.WriteQuorum, len(p.targets))

@@ -151,7 +151,7 @@ func (s *Storage) healDamaged() {
 		// damage is forgotten without a heal: no placement to ask, and
 		// a later read at its offset marks it again.
 		off, known := s.index.chunkOffset(c)
-		obj := s.damaged[c]
+		obj := s.damaged[c].obj
 		if known && !s.objectLists(obj, c) {
 			// The object the damage was found through is not held here
 			// (a get's fetched manifest, or a GetChunk naming another
@@ -173,9 +173,21 @@ func (s *Storage) healDamaged() {
 		}
 		chunk := c
 		s.fetchChunkFrom(c, off, cands, func(data []byte, err error) {
-			delete(s.healing, chunk)
-			if err == nil && s.index.hasChunk(chunk) {
-				s.healWith(chunk, data)
+			switch {
+			case err == nil:
+				delete(s.healing, chunk)
+				if s.index.hasChunk(chunk) {
+					s.healWith(chunk, data, nil)
+				}
+			case s.rereadDue(chunk, off):
+				// No source served it (the only copy, or every replica
+				// unreachable or rotten too): the fault may have been in
+				// the read. A re-read that verifies clears the mark.
+				if !s.reread(chunk, off, func([]byte) { delete(s.healing, chunk) }) {
+					delete(s.healing, chunk)
+				}
+			default:
+				delete(s.healing, chunk)
 			}
 		})
 	}
@@ -203,14 +215,39 @@ func (s *Storage) objectListing(c proto.Addr) proto.Addr {
 	return proto.Addr{}
 }
 
-// healWith rewrites a damaged local chunk with verified bytes.
-func (s *Storage) healWith(c proto.Addr, data []byte) {
+// healFrom heals, with a put's bytes (data, which man was split from:
+// each chunk's bytes hash to it at its offset), every chunk of man this
+// node holds marked damaged at that offset. Its writes are queued before
+// those of the put (putLocal, keepCopy: the disk is FIFO), so the put's
+// sync covers them and the copy it keeps is whole.
+func (s *Storage) healFrom(man *Manifest, data []byte) {
+	if data == nil {
+		return // a session's put: its chunks are on this disk
+	}
+	var off uint64
+	for _, c := range man.Chunks {
+		if s.damagedAt(c.Addr, off) {
+			// A chunk listed twice is written twice: the same bytes.
+			s.healWith(c.Addr, data[off:off+uint64(c.Size)], nil)
+		}
+		off += uint64(c.Size)
+	}
+}
+
+// healWith rewrites a damaged local chunk with verified bytes, then
+// calls done (if not nil) with the write's error. False when the write
+// could not be queued (done not called).
+func (s *Storage) healWith(c proto.Addr, data []byte, done func(error)) bool {
 	ops := []env.DiskOp{{Kind: env.DiskPut, Key: diskKey(prefixChunk, c), Value: data}, s.syncOp()}
-	s.submitJob(ops, func(res []env.DiskResult) {
-		if firstErr(res) == nil {
+	return s.submitJob(ops, func(res []env.DiskResult) {
+		err := firstErr(res)
+		if err == nil {
 			delete(s.damaged, c)
 			s.stats.Repairs++
 			s.env.Metrics().Add(MetricRepairs, "", 1)
+		}
+		if done != nil {
+			done(err)
 		}
 	})
 }

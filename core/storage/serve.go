@@ -48,11 +48,27 @@ func (s *Storage) onMessage(from proto.NodeID, frame []byte) {
 }
 
 // serveStoreChunk writes a verified chunk and stages it for a commit.
-// Idempotent: a chunk already held is acknowledged at once.
+// Idempotent: a chunk already held is acknowledged at once, unless it is
+// marked damaged at the pushed offset: the pushed bytes, just verified
+// there, heal it (healWith) before the acknowledgement.
 func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 	if !chunkMatches(m.addr, m.offset, m.data) {
 		s.reject(ReasonBadChunk)
 		s.respond(from, corr, m.addr, statusBad, nil)
+		return
+	}
+	if s.damagedAt(m.addr, m.offset) {
+		addr := m.addr
+		ok := s.healWith(addr, m.data, func(err error) {
+			if err != nil {
+				s.respond(from, corr, addr, statusFailed, nil)
+				return
+			}
+			s.respond(from, corr, addr, statusOK, nil)
+		})
+		if !ok {
+			s.respond(from, corr, addr, statusBusy, nil)
+		}
 		return
 	}
 	if s.index.hasChunk(m.addr) {

@@ -47,15 +47,15 @@ type Storage struct {
 
 	recovery    recoveryScan
 	sweep       orphanSweep
-	sweepSeq    uint64                    // last sweep page tag; survives reset (see sweepPage)
-	cursor      proto.Addr                // repair: last object audited
-	audits      map[proto.Addr]*audit     // repair: objects being audited
-	damaged     map[proto.Addr]proto.Addr // chunk -> an object that lists it
-	healing     map[proto.Addr]bool       // chunks being healed
-	groups      *groupCache               // group CVs of chunks verified whole (groups.go)
-	provideNext []proto.Addr              // objects to announce on later ticks
-	sessions    map[uint64]*session       // open upload sessions
-	handoffs    handoffTable              // pushes to placement nodes acknowledged puts missed (handoff.go)
+	sweepSeq    uint64                // last sweep page tag; survives reset (see sweepPage)
+	cursor      proto.Addr            // repair: last object audited
+	audits      map[proto.Addr]*audit // repair: objects being audited
+	damaged     map[proto.Addr]damage // chunks that failed their check (push.go)
+	healing     map[proto.Addr]bool   // chunks being healed
+	groups      *groupCache           // group CVs of chunks verified whole (groups.go)
+	provideNext []proto.Addr          // objects to announce on later ticks
+	sessions    map[uint64]*session   // open upload sessions
+	handoffs    handoffTable          // pushes to placement nodes acknowledged puts missed (handoff.go)
 	stats       Stats
 	// deleted is Config.BugRepinLost's memory of the objects a client
 	// deleted here (nil otherwise).
@@ -115,7 +115,7 @@ func (s *Storage) reset() {
 	s.puts = map[uint64]*putOp{}
 	s.gets = map[uint64]*getOp{}
 	s.audits = map[proto.Addr]*audit{}
-	s.damaged = map[proto.Addr]proto.Addr{}
+	s.damaged = map[proto.Addr]damage{}
 	s.healing = map[proto.Addr]bool{}
 	s.groups = newGroupCache(GroupCacheBytesMax)
 	s.provideNext = nil
