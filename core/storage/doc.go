@@ -514,9 +514,10 @@
 // chunks already on its disk (before the put releases them: only the
 // manifest and a sync are written then). It keeps none, and records no
 // hand-off, when the client deleted the object on this node while the
-// put ran (a Delete marks the puts in flight for its address), or when
-// this node held the object at the put's start and no longer does: a
-// hand-off never writes back an object the client deleted. A Delete that
+// put ran (a Delete marks the puts in flight for its address): a
+// hand-off never writes back an object the client deleted. Any other
+// removal meanwhile (a GC pass, a failed local write) does not stop it:
+// the copy is written again from the put's bytes or chunks. A Delete that
 // arrives while the kept copy's write is in flight answers ErrNotFound
 // (nothing committed here yet), as for any local write in flight, and the
 // copy stays until a later Delete or the GC pass. That copy is an ordinary object
