@@ -229,9 +229,11 @@
 // every request). A re-read that verifies at the chunk's known offset
 // clears the mark without a rewrite (the hash proves the bytes) and a
 // get uses its bytes; one that fails counts nothing new (each damage is
-// counted once). A get of a chunk this node holds marked damaged, which
-// no source serves, fails with ErrCorruption (a retryable 502), never
-// ErrNotFound: the node holds the object. The damage is forgotten, and a
+// counted once). A get of a chunk this node holds, whose copy failed
+// (marked damaged, or failed its read now and not marked because
+// DamagedChunksMax are), which no source serves, fails with
+// ErrCorruption (a retryable 502), never ErrNotFound: the node holds the
+// object. The damage is forgotten, and a
 // later read finds and counts it again, only when nothing locates the
 // chunk any more or no held object lists it (the tick cannot heal it), or
 // when the chunk is deleted. Damage found while DamagedChunksMax chunks
@@ -339,7 +341,8 @@
 // object's last chunk. This applies to this node's own manifest too,
 // whose Size may be an earlier build's lie. When no source serves the
 // last chunk (unavailable, corrupt, not found) a fetched manifest's
-// claim is not answered: the get fails with the chunk's error, as a
+// claim is not answered, whether the check runs past the end (checkEnd)
+// or beside a range (sideCheck): the get fails with the chunk's error, as a
 // read of a chunk of the range would (ErrUnavailable, retryable, when a
 // holder was silent or busy; not found everywhere is ErrUnavailable too,
 // never ErrNotFound: the manifest, verified against the address, proves
