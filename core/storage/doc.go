@@ -218,7 +218,13 @@
 // written over the damaged copy before it is acknowledged, and a client's
 // put of an object listing it (the put's bytes, which it split and
 // hashed) rewrites it before the put's own writes (healFrom; the copy a
-// put keeps for its hand-offs starts from the same put). A heal that
+// put keeps for its hand-offs starts from the same put), and a session
+// upload's chunk, hashed at that offset, rewrites it before the commit
+// goes on (stageChunk). One heal write of a chunk is in flight at a
+// time: a second heal meanwhile (two puts, a resent StoreChunk) writes
+// nothing and waits for the first's result, and a repair is counted (the
+// mark cleared) only by a write that succeeded while the chunk was still
+// marked, so one damage counts one repair (healWith). A heal that
 // fails (no replica serves the chunk) is retried by later ticks and the
 // chunk stays marked. The fault may have been in the read rather than
 // the bytes stored (the simulator's corrupt_read injects such), and with
