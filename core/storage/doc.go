@@ -218,7 +218,13 @@
 // written over the damaged copy before it is acknowledged, and a client's
 // put of an object listing it (the put's bytes, which it split and
 // hashed) rewrites it before the put's own writes (healFrom; the copy a
-// put keeps for its hand-offs starts from the same put). A heal that
+// put keeps for its hand-offs starts from the same put), and a session
+// upload's chunk, hashed at that offset, rewrites it before the commit
+// goes on (stageChunk). One heal write of a chunk is in flight at a
+// time: a second heal meanwhile (two puts, a resent StoreChunk) writes
+// nothing and waits for the first's result, and a repair is counted (the
+// mark cleared) only by a write that succeeded while the chunk was still
+// marked, so one damage counts one repair (healWith). A heal that
 // fails (no replica serves the chunk) is retried by later ticks and the
 // chunk stays marked. The fault may have been in the read rather than
 // the bytes stored (the simulator's corrupt_read injects such), and with
@@ -229,9 +235,11 @@
 // every request). A re-read that verifies at the chunk's known offset
 // clears the mark without a rewrite (the hash proves the bytes) and a
 // get uses its bytes; one that fails counts nothing new (each damage is
-// counted once). A get of a chunk this node holds marked damaged, which
-// no source serves, fails with ErrCorruption (a retryable 502), never
-// ErrNotFound: the node holds the object. The damage is forgotten, and a
+// counted once). A get of a chunk this node holds, whose copy failed
+// (marked damaged, or failed its read now and not marked because
+// DamagedChunksMax are), which no source serves, fails with
+// ErrCorruption (a retryable 502), never ErrNotFound: the node holds the
+// object. The damage is forgotten, and a
 // later read finds and counts it again, only when nothing locates the
 // chunk any more or no held object lists it (the tick cannot heal it), or
 // when the chunk is deleted. Damage found while DamagedChunksMax chunks
@@ -339,7 +347,8 @@
 // object's last chunk. This applies to this node's own manifest too,
 // whose Size may be an earlier build's lie. When no source serves the
 // last chunk (unavailable, corrupt, not found) a fetched manifest's
-// claim is not answered: the get fails with the chunk's error, as a
+// claim is not answered, whether the check runs past the end (checkEnd)
+// or beside a range (sideCheck): the get fails with the chunk's error, as a
 // read of a chunk of the range would (ErrUnavailable, retryable, when a
 // holder was silent or busy; not found everywhere is ErrUnavailable too,
 // never ErrNotFound: the manifest, verified against the address, proves
@@ -514,9 +523,10 @@
 // chunks already on its disk (before the put releases them: only the
 // manifest and a sync are written then). It keeps none, and records no
 // hand-off, when the client deleted the object on this node while the
-// put ran (a Delete marks the puts in flight for its address), or when
-// this node held the object at the put's start and no longer does: a
-// hand-off never writes back an object the client deleted. A Delete that
+// put ran (a Delete marks the puts in flight for its address): a
+// hand-off never writes back an object the client deleted. Any other
+// removal meanwhile (a GC pass, a failed local write) does not stop it:
+// the copy is written again from the put's bytes or chunks. A Delete that
 // arrives while the kept copy's write is in flight answers ErrNotFound
 // (nothing committed here yet), as for any local write in flight, and the
 // copy stays until a later Delete or the GC pass. That copy is an ordinary object

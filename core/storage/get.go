@@ -531,7 +531,9 @@ func (s *Storage) groupRead(g *getOp, i int) (env.DiskOp, func([]byte) error, ui
 // in the read; with no other copy the local one is the object's only
 // hope): bytes that verify there are used (and clear the mark, without
 // a rewrite), else the get fails with ErrCorruption, not ErrNotFound:
-// this node holds the object, and its copy of the chunk failed.
+// this node holds the chunk, and its copy failed (fetchedChunk asks
+// index.hasChunk, not the mark: a copy that failed while DamagedChunksMax
+// chunks were marked is not marked).
 func (s *Storage) fetchChunk(g *getOp, i int) {
 	c, off := g.man.Chunks[i].Addr, g.chunkOffset(i)
 	s.fetchChunkFrom(c, off, g.cands, func(data []byte, err error) {
@@ -559,10 +561,11 @@ func (s *Storage) fetchChunk(g *getOp, i int) {
 // copy) or re-read locally, or the error of the fetch.
 func (s *Storage) fetchedChunk(g *getOp, i int, data []byte, err error, fetched bool) {
 	c := g.man.Chunks[i].Addr
-	if errors.Is(err, ErrNotFound) && s.damagedAt(c, g.chunkOffset(i)) {
-		// Not ErrNotFound: this node holds the chunk, and its copy
-		// failed its check (a retryable 502: a heal or a re-read may
-		// yet recover it).
+	if errors.Is(err, ErrNotFound) && s.index.hasChunk(c) {
+		// Not ErrNotFound: this node holds the chunk and no source
+		// served it, so its copy failed (marked damaged, or failed its
+		// read now: marked unless DamagedChunksMax are), a retryable
+		// 502: a heal or a re-read may yet recover it.
 		err = fmt.Errorf("%w: chunk %s: the local copy failed its check and no other source has it (%v)", ErrCorruption, c.Short(), err)
 	}
 	if errors.Is(err, errOffsetRefused) {
@@ -615,8 +618,13 @@ func (s *Storage) fetchedChunk(g *getOp, i int, data []byte, err error, fetched 
 	if err != nil && g.sideRead(i) {
 		// Beside a range the Size is answered as the object's, which
 		// the claim alone does not prove: the get fails as for a
-		// chunk of the range no source serves.
+		// chunk of the range no source serves, but never as
+		// ErrNotFound (the verified manifest proves the object
+		// exists), as checkEnd just above.
 		g.sideBusy = false
+		if errors.Is(err, ErrNotFound) {
+			err = fmt.Errorf("%w: no source has the last chunk (%v)", ErrUnavailable, err)
+		}
 		s.finishGet(g, fmt.Errorf("%w (the last chunk, to check the size of %s)", err, g.addr.Short()))
 		return
 	}

@@ -83,8 +83,10 @@ type handoffTable struct {
 // loop collects it once every placement node holds the object (the GC
 // pass). Without a copy nothing is recorded.
 func (s *Storage) handOff(p *putOp) {
-	if p.deleted || (p.heldAtStart && s.index.objects[p.addr] == nil) {
-		return // the client deleted it meanwhile: no copy, no hand-off
+	if p.deleted {
+		// The client deleted it meanwhile: no copy, no hand-off. Another
+		// removal (a GC pass, a failed finishWrite) does not stop it.
+		return
 	}
 	now := s.env.Now()
 	added := 0

@@ -357,3 +357,41 @@ func TestHandoffNoHeadOfLineBlocking(t *testing.T) {
 		t.Errorf("%d hand-offs older than HandoffAgeMax+1min still pending", old)
 	}
 }
+
+// An object removed here while a put of it ran, other than by a client
+// Delete (a GC pass, a failed finishWrite), still gets its hand-off: only
+// the client's Delete (putOp.deleted) stops it.
+func TestHandoffAfterNonDeleteRemovalDuringPut(t *testing.T) {
+	c := newCluster(t, 5, 37, noRepair)
+	data := randomData(38, 2*ChunkBytesMin+3)
+	addr := proto.AddrOf(data)
+	pl := c.placed(addr, 3)
+	coord := c.notPlaced(addr, 3)[0]
+	if res := c.put(coord, data, true); res.Err != nil {
+		t.Fatalf("first put: %+v", res)
+	}
+	c.advance(time.Second)
+	missing := pl[1]
+	if !c.nodes[missing].st.HasLocal(addr) {
+		t.Fatal("placement node missed the first put")
+	}
+	if del, _ := c.request(missing, Delete{Addr: addr}, time.Second).(DeleteResult); del.Err != nil {
+		t.Fatalf("delete on %d: %v", missing, del.Err)
+	}
+	c.cut[c.nodes[missing].id] = true
+	st := c.nodes[coord].st
+	if res := c.put(coord, data, true); res.Err != nil || res.Replicas != 2 {
+		t.Fatalf("second put: %+v", res)
+	}
+	if len(st.puts) != 1 || !st.HasLocal(addr) {
+		t.Fatalf("put finished %v, held %v", len(st.puts) != 1, st.HasLocal(addr))
+	}
+	if !st.removeLocal(addr, func(error) {}) { // as a GC pass would
+		t.Fatal("removeLocal not queued")
+	}
+	c.advance(5 * time.Second)
+	c.cut[c.nodes[missing].id] = false
+	if !c.c.RunUntil(2*time.Minute, func() bool { return c.nodes[missing].st.HasLocal(addr) }) {
+		t.Fatalf("the node the put missed never got the object; hand-offs %v", st.PendingHandoffs())
+	}
+}

@@ -298,9 +298,7 @@ func (s *Storage) rereadDue(c proto.Addr, off uint64) bool {
 // gets nil. False when the read could not be queued (done not called).
 func (s *Storage) reread(c proto.Addr, off uint64, done func(data []byte)) bool {
 	d := s.damaged[c]
-	d.read = s.env.Now()
-	s.damaged[c] = d
-	return s.submitJob([]env.DiskOp{s.chunkRead(c, off)}, func(res []env.DiskResult) {
+	ok := s.submitJob([]env.DiskOp{s.chunkRead(c, off)}, func(res []env.DiskResult) {
 		if !s.chunkIntact(c, off, res[0], d.obj) {
 			done(nil)
 			return
@@ -310,6 +308,13 @@ func (s *Storage) reread(c proto.Addr, off uint64, done func(data []byte)) bool 
 		}
 		done(res[0].Value)
 	})
+	if ok {
+		// Only a read queued restarts the wait: a refused one read
+		// nothing, so the next request may try again at once.
+		d.read = s.env.Now()
+		s.damaged[c] = d
+	}
+	return ok
 }
 
 func isCorruption(err error) bool { return errors.Is(err, env.ErrCorruption) }

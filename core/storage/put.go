@@ -39,10 +39,9 @@ type putOp struct {
 	// holders are the placement nodes (this one excepted) whose push
 	// was acknowledged; the others get hand-offs (handoff.go).
 	holders []proto.NodeID
-	// heldAtStart: this node held the object when the put started;
-	// deleted: the client deleted it here while the put ran. Either way a
-	// hand-off must not write it back (handOff).
-	heldAtStart, deleted bool
+	// deleted: the client deleted it here while the put ran: a hand-off
+	// must not write it back (handOff).
+	deleted bool
 }
 
 func (s *Storage) onPut(req env.RequestID, body Put) {
@@ -78,7 +77,6 @@ func (s *Storage) startPut(req env.RequestID, addr proto.Addr, man Manifest, dat
 	p.quorum = min(s.cfg.WriteQuorum, len(p.targets))
 	s.nextOp = (s.nextOp + 1) & tagValueMask
 	p.id = s.nextOp
-	p.heldAtStart = s.index.objects[p.addr] != nil
 	s.puts[p.id] = p
 	p.timer = s.env.SetTimer(s.cfg.PutTimeout+extra, tagPut<<tagKindShift|p.id)
 	local := slices.Contains(p.targets, s.self)

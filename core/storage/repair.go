@@ -236,20 +236,42 @@ func (s *Storage) healFrom(man *Manifest, data []byte) {
 
 // healWith rewrites a damaged local chunk with verified bytes, then
 // calls done (if not nil) with the write's error. False when the write
-// could not be queued (done not called).
+// could not be queued (done not called). One heal write of a chunk is
+// in flight at a time: a second heal (two puts, a resent StoreChunk, a
+// session and a get) writes nothing and its done waits for the first's
+// result (the same bytes: a chunk's key is the hash of its bytes at its
+// offset). A repair is counted, and the mark cleared, only by a write
+// that succeeded while the chunk was still marked, so one damaged chunk
+// counts one repair.
 func (s *Storage) healWith(c proto.Addr, data []byte, done func(error)) bool {
+	if waiting, ok := s.healWrites[c]; ok {
+		if done != nil {
+			s.healWrites[c] = append(waiting, done)
+		}
+		return true
+	}
 	ops := []env.DiskOp{{Kind: env.DiskPut, Key: diskKey(prefixChunk, c), Value: data}, s.syncOp()}
-	return s.submitJob(ops, func(res []env.DiskResult) {
+	ok := s.submitJob(ops, func(res []env.DiskResult) {
 		err := firstErr(res)
-		if err == nil {
+		if _, marked := s.damaged[c]; marked && err == nil {
 			delete(s.damaged, c)
 			s.stats.Repairs++
 			s.env.Metrics().Add(MetricRepairs, "", 1)
 		}
-		if done != nil {
-			done(err)
+		waiting := s.healWrites[c]
+		delete(s.healWrites, c)
+		for _, f := range waiting {
+			f(err)
 		}
 	})
+	if ok {
+		var waiting []func(error)
+		if done != nil {
+			waiting = append(waiting, done)
+		}
+		s.healWrites[c] = waiting
+	}
+	return ok
 }
 
 // enqueueProvide queues a DHT announcement for a newly committed object.

@@ -147,3 +147,41 @@ func TestVerifiedBytesHealDamagedChunk(t *testing.T) {
 		})
 	}
 }
+
+// A re-read the disk queue refuses does not restart the damaged chunk's
+// wait: the next request may re-read it at once, not a RepairInterval later.
+func TestRereadRefusedKeepsDue(t *testing.T) {
+	c := newCluster(t, 5, 4, noRepair)
+	data := randomData(11, 4*ChunkBytesMin)
+	res := c.put(0, data, false)
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	c.advance(time.Second)
+	victim, chunk, _ := c.rotChunk(res.Addr, data, 2, 100, 0x40)
+	off := uint64(2 * ChunkBytesMin)
+	peer := c.notPlaced(res.Addr, 3)[0]
+	if rep := c.askChunk(peer, victim, chunk, off); rep.status != statusCorrupt {
+		t.Fatalf("status %d", rep.status)
+	}
+	st := c.nodes[victim].st
+	before, ok := st.damaged[chunk]
+	if !ok {
+		t.Fatal("chunk not marked damaged")
+	}
+	c.advance(time.Second)
+	var fake []uint64
+	for id := uint64(tagValueMask) + 1; len(st.jobs) < DiskJobsMax; id++ {
+		st.jobs[id] = &diskJob{}
+		fake = append(fake, id)
+	}
+	if st.reread(chunk, off, func([]byte) { t.Error("refused re-read answered") }) {
+		t.Fatal("re-read queued on a full disk queue")
+	}
+	for _, id := range fake {
+		delete(st.jobs, id)
+	}
+	if got := st.damaged[chunk].read; got != before.read {
+		t.Fatalf("refused re-read moved the last read from %v to %v", before.read, got)
+	}
+}

@@ -314,7 +314,8 @@ func (s *Storage) onPutChunk(req env.RequestID, body PutChunk) {
 
 // stageChunk appends the write of one session chunk to ops (none when
 // the key is already held: by another object, a staged push, or an
-// earlier write ahead in the FIFO disk) and takes the session's
+// earlier write ahead in the FIFO disk; a held copy marked damaged at
+// off is healed with data instead) and takes the session's
 // reference on it; n counts the bytes written. The chunk's group CVs
 // (cvs, nil for a chunk of one group), derived from data as it was
 // hashed, are cached under its key at its object offset off.
@@ -325,6 +326,19 @@ func (s *Storage) stageChunk(ss *session, ref ChunkRef, off uint64, data []byte,
 	if !s.index.hasChunk(ref.Addr) {
 		ops = append(ops, env.DiskOp{Kind: env.DiskPut, Key: diskKey(prefixChunk, ref.Addr), Value: data})
 		n += len(data)
+	} else if s.damagedAt(ref.Addr, off) {
+		// Held, but its copy failed its check at this offset: the bytes
+		// were hashed here (they are the chunk), so they heal it. The
+		// commit waits for the heal like for a write; one that could not
+		// be queued leaves the mark (the commit then fails on it, and a
+		// repair tick heals it from a replica).
+		ss.writing++
+		if !s.healWith(ref.Addr, data, func(error) {
+			ss.writing--
+			s.sessionWritten(ss)
+		}) {
+			ss.writing--
+		}
 	}
 	r := s.index.sessionRefs[ref.Addr]
 	if r.refs == 0 {

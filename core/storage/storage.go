@@ -47,15 +47,16 @@ type Storage struct {
 
 	recovery    recoveryScan
 	sweep       orphanSweep
-	sweepSeq    uint64                // last sweep page tag; survives reset (see sweepPage)
-	cursor      proto.Addr            // repair: last object audited
-	audits      map[proto.Addr]*audit // repair: objects being audited
-	damaged     map[proto.Addr]damage // chunks that failed their check (push.go)
-	healing     map[proto.Addr]bool   // chunks being healed
-	groups      *groupCache           // group CVs of chunks verified whole (groups.go)
-	provideNext []proto.Addr          // objects to announce on later ticks
-	sessions    map[uint64]*session   // open upload sessions
-	handoffs    handoffTable          // pushes to placement nodes acknowledged puts missed (handoff.go)
+	sweepSeq    uint64                       // last sweep page tag; survives reset (see sweepPage)
+	cursor      proto.Addr                   // repair: last object audited
+	audits      map[proto.Addr]*audit        // repair: objects being audited
+	damaged     map[proto.Addr]damage        // chunks that failed their check (push.go)
+	healing     map[proto.Addr]bool          // chunks being healed
+	healWrites  map[proto.Addr][]func(error) // heal writes in flight, and who waits for them (healWith)
+	groups      *groupCache                  // group CVs of chunks verified whole (groups.go)
+	provideNext []proto.Addr                 // objects to announce on later ticks
+	sessions    map[uint64]*session          // open upload sessions
+	handoffs    handoffTable                 // pushes to placement nodes acknowledged puts missed (handoff.go)
 	stats       Stats
 	// deleted is Config.BugRepinLost's memory of the objects a client
 	// deleted here (nil otherwise).
@@ -117,6 +118,7 @@ func (s *Storage) reset() {
 	s.audits = map[proto.Addr]*audit{}
 	s.damaged = map[proto.Addr]damage{}
 	s.healing = map[proto.Addr]bool{}
+	s.healWrites = map[proto.Addr][]func(error){}
 	s.groups = newGroupCache(GroupCacheBytesMax)
 	s.provideNext = nil
 	s.sessions = map[uint64]*session{}
