@@ -561,11 +561,14 @@ func (s *Storage) fetchChunk(g *getOp, i int) {
 // copy) or re-read locally, or the error of the fetch.
 func (s *Storage) fetchedChunk(g *getOp, i int, data []byte, err error, fetched bool) {
 	c := g.man.Chunks[i].Addr
-	if errors.Is(err, ErrNotFound) && s.index.hasChunk(c) {
-		// Not ErrNotFound: this node holds the chunk and no source
-		// served it, so its copy failed (marked damaged, or failed its
-		// read now: marked unless DamagedChunksMax are), a retryable
-		// 502: a heal or a re-read may yet recover it.
+	if known, located := s.index.chunkOffset(c); errors.Is(err, ErrNotFound) && s.index.hasChunk(c) && located && known == g.chunkOffset(i) {
+		// Not ErrNotFound: this node holds the chunk where the
+		// manifest puts it and no source served it, so its copy failed
+		// (marked damaged, or failed its read now: marked unless
+		// DamagedChunksMax are), a retryable 502: a heal or a re-read
+		// may yet recover it. A chunk nothing locates here (its held
+		// manifests disagree) failed at a claimed offset only: that is
+		// no damage, and the answer stays not found.
 		err = fmt.Errorf("%w: chunk %s: the local copy failed its check and no other source has it (%v)", ErrCorruption, c.Short(), err)
 	}
 	if errors.Is(err, errOffsetRefused) {

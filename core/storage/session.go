@@ -329,15 +329,24 @@ func (s *Storage) stageChunk(ss *session, ref ChunkRef, off uint64, data []byte,
 	} else if s.damagedAt(ref.Addr, off) {
 		// Held, but its copy failed its check at this offset: the bytes
 		// were hashed here (they are the chunk), so they heal it. The
-		// commit waits for the heal like for a write; one that could not
-		// be queued leaves the mark (the commit then fails on it, and a
-		// repair tick heals it from a replica).
-		ss.writing++
-		if !s.healWith(ref.Addr, data, func(error) {
-			ss.writing--
-			s.sessionWritten(ss)
-		}) {
-			ss.writing--
+		// commit waits for the heal like for a write; a heal that fails
+		// fails the session at once. One not queued leaves the mark (the
+		// commit then fails on it, and a repair tick heals it from a
+		// replica): it is queued only while a disk job slot stays free
+		// for the PutChunk's own write, whose refusal onPutChunk's bound
+		// rules out (a PutChunk may stage two chunks: the held first one
+		// and the current one).
+		if len(s.jobs) < DiskJobsMax-1 {
+			ss.writing++
+			if !s.healWith(ref.Addr, data, func(err error) {
+				ss.writing--
+				if err != nil && ss.failed == nil {
+					ss.failed = fmt.Errorf("%w: healing chunk %s: %w", ErrUnavailable, ref.Addr.Short(), err)
+				}
+				s.sessionWritten(ss)
+			}) {
+				ss.writing--
+			}
 		}
 	}
 	r := s.index.sessionRefs[ref.Addr]
