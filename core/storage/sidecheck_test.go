@@ -205,7 +205,8 @@ func TestCorruptionFromNamesTheSource(t *testing.T) {
 // no source serves (every holder answers statusCorrupt for it), fails: its
 // Size would be the lie's, unproven. The first version of the check let
 // the claim stand and served the range with the lie's Size (found by
-// content_liars seed 411, during a partition).
+// content_liars seed 411, during a partition). Its error reply carries no
+// Size (it carried the lie's before a review).
 func TestSideCheckUnservedLastChunk(t *testing.T) {
 	c, data, res := stored3Chunks(t, 89)
 	placed := c.placed(res.Addr, 3)
@@ -239,5 +240,9 @@ func TestSideCheckUnservedLastChunk(t *testing.T) {
 	}
 	if !errors.Is(got.Err, ErrCorruption) {
 		t.Fatalf("range with the last chunk unserved: %v; want the last chunk's error (corruption)", got.Err)
+	}
+	if got.Size != 0 {
+		// An error reply carries no Size: this one was the lie's, unproven.
+		t.Fatalf("error reply %v carries Size %d (the lie's %d, the object's %d); want none", got.Err, got.Size, lie.Size, len(data))
 	}
 }
