@@ -218,6 +218,28 @@ func (c *cluster) rotChunk(addr proto.Addr, data []byte, i, at int, mask byte) (
 	return victim, chunk, key
 }
 
+// damagedObject puts a four-chunk object through node 0, rots its chunk i
+// on its first placement node (rotChunk) and has a node outside the
+// placement fetch that chunk there, so the victim finds it corrupt at its
+// known offset and marks it damaged. It returns the object's bytes, its
+// address, the victim, the chunk, its disk key and its offset.
+func (c *cluster) damagedObject(i int) (data []byte, addr proto.Addr, victim int, chunk proto.Addr, key string, off uint64) {
+	c.t.Helper()
+	data = randomData(11, 4*ChunkBytesMin)
+	res := c.put(0, data, false)
+	if res.Err != nil {
+		c.t.Fatal(res.Err)
+	}
+	c.advance(time.Second)
+	victim, chunk, key = c.rotChunk(res.Addr, data, i, 100, 0x40)
+	off = uint64(i * ChunkBytesMin)
+	peer := c.notPlaced(res.Addr, 3)[0]
+	if rep := c.askChunk(peer, victim, chunk, off); rep.status != statusCorrupt {
+		c.t.Fatalf("FetchChunk of the rotten chunk: status %d, want statusCorrupt", rep.status)
+	}
+	return data, res.Addr, victim, chunk, key, off
+}
+
 // placed returns the indexes of addr's placement nodes, computed here
 // independently of the machine: sort by XOR distance.
 func (c *cluster) placed(addr proto.Addr, r int) []int {

@@ -10,22 +10,11 @@ import (
 // session hashed the chunk's bytes at its offset, and the commit succeeds.
 func TestSessionPutHealsDamagedChunk(t *testing.T) {
 	c := newCluster(t, 5, 4, noRepair)
-	data := randomData(11, 4*ChunkBytesMin)
-	res := c.put(0, data, false)
-	if res.Err != nil {
-		t.Fatal(res.Err)
-	}
-	c.advance(time.Second)
-	victim, chunk, key := c.rotChunk(res.Addr, data, 2, 100, 0x40)
-	off := uint64(2 * ChunkBytesMin)
+	data, addr, victim, _, key, off := c.damagedObject(2)
 	good := data[off : off+ChunkBytesMin]
-	peer := c.notPlaced(res.Addr, 3)[0]
-	if rep := c.askChunk(peer, victim, chunk, off); rep.status != statusCorrupt {
-		t.Fatalf("status %d", rep.status)
-	}
 	s := c.begin(victim, false)
 	c.stream(victim, s, data, ChunkBytesMin)
-	r := c.commit(victim, s, res.Addr, uint64(len(data)))
+	r := c.commit(victim, s, addr, uint64(len(data)))
 	if r.Err != nil {
 		t.Fatalf("commit: %v", r.Err)
 	}
@@ -38,18 +27,7 @@ func TestSessionPutHealsDamagedChunk(t *testing.T) {
 // Two heals of one damaged chunk in flight at once count one repair.
 func TestConcurrentHealsCountOnce(t *testing.T) {
 	c := newCluster(t, 5, 4, noRepair)
-	data := randomData(11, 4*ChunkBytesMin)
-	res := c.put(0, data, false)
-	if res.Err != nil {
-		t.Fatal(res.Err)
-	}
-	c.advance(time.Second)
-	victim, chunk, _ := c.rotChunk(res.Addr, data, 2, 100, 0x40)
-	off := uint64(2 * ChunkBytesMin)
-	peer := c.notPlaced(res.Addr, 3)[0]
-	if rep := c.askChunk(peer, victim, chunk, off); rep.status != statusCorrupt {
-		t.Fatalf("status %d", rep.status)
-	}
+	data, _, victim, _, _, _ := c.damagedObject(2)
 	c.c.Request(victim, ServiceName, Put{Data: bytes.Clone(data)})
 	c.c.Request(victim, ServiceName, Put{Data: bytes.Clone(data)}) // e.g. a client retry
 	c.advance(5 * time.Second)

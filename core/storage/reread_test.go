@@ -107,19 +107,9 @@ func TestVerifiedBytesHealDamagedChunk(t *testing.T) {
 	for _, how := range []string{"push", "put"} {
 		t.Run(how, func(t *testing.T) {
 			c := newCluster(t, 5, 4, noRepair) // no tick heals it
-			data := randomData(11, 4*ChunkBytesMin)
-			res := c.put(0, data, false)
-			if res.Err != nil {
-				t.Fatal(res.Err)
-			}
-			c.advance(time.Second)
-			victim, chunk, key := c.rotChunk(res.Addr, data, 2, 100, 0x40)
-			off := uint64(2 * ChunkBytesMin)
+			data, addr, victim, chunk, key, off := c.damagedObject(2)
+			peer := c.notPlaced(addr, 3)[0]
 			good := data[off : off+ChunkBytesMin]
-			peer := c.notPlaced(res.Addr, 3)[0]
-			if rep := c.askChunk(peer, victim, chunk, off); rep.status != statusCorrupt {
-				t.Fatalf("FetchChunk of the rotten chunk: status %d, want statusCorrupt", rep.status)
-			}
 			st := c.nodes[victim].st
 			if _, ok := st.damaged[chunk]; !ok {
 				t.Fatal("the chunk is not marked damaged")
@@ -152,18 +142,7 @@ func TestVerifiedBytesHealDamagedChunk(t *testing.T) {
 // wait: the next request may re-read it at once, not a RepairInterval later.
 func TestRereadRefusedKeepsDue(t *testing.T) {
 	c := newCluster(t, 5, 4, noRepair)
-	data := randomData(11, 4*ChunkBytesMin)
-	res := c.put(0, data, false)
-	if res.Err != nil {
-		t.Fatal(res.Err)
-	}
-	c.advance(time.Second)
-	victim, chunk, _ := c.rotChunk(res.Addr, data, 2, 100, 0x40)
-	off := uint64(2 * ChunkBytesMin)
-	peer := c.notPlaced(res.Addr, 3)[0]
-	if rep := c.askChunk(peer, victim, chunk, off); rep.status != statusCorrupt {
-		t.Fatalf("status %d", rep.status)
-	}
+	_, _, victim, chunk, _, off := c.damagedObject(2)
 	st := c.nodes[victim].st
 	before, ok := st.damaged[chunk]
 	if !ok {

@@ -3,7 +3,6 @@ package storage
 import (
 	"bytes"
 	"testing"
-	"time"
 
 	"github.com/ron-network/ron/core/env"
 )
@@ -14,17 +13,7 @@ import (
 // onPutChunk panicked (a reviewer's case). The heal now leaves the slot.
 func TestSessionHealLeavesTheWriteItsSlot(t *testing.T) {
 	c := newCluster(t, 5, 4, noRepair)
-	data := randomData(11, 4*ChunkBytesMin)
-	res := c.put(0, data, false)
-	if res.Err != nil {
-		t.Fatal(res.Err)
-	}
-	c.advance(time.Second)
-	victim, chunk, _ := c.rotChunk(res.Addr, data, 0, 100, 0x40)
-	peer := c.notPlaced(res.Addr, 3)[0]
-	if rep := c.askChunk(peer, victim, chunk, 0); rep.status != statusCorrupt {
-		t.Fatalf("status %d", rep.status)
-	}
+	data, _, victim, chunk, _, _ := c.damagedObject(0)
 	other := bytes.Clone(data[:2*ChunkBytesMin])
 	copy(other[ChunkBytesMin:], randomData(12, ChunkBytesMin)) // chunk 1 is new
 	s := c.begin(victim, false)
