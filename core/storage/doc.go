@@ -230,13 +230,18 @@
 // the bytes stored (the simulator's corrupt_read injects such), and with
 // no other copy the local one is the object's only hope: when a heal, or
 // a get's fetch of the chunk, finds no source, the local copy is read
-// again if its last read is at least a RepairInterval old (rereadDue: at
-// most once per repair tick, so a truly rotten chunk is not read on
-// every request). A re-read that verifies at the chunk's known offset
-// clears the mark without a rewrite (the hash proves the bytes) and a
-// get uses its bytes; one that fails counts nothing new (each damage is
-// counted once). A get of a chunk this node holds, whose copy failed
-// (marked damaged, or failed its read now and not marked because
+// again if its last read is at least a RepairInterval old (rereadDue:
+// at most once per repair tick, so a truly rotten chunk is not read on
+// every request). Each re-read is counted in storage_rereads_total by
+// result (verified, failed), each heal that cleared a mark in
+// storage_heals_total by the source of its bytes (replica, push, put,
+// session) as well as in storage_repairs_total; the simulator reports
+// both (scenarios/content_damaged.yaml reaches every one but session).
+// A re-read that verifies at the chunk's known offset clears the mark
+// without a rewrite (the hash proves the bytes) and a get uses its
+// bytes; one that fails counts nothing new (each damage is counted
+// once). A get of a chunk this node holds, whose copy failed (marked
+// damaged, or failed its read now and not marked because
 // DamagedChunksMax are), which no source serves, fails with
 // ErrCorruption (a retryable 502), never ErrNotFound: the node holds the
 // object. The damage is forgotten, and a

@@ -647,7 +647,7 @@ func (s *Storage) fetchedChunk(g *getOp, i int, data []byte, err error, fetched 
 		return
 	}
 	if fetched && s.index.hasChunk(c) {
-		s.healWith(c, data, nil) // the local copy was bad: replace it
+		s.healWith(c, data, HealReplica, nil) // the local copy was bad: replace it
 	}
 	s.gotChunk(g, i, data)
 }

@@ -22,6 +22,9 @@ func TestSessionPutHealsDamagedChunk(t *testing.T) {
 	if !bytes.Equal(c.nodes[victim].disk.Durable()[key], good) {
 		t.Fatal("session upload with the chunk's verified bytes did not heal the damaged copy")
 	}
+	if n := c.metric(victim, MetricHeals, HealSession); n != 1 {
+		t.Fatalf("heals via session counted %v times, want 1", n)
+	}
 }
 
 // Two heals of one damaged chunk in flight at once count one repair.
@@ -33,5 +36,8 @@ func TestConcurrentHealsCountOnce(t *testing.T) {
 	c.advance(5 * time.Second)
 	if n := c.metric(victim, MetricRepairs, ""); n != 1 {
 		t.Fatalf("one damaged chunk healed, repairs counted %v times", n)
+	}
+	if n := c.metric(victim, MetricHeals, HealPut); n != 1 {
+		t.Fatalf("one damaged chunk healed by two puts, heals via put counted %v times", n)
 	}
 }

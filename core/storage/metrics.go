@@ -16,6 +16,8 @@ const (
 	MetricHandoffsPending    = "storage_handoffs_pending"
 	MetricHandoffsDelivered  = "storage_handoffs_delivered_total"
 	MetricHandoffsDropped    = "storage_handoffs_dropped_total"
+	MetricHeals              = "storage_heals_total"
+	MetricRereads            = "storage_rereads_total"
 	replicationLagBucketsMax = 60
 )
 
@@ -31,6 +33,21 @@ const (
 	// ReasonNewerFormat: a stored manifest written by a newer build,
 	// kept on disk for it and not indexed.
 	ReasonNewerFormat = "newer_format"
+)
+
+// Sources of storage_heals_total: where the verified bytes that rewrote
+// a damaged chunk came from (healWith's via).
+const (
+	HealReplica = "replica" // fetched from a replica by the tick or a get
+	HealPush    = "push"    // a peer's StoreChunk push
+	HealPut     = "put"     // a client's put of an object listing it
+	HealSession = "session" // a session upload's chunk
+)
+
+// Results of storage_rereads_total (reread).
+const (
+	RereadVerified = "verified"
+	RereadFailed   = "failed"
 )
 
 // ReplicationLagBuckets spans a fast put (milliseconds) to a repair that
@@ -51,4 +68,8 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricHandoffsDelivered, Kind: env.Counter, Help: "Hand-offs ended because the placement node holds the object (it acknowledged the push, or said it holds it)."},
 	env.MetricDef{Name: MetricHandoffsDropped, Kind: env.Counter, Help: "Hand-offs given up, by reason: full (the table was full), expired (attempts or age spent), gone (no local copy to push from: deleted, collected or not written), moved (the node is no longer placed).", Label: "reason",
 		LabelValues: []string{HandoffFull, HandoffExpired, HandoffGone, HandoffMoved}},
+	env.MetricDef{Name: MetricHeals, Kind: env.Counter, Help: "Damaged local chunks rewritten with verified bytes (each also counted in storage_repairs_total), by source: replica, push, put, session.", Label: "via",
+		LabelValues: []string{HealReplica, HealPush, HealPut, HealSession}},
+	env.MetricDef{Name: MetricRereads, Kind: env.Counter, Help: "Re-reads of a damaged local chunk no source served (at most one per RepairInterval), by result: verified (the mark cleared) or failed.", Label: "result",
+		LabelValues: []string{RereadVerified, RereadFailed}},
 )

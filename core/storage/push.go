@@ -300,9 +300,11 @@ func (s *Storage) reread(c proto.Addr, off uint64, done func(data []byte)) bool 
 	d := s.damaged[c]
 	ok := s.submitJob([]env.DiskOp{s.chunkRead(c, off)}, func(res []env.DiskResult) {
 		if !s.chunkIntact(c, off, res[0], d.obj) {
+			s.env.Metrics().Add(MetricRereads, RereadFailed, 1)
 			done(nil)
 			return
 		}
+		s.env.Metrics().Add(MetricRereads, RereadVerified, 1)
 		if known, ok := s.index.chunkOffset(c); ok && known == off {
 			delete(s.damaged, c)
 		}

@@ -177,7 +177,7 @@ func (s *Storage) healDamaged() {
 			case err == nil:
 				delete(s.healing, chunk)
 				if s.index.hasChunk(chunk) {
-					s.healWith(chunk, data, nil)
+					s.healWith(chunk, data, HealReplica, nil)
 				}
 			case s.rereadDue(chunk, off):
 				// No source served it (the only copy, or every replica
@@ -228,7 +228,7 @@ func (s *Storage) healFrom(man *Manifest, data []byte) {
 	for _, c := range man.Chunks {
 		if s.damagedAt(c.Addr, off) {
 			// A chunk listed twice is written twice: the same bytes.
-			s.healWith(c.Addr, data[off:off+uint64(c.Size)], nil)
+			s.healWith(c.Addr, data[off:off+uint64(c.Size)], HealPut, nil)
 		}
 		off += uint64(c.Size)
 	}
@@ -242,8 +242,8 @@ func (s *Storage) healFrom(man *Manifest, data []byte) {
 // result (the same bytes: a chunk's key is the hash of its bytes at its
 // offset). A repair is counted, and the mark cleared, only by a write
 // that succeeded while the chunk was still marked, so one damaged chunk
-// counts one repair.
-func (s *Storage) healWith(c proto.Addr, data []byte, done func(error)) bool {
+// counts one repair (and one heal by via, the bytes' source).
+func (s *Storage) healWith(c proto.Addr, data []byte, via string, done func(error)) bool {
 	if waiting, ok := s.healWrites[c]; ok {
 		if done != nil {
 			s.healWrites[c] = append(waiting, done)
@@ -257,6 +257,7 @@ func (s *Storage) healWith(c proto.Addr, data []byte, done func(error)) bool {
 			delete(s.damaged, c)
 			s.stats.Repairs++
 			s.env.Metrics().Add(MetricRepairs, "", 1)
+			s.env.Metrics().Add(MetricHeals, via, 1)
 		}
 		waiting := s.healWrites[c]
 		delete(s.healWrites, c)

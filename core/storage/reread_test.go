@@ -92,6 +92,12 @@ func TestOnlyCopyTransientFaultHeals(t *testing.T) {
 			if n := c.metric(victim, MetricCorruption, ""); n != 1 {
 				t.Fatalf("corruption counted %v times, want 1", n)
 			}
+			if n := c.metric(victim, MetricRereads, RereadVerified); n != 1 {
+				t.Fatalf("re-reads that verified counted %v times, want 1", n)
+			}
+			if n := c.metric(victim, MetricHeals, HealReplica); n != 0 {
+				t.Fatalf("a re-read that verified counted %v heals, want 0 (nothing was rewritten)", n)
+			}
 		})
 	}
 }
@@ -133,6 +139,9 @@ func TestVerifiedBytesHealDamagedChunk(t *testing.T) {
 			}
 			if n := c.metric(victim, MetricRepairs, ""); n != 1 {
 				t.Fatalf("repairs counted %v times, want 1", n)
+			}
+			if n := c.metric(victim, MetricHeals, how); n != 1 {
+				t.Fatalf("heals via %s counted %v times, want 1", how, n)
 			}
 		})
 	}

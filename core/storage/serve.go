@@ -59,7 +59,7 @@ func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 	}
 	if s.damagedAt(m.addr, m.offset) {
 		addr := m.addr
-		ok := s.healWith(addr, m.data, func(err error) {
+		ok := s.healWith(addr, m.data, HealPush, func(err error) {
 			if err != nil {
 				s.respond(from, corr, addr, statusFailed, nil)
 				return

@@ -338,7 +338,7 @@ func (s *Storage) stageChunk(ss *session, ref ChunkRef, off uint64, data []byte,
 		// and the current one).
 		if len(s.jobs) < DiskJobsMax-1 {
 			ss.writing++
-			if !s.healWith(ref.Addr, data, func(err error) {
+			if !s.healWith(ref.Addr, data, HealSession, func(err error) {
 				ss.writing--
 				if err != nil && ss.failed == nil {
 					ss.failed = fmt.Errorf("%w: healing chunk %s: %w", ErrUnavailable, ref.Addr.Short(), err)

@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ron-network/ron/core/auth"
+	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/stack"
 	"github.com/ron-network/ron/core/storage"
+	"github.com/ron-network/ron/sim"
 	"github.com/ron-network/ron/sim/check"
 	"github.com/ron-network/ron/sim/scenario"
 	"github.com/ron-network/ron/sim/workload"
@@ -79,6 +82,15 @@ type ContentStats struct {
 	FinalReads       int     `json:"final_reads"`
 	Corruptions      float64 `json:"corruptions_detected"`
 	Repairs          float64 `json:"repairs"`
+	// CorruptGets are the gets answered ErrCorruption (502): a node holds
+	// the object but its copy of a chunk failed and no source served it.
+	CorruptGets int `json:"corrupt_gets"`
+	// Heals are the damaged chunks rewritten with verified bytes, by
+	// source (storage_heals_total: replica, push, put, session); Rereads
+	// the re-reads of a damaged chunk no source served, by result
+	// (storage_rereads_total: verified, failed).
+	Heals   map[string]float64 `json:"heals,omitempty"`
+	Rereads map[string]float64 `json:"rereads,omitempty"`
 }
 
 // storageOf returns node i's storage service, or nil (down, or none).
@@ -247,6 +259,9 @@ func (r *run) contentStats(stats *ContentStats) {
 			continue
 		}
 		if ok, _ := op.Output["ok"].(bool); !ok {
+			if op.Output["error"] == "corruption" && op.Kind != workload.OpPut {
+				stats.CorruptGets++
+			}
 			continue
 		}
 		stats.OpsOK++
@@ -262,6 +277,21 @@ func (r *run) contentStats(stats *ContentStats) {
 	stats.Objects = r.content.Objects()
 	stats.Corruptions = r.w.Metrics().CounterTotal(storage.MetricCorruption)
 	stats.Repairs = r.w.Metrics().CounterTotal(storage.MetricRepairs)
+	stats.Heals = labelTotals(r.w.Metrics(), storage.MetricHeals)
+	stats.Rereads = labelTotals(r.w.Metrics(), storage.MetricRereads)
+}
+
+// labelTotals is counter name's total over all nodes by label (nil when
+// it was never observed).
+func labelTotals(m *sim.Metrics, name string) map[string]float64 {
+	var out map[string]float64
+	for _, label := range m.Labels(name) {
+		if out == nil {
+			out = map[string]float64{}
+		}
+		out[label] = m.Counter(name, label)
+	}
+	return out
 }
 
 // writeText prints the content line of the human report.
@@ -275,4 +305,23 @@ func (s *ContentStats) writeText(w io.Writer) {
 	}
 	fmt.Fprintf(w, "content    %d puts, %d gets, %d range gets (%d ok, %d unknown); %d of %d objects acknowledged, %d bytes put, %d read; %.0f corruptions detected, %.0f repairs; %s\n",
 		s.Puts, s.Gets, s.RangeGets, s.OpsOK, s.OpsUnknown, s.Acknowledged, s.Objects, s.BytesPut, s.BytesRead, s.Corruptions, s.Repairs, converged)
+	if s.CorruptGets > 0 || len(s.Heals) > 0 || len(s.Rereads) > 0 {
+		fmt.Fprintf(w, "           damage: %d gets answered corrupt (502), heals %s, re-reads %s\n",
+			s.CorruptGets, labelText(s.Heals), labelText(s.Rereads))
+	}
+}
+
+// labelText prints a by-label count as "a=1 b=2" in label order, or "none".
+func labelText(m map[string]float64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var b strings.Builder
+	for _, k := range env.SortedKeys(m) {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%g", k, m[k])
+	}
+	return b.String()
 }
