@@ -239,8 +239,8 @@
 // both (scenarios/content_damaged.yaml reaches every one but session).
 // A re-read that verifies at the chunk's known offset clears the mark
 // without a rewrite (the hash proves the bytes) and a get uses its
-// bytes; one that fails counts nothing new (each damage is counted
-// once). A get of a chunk this node holds, whose copy failed (marked
+// bytes; one that fails counts no new corruption (each damage is
+// counted once; storage_rereads_total counts the re-read). A get of a chunk this node holds, whose copy failed (marked
 // damaged, or failed its read now and not marked because
 // DamagedChunksMax are), which no source serves, fails with
 // ErrCorruption (a retryable 502), never ErrNotFound: the node holds the

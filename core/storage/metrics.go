@@ -61,7 +61,7 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricCorruption, Kind: env.Counter, Help: "Chunks or manifests that failed verification (never served)."},
 	env.MetricDef{Name: MetricObjects, Kind: env.Gauge, Help: "Objects held by this node."},
 	env.MetricDef{Name: MetricBytes, Kind: env.Gauge, Help: "Bytes of the objects held by this node."},
-	env.MetricDef{Name: MetricRepairs, Kind: env.Counter, Help: "Replicas restored by the repair loop and chunks healed from a replica."},
+	env.MetricDef{Name: MetricRepairs, Kind: env.Counter, Help: "Replicas restored by the repair loop, and damaged chunks healed with verified bytes (from a replica, a push, a put or a session: storage_heals_total by source)."},
 	env.MetricDef{Name: MetricRejects, Kind: env.Counter, Help: "Requests and messages rejected or shed, by reason.", Label: "reason"},
 	env.MetricDef{Name: MetricOrphansSwept, Kind: env.Counter, Help: "Unreferenced chunks (staged before a restart, or of a dropped manifest) deleted by the sweep after recovery."},
 	env.MetricDef{Name: MetricHandoffsPending, Kind: env.Gauge, Help: "Hand-offs waiting: placement nodes an acknowledged put coordinated here did not reach, to which this node keeps pushing the object."},

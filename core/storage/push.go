@@ -294,7 +294,8 @@ func (s *Storage) rereadDue(c proto.Addr, off uint64) bool {
 // offset off, again (rereadDue said it may). Bytes that verify there
 // (BLAKE3 proves them, whatever the earlier read saw) clear the mark
 // without a rewrite and are passed to done; a copy that fails again
-// counts nothing new (readIntact: the damage is counted once) and done
+// counts no new corruption (readIntact: the damage is counted once;
+// storage_rereads_total counts the re-read) and done
 // gets nil. False when the read could not be queued (done not called).
 func (s *Storage) reread(c proto.Addr, off uint64, done func(data []byte)) bool {
 	d := s.damaged[c]

@@ -310,7 +310,11 @@ func (cc *contentClients) stats() *runner.ContentStats {
 		switch {
 		case op.Unknown():
 			st.OpsUnknown++
-		case op.Output["ok"] == true:
+		case op.Output["ok"] != true:
+			if op.Output["error"] == "corruption" && op.Kind != workload.OpPut {
+				st.CorruptGets++
+			}
+		default:
 			st.OpsOK++
 			if op.Kind == workload.OpPut {
 				st.BytesPut += uint64(op.Input["size"].(int))

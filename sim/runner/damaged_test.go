@@ -16,8 +16,9 @@ import (
 // a re-read of a damaged copy that verified and one that failed, heals
 // from a replica, a push and a put), and every seed passed every check
 // (integrity: no wrong bytes served; convergence; durability). Without
-// the scenario the simulator reached none of these at the seeds checked:
-// corrupt reads were rare and heals from replicas succeeded first.
+// the scenario the simulator reached none of these but the heals from a
+// replica at the seeds checked: corrupt reads were rare and heals from
+// replicas succeeded first.
 func TestContentDamagedReachesDamagePaths(t *testing.T) {
 	const damagedSeeds = 10
 	s, err := scenario.Load(filepath.Join("..", "..", "scenarios", "content_damaged.yaml"))
