@@ -45,6 +45,12 @@ type object struct {
 	// the candidates at once (findManifest). In memory only: forgotten
 	// with the object, or at a restart (the next get proves it again).
 	lies bool
+	// proven: the manifest's offsets and sizes are proven by verified
+	// bytes: this build's commit check accepted it, or the scrub read
+	// every chunk where it puts it, with the size it claims (scrub.go).
+	// In memory only: a manifest recovered from disk (perhaps an earlier
+	// build's commit) is not proven until the scrub has read it.
+	proven bool
 	// waiters are called once when the commit in flight completes (nil
 	// error: committed). At most waitersMax.
 	waiters []func(error)

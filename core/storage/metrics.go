@@ -16,6 +16,9 @@ const (
 	MetricHandoffsPending    = "storage_handoffs_pending"
 	MetricHandoffsDelivered  = "storage_handoffs_delivered_total"
 	MetricHandoffsDropped    = "storage_handoffs_dropped_total"
+	MetricScrubBytes         = "storage_scrub_bytes_total"
+	MetricScrubObjects       = "storage_scrub_objects_total"
+	MetricScrubLies          = "storage_scrub_lies_total"
 	replicationLagBucketsMax = 60
 )
 
@@ -51,4 +54,7 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricHandoffsDelivered, Kind: env.Counter, Help: "Hand-offs ended because the placement node holds the object (it acknowledged the push, or said it holds it)."},
 	env.MetricDef{Name: MetricHandoffsDropped, Kind: env.Counter, Help: "Hand-offs given up, by reason: full (the table was full), expired (attempts or age spent), gone (no local copy to push from: deleted, collected or not written), moved (the node is no longer placed).", Label: "reason",
 		LabelValues: []string{HandoffFull, HandoffExpired, HandoffGone, HandoffMoved}},
+	env.MetricDef{Name: MetricScrubBytes, Kind: env.Counter, Help: "Chunk bytes the background scrub read from this node's disk."},
+	env.MetricDef{Name: MetricScrubObjects, Kind: env.Counter, Help: "Held objects the background scrub finished reading (every chunk, or up to one it could not verify)."},
+	env.MetricDef{Name: MetricScrubLies, Kind: env.Counter, Help: "Held manifests the background scrub proved wrong from verified bytes (a chunk's size or offset); gets skip them."},
 )
