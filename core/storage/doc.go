@@ -333,7 +333,7 @@
 // would let a wrong verdict cost a pinned object, and races GC and
 // audits), so peers that fetch it prove it themselves (one candidate
 // each), and a restart forgets the verdict (the next get proves it
-// again). A range that ends past
+// again, or the background scrub does first: Scrub, below). A range that ends past
 // a manifest's Size (or the empty tail from the Size on) is not answered
 // from the claim: the manifest's last chunk, whose key binds its offset
 // and its length, is checked first (checkEnd), so a manifest claiming a
@@ -531,6 +531,9 @@
 //     failed chunk's claimed size), else the object's scrub ends there.
 //     A chunk already marked damaged is not read again (as damagedAt).
 //
+// An object whose manifest is proven wrong already is passed without a
+// read (its offsets are claims; its chunks are read for rot through the
+// objects that list them honestly, if any).
 // storage_scrub_bytes_total counts the bytes read, storage_scrub_objects_total
 // the objects finished.
 //
