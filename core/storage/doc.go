@@ -533,9 +533,9 @@
 //
 // An object whose manifest is proven wrong already is passed without a
 // read (its offsets are claims; its chunks are read for rot through the
-// objects that list them honestly, if any).
-// storage_scrub_bytes_total counts the bytes read, storage_scrub_objects_total
-// the objects finished.
+// objects that list them honestly, if any). storage_scrub_bytes_total
+// counts the bytes read, storage_scrub_objects_total the objects
+// finished.
 //
 // # Hand-offs
 //
