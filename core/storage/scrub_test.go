@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/proto"
 )
 
 // scrubChunks is smallChunks with a scrub pass every second.
@@ -209,4 +210,34 @@ func TestScrubYieldsTheLastDiskSlot(t *testing.T) {
 	if !c.c.RunUntil(3*time.Second, func() bool { return c.metric(1, MetricScrubBytes, "") > before }) {
 		t.Fatal("the scrub did not resume once disk slots were free")
 	}
+}
+
+// TestScrubLeavesADeletedObject: an object deleted while the scrub reads
+// one of its chunks is left: the read's bytes are discarded, nothing is
+// counted or marked, and the scrub goes on with the next object.
+func TestScrubLeavesADeletedObject(t *testing.T) {
+	cfg := scrubChunks
+	cfg.ScrubBytesPerSecond = 4 * ChunkBytesMin
+	c := newClusterDisk(t, 3, 101, cfg, 5*time.Millisecond)
+	var addrs []proto.Addr
+	for k := range 2 {
+		res := c.put(0, randomData(102+uint64(k), 8*ChunkBytesMin), false)
+		if res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		addrs = append(addrs, res.Addr)
+	}
+	st := c.nodes[1].st
+	if !c.c.RunUntil(10*time.Second, func() bool { return st.scrub.busy && st.scrub.chunk > 0 }) {
+		t.Fatal("the scrub never read past an object's first chunk")
+	}
+	victim := st.scrub.addr
+	if r, ok := c.request(1, Delete{Addr: victim}, time.Second).(DeleteResult); !ok || r.Err != nil {
+		t.Fatalf("delete: %v", r.Err)
+	}
+	objects := c.metric(1, MetricScrubObjects, "")
+	if !c.c.RunUntil(10*time.Second, func() bool { return c.metric(1, MetricScrubObjects, "") > objects }) {
+		t.Fatal("the scrub did not finish another object after the delete")
+	}
+	c.noDamage(1)
 }
