@@ -29,6 +29,7 @@ func (c *cluster) lieLast(n int, addr proto.Addr, delta int) Manifest {
 	x := &c.nodes[n].st.index
 	x.bytes = x.bytes - o.manifest.Size + man.Size // the index's invariant
 	o.manifest = man
+	o.proven = false // as an earlier build committed it
 	return man
 }
 

@@ -83,6 +83,9 @@ const (
 	PushCommitRoundsMax = 3
 	// ProviderCandidatesMax bounds the providers a get asks the DHT for.
 	ProviderCandidatesMax = 8
+	// ScrubSkipsPerStepMax bounds the chunks and objects one scrub step
+	// passes without a read (marked damaged, proven lies) before it waits.
+	ScrubSkipsPerStepMax = 64
 )
 
 // Defaults of Config.
@@ -94,6 +97,12 @@ const (
 	GetTimeoutDefault     = 10 * time.Second
 	RepairIntervalDefault = time.Second
 	StagedTTLDefault      = 30 * time.Second
+	// ScrubBytesPerSecondDefault is the background scrub's read rate.
+	ScrubBytesPerSecondDefault = 8 << 20
+	// ScrubPassIntervalDefault is the pause between two scrub passes:
+	// every held chunk is read about once a day (a pass longer than that,
+	// over more than a day's reads at the rate, runs back to back).
+	ScrubPassIntervalDefault = 24 * time.Hour
 )
 
 // DHT is what storage needs from the Kademlia machine; *dht.DHT satisfies
@@ -130,6 +139,13 @@ type Config struct {
 	// "repair" off; SetRepair flips it on a running machine). Puts, gets,
 	// healing of local corruption and announcements go on.
 	RepairOff bool
+	// ScrubBytesPerSecond bounds the background scrub's chunk reads
+	// (scrub.go): zero means ScrubBytesPerSecondDefault, a negative
+	// value turns the scrub off.
+	ScrubBytesPerSecond int
+	// ScrubPassInterval is the pause between two passes of the scrub
+	// over the held objects (zero: ScrubPassIntervalDefault).
+	ScrubPassInterval time.Duration
 
 	// CorruptionFrom, when set, is called each time the node counts
 	// corruption (storage_corruption_total) with the node whose bytes
@@ -168,6 +184,8 @@ func (c Config) withDefaults() Config {
 	setDur(&c.RepairInterval, RepairIntervalDefault)
 	setDur(&c.StagedTTL, StagedTTLDefault)
 	setDur(&c.SessionTTL, SessionTTLDefault)
+	setInt(&c.ScrubBytesPerSecond, ScrubBytesPerSecondDefault)
+	setDur(&c.ScrubPassInterval, ScrubPassIntervalDefault)
 	if !canaryBugs {
 		c.BugServeUnverified, c.BugAckBeforeSync, c.BugIgnorePins, c.BugRepinLost = false, false, false, false
 	}
@@ -190,7 +208,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("storage: config: ChunkBytes %d is not a power of two (chunks are subtrees of the BLAKE3 tree)", c.ChunkBytes)
 	case c.ObjectBytes < 0 || c.ObjectBytes > ObjectBytesMax:
 		return fmt.Errorf("storage: config: ObjectBytes %d outside 0..%d", c.ObjectBytes, ObjectBytesMax)
-	case c.RPCTimeout < 0 || c.PutTimeout < 0 || c.GetTimeout < 0 || c.RepairInterval < 0 || c.StagedTTL < 0 || c.SessionTTL < 0:
+	case c.RPCTimeout < 0 || c.PutTimeout < 0 || c.GetTimeout < 0 || c.RepairInterval < 0 || c.StagedTTL < 0 || c.SessionTTL < 0 || c.ScrubPassInterval < 0:
 		return fmt.Errorf("storage: config: negative duration")
 	}
 	return nil

@@ -338,7 +338,7 @@
 // would let a wrong verdict cost a pinned object, and races GC and
 // audits), so peers that fetch it prove it themselves (one candidate
 // each), and a restart forgets the verdict (the next get proves it
-// again). A range that ends past
+// again, or the background scrub does first: Scrub, below). A range that ends past
 // a manifest's Size (or the empty tail from the Size on) is not answered
 // from the claim: the manifest's last chunk, whose key binds its offset
 // and its length, is checked first (checkEnd), so a manifest claiming a
@@ -421,20 +421,22 @@
 // of an earlier build was committed without this check, so they are
 // claims.
 //
-// Known gaps. Manifests written by earlier builds are not rechecked: a lie among them
-// (a lying peer's commit) makes the index locate its chunks at the lie's
-// offset when nothing verified here disagrees, so checks there count as
-// corruption and the honest offset is refused to peers, to the node's own
-// gets and to commits, until the lie is dropped. A range past the
+// Known gaps. Manifests written by earlier builds are rechecked only by
+// the scrub (Scrub, below), at its pace: until it reaches one (after a
+// restart, every recovered manifest), a lie among them (a lying peer's
+// commit) makes the index locate its chunks at the lie's offset when
+// nothing verified here disagrees, so a get's checks there count as
+// corruption, and a range within this node's own manifest that stops
+// before its last chunk replies the manifest's Size unchecked (as
+// GetManifest answers an own manifest; the gateway does not use that
+// Size: its Content-Range total comes from GetManifest or its size
+// cache). Once the lie is proven (by the scrub or a get) gets skip the
+// manifest, but its listings still locate the chunks it moved at the
+// lie's offset, so the honest offset is refused to peers, to the node's
+// own gets and to commits until the lie is dropped. A range past the
 // Size of this node's own manifest whose last chunk no source serves
 // answers ErrRange, the claim unproven (an earlier build's lie among own
-// manifests stands there as in GetManifest's answer). A range within
-// this node's own manifest that stops before its last chunk replies the
-// manifest's Size unchecked (as GetManifest answers an own manifest): a
-// lie among own manifests (an earlier build's commit) reaches
-// GetResult.Size until a get that reads the last chunk proves it (the
-// gateway does not use that Size: its Content-Range total comes from
-// GetManifest or its size cache). Liars among the placement nodes count
+// manifests stands there as in GetManifest's answer). Liars among the placement nodes count
 // toward the write quorum: a put acknowledged by W liars while the
 // honest placement node was cut off has no honest replica until the
 // coordinator's hand-off reaches that node (see Hand-offs; an honest
@@ -490,6 +492,55 @@
 // unpins and removes only this node's copy: the other replicas keep theirs
 // and an audit may restore the copy if this node is a placement node.
 // Network-wide deletion needs tombstones and is out of scope.
+//
+// # Scrub
+//
+// Nothing else reads a stored chunk until a client or a peer asks for it,
+// so the scrub (scrub.go) reads every chunk of every committed local
+// object in the background: bit rot on a rarely read replica is found
+// before it is needed, and a manifest this build did not commit is
+// proven or caught. It walks the objects in address order from an
+// in-memory cursor (a restart starts over), and each object's chunks in
+// manifest order, one read at a time (at most one scrub read in flight),
+// through the normal disk path: the disk runs the whole chunk check
+// (wholeChunkCheck) at the offset the manifest puts the chunk at, against
+// the size it claims. After a read of n bytes it waits n /
+// Config.ScrubBytesPerSecond (default 8 MiB/s, negative: off) on a timer;
+// after a pass over every object it waits Config.ScrubPassInterval
+// (default a day); it never takes the last disk job slot (client work's:
+// it waits a RepairInterval instead). Objects deleted or collected while
+// a read is in flight are left (the read's bytes are discarded). A read
+// ends one of three ways:
+//
+//   - the bytes verify at the offset with the claimed size: the next chunk.
+//     When every chunk did, the manifest's offsets and sizes are proven by
+//     verified bytes (object.proven, in memory). A manifest this build
+//     committed is proven at its commit (the commit check), so the scrub
+//     reads its bytes for rot only.
+//   - the bytes verify against the key at the offset but have another
+//     length: the key binds its bytes' length, so the manifest lies (a
+//     lying peer's commit, of an earlier build). The object gets the
+//     verdict a get would reach (object.lies: gets skip it and ask the
+//     candidates), storage_scrub_lies_total counts it, and the manifest is
+//     kept, as for a get's verdict (Reads and corruption). The chunks are
+//     read in order, so a chunk's offset is proven by the chunks before it
+//     (each verified at its offset with its size): a manifest that moves a
+//     chunk claims another size for a chunk before it, which the scrub
+//     reads first and at its own offset, so a move is caught as a size lie
+//     before a read at the moved offset.
+//   - the check fails (or the chunk is missing): damage, exactly as a
+//     get's failed read (readIntact: counted in storage_corruption_total
+//     and marked damaged only at the chunk's known offset, then healed by
+//     the repair tick from a replica). The chunks after it are read only
+//     when the manifest is proven (their offsets do not depend on the
+//     failed chunk's claimed size), else the object's scrub ends there.
+//     A chunk already marked damaged is not read again (as damagedAt).
+//
+// An object whose manifest is proven wrong already is passed without a
+// read (its offsets are claims; its chunks are read for rot through the
+// objects that list them honestly, if any). storage_scrub_bytes_total
+// counts the bytes read, storage_scrub_objects_total the objects
+// finished.
 //
 // # Hand-offs
 //

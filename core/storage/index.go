@@ -40,11 +40,18 @@ type object struct {
 	manifest  Manifest
 	pinned    bool
 	committed bool // durable and listed in sorted; else a commit is in flight
-	// lies: a get of this node proved the manifest wrong from bytes
-	// verified against their keys (claimWrong), so gets skip it and ask
-	// the candidates at once (findManifest). In memory only: forgotten
-	// with the object, or at a restart (the next get proves it again).
+	// lies: a get of this node (claimWrong) or the scrub (scrub.go)
+	// proved the manifest wrong from bytes verified against their keys,
+	// so gets skip it and ask the candidates at once (findManifest). In
+	// memory only: forgotten with the object, or at a restart (the next
+	// get, or the scrub, proves it again).
 	lies bool
+	// proven: the manifest's offsets and sizes are proven by verified
+	// bytes: this build's commit check accepted it, or the scrub read
+	// every chunk where it puts it, with the size it claims (scrub.go).
+	// In memory only: a manifest recovered from disk (perhaps an earlier
+	// build's commit) is not proven until the scrub has read it.
+	proven bool
 	// waiters are called once when the commit in flight completes (nil
 	// error: committed). At most waitersMax.
 	waiters []func(error)

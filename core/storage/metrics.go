@@ -18,6 +18,9 @@ const (
 	MetricHandoffsDropped    = "storage_handoffs_dropped_total"
 	MetricHeals              = "storage_heals_total"
 	MetricRereads            = "storage_rereads_total"
+	MetricScrubBytes         = "storage_scrub_bytes_total"
+	MetricScrubObjects       = "storage_scrub_objects_total"
+	MetricScrubLies          = "storage_scrub_lies_total"
 	replicationLagBucketsMax = 60
 )
 
@@ -72,4 +75,7 @@ var _ = env.Declare(
 		LabelValues: []string{HealReplica, HealPush, HealPut, HealSession}},
 	env.MetricDef{Name: MetricRereads, Kind: env.Counter, Help: "Re-reads of a damaged local chunk no source served (at most one per RepairInterval), by result: verified (the mark cleared) or failed.", Label: "result",
 		LabelValues: []string{RereadVerified, RereadFailed}},
+	env.MetricDef{Name: MetricScrubBytes, Kind: env.Counter, Help: "Chunk bytes the background scrub read from this node's disk."},
+	env.MetricDef{Name: MetricScrubObjects, Kind: env.Counter, Help: "Held objects the background scrub finished reading (every chunk, or up to one it could not verify)."},
+	env.MetricDef{Name: MetricScrubLies, Kind: env.Counter, Help: "Held manifests the background scrub proved wrong from verified bytes (a chunk's size or offset); gets skip them."},
 )

@@ -111,5 +111,8 @@ func (s *Storage) finishRecovery() {
 	s.provideNext = append(s.provideNext[:0], s.index.sorted...)
 	s.setGauges()
 	s.tick = s.env.SetTimer(s.jitter(s.cfg.RepairInterval), tagTick<<tagKindShift)
+	if s.scrubOn() {
+		s.scrubWait(s.cfg.RepairInterval)
+	}
 	s.startSweep()
 }

@@ -24,9 +24,10 @@ const (
 	tagRecovery  uint64 = 6 // disk: a recovery scan page
 	tagSweep     uint64 = 7 // disk: an orphan sweep page (sweep.go)
 	tagHandoff   uint64 = 8 // timer: the next hand-off attempt (handoff.go)
+	tagScrub     uint64 = 9 // timer: the scrub's next read (scrub.go)
 )
 
-var _ = [node.TagMax - (tagHandoff<<tagKindShift | tagValueMask)]struct{}{} // tags fit node.TagMax
+var _ = [node.TagMax - (tagScrub<<tagKindShift | tagValueMask)]struct{}{} // tags fit node.TagMax
 
 // Storage is the replicated content store of one node. See the package doc.
 type Storage struct {
@@ -57,6 +58,7 @@ type Storage struct {
 	provideNext []proto.Addr                 // objects to announce on later ticks
 	sessions    map[uint64]*session          // open upload sessions
 	handoffs    handoffTable                 // pushes to placement nodes acknowledged puts missed (handoff.go)
+	scrub       scrubState                   // the background scrub's cursor (scrub.go)
 	stats       Stats
 	// deleted is Config.BugRepinLost's memory of the objects a client
 	// deleted here (nil otherwise).
@@ -125,6 +127,7 @@ func (s *Storage) reset() {
 	s.recovery = recoveryScan{}
 	s.sweep = orphanSweep{}
 	s.handoffs = handoffTable{seq: s.handoffs.seq} // seq survives, like sweepSeq
+	s.scrub = scrubState{seq: s.scrub.seq}         // so does the scrub's
 	s.tick = 0
 }
 
@@ -171,6 +174,8 @@ func (s *Storage) onTimer(tag uint64) {
 		}
 	case tagHandoff:
 		s.onHandoffTimer(value)
+	case tagScrub:
+		s.onScrubTimer(value)
 	}
 }
 

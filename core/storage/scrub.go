@@ -1,0 +1,184 @@
+package storage
+
+import (
+	"errors"
+	"time"
+
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/proto"
+)
+
+// scrubState is the background scrub's cursor (doc.go, Scrub): the
+// object it reads, the next chunk and its offset in the manifest. In
+// memory only: a restart starts over from the lowest address.
+type scrubState struct {
+	addr  proto.Addr // the object being read (the zero address before the first)
+	obj   *object    // its index entry when the scrub started it (nil: pick the next)
+	chunk int        // the next chunk to read
+	off   uint64     // its offset in obj's manifest
+	// clean: every chunk read so far verified at its claimed offset with
+	// its claimed size, so the next chunk's offset is proven too.
+	clean bool
+	busy  bool   // a scrub read is in flight (at most one)
+	seq   uint64 // the armed timer's tag value; survives reset (see onScrubTimer)
+}
+
+// scrubOn reports whether the scrub runs (Config.ScrubBytesPerSecond).
+func (s *Storage) scrubOn() bool { return s.cfg.ScrubBytesPerSecond > 0 }
+
+// scrubWait arms the scrub's timer for d. One timer is armed at a time:
+// a fired tag that is not the last armed one is ignored.
+func (s *Storage) scrubWait(d time.Duration) {
+	s.scrub.seq = (s.scrub.seq + 1) & tagValueMask
+	s.env.SetTimer(d, tagScrub<<tagKindShift|s.scrub.seq)
+}
+
+func (s *Storage) onScrubTimer(seq uint64) {
+	if seq != s.scrub.seq || s.scrub.busy || !s.ready {
+		return
+	}
+	s.scrubStep()
+}
+
+// scrubPace is how long the scrub waits after reading n bytes, so that
+// its reads stay under ScrubBytesPerSecond.
+func (s *Storage) scrubPace(n uint64) time.Duration {
+	return time.Duration(n * uint64(time.Second) / uint64(s.cfg.ScrubBytesPerSecond))
+}
+
+// scrubStep starts the next scrub read: the next chunk of the object
+// under the cursor, else the first chunk of the next committed object in
+// address order (wrapping around). It waits instead when the scrub is
+// off, nothing is held, or the disk has one job slot left (that one is
+// for client work).
+func (s *Storage) scrubStep() {
+	if !s.scrubOn() {
+		return
+	}
+	sc := &s.scrub
+	if len(s.jobs) >= DiskJobsMax-1 {
+		s.scrubWait(s.cfg.RepairInterval)
+		return
+	}
+	for range ScrubSkipsPerStepMax {
+		o := sc.obj
+		if o == nil || s.index.committed(sc.addr) != o || sc.chunk >= len(o.manifest.Chunks) {
+			next, ok := s.index.after(sc.addr)
+			if !ok {
+				*sc = scrubState{seq: sc.seq}
+				s.scrubWait(s.cfg.RepairInterval)
+				return
+			}
+			if o != nil && compareAddr(next, sc.addr) <= 0 {
+				// The pass is over (the cursor wrapped around): the
+				// next starts from the lowest address after a pause.
+				*sc = scrubState{seq: sc.seq}
+				s.scrubWait(s.cfg.ScrubPassInterval)
+				return
+			}
+			*sc = scrubState{addr: next, obj: s.index.objects[next], clean: true, seq: sc.seq}
+			o = sc.obj
+			if o.lies || len(o.manifest.Chunks) == 0 {
+				// Proven wrong already: its offsets are claims a read
+				// would check chunks at in vain, nothing more to learn.
+				// Or empty: nothing to read.
+				s.scrubDone(o)
+				continue
+			}
+		}
+		ref := o.manifest.Chunks[sc.chunk]
+		if s.damagedAt(ref.Addr, sc.off) || !s.index.hasChunk(ref.Addr) {
+			// Marked damaged: not read again before its heal.
+			s.scrubSkip(o)
+			continue
+		}
+		s.scrubRead(o, ref)
+		return
+	}
+	s.scrubWait(s.cfg.RepairInterval)
+}
+
+// scrubSkip passes the cursor's chunk without reading it: it is not
+// verified, so the offsets after it are not proven by this pass. A
+// manifest this build's commit check accepted (proven) has its offsets
+// proven already, and its next chunks are read; another's scrub ends
+// here (a read at an unproven offset could call a healthy chunk damaged).
+func (s *Storage) scrubSkip(o *object) {
+	sc := &s.scrub
+	sc.clean = false
+	if !o.proven {
+		s.scrubDone(o)
+		return
+	}
+	sc.off += uint64(o.manifest.Chunks[sc.chunk].Size)
+	sc.chunk++
+	if sc.chunk == len(o.manifest.Chunks) {
+		s.scrubDone(o)
+	}
+}
+
+// scrubDone ends the scrub of o: every chunk verified where its manifest
+// puts it and with the size it claims proves the manifest (proven).
+func (s *Storage) scrubDone(o *object) {
+	sc := &s.scrub
+	if sc.clean && sc.chunk == len(o.manifest.Chunks) && !o.lies {
+		o.proven = true
+	}
+	sc.chunk = len(o.manifest.Chunks)
+	s.env.Metrics().Add(MetricScrubObjects, "", 1)
+}
+
+// scrubRead reads the cursor's chunk through the normal disk path (the
+// disk runs its check, as for a get's whole read) and judges it: bytes
+// that verify at the offset with the claimed size pass; bytes that
+// verify there with another length prove the manifest wrong (the key
+// binds its bytes' length: errChunkSize), as a get's read does; bytes
+// that fail at a proven offset are damage (readIntact: counted, marked,
+// healed by repair as a get's failed read is).
+func (s *Storage) scrubRead(o *object, ref ChunkRef) {
+	sc := &s.scrub
+	addr, c, off, size := sc.addr, ref.Addr, sc.off, uint64(ref.Size)
+	var cvs []proto.CV // derived by the check, not kept: the cache is the gets'
+	op := s.chunkRead(c, off)
+	check := wholeChunkCheck(c, off, size, &cvs)
+	if op.Check != nil {
+		op.Check = check
+	}
+	ok := s.submitJob([]env.DiskOp{op}, func(res []env.DiskResult) {
+		sc.busy = false
+		r := res[0]
+		s.env.Metrics().Add(MetricScrubBytes, "", float64(len(r.Value)))
+		pace := s.scrubPace(max(uint64(len(r.Value)), size))
+		if s.index.committed(addr) != o || sc.obj != o {
+			s.scrubWait(pace) // deleted or collected meanwhile
+			return
+		}
+		if !s.cfg.BugServeUnverified && r.Err == nil && r.Found && !r.Checked {
+			r = env.RunCheck(&env.DiskOp{Kind: env.DiskGet, Check: check}, r)
+		}
+		switch {
+		case errors.Is(r.Err, errChunkSize):
+			// The manifest lies (a lying peer's commit, of an earlier
+			// build): the verdict a get would reach, for the gets to use
+			// (findManifest skips it). The manifest stays (doc.go).
+			o.lies = true
+			s.env.Metrics().Add(MetricScrubLies, "", 1)
+			s.env.Log().Warn("storage: scrub: a held manifest lies; gets skip it", "addr", addr.Short(), "err", r.Err)
+			s.scrubDone(o)
+		case s.readIntact(c, off, r, addr, check):
+			sc.off += size
+			sc.chunk++
+			if sc.chunk == len(o.manifest.Chunks) {
+				s.scrubDone(o)
+			}
+		default:
+			s.scrubSkip(o)
+		}
+		s.scrubWait(pace)
+	})
+	if !ok {
+		s.scrubWait(s.cfg.RepairInterval)
+		return
+	}
+	sc.busy = true
+}
