@@ -503,9 +503,25 @@
 // from env.Rand), for at most HandoffAttemptsMax checks and HandoffAgeMax
 // (an entry past its age is dropped on its own timer, attempted or not).
 // At most HandoffsInflightMax attempts run at once, and at most one per
-// node; a node that does not answer a check (down, cut off: the check's
-// RPC spent its retries, about 3.75 s) backs off as a whole, 1 s doubling
-// up to 1 min (jittered), before any hand-off to it is attempted again.
+// node. A node that fails an attempt backs off as a whole, 1 s doubling
+// per such attempt in a row up to 1 min (jittered), before any hand-off
+// to it is attempted again: it did not answer the check (down, cut off:
+// the check's RPC spent its retries, about 3.75 s), answered it busy, or
+// said it lacks the object and then did not acknowledge the push (it
+// refused or dropped a chunk or the commit: a full disk, a liar, a node
+// cut off meanwhile). Only an attempt that ends with the node holding
+// the object resets the count; one that failed here (an RPC not sent,
+// the local copy gone or failing its read) leaves it as it was. So a
+// node that takes the checks and fails every push costs one attempt (a
+// push's disk reads and bytes) per backoff, about ten in three minutes
+// whatever the number of its hand-offs, as a dead node does, not one per
+// hand-off at each one's own pace (before, a node with 20 hand-offs whose
+// disk refused the chunks got 168 attempts in three minutes:
+// TestHandoffRefusedPushBacksNodeOff). Its other hand-offs wait with it:
+// a refusal is taken as the node's (a full disk refuses every object).
+// A node that refuses one object and takes the others is delayed by
+// about a second per attempt of that object (each success resets the
+// count), for that object's HandoffAttemptsMax attempts at most.
 // The attempts due start earliest due first (a due time is the entry's,
 // or its node's backoff when later; ties in the table's order), so a
 // dead node's entries never hold every slot nor queue ahead of the
