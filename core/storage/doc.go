@@ -483,7 +483,11 @@
 // for a hand-off included), is removed once the audit saw every placement
 // node hold it; that is the GC pass. Delete
 // unpins and removes only this node's copy: the other replicas keep theirs
-// and an audit may restore the copy if this node is a placement node.
+// and an audit may restore the copy if this node is a placement node. A
+// Delete that finds the object's local write in flight (a put's, a peer's
+// commit, a hand-off's kept copy) waits for it and then removes the copy
+// (object.deletes, finishWrite): it answers not found only when this node
+// holds no copy and writes none, or the write failed.
 // Network-wide deletion needs tombstones and is out of scope.
 //
 // # Hand-offs
@@ -543,9 +547,18 @@
 // hand-off never writes back an object the client deleted. Any other
 // removal meanwhile (a GC pass, a failed local write) does not stop it:
 // the copy is written again from the put's bytes or chunks. A Delete that
-// arrives while the kept copy's write is in flight answers ErrNotFound
-// (nothing committed here yet), as for any local write in flight, and the
-// copy stays until a later Delete or the GC pass. That copy is an ordinary object
+// arrives while the kept copy's write is in flight takes effect when the
+// write completes, as for any local write of the object in flight (a
+// put's, a peer's commit): the requests that wait for the write are
+// answered first (one that overlapped the Delete may be ordered before
+// it), then the copy is removed, its hand-offs are dropped (gone) and the
+// Delete succeeds; a write that failed stored nothing, and the Delete
+// answers ErrNotFound (TestHandoffDeleteWhileCopyWritten; before, it
+// answered ErrNotFound at once and the copy stayed, pushed by its
+// hand-off, until a later Delete or the GC pass). A Delete while the put
+// itself still runs, before any copy is written here, answers ErrNotFound
+// when this node holds none (an unpinned put on a node not placed) and
+// does not stop the put from keeping one at its end. That copy is an ordinary object
 // this node is not placed on: its audits push it to the placement nodes
 // that say they lack it, and the GC pass removes it once every placement
 // node says it holds it. So it outlives the hand-off (expired, dropped

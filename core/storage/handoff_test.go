@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -555,4 +556,94 @@ func handoffTriple(c *cluster) (coord, bad, good int) {
 	}
 	c.t.Fatal("no coordinator, bad and good nodes")
 	return 0, 0, 0
+}
+
+// A coordinator that is not placed keeps a copy for its hand-off when
+// the put ends; a client Delete that arrives while that copy's write is
+// in flight takes effect when the write completes: it is answered then
+// (success), the copy is removed and the hand-off dropped as gone, so
+// nothing is pushed from it. When the write fails, nothing was stored
+// here and the Delete answers not found.
+func TestHandoffDeleteWhileCopyWritten(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		fail    bool // the kept copy's write fails
+		wantErr error
+	}{{"write completes", false, nil}, {"write fails", true, ErrNotFound}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newClusterDisk(t, 5, 37, noRepair, 20*time.Millisecond)
+			data := randomData(38, 2*ChunkBytesMin+3)
+			addr := proto.AddrOf(data)
+			coord, cut := handoffSetup(c, data, false)
+			if res := c.put(coord, data, false); res.Err != nil || res.Replicas != 2 {
+				t.Fatalf("put: %+v", res)
+			}
+			st := c.nodes[coord].st
+			if !c.c.RunUntil(time.Minute, func() bool { return len(st.PendingHandoffs()) > 0 }) {
+				t.Fatal("no hand-off recorded")
+			}
+			manKey := string(diskKey(prefixManifest, addr))
+			if !slices.ContainsFunc(c.c.PendingDisk(coord), func(op env.DiskOp) bool { return string(op.Key) == manKey }) {
+				t.Fatal("the kept copy's write is not in flight")
+			}
+			if tc.fail {
+				fault := c.nodes[coord].disk.Fault
+				c.nodes[coord].disk.Fault = func(op *env.DiskOp) error {
+					if string(op.Key) == manKey {
+						return env.ErrDiskIO
+					}
+					return fault(op)
+				}
+			}
+			del, ok := c.request(coord, Delete{Addr: addr}, time.Second).(DeleteResult)
+			if !ok || !errors.Is(del.Err, tc.wantErr) || (tc.wantErr == nil) != (del.Err == nil) {
+				t.Fatalf("delete while the kept copy is written: %+v (answered %v), want %v", del, ok, tc.wantErr)
+			}
+			// A failed write leaves the hand-off nothing to push from: its
+			// next attempt drops it.
+			c.c.RunUntil(5*time.Second, func() bool { return len(st.PendingHandoffs()) == 0 })
+			if st.HasLocal(addr) || c.durableCopy(coord, addr) {
+				t.Fatalf("the coordinator holds the copy after the delete")
+			}
+			if got := c.metric(coord, MetricHandoffsDropped, HandoffGone); got != 1 || len(st.PendingHandoffs()) != 0 {
+				t.Fatalf("hand-offs dropped as gone %v, pending %v", got, st.PendingHandoffs())
+			}
+			delete(c.cut, c.nodes[cut].id)
+			c.advance(time.Minute)
+			if st.HasLocal(addr) || c.nodes[cut].st.HasLocal(addr) {
+				t.Fatalf("after the delete: coordinator holds it %v, the cut node got it %v", st.HasLocal(addr), c.nodes[cut].st.HasLocal(addr))
+			}
+		})
+	}
+}
+
+// The same holds for any local write of the object in flight: a client
+// Delete that arrives while a pinned put's own write is in flight on a
+// coordinator that is not placed is answered once that write completed
+// and the copy is removed (before, it answered not found and the pinned
+// copy stayed). The put, which overlapped the Delete, is acknowledged.
+func TestDeleteWhilePinnedWriteInFlight(t *testing.T) {
+	c := newClusterDisk(t, 5, 39, noRepair, 20*time.Millisecond)
+	data := randomData(40, 2*ChunkBytesMin+5)
+	addr := proto.AddrOf(data)
+	coord := c.notPlaced(addr, 3)[0]
+	put := c.c.Request(coord, ServiceName, Put{Data: data, Pin: true})
+	manKey := string(diskKey(prefixManifest, addr))
+	if !c.c.RunUntil(time.Second, func() bool {
+		return slices.ContainsFunc(c.c.PendingDisk(coord), func(op env.DiskOp) bool { return string(op.Key) == manKey })
+	}) {
+		t.Fatal("the pinned put's local write is not in flight")
+	}
+	del, ok := c.request(coord, Delete{Addr: addr}, time.Second).(DeleteResult)
+	if !ok || del.Err != nil {
+		t.Fatalf("delete while the pinned copy is written: %+v (answered %v), want success", del, ok)
+	}
+	res, _ := c.c.Await(coord, put, time.Minute)
+	if pr, ok := res.(PutResult); !ok || pr.Err != nil {
+		t.Fatalf("put: %+v", res)
+	}
+	c.advance(15 * time.Second)
+	if c.nodes[coord].st.HasLocal(addr) || c.durableCopy(coord, addr) {
+		t.Fatal("the coordinator holds the pinned copy the client deleted")
+	}
 }
