@@ -490,7 +490,11 @@
 // for a hand-off included), is removed once the audit saw every placement
 // node hold it; that is the GC pass. Delete
 // unpins and removes only this node's copy: the other replicas keep theirs
-// and an audit may restore the copy if this node is a placement node.
+// and an audit may restore the copy if this node is a placement node. A
+// Delete that finds the object's local write in flight (a put's, a peer's
+// commit, a hand-off's kept copy) waits for it and then removes the copy
+// (object.deletes, finishWrite): it answers not found only when this node
+// holds no copy and writes none, or the write failed.
 // Network-wide deletion needs tombstones and is out of scope.
 //
 // # Scrub
@@ -559,9 +563,25 @@
 // from env.Rand), for at most HandoffAttemptsMax checks and HandoffAgeMax
 // (an entry past its age is dropped on its own timer, attempted or not).
 // At most HandoffsInflightMax attempts run at once, and at most one per
-// node; a node that does not answer a check (down, cut off: the check's
-// RPC spent its retries, about 3.75 s) backs off as a whole, 1 s doubling
-// up to 1 min (jittered), before any hand-off to it is attempted again.
+// node. A node that fails an attempt backs off as a whole, 1 s doubling
+// per such attempt in a row up to 1 min (jittered), before any hand-off
+// to it is attempted again: it did not answer the check (down, cut off:
+// the check's RPC spent its retries, about 3.75 s), answered it busy, or
+// said it lacks the object and then did not acknowledge the push (it
+// refused or dropped a chunk or the commit: a full disk, a liar, a node
+// cut off meanwhile). Only an attempt that ends with the node holding
+// the object resets the count; one that failed here (an RPC not sent,
+// the local copy gone or failing its read) leaves it as it was. So a
+// node that takes the checks and fails every push costs one attempt (a
+// push's disk reads and bytes) per backoff, about ten in three minutes
+// whatever the number of its hand-offs, as a dead node does, not one per
+// hand-off at each one's own pace (before, a node with 20 hand-offs whose
+// disk refused the chunks got 168 attempts in three minutes:
+// TestHandoffRefusedPushBacksNodeOff). Its other hand-offs wait with it:
+// a refusal is taken as the node's (a full disk refuses every object).
+// A node that refuses one object and takes the others is delayed by
+// about a second per attempt of that object (each success resets the
+// count), for that object's HandoffAttemptsMax attempts at most.
 // The attempts due start earliest due first (a due time is the entry's,
 // or its node's backoff when later; ties in the table's order), so a
 // dead node's entries never hold every slot nor queue ahead of the
@@ -583,9 +603,18 @@
 // hand-off never writes back an object the client deleted. Any other
 // removal meanwhile (a GC pass, a failed local write) does not stop it:
 // the copy is written again from the put's bytes or chunks. A Delete that
-// arrives while the kept copy's write is in flight answers ErrNotFound
-// (nothing committed here yet), as for any local write in flight, and the
-// copy stays until a later Delete or the GC pass. That copy is an ordinary object
+// arrives while the kept copy's write is in flight takes effect when the
+// write completes, as for any local write of the object in flight (a
+// put's, a peer's commit): the requests that wait for the write are
+// answered first (one that overlapped the Delete may be ordered before
+// it), then the copy is removed, its hand-offs are dropped (gone) and the
+// Delete succeeds; a write that failed stored nothing, and the Delete
+// answers ErrNotFound (TestHandoffDeleteWhileCopyWritten; before, it
+// answered ErrNotFound at once and the copy stayed, pushed by its
+// hand-off, until a later Delete or the GC pass). A Delete while the put
+// itself still runs, before any copy is written here, answers ErrNotFound
+// when this node holds none (an unpinned put on a node not placed) and
+// does not stop the put from keeping one at its end. That copy is an ordinary object
 // this node is not placed on: its audits push it to the placement nodes
 // that say they lack it, and the GC pass removes it once every placement
 // node says it holds it. So it outlives the hand-off (expired, dropped

@@ -53,13 +53,14 @@ type handoff struct {
 }
 
 // handoffNode is the state of the nodes hand-offs go to: whether one
-// attempt to it is outstanding, and, after attempts it did not answer,
-// when the next may start (every hand-off to it waits).
+// attempt to it is outstanding, and, after attempts it failed (did not
+// answer, or refused the push: attemptNodeFailed), when the next may
+// start (every hand-off to it waits).
 type handoffNode struct {
 	id    proto.NodeID
 	busy  bool
 	until env.Time // no attempt to this node before
-	fails int      // attempts it did not answer in a row
+	fails int      // attempts it failed since the last that ended with it holding the object
 }
 
 // handoffTable is the pending hand-offs in the order they were added. In
@@ -268,15 +269,15 @@ func (s *Storage) attemptHandoff(h *handoff) {
 	sent := s.call(h.target, &message{kind: kindCheck, addr: h.addr}, func(reply *message, err error) {
 		switch {
 		case err == nil && reply.status == statusOK:
-			s.handoffDone(h, true, true)
+			s.handoffDone(h, attemptHeld)
 		case err == nil && reply.status == statusNotFound:
 			s.pushHandoff(h)
 		default:
-			s.handoffDone(h, false, err == nil)
+			s.handoffDone(h, attemptNodeFailed) // no answer, or busy
 		}
 	})
 	if !sent {
-		s.handoffDone(h, false, true) // not sent: no answer to wait for, not the node's fault
+		s.handoffDone(h, attemptLocal) // not sent: no answer to wait for, not the node's fault
 	}
 }
 
@@ -285,34 +286,65 @@ func (s *Storage) attemptHandoff(h *handoff) {
 func (s *Storage) pushHandoff(h *handoff) {
 	o := s.index.committed(h.addr)
 	if o == nil || !s.hasHandoff(h) {
-		s.handoffDone(h, false, true)
+		s.handoffDone(h, attemptLocal)
 		return
 	}
-	s.pump(newPush(h.target, h.addr, &o.manifest, AppendManifest(nil, &o.manifest), nil, func(ok bool) {
-		s.handoffDone(h, ok, true)
-	}))
+	var pu *push
+	pu = newPush(h.target, h.addr, &o.manifest, AppendManifest(nil, &o.manifest), nil, func(ok bool) {
+		switch {
+		case ok:
+			s.handoffDone(h, attemptHeld)
+		case pu.refused:
+			s.handoffDone(h, attemptNodeFailed) // it answered the check, then refused or dropped the push
+		default:
+			s.handoffDone(h, attemptLocal) // the local copy failed a read, or an RPC was not sent
+		}
+	})
+	s.pump(pu)
 }
 
-// handoffDone ends an attempt: the node holds the object (ok), or the
-// hand-off waits for its next attempt or expires. answered is false when
-// the node did not answer the check (down, cut off): every hand-off to
-// it then waits, 1 s doubling up to 1 min (jittered), before the next
-// attempt to it, so that a dead node does not hold the attempt slots.
-func (s *Storage) handoffDone(h *handoff, ok, answered bool) {
+// attemptOutcome is how a hand-off attempt ended.
+type attemptOutcome int
+
+const (
+	// attemptHeld: the node holds the object (it said so to the check,
+	// or acknowledged the push).
+	attemptHeld attemptOutcome = iota
+	// attemptNodeFailed: the node failed the attempt: it did not answer
+	// the check, answered it busy, or said it lacks the object and then
+	// did not acknowledge the push (refused a chunk or the commit, or
+	// left one unanswered: a full disk, a liar, a node cut off meanwhile).
+	attemptNodeFailed
+	// attemptLocal: the attempt failed here (an RPC not sent, the local
+	// copy gone or failing its read): nothing is learnt of the node.
+	attemptLocal
+)
+
+// handoffDone ends an attempt: the node holds the object, or the
+// hand-off waits for its next attempt or expires. An attempt the node
+// failed (attemptNodeFailed) backs the node off as a whole: every
+// hand-off to it waits, 1 s doubling (per such attempt in a row) up to
+// 1 min (jittered), before the next attempt to it, so that a node that
+// is dead, refuses every push or drops it does not take an attempt slot
+// (and a push's disk reads and bytes) again and again, one hand-off
+// after the other. Only an attempt that ends with the node holding the
+// object resets that count; one that failed here leaves it as it was.
+func (s *Storage) handoffDone(h *handoff, outcome attemptOutcome) {
 	h.busy = false
 	s.handoffs.inflight--
 	if n := s.handoffNode(h.target); n != nil {
 		n.busy = false
-		if answered {
+		switch outcome {
+		case attemptHeld:
 			n.fails = 0
-		} else {
+		case attemptNodeFailed:
 			n.until = s.env.Now().Add(s.jitter(min(handoffBackoffMin<<min(n.fails, 6), handoffBackoffMax)))
 			n.fails++
 		}
 		s.pruneHandoffNode(h.target)
 	}
 	if s.hasHandoff(h) { // not dropped meanwhile
-		if ok {
+		if outcome == attemptHeld {
 			s.handoffHeld(h.addr, h.target)
 		} else {
 			s.retryHandoff(h)

@@ -2,7 +2,9 @@ package storage
 
 import (
 	"bytes"
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -393,5 +395,255 @@ func TestHandoffAfterNonDeleteRemovalDuringPut(t *testing.T) {
 	c.cut[c.nodes[missing].id] = false
 	if !c.c.RunUntil(2*time.Minute, func() bool { return c.nodes[missing].st.HasLocal(addr) }) {
 		t.Fatalf("the node the put missed never got the object; hand-offs %v", st.PendingHandoffs())
+	}
+}
+
+// A placement node that answers the hand-off's Check ("not held") and
+// then fails every push (its disk is full and refuses the chunks, or it
+// drops them unanswered) is backed off as a whole, as a node that does
+// not answer: its hand-offs wait for one another, 1 s doubling up to
+// 1 min, instead of each retrying at its own pace, so the coordinator
+// does not read and send object after object to it. Hand-offs to a
+// healthy node are not held up, and once the bad node heals its own are
+// delivered.
+func TestHandoffRefusedPushBacksNodeOff(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		drop bool // drop the pushed chunks (no answer) rather than refuse them
+	}{{"disk full", false}, {"drops pushes", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, 5, 53, noRepair)
+			// Objects placed on the coordinator and the bad node, and on
+			// the coordinator and the healthy node (not the bad one).
+			coord, bad, good := handoffTriple(c)
+			var badObjs, goodObjs []proto.Addr
+			c.cut[c.nodes[bad].id], c.cut[c.nodes[good].id] = true, true
+			for seed := uint64(2000); len(badObjs) < 20 || len(goodObjs) < 5; seed++ {
+				if seed > 100000 {
+					t.Fatal("no such objects")
+				}
+				data := randomData(seed, ChunkBytesMin+int(seed%5))
+				addr := proto.AddrOf(data)
+				pl := c.placed(addr, 3)
+				switch {
+				case !slices.Contains(pl, coord) || slices.Contains(pl, bad) == slices.Contains(pl, good):
+					continue
+				case slices.Contains(pl, bad) && len(badObjs) < 20:
+					badObjs = append(badObjs, addr)
+				case slices.Contains(pl, good) && len(goodObjs) < 5:
+					goodObjs = append(goodObjs, addr)
+				default:
+					continue
+				}
+				if res := c.put(coord, data, false); res.Err != nil || res.Replicas != 2 {
+					t.Fatalf("put: %+v", res)
+				}
+			}
+			c.advance(10 * time.Second)
+			st := c.nodes[coord].st
+			if n := len(st.PendingHandoffs()); n != len(badObjs)+len(goodObjs) {
+				t.Fatalf("%d hand-offs pending, want %d", n, len(badObjs)+len(goodObjs))
+			}
+			// From here on, count the hand-offs' Checks to the bad node and
+			// the chunks pushed to it; it answers the Checks, and fails
+			// every push.
+			checks, pushes := 0, 0 // pushes: chunks pushed
+			seen := map[uint64]bool{}
+			refuse := true
+			c.c.Drop = func(src, dst int, frame []byte) bool {
+				if src != coord || dst != bad {
+					return false
+				}
+				h, m, err := decodeFrame(frame)
+				if err != nil || seen[h.CorrID] && m.kind != kindStoreChunk {
+					return false
+				}
+				fresh := !seen[h.CorrID]
+				seen[h.CorrID] = true
+				switch {
+				case m.kind == kindCheck:
+					checks++
+				case m.kind == kindStoreChunk && refuse:
+					if fresh {
+						pushes++
+					}
+					return tc.drop
+				}
+				return false
+			}
+			defer func() { c.c.Drop = nil }()
+			fault := c.nodes[bad].disk.Fault
+			c.nodes[bad].disk.Fault = func(op *env.DiskOp) error {
+				if refuse && !tc.drop && op.Kind == env.DiskPut && strings.HasPrefix(string(op.Key), prefixChunk) {
+					return env.ErrDiskFull
+				}
+				return fault(op)
+			}
+			clear(c.cut)
+			goodDone := func() bool {
+				for _, a := range goodObjs {
+					if st.findHandoff(a, c.nodes[good].id) >= 0 {
+						return false
+					}
+				}
+				return true
+			}
+			if !c.c.RunUntil(time.Minute, goodDone) {
+				t.Fatalf("hand-offs to the healthy node not delivered within a minute; pending %v", st.PendingHandoffs())
+			}
+			const window = 3 * time.Minute
+			c.c.RunFor(window)
+			t.Logf("%d attempts, %d pushes to the bad node in %v", checks, pushes, window)
+			if pushes == 0 {
+				t.Fatalf("%d checks and no push: the bad node did not answer the checks", checks)
+			}
+			// Backed off as a whole, the node gets at most one attempt per
+			// wait of 1 s, 2 s, 4 s ... 1 min (each at least 80% of it):
+			// about nine in three minutes. Each hand-off at its own pace
+			// would make ten times as many.
+			if checks > 12 {
+				t.Errorf("%d attempts (%d pushes) to a node that fails every push in %v, want at most 12: it is not backed off", checks, pushes, window)
+			}
+			if got := c.metric(coord, MetricHandoffsDelivered, ""); got != float64(len(goodObjs)) {
+				t.Fatalf("%s = %v during the refusals, want %d", MetricHandoffsDelivered, got, len(goodObjs))
+			}
+			refuse = false
+			done := func() bool {
+				for _, a := range badObjs {
+					if !c.nodes[bad].st.HasLocal(a) {
+						return false
+					}
+				}
+				return true
+			}
+			if !c.c.RunUntil(3*time.Minute, done) {
+				t.Fatalf("after the bad node healed, its hand-offs were not delivered; pending %v", st.PendingHandoffs())
+			}
+		})
+	}
+}
+
+// handoffTriple picks, in c, a coordinator and two other nodes bad and
+// good such that objects are placed (of 3) on the coordinator and bad but
+// not good, and on the coordinator and good but not bad (the XOR
+// placement makes some pairs inseparable).
+func handoffTriple(c *cluster) (coord, bad, good int) {
+	type triple struct{ coord, bad, good int }
+	seen := map[triple]int{}
+	for seed := uint64(0); seed < 200; seed++ {
+		var a proto.Addr
+		env.NewRand(seed).Fill(a[:])
+		pl := c.placed(a, 3)
+		for _, x := range pl {
+			for _, y := range pl {
+				for z := range c.nodes {
+					if x != y && !slices.Contains(pl, z) {
+						seen[triple{x, y, z}] |= 1
+						seen[triple{x, z, y}] |= 2
+					}
+				}
+			}
+		}
+	}
+	for x := range c.nodes {
+		for y := range c.nodes {
+			for z := range c.nodes {
+				if seen[triple{x, y, z}] == 3 {
+					return x, y, z
+				}
+			}
+		}
+	}
+	c.t.Fatal("no coordinator, bad and good nodes")
+	return 0, 0, 0
+}
+
+// A coordinator that is not placed keeps a copy for its hand-off when
+// the put ends; a client Delete that arrives while that copy's write is
+// in flight takes effect when the write completes: it is answered then
+// (success), the copy is removed and the hand-off dropped as gone, so
+// nothing is pushed from it. When the write fails, nothing was stored
+// here and the Delete answers not found.
+func TestHandoffDeleteWhileCopyWritten(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		fail    bool // the kept copy's write fails
+		wantErr error
+	}{{"write completes", false, nil}, {"write fails", true, ErrNotFound}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newClusterDisk(t, 5, 37, noRepair, 20*time.Millisecond)
+			data := randomData(38, 2*ChunkBytesMin+3)
+			addr := proto.AddrOf(data)
+			coord, cut := handoffSetup(c, data, false)
+			if res := c.put(coord, data, false); res.Err != nil || res.Replicas != 2 {
+				t.Fatalf("put: %+v", res)
+			}
+			st := c.nodes[coord].st
+			if !c.c.RunUntil(time.Minute, func() bool { return len(st.PendingHandoffs()) > 0 }) {
+				t.Fatal("no hand-off recorded")
+			}
+			manKey := string(diskKey(prefixManifest, addr))
+			if !slices.ContainsFunc(c.c.PendingDisk(coord), func(op env.DiskOp) bool { return string(op.Key) == manKey }) {
+				t.Fatal("the kept copy's write is not in flight")
+			}
+			if tc.fail {
+				fault := c.nodes[coord].disk.Fault
+				c.nodes[coord].disk.Fault = func(op *env.DiskOp) error {
+					if string(op.Key) == manKey {
+						return env.ErrDiskIO
+					}
+					return fault(op)
+				}
+			}
+			del, ok := c.request(coord, Delete{Addr: addr}, time.Second).(DeleteResult)
+			if !ok || !errors.Is(del.Err, tc.wantErr) || (tc.wantErr == nil) != (del.Err == nil) {
+				t.Fatalf("delete while the kept copy is written: %+v (answered %v), want %v", del, ok, tc.wantErr)
+			}
+			// A failed write leaves the hand-off nothing to push from: its
+			// next attempt drops it.
+			c.c.RunUntil(5*time.Second, func() bool { return len(st.PendingHandoffs()) == 0 })
+			if st.HasLocal(addr) || c.durableCopy(coord, addr) {
+				t.Fatalf("the coordinator holds the copy after the delete")
+			}
+			if got := c.metric(coord, MetricHandoffsDropped, HandoffGone); got != 1 || len(st.PendingHandoffs()) != 0 {
+				t.Fatalf("hand-offs dropped as gone %v, pending %v", got, st.PendingHandoffs())
+			}
+			delete(c.cut, c.nodes[cut].id)
+			c.advance(time.Minute)
+			if st.HasLocal(addr) || c.nodes[cut].st.HasLocal(addr) {
+				t.Fatalf("after the delete: coordinator holds it %v, the cut node got it %v", st.HasLocal(addr), c.nodes[cut].st.HasLocal(addr))
+			}
+		})
+	}
+}
+
+// The same holds for any local write of the object in flight: a client
+// Delete that arrives while a pinned put's own write is in flight on a
+// coordinator that is not placed is answered once that write completed
+// and the copy is removed (before, it answered not found and the pinned
+// copy stayed). The put, which overlapped the Delete, is acknowledged.
+func TestDeleteWhilePinnedWriteInFlight(t *testing.T) {
+	c := newClusterDisk(t, 5, 39, noRepair, 20*time.Millisecond)
+	data := randomData(40, 2*ChunkBytesMin+5)
+	addr := proto.AddrOf(data)
+	coord := c.notPlaced(addr, 3)[0]
+	put := c.c.Request(coord, ServiceName, Put{Data: data, Pin: true})
+	manKey := string(diskKey(prefixManifest, addr))
+	if !c.c.RunUntil(time.Second, func() bool {
+		return slices.ContainsFunc(c.c.PendingDisk(coord), func(op env.DiskOp) bool { return string(op.Key) == manKey })
+	}) {
+		t.Fatal("the pinned put's local write is not in flight")
+	}
+	del, ok := c.request(coord, Delete{Addr: addr}, time.Second).(DeleteResult)
+	if !ok || del.Err != nil {
+		t.Fatalf("delete while the pinned copy is written: %+v (answered %v), want success", del, ok)
+	}
+	res, _ := c.c.Await(coord, put, time.Minute)
+	if pr, ok := res.(PutResult); !ok || pr.Err != nil {
+		t.Fatalf("put: %+v", res)
+	}
+	c.advance(15 * time.Second)
+	if c.nodes[coord].st.HasLocal(addr) || c.durableCopy(coord, addr) {
+		t.Fatal("the coordinator holds the pinned copy the client deleted")
 	}
 }

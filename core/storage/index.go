@@ -55,6 +55,10 @@ type object struct {
 	// waiters are called once when the commit in flight completes (nil
 	// error: committed). At most waitersMax.
 	waiters []func(error)
+	// deletes are the client Deletes that arrived while the commit was
+	// in flight: they take effect when it completes, after its waiters
+	// (finishWrite). At most waitersMax; empty once committed.
+	deletes []env.RequestID
 }
 
 // index is the in-memory view of what this node holds.
@@ -351,6 +355,9 @@ func (x *index) check(deep bool) {
 		if o.committed {
 			committed++
 			total += o.manifest.Size
+			if len(o.deletes) > 0 {
+				panic("storage: deletes waiting for a committed object")
+			}
 		}
 	}
 	if committed != len(x.sorted) || total != x.bytes || len(refs) != len(x.chunkRefs) {

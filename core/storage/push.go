@@ -25,7 +25,12 @@ type push struct {
 	committing bool // a commit is outstanding
 	commitSent bool // a commit reached the wire: the target may hold it
 	finished   bool
-	done       func(ok bool)
+	// refused: the push failed at the target (a chunk or the commit
+	// not acknowledged: refused, unanswered, or answered with a
+	// malformed missing list), not here (a local read, a damaged or
+	// unqueued chunk, an RPC not sent). Set before done(false).
+	refused bool
+	done    func(ok bool)
 }
 
 func newPush(target proto.NodeID, addr proto.Addr, man *Manifest, manBytes, data []byte, done func(bool)) *push {
@@ -63,12 +68,20 @@ func (s *Storage) finishPush(p *push, ok bool) {
 	p.done(ok)
 }
 
+// refusedPush fails p for its target's doing (push.refused).
+func (s *Storage) refusedPush(p *push) {
+	if !p.finished {
+		p.refused = true
+	}
+	s.finishPush(p, false)
+}
+
 func (s *Storage) sendChunk(p *push, i int, data []byte) {
 	m := &message{kind: kindStoreChunk, addr: p.man.Chunks[i].Addr, offset: p.offsets[i], data: data}
 	sent := s.call(p.target, m, func(reply *message, err error) {
 		p.inflight--
 		if err != nil || reply.status != statusOK {
-			s.finishPush(p, false)
+			s.refusedPush(p)
 			return
 		}
 		s.pump(p)
@@ -127,14 +140,14 @@ func (s *Storage) sendCommit(p *push) {
 		}
 		switch {
 		case err != nil:
-			s.finishPush(p, false)
+			s.refusedPush(p)
 		case reply.status == statusOK:
 			s.finishPush(p, true)
 		case reply.status == statusMissing && p.rounds < PushCommitRoundsMax:
 			p.rounds++
 			s.requeueMissing(p, reply.data)
 		default:
-			s.finishPush(p, false)
+			s.refusedPush(p)
 		}
 	})
 	if !sent {
@@ -149,7 +162,7 @@ func (s *Storage) requeueMissing(p *push, list []byte) {
 	missing, err := decodeAddrs(list)
 	if err != nil || len(missing) == 0 {
 		s.reject(ReasonMalformed)
-		s.finishPush(p, false)
+		s.refusedPush(p)
 		return
 	}
 	want := map[proto.Addr]bool{}

@@ -228,18 +228,34 @@ func (s *Storage) finishPut(p *putOp, err error) {
 }
 
 // onDelete unpins addr and removes this node's copy. Other replicas keep
-// theirs (see the package doc).
+// theirs (see the package doc). A copy whose write is in flight (a put's
+// local write, a peer's commit, the copy a put keeps for its hand-offs)
+// is removed when the write completes (finishWrite): the Delete is
+// answered then, as if it had arrived just after.
 func (s *Storage) onDelete(req env.RequestID, addr proto.Addr) {
 	if !s.ready {
 		s.reject(ReasonRecovering)
 		s.env.Reply(req, DeleteResult{Err: fmt.Errorf("%w: recovering", ErrUnavailable)})
 		return
 	}
-	if s.index.committed(addr) == nil {
+	o := s.index.objects[addr]
+	switch {
+	case o == nil:
 		s.env.Reply(req, DeleteResult{Err: fmt.Errorf("%w: %s", ErrNotFound, addr.Short())})
-		return
+	case !o.committed && len(o.deletes) >= waitersMax:
+		s.reject(ReasonOverload)
+		s.env.Reply(req, DeleteResult{Err: fmt.Errorf("%w: %d deletes wait for its write", ErrUnavailable, waitersMax)})
+	case !o.committed:
+		o.deletes = append(o.deletes, req)
+	default:
+		s.deleteLocal(addr, func(err error) { s.env.Reply(req, DeleteResult{Err: err}) })
 	}
-	done := func(err error) { s.env.Reply(req, DeleteResult{Err: err}) }
+}
+
+// deleteLocal is a client's Delete of the committed object addr: it
+// removes the local copy and marks the puts of addr in flight, so that
+// their hand-offs keep no copy (handOff). done gets the outcome.
+func (s *Storage) deleteLocal(addr proto.Addr, done func(error)) {
 	if s.cfg.BugRepinLost {
 		if s.deleted == nil {
 			s.deleted = map[proto.Addr]bool{}
@@ -247,7 +263,7 @@ func (s *Storage) onDelete(req env.RequestID, addr proto.Addr) {
 		s.deleted[addr] = true
 	}
 	if !s.removeLocal(addr, done) {
-		s.env.Reply(req, DeleteResult{Err: fmt.Errorf("%w: disk queue full", ErrUnavailable)})
+		done(fmt.Errorf("%w: disk queue full", ErrUnavailable))
 		return
 	}
 	// map order ok: sets the same flag on each matching put, nothing else
@@ -256,6 +272,22 @@ func (s *Storage) onDelete(req env.RequestID, addr proto.Addr) {
 			p.deleted = true // its hand-off keeps no copy (handOff)
 		}
 	}
+}
+
+// runDeletes answers the Deletes that waited for o's write (reqs), which
+// just completed with err: a failed write stored nothing here (not
+// found), a completed one is removed now.
+func (s *Storage) runDeletes(addr proto.Addr, o *object, reqs []env.RequestID, err error) {
+	reply := func(err error) {
+		for _, r := range reqs {
+			s.env.Reply(r, DeleteResult{Err: err})
+		}
+	}
+	if err != nil || s.index.committed(addr) != o {
+		reply(fmt.Errorf("%w: %s (its write failed)", ErrNotFound, addr.Short()))
+		return
+	}
+	s.deleteLocal(addr, reply)
 }
 
 // removeLocal drops addr from the index and deletes its manifest, pin and

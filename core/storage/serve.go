@@ -328,10 +328,16 @@ func (s *Storage) finishWrite(addr proto.Addr, o *object, err error) {
 		s.setGauges()
 		s.enqueueProvide(addr)
 	}
-	waiters := o.waiters
-	o.waiters = nil
+	waiters, deletes := o.waiters, o.deletes
+	o.waiters, o.deletes = nil, nil
 	for _, w := range waiters {
 		w(err)
+	}
+	// The Deletes that waited go last, after every waiter (those that
+	// arrived after them too: a request that overlapped a Delete may be
+	// ordered before it), so that no waiter is told of a copy removed.
+	if len(deletes) > 0 {
+		s.runDeletes(addr, o, deletes, err)
 	}
 }
 
