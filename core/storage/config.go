@@ -99,9 +99,12 @@ const (
 	StagedTTLDefault      = 30 * time.Second
 	// ScrubBytesPerSecondDefault is the background scrub's read rate.
 	ScrubBytesPerSecondDefault = 8 << 20
-	// ScrubPassIntervalDefault is the pause between two scrub passes:
-	// every held chunk is read about once a day (a pass longer than that,
-	// over more than a day's reads at the rate, runs back to back).
+	// ScrubPassIntervalDefault is the pause after one scrub pass ends
+	// and before the next starts: a held chunk is read once per pass plus
+	// this pause (a pass over 1 TiB at the default rate takes about 36
+	// hours). A restart starts the pass over from the lowest address (the
+	// cursor is in memory), so a node restarted more often than a pass
+	// takes never reaches the high end of its addresses (doc.go, Scrub).
 	ScrubPassIntervalDefault = 24 * time.Hour
 )
 

@@ -541,10 +541,17 @@
 //     A chunk already marked damaged is not read again (as damagedAt).
 //
 // An object whose manifest is proven wrong already is passed without a
-// read (its offsets are claims; its chunks are read for rot through the
-// objects that list them honestly, if any). storage_scrub_bytes_total
-// counts the bytes read, storage_scrub_objects_total the objects
-// finished.
+// read (its offsets are claims). Its chunks are read through the objects
+// that list them honestly, if any, but rot found there is not counted
+// nor healed while the lie stays held: the lie still lists the chunk at
+// another offset, so no offset is known to be its own (readIntact), and
+// the honest object is not proven (a known gap, below). A restart starts
+// the pass over from the lowest address (the cursor is in memory): a node
+// restarted more often than a pass takes (about 36 hours per TiB at the
+// default rate) never scrubs its highest addresses.
+// storage_scrub_bytes_total counts the bytes read (a read whose check
+// failed counts the chunk's claimed size), storage_scrub_objects_total
+// the objects finished or passed.
 //
 // # Hand-offs
 //

@@ -76,6 +76,6 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricRereads, Kind: env.Counter, Help: "Re-reads of a damaged local chunk no source served (at most one per RepairInterval), by result: verified (the mark cleared) or failed.", Label: "result",
 		LabelValues: []string{RereadVerified, RereadFailed}},
 	env.MetricDef{Name: MetricScrubBytes, Kind: env.Counter, Help: "Chunk bytes the background scrub read from this node's disk."},
-	env.MetricDef{Name: MetricScrubObjects, Kind: env.Counter, Help: "Held objects the background scrub finished reading (every chunk, or up to one it could not verify)."},
+	env.MetricDef{Name: MetricScrubObjects, Kind: env.Counter, Help: "Held objects the background scrub finished (read every chunk, or up to one it could not verify) or passed without a read (empty, or a manifest already proven wrong)."},
 	env.MetricDef{Name: MetricScrubLies, Kind: env.Counter, Help: "Held manifests the background scrub proved wrong from verified bytes (a chunk's size or offset); gets skip them."},
 )

@@ -147,8 +147,11 @@ func (s *Storage) scrubRead(o *object, ref ChunkRef) {
 	ok := s.submitJob([]env.DiskOp{op}, func(res []env.DiskResult) {
 		sc.busy = false
 		r := res[0]
-		s.env.Metrics().Add(MetricScrubBytes, "", float64(len(r.Value)))
-		pace := s.scrubPace(max(uint64(len(r.Value)), size))
+		// A failed check drops the bytes it read (env.RunCheck): count
+		// and pace the claimed size then.
+		read := max(uint64(len(r.Value)), size)
+		s.env.Metrics().Add(MetricScrubBytes, "", float64(read))
+		pace := s.scrubPace(read)
 		if s.index.committed(addr) != o || sc.obj != o {
 			s.scrubWait(pace) // deleted or collected meanwhile
 			return
