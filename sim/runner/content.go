@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"encoding/hex"
 	"fmt"
 	"io"
 	"slices"
@@ -101,6 +102,11 @@ type ContentStats struct {
 	SessionsAbandoned int    `json:"sessions_abandoned,omitempty"`
 	SessionsExpired   uint64 `json:"sessions_expired,omitempty"`
 	SessionsOpen      int    `json:"sessions_open,omitempty"`
+	// OrphanChunks counts the chunks on the disks of the up nodes at the
+	// end that no local manifest lists (counted only for runs with
+	// session puts, on nodes with no session open, nothing staged and no
+	// put in flight): staged chunks an ended session should have deleted.
+	OrphanChunks int `json:"orphan_chunks,omitempty"`
 }
 
 // storageOf returns node i's storage service, or nil (down, or none).
@@ -307,9 +313,37 @@ func (r *run) contentStats(stats *ContentStats) {
 				st := s.Stats()
 				stats.SessionsExpired += st.SessionsExpired
 				stats.SessionsOpen += st.Sessions
+				if st.Sessions == 0 && st.Staged == 0 && st.PutsInflight == 0 && !st.Sweeping {
+					stats.OrphanChunks += r.orphanChunks(i, s)
+				}
 			}
 		}
 	}
+}
+
+// chunkKeyPrefix is core/storage's disk key prefix of chunks (index.go,
+// prefixChunk), followed by the chunk key in hex.
+const chunkKeyPrefix = "s/c/"
+
+// orphanChunks counts the chunks on node i's disk that no manifest of its
+// storage s lists. It reads the disk's state and the index; no event, no
+// draw.
+func (r *run) orphanChunks(i int, s *storage.Storage) int {
+	listed := map[string]bool{}
+	for _, addr := range s.LocalObjects() {
+		if m, ok := s.LocalManifest(addr); ok {
+			for _, c := range m.Chunks {
+				listed[hex.EncodeToString(c.Addr[:])] = true
+			}
+		}
+	}
+	orphans := 0
+	for key := range r.w.Disk(i).Snapshot() { // map order ok: counts only
+		if rest, ok := strings.CutPrefix(key, chunkKeyPrefix); ok && !listed[rest] {
+			orphans++
+		}
+	}
+	return orphans
 }
 
 // labelTotals is counter name's total over all nodes by label (nil when
@@ -337,8 +371,8 @@ func (s *ContentStats) writeText(w io.Writer) {
 	fmt.Fprintf(w, "content    %d puts, %d gets, %d range gets (%d ok, %d unknown); %d of %d objects acknowledged, %d bytes put, %d read; %.0f corruptions detected, %.0f repairs; %s\n",
 		s.Puts, s.Gets, s.RangeGets, s.OpsOK, s.OpsUnknown, s.Acknowledged, s.Objects, s.BytesPut, s.BytesRead, s.Corruptions, s.Repairs, converged)
 	if s.SessionPuts > 0 {
-		fmt.Fprintf(w, "           sessions: %d session puts (%d acknowledged, %d abandoned by the client); nodes collected %d idle sessions, %d open at the end\n",
-			s.SessionPuts, s.SessionPutsOK, s.SessionsAbandoned, s.SessionsExpired, s.SessionsOpen)
+		fmt.Fprintf(w, "           sessions: %d session puts (%d acknowledged, %d abandoned by the client); nodes collected %d idle sessions, %d open at the end, %d orphan chunks\n",
+			s.SessionPuts, s.SessionPutsOK, s.SessionsAbandoned, s.SessionsExpired, s.SessionsOpen, s.OrphanChunks)
 	}
 	if s.CorruptGets > 0 || len(s.Heals) > 0 || len(s.Rereads) > 0 {
 		fmt.Fprintf(w, "           damage: %d gets answered corrupt (502), heals %s, re-reads %s\n",
