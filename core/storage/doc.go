@@ -182,7 +182,10 @@
 // because only a manifest makes an object and the manifest is written at
 // commit. Sessions live in memory: a restart forgets them (their commit
 // is refused), and the chunks they staged before a crash are deleted by
-// the orphan sweep after the restart, like staged push chunks.
+// the orphan sweep after the restart, like staged push chunks. A delete
+// of a session's chunks that fails (a disk error) or finds the disk job
+// table full marks a sweep due, which the next tick runs, so such chunks
+// do not wait for a restart.
 //
 // Trust boundary: the machine never holds a streamed object whole, but it
 // hashed every chunk as a subtree when it arrived, so at commit it knows

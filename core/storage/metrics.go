@@ -66,7 +66,7 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricBytes, Kind: env.Gauge, Help: "Bytes of the objects held by this node."},
 	env.MetricDef{Name: MetricRepairs, Kind: env.Counter, Help: "Replicas restored by the repair loop, and damaged chunks healed with verified bytes (from a replica, a push, a put or a session: storage_heals_total by source)."},
 	env.MetricDef{Name: MetricRejects, Kind: env.Counter, Help: "Requests and messages rejected or shed, by reason.", Label: "reason"},
-	env.MetricDef{Name: MetricOrphansSwept, Kind: env.Counter, Help: "Unreferenced chunks (staged before a restart, or of a dropped manifest) deleted by the sweep after recovery."},
+	env.MetricDef{Name: MetricOrphansSwept, Kind: env.Counter, Help: "Unreferenced chunks (staged before a restart, of a dropped manifest, or of a session whose delete failed) deleted by the sweep after recovery or after a failed delete."},
 	env.MetricDef{Name: MetricHandoffsPending, Kind: env.Gauge, Help: "Hand-offs waiting: placement nodes an acknowledged put coordinated here did not reach, to which this node keeps pushing the object."},
 	env.MetricDef{Name: MetricHandoffsDelivered, Kind: env.Counter, Help: "Hand-offs ended because the placement node holds the object (it acknowledged the push, or said it holds it)."},
 	env.MetricDef{Name: MetricHandoffsDropped, Kind: env.Counter, Help: "Hand-offs given up, by reason: full (the table was full), expired (attempts or age spent), gone (no local copy to push from: deleted, collected or not written), moved (the node is no longer placed).", Label: "reason",

@@ -22,11 +22,12 @@ type audit struct {
 }
 
 // onTick runs one paced round of background work: prune stale staged
-// chunks, resume a paused orphan sweep, heal damaged chunks, announce
-// objects, audit objects.
+// chunks, resume a paused orphan sweep or start a due one, heal damaged
+// chunks, announce objects, audit objects.
 func (s *Storage) onTick() {
 	s.pruneStaged()
 	s.resumeSweep()
+	s.sweepIfDue()
 	s.gcSessions()
 	s.healDamaged()
 	s.provideSome()

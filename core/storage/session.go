@@ -510,7 +510,10 @@ func (s *Storage) endSession(ss *session) {
 
 // releaseSessionChunks drops one session reference per listed chunk and
 // deletes the chunks nothing else holds. Not synced: a crash may keep
-// them, unreferenced, until the orphan sweep after the restart.
+// them, unreferenced, until the orphan sweep after the restart. A delete
+// that fails (a disk error) or finds the job table full leaves them
+// too, on a node that may run for long without a restart: it marks a
+// sweep due, which the next tick starts (sweepIfDue).
 func (s *Storage) releaseSessionChunks(chunks []ChunkRef) {
 	var batch []env.DiskWrite
 	for _, c := range chunks {
@@ -528,8 +531,13 @@ func (s *Storage) releaseSessionChunks(chunks []ChunkRef) {
 	}
 	for len(batch) > 0 {
 		n := min(len(batch), env.DiskBatchWritesMax)
-		if !s.submitJob([]env.DiskOp{{Kind: env.DiskBatch, Batch: batch[:n]}}, func([]env.DiskResult) {}) {
-			s.reject(ReasonOverload) // the chunks stay until the sweep after a restart
+		if !s.submitJob([]env.DiskOp{{Kind: env.DiskBatch, Batch: batch[:n]}}, func(res []env.DiskResult) {
+			if firstErr(res) != nil {
+				s.sweepDue = true
+			}
+		}) {
+			s.reject(ReasonOverload)
+			s.sweepDue = true
 		}
 		batch = batch[n:]
 	}

@@ -49,6 +49,7 @@ type Storage struct {
 	recovery    recoveryScan
 	sweep       orphanSweep
 	sweepSeq    uint64                       // last sweep page tag; survives reset (see sweepPage)
+	sweepDue    bool                         // a session chunk delete failed or was refused: the tick sweeps (sweepIfDue)
 	cursor      proto.Addr                   // repair: last object audited
 	audits      map[proto.Addr]*audit        // repair: objects being audited
 	damaged     map[proto.Addr]damage        // chunks that failed their check (push.go)
@@ -126,6 +127,7 @@ func (s *Storage) reset() {
 	s.sessions = map[uint64]*session{}
 	s.recovery = recoveryScan{}
 	s.sweep = orphanSweep{}
+	s.sweepDue = false                             // the sweep after recovery covers it
 	s.handoffs = handoffTable{seq: s.handoffs.seq} // seq survives, like sweepSeq
 	s.scrub = scrubState{seq: s.scrub.seq}         // so does the scrub's
 	s.tick = 0

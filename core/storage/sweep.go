@@ -63,6 +63,17 @@ func (s *Storage) sweepPage() {
 		Prefix: []byte(prefixChunk), Start: s.sweep.start, Limit: SweepPageMax, KeysOnly: true})
 }
 
+// sweepIfDue starts a sweep when a session's chunk delete failed or was
+// refused since the last one began (sweepDue), unless one is running;
+// the tick calls it. Without it those chunks, referenced by nothing,
+// would stay on disk until the node restarts.
+func (s *Storage) sweepIfDue() {
+	if s.sweepDue && !s.sweep.active {
+		s.sweepDue = false
+		s.startSweep()
+	}
+}
+
 // resumeSweep restarts a paused sweep; the tick calls it.
 func (s *Storage) resumeSweep() {
 	if s.sweep.active && s.sweep.waiting {

@@ -56,6 +56,9 @@ func checkPut(op *workload.Op) error {
 	if got, _ := op.Output["size"].(uint64); got != uint64(size) {
 		return fmt.Errorf("acknowledged with size %d, but it has %d bytes", got, size)
 	}
+	if got, streamed := op.Output["streamed_addr"]; streamed && str(got) != want.Addr.String() {
+		return fmt.Errorf("a session put whose last PutChunk said the streamed bytes are %s, but its %d bytes hash to %s", str(got), size, want.Addr)
+	}
 	return nil
 }
 

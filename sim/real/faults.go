@@ -60,10 +60,12 @@ func Validate(s *scenario.Scenario) error {
 	}
 	wl := s.Workload
 	registry := wl != nil && wl.Mix.UsesRegistry() && s.Nodes.RegistryReplicas > 0
-	content := wl != nil && (wl.Mix.Put > 0 || wl.Mix.Get > 0 || wl.Mix.RangeGet > 0)
+	content := wl != nil && wl.Mix.UsesContent()
 	switch {
 	case !registry && !content:
 		refuse(0, "workload", "ronsim real drives the registry and content workloads; this scenario has neither")
+	case wl.Mix.SessionPut > 0:
+		refuse(0, "workload.mix.session_put", "ronsim real's PUT /o is streamed by rond's gateway already; session puts are driven in the simulator only")
 	case wl.Mix.Lookup > 0 || wl.Tokens != nil:
 		refuse(0, "workload.mix", "lookup and token operations are not driven against real processes yet")
 	case content && wl.Objects == nil:

@@ -213,7 +213,7 @@ func (c *cluster) off() stack.Optional {
 	if wl == nil || wl.Mix.Lookup == 0 {
 		off |= stack.DHT
 	}
-	if wl == nil || (wl.Mix.Put == 0 && wl.Mix.Get == 0 && wl.Mix.RangeGet == 0 && !c.runsEdgeClients()) {
+	if wl == nil || (!wl.Mix.UsesContent() && !c.runsEdgeClients()) {
 		off |= stack.Storage // edge clients put and read content
 	}
 	return off
@@ -226,7 +226,7 @@ func (c *cluster) checkOff() error {
 	case wl == nil:
 	case wl.Mix.Lookup > 0 && off.Has(stack.DHT):
 		return fmt.Errorf("nodes.off lists dht but the workload looks nodes up")
-	case (wl.Mix.Put > 0 || wl.Mix.Get > 0 || wl.Mix.RangeGet > 0) && off.Has(stack.Storage):
+	case wl.Mix.UsesContent() && off.Has(stack.Storage):
 		return fmt.Errorf("nodes.off lists storage but the workload puts or reads content")
 	}
 	return nil

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"encoding/hex"
 	"fmt"
 	"io"
 	"slices"
@@ -91,6 +92,21 @@ type ContentStats struct {
 	// (storage_rereads_total: verified, failed).
 	Heals   map[string]float64 `json:"heals,omitempty"`
 	Rereads map[string]float64 `json:"rereads,omitempty"`
+	// Session puts (mix session_put; counted in Puts too): how many were
+	// sent, acknowledged, and abandoned by the client midway; how many
+	// sessions the nodes collected after their TTL (storage Stats of the
+	// nodes up at the end: a restart forgets the count) and how many
+	// were still open at the end.
+	SessionPuts       int    `json:"session_puts,omitempty"`
+	SessionPutsOK     int    `json:"session_puts_ok,omitempty"`
+	SessionsAbandoned int    `json:"sessions_abandoned,omitempty"`
+	SessionsExpired   uint64 `json:"sessions_expired,omitempty"`
+	SessionsOpen      int    `json:"sessions_open,omitempty"`
+	// OrphanChunks counts the chunks on the disks of the up nodes at the
+	// end that no local manifest lists (counted only for runs with
+	// session puts, on nodes with no session open, nothing staged and no
+	// put in flight): staged chunks an ended session should have deleted.
+	OrphanChunks int `json:"orphan_chunks,omitempty"`
 }
 
 // storageOf returns node i's storage service, or nil (down, or none).
@@ -102,12 +118,15 @@ func (c *cluster) storageOf(i int) *storage.Storage { return stack.StorageOf(c.w
 func (r *run) startContent(wl *scenario.Workload) {
 	mix := wl.Mix.Normalized()
 	cfg := workload.ContentConfig{
-		Clients: wl.Clients, RatePerSecond: wl.RatePerSecond * (mix.Put + mix.Get + mix.RangeGet),
+		Clients: wl.Clients, RatePerSecond: wl.RatePerSecond * mix.Content(),
 		Timeout: wl.Timeout, Start: wl.Start, Stop: wl.Stop,
-		Put: mix.Put, Get: mix.Get, RangeGet: mix.RangeGet,
+		Put: mix.Put, Get: mix.Get, RangeGet: mix.RangeGet, SessionPut: mix.SessionPut,
 		Path:    r.edgePath(EdgeContentTenant, auth.OpRead, auth.OpWrite, auth.OpDelete),
 		Objects: scenario.ObjectsMax, SizeMinBytes: 1 << 10, SizeMaxBytes: 1 << 20,
 		Pins: wl.Pins, Unpins: wl.Unpins,
+	}
+	if mix.SessionPut > 0 {
+		cfg.SessionAbandon = workload.SessionAbandonDefault
 	}
 	if o := wl.Objects; o != nil {
 		cfg.Objects, cfg.SizeMinBytes, cfg.SizeMaxBytes = o.Count, o.SizeMinBytes, o.SizeMaxBytes
@@ -249,6 +268,15 @@ func (r *run) contentStats(stats *ContentStats) {
 		switch op.Kind {
 		case workload.OpPut:
 			stats.Puts++
+			if op.Input["session"] != nil {
+				stats.SessionPuts++
+				if op.Output["error"] == workload.SessionAbandoned {
+					stats.SessionsAbandoned++
+				}
+				if ok, _ := op.Output["ok"].(bool); ok {
+					stats.SessionPutsOK++
+				}
+			}
 		case workload.OpGet:
 			stats.Gets++
 		case workload.OpRangeGet:
@@ -279,6 +307,43 @@ func (r *run) contentStats(stats *ContentStats) {
 	stats.Repairs = r.w.Metrics().CounterTotal(storage.MetricRepairs)
 	stats.Heals = labelTotals(r.w.Metrics(), storage.MetricHeals)
 	stats.Rereads = labelTotals(r.w.Metrics(), storage.MetricRereads)
+	if stats.SessionPuts > 0 {
+		for i := range r.w.Nodes() {
+			if s := r.cluster.storageOf(i); s != nil && r.w.Up(i) {
+				st := s.Stats()
+				stats.SessionsExpired += st.SessionsExpired
+				stats.SessionsOpen += st.Sessions
+				if st.Sessions == 0 && st.Staged == 0 && st.PutsInflight == 0 && !st.Sweeping {
+					stats.OrphanChunks += r.orphanChunks(i, s)
+				}
+			}
+		}
+	}
+}
+
+// chunkKeyPrefix is core/storage's disk key prefix of chunks (index.go,
+// prefixChunk), followed by the chunk key in hex.
+const chunkKeyPrefix = "s/c/"
+
+// orphanChunks counts the chunks on node i's disk that no manifest of its
+// storage s lists. It reads the disk's state and the index; no event, no
+// draw.
+func (r *run) orphanChunks(i int, s *storage.Storage) int {
+	listed := map[string]bool{}
+	for _, addr := range s.LocalObjects() {
+		if m, ok := s.LocalManifest(addr); ok {
+			for _, c := range m.Chunks {
+				listed[hex.EncodeToString(c.Addr[:])] = true
+			}
+		}
+	}
+	orphans := 0
+	for key := range r.w.Disk(i).Snapshot() { // map order ok: counts only
+		if rest, ok := strings.CutPrefix(key, chunkKeyPrefix); ok && !listed[rest] {
+			orphans++
+		}
+	}
+	return orphans
 }
 
 // labelTotals is counter name's total over all nodes by label (nil when
@@ -305,6 +370,10 @@ func (s *ContentStats) writeText(w io.Writer) {
 	}
 	fmt.Fprintf(w, "content    %d puts, %d gets, %d range gets (%d ok, %d unknown); %d of %d objects acknowledged, %d bytes put, %d read; %.0f corruptions detected, %.0f repairs; %s\n",
 		s.Puts, s.Gets, s.RangeGets, s.OpsOK, s.OpsUnknown, s.Acknowledged, s.Objects, s.BytesPut, s.BytesRead, s.Corruptions, s.Repairs, converged)
+	if s.SessionPuts > 0 {
+		fmt.Fprintf(w, "           sessions: %d session puts (%d acknowledged, %d abandoned by the client); nodes collected %d idle sessions, %d open at the end, %d orphan chunks\n",
+			s.SessionPuts, s.SessionPutsOK, s.SessionsAbandoned, s.SessionsExpired, s.SessionsOpen, s.OrphanChunks)
+	}
 	if s.CorruptGets > 0 || len(s.Heals) > 0 || len(s.Rereads) > 0 {
 		fmt.Fprintf(w, "           damage: %d gets answered corrupt (502), heals %s, re-reads %s\n",
 			s.CorruptGets, labelText(s.Heals), labelText(s.Rereads))

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/sim/scenario"
+	"github.com/ron-network/ron/sim/workload"
 )
 
 // drawSwarm applies the scenario's swarm ranges for seed (a no-op without
@@ -47,12 +48,16 @@ func Preamble(s *scenario.Scenario, seed uint64, swarm bool) string {
 		m := wl.Mix
 		p("workload", "%d clients, %g ops/s from %v to %v, timeout %v, %d names, mix claim %g set %g resolve %g stale_resolve %g",
 			wl.Clients, wl.RatePerSecond, wl.Start, wl.Stop, wl.Timeout, wl.Names, m.Claim, m.Set, m.Resolve, m.StaleResolve)
-		if m.Put > 0 || m.Get > 0 || m.RangeGet > 0 {
+		if m.UsesContent() {
 			objects := "default objects"
 			if o := wl.Objects; o != nil {
 				objects = fmt.Sprintf("%d objects of %d..%d bytes", o.Count, o.SizeMinBytes, o.SizeMaxBytes)
 			}
-			p("content", "mix put %g get %g range_get %g, %s, R=%d W=%d", m.Put, m.Get, m.RangeGet, objects, StorageReplicas, StorageWriteQuorum)
+			sessions := ""
+			if m.SessionPut > 0 {
+				sessions = fmt.Sprintf(" session_put %g (%.0f%% abandoned)", m.SessionPut, 100*workload.SessionAbandonDefault)
+			}
+			p("content", "mix put %g get %g range_get %g%s, %s, R=%d W=%d", m.Put, m.Get, m.RangeGet, sessions, objects, StorageReplicas, StorageWriteQuorum)
 		}
 		if m.Lookup > 0 {
 			p("dht", "mix lookup %g: FindNode for random ids via random up nodes, graded against every live node; %d bootstrap contacts per node (n1 and %d earlier nodes)",

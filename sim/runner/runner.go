@@ -131,7 +131,7 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 	if wl := s.Workload; wl != nil && wl.Mix.Lookup > 0 {
 		r.startLookups(wl)
 	}
-	if wl := s.Workload; wl != nil && (wl.Mix.Put > 0 || wl.Mix.Get > 0 || wl.Mix.RangeGet > 0) {
+	if wl := s.Workload; wl != nil && wl.Mix.UsesContent() {
 		r.startContent(wl)
 	}
 	if r.cluster.runsTokens() {

@@ -157,6 +157,9 @@ func TestParseRejectsWorkload(t *testing.T) {
 		{"mix all zero", withRegistry + "workload:\n  mix: {set: 0}\n", one(5, "workload.mix", "every weight is 0")},
 		{"mix negative", withRegistry + "workload:\n  mix: {set: 1, get: -1}\n", one(5, "workload.mix.get", "0..1e+09")},
 		{"mix registry op without registry", noRegistry + "workload:\n  mix: {put: 1, claim: 1}\n", one(5, "workload.mix.claim", "registry operation")},
+		{"mix session_put negative", noRegistry + "workload:\n  mix: {put: 1, session_put: -1}\n", one(5, "workload.mix.session_put", "0..1e+09")},
+		{"mix session_put through the edge", noRegistry + "workload:\n  mix: {session_put: 1}\n  edge: {}\n",
+			one(6, "workload.edge", "session_put streams an object in several storage calls")},
 		{"mix unknown op", withRegistry + "workload:\n  mix: {set: 1, cas: 1}\n", one(5, "workload.mix.cas", "unknown key")},
 		{"timeout zero", withRegistry + "workload: {timeout: 0s}\n", one(4, "workload.timeout", "> 0")},
 		{"stop after end", withRegistry + "workload:\n  stop: 61s\n", one(5, "workload.stop", "after the end of the run")},
@@ -406,6 +409,37 @@ random_faults: {}
 
 // withLookups is a scenario whose workload looks nodes up (line 4).
 const withLookups = noRegistry + "workload: {clients: 1, rate: 1/s, mix: {lookup: 1}}\n"
+
+// TestParseSessionPut: workload.mix.session_put is a content weight
+// (default 0) that survives a marshal round trip.
+func TestParseSessionPut(t *testing.T) {
+	s, err := Parse("case.yaml", []byte(noRegistry+"workload: {clients: 1, rate: 1/s, mix: {put: 1, session_put: 3}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := s.Workload.Mix
+	if m.SessionPut != 3 || !m.UsesContent() || m.Content() != 4 || m.Normalized().SessionPut != 0.75 {
+		t.Fatalf("mix %+v: want session_put 3 of a content weight 4", m)
+	}
+	text, err := s.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(text), "session_put: 3") {
+		t.Errorf("marshalled scenario lacks session_put:\n%s", text)
+	}
+	back, err := Parse("case.yaml", text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Workload.Mix != m {
+		t.Errorf("round trip mix %+v, want %+v", back.Workload.Mix, m)
+	}
+	s, err = Parse("case.yaml", []byte(noRegistry+"workload: {clients: 1, rate: 1/s, mix: {session_put: 0, get: 1}}\n"))
+	if err != nil || s.Workload.Mix.SessionPut != 0 || !s.Workload.Mix.UsesContent() {
+		t.Fatalf("session_put 0: %v, %+v", err, s)
+	}
+}
 
 func TestParseLookupsCheck(t *testing.T) {
 	s, err := Parse("case.yaml", []byte(withLookups+"checks: [lookups, {slo: {m: {p99: 1}}}]\n"))

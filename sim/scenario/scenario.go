@@ -225,11 +225,15 @@ type Workload struct {
 type Mix struct {
 	Claim, Set, Resolve, StaleResolve float64
 	Put, Get, RangeGet, Lookup        float64
+	// SessionPut is the weight of content puts streamed through an upload
+	// session (core/storage's PutBegin, PutChunk, PutCommit) in pieces,
+	// some of them abandoned midway (0: none, and no draw is made).
+	SessionPut float64
 }
 
 // Total is the sum of the weights.
 func (m Mix) Total() float64 {
-	return m.Claim + m.Set + m.Resolve + m.StaleResolve + m.Put + m.Get + m.RangeGet + m.Lookup
+	return m.Claim + m.Set + m.Resolve + m.StaleResolve + m.Put + m.Get + m.RangeGet + m.Lookup + m.SessionPut
 }
 
 // Normalized returns the weights scaled to sum to 1; a zero mix stays zero.
@@ -241,8 +245,16 @@ func (m Mix) Normalized() Mix {
 	return Mix{
 		Claim: m.Claim / total, Set: m.Set / total, Resolve: m.Resolve / total,
 		StaleResolve: m.StaleResolve / total, Put: m.Put / total, Get: m.Get / total,
-		RangeGet: m.RangeGet / total, Lookup: m.Lookup / total,
+		RangeGet: m.RangeGet / total, Lookup: m.Lookup / total, SessionPut: m.SessionPut / total,
 	}
+}
+
+// Content is the sum of the content operations' weights.
+func (m Mix) Content() float64 { return m.Put + m.Get + m.RangeGet + m.SessionPut }
+
+// UsesContent reports whether any content operation has a positive weight.
+func (m Mix) UsesContent() bool {
+	return m.Put > 0 || m.Get > 0 || m.RangeGet > 0 || m.SessionPut > 0
 }
 
 // UsesRegistry reports whether any registry operation has a positive weight.

@@ -21,7 +21,7 @@ var (
 	diskKeys    = []string{"latency", "latency_jitter", "read_error", "write_error",
 		"corrupt_read", "corrupt_write", "torn_write", "unsynced_survive"}
 	workloadKeys = []string{"clients", "rate", "timeout", "start", "stop", "names", "mix", "objects", "tokens", "edge", "adversarial", "pins", "unpins"}
-	mixKeys      = []string{"claim", "set", "resolve", "stale_resolve", "put", "get", "range_get", "lookup"}
+	mixKeys      = []string{"claim", "set", "resolve", "stale_resolve", "put", "get", "range_get", "lookup", "session_put"}
 )
 
 // diskProbabilities maps the disk section's probability keys (all but
@@ -33,7 +33,7 @@ func diskProbabilities(f *DiskFault) []**float64 {
 
 // mixWeights maps mixKeys to Mix fields, in order.
 func mixWeights(m *Mix) []*float64 {
-	return []*float64{&m.Claim, &m.Set, &m.Resolve, &m.StaleResolve, &m.Put, &m.Get, &m.RangeGet, &m.Lookup}
+	return []*float64{&m.Claim, &m.Set, &m.Resolve, &m.StaleResolve, &m.Put, &m.Get, &m.RangeGet, &m.Lookup, &m.SessionPut}
 }
 
 // networkSection decodes `network:`, filling defaults for what is absent.
@@ -179,6 +179,9 @@ func (d *decoder) workloadSection(n *yaml.Node) *Workload {
 	}
 	if v, ok := f.get("edge"); ok {
 		w.Edge = d.edgeSection(v)
+		if w.Mix.SessionPut > 0 {
+			d.fail(v, "workload.edge", "workload.mix.session_put streams an object in several storage calls and the edge models an upload as one call; drop session_put or workload.edge")
+		}
 	}
 	d.workloadNeeds(f, w, rateGood)
 	return w

@@ -19,6 +19,10 @@ const (
 	OpPut      = "put"
 	OpGet      = "get"
 	OpRangeGet = "range_get"
+	// OpSessionPut is the mix's name for a put streamed through an upload
+	// session; its history entry is an OpPut whose input has "session"
+	// (see sessionPut), so every check of puts judges it as one.
+	OpSessionPut = "session_put"
 )
 
 // ContentObjectsMax bounds the distinct objects one content workload puts
@@ -38,8 +42,13 @@ type ContentConfig struct {
 	// Object sizes are drawn log-uniformly in [SizeMinBytes, SizeMaxBytes]:
 	// every order of magnitude is exercised while the total stays small.
 	SizeMinBytes, SizeMaxBytes int64
-	// Weights of put, get and range_get (need not sum to 1).
-	Put, Get, RangeGet float64
+	// Weights of put, get, range_get and session_put (need not sum to
+	// 1). A session put streams the object through an upload session in
+	// pieces (see sessionPut).
+	Put, Get, RangeGet, SessionPut float64
+	// SessionAbandon is the share of session puts the client abandons
+	// midway (0: none, and no draw is made).
+	SessionAbandon float64
 	// Path is how the clients reach the nodes (zero: straight to the
 	// storage service).
 	Path EdgePath
@@ -203,9 +212,11 @@ func (c *Content) think() time.Duration {
 // pickKind draws an operation; reads need an acknowledged object, so
 // until there is one every operation is a put.
 func (c *Content) pickKind() string {
-	total := c.cfg.Put + c.cfg.Get + c.cfg.RangeGet
+	total := c.cfg.Put + c.cfg.Get + c.cfg.RangeGet + c.cfg.SessionPut
 	x := c.rand.Float64() * total
 	switch {
+	case x >= total-c.cfg.SessionPut && c.cfg.SessionPut > 0:
+		return OpSessionPut
 	case len(c.acked) == 0 || x < c.cfg.Put:
 		return OpPut
 	case x < c.cfg.Put+c.cfg.Get:
@@ -247,6 +258,10 @@ func (c *Content) issue(client int) {
 		return
 	}
 	op := &Op{Client: client, Kind: c.pickKind(), Call: int64(c.w.Now()), Node: target}
+	if op.Kind == OpSessionPut && !repinning {
+		c.sessionPut(client, op)
+		return
+	}
 	var body any
 	var obj int
 	if repinning {
