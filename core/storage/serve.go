@@ -7,7 +7,8 @@ import (
 
 // waitersMax bounds the commit replies one object may owe (duplicated
 // commit frames and concurrent puts of the same bytes wait for the one
-// commit in flight).
+// commit in flight), and, separately, the Deletes queued on its local
+// write in flight (put.go: one more answers ErrUnavailable).
 const waitersMax = 16
 
 func (s *Storage) onMessage(from proto.NodeID, frame []byte) {
