@@ -65,6 +65,7 @@ func (g *Gateway) anonymousRead() (*apiError, string) {
 // puts its OAP/1 endpoint behind the flag "oap" with it.
 func (g *Gateway) FlagGuard(name string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		responding(r)
 		if g.flagOn(name) {
 			h.ServeHTTP(w, r)
 			return

@@ -220,7 +220,11 @@
 // gap, never by its total time, so a large upload at a normal rate passes
 // while a slow-loris body is cut off (omnigate_shed_total{reason=
 // "slow_body"}); EnvelopeListener turns net/http's own protocol errors
-// into envelopes; paths with dot segments get a 400, not a redirect; an
+// into envelopes, looking only at what net/http writes between two
+// responses (NewServer's ConnState hook says when a connection is idle;
+// the gateway's handlers say when a response starts), never at a
+// response's bytes, so stored content that looks like such an error is
+// served as stored; paths with dot segments get a 400, not a redirect; an
 // envelope's message is cut to MessageBytesMax. A write (PUT, POST) is
 // refused with 507 INSUFFICIENT_STORAGE before its body is read while the
 // backend's disk is full (its DiskFull) or when its declared body does

@@ -408,6 +408,7 @@ func printable(s string) bool {
 // ServeHTTP implements http.Handler: requests the mux must not see are
 // answered first (server.go), and the body is held to BodyLimits.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	responding(r)
 	if !g.preflight(w, r) {
 		return
 	}

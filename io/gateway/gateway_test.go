@@ -253,6 +253,16 @@ func TestRanges(t *testing.T) {
 	if bad.Header.Get("Content-Range") != "bytes */20" {
 		t.Fatalf("416 Content-Range %q", bad.Header.Get("Content-Range"))
 	}
+	// Positions too large for a uint64 are past the end, not malformed.
+	huge := f.do("GET", "/o/"+addr, nil, map[string]string{"Range": "bytes=99999999999999999999-"})
+	wantError(t, huge, 416, gateway.CodeBadRange)
+	if huge.Header.Get("Content-Range") != "bytes */20" {
+		t.Fatalf("416 Content-Range %q", huge.Header.Get("Content-Range"))
+	}
+	toEnd := f.do("GET", "/o/"+addr, nil, map[string]string{"Range": "bytes=0-99999999999999999999"})
+	if toEnd.StatusCode != 206 || string(toEnd.body) != string(data) || toEnd.Header.Get("Content-Range") != "bytes 0-19/20" {
+		t.Fatalf("range to a huge last byte: %d %q %q", toEnd.StatusCode, toEnd.body, toEnd.Header.Get("Content-Range"))
+	}
 	malformed := f.do("GET", "/o/"+addr, nil, map[string]string{"Range": "bytes=5-2"})
 	if malformed.StatusCode != 200 || !bytes.Equal(malformed.body, data) {
 		t.Fatalf("a malformed Range must be ignored: %d", malformed.StatusCode)

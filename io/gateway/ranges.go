@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
@@ -117,15 +119,18 @@ func coalesceRanges(ranges []byteRange) []byteRange {
 	return out
 }
 
-// parseRange parses "a-b", "a-" or "-n".
+// parseRange parses "a-b", "a-" or "-n". A position too large for a
+// uint64 is still a position (RFC 9110 14.1.1 sets no bound): a first
+// byte past the end is unsatisfiable, a last byte or a suffix past the
+// end reaches the end.
 func parseRange(s string, size uint64) (r byteRange, valid, satisfiable bool) {
 	first, last, ok := strings.Cut(s, "-")
 	if !ok {
 		return byteRange{}, false, false
 	}
 	if first == "" { // suffix: the last n bytes
-		n, err := strconv.ParseUint(last, 10, 64)
-		if err != nil || !digits(last) {
+		n, ok := position(last)
+		if !ok {
 			return byteRange{}, false, false
 		}
 		if n == 0 || size == 0 {
@@ -134,14 +139,14 @@ func parseRange(s string, size uint64) (r byteRange, valid, satisfiable bool) {
 		n = min(n, size)
 		return byteRange{start: size - n, length: n}, true, true
 	}
-	start, err := strconv.ParseUint(first, 10, 64)
-	if err != nil || !digits(first) {
+	start, ok := position(first)
+	if !ok {
 		return byteRange{}, false, false
 	}
 	end := size - 1
 	if last != "" {
-		e, err := strconv.ParseUint(last, 10, 64)
-		if err != nil || !digits(last) || e < start {
+		e, ok := position(last)
+		if !ok || decimalLess(last, first) {
 			return byteRange{}, false, false
 		}
 		end = min(e, end)
@@ -150,6 +155,28 @@ func parseRange(s string, size uint64) (r byteRange, valid, satisfiable bool) {
 		return byteRange{}, true, false
 	}
 	return byteRange{start: start, length: end - start + 1}, true, true
+}
+
+// position parses a byte position of ASCII digits; one past
+// math.MaxUint64 is math.MaxUint64, past the end of any object.
+func position(s string) (uint64, bool) {
+	if !digits(s) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		return math.MaxUint64, true
+	}
+	return n, err == nil
+}
+
+// decimalLess compares two strings of digits as numbers of any size.
+func decimalLess(a, b string) bool {
+	a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return a < b
 }
 
 // digits reports whether s is non-empty ASCII digits (ParseUint accepts

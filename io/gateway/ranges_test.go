@@ -26,6 +26,19 @@ func TestParseRanges(t *testing.T) {
 		{"bytes=-0", 10000, rangeUnsatisfiable, "[]"},
 		{"bytes=0-", 0, rangeUnsatisfiable, "[]"},
 		{"bytes=5-2", 10000, rangeIgnore, "[]"},
+		// Positions past a uint64 are positions past the end (RFC 9110
+		// 14.1.1 sets no bound): unsatisfiable as a first byte, the end
+		// as a last byte or a suffix.
+		{"bytes=99999999999999999999-", 10000, rangeUnsatisfiable, "[]"},
+		{"bytes=18446744073709551616-", 10000, rangeUnsatisfiable, "[]"},
+		{"bytes=99999999999999999999-99999999999999999999", 10000, rangeUnsatisfiable, "[]"},
+		{"bytes=0-99999999999999999999", 10000, rangeSatisfiable, "[{0 10000}]"},
+		{"bytes=9999-000000000000000000000000000000", 10000, rangeIgnore, "[]"},
+		{"bytes=9990-00000000000000000000000000009995", 10000, rangeSatisfiable, "[{9990 6}]"},
+		{"bytes=-99999999999999999999", 10000, rangeSatisfiable, "[{0 10000}]"},
+		{"bytes=0-0,99999999999999999999-", 10000, rangeSatisfiable, "[{0 1}]"},
+		{"bytes=99999999999999999999-99999999999999999998", 10000, rangeIgnore, "[]"},
+		{"bytes=18446744073709551615-18446744073709551616", 10000, rangeUnsatisfiable, "[]"},
 		{"bytes=a-b", 10000, rangeIgnore, "[]"},
 		{"bytes=+1-2", 10000, rangeIgnore, "[]"},
 		{"items=0-1", 10000, rangeIgnore, "[]"},

@@ -123,7 +123,10 @@ var ErrBodyTooSlow = errors.New("gateway: request body too slow")
 // NewServer returns an http.Server for handler with the header timeout,
 // header size cap and idle timeout set; errorLog receives net/http's own
 // complaints (nil: discarded). Serve it on EnvelopeListener so that
-// net/http's protocol errors are envelopes too. It sets no ReadTimeout or
+// net/http's protocol errors are envelopes too: its ConnState and
+// ConnContext hooks tell the envelope connections when net/http may write
+// one, so a caller that sets its own must call these (ConnState and
+// ConnContext of the returned server) from them. It sets no ReadTimeout or
 // WriteTimeout: those bound a whole request and would cut off a large
 // upload or download; the gateway bounds bodies by rate instead.
 func NewServer(handler http.Handler, errorLog *log.Logger) *http.Server {
@@ -131,7 +134,36 @@ func NewServer(handler http.Handler, errorLog *log.Logger) *http.Server {
 		errorLog = log.New(io.Discard, "", 0)
 	}
 	return &http.Server{Handler: handler, ReadHeaderTimeout: ReadHeaderTimeoutDefault, IdleTimeout: IdleTimeoutDefault,
-		MaxHeaderBytes: HeaderBytesMax, ErrorLog: errorLog, ConnContext: withConn}
+		MaxHeaderBytes: HeaderBytesMax, ErrorLog: errorLog, ConnContext: withConn, ConnState: connState}
+}
+
+// connState is http.Server.ConnState: an envelope connection that went
+// idle between two requests may next carry one of net/http's own error
+// responses (its next request may be malformed); a hijacked or closed one
+// never does.
+func connState(c net.Conn, state http.ConnState) {
+	ec, ok := c.(*envelopeConn)
+	if !ok {
+		return // TLS: net/http's errors are inside the TLS records
+	}
+	switch state {
+	case http.StateNew, http.StateIdle:
+		ec.between.Store(true)
+	case http.StateHijacked, http.StateClosed:
+		ec.between.Store(false)
+	}
+	// StateActive comes after a request was read, also a malformed one,
+	// whose error response follows: it changes nothing.
+}
+
+// responding tells r's envelope connection that a handler's response to
+// r is under way: none of the connection's writes is then net/http's own
+// error until the connection is idle again (connState). The gateway's
+// handlers (ServeHTTP, WithStatus, FlagGuard) call it first.
+func responding(r *http.Request) {
+	if c := connOf(r); c != nil {
+		c.between.Store(false)
+	}
 }
 
 // connKey is the context key of the connection a request arrived on.
@@ -148,8 +180,13 @@ func withConn(ctx context.Context, c net.Conn) context.Context {
 }
 
 // connOf is the envelope connection r arrived on, or nil (another
-// server, TLS, HTTP/2, a test recorder).
+// server, TLS, HTTP/2, a test recorder). An HTTP/2 request (unencrypted
+// HTTP/2 served on an envelope listener) gets nil: its connection carries
+// frames written by the HTTP/2 server, not this request's bytes alone.
 func connOf(r *http.Request) *envelopeConn {
+	if r.ProtoMajor != 1 {
+		return nil
+	}
 	c, _ := r.Context().Value(connKey{}).(*envelopeConn)
 	return c
 }
@@ -350,17 +387,36 @@ func (l envelopeListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &envelopeConn{Conn: c, onTimeout: l.onTimeout}, nil
+	ec := &envelopeConn{Conn: c, onTimeout: l.onTimeout}
+	ec.between.Store(true)
+	return ec, nil
 }
 
 // envelopeConn rewrites net/http's protocol error responses. net/http
 // writes each in one Write straight to the connection, in a fixed shape:
 // the status line, then exactly netHTTPErrorHeaders, then a text body.
-// A handler's response never has that shape (its headers carry a Date and
-// are sorted, which puts Connection before Content-Type).
+// It writes them only between responses: from the goroutine reading the
+// next request, before any handler runs for it, while nothing else is
+// written. So only the first write while the connection is "between"
+// responses is looked at; the bytes of a response never are (its body is
+// anyone's content, and net/http writes a large body straight to the
+// connection, so a body may well start with that shape).
+//
+// between is set when the connection is accepted and when it goes idle
+// after a response (connState: net/http flushed the whole response
+// before), and cleared by the first write after it, by a handler starting
+// (responding) and by a hijack or close. The first write clears it
+// whatever it is, so a handler that does not call responding has only its
+// response's first write looked at: the status line and headers, which
+// never have that shape (a handler's headers are sorted, which puts
+// Connection before Content-Type, and carry a Date). So do the first
+// bytes of a TLS handshake or of unencrypted HTTP/2 (whose connections
+// never go idle: net/http runs no hooks for them), which leaves every
+// later frame alone.
 type envelopeConn struct {
 	net.Conn
 	onTimeout func()
+	between   atomic.Bool
 	// corked: writes are collected in pending, to be sent in one write
 	// by uncork; werr is the error of that write, returned by every
 	// later one. Only the connection's serving goroutine writes, so
@@ -398,6 +454,10 @@ func (c *envelopeConn) Write(b []byte) (int, error) {
 		*c.pending = append(*c.pending, b...)
 		return len(b), nil
 	}
+	if !c.between.Load() {
+		return c.Conn.Write(b)
+	}
+	c.between.Store(false)
 	status, text, ok := parseNetHTTPError(b)
 	if !ok {
 		return c.Conn.Write(b)
@@ -420,6 +480,7 @@ func (c *envelopeConn) cork() {
 		return
 	}
 	c.corked = true
+	c.between.Store(false) // a handler's response (see responding)
 	c.pending = corkBuffers.Get().(*[]byte)
 }
 

@@ -66,6 +66,7 @@ type Status struct {
 // it; the counts come from the metrics.
 func (g *Gateway) WithStatus(cfg StatusConfig) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		responding(r)
 		if r.URL.Path != "/status" || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
 			g.ServeHTTP(w, r)
 			return
