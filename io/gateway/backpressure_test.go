@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ron-network/ron/core/proto"
@@ -325,4 +326,63 @@ func TestRefusalBeforeResponseIsShed(t *testing.T) {
 			t.Errorf("after %d refusals, %s{%s} = %v", i+1, MetricShed, ShedStorageUnavailable, v)
 		}
 	}
+}
+
+// TestSynctestReadSlotsServeWaitersFirst: the streamed-read budget hands
+// a released slot to the stream that waits for its only read, in arrival
+// order, never to a stream widening its window (tryAcquire); a waiter
+// whose request ends gives up without a slot.
+func TestSynctestReadSlotsServeWaitersFirst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newReadSlots(2)
+		if !s.tryAcquire() || !s.tryAcquire() {
+			t.Fatal("free slots refused")
+		}
+		if s.tryAcquire() {
+			t.Fatal("a third slot of two")
+		}
+		var order []int
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for i := range 2 {
+			wg.Go(func() {
+				if err := s.acquire(context.Background()); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				order = append(order, i)
+				mu.Unlock()
+			})
+			synctest.Wait() // waiter i is blocked before i+1 arrives
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		gaveUp := make(chan error, 1)
+		go func() { gaveUp <- s.acquire(ctx) }()
+		synctest.Wait()
+		s.release()
+		synctest.Wait()
+		if s.tryAcquire() {
+			t.Error("tryAcquire took a slot a waiter was waiting for")
+		}
+		mu.Lock()
+		if len(order) != 1 || order[0] != 0 {
+			t.Errorf("after one release, waiters served %v, want [0]", order)
+		}
+		mu.Unlock()
+		s.release()
+		wg.Wait()
+		if len(order) != 2 || order[1] != 1 {
+			t.Errorf("waiters served in order %v, want [0 1]", order)
+		}
+		cancel()
+		if err := <-gaveUp; err == nil {
+			t.Fatal("a cancelled waiter got a slot while none was free")
+		}
+		s.release()
+		s.release()
+		if !s.tryAcquire() {
+			t.Fatal("a released slot is not free")
+		}
+	})
 }
