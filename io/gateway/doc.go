@@ -87,7 +87,8 @@
 // sessions_tenant or 503 sessions_full when taken. /readyz is 503 with its
 // reason while the node is not ready, while writes would queue and while
 // every upload session is open. Every refusal is counted in
-// omnigate_shed_total{reason}. Bodies are capped with http.MaxBytesReader (413).
+// omnigate_shed_total{reason}, the node's own (a 503 from storage or a
+// full node queue: "storage_unavailable", "node_overload") included. Bodies are capped with http.MaxBytesReader (413).
 // Health, readiness, version and metrics bypass admission so that probes
 // still answer under overload. One mutex guards admission; a lock-free
 // design was rejected because the critical sections are a few map
@@ -204,7 +205,29 @@
 // most RangeResponseFactorMax times the object and holds one piece at a
 // time; several ranges asking
 // for more than MultipartBytesMax in all are ignored and the whole object
-// is streamed (200), which RFC 9110 allows. A body of at most
+// is streamed (200), which RFC 9110 allows.
+//
+// Backpressure of streamed reads (backpressure.go): storage refuses a get
+// beyond storage.InflightGetsMax rather than queueing it, and a response
+// whose headers went out must not be cut because the node was busy. So
+// the storage calls of streamed bodies (chunk reads and batches, a
+// multipart answer's later pieces) take one of StreamReadsMax slots
+// shared by the gateway (three quarters of storage's limit, leaving the
+// rest to the reads that precede a response) for as long as the call is
+// in flight: a response with no read in flight waits for a slot, in
+// arrival order and ahead of any response that would widen its window,
+// and one with reads in flight starts another only when a slot is free.
+// So every stream keeps a read in flight and none starves, while a lone
+// stream still has its whole window. A read refused anyway (the node's
+// queue full, storage.ErrUnavailable: other reads, peers or the disk
+// queue took storage's room) is retried with a backoff of 2 to 250 ms,
+// into fresh buffers (the refused read may still fill the lent ones),
+// and counted in gateway_stream_read_retries_total; only a read refused
+// for StreamStallMax (30 s) fails, and after the headers that aborts the
+// connection as any failed stream does. A read before the response
+// (manifest, small or whole read, HEAD) is not retried: a refusal there
+// is a clean 503 with Retry-After, counted in omnigate_shed_total under
+// "storage_unavailable" (or "node_overload" for the node's full queue). A body of at most
 // corkBytesMax (a small object, a small range) leaves with its headers in
 // one write: net/http's 4 KiB connection buffer would send a 4 KiB
 // object's response in two, each a system call and a wake-up of the

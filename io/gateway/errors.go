@@ -62,6 +62,10 @@ type apiError struct {
 	retryAfter time.Duration // > 0 sets Retry-After (whole seconds, at least 1)
 	reason     string        // Envelope.Reason
 	rule       string        // Envelope.Rule
+	// shed, when set, is the omnigate_shed_total reason the answer is
+	// counted under: a refusal for overload that came from the node
+	// (mapError) rather than from admission, which counts its own.
+	shed string
 }
 
 func (e *apiError) Error() string { return e.code + ": " + e.message }
@@ -110,7 +114,8 @@ func mapError(err error, write bool) *apiError {
 	case errors.Is(err, env.ErrDiskFull):
 		return insufficientStorage(err.Error())
 	case errors.Is(err, runtime.ErrOverloaded):
-		return &apiError{status: http.StatusServiceUnavailable, code: CodeOverloaded, message: err.Error(), retryable: true, retryAfter: time.Second}
+		return &apiError{status: http.StatusServiceUnavailable, code: CodeOverloaded, message: err.Error(), retryable: true, retryAfter: time.Second,
+			shed: ShedNodeOverload}
 	case errors.Is(err, context.DeadlineExceeded) && write,
 		errors.Is(err, storage.ErrUnknownOutcome), errors.Is(err, registry.ErrUnknownOutcome),
 		errors.Is(err, runtime.ErrRestarted) && write:
@@ -139,7 +144,11 @@ func mapError(err error, write bool) *apiError {
 		errors.Is(err, registry.ErrUnavailable), errors.Is(err, registry.ErrFailed),
 		errors.Is(err, dht.ErrTimeout), errors.Is(err, dht.ErrOverloaded), errors.Is(err, dht.ErrNotStarted),
 		errors.Is(err, dht.ErrHopBudget):
-		return unavailable(err)
+		e := unavailable(err)
+		if errors.Is(err, storage.ErrUnavailable) {
+			e.shed = ShedStorageUnavailable
+		}
+		return e
 	}
 	return errorf(http.StatusInternalServerError, CodeInternal, "%v", err)
 }

@@ -36,7 +36,7 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricRequests, Kind: env.Counter, Help: "Gateway requests, by HTTP status code.", Label: "code"},
 	env.MetricDef{Name: MetricRequestLatency, Kind: env.Histogram, Help: "Gateway request latency, admission included.", Buckets: env.LatencyBuckets},
 	env.MetricDef{Name: MetricShed, Kind: env.Counter, Help: "Requests shed by admission or body caps, by reason.", Label: "reason",
-		LabelValues: append(slices.Clone(admission.ShedReasons), ShedSlowBody)},
+		LabelValues: append(slices.Clone(admission.ShedReasons), ShedSlowBody, ShedNodeOverload, ShedStorageUnavailable)},
 	env.MetricDef{Name: MetricRouteLatency, Kind: env.Histogram, Help: "Gateway latency per route.", Label: "route", Buckets: env.LatencyBuckets},
 )
 
@@ -132,6 +132,11 @@ type Gateway struct {
 	// resolved once (env.SeriesOf).
 	requestsOK     env.Series
 	requestLatency env.Series
+	// streamReads is the budget of streamed reads in flight
+	// (StreamReadsMax, backpressure.go); stallMax how long one of them
+	// retries refusals (StreamStallMax; tests shorten it).
+	streamReads readSlots
+	stallMax    time.Duration
 }
 
 // route is one route of the mux: its name, admission class, handler and
@@ -176,6 +181,7 @@ func New(cfg Config) *Gateway {
 	g.requestsOK = env.SeriesOf(cfg.Metrics, MetricRequests, codeLabel(http.StatusOK))
 	g.requestLatency = env.SeriesOf(cfg.Metrics, MetricRequestLatency, "")
 	g.sizes = newSizeCache()
+	g.streamReads, g.stallMax = newReadSlots(StreamReadsMax), StreamStallMax
 	g.routes()
 	return g
 }
@@ -290,6 +296,9 @@ func (g *Gateway) serveRoute(w http.ResponseWriter, r *http.Request, addr string
 	if err := g.serve(req, rt.class, rt.name, rt.h); err != nil {
 		if err.status >= 500 && err.code == CodeInternal {
 			g.log.Error("gateway: internal error", "route", rt.name, "corr_id", req.corrID, "err", err.message)
+		}
+		if err.shed != "" {
+			g.cfg.Metrics.Add(MetricShed, err.shed, 1)
 		}
 		writeError(sw, req.corrID, err)
 	}

@@ -266,7 +266,7 @@ func (g *Gateway) copyRange(req *request, w io.Writer, addr proto.Addr, r byteRa
 	for off := uint64(0); off < r.length; {
 		piece := first
 		if piece == nil {
-			data, _, e := g.read(req, addr, r.start+off, min(r.length-off, multipartPieceBytes))
+			data, _, e := g.readRetrying(req, addr, r.start+off, min(r.length-off, multipartPieceBytes))
 			if e != nil {
 				return e
 			}

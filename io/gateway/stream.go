@@ -13,6 +13,7 @@ import (
 	"github.com/ron-network/ron/core/admission"
 	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/edgecache"
+	"github.com/ron-network/ron/core/node"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/storage"
 	"github.com/ron-network/ron/io/runtime"
@@ -431,6 +432,7 @@ func (f *chunkFetcher) start(j fetchJob) {
 					} else {
 						f.fetchBatch(j)
 					}
+					f.g.streamReads.release() // taken by next for j
 				}
 			}()
 		}
@@ -442,11 +444,27 @@ func (f *chunkFetcher) start(j fetchJob) {
 // starting the following ones, and the pooled buffer they may share (nil
 // if none), for release once they are written. A job starts only when the
 // window has room for all of it, so batches keep their size.
+//
+// Every job holds one of the gateway's streamed-read slots
+// (g.streamReads, backpressure.go) from here until its storage call
+// answers: a response with no read in flight waits for one (in arrival
+// order, before any response that widens its window), one with reads in
+// flight starts another only if a slot is free. So the streams together
+// never ask storage for more than StreamReadsMax reads, each keeps at
+// least one in flight, and a lone stream has its whole window.
 func (f *chunkFetcher) next() ([]byte, *[]byte, *apiError) {
 	for f.started < len(f.pieces) {
 		n := min(f.batchMax(), len(f.pieces)-f.started)
 		if len(f.window)+n > f.windowMax() {
 			break
+		}
+		if len(f.window) > 0 && !f.g.streamReads.tryAcquire() {
+			break
+		}
+		if len(f.window) == 0 {
+			if err := f.g.streamReads.acquire(f.ctx); err != nil {
+				return nil, nil, unavailable(fmt.Errorf("waiting for a read slot: %w", err))
+			}
 		}
 		j := fetchJob{pieces: f.pieces[f.started : f.started+n], outs: make([]chan<- fetched, n)}
 		for k := range n {
@@ -498,9 +516,10 @@ func (f *chunkFetcher) fetch(p piece, out chan<- fetched) {
 		buf = chunkBufs.Get().(*[]byte)
 		into = *buf
 	}
-	ctx, cancel := context.WithTimeout(f.ctx, f.g.cfg.CallTimeout)
-	defer cancel()
-	res, err := runtime.Call(ctx, f.g.cfg.Backend, storage.GetChunk{Addr: f.addr, Chunk: c, Offset: p.offset, Into: into})
+	res, err := callRetrying(f.ctx, f.g, storage.GetChunk{Addr: f.addr, Chunk: c, Offset: p.offset, Into: into}, func() node.Call[storage.GetResult] {
+		buf = nil // a refused read may still fill it: read into a fresh slice
+		return storage.GetChunk{Addr: f.addr, Chunk: c, Offset: p.offset}
+	})
 	switch {
 	case err != nil:
 		// The read may still fill buf: it is not recycled.
@@ -531,9 +550,10 @@ func (f *chunkFetcher) fetchBatch(j fetchJob) {
 			into[k] = *bufs[k]
 		}
 	}
-	ctx, cancel := context.WithTimeout(f.ctx, f.g.cfg.CallTimeout)
-	defer cancel()
-	res, err := runtime.Call(ctx, f.g.cfg.Backend, storage.GetChunks{Addr: f.addr, Chunks: chunks, Offset: j.pieces[0].offset, Into: into})
+	res, err := callRetrying(f.ctx, f.g, storage.GetChunks{Addr: f.addr, Chunks: chunks, Offset: j.pieces[0].offset, Into: into}, func() node.Call[storage.GetResult] {
+		clear(bufs) // a refused read may still fill them: read into fresh slices
+		return storage.GetChunks{Addr: f.addr, Chunks: chunks, Offset: j.pieces[0].offset}
+	})
 	parts := res.Parts
 	if err == nil && parts == nil && len(chunks) == 1 {
 		parts = [][]byte{res.Data}
