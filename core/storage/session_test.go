@@ -570,34 +570,41 @@ func TestFullDiskAtCommitSaysFull(t *testing.T) {
 // abandoned session's delete failed under n3's write errors and its
 // chunk was still on disk at the end of the run).
 func TestStreamFailedDeleteIsSwept(t *testing.T) {
-	c := newCluster(t, 1, 36, smallChunks)
-	data := randomData(36, 3*ChunkBytesMin)
-	s := c.begin(0, false)
-	c.stream(0, s, data, ChunkBytesMin)
-	if c.chunkKeys(0) != 3 {
-		t.Fatalf("%d chunk keys staged, want 3", c.chunkKeys(0))
-	}
-	d := c.nodes[0].disk
-	watched := d.Fault
-	failed := 0
-	d.Fault = func(op *env.DiskOp) error {
-		if op.Kind == env.DiskBatch && failed == 0 {
-			failed++
-			return fmt.Errorf("injected write error: %w", env.ErrDiskIO)
-		}
-		return watched(op)
-	}
-	if r, _ := c.request(0, PutAbort{Session: s}, time.Second).(PutAbortResult); r.Err != nil {
-		t.Fatalf("abort: %v", r.Err)
-	}
-	if failed != 1 || c.chunkKeys(0) != 3 {
-		t.Fatalf("%d deletes failed, %d chunk keys: want the failed delete to leave the 3", failed, c.chunkKeys(0))
-	}
-	c.advance(3 * smallChunks.RepairInterval)
-	if n := c.chunkKeys(0); n != 0 {
-		t.Fatalf("%d chunk keys %v after the failed delete: the session's chunks were not swept", n, 3*smallChunks.RepairInterval)
-	}
-	if got := c.nodes[0].st.Stats().OrphansSwept; got != 3 {
-		t.Fatalf("OrphansSwept %d, want 3", got)
+	// fails: the session's delete, then (2, 3) the sweep's own deletes,
+	// each of which must leave another sweep due.
+	for _, fails := range []int{1, 2, 3} {
+		t.Run(fmt.Sprint(fails), func(t *testing.T) {
+			c := newCluster(t, 1, 36, smallChunks)
+			data := randomData(36, 3*ChunkBytesMin)
+			s := c.begin(0, false)
+			c.stream(0, s, data, ChunkBytesMin)
+			if c.chunkKeys(0) != 3 {
+				t.Fatalf("%d chunk keys staged, want 3", c.chunkKeys(0))
+			}
+			d := c.nodes[0].disk
+			watched := d.Fault
+			failed := 0
+			d.Fault = func(op *env.DiskOp) error {
+				if op.Kind == env.DiskBatch && failed < fails {
+					failed++
+					return fmt.Errorf("injected write error: %w", env.ErrDiskIO)
+				}
+				return watched(op)
+			}
+			if r, _ := c.request(0, PutAbort{Session: s}, time.Second).(PutAbortResult); r.Err != nil {
+				t.Fatalf("abort: %v", r.Err)
+			}
+			if failed != 1 || c.chunkKeys(0) != 3 {
+				t.Fatalf("%d deletes failed, %d chunk keys: want the failed delete to leave the 3", failed, c.chunkKeys(0))
+			}
+			wait := time.Duration(3*fails) * smallChunks.RepairInterval
+			c.advance(wait)
+			if n := c.chunkKeys(0); n != 0 || failed != fails {
+				t.Fatalf("%d chunk keys %v after the failed delete (%d of %d deletes failed): the session's chunks were not swept", n, wait, failed, fails)
+			}
+			if got := c.nodes[0].st.Stats().OrphansSwept; got != 3 {
+				t.Fatalf("OrphansSwept %d, want 3", got)
+			}
+		})
 	}
 }

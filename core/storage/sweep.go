@@ -92,10 +92,14 @@ func (s *Storage) onSweepPage(page uint64, res env.DiskResult) {
 	if batch := s.sweepOrphans(res.Pairs); len(batch) > 0 {
 		n := len(batch)
 		ok := s.submitJob([]env.DiskOp{{Kind: env.DiskBatch, Batch: batch}}, func(res []env.DiskResult) {
-			if res[0].Err == nil {
-				s.stats.OrphansSwept += uint64(n)
-				s.env.Metrics().Add(MetricOrphansSwept, "", float64(n))
+			if res[0].Err != nil {
+				// The orphans stay: sweep again after this sweep
+				// (a node may run long without the restart's sweep).
+				s.sweepDue = true
+				return
 			}
+			s.stats.OrphansSwept += uint64(n)
+			s.env.Metrics().Add(MetricOrphansSwept, "", float64(n))
 		})
 		if !ok {
 			s.sweep.waiting = true // retry this page at the next tick
