@@ -215,7 +215,7 @@
 // every other request, and every check (preflight, admission, the route's
 // authorization and metrics), is the same either way.
 //
-// Hostile input (server.go): NewServer bounds the headers' time and size;
+// Hostile input (server.go, conns.go): NewServer bounds the headers' time and size;
 // Config.BodyLimits bound a body by a minimum average rate and a maximum
 // gap, never by its total time, so a large upload at a normal rate passes
 // while a slow-loris body is cut off (omnigate_shed_total{reason=
@@ -226,6 +226,28 @@
 // backend's disk is full (its DiskFull) or when its declared body does
 // not fit Config.MemoryBytesMax (a micronode's --memory-max); /readyz
 // names the reason the backend is not ready.
+//
+// Connections (conns.go, Config.Conns): Gateway.Listener admits at most
+// ConnsPerSourceDefault (256) open connections per source address and
+// ConnsMaxDefault (4096) in all; one over a cap is answered 503 and
+// closed at once (gateway_conns_refused_total{reason="per_source"|
+// "total"}), except that at the total cap the longest idle keep-alive
+// connection (as NewServer's ConnState reports it, and no byte of a next
+// request read) is closed to make room (gateway_conns_evicted_total).
+// Connections are uncounted when closed, by whoever closes them
+// (gateway_conns_open, gateway_conns_idle). Every write of a response
+// must make progress within WriteStallTimeoutDefault (30 s): the deadline
+// is set afresh for each write, and again after one that timed out having
+// written part of its bytes, so a slow reader is never cut off but a
+// client that stops reading is: its response fails, the handler returns
+// (a streamed GET's read-ahead window is dropped with it) and net/http
+// closes the connection (omnigate_shed_total{reason="write_stall"}, a
+// debug log line per connection). "Progress" is the kernel taking more
+// bytes, which it does once a good part of a full send buffer drained
+// (Linux: a third), so the slowest reader kept is about a third of the
+// socket's send buffer per 30 s; Linux sizes that buffer to the
+// connection's congestion window, which a slow reader keeps small.
+// io/oapgate's FrameTimeout is the same bound for OAP/1 responses.
 //
 // Limits that are honest rather than ideal:
 //   - A streamed PUT has one chunk in flight: the node's chunk write

@@ -125,13 +125,15 @@ var ErrBodyTooSlow = errors.New("gateway: request body too slow")
 // complaints (nil: discarded). Serve it on EnvelopeListener so that
 // net/http's protocol errors are envelopes too. It sets no ReadTimeout or
 // WriteTimeout: those bound a whole request and would cut off a large
-// upload or download; the gateway bounds bodies by rate instead.
+// upload or download; the gateway bounds bodies by rate instead, and
+// responses by write progress (Gateway.Listener's ConnLimits). Its
+// ConnState tells Gateway.Listener which connections are idle.
 func NewServer(handler http.Handler, errorLog *log.Logger) *http.Server {
 	if errorLog == nil {
 		errorLog = log.New(io.Discard, "", 0)
 	}
 	return &http.Server{Handler: handler, ReadHeaderTimeout: ReadHeaderTimeoutDefault, IdleTimeout: IdleTimeoutDefault,
-		MaxHeaderBytes: HeaderBytesMax, ErrorLog: errorLog, ConnContext: withConn}
+		MaxHeaderBytes: HeaderBytesMax, ErrorLog: errorLog, ConnContext: withConn, ConnState: connState}
 }
 
 // connKey is the context key of the connection a request arrived on.
@@ -332,9 +334,16 @@ func EnvelopeListener(ln net.Listener) net.Listener { return envelopeListener{Li
 // Listener is EnvelopeListener that also counts, in omnigate_shed_total
 // {reason="read_timeout"}, every connection the server drops on a read
 // deadline while a request was partly received (a slow header, a slow
-// body), not the idle keep-alive connections it closes.
+// body), not the idle keep-alive connections it closes. It enforces
+// Config.Conns (conns.go): a connection beyond ConnLimits.PerSourceMax
+// from its source, or beyond ConnLimits.Max when none is idle, is answered
+// 503 and closed at once (gateway_conns_refused_total{reason}); at Max the
+// longest idle keep-alive connection is closed to make room (idle as
+// NewServer's ConnState reports it); and every write of a response must
+// make progress within ConnLimits.WriteStallTimeout.
 func (g *Gateway) Listener(ln net.Listener) net.Listener {
-	return envelopeListener{Listener: ln, onTimeout: func() { g.cfg.Metrics.Add(MetricShed, ShedReadTimeout, 1) }}
+	return envelopeListener{Listener: ln, onTimeout: func() { g.cfg.Metrics.Add(MetricShed, ShedReadTimeout, 1) },
+		table: newConnTable(g.cfg.Conns, g.cfg.Metrics, g.log)}
 }
 
 // ShedReadTimeout counts connections cut on a read deadline mid-request.
@@ -342,15 +351,27 @@ const ShedReadTimeout = "read_timeout"
 
 type envelopeListener struct {
 	net.Listener
-	onTimeout func() // nil: not counted
+	onTimeout func()     // nil: not counted
+	table     *connTable // nil: no connection limits
 }
 
 func (l envelopeListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.table == nil {
+			return &envelopeConn{Conn: c, onTimeout: l.onTimeout}, nil
+		}
+		tc, refused := l.table.admit(c)
+		if refused != "" {
+			l.table.metrics.Add(MetricConnsRefused, refused, 1)
+			refuseConn(c)
+			continue
+		}
+		return &envelopeConn{Conn: tc, onTimeout: l.onTimeout}, nil
 	}
-	return &envelopeConn{Conn: c, onTimeout: l.onTimeout}, nil
 }
 
 // envelopeConn rewrites net/http's protocol error responses. net/http
