@@ -245,12 +245,14 @@ func (c *trackedConn) Close() error {
 	return c.Conn.Close()
 }
 
-// Write sets a write deadline WriteStallTimeout ahead before each write,
-// and again after a write that timed out having made progress, so only a
-// client that takes nothing for WriteStallTimeout is cut off. The kernel
-// takes more of a full send buffer only once a good part of it drained
-// (Linux wakes a writer when a third is free), so progress means the
-// client is reading, not trickling a byte at a time.
+// Write bounds the progress of a write: each WriteStallTimeout spent in
+// it must see at least writeProgressMin bytes (or the rest of b) taken
+// by the kernel, else it fails and the response with it. The deadline is
+// set afresh for each write and after each window that made progress, so
+// a slow reader is never cut off for the length of its response. A
+// window that took some bytes but fewer than writeProgressMin is a stall
+// too: a client that never reads can still get a kernel to take a few
+// bytes now and then (seen with a 4 KiB receive buffer on loopback).
 func (c *trackedConn) Write(b []byte) (int, error) {
 	stall := c.table.limits.WriteStallTimeout
 	written := 0
@@ -264,7 +266,7 @@ func (c *trackedConn) Write(b []byte) (int, error) {
 		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return written, err
 		}
-		if n == 0 {
+		if n < writeProgressMin {
 			c.stalled.Do(func() {
 				c.table.metrics.Add(MetricShed, ShedWriteStall, 1)
 				c.table.log.Debug("gateway: closing a connection whose client stopped reading",
@@ -274,6 +276,12 @@ func (c *trackedConn) Write(b []byte) (int, error) {
 		}
 	}
 }
+
+// writeProgressMin is the progress a write must make per
+// WriteStallTimeout: with the default that is a reader of about 2 KiB/s
+// (the kernel takes a slow reader's bytes in pieces of a third of the
+// send buffer, so a reader at that rate does get this many taken).
+const writeProgressMin = 64 << 10
 
 // connState is http.Server.ConnState for NewServer's servers.
 func connState(c net.Conn, s http.ConnState) {
