@@ -39,13 +39,13 @@ const (
 	// QUIC sockets always have descriptors left. At ConnsMaxDefault idle
 	// connections net/http's buffers and goroutines cost about 100 MiB.
 	ConnsMaxDefault = 4096
-	// WriteStallTimeoutDefault: a write of response bytes that makes no
-	// progress for this long (the client stopped reading and the socket's
-	// send buffer is full) fails, which ends the response and closes the
-	// connection, releasing what the response held. It is a progress
-	// bound, not a total: each write gets it afresh, and a write that the
-	// kernel accepted part of gets it again for the rest, so a slow client
-	// that keeps reading is never cut off.
+	// WriteStallTimeoutDefault: a write of response bytes that makes too
+	// little progress for this long (writeProgressMin: the client stopped
+	// reading and the socket's send buffer is full) fails, which ends the
+	// response and closes the connection, releasing what the response
+	// held. It is a progress bound, not a total: each write gets it
+	// afresh, and again after each window that made progress, so a slow
+	// client that keeps reading is never cut off.
 	WriteStallTimeoutDefault = 30 * time.Second
 )
 
