@@ -27,7 +27,7 @@ type connsFixture struct {
 	store *fakeStore
 }
 
-func newConnsFixture(t *testing.T, limits gateway.ConnLimits, objectBytes int) *connsFixture {
+func newConnsFixture(t *testing.T, limits gateway.ConnLimits, objectBytes int, edits ...func(*http.Server)) *connsFixture {
 	t.Helper()
 	data := streamtest.Bytes(9, 0, int64(objectBytes))
 	store := newFakeStore(proto.AddrOf(data), data)
@@ -37,6 +37,9 @@ func newConnsFixture(t *testing.T, limits gateway.ConnLimits, objectBytes int) *
 	srv := httptest.NewUnstartedServer(g)
 	srv.Config = gateway.NewServer(g, nil)
 	srv.Listener = g.Listener(srv.Listener)
+	for _, edit := range edits {
+		edit(srv.Config)
+	}
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return &connsFixture{t: t, srv: srv, prom: prom, store: store}
@@ -281,8 +284,8 @@ func isTimeout(err error) bool {
 // and a source's whole quota is usable again.
 func TestConnsCountReturnsToZero(t *testing.T) {
 	const perSource = 8
-	f := newConnsFixture(t, gateway.ConnLimits{PerSourceMax: perSource, Max: 64}, 1<<10)
-	f.srv.Config.IdleTimeout = 50 * time.Millisecond
+	f := newConnsFixture(t, gateway.ConnLimits{PerSourceMax: perSource, Max: 64}, 1<<10,
+		func(s *http.Server) { s.IdleTimeout = 50 * time.Millisecond })
 	for round := range 20 {
 		var conns []*net.TCPConn
 		for range perSource + 2 { // two over the cap each round
