@@ -238,7 +238,7 @@
 // every other request, and every check (preflight, admission, the route's
 // authorization and metrics), is the same either way.
 //
-// Hostile input (server.go): NewServer bounds the headers' time and size;
+// Hostile input (server.go, conns.go): NewServer bounds the headers' time and size;
 // Config.BodyLimits bound a body by a minimum average rate and a maximum
 // gap, never by its total time, so a large upload at a normal rate passes
 // while a slow-loris body is cut off (omnigate_shed_total{reason=
@@ -254,11 +254,45 @@
 // not fit Config.MemoryBytesMax (a micronode's --memory-max); /readyz
 // names the reason the backend is not ready.
 //
+// Connections (conns.go, Config.Conns): Gateway.Listener admits at most
+// ConnsPerSourceDefault (256) open connections per source address and
+// ConnsMaxDefault (4096) in all; one over a cap is answered 503 and
+// closed at once (gateway_conns_refused_total{reason="per_source"|
+// "total"}), except that at the total cap the longest idle keep-alive
+// connection (as NewServer's ConnState reports it, and no byte of a next
+// request read) is closed to make room (gateway_conns_evicted_total).
+// Connections are uncounted when closed, by whoever closes them
+// (gateway_conns_open, gateway_conns_idle). Every write of a response
+// must make progress: each WriteStallTimeoutDefault (30 s) spent in one
+// must see 64 KiB (or the rest of the write) taken by the kernel. The
+// deadline is set afresh for each write and after each window that made
+// progress, so a reader of about 2 KiB/s or more is never cut off however
+// long its response, but a client that stops reading is: its response
+// fails, the handler returns (a streamed GET's read-ahead window is
+// dropped with it) and net/http closes the connection
+// (omnigate_shed_total{reason="write_stall"}, a debug log line per
+// connection). One byte was not progress enough: a kernel still takes a
+// few bytes now and then from a client with a tiny receive buffer that
+// never reads.
+// io/oapgate's FrameTimeout is the same bound for OAP/1 responses.
+//
 // Limits that are honest rather than ideal:
 //   - A streamed PUT has one chunk in flight: the node's chunk write
 //     overlaps the reading and hashing of the next piece, but two chunk
 //     writes never overlap each other. More in flight would need storage
 //     to order a session's chunks by offset rather than by arrival.
+//   - Connection caps count a source by its address: clients behind one
+//     NAT or proxy share its 256, a loopback client shares them with
+//     every local process (no exemption: a local process can exhaust
+//     descriptors too), and an IPv6 client with many addresses is held
+//     only by the total cap. Evicting an idle connection races with a
+//     request starting on it at that instant (as http.Server's own idle
+//     timeout does); a connection that sent a byte of a request since it
+//     went idle is not evicted.
+//   - The write-progress bound is per write: a handler that writes in
+//     many small pieces lets a client holding the connection take each
+//     one slowly. Streamed bodies write whole chunks (256 KiB), so the
+//     responses that hold the most memory are bounded as stated.
 //   - The object address is authorized after the body was staged: a
 //     token whose caveats exclude the address costs the node a staged
 //     (then aborted) upload, bounded by ObjectBytesMax and SessionsMax.

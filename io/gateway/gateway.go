@@ -36,7 +36,7 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricRequests, Kind: env.Counter, Help: "Gateway requests, by HTTP status code.", Label: "code"},
 	env.MetricDef{Name: MetricRequestLatency, Kind: env.Histogram, Help: "Gateway request latency, admission included.", Buckets: env.LatencyBuckets},
 	env.MetricDef{Name: MetricShed, Kind: env.Counter, Help: "Requests shed by admission or body caps, by reason.", Label: "reason",
-		LabelValues: append(slices.Clone(admission.ShedReasons), ShedSlowBody, ShedNodeOverload, ShedStorageUnavailable)},
+		LabelValues: append(slices.Clone(admission.ShedReasons), ShedSlowBody, ShedNodeOverload, ShedStorageUnavailable, ShedWriteStall)},
 	env.MetricDef{Name: MetricRouteLatency, Kind: env.Histogram, Help: "Gateway latency per route.", Label: "route", Buckets: env.LatencyBuckets},
 )
 
@@ -108,6 +108,10 @@ type Config struct {
 	// MemoryInUse measures the memory the budget counts (nil: the live
 	// heap after the last GC).
 	MemoryInUse func() uint64
+	// Conns bound the connections of Listener and how long a response
+	// may wait for its client to read (zero fields: the defaults of
+	// conns.go).
+	Conns ConnLimits
 	// Flags are the node's feature flags (admin_flags.go); nil: every
 	// flag on and POST /admin/flags answers 501.
 	Flags FlagSwitch

@@ -128,7 +128,9 @@ var ErrBodyTooSlow = errors.New("gateway: request body too slow")
 // one, so a caller that sets its own must call these (ConnState and
 // ConnContext of the returned server) from them. It sets no ReadTimeout or
 // WriteTimeout: those bound a whole request and would cut off a large
-// upload or download; the gateway bounds bodies by rate instead.
+// upload or download; the gateway bounds bodies by rate instead, and
+// responses by write progress (Gateway.Listener's ConnLimits). Its
+// ConnState tells Gateway.Listener which connections are idle.
 func NewServer(handler http.Handler, errorLog *log.Logger) *http.Server {
 	if errorLog == nil {
 		errorLog = log.New(io.Discard, "", 0)
@@ -145,6 +147,9 @@ func connState(c net.Conn, state http.ConnState) {
 	ec, ok := c.(*envelopeConn)
 	if !ok {
 		return // TLS: net/http's errors are inside the TLS records
+	}
+	if tc, ok := ec.Conn.(*trackedConn); ok {
+		tc.table.setState(tc, state) // idle connections may be evicted
 	}
 	switch state {
 	case http.StateNew, http.StateIdle:
@@ -369,9 +374,16 @@ func EnvelopeListener(ln net.Listener) net.Listener { return envelopeListener{Li
 // Listener is EnvelopeListener that also counts, in omnigate_shed_total
 // {reason="read_timeout"}, every connection the server drops on a read
 // deadline while a request was partly received (a slow header, a slow
-// body), not the idle keep-alive connections it closes.
+// body), not the idle keep-alive connections it closes. It enforces
+// Config.Conns (conns.go): a connection beyond ConnLimits.PerSourceMax
+// from its source, or beyond ConnLimits.Max when none is idle, is answered
+// 503 and closed at once (gateway_conns_refused_total{reason}); at Max the
+// longest idle keep-alive connection is closed to make room (idle as
+// NewServer's ConnState reports it); and every write of a response must
+// make progress within ConnLimits.WriteStallTimeout.
 func (g *Gateway) Listener(ln net.Listener) net.Listener {
-	return envelopeListener{Listener: ln, onTimeout: func() { g.cfg.Metrics.Add(MetricShed, ShedReadTimeout, 1) }}
+	return envelopeListener{Listener: ln, onTimeout: func() { g.cfg.Metrics.Add(MetricShed, ShedReadTimeout, 1) },
+		table: newConnTable(g.cfg.Conns, g.cfg.Metrics, g.log)}
 }
 
 // ShedReadTimeout counts connections cut on a read deadline mid-request.
@@ -379,17 +391,35 @@ const ShedReadTimeout = "read_timeout"
 
 type envelopeListener struct {
 	net.Listener
-	onTimeout func() // nil: not counted
+	onTimeout func()     // nil: not counted
+	table     *connTable // nil: no connection limits
 }
 
 func (l envelopeListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.table == nil {
+			return newEnvelopeConn(c, l.onTimeout), nil
+		}
+		tc, refused := l.table.admit(c)
+		if refused != "" {
+			l.table.metrics.Add(MetricConnsRefused, refused, 1)
+			refuseConn(c)
+			continue
+		}
+		return newEnvelopeConn(tc, l.onTimeout), nil
 	}
-	ec := &envelopeConn{Conn: c, onTimeout: l.onTimeout}
+}
+
+// newEnvelopeConn wraps c, a connection just accepted: between responses
+// (net/http may answer its first request with one of its own errors).
+func newEnvelopeConn(c net.Conn, onTimeout func()) *envelopeConn {
+	ec := &envelopeConn{Conn: c, onTimeout: onTimeout}
 	ec.between.Store(true)
-	return ec, nil
+	return ec
 }
 
 // envelopeConn rewrites net/http's protocol error responses. net/http

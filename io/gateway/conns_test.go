@@ -1,0 +1,316 @@
+package gateway_test
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/io/gateway"
+	"github.com/ron-network/ron/io/internal/streamtest"
+	ronruntime "github.com/ron-network/ron/io/runtime"
+)
+
+// connsFixture is a gateway over a fakeStore served the way rond serves
+// it: NewServer on Gateway.Listener, with the given connection limits.
+type connsFixture struct {
+	t     *testing.T
+	srv   *httptest.Server
+	prom  *ronruntime.PromMetrics
+	store *fakeStore
+}
+
+func newConnsFixture(t *testing.T, limits gateway.ConnLimits, objectBytes int, edits ...func(*http.Server)) *connsFixture {
+	t.Helper()
+	data := streamtest.Bytes(9, 0, int64(objectBytes))
+	store := newFakeStore(proto.AddrOf(data), data)
+	log := slog.New(slog.DiscardHandler)
+	prom := ronruntime.NewPromMetrics(log)
+	g := gateway.New(gateway.Config{Backend: store, Metrics: prom, Gatherer: prom.Registry(), Logger: log, Conns: limits})
+	srv := httptest.NewUnstartedServer(g)
+	srv.Config = gateway.NewServer(g, nil)
+	srv.Listener = g.Listener(srv.Listener)
+	for _, edit := range edits {
+		edit(srv.Config)
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return &connsFixture{t: t, srv: srv, prom: prom, store: store}
+}
+
+// metric is the value of a counter or gauge (its series label, "" for an
+// unlabelled one), 0 when absent.
+func (f *connsFixture) metric(name, label string) float64 {
+	f.t.Helper()
+	families, err := f.prom.Registry().Gather()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, fam := range families {
+		if fam.GetName() != name {
+			continue
+		}
+		for _, m := range fam.GetMetric() {
+			if len(m.GetLabel()) > 0 && m.GetLabel()[0].GetValue() != label {
+				continue
+			}
+			if m.Counter != nil {
+				return m.GetCounter().GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return 0
+}
+
+// waitFor polls cond until it holds or a generous deadline passes.
+func (f *connsFixture) waitFor(what string, cond func() bool) {
+	f.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			f.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// dial opens a connection that the test closes at its end.
+func (f *connsFixture) dial() *net.TCPConn {
+	f.t.Helper()
+	c, err := net.Dial("tcp", f.srv.Listener.Addr().String())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { c.Close() })
+	return c.(*net.TCPConn)
+}
+
+// healthz sends GET /healthz on c and reads the response: 0 if the
+// connection was refused (closed, or answered 503 by the listener).
+func healthz(c net.Conn, br *bufio.Reader) (int, error) {
+	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		return 0, err
+	}
+	r, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, r.Body)
+	r.Body.Close()
+	return r.StatusCode, nil
+}
+
+func (f *connsFixture) objectRequest() string {
+	return fmt.Sprintf("GET /o/%s HTTP/1.1\r\nHost: x\r\n\r\n", f.store.addr)
+}
+
+// TestStalledReaderIsCutOff: a client that sends a GET of a large object
+// and never reads has its response cut off once the server's writes make
+// no progress for WriteStallTimeout: the connection is closed (the
+// handler returned, releasing its read-ahead), counted as write_stall,
+// and uncounted from the open connections. Before the fix the response
+// waited for the client for ever.
+func TestStalledReaderIsCutOff(t *testing.T) {
+	const object = 32 << 20 // far more than the socket buffers hold
+	f := newConnsFixture(t, gateway.ConnLimits{WriteStallTimeout: 200 * time.Millisecond}, object)
+	// Like the red team's client: a small receive buffer, where a kernel
+	// still takes a few bytes now and then of a response nobody reads.
+	tiny := f.dial()
+	_ = tiny.SetReadBuffer(4 << 10)
+	c := f.dial()
+	for _, conn := range []net.Conn{tiny, c} {
+		if _, err := io.WriteString(conn, f.objectRequest()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.waitFor("two write_stall sheds", func() bool { return f.metric(gateway.MetricShed, gateway.ShedWriteStall) >= 2 })
+	f.waitFor("the stalled connections to be uncounted", func() bool { return f.metric(gateway.MetricConnsOpen, "") == 0 })
+	// The server closed the connection: what the socket buffers held
+	// arrives, then the end, well before the whole body.
+	_ = c.SetReadDeadline(time.Now().Add(15 * time.Second))
+	n, err := io.Copy(io.Discard, c)
+	if n >= object {
+		t.Fatalf("the whole body (%d bytes) arrived", n)
+	}
+	if isTimeout(err) {
+		t.Fatalf("the connection is still open after %d bytes", n)
+	}
+	if got := f.metric(gateway.MetricShed, gateway.ShedWriteStall); got != 2 {
+		t.Fatalf("write_stall counted %v times, want once per connection", got)
+	}
+}
+
+// TestSlowReaderCompletes: a client that reads steadily but slowly takes
+// several times WriteStallTimeout over the whole response and still gets
+// all of it: the bound is on each write's progress, not on the response.
+// (It passes before the fix, which has no bound; one deadline for the
+// whole response fails it.)
+func TestSlowReaderCompletes(t *testing.T) {
+	const object = 32 << 20
+	stall := time.Second
+	f := newConnsFixture(t, gateway.ConnLimits{WriteStallTimeout: stall}, object)
+	c := f.dial()
+	_ = c.SetReadBuffer(64 << 10)
+	if _, err := io.WriteString(c, f.objectRequest()); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReaderSize(c, 64<<10)
+	r, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	buf := make([]byte, 64<<10)
+	var got int64
+	for {
+		n, err := r.Body.Read(buf)
+		got += int64(n)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", got, err)
+		}
+		time.Sleep(5 * time.Millisecond) // about 12 MB/s at most
+	}
+	if got != object {
+		t.Fatalf("read %d bytes, want %d", got, object)
+	}
+	if elapsed := time.Since(start); elapsed < stall {
+		t.Logf("the read took %v, less than the stall bound %v: the test proved less than it should", elapsed, stall)
+	}
+	if n := f.metric(gateway.MetricShed, gateway.ShedWriteStall); n != 0 {
+		t.Fatalf("write_stall counted %v times", n)
+	}
+}
+
+// TestConnsPerSourceCap: the listener refuses a source's connection
+// beyond PerSourceMax (503, then closed) and accepts one again once one
+// of them closed.
+func TestConnsPerSourceCap(t *testing.T) {
+	const perSource = 4
+	f := newConnsFixture(t, gateway.ConnLimits{PerSourceMax: perSource, Max: 100}, 1<<10)
+	conns := make([]*net.TCPConn, perSource)
+	for i := range conns {
+		conns[i] = f.dial()
+		if status, err := healthz(conns[i], bufio.NewReader(conns[i])); status != http.StatusOK {
+			t.Fatalf("connection %d: %d %v", i, status, err)
+		}
+	}
+	extra := f.dial()
+	if status, err := healthz(extra, bufio.NewReader(extra)); status != http.StatusServiceUnavailable && err == nil {
+		t.Fatalf("connection %d of a source allowed %d: %d", perSource+1, perSource, status)
+	}
+	if got := f.metric(gateway.MetricConnsRefused, gateway.ConnsRefusedPerSource); got != 1 {
+		t.Fatalf("per_source refusals %v, want 1", got)
+	}
+	conns[0].Close()
+	f.waitFor("a closed connection to be uncounted", func() bool { return f.metric(gateway.MetricConnsOpen, "") == perSource-1 })
+	again := f.dial()
+	if status, err := healthz(again, bufio.NewReader(again)); status != http.StatusOK {
+		t.Fatalf("after a close: %d %v", status, err)
+	}
+}
+
+// TestConnsTotalCapEvictsIdle: at Max connections a new one closes the
+// longest idle keep-alive connection; when none is idle (none has
+// finished a request yet) the new one is refused until one closes.
+func TestConnsTotalCapEvictsIdle(t *testing.T) {
+	const total = 3
+	f := newConnsFixture(t, gateway.ConnLimits{PerSourceMax: 100, Max: total}, 1<<10)
+	idle := make([]*net.TCPConn, total)
+	for i := range idle {
+		idle[i] = f.dial()
+		if status, err := healthz(idle[i], bufio.NewReader(idle[i])); status != http.StatusOK {
+			t.Fatalf("connection %d: %d %v", i, status, err)
+		}
+		// The server calls a connection idle just after its response:
+		// wait, so that they became idle in order.
+		f.waitFor("an idle connection", func() bool { return f.metric(gateway.MetricConnsIdle, "") == float64(i+1) })
+	}
+	next := f.dial()
+	if status, err := healthz(next, bufio.NewReader(next)); status != http.StatusOK {
+		t.Fatalf("at the cap with idle connections: %d %v", status, err)
+	}
+	if got := f.metric(gateway.MetricConnsEvicted, ""); got != 1 {
+		t.Fatalf("evicted %v, want 1", got)
+	}
+	// The first idle connection was the one closed.
+	_ = idle[0].SetReadDeadline(time.Now().Add(15 * time.Second))
+	if _, err := idle[0].Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Fatalf("the longest idle connection is open: %v", err)
+	}
+	for _, c := range append(idle[1:], next) {
+		c.Close()
+	}
+	f.waitFor("no open connection", func() bool { return f.metric(gateway.MetricConnsOpen, "") == 0 })
+
+	// Connections that sent nothing yet are not idle: at the cap, a new
+	// one is refused.
+	refusedBefore := f.metric(gateway.MetricConnsRefused, gateway.ConnsRefusedTotal)
+	fresh := []*net.TCPConn{f.dial(), f.dial(), f.dial()}
+	f.waitFor("three open connections", func() bool { return f.metric(gateway.MetricConnsOpen, "") == total })
+	probe := f.dial()
+	if status, err := healthz(probe, bufio.NewReader(probe)); status != http.StatusServiceUnavailable && err == nil {
+		t.Fatalf("a connection over the cap with none idle: %d", status)
+	}
+	if got := f.metric(gateway.MetricConnsRefused, gateway.ConnsRefusedTotal); got != refusedBefore+1 {
+		t.Fatalf("total refusals %v, want %v", got, refusedBefore+1)
+	}
+	fresh[0].Close()
+	f.waitFor("a closed connection to be uncounted", func() bool { return f.metric(gateway.MetricConnsOpen, "") == total-1 })
+	again := f.dial()
+	if status, err := healthz(again, bufio.NewReader(again)); status != http.StatusOK {
+		t.Fatalf("after a close: %d %v", status, err)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// TestConnsCountReturnsToZero: after many connections opened and closed
+// by the client, closed by the server's idle timeout, refused at the
+// cap (the gateway hijacks no connection), the open count is 0
+// and a source's whole quota is usable again.
+func TestConnsCountReturnsToZero(t *testing.T) {
+	const perSource = 8
+	f := newConnsFixture(t, gateway.ConnLimits{PerSourceMax: perSource, Max: 64}, 1<<10,
+		func(s *http.Server) { s.IdleTimeout = 50 * time.Millisecond })
+	for round := range 20 {
+		var conns []*net.TCPConn
+		for range perSource + 2 { // two over the cap each round
+			c := f.dial()
+			conns = append(conns, c)
+			_, _ = healthz(c, bufio.NewReader(c))
+		}
+		if round%2 == 0 {
+			for _, c := range conns {
+				c.Close()
+			}
+		} // else the server's idle timeout closes them
+		f.waitFor("every connection uncounted", func() bool { return f.metric(gateway.MetricConnsOpen, "") == 0 })
+	}
+	if got := f.metric(gateway.MetricConnsRefused, gateway.ConnsRefusedPerSource); got != 2*20 {
+		t.Fatalf("per_source refusals %v, want %d", got, 2*20)
+	}
+	// The whole quota again.
+	for i := range perSource {
+		c := f.dial()
+		if status, err := healthz(c, bufio.NewReader(c)); status != http.StatusOK {
+			t.Fatalf("connection %d after the rounds: %d %v", i, status, err)
+		}
+	}
+	if got := f.metric(gateway.MetricConnsOpen, ""); got != perSource {
+		t.Fatalf("open %v, want %d", f.metric(gateway.MetricConnsOpen, ""), perSource)
+	}
+}
