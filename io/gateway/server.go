@@ -152,8 +152,17 @@ func connState(c net.Conn, state http.ConnState) {
 		tc.table.setState(tc, state) // idle connections may be evicted
 	}
 	switch state {
-	case http.StateNew, http.StateIdle:
+	case http.StateNew:
 		ec.between.Store(true)
+	case http.StateIdle:
+		// Only after an HTTP/1 response a handler of the gateway began
+		// (responding): net/http's HTTP/2 server also reports an idle
+		// connection, when its last stream closes, while the tail of
+		// that stream's last frame may still be in its write buffer,
+		// so the next write may be body bytes.
+		if ec.responded.Swap(false) {
+			ec.between.Store(true)
+		}
 	case http.StateHijacked, http.StateClosed:
 		ec.between.Store(false)
 	}
@@ -168,6 +177,7 @@ func connState(c net.Conn, state http.ConnState) {
 func responding(r *http.Request) {
 	if c := connOf(r); c != nil {
 		c.between.Store(false)
+		c.responded.Store(true)
 	}
 }
 
@@ -439,14 +449,20 @@ func newEnvelopeConn(c net.Conn, onTimeout func()) *envelopeConn {
 // whatever it is, so a handler that does not call responding has only its
 // response's first write looked at: the status line and headers, which
 // never have that shape (a handler's headers are sorted, which puts
-// Connection before Content-Type, and carry a Date). So do the first
-// bytes of a TLS handshake or of unencrypted HTTP/2 (whose connections
-// never go idle: net/http runs no hooks for them), which leaves every
-// later frame alone.
+// Connection before Content-Type, and carry a Date); the connection is
+// then not looked at again (connState re-arms it only after a response
+// that called responding), so net/http's next protocol error on it is
+// plain text, never a body rewritten. So do the first bytes of a TLS
+// handshake or of unencrypted HTTP/2, whose requests never call
+// responding (connOf is nil for them): net/http's HTTP/2 server reports
+// its connections idle when their last stream closes, with the tail of
+// that stream's last frame possibly still buffered, so an idle alone
+// must not re-arm the check.
 type envelopeConn struct {
 	net.Conn
 	onTimeout func()
 	between   atomic.Bool
+	responded atomic.Bool // responding was called since the last idle (connState)
 	// corked: writes are collected in pending, to be sent in one write
 	// by uncork; werr is the error of that write, returned by every
 	// later one. Only the connection's serving goroutine writes, so

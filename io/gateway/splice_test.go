@@ -146,7 +146,7 @@ func TestProtocolErrorAfterLargeBodyIsEnvelope(t *testing.T) {
 
 // TestOnlyTheFirstWriteIsLookedAt: on an envelope connection nobody told
 // of a response (a handler that does not call the gateway, unencrypted
-// HTTP/2, whose connections run no ConnState hooks), the first write
+// HTTP/2, whose requests never call responding), the first write
 // settles it: a later write that looks like net/http's error text is
 // content and leaves as written.
 func TestOnlyTheFirstWriteIsLookedAt(t *testing.T) {
