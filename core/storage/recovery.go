@@ -154,8 +154,8 @@ func (s *Storage) recoverManifest(kv env.KV, reread bool) {
 // recoverPin marks a held object pinned. A pin whose manifest is not held
 // (deleted as corrupt, now or at an earlier start) is kept on disk and
 // listed in lostPins: deleting it would end the pin guarantee for good on
-// a node that is not placed, while the record lets a later write of the
-// object here (a client's put) be pinned again (see Known gaps).
+// a node that is not placed; the tick restores the object from its
+// holders (restoreLostPin), and any write of it here is pinned.
 func (s *Storage) recoverPin(kv env.KV) {
 	addr, ok := addrFromKey(prefixPin, kv.Key)
 	if !ok {
@@ -235,4 +235,52 @@ func (s *Storage) checkLostPins() {
 			panic("storage: a lost pin names a committed object")
 		}
 	}
+}
+
+// restoreLostPin, on a tick, fetches one lost pin's object from its
+// holders as a client's get does (the manifest from the placement nodes,
+// then the DHT's providers, checked against the address; every chunk
+// verified against its key) and writes it here, pinned, as a pinned put
+// would. One restore is in flight at a time; a failed one is retried at a
+// later tick, after the other lost pins had their turn.
+func (s *Storage) restoreLostPin() {
+	if s.restoring || len(s.lostPins) == 0 || len(s.gets) >= InflightGetsMax {
+		return
+	}
+	i := s.lostPinNext % len(s.lostPins)
+	s.lostPinNext = i + 1
+	addr := s.lostPins[i]
+	if s.index.objects[addr] != nil {
+		return // a write of it is in flight, and will be pinned
+	}
+	g := s.newGet(0, addr, 0, 0, false) // ready, and a get slot is free: not nil
+	s.restoring = true
+	g.restore = func(data []byte, err error) {
+		s.restoring = false
+		if err != nil {
+			s.env.Log().Warn("storage: lost pin not restored; retried later", "addr", addr.Short(), "err", err)
+			return
+		}
+		if _, lost := slices.BinarySearchFunc(s.lostPins, addr, compareAddr); !lost || s.index.objects[addr] != nil {
+			return // deleted, or written again, meanwhile
+		}
+		got, man := Split(data, s.cfg.ChunkBytes)
+		if got != addr {
+			return // not reachable: the get verified every byte
+		}
+		chunks := make([][]byte, len(man.Chunks))
+		for i, c := range man.Chunks {
+			if !s.index.hasChunk(c.Addr) {
+				chunks[i] = man.chunkData(data, i)
+			}
+		}
+		// No pin op: the record is on disk; writeObject pins the object
+		// and its commit forgets the lost pin (foundLostPin).
+		s.writeObject(addr, &object{manifest: man}, chunks, nil, func(err error) {
+			if err == nil {
+				s.env.Log().Info("storage: lost pin restored from the object's holders", "addr", addr.Short())
+			}
+		})
+	}
+	s.findManifest(g)
 }

@@ -152,3 +152,36 @@ func TestRecoveryKeepsPinOfRottenManifest(t *testing.T) {
 		t.Fatalf("second delete: %v", del.Err)
 	}
 }
+
+// TestLostPinRestoredFromReplica: a pinned object whose manifest rotted
+// on a node that is not placed is dropped at recovery, and the repair
+// tick restores it from the placement nodes, pinned: it is then served
+// by the node alone and never collected.
+func TestLostPinRestoredFromReplica(t *testing.T) {
+	c := newCluster(t, 5, 23, smallChunks)
+	data := randomData(33, 4*ChunkBytesMin+11)
+	addr, holder := pinnedStray(t, c, data)
+	h := c.nodes[holder]
+	h.disk.Corrupt(string(diskKey(prefixManifest, addr)))
+	c.restartReady(holder)
+	if h.st.HasLocal(addr) || c.metric(holder, MetricPinsLost, "") != 1 {
+		t.Fatalf("after the restart: held %v, lost pins %v", h.st.HasLocal(addr), c.metric(holder, MetricPinsLost, ""))
+	}
+	c.advance(2 * time.Second) // ticks: the restore, then audits (GC)
+	o := h.st.index.committed(addr)
+	if o == nil || !o.pinned || c.metric(holder, MetricPinsLost, "") != 0 {
+		t.Fatalf("after the ticks: held %v, lost pins %v", o != nil, c.metric(holder, MetricPinsLost, ""))
+	}
+	if _, ok := h.disk.Durable()[string(diskKey(prefixPin, addr))]; !ok {
+		t.Fatal("pin record gone")
+	}
+	c.cutOthers(holder, true)
+	if got := c.get(holder, addr, 0, 0); got.Err != nil || !bytes.Equal(got.Data, data) {
+		t.Fatalf("get from the holder alone: %v", got.Err)
+	}
+	c.cutOthers(holder, false)
+	c.restartReady(holder) // the restored copy is durable, with its pin
+	if o := h.st.index.committed(addr); o == nil || !o.pinned {
+		t.Fatal("restored copy lost at a restart")
+	}
+}

@@ -63,8 +63,12 @@ type Storage struct {
 	// disk: a write of the object here is pinned (writeObject), a
 	// Delete removes the record (onDelete).
 	lostPins []proto.Addr
-	scrub    scrubState // the background scrub's cursor (scrub.go)
-	stats    Stats
+	// lostPinNext: the index in lostPins of the next to restore;
+	// restoring: a restore is in flight (restoreLostPin).
+	lostPinNext int
+	restoring   bool
+	scrub       scrubState // the background scrub's cursor (scrub.go)
+	stats       Stats
 	// deleted is Config.BugRepinLost's memory of the objects a client
 	// deleted here (nil otherwise).
 	deleted map[proto.Addr]bool
@@ -130,7 +134,7 @@ func (s *Storage) reset() {
 	s.provideNext = nil
 	s.sessions = map[uint64]*session{}
 	s.recovery = recoveryScan{}
-	s.lostPins = nil
+	s.lostPins, s.lostPinNext, s.restoring = nil, 0, false
 	s.sweep = orphanSweep{}
 	s.handoffs = handoffTable{seq: s.handoffs.seq} // seq survives, like sweepSeq
 	s.scrub = scrubState{seq: s.scrub.seq}         // so does the scrub's
