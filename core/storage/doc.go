@@ -461,8 +461,10 @@
 // serves it, the pinned copy stays missing, retried at every turn, until
 // a holder is reachable or a client's pinned put brings the bytes; a
 // restore holds the whole object in memory (as a get does), one at a
-// time; and lost pins beyond LostPinsMax keep their records on disk but
-// are restored only after a later start lists them.
+// time, so a streamed object larger than Config.ObjectBytes is never
+// restored (it would need a chunk-by-chunk restore; its turn fails with
+// ErrTooLarge each time); and lost pins beyond LostPinsMax keep their
+// records on disk but are restored only after a later start lists them.
 //
 // Simulator support: LieFrame (adversary.go) rewrites a storage frame
 // into a lie a peer can tell on the wire (a manifest that moves chunks

@@ -222,10 +222,21 @@ func (s *Storage) setLostPinsGauge() {
 }
 
 // checkLostPins: lostPins is ascending, bounded, and names no committed
-// object (a commit forgets its lost pin).
+// object (a commit forgets its lost pin); restoring says whether the one
+// restore get is in flight.
 func (s *Storage) checkLostPins() {
 	if len(s.lostPins) > LostPinsMax {
 		panic("storage: lost pins exceed LostPinsMax")
+	}
+	restores := 0
+	// map order ok: counts, outputs nothing
+	for _, g := range s.gets {
+		if g.restore != nil {
+			restores++
+		}
+	}
+	if restores > 1 || (restores == 1) != s.restoring {
+		panic(fmt.Sprintf("storage: %d restore gets in flight, restoring %v", restores, s.restoring))
 	}
 	for i, a := range s.lostPins {
 		if i > 0 && compareAddr(s.lostPins[i-1], a) >= 0 {
@@ -254,6 +265,12 @@ func (s *Storage) restoreLostPin() {
 		return // a write of it is in flight, and will be pinned
 	}
 	g := s.newGet(0, addr, 0, 0, false) // ready, and a get slot is free: not nil
+	if g == nil {
+		return
+	}
+	// The restore holds the whole object in memory, as a put does: a
+	// streamed object larger than a put's is not restored (Known gaps).
+	g.sizeMax = uint64(s.cfg.ObjectBytes)
 	s.restoring = true
 	g.restore = func(data []byte, err error) {
 		s.restoring = false
