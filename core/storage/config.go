@@ -62,6 +62,10 @@ const (
 	StagedChunksMax = 4096
 	// LocalObjectsMax bounds the objects held by this node.
 	LocalObjectsMax = 1 << 16
+	// LostPinsMax bounds the pins without a manifest recovery lists
+	// (Storage.lostPins); the records beyond it stay on disk, unlisted
+	// until a later start.
+	LostPinsMax = 1024
 	// RepairObjectsPerTickMax bounds the objects one repair tick audits.
 	RepairObjectsPerTickMax = 8
 	// RepairAuditsMax bounds audits (and the pushes they start) in flight.

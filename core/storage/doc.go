@@ -105,7 +105,17 @@
 // (each checked against its address) and pins; chunk bytes are never read
 // (a manifest is durable only after its chunks, so it vouches for them).
 // Until recovery finishes, requests get ErrUnavailable and peers get a
-// "busy" status.
+// "busy" status. A manifest whose sealed bytes fail their check in the
+// scan (env.ErrCorruption, counted) is read once more after the manifest
+// scan (one DiskGet each, before the pin scan): intact then, it was a
+// transient read fault and is indexed; corrupt again (counted again), or
+// decoded but wrong for its address, it is deleted and never served, and
+// the other replicas' audits restore a placed copy. A pin whose manifest
+// is not held is not deleted: the pin record stays, the pin is listed as
+// lost (gauge storage_pins_lost, at most LostPinsMax listed, a logged
+// error), and the repair tick restores the object (see Repair and garbage
+// collection). A write of the object here is pinned and ends the loss; a
+// client's Delete of a lost pin deletes the record and succeeds.
 //
 // Then, while the node already serves, the orphan sweep (sweep.go) pages
 // through the chunk keys with keys-only scans (env.DiskOp.KeysOnly, so no
@@ -449,7 +459,15 @@
 // object depends on the acknowledging replicas' audits, whose pushes a
 // liar can make fail every time (garbage pushes), as before hand-offs
 // (content_liars_handoff.yaml, every lie at rate 1, lost such objects
-// on seeds 10 and 14 then).
+// on seeds 10 and 14 then). A lost pin (recovery found its manifest
+// corrupt twice) is restored only from the object's holders: when none
+// serves it, the pinned copy stays missing, retried at every turn, until
+// a holder is reachable or a client's pinned put brings the bytes; a
+// restore holds the whole object in memory (as a get does), one at a
+// time, so a streamed object larger than Config.ObjectBytes is never
+// restored (it would need a chunk-by-chunk restore; its turn fails with
+// ErrTooLarge each time); and lost pins beyond LostPinsMax keep their
+// records on disk but are restored only after a later start lists them.
 //
 // Simulator support: LieFrame (adversary.go) rewrites a storage frame
 // into a lie a peer can tell on the wire (a manifest that moves chunks
@@ -484,7 +502,15 @@
 //
 // # Repair and garbage collection
 //
-// A tick every Config.RepairInterval (jittered) audits at most
+// A tick every Config.RepairInterval (jittered) restores one lost pin
+// (recovery dropped its corrupt manifest: see Disk layout), taking the
+// lost pins in turn, one restore in flight: it fetches the object as a
+// client's get does (the manifest from the placement nodes, then the
+// DHT's providers, checked against the address; each chunk verified
+// against its key), splits the verified bytes as a pinned put would and
+// writes the copy here under the pin record already on disk; a failure
+// (no holder reachable, a full disk queue) is retried at a later tick.
+// The tick also audits at most
 // RepairObjectsPerTickMax local objects, walking them in address order from
 // a cursor, with at most RepairAuditsMax audits in flight: it asks every
 // other placement node whether it holds the object and pushes the object

@@ -43,10 +43,13 @@ type getOp struct {
 	// manifestOnly: a GetManifest, answered with a ManifestResult once
 	// the manifest is found.
 	manifestOnly bool
-	sizeMax      uint64   // Get.SizeMax
-	wantParts    bool     // Get.Parts: reply a multi-chunk read as its chunks' slices
-	into         []byte   // GetChunk.Into: lent to its one chunk read
-	intos        [][]byte // Get.Into: lent to the reads of chunks first, first+1, ...
+	// restore: not a client's get but the tick's restore of a lost pin
+	// (restoreLostPin): its outcome goes to restore, no reply is sent.
+	restore   func(data []byte, err error)
+	sizeMax   uint64   // Get.SizeMax
+	wantParts bool     // Get.Parts: reply a multi-chunk read as its chunks' slices
+	into      []byte   // GetChunk.Into: lent to its one chunk read
+	intos     [][]byte // Get.Into: lent to the reads of chunks first, first+1, ...
 	// chunkReq: a GetChunk or GetChunks, whose manifest is the client's
 	// chunk list: a size it claims wrongly is a bad request, not a bad
 	// manifest (claimWrong).
@@ -862,6 +865,10 @@ func (s *Storage) replyGetParts(g *getOp, parts [][]byte) {
 
 func (s *Storage) replyGet(g *getOp, data []byte) {
 	s.endGet(g)
+	if g.restore != nil {
+		g.restore(data, nil)
+		return
+	}
 	if g.manifestOnly {
 		s.env.Reply(g.req, ManifestResult{Manifest: g.man})
 		return
@@ -874,7 +881,9 @@ func (s *Storage) endGet(g *getOp) {
 	g.finished = true
 	delete(s.gets, g.id)
 	s.env.CancelTimer(g.timer)
-	s.env.Metrics().Observe(MetricGetLatency, "", s.env.Now().Sub(g.started).Seconds())
+	if g.restore == nil {
+		s.env.Metrics().Observe(MetricGetLatency, "", s.env.Now().Sub(g.started).Seconds())
+	}
 }
 
 func (s *Storage) finishGet(g *getOp, err error) {
@@ -882,6 +891,10 @@ func (s *Storage) finishGet(g *getOp, err error) {
 		return
 	}
 	s.endGet(g)
+	if g.restore != nil {
+		g.restore(nil, err)
+		return
+	}
 	if g.manifestOnly {
 		s.env.Reply(g.req, ManifestResult{Err: err})
 		return

@@ -21,6 +21,7 @@ const (
 	MetricScrubBytes         = "storage_scrub_bytes_total"
 	MetricScrubObjects       = "storage_scrub_objects_total"
 	MetricScrubLies          = "storage_scrub_lies_total"
+	MetricPinsLost           = "storage_pins_lost"
 	replicationLagBucketsMax = 60
 )
 
@@ -77,5 +78,6 @@ var _ = env.Declare(
 		LabelValues: []string{RereadVerified, RereadFailed}},
 	env.MetricDef{Name: MetricScrubBytes, Kind: env.Counter, Help: "Chunk bytes the background scrub read from this node's disk."},
 	env.MetricDef{Name: MetricScrubObjects, Kind: env.Counter, Help: "Held objects the background scrub finished (read every chunk, or up to one it could not verify) or passed without a read (empty, or a manifest already proven wrong)."},
+	env.MetricDef{Name: MetricPinsLost, Kind: env.Gauge, Help: "Pins kept without their object: recovery found the pinned object's manifest corrupt (twice) and deleted it; the repair tick restores them from the object's holders, in turn, or a client's put of the object here does; a Delete removes the pin."},
 	env.MetricDef{Name: MetricScrubLies, Kind: env.Counter, Help: "Held manifests the background scrub proved wrong from verified bytes (a chunk's size or offset); gets skip them."},
 )

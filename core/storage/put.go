@@ -240,6 +240,7 @@ func (s *Storage) onDelete(req env.RequestID, addr proto.Addr) {
 	}
 	o := s.index.objects[addr]
 	switch {
+	case o == nil && s.deleteLostPin(addr, func(err error) { s.env.Reply(req, DeleteResult{Err: err}) }):
 	case o == nil:
 		s.env.Reply(req, DeleteResult{Err: fmt.Errorf("%w: %s", ErrNotFound, addr.Short())})
 	case !o.committed && len(o.deletes) >= waitersMax:

@@ -31,6 +31,7 @@ func (s *Storage) onTick() {
 	s.gcSessions()
 	s.healDamaged()
 	s.provideSome()
+	s.restoreLostPin()
 	for i := 0; !s.cfg.RepairOff && i < RepairObjectsPerTickMax && len(s.audits) < RepairAuditsMax; i++ {
 		addr, ok := s.index.after(s.cursor)
 		if !ok {

@@ -110,7 +110,11 @@ func (s *Storage) onDiskDone(d env.DiskDone) {
 	value := d.Op.Tag & tagValueMask
 	switch d.Op.Tag >> tagKindShift {
 	case tagRecovery:
-		s.onRecoveryPage(d.Result)
+		if value == recoveryReread {
+			s.onRecoveryReread(d.Result)
+		} else {
+			s.onRecoveryPage(d.Result)
+		}
 	case tagSweep:
 		s.onSweepPage(value, d.Result)
 	case tagDisk:

@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"slices"
+
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/proto"
 )
@@ -306,6 +308,9 @@ func (s *Storage) writeObject(addr proto.Addr, o *object, chunks [][]byte, pinOp
 	if !s.cfg.BugAckBeforeSync {
 		ops = append(ops, s.syncOp())
 	}
+	if _, lost := slices.BinarySearchFunc(s.lostPins, addr, compareAddr); lost {
+		o.pinned = true // its pin record survived the manifest (recoverPin)
+	}
 	o.waiters = append(o.waiters, done)
 	s.index.hold(addr, o)
 	s.submitJob(ops, func(res []env.DiskResult) { s.finishWrite(addr, o, firstErr(res)) })
@@ -320,6 +325,7 @@ func (s *Storage) finishWrite(addr proto.Addr, o *object, err error) {
 		s.index.drop(addr)
 	} else {
 		s.index.commit(addr)
+		s.foundLostPin(addr)
 		// Every commit of this build passed its commit check (a put's
 		// manifest is split from its bytes, a session's hashed from
 		// them, a peer's checked by commitManifest): the scrub need not

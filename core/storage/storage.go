@@ -21,7 +21,7 @@ const (
 	tagPut       uint64 = 3 // timer: a put's deadline
 	tagGet       uint64 = 4 // timer: a get's deadline
 	tagDisk      uint64 = 5 // disk: a job's operation completed
-	tagRecovery  uint64 = 6 // disk: a recovery scan page
+	tagRecovery  uint64 = 6 // disk: a recovery scan page (value 0) or a manifest's second read (recoveryReread)
 	tagSweep     uint64 = 7 // disk: an orphan sweep page (sweep.go)
 	tagHandoff   uint64 = 8 // timer: the next hand-off attempt (handoff.go)
 	tagScrub     uint64 = 9 // timer: the scrub's next read (scrub.go)
@@ -59,7 +59,16 @@ type Storage struct {
 	provideNext []proto.Addr                 // objects to announce on later ticks
 	sessions    map[uint64]*session          // open upload sessions
 	handoffs    handoffTable                 // pushes to placement nodes acknowledged puts missed (handoff.go)
-	scrub       scrubState                   // the background scrub's cursor (scrub.go)
+	// lostPins: the pins recovery found without a held manifest (it was
+	// corrupt), ascending, at most LostPinsMax. Their records stay on
+	// disk: a write of the object here is pinned (writeObject), a
+	// Delete removes the record (onDelete).
+	lostPins []proto.Addr
+	// lostPinNext: the index in lostPins of the next to restore;
+	// restoring: a restore is in flight (restoreLostPin).
+	lostPinNext int
+	restoring   bool
+	scrub       scrubState // the background scrub's cursor (scrub.go)
 	stats       Stats
 	// deleted is Config.BugRepinLost's memory of the objects a client
 	// deleted here (nil otherwise).
@@ -126,6 +135,7 @@ func (s *Storage) reset() {
 	s.provideNext = nil
 	s.sessions = map[uint64]*session{}
 	s.recovery = recoveryScan{}
+	s.lostPins, s.lostPinNext, s.restoring = nil, 0, false
 	s.sweep = orphanSweep{}
 	s.sweepDue = false                             // the sweep after recovery covers it
 	s.handoffs = handoffTable{seq: s.handoffs.seq} // seq survives, like sweepSeq
@@ -337,6 +347,9 @@ func (s *Storage) CheckInvariants() {
 		panic("storage: client or repair work before recovery finished")
 	}
 	s.index.check(invariants.Enabled)
+	if invariants.Enabled {
+		s.checkLostPins()
+	}
 	s.checkPuts()
 	s.checkGets()
 	s.checkHandoffs(invariants.Enabled)
