@@ -148,12 +148,13 @@ func (r *run) checkIntegrity() check.Result {
 
 // checkConvergence: within the bound after the run, every acknowledged
 // object is held by every up node of its placement (all R of them when
-// every node is up).
+// every node is up), but those the workload's unpins may have deleted
+// everywhere (durableRequired).
 func (r *run) checkConvergence(within time.Duration, stats *ContentStats) check.Result {
 	if r.content == nil {
 		return check.Result{Name: "convergence", Detail: "no content workload to check"}
 	}
-	acked := r.content.Acknowledged()
+	acked := r.durableRequired(r.content.Acknowledged())
 	var missing string
 	converged := func() bool {
 		missing = r.underReplicated(acked)
