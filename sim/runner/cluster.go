@@ -164,7 +164,7 @@ func (c *cluster) describe(i int, key ed25519.PrivateKey) stack.Description {
 	// Clusters small enough for a full overlay mesh place content by
 	// static membership (announcing through the DHT when it runs); larger
 	// ones place through the DHT.
-	if !c.runsDHT() || len(c.ids) <= OverlayNodesMax {
+	if c.staticPlacement() {
 		d.Storage.Members = c.ids
 	}
 	return d
@@ -234,6 +234,11 @@ func (c *cluster) checkOff() error {
 
 // runsDHT reports whether the nodes run core/dht.
 func (c *cluster) runsDHT() bool { return !c.off().Has(stack.DHT) }
+
+// staticPlacement reports whether the nodes place content by static
+// membership (Storage.Members: every node's view is c.ids), so that
+// check.Placement names an object's placement nodes.
+func (c *cluster) staticPlacement() bool { return !c.runsDHT() || len(c.ids) <= OverlayNodesMax }
 
 // runsStorage reports whether the nodes run core/storage.
 func (c *cluster) runsStorage() bool { return !c.off().Has(stack.Storage) }

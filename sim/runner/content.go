@@ -148,12 +148,13 @@ func (r *run) checkIntegrity() check.Result {
 
 // checkConvergence: within the bound after the run, every acknowledged
 // object is held by every up node of its placement (all R of them when
-// every node is up).
+// every node is up), but those the workload's unpins may have deleted
+// everywhere (durableRequired).
 func (r *run) checkConvergence(within time.Duration, stats *ContentStats) check.Result {
 	if r.content == nil {
 		return check.Result{Name: "convergence", Detail: "no content workload to check"}
 	}
-	acked := r.content.Acknowledged()
+	acked := r.durableRequired(r.content.Acknowledged())
 	var missing string
 	converged := func() bool {
 		missing = r.underReplicated(acked)
@@ -209,7 +210,41 @@ func (r *run) checkContentDurability(stats *ContentStats) check.Result {
 		}
 		pending = failed
 	}
-	return check.ContentDurability(acked, reads)
+	required := r.durableRequired(acked)
+	res := check.ContentDurability(required, reads)
+	if excused := len(acked) - len(required); excused > 0 && res.OK {
+		res.Detail += fmt.Sprintf("; %d more acknowledged objects not required: unpins may have deleted them from %d of their placement nodes after every acknowledged put", excused, StorageWriteQuorum)
+	}
+	return res
+}
+
+// durableRequired is the objects of acked the durability check judges:
+// those workload.DurabilityRequired requires, given their acknowledged
+// puts and the unpins sent. With no unpins that is all of them.
+func (r *run) durableRequired(acked []workload.ContentObject) []workload.ContentObject {
+	unpins := r.content.Unpins()
+	if len(unpins) == 0 {
+		return acked
+	}
+	puts := map[string][]time.Duration{}
+	for _, op := range r.content.History().Ops {
+		if ok, _ := op.Output["ok"].(bool); op.Kind == workload.OpPut && ok {
+			addr, _ := op.Output["addr"].(string)
+			puts[addr] = append(puts[addr], time.Duration(op.Call))
+		}
+	}
+	var required []workload.ContentObject
+	for _, o := range acked {
+		var placed func(int) bool
+		if r.cluster.staticPlacement() {
+			nodes := check.Placement(r.cluster.ids, o.Addr, StorageReplicas)
+			placed = func(i int) bool { return slices.Contains(nodes, r.w.NodeID(i)) }
+		}
+		if workload.DurabilityRequired(o.Addr, puts[o.Addr.String()], unpins, placed, StorageWriteQuorum) {
+			required = append(required, o)
+		}
+	}
+	return required
 }
 
 // ackedHonestly is the acknowledged objects whose durability a run can

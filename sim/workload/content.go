@@ -103,6 +103,38 @@ func PinRequired(p PinnedCopy, unpins []Unpin) bool {
 	return true
 }
 
+// DurabilityRequired says whether the acknowledged object addr must be
+// readable at the end, given when its acknowledged puts were sent (puts)
+// and the unpins sent. An unpin is a Delete of the node's copy, placement
+// node or not, so the workload itself may remove every copy: an object
+// whose every placement node was unpinned late in the run is gone, as
+// the storage design says. A put acknowledged by quorum placement nodes
+// left a durable copy on each; a placement node never collects its own
+// copy, so only an unpin on it removes that copy. The object is therefore
+// required when, for some acknowledged put, the unpins of addr that may
+// have taken effect after it (not answered before it was sent, as in
+// PinRequired) reached fewer than quorum of its placement nodes: one node
+// that acknowledged it still holds it. placed says whether node i is a
+// placement node of addr (nil: every node counts, never less strict). An
+// object with no acknowledged put listed is required.
+func DurabilityRequired(addr proto.Addr, puts []time.Duration, unpins []Unpin, placed func(i int) bool, quorum int) bool {
+	if len(puts) == 0 {
+		return true
+	}
+	for _, call := range puts {
+		hit := map[int]bool{}
+		for _, u := range unpins {
+			if u.Addr == addr && (placed == nil || placed(u.Node)) && (!u.Returned || u.Return >= call) {
+				hit[u.Node] = true
+			}
+		}
+		if len(hit) < quorum {
+			return true
+		}
+	}
+	return false
+}
+
 // repin is a client's next operation after an acknowledged unpin: a
 // pinned put of the same object to the same node.
 type repin struct {
@@ -394,7 +426,8 @@ func (c *Content) Unpins() []Unpin { return c.unpins }
 // unpin sends a Delete of a random acknowledged pinned copy to the node
 // that holds it (when that node is up), and on success draws whether the
 // client re-pins it next. Unpins are not history operations: the content
-// checks' model has no delete, and the pins check reads them from Unpins.
+// checks' model has no delete; the pins and durability checks read them
+// from Unpins (PinRequired, DurabilityRequired).
 func (c *Content) unpin(client int) {
 	p := c.pinned[c.rand.Intn(len(c.pinned))]
 	next := func() { c.w.After(c.think(), func() { c.issue(client) }) }

@@ -111,6 +111,44 @@ func TestContentWorkload(t *testing.T) {
 	}
 }
 
+// TestDurabilityRequired: an acknowledged object is excused only when,
+// after every acknowledged put of it, unpins that may have taken effect
+// later reached quorum of its placement nodes (pins.yaml seed 909: the
+// last put at 17.9s, then unpins on all three placement nodes).
+func TestDurabilityRequired(t *testing.T) {
+	a, b := proto.AddrOf([]byte("a")), proto.AddrOf([]byte("b"))
+	placed := func(i int) bool { return i <= 2 } // nodes 0, 1, 2
+	late := func(node int) Unpin {
+		return Unpin{Node: node, Addr: a, Call: 12 * time.Second, Return: 13 * time.Second, Returned: true}
+	}
+	puts := []time.Duration{5 * time.Second, 10 * time.Second}
+	cases := []struct {
+		name   string
+		puts   []time.Duration
+		unpins []Unpin
+		placed func(int) bool
+		want   bool
+	}{
+		{"no unpin", puts, nil, placed, true},
+		{"one placement node unpinned late", puts, []Unpin{late(0)}, placed, true},
+		{"one node unpinned twice", puts, []Unpin{late(1), late(1)}, placed, true},
+		{"two placement nodes unpinned late", puts, []Unpin{late(0), late(1)}, placed, false},
+		{"all three placement nodes unpinned late", puts, []Unpin{late(0), late(1), late(2)}, placed, false},
+		{"a non-placement node does not count", puts, []Unpin{late(0), late(4)}, placed, true},
+		{"unknown placement: every node counts", puts, []Unpin{late(0), late(4)}, nil, false},
+		{"another object", puts, []Unpin{late(0), {Node: 1, Addr: b, Call: 12 * time.Second, Return: 13 * time.Second, Returned: true}}, placed, true},
+		{"answered before a later put", append(puts, 14*time.Second), []Unpin{late(0), late(1)}, placed, true},
+		{"answered as a later put was sent", append(puts, 13*time.Second), []Unpin{late(0), late(1)}, placed, false},
+		{"never answered, sent before every put", append(puts, 20*time.Second), []Unpin{{Node: 0, Addr: a, Call: 2 * time.Second}, {Node: 1, Addr: a, Call: 2 * time.Second}}, placed, false},
+		{"no acknowledged put listed", nil, []Unpin{late(0), late(1)}, placed, true},
+	}
+	for _, c := range cases {
+		if got := DurabilityRequired(a, c.puts, c.unpins, c.placed, 2); got != c.want {
+			t.Errorf("%s: DurabilityRequired = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
 // TestPinRequired: a pinned put is excused only by an unpin of the same
 // copy (node and object) that had not answered before the put was sent.
 func TestPinRequired(t *testing.T) {
