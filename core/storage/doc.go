@@ -146,7 +146,12 @@
 // DiskSync that follows every chunk write completed; the disk is FIFO, so
 // that sync makes the chunks and the manifest durable together. The put is
 // acknowledged when W (Config.WriteQuorum, default 2; fewer when there are
-// fewer placement nodes) placement nodes are durable; the remaining
+// fewer placement nodes) placement nodes are durable and, when the client
+// pins it, once this node's own pinned write is durable too (placed here
+// or not: the acknowledgement promises the pinned copy). A failed pinned
+// write answers ErrUnknownOutcome carrying the disk error at once (the
+// placement nodes may still store the object; the client may retry) and
+// the put is never acknowledged, so it hands nothing off. The remaining
 // pushes continue and their completion is observed as
 // storage_replication_lag_seconds. The placement nodes an acknowledged
 // put did not reach get a hand-off from the coordinator (see Hand-offs).

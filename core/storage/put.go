@@ -11,8 +11,9 @@ import (
 
 // putOp is one client put being replicated by this node (the
 // coordinator). It is acknowledged when quorum placement replicas hold it
-// durably, and kept until every replica answered or the deadline passed,
-// to measure the replication lag.
+// durably and, for a pinned put, once this node's own pinned write is
+// durable too; it is kept until every replica (and the pinned write)
+// answered or the deadline passed, to measure the replication lag.
 type putOp struct {
 	id          uint64
 	req         env.RequestID
@@ -26,11 +27,18 @@ type putOp struct {
 	failed      int
 	maybeStored bool  // a commit or local write was issued: the outcome may be "stored"
 	localErr    error // why this node's own write failed, if it did
-	replied     bool
-	started     env.Time
-	ackedAt     env.Time
-	timer       env.TimerID
-	pushes      []*push
+	// pin: the client pins the object here, so the acknowledgement waits
+	// for this node's own write (localDone without localErr): an
+	// acknowledged pinned put promises a copy kept on this node, whether
+	// or not it is placed here. A failed pinned write answers the client
+	// an error at once (pinFailed) and the put is never acknowledged.
+	pin       bool
+	localDone bool
+	replied   bool
+	started   env.Time
+	ackedAt   env.Time
+	timer     env.TimerID
+	pushes    []*push
 	// sessionChunks are the session references a committed upload holds
 	// on its local chunks; released when the put finishes.
 	sessionChunks []ChunkRef
@@ -70,7 +78,7 @@ func (s *Storage) onPut(req env.RequestID, body Put) {
 // deadline.
 func (s *Storage) startPut(req env.RequestID, addr proto.Addr, man Manifest, data []byte, pin bool,
 	sessionChunks []ChunkRef, extra time.Duration) {
-	p := &putOp{req: req, addr: addr, man: man, data: data, sessionChunks: sessionChunks, started: s.env.Now()}
+	p := &putOp{req: req, addr: addr, man: man, data: data, sessionChunks: sessionChunks, started: s.env.Now(), pin: pin}
 	s.healFrom(&p.man, data)
 	p.manBytes = AppendManifest(nil, &p.man)
 	p.targets = s.placement(p.addr)
@@ -94,11 +102,17 @@ func (s *Storage) startPut(req env.RequestID, addr proto.Addr, man Manifest, dat
 // or the client pins it); it counts as a replica only when placed here.
 func (s *Storage) putLocal(p *putOp, placed, pin bool) {
 	done := func(err error) {
+		p.localDone = true
 		if err != nil {
 			p.localErr = err
 		}
+		if p.pin && err != nil {
+			s.pinFailed(p)
+		}
 		if placed {
 			s.replicaDone(p, err == nil)
+		} else {
+			s.putProgress(p)
 		}
 	}
 	var pinOp *env.DiskOp
@@ -154,8 +168,7 @@ func (s *Storage) pushForPut(p *putOp, target proto.NodeID) {
 	s.pump(pu)
 }
 
-// replicaDone counts one replica's outcome; the quorum-th success
-// acknowledges the put.
+// replicaDone counts one replica's outcome (putProgress).
 func (s *Storage) replicaDone(p *putOp, ok bool) {
 	if s.puts[p.id] != p {
 		return // finished (deadline) or from before a restart
@@ -165,15 +178,41 @@ func (s *Storage) replicaDone(p *putOp, ok bool) {
 	} else {
 		p.failed++
 	}
-	if ok && !p.replied && p.acked >= p.quorum {
+	s.putProgress(p)
+}
+
+// pinFailed answers a pinned put whose write on this node failed: the
+// pinned copy the acknowledgement would promise is not held, so the client
+// gets an error now (unknown outcome: the placement nodes may still store
+// the object, and a retry is safe since a put is idempotent). The put goes
+// on replicating but is never acknowledged, so it hands nothing off.
+func (s *Storage) pinFailed(p *putOp) {
+	if s.puts[p.id] != p || p.replied {
+		return
+	}
+	p.replied = true
+	s.env.Metrics().Observe(MetricPutLatency, "", s.env.Now().Sub(p.started).Seconds())
+	err := p.failure(fmt.Errorf("%w: the pinned copy on this node was not written", ErrUnknownOutcome))
+	s.env.Reply(p.req, PutResult{Addr: p.addr, Size: p.man.Size, Replicas: p.acked, Err: err})
+}
+
+// putProgress acknowledges the put once quorum replicas are durable (and,
+// when pinned, this node's own write), and finishes it once every replica
+// and the pinned write answered.
+func (s *Storage) putProgress(p *putOp) {
+	if s.puts[p.id] != p {
+		return // finished (deadline) or from before a restart
+	}
+	pinHeld := !p.pin || (p.localDone && p.localErr == nil)
+	if !p.replied && p.acked >= p.quorum && pinHeld {
 		p.replied, p.acknowledged, p.ackedAt = true, true, s.env.Now()
 		s.env.Metrics().Observe(MetricPutLatency, "", p.ackedAt.Sub(p.started).Seconds())
 		s.env.Reply(p.req, PutResult{Addr: p.addr, Size: p.man.Size, Replicas: p.acked})
 	}
-	if p.acked+p.failed < len(p.targets) {
+	if p.acked+p.failed < len(p.targets) || (p.pin && !p.localDone) {
 		return
 	}
-	if p.acked == len(p.targets) {
+	if p.acknowledged && p.acked == len(p.targets) {
 		s.env.Metrics().Observe(MetricReplicationLag, "", s.env.Now().Sub(p.ackedAt).Seconds())
 	}
 	outcome := ErrUnavailable
