@@ -91,6 +91,13 @@ var (
 	// recovering, no replica reachable). For a put it means definitely not
 	// stored by this request.
 	ErrUnavailable = errors.New("storage: unavailable")
+	// ErrBusy is the ErrUnavailable of this node's own load (requests or
+	// disk jobs in flight at their bounds): nothing was done, and a retry
+	// soon may succeed. errors.Is(ErrBusy, ErrUnavailable) holds, so
+	// callers that do not tell them apart see ErrUnavailable; the gateway
+	// retries a started stream's reads on ErrBusy only (a holder that did
+	// not answer is not a reason to hold a read slot for long).
+	ErrBusy = fmt.Errorf("%w: busy", ErrUnavailable)
 	// ErrUnknownOutcome: the put's deadline passed after some replica may
 	// have stored it; it may or may not be durable.
 	ErrUnknownOutcome = errors.New("storage: unknown outcome")

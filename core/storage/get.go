@@ -122,7 +122,7 @@ func (s *Storage) newGet(req env.RequestID, addr proto.Addr, offset, length uint
 		err = fmt.Errorf("%w: recovering", ErrUnavailable)
 	case len(s.gets) >= InflightGetsMax:
 		s.reject(ReasonOverload)
-		err = fmt.Errorf("%w: %d gets in flight", ErrUnavailable, InflightGetsMax)
+		err = fmt.Errorf("%w: %d gets in flight", ErrBusy, InflightGetsMax)
 	}
 	if err != nil {
 		if manifestOnly {
@@ -189,7 +189,7 @@ func (s *Storage) fetchManifest(g *getOp) {
 		s.fetchManifest(g)
 	})
 	if !sent {
-		s.finishGet(g, fmt.Errorf("%w: too many requests in flight", ErrUnavailable))
+		s.finishGet(g, fmt.Errorf("%w: too many requests in flight", ErrBusy))
 	}
 }
 
@@ -490,7 +490,7 @@ func (s *Storage) getChunk(g *getOp, i int) {
 		s.fetchChunk(g, i)
 	})
 	if !ok {
-		s.finishGet(g, fmt.Errorf("%w: disk queue full", ErrUnavailable))
+		s.finishGet(g, fmt.Errorf("%w: disk queue full", ErrBusy))
 	}
 }
 
@@ -965,7 +965,7 @@ func (s *Storage) fetchChunkFrom(c proto.Addr, off uint64, cands []proto.NodeID,
 			try(next+1, was)
 		})
 		if !sent {
-			done(nil, fmt.Errorf("%w: too many requests in flight", ErrUnavailable))
+			done(nil, fmt.Errorf("%w: too many requests in flight", ErrBusy))
 		}
 	}
 	try(0, seen{})

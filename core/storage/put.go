@@ -64,7 +64,7 @@ func (s *Storage) onPut(req env.RequestID, body Put) {
 		return
 	case len(s.puts) >= InflightPutsMax:
 		s.reject(ReasonOverload)
-		s.env.Reply(req, PutResult{Err: fmt.Errorf("%w: %d puts in flight", ErrUnavailable, InflightPutsMax)})
+		s.env.Reply(req, PutResult{Err: fmt.Errorf("%w: %d puts in flight", ErrBusy, InflightPutsMax)})
 		return
 	}
 	addr, man := Split(body.Data, s.cfg.ChunkBytes)
@@ -303,7 +303,7 @@ func (s *Storage) deleteLocal(addr proto.Addr, done func(error)) {
 		s.deleted[addr] = true
 	}
 	if !s.removeLocal(addr, done) {
-		done(fmt.Errorf("%w: disk queue full", ErrUnavailable))
+		done(fmt.Errorf("%w: disk queue full", ErrBusy))
 		return
 	}
 	// map order ok: sets the same flag on each matching put, nothing else

@@ -209,7 +209,7 @@ func (s *Storage) deleteLostPin(addr proto.Addr, done func(error)) bool {
 	ops := []env.DiskOp{{Kind: env.DiskDelete, Key: diskKey(prefixPin, addr)}, s.syncOp()}
 	if !s.submitJob(ops, func(res []env.DiskResult) { done(firstErr(res)) }) {
 		s.reject(ReasonOverload)
-		done(fmt.Errorf("%w: disk queue full", ErrUnavailable))
+		done(fmt.Errorf("%w: disk queue full", ErrBusy))
 		return true
 	}
 	s.lostPins = slices.Delete(s.lostPins, i, i+1)

@@ -190,7 +190,7 @@ func (s *Storage) onPutBegin(req env.RequestID, body PutBegin) {
 		s.gcSessions()
 		if len(s.sessions) >= SessionsMax {
 			s.reject(ReasonOverload)
-			s.env.Reply(req, PutBeginResult{Err: fmt.Errorf("%w: %d upload sessions open", ErrUnavailable, SessionsMax)})
+			s.env.Reply(req, PutBeginResult{Err: fmt.Errorf("%w: %d upload sessions open", ErrBusy, SessionsMax)})
 			return
 		}
 	}
@@ -235,7 +235,7 @@ func (s *Storage) onPutChunk(req env.RequestID, body PutChunk) {
 		err = fmt.Errorf("%w: chunk after the session's commit", ErrBadRequest)
 	case len(s.jobs) >= DiskJobsMax:
 		s.reject(ReasonOverload)
-		err = fmt.Errorf("%w: disk queue full", ErrUnavailable)
+		err = fmt.Errorf("%w: disk queue full", ErrBusy)
 	}
 	if err != nil {
 		s.env.Reply(req, PutChunkResult{Err: err})
@@ -405,7 +405,7 @@ func (s *Storage) commitSession(ss *session, req env.RequestID, body PutCommit) 
 	err := s.checkCommit(ss, body)
 	if err == nil && len(s.puts) >= InflightPutsMax {
 		s.reject(ReasonOverload)
-		err = fmt.Errorf("%w: %d puts in flight", ErrUnavailable, InflightPutsMax)
+		err = fmt.Errorf("%w: %d puts in flight", ErrBusy, InflightPutsMax)
 	}
 	if err != nil {
 		s.env.Reply(req, PutResult{Err: err})

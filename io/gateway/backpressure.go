@@ -42,10 +42,10 @@ var _ = env.Declare(env.MetricDef{Name: MetricStreamRetries, Kind: env.Counter,
 // Shed reasons of refusals that reach a request through the node rather
 // than through admission: the node's request queue was full
 // (runtime.ErrOverloaded) or storage refused (storage.ErrUnavailable:
-// too many gets or puts in flight, its disk queue full, recovering, no
-// replica answering). They are counted when the refusal becomes the
-// request's answer (a 503 with Retry-After), not when a streamed read
-// retries one.
+// too many gets or puts in flight or its disk queue full, storage.ErrBusy,
+// or recovering, no replica answering). They are counted when the refusal
+// becomes the request's answer (a 503 with Retry-After), not when a
+// streamed read retries one (it retries ErrBusy and ErrOverloaded only).
 const (
 	ShedNodeOverload       = "node_overload"
 	ShedStorageUnavailable = "storage_unavailable"
@@ -91,10 +91,13 @@ func (s readSlots) tryAcquire() bool {
 func (s readSlots) release() { <-s }
 
 // refusedNow reports whether err is a refusal worth retrying: the node
-// or storage was too busy to take the request (nothing was read), or
-// could not reach a holder for now.
+// or storage was too busy to take the request (nothing was read). Not
+// any ErrUnavailable: a chunk no holder answered for fails the stream at
+// once, as before, instead of holding its read slots for StreamStallMax
+// (a few requests for an unreachable object would hold them all and
+// stall every other stream).
 func refusedNow(err error) bool {
-	return errors.Is(err, storage.ErrUnavailable) || errors.Is(err, runtime.ErrOverloaded)
+	return errors.Is(err, storage.ErrBusy) || errors.Is(err, runtime.ErrOverloaded)
 }
 
 // callRetrying runs a read of a streamed body, each attempt bounded by

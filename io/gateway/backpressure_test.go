@@ -39,6 +39,9 @@ type busyBackend struct {
 	calls      int
 	refuseFrom int
 	refuseTo   int
+	// refuseErr, when set, is the error of the refusals in [refuseFrom,
+	// refuseTo) instead of storage's busy one: a chunk no holder answered.
+	refuseErr error
 }
 
 func (b *busyBackend) Call(ctx context.Context, service string, body any) (any, error) {
@@ -55,7 +58,10 @@ func (b *busyBackend) Call(ctx context.Context, service string, body any) (any, 
 		}
 		b.mu.Unlock()
 		if refuse {
-			return storage.GetResult{Err: fmt.Errorf("%w: refused by the test", storage.ErrUnavailable)}, nil
+			if b.refuseErr != nil {
+				return storage.GetResult{Err: b.refuseErr}, nil
+			}
+			return storage.GetResult{Err: fmt.Errorf("%w: refused by the test", storage.ErrBusy)}, nil
 		}
 	default:
 		return b.edgeBackend.Call(ctx, service, body)
@@ -64,7 +70,7 @@ func (b *busyBackend) Call(ctx context.Context, service string, body any) (any, 
 	if b.inflight >= b.limit {
 		b.refused++
 		b.mu.Unlock()
-		err := fmt.Errorf("%w: %d gets in flight", storage.ErrUnavailable, b.limit)
+		err := fmt.Errorf("%w: %d gets in flight", storage.ErrBusy, b.limit)
 		if manifest {
 			return storage.ManifestResult{Err: err}, nil
 		}
@@ -291,6 +297,36 @@ func TestStreamRetriesRefusedChunkReads(t *testing.T) {
 	resp.Body.Close()
 	if err == nil || len(body) >= len(obj) {
 		t.Fatalf("a stream refused for good: %d of %d bytes, err %v; want a cut body", len(body), len(obj), err)
+	}
+}
+
+// TestUnreachableChunkIsNotRetried: a started stream retries only
+// storage's busy refusals. A chunk no holder answered for (ErrUnavailable
+// but not ErrBusy) cuts the stream at once, without a retry: retried, it
+// held its read slots for StreamStallMax, so a dozen requests for an
+// unreachable object held every slot and stalled all other streams.
+func TestUnreachableChunkIsNotRetried(t *testing.T) {
+	obj := object(4<<20, 6)
+	addr := proto.AddrOf(obj)
+	srv, g, b, m := newBusyFixture(t, 0, obj)
+	g.stallMax = time.Minute // a retry would wait, not give up
+	client := &http.Client{}
+	defer client.CloseIdleConnections()
+	b.mu.Lock()
+	b.refuseFrom, b.refuseTo = StreamWindowMax/StreamBatchChunksMax, 1<<30
+	b.refuseErr = fmt.Errorf("%w: no replica of the chunk answered", storage.ErrUnavailable)
+	b.mu.Unlock()
+	resp, err := client.Get(srv.URL + "/o/" + addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || err == nil || len(body) >= len(obj) {
+		t.Fatalf("status %d, %d of %d bytes, err %v; want a 200 cut short", resp.StatusCode, len(body), len(obj), err)
+	}
+	if v, _ := m.get(MetricStreamRetries, ""); v != 0 {
+		t.Fatalf("%s = %v: an unreachable chunk was retried", MetricStreamRetries, v)
 	}
 }
 

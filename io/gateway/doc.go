@@ -219,8 +219,8 @@
 // and one with reads in flight starts another only when a slot is free.
 // So every stream keeps a read in flight and none starves, while a lone
 // stream still has its whole window. A read refused anyway (the node's
-// queue full, storage.ErrUnavailable: other reads, peers or the disk
-// queue took storage's room) is retried with a backoff of 2 to 250 ms,
+// queue full, storage.ErrBusy: other reads, peers or the disk queue took
+// storage's room) is retried with a backoff of 2 to 250 ms,
 // into fresh buffers (the refused read may still fill the lent ones),
 // and counted in gateway_stream_read_retries_total; only a read refused
 // for StreamStallMax (30 s) fails, and after the headers that aborts the
@@ -269,7 +269,10 @@
 // progress, so a reader of about 2 KiB/s or more is never cut off however
 // long its response, but a client that stops reading is: its response
 // fails, the handler returns (a streamed GET's read-ahead window is
-// dropped with it) and net/http closes the connection
+// dropped with it) and net/http closes the connection: within three
+// windows (about 90 s), not one, since the bytes the kernel takes into
+// the socket buffers before and after a zero-window probe count as
+// progress
 // (omnigate_shed_total{reason="write_stall"}, a debug log line per
 // connection). One byte was not progress enough: a kernel still takes a
 // few bytes now and then from a client with a tiny receive buffer that
