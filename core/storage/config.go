@@ -66,6 +66,9 @@ const (
 	// (Storage.lostPins); the records beyond it stay on disk, unlisted
 	// until a later start.
 	LostPinsMax = 1024
+	// LostPinRetryMax caps the backoff of a lost pin's restore, which
+	// doubles from Config.RepairInterval after each failure.
+	LostPinRetryMax = 10 * time.Minute
 	// RepairObjectsPerTickMax bounds the objects one repair tick audits.
 	RepairObjectsPerTickMax = 8
 	// RepairAuditsMax bounds audits (and the pushes they start) in flight.

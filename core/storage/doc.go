@@ -108,14 +108,23 @@
 // "busy" status. A manifest whose sealed bytes fail their check in the
 // scan (env.ErrCorruption, counted) is read once more after the manifest
 // scan (one DiskGet each, before the pin scan): intact then, it was a
-// transient read fault and is indexed; corrupt again (counted again), or
-// decoded but wrong for its address, it is deleted and never served, and
-// the other replicas' audits restore a placed copy. A pin whose manifest
-// is not held is not deleted: the pin record stays, the pin is listed as
-// lost (gauge storage_pins_lost, at most LostPinsMax listed, a logged
-// error), and the repair tick restores the object (see Repair and garbage
-// collection). A write of the object here is pinned and ends the loss; a
-// client's Delete of a lost pin deletes the record and succeeds.
+// transient read fault and is indexed; corrupt again (counted again; a
+// second read the disk itself answers env.ErrCorruption counts as such,
+// it is not retried), or decoded but wrong for its address, it is
+// deleted and never served, and the other replicas' audits restore a
+// placed copy. A pin whose manifest is not held is not deleted: the pin
+// record stays, the pin is listed as lost (gauge storage_pins_lost, at
+// most LostPinsMax listed, a logged error), and the repair tick restores
+// the object (see Repair and garbage collection). A write of the object
+// here is pinned and ends the loss; a client's Delete of a lost pin
+// deletes the record and succeeds, also when it waited for a write of
+// the object that then failed (runDeletes). A pin whose manifest is on
+// disk but not indexed (a newer build wrote it, or LocalObjectsMax was
+// reached) is not lost: recovery remembers those manifests during the
+// scan (at most LocalObjectsMax addresses; beyond that no pin without an
+// indexed manifest is listed at that start) and lists none of their
+// pins, so a restore never overwrites a newer build's manifest nor
+// refetches an object intact here.
 //
 // Then, while the node already serves, the orphan sweep (sweep.go) pages
 // through the chunk keys with keys-only scans (env.DiskOp.KeysOnly, so no
@@ -466,13 +475,17 @@
 // (content_liars_handoff.yaml, every lie at rate 1, lost such objects
 // on seeds 10 and 14 then). A lost pin (recovery found its manifest
 // corrupt twice) is restored only from the object's holders: when none
-// serves it, the pinned copy stays missing, retried at every turn, until
-// a holder is reachable or a client's pinned put brings the bytes; a
+// serves it, the pinned copy stays missing, retried with a backoff that
+// doubles to LostPinRetryMax (in memory: a restart retries at once), so
+// up to that long after a holder is reachable again, or until a client's
+// pinned put brings the bytes; a
 // restore holds the whole object in memory (as a get does), one at a
 // time, so a streamed object larger than Config.ObjectBytes is never
-// restored (it would need a chunk-by-chunk restore; its turn fails with
-// ErrTooLarge each time); and lost pins beyond LostPinsMax keep their
-// records on disk but are restored only after a later start lists them.
+// restored (it would need a chunk-by-chunk restore; each attempt fails
+// with ErrTooLarge, backed off); lost pins beyond LostPinsMax keep their
+// records on disk but are restored only after a later start lists them;
+// and a pinned object whose manifest a newer build wrote stays unserved
+// (and unlisted) until that build runs again.
 //
 // Simulator support: LieFrame (adversary.go) rewrites a storage frame
 // into a lie a peer can tell on the wire (a manifest that moves chunks
@@ -509,12 +522,16 @@
 //
 // A tick every Config.RepairInterval (jittered) restores one lost pin
 // (recovery dropped its corrupt manifest: see Disk layout), taking the
-// lost pins in turn, one restore in flight: it fetches the object as a
+// lost pins whose backoff has passed in turn, one restore in flight, none
+// while the index holds LocalObjectsMax objects: it fetches the object as a
 // client's get does (the manifest from the placement nodes, then the
 // DHT's providers, checked against the address; each chunk verified
 // against its key), splits the verified bytes as a pinned put would and
 // writes the copy here under the pin record already on disk; a failure
-// (no holder reachable, a full disk queue) is retried at a later tick.
+// (no holder reachable, a failed write, a full disk queue) is logged and
+// backs that pin off: its next attempt waits Config.RepairInterval,
+// doubling after each failure up to LostPinRetryMax, so a pin whose
+// holders are all gone costs a get per backoff, not per tick.
 // The tick also audits at most
 // RepairObjectsPerTickMax local objects, walking them in address order from
 // a cursor, with at most RepairAuditsMax audits in flight: it asks every
@@ -528,7 +545,8 @@
 // Delete that finds the object's local write in flight (a put's, a peer's
 // commit, a hand-off's kept copy) waits for it and then removes the copy
 // (object.deletes, finishWrite): it answers not found only when this node
-// holds no copy and writes none, or the write failed.
+// holds no copy and writes none, or the write failed (and the object is
+// no lost pin: then the pin record is deleted and the Delete succeeds).
 // Network-wide deletion needs tombstones and is out of scope.
 //
 // # Scrub

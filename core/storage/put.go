@@ -316,7 +316,10 @@ func (s *Storage) deleteLocal(addr proto.Addr, done func(error)) {
 
 // runDeletes answers the Deletes that waited for o's write (reqs), which
 // just completed with err: a failed write stored nothing here (not
-// found), a completed one is removed now.
+// found), unless addr is a lost pin (its record is still on disk: it is
+// deleted, and the Deletes succeed, as when they find no write in
+// flight; answered not found, the record would bring the object back
+// pinned at the next restore); a completed one is removed now.
 func (s *Storage) runDeletes(addr proto.Addr, o *object, reqs []env.RequestID, err error) {
 	reply := func(err error) {
 		for _, r := range reqs {
@@ -324,6 +327,9 @@ func (s *Storage) runDeletes(addr proto.Addr, o *object, reqs []env.RequestID, e
 		}
 	}
 	if err != nil || s.index.committed(addr) != o {
+		if s.index.objects[addr] == nil && s.deleteLostPin(addr, reply) {
+			return
+		}
 		reply(fmt.Errorf("%w: %s (its write failed)", ErrNotFound, addr.Short()))
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/proto"
@@ -29,6 +30,13 @@ type recoveryScan struct {
 	// malformed key, or LocalObjectsMax reached), so the index does not
 	// know every chunk that is referenced and the orphan sweep must not run.
 	incomplete bool
+	// kept: the manifests left on disk but not indexed (a newer build
+	// wrote them, or LocalObjectsMax was reached), at most
+	// LocalObjectsMax; their pins are not lost (recoverPin). keptOver:
+	// more were left than kept names, so no pin without an indexed
+	// manifest is listed lost at this start (it may name one of them).
+	kept     map[proto.Addr]bool
+	keptOver bool
 }
 
 func (s *Storage) startRecovery() {
@@ -89,18 +97,25 @@ func (s *Storage) rereadManifest() {
 
 // onRecoveryReread checks the second read of a manifest that failed its
 // check in the scan: intact now, it is indexed; still failing, it is
-// deleted (recoverManifest). A failed read is retried, like a page.
+// deleted (recoverManifest), and so is one whose read the disk itself
+// answered env.ErrCorruption (a second corrupt read: retrying it could
+// hang recovery on a disk that keeps finding it corrupt). Another failed
+// read is retried, like a page.
 func (s *Storage) onRecoveryReread(res env.DiskResult) {
 	if s.ready || !s.recovery.rereading {
 		return
 	}
-	if res.Err != nil {
+	if res.Err != nil && !errors.Is(res.Err, env.ErrCorruption) {
 		s.rereadManifest()
 		return
 	}
 	key := s.recovery.reread[0]
 	s.recovery.reread = s.recovery.reread[1:]
-	if res.Found {
+	switch {
+	case res.Err != nil:
+		s.corruption(s.self)
+		s.recovery.drop = append(s.recovery.drop, env.DiskWrite{Key: key, Delete: true})
+	case res.Found:
 		s.recoverManifest(env.KV{Key: key, Value: res.Value}, true)
 	}
 	if len(s.recovery.reread) > 0 {
@@ -119,6 +134,9 @@ func (s *Storage) recoverManifest(kv env.KV, reread bool) {
 	if !ok || len(s.index.objects) >= LocalObjectsMax {
 		s.reject(ReasonOverload)
 		s.recovery.incomplete = true
+		if ok {
+			s.keepUnindexed(addr) // intact on disk: its pin is not lost
+		}
 		return
 	}
 	raw, err := env.Unseal(kv.Value)
@@ -134,6 +152,7 @@ func (s *Storage) recoverManifest(kv env.KV, reread bool) {
 		// must not delete what an upgrade wrote) and refuse it by name.
 		s.reject(ReasonNewerFormat)
 		s.env.Log().Error("storage: manifest of a newer format; not served by this build", "addr", addr.Short(), "err", err)
+		s.keepUnindexed(addr) // its pin is not lost: a restore would overwrite it
 		return
 	}
 	if err != nil {
@@ -151,11 +170,28 @@ func (s *Storage) recoverManifest(kv env.KV, reread bool) {
 	s.index.commit(addr)
 }
 
+// keepUnindexed remembers, for the pin scan, that addr's manifest stays
+// on disk without being indexed.
+func (s *Storage) keepUnindexed(addr proto.Addr) {
+	if len(s.recovery.kept) >= LocalObjectsMax {
+		s.recovery.keptOver = true
+		return
+	}
+	if s.recovery.kept == nil {
+		s.recovery.kept = map[proto.Addr]bool{}
+	}
+	s.recovery.kept[addr] = true
+}
+
 // recoverPin marks a held object pinned. A pin whose manifest is not held
 // (deleted as corrupt, now or at an earlier start) is kept on disk and
 // listed in lostPins: deleting it would end the pin guarantee for good on
 // a node that is not placed; the tick restores the object from its
-// holders (restoreLostPin), and any write of it here is pinned.
+// holders (restoreLostPin), and any write of it here is pinned. A pin
+// whose manifest is on disk but not indexed (written by a newer build, or
+// beyond LocalObjectsMax) is not lost: its record stays and it is not
+// listed, for a restore would overwrite a newer build's manifest or
+// fetch an object that is intact here.
 func (s *Storage) recoverPin(kv env.KV) {
 	addr, ok := addrFromKey(prefixPin, kv.Key)
 	if !ok {
@@ -166,9 +202,13 @@ func (s *Storage) recoverPin(kv env.KV) {
 		o.pinned = true
 		return
 	}
+	if s.recovery.kept[addr] || s.recovery.keptOver {
+		s.env.Log().Warn("storage: pinned object whose manifest is not indexed (newer format or too many objects); not restored", "addr", addr.Short())
+		return
+	}
 	s.env.Log().Error("storage: pinned object without a manifest (lost to corruption); the pin is kept", "addr", addr.Short())
 	if len(s.lostPins) < LostPinsMax {
-		s.lostPins = append(s.lostPins, addr) // the scan is ascending
+		s.lostPins = append(s.lostPins, lostPin{addr: addr}) // the scan is ascending
 	}
 }
 
@@ -178,6 +218,7 @@ func (s *Storage) finishRecovery() {
 		s.env.Submit(env.DiskOp{Kind: env.DiskBatch, Batch: s.recovery.drop[:n]})
 		s.recovery.drop = s.recovery.drop[n:]
 	}
+	s.recovery.kept = nil
 	s.ready = true
 	s.setLostPinsGauge()
 	s.provideNext = append(s.provideNext[:0], s.index.sorted...)
@@ -189,10 +230,27 @@ func (s *Storage) finishRecovery() {
 	s.startSweep()
 }
 
+// lostPin is a pin recovery found without its manifest (Storage.lostPins).
+// retryAt: no restore of it starts before then; wait: the backoff its
+// last failed restore set, doubling from Config.RepairInterval to
+// LostPinRetryMax (a pin whose holders are all gone costs a get and a
+// logged warning per backoff, not per tick). In memory only: a restart
+// retries at once.
+type lostPin struct {
+	addr    proto.Addr
+	retryAt env.Time
+	wait    time.Duration
+}
+
+// findLostPin returns addr's index in lostPins and whether it is listed.
+func (s *Storage) findLostPin(addr proto.Addr) (int, bool) {
+	return slices.BinarySearchFunc(s.lostPins, addr, func(p lostPin, a proto.Addr) int { return compareAddr(p.addr, a) })
+}
+
 // foundLostPin forgets addr's lost pin once a write of the object
 // committed it here (pinned by writeObject: its record is on disk).
 func (s *Storage) foundLostPin(addr proto.Addr) {
-	if i, lost := slices.BinarySearchFunc(s.lostPins, addr, compareAddr); lost {
+	if i, lost := s.findLostPin(addr); lost {
 		s.lostPins = slices.Delete(s.lostPins, i, i+1)
 		s.setLostPinsGauge()
 	}
@@ -202,7 +260,7 @@ func (s *Storage) foundLostPin(addr proto.Addr) {
 // without its object: the record is deleted, and the Delete succeeds
 // (there is no copy here to remove). False when addr's pin is not lost.
 func (s *Storage) deleteLostPin(addr proto.Addr, done func(error)) bool {
-	i, lost := slices.BinarySearchFunc(s.lostPins, addr, compareAddr)
+	i, lost := s.findLostPin(addr)
 	if !lost {
 		return false
 	}
@@ -215,6 +273,19 @@ func (s *Storage) deleteLostPin(addr proto.Addr, done func(error)) bool {
 	s.lostPins = slices.Delete(s.lostPins, i, i+1)
 	s.setLostPinsGauge()
 	return true
+}
+
+// lostPinFailed backs addr's lost pin off after a failed restore (err)
+// and logs it, once per attempt and so once per backoff.
+func (s *Storage) lostPinFailed(addr proto.Addr, err error) {
+	i, lost := s.findLostPin(addr)
+	if !lost {
+		return // deleted meanwhile
+	}
+	p := &s.lostPins[i]
+	p.wait = min(max(2*p.wait, s.cfg.RepairInterval), LostPinRetryMax)
+	p.retryAt = s.env.Now().Add(p.wait)
+	s.env.Log().Warn("storage: lost pin not restored; retried later", "addr", addr.Short(), "retry_in", p.wait, "err", err)
 }
 
 func (s *Storage) setLostPinsGauge() {
@@ -238,12 +309,15 @@ func (s *Storage) checkLostPins() {
 	if restores > 1 || (restores == 1) != s.restoring {
 		panic(fmt.Sprintf("storage: %d restore gets in flight, restoring %v", restores, s.restoring))
 	}
-	for i, a := range s.lostPins {
-		if i > 0 && compareAddr(s.lostPins[i-1], a) >= 0 {
+	for i, p := range s.lostPins {
+		if i > 0 && compareAddr(s.lostPins[i-1].addr, p.addr) >= 0 {
 			panic("storage: lost pins not ascending")
 		}
-		if s.index.committed(a) != nil {
+		if s.index.committed(p.addr) != nil {
 			panic("storage: a lost pin names a committed object")
+		}
+		if p.wait < 0 || p.wait > LostPinRetryMax {
+			panic("storage: a lost pin's backoff out of bounds")
 		}
 	}
 }
@@ -252,17 +326,26 @@ func (s *Storage) checkLostPins() {
 // holders as a client's get does (the manifest from the placement nodes,
 // then the DHT's providers, checked against the address; every chunk
 // verified against its key) and writes it here, pinned, as a pinned put
-// would. One restore is in flight at a time; a failed one is retried at a
-// later tick, after the other lost pins had their turn.
+// would. One restore is in flight at a time, taking the lost pins whose
+// backoff has passed in turn; a failed one backs off (lostPinFailed).
+// None starts while the index is full: writeObject would refuse it.
 func (s *Storage) restoreLostPin() {
-	if s.restoring || len(s.lostPins) == 0 || len(s.gets) >= InflightGetsMax {
+	if s.restoring || len(s.lostPins) == 0 || len(s.gets) >= InflightGetsMax || len(s.index.objects) >= LocalObjectsMax {
 		return
 	}
-	i := s.lostPinNext % len(s.lostPins)
-	s.lostPinNext = i + 1
-	addr := s.lostPins[i]
-	if s.index.objects[addr] != nil {
-		return // a write of it is in flight, and will be pinned
+	now := s.env.Now()
+	due := false
+	var addr proto.Addr
+	for range len(s.lostPins) {
+		i := s.lostPinNext % len(s.lostPins)
+		s.lostPinNext = i + 1
+		if !now.Before(s.lostPins[i].retryAt) {
+			addr, due = s.lostPins[i].addr, true
+			break
+		}
+	}
+	if !due || s.index.objects[addr] != nil {
+		return // none due, or a write of it is in flight, and will be pinned
 	}
 	g := s.newGet(0, addr, 0, 0, false) // ready, and a get slot is free: not nil
 	if g == nil {
@@ -275,10 +358,10 @@ func (s *Storage) restoreLostPin() {
 	g.restore = func(data []byte, err error) {
 		s.restoring = false
 		if err != nil {
-			s.env.Log().Warn("storage: lost pin not restored; retried later", "addr", addr.Short(), "err", err)
+			s.lostPinFailed(addr, err)
 			return
 		}
-		if _, lost := slices.BinarySearchFunc(s.lostPins, addr, compareAddr); !lost || s.index.objects[addr] != nil {
+		if _, lost := s.findLostPin(addr); !lost || s.index.objects[addr] != nil {
 			return // deleted, or written again, meanwhile
 		}
 		got, man := Split(data, s.cfg.ChunkBytes)
@@ -293,11 +376,15 @@ func (s *Storage) restoreLostPin() {
 		}
 		// No pin op: the record is on disk; writeObject pins the object
 		// and its commit forgets the lost pin (foundLostPin).
-		s.writeObject(addr, &object{manifest: man}, chunks, nil, func(err error) {
-			if err == nil {
-				s.env.Log().Info("storage: lost pin restored from the object's holders", "addr", addr.Short())
+		if !s.writeObject(addr, &object{manifest: man}, chunks, nil, func(err error) {
+			if err != nil {
+				s.lostPinFailed(addr, err)
+				return
 			}
-		})
+			s.env.Log().Info("storage: lost pin restored from the object's holders", "addr", addr.Short())
+		}) {
+			s.lostPinFailed(addr, fmt.Errorf("%w: index or disk queue full", ErrUnavailable))
+		}
 	}
 	s.findManifest(g)
 }

@@ -1,8 +1,6 @@
 package storage
 
 import (
-	"slices"
-
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/proto"
 )
@@ -308,7 +306,7 @@ func (s *Storage) writeObject(addr proto.Addr, o *object, chunks [][]byte, pinOp
 	if !s.cfg.BugAckBeforeSync {
 		ops = append(ops, s.syncOp())
 	}
-	if _, lost := slices.BinarySearchFunc(s.lostPins, addr, compareAddr); lost {
+	if _, lost := s.findLostPin(addr); lost {
 		o.pinned = true // its pin record survived the manifest (recoverPin)
 	}
 	o.waiters = append(o.waiters, done)

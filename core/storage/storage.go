@@ -60,10 +60,11 @@ type Storage struct {
 	sessions    map[uint64]*session          // open upload sessions
 	handoffs    handoffTable                 // pushes to placement nodes acknowledged puts missed (handoff.go)
 	// lostPins: the pins recovery found without a held manifest (it was
-	// corrupt), ascending, at most LostPinsMax. Their records stay on
-	// disk: a write of the object here is pinned (writeObject), a
-	// Delete removes the record (onDelete).
-	lostPins []proto.Addr
+	// corrupt), ascending by address, at most LostPinsMax, each with its
+	// restore backoff. Their records stay on disk: a write of the object
+	// here is pinned (writeObject), a Delete removes the record
+	// (onDelete, runDeletes).
+	lostPins []lostPin
 	// lostPinNext: the index in lostPins of the next to restore;
 	// restoring: a restore is in flight (restoreLostPin).
 	lostPinNext int
