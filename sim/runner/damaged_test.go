@@ -21,33 +21,17 @@ import (
 // replicas succeeded first.
 func TestContentDamagedReachesDamagePaths(t *testing.T) {
 	const damagedSeeds = 10
-	s, err := scenario.Load(filepath.Join("..", "..", "scenarios", "content_damaged.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	corruptGets := 0
 	heals, rereads := map[string]float64{}, map[string]float64{}
-	for seed := uint64(1); seed <= damagedSeeds; seed++ {
-		rep, err := Run(s, Options{Seed: seed, Swarm: true, AutoVizDir: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range rep.Checks {
-			if !c.OK {
-				t.Errorf("seed %d: check %s failed: %s", seed, c.Name, c.Detail)
-			}
-		}
-		if rep.Content == nil {
-			t.Fatalf("seed %d: no content figures", seed)
-		}
-		corruptGets += rep.Content.CorruptGets
-		for k, v := range rep.Content.Heals {
+	contentSeeds(t, "content_damaged.yaml", damagedSeeds, func(_ uint64, c *ContentStats) {
+		corruptGets += c.CorruptGets
+		for k, v := range c.Heals {
 			heals[k] += v
 		}
-		for k, v := range rep.Content.Rereads {
+		for k, v := range c.Rereads {
 			rereads[k] += v
 		}
-	}
+	})
 	if corruptGets == 0 {
 		t.Error("no get was answered corrupt (502) while no good source existed")
 	}
@@ -62,4 +46,30 @@ func TestContentDamagedReachesDamagePaths(t *testing.T) {
 		}
 	}
 	t.Logf("seeds 1..%d: %d gets answered corrupt, heals %v, re-reads %v", damagedSeeds, corruptGets, heals, rereads)
+}
+
+// contentSeeds runs scenarios/file at seeds 1..n in swarm mode (as
+// explore does), fails the test for every check a seed failed, and hands
+// each seed's content figures to f.
+func contentSeeds(t *testing.T, file string, n uint64, f func(seed uint64, c *ContentStats)) {
+	t.Helper()
+	s, err := scenario.Load(filepath.Join("..", "..", "scenarios", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seed := uint64(1); seed <= n; seed++ {
+		rep, err := Run(s, Options{Seed: seed, Swarm: true, AutoVizDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range rep.Checks {
+			if !c.OK {
+				t.Errorf("seed %d: check %s failed: %s", seed, c.Name, c.Detail)
+			}
+		}
+		if rep.Content == nil {
+			t.Fatalf("seed %d: no content figures", seed)
+		}
+		f(seed, rep.Content)
+	}
 }

@@ -1,11 +1,9 @@
 package runner
 
 import (
-	"path/filepath"
 	"testing"
 
 	"github.com/ron-network/ron/core/storage"
-	"github.com/ron-network/ron/sim/scenario"
 )
 
 // TestContentSessionsReachSessionPaths runs scenarios/content_sessions.yaml
@@ -24,27 +22,10 @@ import (
 // simulator's clients only sent whole puts: no seed opened a session.
 func TestContentSessionsReachSessionPaths(t *testing.T) {
 	const sessionSeeds = 8
-	s, err := scenario.Load(filepath.Join("..", "..", "scenarios", "content_sessions.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var puts, acked, abandoned, open, orphans int
 	var expired uint64
 	heals := map[string]float64{}
-	for seed := uint64(1); seed <= sessionSeeds; seed++ {
-		rep, err := Run(s, Options{Seed: seed, Swarm: true, AutoVizDir: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range rep.Checks {
-			if !c.OK {
-				t.Errorf("seed %d: check %s failed: %s", seed, c.Name, c.Detail)
-			}
-		}
-		if rep.Content == nil {
-			t.Fatalf("seed %d: no content figures", seed)
-		}
-		c := rep.Content
+	contentSeeds(t, "content_sessions.yaml", sessionSeeds, func(seed uint64, c *ContentStats) {
 		puts, acked, abandoned, expired, open = puts+c.SessionPuts, acked+c.SessionPutsOK, abandoned+c.SessionsAbandoned, expired+c.SessionsExpired, open+c.SessionsOpen
 		if c.OrphanChunks > 0 {
 			orphans += c.OrphanChunks
@@ -53,7 +34,7 @@ func TestContentSessionsReachSessionPaths(t *testing.T) {
 		for k, v := range c.Heals {
 			heals[k] += v
 		}
-	}
+	})
 	switch {
 	case puts == 0 || acked == 0:
 		t.Errorf("%d session puts, %d acknowledged: the clients streamed nothing", puts, acked)
