@@ -49,25 +49,7 @@ func newConnsFixture(t *testing.T, limits gateway.ConnLimits, objectBytes int, e
 // unlabelled one), 0 when absent.
 func (f *connsFixture) metric(name, label string) float64 {
 	f.t.Helper()
-	families, err := f.prom.Registry().Gather()
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	for _, fam := range families {
-		if fam.GetName() != name {
-			continue
-		}
-		for _, m := range fam.GetMetric() {
-			if len(m.GetLabel()) > 0 && m.GetLabel()[0].GetValue() != label {
-				continue
-			}
-			if m.Counter != nil {
-				return m.GetCounter().GetValue()
-			}
-			return m.GetGauge().GetValue()
-		}
-	}
-	return 0
+	return gatherValue(f.t, f.prom.Registry(), name, label)
 }
 
 // waitFor polls cond until it holds or a generous deadline passes.

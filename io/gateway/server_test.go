@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/io/gateway"
@@ -194,7 +195,17 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 // absent).
 func metricValue(t *testing.T, f *fixture, name, label string) float64 {
 	t.Helper()
-	families, err := f.rt.Prom().Registry().Gather()
+	return gatherValue(t, f.rt.Prom().Registry(), name, label)
+}
+
+// gatherValue is the value of the counter or gauge name in g's series
+// (label its series' label value, "" for an unlabelled one), 0 when
+// absent.
+func gatherValue(t *testing.T, g interface {
+	Gather() ([]*dto.MetricFamily, error)
+}, name, label string) float64 {
+	t.Helper()
+	families, err := g.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -203,6 +203,26 @@ func NewContent(w *sim.World, cfg ContentConfig) *Content {
 // History is the recorded history (complete once the run is over).
 func (c *Content) History() *History { return c.history }
 
+// finisher returns finish, which records op's outcome (output; nil:
+// unknown) once, at the simulated now, and issues client's next op after
+// a think time (later calls do nothing), and over, whether finish ran.
+func (c *Content) finisher(op *Op, client int) (finish func(output map[string]any), over func() bool) {
+	done := false
+	finish = func(output map[string]any) {
+		if done {
+			return
+		}
+		done = true
+		if output != nil {
+			ret := int64(c.w.Now())
+			op.Return = &ret
+			op.Output = output
+		}
+		c.w.After(c.think(), func() { c.issue(client) })
+	}
+	return finish, func() bool { return done }
+}
+
 // Object returns the workload's object at addr.
 func (c *Content) Object(addr proto.Addr) (ContentObject, bool) {
 	i, ok := c.byAddr[addr]
@@ -308,19 +328,7 @@ func (c *Content) issue(client int) {
 	if c.cfg.OnIssue != nil {
 		c.cfg.OnIssue(len(c.history.Ops)-1, op, c.objects[obj].Addr)
 	}
-	done := false
-	finish := func(output map[string]any) {
-		if done {
-			return
-		}
-		done = true
-		if output != nil {
-			ret := int64(c.w.Now())
-			op.Return = &ret
-			op.Output = output
-		}
-		c.w.After(c.think(), func() { c.issue(client) })
-	}
+	finish, over := c.finisher(op, client)
 	call := EdgeCall{Node: target, Op: auth.OpRead, Service: "storage", Body: body}
 	refused := func(e admission.Refusal) any {
 		err := fmt.Errorf("%w: %w", storage.ErrUnavailable, edgeRefusal(e))
@@ -336,7 +344,7 @@ func (c *Content) issue(client int) {
 		call.Resource = c.objects[obj].Addr.String()
 	}
 	c.cfg.Path.send(c.w, call, client, refused, func(resp any) {
-		if !done { // a reply after the client gave up stays unknown
+		if !over() { // a reply after the client gave up stays unknown
 			finish(c.outcome(op, obj, resp))
 		}
 	})

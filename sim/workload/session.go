@@ -102,19 +102,8 @@ func (c *Content) sessionPut(client int, op *Op) {
 	node := op.Node
 	var session uint64
 	var streamed proto.Addr
-	step, done := 0, false
-	finish := func(output map[string]any) {
-		if done {
-			return
-		}
-		done = true
-		if output != nil {
-			ret := int64(c.w.Now())
-			op.Return = &ret
-			op.Output = output
-		}
-		c.w.After(c.think(), func() { c.issue(client) })
-	}
+	step := 0
+	finish, over := c.finisher(op, client)
 	failed := func(code string) map[string]any { return map[string]any{"ok": false, "error": code} }
 	// call sends one request of the session; reply runs only for the
 	// answer to the latest request, and a request unanswered within the
@@ -128,12 +117,12 @@ func (c *Content) sessionPut(client int, op *Op) {
 			return sessionRefused(body, fmt.Errorf("%w: %w", storage.ErrUnavailable, edgeRefusal(e)))
 		}
 		c.cfg.Path.send(c.w, ec, client, refused, func(resp any) {
-			if !done && step == mine {
+			if !over() && step == mine {
 				reply(resp)
 			}
 		})
 		c.w.After(c.cfg.Timeout, func() {
-			if !done && step == mine {
+			if !over() && step == mine {
 				timedOut()
 			}
 		})
