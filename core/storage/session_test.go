@@ -569,6 +569,36 @@ func TestFullDiskAtCommitSaysFull(t *testing.T) {
 // (scenarios/content_sessions.yaml, seed 4 with its swarm draws: an
 // abandoned session's delete failed under n3's write errors and its
 // chunk was still on disk at the end of the run).
+// TestFailingDeletesSweepOncePerGap: while every delete fails (a disk
+// that keeps failing writes), the sweeps a failed session delete makes
+// due start at most once per SweepDueGapIntervals, not one after another
+// (each scans every chunk key).
+func TestFailingDeletesSweepOncePerGap(t *testing.T) {
+	c := newCluster(t, 1, 37, smallChunks)
+	s := c.begin(0, false)
+	c.stream(0, s, randomData(37, 3*ChunkBytesMin), ChunkBytesMin)
+	d := c.nodes[0].disk
+	watched := d.Fault
+	scans := 0
+	d.Fault = func(op *env.DiskOp) error {
+		switch {
+		case op.Kind == env.DiskBatch:
+			return fmt.Errorf("injected write error: %w", env.ErrDiskIO)
+		case op.Kind == env.DiskScan && string(op.Prefix) == prefixChunk:
+			scans++
+		}
+		return watched(op)
+	}
+	if r, _ := c.request(0, PutAbort{Session: s}, time.Second).(PutAbortResult); r.Err != nil {
+		t.Fatalf("abort: %v", r.Err)
+	}
+	const gaps = 5
+	c.advance(gaps * SweepDueGapIntervals * smallChunks.RepairInterval)
+	if scans < 2 || scans > gaps+1 {
+		t.Fatalf("%d sweeps in %d gaps of failing deletes; want 2 to %d", scans, gaps, gaps+1)
+	}
+}
+
 func TestStreamFailedDeleteIsSwept(t *testing.T) {
 	// fails: the session's delete, then (2, 3) the sweep's own deletes,
 	// each of which must leave another sweep due.
@@ -597,7 +627,8 @@ func TestStreamFailedDeleteIsSwept(t *testing.T) {
 			if failed != 1 || c.chunkKeys(0) != 3 {
 				t.Fatalf("%d deletes failed, %d chunk keys: want the failed delete to leave the 3", failed, c.chunkKeys(0))
 			}
-			wait := time.Duration(3*fails) * smallChunks.RepairInterval
+			// Each failed sweep's next waits SweepDueGapIntervals.
+			wait := time.Duration(fails*(SweepDueGapIntervals+3)) * smallChunks.RepairInterval
 			c.advance(wait)
 			if n := c.chunkKeys(0); n != 0 || failed != fails {
 				t.Fatalf("%d chunk keys %v after the failed delete (%d of %d deletes failed): the session's chunks were not swept", n, wait, failed, fails)

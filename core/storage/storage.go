@@ -46,19 +46,20 @@ type Storage struct {
 	nextOp  uint64
 	tick    env.TimerID
 
-	recovery    recoveryScan
-	sweep       orphanSweep
-	sweepSeq    uint64                       // last sweep page tag; survives reset (see sweepPage)
-	sweepDue    bool                         // a session chunk delete failed or was refused: the tick sweeps (sweepIfDue)
-	cursor      proto.Addr                   // repair: last object audited
-	audits      map[proto.Addr]*audit        // repair: objects being audited
-	damaged     map[proto.Addr]damage        // chunks that failed their check (push.go)
-	healing     map[proto.Addr]bool          // chunks being healed
-	healWrites  map[proto.Addr][]func(error) // heal writes in flight, and who waits for them (healWith)
-	groups      *groupCache                  // group CVs of chunks verified whole (groups.go)
-	provideNext []proto.Addr                 // objects to announce on later ticks
-	sessions    map[uint64]*session          // open upload sessions
-	handoffs    handoffTable                 // pushes to placement nodes acknowledged puts missed (handoff.go)
+	recovery       recoveryScan
+	sweep          orphanSweep
+	sweepSeq       uint64                       // last sweep page tag; survives reset (see sweepPage)
+	sweepDue       bool                         // a session chunk delete failed or was refused: the tick sweeps (sweepIfDue)
+	sweepNotBefore env.Time                     // no due sweep starts before (SweepDueGapIntervals)
+	cursor         proto.Addr                   // repair: last object audited
+	audits         map[proto.Addr]*audit        // repair: objects being audited
+	damaged        map[proto.Addr]damage        // chunks that failed their check (push.go)
+	healing        map[proto.Addr]bool          // chunks being healed
+	healWrites     map[proto.Addr][]func(error) // heal writes in flight, and who waits for them (healWith)
+	groups         *groupCache                  // group CVs of chunks verified whole (groups.go)
+	provideNext    []proto.Addr                 // objects to announce on later ticks
+	sessions       map[uint64]*session          // open upload sessions
+	handoffs       handoffTable                 // pushes to placement nodes acknowledged puts missed (handoff.go)
 	// lostPins: the pins recovery found without a held manifest (it was
 	// corrupt), ascending by address, at most LostPinsMax, each with its
 	// restore backoff. Their records stay on disk: a write of the object

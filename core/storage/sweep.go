@@ -12,6 +12,14 @@ import (
 // one input.
 const SweepPageMax = 1024
 
+// SweepDueGapIntervals spaces the sweeps a failed or refused delete makes
+// due (sweepIfDue): the next starts at least this many RepairIntervals
+// after the last began (a minute at the default), so a disk that keeps
+// failing deletes, or a job table that stays full, costs a scan of the
+// chunk keys a minute, not one after another; orphans wait that much
+// longer.
+const SweepDueGapIntervals = 60
+
 var _ = [env.DiskScanLimitMax - SweepPageMax]struct{}{}   // a page is one scan
 var _ = [env.DiskBatchWritesMax - SweepPageMax]struct{}{} // its deletes one batch
 
@@ -68,8 +76,9 @@ func (s *Storage) sweepPage() {
 // the tick calls it. Without it those chunks, referenced by nothing,
 // would stay on disk until the node restarts.
 func (s *Storage) sweepIfDue() {
-	if s.sweepDue && !s.sweep.active {
+	if s.sweepDue && !s.sweep.active && s.env.Now() >= s.sweepNotBefore {
 		s.sweepDue = false
+		s.sweepNotBefore = s.env.Now().Add(SweepDueGapIntervals * s.cfg.RepairInterval)
 		s.startSweep()
 	}
 }
