@@ -218,13 +218,19 @@
 // arrival order and ahead of any response that would widen its window,
 // and one with reads in flight starts another only when a slot is free.
 // So every stream keeps a read in flight and none starves, while a lone
-// stream still has its whole window. A read refused anyway (the node's
-// queue full, storage.ErrBusy: other reads, peers or the disk queue took
-// storage's room) is retried with a backoff of 2 to 250 ms,
+// stream still has its whole window. A read refused anyway for this
+// node's own load (the node's queue full; storage.ErrBusy: other reads,
+// peers or the disk queue took storage's room) is retried with a backoff
+// of 2 to 250 ms,
 // into fresh buffers (the refused read may still fill the lent ones),
 // and counted in gateway_stream_read_retries_total; only a read refused
 // for StreamStallMax (30 s) fails, and after the headers that aborts the
-// connection as any failed stream does. A read before the response
+// connection as any failed stream does. A read that failed for another
+// reason is not retried, a holder's refusal included (a remote holder
+// answering busy is, to this node, a holder that did not serve: plain
+// storage.ErrUnavailable): the stream is cut at once, as before the
+// slots, rather than hold its slots while peers are unreachable (a few
+// requests for such an object would hold them all). A read before the response
 // (manifest, small or whole read, HEAD) is not retried: a refusal there
 // is a clean 503 with Retry-After, counted in omnigate_shed_total under
 // "storage_unavailable" (or "node_overload" for the node's full queue). A body of at most
