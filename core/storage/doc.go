@@ -160,7 +160,17 @@
 // or not: the acknowledgement promises the pinned copy). A failed pinned
 // write answers ErrUnknownOutcome carrying the disk error at once (the
 // placement nodes may still store the object; the client may retry) and
-// the put is never acknowledged, so it hands nothing off. The remaining
+// the put is never acknowledged, so it hands nothing off. A pinned put
+// of an object this node already holds unpinned writes and syncs the pin
+// record alone (pinExisting); the object counts as pinned for GC from
+// the moment that write starts (it is never collected meanwhile), but
+// no pinned put of it is answered before the record is durable: one
+// arriving while the write is in flight waits for it (at most
+// waitersMax, more are refused busy) and gets its outcome, and a failed
+// or refused pin write unpins the object again and answers every waiter
+// ErrUnknownOutcome with the disk error (a retry writes the record
+// anew; a record the failed job did leave on disk pins the object at
+// the next restart, or is deleted with the copy). The remaining
 // pushes continue and their completion is observed as
 // storage_replication_lag_seconds. The placement nodes an acknowledged
 // put did not reach get a hand-off from the coordinator (see Hand-offs).

@@ -139,16 +139,41 @@ func (s *Storage) putLocal(p *putOp, placed, pin bool) {
 }
 
 // pinExisting waits for a held object's commit, then persists the pin.
+// o.pinned is set when the pin write starts, so GC keeps the object
+// meanwhile (repair.go), but only o.pinWrite's end answers: a pinned put
+// arriving while the pin write is in flight waits for it (at most
+// waitersMax), and none is answered before the record is durable. A
+// failed or refused pin write unpins o again (its record's fate is
+// unknown: a restart finds it pinned if it is on disk) and every waiter
+// gets the failure (pinFailed: ErrUnknownOutcome with the disk error).
 func (s *Storage) pinExisting(addr proto.Addr, o *object, pinOp *env.DiskOp, done func(error)) {
 	s.whenCommitted(addr, o, func(err error) {
-		if err != nil || pinOp == nil || o.pinned {
+		switch {
+		case err != nil || pinOp == nil || (o.pinned && o.pinWrite == nil):
 			done(err)
 			return
-		}
-		o.pinned = true
-		ops := []env.DiskOp{*pinOp, s.syncOp()}
-		if !s.submitJob(ops, func(res []env.DiskResult) { done(firstErr(res)) }) {
+		case o.pinWrite != nil && len(o.pinWrite) >= waitersMax:
+			s.reject(ReasonOverload)
 			done(errBusy)
+			return
+		case o.pinWrite != nil:
+			o.pinWrite = append(o.pinWrite, done)
+			return
+		}
+		o.pinned, o.pinWrite = true, []func(error){done}
+		finish := func(err error) {
+			waiters := o.pinWrite
+			o.pinWrite = nil
+			if err != nil {
+				o.pinned = false
+			}
+			for _, w := range waiters {
+				w(err)
+			}
+		}
+		ops := []env.DiskOp{*pinOp, s.syncOp()}
+		if !s.submitJob(ops, func(res []env.DiskResult) { finish(firstErr(res)) }) {
+			finish(errBusy)
 		}
 	})
 }
