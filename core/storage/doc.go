@@ -124,7 +124,16 @@
 // scan (at most LocalObjectsMax addresses; beyond that no pin without an
 // indexed manifest is listed at that start) and lists none of their
 // pins, so a restore never overwrites a newer build's manifest nor
-// refetches an object intact here.
+// refetches an object intact here. Those pins are kept instead
+// (keptPins, at most KeptPinsMax listed, the records beyond stay on disk
+// unlisted until a later start): no write of such an object is made on
+// this node until a restart indexes it (a put's local write fails, a
+// pinned put answering ErrUnavailable, a peer's commit is answered busy,
+// a put's hand-offs keep no copy here), for it would overwrite the newer
+// build's manifest, and an unpinned copy written here would let the GC
+// pass delete the pin record with it; so the GC pass never sees it. A
+// client's Delete of a kept pin deletes its record and succeeds; the
+// manifest stays, unpinned, for the build that wrote it.
 //
 // Then, while the node already serves, the orphan sweep (sweep.go) pages
 // through the chunk keys with keys-only scans (env.DiskOp.KeysOnly, so no

@@ -122,6 +122,13 @@ func (s *Storage) putLocal(p *putOp, placed, pin bool) {
 	if pin {
 		pinOp = &env.DiskOp{Kind: env.DiskPut, Key: diskKey(prefixPin, p.addr), Value: []byte{1}}
 	}
+	if s.keptPin(p.addr) {
+		// A newer build's manifest (or one beyond LocalObjectsMax) is
+		// kept here, pinned: not overwritten (writeObject).
+		s.reject(ReasonNewerFormat)
+		done(fmt.Errorf("%w: %s is pinned here with a manifest this build does not index (newer format, or LocalObjectsMax)", ErrUnavailable, p.addr.Short()))
+		return
+	}
 	p.maybeStored = true
 	if o := s.index.objects[p.addr]; o != nil {
 		s.pinExisting(p.addr, o, pinOp, done)
@@ -305,6 +312,7 @@ func (s *Storage) onDelete(req env.RequestID, addr proto.Addr) {
 	o := s.index.objects[addr]
 	switch {
 	case o == nil && s.deleteLostPin(addr, func(err error) { s.env.Reply(req, DeleteResult{Err: err}) }):
+	case o == nil && s.deleteKeptPin(addr, func(err error) { s.env.Reply(req, DeleteResult{Err: err}) }):
 	case o == nil:
 		s.env.Reply(req, DeleteResult{Err: fmt.Errorf("%w: %s", ErrNotFound, addr.Short())})
 	case !o.committed && len(o.deletes) >= waitersMax:
