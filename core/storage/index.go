@@ -364,6 +364,9 @@ func (x *index) check(deep bool) {
 				panic("storage: deletes waiting for a committed object")
 			}
 		}
+		if o.pinWrite != nil && (!o.committed || !o.pinned || len(o.pinWrite) > waitersMax) {
+			panic("storage: a pin write in flight for an object not committed and pinned, or with too many waiters")
+		}
 	}
 	if committed != len(x.sorted) || total != x.bytes || len(refs) != len(x.chunkRefs) {
 		panic("storage: index totals disagree with its objects")

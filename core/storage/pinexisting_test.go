@@ -95,3 +95,40 @@ func TestPinExistingWaitsForDurable(t *testing.T) {
 		t.Fatal("pinned put acknowledged before the pin record is durable")
 	}
 }
+
+// The pinned puts waiting for one pin write in flight are bounded: beyond
+// waitersMax more are refused (every one is answered), and the pin record
+// is durable once the first is acknowledged.
+func TestPinExistingWaitersBounded(t *testing.T) {
+	c := newClusterDisk(t, 5, 41, noRepair, 50*time.Millisecond)
+	data := randomData(45, 2*ChunkBytesMin+7)
+	addr := proto.AddrOf(data)
+	coord := c.placed(addr, 3)[0]
+	if res := c.put(coord, data, false); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	c.advance(time.Second)
+	var reqs []env.RequestID
+	for range waitersMax + 3 {
+		reqs = append(reqs, c.c.Request(coord, ServiceName, Put{Data: data, Pin: true}))
+	}
+	acked, refused := 0, 0
+	for _, r := range reqs {
+		a, ok := c.c.Await(coord, r, time.Minute)
+		if !ok {
+			t.Fatal("a pinned put was never answered")
+		}
+		if a.(PutResult).Err == nil {
+			acked++
+			if _, durable := c.nodes[coord].disk.Durable()[string(diskKey(prefixPin, addr))]; !durable {
+				t.Fatal("pinned put acknowledged before the pin record is durable")
+			}
+		} else {
+			refused++
+		}
+	}
+	t.Logf("acknowledged %d, refused %d", acked, refused)
+	if acked < waitersMax || refused < 1 {
+		t.Fatalf("acknowledged %d, refused %d: want the waiters up to waitersMax acknowledged, the rest refused", acked, refused)
+	}
+}
