@@ -66,6 +66,10 @@ const (
 	// (Storage.lostPins); the records beyond it stay on disk, unlisted
 	// until a later start.
 	LostPinsMax = 1024
+	// KeptPinsMax bounds the pins recovery keeps whose manifest is on
+	// disk but not indexed (Storage.keptPins); the records beyond it stay
+	// on disk, unlisted until a later start.
+	KeptPinsMax = 1024
 	// LostPinRetryMax caps the backoff of a lost pin's restore, which
 	// doubles from Config.RepairInterval after each failure.
 	LostPinRetryMax = 10 * time.Minute

@@ -124,7 +124,16 @@
 // scan (at most LocalObjectsMax addresses; beyond that no pin without an
 // indexed manifest is listed at that start) and lists none of their
 // pins, so a restore never overwrites a newer build's manifest nor
-// refetches an object intact here.
+// refetches an object intact here. Those pins are kept instead
+// (keptPins, at most KeptPinsMax listed, the records beyond stay on disk
+// unlisted until a later start): no write of such an object is made on
+// this node until a restart indexes it (a put's local write fails, a
+// pinned put answering ErrUnavailable, a peer's commit is answered busy,
+// a put's hand-offs keep no copy here), for it would overwrite the newer
+// build's manifest, and an unpinned copy written here would let the GC
+// pass delete the pin record with it; so the GC pass never sees it. A
+// client's Delete of a kept pin deletes its record and succeeds; the
+// manifest stays, unpinned, for the build that wrote it.
 //
 // Then, while the node already serves, the orphan sweep (sweep.go) pages
 // through the chunk keys with keys-only scans (env.DiskOp.KeysOnly, so no
@@ -160,7 +169,17 @@
 // or not: the acknowledgement promises the pinned copy). A failed pinned
 // write answers ErrUnknownOutcome carrying the disk error at once (the
 // placement nodes may still store the object; the client may retry) and
-// the put is never acknowledged, so it hands nothing off. The remaining
+// the put is never acknowledged, so it hands nothing off. A pinned put
+// of an object this node already holds unpinned writes and syncs the pin
+// record alone (pinExisting); the object counts as pinned for GC from
+// the moment that write starts (it is never collected meanwhile), but
+// no pinned put of it is answered before the record is durable: one
+// arriving while the write is in flight waits for it (at most
+// waitersMax, more are refused busy) and gets its outcome, and a failed
+// or refused pin write unpins the object again and answers every waiter
+// ErrUnknownOutcome with the disk error (a retry writes the record
+// anew; a record the failed job did leave on disk pins the object at
+// the next restart, or is deleted with the copy). The remaining
 // pushes continue and their completion is observed as
 // storage_replication_lag_seconds. The placement nodes an acknowledged
 // put did not reach get a hand-off from the coordinator (see Hand-offs).

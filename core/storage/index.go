@@ -59,6 +59,11 @@ type object struct {
 	// in flight: they take effect when it completes, after its waiters
 	// (finishWrite). At most waitersMax; empty once committed.
 	deletes []env.RequestID
+	// pinWrite: non-nil while the pin record of a pinned put of the
+	// committed object is being written (pinExisting): the pinned puts
+	// waiting for it to be durable, at most waitersMax. pinned is set
+	// meanwhile (GC keeps the object) and cleared if the write fails.
+	pinWrite []func(error)
 }
 
 // index is the in-memory view of what this node holds.
@@ -358,6 +363,9 @@ func (x *index) check(deep bool) {
 			if len(o.deletes) > 0 {
 				panic("storage: deletes waiting for a committed object")
 			}
+		}
+		if o.pinWrite != nil && (!o.committed || !o.pinned || len(o.pinWrite) > waitersMax) {
+			panic("storage: a pin write in flight for an object not committed and pinned, or with too many waiters")
 		}
 	}
 	if committed != len(x.sorted) || total != x.bytes || len(refs) != len(x.chunkRefs) {

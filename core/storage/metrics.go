@@ -35,7 +35,8 @@ const (
 	ReasonOverload   = "overload"
 	ReasonRecovering = "recovering"
 	// ReasonNewerFormat: a stored manifest written by a newer build,
-	// kept on disk for it and not indexed.
+	// kept on disk for it and not indexed; or a write refused because it
+	// names a pin recovery kept with such a manifest (keptPins).
 	ReasonNewerFormat = "newer_format"
 )
 

@@ -122,6 +122,13 @@ func (s *Storage) putLocal(p *putOp, placed, pin bool) {
 	if pin {
 		pinOp = &env.DiskOp{Kind: env.DiskPut, Key: diskKey(prefixPin, p.addr), Value: []byte{1}}
 	}
+	if s.keptPin(p.addr) {
+		// A newer build's manifest (or one beyond LocalObjectsMax) is
+		// kept here, pinned: not overwritten (writeObject).
+		s.reject(ReasonNewerFormat)
+		done(fmt.Errorf("%w: %s is pinned here with a manifest this build does not index (newer format, or LocalObjectsMax)", ErrUnavailable, p.addr.Short()))
+		return
+	}
 	p.maybeStored = true
 	if o := s.index.objects[p.addr]; o != nil {
 		s.pinExisting(p.addr, o, pinOp, done)
@@ -139,16 +146,41 @@ func (s *Storage) putLocal(p *putOp, placed, pin bool) {
 }
 
 // pinExisting waits for a held object's commit, then persists the pin.
+// o.pinned is set when the pin write starts, so GC keeps the object
+// meanwhile (repair.go), but only o.pinWrite's end answers: a pinned put
+// arriving while the pin write is in flight waits for it (at most
+// waitersMax), and none is answered before the record is durable. A
+// failed or refused pin write unpins o again (its record's fate is
+// unknown: a restart finds it pinned if it is on disk) and every waiter
+// gets the failure (pinFailed: ErrUnknownOutcome with the disk error).
 func (s *Storage) pinExisting(addr proto.Addr, o *object, pinOp *env.DiskOp, done func(error)) {
 	s.whenCommitted(addr, o, func(err error) {
-		if err != nil || pinOp == nil || o.pinned {
+		switch {
+		case err != nil || pinOp == nil || (o.pinned && o.pinWrite == nil):
 			done(err)
 			return
-		}
-		o.pinned = true
-		ops := []env.DiskOp{*pinOp, s.syncOp()}
-		if !s.submitJob(ops, func(res []env.DiskResult) { done(firstErr(res)) }) {
+		case o.pinWrite != nil && len(o.pinWrite) >= waitersMax:
+			s.reject(ReasonOverload)
 			done(errBusy)
+			return
+		case o.pinWrite != nil:
+			o.pinWrite = append(o.pinWrite, done)
+			return
+		}
+		o.pinned, o.pinWrite = true, []func(error){done}
+		finish := func(err error) {
+			waiters := o.pinWrite
+			o.pinWrite = nil
+			if err != nil {
+				o.pinned = false
+			}
+			for _, w := range waiters {
+				w(err)
+			}
+		}
+		ops := []env.DiskOp{*pinOp, s.syncOp()}
+		if !s.submitJob(ops, func(res []env.DiskResult) { finish(firstErr(res)) }) {
+			finish(errBusy)
 		}
 	})
 }
@@ -280,6 +312,7 @@ func (s *Storage) onDelete(req env.RequestID, addr proto.Addr) {
 	o := s.index.objects[addr]
 	switch {
 	case o == nil && s.deleteLostPin(addr, func(err error) { s.env.Reply(req, DeleteResult{Err: err}) }):
+	case o == nil && s.deleteKeptPin(addr, func(err error) { s.env.Reply(req, DeleteResult{Err: err}) }):
 	case o == nil:
 		s.env.Reply(req, DeleteResult{Err: fmt.Errorf("%w: %s", ErrNotFound, addr.Short())})
 	case !o.committed && len(o.deletes) >= waitersMax:

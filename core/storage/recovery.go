@@ -189,9 +189,10 @@ func (s *Storage) keepUnindexed(addr proto.Addr) {
 // a node that is not placed; the tick restores the object from its
 // holders (restoreLostPin), and any write of it here is pinned. A pin
 // whose manifest is on disk but not indexed (written by a newer build, or
-// beyond LocalObjectsMax) is not lost: its record stays and it is not
-// listed, for a restore would overwrite a newer build's manifest or
-// fetch an object that is intact here.
+// beyond LocalObjectsMax) is not lost: its record stays and it is listed
+// in keptPins instead, never restored, for a restore would overwrite a
+// newer build's manifest or fetch an object that is intact here; nor is
+// any other write of it made here (writeObject).
 func (s *Storage) recoverPin(kv env.KV) {
 	addr, ok := addrFromKey(prefixPin, kv.Key)
 	if !ok {
@@ -204,6 +205,9 @@ func (s *Storage) recoverPin(kv env.KV) {
 	}
 	if s.recovery.kept[addr] || s.recovery.keptOver {
 		s.env.Log().Warn("storage: pinned object whose manifest is not indexed (newer format or too many objects); not restored", "addr", addr.Short())
+		if len(s.keptPins) < KeptPinsMax {
+			s.keptPins = append(s.keptPins, addr) // the scan is ascending
+		}
 		return
 	}
 	s.env.Log().Error("storage: pinned object without a manifest (lost to corruption); the pin is kept", "addr", addr.Short())
@@ -275,6 +279,32 @@ func (s *Storage) deleteLostPin(addr proto.Addr, done func(error)) bool {
 	return true
 }
 
+// keptPin reports whether addr is one of keptPins: its pin record and
+// (unless LocalObjectsMax hid it) its manifest are on disk, not indexed.
+func (s *Storage) keptPin(addr proto.Addr) bool {
+	_, kept := slices.BinarySearchFunc(s.keptPins, addr, compareAddr)
+	return kept
+}
+
+// deleteKeptPin is a client's Delete of addr whose pin recovery kept
+// with a manifest it did not index: the record is deleted and the Delete
+// succeeds; the manifest stays for the build that wrote it, unpinned.
+// False when addr's pin is not kept.
+func (s *Storage) deleteKeptPin(addr proto.Addr, done func(error)) bool {
+	i, kept := slices.BinarySearchFunc(s.keptPins, addr, compareAddr)
+	if !kept {
+		return false
+	}
+	ops := []env.DiskOp{{Kind: env.DiskDelete, Key: diskKey(prefixPin, addr)}, s.syncOp()}
+	if !s.submitJob(ops, func(res []env.DiskResult) { done(firstErr(res)) }) {
+		s.reject(ReasonOverload)
+		done(fmt.Errorf("%w: disk queue full", ErrBusy))
+		return true
+	}
+	s.keptPins = slices.Delete(s.keptPins, i, i+1)
+	return true
+}
+
 // lostPinFailed backs addr's lost pin off after a failed restore (err)
 // and logs it, once per attempt and so once per backoff.
 func (s *Storage) lostPinFailed(addr proto.Addr, err error) {
@@ -308,6 +338,20 @@ func (s *Storage) checkLostPins() {
 	}
 	if restores > 1 || (restores == 1) != s.restoring {
 		panic(fmt.Sprintf("storage: %d restore gets in flight, restoring %v", restores, s.restoring))
+	}
+	if len(s.keptPins) > KeptPinsMax {
+		panic("storage: kept pins exceed KeptPinsMax")
+	}
+	for i, a := range s.keptPins {
+		if i > 0 && compareAddr(s.keptPins[i-1], a) >= 0 {
+			panic("storage: kept pins not ascending")
+		}
+		if s.index.objects[a] != nil {
+			panic("storage: a kept pin names a held object")
+		}
+		if _, lost := s.findLostPin(a); lost {
+			panic("storage: a kept pin is listed lost")
+		}
 	}
 	for i, p := range s.lostPins {
 		if i > 0 && compareAddr(s.lostPins[i-1].addr, p.addr) >= 0 {

@@ -288,7 +288,17 @@ func (s *Storage) whenCommitted(addr proto.Addr, o *object, done func(error)) {
 // sealed manifest, the pin flag (if pin), then a sync. The object is
 // committed (and done called) only after the sync completed. False when
 // the disk job or the index is full (done not called).
+//
+// A kept pin's object (keptPins) is never written: its manifest on disk
+// may be a newer build's, which the write would overwrite, and it is
+// pinned there though not indexed here (recoverPin). Every write of it
+// is refused (false): a put's local write fails, a peer's commit is
+// answered busy, a put's hand-offs keep no copy here.
 func (s *Storage) writeObject(addr proto.Addr, o *object, chunks [][]byte, pinOp *env.DiskOp, done func(error)) bool {
+	if s.keptPin(addr) {
+		s.reject(ReasonNewerFormat)
+		return false
+	}
 	if len(s.index.objects) >= LocalObjectsMax || len(s.jobs) >= DiskJobsMax {
 		s.reject(ReasonOverload)
 		return false

@@ -66,6 +66,13 @@ type Storage struct {
 	// here is pinned (writeObject), a Delete removes the record
 	// (onDelete, runDeletes).
 	lostPins []lostPin
+	// keptPins: the pins recovery found whose manifest is on disk but
+	// not indexed (a newer build wrote it, or LocalObjectsMax was
+	// reached), ascending, at most KeptPinsMax. Never restored: no write
+	// of such an object is made here (writeObject refuses it, so a newer
+	// build's manifest is not overwritten and no unpinned copy lets GC
+	// delete the record), and a Delete removes the record (deleteKeptPin).
+	keptPins []proto.Addr
 	// lostPinNext: the index in lostPins of the next to restore;
 	// restoring: a restore is in flight (restoreLostPin).
 	lostPinNext int
@@ -138,6 +145,7 @@ func (s *Storage) reset() {
 	s.sessions = map[uint64]*session{}
 	s.recovery = recoveryScan{}
 	s.lostPins, s.lostPinNext, s.restoring = nil, 0, false
+	s.keptPins = nil
 	s.sweep = orphanSweep{}
 	s.sweepDue = false                             // the sweep after recovery covers it
 	s.handoffs = handoffTable{seq: s.handoffs.seq} // seq survives, like sweepSeq
