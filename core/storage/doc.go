@@ -128,12 +128,21 @@
 // (keptPins, at most KeptPinsMax listed, the records beyond stay on disk
 // unlisted until a later start): no write of such an object is made on
 // this node until a restart indexes it (a put's local write fails, a
-// pinned put answering ErrUnavailable, a peer's commit is answered busy,
-// a put's hand-offs keep no copy here), for it would overwrite the newer
-// build's manifest, and an unpinned copy written here would let the GC
-// pass delete the pin record with it; so the GC pass never sees it. A
-// client's Delete of a kept pin deletes its record and succeeds; the
-// manifest stays, unpinned, for the build that wrote it.
+// pinned put answering ErrUnknownOutcome wrapping ErrUnavailable, a
+// peer's commit is answered busy, a put's hand-offs keep no copy here),
+// for it would overwrite the newer build's manifest, and an unpinned copy
+// written here would let the GC pass delete the pin record with it; so
+// the GC pass never sees it. A client's Delete of a kept pin deletes its
+// record and succeeds; the manifest stays, unpinned, for the build that
+// wrote it. Known gaps: a kept pin's refusals look retryable (busy,
+// unknown outcome) though they last until a restart or a Delete; pins
+// beyond KeptPinsMax are not protected (a write of such an object may
+// overwrite the newer manifest unpinned and the GC pass then delete the
+// record, as before kept pins); when recovery's memory of unindexed
+// manifests overflowed, a pin whose manifest was truly lost is kept, not
+// restored, until a later start; and the chunks of an unindexed manifest
+// are not counted as used, so a Delete or GC of another object sharing
+// one may remove it.
 //
 // Then, while the node already serves, the orphan sweep (sweep.go) pages
 // through the chunk keys with keys-only scans (env.DiskOp.KeysOnly, so no
