@@ -87,7 +87,7 @@ const (
 
 var _ = env.Declare(
 	env.MetricDef{Name: MetricConnsOpen, Kind: env.Gauge, Help: "Open HTTP connections of the gateway's listener."},
-	env.MetricDef{Name: MetricConnsIdle, Kind: env.Gauge, Help: "Idle keep-alive HTTP connections of the gateway's listener."},
+	env.MetricDef{Name: MetricConnsIdle, Kind: env.Gauge, Help: "HTTP connections of the gateway's listener waiting for a request: idle keep-alive ones, and new ones whose first request has not been read."},
 	env.MetricDef{Name: MetricConnsRefused, Kind: env.Counter, Label: "reason",
 		LabelValues: []string{ConnsRefusedPerSource, ConnsRefusedTotal},
 		Help:        "HTTP connections closed at accept by the per-source or the total cap, by reason."},
@@ -138,10 +138,21 @@ func (t *connTable) admit(c net.Conn) (*trackedConn, string) {
 	}
 	var victim *trackedConn
 	if t.open >= t.limits.Max {
+		// The longest waiting connection no byte of a request reached
+		// (idle after a response, or new and silent); else the oldest
+		// new one that has not completed its first request's header
+		// (one byte sent and then silence must not make a connection
+		// safe: sixteen sources of 256 such connections would hold the
+		// whole table for ReadHeaderTimeout, again and again).
 		for e := t.idle.Front(); e != nil; e = e.Next() {
 			if c := e.Value.(*trackedConn); !c.reading.Load() {
 				victim = c
 				break
+			}
+		}
+		for e := t.idle.Front(); victim == nil && e != nil; e = e.Next() {
+			if c := e.Value.(*trackedConn); c.fresh {
+				victim = c
 			}
 		}
 		if victim == nil {
@@ -186,20 +197,25 @@ func (t *connTable) releaseLocked(c *trackedConn) {
 	t.metrics.Set(MetricConnsOpen, "", float64(t.open))
 }
 
-// setState records net/http's view of c: only an idle connection may be
-// evicted, and only while no byte of a next request arrived (net/http
-// calls a connection active only once its request's header is complete).
+// setState records net/http's view of c: a connection waiting for a
+// request (idle after a response, or new) may be evicted, first one no
+// byte of a request reached (net/http calls a connection active only once
+// its request's header is complete), then a new one mid-header.
 func (t *connTable) setState(c *trackedConn, s http.ConnState) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if c.released {
 		return
 	}
+	c.fresh = s == http.StateNew
+	waiting := s == http.StateIdle || s == http.StateNew
 	switch {
-	case s == http.StateIdle && c.idleAt == nil:
-		c.reading.Store(false)
+	case waiting && c.idleAt == nil:
+		if s == http.StateIdle {
+			c.reading.Store(false)
+		}
 		c.idleAt = t.idle.PushBack(c)
-	case s != http.StateIdle && c.idleAt != nil:
+	case !waiting && c.idleAt != nil:
 		t.idle.Remove(c.idleAt)
 		c.idleAt = nil
 	default:
@@ -222,9 +238,10 @@ type trackedConn struct {
 	net.Conn
 	table  *connTable
 	source netip.Addr
-	// released and idleAt are guarded by table.mu.
+	// released, idleAt and fresh are guarded by table.mu.
 	released bool
-	idleAt   *list.Element
+	idleAt   *list.Element // in table.idle: idle, or new (waiting for a request)
+	fresh    bool          // new: no request of it was read yet
 	// reading: bytes arrived since net/http last called c idle.
 	reading atomic.Bool
 	stalled sync.Once

@@ -235,23 +235,66 @@ func TestConnsTotalCapEvictsIdle(t *testing.T) {
 	}
 	f.waitFor("no open connection", func() bool { return f.metric(gateway.MetricConnsOpen, "") == 0 })
 
-	// Connections that sent nothing yet are not idle: at the cap, a new
-	// one is refused.
-	refusedBefore := f.metric(gateway.MetricConnsRefused, gateway.ConnsRefusedTotal)
-	fresh := []*net.TCPConn{f.dial(), f.dial(), f.dial()}
+	// Connections that sent nothing, or one byte of a request, wait for
+	// a request too: at the cap a new one is served and the oldest silent
+	// one closed, then the oldest mid-header one (sixteen sources of such
+	// connections locked every client out, /healthz included).
+	silent := []*net.TCPConn{f.dial(), f.dial()}
+	f.waitFor("two waiting connections", func() bool { return f.metric(gateway.MetricConnsIdle, "") == 2 })
+	partial := f.dial()
+	if _, err := partial.Write([]byte("G")); err != nil {
+		t.Fatal(err)
+	}
+	f.waitFor("three open connections", func() bool { return f.metric(gateway.MetricConnsOpen, "") == total })
+	evictedBefore := f.metric(gateway.MetricConnsEvicted, "")
+	closed := func(c *net.TCPConn) bool {
+		_ = c.SetReadDeadline(time.Now().Add(15 * time.Second))
+		_, err := c.Read(make([]byte, 1))
+		return err != nil && !isTimeout(err)
+	}
+	for i, c := range silent {
+		probe := f.dial()
+		if status, err := healthz(probe, bufio.NewReader(probe)); status != http.StatusOK {
+			t.Fatalf("probe %d at the cap with silent connections: %d %v", i, status, err)
+		}
+		if !closed(c) {
+			t.Fatalf("silent connection %d was not the one closed", i)
+		}
+		probe.Close()
+		f.waitFor("the probe to be uncounted", func() bool { return f.metric(gateway.MetricConnsOpen, "") < total })
+		// The next probe needs a third connection at the cap again.
+		silent[i] = f.dial()
+		f.waitFor("three open connections", func() bool { return f.metric(gateway.MetricConnsOpen, "") == total })
+	}
+	// Now the partial one is the oldest waiting connection that read a
+	// byte, and the two newer silent ones go first; with those closed by
+	// the client, only mid-header connections are left to evict.
+	for _, c := range silent {
+		c.Close()
+	}
+	f.waitFor("the silent connections to be uncounted", func() bool { return f.metric(gateway.MetricConnsOpen, "") == 1 })
+	mid := f.dial()
+	if _, err := mid.Write([]byte("G")); err != nil {
+		t.Fatal(err)
+	}
+	f.waitFor("two open connections", func() bool { return f.metric(gateway.MetricConnsOpen, "") == 2 })
+	filler := f.dial()
+	if _, err := filler.Write([]byte("G")); err != nil {
+		t.Fatal(err)
+	}
 	f.waitFor("three open connections", func() bool { return f.metric(gateway.MetricConnsOpen, "") == total })
 	probe := f.dial()
-	if status, err := healthz(probe, bufio.NewReader(probe)); status != http.StatusServiceUnavailable && err == nil {
-		t.Fatalf("a connection over the cap with none idle: %d", status)
+	if status, err := healthz(probe, bufio.NewReader(probe)); status != http.StatusOK {
+		t.Fatalf("at the cap with mid-header connections: %d %v", status, err)
 	}
-	if got := f.metric(gateway.MetricConnsRefused, gateway.ConnsRefusedTotal); got != refusedBefore+1 {
-		t.Fatalf("total refusals %v, want %v", got, refusedBefore+1)
+	if !closed(partial) {
+		t.Fatal("the oldest mid-header connection was not the one closed")
 	}
-	fresh[0].Close()
-	f.waitFor("a closed connection to be uncounted", func() bool { return f.metric(gateway.MetricConnsOpen, "") == total-1 })
-	again := f.dial()
-	if status, err := healthz(again, bufio.NewReader(again)); status != http.StatusOK {
-		t.Fatalf("after a close: %d %v", status, err)
+	if got := f.metric(gateway.MetricConnsEvicted, ""); got != evictedBefore+3 {
+		t.Fatalf("evicted %v, want %v", got, evictedBefore+3)
+	}
+	for _, c := range []*net.TCPConn{mid, filler, probe} {
+		c.Close()
 	}
 }
 

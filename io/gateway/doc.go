@@ -264,9 +264,13 @@
 // ConnsPerSourceDefault (256) open connections per source address and
 // ConnsMaxDefault (4096) in all; one over a cap is answered 503 and
 // closed at once (gateway_conns_refused_total{reason="per_source"|
-// "total"}), except that at the total cap the longest idle keep-alive
-// connection (as NewServer's ConnState reports it, and no byte of a next
-// request read) is closed to make room (gateway_conns_evicted_total).
+// "total"}), except that at the total cap the connection waiting longest
+// for a request with no byte of it read (idle keep-alive after a
+// response, or new and silent, as NewServer's ConnState reports them) is
+// closed to make room, else the oldest new one whose first request's
+// header is still incomplete (gateway_conns_evicted_total): silent or
+// one-byte connections from a few sources cannot hold the table for
+// ReadHeaderTimeout and lock every client out, /healthz included.
 // Connections are uncounted when closed, by whoever closes them
 // (gateway_conns_open, gateway_conns_idle). Every write of a response
 // must make progress: each WriteStallTimeoutDefault (30 s) spent in one
