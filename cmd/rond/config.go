@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -63,6 +62,9 @@ type Config struct {
 	// ConfigFile is the file the config came from ("" for none), for the
 	// reload of its flags.
 	ConfigFile string `yaml:"-"`
+	// warnings are loadConfig's complaints that do not stop rond (an
+	// unknown RON_* variable); run logs them once the logger exists.
+	warnings []string `yaml:"-"`
 }
 
 // Values of Config.SegmentWrites.
@@ -111,8 +113,11 @@ var settings = []setting{
 	{"bootstrap", "RON_BOOTSTRAP", "peers to join, `id@host:port,...`", false, list(func(c *Config) *[]string { return &c.Bootstrap })},
 	{"registry-replica", "RON_REGISTRY_REPLICA", "this node is a registry (raft) replica", true, func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v)
+		}
 		c.RegistryReplica = b
-		return err
+		return nil
 	}},
 	{"replicas", "RON_REPLICAS", "registry replicas, node `id,id,...` (hex)", false, list(func(c *Config) *[]string { return &c.Replicas })},
 	{"node-key", "RON_NODE_KEY", "node key `FILE` (hex Ed25519 seed; generated with mode 0600 if missing)", false, str(func(c *Config) *string { return &c.NodeKey })},
@@ -123,22 +128,17 @@ var settings = []setting{
 	{"policy", "RON_POLICY", "policy bundle `FILE` (YAML; reloaded on change and on SIGHUP); default: reads public, writes need a token", false, str(func(c *Config) *string { return &c.Policy })},
 	{"log-format", "RON_LOG_FORMAT", "log format: `text|json`", false, str(func(c *Config) *string { return &c.LogFormat })},
 	{"log-level", "RON_LOG_LEVEL", "log level: `debug|info|warn|error`", false, str(func(c *Config) *string { return &c.LogLevel })},
-	{"edge-cache-bytes", "RON_EDGE_CACHE_BYTES", "edge cache capacity in `BYTES` for hot objects of GET /o (0 disables; default 64 MiB)", false, func(c *Config, v string) error {
-		n, err := strconv.ParseInt(v, 10, 64)
-		c.EdgeCacheBytes = n
-		return err
-	}},
+	{"edge-cache-bytes", "RON_EDGE_CACHE_BYTES", "edge cache capacity, a `SIZE` (bytes, or 64MiB, 1GiB, 500MB), for hot objects of GET /o (0 disables; default 64MiB; a micronode's must fit in --memory-max)", false, sizeSetting(func(c *Config) *int64 { return &c.EdgeCacheBytes })},
 	{"anonymous-read-rate", "RON_ANONYMOUS_READ_RATE", "requests per second, `N`, that all reads without a token share, apart from each tenant's 200/s (burst: 2N, at least 1; default 5000)", false, func(c *Config, v string) error {
 		n, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number of requests per second (e.g. 5000 or 0.5)", v)
+		}
 		c.AnonymousReadRate = n
-		return err
+		return nil
 	}},
 	{"segment-writes", "RON_SEGMENT_WRITES", "how a macronode writes chunk bytes: `direct|buffered` (direct: O_DIRECT where the file system takes it, skipping the page cache; buffered: through it, so a read soon after finds them in memory); default buffered", false, str(func(c *Config) *string { return &c.SegmentWrites })},
-	{"memory-max", "RON_MEMORY_MAX", "a micronode's memory budget in `BYTES`: writes that do not fit are refused (507); 0 disables; default 1 GiB", false, func(c *Config, v string) error {
-		n, err := strconv.ParseInt(v, 10, 64)
-		c.MemoryMax = n
-		return err
-	}},
+	{"memory-max", "RON_MEMORY_MAX", "a micronode's memory budget, a `SIZE` (bytes, or 512MiB, 2GiB, 4GB): writes that do not fit are refused (507); 0 disables; default 1GiB", false, sizeSetting(func(c *Config) *int64 { return &c.MemoryMax })},
 }
 
 // anonymousReadRateMax bounds anonymous_read_rate: far beyond what a node
@@ -230,7 +230,54 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 			}
 		}
 	}
+	cfg.warnings = unknownEnvWarnings(environ())
+	if ram, ok := physicalMemory(); ok && cfg.DataDir == "" && cfg.MemoryMax > ram {
+		// A warning, not an error: the default (1GiB) must still start
+		// on a smaller machine; the budget then never binds.
+		cfg.warnings = append(cfg.warnings, fmt.Sprintf("rond: memory_max %s is larger than this machine's memory, %.1fGiB: the budget cannot bind; lower --memory-max",
+			formatByteSize(cfg.MemoryMax), float64(ram)/(1<<30)))
+	}
 	return cfg, opts, cfg.validate()
+}
+
+// environ lists the process environment (os.Environ; a variable so a
+// test can hand loadConfig its own).
+var environ = os.Environ
+
+// otherEnvVars are the RON_* variables the rest of the project reads:
+// rond does not, but must not call them mistyped.
+var otherEnvVars = []string{
+	"RON_CONFIG",                // rond: --config
+	"RON_TOKEN",                 // ronctl --token; rond's banner exports it
+	"RON_FLAGS_OFF_SEEDS",       // sim/runner tests (make)
+	"RON_REAL_CANARY",           // sim/real canary (make real-canary)
+	"RON_PEBBLEDISK_KILL_CHILD", // io/pebbledisk crash tests' child process
+}
+
+// unknownEnvWarnings returns a warning for each RON_* variable of env
+// (KEY=VALUE entries) that no part of the project reads, most likely a
+// mistyped setting: it names the variable and the closest known one, or
+// lists the known ones. They are warnings, not errors, since other tools
+// may set RON_* variables of their own.
+func unknownEnvWarnings(env []string) []string {
+	var known []string
+	for _, s := range settings {
+		known = append(known, s.env)
+	}
+	known = append(known, otherEnvVars...)
+	var out []string
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "RON_") || slices.Contains(known, name) {
+			continue
+		}
+		hint := "known: " + strings.Join(known, ", ")
+		if near := nearestKey(name, known); near != "" {
+			hint = fmt.Sprintf("did you mean %s?", near)
+		}
+		out = append(out, fmt.Sprintf("rond: environment variable %s is not a rond setting and is ignored (%s)", name, hint))
+	}
+	return out
 }
 
 func readConfigFile(path string, cfg *Config) error {
@@ -243,21 +290,68 @@ func readConfigFile(path string, cfg *Config) error {
 
 // parseConfigFile decodes data (the file path) into cfg. Unknown keys are
 // refused with their line and the nearest known key; type errors carry
-// the file and line in the compiler's form (FILE:LINE: message).
+// the file, the line and the key in the compiler's form (FILE:LINE: key:
+// message). Byte sizes (sizeSettings) are read by parseByteSize, so they
+// take the units their flags take.
 func parseConfigFile(path string, data []byte, cfg *Config) error {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return badSetting(path, "%s", yamlErrorText(path, err))
+		return badSetting(path, "%s", yamlErrorText(path, err, nil))
 	}
 	if err := checkConfigKeys(path, &doc); err != nil {
 		return err
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return badSetting(path, "%s", yamlErrorText(path, err))
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil // an empty file: the defaults
+	}
+	if err := convertSizes(path, doc.Content[0]); err != nil {
+		return err
+	}
+	if err := doc.Decode(cfg); err != nil {
+		return badSetting(path, "%s", yamlErrorText(path, err, lineKeys(doc.Content[0])))
 	}
 	return nil
+}
+
+// convertSizes rewrites the value of every byte-size key of the mapping
+// root into a whole number of bytes, refusing one that is not a size with
+// its line and key.
+func convertSizes(path string, root *yaml.Node) error {
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		key, value := root.Content[i], root.Content[i+1]
+		if !slices.Contains(sizeSettings, key.Value) {
+			continue
+		}
+		if value.Kind != yaml.ScalarNode {
+			return &configError{msg: fmt.Sprintf("rond: config: %s:%d: %s: a size is a single value, not a %s; %s",
+				path, value.Line, key.Value, yamlKindName(value), sizeForms)}
+		}
+		n, err := parseByteSize(value.Value)
+		if err != nil {
+			return &configError{msg: fmt.Sprintf("rond: config: %s:%d: %s: %v", path, value.Line, key.Value, err)}
+		}
+		value.Value, value.Tag, value.Style = strconv.FormatInt(n, 10), "!!int", 0
+	}
+	return nil
+}
+
+// lineKeys maps each line of the mapping root's values to its key, for
+// naming the key in a decoding error that only gives the line.
+func lineKeys(root *yaml.Node) map[int]string {
+	out := map[int]string{}
+	var mark func(n *yaml.Node, key string)
+	mark = func(n *yaml.Node, key string) {
+		if _, ok := out[n.Line]; !ok {
+			out[n.Line] = key
+		}
+		for _, c := range n.Content {
+			mark(c, key)
+		}
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		mark(root.Content[i+1], root.Content[i].Value)
+	}
+	return out
 }
 
 // checkConfigKeys walks the top-level mapping of doc and refuses the
@@ -297,8 +391,9 @@ func yamlKindName(n *yaml.Node) string {
 }
 
 // yamlErrorText turns the YAML library's "yaml: line N: msg" errors into
-// "FILE:N: msg" lines joined with "; ".
-func yamlErrorText(path string, err error) string {
+// "FILE:N: msg" lines joined with "; ", naming the key of line N when
+// keys (lineKeys) knows it: "FILE:N: key: msg".
+func yamlErrorText(path string, err error, keys map[int]string) string {
 	var lines []string
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
@@ -311,6 +406,9 @@ func yamlErrorText(path string, err error) string {
 		if rest, ok := strings.CutPrefix(l, "line "); ok {
 			if n, msg, ok := strings.Cut(rest, ": "); ok {
 				l = path + ":" + n + ": " + msg
+				if line, err := strconv.Atoi(n); err == nil && keys[line] != "" {
+					l = path + ":" + n + ": " + keys[line] + ": " + msg
+				}
 			}
 		} else {
 			l = path + ": " + l
@@ -441,6 +539,18 @@ func (c Config) validate() error {
 	}
 	if c.MemoryMax < 0 {
 		return badSetting("memory_max", "%d is negative (0 disables the budget)", c.MemoryMax)
+	}
+	if c.DataDir == "" && c.MemoryMax > 0 && c.EdgeCacheBytes > c.MemoryMax {
+		// A micronode's edge cache lives in the heap its budget bounds:
+		// one larger than the budget could never fill, and would push
+		// the objects it stores out.
+		return badSetting("edge_cache_bytes", "%s is larger than this micronode's memory_max, %s (the cache lives in that memory); "+
+			"lower --edge-cache-bytes, raise --memory-max, or set --data-dir for a macronode",
+			formatByteSize(c.EdgeCacheBytes), formatByteSize(c.MemoryMax))
+	}
+	if ram, ok := physicalMemory(); ok && c.EdgeCacheBytes > ram {
+		return badSetting("edge_cache_bytes", "%s is larger than this machine's memory, %.1fGiB (the cache lives in memory); lower --edge-cache-bytes",
+			formatByteSize(c.EdgeCacheBytes), float64(ram)/(1<<30))
 	}
 	if c.SegmentWrites != segmentWritesDirect && c.SegmentWrites != segmentWritesBuffered {
 		return badSetting("segment_writes", "%q is not %s or %s", c.SegmentWrites, segmentWritesDirect, segmentWritesBuffered)

@@ -54,9 +54,17 @@
 // OVER_QUOTA with Retry-After, and they still pass the in-flight cap and
 // its read headroom like every request.
 //
+// Byte sizes (edge_cache_bytes, memory_max, and their flags and RON_*
+// variables) take bytes or a number and a unit, binary (KiB, MiB, GiB,
+// TiB) or decimal (KB, MB, GB, TB): --edge-cache-bytes 256MiB,
+// memory_max: 2GB. A micronode's edge cache must fit in its memory_max,
+// and any edge cache in the machine's memory. A RON_* variable that no
+// part of the project reads (a mistyped setting) is named in a warning at
+// start, with the closest known one; rond still starts.
+//
 // An unknown key in the file is refused as FILE:LINE: unknown key "k" (did
 // you mean "key"?) with the nearest known key by edit distance; a value of
-// the wrong type names FILE:LINE too. rond config check FILE validates a
+// the wrong type names FILE:LINE: key too. rond config check FILE validates a
 // file (defaults, the file, validation; no environment, no flags) without
 // starting: exit 0, or 1 with the same message. rond config schema prints
 // the file's JSON Schema (draft 2020-12), generated from Config's yaml tags

@@ -9,7 +9,9 @@ import (
 )
 
 // TestEdgeCacheBytesSetting: 64 MiB by default, then file < env < flag,
-// 0 allowed (disables), negative and non-numeric values refused with exit 2.
+// 0 allowed (disables), negative and non-size values refused with exit 2
+// (64MiB was refused before sizes took units; bad_input_test.go has the
+// units).
 func TestEdgeCacheBytesSetting(t *testing.T) {
 	def, _, err := loadConfig(nil, envOf(nil), &bytes.Buffer{})
 	if err != nil || def.EdgeCacheBytes != 64<<20 {
@@ -34,7 +36,7 @@ func TestEdgeCacheBytesSetting(t *testing.T) {
 			t.Errorf("%v %v: %d bytes (%v), want %d", c.args, c.env, cfg.EdgeCacheBytes, err, c.want)
 		}
 	}
-	for _, bad := range []string{"-1", "64MiB"} {
+	for _, bad := range []string{"-1", "64 parsecs"} {
 		var stderr bytes.Buffer
 		code := run([]string{"--edge-cache-bytes", bad}, envOf(nil), &bytes.Buffer{}, &stderr)
 		if code != 2 || !strings.Contains(stderr.String(), "edge") {

@@ -17,7 +17,8 @@ func TestMemoryMaxSetting(t *testing.T) {
 	if err != nil || cfg.MemoryMax != 0 {
 		t.Fatalf("--memory-max 0 over RON_MEMORY_MAX: %d (%v)", cfg.MemoryMax, err)
 	}
-	for _, bad := range []string{"-1", "1GiB"} {
+	// 1GiB was refused before sizes took units (bad_input_test.go).
+	for _, bad := range []string{"-1", "1 parsec"} {
 		var stderr bytes.Buffer
 		code := run([]string{"--memory-max", bad}, envOf(nil), &bytes.Buffer{}, &stderr)
 		if code != 2 || !strings.Contains(stderr.String(), "memory") {
