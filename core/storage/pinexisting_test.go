@@ -16,13 +16,7 @@ import (
 // o.pinned before the write and never cleared it).
 func TestPinExistingFailedWriteUnpins(t *testing.T) {
 	c := newCluster(t, 5, 41, noRepair)
-	data := randomData(42, 2*ChunkBytesMin+7)
-	addr := proto.AddrOf(data)
-	coord := c.placed(addr, 3)[0]
-	if res := c.put(coord, data, false); res.Err != nil {
-		t.Fatal(res.Err)
-	}
-	c.advance(time.Second)
+	data, addr, coord := heldUnpinned(t, c, 42)
 	d := c.nodes[coord].disk
 	watched := d.Fault
 	failing := true
@@ -48,13 +42,7 @@ func TestPinExistingFailedWriteUnpins(t *testing.T) {
 // failure (it was acknowledged at once, before the write failed).
 func TestPinExistingConcurrentFailure(t *testing.T) {
 	c := newClusterDisk(t, 5, 41, noRepair, 50*time.Millisecond)
-	data := randomData(43, 2*ChunkBytesMin+7)
-	addr := proto.AddrOf(data)
-	coord := c.placed(addr, 3)[0]
-	if res := c.put(coord, data, false); res.Err != nil {
-		t.Fatal(res.Err)
-	}
-	c.advance(time.Second)
+	data, _, coord := heldUnpinned(t, c, 43)
 	d := c.nodes[coord].disk
 	watched := d.Fault
 	d.Fault = func(op *env.DiskOp) error {
@@ -78,13 +66,7 @@ func TestPinExistingConcurrentFailure(t *testing.T) {
 // acknowledged before).
 func TestPinExistingWaitsForDurable(t *testing.T) {
 	c := newClusterDisk(t, 5, 41, noRepair, 50*time.Millisecond)
-	data := randomData(44, 2*ChunkBytesMin+7)
-	addr := proto.AddrOf(data)
-	coord := c.placed(addr, 3)[0]
-	if res := c.put(coord, data, false); res.Err != nil {
-		t.Fatal(res.Err)
-	}
-	c.advance(time.Second)
+	data, addr, coord := heldUnpinned(t, c, 44)
 	d := c.nodes[coord].disk
 	c.c.Request(coord, ServiceName, Put{Data: data, Pin: true})
 	r2 := c.c.Request(coord, ServiceName, Put{Data: data, Pin: true})
@@ -101,13 +83,7 @@ func TestPinExistingWaitsForDurable(t *testing.T) {
 // is durable once the first is acknowledged.
 func TestPinExistingWaitersBounded(t *testing.T) {
 	c := newClusterDisk(t, 5, 41, noRepair, 50*time.Millisecond)
-	data := randomData(45, 2*ChunkBytesMin+7)
-	addr := proto.AddrOf(data)
-	coord := c.placed(addr, 3)[0]
-	if res := c.put(coord, data, false); res.Err != nil {
-		t.Fatal(res.Err)
-	}
-	c.advance(time.Second)
+	data, addr, coord := heldUnpinned(t, c, 45)
 	var reqs []env.RequestID
 	for range waitersMax + 3 {
 		reqs = append(reqs, c.c.Request(coord, ServiceName, Put{Data: data, Pin: true}))
@@ -131,4 +107,18 @@ func TestPinExistingWaitersBounded(t *testing.T) {
 	if acked < waitersMax || refused < 1 {
 		t.Fatalf("acknowledged %d, refused %d: want the waiters up to waitersMax acknowledged, the rest refused", acked, refused)
 	}
+}
+
+// heldUnpinned puts an object of seed's bytes, unpinned, through its
+// first placement node (its coordinator here) and lets it settle.
+func heldUnpinned(t *testing.T, c *cluster, seed uint64) (data []byte, addr proto.Addr, coord int) {
+	t.Helper()
+	data = randomData(seed, 2*ChunkBytesMin+7)
+	addr = proto.AddrOf(data)
+	coord = c.placed(addr, 3)[0]
+	if res := c.put(coord, data, false); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	c.advance(time.Second)
+	return data, addr, coord
 }

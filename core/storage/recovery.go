@@ -268,14 +268,22 @@ func (s *Storage) deleteLostPin(addr proto.Addr, done func(error)) bool {
 	if !lost {
 		return false
 	}
+	if s.deletePinRecord(addr, done) {
+		s.lostPins = slices.Delete(s.lostPins, i, i+1)
+		s.setLostPinsGauge()
+	}
+	return true
+}
+
+// deletePinRecord deletes addr's pin record and syncs, then answers done;
+// false, with done answered busy, when the disk queue is full.
+func (s *Storage) deletePinRecord(addr proto.Addr, done func(error)) bool {
 	ops := []env.DiskOp{{Kind: env.DiskDelete, Key: diskKey(prefixPin, addr)}, s.syncOp()}
 	if !s.submitJob(ops, func(res []env.DiskResult) { done(firstErr(res)) }) {
 		s.reject(ReasonOverload)
 		done(fmt.Errorf("%w: disk queue full", ErrBusy))
-		return true
+		return false
 	}
-	s.lostPins = slices.Delete(s.lostPins, i, i+1)
-	s.setLostPinsGauge()
 	return true
 }
 
@@ -295,13 +303,9 @@ func (s *Storage) deleteKeptPin(addr proto.Addr, done func(error)) bool {
 	if !kept {
 		return false
 	}
-	ops := []env.DiskOp{{Kind: env.DiskDelete, Key: diskKey(prefixPin, addr)}, s.syncOp()}
-	if !s.submitJob(ops, func(res []env.DiskResult) { done(firstErr(res)) }) {
-		s.reject(ReasonOverload)
-		done(fmt.Errorf("%w: disk queue full", ErrBusy))
-		return true
+	if s.deletePinRecord(addr, done) {
+		s.keptPins = slices.Delete(s.keptPins, i, i+1)
 	}
-	s.keptPins = slices.Delete(s.keptPins, i, i+1)
 	return true
 }
 
