@@ -22,7 +22,7 @@ func TestDeleteOfLostPinWhoseRestoreWriteFails(t *testing.T) {
 	addr, holder := pinnedStray(t, c, data)
 	h := c.nodes[holder]
 	manKey := string(diskKey(prefixManifest, addr))
-	pinKey := string(diskKey(prefixPin, addr))
+	pinKey := diskKey(prefixPin, addr)
 	h.disk.Corrupt(manKey)
 	c.restartReady(holder)
 	if n := c.metric(holder, MetricPinsLost, ""); n != 1 {
@@ -54,7 +54,7 @@ func TestDeleteOfLostPinWhoseRestoreWriteFails(t *testing.T) {
 	if fail {
 		t.Fatal("the restore's write did not fail")
 	}
-	if _, rec := h.disk.Durable()[pinKey]; rec {
+	if _, rec := h.disk.Durable()[string(pinKey)]; rec {
 		t.Fatal("the Delete left the pin record on disk")
 	}
 	if n := c.metric(holder, MetricPinsLost, ""); n != 0 {

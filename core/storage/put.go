@@ -159,7 +159,7 @@ func (s *Storage) pinExisting(addr proto.Addr, o *object, pinOp *env.DiskOp, don
 		case err != nil || pinOp == nil || (o.pinned && o.pinWrite == nil):
 			done(err)
 			return
-		case o.pinWrite != nil && len(o.pinWrite) >= waitersMax:
+		case len(o.pinWrite) >= waitersMax:
 			s.reject(ReasonOverload)
 			done(errBusy)
 			return

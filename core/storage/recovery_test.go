@@ -103,7 +103,7 @@ func TestRecoveryKeepsPinOfRottenManifest(t *testing.T) {
 	data := randomData(32, 2*ChunkBytesMin+3)
 	addr, holder := pinnedStray(t, c, data)
 	h := c.nodes[holder]
-	pinKey := string(diskKey(prefixPin, addr))
+	pinKey := diskKey(prefixPin, addr)
 	h.disk.Corrupt(string(diskKey(prefixManifest, addr)))
 	c.restartReady(holder)
 	if h.st.HasLocal(addr) {
@@ -112,14 +112,14 @@ func TestRecoveryKeepsPinOfRottenManifest(t *testing.T) {
 	if n := c.metric(holder, MetricCorruption, ""); n != 2 {
 		t.Fatalf("corruption counted %v times, want 2 (the scan's read and the second read)", n)
 	}
-	if _, ok := h.disk.Durable()[pinKey]; !ok {
+	if _, ok := h.disk.Durable()[string(pinKey)]; !ok {
 		t.Fatal("the pin record was deleted with its manifest")
 	}
 	if n := c.metric(holder, MetricPinsLost, ""); n != 1 {
 		t.Fatalf("lost pins gauge %v, want 1", n)
 	}
 	c.restartReady(holder) // the record outlives a start without its manifest
-	if _, ok := h.disk.Durable()[pinKey]; !ok || c.metric(holder, MetricPinsLost, "") != 1 {
+	if _, ok := h.disk.Durable()[string(pinKey)]; !ok || c.metric(holder, MetricPinsLost, "") != 1 {
 		t.Fatal("the lost pin did not survive a second restart")
 	}
 	// A pinned put through the holder restores the copy; the lost pin is
@@ -144,7 +144,7 @@ func TestRecoveryKeepsPinOfRottenManifest(t *testing.T) {
 	if del.Err != nil {
 		t.Fatalf("delete of a lost pin: %v", del.Err)
 	}
-	if _, ok := h.disk.Durable()[pinKey]; ok || c.metric(holder, MetricPinsLost, "") != 0 {
+	if _, ok := h.disk.Durable()[string(pinKey)]; ok || c.metric(holder, MetricPinsLost, "") != 0 {
 		t.Fatal("the lost pin's record outlived its Delete")
 	}
 	del, _ = c.request(holder, Delete{Addr: addr}, time.Second).(DeleteResult)

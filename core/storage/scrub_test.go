@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/ron-network/ron/core/env"
-	"github.com/ron-network/ron/core/proto"
 )
 
 // scrubChunks is smallChunks with a scrub pass every second.
@@ -219,13 +218,10 @@ func TestScrubLeavesADeletedObject(t *testing.T) {
 	cfg := scrubChunks
 	cfg.ScrubBytesPerSecond = 4 * ChunkBytesMin
 	c := newClusterDisk(t, 3, 101, cfg, 5*time.Millisecond)
-	var addrs []proto.Addr
 	for k := range 2 {
-		res := c.put(0, randomData(102+uint64(k), 8*ChunkBytesMin), false)
-		if res.Err != nil {
+		if res := c.put(0, randomData(102+uint64(k), 8*ChunkBytesMin), false); res.Err != nil {
 			t.Fatal(res.Err)
 		}
-		addrs = append(addrs, res.Addr)
 	}
 	st := c.nodes[1].st
 	if !c.c.RunUntil(10*time.Second, func() bool { return st.scrub.busy && st.scrub.chunk > 0 }) {

@@ -39,9 +39,6 @@ type busyBackend struct {
 	calls      int
 	refuseFrom int
 	refuseTo   int
-	// refuseErr, when set, is the error of the refusals in [refuseFrom,
-	// refuseTo) instead of storage's busy one: a chunk no holder answered.
-	refuseErr error
 }
 
 func (b *busyBackend) Call(ctx context.Context, service string, body any) (any, error) {
@@ -58,9 +55,6 @@ func (b *busyBackend) Call(ctx context.Context, service string, body any) (any, 
 		}
 		b.mu.Unlock()
 		if refuse {
-			if b.refuseErr != nil {
-				return storage.GetResult{Err: b.refuseErr}, nil
-			}
 			return storage.GetResult{Err: fmt.Errorf("%w: refused by the test", storage.ErrBusy)}, nil
 		}
 	default:
@@ -310,12 +304,11 @@ func TestUnreachableChunkIsNotRetried(t *testing.T) {
 	addr := proto.AddrOf(obj)
 	srv, g, b, m := newBusyFixture(t, 0, obj)
 	g.stallMax = time.Minute // a retry would wait, not give up
+	// The chunks from 1 MiB on have no holder; the first ones are read
+	// (and the headers sent) whatever order the window's calls arrive in.
+	g.cfg.Backend = unreachableFrom{busyBackend: b, offset: 1 << 20}
 	client := &http.Client{}
 	defer client.CloseIdleConnections()
-	b.mu.Lock()
-	b.refuseFrom, b.refuseTo = StreamWindowMax/StreamBatchChunksMax, 1<<30
-	b.refuseErr = fmt.Errorf("%w: no replica of the chunk answered", storage.ErrUnavailable)
-	b.mu.Unlock()
 	resp, err := client.Get(srv.URL + "/o/" + addr.String())
 	if err != nil {
 		t.Fatal(err)
@@ -328,6 +321,32 @@ func TestUnreachableChunkIsNotRetried(t *testing.T) {
 	if v, _ := m.get(MetricStreamRetries, ""); v != 0 {
 		t.Fatalf("%s = %v: an unreachable chunk was retried", MetricStreamRetries, v)
 	}
+}
+
+// unreachableFrom is busyBackend whose chunk reads at or past offset fail
+// as a chunk no holder answered for.
+type unreachableFrom struct {
+	*busyBackend
+	offset uint64
+}
+
+func (u unreachableFrom) Call(ctx context.Context, service string, body any) (any, error) {
+	unreachable := fmt.Errorf("%w: no replica of the chunk answered", storage.ErrUnavailable)
+	switch c := body.(type) {
+	case storage.GetChunks:
+		end := c.Offset
+		for _, ref := range c.Chunks {
+			end += uint64(ref.Size)
+		}
+		if end > u.offset {
+			return storage.GetResult{Err: unreachable}, nil
+		}
+	case storage.GetChunk:
+		if c.Offset >= u.offset {
+			return storage.GetResult{Err: unreachable}, nil
+		}
+	}
+	return u.busyBackend.Call(ctx, service, body)
 }
 
 // TestRefusalBeforeResponseIsShed: storage refusing a read before the
@@ -371,8 +390,10 @@ func TestRefusalBeforeResponseIsShed(t *testing.T) {
 func TestSynctestReadSlotsServeWaitersFirst(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newReadSlots(2)
-		if !s.tryAcquire() || !s.tryAcquire() {
-			t.Fatal("free slots refused")
+		for i := range 2 {
+			if !s.tryAcquire() {
+				t.Fatalf("free slot %d refused", i)
+			}
 		}
 		if s.tryAcquire() {
 			t.Fatal("a third slot of two")

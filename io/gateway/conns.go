@@ -224,13 +224,6 @@ func (t *connTable) setState(c *trackedConn, s http.ConnState) {
 	t.metrics.Set(MetricConnsIdle, "", float64(t.idle.Len()))
 }
 
-// counts returns the open connections in all and from src (tests).
-func (t *connTable) counts(src netip.Addr) (int, int) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.open, t.perSource[src]
-}
-
 // trackedConn is one counted connection: it is uncounted when closed
 // (whoever closes it: net/http, a hijacker, an eviction), and it bounds
 // every write by the table's WriteStallTimeout.
@@ -274,7 +267,7 @@ func (c *trackedConn) Write(b []byte) (int, error) {
 	stall := c.table.limits.WriteStallTimeout
 	written := 0
 	for {
-		_ = c.Conn.SetWriteDeadline(time.Now().Add(stall))
+		_ = c.SetWriteDeadline(time.Now().Add(stall))
 		n, err := c.Conn.Write(b[written:])
 		written += n
 		if written == len(b) {
