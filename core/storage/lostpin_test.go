@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/proto"
 )
 
 // TestDeleteOfLostPinWhoseRestoreWriteFails: a client's Delete of a lost
@@ -74,18 +75,8 @@ func TestDeleteOfLostPinWhoseRestoreWriteFails(t *testing.T) {
 func TestRecoveryKeepsPinOfNewerManifest(t *testing.T) {
 	c := newCluster(t, 5, 23, smallChunks)
 	data := randomData(33, 4*ChunkBytesMin+11)
-	addr, holder := pinnedStray(t, c, data)
-	h := c.nodes[holder]
-	key := string(diskKey(prefixManifest, addr))
-	durable, _ := h.disk.Get(key)
-	raw, err := env.Unseal(durable)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw[0] = manifestVersion + 1 // the uvarint version is the first byte
-	newer := env.Seal(raw)
-	h.disk.Plant(key, newer)
-	c.restartReady(holder)
+	holder, key, newer := newerPinnedStray(t, c, data)
+	addr, h := proto.AddrOf(data), c.nodes[holder]
 	if n := c.metric(holder, MetricPinsLost, ""); n != 0 {
 		t.Fatalf("lost pins gauge %v, want 0", n)
 	}
