@@ -25,9 +25,12 @@ import (
 // once, and one more is refused at once with storage's own error
 // (storage.InflightGetsMax, core/storage/get.go). A read other than a
 // manifest takes latency, as a disk read would, so that concurrent
-// streams overlap. Reads other than manifests (Get, GetChunk,
-// GetChunks) number k in [refuseFrom, refuseTo), counted from 0, fail
-// with the same refusal whatever the load.
+// streams overlap. While refuseLeft > 0, a read other than a manifest
+// (Get, GetChunk, GetChunks) that ends past object offset refuseAt fails
+// with the same refusal whatever the load, and counts down refuseLeft.
+// Refusals go by offset, not by call order: a stream's window of reads
+// is issued concurrently, so the order its calls arrive in is not fixed,
+// and the read the headers wait for (the first piece) must pass.
 type busyBackend struct {
 	*edgeBackend
 	latency time.Duration
@@ -36,9 +39,25 @@ type busyBackend struct {
 	limit      int
 	inflight   int
 	refused    int
-	calls      int
-	refuseFrom int
-	refuseTo   int
+	refuseAt   uint64
+	refuseLeft int
+}
+
+// readEnd is the object offset just past what a chunk read asks for.
+func readEnd(body any) uint64 {
+	switch c := body.(type) {
+	case storage.Get:
+		return c.Offset + c.Length
+	case storage.GetChunk:
+		return c.Offset + uint64(c.Chunk.Size)
+	case storage.GetChunks:
+		end := c.Offset
+		for _, ref := range c.Chunks {
+			end += uint64(ref.Size)
+		}
+		return end
+	}
+	return 0
 }
 
 func (b *busyBackend) Call(ctx context.Context, service string, body any) (any, error) {
@@ -48,9 +67,9 @@ func (b *busyBackend) Call(ctx context.Context, service string, body any) (any, 
 		manifest = true
 	case storage.Get, storage.GetChunk, storage.GetChunks:
 		b.mu.Lock()
-		refuse := b.calls >= b.refuseFrom && b.calls < b.refuseTo
-		b.calls++
+		refuse := b.refuseLeft > 0 && readEnd(body) > b.refuseAt
 		if refuse {
+			b.refuseLeft--
 			b.refused++
 		}
 		b.mu.Unlock()
@@ -235,18 +254,20 @@ func checkBody(status int, ctype string, body, obj []byte, parts [][2]int) error
 
 // TestStreamRetriesRefusedChunkReads: chunk reads refused after the
 // response started are retried with a backoff, so the response completes
-// exactly; a read refused for longer than the stall bound (stallMax)
-// aborts the response, which the client sees cut short, never complete.
+// exactly (TestStreamGivesUpOnRefusalsForGood: a read refused for longer
+// than the stall bound aborts the response, which the client sees cut
+// short, never complete).
 func TestStreamRetriesRefusedChunkReads(t *testing.T) {
 	obj := object(4<<20, 5)
 	addr := proto.AddrOf(obj)
-	srv, g, b, m := newBusyFixture(t, 0, obj)
+	srv, _, b, m := newBusyFixture(t, 0, obj)
 	client := &http.Client{}
 	defer client.CloseIdleConnections()
 
-	// Storage refuses a few chunk reads once the stream is under way.
+	// Storage refuses a few chunk reads past the first MiB, after the
+	// headers went out.
 	b.mu.Lock()
-	b.refuseFrom, b.refuseTo = 1, 6
+	b.refuseAt, b.refuseLeft = 1<<20, 5
 	b.mu.Unlock()
 	resp, err := client.Get(srv.URL + "/o/" + addr.String())
 	if err != nil {
@@ -264,7 +285,7 @@ func TestStreamRetriesRefusedChunkReads(t *testing.T) {
 	// A multi-range answer: its first piece is read before the headers,
 	// the next ones after; storage refuses two of those.
 	b.mu.Lock()
-	b.calls, b.refuseFrom, b.refuseTo = 0, 1, 3
+	b.refuseAt, b.refuseLeft = 1<<20, 2
 	b.mu.Unlock()
 	status, ctype, body, err := getExact(t, client, srv.URL+"/o/"+addr.String(), map[string]string{"Range": "bytes=0-2999999,3500000-3999999"})
 	if err != nil {
@@ -273,21 +294,27 @@ func TestStreamRetriesRefusedChunkReads(t *testing.T) {
 	if err := checkBody(status, ctype, body, obj, [][2]int{{0, 3000000}, {3500000, 4000000}}); err != nil {
 		t.Fatalf("multi-range with refused reads: %v", err)
 	}
+}
 
-	// Refused for good after the first window (4 reads of 2 chunks):
-	// the stream gives up after stallMax and aborts.
+// TestStreamGivesUpOnRefusalsForGood: chunk reads refused for good after
+// the first MiB (the headers went out on the first chunks): the stream
+// retries until stallMax, then aborts, cutting the body short.
+func TestStreamGivesUpOnRefusalsForGood(t *testing.T) {
+	obj := object(4<<20, 7)
+	addr := proto.AddrOf(obj)
+	srv, g, b, _ := newBusyFixture(t, 0, obj)
 	g.stallMax = 50 * time.Millisecond
-	b.mu.Lock()
-	b.calls, b.refuseFrom, b.refuseTo = 0, StreamWindowMax/StreamBatchChunksMax, 1<<30
-	b.mu.Unlock()
-	resp, err = client.Get(srv.URL + "/o/" + addr.String())
+	b.refuseAt, b.refuseLeft = 1<<20, 1<<30
+	client := &http.Client{}
+	defer client.CloseIdleConnections()
+	resp, err := client.Get(srv.URL + "/o/" + addr.String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("status %d, want 200 (the first window was read)", resp.StatusCode)
+		t.Fatalf("status %d, want 200 (the first MiB was read)", resp.StatusCode)
 	}
-	body, err = io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err == nil || len(body) >= len(obj) {
 		t.Fatalf("a stream refused for good: %d of %d bytes, err %v; want a cut body", len(body), len(obj), err)
