@@ -454,13 +454,25 @@ func TestSideKill9(t *testing.T) {
 			case !res.Found && step == "after-sync":
 				t.Fatalf("a synced value is missing after kill -9")
 			}
+			// Open cut off the bytes of a value whose pointer the kill
+			// lost: the segment files hold the values found, no more.
+			want := int64(len(first))
+			if res.Found {
+				want += int64(len(second))
+			}
+			if got := segmentBytesOnDisk(t, path.Join(dir, SideDirName)); got != want {
+				t.Fatalf("segment files hold %d bytes after kill -9, the values found %d", got, want)
+			}
+			if st := d.Stats(); st.SegmentGarbageBytes != 0 || st.SegmentTailReclaimedBytes != int64(len(first)+len(second))-want {
+				t.Fatalf("after kill -9 at %s: garbage %d bytes, reclaimed %d", step, st.SegmentGarbageBytes, st.SegmentTailReclaimedBytes)
+			}
 			if res := d.Do(env.DiskOp{Kind: env.DiskSync}); res.Err != nil {
 				t.Fatal(res.Err)
 			}
-			want := liveSegments(d)
+			live := liveSegments(d)
 			got := listSegments(t, path.Join(dir, SideDirName))
-			if !slices.Equal(got, want) {
-				t.Fatalf("segments on disk %v, live %v", got, want)
+			if !slices.Equal(got, live) {
+				t.Fatalf("segments on disk %v, live %v", got, live)
 			}
 		})
 	}
