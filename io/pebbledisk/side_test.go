@@ -68,6 +68,14 @@ func checkSideInvariants(t failer, d *Disk, fs vfs.FS, synced bool) {
 	recount := &sideStore{live: map[uint64]int{}, liveBytes: map[uint64]int64{}}
 	err := recount.countPointers(d.db)
 	live, liveBytes := maps.Clone(d.side.live), maps.Clone(d.side.liveBytes)
+	var sizeSum, liveSum int64
+	for _, n := range d.side.size {
+		sizeSum += n
+	}
+	for _, n := range liveBytes {
+		liveSum += n
+	}
+	sizeTotal, liveTotal := d.side.sizeTotal.Load(), d.side.liveTotal.Load()
 	var pending []string
 	for _, id := range d.side.pending {
 		pending = append(pending, fmt.Sprintf("%016x.seg", id))
@@ -81,6 +89,9 @@ func checkSideInvariants(t failer, d *Disk, fs vfs.FS, synced bool) {
 	}
 	if !maps.Equal(recount.liveBytes, liveBytes) {
 		t.Fatalf("live bytes %v, a recount finds %v", liveBytes, recount.liveBytes)
+	}
+	if sizeTotal != sizeSum || liveTotal != liveSum {
+		t.Fatalf("totals of the garbage gauge: size %d, live %d; the segments sum to %d and %d", sizeTotal, liveTotal, sizeSum, liveSum)
 	}
 	if !synced {
 		return
