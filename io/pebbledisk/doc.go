@@ -148,6 +148,15 @@
 // play is checked against the cut; cutting one byte short of the last
 // value fails them all.
 //
+// Measured with rond on a data dir: a 1 MiB object, then a streamed
+// upload killed with kill -9 after about 70 MiB. The sweep after the
+// restart deleted the session's 255 chunks, which left segment 0 holding
+// the object's 1 MiB and 63 MiB of swept chunks: less garbage than
+// compactGarbageMin, so the build before this one kept the 64 MiB file
+// through every later restart, and nothing showed it. Now the gauge reads
+// 63 MiB after the sweep, the restart itself cut 4.25 MiB of lost-pointer
+// tail off segment 1, and the next restart cuts segment 0 to 1 MiB.
+//
 // # Metrics
 //
 // With Options.Metrics set (rond sets it), the Disk reports:
