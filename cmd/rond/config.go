@@ -80,12 +80,27 @@ func defaults() Config {
 }
 
 // setting is one configuration knob reachable from the file, the
-// environment and a flag; apply parses a string value into cfg.
+// environment and a flag; apply parses a string value into cfg. kind
+// says how the file, the flag set and the schema treat the value.
 type setting struct {
 	flag, env, usage string
-	isBool           bool
+	kind             settingKind
 	apply            func(cfg *Config, v string) error
 }
+
+// settingKind is how a setting's value is read beyond its apply: a
+// boolean is a flag without a value; a size is read by parseByteSize
+// from the file too (convertSizes) and has its own schema (sizeSchema).
+type settingKind int
+
+const (
+	kindPlain settingKind = iota
+	kindBool
+	kindSize
+)
+
+// key is the setting's YAML key (data-dir: data_dir).
+func (s setting) key() string { return strings.ReplaceAll(s.flag, "-", "_") }
 
 func str(field func(*Config) *string) func(*Config, string) error {
 	return func(c *Config, v string) error { *field(c) = v; return nil }
@@ -106,12 +121,12 @@ func splitList(v string) []string {
 }
 
 var settings = []setting{
-	{"data-dir", "RON_DATA_DIR", "store data in `DIR` (pebble on disk: a macronode); unset keeps everything in memory", false, str(func(c *Config) *string { return &c.DataDir })},
-	{"http-addr", "RON_HTTP_ADDR", "HTTP API `host:port`", false, str(func(c *Config) *string { return &c.HTTPAddr })},
-	{"quic-addr", "RON_QUIC_ADDR", "QUIC (UDP) `host:port` for peers", false, str(func(c *Config) *string { return &c.QUICAddr })},
-	{"oap-addr", "RON_OAP_ADDR", "OAP/1 client API (QUIC, UDP) `host:port` (default 127.0.0.1:0: a free port, in the banner; off disables)", false, str(func(c *Config) *string { return &c.OAPAddr })},
-	{"bootstrap", "RON_BOOTSTRAP", "peers to join, `id@host:port,...`", false, list(func(c *Config) *[]string { return &c.Bootstrap })},
-	{"registry-replica", "RON_REGISTRY_REPLICA", "this node is a registry (raft) replica", true, func(c *Config, v string) error {
+	{"data-dir", "RON_DATA_DIR", "store data in `DIR` (pebble on disk: a macronode); unset keeps everything in memory", kindPlain, str(func(c *Config) *string { return &c.DataDir })},
+	{"http-addr", "RON_HTTP_ADDR", "HTTP API `host:port`", kindPlain, str(func(c *Config) *string { return &c.HTTPAddr })},
+	{"quic-addr", "RON_QUIC_ADDR", "QUIC (UDP) `host:port` for peers", kindPlain, str(func(c *Config) *string { return &c.QUICAddr })},
+	{"oap-addr", "RON_OAP_ADDR", "OAP/1 client API (QUIC, UDP) `host:port` (default 127.0.0.1:0: a free port, in the banner; off disables)", kindPlain, str(func(c *Config) *string { return &c.OAPAddr })},
+	{"bootstrap", "RON_BOOTSTRAP", "peers to join, `id@host:port,...`", kindPlain, list(func(c *Config) *[]string { return &c.Bootstrap })},
+	{"registry-replica", "RON_REGISTRY_REPLICA", "this node is a registry (raft) replica", kindBool, func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			return fmt.Errorf("%q is not true or false", v)
@@ -119,17 +134,17 @@ var settings = []setting{
 		c.RegistryReplica = b
 		return nil
 	}},
-	{"replicas", "RON_REPLICAS", "registry replicas, node `id,id,...` (hex)", false, list(func(c *Config) *[]string { return &c.Replicas })},
-	{"node-key", "RON_NODE_KEY", "node key `FILE` (hex Ed25519 seed; generated with mode 0600 if missing)", false, str(func(c *Config) *string { return &c.NodeKey })},
-	{"root-token-file", "RON_ROOT_TOKEN_FILE", "write the root capability token to `FILE` (mode 0600)", false, str(func(c *Config) *string { return &c.RootTokenFile })},
-	{"cap-key-file", "RON_CAP_KEY_FILE", "capability MAC key `FILE` (versions, mode 0600, created if missing; ronctl token --key mints from it, ronctl key rotate|retire edits it; reloaded on change and on SIGHUP); default DIR/cap.key, or a fresh key per start in memory", false, str(func(c *Config) *string { return &c.CapKeyFile })},
-	{"admin-key-file", "RON_ADMIN_KEY_FILE", "revocation admin signing key `FILE` (hex Ed25519 seed, mode 0600; created if missing); default: derived from the cap key", false, str(func(c *Config) *string { return &c.AdminKeyFile })},
-	{"admin-keys", "RON_ADMIN_KEYS", "public keys that may revoke tokens, `hex,...` (every registry replica must list the same); default: this node's admin key", false, list(func(c *Config) *[]string { return &c.AdminKeys })},
-	{"policy", "RON_POLICY", "policy bundle `FILE` (YAML; reloaded on change and on SIGHUP); default: reads public, writes need a token", false, str(func(c *Config) *string { return &c.Policy })},
-	{"log-format", "RON_LOG_FORMAT", "log format: `text|json`", false, str(func(c *Config) *string { return &c.LogFormat })},
-	{"log-level", "RON_LOG_LEVEL", "log level: `debug|info|warn|error`", false, str(func(c *Config) *string { return &c.LogLevel })},
-	{"edge-cache-bytes", "RON_EDGE_CACHE_BYTES", "edge cache capacity, a `SIZE` (bytes, or 64MiB, 1GiB, 500MB), for hot objects of GET /o (0 disables; default 64MiB; a micronode's must fit in --memory-max)", false, sizeSetting(func(c *Config) *int64 { return &c.EdgeCacheBytes })},
-	{"anonymous-read-rate", "RON_ANONYMOUS_READ_RATE", "requests per second, `N`, that all reads without a token share, apart from each tenant's 200/s (burst: 2N, at least 1; default 5000)", false, func(c *Config, v string) error {
+	{"replicas", "RON_REPLICAS", "registry replicas, node `id,id,...` (hex)", kindPlain, list(func(c *Config) *[]string { return &c.Replicas })},
+	{"node-key", "RON_NODE_KEY", "node key `FILE` (hex Ed25519 seed; generated with mode 0600 if missing)", kindPlain, str(func(c *Config) *string { return &c.NodeKey })},
+	{"root-token-file", "RON_ROOT_TOKEN_FILE", "write the root capability token to `FILE` (mode 0600)", kindPlain, str(func(c *Config) *string { return &c.RootTokenFile })},
+	{"cap-key-file", "RON_CAP_KEY_FILE", "capability MAC key `FILE` (versions, mode 0600, created if missing; ronctl token --key mints from it, ronctl key rotate|retire edits it; reloaded on change and on SIGHUP); default DIR/cap.key, or a fresh key per start in memory", kindPlain, str(func(c *Config) *string { return &c.CapKeyFile })},
+	{"admin-key-file", "RON_ADMIN_KEY_FILE", "revocation admin signing key `FILE` (hex Ed25519 seed, mode 0600; created if missing); default: derived from the cap key", kindPlain, str(func(c *Config) *string { return &c.AdminKeyFile })},
+	{"admin-keys", "RON_ADMIN_KEYS", "public keys that may revoke tokens, `hex,...` (every registry replica must list the same); default: this node's admin key", kindPlain, list(func(c *Config) *[]string { return &c.AdminKeys })},
+	{"policy", "RON_POLICY", "policy bundle `FILE` (YAML; reloaded on change and on SIGHUP); default: reads public, writes need a token", kindPlain, str(func(c *Config) *string { return &c.Policy })},
+	{"log-format", "RON_LOG_FORMAT", "log format: `text|json`", kindPlain, str(func(c *Config) *string { return &c.LogFormat })},
+	{"log-level", "RON_LOG_LEVEL", "log level: `debug|info|warn|error`", kindPlain, str(func(c *Config) *string { return &c.LogLevel })},
+	sizeOption("edge-cache-bytes", "RON_EDGE_CACHE_BYTES", "edge cache capacity, a `SIZE` (bytes, or 64MiB, 1GiB, 500MB), for hot objects of GET /o (0 disables; default 64MiB; a micronode's must fit in --memory-max)", func(c *Config) *int64 { return &c.EdgeCacheBytes }),
+	{"anonymous-read-rate", "RON_ANONYMOUS_READ_RATE", "requests per second, `N`, that all reads without a token share, apart from each tenant's 200/s (burst: 2N, at least 1; default 5000)", kindPlain, func(c *Config, v string) error {
 		n, err := strconv.ParseFloat(v, 64)
 		if err != nil {
 			return fmt.Errorf("%q is not a number of requests per second (e.g. 5000 or 0.5)", v)
@@ -137,8 +152,8 @@ var settings = []setting{
 		c.AnonymousReadRate = n
 		return nil
 	}},
-	{"segment-writes", "RON_SEGMENT_WRITES", "how a macronode writes chunk bytes: `direct|buffered` (direct: O_DIRECT where the file system takes it, skipping the page cache; buffered: through it, so a read soon after finds them in memory); default buffered", false, str(func(c *Config) *string { return &c.SegmentWrites })},
-	{"memory-max", "RON_MEMORY_MAX", "a micronode's memory budget, a `SIZE` (bytes, or 512MiB, 2GiB, 4GB): writes that do not fit are refused (507); 0 disables; default 1GiB", false, sizeSetting(func(c *Config) *int64 { return &c.MemoryMax })},
+	{"segment-writes", "RON_SEGMENT_WRITES", "how a macronode writes chunk bytes: `direct|buffered` (direct: O_DIRECT where the file system takes it, skipping the page cache; buffered: through it, so a read soon after finds them in memory); default buffered", kindPlain, str(func(c *Config) *string { return &c.SegmentWrites })},
+	sizeOption("memory-max", "RON_MEMORY_MAX", "a micronode's memory budget, a `SIZE` (bytes, or 512MiB, 2GiB, 4GB): writes that do not fit are refused (507); 0 disables; default 1GiB", func(c *Config) *int64 { return &c.MemoryMax }),
 }
 
 // anonymousReadRateMax bounds anonymous_read_rate: far beyond what a node
@@ -175,7 +190,7 @@ func newFlagSet(opts *options, flagValues map[string]string) *flag.FlagSet {
 	fs.BoolVar(&opts.version, "version", false, "print the version, the Go version and the VCS revision, and exit")
 	for _, s := range settings {
 		set := func(v string) error { flagValues[s.flag] = v; return nil }
-		if s.isBool {
+		if s.kind == kindBool {
 			fs.BoolFunc(s.flag, s.usage, set)
 		} else {
 			fs.Func(s.flag, s.usage, set)
@@ -291,7 +306,7 @@ func readConfigFile(path string, cfg *Config) error {
 // parseConfigFile decodes data (the file path) into cfg. Unknown keys are
 // refused with their line and the nearest known key; type errors carry
 // the file, the line and the key in the compiler's form (FILE:LINE: key:
-// message). Byte sizes (sizeSettings) are read by parseByteSize, so they
+// message). Byte sizes (sizeKeys) are read by parseByteSize, so they
 // take the units their flags take.
 func parseConfigFile(path string, data []byte, cfg *Config) error {
 	var doc yaml.Node
@@ -319,7 +334,7 @@ func parseConfigFile(path string, data []byte, cfg *Config) error {
 func convertSizes(path string, root *yaml.Node) error {
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		key, value := root.Content[i], root.Content[i+1]
-		if !slices.Contains(sizeSettings, key.Value) {
+		if !slices.Contains(sizeKeys(), key.Value) {
 			continue
 		}
 		if value.Kind != yaml.ScalarNode {

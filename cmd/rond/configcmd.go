@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"strings"
 )
 
@@ -58,10 +59,13 @@ func configCmd(args []string, stdout, stderr io.Writer) int {
 // configSchema is the JSON Schema of the config file, generated from the
 // yaml tags of Config so that it cannot fall behind the struct: each key
 // gets its JSON type, the default rond uses and the flag's description.
+// A byte size (sizeKeys, the same list the file's reader converts) is a
+// number of bytes or a string with a unit (sizeSchema), not the integer
+// its Go type would say.
 func configSchema() map[string]any {
 	usage := map[string]string{}
 	for _, s := range settings {
-		usage[strings.ReplaceAll(s.flag, "-", "_")] = strings.ReplaceAll(s.usage, "`", "")
+		usage[s.key()] = strings.ReplaceAll(s.usage, "`", "")
 	}
 	props := map[string]any{}
 	def := reflect.ValueOf(defaults())
@@ -71,12 +75,22 @@ func configSchema() map[string]any {
 		if name == "" || name == "-" {
 			continue
 		}
+		isSize := slices.Contains(sizeKeys(), name)
 		prop := jsonType(t.Field(i).Type)
+		if isSize {
+			prop = sizeSchema()
+		}
 		if d := def.Field(i); !d.IsZero() {
 			prop["default"] = d.Interface()
+			if isSize {
+				prop["default"] = formatByteSize(d.Int())
+			}
 		}
 		if u := usage[name]; u != "" {
 			prop["description"] = u
+		}
+		if isSize {
+			prop["description"] = fmt.Sprintf("%s. A size: %s", usage[name], sizeForms)
 		}
 		if name == "flags" {
 			prop["propertyNames"] = map[string]any{"enum": flagNames}

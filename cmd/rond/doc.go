@@ -68,7 +68,10 @@
 // file (defaults, the file, validation; no environment, no flags) without
 // starting: exit 0, or 1 with the same message. rond config schema prints
 // the file's JSON Schema (draft 2020-12), generated from Config's yaml tags
-// with each key's type, default and description. A port another process
+// with each key's type, default and description; a byte size is a string
+// with a unit or an integer ("type": ["string", "integer"], the pattern
+// the parser uses, examples such as "64MiB"), taken from the same settings
+// table the file's reader converts sizes by. A port another process
 // holds (most often a second rond) stops the start naming the setting, the
 // address and the flag that moves it. rond --help prints the usage on
 // stdout; --version prints the version, the Go version and the VCS

@@ -118,8 +118,14 @@ func killAndVerify(t *testing.T, victim *procNode) {
 		victim.start(t)
 		victim.waitReady(t)
 		seq = verifyAcked(t, victim, name, log)
-		t.Logf("round %d: killed with a request in flight: %v; %d objects and name seq %d intact after kill -9",
-			round, interrupted, log.putsAcked(), seq)
+		// What the kill left in the segment files: the tails Open cut
+		// off (bytes of puts whose pointers the kill lost) and the
+		// garbage left (io/pebbledisk, "Metrics").
+		reclaimed := metricValue(t, victim.url, "storage_segment_tail_reclaimed_bytes_total")
+		garbage := metricValue(t, victim.url, "storage_segment_garbage_bytes")
+		t.Logf("round %d: killed with a request in flight: %v; %d objects and name seq %d intact after kill -9; "+
+			"segment tail cut at start: %.0f bytes, segment garbage: %.0f bytes",
+			round, interrupted, log.putsAcked(), seq, reclaimed, garbage)
 	}
 }
 

@@ -295,19 +295,19 @@ func profile(cfg Config) string {
 }
 
 func start(cfg Config, spec runtime.NodeSpec, peers []peer, log *slog.Logger, flags *featureFlags) (*node, error) {
-	opts := pebbledisk.Options{Dir: "ron", FS: vfs.NewMem(), Log: log, ValuesInMemory: true}
+	metrics := runtime.NewPromMetrics(log)
+	opts := pebbledisk.Options{Dir: "ron", FS: vfs.NewMem(), Log: log, ValuesInMemory: true, Metrics: metrics}
 	if cfg.DataDir != "" {
 		// checkDataDir refused any format before datadir.FormatCurrent
 		// (side files), so the store is never Legacy here.
 		opts = pebbledisk.Options{Dir: filepath.Join(cfg.DataDir, datadir.StoreName), Log: log,
-			BufferedSegments: cfg.SegmentWrites == segmentWritesBuffered}
+			BufferedSegments: cfg.SegmentWrites == segmentWritesBuffered, Metrics: metrics}
 	}
 	disk, err := pebbledisk.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("rond: opening the store: %w", err)
 	}
 	n := &node{disk: disk}
-	metrics := runtime.NewPromMetrics(log)
 	newNode := func(e env.Env) *corenode.Node { return flags.spec(spec).NewNode(e) } // restarts keep the flags
 	n.rt, err = runtime.New(runtime.Config{Self: spec.Self(), NewNode: newNode, Disk: disk,
 		Metrics: metrics, Logger: log, ReadyCheck: runtime.NodeReady, FailedCheck: runtime.NodeFailed})

@@ -10,7 +10,7 @@ import (
 )
 
 // Byte sizes. Every setting counted in bytes (edge_cache_bytes,
-// memory_max: the keys of sizeSettings) takes the same forms, from a
+// memory_max: the settings made by sizeOption) takes the same forms, from a
 // flag, a RON_* variable or the YAML file, all read by parseByteSize: a
 // whole number of bytes (1048576), or a number and a unit, binary (KiB,
 // MiB, GiB, TiB: powers of 1024) or decimal (KB, MB, GB, TB: powers of
@@ -19,8 +19,19 @@ import (
 // (ambiguous there) and decimal units, and the production binary does not
 // import the simulator, so rond keeps this one.
 
-// sizeSettings are the YAML keys whose values are byte sizes.
-var sizeSettings = []string{"edge_cache_bytes", "memory_max"}
+// sizeKeys are the YAML keys whose values are byte sizes: those of the
+// settings of kind kindSize. The file's reader (convertSizes) and the
+// schema (configSchema) both ask here, so a size setting added to
+// settings with sizeOption is parsed and described as one everywhere.
+func sizeKeys() []string {
+	var keys []string
+	for _, s := range settings {
+		if s.kind == kindSize {
+			keys = append(keys, s.key())
+		}
+	}
+	return keys
+}
 
 // sizeForms is the error text listing the accepted forms.
 const sizeForms = "write bytes (1048576) or a number and a unit: KiB, MiB, GiB, TiB (powers of 1024) or KB, MB, GB, TB (powers of 1000), e.g. 64MiB"
@@ -76,14 +87,34 @@ func formatByteSize(n int64) string {
 	return best
 }
 
-// sizeSetting is a setting's apply for a byte-size field.
-func sizeSetting(field func(*Config) *int64) func(*Config, string) error {
-	return func(c *Config, v string) error {
+// sizeOption is the setting of a byte-size field: its kind and its
+// apply (parseByteSize) made together, so that no size setting reads its
+// flag as a size and its file key as a plain integer, or the reverse.
+func sizeOption(flag, env, usage string, field func(*Config) *int64) setting {
+	return setting{flag: flag, env: env, usage: usage, kind: kindSize, apply: func(c *Config, v string) error {
 		n, err := parseByteSize(v)
 		if err != nil {
 			return err
 		}
 		*field(c) = n
 		return nil
+	}}
+}
+
+// sizeExamples are values a size key takes, for the schema; a test reads
+// each back through the config file.
+var sizeExamples = []any{"64MiB", "1.5 GiB", "500MB", 1048576}
+
+// sizeSchema is the JSON Schema of a size key: a whole number of bytes,
+// or a string in one of the forms parseByteSize reads. The pattern is
+// sizePattern itself (ECMA-262 reads it the same), so the two cannot
+// part; it only constrains strings, the integer form is bounded by
+// minimum.
+func sizeSchema() map[string]any {
+	return map[string]any{
+		"type":     []string{"string", "integer"},
+		"minimum":  0,
+		"pattern":  sizePattern.String(),
+		"examples": sizeExamples,
 	}
 }

@@ -91,7 +91,23 @@ type Options struct {
 	// (pebble.LockDirectory): a migration that locked the data dir opens
 	// the store under its own lock.
 	Lock *pebble.Lock
+	// Metrics, when set, receives the adapter's metrics (MetricSegment*;
+	// see "Metrics" in doc.go).
+	Metrics env.Metrics
 }
+
+// Metrics of the side files (see "Metrics" in doc.go).
+const (
+	MetricSegmentGarbage       = "storage_segment_garbage_bytes"
+	MetricSegmentTailReclaimed = "storage_segment_tail_reclaimed_bytes_total"
+)
+
+var _ = env.Declare(
+	env.MetricDef{Name: MetricSegmentGarbage, Kind: env.Gauge,
+		Help: "Bytes of segment files (chunk values beside pebble) that no live pointer names: tails a crash left, values deleted or overwritten, alignment padding; compaction and unlinking reclaim them."},
+	env.MetricDef{Name: MetricSegmentTailReclaimed, Kind: env.Counter,
+		Help: "Bytes cut off segment tails at Open: values past the last one a live pointer names, left by a crash before their pointers committed."},
+)
 
 // Stats are counters of the adapter, for the runtime's metrics.
 type Stats struct {
@@ -106,6 +122,12 @@ type Stats struct {
 	// SyncsSkipped counts syncs that found no write since the last
 	// successful sync and so completed without an fdatasync.
 	SyncsSkipped uint64
+	// SegmentGarbageBytes is the bytes of segment files no live pointer
+	// names (MetricSegmentGarbage).
+	SegmentGarbageBytes int64
+	// SegmentTailReclaimedBytes is the bytes Open cut off segment tails
+	// (MetricSegmentTailReclaimed).
+	SegmentTailReclaimedBytes int64
 }
 
 // request is one queued op.
@@ -155,6 +177,10 @@ type Disk struct {
 	side *sideStore
 	// legacy: values are stored and read as they are (Options.Legacy).
 	legacy bool
+	// metrics is Options.Metrics (nil: none); publishMu orders the
+	// gauge's updates by the worker and by Do.
+	metrics   env.Metrics
+	publishMu sync.Mutex
 	// unsynced journals unsynced writes (FailpointUnsynced); nil when off.
 	// It wraps the FS both pebble and the side files use, so a simulated
 	// power loss drops unsynced segment bytes as it does pebble's.
@@ -223,9 +249,26 @@ func Open(opts Options) (*Disk, error) {
 		queue:      make(chan request, QueueDepthMax),
 		workerDone: make(chan struct{}),
 		fullness:   fullState{fs: fs, dir: opts.Dir, reserve: reserveBytes(opts.ReserveBytes)},
+		metrics:    opts.Metrics,
 	}
+	if d.metrics != nil && side.tailsReclaimed > 0 {
+		d.metrics.Add(MetricSegmentTailReclaimed, "", float64(side.tailsReclaimed))
+	}
+	d.publish()
 	go d.run()
 	return d, nil
+}
+
+// publish sets the garbage gauge to its current value; the worker calls
+// it after each group, Do after its op. The totals it reads are atomic,
+// and publishMu keeps an older reading from overwriting a newer one.
+func (d *Disk) publish() {
+	if d.metrics == nil {
+		return
+	}
+	d.publishMu.Lock()
+	defer d.publishMu.Unlock()
+	d.metrics.Set(MetricSegmentGarbage, "", float64(d.side.garbageBytes()))
 }
 
 // openDB opens the pebble store in dir with the adapter's options.
@@ -345,6 +388,7 @@ func (d *Disk) run() {
 			fn(env.DiskDone{ID: group[i].id, Op: group[i].op, Result: results[i]})
 		}
 		d.syncGroup(syncs, results, space)
+		d.publish()
 		for i := early; i < len(group); i++ {
 			fn(env.DiskDone{ID: group[i].id, Op: group[i].op, Result: results[i]})
 		}
@@ -593,7 +637,8 @@ func (d *Disk) Close() error {
 // Stats returns the adapter's counters.
 func (d *Disk) Stats() Stats {
 	full, _ := d.Full()
-	return Stats{QueueFullWaits: d.queueFullWaits.Load(), Failed: d.failed.Load(), Full: full, SyncsSkipped: d.syncsSkipped.Load()}
+	return Stats{QueueFullWaits: d.queueFullWaits.Load(), Failed: d.failed.Load(), Full: full, SyncsSkipped: d.syncsSkipped.Load(),
+		SegmentGarbageBytes: d.side.garbageBytes(), SegmentTailReclaimedBytes: d.side.tailsReclaimed}
 }
 
 func reserveBytes(option int64) uint64 {
@@ -622,6 +667,7 @@ func groups(op *env.DiskOp) bool { return isWrite(op) || op.Kind == env.DiskSync
 func (d *Disk) doGroup(ops []env.DiskOp) []env.DiskResult {
 	results, syncs, space := d.startGroup(ops)
 	d.syncGroup(syncs, results, space)
+	d.publish()
 	return results
 }
 

@@ -100,7 +100,13 @@
 // sync abandons the active segment (its unsynced tail is named by no
 // pointer) and the next group starts a new one. A crash before (3) leaves a segment no pointer
 // names; Open counts the pointers of the recovered store and removes
-// every segment none names. A crash after (3) keeps the pointer or not,
+// every segment none names. When earlier values keep that segment (the
+// group appended to a segment already in use, as every group but a
+// segment's first does), the crash leaves the group's bytes as the
+// segment's tail instead: a kill -9 mid-upload leaves there the chunks
+// whose pointers it lost (those of the group in flight, and of groups
+// whose NoSync commits were still in pebble's log buffer). Open
+// cuts such a tail off (see "Crash tails" below). A crash after (3) keeps the pointer or not,
 // by the log's prefix rule, and a kept one finds its bytes. The unsynced
 // tail of the log is thus the only thing a crash can lose, as before, and
 // the env contract (prefix after a crash, atomic batches, durable after
@@ -118,6 +124,54 @@
 // order, and completes, so the FIFO and visibility rules are those of one
 // op at a time. A write waits for the fsync of its segment before it completes;
 // that is the price of never logging a pointer to unsynced bytes.
+//
+// # Crash tails
+//
+// Open truncates each segment past the end of the last value a live
+// pointer names (sideStore.reclaimTail), and syncs the truncate: the
+// tail a crash left (values whose pointers never committed, or whose
+// commit the crash lost) and values at the end whose deletes committed.
+// This never drops a byte a pointer can name: Open sees the store as the
+// WAL replay left it, pebble flushes that state to synced tables before
+// Open returns, and no later crash brings back a pointer Open did not
+// count; the removal of segments no pointer names has always rested on
+// the same fact. Writes after Open start a new segment, so a cut
+// segment is never appended to. Pebble's vfs has no truncate, so this
+// runs on the operating system's file system only (rond's); elsewhere
+// the tail stays as garbage (below) until compaction moves the segment's
+// live values away. Tested: the kill -9 test (TestSideKill9) checks the
+// segment files hold exactly the values found after a kill at each step,
+// and the crash suites (crash_test.go, the conformance suite,
+// TestSideCrashAtEachStep, TestSideModel) reclaim tails at every reopen
+// on vfs.NewCrashableMem through a copy-and-rename stand-in for the
+// truncate (segmentTailRewrite, tests only), so every power loss they
+// play is checked against the cut; cutting one byte short of the last
+// value fails them all.
+//
+// Measured with rond on a data dir: a 1 MiB object, then a streamed
+// upload killed with kill -9 after about 70 MiB. The sweep after the
+// restart deleted the session's 255 chunks, which left segment 0 holding
+// the object's 1 MiB and 63 MiB of swept chunks: less garbage than
+// compactGarbageMin, so the build before this one kept the 64 MiB file
+// through every later restart, and nothing showed it. Now the gauge reads
+// 63 MiB after the sweep, the restart itself cut 4.25 MiB of lost-pointer
+// tail off segment 1, and the next restart cuts segment 0 to 1 MiB.
+//
+// # Metrics
+//
+// With Options.Metrics set (rond sets it), the Disk reports:
+//
+//   - storage_segment_garbage_bytes (gauge, MetricSegmentGarbage): the
+//     bytes of segment files that no live pointer names: crash tails
+//     Open could not cut, values deleted or overwritten (an orphan
+//     sweep's deletes of an upload's chunks among them), alignment
+//     padding, and segments released but not yet unlinked (after the
+//     next sync). Compaction, unlinking and Open's cut lower it. Set at
+//     Open and after every group of ops; Stats.SegmentGarbageBytes.
+//   - storage_segment_tail_reclaimed_bytes_total (counter,
+//     MetricSegmentTailReclaimed): the bytes Open cut off segment tails
+//     (see "Crash tails"); Stats.SegmentTailReclaimedBytes. Non-zero
+//     after a start means the previous process died mid-write.
 //
 // # Groups
 //

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -134,9 +135,18 @@ type sideStore struct {
 	next uint64 // the next segment id
 	live map[uint64]int
 	// size and liveBytes: a segment's bytes, and those its live pointers
-	// name; the difference is garbage that compact reclaims.
+	// name; the difference is garbage that compact reclaims. Change them
+	// through setSize, dropSize, hold and release only: sizeTotal and
+	// liveTotal, their sums, are read without execMu (Disk.Stats).
 	size      map[uint64]int64
 	liveBytes map[uint64]int64
+	sizeTotal atomic.Int64
+	liveTotal atomic.Int64
+	// ends: the end of the last value a live pointer names in each
+	// segment, counted by Open's countPointers for reclaimTails only.
+	ends map[uint64]int64
+	// tailsReclaimed: the bytes Open cut off segment tails (reclaimTails).
+	tailsReclaimed int64
 	// noCompact: segments compact gave up on (a value did not read).
 	noCompact   map[uint64]bool
 	compactions int // rounds done, for the tests
@@ -254,7 +264,7 @@ func (s *sideStore) segmentPath(id uint64) string {
 func openSide(db *pebble.DB, fsys vfs.FS, storeDir string, min int, inMemory, buffered bool) (*sideStore, error) {
 	s := &sideStore{fs: fsys, dir: path.Join(storeDir, SideDirName), min: min,
 		live: map[uint64]int{}, madeDirs: map[uint64]bool{}, size: map[uint64]int64{}, liveBytes: map[uint64]int64{},
-		noCompact: map[uint64]bool{}}
+		noCompact: map[uint64]bool{}, ends: map[uint64]int64{}}
 	if inMemory {
 		// Nothing survives the process: a store with pointers cannot be
 		// reopened (openSide would find no values), so refuse one.
@@ -295,6 +305,10 @@ func openSide(db *pebble.DB, fsys vfs.FS, storeDir string, min int, inMemory, bu
 			return nil, fmt.Errorf("listing %s: %w", sub, err)
 		}
 		for _, name := range names {
+			if strings.HasSuffix(name, tailRewriteSuffix) {
+				_ = fsys.Remove(path.Join(s.dir, sub, name)) // a rewrite a crash cut short
+				continue
+			}
 			hex, ok := strings.CutSuffix(name, ".seg")
 			id, err := strconv.ParseUint(hex, 16, 64)
 			if !ok || err != nil || len(hex) != 16 || id/segmentsPerDir != high {
@@ -311,13 +325,137 @@ func openSide(db *pebble.DB, fsys vfs.FS, storeDir string, min int, inMemory, bu
 			if err != nil {
 				return nil, fmt.Errorf("segment %s: %w", name, err)
 			}
-			s.size[id] = info.Size()
+			s.setSize(id, s.reclaimTail(id, info.Size()))
 		}
 	}
 	for id := range s.live {
 		s.next = max(s.next, id+1)
 	}
+	s.ends = nil
 	return s, nil
+}
+
+// reclaimTail cuts off segment id's tail past the end of the last value
+// a live pointer names, and returns the segment's size after it. Such a
+// tail is what a crash leaves in a segment that other values keep: the
+// values of a group written (and maybe synced) whose pointers never
+// committed; and the values at the end a delete released. No pointer
+// can come to name those bytes again: Open found the store as its WAL
+// replay left it, and pebble flushed that state to synced tables before
+// openSide ran (see Open), so every pointer a later crash could bring
+// back is among those countPointers counted, and ends holds the end of
+// the last one. Removing a segment no pointer names (openSide) rests on
+// the same fact. No write appends to the segment again: writes after
+// Open start a new active segment.
+//
+// Only on the operating system's file system, whose files truncate
+// (pebble's vfs has no truncate), or in tests (segmentTailRewrite);
+// elsewhere, or when the truncate fails, the tail stays, counted as
+// garbage until compaction moves the segment's live values away. The
+// truncate is synced, so the space is the file system's again whatever
+// happens next.
+func (s *sideStore) reclaimTail(id uint64, size int64) int64 {
+	end := s.ends[id]
+	if end <= 0 || size <= end {
+		return size
+	}
+	var err error
+	switch {
+	case s.fs == vfs.Default:
+		err = truncateSynced(s.segmentPath(id), end)
+	case segmentTailRewrite:
+		err = s.rewritePrefix(s.segmentPath(id), end)
+	default:
+		return size
+	}
+	if err != nil {
+		return size
+	}
+	s.tailsReclaimed += size - end
+	return end
+}
+
+// segmentTailRewrite (tests only) makes reclaimTail work on any file
+// system by rewriting the segment's prefix (rewritePrefix), so that the
+// crash suites, which run on vfs.NewCrashableMem, check which tails it
+// cuts against power losses at every step.
+var segmentTailRewrite = false
+
+// tailRewriteSuffix names rewritePrefix's temporary file; openSide
+// removes one a crash left.
+const tailRewriteSuffix = ".seg.tmp"
+
+// rewritePrefix replaces the file name with its first size bytes: a
+// synced copy renamed over it, the directory synced, so a crash leaves
+// either file whole.
+func (s *sideStore) rewritePrefix(name string, size int64) error {
+	src, err := s.fs.Open(name)
+	if err != nil {
+		return err
+	}
+	prefix := make([]byte, size)
+	_, err = src.ReadAt(prefix, 0)
+	_ = src.Close()
+	if err != nil {
+		return err
+	}
+	tmp := strings.TrimSuffix(name, ".seg") + tailRewriteSuffix
+	f, err := s.fs.Create(tmp, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(prefix)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = s.fs.Rename(tmp, name)
+	}
+	if err != nil {
+		_ = s.fs.Remove(tmp)
+		return err
+	}
+	return syncDir(s.fs, path.Dir(name))
+}
+
+// truncateSynced truncates the file name to size and syncs it.
+func truncateSynced(name string, size int64) error {
+	f, err := os.OpenFile(name, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Truncate(size)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// setSize records segment id's size.
+func (s *sideStore) setSize(id uint64, n int64) {
+	s.sizeTotal.Add(n - s.size[id])
+	s.size[id] = n
+}
+
+// dropSize forgets segment id's size (it is unlinked).
+func (s *sideStore) dropSize(id uint64) {
+	s.sizeTotal.Add(-s.size[id])
+	delete(s.size, id)
+}
+
+// garbageBytes is the bytes of the segments that no live pointer names:
+// crash tails, released values and alignment padding. Safe without
+// execMu. A pointer into a missing or short segment (corruption) would
+// count more live bytes than the segments hold; the sum is then bounded
+// at zero.
+func (s *sideStore) garbageBytes() int64 {
+	return max(0, s.sizeTotal.Load()-s.liveTotal.Load())
 }
 
 // countPointers scans every value that could be a pointer (its length is
@@ -342,6 +480,10 @@ func (s *sideStore) countPointers(db *pebble.DB) error {
 			s.live[p.segment]++
 			if s.liveBytes != nil {
 				s.liveBytes[p.segment] += int64(p.length)
+				s.liveTotal.Add(int64(p.length))
+			}
+			if s.ends != nil {
+				s.ends[p.segment] = max(s.ends[p.segment], int64(p.offset)+int64(p.length))
 			}
 		}
 	}
@@ -389,7 +531,7 @@ func (s *sideStore) writeSegment(values [][]byte) (uint64, []pointer, error) {
 		}
 		id := s.next
 		s.next++
-		s.size[id] = total
+		s.setSize(id, total)
 		return id, s.keepSegment(id, values), nil
 	}
 	var total int64 // with each value's padding to the alignment
@@ -436,7 +578,7 @@ func (s *sideStore) writeSegment(values [][]byte) (uint64, []pointer, error) {
 		return 0, nil, fmt.Errorf("segment %016x: %w", a.id, err)
 	}
 	a.size += total
-	s.size[a.id] = a.size
+	s.setSize(a.id, a.size)
 	sideKill("synced")
 	return a.id, ptrs, nil
 }
@@ -465,7 +607,7 @@ func (s *sideStore) openActive() error {
 		return fmt.Errorf("segment %016x: %w", id, err)
 	}
 	s.active = &activeSegment{id: id, f: f}
-	s.size[id] = 0
+	s.setSize(id, 0)
 	return nil
 }
 
@@ -615,6 +757,7 @@ func (s *sideStore) readInto(p pointer, buf []byte) ([]byte, error) {
 func (s *sideStore) hold(p pointer) {
 	s.live[p.segment]++
 	s.liveBytes[p.segment] += int64(p.length)
+	s.liveTotal.Add(int64(p.length))
 }
 
 // release drops one live pointer; a segment left with none is unlinked
@@ -624,8 +767,10 @@ func (s *sideStore) release(p pointer) {
 	id := p.segment
 	s.live[id]--
 	s.liveBytes[id] -= int64(p.length)
+	s.liveTotal.Add(-int64(p.length))
 	if s.live[id] <= 0 {
 		delete(s.live, id)
+		s.liveTotal.Add(-s.liveBytes[id]) // 0 unless the counts were off
 		delete(s.liveBytes, id)
 		s.pending = append(s.pending, id)
 	}
@@ -638,7 +783,7 @@ func (s *sideStore) unlinkPending() {
 		if s.live[id] > 0 || s.isActive(id) {
 			continue // pointed into again, or still written to (closeActive requeues it)
 		}
-		delete(s.size, id)
+		s.dropSize(id)
 		if s.mem != nil {
 			delete(s.mem, id)
 			continue

@@ -68,6 +68,14 @@ func checkSideInvariants(t failer, d *Disk, fs vfs.FS, synced bool) {
 	recount := &sideStore{live: map[uint64]int{}, liveBytes: map[uint64]int64{}}
 	err := recount.countPointers(d.db)
 	live, liveBytes := maps.Clone(d.side.live), maps.Clone(d.side.liveBytes)
+	var sizeSum, liveSum int64
+	for _, n := range d.side.size {
+		sizeSum += n
+	}
+	for _, n := range liveBytes {
+		liveSum += n
+	}
+	sizeTotal, liveTotal := d.side.sizeTotal.Load(), d.side.liveTotal.Load()
 	var pending []string
 	for _, id := range d.side.pending {
 		pending = append(pending, fmt.Sprintf("%016x.seg", id))
@@ -81,6 +89,9 @@ func checkSideInvariants(t failer, d *Disk, fs vfs.FS, synced bool) {
 	}
 	if !maps.Equal(recount.liveBytes, liveBytes) {
 		t.Fatalf("live bytes %v, a recount finds %v", liveBytes, recount.liveBytes)
+	}
+	if sizeTotal != sizeSum || liveTotal != liveSum {
+		t.Fatalf("totals of the garbage gauge: size %d, live %d; the segments sum to %d and %d", sizeTotal, liveTotal, sizeSum, liveSum)
 	}
 	if !synced {
 		return
@@ -454,13 +465,25 @@ func TestSideKill9(t *testing.T) {
 			case !res.Found && step == "after-sync":
 				t.Fatalf("a synced value is missing after kill -9")
 			}
+			// Open cut off the bytes of a value whose pointer the kill
+			// lost: the segment files hold the values found, no more.
+			want := int64(len(first))
+			if res.Found {
+				want += int64(len(second))
+			}
+			if got := segmentBytesOnDisk(t, path.Join(dir, SideDirName)); got != want {
+				t.Fatalf("segment files hold %d bytes after kill -9, the values found %d", got, want)
+			}
+			if st := d.Stats(); st.SegmentGarbageBytes != 0 || st.SegmentTailReclaimedBytes != int64(len(first)+len(second))-want {
+				t.Fatalf("after kill -9 at %s: garbage %d bytes, reclaimed %d", step, st.SegmentGarbageBytes, st.SegmentTailReclaimedBytes)
+			}
 			if res := d.Do(env.DiskOp{Kind: env.DiskSync}); res.Err != nil {
 				t.Fatal(res.Err)
 			}
-			want := liveSegments(d)
+			live := liveSegments(d)
 			got := listSegments(t, path.Join(dir, SideDirName))
-			if !slices.Equal(got, want) {
-				t.Fatalf("segments on disk %v, live %v", got, want)
+			if !slices.Equal(got, live) {
+				t.Fatalf("segments on disk %v, live %v", got, live)
 			}
 		})
 	}
