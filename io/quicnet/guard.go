@@ -84,7 +84,7 @@ type SourceGuard struct {
 	connsMax     int // 0: no total bound
 	reservedMax  int // of connsMax, the room only Admit(conn, true) may take
 	metrics      env.Metrics
-	endpoint     string // the label of MetricHandshakesInFlight
+	endpoint     string // the label of MetricHandshakesInFlight and MetricInboundConns
 
 	mu         sync.Mutex
 	perSource  map[netip.Addr]int
@@ -210,13 +210,13 @@ func (g *SourceGuard) Accepted(conn *quic.Conn) {
 }
 
 // Admit decides on an established connection once its peer is known:
-// one entitled to the reserved room (reserved) is always admitted; any
+// one entitled to the reserved room (entitled) is always admitted; any
 // other only while fewer than connsMax minus the reserved room of those
 // are open. A refusal counts conns_full; the caller closes conn. Without
 // SetConnsMax it admits everything.
-func (g *SourceGuard) Admit(conn *quic.Conn, reserved bool) bool {
+func (g *SourceGuard) Admit(conn *quic.Conn, entitled bool) bool {
 	gc, ok := conn.Context().Value(guardKey{}).(*guardConn)
-	if !ok || reserved {
+	if !ok || entitled {
 		return true
 	}
 	gc.mu.Lock()
