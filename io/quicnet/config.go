@@ -26,6 +26,19 @@ const (
 	ConnsPerPeerMin = 2
 	// PeersMax bounds the address book (configured and learned peers).
 	PeersMax = 4096
+	// ConnsDefault is Config.ConnsMax when zero: room for every session
+	// the overlay may hold (overlay.PeersMax) with its kept connection and
+	// a simultaneous-open duplicate, twice over for connections still
+	// closing and peers outside the overlay's table (1024, as io/oapgate's
+	// ConnsDefault). Sized from PeersMax instead (8192 with two per peer),
+	// it would let an attacker pin some hundreds of MiB of quic-go state
+	// and goroutines before a refusal; the address book is mostly idle
+	// learned addresses, not connections.
+	ConnsDefault = 2 * ConnsPerPeerDefault * overlay.PeersMax
+	// connsReservedDivisor: ConnsMax/connsReservedDivisor of the inbound
+	// connections are kept for configured peers (see Config.ConnsMax);
+	// 256 of the default, two connections each for 128 cluster members.
+	connsReservedDivisor = 4
 	// DialAttemptsMax is how many dials in a row a queue survives; after
 	// the last failure its frames are dropped (reason unreachable).
 	DialAttemptsMax = 4
@@ -90,6 +103,14 @@ type Config struct {
 	// an attempt is refused (transport_handshake_fail_total{reason=
 	// "per_source"}). See SourceGuard.
 	ConnsPerSourceMax int
+	// ConnsMax bounds the inbound connections, handshakes included (0:
+	// ConnsDefault); an attempt beyond it is refused before quic-go
+	// allocates anything for it (transport_handshake_fail_total{reason=
+	// "conns_full"}). A quarter of it is reserved for peers configured
+	// with AddPeer: a connection from any other NodeID is refused, with
+	// the same reason, once its handshake shows it would take the reserved
+	// room. Our own dials do not count.
+	ConnsMax int
 	// Metrics receives the transport_* metrics. It is called from several
 	// goroutines at once and must be safe for concurrent use. Nil discards.
 	Metrics env.Metrics
@@ -143,6 +164,15 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.ConnsPerPeerMax < ConnsPerPeerMin {
 		return cfg, fmt.Errorf("%w: ConnsPerPeerMax is %d, at least %d is needed to resolve a simultaneous open", ErrConfig, cfg.ConnsPerPeerMax, ConnsPerPeerMin)
+	}
+	if cfg.ConnsPerSourceMax < 0 {
+		return cfg, fmt.Errorf("%w: ConnsPerSourceMax is negative (%d)", ErrConfig, cfg.ConnsPerSourceMax)
+	}
+	if cfg.ConnsMax < 0 {
+		return cfg, fmt.Errorf("%w: ConnsMax is negative (%d)", ErrConfig, cfg.ConnsMax)
+	}
+	if cfg.ConnsMax == 0 {
+		cfg.ConnsMax = ConnsDefault
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = discardMetrics{}

@@ -112,12 +112,44 @@
 // trip (source-address validation) for every attempt once
 // HandshakesUnvalidatedMax handshakes are in flight or the source holds
 // half its quota, so spoofed Initial packets cost no connection state;
-// transport_handshakes_in_flight{endpoint} shows the handshakes pending.
-// Every refusal is counted in transport_handshake_fail_total{reason}:
+// transport_handshakes_in_flight{endpoint} shows the handshakes pending,
+// transport_inbound_connections{endpoint} the connections held, handshakes
+// included. Every refusal is counted in transport_handshake_fail_total{reason}:
 // per_source, conns_full, no_cert, bad_cert, wrong_alpn (and, on the
-// client endpoint, hello_timeout and bad_hello). An attacker connection
+// client endpoint, hello_timeout and bad_hello). A refusal before the
+// handshake counts once per Initial packet refused (a ClientHello with a
+// post-quantum key share takes two). An attacker connection
 // costs a slot of its source's quota and, until its HELLO deadline or
 // handshake timeout, a few tens of KiB of quic-go state.
+//
+// The per-source quota alone bounds nothing in total: 127.0.0.0/8 alone
+// is 16 million sources, and an IPv6 /64 more. This endpoint therefore
+// also bounds its inbound connections, handshakes included, at ConnsMax
+// (ConnsDefault 1024, four times the overlay's session table at two
+// connections per peer; io/oapgate's client endpoint has the same 1024).
+// An attempt beyond it is refused in ConnContext, before quic-go allocates
+// a connection, with CONNECTION_REFUSED (conns_full); nothing is evicted,
+// since an attacker could as well churn whatever eviction frees.
+// Connections release their room whenever they end (the guard hooks each
+// connection's context), so the gauge returns to 0 once all closed.
+//
+// Refusing new connections lets an attacker who fills the bound lock out
+// peers dialing in. Three things limit that. Our own dials are not
+// counted: a node still reaches every peer it dials, and the connection is
+// shared both ways. A quarter of ConnsMax is reserved for peers configured
+// with AddPeer (the cluster members): once a handshake shows the dialer's
+// NodeID, a connection from any other is refused (conns_full) if it would
+// take that room, so established attacker connections, which cost the
+// attacker only keep-alives, cannot hold more than three quarters. The
+// reserve does not cover handshakes: before its certificate, a member's
+// attempt cannot be told from an attacker's, so an attacker who keeps
+// ConnsMax handshakes pending (each for up to HandshakeTimeout, and with a
+// Retry round trip from a real address once HandshakesUnvalidatedMax are
+// in flight) can still refuse members their dials in; they are retried
+// with backoff, and our dials out still work. Sizing the reserve from the
+// configured peers (two connections each), or evicting learned peers'
+// connections for members, were judged not worth their complexity for
+// clusters of a few nodes: a quarter of 1024 holds 128 members.
 //
 // # Goroutines
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -38,6 +39,14 @@ const (
 	FailWrongALPN = "wrong_alpn" // the client does not offer the endpoint's ALPN
 )
 
+// MetricInboundConns is the gauge of the connections an endpoint's guard
+// holds, handshakes included, by endpoint: what SetConnsMax bounds, and
+// back to 0 once every connection closed.
+const MetricInboundConns = "transport_inbound_connections"
+
+var _ = env.Declare(env.MetricDef{Name: MetricInboundConns, Kind: env.Gauge, Label: "endpoint",
+	Help: "Inbound QUIC connections, handshakes included, by endpoint."})
+
 // MetricHandshakesInFlight is the gauge of connection attempts in
 // handshake, by endpoint ("peer" for the transport, "oap" for the client
 // endpoint): bounded by HandshakesUnvalidatedMax plus the attempts that
@@ -47,8 +56,12 @@ const MetricHandshakesInFlight = "transport_handshakes_in_flight"
 var _ = env.Declare(env.MetricDef{Name: MetricHandshakesInFlight, Kind: env.Gauge, Label: "endpoint",
 	Help: "QUIC connection attempts in handshake, by endpoint."})
 
-// errPerSource refuses a connection attempt in ConnContext.
-var errPerSource = errors.New("quicnet: too many connections from this source")
+// errPerSource and errConnsFull refuse a connection attempt in
+// ConnContext.
+var (
+	errPerSource = errors.New("quicnet: too many connections from this source")
+	errConnsFull = errors.New("quicnet: too many connections")
+)
 
 // SourceGuard bounds what connection attempts from one address can hold
 // on a QUIC endpoint, and turns on source-address validation when many
@@ -60,14 +73,24 @@ var errPerSource = errors.New("quicnet: too many connections from this source")
 // attempt from a source already holding half its quota must prove its
 // address with a Retry first, so a spoofer can fill at most half of a
 // victim's quota, and only for a handshake timeout.
+//
+// With SetConnsMax it also bounds the endpoint's connections in total
+// (see "Hostile sources" in the package doc for the reserved room).
+//
+// Invariants (under mu): conns is the sum of perSource and at most
+// connsMax (when set); unreserved <= conns.
 type SourceGuard struct {
 	perSourceMax int
+	connsMax     int // 0: no total bound
+	reservedMax  int // of connsMax, the room only Admit(conn, true) may take
 	metrics      env.Metrics
-	endpoint     string // the label of MetricHandshakesInFlight
+	endpoint     string // the label of MetricHandshakesInFlight and MetricInboundConns
 
-	mu        sync.Mutex
-	perSource map[netip.Addr]int
-	inflight  int // handshakes not yet accepted nor failed
+	mu         sync.Mutex
+	perSource  map[netip.Addr]int
+	inflight   int // handshakes not yet accepted nor failed
+	conns      int // connections handshaking or open: MetricInboundConns
+	unreserved int // admitted connections not entitled to the reserved room
 }
 
 // NewSourceGuard returns a guard of endpoint allowing perSourceMax
@@ -81,7 +104,22 @@ func NewSourceGuard(endpoint string, perSourceMax int, metrics env.Metrics) *Sou
 		metrics = discardMetrics{}
 	}
 	metrics.Set(MetricHandshakesInFlight, endpoint, 0)
+	metrics.Set(MetricInboundConns, endpoint, 0)
 	return &SourceGuard{endpoint: endpoint, perSourceMax: perSourceMax, metrics: metrics, perSource: map[netip.Addr]int{}}
+}
+
+// SetConnsMax bounds the endpoint's connections, handshakes included, to
+// connsMax: an attempt beyond it is refused in ConnContext, before quic-go
+// allocates anything for it (reason conns_full). reserved of them are kept
+// for connections Admit is told are entitled to them; call it before
+// Install.
+func (g *SourceGuard) SetConnsMax(connsMax, reserved int) {
+	if connsMax < 0 || reserved < 0 || reserved >= max(connsMax, 1) {
+		panic(fmt.Sprintf("quicnet: SetConnsMax(%d, %d): want 0 <= reserved < connsMax", connsMax, reserved))
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.connsMax, g.reservedMax = connsMax, reserved
 }
 
 // guardKey marks a connection's context with its guard state.
@@ -89,10 +127,11 @@ type guardKey struct{}
 
 // guardConn is one connection's place in the guard.
 type guardConn struct {
-	source   netip.Addr
-	mu       sync.Mutex
-	accepted bool
-	ended    bool
+	source     netip.Addr
+	mu         sync.Mutex
+	accepted   bool
+	ended      bool
+	unreserved bool // counted in SourceGuard.unreserved
 }
 
 // Install sets tr's VerifySourceAddress and ConnContext, and a tracer
@@ -134,9 +173,16 @@ func (g *SourceGuard) connContext(ctx context.Context, info *quic.ClientInfo) (c
 		g.Fail(FailPerSource)
 		return ctx, errPerSource
 	}
+	if g.connsMax > 0 && g.conns >= g.connsMax {
+		g.mu.Unlock()
+		g.Fail(FailConnsFull)
+		return ctx, errConnsFull
+	}
 	g.perSource[src] = n + 1
 	g.inflight++
+	g.conns++
 	g.metrics.Set(MetricHandshakesInFlight, g.endpoint, float64(g.inflight))
+	g.metrics.Set(MetricInboundConns, g.endpoint, float64(g.conns))
 	g.mu.Unlock()
 	gc := &guardConn{source: src}
 	context.AfterFunc(ctx, func() { g.end(gc) })
@@ -163,6 +209,34 @@ func (g *SourceGuard) Accepted(conn *quic.Conn) {
 	g.mu.Unlock()
 }
 
+// Admit decides on an established connection once its peer is known:
+// one entitled to the reserved room (entitled) is always admitted; any
+// other only while fewer than connsMax minus the reserved room of those
+// are open. A refusal counts conns_full; the caller closes conn. Without
+// SetConnsMax it admits everything.
+func (g *SourceGuard) Admit(conn *quic.Conn, entitled bool) bool {
+	gc, ok := conn.Context().Value(guardKey{}).(*guardConn)
+	if !ok || entitled {
+		return true
+	}
+	gc.mu.Lock()
+	defer gc.mu.Unlock()
+	if gc.ended || gc.unreserved {
+		return !gc.ended
+	}
+	g.mu.Lock()
+	full := g.connsMax > 0 && g.unreserved >= g.connsMax-g.reservedMax
+	if !full {
+		g.unreserved++
+		gc.unreserved = true
+	}
+	g.mu.Unlock()
+	if full {
+		g.Fail(FailConnsFull)
+	}
+	return !full
+}
+
 // end releases a connection when it closes (or its handshake fails).
 func (g *SourceGuard) end(gc *guardConn) {
 	gc.mu.Lock()
@@ -177,8 +251,16 @@ func (g *SourceGuard) end(gc *guardConn) {
 		g.inflight--
 		g.metrics.Set(MetricHandshakesInFlight, g.endpoint, float64(g.inflight))
 	}
+	if gc.unreserved {
+		g.unreserved--
+	}
+	g.conns--
+	g.metrics.Set(MetricInboundConns, g.endpoint, float64(g.conns))
 	if g.perSource[gc.source]--; g.perSource[gc.source] <= 0 {
 		delete(g.perSource, gc.source)
+	}
+	if g.conns < 0 || g.unreserved < 0 || g.unreserved > g.conns {
+		panic(fmt.Sprintf("quicnet: guard holds %d connections, %d unreserved", g.conns, g.unreserved))
 	}
 }
 
@@ -188,6 +270,14 @@ func (g *SourceGuard) Counts() (inflight, sources int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.inflight, len(g.perSource)
+}
+
+// Conns reports the connections held, handshakes included, and those
+// admitted outside the reserved room (for tests).
+func (g *SourceGuard) Conns() (conns, unreserved int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.conns, g.unreserved
 }
 
 // CountWrongALPN sets conf's GetConfigForClient to count a client that

@@ -92,3 +92,51 @@ func TestSourceGuard(t *testing.T) {
 	}
 	waitFor(t, "every connection released", func() bool { in, src := g.Counts(); return in == 0 && src == 0 })
 }
+
+// TestSourceGuardConnsMax: the total bound refuses a new attempt from any
+// source once connsMax are held, after the per-source quota (a source at
+// its quota still counts per_source), and every release gives room back.
+func TestSourceGuardConnsMax(t *testing.T) {
+	m := newRecorder()
+	g := NewSourceGuard("peer", 2, m)
+	g.SetConnsMax(3, 1)
+	var cancels []context.CancelFunc
+	admit := func(host byte) error {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancels = append(cancels, cancel)
+		_, err := g.connContext(ctx, &quic.ClientInfo{RemoteAddr: &net.UDPAddr{IP: net.IPv4(127, 0, 0, host), Port: 1}})
+		return err
+	}
+	for _, host := range []byte{2, 2, 3} {
+		if err := admit(host); err != nil {
+			t.Fatalf("127.0.0.%d under the bounds: %v", host, err)
+		}
+	}
+	if err := admit(2); err != errPerSource || m.get(MetricHandshakeFails, FailPerSource) != 1 {
+		t.Fatalf("a third from 127.0.0.2: %v, want per_source", err)
+	}
+	for host := byte(4); host < 8; host++ {
+		if err := admit(host); err != errConnsFull {
+			t.Fatalf("127.0.0.%d beyond connsMax: %v, want conns_full", host, err)
+		}
+	}
+	if got := m.get(MetricHandshakeFails, FailConnsFull); got != 4 {
+		t.Fatalf("conns_full %v, want 4", got)
+	}
+	if m.get(MetricInboundConns, "peer") != 3 {
+		t.Fatalf("gauge %v, want 3", m.get(MetricInboundConns, "peer"))
+	}
+	cancels[0]()
+	waitFor(t, "one released", func() bool { n, _ := g.Conns(); return n == 2 })
+	if err := admit(9); err != nil {
+		t.Fatalf("after a release: %v", err)
+	}
+	for _, cancel := range cancels {
+		cancel()
+	}
+	waitFor(t, "every connection released", func() bool {
+		n, _ := g.Conns()
+		in, src := g.Counts()
+		return n == 0 && in == 0 && src == 0 && m.get(MetricInboundConns, "peer") == 0
+	})
+}

@@ -13,6 +13,7 @@ import (
 
 	"pgregory.net/rapid"
 
+	"github.com/ron-network/ron/core/overlay"
 	"github.com/ron-network/ron/core/proto"
 )
 
@@ -152,6 +153,8 @@ func TestConfigValidation(t *testing.T) {
 		"HandshakeTimeout":  func(c *Config) { c.HandshakeTimeout = -time.Second },
 		"SendQueueDepthMax": func(c *Config) { c.SendQueueDepthMax = -1 },
 		"ConnsPerPeerMax":   func(c *Config) { c.ConnsPerPeerMax = 1 },
+		"ConnsPerSourceMax": func(c *Config) { c.ConnsPerSourceMax = -1 },
+		"ConnsMax":          func(c *Config) { c.ConnsMax = -1 },
 	}
 	for setting, edit := range cases {
 		cfg := good
@@ -165,7 +168,7 @@ func TestConfigValidation(t *testing.T) {
 		t.Errorf("nil deliver: %v, want ErrConfig", err)
 	}
 	cfg, err := good.withDefaults()
-	if err != nil || cfg.SendQueueDepthMax != SendQueueDepthDefault || cfg.ConnsPerPeerMax != ConnsPerPeerDefault ||
+	if err != nil || cfg.SendQueueDepthMax != SendQueueDepthDefault || cfg.ConnsPerPeerMax != ConnsPerPeerDefault || cfg.ConnsMax != ConnsDefault ||
 		cfg.IdleTimeout != IdleTimeoutDefault || cfg.KeepAlive != KeepAliveDefault || cfg.HandshakeTimeout != HandshakeTimeoutDefault {
 		t.Errorf("defaults not applied: %+v, %v", cfg, err)
 	}
@@ -181,6 +184,14 @@ func TestLimitRelations(t *testing.T) {
 	}
 	if DialBackoffMin > DialBackoffMax || DialAttemptsMax < 1 {
 		t.Error("dial backoff bounds are inconsistent")
+	}
+	// The room left for unconfigured peers holds a kept connection and a
+	// duplicate for every session the overlay may have.
+	if ConnsDefault-ConnsDefault/connsReservedDivisor < ConnsPerPeerMin*overlay.PeersMax {
+		t.Errorf("ConnsDefault %d leaves too little room for %d overlay peers", ConnsDefault, overlay.PeersMax)
+	}
+	if ConnsDefault/connsReservedDivisor < ConnsPerPeerMin {
+		t.Error("the reserved room does not hold one configured peer")
 	}
 }
 

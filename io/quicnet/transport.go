@@ -91,6 +91,7 @@ func Listen(cfg Config, deliver func(from proto.NodeID, frame []byte)) (*Transpo
 	silenceQuicGoBufferWarning()
 	t.qt = &quic.Transport{Conn: udp, StatelessResetKey: statelessResetKey(cfg.Key)}
 	t.guard = NewSourceGuard("peer", cfg.ConnsPerSourceMax, t.metrics)
+	t.guard.SetConnsMax(cfg.ConnsMax, cfg.ConnsMax/connsReservedDivisor)
 	t.guard.Install(t.qt)
 	t.ln, err = t.qt.Listen(serverTLS(cert, t.countHandshakeFail), t.qconf)
 	if err != nil {
@@ -238,11 +239,24 @@ func (t *Transport) acceptLoop() {
 			_ = conn.CloseWithError(codeRefused, "bad certificate")
 			continue // closing ends it in the guard
 		}
+		if !t.guard.Admit(conn, t.configured(id)) {
+			_ = conn.CloseWithError(codeRefused, "connections full")
+			continue
+		}
 		t.adopt(conn, id, id, conn.RemoteAddr().String())
 		// Counted in flight until adopt decided on it, so no handshakes
 		// in flight means no accepted connection is still to be decided.
 		t.guard.Accepted(conn)
 	}
+}
+
+// configured reports whether id was added with AddPeer: such a peer may
+// take the inbound connections reserved by Config.ConnsMax.
+func (t *Transport) configured(id proto.NodeID) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.peers[id]
+	return p != nil && p.configured
 }
 
 func (t *Transport) drop(reason string, n int) {
