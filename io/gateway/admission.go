@@ -177,7 +177,7 @@ func refusalError(r admission.Refusal) *apiError {
 		case ShedSourceOverQuota:
 			msg = r.Detail + " made too many failed token attempts"
 		case ShedSessionsTenant:
-			msg = r.Detail + " holds every upload session it may open"
+			msg = r.Detail // which limit: its own, or the sessions kept for tenants holding none
 		}
 		if r.Detail == "anonymous reads" {
 			msg = "anonymous reads are over their shared request quota (a token's tenant has its own)"

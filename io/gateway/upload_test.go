@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -473,10 +474,12 @@ func TestSlowUploadsOfOneTenantLeaveOthersTheirSessions(t *testing.T) {
 	}
 
 	small, shed2, _ := edgeGateway(t, gateway.AdmissionConfig{}, gateway.SessionsConfig{SessionsMax: 4, SessionsPerTenantMax: 2})
+	// four tenants holding one session each: a tenant holding none may
+	// take the reserved one (a quarter of 4), so the table fills
 	var holders []net.Conn
-	for i, tenant := range []string{"a", "b"} {
-		tok := small.mintFor(tenant, byte(10+i), auth.OpsAll)
-		holders = append(holders, slowRequest(t, small, "PUT", "/o", tok, 1<<20), slowRequest(t, small, "PUT", "/o", tok, 1<<20))
+	for i, tenant := range []string{"a", "b", "d", "e"} {
+		tok := small.mintFor(tenant, byte(30+i), auth.OpsAll)
+		holders = append(holders, slowRequest(t, small, "PUT", "/o", tok, 1<<20))
 	}
 	deadline = time.Now().Add(waitBound)
 	var r resp
@@ -503,6 +506,58 @@ func TestSlowUploadsOfOneTenantLeaveOthersTheirSessions(t *testing.T) {
 			t.Fatal("the node never became ready after the holders left")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestTrickledSessionsOfManyTenantsLeaveANewcomerIn: 8 tenants each
+// sending 8 stalled PUTs (SessionsPerTenantMax, 64 in all: the whole
+// default table) no longer lock everyone else out. The sessions kept for
+// tenants holding none stay free of them (their surplus is refused 429
+// sessions_tenant with a message naming the reserve), /readyz stays 200
+// and a 9th tenant's PUT succeeds. Before the fair share the 64 stalls
+// took every session and the 9th tenant got 503 sessions_full.
+func TestTrickledSessionsOfManyTenantsLeaveANewcomerIn(t *testing.T) {
+	f, shed, backend := edgeGateway(t, gateway.AdmissionConfig{}, gateway.SessionsConfig{})
+	const tenants = 8
+	per := admission.SessionsPerTenantMaxDefault
+	var conns []net.Conn
+	for i := 0; i < tenants; i++ {
+		tok := f.mintFor(fmt.Sprintf("trickler%d", i), byte(40+i), auth.OpsAll)
+		for j := 0; j < per; j++ {
+			conns = append(conns, slowRequest(t, f, "PUT", "/o", tok, 1<<20))
+		}
+	}
+	// every stalled PUT either holds a storage session or was refused
+	deadline := time.Now().Add(waitBound)
+	for backend.count("storage.PutBegin")+int(shed.count(gateway.ShedSessionsTenant)) < tenants*per && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	held := backend.count("storage.PutBegin")
+	if refused := int(shed.count(gateway.ShedSessionsTenant)); held+refused != tenants*per || held >= admission.SessionsMaxDefault {
+		t.Fatalf("%d stalled PUTs hold %d sessions, %d refused sessions_tenant", tenants*per, held, refused)
+	}
+	if r := f.do("GET", "/readyz", nil, nil); r.StatusCode != http.StatusOK {
+		t.Fatalf("/readyz %d while the reserved sessions are free: %s", r.StatusCode, r.body)
+	}
+	deadline = time.Now().Add(waitBound)
+	newcomer := f.mintFor("newcomer", 50, auth.OpsAll)
+	if r := f.do("PUT", "/o", []byte("the 9th tenant's object"), map[string]string{"Authorization": "Bearer " + newcomer}); r.StatusCode != http.StatusCreated {
+		t.Fatalf("a 9th tenant's PUT with %d sessions held: %d %s", held, r.StatusCode, r.body)
+	}
+	// a tenant holding one session is refused a second, 429 naming the
+	// reserve: the free sessions are the reserved ones
+	second := f.mintFor("second", 51, auth.OpsAll)
+	slowRequest(t, f, "PUT", "/o", second, 1<<20)
+	for backend.count("storage.PutBegin") < held+2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	r := f.do("PUT", "/o", []byte("x"), map[string]string{"Authorization": "Bearer " + second})
+	if e := wantError(t, r, http.StatusTooManyRequests, gateway.CodeOverQuota); e.Reason != gateway.ShedSessionsTenant ||
+		!strings.Contains(e.Message, "kept for tenants holding none") {
+		t.Fatalf("a holder's PUT with only reserved sessions free: %+v", e)
+	}
+	for _, c := range conns {
+		c.Close()
 	}
 }
 
