@@ -68,9 +68,12 @@
 // every open and close, so a refusal is hard to explain, and N tokens
 // holding one session each still fill it. Rejected too: reclaiming the
 // most idle session of the largest holder when a tenant holding none
-// finds the table full. The gateway learns of a lost slot only at its
-// next chunk, and an attacker with fresh tokens could then evict honest
-// slow uploads at will, turning a lockout into a kill switch.
+// finds the table full. The gateway does not cut an upload whose slot
+// the table dropped (it ignores Touch's false, and its body rate limit
+// is an average, so a body fast at first may then crawl past
+// SessionTTL), so a reclaimed slot would still be uploading; and an attacker with fresh
+// tokens could evict honest slow uploads at will, turning a lockout into
+// a kill switch.
 //
 // Rejected alternative: a weighted fair queue with virtual finish times
 // gives finer fairness for mixed sizes, but needs a priority queue over
