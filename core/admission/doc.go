@@ -68,10 +68,10 @@
 // every open and close, so a refusal is hard to explain, and N tokens
 // holding one session each still fill it. Rejected too: reclaiming the
 // most idle session of the largest holder when a tenant holding none
-// finds the table full. The gateway does not cut an upload whose slot
-// the table dropped (it ignores Touch's false, and its body rate limit
-// is an average, so a body fast at first may then crawl past
-// SessionTTL), so a reclaimed slot would still be uploading; and an attacker with fresh
+// finds the table full. The gateway stops an upload whose slot the table
+// dropped only at its next chunk (Touch false), and its body rate limit
+// is an average, so a body fast at first may then crawl for minutes
+// before that: a reclaimed slot would still be uploading meanwhile; and an attacker with fresh
 // tokens could evict honest slow uploads at will, turning a lockout into
 // a kill switch.
 //

@@ -319,13 +319,19 @@ func (m *shedCounter) waitShed(t *testing.T, reason string, n float64) {
 // alice's token.
 func edgeGateway(t *testing.T, adm gateway.AdmissionConfig, sessions gateway.SessionsConfig) (*fixture, *shedCounter, *countingBackend) {
 	t.Helper()
+	return edgeGatewayClock(t, adm, sessions, nil)
+}
+
+// edgeGatewayClock is edgeGateway with the gateway's Clock (nil: time.Now).
+func edgeGatewayClock(t *testing.T, adm gateway.AdmissionConfig, sessions gateway.SessionsConfig, clock func() time.Time) (*fixture, *shedCounter, *countingBackend) {
+	t.Helper()
 	rt := startNode(t, pebbledisk.Options{Dir: "db", FS: vfs.NewMem()},
 		ronruntime.NodeSpec{Key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{5}, 32))}, 13)
 	keys, key := rootKeyring(t)
 	metrics := &shedCounter{Metrics: rt.Prom(), shed: map[string]float64{}}
 	backend := &countingBackend{Backend: rt, counts: map[string]int{}}
 	g := gateway.New(gateway.Config{Backend: backend, Verifier: auth.NewVerifier(keys, nil), Metrics: metrics,
-		Logger: slog.New(slog.DiscardHandler), Version: "test", Admission: adm, Sessions: sessions})
+		Logger: slog.New(slog.DiscardHandler), Version: "test", Admission: adm, Sessions: sessions, Clock: clock})
 	f := &fixture{t: t, srv: httptest.NewServer(g), rt: rt, key: key}
 	f.root = f.mint(auth.OpsAll)
 	t.Cleanup(f.srv.Close)
@@ -558,6 +564,45 @@ func TestTrickledSessionsOfManyTenantsLeaveANewcomerIn(t *testing.T) {
 	}
 	for _, c := range conns {
 		c.Close()
+	}
+}
+
+// TestExpiredSessionStopsItsUpload: an upload that completes no chunk for
+// SessionTTL loses its slot in the edge's table (here when /readyz
+// expires idle sessions, the clock moved on); at its next chunk the PUT
+// stops: 503, storage's session aborted, counted session_expired. Before,
+// the gateway ignored the dropped slot and kept uploading, an upload the
+// table no longer counted (its tenant could open more beyond its limit).
+func TestExpiredSessionStopsItsUpload(t *testing.T) {
+	var skew atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	f, shed, backend := edgeGatewayClock(t, gateway.AdmissionConfig{},
+		gateway.SessionsConfig{SessionsMax: 4, SessionsPerTenantMax: 1, SessionTTL: time.Minute}, clock)
+	hog := f.mintFor("hog", 60, auth.OpsAll)
+	c := slowRequest(t, f, "PUT", "/o", hog, 2*gateway.StreamChunkBytes) // one byte sent
+	deadline := time.Now().Add(waitBound)
+	for backend.count("storage.PutBegin") < 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := backend.count("storage.PutBegin"); n != 1 {
+		t.Fatalf("%d storage sessions opened, want 1", n)
+	}
+	skew.Add(int64(2 * time.Minute))
+	if r := f.do("GET", "/readyz", nil, nil); r.StatusCode != http.StatusOK {
+		t.Fatalf("/readyz %d: %s", r.StatusCode, r.body)
+	}
+	if _, err := c.Write(make([]byte, gateway.StreamChunkBytes-1)); err != nil { // completes the first chunk
+		t.Fatal(err)
+	}
+	r, e := slowResponse(t, c)
+	if r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(e.Message, "upload session expired") {
+		t.Fatalf("upload after its slot expired: %d %+v, want 503 naming the expiry", r.StatusCode, e)
+	}
+	for backend.count("storage.PutAbort") < 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n, expired := backend.count("storage.PutAbort"), shed.count(gateway.ShedSessionExpired); n != 1 || expired != 1 {
+		t.Fatalf("%d aborts, session_expired counted %v; want 1 and 1", n, expired)
 	}
 }
 
