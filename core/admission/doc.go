@@ -17,7 +17,8 @@
 //     tenant the token names, so a stolen-then-expired token cannot spend
 //     its victim's quota.
 //   - Sessions: the upload-session table, bounded per tenant and
-//     globally, with an idle TTL; readiness turns false when it is full.
+//     globally, with an idle TTL and a fair share (below); readiness
+//     turns false when it is full.
 //   - CheckToken verifies a token completely (expiry, not-before, scope,
 //     tenant, resource when known, max_bytes against the declared body
 //     size) before a body is read or a budget is charged.
@@ -36,6 +37,43 @@
 // exceed InflightMax-ReadHeadroom; the session table's per-tenant counts
 // sum to its size and respect both limits; every map is bounded by a
 // named limit (TenantsMax, SourcesMax, SessionsMax).
+//
+// Fair share of upload sessions. The per-tenant bound alone does not
+// keep the table open: SessionsMax/SessionsPerTenantMax tenants (8 of 8
+// with the defaults) holding slow uploads fill it, and every other tenant
+// is refused until they finish, which a body kept just above the
+// gateway's minimum rate (16 KiB/s) can make hours; the idle TTL never
+// fires because the uploads progress. So the last SessionsReserved free
+// sessions (a quarter of SessionsMax by default: 16 of 64) are kept for
+// tenants holding none: a tenant that already holds a session may open
+// another only while more than SessionsReserved are free. The refusal is
+// the tenant's, 429 ShedSessionsTenant, and readiness stays true, since
+// a new tenant still gets in; only a full table is 503 ShedSessionsFull.
+// Why this rule: it needs only the two counts Open already has (what the
+// tenant holds, what is free), so it is O(1) and deterministic; it
+// guarantees that the first session of a new tenant is refused only when
+// the table is truly full; and the rule is one sentence an operator can
+// check against omnigate_shed_total. What it still allows: with N tenant
+// tokens an attacker holds at most min(N*SessionsPerTenantMax,
+// SessionsMax-SessionsReserved) sessions by growing its tenants, plus
+// one more per further token from the reserve. Locking every other
+// tenant out takes (SessionsMax-SessionsReserved)/SessionsPerTenantMax +
+// SessionsReserved tokens, 6+16 = 22 with the defaults (8 sufficed
+// before), each holding a body at the gateway's minimum rate; tokens are
+// issued per tenant, so that is 22 tenants' worth of credentials. The
+// price: once three quarters are held, a tenant already uploading waits
+// (429, Retry-After) for a second session while newcomers get theirs.
+// Rejected: a share proportional to the free room divided by the tenants
+// holding sessions converges to the same kind of headroom but moves with
+// every open and close, so a refusal is hard to explain, and N tokens
+// holding one session each still fill it. Rejected too: reclaiming the
+// most idle session of the largest holder when a tenant holding none
+// finds the table full. The gateway stops an upload whose slot the table
+// dropped only at its next chunk (Touch false), and its body rate limit
+// is an average, so a body fast at first may then crawl for minutes
+// before that: a reclaimed slot would still be uploading meanwhile; and an attacker with fresh
+// tokens could evict honest slow uploads at will, turning a lockout into
+// a kill switch.
 //
 // Rejected alternative: a weighted fair queue with virtual finish times
 // gives finer fairness for mixed sizes, but needs a priority queue over

@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"fmt"
 	"sort"
 	"time"
 
@@ -25,7 +26,11 @@ const (
 type SessionsConfig struct {
 	SessionsMax          int
 	SessionsPerTenantMax int
-	SessionTTL           time.Duration
+	// SessionsReserved is how many of SessionsMax only a tenant holding
+	// no session may take (see "Fair share" in doc.go). 0 takes a quarter
+	// of SessionsMax; a negative value reserves none.
+	SessionsReserved int
+	SessionTTL       time.Duration
 }
 
 // WithDefaults fills zero fields.
@@ -39,8 +44,19 @@ func (c SessionsConfig) WithDefaults() SessionsConfig {
 	if c.SessionTTL <= 0 {
 		c.SessionTTL = SessionTTLDefault
 	}
+	// A negative reserve stays negative (-1), so filling defaults twice
+	// (the simulator does) cannot turn "none" into the default.
+	switch {
+	case c.SessionsReserved < 0:
+		c.SessionsReserved = -1
+	case c.SessionsReserved == 0 || c.SessionsReserved >= c.SessionsMax:
+		c.SessionsReserved = c.SessionsMax / 4
+	}
 	return c
 }
+
+// reserved is the number of sessions kept for tenants holding none.
+func (c SessionsConfig) reserved() int { return max(0, c.SessionsReserved) }
 
 // SessionID names an open session of the table (not storage's id).
 type SessionID uint64
@@ -53,7 +69,8 @@ type sessionEntry struct {
 // Sessions is the edge's upload-session table: who holds an upload open,
 // bounded per tenant and globally, with an idle TTL. Readiness turns false
 // while the table is full (SessionsMax open), so balancers steer uploads
-// away; a tenant at its own limit is refused (ShedSessionsTenant) without
+// away; a tenant at its own limit, or holding sessions when only the
+// reserved ones are free, is refused (ShedSessionsTenant) without
 // affecting readiness or any other tenant.
 type Sessions struct {
 	cfg       SessionsConfig
@@ -71,14 +88,21 @@ func NewSessions(cfg SessionsConfig) *Sessions {
 func (s *Sessions) Config() SessionsConfig { return s.cfg }
 
 // Open takes a session for tenant, or refuses: the tenant's limit first
-// (its own doing), then the node's.
+// (its own doing), then the node's, then the fair share: a tenant that
+// already holds a session may not take the last SessionsReserved free
+// ones, which are kept for tenants holding none (doc.go, "Fair share").
 func (s *Sessions) Open(now env.Time, tenant string) (SessionID, Refusal) {
 	defer s.checkInvariants()
-	if s.perTenant[tenant] >= s.cfg.SessionsPerTenantMax {
-		return 0, Refusal{Kind: KindOverQuota, Reason: ShedSessionsTenant, Detail: "tenant " + tenant, RetryAfter: time.Second}
-	}
-	if len(s.open) >= s.cfg.SessionsMax {
+	held, free := s.perTenant[tenant], s.cfg.SessionsMax-len(s.open)
+	switch {
+	case held >= s.cfg.SessionsPerTenantMax:
+		return 0, Refusal{Kind: KindOverQuota, Reason: ShedSessionsTenant, RetryAfter: time.Second,
+			Detail: fmt.Sprintf("tenant %s holds %d upload sessions, its limit", tenant, held)}
+	case free <= 0:
 		return 0, Refusal{Kind: KindOverloaded, Reason: ShedSessionsFull, Detail: "every upload session is open", RetryAfter: time.Second}
+	case held > 0 && free <= s.cfg.reserved():
+		return 0, Refusal{Kind: KindOverQuota, Reason: ShedSessionsTenant, RetryAfter: time.Second,
+			Detail: fmt.Sprintf("tenant %s holds %d upload sessions and the %d free are kept for tenants holding none", tenant, held, free)}
 	}
 	s.next++
 	s.open[s.next] = &sessionEntry{tenant: tenant, touched: now}

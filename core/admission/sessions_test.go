@@ -1,10 +1,13 @@
 package admission
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ron-network/ron/core/env"
+	"pgregory.net/rapid"
 )
 
 // TestSessionsBoundPerTenantAndGlobally: one tenant stops at its limit
@@ -50,4 +53,152 @@ func TestSessionsBoundPerTenantAndGlobally(t *testing.T) {
 	if s.Len() != 2 || s.Tenant("hog") != 0 {
 		t.Fatalf("after close: %d open, hog %d", s.Len(), s.Tenant("hog"))
 	}
+}
+
+// TestSessionsKeepAShareForTenantsHoldingNone: 8 tenants each trying to
+// hold 8 slow uploads (SessionsPerTenantMax) no longer fill the 64
+// sessions: once only the reserved quarter is free they are refused
+// (429 sessions_tenant, readiness still true), and a 9th tenant, then
+// 13 more, each get a session; only then is the table full (503). On the
+// old table the 8 took all 64 and the 9th was refused sessions_full.
+func TestSessionsKeepAShareForTenantsHoldingNone(t *testing.T) {
+	s := NewSessions(SessionsConfig{})
+	cfg := s.Config()
+	if cfg.SessionsMax != 64 || cfg.SessionsPerTenantMax != 8 || cfg.SessionsReserved != 16 {
+		t.Fatalf("defaults %+v, want 64 sessions, 8 per tenant, 16 reserved", cfg)
+	}
+	refused := 0
+	for i := 0; i < 8; i++ {
+		for j := 0; j < 8; j++ {
+			_, r := s.Open(0, fmt.Sprintf("attacker%d", i))
+			if !r.Refused() {
+				continue
+			}
+			refused++
+			if r.Kind != KindOverQuota || r.Reason != ShedSessionsTenant || !strings.Contains(r.Detail, "kept for tenants holding none") {
+				t.Fatalf("attacker%d's session %d: %+v, want 429 sessions_tenant naming the reserve", i, j, r)
+			}
+		}
+	}
+	// six attackers grow to 48 sessions; the last two still get their
+	// first session each (they held none), from the reserve
+	if s.Len() != 50 || refused != 14 {
+		t.Fatalf("8 attackers hold %d sessions (%d refused), want 50 (14 refused)", s.Len(), refused)
+	}
+	if ok, reason := Ready(nil, s); !ok {
+		t.Fatalf("unready (%s) with the reserve free", reason)
+	}
+	if _, r := s.Open(0, "victim"); r.Refused() {
+		t.Fatalf("a 9th tenant was refused: %+v", r)
+	}
+	if _, r := s.Open(0, "victim"); r.Reason != ShedSessionsTenant {
+		t.Fatalf("the 9th tenant's second session: %+v, want sessions_tenant", r)
+	}
+	for i := 0; i < 13; i++ {
+		if _, r := s.Open(0, fmt.Sprintf("newcomer%d", i)); r.Refused() {
+			t.Fatalf("newcomer %d refused with %d open: %+v", i, s.Len(), r)
+		}
+	}
+	if _, r := s.Open(0, "late"); r.Reason != ShedSessionsFull || r.Kind != KindOverloaded {
+		t.Fatalf("full table: %+v", r)
+	}
+	if ok, reason := Ready(nil, s); ok || reason != NotReadySessions {
+		t.Fatalf("full table ready=%v %q", ok, reason)
+	}
+}
+
+// TestSessionsReserveConfig: 0 takes a quarter, a reserve as large as the
+// table takes a quarter, a negative one reserves none and stays so when
+// defaults are filled again (the simulator fills them twice).
+func TestSessionsReserveConfig(t *testing.T) {
+	for _, c := range []struct{ max, reserved, want int }{{64, 0, 16}, {8, 0, 2}, {3, 0, 0}, {8, 8, 2}, {8, 3, 3}, {8, -5, 0}} {
+		cfg := SessionsConfig{SessionsMax: c.max, SessionsReserved: c.reserved}.WithDefaults().WithDefaults()
+		if got := cfg.reserved(); got != c.want {
+			t.Errorf("SessionsMax %d SessionsReserved %d: %d reserved, want %d", c.max, c.reserved, got, c.want)
+		}
+	}
+}
+
+// TestSessionsFairShareProperty drives a table with random opens, closes,
+// touches and expiries and checks every Open against the rule: a tenant
+// at SessionsPerTenantMax is refused sessions_tenant; otherwise a full
+// table refuses sessions_full; otherwise a tenant holding none is always
+// admitted, and one holding some only while more than SessionsReserved
+// are free. Counts never exceed either limit.
+func TestSessionsFairShareProperty(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		cfg := SessionsConfig{
+			SessionsMax:          rapid.IntRange(1, 24).Draw(t, "max"),
+			SessionsPerTenantMax: rapid.IntRange(1, 10).Draw(t, "perTenant"),
+			SessionsReserved:     rapid.IntRange(-2, 12).Draw(t, "reserved"),
+			SessionTTL:           time.Second,
+		}
+		s := NewSessions(cfg)
+		cfg = s.Config()
+		tenants := rapid.IntRange(1, 30).Draw(t, "tenants")
+		owner := map[SessionID]string{}
+		var held []SessionID // open ids in open order, for deterministic picks
+		now := env.Time(0)
+		for step := rapid.IntRange(1, 300).Draw(t, "steps"); step > 0; step-- {
+			switch rapid.IntRange(0, 9).Draw(t, "op") {
+			case 0, 1, 2, 3, 4, 5:
+				tenant := fmt.Sprintf("t%d", rapid.IntRange(0, tenants-1).Draw(t, "tenant"))
+				had, free := s.Tenant(tenant), cfg.SessionsMax-s.Len()
+				id, r := s.Open(now, tenant)
+				want := ""
+				switch {
+				case had >= cfg.SessionsPerTenantMax:
+					want = ShedSessionsTenant
+				case free <= 0:
+					want = ShedSessionsFull
+				case had > 0 && free <= cfg.reserved():
+					want = ShedSessionsTenant
+				}
+				if r.Reason != want {
+					t.Fatalf("%s holding %d with %d free of %+v: refusal %q, want %q", tenant, had, free, cfg, r.Reason, want)
+				}
+				if !r.Refused() {
+					owner[id] = tenant
+					held = append(held, id)
+				}
+			case 6, 7:
+				if len(held) > 0 {
+					i := rapid.IntRange(0, len(held)-1).Draw(t, "close")
+					s.Close(held[i])
+					delete(owner, held[i])
+					held = append(held[:i], held[i+1:]...)
+				}
+			case 8:
+				if len(held) > 0 {
+					s.Touch(now, held[rapid.IntRange(0, len(held)-1).Draw(t, "touch")])
+				}
+			case 9:
+				now += env.Time(rapid.IntRange(0, 2000).Draw(t, "ms")) * env.Time(time.Millisecond)
+				for _, id := range s.Expire(now) {
+					delete(owner, id)
+				}
+				kept := held[:0]
+				for _, id := range held {
+					if _, ok := owner[id]; ok {
+						kept = append(kept, id)
+					}
+				}
+				held = kept
+			}
+			counts := map[string]int{}
+			// map order ok: counts
+			for _, tenant := range owner {
+				counts[tenant]++
+			}
+			// map order ok: each checked alone
+			for tenant, n := range counts {
+				if n > cfg.SessionsPerTenantMax || s.Tenant(tenant) != n {
+					t.Fatalf("%s holds %d (table says %d), limit %d", tenant, n, s.Tenant(tenant), cfg.SessionsPerTenantMax)
+				}
+			}
+			if s.Len() != len(owner) || s.Len() > cfg.SessionsMax {
+				t.Fatalf("%d open (model %d), limit %d", s.Len(), len(owner), cfg.SessionsMax)
+			}
+		}
+	})
 }

@@ -144,10 +144,12 @@ func (a *edgeState) openSession(tenant string) (admission.SessionID, admission.R
 	return a.sessions.Open(a.now(), tenant)
 }
 
-func (a *edgeState) touchSession(id admission.SessionID) {
+// touchSession records progress on id; false when the table expired it
+// (no chunk for SessionTTL), so the upload must stop.
+func (a *edgeState) touchSession(id admission.SessionID) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.sessions.Touch(a.now(), id)
+	return a.sessions.Touch(a.now(), id)
 }
 
 func (a *edgeState) closeSession(id admission.SessionID) {
@@ -177,7 +179,7 @@ func refusalError(r admission.Refusal) *apiError {
 		case ShedSourceOverQuota:
 			msg = r.Detail + " made too many failed token attempts"
 		case ShedSessionsTenant:
-			msg = r.Detail + " holds every upload session it may open"
+			msg = r.Detail // which limit: its own, or the sessions kept for tenants holding none
 		}
 		if r.Detail == "anonymous reads" {
 			msg = "anonymous reads are over their shared request quota (a token's tenant has its own)"

@@ -83,8 +83,14 @@
 // with Retry-After. ReadHeadroom 0 takes ReadHeadroomDefault (64, at most
 // a quarter of the cap). PUT /o takes a session of the edge's table
 // (SessionsConfig: SessionsPerTenantMaxDefault 8 per tenant,
-// SessionsMaxDefault 64 per node, storage.SessionsMax's backstop): 429
-// sessions_tenant or 503 sessions_full when taken. /readyz is 503 with its
+// SessionsMaxDefault 64 per node, storage.SessionsMax's backstop, of
+// which a quarter only tenants holding none may take: core/admission's
+// "Fair share"): 429 sessions_tenant (at its limit, or holding sessions
+// when only the reserved ones are free) or 503 sessions_full when taken.
+// A PUT whose slot the table expired (no chunk for SessionTTL) is stopped
+// at its next chunk, aborted and answered 503 (omnigate_shed_total
+// reason "session_expired"), so the table's counts bound real uploads.
+// /readyz is 503 with its
 // reason while the node is not ready, while writes would queue and while
 // every upload session is open. Every refusal is counted in
 // omnigate_shed_total{reason}, the node's own (a 503 from storage or a

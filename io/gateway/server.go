@@ -47,6 +47,10 @@ const (
 	MessageBytesMax = 256
 	// ShedSlowBody counts bodies cut off by BodyLimits.
 	ShedSlowBody = "slow_body"
+	// ShedSessionExpired counts uploads stopped because the edge's
+	// session table expired their slot (no chunk for SessionTTL; a body
+	// that averages BodyLimits' rate can still crawl that long).
+	ShedSessionExpired = "session_expired"
 )
 
 // BodyLimits bound how slowly a request body may arrive. Zero fields take

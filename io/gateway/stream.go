@@ -139,7 +139,14 @@ func (g *Gateway) uploadBody(req *request, session uint64, slot admission.Sessio
 			if e := up.send(piece[:n]); e != nil {
 				return proto.Addr{}, 0, e
 			}
-			g.admit.touchSession(slot)
+			if !g.admit.touchSession(slot) {
+				// The table expired the slot (no chunk for SessionTTL) and
+				// may have given it away: going on would hold an upload the
+				// table no longer counts, past the tenant's and node's limits.
+				_ = up.wait()
+				g.cfg.Metrics.Add(MetricShed, ShedSessionExpired, 1)
+				return proto.Addr{}, 0, overloaded(fmt.Sprintf("upload session expired: no %d-byte chunk within %v", StreamChunkBytes, g.admit.sessions.Config().SessionTTL))
+			}
 		}
 		if err == io.EOF {
 			break

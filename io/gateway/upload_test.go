@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -318,13 +319,19 @@ func (m *shedCounter) waitShed(t *testing.T, reason string, n float64) {
 // alice's token.
 func edgeGateway(t *testing.T, adm gateway.AdmissionConfig, sessions gateway.SessionsConfig) (*fixture, *shedCounter, *countingBackend) {
 	t.Helper()
+	return edgeGatewayClock(t, adm, sessions, nil)
+}
+
+// edgeGatewayClock is edgeGateway with the gateway's Clock (nil: time.Now).
+func edgeGatewayClock(t *testing.T, adm gateway.AdmissionConfig, sessions gateway.SessionsConfig, clock func() time.Time) (*fixture, *shedCounter, *countingBackend) {
+	t.Helper()
 	rt := startNode(t, pebbledisk.Options{Dir: "db", FS: vfs.NewMem()},
 		ronruntime.NodeSpec{Key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{5}, 32))}, 13)
 	keys, key := rootKeyring(t)
 	metrics := &shedCounter{Metrics: rt.Prom(), shed: map[string]float64{}}
 	backend := &countingBackend{Backend: rt, counts: map[string]int{}}
 	g := gateway.New(gateway.Config{Backend: backend, Verifier: auth.NewVerifier(keys, nil), Metrics: metrics,
-		Logger: slog.New(slog.DiscardHandler), Version: "test", Admission: adm, Sessions: sessions})
+		Logger: slog.New(slog.DiscardHandler), Version: "test", Admission: adm, Sessions: sessions, Clock: clock})
 	f := &fixture{t: t, srv: httptest.NewServer(g), rt: rt, key: key}
 	f.root = f.mint(auth.OpsAll)
 	t.Cleanup(f.srv.Close)
@@ -473,10 +480,12 @@ func TestSlowUploadsOfOneTenantLeaveOthersTheirSessions(t *testing.T) {
 	}
 
 	small, shed2, _ := edgeGateway(t, gateway.AdmissionConfig{}, gateway.SessionsConfig{SessionsMax: 4, SessionsPerTenantMax: 2})
+	// four tenants holding one session each: a tenant holding none may
+	// take the reserved one (a quarter of 4), so the table fills
 	var holders []net.Conn
-	for i, tenant := range []string{"a", "b"} {
-		tok := small.mintFor(tenant, byte(10+i), auth.OpsAll)
-		holders = append(holders, slowRequest(t, small, "PUT", "/o", tok, 1<<20), slowRequest(t, small, "PUT", "/o", tok, 1<<20))
+	for i, tenant := range []string{"a", "b", "d", "e"} {
+		tok := small.mintFor(tenant, byte(30+i), auth.OpsAll)
+		holders = append(holders, slowRequest(t, small, "PUT", "/o", tok, 1<<20))
 	}
 	deadline = time.Now().Add(waitBound)
 	var r resp
@@ -503,6 +512,97 @@ func TestSlowUploadsOfOneTenantLeaveOthersTheirSessions(t *testing.T) {
 			t.Fatal("the node never became ready after the holders left")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestTrickledSessionsOfManyTenantsLeaveANewcomerIn: 8 tenants each
+// sending 8 stalled PUTs (SessionsPerTenantMax, 64 in all: the whole
+// default table) no longer lock everyone else out. The sessions kept for
+// tenants holding none stay free of them (their surplus is refused 429
+// sessions_tenant with a message naming the reserve), /readyz stays 200
+// and a 9th tenant's PUT succeeds. Before the fair share the 64 stalls
+// took every session and the 9th tenant got 503 sessions_full.
+func TestTrickledSessionsOfManyTenantsLeaveANewcomerIn(t *testing.T) {
+	f, shed, backend := edgeGateway(t, gateway.AdmissionConfig{}, gateway.SessionsConfig{})
+	const tenants = 8
+	per := admission.SessionsPerTenantMaxDefault
+	var conns []net.Conn
+	for i := 0; i < tenants; i++ {
+		tok := f.mintFor(fmt.Sprintf("trickler%d", i), byte(40+i), auth.OpsAll)
+		for j := 0; j < per; j++ {
+			conns = append(conns, slowRequest(t, f, "PUT", "/o", tok, 1<<20))
+		}
+	}
+	// every stalled PUT either holds a storage session or was refused
+	deadline := time.Now().Add(waitBound)
+	for backend.count("storage.PutBegin")+int(shed.count(gateway.ShedSessionsTenant)) < tenants*per && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	held := backend.count("storage.PutBegin")
+	if refused := int(shed.count(gateway.ShedSessionsTenant)); held+refused != tenants*per || held >= admission.SessionsMaxDefault {
+		t.Fatalf("%d stalled PUTs hold %d sessions, %d refused sessions_tenant", tenants*per, held, refused)
+	}
+	if r := f.do("GET", "/readyz", nil, nil); r.StatusCode != http.StatusOK {
+		t.Fatalf("/readyz %d while the reserved sessions are free: %s", r.StatusCode, r.body)
+	}
+	deadline = time.Now().Add(waitBound)
+	newcomer := f.mintFor("newcomer", 50, auth.OpsAll)
+	if r := f.do("PUT", "/o", []byte("the 9th tenant's object"), map[string]string{"Authorization": "Bearer " + newcomer}); r.StatusCode != http.StatusCreated {
+		t.Fatalf("a 9th tenant's PUT with %d sessions held: %d %s", held, r.StatusCode, r.body)
+	}
+	// a tenant holding one session is refused a second, 429 naming the
+	// reserve: the free sessions are the reserved ones
+	second := f.mintFor("second", 51, auth.OpsAll)
+	slowRequest(t, f, "PUT", "/o", second, 1<<20)
+	for backend.count("storage.PutBegin") < held+2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	r := f.do("PUT", "/o", []byte("x"), map[string]string{"Authorization": "Bearer " + second})
+	if e := wantError(t, r, http.StatusTooManyRequests, gateway.CodeOverQuota); e.Reason != gateway.ShedSessionsTenant ||
+		!strings.Contains(e.Message, "kept for tenants holding none") {
+		t.Fatalf("a holder's PUT with only reserved sessions free: %+v", e)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// TestExpiredSessionStopsItsUpload: an upload that completes no chunk for
+// SessionTTL loses its slot in the edge's table (here when /readyz
+// expires idle sessions, the clock moved on); at its next chunk the PUT
+// stops: 503, storage's session aborted, counted session_expired. Before,
+// the gateway ignored the dropped slot and kept uploading, an upload the
+// table no longer counted (its tenant could open more beyond its limit).
+func TestExpiredSessionStopsItsUpload(t *testing.T) {
+	var skew atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	f, shed, backend := edgeGatewayClock(t, gateway.AdmissionConfig{},
+		gateway.SessionsConfig{SessionsMax: 4, SessionsPerTenantMax: 1, SessionTTL: time.Minute}, clock)
+	hog := f.mintFor("hog", 60, auth.OpsAll)
+	c := slowRequest(t, f, "PUT", "/o", hog, 2*gateway.StreamChunkBytes) // one byte sent
+	deadline := time.Now().Add(waitBound)
+	for backend.count("storage.PutBegin") < 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := backend.count("storage.PutBegin"); n != 1 {
+		t.Fatalf("%d storage sessions opened, want 1", n)
+	}
+	skew.Add(int64(2 * time.Minute))
+	if r := f.do("GET", "/readyz", nil, nil); r.StatusCode != http.StatusOK {
+		t.Fatalf("/readyz %d: %s", r.StatusCode, r.body)
+	}
+	if _, err := c.Write(make([]byte, gateway.StreamChunkBytes-1)); err != nil { // completes the first chunk
+		t.Fatal(err)
+	}
+	r, e := slowResponse(t, c)
+	if r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(e.Message, "upload session expired") {
+		t.Fatalf("upload after its slot expired: %d %+v, want 503 naming the expiry", r.StatusCode, e)
+	}
+	for backend.count("storage.PutAbort") < 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n, expired := backend.count("storage.PutAbort"), shed.count(gateway.ShedSessionExpired); n != 1 || expired != 1 {
+		t.Fatalf("%d aborts, session_expired counted %v; want 1 and 1", n, expired)
 	}
 }
 

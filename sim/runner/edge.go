@@ -83,7 +83,8 @@ func newSimEdge(w *sim.World, c *cluster, l scenario.EdgeLimits) *simEdge {
 	}
 	limits := admission.Config{InflightMax: l.InflightMax, ReadHeadroom: l.ReadHeadroom, QueueDepthMax: l.QueueDepthMax,
 		QueueWaitMax: l.QueueWaitMax, TenantRate: l.TenantRate, TenantBurst: float64(l.TenantBurst), Bug: c.opts.CoreBugs.Admission}
-	sessions := admission.SessionsConfig{SessionsMax: l.SessionsMax, SessionsPerTenantMax: l.SessionsPerTenantMax, SessionTTL: l.SessionTTL}
+	sessions := admission.SessionsConfig{SessionsMax: l.SessionsMax, SessionsPerTenantMax: l.SessionsPerTenantMax,
+		SessionsReserved: l.SessionsReserved, SessionTTL: l.SessionTTL}
 	return &simEdge{w: w, c: c, limits: limits.WithDefaults(), sessions: sessions.WithDefaults(), bundle: bundle,
 		nodes: make([]*nodeEdge, w.Nodes())}
 }

@@ -93,3 +93,42 @@ func TestEdgeChecksFailWhenNothingHitsALimit(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionFairShareLetsANewTenantIn: the red team's lockout in the
+// simulator. Eight tenants of slow uploaders (8 s per upload, enough
+// clients to keep SessionsPerTenantMax uploads open on every node) and a
+// light writer share the default session table (64, 8 per tenant). The
+// uploaders are held to their share (sessions_tenant) and no upload is
+// refused sessions_full: the reserved sessions stay free for a tenant
+// holding none. Before the fair share the eight filled every table and
+// the light writer's uploads (and theirs) were refused sessions_full.
+func TestSessionFairShareLetsANewTenantIn(t *testing.T) {
+	s := shortened(loadOverload(t), 12*time.Second)
+	s.Workload.Edge.Limits = scenario.EdgeLimits{TenantRate: 100, TenantBurst: 50}
+	var groups []scenario.EdgeTenant
+	for i := 0; i < 8; i++ {
+		groups = append(groups, scenario.EdgeTenant{Name: "trickler" + string(rune('0'+i)), Clients: 40, RatePerSecond: 20,
+			Writes: 1, SizeBytes: 64 << 10, UploadBytesPerSecond: 8 << 10, Token: scenario.EdgeTokenValid})
+	}
+	s.Workload.Edge.Tenants = append(groups, scenario.EdgeTenant{Name: "light", Clients: 2, RatePerSecond: 10,
+		Writes: 1, SizeBytes: 16 << 10, UploadBytesPerSecond: 1 << 20, Token: scenario.EdgeTokenValid})
+	rep, err := Run(s, Options{Seed: *s.Seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shed := func(reason string) float64 {
+		return rep.Counters[`omnigate_shed_total{reason="`+reason+`"}`]
+	}
+	if shed(admission.ShedSessionsTenant) == 0 || shed(admission.ShedSessionsFull) != 0 {
+		t.Fatalf("sessions_tenant %v, sessions_full %v: want the uploaders held to their share and no table full (%v)",
+			shed(admission.ShedSessionsTenant), shed(admission.ShedSessionsFull), rep.Counters)
+	}
+	// no node was ever unready (its table full), so readiness, judging
+	// nothing, fails saying so
+	if c := checkNamed(t, rep, scenario.CheckReadiness); !strings.Contains(c.Detail, "no node was ever unready") {
+		t.Fatalf("readiness: %s", c.Detail)
+	}
+	if c := checkNamed(t, rep, scenario.CheckRefusals); !c.OK {
+		t.Fatalf("refusals failed: %s", c.Detail)
+	}
+}

@@ -1,9 +1,11 @@
 package scenario
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 
+	"github.com/ron-network/ron/core/admission"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -27,7 +29,7 @@ const (
 
 var (
 	edgeKeys       = []string{"limits", "tenants"}
-	edgeLimitKeys  = []string{"inflight_max", "read_headroom", "queue_depth_max", "queue_wait_max", "tenant_rate", "tenant_burst", "sessions_max", "sessions_per_tenant_max", "session_ttl"}
+	edgeLimitKeys  = []string{"inflight_max", "read_headroom", "queue_depth_max", "queue_wait_max", "tenant_rate", "tenant_burst", "sessions_max", "sessions_per_tenant_max", "sessions_reserved", "session_ttl"}
 	edgeTenantKeys = []string{"name", "clients", "rate", "writes", "size", "upload", "token"}
 	edgeTokenKinds = []string{EdgeTokenValid, EdgeTokenNone, EdgeTokenExpired, EdgeTokenRevoked}
 )
@@ -47,7 +49,10 @@ type EdgeLimits struct {
 	TenantRate                               float64 // requests per second
 	TenantBurst                              int
 	SessionsMax, SessionsPerTenantMax        int
-	SessionTTL                               time.Duration
+	// SessionsReserved as core/admission's: 0 takes its default (a
+	// quarter of SessionsMax), -1 is "sessions_reserved: 0" (none).
+	SessionsReserved int
+	SessionTTL       time.Duration
 }
 
 // EdgeTenant is a group of Clients of tenant Name issuing RatePerSecond
@@ -103,6 +108,16 @@ func (d *decoder) edgeLimits(n *yaml.Node) EdgeLimits {
 		if v, ok := f.get(x.key); ok {
 			i, _ := d.integer(v, join(path, x.key), 1, EdgeLimitMax)
 			*x.ref = int(i)
+		}
+	}
+	if v, ok := f.get("sessions_reserved"); ok {
+		i, _ := d.integer(v, join(path, "sessions_reserved"), 0, EdgeLimitMax)
+		l.SessionsReserved = int(i)
+		if i == 0 {
+			l.SessionsReserved = -1
+		}
+		if limit := cmp.Or(l.SessionsMax, admission.SessionsMaxDefault); int(i) >= limit {
+			d.fail(v, join(path, "sessions_reserved"), fmt.Sprintf("%d leaves no session for a tenant holding one of sessions_max %d", i, limit))
 		}
 	}
 	if v, ok := f.get("queue_wait_max"); ok {
@@ -191,6 +206,7 @@ func (e *Edge) node() *yaml.Node {
 		v := x.v
 		limits.addIf(v > 0, x.key, func() *yaml.Node { return intNode(int64(v)) })
 	}
+	limits.addIf(l.SessionsReserved != 0, "sessions_reserved", func() *yaml.Node { return intNode(int64(max(0, l.SessionsReserved))) })
 	limits.addIf(l.SessionTTL > 0, "session_ttl", func() *yaml.Node { return durNode(l.SessionTTL) })
 	if len(limits.n.Content) > 0 {
 		m.add("limits", limits.n)

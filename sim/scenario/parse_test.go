@@ -160,6 +160,12 @@ func TestParseRejectsWorkload(t *testing.T) {
 		{"mix session_put negative", noRegistry + "workload:\n  mix: {put: 1, session_put: -1}\n", one(5, "workload.mix.session_put", "0..1e+09")},
 		{"mix session_put through the edge", noRegistry + "workload:\n  mix: {session_put: 1}\n  edge: {}\n",
 			one(6, "workload.edge", "session_put streams an object in several storage calls")},
+		{"sessions_reserved of every session", noRegistry + "workload:\n  edge:\n    limits: {sessions_max: 8, sessions_reserved: 8}\n",
+			one(6, "workload.edge.limits.sessions_reserved", "8 leaves no session for a tenant holding one of sessions_max 8")},
+		{"sessions_reserved of the default table", noRegistry + "workload:\n  edge:\n    limits: {sessions_reserved: 64}\n",
+			one(6, "workload.edge.limits.sessions_reserved", "of sessions_max 64")},
+		{"sessions_reserved negative", noRegistry + "workload:\n  edge:\n    limits: {sessions_reserved: -1}\n",
+			one(6, "workload.edge.limits.sessions_reserved", "0..65536")},
 		{"mix unknown op", withRegistry + "workload:\n  mix: {set: 1, cas: 1}\n", one(5, "workload.mix.cas", "unknown key")},
 		{"timeout zero", withRegistry + "workload: {timeout: 0s}\n", one(4, "workload.timeout", "> 0")},
 		{"stop after end", withRegistry + "workload:\n  stop: 61s\n", one(5, "workload.stop", "after the end of the run")},
@@ -438,6 +444,31 @@ func TestParseSessionPut(t *testing.T) {
 	s, err = Parse("case.yaml", []byte(noRegistry+"workload: {clients: 1, rate: 1/s, mix: {session_put: 0, get: 1}}\n"))
 	if err != nil || s.Workload.Mix.SessionPut != 0 || !s.Workload.Mix.UsesContent() {
 		t.Fatalf("session_put 0: %v, %+v", err, s)
+	}
+}
+
+// TestParseSessionsReserved: absent keeps core/admission's default (0),
+// 0 asks for none (-1), a count is kept; each survives a round trip.
+func TestParseSessionsReserved(t *testing.T) {
+	for _, c := range []struct {
+		limits string
+		want   int
+	}{{"{sessions_max: 8}", 0}, {"{sessions_max: 8, sessions_reserved: 0}", -1}, {"{sessions_max: 8, sessions_reserved: 3}", 3}} {
+		s, err := Parse("case.yaml", []byte(noRegistry+"workload:\n  edge:\n    limits: "+c.limits+"\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", c.limits, err)
+		}
+		if got := s.Workload.Edge.Limits.SessionsReserved; got != c.want {
+			t.Fatalf("%s: SessionsReserved %d, want %d", c.limits, got, c.want)
+		}
+		text, err := s.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := Parse("case.yaml", text)
+		if err != nil || back.Workload.Edge.Limits != s.Workload.Edge.Limits {
+			t.Fatalf("%s: round trip %v, %+v\n%s", c.limits, err, back.Workload.Edge.Limits, text)
+		}
 	}
 }
 
