@@ -132,9 +132,9 @@ func escape(v []byte) []byte {
 type sideStore struct {
 	fs   vfs.FS
 	log  *slog.Logger // warnings: a tail cut that failed
-	dir  string // <store>/values
-	min  int    // values of at least min bytes go to segments; 0: never
-	next uint64 // the next segment id
+	dir  string       // <store>/values
+	min  int          // values of at least min bytes go to segments; 0: never
+	next uint64       // the next segment id
 	live map[uint64]int
 	// size and liveBytes: a segment's bytes, and those its live pointers
 	// name; the difference is garbage that compact reclaims. Change them

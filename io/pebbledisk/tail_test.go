@@ -1,8 +1,10 @@
 package pebbledisk
 
 import (
+	"bytes"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -380,5 +382,45 @@ func TestTailCutCheckSeesLostDelete(t *testing.T) {
 		t.Fatal("a cut whose delete a power loss undid went unnoticed")
 	} else {
 		t.Log(msg)
+	}
+}
+
+// renameFailFS fails every rename onto a segment: rewritePrefix, the
+// tests' stand-in for the truncate, cannot complete.
+type renameFailFS struct{ vfs.FS }
+
+func (fsys renameFailFS) Rename(old, name string) error {
+	if strings.HasSuffix(name, ".seg") {
+		return fmt.Errorf("rename %s: injected failure", name)
+	}
+	return fsys.FS.Rename(old, name)
+}
+
+// TestTailCutFailureWarns: a cut that fails leaves the tail, logs a
+// warning naming the segment and the error, and the tail is counted as
+// garbage at the file's real size (the old code said nothing).
+func TestTailCutFailureWarns(t *testing.T) {
+	withTailRewrite(t, true)
+	withCompaction(t, 1<<40, 1<<30)
+	clone, chunkBytes := crashMidUpload(t, vfs.NewCrashableMem(), 100)
+	var logged bytes.Buffer
+	m := &metricsRecorder{values: map[string]float64{}}
+	d, err := Open(Options{Dir: testDir, FS: renameFailFS{clone}, CacheBytes: 1 << 20, SideValueBytesMin: testSideMin,
+		Metrics: m, Log: slog.New(slog.NewTextHandler(&logged, nil))})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	r := &syncDisk{t: t, disk: d}
+	r.wantState(map[string]string{"kept": string(sideValue(1, 5000))})
+	checkGarbage(t, r, m, chunkBytes, "after a failed cut")
+	if got := d.Stats().SegmentTailReclaimedBytes; got != 0 {
+		t.Fatalf("reclaimed %d bytes though the cut failed", got)
+	}
+	text := logged.String()
+	for _, want := range []string{"level=WARN", "0000000000000000.seg", "injected failure"} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("log does not say %q:\n%s", want, text)
+		}
 	}
 }
