@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -56,6 +57,10 @@ func configCmd(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
+// sizeUsageForms is the forms a size flag's usage lists, which a size
+// key's description replaces with sizeForms.
+var sizeUsageForms = regexp.MustCompile(` \(bytes, or [^)]*\)`)
+
 // configSchema is the JSON Schema of the config file, generated from the
 // yaml tags of Config so that it cannot fall behind the struct: each key
 // gets its JSON type, the default rond uses and the flag's description.
@@ -90,7 +95,9 @@ func configSchema() map[string]any {
 			prop["description"] = u
 		}
 		if isSize {
-			prop["description"] = fmt.Sprintf("%s. A size: %s", usage[name], sizeForms)
+			// The flag's "(bytes, or 64MiB, ...)" would repeat sizeForms.
+			u := sizeUsageForms.ReplaceAllString(usage[name], "")
+			prop["description"] = fmt.Sprintf("%s. A size: %s", u, sizeForms)
 		}
 		if name == "flags" {
 			prop["propertyNames"] = map[string]any{"enum": flagNames}

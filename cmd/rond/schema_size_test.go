@@ -108,3 +108,38 @@ func TestSchemaSizeKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestSizeFractionOfAByteRefused: a size that comes to a fraction of a
+// byte is an error naming the file, line and key, not rounded down (the
+// old parser loaded memory_max: 1.5B as 1 byte); a fraction with a unit
+// that comes to whole bytes loads. The schema's pattern refuses the
+// fractions of B or of no unit too, and takes every form the parser
+// takes. The description lists the units once (it used to repeat the
+// flag's own list) and says so.
+func TestSizeFractionOfAByteRefused(t *testing.T) {
+	re := regexp.MustCompile(sizeSchema()["pattern"].(string))
+	if desc, _ := schemaProps(t)["memory_max"]["description"].(string); strings.Contains(desc, "(bytes, or") || !strings.Contains(desc, "whole number of bytes") {
+		t.Errorf("memory_max's description should list the units once and say a fraction must come to whole bytes: %q", desc)
+	}
+	for _, text := range []string{"1.5B", "1.5 B", "0.5B", "1.0B", "1.5", "1.0001KiB", "0.0001KB", "1.0000000001GB"} {
+		err := parseConfigFile("c.yaml", []byte("log_level: info\nmemory_max: "+text+"\n"), new(Config))
+		if err == nil || !strings.Contains(err.Error(), "c.yaml:2: memory_max:") || !strings.Contains(err.Error(), "whole") {
+			t.Errorf("memory_max: %s: error %v, want one naming c.yaml:2, memory_max and whole bytes", text, err)
+		}
+		if n, err := parseByteSize(text); err == nil {
+			t.Errorf("parseByteSize(%q) = %d, want an error", text, n)
+		}
+		if strings.Contains(text, ".") && !strings.ContainsAny(text, "KMGT") && re.MatchString(text) {
+			t.Errorf("the schema's pattern takes %q", text)
+		}
+	}
+	for text, want := range map[string]int64{"1.5KB": 1500, "0.5KiB": 512, "1.5 GiB": 3 << 29, "2.25MiB": 9 << 18, "7 B": 7, "0.001KB": 1} {
+		got, err := loadFileValue(t, "memory_max", text)
+		if err != nil || got.Int() != want {
+			t.Errorf("memory_max: %s loads as %v, %v; want %d", text, got, err, want)
+		}
+		if !re.MatchString(text) {
+			t.Errorf("the schema's pattern refuses %q, which loads", text)
+		}
+	}
+}

@@ -233,7 +233,7 @@ func Open(opts Options) (*Disk, error) {
 	}
 	side := &sideStore{live: map[uint64]int{}} // legacy: never used
 	if !opts.Legacy {
-		if side, err = openSide(db, fs, opts.Dir, sideMin, opts.ValuesInMemory, opts.BufferedSegments); err != nil {
+		if side, err = openSide(db, fs, log, opts.Dir, sideMin, opts.ValuesInMemory, opts.BufferedSegments); err != nil {
 			_ = db.Close()
 			if unsynced != nil {
 				_ = unsynced.finish()

@@ -131,22 +131,53 @@
 // pointer names (sideStore.reclaimTail), and syncs the truncate: the
 // tail a crash left (values whose pointers never committed, or whose
 // commit the crash lost) and values at the end whose deletes committed.
-// This never drops a byte a pointer can name: Open sees the store as the
-// WAL replay left it, pebble flushes that state to synced tables before
-// Open returns, and no later crash brings back a pointer Open did not
-// count; the removal of segments no pointer names has always rested on
-// the same fact. Writes after Open start a new segment, so a cut
-// segment is never appended to. Pebble's vfs has no truncate, so this
-// runs on the operating system's file system only (rond's); elsewhere
-// the tail stays as garbage (below) until compaction moves the segment's
-// live values away. Tested: the kill -9 test (TestSideKill9) checks the
-// segment files hold exactly the values found after a kill at each step,
-// and the crash suites (crash_test.go, the conformance suite,
-// TestSideCrashAtEachStep, TestSideModel) reclaim tails at every reopen
-// on vfs.NewCrashableMem through a copy-and-rename stand-in for the
-// truncate (segmentTailRewrite, tests only), so every power loss they
-// play is checked against the cut; cutting one byte short of the last
-// value fails them all.
+// This never drops a byte a pointer can name, provided no later crash
+// brings back a pointer Open did not count. The WAL replay can apply
+// writes that were never synced (a kill -9 leaves the process's written
+// but unsynced WAL blocks readable), among them the delete of a pointer
+// whose bytes the cut then removes; a power loss after that Open would
+// bring the pointer back, naming cut bytes. So openSide flushes the
+// replayed state to synced tables (db.Flush) before it counts pointers.
+// Pebble v2.1.7's Open flushes what it replays anyway, but promises it
+// nowhere; the explicit flush, once per Open, makes the guarantee the
+// store's own. The removal of segments no pointer names rests on the
+// same fact. Writes after Open start a new segment, so a cut segment is
+// never appended to. Pebble's vfs has no truncate, so this runs on the
+// operating system's file system only (rond's); elsewhere the tail stays
+// as garbage (below) until compaction moves the segment's live values
+// away. The truncate changes the file in place: a hard link to a segment
+// (none is made today; a backup or checkpoint that linked segments
+// instead of copying them) would be cut with it. A cut that fails is
+// logged as a warning, and the file's size re-read, so the garbage gauge
+// counts what the file holds.
+//
+// Which test plays which crash:
+//
+//   - TestTailCutAfterKillThenPowerLoss: kill -9 with a delete in the
+//     WAL's unsynced tail, an Open that replays it and cuts the deleted
+//     value's bytes, then a power loss; the deleted key must stay
+//     deleted and every value read back whole. Its file system
+//     (killableFS) makes syncs do nothing after the kill, so the bytes
+//     stay readable yet a later CrashClone drops them: the crash suites
+//     cannot play this, as a CrashClone marks every byte it keeps as
+//     synced. TestTailCutCheckSeesLostDelete shows that the check fails
+//     when the replayed delete is not made durable before the cut.
+//   - The crash suites (crash_test.go, the conformance suite,
+//     TestSideCrashAtEachStep, TestSideModel) reclaim tails at every
+//     reopen on vfs.NewCrashableMem through a copy-and-rename stand-in
+//     for the truncate (segmentTailRewrite, tests only): each cut is
+//     checked against the state a power loss at each step left, and
+//     power losses after the cut against the cut (cutting one byte short
+//     of the last value fails them all). They never undo what the Open
+//     that cut had read.
+//   - The kill -9 test (TestSideKill9) runs the real truncateSynced on a
+//     real directory and checks the segment files hold exactly the
+//     values found after a kill at each step.
+//   - rond's power-loss rounds (FailpointUnsynced) never cut: with the
+//     failpoint on, the store's file system is the journal wrapper
+//     (unsynced.go), not the operating system's, so reclaimTail leaves
+//     every tail as garbage. Only kill -9 rounds exercise truncateSynced
+//     under rond.
 //
 // Measured with rond on a data dir: a 1 MiB object, then a streamed
 // upload killed with kill -9 after about 70 MiB. The sweep after the

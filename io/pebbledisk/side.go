@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"strconv"
@@ -130,9 +131,10 @@ func escape(v []byte) []byte {
 // Disk's execMu only.
 type sideStore struct {
 	fs   vfs.FS
-	dir  string // <store>/values
-	min  int    // values of at least min bytes go to segments; 0: never
-	next uint64 // the next segment id
+	log  *slog.Logger // warnings: a tail cut that failed
+	dir  string       // <store>/values
+	min  int          // values of at least min bytes go to segments; 0: never
+	next uint64       // the next segment id
 	live map[uint64]int
 	// size and liveBytes: a segment's bytes, and those its live pointers
 	// name; the difference is garbage that compact reclaims. Change them
@@ -261,8 +263,8 @@ func (s *sideStore) segmentPath(id uint64) string {
 // openSide prepares the segment directory, counts the pointers of the
 // recovered store and removes the segments none refers to: those written
 // for writes a crash lost, and those whose unlink after a sync was lost.
-func openSide(db *pebble.DB, fsys vfs.FS, storeDir string, min int, inMemory, buffered bool) (*sideStore, error) {
-	s := &sideStore{fs: fsys, dir: path.Join(storeDir, SideDirName), min: min,
+func openSide(db *pebble.DB, fsys vfs.FS, log *slog.Logger, storeDir string, min int, inMemory, buffered bool) (*sideStore, error) {
+	s := &sideStore{fs: fsys, log: log, dir: path.Join(storeDir, SideDirName), min: min,
 		live: map[uint64]int{}, madeDirs: map[uint64]bool{}, size: map[uint64]int64{}, liveBytes: map[uint64]int64{},
 		noCompact: map[uint64]bool{}, ends: map[uint64]int64{}}
 	if inMemory {
@@ -286,6 +288,16 @@ func openSide(db *pebble.DB, fsys vfs.FS, storeDir string, min int, inMemory, bu
 	s.align = max(1, segmentAlignOverride)
 	if fsys == vfs.Default && !buffered && probeDirect(s.dir) {
 		s.direct, s.align = true, directAlign
+	}
+	// The pointers counted below must be those a later crash can bring
+	// back: the WAL replay may have applied unsynced deletes, and a
+	// power loss after Open would undo them unless they reach synced
+	// tables first. Pebble's Open flushes what it replayed (v2.1.7), but
+	// nothing promises it; a forced flush, once per Open, does. Both the
+	// removal of segments no pointer names and reclaimTail's cut rest on
+	// it (TestTailCutAfterKillThenPowerLoss plays that crash).
+	if err := db.Flush(); err != nil {
+		return nil, fmt.Errorf("flushing the replayed log: %w", err)
 	}
 	if err := s.countPointers(db); err != nil {
 		return nil, err
@@ -340,36 +352,52 @@ func openSide(db *pebble.DB, fsys vfs.FS, storeDir string, min int, inMemory, bu
 // tail is what a crash leaves in a segment that other values keep: the
 // values of a group written (and maybe synced) whose pointers never
 // committed; and the values at the end a delete released. No pointer
-// can come to name those bytes again: Open found the store as its WAL
-// replay left it, and pebble flushed that state to synced tables before
-// openSide ran (see Open), so every pointer a later crash could bring
-// back is among those countPointers counted, and ends holds the end of
-// the last one. Removing a segment no pointer names (openSide) rests on
-// the same fact. No write appends to the segment again: writes after
-// Open start a new active segment.
+// can come to name those bytes again: openSide flushed the store as its
+// WAL replay left it to synced tables before counting, so every pointer
+// a later crash could bring back is among those countPointers counted,
+// and ends holds the end of the last one. Removing a segment no pointer
+// names (openSide) rests on the same fact. No write appends to the
+// segment again: writes after Open start a new active segment.
 //
 // Only on the operating system's file system, whose files truncate
 // (pebble's vfs has no truncate), or in tests (segmentTailRewrite);
-// elsewhere, or when the truncate fails, the tail stays, counted as
-// garbage until compaction moves the segment's live values away. The
-// truncate is synced, so the space is the file system's again whatever
-// happens next.
+// elsewhere the tail stays, counted as garbage until compaction moves
+// the segment's live values away. The truncate is synced, so the space
+// is the file system's again whatever happens next. A failed cut is
+// logged, and the size returned is the file's as a fresh Stat finds it
+// (a truncate may fail after cutting, in its sync), so that the garbage
+// gauge counts the bytes the file really holds.
+//
+// The truncate changes the segment's inode in place: a hard link to it
+// (a backup or checkpoint that links segments rather than copying them)
+// would be cut too. Nothing links segments today; whatever comes to must
+// copy them, or hold Open off while it runs.
 func (s *sideStore) reclaimTail(id uint64, size int64) int64 {
 	end := s.ends[id]
 	if end <= 0 || size <= end {
 		return size
 	}
+	name := s.segmentPath(id)
 	var err error
 	switch {
 	case s.fs == vfs.Default:
-		err = truncateSynced(s.segmentPath(id), end)
+		err = truncateSynced(name, end)
 	case segmentTailRewrite:
-		err = s.rewritePrefix(s.segmentPath(id), end)
+		err = s.rewritePrefix(name, end)
 	default:
 		return size
 	}
 	if err != nil {
-		return size
+		now := size
+		if info, serr := s.fs.Stat(name); serr == nil {
+			now = info.Size()
+		}
+		s.log.Warn("pebbledisk: cutting a segment's crash tail failed; the tail stays as garbage",
+			"segment", name, "size", size, "cut_to", end, "size_now", now, "err", err)
+		if now < size {
+			s.tailsReclaimed += size - max(now, end)
+		}
+		return now
 	}
 	s.tailsReclaimed += size - end
 	return end
