@@ -10,7 +10,7 @@ import (
 )
 
 // Byte sizes. Every setting counted in bytes (edge_cache_bytes,
-// memory_max: the keys of sizeSettings) takes the same forms, from a
+// memory_max, read_ahead_bytes: the keys of sizeSettings) takes the same forms, from a
 // flag, a RON_* variable or the YAML file, all read by parseByteSize: a
 // whole number of bytes (1048576), or a number and a unit, binary (KiB,
 // MiB, GiB, TiB: powers of 1024) or decimal (KB, MB, GB, TB: powers of
@@ -20,7 +20,7 @@ import (
 // import the simulator, so rond keeps this one.
 
 // sizeSettings are the YAML keys whose values are byte sizes.
-var sizeSettings = []string{"edge_cache_bytes", "memory_max"}
+var sizeSettings = []string{"edge_cache_bytes", "memory_max", "read_ahead_bytes"}
 
 // sizeForms is the error text listing the accepted forms.
 const sizeForms = "write bytes (1048576) or a number and a unit: KiB, MiB, GiB, TiB (powers of 1024) or KB, MB, GB, TB (powers of 1000), e.g. 64MiB"
