@@ -48,6 +48,10 @@ type Config struct {
 	// MemoryMax is a micronode's memory budget in bytes (0: none); see
 	// gateway.Config.MemoryBytesMax.
 	MemoryMax int64 `yaml:"memory_max"`
+	// ReadAheadBytes bounds the chunks all streamed GETs read ahead of
+	// their clients (gateway.Config.ReadAheadBytesMax; 0: the gateway's
+	// default, 256 MiB or a quarter of a micronode's memory_max).
+	ReadAheadBytes int64 `yaml:"read_ahead_bytes"`
 	// SegmentWrites is how a macronode writes chunk bytes to its segment
 	// files: "buffered" (through the page cache, the default) or
 	// "direct" (O_DIRECT where the file system takes it); see
@@ -153,6 +157,7 @@ var settings = []setting{
 		return nil
 	}},
 	{"segment-writes", "RON_SEGMENT_WRITES", "how a macronode writes chunk bytes: `direct|buffered` (direct: O_DIRECT where the file system takes it, skipping the page cache; buffered: through it, so a read soon after finds them in memory); default buffered", kindPlain, str(func(c *Config) *string { return &c.SegmentWrites })},
+	sizeOption("read-ahead-bytes", "RON_READ_AHEAD_BYTES", "the bytes of chunks that all streamed GETs together may read ahead of their clients, a `SIZE` (bytes, or 256MiB, 1GiB); a GET that finds no room for its first chunk within 1s is refused (503); 0: 256MiB, or a quarter of a micronode's --memory-max when smaller; at least 1023KiB (one largest chunk)", func(c *Config) *int64 { return &c.ReadAheadBytes }),
 	sizeOption("memory-max", "RON_MEMORY_MAX", "a micronode's memory budget, a `SIZE` (bytes, or 512MiB, 2GiB, 4GB): writes that do not fit are refused (507); 0 disables; default 1GiB", func(c *Config) *int64 { return &c.MemoryMax }),
 }
 
@@ -554,6 +559,10 @@ func (c Config) validate() error {
 	}
 	if c.MemoryMax < 0 {
 		return badSetting("memory_max", "%d is negative (0 disables the budget)", c.MemoryMax)
+	}
+	if c.ReadAheadBytes < 0 || c.ReadAheadBytes > 0 && c.ReadAheadBytes < gateway.ReadAheadBytesMin {
+		return badSetting("read_ahead_bytes", "%s is below the smallest budget, %s (one chunk of the largest size; 0 takes the default)",
+			formatByteSize(c.ReadAheadBytes), formatByteSize(gateway.ReadAheadBytesMin))
 	}
 	if c.DataDir == "" && c.MemoryMax > 0 && c.EdgeCacheBytes > c.MemoryMax {
 		// A micronode's edge cache lives in the heap its budget bounds:

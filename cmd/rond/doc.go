@@ -54,8 +54,15 @@
 // OVER_QUOTA with Retry-After, and they still pass the in-flight cap and
 // its read headroom like every request.
 //
-// Byte sizes (edge_cache_bytes, memory_max, and their flags and RON_*
-// variables) take bytes or a number and a unit, binary (KiB, MiB, GiB,
+// read_ahead_bytes / RON_READ_AHEAD_BYTES / --read-ahead-bytes bounds the
+// chunks that all streamed GETs together read ahead of their clients
+// (io/gateway's read-ahead budget): 0 or unset takes 256MiB, or a quarter
+// of a micronode's memory_max when smaller; a set value must be at least
+// one chunk of the largest size (1023KiB). A GET finding no room for its
+// first chunk within a second is refused with 503 and Retry-After.
+//
+// Byte sizes (edge_cache_bytes, memory_max, read_ahead_bytes, and their
+// flags and RON_* variables) take bytes or a number and a unit, binary (KiB, MiB, GiB,
 // TiB) or decimal (KB, MB, GB, TB): --edge-cache-bytes 256MiB,
 // memory_max: 2GB. A micronode's edge cache must fit in its memory_max,
 // and any edge cache in the machine's memory. A RON_* variable that no

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -70,7 +71,11 @@ func TestSchemaSizeKeys(t *testing.T) {
 		}
 		examples, _ := prop["examples"].([]any)
 		hasUnit := false
-		for _, ex := range append(examples, prop["default"]) {
+		values := examples
+		if d, ok := prop["default"]; ok { // a key whose zero means "computed" has none
+			values = append(slices.Clone(examples), d)
+		}
+		for _, ex := range values {
 			yamlText, _ := json.Marshal(ex) // JSON scalars are YAML scalars
 			text := string(yamlText)
 			if s, ok := ex.(string); ok {

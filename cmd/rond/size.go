@@ -10,7 +10,7 @@ import (
 )
 
 // Byte sizes. Every setting counted in bytes (edge_cache_bytes,
-// memory_max: the settings made by sizeOption) takes the same forms, from a
+// memory_max, read_ahead_bytes: the settings made by sizeOption) takes the same forms, from a
 // flag, a RON_* variable or the YAML file, all read by parseByteSize: a
 // whole number of bytes (1048576), or a number and a unit, binary (KiB,
 // MiB, GiB, TiB: powers of 1024) or decimal (KB, MB, GB, TB: powers of

@@ -22,7 +22,8 @@ import (
 // net/http's buffers even while idle, and a response in flight holds what
 // its handler buffered (a streamed GET: its read-ahead window, up to
 // StreamWindowMax chunks) for as long as the client lets its writes
-// block. These bound both.
+// block. These bound both; the read-ahead budget (readahead.go) bounds
+// what all streamed responses hold together.
 const (
 	// ConnsPerSourceDefault bounds the open connections from one source
 	// address. It is four times quicnet.ConnsPerSourceDefault (64 QUIC

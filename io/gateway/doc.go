@@ -239,7 +239,40 @@
 // requests for such an object would hold them all). A read before the response
 // (manifest, small or whole read, HEAD) is not retried: a refusal there
 // is a clean 503 with Retry-After, counted in omnigate_shed_total under
-// "storage_unavailable" (or "node_overload" for the node's full queue). A body of at most
+// "storage_unavailable" (or "node_overload" for the node's full queue).
+//
+// Read-ahead budget (readahead.go): the chunks a streamed GET has read
+// or is reading and has not yet written to its client are reserved in
+// one budget of the gateway, Config.ReadAheadBytesMax (default
+// ReadAheadBytesDefault, 256 MiB, or a quarter of MemoryBytesMax when
+// that is smaller; at least ReadAheadBytesMin, one chunk of the largest
+// size), and given back as each chunk is written, or all at once when
+// the response ends however it ends (done, client gone, aborted: the
+// fetcher's deferred close). Without it a slow client that stays just
+// above the write-progress bound pins its window (up to StreamWindowMax
+// chunks) for as long as it likes, and many connections pin GiBs. A
+// response reserves its largest chunk before its headers and keeps it
+// to the end, so once started it can always read its next chunk without
+// waiting for anyone: when the budget is spent its window shrinks to that
+// chunk, it never stalls on the budget. It widens its window only with
+// bytes free at once and only while a quarter of the budget
+// (ReadAheadHeadroomFraction) stays free for new responses' first
+// chunks, and never while one waits: so slow clients sitting on full
+// windows cannot by themselves lock new responses out. A response whose
+// first chunk finds no room waits for it, in arrival order, for at most
+// ReadAheadWaitMax (1 s), then is refused before its headers: 503
+// OVERLOADED with Retry-After, counted in omnigate_shed_total under
+// "read_ahead_budget". It waits because room comes back a chunk at a
+// time as other responses write, usually within milliseconds; it waits
+// briefly because a budget full of first chunks frees only when whole
+// responses end, and a longer wait would hold the request's goroutine
+// and admission slot for nothing. gateway_stream_read_ahead_bytes is the
+// gauge of the bytes reserved. A multi-range answer's pieces
+// (readRetrying, one at a time) and whole or small reads are not counted:
+// they hold one piece of at most BufferedReadBytesMax, or an edge cache
+// entry, per response, bounded by the admission cap.
+//
+// A body of at most
 // corkBytesMax (a small object, a small range) leaves with its headers in
 // one write: net/http's 4 KiB connection buffer would send a 4 KiB
 // object's response in two, each a system call and a wake-up of the

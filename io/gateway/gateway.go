@@ -37,7 +37,7 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricRequestLatency, Kind: env.Histogram, Help: "Gateway request latency, admission included.", Buckets: env.LatencyBuckets},
 	env.MetricDef{Name: MetricShed, Kind: env.Counter, Help: "Requests shed by admission or body caps, by reason.", Label: "reason",
 		LabelValues: append(slices.Clone(admission.ShedReasons), ShedSlowBody, ShedSessionExpired, ShedNodeOverload, ShedStorageUnavailable, ShedWriteStall,
-			ShedReadTimeout, ShedMemoryBudget, ShedDiskFull)},
+			ShedReadTimeout, ShedMemoryBudget, ShedDiskFull, ShedReadAhead)},
 	env.MetricDef{Name: MetricRouteLatency, Kind: env.Histogram, Help: "Gateway latency per route.", Label: "route", Buckets: env.LatencyBuckets},
 )
 
@@ -113,6 +113,11 @@ type Config struct {
 	// may wait for its client to read (zero fields: the defaults of
 	// conns.go).
 	Conns ConnLimits
+	// ReadAheadBytesMax bounds the bytes of chunks that all streamed GETs
+	// together read ahead of their clients (readahead.go; 0:
+	// ReadAheadBytesDefault, or a quarter of MemoryBytesMax when that is
+	// smaller; at least ReadAheadBytesMin).
+	ReadAheadBytesMax int64
 	// Flags are the node's feature flags (admin_flags.go); nil: every
 	// flag on and POST /admin/flags answers 501.
 	Flags FlagSwitch
@@ -142,6 +147,11 @@ type Gateway struct {
 	// retries refusals (StreamStallMax; tests shorten it).
 	streamReads readSlots
 	stallMax    time.Duration
+	// readAhead is the budget of streamed GETs' read-ahead bytes
+	// (readahead.go); readAheadWait how long a GET waits for its first
+	// chunk's room (ReadAheadWaitMax; tests change it).
+	readAhead     *readAheadBudget
+	readAheadWait time.Duration
 }
 
 // route is one route of the mux: its name, admission class, handler and
@@ -187,6 +197,7 @@ func New(cfg Config) *Gateway {
 	g.requestLatency = env.SeriesOf(cfg.Metrics, MetricRequestLatency, "")
 	g.sizes = newSizeCache()
 	g.streamReads, g.stallMax = newReadSlots(StreamReadsMax), StreamStallMax
+	g.readAhead, g.readAheadWait = newReadAheadBudget(readAheadBytesMax(cfg), cfg.Metrics), ReadAheadWaitMax
 	g.routes()
 	return g
 }

@@ -382,6 +382,10 @@ type chunkFetcher struct {
 	started int
 	window  []chan fetched
 	jobs    chan fetchJob // to the fetching goroutines; nil until the first read
+	// readAhead is the response's share of the gateway's read-ahead
+	// budget (readahead.go): every piece in the window, and the one
+	// next returned until written, is reserved there.
+	readAhead streamReadAhead
 }
 
 // fetchJob is a run of consecutive pieces to read and where each one's
@@ -396,13 +400,57 @@ func (g *Gateway) newChunkFetcher(req *request, addr proto.Addr, objectBytes uin
 	return &chunkFetcher{g: g, ctx: ctx, cancel: cancel, addr: addr, cached: g.edge.admitsChunksOf(objectBytes), pieces: pieces}
 }
 
-// close cancels the reads not yet done and ends the fetching goroutines
-// once they have answered the pieces already handed to them.
+// open reserves the response's first chunk in the read-ahead budget
+// (its largest chunk, which it keeps until close), waiting up to
+// g.readAheadWait: it comes before the headers, so a response the budget
+// has no room for is a clean 503.
+func (f *chunkFetcher) open(req *request) *apiError {
+	var floor int64
+	for _, p := range f.pieces {
+		floor = max(floor, int64(p.chunk.Size))
+	}
+	return f.readAhead.open(req.r.Context(), f.g.readAhead, floor, f.g.readAheadWait)
+}
+
+// close cancels the reads not yet done, ends the fetching goroutines
+// once they have answered the pieces already handed to them, and gives
+// the response's read-ahead back to the budget. A cancelled read may
+// still fill its buffer for a moment; its storage call held one of the
+// StreamReadsMax slots, which bound such reads.
 func (f *chunkFetcher) close() {
 	f.cancel()
 	if f.jobs != nil {
 		close(f.jobs)
 	}
+	f.readAhead.close()
+}
+
+// written gives back the read-ahead of piece i, whose bytes next
+// returned and the response wrote.
+func (f *chunkFetcher) written(i int) {
+	f.readAhead.done(int64(f.pieces[i].chunk.Size))
+}
+
+// reserveJob reserves the read-ahead of the next job, of up to n pieces,
+// without waiting: n pieces, else one (a smaller batch beats no read),
+// else none. It returns the pieces reserved and their bytes. A response
+// with an empty window always gets one: the floor it holds covers any of
+// its chunks.
+func (f *chunkFetcher) reserveJob(n int) (int, int64) {
+	for k := n; k >= 1; k = min(k-1, 1) {
+		var bytes int64
+		for _, p := range f.pieces[f.started : f.started+k] {
+			bytes += int64(p.chunk.Size)
+		}
+		if f.readAhead.grow(bytes) {
+			return k, bytes
+		}
+	}
+	if len(f.window) == 0 {
+		panic(fmt.Sprintf("gateway: a stream with an empty window could not reserve a chunk (floor %d, held %d, used %d)",
+			f.readAhead.floor, f.readAhead.held, f.readAhead.used))
+	}
+	return 0, 0
 }
 
 // batchMax is the pieces one job reads: one for a cached object, else
@@ -459,17 +507,28 @@ func (f *chunkFetcher) start(j fetchJob) {
 // flight starts another only if a slot is free. So the streams together
 // never ask storage for more than StreamReadsMax reads, each keeps at
 // least one in flight, and a lone stream has its whole window.
+//
+// A job's bytes are reserved in the read-ahead budget (reserveJob)
+// before its slot, and stay reserved until the caller reports each
+// piece written: when the budget is spent the window shrinks, down to
+// the one chunk every open response can always read.
 func (f *chunkFetcher) next() ([]byte, *[]byte, *apiError) {
 	for f.started < len(f.pieces) {
 		n := min(f.batchMax(), len(f.pieces)-f.started)
 		if len(f.window)+n > f.windowMax() {
 			break
 		}
+		n, bytes := f.reserveJob(n)
+		if n == 0 {
+			break
+		}
 		if len(f.window) > 0 && !f.g.streamReads.tryAcquire() {
+			f.readAhead.done(bytes)
 			break
 		}
 		if len(f.window) == 0 {
 			if err := f.g.streamReads.acquire(f.ctx); err != nil {
+				f.readAhead.done(bytes)
 				return nil, nil, unavailable(fmt.Errorf("waiting for a read slot: %w", err))
 			}
 		}
@@ -596,7 +655,10 @@ func (f *chunkFetcher) fetchBatch(j fetchJob) {
 func (g *Gateway) streamChunks(req *request, addr proto.Addr, man *storage.Manifest, status int, start, length uint64) *apiError {
 	pieces := planPieces(man, start, length)
 	f := g.newChunkFetcher(req, addr, man.Size, pieces)
-	defer f.close()
+	defer f.close() // on every path, an abort's panic included
+	if e := f.open(req); e != nil {
+		return e
+	}
 	data, buf, e := f.next()
 	if e != nil {
 		return e
@@ -607,8 +669,10 @@ func (g *Gateway) streamChunks(req *request, addr proto.Addr, man *storage.Manif
 	for i := range pieces {
 		_, err := req.w.Write(data)
 		// Write returned: the bytes are in the socket or copied into the
-		// connection's buffer, so the chunk buffer can serve another read.
+		// connection's buffer, so the chunk buffer can serve another read
+		// and its bytes leave the read-ahead budget.
 		release(buf)
+		f.written(i)
 		if err != nil {
 			return nil // the client went away
 		}

@@ -1,0 +1,275 @@
+package gateway
+
+import (
+	"container/list"
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/storage"
+)
+
+// Read-ahead budget of streamed GETs (see "Backpressure of streamed
+// reads" in doc.go).
+const (
+	// ReadAheadBytesDefault is Config.ReadAheadBytesMax when zero and no
+	// smaller memory budget applies: 1024 streams reading one default
+	// chunk (256 KiB) each, four times what admission's in-flight cap lets
+	// run at once by default (admission.InflightMaxDefault), or 96 full
+	// windows (StreamWindowMax chunks) within the widening's three
+	// quarters. Without it, the in-flight cap alone let 256 responses
+	// hold 2 MiB each (512 MiB), more with a larger cap.
+	ReadAheadBytesDefault = 256 << 20
+	// ReadAheadMemoryFraction is the part of Config.MemoryBytesMax (a
+	// micronode's --memory-max) that read-ahead may take by default: a
+	// quarter, so that buffered chunks cannot crowd out the objects the
+	// budget exists for.
+	ReadAheadMemoryFraction = 4
+	// ReadAheadBytesMin is the smallest budget: one chunk of the largest
+	// size, so that a stream alone always gets its first read.
+	ReadAheadBytesMin = storage.ChunkBytesMax
+	// ReadAheadHeadroomFraction is the part of the budget kept for the
+	// first chunks of responses (open): a stream widens its window only
+	// while the rest of the budget stays free, so streams whose slow
+	// clients sit on full windows cannot by themselves lock new streams
+	// out; only first chunks, one per open response, fill the budget.
+	ReadAheadHeadroomFraction = 4
+	// ReadAheadWaitMax bounds how long a streamed GET waits, before its
+	// headers, for its first chunk's reservation; then it is refused
+	// (503 with Retry-After, ShedReadAhead).
+	ReadAheadWaitMax = time.Second
+)
+
+// MetricReadAheadBytes is the gauge of the bytes streamed GETs have
+// reserved; ShedReadAhead counts, in omnigate_shed_total, the GETs
+// refused because the budget had no room for their first chunk.
+const (
+	MetricReadAheadBytes = "gateway_stream_read_ahead_bytes"
+	ShedReadAhead        = "read_ahead_budget"
+)
+
+var _ = env.Declare(env.MetricDef{Name: MetricReadAheadBytes, Kind: env.Gauge,
+	Help: "Bytes of chunks that streamed GETs have reserved from the read-ahead budget: being read, or read and not yet written to the client."})
+
+// readAheadBytesMax is the budget cfg asks for: ReadAheadBytesMax, else
+// the default bounded by a fraction of the memory budget; never below
+// ReadAheadBytesMin.
+func readAheadBytesMax(cfg Config) int64 {
+	n := cfg.ReadAheadBytesMax
+	if n <= 0 {
+		n = ReadAheadBytesDefault
+		if cfg.MemoryBytesMax > 0 {
+			n = min(n, cfg.MemoryBytesMax/ReadAheadMemoryFraction)
+		}
+	}
+	return max(n, ReadAheadBytesMin)
+}
+
+// readAheadBudget is the gateway-wide budget of read-ahead bytes: a chunk
+// read of a streamed GET is reserved here before it starts and given back
+// once its bytes were written to the client (or the response ended).
+// Without it every response holds up to StreamWindowMax chunks for as
+// long as its client takes to read them, and a few sources of slow
+// readers could pin GiBs.
+//
+// A first chunk (reserve) may take the whole budget; widening a window
+// (tryReserve) only what leaves headroom (ReadAheadHeadroomFraction)
+// free, and never while a first chunk waits: waiters are served in
+// arrival order and ahead of tryReserve, like readSlots. So under
+// contention the windows shrink as their chunks are written and new
+// streams get in; when the budget is all first chunks, a new stream
+// waits at most ReadAheadWaitMax and is refused. Invariant, under mu:
+// 0 <= reserved <= bytesMax, and the first waiter does not fit (else it
+// would have been served).
+type readAheadBudget struct {
+	bytesMax int64
+	headroom int64 // tryReserve leaves this much free
+	gauge    env.Series
+
+	mu       sync.Mutex
+	reserved int64
+	peak     int64      // the most ever reserved (tests)
+	waiters  *list.List // of *readAheadWaiter, first come first
+}
+
+type readAheadWaiter struct {
+	bytes int64
+	ready chan struct{} // closed once the bytes are reserved for it
+}
+
+func newReadAheadBudget(bytesMax int64, metrics env.Metrics) *readAheadBudget {
+	b := &readAheadBudget{bytesMax: bytesMax, headroom: bytesMax / ReadAheadHeadroomFraction, gauge: env.SeriesOf(metrics, MetricReadAheadBytes, ""), waiters: list.New()}
+	b.gauge.Set(0)
+	return b
+}
+
+// reserve takes n bytes, waiting up to wait (or ctx) for them; it returns
+// an error, holding nothing, if they did not come.
+func (b *readAheadBudget) reserve(ctx context.Context, n int64, wait time.Duration) error {
+	if n > b.bytesMax {
+		return fmt.Errorf("a chunk of %d bytes exceeds the read-ahead budget of %d", n, b.bytesMax)
+	}
+	b.mu.Lock()
+	if b.waiters.Len() == 0 && b.reserved+n <= b.bytesMax {
+		b.take(n)
+		b.mu.Unlock()
+		return nil
+	}
+	w := &readAheadWaiter{bytes: n, ready: make(chan struct{})}
+	elem := b.waiters.PushBack(w)
+	b.mu.Unlock()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	var err error
+	select {
+	case <-w.ready:
+		return nil
+	case <-t.C:
+		err = fmt.Errorf("no room for %d bytes of read-ahead in %v: %d of %d reserved", n, wait, b.reservedBytes(), b.bytesMax)
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	select {
+	case <-w.ready: // served as it gave up: the bytes are its
+		return nil
+	default:
+	}
+	b.waiters.Remove(elem)
+	b.serveWaiters() // the next one may fit now that this one is gone
+	return err
+}
+
+// tryReserve takes n bytes to widen a window: if they leave the
+// headroom free and nobody waits.
+func (b *readAheadBudget) tryReserve(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.waiters.Len() > 0 || b.reserved+n > b.bytesMax-b.headroom {
+		return false
+	}
+	b.take(n)
+	return true
+}
+
+// release gives back n reserved bytes and serves the waiters that fit.
+func (b *readAheadBudget) release(n int64) {
+	if n == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n < 0 || n > b.reserved {
+		panic(fmt.Sprintf("gateway: read-ahead release of %d bytes with %d reserved", n, b.reserved))
+	}
+	b.reserved -= n
+	b.serveWaiters()
+	b.gauge.Set(float64(b.reserved))
+}
+
+// take reserves n bytes; b.mu is held.
+func (b *readAheadBudget) take(n int64) {
+	b.reserved += n
+	b.peak = max(b.peak, b.reserved)
+	b.gauge.Set(float64(b.reserved))
+}
+
+// serveWaiters hands the bytes to waiters in order while the first one
+// fits; b.mu is held.
+func (b *readAheadBudget) serveWaiters() {
+	for e := b.waiters.Front(); e != nil; e = b.waiters.Front() {
+		w := e.Value.(*readAheadWaiter)
+		if b.reserved+w.bytes > b.bytesMax {
+			return
+		}
+		b.take(w.bytes)
+		b.waiters.Remove(e)
+		close(w.ready)
+	}
+}
+
+func (b *readAheadBudget) reservedBytes() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.reserved
+}
+
+func (b *readAheadBudget) peakBytes() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.peak
+}
+
+func (b *readAheadBudget) waiting() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.waiters.Len()
+}
+
+// streamReadAhead is one response's share of the budget. It keeps floor
+// bytes (its largest chunk) from open to close, so that once its headers
+// are out a stream can always read its next chunk without waiting for
+// anyone: when the budget is spent its window shrinks to that one chunk,
+// it never stops. What it reserves beyond the floor is taken without
+// waiting (tryReserve) and given back as each chunk is written.
+//
+// Invariant: floor <= held and used <= held while open (held is what it
+// took from the budget, used the bytes of its chunks being read or not
+// yet written).
+type streamReadAhead struct {
+	budget *readAheadBudget
+	floor  int64
+	held   int64
+	used   int64
+}
+
+// open reserves the floor, waiting up to wait; the error is the
+// response's refusal (a 503 with Retry-After, counted as ShedReadAhead).
+func (s *streamReadAhead) open(ctx context.Context, budget *readAheadBudget, floor int64, wait time.Duration) *apiError {
+	if err := budget.reserve(ctx, floor, wait); err != nil {
+		return &apiError{status: http.StatusServiceUnavailable, code: CodeOverloaded, message: "streamed read: " + err.Error(),
+			retryable: true, retryAfter: time.Second, shed: ShedReadAhead}
+	}
+	s.budget, s.floor, s.held = budget, floor, floor
+	return nil
+}
+
+// grow counts n more bytes in use if what it holds covers them or the
+// budget gives the rest at once.
+func (s *streamReadAhead) grow(n int64) bool {
+	if need := s.used + n - s.held; need > 0 {
+		if !s.budget.tryReserve(need) {
+			return false
+		}
+		s.held += need
+	}
+	s.used += n
+	return true
+}
+
+// done counts n bytes as no longer in use (written, or never read) and
+// gives back what it holds beyond the floor and its bytes still in use.
+func (s *streamReadAhead) done(n int64) {
+	s.used -= n
+	if s.used < 0 {
+		panic(fmt.Sprintf("gateway: stream read-ahead done with %d bytes more than in use", -s.used))
+	}
+	if spare := s.held - max(s.floor, s.used); spare > 0 {
+		s.budget.release(spare)
+		s.held -= spare
+	}
+}
+
+// close gives back everything; the stream's reads still in flight are
+// cancelled and their buffers no longer reach the client. It is safe to
+// call on a stream that never opened, and twice.
+func (s *streamReadAhead) close() {
+	if s.budget != nil {
+		s.budget.release(s.held)
+	}
+	s.held, s.used, s.budget = 0, 0, nil
+}
