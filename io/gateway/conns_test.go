@@ -242,9 +242,7 @@ func TestConnsTotalCapEvictsIdle(t *testing.T) {
 	silent := []*net.TCPConn{f.dial(), f.dial()}
 	f.waitFor("two waiting connections", func() bool { return f.metric(gateway.MetricConnsIdle, "") == 2 })
 	partial := f.dial()
-	if _, err := partial.Write([]byte("G")); err != nil {
-		t.Fatal(err)
-	}
+	f.writeByte(partial, 1)
 	f.waitFor("three open connections", func() bool { return f.metric(gateway.MetricConnsOpen, "") == total })
 	evictedBefore := f.metric(gateway.MetricConnsEvicted, "")
 	closed := func(c *net.TCPConn) bool {
@@ -274,14 +272,10 @@ func TestConnsTotalCapEvictsIdle(t *testing.T) {
 	}
 	f.waitFor("the silent connections to be uncounted", func() bool { return f.metric(gateway.MetricConnsOpen, "") == 1 })
 	mid := f.dial()
-	if _, err := mid.Write([]byte("G")); err != nil {
-		t.Fatal(err)
-	}
+	f.writeByte(mid, 2)
 	f.waitFor("two open connections", func() bool { return f.metric(gateway.MetricConnsOpen, "") == 2 })
 	filler := f.dial()
-	if _, err := filler.Write([]byte("G")); err != nil {
-		t.Fatal(err)
-	}
+	f.writeByte(filler, 3)
 	f.waitFor("three open connections", func() bool { return f.metric(gateway.MetricConnsOpen, "") == total })
 	probe := f.dial()
 	if status, err := healthz(probe, bufio.NewReader(probe)); status != http.StatusOK {
@@ -296,6 +290,22 @@ func TestConnsTotalCapEvictsIdle(t *testing.T) {
 	for _, c := range []*net.TCPConn{mid, filler, probe} {
 		c.Close()
 	}
+}
+
+// writeByte sends the first byte of a request on c and waits until the
+// server has read it, so that c counts as mid-header (evicted after every
+// silent connection) and midHeader connections do in all. Waiting only
+// for c to be counted open is not enough: the listener counts it at
+// accept, and on a loaded machine its server goroutine reads the byte
+// later, so a probe dialled in between evicted c as if it were silent.
+func (f *connsFixture) writeByte(c *net.TCPConn, midHeader int) {
+	f.t.Helper()
+	if _, err := c.Write([]byte("G")); err != nil {
+		f.t.Fatal(err)
+	}
+	f.waitFor(fmt.Sprintf("%d mid-header connections", midHeader), func() bool {
+		return gateway.ConnsMidHeader(f.srv.Listener) == midHeader
+	})
 }
 
 func isTimeout(err error) bool {
