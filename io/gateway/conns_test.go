@@ -322,10 +322,16 @@ func TestConnsCountReturnsToZero(t *testing.T) {
 	f := newConnsFixture(t, gateway.ConnLimits{PerSourceMax: perSource, Max: 64}, 1<<10,
 		func(s *http.Server) { s.IdleTimeout = 50 * time.Millisecond })
 	for round := range 20 {
+		// Every connection is dialled before any request: the idle
+		// timeout applies only after a response, so none of them can be
+		// closed by it before the last is dialled (with a request on
+		// each in turn, a pause of 50 ms on a loaded machine let the
+		// first one close and the ninth one in).
 		var conns []*net.TCPConn
 		for range perSource + 2 { // two over the cap each round
-			c := f.dial()
-			conns = append(conns, c)
+			conns = append(conns, f.dial())
+		}
+		for _, c := range conns {
 			_, _ = healthz(c, bufio.NewReader(c))
 		}
 		if round%2 == 0 {
@@ -338,14 +344,19 @@ func TestConnsCountReturnsToZero(t *testing.T) {
 	if got := f.metric(gateway.MetricConnsRefused, gateway.ConnsRefusedPerSource); got != 2*20 {
 		t.Fatalf("per_source refusals %v, want %d", got, 2*20)
 	}
-	// The whole quota again.
-	for i := range perSource {
-		c := f.dial()
+	// The whole quota again, counted before the requests (after its
+	// response each connection may be closed by the idle timeout).
+	var quota []*net.TCPConn
+	for range perSource {
+		quota = append(quota, f.dial())
+	}
+	f.waitFor("the whole quota counted", func() bool { return f.metric(gateway.MetricConnsOpen, "") >= perSource })
+	if got := f.metric(gateway.MetricConnsOpen, ""); got != perSource {
+		t.Fatalf("open %v, want %d", got, perSource)
+	}
+	for i, c := range quota {
 		if status, err := healthz(c, bufio.NewReader(c)); status != http.StatusOK {
 			t.Fatalf("connection %d after the rounds: %d %v", i, status, err)
 		}
-	}
-	if got := f.metric(gateway.MetricConnsOpen, ""); got != perSource {
-		t.Fatalf("open %v, want %d", f.metric(gateway.MetricConnsOpen, ""), perSource)
 	}
 }
