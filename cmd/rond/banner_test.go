@@ -22,8 +22,10 @@ func TestWaitReadyIsBounded(t *testing.T) {
 	if becomes.calls != 4 {
 		t.Fatalf("polled %d times, want 4 (ready on the fourth)", becomes.calls)
 	}
+	// 300 ms, not 30: waitReady polls every 10 ms, and a loaded machine
+	// oversleeps one of those by 30 ms, which left a single poll.
 	never := &flipReady{readyAfter: -1}
-	if waitReady(never, 30*time.Millisecond) {
+	if waitReady(never, 300*time.Millisecond) {
 		t.Fatal("a node that never becomes ready was reported ready")
 	}
 	if never.calls < 2 {

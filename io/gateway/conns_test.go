@@ -134,10 +134,14 @@ func TestStalledReaderIsCutOff(t *testing.T) {
 // several times WriteStallTimeout over the whole response and still gets
 // all of it: the bound is on each write's progress, not on the response.
 // (It passes before the fix, which has no bound; one deadline for the
-// whole response fails it.)
+// whole response fails it.) The bound is 3 s, not 1 s: on a loaded
+// machine under the race detector a pause of a second between the
+// client's reads can happen, and a stall counted for that would be the
+// machine's, not the bound's; the client reads every 10 ms so that the
+// whole response still takes about twice the bound.
 func TestSlowReaderCompletes(t *testing.T) {
-	const object = 32 << 20
-	stall := time.Second
+	const object = 24 << 20
+	stall := 3 * time.Second
 	f := newConnsFixture(t, gateway.ConnLimits{WriteStallTimeout: stall}, object)
 	c := f.dial()
 	_ = c.SetReadBuffer(64 << 10)
@@ -161,7 +165,7 @@ func TestSlowReaderCompletes(t *testing.T) {
 		if err != nil {
 			t.Fatalf("after %d bytes: %v", got, err)
 		}
-		time.Sleep(5 * time.Millisecond) // about 12 MB/s at most
+		time.Sleep(10 * time.Millisecond) // about 6 MB/s at most
 	}
 	if got != object {
 		t.Fatalf("read %d bytes, want %d", got, object)
@@ -242,9 +246,7 @@ func TestConnsTotalCapEvictsIdle(t *testing.T) {
 	silent := []*net.TCPConn{f.dial(), f.dial()}
 	f.waitFor("two waiting connections", func() bool { return f.metric(gateway.MetricConnsIdle, "") == 2 })
 	partial := f.dial()
-	if _, err := partial.Write([]byte("G")); err != nil {
-		t.Fatal(err)
-	}
+	f.writeByte(partial, 1)
 	f.waitFor("three open connections", func() bool { return f.metric(gateway.MetricConnsOpen, "") == total })
 	evictedBefore := f.metric(gateway.MetricConnsEvicted, "")
 	closed := func(c *net.TCPConn) bool {
@@ -274,14 +276,10 @@ func TestConnsTotalCapEvictsIdle(t *testing.T) {
 	}
 	f.waitFor("the silent connections to be uncounted", func() bool { return f.metric(gateway.MetricConnsOpen, "") == 1 })
 	mid := f.dial()
-	if _, err := mid.Write([]byte("G")); err != nil {
-		t.Fatal(err)
-	}
+	f.writeByte(mid, 2)
 	f.waitFor("two open connections", func() bool { return f.metric(gateway.MetricConnsOpen, "") == 2 })
 	filler := f.dial()
-	if _, err := filler.Write([]byte("G")); err != nil {
-		t.Fatal(err)
-	}
+	f.writeByte(filler, 3)
 	f.waitFor("three open connections", func() bool { return f.metric(gateway.MetricConnsOpen, "") == total })
 	probe := f.dial()
 	if status, err := healthz(probe, bufio.NewReader(probe)); status != http.StatusOK {
@@ -298,6 +296,22 @@ func TestConnsTotalCapEvictsIdle(t *testing.T) {
 	}
 }
 
+// writeByte sends the first byte of a request on c and waits until the
+// server has read it, so that c counts as mid-header (evicted after every
+// silent connection) and midHeader connections do in all. Waiting only
+// for c to be counted open is not enough: the listener counts it at
+// accept, and on a loaded machine its server goroutine reads the byte
+// later, so a probe dialled in between evicted c as if it were silent.
+func (f *connsFixture) writeByte(c *net.TCPConn, midHeader int) {
+	f.t.Helper()
+	if _, err := c.Write([]byte("G")); err != nil {
+		f.t.Fatal(err)
+	}
+	f.waitFor(fmt.Sprintf("%d mid-header connections", midHeader), func() bool {
+		return gateway.ConnsMidHeader(f.srv.Listener) == midHeader
+	})
+}
+
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
@@ -312,10 +326,16 @@ func TestConnsCountReturnsToZero(t *testing.T) {
 	f := newConnsFixture(t, gateway.ConnLimits{PerSourceMax: perSource, Max: 64}, 1<<10,
 		func(s *http.Server) { s.IdleTimeout = 50 * time.Millisecond })
 	for round := range 20 {
+		// Every connection is dialled before any request: the idle
+		// timeout applies only after a response, so none of them can be
+		// closed by it before the last is dialled (with a request on
+		// each in turn, a pause of 50 ms on a loaded machine let the
+		// first one close and the ninth one in).
 		var conns []*net.TCPConn
 		for range perSource + 2 { // two over the cap each round
-			c := f.dial()
-			conns = append(conns, c)
+			conns = append(conns, f.dial())
+		}
+		for _, c := range conns {
 			_, _ = healthz(c, bufio.NewReader(c))
 		}
 		if round%2 == 0 {
@@ -328,14 +348,19 @@ func TestConnsCountReturnsToZero(t *testing.T) {
 	if got := f.metric(gateway.MetricConnsRefused, gateway.ConnsRefusedPerSource); got != 2*20 {
 		t.Fatalf("per_source refusals %v, want %d", got, 2*20)
 	}
-	// The whole quota again.
-	for i := range perSource {
-		c := f.dial()
+	// The whole quota again, counted before the requests (after its
+	// response each connection may be closed by the idle timeout).
+	var quota []*net.TCPConn
+	for range perSource {
+		quota = append(quota, f.dial())
+	}
+	f.waitFor("the whole quota counted", func() bool { return f.metric(gateway.MetricConnsOpen, "") >= perSource })
+	if got := f.metric(gateway.MetricConnsOpen, ""); got != perSource {
+		t.Fatalf("open %v, want %d", got, perSource)
+	}
+	for i, c := range quota {
 		if status, err := healthz(c, bufio.NewReader(c)); status != http.StatusOK {
 			t.Fatalf("connection %d after the rounds: %d %v", i, status, err)
 		}
-	}
-	if got := f.metric(gateway.MetricConnsOpen, ""); got != perSource {
-		t.Fatalf("open %v, want %d", f.metric(gateway.MetricConnsOpen, ""), perSource)
 	}
 }

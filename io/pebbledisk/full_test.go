@@ -110,8 +110,11 @@ func TestPebbleLogIsRateLimited(t *testing.T) {
 func disableFailpoint(name string) error { return failpoint.Disable(name) }
 
 // usageFS counts the free-space probes and answers each with the next of
-// avail (the last one repeated). The count is atomic: pebble may call
-// GetDiskUsage from its own goroutines too.
+// avail (the last one repeated). It answers the Disk's probes only
+// (probeWith): pebble calls GetDiskUsage from its own goroutines too
+// (after a flush or compaction, in its deletion pacer), and on a loaded
+// machine one of those calls took an answer meant for the Disk, or
+// counted as one of its probes.
 type usageFS struct {
 	vfs.FS
 	probes atomic.Int64
@@ -124,6 +127,21 @@ func (fs *usageFS) GetDiskUsage(path string) (vfs.DiskUsage, error) {
 	return vfs.DiskUsage{AvailBytes: a, TotalBytes: 1 << 40, UsedBytes: 1<<40 - a}, nil
 }
 
+// openProbedBy opens a Disk with the reserve on an in-memory file system,
+// whose free-space probes (the Disk's own, not pebble's) fs answers.
+func openProbedBy(t *testing.T, reserve int64, fs *usageFS) *Disk {
+	t.Helper()
+	d, err := Open(Options{Dir: testDir, FS: fs.FS, CacheBytes: 1 << 20, ReserveBytes: reserve})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	d.fullness.mu.Lock() // free runs under it
+	d.fullness.fs = fs
+	d.fullness.mu.Unlock()
+	return d
+}
+
 // TestGroupProbesFreeSpaceOnce: a group of writes and syncs (a registry
 // Ready's batch and sync, an audit record's put and sync) probes the free
 // space once, before its first write; a sync after writes that could have
@@ -132,13 +150,7 @@ func TestGroupProbesFreeSpaceOnce(t *testing.T) {
 	const reserve = 8 << 20
 	open := func(avail ...uint64) (*Disk, *usageFS) {
 		fs := &usageFS{FS: vfs.NewMem(), avail: avail}
-		d, err := Open(Options{Dir: testDir, FS: fs, CacheBytes: 1 << 20, ReserveBytes: reserve})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = d.Close() })
-		fs.probes.Store(0)
-		return d, fs
+		return openProbedBy(t, reserve, fs), fs
 	}
 	group := []env.DiskOp{
 		{Kind: env.DiskBatch, Batch: []env.DiskWrite{{Key: []byte("raft/e/1"), Value: []byte("entry")}, {Key: []byte("raft/hs"), Value: []byte("hs")}}},
@@ -182,12 +194,7 @@ func TestDoBetweenGroupWritesAndSyncKeepsTheSyncProbe(t *testing.T) {
 	// probe: room for the Do's write, not for the flush of the group's.
 	// Then the reserve is gone.
 	fs := &usageFS{FS: vfs.NewMem(), avail: []uint64{reserve + 1<<20, reserve + 700<<10, reserve - 1}}
-	d, err := Open(Options{Dir: testDir, FS: fs, CacheBytes: 1 << 20, ReserveBytes: reserve})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = d.Close() })
-	fs.probes.Store(0)
+	d := openProbedBy(t, reserve, fs)
 	big := bytes.Repeat([]byte("v"), 600<<10)
 	results, syncs, space := d.startGroup([]env.DiskOp{{Kind: env.DiskPut, Key: []byte("big"), Value: big}, {Kind: env.DiskSync}})
 	if results[0].Err != nil {

@@ -93,7 +93,10 @@ func (l *lossLog) has(p proto.NodeID) bool {
 func TestStalledConnectionIsClosedAndRedialed(t *testing.T) {
 	fast := func(l *lossLog) func(*Config) {
 		return func(c *Config) {
-			c.KeepAlive, c.StallTimeout, c.Lost = 100*time.Millisecond, 600*time.Millisecond, l.lost
+			// 2 s, not 600 ms: a starved machine's gap in forwarding
+			// must not fire the watchdog before the cut (see
+			// TestPeerRedialDropsFramesQueuedForTheOldConnection).
+			c.KeepAlive, c.StallTimeout, c.Lost = 100*time.Millisecond, 2*time.Second, l.lost
 		}
 	}
 	var lostA, lostB lossLog
@@ -130,8 +133,13 @@ func TestRedialFromPeerReplacesStaleConnection(t *testing.T) {
 		lowSeed, highSeed = highSeed, lowSeed
 	}
 	low := startNode(t, lowSeed, func(c *Config) { c.StallTimeout = time.Minute }) // never notices on its own
+	// high's watchdog must fire only after the cut, not during the
+	// SimultaneousOpenWindow pause below (5 s of keep-alives): 2 s, as in
+	// TestPeerRedialDropsFramesQueuedForTheOldConnection, asks for 20
+	// keep-alives in a row to go unanswered; 600 ms was a 700 ms gap in
+	// forwarding on a starved machine.
 	high := startNode(t, highSeed, func(c *Config) {
-		c.KeepAlive, c.StallTimeout = 100*time.Millisecond, 600*time.Millisecond
+		c.KeepAlive, c.StallTimeout = 100*time.Millisecond, 2*time.Second
 	})
 	r := startRelay(t, high.Addr())
 	low.AddPeer(high.ID(), r.front.LocalAddr().String())

@@ -134,7 +134,7 @@ func newFixture(t *testing.T) *fixture {
 
 func waitReady(t *testing.T, rt *runtime.Runtime) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second) // as every other wait: a loaded race run is slow to start
 	for !rt.Ready() {
 		if time.Now().After(deadline) {
 			t.Fatal("runtime never became ready")

@@ -124,26 +124,22 @@ func newNode(index int, workDir string, rand *env.Rand) (*node, error) {
 	return n, nil
 }
 
-// reserveUDP and reserveTCP pick a free loopback port and hold it open
-// until the node's first start (release): a port closed at once could be
-// handed to a relay's socket, opened meanwhile, and rond would then fail
-// to bind it ("already in use").
-func (n *node) reserveUDP() (string, error) {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+// reserveUDP and reserveTCP pick a free loopback port below the
+// ephemeral range (listenFixed: the node keeps it across restarts) and
+// hold it open until the node's first start (release): a port closed at
+// once could be handed to a relay's socket, opened meanwhile, and rond
+// would then fail to bind it ("already in use").
+func (n *node) reserveUDP() (string, error) { return n.reserve(listenUDP) }
+
+func (n *node) reserveTCP() (string, error) { return n.reserve(listenTCP) }
+
+func (n *node) reserve(listen func(addr string) (io.Closer, string, error)) (string, error) {
+	c, addr, err := listenFixed(listen)
 	if err != nil {
 		return "", err
 	}
 	n.reserved = append(n.reserved, c)
-	return c.LocalAddr().String(), nil
-}
-
-func (n *node) reserveTCP() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	n.reserved = append(n.reserved, l)
-	return l.Addr().String(), nil
+	return addr, nil
 }
 
 // release closes the reservations (called with n.mu held or before the
