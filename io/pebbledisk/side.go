@@ -451,6 +451,7 @@ func (s *sideStore) rewritePrefix(name string, size int64) error {
 
 // truncateSynced truncates the file name to size and syncs it.
 func truncateSynced(name string, size int64) error {
+	// #nosec G304 -- name is a segment path the store built (segmentPath), never input
 	f, err := os.OpenFile(name, os.O_WRONLY, 0)
 	if err != nil {
 		return err

@@ -24,7 +24,9 @@ const fixedPortMin = 20000
 func listenFixed(listen func(addr string) (io.Closer, string, error)) (io.Closer, string, error) {
 	if lo := ephemeralPortLow(); lo > fixedPortMin+1 {
 		for range 64 {
-			port := fixedPortMin + mathrand.IntN(lo-fixedPortMin) // not the scenario's seeded rand: ports are not part of a run
+			// Not the scenario's seeded rand: ports are not part of a run.
+			// #nosec G404 -- a test port needs spread, not secrecy
+			port := fixedPortMin + mathrand.IntN(lo-fixedPortMin)
 			if c, addr, err := listen(fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
 				return c, addr, nil
 			}
