@@ -160,7 +160,13 @@
 // and a dir of an older format (0 to 2: before chunks keyed by chaining
 // value, format 2, and before side files, format 3) in one line naming
 // "rond migrate --data-dir DIR --to 3"; a new dir gets the current
-// format's record. Only rond migrate changes a format, up or down
+// format's record. A DIR/pebble without a record that is not a pebble
+// store (no manifest marker naming a manifest) is refused, by rond and
+// rond migrate alike, naming what it holds, and left untouched: it is
+// not taken for format 0. A dir whose record names its node but whose
+// node key file is missing is refused ("node.key is missing from DIR
+// ... restore it") before any key is written: a new key would belong
+// to another node. Only rond migrate changes a format, up or down
 // (migrate.go); it opens formats 1 and 2 with every value inside pebble,
 // as the older builds keep them (pebbledisk.Options.Legacy). The
 // micronode keeps its large values in memory without file copies

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -152,6 +153,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	runtime.TuneGC(gcHeadroomBytes)
 	newDataDir, err := checkDataDir(cfg, log)
 	if err != nil {
+		return err
+	}
+	if err := checkNodeKeyPresent(cfg, newDataDir); err != nil {
 		return err
 	}
 	key, err := nodeKey(cfg)
@@ -360,6 +364,42 @@ func (n *node) close(log *slog.Logger) error {
 		log.Error("rond: shutdown", "err", err)
 	}
 	return err
+}
+
+// checkNodeKeyPresent refuses to start on a data dir whose record names
+// its node when the node key file is missing: nodeKey would create a new
+// key, which the record then refuses (another node), and that key would
+// stay, so every later start would fail the same way with the real key's
+// absence hidden. It runs before nodeKey and writes nothing. A new dir,
+// or a record that names no node, gets a fresh key as before.
+func checkNodeKeyPresent(cfg Config, newDataDir bool) error {
+	if cfg.DataDir == "" || newDataDir {
+		return nil
+	}
+	rec, present, err := datadir.Read(cfg.DataDir)
+	if err != nil {
+		return &configError{msg: "rond: " + err.Error()}
+	}
+	if !present || rec.NodeID == "" {
+		return nil
+	}
+	path := nodeKeyPath(cfg)
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		return nil // there, or unreadable: nodeKey says which
+	}
+	if cfg.NodeKey == "" {
+		return &configError{msg: fmt.Sprintf("rond: node.key is missing from %s (the data dir belongs to node %s); restore it, or pass --node-key FILE", cfg.DataDir, rec.NodeID)}
+	}
+	return badSetting("node_key", "%s is missing (the data dir %s belongs to node %s); restore it", path, cfg.DataDir, rec.NodeID)
+}
+
+// nodeKeyPath is the node key file: --node-key, else DIR/node.key for a
+// macronode, else "" (a micronode's fresh key).
+func nodeKeyPath(cfg Config) string {
+	if cfg.NodeKey == "" && cfg.DataDir != "" {
+		return filepath.Join(cfg.DataDir, "node.key")
+	}
+	return cfg.NodeKey
 }
 
 // nodeKey loads (or creates, mode 0600) the node key file: --node-key, or

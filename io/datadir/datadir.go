@@ -34,8 +34,9 @@ const recordTempName = RecordName + ".tmp"
 // RecordBytesMax bounds what Read looks at: a record is about 150 bytes.
 const RecordBytesMax = 4 << 10
 
-// StoreName is the store's subdirectory; its presence tells a format 0
-// directory (a store, no record) from a new one (neither).
+// StoreName is the store's subdirectory; a store there (storeExists)
+// tells a format 0 directory (a store, no record) from a new one
+// (neither).
 const StoreName = "pebble"
 
 // FailpointKill kills the process with SIGKILL at the step its value names
@@ -92,7 +93,8 @@ func Read(dir string) (rec Record, present bool, err error) {
 
 // Format is the format of dir: the record's, else 0 when the directory
 // holds a store, else FormatCurrent for a new directory. isNew tells the
-// last case.
+// last case. A DIR/pebble without a record that is not a store is
+// refused (ErrForeignStore), never taken for format 0.
 func Format(dir string) (format uint32, isNew bool, err error) {
 	rec, present, err := Read(dir)
 	if err != nil {
@@ -101,10 +103,12 @@ func Format(dir string) (format uint32, isNew bool, err error) {
 	if present {
 		return rec.Format, false, nil
 	}
-	if _, err := os.Stat(filepath.Join(dir, StoreName)); err == nil {
+	exists, err := storeExists(dir)
+	if err != nil {
+		return 0, false, err
+	}
+	if exists {
 		return 0, false, nil
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return 0, false, fmt.Errorf("datadir: %w", err)
 	}
 	return FormatCurrent, true, nil
 }

@@ -9,17 +9,21 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/ron-network/ron/io/pebbledisk"
 )
 
 // storeDir makes a directory that looks like one the landed build wrote:
-// a store and no record (format 0).
+// a store (an empty pebble store, as that build created it) and no
+// record (format 0).
 func storeDir(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, StoreName), 0o700); err != nil {
+	d, err := pebbledisk.Open(pebbledisk.Options{Dir: filepath.Join(dir, StoreName), ReserveBytes: -1, Legacy: true})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, StoreName, "000001.log"), []byte("data"), 0o600); err != nil {
+	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return dir

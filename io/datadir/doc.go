@@ -22,7 +22,14 @@
 //     migrates silently (that would lock out the older build it came
 //     from);
 //   - a directory with neither a record nor a store is new, and gets a
-//     record of the current format when rond first opens it.
+//     record of the current format when rond first opens it;
+//   - a store is recognised as pebble recognises one (a manifest marker
+//     naming a manifest, store.go), not by DIR/pebble being there: a
+//     DIR/pebble that is not one is refused (ErrForeignStore) naming
+//     what it holds, and nothing in the directory is touched. Opening it
+//     would make pebble create a store over it and delete its files as
+//     obsolete. The migrations open a store with
+//     pebbledisk.Options.MustExist, so they never create one either.
 //
 // Migrations move a directory one format at a time, up or down, only when
 // an operator runs `rond migrate`. Each migration does its work beside the

@@ -58,12 +58,21 @@ var migration2 = Migration{
 const pageKeys = 256
 
 // rewriteStore builds the manifests under to from those under from with
-// convert, syncs, commits rec and deletes the manifests under from.
+// convert, syncs, commits rec and deletes the manifests under from. A dir
+// without a store only gets rec; the store is opened with MustExist, so
+// that it is never created here.
 func rewriteStore(dir string, rec Record, step Step, name, from, to string,
 	convert func(d *pebbledisk.Disk, addr proto.Addr, sealed []byte) error) error {
 	step = orKill(step)
+	exists, err := storeExists(dir)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		return writeSteps(dir, rec, name, step) // no store: nothing to rewrite
+	}
 	store := filepath.Join(dir, StoreName)
-	d, err := pebbledisk.Open(pebbledisk.Options{Dir: store, Legacy: true, Lock: storeLock(store)})
+	d, err := pebbledisk.Open(pebbledisk.Options{Dir: store, Legacy: true, Lock: storeLock(store), MustExist: true})
 	if err != nil {
 		return fmt.Errorf("datadir: opening the store: %w", err)
 	}

@@ -95,7 +95,9 @@ func sideFilesUp(dir string, rec Record, step Step) error {
 	step = orKill(step)
 	name := fmt.Sprintf("up%d", FormatSideFiles)
 	store := filepath.Join(dir, StoreName)
-	if _, err := os.Stat(store); err != nil {
+	if exists, err := storeExists(dir); err != nil {
+		return err
+	} else if !exists {
 		return writeSteps(dir, rec, name, step) // no store: nothing to move
 	}
 	step(name + ":check")
@@ -118,7 +120,11 @@ func sideFilesDown(dir string, rec Record, step Step) error {
 	step = orKill(step)
 	name := fmt.Sprintf("down%d", FormatSideFiles)
 	store := filepath.Join(dir, StoreName)
-	if _, err := os.Stat(store); err == nil {
+	exists, err := storeExists(dir)
+	if err != nil {
+		return err
+	}
+	if exists {
 		if err := pebbledisk.ConvertToInline(store, nil, storeLock(store), func(s string) { step(name + ":" + s) }); err != nil {
 			return err
 		}
@@ -166,7 +172,8 @@ type MigrateOptions struct {
 
 // Migrate runs the plan from dir's format to format to and returns the
 // steps it ran. The directory is checked first: a newer format than this
-// build knows is refused.
+// build knows is refused, and so is a DIR/pebble that is not a store
+// (ErrForeignStore), untouched.
 func Migrate(dir string, to uint32, opts MigrateOptions) ([]PlanStep, error) {
 	from, isNew, err := Check(dir, opts.Binary)
 	if err != nil {
@@ -174,6 +181,11 @@ func Migrate(dir string, to uint32, opts MigrateOptions) ([]PlanStep, error) {
 	}
 	if isNew {
 		return nil, fmt.Errorf("datadir: %s holds no store (%s) and no format record: nothing to migrate", dir, StoreName)
+	}
+	// A recorded dir's store is checked too, before its lock file is
+	// created: a migration never writes into a foreign DIR/pebble.
+	if _, err := storeExists(dir); err != nil {
+		return nil, err
 	}
 	plan, err := Plan(from, to)
 	if err != nil {

@@ -19,7 +19,8 @@ import (
 // and a store with side files, for the data-dir migrations (io/datadir).
 // Both run on a stopped store, are idempotent and safe to kill at any
 // point: every intermediate store reads the same pairs with side files
-// on, and running the conversion again finishes it.
+// on, and running the conversion again finishes it. Both open the store
+// with Options.MustExist: they convert a store, never create one.
 
 // convertingName marks, inside the segment directory, a conversion to side
 // files that passed its check: from then on the store holds pointers, so
@@ -68,7 +69,7 @@ func ConvertToSide(dir string, fsys vfs.FS, lock *pebble.Lock, step func(string)
 			return err
 		}
 	}
-	d, err := Open(Options{Dir: dir, FS: fsys, Lock: lock})
+	d, err := Open(Options{Dir: dir, FS: fsys, Lock: lock, MustExist: true})
 	if err != nil {
 		return err
 	}
@@ -131,7 +132,7 @@ func FinishConvertToSide(dir string, fsys vfs.FS) error {
 // checkNoMarkerValues scans the legacy store for a value starting with
 // the side marker.
 func checkNoMarkerValues(dir string, fsys vfs.FS, lock *pebble.Lock) error {
-	db, err := openDB(dir, fsys, CacheBytesDefault, slog.New(slog.NewTextHandler(io.Discard, nil)), lock)
+	db, err := openDB(dir, fsys, CacheBytesDefault, slog.New(slog.NewTextHandler(io.Discard, nil)), lock, true)
 	if err != nil {
 		return err
 	}
@@ -166,7 +167,7 @@ func ConvertToInline(dir string, fsys vfs.FS, lock *pebble.Lock, step func(strin
 	if fsys == nil {
 		fsys = vfs.Default
 	}
-	d, err := Open(Options{Dir: dir, FS: fsys, Lock: lock})
+	d, err := Open(Options{Dir: dir, FS: fsys, Lock: lock, MustExist: true})
 	if err != nil {
 		return err
 	}

@@ -87,6 +87,11 @@ type Options struct {
 	// builds before side files did, so that such a build can still read
 	// the store. Migrations convert a store (ConvertToSide, ConvertToInline).
 	Legacy bool
+	// MustExist refuses (pebble's ErrorIfNotExists) a Dir that holds no
+	// store instead of creating one there: a migration opens a store it
+	// found, and creating one over a missing or foreign store would
+	// delete what is there as obsolete files and report success.
+	MustExist bool
 	// Lock, when set, is the store's lock already held by the caller
 	// (pebble.LockDirectory): a migration that locked the data dir opens
 	// the store under its own lock.
@@ -217,7 +222,7 @@ func Open(opts Options) (*Disk, error) {
 		}
 		log.Warn("pebbledisk: tracking unsynced writes for a simulated power loss (failpoint " + FailpointUnsynced + ")")
 	}
-	db, err := openDB(opts.Dir, fs, cacheBytes, log, opts.Lock)
+	db, err := openDB(opts.Dir, fs, cacheBytes, log, opts.Lock, opts.MustExist)
 	if err != nil {
 		if unsynced != nil {
 			_ = unsynced.finish()
@@ -271,8 +276,9 @@ func (d *Disk) publish() {
 	d.metrics.Set(MetricSegmentGarbage, "", float64(d.side.garbageBytes()))
 }
 
-// openDB opens the pebble store in dir with the adapter's options.
-func openDB(dir string, fs vfs.FS, cacheBytes int64, log *slog.Logger, lock *pebble.Lock) (*pebble.DB, error) {
+// openDB opens the pebble store in dir with the adapter's options;
+// mustExist refuses a dir without a store (Options.MustExist).
+func openDB(dir string, fs vfs.FS, cacheBytes int64, log *slog.Logger, lock *pebble.Lock, mustExist bool) (*pebble.DB, error) {
 	cache := pebble.NewCache(cacheBytes)
 	defer cache.Unref() // the DB holds its own reference
 	pebbleOpts := &pebble.Options{
@@ -281,6 +287,7 @@ func openDB(dir string, fs vfs.FS, cacheBytes int64, log *slog.Logger, lock *peb
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{log: log, limit: &logLimiter{}},
 		Lock:               lock,
+		ErrorIfNotExists:   mustExist,
 	}
 	pebbleOpts.Experimental.ValueSeparationPolicy = valueSeparation
 	return pebble.Open(dir, pebbleOpts)

@@ -256,7 +256,9 @@
 // files, so they are data-dir format FormatSideFiles (io/datadir). A
 // store of an older format is opened with Options.Legacy (every value as
 // it is, no escaping, no segments), exactly as the older build does;
-// ConvertToSide and ConvertToInline are the migrations' conversions.
+// ConvertToSide and ConvertToInline are the migrations' conversions;
+// they, and a migration's Open with Options.MustExist, refuse a dir that
+// holds no store rather than create one over whatever is there.
 //
 // The in-memory node (Options.ValuesInMemory) keeps each side value as
 // the slice it was given instead of a file: pebble's in-memory file
