@@ -88,7 +88,7 @@ var (
 // The per-source count trusts an address only once it is validated: an
 // attempt from a source already holding half its quota must prove its
 // address with a Retry first, so a spoofer can fill at most half of a
-// victim's quota, and only for a handshake timeout.
+// victim's quota, and only for up to twice the handshake timeout.
 //
 // With SetConnsMax it also bounds the endpoint's connections in total
 // (see "Hostile sources" in the package doc for the reserved room).
