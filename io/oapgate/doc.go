@@ -89,9 +89,15 @@
 // need to stream without stalling on window updates, and grow to at most
 // 6 and 15 MiB). So a request costs about 1.5 MiB beyond the gateway's
 // own bound whatever the object's size, and a connection at most
-// StreamsPerConnMax of them; ConnsMax bounds the connections, and
-// quicnet.SourceGuard the connections per source address; a connection
-// without a HELLO after HelloTimeout (3 s) is closed.
+// StreamsPerConnMax of them; ConnsMax bounds the established connections
+// (conns_full beyond it), ConnsMax plus a quarter the connections
+// handshakes included (handshakes_full, before quic-go allocates
+// anything), and quicnet.SourceGuard the connections per source; a
+// connection without a HELLO after HelloTimeout (3 s) is closed. The
+// client endpoint has no reserved room: clients are authorised per
+// request, after the handshake, so an attacker holding that bound with
+// pending handshakes (each up to twice HandshakeTimeout) refuses new
+// clients until they expire.
 //
 // A frame that arrives more slowly than FrameTimeout, and a client that
 // stops taking the response for as long, cancel the stream, so a stalled

@@ -7,6 +7,8 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"sync"
@@ -234,4 +236,63 @@ func TestConnsMaxRefusalIsCounted(t *testing.T) {
 	waitFor(t, "conns_full counted", func() bool {
 		return metrics.get(quicnet.MetricHandshakeFails, quicnet.FailConnsFull) >= 1 && metrics.get(oapgate.MetricConnsRefused, "") >= 1
 	})
+}
+
+// deafConn drops every datagram it receives, so a handshake dialed over
+// it never completes and the server holds it pending. It hides
+// *net.UDPConn's other methods, so quic-go uses ReadFrom.
+type deafConn struct{ net.PacketConn }
+
+func (c deafConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		if _, addr, err := c.PacketConn.ReadFrom(p); err != nil {
+			return 0, addr, err
+		}
+	}
+}
+
+// dialDeaf starts a handshake with addr from source that never completes
+// and ends it when the test ends.
+func dialDeaf(t *testing.T, source, addr string) {
+	t.Helper()
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(source)})
+	if err != nil {
+		t.Skipf("bind %s: %v", source, err)
+	}
+	tr := &quic.Transport{Conn: deafConn{udp}}
+	raddr, _ := net.ResolveUDPAddr("udp", addr)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = tr.Dial(ctx, raddr, &tls.Config{NextProtos: []string{oapgate.ALPN}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS13},
+			&quic.Config{HandshakeIdleTimeout: time.Minute})
+	}()
+	t.Cleanup(func() { cancel(); <-done; _ = tr.Close(); _ = udp.Close() })
+}
+
+// TestPendingHandshakesAreBounded: the client endpoint holds at most
+// ConnsMax plus a quarter connections, handshakes included: with five
+// handshakes pending (ConnsMax 4), a new attempt is refused before its
+// handshake (CONNECTION_REFUSED, handshakes_full), where before only the
+// established connections were bounded.
+func TestPendingHandshakesAreBounded(t *testing.T) {
+	srv, metrics := guardedServer(t, oapgate.Config{ConnsMax: 4, HandshakeTimeout: time.Minute})
+	for i := range 5 {
+		dialDeaf(t, fmt.Sprintf("127.0.0.%d", 20+i), srv.Addr().String())
+	}
+	waitFor(t, "five handshakes pending", func() bool {
+		return metrics.get(quicnet.MetricHandshakesInFlight, "oap") == 5
+	})
+	_, err := dialFrom(t, "127.0.0.30", srv.Addr().String(), oapgate.ALPN)
+	var refused *quic.TransportError
+	if !errors.As(err, &refused) || refused.ErrorCode != quic.ConnectionRefused {
+		t.Fatalf("an attempt beyond ConnsMax plus a quarter: %v, want CONNECTION_REFUSED", err)
+	}
+	waitFor(t, "handshakes_full counted", func() bool {
+		return metrics.get(quicnet.MetricHandshakeFails, quicnet.FailHandshakesFull) >= 1
+	})
+	if got := metrics.get(quicnet.MetricInboundConns, "oap"); got != 5 {
+		t.Fatalf("%s %v, want 5", quicnet.MetricInboundConns, got)
+	}
 }

@@ -40,6 +40,11 @@ const (
 	FrameTimeoutDefault = 30 * time.Second
 	// ConnsDefault is Config.ConnsMax when zero.
 	ConnsDefault = 1024
+	// handshakeRoomDivisor: beyond ConnsMax established connections, the
+	// endpoint holds at most ConnsMax/handshakeRoomDivisor (at least one)
+	// more, handshakes included (quicnet.SourceGuard.SetConnsMax), so
+	// pending handshakes are bounded in total too, not only per source.
+	handshakeRoomDivisor = 4
 	// StreamsPerConnMax is how many requests one connection may have in
 	// flight: the HELLO reply's max_inflight, enforced by QUIC's stream
 	// limit (a client's next stream waits for a free one).
@@ -96,7 +101,10 @@ type Config struct {
 
 	IdleTimeout, HandshakeTimeout, HelloTimeout, FrameTimeout time.Duration
 	// ConnsMax bounds open client connections; beyond it a new one is
-	// closed at once and counted in oapgate_conns_refused_total.
+	// closed at once and counted in oapgate_conns_refused_total (and
+	// transport_handshake_fail_total{reason="conns_full"}). Connections
+	// still in handshake are bounded too: with the established ones, at
+	// ConnsMax plus a quarter (handshakes_full beyond it).
 	ConnsMax int
 	// ConnsPerSourceMax bounds the connections from one source address,
 	// handshakes included (0: quicnet.ConnsPerSourceDefault).
@@ -215,6 +223,8 @@ func Listen(cfg Config) (*Server, error) {
 	quicnet.SilenceQuicGoBufferWarning()
 	s.qt = &quic.Transport{Conn: udp, StatelessResetKey: quicnet.StatelessResetKey(cfg.Key, "ron/oapgate stateless reset key v1")}
 	s.guard = quicnet.NewSourceGuard("oap", cfg.ConnsPerSourceMax, s.metrics)
+	s.guard.SetLogger(s.log)
+	s.guard.SetConnsMax(guardConnsMax(cfg.ConnsMax), 0)
 	s.guard.Install(s.qt)
 	tlsConf := serverTLS(cert)
 	quicnet.CountWrongALPN(tlsConf, s.guard.Fail)
@@ -235,6 +245,14 @@ func Listen(cfg Config) (*Server, error) {
 		quicnet.CountNonQUIC(s.ctx, s.qt, s.metrics)
 	}()
 	return s, nil
+}
+
+// guardConnsMax is the endpoint's bound on connections, handshakes
+// included: connsMax established ones (track) plus room for handshakes.
+// Beyond it an attempt is refused before quic-go allocates anything for
+// it (transport_handshake_fail_total{reason="handshakes_full"}).
+func guardConnsMax(connsMax int) int {
+	return connsMax + max(connsMax/handshakeRoomDivisor, 1)
 }
 
 // serverTLS presents the node certificate and asks nothing of the client:

@@ -106,10 +106,12 @@ type Config struct {
 	// ConnsMax bounds the inbound connections, handshakes included (0:
 	// ConnsDefault); an attempt beyond it is refused before quic-go
 	// allocates anything for it (transport_handshake_fail_total{reason=
-	// "conns_full"}). A quarter of it is reserved for peers configured
-	// with AddPeer: a connection from any other NodeID is refused, with
-	// the same reason, once its handshake shows it would take the reserved
-	// room. Our own dials do not count.
+	// "handshakes_full"}). A quarter of it is reserved for peers
+	// configured with AddPeer: an attempt from an address not in an
+	// AddPeer entry is refused (handshakes_full) if it would take that
+	// room, and a connection from any other NodeID is refused
+	// (conns_full) once its handshake shows it would. Our own dials do
+	// not count. See "Hostile sources" in the package doc.
 	ConnsMax int
 	// Metrics receives the transport_* metrics. It is called from several
 	// goroutines at once and must be safe for concurrent use. Nil discards.

@@ -108,48 +108,72 @@
 //
 // SourceGuard (guard.go) sits in front of both QUIC endpoints (this
 // transport and io/oapgate): at most ConnsPerSourceDefault connections,
-// handshakes included, per source address (per_source); a Retry round
-// trip (source-address validation) for every attempt once
+// handshakes included, per source (per_source): per address for IPv4, per
+// /64 for IPv6, where one host usually holds a whole /64 (IPv4 is not
+// keyed per /24: that would lump a NAT'd site's neighbours, and the
+// 127.0.0.x sources tests use, into one quota); a Retry round trip
+// (source-address validation) for every attempt once
 // HandshakesUnvalidatedMax handshakes are in flight or the source holds
 // half its quota, so spoofed Initial packets cost no connection state;
 // transport_handshakes_in_flight{endpoint} shows the handshakes pending,
 // transport_inbound_connections{endpoint} the connections held, handshakes
 // included. Every refusal is counted in transport_handshake_fail_total{reason}:
-// per_source, conns_full, no_cert, bad_cert, wrong_alpn (and, on the
-// client endpoint, hello_timeout and bad_hello). A refusal before the
-// handshake counts once per Initial packet refused (a ClientHello with a
-// post-quantum key share takes two). An attacker connection
-// costs a slot of its source's quota and, until its HELLO deadline or
-// handshake timeout, a few tens of KiB of quic-go state.
+// per_source, handshakes_full, conns_full, no_cert, bad_cert, wrong_alpn
+// (and, on the client endpoint, hello_timeout and bad_hello). per_source
+// and handshakes_full refuse before the handshake and count once per
+// Initial packet refused (quic-go keeps nothing of a refused attempt, so
+// each packet of a ClientHello, two with a post-quantum key share, and
+// each retransmission is refused anew); the others count once per
+// connection. An attacker connection costs a slot of its source's quota
+// and, until its HELLO deadline or handshake timeout, a few tens of KiB
+// of quic-go state. A pending handshake holds its slot for up to twice
+// HandshakeTimeout (10 s by default): it is quic-go's
+// HandshakeIdleTimeout, and quic-go ends a handshake after
+// 2×HandshakeIdleTimeout in any case, after HandshakeIdleTimeout only if
+// no packet arrives. A broken
+// count found at a release (a bug) is repaired, logged and counted in
+// transport_guard_errors_total{endpoint}, never a panic: the release runs
+// on a goroutine of quic-go's, where a panic would end the process.
 //
 // The per-source quota alone bounds nothing in total: 127.0.0.0/8 alone
-// is 16 million sources, and an IPv6 /64 more. This endpoint therefore
-// also bounds its inbound connections, handshakes included, at ConnsMax
-// (ConnsDefault 1024, four times the overlay's session table at two
-// connections per peer; io/oapgate's client endpoint has the same 1024).
-// An attempt beyond it is refused in ConnContext, before quic-go allocates
-// a connection, with CONNECTION_REFUSED (conns_full); nothing is evicted,
-// since an attacker could as well churn whatever eviction frees.
-// Connections release their room whenever they end (the guard hooks each
-// connection's context), so the gauge returns to 0 once all closed.
+// is 16 million sources. This endpoint therefore also bounds its inbound
+// connections, handshakes included, at ConnsMax (ConnsDefault 1024, four
+// times the overlay's session table at two connections per peer);
+// io/oapgate's client endpoint bounds its own at its ConnsMax (1024
+// established) plus a quarter for handshakes. An attempt beyond the bound
+// is refused in ConnContext, before quic-go allocates a connection, with
+// CONNECTION_REFUSED (handshakes_full); nothing is evicted, since an
+// attacker could as well churn whatever eviction frees. Connections
+// release their room whenever they end (the guard hooks each connection's
+// context), so the gauge returns to 0 once all closed.
 //
 // Refusing new connections lets an attacker who fills the bound lock out
 // peers dialing in. Three things limit that. Our own dials are not
 // counted: a node still reaches every peer it dials, and the connection is
 // shared both ways. A quarter of ConnsMax is reserved for peers configured
-// with AddPeer (the cluster members): once a handshake shows the dialer's
-// NodeID, a connection from any other is refused (conns_full) if it would
-// take that room, so established attacker connections, which cost the
-// attacker only keep-alives, cannot hold more than three quarters. The
-// reserve does not cover handshakes: before its certificate, a member's
-// attempt cannot be told from an attacker's, so an attacker who keeps
-// ConnsMax handshakes pending (each for up to HandshakeTimeout, and with a
-// Retry round trip from a real address once HandshakesUnvalidatedMax are
-// in flight) can still refuse members their dials in; they are retried
-// with backoff, and our dials out still work. Sizing the reserve from the
-// configured peers (two connections each), or evicting learned peers'
-// connections for members, were judged not worth their complexity for
-// clusters of a few nodes: a quarter of 1024 holds 128 members.
+// with AddPeer (the cluster members), before and after the handshake:
+// every attempt from another address, pending or established, counts in
+// the other three quarters and is refused beyond them (handshakes_full),
+// so an attacker keeping handshakes pending, however many real addresses
+// it has, holds three quarters at most. An attempt from an address of an
+// AddPeer entry (its host resolved once, at AddPeer) may take the
+// reserve, once it proved that address with a Retry (asked as soon as
+// the three quarters are used up), so spoofing a member's address takes
+// none of it. Once the handshake shows the dialer's NodeID, a connection
+// from any other NodeID must find room in the three quarters or is
+// refused (conns_full): an unconfigured node sharing a member's address
+// gets the reserve for its handshake only. What remains: a member whose
+// dials come from an address not in its AddPeer entry (behind NAT, a
+// multi-homed host, a host name resolving elsewhere since) has no reserve
+// before its handshake, and an attacker holding the three quarters with
+// pending handshakes refuses it as any other (its dials are retried with
+// backoff, and our dials to it still work); after its handshake its
+// connection leaves the three quarters for the reserve. Members share
+// the reserve with whatever else dials from their addresses, each within
+// its per-source quota. Sizing the reserve from the configured peers (two
+// connections each), or evicting learned peers' connections for members,
+// were judged not worth their complexity for clusters of a few nodes: a
+// quarter of 1024 holds 128 members.
 //
 // # Goroutines
 //

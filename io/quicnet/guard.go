@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
@@ -18,7 +19,7 @@ import (
 // Per-source limits of a QUIC endpoint (see SourceGuard).
 const (
 	// ConnsPerSourceDefault bounds the live connections (handshaking or
-	// established) from one source address.
+	// established) from one source (see sourceKey).
 	ConnsPerSourceDefault = 64
 	// HandshakesUnvalidatedMax: while this many handshakes are in flight,
 	// every new connection attempt must first prove its source address
@@ -31,12 +32,18 @@ const (
 )
 
 // Reasons of transport_handshake_fail_total{reason} for connections an
-// endpoint refuses before or right after its handshake.
+// endpoint refuses before or right after its handshake. A refusal before
+// the handshake (per_source, handshakes_full) is counted once per Initial
+// packet refused: quic-go keeps no state for a refused attempt, so each
+// packet of its ClientHello (two with a post-quantum key share) and each
+// retransmission is refused and counted again. The others count once per
+// connection.
 const (
-	FailPerSource = "per_source" // ConnsPerSource connections from that address are open
-	FailConnsFull = "conns_full" // the endpoint's connection cap is reached
-	FailNoCert    = "no_cert"    // a peer presented no client certificate
-	FailWrongALPN = "wrong_alpn" // the client does not offer the endpoint's ALPN
+	FailPerSource      = "per_source"      // ConnsPerSource connections from that source are open (per Initial packet)
+	FailHandshakesFull = "handshakes_full" // no room for another attempt under SetConnsMax (per Initial packet)
+	FailConnsFull      = "conns_full"      // an established connection beyond the cap (per connection)
+	FailNoCert         = "no_cert"         // a peer presented no client certificate
+	FailWrongALPN      = "wrong_alpn"      // the client does not offer the endpoint's ALPN
 )
 
 // MetricInboundConns is the gauge of the connections an endpoint's guard
@@ -46,6 +53,15 @@ const MetricInboundConns = "transport_inbound_connections"
 
 var _ = env.Declare(env.MetricDef{Name: MetricInboundConns, Kind: env.Gauge, Label: "endpoint",
 	Help: "Inbound QUIC connections, handshakes included, by endpoint."})
+
+// MetricGuardErrors counts broken bookkeeping invariants found when a
+// connection is released, by endpoint: a bug, logged and repaired rather
+// than fatal, since the release runs on a goroutine of quic-go's context
+// machinery where a panic would take the whole node down.
+const MetricGuardErrors = "transport_guard_errors_total"
+
+var _ = env.Declare(env.MetricDef{Name: MetricGuardErrors, Kind: env.Counter, Label: "endpoint",
+	Help: "Broken connection-guard invariants found (a bug; repaired and logged), by endpoint."})
 
 // MetricHandshakesInFlight is the gauge of connection attempts in
 // handshake, by endpoint ("peer" for the transport, "oap" for the client
@@ -72,25 +88,27 @@ var (
 // The per-source count trusts an address only once it is validated: an
 // attempt from a source already holding half its quota must prove its
 // address with a Retry first, so a spoofer can fill at most half of a
-// victim's quota, and only for a handshake timeout.
+// victim's quota, and only for up to twice the handshake timeout.
 //
 // With SetConnsMax it also bounds the endpoint's connections in total
 // (see "Hostile sources" in the package doc for the reserved room).
 //
 // Invariants (under mu): conns is the sum of perSource and at most
-// connsMax (when set); unreserved <= conns.
+// connsMax (when set); 0 <= unreserved <= conns; 0 <= inflight <= conns.
 type SourceGuard struct {
 	perSourceMax int
 	connsMax     int // 0: no total bound
-	reservedMax  int // of connsMax, the room only Admit(conn, true) may take
+	reservedMax  int // of connsMax, the room only entitled attempts and connections may take
 	metrics      env.Metrics
+	log          *slog.Logger
 	endpoint     string // the label of MetricHandshakesInFlight and MetricInboundConns
 
 	mu         sync.Mutex
-	perSource  map[netip.Addr]int
-	inflight   int // handshakes not yet accepted nor failed
-	conns      int // connections handshaking or open: MetricInboundConns
-	unreserved int // admitted connections not entitled to the reserved room
+	perSource  map[netip.Addr]int  // by sourceKey
+	entitled   map[netip.Addr]bool // configured peers' addresses (SetEntitledSources)
+	inflight   int                 // handshakes not yet accepted nor failed
+	conns      int                 // connections handshaking or open: MetricInboundConns
+	unreserved int                 // attempts and connections outside the reserved room
 }
 
 // NewSourceGuard returns a guard of endpoint allowing perSourceMax
@@ -105,14 +123,25 @@ func NewSourceGuard(endpoint string, perSourceMax int, metrics env.Metrics) *Sou
 	}
 	metrics.Set(MetricHandshakesInFlight, endpoint, 0)
 	metrics.Set(MetricInboundConns, endpoint, 0)
-	return &SourceGuard{endpoint: endpoint, perSourceMax: perSourceMax, metrics: metrics, perSource: map[netip.Addr]int{}}
+	return &SourceGuard{endpoint: endpoint, perSourceMax: perSourceMax, metrics: metrics, log: slog.Default(),
+		perSource: map[netip.Addr]int{}, entitled: map[netip.Addr]bool{}}
+}
+
+// SetLogger sets where a broken invariant is logged (default
+// slog.Default()); call it before Install.
+func (g *SourceGuard) SetLogger(log *slog.Logger) {
+	if log != nil {
+		g.log = log
+	}
 }
 
 // SetConnsMax bounds the endpoint's connections, handshakes included, to
 // connsMax: an attempt beyond it is refused in ConnContext, before quic-go
-// allocates anything for it (reason conns_full). reserved of them are kept
-// for connections Admit is told are entitled to them; call it before
-// Install.
+// allocates anything for it (reason handshakes_full). reserved of them are
+// kept for attempts from an entitled source (SetEntitledSources) that
+// proved their address, and for connections Admit is told are entitled:
+// every other attempt, pending or admitted, counts in the unreserved room
+// of connsMax-reserved. Call it before Install.
 func (g *SourceGuard) SetConnsMax(connsMax, reserved int) {
 	if connsMax < 0 || reserved < 0 || reserved >= max(connsMax, 1) {
 		panic(fmt.Sprintf("quicnet: SetConnsMax(%d, %d): want 0 <= reserved < connsMax", connsMax, reserved))
@@ -122,12 +151,27 @@ func (g *SourceGuard) SetConnsMax(connsMax, reserved int) {
 	g.connsMax, g.reservedMax = connsMax, reserved
 }
 
+// SetEntitledSources replaces the source addresses (configured peers')
+// whose attempts may take the reserved room before their handshake, once
+// they proved their address with a Retry (verifySourceAddress asks for
+// one as soon as the unreserved room is used up). Keys are exact
+// addresses, not sourceKey prefixes: an entitlement covers one host.
+func (g *SourceGuard) SetEntitledSources(addrs []netip.Addr) {
+	entitled := make(map[netip.Addr]bool, len(addrs))
+	for _, a := range addrs {
+		entitled[a.Unmap().WithZone("")] = true
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.entitled = entitled
+}
+
 // guardKey marks a connection's context with its guard state.
 type guardKey struct{}
 
 // guardConn is one connection's place in the guard.
 type guardConn struct {
-	source     netip.Addr
+	source     netip.Addr // sourceKey of its address
 	mu         sync.Mutex
 	accepted   bool
 	ended      bool
@@ -145,46 +189,94 @@ func (g *SourceGuard) Install(tr *quic.Transport) {
 // Fail counts one refused connection under reason.
 func (g *SourceGuard) Fail(reason string) { g.metrics.Add(MetricHandshakeFails, reason, 1) }
 
+// sourceOf is addr's IP address (IPv4-mapped ones as IPv4, no zone).
 func sourceOf(addr net.Addr) netip.Addr {
 	if ua, ok := addr.(*net.UDPAddr); ok {
 		if ap := ua.AddrPort(); ap.IsValid() {
-			return ap.Addr().Unmap()
+			return ap.Addr().Unmap().WithZone("")
 		}
 	}
 	return netip.Addr{}
 }
 
-// verifySourceAddress asks for a Retry while handshakes pile up or the
-// source holds half its quota.
+// sourceKey is what the per-source quota counts for address a: its /64
+// for IPv6, since one host usually holds a whole /64 (SLAAC, privacy
+// addresses) and would otherwise have 2^64 quotas; the address itself for
+// IPv4, where one address is often a whole NAT'd site already, and a /24
+// would lump unrelated clients (and the 127.0.0.x sources tests use)
+// into one quota.
+func sourceKey(a netip.Addr) netip.Addr {
+	if !a.Is6() {
+		return a
+	}
+	p, err := a.WithZone("").Prefix(64)
+	if err != nil {
+		return a
+	}
+	return p.Addr()
+}
+
+// verifySourceAddress asks for a Retry while handshakes pile up, the
+// source holds half its quota, or an entitled source's attempt would take
+// the reserved room (so a spoofed configured peer's address takes none).
 func (g *SourceGuard) verifySourceAddress(addr net.Addr) bool {
+	src := sourceOf(addr)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.inflight >= HandshakesUnvalidatedMax || 2*g.perSource[sourceOf(addr)] >= g.perSourceMax
+	return g.inflight >= HandshakesUnvalidatedMax || 2*g.perSource[sourceKey(src)] >= g.perSourceMax ||
+		g.entitled[src] && g.aboveUnreservedLocked()
+}
+
+// aboveUnreservedLocked reports whether a new attempt not counted in the
+// unreserved room would take the reserved room.
+func (g *SourceGuard) aboveUnreservedLocked() bool {
+	return g.connsMax > 0 && g.conns >= g.connsMax-g.reservedMax
+}
+
+// roomLocked reports whether an attempt fits under SetConnsMax: from an
+// entitled source, in the whole of connsMax (beyond the unreserved mark
+// only with its address proved); from any other, in the unreserved room.
+func (g *SourceGuard) roomLocked(entitled, verified bool) bool {
+	switch {
+	case g.connsMax == 0:
+		return true
+	case g.conns >= g.connsMax:
+		return false
+	case entitled:
+		return verified || !g.aboveUnreservedLocked()
+	default:
+		return g.unreserved < g.connsMax-g.reservedMax
+	}
 }
 
 // connContext admits a connection attempt or refuses it (quic-go then
 // answers CONNECTION_REFUSED and keeps no state).
 func (g *SourceGuard) connContext(ctx context.Context, info *quic.ClientInfo) (context.Context, error) {
 	src := sourceOf(info.RemoteAddr)
+	key := sourceKey(src)
 	g.mu.Lock()
-	n, known := g.perSource[src]
+	n, known := g.perSource[key]
 	if n >= g.perSourceMax || !known && len(g.perSource) >= sourcesMax {
 		g.mu.Unlock()
 		g.Fail(FailPerSource)
 		return ctx, errPerSource
 	}
-	if g.connsMax > 0 && g.conns >= g.connsMax {
+	entitled := g.entitled[src]
+	if !g.roomLocked(entitled, info.AddrVerified) {
 		g.mu.Unlock()
-		g.Fail(FailConnsFull)
+		g.Fail(FailHandshakesFull)
 		return ctx, errConnsFull
 	}
-	g.perSource[src] = n + 1
+	g.perSource[key] = n + 1
 	g.inflight++
 	g.conns++
+	if !entitled {
+		g.unreserved++
+	}
 	g.metrics.Set(MetricHandshakesInFlight, g.endpoint, float64(g.inflight))
 	g.metrics.Set(MetricInboundConns, g.endpoint, float64(g.conns))
 	g.mu.Unlock()
-	gc := &guardConn{source: src}
+	gc := &guardConn{source: key, unreserved: !entitled}
 	context.AfterFunc(ctx, func() { g.end(gc) })
 	return context.WithValue(ctx, guardKey{}, gc), nil
 }
@@ -209,32 +301,44 @@ func (g *SourceGuard) Accepted(conn *quic.Conn) {
 	g.mu.Unlock()
 }
 
-// Admit decides on an established connection once its peer is known:
-// one entitled to the reserved room (entitled) is always admitted; any
-// other only while fewer than connsMax minus the reserved room of those
-// are open. A refusal counts conns_full; the caller closes conn. Without
-// SetConnsMax it admits everything.
+// Admit decides on an established connection once its peer is known.
+// One entitled to the reserved room (entitled: a configured peer's
+// NodeID) is admitted and leaves the unreserved room if its attempt was
+// counted there (a member dialing from an address not in its entry). Any
+// other keeps the unreserved room its attempt took, or, if it came from an
+// entitled source, must find some there now: an unconfigured node sharing
+// a member's address gets the reserve for its handshake only. A refusal
+// counts conns_full; the caller closes conn. A connection that already
+// ended is refused uncounted. Admitting again changes nothing.
 func (g *SourceGuard) Admit(conn *quic.Conn, entitled bool) bool {
 	gc, ok := conn.Context().Value(guardKey{}).(*guardConn)
-	if !ok || entitled {
+	if !ok {
 		return true
 	}
+	return g.admit(gc, entitled)
+}
+
+func (g *SourceGuard) admit(gc *guardConn, entitled bool) bool {
 	gc.mu.Lock()
 	defer gc.mu.Unlock()
-	if gc.ended || gc.unreserved {
-		return !gc.ended
+	if gc.ended {
+		return false
 	}
 	g.mu.Lock()
-	full := g.connsMax > 0 && g.unreserved >= g.connsMax-g.reservedMax
-	if !full {
+	defer g.mu.Unlock()
+	switch {
+	case entitled && gc.unreserved:
+		g.unreserved--
+		gc.unreserved = false
+	case entitled || gc.unreserved:
+	case g.connsMax > 0 && g.unreserved >= g.connsMax-g.reservedMax:
+		g.Fail(FailConnsFull)
+		return false
+	default:
 		g.unreserved++
 		gc.unreserved = true
 	}
-	g.mu.Unlock()
-	if full {
-		g.Fail(FailConnsFull)
-	}
-	return !full
+	return true
 }
 
 // end releases a connection when it closes (or its handshake fails).
@@ -259,9 +363,23 @@ func (g *SourceGuard) end(gc *guardConn) {
 	if g.perSource[gc.source]--; g.perSource[gc.source] <= 0 {
 		delete(g.perSource, gc.source)
 	}
-	if g.conns < 0 || g.unreserved < 0 || g.unreserved > g.conns {
-		panic(fmt.Sprintf("quicnet: guard holds %d connections, %d unreserved", g.conns, g.unreserved))
+	g.checkLocked()
+}
+
+// checkLocked repairs and reports broken counts (a bug): logged and
+// counted, not a panic, since end runs on a goroutine no one supervises.
+func (g *SourceGuard) checkLocked() {
+	if g.conns >= 0 && g.unreserved >= 0 && g.unreserved <= g.conns && g.inflight >= 0 && g.inflight <= g.conns {
+		return
 	}
+	g.metrics.Add(MetricGuardErrors, g.endpoint, 1)
+	g.log.Error("quicnet: connection guard counts broken, repaired",
+		"endpoint", g.endpoint, "conns", g.conns, "unreserved", g.unreserved, "inflight", g.inflight)
+	g.conns = max(g.conns, 0)
+	g.unreserved = min(max(g.unreserved, 0), g.conns)
+	g.inflight = min(max(g.inflight, 0), g.conns)
+	g.metrics.Set(MetricHandshakesInFlight, g.endpoint, float64(g.inflight))
+	g.metrics.Set(MetricInboundConns, g.endpoint, float64(g.conns))
 }
 
 // Counts reports the connections in handshake and the sources tracked

@@ -2,6 +2,7 @@ package quicnet
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -16,8 +17,9 @@ import (
 // goroutine running for it.
 type peer struct {
 	id         proto.NodeID
-	addr       string // "" until configured or learned
-	configured bool   // set by AddPeer; such a peer is never evicted
+	addr       string       // "" until configured or learned
+	configured bool         // set by AddPeer; such a peer is never evicted
+	sources    []netip.Addr // addr's IP addresses, when configured (SourceGuard.SetEntitledSources)
 	queue      frameQueue
 	conn       *peerConn // the kept connection, nil when there is none
 	live       int       // connections whose reader still runs, conn included

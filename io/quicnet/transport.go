@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/quic-go/quic-go"
 
@@ -91,6 +93,7 @@ func Listen(cfg Config, deliver func(from proto.NodeID, frame []byte)) (*Transpo
 	silenceQuicGoBufferWarning()
 	t.qt = &quic.Transport{Conn: udp, StatelessResetKey: statelessResetKey(cfg.Key)}
 	t.guard = NewSourceGuard("peer", cfg.ConnsPerSourceMax, t.metrics)
+	t.guard.SetLogger(t.log)
 	t.guard.SetConnsMax(cfg.ConnsMax, cfg.ConnsMax/connsReservedDivisor)
 	t.guard.Install(t.qt)
 	t.ln, err = t.qt.Listen(serverTLS(cert, t.countHandshakeFail), t.qconf)
@@ -132,11 +135,18 @@ func (t *Transport) Addr() net.Addr { return t.udp.LocalAddr() }
 
 // AddPeer records addr ("host:port") as the address to dial for id,
 // replacing an address learned from an inbound connection. A configured
-// peer is never evicted from the address book.
+// peer is never evicted from the address book. addr's IP addresses (a
+// host name is looked up once, here) are entitled to the inbound
+// connections reserved by Config.ConnsMax before the handshake.
 func (t *Transport) AddPeer(id proto.NodeID, addr string) {
 	if id == t.id {
 		t.drop(DropSelf, 1)
 		return
+	}
+	sources, err := resolveSources(addr)
+	if err != nil {
+		t.log.Warn("quicnet: peer address not resolved, no reserved room before its handshake",
+			"peer", id.Short(), "addr", addr, "err", err)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -149,7 +159,36 @@ func (t *Transport) AddPeer(id proto.NodeID, addr string) {
 		t.log.Warn("quicnet: address book full, peer not added", "peer", id.Short(), "peers_max", PeersMax)
 		return
 	}
-	p.addr, p.configured = addr, true
+	p.addr, p.configured, p.sources = addr, true, sources
+	t.guard.SetEntitledSources(t.configuredSourcesLocked())
+}
+
+// resolveTimeout bounds AddPeer's look-up of a host name.
+const resolveTimeout = 2 * time.Second
+
+// resolveSources returns the IP addresses of addr ("host:port").
+func resolveSources(addr string) ([]netip.Addr, error) {
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		return []netip.Addr{ap.Addr()}, nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+	defer cancel()
+	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+}
+
+// configuredSourcesLocked lists the addresses of every configured peer.
+func (t *Transport) configuredSourcesLocked() []netip.Addr {
+	var sources []netip.Addr
+	for _, p := range t.peers { // map order ok: the guard makes a set of them
+		if p.configured {
+			sources = append(sources, p.sources...)
+		}
+	}
+	return sources
 }
 
 // Send queues a copy of frame for to and returns at once. The frame must
