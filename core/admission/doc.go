@@ -47,7 +47,9 @@
 // sessions (a quarter of SessionsMax by default: 16 of 64) are kept for
 // tenants holding none: a tenant that already holds a session may open
 // another only while more than SessionsReserved are free. The refusal is
-// the tenant's, 429 ShedSessionsTenant, and readiness stays true, since
+// the tenant's, 429 ShedSessionsReserved (its own reason, so a dashboard
+// tells the share biting from a tenant at SessionsPerTenantMax, 429
+// ShedSessionsTenant), and readiness stays true, since
 // a new tenant still gets in; only a full table is 503 ShedSessionsFull.
 // Why this rule: it needs only the two counts Open already has (what the
 // tenant holds, what is free), so it is O(1) and deterministic; it
