@@ -36,7 +36,7 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricRequests, Kind: env.Counter, Help: "Gateway requests, by HTTP status code.", Label: "code"},
 	env.MetricDef{Name: MetricRequestLatency, Kind: env.Histogram, Help: "Gateway request latency, admission included.", Buckets: env.LatencyBuckets},
 	env.MetricDef{Name: MetricShed, Kind: env.Counter, Help: "Requests shed by admission or body caps, by reason.", Label: "reason",
-		LabelValues: append(slices.Clone(admission.ShedReasons), ShedSlowBody, ShedSessionExpired, ShedNodeOverload, ShedStorageUnavailable, ShedWriteStall,
+		LabelValues: append(slices.Clone(admission.ShedReasons), ShedSlowBody, ShedNodeOverload, ShedStorageUnavailable, ShedWriteStall,
 			ShedReadTimeout, ShedMemoryBudget, ShedDiskFull)},
 	env.MetricDef{Name: MetricRouteLatency, Kind: env.Histogram, Help: "Gateway latency per route.", Label: "route", Buckets: env.LatencyBuckets},
 )
@@ -157,6 +157,12 @@ type route struct {
 func New(cfg Config) *Gateway {
 	if cfg.Backend == nil || cfg.Metrics == nil {
 		panic("gateway: Config needs Backend and Metrics")
+	}
+	// Sessions is set by code (rond's wiring, tests), so a reserve that
+	// leaves no session to a tenant holding one is a bug to fix, not
+	// input to clamp silently.
+	if err := cfg.Sessions.Validate(); err != nil {
+		panic("gateway: Config.Sessions: " + err.Error())
 	}
 	if cfg.ObjectBytesMax <= 0 || cfg.ObjectBytesMax > storage.StreamObjectBytesMax {
 		cfg.ObjectBytesMax = ObjectBytesDefault
