@@ -98,7 +98,7 @@ func TestEdgeChecksFailWhenNothingHitsALimit(t *testing.T) {
 // simulator. Eight tenants of slow uploaders (8 s per upload, enough
 // clients to keep SessionsPerTenantMax uploads open on every node) and a
 // light writer share the default session table (64, 8 per tenant). The
-// uploaders are held to their share (sessions_tenant) and no upload is
+// uploaders are held to their share (sessions_reserved) and no upload is
 // refused sessions_full: the reserved sessions stay free for a tenant
 // holding none. Before the fair share the eight filled every table and
 // the light writer's uploads (and theirs) were refused sessions_full.
@@ -119,9 +119,9 @@ func TestSessionFairShareLetsANewTenantIn(t *testing.T) {
 	shed := func(reason string) float64 {
 		return rep.Counters[`omnigate_shed_total{reason="`+reason+`"}`]
 	}
-	if shed(admission.ShedSessionsTenant) == 0 || shed(admission.ShedSessionsFull) != 0 {
-		t.Fatalf("sessions_tenant %v, sessions_full %v: want the uploaders held to their share and no table full (%v)",
-			shed(admission.ShedSessionsTenant), shed(admission.ShedSessionsFull), rep.Counters)
+	if shed(admission.ShedSessionsReserved) == 0 || shed(admission.ShedSessionsFull) != 0 {
+		t.Fatalf("sessions_reserved %v, sessions_full %v: want the uploaders held to their share and no table full (%v)",
+			shed(admission.ShedSessionsReserved), shed(admission.ShedSessionsFull), rep.Counters)
 	}
 	// no node was ever unready (its table full), so readiness, judging
 	// nothing, fails saying so
@@ -130,5 +130,32 @@ func TestSessionFairShareLetsANewTenantIn(t *testing.T) {
 	}
 	if c := checkNamed(t, rep, scenario.CheckRefusals); !c.OK {
 		t.Fatalf("refusals failed: %s", c.Detail)
+	}
+}
+
+// TestSessionsFairScenario: scenarios/sessions_fair.yaml, at its seed,
+// passes its checks and exercises what it is about: tricklers refused
+// for the reserve (sessions_reserved) and no table ever full. With
+// sessions_reserved: 0 added to its limits (the table before the fair
+// share) the tricklers fill every table: sessions_full, no
+// sessions_reserved.
+func TestSessionsFairScenario(t *testing.T) {
+	s, err := scenario.Load(filepath.Join("..", "..", "scenarios", "sessions_fair.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, reserved := range []int{0, -1} {
+		s := s.Clone()
+		s.Workload.Edge.Limits.SessionsReserved = reserved
+		rep, err := Run(s, Options{Seed: *s.Seed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		shed := func(reason string) float64 { return rep.Counters[`omnigate_shed_total{reason="`+reason+`"}`] }
+		fair := shed(admission.ShedSessionsReserved) > 0 && shed(admission.ShedSessionsFull) == 0
+		if reserved == 0 && (!rep.OK || !fair) || reserved < 0 && (fair || shed(admission.ShedSessionsFull) == 0) {
+			t.Fatalf("sessions_reserved %d: ok %v, sessions_reserved %v, sessions_full %v", reserved, rep.OK,
+				shed(admission.ShedSessionsReserved), shed(admission.ShedSessionsFull))
+		}
 	}
 }
