@@ -159,3 +159,36 @@ func TestSessionsFairScenario(t *testing.T) {
 		}
 	}
 }
+
+// TestSteadyUploadKeepsItsSession: rond touches an upload's slot whenever
+// body bytes arrive, and a simulated body arrives steadily, so an upload
+// longer than session_ttl keeps its slot: with a 2 s TTL and 8 s uploads
+// (one session per tenant) the run refuses exactly the uploads it
+// refuses with the default minute, and stops none as session_expired.
+// Before, the simulated slot was touched only when the body ended, so the
+// table expired every 8 s upload after 2 s and let the tenant's next one
+// in beside it: fewer sessions_tenant refusals, uploads beyond the limit.
+func TestSteadyUploadKeepsItsSession(t *testing.T) {
+	base := shortened(loadOverload(t), 12*time.Second)
+	base.Workload.Edge.Limits = scenario.EdgeLimits{TenantRate: 100, TenantBurst: 50, SessionsPerTenantMax: 1}
+	base.Workload.Edge.Tenants = []scenario.EdgeTenant{{Name: "slow", Clients: 12, RatePerSecond: 6,
+		Writes: 1, SizeBytes: 64 << 10, UploadBytesPerSecond: 8 << 10, Token: scenario.EdgeTokenValid}}
+	shed := map[time.Duration]map[string]float64{}
+	for _, ttl := range []time.Duration{time.Minute, 2 * time.Second} {
+		s := base.Clone()
+		s.Workload.Edge.Limits.SessionTTL = ttl
+		rep, err := Run(s, Options{Seed: *s.Seed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		shed[ttl] = map[string]float64{}
+		for _, reason := range []string{admission.ShedSessionsTenant, admission.ShedSessionExpired} {
+			shed[ttl][reason] = rep.Counters[`omnigate_shed_total{reason="`+reason+`"}`]
+		}
+	}
+	long, short := shed[time.Minute], shed[2*time.Second]
+	if long[admission.ShedSessionsTenant] == 0 || short[admission.ShedSessionsTenant] != long[admission.ShedSessionsTenant] ||
+		short[admission.ShedSessionExpired] != 0 {
+		t.Fatalf("TTL 1m: %v; TTL 2s: %v; want the same sessions_tenant refusals (some) and no session_expired", long, short)
+	}
+}
