@@ -70,12 +70,17 @@
 // every open and close, so a refusal is hard to explain, and N tokens
 // holding one session each still fill it. Rejected too: reclaiming the
 // most idle session of the largest holder when a tenant holding none
-// finds the table full. The gateway stops an upload whose slot the table
-// dropped only at its next chunk (Touch false), and its body rate limit
-// is an average, so a body fast at first may then crawl for minutes
-// before that: a reclaimed slot would still be uploading meanwhile; and an attacker with fresh
-// tokens could evict honest slow uploads at will, turning a lockout into
-// a kill switch.
+// finds the table full. The gateway now stops an upload as soon as
+// Expire drops its slot, but the most idle holder is not idle: a body
+// the gateway's rate limit accepts is progressing, so reclaiming means
+// killing an honest upload, and an attacker with fresh tokens could
+// evict honest slow uploads at will, turning a lockout into a kill
+// switch.
+//
+// Expiry. The gateway touches a slot whenever body bytes arrive (at most
+// once a second), so SessionTTL measures a silent body, not a slow one;
+// when Expire returns a slot's id the gateway stops that upload at once
+// and answers it 503 ShedSessionExpired (SessionExpired).
 //
 // Rejected alternative: a weighted fair queue with virtual finish times
 // gives finer fairness for mixed sizes, but needs a priority queue over

@@ -179,6 +179,12 @@ func New(cfg Config) *Gateway {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if ttl, idle := cfg.Sessions.WithDefaults().SessionTTL, cfg.BodyLimits.withDefaults().IdleTimeout; ttl <= idle+time.Second {
+		// Allowed (tests move the clock), but say so: a body BodyLimits
+		// accept may then lose its slot between two bytes.
+		cfg.Logger.Warn("gateway: Sessions.SessionTTL not above BodyLimits.IdleTimeout (plus the 1 s touch interval): a live body may lose its upload session",
+			"session_ttl", ttl, "body_idle_timeout", idle)
+	}
 	if cfg.Policy == nil {
 		p, err := NewPolicy(nil)
 		if err != nil {
