@@ -98,6 +98,7 @@ func (g *Gateway) putObject(req *request) *apiError {
 	}()
 	body.slot = slot
 	addr, size, e := g.uploadBody(req, begun.Session, body)
+	body.finish(e == nil)
 	if e != nil {
 		return e
 	}
@@ -201,6 +202,11 @@ type sessionBody struct {
 	slot    admission.SessionID
 	touched time.Time // when Read last touched the slot
 	stopped atomic.Bool
+	// mu orders stop against finish: once the body is read (or given
+	// up), a late stop must not set a read deadline on a connection
+	// that may go on to serve another request.
+	mu       sync.Mutex
+	finished bool
 }
 
 // errSessionExpired is the read error of a body whose slot the edge's
@@ -242,9 +248,27 @@ func (b *sessionBody) Close() error { return b.body.Close() }
 
 // stop is the edge's stop func for the upload: see sessionBody.
 func (b *sessionBody) stop() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.finished {
+		return
+	}
 	b.stopped.Store(true)
 	if b.rate != nil {
 		b.rate.interrupt()
+	}
+}
+
+// finish ends stop's reach: uploadBody is done with the body. If the
+// whole body was read (ok) while a stop raced in, the past read deadline
+// that stop set is cleared, so the connection can serve its next request;
+// a body given up is answered with Connection: close instead.
+func (b *sessionBody) finish(ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.finished = true
+	if ok && b.stopped.Load() && b.rate != nil {
+		_ = b.rate.rc.SetReadDeadline(time.Time{})
 	}
 }
 
