@@ -47,7 +47,9 @@
 // sessions (a quarter of SessionsMax by default: 16 of 64) are kept for
 // tenants holding none: a tenant that already holds a session may open
 // another only while more than SessionsReserved are free. The refusal is
-// the tenant's, 429 ShedSessionsTenant, and readiness stays true, since
+// the tenant's, 429 ShedSessionsReserved (its own reason, so a dashboard
+// tells the share biting from a tenant at SessionsPerTenantMax, 429
+// ShedSessionsTenant), and readiness stays true, since
 // a new tenant still gets in; only a full table is 503 ShedSessionsFull.
 // Why this rule: it needs only the two counts Open already has (what the
 // tenant holds, what is free), so it is O(1) and deterministic; it
@@ -68,12 +70,17 @@
 // every open and close, so a refusal is hard to explain, and N tokens
 // holding one session each still fill it. Rejected too: reclaiming the
 // most idle session of the largest holder when a tenant holding none
-// finds the table full. The gateway stops an upload whose slot the table
-// dropped only at its next chunk (Touch false), and its body rate limit
-// is an average, so a body fast at first may then crawl for minutes
-// before that: a reclaimed slot would still be uploading meanwhile; and an attacker with fresh
-// tokens could evict honest slow uploads at will, turning a lockout into
-// a kill switch.
+// finds the table full. The gateway now stops an upload as soon as
+// Expire drops its slot, but the most idle holder is not idle: a body
+// the gateway's rate limit accepts is progressing, so reclaiming means
+// killing an honest upload, and an attacker with fresh tokens could
+// evict honest slow uploads at will, turning a lockout into a kill
+// switch.
+//
+// Expiry. The gateway touches a slot whenever body bytes arrive (at most
+// once a second), so SessionTTL measures a silent body, not a slow one;
+// when Expire returns a slot's id the gateway stops that upload at once
+// and answers it 503 ShedSessionExpired (SessionExpired).
 //
 // Rejected alternative: a weighted fair queue with virtual finish times
 // gives finer fairness for mixed sizes, but needs a priority queue over

@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/ron-network/ron/core/env"
@@ -23,11 +24,21 @@ const (
 	ShedPolicyDenied    = "policy_denied"     // the policy refused the request
 	ShedSessionsTenant  = "sessions_tenant"   // the tenant holds SessionsPerTenantMax uploads
 	ShedSessionsFull    = "sessions_full"     // the node holds SessionsMax uploads
+	// ShedSessionsReserved: the tenant already holds an upload and only
+	// the SessionsReserved sessions kept for tenants holding none are
+	// free (doc.go, "Fair share"). Its own reason, not sessions_tenant,
+	// so an operator can tell the fair share biting from a tenant at its
+	// own limit.
+	ShedSessionsReserved = "sessions_reserved"
+	// ShedSessionExpired: an upload stopped because the session table
+	// expired its slot (no body byte for SessionTTL); see SessionExpired.
+	ShedSessionExpired = "session_expired"
 )
 
 // ShedReasons lists every reason, for metric pre-declaration and checks.
 var ShedReasons = []string{ShedOverQuota, ShedOverload, ShedQueueTimeout, ShedBodyTooLarge, ShedSourceOverQuota,
-	ShedTokenDenied, ShedPolicyDenied, ShedSessionsTenant, ShedSessionsFull}
+	ShedTokenDenied, ShedPolicyDenied, ShedSessionsTenant, ShedSessionsFull, ShedSessionsReserved,
+	ShedSessionExpired}
 
 // Kind is the class of a refusal: what a client is told (the gateway maps
 // it to an HTTP status and envelope code).
@@ -47,6 +58,15 @@ type Refusal struct {
 	Reason     string        // one of ShedReasons
 	Detail     string        // for the message: a token's deny reason, a rule name
 	RetryAfter time.Duration // for KindOverQuota and KindOverloaded
+}
+
+// SessionExpired is the refusal of an upload whose slot Expire dropped
+// (or Touch found gone): the table may have given the slot away, so the
+// upload must stop, or it would run beyond every limit the table counts.
+// 503: the client did nothing wrong by the protocol; it may retry.
+func SessionExpired(ttl time.Duration) Refusal {
+	return Refusal{Kind: KindOverloaded, Reason: ShedSessionExpired, RetryAfter: time.Second,
+		Detail: fmt.Sprintf("upload session expired: no body byte within %v", ttl)}
 }
 
 // Refused reports whether r is a refusal.

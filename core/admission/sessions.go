@@ -28,7 +28,11 @@ type SessionsConfig struct {
 	SessionsPerTenantMax int
 	// SessionsReserved is how many of SessionsMax only a tenant holding
 	// no session may take (see "Fair share" in doc.go). 0 takes a quarter
-	// of SessionsMax; a negative value reserves none.
+	// of SessionsMax; a negative value reserves none. It must be below
+	// SessionsMax (Validate); WithDefaults clamps a larger one to
+	// SessionsMax-1, the largest reserve that still means something (a
+	// holder's second session needs the table empty of others), never
+	// to the default, so a mistake cannot silently become a quarter.
 	SessionsReserved int
 	SessionTTL       time.Duration
 }
@@ -49,10 +53,26 @@ func (c SessionsConfig) WithDefaults() SessionsConfig {
 	switch {
 	case c.SessionsReserved < 0:
 		c.SessionsReserved = -1
-	case c.SessionsReserved == 0 || c.SessionsReserved >= c.SessionsMax:
+	case c.SessionsReserved == 0:
 		c.SessionsReserved = c.SessionsMax / 4
+	case c.SessionsReserved >= c.SessionsMax:
+		c.SessionsReserved = c.SessionsMax - 1
 	}
 	return c
+}
+
+// Validate reports a configuration WithDefaults would have to clamp: a
+// reserve of every session (or more) leaves none for a tenant holding
+// one. The simulator's scenario parser refuses the same values.
+func (c SessionsConfig) Validate() error {
+	limit := c.SessionsMax
+	if limit <= 0 {
+		limit = SessionsMaxDefault
+	}
+	if c.SessionsReserved >= limit {
+		return fmt.Errorf("admission: SessionsReserved %d leaves no session for a tenant holding one of SessionsMax %d", c.SessionsReserved, limit)
+	}
+	return nil
 }
 
 // reserved is the number of sessions kept for tenants holding none.
@@ -69,9 +89,10 @@ type sessionEntry struct {
 // Sessions is the edge's upload-session table: who holds an upload open,
 // bounded per tenant and globally, with an idle TTL. Readiness turns false
 // while the table is full (SessionsMax open), so balancers steer uploads
-// away; a tenant at its own limit, or holding sessions when only the
-// reserved ones are free, is refused (ShedSessionsTenant) without
-// affecting readiness or any other tenant.
+// away; a tenant at its own limit is refused (ShedSessionsTenant), one
+// holding sessions when only the reserved ones are free is refused
+// (ShedSessionsReserved), either without affecting readiness or any
+// other tenant.
 type Sessions struct {
 	cfg       SessionsConfig
 	open      map[SessionID]*sessionEntry
@@ -101,7 +122,7 @@ func (s *Sessions) Open(now env.Time, tenant string) (SessionID, Refusal) {
 	case free <= 0:
 		return 0, Refusal{Kind: KindOverloaded, Reason: ShedSessionsFull, Detail: "every upload session is open", RetryAfter: time.Second}
 	case held > 0 && free <= s.cfg.reserved():
-		return 0, Refusal{Kind: KindOverQuota, Reason: ShedSessionsTenant, RetryAfter: time.Second,
+		return 0, Refusal{Kind: KindOverQuota, Reason: ShedSessionsReserved, RetryAfter: time.Second,
 			Detail: fmt.Sprintf("tenant %s holds %d upload sessions and the %d free are kept for tenants holding none", tenant, held, free)}
 	}
 	s.next++

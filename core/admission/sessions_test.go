@@ -75,8 +75,8 @@ func TestSessionsKeepAShareForTenantsHoldingNone(t *testing.T) {
 				continue
 			}
 			refused++
-			if r.Kind != KindOverQuota || r.Reason != ShedSessionsTenant || !strings.Contains(r.Detail, "kept for tenants holding none") {
-				t.Fatalf("attacker%d's session %d: %+v, want 429 sessions_tenant naming the reserve", i, j, r)
+			if r.Kind != KindOverQuota || r.Reason != ShedSessionsReserved || !strings.Contains(r.Detail, "kept for tenants holding none") {
+				t.Fatalf("attacker%d's session %d: %+v, want 429 sessions_reserved naming the reserve", i, j, r)
 			}
 		}
 	}
@@ -91,8 +91,8 @@ func TestSessionsKeepAShareForTenantsHoldingNone(t *testing.T) {
 	if _, r := s.Open(0, "victim"); r.Refused() {
 		t.Fatalf("a 9th tenant was refused: %+v", r)
 	}
-	if _, r := s.Open(0, "victim"); r.Reason != ShedSessionsTenant {
-		t.Fatalf("the 9th tenant's second session: %+v, want sessions_tenant", r)
+	if _, r := s.Open(0, "victim"); r.Reason != ShedSessionsReserved {
+		t.Fatalf("the 9th tenant's second session: %+v, want sessions_reserved", r)
 	}
 	for i := 0; i < 13; i++ {
 		if _, r := s.Open(0, fmt.Sprintf("newcomer%d", i)); r.Refused() {
@@ -108,14 +108,52 @@ func TestSessionsKeepAShareForTenantsHoldingNone(t *testing.T) {
 }
 
 // TestSessionsReserveConfig: 0 takes a quarter, a reserve as large as the
-// table takes a quarter, a negative one reserves none and stays so when
-// defaults are filled again (the simulator fills them twice).
+// table is clamped to SessionsMax-1 (not silently turned into the
+// default) and Validate reports it, a negative one reserves none and
+// stays so when defaults are filled again (the simulator fills them
+// twice).
 func TestSessionsReserveConfig(t *testing.T) {
-	for _, c := range []struct{ max, reserved, want int }{{64, 0, 16}, {8, 0, 2}, {3, 0, 0}, {8, 8, 2}, {8, 3, 3}, {8, -5, 0}} {
-		cfg := SessionsConfig{SessionsMax: c.max, SessionsReserved: c.reserved}.WithDefaults().WithDefaults()
+	for _, c := range []struct {
+		max, reserved, want int
+		invalid             bool
+	}{{64, 0, 16, false}, {8, 0, 2, false}, {3, 0, 0, false}, {8, 8, 7, true}, {8, 30, 7, true}, {0, 64, 63, true},
+		{8, 7, 7, false}, {8, 3, 3, false}, {8, -5, 0, false}} {
+		in := SessionsConfig{SessionsMax: c.max, SessionsReserved: c.reserved}
+		cfg := in.WithDefaults().WithDefaults()
 		if got := cfg.reserved(); got != c.want {
 			t.Errorf("SessionsMax %d SessionsReserved %d: %d reserved, want %d", c.max, c.reserved, got, c.want)
 		}
+		if err := in.Validate(); (err != nil) != c.invalid || err != nil && !strings.Contains(err.Error(), "SessionsReserved") {
+			t.Errorf("SessionsMax %d SessionsReserved %d: Validate %v, want invalid %v", c.max, c.reserved, err, c.invalid)
+		}
+	}
+}
+
+// TestSessionsReserveBoundary: with 8 sessions and 2 reserved, a tenant
+// holding one is admitted to a second while 3 are free (reserved+1) and
+// refused sessions_reserved at exactly 2 free (== reserved), where a
+// tenant holding none still gets one.
+func TestSessionsReserveBoundary(t *testing.T) {
+	s := NewSessions(SessionsConfig{SessionsMax: 8, SessionsPerTenantMax: 8, SessionsReserved: 2})
+	for i := 0; i < 4; i++ {
+		if _, r := s.Open(0, fmt.Sprintf("filler%d", i)); r.Refused() {
+			t.Fatal(r)
+		}
+	}
+	if _, r := s.Open(0, "holder"); r.Refused() { // 3 free after this
+		t.Fatal(r)
+	}
+	if free := 8 - s.Len(); free != 3 {
+		t.Fatalf("%d free, want 3", free)
+	}
+	if _, r := s.Open(0, "holder"); r.Refused() {
+		t.Fatalf("holder refused with reserved+1 free: %+v", r)
+	}
+	if _, r := s.Open(0, "holder"); r.Reason != ShedSessionsReserved || r.Kind != KindOverQuota {
+		t.Fatalf("holder with free == reserved: %+v, want 429 sessions_reserved", r)
+	}
+	if _, r := s.Open(0, "newcomer"); r.Refused() {
+		t.Fatalf("a tenant holding none refused from the reserve: %+v", r)
 	}
 }
 
@@ -152,7 +190,7 @@ func TestSessionsFairShareProperty(t *testing.T) {
 				case free <= 0:
 					want = ShedSessionsFull
 				case had > 0 && free <= cfg.reserved():
-					want = ShedSessionsTenant
+					want = ShedSessionsReserved
 				}
 				if r.Reason != want {
 					t.Fatalf("%s holding %d with %d free of %+v: refusal %q, want %q", tenant, had, free, cfg, r.Reason, want)

@@ -43,12 +43,20 @@ const (
 	ShedPolicyDenied    = admission.ShedPolicyDenied
 	ShedSessionsTenant  = admission.ShedSessionsTenant
 	ShedSessionsFull    = admission.ShedSessionsFull
+	// ShedSessionsReserved: a tenant holding an upload asked for another
+	// while only the sessions kept for tenants holding none were free.
+	ShedSessionsReserved = admission.ShedSessionsReserved
+	// ShedSessionExpired counts uploads stopped because the edge's
+	// session table expired their slot (no body byte for SessionTTL).
+	ShedSessionExpired = admission.ShedSessionExpired
 )
 
 // edgeState is the gateway's shell around core/admission's machines: one
 // mutex over the gate, the source failure budgets and the session table,
 // and the waiting that the pure gate leaves to its caller (a channel per
-// queued ticket, a timer per wait). Time given to the machines is the
+// queued ticket, a timer per wait), and the stopping the pure table
+// leaves to it (a stop func per open session, called when Expire drops
+// the session, so the upload ends now rather than at its next read). Time given to the machines is the
 // monotonic time since the gateway started (Clock's, so tests can move
 // it).
 type edgeState struct {
@@ -59,12 +67,14 @@ type edgeState struct {
 	sources  *admission.Sources
 	sessions *admission.Sessions
 	waiting  map[admission.Ticket]chan struct{}
+	stops    map[admission.SessionID]func() // one per open session
 }
 
 func newEdgeState(cfg AdmissionConfig, sessions SessionsConfig, clock func() time.Time) *edgeState {
 	origin := clock()
 	return &edgeState{clock: clock, origin: origin, gate: admission.NewGate(cfg, 0), sources: admission.NewSources(cfg),
-		sessions: admission.NewSessions(sessions), waiting: map[admission.Ticket]chan struct{}{}}
+		sessions: admission.NewSessions(sessions), waiting: map[admission.Ticket]chan struct{}{},
+		stops: map[admission.SessionID]func(){}}
 }
 
 // now is the machines' time. The caller holds mu.
@@ -136,16 +146,43 @@ func (a *edgeState) failed(source string) (admission.Refusal, bool) {
 }
 
 // openSession takes an upload session for tenant (expiring idle ones
-// first); the returned close ends it.
-func (a *edgeState) openSession(tenant string) (admission.SessionID, admission.Refusal) {
+// first); closeSession ends it. stop is called, at most once and from
+// another request's goroutine, if the table expires the session: it must
+// make the upload give up promptly and must not block.
+func (a *edgeState) openSession(tenant string, stop func()) (admission.SessionID, admission.Refusal) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.sessions.Expire(a.now())
-	return a.sessions.Open(a.now(), tenant)
+	stops := a.expire()
+	id, refusal := a.sessions.Open(a.now(), tenant)
+	if !refusal.Refused() {
+		a.stops[id] = stop
+	}
+	a.mu.Unlock()
+	runStops(stops)
+	return id, refusal
+}
+
+// expire drops the sessions idle for SessionTTL and returns the stop
+// funcs of their uploads, in the table's (sorted) order, for the caller
+// to run once it released mu. The caller holds mu.
+func (a *edgeState) expire() []func() {
+	var stops []func()
+	for _, id := range a.sessions.Expire(a.now()) {
+		if stop := a.stops[id]; stop != nil {
+			stops = append(stops, stop)
+		}
+		delete(a.stops, id)
+	}
+	return stops
+}
+
+func runStops(stops []func()) {
+	for _, stop := range stops {
+		stop()
+	}
 }
 
 // touchSession records progress on id; false when the table expired it
-// (no chunk for SessionTTL), so the upload must stop.
+// (no body byte for SessionTTL), so the upload must stop.
 func (a *edgeState) touchSession(id admission.SessionID) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -156,14 +193,17 @@ func (a *edgeState) closeSession(id admission.SessionID) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.sessions.Close(id)
+	delete(a.stops, id)
 }
 
 // ready is the edge's readiness and, when false, why.
 func (a *edgeState) ready() (bool, string) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.sessions.Expire(a.now())
-	return admission.Ready(a.gate, a.sessions)
+	stops := a.expire()
+	ready, reason := admission.Ready(a.gate, a.sessions)
+	a.mu.Unlock()
+	runStops(stops)
+	return ready, reason
 }
 
 func overloaded(msg string) *apiError {
@@ -178,7 +218,7 @@ func refusalError(r admission.Refusal) *apiError {
 		switch r.Reason {
 		case ShedSourceOverQuota:
 			msg = r.Detail + " made too many failed token attempts"
-		case ShedSessionsTenant:
+		case ShedSessionsTenant, ShedSessionsReserved:
 			msg = r.Detail // which limit: its own, or the sessions kept for tenants holding none
 		}
 		if r.Detail == "anonymous reads" {
@@ -202,7 +242,7 @@ func refusalError(r admission.Refusal) *apiError {
 // before.
 func edgeReason(reason string) string {
 	switch reason {
-	case ShedSourceOverQuota, ShedSessionsTenant, ShedSessionsFull:
+	case ShedSourceOverQuota, ShedSessionsTenant, ShedSessionsFull, ShedSessionsReserved, ShedSessionExpired:
 		return reason
 	}
 	return ""

@@ -85,11 +85,18 @@
 // (SessionsConfig: SessionsPerTenantMaxDefault 8 per tenant,
 // SessionsMaxDefault 64 per node, storage.SessionsMax's backstop, of
 // which a quarter only tenants holding none may take: core/admission's
-// "Fair share"): 429 sessions_tenant (at its limit, or holding sessions
-// when only the reserved ones are free) or 503 sessions_full when taken.
-// A PUT whose slot the table expired (no chunk for SessionTTL) is stopped
-// at its next chunk, aborted and answered 503 (omnigate_shed_total
-// reason "session_expired"), so the table's counts bound real uploads.
+// "Fair share"; a reserve of SessionsMax or more makes New panic): 429
+// sessions_tenant (the tenant at its limit), 429 sessions_reserved (the
+// tenant holds sessions and only the reserved ones are free) or 503
+// sessions_full when taken. Every read of a PUT's body that brings bytes
+// touches its slot (at most once a second), so a slot idles only while
+// its body does. When the table expires a slot (no body byte for
+// SessionTTL; found when a session is opened or /readyz is asked) the
+// edge stops that PUT at once through its stop func (the blocked body
+// read is interrupted by a past read deadline), aborts storage's session
+// and answers 503 with reason "session_expired" (omnigate_shed_total
+// reason "session_expired"), so the table's counts bound real uploads
+// and a stalled client does not keep storage's session and a write slot.
 // /readyz is 503 with its
 // reason while the node is not ready, while writes would queue and while
 // every upload session is open. Every refusal is counted in

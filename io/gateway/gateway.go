@@ -36,7 +36,7 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricRequests, Kind: env.Counter, Help: "Gateway requests, by HTTP status code.", Label: "code"},
 	env.MetricDef{Name: MetricRequestLatency, Kind: env.Histogram, Help: "Gateway request latency, admission included.", Buckets: env.LatencyBuckets},
 	env.MetricDef{Name: MetricShed, Kind: env.Counter, Help: "Requests shed by admission or body caps, by reason.", Label: "reason",
-		LabelValues: append(slices.Clone(admission.ShedReasons), ShedSlowBody, ShedSessionExpired, ShedNodeOverload, ShedStorageUnavailable, ShedWriteStall,
+		LabelValues: append(slices.Clone(admission.ShedReasons), ShedSlowBody, ShedNodeOverload, ShedStorageUnavailable, ShedWriteStall,
 			ShedReadTimeout, ShedMemoryBudget, ShedDiskFull, ShedReadAhead)},
 	env.MetricDef{Name: MetricRouteLatency, Kind: env.Histogram, Help: "Gateway latency per route.", Label: "route", Buckets: env.LatencyBuckets},
 )
@@ -168,6 +168,12 @@ func New(cfg Config) *Gateway {
 	if cfg.Backend == nil || cfg.Metrics == nil {
 		panic("gateway: Config needs Backend and Metrics")
 	}
+	// Sessions is set by code (rond's wiring, tests), so a reserve that
+	// leaves no session to a tenant holding one is a bug to fix, not
+	// input to clamp silently.
+	if err := cfg.Sessions.Validate(); err != nil {
+		panic("gateway: Config.Sessions: " + err.Error())
+	}
 	if cfg.ObjectBytesMax <= 0 || cfg.ObjectBytesMax > storage.StreamObjectBytesMax {
 		cfg.ObjectBytesMax = ObjectBytesDefault
 	}
@@ -182,6 +188,12 @@ func New(cfg Config) *Gateway {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if ttl, idle := cfg.Sessions.WithDefaults().SessionTTL, cfg.BodyLimits.withDefaults().IdleTimeout; ttl <= idle+time.Second {
+		// Allowed (tests move the clock), but say so: a body BodyLimits
+		// accept may then lose its slot between two bytes.
+		cfg.Logger.Warn("gateway: Sessions.SessionTTL not above BodyLimits.IdleTimeout (plus the 1 s touch interval): a live body may lose its upload session",
+			"session_ttl", ttl, "body_idle_timeout", idle)
 	}
 	if cfg.Policy == nil {
 		p, err := NewPolicy(nil)

@@ -47,10 +47,6 @@ const (
 	MessageBytesMax = 256
 	// ShedSlowBody counts bodies cut off by BodyLimits.
 	ShedSlowBody = "slow_body"
-	// ShedSessionExpired counts uploads stopped because the edge's
-	// session table expired their slot (no chunk for SessionTTL; a body
-	// that averages BodyLimits' rate can still crawl that long).
-	ShedSessionExpired = "session_expired"
 )
 
 // BodyLimits bound how slowly a request body may arrive. Zero fields take
@@ -290,11 +286,31 @@ type rateBody struct {
 	settled bool
 	drainBy time.Time // zero until settle
 	budget  int64     // bytes the body may bring in (-1: any)
+	// interrupted is set by interrupt, from another goroutine: the
+	// pending read and every later one fail with errBodyInterrupted.
+	interrupted atomic.Bool
+}
+
+// errBodyInterrupted is the read error of a body whose reading another
+// goroutine stopped (interrupt): not the client's slowness.
+var errBodyInterrupted = errors.New("gateway: request body reading interrupted")
+
+// interrupt makes the read in progress (blocked on the connection) and
+// every later one return errBodyInterrupted now. Safe from any goroutine:
+// the flag is set before the deadline, and Read checks the flag after
+// setting its own deadline, so a Read racing with interrupt either sees
+// the flag or has its deadline overwritten by the past one.
+func (b *rateBody) interrupt() {
+	b.interrupted.Store(true)
+	_ = b.rc.SetReadDeadline(time.Now())
 }
 
 func (b *rateBody) Read(p []byte) (int, error) {
 	if b.slowErr != nil {
 		return 0, b.slowErr
+	}
+	if b.interrupted.Load() {
+		return 0, errBodyInterrupted
 	}
 	now := time.Now()
 	due := b.start.Add(b.limits.RateGrace + time.Duration(float64(b.read+1)/float64(b.limits.RateMin)*float64(time.Second)))
@@ -306,6 +322,9 @@ func (b *rateBody) Read(p []byte) (int, error) {
 		deadline = b.drainBy
 	}
 	_ = b.rc.SetReadDeadline(deadline) // unsupported (HTTP/2, recorders): no limit
+	if b.interrupted.Load() {          // interrupt's deadline may predate ours
+		return 0, errBodyInterrupted
+	}
 	if b.budget >= 0 && b.read+int64(len(p)) > b.budget {
 		if b.read >= b.budget {
 			return 0, &http.MaxBytesError{Limit: b.budget}
@@ -319,6 +338,9 @@ func (b *rateBody) Read(p []byte) (int, error) {
 		_ = b.rc.SetReadDeadline(time.Time{})
 	}
 	var ne net.Error
+	if err != nil && b.interrupted.Load() {
+		return n, errBodyInterrupted
+	}
 	if err != nil && (errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()) {
 		b.slowErr = fmt.Errorf("%w: %d bytes in %v (minimum %d B/s after %v, no gap over %v)", ErrBodyTooSlow,
 			b.read, time.Since(b.start).Round(time.Millisecond), b.limits.RateMin, b.limits.RateGrace, b.limits.IdleTimeout)

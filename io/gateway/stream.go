@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ron-network/ron/core/admission"
@@ -72,7 +73,8 @@ func (g *Gateway) putObject(req *request) *apiError {
 	// before storage opens one, so a tenant holding slow uploads cannot
 	// take every session, and a full table is a counted, typed refusal
 	// (and readiness false) rather than storage's untyped 503.
-	slot, refusal := g.admit.openSession(req.tenant)
+	body := g.sessionBody(req)
+	slot, refusal := g.admit.openSession(req.tenant, body.stop)
 	if refusal.Refused() {
 		g.refuse(req, refusal.Reason)
 		return refusalError(refusal)
@@ -94,7 +96,9 @@ func (g *Gateway) putObject(req *request) *apiError {
 			g.abortSession(begun.Session)
 		}
 	}()
-	addr, size, e := g.uploadBody(req, begun.Session, slot)
+	body.slot = slot
+	addr, size, e := g.uploadBody(req, begun.Session, body)
+	body.finish(e == nil)
 	if e != nil {
 		return e
 	}
@@ -121,31 +125,31 @@ func (g *Gateway) putObject(req *request) *apiError {
 // client closed, or sent less than its Content-Length) is an error. It
 // returns only once no chunk is in flight, so the caller's abort (or
 // commit) reaches storage after every chunk.
-func (g *Gateway) uploadBody(req *request, session uint64, slot admission.SessionID) (proto.Addr, uint64, *apiError) {
+func (g *Gateway) uploadBody(req *request, session uint64, sb *sessionBody) (proto.Addr, uint64, *apiError) {
 	// A token's max_bytes caps the body as it is read, so a body without
 	// Content-Length cannot stream past it either.
 	limit := g.cfg.ObjectBytesMax
 	if req.maxBytes < uint64(limit) {
 		limit = int64(req.maxBytes)
 	}
-	body := http.MaxBytesReader(req.w, req.r.Body, limit)
+	body := http.MaxBytesReader(req.w, sb, limit)
 	up := chunkUploader{g: g, req: req, session: session}
 	var size uint64
 	for {
 		piece := make([]byte, StreamChunkBytes) // storage owns each piece
 		n, err := fill(body, piece)
+		// The table expired the slot (no body byte for SessionTTL) and may
+		// have given it away: going on would hold an upload the table no
+		// longer counts, past the tenant's and node's limits. Checked
+		// before the piece is sent, so nothing more reaches storage.
+		if errors.Is(err, errSessionExpired) || n > 0 && !g.admit.touchSession(sb.slot) {
+			_ = up.wait()
+			return proto.Addr{}, 0, g.sessionExpired(req)
+		}
 		if n > 0 {
 			size += uint64(n)
 			if e := up.send(piece[:n]); e != nil {
 				return proto.Addr{}, 0, e
-			}
-			if !g.admit.touchSession(slot) {
-				// The table expired the slot (no chunk for SessionTTL) and
-				// may have given it away: going on would hold an upload the
-				// table no longer counts, past the tenant's and node's limits.
-				_ = up.wait()
-				g.cfg.Metrics.Add(MetricShed, ShedSessionExpired, 1)
-				return proto.Addr{}, 0, overloaded(fmt.Sprintf("upload session expired: no %d-byte chunk within %v", StreamChunkBytes, g.admit.sessions.Config().SessionTTL))
 			}
 		}
 		if err == io.EOF {
@@ -178,6 +182,104 @@ func (g *Gateway) uploadBody(req *request, session uint64, slot admission.Sessio
 		return proto.Addr{}, 0, errorf(http.StatusInternalServerError, CodeInternal, "storage staged %d bytes of a %d-byte body", up.last.Size, size)
 	}
 	return up.last.Addr, size, nil
+}
+
+// sessionBody is an upload's body as uploadBody reads it, tied to the
+// upload's slot in the edge's session table. A read that brings bytes
+// touches the slot (at most once per sessionTouchEvery of the gateway's
+// clock), so the slot's idle time is the body's, whatever the chunk size:
+// a body that sends a byte now and then keeps its slot as long as
+// BodyLimits let it live, instead of needing a whole StreamChunkBytes
+// chunk per SessionTTL (a hidden 4.4 KiB/s minimum with the defaults).
+// stop, run by the edge when the table expires the slot, fails the read
+// in progress and every later one with errSessionExpired at once, so a
+// stalled client does not keep storage's session and a write slot until
+// its next byte.
+type sessionBody struct {
+	g       *Gateway
+	body    io.ReadCloser
+	rate    *rateBody // interrupts a read blocked on the connection; nil when the body has none
+	slot    admission.SessionID
+	touched time.Time // when Read last touched the slot
+	stopped atomic.Bool
+	// mu orders stop against finish: once the body is read (or given
+	// up), a late stop must not set a read deadline on a connection
+	// that may go on to serve another request.
+	mu       sync.Mutex
+	finished bool
+}
+
+// errSessionExpired is the read error of a body whose slot the edge's
+// session table expired.
+var errSessionExpired = errors.New("gateway: upload session expired")
+
+// sessionTouchEvery bounds how often a body's reads touch its slot: often
+// enough against any SessionTTL of a second or more, rarely enough that
+// the edge's mutex does not see every read.
+func sessionTouchEvery(ttl time.Duration) time.Duration { return min(time.Second, ttl/4) }
+
+// sessionBody wraps req's body; the caller sets slot once the session is
+// open.
+func (g *Gateway) sessionBody(req *request) *sessionBody {
+	b := &sessionBody{g: g, body: req.r.Body, touched: g.cfg.Clock()}
+	b.rate, _ = req.r.Body.(*rateBody)
+	return b
+}
+
+func (b *sessionBody) Read(p []byte) (int, error) {
+	if b.stopped.Load() {
+		return 0, errSessionExpired
+	}
+	n, err := b.body.Read(p)
+	if b.stopped.Load() || errors.Is(err, errBodyInterrupted) {
+		return 0, errSessionExpired // the bytes would reach storage after the slot is gone
+	}
+	if now := b.g.cfg.Clock(); n > 0 && now.Sub(b.touched) >= sessionTouchEvery(b.g.admit.sessions.Config().SessionTTL) {
+		b.touched = now
+		if !b.g.admit.touchSession(b.slot) {
+			b.stopped.Store(true)
+			return 0, errSessionExpired
+		}
+	}
+	return n, err
+}
+
+func (b *sessionBody) Close() error { return b.body.Close() }
+
+// stop is the edge's stop func for the upload: see sessionBody.
+func (b *sessionBody) stop() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.finished {
+		return
+	}
+	b.stopped.Store(true)
+	if b.rate != nil {
+		b.rate.interrupt()
+	}
+}
+
+// finish ends stop's reach: uploadBody is done with the body. If the
+// whole body was read (ok) while a stop raced in, the past read deadline
+// that stop set is cleared, so the connection can serve its next request;
+// a body given up is answered with Connection: close instead.
+func (b *sessionBody) finish(ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.finished = true
+	if ok && b.stopped.Load() && b.rate != nil {
+		_ = b.rate.rc.SetReadDeadline(time.Time{})
+	}
+}
+
+// sessionExpired answers an upload stopped because its slot expired:
+// 503 session_expired (counted once, by serveRoute), Connection: close
+// since the rest of the body is not wanted.
+func (g *Gateway) sessionExpired(req *request) *apiError {
+	e := refusalError(admission.SessionExpired(g.admit.sessions.Config().SessionTTL))
+	e.shed = ShedSessionExpired
+	req.w.Header().Set("Connection", "close")
+	return e
 }
 
 // chunkUploader sends an upload's chunks with one PutChunk in flight while

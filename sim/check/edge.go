@@ -199,7 +199,7 @@ func fairnessOfNode(events []EdgeEvent) (compared, worst, costMax, grants int, w
 // writeShed reports whether a refusal sheds a write for lack of capacity.
 func writeShed(r admission.Refusal) bool {
 	switch r.Reason {
-	case admission.ShedOverload, admission.ShedQueueTimeout, admission.ShedSessionsFull, admission.ShedSessionsTenant:
+	case admission.ShedOverload, admission.ShedQueueTimeout, admission.ShedSessionsFull, admission.ShedSessionsTenant, admission.ShedSessionsReserved:
 		return true
 	}
 	return false

@@ -204,7 +204,13 @@ func (e *simEdge) proceed(ne *nodeEdge, wt *edgeWaiter) {
 		if !e.current(c.Node, ne) {
 			return // the node crashed while the body arrived
 		}
-		ne.sessions.Touch(e.now(), session)
+		if session != 0 && !ne.sessions.Touch(e.now(), session) {
+			// the table expired the slot (and may have given it away):
+			// rond's gateway stops such an upload, 503 session_expired
+			e.release(c.Node, ne, c.Write)
+			e.refuse(c.Node, ne, admission.SessionExpired(ne.sessions.Config().SessionTTL), wt.answer)
+			return
+		}
 		e.w.Request(c.Node, c.Service, c.Body, func(resp any) {
 			if !e.current(c.Node, ne) {
 				return
@@ -217,10 +223,30 @@ func (e *simEdge) proceed(ne *nodeEdge, wt *edgeWaiter) {
 		})
 	}
 	if c.Upload > 0 {
+		e.keepTouched(c.Node, ne, session, c.Upload)
 		e.w.After(c.Upload, send)
 		return
 	}
 	send()
+}
+
+// keepTouched touches session every half SessionTTL while its body of
+// upload arrives: rond's gateway touches the slot whenever body bytes
+// arrive, and a simulated body arrives steadily, so a long upload keeps
+// its slot as it does in rond. An upload shorter than half the TTL (every
+// scenario's so far) schedules nothing.
+func (e *simEdge) keepTouched(i int, ne *nodeEdge, session admission.SessionID, upload time.Duration) {
+	every := ne.sessions.Config().SessionTTL / 2
+	if session == 0 || every <= 0 {
+		return
+	}
+	for at := every; at < upload; at += every {
+		e.w.After(at, func() {
+			if e.current(i, ne) {
+				ne.sessions.Touch(e.now(), session)
+			}
+		})
+	}
 }
 
 // release frees a slot and runs the calls it granted.

@@ -98,7 +98,7 @@ func TestEdgeChecksFailWhenNothingHitsALimit(t *testing.T) {
 // simulator. Eight tenants of slow uploaders (8 s per upload, enough
 // clients to keep SessionsPerTenantMax uploads open on every node) and a
 // light writer share the default session table (64, 8 per tenant). The
-// uploaders are held to their share (sessions_tenant) and no upload is
+// uploaders are held to their share (sessions_reserved) and no upload is
 // refused sessions_full: the reserved sessions stay free for a tenant
 // holding none. Before the fair share the eight filled every table and
 // the light writer's uploads (and theirs) were refused sessions_full.
@@ -119,9 +119,9 @@ func TestSessionFairShareLetsANewTenantIn(t *testing.T) {
 	shed := func(reason string) float64 {
 		return rep.Counters[`omnigate_shed_total{reason="`+reason+`"}`]
 	}
-	if shed(admission.ShedSessionsTenant) == 0 || shed(admission.ShedSessionsFull) != 0 {
-		t.Fatalf("sessions_tenant %v, sessions_full %v: want the uploaders held to their share and no table full (%v)",
-			shed(admission.ShedSessionsTenant), shed(admission.ShedSessionsFull), rep.Counters)
+	if shed(admission.ShedSessionsReserved) == 0 || shed(admission.ShedSessionsFull) != 0 {
+		t.Fatalf("sessions_reserved %v, sessions_full %v: want the uploaders held to their share and no table full (%v)",
+			shed(admission.ShedSessionsReserved), shed(admission.ShedSessionsFull), rep.Counters)
 	}
 	// no node was ever unready (its table full), so readiness, judging
 	// nothing, fails saying so
@@ -130,5 +130,65 @@ func TestSessionFairShareLetsANewTenantIn(t *testing.T) {
 	}
 	if c := checkNamed(t, rep, scenario.CheckRefusals); !c.OK {
 		t.Fatalf("refusals failed: %s", c.Detail)
+	}
+}
+
+// TestSessionsFairScenario: scenarios/sessions_fair.yaml, at its seed,
+// passes its checks and exercises what it is about: tricklers refused
+// for the reserve (sessions_reserved) and no table ever full. With
+// sessions_reserved: 0 added to its limits (the table before the fair
+// share) the tricklers fill every table: sessions_full, no
+// sessions_reserved.
+func TestSessionsFairScenario(t *testing.T) {
+	s, err := scenario.Load(filepath.Join("..", "..", "scenarios", "sessions_fair.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, reserved := range []int{0, -1} {
+		s := s.Clone()
+		s.Workload.Edge.Limits.SessionsReserved = reserved
+		rep, err := Run(s, Options{Seed: *s.Seed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		shed := func(reason string) float64 { return rep.Counters[`omnigate_shed_total{reason="`+reason+`"}`] }
+		fair := shed(admission.ShedSessionsReserved) > 0 && shed(admission.ShedSessionsFull) == 0
+		if reserved == 0 && (!rep.OK || !fair) || reserved < 0 && (fair || shed(admission.ShedSessionsFull) == 0) {
+			t.Fatalf("sessions_reserved %d: ok %v, sessions_reserved %v, sessions_full %v", reserved, rep.OK,
+				shed(admission.ShedSessionsReserved), shed(admission.ShedSessionsFull))
+		}
+	}
+}
+
+// TestSteadyUploadKeepsItsSession: rond touches an upload's slot whenever
+// body bytes arrive, and a simulated body arrives steadily, so an upload
+// longer than session_ttl keeps its slot: with a 2 s TTL and 8 s uploads
+// (one session per tenant) the run refuses exactly the uploads it
+// refuses with the default minute, and stops none as session_expired.
+// Before, the simulated slot was touched only when the body ended, so the
+// table expired every 8 s upload after 2 s and let the tenant's next one
+// in beside it: fewer sessions_tenant refusals, uploads beyond the limit.
+func TestSteadyUploadKeepsItsSession(t *testing.T) {
+	base := shortened(loadOverload(t), 12*time.Second)
+	base.Workload.Edge.Limits = scenario.EdgeLimits{TenantRate: 100, TenantBurst: 50, SessionsPerTenantMax: 1}
+	base.Workload.Edge.Tenants = []scenario.EdgeTenant{{Name: "slow", Clients: 12, RatePerSecond: 6,
+		Writes: 1, SizeBytes: 64 << 10, UploadBytesPerSecond: 8 << 10, Token: scenario.EdgeTokenValid}}
+	shed := map[time.Duration]map[string]float64{}
+	for _, ttl := range []time.Duration{time.Minute, 2 * time.Second} {
+		s := base.Clone()
+		s.Workload.Edge.Limits.SessionTTL = ttl
+		rep, err := Run(s, Options{Seed: *s.Seed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		shed[ttl] = map[string]float64{}
+		for _, reason := range []string{admission.ShedSessionsTenant, admission.ShedSessionExpired} {
+			shed[ttl][reason] = rep.Counters[`omnigate_shed_total{reason="`+reason+`"}`]
+		}
+	}
+	long, short := shed[time.Minute], shed[2*time.Second]
+	if long[admission.ShedSessionsTenant] == 0 || short[admission.ShedSessionsTenant] != long[admission.ShedSessionsTenant] ||
+		short[admission.ShedSessionExpired] != 0 {
+		t.Fatalf("TTL 1m: %v; TTL 2s: %v; want the same sessions_tenant refusals (some) and no session_expired", long, short)
 	}
 }
