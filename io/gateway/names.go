@@ -151,6 +151,7 @@ func (g *Gateway) claimName(req *request) *apiError {
 	}
 	fresh, e := g.names.reserve(req.tenant, name)
 	if e != nil {
+		g.auditQuotaReject(req) // paced, like admission's quota rejects
 		return e
 	}
 	rec, e := g.registryCall(req, registry.Claim{Name: name, Owner: owner}, true)
