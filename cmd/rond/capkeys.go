@@ -197,11 +197,16 @@ func versionDiff(before, now []uint32) (added, retired []uint32) {
 	return added, retired
 }
 
-// mintRoot mints a root token (every op, tenant "root") with key.
+// rootTenant is the root token's tenant. The gateway exempts it from the
+// per-tenant name quota (gateway.Config.NameQuotaExempt): it is the
+// operator's own.
+const rootTenant = "root"
+
+// mintRoot mints a root token (every op, tenant rootTenant) with key.
 func mintRoot(key auth.MACKey) (*auth.Token, error) {
 	var nonce [auth.NonceBytes]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
 		return nil, fmt.Errorf("rond: root token nonce: %w", err)
 	}
-	return auth.Mint(key, "root", auth.OpsAll, nonce)
+	return auth.Mint(key, rootTenant, auth.OpsAll, nonce)
 }

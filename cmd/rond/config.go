@@ -17,6 +17,7 @@ import (
 
 	"github.com/ron-network/ron/core/edgecache"
 	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/registry"
 	"github.com/ron-network/ron/io/gateway"
 )
 
@@ -52,6 +53,10 @@ type Config struct {
 	// their clients (gateway.Config.ReadAheadBytesMax; 0: the gateway's
 	// default, 256 MiB or a quarter of a micronode's memory_max).
 	ReadAheadBytes int64 `yaml:"read_ahead_bytes"`
+	// NamesPerTenant bounds the names one tenant claims through this
+	// gateway (gateway.Config.NamesPerTenantMax; default
+	// gateway.NamesPerTenantDefault, 128; the root tenant is never bounded).
+	NamesPerTenant int `yaml:"names_per_tenant"`
 	// SegmentWrites is how a macronode writes chunk bytes to its segment
 	// files: "buffered" (through the page cache, the default) or
 	// "direct" (O_DIRECT where the file system takes it); see
@@ -80,7 +85,7 @@ const (
 func defaults() Config {
 	return Config{HTTPAddr: "127.0.0.1:8080", QUICAddr: "127.0.0.1:7070", LogFormat: "text", LogLevel: "info",
 		EdgeCacheBytes: edgecache.BytesMaxDefault, AnonymousReadRate: gateway.AnonymousRateDefault, OAPAddr: oapAddrDefault,
-		MemoryMax: gateway.MemoryBytesMaxDefault, SegmentWrites: segmentWritesBuffered}
+		MemoryMax: gateway.MemoryBytesMaxDefault, SegmentWrites: segmentWritesBuffered, NamesPerTenant: gateway.NamesPerTenantDefault}
 }
 
 // setting is one configuration knob reachable from the file, the
@@ -158,6 +163,14 @@ var settings = []setting{
 	}},
 	{"segment-writes", "RON_SEGMENT_WRITES", "how a macronode writes chunk bytes: `direct|buffered` (direct: O_DIRECT where the file system takes it, skipping the page cache; buffered: through it, so a read soon after finds them in memory); default buffered", kindPlain, str(func(c *Config) *string { return &c.SegmentWrites })},
 	sizeOption("read-ahead-bytes", "RON_READ_AHEAD_BYTES", "the bytes of chunks that all streamed GETs together may read ahead of their clients, a `SIZE` (bytes, or 256MiB, 1GiB); a GET that finds no room for its first chunk within 1s is refused (503); 0: 256MiB, or a quarter of a micronode's --memory-max when smaller; at least 1023KiB (one largest chunk)", func(c *Config) *int64 { return &c.ReadAheadBytes }),
+	{"names-per-tenant", "RON_NAMES_PER_TENANT", fmt.Sprintf("names, `N`, that one tenant may claim through this gateway (1..%d; default %d: no one tenant fills the registry's %d; the root tenant is not bounded); a claim past it is refused (403 NAME_QUOTA)", registry.NamesMax, gateway.NamesPerTenantDefault, registry.NamesMax), kindPlain, func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number of names (e.g. 128)", v)
+		}
+		c.NamesPerTenant = n
+		return nil
+	}},
 	sizeOption("memory-max", "RON_MEMORY_MAX", "a micronode's memory budget, a `SIZE` (bytes, or 512MiB, 2GiB, 4GB): writes that do not fit are refused (507); 0 disables; default 1GiB", func(c *Config) *int64 { return &c.MemoryMax }),
 }
 
@@ -559,6 +572,10 @@ func (c Config) validate() error {
 	}
 	if c.MemoryMax < 0 {
 		return badSetting("memory_max", "%d is negative (0 disables the budget)", c.MemoryMax)
+	}
+	if c.NamesPerTenant < 1 || c.NamesPerTenant > registry.NamesMax {
+		return badSetting("names_per_tenant", "%d is outside 1..%d, the names the registry holds (default %d)",
+			c.NamesPerTenant, registry.NamesMax, gateway.NamesPerTenantDefault)
 	}
 	if c.ReadAheadBytes < 0 || c.ReadAheadBytes > 0 && c.ReadAheadBytes < gateway.ReadAheadBytesMin {
 		return badSetting("read_ahead_bytes", "%s is below the smallest budget, %s (one chunk of the largest size; 0 takes the default)",

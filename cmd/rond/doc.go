@@ -61,6 +61,14 @@
 // one chunk of the largest size (1023KiB). A GET finding no room for its
 // first chunk within a second is refused with 503 and Retry-After.
 //
+// names_per_tenant / RON_NAMES_PER_TENANT / --names-per-tenant bounds the
+// names one tenant may claim through this node's gateway (io/gateway's
+// name quota): default 128, an eighth of the registry's 1024, so no one
+// tenant can fill the registry; a set value is 1..1024. The root
+// token's tenant is not bounded. A claim past it is 403 NAME_QUOTA. The
+// count is this gateway's since it started (io/gateway doc.go, "Name
+// quota").
+//
 // Byte sizes (edge_cache_bytes, memory_max, read_ahead_bytes, and their
 // flags and RON_* variables) take bytes or a number and a unit, binary (KiB, MiB, GiB,
 // TiB) or decimal (KB, MB, GB, TB): --edge-cache-bytes 256MiB,

@@ -200,6 +200,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	gwConfig := gatewayConfig(n, spec, token, policyFile, log)
 	gwConfig.EdgeCacheBytes = cfg.EdgeCacheBytes
 	gwConfig.ReadAheadBytesMax = cfg.ReadAheadBytes
+	gwConfig.NamesPerTenantMax = cfg.NamesPerTenant
 	gwConfig.Admission.AnonymousRate = cfg.AnonymousReadRate
 	if cfg.DataDir == "" && cfg.MemoryMax > 0 { // a micronode keeps its objects in its heap
 		gwConfig.MemoryBytesMax = cfg.MemoryMax
@@ -266,7 +267,7 @@ func gatewayConfig(n *node, spec runtime.NodeSpec, token capabilities, pf *gatew
 	revs := gateway.NewRevocationCache(n.rt, n.rt.Prom(), nil)
 	cfg := gateway.Config{Backend: n.rt, Verifier: auth.NewVerifier(token.keys, revs, spec.Self().String()),
 		Metrics: n.rt.Prom(), Gatherer: n.rt.Prom().Registry(), Logger: log, Version: version, Policy: pf.Policy,
-		Revocations: revs}
+		Revocations: revs, NameQuotaExempt: []string{rootTenant}}
 	if len(spec.Replicas) > 0 {
 		cfg.AdminKey = token.admin
 	} else {

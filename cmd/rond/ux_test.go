@@ -125,7 +125,7 @@ func TestConfigSchemaCoversEveryKey(t *testing.T) {
 	if schema.Additional == nil || *schema.Additional || !strings.Contains(schema.Schema, "json-schema.org") {
 		t.Fatalf("schema header: %+v", schema)
 	}
-	want := map[reflect.Kind]string{reflect.String: "string", reflect.Bool: "boolean", reflect.Int64: "integer",
+	want := map[reflect.Kind]string{reflect.String: "string", reflect.Bool: "boolean", reflect.Int64: "integer", reflect.Int: "integer",
 		reflect.Float64: "number", reflect.Slice: "array", reflect.Map: "object"}
 	ty := reflect.TypeOf(Config{})
 	keys := 0

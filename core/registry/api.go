@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -40,7 +41,52 @@ var (
 	ErrFailed         = errors.New("registry: replica failed")
 	// ErrNotAdmin: a Revoke signed by a key that is not in Config.AdminKeys.
 	ErrNotAdmin = errors.New("registry: not an admin key")
+	// ErrSeqAhead: a Set whose seq is past the name's seq plus one (a
+	// SeqAheadError says both). It is also ErrStaleSeq: the replicated
+	// outcome is the same refusal; only the words differ.
+	ErrSeqAhead = errors.New("registry: seq ahead of the name's")
+	// ErrRegistryFull: a Claim of a new name while the registry holds
+	// NamesMax names. It is also ErrTooLarge, the code the replicated
+	// dedup table records for it; only the words (and the gateway's
+	// status) differ, so the refusal says the registry is full.
+	ErrRegistryFull error = registryFull{}
 )
+
+type registryFull struct{}
+
+func (registryFull) Error() string {
+	return fmt.Sprintf("registry: full: it holds %d names, its limit; no new name can be claimed", NamesMax)
+}
+
+func (registryFull) Is(target error) bool { return target == ErrTooLarge }
+
+// SeqAheadError is the error of a Set refused because its Seq is ahead
+// of the name's: Seq is what the Set signed, Current the name's seq, so
+// the next Set must sign Current+1. errors.Is matches ErrSeqAhead and
+// ErrStaleSeq.
+type SeqAheadError struct{ Seq, Current uint64 }
+
+func (e *SeqAheadError) Error() string {
+	return fmt.Sprintf("%v: seq %d, the name's seq is %d (a set signs %d)", ErrSeqAhead, e.Seq, e.Current, e.Current+1)
+}
+
+func (e *SeqAheadError) Is(target error) bool { return target == ErrSeqAhead || target == ErrStaleSeq }
+
+// resultErr is the Result.Err of an op answered with c. It is computed
+// where the answer is delivered (Registry.complete), never replicated:
+// the dedup table and the wire keep the code, so builds that word the
+// refusal differently agree on every entry's outcome.
+func resultErr(o *op, c code, rec Record) error {
+	switch {
+	case c == codeTooLarge && o.kind == opClaim:
+		return ErrRegistryFull
+	case c == codeStaleSeq && o.kind == opSet && o.seq > rec.Seq+1:
+		return &SeqAheadError{Seq: o.seq, Current: rec.Seq}
+	case c == codeStaleSeq && o.kind == opSet:
+		return fmt.Errorf("%w: seq %d, the name's seq is %d (a set signs %d)", ErrStaleSeq, o.seq, rec.Seq, rec.Seq+1)
+	}
+	return c.err()
+}
 
 // Claim takes a name for Owner: the first claim wins, the same owner
 // claiming again succeeds (idempotent), another owner gets ErrTaken.

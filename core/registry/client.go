@@ -131,7 +131,7 @@ func (r *Registry) complete(p *pendingOp, c code, rec Record) {
 	case p.op.kind.isWrite() && c != codeUnknownOutcome:
 		r.env.Metrics().Observe(MetricCommitLatency, "", elapsed)
 	}
-	r.env.Reply(p.req, Result{Err: c.err(), Record: rec})
+	r.env.Reply(p.req, Result{Err: resultErr(&p.op, c, rec), Record: rec})
 }
 
 // retryPending ends ops past their deadline and re-attempts those due.

@@ -106,6 +106,17 @@
 // write), and the signature of every Set is still verified at ingress,
 // before either path.
 //
+// A refusal's words are chosen where its answer is delivered
+// (Registry.complete, resultErr), never replicated: the dedup table and
+// the reply envelope keep the code, which is what every build records.
+// So a Claim refused by NamesMax reads ErrRegistryFull ("registry:
+// full") and a Set whose seq is ahead of the name's a SeqAheadError
+// with both seqs, while they remain ErrTooLarge and ErrStaleSeq to
+// errors.Is, and replicas of builds that word them otherwise agree on
+// every entry. The registry bounds names in total only; a tenant's share
+// is bounded at the gateway (io/gateway doc.go, "Name quota"), since
+// entries carry owners, not tenants.
+//
 // # Replicated state and snapshots
 //
 // The state is names (owner key, target, seq), signed node descriptors,

@@ -18,7 +18,8 @@ import (
 // than SnapshotBytesMax (asserted in a test), so a snapshot always fits in
 // one OAP/1 frame and one disk value.
 const (
-	// NamesMax bounds the claimed names; a claim beyond it gets ErrTooLarge.
+	// NamesMax bounds the claimed names; a claim of a new name beyond it
+	// is refused (code codeTooLarge, reported as ErrRegistryFull).
 	NamesMax = 1024
 	// DescriptorsMax bounds the node descriptors.
 	DescriptorsMax = 128

@@ -7,7 +7,7 @@
 // and If-None-Match (304); DELETE /o/{addr} (204: unpin and drop this
 // node's copy); GET /names/{name} (linearizable resolve; ?stale=1 reads
 // this node's applied state instead), POST /names/{name} (claim), PUT /names/{name} (compare-and-set; 409 on a stale
-// seq); GET /n/{name} (resolve, then serve the target); GET
+// seq or one ahead of the name's, with current_seq); GET /n/{name} (resolve, then serve the target); GET
 // /providers/{addr}; /metrics, /healthz, /readyz, /version. Every error is
 // one JSON envelope {"code","message","retryable","corr_id"} with a stable
 // code (a known path under a method it does not serve is 405
@@ -39,6 +39,25 @@
 // net/http does not drain a dripping body first. 401 and 403 envelopes carry the stable
 // deny reason in "reason" (a core/auth reason, "missing_token" or
 // "policy_denied") and, for a policy deny, the rule in "rule".
+//
+// Name quota (namequota.go): a tenant claims at most NamesPerTenantMax
+// names (NamesPerTenantDefault, an eighth of the registry's NamesMax;
+// rond exempts tenant "root"), so no one tenant fills the registry for
+// all: a claim past it is 403 NAME_QUOTA ("tenant evil holds 128 names,
+// its quota"), not retryable; a claim of a name the tenant holds still
+// succeeds. A claim once the registry holds NamesMax names is 507
+// INSUFFICIENT_STORAGE "registry: full", not retryable (413 TOO_LARGE
+// stays for bodies and objects). The quota is counted here, by each
+// gateway since it started, not in the registry: the replicated state
+// knows owners, not tenants, and a refusal decided at apply would need
+// the tenant in the log entry, which replicas of an older build cannot
+// read, so old and new replicas of a rolling upgrade could diverge. An
+// edge refusal changes no entry and so cannot. What it gives up: a
+// tenant may claim NamesPerTenantMax names through each gateway, and
+// again after a gateway restarts; names claimed before are not counted;
+// a claim of unknown outcome (504) stays counted, as it may hold the name;
+// there is no route that releases a name (a release is a new replicated
+// op, gated like any, core/registry doc.go "Cluster version").
 //
 // Policy: after the token, a core/policy bundle decides (Config.Policy,
 // DefaultPolicy when none: reads public, other ops need a verified token,

@@ -38,6 +38,10 @@ const (
 	// CodeInsufficientStorage: the node's disk is full; writes are
 	// refused (507) while reads go on. Retryable: space may come back.
 	CodeInsufficientStorage = "INSUFFICIENT_STORAGE"
+	// CodeNameQuota: the tenant holds NamesPerTenantMax names
+	// (namequota.go). 403, not retryable: waiting frees none, and no
+	// route releases a name.
+	CodeNameQuota = "NAME_QUOTA"
 )
 
 // Envelope is the JSON body of every error response.
@@ -124,6 +128,12 @@ func mapError(err error, write bool) *apiError {
 		return errorf(http.StatusNotFound, CodeNotFound, "%v", err)
 	case errors.Is(err, storage.ErrRange):
 		return errorf(http.StatusRequestedRangeNotSatisfiable, CodeBadRange, "%v", err)
+	case errors.Is(err, registry.ErrRegistryFull):
+		// Before ErrTooLarge, which it also is: nothing in the request is
+		// too large (413 is for bodies and objects), the registry has no
+		// room for another name.
+		// Not retryable: no route releases a name.
+		return &apiError{status: http.StatusInsufficientStorage, code: CodeInsufficientStorage, message: err.Error()}
 	case errors.Is(err, storage.ErrTooLarge), errors.Is(err, registry.ErrTooLarge):
 		return errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "%v", err)
 	case errors.Is(err, registry.ErrStaleSeq), errors.Is(err, registry.ErrTaken):

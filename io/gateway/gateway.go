@@ -118,6 +118,12 @@ type Config struct {
 	// ReadAheadBytesDefault, or a quarter of MemoryBytesMax when that is
 	// smaller; at least ReadAheadBytesMin).
 	ReadAheadBytesMax int64
+	// NamesPerTenantMax bounds the names one tenant claims through this
+	// gateway (namequota.go; 0: NamesPerTenantDefault, negative: no
+	// bound). NameQuotaExempt lists tenants it does not bound (rond:
+	// "root", the operator's own tenant).
+	NamesPerTenantMax int
+	NameQuotaExempt   []string
 	// Flags are the node's feature flags (admin_flags.go); nil: every
 	// flag on and POST /admin/flags answers 501.
 	Flags FlagSwitch
@@ -152,6 +158,8 @@ type Gateway struct {
 	// chunk's room (ReadAheadWaitMax; tests change it).
 	readAhead     *readAheadBudget
 	readAheadWait time.Duration
+	// names bounds each tenant's name claims (namequota.go).
+	names *nameQuota
 }
 
 // route is one route of the mux: its name, admission class, handler and
@@ -203,7 +211,7 @@ func New(cfg Config) *Gateway {
 		cfg.Policy = p
 	}
 	g := &Gateway{cfg: cfg, mux: http.NewServeMux(), admit: newEdgeState(cfg.Admission, cfg.Sessions, cfg.Clock), log: cfg.Logger,
-		quotaAudits: newAuditLimiter(cfg.Clock)}
+		quotaAudits: newAuditLimiter(cfg.Clock), names: newNameQuota(cfg.NamesPerTenantMax, cfg.NameQuotaExempt)}
 	g.edge = newEdge(cfg.EdgeCacheBytes, cfg.Metrics)
 	g.requestsOK = env.SeriesOf(cfg.Metrics, MetricRequests, codeLabel(http.StatusOK))
 	g.requestLatency = env.SeriesOf(cfg.Metrics, MetricRequestLatency, "")

@@ -149,8 +149,16 @@ func (g *Gateway) claimName(req *request) *apiError {
 	if e := g.authorize(req, auth.OpName, name, uint64(req.r.ContentLength)); e != nil {
 		return e
 	}
+	fresh, e := g.names.reserve(req.tenant, name)
+	if e != nil {
+		g.auditQuotaReject(req) // paced, like admission's quota rejects
+		return e
+	}
 	rec, e := g.registryCall(req, registry.Claim{Name: name, Owner: owner}, true)
 	if e != nil {
+		if fresh && e.code != CodeUnknownOutcome {
+			g.names.release(req.tenant, name)
+		}
 		return e
 	}
 	if len(rec.Owner) == 0 {

@@ -320,8 +320,8 @@ func errorCode(status int, env envelope) string {
 		code string
 	}{
 		{registry.ErrTaken, "taken"}, {registry.ErrNotFound, "not_found"}, {registry.ErrNotOwner, "not_owner"},
-		{registry.ErrStaleSeq, "stale_seq"}, {registry.ErrBadSignature, "bad_signature"},
-		{registry.ErrInvalidName, "invalid_name"}, {registry.ErrTooLarge, "too_large"},
+		{registry.ErrStaleSeq, "stale_seq"}, {registry.ErrSeqAhead, "stale_seq"}, {registry.ErrBadSignature, "bad_signature"},
+		{registry.ErrInvalidName, "invalid_name"}, {registry.ErrTooLarge, "too_large"}, {registry.ErrRegistryFull, "too_large"},
 		{registry.ErrUnavailable, "unavailable"}, {registry.ErrFailed, "failed"},
 	} {
 		if strings.Contains(env.Message, c.err.Error()) {
