@@ -200,7 +200,7 @@ func (c *Client) sayHello(ctx context.Context, conn *quic.Conn) (oap.HelloReply,
 		return oap.HelloReply{}, err
 	}
 	_ = st.Close()
-	f, _, err := oap.ReadFrame(st, nil)
+	f, _, err := oap.ReadFrameLimit(st, nil, oap.HelloFrameBytesMax)
 	if err != nil {
 		return oap.HelloReply{}, err
 	}
@@ -411,7 +411,7 @@ func (x *clientExchange) readHead(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := payload(&f)
+	p, err := headPayload(&f)
 	if err != nil {
 		return nil, err
 	}
@@ -474,7 +474,7 @@ func (b *responseBody) next() error {
 	f, err := b.x.readFrame(false)
 	var p []byte
 	if err == nil {
-		p, err = payload(&f)
+		p, err = payload(&f, bodyInflatedBytesMax)
 	}
 	if err != nil {
 		return fmt.Errorf("oapgate: response body: %w", remoteError(err))

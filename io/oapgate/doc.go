@@ -46,8 +46,13 @@
 //
 // corr_id is the client's, the same on every frame of the stream and
 // echoed on the response, like tenant_id (which is not otherwise used: the
-// tenant is the token's). COMP is accepted on request frames (zstd,
-// inflated within oap.InflatedBytesMax); responses are not compressed.
+// tenant is the token's). COMP is accepted on request frames (zstd);
+// responses are not compressed. A compressed payload may inflate only to
+// what the same payload could be uncompressed, far below
+// oap.InflatedBytesMax: a head to HeadBytesMax (past it, bad_head), a body
+// frame to one frame's payload, oap.FrameBytesMax less the header (past
+// it, decompress_bound). The inflation stops at the first byte past the
+// bound, so a zstd bomb costs no more than an honest payload of that size.
 //
 // Heads use core/proto/wire's deterministic encoding (head.go): a request
 // is method, target (path and query) and header fields; a response is its
@@ -80,24 +85,34 @@
 //
 // # Memory
 //
-// Bodies stream both ways. The server holds, per request, one received
-// frame (at most oap.FrameBytesMax) and one response frame being built
-// (BodyFrameBytes) plus the body bytes waiting for it; the gateway reads
-// and writes storage chunks. The client holds one frame each way. QUIC
-// flow control bounds what is in flight per stream and connection
-// (quic-go's receive windows start at 2 and 4 MiB, which 256 KiB frames
-// need to stream without stalling on window updates, and grow to at most
-// 6 and 15 MiB). So a request costs about 1.5 MiB beyond the gateway's
-// own bound whatever the object's size, and a connection at most
-// StreamsPerConnMax of them; ConnsMax bounds the established connections
-// (conns_full beyond it), ConnsMax plus a quarter the connections
-// handshakes included (handshakes_full, before quic-go allocates
-// anything), and quicnet.SourceGuard the connections per source; a
-// connection without a HELLO after HelloTimeout (3 s) is closed. The
-// client endpoint has no reserved room: clients are authorised per
-// request, after the handshake, so an attacker holding that bound with
-// pending handshakes (each up to twice HandshakeTimeout) refuses new
-// clients until they expire.
+// Bodies stream both ways. The server holds, per request, the frame being
+// received (at most oap.FrameBytesMax; its buffer grows only as the
+// frame's bytes arrive, so a header declaring a MiB costs what was sent,
+// not a MiB) and one response frame being built (BodyFrameBytes) plus the
+// body bytes waiting for it, about 1.5 MiB; the gateway reads and writes
+// storage chunks. A compressed body frame adds its inflated payload (up
+// to a frame's) and, while it inflates, zstd's history (twice the window,
+// itself at most the bound rounded up to a power of two) and the output
+// buffer's doublings: up to about 5.5 MiB for that moment, 2.5 MiB after.
+// Before the handler has the request, a stream holds what its client sent
+// of the START frame and, for a compressed head, at most HeadBytesMax
+// inflated plus twice that of history. The client holds one frame each
+// way. QUIC flow control bounds what is in flight per stream and
+// connection (quic-go's receive windows start at 2 and 4 MiB, which 256
+// KiB frames need to stream without stalling on window updates, and grow
+// to at most 6 and 15 MiB). So a request costs about 1.5 MiB beyond the
+// gateway's own bound whatever the object's size (5.5 MiB at most with
+// compressed body frames), and a connection at most StreamsPerConnMax of
+// them; ConnsMax bounds the established connections (conns_full beyond
+// it), ConnsMax plus a quarter the connections handshakes included
+// (handshakes_full, before quic-go allocates anything), and
+// quicnet.SourceGuard the connections per source; a connection without a
+// HELLO after HelloTimeout (3 s) is closed, and a HELLO frame may declare
+// at most oap.HelloFrameBytesMax (frame_oversize, refused from its
+// header). The client endpoint has no reserved room: clients are
+// authorised per request, after the handshake, so an attacker holding
+// that bound with pending handshakes (each up to twice HandshakeTimeout)
+// refuses new clients until they expire.
 //
 // A frame that arrives more slowly than FrameTimeout, and a client that
 // stops taking the response for as long, cancel the stream, so a stalled

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,9 +84,22 @@ var violations = []violation{
 		bomb = requestFrame(t, oap.FlagREQ|oap.FlagEND|oap.FlagCOMP, 1, nil, bomb)
 		return append(putStart(t, token), bomb...)
 	}},
+	{"a compressed head inflating past HeadBytesMax", ReasonBadHeadForTest, func(t *testing.T, token string) []byte {
+		return requestFrame(t, oap.FlagREQ|oap.FlagSTART|oap.FlagEND|oap.FlagCOMP, 1, []byte(token), headBomb())
+	}},
+	{"a compressed body frame inflating past one frame", oap.ReasonDecompressBound, func(t *testing.T, token string) []byte {
+		body := oap.Compress(make([]byte, oap.FrameBytesMax-oap.HeaderBytes+1))
+		return append(putStart(t, token), requestFrame(t, oap.FlagREQ|oap.FlagEND|oap.FlagCOMP, 1, nil, body)...)
+	}},
 	{"a compressed body that is not zstd", oap.ReasonDecompressFailed, func(t *testing.T, token string) []byte {
 		return append(putStart(t, token), requestFrame(t, oap.FlagREQ|oap.FlagEND|oap.FlagCOMP, 1, nil, []byte("not zstd"))...)
 	}},
+}
+
+// headBomb is a compressed head that inflates past InflatedBytesMax from a
+// few hundred bytes (two zstd frames, so no declared size gives it away).
+func headBomb() []byte {
+	return append(oap.Compress(make([]byte, oap.InflatedBytesMax)), oap.Compress([]byte{0})...)
 }
 
 // ReasonBadHeadForTest keeps the table readable.
@@ -183,7 +198,8 @@ func TestBadHelloClosesTheConnection(t *testing.T) {
 	}
 }
 
-func wantClosedWithBadHello(t *testing.T, conn *quic.Conn) {
+// wantClosedWithBadHello returns the close's reason phrase.
+func wantClosedWithBadHello(t *testing.T, conn *quic.Conn) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(conn.Context(), readyWait)
 	defer cancel()
@@ -202,6 +218,22 @@ func wantClosedWithBadHello(t *testing.T, conn *quic.Conn) {
 	}
 	if ae == nil || !ae.Remote || !bytes.Contains([]byte(ae.ErrorMessage), []byte("bad_hello")) {
 		t.Fatalf("connection not closed with bad_hello: accept %v, cause %v", err, context.Cause(conn.Context()))
+	}
+	return ae.ErrorMessage
+}
+
+// A HELLO whose header declares more than a HELLO may be is refused from
+// the header alone: reading it as any frame held a MiB for HelloTimeout
+// on 38 bytes sent (red team, OAP client endpoint).
+func TestOversizeHelloIsRefusedUnread(t *testing.T) {
+	f := newFixture(t, false, gateway.AdmissionConfig{})
+	conn := f.rawConn(false)
+	st := openStream(t, conn)
+	hello := oap.MustEncode(&oap.Frame{Header: oap.Header{Flags: oap.FlagREQ, AppProto: oap.ProtoHello, CorrID: 1}})
+	binary.BigEndian.PutUint32(hello[0:], oap.FrameBytesMax)
+	write(t, st, hello) // and no more: the stream stays open
+	if reason := wantClosedWithBadHello(t, conn); !strings.Contains(reason, string(oap.ReasonFrameOversize)) {
+		t.Fatalf("closed with %q, want the HELLO refused as frame_oversize", reason)
 	}
 }
 
@@ -266,4 +298,31 @@ func TestStoppedHelloStreamNeverLeavesAnUnservedConnection(t *testing.T) {
 		}
 	}
 	t.Logf("%d connections served, %d closed by the server", served, closed)
+}
+
+// A compressed head is refused once it inflates past HeadBytesMax, before
+// it costs more than a few times that: the server used to inflate up to
+// InflatedBytesMax (8 MiB, twice that allocated while doubling) for a few
+// hundred bytes sent, before any token check (red team, OAP client
+// endpoint). Allocation is measured over the whole process, the QUIC
+// stream included, so the bound is loose; refusing the bomb the old way
+// allocates several times it.
+func TestCompressedHeadCostsAboutItsBound(t *testing.T) {
+	f := newFixture(t, false, gateway.AdmissionConfig{})
+	conn := f.rawConn(true)
+	healthy(t, conn)
+	frame := requestFrame(t, oap.FlagREQ|oap.FlagSTART|oap.FlagEND|oap.FlagCOMP, 1, nil, headBomb())
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	st := openStream(t, conn)
+	write(t, st, frame)
+	_ = st.Close()
+	wantReset(t, st, oapgate.ReasonBadHead)
+	runtime.ReadMemStats(&after)
+	allocated := after.TotalAlloc - before.TotalAlloc
+	t.Logf("a %d-byte head bomb refused after the process allocated %d bytes", len(frame), allocated)
+	if bound := uint64(32 * oapgate.HeadBytesMax); allocated > bound {
+		t.Fatalf("refusing a head bomb allocated %d bytes, bound %d (HeadBytesMax %d)", allocated, bound, oapgate.HeadBytesMax)
+	}
 }

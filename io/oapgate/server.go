@@ -428,7 +428,7 @@ func (s *Server) hello(conn *quic.Conn) error {
 	}
 	defer st.CancelRead(StreamCodeDone)
 	_ = st.SetDeadline(time.Now().Add(s.cfg.HelloTimeout))
-	f, _, err := oap.ReadFrame(st, nil)
+	f, _, err := oap.ReadFrameLimit(st, nil, oap.HelloFrameBytesMax)
 	if err != nil {
 		if conn.Context().Err() != nil {
 			return err

@@ -127,16 +127,35 @@ func checkRequestFrame(f *oap.Frame, first bool, corrID uint64) error {
 	return nil
 }
 
-// payload is f's payload, inflated when COMP is set.
-func payload(f *oap.Frame) ([]byte, error) {
+// bodyInflatedBytesMax bounds what one COMP body frame may inflate to: no
+// more than an uncompressed body frame could carry. With oap's own bound
+// (InflatedBytesMax, 8 MiB) a few hundred compressed bytes made the server
+// allocate megabytes per stream.
+const bodyInflatedBytesMax = oap.FrameBytesMax - oap.HeaderBytes
+
+// payload is f's payload, inflated when COMP is set to at most limit
+// bytes (decompress_bound past it).
+func payload(f *oap.Frame, limit int) ([]byte, error) {
 	if f.Flags&oap.FlagCOMP == 0 {
 		return f.Payload, nil
 	}
-	return oap.Inflate(f.Payload)
+	return oap.Inflate(f.Payload, limit)
+}
+
+// headPayload is a START frame's head bytes. A compressed head is
+// inflated to at most HeadBytesMax: one that would inflate further is
+// bad_head, as the same head sent uncompressed would be, refused before
+// it costs more than the bound.
+func headPayload(f *oap.Frame) ([]byte, error) {
+	p, err := payload(f, HeadBytesMax)
+	if oap.ReasonOf(err) == oap.ReasonDecompressBound {
+		return nil, badHead("compressed head: %v", err)
+	}
+	return p, err
 }
 
 func (x *exchange) parseHead(f *oap.Frame) (RequestHead, error) {
-	p, err := payload(f)
+	p, err := headPayload(f)
 	if err != nil {
 		return RequestHead{}, err
 	}
@@ -314,7 +333,7 @@ func (b *requestBody) next() error {
 	}
 	var p []byte
 	if err == nil {
-		p, err = payload(&f)
+		p, err = payload(&f, bodyInflatedBytesMax)
 	}
 	if err != nil {
 		x.fail(err)

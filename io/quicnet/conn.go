@@ -23,8 +23,8 @@ func (t *Transport) readLoop(pc *peerConn) {
 
 // readFrames returns the close code and description for the connection.
 // Each frame gets its own buffer, handed to deliver without a copy;
-// oap.ReadFrame sizes it from the header, which it validates (at most
-// FrameBytesMax) before allocating.
+// oap.ReadFrame validates the header (at most FrameBytesMax) and grows
+// the buffer only as the frame's bytes arrive.
 func (t *Transport) readFrames(pc *peerConn) (quic.ApplicationErrorCode, string) {
 	stream, err := pc.conn.AcceptUniStream(t.ctx)
 	if err != nil {

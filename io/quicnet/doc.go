@@ -52,7 +52,8 @@
 // direction with OAP/1 frames back to back; the OAP length field delimits
 // them. The receiver reads each frame with oap.ReadFrame, which validates
 // the header (at most FrameBytesMax, known version and flags) before it
-// allocates, so a peer cannot make it buffer more than one frame; the
+// allocates and grows the buffer only as the frame's bytes arrive, so a
+// peer cannot make it buffer more than one frame, nor more than it sent; the
 // frame's buffer goes to deliver without a further copy. oap.Decoder was
 // not used because it copies every chunk into its own buffer and suits
 // input that arrives in arbitrary pieces; a stream reader can ask for

@@ -82,7 +82,7 @@ func BenchmarkInflate64KiB(b *testing.B) {
 	b.SetBytes(int64(len(payload)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Inflate(packed); err != nil {
+		if _, err := Inflate(packed, InflatedBytesMax); err != nil {
 			b.Fatal(err)
 		}
 	}

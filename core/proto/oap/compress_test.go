@@ -22,7 +22,7 @@ func TestCompressRoundTrip(t *testing.T) {
 		if !bytes.Equal(Compress(payload), packed) {
 			t.Fatal("Compress is not deterministic")
 		}
-		back, err := Inflate(packed)
+		back, err := Inflate(packed, InflatedBytesMax)
 		if err != nil || !bytes.Equal(back, payload) {
 			t.Fatalf("round trip of %d bytes: %d bytes back, %v", len(payload), len(back), err)
 		}
@@ -35,7 +35,7 @@ func TestInflateAtTheBound(t *testing.T) {
 	if len(packed) > FrameBytesMax/100 {
 		t.Fatalf("%d repeated bytes compress to %d, expected a tiny frame", len(exact), len(packed))
 	}
-	back, err := Inflate(packed)
+	back, err := Inflate(packed, InflatedBytesMax)
 	if err != nil || !bytes.Equal(back, exact) {
 		t.Fatalf("payload of exactly InflatedBytesMax: %d bytes, %v", len(back), err)
 	}
@@ -79,7 +79,7 @@ func TestInflateRejectsBombs(t *testing.T) {
 		if len(bomb) > FrameBytesMax {
 			t.Fatalf("%s: bomb of %d bytes does not fit a frame", name, len(bomb))
 		}
-		if _, err := Inflate(bomb); ReasonOf(err) != ReasonDecompressBound {
+		if _, err := Inflate(bomb, InflatedBytesMax); ReasonOf(err) != ReasonDecompressBound {
 			t.Errorf("%s: %v, want decompress_bound", name, err)
 		}
 	}
@@ -92,7 +92,7 @@ func TestInflateBombMemoryBounded(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	_, err := Inflate(bomb)
+	_, err := Inflate(bomb, InflatedBytesMax)
 	runtime.ReadMemStats(&after)
 	if ReasonOf(err) != ReasonDecompressBound {
 		t.Fatalf("Inflate: %v", err)
@@ -113,7 +113,7 @@ func TestInflateRejectsGarbage(t *testing.T) {
 		"truncated":   valid[:len(valid)-3],
 		"bad content": corrupt,
 	} {
-		if _, err := Inflate(payload); ReasonOf(err) != ReasonDecompressFailed {
+		if _, err := Inflate(payload, InflatedBytesMax); ReasonOf(err) != ReasonDecompressFailed {
 			t.Errorf("%s: %v, want decompress_failed", name, err)
 		}
 	}
@@ -144,8 +144,8 @@ func TestZstdStartsNoGoroutines(t *testing.T) {
 	bomb := zstdBomb(t, InflatedBytesMax+1)
 	before := goroutinesCreated()
 	packed := Compress(payload)
-	back, err := Inflate(packed)
-	_, bombErr := Inflate(bomb)
+	back, err := Inflate(packed, InflatedBytesMax)
+	_, bombErr := Inflate(bomb, InflatedBytesMax)
 	if created := goroutinesCreated() - before; created != 0 {
 		t.Fatalf("Compress and Inflate started %d goroutines", created)
 	}
@@ -163,5 +163,101 @@ func TestZstdStartsNoGoroutines(t *testing.T) {
 	}
 	if goroutinesCreated() == before {
 		t.Fatal("an async decoder started no goroutine: the check above proves nothing")
+	}
+}
+
+// windowBomb compresses n zero bytes with a streaming encoder declaring
+// the given window and no content size.
+func windowBomb(t *testing.T, n, window int) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	w, err := zstd.NewWriter(&out, zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(window))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(make([]byte, n)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// headLimit is a limit like the client API's head bound.
+const headLimit = 64 << 10
+
+// A limit accepts honest payloads up to it, from Compress (single
+// segment, content size declared) and from a streaming encoder whose
+// window is the limit rounded up to a power of two, and refuses anything
+// past it with decompress_bound.
+func TestInflateLimit(t *testing.T) {
+	body := FrameBytesMax - HeaderBytes
+	accepted := []struct {
+		name    string
+		limit   int
+		payload []byte
+		n       int
+	}{
+		{"Compress, exactly the limit", headLimit, Compress(make([]byte, headLimit)), headLimit},
+		{"streamed, exactly the limit", headLimit, windowBomb(t, headLimit, headLimit), headLimit},
+		{"Compress, one body frame", body, Compress(make([]byte, body)), body},
+		{"streamed, one body frame", body, windowBomb(t, body, 1<<20), body},
+		{"a tiny limit", 1, Compress([]byte{7}), 1},
+	}
+	for _, c := range accepted {
+		if out, err := Inflate(c.payload, c.limit); err != nil || len(out) != c.n {
+			t.Errorf("%s: %d bytes, %v", c.name, len(out), err)
+		}
+	}
+	refused := map[string][]byte{
+		"Compress, one byte over":       Compress(make([]byte, headLimit+1)),
+		"streamed, window of the limit": windowBomb(t, 8<<20, headLimit),
+		"streamed, 8 MiB window":        windowBomb(t, 8<<20, 8<<20),
+		"two frames, each under":        append(Compress(make([]byte, headLimit/2+1)), Compress(make([]byte, headLimit/2+1))...),
+	}
+	for name, bomb := range refused {
+		if _, err := Inflate(bomb, headLimit); ReasonOf(err) != ReasonDecompressBound {
+			t.Errorf("%s: %v, want decompress_bound", name, err)
+		}
+	}
+	for _, limit := range []int{0, InflatedBytesMax + 1} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Fatalf("Inflate limit %d did not panic", limit)
+				}
+			}()
+			_, _ = Inflate(nil, limit)
+		}()
+	}
+}
+
+// Refusing a bomb under a small limit allocates a few times that limit
+// (about 6.5 times for a 64 KiB limit: output, history and block buffers;
+// the check allows 16, half of one InflatedBytesMax, against flakes),
+// not InflatedBytesMax: whatever window the bomb declares, the decoder's
+// history is sized from the limit, and so is the output (red team: a
+// few hundred bytes of head made the client endpoint allocate 8 MiB).
+func TestInflateLimitBoundsMemory(t *testing.T) {
+	bombs := map[string][]byte{
+		"window of the limit": windowBomb(t, 8<<20, headLimit),
+		"8 MiB window":        windowBomb(t, 8<<20, 8<<20),
+		"declared size":       Compress(make([]byte, 8<<20)),
+	}
+	for name, bomb := range bombs {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		_, err := Inflate(bomb, headLimit)
+		runtime.ReadMemStats(&after)
+		if ReasonOf(err) != ReasonDecompressBound {
+			t.Fatalf("%s: %v, want decompress_bound", name, err)
+		}
+		allocated := after.TotalAlloc - before.TotalAlloc
+		t.Logf("%s: %d compressed bytes refused after allocating %d bytes", name, len(bomb), allocated)
+		if bound := uint64(16 * headLimit); allocated > bound {
+			t.Errorf("%s: allocated %d bytes under a limit of %d, bound %d", name, allocated, headLimit, bound)
+		}
 	}
 }

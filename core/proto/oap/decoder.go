@@ -121,13 +121,33 @@ func (d *Decoder) checkInvariants(chunk int) {
 	}
 }
 
+// frameReadStepBytes is the most ReadFrame allocates for a frame's body
+// before any of it arrived. Sizing the buffer from the header alone let a
+// peer pin FrameBytesMax per stream with 38 bytes sent; past this step the
+// buffer only doubles what was received, so memory follows the bytes that
+// actually came in.
+const frameReadStepBytes = 4 << 10
+
 // ReadFrame reads exactly one frame of at most FrameBytesMax bytes from r
-// into buf, growing it if needed, and returns the frame (aliasing the
-// returned buffer) and the buffer for reuse. A clean end of stream before
-// the first header byte is io.EOF; an end inside a frame is truncated;
-// other read errors are wrapped. It is for io/ adapters and tests; machines
-// in core/ receive whole frames.
+// into buf (ReadFrameLimit with that limit).
 func ReadFrame(r io.Reader, buf []byte) (Frame, []byte, error) {
+	return ReadFrameLimit(r, buf, FrameBytesMax)
+}
+
+// ReadFrameLimit reads exactly one frame of at most maxFrame bytes from r
+// into buf and returns the frame (aliasing the returned buffer) and the
+// buffer for reuse. A header declaring more than maxFrame is
+// frame_oversize before any body byte is read; the buffer grows as the
+// body arrives, never by more than what arrived or frameReadStepBytes. A
+// clean end of stream before the first header byte is io.EOF; an end
+// inside a frame is truncated; other read errors are wrapped. It is for
+// io/ adapters and tests; machines in core/ receive whole frames.
+// maxFrame outside [HeaderBytes, FrameBytesMax] is a programmer error and
+// panics.
+func ReadFrameLimit(r io.Reader, buf []byte, maxFrame int) (Frame, []byte, error) {
+	if maxFrame < HeaderBytes || maxFrame > FrameBytesMax {
+		panic(fmt.Sprintf("oap: ReadFrameLimit(%d): maxFrame outside [%d, %d]", maxFrame, HeaderBytes, FrameBytesMax))
+	}
 	buf = slices.Grow(buf[:0], HeaderBytes)[:HeaderBytes]
 	if _, err := io.ReadFull(r, buf); err != nil {
 		if err == io.EOF {
@@ -136,15 +156,36 @@ func ReadFrame(r io.Reader, buf []byte) (Frame, []byte, error) {
 		return Frame{}, buf, readError(err, "header")
 	}
 	h, err := ParseHeader(buf)
+	if err == nil && int(h.Len) > maxFrame {
+		err = reject(ReasonFrameOversize, "declared length %d exceeds %d", h.Len, maxFrame)
+	}
 	if err != nil {
 		return Frame{}, buf, err
 	}
-	buf = slices.Grow(buf, int(h.Len)-HeaderBytes)[:h.Len]
-	if _, err := io.ReadFull(r, buf[HeaderBytes:]); err != nil {
+	buf, err = readBody(r, buf, int(h.Len))
+	if err != nil {
 		return Frame{}, buf, readError(err, "body")
 	}
 	f, err := Decode(buf)
 	return f, buf, err
+}
+
+// readBody appends to buf until it holds total bytes. Each step reads into
+// the capacity at hand; when that is full the buffer doubles what it holds
+// (at least frameReadStepBytes, never past total), so a peer that declares
+// a large frame and sends little costs little.
+func readBody(r io.Reader, buf []byte, total int) ([]byte, error) {
+	for len(buf) < total {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(max(len(buf), frameReadStepBytes), total-len(buf)))
+		}
+		n, err := io.ReadFull(r, buf[len(buf):min(cap(buf), total)])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
 }
 
 func readError(err error, part string) error {

@@ -205,3 +205,81 @@ func TestReadFrame(t *testing.T) {
 		t.Fatalf("bad header: %v", err)
 	}
 }
+
+// stallingReader hands out its bytes, then fails with errStalled, as a
+// stream whose peer stopped sending does when its read deadline passes.
+type stallingReader struct{ rest []byte }
+
+var errStalled = errors.New("stalled")
+
+func (r *stallingReader) Read(p []byte) (int, error) {
+	if len(r.rest) == 0 {
+		return 0, errStalled
+	}
+	n := copy(p, r.rest)
+	r.rest = r.rest[n:]
+	return n, nil
+}
+
+// A header declaring a whole frame costs memory only as its body
+// arrives: allocating FrameBytesMax from the header let a peer pin a MiB
+// per stream with 38 bytes sent (red team, OAP client endpoint).
+func TestReadFrameMemoryFollowsTheBody(t *testing.T) {
+	for _, sent := range []int{0, 100, frameReadStepBytes + 1, 100 << 10} {
+		stream := pad(header(FrameBytesMax, Version, FlagREQ|FlagSTART, 0), HeaderBytes+sent)
+		_, buf, err := ReadFrame(&stallingReader{rest: stream}, nil)
+		if !errors.Is(err, errStalled) {
+			t.Fatalf("%d body bytes then a stall: %v", sent, err)
+		}
+		if bound := 2 * max(HeaderBytes+sent, frameReadStepBytes); cap(buf) > bound {
+			t.Fatalf("%d body bytes of a declared %d: buffer of %d bytes, bound %d", sent, FrameBytesMax, cap(buf), bound)
+		}
+	}
+}
+
+// A reused buffer keeps its capacity, and a whole frame of the largest
+// size still arrives intact through small reads.
+func TestReadFrameLargestFrame(t *testing.T) {
+	payload := make([]byte, FrameBytesMax-HeaderBytes)
+	for i := range payload {
+		payload[i] = byte(i * 7)
+	}
+	frames := []Frame{{Payload: payload}, {Payload: []byte("small")}, {Payload: payload[:3*frameReadStepBytes+5]}}
+	r := iotest.HalfReader(bytes.NewReader(encodeAll(t, frames)))
+	var buf []byte
+	for i, want := range frames {
+		f, next, err := ReadFrame(r, buf)
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		assertFrameEqual(t, f, want)
+		if i > 0 && cap(next) < cap(buf) {
+			t.Fatalf("frame %d: the reused buffer shrank from %d to %d", i, cap(buf), cap(next))
+		}
+		buf = next
+	}
+}
+
+// ReadFrameLimit refuses a header declaring more than its limit before
+// reading any body byte.
+func TestReadFrameLimit(t *testing.T) {
+	hello := HelloFrameBytesMax
+	over := header(uint32(hello+1), Version, FlagREQ, 0)
+	if _, buf, err := ReadFrameLimit(&stallingReader{rest: over}, nil, hello); ReasonOf(err) != ReasonFrameOversize || cap(buf) > 2*HeaderBytes {
+		t.Fatalf("a header declaring %d under a limit of %d: %v, buffer of %d bytes", hello+1, hello, err, cap(buf))
+	}
+	at := pad(header(uint32(hello), Version, FlagREQ, 0), hello)
+	if f, _, err := ReadFrameLimit(bytes.NewReader(at), nil, hello); err != nil || len(f.Payload) != HelloBytesMax {
+		t.Fatalf("a frame of exactly the limit: %v", err)
+	}
+	for _, limit := range []int{HeaderBytes - 1, FrameBytesMax + 1} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Fatalf("ReadFrameLimit(%d) did not panic", limit)
+				}
+			}()
+			_, _, _ = ReadFrameLimit(bytes.NewReader(at), nil, limit)
+		}()
+	}
+}

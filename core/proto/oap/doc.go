@@ -29,7 +29,11 @@
 //
 // Decoder turns a byte stream cut at arbitrary points into frames. It holds
 // at most one partial frame plus the chunk being fed, so a peer cannot make
-// it buffer more than FrameBytesMax plus one read. A header error is sticky:
+// it buffer more than FrameBytesMax plus one read. ReadFrame, for readers
+// of one frame at a time, grows its buffer as the body arrives rather than
+// from the declared length, so a header alone costs at most 4 KiB;
+// ReadFrameLimit refuses frames past a smaller
+// bound (a HELLO's, HelloFrameBytesMax) from the header. A header error is sticky:
 // the len field is the only frame delimiter, so once a header is malformed
 // the start of the next frame is unknown. Resynchronising by scanning for
 // something that looks like a header was rejected: it would let a peer
@@ -50,10 +54,15 @@
 // COMP payloads are zstd (github.com/klauspost/compress/zstd). The encoder
 // and decoder are used only through EncodeAll and a synchronous decoder
 // with concurrency 1; in that mode the library runs on the caller's
-// goroutine and starts none (checked by a test). Inflate streams the output
-// into a buffer capped at InflatedBytesMax and refuses the first byte past
-// it, so a zstd bomb costs a bounded amount of memory whatever its declared
-// content size or frame count.
+// goroutine and starts none (checked by a test). Inflate takes the most its
+// caller's payload may legally be (at most InflatedBytesMax), streams the
+// output into a buffer capped there and refuses the first byte past it,
+// and refuses zstd windows past that limit rounded up to a power of two
+// (the decoder sizes its history from the declared window), so a zstd bomb
+// costs a few times the caller's limit whatever its declared window,
+// content size or frame count. Callers pass their own bound, not
+// InflatedBytesMax: inflating up to 8 MiB before a 64 KiB head check let
+// a few hundred bytes cost megabytes.
 // DecodeAll with WithDecoderMaxMemory alone was rejected: it checks the
 // bound per zstd frame, so a payload of several frames could allocate about
 // twice the bound before being refused.

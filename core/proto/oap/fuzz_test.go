@@ -134,10 +134,22 @@ func FuzzHello(f *testing.F) {
 
 // FuzzInflate: Inflate never panics, never returns more than the bound,
 // rejects only with a decompression reason, and what it returns
-// recompresses and inflates back to itself.
+// recompresses and inflates back to itself. Under a smaller limit it
+// returns the same bytes or refuses with decompress_bound, and always
+// refuses output past that limit.
 func FuzzInflate(f *testing.F) {
+	const small = 4 << 10
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		out, err := Inflate(payload)
+		out, err := Inflate(payload, InflatedBytesMax)
+		bounded, boundedErr := Inflate(payload, small)
+		switch {
+		case boundedErr == nil && len(bounded) > small:
+			t.Fatalf("inflated to %d bytes under a limit of %d", len(bounded), small)
+		case boundedErr == nil && (err != nil || !bytes.Equal(bounded, out)):
+			t.Fatalf("limit %d accepted what InflatedBytesMax did not return alike: %v", small, err)
+		case boundedErr != nil && err == nil && ReasonOf(boundedErr) != ReasonDecompressBound:
+			t.Fatalf("%d valid bytes under InflatedBytesMax, %v under a limit of %d, want decompress_bound", len(out), boundedErr, small)
+		}
 		if err != nil {
 			if r := ReasonOf(err); r != ReasonDecompressBound && r != ReasonDecompressFailed {
 				t.Fatalf("unexpected reason: %v", err)
@@ -147,9 +159,14 @@ func FuzzInflate(f *testing.F) {
 		if len(out) > InflatedBytesMax {
 			t.Fatalf("inflated to %d bytes", len(out))
 		}
-		back, err := Inflate(Compress(out))
+		back, err := Inflate(Compress(out), InflatedBytesMax)
 		if err != nil || !bytes.Equal(back, out) {
 			t.Fatalf("recompressed round trip failed: %v", err)
+		}
+		if len(out) <= small {
+			if back, err := Inflate(Compress(out), small); err != nil || !bytes.Equal(back, out) {
+				t.Fatalf("recompressed round trip under a limit of %d failed: %v", small, err)
+			}
 		}
 	})
 }

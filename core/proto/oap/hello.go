@@ -12,6 +12,10 @@ import (
 const (
 	// HelloBytesMax bounds a HELLO payload; a real one is under 200 bytes.
 	HelloBytesMax = 4 << 10
+	// HelloFrameBytesMax is the longest frame a HELLO may be: a header and
+	// its payload, no capability bytes. Readers of a HELLO pass it to
+	// ReadFrameLimit, so a header declaring more is refused unread.
+	HelloFrameBytesMax = HeaderBytes + HelloBytesMax
 	// HelloUABytesMax bounds the user-agent string.
 	HelloUABytesMax = 256
 	// HelloVersionsMax bounds the versions list of a reply.
