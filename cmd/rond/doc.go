@@ -65,7 +65,8 @@
 // names one tenant may claim through this node's gateway (io/gateway's
 // name quota): default 128, an eighth of the registry's 1024, so no one
 // tenant can fill the registry; a set value is 1..1024. The root
-// token's tenant is not bounded. A claim past it is 403 NAME_QUOTA. The
+// token itself (tenant root, every op, no caveat) is not bounded; a
+// token of tenant root issued with fewer ops or attenuated is. A claim past it is 403 NAME_QUOTA. The
 // count is this gateway's since it started (io/gateway doc.go, "Name
 // quota").
 //

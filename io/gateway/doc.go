@@ -42,7 +42,9 @@
 //
 // Name quota (namequota.go): a tenant claims at most NamesPerTenantMax
 // names (NamesPerTenantDefault, an eighth of the registry's NamesMax;
-// rond exempts tenant "root"), so no one tenant fills the registry for
+// rond exempts the root token: tenant "root" with every op and no caveat,
+// not a narrower or attenuated token of that tenant, which an operator
+// may hand out), so no one tenant fills the registry for
 // all: a claim past it is 403 NAME_QUOTA ("tenant evil holds 128 names,
 // its quota"), not retryable; a claim of a name the tenant holds still
 // succeeds. A claim once the registry holds NamesMax names is 507
@@ -54,9 +56,19 @@
 // read, so old and new replicas of a rolling upgrade could diverge. An
 // edge refusal changes no entry and so cannot. What it gives up: a
 // tenant may claim NamesPerTenantMax names through each gateway, and
-// again after a gateway restarts; names claimed before are not counted;
-// a claim of unknown outcome (504) stays counted, as it may hold the name;
-// there is no route that releases a name (a release is a new replicated
+// again after a gateway restarts; names claimed before are not counted.
+// The count is kept per (tenant, name) over all the tenant's claims of
+// the name: it counts while a claim is in flight, once one succeeded, or
+// once one ended of unknown outcome (504: it may hold the name); a
+// refused claim gives the place back only when none of these holds, so
+// concurrent claims of one name with different owners cannot uncount the
+// one that won. A 504's place is given back once a definite answer shows
+// the name is another owner's (names are never released, so the owner
+// seen is the owner for good): a claim of it refused as taken with the
+// 504's owner, a claim won by another owner, or a resolve naming another
+// owner; a resolve naming the 504's owner turns it into a name held. Two
+// tenants claiming one name with the same owner may both be counted for
+// it. There is no route that releases a name (a release is a new replicated
 // op, gated like any, core/registry doc.go "Cluster version").
 //
 // Policy: after the token, a core/policy bundle decides (Config.Policy,
