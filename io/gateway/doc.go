@@ -48,8 +48,11 @@
 // all: a claim past it is 403 NAME_QUOTA ("tenant evil holds 128 names,
 // its quota"), not retryable; a claim of a name the tenant holds still
 // succeeds. A claim once the registry holds NamesMax names is 507
-// INSUFFICIENT_STORAGE "registry: full", not retryable (413 TOO_LARGE
-// stays for bodies and objects). The quota is counted here, by each
+// REGISTRY_FULL "registry: full", not retryable (413 TOO_LARGE stays for
+// bodies and objects; INSUFFICIENT_STORAGE, also 507, is a full disk or
+// memory budget and retryable). Both refusals are counted in
+// gateway_names_refused_total{reason="name_quota"|"registry_full"}, not
+// in omnigate_shed_total: they are not load shed. The quota is counted here, by each
 // gateway since it started, not in the registry: the replicated state
 // knows owners, not tenants, and a refusal decided at apply would need
 // the tenant in the log entry, which replicas of an older build cannot

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/ron-network/ron/core/auth"
+	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/registry"
 )
 
@@ -14,6 +15,21 @@ import (
 // registry (eight could; a tenant is minted by an admin), while 128 names
 // is far more than a tenant's sites need.
 const NamesPerTenantDefault = registry.NamesMax / 8
+
+// MetricNamesRefused counts name claims refused for want of room, by
+// reason: the tenant's quota (403 NAME_QUOTA) or a full registry (507
+// REGISTRY_FULL). Neither is load shed (omnigate_shed_total): waiting
+// frees no room, so an operator watches these to raise names_per_tenant
+// or see the registry fill.
+const (
+	MetricNamesRefused = "gateway_names_refused_total"
+	NamesRefusedQuota  = "name_quota"
+	NamesRefusedFull   = "registry_full"
+)
+
+var _ = env.Declare(env.MetricDef{Name: MetricNamesRefused, Kind: env.Counter,
+	Help: "Name claims refused for want of room, by reason.", Label: "reason",
+	LabelValues: []string{NamesRefusedQuota, NamesRefusedFull}})
 
 // nameQuota bounds the names each tenant claims through this gateway
 // (POST /names/{name}). It lives at the edge, not in the registry: the

@@ -47,6 +47,9 @@ func TestNameQuotaBoundsOneTenant(t *testing.T) {
 		}
 	}
 	env := wantError(t, f.do("POST", "/names/evil-4", []byte(ownerClaim(4)), evil), 403, gateway.CodeNameQuota)
+	if n := metricValue(t, f, gateway.MetricNamesRefused, gateway.NamesRefusedQuota); n != 1 {
+		t.Fatalf("quota refusals counted: %v, want 1", n)
+	}
 	if !strings.Contains(env.Message, "tenant evil holds 3 names, its quota") || env.Retryable {
 		t.Fatalf("quota refusal %+v, want a final refusal naming the tenant and its quota", env)
 	}
@@ -104,9 +107,12 @@ func TestNameRefusalsSayWhy(t *testing.T) {
 			t.Fatalf("claim %d of %d: %d %s", i, registry.NamesMax, r.StatusCode, r.body)
 		}
 	}
-	env := wantError(t, f.do("POST", "/names/one-more", []byte(claim), f.bearer()), 507, gateway.CodeInsufficientStorage)
+	env := wantError(t, f.do("POST", "/names/one-more", []byte(claim), f.bearer()), 507, gateway.CodeRegistryFull)
 	if !strings.Contains(env.Message, "registry: full") || strings.Contains(env.Message, "too large") || env.Retryable {
 		t.Fatalf("claim in a full registry: %+v, want a final 507 saying the registry is full", env)
+	}
+	if n := metricValue(t, f, gateway.MetricNamesRefused, gateway.NamesRefusedFull); n != 1 {
+		t.Fatalf("registry-full refusals counted: %v, want 1", n)
 	}
 
 	owner := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{5}, 32))

@@ -154,12 +154,16 @@ func (g *Gateway) claimName(req *request) *apiError {
 	claim, e := g.names.reserve(req.tenant, name, g.names.exemptToken(req.tenant, req.token))
 	if e != nil {
 		g.auditQuotaReject(req) // paced, like admission's quota rejects
+		g.cfg.Metrics.Add(MetricNamesRefused, NamesRefusedQuota, 1)
 		return e
 	}
 	res, err := call(g, req, registry.Claim{Name: name, Owner: owner})
 	g.names.end(claim, owner, claimOutcomeOf(err))
 	if err != nil {
 		g.names.observe(name, res.Record.Owner)
+		if errors.Is(err, registry.ErrRegistryFull) {
+			g.cfg.Metrics.Add(MetricNamesRefused, NamesRefusedFull, 1)
+		}
 		return mapError(err, true)
 	}
 	rec := res.Record
