@@ -131,6 +131,13 @@
 // and answers 503 with reason "session_expired" (omnigate_shed_total
 // reason "session_expired"), so the table's counts bound real uploads
 // and a stalled client does not keep storage's session and a write slot.
+// A stop that lands once the body is read, while its last chunk is in
+// flight, still ends the PUT 503 session_expired, never committed (its
+// past read deadline makes net/http cancel the request, so the chunk's
+// call would fail as context.Canceled); a write cut off by a cancelled
+// request is otherwise 504 UNKNOWN_OUTCOME, not 500. A stop's reach ends
+// when its handler returns, however it returns (a failed PutBegin too),
+// so a stop run late never touches the connection's next request.
 // /readyz is 503 with its
 // reason while the node is not ready, while writes would queue and while
 // every upload session is open. Every refusal is counted in

@@ -126,6 +126,10 @@ func mapError(err error, write bool) *apiError {
 		return &apiError{status: http.StatusServiceUnavailable, code: CodeOverloaded, message: err.Error(), retryable: true, retryAfter: time.Second,
 			shed: ShedNodeOverload}
 	case errors.Is(err, context.DeadlineExceeded) && write,
+		// A write whose request context was cancelled (the client went,
+		// or net/http gave up the connection) may have been applied: not
+		// an internal error, an unknown outcome.
+		errors.Is(err, context.Canceled) && write,
 		errors.Is(err, storage.ErrUnknownOutcome), errors.Is(err, registry.ErrUnknownOutcome),
 		errors.Is(err, runtime.ErrRestarted) && write:
 		return &apiError{status: http.StatusGatewayTimeout, code: CodeUnknownOutcome, message: err.Error()}

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
@@ -267,16 +266,16 @@ func (g *Gateway) providers(req *request) *apiError {
 	return nil
 }
 
-// claimOutcomeOf classifies a claim's error for the name quota. A claim
-// the client gave up on (context.Canceled) may still be applied, so it
-// counts as unknown, like a 504.
+// claimOutcomeOf classifies a claim's error for the name quota: what the
+// client is told is of unknown outcome (504, a cancelled request too)
+// may still be applied, so it counts as unknown.
 func claimOutcomeOf(err error) claimOutcome {
 	switch {
 	case err == nil:
 		return claimWon
 	case errors.Is(err, registry.ErrTaken):
 		return claimTaken
-	case errors.Is(err, context.Canceled), mapError(err, true).code == CodeUnknownOutcome:
+	case mapError(err, true).code == CodeUnknownOutcome:
 		return claimUnknown
 	}
 	return claimFailed
