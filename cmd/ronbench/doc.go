@@ -19,9 +19,11 @@
 // The in-process node is rond's composition (io/pebbledisk, io/runtime
 // with the same node spec, io/quicnet, io/gateway) served by net/http on
 // a loopback port, so the requests cross a real TCP connection. It
-// differs in one setting: the gateway's per-tenant rate limit
+// differs in two settings: the gateway's per-tenant rate limit
 // (gateway.TenantRateDefault, 200 requests/s) is raised out of the way,
-// because a benchmark measures what the node can do, not the quota. With
+// and its per-tenant name quota (gateway.NamesPerTenantDefault, 128) is
+// off, so --cas-names may claim up to the registry's 1024 names, because
+// a benchmark measures what the node can do, not the quota. With
 // --rond the quota stays: each worker uses its own tenant's token (minted
 // from a capability key ronbench writes and passes with --cap-key-file),
 // so the ceiling is 200 requests/s per worker and 429s are counted.
@@ -29,7 +31,8 @@
 // included) while the load runs; it is meaningful for the in-process node.
 //
 // --cas-names N adds a compare-and-set phase: N names claimed by one
-// owner, then --cas-conns writers for --cas-time, each setting a random
+// owner (the claims spread over the writers' tenants, so against --rond
+// N may reach names_per_tenant times --cas-conns), then --cas-conns writers for --cas-time, each setting a random
 // name to its own idea of the seq plus one. A 409 carries the name's
 // current seq (gateway.ConflictEnvelope), and the writer retries from it
 // without reading the name first; the phase reports successes per second

@@ -165,3 +165,14 @@ func testNode(t *testing.T, conns int) (*target, []*client) {
 	}
 	return node, clients
 }
+
+// TestCASPhaseClaimsPastTheNameQuota: --cas-names above the gateway's
+// default per-tenant name quota claims every name on the in-process node
+// (one writer, so one tenant claims them all).
+func TestCASPhaseClaimsPastTheNameQuota(t *testing.T) {
+	node, clients := testNode(t, 1)
+	names := gateway.NamesPerTenantDefault + 1
+	if _, err := casPhase(node, clients, names, time.Minute, func(casResult) bool { return true }); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -42,7 +42,9 @@ func casPhase(t *target, clients []*client, names int, d time.Duration, enough f
 	owner := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0x5a}, ed25519.SeedSize))
 	ownerHex := hex.EncodeToString(owner.Public().(ed25519.PublicKey))
 	for i := range names {
-		status, raw, err := clients[0].nameWrite(t.url, http.MethodPost, nameOf(i), fmt.Sprintf(`{"owner":%q}`, ownerHex))
+		// Spread over the writers, whose tenants differ under --rond: each
+		// tenant claims at most names_per_tenant names through a gateway.
+		status, raw, err := clients[i%len(clients)].nameWrite(t.url, http.MethodPost, nameOf(i), fmt.Sprintf(`{"owner":%q}`, ownerHex))
 		if err != nil || status != http.StatusCreated {
 			return casResult{}, fmt.Errorf("ronbench: claiming %s: %d %s %v", nameOf(i), status, raw, err)
 		}

@@ -112,7 +112,7 @@ func startInProcess(scratch, dataDir string) (*target, error) {
 		return nil, err
 	}
 	gw := gateway.New(gateway.Config{Backend: rt, Verifier: auth.NewVerifier(keys, nil, self.String()),
-		Metrics: metrics, Logger: log, Version: "ronbench",
+		Metrics: metrics, Logger: log, Version: "ronbench", NamesPerTenantMax: -1,
 		Admission: gateway.AdmissionConfig{TenantRate: benchTenantRate, TenantBurst: benchTenantRate,
 			AnonymousRate: benchTenantRate, AnonymousBurst: benchTenantRate}})
 	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}

@@ -197,9 +197,11 @@ func versionDiff(before, now []uint32) (added, retired []uint32) {
 	return added, retired
 }
 
-// rootTenant is the root token's tenant. The gateway exempts it from the
-// per-tenant name quota (gateway.Config.NameQuotaExempt): it is the
-// operator's own.
+// rootTenant is the root token's tenant. The gateway exempts its full
+// tokens (every op, no caveat: the root token) from the per-tenant name
+// quota (gateway.Config.NameQuotaExempt): they are the operator's own. A
+// narrower token of tenant root is what an operator hands out, and is
+// bounded.
 const rootTenant = "root"
 
 // mintRoot mints a root token (every op, tenant rootTenant) with key.

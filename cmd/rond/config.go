@@ -163,7 +163,7 @@ var settings = []setting{
 	}},
 	{"segment-writes", "RON_SEGMENT_WRITES", "how a macronode writes chunk bytes: `direct|buffered` (direct: O_DIRECT where the file system takes it, skipping the page cache; buffered: through it, so a read soon after finds them in memory); default buffered", kindPlain, str(func(c *Config) *string { return &c.SegmentWrites })},
 	sizeOption("read-ahead-bytes", "RON_READ_AHEAD_BYTES", "the bytes of chunks that all streamed GETs together may read ahead of their clients, a `SIZE` (bytes, or 256MiB, 1GiB); a GET that finds no room for its first chunk within 1s is refused (503); 0: 256MiB, or a quarter of a micronode's --memory-max when smaller; at least 1023KiB (one largest chunk)", func(c *Config) *int64 { return &c.ReadAheadBytes }),
-	{"names-per-tenant", "RON_NAMES_PER_TENANT", fmt.Sprintf("names, `N`, that one tenant may claim through this gateway (1..%d; default %d: no one tenant fills the registry's %d; the root tenant is not bounded); a claim past it is refused (403 NAME_QUOTA)", registry.NamesMax, gateway.NamesPerTenantDefault, registry.NamesMax), kindPlain, func(c *Config, v string) error {
+	{"names-per-tenant", "RON_NAMES_PER_TENANT", fmt.Sprintf("names, `N`, that one tenant may claim through this gateway (1..%d; default %d: no one tenant fills the registry's %d; the root token is not bounded, narrower root-tenant tokens are); a claim past it is refused (403 NAME_QUOTA)", registry.NamesMax, gateway.NamesPerTenantDefault, registry.NamesMax), kindPlain, func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			return fmt.Errorf("%q is not a whole number of names (e.g. 128)", v)

@@ -65,9 +65,12 @@
 // names one tenant may claim through this node's gateway (io/gateway's
 // name quota): default 128, an eighth of the registry's 1024, so no one
 // tenant can fill the registry; a set value is 1..1024. The root
-// token's tenant is not bounded. A claim past it is 403 NAME_QUOTA. The
-// count is this gateway's since it started (io/gateway doc.go, "Name
-// quota").
+// token itself (tenant root, every op, no caveat) is not bounded; a
+// token of tenant root issued with fewer ops or attenuated is. A claim
+// past it is 403 NAME_QUOTA; a claim in a full registry is 507
+// REGISTRY_FULL (not retryable); both are counted in
+// gateway_names_refused_total{reason}. The count is this gateway's since
+// it started (io/gateway doc.go, "Name quota").
 //
 // Byte sizes (edge_cache_bytes, memory_max, read_ahead_bytes, and their
 // flags and RON_* variables) take bytes or a number and a unit, binary (KiB, MiB, GiB,

@@ -42,21 +42,36 @@
 //
 // Name quota (namequota.go): a tenant claims at most NamesPerTenantMax
 // names (NamesPerTenantDefault, an eighth of the registry's NamesMax;
-// rond exempts tenant "root"), so no one tenant fills the registry for
+// rond exempts the root token: tenant "root" with every op and no caveat,
+// not a narrower or attenuated token of that tenant, which an operator
+// may hand out), so no one tenant fills the registry for
 // all: a claim past it is 403 NAME_QUOTA ("tenant evil holds 128 names,
 // its quota"), not retryable; a claim of a name the tenant holds still
 // succeeds. A claim once the registry holds NamesMax names is 507
-// INSUFFICIENT_STORAGE "registry: full", not retryable (413 TOO_LARGE
-// stays for bodies and objects). The quota is counted here, by each
+// REGISTRY_FULL "registry: full", not retryable (413 TOO_LARGE stays for
+// bodies and objects; INSUFFICIENT_STORAGE, also 507, is a full disk or
+// memory budget and retryable). Both refusals are counted in
+// gateway_names_refused_total{reason="name_quota"|"registry_full"}, not
+// in omnigate_shed_total: they are not load shed. The quota is counted here, by each
 // gateway since it started, not in the registry: the replicated state
 // knows owners, not tenants, and a refusal decided at apply would need
 // the tenant in the log entry, which replicas of an older build cannot
 // read, so old and new replicas of a rolling upgrade could diverge. An
 // edge refusal changes no entry and so cannot. What it gives up: a
 // tenant may claim NamesPerTenantMax names through each gateway, and
-// again after a gateway restarts; names claimed before are not counted;
-// a claim of unknown outcome (504) stays counted, as it may hold the name;
-// there is no route that releases a name (a release is a new replicated
+// again after a gateway restarts; names claimed before are not counted.
+// The count is kept per (tenant, name) over all the tenant's claims of
+// the name: it counts while a claim is in flight, once one succeeded, or
+// once one ended of unknown outcome (504: it may hold the name); a
+// refused claim gives the place back only when none of these holds, so
+// concurrent claims of one name with different owners cannot uncount the
+// one that won. A 504's place is given back once a definite answer shows
+// the name is another owner's (names are never released, so the owner
+// seen is the owner for good): a claim of it refused as taken with the
+// 504's owner, a claim won by another owner, or a resolve naming another
+// owner; a resolve naming the 504's owner turns it into a name held. Two
+// tenants claiming one name with the same owner may both be counted for
+// it. There is no route that releases a name (a release is a new replicated
 // op, gated like any, core/registry doc.go "Cluster version").
 //
 // Policy: after the token, a core/policy bundle decides (Config.Policy,
@@ -116,6 +131,13 @@
 // and answers 503 with reason "session_expired" (omnigate_shed_total
 // reason "session_expired"), so the table's counts bound real uploads
 // and a stalled client does not keep storage's session and a write slot.
+// A stop that lands once the body is read, while its last chunk is in
+// flight, still ends the PUT 503 session_expired, never committed (its
+// past read deadline makes net/http cancel the request, so the chunk's
+// call would fail as context.Canceled); a write cut off by a cancelled
+// request is otherwise 504 UNKNOWN_OUTCOME, not 500. A stop's reach ends
+// when its handler returns, however it returns (a failed PutBegin too),
+// so a stop run late never touches the connection's next request.
 // /readyz is 503 with its
 // reason while the node is not ready, while writes would queue and while
 // every upload session is open. Every refusal is counted in

@@ -42,6 +42,11 @@ const (
 	// (namequota.go). 403, not retryable: waiting frees none, and no
 	// route releases a name.
 	CodeNameQuota = "NAME_QUOTA"
+	// CodeRegistryFull: the registry holds registry.NamesMax names, so a
+	// claim of a new one is refused. 507 like a full disk, but its own
+	// code because it is not retryable (no route releases a name) while
+	// INSUFFICIENT_STORAGE is.
+	CodeRegistryFull = "REGISTRY_FULL"
 )
 
 // Envelope is the JSON body of every error response.
@@ -121,6 +126,10 @@ func mapError(err error, write bool) *apiError {
 		return &apiError{status: http.StatusServiceUnavailable, code: CodeOverloaded, message: err.Error(), retryable: true, retryAfter: time.Second,
 			shed: ShedNodeOverload}
 	case errors.Is(err, context.DeadlineExceeded) && write,
+		// A write whose request context was cancelled (the client went,
+		// or net/http gave up the connection) may have been applied: not
+		// an internal error, an unknown outcome.
+		errors.Is(err, context.Canceled) && write,
 		errors.Is(err, storage.ErrUnknownOutcome), errors.Is(err, registry.ErrUnknownOutcome),
 		errors.Is(err, runtime.ErrRestarted) && write:
 		return &apiError{status: http.StatusGatewayTimeout, code: CodeUnknownOutcome, message: err.Error()}
@@ -133,7 +142,7 @@ func mapError(err error, write bool) *apiError {
 		// too large (413 is for bodies and objects), the registry has no
 		// room for another name.
 		// Not retryable: no route releases a name.
-		return &apiError{status: http.StatusInsufficientStorage, code: CodeInsufficientStorage, message: err.Error()}
+		return &apiError{status: http.StatusInsufficientStorage, code: CodeRegistryFull, message: err.Error()}
 	case errors.Is(err, storage.ErrTooLarge), errors.Is(err, registry.ErrTooLarge):
 		return errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "%v", err)
 	case errors.Is(err, registry.ErrStaleSeq), errors.Is(err, registry.ErrTaken):

@@ -120,8 +120,9 @@ type Config struct {
 	ReadAheadBytesMax int64
 	// NamesPerTenantMax bounds the names one tenant claims through this
 	// gateway (namequota.go; 0: NamesPerTenantDefault, negative: no
-	// bound). NameQuotaExempt lists tenants it does not bound (rond:
-	// "root", the operator's own tenant).
+	// bound). NameQuotaExempt lists tenants whose full tokens (every
+	// op, no caveat) it does not bound (rond: "root", the operator's own
+	// root token); their narrower tokens are bounded.
 	NamesPerTenantMax int
 	NameQuotaExempt   []string
 	// Flags are the node's feature flags (admin_flags.go); nil: every

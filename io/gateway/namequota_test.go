@@ -47,6 +47,9 @@ func TestNameQuotaBoundsOneTenant(t *testing.T) {
 		}
 	}
 	env := wantError(t, f.do("POST", "/names/evil-4", []byte(ownerClaim(4)), evil), 403, gateway.CodeNameQuota)
+	if n := metricValue(t, f, gateway.MetricNamesRefused, gateway.NamesRefusedQuota); n != 1 {
+		t.Fatalf("quota refusals counted: %v, want 1", n)
+	}
 	if !strings.Contains(env.Message, "tenant evil holds 3 names, its quota") || env.Retryable {
 		t.Fatalf("quota refusal %+v, want a final refusal naming the tenant and its quota", env)
 	}
@@ -64,11 +67,31 @@ func TestNameQuotaBoundsOneTenant(t *testing.T) {
 			t.Fatalf("bob's claim %d after a taken one: %d %s", i, r.StatusCode, r.body)
 		}
 	}
+	// Only root's full token is exempt (every op, no caveat): one issued
+	// for names alone, or attenuated, is bounded like any tenant's.
+	full, err := auth.Mint(f.key, "root", auth.OpsAll, [auth.NonceBytes]byte{3})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := 1; i <= 4; i++ {
-		if r := f.do("POST", fmt.Sprintf("/names/root-%d", i), []byte(ownerClaim(11)), root); r.StatusCode != 201 {
+		if r := f.do("POST", fmt.Sprintf("/names/root-%d", i), []byte(ownerClaim(11)), bearerOf(full)); r.StatusCode != 201 {
 			t.Fatalf("exempt root's claim %d: %d %s", i, r.StatusCode, r.body)
 		}
 	}
+	attenuated, err := full.Attenuate(auth.Prefix("root-"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []map[string]string{root, bearerOf(attenuated)} {
+		for i := 5; i <= 7; i++ {
+			f.do("POST", fmt.Sprintf("/names/root-%d", i), []byte(ownerClaim(11)), h)
+		}
+		wantError(t, f.do("POST", "/names/root-8", []byte(ownerClaim(11)), h), 403, gateway.CodeNameQuota)
+	}
+}
+
+func bearerOf(tok *auth.Token) map[string]string {
+	return map[string]string{"Authorization": "Bearer " + tok.Encode()}
 }
 
 // A full registry says so (507, not 413 "too large"), and a Set whose seq
@@ -84,9 +107,12 @@ func TestNameRefusalsSayWhy(t *testing.T) {
 			t.Fatalf("claim %d of %d: %d %s", i, registry.NamesMax, r.StatusCode, r.body)
 		}
 	}
-	env := wantError(t, f.do("POST", "/names/one-more", []byte(claim), f.bearer()), 507, gateway.CodeInsufficientStorage)
+	env := wantError(t, f.do("POST", "/names/one-more", []byte(claim), f.bearer()), 507, gateway.CodeRegistryFull)
 	if !strings.Contains(env.Message, "registry: full") || strings.Contains(env.Message, "too large") || env.Retryable {
 		t.Fatalf("claim in a full registry: %+v, want a final 507 saying the registry is full", env)
+	}
+	if n := metricValue(t, f, gateway.MetricNamesRefused, gateway.NamesRefusedFull); n != 1 {
+		t.Fatalf("registry-full refusals counted: %v, want 1", n)
 	}
 
 	owner := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{5}, 32))

@@ -106,6 +106,7 @@ func (g *Gateway) resolve(req *request) (string, registry.Record, *apiError) {
 	if !rec.Found {
 		return "", registry.Record{}, errorf(http.StatusNotFound, CodeNotFound, "name %q is not claimed", name)
 	}
+	g.names.observe(name, rec.Owner) // settles the quota's 504 ghosts of name
 	return name, rec, nil
 }
 
@@ -149,18 +150,22 @@ func (g *Gateway) claimName(req *request) *apiError {
 	if e := g.authorize(req, auth.OpName, name, uint64(req.r.ContentLength)); e != nil {
 		return e
 	}
-	fresh, e := g.names.reserve(req.tenant, name)
+	claim, e := g.names.reserve(req.tenant, name, g.names.exemptToken(req.tenant, req.token))
 	if e != nil {
 		g.auditQuotaReject(req) // paced, like admission's quota rejects
+		g.cfg.Metrics.Add(MetricNamesRefused, NamesRefusedQuota, 1)
 		return e
 	}
-	rec, e := g.registryCall(req, registry.Claim{Name: name, Owner: owner}, true)
-	if e != nil {
-		if fresh && e.code != CodeUnknownOutcome {
-			g.names.release(req.tenant, name)
+	res, err := call(g, req, registry.Claim{Name: name, Owner: owner})
+	g.names.end(claim, owner, claimOutcomeOf(err))
+	if err != nil {
+		g.names.observe(name, res.Record.Owner)
+		if errors.Is(err, registry.ErrRegistryFull) {
+			g.cfg.Metrics.Add(MetricNamesRefused, NamesRefusedFull, 1)
 		}
-		return e
+		return mapError(err, true)
 	}
+	rec := res.Record
 	if len(rec.Owner) == 0 {
 		rec.Owner = owner
 	}
@@ -259,4 +264,19 @@ func (g *Gateway) providers(req *request) *apiError {
 	}
 	writeJSON(req.w, http.StatusOK, map[string]any{"addr": addr.String(), "providers": out})
 	return nil
+}
+
+// claimOutcomeOf classifies a claim's error for the name quota: what the
+// client is told is of unknown outcome (504, a cancelled request too)
+// may still be applied, so it counts as unknown.
+func claimOutcomeOf(err error) claimOutcome {
+	switch {
+	case err == nil:
+		return claimWon
+	case errors.Is(err, registry.ErrTaken):
+		return claimTaken
+	case mapError(err, true).code == CodeUnknownOutcome:
+		return claimUnknown
+	}
+	return claimFailed
 }

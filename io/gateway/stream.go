@@ -80,6 +80,11 @@ func (g *Gateway) putObject(req *request) *apiError {
 		return refusalError(refusal)
 	}
 	defer g.admit.closeSession(slot)
+	// Whatever way the handler leaves (a failed PutBegin too), stop's reach
+	// ends with it: an expire that took this stop from the table may run
+	// it after the handler returned, when the kept-alive connection may be
+	// serving the next request (finish is idempotent; the first call wins).
+	defer body.finish(false)
 	// PutBegin must not be cut short by the client going away: a session
 	// storage opened but whose reply nobody read would hold one of
 	// storage.SessionsMax slots until SessionTTL. Detached from the
@@ -98,7 +103,15 @@ func (g *Gateway) putObject(req *request) *apiError {
 	}()
 	body.slot = slot
 	addr, size, e := g.uploadBody(req, begun.Session, body)
-	body.finish(e == nil)
+	// A stop landing while the last chunk was in flight (the whole body
+	// read) sets a past read deadline; net/http's background read then
+	// fails and cancels the request's context, so the chunk's call, or
+	// the commit's, fails with context.Canceled. The cause is the expired
+	// session, whose slot the table may have given away: say so, and
+	// commit nothing.
+	if body.finish(e == nil) {
+		return g.sessionExpired(req)
+	}
 	if e != nil {
 		return e
 	}
@@ -262,14 +275,20 @@ func (b *sessionBody) stop() {
 // finish ends stop's reach: uploadBody is done with the body. If the
 // whole body was read (ok) while a stop raced in, the past read deadline
 // that stop set is cleared, so the connection can serve its next request;
-// a body given up is answered with Connection: close instead.
-func (b *sessionBody) finish(ok bool) {
+// a body given up is answered with Connection: close instead. It reports
+// whether a stop came first. Only the first call acts: putObject defers
+// finish(false) for its early returns after calling finish(ok) itself.
+func (b *sessionBody) finish(ok bool) (stopped bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.finished {
+		return b.stopped.Load()
+	}
 	b.finished = true
 	if ok && b.stopped.Load() && b.rate != nil {
 		_ = b.rate.rc.SetReadDeadline(time.Time{})
 	}
+	return b.stopped.Load()
 }
 
 // sessionExpired answers an upload stopped because its slot expired:
