@@ -158,8 +158,9 @@
 // it has, holds three quarters at most. An attempt from an address of an
 // AddPeer entry (its host resolved once, at AddPeer) may take the
 // reserve, once it proved that address with a Retry (asked as soon as
-// the three quarters are used up), so spoofing a member's address takes
-// none of it. Once the handshake shows the dialer's NodeID, a connection
+// the three quarters are used up); until then it counts in the three
+// quarters like any other attempt, so spoofing a member's address takes
+// none of the reserve. Once the handshake shows the dialer's NodeID, a connection
 // from any other NodeID must find room in the three quarters or is
 // refused (conns_full): an unconfigured node sharing a member's address
 // gets the reserve for its handshake only. What remains: a member whose

@@ -233,17 +233,17 @@ func (g *SourceGuard) aboveUnreservedLocked() bool {
 	return g.connsMax > 0 && g.conns >= g.connsMax-g.reservedMax
 }
 
-// roomLocked reports whether an attempt fits under SetConnsMax: from an
-// entitled source, in the whole of connsMax (beyond the unreserved mark
-// only with its address proved); from any other, in the unreserved room.
-func (g *SourceGuard) roomLocked(entitled, verified bool) bool {
+// roomLocked reports whether an attempt fits under SetConnsMax: one
+// reserved (from an entitled source, its address proved), in the whole of
+// connsMax; any other, in the unreserved room.
+func (g *SourceGuard) roomLocked(reserved bool) bool {
 	switch {
 	case g.connsMax == 0:
 		return true
 	case g.conns >= g.connsMax:
 		return false
-	case entitled:
-		return verified || !g.aboveUnreservedLocked()
+	case reserved:
+		return true
 	default:
 		return g.unreserved < g.connsMax-g.reservedMax
 	}
@@ -261,8 +261,13 @@ func (g *SourceGuard) connContext(ctx context.Context, info *quic.ClientInfo) (c
 		g.Fail(FailPerSource)
 		return ctx, errPerSource
 	}
-	entitled := g.entitled[src]
-	if !g.roomLocked(entitled, info.AddrVerified) {
+	// Only a proved address may stay out of the unreserved room: an
+	// unproved attempt from a member's address may be spoofed, and
+	// spoofed attempts kept out of it would take the reserve away from
+	// the member once strangers fill the unreserved room. Admit moves
+	// the member's connection out once its NodeID shows.
+	reserved := g.entitled[src] && info.AddrVerified
+	if !g.roomLocked(reserved) {
 		g.mu.Unlock()
 		g.Fail(FailHandshakesFull)
 		return ctx, errConnsFull
@@ -270,13 +275,13 @@ func (g *SourceGuard) connContext(ctx context.Context, info *quic.ClientInfo) (c
 	g.perSource[key] = n + 1
 	g.inflight++
 	g.conns++
-	if !entitled {
+	if !reserved {
 		g.unreserved++
 	}
 	g.metrics.Set(MetricHandshakesInFlight, g.endpoint, float64(g.inflight))
 	g.metrics.Set(MetricInboundConns, g.endpoint, float64(g.conns))
 	g.mu.Unlock()
-	gc := &guardConn{source: key, unreserved: !entitled}
+	gc := &guardConn{source: key, unreserved: !reserved}
 	context.AfterFunc(ctx, func() { g.end(gc) })
 	return context.WithValue(ctx, guardKey{}, gc), nil
 }

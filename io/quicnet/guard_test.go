@@ -195,10 +195,11 @@ func TestReserveCoversEntitledHandshakes(t *testing.T) {
 	if g.verifySourceAddress(member) {
 		t.Fatal("a member asked for a Retry with the guard empty")
 	}
-	mustAttempt(t, g, "10.0.0.1", false) // below the unreserved mark: no proof needed
-	for _, ip := range []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"} {
+	mustAttempt(t, g, "10.0.0.1", false) // below the unreserved mark: no proof needed, but unreserved room taken
+	for _, ip := range []string{"192.0.2.1", "192.0.2.2"} {
 		mustAttempt(t, g, ip, false)
 	}
+	waitConns(t, g, 3, 3)
 	if _, err := attempt(t, g, "192.0.2.4", true); err != errConnsFull {
 		t.Fatalf("a stranger beyond the unreserved room: %v, want handshakes_full", err)
 	}
@@ -209,13 +210,46 @@ func TestReserveCoversEntitledHandshakes(t *testing.T) {
 		t.Fatalf("an unproved member address into the reserve: %v, want handshakes_full", err)
 	}
 	mustAttempt(t, g, "::ffff:10.0.0.2", true) // IPv4-mapped: the same address as 10.0.0.2
-	if _, err := attempt(t, g, "10.0.0.1", true); err != errConnsFull {
+	waitConns(t, g, 4, 3)
+	mustAttempt(t, g, "10.0.0.1", true)
+	if _, err := attempt(t, g, "10.0.0.2", true); err != errConnsFull {
 		t.Fatalf("a member beyond connsMax: %v, want handshakes_full", err)
 	}
 	waitConns(t, g, 5, 3)
 	if got := m.get(MetricHandshakeFails, FailHandshakesFull); got != 3 {
 		t.Fatalf("handshakes_full %v, want 3", got)
 	}
+}
+
+// TestSpoofedMemberTakesNoReserve: attempts from a member's address that
+// did not prove it (spoofed, for all the guard knows) count in the
+// unreserved room even below its mark, so once strangers fill that room
+// the reserve is still whole for the member's proved attempt.
+func TestSpoofedMemberTakesNoReserve(t *testing.T) {
+	m := newRecorder()
+	g := NewSourceGuard("peer", 64, m)
+	g.SetConnsMax(8, 2)
+	g.SetEntitledSources([]netip.Addr{netip.MustParseAddr("10.0.0.1")})
+	for range 2 {
+		mustAttempt(t, g, "10.0.0.1", false) // spoofed: below the mark, no Retry asked
+	}
+	strangers := 0
+	for i := range 6 {
+		if _, err := attempt(t, g, fmt.Sprintf("192.0.2.%d", i+1), true); err == nil {
+			strangers++
+		}
+	}
+	if strangers != 4 {
+		t.Fatalf("%d strangers admitted, want 4 (the unreserved room less the 2 spoofed attempts)", strangers)
+	}
+	waitConns(t, g, 6, 6)
+	if !g.verifySourceAddress(&net.UDPAddr{IP: net.ParseIP("10.0.0.1"), Port: 1}) {
+		t.Fatal("a member's attempt with the unreserved room full gets no Retry")
+	}
+	for range 2 {
+		mustAttempt(t, g, "10.0.0.1", true) // the genuine member, after a Retry
+	}
+	waitConns(t, g, 8, 6)
 }
 
 // TestAdmit: the decision after the handshake, once the NodeID is known.
