@@ -108,10 +108,11 @@
 //
 // SourceGuard (guard.go) sits in front of both QUIC endpoints (this
 // transport and io/oapgate): at most ConnsPerSourceDefault connections,
-// handshakes included, per source (per_source): per address for IPv4, per
-// /64 for IPv6, where one host usually holds a whole /64 (IPv4 is not
-// keyed per /24: that would lump a NAT'd site's neighbours, and the
-// 127.0.0.x sources tests use, into one quota); a Retry round trip
+// handshakes included, per source (per_source): per address for IPv4 (not
+// per /24: that would lump a NAT'd site's neighbours, and the 127.0.0.x
+// sources tests use, into one quota), per /64 for IPv6, where one host
+// usually holds a whole /64, but per address again for IPv6 addresses
+// standing for IPv4 clients (NAT64/SIIT, Teredo); a Retry round trip
 // (source-address validation) for every attempt once
 // HandshakesUnvalidatedMax handshakes are in flight or the source holds
 // half its quota, so spoofed Initial packets cost no connection state;

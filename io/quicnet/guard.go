@@ -204,9 +204,13 @@ func sourceOf(addr net.Addr) netip.Addr {
 // addresses) and would otherwise have 2^64 quotas; the address itself for
 // IPv4, where one address is often a whole NAT'd site already, and a /24
 // would lump unrelated clients (and the 127.0.0.x sources tests use)
-// into one quota.
+// into one quota. IPv6 addresses that carry an IPv4 client (see
+// translatedPrefixes) are counted per address too, as IPv4 is.
+//
+// a must be unmapped (sourceOf does it): an IPv4-mapped address is IPv6
+// to netip, and every IPv4 source would share ::ffff:0:0/64.
 func sourceKey(a netip.Addr) netip.Addr {
-	if !a.Is6() {
+	if !a.Is6() || isTranslated(a) {
 		return a
 	}
 	p, err := a.WithZone("").Prefix(64)
@@ -214,6 +218,26 @@ func sourceKey(a netip.Addr) netip.Addr {
 		return a
 	}
 	return p.Addr()
+}
+
+// translatedPrefixes hold IPv6 addresses standing for IPv4 clients, many
+// per /64: NAT64/SIIT (RFC 6052's well-known prefix, RFC 8215's local-use
+// one) and Teredo (RFC 4380: its /64 is the prefix and the Teredo
+// server's IPv4 address, shared by all of that server's clients).
+var translatedPrefixes = []netip.Prefix{
+	netip.MustParsePrefix("64:ff9b::/96"),
+	netip.MustParsePrefix("64:ff9b:1::/48"),
+	netip.MustParsePrefix("2001::/32"),
+}
+
+// isTranslated reports whether a is in translatedPrefixes.
+func isTranslated(a netip.Addr) bool {
+	for _, p := range translatedPrefixes {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // verifySourceAddress asks for a Retry while handshakes pile up, the

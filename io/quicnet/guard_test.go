@@ -312,7 +312,8 @@ func TestAdmit(t *testing.T) {
 	}
 }
 
-// TestSourceKey: IPv6 sources share a quota per /64, IPv4 ones are
+// TestSourceKey: IPv6 sources share a quota per /64, IPv4 ones and
+// IPv6 ones translated from IPv4 (NAT64/SIIT, Teredo) are
 // counted per address.
 func TestSourceKey(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
@@ -323,6 +324,12 @@ func TestSourceKey(t *testing.T) {
 		{"2001:db8:1:3::1", "2001:db8:1:3::"},
 		{"fe80::1%eth0", "fe80::"},
 		{"::1", "::"},
+		// IPv4 clients behind NAT64/SIIT or Teredo: per address.
+		{"64:ff9b::c000:201", "64:ff9b::c000:201"},
+		{"64:ff9b:1:2::c000:201", "64:ff9b:1:2::c000:201"},
+		{"2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:0:4136:e378:8000:63bf:3fff:fdd2"},
+		{"2001:db8::1", "2001:db8::"}, // 2001:db8::/32 is not Teredo's 2001::/32
+		{"64:ff9b:2::1", "64:ff9b:2::"},
 	} {
 		if got := sourceKey(netip.MustParseAddr(c.in)); got != netip.MustParseAddr(c.want) {
 			t.Errorf("sourceKey(%s) = %s, want %s", c.in, got, c.want)
@@ -337,8 +344,11 @@ func TestSourceKey(t *testing.T) {
 	}
 	mustAttempt(t, g, "2001:db8:1:3::1", false)
 	mustAttempt(t, g, "::ffff:127.0.0.3", false) // IPv4-mapped: per address
-	if _, src := g.Counts(); src != 3 {
-		t.Fatalf("%d sources tracked, want 3", src)
+	for i := range 3 { // NAT64'd IPv4 clients of one /64 do not share a quota
+		mustAttempt(t, g, fmt.Sprintf("64:ff9b::c000:20%d", i), false)
+	}
+	if _, src := g.Counts(); src != 6 {
+		t.Fatalf("%d sources tracked, want 6", src)
 	}
 }
 
