@@ -344,7 +344,8 @@ func TestSourceKey(t *testing.T) {
 	}
 	mustAttempt(t, g, "2001:db8:1:3::1", false)
 	mustAttempt(t, g, "::ffff:127.0.0.3", false) // IPv4-mapped: per address
-	for i := range 3 { // NAT64'd IPv4 clients of one /64 do not share a quota
+	// NAT64'd IPv4 clients of one /64 do not share a quota.
+	for i := range 3 {
 		mustAttempt(t, g, fmt.Sprintf("64:ff9b::c000:20%d", i), false)
 	}
 	if _, src := g.Counts(); src != 6 {
