@@ -123,6 +123,9 @@ func NewSourceGuard(endpoint string, perSourceMax int, metrics env.Metrics) *Sou
 	}
 	metrics.Set(MetricHandshakesInFlight, endpoint, 0)
 	metrics.Set(MetricInboundConns, endpoint, 0)
+	// Exported at 0 from the start, so the first broken count is an
+	// increase of a series already scraped.
+	metrics.Add(MetricGuardErrors, endpoint, 0)
 	return &SourceGuard{endpoint: endpoint, perSourceMax: perSourceMax, metrics: metrics, log: slog.Default(),
 		perSource: map[netip.Addr]int{}, entitled: map[netip.Addr]bool{}}
 }

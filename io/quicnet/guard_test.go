@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/quic-go/quic-go"
+
+	"github.com/ron-network/ron/core/env/envtest"
 )
 
 // TestRefusedPeersAreCounted: a client without a certificate and one
@@ -360,6 +362,12 @@ func TestBrokenCountsAreNotFatal(t *testing.T) {
 	m := newRecorder()
 	g := NewSourceGuard("peer", 4, m)
 	g.SetLogger(slog.New(slog.DiscardHandler))
+	m.mu.Lock()
+	_, exported := m.values[envtest.Key(MetricGuardErrors, "peer")]
+	m.mu.Unlock()
+	if !exported {
+		t.Fatalf("%s not exported at 0 before any error", MetricGuardErrors)
+	}
 	g.end(&guardConn{source: netip.MustParseAddr("192.0.2.1"), unreserved: true})
 	if got := m.get(MetricGuardErrors, "peer"); got != 1 {
 		t.Fatalf("%s %v, want 1", MetricGuardErrors, got)
