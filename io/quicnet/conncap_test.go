@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -346,4 +347,26 @@ func TestAddPeerDoesNotWaitOnDNS(t *testing.T) {
 	if err := b.Close(); err != nil { // cancels the blocked look-up of never.invalid
 		t.Fatal(err)
 	}
+}
+
+// TestDialedMemberIsEntitled: a configured peer whose name's look-up
+// failed (say its container was not up yet) is entitled from the address
+// our successful dial to it reached.
+func TestDialedMemberIsEntitled(t *testing.T) {
+	a := startNode(t, 1, nil)
+	b := startNode(t, 2, nil)
+	b.lookup = func(context.Context, string, string) ([]netip.Addr, error) {
+		return nil, errors.New("no such host (fake)")
+	}
+	_, port, err := net.SplitHostPort(a.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ips, err := net.LookupIP("localhost"); err != nil || !slices.ContainsFunc(ips, func(ip net.IP) bool { return ip.Equal(net.IPv4(127, 0, 0, 1)) }) {
+		t.Skipf("localhost does not resolve to 127.0.0.1: %v %v", ips, err)
+	}
+	b.AddPeer(a.ID(), net.JoinHostPort("localhost", port))
+	b.Send(a.ID(), testFrame(2, 1, 16))
+	waitFor(t, "b's frame at a", func() bool { return a.in.len() == 1 })
+	waitFor(t, "a's address entitled at b", func() bool { return entitledSource(b, "127.0.0.1") })
 }
