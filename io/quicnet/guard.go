@@ -336,9 +336,10 @@ func (g *SourceGuard) Accepted(conn *quic.Conn) {
 // Admit decides on an established connection once its peer is known.
 // One entitled to the reserved room (entitled: a configured peer's
 // NodeID) is admitted and leaves the unreserved room if its attempt was
-// counted there (a member dialing from an address not in its entry). Any
-// other keeps the unreserved room its attempt took, or, if it came from an
-// entitled source, must find some there now: an unconfigured node sharing
+// counted there (from an address not entitled, or not proved). Any
+// other keeps the unreserved room its attempt took, or, if its attempt
+// took the reserve (from an entitled source, proved), must find some
+// there now: an unconfigured node sharing
 // a member's address gets the reserve for its handshake only. A refusal
 // counts conns_full; the caller closes conn. A connection that already
 // ended is refused uncounted. Admitting again changes nothing.
