@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -240,4 +243,129 @@ func TestReserveOutlastsPendingHandshakes(t *testing.T) {
 	if got := b.metrics.get(MetricHandshakeFails, FailConnsFull); got != 0 {
 		t.Fatalf("conns_full %v: no established connection was refused", got)
 	}
+}
+
+// entitledSource reports whether n's guard entitles src to the reserve.
+func entitledSource(n *tnode, src string) bool {
+	n.guard.mu.Lock()
+	defer n.guard.mu.Unlock()
+	return n.guard.entitled[netip.MustParseAddr(src)]
+}
+
+// TestMemberSeenAtUnlistedAddressIsEntitled: a configured peer whose
+// AddPeer address is not where it dials from (NAT, a recreated container)
+// gets no reserve for its first handshake, but once its connection shows
+// its NodeID the address it came from is entitled: its next attempt, with
+// the unreserved room full, takes the reserve after a Retry.
+func TestMemberSeenAtUnlistedAddressIsEntitled(t *testing.T) {
+	b := startNode(t, 2, func(c *Config) { c.ConnsMax = 8 }) // 2 reserved
+	a := startNode(t, 1, nil)
+	b.AddPeer(a.ID(), "127.0.0.99:1") // not where a dials from
+	a.AddPeer(b.ID(), b.Addr().String())
+	aHost := a.Addr().(*net.UDPAddr).IP.String()
+	if entitledSource(b, aHost) {
+		t.Fatalf("%s entitled before a connected from it", aHost)
+	}
+	a.Send(b.ID(), testFrame(1, 1, 16))
+	waitFor(t, "the configured peer's frame", func() bool { return b.in.len() == 1 })
+	waitGuardConns(t, b, 1, 0)
+	waitFor(t, "a's address entitled", func() bool { return entitledSource(b, aHost) })
+	for i := range 6 {
+		mustAttempt(t, b.guard, fmt.Sprintf("192.0.2.%d", i+1), true)
+	}
+	waitGuardConns(t, b, 7, 6)
+	mustAttempt(t, b.guard, aHost, true) // a's next handshake, after a Retry
+	waitGuardConns(t, b, 8, 6)
+}
+
+// TestSawPeerAtKeepsTheLastAddresses: a configured peer is entitled from
+// the last seenSourcesMax addresses it was seen at, besides its own; an
+// unconfigured one from none.
+func TestSawPeerAtKeepsTheLastAddresses(t *testing.T) {
+	b := startNode(t, 2, nil)
+	member, stranger := testID(testKey(1)), testID(testKey(3))
+	b.AddPeer(member, "127.0.0.99:1")
+	for i := range seenSourcesMax + 2 {
+		b.sawPeerAt(member, netip.MustParseAddr(fmt.Sprintf("192.0.2.%d", i+1)))
+	}
+	b.sawPeerAt(member, netip.MustParseAddr("192.0.2.3")) // seen again: the latest, not a duplicate
+	b.sawPeerAt(stranger, netip.MustParseAddr("198.51.100.1"))
+	for src, want := range map[string]bool{
+		"127.0.0.99": true, "192.0.2.1": false, "192.0.2.2": false,
+		"192.0.2.3": true, "192.0.2.4": true, "192.0.2.5": true, "192.0.2.6": true,
+		"198.51.100.1": false,
+	} {
+		if got := entitledSource(b, src); got != want {
+			t.Errorf("%s entitled %v, want %v", src, got, want)
+		}
+	}
+}
+
+// TestAddPeerDoesNotWaitOnDNS: AddPeer returns while the look-up of its
+// host name is still blocked (rond adds every peer before it serves
+// HTTP), the addresses are entitled once the look-up answers, and Close
+// ends with a look-up still pending (its context is Close's).
+func TestAddPeerDoesNotWaitOnDNS(t *testing.T) {
+	b := startNode(t, 2, nil)
+	started := make(chan string, 2)
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) }) // before b closes
+	b.lookup = func(ctx context.Context, network, host string) ([]netip.Addr, error) {
+		started <- host
+		if host == "never.invalid" {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		<-release // deaf to its deadline: blocked until the test says
+		return []netip.Addr{netip.MustParseAddr("10.9.9.9")}, nil
+	}
+	added := make(chan struct{})
+	go func() {
+		b.AddPeer(testID(testKey(1)), "member.invalid:4000")
+		b.AddPeer(testID(testKey(3)), "never.invalid:4000")
+		close(added)
+	}()
+	select {
+	case <-added:
+	case <-time.After(10 * time.Second):
+		t.Fatal("AddPeer blocked on a look-up")
+	}
+	for range 2 {
+		select {
+		case <-started:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the look-ups never started")
+		}
+	}
+	if entitledSource(b, "10.9.9.9") {
+		t.Fatal("entitled before the look-up answered")
+	}
+	releaseOnce.Do(func() { close(release) })
+	waitFor(t, "the looked-up address entitled", func() bool { return entitledSource(b, "10.9.9.9") })
+	if err := b.Close(); err != nil { // cancels the blocked look-up of never.invalid
+		t.Fatal(err)
+	}
+}
+
+// TestDialedMemberIsEntitled: a configured peer whose name's look-up
+// failed (say its container was not up yet) is entitled from the address
+// our successful dial to it reached.
+func TestDialedMemberIsEntitled(t *testing.T) {
+	a := startNode(t, 1, nil)
+	b := startNode(t, 2, nil)
+	b.lookup = func(context.Context, string, string) ([]netip.Addr, error) {
+		return nil, errors.New("no such host (fake)")
+	}
+	_, port, err := net.SplitHostPort(a.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ips, err := net.LookupIP("localhost"); err != nil || !slices.ContainsFunc(ips, func(ip net.IP) bool { return ip.Equal(net.IPv4(127, 0, 0, 1)) }) {
+		t.Skipf("localhost does not resolve to 127.0.0.1: %v %v", ips, err)
+	}
+	b.AddPeer(a.ID(), net.JoinHostPort("localhost", port))
+	b.Send(a.ID(), testFrame(2, 1, 16))
+	waitFor(t, "b's frame at a", func() bool { return a.in.len() == 1 })
+	waitFor(t, "a's address entitled at b", func() bool { return entitledSource(b, "127.0.0.1") })
 }

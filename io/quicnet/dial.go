@@ -37,6 +37,7 @@ func (t *Transport) dialLoop(p *peer) {
 		}
 		conn, err := t.dialOnce(p.id, addr)
 		if err == nil {
+			t.sawPeerAt(p.id, sourceOf(conn.RemoteAddr()))
 			t.adopt(conn, p.id, t.id, "")
 			t.endDial(p)
 			return

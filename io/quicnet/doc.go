@@ -109,10 +109,11 @@
 //
 // SourceGuard (guard.go) sits in front of both QUIC endpoints (this
 // transport and io/oapgate): at most ConnsPerSourceDefault connections,
-// handshakes included, per source (per_source): per address for IPv4, per
-// /64 for IPv6, where one host usually holds a whole /64 (IPv4 is not
-// keyed per /24: that would lump a NAT'd site's neighbours, and the
-// 127.0.0.x sources tests use, into one quota); a Retry round trip
+// handshakes included, per source (per_source): per address for IPv4 (not
+// per /24: that would lump a NAT'd site's neighbours, and the 127.0.0.x
+// sources tests use, into one quota), per /64 for IPv6, where one host
+// usually holds a whole /64, but per address again for IPv6 addresses
+// standing for IPv4 clients (NAT64/SIIT, Teredo); a Retry round trip
 // (source-address validation) for every attempt once
 // HandshakesUnvalidatedMax handshakes are in flight or the source holds
 // half its quota, so spoofed Initial packets cost no connection state;
@@ -156,25 +157,33 @@
 // every attempt from another address, pending or established, counts in
 // the other three quarters and is refused beyond them (handshakes_full),
 // so an attacker keeping handshakes pending, however many real addresses
-// it has, holds three quarters at most. An attempt from an address of an
-// AddPeer entry (its host resolved once, at AddPeer) may take the
-// reserve, once it proved that address with a Retry (asked as soon as
-// the three quarters are used up), so spoofing a member's address takes
-// none of it. Once the handshake shows the dialer's NodeID, a connection
-// from any other NodeID must find room in the three quarters or is
-// refused (conns_full): an unconfigured node sharing a member's address
-// gets the reserve for its handshake only. What remains: a member whose
-// dials come from an address not in its AddPeer entry (behind NAT, a
-// multi-homed host, a host name resolving elsewhere since) has no reserve
-// before its handshake, and an attacker holding the three quarters with
-// pending handshakes refuses it as any other (its dials are retried with
-// backoff, and our dials to it still work); after its handshake its
-// connection leaves the three quarters for the reserve. Members share
-// the reserve with whatever else dials from their addresses, each within
-// its per-source quota. Sizing the reserve from the configured peers (two
-// connections each), or evicting learned peers' connections for members,
-// were judged not worth their complexity for clusters of a few nodes: a
-// quarter of 1024 holds 128 members.
+// it has, holds three quarters at most. An attempt from a member's
+// address may take the reserve, once it proved that address with a Retry
+// (asked as soon as the three quarters are used up); until then it counts
+// in the three quarters like any other attempt, so spoofing a member's
+// address takes none of the reserve. A member's addresses are those of
+// its AddPeer entry (a host name is looked up in the background, each
+// peer's on its own, so AddPeer and node start-up never wait on DNS; a
+// name that does not resolve yet, such as a container not started, is
+// logged and gives none), the address our last successful dial to it
+// reached, and the addresses its own connections came from once their
+// NodeID showed it, the last four of those two kinds (a recreated
+// container's new address replaces the old). Once the handshake shows
+// the dialer's NodeID, a connection from any other NodeID must find room
+// in the three quarters or is refused (conns_full): an unconfigured node
+// sharing a member's address gets the reserve for its handshake only.
+// What remains: a member dialing from an address it was never seen at
+// (behind NAT, a multi-homed host, a name not resolved yet) has no
+// reserve before its first handshake from there, and an attacker holding
+// the three quarters with pending handshakes refuses it as any other (its
+// dials are retried with backoff, and our dials to it still work, which
+// entitles the address they reach); after its handshake its connection
+// leaves the three quarters for the reserve, and its address is entitled
+// for the next. Members share the reserve with whatever else dials from
+// their addresses, each within its per-source quota. Sizing the reserve
+// from the configured peers (two connections each), or evicting learned
+// peers' connections for members, were judged not worth their complexity
+// for clusters of a few nodes: a quarter of 1024 holds 128 members.
 //
 // # Goroutines
 //

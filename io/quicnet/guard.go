@@ -123,6 +123,9 @@ func NewSourceGuard(endpoint string, perSourceMax int, metrics env.Metrics) *Sou
 	}
 	metrics.Set(MetricHandshakesInFlight, endpoint, 0)
 	metrics.Set(MetricInboundConns, endpoint, 0)
+	// Exported at 0 from the start, so the first broken count is an
+	// increase of a series already scraped.
+	metrics.Add(MetricGuardErrors, endpoint, 0)
 	return &SourceGuard{endpoint: endpoint, perSourceMax: perSourceMax, metrics: metrics, log: slog.Default(),
 		perSource: map[netip.Addr]int{}, entitled: map[netip.Addr]bool{}}
 }
@@ -204,9 +207,13 @@ func sourceOf(addr net.Addr) netip.Addr {
 // addresses) and would otherwise have 2^64 quotas; the address itself for
 // IPv4, where one address is often a whole NAT'd site already, and a /24
 // would lump unrelated clients (and the 127.0.0.x sources tests use)
-// into one quota.
+// into one quota. IPv6 addresses that carry an IPv4 client (see
+// translatedPrefixes) are counted per address too, as IPv4 is.
+//
+// a must be unmapped (sourceOf does it): an IPv4-mapped address is IPv6
+// to netip, and every IPv4 source would share ::ffff:0:0/64.
 func sourceKey(a netip.Addr) netip.Addr {
-	if !a.Is6() {
+	if !a.Is6() || isTranslated(a) {
 		return a
 	}
 	p, err := a.WithZone("").Prefix(64)
@@ -214,6 +221,26 @@ func sourceKey(a netip.Addr) netip.Addr {
 		return a
 	}
 	return p.Addr()
+}
+
+// translatedPrefixes hold IPv6 addresses standing for IPv4 clients, many
+// per /64: NAT64/SIIT (RFC 6052's well-known prefix, RFC 8215's local-use
+// one) and Teredo (RFC 4380: its /64 is the prefix and the Teredo
+// server's IPv4 address, shared by all of that server's clients).
+var translatedPrefixes = []netip.Prefix{
+	netip.MustParsePrefix("64:ff9b::/96"),
+	netip.MustParsePrefix("64:ff9b:1::/48"),
+	netip.MustParsePrefix("2001::/32"),
+}
+
+// isTranslated reports whether a is in translatedPrefixes.
+func isTranslated(a netip.Addr) bool {
+	for _, p := range translatedPrefixes {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // verifySourceAddress asks for a Retry while handshakes pile up, the
@@ -233,17 +260,17 @@ func (g *SourceGuard) aboveUnreservedLocked() bool {
 	return g.connsMax > 0 && g.conns >= g.connsMax-g.reservedMax
 }
 
-// roomLocked reports whether an attempt fits under SetConnsMax: from an
-// entitled source, in the whole of connsMax (beyond the unreserved mark
-// only with its address proved); from any other, in the unreserved room.
-func (g *SourceGuard) roomLocked(entitled, verified bool) bool {
+// roomLocked reports whether an attempt fits under SetConnsMax: one
+// reserved (from an entitled source, its address proved), in the whole of
+// connsMax; any other, in the unreserved room.
+func (g *SourceGuard) roomLocked(reserved bool) bool {
 	switch {
 	case g.connsMax == 0:
 		return true
 	case g.conns >= g.connsMax:
 		return false
-	case entitled:
-		return verified || !g.aboveUnreservedLocked()
+	case reserved:
+		return true
 	default:
 		return g.unreserved < g.connsMax-g.reservedMax
 	}
@@ -261,8 +288,13 @@ func (g *SourceGuard) connContext(ctx context.Context, info *quic.ClientInfo) (c
 		g.Fail(FailPerSource)
 		return ctx, errPerSource
 	}
-	entitled := g.entitled[src]
-	if !g.roomLocked(entitled, info.AddrVerified) {
+	// Only a proved address may stay out of the unreserved room: an
+	// unproved attempt from a member's address may be spoofed, and
+	// spoofed attempts kept out of it would take the reserve away from
+	// the member once strangers fill the unreserved room. Admit moves
+	// the member's connection out once its NodeID shows.
+	reserved := g.entitled[src] && info.AddrVerified
+	if !g.roomLocked(reserved) {
 		g.mu.Unlock()
 		g.Fail(FailHandshakesFull)
 		return ctx, errConnsFull
@@ -270,13 +302,13 @@ func (g *SourceGuard) connContext(ctx context.Context, info *quic.ClientInfo) (c
 	g.perSource[key] = n + 1
 	g.inflight++
 	g.conns++
-	if !entitled {
+	if !reserved {
 		g.unreserved++
 	}
 	g.metrics.Set(MetricHandshakesInFlight, g.endpoint, float64(g.inflight))
 	g.metrics.Set(MetricInboundConns, g.endpoint, float64(g.conns))
 	g.mu.Unlock()
-	gc := &guardConn{source: key, unreserved: !entitled}
+	gc := &guardConn{source: key, unreserved: !reserved}
 	context.AfterFunc(ctx, func() { g.end(gc) })
 	return context.WithValue(ctx, guardKey{}, gc), nil
 }
@@ -304,9 +336,10 @@ func (g *SourceGuard) Accepted(conn *quic.Conn) {
 // Admit decides on an established connection once its peer is known.
 // One entitled to the reserved room (entitled: a configured peer's
 // NodeID) is admitted and leaves the unreserved room if its attempt was
-// counted there (a member dialing from an address not in its entry). Any
-// other keeps the unreserved room its attempt took, or, if it came from an
-// entitled source, must find some there now: an unconfigured node sharing
+// counted there (from an address not entitled, or not proved). Any
+// other keeps the unreserved room its attempt took, or, if its attempt
+// took the reserve (from an entitled source, proved), must find some
+// there now: an unconfigured node sharing
 // a member's address gets the reserve for its handshake only. A refusal
 // counts conns_full; the caller closes conn. A connection that already
 // ended is refused uncounted. Admitting again changes nothing.

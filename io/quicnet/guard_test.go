@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/quic-go/quic-go"
+
+	"github.com/ron-network/ron/core/env/envtest"
 )
 
 // TestRefusedPeersAreCounted: a client without a certificate and one
@@ -195,10 +197,11 @@ func TestReserveCoversEntitledHandshakes(t *testing.T) {
 	if g.verifySourceAddress(member) {
 		t.Fatal("a member asked for a Retry with the guard empty")
 	}
-	mustAttempt(t, g, "10.0.0.1", false) // below the unreserved mark: no proof needed
-	for _, ip := range []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"} {
+	mustAttempt(t, g, "10.0.0.1", false) // below the unreserved mark: no proof needed, but unreserved room taken
+	for _, ip := range []string{"192.0.2.1", "192.0.2.2"} {
 		mustAttempt(t, g, ip, false)
 	}
+	waitConns(t, g, 3, 3)
 	if _, err := attempt(t, g, "192.0.2.4", true); err != errConnsFull {
 		t.Fatalf("a stranger beyond the unreserved room: %v, want handshakes_full", err)
 	}
@@ -209,13 +212,46 @@ func TestReserveCoversEntitledHandshakes(t *testing.T) {
 		t.Fatalf("an unproved member address into the reserve: %v, want handshakes_full", err)
 	}
 	mustAttempt(t, g, "::ffff:10.0.0.2", true) // IPv4-mapped: the same address as 10.0.0.2
-	if _, err := attempt(t, g, "10.0.0.1", true); err != errConnsFull {
+	waitConns(t, g, 4, 3)
+	mustAttempt(t, g, "10.0.0.1", true)
+	if _, err := attempt(t, g, "10.0.0.2", true); err != errConnsFull {
 		t.Fatalf("a member beyond connsMax: %v, want handshakes_full", err)
 	}
 	waitConns(t, g, 5, 3)
 	if got := m.get(MetricHandshakeFails, FailHandshakesFull); got != 3 {
 		t.Fatalf("handshakes_full %v, want 3", got)
 	}
+}
+
+// TestSpoofedMemberTakesNoReserve: attempts from a member's address that
+// did not prove it (spoofed, for all the guard knows) count in the
+// unreserved room even below its mark, so once strangers fill that room
+// the reserve is still whole for the member's proved attempt.
+func TestSpoofedMemberTakesNoReserve(t *testing.T) {
+	m := newRecorder()
+	g := NewSourceGuard("peer", 64, m)
+	g.SetConnsMax(8, 2)
+	g.SetEntitledSources([]netip.Addr{netip.MustParseAddr("10.0.0.1")})
+	for range 2 {
+		mustAttempt(t, g, "10.0.0.1", false) // spoofed: below the mark, no Retry asked
+	}
+	strangers := 0
+	for i := range 6 {
+		if _, err := attempt(t, g, fmt.Sprintf("192.0.2.%d", i+1), true); err == nil {
+			strangers++
+		}
+	}
+	if strangers != 4 {
+		t.Fatalf("%d strangers admitted, want 4 (the unreserved room less the 2 spoofed attempts)", strangers)
+	}
+	waitConns(t, g, 6, 6)
+	if !g.verifySourceAddress(&net.UDPAddr{IP: net.ParseIP("10.0.0.1"), Port: 1}) {
+		t.Fatal("a member's attempt with the unreserved room full gets no Retry")
+	}
+	for range 2 {
+		mustAttempt(t, g, "10.0.0.1", true) // the genuine member, after a Retry
+	}
+	waitConns(t, g, 8, 6)
 }
 
 // TestAdmit: the decision after the handshake, once the NodeID is known.
@@ -278,7 +314,8 @@ func TestAdmit(t *testing.T) {
 	}
 }
 
-// TestSourceKey: IPv6 sources share a quota per /64, IPv4 ones are
+// TestSourceKey: IPv6 sources share a quota per /64, IPv4 ones and
+// IPv6 ones translated from IPv4 (NAT64/SIIT, Teredo) are
 // counted per address.
 func TestSourceKey(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
@@ -289,6 +326,12 @@ func TestSourceKey(t *testing.T) {
 		{"2001:db8:1:3::1", "2001:db8:1:3::"},
 		{"fe80::1%eth0", "fe80::"},
 		{"::1", "::"},
+		// IPv4 clients behind NAT64/SIIT or Teredo: per address.
+		{"64:ff9b::c000:201", "64:ff9b::c000:201"},
+		{"64:ff9b:1:2::c000:201", "64:ff9b:1:2::c000:201"},
+		{"2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:0:4136:e378:8000:63bf:3fff:fdd2"},
+		{"2001:db8::1", "2001:db8::"}, // 2001:db8::/32 is not Teredo's 2001::/32
+		{"64:ff9b:2::1", "64:ff9b:2::"},
 	} {
 		if got := sourceKey(netip.MustParseAddr(c.in)); got != netip.MustParseAddr(c.want) {
 			t.Errorf("sourceKey(%s) = %s, want %s", c.in, got, c.want)
@@ -303,8 +346,12 @@ func TestSourceKey(t *testing.T) {
 	}
 	mustAttempt(t, g, "2001:db8:1:3::1", false)
 	mustAttempt(t, g, "::ffff:127.0.0.3", false) // IPv4-mapped: per address
-	if _, src := g.Counts(); src != 3 {
-		t.Fatalf("%d sources tracked, want 3", src)
+	// NAT64'd IPv4 clients of one /64 do not share a quota.
+	for i := range 3 {
+		mustAttempt(t, g, fmt.Sprintf("64:ff9b::c000:20%d", i), false)
+	}
+	if _, src := g.Counts(); src != 6 {
+		t.Fatalf("%d sources tracked, want 6", src)
 	}
 }
 
@@ -315,6 +362,12 @@ func TestBrokenCountsAreNotFatal(t *testing.T) {
 	m := newRecorder()
 	g := NewSourceGuard("peer", 4, m)
 	g.SetLogger(slog.New(slog.DiscardHandler))
+	m.mu.Lock()
+	_, exported := m.values[envtest.Key(MetricGuardErrors, "peer")]
+	m.mu.Unlock()
+	if !exported {
+		t.Fatalf("%s not exported at 0 before any error", MetricGuardErrors)
+	}
 	g.end(&guardConn{source: netip.MustParseAddr("192.0.2.1"), unreserved: true})
 	if got := m.get(MetricGuardErrors, "peer"); got != 1 {
 		t.Fatalf("%s %v, want 1", MetricGuardErrors, got)

@@ -19,7 +19,8 @@ type peer struct {
 	id         proto.NodeID
 	addr       string       // "" until configured or learned
 	configured bool         // set by AddPeer; such a peer is never evicted
-	sources    []netip.Addr // addr's IP addresses, when configured (SourceGuard.SetEntitledSources)
+	sources    []netip.Addr // addr's IP addresses, when configured and resolved (SourceGuard.SetEntitledSources)
+	seen       []netip.Addr // where a configured peer was last seen, oldest first (Transport.sawPeerAt)
 	queue      frameQueue
 	conn       *peerConn // the kept connection, nil when there is none
 	live       int       // connections whose reader still runs, conn included

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -45,6 +46,9 @@ type Transport struct {
 	ln    *quic.Listener
 	qconf *quic.Config
 	guard *SourceGuard // per-source limits and source-address validation
+	// lookup resolves a configured peer's host name (tests replace it
+	// before AddPeer).
+	lookup func(ctx context.Context, network, host string) ([]netip.Addr, error)
 
 	ctx    context.Context // cancelled by Close; parent of every dial
 	cancel context.CancelFunc
@@ -87,7 +91,7 @@ func Listen(cfg Config, deliver func(from proto.NodeID, frame []byte)) (*Transpo
 		cfg: cfg, id: id, cert: cert, deliver: deliver,
 		metrics: cfg.Metrics, log: cfg.Logger.With("node", id.Short()),
 		udp: udp, peers: make(map[proto.NodeID]*peer),
-		qconf: quicConfig(cfg),
+		qconf: quicConfig(cfg), lookup: net.DefaultResolver.LookupNetIP,
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	silenceQuicGoBufferWarning()
@@ -135,18 +139,16 @@ func (t *Transport) Addr() net.Addr { return t.udp.LocalAddr() }
 
 // AddPeer records addr ("host:port") as the address to dial for id,
 // replacing an address learned from an inbound connection. A configured
-// peer is never evicted from the address book. addr's IP addresses (a
-// host name is looked up once, here) are entitled to the inbound
-// connections reserved by Config.ConnsMax before the handshake.
+// peer is never evicted from the address book. Its source addresses are
+// entitled to the inbound connections reserved by Config.ConnsMax before
+// the handshake: addr's IP addresses (a host name is looked up in the
+// background, so AddPeer never waits on DNS), the address our last dials
+// to it reached, and the addresses its own connections, proved by its
+// NodeID, came from (see seenSourcesMax).
 func (t *Transport) AddPeer(id proto.NodeID, addr string) {
 	if id == t.id {
 		t.drop(DropSelf, 1)
 		return
-	}
-	sources, err := resolveSources(addr)
-	if err != nil {
-		t.log.Warn("quicnet: peer address not resolved, no reserved room before its handshake",
-			"peer", id.Short(), "addr", addr, "err", err)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -159,25 +161,85 @@ func (t *Transport) AddPeer(id proto.NodeID, addr string) {
 		t.log.Warn("quicnet: address book full, peer not added", "peer", id.Short(), "peers_max", PeersMax)
 		return
 	}
-	p.addr, p.configured, p.sources = addr, true, sources
+	if p.addr != addr {
+		p.sources = nil // until addr is looked up
+	}
+	p.addr, p.configured = addr, true
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		p.sources = []netip.Addr{ap.Addr()}
+	} else {
+		t.wg.Add(1)
+		go t.resolveSources(p, addr)
+	}
 	t.guard.SetEntitledSources(t.configuredSourcesLocked())
 }
 
-// resolveTimeout bounds AddPeer's look-up of a host name.
+// resolveTimeout bounds the look-up of a configured peer's host name.
 const resolveTimeout = 2 * time.Second
 
-// resolveSources returns the IP addresses of addr ("host:port").
-func resolveSources(addr string) ([]netip.Addr, error) {
-	if ap, err := netip.ParseAddrPort(addr); err == nil {
-		return []netip.Addr{ap.Addr()}, nil
+// resolveSources looks addr's host up and, unless AddPeer has given p
+// another address since, entitles its IP addresses. A name that does not
+// resolve (a container not started yet) is logged; the peer still gets
+// the addresses it is later seen at.
+func (t *Transport) resolveSources(p *peer, addr string) {
+	defer t.wg.Done()
+	sources, err := t.lookupHost(addr)
+	if err != nil {
+		t.log.Warn("quicnet: peer address not resolved, no reserved room before its handshake until it is seen",
+			"peer", p.id.Short(), "addr", addr, "err", err)
+		return
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed || p.addr != addr || !p.configured {
+		return
+	}
+	p.sources = sources
+	t.guard.SetEntitledSources(t.configuredSourcesLocked())
+}
+
+// lookupHost returns the IP addresses of addr ("host:port").
+func (t *Transport) lookupHost(addr string) ([]netip.Addr, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+	ctx, cancel := context.WithTimeout(t.ctx, resolveTimeout)
 	defer cancel()
-	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	return t.lookup(ctx, "ip", host)
+}
+
+// seenSourcesMax bounds the addresses a configured peer is entitled from
+// for having been seen there (its connections proved by NodeID, our
+// dials to it): the last ones win, so a recreated container's new
+// address replaces its old ones, and a member cannot entitle more than a
+// few hosts.
+const seenSourcesMax = 4
+
+// sawPeerAt records that configured peer id was reached at, or connected
+// from, src: src becomes entitled (see seenSourcesMax). Other peers are
+// ignored.
+func (t *Transport) sawPeerAt(id proto.NodeID, src netip.Addr) {
+	if !src.IsValid() {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.peers[id]
+	if p == nil || !p.configured || t.closed {
+		return
+	}
+	if i := slices.Index(p.seen, src); i >= 0 {
+		if i == len(p.seen)-1 {
+			return // already the latest: nothing changes
+		}
+		p.seen = slices.Delete(p.seen, i, i+1)
+	}
+	p.seen = append(p.seen, src)
+	if len(p.seen) > seenSourcesMax {
+		p.seen = slices.Delete(p.seen, 0, len(p.seen)-seenSourcesMax)
+	}
+	t.guard.SetEntitledSources(t.configuredSourcesLocked())
 }
 
 // configuredSourcesLocked lists the addresses of every configured peer.
@@ -186,6 +248,7 @@ func (t *Transport) configuredSourcesLocked() []netip.Addr {
 	for _, p := range t.peers { // map order ok: the guard makes a set of them
 		if p.configured {
 			sources = append(sources, p.sources...)
+			sources = append(sources, p.seen...)
 		}
 	}
 	return sources
@@ -278,9 +341,13 @@ func (t *Transport) acceptLoop() {
 			_ = conn.CloseWithError(codeRefused, "bad certificate")
 			continue // closing ends it in the guard
 		}
-		if !t.guard.Admit(conn, t.configured(id)) {
+		configured := t.configured(id)
+		if !t.guard.Admit(conn, configured) {
 			_ = conn.CloseWithError(codeRefused, "connections full")
 			continue
+		}
+		if configured {
+			t.sawPeerAt(id, sourceOf(conn.RemoteAddr()))
 		}
 		t.adopt(conn, id, id, conn.RemoteAddr().String())
 		// Counted in flight until adopt decided on it, so no handshakes
