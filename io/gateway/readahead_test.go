@@ -318,7 +318,8 @@ func TestSynctestReadAheadBudget(t *testing.T) {
 		if b.waiting() != 1 {
 			t.Fatalf("%d waiting, want 1", b.waiting())
 		}
-		s1.done(chunk) // a chunk written: given back, to the waiter
+		s1.done(chunk) // a chunk written: given back (trim), to the waiter
+		s1.trim()
 		synctest.Wait()
 		if e := <-opened; e != nil {
 			t.Fatalf("the waiter was not served a chunk given back: %v", e)
@@ -344,6 +345,7 @@ func TestSynctestReadAheadBudget(t *testing.T) {
 		for range 5 {
 			s1.done(chunk)
 		}
+		s1.trim()
 		if s1.held != chunk || s1.used != 0 {
 			t.Fatalf("s1 holds %d, uses %d; want its floor, %d, and 0", s1.held, s1.used, chunk)
 		}
@@ -379,4 +381,88 @@ func TestReadAheadBytesMax(t *testing.T) {
 			t.Errorf("ReadAheadBytesMax %d, MemoryBytesMax %d: budget %d, want %d", c.cfg.ReadAheadBytesMax, c.cfg.MemoryBytesMax, got, c.want)
 		}
 	}
+}
+
+// TestSynctestReadAheadFirstChunksFull: when the first chunks of open
+// responses alone fill the budget (nothing comes back until a whole
+// response ends) a new response is refused at once, not after
+// ReadAheadWaitMax, while one that finds widened bytes in the way still
+// waits and gets them; a request that ends while it waits is no
+// refusal: it is not counted under ShedReadAhead. Before, the first
+// waited its whole bound (holding its admission slot) and the second
+// was counted as shed.
+func TestSynctestReadAheadFirstChunksFull(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const chunk = 100
+		b := newReadAheadBudget(8*chunk, nopMetrics{}) // headroom: 2 chunks
+		var s [8]streamReadAhead
+		for i := range s {
+			if e := s[i].open(context.Background(), b, chunk, time.Second); e != nil {
+				t.Fatal(e)
+			}
+		}
+		start := time.Now()
+		var late streamReadAhead
+		e := late.open(context.Background(), b, chunk, time.Minute)
+		if e == nil || e.shed != ShedReadAhead || e.status != http.StatusServiceUnavailable {
+			t.Fatalf("a first chunk with the budget all first chunks: %+v, want a 503 shed as %s", e, ShedReadAhead)
+		}
+		if waited := time.Since(start); waited != 0 {
+			t.Fatalf("refused after waiting %v (fake clock), want at once", waited)
+		}
+		// Widened bytes in the way: a first chunk waits for them. Four
+		// first chunks and two widened fill the room widening may take,
+		// two more first chunks the headroom.
+		for i := 4; i < 8; i++ {
+			s[i].close()
+		}
+		if !s[0].grow(3*chunk) || b.reservedBytes() != 6*chunk {
+			t.Fatalf("widening refused: %d reserved", b.reservedBytes())
+		}
+		var more [2]streamReadAhead
+		for i := range more {
+			if e := more[i].open(context.Background(), b, chunk, time.Second); e != nil {
+				t.Fatal(e)
+			}
+			defer more[i].close()
+		}
+		opened := make(chan *apiError, 1)
+		go func() { opened <- late.open(context.Background(), b, chunk, time.Minute) }()
+		synctest.Wait()
+		if b.waiting() != 1 {
+			t.Fatalf("%d waiting, want the first chunk that widened bytes keep out", b.waiting())
+		}
+		s[0].done(3 * chunk)
+		s[0].trim()
+		if e := <-opened; e != nil {
+			t.Fatalf("the waiter was not served the widened bytes given back: %v", e)
+		}
+		// Full again, with widened bytes; the next waiter's request ends.
+		late.close()
+		more[0].close()
+		if !s[0].grow(2*chunk) || b.reservedBytes() != 6*chunk {
+			t.Fatalf("widening refused: %d reserved", b.reservedBytes())
+		}
+		var others [2]streamReadAhead
+		for i := range others {
+			if e := others[i].open(context.Background(), b, chunk, time.Second); e != nil {
+				t.Fatal(e)
+			}
+			defer others[i].close()
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		gone := make(chan *apiError, 1)
+		go func() { var w streamReadAhead; gone <- w.open(ctx, b, chunk, time.Minute) }()
+		synctest.Wait()
+		if b.waiting() != 1 {
+			t.Fatalf("%d waiting, want 1", b.waiting())
+		}
+		cancel()
+		if e := <-gone; e == nil || e.shed != "" {
+			t.Fatalf("a request that ended while it waited: %+v, want an error counted under no shed reason", e)
+		}
+		for i := range 4 {
+			s[i].close()
+		}
+	})
 }
