@@ -157,7 +157,8 @@ var settings = []setting{
 		return nil
 	}},
 	{"segment-writes", "RON_SEGMENT_WRITES", "how a macronode writes chunk bytes: `direct|buffered` (direct: O_DIRECT where the file system takes it, skipping the page cache; buffered: through it, so a read soon after finds them in memory); default buffered", kindPlain, str(func(c *Config) *string { return &c.SegmentWrites })},
-	sizeOption("read-ahead-bytes", "RON_READ_AHEAD_BYTES", "the bytes of chunks that all streamed GETs together may read ahead of their clients, a `SIZE` (bytes, or 256MiB, 1GiB); a GET that finds no room for its first chunk within 1s is refused (503); 0: 256MiB, or a quarter of a micronode's --memory-max when smaller; at least 1023KiB (one largest chunk)", func(c *Config) *int64 { return &c.ReadAheadBytes }),
+	sizeOption("read-ahead-bytes", "RON_READ_AHEAD_BYTES", fmt.Sprintf("the bytes of chunks that all streamed GETs together may read ahead of their clients, a `SIZE` (bytes, or 256MiB, 1GiB); a GET that finds no room for its first chunk within %v is refused (503); 0: %s, or a quarter of a micronode's --memory-max when smaller; at least %s (one largest chunk); a micronode's must fit in --memory-max",
+		gateway.ReadAheadWaitMax, formatByteSize(gateway.ReadAheadBytesDefault), formatByteSize(gateway.ReadAheadBytesMin)), func(c *Config) *int64 { return &c.ReadAheadBytes }),
 	sizeOption("memory-max", "RON_MEMORY_MAX", "a micronode's memory budget, a `SIZE` (bytes, or 512MiB, 2GiB, 4GB): writes that do not fit are refused (507); 0 disables; default 1GiB", func(c *Config) *int64 { return &c.MemoryMax }),
 }
 
@@ -563,6 +564,14 @@ func (c Config) validate() error {
 	if c.ReadAheadBytes < 0 || c.ReadAheadBytes > 0 && c.ReadAheadBytes < gateway.ReadAheadBytesMin {
 		return badSetting("read_ahead_bytes", "%s is below the smallest budget, %s (one chunk of the largest size; 0 takes the default)",
 			formatByteSize(c.ReadAheadBytes), formatByteSize(gateway.ReadAheadBytesMin))
+	}
+	if c.DataDir == "" && c.MemoryMax > 0 && c.ReadAheadBytes > c.MemoryMax {
+		// Read-ahead buffers live in the heap a micronode's budget
+		// bounds, beside the objects it stores: a budget larger than
+		// memory_max could never be honoured.
+		return badSetting("read_ahead_bytes", "%s is larger than this micronode's memory_max, %s (read-ahead buffers live in that memory); "+
+			"lower --read-ahead-bytes, raise --memory-max, or set --data-dir for a macronode",
+			formatByteSize(c.ReadAheadBytes), formatByteSize(c.MemoryMax))
 	}
 	if c.DataDir == "" && c.MemoryMax > 0 && c.EdgeCacheBytes > c.MemoryMax {
 		// A micronode's edge cache lives in the heap its budget bounds:
