@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -310,4 +311,90 @@ func TestReadAheadWidensOnlyForStorage(t *testing.T) {
 			f.written(i)
 		}
 	})
+}
+
+// TestReadAheadWithReadSlotsContended: with the gateway's read slots
+// all taken by other streams and a tight budget, a response with an
+// empty window waits for a slot (holding the job's bytes meanwhile),
+// one with reads in flight does not start another (its job's bytes go
+// back at once), every piece still comes, in order and whole, and the
+// budget's accounting ends where it began; a response whose request
+// ends while it waits for a slot returns, and gives its bytes back.
+func TestReadAheadWithReadSlotsContended(t *testing.T) {
+	const n = 12
+	backend := &countingBackend{}
+	g, f := newTestFetcher(t, context.Background(), backend, n)
+	// A tight budget: a floor and three chunks of widening.
+	g.readAhead = newReadAheadBudget(4*StreamChunkBytes, nopMetrics{})
+	f.readAhead = streamReadAhead{}
+	if e := f.open(&request{r: httptest.NewRequest(http.MethodGet, "/", nil)}); e != nil {
+		t.Fatal(e)
+	}
+	for range StreamReadsMax { // other streams hold every slot
+		g.streamReads <- struct{}{}
+	}
+	done := make(chan error, 1)
+	go func() {
+		for i := range n {
+			data, _, e := f.next()
+			if e != nil {
+				done <- e
+				return
+			}
+			if len(data) != StreamChunkBytes {
+				done <- fmt.Errorf("piece %d: %d bytes", i, len(data))
+				return
+			}
+			f.written(i)
+		}
+		if data, _, e := f.next(); data != nil || e != nil {
+			done <- fmt.Errorf("a piece past the last: %d bytes, %v", len(data), e)
+			return
+		}
+		done <- nil
+	}()
+	// The first job's bytes are reserved while it waits for a slot.
+	pollUntil(t, func() string { return "the first job did not reserve its bytes" }, func() bool {
+		return g.readAhead.reservedBytes() == StreamBatchChunksMax*StreamChunkBytes
+	})
+	if calls, _, _ := backend.stats(); calls != 0 {
+		t.Fatalf("%d calls without a read slot", calls)
+	}
+	<-g.streamReads // one slot comes free: the stream reads through it alone
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, _, most := backend.stats(); most != 1 {
+		t.Fatalf("%d reads in flight at once through one free slot", most)
+	}
+	if r := g.readAhead.reservedBytes(); r != StreamChunkBytes {
+		t.Fatalf("%d bytes reserved after the last piece, want the floor, %d", r, StreamChunkBytes)
+	}
+	f.close()
+	if r := g.readAhead.reservedBytes(); r != 0 {
+		t.Fatalf("%d bytes reserved after close", r)
+	}
+	if slots := len(g.streamReads); slots != StreamReadsMax-1 {
+		t.Fatalf("%d slots taken, want the other streams' %d", slots, StreamReadsMax-1)
+	}
+
+	// No slot comes free; the request ends while the response waits.
+	ctx, cancel := context.WithCancel(context.Background())
+	_, waiting := newTestFetcher(t, ctx, backend, n)
+	for len(waiting.g.streamReads) < StreamReadsMax {
+		waiting.g.streamReads <- struct{}{}
+	}
+	errs := make(chan *apiError, 1)
+	go func() { _, _, e := waiting.next(); errs <- e }()
+	pollUntil(t, func() string { return "the job did not reserve its bytes" }, func() bool {
+		return waiting.g.readAhead.reservedBytes() == StreamBatchChunksMax*StreamChunkBytes
+	})
+	cancel()
+	if e := <-errs; e == nil {
+		t.Fatal("a response whose request ended got a piece without a read slot")
+	}
+	waiting.close()
+	if r := waiting.g.readAhead.reservedBytes(); r != 0 {
+		t.Fatalf("%d bytes reserved after close", r)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -35,9 +36,37 @@ func newReadAheadFixture(t *testing.T, budget int64, cacheBytes int64, wait time
 		t.Fatalf("budget %d bytes, asked for %d", g.readAhead.bytesMax, budget)
 	}
 	g.readAheadWait = wait
-	srv := httptest.NewServer(g)
+	srv := httptest.NewUnstartedServer(g)
+	// Small socket buffers on the server's side: a response's bytes do
+	// not vanish into a host's large (autotuned) send buffer, so a client
+	// that reads nothing holds its response open (see smallBufferClient).
+	srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		if tc, ok := c.(*net.TCPConn); ok && s == http.StateNew {
+			_ = tc.SetWriteBuffer(socketBufferBytes)
+		}
+	}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv, g, m
+}
+
+// socketBufferBytes is the send and receive buffer the read-ahead tests
+// ask of loopback sockets: far below a streamed object, whatever a host's
+// tcp_rmem and tcp_wmem allow.
+const socketBufferBytes = 64 << 10
+
+// smallBufferClient is a client whose connections have small receive
+// buffers (socketBufferBytes), keeping up to idle of them.
+func smallBufferClient(idle int) *http.Client {
+	dialer := &net.Dialer{}
+	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: idle,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.SetReadBuffer(socketBufferBytes)
+			}
+			return c, err
+		}}}
 }
 
 // waitReadAheadFree polls until no byte of the budget is reserved and
@@ -97,11 +126,12 @@ func TestReadAheadBudgetBoundsStreams(t *testing.T) {
 	}{{name: "batches"}, {name: "cached", cacheBytes: 256 << 20}} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, g, m := newReadAheadFixture(t, budget, tc.cacheBytes, 20*time.Millisecond, nil, obj)
-			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: floors + 1}}
+			client := smallBufferClient(floors + 1)
 			defer client.CloseIdleConnections()
 			// Open streams whose clients read nothing yet until one is
 			// refused: each holds a chunk from before its headers until
-			// its body ends, so at most floors of them fit.
+			// its body ends (the small socket buffers cannot take the
+			// object), so at most floors of them fit.
 			var held []*http.Response
 			var refused *http.Response
 			t.Cleanup(func() { // on a failure too: the server's Close waits for their handlers
