@@ -506,22 +506,26 @@ func (f *chunkFetcher) start(j fetchJob) {
 		b := f.batchMax()
 		for range min(f.windowMax()/b, (len(f.pieces)+b-1)/b) { // jobs in the window, jobs in all
 			go func() {
+				var outcomes [StreamBatchChunksMax]fetched
 				for j := range f.jobs {
-					var res []fetched
+					res := outcomes[:len(j.pieces)]
 					switch {
 					case f.ctx.Err() != nil: // the response ended: not sent
-						res = []fetched{{err: unavailable(f.ctx.Err())}}
+						for k := range res {
+							res[k] = fetched{err: unavailable(f.ctx.Err())}
+						}
 					case f.cached:
-						res = []fetched{f.fetch(j.pieces[0])}
+						res[0] = f.fetch(j.pieces[0])
 					default:
-						res = f.fetchBatch(j)
+						f.fetchBatch(j, res)
 					}
 					// Storage is done with j's buffers: its bytes stop being
 					// lent before next can count them written.
 					f.readAhead.returned(j.bytes)
 					f.g.streamReads.release() // taken by next for j
 					for k, out := range j.outs {
-						out <- res[min(k, len(res)-1)]
+						out <- res[k]
+						res[k] = fetched{} // the goroutine keeps no buffer
 					}
 				}
 			}()
@@ -655,10 +659,10 @@ func (f *chunkFetcher) fetch(p piece) fetched {
 
 // fetchBatch reads a job's consecutive chunks in one storage call
 // (storage.GetChunks: each verified against its key at its offset, as
-// GetChunk does) into pooled buffers, and returns each piece's chunk. On
-// an error every piece of the job gets it and no buffer is recycled (a
-// read may still fill one).
-func (f *chunkFetcher) fetchBatch(j fetchJob) []fetched {
+// GetChunk does) into pooled buffers, and sets each piece's chunk in out
+// (one per piece). On an error every piece of the job gets it and no
+// buffer is recycled (a read may still fill one).
+func (f *chunkFetcher) fetchBatch(j fetchJob, out []fetched) {
 	chunks := make([]storage.ChunkRef, len(j.pieces))
 	into := make([][]byte, len(j.pieces))
 	bufs := make([]*[]byte, len(j.pieces))
@@ -689,7 +693,6 @@ func (f *chunkFetcher) fetchBatch(j fetchJob) []fetched {
 			e = errorf(http.StatusBadGateway, CodeInternal, "chunk %s: %d bytes, want %d", c.Addr.Short(), len(parts[k]), c.Size)
 		}
 	}
-	out := make([]fetched, len(chunks))
 	for k := range out {
 		if e != nil {
 			out[k] = fetched{err: e}
@@ -697,7 +700,6 @@ func (f *chunkFetcher) fetchBatch(j fetchJob) []fetched {
 		}
 		out[k] = fetched{data: parts[k], buf: bufs[k]}
 	}
-	return out
 }
 
 // streamChunks writes the range chunk by chunk. Storage verified the
