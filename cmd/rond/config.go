@@ -162,7 +162,8 @@ var settings = []setting{
 		return nil
 	}},
 	{"segment-writes", "RON_SEGMENT_WRITES", "how a macronode writes chunk bytes: `direct|buffered` (direct: O_DIRECT where the file system takes it, skipping the page cache; buffered: through it, so a read soon after finds them in memory); default buffered", kindPlain, str(func(c *Config) *string { return &c.SegmentWrites })},
-	sizeOption("read-ahead-bytes", "RON_READ_AHEAD_BYTES", "the bytes of chunks that all streamed GETs together may read ahead of their clients, a `SIZE` (bytes, or 256MiB, 1GiB); a GET that finds no room for its first chunk within 1s is refused (503); 0: 256MiB, or a quarter of a micronode's --memory-max when smaller; at least 1023KiB (one largest chunk)", func(c *Config) *int64 { return &c.ReadAheadBytes }),
+	sizeOption("read-ahead-bytes", "RON_READ_AHEAD_BYTES", fmt.Sprintf("the bytes of chunks that all streamed GETs together may read ahead of their clients, a `SIZE` (bytes, or 256MiB, 1GiB); a GET that finds no room for its first chunk within %v is refused (503); 0: %s, or a quarter of a micronode's --memory-max when smaller; at least %s (one largest chunk); a micronode's must fit in --memory-max",
+		gateway.ReadAheadWaitMax, formatByteSize(gateway.ReadAheadBytesDefault), formatByteSize(gateway.ReadAheadBytesMin)), func(c *Config) *int64 { return &c.ReadAheadBytes }),
 	{"names-per-tenant", "RON_NAMES_PER_TENANT", fmt.Sprintf("names, `N`, that one tenant may claim through this gateway (1..%d; default %d: no one tenant fills the registry's %d; the root token is not bounded, narrower root-tenant tokens are); a claim past it is refused (403 NAME_QUOTA)", registry.NamesMax, gateway.NamesPerTenantDefault, registry.NamesMax), kindPlain, func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -580,6 +581,14 @@ func (c Config) validate() error {
 	if c.ReadAheadBytes < 0 || c.ReadAheadBytes > 0 && c.ReadAheadBytes < gateway.ReadAheadBytesMin {
 		return badSetting("read_ahead_bytes", "%s is below the smallest budget, %s (one chunk of the largest size; 0 takes the default)",
 			formatByteSize(c.ReadAheadBytes), formatByteSize(gateway.ReadAheadBytesMin))
+	}
+	if c.DataDir == "" && c.MemoryMax > 0 && c.ReadAheadBytes > c.MemoryMax {
+		// Read-ahead buffers live in the heap a micronode's budget
+		// bounds, beside the objects it stores: a budget larger than
+		// memory_max could never be honoured.
+		return badSetting("read_ahead_bytes", "%s is larger than this micronode's memory_max, %s (read-ahead buffers live in that memory); "+
+			"lower --read-ahead-bytes, raise --memory-max, or set --data-dir for a macronode",
+			formatByteSize(c.ReadAheadBytes), formatByteSize(c.MemoryMax))
 	}
 	if c.DataDir == "" && c.MemoryMax > 0 && c.EdgeCacheBytes > c.MemoryMax {
 		// A micronode's edge cache lives in the heap its budget bounds:

@@ -58,7 +58,8 @@
 // chunks that all streamed GETs together read ahead of their clients
 // (io/gateway's read-ahead budget): 0 or unset takes 256MiB, or a quarter
 // of a micronode's memory_max when smaller; a set value must be at least
-// one chunk of the largest size (1023KiB). A GET finding no room for its
+// one chunk of the largest size (1023KiB), and a micronode's at most its
+// memory_max (the buffers live in that memory). A GET finding no room for its
 // first chunk within a second is refused with 503 and Retry-After.
 //
 // names_per_tenant / RON_NAMES_PER_TENANT / --names-per-tenant bounds the

@@ -43,3 +43,23 @@ func TestReadAheadBytesSetting(t *testing.T) {
 		}
 	}
 }
+
+// TestReadAheadBytesFitsMicronodeMemory: a micronode's read-ahead buffers
+// live in the memory its memory_max bounds, so a larger budget is a
+// configuration error naming read_ahead_bytes (as an edge cache larger
+// than memory_max is); one that fits, and a macronode's, are accepted.
+// Before, any value was accepted.
+func TestReadAheadBytesFitsMicronodeMemory(t *testing.T) {
+	_, _, err := loadConfig([]string{"--read-ahead-bytes", "65MiB", "--memory-max", "64MiB"}, envOf(nil), &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "read_ahead_bytes") || !strings.Contains(err.Error(), "memory_max") {
+		t.Fatalf("a micronode's read-ahead above its memory_max: %v, want an error naming read_ahead_bytes and memory_max", err)
+	}
+	for _, args := range [][]string{
+		{"--read-ahead-bytes", "64MiB", "--memory-max", "64MiB"},
+		{"--read-ahead-bytes", "65MiB", "--memory-max", "64MiB", "--data-dir", t.TempDir()},
+	} {
+		if _, _, err := loadConfig(args, envOf(nil), &bytes.Buffer{}); err != nil {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+}

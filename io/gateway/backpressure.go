@@ -107,11 +107,17 @@ func refusedNow(err error) bool {
 // (a read that was refused part way may still fill the buffers it was
 // lent, so a retry must not lend them again). It returns the last
 // attempt's outcome.
+//
+// An attempt is not cut short by ctx (ctx ends the retries only): the
+// node goes on with a call whose caller gave up, filling the buffers it
+// was lent, so returning early would free the read slot, and the
+// read-ahead of the buffers, while storage still reads. The caller holds
+// both until the call really answered, within CallTimeout.
 func callRetrying[Res any](ctx context.Context, g *Gateway, body node.Call[Res], again func() node.Call[Res]) (Res, error) {
 	giveUp := time.Now().Add(g.stallMax)
 	wait := streamRetryMin
 	for {
-		cctx, cancel := context.WithTimeout(ctx, g.cfg.CallTimeout)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.CallTimeout)
 		res, err := runtime.Call(cctx, g.cfg.Backend, body)
 		cancel()
 		if err == nil || !refusedNow(err) || ctx.Err() != nil || time.Now().Add(wait).After(giveUp) {

@@ -294,15 +294,24 @@
 // one budget of the gateway, Config.ReadAheadBytesMax (default
 // ReadAheadBytesDefault, 256 MiB, or a quarter of MemoryBytesMax when
 // that is smaller; at least ReadAheadBytesMin, one chunk of the largest
-// size), and given back as each chunk is written, or all at once when
-// the response ends however it ends (done, client gone, aborted: the
-// fetcher's deferred close). Without it a slow client that stays just
+// size), and given back as each chunk is written, or when the response
+// ends however it ends (done, client gone, aborted: the fetcher's
+// deferred close). The bytes of a chunk read still running in storage
+// when its response ends stay reserved, and its read slot taken, until
+// storage answers: a storage call is not cut short by its request's end
+// (callRetrying), because the node would go on filling the buffers lent
+// to it; jobs not yet sent when the response ended are dropped. Without it a slow client that stays just
 // above the write-progress bound pins its window (up to StreamWindowMax
 // chunks) for as long as it likes, and many connections pin GiBs. A
 // response reserves its largest chunk before its headers and keeps it
 // to the end, so once started it can always read its next chunk without
 // waiting for anyone: when the budget is spent its window shrinks to that
-// chunk, it never stalls on the budget. It widens its window only with
+// chunk, it never stalls on the budget. A response starts with a narrow
+// window (one job past the chunk being read) and widens it only while
+// its client waits for storage (the next job's first chunk is still
+// being read when the client asks for it): a slow client's response,
+// whose chunks are read before they are due, stays narrow and does not
+// take the room faster streams widen into. It widens only with
 // bytes free at once and only while a quarter of the budget
 // (ReadAheadHeadroomFraction) stays free for new responses' first
 // chunks, and never while one waits: so slow clients sitting on full
@@ -310,7 +319,9 @@
 // first chunk finds no room waits for it, in arrival order, for at most
 // ReadAheadWaitMax (1 s), then is refused before its headers: 503
 // OVERLOADED with Retry-After, counted in omnigate_shed_total under
-// "read_ahead_budget". It waits because room comes back a chunk at a
+// "read_ahead_budget" (a request that ends while it waits is not
+// counted); it is refused at once, without waiting, when the first
+// chunks of open responses alone leave no room for it. It waits because room comes back a chunk at a
 // time as other responses write, usually within milliseconds; it waits
 // briefly because a budget full of first chunks frees only when whole
 // responses end, and a longer wait would hold the request's goroutine

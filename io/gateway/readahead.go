@@ -91,8 +91,18 @@ type readAheadBudget struct {
 
 	mu       sync.Mutex
 	reserved int64
-	peak     int64      // the most ever reserved (tests)
-	waiters  *list.List // of *readAheadWaiter, first come first
+	// floors is the part of reserved held as the first chunks of open
+	// responses: it comes back only as whole responses end, so a first
+	// chunk that does not fit beside it is refused at once instead of
+	// waiting (and holding an admission slot) for nothing.
+	floors  int64
+	peak    int64      // the most ever reserved (tests)
+	waiters *list.List // of *readAheadWaiter, first come first
+	// seq numbers the changes of reserved (under mu); gaugeMu orders the
+	// gauge's writes, made outside mu, so that the last change wins.
+	seq      uint64
+	gaugeMu  sync.Mutex
+	gaugeSeq uint64
 }
 
 type readAheadWaiter struct {
@@ -106,8 +116,11 @@ func newReadAheadBudget(bytesMax int64, metrics env.Metrics) *readAheadBudget {
 	return b
 }
 
-// reserve takes n bytes, waiting up to wait (or ctx) for them; it returns
-// an error, holding nothing, if they did not come.
+// reserve takes n bytes as a response's first chunk (counted in floors),
+// waiting up to wait (or ctx) for them; it returns an error, holding
+// nothing, if they did not come. It does not wait when the first chunks
+// already held leave no room for n: only whole responses ending give
+// those back, not likely within wait.
 func (b *readAheadBudget) reserve(ctx context.Context, n int64, wait time.Duration) error {
 	if n > b.bytesMax {
 		return fmt.Errorf("a chunk of %d bytes exceeds the read-ahead budget of %d", n, b.bytesMax)
@@ -115,8 +128,14 @@ func (b *readAheadBudget) reserve(ctx context.Context, n int64, wait time.Durati
 	b.mu.Lock()
 	if b.waiters.Len() == 0 && b.reserved+n <= b.bytesMax {
 		b.take(n)
-		b.mu.Unlock()
+		b.floors += n
+		b.unlockPublish()
 		return nil
+	}
+	if b.bytesMax-b.floors < n {
+		floors := b.floors
+		b.mu.Unlock()
+		return fmt.Errorf("no room for %d bytes of read-ahead: first chunks of open responses hold %d of %d", n, floors, b.bytesMax)
 	}
 	w := &readAheadWaiter{bytes: n, ready: make(chan struct{})}
 	elem := b.waiters.PushBack(w)
@@ -133,14 +152,15 @@ func (b *readAheadBudget) reserve(ctx context.Context, n int64, wait time.Durati
 		err = ctx.Err()
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	select {
 	case <-w.ready: // served as it gave up: the bytes are its
+		b.mu.Unlock()
 		return nil
 	default:
 	}
 	b.waiters.Remove(elem)
 	b.serveWaiters() // the next one may fit now that this one is gone
+	b.unlockPublish()
 	return err
 }
 
@@ -148,34 +168,54 @@ func (b *readAheadBudget) reserve(ctx context.Context, n int64, wait time.Durati
 // headroom free and nobody waits.
 func (b *readAheadBudget) tryReserve(n int64) bool {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.waiters.Len() > 0 || b.reserved+n > b.bytesMax-b.headroom {
+		b.mu.Unlock()
 		return false
 	}
 	b.take(n)
+	b.unlockPublish()
 	return true
 }
 
-// release gives back n reserved bytes and serves the waiters that fit.
-func (b *readAheadBudget) release(n int64) {
-	if n == 0 {
+// release gives back n reserved bytes, of which floor were a first
+// chunk's, and serves the waiters that fit.
+func (b *readAheadBudget) release(n, floor int64) {
+	if n == 0 && floor == 0 {
 		return
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if n < 0 || n > b.reserved {
-		panic(fmt.Sprintf("gateway: read-ahead release of %d bytes with %d reserved", n, b.reserved))
+	if n < 0 || n > b.reserved || floor < 0 || floor > b.floors {
+		msg := fmt.Sprintf("gateway: read-ahead release of %d bytes (%d of a floor) with %d reserved (%d floors)", n, floor, b.reserved, b.floors)
+		b.mu.Unlock()
+		panic(msg)
 	}
+	b.floors -= floor
 	b.reserved -= n
+	b.seq++
 	b.serveWaiters()
-	b.gauge.Set(float64(b.reserved))
+	b.unlockPublish()
 }
 
 // take reserves n bytes; b.mu is held.
 func (b *readAheadBudget) take(n int64) {
 	b.reserved += n
+	b.seq++
 	b.peak = max(b.peak, b.reserved)
-	b.gauge.Set(float64(b.reserved))
+}
+
+// unlockPublish unlocks mu and sets the gauge to the reserved bytes
+// outside it (mu is the hot path's lock): of writes racing here, one
+// that saw an older change than the last written is skipped, so the
+// gauge ends at the last value.
+func (b *readAheadBudget) unlockPublish() {
+	seq, reserved := b.seq, b.reserved
+	b.mu.Unlock()
+	b.gaugeMu.Lock()
+	if seq > b.gaugeSeq {
+		b.gaugeSeq = seq
+		b.gauge.Set(float64(reserved))
+	}
+	b.gaugeMu.Unlock()
 }
 
 // serveWaiters hands the bytes to waiters in order while the first one
@@ -187,6 +227,7 @@ func (b *readAheadBudget) serveWaiters() {
 			return
 		}
 		b.take(w.bytes)
+		b.floors += w.bytes
 		b.waiters.Remove(e)
 		close(w.ready)
 	}
@@ -215,24 +256,41 @@ func (b *readAheadBudget) waiting() int {
 // are out a stream can always read its next chunk without waiting for
 // anyone: when the budget is spent its window shrinks to that one chunk,
 // it never stops. What it reserves beyond the floor is taken without
-// waiting (tryReserve) and given back as each chunk is written.
+// waiting (tryReserve); what it no longer uses is given back by trim,
+// once per fill of the window rather than per chunk written.
 //
-// Invariant: floor <= held and used <= held while open (held is what it
-// took from the budget, used the bytes of its chunks being read or not
-// yet written).
+// Its chunk reads run on the fetcher's goroutines, which may outlive the
+// response: storage fills the buffers lent to a read until its call
+// answers, even after the client left. So lent counts the bytes of reads
+// whose storage call has not answered (under mu, the only field those
+// goroutines touch), and close keeps them reserved: each is given back by
+// returned, when its call answers.
+//
+// Invariant: floor <= held and lent <= used <= held while open (held is
+// what it took from the budget, used the bytes of its chunks being read
+// or not yet written).
 type streamReadAhead struct {
 	budget *readAheadBudget
 	floor  int64
 	held   int64
 	used   int64
+
+	mu     sync.Mutex
+	lent   int64
+	closed bool
 }
 
 // open reserves the floor, waiting up to wait; the error is the
-// response's refusal (a 503 with Retry-After, counted as ShedReadAhead).
+// response's refusal (a 503 with Retry-After, counted as ShedReadAhead
+// unless the request ended while it waited: that is no refusal).
 func (s *streamReadAhead) open(ctx context.Context, budget *readAheadBudget, floor int64, wait time.Duration) *apiError {
 	if err := budget.reserve(ctx, floor, wait); err != nil {
-		return &apiError{status: http.StatusServiceUnavailable, code: CodeOverloaded, message: "streamed read: " + err.Error(),
+		e := &apiError{status: http.StatusServiceUnavailable, code: CodeOverloaded, message: "streamed read: " + err.Error(),
 			retryable: true, retryAfter: time.Second, shed: ShedReadAhead}
+		if ctx.Err() != nil {
+			e.shed = ""
+		}
+		return e
 	}
 	s.budget, s.floor, s.held = budget, floor, floor
 	return nil
@@ -251,25 +309,57 @@ func (s *streamReadAhead) grow(n int64) bool {
 	return true
 }
 
-// done counts n bytes as no longer in use (written, or never read) and
-// gives back what it holds beyond the floor and its bytes still in use.
+// done counts n bytes as no longer in use (written, or never read); trim
+// gives back what that leaves spare.
 func (s *streamReadAhead) done(n int64) {
 	s.used -= n
 	if s.used < 0 {
 		panic(fmt.Sprintf("gateway: stream read-ahead done with %d bytes more than in use", -s.used))
 	}
+}
+
+// trim gives back what it holds beyond the floor and its bytes in use.
+func (s *streamReadAhead) trim() {
 	if spare := s.held - max(s.floor, s.used); spare > 0 {
-		s.budget.release(spare)
+		s.budget.release(spare, 0)
 		s.held -= spare
 	}
 }
 
-// close gives back everything; the stream's reads still in flight are
-// cancelled and their buffers no longer reach the client. It is safe to
-// call on a stream that never opened, and twice.
-func (s *streamReadAhead) close() {
-	if s.budget != nil {
-		s.budget.release(s.held)
+// lend counts n bytes in use as lent to a storage call.
+func (s *streamReadAhead) lend(n int64) {
+	s.mu.Lock()
+	s.lent += n
+	s.mu.Unlock()
+}
+
+// returned reports that the storage call lent n bytes answered (or was
+// never sent): after close, their bytes go back to the budget now.
+func (s *streamReadAhead) returned(n int64) {
+	s.mu.Lock()
+	s.lent -= n
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		s.budget.release(n, 0)
 	}
-	s.held, s.used, s.budget = 0, 0, nil
+}
+
+// close gives back everything but the bytes lent to storage calls still
+// running (returned gives those back). It is safe to call on a stream
+// that never opened, and twice.
+func (s *streamReadAhead) close() {
+	if s.budget == nil {
+		return
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	lent := s.lent
+	s.mu.Unlock()
+	s.budget.release(s.held-lent, s.floor)
+	s.held, s.used = 0, 0
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -35,9 +36,37 @@ func newReadAheadFixture(t *testing.T, budget int64, cacheBytes int64, wait time
 		t.Fatalf("budget %d bytes, asked for %d", g.readAhead.bytesMax, budget)
 	}
 	g.readAheadWait = wait
-	srv := httptest.NewServer(g)
+	srv := httptest.NewUnstartedServer(g)
+	// Small socket buffers on the server's side: a response's bytes do
+	// not vanish into a host's large (autotuned) send buffer, so a client
+	// that reads nothing holds its response open (see smallBufferClient).
+	srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		if tc, ok := c.(*net.TCPConn); ok && s == http.StateNew {
+			_ = tc.SetWriteBuffer(socketBufferBytes)
+		}
+	}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv, g, m
+}
+
+// socketBufferBytes is the send and receive buffer the read-ahead tests
+// ask of loopback sockets: far below a streamed object, whatever a host's
+// tcp_rmem and tcp_wmem allow.
+const socketBufferBytes = 64 << 10
+
+// smallBufferClient is a client whose connections have small receive
+// buffers (socketBufferBytes), keeping up to idle of them.
+func smallBufferClient(idle int) *http.Client {
+	dialer := &net.Dialer{}
+	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: idle,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.SetReadBuffer(socketBufferBytes)
+			}
+			return c, err
+		}}}
 }
 
 // waitReadAheadFree polls until no byte of the budget is reserved and
@@ -97,11 +126,12 @@ func TestReadAheadBudgetBoundsStreams(t *testing.T) {
 	}{{name: "batches"}, {name: "cached", cacheBytes: 256 << 20}} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, g, m := newReadAheadFixture(t, budget, tc.cacheBytes, 20*time.Millisecond, nil, obj)
-			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: floors + 1}}
+			client := smallBufferClient(floors + 1)
 			defer client.CloseIdleConnections()
 			// Open streams whose clients read nothing yet until one is
 			// refused: each holds a chunk from before its headers until
-			// its body ends, so at most floors of them fit.
+			// its body ends (the small socket buffers cannot take the
+			// object), so at most floors of them fit.
 			var held []*http.Response
 			var refused *http.Response
 			t.Cleanup(func() { // on a failure too: the server's Close waits for their handlers
@@ -318,7 +348,8 @@ func TestSynctestReadAheadBudget(t *testing.T) {
 		if b.waiting() != 1 {
 			t.Fatalf("%d waiting, want 1", b.waiting())
 		}
-		s1.done(chunk) // a chunk written: given back, to the waiter
+		s1.done(chunk) // a chunk written: given back (trim), to the waiter
+		s1.trim()
 		synctest.Wait()
 		if e := <-opened; e != nil {
 			t.Fatalf("the waiter was not served a chunk given back: %v", e)
@@ -344,6 +375,7 @@ func TestSynctestReadAheadBudget(t *testing.T) {
 		for range 5 {
 			s1.done(chunk)
 		}
+		s1.trim()
 		if s1.held != chunk || s1.used != 0 {
 			t.Fatalf("s1 holds %d, uses %d; want its floor, %d, and 0", s1.held, s1.used, chunk)
 		}
@@ -379,4 +411,88 @@ func TestReadAheadBytesMax(t *testing.T) {
 			t.Errorf("ReadAheadBytesMax %d, MemoryBytesMax %d: budget %d, want %d", c.cfg.ReadAheadBytesMax, c.cfg.MemoryBytesMax, got, c.want)
 		}
 	}
+}
+
+// TestSynctestReadAheadFirstChunksFull: when the first chunks of open
+// responses alone fill the budget (nothing comes back until a whole
+// response ends) a new response is refused at once, not after
+// ReadAheadWaitMax, while one that finds widened bytes in the way still
+// waits and gets them; a request that ends while it waits is no
+// refusal: it is not counted under ShedReadAhead. Before, the first
+// waited its whole bound (holding its admission slot) and the second
+// was counted as shed.
+func TestSynctestReadAheadFirstChunksFull(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const chunk = 100
+		b := newReadAheadBudget(8*chunk, nopMetrics{}) // headroom: 2 chunks
+		var s [8]streamReadAhead
+		for i := range s {
+			if e := s[i].open(context.Background(), b, chunk, time.Second); e != nil {
+				t.Fatal(e)
+			}
+		}
+		start := time.Now()
+		var late streamReadAhead
+		e := late.open(context.Background(), b, chunk, time.Minute)
+		if e == nil || e.shed != ShedReadAhead || e.status != http.StatusServiceUnavailable {
+			t.Fatalf("a first chunk with the budget all first chunks: %+v, want a 503 shed as %s", e, ShedReadAhead)
+		}
+		if waited := time.Since(start); waited != 0 {
+			t.Fatalf("refused after waiting %v (fake clock), want at once", waited)
+		}
+		// Widened bytes in the way: a first chunk waits for them. Four
+		// first chunks and two widened fill the room widening may take,
+		// two more first chunks the headroom.
+		for i := 4; i < 8; i++ {
+			s[i].close()
+		}
+		if !s[0].grow(3*chunk) || b.reservedBytes() != 6*chunk {
+			t.Fatalf("widening refused: %d reserved", b.reservedBytes())
+		}
+		var more [2]streamReadAhead
+		for i := range more {
+			if e := more[i].open(context.Background(), b, chunk, time.Second); e != nil {
+				t.Fatal(e)
+			}
+			defer more[i].close()
+		}
+		opened := make(chan *apiError, 1)
+		go func() { opened <- late.open(context.Background(), b, chunk, time.Minute) }()
+		synctest.Wait()
+		if b.waiting() != 1 {
+			t.Fatalf("%d waiting, want the first chunk that widened bytes keep out", b.waiting())
+		}
+		s[0].done(3 * chunk)
+		s[0].trim()
+		if e := <-opened; e != nil {
+			t.Fatalf("the waiter was not served the widened bytes given back: %v", e)
+		}
+		// Full again, with widened bytes; the next waiter's request ends.
+		late.close()
+		more[0].close()
+		if !s[0].grow(2*chunk) || b.reservedBytes() != 6*chunk {
+			t.Fatalf("widening refused: %d reserved", b.reservedBytes())
+		}
+		var others [2]streamReadAhead
+		for i := range others {
+			if e := others[i].open(context.Background(), b, chunk, time.Second); e != nil {
+				t.Fatal(e)
+			}
+			defer others[i].close()
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		gone := make(chan *apiError, 1)
+		go func() { var w streamReadAhead; gone <- w.open(ctx, b, chunk, time.Minute) }()
+		synctest.Wait()
+		if b.waiting() != 1 {
+			t.Fatalf("%d waiting, want 1", b.waiting())
+		}
+		cancel()
+		if e := <-gone; e == nil || e.shed != "" {
+			t.Fatalf("a request that ended while it waited: %+v, want an error counted under no shed reason", e)
+		}
+		for i := range 4 {
+			s[i].close()
+		}
+	})
 }

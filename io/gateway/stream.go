@@ -501,8 +501,14 @@ type chunkFetcher struct {
 	cached  bool
 	pieces  []piece
 	started int
-	window  []chan fetched
+	window  []windowPiece
 	jobs    chan fetchJob // to the fetching goroutines; nil until the first read
+	// wide says the window may widen past narrowWindow: the last time
+	// next found a job's first piece at the window's head, it was still
+	// being read, so storage, not the client, held the response back.
+	// It starts false: a client that reads slowly (or not at all) would
+	// otherwise pin a full window of read chunks until it read them.
+	wide bool
 	// readAhead is the response's share of the gateway's read-ahead
 	// budget (readahead.go): every piece in the window, and the one
 	// next returned until written, is reserved there.
@@ -510,10 +516,19 @@ type chunkFetcher struct {
 }
 
 // fetchJob is a run of consecutive pieces to read and where each one's
-// outcome goes (outs[i] for pieces[i]).
+// outcome goes (outs[i] for pieces[i]); bytes is their read-ahead.
 type fetchJob struct {
 	pieces []piece
 	outs   []chan<- fetched
+	bytes  int64
+}
+
+// windowPiece is a piece in the window: where its read's outcome comes,
+// and whether it is its job's first piece (a job's pieces come together,
+// so only the first tells whether the read was done before it was due).
+type windowPiece struct {
+	out   chan fetched
+	first bool
 }
 
 func (g *Gateway) newChunkFetcher(req *request, addr proto.Addr, objectBytes uint64, pieces []piece) *chunkFetcher {
@@ -533,11 +548,13 @@ func (f *chunkFetcher) open(req *request) *apiError {
 	return f.readAhead.open(req.r.Context(), f.g.readAhead, floor, f.g.readAheadWait)
 }
 
-// close cancels the reads not yet done, ends the fetching goroutines
-// once they have answered the pieces already handed to them, and gives
-// the response's read-ahead back to the budget. A cancelled read may
-// still fill its buffer for a moment; its storage call held one of the
-// StreamReadsMax slots, which bound such reads.
+// close cancels the jobs not yet sent to storage, ends the fetching
+// goroutines once they have answered the jobs already handed to them, and
+// gives the response's read-ahead back to the budget, but for the bytes
+// of storage calls still running: storage fills the buffers lent to them
+// until it answers (a call does not stop when its caller gives up), so
+// those calls keep their read slot and their bytes until then (see the
+// fetching goroutines in start).
 func (f *chunkFetcher) close() {
 	f.cancel()
 	if f.jobs != nil {
@@ -546,8 +563,8 @@ func (f *chunkFetcher) close() {
 	f.readAhead.close()
 }
 
-// written gives back the read-ahead of piece i, whose bytes next
-// returned and the response wrote.
+// written counts out the read-ahead of piece i, whose bytes next
+// returned and the response wrote; next's trim gives it back.
 func (f *chunkFetcher) written(i int) {
 	f.readAhead.done(int64(f.pieces[i].chunk.Size))
 }
@@ -592,6 +609,14 @@ func (f *chunkFetcher) windowMax() int {
 	return StreamWindowMax
 }
 
+// narrowWindow is the window of a response whose client, not storage,
+// is the bottleneck: one job beyond the chunk being read, so that a job
+// starts while another is read and next can tell whether storage keeps
+// up (a job's first piece reaching the head unread).
+func (f *chunkFetcher) narrowWindow() int {
+	return f.batchMax() + 1
+}
+
 // start hands a job to a fetching goroutine, starting them on the first
 // call: as many as jobs fit in the window. At most windowMax reads are in
 // flight (next's window), so the send never blocks and a goroutine is
@@ -602,13 +627,27 @@ func (f *chunkFetcher) start(j fetchJob) {
 		b := f.batchMax()
 		for range min(f.windowMax()/b, (len(f.pieces)+b-1)/b) { // jobs in the window, jobs in all
 			go func() {
+				var outcomes [StreamBatchChunksMax]fetched
 				for j := range f.jobs {
-					if f.cached {
-						f.fetch(j.pieces[0], j.outs[0])
-					} else {
-						f.fetchBatch(j)
+					res := outcomes[:len(j.pieces)]
+					switch {
+					case f.ctx.Err() != nil: // the response ended: not sent
+						for k := range res {
+							res[k] = fetched{err: unavailable(f.ctx.Err())}
+						}
+					case f.cached:
+						res[0] = f.fetch(j.pieces[0])
+					default:
+						f.fetchBatch(j, res)
 					}
+					// Storage is done with j's buffers: its bytes stop being
+					// lent before next can count them written.
+					f.readAhead.returned(j.bytes)
 					f.g.streamReads.release() // taken by next for j
+					for k, out := range j.outs {
+						out <- res[k]
+						res[k] = fetched{} // the goroutine keeps no buffer
+					}
 				}
 			}()
 		}
@@ -632,11 +671,24 @@ func (f *chunkFetcher) start(j fetchJob) {
 // A job's bytes are reserved in the read-ahead budget (reserveJob)
 // before its slot, and stay reserved until the caller reports each
 // piece written: when the budget is spent the window shrinks, down to
-// the one chunk every open response can always read.
+// the one chunk every open response can always read. The window widens
+// past narrowWindow only while storage is what the client waits for
+// (f.wide): a slow client's response keeps a narrow window, so slow
+// clients do not take the room other streams widen into.
+//
+// It returns an error as soon as the request ends (the client left),
+// without waiting for the read in flight.
 func (f *chunkFetcher) next() ([]byte, *[]byte, *apiError) {
+	if len(f.window) > 0 && f.window[0].first {
+		f.wide = len(f.window[0].out) == 0 // not read yet: storage is behind
+	}
+	limit := f.windowMax()
+	if !f.wide {
+		limit = f.narrowWindow()
+	}
 	for f.started < len(f.pieces) {
 		n := min(f.batchMax(), len(f.pieces)-f.started)
-		if len(f.window)+n > f.windowMax() {
+		if len(f.window)+n > limit {
 			break
 		}
 		n, bytes := f.reserveJob(n)
@@ -653,19 +705,26 @@ func (f *chunkFetcher) next() ([]byte, *[]byte, *apiError) {
 				return nil, nil, unavailable(fmt.Errorf("waiting for a read slot: %w", err))
 			}
 		}
-		j := fetchJob{pieces: f.pieces[f.started : f.started+n], outs: make([]chan<- fetched, n)}
+		j := fetchJob{pieces: f.pieces[f.started : f.started+n], outs: make([]chan<- fetched, n), bytes: bytes}
 		for k := range n {
 			ch := make(chan fetched, 1)
 			j.outs[k] = ch
-			f.window = append(f.window, ch)
+			f.window = append(f.window, windowPiece{out: ch, first: k == 0})
 		}
+		f.readAhead.lend(bytes)
 		f.start(j)
 		f.started += n
 	}
+	f.readAhead.trim()
 	if len(f.window) == 0 {
 		return nil, nil, nil
 	}
-	res := <-f.window[0]
+	var res fetched
+	select {
+	case res = <-f.window[0].out:
+	case <-f.ctx.Done():
+		return nil, nil, unavailable(fmt.Errorf("request ended: %w", f.ctx.Err()))
+	}
 	f.window = f.window[1:]
 	p := f.pieces[f.started-len(f.window)-1]
 	if res.err != nil {
@@ -685,14 +744,13 @@ func release(buf *[]byte) {
 // fetch reads one chunk from the edge cache, else from storage (which
 // verified it against its address) and then caches it; chunks of an
 // object the cache does not admit bypass it.
-func (f *chunkFetcher) fetch(p piece, out chan<- fetched) {
+func (f *chunkFetcher) fetch(p piece) fetched {
 	c, key := p.chunk, edgecache.ChunkKey(f.addr, p.index)
 	var generation uint64
 	if f.cached {
 		cached, hit, gen := f.g.edge.get(key)
 		if hit && uint32(len(cached)) == c.Size {
-			out <- fetched{data: cached}
-			return
+			return fetched{data: cached}
 		}
 		generation = gen
 	}
@@ -710,23 +768,22 @@ func (f *chunkFetcher) fetch(p piece, out chan<- fetched) {
 	switch {
 	case err != nil:
 		// The read may still fill buf: it is not recycled.
-		out <- fetched{err: mapError(err, false)}
+		return fetched{err: mapError(err, false)}
 	case uint32(len(res.Data)) != c.Size:
-		out <- fetched{err: errorf(http.StatusBadGateway, CodeInternal, "chunk %s: %d bytes, want %d", c.Addr.Short(), len(res.Data), c.Size)}
-	default:
-		if f.cached {
-			f.g.edge.put(key, res.Data, generation)
-		}
-		out <- fetched{data: res.Data, buf: buf}
+		return fetched{err: errorf(http.StatusBadGateway, CodeInternal, "chunk %s: %d bytes, want %d", c.Addr.Short(), len(res.Data), c.Size)}
 	}
+	if f.cached {
+		f.g.edge.put(key, res.Data, generation)
+	}
+	return fetched{data: res.Data, buf: buf}
 }
 
 // fetchBatch reads a job's consecutive chunks in one storage call
 // (storage.GetChunks: each verified against its key at its offset, as
-// GetChunk does) into pooled buffers, and hands each piece its chunk. On
-// an error every piece of the job gets it and no buffer is recycled (a
-// read may still fill one).
-func (f *chunkFetcher) fetchBatch(j fetchJob) {
+// GetChunk does) into pooled buffers, and sets each piece's chunk in out
+// (one per piece). On an error every piece of the job gets it and no
+// buffer is recycled (a read may still fill one).
+func (f *chunkFetcher) fetchBatch(j fetchJob, out []fetched) {
 	chunks := make([]storage.ChunkRef, len(j.pieces))
 	into := make([][]byte, len(j.pieces))
 	bufs := make([]*[]byte, len(j.pieces))
@@ -757,12 +814,12 @@ func (f *chunkFetcher) fetchBatch(j fetchJob) {
 			e = errorf(http.StatusBadGateway, CodeInternal, "chunk %s: %d bytes, want %d", c.Addr.Short(), len(parts[k]), c.Size)
 		}
 	}
-	for k := range j.outs {
+	for k := range out {
 		if e != nil {
-			j.outs[k] <- fetched{err: e}
+			out[k] = fetched{err: e}
 			continue
 		}
-		j.outs[k] <- fetched{data: parts[k], buf: bufs[k]}
+		out[k] = fetched{data: parts[k], buf: bufs[k]}
 	}
 }
 
@@ -801,6 +858,9 @@ func (g *Gateway) streamChunks(req *request, addr proto.Addr, man *storage.Manif
 			break
 		}
 		if data, buf, e = f.next(); e != nil {
+			if req.r.Context().Err() != nil {
+				return nil // the client went away: nothing to abort
+			}
 			g.abortResponse(req, fmt.Errorf("reading %s: %s", addr.Short(), e.message))
 		}
 	}
