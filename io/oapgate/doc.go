@@ -87,8 +87,8 @@
 //
 // Bodies stream both ways. The server holds, per request, the frame being
 // received (at most oap.FrameBytesMax; its buffer grows only as the
-// frame's bytes arrive, so a header declaring a MiB costs what was sent,
-// not a MiB) and one response frame being built (BodyFrameBytes) plus the
+// frame's bytes arrive: a header declaring a MiB costs 64 KiB until 64
+// KiB arrived, not a MiB) and one response frame being built (BodyFrameBytes) plus the
 // body bytes waiting for it, about 1.5 MiB; the gateway reads and writes
 // storage chunks. A compressed body frame adds its inflated payload (up
 // to a frame's) and, while it inflates, zstd's history (twice the window,

@@ -30,8 +30,10 @@
 // Decoder turns a byte stream cut at arbitrary points into frames. It holds
 // at most one partial frame plus the chunk being fed, so a peer cannot make
 // it buffer more than FrameBytesMax plus one read. ReadFrame, for readers
-// of one frame at a time, grows its buffer as the body arrives rather than
-// from the declared length, so a header alone costs at most 4 KiB;
+// of one frame at a time, sizes its buffer from the bytes that arrived
+// rather than the declared length: at most 64 KiB until 64 KiB arrived,
+// then exactly the declared length (a peer pins a MiB by sending 64 KiB,
+// 16 times, accepted: finer steps cost the hot path copies and overshoot);
 // ReadFrameLimit refuses frames past a smaller
 // bound (a HELLO's, HelloFrameBytesMax) from the header. A header error is sticky:
 // the len field is the only frame delimiter, so once a header is malformed
