@@ -474,7 +474,7 @@ func (b *responseBody) next() error {
 	f, err := b.x.readFrame(false)
 	var p []byte
 	if err == nil {
-		p, err = payload(&f, bodyInflatedBytesMax)
+		p, err = payload(&f, bodyInflatedBytesMax, bodyWindowBytesMax)
 	}
 	if err != nil {
 		return fmt.Errorf("oapgate: response body: %w", remoteError(err))

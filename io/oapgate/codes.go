@@ -49,6 +49,7 @@ var rejectCodes = []struct {
 	{oap.ReasonDecompressFailed, 0x107},
 	{oap.ReasonUnknownApp, 0x108},
 	{ReasonBadHead, 0x109},
+	{oap.ReasonDecompressWindow, 0x10a},
 }
 
 // RejectCode is the stream error code of a reject reason (StreamCodeAborted

@@ -52,7 +52,13 @@
 // oap.InflatedBytesMax: a head to HeadBytesMax (past it, bad_head), a body
 // frame to one frame's payload, oap.FrameBytesMax less the header (past
 // it, decompress_bound). The inflation stops at the first byte past the
-// bound, so a zstd bomb costs no more than an honest payload of that size.
+// bound. Each zstd frame of the payload must be single-segment (content
+// size declared, as oap.Compress and EncodeAll write it) or declare a
+// window of at most 64 KiB in a head and 2 MiB in a body frame (past it,
+// decompress_window, whatever it holds, head or body): the decoder sizes
+// its history from the declared window. 2 MiB is libzstd's window for a
+// stream of unknown size (the zstd CLI reading a pipe); klauspost's
+// NewWriter declares 8 MiB unless given WithWindowSize(2<<20) or less.
 //
 // Heads use core/proto/wire's deterministic encoding (head.go): a request
 // is method, target (path and query) and header fields; a response is its
@@ -74,8 +80,8 @@
 // cap_on_non_start), a frame of another app_proto_id (unknown_app), a
 // request frame without REQ, a first frame without START or a later one
 // with it (bad_flags), a stream that ends before END (truncated), a COMP
-// payload past the bound or not zstd (decompress_bound,
-// decompress_failed) and a START payload that is not a canonical head
+// payload past the bound, declaring too large a window or not zstd
+// (decompress_bound, decompress_window, decompress_failed) and a START payload that is not a canonical head
 // (bad_head, this package's ReasonBadHead) each count
 // oap_rejects_total{reason} and reset that stream, both ways, with the
 // reason's stable code (RejectCode); the client maps it back into a
@@ -87,13 +93,13 @@
 //
 // Bodies stream both ways. The server holds, per request, the frame being
 // received (at most oap.FrameBytesMax; its buffer grows only as the
-// frame's bytes arrive, so a header declaring a MiB costs what was sent,
-// not a MiB) and one response frame being built (BodyFrameBytes) plus the
+// frame's bytes arrive: a header declaring a MiB costs 64 KiB until 64
+// KiB arrived, not a MiB) and one response frame being built (BodyFrameBytes) plus the
 // body bytes waiting for it, about 1.5 MiB; the gateway reads and writes
 // storage chunks. A compressed body frame adds its inflated payload (up
-// to a frame's) and, while it inflates, zstd's history (twice the window,
-// itself at most the bound rounded up to a power of two) and the output
-// buffer's doublings: up to about 5.5 MiB for that moment, 2.5 MiB after.
+// to a frame's) and, while it inflates, zstd's history (twice the
+// window, at most 2 MiB) and the output buffer's doublings: up to about
+// 7.5 MiB for that moment, 2.5 MiB after.
 // Before the handler has the request, a stream holds what its client sent
 // of the START frame and, for a compressed head, at most HeadBytesMax
 // inflated plus twice that of history. The client holds one frame each
@@ -101,7 +107,7 @@
 // connection (quic-go's receive windows start at 2 and 4 MiB, which 256
 // KiB frames need to stream without stalling on window updates, and grow
 // to at most 6 and 15 MiB). So a request costs about 1.5 MiB beyond the
-// gateway's own bound whatever the object's size (5.5 MiB at most with
+// gateway's own bound whatever the object's size (7.5 MiB at most with
 // compressed body frames), and a connection at most StreamsPerConnMax of
 // them; ConnsMax bounds the established connections (conns_full beyond
 // it), ConnsMax plus a quarter the connections handshakes included

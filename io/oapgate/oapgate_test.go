@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/proto/oap"
@@ -303,6 +304,27 @@ func TestCompressedRequestFrames(t *testing.T) {
 	a, err := readResponse(t, st)
 	if err != nil || a.status != http.StatusCreated || !bytes.Contains(a.body, []byte(proto.AddrOf(data).String())) {
 		t.Fatalf("compressed PUT: %d %s %v", a.status, a.body, err)
+	}
+}
+
+// A body frame from a streaming encoder is accepted when its window is
+// within the documented 2 MiB, the zstd CLI's default for a pipe, however
+// little it holds: the window cap used to refuse it as a bomb.
+func TestCompressedBodyFromAStreamingEncoder(t *testing.T) {
+	f := newFixture(t, false, gateway.AdmissionConfig{})
+	data := []byte("a small body from a streaming encoder")
+	body := streamed(t, data, zstd.WithWindowSize(2<<20))
+	var h zstd.Header
+	if err := h.Decode(body); err != nil || h.SingleSegment || h.WindowSize != 2<<20 {
+		t.Fatalf("the streamed body's header: %+v, %v", h, err)
+	}
+	st := openStream(t, f.rawConn(true))
+	write(t, st, requestFrame(t, oap.FlagREQ|oap.FlagSTART, 4, []byte(f.root), head(t, "PUT", "/o", oapgate.Field{Name: "Content-Length", Value: strconv.Itoa(len(data))})))
+	write(t, st, requestFrame(t, oap.FlagREQ|oap.FlagEND|oap.FlagCOMP, 4, nil, body))
+	_ = st.Close()
+	a, err := readResponse(t, st)
+	if err != nil || a.status != http.StatusCreated || !bytes.Contains(a.body, []byte(proto.AddrOf(data).String())) {
+		t.Fatalf("PUT with a 2 MiB-window body frame: %d %s %v", a.status, a.body, err)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/quic-go/quic-go"
 
 	"github.com/ron-network/ron/core/proto/oap"
@@ -85,7 +86,18 @@ var violations = []violation{
 		return append(putStart(t, token), bomb...)
 	}},
 	{"a compressed head inflating past HeadBytesMax", ReasonBadHeadForTest, func(t *testing.T, token string) []byte {
-		return requestFrame(t, oap.FlagREQ|oap.FlagSTART|oap.FlagEND|oap.FlagCOMP, 1, []byte(token), headBomb())
+		return requestFrame(t, oap.FlagREQ|oap.FlagSTART|oap.FlagEND|oap.FlagCOMP, 1, []byte(token), headBomb(t))
+	}},
+	{"a compressed head streaming past HeadBytesMax", ReasonBadHeadForTest, func(t *testing.T, token string) []byte {
+		return requestFrame(t, oap.FlagREQ|oap.FlagSTART|oap.FlagEND|oap.FlagCOMP, 1, []byte(token), streamedHeadBomb(t))
+	}},
+	{"a compressed head declaring an 8 MiB window", oap.ReasonDecompressWindow, func(t *testing.T, token string) []byte {
+		h := streamed(t, head(t, "GET", "/healthz")) // klauspost's default window
+		return requestFrame(t, oap.FlagREQ|oap.FlagSTART|oap.FlagEND|oap.FlagCOMP, 1, []byte(token), h)
+	}},
+	{"a compressed body frame declaring an 8 MiB window", oap.ReasonDecompressWindow, func(t *testing.T, token string) []byte {
+		body := streamed(t, []byte("a small body")) // klauspost's default window
+		return append(putStart(t, token), requestFrame(t, oap.FlagREQ|oap.FlagEND|oap.FlagCOMP, 1, nil, body)...)
 	}},
 	{"a compressed body frame inflating past one frame", oap.ReasonDecompressBound, func(t *testing.T, token string) []byte {
 		body := oap.Compress(make([]byte, oap.FrameBytesMax-oap.HeaderBytes+1))
@@ -96,10 +108,52 @@ var violations = []violation{
 	}},
 }
 
-// headBomb is a compressed head that inflates past InflatedBytesMax from a
-// few hundred bytes (two zstd frames, so no declared size gives it away).
-func headBomb() []byte {
-	return append(oap.Compress(make([]byte, oap.InflatedBytesMax)), oap.Compress([]byte{0})...)
+// headBomb is a compressed head that declares InflatedBytesMax in its
+// single-segment frame header, refused from that header.
+func headBomb(t *testing.T) []byte {
+	t.Helper()
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithSingleSegment(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	return enc.EncodeAll(make([]byte, oap.InflatedBytesMax), nil)
+}
+
+// streamedHeadBomb is a compressed head that inflates past
+// InflatedBytesMax from a few hundred bytes within HeadBytesMax's window
+// and without a content size, so it is refused only while inflating.
+func streamedHeadBomb(t *testing.T) []byte {
+	t.Helper()
+	b := streamed(t, make([]byte, oap.InflatedBytesMax), zstd.WithWindowSize(oapgate.HeadBytesMax))
+	var h zstd.Header
+	if err := h.Decode(b); err != nil || h.SingleSegment || h.HasFCS || h.WindowSize != oapgate.HeadBytesMax {
+		t.Fatalf("the streamed bomb's header: %+v, %v", h, err)
+	}
+	return b
+}
+
+// streamed compresses content as a pipe-fed streaming encoder does
+// (klauspost's writer, flushed before Close): the frame declares the
+// writer's window (8 MiB unless opts say otherwise) and no content size,
+// however small the content.
+func streamed(t *testing.T, content []byte, opts ...zstd.EOption) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	w, err := zstd.NewWriter(&out, append([]zstd.EOption{zstd.WithEncoderConcurrency(1)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(content); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
 }
 
 // ReasonBadHeadForTest keeps the table readable.
@@ -311,7 +365,7 @@ func TestCompressedHeadCostsAboutItsBound(t *testing.T) {
 	f := newFixture(t, false, gateway.AdmissionConfig{})
 	conn := f.rawConn(true)
 	healthy(t, conn)
-	frame := requestFrame(t, oap.FlagREQ|oap.FlagSTART|oap.FlagEND|oap.FlagCOMP, 1, nil, headBomb())
+	frame := requestFrame(t, oap.FlagREQ|oap.FlagSTART|oap.FlagEND|oap.FlagCOMP, 1, nil, streamedHeadBomb(t))
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)

@@ -133,21 +133,33 @@ func checkRequestFrame(f *oap.Frame, first bool, corrID uint64) error {
 // allocate megabytes per stream.
 const bodyInflatedBytesMax = oap.FrameBytesMax - oap.HeaderBytes
 
+// bodyWindowBytesMax is the largest zstd window a compressed body frame
+// may declare (single-segment frames, like oap.Compress's, declare none).
+// One frame's payload needs only 1 MiB, but libzstd's streaming default
+// (the zstd CLI reading a pipe) declares 2 MiB whatever the content, so
+// 2 MiB admits those encoders for 2 MiB more history while inflating.
+// Heads keep the window of their bound, HeadBytesMax: a head is small,
+// and a client that compresses one can size its window.
+const bodyWindowBytesMax = 2 << 20
+
 // payload is f's payload, inflated when COMP is set to at most limit
-// bytes (decompress_bound past it).
-func payload(f *oap.Frame, limit int) ([]byte, error) {
+// bytes (decompress_bound past it) from zstd frames declaring at most
+// window (decompress_window past it).
+func payload(f *oap.Frame, limit, window int) ([]byte, error) {
 	if f.Flags&oap.FlagCOMP == 0 {
 		return f.Payload, nil
 	}
-	return oap.Inflate(f.Payload, limit)
+	return oap.InflateWindow(f.Payload, limit, window)
 }
 
 // headPayload is a START frame's head bytes. A compressed head is
 // inflated to at most HeadBytesMax: one that would inflate further is
 // bad_head, as the same head sent uncompressed would be, refused before
-// it costs more than the bound.
+// it costs more than the bound; one whose zstd window is past
+// HeadBytesMax is decompress_window, not bad_head: it may be a small head
+// from a streaming encoder, and the client should be told why.
 func headPayload(f *oap.Frame) ([]byte, error) {
-	p, err := payload(f, HeadBytesMax)
+	p, err := payload(f, HeadBytesMax, HeadBytesMax)
 	if oap.ReasonOf(err) == oap.ReasonDecompressBound {
 		return nil, badHead("compressed head: %v", err)
 	}
@@ -333,7 +345,7 @@ func (b *requestBody) next() error {
 	}
 	var p []byte
 	if err == nil {
-		p, err = payload(&f, bodyInflatedBytesMax)
+		p, err = payload(&f, bodyInflatedBytesMax, bodyWindowBytesMax)
 	}
 	if err != nil {
 		x.fail(err)

@@ -24,7 +24,7 @@ func (t *Transport) readLoop(pc *peerConn) {
 // readFrames returns the close code and description for the connection.
 // Each frame gets its own buffer, handed to deliver without a copy;
 // oap.ReadFrame validates the header (at most FrameBytesMax) and grows
-// the buffer only as the frame's bytes arrive.
+// the buffer to 64 KiB, then to the frame's length once 64 KiB arrived.
 func (t *Transport) readFrames(pc *peerConn) (quic.ApplicationErrorCode, string) {
 	stream, err := pc.conn.AcceptUniStream(t.ctx)
 	if err != nil {

@@ -52,8 +52,10 @@
 // direction with OAP/1 frames back to back; the OAP length field delimits
 // them. The receiver reads each frame with oap.ReadFrame, which validates
 // the header (at most FrameBytesMax, known version and flags) before it
-// allocates and grows the buffer only as the frame's bytes arrive, so a
-// peer cannot make it buffer more than one frame, nor more than it sent; the
+// allocates, then grows the buffer in two exact steps: 64 KiB (the bufio
+// size) until that much arrived, then the declared length. So a peer
+// cannot make it buffer more than one frame, nor more than 16 times what
+// it sent, and a 256 KiB chunk costs three allocations; the
 // frame's buffer goes to deliver without a further copy. oap.Decoder was
 // not used because it copies every chunk into its own buffer and suits
 // input that arrives in arbitrary pieces; a stream reader can ask for

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"runtime"
 	"runtime/metrics"
+	"strings"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -213,7 +214,6 @@ func TestInflateLimit(t *testing.T) {
 	refused := map[string][]byte{
 		"Compress, one byte over":       Compress(make([]byte, headLimit+1)),
 		"streamed, window of the limit": windowBomb(t, 8<<20, headLimit),
-		"streamed, 8 MiB window":        windowBomb(t, 8<<20, 8<<20),
 		"two frames, each under":        append(Compress(make([]byte, headLimit/2+1)), Compress(make([]byte, headLimit/2+1))...),
 	}
 	for name, bomb := range refused {
@@ -240,19 +240,24 @@ func TestInflateLimit(t *testing.T) {
 // history is sized from the limit, and so is the output (red team: a
 // few hundred bytes of head made the client endpoint allocate 8 MiB).
 func TestInflateLimitBoundsMemory(t *testing.T) {
-	bombs := map[string][]byte{
-		"window of the limit": windowBomb(t, 8<<20, headLimit),
-		"8 MiB window":        windowBomb(t, 8<<20, 8<<20),
-		"declared size":       Compress(make([]byte, 8<<20)),
+	bombs := map[string]struct {
+		payload []byte
+		reason  Reason
+	}{
+		"window of the limit":    {windowBomb(t, 8<<20, headLimit), ReasonDecompressBound},
+		"8 MiB window":           {windowBomb(t, 8<<20, 8<<20), ReasonDecompressWindow},
+		"Compress, 1 MiB window": {Compress(make([]byte, 8<<20)), ReasonDecompressWindow},
+		"declared size":          {singleSegment(t, make([]byte, 8<<20)), ReasonDecompressBound},
 	}
-	for name, bomb := range bombs {
+	for name, b := range bombs {
+		bomb := b.payload
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		_, err := Inflate(bomb, headLimit)
 		runtime.ReadMemStats(&after)
-		if ReasonOf(err) != ReasonDecompressBound {
-			t.Fatalf("%s: %v, want decompress_bound", name, err)
+		if ReasonOf(err) != b.reason {
+			t.Fatalf("%s: %v, want %s", name, err, b.reason)
 		}
 		allocated := after.TotalAlloc - before.TotalAlloc
 		t.Logf("%s: %d compressed bytes refused after allocating %d bytes", name, len(bomb), allocated)
@@ -260,4 +265,92 @@ func TestInflateLimitBoundsMemory(t *testing.T) {
 			t.Errorf("%s: allocated %d bytes under a limit of %d, bound %d", name, allocated, headLimit, bound)
 		}
 	}
+}
+
+// streamed compresses content with a streaming writer that flushes before
+// closing, as a pipe-fed encoder does: the frame declares the writer's
+// window and no content size, however small the content.
+func streamed(t *testing.T, content []byte, opts ...zstd.EOption) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	w, err := zstd.NewWriter(&out, append([]zstd.EOption{zstd.WithEncoderConcurrency(1)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(content); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// A frame declaring a window past the reader's is decompress_window, not
+// decompress_bound, however little it holds, and the detail names both
+// windows: a streaming encoder's default window (the zstd CLI's 2 MiB,
+// klauspost's 8 MiB) used to be reported as a bomb. A window up to the
+// caller's is accepted, and the window a caller passes admits them.
+func TestInflateWindow(t *testing.T) {
+	small := []byte("a small payload from a streaming encoder")
+	body := FrameBytesMax - HeaderBytes
+	twoMiB := streamed(t, small, zstd.WithWindowSize(2<<20))
+	eightMiB := streamed(t, small)
+	var h zstd.Header
+	if err := h.Decode(eightMiB); err != nil || h.SingleSegment || h.WindowSize != 8<<20 {
+		t.Fatalf("the default writer's frame: %+v, %v; want a streamed 8 MiB window", h, err)
+	}
+	if out, err := InflateWindow(twoMiB, body, 2<<20); err != nil || !bytes.Equal(out, small) {
+		t.Fatalf("a 2 MiB window under a 2 MiB reader: %q, %v", out, err)
+	}
+	if out, err := InflateWindow(Compress(make([]byte, body)), body, 2<<20); err != nil || len(out) != body {
+		t.Fatalf("Compress of one body frame under a 2 MiB reader: %d bytes, %v", len(out), err)
+	}
+	refused := []struct {
+		name          string
+		payload       []byte
+		limit, window int
+		detail        string
+	}{
+		{"8 MiB window, 2 MiB reader", eightMiB, body, 2 << 20, "window 8388608 bytes > 2097152"},
+		{"2 MiB window, head reader", twoMiB, headLimit, headLimit, "window 2097152 bytes > 65536"},
+		{"8 MiB bomb, head reader", windowBomb(t, 8<<20, 8<<20), headLimit, headLimit, "window 8388608 bytes > 65536"},
+		{"second frame's 8 MiB window", append(Compress(small), eightMiB...), body, 2 << 20, "window 8388608 bytes > 2097152"},
+	}
+	for _, c := range refused {
+		_, err := InflateWindow(c.payload, c.limit, c.window)
+		if ReasonOf(err) != ReasonDecompressWindow || !strings.Contains(err.Error(), c.detail) {
+			t.Errorf("%s: %v, want decompress_window with %q", c.name, err, c.detail)
+		}
+	}
+	for _, window := range []int{headLimit / 2, InflatedBytesMax + 1} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Fatalf("Inflate window %d under a limit of %d did not panic", window, headLimit)
+				}
+			}()
+			_, _ = InflateWindow(nil, headLimit, window)
+		}()
+	}
+}
+
+// singleSegment compresses content as one single-segment frame: no
+// window, only its content size declared.
+func singleSegment(t *testing.T, content []byte) []byte {
+	t.Helper()
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithSingleSegment(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	out := enc.EncodeAll(content, nil)
+	var h zstd.Header
+	if err := h.Decode(out); err != nil || !h.SingleSegment || h.FrameContentSize != uint64(len(content)) {
+		t.Fatalf("not a single-segment frame of %d bytes: %+v, %v", len(content), h, err)
+	}
+	return out
 }

@@ -121,12 +121,17 @@ func (d *Decoder) checkInvariants(chunk int) {
 	}
 }
 
-// frameReadStepBytes is the most ReadFrame allocates for a frame's body
-// before any of it arrived. Sizing the buffer from the header alone let a
-// peer pin FrameBytesMax per stream with 38 bytes sent; past this step the
-// buffer only doubles what was received, so memory follows the bytes that
-// actually came in.
-const frameReadStepBytes = 4 << 10
+// frameReadFirstBytes is the most ReadFrame allocates for a frame before
+// that much of it arrived; once it did, the buffer goes straight to the
+// declared length. Sizing the buffer from the header alone let a peer pin
+// FrameBytesMax per stream with 38 bytes sent; now it must send 64 KiB to
+// pin a MiB (16 times what it sent, accepted). Two exact steps, not
+// doubling: quicnet reads every 256 KiB replication chunk into a fresh
+// buffer, and append's growth rule took 7 allocations and 537 KB per
+// such frame (2 and 270 KB before) and left a MiB frame's buffer past
+// FrameBytesMax. 64 KiB is quicnet's bufio size, so the first step is
+// usually one read.
+const frameReadFirstBytes = 64 << 10
 
 // ReadFrame reads exactly one frame of at most FrameBytesMax bytes from r
 // into buf (ReadFrameLimit with that limit).
@@ -137,8 +142,9 @@ func ReadFrame(r io.Reader, buf []byte) (Frame, []byte, error) {
 // ReadFrameLimit reads exactly one frame of at most maxFrame bytes from r
 // into buf and returns the frame (aliasing the returned buffer) and the
 // buffer for reuse. A header declaring more than maxFrame is
-// frame_oversize before any body byte is read; the buffer grows as the
-// body arrives, never by more than what arrived or frameReadStepBytes. A
+// frame_oversize before any body byte is read; a buffer too small grows
+// to at most frameReadFirstBytes, then, once that much arrived, to
+// exactly the declared length. A
 // clean end of stream before the first header byte is io.EOF; an end
 // inside a frame is truncated; other read errors are wrapped. It is for
 // io/ adapters and tests; machines in core/ receive whole frames.
@@ -170,14 +176,16 @@ func ReadFrameLimit(r io.Reader, buf []byte, maxFrame int) (Frame, []byte, error
 	return f, buf, err
 }
 
-// readBody appends to buf until it holds total bytes. Each step reads into
-// the capacity at hand; when that is full the buffer doubles what it holds
-// (at least frameReadStepBytes, never past total), so a peer that declares
-// a large frame and sends little costs little.
+// readBody appends to buf until it holds total bytes, reading into the
+// capacity at hand and growing it when full (bodyCap), so a peer that
+// declares a large frame and sends little costs at most
+// frameReadFirstBytes.
 func readBody(r io.Reader, buf []byte, total int) ([]byte, error) {
 	for len(buf) < total {
 		if len(buf) == cap(buf) {
-			buf = slices.Grow(buf, min(max(len(buf), frameReadStepBytes), total-len(buf)))
+			grown := make([]byte, len(buf), bodyCap(len(buf), total))
+			copy(grown, buf)
+			buf = grown
 		}
 		n, err := io.ReadFull(r, buf[len(buf):min(cap(buf), total)])
 		buf = buf[:len(buf)+n]
@@ -186,6 +194,15 @@ func readBody(r io.Reader, buf []byte, total int) ([]byte, error) {
 		}
 	}
 	return buf, nil
+}
+
+// bodyCap is the capacity a full buffer of have bytes grows to on its way
+// to total: frameReadFirstBytes first, then exactly total.
+func bodyCap(have, total int) int {
+	if have < frameReadFirstBytes {
+		return min(frameReadFirstBytes, total)
+	}
+	return total
 }
 
 func readError(err error, part string) error {

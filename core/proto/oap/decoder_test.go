@@ -223,16 +223,45 @@ func (r *stallingReader) Read(p []byte) (int, error) {
 
 // A header declaring a whole frame costs memory only as its body
 // arrives: allocating FrameBytesMax from the header let a peer pin a MiB
-// per stream with 38 bytes sent (red team, OAP client endpoint).
+// per stream with 38 bytes sent (red team, OAP client endpoint). Until
+// frameReadFirstBytes arrived the buffer stays within that; past it, it
+// is exactly the declared length (a 16-fold amplification, documented).
 func TestReadFrameMemoryFollowsTheBody(t *testing.T) {
-	for _, sent := range []int{0, 100, frameReadStepBytes + 1, 100 << 10} {
+	first := frameReadFirstBytes - HeaderBytes
+	for _, sent := range []int{0, 100, first - 1, first, 100 << 10} {
 		stream := pad(header(FrameBytesMax, Version, FlagREQ|FlagSTART, 0), HeaderBytes+sent)
 		_, buf, err := ReadFrame(&stallingReader{rest: stream}, nil)
 		if !errors.Is(err, errStalled) {
 			t.Fatalf("%d body bytes then a stall: %v", sent, err)
 		}
-		if bound := 2 * max(HeaderBytes+sent, frameReadStepBytes); cap(buf) > bound {
+		bound := frameReadFirstBytes
+		if sent >= first {
+			bound = FrameBytesMax
+		}
+		if cap(buf) > bound {
 			t.Fatalf("%d body bytes of a declared %d: buffer of %d bytes, bound %d", sent, FrameBytesMax, cap(buf), bound)
+		}
+	}
+}
+
+// quicnet reads each frame (256 KiB replication chunks) into a fresh
+// buffer: growing it by doubling took 7 allocations and 537 KB for such
+// a frame and left a MiB frame's buffer past FrameBytesMax. Two exact
+// steps take the header's, the first step's and the frame's.
+func TestReadFrameFreshBufferAllocations(t *testing.T) {
+	for _, size := range []int{256 << 10, FrameBytesMax} {
+		stream := encodeAll(t, []Frame{{Payload: make([]byte, size-HeaderBytes)}})
+		r := bytes.NewReader(stream)
+		var buf []byte
+		allocs := testing.AllocsPerRun(20, func() {
+			r.Reset(stream)
+			var err error
+			if _, buf, err = ReadFrame(r, nil); err != nil {
+				t.Fatalf("frame of %d bytes: %v", size, err)
+			}
+		})
+		if allocs > 3 || cap(buf) != size {
+			t.Fatalf("frame of %d bytes read into a nil buffer: %.0f allocations (want at most 3), buffer of %d bytes (want exactly %d)", size, allocs, cap(buf), size)
 		}
 	}
 }
@@ -244,7 +273,7 @@ func TestReadFrameLargestFrame(t *testing.T) {
 	for i := range payload {
 		payload[i] = byte(i * 7)
 	}
-	frames := []Frame{{Payload: payload}, {Payload: []byte("small")}, {Payload: payload[:3*frameReadStepBytes+5]}}
+	frames := []Frame{{Payload: payload}, {Payload: []byte("small")}, {Payload: payload[:frameReadFirstBytes+5]}}
 	r := iotest.HalfReader(bytes.NewReader(encodeAll(t, frames)))
 	var buf []byte
 	for i, want := range frames {

@@ -30,8 +30,10 @@
 // Decoder turns a byte stream cut at arbitrary points into frames. It holds
 // at most one partial frame plus the chunk being fed, so a peer cannot make
 // it buffer more than FrameBytesMax plus one read. ReadFrame, for readers
-// of one frame at a time, grows its buffer as the body arrives rather than
-// from the declared length, so a header alone costs at most 4 KiB;
+// of one frame at a time, sizes its buffer from the bytes that arrived
+// rather than the declared length: at most 64 KiB until 64 KiB arrived,
+// then exactly the declared length (a peer pins a MiB by sending 64 KiB,
+// 16 times, accepted: finer steps cost the hot path copies and overshoot);
 // ReadFrameLimit refuses frames past a smaller
 // bound (a HELLO's, HelloFrameBytesMax) from the header. A header error is sticky:
 // the len field is the only frame delimiter, so once a header is malformed
@@ -56,13 +58,25 @@
 // with concurrency 1; in that mode the library runs on the caller's
 // goroutine and starts none (checked by a test). Inflate takes the most its
 // caller's payload may legally be (at most InflatedBytesMax), streams the
-// output into a buffer capped there and refuses the first byte past it,
-// and refuses zstd windows past that limit rounded up to a power of two
-// (the decoder sizes its history from the declared window), so a zstd bomb
-// costs a few times the caller's limit whatever its declared window,
-// content size or frame count. Callers pass their own bound, not
-// InflatedBytesMax: inflating up to 8 MiB before a 64 KiB head check let
-// a few hundred bytes cost megabytes.
+// output into a buffer capped there and refuses the first byte past it
+// (decompress_bound). Callers pass their own bound, not InflatedBytesMax,
+// which is only Inflate's ceiling: inflating up to 8 MiB before a 64 KiB
+// head check let a few hundred bytes cost megabytes.
+//
+// The window is part of the contract: every zstd frame of a COMP payload
+// must be single-segment (its content size declared, as Compress and
+// EncodeAll write it) or declare a window of at most the reader's,
+// which InflateWindow takes (Inflate: the limit rounded up to a power of
+// two). A frame past it is decompress_window, checked on every frame's
+// header before anything is decoded, whatever the frame holds: the
+// decoder sizes its history from the declared window, not from the
+// output, so without the check a few bytes could cost twice whatever
+// window they declare.
+// Streaming encoders declare their window from their settings (the zstd
+// CLI reading a pipe 2 MiB, klauspost's NewWriter 8 MiB), so readers
+// that want them pass that window (io/oapgate: 2 MiB for body frames) and
+// such senders must set theirs; a bomb costs about the output bound plus
+// twice the window.
 // DecodeAll with WithDecoderMaxMemory alone was rejected: it checks the
 // bound per zstd frame, so a payload of several frames could allocate about
 // twice the bound before being refused.

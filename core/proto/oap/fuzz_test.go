@@ -2,8 +2,10 @@ package oap
 
 import (
 	"bytes"
+	"io"
 	"reflect"
 	"testing"
+	"testing/iotest"
 )
 
 // Seed corpora live in testdata/fuzz/<Name>/; `go test` replays them.
@@ -89,6 +91,56 @@ func FuzzDecoderStream(f *testing.F) {
 	})
 }
 
+// FuzzReadFrame: ReadFrame, reading one frame at a time through a reader
+// that returns one byte or half of what is asked (mode's low bit) into a
+// reused buffer, yields the same frames and the same verdict as the
+// Decoder fed the whole stream, and its buffer never grows past the
+// larger of frameReadFirstBytes and the frame (doubling once left a MiB
+// frame's at 1,130,496 bytes).
+func FuzzReadFrame(f *testing.F) {
+	small := MustEncode(&Frame{Header: Header{Flags: FlagREQ | FlagSTART, CorrID: 3}, Cap: []byte("cap"), Payload: []byte("payload")})
+	big := MustEncode(&Frame{Header: Header{Flags: FlagREQ}, Payload: make([]byte, frameReadFirstBytes+100)})
+	f.Add(append(bytes.Clone(small), big...), byte(0))
+	f.Add(append(bytes.Clone(big), small[:len(small)-3]...), byte(1))
+	f.Add(header(FrameBytesMax+1, Version, FlagREQ, 0), byte(0))
+	f.Fuzz(func(t *testing.T, stream []byte, mode byte) {
+		d := NewDecoder(FrameBytesMax)
+		d.Feed(stream)
+		want, _ := drain(d, nil)
+		wantReason := ReasonOf(d.Finish())
+		var r io.Reader = iotest.OneByteReader(bytes.NewReader(stream))
+		if mode&1 != 0 {
+			r = iotest.HalfReader(bytes.NewReader(stream))
+		}
+		var buf []byte
+		var got []Frame
+		var err error
+		for err == nil {
+			var frame Frame
+			prev := cap(buf)
+			frame, buf, err = ReadFrame(r, buf)
+			if bound := max(prev, frameReadFirstBytes, int(frame.Len)); cap(buf) > bound {
+				t.Fatalf("frame %d: buffer of %d bytes, bound %d", len(got), cap(buf), bound)
+			}
+			if err == nil {
+				got = append(got, copyFrame(frame))
+			}
+		}
+		if err != io.EOF && ReasonOf(err) == "" {
+			t.Fatalf("after %d frames: an error without a reason: %v", len(got), err)
+		}
+		if ReasonOf(err) != wantReason {
+			t.Fatalf("verdict %v after %d frames, Decoder %q", err, len(got), wantReason)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%d frames, Decoder %d", len(got), len(want))
+		}
+		for i := range got {
+			assertFrameEqual(t, got[i], want[i])
+		}
+	})
+}
+
 func drain(d *Decoder, frames []Frame) ([]Frame, error) {
 	for {
 		f, ok, err := d.Next()
@@ -134,8 +186,9 @@ func FuzzHello(f *testing.F) {
 
 // FuzzInflate: Inflate never panics, never returns more than the bound,
 // rejects only with a decompression reason, and what it returns
-// recompresses and inflates back to itself. Under a smaller limit it
-// returns the same bytes or refuses with decompress_bound, and always
+// recompresses and inflates back to itself. Under a smaller limit (and
+// so window) it returns the same bytes or refuses with decompress_bound
+// or decompress_window, and always
 // refuses output past that limit.
 func FuzzInflate(f *testing.F) {
 	const small = 4 << 10
@@ -147,11 +200,11 @@ func FuzzInflate(f *testing.F) {
 			t.Fatalf("inflated to %d bytes under a limit of %d", len(bounded), small)
 		case boundedErr == nil && (err != nil || !bytes.Equal(bounded, out)):
 			t.Fatalf("limit %d accepted what InflatedBytesMax did not return alike: %v", small, err)
-		case boundedErr != nil && err == nil && ReasonOf(boundedErr) != ReasonDecompressBound:
-			t.Fatalf("%d valid bytes under InflatedBytesMax, %v under a limit of %d, want decompress_bound", len(out), boundedErr, small)
+		case boundedErr != nil && err == nil && ReasonOf(boundedErr) != ReasonDecompressBound && ReasonOf(boundedErr) != ReasonDecompressWindow:
+			t.Fatalf("%d valid bytes under InflatedBytesMax, %v under a limit of %d, want decompress_bound or decompress_window", len(out), boundedErr, small)
 		}
 		if err != nil {
-			if r := ReasonOf(err); r != ReasonDecompressBound && r != ReasonDecompressFailed {
+			if r := ReasonOf(err); r != ReasonDecompressBound && r != ReasonDecompressFailed && r != ReasonDecompressWindow {
 				t.Fatalf("unexpected reason: %v", err)
 			}
 			return

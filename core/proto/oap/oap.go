@@ -65,6 +65,13 @@ const (
 	// not in the ARCHITECTURE 5.1 list: a corrupt stream is not a bound violation,
 	// and counting it as one would hide attacks from the bomb counter.
 	ReasonDecompressFailed Reason = "decompress_failed"
+	// ReasonDecompressWindow is a COMP payload whose zstd frame is neither
+	// single-segment nor within the reader's window (oap.InflateWindow):
+	// valid zstd, refused for what decoding it would cost, apart from
+	// decompress_bound so that a streaming encoder's default window (the
+	// zstd CLI's 2 MiB, 8 MiB for klauspost's writer) is not mistaken for
+	// a bomb.
+	ReasonDecompressWindow Reason = "decompress_window"
 	ReasonUnknownApp       Reason = "unknown_app"
 )
 
@@ -98,6 +105,7 @@ var (
 	ErrCapOnNonStart    = &Error{Reason: ReasonCapOnNonStart}
 	ErrDecompressBound  = &Error{Reason: ReasonDecompressBound}
 	ErrDecompressFailed = &Error{Reason: ReasonDecompressFailed}
+	ErrDecompressWindow = &Error{Reason: ReasonDecompressWindow}
 	ErrUnknownApp       = &Error{Reason: ReasonUnknownApp}
 )
 
@@ -106,7 +114,7 @@ var (
 var Reasons = []Reason{
 	ReasonBadHello, ReasonFrameOversize, ReasonHeaderMalformed, ReasonTruncated,
 	ReasonBadFlags, ReasonCapOnNonStart, ReasonDecompressBound, ReasonDecompressFailed,
-	ReasonUnknownApp,
+	ReasonUnknownApp, ReasonDecompressWindow,
 }
 
 // ReasonOf is the reject label of err, for oap_rejects_total{reason}. It is
