@@ -197,16 +197,16 @@ func (c *countingBackend) stats() (calls, inflight, most int) {
 }
 
 // newTestFetcher is a fetcher of n whole chunks of StreamChunkBytes for
-// a request with ctx, on a gateway with backend and a budget of 64
-// chunks, opened.
-func newTestFetcher(t *testing.T, ctx context.Context, backend Backend, n int) (*Gateway, *chunkFetcher) {
+// r (a request carrying the test's context, from getWith), on a gateway
+// with backend and a budget of 64 chunks, opened.
+func newTestFetcher(t *testing.T, r *http.Request, backend Backend, n int) (*Gateway, *chunkFetcher) {
 	t.Helper()
 	g := New(Config{Backend: backend, Metrics: nopMetrics{}, Logger: slog.New(slog.DiscardHandler), ReadAheadBytesMax: 64 * StreamChunkBytes})
 	pieces := make([]piece, n)
 	for i := range pieces {
 		pieces[i] = piece{chunk: storage.ChunkRef{Size: StreamChunkBytes}, offset: uint64(i) * StreamChunkBytes, index: uint32(i), to: StreamChunkBytes}
 	}
-	req := &request{r: httptest.NewRequest(http.MethodGet, "/", nil).WithContext(ctx)}
+	req := &request{r: r}
 	f := g.newChunkFetcher(req, proto.AddrOf([]byte("x")), uint64(n)*StreamChunkBytes, pieces)
 	if e := f.open(req); e != nil {
 		t.Fatal(e)
@@ -222,7 +222,7 @@ func newTestFetcher(t *testing.T, ctx context.Context, backend Backend, n int) (
 func TestFetchJobsAfterTheRequestEndedAreNotSent(t *testing.T) {
 	backend := &countingBackend{}
 	ctx, cancel := context.WithCancel(context.Background())
-	g, f := newTestFetcher(t, ctx, backend, 8)
+	g, f := newTestFetcher(t, getWith(ctx), backend, 8)
 	cancel()
 	_, _, e := f.next()
 	f.close()
@@ -248,7 +248,7 @@ func TestReadAheadWidensOnlyForStorage(t *testing.T) {
 	const n = 24
 	t.Run("slow client", func(t *testing.T) {
 		backend := &countingBackend{}
-		g, f := newTestFetcher(t, context.Background(), backend, n)
+		g, f := newTestFetcher(t, getWith(context.Background()), backend, n)
 		defer f.close()
 		narrow := int64(f.narrowWindow()) * StreamChunkBytes
 		for i := range n {
@@ -274,7 +274,7 @@ func TestReadAheadWidensOnlyForStorage(t *testing.T) {
 		// The first job answers at once; the later ones wait for the gate,
 		// so the client finds a job's first piece unread.
 		backend := &countingBackend{gateFrom: 2 * StreamChunkBytes, gate: make(chan struct{})}
-		_, f := newTestFetcher(t, context.Background(), backend, n)
+		_, f := newTestFetcher(t, getWith(context.Background()), backend, n)
 		defer f.close()
 		opened := false
 		defer func() {
@@ -323,7 +323,7 @@ func TestReadAheadWidensOnlyForStorage(t *testing.T) {
 func TestReadAheadWithReadSlotsContended(t *testing.T) {
 	const n = 12
 	backend := &countingBackend{}
-	g, f := newTestFetcher(t, context.Background(), backend, n)
+	g, f := newTestFetcher(t, getWith(context.Background()), backend, n)
 	// A tight budget: a floor and three chunks of widening.
 	g.readAhead = newReadAheadBudget(4*StreamChunkBytes, nopMetrics{})
 	f.readAhead = streamReadAhead{}
@@ -380,7 +380,7 @@ func TestReadAheadWithReadSlotsContended(t *testing.T) {
 
 	// No slot comes free; the request ends while the response waits.
 	ctx, cancel := context.WithCancel(context.Background())
-	_, waiting := newTestFetcher(t, ctx, backend, n)
+	_, waiting := newTestFetcher(t, getWith(ctx), backend, n)
 	for len(waiting.g.streamReads) < StreamReadsMax {
 		waiting.g.streamReads <- struct{}{}
 	}
@@ -397,4 +397,9 @@ func TestReadAheadWithReadSlotsContended(t *testing.T) {
 	if r := waiting.g.readAhead.reservedBytes(); r != 0 {
 		t.Fatalf("%d bytes reserved after close", r)
 	}
+}
+
+// getWith is a GET request carrying ctx.
+func getWith(ctx context.Context) *http.Request {
+	return httptest.NewRequest(http.MethodGet, "/", nil).WithContext(ctx)
 }

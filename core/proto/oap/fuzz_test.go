@@ -108,7 +108,7 @@ func FuzzReadFrame(f *testing.F) {
 		d.Feed(stream)
 		want, _ := drain(d, nil)
 		wantReason := ReasonOf(d.Finish())
-		var r io.Reader = iotest.OneByteReader(bytes.NewReader(stream))
+		r := iotest.OneByteReader(bytes.NewReader(stream))
 		if mode&1 != 0 {
 			r = iotest.HalfReader(bytes.NewReader(stream))
 		}
