@@ -100,8 +100,8 @@ func peekStore(fsys vfs.FS, dir string) (bool, error) {
 // holds its store, so that the caller opens it with
 // pebbledisk.Options.MustExist and pebble never creates a store over it.
 // False means no DIR/pebble, or one a crash left in the store's first
-// Open (between Stamp and the first Open's manifest marker: it holds none
-// of a store's files, pebbledisk.StoreFiles), for Open to create. A
+// Open before it held any of a store's files (pebbledisk.StoreFiles), for
+// Open to create. A
 // DIR/pebble without a marker that holds a store's files lost its marker:
 // ErrStoreLost, naming them; nothing is touched.
 func StoreFound(dir string) (bool, error) {

@@ -271,7 +271,7 @@
 // a dir with no marker that holds a store's files (StoreFiles: tables,
 // blob files, manifests, WALs, segments) is refused with ErrStoreLost,
 // nothing touched. A missing or empty dir, or one a crash left in its
-// first Open, is a new store.
+// first Open before pebble wrote a manifest, is a new store.
 //
 // The orphan sweep itself does not refuse a store with no pointer and
 // segments that hold bytes: that is a state a crash leaves on its own

@@ -21,10 +21,15 @@ var ErrStoreLost = errors.New("pebbledisk: store files without a manifest marker
 // StoreFiles lists, sorted and at most limit, the files of dir that hold a
 // store's data: pebble's tables (*.sst), blob files (*.blob), manifests
 // (MANIFEST-*) and WALs (*.log), and the segments (SideDirName/*/*.seg).
-// A first Open cut short by a crash leaves none of them with data (pebble
-// writes its manifest, then the marker, then the WAL; no segment is
-// written before Open returns), so a dir without a marker that holds one
-// of them lost its marker. A missing dir holds none.
+// Pebble's first Open writes its manifest, then the marker, then the WAL,
+// and no segment is written before Open returns: so a dir without a
+// marker that holds a table, a blob file, a WAL or a segment lost its
+// marker. A manifest alone is also counted, though a crash between
+// pebble syncing its first manifest and moving the marker leaves one:
+// that narrow window is refused too (the error names MANIFEST-000001
+// alone; removing the store dir lets Open start over), rather than risk
+// taking a store whose tables went missing for a new one. A missing dir
+// holds none.
 func StoreFiles(fsys vfs.FS, dir string, limit int) ([]string, error) {
 	names, err := fsys.List(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -88,7 +93,8 @@ const storeFilesListed = 8
 // marker but holds store files (StoreFiles): pebble would create a new
 // store there and delete the tables as obsolete, and openSide would then
 // remove every segment as an orphan. A missing or empty dir is a new
-// store; so is one a crash left in the middle of its first Open.
+// store; so is one a crash left in its first Open before pebble wrote a
+// manifest.
 func refuseLost(fsys vfs.FS, dir string) error {
 	desc, err := pebble.Peek(dir, fsys)
 	if errors.Is(err, fs.ErrNotExist) {
