@@ -1,15 +1,20 @@
 package main
 
 import (
+	"bytes"
+	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ron-network/ron/io/datadir"
+	"github.com/ron-network/ron/io/pebbledisk"
 )
 
 // TestForeignPebbleDirIsRefusedUntouched is the red team's repro: a data
@@ -51,6 +56,124 @@ func TestForeignPebbleDirIsRefusedUntouched(t *testing.T) {
 		t.Fatalf("the refused dir changed:\n got %q\nwant %q", after, before)
 	}
 }
+
+// TestLostManifestMarkerIsRefusedUntouched is the reviewer's repro: a
+// format 3 data dir whose store holds its values in tables (*.sst) and
+// segments (values/*/*.seg) loses pebble's zero-length manifest marker
+// (a backup or sync tool skipped it). rond refuses to start (exit 2)
+// naming the marker, the files it found and the backup, and rond migrate
+// refuses too (as a foreign store, pointing at the backup); both leave every file byte for byte. The old build opened
+// it as a new store: pebble deleted the tables, the orphan sweep every
+// segment, and the node came up healthy with no data.
+func TestLostManifestMarkerIsRefusedUntouched(t *testing.T) {
+	dir := t.TempDir()
+	copyDir(t, goldenDir(datadir.FormatCurrent), dir)
+	store := filepath.Join(dir, datadir.StoreName)
+	// An Open flushes the golden WAL into tables.
+	d, err := pebbledisk.Open(pebbledisk.Options{Dir: store, MustExist: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	markers, _ := filepath.Glob(filepath.Join(store, "marker.manifest.*"))
+	ssts, _ := filepath.Glob(filepath.Join(store, "*.sst"))
+	segs, _ := filepath.Glob(filepath.Join(store, pebbledisk.SideDirName, "*", "*.seg"))
+	if len(markers) != 1 || len(ssts) == 0 || len(segs) == 0 {
+		t.Fatalf("setup: markers %q, tables %q, segments %q", markers, ssts, segs)
+	}
+	if err := os.Remove(markers[0]); err != nil {
+		t.Fatal(err)
+	}
+	before := treeOf(t, dir)
+	wants := []string{store + " has lost its manifest marker (marker.manifest.*)", filepath.Base(ssts[0]), filepath.Base(segs[0]), "restore it from backup", "nothing was changed"}
+	errOut, code := refusedStart(t, "--data-dir", dir, "--http-addr", "127.0.0.1:0", "--quic-addr", "127.0.0.1:0")
+	if code != 2 {
+		t.Errorf("start: exit %d, stderr %q; want exit 2", code, errOut)
+	}
+	containsAll(t, "start", errOut, wants)
+	out, errOut, code := runRond("migrate", "--data-dir", dir, "--to", "2")
+	if code != 1 || strings.Contains(out, "ran:") {
+		t.Errorf("migrate: exit %d, stdout %q, stderr %q; want exit 1 and nothing run", code, out, errOut)
+	}
+	containsAll(t, "migrate", errOut, []string{store + " has no pebble manifest marker (marker.manifest.*)", "not a RON store", filepath.Base(ssts[0]), "restore it from backup"})
+	if after := treeOf(t, dir); !reflect.DeepEqual(after, before) {
+		t.Fatalf("the refused dir changed:\n got %v\nwant %v", keysOf(after), keysOf(before))
+	}
+}
+
+// TestRecordedDirWithoutStoreStarts: a format 3 dir whose store is not
+// there yet, or is an empty pebble/ (a crash between the record and the
+// store's first Open), starts and creates the store.
+func TestRecordedDirWithoutStoreStarts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	for _, emptyStore := range []bool{false, true} {
+		dir := t.TempDir()
+		copyDir(t, goldenDir(datadir.FormatCurrent), dir)
+		store := filepath.Join(dir, datadir.StoreName)
+		if err := os.RemoveAll(store); err != nil {
+			t.Fatal(err)
+		}
+		if emptyStore {
+			if err := os.Mkdir(store, 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n := startRond(t, "--data-dir", dir, "--quic-addr", "127.0.0.1:0")
+		_ = n.cmd.Process.Kill()
+		_ = n.cmd.Wait()
+		if markers, _ := filepath.Glob(filepath.Join(store, "marker.manifest.*")); len(markers) != 1 {
+			t.Errorf("empty store %v: after a start, manifest markers %q, want one", emptyStore, markers)
+		}
+	}
+}
+
+// refusedStart runs the rond binary with args, expecting a refusal: it
+// returns stderr and the exit code once the process exits, and fails the
+// test at once if rond prints its banner (it started) or has not exited
+// by refusedDeadline. The old builds started on what the callers refuse,
+// and an in-process run would have served until the test timed out.
+func refusedStart(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(buildRond(t), args...)
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	printed := make(chan struct{})
+	go func() {
+		if n, _ := stdout.Read(make([]byte, 1)); n > 0 {
+			close(printed)
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case <-exited:
+		return errOut.String(), cmd.ProcessState.ExitCode()
+	case <-printed:
+		_ = cmd.Process.Kill()
+		<-exited
+		t.Fatalf("rond %v started instead of refusing; stderr %s", args, errOut.String())
+	case <-time.After(refusedDeadline):
+		_ = cmd.Process.Kill()
+		<-exited
+		t.Fatalf("rond %v neither refused nor started in %v; stderr %s", args, refusedDeadline, errOut.String())
+	}
+	return "", 0
+}
+
+// refusedDeadline bounds refusedStart's wait for the process to exit.
+const refusedDeadline = 60 * time.Second
 
 // TestMissingNodeKeyOnAStampedDirWritesNothing: a format 3 dir whose
 // record names its node, with node.key removed, is refused in one line

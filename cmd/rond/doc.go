@@ -175,7 +175,12 @@
 // format's record. A DIR/pebble without a record that is not a pebble
 // store (no manifest marker naming a manifest) is refused, by rond and
 // rond migrate alike, naming what it holds, and left untouched: it is
-// not taken for format 0. A dir whose record names its node but whose
+// not taken for format 0. A recorded dir's store is opened with
+// pebbledisk.Options.MustExist, and one whose DIR/pebble lost its
+// manifest marker (a zero-length file a backup may skip) but holds
+// store files is refused (exit 2) naming them and the backup, untouched:
+// opened as is, pebble would start an empty store over it and delete
+// the tables and segments. A dir whose record names its node but whose
 // node key file is missing is refused ("node.key is missing from DIR
 // ... restore it") before any key is written: a new key would belong
 // to another node. Only rond migrate changes a format, up or down

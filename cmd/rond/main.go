@@ -151,18 +151,18 @@ const gcHeadroomBytes = 64 << 20
 func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
 	started := time.Now()
 	runtime.TuneGC(gcHeadroomBytes)
-	newDataDir, err := checkDataDir(cfg, log)
+	dirState, err := checkDataDir(cfg, log)
 	if err != nil {
 		return err
 	}
-	if err := checkNodeKeyPresent(cfg, newDataDir); err != nil {
+	if err := checkNodeKeyPresent(cfg, dirState.isNew); err != nil {
 		return err
 	}
 	key, err := nodeKey(cfg)
 	if err != nil {
 		return err
 	}
-	if err := stampDataDir(cfg, newDataDir, proto.NodeIDFromPublicKey(key.Public().(ed25519.PublicKey))); err != nil {
+	if err := stampDataDir(cfg, dirState.isNew, proto.NodeIDFromPublicKey(key.Public().(ed25519.PublicKey))); err != nil {
 		return err
 	}
 	peers, _ := cfg.peers()
@@ -186,7 +186,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 			return err
 		}
 	}
-	n, err := start(cfg, spec, peers, log, flags)
+	n, err := start(cfg, dirState, spec, peers, log, flags)
 	if err != nil {
 		return err
 	}
@@ -300,14 +300,17 @@ func profile(cfg Config) string {
 	return "macronode (" + cfg.DataDir + ")"
 }
 
-func start(cfg Config, spec runtime.NodeSpec, peers []peer, log *slog.Logger, flags *featureFlags) (*node, error) {
+func start(cfg Config, dirState dataDirState, spec runtime.NodeSpec, peers []peer, log *slog.Logger, flags *featureFlags) (*node, error) {
 	metrics := runtime.NewPromMetrics(log)
 	opts := pebbledisk.Options{Dir: "ron", FS: vfs.NewMem(), Log: log, ValuesInMemory: true, Metrics: metrics}
 	if cfg.DataDir != "" {
 		// checkDataDir refused any format before datadir.FormatCurrent
-		// (side files), so the store is never Legacy here.
+		// (side files), so the store is never Legacy here; a store it
+		// found is opened with MustExist, so pebble never creates one
+		// over it.
 		opts = pebbledisk.Options{Dir: filepath.Join(cfg.DataDir, datadir.StoreName), Log: log,
-			BufferedSegments: cfg.SegmentWrites == segmentWritesBuffered, Metrics: metrics}
+			BufferedSegments: cfg.SegmentWrites == segmentWritesBuffered, Metrics: metrics,
+			MustExist: dirState.storeFound}
 	}
 	disk, err := pebbledisk.Open(opts)
 	if err != nil {

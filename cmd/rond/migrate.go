@@ -110,17 +110,26 @@ func migrateNodeID(dir, path string) (string, error) {
 	return proto.NodeIDFromPublicKey(pub).String(), nil
 }
 
+// dataDirState is what checkDataDir found.
+type dataDirState struct {
+	isNew      bool // no record and no store: stampDataDir writes the record
+	storeFound bool // DIR/pebble holds the store: start opens it with MustExist
+}
+
 // checkDataDir runs before rond touches the data dir: it refuses a newer
 // or older format (one line, exit 2; an older one names the rond migrate
-// command). It
-// returns whether the dir is new, for stampDataDir.
-func checkDataDir(cfg Config, log *slog.Logger) (bool, error) {
+// command), and a store that lost its manifest marker
+// (datadir.ErrStoreLost): opened as is, pebble would create a new store
+// over it, delete its tables and the side files' sweep its segments.
+// It returns whether the dir is new, for stampDataDir, and whether it
+// holds its store, for start.
+func checkDataDir(cfg Config, log *slog.Logger) (dataDirState, error) {
 	if cfg.DataDir == "" {
-		return false, nil
+		return dataDirState{}, nil
 	}
 	format, isNew, err := datadir.Check(cfg.DataDir, versionLine())
 	if err != nil {
-		return false, &configError{msg: "rond: " + err.Error()}
+		return dataDirState{}, &configError{msg: "rond: " + err.Error()}
 	}
 	if !isNew && format < datadir.FormatCurrent {
 		// Format 2 renamed every chunk and manifest: this build would see
@@ -129,10 +138,19 @@ func checkDataDir(cfg Config, log *slog.Logger) (bool, error) {
 		// the segment pointer's marker as a pointer, which a format 2
 		// store does not escape. So it refuses any older store until it
 		// is migrated.
-		return false, &configError{msg: fmt.Sprintf("rond: data dir %s has format %d, this build (%s) reads format %d: stop here and run rond migrate --data-dir %s --to %d (the older build opens it until then)",
+		return dataDirState{}, &configError{msg: fmt.Sprintf("rond: data dir %s has format %d, this build (%s) reads format %d: stop here and run rond migrate --data-dir %s --to %d (the older build opens it until then)",
 			cfg.DataDir, format, versionLine(), datadir.FormatCurrent, cfg.DataDir, datadir.FormatCurrent)}
 	}
-	return isNew, nil
+	if isNew {
+		return dataDirState{isNew: true}, nil
+	}
+	// A recorded dir without its store is the crash window between
+	// stampDataDir and the first Open: start creates the store.
+	found, err := datadir.StoreFound(cfg.DataDir)
+	if err != nil {
+		return dataDirState{}, &configError{msg: "rond: " + err.Error()}
+	}
+	return dataDirState{storeFound: found}, nil
 }
 
 // stampDataDir gives a new data dir its record and checks that an existing

@@ -29,7 +29,16 @@
 //     what it holds, and nothing in the directory is touched. Opening it
 //     would make pebble create a store over it and delete its files as
 //     obsolete. The migrations open a store with
-//     pebbledisk.Options.MustExist, so they never create one either.
+//     pebbledisk.Options.MustExist, so they never create one either;
+//   - a recorded dir's store (StoreFound) is opened with MustExist too,
+//     and one whose DIR/pebble lost its manifest marker (a zero-length
+//     file a backup or sync tool may skip) but holds store files is
+//     refused (ErrStoreLost) naming them, untouched: pebble would create
+//     a new store over it and the side files' sweep delete every segment.
+//     A recorded dir without a store, or with a DIR/pebble that holds no
+//     store files (a crash in the store's first Open), gets its store
+//     created. A store that cannot be read (EACCES, EIO) is refused as
+//     unreadable, never called foreign.
 //
 // Migrations move a directory one format at a time, up or down, only when
 // an operator runs `rond migrate`. Each migration does its work beside the

@@ -19,7 +19,17 @@ var ErrInUse = errors.New("datadir: data dir in use")
 
 // lockStore takes the store's own lock (the one pebble holds while rond
 // runs), so that a migration never runs under a live node. A dir without
-// a store has nothing to lock.
+// a store has nothing to lock, and takes no lock: there is no lock at the
+// data dir's level (rond holds only pebble's, DIR/pebble/LOCK, and only
+// once its store is open), so one taken here would not keep rond out.
+// The migrations of such a dir only replace the record, atomically, and a
+// rond starting meanwhile reads one record or the other: an older format
+// it refuses, the current one it opens. The one race left is a rond
+// started during a migration down from the current format that reads the
+// record before it changes and creates a store, which the older record
+// then describes; an operator runs rond migrate on a stopped node, as its
+// usage says. Closing it would take a lock file at DIR that rond holds
+// from checkDataDir on.
 // The lock is pebble's (pebble.LockDirectory), kept in heldLocks while
 // the migrations run, so that one that opens the store (pebbledisk's
 // conversions) opens it under this lock instead of failing to take it.

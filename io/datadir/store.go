@@ -10,6 +10,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/ron-network/ron/io/pebbledisk"
 )
 
 // ErrForeignStore: DIR/pebble is there but is not a store rond wrote. The
@@ -22,6 +24,12 @@ var ErrForeignStore = errors.New("datadir: not a RON store")
 // foundNamesMax bounds the entries a foreign-store error lists.
 const foundNamesMax = 8
 
+// ErrStoreLost: a recorded dir's DIR/pebble holds a store's files but
+// lost its manifest marker (a zero-length file a backup or sync tool may
+// skip). Opening it would make pebble create a new store over it and the
+// side files' sweep delete every segment. Restore it from a backup.
+var ErrStoreLost = pebbledisk.ErrStoreLost
+
 // storeExists reports whether dir holds a store (DIR/pebble): false when
 // there is none; ErrForeignStore when there is something else there.
 //
@@ -32,31 +40,89 @@ const foundNamesMax = 8
 // marker.manifest.000001.MANIFEST-000001, MANIFEST-000001, OPTIONS-000003
 // and the WAL 000002.log). A directory without it is refused rather than
 // taken for format 0: by presence alone, any pebble/ directory was.
+//
+// A recorded dir is read with StoreFound, which tells a store that lost
+// its marker from a first Open cut short; the migrations keep to
+// storeExists, which refuses both (a migration has no store to create).
+//
+// Only a missing marker or manifest makes a store foreign. A store that
+// cannot be read (EACCES, EIO) is refused as unreadable: advice to move
+// it aside would be wrong for a store that is there.
 func storeExists(dir string) (bool, error) {
+	found, err := peekStore(vfs.Default, dir)
+	if errors.Is(err, errNoMarker) {
+		store := filepath.Join(dir, StoreName)
+		advice := "move it aside or point --data-dir elsewhere"
+		if files, _ := pebbledisk.StoreFiles(vfs.Default, store, 1); len(files) > 0 {
+			advice = "if it is a store that lost its marker (a backup or sync tool may skip that zero-length file), restore it from backup; otherwise " + advice
+		}
+		return false, fmt.Errorf("%w: %s has no pebble manifest marker (marker.manifest.*), found %s; %s (nothing was changed)",
+			ErrForeignStore, store, foundNames(store), advice)
+	}
+	return found, err
+}
+
+// errNoMarker: DIR/pebble is a directory without a manifest marker.
+var errNoMarker = errors.New("datadir: no manifest marker")
+
+// peekStore is storeExists on fsys, with errNoMarker for a DIR/pebble
+// without a manifest marker, for the caller to say what that means.
+func peekStore(fsys vfs.FS, dir string) (bool, error) {
 	store := filepath.Join(dir, StoreName)
-	info, err := os.Stat(store)
+	info, err := fsys.Stat(store)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("datadir: %w", err)
+		return false, fmt.Errorf("datadir: cannot read store %s: %w", store, err)
 	}
 	if !info.IsDir() {
 		return false, fmt.Errorf("%w: %s is a file, not a store directory; move it aside (nothing was changed)", ErrForeignStore, store)
 	}
-	desc, err := pebble.Peek(store, vfs.Default)
+	desc, err := pebble.Peek(store, fsys)
 	if err != nil {
-		return false, fmt.Errorf("%w: %s: %v; move it aside (nothing was changed)", ErrForeignStore, store, err)
+		return false, fmt.Errorf("datadir: cannot read store %s: %w (nothing was changed)", store, err)
 	}
 	if !desc.Exists {
-		return false, fmt.Errorf("%w: %s has no pebble manifest marker (marker.manifest.*), found %s; move it aside or point --data-dir elsewhere (nothing was changed)",
-			ErrForeignStore, store, foundNames(store))
+		return false, errNoMarker
 	}
-	if _, err := os.Stat(desc.ManifestFilename); err != nil {
-		return false, fmt.Errorf("%w: %s: its manifest marker names %s, which cannot be read (%v); move it aside (nothing was changed)",
-			ErrForeignStore, store, filepath.Base(desc.ManifestFilename), err)
+	if _, err := fsys.Stat(desc.ManifestFilename); errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("%w: %s: its manifest marker names %s, which cannot be read (missing); move it aside (nothing was changed)",
+			ErrForeignStore, store, filepath.Base(desc.ManifestFilename))
+	} else if err != nil {
+		return false, fmt.Errorf("datadir: cannot read store %s: its manifest %s: %w (nothing was changed)",
+			store, filepath.Base(desc.ManifestFilename), err)
 	}
 	return true, nil
+}
+
+// StoreFound reports whether the recorded dir (one with a FORMAT record)
+// holds its store, so that the caller opens it with
+// pebbledisk.Options.MustExist and pebble never creates a store over it.
+// False means no DIR/pebble, or one a crash left in the store's first
+// Open before it held any of a store's files (pebbledisk.StoreFiles), for
+// Open to create. A
+// DIR/pebble without a marker that holds a store's files lost its marker:
+// ErrStoreLost, naming them; nothing is touched.
+func StoreFound(dir string) (bool, error) {
+	return storeFound(vfs.Default, dir)
+}
+
+func storeFound(fsys vfs.FS, dir string) (bool, error) {
+	found, err := peekStore(fsys, dir)
+	if !errors.Is(err, errNoMarker) {
+		return found, err
+	}
+	store := filepath.Join(dir, StoreName)
+	files, err := pebbledisk.StoreFiles(fsys, store, foundNamesMax)
+	if err != nil {
+		return false, fmt.Errorf("datadir: cannot read store %s: %w (nothing was changed)", store, err)
+	}
+	if len(files) == 0 {
+		return false, nil
+	}
+	return false, fmt.Errorf("%w: %s has lost its manifest marker (marker.manifest.*) but holds store files: %s; restore it from backup (nothing was changed)",
+		ErrStoreLost, store, strings.Join(files, ", "))
 }
 
 // foundNames lists (sorted, at most foundNamesMax) what store holds, for

@@ -193,6 +193,8 @@ type Disk struct {
 }
 
 // Open opens (or creates) the store in opts.Dir and starts its worker.
+// It never creates one over a store that lost its manifest marker
+// (ErrStoreLost; see doc.go).
 // Opening replays pebble's WAL and flushes what it recovers to synced
 // tables, so the state found at Open is durable (see doc.go).
 func Open(opts Options) (*Disk, error) {
@@ -221,6 +223,14 @@ func Open(opts Options) (*Disk, error) {
 			log.Warn("pebbledisk: power loss played (unsynced writes dropped)", "journal", opts.Dir+UnsyncedJournalSuffix, "lost", loss.String())
 		}
 		log.Warn("pebbledisk: tracking unsynced writes for a simulated power loss (failpoint " + FailpointUnsynced + ")")
+	}
+	if !opts.MustExist {
+		if err := refuseLost(fs, opts.Dir); err != nil {
+			if unsynced != nil {
+				_ = unsynced.finish()
+			}
+			return nil, err
+		}
 	}
 	db, err := openDB(opts.Dir, fs, cacheBytes, log, opts.Lock, opts.MustExist)
 	if err != nil {

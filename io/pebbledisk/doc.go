@@ -260,6 +260,29 @@
 // they, and a migration's Open with Options.MustExist, refuse a dir that
 // holds no store rather than create one over whatever is there.
 //
+// # A store that lost its manifest marker
+//
+// Pebble finds its store by the manifest marker, a zero-length file
+// (marker.manifest.N.MANIFEST-M) that a backup or sync tool may skip.
+// Without it pebble creates a new store over the old one and deletes its
+// tables as obsolete; openSide then counts no pointer and removes every
+// segment as an orphan, and the node serves an empty store. So Open
+// without Options.MustExist first looks (pebble.Peek, which only reads):
+// a dir with no marker that holds a store's files (StoreFiles: tables,
+// blob files, manifests, WALs, segments) is refused with ErrStoreLost,
+// nothing touched. A missing or empty dir, or one a crash left in its
+// first Open before pebble wrote a manifest, is a new store.
+//
+// The orphan sweep itself does not refuse a store with no pointer and
+// segments that hold bytes: that is a state a crash leaves on its own
+// (the first group of values written, then a kill before its pointers
+// committed; the last values deleted, then a kill before their segment
+// was unlinked), and refusing it would keep a node from starting after
+// an ordinary crash. What tells a lost store from that is pebble's marker
+// being gone while its files are there, which Open checks before pebble
+// can delete anything; after that point the sweep could only keep the
+// segments, not the tables pebble already removed.
+//
 // The in-memory node (Options.ValuesInMemory) keeps each side value as
 // the slice it was given instead of a file: pebble's in-memory file
 // system copies every write and grows its files by copying, which held

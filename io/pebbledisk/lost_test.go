@@ -1,0 +1,105 @@
+package pebbledisk
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/ron-network/ron/core/env"
+)
+
+// TestOpenRefusesAStoreThatLostItsMarker is the reviewer's scenario at
+// this layer: a store whose values sit in tables and segments loses its
+// zero-length manifest marker (a backup tool skipped it). Open without
+// MustExist refuses it with ErrStoreLost naming what it holds, and every
+// file stays byte for byte. The old Open created a new store there:
+// pebble deleted the tables, the orphan sweep every segment, and the
+// store read empty.
+func TestOpenRefusesAStoreThatLostItsMarker(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pebble")
+	big := bytes.Repeat([]byte("v"), SideValueBytesDefault*2)
+	d, err := Open(Options{Dir: dir, BufferedSegments: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range []env.DiskOp{
+		{Kind: env.DiskPut, Key: []byte("big"), Value: big},
+		{Kind: env.DiskPut, Key: []byte("small"), Value: []byte("s")},
+		{Kind: env.DiskSync},
+	} {
+		if res := d.Do(op); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A reopen flushes the WAL into tables (openSide).
+	if d, err = Open(Options{Dir: dir, BufferedSegments: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	markers, _ := filepath.Glob(filepath.Join(dir, "marker.manifest.*"))
+	ssts, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
+	segs, _ := filepath.Glob(filepath.Join(dir, SideDirName, "*", "*.seg"))
+	if len(markers) != 1 || len(ssts) == 0 || len(segs) == 0 {
+		t.Fatalf("setup: markers %q, tables %q, segments %q", markers, ssts, segs)
+	}
+	if err := os.Remove(markers[0]); err != nil {
+		t.Fatal(err)
+	}
+	before := filesOf(t, dir)
+	_, err = Open(Options{Dir: dir, BufferedSegments: true})
+	if !errors.Is(err, ErrStoreLost) || !strings.Contains(err.Error(), filepath.Base(ssts[0])) ||
+		!strings.Contains(err.Error(), filepath.Base(segs[0])) {
+		t.Errorf("Open: %v, want ErrStoreLost naming %s and %s", err, filepath.Base(ssts[0]), filepath.Base(segs[0]))
+	}
+	if after := filesOf(t, dir); !reflect.DeepEqual(after, before) {
+		t.Fatalf("the refused Open changed the store: %d files before, %d after", len(before), len(after))
+	}
+}
+
+// TestOpenCreatesOverAFirstOpenCutShort: a dir without a marker that
+// holds none of a store's files (what a crash in the first Open leaves,
+// or an empty dir) is a new store, not a lost one.
+func TestOpenCreatesOverAFirstOpenCutShort(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pebble")
+	if err := os.MkdirAll(filepath.Join(dir, SideDirName), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "LOCK"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// filesOf maps every file under dir to its bytes.
+func filesOf(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		files[path] = string(data)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
