@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"io/fs"
 	"os"
@@ -158,15 +159,19 @@ func refusedStart(t *testing.T, args ...string) (string, int) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	select {
-	case <-exited:
+	case err := <-exited:
+		var exit *exec.ExitError
+		if err != nil && !errors.As(err, &exit) {
+			t.Fatalf("rond %v: %v", args, err)
+		}
 		return errOut.String(), cmd.ProcessState.ExitCode()
 	case <-printed:
 		_ = cmd.Process.Kill()
-		<-exited
+		t.Logf("rond %v, killed: %v", args, <-exited)
 		t.Fatalf("rond %v started instead of refusing; stderr %s", args, errOut.String())
 	case <-time.After(refusedDeadline):
 		_ = cmd.Process.Kill()
-		<-exited
+		t.Logf("rond %v, killed: %v", args, <-exited)
 		t.Fatalf("rond %v neither refused nor started in %v; stderr %s", args, refusedDeadline, errOut.String())
 	}
 	return "", 0
