@@ -126,7 +126,7 @@ func TestStoreFoundOfARecordedDir(t *testing.T) {
 	if after := snapshot(t, dir); !reflect.DeepEqual(after, before) {
 		t.Errorf("StoreFound changed the dir")
 	}
-	for name, files := range map[string][]string{"no pebble/": nil, "empty pebble/": {}, "first Open cut short": {"LOCK", "OPTIONS-000003"}} {
+	for name, files := range map[string][]string{"no pebble/": nil, "empty pebble/": {}, "first Open cut short": {"LOCK", "MANIFEST-000001"}} {
 		dir := t.TempDir()
 		if files != nil {
 			if err := os.Mkdir(filepath.Join(dir, StoreName), 0o700); err != nil {

@@ -21,16 +21,32 @@ var ErrStoreLost = errors.New("pebbledisk: store files without a manifest marker
 // StoreFiles lists, sorted and at most limit, the files of dir that hold a
 // store's data: pebble's tables (*.sst), blob files (*.blob), manifests
 // (MANIFEST-*) and WALs (*.log), and the segments (SideDirName/*/*.seg).
-// Pebble's first Open writes its manifest, then the marker, then the WAL,
-// and no segment is written before Open returns: so a dir without a
-// marker that holds a table, a blob file, a WAL or a segment lost its
-// marker. A manifest alone is also counted, though a crash between
-// pebble syncing its first manifest and moving the marker leaves one:
-// that narrow window is refused too (the error names MANIFEST-000001
-// alone; removing the store dir lets Open start over), rather than risk
-// taking a store whose tables went missing for a new one. A missing dir
-// holds none.
+// Pebble's first Open writes its manifest (MANIFEST-000001) and syncs it,
+// then the marker, then the WAL, and no segment is written before Open
+// returns: so a dir without a marker that holds a table, a blob file, a
+// WAL, a segment or a later manifest lost its marker. A first manifest
+// alone is what a crash between that sync and the marker leaves; it holds
+// nothing yet (every store that opened once has a WAL), and pebble's Open
+// over it starts the store again, so it is not counted. A missing dir
+// holds none. A segment subdirectory that cannot be listed is an error,
+// not a dir without segments: taken for a new store, the marker pebble
+// would then write lets a later start sweep those segments as orphans.
 func StoreFiles(fsys vfs.FS, dir string, limit int) ([]string, error) {
+	// At least two, to tell a first manifest alone from one among more.
+	found, err := storeFiles(fsys, dir, max(limit, 2))
+	if err != nil {
+		return nil, err
+	}
+	if len(found) == 1 && found[0] == firstManifest {
+		return nil, nil
+	}
+	return found[:min(len(found), limit)], nil
+}
+
+// firstManifest is the manifest pebble's first Open of a store writes.
+const firstManifest = "MANIFEST-000001"
+
+func storeFiles(fsys vfs.FS, dir string, limit int) ([]string, error) {
 	names, err := fsys.List(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -71,7 +87,10 @@ func sideSegmentFiles(fsys vfs.FS, dir string, limit int) ([]string, error) {
 	for _, sub := range subs {
 		names, err := fsys.List(path.Join(dir, sub))
 		if err != nil {
-			continue // a file, not a segment subdirectory
+			if info, serr := fsys.Stat(path.Join(dir, sub)); serr == nil && !info.IsDir() {
+				continue // a file, not a segment subdirectory
+			}
+			return nil, fmt.Errorf("pebbledisk: listing %s: %w", path.Join(dir, sub), err)
 		}
 		slices.Sort(names)
 		for _, name := range names {

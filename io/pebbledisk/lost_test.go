@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
 	"github.com/ron-network/ron/core/env"
 )
 
@@ -102,4 +105,79 @@ func filesOf(t *testing.T, dir string) map[string]string {
 		t.Fatal(err)
 	}
 	return files
+}
+
+// TestOpenOverAFirstManifestAlone: a crash in pebble's first Open between
+// syncing MANIFEST-000001 and writing the marker leaves that manifest
+// alone (no WAL, no table); the store holds nothing yet, so Open starts
+// it again rather than refusing it as a store that lost its marker.
+func TestOpenOverAFirstManifestAlone(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pebble")
+	db, err := pebble.Open(dir, &pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	names, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range names {
+		if e.Name() != "LOCK" && e.Name() != "MANIFEST-000001" {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if files, err := StoreFiles(vfs.Default, dir, 1); err != nil || len(files) != 0 {
+		t.Fatalf("StoreFiles of a first manifest alone: %v, %v; want none", files, err)
+	}
+	d, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatalf("Open over a first manifest alone: %v", err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStoreFilesUnlistableSegmentDir: a segment subdirectory that cannot
+// be listed (here a dangling link) is an error, not a directory without
+// segments: a store that lost its marker and keeps its data in segments
+// there would otherwise be taken for a new one, and a later start would
+// sweep the segments as orphans.
+func TestStoreFilesUnlistableSegmentDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pebble")
+	if err := os.MkdirAll(filepath.Join(dir, SideDirName), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "gone"), filepath.Join(dir, SideDirName, "00000000")); err != nil {
+		t.Fatal(err)
+	}
+	if files, err := StoreFiles(vfs.Default, dir, 8); err == nil {
+		t.Fatalf("StoreFiles with an unlistable segment dir: %v, no error", files)
+	}
+	before := namesIn(t, dir)
+	if _, err := Open(Options{Dir: dir}); err == nil {
+		t.Fatal("Open over an unlistable segment dir without a marker succeeded")
+	}
+	if after := namesIn(t, dir); !reflect.DeepEqual(after, before) {
+		t.Fatalf("Open changed the dir: %v -> %v", before, after)
+	}
+}
+
+// namesIn lists the names in dir.
+func namesIn(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
 }
