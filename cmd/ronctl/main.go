@@ -442,12 +442,20 @@ func (c *client) exchange(method, path string, body []byte, auth bool) ([]byte, 
 	}
 	defer resp.Body.Close()
 	defer c.endProgress()
-	data, err := io.ReadAll(c.trackDownload(resp))
+	data, err := io.ReadAll(io.LimitReader(c.trackDownload(resp), answerBytesMax+1))
 	if err != nil {
 		return nil, 0, fmt.Errorf("reading the answer: %v", err)
 	}
+	if len(data) > answerBytesMax {
+		return nil, 0, fmt.Errorf("%s %s: the answer is larger than %d MiB; not a RON node's answer to this request", method, path, answerBytesMax>>20)
+	}
 	return data, resp.StatusCode, nil
 }
+
+// answerBytesMax bounds a small request's answer (names, providers,
+// revocations, status: a few KiB to a few MiB from a real node), so a
+// hostile or wrong server cannot make ronctl read without end.
+const answerBytesMax = 64 << 20
 
 // send starts a request whose body (nil: none) streams from body: size
 // bytes, or chunked when size < 0. The caller closes the answer's body.
