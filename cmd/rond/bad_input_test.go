@@ -125,3 +125,17 @@ func TestUnknownRONVariableWarns(t *testing.T) {
 		t.Fatalf("loadConfig: warnings %q (%v); want one naming RON_NOSUCH and no error", cfg.warnings, err)
 	}
 }
+
+// TestConfigFileOfNoEndIsRefused: a config path naming /dev/zero (or a
+// huge file, by mistake) is refused after configFileBytesMax with the
+// bound named, not read until memory runs out (4 GB in 10 s before, a
+// red-team run).
+func TestConfigFileOfNoEndIsRefused(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("no /dev/zero here")
+	}
+	_, stderr, code := runRond("--config", "/dev/zero")
+	if code == 0 || !strings.Contains(stderr, "/dev/zero is larger than 1024 KiB") {
+		t.Fatalf("exit %d, stderr %q; want a refusal naming the bound", code, stderr)
+	}
+}

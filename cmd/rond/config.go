@@ -314,10 +314,23 @@ func unknownEnvWarnings(env []string) []string {
 	return out
 }
 
+// configFileBytesMax bounds what is read of a config file: a real one is
+// a few KiB, and a path to /dev/zero or a huge file by mistake would
+// otherwise be read until memory ran out.
+const configFileBytesMax = 1 << 20
+
 func readConfigFile(path string, cfg *Config) error {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path) // #nosec G304 -- the operator names the config file
 	if err != nil {
 		return badSetting("--config", "%v", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, configFileBytesMax+1))
+	if err != nil {
+		return badSetting("--config", "%v", err)
+	}
+	if len(data) > configFileBytesMax {
+		return badSetting("--config", "%s is larger than %d KiB; not a rond config file", path, configFileBytesMax>>10)
 	}
 	return parseConfigFile(path, data, cfg)
 }
