@@ -14,10 +14,11 @@ import (
 const ShedSourceInflight = "source_inflight"
 
 // requestsPerSource is Config.RequestsPerSource with its default: a
-// quarter of the admission in-flight cap (64 of 256), below both the
-// slots writes may take (InflightMax less ReadHeadroom, 192) and the read
-// headroom (64 at most a quarter of the cap), so one source can never
-// hold either; at least 1. Negative: no bound (0 returned).
+// quarter of the admission in-flight cap (64 of 256): one source leaves
+// the others at least the slots writes may take (InflightMax less
+// ReadHeadroom, 192) and holds no more than the read headroom (at most a
+// quarter of the cap), so it can starve neither writes nor reads; at
+// least 1. Negative: no bound (0 returned).
 func requestsPerSource(cfg Config) int {
 	switch n := cfg.RequestsPerSource; {
 	case n < 0:
