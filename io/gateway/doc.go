@@ -406,8 +406,11 @@
 // omnigate_shed_total{reason="source_inflight"}: the client is over a
 // limit of its own while the node has room for others, so not the 503
 // that tells balancers and health checks the node is overloaded. Health,
-// readiness, version and metrics are not counted. Taking and giving back
-// the slot is one mutex and one map operation, no allocation.
+// readiness, version and metrics are not counted. OAP/1 requests
+// (io/oapgate) reach the gateway with their QUIC connection's address and
+// share their source's count: one OAP connection's 64 streams are the
+// whole default. Taking and giving back the slot is one mutex and one
+// map operation, no allocation.
 //
 // Limits that are honest rather than ideal:
 //   - A streamed PUT has one chunk in flight: the node's chunk write
