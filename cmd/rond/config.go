@@ -57,6 +57,11 @@ type Config struct {
 	// gateway (gateway.Config.NamesPerTenantMax; default
 	// gateway.NamesPerTenantDefault, 128; the root tenant is never bounded).
 	NamesPerTenant int `yaml:"names_per_tenant"`
+	// RequestsPerSource bounds one source address's requests in flight
+	// (gateway.Config.RequestsPerSource; 0: the gateway's default, a
+	// quarter of its in-flight cap, 64). A reverse proxy in front of rond
+	// is one source: raise it there.
+	RequestsPerSource int `yaml:"requests_per_source"`
 	// SegmentWrites is how a macronode writes chunk bytes to its segment
 	// files: "buffered" (through the page cache, the default) or
 	// "direct" (O_DIRECT where the file system takes it); see
@@ -170,6 +175,14 @@ var settings = []setting{
 			return fmt.Errorf("%q is not a whole number of names (e.g. 128)", v)
 		}
 		c.NamesPerTenant = n
+		return nil
+	}},
+	{"requests-per-source", "RON_REQUESTS_PER_SOURCE", fmt.Sprintf("requests, `N`, that one source address may have in flight at once, streamed responses until their last byte (1..%d; 0 or unset: %d, a quarter of the gateway's in-flight cap); one more is refused (429 source_inflight); behind a reverse proxy, which is one source, raise it", gateway.InflightMaxDefault, gateway.InflightMaxDefault/4), kindPlain, func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number of requests (e.g. 64)", v)
+		}
+		c.RequestsPerSource = n
 		return nil
 	}},
 	sizeOption("memory-max", "RON_MEMORY_MAX", "a micronode's memory budget, a `SIZE` (bytes, or 512MiB, 2GiB, 4GB): writes that do not fit are refused (507); 0 disables; default 1GiB", func(c *Config) *int64 { return &c.MemoryMax }),
@@ -590,6 +603,10 @@ func (c Config) validate() error {
 	if c.NamesPerTenant < 1 || c.NamesPerTenant > registry.NamesMax {
 		return badSetting("names_per_tenant", "%d is outside 1..%d, the names the registry holds (default %d)",
 			c.NamesPerTenant, registry.NamesMax, gateway.NamesPerTenantDefault)
+	}
+	if c.RequestsPerSource < 0 || c.RequestsPerSource > gateway.InflightMaxDefault {
+		return badSetting("requests_per_source", "%d is outside 1..%d, the gateway's in-flight cap (0 takes the default, %d)",
+			c.RequestsPerSource, gateway.InflightMaxDefault, gateway.InflightMaxDefault/4)
 	}
 	if c.ReadAheadBytes < 0 || c.ReadAheadBytes > 0 && c.ReadAheadBytes < gateway.ReadAheadBytesMin {
 		return badSetting("read_ahead_bytes", "%s is below the smallest budget, %s (one chunk of the largest size; 0 takes the default)",

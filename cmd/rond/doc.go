@@ -62,6 +62,18 @@
 // memory_max (the buffers live in that memory). A GET finding no room for its
 // first chunk within a second is refused with 503 and Retry-After.
 //
+// requests_per_source / RON_REQUESTS_PER_SOURCE / --requests-per-source
+// bounds the requests one source address (the connection's remote IP)
+// may have in flight at once, waiting for admission or running, a
+// streamed GET until its last byte: 0 or unset takes 64, a quarter of
+// the gateway's in-flight cap of 256, so one address holding idle
+// streams cannot take every admission slot; a set value is 1..256. One
+// more is refused with 429 OVER_QUOTA, Retry-After and reason
+// source_inflight (omnigate_shed_total{reason="source_inflight"}). A
+// reverse proxy or load balancer in front of rond connects from one
+// address for all its clients: raise it there (up to 256) and bound
+// clients at the proxy instead (io/gateway doc.go, "Requests per source").
+//
 // names_per_tenant / RON_NAMES_PER_TENANT / --names-per-tenant bounds the
 // names one tenant may claim through this node's gateway (io/gateway's
 // name quota): default 128, an eighth of the registry's 1024, so no one

@@ -201,6 +201,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	gwConfig.EdgeCacheBytes = cfg.EdgeCacheBytes
 	gwConfig.ReadAheadBytesMax = cfg.ReadAheadBytes
 	gwConfig.NamesPerTenantMax = cfg.NamesPerTenant
+	gwConfig.RequestsPerSource = cfg.RequestsPerSource
 	gwConfig.Admission.AnonymousRate = cfg.AnonymousReadRate
 	if cfg.DataDir == "" && cfg.MemoryMax > 0 { // a micronode keeps its objects in its heap
 		gwConfig.MemoryBytesMax = cfg.MemoryMax

@@ -39,8 +39,11 @@ func (b *blockingBackend) Call(ctx context.Context, _ string, _ any) (any, error
 
 func TestOverloadIs503WithRetryAfter(t *testing.T) {
 	b := &blockingBackend{entered: make(chan struct{}, 4), release: make(chan struct{})}
+	// Both requests come from one loopback address: no per-source bound
+	// (RequestsPerSource -1), so the second meets the admission cap.
 	g := New(Config{Backend: b, Metrics: nopMetrics{},
-		Admission: AdmissionConfig{InflightMax: 1, ReadHeadroom: 0, QueueDepthMax: 1, QueueWaitMax: 20 * time.Millisecond}})
+		Admission:         AdmissionConfig{InflightMax: 1, ReadHeadroom: 0, QueueDepthMax: 1, QueueWaitMax: 20 * time.Millisecond},
+		RequestsPerSource: -1})
 	srv := httptest.NewServer(g)
 	defer srv.Close()
 	path := srv.URL + "/o/b3:" + string(make64('a'))

@@ -387,13 +387,41 @@
 // never reads.
 // io/oapgate's FrameTimeout is the same bound for OAP/1 responses.
 //
+// Requests per source (sourceslots.go, Config.RequestsPerSource): one
+// source address (the connection's remote IP, keyed as the connection
+// table keys it) has at most RequestsPerSource requests in flight,
+// counted from before admission (a request waiting in its tenant's queue
+// counts) until its handler returns, a streamed response's whole body
+// included, however it ends (done, client gone, write_stall, aborted by
+// the panic of a failed stream). The default is a quarter of
+// Admission's InflightMax (64 of 256): one address leaves at least 192
+// slots to the others, as many as writes may ever take, and holds no
+// more than the read headroom (64), so one address holding idle
+// streamed GETs to a client that never reads, or reads just above the
+// write-progress bound, can hold neither (the connection caps alone let
+// it open 256, the whole in-flight cap: every other client's requests
+// were refused, and /readyz said saturated). A request over it is
+// refused before admission with 429 OVER_QUOTA, Retry-After 1, envelope
+// reason "source_inflight", counted in
+// omnigate_shed_total{reason="source_inflight"}: the client is over a
+// limit of its own while the node has room for others, so not the 503
+// that tells balancers and health checks the node is overloaded. Health,
+// readiness, version and metrics are not counted. OAP/1 requests
+// (io/oapgate) reach the gateway with their QUIC connection's address and
+// share their source's count: one OAP connection's 64 streams are the
+// whole default. Taking and giving back the slot is one mutex and one
+// map operation, no allocation.
+//
 // Limits that are honest rather than ideal:
 //   - A streamed PUT has one chunk in flight: the node's chunk write
 //     overlaps the reading and hashing of the next piece, but two chunk
 //     writes never overlap each other. More in flight would need storage
 //     to order a session's chunks by offset rather than by arrival.
-//   - Connection caps count a source by its address: clients behind one
-//     NAT or proxy share its 256, a loopback client shares them with
+//   - Connection caps and RequestsPerSource count a source by its
+//     address: clients behind one NAT or proxy share its 256 connections
+//     and 64 requests in flight (a reverse proxy in front of the gateway
+//     is one source: raise RequestsPerSource, up to InflightMax, and cap
+//     clients at the proxy), a loopback client shares them with
 //     every local process (no exemption: a local process can exhaust
 //     descriptors too), and an IPv6 client with many addresses is held
 //     only by the total cap. Evicting an idle connection races with a

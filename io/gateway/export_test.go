@@ -1,6 +1,9 @@
 package gateway
 
-import "net"
+import (
+	"net"
+	"net/netip"
+)
 
 // ConnsMidHeader is how many of the connections ln (from
 // Gateway.Listener) counts as waiting for a request have had a byte of
@@ -19,4 +22,10 @@ func ConnsMidHeader(ln net.Listener) int {
 		}
 	}
 	return n
+}
+
+// SourceInflight is how many requests of source address ip g counts in
+// flight (Config.RequestsPerSource).
+func (g *Gateway) SourceInflight(ip string) int {
+	return g.sources.inFlight(netip.MustParseAddr(ip))
 }

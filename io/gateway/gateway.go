@@ -37,7 +37,7 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricRequestLatency, Kind: env.Histogram, Help: "Gateway request latency, admission included.", Buckets: env.LatencyBuckets},
 	env.MetricDef{Name: MetricShed, Kind: env.Counter, Help: "Requests shed by admission or body caps, by reason.", Label: "reason",
 		LabelValues: append(slices.Clone(admission.ShedReasons), ShedSlowBody, ShedNodeOverload, ShedStorageUnavailable, ShedWriteStall,
-			ShedReadTimeout, ShedMemoryBudget, ShedDiskFull, ShedReadAhead)},
+			ShedReadTimeout, ShedMemoryBudget, ShedDiskFull, ShedReadAhead, ShedSourceInflight)},
 	env.MetricDef{Name: MetricRouteLatency, Kind: env.Histogram, Help: "Gateway latency per route.", Label: "route", Buckets: env.LatencyBuckets},
 )
 
@@ -113,6 +113,13 @@ type Config struct {
 	// may wait for its client to read (zero fields: the defaults of
 	// conns.go).
 	Conns ConnLimits
+	// RequestsPerSource bounds the requests of one source address in
+	// flight at once, admitted or waiting for admission, a streamed
+	// response counted until its last byte (sourceslots.go; 0: a quarter
+	// of Admission's InflightMax, 64 with the defaults; negative: no
+	// bound). A reverse proxy in front of the gateway is one source and
+	// needs it raised.
+	RequestsPerSource int
 	// ReadAheadBytesMax bounds the bytes of chunks that all streamed GETs
 	// together read ahead of their clients (readahead.go; 0:
 	// ReadAheadBytesDefault, or a quarter of MemoryBytesMax when that is
@@ -161,6 +168,9 @@ type Gateway struct {
 	readAheadWait time.Duration
 	// names bounds each tenant's name claims (namequota.go).
 	names *nameQuota
+	// sources bounds each source address's requests in flight
+	// (sourceslots.go).
+	sources *sourceSlots
 }
 
 // route is one route of the mux: its name, admission class, handler and
@@ -219,6 +229,7 @@ func New(cfg Config) *Gateway {
 	g.sizes = newSizeCache()
 	g.streamReads, g.stallMax = newReadSlots(StreamReadsMax), StreamStallMax
 	g.readAhead, g.readAheadWait = newReadAheadBudget(readAheadBytesMax(cfg), cfg.Metrics), ReadAheadWaitMax
+	g.sources = newSourceSlots(requestsPerSource(cfg))
 	g.routes()
 	return g
 }
@@ -363,6 +374,15 @@ func (g *Gateway) serve(req *request, c class, route string, h handler) *apiErro
 	if c == classOps {
 		return h(req)
 	}
+	// Before admission, so the requests one address holds (waiting or
+	// running) never take every admission slot; released however the
+	// handler ends, a stream aborted by panic included.
+	src := requestSource(req.r)
+	if !g.sources.take(src) {
+		g.refuse(req, ShedSourceInflight)
+		return sourceInflightError(g.sources.max)
+	}
+	defer g.sources.release(src)
 	if c == classWrite && (req.r.Method == http.MethodPut || req.r.Method == http.MethodPost) {
 		if full, reason := g.diskFull(); full {
 			g.refuse(req, ShedDiskFull)

@@ -338,8 +338,12 @@ func edgeGatewayWith(t *testing.T, adm gateway.AdmissionConfig, sessions gateway
 	keys, key := rootKeyring(t)
 	metrics := &shedCounter{Metrics: rt.Prom(), shed: map[string]float64{}}
 	backend := &countingBackend{Backend: rt, counts: map[string]int{}}
+	// Every request of these tests comes from one loopback address, and
+	// they fill small admission caps on purpose: no per-source bound
+	// (RequestsPerSource -1), which TestRequestsPerSourceCap tests.
 	g := gateway.New(gateway.Config{Backend: backend, Verifier: auth.NewVerifier(keys, nil), Metrics: metrics,
-		Logger: slog.New(slog.DiscardHandler), Version: "test", Admission: adm, Sessions: sessions, Clock: clock, BodyLimits: body})
+		Logger: slog.New(slog.DiscardHandler), Version: "test", Admission: adm, Sessions: sessions, Clock: clock, BodyLimits: body,
+		RequestsPerSource: -1})
 	f := &fixture{t: t, srv: httptest.NewServer(g), rt: rt, key: key}
 	f.root = f.mint(auth.OpsAll)
 	t.Cleanup(f.srv.Close)
