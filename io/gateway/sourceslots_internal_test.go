@@ -28,8 +28,10 @@ func TestSourceSlotsAllocFree(t *testing.T) {
 	}); n != 0 && !raceEnabled {
 		t.Fatalf("%v allocations per request, want 0", n)
 	}
-	if !s.take(src) || !s.take(src) || s.take(src) {
-		t.Fatal("a cap of 2 did not admit 2 and refuse the third")
+	for i, want := range []bool{true, true, false} { // a cap of 2
+		if got := s.take(src); got != want {
+			t.Fatalf("take %d: %v, want %v", i+1, got, want)
+		}
 	}
 	s.release(src)
 	if !s.take(src) || s.inFlight(src) != 2 {
