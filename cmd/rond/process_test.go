@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -263,13 +262,7 @@ func TestTwoProcessesShareContent(t *testing.T) {
 // bind could. Without a readable range, the kernel picks.
 func freeUDPAddr(t *testing.T) string {
 	t.Helper()
-	c, addr, err := loopback.ListenFixed(func(addr string) (io.Closer, string, error) {
-		c, err := net.ListenPacket("udp", addr)
-		if err != nil {
-			return nil, "", err
-		}
-		return c, c.LocalAddr().String(), nil
-	})
+	c, addr, err := loopback.ListenFixed(loopback.UDP)
 	if err != nil {
 		t.Fatal(err)
 	}

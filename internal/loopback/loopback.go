@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	mathrand "math/rand/v2"
+	"net"
 	"os"
 )
 
@@ -51,4 +52,24 @@ func ephemeralPortLow() int {
 		return 0
 	}
 	return lo
+}
+
+// UDP is ListenFixed's listen for a UDP port: it returns the bound
+// socket and its address.
+func UDP(addr string) (io.Closer, string, error) {
+	c, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return nil, "", err
+	}
+	return c, c.LocalAddr().String(), nil
+}
+
+// TCP is ListenFixed's listen for a TCP port: it returns the listener
+// and its address.
+func TCP(addr string) (io.Closer, string, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", err
+	}
+	return l, l.Addr().String(), nil
 }

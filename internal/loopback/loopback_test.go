@@ -1,7 +1,6 @@
 package loopback
 
 import (
-	"io"
 	"net"
 	"strconv"
 	"testing"
@@ -15,13 +14,7 @@ func TestListenFixedBelowEphemeralRange(t *testing.T) {
 	if lo <= PortMin+1 {
 		t.Skipf("ephemeral range starts at %d: ListenFixed falls back to port 0", lo)
 	}
-	c, addr, err := ListenFixed(func(addr string) (io.Closer, string, error) {
-		c, err := net.ListenPacket("udp", addr)
-		if err != nil {
-			return nil, "", err
-		}
-		return c, c.LocalAddr().String(), nil
-	})
+	c, addr, err := ListenFixed(UDP)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -130,9 +130,9 @@ func newNode(index int, workDir string, rand *env.Rand) (*node, error) {
 // hold it open until the node's first start (release): a port closed at
 // once could be handed to a relay's socket, opened meanwhile, and rond
 // would then fail to bind it ("already in use").
-func (n *node) reserveUDP() (string, error) { return n.reserve(listenUDP) }
+func (n *node) reserveUDP() (string, error) { return n.reserve(loopback.UDP) }
 
-func (n *node) reserveTCP() (string, error) { return n.reserve(listenTCP) }
+func (n *node) reserveTCP() (string, error) { return n.reserve(loopback.TCP) }
 
 func (n *node) reserve(listen func(addr string) (io.Closer, string, error)) (string, error) {
 	c, addr, err := loopback.ListenFixed(listen)
