@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ron-network/ron/internal/dirtree"
 	"github.com/ron-network/ron/io/datadir"
 	"github.com/ron-network/ron/io/pebbledisk"
 )
@@ -36,7 +36,7 @@ func TestForeignPebbleDirIsRefusedUntouched(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	before := treeOf(t, dir)
+	before := dirtree.Snapshot(t, dir)
 	wants := []string{store + " has no pebble manifest marker", "not a RON store", "MANIFEST-000001", "000002.log"}
 	_, errOut, code := runRond("--data-dir", dir, "--http-addr", "127.0.0.1:0", "--quic-addr", "127.0.0.1:0")
 	if code != 2 || strings.Contains(errOut, "rond migrate") {
@@ -53,7 +53,7 @@ func TestForeignPebbleDirIsRefusedUntouched(t *testing.T) {
 		}
 		containsAll(t, strings.Join(args, " "), errOut, wants)
 	}
-	if after := treeOf(t, dir); !reflect.DeepEqual(after, before) {
+	if after := dirtree.Snapshot(t, dir); !reflect.DeepEqual(after, before) {
 		t.Fatalf("the refused dir changed:\n got %q\nwant %q", after, before)
 	}
 }
@@ -87,7 +87,7 @@ func TestLostManifestMarkerIsRefusedUntouched(t *testing.T) {
 	if err := os.Remove(markers[0]); err != nil {
 		t.Fatal(err)
 	}
-	before := treeOf(t, dir)
+	before := dirtree.Snapshot(t, dir)
 	wants := []string{store + " has lost its manifest marker (marker.manifest.*)", filepath.Base(ssts[0]), filepath.Base(segs[0]), "restore it from backup", "nothing was changed"}
 	errOut, code := refusedStart(t, "--data-dir", dir, "--http-addr", "127.0.0.1:0", "--quic-addr", "127.0.0.1:0")
 	if code != 2 {
@@ -99,7 +99,7 @@ func TestLostManifestMarkerIsRefusedUntouched(t *testing.T) {
 		t.Errorf("migrate: exit %d, stdout %q, stderr %q; want exit 1 and nothing run", code, out, errOut)
 	}
 	containsAll(t, "migrate", errOut, []string{store + " has no pebble manifest marker (marker.manifest.*)", "not a RON store", filepath.Base(ssts[0]), "restore it from backup"})
-	if after := treeOf(t, dir); !reflect.DeepEqual(after, before) {
+	if after := dirtree.Snapshot(t, dir); !reflect.DeepEqual(after, before) {
 		t.Fatalf("the refused dir changed:\n got %v\nwant %v", keysOf(after), keysOf(before))
 	}
 }
@@ -195,7 +195,7 @@ func TestMissingNodeKeyOnAStampedDirWritesNothing(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "node.key")); err != nil {
 		t.Fatal(err)
 	}
-	before := treeOf(t, dir)
+	before := dirtree.Snapshot(t, dir)
 	out, errOut, code := runRond("--data-dir", dir, "--http-addr", "127.0.0.1:0", "--quic-addr", "127.0.0.1:0")
 	if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 {
 		t.Errorf("start: exit %d, stdout %q, stderr %q; want exit 2 and one line", code, out, errOut)
@@ -210,7 +210,7 @@ func TestMissingNodeKeyOnAStampedDirWritesNothing(t *testing.T) {
 	if _, err := os.Stat(elsewhere); err == nil {
 		t.Errorf("a refused start wrote %s", elsewhere)
 	}
-	if after := treeOf(t, dir); !reflect.DeepEqual(after, before) {
+	if after := dirtree.Snapshot(t, dir); !reflect.DeepEqual(after, before) {
 		t.Fatalf("the refused start changed the dir:\n got %v\nwant %v", keysOf(after), keysOf(before))
 	}
 }
@@ -222,29 +222,6 @@ func containsAll(t *testing.T, what, s string, wants []string) {
 			t.Errorf("%s: stderr lacks %q: %s", what, w, s)
 		}
 	}
-}
-
-// treeOf maps every path under dir to its bytes ("/" for a directory).
-func treeOf(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	files := map[string]string{}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		if d.IsDir() {
-			files[rel] = "/"
-			return nil
-		}
-		data, err := os.ReadFile(path)
-		files[rel] = string(data)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
 }
 
 func keysOf(m map[string]string) []string {

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	mathrand "math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/internal/loopback"
 )
 
 // TestProcessPutGetSIGTERM builds rond, starts it on loopback with
@@ -263,40 +262,12 @@ func TestTwoProcessesShareContent(t *testing.T) {
 // bind could. Without a readable range, the kernel picks.
 func freeUDPAddr(t *testing.T) string {
 	t.Helper()
-	if lo := ephemeralPortLow(); lo > fixedPortMin+1 {
-		for range 64 {
-			port := fixedPortMin + mathrand.IntN(lo-fixedPortMin)
-			c, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-			if err == nil {
-				defer c.Close()
-				return c.LocalAddr().String()
-			}
-		}
-	}
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	c, addr, err := loopback.ListenFixed(loopback.UDP)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	return c.LocalAddr().String()
-}
-
-// fixedPortMin: freeUDPAddr's ports are at least this (well above the
-// ports services listen on).
-const fixedPortMin = 20000
-
-// ephemeralPortLow is the first port of the kernel's ephemeral range, or 0
-// when it cannot be read.
-func ephemeralPortLow() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 0
-	}
-	var lo, hi int
-	if _, err := fmt.Sscan(string(b), &lo, &hi); err != nil {
-		return 0
-	}
-	return lo
+	return addr
 }
 
 func TestMain(m *testing.M) {

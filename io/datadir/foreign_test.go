@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/ron-network/ron/internal/dirtree"
 )
 
 // foreignDirs are data dirs whose DIR/pebble is not a store rond wrote,
@@ -57,7 +59,7 @@ func foreignDirs(t *testing.T) map[string]struct {
 // and no lock file added.
 func TestForeignStoreIsRefusedUntouched(t *testing.T) {
 	for name, c := range foreignDirs(t) {
-		before := snapshot(t, c.dir)
+		before := dirtree.Snapshot(t, c.dir)
 		store := filepath.Join(c.dir, StoreName)
 		_, _, err := Format(c.dir)
 		checkForeign(t, name+": Format", err, append(c.want, store))
@@ -65,7 +67,7 @@ func TestForeignStoreIsRefusedUntouched(t *testing.T) {
 		checkForeign(t, name+": Check", err, append(c.want, store))
 		_, err = Migrate(c.dir, FormatCurrent, MigrateOptions{Binary: "rond test", NodeID: "aa"})
 		checkForeign(t, name+": Migrate", err, append(c.want, store))
-		if after := snapshot(t, c.dir); !reflect.DeepEqual(after, before) {
+		if after := dirtree.Snapshot(t, c.dir); !reflect.DeepEqual(after, before) {
 			t.Errorf("%s: the refused dir changed:\n got %v\nwant %v", name, after, before)
 		}
 	}
@@ -76,10 +78,10 @@ func TestForeignStoreOfARecordedDirIsNotMigrated(t *testing.T) {
 		if err := Write(c.dir, Record{Format: 1, WrittenBy: "rond test"}, nil); err != nil {
 			t.Fatal(err)
 		}
-		before := snapshot(t, c.dir)
+		before := dirtree.Snapshot(t, c.dir)
 		_, err := Migrate(c.dir, FormatCurrent, MigrateOptions{Binary: "rond test"})
 		checkForeign(t, name+": Migrate from 1", err, append(c.want, filepath.Join(c.dir, StoreName)))
-		if after := snapshot(t, c.dir); !reflect.DeepEqual(after, before) {
+		if after := dirtree.Snapshot(t, c.dir); !reflect.DeepEqual(after, before) {
 			t.Errorf("%s: the refused dir changed:\n got %v\nwant %v", name, after, before)
 		}
 	}
@@ -115,27 +117,4 @@ func checkForeign(t *testing.T, what string, err error, want []string) {
 			t.Errorf("%s: error lacks %q: %v", what, w, err)
 		}
 	}
-}
-
-// snapshot maps every path under dir to its bytes ("/" for a directory).
-func snapshot(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	files := map[string]string{}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		if d.IsDir() {
-			files[rel] = "/"
-			return nil
-		}
-		data, err := os.ReadFile(path)
-		files[rel] = string(data)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
 }

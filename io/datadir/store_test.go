@@ -11,6 +11,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/ron-network/ron/internal/dirtree"
 	"github.com/ron-network/ron/io/pebbledisk"
 )
 
@@ -50,7 +51,7 @@ func TestUnreadableStoreIsNotForeign(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(store, "marker.format-version.000099.garbage"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	before := snapshot(t, dir)
+	before := dirtree.Snapshot(t, dir)
 	_, _, err := Format(dir)
 	checkUnreadable(t, "Format", err, store)
 	_, err = Migrate(dir, FormatCurrent, MigrateOptions{Binary: "rond test"})
@@ -63,7 +64,7 @@ func TestUnreadableStoreIsNotForeign(t *testing.T) {
 	_, err = Migrate(dir, 1, MigrateOptions{Binary: "rond test"})
 	checkUnreadable(t, "Migrate of a recorded dir", err, store)
 	delete(before, RecordName)
-	after := snapshot(t, dir)
+	after := dirtree.Snapshot(t, dir)
 	delete(after, RecordName)
 	if !reflect.DeepEqual(after, before) {
 		t.Errorf("the refused dir changed:\n got %v\nwant %v", after, before)
@@ -117,13 +118,13 @@ func TestStoreFoundOfARecordedDir(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	before := snapshot(t, dir)
+	before := dirtree.Snapshot(t, dir)
 	found, err := StoreFound(dir)
 	if found || !errors.Is(err, ErrStoreLost) || !strings.Contains(err.Error(), "MANIFEST-") ||
 		!strings.Contains(err.Error(), "restore it from backup") {
 		t.Errorf("lost marker: %v %v, want ErrStoreLost naming the manifest", found, err)
 	}
-	if after := snapshot(t, dir); !reflect.DeepEqual(after, before) {
+	if after := dirtree.Snapshot(t, dir); !reflect.DeepEqual(after, before) {
 		t.Errorf("StoreFound changed the dir")
 	}
 	for name, files := range map[string][]string{"no pebble/": nil, "empty pebble/": {}, "first Open cut short": {"LOCK", "MANIFEST-000001"}} {

@@ -19,6 +19,7 @@ import (
 	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/proto/oap"
+	"github.com/ron-network/ron/core/proto/oap/oaptest"
 	"github.com/ron-network/ron/io/gateway"
 	"github.com/ron-network/ron/io/internal/streamtest"
 	"github.com/ron-network/ron/io/oapgate"
@@ -313,7 +314,7 @@ func TestCompressedRequestFrames(t *testing.T) {
 func TestCompressedBodyFromAStreamingEncoder(t *testing.T) {
 	f := newFixture(t, false, gateway.AdmissionConfig{})
 	data := []byte("a small body from a streaming encoder")
-	body := streamed(t, data, zstd.WithWindowSize(2<<20))
+	body := oaptest.Streamed(t, data, zstd.WithWindowSize(2<<20))
 	var h zstd.Header
 	if err := h.Decode(body); err != nil || h.SingleSegment || h.WindowSize != 2<<20 {
 		t.Fatalf("the streamed body's header: %+v, %v", h, err)

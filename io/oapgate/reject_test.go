@@ -18,6 +18,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/ron-network/ron/core/proto/oap"
+	"github.com/ron-network/ron/core/proto/oap/oaptest"
 	"github.com/ron-network/ron/io/gateway"
 	"github.com/ron-network/ron/io/oapgate"
 )
@@ -92,11 +93,11 @@ var violations = []violation{
 		return requestFrame(t, oap.FlagREQ|oap.FlagSTART|oap.FlagEND|oap.FlagCOMP, 1, []byte(token), streamedHeadBomb(t))
 	}},
 	{"a compressed head declaring an 8 MiB window", oap.ReasonDecompressWindow, func(t *testing.T, token string) []byte {
-		h := streamed(t, head(t, "GET", "/healthz")) // klauspost's default window
+		h := oaptest.Streamed(t, head(t, "GET", "/healthz")) // klauspost's default window
 		return requestFrame(t, oap.FlagREQ|oap.FlagSTART|oap.FlagEND|oap.FlagCOMP, 1, []byte(token), h)
 	}},
 	{"a compressed body frame declaring an 8 MiB window", oap.ReasonDecompressWindow, func(t *testing.T, token string) []byte {
-		body := streamed(t, []byte("a small body")) // klauspost's default window
+		body := oaptest.Streamed(t, []byte("a small body")) // klauspost's default window
 		return append(putStart(t, token), requestFrame(t, oap.FlagREQ|oap.FlagEND|oap.FlagCOMP, 1, nil, body)...)
 	}},
 	{"a compressed body frame inflating past one frame", oap.ReasonDecompressBound, func(t *testing.T, token string) []byte {
@@ -125,35 +126,12 @@ func headBomb(t *testing.T) []byte {
 // and without a content size, so it is refused only while inflating.
 func streamedHeadBomb(t *testing.T) []byte {
 	t.Helper()
-	b := streamed(t, make([]byte, oap.InflatedBytesMax), zstd.WithWindowSize(oapgate.HeadBytesMax))
+	b := oaptest.Streamed(t, make([]byte, oap.InflatedBytesMax), zstd.WithWindowSize(oapgate.HeadBytesMax))
 	var h zstd.Header
 	if err := h.Decode(b); err != nil || h.SingleSegment || h.HasFCS || h.WindowSize != oapgate.HeadBytesMax {
 		t.Fatalf("the streamed bomb's header: %+v, %v", h, err)
 	}
 	return b
-}
-
-// streamed compresses content as a pipe-fed streaming encoder does
-// (klauspost's writer, flushed before Close): the frame declares the
-// writer's window (8 MiB unless opts say otherwise) and no content size,
-// however small the content.
-func streamed(t *testing.T, content []byte, opts ...zstd.EOption) []byte {
-	t.Helper()
-	var out bytes.Buffer
-	w, err := zstd.NewWriter(&out, append([]zstd.EOption{zstd.WithEncoderConcurrency(1)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write(content); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return out.Bytes()
 }
 
 // ReasonBadHeadForTest keeps the table readable.

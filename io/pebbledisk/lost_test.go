@@ -3,7 +3,6 @@ package pebbledisk
 import (
 	"bytes"
 	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -14,6 +13,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/internal/dirtree"
 )
 
 // TestOpenRefusesAStoreThatLostItsMarker is the reviewer's scenario at
@@ -58,13 +58,13 @@ func TestOpenRefusesAStoreThatLostItsMarker(t *testing.T) {
 	if err := os.Remove(markers[0]); err != nil {
 		t.Fatal(err)
 	}
-	before := filesOf(t, dir)
+	before := dirtree.Files(t, dir)
 	_, err = Open(Options{Dir: dir, BufferedSegments: true})
 	if !errors.Is(err, ErrStoreLost) || !strings.Contains(err.Error(), filepath.Base(ssts[0])) ||
 		!strings.Contains(err.Error(), filepath.Base(segs[0])) {
 		t.Errorf("Open: %v, want ErrStoreLost naming %s and %s", err, filepath.Base(ssts[0]), filepath.Base(segs[0]))
 	}
-	if after := filesOf(t, dir); !reflect.DeepEqual(after, before) {
+	if after := dirtree.Files(t, dir); !reflect.DeepEqual(after, before) {
 		t.Fatalf("the refused Open changed the store: %d files before, %d after", len(before), len(after))
 	}
 }
@@ -87,24 +87,6 @@ func TestOpenCreatesOverAFirstOpenCutShort(t *testing.T) {
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// filesOf maps every file under dir to its bytes.
-func filesOf(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	files := map[string]string{}
-	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		files[path] = string(data)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
 }
 
 // TestOpenOverAFirstManifestAlone: a crash in pebble's first Open between

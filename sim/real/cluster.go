@@ -22,6 +22,7 @@ import (
 
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/internal/loopback"
 	"github.com/ron-network/ron/sim/scenario"
 )
 
@@ -125,16 +126,16 @@ func newNode(index int, workDir string, rand *env.Rand) (*node, error) {
 }
 
 // reserveUDP and reserveTCP pick a free loopback port below the
-// ephemeral range (listenFixed: the node keeps it across restarts) and
+// ephemeral range (loopback.ListenFixed: the node keeps it across restarts) and
 // hold it open until the node's first start (release): a port closed at
 // once could be handed to a relay's socket, opened meanwhile, and rond
 // would then fail to bind it ("already in use").
-func (n *node) reserveUDP() (string, error) { return n.reserve(listenUDP) }
+func (n *node) reserveUDP() (string, error) { return n.reserve(loopback.UDP) }
 
-func (n *node) reserveTCP() (string, error) { return n.reserve(listenTCP) }
+func (n *node) reserveTCP() (string, error) { return n.reserve(loopback.TCP) }
 
 func (n *node) reserve(listen func(addr string) (io.Closer, string, error)) (string, error) {
-	c, addr, err := listenFixed(listen)
+	c, addr, err := loopback.ListenFixed(listen)
 	if err != nil {
 		return "", err
 	}

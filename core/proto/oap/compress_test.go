@@ -9,6 +9,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"pgregory.net/rapid"
+
+	"github.com/ron-network/ron/core/proto/oap/oaptest"
 )
 
 func TestCompressRoundTrip(t *testing.T) {
@@ -267,28 +269,6 @@ func TestInflateLimitBoundsMemory(t *testing.T) {
 	}
 }
 
-// streamed compresses content with a streaming writer that flushes before
-// closing, as a pipe-fed encoder does: the frame declares the writer's
-// window and no content size, however small the content.
-func streamed(t *testing.T, content []byte, opts ...zstd.EOption) []byte {
-	t.Helper()
-	var out bytes.Buffer
-	w, err := zstd.NewWriter(&out, append([]zstd.EOption{zstd.WithEncoderConcurrency(1)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write(content); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return out.Bytes()
-}
-
 // A frame declaring a window past the reader's is decompress_window, not
 // decompress_bound, however little it holds, and the detail names both
 // windows: a streaming encoder's default window (the zstd CLI's 2 MiB,
@@ -297,8 +277,8 @@ func streamed(t *testing.T, content []byte, opts ...zstd.EOption) []byte {
 func TestInflateWindow(t *testing.T) {
 	small := []byte("a small payload from a streaming encoder")
 	body := FrameBytesMax - HeaderBytes
-	twoMiB := streamed(t, small, zstd.WithWindowSize(2<<20))
-	eightMiB := streamed(t, small)
+	twoMiB := oaptest.Streamed(t, small, zstd.WithWindowSize(2<<20))
+	eightMiB := oaptest.Streamed(t, small)
 	var h zstd.Header
 	if err := h.Decode(eightMiB); err != nil || h.SingleSegment || h.WindowSize != 8<<20 {
 		t.Fatalf("the default writer's frame: %+v, %v; want a streamed 8 MiB window", h, err)

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// settingSpec describes one numeric setting that rond reads from its
+// file, its environment and its flags, so that every such setting's test
+// checks the same contract: its default when unset, then file < env <
+// flag, then bad flag values refused with exit 2 naming the setting.
+type settingSpec[T comparable] struct {
+	key   string // the file key, e.g. "names_per_tenant"
+	env   string // the environment variable, e.g. "RON_NAMES_PER_TENANT"
+	flag  string // the flag, e.g. "--names-per-tenant"
+	get   func(Config) T
+	def   T // the value when nothing sets it
+	layer [3]settingValue[T]
+	bad   []string // flag values that must be refused
+	names string   // what stderr must contain for a refusal
+}
+
+// settingValue is one layer's raw text and the value it must load as.
+type settingValue[T comparable] struct {
+	raw  string
+	want T
+}
+
+// checkSetting checks spec's contract: layer[0] is written to the file,
+// layer[1] to the environment and layer[2] to the flag, each one on top
+// of the ones before it, so each must win over those below.
+func checkSetting[T comparable](t *testing.T, spec settingSpec[T]) {
+	t.Helper()
+	def, _, err := loadConfig(nil, envOf(nil), &bytes.Buffer{})
+	if err != nil || spec.get(def) != spec.def {
+		t.Fatalf("default %s %v (%v), want %v", spec.key, spec.get(def), err, spec.def)
+	}
+	file := filepath.Join(t.TempDir(), "rond.yaml")
+	if err := os.WriteFile(file, []byte(spec.key+": "+spec.layer[0].raw+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{spec.env: spec.layer[1].raw}
+	cases := []struct {
+		args []string
+		env  map[string]string
+		want T
+	}{
+		{[]string{"--config", file}, nil, spec.layer[0].want},
+		{[]string{"--config", file}, env, spec.layer[1].want},
+		{[]string{"--config", file, spec.flag, spec.layer[2].raw}, env, spec.layer[2].want},
+	}
+	for _, c := range cases {
+		cfg, _, err := loadConfig(c.args, envOf(c.env), &bytes.Buffer{})
+		if err != nil || spec.get(cfg) != c.want {
+			t.Errorf("%v %v: %v (%v), want %v", c.args, c.env, spec.get(cfg), err, c.want)
+		}
+	}
+	for _, bad := range spec.bad {
+		var stderr bytes.Buffer
+		code := run([]string{spec.flag, bad}, envOf(nil), &bytes.Buffer{}, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), spec.names) {
+			t.Errorf("%s %s: exit %d, stderr %q; want 2 naming the setting", spec.flag, bad, code, stderr.String())
+		}
+	}
+}
