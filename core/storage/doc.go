@@ -129,14 +129,19 @@
 // (keptPins, at most KeptPinsMax listed, the records beyond stay on disk
 // unlisted until a later start): no write of such an object is made on
 // this node until a restart indexes it (a put's local write fails, a
-// pinned put answering ErrUnknownOutcome wrapping ErrUnavailable, a
-// peer's commit is answered busy, a put's hand-offs keep no copy here),
+// pinned put answering ErrKeptByNewerBuild, which is not retryable and
+// says what clears it (the gateway's 409 KEPT_BY_NEWER_BUILD), an
+// unpinned one losing this replica only (ErrUnavailable, retryable: the
+// other replicas may make up for it), a peer's commit is answered busy,
+// a put's hand-offs keep no copy here),
 // for it would overwrite the newer build's manifest, and an unpinned copy
 // written here would let the GC pass delete the pin record with it; so
 // the GC pass never sees it. A client's Delete of a kept pin deletes its
 // record and succeeds; the manifest stays, unpinned, for the build that
-// wrote it. Known gaps: a kept pin's refusals look retryable (busy,
-// unknown outcome) though they last until a restart or a Delete; pins
+// wrote it. Known gaps: a peer's commit of a kept pin's object is
+// answered busy, which the pusher treats as every refused commit (the
+// put's push fails, a hand-off retries it a bounded number of times), so
+// the peer's refusal is not told apart on the wire; pins
 // beyond KeptPinsMax are not protected (a write of such an object may
 // overwrite the newer manifest unpinned and the GC pass then delete the
 // record, as before kept pins); when recovery's memory of unindexed
