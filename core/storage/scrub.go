@@ -96,6 +96,12 @@ func (s *Storage) scrubStep() {
 			s.scrubSkip(o)
 			continue
 		}
+		if len(s.jobs) >= DiskJobsMax-1 {
+			// A cursor record's write (scrubDone) took the slot
+			// checked above: the last one stays client work's.
+			s.scrubWait(s.cfg.RepairInterval)
+			return
+		}
 		s.scrubRead(o, ref)
 		return
 	}
