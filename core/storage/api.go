@@ -103,4 +103,13 @@ var (
 	ErrUnknownOutcome = errors.New("storage: unknown outcome")
 	// ErrBadRequest: the request body is not one of the request types.
 	ErrBadRequest = errors.New("storage: bad request")
+	// ErrKeptByNewerBuild: a pinned put of an object this node keeps
+	// pinned with a manifest this build does not index (a newer build
+	// wrote it, or LocalObjectsMax was reached at Start: keptPins) is
+	// refused, for writing it would overwrite that manifest. Not
+	// retryable: it lasts until a restart indexes the manifest (under the
+	// build that wrote it, or with fewer objects) or a Delete of the
+	// object here removes the pin. It wraps neither ErrUnavailable nor
+	// ErrUnknownOutcome, which callers retry.
+	ErrKeptByNewerBuild = errors.New("storage: pinned here with a manifest this build does not index (a newer build wrote it, or too many objects at start); a restart that indexes it or a Delete of the object clears it")
 )

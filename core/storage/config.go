@@ -113,10 +113,16 @@ const (
 	// ScrubPassIntervalDefault is the pause after one scrub pass ends
 	// and before the next starts: a held chunk is read once per pass plus
 	// this pause (a pass over 1 TiB at the default rate takes about 36
-	// hours). A restart starts the pass over from the lowest address (the
-	// cursor is in memory), so a node restarted more often than a pass
-	// takes never reaches the high end of its addresses (doc.go, Scrub).
+	// hours). A restart resumes the pass from its cursor record
+	// (ScrubCursorInterval; doc.go, Scrub).
 	ScrubPassIntervalDefault = 24 * time.Hour
+	// ScrubCursorInterval is the least env time between two writes
+	// of the scrub's cursor record (scrub.go, doc.go Scrub): a restart
+	// resumes the pass from the last record that reached the disk, so at
+	// most about this long of scrubbing (ScrubCursorInterval times the
+	// rate: 480 MiB at the default) is repeated, and the record costs one
+	// small unsynced write per interval.
+	ScrubCursorInterval = time.Minute
 )
 
 // DHT is what storage needs from the Kademlia machine; *dht.DHT satisfies

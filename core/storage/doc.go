@@ -100,7 +100,8 @@
 // Disk layout (data-dir format 2, io/datadir migrates format 1): "s/c/<hex>"
 // chunk bytes (not sealed: the key is the checksum, verified on every
 // read), "s/n/<hex>" the sealed version 2 manifest (env.Seal; format 1
-// kept version 1 manifests under "s/m/"), "s/p/<hex>" the pin flag. At
+// kept version 1 manifests under "s/m/"), "s/p/<hex>" the pin flag,
+// "s/scrub" the scrub pass's cursor (Scrub, below). At
 // Start the index of objects is rebuilt from paged scans of the manifests
 // (each checked against its address) and pins; chunk bytes are never read
 // (a manifest is durable only after its chunks, so it vouches for them).
@@ -128,14 +129,19 @@
 // (keptPins, at most KeptPinsMax listed, the records beyond stay on disk
 // unlisted until a later start): no write of such an object is made on
 // this node until a restart indexes it (a put's local write fails, a
-// pinned put answering ErrUnknownOutcome wrapping ErrUnavailable, a
-// peer's commit is answered busy, a put's hand-offs keep no copy here),
+// pinned put answering ErrKeptByNewerBuild, which is not retryable and
+// says what clears it (the gateway's 409 KEPT_BY_NEWER_BUILD), an
+// unpinned one losing this replica only (ErrUnavailable, retryable: the
+// other replicas may make up for it), a peer's commit is answered busy,
+// a put's hand-offs keep no copy here),
 // for it would overwrite the newer build's manifest, and an unpinned copy
 // written here would let the GC pass delete the pin record with it; so
 // the GC pass never sees it. A client's Delete of a kept pin deletes its
 // record and succeeds; the manifest stays, unpinned, for the build that
-// wrote it. Known gaps: a kept pin's refusals look retryable (busy,
-// unknown outcome) though they last until a restart or a Delete; pins
+// wrote it. Known gaps: a peer's commit of a kept pin's object is
+// answered busy, which the pusher treats as every refused commit (the
+// put's push fails, a hand-off retries it a bounded number of times), so
+// the peer's refusal is not told apart on the wire; pins
 // beyond KeptPinsMax are not protected (a write of such an object may
 // overwrite the newer manifest unpinned and the GC pass then delete the
 // record, as before kept pins); when recovery's memory of unindexed
@@ -583,8 +589,8 @@
 // so the scrub (scrub.go) reads every chunk of every committed local
 // object in the background: bit rot on a rarely read replica is found
 // before it is needed, and a manifest this build did not commit is
-// proven or caught. It walks the objects in address order from an
-// in-memory cursor (a restart starts over), and each object's chunks in
+// proven or caught. It walks the objects in address order from a cursor
+// (kept on disk now and then: a restart resumes the pass, below), and each object's chunks in
 // manifest order, one read at a time (at most one scrub read in flight),
 // through the normal disk path: the disk runs the whole chunk check
 // (wholeChunkCheck) at the offset the manifest puts the chunk at, against
@@ -625,10 +631,33 @@
 // that list them honestly, if any, but rot found there is not counted
 // nor healed while the lie stays held: the lie still lists the chunk at
 // another offset, so no offset is known to be its own (readIntact), and
-// the honest object is not proven (a known gap, below). A restart starts
-// the pass over from the lowest address (the cursor is in memory): a node
+// the honest object is not proven (a known gap, below).
+//
+// The cursor survives a restart (scrub.go, scrubRecord): the address of
+// the last object the pass finished (the zero address once a pass ended)
+// is written under "s/scrub", sealed, after a version byte, when an
+// object's scrub or a pass ends and at least ScrubCursorInterval (1 min
+// of the env's time) passed since the last write; one write in flight,
+// never in the disk's last job slot (then a later object's end writes a
+// later cursor). At Start, after the pin scan, recovery reads it (when
+// the scrub is on) and the pass resumes after that object, so a node
 // restarted more often than a pass takes (about 36 hours per TiB at the
-// default rate) never scrubs its highest addresses.
+// default rate) still reaches its highest addresses. The write has no
+// sync of its own: it becomes durable with the next sync of any job
+// (every commit syncs) or the disk's own flush. A crash that loses it
+// leaves an earlier record, which names an object finished before, so
+// the pass resumes lower and repeats at most the reads since then (about
+// ScrubCursorInterval of them, 480 MiB at the default rate, or more
+// when no sync followed for longer): scrubbing is repeated, never
+// skipped, and a sync per minute for a hint would cost more than the
+// reads it saves. A missing record, or one that is corrupt, of an
+// unknown version or length, or that could not be read, starts the pass
+// from the lowest address (logged); it never fails the start. Objects
+// below the cursor written since are scrubbed by the next pass, as
+// before. The gauge storage_scrub_pass_ratio shows the pass's progress:
+// the fraction of the address space below the last object finished
+// (about the fraction of objects, addresses being uniform hashes), 1
+// during the pause between passes.
 // storage_scrub_bytes_total counts the bytes read (a read whose check
 // failed counts the chunk's claimed size), storage_scrub_objects_total
 // the objects finished or passed.

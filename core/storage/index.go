@@ -16,6 +16,9 @@ const (
 	prefixChunk    = "s/c/"
 	prefixManifest = "s/n/" // format 2; format 1 used "s/m/" (io/datadir migrates)
 	prefixPin      = "s/p/"
+	// keyScrubCursor is the scrub pass's cursor record (scrub.go): under
+	// no prefix that recovery, the sweep or io/datadir scans.
+	keyScrubCursor = "s/scrub"
 )
 
 func diskKey(prefix string, a proto.Addr) []byte {

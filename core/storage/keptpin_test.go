@@ -2,6 +2,8 @@ package storage
 
 import (
 	"bytes"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,5 +90,29 @@ func TestKeptPinDelete(t *testing.T) {
 	}
 	if !bytes.Equal(durable[key], sealed) {
 		t.Fatal("the newer build's manifest was not left to it")
+	}
+}
+
+// TestKeptPinRefusalNotRetryable: a pinned put of an object this node
+// keeps pinned for a newer build is refused with ErrKeptByNewerBuild,
+// which is neither ErrUnknownOutcome nor ErrUnavailable (both retried by
+// clients) and names what clears it; the newer manifest stays. The old
+// code answered ErrUnknownOutcome wrapping ErrUnavailable though the
+// refusal lasts until a restart or a Delete.
+func TestKeptPinRefusalNotRetryable(t *testing.T) {
+	c := newCluster(t, 5, 23, smallChunks)
+	data := randomData(35, 2*ChunkBytesMin+7)
+	holder, key, sealed := newerPinnedStray(t, c, data)
+	for range 2 { // the same answer again: a retry does not help
+		res := c.put(holder, data, true)
+		if !errors.Is(res.Err, ErrKeptByNewerBuild) || errors.Is(res.Err, ErrUnknownOutcome) || errors.Is(res.Err, ErrUnavailable) {
+			t.Fatalf("pinned put of a kept pin: %v; want ErrKeptByNewerBuild alone", res.Err)
+		}
+		if msg := res.Err.Error(); !strings.Contains(msg, "restart") || !strings.Contains(msg, "Delete") {
+			t.Fatalf("the refusal does not say what clears it: %q", msg)
+		}
+	}
+	if v, _ := c.nodes[holder].disk.Get(key); !bytes.Equal(v, sealed) {
+		t.Fatal("a pinned put overwrote the newer build's manifest")
 	}
 }

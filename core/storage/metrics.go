@@ -21,6 +21,7 @@ const (
 	MetricScrubBytes         = "storage_scrub_bytes_total"
 	MetricScrubObjects       = "storage_scrub_objects_total"
 	MetricScrubLies          = "storage_scrub_lies_total"
+	MetricScrubPassRatio     = "storage_scrub_pass_ratio"
 	MetricPinsLost           = "storage_pins_lost"
 	replicationLagBucketsMax = 60
 )
@@ -80,5 +81,6 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricScrubBytes, Kind: env.Counter, Help: "Chunk bytes the background scrub read from this node's disk."},
 	env.MetricDef{Name: MetricScrubObjects, Kind: env.Counter, Help: "Held objects the background scrub finished (read every chunk, or up to one it could not verify) or passed without a read (empty, or a manifest already proven wrong)."},
 	env.MetricDef{Name: MetricPinsLost, Kind: env.Gauge, Help: "Pins kept without their object: recovery found the pinned object's manifest corrupt (twice) and deleted it; the repair tick restores them from the object's holders, in turn, or a client's put of the object here does; a Delete removes the pin."},
+	env.MetricDef{Name: MetricScrubPassRatio, Kind: env.Gauge, Help: "How far the background scrub's current pass is, as the fraction of the address space below the last object it finished (addresses are uniform hashes, so about the fraction of objects); 1 while it pauses between passes. A restart resumes from the pass's cursor record."},
 	env.MetricDef{Name: MetricScrubLies, Kind: env.Counter, Help: "Held manifests the background scrub proved wrong from verified bytes (a chunk's size or offset); gets skip them."},
 )

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -124,8 +125,15 @@ func (s *Storage) putLocal(p *putOp, placed, pin bool) {
 	}
 	if s.keptPin(p.addr) {
 		// A newer build's manifest (or one beyond LocalObjectsMax) is
-		// kept here, pinned: not overwritten (writeObject).
+		// kept here, pinned: not overwritten (writeObject). A pinned put
+		// is refused for good (ErrKeptByNewerBuild, pinFailed); an
+		// unpinned one only loses this replica, which others may make
+		// up for, so its failure stays retryable.
 		s.reject(ReasonNewerFormat)
+		if pin {
+			done(fmt.Errorf("%w (%s)", ErrKeptByNewerBuild, p.addr.Short()))
+			return
+		}
 		done(fmt.Errorf("%w: %s is pinned here with a manifest this build does not index (newer format, or LocalObjectsMax)", ErrUnavailable, p.addr.Short()))
 		return
 	}
@@ -225,6 +233,11 @@ func (s *Storage) pinFailed(p *putOp) {
 	p.replied = true
 	s.env.Metrics().Observe(MetricPutLatency, "", s.env.Now().Sub(p.started).Seconds())
 	err := p.failure(fmt.Errorf("%w: the pinned copy on this node was not written", ErrUnknownOutcome))
+	if errors.Is(p.localErr, ErrKeptByNewerBuild) {
+		// Refused for good, not an unknown outcome: a retry would be
+		// refused the same way (doc.go, kept pins).
+		err = fmt.Errorf("the pinned copy on this node was not written: %w", p.localErr)
+	}
 	s.env.Reply(p.req, PutResult{Addr: p.addr, Size: p.man.Size, Replicas: p.acked, Err: err})
 }
 

@@ -10,8 +10,12 @@ import (
 	"github.com/ron-network/ron/core/proto"
 )
 
-// recoveryReread tags (with tagRecovery) the second read of a manifest.
-const recoveryReread = 1
+// recoveryReread tags (with tagRecovery) the second read of a manifest;
+// recoveryScrubCursor the read of the scrub's cursor record.
+const (
+	recoveryReread      = 1
+	recoveryScrubCursor = 2
+)
 
 // recoveryScan pages through the manifests, then the pin flags, at Start.
 type recoveryScan struct {
@@ -37,6 +41,9 @@ type recoveryScan struct {
 	// manifest is listed lost at this start (it may name one of them).
 	kept     map[proto.Addr]bool
 	keptOver bool
+	// scrubCursor: the pin scan is done and the scrub cursor's record is
+	// being read (when the scrub is on), the last step before ready.
+	scrubCursor bool
 }
 
 func (s *Storage) startRecovery() {
@@ -80,6 +87,30 @@ func (s *Storage) onRecoveryPage(res env.DiskResult) {
 		s.scanPins()
 		return
 	}
+	if s.scrubOn() {
+		s.recovery.scrubCursor = true
+		s.env.Submit(env.DiskOp{Kind: env.DiskGet, Tag: tagRecovery<<tagKindShift | recoveryScrubCursor,
+			Key: []byte(keyScrubCursor)})
+		return
+	}
+	s.finishRecovery()
+}
+
+// onRecoveryScrubCursor resumes the scrub's pass after the object its
+// record names; a missing, unreadable, corrupt or unknown record starts
+// the pass from the lowest address (logged), never failing the start.
+func (s *Storage) onRecoveryScrubCursor(res env.DiskResult) {
+	if s.ready || !s.recovery.scrubCursor {
+		return
+	}
+	s.recovery.scrubCursor = false
+	addr, why := parseScrubRecord(res)
+	if why != "" {
+		s.env.Log().Warn("storage: scrub cursor record unusable; the pass starts from the lowest address", "reason", why)
+	}
+	s.scrub.addr = addr
+	s.scrubRec.saved = addr
+	s.setScrubPassRatio(addr)
 	s.finishRecovery()
 }
 
@@ -229,6 +260,7 @@ func (s *Storage) finishRecovery() {
 	s.setGauges()
 	s.tick = s.env.SetTimer(s.jitter(s.cfg.RepairInterval), tagTick<<tagKindShift)
 	if s.scrubOn() {
+		s.scrubRec.savedAt = s.env.Now()
 		s.scrubWait(s.cfg.RepairInterval)
 	}
 	s.startSweep()

@@ -110,9 +110,12 @@ func (s *Storage) onDiskDone(d env.DiskDone) {
 	value := d.Op.Tag & tagValueMask
 	switch d.Op.Tag >> tagKindShift {
 	case tagRecovery:
-		if value == recoveryReread {
+		switch value {
+		case recoveryReread:
 			s.onRecoveryReread(d.Result)
-		} else {
+		case recoveryScrubCursor:
+			s.onRecoveryScrubCursor(d.Result)
+		default:
 			s.onRecoveryPage(d.Result)
 		}
 	case tagSweep:

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"encoding/binary"
 	"errors"
 	"time"
 
@@ -9,8 +10,9 @@ import (
 )
 
 // scrubState is the background scrub's cursor (doc.go, Scrub): the
-// object it reads, the next chunk and its offset in the manifest. In
-// memory only: a restart starts over from the lowest address.
+// object it reads, the next chunk and its offset in the manifest. The
+// address of the last object it finished is written to disk now and then
+// (scrubRecord), and a restart resumes the pass after it.
 type scrubState struct {
 	addr  proto.Addr // the object being read (the zero address before the first)
 	obj   *object    // its index entry when the scrub started it (nil: pick the next)
@@ -73,6 +75,8 @@ func (s *Storage) scrubStep() {
 				// The pass is over (the cursor wrapped around): the
 				// next starts from the lowest address after a pause.
 				*sc = scrubState{seq: sc.seq}
+				s.env.Metrics().Set(MetricScrubPassRatio, "", 1)
+				s.saveScrubCursor(proto.Addr{})
 				s.scrubWait(s.cfg.ScrubPassInterval)
 				return
 			}
@@ -91,6 +95,12 @@ func (s *Storage) scrubStep() {
 			// Marked damaged: not read again before its heal.
 			s.scrubSkip(o)
 			continue
+		}
+		if len(s.jobs) >= DiskJobsMax-1 {
+			// A cursor record's write (scrubDone) took the slot
+			// checked above: the last one stays client work's.
+			s.scrubWait(s.cfg.RepairInterval)
+			return
 		}
 		s.scrubRead(o, ref)
 		return
@@ -126,6 +136,80 @@ func (s *Storage) scrubDone(o *object) {
 	}
 	sc.chunk = len(o.manifest.Chunks)
 	s.env.Metrics().Add(MetricScrubObjects, "", 1)
+	s.setScrubPassRatio(sc.addr)
+	s.saveScrubCursor(sc.addr)
+}
+
+// setScrubPassRatio sets storage_scrub_pass_ratio from the cursor: the
+// fraction of the address space at or below addr (its first 8 bytes).
+func (s *Storage) setScrubPassRatio(addr proto.Addr) {
+	s.env.Metrics().Set(MetricScrubPassRatio, "", float64(binary.BigEndian.Uint64(addr[:8]))/(1<<64))
+}
+
+// scrubRecordVersion is the first byte of the cursor record's value.
+const scrubRecordVersion = 1
+
+// scrubRecord is the persistence of the scrub's cursor (keyScrubCursor):
+// the sealed value is scrubRecordVersion then the address of the last
+// object the pass finished (the zero address: the pass starts from the
+// lowest). It is written at most once per ScrubCursorInterval, when an
+// object's scrub ends or a pass ends, one write in flight, never taking
+// the last disk job slot, and without a sync of its own (doc.go, Scrub:
+// a lost update only repeats some scrubbing).
+type scrubRecord struct {
+	saved   proto.Addr // the value of the last write that succeeded (or was read at Start)
+	savedAt env.Time   // when the last write started (or recovery finished)
+	saving  bool       // a write is in flight
+}
+
+// saveScrubCursor writes addr as the scrub's cursor record when the
+// interval since the last write passed and the disk has slots to spare;
+// otherwise a later object's end writes a later cursor.
+func (s *Storage) saveScrubCursor(addr proto.Addr) {
+	r := &s.scrubRec
+	if r.saving || addr == r.saved || s.env.Now().Sub(r.savedAt) < ScrubCursorInterval || len(s.jobs) >= DiskJobsMax-1 {
+		return
+	}
+	value := make([]byte, 0, 1+len(addr))
+	value = append(append(value, scrubRecordVersion), addr[:]...)
+	op := env.DiskOp{Kind: env.DiskPut, Key: []byte(keyScrubCursor), Value: env.Seal(value)}
+	if !s.submitJob([]env.DiskOp{op}, func(res []env.DiskResult) {
+		r.saving = false
+		if err := res[0].Err; err != nil {
+			// Not fatal: a restart resumes from the record before.
+			s.env.Log().Warn("storage: scrub cursor not written; a restart repeats some scrubbing", "err", err)
+			return
+		}
+		r.saved = addr
+	}) {
+		return
+	}
+	r.saving, r.savedAt = true, s.env.Now()
+}
+
+// parseScrubRecord returns the cursor a record's read holds, or the zero
+// address (the lowest: the pass starts over) with the reason when the
+// record is missing, unreadable, corrupt or of an unknown version.
+// Never an error that stops the node: the cursor only saves work.
+func parseScrubRecord(res env.DiskResult) (proto.Addr, string) {
+	var a proto.Addr
+	switch {
+	case res.Err != nil:
+		return a, "not read: " + res.Err.Error()
+	case !res.Found:
+		return a, ""
+	}
+	raw, err := env.Unseal(res.Value)
+	switch {
+	case err != nil:
+		return a, err.Error()
+	case len(raw) == 0 || raw[0] != scrubRecordVersion:
+		return a, "unknown version"
+	case len(raw) != 1+len(a):
+		return a, "wrong length"
+	}
+	copy(a[:], raw[1:])
+	return a, ""
 }
 
 // scrubRead reads the cursor's chunk through the normal disk path (the

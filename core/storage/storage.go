@@ -21,7 +21,7 @@ const (
 	tagPut       uint64 = 3 // timer: a put's deadline
 	tagGet       uint64 = 4 // timer: a get's deadline
 	tagDisk      uint64 = 5 // disk: a job's operation completed
-	tagRecovery  uint64 = 6 // disk: a recovery scan page (value 0) or a manifest's second read (recoveryReread)
+	tagRecovery  uint64 = 6 // disk: a recovery scan page (value 0), a manifest's second read (recoveryReread) or the scrub cursor's read (recoveryScrubCursor)
 	tagSweep     uint64 = 7 // disk: an orphan sweep page (sweep.go)
 	tagHandoff   uint64 = 8 // timer: the next hand-off attempt (handoff.go)
 	tagScrub     uint64 = 9 // timer: the scrub's next read (scrub.go)
@@ -77,7 +77,8 @@ type Storage struct {
 	// restoring: a restore is in flight (restoreLostPin).
 	lostPinNext int
 	restoring   bool
-	scrub       scrubState // the background scrub's cursor (scrub.go)
+	scrub       scrubState  // the background scrub's cursor (scrub.go)
+	scrubRec    scrubRecord // its record on disk (scrub.go)
 	stats       Stats
 	// deleted is Config.BugRepinLost's memory of the objects a client
 	// deleted here (nil otherwise).
@@ -150,6 +151,7 @@ func (s *Storage) reset() {
 	s.sweepDue = false                             // the sweep after recovery covers it
 	s.handoffs = handoffTable{seq: s.handoffs.seq} // seq survives, like sweepSeq
 	s.scrub = scrubState{seq: s.scrub.seq}         // so does the scrub's
+	s.scrubRec = scrubRecord{}
 	s.tick = 0
 }
 

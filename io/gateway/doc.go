@@ -1,7 +1,10 @@
 // Package gateway is a node's HTTP API (ARCHITECTURE 5.7), served with net/http
 // in front of an io/runtime node.
 //
-// Routes: PUT /o (201 {"addr","size"}); GET|HEAD /o/{addr} with a strong
+// Routes: PUT /o (201 {"addr","size"}; a pinned PUT of an object the node
+// keeps pinned for a newer build, which it cannot index, is 409
+// KEPT_BY_NEWER_BUILD, not retryable: a restart that indexes it or a
+// DELETE of it there clears it); GET|HEAD /o/{addr} with a strong
 // ETag (the address, quoted), Accept-Ranges, one or several Ranges (206,
 // multipart/byteranges for several, 416 with "Content-Range: bytes */len")
 // and If-None-Match (304); DELETE /o/{addr} (204: unpin and drop this

@@ -47,6 +47,12 @@ const (
 	// code because it is not retryable (no route releases a name) while
 	// INSUFFICIENT_STORAGE is.
 	CodeRegistryFull = "REGISTRY_FULL"
+	// CodeKeptByNewerBuild: a pinned put of an object the node keeps
+	// pinned with a manifest its build does not index (a newer build
+	// wrote it: storage.ErrKeptByNewerBuild). 409, not retryable: it
+	// lasts until a restart indexes the manifest or a DELETE of the
+	// object there removes the pin.
+	CodeKeptByNewerBuild = "KEPT_BY_NEWER_BUILD"
 )
 
 // Envelope is the JSON body of every error response.
@@ -125,6 +131,11 @@ func mapError(err error, write bool) *apiError {
 	case errors.Is(err, runtime.ErrOverloaded):
 		return &apiError{status: http.StatusServiceUnavailable, code: CodeOverloaded, message: err.Error(), retryable: true, retryAfter: time.Second,
 			shed: ShedNodeOverload}
+	case errors.Is(err, storage.ErrKeptByNewerBuild):
+		// Before the unknown outcome and unavailable cases, which a
+		// client retries: this refusal repeats until a restart or a
+		// DELETE (the message says so).
+		return errorf(http.StatusConflict, CodeKeptByNewerBuild, "%v", err)
 	case errors.Is(err, context.DeadlineExceeded) && write,
 		// A write whose request context was cancelled (the client went,
 		// or net/http gave up the connection) may have been applied: not

@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/ron-network/ron/core/storage"
@@ -24,6 +25,28 @@ func TestMapErrorBlamesTheRightParty(t *testing.T) {
 	} {
 		if got := mapError(c.err, false); got.status != c.want {
 			t.Errorf("%v: status %d, want %d", c.err, got.status, c.want)
+		}
+	}
+}
+
+// A pinned put refused because the node keeps the object pinned for a
+// newer build is a 409 the client must not retry (it was a retryable
+// 504 UNKNOWN_OUTCOME or 503), with a message naming what clears it,
+// even when the put's error also carries an unknown outcome or an
+// unavailable replica.
+func TestMapErrorKeptByNewerBuild(t *testing.T) {
+	kept := fmt.Errorf("the pinned copy on this node was not written: %w", fmt.Errorf("%w (b3:1234)", storage.ErrKeptByNewerBuild))
+	for _, err := range []error{
+		kept,
+		fmt.Errorf("%w; this node's write: %w", storage.ErrUnknownOutcome, kept),
+		fmt.Errorf("%w; this node's write: %w", storage.ErrUnavailable, kept),
+	} {
+		got := mapError(err, true)
+		if got.status != http.StatusConflict || got.code != CodeKeptByNewerBuild || got.retryable || got.retryAfter != 0 {
+			t.Errorf("%v: %d %s retryable %v; want 409 %s, not retryable", err, got.status, got.code, got.retryable, CodeKeptByNewerBuild)
+		}
+		if !strings.Contains(got.message, "restart") || !strings.Contains(got.message, "Delete") {
+			t.Errorf("the message does not say what clears the refusal: %q", got.message)
 		}
 	}
 }
