@@ -153,6 +153,36 @@ func checkDataDir(cfg Config, log *slog.Logger) (dataDirState, error) {
 	return dataDirState{storeFound: found}, nil
 }
 
+// lockDataDir runs the checks that only read (checkDataDir,
+// checkNodeKeyPresent), so that a refused dir gets no lock file, then
+// takes the data dir's lock (datadir.Lock, DIR/LOCK) that the process
+// holds until unlock, so that no other rond nor rond migrate works on the
+// dir meanwhile, and checks again under it (a migration may have ended
+// in between). A micronode has no dir to lock.
+func lockDataDir(cfg Config, log *slog.Logger) (dataDirState, func(), error) {
+	noop := func() {}
+	check := func() (dataDirState, error) {
+		state, err := checkDataDir(cfg, log)
+		if err != nil {
+			return state, err
+		}
+		return state, checkNodeKeyPresent(cfg, state.isNew)
+	}
+	state, err := check()
+	if err != nil || cfg.DataDir == "" {
+		return state, noop, err
+	}
+	unlock, err := datadir.Lock(cfg.DataDir)
+	if err != nil {
+		return state, noop, &configError{msg: "rond: " + err.Error()}
+	}
+	if state, err = check(); err != nil {
+		unlock()
+		return state, noop, err
+	}
+	return state, unlock, nil
+}
+
 // stampDataDir gives a new data dir its record and checks that an existing
 // record names this node.
 func stampDataDir(cfg Config, isNew bool, self proto.NodeID) error {
