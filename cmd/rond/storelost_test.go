@@ -36,7 +36,10 @@ func stopRond(t *testing.T, n *started) {
 	exited := make(chan error, 1)
 	go func() { exited <- n.cmd.Wait() }()
 	select {
-	case <-exited:
+	case err := <-exited:
+		if err != nil {
+			t.Logf("rond after SIGTERM: %v", err)
+		}
 	case <-time.After(exitDeadline):
 		_ = n.cmd.Process.Kill()
 		t.Fatal("rond did not exit after SIGTERM")
