@@ -65,6 +65,12 @@ func migrateCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rond: migrate: %s holds no store: nothing to migrate\n", *dir)
 		return 1
 	}
+	// A store the record says was created but is gone is refused by the
+	// dry run too (datadir.Migrate refuses it), not shown a plan.
+	if _, err := datadir.StoreFound(*dir); errors.Is(err, datadir.ErrStoreMissing) {
+		fmt.Fprintln(stderr, "rond: migrate:", err)
+		return 1
+	}
 	plan, err := datadir.Plan(from, uint32(*to))
 	if err != nil {
 		fmt.Fprintln(stderr, "rond: migrate:", err)

@@ -88,11 +88,16 @@ func TestLostStoreIsRefusedUntouched(t *testing.T) {
 				t.Errorf("start: exit %d, stderr %q; want exit 2 and one line", code, errOut)
 			}
 			containsAll(t, "start", errOut, wants)
-			out, errOut, code := runRond("migrate", "--data-dir", dir, "--to", "2")
-			if code != 1 || strings.Contains(out, "ran:") {
-				t.Errorf("migrate: exit %d, stdout %q, stderr %q; want exit 1 and nothing run", code, out, errOut)
+			for _, args := range [][]string{
+				{"migrate", "--data-dir", dir, "--to", "2", "--dry-run"},
+				{"migrate", "--data-dir", dir, "--to", "2"},
+			} {
+				out, errOut, code := runRond(args...)
+				if code != 1 || strings.Contains(out, "ran:") || strings.Contains(out, "would run:") {
+					t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 1 and nothing run", args, code, out, errOut)
+				}
+				containsAll(t, strings.Join(args, " "), errOut, wants)
 			}
-			containsAll(t, "migrate", errOut, wants)
 			if after := dirtree.Snapshot(t, dir); !reflect.DeepEqual(after, before) {
 				t.Fatalf("the refused dir changed:\n got %v\nwant %v", keysOf(after), keysOf(before))
 			}
