@@ -104,21 +104,35 @@ func TestLostManifestMarkerIsRefusedUntouched(t *testing.T) {
 	}
 }
 
-// TestRecordedDirWithoutStoreStarts: a format 3 dir whose store is not
-// there yet, or is an empty pebble/ (a crash between the record and the
-// store's first Open), starts and creates the store.
+// TestRecordedDirWithoutStoreStarts: a format 3 dir whose record has no
+// store_created (an older build's record, or a crash between the store's
+// first Open and the mark) and whose store is not there yet, or is an
+// empty pebble/ (a crash between the record and the store's first Open),
+// starts and creates the store, as before the mark. An older build's
+// record with its store there starts too. Each gains store_created at
+// that start, keeping its format and node id, so that losing the store
+// later is refused (TestLostStoreIsRefusedUntouched).
 func TestRecordedDirWithoutStoreStarts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	for _, emptyStore := range []bool{false, true} {
+	for _, c := range []struct {
+		name              string
+		removed, emptyDir bool
+	}{{"no store", true, false}, {"empty pebble/", true, true}, {"store there", false, false}} {
 		dir := t.TempDir()
 		copyDir(t, goldenDir(datadir.FormatCurrent), dir)
-		store := filepath.Join(dir, datadir.StoreName)
-		if err := os.RemoveAll(store); err != nil {
-			t.Fatal(err)
+		old, _, err := datadir.Read(dir)
+		if err != nil || strings.Contains(recordText(t, dir), "store_created") {
+			t.Fatalf("%s: the golden record is not an older build's: %s %v", c.name, recordText(t, dir), err)
 		}
-		if emptyStore {
+		store := filepath.Join(dir, datadir.StoreName)
+		if c.removed {
+			if err := os.RemoveAll(store); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if c.emptyDir {
 			if err := os.Mkdir(store, 0o700); err != nil {
 				t.Fatal(err)
 			}
@@ -127,7 +141,12 @@ func TestRecordedDirWithoutStoreStarts(t *testing.T) {
 		_ = n.cmd.Process.Kill()
 		_ = n.cmd.Wait()
 		if markers, _ := filepath.Glob(filepath.Join(store, "marker.manifest.*")); len(markers) != 1 {
-			t.Errorf("empty store %v: after a start, manifest markers %q, want one", emptyStore, markers)
+			t.Errorf("%s: after a start, manifest markers %q, want one", c.name, markers)
+		}
+		rec, _, err := datadir.Read(dir)
+		if text := recordText(t, dir); err != nil || !strings.Contains(text, storeCreatedMark) ||
+			rec.Format != old.Format || rec.NodeID != old.NodeID {
+			t.Errorf("%s: after a start the record is %s (%v); want %s, format %d, node %s", c.name, text, err, storeCreatedMark, old.Format, old.NodeID)
 		}
 	}
 }

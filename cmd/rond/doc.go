@@ -192,7 +192,23 @@
 // manifest marker (a zero-length file a backup may skip) but holds
 // store files is refused (exit 2) naming them and the backup, untouched:
 // opened as is, pebble would start an empty store over it and delete
-// the tables and segments. A dir whose record names its node but whose
+// the tables and segments. After the store's first successful Open,
+// before the node runs, rond marks the record store_created
+// (datadir.MarkStoreCreated, written atomically as the record is); a
+// dir so marked whose DIR/pebble is then missing or holds no store (a
+// volume that did not mount, an rm) is refused (exit 2) and left
+// untouched, naming the store, the record and what to do: restore the
+// store, or start over on purpose with a new --data-dir (a new node) or
+// by removing DIR/FORMAT and DIR/pebble (the same node id, empty; never
+// on a registry replica, which would forget its votes). Started empty
+// under its old id, a registry replica could vote twice in a term and
+// a storage node would drop every replica it held. A record without the
+// mark (an older build's, or a crash before the mark) starts as before
+// and gains the mark. rond holds the data dir's lock, DIR/LOCK (flock),
+// from its checks of the dir until it exits, and rond migrate holds it
+// for a whole migration: a second rond or rond migrate on the dir is
+// refused naming the lock file and its holder's pid.
+// A dir whose record names its node but whose
 // node key file is missing is refused ("node.key is missing from DIR
 // ... restore it") before any key is written: a new key would belong
 // to another node. Only rond migrate changes a format, up or down

@@ -151,13 +151,11 @@ const gcHeadroomBytes = 64 << 20
 func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
 	started := time.Now()
 	runtime.TuneGC(gcHeadroomBytes)
-	dirState, err := checkDataDir(cfg, log)
+	dirState, unlock, err := lockDataDir(cfg, log)
 	if err != nil {
 		return err
 	}
-	if err := checkNodeKeyPresent(cfg, dirState.isNew); err != nil {
-		return err
-	}
+	defer unlock()
 	key, err := nodeKey(cfg)
 	if err != nil {
 		return err
@@ -316,6 +314,14 @@ func start(cfg Config, dirState dataDirState, spec runtime.NodeSpec, peers []pee
 	disk, err := pebbledisk.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("rond: opening the store: %w", err)
+	}
+	if cfg.DataDir != "" {
+		// Before the node runs (votes, acknowledges, holds replicas): from
+		// here on a missing store is refused, never created anew.
+		if err := datadir.MarkStoreCreated(cfg.DataDir, versionLine()); err != nil {
+			_ = disk.Close()
+			return nil, fmt.Errorf("rond: recording that the store was created: %w", err)
+		}
 	}
 	n := &node{disk: disk}
 	newNode := func(e env.Env) *corenode.Node { return flags.spec(spec).NewNode(e) } // restarts keep the flags

@@ -22,7 +22,8 @@ Moves a stopped node's data dir to format N, up or down, one format at a
 time. Each step commits atomically: a crash leaves the old format or the
 new one, and running the command again finishes the job. rond never
 migrates on its own: a data dir of an older format is opened as is, and one
-of a newer format is refused.
+of a newer format is refused. It holds the data dir's lock (DIR/LOCK) while
+it runs, and is refused while rond or another migration holds it.
 
 Formats:
   0  the data dir of builds before the format record (no FORMAT file)
@@ -62,6 +63,12 @@ func migrateCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	if isNew {
 		fmt.Fprintf(stderr, "rond: migrate: %s holds no store: nothing to migrate\n", *dir)
+		return 1
+	}
+	// A store the record says was created but is gone is refused by the
+	// dry run too (datadir.Migrate refuses it), not shown a plan.
+	if _, err := datadir.StoreFound(*dir); errors.Is(err, datadir.ErrStoreMissing) {
+		fmt.Fprintln(stderr, "rond: migrate:", err)
 		return 1
 	}
 	plan, err := datadir.Plan(from, uint32(*to))
@@ -120,7 +127,9 @@ type dataDirState struct {
 // or older format (one line, exit 2; an older one names the rond migrate
 // command), and a store that lost its manifest marker
 // (datadir.ErrStoreLost): opened as is, pebble would create a new store
-// over it, delete its tables and the side files' sweep its segments.
+// over it, delete its tables and the side files' sweep its segments;
+// and a store the record says was created that is gone
+// (datadir.ErrStoreMissing): the node would start empty under its id.
 // It returns whether the dir is new, for stampDataDir, and whether it
 // holds its store, for start.
 func checkDataDir(cfg Config, log *slog.Logger) (dataDirState, error) {
@@ -145,12 +154,44 @@ func checkDataDir(cfg Config, log *slog.Logger) (dataDirState, error) {
 		return dataDirState{isNew: true}, nil
 	}
 	// A recorded dir without its store is the crash window between
-	// stampDataDir and the first Open: start creates the store.
+	// stampDataDir and the first Open: start creates the store. Once the
+	// record says the store was created (store_created, marked by start
+	// after the first Open), StoreFound refuses a missing or empty one.
 	found, err := datadir.StoreFound(cfg.DataDir)
 	if err != nil {
 		return dataDirState{}, &configError{msg: "rond: " + err.Error()}
 	}
 	return dataDirState{storeFound: found}, nil
+}
+
+// lockDataDir runs the checks that only read (checkDataDir,
+// checkNodeKeyPresent), so that a refused dir gets no lock file, then
+// takes the data dir's lock (datadir.Lock, DIR/LOCK) that the process
+// holds until unlock, so that no other rond nor rond migrate works on the
+// dir meanwhile, and checks again under it (a migration may have ended
+// in between). A micronode has no dir to lock.
+func lockDataDir(cfg Config, log *slog.Logger) (dataDirState, func(), error) {
+	noop := func() {}
+	check := func() (dataDirState, error) {
+		state, err := checkDataDir(cfg, log)
+		if err != nil {
+			return state, err
+		}
+		return state, checkNodeKeyPresent(cfg, state.isNew)
+	}
+	state, err := check()
+	if err != nil || cfg.DataDir == "" {
+		return state, noop, err
+	}
+	unlock, err := datadir.Lock(cfg.DataDir)
+	if err != nil {
+		return state, noop, &configError{msg: "rond: " + err.Error()}
+	}
+	if state, err = check(); err != nil {
+		unlock()
+		return state, noop, err
+	}
+	return state, unlock, nil
 }
 
 // stampDataDir gives a new data dir its record and checks that an existing

@@ -328,7 +328,8 @@ func logicalDigest(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if e.IsDir() || e.Name() == datadir.RecordName || strings.HasSuffix(e.Name(), ".tmp") {
+		// The lock file (holding its holder's pid) is not state.
+		if e.IsDir() || e.Name() == datadir.RecordName || e.Name() == datadir.LockName || strings.HasSuffix(e.Name(), ".tmp") {
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(dir, e.Name()))

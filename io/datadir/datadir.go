@@ -60,6 +60,12 @@ type Record struct {
 	Format    uint32 `json:"format"`
 	WrittenBy string `json:"written_by"`        // the rond version line that wrote the record
 	NodeID    string `json:"node_id,omitempty"` // hex node id; "" when the key lives elsewhere
+	// StoreCreated is set (MarkStoreCreated) once the store's first Open
+	// succeeded: from then on a DIR/pebble that is missing or holds no
+	// store is a lost store (ErrStoreMissing), never one to create. A
+	// record without it (an older build's, or a crash between the first
+	// Open and the mark) keeps the older rule: the store is created.
+	StoreCreated bool `json:"store_created,omitempty"`
 }
 
 // Read returns the record of dir; present is false when there is none

@@ -35,10 +35,42 @@
 //     file a backup or sync tool may skip) but holds store files is
 //     refused (ErrStoreLost) naming them, untouched: pebble would create
 //     a new store over it and the side files' sweep delete every segment.
-//     A recorded dir without a store, or with a DIR/pebble that holds no
-//     store files (a crash in the store's first Open), gets its store
-//     created. A store that cannot be read (EACCES, EIO) is refused as
-//     unreadable, never called foreign.
+//     A store that cannot be read (EACCES, EIO) is refused as
+//     unreadable, never called foreign;
+//   - after the store's first successful Open, before the node runs,
+//     rond sets store_created in the record (MarkStoreCreated, written
+//     as every record is: temporary file, fsync, rename, fsync of the
+//     directory). A recorded dir so marked whose DIR/pebble is missing,
+//     empty or holds no store files (a volume that did not mount, an
+//     operator's rm) is refused (ErrStoreMissing) by rond and rond
+//     migrate, untouched, naming the store, the record and what to do:
+//     restore the store, or start over on purpose with a new --data-dir
+//     (a new node) or by removing DIR/FORMAT and DIR/pebble (the same
+//     node id, empty; never on a registry replica). Started empty under
+//     its old node id, a registry replica would forget its votes and the
+//     entries it acknowledged, and a storage node every replica it held.
+//     A recorded dir without the mark (an older build's record, which
+//     gains it at its first start with a store, or a crash between the
+//     store's first Open and the mark) and without a store, or with a
+//     DIR/pebble that holds no store files (a crash in the store's first
+//     Open), gets its store created, as before the mark. A migration
+//     keeps the mark in the records it writes, and sets it when the dir
+//     holds its store.
+//
+// # The data dir's lock
+//
+// DIR/LOCK (Lock, flock, exclusive, never waiting) is the data dir's
+// lock: rond takes it once its checks of the dir, which only read, have
+// passed, checks again under it and holds it until it exits; Migrate
+// takes it the same way for its whole plan. A second rond or rond
+// migrate on the dir is refused (ErrInUse) naming DIR/LOCK and the pid
+// its holder wrote in it; a refused dir never gets the file. It is not
+// pebble's lock (DIR/pebble/LOCK), which pebble takes when the store
+// opens and Migrate takes after DIR/LOCK (so that a migration never runs
+// under an older rond, which takes only pebble's): every process takes
+// them in that order and never waits for either, so they cannot
+// deadlock. The file stays when the lock is released (unlinking a lock
+// file races with a process that opened it).
 //
 // Migrations move a directory one format at a time, up or down, only when
 // an operator runs `rond migrate`. Each migration does its work beside the
@@ -50,7 +82,7 @@
 // rebuilds the store's chunks and manifests beside the old ones, commits
 // with the record and then deletes the old manifests; it opens the store
 // with pebbledisk.Options.Legacy (formats 1 and 2 keep every value inside
-// pebble) under the lock Migrate holds for the whole plan.
+// pebble) under the store lock Migrate holds for the whole plan.
 //
 // Migration FormatSideFiles (3) moves large store values out of pebble
 // into segment files (io/pebbledisk, "Side files"). It differs from the

@@ -18,18 +18,10 @@ import (
 var ErrInUse = errors.New("datadir: data dir in use")
 
 // lockStore takes the store's own lock (the one pebble holds while rond
-// runs), so that a migration never runs under a live node. A dir without
-// a store has nothing to lock, and takes no lock: there is no lock at the
-// data dir's level (rond holds only pebble's, DIR/pebble/LOCK, and only
-// once its store is open), so one taken here would not keep rond out.
-// The migrations of such a dir only replace the record, atomically, and a
-// rond starting meanwhile reads one record or the other: an older format
-// it refuses, the current one it opens. The one race left is a rond
-// started during a migration down from the current format that reads the
-// record before it changes and creates a store, which the older record
-// then describes; an operator runs rond migrate on a stopped node, as its
-// usage says. Closing it would take a lock file at DIR that rond holds
-// from checkDataDir on.
+// runs), so that a migration never runs under a live node, even one of
+// an older build that does not take the data dir's lock (Lock), which
+// Migrate holds already. A dir without a store has no store lock to
+// take; the data dir's lock keeps rond out of it.
 // The lock is pebble's (pebble.LockDirectory), kept in heldLocks while
 // the migrations run, so that one that opens the store (pebbledisk's
 // conversions) opens it under this lock instead of failing to take it.
@@ -183,21 +175,22 @@ type MigrateOptions struct {
 // Migrate runs the plan from dir's format to format to and returns the
 // steps it ran. The directory is checked first: a newer format than this
 // build knows is refused, and so is a DIR/pebble that is not a store
-// (ErrForeignStore), untouched.
+// (ErrForeignStore) or a store the record says was created but is gone
+// (ErrStoreMissing), untouched. It then takes the data dir's lock (Lock)
+// for the whole plan, so that no rond starts on the dir meanwhile, and
+// checks again under it; then the store's lock (lockStore).
 func Migrate(dir string, to uint32, opts MigrateOptions) ([]PlanStep, error) {
-	from, isNew, err := Check(dir, opts.Binary)
+	// The first check only reads: a refused dir does not even get a
+	// lock file.
+	if _, _, err := migrateCheck(dir, to, opts); err != nil {
+		return nil, err
+	}
+	unlockDir, err := Lock(dir)
 	if err != nil {
 		return nil, err
 	}
-	if isNew {
-		return nil, fmt.Errorf("datadir: %s holds no store (%s) and no format record: nothing to migrate", dir, StoreName)
-	}
-	// A recorded dir's store is checked too, before its lock file is
-	// created: a migration never writes into a foreign DIR/pebble.
-	if _, err := storeExists(dir); err != nil {
-		return nil, err
-	}
-	plan, err := Plan(from, to)
+	defer unlockDir()
+	plan, created, err := migrateCheck(dir, to, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +200,7 @@ func Migrate(dir string, to uint32, opts MigrateOptions) ([]PlanStep, error) {
 	}
 	defer unlock()
 	for i, p := range plan {
-		rec := Record{Format: p.To, WrittenBy: opts.Binary, NodeID: opts.NodeID}
+		rec := Record{Format: p.To, WrittenBy: opts.Binary, NodeID: opts.NodeID, StoreCreated: created}
 		m := Migrations[min(p.From, p.To)]
 		if p.To > p.From {
 			err = m.Up(dir, rec, opts.Step)
@@ -219,4 +212,43 @@ func Migrate(dir string, to uint32, opts MigrateOptions) ([]PlanStep, error) {
 		}
 	}
 	return plan, nil
+}
+
+// migrateCheck refuses a dir Migrate must not touch and returns its plan,
+// and whether the records the plan writes say the store was created (it
+// is there, or the old record said so).
+func migrateCheck(dir string, to uint32, opts MigrateOptions) ([]PlanStep, bool, error) {
+	from, isNew, err := Check(dir, opts.Binary)
+	if err != nil {
+		return nil, false, err
+	}
+	if isNew {
+		return nil, false, fmt.Errorf("datadir: %s holds no store (%s) and no format record: nothing to migrate", dir, StoreName)
+	}
+	// A recorded dir's store is checked too, before its lock file is
+	// created: a migration never writes into a foreign DIR/pebble, nor
+	// over a store that is gone.
+	rec, _, err := Read(dir)
+	if err != nil {
+		return nil, false, err
+	}
+	if rec.StoreCreated {
+		// Gone, or an empty DIR/pebble: the store is lost, which says
+		// more than calling the empty directory foreign.
+		if _, err := storeFound(vfs.Default, dir, rec); errors.Is(err, ErrStoreMissing) {
+			return nil, false, err
+		}
+	}
+	exists, err := storeExists(dir)
+	if err != nil {
+		return nil, false, err
+	}
+	if rec.StoreCreated && !exists {
+		return nil, false, storeMissing(vfs.Default, dir, rec)
+	}
+	plan, err := Plan(from, to)
+	if err != nil {
+		return nil, false, err
+	}
+	return plan, exists || rec.StoreCreated, nil
 }

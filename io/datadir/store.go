@@ -101,28 +101,41 @@ func peekStore(fsys vfs.FS, dir string) (bool, error) {
 // pebbledisk.Options.MustExist and pebble never creates a store over it.
 // False means no DIR/pebble, or one a crash left in the store's first
 // Open before it held any of a store's files (pebbledisk.StoreFiles), for
-// Open to create. A
-// DIR/pebble without a marker that holds a store's files lost its marker:
-// ErrStoreLost, naming them; nothing is touched.
+// Open to create; but when the record says the store was created
+// (Record.StoreCreated), either is a lost store: ErrStoreMissing, saying
+// what to do. A DIR/pebble without a marker that holds a store's files
+// lost its marker: ErrStoreLost, naming them. Nothing is touched.
 func StoreFound(dir string) (bool, error) {
-	return storeFound(vfs.Default, dir)
+	rec, _, err := Read(dir)
+	if err != nil {
+		return false, err
+	}
+	return storeFound(vfs.Default, dir, rec)
 }
 
-func storeFound(fsys vfs.FS, dir string) (bool, error) {
+func storeFound(fsys vfs.FS, dir string, rec Record) (bool, error) {
 	found, err := peekStore(fsys, dir)
-	if !errors.Is(err, errNoMarker) {
-		return found, err
+	if err != nil && !errors.Is(err, errNoMarker) {
+		return false, err
 	}
-	store := filepath.Join(dir, StoreName)
-	files, err := pebbledisk.StoreFiles(fsys, store, foundNamesMax)
-	if err != nil {
-		return false, fmt.Errorf("datadir: cannot read store %s: %w (nothing was changed)", store, err)
+	if found {
+		return true, nil
 	}
-	if len(files) == 0 {
-		return false, nil
+	if err != nil { // errNoMarker
+		store := filepath.Join(dir, StoreName)
+		files, err := pebbledisk.StoreFiles(fsys, store, foundNamesMax)
+		if err != nil {
+			return false, fmt.Errorf("datadir: cannot read store %s: %w (nothing was changed)", store, err)
+		}
+		if len(files) > 0 {
+			return false, fmt.Errorf("%w: %s has lost its manifest marker (marker.manifest.*) but holds store files: %s; restore it from backup (nothing was changed)",
+				ErrStoreLost, store, strings.Join(files, ", "))
+		}
 	}
-	return false, fmt.Errorf("%w: %s has lost its manifest marker (marker.manifest.*) but holds store files: %s; restore it from backup (nothing was changed)",
-		ErrStoreLost, store, strings.Join(files, ", "))
+	if rec.StoreCreated {
+		return false, storeMissing(fsys, dir, rec)
+	}
+	return false, nil
 }
 
 // foundNames lists (sorted, at most foundNamesMax) what store holds, for

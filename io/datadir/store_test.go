@@ -92,7 +92,7 @@ func TestStoreThatFailsToListIsNotForeign(t *testing.T) {
 	fsys := eioFS{FS: vfs.Default, dir: store}
 	for what, check := range map[string]func() error{
 		"peekStore":  func() error { _, err := peekStore(fsys, dir); return err },
-		"storeFound": func() error { _, err := storeFound(fsys, dir); return err },
+		"storeFound": func() error { _, err := storeFound(fsys, dir, Record{}); return err },
 	} {
 		err := check()
 		checkUnreadable(t, what, err, store)
