@@ -14,6 +14,7 @@ import (
 	"github.com/ron-network/ron/core/audit"
 	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/registry"
 	"github.com/ron-network/ron/io/runtime"
 )
 
@@ -41,7 +42,7 @@ const (
 )
 
 var _ = env.Declare(env.MetricDef{Name: MetricAuditFailures, Kind: env.Counter,
-	Help: "Audit records the gateway could not append, by reason (error, paced).", Label: "reason"})
+	Help: "Audit records the gateway did not append, by reason (error, paced, unchanged).", Label: "reason"})
 
 // Audit appends e to the node's audit log.
 func (g *Gateway) Audit(ctx context.Context, e audit.Event) error {
@@ -97,6 +98,41 @@ func (l *auditLimiter) allow() bool {
 		return false
 	}
 	l.count++
+	return true
+}
+
+// claimAudits is the set of (name, owner) claims this gateway audited.
+// The registry never releases a name and answers a claim by the owner
+// that holds it with success and no change, so every later claim of the
+// same name with the same owner is a no-op: it is counted under
+// MetricAuditFailures{reason="unchanged"} instead of appending a record
+// per request (a token re-claiming its name in a loop would otherwise
+// grow the log at the request rate). The first success through this
+// gateway since it started is always audited, even when another gateway
+// or a run before a restart saw the change: over-auditing repeats is
+// bounded (once per name and gateway start), under-auditing a change is
+// never possible, because a claim that did change state is necessarily
+// the first successful one of its (name, owner). The set is bounded by
+// registry.NamesMax, the names a registry can hold; past it (never
+// reached while the registry enforces its bound) claims are audited.
+type claimAudits struct {
+	mu   sync.Mutex
+	seen map[string]string // name -> owner key (raw bytes)
+}
+
+func newClaimAudits() *claimAudits { return &claimAudits{seen: make(map[string]string)} }
+
+// first reports whether a successful claim of name with owner is the
+// first this gateway saw (and remembers it).
+func (c *claimAudits) first(name string, owner []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if o, ok := c.seen[name]; ok && o == string(owner) {
+		return false
+	}
+	if len(c.seen) < registry.NamesMax {
+		c.seen[name] = string(owner)
+	}
 	return true
 }
 
