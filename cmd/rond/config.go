@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/ron-network/ron/core/audit"
 	"io"
 	"net"
 	"os"
@@ -62,6 +63,10 @@ type Config struct {
 	// quarter of its in-flight cap, 64). A reverse proxy in front of rond
 	// is one source: raise it there.
 	RequestsPerSource int `yaml:"requests_per_source"`
+	// AuditRetainBytes bounds the bytes of the audit log's records
+	// (audit.Config.RetainBytes; 0: audit.RetainBytesDefault, 1 GiB): past
+	// it the oldest whole segments are dropped.
+	AuditRetainBytes int64 `yaml:"audit_retain_bytes"`
 	// SegmentWrites is how a macronode writes chunk bytes to its segment
 	// files: "buffered" (through the page cache, the default) or
 	// "direct" (O_DIRECT where the file system takes it); see
@@ -185,6 +190,8 @@ var settings = []setting{
 		c.RequestsPerSource = n
 		return nil
 	}},
+	sizeOption("audit-retain-bytes", "RON_AUDIT_RETAIN_BYTES", fmt.Sprintf("the bytes of audit records this node keeps, a `SIZE` (bytes, or 512MiB, 4GiB); past it the oldest whole segments of %d records are deleted and GET /audit starts after them (X-Ron-Audit-Base); 0 or unset: %s; at least %s",
+		audit.SegmentRecords, formatByteSize(audit.RetainBytesDefault), formatByteSize(audit.RetainBytesMin)), func(c *Config) *int64 { return &c.AuditRetainBytes }),
 	sizeOption("memory-max", "RON_MEMORY_MAX", "a micronode's memory budget, a `SIZE` (bytes, or 512MiB, 2GiB, 4GB): writes that do not fit are refused (507); 0 disables; default 1GiB", func(c *Config) *int64 { return &c.MemoryMax }),
 }
 
@@ -599,6 +606,10 @@ func (c Config) validate() error {
 	}
 	if c.MemoryMax < 0 {
 		return badSetting("memory_max", "%d is negative (0 disables the budget)", c.MemoryMax)
+	}
+	if c.AuditRetainBytes < 0 || c.AuditRetainBytes > 0 && c.AuditRetainBytes < audit.RetainBytesMin {
+		return badSetting("audit_retain_bytes", "%s is below the least retention, %s (0 takes the default, %s)",
+			formatByteSize(c.AuditRetainBytes), formatByteSize(audit.RetainBytesMin), formatByteSize(audit.RetainBytesDefault))
 	}
 	if c.NamesPerTenant < 1 || c.NamesPerTenant > registry.NamesMax {
 		return badSetting("names_per_tenant", "%d is outside 1..%d, the names the registry holds (default %d)",

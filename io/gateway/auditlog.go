@@ -36,6 +36,11 @@ const (
 	// AuditHeadHeader carries the log's head ("<seq>:<hash hex>") as it
 	// was before GET /audit read the records, for audit.VerifyHead.
 	AuditHeadHeader = "X-Ron-Audit-Head"
+	// AuditBaseHeader carries the head of the records retention dropped
+	// ("<seq>:<hash hex>", audit.RecordsPage.Base; "0:" and zeros when
+	// none were): the stream starts at its seq+1, and the first record
+	// links to its hash (audit.VerifyHeadFrom).
+	AuditBaseHeader = "X-Ron-Audit-Base"
 	// AuditResource is the resource an admin token must cover to read
 	// the log.
 	AuditResource = "audit"
@@ -199,7 +204,12 @@ func ParseAuditHead(s string) (audit.Head, error) {
 // auditLog serves GET /audit: every stored record, oldest first, as JSON
 // lines. It needs a token allowing admin on AuditResource. The head is
 // read first and sent in AuditHeadHeader, so a client can tell a cut
-// stream from a complete one; records appended meanwhile follow it.
+// stream from a complete one; records appended meanwhile follow it. The
+// base, the head of what retention dropped, is the first page's (the
+// one its scan saw) and goes in AuditBaseHeader. A drop between two
+// pages that removed records the stream had not reached (a client slower
+// than the log's turnover) ends the stream there, short of the head,
+// rather than skipping them: the client's VerifyHead reports the cut.
 func (g *Gateway) auditLog(req *request) *apiError {
 	if e := g.authorize(req, auth.OpAdmin, AuditResource, 0); e != nil {
 		return e
@@ -215,6 +225,7 @@ func (g *Gateway) auditLog(req *request) *apiError {
 	req.w.Header().Set("Content-Type", "application/x-ndjson")
 	req.w.Header().Set("Cache-Control", "no-store")
 	req.w.Header().Set(AuditHeadHeader, FormatAuditHead(head.Appended))
+	req.w.Header().Set(AuditBaseHeader, FormatAuditHead(page.Base))
 	req.w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(req.w)
 	for {
@@ -235,6 +246,10 @@ func (g *Gateway) auditLog(req *request) *apiError {
 		page, e = g.auditPage(req, page.Records[len(page.Records)-1].Seq+1)
 		if e != nil {
 			g.log.Error("gateway: audit stream cut", "err", e.message)
+			return nil
+		}
+		if page.Truncated {
+			g.log.Warn("gateway: audit stream cut: retention dropped records it had not reached", "base_seq", page.Base.Seq)
 			return nil
 		}
 	}

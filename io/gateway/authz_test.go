@@ -141,7 +141,11 @@ func readAudit(t *testing.T, f *fixture) []audit.Record {
 		}
 		recs = append(recs, rec)
 	}
-	if bad, err := audit.VerifyHead(recs, head); err != nil {
+	base, err := gateway.ParseAuditHead(r.Header.Get(gateway.AuditBaseHeader))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad, err := audit.VerifyHeadFrom(base, recs, head); err != nil {
 		t.Fatalf("audit stream: record %d: %v", bad, err)
 	}
 	return recs
