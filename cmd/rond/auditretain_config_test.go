@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/ed25519"
 	"testing"
+	"time"
 
 	"github.com/ron-network/ron/core/audit"
 	"github.com/ron-network/ron/io/runtime"
@@ -28,5 +29,23 @@ func TestAuditRetainBytesSetting(t *testing.T) {
 	spec.Audit.RetainBytes = 1 << 20
 	if spec.Validate() == nil {
 		t.Fatal("a node spec with audit retention below the minimum validated")
+	}
+}
+
+// TestAuditRetainAgeSetting: unset (no age bound) by default, then file
+// < env < flag; non-durations and ages under an hour are refused.
+func TestAuditRetainAgeSetting(t *testing.T) {
+	checkSetting(t, settingSpec[string]{
+		key: "audit_retain_age", env: "RON_AUDIT_RETAIN_AGE", flag: "--audit-retain-age",
+		get:   func(c Config) string { return c.AuditRetainAge },
+		def:   "",
+		layer: [3]settingValue[string]{{"720h", "720h"}, {"2h", "2h"}, {"0", "0"}},
+		bad:   []string{"-1h", "30m", "a month"},
+		names: "audit_retain_age",
+	})
+	for raw, want := range map[string]time.Duration{"": 0, "0": 0, "720h": 720 * time.Hour} {
+		if got, err := (Config{AuditRetainAge: raw}).auditRetainAge(); err != nil || got != want {
+			t.Errorf("audit_retain_age %q: %v %v, want %v", raw, got, err, want)
+		}
 	}
 }

@@ -94,6 +94,10 @@
 // sends it in X-Ron-Audit-Base; ronctl audit verify checks the chain
 // from it. audit_retained_bytes and
 // audit_retention_dropped_{records,segments}_total show it working.
+// audit_retain_age / RON_AUDIT_RETAIN_AGE / --audit-retain-age (a Go
+// duration, e.g. 720h; at least 1h; unset: none) also drops a closed
+// segment whose newest record is older than it, checked as records
+// become durable (a node that records nothing keeps what it has).
 //
 // Byte sizes (edge_cache_bytes, memory_max, read_ahead_bytes, audit_retain_bytes, and their
 // flags and RON_* variables) take bytes or a number and a unit, binary (KiB, MiB, GiB,
