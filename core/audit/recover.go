@@ -100,7 +100,9 @@ func (s *Service) recoverPair(kv env.KV) {
 		rc.base, rc.head = base, base
 		return
 	}
-	if rc.base.Seq != 0 && seqOfKey(kv.Key) != 0 && seqOfKey(kv.Key) <= rc.base.Seq {
+	// Keys sort by seq: records at or below the base come before any
+	// chained record, so only those are parsed.
+	if rc.base.Seq != 0 && rc.head == rc.base && rc.breakSeq == 0 && seqOfKey(kv.Key) != 0 && seqOfKey(kv.Key) <= rc.base.Seq {
 		rc.dropped = append(rc.dropped, kv.Key)
 		return
 	}
