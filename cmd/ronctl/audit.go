@@ -23,12 +23,20 @@ var errChainBroken = errors.New("audit chain broken")
 
 func (c *client) auditCmd(args []string) error {
 	if len(args) != 1 || args[0] != "verify" {
-		return usageError{"usage: ronctl audit verify [--node URL | --file FILE]"}
+		return usageError{"usage: ronctl audit verify [--node URL | --file FILE [--base SEQ:HASH]]"}
 	}
 	var lines io.Reader
 	var head audit.Head
+	var base audit.Head
 	source := c.tok.file
 	if source != "" {
+		if c.tok.auditBase != "" {
+			b, err := gateway.ParseAuditHead(c.tok.auditBase)
+			if err != nil {
+				return usageError{"--base: " + err.Error()}
+			}
+			base = b
+		}
 		f, err := os.Open(source)
 		if err != nil {
 			return err
@@ -37,50 +45,64 @@ func (c *client) auditCmd(args []string) error {
 		lines = f
 	} else {
 		source = c.node + "/audit"
-		body, h, err := c.fetchAudit()
+		body, h, b, err := c.fetchAudit()
 		if err != nil {
 			return err
 		}
-		lines, head = bytes.NewReader(body), h
+		lines, head, base = bytes.NewReader(body), h, b
 	}
-	return c.verifyAudit(source, lines, head)
+	return c.verifyAudit(source, lines, head, base)
 }
 
-// fetchAudit reads GET /audit and its head header.
-func (c *client) fetchAudit() ([]byte, audit.Head, error) {
+// fetchAudit reads GET /audit, its head header and its base header (the
+// zero base when the node sends none: it predates retention).
+func (c *client) fetchAudit() (body []byte, head, base audit.Head, err error) {
+	body, head, baseText, err := c.fetchAuditHeaders()
+	if err != nil || baseText == "" {
+		return body, head, base, err
+	}
+	base, err = gateway.ParseAuditHead(baseText)
+	return body, head, base, err
+}
+
+func (c *client) fetchAuditHeaders() ([]byte, audit.Head, string, error) {
 	req, err := http.NewRequest("GET", c.node+"/audit", nil)
 	if err != nil {
-		return nil, audit.Head{}, usageError{err.Error()}
+		return nil, audit.Head{}, "", usageError{err.Error()}
 	}
 	if c.token == "" {
-		return nil, audit.Head{}, usageError{"reading the audit log needs an admin token: pass --token or set RON_TOKEN"}
+		return nil, audit.Head{}, "", usageError{"reading the audit log needs an admin token: pass --token or set RON_TOKEN"}
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, audit.Head{}, fmt.Errorf("cannot reach %s: %v", c.node, err)
+		return nil, audit.Head{}, "", fmt.Errorf("cannot reach %s: %v", c.node, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, audit.Head{}, fmt.Errorf("reading the audit log: %v", err)
+		return nil, audit.Head{}, "", fmt.Errorf("reading the audit log: %v", err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var env gateway.Envelope
 		if json.Unmarshal(body, &env) == nil && env.Code != "" {
-			return nil, audit.Head{}, fmt.Errorf("GET /audit: %d %s: %s", resp.StatusCode, env.Code, env.Message)
+			return nil, audit.Head{}, "", fmt.Errorf("GET /audit: %d %s: %s", resp.StatusCode, env.Code, env.Message)
 		}
-		return nil, audit.Head{}, fmt.Errorf("GET /audit: HTTP %d", resp.StatusCode)
+		return nil, audit.Head{}, "", fmt.Errorf("GET /audit: HTTP %d", resp.StatusCode)
 	}
 	head, err := gateway.ParseAuditHead(resp.Header.Get(gateway.AuditHeadHeader))
-	return body, head, err
+	return body, head, resp.Header.Get(gateway.AuditBaseHeader), err
 }
 
 // verifyAudit parses JSON lines and verifies the chain (and the head,
 // when known). The first bad record is the earliest that is not vouched
 // for: a line that does not parse, a line whose stated hash is not its
-// record's, or the record audit.VerifyHead names.
-func (c *client) verifyAudit(source string, lines io.Reader, head audit.Head) error {
+// record's, or the record audit.VerifyHeadFrom names. base is the head of
+// the records the node's retention dropped (X-Ron-Audit-Base, or --base
+// for a file; zero: the log must start at seq 1). A file is never taken
+// at its first record's word: one missing its first records fails unless
+// --base names what retention dropped.
+func (c *client) verifyAudit(source string, lines io.Reader, head audit.Head, base audit.Head) error {
 	var records []audit.Record
 	var lineOf []int // lineOf[i] is the line of records[i]
 	sc := bufio.NewScanner(lines)
@@ -99,21 +121,32 @@ func (c *client) verifyAudit(source string, lines io.Reader, head audit.Head) er
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("%w: %s: %v", errChainBroken, source, err)
 	}
-	if err := checkAuditSeqs(source, records, lineOf); err != nil {
+	if err := checkAuditSeqs(source, records, lineOf, base.Seq); err != nil {
 		return err
 	}
-	if bad, err := audit.VerifyHead(records, head); err != nil {
+	if bad, err := audit.VerifyHeadFrom(base, records, head); err != nil {
 		if bad >= len(records) { // cut short of the saved head
+			end := base.Seq + uint64(len(records))
 			return fmt.Errorf("%w: first bad record is seq %d (missing: %s ends at seq %d): %v", errChainBroken,
-				len(records)+1, source, len(records), err)
+				end+1, source, end, err)
+		}
+		if errors.Is(err, audit.ErrRetained) || len(records) == 0 {
+			return fmt.Errorf("%w: %s: %v", errChainBroken, source, err)
 		}
 		return fmt.Errorf("%w: first bad record is seq %d (line %d of %s): %v", errChainBroken, records[bad].Seq, lineOf[bad], source, err)
 	}
 	last := audit.HeadOf(records)
+	if len(records) == 0 {
+		last = base
+	}
 	if c.json {
-		return json.NewEncoder(c.stdout).Encode(map[string]any{"ok": true, "records": len(records), "head": gateway.FormatAuditHead(last)})
+		return json.NewEncoder(c.stdout).Encode(map[string]any{"ok": true, "records": len(records), "head": gateway.FormatAuditHead(last),
+			"base": gateway.FormatAuditHead(base)})
 	}
 	fmt.Fprintf(c.stdout, "audit: %d records verified; head %s\n", len(records), gateway.FormatAuditHead(last))
+	if base.Seq > 0 {
+		fmt.Fprintf(c.stdout, "audit: seqs 1..%d were dropped by retention; verified from their head %s\n", base.Seq, gateway.FormatAuditHead(base))
+	}
 	return nil
 }
 
@@ -121,8 +154,8 @@ func (c *client) verifyAudit(source string, lines io.Reader, head audit.Head) er
 // that is the missing one (seq N, between the lines that hold N-1 and
 // N+1), not its neighbour; after a duplicate or a reordering, the line
 // that repeats or goes back.
-func checkAuditSeqs(source string, records []audit.Record, lineOf []int) error {
-	prev := uint64(0)
+func checkAuditSeqs(source string, records []audit.Record, lineOf []int, base uint64) error {
+	prev := base
 	for i, r := range records {
 		switch {
 		case r.Seq > prev+1:

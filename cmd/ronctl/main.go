@@ -13,7 +13,7 @@
 //	ronctl version                also --version
 //	ronctl key gen FILE           make an owner key (hex Ed25519 seed, mode 0600)
 //	ronctl token issue|attenuate|inspect|verify|revoke ...   capability tokens (token.go)
-//	ronctl audit verify [--node URL | --file FILE]    check an audit chain
+//	ronctl audit verify [--node URL | --file FILE [--base SEQ:HASH]]    check an audit chain
 //	ronctl key id FILE            print the node id of a key file (rond --node-key)
 //	ronctl key rotate --cap-key-file FILE            add a cap key version (keys.go)
 //	ronctl key retire --cap-key-file FILE --version N  drop one; its tokens stop verifying
@@ -76,8 +76,10 @@ Commands:
                                   check a token offline; exit 1 with the deny reason
   token revoke TOKEN|ID|-         revoke a token (or its id) on the node, with an admin --token;
                                   answers once the registry committed it
-  audit verify [--file FILE]      fetch GET /audit (admin token) or read an export, verify
-                                  the hash chain; exit 1 naming the first bad record
+  audit verify [--file FILE [--base SEQ:HASH]]
+                                  fetch GET /audit (admin token) or read an export, verify
+                                  the hash chain; exit 1 naming the first bad record; an
+                                  export retention cut verifies from its X-Ron-Audit-Base
   key id FILE                     print the node id of a key file (rond --node-key
                                   takes the same format): for --bootstrap/--replicas
   key rotate --cap-key-file FILE  add a version to a node's cap key file (atomic rewrite):

@@ -29,6 +29,9 @@ type tokenFlags struct {
 	// capKeyFile and version are the flags of key rotate and retire
 	// (keys.go); token issue and verify take --cap-key-file for --key.
 	capKeyFile string
+	// auditBase is audit verify's --base: the X-Ron-Audit-Base of an
+	// export that retention cut ("<seq>:<hash hex>").
+	auditBase  string
 	version    uint64
 	versionSet bool
 }
@@ -41,6 +44,7 @@ func (f *tokenFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.op, "op", "", "")
 	fs.StringVar(&f.resource, "resource", "", "")
 	fs.StringVar(&f.file, "file", "", "")
+	fs.StringVar(&f.auditBase, "base", "", "")
 	fs.DurationVar(&f.ttl, "ttl", 0, "")
 	fs.Uint64Var(&f.bytes, "bytes", 0, "")
 	fs.Func("max-bytes", "", func(v string) error {

@@ -232,3 +232,22 @@ func TestAuditVerifyFile(t *testing.T) {
 		t.Fatalf("careful tamper after blank lines: %d %q", code, errOut)
 	}
 }
+
+// An export retention cut (it starts after seq 1) verifies from the base
+// it was served with (--base), and only from that base.
+func TestAuditVerifyFileFromRetentionBase(t *testing.T) {
+	recs := chain(5)
+	cut := writeExport(t, recs[2:], nil)
+	base := gateway.FormatAuditHead(audit.HeadOf(recs[:2]))
+	out, errOut, code := runCtl(t, "", "audit", "verify", "--file", cut, "--base", base)
+	if code != 0 || !strings.Contains(out, "3 records verified") || !strings.Contains(out, "seqs 1..2 were dropped by retention") {
+		t.Fatalf("cut export with its base: %d %q %q", code, out, errOut)
+	}
+	if _, _, code := runCtl(t, "", "audit", "verify", "--file", cut); code != 1 {
+		t.Fatal("an export missing its first records verified without a base")
+	}
+	wrong := gateway.FormatAuditHead(audit.HeadOf(recs[:1]))
+	if _, _, code := runCtl(t, "", "audit", "verify", "--file", cut, "--base", wrong); code != 1 {
+		t.Fatal("an export verified from a base it does not follow")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/ron-network/ron/core/audit"
 	"io"
 	"net"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -62,6 +64,14 @@ type Config struct {
 	// quarter of its in-flight cap, 64). A reverse proxy in front of rond
 	// is one source: raise it there.
 	RequestsPerSource int `yaml:"requests_per_source"`
+	// AuditRetainBytes bounds the bytes of the audit log's records
+	// (audit.Config.RetainBytes; 0: audit.RetainBytesDefault, 1 GiB): past
+	// it the oldest whole segments are dropped.
+	AuditRetainBytes int64 `yaml:"audit_retain_bytes"`
+	// AuditRetainAge drops audit segments whose newest record is older
+	// than it (audit.Config.RetainAge), a Go duration ("720h"); "" or "0"
+	// keeps records until the byte bound drops them.
+	AuditRetainAge string `yaml:"audit_retain_age"`
 	// SegmentWrites is how a macronode writes chunk bytes to its segment
 	// files: "buffered" (through the page cache, the default) or
 	// "direct" (O_DIRECT where the file system takes it); see
@@ -185,7 +195,29 @@ var settings = []setting{
 		c.RequestsPerSource = n
 		return nil
 	}},
+	sizeOption("audit-retain-bytes", "RON_AUDIT_RETAIN_BYTES", fmt.Sprintf("the bytes of audit records this node keeps, a `SIZE` (bytes, or 512MiB, 4GiB); past it the oldest whole segments of %d records are deleted and GET /audit starts after them (X-Ron-Audit-Base); 0 or unset: %s; at least %s",
+		audit.SegmentRecords, formatByteSize(audit.RetainBytesDefault), formatByteSize(audit.RetainBytesMin)), func(c *Config) *int64 { return &c.AuditRetainBytes }),
+	{"audit-retain-age", "RON_AUDIT_RETAIN_AGE", fmt.Sprintf("drop audit segments whose newest record is older than this `DURATION` (720h; at least %v); unset or 0: no age bound, only --audit-retain-bytes", auditRetainAgeMin), kindPlain, str(func(c *Config) *string { return &c.AuditRetainAge })},
 	sizeOption("memory-max", "RON_MEMORY_MAX", "a micronode's memory budget, a `SIZE` (bytes, or 512MiB, 2GiB, 4GB): writes that do not fit are refused (507); 0 disables; default 1GiB", func(c *Config) *int64 { return &c.MemoryMax }),
+}
+
+// auditRetainAgeMin is the least audit_retain_age: the audit trail of an
+// incident must outlive its review.
+const auditRetainAgeMin = time.Hour
+
+// auditRetainAge is AuditRetainAge parsed (0: none).
+func (c Config) auditRetainAge() (time.Duration, error) {
+	if c.AuditRetainAge == "" || c.AuditRetainAge == "0" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(c.AuditRetainAge)
+	switch {
+	case err != nil:
+		return 0, badSetting("audit_retain_age", "%q is not a duration (e.g. 720h, 90m)", c.AuditRetainAge)
+	case d < auditRetainAgeMin:
+		return 0, badSetting("audit_retain_age", "%v is below the least age bound, %v (0 or unset: none)", d, auditRetainAgeMin)
+	}
+	return d, nil
 }
 
 // anonymousReadRateMax bounds anonymous_read_rate: far beyond what a node
@@ -599,6 +631,13 @@ func (c Config) validate() error {
 	}
 	if c.MemoryMax < 0 {
 		return badSetting("memory_max", "%d is negative (0 disables the budget)", c.MemoryMax)
+	}
+	if _, err := c.auditRetainAge(); err != nil {
+		return err
+	}
+	if c.AuditRetainBytes < 0 || c.AuditRetainBytes > 0 && c.AuditRetainBytes < audit.RetainBytesMin {
+		return badSetting("audit_retain_bytes", "%s is below the least retention, %s (0 takes the default, %s)",
+			formatByteSize(c.AuditRetainBytes), formatByteSize(audit.RetainBytesMin), formatByteSize(audit.RetainBytesDefault))
 	}
 	if c.NamesPerTenant < 1 || c.NamesPerTenant > registry.NamesMax {
 		return badSetting("names_per_tenant", "%d is outside 1..%d, the names the registry holds (default %d)",

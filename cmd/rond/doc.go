@@ -85,7 +85,21 @@
 // gateway_names_refused_total{reason}. The count is this gateway's since
 // it started (io/gateway doc.go, "Name quota").
 //
-// Byte sizes (edge_cache_bytes, memory_max, read_ahead_bytes, and their
+// audit_retain_bytes / RON_AUDIT_RETAIN_BYTES / --audit-retain-bytes
+// bounds the audit log (core/audit doc.go, "Retention"): 0 or unset
+// takes 1GiB, a set value is at least 16MiB. Past it the oldest whole
+// segments (2048 records each) are deleted in one atomic batch that also
+// records the head of what was dropped (the base); the log holds at most
+// the bound plus one segment. GET /audit then starts after the base and
+// sends it in X-Ron-Audit-Base; ronctl audit verify checks the chain
+// from it. audit_retained_bytes and
+// audit_retention_dropped_{records,segments}_total show it working.
+// audit_retain_age / RON_AUDIT_RETAIN_AGE / --audit-retain-age (a Go
+// duration, e.g. 720h; at least 1h; unset: none) also drops a closed
+// segment whose newest record is older than it, checked as records
+// become durable (a node that records nothing keeps what it has).
+//
+// Byte sizes (edge_cache_bytes, memory_max, read_ahead_bytes, audit_retain_bytes, and their
 // flags and RON_* variables) take bytes or a number and a unit, binary (KiB, MiB, GiB,
 // TiB) or decimal (KB, MB, GB, TB): --edge-cache-bytes 256MiB,
 // memory_max: 2GB. A micronode's edge cache must fit in its memory_max,

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/ron-network/ron/core/audit"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -175,6 +176,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	}
 	spec.AdminKeys = registryAdminKeys(cfg, token.admin.Public().(ed25519.PublicKey), len(spec.Replicas), log)
 	spec.RevocationPullInterval = registry.RevocationPullIntervalDefault
+	retainAge, _ := cfg.auditRetainAge() // validated with the config
+	spec.Audit = audit.Config{RetainBytes: cfg.AuditRetainBytes, RetainAge: retainAge}
 	if err := spec.Validate(); err != nil {
 		return &configError{msg: err.Error()}
 	}

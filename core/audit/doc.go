@@ -40,13 +40,63 @@
 // seqs after the durable head up to the appended head, at most
 // InflightRecordsMax of them; nothing is appended before recovery
 // finished; every queue is bounded and a full one drops and counts
-// (audit_dropped_total{reason}).
+// (audit_dropped_total{reason}); the bytes held are the sum of the held
+// segments', and no segment starts at or below the base.
 //
 // A log that cannot be extended safely (a put or sync failing
 // WriteAttemptsMax times, a break in the middle of the log) stops
 // appending rather than chaining new records onto a hole: audit evidence
 // that silently skips is worse than an alert. Events are then dropped and
 // counted as "unavailable".
+//
+// Retention (retain.go, Config): the log is bounded by RetainBytes
+// (rond's audit_retain_bytes, default 1 GiB: at ~200 records a second
+// a tenant fills it in days, not seconds; at least 16 MiB) and, when set,
+// RetainAge. Seqs are cut into segments of SegmentRecords (2048); a
+// segment is a seq range, so rotating into a new one writes nothing. When
+// the records held (keys and sealed values, audit_retained_bytes) exceed
+// the bound, or the oldest segment's newest record is older than
+// RetainAge, the oldest segment is dropped whole, and only once closed
+// and durable: never the segment being written, never part of a record
+// or of a segment. So the log holds at most the bound plus one segment.
+// A drop is one atomic DiskBatch that deletes the segment's keys and
+// writes the base, BaseKey = the Head of the segment's last record, then
+// a sync. A crash leaves the drop done or not done; recovery reads the
+// base first (it sorts before every record) and starts the chain there,
+// and drops again what the bound still asks for. Records found at or
+// below the base (only a disk pieced together from older copies has
+// them) are deleted; a base that does not decode stops the log, like a
+// break in its middle, and deletes nothing. Drops are counted in
+// audit_retention_dropped_records_total and _segments_total. A failing
+// drop is retried as records become durable, WriteAttemptsMax times in a
+// row, then retention stops until restart (logged): appending goes on.
+//
+// Verification after retention: the first record held has Seq Base.Seq+1
+// and Prev Base.Hash. VerifyFrom(base, records) proves the records held
+// intact and chained to the dropped record the base names; what was
+// dropped cannot be checked any more, and the base is the node's word,
+// the same trust as any record's content before an external head vouches
+// for it. VerifyHeadFrom checks a saved head newer than the base as
+// before, one at the base's seq against the base, and answers
+// ErrRetained for one older (an auditor who needs older records keeps
+// exports: GET /audit streams the retained log with the base in
+// X-Ron-Audit-Base). HeadStatus.Base and RecordsPage.Base carry it;
+// ReadRecords from a seq at or below it answers from Base.Seq+1 with
+// Truncated set, never silently less.
+//
+// What is audited (callers' side): events that changed state, and
+// refusals at a paced rate (quota rejects, 10 a second per node). A
+// name claim by the owner already holding the name changes nothing (the
+// registry answers it with success), so io/gateway records the first
+// successful claim of a (name, owner) since it started and only counts
+// the repeats (gateway_audit_failures_total{reason="unchanged"}) instead
+// of appending one record per request: a token re-claiming its name in a
+// loop would otherwise grow the log at its request rate. Coalescing
+// repeats into a counted record per window was rejected: it keeps only
+// the count of requests that did nothing, costs a timer and a record per
+// window, and retention is better spent on changes. The auditor keeps
+// who changed what: the claim that took the name is always recorded
+// (repeats after a gateway restart are recorded once more).
 //
 // Rejected alternatives: a head key rewritten on every append would make
 // start-up O(1) but doubles the writes and can disagree with the records

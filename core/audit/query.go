@@ -46,7 +46,9 @@ type AppendResult struct {
 }
 
 // ReadRecords is a Request body: up to Limit records (1..ReadPageRecordsMax)
-// with seq >= From, in seq order, as stored. The reply is a RecordsPage.
+// with seq >= From, in seq order, as stored. The reply is a RecordsPage;
+// when retention dropped records From asks for, the page says so
+// (Truncated) rather than silently starting later.
 type ReadRecords struct {
 	From  uint64
 	Limit int
@@ -56,11 +58,19 @@ type ReadRecords struct {
 // last returned one may exist. Err is set when a stored record does not
 // decode (its seal or encoding is broken): Records then ends just before
 // it and BadSeq names it.
+//
+// Base is the head of the records retention dropped when the scan ran
+// (zero when none were): records start at Base.Seq+1 at the earliest,
+// and the first links to Base.Hash (VerifyFrom). Truncated is set when
+// From is at or below Base.Seq: the range asked for starts before the
+// retained log, and records From..Base.Seq are gone, not missing.
 type RecordsPage struct {
-	Records []Record
-	More    bool
-	BadSeq  uint64
-	Err     error
+	Records   []Record
+	More      bool
+	BadSeq    uint64
+	Err       error
+	Base      Head
+	Truncated bool
 }
 
 // pendingRead is a ReadRecords waiting for its scan.
@@ -68,6 +78,7 @@ type pendingRead struct {
 	id    uint64
 	reqID env.RequestID
 	limit int
+	from  uint64
 }
 
 func (s *Service) onRequest(in env.Request) {
@@ -112,7 +123,7 @@ func (s *Service) startRead(id env.RequestID, q ReadRecords) {
 		return
 	}
 	s.nextRead = (s.nextRead + 1) & readSlotMask
-	s.reads = append(s.reads, pendingRead{id: s.nextRead, reqID: id, limit: q.Limit})
+	s.reads = append(s.reads, pendingRead{id: s.nextRead, reqID: id, limit: q.Limit, from: max(q.From, 1)})
 	s.env.Submit(env.DiskOp{Kind: env.DiskScan, Tag: tagRead<<tagKindShift | s.nextRead,
 		Prefix: []byte(KeyPrefix), Start: RecordKey(max(q.From, 1)), Limit: q.Limit})
 }
@@ -132,7 +143,11 @@ func (s *Service) onReadDone(d env.DiskDone) {
 		s.env.Reply(rd.reqID, fmt.Errorf("audit: reading the log: %w", d.Result.Err))
 		return
 	}
-	s.env.Reply(rd.reqID, pageOf(d.Result))
+	// Completions arrive in submission order, so s.base is the base the
+	// scan saw: a drop's batch submitted before the scan has completed.
+	page := pageOf(d.Result)
+	page.Base, page.Truncated = s.base, rd.from <= s.base.Seq
+	s.env.Reply(rd.reqID, page)
 }
 
 // pageOf decodes a scan; it stops at the first pair that does not decode.

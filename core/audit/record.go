@@ -148,7 +148,19 @@ func UnmarshalRecord(b []byte) (Record, error) {
 // link, except changes confined to the last record or removal of the tail,
 // which only a saved head reveals (VerifyHead).
 func Verify(records []Record) (firstBad int, err error) {
-	var prev Head
+	return VerifyFrom(Head{}, records)
+}
+
+// VerifyFrom is Verify for a log whose records up to base were dropped by
+// retention (base is HeadStatus.Base, RecordsPage.Base): the first record
+// must have seq base.Seq+1 and link to base.Hash. The zero base is
+// Verify. What it proves after retention: the records given are intact
+// and follow, link by link, the dropped record base names; the dropped
+// records themselves can no longer be checked, and the base is vouched
+// for only by the node (or by a head saved before the drop with the same
+// seq, which VerifyHeadFrom compares).
+func VerifyFrom(base Head, records []Record) (firstBad int, err error) {
+	prev := base
 	for i := range records {
 		r := &records[i]
 		if err := r.validate(); err != nil {
@@ -170,16 +182,34 @@ func Verify(records []Record) (firstBad int, err error) {
 // head was saved are accepted if they chain. A log cut short of the head
 // returns firstBad = len(records).
 func VerifyHead(records []Record, head Head) (firstBad int, err error) {
-	if i, err := Verify(records); err != nil {
+	return VerifyHeadFrom(Head{}, records, head)
+}
+
+// VerifyHeadFrom is VerifyHead for a log retention cut at base (see
+// VerifyFrom). A saved head at base.Seq is compared with base; one older
+// than the base cannot be checked any more and returns an error wrapping
+// ErrRetained (firstBad 0).
+func VerifyHeadFrom(base Head, records []Record, head Head) (firstBad int, err error) {
+	if i, err := VerifyFrom(base, records); err != nil {
 		return i, err
 	}
 	if head.Seq == 0 {
 		return -1, nil
 	}
-	if uint64(len(records)) < head.Seq {
-		return len(records), fmt.Errorf("%w: log ends at seq %d, saved head is seq %d", ErrBroken, len(records), head.Seq)
+	switch {
+	case head.Seq < base.Seq:
+		return 0, fmt.Errorf("%w: saved head seq %d is older than the retained log (base seq %d)", ErrRetained, head.Seq, base.Seq)
+	case head.Seq == base.Seq:
+		if head.Hash != base.Hash {
+			return 0, fmt.Errorf("%w: the retention base (seq %d) does not match the saved head", ErrBroken, base.Seq)
+		}
+		return -1, nil
 	}
-	i := int(head.Seq - 1) // Verify proved records[i].Seq == i+1
+	end := base.Seq + uint64(len(records))
+	if end < head.Seq {
+		return len(records), fmt.Errorf("%w: log ends at seq %d, saved head is seq %d", ErrBroken, end, head.Seq)
+	}
+	i := int(head.Seq - base.Seq - 1) // VerifyFrom proved records[i].Seq == base.Seq+i+1
 	if records[i].Hash() != head.Hash {
 		return i, fmt.Errorf("%w: record seq %d does not match the saved head", ErrBroken, head.Seq)
 	}

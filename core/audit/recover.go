@@ -22,9 +22,22 @@ import (
 // records were never durable, were never reported as such, and are
 // deleted; the head is the last record before the break. A break followed
 // by more is not a crash artifact: the service refuses to append.
+//
+// The base (BaseKey, retain.go) sorts first: when present the chain
+// starts from it, the first record must be Base.Seq+1 and link to
+// Base.Hash. Records at or below the base cannot be there (a drop is one
+// atomic batch) unless a disk was pieced together from older copies; they
+// were dropped by retention already and are deleted again, unchecked. A
+// base that does not unseal or decode is retried like a record, then
+// stops the log (the retained records cannot be vouched for without it).
 type recovery struct {
 	attempt  int
 	head     Head
+	base     Head
+	baseErr  error
+	dropped  [][]byte // keys at or below the base
+	segs     []segment
+	held     int64
 	breakSeq uint64 // 0 while the chain holds
 	breakErr error
 	badBytes bool     // the break was a record that did not decode
@@ -36,6 +49,7 @@ var errUnlinked = errors.New("audit: record does not link to its predecessor")
 func (s *Service) startRecovery() {
 	s.state = stateRecovering
 	s.head, s.durable, s.inflight = Head{}, Head{}, nil
+	s.base, s.segs, s.held, s.dropping, s.dropFailures = Head{}, nil, 0, false, 0
 	s.syncing, s.syncDue, s.syncFailures = false, false, 0
 	s.recovery = &recovery{attempt: 1}
 	s.scan(nil)
@@ -77,6 +91,21 @@ func (s *Service) onScan(d env.DiskDone) {
 
 func (s *Service) recoverPair(kv env.KV) {
 	rc := s.recovery
+	if string(kv.Key) == BaseKey {
+		base, err := DecodeBase(kv.Value)
+		if err != nil {
+			rc.baseErr = err
+			return
+		}
+		rc.base, rc.head = base, base
+		return
+	}
+	// Keys sort by seq: records at or below the base come before any
+	// chained record, so only those are parsed.
+	if rc.base.Seq != 0 && rc.head == rc.base && rc.breakSeq == 0 && seqOfKey(kv.Key) != 0 && seqOfKey(kv.Key) <= rc.base.Seq {
+		rc.dropped = append(rc.dropped, kv.Key)
+		return
+	}
 	if rc.breakSeq != 0 {
 		rc.stale = append(rc.stale, kv.Key)
 		return
@@ -92,10 +121,22 @@ func (s *Service) recoverPair(kv env.KV) {
 		return
 	}
 	rc.head = Head{Seq: r.Seq, Hash: r.Hash()}
+	n := int64(len(kv.Key) + len(kv.Value))
+	rc.held += n
+	rc.segs = hold(rc.segs, r.Seq, n, r.Time, rc.head.Hash)
 }
 
 func (s *Service) finishRecovery() {
 	rc := s.recovery
+	if rc.baseErr != nil {
+		if rc.attempt < RecoverAttemptsMax {
+			s.retryRecovery(rc.baseErr)
+			return
+		}
+		s.recovery = nil
+		s.fail(fmt.Errorf("audit: the retention base %q does not decode: %w", BaseKey, rc.baseErr))
+		return
+	}
 	if rc.breakSeq != 0 {
 		if rc.badBytes && rc.attempt < RecoverAttemptsMax {
 			s.retryRecovery(rc.breakErr)
@@ -108,7 +149,16 @@ func (s *Service) finishRecovery() {
 		}
 		s.discardTail(rc)
 	}
+	if len(rc.dropped) > 0 {
+		s.env.Log().Warn("audit: deleting records the retention base says were dropped",
+			"base_seq", rc.base.Seq, "records", len(rc.dropped))
+		for _, key := range rc.dropped {
+			s.env.Submit(env.DiskOp{Kind: env.DiskDelete, Tag: tagDelete << tagKindShift, Key: key})
+		}
+		s.env.Submit(env.DiskOp{Kind: env.DiskSync, Tag: tagDelete << tagKindShift})
+	}
 	s.head, s.durable = rc.head, rc.head
+	s.base, s.segs, s.held = rc.base, rc.segs, rc.held
 	s.state = stateReady
 	s.recovery = nil
 	pending := s.pending
@@ -116,6 +166,7 @@ func (s *Service) finishRecovery() {
 	for _, e := range pending {
 		s.append(e)
 	}
+	s.maybeDrop()
 }
 
 // discardTail deletes the unsynced tail a crash left after the break. The

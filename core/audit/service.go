@@ -86,10 +86,13 @@ type Event struct {
 type HeadQuery struct{}
 
 // HeadStatus reports the chain heads: Appended includes records not yet
-// durable; Durable only those covered by a completed sync.
+// durable; Durable only those covered by a completed sync. Base is the
+// head of the records retention dropped (zero when none was): the first
+// record held has seq Base.Seq+1 and links to Base.Hash (VerifyFrom).
 type HeadStatus struct {
 	Appended Head
 	Durable  Head
+	Base     Head
 	Ready    bool
 	Broken   bool
 }
@@ -119,6 +122,7 @@ type inflight struct {
 // records for bus events and persists them through the disk.
 type Service struct {
 	env      env.Env
+	cfg      Config
 	state    state
 	head     Head // last appended (possibly not yet durable)
 	durable  Head
@@ -137,10 +141,23 @@ type Service struct {
 	// submission order; nextRead numbers them.
 	reads    []pendingRead
 	nextRead uint64
+	// Retention (retain.go): the segments held, oldest first, their
+	// bytes, the head of the dropped prefix, and whether a drop runs.
+	segs         []segment
+	held         int64
+	base         Head
+	dropping     bool
+	dropFailures int
 }
 
-// New returns the audit service.
-func New() *Service { return &Service{} }
+// New returns the audit service; cfg must pass Validate (an invalid
+// setting takes its default).
+func New(cfg Config) *Service {
+	if cfg.Validate() != nil {
+		cfg = Config{}
+	}
+	return &Service{cfg: cfg.withDefaults()}
+}
 
 func (s *Service) Name() string        { return ServiceName }
 func (s *Service) Protocols() []uint16 { return nil }
@@ -150,7 +167,7 @@ func (s *Service) Init(e env.Env)      { s.env = e }
 // Status reports the heads without a request round trip (for tests and the
 // node's owner).
 func (s *Service) Status() HeadStatus {
-	return HeadStatus{Appended: s.head, Durable: s.durable, Ready: s.state == stateReady, Broken: s.state == stateBroken}
+	return HeadStatus{Appended: s.head, Durable: s.durable, Base: s.base, Ready: s.state == stateReady, Broken: s.state == stateBroken}
 }
 
 // Handle runs one input.
@@ -220,6 +237,8 @@ func (s *Service) append(e Event) {
 	s.head = Head{Seq: r.Seq, Hash: r.Hash()}
 	f := inflight{seq: r.Seq, hash: s.head.Hash, key: RecordKey(r.Seq), value: env.Seal(r.Marshal()), started: now}
 	s.inflight = append(s.inflight, f)
+	s.held += int64(len(f.key) + len(f.value))
+	s.segs = hold(s.segs, r.Seq, int64(len(f.key)+len(f.value)), now, s.head.Hash)
 	s.writeRecord(&s.inflight[len(s.inflight)-1])
 }
 
@@ -300,6 +319,8 @@ func (s *Service) onDisk(d env.DiskDone) {
 		// Recovery's deletes are followed by a sync; nothing to track.
 	case tagRead:
 		s.onReadDone(d)
+	case tagDrop:
+		s.onDrop(d)
 	}
 }
 
@@ -354,6 +375,9 @@ func (s *Service) onSync(seq uint64, err error) {
 	if s.syncable() {
 		s.submitSync(s.inflight[len(s.inflight)-1].seq)
 	}
+	if n > 0 {
+		s.maybeDrop()
+	}
 }
 
 func (s *Service) findInflight(seq uint64) *inflight {
@@ -398,5 +422,8 @@ func (s *Service) CheckInvariants() {
 	}
 	if s.state != stateReady && s.state != stateBroken && len(s.inflight) > 0 {
 		panic("audit: appending before recovery finished")
+	}
+	if s.held != s.heldBytes() || (len(s.segs) > 0 && s.segs[0].id*SegmentRecords < s.base.Seq) {
+		panic(fmt.Sprintf("audit: retention bookkeeping: held %d, segments %d, base seq %d", s.held, s.heldBytes(), s.base.Seq))
 	}
 }

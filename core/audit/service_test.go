@@ -19,6 +19,9 @@ type harness struct {
 	t   *testing.T
 	e   *envtest.Env
 	svc *Service
+	// cfg, when set, replaces the service's config as is (tests use
+	// retention bounds below RetainBytesMin).
+	cfg Config
 }
 
 func newHarness(t *testing.T) *harness {
@@ -29,7 +32,10 @@ func newHarness(t *testing.T) *harness {
 
 // restart starts a fresh service on the same disk and runs recovery.
 func (h *harness) restart() {
-	h.svc = New()
+	h.svc = New(Config{})
+	if h.cfg != (Config{}) {
+		h.svc.cfg = h.cfg
+	}
 	h.svc.Init(h.e)
 	envtest.Step(h.svc, env.Start{})
 	h.settle()
@@ -126,7 +132,7 @@ func TestServiceQueuesEventsDuringRecovery(t *testing.T) {
 	h := newHarness(t)
 	h.publish(2)
 	h.settle()
-	h.svc = New()
+	h.svc = New(Config{})
 	h.svc.Init(h.e)
 	envtest.Step(h.svc, env.Start{})
 	h.publish(3) // the scan has not completed yet
@@ -265,7 +271,7 @@ func TestServiceBoundsInflightAndRejectsInvalidEvents(t *testing.T) {
 // HeadQuery request is answered.
 func TestServiceInNode(t *testing.T) {
 	e := envtest.New(proto.NodeID{2}, 1)
-	svc := New()
+	svc := New(Config{})
 	n := node.New(e, node.Config{Invariants: true}, svc)
 	n.Step(env.Start{})
 	for _, in := range e.CompleteDisk() {

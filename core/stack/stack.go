@@ -83,6 +83,8 @@ type Description struct {
 	Storage storage.Config
 	// Authz configures authz (Revocations is set by New to the registry).
 	Authz authz.Config
+	// Audit configures the audit log (its retention).
+	Audit audit.Config
 	// Off lists the optional services the node does not run.
 	Off Optional
 	// OverlayBug selects a deliberately wrong overlay (canary builds only;
@@ -107,6 +109,9 @@ func (d Description) Validate() error {
 		if len(k) != ed25519.PublicKeySize {
 			return fmt.Errorf("stack: Registry.AdminKeys[%d] is not an Ed25519 public key", i)
 		}
+	}
+	if err := d.Audit.Validate(); err != nil {
+		return fmt.Errorf("stack: %w", err)
 	}
 	if d.Off&^optionalAll != 0 {
 		return fmt.Errorf("stack: Off holds unknown services %#x", uint8(d.Off&^optionalAll))
@@ -199,7 +204,7 @@ func Services(d Description) []node.Service {
 		services = append(services, storage.New(cfg))
 	}
 	if !d.Off.Has(Audit) {
-		services = append(services, audit.New())
+		services = append(services, audit.New(d.Audit))
 	}
 	return services
 }

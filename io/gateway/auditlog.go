@@ -14,6 +14,7 @@ import (
 	"github.com/ron-network/ron/core/audit"
 	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/registry"
 	"github.com/ron-network/ron/io/runtime"
 )
 
@@ -35,13 +36,18 @@ const (
 	// AuditHeadHeader carries the log's head ("<seq>:<hash hex>") as it
 	// was before GET /audit read the records, for audit.VerifyHead.
 	AuditHeadHeader = "X-Ron-Audit-Head"
+	// AuditBaseHeader carries the head of the records retention dropped
+	// ("<seq>:<hash hex>", audit.RecordsPage.Base; "0:" and zeros when
+	// none were): the stream starts at its seq+1, and the first record
+	// links to its hash (audit.VerifyHeadFrom).
+	AuditBaseHeader = "X-Ron-Audit-Base"
 	// AuditResource is the resource an admin token must cover to read
 	// the log.
 	AuditResource = "audit"
 )
 
 var _ = env.Declare(env.MetricDef{Name: MetricAuditFailures, Kind: env.Counter,
-	Help: "Audit records the gateway could not append, by reason (error, paced).", Label: "reason"})
+	Help: "Audit records the gateway did not append, by reason (error, paced, unchanged).", Label: "reason"})
 
 // Audit appends e to the node's audit log.
 func (g *Gateway) Audit(ctx context.Context, e audit.Event) error {
@@ -97,6 +103,41 @@ func (l *auditLimiter) allow() bool {
 		return false
 	}
 	l.count++
+	return true
+}
+
+// claimAudits is the set of (name, owner) claims this gateway audited.
+// The registry never releases a name and answers a claim by the owner
+// that holds it with success and no change, so every later claim of the
+// same name with the same owner is a no-op: it is counted under
+// MetricAuditFailures{reason="unchanged"} instead of appending a record
+// per request (a token re-claiming its name in a loop would otherwise
+// grow the log at the request rate). The first success through this
+// gateway since it started is always audited, even when another gateway
+// or a run before a restart saw the change: over-auditing repeats is
+// bounded (once per name and gateway start), under-auditing a change is
+// never possible, because a claim that did change state is necessarily
+// the first successful one of its (name, owner). The set is bounded by
+// registry.NamesMax, the names a registry can hold; past it (never
+// reached while the registry enforces its bound) claims are audited.
+type claimAudits struct {
+	mu   sync.Mutex
+	seen map[string]string // name -> owner key (raw bytes)
+}
+
+func newClaimAudits() *claimAudits { return &claimAudits{seen: make(map[string]string)} }
+
+// first reports whether a successful claim of name with owner is the
+// first this gateway saw (and remembers it).
+func (c *claimAudits) first(name string, owner []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if o, ok := c.seen[name]; ok && o == string(owner) {
+		return false
+	}
+	if len(c.seen) < registry.NamesMax {
+		c.seen[name] = string(owner)
+	}
 	return true
 }
 
@@ -163,7 +204,12 @@ func ParseAuditHead(s string) (audit.Head, error) {
 // auditLog serves GET /audit: every stored record, oldest first, as JSON
 // lines. It needs a token allowing admin on AuditResource. The head is
 // read first and sent in AuditHeadHeader, so a client can tell a cut
-// stream from a complete one; records appended meanwhile follow it.
+// stream from a complete one; records appended meanwhile follow it. The
+// base, the head of what retention dropped, is the first page's (the
+// one its scan saw) and goes in AuditBaseHeader. A drop between two
+// pages that removed records the stream had not reached (a client slower
+// than the log's turnover) ends the stream there, short of the head,
+// rather than skipping them: the client's VerifyHead reports the cut.
 func (g *Gateway) auditLog(req *request) *apiError {
 	if e := g.authorize(req, auth.OpAdmin, AuditResource, 0); e != nil {
 		return e
@@ -179,6 +225,7 @@ func (g *Gateway) auditLog(req *request) *apiError {
 	req.w.Header().Set("Content-Type", "application/x-ndjson")
 	req.w.Header().Set("Cache-Control", "no-store")
 	req.w.Header().Set(AuditHeadHeader, FormatAuditHead(head.Appended))
+	req.w.Header().Set(AuditBaseHeader, FormatAuditHead(page.Base))
 	req.w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(req.w)
 	for {
@@ -199,6 +246,10 @@ func (g *Gateway) auditLog(req *request) *apiError {
 		page, e = g.auditPage(req, page.Records[len(page.Records)-1].Seq+1)
 		if e != nil {
 			g.log.Error("gateway: audit stream cut", "err", e.message)
+			return nil
+		}
+		if page.Truncated {
+			g.log.Warn("gateway: audit stream cut: retention dropped records it had not reached", "base_seq", page.Base.Seq)
 			return nil
 		}
 	}

@@ -93,7 +93,14 @@
 // audit.Append call (the gateway is outside the node loop and cannot
 // publish on the bus); rond adds token issue and policy change through
 // Gateway.Audit. A failed append is logged and counted
-// (gateway_audit_failures_total), never turned into a failed write.
+// (gateway_audit_failures_total), never turned into a failed write. A
+// name claim that changed nothing (the owner holding the name claiming it
+// again, which the registry answers with success) is audited once per
+// name and gateway start and then only counted
+// (gateway_audit_failures_total{reason="unchanged"}): a token re-claiming
+// its name in a loop must not grow the log at its request rate, and the
+// change itself, the first successful claim, is always recorded
+// (auditlog.go, claimAudits).
 // GET /audit (a token allowing admin on "audit") streams the log as JSON
 // lines (AuditRecord), with the head read beforehand in X-Ron-Audit-Head
 // so a client can run audit.VerifyHead and tell a cut stream.

@@ -145,6 +145,9 @@ type Gateway struct {
 	log   *slog.Logger
 	// quotaAudits paces audit records of quota rejects (auditlog.go).
 	quotaAudits *auditLimiter
+	// claimAudits remembers the claims audited, so that a claim that
+	// changed nothing is not audited again (auditlog.go).
+	claimAudits *claimAudits
 	// edge caches hot objects (edge.go).
 	edge *edge
 	// sizes remembers object sizes for range GETs (sizes.go).
@@ -222,7 +225,7 @@ func New(cfg Config) *Gateway {
 		cfg.Policy = p
 	}
 	g := &Gateway{cfg: cfg, mux: http.NewServeMux(), admit: newEdgeState(cfg.Admission, cfg.Sessions, cfg.Clock), log: cfg.Logger,
-		quotaAudits: newAuditLimiter(cfg.Clock), names: newNameQuota(cfg.NamesPerTenantMax, cfg.NameQuotaExempt)}
+		quotaAudits: newAuditLimiter(cfg.Clock), claimAudits: newClaimAudits(), names: newNameQuota(cfg.NamesPerTenantMax, cfg.NameQuotaExempt)}
 	g.edge = newEdge(cfg.EdgeCacheBytes, cfg.Metrics)
 	g.requestsOK = env.SeriesOf(cfg.Metrics, MetricRequests, codeLabel(http.StatusOK))
 	g.requestLatency = env.SeriesOf(cfg.Metrics, MetricRequestLatency, "")

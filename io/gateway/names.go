@@ -169,7 +169,14 @@ func (g *Gateway) claimName(req *request) *apiError {
 	if len(rec.Owner) == 0 {
 		rec.Owner = owner
 	}
-	g.auditRequest(req, audit.KindNameWrite, name, "claim owner="+body.Owner)
+	// A claim of a name by the owner that already holds it changes
+	// nothing (claims are idempotent, names are never released): once this
+	// gateway audited one, repeats are counted, not recorded (auditlog.go).
+	if g.claimAudits.first(name, owner) {
+		g.auditRequest(req, audit.KindNameWrite, name, "claim owner="+body.Owner)
+	} else {
+		g.cfg.Metrics.Add(MetricAuditFailures, "unchanged", 1)
+	}
 	writeJSON(req.w, http.StatusCreated, recordJSON(name, rec))
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"github.com/ron-network/ron/core/audit"
 	"slices"
 	"time"
 
@@ -44,6 +45,9 @@ type NodeSpec struct {
 	// (storage.Config.RepairOff, dht.Config.RepublishOff). rond builds
 	// every NewNode, restarts included, with the flags' current state.
 	RepairOff, RepublishOff bool
+	// Audit is the audit log's retention (audit.Config: RetainBytes,
+	// RetainAge; zero takes the defaults).
+	Audit audit.Config
 }
 
 // Self is the node id of Key.
@@ -74,6 +78,7 @@ func (s NodeSpec) Describe() stack.Description {
 			VersionMax: registryVersionMax()},
 		DHT:     dht.Config{Bootstrap: peers, RepublishOff: s.RepublishOff},
 		Storage: storage.Config{Replicas: r, WriteQuorum: w, ObjectBytes: s.ObjectBytes, RepairOff: s.RepairOff},
+		Audit:   s.Audit,
 	}
 }
 

@@ -161,6 +161,31 @@ func (e *Env) CompleteDisk() []env.Input {
 	return out
 }
 
+// CompleteDiskN is CompleteDisk for the first n pending operations only
+// (all of them when fewer are pending); the rest stay pending.
+func (e *Env) CompleteDiskN(n int) []env.Input {
+	n = min(n, len(e.pending))
+	ops := e.pending[:n]
+	e.pending = append([]env.DiskDone(nil), e.pending[n:]...)
+	out := make([]env.Input, 0, len(ops))
+	for _, d := range ops {
+		d.Result = env.RunCheck(&d.Op, e.execute(&d.Op))
+		out = append(out, d)
+	}
+	return out
+}
+
+// Crash discards the pending disk operations, as a crash before the disk
+// ran them would (completed writes are durable here, so a crash after an
+// operation is modelled by completing it first), and every armed timer.
+// It returns how many operations it discarded.
+func (e *Env) Crash() int {
+	n := len(e.pending)
+	e.pending = nil
+	clear(e.timers)
+	return n
+}
+
 func (e *Env) execute(op *env.DiskOp) env.DiskResult {
 	if err := op.Validate(); err != nil {
 		return env.DiskResult{Err: err}
