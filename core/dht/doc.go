@@ -98,8 +98,9 @@
 //     and a flood only ever sheds the flooder's own records: a sender's
 //     records go only to a sender holding at least two fewer.
 //
-// Refusals and sheds count in dht_shed_total{what="provider_record"}; the
-// newcomer is told PROVIDE_ACK shed.
+// Refusals at a full address or store, and records shed, count in
+// dht_shed_total{what="provider_record"}; every valid record not stored,
+// quotas included, is answered PROVIDE_ACK shed.
 //
 // Rejected alternatives. Shedding the record that expires first (this
 // store's first rule): a record stamped with the latest accepted expiry
@@ -113,7 +114,10 @@
 // chosen: records for an address that an attacker filled before the
 // honest providers announced stay out until the attacker stops
 // republishing, sybil keys each under the quota still share a full store
-// with honest senders (max-min fair, not exclusive), and in a network of
+// with honest senders (max-min fair, not exclusive), a record replayed by
+// another node before its provider sent it stays charged to that node
+// (and may be shed as its; the provider's next republish restores it
+// elsewhere or here), and in a network of
 // at most K nodes, where every node holds all of a provider's records, a
 // provider announcing more objects than the quota has the rest stored at
 // no node but itself.
