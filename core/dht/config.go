@@ -89,6 +89,11 @@ type Config struct {
 
 	ProviderRecordsMax int // default ProviderRecordsMax
 
+	// ProviderRecordsPerSenderMax bounds the records charged to one sender
+	// and those of one provider (default ProviderRecordsMax/8, at least 1;
+	// see the store in doc.go). This node's own records are exempt.
+	ProviderRecordsPerSenderMax int
+
 	// RepublishOff stops republishing provider records (the flag
 	// "republish" off; SetRepublish flips it on a running machine). First
 	// announcements, lookups and the record store go on.
@@ -128,6 +133,7 @@ func (c Config) withDefaults() Config {
 	setInt(&c.Alpha, AlphaDefault)
 	setInt(&c.HopsMax, HopsMaxDefault)
 	setInt(&c.ProviderRecordsMax, ProviderRecordsMax)
+	setInt(&c.ProviderRecordsPerSenderMax, max(c.ProviderRecordsMax/8, 1))
 	setDur(&c.RPCTimeout, RPCTimeoutDefault)
 	setDur(&c.RefreshInterval, RefreshIntervalDefault)
 	setDur(&c.ProviderTTL, ProviderTTLDefault)
@@ -156,6 +162,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("dht: config RepublishInterval = %v, want > 0 and < ProviderTTL (%v)", c.RepublishInterval, c.ProviderTTL)
 	case c.ProviderRecordsMax < 1 || c.ProviderRecordsMax > ProviderRecordsMax:
 		return fmt.Errorf("dht: config ProviderRecordsMax = %d, want 1..%d", c.ProviderRecordsMax, ProviderRecordsMax)
+	case c.ProviderRecordsPerSenderMax < 1 || c.ProviderRecordsPerSenderMax > c.ProviderRecordsMax:
+		return fmt.Errorf("dht: config ProviderRecordsPerSenderMax = %d, want 1..ProviderRecordsMax (%d)", c.ProviderRecordsPerSenderMax, c.ProviderRecordsMax)
 	}
 	return nil
 }

@@ -39,6 +39,10 @@ var _ = env.Declare(
 const (
 	ReasonMalformed       = "malformed"
 	ReasonUnexpectedReply = "unexpected_reply"
+	// A valid PROVIDE refused because its sender, or its provider, already
+	// holds Config.ProviderRecordsPerSenderMax records in this store.
+	ReasonSenderQuota   = "sender_quota"
+	ReasonProviderQuota = "provider_quota"
 )
 
 // Lookup results of dht_lookups_total.
@@ -144,7 +148,7 @@ func (d *DHT) reset() {
 	d.evicts = map[int]eviction{}
 	d.pending = map[uint64]*rpc{}
 	d.lookups = map[uint64]*lookup{}
-	d.store = newStore(d.cfg.ProviderRecordsMax)
+	d.store = newStore(d.cfg.ProviderRecordsMax, d.cfg.ProviderRecordsPerSenderMax, d.self)
 	d.provs = newProviding()
 }
 

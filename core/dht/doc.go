@@ -67,10 +67,60 @@
 // bad_signature). Provide looks up the K closest to the address and sends
 // PROVIDE to each; Stored counts acknowledgements. The provider republishes
 // every RepublishInterval (< ProviderTTL), so a record outlives its TTL
-// only while its provider lives. The store keeps at most ProviderRecordsMax
-// records (ProvidersPerAddrMax per address); when full it sheds the record
-// that expires first, or refuses the newcomer if that is the one, and
-// counts it in dht_shed_total{what="provider_record"}.
+// only while its provider lives.
+//
+// # Record store
+//
+// The store keeps at most ProviderRecordsMax records, ProvidersPerAddrMax
+// per address. Every record verification accepts is equally valid, and any
+// node can sign records for itself with the latest expiry accepted (now +
+// ProviderTTL + ExpirySkewMax), so no rule below lets a newcomer win a slot
+// by its expiry. A record is charged to its sender, the authenticated node
+// that delivered the PROVIDE (this node for its own record), and stays
+// charged to it; a republish (the same provider for the same address)
+// replaces the record in place when it expires later, keeping its place
+// and its charge, so it is never counted twice. For a new record, in order:
+//
+//   - Quotas: a sender charged with ProviderRecordsPerSenderMax records
+//     (default an eighth of the store), or a provider with that many
+//     records here, gets no more: dht_rejects_total{reason="sender_quota"}
+//     or {reason="provider_quota"}. This node's own records are exempt. One
+//     key can thus fill at most an eighth of the store, relaying records
+//     signed by fresh keys or not.
+//   - Full address: a new provider is refused; incumbents, which their
+//     providers keep by republishing, win (as old contacts win a full
+//     bucket). Only this node's own record gets in, in place of the
+//     youngest record of the address.
+//   - Full store: the youngest record of the sender charged with the most
+//     records (ties to the lower id) is shed, the newcomer counting as the
+//     youngest record of its own sender. So a newcomer whose sender would
+//     then hold at least as many records as the largest holder is refused,
+//     and a flood only ever sheds the flooder's own records: a sender's
+//     records go only to a sender holding at least two fewer.
+//
+// Refusals at a full address or store, and records shed, count in
+// dht_shed_total{what="provider_record"}; every valid record not stored,
+// quotas included, is answered PROVIDE_ACK shed.
+//
+// Rejected alternatives. Shedding the record that expires first (this
+// store's first rule): a record stamped with the latest accepted expiry
+// beats every honest one, and the red team emptied addresses and whole
+// stores so. LRU: readers would keep records alive and a flood of fresh
+// records pushes out everyone else's. A seeded-random victim at a full
+// address: an attacker with enough keys retries until every honest record
+// is gone. A per-address quota per sender: every honest sender sends one
+// record per address already, and the attacker's keys cost nothing, so it
+// adds nothing to the provider and sender quotas. The cost of the rules
+// chosen: records for an address that an attacker filled before the
+// honest providers announced stay out until the attacker stops
+// republishing, sybil keys each under the quota still share a full store
+// with honest senders (max-min fair, not exclusive), a record replayed by
+// another node before its provider sent it stays charged to that node
+// (and may be shed as its; the provider's next republish restores it
+// elsewhere or here), and in a network of
+// at most K nodes, where every node holds all of a provider's records, a
+// provider announcing more objects than the quota has the rest stored at
+// no node but itself.
 //
 // # Maintenance
 //

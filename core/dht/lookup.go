@@ -391,7 +391,7 @@ func (d *DHT) storeRecord(l *lookup) {
 	for _, id := range ids {
 		switch {
 		case id == d.self:
-			if d.accept(&l.record) == ackStored {
+			if d.accept(d.self, &l.record) == ackStored {
 				l.stored++
 			}
 		case registered && d.call(id, &message{kind: kindProvide, record: l.record}, l.id, 0):

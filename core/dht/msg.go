@@ -31,7 +31,7 @@ type ackStatus uint8
 const (
 	ackStored    ackStatus = 0
 	ackRejected  ackStatus = 1 // the record failed verification
-	ackShed      ackStatus = 2 // not stored: every rival record expires later
+	ackShed      ackStatus = 2 // valid but not stored: a store limit or quota refused it
 	ackStatusMax           = ackShed
 )
 

@@ -167,21 +167,31 @@ func (d *DHT) serve(from proto.NodeID, corr uint64, m *message) {
 		}
 		resp.records = d.store.appendProviders(nil, proto.Addr(m.target), d.env.Now(), want)
 	case kindProvide:
-		resp.status = d.accept(&m.record)
+		resp.status = d.accept(from, &m.record)
 	}
 	d.env.Send(from, encodeFrame(corr, &resp))
 }
 
-// accept verifies and stores a record received in PROVIDE.
-func (d *DHT) accept(rec *ProviderRecord) ackStatus {
+// accept verifies and stores a record received in PROVIDE from the
+// authenticated node from (this node for its own record). A record over a
+// quota is valid but not stored: it is counted as a reject by quota and
+// acknowledged as shed.
+func (d *DHT) accept(from proto.NodeID, rec *ProviderRecord) ackStatus {
 	if !d.verify(rec) {
 		return ackRejected
 	}
-	res, shed := d.store.put(rec)
+	res, shed := d.store.put(rec, from)
 	d.env.Metrics().Add(MetricShed, "provider_record", float64(shed))
 	d.env.Metrics().Set(MetricProviderRecords, "", float64(d.store.len()))
-	if res == putShed {
+	switch res {
+	case putShed:
 		d.env.Metrics().Add(MetricShed, "provider_record", 1)
+		return ackShed
+	case putSenderQuota:
+		d.env.Metrics().Add(MetricRejects, ReasonSenderQuota, 1)
+		return ackShed
+	case putProviderQuota:
+		d.env.Metrics().Add(MetricRejects, ReasonProviderQuota, 1)
 		return ackShed
 	}
 	return ackStored

@@ -320,41 +320,6 @@ func TestFindProvidersRejectsForgedReplies(t *testing.T) {
 	}
 }
 
-// TestStoreShedsOldestExpiry: a full store keeps the records that expire
-// last and counts what it shed.
-func TestStoreShedsOldestExpiry(t *testing.T) {
-	s := newSolo(t, Config{ProviderRecordsMax: 3})
-	sender := idsInBucket(s.d.Self(), 0, 1, 3)[0]
-	now := s.e.Now()
-	addr := proto.AddrOf([]byte("x"))
-	expiries := []time.Duration{5 * time.Hour, 2 * time.Hour, 4 * time.Hour, 1 * time.Hour, 3 * time.Hour}
-	for i, exp := range expiries {
-		rec := NewProviderRecord(testKey(11, i), addr, now.Add(exp))
-		s.deliver(sender, uint64(20+i), message{kind: kindProvide, record: rec})
-	}
-	acks := s.sent()
-	if got := s.d.ProviderRecords(); got != 3 {
-		t.Fatalf("store holds %d, want 3", got)
-	}
-	var kept []time.Duration
-	for _, r := range s.d.store.appendProviders(nil, addr, now, 10) {
-		kept = append(kept, r.Expiry.Sub(now))
-	}
-	want := map[time.Duration]bool{5 * time.Hour: true, 4 * time.Hour: true, 3 * time.Hour: true}
-	for _, k := range kept {
-		if !want[k] {
-			t.Errorf("kept a record expiring in %v; want those in 3h, 4h, 5h", k)
-		}
-	}
-	// 1h arrived full and expires first: refused. 3h evicted 2h.
-	if got := s.metric(MetricShed, "provider_record"); got != 2 {
-		t.Errorf("shed = %v, want 2", got)
-	}
-	if acks[3].m.status != ackShed || acks[4].m.status != ackStored {
-		t.Errorf("acks %d, %d; want shed then stored", acks[3].m.status, acks[4].m.status)
-	}
-}
-
 // TestExpiredRecordsNotServed: a stored record is not served after its
 // expiry and leaves the store at the next tick.
 func TestExpiredRecordsNotServed(t *testing.T) {
@@ -411,6 +376,8 @@ func TestConfigValidate(t *testing.T) {
 		{}, {Key: key, K: KMax + 1}, {Key: key, Alpha: -1}, {Key: key, HopsMax: HopsMaxLimit + 1},
 		{Key: key, RPCTimeout: -1}, {Key: key, RepublishInterval: 48 * time.Hour},
 		{Key: key, ProviderRecordsMax: ProviderRecordsMax + 1},
+		{Key: key, ProviderRecordsPerSenderMax: -1},
+		{Key: key, ProviderRecordsMax: 100, ProviderRecordsPerSenderMax: 101},
 	}
 	for i, c := range bad {
 		if c.Validate() == nil {
@@ -419,6 +386,9 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if err := (Config{Key: key}).Validate(); err != nil {
 		t.Fatalf("defaults: %v", err)
+	}
+	if c := (Config{Key: key, ProviderRecordsMax: 5}).withDefaults(); c.ProviderRecordsPerSenderMax != 1 || c.Validate() != nil {
+		t.Errorf("a store of 5: per-sender quota %d, want 1", c.ProviderRecordsPerSenderMax)
 	}
 }
 

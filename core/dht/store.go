@@ -10,48 +10,85 @@ import (
 	"github.com/ron-network/ron/core/proto"
 )
 
-// storedRecord is a record in the store with its position in the expiry heap.
+// storedRecord is a record in the store with its position in the expiry
+// heap, the sender it is charged to and its arrival order.
 type storedRecord struct {
-	rec       ProviderRecord
-	heapIndex int
+	rec        ProviderRecord
+	owner      *holder // the sender that first delivered it
+	seq        uint64  // arrival order in the store: larger is younger
+	heapIndex  int
+	prev, next *storedRecord // owner's records, oldest first
 }
 
-// store holds verified provider records, at most max in all and
-// ProvidersPerAddrMax per address. A min-heap on expiry makes both expiry
-// and shedding O(log n): when full, the record that would expire first
-// goes, because it is the one the network loses least by dropping (its
-// provider republishes before expiry if it is still alive).
+// holder is one sender's share of the store: its records in arrival order
+// and its position in the largest-holder heap.
+type holder struct {
+	id             proto.NodeID
+	n              int
+	oldest, newest *storedRecord
+	heapIndex      int
+}
+
+// store holds verified provider records, at most max in all,
+// ProvidersPerAddrMax per address and perSender per sender and per
+// provider. No rule lets a newcomer win a slot by the expiry it carries,
+// since any sender can stamp the largest expiry verification accepts:
 //
-// Rejected alternative: LRU eviction. Readers of a popular address would
-// keep stale records alive and a flood of fresh records from one provider
-// could push out everyone else's; expiry order is what the TTL contract
-// already promises.
+//   - a sender (the authenticated node that sent PROVIDE) or a provider
+//     (the record's signer) holding perSender records gets no more
+//     (putSenderQuota, putProviderQuota);
+//   - a full address refuses new providers; only this node's own record
+//     takes the slot of the youngest record there;
+//   - a full store sheds the youngest record of the sender holding the
+//     most records, the newcomer counted as its sender's youngest: so a
+//     newcomer whose sender would hold at least as many as the largest is
+//     refused, and a flood only ever sheds the flooder's own records.
+//
+// A refresh (the same provider for the same address) replaces the record
+// in place when it expires later: it keeps its arrival order and its
+// sender, and is not counted again. A min-heap on expiry keeps expire
+// O(log n). See doc.go for the rejected alternatives.
 type store struct {
-	max    int
-	byAddr map[proto.Addr][]*storedRecord // each slice sorted by provider id
-	expiry recordHeap
+	max       int
+	perSender int
+	self      proto.NodeID // exempt from the quotas for its own records
+	seq       uint64
+	byAddr    map[proto.Addr][]*storedRecord // each slice sorted by provider id
+	expiry    recordHeap
+	senders   map[proto.NodeID]*holder
+	largest   holderHeap
+	providers map[proto.NodeID]int
 }
 
 type putResult uint8
 
 const (
-	putStored putResult = iota + 1 // stored or refreshed
-	putShed                        // not stored: every stored rival expires later
+	putStored        putResult = iota + 1 // stored or refreshed
+	putShed                               // not stored: the address or the store is full
+	putSenderQuota                        // not stored: its sender holds perSender records
+	putProviderQuota                      // not stored: its provider has perSender records here
 )
 
-func newStore(max int) store {
-	return store{max: max, byAddr: map[proto.Addr][]*storedRecord{}}
+func newStore(max, perSender int, self proto.NodeID) store {
+	return store{
+		max: max, perSender: perSender, self: self,
+		byAddr:    map[proto.Addr][]*storedRecord{},
+		senders:   map[proto.NodeID]*holder{},
+		providers: map[proto.NodeID]int{},
+	}
 }
 
 func (s *store) len() int { return len(s.expiry) }
 
-// put stores a verified record. It reports how many other records were
-// shed to make room (0 or 1).
-func (s *store) put(rec *ProviderRecord) (putResult, int) {
+func providerCmp(sr *storedRecord, p proto.NodeID) int {
+	return bytes.Compare(sr.rec.Provider[:], p[:])
+}
+
+// put stores a verified record that sender delivered. It reports how many
+// other records were shed to make room (0 or 1).
+func (s *store) put(rec *ProviderRecord, sender proto.NodeID) (putResult, int) {
 	list := s.byAddr[rec.Addr]
-	i, found := slices.BinarySearchFunc(list, rec.Provider, func(sr *storedRecord, p proto.NodeID) int {
-		return bytes.Compare(sr.rec.Provider[:], p[:])
-	})
+	i, found := slices.BinarySearchFunc(list, rec.Provider, providerCmp)
 	if found {
 		if rec.Expiry > list[i].rec.Expiry {
 			list[i].rec = *rec
@@ -59,39 +96,72 @@ func (s *store) put(rec *ProviderRecord) (putResult, int) {
 		}
 		return putStored, 0
 	}
+	own := sender == s.self && rec.Provider == s.self
+	h := s.senders[sender]
+	if !own {
+		switch {
+		case h != nil && h.n >= s.perSender:
+			return putSenderQuota, 0
+		case s.providers[rec.Provider] >= s.perSender:
+			return putProviderQuota, 0
+		}
+	}
 	var victim *storedRecord
 	switch {
 	case len(list) >= ProvidersPerAddrMax:
-		victim = earliest(list)
+		if !own {
+			return putShed, 0
+		}
+		victim = youngest(list)
 	case len(s.expiry) >= s.max:
-		victim = s.expiry[0]
-	}
-	if victim != nil && victim.rec.Expiry >= rec.Expiry {
-		return putShed, 0
+		top := s.largest[0]
+		n := 0
+		if h != nil {
+			n = h.n
+		}
+		if n+1 >= top.n {
+			return putShed, 0
+		}
+		victim = top.newest
 	}
 	shed := 0
 	if victim != nil {
 		s.remove(victim)
 		shed = 1
 		list = s.byAddr[rec.Addr]
-		i, _ = slices.BinarySearchFunc(list, rec.Provider, func(sr *storedRecord, p proto.NodeID) int {
-			return bytes.Compare(sr.rec.Provider[:], p[:])
-		})
+		i, _ = slices.BinarySearchFunc(list, rec.Provider, providerCmp)
+		h = s.senders[sender] // the victim may have been its last record
 	}
-	sr := &storedRecord{rec: *rec}
+	if h == nil {
+		h = &holder{id: sender}
+		s.senders[sender] = h
+		heap.Push(&s.largest, h)
+	}
+	s.seq++
+	sr := &storedRecord{rec: *rec, owner: h, seq: s.seq, prev: h.newest}
+	if h.newest != nil {
+		h.newest.next = sr
+	} else {
+		h.oldest = sr
+	}
+	h.newest = sr
+	h.n++
+	heap.Fix(&s.largest, h.heapIndex)
+	s.providers[rec.Provider]++
 	heap.Push(&s.expiry, sr)
 	s.byAddr[rec.Addr] = slices.Insert(list, i, sr)
 	return putStored, shed
 }
 
-func earliest(list []*storedRecord) *storedRecord {
-	e := list[0]
+// youngest is the record of list that arrived last.
+func youngest(list []*storedRecord) *storedRecord {
+	y := list[0]
 	for _, sr := range list[1:] {
-		if sr.rec.Expiry < e.rec.Expiry {
-			e = sr
+		if sr.seq > y.seq {
+			y = sr
 		}
 	}
-	return e
+	return y
 }
 
 func (s *store) remove(sr *storedRecord) {
@@ -101,9 +171,31 @@ func (s *store) remove(sr *storedRecord) {
 	list = slices.Delete(list, i, i+1)
 	if len(list) == 0 {
 		delete(s.byAddr, sr.rec.Addr)
-		return
+	} else {
+		s.byAddr[sr.rec.Addr] = list
 	}
-	s.byAddr[sr.rec.Addr] = list
+	h := sr.owner
+	if sr.prev != nil {
+		sr.prev.next = sr.next
+	} else {
+		h.oldest = sr.next
+	}
+	if sr.next != nil {
+		sr.next.prev = sr.prev
+	} else {
+		h.newest = sr.prev
+	}
+	sr.prev, sr.next, sr.owner = nil, nil, nil
+	h.n--
+	if h.n == 0 {
+		heap.Remove(&s.largest, h.heapIndex)
+		delete(s.senders, h.id)
+	} else {
+		heap.Fix(&s.largest, h.heapIndex)
+	}
+	if s.providers[sr.rec.Provider]--; s.providers[sr.rec.Provider] == 0 {
+		delete(s.providers, sr.rec.Provider)
+	}
 }
 
 // expire drops every record whose expiry is not after now and returns how
@@ -134,15 +226,55 @@ func (s *store) appendProviders(dst []ProviderRecord, addr proto.Addr, now env.T
 
 func (s *store) check() {
 	total := 0
+	providers := map[proto.NodeID]int{}
 	// map order ok: a commutative count and per-entry checks.
 	for _, list := range s.byAddr {
 		if len(list) == 0 || len(list) > ProvidersPerAddrMax {
 			panic(fmt.Sprintf("dht: %d records for one address", len(list)))
 		}
 		total += len(list)
+		for _, sr := range list {
+			providers[sr.rec.Provider]++
+			if s.senders[sr.owner.id] != sr.owner {
+				panic("dht: stored record charged to an unknown sender")
+			}
+		}
 	}
 	if total != len(s.expiry) || total > s.max {
 		panic(fmt.Sprintf("dht: store holds %d by address, %d in heap, max %d", total, len(s.expiry), s.max))
+	}
+	if len(providers) != len(s.providers) {
+		panic(fmt.Sprintf("dht: %d providers stored, %d counted", len(providers), len(s.providers)))
+	}
+	// map order ok: per-entry checks.
+	for p, n := range providers {
+		if s.providers[p] != n || (n > s.perSender && p != s.self) {
+			panic(fmt.Sprintf("dht: provider holds %d records, counted %d, quota %d", n, s.providers[p], s.perSender))
+		}
+	}
+	if len(s.largest) != len(s.senders) {
+		panic(fmt.Sprintf("dht: %d senders, %d in heap", len(s.senders), len(s.largest)))
+	}
+	held := 0
+	// map order ok: a commutative count and per-entry checks.
+	for id, h := range s.senders {
+		n := 0
+		var prev *storedRecord
+		for sr := h.oldest; sr != nil; sr = sr.next {
+			if sr.owner != h || sr.prev != prev || (prev != nil && prev.seq >= sr.seq) {
+				panic("dht: a sender's record list is broken")
+			}
+			prev = sr
+			n++
+		}
+		if h.id != id || h.n != n || n == 0 || h.newest != prev || s.largest[h.heapIndex] != h ||
+			(n > s.perSender && id != s.self) {
+			panic(fmt.Sprintf("dht: sender holds %d records, counted %d, quota %d", n, h.n, s.perSender))
+		}
+		held += n
+	}
+	if held != total {
+		panic(fmt.Sprintf("dht: senders hold %d records, store %d", held, total))
 	}
 }
 
@@ -177,4 +309,34 @@ func (h *recordHeap) Pop() any {
 	*h = old[:len(old)-1]
 	sr.heapIndex = -1
 	return sr
+}
+
+// holderHeap is a max-heap on records held; ties by sender id keep it
+// deterministic.
+type holderHeap []*holder
+
+func (h holderHeap) Len() int { return len(h) }
+func (h holderHeap) Less(i, j int) bool {
+	if h[i].n != h[j].n {
+		return h[i].n > h[j].n
+	}
+	return bytes.Compare(h[i].id[:], h[j].id[:]) < 0
+}
+func (h holderHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIndex = i
+	h[j].heapIndex = j
+}
+func (h *holderHeap) Push(x any) {
+	hd := x.(*holder)
+	hd.heapIndex = len(*h)
+	*h = append(*h, hd)
+}
+func (h *holderHeap) Pop() any {
+	old := *h
+	hd := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	hd.heapIndex = -1
+	return hd
 }
