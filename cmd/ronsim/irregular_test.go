@@ -1,0 +1,57 @@
+//go:build unix
+
+package main_test
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestScenarioMustBeARegularFile: every command that reads a scenario
+// refuses a FIFO, a device and a directory at once, exit 2, naming the
+// path and its type. Before, a FIFO without a writer blocked ronsim for
+// ever in open(2).
+func TestScenarioMustBeARegularFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "s.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]string{
+		fifo:       "a named pipe (FIFO)",
+		os.DevNull: "a character device",
+		dir:        "a directory",
+	}
+	for path, kind := range cases {
+		for _, args := range [][]string{{"run", path}, {"explore", path, "--seeds", "1"}, {"determinism", path}, {"shrink", path, "-o", filepath.Join(dir, "min.yaml")}} {
+			cmd := exec.Command(ronsim, args...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			var err error
+			select {
+			case err = <-exited:
+			case <-time.After(60 * time.Second): // a backstop: the refusal is immediate
+				_ = cmd.Process.Kill()
+				<-exited
+				t.Fatalf("ronsim %v still running: it blocked on %s", args, kind)
+			}
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
+				t.Errorf("ronsim %v: %v, want exit 2; stderr %q", args, err, stderr.String())
+			}
+			if want := path + " is " + kind + ", not a regular file"; !strings.Contains(stderr.String(), want) {
+				t.Errorf("ronsim %v: stderr %q, want %q", args, stderr.String(), want)
+			}
+		}
+	}
+}
