@@ -52,6 +52,8 @@ import (
 
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/registry"
+	"github.com/ron-network/ron/io/keyfile"
+	"github.com/ron-network/ron/io/regfile"
 )
 
 const usage = `ronctl talks to a rond node over HTTP, or OAP/1 with --oap.
@@ -352,7 +354,9 @@ func (c *client) ownerKey() (ed25519.PrivateKey, error) {
 	if c.keyFile == "" {
 		return nil, usageError{"--key FILE is required (make one with: ronctl key gen FILE)"}
 	}
-	text, err := os.ReadFile(c.keyFile)
+	// A FIFO or device is refused by name and type, not read (a FIFO
+	// without a writer would block for ever).
+	text, err := regfile.ReadFile(c.keyFile, keyfile.FileBytesMax)
 	if err != nil {
 		return nil, err
 	}
