@@ -55,3 +55,26 @@ func TestScenarioMustBeARegularFile(t *testing.T) {
 		}
 	}
 }
+
+// TestSeedCountsThatCheckNothingAreRefused: explore and determinism with
+// --seeds 0 ran nothing and exited 0, as if all was well; explore with a
+// huge --seeds built its seed list in memory until it ran out, and --from
+// near the top wrapped round to seed 0. Each is refused, exit 2, naming
+// the flag.
+func TestSeedCountsThatCheckNothingAreRefused(t *testing.T) {
+	const file = "scenarios/partition.yaml"
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"explore", file, "--seeds", "0", "--workers", "1"}, "--seeds 0: want 1.."},
+		{[]string{"determinism", file, "--seeds", "0"}, "--seeds 0 checks nothing"},
+		{[]string{"explore", file, "--seeds", "2", "--from", "18446744073709551615", "--workers", "1"}, "--from 18446744073709551615 --seeds 2: the last seed would pass"},
+		{[]string{"explore", file, "--seeds", "100000000000000", "--workers", "1"}, "--seeds 100000000000000: want 1..16777216"},
+	} {
+		r := ronsimRun(t, c.args...)
+		if r.code != 2 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("ronsim %v: exit %d, stderr %q; want 2 and %q", c.args, r.code, r.stderr, c.want)
+		}
+	}
+}
