@@ -60,7 +60,7 @@ func TestConfigMustBeARegularFile(t *testing.T) {
 			case err = <-exited:
 			case <-time.After(60 * time.Second): // a backstop: the refusal is immediate
 				_ = cmd.Process.Kill()
-				<-exited
+				t.Logf("killed: %v", <-exited)
 				t.Fatalf("rond %v still running: it blocked on %s", args, kind)
 			}
 			ee, ok := err.(*exec.ExitError)

@@ -43,7 +43,7 @@ func TestScenarioMustBeARegularFile(t *testing.T) {
 			case err = <-exited:
 			case <-time.After(60 * time.Second): // a backstop: the refusal is immediate
 				_ = cmd.Process.Kill()
-				<-exited
+				t.Logf("killed: %v", <-exited)
 				t.Fatalf("ronsim %v still running: it blocked on %s", args, kind)
 			}
 			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
