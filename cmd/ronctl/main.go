@@ -25,7 +25,9 @@
 // or a bare host:port (http:// assumed). put and get stream (transfer.go):
 // memory stays bounded whatever the object's size; of more than 1 MiB they
 // draw a progress bar (bytes, percent, rate, ETA; get then says
-// "verifying") on stderr when it is a terminal (progress.go). With --json,
+// "verifying") on stderr when it is a terminal (progress.go). SIGINT or
+// SIGTERM during get -o FILE cancels the download, removes its temporary
+// file, leaves FILE as it was and exits 128+signal (interrupt.go). With --json,
 // an error is also printed as a JSON object on stdout.
 // Every failure exits non-zero with one line naming the reason; usage
 // errors exit 2.
@@ -33,6 +35,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
@@ -49,6 +52,8 @@ import (
 
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/registry"
+	"github.com/ron-network/ron/io/keyfile"
+	"github.com/ron-network/ron/io/regfile"
 )
 
 const usage = `ronctl talks to a rond node over HTTP, or OAP/1 with --oap.
@@ -120,6 +125,7 @@ Examples:
 const requestTimeout = 2 * time.Minute
 
 type client struct {
+	ctx                       context.Context // nil: Background; get -o FILE's is cancelled by SIGINT/SIGTERM (interrupt.go)
 	node, token, out, keyFile string
 	seq                       uint64
 	seqSet, json              bool
@@ -173,6 +179,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var ue usageError
 	if errors.As(err, &ue) {
 		return 2
+	}
+	var ie *interruptedError
+	if errors.As(err, &ie) {
+		return ie.exitCode()
 	}
 	return 1
 }
@@ -346,7 +356,9 @@ func (c *client) ownerKey() (ed25519.PrivateKey, error) {
 	if c.keyFile == "" {
 		return nil, usageError{"--key FILE is required (make one with: ronctl key gen FILE)"}
 	}
-	text, err := os.ReadFile(c.keyFile)
+	// A FIFO or device is refused by name and type, not read (a FIFO
+	// without a writer would block for ever).
+	text, err := regfile.ReadFile(c.keyFile, keyfile.FileBytesMax)
 	if err != nil {
 		return nil, err
 	}
@@ -462,7 +474,7 @@ const answerBytesMax = 64 << 20
 // send starts a request whose body (nil: none) streams from body: size
 // bytes, or chunked when size < 0. The caller closes the answer's body.
 func (c *client) send(method, path string, body io.Reader, size int64, auth bool) (*http.Response, error) {
-	req, err := http.NewRequest(method, c.node+path, body)
+	req, err := http.NewRequestWithContext(c.context(), method, c.node+path, body)
 	if err != nil {
 		return nil, usageError{err.Error()}
 	}

@@ -93,9 +93,19 @@ func (c *client) get(target string, isCat bool) error {
 		return usageError{"get: stdout is a terminal: name a file with -o FILE, or redirect (ronctl get ADDR > FILE), or use ronctl cat ADDR"}
 	}
 	c.transfer = !isCat
+	if !toStdout {
+		// A signal cancels the download so that the temporary file
+		// goes (interrupt.go).
+		ctx, stop := interruptible(c.context())
+		defer stop()
+		c.ctx = ctx
+	}
 	path := "/o/" + addr.String()
 	resp, err := c.send("GET", path, nil, 0, false)
 	if err != nil {
+		if ie := interrupted(c.context()); ie != nil {
+			return fmt.Errorf("%w before the node answered: %s", ie, c.untouched())
+		}
 		return err
 	}
 	defer resp.Body.Close()
@@ -126,6 +136,10 @@ func (c *client) getToFile(addr proto.Addr, source io.Reader) error {
 	}
 	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
 	got, n, err := copyHashing(tmp, source)
+	if ie := interrupted(c.context()); err != nil && ie != nil {
+		tmp.Close()
+		return fmt.Errorf("%w after %d bytes of %s: the partial download was removed; %s", ie, n, addr, c.untouched())
+	}
 	if err == nil {
 		err = c.checkAddr(addr, got, n, c.out+" was not written")
 	}
@@ -146,6 +160,14 @@ func (c *client) getToFile(addr proto.Addr, source io.Reader) error {
 	}
 	fmt.Fprintf(c.stdout, "wrote %s (%d bytes)\n", c.out, n)
 	return nil
+}
+
+// untouched says what became of c.out when get -o stopped early.
+func (c *client) untouched() string {
+	if _, err := os.Lstat(c.out); err == nil {
+		return c.out + " was left as it was"
+	}
+	return c.out + " was not written"
 }
 
 // copyHashing copies source to dst and returns the BLAKE3 address of what

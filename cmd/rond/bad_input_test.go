@@ -126,16 +126,30 @@ func TestUnknownRONVariableWarns(t *testing.T) {
 	}
 }
 
-// TestConfigFileOfNoEndIsRefused: a config path naming /dev/zero (or a
-// huge file, by mistake) is refused after configFileBytesMax with the
-// bound named, not read until memory runs out (4 GB in 10 s before, a
-// red-team run).
+// TestConfigFileOfNoEndIsRefused: a config path naming /dev/zero is
+// refused as a character device (config_irregular_test.go), and a huge
+// regular file by mistake after configFileBytesMax with the bound named,
+// not read until memory runs out (4 GB in 10 s before, a red-team run).
 func TestConfigFileOfNoEndIsRefused(t *testing.T) {
-	if _, err := os.Stat("/dev/zero"); err != nil {
-		t.Skip("no /dev/zero here")
+	if _, err := os.Stat("/dev/zero"); err == nil {
+		_, stderr, code := runRond("--config", "/dev/zero")
+		if code == 0 || !strings.Contains(stderr, "/dev/zero is a character device, not a regular file") {
+			t.Fatalf("exit %d, stderr %q; want a refusal naming the file's type", code, stderr)
+		}
 	}
-	_, stderr, code := runRond("--config", "/dev/zero")
-	if code == 0 || !strings.Contains(stderr, "/dev/zero is larger than 1024 KiB") {
+	huge := filepath.Join(t.TempDir(), "huge.yaml")
+	f, err := os.Create(huge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(64 << 20); err != nil { // sparse: 64 MiB of zeros
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := runRond("--config", huge)
+	if code == 0 || !strings.Contains(stderr, huge+" is larger than 1024 KiB") {
 		t.Fatalf("exit %d, stderr %q; want a refusal naming the bound", code, stderr)
 	}
 }

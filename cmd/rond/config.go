@@ -21,6 +21,7 @@ import (
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/registry"
 	"github.com/ron-network/ron/io/gateway"
+	"github.com/ron-network/ron/io/regfile"
 )
 
 // Config is rond's configuration. Precedence: defaults < the YAML file
@@ -365,7 +366,9 @@ func unknownEnvWarnings(env []string) []string {
 const configFileBytesMax = 1 << 20
 
 func readConfigFile(path string, cfg *Config) error {
-	f, err := os.Open(path) // #nosec G304 -- the operator names the config file
+	// A FIFO, device or directory is refused rather than read (a FIFO
+	// without a writer would block rond for ever).
+	f, err := regfile.Open(path) // #nosec G304 -- the operator names the config file
 	if err != nil {
 		return badSetting("--config", "%v", err)
 	}

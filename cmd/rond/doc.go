@@ -111,7 +111,10 @@
 // you mean "key"?) with the nearest known key by edit distance; a value of
 // the wrong type names FILE:LINE: key too. rond config check FILE validates a
 // file (defaults, the file, validation; no environment, no flags) without
-// starting: exit 0, or 1 with the same message. rond config schema prints
+// starting: exit 0, or 1 with the same message. The config file must be a
+// regular file (symlinks followed): a FIFO, socket, device or directory is
+// refused at once naming the path and its type, never opened in a way that
+// blocks (io/regfile). rond config schema prints
 // the file's JSON Schema (draft 2020-12), generated from Config's yaml tags
 // with each key's type, default and description; a byte size is a string
 // with a unit or an integer ("type": ["string", "integer"], the pattern

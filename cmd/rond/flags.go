@@ -20,6 +20,7 @@ import (
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/storage"
 	"github.com/ron-network/ron/io/gateway"
+	"github.com/ron-network/ron/io/regfile"
 	"github.com/ron-network/ron/io/runtime"
 )
 
@@ -316,7 +317,7 @@ func watchFlags(ctx context.Context, path string, f *featureFlags, gw *gateway.G
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	done := make(chan struct{})
-	last, _ := os.ReadFile(path)
+	last, _ := regfile.ReadFile(path, configFileBytesMax) // never blocks on a FIFO
 	go func() {
 		tick := time.NewTicker(flagPollInterval)
 		defer tick.Stop()
@@ -325,7 +326,7 @@ func watchFlags(ctx context.Context, path string, f *featureFlags, gw *gateway.G
 			case <-done:
 				return
 			case <-tick.C:
-				data, err := os.ReadFile(path)
+				data, err := regfile.ReadFile(path, configFileBytesMax)
 				if err != nil || bytes.Equal(data, last) {
 					continue
 				}

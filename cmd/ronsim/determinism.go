@@ -21,6 +21,9 @@ func cmdDeterminism(args []string, stdout, stderr io.Writer) error {
 	if len(files) == 0 {
 		return badInput("determinism: name at least one scenario file")
 	}
+	if *seeds < 1 {
+		return badInput("determinism: --seeds 0 checks nothing: want at least 1")
+	}
 	tuneGC()
 	failed := 0
 	for _, file := range files {

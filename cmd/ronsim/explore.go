@@ -173,6 +173,15 @@ func cmdExplore(args []string, stdout, stderr io.Writer) error {
 	if *workers < 1 || *workers > 256 {
 		return badInput("--workers %d: want 1..256", *workers)
 	}
+	// --seeds 0 would check nothing and exit 0; the seed list is built in
+	// memory, so a huge --seeds would exhaust it before the first seed
+	// ran; --from near the top would wrap round to seed 0.
+	if *seeds < 1 || *seeds > exploreSeedsMax {
+		return badInput("--seeds %d: want 1..%d", *seeds, uint64(exploreSeedsMax))
+	}
+	if *from > math.MaxUint64-(*seeds-1) {
+		return badInput("--from %d --seeds %d: the last seed would pass %d", *from, *seeds, uint64(math.MaxUint64))
+	}
 	k, n, err := parseShard(*shard)
 	if err != nil {
 		return err
@@ -243,6 +252,10 @@ func cmdExplore(args []string, stdout, stderr io.Writer) error {
 	}
 	return nil
 }
+
+// exploreSeedsMax bounds --seeds: its list of seeds is held in memory
+// (8 bytes each), and at explore's pace it is days of work already.
+const exploreSeedsMax = 1 << 24
 
 // exploreFromDefault is explore's first seed without --from.
 const exploreFromDefault = 1

@@ -23,7 +23,7 @@ Usage:
   ronsim run FILE [--seed N] [--swarm] [--json] [--trace FILE] [--history FILE] [--viz FILE.html] [--record FILE]
               [--cpuprofile FILE]
   ronsim explore FILE --seeds N [--from S] [--workers W] [--shard K/N] [--json]
-      (--seeds default 100, --from default 1, --workers default one per CPU;
+      (--seeds default 100, at most 16777216; --from default 1; --workers default one per CPU;
       --json prints one line per seed, then the summary; Ctrl-C prints the
       partial summary and exits 130)
   ronsim determinism FILE... [--seeds N]

@@ -9,12 +9,26 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 
+	"github.com/ron-network/ron/io/regfile"
 	"github.com/ron-network/ron/sim/runner"
 	"github.com/ron-network/ron/sim/scenario"
 )
 
+// loadScenario reads and parses the scenario file at path, as
+// scenario.Load does, but refuses a FIFO, device, socket or directory by
+// name and type rather than block on it or read it without end
+// (io/regfile).
 func loadScenario(path string) (*scenario.Scenario, error) {
-	s, err := scenario.Load(path)
+	f, err := regfile.Open(path)
+	if err != nil {
+		return nil, &exitError{code: 2, err: fmt.Errorf("scenario: %w", err)}
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, scenario.FileBytesMax+1))
+	if err != nil {
+		return nil, &exitError{code: 2, err: fmt.Errorf("scenario: read %s: %w", path, err)}
+	}
+	s, err := scenario.Parse(path, data)
 	if err != nil {
 		return nil, &exitError{code: 2, err: err}
 	}

@@ -3,7 +3,9 @@
 // (rond --cap-key-file, DIR/cap.key, ronctl token --key). Files are
 // created with mode 0600 and a file that group or others may access is
 // refused, as ssh refuses a readable private key, because a key another
-// user could read is already compromised.
+// user could read is already compromised. A key path must name a regular
+// file (symlinks followed): a FIFO, device or directory is refused by name
+// and type without blocking (io/regfile).
 //
 // A node key is the key's bytes in lowercase hex and a newline. A cap key
 // file holds versions (CapKey): the header line "ron-cap-key v1", comment

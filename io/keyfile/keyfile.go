@@ -5,11 +5,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
 
 	"github.com/ron-network/ron/core/auth"
+	"github.com/ron-network/ron/io/regfile"
 )
 
 // Mode is the permission of every key file written here.
@@ -41,21 +43,28 @@ func Read(path string, n int) ([]byte, error) {
 }
 
 // readPrivate returns the content of path, refusing a file that group or
-// others may access or that is larger than bytesMax.
+// others may access or that is larger than bytesMax, and anything that is
+// not a regular file (a FIFO would block the reader for ever): the checks
+// are made on the opened descriptor, so what is read is what was checked.
 func readPrivate(path string, bytesMax int64) ([]byte, error) {
-	st, err := os.Stat(path)
+	f, err := regfile.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("keyfile: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("keyfile: %w", err)
 	}
 	if perm := st.Mode().Perm(); perm&0o077 != 0 {
 		return nil, fmt.Errorf("%w: %s has mode %#o; run: chmod 600 %s", ErrPermissions, path, perm, path)
 	}
-	if st.Size() > bytesMax {
-		return nil, fmt.Errorf("keyfile: %s: %d bytes is too large for a key file (at most %d)", path, st.Size(), bytesMax)
-	}
-	text, err := os.ReadFile(path)
+	text, err := io.ReadAll(io.LimitReader(f, bytesMax+1))
 	if err != nil {
-		return nil, fmt.Errorf("keyfile: %w", err)
+		return nil, fmt.Errorf("keyfile: read %s: %w", path, err)
+	}
+	if size := max(st.Size(), int64(len(text))); size > bytesMax {
+		return nil, fmt.Errorf("keyfile: %s: %d bytes is too large for a key file (at most %d)", path, size, bytesMax)
 	}
 	return text, nil
 }
