@@ -539,13 +539,14 @@ func (g *Gateway) newChunkFetcher(req *request, addr proto.Addr, objectBytes uin
 // open reserves the response's first chunk in the read-ahead budget
 // (its largest chunk, which it keeps until close), waiting up to
 // g.readAheadWait: it comes before the headers, so a response the budget
-// has no room for is a clean 503.
+// has no room for is a clean 503, and one over its source's share
+// (ReadAheadSourceFraction) a clean 429.
 func (f *chunkFetcher) open(req *request) *apiError {
 	var floor int64
 	for _, p := range f.pieces {
 		floor = max(floor, int64(p.chunk.Size))
 	}
-	return f.readAhead.open(req.r.Context(), f.g.readAhead, floor, f.g.readAheadWait)
+	return f.readAhead.open(req.r.Context(), f.g.readAhead, requestSource(req.r), floor, f.g.readAheadWait)
 }
 
 // close cancels the jobs not yet sent to storage, ends the fetching
