@@ -239,6 +239,16 @@ func (b *readAheadBudget) full() (bool, string) {
 		b.reserved, b.bytesMax, b.floors, b.waiters.Len())
 }
 
+// pressed reports whether others want bytes a window could give back: a
+// first chunk waits, or the budget has no room left to widen a window by
+// a chunk. A widened window shrinks only then (chunkFetcher.shrink):
+// dropping read chunks costs reading them again.
+func (b *readAheadBudget) pressed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.waiters.Len() > 0 || b.reserved+b.firstBytes > b.bytesMax-b.headroom
+}
+
 // sourceBytes is what src's share counts (tests).
 func (b *readAheadBudget) sourceBytes(src netip.Addr) int64 {
 	b.mu.Lock()

@@ -52,8 +52,9 @@ const (
 	// must be found read before its client asked for it (the client, not
 	// storage, is the slow side) before a widened window shrinks back to
 	// narrowWindow, its read chunks beyond it dropped and their
-	// read-ahead given back to the budget (chunkFetcher.shrink). Twice:
-	// once may be a client's pause.
+	// read-ahead given back to the budget (chunkFetcher.shrink), if the
+	// budget is pressed (a first chunk waits, or no window could widen).
+	// Twice: once may be a client's pause.
 	StreamShrinkAfter = 2
 	// BufferedReadBytesMax: reads up to this size take one storage call
 	// (and may be served or filled by the edge cache); larger ones stream.
@@ -697,7 +698,7 @@ func (f *chunkFetcher) next() ([]byte, *[]byte, *apiError) {
 		f.wide = len(f.window[0].out) == 0 // not read yet: storage is behind
 		if f.wide {
 			f.slowHeads = 0
-		} else if f.slowHeads++; f.slowHeads >= StreamShrinkAfter {
+		} else if f.slowHeads++; f.slowHeads >= StreamShrinkAfter && len(f.window) > f.narrowWindow() && f.g.readAhead.pressed() {
 			f.shrink()
 		}
 	}
@@ -753,7 +754,9 @@ func (f *chunkFetcher) next() ([]byte, *[]byte, *apiError) {
 }
 
 // shrink narrows a window widened while storage was the slow side, now
-// that the client is (StreamShrinkAfter): it drops the pieces at the
+// that the client is (StreamShrinkAfter) and others want the bytes (the
+// budget is pressed: without that, dropping read chunks would only cost
+// reading them again): it drops the pieces at the
 // window's tail beyond narrowWindow whose reads are done, recycling their
 // buffers and counting their read-ahead out (next's trim gives it back to
 // the budget), and moves started back so that they are read again when
