@@ -526,8 +526,10 @@ func TestSynctestReadAheadSourceShare(t *testing.T) {
 		if e := a1.open(context.Background(), b, srcA, chunk, time.Second); e != nil {
 			t.Fatal(e)
 		}
-		if !a1.grow(chunk) || !a1.grow(chunk) || !a1.grow(chunk) { // the floor's, then two more
-			t.Fatal("widening within the share refused")
+		for i := range 3 { // the floor's, then two more
+			if !a1.grow(chunk) {
+				t.Fatalf("widening to chunk %d within the share refused", i+1)
+			}
 		}
 		if a1.grow(chunk) {
 			t.Fatalf("widened past its source's share: %d held", b.sourceBytes(srcA))
