@@ -120,7 +120,9 @@ func startInProcess(scratch, dataDir string) (*target, error) {
 	stop := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), stopWaitMax)
 		defer cancel()
-		return errors.Join(srv.Shutdown(ctx), rt.Close(ctx), transport.Close(), disk.Close())
+		err := srv.Shutdown(ctx)
+		gw.Close() // its session sweep
+		return errors.Join(err, rt.Close(ctx), transport.Close(), disk.Close())
 	}
 	t := &target{url: "http://" + ln.Addr().String(), key: mac, label: label, stop: stop}
 	return t, waitReady(t)

@@ -210,6 +210,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	}
 	gwConfig.Flags = flags
 	gw := gateway.New(gwConfig)
+	defer gw.Close() // its session sweep; after n.close stopped the server
 	handler := gw.WithStatus(gateway.StatusConfig{NodeID: spec.Self().String(), Profile: profile(cfg), Started: started,
 		RegistryReplica: slices.Contains(spec.Replicas, spec.Self()), Flags: flags.Flags, FlagSources: flags.Sources})
 	n.http.Handler = handler

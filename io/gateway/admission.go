@@ -56,7 +56,8 @@ const (
 // and the waiting that the pure gate leaves to its caller (a channel per
 // queued ticket, a timer per wait), and the stopping the pure table
 // leaves to it (a stop func per open session, called when Expire drops
-// the session, so the upload ends now rather than at its next read). Time given to the machines is the
+// the session, so the upload ends now rather than at its next read; the
+// sweep expires sessions when nothing else does). Time given to the machines is the
 // monotonic time since the gateway started (Clock's, so tests can move
 // it).
 type edgeState struct {
@@ -68,13 +69,30 @@ type edgeState struct {
 	sessions *admission.Sessions
 	waiting  map[admission.Ticket]chan struct{}
 	stops    map[admission.SessionID]func() // one per open session
+
+	// The sweep (sweep): sweepEvery is its period; sweeping says its
+	// goroutine runs (under mu); quit, closed once by close, stops it, and
+	// sweeps counts it for close to wait on.
+	sweepEvery time.Duration
+	sweeping   bool
+	closed     bool
+	quit       chan struct{}
+	sweeps     sync.WaitGroup
 }
+
+// SessionSweepEveryMax bounds the period of the sweep that expires idle
+// upload sessions when nothing else happens (a quarter of SessionTTL, at
+// most this): an expired session releases its slot and its upload is
+// stopped at most SessionTTL plus one period after its last body byte.
+const SessionSweepEveryMax = time.Second
 
 func newEdgeState(cfg AdmissionConfig, sessions SessionsConfig, clock func() time.Time) *edgeState {
 	origin := clock()
+	t := admission.NewSessions(sessions)
 	return &edgeState{clock: clock, origin: origin, gate: admission.NewGate(cfg, 0), sources: admission.NewSources(cfg),
-		sessions: admission.NewSessions(sessions), waiting: map[admission.Ticket]chan struct{}{},
-		stops: map[admission.SessionID]func(){}}
+		sessions: t, waiting: map[admission.Ticket]chan struct{}{},
+		stops:      map[admission.SessionID]func(){},
+		sweepEvery: max(min(t.Config().SessionTTL/4, SessionSweepEveryMax), time.Millisecond), quit: make(chan struct{})}
 }
 
 // now is the machines' time. The caller holds mu.
@@ -146,7 +164,7 @@ func (a *edgeState) failed(source string) (admission.Refusal, bool) {
 }
 
 // openSession takes an upload session for tenant (expiring idle ones
-// first); closeSession ends it. stop is called, at most once and from
+// first), starting the sweep if it does not run; closeSession ends it. stop is called, at most once and from
 // another request's goroutine, if the table expires the session: it must
 // make the upload give up promptly and must not block.
 func (a *edgeState) openSession(tenant string, stop func()) (admission.SessionID, admission.Refusal) {
@@ -155,6 +173,11 @@ func (a *edgeState) openSession(tenant string, stop func()) (admission.SessionID
 	id, refusal := a.sessions.Open(a.now(), tenant)
 	if !refusal.Refused() {
 		a.stops[id] = stop
+		if !a.sweeping && !a.closed {
+			a.sweeping = true
+			a.sweeps.Add(1)
+			go a.sweep()
+		}
 	}
 	a.mu.Unlock()
 	runStops(stops)
@@ -173,6 +196,51 @@ func (a *edgeState) expire() []func() {
 		delete(a.stops, id)
 	}
 	return stops
+}
+
+// sweep expires idle sessions every sweepEvery, so that an expired
+// session releases its slot and its upload stops within a period even
+// when no other upload opens and nobody asks /readyz. It runs only while
+// sessions are open (openSession starts it, it returns once the table is
+// empty) or until close: an idle gateway keeps no goroutine. The time it
+// gives the table is the gateway's clock's, as every caller's.
+func (a *edgeState) sweep() {
+	defer a.sweeps.Done()
+	ticker := time.NewTicker(a.sweepEvery)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-a.quit:
+			a.mu.Lock()
+			a.sweeping = false
+			a.mu.Unlock()
+			return
+		case <-ticker.C:
+		}
+		a.mu.Lock()
+		stops := a.expire()
+		done := a.sessions.Len() == 0
+		if done {
+			a.sweeping = false
+		}
+		a.mu.Unlock()
+		runStops(stops)
+		if done {
+			return
+		}
+	}
+}
+
+// close stops the sweep and waits for its goroutine to return; no sweep
+// starts after it. It is safe to call twice.
+func (a *edgeState) close() {
+	a.mu.Lock()
+	if !a.closed {
+		a.closed = true
+		close(a.quit)
+	}
+	a.mu.Unlock()
+	a.sweeps.Wait()
 }
 
 func runStops(stops []func()) {

@@ -120,3 +120,75 @@ func TestSynctestAdmissionQueueTimeoutAndCancel(t *testing.T) {
 		}
 	})
 }
+
+// TestSynctestSessionSweep: an upload session idle for SessionTTL is
+// expired by the gateway's sweep within one period (SessionTTL/4, at
+// most SessionSweepEveryMax) though no other upload opens and nobody
+// asks /readyz: its upload's stop runs and its slot is free. The sweep's
+// goroutine returns once the table is empty (synctest.Test fails on a
+// goroutine left blocked), starts again with the next session, and close
+// stops it with a session still open. Before, the session stayed open
+// (and its upload ran) until another upload or /readyz came.
+func TestSynctestSessionSweep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const ttl = 8 * time.Second
+		a := newEdgeState(AdmissionConfig{}, SessionsConfig{SessionTTL: ttl}, time.Now)
+		every := min(ttl/4, SessionSweepEveryMax)
+		if a.sweepEvery != every {
+			t.Fatalf("sweep period %v, want %v", a.sweepEvery, every)
+		}
+		start := time.Now()
+		var stoppedAfter []time.Duration
+		stop := func() { stoppedAfter = append(stoppedAfter, time.Since(start)) }
+		if _, r := a.openSession("alice", stop); r.Refused() {
+			t.Fatal(r)
+		}
+		keep, r := a.openSession("bob", stop)
+		if r.Refused() {
+			t.Fatal(r)
+		}
+		time.Sleep(ttl - time.Nanosecond)
+		synctest.Wait()
+		if len(stoppedAfter) != 0 {
+			t.Fatalf("stopped before the TTL: %v", stoppedAfter)
+		}
+		if !a.touchSession(keep) { // bob's body makes progress
+			t.Fatal("bob's session expired before its TTL")
+		}
+		time.Sleep(every)
+		synctest.Wait()
+		if len(stoppedAfter) != 1 || stoppedAfter[0] > ttl+every {
+			t.Fatalf("alice's session stopped after %v, want once within %v", stoppedAfter, ttl+every)
+		}
+		a.mu.Lock()
+		open, sweeping := a.sessions.Len(), a.sweeping
+		a.mu.Unlock()
+		if open != 1 || !sweeping {
+			t.Fatalf("%d sessions open, sweeping %v; want bob's and the sweep", open, sweeping)
+		}
+		a.closeSession(keep)
+		time.Sleep(every) // the sweep finds the table empty and returns
+		synctest.Wait()
+		a.mu.Lock()
+		sweeping = a.sweeping
+		a.mu.Unlock()
+		if sweeping {
+			t.Fatal("the sweep runs with no session open")
+		}
+		// Again, then close with the session open: the sweep stops.
+		if _, r := a.openSession("carol", stop); r.Refused() {
+			t.Fatal(r)
+		}
+		a.close()
+		a.close()
+		if _, r := a.openSession("dave", stop); r.Refused() { // no sweep starts after close
+			t.Fatal(r)
+		}
+		a.mu.Lock()
+		sweeping = a.sweeping
+		a.mu.Unlock()
+		if sweeping {
+			t.Fatal("a sweep started after close")
+		}
+	})
+}

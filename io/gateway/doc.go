@@ -135,7 +135,12 @@
 // sessions_full when taken. Every read of a PUT's body that brings bytes
 // touches its slot (at most once a second), so a slot idles only while
 // its body does. When the table expires a slot (no body byte for
-// SessionTTL; found when a session is opened or /readyz is asked) the
+// SessionTTL; found when a session is opened, when /readyz is asked, and
+// by the sweep: a ticker goroutine of the gateway that runs while upload
+// sessions are open, every SessionTTL/4 and at most every
+// SessionSweepEveryMax (1 s), returns once the table is empty and is
+// stopped by Gateway.Close, so an expired slot is freed and its upload
+// stopped within a period even when nothing else happens) the
 // edge stops that PUT at once through its stop func (the blocked body
 // read is interrupted by a past read deadline), aborts storage's session
 // and answers 503 with reason "session_expired" (omnigate_shed_total
@@ -149,8 +154,10 @@
 // when its handler returns, however it returns (a failed PutBegin too),
 // so a stop run late never touches the connection's next request.
 // /readyz is 503 with its
-// reason while the node is not ready, while writes would queue and while
-// every upload session is open. Every refusal is counted in
+// reason while the node is not ready, while writes would queue, while
+// every upload session is open and while the read-ahead budget has no
+// room for another streamed GET's first chunk ("read-ahead budget full",
+// below). Every refusal is counted in
 // omnigate_shed_total{reason}, the node's own (a 503 from storage or a
 // full node queue: "storage_unavailable", "node_overload") included. Bodies are capped with http.MaxBytesReader (413).
 // Health, readiness, version and metrics bypass admission so that probes
@@ -331,7 +338,27 @@
 // OVERLOADED with Retry-After, counted in omnigate_shed_total under
 // "read_ahead_budget" (a request that ends while it waits is not
 // counted); it is refused at once, without waiting, when the first
-// chunks of open responses alone leave no room for it. It waits because room comes back a chunk at a
+// chunks of open responses alone leave no room for it. One source
+// (its address as RequestsPerSource keys it: IPv4 address, IPv6 /64)
+// holds at most a share of the budget, first chunks, widened windows and
+// first chunks waiting together: a quarter (ReadAheadSourceFraction), at
+// least ReadAheadBytesMin, at most the budget. A first chunk beyond its
+// source's share is refused at once, before the headers, 429 OVER_QUOTA
+// with Retry-After and reason "read_ahead_source" (counted in
+// omnigate_shed_total under that reason), as a source over
+// RequestsPerSource is, and a window does not widen past it; so one
+// address's idle streams cannot take a small (micronode) budget whole and
+// lock every other client out. While the budget has no room for another
+// default chunk (or a first chunk waits), /readyz is 503 "read-ahead
+// budget full", so balancers steer new GETs elsewhere. A widened window
+// shrinks back when its client becomes the slow side while others want
+// the bytes: once next finds the next job already read StreamShrinkAfter
+// (2) times in a row and the budget is pressed (a first chunk waits, or
+// no window could widen by a chunk), the read chunks beyond the narrow
+// window are dropped (their buffers recycled, their read-ahead given
+// back) and read again when the window reaches them; a client that read
+// fast and then crawls does not keep its widened bytes from other
+// streams. Without pressure nothing is dropped: a chunk is read once. It waits because room comes back a chunk at a
 // time as other responses write, usually within milliseconds; it waits
 // briefly because a budget full of first chunks frees only when whole
 // responses end, and a longer wait would hold the request's goroutine

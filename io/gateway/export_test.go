@@ -29,3 +29,9 @@ func ConnsMidHeader(ln net.Listener) int {
 func (g *Gateway) SourceInflight(ip string) int {
 	return g.sources.inFlight(netip.MustParseAddr(ip))
 }
+
+// SourceReadAhead is how many bytes of the read-ahead budget the open
+// responses of source address ip hold (ReadAheadSourceFraction).
+func (g *Gateway) SourceReadAhead(ip string) int64 {
+	return g.readAhead.sourceBytes(netip.MustParseAddr(ip))
+}

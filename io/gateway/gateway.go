@@ -37,7 +37,7 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricRequestLatency, Kind: env.Histogram, Help: "Gateway request latency, admission included.", Buckets: env.LatencyBuckets},
 	env.MetricDef{Name: MetricShed, Kind: env.Counter, Help: "Requests shed by admission or body caps, by reason.", Label: "reason",
 		LabelValues: append(slices.Clone(admission.ShedReasons), ShedSlowBody, ShedNodeOverload, ShedStorageUnavailable, ShedWriteStall,
-			ShedReadTimeout, ShedMemoryBudget, ShedDiskFull, ShedReadAhead, ShedSourceInflight)},
+			ShedReadTimeout, ShedMemoryBudget, ShedDiskFull, ShedReadAhead, ShedReadAheadSource, ShedSourceInflight)},
 	env.MetricDef{Name: MetricRouteLatency, Kind: env.Histogram, Help: "Gateway latency per route.", Label: "route", Buckets: env.LatencyBuckets},
 )
 
@@ -235,6 +235,15 @@ func New(cfg Config) *Gateway {
 	g.sources = newSourceSlots(requestsPerSource(cfg))
 	g.routes()
 	return g
+}
+
+// Close stops the goroutine the gateway runs on its own (the sweep of
+// expired upload sessions, admission.go) and waits for it to return.
+// Requests still served keep working, but sessions then expire only as
+// another opens or /readyz runs. Call it once the server stopped; it is
+// safe to call twice.
+func (g *Gateway) Close() {
+	g.admit.close()
 }
 
 // class says how a route is admitted.
@@ -545,7 +554,9 @@ func (g *Gateway) diskFull() (bool, string) {
 }
 
 // readyz is false while the node starts or recovers and while the
-// gateway is saturated (writes would queue), so balancers steer away.
+// gateway is saturated (writes would queue, or the first chunks of open
+// streamed GETs leave the read-ahead budget no room for another), so
+// balancers steer away.
 func (g *Gateway) readyz(req *request) *apiError {
 	switch {
 	case !g.cfg.Backend.Ready():
@@ -556,6 +567,9 @@ func (g *Gateway) readyz(req *request) *apiError {
 		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: message, retryable: true, retryAfter: time.Second}
 	}
 	if ok, why := g.admit.ready(); !ok {
+		return overloaded("gateway not ready: " + why)
+	}
+	if full, why := g.readAhead.full(); full {
 		return overloaded("gateway not ready: " + why)
 	}
 	writeJSON(req.w, http.StatusOK, map[string]string{"status": "ready"})

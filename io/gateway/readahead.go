@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -37,6 +38,18 @@ const (
 	// clients sit on full windows cannot by themselves lock new streams
 	// out; only first chunks, one per open response, fill the budget.
 	ReadAheadHeadroomFraction = 4
+	// ReadAheadSourceFraction is the part of the budget one source's
+	// open responses (its address, keyed as Config.RequestsPerSource
+	// keys it: IPv4 address, IPv6 /64) may hold, first chunks and widened
+	// windows together: a quarter, at least ReadAheadBytesMin (one chunk
+	// of the largest size), at most the budget. Without it one address
+	// holding RequestsPerSource idle streamed GETs could take a small
+	// budget whole and every other client's GET was refused
+	// (read_ahead_budget) while /readyz said ready. A GET whose first
+	// chunk does not fit its source's share is refused at once, 429 with
+	// Retry-After (ShedReadAheadSource), as a source over
+	// RequestsPerSource is; a window does not widen past it.
+	ReadAheadSourceFraction = 4
 	// ReadAheadWaitMax bounds how long a streamed GET waits, before its
 	// headers, for its first chunk's reservation; then it is refused
 	// (503 with Retry-After, ShedReadAhead).
@@ -46,9 +59,13 @@ const (
 // MetricReadAheadBytes is the gauge of the bytes streamed GETs have
 // reserved; ShedReadAhead counts, in omnigate_shed_total, the GETs
 // refused because the budget had no room for their first chunk.
+// ShedReadAheadSource counts the GETs refused because their source's
+// open responses already held its share of the budget
+// (ReadAheadSourceFraction).
 const (
 	MetricReadAheadBytes = "gateway_stream_read_ahead_bytes"
 	ShedReadAhead        = "read_ahead_budget"
+	ShedReadAheadSource  = "read_ahead_source"
 )
 
 var _ = env.Declare(env.MetricDef{Name: MetricReadAheadBytes, Kind: env.Gauge,
@@ -87,7 +104,15 @@ func readAheadBytesMax(cfg Config) int64 {
 type readAheadBudget struct {
 	bytesMax int64
 	headroom int64 // tryReserve leaves this much free
-	gauge    env.Series
+	// sourceMax bounds the bytes one source's responses hold (first
+	// chunks and widened windows) or wait for as first chunks
+	// (ReadAheadSourceFraction); bySource counts them, and holds only
+	// sources with some.
+	sourceMax int64
+	// firstBytes is the first chunk full asks room for: a default chunk
+	// (StreamChunkBytes), at most the budget.
+	firstBytes int64
+	gauge      env.Series
 
 	mu       sync.Mutex
 	reserved int64
@@ -95,9 +120,10 @@ type readAheadBudget struct {
 	// responses: it comes back only as whole responses end, so a first
 	// chunk that does not fit beside it is refused at once instead of
 	// waiting (and holding an admission slot) for nothing.
-	floors  int64
-	peak    int64      // the most ever reserved (tests)
-	waiters *list.List // of *readAheadWaiter, first come first
+	floors   int64
+	bySource map[netip.Addr]int64
+	peak     int64      // the most ever reserved (tests)
+	waiters  *list.List // of *readAheadWaiter, first come first
 	// seq numbers the changes of reserved (under mu); gaugeMu orders the
 	// gauge's writes, made outside mu, so that the last change wins.
 	seq      uint64
@@ -111,22 +137,39 @@ type readAheadWaiter struct {
 }
 
 func newReadAheadBudget(bytesMax int64, metrics env.Metrics) *readAheadBudget {
-	b := &readAheadBudget{bytesMax: bytesMax, headroom: bytesMax / ReadAheadHeadroomFraction, gauge: env.SeriesOf(metrics, MetricReadAheadBytes, ""), waiters: list.New()}
+	b := &readAheadBudget{bytesMax: bytesMax, headroom: bytesMax / ReadAheadHeadroomFraction,
+		sourceMax:  min(bytesMax, max(bytesMax/ReadAheadSourceFraction, ReadAheadBytesMin)),
+		firstBytes: min(StreamChunkBytes, bytesMax),
+		gauge:      env.SeriesOf(metrics, MetricReadAheadBytes, ""), bySource: map[netip.Addr]int64{}, waiters: list.New()}
 	b.gauge.Set(0)
 	return b
 }
 
-// reserve takes n bytes as a response's first chunk (counted in floors),
-// waiting up to wait (or ctx) for them; it returns an error, holding
-// nothing, if they did not come. It does not wait when the first chunks
-// already held leave no room for n: only whole responses ending give
-// those back, not likely within wait.
-func (b *readAheadBudget) reserve(ctx context.Context, n int64, wait time.Duration) error {
+// errSourceShare is reserve's refusal of a first chunk beyond its
+// source's share: the source's fault, not the node's (a 429, not a 503).
+type errSourceShare struct{ held, max int64 }
+
+func (e errSourceShare) Error() string {
+	return fmt.Sprintf("this address's open responses hold %d bytes of read-ahead, its share is %d; let some finish", e.held, e.max)
+}
+
+// reserve takes n bytes as a response's first chunk of source src
+// (counted in floors and in src's share), waiting up to wait (or ctx) for
+// them; it returns an error, holding nothing, if they did not come. It
+// does not wait when src's share has no room for n (errSourceShare), nor
+// when the first chunks already held leave no room for n: only whole
+// responses ending give those back, not likely within wait.
+func (b *readAheadBudget) reserve(ctx context.Context, src netip.Addr, n int64, wait time.Duration) error {
 	if n > b.bytesMax {
 		return fmt.Errorf("a chunk of %d bytes exceeds the read-ahead budget of %d", n, b.bytesMax)
 	}
 	b.mu.Lock()
+	if held := b.bySource[src]; held+n > b.sourceMax {
+		b.mu.Unlock()
+		return errSourceShare{held: held, max: b.sourceMax}
+	}
 	if b.waiters.Len() == 0 && b.reserved+n <= b.bytesMax {
+		b.bySource[src] += n
 		b.take(n)
 		b.floors += n
 		b.unlockPublish()
@@ -137,6 +180,9 @@ func (b *readAheadBudget) reserve(ctx context.Context, n int64, wait time.Durati
 		b.mu.Unlock()
 		return fmt.Errorf("no room for %d bytes of read-ahead: first chunks of open responses hold %d of %d", n, floors, b.bytesMax)
 	}
+	// A waiter counts in its source's share while it waits, so that a
+	// source's waiters together stay within it.
+	b.bySource[src] += n
 	w := &readAheadWaiter{bytes: n, ready: make(chan struct{})}
 	elem := b.waiters.PushBack(w)
 	b.mu.Unlock()
@@ -159,37 +205,86 @@ func (b *readAheadBudget) reserve(ctx context.Context, n int64, wait time.Durati
 	default:
 	}
 	b.waiters.Remove(elem)
+	b.unshare(src, n)
 	b.serveWaiters() // the next one may fit now that this one is gone
 	b.unlockPublish()
 	return err
 }
 
-// tryReserve takes n bytes to widen a window: if they leave the
-// headroom free and nobody waits.
-func (b *readAheadBudget) tryReserve(n int64) bool {
+// unshare uncounts n bytes of src's share; b.mu is held.
+func (b *readAheadBudget) unshare(src netip.Addr, n int64) {
+	switch held := b.bySource[src] - n; {
+	case held > 0:
+		b.bySource[src] = held
+	case held == 0:
+		delete(b.bySource, src)
+	default:
+		panic(fmt.Sprintf("gateway: read-ahead share of %v released %d bytes more than it held", src, -held))
+	}
+}
+
+// full reports whether the budget has no room left for a first chunk of
+// the default size, or a first chunk already waits, so that a new
+// streamed GET would wait and, unless windows shrink within
+// ReadAheadWaitMax, be refused (read_ahead_budget); and why: /readyz then
+// says not ready. Widening leaves the headroom to first chunks, so the
+// budget is this full only when first chunks took the headroom.
+func (b *readAheadBudget) full() (bool, string) {
 	b.mu.Lock()
-	if b.waiters.Len() > 0 || b.reserved+n > b.bytesMax-b.headroom {
+	defer b.mu.Unlock()
+	if b.waiters.Len() == 0 && b.reserved+b.firstBytes <= b.bytesMax {
+		return false, ""
+	}
+	return true, fmt.Sprintf("read-ahead budget full: open streamed responses hold %d of %d bytes (%d as their first chunks), %d first chunks waiting",
+		b.reserved, b.bytesMax, b.floors, b.waiters.Len())
+}
+
+// pressed reports whether others want bytes a window could give back: a
+// first chunk waits, or the budget has no room left to widen a window by
+// a chunk. A widened window shrinks only then (chunkFetcher.shrink):
+// dropping read chunks costs reading them again.
+func (b *readAheadBudget) pressed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.waiters.Len() > 0 || b.reserved+b.firstBytes > b.bytesMax-b.headroom
+}
+
+// sourceBytes is what src's share counts (tests).
+func (b *readAheadBudget) sourceBytes(src netip.Addr) int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.bySource[src]
+}
+
+// tryReserve takes n bytes to widen a window of source src: if they
+// leave the headroom free, fit src's share and nobody waits.
+func (b *readAheadBudget) tryReserve(src netip.Addr, n int64) bool {
+	b.mu.Lock()
+	if b.waiters.Len() > 0 || b.reserved+n > b.bytesMax-b.headroom || b.bySource[src]+n > b.sourceMax {
 		b.mu.Unlock()
 		return false
 	}
+	b.bySource[src] += n
 	b.take(n)
 	b.unlockPublish()
 	return true
 }
 
 // release gives back n reserved bytes, of which floor were a first
-// chunk's, and serves the waiters that fit.
-func (b *readAheadBudget) release(n, floor int64) {
+// chunk's of source src, and serves the waiters that fit.
+func (b *readAheadBudget) release(src netip.Addr, n, floor int64) {
 	if n == 0 && floor == 0 {
 		return
 	}
 	b.mu.Lock()
-	if n < 0 || n > b.reserved || floor < 0 || floor > b.floors {
-		msg := fmt.Sprintf("gateway: read-ahead release of %d bytes (%d of a floor) with %d reserved (%d floors)", n, floor, b.reserved, b.floors)
+	if n < 0 || n > b.reserved || floor < 0 || floor > b.floors || n > b.bySource[src] {
+		msg := fmt.Sprintf("gateway: read-ahead release of %d bytes (%d of a floor of %v) with %d reserved (%d floors, %d of the source)",
+			n, floor, src, b.reserved, b.floors, b.bySource[src])
 		b.mu.Unlock()
 		panic(msg)
 	}
 	b.floors -= floor
+	b.unshare(src, n)
 	b.reserved -= n
 	b.seq++
 	b.serveWaiters()
@@ -271,6 +366,7 @@ func (b *readAheadBudget) waiting() int {
 // or not yet written).
 type streamReadAhead struct {
 	budget *readAheadBudget
+	src    netip.Addr // whose share the floor counts in
 	floor  int64
 	held   int64
 	used   int64
@@ -280,11 +376,17 @@ type streamReadAhead struct {
 	closed bool
 }
 
-// open reserves the floor, waiting up to wait; the error is the
-// response's refusal (a 503 with Retry-After, counted as ShedReadAhead
-// unless the request ended while it waited: that is no refusal).
-func (s *streamReadAhead) open(ctx context.Context, budget *readAheadBudget, floor int64, wait time.Duration) *apiError {
-	if err := budget.reserve(ctx, floor, wait); err != nil {
+// open reserves the floor in src's share, waiting up to wait; the error
+// is the response's refusal: over src's share, a 429 with Retry-After
+// counted as ShedReadAheadSource; else a 503 with Retry-After, counted as
+// ShedReadAhead unless the request ended while it waited (that is no
+// refusal).
+func (s *streamReadAhead) open(ctx context.Context, budget *readAheadBudget, src netip.Addr, floor int64, wait time.Duration) *apiError {
+	if err := budget.reserve(ctx, src, floor, wait); err != nil {
+		if share, ok := err.(errSourceShare); ok {
+			return &apiError{status: http.StatusTooManyRequests, code: CodeOverQuota, retryable: true, retryAfter: time.Second,
+				reason: ShedReadAheadSource, shed: ShedReadAheadSource, message: "streamed read: " + share.Error()}
+		}
 		e := &apiError{status: http.StatusServiceUnavailable, code: CodeOverloaded, message: "streamed read: " + err.Error(),
 			retryable: true, retryAfter: time.Second, shed: ShedReadAhead}
 		if ctx.Err() != nil {
@@ -292,7 +394,7 @@ func (s *streamReadAhead) open(ctx context.Context, budget *readAheadBudget, flo
 		}
 		return e
 	}
-	s.budget, s.floor, s.held = budget, floor, floor
+	s.budget, s.src, s.floor, s.held = budget, src, floor, floor
 	return nil
 }
 
@@ -300,7 +402,7 @@ func (s *streamReadAhead) open(ctx context.Context, budget *readAheadBudget, flo
 // budget gives the rest at once.
 func (s *streamReadAhead) grow(n int64) bool {
 	if need := s.used + n - s.held; need > 0 {
-		if !s.budget.tryReserve(need) {
+		if !s.budget.tryReserve(s.src, need) {
 			return false
 		}
 		s.held += need
@@ -321,7 +423,7 @@ func (s *streamReadAhead) done(n int64) {
 // trim gives back what it holds beyond the floor and its bytes in use.
 func (s *streamReadAhead) trim() {
 	if spare := s.held - max(s.floor, s.used); spare > 0 {
-		s.budget.release(spare, 0)
+		s.budget.release(s.src, spare, 0)
 		s.held -= spare
 	}
 }
@@ -341,7 +443,7 @@ func (s *streamReadAhead) returned(n int64) {
 	closed := s.closed
 	s.mu.Unlock()
 	if closed {
-		s.budget.release(n, 0)
+		s.budget.release(s.src, n, 0)
 	}
 }
 
@@ -360,6 +462,6 @@ func (s *streamReadAhead) close() {
 	s.closed = true
 	lent := s.lent
 	s.mu.Unlock()
-	s.budget.release(s.held-lent, s.floor)
+	s.budget.release(s.src, s.held-lent, s.floor)
 	s.held, s.used = 0, 0
 }

@@ -2,10 +2,12 @@ package gateway
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -181,8 +183,11 @@ func (c *countingBackend) Call(_ context.Context, _ string, body any) (any, erro
 	c.inflight--
 	c.mu.Unlock()
 	parts := make([][]byte, len(refs))
+	at := offset
 	for k, r := range refs {
 		parts[k] = make([]byte, r.Size)
+		binary.BigEndian.PutUint64(parts[k], at) // whose bytes they are: TestReadAheadShrinksForASlowClient
+		at += uint64(r.Size)
 	}
 	if single {
 		return storage.GetResult{Data: parts[0]}, nil
@@ -402,4 +407,97 @@ func TestReadAheadWithReadSlotsContended(t *testing.T) {
 // getWith is a GET request carrying ctx.
 func getWith(ctx context.Context) *http.Request {
 	return httptest.NewRequest(http.MethodGet, "/", nil).WithContext(ctx)
+}
+
+// TestReadAheadShrinksForASlowClient: a response whose window widened
+// while storage was behind, and whose client then reads slowly (its next
+// job was read before it asked, StreamShrinkAfter times in a row) while
+// other streams press the budget (no window could widen), drops
+// the read chunks beyond a narrow window and gives their read-ahead back
+// to the budget, and reads them again when it reaches them: every piece
+// still comes whole, in order. Before, the response held its widened
+// window until the client had read it all.
+func TestReadAheadShrinksForASlowClient(t *testing.T) {
+	const n = 24
+	backend := &countingBackend{gateFrom: 2 * StreamChunkBytes, gate: make(chan struct{})}
+	g, f := newTestFetcher(t, getWith(context.Background()), backend, n)
+	defer f.close()
+	narrow := int64(f.narrowWindow()) * StreamChunkBytes
+	check := func(i int, data []byte, e *apiError) {
+		t.Helper()
+		if e != nil {
+			t.Fatal(e)
+		}
+		if len(data) != StreamChunkBytes || binary.BigEndian.Uint64(data) != uint64(i)*StreamChunkBytes {
+			t.Fatalf("piece %d: %d bytes of offset %d", i, len(data), binary.BigEndian.Uint64(data))
+		}
+	}
+	for i := range 2 {
+		data, _, e := f.next()
+		check(i, data, e)
+		f.written(i)
+	}
+	// Storage is behind: the window widens to StreamWindowMax.
+	done := make(chan struct{})
+	var data2 []byte
+	var e2 *apiError
+	go func() { defer close(done); data2, _, e2 = f.next() }()
+	want := StreamWindowMax / StreamBatchChunksMax
+	pollUntil(t, func() string { return "the window did not widen" },
+		func() bool { _, inflight, _ := backend.stats(); return inflight == want })
+	close(backend.gate)
+	<-done
+	check(2, data2, e2)
+	f.written(2)
+	// Other streams press the budget: no window could widen, even with
+	// this response's bytes beyond its floor given back.
+	var others []*streamReadAhead
+	defer func() {
+		for _, o := range others {
+			o.close()
+		}
+	}()
+	b := g.readAhead
+	for i := 0; b.reservedBytes()-f.readAhead.held+f.readAhead.floor+b.firstBytes <= b.bytesMax-b.headroom; i++ {
+		o := &streamReadAhead{}
+		if e := o.open(context.Background(), g.readAhead, netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), StreamChunkBytes, time.Second); e != nil {
+			t.Fatal(e)
+		}
+		others = append(others, o)
+	}
+	// Now the client is the slow side: every read is done before it asks.
+	i := 3
+	for ; i < n; i++ {
+		pollUntil(t, func() string { return "the window's reads did not finish" }, func() bool {
+			for _, p := range f.window {
+				if len(p.out) == 0 {
+					return false
+				}
+			}
+			return true
+		})
+		if i == 3 && f.readAhead.held <= narrow {
+			t.Fatalf("the window did not widen: %d bytes held", f.readAhead.held)
+		}
+		data, _, e := f.next()
+		check(i, data, e)
+		f.written(i)
+		if f.slowHeads >= StreamShrinkAfter {
+			break
+		}
+	}
+	if i >= n-StreamWindowMax {
+		t.Fatalf("piece %d before the client was found slow twice", i)
+	}
+	if held := f.readAhead.held; held > narrow || f.dropped == 0 {
+		t.Fatalf("after piece %d of a slow client: %d bytes held, %d pieces dropped; want at most a narrow window's %d", i, held, f.dropped, narrow)
+	}
+	for i++; i < n; i++ {
+		data, _, e := f.next()
+		check(i, data, e)
+		f.written(i)
+	}
+	if data, _, e := f.next(); data != nil || e != nil {
+		t.Fatalf("a piece past the last: %d bytes, %v", len(data), e)
+	}
 }

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -36,6 +39,10 @@ func newReadAheadFixture(t *testing.T, budget int64, cacheBytes int64, wait time
 		t.Fatalf("budget %d bytes, asked for %d", g.readAhead.bytesMax, budget)
 	}
 	g.readAheadWait = wait
+	// Every client here is 127.0.0.1 and these tests are about the
+	// gateway-wide budget: no per-source share (TestReadAheadSourceShare
+	// is its test).
+	g.readAhead.sourceMax = math.MaxInt64
 	srv := httptest.NewUnstartedServer(g)
 	// Small socket buffers on the server's side: a response's bytes do
 	// not vanish into a host's large (autotuned) send buffer, so a client
@@ -326,8 +333,9 @@ func TestSynctestReadAheadBudget(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const chunk = 100
 		b := newReadAheadBudget(8*chunk, nopMetrics{}) // headroom: 2 chunks
+		b.sourceMax = math.MaxInt64                    // one source: the share is TestSynctestReadAheadSourceShare's
 		var s1, s2, s3 streamReadAhead
-		if e := s1.open(context.Background(), b, chunk, time.Second); e != nil {
+		if e := s1.open(context.Background(), b, netip.Addr{}, chunk, time.Second); e != nil {
 			t.Fatal(e)
 		}
 		for i := range 6 { // the floor's chunk, then 5 more up to the headroom
@@ -338,12 +346,12 @@ func TestSynctestReadAheadBudget(t *testing.T) {
 		if s1.grow(chunk) || b.reservedBytes() != 6*chunk {
 			t.Fatalf("widening took the headroom: %d reserved", b.reservedBytes())
 		}
-		if e := s2.open(context.Background(), b, 2*chunk, time.Second); e != nil {
+		if e := s2.open(context.Background(), b, netip.Addr{}, 2*chunk, time.Second); e != nil {
 			t.Fatalf("a first chunk could not use the headroom: %v", e)
 		}
 		// Full: a third stream waits; meanwhile nobody widens.
 		opened := make(chan *apiError, 1)
-		go func() { opened <- s3.open(context.Background(), b, chunk, time.Minute) }()
+		go func() { opened <- s3.open(context.Background(), b, netip.Addr{}, chunk, time.Minute) }()
 		synctest.Wait()
 		if b.waiting() != 1 {
 			t.Fatalf("%d waiting, want 1", b.waiting())
@@ -355,13 +363,16 @@ func TestSynctestReadAheadBudget(t *testing.T) {
 			t.Fatalf("the waiter was not served a chunk given back: %v", e)
 		}
 		// Full again: a waiter that gives up holds nothing.
-		e := func() *apiError { var s streamReadAhead; return s.open(context.Background(), b, chunk, time.Second) }()
+		e := func() *apiError {
+			var s streamReadAhead
+			return s.open(context.Background(), b, netip.Addr{}, chunk, time.Second)
+		}()
 		if e == nil || e.status != http.StatusServiceUnavailable || e.shed != ShedReadAhead || e.retryAfter == 0 {
 			t.Fatalf("a wait past its bound: %+v, want a 503 with Retry-After shed as %s", e, ShedReadAhead)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		gaveUp := make(chan *apiError, 1)
-		go func() { var s streamReadAhead; gaveUp <- s.open(ctx, b, chunk, time.Minute) }()
+		go func() { var s streamReadAhead; gaveUp <- s.open(ctx, b, netip.Addr{}, chunk, time.Minute) }()
 		synctest.Wait()
 		cancel()
 		if e := <-gaveUp; e == nil {
@@ -425,15 +436,16 @@ func TestSynctestReadAheadFirstChunksFull(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const chunk = 100
 		b := newReadAheadBudget(8*chunk, nopMetrics{}) // headroom: 2 chunks
+		b.sourceMax = math.MaxInt64                    // one source: the share is TestReadAheadSourceShare's
 		var s [8]streamReadAhead
 		for i := range s {
-			if e := s[i].open(context.Background(), b, chunk, time.Second); e != nil {
+			if e := s[i].open(context.Background(), b, netip.Addr{}, chunk, time.Second); e != nil {
 				t.Fatal(e)
 			}
 		}
 		start := time.Now()
 		var late streamReadAhead
-		e := late.open(context.Background(), b, chunk, time.Minute)
+		e := late.open(context.Background(), b, netip.Addr{}, chunk, time.Minute)
 		if e == nil || e.shed != ShedReadAhead || e.status != http.StatusServiceUnavailable {
 			t.Fatalf("a first chunk with the budget all first chunks: %+v, want a 503 shed as %s", e, ShedReadAhead)
 		}
@@ -451,13 +463,13 @@ func TestSynctestReadAheadFirstChunksFull(t *testing.T) {
 		}
 		var more [2]streamReadAhead
 		for i := range more {
-			if e := more[i].open(context.Background(), b, chunk, time.Second); e != nil {
+			if e := more[i].open(context.Background(), b, netip.Addr{}, chunk, time.Second); e != nil {
 				t.Fatal(e)
 			}
 			defer more[i].close()
 		}
 		opened := make(chan *apiError, 1)
-		go func() { opened <- late.open(context.Background(), b, chunk, time.Minute) }()
+		go func() { opened <- late.open(context.Background(), b, netip.Addr{}, chunk, time.Minute) }()
 		synctest.Wait()
 		if b.waiting() != 1 {
 			t.Fatalf("%d waiting, want the first chunk that widened bytes keep out", b.waiting())
@@ -475,14 +487,14 @@ func TestSynctestReadAheadFirstChunksFull(t *testing.T) {
 		}
 		var others [2]streamReadAhead
 		for i := range others {
-			if e := others[i].open(context.Background(), b, chunk, time.Second); e != nil {
+			if e := others[i].open(context.Background(), b, netip.Addr{}, chunk, time.Second); e != nil {
 				t.Fatal(e)
 			}
 			defer others[i].close()
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		gone := make(chan *apiError, 1)
-		go func() { var w streamReadAhead; gone <- w.open(ctx, b, chunk, time.Minute) }()
+		go func() { var w streamReadAhead; gone <- w.open(ctx, b, netip.Addr{}, chunk, time.Minute) }()
 		synctest.Wait()
 		if b.waiting() != 1 {
 			t.Fatalf("%d waiting, want 1", b.waiting())
@@ -495,4 +507,138 @@ func TestSynctestReadAheadFirstChunksFull(t *testing.T) {
 			s[i].close()
 		}
 	})
+}
+
+// TestSynctestReadAheadSourceShare: a source's responses hold at most
+// its share of the budget, first chunks, widened windows and first
+// chunks waiting together: a first chunk beyond it is refused at once
+// (429, ShedReadAheadSource), a window does not widen past it, while
+// another source still gets the rest; a waiter gives its share back when
+// it gives up, a closed stream when its lent bytes return. full (what
+// /readyz reports) says so while a first chunk would wait.
+func TestSynctestReadAheadSourceShare(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const chunk = 100
+		srcA, srcB, srcC := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("2001:db8::1")
+		b := newReadAheadBudget(8*chunk, nopMetrics{}) // headroom: 2 chunks
+		b.sourceMax, b.firstBytes = 3*chunk, chunk
+		var a1, a2 streamReadAhead
+		if e := a1.open(context.Background(), b, srcA, chunk, time.Second); e != nil {
+			t.Fatal(e)
+		}
+		for i := range 3 { // the floor's, then two more
+			if !a1.grow(chunk) {
+				t.Fatalf("widening to chunk %d within the share refused", i+1)
+			}
+		}
+		if a1.grow(chunk) {
+			t.Fatalf("widened past its source's share: %d held", b.sourceBytes(srcA))
+		}
+		e := a2.open(context.Background(), b, srcA, chunk, time.Minute)
+		if e == nil || e.status != http.StatusTooManyRequests || e.shed != ShedReadAheadSource || e.reason != ShedReadAheadSource || e.retryAfter == 0 {
+			t.Fatalf("a first chunk beyond its source's share: %+v, want a 429 with Retry-After shed as %s", e, ShedReadAheadSource)
+		}
+		if full, why := b.full(); full {
+			t.Fatalf("full with 3 of 8 chunks held: %s", why)
+		}
+		var bs [3]streamReadAhead
+		for i := range bs {
+			if e := bs[i].open(context.Background(), b, srcB, chunk, time.Second); e != nil {
+				t.Fatalf("another source's first chunk %d: %v", i, e)
+			}
+		}
+		var c1, c2 streamReadAhead
+		if e := c1.open(context.Background(), b, srcC, 2*chunk, time.Second); e != nil {
+			t.Fatal(e)
+		}
+		if full, why := b.full(); !full || !strings.Contains(why, "read-ahead") {
+			t.Fatalf("the budget full of first chunks: full %v (%q)", full, why)
+		}
+		// C's next first chunk waits (the budget is full, A's widened
+		// bytes may come back), counted in C's share meanwhile.
+		opened := make(chan *apiError, 1)
+		go func() { opened <- c2.open(context.Background(), b, srcC, chunk, time.Second) }()
+		synctest.Wait()
+		if b.waiting() != 1 || b.sourceBytes(srcC) != 3*chunk {
+			t.Fatalf("%d waiting, C's share counts %d; want 1 and 3 chunks", b.waiting(), b.sourceBytes(srcC))
+		}
+		var c3 streamReadAhead
+		if e := c3.open(context.Background(), b, srcC, chunk, time.Minute); e == nil || e.shed != ShedReadAheadSource {
+			t.Fatalf("a first chunk beyond a share its waiter fills: %+v, want %s", e, ShedReadAheadSource)
+		}
+		if e := <-opened; e == nil || e.shed != ShedReadAhead {
+			t.Fatalf("a waiter past its bound: %+v, want %s", e, ShedReadAhead)
+		}
+		if got := b.sourceBytes(srcC); got != 2*chunk {
+			t.Fatalf("C's share counts %d after its waiter gave up, want 2 chunks", got)
+		}
+		// A closes with a storage call still lent: its share keeps those
+		// bytes until the call answers.
+		a1.lend(chunk)
+		a1.close()
+		if got := b.sourceBytes(srcA); got != chunk {
+			t.Fatalf("A's share counts %d after close with a chunk lent, want 1 chunk", got)
+		}
+		a1.returned(chunk)
+		if full, why := b.full(); full {
+			t.Fatalf("full after A's bytes came back: %s", why)
+		}
+		for _, s := range []*streamReadAhead{&bs[0], &bs[1], &bs[2], &c1} {
+			s.close()
+		}
+		if b.reservedBytes() != 0 || len(b.bySource) != 0 {
+			t.Fatalf("after close: %d reserved, shares %v", b.reservedBytes(), b.bySource)
+		}
+	})
+}
+
+// TestReadyzReadAheadFull: while the open streamed responses leave the
+// read-ahead budget no room for another first chunk, /readyz answers 503
+// naming the read-ahead budget (and GET /status says the same), so a
+// balancer steers new GETs away instead of sending them to be refused
+// read_ahead_budget; once a response ends it is ready again. Before,
+// /readyz stayed ready with every new GET refused.
+func TestReadyzReadAheadFull(t *testing.T) {
+	srv, g, _ := newReadAheadFixture(t, 4*StreamChunkBytes, 0, time.Second, nil)
+	readyz := func() (int, Envelope) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var env Envelope
+		if resp.StatusCode != http.StatusOK {
+			if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return resp.StatusCode, env
+	}
+	var s [4]streamReadAhead
+	for i := range s {
+		src := netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})
+		if e := s[i].open(context.Background(), g.readAhead, src, StreamChunkBytes, time.Second); e != nil {
+			t.Fatal(e)
+		}
+		if i < len(s)-1 {
+			if status, env := readyz(); status != http.StatusOK {
+				t.Fatalf("/readyz with %d of 4 first chunks held: %d %+v", i+1, status, env)
+			}
+		}
+	}
+	status, env := readyz()
+	if status != http.StatusServiceUnavailable || !strings.Contains(env.Message, "read-ahead budget full") || !env.Retryable {
+		t.Fatalf("/readyz with the read-ahead budget full: %d %+v, want 503 naming the read-ahead budget", status, env)
+	}
+	if ready, why := g.readiness(httptest.NewRequest(http.MethodGet, "/status", nil)); ready || !strings.Contains(why, "read-ahead") {
+		t.Fatalf("status readiness with the budget full: %v %q", ready, why)
+	}
+	s[0].close()
+	if status, env := readyz(); status != http.StatusOK {
+		t.Fatalf("/readyz after a response ended: %d %+v", status, env)
+	}
+	for i := 1; i < len(s); i++ {
+		s[i].close()
+	}
 }

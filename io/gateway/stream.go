@@ -48,6 +48,14 @@ const (
 	// and the window refills a batch at a time); batches of 2 did not
 	// (BENCHMARKS.md, "Range GET hand-offs").
 	StreamBatchChunksMax = 2
+	// StreamShrinkAfter is how many times in a row a response's next job
+	// must be found read before its client asked for it (the client, not
+	// storage, is the slow side) before a widened window shrinks back to
+	// narrowWindow, its read chunks beyond it dropped and their
+	// read-ahead given back to the budget (chunkFetcher.shrink), if the
+	// budget is pressed (a first chunk waits, or no window could widen).
+	// Twice: once may be a client's pause.
+	StreamShrinkAfter = 2
 	// BufferedReadBytesMax: reads up to this size take one storage call
 	// (and may be served or filled by the edge cache); larger ones stream.
 	BufferedReadBytesMax = 1 << 20
@@ -509,6 +517,12 @@ type chunkFetcher struct {
 	// It starts false: a client that reads slowly (or not at all) would
 	// otherwise pin a full window of read chunks until it read them.
 	wide bool
+	// slowHeads counts the times in a row next found a job's first piece
+	// at the window's head already read: the client, not storage, is the
+	// slow side. At StreamShrinkAfter, next shrinks a widened window
+	// (shrink).
+	slowHeads int
+	dropped   int // pieces shrink dropped, to read again (tests)
 	// readAhead is the response's share of the gateway's read-ahead
 	// budget (readahead.go): every piece in the window, and the one
 	// next returned until written, is reserved there.
@@ -539,13 +553,14 @@ func (g *Gateway) newChunkFetcher(req *request, addr proto.Addr, objectBytes uin
 // open reserves the response's first chunk in the read-ahead budget
 // (its largest chunk, which it keeps until close), waiting up to
 // g.readAheadWait: it comes before the headers, so a response the budget
-// has no room for is a clean 503.
+// has no room for is a clean 503, and one over its source's share
+// (ReadAheadSourceFraction) a clean 429.
 func (f *chunkFetcher) open(req *request) *apiError {
 	var floor int64
 	for _, p := range f.pieces {
 		floor = max(floor, int64(p.chunk.Size))
 	}
-	return f.readAhead.open(req.r.Context(), f.g.readAhead, floor, f.g.readAheadWait)
+	return f.readAhead.open(req.r.Context(), f.g.readAhead, requestSource(req.r), floor, f.g.readAheadWait)
 }
 
 // close cancels the jobs not yet sent to storage, ends the fetching
@@ -681,6 +696,11 @@ func (f *chunkFetcher) start(j fetchJob) {
 func (f *chunkFetcher) next() ([]byte, *[]byte, *apiError) {
 	if len(f.window) > 0 && f.window[0].first {
 		f.wide = len(f.window[0].out) == 0 // not read yet: storage is behind
+		if f.wide {
+			f.slowHeads = 0
+		} else if f.slowHeads++; f.slowHeads >= StreamShrinkAfter && len(f.window) > f.narrowWindow() && f.g.readAhead.pressed() {
+			f.shrink()
+		}
 	}
 	limit := f.windowMax()
 	if !f.wide {
@@ -731,6 +751,34 @@ func (f *chunkFetcher) next() ([]byte, *[]byte, *apiError) {
 		return nil, nil, res.err
 	}
 	return res.data[p.from:p.to], res.buf, nil
+}
+
+// shrink narrows a window widened while storage was the slow side, now
+// that the client is (StreamShrinkAfter) and others want the bytes (the
+// budget is pressed: without that, dropping read chunks would only cost
+// reading them again): it drops the pieces at the
+// window's tail beyond narrowWindow whose reads are done, recycling their
+// buffers and counting their read-ahead out (next's trim gives it back to
+// the budget), and moves started back so that they are read again when
+// the window reaches them. Without it a client that read fast and then
+// crawled kept its whole widened window until it read it, bytes other
+// streams could not have. A piece still being read ends the shrink: its
+// bytes are lent to storage until its call answers; a later call of next
+// drops it.
+func (f *chunkFetcher) shrink() {
+	for len(f.window) > f.narrowWindow() {
+		var res fetched
+		select {
+		case res = <-f.window[len(f.window)-1].out:
+		default:
+			return // still being read
+		}
+		release(res.buf)
+		f.window = f.window[:len(f.window)-1]
+		f.started--
+		f.readAhead.done(int64(f.pieces[f.started].chunk.Size))
+		f.dropped++
+	}
 }
 
 // release returns a buffer from next to the pool: its bytes were

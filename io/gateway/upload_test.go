@@ -625,6 +625,44 @@ func TestExpiredSessionStopsItsUpload(t *testing.T) {
 	}
 }
 
+// TestExpiredSessionSweptUnasked: as TestExpiredSessionStopsItsUpload,
+// but nothing else happens once the clock moved past the TTL: no other
+// upload opens and nobody asks /readyz. The gateway's sweep (a tick of
+// at most SessionSweepEveryMax) expires the session and stops its upload:
+// 503 session_expired, storage's session aborted, the slot free (another
+// upload of the tenant is served). Before the sweep, the stalled upload
+// kept its slot until another upload or /readyz came, and the test's
+// wait for the response ran out.
+func TestExpiredSessionSweptUnasked(t *testing.T) {
+	var skew atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	f, shed, backend := edgeGatewayWith(t, gateway.AdmissionConfig{},
+		gateway.SessionsConfig{SessionsMax: 4, SessionsPerTenantMax: 1, SessionTTL: time.Minute}, clock, stallLimits)
+	hog := f.mintFor("hog", 61, auth.OpsAll)
+	c := slowRequest(t, f, "PUT", "/o", hog, 2*gateway.StreamChunkBytes) // one byte sent
+	deadline := time.Now().Add(waitBound)
+	for backend.count("storage.PutBegin") < 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := backend.count("storage.PutBegin"); n != 1 {
+		t.Fatalf("%d storage sessions opened, want 1", n)
+	}
+	skew.Add(int64(2 * time.Minute))
+	r, e := slowResponse(t, c) // the client sends nothing more, nobody asks anything
+	if r.StatusCode != http.StatusServiceUnavailable || e.Reason != gateway.ShedSessionExpired || !strings.Contains(e.Message, "upload session expired") {
+		t.Fatalf("stalled upload after its slot expired: %d %+v, want 503 session_expired", r.StatusCode, e)
+	}
+	for backend.count("storage.PutAbort") < 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n, expired := backend.count("storage.PutAbort"), shed.count(gateway.ShedSessionExpired); n != 1 || expired != 1 {
+		t.Fatalf("%d aborts, session_expired counted %v; want 1 and 1", n, expired)
+	}
+	if r := f.do("PUT", "/o", []byte("the hog's next object"), map[string]string{"Authorization": "Bearer " + hog}); r.StatusCode != http.StatusCreated {
+		t.Fatalf("the tenant's next PUT after its expired session: %d %s", r.StatusCode, r.body)
+	}
+}
+
 // TestTrickledBodyKeepsItsSession: the slot's idle time is the body's,
 // not the chunk's. A PUT sends a byte at minute 0 and 100 more at minute
 // 0:40 (gateway clock), less than a chunk in all; at 1:20 /readyz expires
