@@ -399,3 +399,50 @@ func TestLiveMetricsPassPromtool(t *testing.T) {
 	}
 	runPromtool(t, scrape, "check", "metrics")
 }
+
+// TestComposeNodesShareKeys: every node of the compose cluster reads the
+// same capability key and admin key, from the one host folder the script
+// fills (keys/shared), and lists the same --admin-keys, as cmd/rond's
+// doc.go requires of nodes that verify each other's tokens and commit
+// revocations in one registry. Without it node1's tokens are bad_mac on
+// node2 and a revoke is refused (403: the registry does not list the
+// node's admin key).
+func TestComposeNodesShareKeys(t *testing.T) {
+	text, err := os.ReadFile(filepath.Join("compose", "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Services map[string]struct {
+			Command []string `yaml:"command"`
+			Volumes []string `yaml:"volumes"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(text, &file); err != nil {
+		t.Fatal(err)
+	}
+	if len(file.Services) < 2 {
+		t.Fatalf("compose file has %d services, want the cluster's nodes", len(file.Services))
+	}
+	want := map[string]string{
+		"--cap-key-file":   "/shared/cap.key",
+		"--admin-key-file": "/shared/admin.key",
+		"--admin-keys":     "${RON_ADMIN_KEYS:?run make cluster-up}",
+	}
+	for name, svc := range file.Services {
+		got := map[string]string{}
+		for _, arg := range svc.Command {
+			if k, v, ok := strings.Cut(arg, "="); ok {
+				got[k] = v
+			}
+		}
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("%s: %s=%q, want %q (shared by every node)", name, k, got[k], v)
+			}
+		}
+		if !slices.Contains(svc.Volumes, "${RON_CLUSTER_STATE}/keys/shared:/shared:ro") {
+			t.Errorf("%s: volumes %q do not mount the shared key folder read-only at /shared", name, svc.Volumes)
+		}
+	}
+}

@@ -3,8 +3,10 @@
 #
 #   scripts/cluster.sh image   build static rond/ronctl on the host, then the
 #                              FROM-scratch image (no registry needed)
-#   scripts/cluster.sh up      keys (once), data folders, `compose up`, and wait
-#                              until every node answers /readyz
+#   scripts/cluster.sh up      keys (once: a node key each, one cap key and
+#                              one admin key all nodes share), data folders,
+#                              `compose up`, and wait until every node
+#                              answers /readyz
 #   scripts/cluster.sh down    `compose down` and remove keys and data
 #   scripts/cluster.sh compose ARGS...   any compose command (ps, logs, ...)
 #
@@ -51,16 +53,50 @@ image() {
 	echo "cluster: built $RON_IMAGE ($(du -h "$ctx/rond" | cut -f1) rond, static)"
 }
 
-# ids exports RON_NODEn_ID from the key files (zeros when absent, enough
-# for `compose down`).
+# ids exports RON_NODEn_ID from the key files and RON_ADMIN_KEYS from the
+# shared admin key's public key (zeros when absent, enough for `compose
+# down`).
 ids() {
-	local i
+	local i zeros
+	zeros=$(printf '0%.0s' {1..64})
 	for i in 1 2 3; do
-		local key=$RON_CLUSTER_STATE/keys/node$i.key id
-		id=$(printf '0%.0s' {1..64})
+		local key=$RON_CLUSTER_STATE/keys/node$i.key id=$zeros
 		if [ -f "$key" ] && [ -x "$ronctl" ]; then id=$("$ronctl" key id "$key"); fi
 		export "RON_NODE${i}_ID=$id"
 	done
+	local pub=$RON_CLUSTER_STATE/keys/admin.pub
+	RON_ADMIN_KEYS=$zeros
+	if [ -f "$pub" ]; then RON_ADMIN_KEYS=$(cat "$pub"); fi
+	export RON_ADMIN_KEYS
+}
+
+# shared_keys makes, once, the keys every node shares (doc.go of cmd/rond:
+# "nodes must share the capability key and every replica must list the
+# same admin keys"): keys/shared/cap.key, 32 random bytes in hex, which
+# rond reads as cap key version 1 (ronctl key rotate turns it into the
+# versioned format), and keys/shared/admin.key, the Ed25519 seed that
+# signs revocations, whose public key (keys/admin.pub) is --admin-keys.
+# Both are written by `ronctl key gen` (crypto/rand, mode 0600, never
+# over an existing file).
+shared_keys() {
+	local shared=$RON_CLUSTER_STATE/keys/shared
+	mkdir -p "$shared"
+	chmod 700 "$shared"
+	[ -f "$shared/cap.key" ] || "$ronctl" key gen "$shared/cap.key" >/dev/null
+	if [ ! -f "$shared/admin.key" ]; then
+		local out pub
+		out=$("$ronctl" key gen "$shared/admin.key")
+		pub=$(sed -n 's/.*(owner \([0-9a-f]\{64\}\))$/\1/p' <<<"$out")
+		if [ -z "$pub" ]; then
+			echo "cluster: cannot read the admin public key from: $out" >&2
+			return 1
+		fi
+		echo "$pub" >"$RON_CLUSTER_STATE/keys/admin.pub"
+	fi
+	if [ ! -s "$RON_CLUSTER_STATE/keys/admin.pub" ]; then
+		echo "cluster: $RON_CLUSTER_STATE/keys/admin.pub is missing; run $0 down and up again" >&2
+		return 1
+	fi
 }
 
 up() {
@@ -74,6 +110,7 @@ up() {
 		local key=$RON_CLUSTER_STATE/keys/node$i.key
 		[ -f "$key" ] || "$ronctl" key gen "$key" >/dev/null
 	done
+	shared_keys
 	ids
 	compose up -d --no-build --remove-orphans
 	wait_ready
@@ -81,7 +118,8 @@ up() {
 		local port_var=RON_HTTP_PORT$i id_var=RON_NODE${i}_ID
 		echo "cluster: node$i http://127.0.0.1:${!port_var} id ${!id_var}"
 	done
-	echo "cluster: root tokens in $RON_CLUSTER_STATE/nodeN/root.token (export RON_TOKEN=\$(cat ...))"
+	echo "cluster: root tokens in $RON_CLUSTER_STATE/nodeN/root.token (export RON_TOKEN=\$(cat ...)); each works on every node"
+	echo "cluster: shared cap key $RON_CLUSTER_STATE/keys/shared/cap.key (ronctl token issue --key ...)"
 }
 
 wait_ready() {
@@ -115,7 +153,7 @@ up) up ;;
 down) down ;;
 compose) ids; compose "$@" ;;
 *)
-	sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 	;;
 esac

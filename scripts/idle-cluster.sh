@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Idle cost of a 3-replica registry: starts three rond replicas on loopback
-# (fresh node keys and data dirs), lets them elect a leader for 6 s, then
-# prints perf stat's task-clock and context switches of the three processes
-# over SECONDS (default 10) while they serve nothing. The heartbeat figures
-# in BENCHMARKS.md ("Raft heartbeat interval") come from it.
+# (fresh node keys and data dirs, one cap key they share as a cluster's
+# nodes must: their derived admin keys then agree too), lets them elect a
+# leader for 6 s, then prints perf stat's task-clock and context switches
+# of the three processes over SECONDS (default 10) while they serve
+# nothing. The heartbeat figures in BENCHMARKS.md ("Raft heartbeat
+# interval") come from it.
 #
 # Usage: scripts/idle-cluster.sh RONCTL ROND [SECONDS]
 #   e.g. scripts/idle-cluster.sh bin/ronctl bin/rond 10
 # Needs perf and xxd; uses UDP ports 17001-17003.
 set -euo pipefail
 if [ $# -lt 2 ]; then
-	sed -n '2,10p' "$0" >&2
+	sed -n '2,12p' "$0" >&2
 	exit 2
 fi
 ronctl=$1 rond=$2 secs=${3:-10}
@@ -31,13 +33,15 @@ for i in 0 1 2; do
 	ids+=("$("$ronctl" key id "$dir/n$i/node.key")")
 done
 replicas=$(IFS=,; echo "${ids[*]}")
+head -c 32 /dev/urandom | xxd -p -c 64 >"$dir/cap.key" # read as cap key version 1
+chmod 600 "$dir/cap.key"
 for i in 0 1 2; do
 	boot=""
 	for j in 0 1 2; do
 		[ "$j" != "$i" ] && boot="$boot${boot:+,}${ids[$j]}@127.0.0.1:${ports[$j]}"
 	done
 	"$rond" --http-addr 127.0.0.1:0 --quic-addr "127.0.0.1:${ports[$i]}" --node-key "$dir/n$i/node.key" \
-		--data-dir "$dir/n$i" --bootstrap "$boot" --replicas "$replicas" --log-level warn \
+		--cap-key-file "$dir/cap.key" --data-dir "$dir/n$i" --bootstrap "$boot" --replicas "$replicas" --log-level warn \
 		>/dev/null 2>"$dir/n$i.err" &
 	pids+=($!)
 done

@@ -71,6 +71,7 @@ func (g *Gateway) FlagGuard(name string, h http.Handler) http.Handler {
 			return
 		}
 		id := corrID(r)
+		w = g.limitBody(w, r) // an unread body, a chunked one (bodyGuard.settle)
 		w.Header().Set("X-Request-Id", id)
 		writeError(w, id, &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, retryable: true,
 			message: fmt.Sprintf("this endpoint is switched off on this node (flag %s)", name)})

@@ -227,8 +227,10 @@
 // (the token was verified before the body was read, and a token's
 // max_bytes also caps the body as it is read) and commits with
 // that address. Config.ObjectBytesMax (default ObjectBytesDefault, 4 GiB)
-// caps the body: 413 up front for a declared length, or as soon as a
-// chunked body crosses it. A body that fails or ends early, a refused
+// caps the body: 413 up front for a declared length (before a byte is
+// read, so a client that sent Expect: 100-continue gets the 413 and never
+// a 100 Continue; the connection closes), or as soon as a chunked body
+// crosses it. A body that fails or ends early, a refused
 // authorization, or any storage error aborts the session (PutAbort, with
 // its own context since the request's may be cancelled; storage collects
 // the session after its SessionTTL if even that fails): the manifest is
@@ -393,7 +395,21 @@
 // refused with 507 INSUFFICIENT_STORAGE before its body is read while the
 // backend's disk is full (its DiskFull) or when its declared body does
 // not fit Config.MemoryBytesMax (a micronode's --memory-max); /readyz
-// names the reason the backend is not ready.
+// names the reason the backend is not ready. A body a handler did not
+// read is drained (at most 256 KiB, 1 s) before the response, except
+// under a refusal with Connection: close and a body whose client waits
+// for 100 Continue: that one is refused unread, with no 100 Continue,
+// and its connection closed (a declared size over a route's cap, 413 up
+// front on PUT /o and the JSON routes, is such a refusal). The response
+// to a chunked request body (HTTP/1) closes the connection once the body
+// was read to its end, so no request pipelined behind it is served: RFC
+// 9112 6.3 requires that of a request carrying both Content-Length and
+// Transfer-Encoding (the shape of request smuggling through a front
+// proxy), and net/http deletes that Content-Length before any handler
+// sees the request, so that case cannot be told apart and refused with
+// a 400; every chunked body closes its connection instead (a chunked
+// body of which more than 256 KiB is left unread is net/http's to drain
+// or close).
 //
 // Connections (conns.go, Config.Conns): Gateway.Listener admits at most
 // ConnsPerSourceDefault (256) open connections per source address and

@@ -222,6 +222,10 @@ func (g *Gateway) setName(req *request) *apiError {
 // body, strictly: unknown fields, trailing data and oversize bodies are
 // errors with the matching status.
 func readJSON(req *request, v any, limit int64) *apiError {
+	if req.r.ContentLength > limit { // declared: refused before a byte (or a 100 Continue) goes
+		req.w.Header().Set("Connection", "close")
+		return errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "body of %d bytes exceeds %d", req.r.ContentLength, limit)
+	}
 	dec := json.NewDecoder(http.MaxBytesReader(req.w, req.r.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

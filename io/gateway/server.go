@@ -249,7 +249,8 @@ func (g *Gateway) limitBody(w http.ResponseWriter, r *http.Request) http.Respons
 		return w
 	}
 	b := &rateBody{body: r.Body, rc: http.NewResponseController(w), limits: g.cfg.BodyLimits.withDefaults(),
-		start: time.Now(), onSlow: func() { g.cfg.Metrics.Add(MetricShed, ShedSlowBody, 1) }, budget: -1}
+		start: time.Now(), onSlow: func() { g.cfg.Metrics.Add(MetricShed, ShedSlowBody, 1) }, budget: -1,
+		expectContinue: expectsContinue(r), chunked: r.ProtoMajor == 1 && len(r.TransferEncoding) > 0}
 	if r.Method == http.MethodPut || r.Method == http.MethodPost {
 		b.budget = g.memoryBudget() // a body without Content-Length stops at it (413)
 	}
@@ -286,6 +287,12 @@ type rateBody struct {
 	settled bool
 	drainBy time.Time // zero until settle
 	budget  int64     // bytes the body may bring in (-1: any)
+	// expectContinue: the client waits for "100 Continue" before it
+	// sends the body, and net/http sends that on the first read.
+	expectContinue bool
+	// chunked: the body came with Transfer-Encoding chunked over HTTP/1,
+	// and its response closes the connection (see bodyGuard.settle).
+	chunked bool
 	// interrupted is set by interrupt, from another goroutine: the
 	// pending read and every later one fail with errBodyInterrupted.
 	interrupted atomic.Bool
@@ -389,13 +396,69 @@ func (w *bodyGuard) Write(p []byte) (int, error) {
 
 // settle drains the body unless the response closes the connection
 // anyway (a refusal with Connection: close): then net/http sends it at
-// once and nothing is read.
+// once and nothing is read. A body its client holds back until "100
+// Continue" and of which nothing was read is not drained either: the
+// first read would send the 100 Continue, inviting the body the response
+// is about to refuse; the response closes the connection instead.
+//
+// A response to a chunked body (HTTP/1 Transfer-Encoding) closes the
+// connection, so no request after it on the connection is read. RFC 9112
+// 6.3 requires that when the request also carried Content-Length: the
+// two framings disagree on where the body ends, which is how a front
+// proxy that reads the other one is made to smuggle a request past
+// itself. The gateway cannot refuse exactly that request with a 400:
+// net/http's reader deletes the Content-Length header of a chunked
+// request before any handler runs (transfer.go, fixLength) and keeps no
+// trace of it (ContentLength is -1 as for every chunked body), so every
+// chunked body closes its connection instead. The body is drained first
+// (as any unread body) and Connection: close is set once its end was
+// read: closing with body bytes unread would reset the connection under
+// a client still sending, before it read the response. A chunked body
+// with more than drainBytesMax left after that is net/http's: it reads up
+// to drainBytesMax again before responding and closes the connection
+// unless it finds the end there.
+//
+// An expect-continue body left unread gets a read deadline of now: after
+// the handler, net/http still reads up to 256 KiB of an unread body
+// before it closes, under no deadline of its own, and a client waiting
+// for 100 Continue sends none, so the connection would stay open after
+// its final response.
 func (w *bodyGuard) settle() {
-	if w.Header().Get("Connection") == "close" {
-		w.body.settled = true
+	b := w.body
+	if b.settled {
 		return
 	}
-	w.body.settle()
+	if b.expectContinue && b.read == 0 && !b.eof {
+		w.Header().Set("Connection", "close")
+		_ = b.rc.SetReadDeadline(time.Now())
+	}
+	if w.Header().Get("Connection") == "close" {
+		b.settled = true
+		return
+	}
+	if b.chunked {
+		b.budget = -1 // drained into io.Discard: no memory to budget
+	}
+	b.settle()
+	if b.chunked && b.eof {
+		w.Header().Set("Connection", "close")
+	}
+}
+
+// expectsContinue reports whether r's client waits for "100 Continue"
+// before sending its body (as net/http decides it, RFC 9110 10.1.1).
+func expectsContinue(r *http.Request) bool {
+	if !r.ProtoAtLeast(1, 1) || r.ContentLength == 0 {
+		return false
+	}
+	for _, v := range r.Header["Expect"] {
+		for tok := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), "100-continue") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Unwrap lets http.ResponseController reach the connection.

@@ -71,7 +71,7 @@ func (g *Gateway) WithStatus(cfg StatusConfig) http.Handler {
 			g.ServeHTTP(w, r)
 			return
 		}
-		writeJSON(w, http.StatusOK, g.status(r, cfg))
+		writeJSON(g.limitBody(w, r), http.StatusOK, g.status(r, cfg)) // limitBody: an unread body, a chunked one
 	})
 }
 

@@ -74,7 +74,10 @@ const (
 // the commit aborts the session, so nothing becomes visible.
 func (g *Gateway) putObject(req *request) *apiError {
 	if req.r.ContentLength > g.cfg.ObjectBytesMax {
-		g.cfg.Metrics.Add(MetricShed, ShedBodyTooLarge, 1)
+		// Before a byte is read (and so before net/http sends a client
+		// that asked for it "100 Continue"); the connection closes, since
+		// the body will not be read.
+		g.refuse(req, ShedBodyTooLarge)
 		return errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "body of %d bytes exceeds %d", req.r.ContentLength, g.cfg.ObjectBytesMax)
 	}
 	// The edge's session table bounds uploads per tenant and per node
