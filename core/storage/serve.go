@@ -21,6 +21,15 @@ func (s *Storage) onMessage(from proto.NodeID, frame []byte) {
 		s.onReply(from, h.CorrID, &m)
 		return
 	}
+	if !s.member(from) {
+		// A closed membership (Config.Members): a sender outside it
+		// neither stores, commits nor reads here. Refused before any
+		// state is touched or byte served; statusBad tells an honest
+		// peer missing from this node's list why.
+		s.reject(ReasonNotMember)
+		s.respond(from, h.CorrID, m.addr, statusBad, nil)
+		return
+	}
 	if !s.ready {
 		s.reject(ReasonRecovering)
 		s.respond(from, h.CorrID, m.addr, statusBusy, nil)
