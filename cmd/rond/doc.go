@@ -61,6 +61,11 @@
 // policy file rather than guess what a reloaded one will say. It also
 // refuses open_network with members listed.
 //
+// A micronode's memory_max also bounds what its peers push into it
+// (storage.Config.HeldBytesMax): a push past it is refused as busy
+// (storage_rejects_total{reason="full"}) and the pushing peer's put
+// misses that copy, as it would with a full disk.
+//
 // # Configuration
 //
 // Precedence: defaults < the YAML file (--config FILE or RON_CONFIG;

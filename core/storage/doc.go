@@ -183,6 +183,13 @@
 // the object bytes. A closed membership trades the open network's
 // self-organisation for that: a node joins by being listed.
 //
+// Config.HeldBytesMax bounds what peers push into this node: a StoreChunk
+// that would take the bytes held (committed objects, staged chunks, and a
+// largest chunk for each one being written) past it is answered
+// statusBusy before any byte is written and counted as
+// storage_rejects_total{reason="full"}. rond sets it to a micronode's
+// memory_max, whose gateway bounds only its own clients' writes.
+//
 // # Placement and the write path
 //
 // An object is placed on the R (Config.Replicas, default 3) nodes closest

@@ -104,3 +104,37 @@ func TestNonMemberRefused(t *testing.T) {
 		t.Fatalf("not_member rejects = %v after the member's requests, want %d", n, len(requests))
 	}
 }
+
+// TestHeldBytesMaxRefusesPushes: with Config.HeldBytesMax set, a
+// member's StoreChunk that would take the bytes held past it is answered
+// statusBusy, counted as storage_rejects_total{reason="full"}, and writes
+// nothing; pushes within it are stored. The old code took every push.
+func TestHeldBytesMaxRefusesPushes(t *testing.T) {
+	cfg := smallChunks
+	cfg.HeldBytesMax = 3 * ChunkBytesMin
+	c := newCluster(t, 2, 74, cfg)
+	data := randomData(75, 5*ChunkBytesMin)
+	_, man := Split(data, ChunkBytesMin)
+	var corr uint64 = 0x6000
+	stored, refused := 0, 0
+	for i, ch := range man.Chunks {
+		off := man.chunkOffset(i)
+		before := c.nodes[0].disk.chunkPuts
+		corr++
+		r := c.askAs(c.nodes[1].id, 0, corr, &message{kind: kindStoreChunk, addr: ch.Addr, offset: off, data: data[off : off+uint64(ch.Size)]})
+		switch {
+		case r.status == statusOK:
+			stored++
+		case r.status == statusBusy && c.nodes[0].disk.chunkPuts == before:
+			refused++
+		default:
+			t.Fatalf("push of chunk %d: status %d (chunk writes %d -> %d)", i, r.status, before, c.nodes[0].disk.chunkPuts)
+		}
+	}
+	if stored != 3 || refused != 2 {
+		t.Fatalf("%d pushes stored, %d refused; want 3 and 2 (HeldBytesMax is 3 chunks)", stored, refused)
+	}
+	if n := c.metric(0, MetricRejects, ReasonFull); n != 2 {
+		t.Fatalf("full rejects = %v, want 2", n)
+	}
+}

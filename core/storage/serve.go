@@ -105,6 +105,13 @@ func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 		s.respond(from, corr, m.addr, statusBusy, nil)
 		return
 	}
+	if max := s.cfg.HeldBytesMax; max > 0 && s.index.heldBytesBound()+uint64(len(m.data)) > uint64(max) {
+		// A micronode's memory budget bounds what peers replicate into
+		// it too, not only its own clients' writes (the gateway's).
+		s.reject(ReasonFull)
+		s.respond(from, corr, m.addr, statusBusy, nil)
+		return
+	}
 	addr, off, size := m.addr, m.offset, uint32(len(m.data)) // chunkMatches: at most ChunkBytesMax
 	op := env.DiskOp{Kind: env.DiskPut, Key: diskKey(prefixChunk, addr), Value: m.data}
 	ok := s.submitJob([]env.DiskOp{op}, func(res []env.DiskResult) {

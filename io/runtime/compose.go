@@ -43,6 +43,10 @@ type NodeSpec struct {
 	StorageReplicas, WriteQuorum int
 	// ObjectBytes caps one object (0: storage.ObjectBytesMax).
 	ObjectBytes int
+	// HeldBytesMax bounds what peers push into the node
+	// (storage.Config.HeldBytesMax; 0: none): rond sets a micronode's
+	// memory_max.
+	HeldBytesMax int64
 	// AdminKeys may sign registry revocations (registry.Config.AdminKeys).
 	// Every node of a cluster must list the same keys.
 	AdminKeys []ed25519.PublicKey
@@ -87,7 +91,7 @@ func (s NodeSpec) Describe() stack.Description {
 			VersionMax: registryVersionMax()},
 		DHT: dht.Config{Bootstrap: peers, Members: members, RepublishOff: s.RepublishOff},
 		Storage: storage.Config{Members: members, Replicas: r, WriteQuorum: w, ObjectBytes: s.ObjectBytes,
-			RepairOff: s.RepairOff},
+			HeldBytesMax: s.HeldBytesMax, RepairOff: s.RepairOff},
 	}
 }
 
