@@ -98,8 +98,9 @@ func compareNodes(t *testing.T, i int, simNode, rondNode *node.Node) {
 }
 
 // worldOnly blanks what is the simulator's own, by design: deliberate bugs,
-// the signature caches shared by the nodes of one process, static storage
-// membership, drawn DHT bootstrap contacts and staggered joins (rond
+// the signature caches shared by the nodes of one process, the DHT's
+// member allow-list (rond's; the simulator's DHT is open), drawn DHT
+// bootstrap contacts and staggered joins (rond
 // bootstraps from its configured peers), and the token workload's key
 // source (rond's gateway verifies with its keyring and asks authz only for
 // revocations).
@@ -112,7 +113,11 @@ func worldOnly(cfg any) any {
 		c.Bug, c.Signatures = overlay.Bug{}, nil
 		return c
 	case storage.Config:
-		c.Members = nil
+		// Both worlds place on a static membership (rond's closed one is
+		// self, replicas, peers and members: here all three nodes); its
+		// order is placement's business (it sorts by distance).
+		c.Members = slices.Clone(c.Members)
+		slices.SortFunc(c.Members, proto.NodeID.Compare)
 		c.BugServeUnverified, c.BugAckBeforeSync = false, false
 		c.CorruptionFrom = nil // the simulator's observer of corruption sources; nil in rond
 		return c
@@ -120,7 +125,9 @@ func worldOnly(cfg any) any {
 		c.Keys = nil
 		return c
 	case stack.DHTPart:
-		c.Config.Bootstrap, c.JoinAt = nil, 0
+		// rond's DHT learns only its members; the simulator's runs open
+		// (its DHT-only scale scenarios have no static membership).
+		c.Config.Bootstrap, c.Config.Members, c.JoinAt = nil, nil, 0
 		return c
 	}
 	return cfg

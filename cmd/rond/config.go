@@ -33,6 +33,8 @@ type Config struct {
 	Bootstrap       []string `yaml:"bootstrap"`
 	RegistryReplica bool     `yaml:"registry_replica"`
 	Replicas        []string `yaml:"replicas"`
+	Members         []string `yaml:"members"`      // closed membership beside bootstrap and replicas (doc.go, "Membership")
+	OpenNetwork     bool     `yaml:"open_network"` // open DHT placement, no membership; refused with a policy file
 	NodeKey         string   `yaml:"node_key"`
 	RootTokenFile   string   `yaml:"root_token_file"`
 	CapKeyFile      string   `yaml:"cap_key_file"`
@@ -160,6 +162,15 @@ var settings = []setting{
 		return nil
 	}},
 	{"replicas", "RON_REPLICAS", "registry replicas, node `id,id,...` (hex)", kindPlain, list(func(c *Config) *[]string { return &c.Replicas })},
+	{"members", "RON_MEMBERS", "further cluster members, node `id,id,...` (hex): with peers, only this node, the bootstrap peers, the replicas and these store, read and route over the peer protocol", kindPlain, list(func(c *Config) *[]string { return &c.Members })},
+	{"open-network", "RON_OPEN_NETWORK", "open DHT placement: any node reaching the QUIC port may store, read and enter the routing table (no membership; refused with --policy)", kindBool, func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v)
+		}
+		c.OpenNetwork = b
+		return nil
+	}},
 	{"node-key", "RON_NODE_KEY", "node key `FILE` (hex Ed25519 seed; generated with mode 0600 if missing)", kindPlain, str(func(c *Config) *string { return &c.NodeKey })},
 	{"root-token-file", "RON_ROOT_TOKEN_FILE", "write the root capability token to `FILE` (mode 0600)", kindPlain, str(func(c *Config) *string { return &c.RootTokenFile })},
 	{"cap-key-file", "RON_CAP_KEY_FILE", "capability MAC key `FILE` (versions, mode 0600, created if missing; ronctl token --key mints from it, ronctl key rotate|retire edits it; reloaded on change and on SIGHUP); default DIR/cap.key, or a fresh key per start in memory", kindPlain, str(func(c *Config) *string { return &c.CapKeyFile })},
@@ -609,6 +620,18 @@ func (c Config) replicaIDs() ([]proto.NodeID, error) {
 	return out, nil
 }
 
+func (c Config) memberIDs() ([]proto.NodeID, error) {
+	var out []proto.NodeID
+	for _, m := range c.Members {
+		id, err := proto.ParseNodeID(m)
+		if err != nil {
+			return nil, badSetting("members", "%q: %v", m, err)
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}
+
 func (c Config) validate() error {
 	for _, a := range []struct{ name, addr string }{{"http_addr", c.HTTPAddr}, {"quic_addr", c.QUICAddr}} {
 		if _, _, err := net.SplitHostPort(a.addr); err != nil {
@@ -685,6 +708,19 @@ func (c Config) validate() error {
 	}
 	if _, err := parseAdminKeys(c.AdminKeys); err != nil {
 		return err
+	}
+	if _, err := c.memberIDs(); err != nil {
+		return err
+	}
+	if c.OpenNetwork && len(c.Members) > 0 {
+		return badSetting("open_network", "true with members listed: an open network has no membership; drop one of them")
+	}
+	if c.OpenNetwork && c.Policy != "" {
+		// On an open network any node reaching the QUIC port reads
+		// every object over the peer protocol, whatever the policy says
+		// (the policy is the gateway's): a policy that requires tokens
+		// for reads would only seem to.
+		return badSetting("open_network", "true with a policy file (%s): any node reaching the QUIC port would read objects over the peer protocol without a token, bypassing the policy; drop open_network (a closed membership: bootstrap, replicas, members)", c.Policy)
 	}
 	_, err := c.replicaIDs()
 	return err

@@ -28,15 +28,53 @@
 // --registry-replica); with peers but no replica list the node runs no
 // registry and name routes answer 503.
 //
+// # Membership
+//
+// A node with peers runs a closed membership: this node, its --bootstrap
+// peers, its --replicas and its --members (members / RON_MEMBERS, node
+// ids in hex like replicas: nodes of the cluster reached otherwise, e.g.
+// listed in another node's bootstrap). Storage places each object on the
+// R members closest to its address (R = min(3, members)) and serves its
+// peer protocol (store, commit, check, manifest and chunk reads) only to
+// members; the DHT learns, answers and takes provider records only from
+// members. A request from any other node is refused and counted as
+// storage_rejects_total / dht_rejects_total{reason="not_member"} (core/
+// storage and core/dht doc, "Membership", "Members"). Every node of a
+// cluster must list the same membership, and must be able to reach every
+// member (by its bootstrap address, or a connection the member opened): a
+// member no one reaches is still a placement target and costs puts
+// replicas. The peer protocol carries no token, so without a membership
+// any node reaching the QUIC port could store objects (no token, quota,
+// audit or --memory-max: those are the gateway's) and read every object,
+// and fake ids in the routing table became placement targets. A node
+// alone (no bootstrap, replicas or members) has no membership and is
+// unaffected.
+//
+// open_network / RON_OPEN_NETWORK / --open-network keeps the open DHT
+// placement instead (DESIGN 5.4 as written): any node reaching the QUIC
+// port joins the routing table, can become a placement target, stores
+// objects here and reads every object over the peer protocol. rond logs
+// a warning when it starts so with peers, and refuses to start (exit 2)
+// with open_network and a --policy file: a policy that requires tokens
+// for reads would be bypassed by any peer; so would any other, since the
+// policy is checked by the gateway only, which is why rond refuses every
+// policy file rather than guess what a reloaded one will say. It also
+// refuses open_network with members listed.
+//
+// A micronode's memory_max also bounds what its peers push into it
+// (storage.Config.HeldBytesMax): a push past it is refused as busy
+// (storage_rejects_total{reason="full"}) and the pushing peer's put
+// misses that copy, as it would with a full disk.
+//
 // # Configuration
 //
 // Precedence: defaults < the YAML file (--config FILE or RON_CONFIG;
 // strict, unknown keys are errors) < RON_* environment variables < flags.
 // Keys: data_dir, http_addr, quic_addr, bootstrap (list), registry_replica,
-// replicas (list), node_key, root_token_file, cap_key_file, policy,
+// replicas (list), members (list), open_network, node_key, root_token_file, cap_key_file, policy,
 // log_format (text|json), log_level, edge_cache_bytes, oap_addr. Environment: RON_DATA_DIR,
 // RON_HTTP_ADDR, RON_QUIC_ADDR, RON_BOOTSTRAP (comma-separated),
-// RON_REGISTRY_REPLICA, RON_REPLICAS, RON_NODE_KEY, RON_ROOT_TOKEN_FILE,
+// RON_REGISTRY_REPLICA, RON_REPLICAS, RON_MEMBERS, RON_OPEN_NETWORK, RON_NODE_KEY, RON_ROOT_TOKEN_FILE,
 // RON_CAP_KEY_FILE, RON_POLICY, RON_LOG_FORMAT, RON_LOG_LEVEL,
 // RON_EDGE_CACHE_BYTES (the gateway's edge cache of hot objects, default
 // 64 MiB, 0 disables), RON_OAP_ADDR. segment_writes / RON_SEGMENT_WRITES /

@@ -166,9 +166,19 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	}
 	peers, _ := cfg.peers()
 	replicas, _ := cfg.replicaIDs()
-	spec := runtime.NodeSpec{Key: key, Replicas: registryReplicas(cfg, replicas, len(peers), key)}
+	members, _ := cfg.memberIDs()
+	spec := runtime.NodeSpec{Key: key, Replicas: registryReplicas(cfg, replicas, len(peers), key),
+		Members: members, OpenNetwork: cfg.OpenNetwork}
 	for _, p := range peers {
 		spec.Peers = append(spec.Peers, p.id)
+	}
+	if cfg.DataDir == "" && cfg.MemoryMax > 0 {
+		// A micronode's objects live in its heap: its budget bounds
+		// what peers replicate into it as well as its clients' writes.
+		spec.HeldBytesMax = cfg.MemoryMax
+	}
+	if cfg.OpenNetwork && len(peers) > 0 {
+		log.Warn("rond: open_network: any node reaching the QUIC port may store objects here, read every object and enter the routing table; use it only on a network you trust")
 	}
 	token, err := rootToken(cfg)
 	if err != nil {

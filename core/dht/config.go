@@ -80,6 +80,15 @@ type Config struct {
 	Key       ed25519.PrivateKey // identity; NodeID = proto.NodeIDFromPublicKey(pub)
 	Bootstrap []proto.NodeID     // initial contacts
 
+	// Members, when set, is a closed membership: the machine learns
+	// contacts only among them (the requests and replies of other nodes
+	// are dropped and counted as dht_rejects_total{reason="not_member"};
+	// lookups do not follow non-members named in replies; provider
+	// records of non-members are neither stored nor returned by
+	// FindProviders). This node is a member whether listed or not.
+	// Empty: an open DHT, every sender is learned and served.
+	Members []proto.NodeID
+
 	K, Alpha, HopsMax int // defaults 20, 3, 6
 
 	RPCTimeout        time.Duration // default 500ms

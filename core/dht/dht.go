@@ -43,6 +43,9 @@ const (
 	// holds Config.ProviderRecordsPerSenderMax records in this store.
 	ReasonSenderQuota   = "sender_quota"
 	ReasonProviderQuota = "provider_quota"
+	// ReasonNotMember: a message from, a contact named as, or a provider
+	// record of a node outside Config.Members.
+	ReasonNotMember = "not_member"
 )
 
 // Lookup results of dht_lookups_total.
@@ -113,6 +116,8 @@ type DHT struct {
 	cfg  Config
 	self proto.NodeID
 	env  env.Env
+	// members is Config.Members as a set; nil for an open DHT.
+	members map[proto.NodeID]struct{}
 
 	started bool
 	table   table
@@ -139,6 +144,12 @@ func New(cfg Config) *DHT {
 	cfg = cfg.withDefaults()
 	pub := cfg.Key.Public().(ed25519.PublicKey)
 	d := &DHT{cfg: cfg, self: proto.NodeIDFromPublicKey(pub)}
+	if len(cfg.Members) > 0 {
+		d.members = make(map[proto.NodeID]struct{}, len(cfg.Members))
+		for _, id := range cfg.Members {
+			d.members[id] = struct{}{}
+		}
+	}
 	d.reset()
 	return d
 }
@@ -198,11 +209,23 @@ func (d *DHT) start() {
 	d.armTick()
 }
 
+// member reports whether id may be learned and served: always for an
+// open DHT (no Config.Members), else when id is this node or listed.
+func (d *DHT) member(id proto.NodeID) bool {
+	if d.members == nil || id == d.self {
+		return true
+	}
+	_, ok := d.members[id]
+	return ok
+}
+
 // bootstrap seeds the table and looks up self; when that finishes, the
 // buckets it left empty are refreshed once.
 func (d *DHT) bootstrap() {
 	for _, id := range d.cfg.Bootstrap {
-		d.table.seen(id)
+		if d.member(id) {
+			d.table.seen(id)
+		}
 	}
 	if d.table.size == 0 {
 		return

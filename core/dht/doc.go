@@ -122,6 +122,21 @@
 // provider announcing more objects than the quota has the rest stored at
 // no node but itself.
 //
+// # Members
+//
+// Config.Members, when set, is a member allow-list (rond sets it to its
+// closed membership; the simulator leaves it unset, so its DHT-only scale
+// scenarios run the open DHT). A message of a node outside it (this node
+// is always a member) is dropped unanswered and counted as
+// dht_rejects_total{reason="not_member"}: the sender is never learned, so
+// it enters no routing table and becomes no storage placement target, and
+// its PROVIDE stores nothing. A lookup does not query a non-member a reply
+// names (counted the same), a PROVIDE of a non-member's record is refused
+// (ackRejected), and a FIND_PROVIDERS answer's records of non-members are
+// dropped. Unset, every sender is learned and served: an open network,
+// where any id that reaches the node may fill its buckets (ping-before-
+// evict only slows that) and hold provider records.
+//
 // # Maintenance
 //
 // On Start the bootstrap contacts enter the table and a self-lookup runs;

@@ -209,7 +209,12 @@ func (d *DHT) onLookupReply(l *lookup, r *rpc, m *message) {
 		d.takeRecord(l, &m.records[i], int(r.depth))
 	}
 	for i := 0; i < m.nodeCount(); i++ {
-		l.merge(m.node(i), r.depth, d.self, d.cfg.K, d.cfg.HopsMax)
+		id := m.node(i)
+		if !d.member(id) {
+			d.env.Metrics().Add(MetricRejects, ReasonNotMember, 1)
+			continue
+		}
+		l.merge(id, r.depth, d.self, d.cfg.K, d.cfg.HopsMax)
 	}
 }
 
@@ -227,6 +232,10 @@ func (d *DHT) takeRecord(l *lookup, rec *ProviderRecord, depth int) {
 		}
 	}
 	if !d.verify(rec) {
+		return
+	}
+	if !d.member(rec.Provider) {
+		d.env.Metrics().Add(MetricRejects, ReasonNotMember, 1)
 		return
 	}
 	l.providers = append(l.providers, *rec)

@@ -122,6 +122,13 @@ func (d *DHT) onMessage(from proto.NodeID, frame []byte) {
 		d.env.Metrics().Add(MetricRejects, ReasonMalformed, 1)
 		return
 	}
+	if !d.member(from) {
+		// A closed membership: neither learned nor answered, so a
+		// non-member enters no routing table, stores no provider record
+		// and is told nothing (Config.Members).
+		d.env.Metrics().Add(MetricRejects, ReasonNotMember, 1)
+		return
+	}
 	if m.kind.isRequest() {
 		d.learn(from)
 		d.serve(from, h.CorrID, &m)
@@ -180,6 +187,11 @@ func (d *DHT) accept(from proto.NodeID, rec *ProviderRecord) ackStatus {
 	if !d.verify(rec) {
 		return ackRejected
 	}
+	if !d.member(rec.Provider) {
+		// A member relaying another node's record: only members provide.
+		d.env.Metrics().Add(MetricRejects, ReasonNotMember, 1)
+		return ackRejected
+	}
 	res, shed := d.store.put(rec, from)
 	d.env.Metrics().Add(MetricShed, "provider_record", float64(shed))
 	d.env.Metrics().Set(MetricProviderRecords, "", float64(d.store.len()))
@@ -220,6 +232,9 @@ func (d *DHT) verify(rec *ProviderRecord) bool {
 // each time would add an RPC to most messages (and the pinged node, new to
 // its own full bucket, would ping in turn).
 func (d *DHT) learn(id proto.NodeID) {
+	if !d.member(id) {
+		return // onMessage drops non-members first; a guard for other callers
+	}
 	res, head := d.table.seen(id)
 	if res != insertFull {
 		return

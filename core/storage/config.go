@@ -155,6 +155,14 @@ type Config struct {
 	RepairInterval time.Duration
 	StagedTTL      time.Duration // how long received chunks wait for a commit
 	SessionTTL     time.Duration // how long an idle upload session lives
+	// HeldBytesMax, when positive, bounds the bytes peers may push into
+	// this node: a StoreChunk that would take the bytes held (committed
+	// objects, staged chunks, chunks being written; index.heldBytesBound)
+	// past it is refused statusBusy and counted as
+	// storage_rejects_total{reason="full"}, before any byte is written.
+	// rond sets a micronode's memory_max (its objects live in its heap).
+	// Zero: no bound beyond the disk's.
+	HeldBytesMax int64
 	// RepairOff stops the repair loop from starting audits (the flag
 	// "repair" off; SetRepair flips it on a running machine). Puts, gets,
 	// healing of local corruption and announcements go on.
@@ -226,6 +234,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("storage: config: ChunkBytes %d outside %d..%d", c.ChunkBytes, ChunkBytesMin, ChunkBytesMax)
 	case !validChunkBytes(c.ChunkBytes):
 		return fmt.Errorf("storage: config: ChunkBytes %d is not a power of two (chunks are subtrees of the BLAKE3 tree)", c.ChunkBytes)
+	case c.HeldBytesMax < 0:
+		return fmt.Errorf("storage: config: HeldBytesMax %d < 0", c.HeldBytesMax)
 	case c.ObjectBytes < 0 || c.ObjectBytes > ObjectBytesMax:
 		return fmt.Errorf("storage: config: ObjectBytes %d outside 0..%d", c.ObjectBytes, ObjectBytesMax)
 	case c.RPCTimeout < 0 || c.PutTimeout < 0 || c.GetTimeout < 0 || c.RepairInterval < 0 || c.StagedTTL < 0 || c.SessionTTL < 0 || c.ScrubPassInterval < 0:

@@ -115,14 +115,14 @@ func TestDamagedChunkReadOnce(t *testing.T) {
 // commit) and its bytes stayed on disk, referenced by nothing, until
 // the orphan sweep after a restart.
 func TestStoreChunkFullStagedTableWritesNothing(t *testing.T) {
-	c := newCluster(t, 1, 43, smallChunks)
+	peer := outsidePeer
+	c := newCluster(t, 1, 43, withOutsidePeer(smallChunks))
 	h := c.nodes[0]
 	st := h.st
 	for i := range StagedChunksMax - 1 {
 		st.index.staged[proto.Addr{0xfa, byte(i >> 8), byte(i)}] = stagedChunk{at: st.env.Now(), size: 1}
 	}
 	a, b := randomData(431, 1000), randomData(432, 2000)
-	peer := proto.NodeID{0xee}
 	replies := map[uint64]status{}
 	c.c.Sent = func(src int, dst proto.NodeID, frame []byte) {
 		if h, r, err := decodeFrame(frame); err == nil && dst == peer && r.kind == kindReply {

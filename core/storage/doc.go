@@ -162,6 +162,40 @@
 // the sweep never deletes a chunk a commit is about to rely on. The sweep
 // runs only when recovery indexed every manifest on disk.
 //
+// # Membership
+//
+// Config.Members, when set, is a closed membership: placement draws from
+// it (below), and a peer request (StoreChunk, Commit, Check,
+// FetchManifest, FetchChunk) from a node that is neither this node nor a
+// member is answered statusBad before anything else is done (no state
+// change, no disk read, no byte served) and counted as
+// storage_rejects_total{reason="not_member"}; statusBad tells an honest
+// peer missing from this node's list that it was refused. A get asks no
+// non-member provider the DHT names. The peer protocol carries no token:
+// a node's QUIC identity is all it shows, so without a membership any
+// node that reaches the port could store objects (no quota, no audit, no
+// memory budget: those are the gateway's) and read every object whatever
+// the gateway's policy says. The simulator gives every node the same
+// Members; rond gives its nodes self, the bootstrap peers, the registry
+// replicas and its members setting unless open_network is on (cmd/rond's
+// doc, "Membership"). Without Members (the DHT places) every sender is
+// served, as DESIGN 5.4's open placement has it.
+//
+// This deviates from a purely open DHT placement: DESIGN 5.4 places an
+// object on the R nodes closest to its address; with a membership they
+// are the R closest members. The routing table of an open DHT holds
+// whatever ids pinged it, so 60 fake ids (the red team's sybils) became
+// placement targets: puts failed (W never reached) and the fakes received
+// the object bytes. A closed membership trades the open network's
+// self-organisation for that: a node joins by being listed.
+//
+// Config.HeldBytesMax bounds what peers push into this node: a StoreChunk
+// that would take the bytes held (committed objects, staged chunks, and a
+// largest chunk for each one being written) past it is answered
+// statusBusy before any byte is written and counted as
+// storage_rejects_total{reason="full"}. rond sets it to a micronode's
+// memory_max, whose gateway bounds only its own clients' writes.
+//
 // # Placement and the write path
 //
 // An object is placed on the R (Config.Replicas, default 3) nodes closest

@@ -216,7 +216,7 @@ func (s *Storage) askProviders(g *getOp) {
 			return
 		}
 		for _, rec := range res.Providers {
-			if rec.Provider != s.self && !slices.Contains(g.cands, rec.Provider) {
+			if rec.Provider != s.self && s.member(rec.Provider) && !slices.Contains(g.cands, rec.Provider) {
 				g.cands = append(g.cands, rec.Provider)
 			}
 		}

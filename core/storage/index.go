@@ -236,6 +236,26 @@ func (x *index) stagedSlots() int {
 	return n
 }
 
+// heldBytesBound bounds the bytes this node holds for its objects and
+// its pushes: the committed objects' sizes, the staged chunks' sizes,
+// and ChunkBytesMax for each chunk still being written (its size is not
+// kept until it is staged). Chunks shared between objects count once per
+// object: a bound, not a measure. O(staged + storing).
+func (x *index) heldBytesBound() uint64 {
+	n := x.bytes
+	// map order ok: a sum
+	for _, st := range x.staged {
+		n += uint64(st.size)
+	}
+	// map order ok: a sum
+	for c := range x.storing {
+		if _, ok := x.staged[c]; !ok {
+			n += ChunkBytesMax
+		}
+	}
+	return n
+}
+
 // stored ends one StoreChunk write of c (counted in storing).
 func (x *index) stored(c proto.Addr) {
 	x.storing[c]--

@@ -35,6 +35,12 @@ const (
 	ReasonBadChunk   = "bad_chunk"
 	ReasonOverload   = "overload"
 	ReasonRecovering = "recovering"
+	// ReasonNotMember: a peer request from a node outside Config.Members
+	// (refused without a state change or a byte served).
+	ReasonNotMember = "not_member"
+	// ReasonFull: a peer's StoreChunk that would take the bytes held
+	// past Config.HeldBytesMax (answered statusBusy).
+	ReasonFull = "full"
 	// ReasonNewerFormat: a stored manifest written by a newer build,
 	// kept on disk for it and not indexed; or a write refused because it
 	// names a pin recovery kept with such a manifest (keptPins).

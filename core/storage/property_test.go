@@ -135,10 +135,10 @@ func TestManifestBoundToAddress(t *testing.T) {
 		t.Fatal("the manifest verifies under another address")
 	}
 
-	c := newCluster(t, 1, 50, smallChunks)
+	c := newCluster(t, 1, 50, withOutsidePeer(smallChunks))
 	bad := Manifest{Size: man.Size, Chunks: slices.Clone(man.Chunks)}
 	bad.Chunks[2].Addr[0] ^= 1
-	peer := proto.NodeID{0xee}
+	peer := outsidePeer
 	for i, ch := range man.Chunks {
 		off := man.chunkOffset(i)
 		c.handle(c.nodes[0], env.Message{From: peer, Frame: encodeFrame(uint64(i+1), &message{kind: kindStoreChunk, addr: ch.Addr, offset: off, data: data[off : off+uint64(ch.Size)]})})
@@ -162,8 +162,8 @@ func TestManifestBoundToAddress(t *testing.T) {
 func TestStoreChunkVerifiedAtItsOffset(t *testing.T) {
 	data := randomData(51, 3*ChunkBytesMin)
 	_, man := Split(data, ChunkBytesMin)
-	c := newCluster(t, 1, 51, smallChunks)
-	peer := proto.NodeID{0xee}
+	c := newCluster(t, 1, 51, withOutsidePeer(smallChunks))
+	peer := outsidePeer
 	ch := man.Chunks[1]
 	rejects := c.nodes[0].st.Stats().Rejects
 	c.handle(c.nodes[0], env.Message{From: peer, Frame: encodeFrame(1, &message{kind: kindStoreChunk, addr: ch.Addr, offset: 2 * ChunkBytesMin, data: data[ChunkBytesMin : 2*ChunkBytesMin]})})

@@ -21,6 +21,15 @@ func (s *Storage) onMessage(from proto.NodeID, frame []byte) {
 		s.onReply(from, h.CorrID, &m)
 		return
 	}
+	if !s.member(from) {
+		// A closed membership (Config.Members): a sender outside it
+		// neither stores, commits nor reads here. Refused before any
+		// state is touched or byte served; statusBad tells an honest
+		// peer missing from this node's list why.
+		s.reject(ReasonNotMember)
+		s.respond(from, h.CorrID, m.addr, statusBad, nil)
+		return
+	}
 	if !s.ready {
 		s.reject(ReasonRecovering)
 		s.respond(from, h.CorrID, m.addr, statusBusy, nil)
@@ -93,6 +102,13 @@ func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 	}
 	if !s.index.stagedRoom() {
 		s.reject(ReasonOverload)
+		s.respond(from, corr, m.addr, statusBusy, nil)
+		return
+	}
+	if max := s.cfg.HeldBytesMax; max > 0 && s.index.heldBytesBound()+uint64(len(m.data)) > uint64(max) {
+		// A micronode's memory budget bounds what peers replicate into
+		// it too, not only its own clients' writes (the gateway's).
+		s.reject(ReasonFull)
 		s.respond(from, corr, m.addr, statusBusy, nil)
 		return
 	}

@@ -34,6 +34,9 @@ type Storage struct {
 	cfg  Config
 	env  env.Env
 	self proto.NodeID
+	// members is Config.Members as a set; nil when it is empty (an open
+	// placement through the DHT: every sender is served).
+	members map[proto.NodeID]struct{}
 
 	ready   bool // recovery finished
 	index   index
@@ -124,6 +127,12 @@ func New(cfg Config) *Storage {
 	}
 	s := &Storage{cfg: cfg.withDefaults()}
 	s.cfg.Members = slices.Clone(cfg.Members)
+	if len(cfg.Members) > 0 {
+		s.members = make(map[proto.NodeID]struct{}, len(cfg.Members))
+		for _, id := range cfg.Members {
+			s.members[id] = struct{}{}
+		}
+	}
 	s.reset()
 	return s
 }
@@ -284,6 +293,16 @@ func (s *Storage) corruption(source proto.NodeID) {
 func (s *Storage) setGauges() {
 	s.env.Metrics().Set(MetricObjects, "", float64(len(s.index.sorted)))
 	s.env.Metrics().Set(MetricBytes, "", float64(s.index.bytes))
+}
+
+// member reports whether id may use this node's peer protocol: always
+// when Config.Members is empty, else when id is this node or listed.
+func (s *Storage) member(id proto.NodeID) bool {
+	if s.members == nil || id == s.self {
+		return true
+	}
+	_, ok := s.members[id]
+	return ok
 }
 
 // placement returns the nodes an object is placed on: the R nodes closest

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,16 @@ import (
 
 // smallChunks makes multi-chunk objects cheap to test.
 var smallChunks = Config{ChunkBytes: ChunkBytesMin, RepairInterval: 200 * time.Millisecond}
+
+// outsidePeer is a peer the tests play by hand (its replies are
+// dropped); withOutsidePeer lists it among cfg's members, so that its
+// requests are served (a non-member's are refused: TestNonMemberRefused).
+var outsidePeer = proto.NodeID{0xee}
+
+func withOutsidePeer(cfg Config) Config {
+	cfg.Members = append(slices.Clone(cfg.Members), outsidePeer)
+	return cfg
+}
 
 func TestPutGetAcrossNodes(t *testing.T) {
 	c := newCluster(t, 6, 1, smallChunks)

@@ -46,10 +46,12 @@ func (c *cluster) inject(i int, key string, value []byte) {
 	c.nodes[i].disk.Plant(key, bytes.Clone(value))
 }
 
-// storeChunkFrom delivers a peer's StoreChunk of data to node i; the reply
-// goes to a peer outside the cluster and is dropped.
+// storeChunkFrom delivers a peer's StoreChunk of data to node i. The
+// frame names node i itself as its sender (a member, as a non-member's
+// push is refused, and no second node's puts change what the sweep
+// finds); the reply matches no request of node i and is dropped.
 func (c *cluster) storeChunkFrom(i int, data []byte) {
-	peer := proto.NodeID{0xee}
+	peer := c.nodes[i].id
 	c.handle(c.nodes[i], env.Message{From: peer, Frame: encodeFrame(1, &message{kind: kindStoreChunk, addr: proto.AddrOf(data), data: data})})
 }
 
@@ -182,7 +184,7 @@ func TestSweepSparesChunkStoredMeanwhile(t *testing.T) {
 	c.storeChunkFrom(0, bytes.Clone(chunk))
 	c.step()
 	_, man := Split(chunk, ChunkBytesMin)
-	peer := proto.NodeID{0xee}
+	peer := c.nodes[0].id // a member (storeChunkFrom)
 	c.handle(c.nodes[0], env.Message{From: peer, Frame: encodeFrame(2, &message{kind: kindCommit, addr: addr, data: AppendManifest(nil, &man)})})
 	c.step()
 	h := c.nodes[0]

@@ -30,11 +30,24 @@ type NodeSpec struct {
 	// Peers are the DHT's bootstrap contacts and the overlay's static
 	// peers. Empty: a node alone.
 	Peers []proto.NodeID
+	// Members are further node ids of a closed membership (rond's
+	// members setting), beside Peers and Replicas; see Membership.
+	Members []proto.NodeID
+	// OpenNetwork keeps the open DHT placement (rond's open_network):
+	// storage places on the closest nodes of the routing table and the
+	// DHT learns and serves every sender. Off (the default), a node with
+	// peers runs a closed membership (Membership).
+	OpenNetwork bool
 	// StorageReplicas (R) and WriteQuorum (W); zero picks R = min(3,
-	// 1+len(Peers)) and W = min(2, R), so a node alone stores with R=W=1.
+	// members) (min(3, 1+len(Peers)) on an open network) and W = min(2,
+	// R), so a node alone stores with R=W=1.
 	StorageReplicas, WriteQuorum int
 	// ObjectBytes caps one object (0: storage.ObjectBytesMax).
 	ObjectBytes int
+	// HeldBytesMax bounds what peers push into the node
+	// (storage.Config.HeldBytesMax; 0: none): rond sets a micronode's
+	// memory_max.
+	HeldBytesMax int64
 	// AdminKeys may sign registry revocations (registry.Config.AdminKeys).
 	// Every node of a cluster must list the same keys.
 	AdminKeys []ed25519.PublicKey
@@ -65,9 +78,13 @@ func (s NodeSpec) Describe() stack.Description {
 	peers := slices.DeleteFunc(slices.Clone(s.Peers), func(id proto.NodeID) bool { return id == self })
 	slices.SortFunc(peers, proto.NodeID.Compare)
 	peers = slices.Compact(peers)
+	members := s.Membership()
 	r, w := s.StorageReplicas, s.WriteQuorum
 	if r == 0 {
 		r = min(storage.ReplicasDefault, 1+len(peers))
+		if members != nil {
+			r = min(storage.ReplicasDefault, len(members))
+		}
 	}
 	if w == 0 {
 		w = min(storage.WriteQuorumDefault, r)
@@ -76,10 +93,33 @@ func (s NodeSpec) Describe() stack.Description {
 		Key: s.Key, Peers: peers, Replicas: s.Replicas,
 		Registry: registry.Config{AdminKeys: s.AdminKeys, RevocationPullInterval: s.RevocationPullInterval, Bug: registryBug(),
 			VersionMax: registryVersionMax()},
-		DHT:     dht.Config{Bootstrap: peers, RepublishOff: s.RepublishOff},
-		Storage: storage.Config{Replicas: r, WriteQuorum: w, ObjectBytes: s.ObjectBytes, RepairOff: s.RepairOff},
-		Audit:   s.Audit,
+		DHT: dht.Config{Bootstrap: peers, Members: members, RepublishOff: s.RepublishOff},
+		Storage: storage.Config{Members: members, Replicas: r, WriteQuorum: w, ObjectBytes: s.ObjectBytes,
+			HeldBytesMax: s.HeldBytesMax, RepairOff: s.RepairOff},
+		Audit: s.Audit,
 	}
+}
+
+// Membership is the closed membership of the node: this node, its
+// Replicas, its Peers and its Members, sorted and once each. Storage
+// places objects on the closest of them (storage.Config.Members) and
+// serves only them; the DHT learns and serves only them
+// (dht.Config.Members). Nil on an open network (OpenNetwork) and for a
+// node alone (no other id listed): a node alone is unaffected.
+func (s NodeSpec) Membership() []proto.NodeID {
+	if s.OpenNetwork {
+		return nil
+	}
+	self := s.Self()
+	ids := append([]proto.NodeID{self}, s.Replicas...)
+	ids = append(ids, s.Peers...)
+	ids = append(ids, s.Members...)
+	slices.SortFunc(ids, proto.NodeID.Compare)
+	ids = slices.Compact(ids)
+	if len(ids) < 2 {
+		return nil
+	}
+	return ids
 }
 
 // Validate checks the spec, naming the offending setting.

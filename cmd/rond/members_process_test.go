@@ -1,0 +1,145 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/proto/oap"
+	"github.com/ron-network/ron/core/proto/wire"
+	"github.com/ron-network/ron/core/storage"
+	"github.com/ron-network/ron/io/quicnet"
+)
+
+// The storage peer protocol's wire values (core/storage msg.go), spelled
+// out here as a stranger's client would.
+const (
+	peerKindStoreChunk = 1
+	peerKindCommit     = 2
+	peerKindFetch      = 4 // FetchManifest
+	peerKindReply      = 6
+	peerStatusOK       = 1
+	peerStatusBad      = 7
+)
+
+// peerFrame encodes a storage request: kind, address, the offset (a
+// StoreChunk), data.
+func peerFrame(corr uint64, kind uint64, addr proto.Addr, offset uint64, data []byte) []byte {
+	b := wire.AppendUvarint(nil, kind)
+	b = wire.AppendFixed(b, addr[:])
+	if kind == peerKindStoreChunk {
+		b = wire.AppendUvarint(b, offset)
+	}
+	b = wire.AppendBytes(b, data)
+	return oap.MustEncode(&oap.Frame{Header: oap.Header{Flags: oap.FlagREQ, AppProto: oap.ProtoStorage, CorrID: corr}, Payload: b})
+}
+
+// stranger is a node outside the cluster: a fresh Ed25519 identity on its
+// own QUIC endpoint, holding no token.
+type stranger struct {
+	tr      *quicnet.Transport
+	mu      sync.Mutex
+	replies map[uint64]uint64 // corr -> status
+}
+
+func newStranger(t *testing.T) *stranger {
+	t.Helper()
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &stranger{replies: map[uint64]uint64{}}
+	s.tr, err = quicnet.Listen(quicnet.Config{Key: key, ListenAddr: "127.0.0.1:0"}, func(_ proto.NodeID, frame []byte) {
+		f, err := oap.Decode(frame)
+		if err != nil || f.AppProto != oap.ProtoStorage {
+			return
+		}
+		r := wire.NewReader(f.Payload)
+		var addr proto.Addr
+		kind := r.Uint(255)
+		r.Fixed(addr[:])
+		st := r.Uint(255)
+		if r.Err() == nil && kind == peerKindReply {
+			s.mu.Lock()
+			s.replies[f.CorrID] = st
+			s.mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.tr.Close() })
+	return s
+}
+
+// ask sends frame (corr) to id until it is answered (QUIC may drop the
+// first frames while the connection is set up), and returns the status.
+func (s *stranger) ask(t *testing.T, id proto.NodeID, corr uint64, frame []byte) uint64 {
+	t.Helper()
+	var st uint64
+	eventually(t, convergeTimeout, "an answer to the stranger's request", func() (bool, string) {
+		s.mu.Lock()
+		got, ok := s.replies[corr]
+		s.mu.Unlock()
+		if ok {
+			st = got
+			return true, ""
+		}
+		s.tr.Send(id, frame)
+		time.Sleep(pollInterval)
+		return false, "no reply"
+	})
+	return st
+}
+
+// TestProcessNonMemberCannotStore: a node outside a 2-node cluster (a
+// fresh key, no token) that reaches node A's QUIC port and pushes an
+// object with the storage peer protocol's StoreChunk and Commit (the red
+// team's reproA) is refused (statusBad) and A holds nothing: GET /o on A
+// answers 404. Reading the members' own object over the peer protocol
+// (reproE) is refused too, while A serves it over HTTP. Before the
+// closed membership A answered OK and served the stranger's object.
+func TestProcessNonMemberCannotStore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	nodes := newCluster(t, 2)
+	a := nodes[0]
+	aID, err := proto.ParseNodeID(a.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := randomBytes(t, 5000)
+	heldAddr := putObject(t, a, held)
+
+	s := newStranger(t)
+	s.tr.AddPeer(aID, a.quic)
+	data := randomBytes(t, 3000)
+	addr, man := storage.Split(data, storage.ChunkBytesDefault)
+	if len(man.Chunks) != 1 {
+		t.Fatalf("%d chunks, want 1", len(man.Chunks))
+	}
+	if st := s.ask(t, aID, 1, peerFrame(1, peerKindStoreChunk, man.Chunks[0].Addr, 0, data)); st != peerStatusBad {
+		t.Fatalf("a non-member's StoreChunk: status %d, want %d (refused)", st, peerStatusBad)
+	}
+	if st := s.ask(t, aID, 2, peerFrame(2, peerKindCommit, addr, 0, storage.AppendManifest(nil, &man))); st != peerStatusBad {
+		t.Fatalf("a non-member's Commit: status %d, want %d (refused)", st, peerStatusBad)
+	}
+	if code, body := a.do(t, "GET", "/o/"+addr.String(), nil, true); code != http.StatusNotFound {
+		t.Fatalf("GET of the stranger's object: %d %s, want 404", code, body)
+	}
+	ha, err := proto.ParseAddr(heldAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := s.ask(t, aID, 3, peerFrame(3, peerKindFetch, ha, 0, nil)); st != peerStatusBad {
+		t.Fatalf("a non-member's FetchManifest of a held object: status %d, want %d (refused)", st, peerStatusBad)
+	}
+	if code, _ := a.do(t, "GET", "/o/"+heldAddr, nil, true); code != http.StatusOK {
+		t.Fatalf("GET of the members' object: %d, want 200", code)
+	}
+}
