@@ -86,17 +86,32 @@
 //     records here, gets no more: dht_rejects_total{reason="sender_quota"}
 //     or {reason="provider_quota"}. This node's own records are exempt. One
 //     key can thus fill at most an eighth of the store, relaying records
-//     signed by fresh keys or not.
+//     signed by fresh keys or not. Replays cannot lock a provider out: any
+//     FIND_PROVIDERS reply hands out its signed records, so another node
+//     may deliver them first, but a provider delivering its own record
+//     while at the provider quota sheds the youngest of its records that
+//     other senders delivered (it sent fewer than the quota itself, else
+//     the sender quota refused it first).
 //   - Full address: a new provider is refused; incumbents, which their
 //     providers keep by republishing, win (as old contacts win a full
 //     bucket). Only this node's own record gets in, in place of the
-//     youngest record of the address.
+//     youngest record there of the sender charged with the most records
+//     at the address (ties to the sender charged with the most in all,
+//     then to the lower id): the full-store rule at the address, so a
+//     flooder's records go before a late honest provider's.
 //   - Full store: the youngest record of the sender charged with the most
 //     records (ties to the lower id) is shed, the newcomer counting as the
 //     youngest record of its own sender. So a newcomer whose sender would
 //     then hold at least as many records as the largest holder is refused,
 //     and a flood only ever sheds the flooder's own records: a sender's
 //     records go only to a sender holding at least two fewer.
+//
+// FIND_PROVIDERS serves an address's unexpired records oldest arrival
+// first (a republish keeps its place), up to the max asked: incumbents
+// first, as at a full address, in an order no newcomer can choose. Serving
+// in provider id order let records signed by keys with low ids hide every
+// honest provider from a reader asking for a few (storage asks for
+// ProviderCandidatesMax, 8).
 //
 // Refusals at a full address or store, and records shed, count in
 // dht_shed_total{what="provider_record"}; every valid record not stored,
@@ -121,6 +136,19 @@
 // at most K nodes, where every node holds all of a provider's records, a
 // provider announcing more objects than the quota has the rest stored at
 // no node but itself.
+//
+// Operations note. Each node stores at most the quota
+// (ProviderRecordsPerSenderMax) of one provider's records, and a record
+// goes to the K nodes closest to its address, so a network of N nodes
+// holds about quota x N/K of one provider's records: a provider announcing
+// far more objects than that in a medium network (say 8192 x 100/20 =
+// 40960 objects at the defaults and 100 nodes) loses discoverability for
+// some of them, whichever the closest nodes refused. Such a provider
+// needs a larger quota or more nodes. In a small cluster (N <= K), every
+// node holds all of a provider's records, so once a provider is past the
+// quota its republishes of the records refused keep being refused:
+// dht_rejects_total{reason="sender_quota"} rising with each republish
+// interval is expected there and is not an attack by itself.
 //
 // # Members
 //

@@ -2,6 +2,7 @@ package dht
 
 import (
 	"bytes"
+	"cmp"
 	"container/heap"
 	"fmt"
 	"slices"
@@ -18,6 +19,14 @@ type storedRecord struct {
 	seq        uint64  // arrival order in the store: larger is younger
 	heapIndex  int
 	prev, next *storedRecord // owner's records, oldest first
+	pprev      *storedRecord // provider's records, oldest first
+	pnext      *storedRecord
+}
+
+// providerRecs is one provider's records in arrival order.
+type providerRecs struct {
+	n              int
+	oldest, newest *storedRecord
 }
 
 // holder is one sender's share of the store: its records in arrival order
@@ -29,16 +38,20 @@ type holder struct {
 	heapIndex      int
 }
 
-// store holds verified provider records, at most max in all,
-// ProvidersPerAddrMax per address and perSender per sender and per
+// store holds verified provider records, at most max in all, perAddr
+// (ProvidersPerAddrMax) per address and perSender per sender and per
 // provider. No rule lets a newcomer win a slot by the expiry it carries,
 // since any sender can stamp the largest expiry verification accepts:
 //
 //   - a sender (the authenticated node that sent PROVIDE) or a provider
 //     (the record's signer) holding perSender records gets no more
-//     (putSenderQuota, putProviderQuota);
+//     (putSenderQuota, putProviderQuota), except that a provider
+//     delivering its own record sheds its youngest record charged to
+//     another sender: replays of its records never lock it out;
 //   - a full address refuses new providers; only this node's own record
-//     takes the slot of the youngest record there;
+//     gets in, shedding the youngest record there of the sender charged
+//     with the most records at that address (ties: the sender charged
+//     with the most records in all, then the lower id);
 //   - a full store sheds the youngest record of the sender holding the
 //     most records, the newcomer counted as its sender's youngest: so a
 //     newcomer whose sender would hold at least as many as the largest is
@@ -51,13 +64,14 @@ type holder struct {
 type store struct {
 	max       int
 	perSender int
+	perAddr   int          // ProvidersPerAddrMax; a field so tests can make it small
 	self      proto.NodeID // exempt from the quotas for its own records
 	seq       uint64
 	byAddr    map[proto.Addr][]*storedRecord // each slice sorted by provider id
 	expiry    recordHeap
 	senders   map[proto.NodeID]*holder
 	largest   holderHeap
-	providers map[proto.NodeID]int
+	providers map[proto.NodeID]*providerRecs
 }
 
 type putResult uint8
@@ -66,15 +80,15 @@ const (
 	putStored        putResult = iota + 1 // stored or refreshed
 	putShed                               // not stored: the address or the store is full
 	putSenderQuota                        // not stored: its sender holds perSender records
-	putProviderQuota                      // not stored: its provider has perSender records here
+	putProviderQuota                      // not stored: its provider has perSender records here, not all sent by others
 )
 
 func newStore(max, perSender int, self proto.NodeID) store {
 	return store{
-		max: max, perSender: perSender, self: self,
+		max: max, perSender: perSender, perAddr: ProvidersPerAddrMax, self: self,
 		byAddr:    map[proto.Addr][]*storedRecord{},
 		senders:   map[proto.NodeID]*holder{},
-		providers: map[proto.NodeID]int{},
+		providers: map[proto.NodeID]*providerRecs{},
 	}
 }
 
@@ -98,21 +112,32 @@ func (s *store) put(rec *ProviderRecord, sender proto.NodeID) (putResult, int) {
 	}
 	own := sender == s.self && rec.Provider == s.self
 	h := s.senders[sender]
+	var replayed *storedRecord // the provider's record another sender delivered, to shed
 	if !own {
-		switch {
-		case h != nil && h.n >= s.perSender:
+		if h != nil && h.n >= s.perSender {
 			return putSenderQuota, 0
-		case s.providers[rec.Provider] >= s.perSender:
-			return putProviderQuota, 0
+		}
+		if p := s.providers[rec.Provider]; p != nil && p.n >= s.perSender {
+			if sender != rec.Provider {
+				return putProviderQuota, 0
+			}
+			// The provider itself sent fewer than perSender (its sender
+			// quota), so others delivered the rest: shed the youngest.
+			replayed = youngestRelayed(p, sender)
+			if replayed == nil {
+				return putProviderQuota, 0
+			}
 		}
 	}
 	var victim *storedRecord
 	switch {
-	case len(list) >= ProvidersPerAddrMax:
+	case len(list) >= s.perAddr:
 		if !own {
 			return putShed, 0
 		}
-		victim = youngest(list)
+		victim = s.addrVictim(list)
+	case replayed != nil:
+		victim = replayed
 	case len(s.expiry) >= s.max:
 		top := s.largest[0]
 		n := 0
@@ -147,21 +172,66 @@ func (s *store) put(rec *ProviderRecord, sender proto.NodeID) (putResult, int) {
 	h.newest = sr
 	h.n++
 	heap.Fix(&s.largest, h.heapIndex)
-	s.providers[rec.Provider]++
+	p := s.providers[rec.Provider]
+	if p == nil {
+		p = &providerRecs{}
+		s.providers[rec.Provider] = p
+	}
+	sr.pprev = p.newest
+	if p.newest != nil {
+		p.newest.pnext = sr
+	} else {
+		p.oldest = sr
+	}
+	p.newest = sr
+	p.n++
 	heap.Push(&s.expiry, sr)
 	s.byAddr[rec.Addr] = slices.Insert(list, i, sr)
 	return putStored, shed
 }
 
-// youngest is the record of list that arrived last.
-func youngest(list []*storedRecord) *storedRecord {
-	y := list[0]
-	for _, sr := range list[1:] {
-		if sr.seq > y.seq {
-			y = sr
+// addrVictim is the record a full address sheds for this node's own
+// record: the youngest record of the sender charged with the most records
+// at the address, ties to the sender charged with the most records in all,
+// then to the lower id (the full-store rule, at the address). A flood of
+// one address so sheds the flooder's records, not a late honest arrival's.
+func (s *store) addrVictim(list []*storedRecord) *storedRecord {
+	var victim *storedRecord
+	best := 0
+	for _, sr := range list {
+		n := 0
+		for _, o := range list {
+			if o.owner == sr.owner {
+				n++
+			}
+		}
+		if victim == nil {
+			victim, best = sr, n
+			continue
+		}
+		switch vo := victim.owner; {
+		case sr.owner == vo:
+			if sr.seq > victim.seq {
+				victim = sr
+			}
+		case n > best,
+			n == best && (sr.owner.n > vo.n ||
+				sr.owner.n == vo.n && bytes.Compare(sr.owner.id[:], vo.id[:]) < 0):
+			victim, best = sr, n
 		}
 	}
-	return y
+	return victim
+}
+
+// youngestRelayed is p's youngest record not charged to sender (p's own
+// id), walking back past at most the records sender delivered itself.
+func youngestRelayed(p *providerRecs, sender proto.NodeID) *storedRecord {
+	for sr := p.newest; sr != nil; sr = sr.pprev {
+		if sr.owner.id != sender {
+			return sr
+		}
+	}
+	return nil
 }
 
 func (s *store) remove(sr *storedRecord) {
@@ -193,7 +263,19 @@ func (s *store) remove(sr *storedRecord) {
 	} else {
 		heap.Fix(&s.largest, h.heapIndex)
 	}
-	if s.providers[sr.rec.Provider]--; s.providers[sr.rec.Provider] == 0 {
+	p := s.providers[sr.rec.Provider]
+	if sr.pprev != nil {
+		sr.pprev.pnext = sr.pnext
+	} else {
+		p.oldest = sr.pnext
+	}
+	if sr.pnext != nil {
+		sr.pnext.pprev = sr.pprev
+	} else {
+		p.newest = sr.pprev
+	}
+	sr.pprev, sr.pnext = nil, nil
+	if p.n--; p.n == 0 {
 		delete(s.providers, sr.rec.Provider)
 	}
 }
@@ -209,17 +291,23 @@ func (s *store) expire(now env.Time) int {
 	return n
 }
 
-// appendProviders appends up to n unexpired records for addr, in provider
-// id order, to dst.
+// appendProviders appends up to n unexpired records for addr, oldest
+// arrival first, to dst. Arrival order (kept by a refresh) puts the
+// incumbents first, as the full-address rule does, and is one a newcomer
+// cannot choose: provider id order let records signed by keys with low ids
+// hide every honest provider from a reader taking the first few.
 func (s *store) appendProviders(dst []ProviderRecord, addr proto.Addr, now env.Time, n int) []ProviderRecord {
-	for _, sr := range s.byAddr[addr] {
-		if n <= 0 {
-			break
-		}
+	list := s.byAddr[addr]
+	var buf [ProvidersPerAddrMax]*storedRecord
+	live := buf[:0]
+	for _, sr := range list {
 		if now.Before(sr.rec.Expiry) {
-			dst = append(dst, sr.rec)
-			n--
+			live = append(live, sr)
 		}
+	}
+	slices.SortFunc(live, func(a, b *storedRecord) int { return cmp.Compare(a.seq, b.seq) })
+	for _, sr := range live[:min(n, len(live))] {
+		dst = append(dst, sr.rec)
 	}
 	return dst
 }
@@ -229,7 +317,7 @@ func (s *store) check() {
 	providers := map[proto.NodeID]int{}
 	// map order ok: a commutative count and per-entry checks.
 	for _, list := range s.byAddr {
-		if len(list) == 0 || len(list) > ProvidersPerAddrMax {
+		if len(list) == 0 || len(list) > s.perAddr {
 			panic(fmt.Sprintf("dht: %d records for one address", len(list)))
 		}
 		total += len(list)
@@ -248,8 +336,18 @@ func (s *store) check() {
 	}
 	// map order ok: per-entry checks.
 	for p, n := range providers {
-		if s.providers[p] != n || (n > s.perSender && p != s.self) {
-			panic(fmt.Sprintf("dht: provider holds %d records, counted %d, quota %d", n, s.providers[p], s.perSender))
+		pr := s.providers[p]
+		m := 0
+		var prev *storedRecord
+		for sr := pr.oldest; sr != nil; sr = sr.pnext {
+			if sr.rec.Provider != p || sr.pprev != prev || (prev != nil && prev.seq >= sr.seq) {
+				panic("dht: a provider's record list is broken")
+			}
+			prev = sr
+			m++
+		}
+		if pr.n != n || m != n || pr.newest != prev || (n > s.perSender && p != s.self) {
+			panic(fmt.Sprintf("dht: provider holds %d records, counted %d, quota %d", n, pr.n, s.perSender))
 		}
 	}
 	if len(s.largest) != len(s.senders) {
@@ -278,8 +376,8 @@ func (s *store) check() {
 	}
 }
 
-// recordHeap is a min-heap on expiry; ties by provider id keep it
-// deterministic.
+// recordHeap is a min-heap on expiry; ties by address, then provider id,
+// keep it deterministic.
 type recordHeap []*storedRecord
 
 func (h recordHeap) Len() int { return len(h) }

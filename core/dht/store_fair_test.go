@@ -1,6 +1,7 @@
 package dht
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"fmt"
 	"testing"
@@ -237,6 +238,18 @@ func TestStoreQuotas(t *testing.T) {
 	if !s.holds(addr, self) || s.metric(MetricShed, "provider_record") != before+1 {
 		t.Fatal("own record not stored in place of another")
 	}
+	// Every sender holds one record, there and in all: the lowest id goes.
+	low := 0
+	for i := 1; i < ProvidersPerAddrMax; i++ {
+		if a, b := keyID(testKey(62, i)), keyID(testKey(62, low)); bytes.Compare(a[:], b[:]) < 0 {
+			low = i
+		}
+	}
+	for i := 0; i < ProvidersPerAddrMax; i++ {
+		if want := i != low; s.holds(addr, keyID(testKey(62, i))) != want {
+			t.Fatalf("own record at a full address: provider %d held %v, want %v (the lowest id shed)", i, !want, want)
+		}
+	}
 	s.d.checkDeep()
 }
 
@@ -246,8 +259,10 @@ func ptr[T any](v T) *T { return &v }
 // from a few senders and providers. After every step the invariants hold,
 // a refresh never changes the count, and a record leaves other than by
 // expiry only when its sender held at least two more records than the
-// newcomer's sender (a full store), or to make room for this node's own
-// record: no choice of expiry wins a slot.
+// newcomer's sender (a full store), to make room for this node's own
+// record, or when a provider delivering its own record sheds one of its
+// records another sender delivered (a replay): no choice of expiry wins a
+// slot. A small per-address cap reaches the full-address rules.
 func TestStoreFairnessProperty(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		max := rapid.IntRange(1, 24).Draw(t, "max")
@@ -255,6 +270,7 @@ func TestStoreFairnessProperty(t *testing.T) {
 		var self proto.NodeID
 		self[0] = 0xee
 		s := newStore(max, quota, self)
+		s.perAddr = rapid.IntRange(1, 4).Draw(t, "perAddr")
 		node := func(label string) proto.NodeID {
 			var id proto.NodeID
 			if i := rapid.IntRange(0, 5).Draw(t, label); i < 5 {
@@ -279,10 +295,12 @@ func TestStoreFairnessProperty(t *testing.T) {
 				sender = rec.Provider
 			}
 			counts := map[proto.NodeID]int{}
-			before := map[*storedRecord]proto.NodeID{}
+			before := map[*storedRecord]ProviderRecord{}
+			owners := map[*storedRecord]proto.NodeID{}
 			for _, sr := range s.expiry {
 				counts[sr.owner.id]++
-				before[sr] = sr.owner.id
+				before[sr] = sr.rec
+				owners[sr] = sr.owner.id
 			}
 			refresh := false
 			for _, sr := range s.byAddr[rec.Addr] {
@@ -296,13 +314,31 @@ func TestStoreFairnessProperty(t *testing.T) {
 			}
 			gone := 0
 			// map order ok: per-entry checks and a count.
-			for sr, owner := range before {
+			for sr, old := range before {
 				if sr.owner != nil {
 					continue
 				}
 				gone++
+				owner := owners[sr]
 				own := sender == self && rec.Provider == self
-				if !own && counts[owner] < counts[sender]+2 {
+				replay := sender == rec.Provider && old.Provider == rec.Provider && owner != sender
+				if own && old.Addr == rec.Addr {
+					// The own-record rule: the victim's sender held the
+					// most records at the address.
+					at := map[proto.NodeID]int{}
+					for o, r := range before {
+						if r.Addr == rec.Addr {
+							at[owners[o]]++
+						}
+					}
+					// map order ok: a max.
+					for _, n := range at {
+						if n > at[owner] {
+							t.Fatalf("own record shed a record of a sender holding %d at the address, not the most (%d)", at[owner], n)
+						}
+					}
+				}
+				if !own && !replay && counts[owner] < counts[sender]+2 {
 					t.Fatalf("shed a record of a sender holding %d for one holding %d", counts[owner], counts[sender])
 				}
 			}
@@ -311,4 +347,169 @@ func TestStoreFairnessProperty(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestReplayDoesNotLockOutProvider (review: provider quota by signer): E
+// replays quota-many of A's signed records (any FIND_PROVIDERS reply gives
+// them) to this node. A's own PROVIDE must still be stored, shedding the
+// youngest replay, and a further replay is refused on the provider quota.
+func TestReplayDoesNotLockOutProvider(t *testing.T) {
+	s := newSolo(t, Config{ProviderRecordsMax: 128, ProviderRecordsPerSenderMax: 4})
+	now := s.e.Now()
+	a := testKey(71, 0)
+	e := keyID(testKey(71, 1))
+	rec := func(i int) ProviderRecord {
+		return NewProviderRecord(a, proto.AddrOf([]byte(fmt.Sprint("replayed ", i))), now.Add(time.Hour))
+	}
+	corr := uint64(1)
+	for i := 0; i < 4; i++ {
+		if st := s.provideFrom(e, corr, rec(i)); st != ackStored {
+			t.Fatalf("replay %d under the quota: ack %d", i, st)
+		}
+		corr++
+	}
+	for i := 4; i < 8; i++ {
+		if st := s.provideFrom(keyID(a), corr, rec(i)); st != ackStored {
+			t.Fatalf("provider's own record %d after %d replays: ack %d, want stored", i, 4, st)
+		}
+		corr++
+		// The youngest replay went: replays 0..6-i remain.
+		for j := 0; j < 4; j++ {
+			if want := j < 7-i; s.holds(rec(j).Addr, keyID(a)) != want {
+				t.Fatalf("after own record %d: replay %d held %v, want %v", i, j, !want, want)
+			}
+		}
+	}
+	if st := s.provideFrom(e, corr, rec(9)); st != ackShed || s.metric(MetricRejects, ReasonProviderQuota) != 1 {
+		t.Fatalf("replay over the provider quota: ack %d, provider_quota %v", st, s.metric(MetricRejects, ReasonProviderQuota))
+	}
+	if st := s.provideFrom(keyID(a), corr+1, rec(10)); st != ackShed || s.metric(MetricRejects, ReasonSenderQuota) != 1 {
+		t.Fatalf("provider over its own quota: ack %d, sender_quota %v", st, s.metric(MetricRejects, ReasonSenderQuota))
+	}
+	s.d.checkDeep()
+}
+
+// TestFindProvidersOldestFirst (review: served in provider id order): an
+// honest provider announces first; then storage's ProviderCandidatesMax
+// (8) records signed by keys whose ids sort below it arrive. A reader
+// asking for 8 must still get the honest one: records are served oldest
+// arrival first, an order a newcomer cannot choose.
+func TestFindProvidersOldestFirst(t *testing.T) {
+	s := newSolo(t, Config{})
+	now := s.e.Now()
+	addr := proto.AddrOf([]byte("hidden"))
+	honest := testKey(72, 0)
+	corr := uint64(1)
+	if st := s.provideFrom(keyID(honest), corr, NewProviderRecord(honest, addr, now.Add(ProviderTTLDefault))); st != ackStored {
+		t.Fatalf("honest record: ack %d", st)
+	}
+	var order []proto.NodeID
+	order = append(order, keyID(honest))
+	for i := 0; len(order) < 9; i++ {
+		k := testKey(73, i)
+		if id := keyID(k); bytes.Compare(id[:], order[0][:]) < 0 {
+			corr++
+			if st := s.provideFrom(id, corr, NewProviderRecord(k, addr, maxExpiry(now))); st != ackStored {
+				t.Fatalf("low-id record %d: ack %d", i, st)
+			}
+			order = append(order, id)
+		}
+	}
+	reader := keyID(testKey(72, 1))
+	s.deliver(reader, 99, message{kind: kindFindProviders, target: addr.Key(), max: 8})
+	resp, ok := findKind(s.sent(), kindProviders, reader)
+	if !ok || len(resp.m.records) != 8 {
+		t.Fatalf("reply: %v, %d records, want 8", ok, len(resp.m.records))
+	}
+	for i, r := range resp.m.records {
+		if r.Provider != order[i] {
+			t.Fatalf("record %d served is %s, want %s (arrival order)", i, r.Provider.Short(), order[i].Short())
+		}
+	}
+}
+
+// TestOwnRecordFullAddressVictim (review: own record evicts the youngest):
+// at a full address this node's own record sheds the youngest record of
+// the sender holding the most records there, not a late honest arrival.
+func TestOwnRecordFullAddressVictim(t *testing.T) {
+	var self, e, h proto.NodeID
+	self[0], e[0], h[0] = 0xee, 0x50, 0x10
+	s := newStore(100, 10, self)
+	s.perAddr = 4
+	var addr proto.Addr
+	put := func(provider byte, sender proto.NodeID) {
+		var p proto.NodeID
+		p[0] = provider
+		if res, _ := s.put(&ProviderRecord{Addr: addr, Provider: p, Expiry: 100}, sender); res != putStored {
+			t.Fatalf("record of provider %d: result %d", provider, res)
+		}
+	}
+	put(1, e) // the flooder relays three records, ids low
+	put(3, e)
+	put(2, e)
+	put(h[0], h) // the honest provider, youngest at the address
+	if res, shed := s.put(&ProviderRecord{Addr: addr, Provider: self, Expiry: 100}, self); res != putStored || shed != 1 {
+		t.Fatalf("own record: result %d, shed %d", res, shed)
+	}
+	s.check()
+	var got []byte
+	for _, sr := range s.byAddr[addr] {
+		got = append(got, sr.rec.Provider[0])
+	}
+	if want := []byte{1, 3, h[0], self[0]}; !bytes.Equal(got, want) {
+		t.Fatalf("address holds providers %v, want %v (the flooder's youngest, 2, shed)", got, want)
+	}
+}
+
+// TestStoreFullShedsLargestNewest fills the store so the full-store rule
+// runs, and checks which record goes: the youngest of the sender charged
+// with the most records, never its oldest or another sender's.
+func TestStoreFullShedsLargestNewest(t *testing.T) {
+	s := newSolo(t, Config{ProviderRecordsMax: 16, ProviderRecordsPerSenderMax: 8})
+	now := s.e.Now()
+	corr := uint64(1)
+	type held struct {
+		addr     proto.Addr
+		provider proto.NodeID
+	}
+	provide := func(k ed25519.PrivateKey, name string) (held, ackStatus) {
+		corr++
+		addr := proto.AddrOf([]byte(name))
+		return held{addr, keyID(k)}, s.provideFrom(keyID(k), corr, NewProviderRecord(k, addr, now.Add(time.Hour)))
+	}
+	big := testKey(74, 0)
+	var bigs []held
+	for i := 0; i < 8; i++ {
+		h, st := provide(big, fmt.Sprint("big ", i))
+		if st != ackStored {
+			t.Fatalf("big %d: ack %d", i, st)
+		}
+		bigs = append(bigs, h)
+	}
+	var others []held
+	for i := 0; i < 8; i++ {
+		h, st := provide(testKey(75, i%2), fmt.Sprint("other ", i))
+		if st != ackStored {
+			t.Fatalf("other %d: ack %d", i, st)
+		}
+		others = append(others, h)
+	}
+	if got := s.d.ProviderRecords(); got != 16 {
+		t.Fatalf("store holds %d, want it full at 16", got)
+	}
+	late, st := provide(testKey(76, 0), "late")
+	if st != ackStored || s.metric(MetricShed, "provider_record") != 1 {
+		t.Fatalf("newcomer into a full store: ack %d, shed %v", st, s.metric(MetricShed, "provider_record"))
+	}
+	for i, h := range bigs {
+		if want := i < 7; s.holds(h.addr, h.provider) != want {
+			t.Fatalf("largest sender's record %d held %v, want %v (only its youngest shed)", i, !want, want)
+		}
+	}
+	for i, h := range append(others, late) {
+		if !s.holds(h.addr, h.provider) {
+			t.Fatalf("record %d of a smaller sender shed", i)
+		}
+	}
+	s.d.checkDeep()
 }
