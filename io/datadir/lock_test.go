@@ -163,7 +163,8 @@ func TestLockAcrossUsers(t *testing.T) {
 	asNobody := func(dir string) string {
 		t.Helper()
 		cmd := exec.Command(bin, "-test.run=^TestLockChild$", "-test.count=1") // #nosec G204 -- the test's own binary
-		cmd.Env = append(os.Environ(), "RON_LOCK_CHILD_DIR="+dir)
+		cmd.Env = append(os.Environ(), "RON_LOCK_CHILD=1")
+		cmd.Dir = dir
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: nobody}
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -211,13 +212,14 @@ func TestLockAcrossUsers(t *testing.T) {
 	}
 
 	// Root's, 0600, as the old build left it: refused, once naming the
-	// file, its owner and the fix.
+	// file (the child names it relative to its working dir), its owner
+	// and the fix.
 	dir = newDir("old")
-	path := filepath.Join(dir, LockName)
-	if err := os.WriteFile(path, []byte("1 oldhost\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, LockName), []byte("1 oldhost\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out := asNobody(dir)
+	path := LockName
 	for _, want := range []string{"cannot open lock file " + path + " (owned by root, mode 0600) as nobody: permission denied", "chown it to the user rond runs as", "remove it while no rond"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("nobody on root's 0600 lock file: %q lacks %q", out, want)
@@ -228,13 +230,14 @@ func TestLockAcrossUsers(t *testing.T) {
 	}
 }
 
-// TestLockChild is TestLockAcrossUsers' child: it takes the lock of
-// $RON_LOCK_CHILD_DIR and says whether it could write the file.
+// TestLockChild is TestLockAcrossUsers' child: it takes the lock of its
+// working dir (with RON_LOCK_CHILD set) and says whether it could write
+// the file.
 func TestLockChild(t *testing.T) {
-	dir := os.Getenv("RON_LOCK_CHILD_DIR")
-	if dir == "" {
+	if os.Getenv("RON_LOCK_CHILD") == "" {
 		t.Skip("the child of TestLockAcrossUsers")
 	}
+	dir := "."
 	before, _ := os.ReadFile(filepath.Join(dir, LockName)) // #nosec G304 -- test dir
 	unlock, err := Lock(dir)
 	if err != nil {
