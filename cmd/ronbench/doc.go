@@ -2,7 +2,7 @@
 // throughput and latency figures for BENCHMARKS.md ("Production node").
 //
 //	ronbench                          # an in-process node, in memory
-//	ronbench --data-dir /tmp/x        # in-process macronode (pebble on disk)
+//	ronbench --data-dir /tmp/x        # in-process macronode (pebble on disk; a rond data dir, one with DIR/FORMAT, is refused)
 //	ronbench --rond bin/rond          # the rond binary as a child process
 //	ronbench --peers --rond bin/rond --kubo bin/ipfs   # issue 15's side by side
 //

@@ -52,7 +52,7 @@ func main() {
 	}
 	var o options
 	flag.StringVar(&o.rond, "rond", "", "drive this rond `binary` (a child process) instead of an in-process node")
-	flag.StringVar(&o.dataDir, "data-dir", "", "macronode: pebble on disk under `DIR` (must not exist or be empty); default in memory")
+	flag.StringVar(&o.dataDir, "data-dir", "", "macronode: pebble on disk under `DIR` (must not exist or be empty; a rond data dir is refused); default in memory")
 	flag.BoolVar(&o.macronode, "macronode", false, "macronode in a fresh temporary --data-dir (removed at exit)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the load phases to `FILE`")
 	flag.StringVar(&o.only, "sizes", "4KiB,1MiB,64MiB", "object sizes to run (comma-separated subset)")

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/io/datadir"
 	"github.com/ron-network/ron/io/gateway"
 	"github.com/ron-network/ron/io/keyfile"
 	"github.com/ron-network/ron/io/pebbledisk"
@@ -71,6 +73,24 @@ func capKey(dir string) (string, *auth.Keyring, auth.MACKey, error) {
 	return path, keys, key, err
 }
 
+// refuseNodeDataDir refuses a --data-dir that holds a rond format record
+// (DIR/FORMAT): it is a node's data dir, and the benchmark would write
+// its objects into that node's store (in process, under a new node id).
+func refuseNodeDataDir(dir string) error {
+	path := filepath.Join(dir, datadir.RecordName)
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("ronbench: --data-dir %s: cannot check for a rond data dir: %w", dir, err)
+	}
+	node := ""
+	if rec, _, err := datadir.Read(dir); err == nil && rec.NodeID != "" {
+		node = " of node " + rec.NodeID
+	}
+	return fmt.Errorf("ronbench: --data-dir %s is a rond data dir%s (it holds %s): the benchmark would write into that node's store; "+
+		"give ronbench an empty or new dir, or --macronode for a temporary one (nothing was changed)", dir, node, path)
+}
+
 // startInProcess composes a node as rond does and serves its gateway on
 // a loopback port. dataDir "" keeps pebble in memory (a micronode).
 func startInProcess(scratch, dataDir string) (*target, error) {
@@ -87,6 +107,9 @@ func startInProcess(scratch, dataDir string) (*target, error) {
 	opts := pebbledisk.Options{Dir: "ron", FS: vfs.NewMem(), Log: log, ValuesInMemory: true}
 	label := "in-process micronode (memory)"
 	if dataDir != "" {
+		if err := refuseNodeDataDir(dataDir); err != nil {
+			return nil, err
+		}
 		opts = pebbledisk.Options{Dir: filepath.Join(dataDir, "pebble"), Log: log}
 		label = "in-process macronode (" + dataDir + ")"
 	}
@@ -145,6 +168,9 @@ func startRondWith(bin, scratch, dataDir string, extra ...string) (*target, erro
 		"--cap-key-file", capPath, "--log-level", "warn"}
 	label := "rond micronode (memory)"
 	if dataDir != "" {
+		if err := refuseNodeDataDir(dataDir); err != nil {
+			return nil, err
+		}
 		args = append(args, "--data-dir", dataDir)
 		label = "rond macronode (" + dataDir + ")"
 	}

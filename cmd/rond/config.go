@@ -236,8 +236,12 @@ func (c Config) auditRetainAge() (time.Duration, error) {
 // serves, and finite (+Inf would make the bucket's arithmetic NaN).
 const anonymousReadRateMax = 1e9
 
-// configError is a configuration problem; main exits 2 on it.
-type configError struct{ msg string }
+// configError is a configuration problem; main prints it alone and
+// exits 2 on it, or code when set (1: a data dir in use, worth a retry).
+type configError struct {
+	msg  string
+	code int
+}
 
 func (e *configError) Error() string { return e.msg }
 

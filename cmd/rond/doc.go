@@ -254,15 +254,22 @@
 // volume that did not mount, an rm) is refused (exit 2) and left
 // untouched, naming the store, the record and what to do: restore the
 // store, or start over on purpose with a new --data-dir (a new node) or
-// by removing DIR/FORMAT and DIR/pebble (the same node id, empty; never
-// on a registry replica, which would forget its votes). Started empty
+// by removing DIR/FORMAT and DIR/pebble (the same node id, empty; not
+// on a replica of a registry group of more than one replica, which would
+// forget votes the others counted; a single node without peers is its
+// own registry and may). Started empty
 // under its old id, a registry replica could vote twice in a term and
 // a storage node would drop every replica it held. A record without the
 // mark (an older build's, or a crash before the mark) starts as before
 // and gains the mark. rond holds the data dir's lock, DIR/LOCK (flock),
 // from its checks of the dir until it exits, and rond migrate holds it
 // for a whole migration: a second rond or rond migrate on the dir is
-// refused naming the lock file and its holder's pid.
+// refused naming the lock file and the pid and host last written in it
+// (rond exits 1 then, not 2: a retry passes once the other is done), and
+// so is a rond whose checks of the dir fail while the lock is held (a
+// migration at work). The lock file is mode 0644 and, made by root (sudo
+// rond migrate), given to the data dir's owner; one rond can read but
+// not write is taken read-only.
 // A dir whose record names its node but whose
 // node key file is missing is refused ("node.key is missing from DIR
 // ... restore it") before any key is written: a new key would belong

@@ -88,6 +88,9 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		var ce *configError
 		if errors.As(err, &ce) {
 			fmt.Fprintln(stderr, err)
+			if ce.code != 0 {
+				return ce.code
+			}
 			return 2
 		}
 		log.Error("rond: stopped", "err", err)

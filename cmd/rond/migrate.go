@@ -58,7 +58,7 @@ func migrateCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	from, isNew, err := datadir.Check(*dir, versionLine())
 	if err != nil {
-		fmt.Fprintln(stderr, "rond: migrate:", err)
+		fmt.Fprintln(stderr, "rond: migrate:", heldOr(*dir, err))
 		return 1
 	}
 	if isNew {
@@ -68,7 +68,7 @@ func migrateCmd(args []string, stdout, stderr io.Writer) int {
 	// A store the record says was created but is gone is refused by the
 	// dry run too (datadir.Migrate refuses it), not shown a plan.
 	if _, err := datadir.StoreFound(*dir); errors.Is(err, datadir.ErrStoreMissing) {
-		fmt.Fprintln(stderr, "rond: migrate:", err)
+		fmt.Fprintln(stderr, "rond: migrate:", heldOr(*dir, err))
 		return 1
 	}
 	plan, err := datadir.Plan(from, uint32(*to))
@@ -98,6 +98,16 @@ func migrateCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s: format %d -> %d\n", *dir, from, *to)
 	return 0
+}
+
+// heldOr is err, a check of dir that failed before its lock was taken,
+// unless another process holds dir's lock (datadir.Held): then that,
+// as what the check saw may be that process's work in progress.
+func heldOr(dir string, err error) error {
+	if held := datadir.Held(dir); held != nil {
+		return held
+	}
+	return err
 }
 
 // migrateNodeID reads the node key (never creates one) to name the node in
@@ -169,7 +179,9 @@ func checkDataDir(cfg Config, log *slog.Logger) (dataDirState, error) {
 // takes the data dir's lock (datadir.Lock, DIR/LOCK) that the process
 // holds until unlock, so that no other rond nor rond migrate works on the
 // dir meanwhile, and checks again under it (a migration may have ended
-// in between). A micronode has no dir to lock.
+// in between). A check that fails before the lock is reported as the dir
+// in use when DIR/LOCK is held (datadir.Held, which creates no file). A
+// dir in use exits 1 (inUseError). A micronode has no dir to lock.
 func lockDataDir(cfg Config, log *slog.Logger) (dataDirState, func(), error) {
 	noop := func() {}
 	check := func() (dataDirState, error) {
@@ -180,10 +192,20 @@ func lockDataDir(cfg Config, log *slog.Logger) (dataDirState, func(), error) {
 		return state, checkNodeKeyPresent(cfg, state.isNew)
 	}
 	state, err := check()
+	if err != nil && cfg.DataDir != "" {
+		// A migration at work on the dir may be why it looks wrong
+		// (an older format, a store half converted): say it is in use.
+		if held := datadir.Held(cfg.DataDir); held != nil {
+			return state, noop, inUseError(held)
+		}
+	}
 	if err != nil || cfg.DataDir == "" {
 		return state, noop, err
 	}
 	unlock, err := datadir.Lock(cfg.DataDir)
+	if errors.Is(err, datadir.ErrInUse) {
+		return state, noop, inUseError(err)
+	}
 	if err != nil {
 		return state, noop, &configError{msg: "rond: " + err.Error()}
 	}
@@ -192,6 +214,13 @@ func lockDataDir(cfg Config, log *slog.Logger) (dataDirState, func(), error) {
 		return state, noop, err
 	}
 	return state, unlock, nil
+}
+
+// inUseError is a data dir another process holds (datadir.ErrInUse):
+// printed alone as a bad setting is, but exit 1, not 2, since it passes
+// once the other process is done (a supervisor may take 2 as permanent).
+func inUseError(err error) error {
+	return &configError{msg: "rond: " + err.Error(), code: 1}
 }
 
 // stampDataDir gives a new data dir its record and checks that an existing

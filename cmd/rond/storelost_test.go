@@ -118,7 +118,8 @@ func TestLostStoreIsRefusedUntouched(t *testing.T) {
 
 // TestSecondRondOnADataDirIsRefused: while rond runs on a data dir, a
 // second rond and rond migrate on it are refused at once, naming the data
-// dir's lock file and the holder's pid. The old build had no lock at the
+// dir's lock file and the holder's pid; the second rond exits 1 (in use,
+// a retry passes later), not 2 (a bad setting). The old build had no lock at the
 // data dir's level: the second rond read, stamped and wrote the dir's
 // files before pebble's own lock stopped it.
 func TestSecondRondOnADataDirIsRefused(t *testing.T) {
@@ -129,8 +130,8 @@ func TestSecondRondOnADataDirIsRefused(t *testing.T) {
 	n := startRond(t, "--data-dir", dir, "--quic-addr", "127.0.0.1:0")
 	wants := []string{filepath.Join(dir, datadir.LockName) + " is locked by another rond", fmt.Sprintf("pid %d", n.cmd.Process.Pid), "stop it first"}
 	errOut, code := refusedStart(t, "--data-dir", dir, "--http-addr", "127.0.0.1:0", "--quic-addr", "127.0.0.1:0")
-	if code != 2 {
-		t.Errorf("second rond: exit %d, stderr %q; want exit 2", code, errOut)
+	if code != 1 {
+		t.Errorf("second rond: exit %d, stderr %q; want exit 1 (in use: a retry passes later)", code, errOut)
 	}
 	containsAll(t, "second rond", errOut, wants)
 	out, errOut, code := runRond("migrate", "--data-dir", dir, "--to", "2")
@@ -164,8 +165,8 @@ func TestMigrateHoldsTheDataDirLock(t *testing.T) {
 	before := dirtree.Snapshot(t, dir)
 	wants := []string{filepath.Join(dir, datadir.LockName) + " is locked by another rond", fmt.Sprintf("pid %d", os.Getpid())}
 	errOut, code := refusedStart(t, "--data-dir", dir, "--http-addr", "127.0.0.1:0", "--quic-addr", "127.0.0.1:0")
-	if code != 2 {
-		t.Errorf("rond: exit %d, stderr %q; want exit 2", code, errOut)
+	if code != 1 {
+		t.Errorf("rond: exit %d, stderr %q; want exit 1", code, errOut)
 	}
 	containsAll(t, "rond", errOut, wants)
 	out, errOut, code := runRond("migrate", "--data-dir", dir, "--to", "2")
@@ -175,5 +176,39 @@ func TestMigrateHoldsTheDataDirLock(t *testing.T) {
 	containsAll(t, "migrate", errOut, wants)
 	if after := dirtree.Snapshot(t, dir); !reflect.DeepEqual(after, before) {
 		t.Fatalf("the locked dir changed:\n got %v\nwant %v", keysOf(after), keysOf(before))
+	}
+}
+
+// TestInUseBeatsAFailedCheck: while a migration holds the data dir's
+// lock, a rond whose check of the dir fails (here the dir is format 2,
+// as it is before a 2 -> 3 migration commits) says the dir is in use
+// (exit 1), not that it must be migrated (exit 2), and changes nothing.
+// Held here by datadir.Lock, as rond migrate takes it.
+func TestInUseBeatsAFailedCheck(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dir := t.TempDir()
+	copyDir(t, goldenDir(datadir.FormatCurrent-1), dir)
+	unlock, err := datadir.Lock(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	before := dirtree.Snapshot(t, dir)
+	wants := []string{filepath.Join(dir, datadir.LockName) + " is locked by another rond", fmt.Sprintf("pid %d", os.Getpid())}
+	errOut, code := refusedStart(t, "--data-dir", dir, "--http-addr", "127.0.0.1:0", "--quic-addr", "127.0.0.1:0")
+	if code != 1 || strings.Contains(errOut, "run rond migrate") {
+		t.Errorf("rond: exit %d, stderr %q; want exit 1, in use", code, errOut)
+	}
+	containsAll(t, "rond", errOut, wants)
+	if after := dirtree.Snapshot(t, dir); !reflect.DeepEqual(after, before) {
+		t.Fatalf("the locked dir changed:\n got %v\nwant %v", keysOf(after), keysOf(before))
+	}
+	unlock()
+	// Released: the format is what stops it.
+	errOut, code = refusedStart(t, "--data-dir", dir, "--http-addr", "127.0.0.1:0", "--quic-addr", "127.0.0.1:0")
+	if code != 2 || !strings.Contains(errOut, "run rond migrate") {
+		t.Errorf("rond after the release: exit %d, stderr %q; want exit 2 naming rond migrate", code, errOut)
 	}
 }

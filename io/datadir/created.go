@@ -62,6 +62,6 @@ func storeMissing(fsys vfs.FS, dir string, rec Record) error {
 	return fmt.Errorf("%w: data dir %s records that its store was created (%s: store_created), but %s. "+
 		"Starting would run %s empty under its old id (a registry replica would forget its votes and acknowledged entries, a storage node every replica it held). "+
 		"Restore %s (mount its volume, or restore it from backup) and start again. "+
-		"To start over on purpose: a new --data-dir (a new node), or remove %s%s to start this node empty under the same id (never on a registry replica) (nothing was changed)",
+		"To start over on purpose: a new --data-dir (a new node), or remove %s%s to start this node empty under the same id (not on a replica of a registry group of more than one replica, which would forget votes and entries the others count on; a single node without peers is its own registry and may) (nothing was changed)",
 		ErrStoreMissing, dir, filepath.Join(dir, RecordName), found, node, store, filepath.Join(dir, RecordName), emptyDir)
 }

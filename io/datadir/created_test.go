@@ -134,9 +134,13 @@ func TestMarkStoreCreated(t *testing.T) {
 	}
 }
 
-// TestMigrateKeepsStoreCreated: the records a migration writes keep the
-// mark, and a migration of a dir that holds its store sets it (a format 0
-// dir's first record), so a migration never forgets a store it moved.
+// TestMigrateKeepsStoreCreated: the records a migration writes say the
+// store was created exactly when it was: a migration of a dir that holds
+// its store sets the mark (a format 0 dir's first record) or keeps it; a
+// recorded dir without a store and without the mark (the crash window
+// before the store's first Open) stays without it; and a marked dir whose
+// store is gone is refused untouched, never migrated into a record that
+// forgot the mark.
 func TestMigrateKeepsStoreCreated(t *testing.T) {
 	dir := t.TempDir()
 	realStore(t, dir)
@@ -146,22 +150,39 @@ func TestMigrateKeepsStoreCreated(t *testing.T) {
 	if rec, _, err := Read(dir); err != nil || !rec.StoreCreated {
 		t.Errorf("format 0 -> 1 with a store: record %+v %v; want store_created", rec, err)
 	}
-	noStore := t.TempDir()
-	writeRecordJSON(t, noStore, true)
-	realStore(t, noStore)
+	marked := t.TempDir()
+	writeRecordJSON(t, marked, true)
+	realStore(t, marked)
+	unmarked := t.TempDir()
+	writeRecordJSON(t, unmarked, false)
 	for _, to := range []uint32{FormatCurrent - 1, FormatCurrent} {
-		if _, err := Migrate(noStore, to, MigrateOptions{Binary: "rond test"}); err != nil {
+		if _, err := Migrate(marked, to, MigrateOptions{Binary: "rond test"}); err != nil {
 			t.Fatal(err)
 		}
-		if rec, _, err := Read(noStore); err != nil || !rec.StoreCreated || rec.Format != to {
-			t.Errorf("migrated to %d: record %+v %v; want store_created", to, rec, err)
+		if rec, _, err := Read(marked); err != nil || !rec.StoreCreated || rec.Format != to {
+			t.Errorf("marked, migrated to %d: record %+v %v; want store_created", to, rec, err)
 		}
+		if _, err := Migrate(unmarked, to, MigrateOptions{Binary: "rond test"}); err != nil {
+			t.Fatal(err)
+		}
+		if rec, _, err := Read(unmarked); err != nil || rec.StoreCreated || rec.Format != to {
+			t.Errorf("unmarked without a store, migrated to %d: record %+v %v; want no store_created", to, rec, err)
+		}
+	}
+	lost := t.TempDir()
+	writeRecordJSON(t, lost, true)
+	before := dirtree.Snapshot(t, lost)
+	if _, err := Migrate(lost, FormatCurrent-1, MigrateOptions{Binary: "rond test"}); !errors.Is(err, ErrStoreMissing) {
+		t.Errorf("marked without its store: Migrate %v; want ErrStoreMissing", err)
+	}
+	if after := dirtree.Snapshot(t, lost); !reflect.DeepEqual(after, before) {
+		t.Errorf("the refused dir changed:\n got %q\nwant %q", after, before)
 	}
 }
 
 // TestLockIsExclusive: a second Lock of a locked dir (here in the same
 // process, as flock locks an open file, not a process) is refused with
-// ErrInUse naming the lock file and the holder's pid; so is a Migrate,
+// ErrInUse naming the lock file and the pid and host its holder wrote; so is a Migrate,
 // even of a recorded dir without a store (which has no store lock), and
 // it writes nothing. Released, the lock is taken again.
 func TestLockIsExclusive(t *testing.T) {
@@ -172,7 +193,8 @@ func TestLockIsExclusive(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := dirtree.Snapshot(t, dir)
-	want := fmt.Sprintf("%s is locked by another rond (a running node or rond migrate, pid %d)", filepath.Join(dir, LockName), os.Getpid())
+	host, _ := os.Hostname()
+	want := fmt.Sprintf("%s is locked by another rond (a running node or rond migrate; the lock file was last written by pid %d on %s)", filepath.Join(dir, LockName), os.Getpid(), host)
 	if _, err := Lock(dir); !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), want) {
 		t.Errorf("second Lock: %v; want ErrInUse, %q", err, want)
 	}

@@ -46,8 +46,10 @@
 //     migrate, untouched, naming the store, the record and what to do:
 //     restore the store, or start over on purpose with a new --data-dir
 //     (a new node) or by removing DIR/FORMAT and DIR/pebble (the same
-//     node id, empty; never on a registry replica). Started empty under
-//     its old node id, a registry replica would forget its votes and the
+//     node id, empty; not on a replica of a registry group of more
+//     than one replica: a single node without peers is its own
+//     registry and may). Started empty under its old node id, a
+//     replica of a larger registry group would forget its votes and the
 //     entries it acknowledged, and a storage node every replica it held.
 //     A recorded dir without the mark (an older build's record, which
 //     gains it at its first start with a store, or a crash between the
@@ -64,7 +66,17 @@
 // passed, checks again under it and holds it until it exits; Migrate
 // takes it the same way for its whole plan. A second rond or rond
 // migrate on the dir is refused (ErrInUse) naming DIR/LOCK and the pid
-// its holder wrote in it; a refused dir never gets the file. It is not
+// and host last written in it (its holder's, unless a holder that could
+// only read the file came since); a refused dir never gets the file.
+// When a check fails before the lock is taken, Held probes DIR/LOCK
+// without creating it, so that a dir a migration is at work on is
+// reported in use rather than by what the check saw mid-migration. The
+// file is created mode 0644 (what it holds is not secret) and, by root,
+// given to the data dir's owner, so that rond migrate run with sudo does
+// not lock the service user's rond out; a lock file that cannot be
+// written is opened read-only, which flock takes too, and one that
+// cannot be opened at all is refused naming its owner and mode and what
+// to do. It is not
 // pebble's lock (DIR/pebble/LOCK), which pebble takes when the store
 // opens and Migrate takes after DIR/LOCK (so that a migration never runs
 // under an older rond, which takes only pebble's): every process takes

@@ -216,7 +216,7 @@ func Migrate(dir string, to uint32, opts MigrateOptions) ([]PlanStep, error) {
 
 // migrateCheck refuses a dir Migrate must not touch and returns its plan,
 // and whether the records the plan writes say the store was created (it
-// is there, or the old record said so).
+// is there: a record that says so of a store that is gone is refused).
 func migrateCheck(dir string, to uint32, opts MigrateOptions) ([]PlanStep, bool, error) {
 	from, isNew, err := Check(dir, opts.Binary)
 	if err != nil {
@@ -243,12 +243,11 @@ func migrateCheck(dir string, to uint32, opts MigrateOptions) ([]PlanStep, bool,
 	if err != nil {
 		return nil, false, err
 	}
-	if rec.StoreCreated && !exists {
-		return nil, false, storeMissing(vfs.Default, dir, rec)
-	}
 	plan, err := Plan(from, to)
 	if err != nil {
 		return nil, false, err
 	}
-	return plan, exists || rec.StoreCreated, nil
+	// A store the record says was created and that is gone was refused
+	// above, so exists says it all.
+	return plan, exists, nil
 }
