@@ -47,8 +47,13 @@
 // any node reaching the QUIC port could store objects (no token, quota,
 // audit or --memory-max: those are the gateway's) and read every object,
 // and fake ids in the routing table became placement targets. A node
-// alone (no bootstrap, replicas or members) has no membership and is
-// unaffected.
+// alone (no bootstrap, replicas or members) has no membership, so that a
+// second node can join it without being listed, and serves its peer
+// protocol to any node reaching its QUIC port (loopback by default;
+// within --memory-max on a micronode); with a --policy file it runs the
+// membership of itself alone instead (runtime.NodeSpec.ClosedAlone), for
+// the peer protocol does not consult the policy: list --members on it
+// for other nodes to join.
 //
 // open_network / RON_OPEN_NETWORK / --open-network keeps the open DHT
 // placement instead (DESIGN 5.4 as written): any node reaching the QUIC

@@ -171,7 +171,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	replicas, _ := cfg.replicaIDs()
 	members, _ := cfg.memberIDs()
 	spec := runtime.NodeSpec{Key: key, Replicas: registryReplicas(cfg, replicas, len(peers), key),
-		Members: members, OpenNetwork: cfg.OpenNetwork}
+		Members: members, OpenNetwork: cfg.OpenNetwork, ClosedAlone: cfg.Policy != ""}
 	for _, p := range peers {
 		spec.Peers = append(spec.Peers, p.id)
 	}

@@ -38,6 +38,14 @@ type NodeSpec struct {
 	// DHT learns and serves every sender. Off (the default), a node with
 	// peers runs a closed membership (Membership).
 	OpenNetwork bool
+	// ClosedAlone makes a node without peers run the closed membership
+	// of itself alone, refusing every other node's storage and DHT
+	// requests, instead of no membership (which serves any node, so that
+	// a second node can join a first one that lists nobody). rond sets
+	// it when a policy file governs access: the peer protocol does not
+	// consult the policy, so a node alone would otherwise serve every
+	// object to any node reaching its QUIC port.
+	ClosedAlone bool
 	// StorageReplicas (R) and WriteQuorum (W); zero picks R = min(3,
 	// members) (min(3, 1+len(Peers)) on an open network) and W = min(2,
 	// R), so a node alone stores with R=W=1.
@@ -105,7 +113,8 @@ func (s NodeSpec) Describe() stack.Description {
 // places objects on the closest of them (storage.Config.Members) and
 // serves only them; the DHT learns and serves only them
 // (dht.Config.Members). Nil on an open network (OpenNetwork) and for a
-// node alone (no other id listed): a node alone is unaffected.
+// node alone (no other id listed), unless ClosedAlone: then it is the
+// node itself, which serves no other node.
 func (s NodeSpec) Membership() []proto.NodeID {
 	if s.OpenNetwork {
 		return nil
@@ -116,7 +125,7 @@ func (s NodeSpec) Membership() []proto.NodeID {
 	ids = append(ids, s.Members...)
 	slices.SortFunc(ids, proto.NodeID.Compare)
 	ids = slices.Compact(ids)
-	if len(ids) < 2 {
+	if len(ids) < 2 && !s.ClosedAlone {
 		return nil
 	}
 	return ids

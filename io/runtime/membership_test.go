@@ -54,4 +54,14 @@ func TestMembership(t *testing.T) {
 	if d := alone.Describe(); d.Storage.Members != nil || d.DHT.Members != nil || d.Storage.Replicas != 1 {
 		t.Fatalf("a node alone: members %v / %v, R=%d; want none, R=1", d.Storage.Members, d.DHT.Members, d.Storage.Replicas)
 	}
+	closed := alone
+	closed.ClosedAlone = true
+	if d := closed.Describe(); !slices.Equal(d.Storage.Members, []proto.NodeID{specID(self)}) ||
+		!slices.Equal(d.DHT.Members, []proto.NodeID{specID(self)}) || d.Storage.Replicas != 1 || d.Storage.WriteQuorum != 1 {
+		t.Fatalf("a node alone, closed: members %v / %v, R=%d W=%d; want itself, R=W=1",
+			d.Storage.Members, d.DHT.Members, d.Storage.Replicas, d.Storage.WriteQuorum)
+	}
+	if err := closed.Validate(); err != nil {
+		t.Fatal(err)
+	}
 }
