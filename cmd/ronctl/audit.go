@@ -29,6 +29,9 @@ func (c *client) auditCmd(args []string) error {
 	var head audit.Head
 	var base audit.Head
 	source := c.tok.file
+	if c.tok.auditBase != "" && source == "" {
+		return usageError{"--base goes with --file: a node (--node) sends its own base (X-Ron-Audit-Base)"}
+	}
 	if source != "" {
 		if c.tok.auditBase != "" {
 			b, err := gateway.ParseAuditHead(c.tok.auditBase)
@@ -134,6 +137,12 @@ func (c *client) verifyAudit(source string, lines io.Reader, head audit.Head, ba
 			return fmt.Errorf("%w: %s: %v", errChainBroken, source, err)
 		}
 		return fmt.Errorf("%w: first bad record is seq %d (line %d of %s): %v", errChainBroken, records[bad].Seq, lineOf[bad], source, err)
+	}
+	// A base must be one the node's retention wrote: a segment's end,
+	// named by a retention record chained after it. Anything else is a
+	// prefix cut by someone with the disk (the base is only CRC-sealed).
+	if err := audit.VerifyBaseWitnessed(base, records); err != nil {
+		return fmt.Errorf("%w: %s: %v", errChainBroken, source, err)
 	}
 	last := audit.HeadOf(records)
 	if len(records) == 0 {
