@@ -55,7 +55,7 @@
 // about 223 bytes stored, so a tenant writing ~200 records a second
 // fills 1 GiB in about 6.7 hours, not days: size the bound for the
 // history auditors need, export before it is cut, and watch
-// audit_oldest_record_age_seconds (deploy/'s AuditRetentionShort alert
+// audit_oldest_record_age_seconds (deploy/'s RonAuditRetentionShort alert
 // fires when retention drops records and the log reaches back less than
 // 7 days). Seqs are cut into segments of SegmentRecords (2048); a
 // segment is a seq range, so rotating into a new one writes nothing. When
