@@ -41,6 +41,12 @@ const (
 	// none were): the stream starts at its seq+1, and the first record
 	// links to its hash (audit.VerifyHeadFrom).
 	AuditBaseHeader = "X-Ron-Audit-Base"
+	// AuditCutTrailer is a trailer of GET /audit set when the stream ends
+	// short of its head on purpose: "retention <base>" when retention
+	// dropped records the stream had not reached (base in
+	// AuditHeadHeader's form), "unreadable <seq>" at a record that does
+	// not decode. A client tells a cut it can retry from missing records.
+	AuditCutTrailer = "X-Ron-Audit-Cut"
 	// AuditResource is the resource an admin token must cover to read
 	// the log.
 	AuditResource = "audit"
@@ -238,6 +244,7 @@ func (g *Gateway) auditLog(req *request) *apiError {
 	req.w.Header().Set("Cache-Control", "no-store")
 	req.w.Header().Set(AuditHeadHeader, FormatAuditHead(head.Appended))
 	req.w.Header().Set(AuditBaseHeader, FormatAuditHead(page.Base))
+	req.w.Header().Set("Trailer", AuditCutTrailer)
 	req.w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(req.w)
 	for {
@@ -250,6 +257,7 @@ func (g *Gateway) auditLog(req *request) *apiError {
 			// Headers are sent: the stream ends short of the head, which
 			// VerifyHead reports; the log names the record.
 			g.log.Error("gateway: audit log has an unreadable record", "seq", page.BadSeq, "err", page.Err)
+			req.w.Header().Set(AuditCutTrailer, "unreadable "+strconv.FormatUint(page.BadSeq, 10))
 			return nil
 		}
 		if !page.More || len(page.Records) == 0 {
@@ -262,6 +270,7 @@ func (g *Gateway) auditLog(req *request) *apiError {
 		}
 		if page.Truncated {
 			g.log.Warn("gateway: audit stream cut: retention dropped records it had not reached", "base_seq", page.Base.Seq)
+			req.w.Header().Set(AuditCutTrailer, "retention "+FormatAuditHead(page.Base))
 			return nil
 		}
 	}
