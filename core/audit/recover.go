@@ -30,6 +30,11 @@ import (
 // were dropped by retention already and are deleted again, unchecked. A
 // base that does not unseal or decode is retried like a record, then
 // stops the log (the retained records cannot be vouched for without it).
+// So does a missing base under a first record above seq 1: a crash
+// loses a tail, never a log's first records, so those records were
+// dropped by retention and the base is lost; treating the kept records
+// as an unsynced tail would delete them. A decoded base is the
+// service's at once (reads place the records by it, in every state).
 type recovery struct {
 	attempt  int
 	head     Head
