@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 
 	"github.com/ron-network/ron/core/audit"
 	"github.com/ron-network/ron/io/gateway"
@@ -28,7 +29,11 @@ func (c *client) auditCmd(args []string) error {
 	var lines io.Reader
 	var head audit.Head
 	var base audit.Head
+	var cut string
 	source := c.tok.file
+	if c.tok.auditBase != "" && source == "" {
+		return usageError{"--base goes with --file: a node (--node) sends its own base (X-Ron-Audit-Base)"}
+	}
 	if source != "" {
 		if c.tok.auditBase != "" {
 			b, err := gateway.ParseAuditHead(c.tok.auditBase)
@@ -45,53 +50,54 @@ func (c *client) auditCmd(args []string) error {
 		lines = f
 	} else {
 		source = c.node + "/audit"
-		body, h, b, err := c.fetchAudit()
+		body, h, b, why, err := c.fetchAudit()
 		if err != nil {
 			return err
 		}
-		lines, head, base = bytes.NewReader(body), h, b
+		lines, head, base, cut = bytes.NewReader(body), h, b, why
 	}
-	return c.verifyAudit(source, lines, head, base)
+	return c.verifyAudit(source, lines, head, base, cut)
 }
 
-// fetchAudit reads GET /audit, its head header and its base header (the
-// zero base when the node sends none: it predates retention).
-func (c *client) fetchAudit() (body []byte, head, base audit.Head, err error) {
-	body, head, baseText, err := c.fetchAuditHeaders()
+// fetchAudit reads GET /audit, its head header, its base header (the
+// zero base when the node sends none: it predates retention) and why the
+// node cut the stream short, if it did (gateway.AuditCutTrailer).
+func (c *client) fetchAudit() (body []byte, head, base audit.Head, cut string, err error) {
+	body, head, baseText, cut, err := c.fetchAuditHeaders()
 	if err != nil || baseText == "" {
-		return body, head, base, err
+		return body, head, base, cut, err
 	}
 	base, err = gateway.ParseAuditHead(baseText)
-	return body, head, base, err
+	return body, head, base, cut, err
 }
 
-func (c *client) fetchAuditHeaders() ([]byte, audit.Head, string, error) {
+func (c *client) fetchAuditHeaders() ([]byte, audit.Head, string, string, error) {
 	req, err := http.NewRequest("GET", c.node+"/audit", nil)
 	if err != nil {
-		return nil, audit.Head{}, "", usageError{err.Error()}
+		return nil, audit.Head{}, "", "", usageError{err.Error()}
 	}
 	if c.token == "" {
-		return nil, audit.Head{}, "", usageError{"reading the audit log needs an admin token: pass --token or set RON_TOKEN"}
+		return nil, audit.Head{}, "", "", usageError{"reading the audit log needs an admin token: pass --token or set RON_TOKEN"}
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, audit.Head{}, "", fmt.Errorf("cannot reach %s: %v", c.node, err)
+		return nil, audit.Head{}, "", "", fmt.Errorf("cannot reach %s: %v", c.node, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, audit.Head{}, "", fmt.Errorf("reading the audit log: %v", err)
+		return nil, audit.Head{}, "", "", fmt.Errorf("reading the audit log: %v", err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var env gateway.Envelope
 		if json.Unmarshal(body, &env) == nil && env.Code != "" {
-			return nil, audit.Head{}, "", fmt.Errorf("GET /audit: %d %s: %s", resp.StatusCode, env.Code, env.Message)
+			return nil, audit.Head{}, "", "", fmt.Errorf("GET /audit: %d %s: %s", resp.StatusCode, env.Code, env.Message)
 		}
-		return nil, audit.Head{}, "", fmt.Errorf("GET /audit: HTTP %d", resp.StatusCode)
+		return nil, audit.Head{}, "", "", fmt.Errorf("GET /audit: HTTP %d", resp.StatusCode)
 	}
 	head, err := gateway.ParseAuditHead(resp.Header.Get(gateway.AuditHeadHeader))
-	return body, head, resp.Header.Get(gateway.AuditBaseHeader), err
+	return body, head, resp.Header.Get(gateway.AuditBaseHeader), resp.Trailer.Get(gateway.AuditCutTrailer), err
 }
 
 // verifyAudit parses JSON lines and verifies the chain (and the head,
@@ -102,7 +108,11 @@ func (c *client) fetchAuditHeaders() ([]byte, audit.Head, string, error) {
 // for a file; zero: the log must start at seq 1). A file is never taken
 // at its first record's word: one missing its first records fails unless
 // --base names what retention dropped.
-func (c *client) verifyAudit(source string, lines io.Reader, head audit.Head, base audit.Head) error {
+//
+// cut is why the node ended the stream short of head (the trailer; "" for
+// a file): a stream retention cut while it was read is reported as such,
+// not as missing records.
+func (c *client) verifyAudit(source string, lines io.Reader, head audit.Head, base audit.Head, cut string) error {
 	var records []audit.Record
 	var lineOf []int // lineOf[i] is the line of records[i]
 	sc := bufio.NewScanner(lines)
@@ -127,6 +137,10 @@ func (c *client) verifyAudit(source string, lines io.Reader, head audit.Head, ba
 	if bad, err := audit.VerifyHeadFrom(base, records, head); err != nil {
 		if bad >= len(records) { // cut short of the saved head
 			end := base.Seq + uint64(len(records))
+			if b, ok := strings.CutPrefix(cut, "retention "); ok {
+				return fmt.Errorf("%w: %s was cut by retention after seq %d: the node dropped records the stream had not reached (its base moved to %s); "+
+					"the %d records read verify; run again to read the rest", errChainBroken, source, end, b, len(records))
+			}
 			return fmt.Errorf("%w: first bad record is seq %d (missing: %s ends at seq %d): %v", errChainBroken,
 				end+1, source, end, err)
 		}
@@ -134,6 +148,12 @@ func (c *client) verifyAudit(source string, lines io.Reader, head audit.Head, ba
 			return fmt.Errorf("%w: %s: %v", errChainBroken, source, err)
 		}
 		return fmt.Errorf("%w: first bad record is seq %d (line %d of %s): %v", errChainBroken, records[bad].Seq, lineOf[bad], source, err)
+	}
+	// A base must be one the node's retention wrote: a segment's end,
+	// named by a retention record chained after it. Anything else is a
+	// prefix cut by someone with the disk (the base is only CRC-sealed).
+	if err := audit.VerifyBaseWitnessed(base, records); err != nil {
+		return fmt.Errorf("%w: %s: %v", errChainBroken, source, err)
 	}
 	last := audit.HeadOf(records)
 	if len(records) == 0 {

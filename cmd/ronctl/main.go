@@ -85,6 +85,8 @@ Commands:
                                   fetch GET /audit (admin token) or read an export, verify
                                   the hash chain; exit 1 naming the first bad record; an
                                   export retention cut verifies from its X-Ron-Audit-Base
+                                  (--base, with --file only), which must end a segment and
+                                  be named by a retention record in the log
   key id FILE                     print the node id of a key file (rond --node-key
                                   takes the same format): for --bootstrap/--replicas
   key rotate --cap-key-file FILE  add a version to a node's cap key file (atomic rewrite):

@@ -233,14 +233,29 @@ func TestAuditVerifyFile(t *testing.T) {
 	}
 }
 
+// retentionChain builds a log retention cut at seq SegmentRecords, as
+// the audit service does: the cut is announced by a retention record
+// chained after it. It returns the whole chain and the base.
+func retentionChain(tail int) ([]audit.Record, audit.Head) {
+	recs := chain(audit.SegmentRecords + tail)
+	base := audit.HeadOf(recs[:audit.SegmentRecords])
+	// Relink from the witness on.
+	recs[audit.SegmentRecords+1].Kind = audit.KindRetention
+	recs[audit.SegmentRecords+1].Subject = audit.FormatHead(base)
+	for i := audit.SegmentRecords + 1; i < len(recs); i++ {
+		recs[i].Prev = recs[i-1].Hash()
+	}
+	return recs, base
+}
+
 // An export retention cut (it starts after seq 1) verifies from the base
 // it was served with (--base), and only from that base.
 func TestAuditVerifyFileFromRetentionBase(t *testing.T) {
-	recs := chain(5)
-	cut := writeExport(t, recs[2:], nil)
-	base := gateway.FormatAuditHead(audit.HeadOf(recs[:2]))
+	recs, b := retentionChain(3)
+	cut := writeExport(t, recs[audit.SegmentRecords:], nil)
+	base := gateway.FormatAuditHead(b)
 	out, errOut, code := runCtl(t, "", "audit", "verify", "--file", cut, "--base", base)
-	if code != 0 || !strings.Contains(out, "3 records verified") || !strings.Contains(out, "seqs 1..2 were dropped by retention") {
+	if code != 0 || !strings.Contains(out, "3 records verified") || !strings.Contains(out, "seqs 1..2048 were dropped by retention") {
 		t.Fatalf("cut export with its base: %d %q %q", code, out, errOut)
 	}
 	if _, _, code := runCtl(t, "", "audit", "verify", "--file", cut); code != 1 {
@@ -249,5 +264,27 @@ func TestAuditVerifyFileFromRetentionBase(t *testing.T) {
 	wrong := gateway.FormatAuditHead(audit.HeadOf(recs[:1]))
 	if _, _, code := runCtl(t, "", "audit", "verify", "--file", cut, "--base", wrong); code != 1 {
 		t.Fatal("an export verified from a base it does not follow")
+	}
+}
+
+// A prefix cut with a forged base chains but is refused: a base inside a
+// segment, or one no retention record names.
+func TestAuditVerifyRefusesUnwitnessedBase(t *testing.T) {
+	recs, _ := retentionChain(3)
+	odd := writeExport(t, recs[5:], nil)
+	_, errOut, code := runCtl(t, "", "audit", "verify", "--file", odd, "--base", gateway.FormatAuditHead(audit.HeadOf(recs[:5])))
+	if code != 1 || !strings.Contains(errOut, "not a segment end") {
+		t.Fatalf("base seq 5: %d %q", code, errOut)
+	}
+	// A segment end no retention record names (a cut of the chain built
+	// above at its second segment, witness included).
+	more := chain(2*audit.SegmentRecords + 3)
+	cut := writeExport(t, more[2*audit.SegmentRecords:], nil)
+	_, errOut, code = runCtl(t, "", "audit", "verify", "--file", cut, "--base", gateway.FormatAuditHead(audit.HeadOf(more[:2*audit.SegmentRecords])))
+	if code != 1 || !strings.Contains(errOut, "no retention record") {
+		t.Fatalf("unwitnessed base: %d %q", code, errOut)
+	}
+	if _, errOut, code := runCtl(t, "", "audit", "verify", "--node", "http://127.0.0.1:1", "--base", "0:"+strings.Repeat("0", 64)); code != 2 || !strings.Contains(errOut, "--base goes with --file") {
+		t.Fatalf("--base with --node: %d %q", code, errOut)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/ron-network/ron/core/audit"
 	"io"
 	"net"
 	"os"
@@ -17,6 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ron-network/ron/core/audit"
 	"github.com/ron-network/ron/core/edgecache"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/registry"
@@ -215,7 +215,7 @@ var settings = []setting{
 
 // auditRetainAgeMin is the least audit_retain_age: the audit trail of an
 // incident must outlive its review.
-const auditRetainAgeMin = time.Hour
+const auditRetainAgeMin = audit.RetainAgeMin
 
 // auditRetainAge is AuditRetainAge parsed (0: none).
 func (c Config) auditRetainAge() (time.Duration, error) {

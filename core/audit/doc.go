@@ -50,23 +50,44 @@
 // counted as "unavailable".
 //
 // Retention (retain.go, Config): the log is bounded by RetainBytes
-// (rond's audit_retain_bytes, default 1 GiB: at ~200 records a second
-// a tenant fills it in days, not seconds; at least 16 MiB) and, when set,
-// RetainAge. Seqs are cut into segments of SegmentRecords (2048); a
+// (rond's audit_retain_bytes, default 1 GiB, at least 16 MiB) and, when
+// set, RetainAge (at least RetainAgeMin, 1 h). A name-set record is
+// about 223 bytes stored, so a tenant writing ~200 records a second
+// fills 1 GiB in about 6.7 hours, not days: size the bound for the
+// history auditors need, export before it is cut, and watch
+// audit_oldest_record_age_seconds (deploy/'s RonAuditRetentionShort alert
+// fires when retention drops records and the log reaches back less than
+// 7 days). Seqs are cut into segments of SegmentRecords (2048); a
 // segment is a seq range, so rotating into a new one writes nothing. When
 // the records held (keys and sealed values, audit_retained_bytes) exceed
 // the bound, or the oldest segment's newest record is older than
 // RetainAge, the oldest segment is dropped whole, and only once closed
 // and durable: never the segment being written, never part of a record
 // or of a segment. So the log holds at most the bound plus one segment.
-// A drop is one atomic DiskBatch that deletes the segment's keys and
-// writes the base, BaseKey = the Head of the segment's last record, then
-// a sync. A crash leaves the drop done or not done; recovery reads the
-// base first (it sorts before every record) and starts the chain there,
-// and drops again what the bound still asks for. Records found at or
-// below the base (only a disk pieced together from older copies has
-// them) are deleted; a base that does not decode stops the log, like a
-// break in its middle, and deletes nothing. Drops are counted in
+// Every drop is witnessed in the chain: a KindRetention record ("retention"
+// in exports; Subject the head of the segment's last record, Detail the
+// seqs, bytes and reason) is appended first, and the drop waits until
+// it is durable. A drop is then one atomic DiskBatch that deletes the
+// segment's keys and writes the base, BaseKey = the Head of the
+// segment's last record, then a sync. A crash leaves the drop done or
+// not done; recovery reads the base first (it sorts before every record)
+// and starts the chain there, and drops again what the bound still asks
+// for (a retention record naming the oldest held segment counts as its
+// witness, so none is appended twice). The age bound trusts the node's
+// clock, so it is guarded: a segment whose newest record is in the future
+// is never old, and age drops are paced by growth, one per segment the
+// log starts (a clock jumping years ahead drops one segment, then no
+// faster than the log fills; expired segments of an idle log wait for
+// new ones). Records found at or below the base (only a disk pieced
+// together from older copies has them) are deleted; a base that does not
+// decode stops the log, like a break in its middle, and deletes nothing,
+// and so does a missing base under a log whose first record is above
+// seq 1 (a crash never leaves that: it loses a tail, and the first
+// records are synced long before any drop; deleting the kept records as
+// a crash tail would erase the log). A stopped log keeps the base it
+// read, so reads still place the records held after it and a verifier
+// names the real break; while the base cannot be placed (undecodable or
+// lost) reads answer ErrUnavailable saying so. Drops are counted in
 // audit_retention_dropped_records_total and _segments_total. A failing
 // drop is retried as records become durable, WriteAttemptsMax times in a
 // row, then retention stops until restart (logged): appending goes on.
@@ -74,9 +95,19 @@
 // Verification after retention: the first record held has Seq Base.Seq+1
 // and Prev Base.Hash. VerifyFrom(base, records) proves the records held
 // intact and chained to the dropped record the base names; what was
-// dropped cannot be checked any more, and the base is the node's word,
-// the same trust as any record's content before an external head vouches
-// for it. VerifyHeadFrom checks a saved head newer than the base as
+// dropped cannot be checked any more. The base is sealed with a CRC
+// only, so anyone with write access to the disk can cut a prefix of the
+// log and write a matching base. VerifyBaseWitnessed (ronctl audit
+// verify) catches such a cut unless it ends exactly at a base the node's
+// retention announced: a base must end a segment and be named by a
+// retention record held after it, and an intruder cannot add one without
+// breaking the links after it. What is not detected after retention:
+// the content of dropped records, a cut at a witnessed base (the node's
+// own drops: compare with earlier exports and saved heads), and removal
+// or change of the tail, as before (VerifyHead). This departs from
+// DESIGN.md, whose audit log "detects any altered or removed record":
+// with retention that holds for the records held and, for a prefix, only
+// against the retention records and earlier exports. VerifyHeadFrom checks a saved head newer than the base as
 // before, one at the base's seq against the base, and answers
 // ErrRetained for one older (an auditor who needs older records keeps
 // exports: GET /audit streams the retained log with the base in

@@ -145,6 +145,10 @@ func (s *Service) onReadDone(d env.DiskDone) {
 	}
 	// Completions arrive in submission order, so s.base is the base the
 	// scan saw: a drop's batch submitted before the scan has completed.
+	if s.baseErr != nil {
+		s.env.Reply(rd.reqID, fmt.Errorf("%w: %v", ErrUnavailable, s.baseErr))
+		return
+	}
 	page := pageOf(d.Result)
 	page.Base, page.Truncated = s.base, rd.from <= s.base.Seq
 	s.env.Reply(rd.reqID, page)

@@ -38,10 +38,15 @@ const (
 	KindDelete       Kind = 5
 	KindQuotaReject  Kind = 6
 	KindKeyRotate    Kind = 7
-	kindLast              = KindKeyRotate
+	// KindRetention announces a retention drop (retain.go): Subject is
+	// the head of the records about to be dropped, the base after it
+	// (FormatHead), chained before the drop so that every cut is
+	// witnessed in the log.
+	KindRetention Kind = 8
+	kindLast           = KindRetention
 )
 
-var kindNames = [...]string{"", "token_issue", "token_revoke", "policy_change", "name_write", "delete", "quota_reject", "key_rotate"}
+var kindNames = [...]string{"", "token_issue", "token_revoke", "policy_change", "name_write", "delete", "quota_reject", "key_rotate", "retention"}
 
 func (k Kind) String() string {
 	if k.Valid() {

@@ -30,6 +30,11 @@ import (
 // were dropped by retention already and are deleted again, unchecked. A
 // base that does not unseal or decode is retried like a record, then
 // stops the log (the retained records cannot be vouched for without it).
+// So does a missing base under a first record above seq 1: a crash
+// loses a tail, never a log's first records, so those records were
+// dropped by retention and the base is lost; treating the kept records
+// as an unsynced tail would delete them. A decoded base is the
+// service's at once (reads place the records by it, in every state).
 type recovery struct {
 	attempt  int
 	head     Head
@@ -42,6 +47,14 @@ type recovery struct {
 	breakErr error
 	badBytes bool     // the break was a record that did not decode
 	stale    [][]byte // keys from the break on
+	// lostBase is the seq of the first record when there is no base and
+	// it is above 1: retention dropped the records before it and the
+	// base is gone (a crash never leaves that: see recoverPair).
+	lostBase uint64
+	// witness is the newest retention record read (witnessSeq its seq)
+	// and the base it names: a drop it announced may still be to do.
+	witness    Head
+	witnessSeq uint64
 }
 
 var errUnlinked = errors.New("audit: record does not link to its predecessor")
@@ -49,7 +62,8 @@ var errUnlinked = errors.New("audit: record does not link to its predecessor")
 func (s *Service) startRecovery() {
 	s.state = stateRecovering
 	s.head, s.durable, s.inflight = Head{}, Head{}, nil
-	s.base, s.segs, s.held, s.dropping, s.dropFailures = Head{}, nil, 0, false, 0
+	s.base, s.baseErr, s.segs, s.held, s.dropping, s.dropFailures = Head{}, nil, nil, 0, false, 0
+	s.witnessed, s.witnessSeq, s.ageNext = 0, 0, 0
 	s.syncing, s.syncDue, s.syncFailures = false, false, 0
 	s.recovery = &recovery{attempt: 1}
 	s.scan(nil)
@@ -60,6 +74,7 @@ func (s *Service) scan(start []byte) {
 	rc := s.recovery
 	if start == nil {
 		*rc = recovery{attempt: rc.attempt}
+		s.baseErr = nil
 	}
 	s.env.Submit(env.DiskOp{Kind: env.DiskScan, Tag: tagScan << tagKindShift, Prefix: []byte(KeyPrefix),
 		Start: start, Limit: env.DiskScanLimitMax})
@@ -95,9 +110,27 @@ func (s *Service) recoverPair(kv env.KV) {
 		base, err := DecodeBase(kv.Value)
 		if err != nil {
 			rc.baseErr = err
+			s.baseErr = fmt.Errorf("the retention base %q does not decode: %w", BaseKey, err)
 			return
 		}
+		// The base is the disk's as soon as it decodes: reads served
+		// while recovery runs, or after it stopped the log, place the
+		// records held after it (a verifier then names the real break,
+		// not a missing seq 1).
 		rc.base, rc.head = base, base
+		s.base, s.baseErr = base, nil
+		return
+	}
+	// With no base the log starts at seq 1. A first key above it is not
+	// what a crash leaves (a crash loses unsynced records from the tail,
+	// and the first records of a log are synced before any later drop):
+	// retention dropped the records before it and the base is gone.
+	// Nothing is deleted; the log stops.
+	if rc.base.Seq == 0 && rc.baseErr == nil && rc.head.Seq == 0 && rc.breakSeq == 0 && seqOfKey(kv.Key) > 1 {
+		rc.lostBase = seqOfKey(kv.Key)
+		s.baseErr = fmt.Errorf("the log starts at seq %d and its retention base %q is missing", rc.lostBase, BaseKey)
+		rc.breakSeq, rc.breakErr = 1, s.baseErr
+		rc.stale = append(rc.stale, kv.Key)
 		return
 	}
 	// Keys sort by seq: records at or below the base come before any
@@ -121,6 +154,11 @@ func (s *Service) recoverPair(kv env.KV) {
 		return
 	}
 	rc.head = Head{Seq: r.Seq, Hash: r.Hash()}
+	if r.Kind == KindRetention {
+		if h, err := ParseHead(r.Subject); err == nil {
+			rc.witness, rc.witnessSeq = h, r.Seq
+		}
+	}
 	n := int64(len(kv.Key) + len(kv.Value))
 	rc.held += n
 	rc.segs = hold(rc.segs, r.Seq, n, r.Time, rc.head.Hash)
@@ -135,6 +173,12 @@ func (s *Service) finishRecovery() {
 		}
 		s.recovery = nil
 		s.fail(fmt.Errorf("audit: the retention base %q does not decode: %w", BaseKey, rc.baseErr))
+		return
+	}
+	if rc.lostBase != 0 {
+		s.recovery = nil
+		s.fail(fmt.Errorf("audit: %w: records 1..%d were dropped by retention and the base that chains the rest is lost; "+
+			"nothing was deleted: restore %q (a backup, or the X-Ron-Audit-Base of an export) and restart", s.baseErr, rc.lostBase-1, BaseKey))
 		return
 	}
 	if rc.breakSeq != 0 {
@@ -159,6 +203,11 @@ func (s *Service) finishRecovery() {
 	}
 	s.head, s.durable = rc.head, rc.head
 	s.base, s.segs, s.held = rc.base, rc.segs, rc.held
+	if len(s.segs) > 0 && rc.witnessSeq != 0 && rc.witness == s.segs[0].last {
+		// The drop this record announced did not happen (a crash before
+		// its batch): it is witnessed already.
+		s.witnessed, s.witnessSeq = s.segs[0].id+1, rc.witnessSeq
+	}
 	s.state = stateReady
 	s.recovery = nil
 	pending := s.pending

@@ -3,6 +3,7 @@ package audit
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/env/envtest"
@@ -113,8 +114,115 @@ func TestRetentionByAge(t *testing.T) {
 	}
 	h.e.Clock += 7200e9
 	h.fill(2*SegmentRecords + 20)
+	// Age drops are paced by growth: one now, the next once the log has
+	// started a new segment.
+	if got := h.svc.Status().Base.Seq; got != SegmentRecords {
+		t.Fatalf("base seq %d after the age bound passed, want %d (one segment per segment written)", got, SegmentRecords)
+	}
+	h.fill(3*SegmentRecords + 20)
 	if got := h.svc.Status().Base.Seq; got != 2*SegmentRecords {
-		t.Fatalf("base seq %d after the age bound passed, want %d (both closed segments)", got, 2*SegmentRecords)
+		t.Fatalf("base seq %d once a new segment started, want %d", got, 2*SegmentRecords)
+	}
+	// The oldest held record (seq 2*SegmentRecords+1) was written before
+	// the clock moved 2 h.
+	if age := h.e.Recorder.Values[MetricOldestRecordAge]; age < 7200 || age > 7300 {
+		t.Fatalf("oldest record age %v s, want about 7200", age)
+	}
+}
+
+// A clock that jumps far ahead drops one segment, then no faster than
+// the log grows; a segment whose records are in the future (the clock
+// went back) is never old.
+func TestRetentionByAgeDistrustsTheClock(t *testing.T) {
+	h := newHarness(t)
+	h.cfg = Config{RetainBytes: RetainBytesDefault, RetainAge: 3600e9}
+	h.restart()
+	h.e.Clock += 1000 * 3600e9
+	h.fill(4*SegmentRecords + 10)
+	h.e.Clock -= 1000 * 3600e9 // back: every held record is in the future
+	h.fill(4*SegmentRecords + 20)
+	if got := h.svc.Status().Base.Seq; got != 0 {
+		t.Fatalf("base seq %d: dropped records from the future", got)
+	}
+	h.e.Clock += 100 * 365 * 24 * 3600e9 // a century ahead: all are old
+	h.fill(4*SegmentRecords + 30)
+	if got := h.svc.Status().Base.Seq; got != SegmentRecords {
+		t.Fatalf("base seq %d after a clock jump, want %d (one segment)", got, SegmentRecords)
+	}
+	h.fill(5*SegmentRecords - 1)
+	if got := h.svc.Status().Base.Seq; got != SegmentRecords {
+		t.Fatalf("base seq %d before a new segment started, want %d", got, SegmentRecords)
+	}
+}
+
+// Every drop is announced by a retention record chained before it, which
+// names the base: the stored log passes VerifyBaseWitnessed, and a prefix
+// cut with a forged base (sealed with the same CRC) does not.
+func TestRetentionDropsAreWitnessed(t *testing.T) {
+	h, _ := retainHarness(t)
+	h.fill(5 * SegmentRecords)
+	base, recs := h.storedFrom()
+	if base.Seq == 0 {
+		t.Fatal("nothing dropped")
+	}
+	if err := VerifyBaseWitnessed(base, recs); err != nil {
+		t.Fatalf("retention's own base: %v", err)
+	}
+	var witnesses int
+	for _, r := range recs {
+		if r.Kind == KindRetention {
+			witnesses++
+			if h, err := ParseHead(r.Subject); err != nil || h.Seq%SegmentRecords != 0 || h.Seq >= r.Seq {
+				t.Fatalf("retention record %d names %q (%v)", r.Seq, r.Subject, err)
+			}
+		}
+	}
+	if witnesses == 0 {
+		t.Fatal("no retention record held")
+	}
+	// An intruder cuts one more segment and writes a matching base.
+	cut := HeadOf(recs[:SegmentRecords])
+	if cut.Seq%SegmentRecords != 0 {
+		t.Fatalf("cut at seq %d", cut.Seq)
+	}
+	if _, err := VerifyFrom(cut, recs[SegmentRecords:]); err != nil {
+		t.Fatalf("the forged base chains: %v", err)
+	}
+	if err := VerifyBaseWitnessed(cut, recs[SegmentRecords:]); !errors.Is(err, ErrBroken) {
+		t.Fatalf("a prefix cut with a forged base: %v", err)
+	}
+	odd := HeadOf(recs[:10])
+	if err := VerifyBaseWitnessed(odd, recs[10:]); !errors.Is(err, ErrBroken) {
+		t.Fatalf("a base inside a segment: %v", err)
+	}
+}
+
+// A drop whose batch applies but whose sync keeps failing stops retention
+// after WriteAttemptsMax attempts (the batch's success must not reset the
+// count the sync's failure raised).
+func TestRetentionStopsAfterRepeatedSyncFailures(t *testing.T) {
+	h, _ := retainHarness(t)
+	h.fill(2*SegmentRecords + SegmentRecords/2 + 10)
+	h.svc.dropFailures = 0
+	for i := 0; i < 3*WriteAttemptsMax; i++ {
+		h.svc.dropping = true
+		envtest.Step(h.svc, env.DiskDone{Op: env.DiskOp{Kind: env.DiskBatch, Tag: tagDrop<<tagKindShift | 1<<40}})
+		envtest.Step(h.svc, env.DiskDone{Op: env.DiskOp{Kind: env.DiskSync, Tag: tagDrop << tagKindShift},
+			Result: env.DiskResult{Err: errors.New("disk on fire")}})
+	}
+	if h.svc.dropFailures < WriteAttemptsMax {
+		t.Fatalf("drop failures %d after %d failed syncs, want retention stopped", h.svc.dropFailures, 3*WriteAttemptsMax)
+	}
+}
+
+func TestConfigValidateRetainAge(t *testing.T) {
+	for _, c := range []struct {
+		age time.Duration
+		ok  bool
+	}{{0, true}, {RetainAgeMin, true}, {time.Minute, false}, {-time.Hour, false}} {
+		if err := (Config{RetainAge: c.age}).Validate(); (err == nil) != c.ok {
+			t.Errorf("retain age %v: %v", c.age, err)
+		}
 	}
 }
 

@@ -148,6 +148,16 @@ type Service struct {
 	base         Head
 	dropping     bool
 	dropFailures int
+	// baseErr is set while the base cannot be placed (it does not
+	// decode, or it is lost): reads answer it rather than a page with
+	// no base.
+	baseErr error
+	// witnessed is the id+1 of the segment whose drop a retention record
+	// announced (witnessSeq, chained before the drop's batch runs).
+	witnessed, witnessSeq uint64
+	// ageNext is the segment the durable head must reach before the
+	// next drop by age (RetainAge): age drops are paced by growth.
+	ageNext uint64
 }
 
 // New returns the audit service; cfg must pass Validate (an invalid

@@ -120,7 +120,7 @@ func (g *Gateway) setFlags(req *request) *apiError {
 			return e
 		}
 		if before[name] != body[name] {
-			g.auditRequest(req, audit.KindPolicyChange, "flag:"+name, fmt.Sprintf("%s: %t -> %t", name, before[name], body[name]))
+			_ = g.auditRequest(req, audit.KindPolicyChange, "flag:"+name, fmt.Sprintf("%s: %t -> %t", name, before[name], body[name]))
 		}
 	}
 	writeJSON(req.w, http.StatusOK, FlagsAnswer{Flags: g.cfg.Flags.Flags()})

@@ -41,6 +41,12 @@ const (
 	// none were): the stream starts at its seq+1, and the first record
 	// links to its hash (audit.VerifyHeadFrom).
 	AuditBaseHeader = "X-Ron-Audit-Base"
+	// AuditCutTrailer is a trailer of GET /audit set when the stream ends
+	// short of its head on purpose: "retention <base>" when retention
+	// dropped records the stream had not reached (base in
+	// AuditHeadHeader's form), "unreadable <seq>" at a record that does
+	// not decode. A client tells a cut it can retry from missing records.
+	AuditCutTrailer = "X-Ron-Audit-Cut"
 	// AuditResource is the resource an admin token must cover to read
 	// the log.
 	AuditResource = "audit"
@@ -64,8 +70,8 @@ func (g *Gateway) Audit(ctx context.Context, e audit.Event) error {
 // auditRequest records what req did. It runs after the write succeeded and
 // detaches from the client's context: a client hanging up must not erase
 // the record of what it changed.
-func (g *Gateway) auditRequest(req *request, kind audit.Kind, subject, detail string) {
-	_ = g.Audit(context.Background(), audit.Event{Kind: kind, Actor: "token:" + req.tokenID,
+func (g *Gateway) auditRequest(req *request, kind audit.Kind, subject, detail string) error {
+	return g.Audit(context.Background(), audit.Event{Kind: kind, Actor: "token:" + req.tokenID,
 		Tenant: req.tenant, Subject: subject, Detail: detail})
 }
 
@@ -112,14 +118,22 @@ func (l *auditLimiter) allow() bool {
 // same name with the same owner is a no-op: it is counted under
 // MetricAuditFailures{reason="unchanged"} instead of appending a record
 // per request (a token re-claiming its name in a loop would otherwise
-// grow the log at the request rate). The first success through this
-// gateway since it started is always audited, even when another gateway
-// or a run before a restart saw the change: over-auditing repeats is
-// bounded (once per name and gateway start), under-auditing a change is
-// never possible, because a claim that did change state is necessarily
-// the first successful one of its (name, owner). The set is bounded by
-// registry.NamesMax, the names a registry can hold; past it (never
-// reached while the registry enforces its bound) claims are audited.
+// grow the log at the request rate). A pair is remembered only once its
+// record was appended (Audit returned nil): a claim whose record failed
+// leaves the pair unseen, and the next successful claim of it is
+// audited. The first audited success through this gateway since it
+// started is recorded even when another gateway or a run before a
+// restart saw the change: over-auditing repeats is bounded (once per
+// name and gateway start, plus claims racing the first one's append).
+// A claim that did change state is always audited unless the audit log
+// refused its record (counted under reason "error"): it is the first
+// successful claim of its (name, owner), and claims of the same pair
+// racing it are each audited until one record is appended. The record
+// names the token of that claim; a later claim of the same pair by
+// another token of the same owner changed nothing and is counted, not
+// recorded. The set is bounded by registry.NamesMax, the names a
+// registry can hold; past it (never reached while the registry enforces
+// its bound) claims are audited.
 type claimAudits struct {
 	mu   sync.Mutex
 	seen map[string]string // name -> owner key (raw bytes)
@@ -127,18 +141,22 @@ type claimAudits struct {
 
 func newClaimAudits() *claimAudits { return &claimAudits{seen: make(map[string]string)} }
 
-// first reports whether a successful claim of name with owner is the
-// first this gateway saw (and remembers it).
-func (c *claimAudits) first(name string, owner []byte) bool {
+// audited reports whether a claim of name by owner was already recorded
+// by this gateway.
+func (c *claimAudits) audited(name string, owner []byte) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if o, ok := c.seen[name]; ok && o == string(owner) {
-		return false
-	}
-	if len(c.seen) < registry.NamesMax {
+	o, ok := c.seen[name]
+	return ok && o == string(owner)
+}
+
+// mark remembers that a claim of name by owner was recorded.
+func (c *claimAudits) mark(name string, owner []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.seen[name]; ok || len(c.seen) < registry.NamesMax {
 		c.seen[name] = string(owner)
 	}
-	return true
 }
 
 // AuditRecord is one line of GET /audit: an audit.Record with its hash
@@ -226,6 +244,7 @@ func (g *Gateway) auditLog(req *request) *apiError {
 	req.w.Header().Set("Cache-Control", "no-store")
 	req.w.Header().Set(AuditHeadHeader, FormatAuditHead(head.Appended))
 	req.w.Header().Set(AuditBaseHeader, FormatAuditHead(page.Base))
+	req.w.Header().Set("Trailer", AuditCutTrailer)
 	req.w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(req.w)
 	for {
@@ -238,6 +257,7 @@ func (g *Gateway) auditLog(req *request) *apiError {
 			// Headers are sent: the stream ends short of the head, which
 			// VerifyHead reports; the log names the record.
 			g.log.Error("gateway: audit log has an unreadable record", "seq", page.BadSeq, "err", page.Err)
+			req.w.Header().Set(AuditCutTrailer, "unreadable "+strconv.FormatUint(page.BadSeq, 10))
 			return nil
 		}
 		if !page.More || len(page.Records) == 0 {
@@ -250,6 +270,7 @@ func (g *Gateway) auditLog(req *request) *apiError {
 		}
 		if page.Truncated {
 			g.log.Warn("gateway: audit stream cut: retention dropped records it had not reached", "base_seq", page.Base.Seq)
+			req.w.Header().Set(AuditCutTrailer, "retention "+FormatAuditHead(page.Base))
 			return nil
 		}
 	}

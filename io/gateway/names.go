@@ -171,9 +171,12 @@ func (g *Gateway) claimName(req *request) *apiError {
 	}
 	// A claim of a name by the owner that already holds it changes
 	// nothing (claims are idempotent, names are never released): once this
-	// gateway audited one, repeats are counted, not recorded (auditlog.go).
-	if g.claimAudits.first(name, owner) {
-		g.auditRequest(req, audit.KindNameWrite, name, "claim owner="+body.Owner)
+	// gateway recorded one, repeats are counted, not recorded; a claim
+	// whose record failed is not remembered (auditlog.go).
+	if !g.claimAudits.audited(name, owner) {
+		if g.auditRequest(req, audit.KindNameWrite, name, "claim owner="+body.Owner) == nil {
+			g.claimAudits.mark(name, owner)
+		}
 	} else {
 		g.cfg.Metrics.Add(MetricAuditFailures, "unchanged", 1)
 	}
@@ -213,7 +216,7 @@ func (g *Gateway) setName(req *request) *apiError {
 		}
 		return e
 	}
-	g.auditRequest(req, audit.KindNameWrite, name, fmt.Sprintf("set seq=%d target=%s", body.Seq, target))
+	_ = g.auditRequest(req, audit.KindNameWrite, name, fmt.Sprintf("set seq=%d target=%s", body.Seq, target))
 	writeJSON(req.w, http.StatusOK, NameRecord{Name: name, Owner: body.Owner, Target: target.String(), Seq: body.Seq})
 	return nil
 }

@@ -33,7 +33,7 @@ func (g *Gateway) deleteObject(req *request) *apiError {
 	if err != nil {
 		return mapError(err, true)
 	}
-	g.auditRequest(req, audit.KindDelete, addr.String(), "")
+	_ = g.auditRequest(req, audit.KindDelete, addr.String(), "")
 	req.w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -225,7 +225,7 @@ func (g *Gateway) revokeToken(req *request) *apiError {
 	if until != math.MaxInt64 {
 		ans.Until = time.Unix(0, int64(until)).UTC().Format(time.RFC3339)
 	}
-	g.auditRequest(req, audit.KindTokenRevoke, id.String(), "until_ns="+strconv.FormatInt(int64(until), 10))
+	_ = g.auditRequest(req, audit.KindTokenRevoke, id.String(), "until_ns="+strconv.FormatInt(int64(until), 10))
 	writeJSON(req.w, http.StatusOK, ans)
 	return nil
 }

@@ -4,10 +4,10 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"github.com/ron-network/ron/core/audit"
 	"slices"
 	"time"
 
+	"github.com/ron-network/ron/core/audit"
 	"github.com/ron-network/ron/core/dht"
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/node"
