@@ -109,7 +109,9 @@ func (s *Storage) onRecoveryScrubCursor(res env.DiskResult) {
 		s.env.Log().Warn("storage: scrub cursor record unusable; the pass starts from the lowest address", "reason", why)
 	}
 	s.scrub.addr = addr
-	s.scrubRec.saved = addr
+	// An unusable record is not the zero address it resumes from: the
+	// next write replaces it, whatever it names (scrubRecord.known).
+	s.scrubRec.saved, s.scrubRec.known = addr, why == ""
 	s.setScrubPassRatio(addr)
 	s.finishRecovery()
 }
