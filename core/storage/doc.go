@@ -650,7 +650,9 @@
 // it at most a prefix), and an earlier record always names a lower
 // object, also across passes: a pass's end writes the zero address at
 // once (not waiting for the interval) with a sync of its own, one per
-// pass, and the next pass reads nothing until that sync succeeded
+// pass (none when no record was written since the last durable zero, or
+// since a Start that found no record), and the next pass reads nothing
+// until that sync succeeded
 // (retried every RepairInterval while it fails, or while the disk has
 // one slot left; the pause starts once it is durable). Without it a
 // record of the pass that ended, naming an object high in it, could

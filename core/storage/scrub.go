@@ -170,7 +170,11 @@ type scrubRecord struct {
 	// record it could not use (unreadable, corrupt, unknown): the disk
 	// holds something else, so the next write is never dropped as
 	// naming saved.
-	known   bool
+	known bool
+	// durable: saved is known and durable, so a pass's end need not
+	// write it again: a pass-end record whose sync succeeded, or no
+	// record at Start (never deleted, so none is durable either).
+	durable bool
 	savedAt env.Time // when the last write started (or recovery finished)
 	saving  bool     // a write is in flight
 	// passEnd: a pass ended and its record (the zero address, synced) is
@@ -199,10 +203,10 @@ func (s *Storage) saveScrubCursor(addr proto.Addr) {
 		if err := res[0].Err; err != nil {
 			// Not fatal: a restart resumes from the record before.
 			s.env.Log().Warn("storage: scrub cursor not written; a restart repeats some scrubbing", "err", err)
-			r.known = false // the failed write may have reached the disk
+			r.known, r.durable = false, false // the failed write may have reached the disk
 			return
 		}
-		r.saved, r.known = addr, true
+		r.saved, r.known, r.durable = addr, true, false
 	}) {
 		return
 	}
@@ -224,17 +228,25 @@ func (s *Storage) scrubEndPass() {
 		s.scrubWait(s.cfg.RepairInterval)
 		return
 	}
+	if r.known && r.durable && r.saved == (proto.Addr{}) {
+		// No record written since the last durable zero (or none ever):
+		// nothing to write (a store the pass crosses in under
+		// ScrubCursorInterval).
+		r.passEnd = false
+		s.scrubWait(s.cfg.ScrubPassInterval)
+		return
+	}
 	ok := s.submitJob([]env.DiskOp{scrubCursorOp(proto.Addr{}), s.syncOp()}, func(res []env.DiskResult) {
 		r.saving, sc.busy = false, false
 		for _, x := range res {
 			if x.Err != nil {
 				s.env.Log().Warn("storage: scrub pass-end record not durable; the next pass waits for it", "err", x.Err)
-				r.known = false
+				r.known, r.durable = false, false
 				s.scrubWait(s.cfg.RepairInterval)
 				return
 			}
 		}
-		r.saved, r.known, r.passEnd = proto.Addr{}, true, false
+		r.saved, r.known, r.durable, r.passEnd = proto.Addr{}, true, true, false
 		s.scrubWait(s.cfg.ScrubPassInterval)
 	})
 	if !ok {

@@ -213,13 +213,14 @@ func TestScrubPassEndRecordRetried(t *testing.T) {
 		}
 	}
 	const v = 1
-	st := c.nodes[v].st
 	d := c.nodes[v].disk
-	// Plant a record high in the pass, durable: the pass-end record must
+	// A durable record names the highest object at the restart (the
+	// pass resumes after it, from the lowest): the pass-end record must
 	// replace it before the next pass reads anything.
-	high := st.index.sorted[len(st.index.sorted)-1]
+	high := c.nodes[v].st.index.sorted[2]
 	d.Plant(keyScrubCursor, env.Seal(append([]byte{scrubRecordVersion}, high[:]...)))
 	d.Execute(&env.DiskOp{Kind: env.DiskSync})
+	c.restartScrubbing(v)
 	fails := 3
 	prev := d.Fault
 	d.Fault = func(op *env.DiskOp) error {
