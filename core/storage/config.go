@@ -122,8 +122,9 @@ const (
 	// resumes the pass from the last record that reached the disk, so at
 	// most about this long of scrubbing (ScrubCursorInterval times the
 	// rate: 480 MiB at the default) is repeated, and the record costs one
-	// small unsynced write per interval, plus one synced write at each
-	// pass's end (the zero address, durable before the next pass starts).
+	// small unsynced write per interval, plus at most one synced write at
+	// each pass's end (the zero address, durable before the next pass
+	// starts).
 	ScrubCursorInterval = time.Minute
 )
 
