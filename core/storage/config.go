@@ -114,14 +114,17 @@ const (
 	// and before the next starts: a held chunk is read once per pass plus
 	// this pause (a pass over 1 TiB at the default rate takes about 36
 	// hours). A restart resumes the pass from its cursor record
-	// (ScrubCursorInterval; doc.go, Scrub).
+	// (ScrubCursorInterval; doc.go, Scrub); a restart during the pause
+	// starts the next pass at once.
 	ScrubPassIntervalDefault = 24 * time.Hour
 	// ScrubCursorInterval is the least env time between two writes
 	// of the scrub's cursor record (scrub.go, doc.go Scrub): a restart
 	// resumes the pass from the last record that reached the disk, so at
 	// most about this long of scrubbing (ScrubCursorInterval times the
 	// rate: 480 MiB at the default) is repeated, and the record costs one
-	// small unsynced write per interval.
+	// small unsynced write per interval, plus at most one synced write at
+	// each pass's end (the zero address, durable before the next pass
+	// starts).
 	ScrubCursorInterval = time.Minute
 )
 

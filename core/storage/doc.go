@@ -669,29 +669,46 @@
 //
 // The cursor survives a restart (scrub.go, scrubRecord): the address of
 // the last object the pass finished (the zero address once a pass ended)
-// is written under "s/scrub", sealed, after a version byte, when an
-// object's scrub or a pass ends and at least ScrubCursorInterval (1 min
-// of the env's time) passed since the last write; one write in flight,
-// never in the disk's last job slot (then a later object's end writes a
-// later cursor). At Start, after the pin scan, recovery reads it (when
-// the scrub is on) and the pass resumes after that object, so a node
-// restarted more often than a pass takes (about 36 hours per TiB at the
-// default rate) still reaches its highest addresses. The write has no
-// sync of its own: it becomes durable with the next sync of any job
-// (every commit syncs) or the disk's own flush. A crash that loses it
-// leaves an earlier record, which names an object finished before, so
-// the pass resumes lower and repeats at most the reads since then (about
-// ScrubCursorInterval of them, 480 MiB at the default rate, or more
-// when no sync followed for longer): scrubbing is repeated, never
-// skipped, and a sync per minute for a hint would cost more than the
-// reads it saves. A missing record, or one that is corrupt, of an
-// unknown version or length, or that could not be read, starts the pass
-// from the lowest address (logged); it never fails the start. Objects
-// below the cursor written since are scrubbed by the next pass, as
-// before. The gauge storage_scrub_pass_ratio shows the pass's progress:
-// the fraction of the address space below the last object finished
-// (about the fraction of objects, addresses being uniform hashes), 1
-// during the pause between passes.
+// is written under "s/scrub", sealed, after a version byte. Within a
+// pass it is written when an object's scrub ends and at least
+// ScrubCursorInterval (1 min of the env's time) passed since the last
+// write; one write in flight, never in the disk's last job slot (then a
+// later object's end writes a later cursor). At Start, after the pin
+// scan, recovery reads it (when the scrub is on) and the pass resumes
+// after that object, so a node restarted more often than a pass takes
+// (about 36 hours per TiB at the default rate) still reaches its highest
+// addresses. A pass's writes have no sync of their own: one becomes
+// durable with the next sync of any job (every commit syncs) or the
+// disk's own flush. A crash that loses some keeps an earlier record
+// (the disk keeps what the last sync covered, and of the writes after
+// it at most a prefix), and an earlier record always names a lower
+// object, also across passes: a pass's end writes the zero address at
+// once (not waiting for the interval) with a sync of its own, one per
+// pass (none when no record was written since the last durable zero, or
+// since a Start that found no record), and the next pass reads nothing
+// until that sync succeeded
+// (retried every RepairInterval while it fails, or while the disk has
+// one slot left; the pause starts once it is durable). Without it a
+// record of the pass that ended, naming an object high in it, could
+// survive a crash that lost the next pass's records, and the next pass
+// would resume above objects it had not read and count itself over. So
+// the pass resumes at or below where it was and repeats at most the
+// reads since the surviving record (about ScrubCursorInterval of them,
+// 480 MiB at the default rate, or more when no sync followed for
+// longer): scrubbing is repeated, never skipped, and a sync per minute
+// for a hint would cost more than the reads it saves. A missing record,
+// or one that is corrupt, of an unknown version or length, or that could
+// not be read, starts the pass from the lowest address (logged); it
+// never fails the start, and the next write replaces it even when it
+// names the zero address (a pass that ends before any other write). A
+// restart during the pause between passes finds the zero address and
+// starts the next pass at once, as a node without a record does: the
+// record does not hold the pause. Objects below the cursor written since
+// are scrubbed by the next pass, as before. The gauge
+// storage_scrub_pass_ratio shows the pass's progress: the fraction of
+// the address space below the last object finished (about the fraction
+// of objects, addresses being uniform hashes), 1 from a pass's end
+// through the pause between passes.
 // storage_scrub_bytes_total counts the bytes read (a read whose check
 // failed counts the chunk's claimed size), storage_scrub_objects_total
 // the objects finished or passed.

@@ -109,7 +109,13 @@ func (s *Storage) onRecoveryScrubCursor(res env.DiskResult) {
 		s.env.Log().Warn("storage: scrub cursor record unusable; the pass starts from the lowest address", "reason", why)
 	}
 	s.scrub.addr = addr
-	s.scrubRec.saved = addr
+	// An unusable record is not the zero address it resumes from: the
+	// next write replaces it, whatever it names (scrubRecord.known).
+	// No record at all is durably none (it is never deleted); a record
+	// read may be one whose write a crash of the machine would still
+	// lose, so a pass's end writes the zero address over it.
+	s.scrubRec.saved, s.scrubRec.known = addr, why == ""
+	s.scrubRec.durable = res.Err == nil && !res.Found
 	s.setScrubPassRatio(addr)
 	s.finishRecovery()
 }

@@ -62,6 +62,10 @@ func (s *Storage) scrubStep() {
 		s.scrubWait(s.cfg.RepairInterval)
 		return
 	}
+	if s.scrubRec.passEnd {
+		s.scrubEndPass()
+		return
+	}
 	for range ScrubSkipsPerStepMax {
 		o := sc.obj
 		if o == nil || s.index.committed(sc.addr) != o || sc.chunk >= len(o.manifest.Chunks) {
@@ -73,11 +77,12 @@ func (s *Storage) scrubStep() {
 			}
 			if o != nil && compareAddr(next, sc.addr) <= 0 {
 				// The pass is over (the cursor wrapped around): the
-				// next starts from the lowest address after a pause.
+				// next starts from the lowest address after a pause,
+				// once the pass-end record is durable (scrubEndPass).
 				*sc = scrubState{seq: sc.seq}
 				s.env.Metrics().Set(MetricScrubPassRatio, "", 1)
-				s.saveScrubCursor(proto.Addr{})
-				s.scrubWait(s.cfg.ScrubPassInterval)
+				s.scrubRec.passEnd = true
+				s.scrubEndPass()
 				return
 			}
 			*sc = scrubState{addr: next, obj: s.index.objects[next], clean: true, seq: sc.seq}
@@ -152,14 +157,36 @@ const scrubRecordVersion = 1
 // scrubRecord is the persistence of the scrub's cursor (keyScrubCursor):
 // the sealed value is scrubRecordVersion then the address of the last
 // object the pass finished (the zero address: the pass starts from the
-// lowest). It is written at most once per ScrubCursorInterval, when an
-// object's scrub ends or a pass ends, one write in flight, never taking
-// the last disk job slot, and without a sync of its own (doc.go, Scrub:
-// a lost update only repeats some scrubbing).
+// lowest). Within a pass it is written at most once per
+// ScrubCursorInterval, when an object's scrub ends, one write in flight,
+// never taking the last disk job slot, and without a sync of its own
+// (doc.go, Scrub: a lost update only repeats some scrubbing). A pass's
+// end writes the zero address at once, with a sync of its own, and the
+// next pass starts only once that is durable (scrubEndPass): so a record
+// that survives a crash never names an object of an earlier pass.
 type scrubRecord struct {
-	saved   proto.Addr // the value of the last write that succeeded (or was read at Start)
-	savedAt env.Time   // when the last write started (or recovery finished)
-	saving  bool       // a write is in flight
+	saved proto.Addr // the value of the last write that succeeded (or was read at Start)
+	// known: saved is what the record holds. False after Start read a
+	// record it could not use (unreadable, corrupt, unknown): the disk
+	// holds something else, so the next write is never dropped as
+	// naming saved.
+	known bool
+	// durable: saved is known and durable, so a pass's end need not
+	// write it again: a pass-end record whose sync succeeded, or no
+	// record at Start (never deleted, so none is durable either).
+	durable bool
+	savedAt env.Time // when the last write started (or recovery finished)
+	saving  bool     // a write is in flight
+	// passEnd: a pass ended and its record (the zero address, synced) is
+	// not durable yet; no object of the next pass is read before it is.
+	passEnd bool
+}
+
+// scrubCursorOp is the write of addr as the cursor record.
+func scrubCursorOp(addr proto.Addr) env.DiskOp {
+	value := make([]byte, 0, 1+len(addr))
+	value = append(append(value, scrubRecordVersion), addr[:]...)
+	return env.DiskOp{Kind: env.DiskPut, Key: []byte(keyScrubCursor), Value: env.Seal(value)}
 }
 
 // saveScrubCursor writes addr as the scrub's cursor record when the
@@ -167,24 +194,67 @@ type scrubRecord struct {
 // otherwise a later object's end writes a later cursor.
 func (s *Storage) saveScrubCursor(addr proto.Addr) {
 	r := &s.scrubRec
-	if r.saving || addr == r.saved || s.env.Now().Sub(r.savedAt) < ScrubCursorInterval || len(s.jobs) >= DiskJobsMax-1 {
+	if r.saving || r.passEnd || (r.known && addr == r.saved) ||
+		s.env.Now().Sub(r.savedAt) < ScrubCursorInterval || len(s.jobs) >= DiskJobsMax-1 {
 		return
 	}
-	value := make([]byte, 0, 1+len(addr))
-	value = append(append(value, scrubRecordVersion), addr[:]...)
-	op := env.DiskOp{Kind: env.DiskPut, Key: []byte(keyScrubCursor), Value: env.Seal(value)}
-	if !s.submitJob([]env.DiskOp{op}, func(res []env.DiskResult) {
+	if !s.submitJob([]env.DiskOp{scrubCursorOp(addr)}, func(res []env.DiskResult) {
 		r.saving = false
 		if err := res[0].Err; err != nil {
 			// Not fatal: a restart resumes from the record before.
 			s.env.Log().Warn("storage: scrub cursor not written; a restart repeats some scrubbing", "err", err)
+			r.known, r.durable = false, false // the failed write may have reached the disk
 			return
 		}
-		r.saved = addr
+		r.saved, r.known, r.durable = addr, true, false
 	}) {
 		return
 	}
 	r.saving, r.savedAt = true, s.env.Now()
+}
+
+// scrubEndPass writes the pass-end record (the zero address) and a sync
+// after it, without waiting for ScrubCursorInterval, then pauses
+// ScrubPassInterval before the next pass. Until the sync succeeded the
+// scrub reads nothing: the record on disk may still name an object high
+// in the pass that ended, and a crash that kept it while losing the next
+// pass's unsynced records would resume the next pass above objects it
+// had not read. It waits RepairInterval and tries again while another
+// cursor write is in flight, the disk has one job slot left, or the
+// write or its sync failed. Called from scrubStep (the slot checked).
+func (s *Storage) scrubEndPass() {
+	r, sc := &s.scrubRec, &s.scrub
+	if r.saving {
+		s.scrubWait(s.cfg.RepairInterval)
+		return
+	}
+	if r.known && r.durable && r.saved == (proto.Addr{}) {
+		// No record written since the last durable zero (or none ever):
+		// nothing to write (a store the pass crosses in under
+		// ScrubCursorInterval).
+		r.passEnd = false
+		s.scrubWait(s.cfg.ScrubPassInterval)
+		return
+	}
+	ok := s.submitJob([]env.DiskOp{scrubCursorOp(proto.Addr{}), s.syncOp()}, func(res []env.DiskResult) {
+		r.saving, sc.busy = false, false
+		for _, x := range res {
+			if x.Err != nil {
+				s.env.Log().Warn("storage: scrub pass-end record not durable; the next pass waits for it", "err", x.Err)
+				r.known, r.durable = false, false
+				s.scrubWait(s.cfg.RepairInterval)
+				return
+			}
+		}
+		r.saved, r.known, r.durable, r.passEnd = proto.Addr{}, true, true, false
+		s.scrubWait(s.cfg.ScrubPassInterval)
+	})
+	if !ok {
+		s.scrubWait(s.cfg.RepairInterval)
+		return
+	}
+	r.saving, r.savedAt = true, s.env.Now()
+	sc.busy = true
 }
 
 // parseScrubRecord returns the cursor a record's read holds, or the zero

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/binary"
 	"testing"
 	"time"
@@ -20,7 +21,12 @@ const scrubCursorObjects = 40
 // every node of a 3-node cluster (each is placed on all three).
 func scrubCursorCluster(t *testing.T, seed uint64) *cluster {
 	t.Helper()
-	c := newCluster(t, 3, seed, slowScrub)
+	return scrubCursorClusterCfg(t, seed, slowScrub)
+}
+
+func scrubCursorClusterCfg(t *testing.T, seed uint64, cfg Config) *cluster {
+	t.Helper()
+	c := newCluster(t, 3, seed, cfg)
 	for k := range scrubCursorObjects {
 		if res := c.put(0, randomData(seed*1000+uint64(k), 1000), false); res.Err != nil {
 			t.Fatal(res.Err)
@@ -130,5 +136,208 @@ func TestScrubCursorRecordUnusable(t *testing.T) {
 	st := c.restartScrubbing(v)
 	if want, _ := st.index.after(mid); st.scrub.addr != want {
 		t.Fatalf("an intact record: the scrub started at %s; want %s", st.scrub.addr.Short(), want.Short())
+	}
+}
+
+// scrubIndex is addr's position in st's sorted index (-1: not held).
+func scrubIndex(st *Storage, addr proto.Addr) int {
+	for k, a := range st.index.sorted {
+		if a == addr {
+			return k
+		}
+	}
+	return -1
+}
+
+// TestScrubCursorNotFromAnEarlierPass: a crash early in a pass resumes
+// it at or below where it was, never after an object the pass before
+// finished. The old code wrote the pass-end record (the zero address)
+// only when ScrubCursorInterval had passed since the last write, so
+// after a pass the record kept naming an object high in it; the next
+// pass's unsynced records were lost by a crash, that one survived, and
+// the restart resumed above every object the new pass had not read yet,
+// wrapped, and counted the pass over (seed 111: record at index 30, the
+// new pass at 10, resumed at 31: 11-30 skipped).
+func TestScrubCursorNotFromAnEarlierPass(t *testing.T) {
+	// A shorter pause than slowScrub's: still longer than
+	// ScrubCursorInterval, so the next pass's first object writes a
+	// record.
+	cfg := slowScrub
+	cfg.ScrubPassInterval = 2 * time.Minute
+	cfg.RepairInterval = 5 * time.Second // fewer ticks: the test runs minutes of env time
+	c := scrubCursorClusterCfg(t, 111, cfg)
+	const v = 1
+	st := c.nodes[v].st
+	sorted := st.index.sorted
+	last := sorted[len(sorted)-1]
+	if !c.c.RunUntil(5*time.Minute, func() bool { return st.scrub.addr == last }) {
+		t.Fatal("the first pass did not reach the highest address")
+	}
+	if !c.c.RunUntil(time.Minute, func() bool { return c.metric(v, MetricScrubPassRatio, "") == 1 }) {
+		t.Fatal("the first pass did not end")
+	}
+	c.step()
+	// Whatever record the pass left is made durable (another job's sync
+	// would do the same).
+	c.nodes[v].disk.Execute(&env.DiskOp{Kind: env.DiskSync})
+	// The next pass, after the pause, gets partway (no sync since).
+	const at = 10
+	if !c.c.RunUntil(2*cfg.ScrubPassInterval, func() bool {
+		return c.metric(v, MetricScrubPassRatio, "") < 1 && scrubIndex(st, st.scrub.addr) >= at
+	}) {
+		t.Fatalf("the next pass did not reach index %d", at)
+	}
+	live := st.scrub.addr
+	onDisk, _ := c.scrubCursorOnDisk(v)
+	st = c.restartScrubbing(v)
+	if compareAddr(st.scrub.addr, live) > 0 {
+		t.Fatalf("the pass was at index %d (%s); after a crash it resumed at index %d (%s), after the record %s of the pass before: objects %d-%d skipped",
+			scrubIndex(st, live), live.Short(), scrubIndex(st, st.scrub.addr), st.scrub.addr.Short(),
+			onDisk.Short(), scrubIndex(st, live)+1, scrubIndex(st, st.scrub.addr)-1)
+	}
+	if r := c.metric(v, MetricScrubPassRatio, ""); r >= 1 {
+		t.Fatalf("storage_scrub_pass_ratio %v after the restart in a pass; want below 1", r)
+	}
+}
+
+// TestScrubPassEndRecordRetried: a pass-end record whose write or sync
+// fails is written again, and the next pass reads nothing until it is
+// durable.
+func TestScrubPassEndRecordRetried(t *testing.T) {
+	cfg := slowScrub
+	cfg.ScrubPassInterval = time.Second
+	c := newCluster(t, 3, 117, cfg)
+	for k := range 3 {
+		if res := c.put(0, randomData(117000+uint64(k), 1000), false); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	const v = 1
+	d := c.nodes[v].disk
+	// A durable record names the highest object at the restart (the
+	// pass resumes after it, from the lowest): the pass-end record must
+	// replace it before the next pass reads anything.
+	high := c.nodes[v].st.index.sorted[2]
+	d.Plant(keyScrubCursor, env.Seal(append([]byte{scrubRecordVersion}, high[:]...)))
+	d.Execute(&env.DiskOp{Kind: env.DiskSync})
+	c.restartScrubbing(v)
+	fails := 3
+	prev := d.Fault
+	d.Fault = func(op *env.DiskOp) error {
+		if op.Kind == env.DiskSync && fails > 0 && c.metric(v, MetricScrubPassRatio, "") == 1 {
+			fails--
+			return env.ErrDiskIO
+		}
+		return prev(op)
+	}
+	if !c.c.RunUntil(time.Minute, func() bool { return fails == 0 }) {
+		t.Fatal("the pass-end record's sync was not tried 3 times")
+	}
+	read := c.metric(v, MetricScrubBytes, "")
+	if !c.c.RunUntil(time.Minute, func() bool {
+		a, ok := d.Durable()[keyScrubCursor]
+		return ok && bytes.Equal(a, env.Seal(append([]byte{scrubRecordVersion}, make([]byte, len(high))...)))
+	}) {
+		t.Fatal("the pass-end record did not become durable after its failed syncs")
+	}
+	if m := c.metric(v, MetricScrubBytes, ""); m != read {
+		t.Fatalf("the scrub read %v bytes before the pass-end record was durable", m-read)
+	}
+	if !c.c.RunUntil(time.Minute, func() bool { return c.metric(v, MetricScrubBytes, "") > read }) {
+		t.Fatal("the next pass did not start")
+	}
+}
+
+// TestScrubLastSlotAfterCursorWrite: a scrub step that starts with two
+// disk job slots free, passes a damaged chunk (which ends its object and
+// writes the cursor record, taking one) and reaches a chunk to read,
+// waits: the last slot stays client work's.
+func TestScrubLastSlotAfterCursorWrite(t *testing.T) {
+	c := scrubCursorCluster(t, 119)
+	const v = 1
+	st := c.nodes[v].st
+	if !c.c.RunUntil(time.Minute, func() bool { return len(st.jobs) == 0 && !st.scrub.busy }) {
+		t.Fatal("the disk never idled")
+	}
+	sorted := st.index.sorted
+	const k = 5
+	prev, victim := sorted[k-1], st.index.objects[sorted[k]]
+	chunk := victim.manifest.Chunks[0].Addr
+	if off, ok := st.index.chunkOffset(chunk); !ok || off != 0 {
+		t.Fatal("the victim's chunk has no known offset")
+	}
+	st.damaged[chunk] = damage{obj: sorted[k], read: st.env.Now()}
+	st.scrub = scrubState{addr: prev, obj: st.index.objects[prev], chunk: 1, seq: st.scrub.seq}
+	st.scrubRec.saving, st.scrubRec.savedAt = false, st.env.Now().Add(-2*ScrubCursorInterval)
+	var fake []uint64
+	for k := uint64(0); len(st.jobs) < DiskJobsMax-2; k++ {
+		id := tagValueMask - k
+		st.jobs[id] = &diskJob{want: 1, done: func([]env.DiskResult) {}}
+		fake = append(fake, id)
+	}
+	st.scrubStep()
+	if !st.scrubRec.saving {
+		t.Fatal("the step wrote no cursor record: the test proves nothing")
+	}
+	if n := len(st.jobs); n >= DiskJobsMax {
+		t.Fatalf("%d disk jobs after the scrub step: it took the last slot (the cursor record's write, then a read)", n)
+	}
+	if st.scrub.busy {
+		t.Fatal("the scrub read with one disk slot left")
+	}
+	for _, id := range fake {
+		delete(st.jobs, id)
+	}
+	delete(st.damaged, chunk)
+}
+
+// TestScrubUnusableRecordReplaced: a record Start could not use (corrupt,
+// or not read) is replaced by the pass-end record even when no write of
+// the pass came first (a pass shorter than ScrubCursorInterval). The old
+// code took the unusable record for the zero address it resumed from,
+// dropped the pass-end write as naming it, and kept the bad record (a
+// warning at every start) for ever.
+func TestScrubUnusableRecordReplaced(t *testing.T) {
+	cfg := slowScrub
+	c := newCluster(t, 3, 121, cfg)
+	for k := range 3 {
+		if res := c.put(0, randomData(121000+uint64(k), 1000), false); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	const v = 2
+	d := c.nodes[v].disk
+	mid := c.nodes[v].st.index.sorted[1]
+	good := env.Seal(append([]byte{scrubRecordVersion}, mid[:]...))
+	zero := env.Seal(append([]byte{scrubRecordVersion}, make([]byte, len(mid))...))
+	for _, tc := range []struct {
+		name    string
+		corrupt bool
+	}{{"corrupt", true}, {"not read", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			value := append([]byte(nil), good...)
+			if tc.corrupt {
+				value[5] ^= 0x10
+			}
+			d.Plant(keyScrubCursor, value)
+			d.Execute(&env.DiskOp{Kind: env.DiskSync})
+			prev := d.Fault
+			failed := false
+			d.Fault = func(op *env.DiskOp) error {
+				if !tc.corrupt && !failed && op.Kind == env.DiskGet && string(op.Key) == keyScrubCursor {
+					failed = true
+					return env.ErrDiskIO
+				}
+				return prev(op)
+			}
+			defer func() { d.Fault = prev }()
+			c.restartScrubbing(v)
+			if !tc.corrupt && !failed {
+				t.Fatal("the record's read did not fail: the test proves nothing")
+			}
+			if !c.c.RunUntil(time.Minute, func() bool { return bytes.Equal(d.Durable()[keyScrubCursor], zero) }) {
+				t.Fatal("the unusable record was not replaced by the pass-end record")
+			}
+		})
 	}
 }
