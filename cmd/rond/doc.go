@@ -49,11 +49,13 @@
 // and fake ids in the routing table became placement targets. A node
 // alone (no bootstrap, replicas or members) has no membership, so that a
 // second node can join it without being listed, and serves its peer
-// protocol to any node reaching its QUIC port (loopback by default;
-// within --memory-max on a micronode); with a --policy file it runs the
-// membership of itself alone instead (runtime.NodeSpec.ClosedAlone), for
-// the peer protocol does not consult the policy: list --members on it
-// for other nodes to join.
+// protocol to any node reaching its QUIC port, only while that port is
+// loopback (the default; within --memory-max on a micronode). With a
+// --quic-addr that is not loopback, or a --policy file, it runs the
+// membership of itself alone instead (runtime.NodeSpec.ClosedAlone): the
+// peer protocol carries no token and does not consult the policy, so an
+// open node alone would take any outsider's objects and serve every
+// object. List --members on such a node for other nodes to join it.
 //
 // open_network / RON_OPEN_NETWORK / --open-network keeps the open DHT
 // placement instead (DESIGN 5.4 as written): any node reaching the QUIC

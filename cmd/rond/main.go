@@ -171,7 +171,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	replicas, _ := cfg.replicaIDs()
 	members, _ := cfg.memberIDs()
 	spec := runtime.NodeSpec{Key: key, Replicas: registryReplicas(cfg, replicas, len(peers), key),
-		Members: members, OpenNetwork: cfg.OpenNetwork, ClosedAlone: cfg.Policy != ""}
+		Members: members, OpenNetwork: cfg.OpenNetwork, ClosedAlone: cfg.Policy != "" || !loopbackAddr(cfg.QUICAddr)}
 	for _, p := range peers {
 		spec.Peers = append(spec.Peers, p.id)
 	}
@@ -507,4 +507,19 @@ func printBanner(w io.Writer, cfg Config, spec runtime.NodeSpec, n *node, token 
 	printOAPExample(w, n, spec.Self())
 	fmt.Fprintf(w, "  curl -s %s/metrics | grep omnigate_\n", url)
 	fmt.Fprintf(w, "Stop with Ctrl-C (drains in-flight requests).\n")
+}
+
+// loopbackAddr reports whether host:port addr listens on loopback only: a
+// literal loopback address or "localhost". Anything else (a wildcard, a
+// host name, an unparsable address) is taken as reachable from outside.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

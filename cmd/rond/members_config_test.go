@@ -69,3 +69,18 @@ func TestOpenNetworkSetting(t *testing.T) {
 		}
 	}
 }
+
+// TestLoopbackAddr: a node alone runs the membership of itself unless its
+// QUIC address is loopback only (ClosedAlone in main.go): anything that
+// may be reached from outside counts as not loopback.
+func TestLoopbackAddr(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:7070": true, "127.9.9.9:1": true, "[::1]:7070": true, "localhost:7070": true,
+		"0.0.0.0:7070": false, "[::]:7070": false, ":7070": false, "10.0.0.5:7070": false,
+		"node1.example:7070": false, "127.0.0.1": false, "": false,
+	} {
+		if got := loopbackAddr(addr); got != want {
+			t.Errorf("loopbackAddr(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}

@@ -42,9 +42,10 @@ type NodeSpec struct {
 	// of itself alone, refusing every other node's storage and DHT
 	// requests, instead of no membership (which serves any node, so that
 	// a second node can join a first one that lists nobody). rond sets
-	// it when a policy file governs access: the peer protocol does not
-	// consult the policy, so a node alone would otherwise serve every
-	// object to any node reaching its QUIC port.
+	// it when its QUIC address is not loopback or a policy file governs
+	// access: the peer protocol carries no token and does not consult the
+	// policy, so a node alone would otherwise take any outsider's objects
+	// and serve every object to any node reaching its QUIC port.
 	ClosedAlone bool
 	// StorageReplicas (R) and WriteQuorum (W); zero picks R = min(3,
 	// members) (min(3, 1+len(Peers)) on an open network) and W = min(2,
