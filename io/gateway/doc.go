@@ -400,16 +400,21 @@
 // under a refusal with Connection: close and a body whose client waits
 // for 100 Continue: that one is refused unread, with no 100 Continue,
 // and its connection closed (a declared size over a route's cap, 413 up
-// front on PUT /o and the JSON routes, is such a refusal). The response
-// to a chunked request body (HTTP/1) closes the connection once the body
-// was read to its end, so no request pipelined behind it is served: RFC
-// 9112 6.3 requires that of a request carrying both Content-Length and
-// Transfer-Encoding (the shape of request smuggling through a front
-// proxy), and net/http deletes that Content-Length before any handler
-// sees the request, so that case cannot be told apart and refused with
-// a 400; every chunked body closes its connection instead (a chunked
-// body of which more than 256 KiB is left unread is net/http's to drain
-// or close).
+// front on PUT /o and the JSON routes, is such a refusal). A response
+// that closes its connection with the body not read to its end gives
+// net/http's own drain after it a read deadline (1 s; none for a body
+// waiting on 100 Continue), so a client that declared a body and sends
+// none does not hold the connection open. The response to a chunked
+// request body (HTTP/1) always closes the connection, every refusal
+// included (preflight's 400 and 405, a 404, a 401, a 429), so no request
+// pipelined behind it is served: RFC 9112 6.3 requires that of a request
+// carrying both Content-Length and Transfer-Encoding (the shape of
+// request smuggling through a front proxy), and net/http deletes that
+// Content-Length before any handler sees the request, so that case
+// cannot be told apart and refused with a 400; every chunked body closes
+// its connection instead, also when more than 256 KiB of it is left
+// after the drain (net/http would read that much again and keep the
+// connection if it found the end there).
 //
 // Connections (conns.go, Config.Conns): Gateway.Listener admits at most
 // ConnsPerSourceDefault (256) open connections per source address and

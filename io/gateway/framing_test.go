@@ -14,15 +14,22 @@ import (
 )
 
 // pipelined sends request bytes on a fresh connection, then reads the
-// responses until the server closes it (or 30 s pass: a test failure).
+// responses until the server closes it (or 30 s pass: a test error).
 func (f *fixture) pipelined(request string) []*http.Response {
+	f.t.Helper()
+	return f.pipelinedWithin(request, 30*time.Second)
+}
+
+// pipelinedWithin is pipelined with the time the server has to close the
+// connection.
+func (f *fixture) pipelinedWithin(request string, within time.Duration) []*http.Response {
 	f.t.Helper()
 	conn, err := net.Dial("tcp", f.srv.Listener.Addr().String())
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	_ = conn.SetDeadline(time.Now().Add(within))
 	go func() { _, _ = io.WriteString(conn, request) }()
 	br := bufio.NewReader(conn)
 	var out []*http.Response
@@ -33,7 +40,8 @@ func (f *fixture) pipelined(request string) []*http.Response {
 				return out
 			}
 			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				f.t.Fatalf("%.60q: connection still open after %d responses", request, len(out))
+				f.t.Errorf("%.60q: connection still open after %d responses", request, len(out))
+				return out
 			}
 			return out // reset: closed too
 		}
@@ -77,6 +85,68 @@ func TestChunkedRequestClosesConnection(t *testing.T) {
 		}
 		if c.responses == 1 && !got[0].Close {
 			t.Fatalf("%s: response without Connection: close (%v)", c.name, got[0].Header)
+		}
+	}
+}
+
+// TestChunkedRefusalClosesConnection: a chunked body (with the smuggling
+// shape's Content-Length beside it) closes its connection whatever
+// answers it: preflight's 400 (a path with an empty segment) and 405
+// (CONNECT), which answer before any route, and a refusal of a body with
+// more than the drain's 256 KiB left in one chunk, whose end net/http
+// would otherwise find in its own drain and keep the connection. The
+// request smuggled in the body is never answered (it asks to close the
+// connection after it, so a server that serves it is seen at once).
+func TestChunkedRefusalClosesConnection(t *testing.T) {
+	f := newServerFixture(t, gateway.BodyLimits{})
+	smuggled := "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+	big := strings.Repeat("a", 300<<10)
+	cases := []struct {
+		name, line, body string
+		status           int
+	}{
+		{"preflight 400", "POST /o//x", "0\r\n\r\n" + smuggled, http.StatusBadRequest},
+		{"preflight 405", "CONNECT /x", "0\r\n\r\n" + smuggled, http.StatusMethodNotAllowed},
+		{"300 KiB chunk", "POST /readyz", fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(big), big) + smuggled, http.StatusMethodNotAllowed},
+	}
+	for _, c := range cases {
+		req := fmt.Sprintf("%s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n%s",
+			c.line, f.root, c.body)
+		got := f.pipelined(req)
+		if len(got) != 1 {
+			codes := []int{}
+			for _, r := range got {
+				codes = append(codes, r.StatusCode)
+			}
+			t.Errorf("%s: responses %v, want one %d (the smuggled request answered)", c.name, codes, c.status)
+			continue
+		}
+		if got[0].StatusCode != c.status || !got[0].Close {
+			t.Errorf("%s: %d close=%v, want %d with Connection: close", c.name, got[0].StatusCode, got[0].Close, c.status)
+		}
+	}
+}
+
+// TestRefusalWithUnsentBodyClosesPromptly: a refusal with Connection:
+// close of a request whose declared body never comes (a name body over
+// the route's cap but within net/http's 256 KiB drain, a write without a
+// token) closes the connection within the drain timeout: net/http's own
+// drain after the response has no deadline of its own. The 10 s bound
+// is on an event that must happen (about 1 s after the response).
+func TestRefusalWithUnsentBodyClosesPromptly(t *testing.T) {
+	f := newServerFixture(t, gateway.BodyLimits{})
+	cases := []struct {
+		name, request string
+		status        int
+	}{
+		{"name body over the cap", "PUT /names/foo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + f.root + "\r\nContent-Length: 100000\r\n\r\n",
+			http.StatusRequestEntityTooLarge},
+		{"write without a token", "PUT /o HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n", http.StatusUnauthorized},
+	}
+	for _, c := range cases {
+		got := f.pipelinedWithin(c.request, 10*time.Second)
+		if len(got) != 1 || got[0].StatusCode != c.status || !got[0].Close {
+			t.Errorf("%s: %d responses, want one %d with Connection: close", c.name, len(got), c.status)
 		}
 	}
 }

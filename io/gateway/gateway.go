@@ -487,6 +487,9 @@ func printable(s string) bool {
 // answered first (server.go), and the body is held to BodyLimits.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	responding(r)
+	// The body guard comes first: preflight's refusals settle the body
+	// like any other response (a chunked one closes the connection).
+	w = g.limitBody(w, r)
 	if !g.preflight(w, r) {
 		return
 	}
@@ -494,10 +497,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The address travels in the request (pathAddr): SetPathValue
 		// would allocate a map for it on every request.
 		r.Pattern = objectPattern
-		g.serveRoute(g.limitBody(w, r), r, addr, g.objectRoute)
+		g.serveRoute(w, r, addr, g.objectRoute)
 		return
 	}
-	g.mux.ServeHTTP(g.limitBody(w, r), r)
+	g.mux.ServeHTTP(w, r)
 }
 
 // GET /o/{addr}'s pattern and route, which ServeHTTP serves without the

@@ -410,19 +410,20 @@ func (w *bodyGuard) Write(p []byte) (int, error) {
 // net/http's reader deletes the Content-Length header of a chunked
 // request before any handler runs (transfer.go, fixLength) and keeps no
 // trace of it (ContentLength is -1 as for every chunked body), so every
-// chunked body closes its connection instead. The body is drained first
-// (as any unread body) and Connection: close is set once its end was
-// read: closing with body bytes unread would reset the connection under
-// a client still sending, before it read the response. A chunked body
-// with more than drainBytesMax left after that is net/http's: it reads up
-// to drainBytesMax again before responding and closes the connection
-// unless it finds the end there.
+// chunked body closes its connection instead, whether or not its end was
+// found: net/http, left to itself, reads up to drainBytesMax more of a
+// body after the response and keeps the connection when it finds the end
+// there, serving what follows. The body is drained first (as any unread
+// body): closing with body bytes unread would reset the connection under
+// a client still sending, before it read the response.
 //
-// An expect-continue body left unread gets a read deadline of now: after
-// the handler, net/http still reads up to 256 KiB of an unread body
-// before it closes, under no deadline of its own, and a client waiting
-// for 100 Continue sends none, so the connection would stay open after
-// its final response.
+// A response that closes the connection with the body not read to its
+// end gets a read deadline of drainTimeout from now (now, for an
+// expect-continue body left unread): after the handler, net/http still
+// reads up to 256 KiB of an unread body before it closes, under no
+// deadline of its own, so a client that sends no more (a declared size
+// over a route's cap with no body, a client waiting for 100 Continue)
+// would hold the connection open after its final response.
 func (w *bodyGuard) settle() {
 	b := w.body
 	if b.settled {
@@ -430,18 +431,30 @@ func (w *bodyGuard) settle() {
 	}
 	if b.expectContinue && b.read == 0 && !b.eof {
 		w.Header().Set("Connection", "close")
-		_ = b.rc.SetReadDeadline(time.Now())
+		b.drainBy = time.Now()
 	}
-	if w.Header().Get("Connection") == "close" {
-		b.settled = true
-		return
+	if w.Header().Get("Connection") != "close" {
+		if b.chunked {
+			b.budget = -1 // drained into io.Discard: no memory to budget
+		}
+		b.settle()
+		if b.chunked && !b.eof && b.slowErr == nil {
+			// More is left: one byte more through MaxBytesReader has
+			// net/http close the connection as after a body over its
+			// limit (a delay before the close), so that a client still
+			// sending reads the response before the connection resets.
+			_, _ = http.MaxBytesReader(w.ResponseWriter, b, 0).Read(make([]byte, 1))
+		}
+		if b.chunked {
+			w.Header().Set("Connection", "close")
+		}
 	}
-	if b.chunked {
-		b.budget = -1 // drained into io.Discard: no memory to budget
-	}
-	b.settle()
-	if b.chunked && b.eof {
-		w.Header().Set("Connection", "close")
+	b.settled = true
+	if w.Header().Get("Connection") == "close" && !b.eof {
+		if b.drainBy.IsZero() {
+			b.drainBy = time.Now().Add(drainTimeout)
+		}
+		_ = b.rc.SetReadDeadline(b.drainBy)
 	}
 }
 
