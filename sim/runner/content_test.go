@@ -59,14 +59,17 @@ func TestContentChurn(t *testing.T) {
 	}
 }
 
-// TestPinsUnpinnedEverywhereNotLost: scenarios/pins.yaml at seed 909.
-// Unpins are Deletes of a node's copy; object b3:847eb70e... was last put
-// at 17.9s and then unpinned on all three of its placement nodes (n5,
-// n4, n3 at 19.2s to 19.5s) after its other copies had been unpinned
-// too, so the workload deleted it from every node. The durability check
-// failed on it ("is lost ... not_found"), and convergence (added here)
-// on n3 not holding it; both must excuse exactly that object and still
-// judge the 29 others.
+// TestPinsUnpinnedEverywhereNotLost: scenarios/pins.yaml at a seed where
+// one acknowledged object is unpinned on every placement node after its
+// last put, so the workload deleted it from every node. (At seed 909, before
+// the scrub's cursor record moved every storage run's disk draws, that was
+// b3:847eb70e..., unpinned on n5, n4 and n3 at 19.2s to 19.5s.) The
+// durability check failed on such an object ("is lost ... not_found"), and
+// convergence (added here) on a node not holding it; both must excuse
+// exactly that object and still judge the 29 others. The seed is one whose
+// run has such an object (a search of seeds 900..1300 with this build found
+// 963 first); when a change moves the simulated run, pick another the same
+// way: the test fails, naming what it saw, rather than pass vacuously.
 func TestPinsUnpinnedEverywhereNotLost(t *testing.T) {
 	file := filepath.Join("..", "..", "scenarios", "pins.yaml")
 	text, err := os.ReadFile(file)
@@ -82,12 +85,12 @@ func TestPinsUnpinnedEverywhereNotLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Run(s, Options{Seed: 909, AutoVizDir: t.TempDir()})
+	rep, err := Run(s, Options{Seed: 963, AutoVizDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"durability":  "all 29 acknowledged objects (468080 bytes) read back intact; 1 more acknowledged objects not required",
+		"durability":  "all 29 acknowledged objects (361298 bytes) read back intact; 1 more acknowledged objects not required",
 		"convergence": "29 acknowledged objects at their 3 replicas",
 	}
 	for _, c := range rep.Checks {

@@ -41,10 +41,15 @@ func shortened(s *scenario.Scenario, d time.Duration) *scenario.Scenario {
 // TestOverloadChecksSeeRefusals: overload.yaml's edge checks pass, and
 // each saw what it judges: the refusals by reason the nodes counted
 // include quota, capacity (queue timeout or sessions) and token refusals,
-// and the fairness check compared backlogged tenants.
+// and the fairness check compared backlogged tenants. It runs at seed 3,
+// not the scenario's own 7: since the scrub's cursor record moved every
+// storage run's disk draws, seed 7 sheds no write for capacity in the
+// whole run (its readiness check says "0 capacity refusals"), while seeds
+// 1-6 and 8 all do within 20 s (queue timeouts: 27-139 at this build).
+// ci-deep runs the scenario at 150 seeds besides.
 func TestOverloadChecksSeeRefusals(t *testing.T) {
 	s := shortened(loadOverload(t), 20*time.Second)
-	rep, err := Run(s, Options{Seed: *s.Seed})
+	rep, err := Run(s, Options{Seed: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
