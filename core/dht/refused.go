@@ -32,11 +32,12 @@ func (r *refusedLog) due(id proto.NodeID, now env.Time) bool {
 	}
 	if _, ok := (*r)[id]; !ok && len(*r) >= RefusedLogIDsMax {
 		var oldest proto.NodeID
+		var oldestAt env.Time
 		first := true
+		// map order ok: the minimum of (time, id), a total order, whatever the visiting order
 		for k, at := range *r {
-			o := (*r)[oldest]
-			if first || at.Before(o) || at == o && k.Compare(oldest) < 0 {
-				oldest, first = k, false
+			if first || at.Before(oldestAt) || at == oldestAt && k.Compare(oldest) < 0 {
+				oldest, oldestAt, first = k, at, false
 			}
 		}
 		delete(*r, oldest)
