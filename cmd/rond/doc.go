@@ -57,6 +57,26 @@
 // open node alone would take any outsider's objects and serve every
 // object. List --members on such a node for other nodes to join it.
 //
+// Nodes that disagree on membership are told so. A refusing node logs
+// each refused peer's id, once per id per 10 minutes ("refused peer <id>:
+// not a member (storage|dht); list it in members on this node if it
+// belongs to the cluster"), and deploy/prometheus/alerts.yml's
+// RonPeerRefusedNotMember fires on it. A put through the refused node
+// fails (or loses that copy) with an error naming the refusing member:
+// "1 of 2 replicas stored it, quorum 2; <id> refused it: this node is
+// likely not in its membership".
+//
+// Upgrading a cluster to a build with the membership (from one that
+// served every peer): before restarting any node on it, list every node
+// of the cluster on every node (bootstrap, replicas or members), else an
+// object held only by nodes a node does not list cannot be read through
+// that node (it neither asks them nor is served by them), and puts
+// through unlisted nodes miss the listing nodes' copies. Adding a node
+// (growing 3 nodes to 4) means listing it in members on every node and
+// restarting each: members is read at start only, not on SIGHUP. Until
+// then the new node's puts miss the others' copies, and the alert above
+// names the nodes still to list it.
+//
 // open_network / RON_OPEN_NETWORK / --open-network keeps the open DHT
 // placement instead (DESIGN 5.4 as written): any node reaching the QUIC
 // port joins the routing table, can become a placement target, stores

@@ -118,6 +118,8 @@ type DHT struct {
 	env  env.Env
 	// members is Config.Members as a set; nil for an open DHT.
 	members map[proto.NodeID]struct{}
+	// refused: when each refused non-member was last logged (refused.go).
+	refused refusedLog
 
 	started bool
 	table   table

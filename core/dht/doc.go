@@ -156,7 +156,11 @@
 // closed membership; the simulator leaves it unset, so its DHT-only scale
 // scenarios run the open DHT). A message of a node outside it (this node
 // is always a member) is dropped unanswered and counted as
-// dht_rejects_total{reason="not_member"}: the sender is never learned, so
+// dht_rejects_total{reason="not_member"}, and its id is logged (a warning
+// naming it and saying to list it in members if it belongs to the
+// cluster) once per RefusedLogEvery of env time; at most RefusedLogIDsMax
+// ids are remembered, the one logged longest ago forgotten first. The
+// sender is never learned, so
 // it enters no routing table and becomes no storage placement target, and
 // its PROVIDE stores nothing. A lookup does not query a non-member a reply
 // names (counted the same), a PROVIDE of a non-member's record is refused

@@ -125,8 +125,9 @@ func (d *DHT) onMessage(from proto.NodeID, frame []byte) {
 	if !d.member(from) {
 		// A closed membership: neither learned nor answered, so a
 		// non-member enters no routing table, stores no provider record
-		// and is told nothing (Config.Members).
-		d.env.Metrics().Add(MetricRejects, ReasonNotMember, 1)
+		// and is told nothing (Config.Members). The log names it
+		// (refusedNotMember).
+		d.refusedNotMember(from)
 		return
 	}
 	if m.kind.isRequest() {

@@ -170,7 +170,16 @@
 // member is answered statusBad before anything else is done (no state
 // change, no disk read, no byte served) and counted as
 // storage_rejects_total{reason="not_member"}; statusBad tells an honest
-// peer missing from this node's list that it was refused. A get asks no
+// peer missing from this node's list that it was refused. The refusing
+// node logs the sender's id (a warning saying to list it in members if
+// it belongs to the cluster) once per RefusedLogEvery of env time, and
+// remembers at most RefusedLogIDsMax ids (the one logged longest ago is
+// forgotten first). The refused put names the refusing placement node in
+// its error ("<id> refused it: this node is likely not in its
+// membership"): statusBad also answers an invalid request, but an honest
+// put's chunks and manifest are valid, and the wire has no other status
+// an older node would decode (decodeFrame refuses a status past
+// statusBad, so a new status would leave old nodes timing out instead). A get asks no
 // non-member provider the DHT names. The peer protocol carries no token:
 // a node's QUIC identity is all it shows, so without a membership any
 // node that reaches the port could store objects (no quota, no audit, no

@@ -102,6 +102,12 @@ func newCluster(t testing.TB, n int, seed uint64, cfg Config) *cluster {
 // newClusterDisk is newCluster with every disk completion delayed by
 // latency.
 func newClusterDisk(t testing.TB, n int, seed uint64, cfg Config, latency time.Duration) *cluster {
+	return newClusterEnv(t, n, seed, cfg, latency, nil)
+}
+
+// newClusterEnv is newClusterDisk with each node's env passed through
+// wrap (when set) before its machine gets it: a test's logger, say.
+func newClusterEnv(t testing.TB, n int, seed uint64, cfg Config, latency time.Duration, wrap func(i int, e env.Env) env.Env) *cluster {
 	c := &cluster{t: t, cut: map[proto.NodeID]bool{}, seed: seed}
 	rand := env.NewRand(seed)
 	ids := make([]proto.NodeID, n)
@@ -115,6 +121,9 @@ func newClusterDisk(t testing.TB, n int, seed uint64, cfg Config, latency time.D
 		NewNode: func(i int, e env.Env) *node.Node {
 			h := c.nodes[i]
 			h.st = New(c.cfg)
+			if wrap != nil {
+				e = wrap(i, e)
+			}
 			return node.New(e, node.Config{Invariants: true}, h.st, deepCheck{h})
 		}})
 	c.c.Drop = func(from, to int, _ []byte) bool { return c.cut[ids[from]] || c.cut[ids[to]] }

@@ -30,7 +30,12 @@ type push struct {
 	// malformed missing list), not here (a local read, a damaged or
 	// unqueued chunk, an RPC not sent). Set before done(false).
 	refused bool
-	done    func(ok bool)
+	// bad: the target answered statusBad, a refusal of the request
+	// itself. An honest put's chunks and manifest are valid, so it is
+	// most likely the target's closed membership refusing this node
+	// (serve.go), which the put's error then names (refusedDetail).
+	bad  bool
+	done func(ok bool)
 }
 
 func newPush(target proto.NodeID, addr proto.Addr, man *Manifest, manBytes, data []byte, done func(bool)) *push {
@@ -81,6 +86,7 @@ func (s *Storage) sendChunk(p *push, i int, data []byte) {
 	sent := s.call(p.target, m, func(reply *message, err error) {
 		p.inflight--
 		if err != nil || reply.status != statusOK {
+			p.bad = p.bad || err == nil && reply.status == statusBad
 			s.refusedPush(p)
 			return
 		}
@@ -147,6 +153,7 @@ func (s *Storage) sendCommit(p *push) {
 			p.rounds++
 			s.requeueMissing(p, reply.data)
 		default:
+			p.bad = p.bad || reply.status == statusBad
 			s.refusedPush(p)
 		}
 	})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ron-network/ron/core/env"
@@ -48,6 +49,9 @@ type putOp struct {
 	// holders are the placement nodes (this one excepted) whose push
 	// was acknowledged; the others get hand-offs (handoff.go).
 	holders []proto.NodeID
+	// refusers are the placement nodes that refused its requests
+	// (push.bad): named in its error (refusedDetail).
+	refusers []proto.NodeID
 	// deleted: the client deleted it here while the put ran: a hand-off
 	// must not write it back (handOff).
 	deleted bool
@@ -202,6 +206,9 @@ func (s *Storage) pushForPut(p *putOp, target proto.NodeID) {
 		if ok && s.puts[p.id] == p {
 			p.holders = append(p.holders, target)
 		}
+		if !ok && pu.bad && s.puts[p.id] == p {
+			p.refusers = append(p.refusers, target)
+		}
 		s.replicaDone(p, ok)
 	})
 	p.pushes = append(p.pushes, pu)
@@ -264,7 +271,27 @@ func (s *Storage) putProgress(p *putOp) {
 	if p.maybeStored {
 		outcome = ErrUnknownOutcome
 	}
-	s.finishPut(p, p.failure(fmt.Errorf("%w: %d of %d replicas stored it, quorum %d", outcome, p.acked, len(p.targets), p.quorum)))
+	s.finishPut(p, p.failure(fmt.Errorf("%w: %d of %d replicas stored it, quorum %d%s", outcome, p.acked, len(p.targets), p.quorum, p.refusedDetail())))
+}
+
+// refusedDetail names the placement nodes that refused the put's
+// requests (push.bad), for its error: "; <id> refused: ...". The wire
+// has one refusal status (statusBad) for an invalid request and for a
+// sender outside the target's membership; an honest put's requests are
+// valid, so the detail says what most likely happened and what to do.
+func (p *putOp) refusedDetail() string {
+	if len(p.refusers) == 0 {
+		return ""
+	}
+	ids := make([]string, len(p.refusers))
+	for i, id := range p.refusers {
+		ids[i] = id.String()
+	}
+	verb := "refused"
+	if len(ids) > 1 {
+		verb = "each refused"
+	}
+	return "; " + strings.Join(ids, ", ") + " " + verb + " it: this node is likely not in its membership (list this node in members there)"
 }
 
 // failure adds to err why this node's own write failed, if it did: a
@@ -280,9 +307,9 @@ func (p *putOp) failure(err error) error {
 
 // deadlinePassed ends a put that is still replicating.
 func (p *putOp) deadlinePassed(s *Storage) {
-	err := fmt.Errorf("%w: %d of %d replicas acknowledged by the deadline", ErrUnavailable, p.acked, len(p.targets))
+	err := fmt.Errorf("%w: %d of %d replicas acknowledged by the deadline%s", ErrUnavailable, p.acked, len(p.targets), p.refusedDetail())
 	if p.maybeStored {
-		err = fmt.Errorf("%w: %d of %d replicas acknowledged by the deadline", ErrUnknownOutcome, p.acked, len(p.targets))
+		err = fmt.Errorf("%w: %d of %d replicas acknowledged by the deadline%s", ErrUnknownOutcome, p.acked, len(p.targets), p.refusedDetail())
 	}
 	s.finishPut(p, p.failure(err))
 }

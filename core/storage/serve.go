@@ -25,8 +25,9 @@ func (s *Storage) onMessage(from proto.NodeID, frame []byte) {
 		// A closed membership (Config.Members): a sender outside it
 		// neither stores, commits nor reads here. Refused before any
 		// state is touched or byte served; statusBad tells an honest
-		// peer missing from this node's list why.
-		s.reject(ReasonNotMember)
+		// peer missing from this node's list why, and the log names
+		// the sender (refusedNotMember).
+		s.refusedNotMember(from)
 		s.respond(from, h.CorrID, m.addr, statusBad, nil)
 		return
 	}

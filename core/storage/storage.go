@@ -37,6 +37,8 @@ type Storage struct {
 	// members is Config.Members as a set; nil when it is empty (an open
 	// placement through the DHT: every sender is served).
 	members map[proto.NodeID]struct{}
+	// refused: when each refused non-member was last logged (refused.go).
+	refused refusedLog
 
 	ready   bool // recovery finished
 	index   index
