@@ -108,6 +108,10 @@ func worldOnly(cfg any) any {
 	switch c := cfg.(type) {
 	case registry.Config:
 		c.Bug, c.Signatures = registry.Bug{}, nil
+		// Both worlds list every node (rond's closed membership is the
+		// same three); the order is not the registry's business.
+		c.Members = slices.Clone(c.Members)
+		slices.SortFunc(c.Members, proto.NodeID.Compare)
 		return c
 	case overlay.Config:
 		c.Bug, c.Signatures = overlay.Bug{}, nil

@@ -37,9 +37,12 @@
 // R members closest to its address (R = min(3, members)) and serves its
 // peer protocol (store, commit, check, manifest and chunk reads) only to
 // members; the DHT learns, answers and takes provider records only from
-// members. A request from any other node is refused and counted as
-// storage_rejects_total / dht_rejects_total{reason="not_member"} (core/
-// storage and core/dht doc, "Membership", "Members"). Every node of a
+// members; the registry serves forwarded ops (claim, set, resolve,
+// revoke) and revocation pulls only to members (a refused node's op fails
+// with "not a member of the cluster"). A request from any other node is
+// refused and counted as storage_rejects_total / dht_rejects_total /
+// registry_rejects_total{reason="not_member"} (core/storage, core/dht and
+// core/registry doc, "Membership", "Members"). Every node of a
 // cluster must list the same membership, and must be able to reach every
 // member (by its bootstrap address, or a connection the member opened): a
 // member no one reaches is still a placement target and costs puts

@@ -41,6 +41,10 @@ var (
 	ErrFailed         = errors.New("registry: replica failed")
 	// ErrNotAdmin: a Revoke signed by a key that is not in Config.AdminKeys.
 	ErrNotAdmin = errors.New("registry: not an admin key")
+	// ErrNotMember: the replica refused the forwarded op because this node
+	// is not in its closed membership (Config.Members): the cluster's
+	// members settings disagree, or the node was never admitted.
+	ErrNotMember = errors.New("registry: this node is not a member of the cluster (the replica's membership does not list it)")
 	// ErrSeqAhead: a Set whose seq is past the name's seq plus one (a
 	// SeqAheadError says both). It is also ErrStaleSeq: the replicated
 	// outcome is the same refusal; only the words differ.
@@ -230,6 +234,15 @@ type Config struct {
 	// node does not serve Revoked); unlike the other fields it has no
 	// default, so clusters without capability checks send nothing extra.
 	RevocationPullInterval time.Duration
+	// Members is a closed membership (rond's: self, replicas, bootstrap
+	// peers and the members setting; the same list storage and the DHT
+	// serve). When set, every registry message from a node outside it
+	// (a forwarded op of any kind, a revocation pull or list, a reply) is
+	// refused and counted as registry_rejects_total{reason="not_member"};
+	// a forward is answered ErrNotMember. Raft and version messages
+	// require a replica whatever Members says. Empty: any node may
+	// forward and pull (an open network; doc.go, "Membership").
+	Members []proto.NodeID
 }
 
 // Defaults.

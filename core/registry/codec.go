@@ -246,12 +246,14 @@ const (
 	// codeUnknownRequest answers a request body the registry does not
 	// know: a programmer error in the caller, not an outage.
 	codeUnknownRequest
+	// codeNotMember answers a forward from a node outside Config.Members.
+	codeNotMember
 	codeEnd
 )
 
 var codeErrs = [...]error{nil, ErrTaken, ErrNotFound, ErrNotOwner, ErrStaleSeq, ErrBadSignature,
 	ErrInvalidName, ErrTooLarge, ErrUnknownOutcome, ErrUnavailable, ErrFailed, ErrUnavailable, ErrNotAdmin,
-	node.ErrUnknownRequest}
+	node.ErrUnknownRequest, ErrNotMember}
 
 func (c code) err() error { return codeErrs[c] }
 

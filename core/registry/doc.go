@@ -229,6 +229,30 @@
 // failpoint, so scenarios/rolling_upgrade.yaml raises the cluster version
 // after its last upgrade in both worlds.
 //
+// # Membership
+//
+// Config.Members, when set, is a closed membership (rond gives it the same
+// list as storage and the DHT: self, replicas, bootstrap peers and the
+// members setting; io/runtime NodeSpec.Membership). A registry message
+// from a node outside it is dropped before its envelope is read and
+// counted as registry_rejects_total{reason="not_member"}: a forwarded op
+// of any kind (Claim carries no signature, so an outsider could otherwise
+// fill the registry past the gateway's tokens and quotas; Resolve and
+// StaleResolve would hand it names), a revocation pull (it would hand it
+// the revocation list), a revocation list and a reply. A forward is
+// answered codeNotMember, which the forwarding node returns as
+// ErrNotMember at once instead of timing out; nothing else is answered.
+// Raft and version messages keep requiring a replica (a replica is always
+// a member). Empty Members: any node may forward and pull (an open
+// network). This node is always a member of its own registry.
+//
+// The gate is here, not in core/node's routing: each service owns its
+// refusal (storage and the DHT check their own Members), its reason metric
+// and its answer: a refusal the sender understands needs the protocol's
+// reply frame, which only the registry can build. The simulator lists
+// every node of a small world (sim/runner), so no run is refused and
+// traces are unchanged; larger worlds leave it open.
+//
 // # Names
 //
 // Names are lowercased (ASCII only) and then must be dot-separated labels

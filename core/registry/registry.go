@@ -65,6 +65,8 @@ type Registry struct {
 	self    proto.NodeID
 	replica int                           // index in cfg.Replicas, or -1
 	admins  [][ed25519.PublicKeySize]byte // cfg.AdminKeys
+	// members is cfg.Members as a set; nil when it is empty (open).
+	members map[proto.NodeID]struct{}
 
 	// Replica state.
 	phase       phase
@@ -143,7 +145,25 @@ func New(cfg Config) *Registry {
 	if cfg.VersionMax > VersionTest {
 		panic(fmt.Sprintf("registry: Config.VersionMax %d: this build knows versions up to %d", cfg.VersionMax, VersionTest))
 	}
-	return &Registry{cfg: cfg, replica: -1, admins: adminsOf(cfg.AdminKeys), versionMax: cfg.versionMax()}
+	r := &Registry{cfg: cfg, replica: -1, admins: adminsOf(cfg.AdminKeys), versionMax: cfg.versionMax()}
+	r.cfg.Members = slices.Clone(cfg.Members)
+	if len(cfg.Members) > 0 {
+		r.members = make(map[proto.NodeID]struct{}, len(cfg.Members))
+		for _, id := range cfg.Members {
+			r.members[id] = struct{}{}
+		}
+	}
+	return r
+}
+
+// isMember reports whether id may use the registry protocol here: always
+// when Config.Members is empty, else when id is this node or listed.
+func (r *Registry) isMember(id proto.NodeID) bool {
+	if r.members == nil || id == r.self {
+		return true
+	}
+	_, ok := r.members[id]
+	return ok
 }
 
 func (r *Registry) Name() string        { return ServiceName }
@@ -747,6 +767,10 @@ func (r *Registry) onMessage(msg env.Message) {
 		r.env.Metrics().Add(MetricRejects, reasonMalformed, 1)
 		return
 	}
+	if !r.isMember(msg.From) {
+		r.refuseNonMember(msg.From, f.Payload)
+		return
+	}
 	if r.onRevocationEnvelope(msg.From, f.Payload) || r.onVersionEnvelope(msg.From, f.Payload) {
 		return
 	}
@@ -762,6 +786,21 @@ func (r *Registry) onMessage(msg env.Message) {
 		r.onForward(fw, f.CorrID)
 	case envReply:
 		r.onReply(msg.From, rp)
+	}
+}
+
+// refuseNonMember drops a message from a node outside Config.Members,
+// counting it as not_member. A forward that decodes is answered
+// codeNotMember, so an honest node left out of a member list gets
+// ErrNotMember at once rather than a timeout; nothing else is answered
+// (a pull's answer would be the revocation list the gate withholds).
+func (r *Registry) refuseNonMember(from proto.NodeID, payload []byte) {
+	r.env.Metrics().Add(MetricRejects, reasonNotMember, 1)
+	if len(payload) < 2 || payload[0] != codecVersion || payload[1] != envForward || r.replica < 0 {
+		return
+	}
+	if kind, _, fw, _, err := decodeEnvelope(payload, from); err == nil && kind == envForward {
+		r.sendReply(fw.from, codeNotMember, Record{})
 	}
 }
 

@@ -15,6 +15,7 @@ const (
 	reasonUnknownRequest = "unknown_request"
 	reasonOverload       = "overload"
 	reasonMalformed      = "malformed"
+	reasonNotMember      = "not_member"
 	reasonCanaryIgnored  = "canary_ignored"
 	reasonApplyInvalid   = "apply_invalid"
 	// reasonVersionAhead: an entry of a version the cluster has not

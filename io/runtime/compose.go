@@ -101,7 +101,7 @@ func (s NodeSpec) Describe() stack.Description {
 	return stack.Description{
 		Key: s.Key, Peers: peers, Replicas: s.Replicas,
 		Registry: registry.Config{AdminKeys: s.AdminKeys, RevocationPullInterval: s.RevocationPullInterval, Bug: registryBug(),
-			VersionMax: registryVersionMax()},
+			VersionMax: registryVersionMax(), Members: members},
 		DHT: dht.Config{Bootstrap: peers, Members: members, RepublishOff: s.RepublishOff},
 		Storage: storage.Config{Members: members, Replicas: r, WriteQuorum: w, ObjectBytes: s.ObjectBytes,
 			HeldBytesMax: s.HeldBytesMax, RepairOff: s.RepairOff},
@@ -113,7 +113,8 @@ func (s NodeSpec) Describe() stack.Description {
 // Replicas, its Peers and its Members, sorted and once each. Storage
 // places objects on the closest of them (storage.Config.Members) and
 // serves only them; the DHT learns and serves only them
-// (dht.Config.Members). Nil on an open network (OpenNetwork) and for a
+// (dht.Config.Members); the registry serves forwards and revocation
+// pulls only to them (registry.Config.Members). Nil on an open network (OpenNetwork) and for a
 // node alone (no other id listed), unless ClosedAlone: then it is the
 // node itself, which serves no other node.
 func (s NodeSpec) Membership() []proto.NodeID {

@@ -164,8 +164,15 @@ func (c *cluster) describe(i int, key ed25519.PrivateKey) stack.Description {
 	// Clusters small enough for a full overlay mesh place content by
 	// static membership (announcing through the DHT when it runs); larger
 	// ones place through the DHT.
+	//
+	// The registry's membership is then every node of the world, as
+	// rond's is its closed membership: no node of a run is refused, so
+	// traces are those of an open registry, and the parity test compares
+	// the field. Larger worlds leave it open (a set of every node in every
+	// node would cost their square in memory).
 	if c.staticPlacement() {
 		d.Storage.Members = c.ids
+		d.Registry.Members = c.ids
 	}
 	return d
 }

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/proto/oap"
+	"github.com/ron-network/ron/core/proto/wire"
+	"github.com/ron-network/ron/core/registry"
+	"github.com/ron-network/ron/io/quicnet"
+)
+
+// The registry protocol's wire values (core/registry codec.go), spelled
+// out here as a stranger's client would.
+const (
+	regEnvForward    = 2
+	regEnvReply      = 3
+	regOpClaim       = 1
+	regCodeRetry     = 11 // "try another replica"
+	regCodeNotMember = 14
+)
+
+// regStranger is a node outside the cluster speaking the registry
+// protocol: it records the code of each reply by its seq.
+type regStranger struct {
+	tr      *quicnet.Transport
+	mu      sync.Mutex
+	replies map[uint64]uint64 // seq -> code
+}
+
+func newRegStranger(t *testing.T) *regStranger {
+	t.Helper()
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &regStranger{replies: map[uint64]uint64{}}
+	s.tr, err = quicnet.Listen(quicnet.Config{Key: key, ListenAddr: "127.0.0.1:0"}, func(_ proto.NodeID, frame []byte) {
+		f, err := oap.Decode(frame)
+		if err != nil || f.AppProto != oap.ProtoRegistry || len(f.Payload) < 2 || f.Payload[0] != byte(registry.VersionBase) ||
+			f.Payload[1] != regEnvReply {
+			return
+		}
+		r := wire.NewReader(f.Payload[2:])
+		_, seq := r.Uvarint(), r.Uvarint()
+		c := r.Uint(255)
+		if r.Err() == nil {
+			s.mu.Lock()
+			s.replies[seq] = c
+			s.mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.tr.Close() })
+	return s
+}
+
+// claimFrame is a forwarded Claim of name for owner (session 1, seq).
+func claimFrame(seq uint64, name string, owner ed25519.PublicKey) []byte {
+	b := []byte{byte(registry.VersionBase), regEnvForward}
+	b = wire.AppendUvarint(b, 1)   // session
+	b = wire.AppendUvarint(b, seq) // seq
+	b = wire.AppendUvarint(b, 0)   // floor
+	b = append(b, regOpClaim)
+	b = wire.AppendString(b, name)
+	b = append(b, owner...)
+	return oap.MustEncode(&oap.Frame{Header: oap.Header{Flags: oap.FlagREQ, AppProto: oap.ProtoRegistry, CorrID: seq}, Payload: b})
+}
+
+// TestProcessNonMemberCannotClaim: a node outside a 2-node cluster (a
+// fresh key, no token) that forwards a Claim over the registry protocol
+// to a replica (the reviewer's rv7claim) is answered "not a member"
+// whichever replica it asks, and the name stays unclaimed: GET /names on
+// A answers 404. Before the registry's membership gate the replicas
+// applied it, bypassing the gateway's token and names quota.
+func TestProcessNonMemberCannotClaim(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	nodes := newCluster(t, 2)
+	s := newRegStranger(t)
+	ids := make([]proto.NodeID, len(nodes))
+	for i, n := range nodes {
+		id, err := proto.ParseNodeID(n.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = id
+		s.tr.AddPeer(id, n.quic)
+	}
+	owner, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const name = "stranger.example"
+	seq := uint64(0)
+	var got uint64
+	// Ask each replica in turn with a fresh seq until one answers with a
+	// definite code (a follower may answer "retry").
+	eventually(t, convergeTimeout, "a definite answer to the stranger's claim", func() (bool, string) {
+		s.mu.Lock()
+		for _, c := range s.replies {
+			if c != regCodeRetry {
+				got = c
+				s.mu.Unlock()
+				return true, ""
+			}
+		}
+		s.mu.Unlock()
+		seq++
+		s.tr.Send(ids[int(seq)%len(ids)], claimFrame(seq, name, owner))
+		time.Sleep(pollInterval)
+		return false, "no definite reply"
+	})
+	if got != regCodeNotMember {
+		t.Fatalf("a non-member's forwarded Claim: code %d, want %d (not a member)", got, regCodeNotMember)
+	}
+	if code, body := nodes[0].do(t, "GET", "/names/"+name, nil, false); code != http.StatusNotFound {
+		t.Fatalf("GET /names/%s after the stranger's claim: %d %s, want 404", name, code, body)
+	}
+}
