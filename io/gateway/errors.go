@@ -148,6 +148,11 @@ func mapError(err error, write bool) *apiError {
 		return errorf(http.StatusNotFound, CodeNotFound, "%v", err)
 	case errors.Is(err, storage.ErrRange):
 		return errorf(http.StatusRequestedRangeNotSatisfiable, CodeBadRange, "%v", err)
+	case errors.Is(err, registry.ErrNotMember):
+		// The registry's replicas do not list this node: a cluster
+		// configuration error (cmd/rond doc, "Membership"), not a passing
+		// condition, so not retryable and not an internal error.
+		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: err.Error()}
 	case errors.Is(err, registry.ErrRegistryFull):
 		// Before ErrTooLarge, which it also is: nothing in the request is
 		// too large (413 is for bodies and objects), the registry has no

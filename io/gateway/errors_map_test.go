@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ron-network/ron/core/registry"
 	"github.com/ron-network/ron/core/storage"
 )
 
@@ -48,5 +49,19 @@ func TestMapErrorKeptByNewerBuild(t *testing.T) {
 		if !strings.Contains(got.message, "restart") || !strings.Contains(got.message, "Delete") {
 			t.Errorf("the message does not say what clears the refusal: %q", got.message)
 		}
+	}
+}
+
+// A registry op refused because the replicas' membership does not list
+// this node is a 503 naming the membership, not retryable (it repeats
+// until the cluster's configuration changes): it was a 500 INTERNAL.
+func TestMapErrorNotMember(t *testing.T) {
+	err := fmt.Errorf("names: claim x: %w", registry.ErrNotMember)
+	got := mapError(err, true)
+	if got.status != http.StatusServiceUnavailable || got.code != CodeUnavailable || got.retryable || got.retryAfter != 0 {
+		t.Errorf("%v: %d %s retryable %v; want 503 %s, not retryable", err, got.status, got.code, got.retryable, CodeUnavailable)
+	}
+	if !strings.Contains(got.message, "not a member") {
+		t.Errorf("the message does not say why: %q", got.message)
 	}
 }
