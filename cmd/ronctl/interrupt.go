@@ -44,12 +44,21 @@ func signalName(s os.Signal) string {
 }
 
 // interruptible returns a child of parent cancelled, with an
-// *interruptedError as its cause, by the first SIGINT or SIGTERM; stop
+// *interruptedError as its cause, by the first SIGINT or SIGTERM (of
+// those the process did not start with ignored); stop
 // restores the default handling.
 func interruptible(parent context.Context) (ctx context.Context, stop func()) {
 	ctx, cancel := context.WithCancelCause(parent)
 	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	// A signal the process started with ignored (nohup, a shell's
+	// background job, a supervisor's choice) stays ignored: Notify would
+	// un-ignore it, and a SIGINT meant for the foreground job would stop
+	// a download started to survive it.
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+		if !signal.Ignored(sig) {
+			signal.Notify(signals, sig)
+		}
+	}
 	done := make(chan struct{})
 	go func() {
 		select {

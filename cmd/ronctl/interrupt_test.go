@@ -152,3 +152,67 @@ func TestGetInterruptedRemovesTempFile(t *testing.T) {
 		})
 	}
 }
+
+// TestGetKeepsAnIgnoredSIGINTIgnored: a ronctl started with SIGINT
+// ignored (nohup, a shell's background job) keeps it ignored. Before,
+// signal.Notify un-ignored it and a SIGINT meant for the foreground job
+// cancelled the download. The test sends SIGINT then SIGTERM: the
+// kernel discards an ignored SIGINT at once, so only SIGTERM interrupts
+// (exit 143); had SIGINT been caught, it came first (the lower number is
+// delivered first) and the exit said SIGINT, or SIGTERM then killed.
+func TestGetKeepsAnIgnoredSIGINTIgnored(t *testing.T) {
+	bin := buildRonctl(t)
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skipf("no sh to start ronctl with SIGINT ignored: %v", err)
+	}
+	data := bytes.Repeat([]byte("slow object "), 1<<16)
+	addr := proto.AddrOf(data)
+	release := make(chan struct{})
+	defer close(release)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(len(data)))
+		_, _ = w.Write(data[:4096])
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	out := filepath.Join(dir, "copy.bin")
+	// exec keeps the ignored disposition the trap set.
+	cmd := exec.Command(sh, "-c", `trap '' INT; exec "$0" "$@"`, bin, "--node", srv.URL, "get", addr.String(), "-o", out)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	waitFor(t, "the first bytes in the temporary file", func() bool {
+		m, _ := filepath.Glob(filepath.Join(dir, ".copy.bin.ronctl-*"))
+		for _, p := range m {
+			if st, err := os.Stat(p); err == nil && st.Size() > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		if err := cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err = <-exited:
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("ronctl did not exit after SIGTERM; stderr %q", stderr.String())
+	}
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 128+int(syscall.SIGTERM) || !strings.Contains(stderr.String(), "interrupted (SIGTERM)") {
+		t.Fatalf("exit %v, want code %d interrupted by SIGTERM (SIGINT ignored); stderr %q", err, 128+int(syscall.SIGTERM), stderr.String())
+	}
+}

@@ -141,6 +141,9 @@
 // reverse proxy or load balancer in front of rond connects from one
 // address for all its clients: raise it there (up to 256) and bound
 // clients at the proxy instead (io/gateway doc.go, "Requests per source").
+// The source's share of the streamed GETs' read-ahead budget grows with
+// it: the part of the budget it is of the in-flight cap (at least a
+// quarter, the default; the whole budget at 256).
 //
 // names_per_tenant / RON_NAMES_PER_TENANT / --names-per-tenant bounds the
 // names one tenant may claim through this node's gateway (io/gateway's

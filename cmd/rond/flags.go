@@ -308,7 +308,10 @@ const flagPollInterval = time.Second
 
 // watchFlags reloads the flags of the config file at path when its bytes
 // change and on SIGHUP, until the returned stop is called. An invalid
-// file is logged and changes nothing; each flip is logged and audited.
+// file is logged and changes nothing; each flip is logged and audited. A
+// file that stops being readable (removed, replaced by a FIFO or device,
+// grown past configFileBytesMax) is logged once, and once again when it
+// can be read again.
 // path "" watches nothing.
 func watchFlags(ctx context.Context, path string, f *featureFlags, gw *gateway.Gateway, log *slog.Logger) func() {
 	if path == "" {
@@ -317,7 +320,12 @@ func watchFlags(ctx context.Context, path string, f *featureFlags, gw *gateway.G
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	done := make(chan struct{})
-	last, _ := regfile.ReadFile(path, configFileBytesMax) // never blocks on a FIFO
+	last, err := regfile.ReadFile(path, configFileBytesMax) // never blocks on a FIFO
+	// refused: the file could not be read at the last look (gone, not a
+	// regular file, too big). Its changes are logged, once each way, so
+	// that a config file the watcher no longer sees is not a silent
+	// surprise at the next edit.
+	refused := err != nil
 	go func() {
 		tick := time.NewTicker(flagPollInterval)
 		defer tick.Stop()
@@ -327,7 +335,18 @@ func watchFlags(ctx context.Context, path string, f *featureFlags, gw *gateway.G
 				return
 			case <-tick.C:
 				data, err := regfile.ReadFile(path, configFileBytesMax)
-				if err != nil || bytes.Equal(data, last) {
+				if err != nil {
+					if !refused {
+						log.Warn("rond: config file cannot be read; its changes are not applied until it can", "file", path, "err", err)
+						refused = true
+					}
+					continue
+				}
+				if refused {
+					log.Info("rond: config file can be read again; its changes apply", "file", path)
+					refused = false
+				}
+				if bytes.Equal(data, last) {
 					continue
 				}
 				last = data

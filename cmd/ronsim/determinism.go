@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/ron-network/ron/sim"
 	"github.com/ron-network/ron/sim/runner"
@@ -32,6 +33,12 @@ func cmdDeterminism(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		base := defaultSeed(s)
+		// As explore refuses --from near the top: base + i past the
+		// largest seed would wrap round to seed 0 and check seeds the
+		// output does not name.
+		if base > math.MaxUint64-(*seeds-1) {
+			return badInput("determinism: %s: seed %d --seeds %d: the last seed would pass %d", file, base, *seeds, uint64(math.MaxUint64))
+		}
 		for i := uint64(0); i < *seeds; i++ {
 			seed := base + i
 			var hashes [2]string

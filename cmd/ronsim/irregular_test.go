@@ -63,6 +63,16 @@ func TestScenarioMustBeARegularFile(t *testing.T) {
 // the flag.
 func TestSeedCountsThatCheckNothingAreRefused(t *testing.T) {
 	const file = "scenarios/partition.yaml"
+	// determinism counts up from the scenario's own seed: at the top, a
+	// second seed wrapped round to seed 0.
+	src, err := os.ReadFile(filepath.Join(repoRoot, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := filepath.Join(t.TempDir(), "top.yaml")
+	if err := os.WriteFile(top, bytes.Replace(src, []byte("\nseed: 7\n"), []byte("\nseed: 18446744073709551615\n"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		args []string
 		want string
@@ -71,6 +81,7 @@ func TestSeedCountsThatCheckNothingAreRefused(t *testing.T) {
 		{[]string{"determinism", file, "--seeds", "0"}, "--seeds 0 checks nothing"},
 		{[]string{"explore", file, "--seeds", "2", "--from", "18446744073709551615", "--workers", "1"}, "--from 18446744073709551615 --seeds 2: the last seed would pass"},
 		{[]string{"explore", file, "--seeds", "100000000000000", "--workers", "1"}, "--seeds 100000000000000: want 1..16777216"},
+		{[]string{"determinism", top, "--seeds", "2"}, "seed 18446744073709551615 --seeds 2: the last seed would pass"},
 	} {
 		r := ronsimRun(t, c.args...)
 		if r.code != 2 || !strings.Contains(r.stderr, c.want) {

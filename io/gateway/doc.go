@@ -341,10 +341,15 @@
 // "read_ahead_budget" (a request that ends while it waits is not
 // counted); it is refused at once, without waiting, when the first
 // chunks of open responses alone leave no room for it. One source
-// (its address as RequestsPerSource keys it: IPv4 address, IPv6 /64)
-// holds at most a share of the budget, first chunks, widened windows and
-// first chunks waiting together: a quarter (ReadAheadSourceFraction), at
-// least ReadAheadBytesMin, at most the budget. A first chunk beyond its
+// (its full address, as RequestsPerSource keys it: an IPv4 address or a
+// whole IPv6 address, not its /64) holds at most a share of the budget,
+// first chunks, widened windows and first chunks waiting together: the
+// budget's part that RequestsPerSource is of admission's InflightMax
+// (readAheadSourceBytesMax: a quarter with the defaults, 64 of 256), at
+// least a quarter and ReadAheadBytesMin, at most the budget (the whole budget with
+// RequestsPerSource at InflightMax or unbounded). So raising
+// RequestsPerSource for a reverse proxy raises its read-ahead share with
+// it. A first chunk beyond its
 // source's share is refused at once, before the headers, 429 OVER_QUOTA
 // with Retry-After and reason "read_ahead_source" (counted in
 // omnigate_shed_total under that reason), as a source over
@@ -355,12 +360,14 @@
 // budget full", so balancers steer new GETs elsewhere. A widened window
 // shrinks back when its client becomes the slow side while others want
 // the bytes: once next finds the next job already read StreamShrinkAfter
-// (2) times in a row and the budget is pressed (a first chunk waits, or
-// no window could widen by a chunk), the read chunks beyond the narrow
-// window are dropped (their buffers recycled, their read-ahead given
-// back) and read again when the window reaches them; a client that read
-// fast and then crawls does not keep its widened bytes from other
-// streams. Without pressure nothing is dropped: a chunk is read once. It waits because room comes back a chunk at a
+// (2) times in a row and the budget is pressed (a first chunk waits for
+// it), the read chunks beyond the narrow window are dropped (their
+// buffers recycled, their read-ahead given back, counted in
+// gateway_stream_read_ahead_dropped_total) and read again when the window
+// reaches them; a client that read fast and then crawls does not keep its
+// widened bytes from a new stream. A budget merely without room to widen
+// a window (the normal state under load) is no pressure: nothing is
+// dropped then, and a chunk is read once. It waits because room comes back a chunk at a
 // time as other responses write, usually within milliseconds; it waits
 // briefly because a budget full of first chunks frees only when whole
 // responses end, and a longer wait would hold the request's goroutine
@@ -479,7 +486,9 @@
 //     address: clients behind one NAT or proxy share its 256 connections
 //     and 64 requests in flight (a reverse proxy in front of the gateway
 //     is one source: raise RequestsPerSource, up to InflightMax, and cap
-//     clients at the proxy), a loopback client shares them with
+//     clients at the proxy; its read-ahead share grows in proportion, but
+//     its clients still share that one share, and at InflightMax the
+//     proxy's idle streams can fill the whole budget), a loopback client shares them with
 //     every local process (no exemption: a local process can exhaust
 //     descriptors too), and an IPv6 client with many addresses is held
 //     only by the total cap. Evicting an idle connection races with a

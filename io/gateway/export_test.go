@@ -31,7 +31,15 @@ func (g *Gateway) SourceInflight(ip string) int {
 }
 
 // SourceReadAhead is how many bytes of the read-ahead budget the open
-// responses of source address ip hold (ReadAheadSourceFraction).
+// responses of source address ip hold (readAheadSourceBytesMax).
 func (g *Gateway) SourceReadAhead(ip string) int64 {
 	return g.readAhead.sourceBytes(netip.MustParseAddr(ip))
+}
+
+// SourceReadAheadMax is the share of the read-ahead budget one source
+// may hold (readAheadSourceBytesMax).
+func (g *Gateway) SourceReadAheadMax() int64 {
+	g.readAhead.mu.Lock()
+	defer g.readAhead.mu.Unlock()
+	return g.readAhead.sourceMax
 }

@@ -231,7 +231,8 @@ func New(cfg Config) *Gateway {
 	g.requestLatency = env.SeriesOf(cfg.Metrics, MetricRequestLatency, "")
 	g.sizes = newSizeCache()
 	g.streamReads, g.stallMax = newReadSlots(StreamReadsMax), StreamStallMax
-	g.readAhead, g.readAheadWait = newReadAheadBudget(readAheadBytesMax(cfg), cfg.Metrics), ReadAheadWaitMax
+	raMax := readAheadBytesMax(cfg)
+	g.readAhead, g.readAheadWait = newReadAheadBudget(raMax, readAheadSourceBytesMax(cfg, raMax), cfg.Metrics), ReadAheadWaitMax
 	g.sources = newSourceSlots(requestsPerSource(cfg))
 	g.routes()
 	return g

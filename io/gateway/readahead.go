@@ -38,18 +38,6 @@ const (
 	// clients sit on full windows cannot by themselves lock new streams
 	// out; only first chunks, one per open response, fill the budget.
 	ReadAheadHeadroomFraction = 4
-	// ReadAheadSourceFraction is the part of the budget one source's
-	// open responses (its address, keyed as Config.RequestsPerSource
-	// keys it: IPv4 address, IPv6 /64) may hold, first chunks and widened
-	// windows together: a quarter, at least ReadAheadBytesMin (one chunk
-	// of the largest size), at most the budget. Without it one address
-	// holding RequestsPerSource idle streamed GETs could take a small
-	// budget whole and every other client's GET was refused
-	// (read_ahead_budget) while /readyz said ready. A GET whose first
-	// chunk does not fit its source's share is refused at once, 429 with
-	// Retry-After (ShedReadAheadSource), as a source over
-	// RequestsPerSource is; a window does not widen past it.
-	ReadAheadSourceFraction = 4
 	// ReadAheadWaitMax bounds how long a streamed GET waits, before its
 	// headers, for its first chunk's reservation; then it is refused
 	// (503 with Retry-After, ShedReadAhead).
@@ -61,15 +49,22 @@ const (
 // refused because the budget had no room for their first chunk.
 // ShedReadAheadSource counts the GETs refused because their source's
 // open responses already held its share of the budget
-// (ReadAheadSourceFraction).
+// (readAheadSourceBytesMax).
 const (
 	MetricReadAheadBytes = "gateway_stream_read_ahead_bytes"
-	ShedReadAhead        = "read_ahead_budget"
-	ShedReadAheadSource  = "read_ahead_source"
+	// MetricReadAheadDropped counts the read chunks that widened windows
+	// dropped to give their read-ahead to a waiting first chunk
+	// (chunkFetcher.shrink); each is read again when its client reaches it.
+	MetricReadAheadDropped = "gateway_stream_read_ahead_dropped_total"
+	ShedReadAhead          = "read_ahead_budget"
+	ShedReadAheadSource    = "read_ahead_source"
 )
 
 var _ = env.Declare(env.MetricDef{Name: MetricReadAheadBytes, Kind: env.Gauge,
 	Help: "Bytes of chunks that streamed GETs have reserved from the read-ahead budget: being read, or read and not yet written to the client."})
+
+var _ = env.Declare(env.MetricDef{Name: MetricReadAheadDropped, Kind: env.Counter,
+	Help: "Read chunks that widened windows of streamed GETs dropped, to be read again, so that a waiting first chunk got their read-ahead."})
 
 // readAheadBytesMax is the budget cfg asks for: ReadAheadBytesMax, else
 // the default bounded by a fraction of the memory budget; never below
@@ -83,6 +78,42 @@ func readAheadBytesMax(cfg Config) int64 {
 		}
 	}
 	return max(n, ReadAheadBytesMin)
+}
+
+// readAheadSourceFractionMin: a source's read-ahead share is at least
+// this part of the budget, whatever RequestsPerSource.
+const readAheadSourceFractionMin = 4
+
+// readAheadSourceBytesMax is the part of the budget (bytesMax) one
+// source's open responses may hold, first chunks, widened windows and
+// first chunks waiting together. A source is its full address, as
+// Config.RequestsPerSource keys it (not an IPv6 /64). The share is the
+// budget's part that the source's requests are of admission's in-flight
+// cap: bytesMax x requestsPerSource / InflightMax, a quarter with the
+// defaults (64 of 256), at least a quarter (readAheadSourceFractionMin:
+// a lower RequestsPerSource already bounds the source's streams, and a
+// smaller share would let its own widened windows refuse its next first
+// chunk) and ReadAheadBytesMin (one chunk of the largest size), at most
+// the budget; the whole budget when requests per
+// source are unbounded (RequestsPerSource < 0). So raising
+// RequestsPerSource for a reverse proxy (one source for all its clients)
+// raises its share with it: at InflightMax it may hold the whole budget.
+// Without a share one address holding RequestsPerSource idle streamed
+// GETs could take a small budget whole and every other client's GET was
+// refused (read_ahead_budget) while /readyz said ready. A GET whose first
+// chunk does not fit its source's share is refused at once, 429 with
+// Retry-After (ShedReadAheadSource), as a source over RequestsPerSource
+// is; a window does not widen past it.
+func readAheadSourceBytesMax(cfg Config, bytesMax int64) int64 {
+	perSource := int64(requestsPerSource(cfg))
+	inflight := int64(cfg.Admission.WithDefaults().InflightMax)
+	if perSource <= 0 || perSource >= inflight {
+		return bytesMax
+	}
+	// bytesMax x perSource / inflight without overflow: perSource <
+	// inflight, an int.
+	share := bytesMax/inflight*perSource + bytesMax%inflight*perSource/inflight
+	return min(bytesMax, max(share, bytesMax/readAheadSourceFractionMin, ReadAheadBytesMin))
 }
 
 // readAheadBudget is the gateway-wide budget of read-ahead bytes: a chunk
@@ -106,7 +137,7 @@ type readAheadBudget struct {
 	headroom int64 // tryReserve leaves this much free
 	// sourceMax bounds the bytes one source's responses hold (first
 	// chunks and widened windows) or wait for as first chunks
-	// (ReadAheadSourceFraction); bySource counts them, and holds only
+	// (readAheadSourceBytesMax); bySource counts them, and holds only
 	// sources with some.
 	sourceMax int64
 	// firstBytes is the first chunk full asks room for: a default chunk
@@ -136,9 +167,11 @@ type readAheadWaiter struct {
 	ready chan struct{} // closed once the bytes are reserved for it
 }
 
-func newReadAheadBudget(bytesMax int64, metrics env.Metrics) *readAheadBudget {
+// newReadAheadBudget makes a budget of bytesMax, of which one source may
+// hold sourceMax (readAheadSourceBytesMax).
+func newReadAheadBudget(bytesMax, sourceMax int64, metrics env.Metrics) *readAheadBudget {
 	b := &readAheadBudget{bytesMax: bytesMax, headroom: bytesMax / ReadAheadHeadroomFraction,
-		sourceMax:  min(bytesMax, max(bytesMax/ReadAheadSourceFraction, ReadAheadBytesMin)),
+		sourceMax:  min(bytesMax, max(sourceMax, ReadAheadBytesMin)),
 		firstBytes: min(StreamChunkBytes, bytesMax),
 		gauge:      env.SeriesOf(metrics, MetricReadAheadBytes, ""), bySource: map[netip.Addr]int64{}, waiters: list.New()}
 	b.gauge.Set(0)
@@ -239,14 +272,14 @@ func (b *readAheadBudget) full() (bool, string) {
 		b.reserved, b.bytesMax, b.floors, b.waiters.Len())
 }
 
-// pressed reports whether others want bytes a window could give back: a
-// first chunk waits, or the budget has no room left to widen a window by
-// a chunk. A widened window shrinks only then (chunkFetcher.shrink):
-// dropping read chunks costs reading them again.
+// pressed reports whether a first chunk waits for the budget: only then
+// does a widened window shrink (chunkFetcher.shrink), since dropping read
+// chunks costs reading them again. A budget merely without room to widen
+// a window is the normal state under load, not a reason to drop.
 func (b *readAheadBudget) pressed() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.waiters.Len() > 0 || b.reserved+b.firstBytes > b.bytesMax-b.headroom
+	return b.waiters.Len() > 0
 }
 
 // sourceBytes is what src's share counts (tests).

@@ -330,7 +330,7 @@ func TestReadAheadWithReadSlotsContended(t *testing.T) {
 	backend := &countingBackend{}
 	g, f := newTestFetcher(t, getWith(context.Background()), backend, n)
 	// A tight budget: a floor and three chunks of widening.
-	g.readAhead = newReadAheadBudget(4*StreamChunkBytes, nopMetrics{})
+	g.readAhead = newReadAheadBudget(4*StreamChunkBytes, StreamChunkBytes, nopMetrics{})
 	f.readAhead = streamReadAhead{}
 	if e := f.open(&request{r: httptest.NewRequest(http.MethodGet, "/", nil)}); e != nil {
 		t.Fatal(e)
@@ -412,12 +412,20 @@ func getWith(ctx context.Context) *http.Request {
 // TestReadAheadShrinksForASlowClient: a response whose window widened
 // while storage was behind, and whose client then reads slowly (its next
 // job was read before it asked, StreamShrinkAfter times in a row) while
-// other streams press the budget (no window could widen), drops
-// the read chunks beyond a narrow window and gives their read-ahead back
-// to the budget, and reads them again when it reaches them: every piece
-// still comes whole, in order. Before, the response held its widened
-// window until the client had read it all.
+// a first chunk waits for the budget, drops the read chunks beyond a
+// narrow window and gives their read-ahead back to the budget (the
+// waiter gets in), and reads them again when it reaches them: every
+// piece still comes whole, in order. While no window could widen but no
+// first chunk waits (the normal state under load) it keeps them: before,
+// it dropped them then too, only to read them again.
 func TestReadAheadShrinksForASlowClient(t *testing.T) {
+	t.Run("a first chunk waits", func(t *testing.T) { testReadAheadShrink(t, true) })
+	t.Run("nobody waits", func(t *testing.T) { testReadAheadShrink(t, false) })
+}
+
+// testReadAheadShrink is TestReadAheadShrinksForASlowClient with or
+// without first chunks waiting for the budget.
+func testReadAheadShrink(t *testing.T, waiting bool) {
 	const n = 24
 	backend := &countingBackend{gateFrom: 2 * StreamChunkBytes, gate: make(chan struct{})}
 	g, f := newTestFetcher(t, getWith(context.Background()), backend, n)
@@ -465,6 +473,43 @@ func TestReadAheadShrinksForASlowClient(t *testing.T) {
 		}
 		others = append(others, o)
 	}
+	if waiting {
+		// The budget full of first chunks and the widened window, and
+		// first chunks waiting: more than reads given back as the client
+		// reads a window's worth serve.
+		for j := 0; b.reservedBytes()+b.firstBytes <= b.bytesMax; j++ {
+			o := &streamReadAhead{}
+			if e := o.open(context.Background(), g.readAhead, netip.AddrFrom4([4]byte{10, 1, 0, byte(j)}), StreamChunkBytes, time.Second); e != nil {
+				t.Fatal(e)
+			}
+			others = append(others, o)
+		}
+		wctx, cancel := context.WithCancel(context.Background())
+		const waiters = 2 * StreamWindowMax
+		waited := make(chan *streamReadAhead, waiters)
+		for j := range waiters {
+			go func() {
+				w := &streamReadAhead{}
+				if e := w.open(wctx, g.readAhead, netip.AddrFrom4([4]byte{10, 2, 0, byte(j)}), StreamChunkBytes, time.Minute); e != nil {
+					w = nil
+				}
+				waited <- w
+			}()
+		}
+		defer func() {
+			cancel()
+			for range waiters {
+				if w := <-waited; w != nil {
+					w.close()
+				}
+			}
+		}()
+		pollUntil(t, func() string { return "the first chunks did not wait" }, func() bool {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			return b.waiters.Len() == waiters
+		})
+	}
 	// Now the client is the slow side: every read is done before it asks.
 	i := 3
 	for ; i < n; i++ {
@@ -489,8 +534,14 @@ func TestReadAheadShrinksForASlowClient(t *testing.T) {
 	if i >= n-StreamWindowMax {
 		t.Fatalf("piece %d before the client was found slow twice", i)
 	}
-	if held := f.readAhead.held; held > narrow || f.dropped == 0 {
-		t.Fatalf("after piece %d of a slow client: %d bytes held, %d pieces dropped; want at most a narrow window's %d", i, held, f.dropped, narrow)
+	switch {
+	case waiting && (f.readAhead.held > narrow || f.dropped == 0):
+		t.Fatalf("after piece %d of a slow client, first chunks waiting: %d bytes held, %d pieces dropped; want at most a narrow window's %d", i, f.readAhead.held, f.dropped, narrow)
+	case !waiting && f.dropped != 0:
+		// No window could widen, but nobody waits: the normal state
+		// under load, where dropping read chunks only costs reading them
+		// again.
+		t.Fatalf("after piece %d of a slow client, nobody waiting: %d pieces dropped, want none", i, f.dropped)
 	}
 	for i++; i < n; i++ {
 		data, _, e := f.next()

@@ -12,6 +12,44 @@ import (
 	"github.com/ron-network/ron/io/gateway"
 )
 
+// TestReadAheadSourceShareGrowsWithRequestsPerSource: a reverse proxy is
+// one source for all its clients, and doc.go tells such setups to raise
+// RequestsPerSource; the share grows with it (budget x RequestsPerSource
+// / InflightMax), so at the in-flight cap one source may hold the whole
+// budget. Before, the share stayed a quarter and the fifth idle stream
+// of 16 chunks' budget was refused 429 read_ahead_source.
+func TestReadAheadSourceShareGrowsWithRequestsPerSource(t *testing.T) {
+	const object = 8 << 20
+	const budget = 16 * gateway.StreamChunkBytes
+	g, store, _, addr := newSourceFixture(t, object, gateway.Config{RequestsPerSource: gateway.InflightMaxDefault, ReadAheadBytesMax: budget})
+	if got := g.SourceReadAheadMax(); got != budget {
+		t.Fatalf("share %d with RequestsPerSource at the in-flight cap, want the whole budget %d", got, budget)
+	}
+	// Idle streams from one source until it holds the whole budget (16
+	// first chunks, fewer if windows widened first): every GET is served.
+	held := int64(0)
+	for i := 0; i < 16 && held < budget; i++ {
+		c := dialFrom(t, addr, "127.0.0.1")
+		defer c.Close()
+		_ = c.(*net.TCPConn).SetReadBuffer(4 << 10)
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		if _, err := fmt.Fprintf(c, "GET /o/%s HTTP/1.1\r\nHost: x\r\n\r\n", store.addr); err != nil {
+			t.Fatal(err)
+		}
+		r, err := http.ReadResponse(bufio.NewReaderSize(c, 4<<10), nil)
+		if err != nil {
+			t.Fatalf("GET %d: %v", i+1, err)
+		}
+		if r.StatusCode != http.StatusOK {
+			t.Fatalf("GET %d from one source holding %d of a budget of %d: %d, want 200", i+1, g.SourceReadAhead("127.0.0.1"), budget, r.StatusCode)
+		}
+		held = g.SourceReadAhead("127.0.0.1")
+	}
+	if held != budget {
+		t.Fatalf("one source holds %d bytes of read-ahead after 16 idle streams, want the whole budget %d", held, budget)
+	}
+}
+
 // TestReadAheadSourceShare: on a small read-ahead budget (16 chunks, as
 // a micronode's small --memory-max gives), one source holding idle
 // streamed GETs (the client reads nothing past the headers) gets its
@@ -26,7 +64,10 @@ func TestReadAheadSourceShare(t *testing.T) {
 	const object = 8 << 20 // far more than the socket buffers hold
 	const budget = 16 * gateway.StreamChunkBytes
 	g, store, prom, addr := newSourceFixture(t, object, gateway.Config{RequestsPerSource: 64, ReadAheadBytesMax: budget})
-	share := int64(budget / gateway.ReadAheadSourceFraction)
+	share := g.SourceReadAheadMax()
+	if share != budget/4 {
+		t.Fatalf("share %d with RequestsPerSource 64 of InflightMax 256, want a quarter of %d", share, budget)
+	}
 	path := "/o/" + store.addr.String()
 	// get sends a GET on a new connection from local and returns the
 	// connection and the response (its body unread), with the envelope

@@ -332,8 +332,8 @@ func TestReadAheadIsGivenBackOnEveryPath(t *testing.T) {
 func TestSynctestReadAheadBudget(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const chunk = 100
-		b := newReadAheadBudget(8*chunk, nopMetrics{}) // headroom: 2 chunks
-		b.sourceMax = math.MaxInt64                    // one source: the share is TestSynctestReadAheadSourceShare's
+		b := newReadAheadBudget(8*chunk, 2*chunk, nopMetrics{}) // headroom: 2 chunks
+		b.sourceMax = math.MaxInt64                             // one source: the share is TestSynctestReadAheadSourceShare's
 		var s1, s2, s3 streamReadAhead
 		if e := s1.open(context.Background(), b, netip.Addr{}, chunk, time.Second); e != nil {
 			t.Fatal(e)
@@ -435,8 +435,8 @@ func TestReadAheadBytesMax(t *testing.T) {
 func TestSynctestReadAheadFirstChunksFull(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const chunk = 100
-		b := newReadAheadBudget(8*chunk, nopMetrics{}) // headroom: 2 chunks
-		b.sourceMax = math.MaxInt64                    // one source: the share is TestReadAheadSourceShare's
+		b := newReadAheadBudget(8*chunk, 2*chunk, nopMetrics{}) // headroom: 2 chunks
+		b.sourceMax = math.MaxInt64                             // one source: the share is TestReadAheadSourceShare's
 		var s [8]streamReadAhead
 		for i := range s {
 			if e := s[i].open(context.Background(), b, netip.Addr{}, chunk, time.Second); e != nil {
@@ -520,7 +520,7 @@ func TestSynctestReadAheadSourceShare(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const chunk = 100
 		srcA, srcB, srcC := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("2001:db8::1")
-		b := newReadAheadBudget(8*chunk, nopMetrics{}) // headroom: 2 chunks
+		b := newReadAheadBudget(8*chunk, 2*chunk, nopMetrics{}) // headroom: 2 chunks
 		b.sourceMax, b.firstBytes = 3*chunk, chunk
 		var a1, a2 streamReadAhead
 		if e := a1.open(context.Background(), b, srcA, chunk, time.Second); e != nil {

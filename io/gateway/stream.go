@@ -557,7 +557,7 @@ func (g *Gateway) newChunkFetcher(req *request, addr proto.Addr, objectBytes uin
 // (its largest chunk, which it keeps until close), waiting up to
 // g.readAheadWait: it comes before the headers, so a response the budget
 // has no room for is a clean 503, and one over its source's share
-// (ReadAheadSourceFraction) a clean 429.
+// (readAheadSourceBytesMax) a clean 429.
 func (f *chunkFetcher) open(req *request) *apiError {
 	var floor int64
 	for _, p := range f.pieces {
@@ -757,9 +757,9 @@ func (f *chunkFetcher) next() ([]byte, *[]byte, *apiError) {
 }
 
 // shrink narrows a window widened while storage was the slow side, now
-// that the client is (StreamShrinkAfter) and others want the bytes (the
-// budget is pressed: without that, dropping read chunks would only cost
-// reading them again): it drops the pieces at the
+// that the client is (StreamShrinkAfter) and a first chunk waits for the
+// bytes (the budget is pressed; without a waiter, dropping read chunks
+// would only cost reading them again): it drops the pieces at the
 // window's tail beyond narrowWindow whose reads are done, recycling their
 // buffers and counting their read-ahead out (next's trim gives it back to
 // the budget), and moves started back so that they are read again when
@@ -781,6 +781,7 @@ func (f *chunkFetcher) shrink() {
 		f.started--
 		f.readAhead.done(int64(f.pieces[f.started].chunk.Size))
 		f.dropped++
+		f.g.cfg.Metrics.Add(MetricReadAheadDropped, "", 1)
 	}
 }
 

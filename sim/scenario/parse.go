@@ -18,18 +18,45 @@ import (
 var topKeys = []string{"name", "description", "duration", "seed", "nodes", "network", "disk",
 	"workload", "faults", "random_faults", "adversary", "swarm", "checks"}
 
-// Load reads and parses the scenario file at path.
+// Load reads and parses the scenario file at path. It refuses anything
+// but a regular file, naming its type, and never blocks on a FIFO: it
+// opens without blocking and checks what it opened.
 func Load(path string) (*Scenario, error) {
-	f, err := os.Open(path)
+	f, err := openNonblock(path)
 	if err != nil {
 		return nil, fmt.Errorf("scenario: %w", err)
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = fmt.Errorf("%s is %s, not a regular file", path, modeName(st.Mode()))
+	}
+	if err == nil {
+		err = clearNonblock(f)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("scenario: %w", err)
+	}
 	data, err := io.ReadAll(io.LimitReader(f, FileBytesMax+1))
 	if err != nil {
 		return nil, fmt.Errorf("scenario: read %s: %w", path, err)
 	}
 	return Parse(path, data)
+}
+
+// modeName says what kind of file a mode describes, with its article.
+func modeName(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a regular file (" + m.Type().String() + ")"
 }
 
 // Parse decodes and validates one scenario document. name is the file name
