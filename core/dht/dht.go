@@ -7,6 +7,7 @@ import (
 
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/internal/invariants"
+	"github.com/ron-network/ron/core/internal/refusedlog"
 	"github.com/ron-network/ron/core/node"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/proto/oap"
@@ -119,7 +120,7 @@ type DHT struct {
 	// members is Config.Members as a set; nil for an open DHT.
 	members map[proto.NodeID]struct{}
 	// refused: when each refused non-member was last logged (refused.go).
-	refused refusedLog
+	refused refusedlog.Log
 
 	started bool
 	table   table

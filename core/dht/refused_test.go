@@ -61,19 +61,3 @@ func TestRefusedPeerLogged(t *testing.T) {
 		t.Fatalf("logged %q %d times after RefusedLogEvery passed, want twice", line(strangers[0]), n)
 	}
 }
-
-// TestRefusedLogBounded: the log remembers at most RefusedLogIDsMax ids.
-func TestRefusedLogBounded(t *testing.T) {
-	var r refusedLog
-	for i := range 3 * RefusedLogIDsMax {
-		if !r.due(proto.NodeID{byte(i >> 8), byte(i)}, env.Time(i)) {
-			t.Fatalf("id %d: first refusal not logged", i)
-		}
-		if len(r) > RefusedLogIDsMax {
-			t.Fatalf("%d ids remembered, bound %d", len(r), RefusedLogIDsMax)
-		}
-	}
-	if _, ok := r[proto.NodeID{0, 0}]; ok {
-		t.Fatal("the id logged longest ago was kept when the log was full")
-	}
-}

@@ -84,34 +84,6 @@ func TestRefusedPeerLogged(t *testing.T) {
 	}
 }
 
-// TestRefusedLogBounded: the refused-peer log remembers at most
-// RefusedLogIDsMax ids, forgetting the one logged longest ago, and logs
-// each id again only once RefusedLogEvery has passed for it.
-func TestRefusedLogBounded(t *testing.T) {
-	var r refusedLog
-	id := func(i int) proto.NodeID { return proto.NodeID{byte(i >> 8), byte(i)} }
-	now := env.Time(0)
-	for i := range RefusedLogIDsMax + 10 {
-		now = now.Add(time.Second)
-		if !r.due(id(i), now) {
-			t.Fatalf("id %d: first refusal not logged", i)
-		}
-		if len(r) > RefusedLogIDsMax {
-			t.Fatalf("%d ids remembered, bound %d", len(r), RefusedLogIDsMax)
-		}
-	}
-	last := id(RefusedLogIDsMax + 9)
-	if r.due(last, now.Add(RefusedLogEvery-time.Nanosecond)) {
-		t.Fatal("an id logged again within RefusedLogEvery")
-	}
-	if !r.due(id(0), now) {
-		t.Fatal("the id logged longest ago was not forgotten when the log was full")
-	}
-	if !r.due(last, now.Add(RefusedLogEvery)) {
-		t.Fatal("an id not logged again once RefusedLogEvery passed")
-	}
-}
-
 // TestPutNamesRefusingMember: a put one of whose placement nodes refuses
 // it (statusBad: that node's membership does not list this one) fails
 // with an error naming the refusing node and saying this node is likely

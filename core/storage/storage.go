@@ -6,6 +6,7 @@ import (
 
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/internal/invariants"
+	"github.com/ron-network/ron/core/internal/refusedlog"
 	"github.com/ron-network/ron/core/node"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/proto/oap"
@@ -38,7 +39,7 @@ type Storage struct {
 	// placement through the DHT: every sender is served).
 	members map[proto.NodeID]struct{}
 	// refused: when each refused non-member was last logged (refused.go).
-	refused refusedLog
+	refused refusedlog.Log
 
 	ready   bool // recovery finished
 	index   index
