@@ -180,6 +180,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		// what peers replicate into it as well as its clients' writes.
 		spec.HeldBytesMax = cfg.MemoryMax
 	}
+	if spec.ClosedAlone && len(spec.Membership()) == 1 {
+		log.Info("rond: alone with a QUIC address that is not loopback, or a policy file: the peer protocol serves no other node; list nodes that join this one in members")
+	}
 	if cfg.OpenNetwork && len(peers) > 0 {
 		log.Warn("rond: open_network: any node reaching the QUIC port may store objects here, read every object and enter the routing table; use it only on a network you trust")
 	}

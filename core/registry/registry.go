@@ -12,6 +12,7 @@ import (
 
 	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/internal/refusedlog"
 	"github.com/ron-network/ron/core/node"
 
 	"github.com/ron-network/ron/core/proto"
@@ -67,6 +68,9 @@ type Registry struct {
 	admins  [][ed25519.PublicKeySize]byte // cfg.AdminKeys
 	// members is cfg.Members as a set; nil when it is empty (open).
 	members map[proto.NodeID]struct{}
+	// refused paces the log line naming a refused non-member
+	// (core/internal/refusedlog).
+	refused refusedlog.Log
 
 	// Replica state.
 	phase       phase
@@ -796,6 +800,10 @@ func (r *Registry) onMessage(msg env.Message) {
 // (a pull's answer would be the revocation list the gate withholds).
 func (r *Registry) refuseNonMember(from proto.NodeID, payload []byte) {
 	r.env.Metrics().Add(MetricRejects, reasonNotMember, 1)
+	if r.refused.Due(from, r.env.Now()) {
+		r.env.Log().Warn("registry: refused peer "+from.String()+": not a member (registry); list it in members on this node if it belongs to the cluster",
+			"peer", from.String())
+	}
 	if len(payload) < 2 || payload[0] != codecVersion || payload[1] != envForward || r.replica < 0 {
 		return
 	}
