@@ -312,8 +312,9 @@ const flagPollInterval = time.Second
 // file that stops being readable (removed, replaced by a FIFO or device,
 // grown past configFileBytesMax) is logged once, and once again when it
 // can be read again.
-// path "" watches nothing.
-func watchFlags(ctx context.Context, path string, f *featureFlags, gw *gateway.Gateway, log *slog.Logger) func() {
+// path "" watches nothing. Each reload then runs also (the members
+// setting's: members.go).
+func watchFlags(ctx context.Context, path string, f *featureFlags, gw *gateway.Gateway, log *slog.Logger, also ...func(context.Context)) func() {
 	if path == "" {
 		return func() {}
 	}
@@ -353,6 +354,9 @@ func watchFlags(ctx context.Context, path string, f *featureFlags, gw *gateway.G
 			case <-hup:
 			}
 			reloadFlags(ctx, path, f, gw, log)
+			for _, fn := range also {
+				fn(ctx)
+			}
 		}
 	}()
 	return func() {
