@@ -352,6 +352,9 @@ func watchFlags(ctx context.Context, path string, f *featureFlags, gw *gateway.G
 				}
 				last = data
 			case <-hup:
+				if data, err := regfile.ReadFile(path, configFileBytesMax); err == nil {
+					last = data // reloaded now: the next poll need not again
+				}
 			}
 			reloadFlags(ctx, path, f, gw, log)
 			for _, fn := range also {

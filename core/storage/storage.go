@@ -231,6 +231,10 @@ func (s *Storage) onRequest(in env.Request) {
 		s.cfg.RepairOff = !body.Enabled
 		s.env.Reply(in.ID, body)
 	case SetMembers:
+		if len(body.Members) == 0 && s.cfg.DHT == nil {
+			s.env.Reply(in.ID, fmt.Errorf("%w: SetMembers with no members: nothing would place objects (Config.DHT is nil)", ErrBadRequest))
+			return
+		}
 		s.setMembers(body.Members)
 		s.env.Reply(in.ID, body)
 	default:
