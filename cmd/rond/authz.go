@@ -47,7 +47,8 @@ func loadPolicy(cfg Config, metrics *runtime.PromMetrics, log *slog.Logger) (*ga
 // watchReloads reloads the policy file and the cap key file when they
 // change and on SIGHUP (each watcher has its own SIGHUP channel, so one
 // signal reloads both), and audits every policy bundle that takes effect.
-// With neither file nor a config file (watchFlags reloads that) SIGHUP is logged and ignored (rather than killing the
+// With neither file nor a config file (watchFlags reloads that, members
+// included) SIGHUP is logged and ignored (rather than killing the
 // process, Go's default). The returned function stops the watchers.
 func watchReloads(ctx context.Context, gw *gateway.Gateway, pf *gateway.PolicyFile, keys *capKeys, configFile string, log *slog.Logger) func() {
 	var hups []chan os.Signal

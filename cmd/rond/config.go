@@ -87,7 +87,7 @@ type Config struct {
 	// from the file on SIGHUP and when it changes.
 	Flags map[string]bool `yaml:"flags"`
 	// ConfigFile is the file the config came from ("" for none), for the
-	// reload of its flags.
+	// reload of its flags and members.
 	ConfigFile string `yaml:"-"`
 	// reload builds the configuration again as loadConfig did (the same
 	// flags and environment, the file read anew): members.go.
