@@ -47,9 +47,10 @@ func loadPolicy(cfg Config, metrics *runtime.PromMetrics, log *slog.Logger) (*ga
 // watchReloads reloads the policy file and the cap key file when they
 // change and on SIGHUP (each watcher has its own SIGHUP channel, so one
 // signal reloads both), and audits every policy bundle that takes effect.
-// With neither file SIGHUP is logged and ignored (rather than killing the
+// With neither file nor a config file (watchFlags reloads that, members
+// included) SIGHUP is logged and ignored (rather than killing the
 // process, Go's default). The returned function stops the watchers.
-func watchReloads(ctx context.Context, gw *gateway.Gateway, pf *gateway.PolicyFile, keys *capKeys, log *slog.Logger) func() {
+func watchReloads(ctx context.Context, gw *gateway.Gateway, pf *gateway.PolicyFile, keys *capKeys, configFile string, log *slog.Logger) func() {
 	var hups []chan os.Signal
 	hup := func() chan os.Signal {
 		c := make(chan os.Signal, 1)
@@ -65,14 +66,14 @@ func watchReloads(ctx context.Context, gw *gateway.Gateway, pf *gateway.PolicyFi
 	if keys.path != "" {
 		go keys.run(done, hup())
 	}
-	if len(hups) == 0 {
+	if len(hups) == 0 && configFile == "" { // watchFlags reloads a config file
 		go func(hup <-chan os.Signal) {
 			for {
 				select {
 				case <-done:
 					return
 				case <-hup:
-					log.Warn("rond: SIGHUP: no --policy file and no cap key file to reload; nothing changes")
+					log.Warn("rond: SIGHUP: no --policy file, no cap key file and no config file to reload; nothing changes")
 				}
 			}
 		}(hup())

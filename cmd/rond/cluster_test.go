@@ -108,7 +108,8 @@ func newCluster(t *testing.T, count int) []*procNode {
 }
 
 // newClusterWith is newCluster with prepare (when set) run on every node
-// before any starts, e.g. to place files in its data dir.
+// before any starts, e.g. to place files in its data dir or add flags to
+// its extra.
 func newClusterWith(t *testing.T, count int, prepare func(*procNode)) []*procNode {
 	t.Helper()
 	nodes := make([]*procNode, count)
@@ -129,7 +130,7 @@ func newClusterWith(t *testing.T, count int, prepare func(*procNode)) []*procNod
 				boot = append(boot, p.id+"@"+p.quic)
 			}
 		}
-		n.extra = []string{"--bootstrap", strings.Join(boot, ","), "--replicas", strings.Join(ids, ",")}
+		n.extra = append(n.extra, "--bootstrap", strings.Join(boot, ","), "--replicas", strings.Join(ids, ","))
 	}
 	for _, n := range nodes {
 		n.start(t)

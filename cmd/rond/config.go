@@ -87,8 +87,11 @@ type Config struct {
 	// from the file on SIGHUP and when it changes.
 	Flags map[string]bool `yaml:"flags"`
 	// ConfigFile is the file the config came from ("" for none), for the
-	// reload of its flags.
+	// reload of its flags and members.
 	ConfigFile string `yaml:"-"`
+	// reload builds the configuration again as loadConfig did (the same
+	// flags and environment, the file read anew): members.go.
+	reload func() (Config, error) `yaml:"-"`
 	// warnings are loadConfig's complaints that do not stop rond (an
 	// unknown RON_* variable); run logs them once the logger exists.
 	warnings []string `yaml:"-"`
@@ -331,6 +334,10 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		// on a smaller machine; the budget then never binds.
 		cfg.warnings = append(cfg.warnings, fmt.Sprintf("rond: memory_max %s is larger than this machine's memory, %.1fGiB: the budget cannot bind; lower --memory-max",
 			formatByteSize(cfg.MemoryMax), float64(ram)/(1<<30)))
+	}
+	cfg.reload = func() (Config, error) {
+		c, _, err := loadConfig(args, getenv, io.Discard)
+		return c, err
 	}
 	return cfg, opts, cfg.validate()
 }

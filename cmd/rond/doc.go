@@ -74,11 +74,31 @@
 // of the cluster on every node (bootstrap, replicas or members), else an
 // object held only by nodes a node does not list cannot be read through
 // that node (it neither asks them nor is served by them), and puts
-// through unlisted nodes miss the listing nodes' copies. Adding a node
-// (growing 3 nodes to 4) means listing it in members on every node and
-// restarting each: members is read at start only, not on SIGHUP. Until
-// then the new node's puts miss the others' copies, and the alert above
-// names the nodes still to list it.
+// through unlisted nodes miss the listing nodes' copies.
+//
+// Adding a node (growing 3 nodes to 4) means listing it in members on
+// every node; members is reloaded without a restart. On SIGHUP, and when
+// its --config file changes (polled every second), rond builds its
+// configuration again as at start (file < RON_* < flags) and, when the
+// membership changed, hands it to storage, the DHT and the registry as a
+// request on the node loop (storage.SetMembers, dht.SetMembers,
+// registry.SetMembers), logs "membership changed" with the count, the
+// added and the removed ids, and sets the cluster_members gauge (the
+// size of the membership, self included; 0 for none). Any other setting
+// that changed needs a restart: rond logs "a changed setting needs a
+// restart" naming it and ignores it (the flags map is reloaded as
+// before). An invalid file (a member that is not a 64-digit hex node id,
+// say) is logged with the setting and the value and the membership stays
+// as it is. members set by --members or RON_MEMBERS win over the file, so
+// a reload does not change them (logged). A removed member is refused,
+// placed on no more and dropped from the DHT's routing table at once
+// (provider records it announced expire); the reload neither moves nor
+// copies the objects it holds. The bootstrap peers and the replicas stay
+// members whatever members says, and the registry's raft voters
+// (replicas) never change on a reload. R (replicas per object) stays what
+// it was at start: a cluster grown from 2 to 3 members keeps R=2 until its
+// nodes restart. Until every node lists the new node, its puts miss the
+// others' copies, and the alert above names the nodes still to list it.
 //
 // open_network / RON_OPEN_NETWORK / --open-network keeps the open DHT
 // placement instead (DESIGN 5.4 as written): any node reaching the QUIC
@@ -335,7 +355,8 @@
 //
 // SIGINT and SIGTERM stop accepting HTTP requests, drain in-flight ones
 // (up to 10 s), stop the node, sync the disk and exit 0. SIGHUP reloads
-// the policy file and the cap key file.
+// the policy file, the cap key file and the config file's flags and
+// members ("Membership").
 package main
 
 const usageText = `rond runs a RON node (content-addressed storage, names, DHT).

@@ -312,8 +312,9 @@ const flagPollInterval = time.Second
 // file that stops being readable (removed, replaced by a FIFO or device,
 // grown past configFileBytesMax) is logged once, and once again when it
 // can be read again.
-// path "" watches nothing.
-func watchFlags(ctx context.Context, path string, f *featureFlags, gw *gateway.Gateway, log *slog.Logger) func() {
+// path "" watches nothing. Each reload then runs also (the members
+// setting's: members.go).
+func watchFlags(ctx context.Context, path string, f *featureFlags, gw *gateway.Gateway, log *slog.Logger, also ...func(context.Context)) func() {
 	if path == "" {
 		return func() {}
 	}
@@ -351,8 +352,14 @@ func watchFlags(ctx context.Context, path string, f *featureFlags, gw *gateway.G
 				}
 				last = data
 			case <-hup:
+				if data, err := regfile.ReadFile(path, configFileBytesMax); err == nil {
+					last = data // reloaded now: the next poll need not again
+				}
 			}
 			reloadFlags(ctx, path, f, gw, log)
+			for _, fn := range also {
+				fn(ctx)
+			}
 		}
 	}()
 	return func() {

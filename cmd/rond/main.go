@@ -203,10 +203,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 			return err
 		}
 	}
-	n, err := start(cfg, dirState, spec, peers, log, flags)
+	mship := newMembership(cfg, spec)
+	n, err := start(cfg, dirState, spec, peers, log, flags, mship)
 	if err != nil {
 		return err
 	}
+	mship.attach(n.rt, n.rt.Prom(), log)
 	flags.apply = applyToNode(n.rt)
 	flags.export(n.rt.Prom())
 	policyFile, err := loadPolicy(cfg, n.rt.Prom(), log)
@@ -253,8 +255,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	go auditStart(ctx, n.rt, gw, token, policyFile)
 	token.keys.metrics, token.keys.log = n.rt.Prom(), log
 	token.keys.rotated = func(key auth.MACKey) { reissueRootToken(ctx, cfg, gw, key, log) }
-	stopReloads := watchReloads(ctx, gw, policyFile, token.keys, log)
-	stopFlagReloads := watchFlags(ctx, cfg.ConfigFile, flags, gw, log)
+	stopReloads := watchReloads(ctx, gw, policyFile, token.keys, cfg.ConfigFile, log)
+	stopFlagReloads := watchFlags(ctx, cfg.ConfigFile, flags, gw, log, mship.reload)
 	<-ctx.Done()
 	stopFlagReloads()
 	stopReloads()
@@ -319,7 +321,7 @@ func profile(cfg Config) string {
 	return "macronode (" + cfg.DataDir + ")"
 }
 
-func start(cfg Config, dirState dataDirState, spec runtime.NodeSpec, peers []peer, log *slog.Logger, flags *featureFlags) (*node, error) {
+func start(cfg Config, dirState dataDirState, spec runtime.NodeSpec, peers []peer, log *slog.Logger, flags *featureFlags, members *membership) (*node, error) {
 	metrics := runtime.NewPromMetrics(log)
 	opts := pebbledisk.Options{Dir: "ron", FS: vfs.NewMem(), Log: log, ValuesInMemory: true, Metrics: metrics}
 	if cfg.DataDir != "" {
@@ -344,7 +346,8 @@ func start(cfg Config, dirState dataDirState, spec runtime.NodeSpec, peers []pee
 		}
 	}
 	n := &node{disk: disk}
-	newNode := func(e env.Env) *corenode.Node { return flags.spec(spec).NewNode(e) } // restarts keep the flags
+	// Restarts keep the flags and the reloaded members.
+	newNode := func(e env.Env) *corenode.Node { return members.spec(flags.spec(spec)).NewNode(e) }
 	n.rt, err = runtime.New(runtime.Config{Self: spec.Self(), NewNode: newNode, Disk: disk,
 		Metrics: metrics, Logger: log, ReadyCheck: runtime.NodeReady, FailedCheck: runtime.NodeFailed})
 	if err != nil {

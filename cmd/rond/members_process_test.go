@@ -41,6 +41,7 @@ func peerFrame(corr uint64, kind uint64, addr proto.Addr, offset uint64, data []
 // stranger is a node outside the cluster: a fresh Ed25519 identity on its
 // own QUIC endpoint, holding no token.
 type stranger struct {
+	id      proto.NodeID
 	tr      *quicnet.Transport
 	mu      sync.Mutex
 	replies map[uint64]uint64 // corr -> status
@@ -52,7 +53,7 @@ func newStranger(t *testing.T) *stranger {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stranger{replies: map[uint64]uint64{}}
+	s := &stranger{id: proto.NodeIDFromPublicKey(key.Public().(ed25519.PublicKey)), replies: map[uint64]uint64{}}
 	s.tr, err = quicnet.Listen(quicnet.Config{Key: key, ListenAddr: "127.0.0.1:0"}, func(_ proto.NodeID, frame []byte) {
 		f, err := oap.Decode(frame)
 		if err != nil || f.AppProto != oap.ProtoStorage {

@@ -10,11 +10,13 @@ func (FindNode) Service() string      { return ServiceName }
 func (FindProviders) Service() string { return ServiceName }
 func (Provide) Service() string       { return ServiceName }
 func (SetRepublish) Service() string  { return ServiceName }
+func (SetMembers) Service() string    { return ServiceName }
 
 func (FindNode) Answer(LookupResult)         {}
 func (FindProviders) Answer(ProvidersResult) {}
 func (Provide) Answer(ProvideResult)         {}
 func (SetRepublish) Answer(SetRepublish)     {} // the machine replies with the request
+func (SetMembers) Answer(SetMembers)         {} // so does it here
 
 // Results carry their error (node.Failure).
 func (r LookupResult) Failure() error    { return r.Err }
@@ -26,5 +28,6 @@ var (
 	_ node.Call[ProvidersResult] = FindProviders{}
 	_ node.Call[ProvideResult]   = Provide{}
 	_ node.Call[SetRepublish]    = SetRepublish{}
+	_ node.Call[SetMembers]      = SetMembers{}
 	_ node.Failure               = LookupResult{}
 )

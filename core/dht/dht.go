@@ -147,13 +147,8 @@ func New(cfg Config) *DHT {
 	cfg = cfg.withDefaults()
 	pub := cfg.Key.Public().(ed25519.PublicKey)
 	d := &DHT{cfg: cfg, self: proto.NodeIDFromPublicKey(pub)}
-	if len(cfg.Members) > 0 {
-		d.members = make(map[proto.NodeID]struct{}, len(cfg.Members))
-		for _, id := range cfg.Members {
-			d.members[id] = struct{}{}
-		}
-	}
 	d.reset()
+	d.setMembers(cfg.Members)
 	return d
 }
 
@@ -253,6 +248,9 @@ func (d *DHT) onRequest(in env.Request) {
 		d.ProvideAsync(body.Addr, func(r ProvideResult) { reply(r) })
 	case SetRepublish:
 		d.cfg.RepublishOff = !body.Enabled
+		reply(body)
+	case SetMembers:
+		d.setMembers(body.Members)
 		reply(body)
 	default:
 		reply(fmt.Errorf("%w: %T", ErrUnknownRequest, in.Body))

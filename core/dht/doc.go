@@ -167,7 +167,11 @@
 // (ackRejected), and a FIND_PROVIDERS answer's records of non-members are
 // dropped. Unset, every sender is learned and served: an open network,
 // where any id that reaches the node may fill its buckets (ping-before-
-// evict only slows that) and hold provider records.
+// evict only slows that) and hold provider records. A SetMembers request
+// replaces Members on a running machine (rond's reload of its members
+// setting): a dropped node leaves the routing table at once and is
+// refused from then on; provider records it announced stay until they
+// expire (storage asks members only).
 //
 // # Maintenance
 //

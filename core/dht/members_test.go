@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/env/envtest"
 	"github.com/ron-network/ron/core/proto"
 )
 
@@ -101,5 +103,42 @@ func TestLookupSkipsNonMembers(t *testing.T) {
 	}
 	if len(pres.Providers) != 1 || pres.Providers[0] != mine {
 		t.Fatalf("providers %+v, want only the member's record", pres.Providers)
+	}
+}
+
+// TestSetMembers: a SetMembers request replaces a running machine's
+// membership. A stranger refused before is answered and learned once
+// listed; dropped again, it leaves the routing table at once and is
+// refused. The old code had no SetMembers: the list was fixed at New.
+func TestSetMembers(t *testing.T) {
+	member, stranger := keyID(testKey(9, 1)), keyID(testKey(9, 3))
+	s := newSolo(t, Config{Members: []proto.NodeID{member}})
+	s.sent()
+	set := func(ids ...proto.NodeID) {
+		t.Helper()
+		envtest.Step(s.d, env.Request{ID: 1, Service: ServiceName, Body: SetMembers{Members: ids}})
+		s.d.checkDeep()
+	}
+	s.deliver(stranger, 1, message{kind: kindPing})
+	if _, ok := findKind(s.sent(), kindPong, stranger); ok || s.metric(MetricRejects, ReasonNotMember) != 1 {
+		t.Fatal("a stranger was answered before it was listed")
+	}
+
+	set(member, stranger)
+	s.deliver(stranger, 2, message{kind: kindPing})
+	if _, ok := findKind(s.sent(), kindPong, stranger); !ok {
+		t.Fatal("no pong to the stranger once listed")
+	}
+	if !slices.Contains(s.d.Closest(stranger, KMax), stranger) {
+		t.Fatal("the listed stranger was not learned")
+	}
+
+	set(member)
+	if slices.Contains(s.d.Closest(stranger, KMax), stranger) {
+		t.Fatal("a dropped member stayed in the routing table")
+	}
+	s.deliver(stranger, 3, message{kind: kindPing})
+	if _, ok := findKind(s.sent(), kindPong, stranger); ok || s.metric(MetricRejects, ReasonNotMember) != 2 {
+		t.Fatalf("a dropped member was answered (not_member rejects %v, want 2)", s.metric(MetricRejects, ReasonNotMember))
 	}
 }

@@ -244,7 +244,10 @@
 // ErrNotMember at once instead of timing out; nothing else is answered.
 // Raft and version messages keep requiring a replica (a replica is always
 // a member). Empty Members: any node may forward and pull (an open
-// network). This node is always a member of its own registry.
+// network). This node is always a member of its own registry. A
+// SetMembers request replaces Members on a running registry (rond's
+// reload of its members setting); it does not touch the raft voters
+// (Config.Replicas), which change only with a restart.
 //
 // The gate is here, not in core/node's routing: each service owns its
 // refusal (storage and the DHT check their own Members), its reason metric

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -92,5 +93,45 @@ func TestNoMembersServesAll(t *testing.T) {
 	c.leader(5 * time.Second)
 	if r := c.do(3, Claim{Name: "open.org", Owner: newOwner(1).pub}); r.Err != nil {
 		t.Fatalf("claim on an open registry: %v", r.Err)
+	}
+}
+
+// TestSetMembers: a SetMembers request replaces a running registry's
+// membership. An outsider whose forward was refused is served once every
+// replica lists it; a member dropped from the replicas' lists is refused
+// at once. The raft voters are not touched: the replicas keep their
+// leader and commit throughout. The old code had no SetMembers: the list
+// was fixed at New.
+func TestSetMembers(t *testing.T) {
+	ids := make([]proto.NodeID, 5) // the 3 replicas, node 3 and node 4
+	for i := range ids {
+		ids[i] = proto.NodeIDFromPublicKey(testKey(i).Public().(ed25519.PublicKey))
+	}
+	c := newCluster(t, 3, 2, Config{Members: ids[:4]})
+	c.leader(5 * time.Second)
+	const member, outsider = 3, 4
+	set := func(members []proto.NodeID) {
+		t.Helper()
+		for i := 0; i < 3; i++ {
+			resp, ok := c.c.Await(i, c.submit(i, SetMembers{Members: members}), time.Second)
+			if r, is := resp.(SetMembers); !ok || !is || !slices.Equal(r.Members, members) {
+				t.Fatalf("replica %d: SetMembers answered %#v", i, resp)
+			}
+		}
+	}
+	alice := newOwner(1)
+	if r := c.do(outsider, Claim{Name: "outsider.org", Owner: alice.pub}); !errors.Is(r.Err, ErrNotMember) {
+		t.Fatalf("outsider's claim before it is listed: %v, want ErrNotMember", r.Err)
+	}
+	set(ids)
+	if r := c.do(outsider, Claim{Name: "outsider.org", Owner: alice.pub}); r.Err != nil {
+		t.Fatalf("outsider's claim once listed: %v", r.Err)
+	}
+	set(append(slices.Clone(ids[:3]), ids[outsider]))
+	if r := c.do(member, Resolve{Name: "outsider.org"}); !errors.Is(r.Err, ErrNotMember) {
+		t.Fatalf("a dropped member's resolve: %+v (%v), want ErrNotMember", r, r.Err)
+	}
+	if r := c.do(outsider, Resolve{Name: "outsider.org"}); r.Err != nil || !r.Record.Found {
+		t.Fatalf("the listed outsider's resolve: %+v (%v)", r, r.Err)
 	}
 }

@@ -150,13 +150,7 @@ func New(cfg Config) *Registry {
 		panic(fmt.Sprintf("registry: Config.VersionMax %d: this build knows versions up to %d", cfg.VersionMax, VersionTest))
 	}
 	r := &Registry{cfg: cfg, replica: -1, admins: adminsOf(cfg.AdminKeys), versionMax: cfg.versionMax()}
-	r.cfg.Members = slices.Clone(cfg.Members)
-	if len(cfg.Members) > 0 {
-		r.members = make(map[proto.NodeID]struct{}, len(cfg.Members))
-		for _, id := range cfg.Members {
-			r.members[id] = struct{}{}
-		}
-	}
+	r.setMembers(cfg.Members)
 	return r
 }
 
@@ -208,6 +202,11 @@ func (r *Registry) Handle(in env.Input) {
 	case env.DiskDone:
 		r.onDisk(in)
 	case env.Request:
+		if m, ok := in.Body.(SetMembers); ok {
+			r.setMembers(m.Members)
+			r.env.Reply(in.ID, m)
+			break
+		}
 		r.onRequest(in)
 	case env.BusEvent:
 		r.onBusEvent(in)

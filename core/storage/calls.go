@@ -18,6 +18,7 @@ func (GetManifest) Service() string { return ServiceName }
 func (GetChunk) Service() string    { return ServiceName }
 func (GetChunks) Service() string   { return ServiceName }
 func (SetRepair) Service() string   { return ServiceName }
+func (SetMembers) Service() string  { return ServiceName }
 
 func (Put) Answer(PutResult)              {}
 func (Get) Answer(GetResult)              {}
@@ -31,6 +32,7 @@ func (GetManifest) Answer(ManifestResult) {}
 func (GetChunk) Answer(GetResult)         {}
 func (GetChunks) Answer(GetResult)        {}
 func (SetRepair) Answer(SetRepair)        {} // the machine replies with the request
+func (SetMembers) Answer(SetMembers)      {} // so does it here
 
 // Results carry their error (node.Failure).
 func (r PutResult) Failure() error      { return r.Err }
@@ -55,5 +57,6 @@ var (
 	_ node.Call[GetResult]      = GetChunk{}
 	_ node.Call[GetResult]      = GetChunks{}
 	_ node.Call[SetRepair]      = SetRepair{}
+	_ node.Call[SetMembers]     = SetMembers{}
 	_ node.Failure              = PutResult{}
 )

@@ -188,7 +188,12 @@
 // Members; rond gives its nodes self, the bootstrap peers, the registry
 // replicas and its members setting unless open_network is on (cmd/rond's
 // doc, "Membership"). Without Members (the DHT places) every sender is
-// served, as DESIGN 5.4's open placement has it.
+// served, as DESIGN 5.4's open placement has it. A SetMembers request
+// replaces Members on a running machine (rond's reload of its members
+// setting): from the next input on placement draws from the new list and
+// a dropped node is refused; operations already running keep the
+// placement they chose, objects the dropped node holds are not moved,
+// and R and W stay as configured.
 //
 // This deviates from a purely open DHT placement: DESIGN 5.4 places an
 // object on the R nodes closest to its address; with a membership they

@@ -2,7 +2,9 @@ package storage
 
 import (
 	"maps"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/proto"
@@ -136,5 +138,81 @@ func TestHeldBytesMaxRefusesPushes(t *testing.T) {
 	}
 	if n := c.metric(0, MetricRejects, ReasonFull); n != 2 {
 		t.Fatalf("full rejects = %v, want 2", n)
+	}
+}
+
+// TestSetMembers: a SetMembers request replaces a running machine's
+// membership. A stranger refused before is served after it is listed;
+// a node dropped from the list is refused at once and no longer placed
+// on (a put through the cluster leaves it out), while its own copies of
+// earlier objects stay where they are. The old code had no SetMembers:
+// the membership was fixed at New.
+func TestSetMembers(t *testing.T) {
+	c := newCluster(t, 4, 76, smallChunks)
+	held := randomData(77, 2*ChunkBytesMin+5)
+	res := c.put(0, held, false)
+	if res.Err != nil {
+		t.Fatalf("put: %v", res.Err)
+	}
+	holder := c.placed(res.Addr, 3)[0]
+	var corr uint64 = 0x7000
+	fetch := func(from proto.NodeID, to int) message {
+		corr++
+		return c.askAs(from, to, corr, &message{kind: kindFetchManifest, addr: res.Addr})
+	}
+	set := func(i int, ids []proto.NodeID) {
+		t.Helper()
+		if r, ok := c.request(i, SetMembers{Members: ids}, time.Second).(SetMembers); !ok || !slices.Equal(r.Members, ids) {
+			t.Fatalf("node %d: SetMembers answered %#v", i, r)
+		}
+	}
+	ids := func(except int) []proto.NodeID {
+		var out []proto.NodeID
+		for i, n := range c.nodes {
+			if i != except {
+				out = append(out, n.id)
+			}
+		}
+		return out
+	}
+
+	stranger := proto.NodeID{0x5e, 0x2f}
+	if r := fetch(stranger, holder); r.status != statusBad {
+		t.Fatalf("a stranger's fetch before it is listed: status %d, want statusBad", r.status)
+	}
+	set(holder, append(ids(-1), stranger))
+	if r := fetch(stranger, holder); r.status != statusOK || len(r.data) == 0 {
+		t.Fatalf("the stranger's fetch once listed: status %d with %d bytes, want the manifest", r.status, len(r.data))
+	}
+
+	// Drop a node the next object would be placed on (neither the node
+	// the put goes through nor the holder) from every node's list.
+	data := randomData(78, ChunkBytesMin+7)
+	addr, _ := Split(data, ChunkBytesMin)
+	dropped := -1
+	for _, i := range c.placed(addr, 3) {
+		if i != 0 && i != holder {
+			dropped = i
+			break
+		}
+	}
+	heldBefore := c.nodes[dropped].st.HasLocal(res.Addr)
+	for i := range c.nodes {
+		set(i, ids(dropped))
+	}
+	if r := fetch(c.nodes[dropped].id, holder); r.status != statusBad {
+		t.Fatalf("a dropped member's fetch: status %d, want statusBad", r.status)
+	}
+	if r := c.put(0, data, false); r.Err != nil || r.Addr != addr {
+		t.Fatalf("put after the drop: %v (%s, want %s)", r.Err, r.Addr, addr)
+	}
+	c.advance(2 * time.Second) // repair rounds: none may restore a copy on the dropped node
+	for i := range c.nodes {
+		if has := c.nodes[i].st.HasLocal(addr); has != (i != dropped) {
+			t.Fatalf("node %d holds the object put after the drop: %v (dropped: node %d)", i, has, dropped)
+		}
+	}
+	if heldBefore && !c.nodes[dropped].st.HasLocal(res.Addr) {
+		t.Fatal("the dropped node's copy of an earlier object is gone")
 	}
 }

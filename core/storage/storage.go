@@ -129,13 +129,7 @@ func New(cfg Config) *Storage {
 		panic(err)
 	}
 	s := &Storage{cfg: cfg.withDefaults()}
-	s.cfg.Members = slices.Clone(cfg.Members)
-	if len(cfg.Members) > 0 {
-		s.members = make(map[proto.NodeID]struct{}, len(cfg.Members))
-		for _, id := range cfg.Members {
-			s.members[id] = struct{}{}
-		}
-	}
+	s.setMembers(cfg.Members)
 	s.reset()
 	return s
 }
@@ -235,6 +229,13 @@ func (s *Storage) onRequest(in env.Request) {
 		s.onDelete(in.ID, body.Addr)
 	case SetRepair:
 		s.cfg.RepairOff = !body.Enabled
+		s.env.Reply(in.ID, body)
+	case SetMembers:
+		if len(body.Members) == 0 && s.cfg.DHT == nil {
+			s.env.Reply(in.ID, fmt.Errorf("%w: SetMembers with no members: nothing would place objects (Config.DHT is nil)", ErrBadRequest))
+			return
+		}
+		s.setMembers(body.Members)
 		s.env.Reply(in.ID, body)
 	default:
 		s.onStreamRequest(in)

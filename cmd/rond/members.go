@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ron-network/ron/core/dht"
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/registry"
+	"github.com/ron-network/ron/core/storage"
+	"github.com/ron-network/ron/io/runtime"
+)
+
+// The members setting is reloaded with the config file (SIGHUP, or a
+// change on disk; watchFlags): rond reads its configuration again as at
+// start (file, RON_* variables, flags) and, when members changed, hands
+// the new membership (self, replicas, bootstrap peers and members:
+// runtime.NodeSpec.Membership) to storage, the DHT and the registry as a
+// SetMembers request on the node loop. Any other setting that changed
+// needs a restart: it is logged by name and ignored. An invalid
+// configuration (a member that is not a node id, say) is logged with the
+// setting and the value, and the membership stays as it is.
+
+// metricMembers is the size of the node's closed membership.
+const metricMembers = "cluster_members"
+
+var _ = env.Declare(env.MetricDef{Name: metricMembers, Kind: env.Gauge,
+	Help: "Nodes in this node's closed membership (self, replicas, bootstrap peers and members; 0: no membership, any node is served). Set at start and when a reload of members changes it."})
+
+// membersApplyTimeout bounds handing a new membership to the machines.
+const membersApplyTimeout = 5 * time.Second
+
+// membership is the node's members setting as applied. A node rebuilt by
+// the runtime (a restart after a panic) takes the current one (spec).
+type membership struct {
+	// reloadMu serialises reloads; mu guards members, which NewNode
+	// reads on the node loop while a reload waits for that loop.
+	reloadMu sync.Mutex
+	mu       sync.Mutex
+	running  Config           // the configuration the node started with
+	base     runtime.NodeSpec // Members replaced by members
+	members  []proto.NodeID
+	// stale: the last reload did not reach every machine; the next one
+	// hands the membership again even if members did not change.
+	stale bool
+
+	rt      *runtime.Runtime
+	metrics env.Metrics
+	log     *slog.Logger
+}
+
+func newMembership(cfg Config, spec runtime.NodeSpec) *membership {
+	return &membership{running: cfg, base: spec, members: slices.Clone(spec.Members)}
+}
+
+// spec returns spec with the current members.
+func (m *membership) spec(spec runtime.NodeSpec) runtime.NodeSpec {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	spec.Members = slices.Clone(m.members)
+	return spec
+}
+
+// setMembers records ids as the members a rebuilt node takes.
+func (m *membership) setMembers(ids []proto.NodeID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.members = slices.Clone(ids)
+}
+
+// attach starts applying reloads to rt and exports the gauge.
+func (m *membership) attach(rt *runtime.Runtime, metrics env.Metrics, log *slog.Logger) {
+	m.reloadMu.Lock()
+	defer m.reloadMu.Unlock()
+	m.rt, m.metrics, m.log = rt, metrics, log
+	m.metrics.Set(metricMembers, "", float64(len(m.spec(m.base).Membership())))
+}
+
+// reload reads the configuration again and applies a changed members
+// setting; other changed settings are logged as needing a restart.
+func (m *membership) reload(ctx context.Context) {
+	m.reloadMu.Lock()
+	defer m.reloadMu.Unlock()
+	if m.rt == nil || m.running.reload == nil {
+		return
+	}
+	cfg, err := m.running.reload()
+	if err != nil {
+		m.log.Error("rond: configuration not reloaded; the membership stays as it is", "file", m.running.ConfigFile, "err", err)
+		return
+	}
+	for _, name := range restartSettings(m.running, cfg) {
+		m.log.Warn("rond: a changed setting needs a restart; it is ignored until then", "setting", name, "file", m.running.ConfigFile)
+	}
+	if file := fileMembers(m.running.ConfigFile); file != nil && !slices.Equal(file, cfg.Members) {
+		m.log.Warn("rond: the config file's members are overridden by --members or RON_MEMBERS, which a reload does not change", "file", m.running.ConfigFile)
+	}
+	ids, _ := cfg.memberIDs() // validated by reload
+	before := m.spec(m.base).Membership()
+	next := m.base
+	next.Members = ids
+	after := next.Membership()
+	m.setMembers(ids) // a node the runtime rebuilds from here on has it
+	if slices.Equal(before, after) && !m.stale {
+		return
+	}
+	if err := m.apply(ctx, after); err != nil {
+		m.stale = true
+		m.log.Error("rond: the new membership did not reach every service; send SIGHUP again", "err", err)
+		return
+	}
+	m.stale = false
+	m.metrics.Set(metricMembers, "", float64(len(after)))
+	m.log.Info("rond: membership changed", "members", len(after), "added", idList(diffIDs(after, before)),
+		"removed", idList(diffIDs(before, after)))
+}
+
+// apply hands ids to storage, the DHT and (when the node runs one) the
+// registry, each as a request on the node loop.
+func (m *membership) apply(ctx context.Context, ids []proto.NodeID) error {
+	ctx, cancel := context.WithTimeout(ctx, membersApplyTimeout)
+	defer cancel()
+	if _, err := runtime.Call(ctx, m.rt, storage.SetMembers{Members: ids}); err != nil {
+		return err
+	}
+	if _, err := runtime.Call(ctx, m.rt, dht.SetMembers{Members: ids}); err != nil {
+		return err
+	}
+	if len(m.base.Replicas) > 0 {
+		if _, err := runtime.Call(ctx, m.rt, registry.SetMembers{Members: ids}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// restartSettings names the YAML settings, other than members and flags
+// (both reloaded), whose values differ between a and b.
+func restartSettings(a, b Config) []string {
+	var names []string
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	t := va.Type()
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if name == "" || name == "-" || name == "members" || name == "flags" {
+			continue
+		}
+		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// fileMembers is the members the config file at path lists (nil when
+// unset or unreadable: reload has said why).
+func fileMembers(path string) []string {
+	if path == "" {
+		return nil
+	}
+	cfg := defaults()
+	if readConfigFile(path, &cfg) != nil {
+		return nil
+	}
+	return cfg.Members
+}
+
+// diffIDs is the ids of a (sorted) not in b (sorted).
+func diffIDs(a, b []proto.NodeID) []proto.NodeID {
+	var out []proto.NodeID
+	for _, id := range a {
+		if _, found := slices.BinarySearchFunc(b, id, proto.NodeID.Compare); !found {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func idList(ids []proto.NodeID) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = id.String()
+	}
+	return strings.Join(s, ",")
+}

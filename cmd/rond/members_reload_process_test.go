@@ -1,0 +1,106 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/ron-network/ron/core/proto"
+)
+
+// TestProcessMembersReload: node A of a 2-node cluster refuses a stranger
+// (not_member). Its config file then lists the stranger (and changes
+// edge_cache_bytes) and A gets SIGHUP: A serves the stranger, logs the
+// membership change and that edge_cache_bytes needs a restart, and its
+// cluster_members gauge goes from 2 to 3. An invalid member is logged
+// with the setting and its value and changes nothing; a file that lists
+// the stranger no more makes A refuse it again. Before the reload, members
+// was read at start only and A refused the stranger until restarted.
+func TestProcessMembersReload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	file := filepath.Join(t.TempDir(), "rond.yaml")
+	write := func(body string) {
+		t.Helper()
+		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("members: []\n")
+	nodes := newClusterWith(t, 2, func(n *procNode) {
+		if n.name == "A" {
+			n.extra = []string{"--config", file}
+		}
+	})
+	a := nodes[0]
+	aID, err := proto.ParseNodeID(a.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := proto.ParseAddr(putObject(t, a, randomBytes(t, 4000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newStranger(t)
+	s.tr.AddPeer(aID, a.quic)
+	corr := uint64(0)
+	fetch := func() uint64 {
+		corr++
+		return s.ask(t, aID, corr, peerFrame(corr, peerKindFetch, held, 0, nil))
+	}
+	hup := func() {
+		t.Helper()
+		if err := a.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logged := func(what string, parts ...string) {
+		t.Helper()
+		waitFor(t, keyReloadWait, what, func() bool {
+			for _, line := range strings.Split(a.logs.String(), "\n") {
+				all := true
+				for _, p := range parts {
+					all = all && strings.Contains(line, p)
+				}
+				if all {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	if st := fetch(); st != peerStatusBad {
+		t.Fatalf("the stranger's fetch before the reload: status %d, want %d (refused)", st, peerStatusBad)
+	}
+	wantMetric(t, a, metricMembers+" 2")
+
+	write(fmt.Sprintf("members: [%s]\nedge_cache_bytes: 1MiB\n", s.id))
+	hup()
+	eventually(t, keyReloadWait, "A to serve the stranger after the reload", func() (bool, string) {
+		st := fetch()
+		return st == peerStatusOK, fmt.Sprintf("status %d", st)
+	})
+	logged("the membership change logged", "membership changed", "members=3", s.id.String())
+	logged("edge_cache_bytes named as needing a restart", "needs a restart", "setting=edge_cache_bytes")
+	wantMetric(t, a, metricMembers+" 3")
+
+	write("members: [not-a-node-id]\n")
+	hup()
+	logged("the invalid member logged", "membership stays", "members", "not-a-node-id")
+	if st := fetch(); st != peerStatusOK {
+		t.Fatalf("the stranger's fetch after an invalid reload: status %d, want %d (the membership kept)", st, peerStatusOK)
+	}
+	wantMetric(t, a, metricMembers+" 3")
+
+	write("members: []\n")
+	hup()
+	eventually(t, keyReloadWait, "A to refuse the stranger again", func() (bool, string) {
+		st := fetch()
+		return st == peerStatusBad, fmt.Sprintf("status %d", st)
+	})
+	wantMetric(t, a, metricMembers+" 2")
+}
