@@ -128,9 +128,25 @@ func (c *client) get(target string, isCat bool) error {
 }
 
 // getToFile writes the object into c.out through a temporary file in the
-// same directory, renamed over c.out only once its hash checks out.
+// same directory, renamed over c.out only once its hash checks out. A
+// c.out that is a symbolic link has its target replaced, not the link; one
+// that is not a regular file (a device such as /dev/null, a FIFO) is
+// written in place, as to stdout: renaming over it would replace the
+// device node with a file.
 func (c *client) getToFile(addr proto.Addr, source io.Reader) error {
-	tmp, err := os.CreateTemp(filepath.Dir(c.out), "."+filepath.Base(c.out)+".ronctl-*")
+	dest := c.out
+	if fi, err := os.Stat(dest); err == nil {
+		switch {
+		case fi.IsDir():
+			return usageError{"get -o " + dest + ": is a directory; name a file"}
+		case !fi.Mode().IsRegular():
+			return c.getInPlace(addr, source)
+		}
+		if real, err := filepath.EvalSymlinks(dest); err == nil {
+			dest = real
+		}
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".ronctl-*")
 	if err != nil {
 		return err
 	}
@@ -153,9 +169,33 @@ func (c *client) getToFile(addr proto.Addr, source io.Reader) error {
 		err = os.Chmod(tmp.Name(), 0o644)
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), c.out)
+		err = os.Rename(tmp.Name(), dest)
 	}
 	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "wrote %s (%d bytes)\n", c.out, n)
+	return nil
+}
+
+// getInPlace writes the object into c.out, an existing file that is not a
+// regular one (getToFile): opened for writing without creating or
+// truncating it, so a device stays a device and a FIFO's reader gets the
+// bytes. As for stdout, the bytes are out before they are verified; a
+// mismatch is reported and exits non-zero.
+func (c *client) getInPlace(addr proto.Addr, source io.Reader) error {
+	f, err := os.OpenFile(c.out, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	got, n, err := copyHashing(f, source)
+	if closeErr := f.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		return err
+	}
+	if err := c.checkAddr(addr, got, n, "the bytes written to "+c.out+" are not the object: discard them"); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "wrote %s (%d bytes)\n", c.out, n)

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -416,5 +417,62 @@ func TestStatusFallsBackToProbes(t *testing.T) {
 	var probes []map[string]any
 	if code != 1 || json.Unmarshal([]byte(out), &probes) != nil || len(probes) != 3 || !strings.Contains(errText, "node not ready") {
 		t.Fatalf("not ready: exit %d, stdout %q, stderr %q; want the three probes as JSON and exit 1", code, out, errText)
+	}
+}
+
+// get -o into something that is not a regular file writes into it, never
+// renames a file over it: `ronctl get ADDR -o /dev/null` once replaced the
+// machine's /dev/null with a regular file. A symbolic link keeps being a
+// link; its target gets the bytes.
+func TestGetOutputKeepsSpecialFilesAndLinks(t *testing.T) {
+	url, token := startNode(t)
+	out, _, _ := ronctl(t, "special bytes", "--node", url, "--token", token, "put", "-")
+	addr := strings.TrimSpace(out)
+	dir := t.TempDir()
+
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	read := make(chan []byte, 1)
+	go func() {
+		b, _ := os.ReadFile(fifo) // blocks until ronctl opens it for writing
+		read <- b
+	}()
+	if _, errText, code := ronctl(t, "", "--node", url, "get", addr, "-o", fifo); code != 0 {
+		t.Fatalf("get -o FIFO: exit %d %s", code, errText)
+	}
+	select {
+	case b := <-read:
+		if string(b) != "special bytes" {
+			t.Fatalf("the FIFO's reader got %q", b)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the FIFO's reader got nothing within 30s")
+	}
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Fatalf("get -o replaced the FIFO: %v %v", fi.Mode(), err)
+	}
+
+	target := filepath.Join(dir, "target")
+	if err := os.WriteFile(target, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if _, errText, code := ronctl(t, "", "--node", url, "get", addr, "-o", link); code != 0 {
+		t.Fatalf("get -o LINK: exit %d %s", code, errText)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("get -o replaced the link with a file: %v %v", fi.Mode(), err)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "special bytes" {
+		t.Fatalf("the link's target holds %q", b)
+	}
+
+	if _, errText, code := ronctl(t, "", "--node", url, "get", addr, "-o", dir); code != 2 || !strings.Contains(errText, "is a directory") {
+		t.Fatalf("get -o DIR: exit %d %q", code, errText)
 	}
 }
