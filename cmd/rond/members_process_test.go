@@ -39,15 +39,20 @@ func peerFrame(corr uint64, kind uint64, addr proto.Addr, offset uint64, data []
 }
 
 // stranger is a node outside the cluster: a fresh Ed25519 identity on its
-// own QUIC endpoint, holding no token.
+// own QUIC endpoint, holding no token. It records every frame its decode
+// reads as a reply: replies[key] = value.
 type stranger struct {
 	id      proto.NodeID
 	tr      *quicnet.Transport
 	mu      sync.Mutex
-	replies map[uint64]uint64 // corr -> status
+	replies map[uint64]uint64
 }
 
-func newStranger(t *testing.T) *stranger {
+// replyDecoder reads a frame a stranger received: the key its reply is
+// recorded under and its value (ok false: not a reply it waits for).
+type replyDecoder func(f *oap.Frame) (key, value uint64, ok bool)
+
+func newStranger(t *testing.T, decode replyDecoder) *stranger {
 	t.Helper()
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -56,17 +61,12 @@ func newStranger(t *testing.T) *stranger {
 	s := &stranger{id: proto.NodeIDFromPublicKey(key.Public().(ed25519.PublicKey)), replies: map[uint64]uint64{}}
 	s.tr, err = quicnet.Listen(quicnet.Config{Key: key, ListenAddr: "127.0.0.1:0"}, func(_ proto.NodeID, frame []byte) {
 		f, err := oap.Decode(frame)
-		if err != nil || f.AppProto != oap.ProtoStorage {
+		if err != nil {
 			return
 		}
-		r := wire.NewReader(f.Payload)
-		var addr proto.Addr
-		kind := r.Uint(255)
-		r.Fixed(addr[:])
-		st := r.Uint(255)
-		if r.Err() == nil && kind == peerKindReply {
+		if k, v, ok := decode(&f); ok {
 			s.mu.Lock()
-			s.replies[f.CorrID] = st
+			s.replies[k] = v
 			s.mu.Unlock()
 		}
 	})
@@ -75,6 +75,19 @@ func newStranger(t *testing.T) *stranger {
 	}
 	t.Cleanup(func() { _ = s.tr.Close() })
 	return s
+}
+
+// storageReply reads a storage peer protocol reply: its corr and status.
+func storageReply(f *oap.Frame) (corr, status uint64, ok bool) {
+	if f.AppProto != oap.ProtoStorage {
+		return 0, 0, false
+	}
+	r := wire.NewReader(f.Payload)
+	var addr proto.Addr
+	kind := r.Uint(255)
+	r.Fixed(addr[:])
+	st := r.Uint(255)
+	return f.CorrID, st, r.Err() == nil && kind == peerKindReply
 }
 
 // ask sends frame (corr) to id until it is answered (QUIC may drop the
@@ -117,7 +130,7 @@ func TestProcessNonMemberCannotStore(t *testing.T) {
 	held := randomBytes(t, 5000)
 	heldAddr := putObject(t, a, held)
 
-	s := newStranger(t)
+	s := newStranger(t, storageReply)
 	s.tr.AddPeer(aID, a.quic)
 	data := randomBytes(t, 3000)
 	addr, man := storage.Split(data, storage.ChunkBytesDefault)

@@ -4,7 +4,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 	"github.com/ron-network/ron/core/proto/oap"
 	"github.com/ron-network/ron/core/proto/wire"
 	"github.com/ron-network/ron/core/registry"
-	"github.com/ron-network/ron/io/quicnet"
 )
 
 // The registry protocol's wire values (core/registry codec.go), spelled
@@ -25,41 +23,16 @@ const (
 	regCodeNotMember = 14
 )
 
-// regStranger is a node outside the cluster speaking the registry
-// protocol: it records the code of each reply by its seq.
-type regStranger struct {
-	tr      *quicnet.Transport
-	mu      sync.Mutex
-	replies map[uint64]uint64 // seq -> code
-}
-
-func newRegStranger(t *testing.T) *regStranger {
-	t.Helper()
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
+// registryReply reads a registry protocol reply: its seq and code.
+func registryReply(f *oap.Frame) (seq, code uint64, ok bool) {
+	if f.AppProto != oap.ProtoRegistry || len(f.Payload) < 2 || f.Payload[0] != byte(registry.VersionBase) ||
+		f.Payload[1] != regEnvReply {
+		return 0, 0, false
 	}
-	s := &regStranger{replies: map[uint64]uint64{}}
-	s.tr, err = quicnet.Listen(quicnet.Config{Key: key, ListenAddr: "127.0.0.1:0"}, func(_ proto.NodeID, frame []byte) {
-		f, err := oap.Decode(frame)
-		if err != nil || f.AppProto != oap.ProtoRegistry || len(f.Payload) < 2 || f.Payload[0] != byte(registry.VersionBase) ||
-			f.Payload[1] != regEnvReply {
-			return
-		}
-		r := wire.NewReader(f.Payload[2:])
-		_, seq := r.Uvarint(), r.Uvarint()
-		c := r.Uint(255)
-		if r.Err() == nil {
-			s.mu.Lock()
-			s.replies[seq] = c
-			s.mu.Unlock()
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.tr.Close() })
-	return s
+	r := wire.NewReader(f.Payload[2:])
+	_, seq = r.Uvarint(), r.Uvarint()
+	code = r.Uint(255)
+	return seq, code, r.Err() == nil
 }
 
 // claimFrame is a forwarded Claim of name for owner (session 1, seq).
@@ -85,7 +58,7 @@ func TestProcessNonMemberCannotClaim(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	nodes := newCluster(t, 2)
-	s := newRegStranger(t)
+	s := newStranger(t, registryReply)
 	ids := make([]proto.NodeID, len(nodes))
 	for i, n := range nodes {
 		id, err := proto.ParseNodeID(n.id)

@@ -115,7 +115,8 @@ const (
 	// this pause (a pass over 1 TiB at the default rate takes about 36
 	// hours). A restart resumes the pass from its cursor record
 	// (ScrubCursorInterval; doc.go, Scrub); a restart during the pause
-	// starts the next pass at once.
+	// waits the rest of it (the pass-end record holds when the pass
+	// ended), at most one pause.
 	ScrubPassIntervalDefault = 24 * time.Hour
 	// ScrubCursorInterval is the least env time between two writes
 	// of the scrub's cursor record (scrub.go, doc.go Scrub): a restart

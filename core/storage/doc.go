@@ -699,7 +699,8 @@
 // object, also across passes: a pass's end writes the zero address at
 // once (not waiting for the interval) with a sync of its own, one per
 // pass (none when no record was written since the last durable zero, or
-// since a Start that found no record), and the next pass reads nothing
+// since a Start that found no record: the end time below is then written
+// without one), and the next pass reads nothing
 // until that sync succeeded
 // (retried every RepairInterval while it fails, or while the disk has
 // one slot left; the pause starts once it is durable). Without it a
@@ -714,10 +715,19 @@
 // or one that is corrupt, of an unknown version or length, or that could
 // not be read, starts the pass from the lowest address (logged); it
 // never fails the start, and the next write replaces it even when it
-// names the zero address (a pass that ends before any other write). A
-// restart during the pause between passes finds the zero address and
-// starts the next pass at once, as a node without a record does: the
-// record does not hold the pause. Objects below the cursor written since
+// names the zero address (a pass that ends before any other write). The
+// pass-end record holds, after the zero address, when the pass ended (the
+// env's clock, 8 bytes big-endian), written also when the zero address was
+// durable already (then without a sync of its own: a crash that loses it
+// keeps an earlier end time or none, and a restart waits less of the
+// pause). A restart during the pause between passes waits only the rest
+// of it (at least RepairInterval), and never more than one pause: an end
+// time in the future (a clock that went backwards) does not stall the
+// scrub. A record without an end time (of an earlier build) starts the
+// next pass at once, as a node without a record does; an earlier build
+// reading a record with one finds it of the wrong length and starts from
+// the lowest address (logged), where it would start anyway. The gauge
+// below is 1 through the rest of the pause. Objects below the cursor written since
 // are scrubbed by the next pass, as before. The gauge
 // storage_scrub_pass_ratio shows the pass's progress: the fraction of
 // the address space below the last object finished (about the fraction

@@ -104,11 +104,16 @@ func (s *Storage) onRecoveryScrubCursor(res env.DiskResult) {
 		return
 	}
 	s.recovery.scrubCursor = false
-	addr, why := parseScrubRecord(res)
+	addr, ended, hasEnd, why := parseScrubRecord(res)
 	if why != "" {
 		s.env.Log().Warn("storage: scrub cursor record unusable; the pass starts from the lowest address", "reason", why)
 	}
 	s.scrub.addr = addr
+	if hasEnd {
+		// A pass ended then: the pause after it goes on (a record of an
+		// earlier build has no end time: the next pass starts at once).
+		s.scrubRec.rest = scrubRestAfter(ended, s.env.Now(), s.cfg.ScrubPassInterval)
+	}
 	// An unusable record is not the zero address it resumes from: the
 	// next write replaces it, whatever it names (scrubRecord.known).
 	// No record at all is durably none (it is never deleted); a record
@@ -117,6 +122,9 @@ func (s *Storage) onRecoveryScrubCursor(res env.DiskResult) {
 	s.scrubRec.saved, s.scrubRec.known = addr, why == ""
 	s.scrubRec.durable = res.Err == nil && !res.Found
 	s.setScrubPassRatio(addr)
+	if s.scrubRec.rest > 0 {
+		s.env.Metrics().Set(MetricScrubPassRatio, "", 1) // 1 through the pause
+	}
 	s.finishRecovery()
 }
 
@@ -267,7 +275,7 @@ func (s *Storage) finishRecovery() {
 	s.tick = s.env.SetTimer(s.jitter(s.cfg.RepairInterval), tagTick<<tagKindShift)
 	if s.scrubOn() {
 		s.scrubRec.savedAt = s.env.Now()
-		s.scrubWait(s.cfg.RepairInterval)
+		s.scrubWait(max(s.cfg.RepairInterval, s.scrubRec.rest))
 	}
 	s.startSweep()
 }

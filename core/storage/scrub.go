@@ -180,6 +180,9 @@ type scrubRecord struct {
 	// passEnd: a pass ended and its record (the zero address, synced) is
 	// not durable yet; no object of the next pass is read before it is.
 	passEnd bool
+	// rest: at Start, the rest of the pause after the pass whose end the
+	// record holds (scrubRestAfter), waited before the first read.
+	rest time.Duration
 }
 
 // scrubCursorOp is the write of addr as the cursor record.
@@ -187,6 +190,32 @@ func scrubCursorOp(addr proto.Addr) env.DiskOp {
 	value := make([]byte, 0, 1+len(addr))
 	value = append(append(value, scrubRecordVersion), addr[:]...)
 	return env.DiskOp{Kind: env.DiskPut, Key: []byte(keyScrubCursor), Value: env.Seal(value)}
+}
+
+// scrubPassEndOp is the write of the pass-end record: the zero address,
+// then when the pass ended (the env's clock, 8 bytes big-endian), so a
+// restart during the pause waits only its rest (scrubRestAfter).
+func scrubPassEndOp(ended env.Time) env.DiskOp {
+	var zero proto.Addr
+	value := make([]byte, 0, 1+len(zero)+8)
+	value = append(append(value, scrubRecordVersion), zero[:]...)
+	value = binary.BigEndian.AppendUint64(value, uint64(ended))
+	return env.DiskOp{Kind: env.DiskPut, Key: []byte(keyScrubCursor), Value: env.Seal(value)}
+}
+
+// scrubRestAfter is how much of the pause after a pass that ended at
+// ended is left at now: pause minus the time since, never more than one
+// pause (a clock that went backwards, or an end time in the future, would
+// otherwise stall the scrub for as long), zero once it is over.
+func scrubRestAfter(ended, now env.Time, pause time.Duration) time.Duration {
+	since := now.Sub(ended)
+	switch {
+	case ended > now:
+		return pause
+	case since >= pause || since < 0: // since < 0: the subtraction overflowed
+		return 0
+	}
+	return pause - since
 }
 
 // saveScrubCursor writes addr as the scrub's cursor record when the
@@ -228,15 +257,28 @@ func (s *Storage) scrubEndPass() {
 		s.scrubWait(s.cfg.RepairInterval)
 		return
 	}
+	now := s.env.Now()
 	if r.known && r.durable && r.saved == (proto.Addr{}) {
 		// No record written since the last durable zero (or none ever):
-		// nothing to write (a store the pass crosses in under
-		// ScrubCursorInterval).
+		// the address on disk is durably the zero one already (a store
+		// the pass crosses in under ScrubCursorInterval). The pass's end
+		// time is written without a sync of its own and the pause starts
+		// at once: a crash that loses the write keeps an earlier end time
+		// (or none), and a restart then waits less of the pause.
 		r.passEnd = false
+		if s.submitJob([]env.DiskOp{scrubPassEndOp(now)}, func(res []env.DiskResult) {
+			r.saving = false
+			if err := res[0].Err; err != nil {
+				s.env.Log().Warn("storage: scrub pass-end time not written; a restart in the pause waits less of it", "err", err)
+				r.known, r.durable = false, false // the failed write may have reached the disk
+			}
+		}) {
+			r.saving, r.savedAt = true, now
+		}
 		s.scrubWait(s.cfg.ScrubPassInterval)
 		return
 	}
-	ok := s.submitJob([]env.DiskOp{scrubCursorOp(proto.Addr{}), s.syncOp()}, func(res []env.DiskResult) {
+	ok := s.submitJob([]env.DiskOp{scrubPassEndOp(now), s.syncOp()}, func(res []env.DiskResult) {
 		r.saving, sc.busy = false, false
 		for _, x := range res {
 			if x.Err != nil {
@@ -253,7 +295,7 @@ func (s *Storage) scrubEndPass() {
 		s.scrubWait(s.cfg.RepairInterval)
 		return
 	}
-	r.saving, r.savedAt = true, s.env.Now()
+	r.saving, r.savedAt = true, now
 	sc.busy = true
 }
 
@@ -261,25 +303,32 @@ func (s *Storage) scrubEndPass() {
 // address (the lowest: the pass starts over) with the reason when the
 // record is missing, unreadable, corrupt or of an unknown version.
 // Never an error that stops the node: the cursor only saves work.
-func parseScrubRecord(res env.DiskResult) (proto.Addr, string) {
-	var a proto.Addr
+// ended (with hasEnd) is when the pass ended, held by a pass-end record
+// of this build (scrubPassEndOp); an earlier build's has none.
+func parseScrubRecord(res env.DiskResult) (a proto.Addr, ended env.Time, hasEnd bool, why string) {
 	switch {
 	case res.Err != nil:
-		return a, "not read: " + res.Err.Error()
+		return a, 0, false, "not read: " + res.Err.Error()
 	case !res.Found:
-		return a, ""
+		return a, 0, false, ""
 	}
 	raw, err := env.Unseal(res.Value)
 	switch {
 	case err != nil:
-		return a, err.Error()
+		return a, 0, false, err.Error()
 	case len(raw) == 0 || raw[0] != scrubRecordVersion:
-		return a, "unknown version"
-	case len(raw) != 1+len(a):
-		return a, "wrong length"
+		return a, 0, false, "unknown version"
+	case len(raw) != 1+len(a) && len(raw) != 1+len(a)+8:
+		return a, 0, false, "wrong length"
 	}
 	copy(a[:], raw[1:])
-	return a, ""
+	if len(raw) == 1+len(a)+8 {
+		if a != (proto.Addr{}) {
+			return proto.Addr{}, 0, false, "an end time after an address"
+		}
+		return a, env.Time(binary.BigEndian.Uint64(raw[1+len(a):])), true, ""
+	}
+	return a, 0, false, ""
 }
 
 // scrubRead reads the cursor's chunk through the normal disk path (the

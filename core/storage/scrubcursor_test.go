@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"bytes"
 	"encoding/binary"
 	"testing"
 	"time"
@@ -41,7 +40,7 @@ func (c *cluster) scrubCursorOnDisk(i int) (proto.Addr, bool) {
 	if !ok {
 		return proto.Addr{}, false
 	}
-	a, why := parseScrubRecord(env.DiskResult{Found: true, Value: v})
+	a, _, _, why := parseScrubRecord(env.DiskResult{Found: true, Value: v})
 	return a, why == ""
 }
 
@@ -137,6 +136,13 @@ func TestScrubCursorRecordUnusable(t *testing.T) {
 	if want, _ := st.index.after(mid); st.scrub.addr != want {
 		t.Fatalf("an intact record: the scrub started at %s; want %s", st.scrub.addr.Short(), want.Short())
 	}
+}
+
+// isPassEndRecord reports whether v is a pass-end record: the zero
+// address, with an end time.
+func isPassEndRecord(v []byte) bool {
+	a, _, hasEnd, why := parseScrubRecord(env.DiskResult{Found: true, Value: v})
+	return why == "" && a == (proto.Addr{}) && hasEnd
 }
 
 // scrubIndex is addr's position in st's sorted index (-1: not held).
@@ -236,7 +242,7 @@ func TestScrubPassEndRecordRetried(t *testing.T) {
 	read := c.metric(v, MetricScrubBytes, "")
 	if !c.c.RunUntil(time.Minute, func() bool {
 		a, ok := d.Durable()[keyScrubCursor]
-		return ok && bytes.Equal(a, env.Seal(append([]byte{scrubRecordVersion}, make([]byte, len(high))...)))
+		return ok && isPassEndRecord(a)
 	}) {
 		t.Fatal("the pass-end record did not become durable after its failed syncs")
 	}
@@ -309,7 +315,6 @@ func TestScrubUnusableRecordReplaced(t *testing.T) {
 	d := c.nodes[v].disk
 	mid := c.nodes[v].st.index.sorted[1]
 	good := env.Seal(append([]byte{scrubRecordVersion}, mid[:]...))
-	zero := env.Seal(append([]byte{scrubRecordVersion}, make([]byte, len(mid))...))
 	for _, tc := range []struct {
 		name    string
 		corrupt bool
@@ -335,9 +340,120 @@ func TestScrubUnusableRecordReplaced(t *testing.T) {
 			if !tc.corrupt && !failed {
 				t.Fatal("the record's read did not fail: the test proves nothing")
 			}
-			if !c.c.RunUntil(time.Minute, func() bool { return bytes.Equal(d.Durable()[keyScrubCursor], zero) }) {
+			if !c.c.RunUntil(time.Minute, func() bool { return isPassEndRecord(d.Durable()[keyScrubCursor]) }) {
 				t.Fatal("the unusable record was not replaced by the pass-end record")
 			}
 		})
+	}
+}
+
+// scrubPauseCluster is a 3-node cluster holding 3 one-chunk objects on
+// every node, scrubbed in a few seconds, then paused pause.
+func scrubPauseCluster(t *testing.T, seed uint64, pause time.Duration) *cluster {
+	t.Helper()
+	cfg := slowScrub
+	cfg.ScrubPassInterval = pause
+	cfg.RepairInterval = 5 * time.Second // fewer ticks: the test runs minutes of env time
+	c := newCluster(t, 3, seed, cfg)
+	for k := range 3 {
+		if res := c.put(0, randomData(seed*1000+uint64(k), 1000), false); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	return c
+}
+
+// restartUntilScrub crashes node i, starts it, waits for its recovery,
+// then runs until the scrub starts an object (at most limit) and returns
+// the env time that took from the start.
+func (c *cluster) restartUntilScrub(i int, limit time.Duration) time.Duration {
+	c.t.Helper()
+	c.crash(i)
+	c.start(i)
+	c.step()
+	started := c.c.Clock()
+	st := c.nodes[i].st
+	if !c.c.RunUntil(time.Minute, st.Ready) {
+		c.t.Fatal("recovery did not finish")
+	}
+	if !c.c.RunUntil(limit, func() bool { return st.scrub.obj != nil }) {
+		c.t.Fatalf("the scrub did not start an object within %v of the restart", limit)
+	}
+	return c.c.Clock().Sub(started)
+}
+
+// TestScrubPauseSurvivesRestart: a node restarted during the pause between
+// two scrub passes waits only the rest of the pause, not none of it. The
+// old code's pass-end record held no end time, so the restarted node
+// started the next pass at once: a node restarted more often than the
+// pause scrubbed continuously.
+func TestScrubPauseSurvivesRestart(t *testing.T) {
+	const pause = 10 * time.Minute
+	c := scrubPauseCluster(t, 123, pause)
+	const v = 1
+	if !c.c.RunUntil(time.Minute, func() bool { return c.metric(v, MetricScrubPassRatio, "") == 1 }) {
+		t.Fatal("the first pass did not end")
+	}
+	ended := c.c.Clock()
+	c.step()
+	c.nodes[v].disk.Execute(&env.DiskOp{Kind: env.DiskSync}) // another job's sync would do the same
+	const into = 3 * time.Minute
+	c.advance(into)
+	took := c.restartUntilScrub(v, 2*pause)
+	if at := c.c.Clock().Sub(ended); at < pause || at > pause+time.Minute {
+		t.Fatalf("restarted %v into the %v pause, the next pass started %v after the restart, %v after the pass ended; want %v after it (the rest of the pause)",
+			into, pause, took, at, pause)
+	}
+}
+
+// TestScrubPauseRecordBounds: a pass-end record whose end time is in the
+// future (a clock that went backwards since, or a bad record) holds the
+// next pass at most one pause, not until that time; one without an end
+// time (an earlier build's) starts the pass at once, as before.
+func TestScrubPauseRecordBounds(t *testing.T) {
+	const pause = 10 * time.Minute
+	c := scrubPauseCluster(t, 125, pause)
+	const v = 2
+	d := c.nodes[v].disk
+	for _, tc := range []struct {
+		name     string
+		value    func(now env.Time) []byte // the record planted at now
+		min, max time.Duration
+	}{
+		{"far future", func(now env.Time) []byte { return scrubPassEndOp(now.Add(1000 * time.Hour)).Value }, pause, pause + 30*time.Second},
+		{"just ahead", func(now env.Time) []byte { return scrubPassEndOp(now.Add(time.Minute)).Value }, pause, pause + 30*time.Second},
+		{"long ago", func(now env.Time) []byte { return scrubPassEndOp(now.Add(-1000 * time.Hour)).Value }, 0, 30 * time.Second},
+		{"earliest", func(env.Time) []byte { return scrubPassEndOp(env.Time(-1 << 63)).Value }, 0, 30 * time.Second},
+		{"no end time", func(env.Time) []byte { return scrubCursorOp(proto.Addr{}).Value }, 0, 30 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d.Plant(keyScrubCursor, tc.value(c.c.Clock()))
+			d.Execute(&env.DiskOp{Kind: env.DiskSync})
+			took := c.restartUntilScrub(v, 2*pause)
+			if took < tc.min || took > tc.max {
+				t.Fatalf("the scrub started %v after the restart; want between %v and %v", took, tc.min, tc.max)
+			}
+		})
+	}
+}
+
+// TestScrubPassEndRecordHoldsEndTime: a pass's end writes its end time
+// also when the zero address is durable already (no record written in
+// the pass), and the record parses back to it.
+func TestScrubPassEndRecordHoldsEndTime(t *testing.T) {
+	c := scrubPauseCluster(t, 127, time.Hour)
+	const v = 0
+	if !c.c.RunUntil(time.Minute, func() bool { return c.metric(v, MetricScrubPassRatio, "") == 1 }) {
+		t.Fatal("the first pass did not end")
+	}
+	ended := c.c.Clock()
+	c.step()
+	raw, ok := c.nodes[v].disk.Get(keyScrubCursor)
+	if !ok {
+		t.Fatal("no pass-end record on disk after the pass")
+	}
+	a, at, hasEnd, why := parseScrubRecord(env.DiskResult{Found: true, Value: raw})
+	if why != "" || a != (proto.Addr{}) || !hasEnd || at != ended {
+		t.Fatalf("the pass-end record parses to %s, end %v (held: %v), %q; want the zero address, end %v", a.Short(), at, hasEnd, why, ended)
 	}
 }

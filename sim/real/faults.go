@@ -48,6 +48,9 @@ func Validate(s *scenario.Scenario) error {
 	if s.Adversary != nil {
 		refuse(0, "adversary", "storage liars rewrite frames inside the simulator; the relays do not")
 	}
+	if s.Audit != nil {
+		refuse(0, "audit", "the audit section's appends and retention run inside the simulator only")
+	}
 	if s.Network.BandwidthBytesPerSecond > 0 {
 		refuse(0, "network.bandwidth", "the relays do not shape bandwidth")
 	}

@@ -59,6 +59,8 @@ func (r *run) checks(rep *Report) []CheckResult {
 			add(r.checkRevocation(c.Within))
 		case scenario.CheckRegistryLatency:
 			add(r.checkRegistryLatency(c.Registry))
+		case scenario.CheckAuditRetention:
+			add(r.checkAuditRetention()) // audit.go
 		case scenario.CheckFairness, scenario.CheckReadAvailability, scenario.CheckReadiness, scenario.CheckRefusals:
 			add(r.checkEdge(c.Name)) // edge_run.go
 		default:

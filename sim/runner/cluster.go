@@ -157,6 +157,7 @@ func (c *cluster) describe(i int, key ed25519.PrivateKey) stack.Description {
 			c.corruptFrom[[2]int{i, slices.Index(c.ids, src)}]++
 		},
 	}
+	d.Audit = c.scn.Audit.Config()
 	d.DHT.RepublishOff = c.opts.RepublishOff
 	d.DHT.Bug = c.opts.CoreBugs.DHT
 	d.OverlayBug = c.opts.CoreBugs.Overlay

@@ -88,6 +88,8 @@ type run struct {
 	edgeClients *workload.EdgeClients
 	// adversary is the storage liars (nil without any; adversary.go).
 	adversary *adversary
+	// audit is the audit section's appends (nil without them; audit.go).
+	audit *auditAppends
 }
 
 // Run executes s under opts. The error is for setup problems only; failed
@@ -139,6 +141,7 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 			return nil, err
 		}
 	}
+	r.startAudit(s.Audit)
 
 	start := time.Now()
 	runErr := r.w.RunUntil(s.Duration)

@@ -12,7 +12,8 @@ import (
 var (
 	checkNames = []string{CheckLinearizable, CheckLiveness, CheckDurability, CheckIntegrity,
 		CheckConvergence, CheckSessions, CheckSLO, CheckLookups, CheckRevocation,
-		CheckFairness, CheckReadAvailability, CheckReadiness, CheckRefusals, CheckRegistryLatency}
+		CheckFairness, CheckReadAvailability, CheckReadiness, CheckRefusals, CheckRegistryLatency,
+		CheckAuditRetention}
 	lookupKeys    = []string{"success", "exact", "hops_mean", "hops_p99"}
 	sloStats      = []string{"mean", "p50", "p95", "p99", "max"}
 	metricPattern = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
@@ -65,6 +66,10 @@ func (d *decoder) check(n *yaml.Node, path string) (Check, bool) {
 	}
 	if c.Name == CheckLinearizable && d.registry == 0 && !d.registryBad {
 		d.fail(n, path, "linearizable checks registry names and nodes.registry_replicas is 0")
+		return c, false
+	}
+	if c.Name == CheckAuditRetention && !d.audit {
+		d.fail(n, path, "audit_retention checks the audit section's appends and audit.rate is absent")
 		return c, false
 	}
 	if c.Name == CheckRevocation && !d.tokens {

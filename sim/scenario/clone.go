@@ -24,6 +24,7 @@ func (s *Scenario) Clone() *Scenario {
 	}
 	out.RandomFaults = clonePtr(s.RandomFaults)
 	out.Adversary = s.Adversary.clone()
+	out.Audit = clonePtr(s.Audit)
 	if s.Swarm != nil {
 		sw := Swarm{}
 		for _, f := range swarmFields {

@@ -37,6 +37,9 @@ type decoder struct {
 	// edge is set when the workload has an edge section (the edge checks
 	// need it).
 	edge bool
+	// audit is set when the audit section appends (audit.rate; the
+	// audit_retention check needs it).
+	audit bool
 	// faultOK[i] is set when faults[i] decoded without error; only those
 	// take part in the timeline checks.
 	faultOK []bool

@@ -135,6 +135,7 @@ func (s *Scenario) node() *yaml.Node {
 	}
 	top.addIf(s.RandomFaults != nil, "random_faults", func() *yaml.Node { return s.RandomFaults.node() })
 	top.addIf(s.Adversary != nil, "adversary", func() *yaml.Node { return s.Adversary.node() })
+	top.addIf(s.Audit != nil, "audit", func() *yaml.Node { return s.Audit.node() })
 	top.addIf(s.Swarm != nil, "swarm", func() *yaml.Node { return s.Swarm.node() })
 	if len(s.Checks) > 0 {
 		items := make([]*yaml.Node, len(s.Checks))

@@ -16,7 +16,7 @@ import (
 )
 
 var topKeys = []string{"name", "description", "duration", "seed", "nodes", "network", "disk",
-	"workload", "faults", "random_faults", "adversary", "swarm", "checks"}
+	"workload", "faults", "random_faults", "adversary", "audit", "swarm", "checks"}
 
 // Load reads and parses the scenario file at path. It refuses anything
 // but a regular file, naming its type, and never blocks on a FIFO: it
@@ -178,6 +178,10 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 	}
 	if v, ok := top.get("adversary"); ok {
 		s.Adversary = d.adversarySection(v)
+	}
+	if v, ok := top.get("audit"); ok {
+		s.Audit = d.auditSection(v, s.Nodes)
+		d.audit = s.Audit != nil && s.Audit.RatePerSecond > 0
 	}
 	if v, ok := top.get("swarm"); ok {
 		s.Swarm = d.swarmSection(v)

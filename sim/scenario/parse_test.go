@@ -662,3 +662,42 @@ func TestParseAcceptsReplacementCharacter(t *testing.T) {
 		t.Fatalf("name %q, want %q", s.Name, "a\uFFFDb")
 	}
 }
+
+func TestParseRejectsAudit(t *testing.T) {
+	runBad(t, []badCase{
+		{"rate missing", noRegistry + "audit: {retain_age: 1h}\n", one(4, "audit.rate", "required")},
+		{"rate zero", noRegistry + "audit: {rate: 0/s}\n", one(4, "audit.rate", "above 0/s")},
+		{"age below the minimum", noRegistry + "audit:\n  rate: 1/s\n  retain_age: 30m\n", one(6, "audit.retain_age", "want a duration in 1h..")},
+		{"bytes below the minimum", noRegistry + "audit:\n  rate: 1/s\n  retain_bytes: 1MiB\n", one(6, "audit.retain_bytes", "at least 16MiB")},
+		{"unknown key", noRegistry + "audit: {rate: 1/s, retain: 1h}\n", one(4, "audit.retain", "unknown key")},
+		{"audit off", "name: t\nduration: 60s\nnodes: {count: 5, off: [audit]}\naudit: {rate: 1/s}\n", one(4, "audit", "nodes.off lists audit")},
+		{"check without appends", noRegistry + "checks: [audit_retention]\n", one(4, "checks[0]", "audit.rate is absent")},
+	})
+}
+
+// TestParseAudit: the audit section reaches the nodes' core/audit Config
+// and survives Marshal and Clone.
+func TestParseAudit(t *testing.T) {
+	s, err := Parse("t.yaml", []byte(noRegistry+"audit: {retain_age: 90m, retain_bytes: 32MiB, rate: 2.5/s}\nchecks: [audit_retention]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Audit{RetainBytes: 32 << 20, RetainAge: 90 * time.Minute, RatePerSecond: 2.5}
+	if s.Audit == nil || *s.Audit != want {
+		t.Fatalf("audit section %+v, want %+v", s.Audit, want)
+	}
+	if c := s.Audit.Config(); c.RetainBytes != want.RetainBytes || c.RetainAge != want.RetainAge || c.Validate() != nil {
+		t.Fatalf("audit config %+v (%v)", c, c.Validate())
+	}
+	out, err := s.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse("t.yaml", out)
+	if err != nil || back.Audit == nil || *back.Audit != want {
+		t.Fatalf("after Marshal: %+v, %v\n%s", back.Audit, err, out)
+	}
+	if c := s.Clone(); c.Audit == s.Audit || *c.Audit != want {
+		t.Fatal("Clone shares or changes the audit section")
+	}
+}

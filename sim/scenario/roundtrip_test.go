@@ -12,6 +12,9 @@ import (
 
 	"go.yaml.in/yaml/v3"
 	"pgregory.net/rapid"
+
+	"github.com/ron-network/ron/core/audit"
+	"github.com/ron-network/ron/core/stack"
 )
 
 // The generators below build valid scenarios directly from the schema's
@@ -320,6 +323,10 @@ func genChecks(t *rapid.T, s *Scenario) []Check {
 				continue
 			}
 			c.Registry = RegistryLatency{CommitP99: genDuration(t, "commit_p99", 1, DurationMax), Election: genDuration(t, "election", 1, DurationMax)}
+		case CheckAuditRetention:
+			if s.Audit == nil {
+				continue
+			}
 		case CheckRevocation:
 			if s.Workload == nil || s.Workload.Tokens == nil {
 				continue
@@ -396,6 +403,9 @@ func genScenario(t *rapid.T) *Scenario {
 	}
 	if s.Nodes.Count >= 2 && rapid.Bool().Draw(t, "adversary_set") {
 		s.Adversary = genAdversary(t, s.Nodes.Count)
+	}
+	if !s.Nodes.Off.Has(stack.Audit) && rapid.Bool().Draw(t, "audit_set") {
+		s.Audit = genAudit(t)
 	}
 	if rapid.Bool().Draw(t, "swarm_set") {
 		s.Swarm = genSwarm(t)
@@ -529,5 +539,17 @@ func genAdversary(t *rapid.T, nodes int) *Adversary {
 		a.StorageLiars = append(a.StorageLiars, NodeName(i))
 	}
 	a.Lies = rapid.SliceOfNDistinct(rapid.SampledFrom(LieNames), 1, len(LieNames), rapid.ID[string]).Draw(t, "lies")
+	return a
+}
+
+// genAudit draws a valid audit section: each bound absent or in range.
+func genAudit(t *rapid.T) *Audit {
+	a := &Audit{RatePerSecond: rapid.Float64Range(1, AuditRateMax).Draw(t, "audit_rate")}
+	if rapid.Bool().Draw(t, "retain_bytes_set") {
+		a.RetainBytes = rapid.Int64Range(audit.RetainBytesMin, ObjectBytesMax).Draw(t, "retain_bytes")
+	}
+	if rapid.Bool().Draw(t, "retain_age_set") {
+		a.RetainAge = genDuration(t, "retain_age", audit.RetainAgeMin, DurationMax)
+	}
 	return a
 }

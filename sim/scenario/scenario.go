@@ -118,6 +118,10 @@ const (
 	CheckReadAvailability = "read_availability"
 	CheckReadiness        = "readiness"
 	CheckRefusals         = "refusals"
+	// CheckAuditRetention: the audit section's appends made retention
+	// drop segments on every node, and each log still verifies from its
+	// base with every acknowledged append after the base held.
+	CheckAuditRetention = "audit_retention"
 )
 
 // Scenario is one parsed, validated scenario file. Every default is filled
@@ -141,6 +145,8 @@ type Scenario struct {
 	Faults       []Fault
 	RandomFaults *RandomFaults
 	Adversary    *Adversary
+	// Audit is the nodes' audit retention and appends (nil = absent).
+	Audit *Audit
 	// Swarm is the file's `swarm:` section (nil = absent). The method that
 	// draws from it is DrawSwarm: Go does not allow a field and a method of
 	// one name.
