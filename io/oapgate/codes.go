@@ -31,6 +31,12 @@ const (
 	// StreamCodeCancelled: one side gave up (the client's context, a
 	// frame timeout, the server closing).
 	StreamCodeCancelled quic.StreamErrorCode = 2
+	// StreamCodeBusy: the node refused the request before reading its
+	// START frame, because the START frames being received on the
+	// connection, from its source or in all were at their bound
+	// (oapgate_streams_refused_total{reason}). Nothing was served: the
+	// client may retry once its other requests are under way.
+	StreamCodeBusy quic.StreamErrorCode = 3
 )
 
 // rejectCodes gives each stream-level reject reason a stable code. Never
@@ -90,6 +96,8 @@ func (e *RemoteError) Error() string {
 		what = "closed the connection"
 	}
 	switch {
+	case !e.Connection && e.Code == uint64(StreamCodeBusy):
+		return "oapgate: the node refused the request stream: too many START frames pending (per connection, source or node); retry later"
 	case e.Detail != "":
 		return fmt.Sprintf("oapgate: the node %s: %s", what, e.Detail)
 	case e.Reason != "":

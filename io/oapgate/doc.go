@@ -77,7 +77,10 @@
 // # Protocol violations
 //
 // A frame the codec rejects (frame_oversize, header_malformed, bad_flags,
-// cap_on_non_start), a frame of another app_proto_id (unknown_app), a
+// cap_on_non_start), a START frame declaring more than StartFrameBytesMax
+// (frame_oversize: the header, a token of at most oap.CapBytesMax and a
+// head of at most HeadBytesMax, 69,670 bytes; refused from its header,
+// before any of its payload is read), a frame of another app_proto_id (unknown_app), a
 // request frame without REQ, a first frame without START or a later one
 // with it (bad_flags), a stream that ends before END (truncated), a COMP
 // payload past the bound, declaring too large a window or not zstd
@@ -101,8 +104,42 @@
 // window, at most 2 MiB) and the output buffer's doublings: up to about
 // 7.5 MiB for that moment, 2.5 MiB after.
 // Before the handler has the request, a stream holds what its client sent
-// of the START frame and, for a compressed head, at most HeadBytesMax
-// inflated plus twice that of history. The client holds one frame each
+// of the START frame (at most StartFrameBytesMax, 69,670 bytes; a header
+// declaring more is frame_oversize at once) and, for a compressed head,
+// at most HeadBytesMax inflated plus twice that of history.
+//
+// Those STARTs are bounded before any token is checked: once a START's
+// header is read, the length it declares is charged until the frame is
+// whole (or the stream fails), at most StartPendingConnBytesMax (1 MiB)
+// per connection, StartPendingSourceBytesMax (4 MiB) per source (keyed
+// as the per-source connection quota keys it: the address, an IPv6 /64)
+// and StartPendingBytesMax (64 MiB) for the endpoint. A stream whose
+// START would pass one is reset with StreamCodeBusy before anything past
+// its header is read, counted in oapgate_streams_refused_total{reason}
+// (start_pending_conn, start_pending_source, start_pending_node); the
+// connection serves on. An ordinary START (a few hundred bytes) fits
+// thousands of times; a client declaring the largest START and sending
+// it slowly holds 15 per connection and 60 per source, each for at most
+// FrameTimeout. Reading the START with oap.FrameBytesMax and no such
+// bound let one address without a token hold 64 connections x 64 streams
+// x a MiB, 4 GiB (a red team's client reached 2.27 GB of heap from one
+// address with 32 connections), each for FrameTimeout. So the pending
+// STARTs hold at most 1 MiB per connection, 4 MiB per source and 64 MiB
+// in all (a START's buffer goes to 64 KiB, then to its declared length:
+// up to about 64 KiB more per pending START between collections), plus,
+// per stream that has not sent its header, the 38 bytes being read. The
+// price: sixteen sources holding their whole share make every other
+// START that declares more than what is left wait for a retry (refused
+// start_pending_node) until theirs complete or time out.
+//
+// After the handler has the request, a body frame's buffer (up to
+// oap.FrameBytesMax) exists only while the handler reads the body, which
+// the gateway does only for a request it authenticated and admitted:
+// the gateway's RequestsPerSource (64 by default) and its admission
+// in-flight cap bound those per source and in all. Once the handler
+// returns, the stream lets go of its frame buffers before it waits (up
+// to FrameTimeout) for the client's acknowledgement, which no gateway
+// count covers. The client holds one frame each
 // way. QUIC flow control bounds what is in flight per stream and
 // connection (quic-go's receive windows start at 2 and 4 MiB, which 256
 // KiB frames need to stream without stalling on window updates, and grow

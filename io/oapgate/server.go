@@ -72,6 +72,10 @@ const (
 	MetricOAPRejects   = node.MetricOAPRejects
 	MetricConnections  = "oapgate_connections"
 	MetricConnsRefused = "oapgate_conns_refused_total"
+	// MetricStreamsRefused counts request streams refused before their
+	// START frame was read, by the bound they would have passed
+	// (RefusedStartConn, RefusedStartSource, RefusedStartNode).
+	MetricStreamsRefused = "oapgate_streams_refused_total"
 )
 
 var _ = env.Declare(
@@ -79,6 +83,9 @@ var _ = env.Declare(
 		Help: "Client connections to the OAP/1 endpoint."},
 	env.MetricDef{Name: MetricConnsRefused, Kind: env.Counter,
 		Help: "Client connections refused because ConnsMax were open."},
+	env.MetricDef{Name: MetricStreamsRefused, Kind: env.Counter, Label: "reason",
+		Help:        "Client request streams refused because the START frames pending per connection, per source or in all were at their bound.",
+		LabelValues: []string{RefusedStartConn, RefusedStartSource, RefusedStartNode}},
 )
 
 // Config configures a Server. Zero durations and limits take the defaults.
@@ -178,6 +185,8 @@ type Server struct {
 	qt    *quic.Transport
 	ln    *quic.Listener
 	guard *quicnet.SourceGuard // per-source limits, source-address validation, refusal counts
+	// starts bounds the START frames being received (pending.go).
+	starts *startBudget
 
 	// acceptCtx ends when the server stops taking connections and
 	// streams (Shutdown or Close); ctx ends when it closes.
@@ -217,7 +226,8 @@ func Listen(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("oapgate: listen on %s: %w", cfg.ListenAddr, err)
 	}
 	s := &Server{cfg: cfg, id: proto.NodeIDFromPublicKey(cfg.Key.Public().(ed25519.PublicKey)),
-		log: cfg.Logger, metrics: cfg.Metrics, udp: udp, conns: map[*quic.Conn]struct{}{}}
+		log: cfg.Logger, metrics: cfg.Metrics, udp: udp, conns: map[*quic.Conn]struct{}{},
+		starts: newStartBudget()}
 	s.acceptCtx, s.stopAccepting = context.WithCancel(context.Background())
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	quicnet.SilenceQuicGoBufferWarning()
@@ -400,6 +410,7 @@ func (s *Server) serveConn(conn *quic.Conn) {
 		s.forget(conn)
 		return
 	}
+	cs := &connStarts{source: quicnet.SourceKeyOf(conn.RemoteAddr())}
 	for {
 		st, err := conn.AcceptStream(s.acceptCtx)
 		if err != nil {
@@ -409,7 +420,7 @@ func (s *Server) serveConn(conn *quic.Conn) {
 			return
 		}
 		s.streams.Add(1)
-		go s.serveStream(conn, st)
+		go s.serveStream(conn, st, cs)
 	}
 }
 

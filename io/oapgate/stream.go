@@ -1,6 +1,7 @@
 package oapgate
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -32,20 +33,24 @@ type exchange struct {
 	srv    *Server
 	conn   *quic.Conn
 	st     *quic.Stream
-	start  oap.Header // the START frame's header: corr_id and tenant echo
-	in     []byte     // frame buffer of oap.ReadFrame, reused
-	out    []byte     // encoded frame being written, reused
-	reason oap.Reason // set once the stream is rejected
+	starts *connStarts // the connection's share of the pending START bound
+	start  oap.Header  // the START frame's header: corr_id and tenant echo
+	in     []byte      // frame buffer of oap.ReadFrame, reused
+	out    []byte      // encoded frame being written, reused
+	reason oap.Reason  // set once the stream is rejected
 }
 
 // serveStream reads the START frame, turns it into an http.Request and
 // runs the handler. A protocol violation resets this stream only.
-func (s *Server) serveStream(conn *quic.Conn, st *quic.Stream) {
+func (s *Server) serveStream(conn *quic.Conn, st *quic.Stream, starts *connStarts) {
 	defer s.streams.Done()
-	x := &exchange{srv: s, conn: conn, st: st}
-	first, err := x.readFrame()
-	if err == nil {
-		err = checkRequestFrame(&first, true, 0)
+	x := &exchange{srv: s, conn: conn, st: st, starts: starts}
+	first, refused, err := x.readStart()
+	if refused != "" {
+		s.metrics.Add(MetricStreamsRefused, refused, 1)
+		s.log.Debug("oapgate: request stream refused", "remote", conn.RemoteAddr().String(), "reason", refused)
+		x.cancel(StreamCodeBusy)
+		return
 	}
 	var head RequestHead
 	if err == nil {
@@ -72,6 +77,10 @@ func (s *Server) serveStream(conn *quic.Conn, st *quic.Stream) {
 		return
 	}
 	st.CancelRead(StreamCodeDone) // whatever the handler did not read is not wanted
+	// The handler has returned, so the gateway no longer counts this
+	// request: the wait for the acknowledgement (up to FrameTimeout) must
+	// not keep the last body frame's buffer (up to a MiB) alive.
+	x.in, x.out = nil, nil
 	x.awaitAck()
 }
 
@@ -95,6 +104,41 @@ func (x *exchange) awaitAck() {
 	case <-timer.C:
 		_ = x.st.Close()
 	}
+}
+
+// readStart reads the request's first frame, which must be a START of at
+// most StartFrameBytesMax bytes. Its header is checked first (flags,
+// app_proto_id, declared length), then the declared length is charged to
+// the pending START bound until the frame is whole: refused names the
+// bound it would pass, and then nothing past the header was read.
+func (x *exchange) readStart() (f oap.Frame, refused string, err error) {
+	_ = x.st.SetReadDeadline(time.Now().Add(x.srv.cfg.FrameTimeout))
+	var hb [oap.HeaderBytes]byte
+	if _, err := io.ReadFull(x.st, hb[:]); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return f, "", &oap.Error{Reason: oap.ReasonTruncated, Detail: "the client ended the stream inside the START frame's header"}
+		}
+		return f, "", fmt.Errorf("oapgate: read START header: %w", err)
+	}
+	h, err := oap.ParseHeader(hb[:])
+	if err == nil {
+		err = checkRequestFrame(&oap.Frame{Header: h}, true, 0)
+	}
+	if err == nil && h.Len > StartFrameBytesMax {
+		err = &oap.Error{Reason: oap.ReasonFrameOversize, Detail: fmt.Sprintf(
+			"START frame declares %d bytes; a START carries at most %d (the %d-byte header, a token of at most %d, a head of at most %d)",
+			h.Len, StartFrameBytesMax, oap.HeaderBytes, oap.CapBytesMax, HeadBytesMax)}
+	}
+	if err != nil {
+		return f, "", err
+	}
+	if refused := x.srv.starts.take(x.starts, int(h.Len)); refused != "" {
+		return f, refused, nil
+	}
+	defer x.srv.starts.release(x.starts, int(h.Len))
+	f, buf, err := oap.ReadFrameLimit(io.MultiReader(bytes.NewReader(hb[:]), x.st), x.in, StartFrameBytesMax)
+	x.in = buf
+	return f, "", err
 }
 
 // readFrame reads the next frame, waiting at most FrameTimeout.

@@ -202,6 +202,12 @@ func sourceOf(addr net.Addr) netip.Addr {
 	return netip.Addr{}
 }
 
+// SourceKeyOf is the key the per-source connection quota counts addr
+// under (sourceKey of its unmapped address), for endpoints that bound
+// more per source with the same keying (io/oapgate's pending START
+// frames).
+func SourceKeyOf(addr net.Addr) netip.Addr { return sourceKey(sourceOf(addr)) }
+
 // sourceKey is what the per-source quota counts for address a: its /64
 // for IPv6, since one host usually holds a whole /64 (SLAAC, privacy
 // addresses) and would otherwise have 2^64 quotas; the address itself for

@@ -1,0 +1,151 @@
+package oapgate_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/ron-network/ron/core/proto/oap"
+	"github.com/ron-network/ron/io/oapgate"
+)
+
+// startHeader is the header of a START frame declaring length bytes (the
+// codec would refuse to encode the lengths these tests need).
+func startHeader(length uint32) []byte {
+	h := make([]byte, oap.HeaderBytes)
+	binary.BigEndian.PutUint32(h[0:], length)
+	binary.BigEndian.PutUint16(h[4:], oap.Version)
+	binary.BigEndian.PutUint16(h[6:], oap.FlagREQ|oap.FlagSTART)
+	binary.BigEndian.PutUint16(h[10:], oap.ProtoClient)
+	binary.BigEndian.PutUint64(h[30:], 1)
+	return h
+}
+
+// slowServer is guardedServer with a FrameTimeout far past every wait of
+// these tests: a START that is not whole stays pending throughout.
+func slowServer(t *testing.T) (*oapgate.Server, *peakRecorder) {
+	return guardedServer(t, oapgate.Config{FrameTimeout: 10 * readyWait})
+}
+
+// TestOversizeStartIsRefusedFromItsHeader: a START declaring more than
+// StartFrameBytesMax is frame_oversize as soon as its header arrived, its
+// body neither sent nor awaited (with oap.FrameBytesMax as the limit the
+// node waited for, and buffered, up to a MiB per stream); one declaring
+// exactly the bound is read whole (and its payload, no head, is bad_head).
+func TestOversizeStartIsRefusedFromItsHeader(t *testing.T) {
+	srv, metrics := slowServer(t)
+	conn := dialRaw(t, srv.Addr().String(), true)
+	for _, length := range []uint32{oap.FrameBytesMax, oapgate.StartFrameBytesMax + 1} {
+		st := openStream(t, conn)
+		write(t, st, startHeader(length))
+		wantReset(t, st, oap.ReasonFrameOversize)
+	}
+	if got := metrics.get(oapgate.MetricOAPRejects, string(oap.ReasonFrameOversize)); got != 2 {
+		t.Fatalf("oap_rejects_total{reason=frame_oversize} = %v, want 2", got)
+	}
+	st := openStream(t, conn)
+	frame := append(startHeader(oapgate.StartFrameBytesMax), make([]byte, oapgate.StartFrameBytesMax-oap.HeaderBytes)...)
+	write(t, st, frame)
+	wantReset(t, st, ReasonBadHeadForTest)
+	served(t, conn)
+}
+
+// served checks that conn still serves a small request (guardedServer
+// answers 204).
+func served(t *testing.T, conn *quic.Conn) {
+	t.Helper()
+	st := openStream(t, conn)
+	write(t, st, requestFrame(t, oap.FlagREQ|oap.FlagSTART|oap.FlagEND, 9, nil, head(t, "GET", "/healthz")))
+	_ = st.Close()
+	if a, err := readResponse(t, st); err != nil || a.status != http.StatusNoContent {
+		t.Fatalf("the connection no longer serves: %d %v", a.status, err)
+	}
+}
+
+// pendingStart opens a stream on conn whose START declares the largest
+// length and sends a KiB of it, never the rest: it stays pending.
+func pendingStart(t *testing.T, conn *quic.Conn) *quic.Stream {
+	t.Helper()
+	st := openStream(t, conn)
+	write(t, st, append(startHeader(oapgate.StartFrameBytesMax), make([]byte, 1<<10)...))
+	return st
+}
+
+// wantBusy waits until the node resets st with StreamCodeBusy.
+func wantBusy(t *testing.T, st *quic.Stream) {
+	t.Helper()
+	_, err := io.Copy(io.Discard, st)
+	var se *quic.StreamError
+	if !errors.As(err, &se) || !se.Remote || se.ErrorCode != oapgate.StreamCodeBusy {
+		t.Fatalf("stream ended with %v, want a reset with StreamCodeBusy (%d)", err, oapgate.StreamCodeBusy)
+	}
+}
+
+// TestPendingStartsAreBoundedPerConnection: one connection's STARTs that
+// are not whole hold at most StartPendingConnBytesMax (15 of the largest);
+// the one past it is refused and counted, and a small START on the same
+// connection is still served.
+func TestPendingStartsAreBoundedPerConnection(t *testing.T) {
+	srv, metrics := slowServer(t)
+	conn := dialRaw(t, srv.Addr().String(), true)
+	fit := oapgate.StartPendingConnBytesMax / oapgate.StartFrameBytesMax
+	streams := make([]*quic.Stream, fit+1)
+	for i := range streams {
+		streams[i] = pendingStart(t, conn)
+	}
+	waitFor(t, "the START past the connection's bound refused", func() bool {
+		return metrics.get(oapgate.MetricStreamsRefused, oapgate.RefusedStartConn) >= 1
+	})
+	served(t, conn)
+	if got := metrics.get(oapgate.MetricStreamsRefused, oapgate.RefusedStartConn); got != 1 {
+		t.Fatalf("oapgate_streams_refused_total{reason=%s} = %v, want 1", oapgate.RefusedStartConn, got)
+	}
+	// The refused one is reset with StreamCodeBusy; which of the streams
+	// it is depends on the order the node read them in.
+	for _, st := range streams {
+		st.CancelWrite(0) // the others end: the node sees them truncated
+	}
+}
+
+// TestPendingStartsAreBoundedPerSource: connections from one source hold
+// at most StartPendingSourceBytesMax of pending STARTs between them; past
+// it a further START is refused, while another source is served.
+func TestPendingStartsAreBoundedPerSource(t *testing.T) {
+	srv, metrics := slowServer(t)
+	perConn := oapgate.StartPendingConnBytesMax / oapgate.StartFrameBytesMax
+	fit := oapgate.StartPendingSourceBytesMax / oapgate.StartFrameBytesMax
+	n := 0
+	for n < fit {
+		conn := dialRaw(t, srv.Addr().String(), true)
+		for i := 0; i < perConn && n < fit; i++ {
+			pendingStart(t, conn)
+			n++
+		}
+	}
+	conn := dialRaw(t, srv.Addr().String(), true)
+	pendingStart(t, conn) // may be the one refused: the node reads streams in any order
+	waitFor(t, "the START past the source's bound refused", func() bool {
+		return metrics.get(oapgate.MetricStreamsRefused, oapgate.RefusedStartSource) >= 1
+	})
+	st := pendingStart(t, conn)
+	wantBusy(t, st) // the source is still at its bound
+	if got := metrics.get(oapgate.MetricStreamsRefused, oapgate.RefusedStartConn); got != 0 {
+		t.Fatalf("oapgate_streams_refused_total{reason=%s} = %v, want 0", oapgate.RefusedStartConn, got)
+	}
+	other, err := dialFrom(t, "127.0.0.2", srv.Addr().String(), oapgate.ALPN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello := openStream(t, other)
+	sendHello(t, hello)
+	if _, _, err := oap.ReadFrame(hello, nil); err != nil {
+		t.Fatal(err)
+	}
+	_ = hello.SetDeadline(time.Now().Add(readyWait))
+	served(t, other)
+}
