@@ -45,7 +45,7 @@ func TestProcessMembersReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newStranger(t)
+	s := newStranger(t, storageReply)
 	s.tr.AddPeer(aID, a.quic)
 	corr := uint64(0)
 	fetch := func() uint64 {
@@ -76,7 +76,7 @@ func TestProcessMembersReload(t *testing.T) {
 	if st := fetch(); st != peerStatusBad {
 		t.Fatalf("the stranger's fetch before the reload: status %d, want %d (refused)", st, peerStatusBad)
 	}
-	wantMetric(t, a, metricMembers+" 2")
+	eventuallyMetric(t, a, metricMembers+" 2")
 
 	write(fmt.Sprintf("members: [%s]\nedge_cache_bytes: 1MiB\n", s.id))
 	hup()
@@ -86,7 +86,7 @@ func TestProcessMembersReload(t *testing.T) {
 	})
 	logged("the membership change logged", "membership changed", "members=3", s.id.String())
 	logged("edge_cache_bytes named as needing a restart", "needs a restart", "setting=edge_cache_bytes")
-	wantMetric(t, a, metricMembers+" 3")
+	eventuallyMetric(t, a, metricMembers+" 3")
 
 	write("members: [not-a-node-id]\n")
 	hup()
@@ -94,7 +94,7 @@ func TestProcessMembersReload(t *testing.T) {
 	if st := fetch(); st != peerStatusOK {
 		t.Fatalf("the stranger's fetch after an invalid reload: status %d, want %d (the membership kept)", st, peerStatusOK)
 	}
-	wantMetric(t, a, metricMembers+" 3")
+	eventuallyMetric(t, a, metricMembers+" 3")
 
 	write("members: []\n")
 	hup()
@@ -102,5 +102,21 @@ func TestProcessMembersReload(t *testing.T) {
 		st := fetch()
 		return st == peerStatusBad, fmt.Sprintf("status %d", st)
 	})
-	wantMetric(t, a, metricMembers+" 2")
+	eventuallyMetric(t, a, metricMembers+" 2")
+}
+
+// eventuallyMetric polls /metrics until it holds line: the gauge is set
+// once every service took the new membership, a moment after the first
+// one starts refusing or serving.
+func eventuallyMetric(t *testing.T, n *procNode, line string) {
+	t.Helper()
+	eventually(t, keyReloadWait, "/metrics to hold "+line, func() (bool, string) {
+		code, body := n.do(t, "GET", "/metrics", nil, false)
+		for _, l := range strings.Split(string(body), "\n") {
+			if l == line {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("/metrics (%d) lacks it", code)
+	})
 }
