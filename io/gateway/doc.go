@@ -430,10 +430,17 @@
 // "total"}), except that at the total cap the connection waiting longest
 // for a request with no byte of it read (idle keep-alive after a
 // response, or new and silent, as NewServer's ConnState reports them) is
-// closed to make room, else the oldest new one whose first request's
-// header is still incomplete (gateway_conns_evicted_total): silent or
-// one-byte connections from a few sources cannot hold the table for
-// ReadHeaderTimeout and lock every client out, /healthz included.
+// closed to make room, else the oldest waiting one whose request's
+// header is still incomplete, new or kept alive after a response
+// (gateway_conns_evicted_total): silent or one-byte connections from a
+// few sources cannot hold the table for ReadHeaderTimeout or IdleTimeout
+// and lock every client out, /healthz included. A request whose header
+// is complete is never evicted. net/http waits for the first four bytes
+// of a keep-alive connection's next request under IdleTimeout (2 min),
+// not ReadHeaderTimeout, so a connection that sent one to three bytes
+// after a response held its place for two minutes; the listener starts
+// ConnLimits.NextHeaderTimeout (default ReadHeaderTimeoutDefault, 10 s)
+// at those first bytes.
 // Connections are uncounted when closed, by whoever closes them
 // (gateway_conns_open, gateway_conns_idle). Every write of a response
 // must make progress: each WriteStallTimeoutDefault (30 s) spent in one
@@ -493,8 +500,9 @@
 //     descriptors too), and an IPv6 client with many addresses is held
 //     only by the total cap. Evicting an idle connection races with a
 //     request starting on it at that instant (as http.Server's own idle
-//     timeout does); a connection that sent a byte of a request since it
-//     went idle is not evicted.
+//     timeout does). Evicting a mid-header connection, only once no
+//     waiting connection is silent, may cut a slow but honest client's
+//     request as it sends its header.
 //   - The write-progress bound is per write: a handler that writes in
 //     many small pieces lets a client holding the connection take each
 //     one slowly. Streamed bodies write whole chunks (256 KiB), so the
