@@ -484,11 +484,41 @@
 // whole default. Taking and giving back the slot is one mutex and one
 // map operation, no allocation.
 //
+// Streamed responses (streamslots.go, Config.StreamedResponsesMax): the
+// per-source bound holds one address, not addresses together: four
+// addresses of 64 idle streamed GETs (clients that never read, each held
+// for the write-progress bound, about 90 s) took all 256 admission
+// slots, and every other request was refused 503 and /readyz said
+// saturated. So the responses that last as long as their client lets
+// them, streamed bodies and ranges (the chunk fetcher) and multipart
+// answers of more than BufferedReadBytesMax, hold at most
+// StreamedResponsesMax slots together, by default half of Admission's
+// InflightMax (128 of 256). A streamed response past it is refused at
+// once, before its headers (after its manifest read), 503 OVERLOADED
+// with Retry-After 1 and reason "stream_slots", counted in
+// omnigate_shed_total{reason="stream_slots"}; gateway_streamed_responses
+// is the gauge of those open. With the defaults: two addresses at their
+// RequestsPerSource (2 x 64) fill the streamed share and other clients'
+// streamed GETs are refused while they hold it, but 128 slots stay for
+// small reads (one storage call each, BufferedReadBytesMax or an edge
+// cache entry) and writes (which may take up to 192 of the 256; with
+// 128 streams open they get at most the 128 left), so /readyz stays
+// ready (writes do not queue) and the node keeps serving everything but
+// new streams. /readyz does not turn on the streamed share: a balancer
+// steering every client away because slow readers hold the streams
+// would turn this bound into the lockout it prevents. Raising it toward
+// InflightMax gives that lockout back.
+//
 // Limits that are honest rather than ideal:
 //   - A streamed PUT has one chunk in flight: the node's chunk write
 //     overlaps the reading and hashing of the next piece, but two chunk
 //     writes never overlap each other. More in flight would need storage
 //     to order a session's chunks by offset rather than by arrival.
+//   - The streamed share is one pool: slow readers from a few addresses
+//     can still keep every other client's streamed GETs out (503
+//     stream_slots, retryable) for as long as they hold their
+//     responses; what they can no longer do is refuse small reads and
+//     writes.
 //   - Connection caps and RequestsPerSource count a source by its
 //     address: clients behind one NAT or proxy share its 256 connections
 //     and 64 requests in flight (a reverse proxy in front of the gateway
