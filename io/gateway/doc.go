@@ -537,6 +537,14 @@
 //     many small pieces lets a client holding the connection take each
 //     one slowly. Streamed bodies write whole chunks (256 KiB), so the
 //     responses that hold the most memory are bounded as stated.
+//   - Objects have no owner (an address is its content's hash; two
+//     tenants storing the same bytes store one object), so DELETE
+//     /o/{addr} is authorized by the delete op and the resource (the
+//     address) alone: any tenant holding delete deletes any object of
+//     the node, whoever stored it. A prefix caveat is the only narrowing;
+//     an operator mints delete only for admins or with a prefix. An owner
+//     per object would need a per-(tenant, address) pin record in
+//     storage and a delete that drops only that tenant's pin.
 //   - The object address is authorized after the body was staged: a
 //     token whose caveats exclude the address costs the node a staged
 //     (then aborted) upload, bounded by ObjectBytesMax and SessionsMax.
