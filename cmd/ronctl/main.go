@@ -73,7 +73,10 @@ Commands:
                                   peers, object and name counts, flags (GET /status)
   key gen FILE                    create an owner key file (mode 0600)
   token issue --key FILE --tenant T --ops write,name [--prefix P] [--ttl 1h] [--max-bytes N]
-                                  mint a token with the node's cap key file
+                                  mint a token with the node's cap key file. The delete op
+                                  is node-wide: objects have no owner, so a delete token
+                                  deletes anyone's objects; mint it only for admins, or
+                                  narrowed with --prefix
   token attenuate TOKEN|- [--ops read] [--ttl 5m] [--prefix P] [--max-bytes N] [--tenant T]
                                   narrow a token offline (no key needed)
   token inspect TOKEN|-           show tenant, key id, scope, caveats, expiry (never the MAC)

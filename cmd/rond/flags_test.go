@@ -91,6 +91,10 @@ func TestFlagsOnALiveNode(t *testing.T) {
 		if code != http.StatusOK || json.Unmarshal(body, &s) != nil {
 			t.Fatalf("GET /status: %d %s", code, body)
 		}
+		// It answers anyone: the kind of node, never its data directory.
+		if s.Profile != "macronode (on disk)" || strings.Contains(string(body), n.dataDir) {
+			t.Fatalf("GET /status without a token shows profile %q: %s", s.Profile, body)
+		}
 		return s.Flags
 	}
 	if got := status(); got["anonymous_reads"] || !got["repair"] || !got["republish"] || !got["oap"] {

@@ -229,7 +229,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	gwConfig.Flags = flags
 	gw := gateway.New(gwConfig)
 	defer gw.Close() // its session sweep; after n.close stopped the server
-	handler := gw.WithStatus(gateway.StatusConfig{NodeID: spec.Self().String(), Profile: profile(cfg), Started: started,
+	handler := gw.WithStatus(gateway.StatusConfig{NodeID: spec.Self().String(), Profile: statusProfile(cfg), Started: started,
 		RegistryReplica: slices.Contains(spec.Replicas, spec.Self()), Flags: flags.Flags, FlagSources: flags.Sources})
 	n.http.Handler = handler
 	go func() {
@@ -319,6 +319,16 @@ func profile(cfg Config) string {
 		return "micronode (in memory)"
 	}
 	return "macronode (" + cfg.DataDir + ")"
+}
+
+// statusProfile is the profile GET /status shows: it answers anyone, so
+// it names the kind of node, not where its data directory is (the start
+// banner and log, which only the operator sees, name the directory).
+func statusProfile(cfg Config) string {
+	if cfg.DataDir == "" {
+		return "micronode (in memory)"
+	}
+	return "macronode (on disk)"
 }
 
 func start(cfg Config, dirState dataDirState, spec runtime.NodeSpec, peers []peer, log *slog.Logger, flags *featureFlags, members *membership) (*node, error) {

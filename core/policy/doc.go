@@ -23,7 +23,9 @@
 //	    match: {ops: [write, delete], authenticated: true, max_bytes: 1048576}
 //
 // Validation is strict and total: unknown keys, wrong types, unknown ops,
-// empty lists, duplicate names or entries, min_bytes above max_bytes,
+// empty lists (a missing or empty rules list included: a bundle without
+// rules would deny everything, so a lockdown is written as a catch-all
+// deny rule), duplicate names or entries, min_bytes above max_bytes,
 // address prefixes that no canonical address can match, and rules made
 // unreachable by an earlier catch-all are all errors. Every error is an
 // *Error naming the rule (index and name), the field and the line.

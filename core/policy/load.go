@@ -102,6 +102,14 @@ func build(raw *bundleYAML, lines *lineIndex) (*Bundle, error) {
 	if !validName(raw.Name) {
 		return nil, &Error{Rule: -1, Field: "name", Line: lines.of("name"), Msg: fmt.Sprintf("bundle name %q: want 1..%d of [a-z0-9._-]", raw.Name, NameBytesMax)}
 	}
+	if len(raw.Rules) == 0 {
+		// A bundle without rules denies every request (default-deny): an
+		// empty list is an error like any other, and a lockdown is said
+		// with a rule ({name: deny-all, effect: deny}) rather than by
+		// omission, so a missing or mistyped key cannot lock a node.
+		return nil, &Error{Rule: -1, Field: "rules", Line: lines.of("rules"),
+			Msg: "missing or empty: a bundle needs at least one rule (to deny everything, say so: - {name: deny-all, effect: deny})"}
+	}
 	if len(raw.Rules) > RulesMax {
 		return nil, &Error{Rule: -1, Field: "rules", Line: lines.of("rules"), Msg: fmt.Sprintf("%d rules exceed %d", len(raw.Rules), RulesMax)}
 	}

@@ -94,11 +94,17 @@ func TestEngineDeniesByDefaultAndKeepsOldBundle(t *testing.T) {
 	if e.Bundle().Digest != digest || !e.Decide(req).Allow {
 		t.Fatalf("a rejected bundle replaced the one in force")
 	}
-	if err := e.Load([]byte("version: 1\nname: lockdown\nrules: []\n")); err != nil {
+	if err := e.Load([]byte("version: 1\nname: lockdown\nrules: []\n")); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "field rules") {
+		t.Fatalf("a bundle without rules: %v, want an error naming the field rules", err)
+	}
+	if e.Bundle().Digest != digest || !e.Decide(req).Allow {
+		t.Fatalf("a bundle without rules replaced the one in force")
+	}
+	if err := e.Load([]byte("version: 1\nname: lockdown\nrules:\n  - {name: deny-all, effect: deny}\n")); err != nil {
 		t.Fatal(err)
 	}
 	if e.Decide(req).Allow {
-		t.Fatalf("empty bundle must deny")
+		t.Fatalf("a lockdown bundle must deny")
 	}
 }
 
@@ -127,6 +133,8 @@ func TestValidationNamesRuleAndField(t *testing.T) {
 		{"duplicate tenant", rule("    effect: allow\n    match:\n      tenants:\n        - a\n        - a\n"), 1, "second", "match.tenants[1]", 12, "duplicate"},
 		{"uppercase address prefix", rule("    effect: allow\n    match:\n      prefixes: [\"b3:AB\"]\n"), 1, "second", "match.prefixes[0]", 10, "lowercase hex"},
 		{"min above max", rule("    effect: allow\n    match: {min_bytes: 5, max_bytes: 4}\n"), 1, "second", "match.min_bytes", 9, "exceeds"},
+		{"empty rules", "version: 1\nname: b\nrules: []\n", -1, "", "rules", 3, "missing or empty"},
+		{"no rules key", "version: 1\nname: b\n", -1, "", "rules", 0, "missing or empty"},
 		{"duplicate name", "version: 1\nname: b\nrules:\n  - {name: x, effect: allow, match: {ops: [read]}}\n  - {name: x, effect: deny, match: {ops: [write]}}\n", 1, "x", "name", 5, "duplicate rule name"},
 		{"bad rule name", strings.Replace(rule("    effect: allow\n"), "second", "Second", 1), 1, "Second", "name", 7, "rule name"},
 		{"unreachable", "version: 1\nname: b\nrules:\n  - {name: all, effect: deny}\n  - {name: late, effect: allow, match: {ops: [read]}}\n", 1, "late", "match", 5, "unreachable"},

@@ -56,6 +56,12 @@ type ConnLimits struct {
 	PerSourceMax      int
 	Max               int
 	WriteStallTimeout time.Duration
+	// NextHeaderTimeout bounds a keep-alive connection's next request
+	// from its first byte (default ReadHeaderTimeoutDefault): net/http
+	// waits for four bytes of it under IdleTimeout, and starts its
+	// ReadHeaderTimeout only then, so one to three bytes held a
+	// connection for the whole IdleTimeout (2 min).
+	NextHeaderTimeout time.Duration
 }
 
 func (l ConnLimits) withDefaults() ConnLimits {
@@ -67,6 +73,9 @@ func (l ConnLimits) withDefaults() ConnLimits {
 	}
 	if l.WriteStallTimeout <= 0 {
 		l.WriteStallTimeout = WriteStallTimeoutDefault
+	}
+	if l.NextHeaderTimeout <= 0 {
+		l.NextHeaderTimeout = ReadHeaderTimeoutDefault
 	}
 	return l
 }
@@ -93,7 +102,7 @@ var _ = env.Declare(
 		LabelValues: []string{ConnsRefusedPerSource, ConnsRefusedTotal},
 		Help:        "HTTP connections closed at accept by the per-source or the total cap, by reason."},
 	env.MetricDef{Name: MetricConnsEvicted, Kind: env.Counter,
-		Help: "Idle keep-alive HTTP connections closed to make room for a new one at the total cap."},
+		Help: "HTTP connections waiting for a request (idle, silent, or with an incomplete header) closed to make room for a new one at the total cap."},
 )
 
 // connTable counts a listener's open connections, per source and in all,
@@ -141,19 +150,20 @@ func (t *connTable) admit(c net.Conn) (*trackedConn, string) {
 	if t.open >= t.limits.Max {
 		// The longest waiting connection no byte of a request reached
 		// (idle after a response, or new and silent); else the oldest
-		// new one that has not completed its first request's header
-		// (one byte sent and then silence must not make a connection
-		// safe: sixteen sources of 256 such connections would hold the
-		// whole table for ReadHeaderTimeout, again and again).
-		for e := t.idle.Front(); e != nil; e = e.Next() {
-			if c := e.Value.(*trackedConn); !c.reading.Load() {
-				victim = c
-				break
-			}
-		}
-		for e := t.idle.Front(); victim == nil && e != nil; e = e.Next() {
-			if c := e.Value.(*trackedConn); c.fresh {
-				victim = c
+		// waiting one whose request's header is incomplete, new or kept
+		// alive after a response (one byte sent and then silence must
+		// not make a connection safe: sixteen sources of 256 such
+		// connections would hold the whole table for ReadHeaderTimeout,
+		// or IdleTimeout after a response, again and again). A request
+		// whose header is complete is not waiting (StateActive) and is
+		// never a victim.
+		if e := t.idle.Front(); e != nil {
+			victim = e.Value.(*trackedConn)
+			for ; e != nil; e = e.Next() {
+				if c := e.Value.(*trackedConn); !c.reading.Load() {
+					victim = c
+					break
+				}
 			}
 		}
 		if victim == nil {
@@ -208,8 +218,8 @@ func (t *connTable) setState(c *trackedConn, s http.ConnState) {
 	if c.released {
 		return
 	}
-	c.fresh = s == http.StateNew
 	waiting := s == http.StateIdle || s == http.StateNew
+	c.keptAlive.Store(s == http.StateIdle)
 	switch {
 	case waiting && c.idleAt == nil:
 		if s == http.StateIdle {
@@ -232,19 +242,31 @@ type trackedConn struct {
 	net.Conn
 	table  *connTable
 	source netip.Addr
-	// released, idleAt and fresh are guarded by table.mu.
+	// released and idleAt are guarded by table.mu.
 	released bool
 	idleAt   *list.Element // in table.idle: idle, or new (waiting for a request)
-	fresh    bool          // new: no request of it was read yet
 	// reading: bytes arrived since net/http last called c idle.
 	reading atomic.Bool
-	stalled sync.Once
+	// keptAlive: net/http called c idle after a response and has not
+	// called it active since (it waits for the next request).
+	keptAlive atomic.Bool
+	stalled   sync.Once
 }
 
+// Read notes the first byte of a request. On a kept-alive connection
+// whose first read brings fewer than four bytes it also bounds the rest
+// of that request's header by NextHeaderTimeout: net/http's Peek(4)
+// waits for four under IdleTimeout, and sets its own ReadHeaderTimeout
+// deadline only once they are in, so this deadline (set by net/http's
+// own goroutine, in its Read, after its idle deadline) is replaced by
+// net/http's as soon as the request proceeds.
 func (c *trackedConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	if n > 0 && !c.reading.Load() {
 		c.reading.Store(true)
+		if n < 4 && c.keptAlive.Load() {
+			_ = c.Conn.SetReadDeadline(time.Now().Add(c.table.limits.NextHeaderTimeout))
+		}
 	}
 	return n, err
 }

@@ -364,3 +364,70 @@ func TestConnsCountReturnsToZero(t *testing.T) {
 		}
 	}
 }
+
+// TestConnsKeptAliveMidHeaderEvicted: a connection that served a request
+// and then sent a few bytes of the next one ("GET": fewer than the four
+// net/http's keep-alive Peek waits for, under IdleTimeout) is evictable
+// like a new mid-header one, so such connections cannot fill the table
+// and lock every client out for IdleTimeout; and its partial header is
+// cut off after NextHeaderTimeout.
+func TestConnsKeptAliveMidHeaderEvicted(t *testing.T) {
+	const total = 3
+	f := newConnsFixture(t, gateway.ConnLimits{PerSourceMax: 100, Max: total}, 1<<10)
+	held := make([]*net.TCPConn, total)
+	for i := range held {
+		held[i] = f.dial()
+		if status, err := healthz(held[i], bufio.NewReader(held[i])); status != http.StatusOK {
+			t.Fatalf("connection %d: %d %v", i, status, err)
+		}
+		f.waitFor("an idle connection", func() bool { return f.metric(gateway.MetricConnsIdle, "") == float64(i+1) })
+		if _, err := held[i].Write([]byte("GET")); err != nil {
+			t.Fatal(err)
+		}
+		f.waitFor(fmt.Sprintf("%d mid-header connections", i+1), func() bool {
+			return gateway.ConnsMidHeader(f.srv.Listener) == i+1
+		})
+	}
+	probe := f.dial()
+	if status, err := healthz(probe, bufio.NewReader(probe)); status != http.StatusOK {
+		t.Fatalf("at the cap with kept-alive mid-header connections: %d %v", status, err)
+	}
+	if got := f.metric(gateway.MetricConnsEvicted, ""); got != 1 {
+		t.Fatalf("evicted %v, want 1", got)
+	}
+	_ = held[0].SetReadDeadline(time.Now().Add(15 * time.Second))
+	if _, err := held[0].Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Fatalf("the oldest kept-alive mid-header connection is open: %v", err)
+	}
+}
+
+// TestConnsKeptAliveHeaderBounded: after a response, the first bytes of
+// the next request start NextHeaderTimeout; net/http alone waited for
+// IdleTimeout (2 min) until four bytes came.
+func TestConnsKeptAliveHeaderBounded(t *testing.T) {
+	f := newConnsFixture(t, gateway.ConnLimits{NextHeaderTimeout: 200 * time.Millisecond}, 1<<10)
+	c := f.dial()
+	br := bufio.NewReader(c)
+	if status, err := healthz(c, br); status != http.StatusOK {
+		t.Fatalf("healthz: %d %v", status, err)
+	}
+	if _, err := c.Write([]byte("GET")); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		t.Fatalf("the connection was not closed by the server: %v", err)
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Fatalf("closed after %v", d)
+	}
+	// A whole request after a pause shorter than the bound is served.
+	c2 := f.dial()
+	br2 := bufio.NewReader(c2)
+	for range 2 {
+		if status, err := healthz(c2, br2); status != http.StatusOK {
+			t.Fatalf("keep-alive healthz: %d %v", status, err)
+		}
+	}
+}

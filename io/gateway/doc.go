@@ -430,10 +430,17 @@
 // "total"}), except that at the total cap the connection waiting longest
 // for a request with no byte of it read (idle keep-alive after a
 // response, or new and silent, as NewServer's ConnState reports them) is
-// closed to make room, else the oldest new one whose first request's
-// header is still incomplete (gateway_conns_evicted_total): silent or
-// one-byte connections from a few sources cannot hold the table for
-// ReadHeaderTimeout and lock every client out, /healthz included.
+// closed to make room, else the oldest waiting one whose request's
+// header is still incomplete, new or kept alive after a response
+// (gateway_conns_evicted_total): silent or one-byte connections from a
+// few sources cannot hold the table for ReadHeaderTimeout or IdleTimeout
+// and lock every client out, /healthz included. A request whose header
+// is complete is never evicted. net/http waits for the first four bytes
+// of a keep-alive connection's next request under IdleTimeout (2 min),
+// not ReadHeaderTimeout, so a connection that sent one to three bytes
+// after a response held its place for two minutes; the listener starts
+// ConnLimits.NextHeaderTimeout (default ReadHeaderTimeoutDefault, 10 s)
+// at those first bytes.
 // Connections are uncounted when closed, by whoever closes them
 // (gateway_conns_open, gateway_conns_idle). Every write of a response
 // must make progress: each WriteStallTimeoutDefault (30 s) spent in one
@@ -477,11 +484,41 @@
 // whole default. Taking and giving back the slot is one mutex and one
 // map operation, no allocation.
 //
+// Streamed responses (streamslots.go, Config.StreamedResponsesMax): the
+// per-source bound holds one address, not addresses together: four
+// addresses of 64 idle streamed GETs (clients that never read, each held
+// for the write-progress bound, about 90 s) took all 256 admission
+// slots, and every other request was refused 503 and /readyz said
+// saturated. So the responses that last as long as their client lets
+// them, streamed bodies and ranges (the chunk fetcher) and multipart
+// answers of more than BufferedReadBytesMax, hold at most
+// StreamedResponsesMax slots together, by default half of Admission's
+// InflightMax (128 of 256). A streamed response past it is refused at
+// once, before its headers (after its manifest read), 503 OVERLOADED
+// with Retry-After 1 and reason "stream_slots", counted in
+// omnigate_shed_total{reason="stream_slots"}; gateway_streamed_responses
+// is the gauge of those open. With the defaults: two addresses at their
+// RequestsPerSource (2 x 64) fill the streamed share and other clients'
+// streamed GETs are refused while they hold it, but 128 slots stay for
+// small reads (one storage call each, BufferedReadBytesMax or an edge
+// cache entry) and writes (which may take up to 192 of the 256; with
+// 128 streams open they get at most the 128 left), so /readyz stays
+// ready (writes do not queue) and the node keeps serving everything but
+// new streams. /readyz does not turn on the streamed share: a balancer
+// steering every client away because slow readers hold the streams
+// would turn this bound into the lockout it prevents. Raising it toward
+// InflightMax gives that lockout back.
+//
 // Limits that are honest rather than ideal:
 //   - A streamed PUT has one chunk in flight: the node's chunk write
 //     overlaps the reading and hashing of the next piece, but two chunk
 //     writes never overlap each other. More in flight would need storage
 //     to order a session's chunks by offset rather than by arrival.
+//   - The streamed share is one pool: slow readers from a few addresses
+//     can still keep every other client's streamed GETs out (503
+//     stream_slots, retryable) for as long as they hold their
+//     responses; what they can no longer do is refuse small reads and
+//     writes.
 //   - Connection caps and RequestsPerSource count a source by its
 //     address: clients behind one NAT or proxy share its 256 connections
 //     and 64 requests in flight (a reverse proxy in front of the gateway
@@ -493,12 +530,21 @@
 //     descriptors too), and an IPv6 client with many addresses is held
 //     only by the total cap. Evicting an idle connection races with a
 //     request starting on it at that instant (as http.Server's own idle
-//     timeout does); a connection that sent a byte of a request since it
-//     went idle is not evicted.
+//     timeout does). Evicting a mid-header connection, only once no
+//     waiting connection is silent, may cut a slow but honest client's
+//     request as it sends its header.
 //   - The write-progress bound is per write: a handler that writes in
 //     many small pieces lets a client holding the connection take each
 //     one slowly. Streamed bodies write whole chunks (256 KiB), so the
 //     responses that hold the most memory are bounded as stated.
+//   - Objects have no owner (an address is its content's hash; two
+//     tenants storing the same bytes store one object), so DELETE
+//     /o/{addr} is authorized by the delete op and the resource (the
+//     address) alone: any tenant holding delete deletes any object of
+//     the node, whoever stored it. A prefix caveat is the only narrowing;
+//     an operator mints delete only for admins or with a prefix. An owner
+//     per object would need a per-(tenant, address) pin record in
+//     storage and a delete that drops only that tenant's pin.
 //   - The object address is authorized after the body was staged: a
 //     token whose caveats exclude the address costs the node a staged
 //     (then aborted) upload, bounded by ObjectBytesMax and SessionsMax.

@@ -37,7 +37,7 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricRequestLatency, Kind: env.Histogram, Help: "Gateway request latency, admission included.", Buckets: env.LatencyBuckets},
 	env.MetricDef{Name: MetricShed, Kind: env.Counter, Help: "Requests shed by admission or body caps, by reason.", Label: "reason",
 		LabelValues: append(slices.Clone(admission.ShedReasons), ShedSlowBody, ShedNodeOverload, ShedStorageUnavailable, ShedWriteStall,
-			ShedReadTimeout, ShedMemoryBudget, ShedDiskFull, ShedReadAhead, ShedReadAheadSource, ShedSourceInflight)},
+			ShedReadTimeout, ShedMemoryBudget, ShedDiskFull, ShedReadAhead, ShedReadAheadSource, ShedSourceInflight, ShedStreamSlots)},
 	env.MetricDef{Name: MetricRouteLatency, Kind: env.Histogram, Help: "Gateway latency per route.", Label: "route", Buckets: env.LatencyBuckets},
 )
 
@@ -120,6 +120,11 @@ type Config struct {
 	// bound). A reverse proxy in front of the gateway is one source and
 	// needs it raised.
 	RequestsPerSource int
+	// StreamedResponsesMax bounds the streamed GET responses open at once
+	// (streamslots.go; 0: half of Admission's InflightMax, 128 with the
+	// defaults; negative: no bound), so clients that never read cannot
+	// hold every admission slot with streams.
+	StreamedResponsesMax int
 	// ReadAheadBytesMax bounds the bytes of chunks that all streamed GETs
 	// together read ahead of their clients (readahead.go; 0:
 	// ReadAheadBytesDefault, or a quarter of MemoryBytesMax when that is
@@ -174,6 +179,8 @@ type Gateway struct {
 	// sources bounds each source address's requests in flight
 	// (sourceslots.go).
 	sources *sourceSlots
+	// streams bounds the streamed responses open (streamslots.go).
+	streams *streamSlots
 }
 
 // route is one route of the mux: its name, admission class, handler and
@@ -234,6 +241,7 @@ func New(cfg Config) *Gateway {
 	raMax := readAheadBytesMax(cfg)
 	g.readAhead, g.readAheadWait = newReadAheadBudget(raMax, readAheadSourceBytesMax(cfg, raMax), cfg.Metrics), ReadAheadWaitMax
 	g.sources = newSourceSlots(requestsPerSource(cfg))
+	g.streams = newStreamSlots(streamedResponsesMax(cfg), cfg.Metrics)
 	g.routes()
 	return g
 }

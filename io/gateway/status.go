@@ -22,8 +22,10 @@ const (
 // StatusConfig is what the node knows about itself that its metrics do
 // not say.
 type StatusConfig struct {
-	NodeID  string
-	Profile string // "micronode (in memory)", "macronode (DIR)"
+	NodeID string
+	// Profile is the kind of node: "micronode (in memory)", "macronode
+	// (on disk)". GET /status answers anyone, so no path goes in it.
+	Profile string
 	Started time.Time
 	// RegistryReplica: this node holds a registry replica, so its names
 	// gauge counts the names (else Status.Names is null).

@@ -883,6 +883,10 @@ func (f *chunkFetcher) fetchBatch(j fetchJob, out []fetched) {
 // error response; after it, the connection is aborted (the client sees a
 // truncated body, never wrong bytes).
 func (g *Gateway) streamChunks(req *request, addr proto.Addr, man *storage.Manifest, status int, start, length uint64) *apiError {
+	if e := g.streams.take(); e != nil {
+		return e
+	}
+	defer g.streams.release()
 	pieces := planPieces(man, start, length)
 	f := g.newChunkFetcher(req, addr, man.Size, pieces)
 	defer f.close() // on every path, an abort's panic included
