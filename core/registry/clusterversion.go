@@ -26,6 +26,14 @@ const (
 	// no setting that reaches it, and a build with the default VersionMax
 	// refuses it by name.
 	VersionTest = 2
+	// VersionQuota is VersionTest's layout plus, in a Claim entry, the
+	// claiming tenant's digest and the quota its gateway applies; the
+	// state records each name's creating tenant (doc.go, "Tenant quota").
+	// No build reads it by default yet: only the io/runtime failpoint
+	// registry-version-max reaches it.
+	VersionQuota = 3
+	// versionLast is the highest version this build reads.
+	versionLast = VersionQuota
 	// VersionAdvertiseTicks is how often (in raft ticks) a replica that
 	// reads above VersionBase advertises it to the other replicas, and how
 	// often a leader considers raising the cluster version.
@@ -165,10 +173,33 @@ func (r *Registry) onVersionEnvelope(from proto.NodeID, payload []byte) bool {
 	rd := wire.NewReader(payload[2:])
 	v := rd.Uvarint()
 	i := slices.Index(r.cfg.Replicas, from)
+	if r.replica < 0 && rd.Done() == nil && i >= 0 && v >= VersionBase {
+		// To a non-replica, a replica's envVersion is its applied
+		// cluster version (tellVersion), which never goes down. A
+		// build that does not read VersionQuota ignores it.
+		if r.versionMax >= VersionQuota {
+			r.clusterSeen = max(r.clusterSeen, v)
+		}
+		return true
+	}
 	if rd.Done() != nil || i < 0 || r.replica < 0 || v < VersionBase {
 		r.env.Metrics().Add(MetricRejects, reasonMalformed, 1)
 		return true
 	}
 	r.adverts[i] = advert{version: v, tick: max(r.ticks, 1)}
 	return true
+}
+
+// tellVersion tells a non-replica that forwarded a Claim without its
+// tenant that the cluster is at VersionQuota or above, so its next
+// forwards carry it (envForwardQ). A replica of a cluster below
+// VersionQuota says nothing; a non-replica of this build that does not
+// read VersionQuota ignores it, one of an earlier build counts it as
+// malformed (doc.go, "Tenant quota").
+func (r *Registry) tellVersion(to proto.NodeID) {
+	if r.replica < 0 || r.m == nil || r.m.clusterVersion < VersionQuota || r.isReplica(to) {
+		return
+	}
+	payload := wire.AppendUvarint([]byte{codecVersion, envVersion}, r.m.clusterVersion)
+	r.env.Send(to, oap.MustEncode(&oap.Frame{Header: oap.Header{Flags: oap.FlagEVENT, AppProto: oap.ProtoRegistry}, Payload: payload}))
 }

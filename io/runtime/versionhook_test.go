@@ -14,7 +14,7 @@ func TestRegistryVersionMaxFailpoint(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = failpoint.Disable(FailpointRegistryVersionMax) })
 	for terms, want := range map[string]uint64{"return(2)": registry.VersionTest, "return(1)": registry.VersionBase,
-		"return(3)": 0, "return(0)": 0, `return("2")`: 0} {
+		"return(3)": registry.VersionQuota, "return(4)": 0, "return(0)": 0, `return("2")`: 0} {
 		if err := failpoint.Enable(FailpointRegistryVersionMax, terms); err != nil {
 			t.Fatal(err)
 		}
