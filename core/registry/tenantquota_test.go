@@ -183,3 +183,47 @@ func TestTenantQuotaClusterWide(t *testing.T) {
 		}
 	}
 }
+
+// TestTenantQuotaGatedByVersion: with one replica reading only
+// VersionBase the cluster stays below VersionQuota and no Claim is refused
+// by quota; with every replica at VersionQuota, a non-replica that does not
+// read it keeps sending plain Claims (counted for no one) and takes the
+// replicas' envVersion without counting it malformed.
+func TestTenantQuotaGatedByVersion(t *testing.T) {
+	alice := newOwner(1)
+	claim := func(c *cluster, i int, name string) error {
+		return c.do(i, Claim{Name: name, Owner: alice.pub, Tenant: "evil", Quota: 1}).Err
+	}
+	mixed := newClusterVersions(t, replicas3, 1, Config{}, map[int]uint64{0: VersionQuota, 1: VersionQuota, 2: VersionBase, 3: VersionQuota})
+	mixed.leader(2 * time.Second)
+	mixed.run(4 * VersionAdvertFreshTicks * TickIntervalDefault)
+	for i, n := range []string{"a.org", "b.org", "c.org"} {
+		if err := claim(mixed, i%4, n); err != nil {
+			t.Fatalf("mixed cluster: claim %s: %v", n, err)
+		}
+	}
+	if v := mixed.nodes[0].reg.ClusterVersion(); v != VersionBase {
+		t.Fatalf("mixed cluster at version %d", v)
+	}
+
+	oldClient := newClusterVersions(t, replicas3, 1, Config{}, map[int]uint64{0: VersionQuota, 1: VersionQuota, 2: VersionQuota})
+	oldClient.leader(2 * time.Second)
+	oldClient.run(4 * VersionAdvertFreshTicks * TickIntervalDefault)
+	if v := oldClient.nodes[0].reg.ClusterVersion(); v != VersionQuota {
+		t.Fatalf("cluster at version %d, want %d", v, VersionQuota)
+	}
+	for _, n := range []string{"a.org", "b.org", "c.org"} {
+		if err := claim(oldClient, 3, n); err != nil {
+			t.Fatalf("claim %s through a non-replica that does not read VersionQuota: %v", n, err)
+		}
+	}
+	if got := oldClient.metric(3, MetricRejects, reasonMalformed); got != 0 {
+		t.Fatalf("non-replica counted %v malformed messages", got)
+	}
+	if err := claim(oldClient, 0, "d.org"); err != nil {
+		t.Fatalf("first counted claim: %v", err)
+	}
+	if err := claim(oldClient, 0, "e.org"); !errors.Is(err, ErrNameQuota) {
+		t.Fatalf("second counted claim at quota 1: %v, want ErrNameQuota", err)
+	}
+}
