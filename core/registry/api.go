@@ -258,7 +258,8 @@ type Config struct {
 	// format) this replica reads and advertises; zero means VersionBase.
 	// Above VersionBase the replica advertises it, and the leader raises
 	// the cluster version once every replica does (clusterversion.go).
-	// VersionBase, the test-only VersionTest and VersionQuota exist. On a
+	// VersionBase, the test-only VersionTest and VersionQuota exist (rond
+	// sets VersionQuota with cluster_name_quota). On a
 	// non-replica, VersionQuota and above lets its forwarded Claims carry
 	// their tenant once a replica says the cluster reached it (doc.go,
 	// "Tenant quota").

@@ -3,7 +3,9 @@ package registry
 import (
 	"fmt"
 	"slices"
+	"strings"
 
+	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/ron-network/ron/core/env"
@@ -29,8 +31,9 @@ const (
 	// VersionQuota is VersionTest's layout plus, in a Claim entry, the
 	// claiming tenant's digest and the quota its gateway applies; the
 	// state records each name's creating tenant (doc.go, "Tenant quota").
-	// No build reads it by default yet: only the io/runtime failpoint
-	// registry-version-max reaches it.
+	// A build reads it only when asked: rond's cluster_name_quota (an
+	// operator's explicit, one-way opt-in) or the io/runtime failpoint
+	// registry-version-max.
 	VersionQuota = 3
 	// versionLast is the highest version this build reads.
 	versionLast = VersionQuota
@@ -202,4 +205,54 @@ func (r *Registry) tellVersion(to proto.NodeID) {
 	}
 	payload := wire.AppendUvarint([]byte{codecVersion, envVersion}, r.m.clusterVersion)
 	r.env.Send(to, oap.MustEncode(&oap.Frame{Header: oap.Header{Flags: oap.FlagEVENT, AppProto: oap.ProtoRegistry}, Payload: payload}))
+}
+
+// DurablePrefix is the key prefix of a replica's durable raft state (its
+// log, hard state and snapshot) on its disk.
+const DurablePrefix = keyPrefix
+
+// DurableClusterVersion is the cluster version a replica's durable state
+// has applied, read from its disk's pairs under DurablePrefix (others are
+// ignored) as recovery reads them: the version of its snapshot and of
+// every committed log entry after it, VersionBase for an empty disk. A
+// replica whose VersionMax is below it stops at recovery (ErrNewerFormat),
+// so rond refuses such a start before the node runs and names the setting
+// that reaches the version (cmd/rond, cluster_name_quota). An undecodable
+// pair or log is corruption, as at recovery.
+func DurableClusterVersion(pairs []env.KV) (uint64, error) {
+	var rc recovery
+	for _, kv := range pairs {
+		if !strings.HasPrefix(string(kv.Key), keyPrefix) {
+			continue
+		}
+		if err := rc.add(kv); err != nil {
+			return 0, err
+		}
+	}
+	version, snapIndex := uint64(VersionBase), uint64(0)
+	if rc.snap != nil && !raft.IsEmptySnap(rc.snap) {
+		r := wire.NewReader(rc.snap.GetData())
+		v := r.Uvarint()
+		if r.Err() != nil {
+			return 0, fmt.Errorf("registry: snapshot: %v: %w", r.Err(), errCorrupt)
+		}
+		version, snapIndex = max(version, v), rc.snap.GetMetadata().GetIndex()
+	}
+	ents, hs, err := rc.build(snapIndex)
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range ents {
+		if e.GetIndex() > hs.GetCommit() {
+			break
+		}
+		if e.GetType() != pb.EntryNormal || len(e.GetData()) == 0 {
+			continue
+		}
+		r := wire.NewReader(e.GetData())
+		if v := r.Uvarint(); r.Err() == nil {
+			version = max(version, v)
+		}
+	}
+	return version, nil
 }

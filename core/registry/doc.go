@@ -224,11 +224,16 @@
 // VersionBase (today's format), the test-only VersionTest (the same
 // layout under version byte 2, which alone may carry opClusterVersion)
 // and VersionQuota (VersionTest's layout plus a Claim's tenant and quota
-// and a name's creating tenant, "Tenant quota") exist; no rond flag or
-// config key reaches VersionTest or VersionQuota
-// (only the io/runtime failpoint registry-version-max, off unless a test
-// turns it on), so production builds advertise nothing and stay at
-// VersionBase until VersionQuota is turned on by default. The simulator's upgrade
+// and a name's creating tenant, "Tenant quota") exist. No rond setting
+// reaches VersionTest (only the io/runtime failpoint registry-version-max,
+// off unless a test turns it on); rond's cluster_name_quota, off by
+// default, sets VersionMax to VersionQuota (cmd/rond doc.go, "Cluster name
+// quota"), so by default a build advertises nothing and stays at
+// VersionBase, and the raise is an operator's explicit step, as etcd's
+// version raises are. DurableClusterVersion reads the version a
+// replica's disk applied, so rond can refuse to start a replica whose
+// VersionMax is below it, naming the setting, instead of letting it stop
+// at recovery. The simulator's upgrade
 // fault restarts a node on VersionTest, and ronsim real's sets that
 // failpoint, so scenarios/rolling_upgrade.yaml raises the cluster version
 // after its last upgrade in both worlds.
@@ -306,11 +311,12 @@
 // and keep sending plain Claims, which work as before: upgrade them
 // before the replicas, or expect that count while they catch up.
 //
-// No build reaches VersionQuota by default yet: Config.VersionMax
-// defaults to VersionBase, and only the io/runtime failpoint
-// registry-version-max (return(3)) raises it. Turning it on in rond is a
-// separate step (every replica then advertises; the simulator's and ronsim
-// real's upgrades move to VersionQuota).
+// No build reaches VersionQuota by default: Config.VersionMax defaults to
+// VersionBase. rond's cluster_name_quota setting (and, in tests, the
+// io/runtime failpoint registry-version-max, return(3)) raises it: every
+// replica that has it on then advertises VersionQuota, and the leader
+// raises the cluster once all do. The simulator's and ronsim real's
+// upgrades still move to VersionTest.
 //
 // # Names
 //

@@ -65,7 +65,9 @@
 // created 128 names in the registry, its quota") and counts it alike.
 // Names created before that cluster version, or by an exempt token, count
 // for no one; gateways configured with different quotas each bound by
-// their own. No build reaches VersionQuota by default yet. Below it the
+// their own. A cluster reaches VersionQuota only when the operator turns
+// on rond's cluster_name_quota on every node (cmd/rond doc.go, "Cluster
+// name quota"); it is off by default. Below it the
 // registry drops the tenant (an older replica could not read it) and the
 // quota below, counted here by each gateway since it started, is the only
 // one: a tenant may claim NamesPerTenantMax names through each gateway,
