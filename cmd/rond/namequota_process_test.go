@@ -128,9 +128,17 @@ func wantRegistryQuota(t *testing.T, got httpAnswer, n *procNode, name string) {
 	if got.status != http.StatusForbidden || got.env.Code != gateway.CodeNameQuota || !strings.Contains(got.env.Message, "in the registry") {
 		t.Fatalf("claim %s through %s: %d %+v, want 403 %s from the registry", name, n.name, got.status, got.env, gateway.CodeNameQuota)
 	}
-	if code, body := n.do(t, "GET", "/names/"+name, nil, false); code != http.StatusNotFound {
+	eventually(t, convergeTimeout, "GET /names/"+name+" on "+n.name+" after the refusal", func() (bool, string) {
+		code, body := n.do(t, "GET", "/names/"+name, nil, false)
+		switch code {
+		case 0, http.StatusServiceUnavailable, http.StatusGatewayTimeout: // no answer yet: ask again
+			return false, fmt.Sprintf("%d %s", code, body)
+		case http.StatusNotFound:
+			return true, ""
+		}
 		t.Fatalf("GET /names/%s on %s after the refusal: %d %s, want 404", name, n.name, code, body)
-	}
+		return false, ""
+	})
 }
 
 // scrapeMetric reads one unlabelled series from n's /metrics; ok is false
