@@ -68,6 +68,9 @@ type procNode struct {
 	quic    string // fixed UDP host:port
 	id      string
 	extra   []string // --bootstrap, --replicas
+	// settings are further flags of every start (a test's own, set
+	// before the node starts, e.g. by newClusterWith's prepare).
+	settings []string
 
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -147,6 +150,7 @@ func (n *procNode) start(t *testing.T) {
 	tokenFile := filepath.Join(n.dataDir, "root.token")
 	args := append([]string{"--data-dir", n.dataDir, "--http-addr", "127.0.0.1:0", "--quic-addr", n.quic,
 		"--root-token-file", tokenFile, "--log-level", "info"}, n.extra...)
+	args = append(args, n.settings...)
 	cmd := exec.Command(buildRond(t), args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -62,6 +62,13 @@ type Config struct {
 	// gateway (gateway.Config.NamesPerTenantMax; default
 	// gateway.NamesPerTenantDefault, 128; the root tenant is never bounded).
 	NamesPerTenant int `yaml:"names_per_tenant"`
+	// ClusterNameQuota raises this node's registry to read cluster
+	// version registry.VersionQuota (runtime.NodeSpec.RegistryVersionMax),
+	// at which the registry counts each tenant's names cluster-wide and
+	// refuses a new name past names_per_tenant (doc.go, "Cluster name
+	// quota"). One-way once the cluster version is raised: refused off on
+	// a replica whose data dir applied it (checkClusterVersion).
+	ClusterNameQuota bool `yaml:"cluster_name_quota"`
 	// RequestsPerSource bounds one source address's requests in flight
 	// (gateway.Config.RequestsPerSource; 0: the gateway's default, a
 	// quarter of its in-flight cap, 64). A reverse proxy in front of rond
@@ -200,6 +207,14 @@ var settings = []setting{
 			return fmt.Errorf("%q is not a whole number of names (e.g. 128)", v)
 		}
 		c.NamesPerTenant = n
+		return nil
+	}},
+	{"cluster-name-quota", "RON_CLUSTER_NAME_QUOTA", fmt.Sprintf("count each tenant's names in the registry, cluster-wide and across restarts, and refuse a new name past --names-per-tenant there (403 NAME_QUOTA): this node reads and advertises registry cluster version %d, and the replicas raise the cluster to it once every replica advertises it. Turn it on on every node only after all run this build: after the raise it cannot be turned off on a replica, and an older binary stops its replicas (README, Upgrades)", registry.VersionQuota), kindBool, func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v)
+		}
+		c.ClusterNameQuota = b
 		return nil
 	}},
 	{"requests-per-source", "RON_REQUESTS_PER_SOURCE", fmt.Sprintf("requests, `N`, that one source address may have in flight at once, streamed responses until their last byte (1..%d; 0 or unset: %d, a quarter of the gateway's in-flight cap); one more is refused (429 source_inflight); behind a reverse proxy, which is one source, raise it", gateway.InflightMaxDefault, gateway.InflightMaxDefault/4), kindPlain, func(c *Config, v string) error {

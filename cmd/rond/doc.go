@@ -179,7 +179,8 @@
 // past it is 403 NAME_QUOTA; a claim in a full registry is 507
 // REGISTRY_FULL (not retryable); both are counted in
 // gateway_names_refused_total{reason}. The count is this gateway's since
-// it started (io/gateway doc.go, "Name quota").
+// it started (io/gateway doc.go, "Name quota"), unless cluster_name_quota
+// is on ("Cluster name quota" below).
 //
 // audit_retain_bytes / RON_AUDIT_RETAIN_BYTES / --audit-retain-bytes
 // bounds the audit log (core/audit doc.go, "Retention"): 0 or unset
@@ -220,6 +221,43 @@
 // address and the flag that moves it. rond --help prints the usage on
 // stdout; --version prints the version, the Go version and the VCS
 // revision.
+//
+// # Cluster name quota
+//
+// cluster_name_quota / RON_CLUSTER_NAME_QUOTA / --cluster-name-quota (off
+// by default) moves the name quota into the registry: the registry
+// counts the names each tenant's claims created, cluster-wide and across
+// restarts, and refuses a new name past names_per_tenant (403 NAME_QUOTA,
+// "tenant t created N names in the registry, its quota"), whichever
+// gateway the claim came through (core/registry doc.go, "Tenant quota").
+// It needs registry cluster version 3 (registry.VersionQuota), a log entry
+// format older builds cannot read; as etcd does, the raise is explicit:
+//
+//   - On, the node reads version 3: a replica advertises it, and the
+//     leader raises the cluster once every replica advertises it (within
+//     seconds); a node that is no replica sends its claims' tenants once
+//     a replica says the cluster is at 3. registry_cluster_version and
+//     ronctl status (registry  cluster version N) show the raise.
+//   - Turn it on on every node, replicas and gateways, only after all of
+//     them run this build (or a later one). Until every replica has it on,
+//     nothing changes: the version stays 1 and each gateway bounds only the
+//     claims made through it since it started. Names created before the
+//     raise count for no one.
+//   - It is one-way once the cluster is raised. The cluster version never
+//     goes down: a replica on an older binary then stops by name (the
+//     registry fails with "entry N is of cluster version 3, this replica
+//     reads up to 1"), so there is no downgrade past this build. Turning
+//     the setting off does not lower it either: a replica whose store has
+//     applied version 3 refuses to start with it off, exit 2, naming
+//     cluster_name_quota ("off, but this replica's store has applied
+//     registry cluster version 3"); turn it back on. (Started anyway, the
+//     replica would stop at recovery meeting the version-3 entries, its
+//     log naming the binary, not the setting.) A replica whose store had
+//     not applied the raise yet starts and stops the same way when it
+//     catches up. Off on a node that is no replica only drops the tenants
+//     from its claims again: they then count for no one.
+//   - Off before the raise (not every replica had it on yet) is a plain
+//     rollback: nothing was written in the new format.
 //
 // # Capabilities, policy and audit
 //

@@ -172,6 +172,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	members, _ := cfg.memberIDs()
 	spec := runtime.NodeSpec{Key: key, Replicas: registryReplicas(cfg, replicas, len(peers), key),
 		Members: members, OpenNetwork: cfg.OpenNetwork, ClosedAlone: cfg.Policy != "" || !loopbackAddr(cfg.QUICAddr)}
+	if cfg.ClusterNameQuota {
+		spec.RegistryVersionMax = registry.VersionQuota
+	}
 	for _, p := range peers {
 		spec.Peers = append(spec.Peers, p.id)
 	}
@@ -355,6 +358,10 @@ func start(cfg Config, dirState dataDirState, spec runtime.NodeSpec, peers []pee
 			return nil, fmt.Errorf("rond: recording that the store was created: %w", err)
 		}
 	}
+	if err := checkClusterVersion(disk, spec); err != nil {
+		_ = disk.Close()
+		return nil, err
+	}
 	n := &node{disk: disk}
 	// Restarts keep the flags and the reloaded members.
 	newNode := func(e env.Env) *corenode.Node { return members.spec(flags.spec(spec)).NewNode(e) }
@@ -381,6 +388,43 @@ func start(cfg Config, dirState dataDirState, spec runtime.NodeSpec, peers []pee
 	}
 	n.http = gateway.NewServer(nil, slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	return n, nil
+}
+
+// checkClusterVersion refuses to start a registry replica whose store
+// has applied a registry cluster version above what the node's settings
+// read: turning cluster_name_quota off after the cluster was raised to
+// registry.VersionQuota. The replica would otherwise start and stop at
+// recovery (env.ErrNewerFormat), naming its binary rather than the
+// setting; the cluster version never goes down, so the setting is
+// one-way from the raise on (doc.go, "Cluster name quota"). A node that
+// is no replica reads no log and is not checked. A store the registry
+// cannot read is left to its recovery, which names the corruption.
+func checkClusterVersion(disk *pebbledisk.Disk, spec runtime.NodeSpec) error {
+	if !slices.Contains(spec.Replicas, spec.Self()) {
+		return nil
+	}
+	readMax := max(spec.Describe().Registry.VersionMax, registry.VersionBase) // the failpoint's, when on
+	var pairs []env.KV
+	var start []byte
+	for {
+		res := disk.Do(env.DiskOp{Kind: env.DiskScan, Prefix: []byte(registry.DurablePrefix), Start: start, Limit: env.DiskScanLimitMax})
+		if res.Err != nil {
+			return fmt.Errorf("rond: reading the registry's durable state: %w", res.Err)
+		}
+		pairs = append(pairs, res.Pairs...)
+		if !res.More || len(res.Pairs) == 0 {
+			break
+		}
+		start = append(slices.Clone(res.Pairs[len(res.Pairs)-1].Key), 0)
+	}
+	applied, err := registry.DurableClusterVersion(pairs)
+	if err != nil || applied <= readMax {
+		return nil
+	}
+	return badSetting("cluster_name_quota", "off, but this replica's store has applied registry cluster version %d "+
+		"(the cluster was raised once every replica ran with cluster_name_quota on); the cluster version never goes down, "+
+		"so the setting cannot be turned off after the raise: turn it back on (--cluster-name-quota, RON_CLUSTER_NAME_QUOTA=true, "+
+		"or cluster_name_quota: true in the config file)", applied)
 }
 
 // close drains HTTP, then the node, then stops the transport and the disk.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"lukechampine.com/blake3"
+
 	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/proto"
@@ -54,6 +56,9 @@ var (
 	// dedup table records for it; only the words (and the gateway's
 	// status) differ, so the refusal says the registry is full.
 	ErrRegistryFull error = registryFull{}
+	// ErrNameQuota: a Claim of a new name whose tenant already created
+	// as many names as the Claim's Quota (decided at apply, cluster-wide).
+	ErrNameQuota = errors.New("registry: tenant name quota reached")
 )
 
 type registryFull struct{}
@@ -94,9 +99,35 @@ func resultErr(o *op, c code, rec Record) error {
 
 // Claim takes a name for Owner: the first claim wins, the same owner
 // claiming again succeeds (idempotent), another owner gets ErrTaken.
+//
+// Tenant and Quota bound the names a tenant creates, in the replicated
+// state, once the cluster version is VersionQuota (doc.go, "Tenant
+// quota"): a Claim of a new name is refused ErrNameQuota when names
+// created by Tenant's claims already number Quota. An empty Tenant is
+// neither counted nor bounded (an exempt token, a client that has no
+// tenants); Quota 0 counts the name without a bound. Below VersionQuota
+// both are dropped: the entry format cannot carry them.
 type Claim struct {
-	Name  string
-	Owner ed25519.PublicKey
+	Name   string
+	Owner  ed25519.PublicKey
+	Tenant string
+	Quota  uint64
+}
+
+// TenantDigestBytes is the size of a tenant's digest in log entries and
+// the state: BLAKE3 of the tenant name, truncated. Tenants are minted by
+// an admin, so a collision needs an admin to choose the names.
+const TenantDigestBytes = 16
+
+// TenantDigest is the digest a Claim's tenant is counted under.
+func TenantDigest(tenant string) [TenantDigestBytes]byte {
+	var d [TenantDigestBytes]byte
+	if tenant == "" {
+		return d
+	}
+	sum := blake3.Sum256(append([]byte("ron/registry/tenant\x00"), tenant...))
+	copy(d[:], sum[:])
+	return d
 }
 
 // Set points a claimed name at Target. It is a compare-and-set: it succeeds
@@ -227,7 +258,11 @@ type Config struct {
 	// format) this replica reads and advertises; zero means VersionBase.
 	// Above VersionBase the replica advertises it, and the leader raises
 	// the cluster version once every replica does (clusterversion.go).
-	// Only VersionBase and the test-only VersionTest exist.
+	// VersionBase, the test-only VersionTest and VersionQuota exist (rond
+	// sets VersionQuota with cluster_name_quota). On a
+	// non-replica, VersionQuota and above lets its forwarded Claims carry
+	// their tenant once a replica says the cluster reached it (doc.go,
+	// "Tenant quota").
 	VersionMax uint64
 	// RevocationPullInterval is how often a non-replica pulls the
 	// revocations it has not seen from every replica. Zero means never (the

@@ -160,7 +160,7 @@ func (r *Registry) attempt(p *pendingOp) {
 		p.target = target + 1
 		f := forward{from: from, floor: r.floor(), op: p.op}
 		frame := oap.MustEncode(&oap.Frame{Header: oap.Header{Flags: oap.FlagREQ, AppProto: oap.ProtoRegistry, CorrID: p.seq},
-			Payload: encodeForward(&f)})
+			Payload: encodeForward(&f, r.clusterSeen)})
 		r.env.Send(r.cfg.Replicas[target], frame)
 		p.sent = true
 		return
@@ -261,7 +261,7 @@ func (r *Registry) forwardWrite(p *pendingOp, from origin) bool {
 	}
 	f := forward{from: from, floor: r.floor(), op: p.op}
 	frame := oap.MustEncode(&oap.Frame{Header: oap.Header{Flags: oap.FlagREQ, AppProto: oap.ProtoRegistry, CorrID: p.seq},
-		Payload: encodeForward(&f)})
+		Payload: encodeForward(&f, r.m.clusterVersion)})
 	r.env.Send(r.cfg.Replicas[r.lead-1], frame)
 	return true
 }

@@ -3,7 +3,9 @@ package registry
 import (
 	"fmt"
 	"slices"
+	"strings"
 
+	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/ron-network/ron/core/env"
@@ -26,6 +28,15 @@ const (
 	// no setting that reaches it, and a build with the default VersionMax
 	// refuses it by name.
 	VersionTest = 2
+	// VersionQuota is VersionTest's layout plus, in a Claim entry, the
+	// claiming tenant's digest and the quota its gateway applies; the
+	// state records each name's creating tenant (doc.go, "Tenant quota").
+	// A build reads it only when asked: rond's cluster_name_quota (an
+	// operator's explicit, one-way opt-in) or the io/runtime failpoint
+	// registry-version-max.
+	VersionQuota = 3
+	// versionLast is the highest version this build reads.
+	versionLast = VersionQuota
 	// VersionAdvertiseTicks is how often (in raft ticks) a replica that
 	// reads above VersionBase advertises it to the other replicas, and how
 	// often a leader considers raising the cluster version.
@@ -165,10 +176,83 @@ func (r *Registry) onVersionEnvelope(from proto.NodeID, payload []byte) bool {
 	rd := wire.NewReader(payload[2:])
 	v := rd.Uvarint()
 	i := slices.Index(r.cfg.Replicas, from)
+	if r.replica < 0 && rd.Done() == nil && i >= 0 && v >= VersionBase {
+		// To a non-replica, a replica's envVersion is its applied
+		// cluster version (tellVersion), which never goes down. A
+		// build that does not read VersionQuota ignores it.
+		if r.versionMax >= VersionQuota {
+			r.clusterSeen = max(r.clusterSeen, v)
+		}
+		return true
+	}
 	if rd.Done() != nil || i < 0 || r.replica < 0 || v < VersionBase {
 		r.env.Metrics().Add(MetricRejects, reasonMalformed, 1)
 		return true
 	}
 	r.adverts[i] = advert{version: v, tick: max(r.ticks, 1)}
 	return true
+}
+
+// tellVersion tells a non-replica that forwarded a Claim without its
+// tenant that the cluster is at VersionQuota or above, so its next
+// forwards carry it (envForwardQ). A replica of a cluster below
+// VersionQuota says nothing; a non-replica of this build that does not
+// read VersionQuota ignores it, one of an earlier build counts it as
+// malformed (doc.go, "Tenant quota").
+func (r *Registry) tellVersion(to proto.NodeID) {
+	if r.replica < 0 || r.m == nil || r.m.clusterVersion < VersionQuota || r.isReplica(to) {
+		return
+	}
+	payload := wire.AppendUvarint([]byte{codecVersion, envVersion}, r.m.clusterVersion)
+	r.env.Send(to, oap.MustEncode(&oap.Frame{Header: oap.Header{Flags: oap.FlagEVENT, AppProto: oap.ProtoRegistry}, Payload: payload}))
+}
+
+// DurablePrefix is the key prefix of a replica's durable raft state (its
+// log, hard state and snapshot) on its disk.
+const DurablePrefix = keyPrefix
+
+// DurableClusterVersion is the cluster version a replica's durable state
+// has applied, read from its disk's pairs under DurablePrefix (others are
+// ignored) as recovery reads them: the version of its snapshot and of
+// every committed log entry after it, VersionBase for an empty disk. A
+// replica whose VersionMax is below it stops at recovery (ErrNewerFormat),
+// so rond refuses such a start before the node runs and names the setting
+// that reaches the version (cmd/rond, cluster_name_quota). An undecodable
+// pair or log is corruption, as at recovery.
+func DurableClusterVersion(pairs []env.KV) (uint64, error) {
+	var rc recovery
+	for _, kv := range pairs {
+		if !strings.HasPrefix(string(kv.Key), keyPrefix) {
+			continue
+		}
+		if err := rc.add(kv); err != nil {
+			return 0, err
+		}
+	}
+	version, snapIndex := uint64(VersionBase), uint64(0)
+	if rc.snap != nil && !raft.IsEmptySnap(rc.snap) {
+		r := wire.NewReader(rc.snap.GetData())
+		v := r.Uvarint()
+		if r.Err() != nil {
+			return 0, fmt.Errorf("registry: snapshot: %v: %w", r.Err(), errCorrupt)
+		}
+		version, snapIndex = max(version, v), rc.snap.GetMetadata().GetIndex()
+	}
+	ents, hs, err := rc.build(snapIndex)
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range ents {
+		if e.GetIndex() > hs.GetCommit() {
+			break
+		}
+		if e.GetType() != pb.EntryNormal || len(e.GetData()) == 0 {
+			continue
+		}
+		r := wire.NewReader(e.GetData())
+		if v := r.Uvarint(); r.Err() == nil {
+			version = max(version, v)
+		}
+	}
+	return version, nil
 }

@@ -62,6 +62,11 @@ type op struct {
 	token auth.TokenID
 	until env.Time
 	stamp env.Time
+	// A Claim's tenant (TenantDigest; zero: none, the claim is neither
+	// counted nor bounded) and the quota its gateway applies (0: no
+	// bound). Carried only by entries of VersionQuota and above.
+	tenant [TenantDigestBytes]byte
+	quota  uint64
 }
 
 // descriptor is NodeDescriptor with fixed-size key and signature.
@@ -186,7 +191,7 @@ type entry struct {
 // encodeEntry encodes e; a zero version is VersionBase.
 func encodeEntry(e *entry) []byte {
 	version := max(e.version, VersionBase)
-	if version > VersionTest {
+	if version > versionLast {
 		panic(fmt.Sprintf("registry: encoding an entry of version %d", e.version))
 	}
 	b := []byte{byte(version)}
@@ -194,13 +199,18 @@ func encodeEntry(e *entry) []byte {
 	b = wire.AppendUvarint(b, e.from.session)
 	b = wire.AppendUvarint(b, e.from.seq)
 	b = wire.AppendUvarint(b, e.floor)
-	return appendOp(b, &e.op)
+	b = appendOp(b, &e.op)
+	if version >= VersionQuota && e.op.kind == opClaim {
+		b = append(b, e.op.tenant[:]...)
+		b = wire.AppendUvarint(b, e.op.quota)
+	}
+	return b
 }
 
 func decodeEntry(data []byte) (entry, error) {
 	var e entry
 	r := wire.NewReader(data)
-	e.version = r.Uint(VersionTest)
+	e.version = r.Uint(versionLast)
 	if e.version < VersionBase && r.Err() == nil {
 		return e, fmt.Errorf("registry: entry version %d: %w", e.version, wire.ErrMalformed)
 	}
@@ -213,6 +223,10 @@ func decodeEntry(data []byte) (entry, error) {
 		last = opClusterVersion
 	}
 	e.op = readOpUpTo(r, last)
+	if e.version >= VersionQuota && e.op.kind == opClaim {
+		r.Fixed(e.op.tenant[:])
+		e.op.quota = r.Uvarint()
+	}
 	if err := r.Done(); err != nil {
 		return e, fmt.Errorf("registry: decoding entry: %w", err)
 	}
@@ -248,12 +262,16 @@ const (
 	codeUnknownRequest
 	// codeNotMember answers a forward from a node outside Config.Members.
 	codeNotMember
+	// codeNameQuota refuses a Claim of a new name whose tenant already
+	// created as many names as the entry's quota (VersionQuota entries
+	// only).
+	codeNameQuota
 	codeEnd
 )
 
 var codeErrs = [...]error{nil, ErrTaken, ErrNotFound, ErrNotOwner, ErrStaleSeq, ErrBadSignature,
 	ErrInvalidName, ErrTooLarge, ErrUnknownOutcome, ErrUnavailable, ErrFailed, ErrUnavailable, ErrNotAdmin,
-	node.ErrUnknownRequest, ErrNotMember}
+	node.ErrUnknownRequest, ErrNotMember, ErrNameQuota}
 
 func (c code) err() error { return codeErrs[c] }
 
@@ -268,6 +286,12 @@ const (
 	// envVersion: a replica advertises the highest entry version it reads
 	// (clusterversion.go); only builds reading above VersionBase send it.
 	envVersion = 6
+	// envForwardQ is envForward of a Claim that carries its tenant and
+	// quota (VersionQuota). It is sent only to replicas of a cluster known
+	// to be at VersionQuota or above, so every replica reads it: a replica
+	// by its applied cluster version, a non-replica once a replica told it
+	// (an envVersion answering a plain forwarded Claim).
+	envForwardQ = 7
 )
 
 // forward carries a client op from its origin to a replica.
@@ -287,12 +311,25 @@ type reply struct {
 	leader  uint64
 }
 
-func encodeForward(f *forward) []byte {
-	b := []byte{codecVersion, envForward}
+// encodeForward encodes f for a cluster known to be at version: a Claim
+// carries its tenant and quota (envForwardQ) only at VersionQuota and
+// above.
+func encodeForward(f *forward, version uint64) []byte {
+	kind := byte(envForward)
+	quota := version >= VersionQuota && f.op.kind == opClaim
+	if quota {
+		kind = envForwardQ
+	}
+	b := []byte{codecVersion, kind}
 	b = wire.AppendUvarint(b, f.from.session)
 	b = wire.AppendUvarint(b, f.from.seq)
 	b = wire.AppendUvarint(b, f.floor)
-	return appendOp(b, &f.op)
+	b = appendOp(b, &f.op)
+	if quota {
+		b = append(b, f.op.tenant[:]...)
+		b = wire.AppendUvarint(b, f.op.quota)
+	}
+	return b
 }
 
 func encodeReply(p *reply) []byte {
@@ -319,10 +356,17 @@ func decodeEnvelope(payload []byte, from proto.NodeID) (kind byte, raw []byte, f
 	switch kind {
 	case envRaft:
 		return kind, payload[2:], f, p, nil
-	case envForward:
+	case envForward, envForwardQ:
 		f.from = origin{node: from, session: r.Uvarint(), seq: r.Uvarint()}
 		f.floor = r.Uvarint()
 		f.op = readOp(r)
+		if kind == envForwardQ {
+			if f.op.kind != opClaim && r.Err() == nil {
+				return 0, nil, f, p, fmt.Errorf("registry: a tenant forward of a %s: %w", f.op.kind, wire.ErrMalformed)
+			}
+			r.Fixed(f.op.tenant[:])
+			f.op.quota = r.Uvarint()
+		}
 	case envReply:
 		p.session, p.seq = r.Uvarint(), r.Uvarint()
 		p.code = code(r.Uint(uint64(codeEnd - 1)))

@@ -113,9 +113,10 @@
 // full") and a Set whose seq is ahead of the name's a SeqAheadError
 // with both seqs, while they remain ErrTooLarge and ErrStaleSeq to
 // errors.Is, and replicas of builds that word them otherwise agree on
-// every entry. The registry bounds names in total only; a tenant's share
-// is bounded at the gateway (io/gateway doc.go, "Name quota"), since
-// entries carry owners, not tenants.
+// every entry. The registry bounds names in total (NamesMax) and, from
+// cluster version VersionQuota on, per tenant ("Tenant quota" below);
+// below it a tenant's share is bounded at the gateway only (io/gateway
+// doc.go, "Name quota").
 //
 // # Replicated state and snapshots
 //
@@ -219,12 +220,20 @@
 // The cluster version never goes down: a rolling downgrade is safe only
 // while it has not been raised (etcd adds an explicit downgrade mode; this
 // registry does not). Non-replicas do not take part: they read no log
-// entries. Only VersionBase (today's format) and the test-only VersionTest
-// (the same layout under version byte 2, which alone may carry
-// opClusterVersion) exist; no rond flag or config key reaches VersionTest
-// (only the io/runtime failpoint registry-version-max, off unless a test
-// turns it on), so production builds advertise nothing and stay at
-// VersionBase until a real second format lands. The simulator's upgrade
+// entries (they learn the version only to carry tenants, "Tenant quota").
+// VersionBase (today's format), the test-only VersionTest (the same
+// layout under version byte 2, which alone may carry opClusterVersion)
+// and VersionQuota (VersionTest's layout plus a Claim's tenant and quota
+// and a name's creating tenant, "Tenant quota") exist. No rond setting
+// reaches VersionTest (only the io/runtime failpoint registry-version-max,
+// off unless a test turns it on); rond's cluster_name_quota, off by
+// default, sets VersionMax to VersionQuota (cmd/rond doc.go, "Cluster name
+// quota"), so by default a build advertises nothing and stays at
+// VersionBase, and the raise is an operator's explicit step, as etcd's
+// version raises are. DurableClusterVersion reads the version a
+// replica's disk applied, so rond can refuse to start a replica whose
+// VersionMax is below it, naming the setting, instead of letting it stop
+// at recovery. The simulator's upgrade
 // fault restarts a node on VersionTest, and ronsim real's sets that
 // failpoint, so scenarios/rolling_upgrade.yaml raises the cluster version
 // after its last upgrade in both worlds.
@@ -255,6 +264,62 @@
 // reply frame, which only the registry can build. The simulator lists
 // every node of a small world (sim/runner), so no run is refused and
 // traces are unchanged; larger worlds leave it open.
+//
+// # Tenant quota
+//
+// From cluster version VersionQuota (3) on, a Claim entry carries the
+// claiming tenant's digest (TenantDigest: BLAKE3 of the tenant name,
+// 16 bytes) and the quota its gateway applies, and each name's record
+// keeps the digest of the tenant whose claim created it. Apply refuses a
+// Claim of a new name with codeNameQuota (ErrNameQuota; the gateway's 403
+// NAME_QUOTA) when the names created by its tenant already number the
+// entry's quota, before the NamesMax check. What counts:
+//
+//   - Only names a tenant's claim created. A Claim of a name that exists
+//     is never new: its owner's re-claim succeeds at the quota, another
+//     owner's is ErrTaken, and neither counts for the claiming tenant.
+//     Names are never released, so a count only grows.
+//   - Names created before the raise (entries of an older version carry
+//     no tenant) count for no one; nothing is rebuilt for them: the
+//     tenant of an old claim is not in the log. Likewise a Claim with no
+//     tenant (an exempt token: rond's root token, or a client that has no
+//     tenants, such as the simulator's workload) is neither counted nor
+//     bounded.
+//   - The quota travels in each entry (Quota 0: counted, not bounded), so
+//     an operator's change of names_per_tenant applies to the next claim
+//     without a state migration, and the refusal is a function of the
+//     state and the entry on every replica. Gateways that disagree each
+//     bound by their own value: a tenant reaches the highest quota among
+//     the gateways it claims through; lowering it refuses new names until
+//     the tenant is below it, and releases none.
+//
+// The count is not encoded: it is derived from the names' tenant digests
+// (which the state encodes from VersionQuota on, so a snapshot keeps
+// them) and rebuilt on decode, in no order that reaches output.
+//
+// The tenant must reach the proposer. A replica proposes with its applied
+// cluster version, and forwards to its leader in that format. A
+// non-replica does not read the log: it sends a Claim's tenant
+// (envForwardQ, a forward kind older builds cannot read) only once a
+// replica told it the cluster is at VersionQuota (an envVersion sent to a
+// non-replica that forwarded a plain Claim: to a non-replica, envVersion
+// means the applied cluster version, which never goes down). Until then,
+// and on each restart of the non-replica until its first Claim is
+// answered, its Claims leave without the tenant and count for no one: a
+// tenant gains at most the claims it has in flight in that window per
+// non-replica start, which the gateway's own edge quota still bounds. A
+// leader whose applied cluster version lags the raise also proposes
+// without the tenant. Non-replicas of builds before this one count the
+// envVersion as malformed (registry_rejects_total{reason="malformed"})
+// and keep sending plain Claims, which work as before: upgrade them
+// before the replicas, or expect that count while they catch up.
+//
+// No build reaches VersionQuota by default: Config.VersionMax defaults to
+// VersionBase. rond's cluster_name_quota setting (and, in tests, the
+// io/runtime failpoint registry-version-max, return(3)) raises it: every
+// replica that has it on then advertises VersionQuota, and the leader
+// raises the cluster once all do. The simulator's and ronsim real's
+// upgrades still move to VersionTest.
 //
 // # Names
 //

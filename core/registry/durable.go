@@ -56,7 +56,7 @@ func ReadDurable(pairs map[string][]byte) Durable {
 	if rc.snap != nil {
 		// The reader is a checker, not a replica: it reads every version
 		// this build knows, whatever VersionMax the replica ran with.
-		m, err := openSnapshot(rc.snap.GetData(), func(ed25519.PublicKey) bool { return true }, VersionTest)
+		m, err := openSnapshot(rc.snap.GetData(), func(ed25519.PublicKey) bool { return true }, versionLast)
 		if err != nil {
 			out.Unreadable++
 		} else {

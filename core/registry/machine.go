@@ -37,6 +37,10 @@ type nameRecord struct {
 	owner  [32]byte
 	target proto.Addr
 	seq    uint64
+	// tenant is the digest of the tenant whose claim created the name
+	// (zero: created before VersionQuota, by an exempt token, or by a
+	// client that named no tenant: counted for no one).
+	tenant [TenantDigestBytes]byte
 }
 
 // sessionKey names one incarnation of a client node.
@@ -81,7 +85,10 @@ type session struct {
 // the hash chain over every applied entry. apply is a pure function of the
 // state and the entry, so every replica computes the same results.
 type machine struct {
-	names       map[string]*nameRecord
+	names map[string]*nameRecord
+	// created counts, per tenant digest, the names whose record carries
+	// it. It is derived from names (rebuilt on decode), not encoded.
+	created     map[[TenantDigestBytes]byte]int
 	descs       map[proto.NodeID]*descriptor
 	sessions    map[sessionKey]*session
 	applied     uint64
@@ -108,7 +115,7 @@ type machine struct {
 }
 
 func newMachine() *machine {
-	return &machine{names: map[string]*nameRecord{}, descs: map[proto.NodeID]*descriptor{},
+	return &machine{names: map[string]*nameRecord{}, created: map[[TenantDigestBytes]byte]int{}, descs: map[proto.NodeID]*descriptor{},
 		sessions: map[sessionKey]*session{}, revs: map[auth.TokenID]*revocation{}, clusterVersion: VersionBase}
 }
 
@@ -241,10 +248,17 @@ func (m *machine) exec(o *op) (code, uint64) {
 	case opClaim:
 		rec := m.names[o.name]
 		if rec == nil {
+			counted := o.tenant != [TenantDigestBytes]byte{}
+			if counted && o.quota > 0 && uint64(m.created[o.tenant]) >= o.quota {
+				return codeNameQuota, 0
+			}
 			if len(m.names) >= NamesMax {
 				return codeTooLarge, 0
 			}
-			m.names[o.name] = &nameRecord{owner: o.owner}
+			m.names[o.name] = &nameRecord{owner: o.owner, tenant: o.tenant}
+			if counted {
+				m.created[o.tenant]++
+			}
 			return codeOK, 0
 		}
 		if rec.owner != o.owner {
@@ -324,6 +338,9 @@ func (m *machine) appendContent(b []byte) []byte {
 		b = append(b, r.owner[:]...)
 		b = append(b, r.target[:]...)
 		b = wire.AppendUvarint(b, r.seq)
+		if m.clusterVersion >= VersionQuota {
+			b = append(b, r.tenant[:]...)
+		}
 	}
 	ids := env.SortedKeysFunc(m.descs, proto.NodeID.Compare)
 	b = wire.AppendUvarint(b, uint64(len(ids)))
@@ -375,7 +392,7 @@ func (m *machine) stateHash() [32]byte {
 func decodeMachine(data []byte) (*machine, error) {
 	m := newMachine()
 	r := wire.NewReader(data)
-	if m.clusterVersion = r.Uint(VersionTest); m.clusterVersion < VersionBase && r.Err() == nil {
+	if m.clusterVersion = r.Uint(versionLast); m.clusterVersion < VersionBase && r.Err() == nil {
 		return nil, fmt.Errorf("registry: state version %d: %w", m.clusterVersion, wire.ErrMalformed)
 	}
 	m.applied, m.appliedTerm = r.Uvarint(), r.Uvarint()
@@ -410,10 +427,16 @@ func (m *machine) readNames(r *wire.Reader) error {
 		r.Fixed(rec.owner[:])
 		r.Fixed(rec.target[:])
 		rec.seq = r.Uvarint()
+		if m.clusterVersion >= VersionQuota {
+			r.Fixed(rec.tenant[:])
+		}
 		if norm, err := NormalizeName(name); r.Err() == nil && (err != nil || norm != name || (i > 0 && name <= prev)) {
 			return fmt.Errorf("registry: state name %q invalid or out of order: %w", name, wire.ErrMalformed)
 		}
 		m.names[name], prev = rec, name
+		if rec.tenant != [TenantDigestBytes]byte{} {
+			m.created[rec.tenant]++
+		}
 	}
 	return nil
 }

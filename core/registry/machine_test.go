@@ -150,7 +150,7 @@ func TestStateRoundTrip(t *testing.T) {
 // OAP/1 frame and one disk value.
 func TestLimitsRelations(t *testing.T) {
 	const varintMax = 10
-	nameBytes := 2 + NameBytesMax + 32 + 32 + varintMax
+	nameBytes := 2 + NameBytesMax + 32 + 32 + varintMax + TenantDigestBytes
 	descBytes := 32 + 32 + 1 + DescriptorAddrsMax*(2+DescriptorAddrBytesMax) + varintMax + 64
 	sessionBytes := 32 + 3*varintMax + 1 + SessionResultsMax*(2*varintMax+1)
 	state := 1 + 2*varintMax + 32 + 3*3 + NamesMax*nameBytes + DescriptorsMax*descBytes + SessionsMax*sessionBytes
@@ -200,7 +200,9 @@ func TestNormalizeName(t *testing.T) {
 func FuzzDecodeEnvelope(f *testing.F) {
 	alice := newOwner(1)
 	o, _, _ := opFromRequest(alice.set("f.org", proto.Addr{1}, 3))
-	f.Add(encodeForward(&forward{from: origin{session: 1, seq: 2}, floor: 1, op: o}))
+	f.Add(encodeForward(&forward{from: origin{session: 1, seq: 2}, floor: 1, op: o}, VersionBase))
+	c, _, _ := opFromRequest(Claim{Name: "q.org", Owner: alice.pub, Tenant: "evil", Quota: 3})
+	f.Add(encodeForward(&forward{from: origin{session: 1, seq: 2}, floor: 1, op: c}, VersionQuota))
 	f.Add(encodeReply(&reply{session: 1, seq: 2, code: codeTaken, rec: Record{Found: true, Owner: alice.pub, Seq: 4}, leader: 2}))
 	f.Add([]byte{codecVersion, envRaft, 8, 1})
 	f.Add([]byte{1, 9})
@@ -211,8 +213,12 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		}
 		switch kind {
 		case envForward:
-			if again := encodeForward(&fw); string(again) != string(b) {
+			if again := encodeForward(&fw, VersionBase); string(again) != string(b) {
 				t.Fatalf("forward does not re-encode exactly")
+			}
+		case envForwardQ:
+			if again := encodeForward(&fw, VersionQuota); string(again) != string(b) {
+				t.Fatalf("tenant forward does not re-encode exactly")
 			}
 		case envReply:
 			if again := encodeReply(&rp); string(again) != string(b) {

@@ -125,6 +125,10 @@ type Registry struct {
 	versionMax uint64
 	ticks      uint64
 	adverts    []advert
+	// clusterSeen (a non-replica) is the highest cluster version a
+	// replica told it of, reset at Start; it carries a Claim's tenant
+	// from VersionQuota on (encodeForward).
+	clusterSeen uint64
 
 	// Non-replica revocation view (revoke.go): pulled entries and the
 	// log index they are complete through.
@@ -146,8 +150,8 @@ func New(cfg Config) *Registry {
 	if len(cfg.Key) != ed25519.PrivateKeySize {
 		panic("registry: Config.Key must be an ed25519 private key")
 	}
-	if cfg.VersionMax > VersionTest {
-		panic(fmt.Sprintf("registry: Config.VersionMax %d: this build knows versions up to %d", cfg.VersionMax, VersionTest))
+	if cfg.VersionMax > versionLast {
+		panic(fmt.Sprintf("registry: Config.VersionMax %d: this build knows versions up to %d", cfg.VersionMax, versionLast))
 	}
 	r := &Registry{cfg: cfg, replica: -1, admins: adminsOf(cfg.AdminKeys), versionMax: cfg.versionMax()}
 	r.setMembers(cfg.Members)
@@ -224,6 +228,7 @@ func (r *Registry) start() {
 	r.relays, r.reads = map[origin]env.Time{}, map[uint64]*readWait{}
 	r.tickArmed = false
 	if r.replica < 0 {
+		r.clusterSeen = VersionBase
 		r.startPulls()
 		return
 	}
@@ -785,8 +790,11 @@ func (r *Registry) onMessage(msg env.Message) {
 	switch kind {
 	case envRaft:
 		r.onRaftMessage(msg.From, raw)
-	case envForward:
+	case envForward, envForwardQ:
 		r.onForward(fw, f.CorrID)
+		if kind == envForward && fw.op.kind == opClaim {
+			r.tellVersion(fw.from.node)
+		}
 	case envReply:
 		r.onReply(msg.From, rp)
 	}
@@ -803,10 +811,10 @@ func (r *Registry) refuseNonMember(from proto.NodeID, payload []byte) {
 		r.env.Log().Warn("registry: refused peer "+from.String()+": not a member (registry); list it in members on this node if it belongs to the cluster",
 			"peer", from.String())
 	}
-	if len(payload) < 2 || payload[0] != codecVersion || payload[1] != envForward || r.replica < 0 {
+	if len(payload) < 2 || payload[0] != codecVersion || (payload[1] != envForward && payload[1] != envForwardQ) || r.replica < 0 {
 		return
 	}
-	if kind, _, fw, _, err := decodeEnvelope(payload, from); err == nil && kind == envForward {
+	if kind, _, fw, _, err := decodeEnvelope(payload, from); err == nil && (kind == envForward || kind == envForwardQ) {
 		r.sendReply(fw.from, codeNotMember, Record{})
 	}
 }

@@ -40,7 +40,7 @@ func checkRequestSig(body any, sigs *SignatureCache, verify bool) (op, code, str
 	var o op
 	switch b := body.(type) {
 	case Claim:
-		o = op{kind: opClaim, name: b.Name}
+		o = op{kind: opClaim, name: b.Name, tenant: TenantDigest(b.Tenant), quota: b.Quota}
 		if len(b.Owner) != ed25519.PublicKeySize {
 			return o, codeBadSignature, reasonBadKey
 		}

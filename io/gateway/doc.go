@@ -55,14 +55,25 @@
 // bodies and objects; INSUFFICIENT_STORAGE, also 507, is a full disk or
 // memory budget and retryable). Both refusals are counted in
 // gateway_names_refused_total{reason="name_quota"|"registry_full"}, not
-// in omnigate_shed_total: they are not load shed. The quota is counted here, by each
-// gateway since it started, not in the registry: the replicated state
-// knows owners, not tenants, and a refusal decided at apply would need
-// the tenant in the log entry, which replicas of an older build cannot
-// read, so old and new replicas of a rolling upgrade could diverge. An
-// edge refusal changes no entry and so cannot. What it gives up: a
-// tenant may claim NamesPerTenantMax names through each gateway, and
-// again after a gateway restarts; names claimed before are not counted.
+// in omnigate_shed_total: they are not load shed. Every claim carries the
+// tenant (none for an exempt token) and NamesPerTenantMax (0 when the
+// quota is off) to the registry. Once the registry's cluster version is
+// registry.VersionQuota (core/registry doc.go, "Tenant quota") the
+// registry counts the names each tenant's claims created, cluster-wide
+// and across restarts, and refuses a new name past the claim's quota:
+// the gateway answers that refusal as 403 NAME_QUOTA too ("tenant evil
+// created 128 names in the registry, its quota") and counts it alike.
+// Names created before that cluster version, or by an exempt token, count
+// for no one; gateways configured with different quotas each bound by
+// their own. A cluster reaches VersionQuota only when the operator turns
+// on rond's cluster_name_quota on every node (cmd/rond doc.go, "Cluster
+// name quota"); it is off by default. Below it the
+// registry drops the tenant (an older replica could not read it) and the
+// quota below, counted here by each gateway since it started, is the only
+// one: a tenant may claim NamesPerTenantMax names through each gateway,
+// and again after a gateway restarts; names claimed before are not
+// counted. The edge count is kept at every version as a fast pre-check:
+// a refusal there changes no entry.
 // The count is kept per (tenant, name) over all the tenant's claims of
 // the name: it counts while a claim is in flight, once one succeeded, or
 // once one ended of unknown outcome (504: it may hold the name); a

@@ -153,6 +153,10 @@ func mapError(err error, write bool) *apiError {
 		// configuration error (cmd/rond doc, "Membership"), not a passing
 		// condition, so not retryable and not an internal error.
 		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: err.Error()}
+	case errors.Is(err, registry.ErrNameQuota):
+		// The registry counted the tenant's names cluster-wide (claimName
+		// words it with the tenant); not retryable: no name is released.
+		return errorf(http.StatusForbidden, CodeNameQuota, "%v", err)
 	case errors.Is(err, registry.ErrRegistryFull):
 		// Before ErrTooLarge, which it also is: nothing in the request is
 		// too large (413 is for bodies and objects), the registry has no

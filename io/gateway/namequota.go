@@ -32,15 +32,12 @@ var _ = env.Declare(env.MetricDef{Name: MetricNamesRefused, Kind: env.Counter,
 	LabelValues: []string{NamesRefusedQuota, NamesRefusedFull}})
 
 // nameQuota bounds the names each tenant claims through this gateway
-// (POST /names/{name}). It lives at the edge, not in the registry: the
-// registry's replicated state knows owners, not tenants, and a quota
-// decided at apply would need the tenant in the log entry, which old
-// replicas of a rolling upgrade cannot read (core/registry doc.go,
-// "Cluster version"). An edge quota changes no entry and no apply
-// decision, so replicas of any build cannot diverge over it; what it
-// gives up is reach: it counts what this gateway saw since it started,
-// so a tenant may claim NamesPerTenantMax names through each gateway and
-// again after a restart (doc.go, "Name quota").
+// (POST /names/{name}). It counts what this gateway saw since it
+// started, so alone it lets a tenant claim NamesPerTenantMax names
+// through each gateway and again after a restart (doc.go, "Name quota");
+// the registry bounds them cluster-wide once its cluster version carries
+// tenants (registryQuota, core/registry doc.go "Tenant quota"), and this
+// stays as the pre-check that spends no log entry on a claim refused.
 //
 // What a tenant is counted for is decided per (tenant, name) from the
 // claims it sent, never from one claim alone: two claims of one name may
@@ -218,6 +215,18 @@ func (q *nameQuota) forget(name, tenant string) {
 	if q.count[tenant]--; q.count[tenant] == 0 {
 		delete(q.count, tenant)
 	}
+}
+
+// registryQuota is the tenant and quota a Claim carries to the registry,
+// which counts and bounds them cluster-wide once its cluster version is
+// registry.VersionQuota (doc.go, "Name quota"): no tenant for an exempt
+// token (its names count for no one, as here), and quota 0 (counted, not
+// bounded) when the quota is off.
+func (q *nameQuota) registryQuota(tenant string, exempt bool) (string, uint64) {
+	if exempt {
+		return "", 0
+	}
+	return tenant, uint64(max(q.max, 0))
 }
 
 // counted is how many names tenant is counted for (tests).

@@ -150,16 +150,24 @@ func (g *Gateway) claimName(req *request) *apiError {
 	if e := g.authorize(req, auth.OpName, name, uint64(req.r.ContentLength)); e != nil {
 		return e
 	}
-	claim, e := g.names.reserve(req.tenant, name, g.names.exemptToken(req.tenant, req.token))
+	exempt := g.names.exemptToken(req.tenant, req.token)
+	claim, e := g.names.reserve(req.tenant, name, exempt)
 	if e != nil {
 		g.auditQuotaReject(req) // paced, like admission's quota rejects
 		g.cfg.Metrics.Add(MetricNamesRefused, NamesRefusedQuota, 1)
 		return e
 	}
-	res, err := call(g, req, registry.Claim{Name: name, Owner: owner})
+	tenant, quota := g.names.registryQuota(req.tenant, exempt)
+	res, err := call(g, req, registry.Claim{Name: name, Owner: owner, Tenant: tenant, Quota: quota})
 	g.names.end(claim, owner, claimOutcomeOf(err))
 	if err != nil {
 		g.names.observe(name, res.Record.Owner)
+		if errors.Is(err, registry.ErrNameQuota) {
+			g.auditQuotaReject(req)
+			g.cfg.Metrics.Add(MetricNamesRefused, NamesRefusedQuota, 1)
+			return errorf(http.StatusForbidden, CodeNameQuota,
+				"tenant %s created %d names in the registry, its quota: name %q is not claimed", req.tenant, quota, name)
+		}
 		if errors.Is(err, registry.ErrRegistryFull) {
 			g.cfg.Metrics.Add(MetricNamesRefused, NamesRefusedFull, 1)
 		}

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"cmp"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -47,6 +48,12 @@ type NodeSpec struct {
 	// policy, so a node alone would otherwise take any outsider's objects
 	// and serve every object to any node reaching its QUIC port.
 	ClosedAlone bool
+	// RegistryVersionMax is registry.Config.VersionMax: the highest
+	// registry cluster version this node reads, advertises (a replica) and
+	// writes once the cluster is raised to it (0: registry.VersionBase).
+	// rond sets registry.VersionQuota with cluster_name_quota. The
+	// failpoint registry-version-max, when on, takes its place.
+	RegistryVersionMax uint64
 	// StorageReplicas (R) and WriteQuorum (W); zero picks R = min(3,
 	// members) (min(3, 1+len(Peers)) on an open network) and W = min(2,
 	// R), so a node alone stores with R=W=1.
@@ -101,7 +108,7 @@ func (s NodeSpec) Describe() stack.Description {
 	return stack.Description{
 		Key: s.Key, Peers: peers, Replicas: s.Replicas,
 		Registry: registry.Config{AdminKeys: s.AdminKeys, RevocationPullInterval: s.RevocationPullInterval, Bug: registryBug(),
-			VersionMax: registryVersionMax(), Members: members},
+			VersionMax: cmp.Or(registryVersionMax(), s.RegistryVersionMax), Members: members},
 		DHT: dht.Config{Bootstrap: peers, Members: members, RepublishOff: s.RepublishOff},
 		Storage: storage.Config{Members: members, Replicas: r, WriteQuorum: w, ObjectBytes: s.ObjectBytes,
 			HeldBytesMax: s.HeldBytesMax, RepairOff: s.RepairOff},
@@ -137,6 +144,10 @@ func (s NodeSpec) Membership() []proto.NodeID {
 func (s NodeSpec) Validate() error {
 	if len(s.Key) != ed25519.PrivateKeySize {
 		return errors.New("runtime: node spec: Key is not an Ed25519 private key")
+	}
+	if s.RegistryVersionMax > registry.VersionQuota {
+		return fmt.Errorf("runtime: node spec: RegistryVersionMax %d: this build reads registry cluster versions up to %d",
+			s.RegistryVersionMax, registry.VersionQuota)
 	}
 	if err := s.Describe().Validate(); err != nil {
 		return fmt.Errorf("runtime: node spec: %w", err)

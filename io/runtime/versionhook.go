@@ -13,9 +13,12 @@ import (
 //
 //	GO_FAILPOINTS='github.com/ron-network/ron/io/runtime/registry-version-max=return(2)'
 //
-// Off (the default, and every production start) the registry reads
-// registry.VersionBase only; a value outside VersionBase..VersionTest is
-// ignored.
+// Off (the default, and every production start) the registry reads up
+// to NodeSpec.RegistryVersionMax (rond's cluster_name_quota: VersionQuota;
+// else VersionBase); on, it takes that field's place, and a value outside
+// VersionBase..VersionQuota is ignored. return(3) reads
+// registry.VersionQuota, whose Claims carry the tenant's name quota into
+// the replicated state.
 const FailpointRegistryVersionMax = "github.com/ron-network/ron/io/runtime/registry-version-max"
 
 // registryVersionMax reads FailpointRegistryVersionMax (0 when it is off).
@@ -25,7 +28,7 @@ func registryVersionMax() uint64 {
 		return 0
 	}
 	n, ok := v.(int)
-	if !ok || n < registry.VersionBase || n > registry.VersionTest {
+	if !ok || n < registry.VersionBase || n > registry.VersionQuota {
 		return 0
 	}
 	return uint64(n)
