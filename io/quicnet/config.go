@@ -235,6 +235,10 @@ const (
 	FailBadCert    = "bad_cert"             // no certificate, not X.509, or not an Ed25519 key
 	FailTimeout    = overlay.FailTimeout    // no handshake within HandshakeTimeout
 	FailTLS        = "tls"                  // any other QUIC or TLS handshake failure
+	// FailNotMember: a connection from a NodeID outside the closed
+	// membership (Transport.SetMembers), closed right after its
+	// handshake (once per connection).
+	FailNotMember = "not_member"
 )
 
 var _ = env.Declare(

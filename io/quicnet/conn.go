@@ -51,8 +51,15 @@ func (t *Transport) readFrames(pc *peerConn) (quic.ApplicationErrorCode, string)
 func (t *Transport) readFailed(pc *peerConn, err error) (quic.ApplicationErrorCode, string) {
 	if reason := oap.ReasonOf(err); reason != "" {
 		t.metrics.Add(MetricOAPRejects, string(reason), 1)
-		t.log.Warn("quicnet: malformed frame from peer, closing the connection",
-			"peer", pc.peer.id.Short(), "reason", string(reason), "err", err)
+		// Paced (logpace.go): a peer with fresh keys, where the
+		// membership is open, could otherwise write a line per connection.
+		if ok, suppressed := t.malformedLog.due(pc.peer.id, time.Now()); ok {
+			if suppressed > 0 {
+				t.log.Warn("quicnet: more malformed frames not logged", "suppressed", suppressed, "window", logWindow)
+			}
+			t.log.Warn("quicnet: malformed frame from peer, closing the connection",
+				"peer", pc.peer.id.Short(), "reason", string(reason), "err", err)
+		}
 		return codeProtocol, string(reason)
 	}
 	if errors.Is(err, io.EOF) {
