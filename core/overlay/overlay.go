@@ -119,7 +119,7 @@ type Overlay struct {
 	order     []proto.NodeID // the keys of sessions, ascending
 	bySlot    map[uint64]*session
 	nextSlot  uint64
-	strangers tokenBucket // shared by frames from nodes without a session
+	strangers tokenBucket           // shared by frames from nodes without a session
 	members   map[proto.NodeID]bool // Config.Members as a set; nil: open
 	gauges    gauges
 
