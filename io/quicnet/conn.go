@@ -28,6 +28,7 @@ func (t *Transport) readLoop(pc *peerConn) {
 func (t *Transport) readFrames(pc *peerConn) (quic.ApplicationErrorCode, string) {
 	stream, err := pc.conn.AcceptUniStream(t.ctx)
 	if err != nil {
+		t.notRefusedAsNonMember(pc, err)
 		return codeShutdown, "closed"
 	}
 	r := bufio.NewReaderSize(stream, ReadBufferBytes)
@@ -65,7 +66,26 @@ func (t *Transport) readFailed(pc *peerConn, err error) (quic.ApplicationErrorCo
 	if errors.Is(err, io.EOF) {
 		return codeStreamEnd, "send stream ended"
 	}
+	t.notRefusedAsNonMember(pc, err)
 	return codeShutdown, "closed" // the connection or stream failed; nothing to tell
+}
+
+// notRefusedAsNonMember logs, paced per peer, that the peer closed the
+// connection because this node is not in its closed membership
+// (codeNotMember): the operator of a node left out of a cluster's member
+// lists learns which node refuses it, and what to list where.
+func (t *Transport) notRefusedAsNonMember(pc *peerConn, err error) {
+	var appErr *quic.ApplicationError
+	if !errors.As(err, &appErr) || !appErr.Remote || appErr.ErrorCode != codeNotMember {
+		return
+	}
+	if ok, suppressed := t.refusedByLog.due(pc.peer.id, time.Now()); ok {
+		if suppressed > 0 {
+			t.log.Warn("quicnet: more refusals by peers not logged", "suppressed", suppressed, "window", logWindow)
+		}
+		t.log.Warn("quicnet: peer "+pc.peer.id.String()+" refused this node: not a member of its cluster; list this node ("+
+			t.id.String()+") in members on that node if it belongs to the cluster", "peer", pc.peer.id.String())
+	}
 }
 
 // writeLoop writes the peer's queued frames on one unidirectional stream,

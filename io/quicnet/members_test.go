@@ -44,8 +44,9 @@ func hasPeer(n *tnode, id proto.NodeID) bool {
 // TestClosedMembershipRefusesStrangersAfterHandshake: under a closed
 // membership (SetMembers), nodes outside it complete their handshake and
 // are closed at once (codeNotMember, not_member counted and logged), so
-// they hold none of the inbound room nor a place in the address book. A
-// member b never added with AddPeer (rond's members setting, no address)
+// they hold none of the inbound room nor a place in the address book; a
+// refused node running a Transport logs which node refused it. A
+// member a never added with AddPeer (rond's members setting, no address)
 // then connects although the strangers were as many as the unreserved
 // room, and its connection takes the reserve; the address it came from is
 // entitled, so with the unreserved room full its next attempt still fits.
@@ -78,6 +79,15 @@ func TestClosedMembershipRefusesStrangersAfterHandshake(t *testing.T) {
 	if got := strings.Count(logged.String(), "not a member (transport)"); got != strangers {
 		t.Errorf("%d refused-peer lines, want one per stranger (%d):\n%s", got, strangers, logged.String())
 	}
+
+	var refusedLogged lockedBuffer
+	c := startNode(t, 3, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&refusedLogged, nil)) })
+	c.AddPeer(b.ID(), b.Addr().String())
+	c.Send(b.ID(), testFrame(3, 1, 16))
+	waitFor(t, "the refused dialer told which node refused it", func() bool {
+		return strings.Contains(refusedLogged.String(), "peer "+b.ID().String()+" refused this node: not a member of its cluster")
+	})
+	waitGuardConns(t, b, 0, 0)
 
 	a.Send(b.ID(), testFrame(1, 1, 16))
 	waitFor(t, "the member's frame", func() bool { return b.in.len() == 1 })

@@ -59,9 +59,9 @@ type Transport struct {
 	// members is the closed membership (SetMembers): nil while the
 	// membership is open. The set it points to is never modified.
 	members atomic.Pointer[map[proto.NodeID]struct{}]
-	// refusedLog and malformedLog pace the WARN lines strangers can
-	// cause (logpace.go).
-	refusedLog, malformedLog *logPacer
+	// refusedLog, refusedByLog and malformedLog pace the WARN lines
+	// other nodes can cause (logpace.go).
+	refusedLog, refusedByLog, malformedLog *logPacer
 
 	mu        sync.Mutex
 	closed    bool
@@ -101,7 +101,7 @@ func Listen(cfg Config, deliver func(from proto.NodeID, frame []byte)) (*Transpo
 		metrics: cfg.Metrics, log: cfg.Logger.With("node", id.Short()),
 		udp: udp, peers: make(map[proto.NodeID]*peer),
 		qconf: quicConfig(cfg), lookup: net.DefaultResolver.LookupNetIP,
-		refusedLog: newLogPacer(true), malformedLog: newLogPacer(false),
+		refusedLog: newLogPacer(true), refusedByLog: newLogPacer(true), malformedLog: newLogPacer(false),
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	silenceQuicGoBufferWarning()
