@@ -351,17 +351,16 @@ func start(cfg Config, dirState dataDirState, spec runtime.NodeSpec, peers []pee
 		n.close(log)
 		return nil, err
 	}
-	n.transport, err = quicnet.Listen(quicnet.Config{Key: spec.Key, ListenAddr: cfg.QUICAddr, Metrics: metrics, Logger: log,
-		Lost: n.rt.PeerUnreachable}, n.rt.Deliver)
-	if err != nil {
-		n.close(log)
-		return nil, listenError("quic_addr", cfg.QUICAddr, "UDP", err)
-	}
 	// The transport closes a non-member's connection right after its
 	// handshake, before it holds inbound room or a frame of it is read;
 	// members get the reserved room. An open membership (nil: a lone
 	// loopback node, open_network) admits every node as before.
-	n.transport.SetMembers(spec.Membership())
+	n.transport, err = quicnet.Listen(quicnet.Config{Key: spec.Key, ListenAddr: cfg.QUICAddr, Metrics: metrics, Logger: log,
+		Lost: n.rt.PeerUnreachable, Members: spec.Membership()}, n.rt.Deliver)
+	if err != nil {
+		n.close(log)
+		return nil, listenError("quic_addr", cfg.QUICAddr, "UDP", err)
+	}
 	for _, p := range peers {
 		n.transport.AddPeer(p.id, p.addr)
 	}

@@ -113,6 +113,10 @@ type Config struct {
 	// (conns_full) once its handshake shows it would. Our own dials do
 	// not count. See "Hostile sources" in the package doc.
 	ConnsMax int
+	// Members is the closed membership the transport starts with (see
+	// Transport.SetMembers, which replaces it later): set here, no
+	// connection is accepted before it applies. Empty: open.
+	Members []proto.NodeID
 	// Metrics receives the transport_* metrics. It is called from several
 	// goroutines at once and must be safe for concurrent use. Nil discards.
 	Metrics env.Metrics

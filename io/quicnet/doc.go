@@ -189,9 +189,10 @@
 //
 // # Closed membership
 //
-// SetMembers gives the transport the node's closed membership (rond sets
-// it from runtime.NodeSpec.Membership; it may be replaced at any time,
-// from any goroutine: an atomic pointer to an immutable set). Under it
+// Config.Members gives the transport the node's closed membership from
+// its start (rond's is runtime.NodeSpec.Membership); SetMembers replaces
+// it at any time, from any goroutine (an atomic pointer to an immutable
+// set), for a membership reloaded while the node runs. Under it
 // an inbound connection is checked as soon as its handshake shows the
 // dialer's NodeID: one from outside the membership is closed at once
 // with application error 6 (not a member), counted in

@@ -58,9 +58,9 @@ func TestClosedMembershipRefusesStrangersAfterHandshake(t *testing.T) {
 	b := startNode(t, 2, func(c *Config) {
 		c.ConnsMax = 8 // 2 reserved, 6 unreserved
 		c.Logger = slog.New(slog.NewTextHandler(&logged, nil))
+		c.Members = []proto.NodeID{testID(testKey(1)), testID(testKey(2))} // a and b
 	})
 	a := startNode(t, 1, nil)
-	b.SetMembers([]proto.NodeID{a.ID(), b.ID()})
 	a.AddPeer(b.ID(), b.Addr().String())
 
 	const strangers = 6

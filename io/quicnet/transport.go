@@ -110,6 +110,7 @@ func Listen(cfg Config, deliver func(from proto.NodeID, frame []byte)) (*Transpo
 	t.guard.SetLogger(t.log)
 	t.guard.SetConnsMax(cfg.ConnsMax, cfg.ConnsMax/connsReservedDivisor)
 	t.guard.Install(t.qt)
+	t.SetMembers(cfg.Members) // before the listener accepts anything
 	t.ln, err = t.qt.Listen(serverTLS(cert, t.countHandshakeFail), t.qconf)
 	if err != nil {
 		t.cancel()
