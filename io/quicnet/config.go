@@ -107,10 +107,10 @@ type Config struct {
 	// ConnsDefault); an attempt beyond it is refused before quic-go
 	// allocates anything for it (transport_handshake_fail_total{reason=
 	// "handshakes_full"}). A quarter of it is reserved for peers
-	// configured with AddPeer: an attempt from an address not in an
-	// AddPeer entry is refused (handshakes_full) if it would take that
-	// room, and a connection from any other NodeID is refused
-	// (conns_full) once its handshake shows it would. Our own dials do
+	// configured with AddPeer and for members (Members, SetMembers): an
+	// attempt from an address not theirs is refused (handshakes_full)
+	// if it would take that room, and a connection from any other NodeID
+	// is refused (conns_full) once its handshake shows it would. Our own dials do
 	// not count. See "Hostile sources" in the package doc.
 	ConnsMax int
 	// Members is the closed membership the transport starts with (see
