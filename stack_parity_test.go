@@ -115,6 +115,10 @@ func worldOnly(cfg any) any {
 		return c
 	case overlay.Config:
 		c.Bug, c.Signatures = overlay.Bug{}, nil
+		// Both worlds list every node (rond's closed membership is the
+		// same three); the order is not the overlay's business.
+		c.Members = slices.Clone(c.Members)
+		slices.SortFunc(c.Members, proto.NodeID.Compare)
 		return c
 	case storage.Config:
 		// Both worlds place on a static membership (rond's closed one is

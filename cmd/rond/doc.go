@@ -42,7 +42,14 @@
 // with "not a member of the cluster"). A request from any other node is
 // refused and counted as storage_rejects_total / dht_rejects_total /
 // registry_rejects_total{reason="not_member"} (core/storage, core/dht and
-// core/registry doc, "Membership", "Members"). Every node of a
+// core/registry doc, "Membership", "Members"). In front of them the QUIC
+// transport closes any other node's connection right after its handshake
+// (transport_handshake_fail_total{reason="not_member"}; io/quicnet doc,
+// "Closed membership"), before a frame of it is read, and the overlay
+// admits sessions only from members, so strangers with fresh keys hold
+// neither connections, frame buffers nor overlay sessions; every member,
+// listed with an address or only by id, may use the quarter of the
+// inbound connections kept for the cluster. Every node of a
 // cluster must list the same membership, and must be able to reach every
 // member (by its bootstrap address, or a connection the member opened): a
 // member no one reaches is still a placement target and costs puts
@@ -62,12 +69,18 @@
 //
 // Nodes that disagree on membership are told so. A refusing node logs
 // each refused peer's id, once per id per 10 minutes ("refused peer <id>:
-// not a member (storage|dht); list it in members on this node if it
-// belongs to the cluster"), and deploy/prometheus/alerts.yml's
-// RonPeerRefusedNotMember fires on it. A put through the refused node
-// fails (or loses that copy) with an error naming the refusing member:
-// "1 of 2 replicas stored it, quorum 2; <id> refused it: this node is
-// likely not in its membership".
+// not a member (transport); list it in members on this node if it
+// belongs to the cluster"; storage, dht or registry instead of transport
+// for a member a service still refuses), at most 10 such lines a minute
+// in all, followed by a count of those not logged (ids are free to make,
+// so strangers cannot fill the log), and deploy/prometheus/alerts.yml's
+// RonPeerRefusedNotMember fires on it. The refused node logs "peer <id>
+// refused this node: not a member of its cluster; list this node (<id>)
+// in members on that node". Its puts miss the refusing member's copy,
+// which it cannot reach: they fail or lose that copy as with a member
+// down (a put refused by a member that still reads its frames, a node
+// on an older build, fails with an error naming it: "<id> refused it:
+// this node is likely not in its membership").
 //
 // Upgrading a cluster to a build with the membership (from one that
 // served every peer): before restarting any node on it, list every node

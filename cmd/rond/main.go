@@ -211,7 +211,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	if err != nil {
 		return err
 	}
-	mship.attach(n.rt, n.rt.Prom(), log)
+	mship.attach(n.rt, n.transport, n.rt.Prom(), log)
 	flags.apply = applyToNode(n.rt)
 	flags.export(n.rt.Prom())
 	policyFile, err := loadPolicy(cfg, n.rt.Prom(), log)
@@ -371,8 +371,12 @@ func start(cfg Config, dirState dataDirState, spec runtime.NodeSpec, peers []pee
 		n.close(log)
 		return nil, err
 	}
+	// The transport closes a non-member's connection right after its
+	// handshake, before it holds inbound room or a frame of it is read;
+	// members get the reserved room. An open membership (nil: a lone
+	// loopback node, open_network) admits every node as before.
 	n.transport, err = quicnet.Listen(quicnet.Config{Key: spec.Key, ListenAddr: cfg.QUICAddr, Metrics: metrics, Logger: log,
-		Lost: n.rt.PeerUnreachable}, n.rt.Deliver)
+		Lost: n.rt.PeerUnreachable, Members: spec.Membership()}, n.rt.Deliver)
 	if err != nil {
 		n.close(log)
 		return nil, listenError("quic_addr", cfg.QUICAddr, "UDP", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/registry"
 	"github.com/ron-network/ron/core/storage"
+	"github.com/ron-network/ron/io/quicnet"
 	"github.com/ron-network/ron/io/runtime"
 )
 
@@ -50,9 +51,10 @@ type membership struct {
 	// hands the membership again even if members did not change.
 	stale bool
 
-	rt      *runtime.Runtime
-	metrics env.Metrics
-	log     *slog.Logger
+	rt        *runtime.Runtime
+	transport *quicnet.Transport // refuses non-members after the handshake
+	metrics   env.Metrics
+	log       *slog.Logger
 }
 
 func newMembership(cfg Config, spec runtime.NodeSpec) *membership {
@@ -75,10 +77,10 @@ func (m *membership) setMembers(ids []proto.NodeID) {
 }
 
 // attach starts applying reloads to rt and exports the gauge.
-func (m *membership) attach(rt *runtime.Runtime, metrics env.Metrics, log *slog.Logger) {
+func (m *membership) attach(rt *runtime.Runtime, transport *quicnet.Transport, metrics env.Metrics, log *slog.Logger) {
 	m.reloadMu.Lock()
 	defer m.reloadMu.Unlock()
-	m.rt, m.metrics, m.log = rt, metrics, log
+	m.rt, m.transport, m.metrics, m.log = rt, transport, metrics, log
 	m.metrics.Set(metricMembers, "", float64(len(m.spec(m.base).Membership())))
 }
 
@@ -121,11 +123,15 @@ func (m *membership) reload(ctx context.Context) {
 		"removed", idList(diffIDs(before, after)))
 }
 
-// apply hands ids to storage, the DHT and (when the node runs one) the
-// registry, each as a request on the node loop.
+// apply hands ids to the QUIC transport (which refuses non-members right
+// after the handshake), then to storage, the DHT and (when the node runs
+// one) the registry, each as a request on the node loop.
 func (m *membership) apply(ctx context.Context, ids []proto.NodeID) error {
 	ctx, cancel := context.WithTimeout(ctx, membersApplyTimeout)
 	defer cancel()
+	if m.transport != nil {
+		m.transport.SetMembers(ids)
+	}
 	if _, err := runtime.Call(ctx, m.rt, storage.SetMembers{Members: ids}); err != nil {
 		return err
 	}

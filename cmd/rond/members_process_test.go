@@ -3,7 +3,9 @@ package main
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -110,13 +112,35 @@ func (s *stranger) ask(t *testing.T, id proto.NodeID, corr uint64, frame []byte)
 	return st
 }
 
+// refusedByTransport sends frames from s to n (through send) until n's
+// transport has refused the stranger's connection as not a member
+// (transport_handshake_fail_total{reason="not_member"}) and n's log names
+// its id, and checks that no frame of it was answered: the connection is
+// closed right after its handshake, before a frame of it is read.
+func refusedByTransport(t *testing.T, n *procNode, s *quicnet.Transport, send func(), answered func() int) {
+	t.Helper()
+	eventually(t, convergeTimeout, "the stranger refused by the transport", func() (bool, string) {
+		send()
+		time.Sleep(pollInterval)
+		_, body := n.do(t, "GET", "/metrics", nil, false)
+		refused := strings.Contains(string(body), `transport_handshake_fail_total{reason="not_member"}`)
+		logged := strings.Contains(n.logs.String(), "refused peer "+s.ID().String()+": not a member (transport)")
+		return refused && logged, fmt.Sprintf("not_member counted %v, logged %v", refused, logged)
+	})
+	if got := answered(); got != 0 {
+		t.Fatalf("the stranger got %d answers, want none: its connection is closed before a frame is read", got)
+	}
+}
+
 // TestProcessNonMemberCannotStore: a node outside a 2-node cluster (a
-// fresh key, no token) that reaches node A's QUIC port and pushes an
-// object with the storage peer protocol's StoreChunk and Commit (the red
-// team's reproA) is refused (statusBad) and A holds nothing: GET /o on A
-// answers 404. Reading the members' own object over the peer protocol
-// (reproE) is refused too, while A serves it over HTTP. Before the
-// closed membership A answered OK and served the stranger's object.
+// fresh key, no token) that reaches node A's QUIC port to push an object
+// with the storage peer protocol's StoreChunk and Commit (the red team's
+// reproA), or to read the members' own object (reproE), is refused by
+// A's transport right after its handshake (not_member), before storage
+// sees a frame; A holds nothing of it (GET /o on A answers 404) and still
+// serves its own object over HTTP. Before the closed membership A
+// answered OK and served the stranger's object; before the transport's
+// gate, storage refused it (statusBad) after reading each whole frame.
 func TestProcessNonMemberCannotStore(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -129,6 +153,10 @@ func TestProcessNonMemberCannotStore(t *testing.T) {
 	}
 	held := randomBytes(t, 5000)
 	heldAddr := putObject(t, a, held)
+	ha, err := proto.ParseAddr(heldAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	s := newStranger(t, storageReply)
 	s.tr.AddPeer(aID, a.quic)
@@ -137,21 +165,17 @@ func TestProcessNonMemberCannotStore(t *testing.T) {
 	if len(man.Chunks) != 1 {
 		t.Fatalf("%d chunks, want 1", len(man.Chunks))
 	}
-	if st := s.ask(t, aID, 1, peerFrame(1, peerKindStoreChunk, man.Chunks[0].Addr, 0, data)); st != peerStatusBad {
-		t.Fatalf("a non-member's StoreChunk: status %d, want %d (refused)", st, peerStatusBad)
-	}
-	if st := s.ask(t, aID, 2, peerFrame(2, peerKindCommit, addr, 0, storage.AppendManifest(nil, &man))); st != peerStatusBad {
-		t.Fatalf("a non-member's Commit: status %d, want %d (refused)", st, peerStatusBad)
-	}
+	refusedByTransport(t, a, s.tr, func() {
+		s.tr.Send(aID, peerFrame(1, peerKindStoreChunk, man.Chunks[0].Addr, 0, data))
+		s.tr.Send(aID, peerFrame(2, peerKindCommit, addr, 0, storage.AppendManifest(nil, &man)))
+		s.tr.Send(aID, peerFrame(3, peerKindFetch, ha, 0, nil))
+	}, func() int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.replies)
+	})
 	if code, body := a.do(t, "GET", "/o/"+addr.String(), nil, true); code != http.StatusNotFound {
 		t.Fatalf("GET of the stranger's object: %d %s, want 404", code, body)
-	}
-	ha, err := proto.ParseAddr(heldAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st := s.ask(t, aID, 3, peerFrame(3, peerKindFetch, ha, 0, nil)); st != peerStatusBad {
-		t.Fatalf("a non-member's FetchManifest of a held object: status %d, want %d (refused)", st, peerStatusBad)
 	}
 	if code, _ := a.do(t, "GET", "/o/"+heldAddr, nil, true); code != http.StatusOK {
 		t.Fatalf("GET of the members' object: %d, want 200", code)

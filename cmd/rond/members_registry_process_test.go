@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/proto/oap"
@@ -49,51 +48,38 @@ func claimFrame(seq uint64, name string, owner ed25519.PublicKey) []byte {
 
 // TestProcessNonMemberCannotClaim: a node outside a 2-node cluster (a
 // fresh key, no token) that forwards a Claim over the registry protocol
-// to a replica (the reviewer's rv7claim) is answered "not a member"
-// whichever replica it asks, and the name stays unclaimed: GET /names on
-// A answers 404. Before the registry's membership gate the replicas
-// applied it, bypassing the gateway's token and names quota.
+// to a replica (the reviewer's rv7claim) is refused by each replica's
+// transport right after its handshake (not_member), and the name stays
+// unclaimed: GET /names on A answers 404. Before the registry's
+// membership gate the replicas applied it, bypassing the gateway's token
+// and names quota; before the transport's gate the registry answered it
+// "not a member" (the registry's gate still stands behind the transport).
 func TestProcessNonMemberCannotClaim(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
 	nodes := newCluster(t, 2)
 	s := newStranger(t, registryReply)
-	ids := make([]proto.NodeID, len(nodes))
-	for i, n := range nodes {
-		id, err := proto.ParseNodeID(n.id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids[i] = id
-		s.tr.AddPeer(id, n.quic)
-	}
 	owner, _, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const name = "stranger.example"
 	seq := uint64(0)
-	var got uint64
-	// Ask each replica in turn with a fresh seq until one answers with a
-	// definite code (a follower may answer "retry").
-	eventually(t, convergeTimeout, "a definite answer to the stranger's claim", func() (bool, string) {
-		s.mu.Lock()
-		for _, c := range s.replies {
-			if c != regCodeRetry {
-				got = c
-				s.mu.Unlock()
-				return true, ""
-			}
+	for _, n := range nodes {
+		id, err := proto.ParseNodeID(n.id)
+		if err != nil {
+			t.Fatal(err)
 		}
-		s.mu.Unlock()
-		seq++
-		s.tr.Send(ids[int(seq)%len(ids)], claimFrame(seq, name, owner))
-		time.Sleep(pollInterval)
-		return false, "no definite reply"
-	})
-	if got != regCodeNotMember {
-		t.Fatalf("a non-member's forwarded Claim: code %d, want %d (not a member)", got, regCodeNotMember)
+		s.tr.AddPeer(id, n.quic)
+		refusedByTransport(t, n, s.tr, func() {
+			seq++
+			s.tr.Send(id, claimFrame(seq, name, owner))
+		}, func() int {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return len(s.replies)
+		})
 	}
 	if code, body := nodes[0].do(t, "GET", "/names/"+name, nil, false); code != http.StatusNotFound {
 		t.Fatalf("GET /names/%s after the stranger's claim: %d %s, want 404", name, code, body)

@@ -73,9 +73,16 @@ func TestProcessMembersReload(t *testing.T) {
 			return false
 		})
 	}
-	if st := fetch(); st != peerStatusBad {
-		t.Fatalf("the stranger's fetch before the reload: status %d, want %d (refused)", st, peerStatusBad)
-	}
+	// Before the reload the transport refuses the stranger right after its
+	// handshake; after it, the transport and every service take it.
+	refusedByTransport(t, a, s.tr, func() {
+		corr++
+		s.tr.Send(aID, peerFrame(corr, peerKindFetch, held, 0, nil))
+	}, func() int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.replies)
+	})
 	eventuallyMetric(t, a, metricMembers+" 2")
 
 	write(fmt.Sprintf("members: [%s]\nedge_cache_bytes: 1MiB\n", s.id))
@@ -96,6 +103,8 @@ func TestProcessMembersReload(t *testing.T) {
 	}
 	eventuallyMetric(t, a, metricMembers+" 3")
 
+	// Dropped again: its kept connection stays open (the transport refuses
+	// its next one), and storage refuses its requests at once.
 	write("members: []\n")
 	hup()
 	eventually(t, keyReloadWait, "A to refuse the stranger again", func() (bool, string) {

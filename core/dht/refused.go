@@ -18,8 +18,5 @@ const (
 // cluster whose nodes disagree on membership learns which id is missing.
 func (d *DHT) refusedNotMember(from proto.NodeID) {
 	d.env.Metrics().Add(MetricRejects, ReasonNotMember, 1)
-	if d.refused.Due(from, d.env.Now()) {
-		d.env.Log().Warn("dht: refused peer "+from.String()+": not a member (dht); list it in members on this node if it belongs to the cluster",
-			"peer", from.String())
-	}
+	d.refused.Warn(d.env.Log(), d.env.Now(), "dht", from)
 }

@@ -53,7 +53,14 @@
 //
 // PeersMax sessions (static peers plus dynamic ones admitted from a valid
 // HELLO request; a dynamic peer is forgotten after DynamicAttemptsMax
-// failed attempts, static ones are retried forever). PeerQueueDepthMax and
+// failed attempts, static ones are retried forever). With a closed
+// membership (Config.Members, rond's; core/stack's Description.Members)
+// a HELLO request from a node outside it admits no dynamic session and is
+// not answered: it is dropped as not_member before its signature is
+// checked, so stranger keys cannot fill the table nor be heartbeated and
+// redialed (rond's transport closes their connections first anyway; this
+// holds whatever carries the frames). Without one, as in the simulator,
+// any validly signed HELLO admits a dynamic peer. PeerQueueDepthMax and
 // PeerQueueBytesMax bound frames queued for a peer that is not Active
 // (drop oldest, reason queue_full); per session enqueued = sent + dropped
 // + queued always holds. RecvQueueDepthMax bounds the peer's pings parked

@@ -39,6 +39,9 @@ const (
 	DropPeersFull = "peers_full"
 	// DropMalformed: an overlay frame or payload that does not decode.
 	DropMalformed = "malformed"
+	// DropNotMember: a HELLO request from a node with no session outside
+	// the closed membership (Config.Members).
+	DropNotMember = "not_member"
 )
 
 // Reasons of transport_handshake_fail_total{reason}.

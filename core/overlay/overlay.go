@@ -41,6 +41,12 @@ type Config struct {
 	HandshakeTimeout       time.Duration      // default 1s
 	BackoffMin, BackoffMax time.Duration      // default 100ms, 10s; jitter ±20%; max < min is raised to min
 	InboundFramesPerSecond float64            // per-peer token bucket rate; burst InboundBurstFactor x rate
+	// Members, when set, is a closed membership (rond's; see
+	// io/runtime.NodeSpec.Membership): a valid HELLO request from a node
+	// outside it admits no dynamic session and is dropped as not_member,
+	// before its signature is checked. Static peers are kept whether or
+	// not they are listed. Empty: any node may become a dynamic peer.
+	Members []proto.NodeID
 
 	// Signatures, when set, is shared by every node of one process and
 	// goroutine (the simulator) so that a HELLO signed by one of them is
@@ -113,7 +119,8 @@ type Overlay struct {
 	order     []proto.NodeID // the keys of sessions, ascending
 	bySlot    map[uint64]*session
 	nextSlot  uint64
-	strangers tokenBucket // shared by frames from nodes without a session
+	strangers tokenBucket           // shared by frames from nodes without a session
+	members   map[proto.NodeID]bool // Config.Members as a set; nil: open
 	gauges    gauges
 
 	// changed is set by every exported method that mutates state (Init,
@@ -148,6 +155,12 @@ func New(cfg Config) *Overlay {
 		sessions:  make(map[proto.NodeID]*session, len(peers)),
 		bySlot:    make(map[uint64]*session, len(peers)),
 		strangers: newTokenBucket(cfg.InboundFramesPerSecond),
+	}
+	if len(cfg.Members) > 0 {
+		o.members = make(map[proto.NodeID]bool, len(cfg.Members))
+		for _, id := range cfg.Members {
+			o.members[id] = true
+		}
 	}
 	for _, p := range peers {
 		o.addSession(p, false)

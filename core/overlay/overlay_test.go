@@ -680,3 +680,46 @@ func TestLimitRelations(t *testing.T) {
 		t.Error("slot space too small")
 	}
 }
+
+// TestClosedMembershipRefusesStrangerHello: with Config.Members set, a
+// validly signed HELLO request from a node outside it admits no session
+// and is not answered (not_member, before any signature check), while a
+// member not configured as a static peer is admitted as before. Before,
+// any validly signed HELLO took a place in the table and was answered
+// and redialed (the red team's F4: 300 stranger keys filled 254 of
+// PeersMax).
+func TestClosedMembershipRefusesStrangerHello(t *testing.T) {
+	member, stranger := keyFor("member"), keyFor("stranger")
+	s := newSolo(t, func(c *Config) {
+		c.Members = []proto.NodeID{idOf(keyFor("a")), idOf(keyFor("b")), idOf(member)}
+	})
+	s.handle(env.Start{})
+	s.e.Sent = nil
+	nonce := []byte("0123456789abcdef")
+	hello := func(k ed25519.PrivateKey) env.Message {
+		return env.Message{From: idOf(k), Frame: frame(oap.ProtoHello, oap.FlagREQ, 1, craftHello(k, idOf(k), s.o.Self(), nonce, nil))}
+	}
+	s.handle(hello(stranger))
+	if got := s.value(MetricDropped, DropNotMember); got != 1 {
+		t.Fatalf("not_member %v, want 1", got)
+	}
+	if len(s.o.Sessions()) != 1 || len(s.e.Sent) != 0 {
+		t.Fatalf("a stranger's HELLO: %d sessions (want the static peer only), %d frames sent (want none)", len(s.o.Sessions()), len(s.e.Sent))
+	}
+	s.handle(hello(member))
+	if len(s.o.Sessions()) != 2 || s.countKind(oap.ProtoHello, oap.FlagRESP) != 1 {
+		t.Fatalf("a member's HELLO: %d sessions (want 2), %d replies (want 1)", len(s.o.Sessions()), s.countKind(oap.ProtoHello, oap.FlagRESP))
+	}
+}
+
+// TestOpenMembershipAdmitsStrangerHello: without Config.Members any valid
+// HELLO admits a dynamic peer, as before.
+func TestOpenMembershipAdmitsStrangerHello(t *testing.T) {
+	s := newSolo(t, nil)
+	s.handle(env.Start{})
+	k := keyFor("stranger")
+	s.handle(env.Message{From: idOf(k), Frame: frame(oap.ProtoHello, oap.FlagREQ, 1, craftHello(k, idOf(k), s.o.Self(), []byte("0123456789abcdef"), nil))})
+	if len(s.o.Sessions()) != 2 || s.value(MetricDropped, DropNotMember) != 0 {
+		t.Fatalf("%d sessions, not_member %v: want the stranger admitted", len(s.o.Sessions()), s.value(MetricDropped, DropNotMember))
+	}
+}

@@ -54,11 +54,16 @@ func (o *Overlay) dropRecv(s *session, reason string) {
 }
 
 // onStranger handles a frame from a node without a session: a valid HELLO
-// request admits it as a dynamic peer (up to PeersMax); anything else is
-// dropped and counted.
+// request admits it as a dynamic peer (up to PeersMax) if the membership
+// is open or lists it; anything else is dropped and counted.
 func (o *Overlay) onStranger(from proto.NodeID, f *oap.Frame) {
 	if f.AppProto != oap.ProtoHello || f.Flags&oap.FlagREQ == 0 || from == o.self {
 		o.countDrop(DropUnknownPeer)
+		return
+	}
+	if o.members != nil && !o.members[from] {
+		// Before the signature check: refusing costs nothing to verify.
+		o.countDrop(DropNotMember)
 		return
 	}
 	h, ok := o.checkHello(from, f, nil)

@@ -807,10 +807,7 @@ func (r *Registry) onMessage(msg env.Message) {
 // (a pull's answer would be the revocation list the gate withholds).
 func (r *Registry) refuseNonMember(from proto.NodeID, payload []byte) {
 	r.env.Metrics().Add(MetricRejects, reasonNotMember, 1)
-	if r.refused.Due(from, r.env.Now()) {
-		r.env.Log().Warn("registry: refused peer "+from.String()+": not a member (registry); list it in members on this node if it belongs to the cluster",
-			"peer", from.String())
-	}
+	r.refused.Warn(r.env.Log(), r.env.Now(), "registry", from)
 	if len(payload) < 2 || payload[0] != codecVersion || (payload[1] != envForward && payload[1] != envForwardQ) || r.replica < 0 {
 		return
 	}

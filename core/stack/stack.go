@@ -72,6 +72,11 @@ type Description struct {
 	// Replicas are the registry's raft voters (this node may be one).
 	// Empty: the node runs no registry.
 	Replicas []proto.NodeID
+	// Members is the node's closed membership, if it has one: the overlay
+	// admits dynamic peers only from it (overlay.Config.Members). Nil:
+	// open, any node may become a dynamic peer (the simulator's nodes).
+	// The services take their own membership in their configs.
+	Members []proto.NodeID
 	// Registry configures the registry (Key and Replicas are set by New).
 	Registry registry.Config
 	// DHT configures the DHT (Key is set by New).
@@ -223,7 +228,7 @@ func (d Description) normalized() Description {
 }
 
 func (d Description) overlayConfig() overlay.Config {
-	return overlay.Config{Key: d.Key, Peers: d.Peers, Bug: d.OverlayBug, Signatures: d.OverlaySignatures}
+	return overlay.Config{Key: d.Key, Peers: d.Peers, Members: d.Members, Bug: d.OverlayBug, Signatures: d.OverlaySignatures}
 }
 
 func (d Description) registryConfig() registry.Config {

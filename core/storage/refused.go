@@ -18,8 +18,5 @@ const (
 // cluster whose nodes disagree on membership learns which id is missing.
 func (s *Storage) refusedNotMember(from proto.NodeID) {
 	s.reject(ReasonNotMember)
-	if s.refused.Due(from, s.env.Now()) {
-		s.env.Log().Warn("storage: refused peer "+from.String()+": not a member (storage); list it in members on this node if it belongs to the cluster",
-			"peer", from.String())
-	}
+	s.refused.Warn(s.env.Log(), s.env.Now(), "storage", from)
 }

@@ -107,12 +107,16 @@ type Config struct {
 	// ConnsDefault); an attempt beyond it is refused before quic-go
 	// allocates anything for it (transport_handshake_fail_total{reason=
 	// "handshakes_full"}). A quarter of it is reserved for peers
-	// configured with AddPeer: an attempt from an address not in an
-	// AddPeer entry is refused (handshakes_full) if it would take that
-	// room, and a connection from any other NodeID is refused
-	// (conns_full) once its handshake shows it would. Our own dials do
+	// configured with AddPeer and for members (Members, SetMembers): an
+	// attempt from an address not theirs is refused (handshakes_full)
+	// if it would take that room, and a connection from any other NodeID
+	// is refused (conns_full) once its handshake shows it would. Our own dials do
 	// not count. See "Hostile sources" in the package doc.
 	ConnsMax int
+	// Members is the closed membership the transport starts with (see
+	// Transport.SetMembers, which replaces it later): set here, no
+	// connection is accepted before it applies. Empty: open.
+	Members []proto.NodeID
 	// Metrics receives the transport_* metrics. It is called from several
 	// goroutines at once and must be safe for concurrent use. Nil discards.
 	Metrics env.Metrics
@@ -235,6 +239,10 @@ const (
 	FailBadCert    = "bad_cert"             // no certificate, not X.509, or not an Ed25519 key
 	FailTimeout    = overlay.FailTimeout    // no handshake within HandshakeTimeout
 	FailTLS        = "tls"                  // any other QUIC or TLS handshake failure
+	// FailNotMember: a connection from a NodeID outside the closed
+	// membership (Transport.SetMembers), closed right after its
+	// handshake (once per connection).
+	FailNotMember = "not_member"
 )
 
 var _ = env.Declare(

@@ -8,6 +8,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/proto/oap"
 )
 
@@ -28,6 +29,7 @@ func (t *Transport) readLoop(pc *peerConn) {
 func (t *Transport) readFrames(pc *peerConn) (quic.ApplicationErrorCode, string) {
 	stream, err := pc.conn.AcceptUniStream(t.ctx)
 	if err != nil {
+		t.noteRefusedAsNonMember(pc.peer.id, err)
 		return codeShutdown, "closed"
 	}
 	r := bufio.NewReaderSize(stream, ReadBufferBytes)
@@ -51,14 +53,41 @@ func (t *Transport) readFrames(pc *peerConn) (quic.ApplicationErrorCode, string)
 func (t *Transport) readFailed(pc *peerConn, err error) (quic.ApplicationErrorCode, string) {
 	if reason := oap.ReasonOf(err); reason != "" {
 		t.metrics.Add(MetricOAPRejects, string(reason), 1)
-		t.log.Warn("quicnet: malformed frame from peer, closing the connection",
-			"peer", pc.peer.id.Short(), "reason", string(reason), "err", err)
+		// Paced (logpace.go): a peer with fresh keys, where the
+		// membership is open, could otherwise write a line per connection.
+		if ok, suppressed := t.malformedLog.due(pc.peer.id, time.Now()); ok {
+			if suppressed > 0 {
+				t.log.Warn("quicnet: more malformed frames not logged", "suppressed", suppressed, "window", logWindow)
+			}
+			t.log.Warn("quicnet: malformed frame from peer, closing the connection",
+				"peer", pc.peer.id.Short(), "reason", string(reason), "err", err)
+		}
 		return codeProtocol, string(reason)
 	}
 	if errors.Is(err, io.EOF) {
 		return codeStreamEnd, "send stream ended"
 	}
+	t.noteRefusedAsNonMember(pc.peer.id, err)
 	return codeShutdown, "closed" // the connection or stream failed; nothing to tell
+}
+
+// noteRefusedAsNonMember logs, paced per peer, that peer closed a
+// connection (or our dial) because this node is not in its closed
+// membership (codeNotMember): the operator of a node left out of a
+// cluster's member lists learns which node refuses it, and what to list
+// where.
+func (t *Transport) noteRefusedAsNonMember(peer proto.NodeID, err error) {
+	var appErr *quic.ApplicationError
+	if !errors.As(err, &appErr) || !appErr.Remote || appErr.ErrorCode != codeNotMember {
+		return
+	}
+	if ok, suppressed := t.refusedByLog.due(peer, time.Now()); ok {
+		if suppressed > 0 {
+			t.log.Warn("quicnet: more refusals by peers not logged", "suppressed", suppressed, "window", logWindow)
+		}
+		t.log.Warn("quicnet: peer "+peer.String()+" refused this node: not a member of its cluster; list this node ("+
+			t.id.String()+") in members on that node if it belongs to the cluster", "peer", peer.String())
+	}
 }
 
 // writeLoop writes the peer's queued frames on one unidirectional stream,

@@ -43,6 +43,7 @@ func (t *Transport) dialLoop(p *peer) {
 			return
 		}
 		t.log.Debug("quicnet: dial failed", "peer", p.id.Short(), "addr", addr, "attempt", attempt, "err", err)
+		t.noteRefusedAsNonMember(p.id, err) // closed as soon as its handshake ended
 		if retry, lost := t.retryDial(p, attempt); !retry {
 			if lost {
 				t.cfg.Lost(p.id)

@@ -187,6 +187,49 @@
 // peers' connections for members, were judged not worth their complexity
 // for clusters of a few nodes: a quarter of 1024 holds 128 members.
 //
+// # Closed membership
+//
+// Config.Members gives the transport the node's closed membership from
+// its start (rond's is runtime.NodeSpec.Membership); SetMembers replaces
+// it at any time, from any goroutine (an atomic pointer to an immutable
+// set), for a membership reloaded while the node runs. Under it
+// an inbound connection is checked as soon as its handshake shows the
+// dialer's NodeID: one from outside the membership is closed at once
+// with application error 6 (not a member), counted in
+// transport_handshake_fail_total{reason="not_member"} (once per
+// connection) and its id logged, before it is adopted, takes a place in
+// the address book or has a frame read. So strangers' connections no
+// longer hold the unreserved room (the red team filled 768 of it with
+// idle connections from 12 addresses and locked out a member listed only
+// by id), nor a 1 MiB frame each while its reader waits for the rest
+// (the services refused them only after a whole frame), and none of
+// their frames reaches the overlay, the DHT, storage or the registry.
+// What a stranger still costs is its handshake, within the bounds above.
+// Every member, not only the peers configured with AddPeer, takes the
+// reserved room once its handshake shows its NodeID, and the addresses
+// its connections came from (the last seenSourcesMax) are entitled to
+// the reserve before the handshake, as a configured peer's are; a member
+// listed by id only has, as before, no reserve for its first attempt from
+// a new address. A refused node running this transport logs which peer
+// refused it ("peer <id> refused this node: not a member of its
+// cluster"), so a node left out of the member lists is told where to be
+// listed. Our own dials are not checked: a node dials only the peers its
+// services chose, and the services keep refusing non-members' frames on
+// any connection. With no membership set, or an empty one (a node alone
+// on a loopback address, open_network), every NodeID is admitted and
+// only configured peers have the reserve, as before.
+//
+// # Log lines others cause
+//
+// A node id costs nothing to make, so a line per refused id, or per
+// malformed frame, would let strangers fill the log. The refused-peer
+// lines (per id at most once per 10 minutes, 64 ids remembered), the
+// lines about peers refusing this node, and the malformed-frame lines
+// are each bounded to 10 per minute in all; the first line after a
+// suppression is preceded by one counting the lines suppressed
+// (logpace.go, as core/internal/refusedlog does for the services).
+// Counters are never paced.
+//
 // # Goroutines
 //
 // Per Transport: one accept loop; per connection, a reader (which calls

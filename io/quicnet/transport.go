@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -29,6 +30,7 @@ const (
 	codeRefused   quic.ApplicationErrorCode = 3 // a bound (peers, connections per peer) was hit
 	codeStreamEnd quic.ApplicationErrorCode = 4 // the peer ended its send stream
 	codeStalled   quic.ApplicationErrorCode = 5 // nothing received for StallTimeout
+	codeNotMember quic.ApplicationErrorCode = 6 // the dialer is not in the closed membership (SetMembers)
 )
 
 // Transport carries OAP/1 frames between nodes over QUIC. All methods are
@@ -53,6 +55,13 @@ type Transport struct {
 	ctx    context.Context // cancelled by Close; parent of every dial
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the transport started
+
+	// members is the closed membership (SetMembers): nil while the
+	// membership is open. The set it points to is never modified.
+	members atomic.Pointer[map[proto.NodeID]struct{}]
+	// refusedLog, refusedByLog and malformedLog pace the WARN lines
+	// other nodes can cause (logpace.go).
+	refusedLog, refusedByLog, malformedLog *logPacer
 
 	mu        sync.Mutex
 	closed    bool
@@ -92,6 +101,7 @@ func Listen(cfg Config, deliver func(from proto.NodeID, frame []byte)) (*Transpo
 		metrics: cfg.Metrics, log: cfg.Logger.With("node", id.Short()),
 		udp: udp, peers: make(map[proto.NodeID]*peer),
 		qconf: quicConfig(cfg), lookup: net.DefaultResolver.LookupNetIP,
+		refusedLog: newLogPacer(true), refusedByLog: newLogPacer(true), malformedLog: newLogPacer(false),
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	silenceQuicGoBufferWarning()
@@ -100,6 +110,7 @@ func Listen(cfg Config, deliver func(from proto.NodeID, frame []byte)) (*Transpo
 	t.guard.SetLogger(t.log)
 	t.guard.SetConnsMax(cfg.ConnsMax, cfg.ConnsMax/connsReservedDivisor)
 	t.guard.Install(t.qt)
+	t.SetMembers(cfg.Members) // before the listener accepts anything
 	t.ln, err = t.qt.Listen(serverTLS(cert, t.countHandshakeFail), t.qconf)
 	if err != nil {
 		t.cancel()
@@ -216,9 +227,11 @@ func (t *Transport) lookupHost(addr string) ([]netip.Addr, error) {
 // few hosts.
 const seenSourcesMax = 4
 
-// sawPeerAt records that configured peer id was reached at, or connected
-// from, src: src becomes entitled (see seenSourcesMax). Other peers are
-// ignored.
+// sawPeerAt records that configured peer or member (SetMembers) id was
+// reached at, or connected from, src: src becomes entitled (see
+// seenSourcesMax). Other peers are ignored; a member not configured is
+// remembered once its peer entry exists, so the accept loop calls it
+// again after adopt.
 func (t *Transport) sawPeerAt(id proto.NodeID, src netip.Addr) {
 	if !src.IsValid() {
 		return
@@ -226,7 +239,10 @@ func (t *Transport) sawPeerAt(id proto.NodeID, src netip.Addr) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p := t.peers[id]
-	if p == nil || !p.configured || t.closed {
+	if p == nil || t.closed {
+		return
+	}
+	if member, _ := t.memberOf(id); !p.configured && !member {
 		return
 	}
 	if i := slices.Index(p.seen, src); i >= 0 {
@@ -242,11 +258,12 @@ func (t *Transport) sawPeerAt(id proto.NodeID, src netip.Addr) {
 	t.guard.SetEntitledSources(t.configuredSourcesLocked())
 }
 
-// configuredSourcesLocked lists the addresses of every configured peer.
+// configuredSourcesLocked lists the addresses of every configured peer,
+// and those members (SetMembers) were seen at.
 func (t *Transport) configuredSourcesLocked() []netip.Addr {
 	var sources []netip.Addr
 	for _, p := range t.peers { // map order ok: the guard makes a set of them
-		if p.configured {
+		if member, _ := t.memberOf(p.id); p.configured || member {
 			sources = append(sources, p.sources...)
 			sources = append(sources, p.seen...)
 		}
@@ -341,19 +358,79 @@ func (t *Transport) acceptLoop() {
 			_ = conn.CloseWithError(codeRefused, "bad certificate")
 			continue // closing ends it in the guard
 		}
-		configured := t.configured(id)
-		if !t.guard.Admit(conn, configured) {
+		member, closed := t.memberOf(id)
+		if closed && !member {
+			t.refuseNonMember(conn, id)
+			continue // closing ends it in the guard
+		}
+		entitled := t.configured(id) || closed
+		if !t.guard.Admit(conn, entitled) {
 			_ = conn.CloseWithError(codeRefused, "connections full")
 			continue
 		}
-		if configured {
+		t.adopt(conn, id, id, conn.RemoteAddr().String())
+		if entitled { // after adopt, which makes a member's peer entry
 			t.sawPeerAt(id, sourceOf(conn.RemoteAddr()))
 		}
-		t.adopt(conn, id, id, conn.RemoteAddr().String())
 		// Counted in flight until adopt decided on it, so no handshakes
 		// in flight means no accepted connection is still to be decided.
 		t.guard.Accepted(conn)
 	}
+}
+
+// SetMembers sets the closed membership: the only NodeIDs whose inbound
+// connections are kept. A connection from any other NodeID is closed as
+// soon as its handshake shows who dialed (application error codeNotMember,
+// transport_handshake_fail_total{reason="not_member"}, its id logged at a
+// bounded rate) before it takes a place in the address book or a frame of
+// it is read; a member's connection may take the reserved room of
+// Config.ConnsMax, as a configured peer's does, and the addresses it
+// connects from become entitled to that room before their handshake (see
+// sawPeerAt). ids nil or empty opens the membership again: every NodeID
+// is admitted, and only configured peers have the reserve. This node's
+// own id may be listed or not. Safe for concurrent use; connections
+// already kept are left alone (a node dropped from the membership is
+// refused by the services and on its next connection).
+func (t *Transport) SetMembers(ids []proto.NodeID) {
+	if len(ids) == 0 {
+		t.members.Store(nil)
+	} else {
+		set := make(map[proto.NodeID]struct{}, len(ids))
+		for _, id := range ids {
+			set[id] = struct{}{}
+		}
+		t.members.Store(&set)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.closed {
+		t.guard.SetEntitledSources(t.configuredSourcesLocked())
+	}
+}
+
+// memberOf reports whether the membership is closed (SetMembers) and, if
+// so, whether id is in it.
+func (t *Transport) memberOf(id proto.NodeID) (member, closed bool) {
+	set := t.members.Load()
+	if set == nil {
+		return false, false
+	}
+	_, member = (*set)[id]
+	return member, true
+}
+
+// refuseNonMember closes an inbound connection from id, outside the
+// closed membership, counting and logging it (paced: ids are free).
+func (t *Transport) refuseNonMember(conn *quic.Conn, id proto.NodeID) {
+	t.countHandshakeFail(FailNotMember)
+	if ok, suppressed := t.refusedLog.due(id, time.Now()); ok {
+		if suppressed > 0 {
+			t.log.Warn("quicnet: more refused peers not logged", "suppressed", suppressed, "window", logWindow)
+		}
+		t.log.Warn("quicnet: refused peer "+id.String()+": not a member (transport); list it in members on this node if it belongs to the cluster",
+			"peer", id.String(), "from", conn.RemoteAddr().String())
+	}
+	_ = conn.CloseWithError(codeNotMember, "not a member")
 }
 
 // configured reports whether id was added with AddPeer: such a peer may

@@ -106,7 +106,7 @@ func (s NodeSpec) Describe() stack.Description {
 		w = min(storage.WriteQuorumDefault, r)
 	}
 	return stack.Description{
-		Key: s.Key, Peers: peers, Replicas: s.Replicas,
+		Key: s.Key, Peers: peers, Replicas: s.Replicas, Members: members,
 		Registry: registry.Config{AdminKeys: s.AdminKeys, RevocationPullInterval: s.RevocationPullInterval, Bug: registryBug(),
 			VersionMax: cmp.Or(registryVersionMax(), s.RegistryVersionMax), Members: members},
 		DHT: dht.Config{Bootstrap: peers, Members: members, RepublishOff: s.RepublishOff},
@@ -121,7 +121,10 @@ func (s NodeSpec) Describe() stack.Description {
 // places objects on the closest of them (storage.Config.Members) and
 // serves only them; the DHT learns and serves only them
 // (dht.Config.Members); the registry serves forwards and revocation
-// pulls only to them (registry.Config.Members). Nil on an open network (OpenNetwork) and for a
+// pulls only to them (registry.Config.Members); the overlay admits
+// dynamic sessions only from them (overlay.Config.Members); rond's
+// transport closes any other node's connection after its handshake
+// (quicnet.Transport.SetMembers). Nil on an open network (OpenNetwork) and for a
 // node alone (no other id listed), unless ClosedAlone: then it is the
 // node itself, which serves no other node.
 func (s NodeSpec) Membership() []proto.NodeID {

@@ -170,10 +170,13 @@ func (c *cluster) describe(i int, key ed25519.PrivateKey) stack.Description {
 	// rond's is its closed membership: no node of a run is refused, so
 	// traces are those of an open registry, and the parity test compares
 	// the field. Larger worlds leave it open (a set of every node in every
-	// node would cost their square in memory).
+	// node would cost their square in memory). The overlay's membership
+	// (Description.Members) is the same set, for the same reasons: no node
+	// of a run is a stranger, so its sessions are those of an open overlay.
 	if c.staticPlacement() {
 		d.Storage.Members = c.ids
 		d.Registry.Members = c.ids
+		d.Members = c.ids
 	}
 	return d
 }
