@@ -382,6 +382,23 @@
 // are marked is counted but not marked, so each read of it counts it
 // again.
 //
+// Copies outside the placement: a chunk is fetched from the placement
+// nodes (for a get, also the providers its manifest search asked); when
+// every one of them failed it (each copy found corrupt, or none held it)
+// the other members the DHT names as providers of the object are asked
+// too (fetchChunkWide: one lookup of at most ProviderCandidatesMax
+// providers per such chunk, members only, each fetched chunk verified at
+// its offset as always), and so does a heal (the repair tick's
+// healDamaged). A good copy held off the placement (a pinned put's
+// coordinator, a hand-off's kept copy, a node the placement moved from)
+// so serves a get and rewrites every rotten placement copy (before, the
+// gets failed with "every copy ... was corrupt" for good and no repair
+// ran while that node served the right bytes). Not widened: a chunk the
+// placement nodes did not answer for (ErrUnavailable: they may serve it
+// once reachable, and a partition would cost a lookup per chunk) or
+// refused at the offset asked (a manifest's lie, see below); and a node
+// without a DHT (the unit tests' members alone) asks no one more.
+//
 // A local chunk read carries its check (chunkRead: env.DiskOp.Check, a
 // pure closure over the key and offset), which the disk runs on the bytes
 // it read, off the node's loop: io/pebbledisk runs consecutive reads and
