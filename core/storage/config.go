@@ -36,8 +36,17 @@ const (
 	// ManifestBytesMax bounds an encoded manifest.
 	ManifestBytesMax = 32 + ManifestChunksMax*manifestEntryBytesMax
 
-	// InflightPutsMax bounds puts being replicated by this node.
+	// InflightPutsMax bounds puts being replicated by this node and not
+	// yet answered (acknowledged puts still pushing are trailing).
 	InflightPutsMax = 32
+	// TrailingPutsMax and TrailingPutBytesMax bound the acknowledged puts
+	// whose pushes to the other placement nodes are still open (put.go,
+	// trail): past either, the oldest is let go (its pushes cancelled,
+	// hand-offs recorded for the nodes it did not reach). The bytes count
+	// each one's object bytes and manifest in memory, or for a committed
+	// session the chunk reads its push windows may hold.
+	TrailingPutsMax     = 64
+	TrailingPutBytesMax = 256 << 20
 	// InflightGetsMax bounds gets being assembled by this node.
 	InflightGetsMax = 64
 	// RPCsInflightMax bounds outstanding peer requests.

@@ -246,6 +246,28 @@
 // pushes continue and their completion is observed as
 // storage_replication_lag_seconds. The placement nodes an acknowledged
 // put did not reach get a hand-off from the coordinator (see Hand-offs).
+//
+// InflightPutsMax bounds the puts not yet answered. An acknowledged put
+// whose pushes are still open trails: it no longer counts there (before,
+// with one member of three down every put stayed until its push to that
+// member spent its retries, and a client's sequential puts were refused
+// busy once 32 trailed: a quarter of them on the red team's rond
+// cluster), but against TrailingPutsMax (64) puts and
+// TrailingPutBytesMax (256 MiB) of what they hold in memory (a whole
+// put's bytes and its manifest; a committed session's bytes are on disk,
+// so its manifest and the chunk reads its push windows may hold). When an
+// acknowledgement takes the trailing puts past either bound, the oldest
+// are let go until both hold: their pushes are cancelled (every request
+// they have outstanding is forgotten, so no retry is sent and nothing
+// holds their bytes) and they finish as at their deadline, the placement
+// nodes they had not reached getting hand-offs (counted in
+// storage_rejects_total{reason="trailing"}). Memory for puts is so at
+// most InflightPutsMax whole objects plus TrailingPutBytesMax, and the
+// requests to a dead member at most a push window per active or trailing
+// put, plus, until their retries end (about 3.75 s; RPCsInflightMax
+// bounds them all), those a push that failed or a put that reached its
+// deadline left outstanding (not cancelled, as before). W and the
+// acknowledgement are unchanged: only puts already acknowledged trail.
 // A put that misses its deadline replies
 // ErrUnknownOutcome once a commit or local write was issued (it may be
 // durable somewhere), else ErrUnavailable (definitely not stored by this
@@ -359,6 +381,23 @@
 // when the chunk is deleted. Damage found while DamagedChunksMax chunks
 // are marked is counted but not marked, so each read of it counts it
 // again.
+//
+// Copies outside the placement: a chunk is fetched from the placement
+// nodes (for a get, also the providers its manifest search asked); when
+// every one of them failed it (each copy found corrupt, or none held it)
+// the other members the DHT names as providers of the object are asked
+// too (fetchChunkWide: one lookup of at most ProviderCandidatesMax
+// providers per such chunk, members only, each fetched chunk verified at
+// its offset as always), and so does a heal (the repair tick's
+// healDamaged). A good copy held off the placement (a pinned put's
+// coordinator, a hand-off's kept copy, a node the placement moved from)
+// so serves a get and rewrites every rotten placement copy (before, the
+// gets failed with "every copy ... was corrupt" for good and no repair
+// ran while that node served the right bytes). Not widened: a chunk the
+// placement nodes did not answer for (ErrUnavailable: they may serve it
+// once reachable, and a partition would cost a lookup per chunk) or
+// refused at the offset asked (a manifest's lie, see below); and a node
+// without a DHT (the unit tests' members alone) asks no one more.
 //
 // A local chunk read carries its check (chunkRead: env.DiskOp.Check, a
 // pure closure over the key and offset), which the disk runs on the bytes

@@ -539,7 +539,7 @@ func (s *Storage) groupRead(g *getOp, i int) (env.DiskOp, func([]byte) error, ui
 // chunks were marked is not marked).
 func (s *Storage) fetchChunk(g *getOp, i int) {
 	c, off := g.man.Chunks[i].Addr, g.chunkOffset(i)
-	s.fetchChunkFrom(c, off, g.cands, func(data []byte, err error) {
+	s.fetchChunkWide(g.addr, c, off, g.cands, func(data []byte, err error) {
 		if s.readStale(g, i) {
 			return
 		}
@@ -909,6 +909,47 @@ func (s *Storage) finishGet(g *getOp, err error) {
 		size = 0
 	}
 	s.env.Reply(g.req, GetResult{Size: size, Err: err})
+}
+
+// fetchChunkWide is fetchChunkFrom over cands (the object's placement
+// nodes, and for a get the providers its manifest search asked), then,
+// when none served chunk c because every copy found was corrupt
+// (ErrCorruption) or none had it (ErrNotFound), over the other members
+// the DHT names as providers of the object obj: a copy held outside the
+// placement (a hand-off's kept copy, a pinned put's coordinator, a node
+// the placement moved from) serves the chunk, verified at its offset as
+// any fetched chunk is. One lookup (at most ProviderCandidatesMax
+// providers, each asked once) per chunk whose placement failed; a
+// provider outside Config.Members is never asked. When no provider
+// serves it either, done gets the placement's error.
+func (s *Storage) fetchChunkWide(obj, c proto.Addr, off uint64, cands []proto.NodeID, done func([]byte, error)) {
+	s.fetchChunkFrom(c, off, cands, func(data []byte, err error) {
+		if err == nil || s.cfg.DHT == nil || errors.Is(err, errOffsetRefused) ||
+			!errors.Is(err, ErrCorruption) && !errors.Is(err, ErrNotFound) {
+			done(data, err)
+			return
+		}
+		s.cfg.DHT.FindProvidersAsync(obj, ProviderCandidatesMax, func(res dht.ProvidersResult) {
+			var more []proto.NodeID
+			for _, rec := range res.Providers {
+				p := rec.Provider
+				if len(more) < ProviderCandidatesMax && p != s.self && s.member(p) && !slices.Contains(cands, p) && !slices.Contains(more, p) {
+					more = append(more, p)
+				}
+			}
+			if len(more) == 0 {
+				done(nil, err)
+				return
+			}
+			s.fetchChunkFrom(c, off, more, func(data []byte, werr error) {
+				if werr != nil {
+					done(nil, err)
+					return
+				}
+				done(data, nil)
+			})
+		})
+	})
 }
 
 // fetchChunkFrom asks the candidates in turn for chunk c (at object

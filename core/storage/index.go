@@ -355,7 +355,7 @@ func (x *index) after(cursor proto.Addr) (proto.Addr, bool) {
 // check verifies the invariants; deep recounts the references.
 func (x *index) check(deep bool) {
 	if len(x.objects) > LocalObjectsMax || x.stagedSlots() > StagedChunksMax ||
-		len(x.sessionRefs) > (SessionsMax+InflightPutsMax)*(SessionChunksMax+1) || len(x.storing) > DiskJobsMax {
+		len(x.sessionRefs) > (SessionsMax+InflightPutsMax+TrailingPutsMax)*(SessionChunksMax+1) || len(x.storing) > DiskJobsMax {
 		panic("storage: index over its bounds")
 	}
 	if len(x.sorted) > len(x.objects) {

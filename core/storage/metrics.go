@@ -45,6 +45,10 @@ const (
 	// kept on disk for it and not indexed; or a write refused because it
 	// names a pin recovery kept with such a manifest (keptPins).
 	ReasonNewerFormat = "newer_format"
+	// ReasonTrailing: an acknowledged put let go before its pushes
+	// ended, because TrailingPutsMax or TrailingPutBytesMax was reached
+	// (its remaining placement nodes get hand-offs).
+	ReasonTrailing = "trailing"
 )
 
 // Sources of storage_heals_total: where the verified bytes that rewrote

@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/proto"
@@ -36,6 +37,9 @@ type push struct {
 	// (serve.go), which the put's error then names (refusedDetail).
 	bad  bool
 	done func(ok bool)
+	// calls are the corr ids of its requests outstanding (chunks and
+	// commit), so that cancel can forget them.
+	calls []uint64
 }
 
 func newPush(target proto.NodeID, addr proto.Addr, man *Manifest, manBytes, data []byte, done func(bool)) *push {
@@ -81,9 +85,36 @@ func (s *Storage) refusedPush(p *push) {
 	s.finishPush(p, false)
 }
 
+// callFor sends m to p's target as one of p's outstanding requests
+// (push.calls).
+func (s *Storage) callFor(p *push, m *message, done func(*message, error)) bool {
+	var corr uint64
+	corr, sent := s.callCorr(p.target, m, func(reply *message, err error) {
+		if k := slices.Index(p.calls, corr); k >= 0 {
+			p.calls = slices.Delete(p.calls, k, k+1)
+		}
+		done(reply, err)
+	})
+	if sent {
+		p.calls = append(p.calls, corr)
+	}
+	return sent
+}
+
+// cancelPush stops p without an outcome (its done is not called) and
+// forgets its outstanding requests: nothing keeps retrying them, nor
+// holds its bytes, once the put it served let it go (trimTrailing).
+func (s *Storage) cancelPush(p *push) {
+	p.finished = true
+	for _, corr := range p.calls {
+		s.cancelCall(corr)
+	}
+	p.calls = nil
+}
+
 func (s *Storage) sendChunk(p *push, i int, data []byte) {
 	m := &message{kind: kindStoreChunk, addr: p.man.Chunks[i].Addr, offset: p.offsets[i], data: data}
-	sent := s.call(p.target, m, func(reply *message, err error) {
+	sent := s.callFor(p, m, func(reply *message, err error) {
 		p.inflight--
 		if err != nil || reply.status != statusOK {
 			p.bad = p.bad || err == nil && reply.status == statusBad
@@ -139,7 +170,7 @@ func (s *Storage) readChunkForPush(p *push, i int) {
 func (s *Storage) sendCommit(p *push) {
 	p.committing, p.commitSent = true, true
 	m := &message{kind: kindCommit, addr: p.addr, data: p.manBytes}
-	sent := s.call(p.target, m, func(reply *message, err error) {
+	sent := s.callFor(p, m, func(reply *message, err error) {
 		p.committing = false
 		if p.finished {
 			return

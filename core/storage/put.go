@@ -55,6 +55,11 @@ type putOp struct {
 	// deleted: the client deleted it here while the put ran: a hand-off
 	// must not write it back (handOff).
 	deleted bool
+	// trailing: acknowledged with pushes still open (Storage.trailing):
+	// it no longer counts against InflightPutsMax; footprint is what it
+	// counts against TrailingPutBytesMax.
+	trailing  bool
+	footprint int64
 }
 
 func (s *Storage) onPut(req env.RequestID, body Put) {
@@ -67,7 +72,7 @@ func (s *Storage) onPut(req env.RequestID, body Put) {
 		s.reject(ReasonTooLarge)
 		s.env.Reply(req, PutResult{Err: fmt.Errorf("%w: %d bytes exceed %d", ErrTooLarge, len(body.Data), s.cfg.ObjectBytes)})
 		return
-	case len(s.puts) >= InflightPutsMax:
+	case s.activePuts() >= InflightPutsMax:
 		s.reject(ReasonOverload)
 		s.env.Reply(req, PutResult{Err: fmt.Errorf("%w: %d puts in flight", ErrBusy, InflightPutsMax)})
 		return
@@ -262,6 +267,9 @@ func (s *Storage) putProgress(p *putOp) {
 		s.env.Reply(p.req, PutResult{Addr: p.addr, Size: p.man.Size, Replicas: p.acked})
 	}
 	if p.acked+p.failed < len(p.targets) || (p.pin && !p.localDone) {
+		if p.acknowledged && !p.trailing {
+			s.trail(p)
+		}
 		return
 	}
 	if p.acknowledged && p.acked == len(p.targets) {
@@ -321,6 +329,11 @@ func (p *putOp) deadlinePassed(s *Storage) {
 func (s *Storage) finishPut(p *putOp, err error) {
 	delete(s.puts, p.id)
 	s.env.CancelTimer(p.timer)
+	if p.trailing {
+		s.trailing = slices.DeleteFunc(s.trailing, func(q *putOp) bool { return q == p })
+		s.trailingBytes -= p.footprint
+		p.trailing = false
+	}
 	for _, pu := range p.pushes {
 		pu.finished = true
 	}
@@ -336,6 +349,54 @@ func (s *Storage) finishPut(p *putOp, err error) {
 		s.env.Metrics().Observe(MetricPutLatency, "", s.env.Now().Sub(p.started).Seconds())
 		s.env.Reply(p.req, PutResult{Addr: p.addr, Size: p.man.Size, Replicas: p.acked, Err: err})
 	}
+}
+
+// activePuts is the puts not yet answered as stored (or failed): the
+// ones InflightPutsMax bounds. An acknowledged put still pushing to the
+// placement nodes it has not reached is trailing and counts against
+// TrailingPutsMax and TrailingPutBytesMax instead, so a placement node
+// that is down (whose pushes fail only after the RPC's retries, about
+// 3.75 s, or at PutTimeout) does not make the node refuse puts busy.
+func (s *Storage) activePuts() int { return len(s.puts) - len(s.trailing) }
+
+// trail moves the acknowledged put p, whose pushes are still open, from
+// the active puts to the trailing ones. When that takes the trailing
+// puts past TrailingPutsMax or their footprint past TrailingPutBytesMax,
+// the oldest ones are let go at once (letGo) until both bounds hold.
+func (s *Storage) trail(p *putOp) {
+	p.trailing = true
+	p.footprint = p.bytesHeld()
+	s.trailing = append(s.trailing, p)
+	s.trailingBytes += p.footprint
+	for len(s.trailing) > TrailingPutsMax || s.trailingBytes > TrailingPutBytesMax {
+		s.letGo(s.trailing[0])
+	}
+}
+
+// letGo finishes the trailing put p before its pushes ended: they are
+// cancelled (no retry is sent, and no request of theirs holds the put's
+// bytes any more) and the placement nodes not reached yet get hand-offs,
+// as at the put's deadline (finishPut). Counted in
+// storage_rejects_total{reason="trailing"}.
+func (s *Storage) letGo(p *putOp) {
+	for _, pu := range p.pushes {
+		s.cancelPush(pu)
+	}
+	s.reject(ReasonTrailing)
+	s.finishPut(p, nil)
+}
+
+// bytesHeld is what p holds in memory while its pushes run: the object's
+// bytes of a whole put, the manifest (encoded and decoded), and for a
+// committed session (its bytes on disk) the chunk reads a push window may
+// have in flight per placement node.
+func (p *putOp) bytesHeld() int64 {
+	n := int64(len(p.data)) + 2*int64(len(p.manBytes))
+	if p.data == nil && len(p.man.Chunks) > 0 {
+		largest := int64(p.man.Chunks[0].Size)
+		n += int64(len(p.targets)) * PushWindowMax * largest
+	}
+	return n
 }
 
 // onDelete unpins addr and removes this node's copy. Other replicas keep

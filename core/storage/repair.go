@@ -136,7 +136,8 @@ func (s *Storage) pruneStaged() {
 }
 
 // healDamaged fetches a healthy copy of up to HealsPerTickMax damaged
-// chunks from the placement nodes of an object that lists them.
+// chunks from the placement nodes of an object that lists them, else
+// from the object's other holders the DHT names (fetchChunkWide).
 func (s *Storage) healDamaged() {
 	started := 0
 	for _, c := range env.SortedKeysFunc(s.damaged, compareAddr) {
@@ -174,7 +175,7 @@ func (s *Storage) healDamaged() {
 			}
 		}
 		chunk := c
-		s.fetchChunkFrom(c, off, cands, func(data []byte, err error) {
+		s.fetchChunkWide(obj, c, off, cands, func(data []byte, err error) {
 			switch {
 			case err == nil:
 				delete(s.healing, chunk)

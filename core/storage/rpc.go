@@ -26,9 +26,16 @@ type rpc struct {
 // call sends m to peer and calls done once with the reply or errTimeout.
 // It returns false (and never calls done) when RPCsInflightMax is reached.
 func (s *Storage) call(to proto.NodeID, m *message, done func(*message, error)) bool {
+	_, ok := s.callCorr(to, m, done)
+	return ok
+}
+
+// callCorr is call that also returns the request's corr id, for a caller
+// that may cancel it (cancelCall).
+func (s *Storage) callCorr(to proto.NodeID, m *message, done func(*message, error)) (uint64, bool) {
 	if len(s.rpcs) >= RPCsInflightMax {
 		s.reject(ReasonOverload)
-		return false
+		return 0, false
 	}
 	s.corr = (s.corr + 1) & tagValueMask
 	if s.corr == 0 {
@@ -37,7 +44,16 @@ func (s *Storage) call(to proto.NodeID, m *message, done func(*message, error)) 
 	r := &rpc{to: to, frame: encodeFrame(s.corr, m), done: done}
 	s.rpcs[s.corr] = r
 	s.send(s.corr, r)
-	return true
+	return s.corr, true
+}
+
+// cancelCall forgets the outstanding request corr: no retry is sent and
+// its done is never called (a late reply is ignored as a duplicate).
+func (s *Storage) cancelCall(corr uint64) {
+	if r := s.rpcs[corr]; r != nil {
+		delete(s.rpcs, corr)
+		s.env.CancelTimer(r.timer)
+	}
 }
 
 func (s *Storage) send(corr uint64, r *rpc) {

@@ -403,7 +403,7 @@ func (s *Storage) onPutCommit(req env.RequestID, body PutCommit) {
 // commits as a whole put of that chunk's bytes.
 func (s *Storage) commitSession(ss *session, req env.RequestID, body PutCommit) {
 	err := s.checkCommit(ss, body)
-	if err == nil && len(s.puts) >= InflightPutsMax {
+	if err == nil && s.activePuts() >= InflightPutsMax {
 		s.reject(ReasonOverload)
 		err = fmt.Errorf("%w: %d puts in flight", ErrBusy, InflightPutsMax)
 	}

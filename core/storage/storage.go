@@ -48,9 +48,14 @@ type Storage struct {
 	jobs    map[uint64]*diskJob
 	nextJob uint64
 	puts    map[uint64]*putOp
-	gets    map[uint64]*getOp
-	nextOp  uint64
-	tick    env.TimerID
+	// trailing: the acknowledged puts in s.puts whose pushes are still
+	// open, oldest acknowledgement first (put.go, trail), and the sum of
+	// their footprints.
+	trailing      []*putOp
+	trailingBytes int64
+	gets          map[uint64]*getOp
+	nextOp        uint64
+	tick          env.TimerID
 
 	recovery       recoveryScan
 	sweep          orphanSweep
@@ -142,6 +147,7 @@ func (s *Storage) reset() {
 	s.rpcs = map[uint64]*rpc{}
 	s.jobs = map[uint64]*diskJob{}
 	s.puts = map[uint64]*putOp{}
+	s.trailing, s.trailingBytes = nil, 0
 	s.gets = map[uint64]*getOp{}
 	s.audits = map[proto.Addr]*audit{}
 	s.damaged = map[proto.Addr]damage{}
@@ -373,7 +379,8 @@ func (s *Storage) Stats() Stats {
 // CheckInvariants implements node.InvariantChecker: the node calls it once
 // after every step; Handle does not check by itself.
 func (s *Storage) CheckInvariants() {
-	if len(s.rpcs) > RPCsInflightMax || len(s.jobs) > DiskJobsMax || len(s.puts) > InflightPutsMax ||
+	if len(s.rpcs) > RPCsInflightMax || len(s.jobs) > DiskJobsMax || len(s.puts) > InflightPutsMax+TrailingPutsMax ||
+		len(s.trailing) > TrailingPutsMax || s.trailingBytes > TrailingPutBytesMax || s.activePuts() > InflightPutsMax ||
 		len(s.gets) > InflightGetsMax || len(s.audits) > RepairAuditsMax || len(s.damaged) > DamagedChunksMax ||
 		len(s.provideNext) > ProvideQueueMax || len(s.sessions) > SessionsMax {
 		panic("storage: a bounded table exceeds its limit")
