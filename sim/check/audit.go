@@ -20,8 +20,21 @@ type AuditLog struct {
 	// Base, Durable: the HeadStatus read before the records.
 	Base, Durable audit.Head
 	Records       []audit.Record // every record held, from Base.Seq+1
-	// Acked is the subject of each append acknowledged with its seq.
+	// Acked is the subject of each append acknowledged with its seq (the
+	// latest, when a seq was acknowledged for more than one subject).
 	Acked map[uint64]string
+	// Replaced are the appends acknowledged with a seq that was later
+	// acknowledged again for a different subject: a crash lost them (they
+	// were chained but not durable) and the restarted node reused their
+	// seq. Each is a lost acknowledged append, whatever the base.
+	Replaced []AuditAck
+}
+
+// AuditAck is an append acknowledged with Seq, for Subject, whose seq was
+// acknowledged again for Then.
+type AuditAck struct {
+	Seq           uint64
+	Subject, Then string
 }
 
 // AuditRetention judges logs: on every node, retention fired (the base is
@@ -30,9 +43,10 @@ type AuditLog struct {
 // after it (audit.VerifyBaseWitnessed), the records held run without a gap
 // from the base through the durable head, and every append acknowledged
 // with a seq after the base is held with its subject: retention dropped
-// whole segments below the base and nothing after it. It assumes no node
-// crashed with appends chained but not durable (a crash loses them and
-// their seqs are reused, which this check would report as a loss).
+// whole segments below the base and nothing after it. An append a crash
+// lost (chained and acknowledged, not yet durable) whose seq the
+// restarted node reused is in AuditLog.Replaced and reported as lost,
+// whatever the base.
 func AuditRetention(logs []AuditLog) Result {
 	const name = "audit_retention"
 	var bad []string
@@ -81,6 +95,9 @@ func auditLogFault(l AuditLog) string {
 		return fmt.Sprintf("records held end at seq %d, before the durable head %d", last, l.Durable.Seq)
 	}
 	var lost []string
+	for _, a := range l.Replaced {
+		lost = append(lost, fmt.Sprintf("seq %d (%s) acknowledged again for %q (its seq reused)", a.Seq, a.Subject, a.Then))
+	}
 	for seq, subject := range l.Acked {
 		if seq <= b.Seq {
 			continue

@@ -56,6 +56,12 @@ func TestAuditRetention(t *testing.T) {
 		{"the tail lost", func(l *AuditLog) { l.Records = l.Records[:len(l.Records)-3] }, "before the durable head"},
 		{"an acknowledged append past the tail", func(l *AuditLog) { l.Acked[n+1] = "late" }, "past the last record held"},
 		{"an acknowledged append replaced", func(l *AuditLog) { l.Acked[n-1] = "other" }, `acknowledged for "other"`},
+		{"an acknowledged seq reused", func(l *AuditLog) {
+			l.Replaced = []AuditAck{{Seq: n - 1, Subject: "lost", Then: l.Acked[n-1]}}
+		}, `seq 4105 (lost) acknowledged again for "a4105"`},
+		{"an acknowledged seq below the base reused", func(l *AuditLog) {
+			l.Replaced = []AuditAck{{Seq: 3, Subject: "lost", Then: "a3"}}
+		}, "1 acknowledged appends after the base lost: seq 3 (lost) acknowledged again"},
 		{"a base no retention record names", func(l *AuditLog) {
 			*l = auditLogAfter(auditChain(n, 0))
 		}, "not witnessed"},

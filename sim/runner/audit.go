@@ -2,10 +2,13 @@ package runner
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
 	"github.com/ron-network/ron/core/audit"
+	"github.com/ron-network/ron/core/node"
+	"github.com/ron-network/ron/sim"
 	"github.com/ron-network/ron/sim/check"
 	"github.com/ron-network/ron/sim/scenario"
 )
@@ -14,13 +17,47 @@ import (
 // audit_retention check.
 const auditAnswerWithin = 10 * time.Second
 
-// auditAppends is the audit section's appends: every up node is sent an
-// audit.Append every 1/rate until the scenario's duration (as rond's
-// gateway appends an event), and acked[i] keeps the subject of each one
-// node i acknowledged, by its seq.
+// auditPendingPerNode bounds the appends awaiting an answer from one node,
+// and auditPendingMax those from all nodes (well below
+// sim.RequestsPendingMax, which the other workloads share): an append
+// due while a node is at its bound is skipped (counted), as a client
+// whose requests time out would give up rather than queue without end.
+const (
+	auditPendingPerNode = 64
+	auditPendingMax     = sim.RequestsPendingMax / 4
+)
+
+// auditAppends is the audit section's appends: every node that is up and
+// not paused (rond's gateway appends nothing while its process is
+// stopped) is sent an audit.Append every 1/rate until the scenario's
+// duration, as rond's gateway appends an event, unless it already has
+// auditPendingPerNode appends unanswered (or all nodes auditPendingMax).
+// acked[i] keeps the subject of each append node i acknowledged, by its
+// seq; an ack for a seq that already holds a different subject (a crash
+// lost the earlier append and the restarted node reused its seq) moves
+// the earlier one to replaced[i], which the check reports as lost.
 type auditAppends struct {
-	acked []map[uint64]string
-	sent  uint64
+	acked    []map[uint64]string
+	replaced [][]check.AuditAck
+	sent     uint64
+	skipped  uint64
+	// pending[i] counts node i's appends unanswered in its incarnation
+	// inc[i] (a crash drops them unanswered: a new incarnation starts
+	// from 0); pendingAll is their sum over the nodes.
+	pending    []int
+	inc        []*node.Node
+	pendingAll int
+}
+
+// auditEvery is the interval between appends at rate per second,
+// saturating at the largest time.Duration (the parser bounds rate to
+// [scenario.AuditRateMin, scenario.AuditRateMax]).
+func auditEvery(rate float64) time.Duration {
+	ns := float64(time.Second) / rate
+	if !(ns < math.MaxInt64) { // also NaN
+		return math.MaxInt64
+	}
+	return time.Duration(ns)
 }
 
 // startAudit starts the audit section's appends (when it has a rate).
@@ -29,27 +66,52 @@ func (r *run) startAudit(a *scenario.Audit) {
 		return
 	}
 	n := r.w.Nodes()
-	r.audit = &auditAppends{acked: make([]map[uint64]string, n)}
+	au := &auditAppends{acked: make([]map[uint64]string, n), replaced: make([][]check.AuditAck, n),
+		pending: make([]int, n), inc: make([]*node.Node, n)}
+	r.audit = au
 	for i := range n {
-		r.audit.acked[i] = map[uint64]string{}
+		au.acked[i] = map[uint64]string{}
 	}
-	every := max(time.Duration(float64(time.Second)/a.RatePerSecond), time.Nanosecond)
+	every := auditEvery(a.RatePerSecond)
+	if every <= 0 || every >= r.scn.Duration {
+		return // no append falls before the end
+	}
 	var tick func()
 	tick = func() {
 		if r.w.Now() >= r.scn.Duration {
 			return
 		}
 		for i := range n {
-			if !r.w.Up(i) {
+			if !r.w.Up(i) || r.w.Paused(i) {
 				continue
 			}
-			r.audit.sent++
-			subject := "sim-append-" + strconv.FormatUint(r.audit.sent, 10)
+			inc := r.w.Node(i)
+			if au.inc[i] != inc {
+				au.pendingAll -= au.pending[i]
+				au.inc[i], au.pending[i] = inc, 0
+			}
+			if au.pending[i] >= auditPendingPerNode || au.pendingAll >= auditPendingMax {
+				au.skipped++
+				continue
+			}
+			au.pending[i]++
+			au.pendingAll++
+			au.sent++
+			subject := "sim-append-" + strconv.FormatUint(au.sent, 10)
 			ev := audit.Event{Kind: audit.KindNameWrite, Actor: "sim", Subject: subject}
 			r.w.Request(i, audit.ServiceName, audit.Append{Event: ev}, func(resp any) {
-				if res, ok := resp.(audit.AppendResult); ok && res.Err == nil && res.Seq > 0 {
-					r.audit.acked[i][res.Seq] = subject
+				if au.inc[i] == inc {
+					au.pending[i]--
+					au.pendingAll--
 				}
+				res, ok := resp.(audit.AppendResult)
+				if !ok || res.Err != nil || res.Seq == 0 {
+					return
+				}
+				if prev, held := au.acked[i][res.Seq]; held && prev != subject {
+					au.replaced[i] = append(au.replaced[i], check.AuditAck{Seq: res.Seq, Subject: prev, Then: subject})
+				}
+				au.acked[i][res.Seq] = subject
 			})
 		}
 		r.w.After(every, tick)
@@ -76,7 +138,7 @@ func (r *run) checkAuditRetention() check.Result {
 	}
 	var logs []check.AuditLog
 	for i := range r.w.Nodes() {
-		l := check.AuditLog{Node: fmt.Sprintf("n%d", i+1), Acked: r.audit.acked[i]}
+		l := check.AuditLog{Node: fmt.Sprintf("n%d", i+1), Acked: r.audit.acked[i], Replaced: r.audit.replaced[i]}
 		if !r.w.Up(i) {
 			l.Err = "down at the end"
 			logs = append(logs, l)
@@ -111,5 +173,9 @@ func (r *run) checkAuditRetention() check.Result {
 		}
 		logs = append(logs, l)
 	}
-	return check.AuditRetention(logs)
+	res := check.AuditRetention(logs)
+	if r.audit.skipped > 0 {
+		res.Detail += fmt.Sprintf(" (%d appends sent, %d skipped: the node had %d unanswered, or all nodes %d)", r.audit.sent, r.audit.skipped, auditPendingPerNode, auditPendingMax)
+	}
+	return res
 }

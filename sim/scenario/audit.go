@@ -13,6 +13,11 @@ import (
 // AuditRateMax bounds audit.rate (appends per second to each node).
 const AuditRateMax = 10_000
 
+// AuditRateMin is the least audit.rate: one append per DurationMax, the
+// longest scenario (a lower rate appends nothing, and its interval
+// overflows a time.Duration).
+var AuditRateMin = 1 / DurationMax.Seconds()
+
 // Audit is the `audit:` section (nil = absent): the nodes' audit log
 // retention (core/audit Config, rond's audit_retain_bytes and
 // audit_retain_age; zero: core/audit's defaults) and appends to every
@@ -20,6 +25,7 @@ const AuditRateMax = 10_000
 // appends an event), so that a run can reach the bounds. RetainBytes is
 // at least audit.RetainBytesMin and RetainAge at least audit.RetainAgeMin,
 // as in rond: a run reaches retention by age in a few simulated hours.
+// RatePerSecond is in [AuditRateMin, AuditRateMax].
 type Audit struct {
 	RetainBytes   int64
 	RetainAge     time.Duration
@@ -57,8 +63,8 @@ func (d *decoder) auditSection(n *yaml.Node, nodes Nodes) *Audit {
 	}
 	if v, ok := d.require(f, "rate"); ok {
 		if r, good := unitValue(d, v, "audit.rate", "a rate", parseRateText); good {
-			if r <= 0 || r > AuditRateMax {
-				d.fail(v, "audit.rate", fmt.Sprintf("want a rate above 0/s and at most %s, got %s", formatRate(AuditRateMax), v.Value))
+			if r < AuditRateMin || r > AuditRateMax {
+				d.fail(v, "audit.rate", fmt.Sprintf("want a rate of at least one append per %v (%s) and at most %s, got %s", DurationMax, formatRate(AuditRateMin), formatRate(AuditRateMax), v.Value))
 			} else {
 				a.RatePerSecond = r
 			}

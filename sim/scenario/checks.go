@@ -68,7 +68,7 @@ func (d *decoder) check(n *yaml.Node, path string) (Check, bool) {
 		d.fail(n, path, "linearizable checks registry names and nodes.registry_replicas is 0")
 		return c, false
 	}
-	if c.Name == CheckAuditRetention && !d.audit {
+	if c.Name == CheckAuditRetention && !d.audit && !d.auditBad {
 		d.fail(n, path, "audit_retention checks the audit section's appends and audit.rate is absent")
 		return c, false
 	}

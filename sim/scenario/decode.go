@@ -40,6 +40,10 @@ type decoder struct {
 	// audit is set when the audit section appends (audit.rate; the
 	// audit_retention check needs it).
 	audit bool
+	// auditBad is set when the audit section was given but is invalid (its
+	// rate missing or out of range), so that the audit_retention check
+	// does not add "audit.rate is absent".
+	auditBad bool
 	// faultOK[i] is set when faults[i] decoded without error; only those
 	// take part in the timeline checks.
 	faultOK []bool

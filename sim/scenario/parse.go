@@ -182,6 +182,7 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 	if v, ok := top.get("audit"); ok {
 		s.Audit = d.auditSection(v, s.Nodes)
 		d.audit = s.Audit != nil && s.Audit.RatePerSecond > 0
+		d.auditBad = !d.audit
 	}
 	if v, ok := top.get("swarm"); ok {
 		s.Swarm = d.swarmSection(v)

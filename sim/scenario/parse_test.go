@@ -666,7 +666,11 @@ func TestParseAcceptsReplacementCharacter(t *testing.T) {
 func TestParseRejectsAudit(t *testing.T) {
 	runBad(t, []badCase{
 		{"rate missing", noRegistry + "audit: {retain_age: 1h}\n", one(4, "audit.rate", "required")},
-		{"rate zero", noRegistry + "audit: {rate: 0/s}\n", one(4, "audit.rate", "above 0/s")},
+		{"rate zero", noRegistry + "audit: {rate: 0/s}\n", one(4, "audit.rate", "at least one append per 24h0m0s")},
+		{"rate below one per 24h", noRegistry + "audit:\n  rate: 1e-20/s\n", one(5, "audit.rate", "at least one append per 24h0m0s")},
+		{"rate above the most", noRegistry + "audit: {rate: 20000/s}\n", one(4, "audit.rate", "at most 10000/s")},
+		{"rate zero with the check", noRegistry + "audit: {rate: 0/s}\nchecks: [audit_retention]\n", one(4, "audit.rate", "at least one append per 24h0m0s")},
+		{"rate missing with the check", noRegistry + "audit: {retain_age: 1h}\nchecks: [audit_retention]\n", one(4, "audit.rate", "required")},
 		{"age below the minimum", noRegistry + "audit:\n  rate: 1/s\n  retain_age: 30m\n", one(6, "audit.retain_age", "want a duration in 1h..")},
 		{"bytes below the minimum", noRegistry + "audit:\n  rate: 1/s\n  retain_bytes: 1MiB\n", one(6, "audit.retain_bytes", "at least 16MiB")},
 		{"unknown key", noRegistry + "audit: {rate: 1/s, retain: 1h}\n", one(4, "audit.retain", "unknown key")},
