@@ -268,6 +268,10 @@ const (
 	// envVersion: a replica advertises the highest entry version it reads
 	// (clusterversion.go); only builds reading above VersionBase send it.
 	envVersion = 6
+	// envStateQuery: a replica that started with no raft state asks the
+	// others for theirs; envStateReply answers (amnesia.go).
+	envStateQuery = 7
+	envStateReply = 8
 )
 
 // forward carries a client op from its origin to a replica.
