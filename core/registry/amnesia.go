@@ -7,6 +7,7 @@ import (
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 
+	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/proto/oap"
 	"github.com/ron-network/ron/core/proto/wire"
@@ -39,20 +40,29 @@ type amnesia struct {
 }
 
 // startUnconfirmed makes the replica unconfirmed when it recovered no raft
-// state at all in a group of more than one replica.
-func (r *Registry) startUnconfirmed(empty bool) {
+// state at all (empty) in a group of more than one replica, or when
+// keyUnconfirmed is still on disk (marked): it started empty, caught up
+// part of the way and restarted, so its log may still miss entries it
+// acknowledged before it lost its disk. The mark is written (and synced)
+// before anything raft writes, disk ops completing in order, so a crash
+// cannot leave raft state without it.
+func (r *Registry) startUnconfirmed(empty, marked bool) {
 	r.amn = nil
 	r.env.Metrics().Set(MetricUnconfirmed, "", 0)
-	if !empty || len(r.cfg.Replicas) < 2 {
+	if (!empty && !marked) || len(r.cfg.Replicas) < 2 {
 		return
+	}
+	if !marked {
+		r.env.Submit(env.DiskOp{Kind: env.DiskBatch, Tag: tagMarker, Batch: []env.DiskWrite{{Key: []byte(keyUnconfirmed), Value: env.Seal(nil)}}})
+		r.env.Submit(env.DiskOp{Kind: env.DiskSync, Tag: tagMarker})
 	}
 	r.amn = &amnesia{nonce: r.session, reports: make([]stateReport, len(r.cfg.Replicas))}
 	r.env.Metrics().Set(MetricUnconfirmed, "", 1)
-	r.env.Log().Warn("registry: this replica has no raft state (a new data directory) in a group of "+
+	r.env.Log().Warn("registry: this replica started with no raft state (a new data directory) in a group of "+
 		strconv.Itoa(len(r.cfg.Replicas))+" replicas: it will not vote or campaign until every other replica "+
 		"has answered and it has caught up to their highest log index, or a majority of the replicas report no "+
 		"state either (a new cluster); if it lost a disk it once had, the acknowledged writes it held are kept "+
-		"only by the others", "replicas", len(r.cfg.Replicas))
+		"only by the others", "replicas", len(r.cfg.Replicas), "resumed", marked)
 	r.sendStateQuery()
 }
 
@@ -149,7 +159,10 @@ func (r *Registry) maybeConfirm() {
 	if a == nil || r.phase != phaseRunning {
 		return
 	}
-	empty, all, stateSeen := 1, true, false
+	empty, all, stateSeen := 0, true, false
+	if !r.hasRaftState() {
+		empty = 1
+	}
 	for i, rep := range a.reports {
 		switch {
 		case i == r.replica:
@@ -172,6 +185,8 @@ func (r *Registry) maybeConfirm() {
 	}
 	r.amn = nil
 	r.env.Metrics().Set(MetricUnconfirmed, "", 0)
+	// Losing this deletion in a crash only makes the next start wait again.
+	r.env.Submit(env.DiskOp{Kind: env.DiskBatch, Tag: tagMarker, Batch: []env.DiskWrite{{Key: []byte(keyUnconfirmed), Delete: true}}})
 	r.env.Log().Info("registry: replica confirmed, it votes from now on: "+why, "applied", r.m.applied)
 }
 

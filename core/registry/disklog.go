@@ -21,11 +21,14 @@ import (
 //	raft/e/<index, 16 hex>  one raftpb.Entry
 //	raft/hs                 the raftpb.HardState
 //	raft/snap               the latest raftpb.Snapshot (Data: signedSnapshot)
+//	raft/unconfirmed        present (empty) while the replica, started with
+//	                        no raft state, may not vote yet (amnesia.go)
 const (
 	keyPrefix      = "raft/"
 	keyEntryPrefix = "raft/e/"
 	keyHardState   = "raft/hs"
 	keySnapshot    = "raft/snap"
+	keyUnconfirmed = "raft/unconfirmed"
 )
 
 // Disk limits.
@@ -136,6 +139,8 @@ type recovery struct {
 	hs      *pb.HardState
 	snap    *pb.Snapshot
 	lastKey []byte
+	// unconfirmed: keyUnconfirmed is on disk (amnesia.go).
+	unconfirmed bool
 }
 
 // add parses one scanned pair. An unreadable value is corruption.
@@ -162,6 +167,8 @@ func (rc *recovery) add(kv env.KV) error {
 		if err := proto.Unmarshal(value, rc.hs); err != nil {
 			return fmt.Errorf("registry: hard state: %w", errCorrupt)
 		}
+	case key == keyUnconfirmed:
+		rc.unconfirmed = true
 	case key == keySnapshot:
 		rc.snap = &pb.Snapshot{}
 		if err := proto.Unmarshal(value, rc.snap); err != nil {

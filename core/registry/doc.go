@@ -91,6 +91,11 @@
 //     before (a new cluster's replicas all start this way, and one down
 //     replica does not stop the others).
 //
+// It writes raft/unconfirmed (synced, before anything raft writes: disk
+// ops complete in order) and deletes it on confirming; a replica that
+// restarts with the mark still on disk is unconfirmed again although its
+// log is no longer empty (it may have caught up only part of the way).
+// An older build ignores the key (recovery skips unknown raft/ keys).
 // registry_unconfirmed is 1 while it waits, and the warning at recovery
 // says what it waits for. While a replica is unconfirmed the group elects
 // only with a majority of the others: the red team's sequence (a lagging

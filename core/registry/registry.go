@@ -45,6 +45,7 @@ const (
 	tagScan     = 1 // recovery's scan of the replica's keys
 	tagPersist  = 2 // a Ready's writes and sync
 	tagSnapshot = 3 // a snapshot's writes
+	tagMarker   = 4 // keyUnconfirmed's write or deletion (amnesia.go)
 )
 
 // phase is the replica's life cycle: recovering (reading the disk),
@@ -308,7 +309,7 @@ func (r *Registry) onDisk(d env.DiskDone) {
 		if r.inflightOps == 0 && r.inflight != nil {
 			r.finishReady()
 		}
-	case tagSnapshot:
+	case tagSnapshot, tagMarker:
 	}
 }
 
@@ -393,7 +394,7 @@ func (r *Registry) recover() error {
 		return fmt.Errorf("registry: creating raft node: %w", err)
 	}
 	r.rn, r.phase = rn, phaseRunning
-	r.startUnconfirmed(snapIndex == 0 && len(ents) == 0 && raft.IsEmptyHardState(hs))
+	r.startUnconfirmed(snapIndex == 0 && len(ents) == 0 && raft.IsEmptyHardState(hs), rc.unconfirmed)
 	return nil
 }
 
