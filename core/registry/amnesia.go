@@ -92,11 +92,15 @@ func (r *Registry) onUnconfirmedTick() {
 }
 
 // hasRaftState reports whether this replica holds any raft state in its
-// storage mirror (what it has made durable): a hard state or a log entry.
+// storage mirror (what it has made durable: a hard state or a log entry)
+// or was confirmed once. A replica of a new cluster that was confirmed
+// and stopped before any election reached it must not look new again: a
+// replica that lost its disk and it would be a majority reporting no
+// state while the third holds every acknowledged write.
 func (r *Registry) hasRaftState() bool {
 	hs, _, _ := r.storage.InitialState()
 	last, _ := r.storage.LastIndex()
-	return !raft.IsEmptyHardState(hs) || last > 0
+	return r.confirmed || !raft.IsEmptyHardState(hs) || last > 0
 }
 
 // onStateEnvelope handles envStateQuery and envStateReply; it reports
@@ -185,8 +189,14 @@ func (r *Registry) maybeConfirm() {
 	}
 	r.amn = nil
 	r.env.Metrics().Set(MetricUnconfirmed, "", 0)
-	// Losing this deletion in a crash only makes the next start wait again.
-	r.env.Submit(env.DiskOp{Kind: env.DiskBatch, Tag: tagMarker, Batch: []env.DiskWrite{{Key: []byte(keyUnconfirmed), Delete: true}}})
+	// One batch: a crash keeps both keys' old values (the next start
+	// waits again) or both new ones. Synced: a replica that never gets raft
+	// state (a new cluster elected without it) must still report state
+	// after a restart (hasRaftState).
+	r.confirmed = true
+	r.env.Submit(env.DiskOp{Kind: env.DiskBatch, Tag: tagMarker, Batch: []env.DiskWrite{
+		{Key: []byte(keyUnconfirmed), Delete: true}, {Key: []byte(keyConfirmed), Value: env.Seal(nil)}}})
+	r.env.Submit(env.DiskOp{Kind: env.DiskSync, Tag: tagMarker})
 	r.env.Log().Info("registry: replica confirmed, it votes from now on: "+why, "applied", r.m.applied)
 }
 

@@ -4,7 +4,10 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/raft/v3"
+
 	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/proto/oap"
 )
 
 // TestWipedReplicaKeepsAckedWrites replays the red team's amnesia
@@ -171,5 +174,58 @@ func TestUnconfirmedSurvivesRestart(t *testing.T) {
 	}
 	if !c.c.RunUntil(time.Second, func() bool { _, ok := c.nodes[wiped].env.disk.Get(keyUnconfirmed); return !ok }) {
 		t.Fatalf("mark still on disk after confirming")
+	}
+}
+
+// TestConfirmedReplicaWithoutLogIsNotNew is the red team's exact run: the
+// replica that is stopped first never got raft state (the cluster
+// elected its first leader without it), so when another replica loses
+// its disk the two report no raft state, a majority, as a new cluster
+// would. A replica that was confirmed once reports state, so the wiped
+// one waits for the complete one.
+func TestConfirmedReplicaWithoutLogIsNotNew(t *testing.T) {
+	c := newCluster(t, replicas3, 1, Config{})
+	lag := 0
+	c.cut = func(from, to proto.NodeID, frame []byte) bool {
+		if to != c.nodes[lag].id && from != c.nodes[lag].id {
+			return false
+		}
+		f, err := oap.Decode(frame)
+		return err == nil && len(f.Payload) > 1 && f.Payload[1] == envRaft
+	}
+	full := c.leader(2 * time.Second)
+	if full == lag {
+		t.Fatalf("replica %d leads without raft messages", lag)
+	}
+	wiped := 3 - full - lag
+	alice, bob := newOwner(1), newOwner(2)
+	if r := c.do(full, Claim{Name: "a.org", Owner: alice.pub}); r.Err != nil {
+		t.Fatalf("claim: %v", r.Err)
+	}
+	if reg := c.nodes[lag].reg; reg.Unconfirmed() || reg.storage == nil {
+		t.Fatalf("replica %d not confirmed or not running", lag)
+	} else if hs, _, _ := reg.storage.InitialState(); !raft.IsEmptyHardState(hs) {
+		t.Fatalf("replica %d got raft state through the cut: %v", lag, hs)
+	}
+	c.crash(lag)
+	c.crash(wiped).Wipe()
+	c.crash(full)
+	c.run(100 * time.Millisecond) // the frames in flight are lost
+	c.cut = nil
+	c.restart(wiped)
+	c.restart(lag)
+	if r := c.do(wiped, Claim{Name: "a.org", Owner: bob.pub}); r.Err == nil {
+		t.Fatalf("another owner's claim of a.org accepted without the complete replica")
+	}
+	if r := c.do(lag, Resolve{Name: "a.org"}); r.Err == nil {
+		t.Fatalf("resolve a.org without the complete replica: %+v (want no answer)", r)
+	}
+	c.restart(full)
+	c.leader(5 * time.Second)
+	c.awaitConverged(5 * time.Second)
+	for i := range replicas3 {
+		if r := c.do(i, Resolve{Name: "a.org"}); r.Err != nil || string(r.Record.Owner) != string(alice.pub) {
+			t.Fatalf("replica %d resolve a.org after the complete replica returned: %+v", i, r)
+		}
 	}
 }

@@ -23,12 +23,15 @@ import (
 //	raft/snap               the latest raftpb.Snapshot (Data: signedSnapshot)
 //	raft/unconfirmed        present (empty) while the replica, started with
 //	                        no raft state, may not vote yet (amnesia.go)
+//	raft/confirmed          present (empty) once it was confirmed: it
+//	                        counts as a replica with state from then on
 const (
 	keyPrefix      = "raft/"
 	keyEntryPrefix = "raft/e/"
 	keyHardState   = "raft/hs"
 	keySnapshot    = "raft/snap"
 	keyUnconfirmed = "raft/unconfirmed"
+	keyConfirmed   = "raft/confirmed"
 )
 
 // Disk limits.
@@ -141,6 +144,8 @@ type recovery struct {
 	lastKey []byte
 	// unconfirmed: keyUnconfirmed is on disk (amnesia.go).
 	unconfirmed bool
+	// confirmed: keyConfirmed is on disk (amnesia.go).
+	confirmed bool
 }
 
 // add parses one scanned pair. An unreadable value is corruption.
@@ -169,6 +174,8 @@ func (rc *recovery) add(kv env.KV) error {
 		}
 	case key == keyUnconfirmed:
 		rc.unconfirmed = true
+	case key == keyConfirmed:
+		rc.confirmed = true
 	case key == keySnapshot:
 		rc.snap = &pb.Snapshot{}
 		if err := proto.Unmarshal(value, rc.snap); err != nil {

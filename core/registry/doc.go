@@ -95,7 +95,12 @@
 // ops complete in order) and deletes it on confirming; a replica that
 // restarts with the mark still on disk is unconfirmed again although its
 // log is no longer empty (it may have caught up only part of the way).
-// An older build ignores the key (recovery skips unknown raft/ keys).
+// Confirming writes raft/confirmed (synced) in the same batch, and a
+// replica with it reports state even with an empty log: in the red
+// team's run the replica stopped first had never got raft state (the
+// first leader was elected without it), and it and the wiped one would
+// otherwise be a majority reporting none. An older build ignores both
+// keys (recovery skips unknown raft/ keys).
 // registry_unconfirmed is 1 while it waits, and the warning at recovery
 // says what it waits for. While a replica is unconfirmed the group elects
 // only with a majority of the others: the red team's sequence (a lagging

@@ -45,7 +45,7 @@ const (
 	tagScan     = 1 // recovery's scan of the replica's keys
 	tagPersist  = 2 // a Ready's writes and sync
 	tagSnapshot = 3 // a snapshot's writes
-	tagMarker   = 4 // keyUnconfirmed's write or deletion (amnesia.go)
+	tagMarker   = 4 // keyUnconfirmed's and keyConfirmed's writes (amnesia.go)
 )
 
 // phase is the replica's life cycle: recovering (reading the disk),
@@ -129,6 +129,10 @@ type Registry struct {
 	// amn is non-nil while the replica is unconfirmed: it started with no
 	// raft state and may not vote yet (amnesia.go).
 	amn *amnesia
+	// confirmed: keyConfirmed is on disk (or its write submitted): this
+	// replica was confirmed once, so it reports state even with an empty
+	// log (amnesia.go).
+	confirmed bool
 
 	// Non-replica revocation view (revoke.go): pulled entries and the
 	// log index they are complete through.
@@ -394,7 +398,8 @@ func (r *Registry) recover() error {
 		return fmt.Errorf("registry: creating raft node: %w", err)
 	}
 	r.rn, r.phase = rn, phaseRunning
-	r.startUnconfirmed(snapIndex == 0 && len(ents) == 0 && raft.IsEmptyHardState(hs), rc.unconfirmed)
+	r.confirmed = rc.confirmed && !rc.unconfirmed
+	r.startUnconfirmed(snapIndex == 0 && len(ents) == 0 && raft.IsEmptyHardState(hs) && !rc.confirmed, rc.unconfirmed)
 	return nil
 }
 
