@@ -24,8 +24,8 @@ import (
 const StateQueryTicks = 10
 
 // stateReport is what one other replica answered to this incarnation's
-// state queries: whether it holds raft state, and the highest last log
-// index it reported.
+// state queries: whether it holds raft state, and the last log index of
+// its latest answer.
 type stateReport struct {
 	heard    bool
 	hasState bool
@@ -36,7 +36,6 @@ type stateReport struct {
 type amnesia struct {
 	nonce   uint64 // this incarnation's query id (its session); replies echo it
 	reports []stateReport
-	target  uint64 // highest last index reported so far
 }
 
 // startUnconfirmed makes the replica unconfirmed when it recovered no raft
@@ -138,8 +137,10 @@ func (r *Registry) onStateEnvelope(from proto.NodeID, payload []byte) bool {
 	rep := &r.amn.reports[i]
 	rep.heard = true
 	rep.hasState = rep.hasState || hasState
-	rep.last = max(rep.last, last)
-	r.amn.target = max(r.amn.target, last)
+	// The latest answer, not the highest: an uncommitted tail a replica
+	// reported may be replaced by a shorter one, and an entry committed
+	// before the wipe stays at or below every later answer's last index.
+	rep.last = last
 	r.maybeConfirm()
 	return true
 }
@@ -163,6 +164,7 @@ func (r *Registry) maybeConfirm() {
 	if a == nil || r.phase != phaseRunning {
 		return
 	}
+	var target uint64
 	empty, all, stateSeen := 0, true, false
 	if !r.hasRaftState() {
 		empty = 1
@@ -174,6 +176,7 @@ func (r *Registry) maybeConfirm() {
 			all = false
 		case rep.hasState:
 			stateSeen = true
+			target = max(target, rep.last)
 		default:
 			empty++
 		}
@@ -182,8 +185,8 @@ func (r *Registry) maybeConfirm() {
 	switch {
 	case !stateSeen && empty > len(r.cfg.Replicas)/2:
 		why = strconv.Itoa(empty) + " of " + strconv.Itoa(len(r.cfg.Replicas)) + " replicas report no raft state: a new cluster"
-	case all && r.m.applied >= a.target:
-		why = "caught up to index " + strconv.FormatUint(a.target, 10) + ", the highest every other replica reported"
+	case all && r.m.applied >= target:
+		why = "caught up to index " + strconv.FormatUint(target, 10) + ", the highest last index the other replicas reported"
 	default:
 		return
 	}

@@ -81,7 +81,8 @@
 // its last log index. It confirms, logs why and votes from then on, when
 //
 //   - every other replica has answered and its applied index reached the
-//     highest last index any reported: an entry committed before it lost
+//     highest last index of their latest answers (an uncommitted tail
+//     replaced since lowers it): an entry committed before it lost
 //     its disk is on a majority, so on some other replica at or below
 //     that index, and a committed prefix that long holds it. One heartbeat
 //     from a leader is not enough (the leader could die before sending
