@@ -70,6 +70,9 @@ func printStatus(c *client, s gateway.Status) {
 	if s.ClusterVersion != nil {
 		rows = append(rows, [2]string{"registry", fmt.Sprintf("cluster version %d (log entry format)", *s.ClusterVersion)})
 	}
+	if s.RegistryUnconfirmed {
+		rows = append(rows, [2]string{"registry", "unconfirmed: started with no raft state; does not vote until every other replica answered and it caught up (or a majority is new)"})
+	}
 	if len(s.Flags) > 0 {
 		var flags []string
 		for name, on := range s.Flags {

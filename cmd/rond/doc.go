@@ -362,13 +362,19 @@
 // dir so marked whose DIR/pebble is then missing or holds no store (a
 // volume that did not mount, an rm) is refused (exit 2) and left
 // untouched, naming the store, the record and what to do: restore the
-// store, or start over on purpose with a new --data-dir (a new node) or
-// by removing DIR/FORMAT and DIR/pebble (the same node id, empty; not
-// on a replica of a registry group of more than one replica, which would
-// forget votes the others counted; a single node without peers is its
-// own registry and may). Started empty
-// under its old id, a registry replica could vote twice in a term and
-// a storage node would drop every replica it held. A record without the
+// store, or start over on purpose as a new node with a new --data-dir
+// and a new node key (the node id is the key's: with --node-key outside
+// the data dir, as deploy/compose has it, a new dir alone is the same
+// node id, empty, as is removing DIR/FORMAT and DIR/pebble). The
+// store_created mark lives in the data dir, so it cannot catch a dir
+// lost whole. A storage node that starts empty under its old id has
+// dropped every replica it held (repair restores them); a registry
+// replica of a group of more than one replica that starts with no raft
+// state does not vote, pre-vote or campaign until every other replica
+// has answered its state query and it has caught up to the highest log
+// index they reported, or a majority reports no state (a new cluster):
+// core/registry doc.go, "Amnesia". Two replicas of three emptied at once
+// still look like a new cluster and lose what only the third held. A record without the
 // mark (an older build's, or a crash before the mark) starts as before
 // and gains the mark. rond holds the data dir's lock, DIR/LOCK (flock),
 // from its checks of the dir until it exits, and rond migrate holds it

@@ -292,6 +292,10 @@ const (
 	// by its applied cluster version, a non-replica once a replica told it
 	// (an envVersion answering a plain forwarded Claim).
 	envForwardQ = 7
+	// envStateQuery: a replica that started with no raft state asks the
+	// others for theirs; envStateReply answers (amnesia.go).
+	envStateQuery = 8
+	envStateReply = 9
 )
 
 // forward carries a client op from its origin to a replica.

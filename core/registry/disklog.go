@@ -21,11 +21,17 @@ import (
 //	raft/e/<index, 16 hex>  one raftpb.Entry
 //	raft/hs                 the raftpb.HardState
 //	raft/snap               the latest raftpb.Snapshot (Data: signedSnapshot)
+//	raft/unconfirmed        present (empty) while the replica, started with
+//	                        no raft state, may not vote yet (amnesia.go)
+//	raft/confirmed          present (empty) once it was confirmed: it
+//	                        counts as a replica with state from then on
 const (
 	keyPrefix      = "raft/"
 	keyEntryPrefix = "raft/e/"
 	keyHardState   = "raft/hs"
 	keySnapshot    = "raft/snap"
+	keyUnconfirmed = "raft/unconfirmed"
+	keyConfirmed   = "raft/confirmed"
 )
 
 // Disk limits.
@@ -136,6 +142,10 @@ type recovery struct {
 	hs      *pb.HardState
 	snap    *pb.Snapshot
 	lastKey []byte
+	// unconfirmed: keyUnconfirmed is on disk (amnesia.go).
+	unconfirmed bool
+	// confirmed: keyConfirmed is on disk (amnesia.go).
+	confirmed bool
 }
 
 // add parses one scanned pair. An unreadable value is corruption.
@@ -162,6 +172,10 @@ func (rc *recovery) add(kv env.KV) error {
 		if err := proto.Unmarshal(value, rc.hs); err != nil {
 			return fmt.Errorf("registry: hard state: %w", errCorrupt)
 		}
+	case key == keyUnconfirmed:
+		rc.unconfirmed = true
+	case key == keyConfirmed:
+		rc.confirmed = true
 	case key == keySnapshot:
 		rc.snap = &pb.Snapshot{}
 		if err := proto.Unmarshal(value, rc.snap); err != nil {

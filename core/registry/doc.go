@@ -63,6 +63,63 @@
 // recovers from an I/O error; corruption stays failed until the disk is
 // repaired.
 //
+// # Amnesia
+//
+// A replica whose disk was lost whole (a new data dir under the same node
+// key) comes back with no raft state under its old raft id, and raft
+// would let it vote as if it had never voted or acknowledged anything:
+// with a lagging replica it could elect a leader missing writes that it
+// had helped commit, a permanent divergence. So a replica that recovers
+// no raft state at all (no snapshot, no entry, an empty hard state) in a
+// group of more than one replica starts unconfirmed (amnesia.go): raft is
+// not ticked (it never campaigns), and vote and pre-vote requests and
+// answers and a leader's MsgTimeoutNow are dropped both ways; it still
+// follows a leader, acknowledges appends (a leader elected without it
+// holds every committed entry) and serves clients through the leader. It
+// sends envStateQuery to the other replicas every StateQueryTicks; each
+// running replica answers envStateReply: whether it holds raft state and
+// its last log index. It confirms, logs why and votes from then on, when
+//
+//   - every other replica has answered and its applied index reached the
+//     highest last index of their latest answers (an uncommitted tail
+//     replaced since lowers it): an entry committed before it lost
+//     its disk is on a majority, so on some other replica at or below
+//     that index, and a committed prefix that long holds it. One heartbeat
+//     from a leader is not enough (the leader could die before sending
+//     the entries); or
+//   - no replica reported state and a majority, itself included, reported
+//     none: nothing was ever committed, the group is new and bootstraps as
+//     before (a new cluster's replicas all start this way, and one down
+//     replica does not stop the others).
+//
+// It writes raft/unconfirmed (synced, before anything raft writes: disk
+// ops complete in order) and deletes it on confirming; a replica that
+// restarts with the mark still on disk is unconfirmed again although its
+// log is no longer empty (it may have caught up only part of the way).
+// Confirming writes raft/confirmed (synced) in the same batch, and a
+// replica with it reports state even with an empty log: in the red
+// team's run the replica stopped first had never got raft state (the
+// first leader was elected without it), and it and the wiped one would
+// otherwise be a majority reporting none. An older build ignores both
+// keys (recovery skips unknown raft/ keys).
+// registry_unconfirmed is 1 while it waits, and the warning at recovery
+// says what it waits for. While a replica is unconfirmed the group elects
+// only with a majority of the others: the red team's sequence (a lagging
+// replica, one wiped, the complete one down) has no leader, rather than a
+// wrong one, until the complete one returns. A 5-replica group with one
+// replica down for good and one wiped waits for the down one (its answer
+// is needed: it may hold the only other copy). Two replicas of three
+// emptied at once report no state, look like a new cluster and lose what
+// the third held: no rule inside the group can tell them apart, which is
+// why rond refuses a data dir that lost its store (io/datadir's
+// store_created) when it can. Mixed builds: a build before this one
+// counts the two envelopes as malformed (registry_rejects_total) and
+// never answers, so a new-build replica that starts empty among them stays
+// unconfirmed until they are upgraded (safe: it only does not vote); a
+// replica with state, of either build, is not affected. A fresh group of
+// mixed builds bootstraps through its older builds alone if they are a
+// majority, else once the newer builds are a majority of empty replicas.
+//
 // # Client operations, forwarding and dedup
 //
 // Each node numbers the ops it accepts within a session drawn from

@@ -22,6 +22,9 @@ const (
 	// MetricClusterVersion is the cluster version the replica applied
 	// (clusterversion.go).
 	MetricClusterVersion = "registry_cluster_version"
+	// MetricUnconfirmed is 1 while the replica started with no raft state
+	// and does not vote yet (amnesia.go).
+	MetricUnconfirmed = "registry_unconfirmed"
 )
 
 var _ = env.Declare(
@@ -34,6 +37,7 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricIsLeader, Kind: env.Gauge, Help: "1 while this replica is the raft leader, else 0."},
 	env.MetricDef{Name: MetricOps, Kind: env.Counter, Help: "Registry client operations accepted, by op.", Label: "op"},
 	env.MetricDef{Name: MetricNames, Kind: env.Gauge, Help: "Names in the replica's applied state (ronctl status shows it)."},
+	env.MetricDef{Name: MetricUnconfirmed, Kind: env.Gauge, Help: "1 while this replica started with no raft state and does not vote yet (it waits for the others' state)."},
 	env.MetricDef{Name: MetricClusterVersion, Kind: env.Gauge, Help: "The registry cluster version (log entry format) this replica applied."},
 )
 

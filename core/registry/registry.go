@@ -45,6 +45,7 @@ const (
 	tagScan     = 1 // recovery's scan of the replica's keys
 	tagPersist  = 2 // a Ready's writes and sync
 	tagSnapshot = 3 // a snapshot's writes
+	tagMarker   = 4 // keyUnconfirmed's and keyConfirmed's writes (amnesia.go)
 )
 
 // phase is the replica's life cycle: recovering (reading the disk),
@@ -129,6 +130,13 @@ type Registry struct {
 	// replica told it of, reset at Start; it carries a Claim's tenant
 	// from VersionQuota on (encodeForward).
 	clusterSeen uint64
+	// amn is non-nil while the replica is unconfirmed: it started with no
+	// raft state and may not vote yet (amnesia.go).
+	amn *amnesia
+	// confirmed: keyConfirmed is on disk (or its write submitted): this
+	// replica was confirmed once, so it reports state even with an empty
+	// log (amnesia.go).
+	confirmed bool
 
 	// Non-replica revocation view (revoke.go): pulled entries and the
 	// log index they are complete through.
@@ -235,6 +243,7 @@ func (r *Registry) start() {
 	r.phase, r.rec, r.rn, r.inflight, r.m = phaseRecovering, &recovery{}, nil, nil, newMachine()
 	r.lead, r.leading, r.sentEarly = raft.None, false, false
 	r.ticks, r.adverts = 0, make([]advert, len(r.cfg.Replicas))
+	r.amn = nil
 	r.setIsLeader(false)
 	r.m.admins = r.admins
 	r.env.Submit(env.DiskOp{Kind: env.DiskScan, Tag: tagScan, Prefix: []byte(keyPrefix), Limit: RecoveryScanLimit})
@@ -252,8 +261,13 @@ func (r *Registry) onTick() {
 	r.tickArmed = false
 	now := r.env.Now()
 	if r.phase == phaseRunning {
-		r.rn.Tick()
+		if r.amn == nil {
+			r.rn.Tick()
+		}
 		r.onVersionTick()
+		if r.amn != nil {
+			r.onUnconfirmedTick()
+		}
 		r.expireServerState(now)
 		if r.inflight == nil {
 			r.maybeSnapshot()
@@ -304,7 +318,7 @@ func (r *Registry) onDisk(d env.DiskDone) {
 		if r.inflightOps == 0 && r.inflight != nil {
 			r.finishReady()
 		}
-	case tagSnapshot:
+	case tagSnapshot, tagMarker:
 	}
 }
 
@@ -389,6 +403,8 @@ func (r *Registry) recover() error {
 		return fmt.Errorf("registry: creating raft node: %w", err)
 	}
 	r.rn, r.phase = rn, phaseRunning
+	r.confirmed = rc.confirmed && !rc.unconfirmed
+	r.startUnconfirmed(snapIndex == 0 && len(ents) == 0 && raft.IsEmptyHardState(hs) && !rc.confirmed, rc.unconfirmed)
 	return nil
 }
 
@@ -658,12 +674,13 @@ func (r *Registry) finishReady() {
 	r.ready = raft.Ready{} // drop its references
 	r.answerReads()
 	r.maybeSnapshot()
+	r.maybeConfirm()
 }
 
 func (r *Registry) sendRaft(msgs []*pb.Message) {
 	for _, m := range msgs {
 		to := m.GetTo()
-		if to == 0 || to > uint64(len(r.cfg.Replicas)) {
+		if to == 0 || to > uint64(len(r.cfg.Replicas)) || (r.amn != nil && unconfirmedDrops(m)) {
 			continue
 		}
 		payload, err := appendRaftMessage(append(r.scratch[:0], codecVersion, envRaft), m)
@@ -779,7 +796,8 @@ func (r *Registry) onMessage(msg env.Message) {
 		r.refuseNonMember(msg.From, f.Payload)
 		return
 	}
-	if r.onRevocationEnvelope(msg.From, f.Payload) || r.onVersionEnvelope(msg.From, f.Payload) {
+	if r.onRevocationEnvelope(msg.From, f.Payload) || r.onVersionEnvelope(msg.From, f.Payload) ||
+		r.onStateEnvelope(msg.From, f.Payload) {
 		return
 	}
 	kind, raw, fw, rp, err := decodeEnvelope(f.Payload, msg.From)
@@ -831,6 +849,9 @@ func (r *Registry) onRaftMessage(from proto.NodeID, raw []byte) {
 		m.GetTo() != uint64(r.replica+1) || raft.IsLocalMsg(m.GetType()) {
 		r.env.Metrics().Add(MetricRejects, reasonMalformed, 1)
 		return
+	}
+	if r.amn != nil && unconfirmedDrops(m) {
+		return // unconfirmed: it must not vote (amnesia.go)
 	}
 	_ = r.rn.Step(m) // errors are stale or unknown peers: nothing to do
 }

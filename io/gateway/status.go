@@ -15,6 +15,7 @@ const (
 	statusMetricObjectBytes = "storage_bytes"
 	statusMetricNames       = "registry_names"
 	statusMetricClusterVer  = "registry_cluster_version"
+	statusMetricUnconfirmed = "registry_unconfirmed"
 	statusMetricSessions    = "overlay_sessions"
 	statusSessionActive     = "active"
 )
@@ -54,8 +55,12 @@ type Status struct {
 	Names       *uint64 `json:"names"`
 	// ClusterVersion is the registry cluster version (log entry format)
 	// this replica applied; absent on a node that is not a replica.
-	ClusterVersion *uint64         `json:"cluster_version,omitempty"`
-	Flags          map[string]bool `json:"flags,omitempty"`
+	ClusterVersion *uint64 `json:"cluster_version,omitempty"`
+	// RegistryUnconfirmed is true while this replica started with no raft
+	// state and does not vote yet (core/registry doc.go, "Amnesia");
+	// absent otherwise.
+	RegistryUnconfirmed bool            `json:"registry_unconfirmed,omitempty"`
+	Flags               map[string]bool `json:"flags,omitempty"`
 	// FlagSources says where each flag's value comes from: "default",
 	// "config" (the config file) or "override" (POST /admin/flags,
 	// persisted; it wins over the config file).
@@ -107,6 +112,10 @@ func (g *Gateway) status(r *http.Request, cfg StatusConfig) Status {
 		case statusMetricClusterVer:
 			if cfg.RegistryReplica {
 				s.ClusterVersion = gaugeOf(f)
+			}
+		case statusMetricUnconfirmed:
+			if v := gaugeOf(f); cfg.RegistryReplica && v != nil && *v > 0 {
+				s.RegistryUnconfirmed = true
 			}
 		case statusMetricSessions:
 			s.PeersActive, s.PeersKnown = sessionsOf(f)

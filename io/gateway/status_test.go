@@ -73,6 +73,17 @@ func TestStatus(t *testing.T) {
 	if s := getStatus(t, noRegistry); s.ClusterVersion != nil {
 		t.Fatalf("cluster version %d on a node without a registry replica, want none", *s.ClusterVersion)
 	}
+	if s.RegistryUnconfirmed {
+		t.Fatalf("registry unconfirmed without registry_unconfirmed set")
+	}
+	metrics.Set("registry_unconfirmed", "", 1)
+	if s := getStatus(t, h); !s.RegistryUnconfirmed {
+		t.Fatalf("registry_unconfirmed 1, status says confirmed: %+v", s)
+	}
+	metrics.Set("registry_unconfirmed", "", 0)
+	if s := getStatus(t, h); s.RegistryUnconfirmed {
+		t.Fatalf("registry_unconfirmed 0, status says unconfirmed: %+v", s)
+	}
 
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/version", nil))

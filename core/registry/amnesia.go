@@ -1,0 +1,215 @@
+package registry
+
+import (
+	"slices"
+	"strconv"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/proto/oap"
+	"github.com/ron-network/ron/core/proto/wire"
+)
+
+// A replica that starts with no raft state (doc.go, "Amnesia") in a group
+// of more than one replica is unconfirmed: it may have voted and
+// acknowledged entries before it lost its disk, so it must not vote,
+// grant a pre-vote or campaign until it knows its log holds everything it
+// may have acknowledged, or that the group is new.
+
+// StateQueryTicks is how often (in raft ticks) an unconfirmed replica
+// asks the other replicas for their raft state.
+const StateQueryTicks = 10
+
+// stateReport is what one other replica answered to this incarnation's
+// state queries: whether it holds raft state, and the last log index of
+// its latest answer.
+type stateReport struct {
+	heard    bool
+	hasState bool
+	last     uint64
+}
+
+// amnesia is an unconfirmed replica's progress.
+type amnesia struct {
+	nonce   uint64 // this incarnation's query id (its session); replies echo it
+	reports []stateReport
+}
+
+// startUnconfirmed makes the replica unconfirmed when it recovered no raft
+// state at all (empty) in a group of more than one replica, or when
+// keyUnconfirmed is still on disk (marked): it started empty, caught up
+// part of the way and restarted, so its log may still miss entries it
+// acknowledged before it lost its disk. The mark is written (and synced)
+// before anything raft writes, disk ops completing in order, so a crash
+// cannot leave raft state without it.
+func (r *Registry) startUnconfirmed(empty, marked bool) {
+	r.amn = nil
+	r.env.Metrics().Set(MetricUnconfirmed, "", 0)
+	if (!empty && !marked) || len(r.cfg.Replicas) < 2 {
+		return
+	}
+	if !marked {
+		r.env.Submit(env.DiskOp{Kind: env.DiskBatch, Tag: tagMarker, Batch: []env.DiskWrite{{Key: []byte(keyUnconfirmed), Value: env.Seal(nil)}}})
+		r.env.Submit(env.DiskOp{Kind: env.DiskSync, Tag: tagMarker})
+	}
+	r.amn = &amnesia{nonce: r.session, reports: make([]stateReport, len(r.cfg.Replicas))}
+	r.env.Metrics().Set(MetricUnconfirmed, "", 1)
+	r.env.Log().Warn("registry: this replica started with no raft state (a new data directory) in a group of "+
+		strconv.Itoa(len(r.cfg.Replicas))+" replicas: it will not vote or campaign until every other replica "+
+		"has answered and it has caught up to their highest log index, or a majority of the replicas report no "+
+		"state either (a new cluster); if it lost a disk it once had, the acknowledged writes it held are kept "+
+		"only by the others", "replicas", len(r.cfg.Replicas), "resumed", marked)
+	r.sendStateQuery()
+}
+
+// Unconfirmed reports whether the replica is waiting to learn that it may
+// vote (it started with no raft state; see doc.go, "Amnesia").
+func (r *Registry) Unconfirmed() bool { return r.amn != nil }
+
+// sendStateQuery asks every other replica for its raft state.
+func (r *Registry) sendStateQuery() {
+	payload := wire.AppendUvarint([]byte{codecVersion, envStateQuery}, r.amn.nonce)
+	frame := oap.MustEncode(&oap.Frame{Header: oap.Header{Flags: oap.FlagEVENT, AppProto: oap.ProtoRegistry}, Payload: payload})
+	for i, id := range r.cfg.Replicas {
+		if i != r.replica {
+			r.env.Send(id, frame)
+		}
+	}
+}
+
+// onUnconfirmedTick runs every tick instead of raft's tick while the
+// replica is unconfirmed: raft never reaches its election timeout, so it
+// never campaigns.
+func (r *Registry) onUnconfirmedTick() {
+	if r.ticks%StateQueryTicks == 0 {
+		r.sendStateQuery()
+	}
+	r.maybeConfirm()
+}
+
+// hasRaftState reports whether this replica holds any raft state in its
+// storage mirror (what it has made durable: a hard state or a log entry)
+// or was confirmed once. A replica of a new cluster that was confirmed
+// and stopped before any election reached it must not look new again: a
+// replica that lost its disk and it would be a majority reporting no
+// state while the third holds every acknowledged write.
+func (r *Registry) hasRaftState() bool {
+	hs, _, _ := r.storage.InitialState()
+	last, _ := r.storage.LastIndex()
+	return r.confirmed || !raft.IsEmptyHardState(hs) || last > 0
+}
+
+// onStateEnvelope handles envStateQuery and envStateReply; it reports
+// whether the payload was one. Only replicas exchange them.
+func (r *Registry) onStateEnvelope(from proto.NodeID, payload []byte) bool {
+	if len(payload) < 2 || payload[0] != codecVersion || (payload[1] != envStateQuery && payload[1] != envStateReply) {
+		return false
+	}
+	rd := wire.NewReader(payload[2:])
+	nonce := rd.Uvarint()
+	var hasState bool
+	var last uint64
+	if payload[1] == envStateReply {
+		hasState, last = rd.Bool(), rd.Uvarint()
+	}
+	i := slices.Index(r.cfg.Replicas, from)
+	if rd.Done() != nil || i < 0 || r.replica < 0 || i == r.replica {
+		r.env.Metrics().Add(MetricRejects, reasonMalformed, 1)
+		return true
+	}
+	if r.phase != phaseRunning {
+		return true // recovering: the querier asks again
+	}
+	if payload[1] == envStateQuery {
+		last, _ := r.storage.LastIndex()
+		b := wire.AppendUvarint([]byte{codecVersion, envStateReply}, nonce)
+		b = wire.AppendBool(b, r.hasRaftState())
+		b = wire.AppendUvarint(b, last)
+		r.env.Send(from, oap.MustEncode(&oap.Frame{Header: oap.Header{Flags: oap.FlagEVENT, AppProto: oap.ProtoRegistry}, Payload: b}))
+		return true
+	}
+	if r.amn == nil || nonce != r.amn.nonce {
+		return true // an earlier incarnation's, or confirmed already
+	}
+	rep := &r.amn.reports[i]
+	rep.heard = true
+	rep.hasState = rep.hasState || hasState
+	// The latest answer, not the highest: an uncommitted tail a replica
+	// reported may be replaced by a shorter one, and an entry committed
+	// before the wipe stays at or below every later answer's last index.
+	rep.last = last
+	r.maybeConfirm()
+	return true
+}
+
+// maybeConfirm ends the unconfirmed state when it is safe to vote:
+//
+//   - every other replica answered, and this replica's applied index
+//     reached the highest last log index any reported. An entry committed
+//     before this replica lost its state is held by a majority; if this
+//     replica was one of them, at least one other holds it too, at an
+//     index no higher than that replica's last index. Applied entries are
+//     committed, and a committed entry at an index is the only one there,
+//     so the applied prefix holds every such entry, and raft's vote rule
+//     protects them again. A leader's heartbeat alone is not enough: the
+//     leader could die before sending the entries.
+//   - no replica reports state and a majority (this one included)
+//     reports none: no entry was ever committed (it would be on a
+//     majority), so the group is new and bootstraps as before.
+func (r *Registry) maybeConfirm() {
+	a := r.amn
+	if a == nil || r.phase != phaseRunning {
+		return
+	}
+	var target uint64
+	empty, all, stateSeen := 0, true, false
+	if !r.hasRaftState() {
+		empty = 1
+	}
+	for i, rep := range a.reports {
+		switch {
+		case i == r.replica:
+		case !rep.heard:
+			all = false
+		case rep.hasState:
+			stateSeen = true
+			target = max(target, rep.last)
+		default:
+			empty++
+		}
+	}
+	var why string
+	switch {
+	case !stateSeen && empty > len(r.cfg.Replicas)/2:
+		why = strconv.Itoa(empty) + " of " + strconv.Itoa(len(r.cfg.Replicas)) + " replicas report no raft state: a new cluster"
+	case all && r.m.applied >= target:
+		why = "caught up to index " + strconv.FormatUint(target, 10) + ", the highest last index the other replicas reported"
+	default:
+		return
+	}
+	r.amn = nil
+	r.env.Metrics().Set(MetricUnconfirmed, "", 0)
+	// One batch: a crash keeps both keys' old values (the next start
+	// waits again) or both new ones. Synced: a replica that never gets raft
+	// state (a new cluster elected without it) must still report state
+	// after a restart (hasRaftState).
+	r.confirmed = true
+	r.env.Submit(env.DiskOp{Kind: env.DiskBatch, Tag: tagMarker, Batch: []env.DiskWrite{
+		{Key: []byte(keyUnconfirmed), Delete: true}, {Key: []byte(keyConfirmed), Value: env.Seal(nil)}}})
+	r.env.Submit(env.DiskOp{Kind: env.DiskSync, Tag: tagMarker})
+	r.env.Log().Info("registry: replica confirmed, it votes from now on: "+why, "applied", r.m.applied)
+}
+
+// unconfirmedDrops reports whether an unconfirmed replica must not step
+// or send m: a vote or pre-vote request or answer, or a leader's
+// transfer order (it would campaign).
+func unconfirmedDrops(m *pb.Message) bool {
+	switch m.GetType() {
+	case pb.MsgVote, pb.MsgPreVote, pb.MsgVoteResp, pb.MsgPreVoteResp, pb.MsgTimeoutNow, pb.MsgHup:
+		return true
+	}
+	return false
+}
