@@ -241,16 +241,22 @@
 // by default) moves the name quota into the registry: the registry
 // counts the names each tenant's claims created, cluster-wide and across
 // restarts, and refuses a new name past names_per_tenant (403 NAME_QUOTA,
-// "tenant t created N names in the registry, its quota"), whichever
+// "tenant t reached its quota of N names in the registry"), whichever
 // gateway the claim came through (core/registry doc.go, "Tenant quota").
 // It needs registry cluster version 3 (registry.VersionQuota), a log entry
 // format older builds cannot read; as etcd does, the raise is explicit:
 //
 //   - On, the node reads version 3: a replica advertises it, and the
 //     leader raises the cluster once every replica advertises it (within
-//     seconds); a node that is no replica sends its claims' tenants once
-//     a replica says the cluster is at 3. registry_cluster_version and
-//     ronctl status (registry  cluster version N) show the raise.
+//     seconds). A node that is no replica reads no log: it sends its
+//     claims' tenants once a replica says the cluster is at 3, with the
+//     setting on or off (its first claims after each start, before a
+//     replica answered one, go without: at most its own edge count of
+//     names per tenant). registry_cluster_version and ronctl status
+//     (registry  cluster version N) show the raise;
+//     registry_claims_untenanted_total on a replica counts the names
+//     created at 3 without a tenant (exempt tokens, and claims that went
+//     past the quota, e.g. through a gateway of an older build).
 //   - Turn it on on every node, replicas and gateways, only after all of
 //     them run this build (or a later one). Until every replica has it on,
 //     nothing changes: the version stays 1 and each gateway bounds only the
@@ -267,8 +273,8 @@
 //     replica would stop at recovery meeting the version-3 entries, its
 //     log naming the binary, not the setting.) A replica whose store had
 //     not applied the raise yet starts and stops the same way when it
-//     catches up. Off on a node that is no replica only drops the tenants
-//     from its claims again: they then count for no one.
+//     catches up. On a node that is no replica the setting changes
+//     nothing (above): its tenants stay bounded by the registry.
 //   - Off before the raise (not every replica had it on yet) is a plain
 //     rollback: nothing was written in the new format.
 //

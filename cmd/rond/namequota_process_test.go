@@ -28,8 +28,8 @@ import (
 // edge count empty too, a new name through A. Turning the setting off on
 // a replica after the raise is refused at start (exit 2 naming
 // cluster_name_quota), not left to stop the replica at recovery. Without
-// the setting the third claim through B succeeds: each gateway bounds only
-// its own claims.
+// the setting (a second, two-node cluster) the third claim through B
+// succeeds: each gateway bounds only its own claims.
 func TestProcessClusterNameQuota(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -81,6 +81,24 @@ func TestProcessClusterNameQuota(t *testing.T) {
 	}
 	if code := cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(stderr.String(), "config: cluster_name_quota: off") {
 		t.Fatalf("%s with cluster_name_quota off after the raise: exit %d, stderr %q; want 2 naming cluster_name_quota", c.name, code, stderr.String())
+	}
+	for _, n := range nodes {
+		n.kill(t)
+	}
+
+	offKey := filepath.Join(t.TempDir(), "cap.key")
+	off := newClusterWith(t, 2, func(n *procNode) {
+		n.settings = []string{"--cap-key-file", offKey, "--names-per-tenant", "2"}
+	})
+	offToken := tenantToken(t, offKey, "acme")
+	for i, name := range []string{"one.acme", "two.acme", "three.acme"} {
+		n := off[i/2]
+		if got := claimAs(t, n, offToken, name, o); got.status != http.StatusCreated {
+			t.Fatalf("without cluster_name_quota: claim %s through %s: %d %+v, want 201 (each gateway bounds its own claims)", name, n.name, got.status, got.env)
+		}
+	}
+	if v, ok := scrapeMetric(t, off[0], registry.MetricClusterVersion); ok && v != registry.VersionBase {
+		t.Fatalf("without cluster_name_quota: registry_cluster_version %v, want %d", v, registry.VersionBase)
 	}
 }
 

@@ -259,10 +259,10 @@ type Config struct {
 	// Above VersionBase the replica advertises it, and the leader raises
 	// the cluster version once every replica does (clusterversion.go).
 	// VersionBase, the test-only VersionTest and VersionQuota exist (rond
-	// sets VersionQuota with cluster_name_quota). On a
-	// non-replica, VersionQuota and above lets its forwarded Claims carry
-	// their tenant once a replica says the cluster reached it (doc.go,
-	// "Tenant quota").
+	// sets VersionQuota with cluster_name_quota). A non-replica reads no
+	// log, so its VersionMax changes nothing: its forwarded Claims carry
+	// their tenant once a replica says the cluster reached VersionQuota,
+	// whatever it is (doc.go, "Tenant quota").
 	VersionMax uint64
 	// RevocationPullInterval is how often a non-replica pulls the
 	// revocations it has not seen from every replica. Zero means never (the

@@ -178,11 +178,13 @@ func (r *Registry) onVersionEnvelope(from proto.NodeID, payload []byte) bool {
 	i := slices.Index(r.cfg.Replicas, from)
 	if r.replica < 0 && rd.Done() == nil && i >= 0 && v >= VersionBase {
 		// To a non-replica, a replica's envVersion is its applied
-		// cluster version (tellVersion), which never goes down. A
-		// build that does not read VersionQuota ignores it.
-		if r.versionMax >= VersionQuota {
-			r.clusterSeen = max(r.clusterSeen, v)
-		}
+		// cluster version (tellVersion), which never goes down. It is
+		// recorded whatever this node's VersionMax: a non-replica reads
+		// no log, and a replica says VersionQuota only once every
+		// replica reads envForwardQ, so carrying the tenant from then on
+		// is always safe, and a gateway with cluster_name_quota off
+		// does not let its tenants past the registry's quota.
+		r.clusterSeen = max(r.clusterSeen, v)
 		return true
 	}
 	if rd.Done() != nil || i < 0 || r.replica < 0 || v < VersionBase {
@@ -196,8 +198,8 @@ func (r *Registry) onVersionEnvelope(from proto.NodeID, payload []byte) bool {
 // tellVersion tells a non-replica that forwarded a Claim without its
 // tenant that the cluster is at VersionQuota or above, so its next
 // forwards carry it (envForwardQ). A replica of a cluster below
-// VersionQuota says nothing; a non-replica of this build that does not
-// read VersionQuota ignores it, one of an earlier build counts it as
+// VersionQuota says nothing; a non-replica of this build records it
+// whatever its own VersionMax, one of an earlier build counts it as
 // malformed (doc.go, "Tenant quota").
 func (r *Registry) tellVersion(to proto.NodeID) {
 	if r.replica < 0 || r.m == nil || r.m.clusterVersion < VersionQuota || r.isReplica(to) {

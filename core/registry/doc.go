@@ -360,7 +360,10 @@
 // (envForwardQ, a forward kind older builds cannot read) only once a
 // replica told it the cluster is at VersionQuota (an envVersion sent to a
 // non-replica that forwarded a plain Claim: to a non-replica, envVersion
-// means the applied cluster version, which never goes down). Until then,
+// means the applied cluster version, which never goes down). It does so
+// whatever its own VersionMax (rond's cluster_name_quota may be off on a
+// gateway): it reads no log, and a replica says VersionQuota only once
+// every replica reads envForwardQ. Until then,
 // and on each restart of the non-replica until its first Claim is
 // answered, its Claims leave without the tenant and count for no one: a
 // tenant gains at most the claims it has in flight in that window per
@@ -368,8 +371,16 @@
 // leader whose applied cluster version lags the raise also proposes
 // without the tenant. Non-replicas of builds before this one count the
 // envVersion as malformed (registry_rejects_total{reason="malformed"})
-// and keep sending plain Claims, which work as before: upgrade them
-// before the replicas, or expect that count while they catch up.
+// and keep sending plain Claims, which work as before but are not
+// bounded by the registry: upgrade them before the replicas, or expect
+// that count while they catch up.
+//
+// registry_claims_untenanted_total counts, on each replica, the names
+// created at VersionQuota or above by a Claim without a tenant: those of
+// exempt tokens, and every claim that went past the quota (an older
+// build's gateway, a restarted non-replica's first claims, a lagging
+// leader's proposals). A count that grows with no exempt traffic shows
+// such a bypass.
 //
 // No build reaches VersionQuota by default: Config.VersionMax defaults to
 // VersionBase. rond's cluster_name_quota setting (and, in tests, the

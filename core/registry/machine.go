@@ -127,6 +127,9 @@ type appliedEntry struct {
 	code      code
 	nameSeq   uint64
 	reason    string // a reject reason when the entry itself was invalid
+	// untenanted: a Claim at VersionQuota or above created its name
+	// without a tenant, counted for no one (MetricClaimsUntenanted).
+	untenanted bool
 }
 
 // apply applies one committed entry. Empty entries (a new leader's no-op)
@@ -152,7 +155,10 @@ func (m *machine) apply(index, term uint64, data []byte) appliedEntry {
 		out.code, out.reason = c, reasonApplyInvalid+"_"+reason
 		return out
 	}
+	untenanted := e.op.kind == opClaim && e.op.tenant == [TenantDigestBytes]byte{} &&
+		m.clusterVersion >= VersionQuota && m.names[e.op.name] == nil
 	out.code, out.nameSeq = m.dedupApply(index, &e)
+	out.untenanted = untenanted && m.names[e.op.name] != nil
 	return out
 }
 

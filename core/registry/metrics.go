@@ -25,6 +25,11 @@ const (
 	// MetricUnconfirmed is 1 while the replica started with no raft state
 	// and does not vote yet (amnesia.go).
 	MetricUnconfirmed = "registry_unconfirmed"
+	// MetricClaimsUntenanted counts the Claims a replica applied at
+	// cluster version VersionQuota or above that created a name without
+	// a tenant: exempt tokens, and any claim that went past the tenant
+	// quota (doc.go, "Tenant quota").
+	MetricClaimsUntenanted = "registry_claims_untenanted_total"
 )
 
 var _ = env.Declare(
@@ -38,6 +43,7 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricOps, Kind: env.Counter, Help: "Registry client operations accepted, by op.", Label: "op"},
 	env.MetricDef{Name: MetricNames, Kind: env.Gauge, Help: "Names in the replica's applied state (ronctl status shows it)."},
 	env.MetricDef{Name: MetricUnconfirmed, Kind: env.Gauge, Help: "1 while this replica started with no raft state and does not vote yet (it waits for the others' state)."},
+	env.MetricDef{Name: MetricClaimsUntenanted, Kind: env.Counter, Help: "Names created at registry cluster version 3 or above by a Claim without a tenant (exempt tokens, or claims that bypassed the tenant quota: older gateways, a restarted gateway's first claims)."},
 	env.MetricDef{Name: MetricClusterVersion, Kind: env.Gauge, Help: "The registry cluster version (log entry format) this replica applied."},
 )
 

@@ -711,6 +711,9 @@ func (r *Registry) applyEntry(e *pb.Entry) {
 	if ae.reason != "" {
 		r.env.Metrics().Add(MetricRejects, ae.reason, 1)
 	}
+	if ae.untenanted {
+		r.env.Metrics().Add(MetricClaimsUntenanted, "", 1)
+	}
 	if !ae.hasOrigin {
 		return
 	}

@@ -186,9 +186,11 @@ func TestTenantQuotaClusterWide(t *testing.T) {
 
 // TestTenantQuotaGatedByVersion: with one replica reading only
 // VersionBase the cluster stays below VersionQuota and no Claim is refused
-// by quota; with every replica at VersionQuota, a non-replica that does not
-// read it keeps sending plain Claims (counted for no one) and takes the
-// replicas' envVersion without counting it malformed.
+// by quota; with every replica at VersionQuota, a non-replica whose own
+// VersionMax is VersionBase (rond's cluster_name_quota off on a gateway)
+// still carries its Claims' tenants once a replica told it the version,
+// so its tenants are bounded like any other; only its first Claim went
+// without (registry_claims_untenanted_total on every replica).
 func TestTenantQuotaGatedByVersion(t *testing.T) {
 	alice := newOwner(1)
 	claim := func(c *cluster, i int, name string) error {
@@ -212,18 +214,64 @@ func TestTenantQuotaGatedByVersion(t *testing.T) {
 	if v := oldClient.nodes[0].reg.ClusterVersion(); v != VersionQuota {
 		t.Fatalf("cluster at version %d, want %d", v, VersionQuota)
 	}
-	for _, n := range []string{"a.org", "b.org", "c.org"} {
+	// The first Claim leaves without its tenant (the non-replica has not
+	// heard the version yet) and counts for no one; the next counts.
+	for _, n := range []string{"a.org", "b.org"} {
 		if err := claim(oldClient, 3, n); err != nil {
-			t.Fatalf("claim %s through a non-replica that does not read VersionQuota: %v", n, err)
+			t.Fatalf("claim %s through a non-replica with VersionMax %d: %v", n, VersionBase, err)
 		}
+	}
+	if err := claim(oldClient, 3, "c.org"); !errors.Is(err, ErrNameQuota) {
+		t.Fatalf("claim past quota 1 through a non-replica with VersionMax %d: %v, want ErrNameQuota", VersionBase, err)
 	}
 	if got := oldClient.metric(3, MetricRejects, reasonMalformed); got != 0 {
 		t.Fatalf("non-replica counted %v malformed messages", got)
 	}
-	if err := claim(oldClient, 0, "d.org"); err != nil {
-		t.Fatalf("first counted claim: %v", err)
+	if err := claim(oldClient, 0, "d.org"); !errors.Is(err, ErrNameQuota) {
+		t.Fatalf("claim past quota 1 through a replica: %v, want ErrNameQuota", err)
 	}
-	if err := claim(oldClient, 0, "e.org"); !errors.Is(err, ErrNameQuota) {
-		t.Fatalf("second counted claim at quota 1: %v, want ErrNameQuota", err)
+	oldClient.awaitConverged(10 * time.Second)
+	for i := range replicas3 {
+		if got := oldClient.metric(i, MetricClaimsUntenanted, ""); got != 1 {
+			t.Fatalf("replica %d: %s %v, want 1 (a.org)", i, MetricClaimsUntenanted, got)
+		}
+	}
+}
+
+// TestClaimsUntenantedAtApply: apply flags a Claim that created a name
+// without a tenant at VersionQuota, and nothing else: not below it, not a
+// tenant's claim, not a claim of a name that exists, not a refused one.
+func TestClaimsUntenantedAtApply(t *testing.T) {
+	alice, bob := newOwner(1), newOwner(2)
+	apply := func(q *quotaMachine, name string, who owner, tenant string) appliedEntry {
+		t.Helper()
+		o, c, reason := opFromRequest(Claim{Name: name, Owner: who.pub, Tenant: tenant, Quota: 1})
+		if c != codeOK {
+			t.Fatalf("claim %s: %v (%s)", name, c, reason)
+		}
+		q.next++
+		return q.m.apply(q.next, 1, encodeEntry(&entry{version: q.v, from: origin{node: proto.NodeID{1}, session: 1, seq: q.next}, floor: q.next, op: o}))
+	}
+	base := newQuotaMachine(VersionTest)
+	if ae := apply(base, "a.org", alice, ""); ae.code != codeOK || ae.untenanted {
+		t.Fatalf("below VersionQuota: %v untenanted %v, want codeOK, false", ae.code, ae.untenanted)
+	}
+	q := newQuotaMachine(VersionQuota)
+	for _, tc := range []struct {
+		name, tenant string
+		who          owner
+		code         code
+		untenanted   bool
+	}{
+		{"a.org", "", alice, codeOK, true},
+		{"a.org", "", alice, codeOK, false}, // exists: nothing created
+		{"a.org", "", bob, codeTaken, false},
+		{"b.org", "acme", alice, codeOK, false},
+		{"c.org", "acme", alice, codeNameQuota, false},
+		{"c.org", "", alice, codeOK, true},
+	} {
+		if ae := apply(q, tc.name, tc.who, tc.tenant); ae.code != tc.code || ae.untenanted != tc.untenanted {
+			t.Fatalf("claim %s tenant %q: %v untenanted %v, want %v, %v", tc.name, tc.tenant, ae.code, ae.untenanted, tc.code, tc.untenanted)
+		}
 	}
 }

@@ -62,11 +62,13 @@
 // registry counts the names each tenant's claims created, cluster-wide
 // and across restarts, and refuses a new name past the claim's quota:
 // the gateway answers that refusal as 403 NAME_QUOTA too ("tenant evil
-// created 128 names in the registry, its quota") and counts it alike.
+// reached its quota of 128 names in the registry": the quota is this
+// gateway's, the count is the registry's and is not sent back) and counts
+// it alike.
 // Names created before that cluster version, or by an exempt token, count
 // for no one; gateways configured with different quotas each bound by
 // their own. A cluster reaches VersionQuota only when the operator turns
-// on rond's cluster_name_quota on every node (cmd/rond doc.go, "Cluster
+// on rond's cluster_name_quota on every replica (cmd/rond doc.go, "Cluster
 // name quota"); it is off by default. Below it the
 // registry drops the tenant (an older replica could not read it) and the
 // quota below, counted here by each gateway since it started, is the only

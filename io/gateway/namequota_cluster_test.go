@@ -60,7 +60,7 @@ func TestNameQuotaHoldsAcrossGateways(t *testing.T) {
 	}
 	// g2 has seen one claim of evil's: only the registry can refuse this.
 	env := wantError(t, g2.do("POST", "/names/evil-3", []byte(ownerClaim(4)), evil), 403, gateway.CodeNameQuota)
-	if !strings.Contains(env.Message, "tenant evil created 3 names in the registry") || env.Retryable {
+	if !strings.Contains(env.Message, "tenant evil reached its quota of 3 names in the registry") || env.Retryable {
 		t.Fatalf("registry quota refusal %+v, want a final refusal naming the tenant and its quota", env)
 	}
 	// A gateway restarted counts nothing at the edge; the registry still does.

@@ -166,7 +166,7 @@ func (g *Gateway) claimName(req *request) *apiError {
 			g.auditQuotaReject(req)
 			g.cfg.Metrics.Add(MetricNamesRefused, NamesRefusedQuota, 1)
 			return errorf(http.StatusForbidden, CodeNameQuota,
-				"tenant %s created %d names in the registry, its quota: name %q is not claimed", req.tenant, quota, name)
+				"tenant %s reached its quota of %d names in the registry: name %q is not claimed", req.tenant, quota, name)
 		}
 		if errors.Is(err, registry.ErrRegistryFull) {
 			g.cfg.Metrics.Add(MetricNamesRefused, NamesRefusedFull, 1)
