@@ -78,8 +78,9 @@
 //
 // A frame the codec rejects (frame_oversize, header_malformed, bad_flags,
 // cap_on_non_start), a START frame declaring more than StartFrameBytesMax
-// (frame_oversize: the header, a token of at most oap.CapBytesMax and a
-// head of at most HeadBytesMax, 69,670 bytes; refused from its header,
+// (frame_oversize: the header, a token of at most oap.CapBytesMax, a
+// head of at most HeadBytesMax and 256 bytes for zstd's framing of a
+// compressed head, 69,926 bytes; refused from its header,
 // before any of its payload is read), a frame of another app_proto_id (unknown_app), a
 // request frame without REQ, a first frame without START or a later one
 // with it (bad_flags), a stream that ends before END (truncated), a COMP
@@ -103,34 +104,53 @@
 // to a frame's) and, while it inflates, zstd's history (twice the
 // window, at most 2 MiB) and the output buffer's doublings: up to about
 // 7.5 MiB for that moment, 2.5 MiB after.
-// Before the handler has the request, a stream holds what its client sent
-// of the START frame (at most StartFrameBytesMax, 69,670 bytes; a header
+// Before the handler has the request, a stream holds its goroutine and
+// quic-go's stream state (about 9 KiB together) and what its client sent
+// of the START frame (at most StartFrameBytesMax, 69,926 bytes; a header
 // declaring more is frame_oversize at once) and, for a compressed head,
-// at most HeadBytesMax inflated plus twice that of history.
+// at most HeadBytesMax inflated plus twice that of history. The whole
+// START must arrive within StartTimeout (5 s) of the stream's accept,
+// header included, else the stream is cancelled (StreamCodeCancelled):
+// a stream that sends nothing, or a START sent more slowly than about 14
+// KB/s, holds those for at most 5 s. (With FrameTimeout, 30 s, a red
+// team's streams that sent no header held about 4,000 goroutines from
+// one address, 600 MB from 17.) So, re-opened at once, streams without a
+// header hold at most about 600 KiB per connection (StreamsPerConnMax of
+// them), 37 MB per source (quicnet.SourceGuard's 64 connections) and
+// 600 MB for ConnsMax connections.
 //
-// Those STARTs are bounded before any token is checked: once a START's
-// header is read, the length it declares is charged until the frame is
-// whole (or the stream fails), at most StartPendingConnBytesMax (1 MiB)
-// per connection, StartPendingSourceBytesMax (4 MiB) per source (keyed
-// as the per-source connection quota keys it: the address, an IPv6 /64)
-// and StartPendingBytesMax (64 MiB) for the endpoint. A stream whose
-// START would pass one is reset with StreamCodeBusy before anything past
-// its header is read, counted in oapgate_streams_refused_total{reason}
-// (start_pending_conn, start_pending_source, start_pending_node); the
-// connection serves on. An ordinary START (a few hundred bytes) fits
-// thousands of times; a client declaring the largest START and sending
-// it slowly holds 15 per connection and 60 per source, each for at most
-// FrameTimeout. Reading the START with oap.FrameBytesMax and no such
-// bound let one address without a token hold 64 connections x 64 streams
-// x a MiB, 4 GiB (a red team's client reached 2.27 GB of heap from one
-// address with 32 connections), each for FrameTimeout. So the pending
-// STARTs hold at most 1 MiB per connection, 4 MiB per source and 64 MiB
-// in all (a START's buffer goes to 64 KiB, then to its declared length:
-// up to about 64 KiB more per pending START between collections), plus,
-// per stream that has not sent its header, the 38 bytes being read. The
-// price: sixteen sources holding their whole share make every other
-// START that declares more than what is left wait for a retry (refused
-// start_pending_node) until theirs complete or time out.
+// Those STARTs are bounded before any token is checked, by what they
+// buffer, not by what they declare. A START's first StartFreeBytes (8
+// KiB, header included: a token and an ordinary head) are charged to
+// nothing, so no number of STARTs pending elsewhere refuses an ordinary
+// request; those free parts cost at most 512 KiB per connection, 32 MiB
+// per source and 512 MiB for ConnsMax connections, each for at most
+// StartTimeout, and only once their bytes have arrived. Past it the
+// START's buffer grows StartChunkBytes (8 KiB) at a time, each chunk
+// charged before it is allocated and everything given back when the
+// frame is whole or the stream fails: at most StartPendingConnBytesMax
+// (1 MiB) per connection, StartPendingSourceBytesMax (4 MiB) per source
+// (keyed as the per-source connection quota keys it: the address, an
+// IPv6 /64) and StartPendingBytesMax (64 MiB) for the endpoint, past
+// which only a source holding less than its fair share (the bytes
+// charged over the sources holding some; a source holding nothing
+// always is) is charged, up to StartPendingCeilingBytes (80 MiB). A
+// stream whose next chunk would pass one is reset with StreamCodeBusy,
+// counted in oapgate_streams_refused_total{reason} (start_pending_conn,
+// start_pending_source, start_pending_node); the connection serves on.
+// A START is charged at most StartChunkBytes more than what arrived of
+// it, so holding the bound costs the bytes themselves: the largest START
+// less its free part (StartChargedBytesMax) sent all but its last byte,
+// 16 per connection and 67 per source, each for at most StartTimeout.
+// Charging the length a header declares let 16 sources sending headers
+// alone (38 bytes each) hold the node's 64 MiB for as long as they kept
+// re-opening streams, and every other START was refused.
+// Reading the START with oap.FrameBytesMax and no such bound let one
+// address without a token hold 64 connections x 64 streams x a MiB, 4
+// GiB, each for FrameTimeout. The price now: sources together holding
+// the ceiling (at least twenty, at their 4 MiB, each sending it every 5
+// s) make a START larger than StartFreeBytes from a source that has
+// nothing charged wait for a retry; smaller STARTs are not affected.
 //
 // After the handler has the request, a body frame's buffer (up to
 // oap.FrameBytesMax) exists only while the handler reads the body, which

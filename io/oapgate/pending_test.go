@@ -3,6 +3,7 @@ package oapgate_test
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"testing"
@@ -26,10 +27,11 @@ func startHeader(length uint32) []byte {
 	return h
 }
 
-// slowServer is guardedServer with a FrameTimeout far past every wait of
-// these tests: a START that is not whole stays pending throughout.
+// slowServer is guardedServer with a StartTimeout and FrameTimeout far
+// past every wait of these tests: a START that is not whole stays
+// pending throughout.
 func slowServer(t *testing.T) (*oapgate.Server, *peakRecorder) {
-	return guardedServer(t, oapgate.Config{FrameTimeout: 10 * readyWait})
+	return guardedServer(t, oapgate.Config{StartTimeout: 10 * readyWait, FrameTimeout: 10 * readyWait})
 }
 
 // TestOversizeStartIsRefusedFromItsHeader: a START declaring more than
@@ -68,11 +70,12 @@ func served(t *testing.T, conn *quic.Conn) {
 }
 
 // pendingStart opens a stream on conn whose START declares the largest
-// length and sends a KiB of it, never the rest: it stays pending.
+// length and sends all of it but the last byte: it stays pending, charged
+// StartChargedBytesMax.
 func pendingStart(t *testing.T, conn *quic.Conn) *quic.Stream {
 	t.Helper()
 	st := openStream(t, conn)
-	write(t, st, append(startHeader(oapgate.StartFrameBytesMax), make([]byte, 1<<10)...))
+	write(t, st, append(startHeader(oapgate.StartFrameBytesMax), make([]byte, oapgate.StartFrameBytesMax-oap.HeaderBytes-1)...))
 	return st
 }
 
@@ -87,13 +90,13 @@ func wantBusy(t *testing.T, st *quic.Stream) {
 }
 
 // TestPendingStartsAreBoundedPerConnection: one connection's STARTs that
-// are not whole hold at most StartPendingConnBytesMax (15 of the largest);
+// are not whole hold at most StartPendingConnBytesMax (16 of the largest);
 // the one past it is refused and counted, and a small START on the same
 // connection is still served.
 func TestPendingStartsAreBoundedPerConnection(t *testing.T) {
 	srv, metrics := slowServer(t)
 	conn := dialRaw(t, srv.Addr().String(), true)
-	fit := oapgate.StartPendingConnBytesMax / oapgate.StartFrameBytesMax
+	fit := oapgate.StartPendingConnBytesMax / oapgate.StartChargedBytesMax
 	streams := make([]*quic.Stream, fit+1)
 	for i := range streams {
 		streams[i] = pendingStart(t, conn)
@@ -117,8 +120,8 @@ func TestPendingStartsAreBoundedPerConnection(t *testing.T) {
 // it a further START is refused, while another source is served.
 func TestPendingStartsAreBoundedPerSource(t *testing.T) {
 	srv, metrics := slowServer(t)
-	perConn := oapgate.StartPendingConnBytesMax / oapgate.StartFrameBytesMax
-	fit := oapgate.StartPendingSourceBytesMax / oapgate.StartFrameBytesMax
+	perConn := oapgate.StartPendingConnBytesMax / oapgate.StartChargedBytesMax
+	fit := oapgate.StartPendingSourceBytesMax / oapgate.StartChargedBytesMax
 	n := 0
 	for n < fit {
 		conn := dialRaw(t, srv.Addr().String(), true)
@@ -137,15 +140,79 @@ func TestPendingStartsAreBoundedPerSource(t *testing.T) {
 	if got := metrics.get(oapgate.MetricStreamsRefused, oapgate.RefusedStartConn); got != 0 {
 		t.Fatalf("oapgate_streams_refused_total{reason=%s} = %v, want 0", oapgate.RefusedStartConn, got)
 	}
-	other, err := dialFrom(t, "127.0.0.2", srv.Addr().String(), oapgate.ALPN)
+	served(t, helloFrom(t, "127.0.0.2", srv.Addr().String()))
+}
+
+// helloFrom dials addr from source and completes the HELLO exchange.
+func helloFrom(t *testing.T, source, addr string) *quic.Conn {
+	t.Helper()
+	conn, err := dialFrom(t, source, addr, oapgate.ALPN)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hello := openStream(t, other)
+	hello := openStream(t, conn)
 	sendHello(t, hello)
 	if _, _, err := oap.ReadFrame(hello, nil); err != nil {
 		t.Fatal(err)
 	}
 	_ = hello.SetDeadline(time.Now().Add(readyWait))
+	return conn
+}
+
+// TestHeadersAloneDoNotLockOutOtherSources replays the lock-out: 16
+// sources, 4 connections each, sending only START headers whose declared
+// lengths fill each connection's bound (so the node's, with the bytes
+// charged from the header), never a payload byte. A small request from a
+// 17th source is still served: a START is charged only what it buffers
+// past StartFreeBytes, not what it declares. (Before, every later START
+// was refused start_pending_node while the headers were pending.)
+func TestHeadersAloneDoNotLockOutOtherSources(t *testing.T) {
+	srv, metrics := slowServer(t)
+	addr := srv.Addr().String()
+	per := oapgate.StartPendingConnBytesMax / oapgate.StartFrameBytesMax
+	rest := oapgate.StartPendingConnBytesMax - per*oapgate.StartFrameBytesMax
+	sizes := make([]uint32, 0, per+1)
+	for range per {
+		sizes = append(sizes, oapgate.StartFrameBytesMax)
+	}
+	sizes = append(sizes, uint32(rest))
+	headers := 0
+	for i := 10; i < 26; i++ {
+		for range oapgate.StartPendingSourceBytesMax / oapgate.StartPendingConnBytesMax {
+			conn := helloFrom(t, fmt.Sprintf("127.0.0.%d", i), addr)
+			for _, n := range sizes {
+				write(t, openStream(t, conn), startHeader(n))
+				headers++
+			}
+		}
+	}
+	// The node has read every header once its goroutines are all
+	// blocked on the payloads; poll on something that shows it: a START
+	// from a 17th source is served while they are pending.
+	other := helloFrom(t, "127.0.0.26", addr)
 	served(t, other)
+	for _, reason := range []string{oapgate.RefusedStartConn, oapgate.RefusedStartSource, oapgate.RefusedStartNode} {
+		if got := metrics.get(oapgate.MetricStreamsRefused, reason); got != 0 {
+			t.Fatalf("%d headers alone: oapgate_streams_refused_total{reason=%s} = %v, want 0", headers, reason, got)
+		}
+	}
+}
+
+// TestStartWithoutHeaderTimesOut: a stream that sends part of a START
+// header and nothing more is cancelled after StartTimeout, not held for
+// FrameTimeout (its goroutine and stream state stayed 30 s).
+func TestStartWithoutHeaderTimesOut(t *testing.T) {
+	srv, _ := guardedServer(t, oapgate.Config{StartTimeout: 300 * time.Millisecond, FrameTimeout: 10 * readyWait})
+	conn := dialRaw(t, srv.Addr().String(), true)
+	for _, sent := range [][]byte{startHeader(100)[:1], startHeader(oapgate.StartFrameBytesMax)} {
+		st := openStream(t, conn)
+		write(t, st, sent)
+		_ = st.SetReadDeadline(time.Now().Add(readyWait))
+		_, err := io.Copy(io.Discard, st)
+		var se *quic.StreamError
+		if !errors.As(err, &se) || !se.Remote || se.ErrorCode != oapgate.StreamCodeCancelled {
+			t.Fatalf("a START stopped after %d bytes ended with %v, want a reset with StreamCodeCancelled (%d) after StartTimeout", len(sent), err, oapgate.StreamCodeCancelled)
+		}
+	}
+	served(t, conn)
 }

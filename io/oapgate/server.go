@@ -38,6 +38,14 @@ const (
 	// body, and for the client to take the next frame of a response, so a
 	// stalled client cannot hold a gateway admission slot for ever.
 	FrameTimeoutDefault = 30 * time.Second
+	// StartTimeoutDefault bounds the wait for a request's whole START
+	// frame, from the stream's accept: a client sends it at once (a
+	// token and a head, at most StartFrameBytesMax), so a stream that has
+	// not within this is cancelled. It is what a stream that sends
+	// nothing, or a START that never completes, can hold its goroutine
+	// and its charge for (FrameTimeout, 30 s, let 16 sources hold the
+	// node's pending START bound with headers alone).
+	StartTimeoutDefault = 5 * time.Second
 	// ConnsDefault is Config.ConnsMax when zero.
 	ConnsDefault = 1024
 	// handshakeRoomDivisor: beyond ConnsMax established connections, the
@@ -107,6 +115,9 @@ type Config struct {
 	Logger  *slog.Logger // nil discards
 
 	IdleTimeout, HandshakeTimeout, HelloTimeout, FrameTimeout time.Duration
+	// StartTimeout bounds the wait for a request's whole START frame
+	// (StartTimeoutDefault when zero).
+	StartTimeout time.Duration
 	// ConnsMax bounds open client connections; beyond it a new one is
 	// closed at once and counted in oapgate_conns_refused_total (and
 	// transport_handshake_fail_total{reason="conns_full"}). Connections
@@ -146,6 +157,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		{"HandshakeTimeout", &cfg.HandshakeTimeout, HandshakeTimeoutDefault},
 		{"HelloTimeout", &cfg.HelloTimeout, HelloTimeoutDefault},
 		{"FrameTimeout", &cfg.FrameTimeout, FrameTimeoutDefault},
+		{"StartTimeout", &cfg.StartTimeout, StartTimeoutDefault},
 	}
 	for _, d := range durations {
 		if *d.value < 0 {
