@@ -183,8 +183,10 @@
 //
 // # Shutdown
 //
-// Shutdown stops taking connections and streams, waits for the requests
-// in flight to be answered and acknowledged (or for its context), then
+// Shutdown stops taking connections and streams, cancels the streams
+// whose START frame has not arrived whole (StreamCodeCancelled: nothing
+// was served), waits for the requests in flight to be answered and
+// acknowledged (or for its context), then
 // closes every connection. A response cut by that close is seen by the
 // client as a failed body, never a short one taken for whole (the END
 // frame and the Content-Length check catch it).

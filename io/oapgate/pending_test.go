@@ -1,6 +1,7 @@
 package oapgate_test
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -215,4 +216,29 @@ func TestStartWithoutHeaderTimesOut(t *testing.T) {
 		}
 	}
 	served(t, conn)
+}
+
+// TestShutdownCutsPendingStarts: Shutdown does not wait for requests whose
+// START has not arrived (it waited their FrameTimeout, and a SIGTERM
+// after an attack logged the drain cut short): it returns at once, with
+// no error, and the streams are cancelled.
+func TestShutdownCutsPendingStarts(t *testing.T) {
+	srv, metrics := slowServer(t)
+	conn := dialRaw(t, srv.Addr().String(), true)
+	fit := oapgate.StartPendingConnBytesMax / oapgate.StartChargedBytesMax
+	streams := make([]*quic.Stream, fit+1)
+	for i := range streams {
+		streams[i] = pendingStart(t, conn)
+	}
+	// One refused: the node has read the others' headers, their STARTs
+	// are pending.
+	waitFor(t, "the START past the connection's bound refused", func() bool {
+		return metrics.get(oapgate.MetricStreamsRefused, oapgate.RefusedStartConn) >= 1
+	})
+	// Well under IdleTimeout (30 s), which would end the streams too.
+	ctx, cancel := context.WithTimeout(context.Background(), readyWait/3)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown with STARTs pending: %v, want them cut and no error", err)
+	}
 }

@@ -1,6 +1,7 @@
 package oapgate
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -44,7 +45,14 @@ type exchange struct {
 func (s *Server) serveStream(conn *quic.Conn, st *quic.Stream, starts *connStarts) {
 	defer s.streams.Done()
 	x := &exchange{srv: s, conn: conn, st: st, starts: starts}
+	// A request whose START has not arrived when the server stops taking
+	// streams is not one Shutdown waits for: its read is cut at once.
+	stop := context.AfterFunc(s.acceptCtx, func() { st.CancelRead(StreamCodeCancelled) })
 	first, refused, err := x.readStart(time.Now().Add(s.cfg.StartTimeout))
+	if !stop() {
+		x.cancel(StreamCodeCancelled)
+		return
+	}
 	if refused != "" {
 		s.metrics.Add(MetricStreamsRefused, refused, 1)
 		s.log.Debug("oapgate: request stream refused", "remote", conn.RemoteAddr().String(), "reason", refused)
