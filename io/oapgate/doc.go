@@ -138,6 +138,8 @@
 // stream whose next chunk would pass one is reset with StreamCodeBusy,
 // counted in oapgate_streams_refused_total{reason} (start_pending_conn,
 // start_pending_source, start_pending_node); the connection serves on.
+// The handler never saw that request, so a client may send it again: the
+// client's error is a RemoteError that errors.Is finds ErrBusy in.
 // A START is charged at most StartChunkBytes more than what arrived of
 // it, so holding the bound costs the bytes themselves: the largest START
 // less its free part (StartChargedBytesMax) sent all but its last byte,

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -240,5 +242,62 @@ func TestShutdownCutsPendingStarts(t *testing.T) {
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown with STARTs pending: %v, want them cut and no error", err)
+	}
+}
+
+// TestClientSeesBusy: a request the node refuses because its source's
+// pending STARTs are at their bound fails, at the client, with an error
+// errors.Is finds oapgate.ErrBusy in (nothing was served: the caller may
+// retry), while a small request from the same client, within
+// StartFreeBytes, is served.
+func TestClientSeesBusy(t *testing.T) {
+	srv, metrics := slowServer(t)
+	addr := srv.Addr().String()
+	source := netip.MustParseAddr("127.0.0.1")
+	perConn := oapgate.StartPendingConnBytesMax / oapgate.StartChargedBytesMax
+	full := oapgate.StartPendingSourceBytesMax / oapgate.StartChargedBytesMax
+	var conn *quic.Conn
+	for i := range full {
+		if i%perConn == 0 {
+			conn = dialRaw(t, addr, true)
+		}
+		pendingStart(t, conn)
+	}
+	// One more, charged all but a KiB of what the source has left.
+	last := oapgate.StartPendingSourceBytesMax - full*oapgate.StartChargedBytesMax - 1<<10
+	st := openStream(t, conn)
+	write(t, st, append(startHeader(uint32(last+oapgate.StartFreeBytes)), make([]byte, last+oapgate.StartFreeBytes-oap.HeaderBytes-1)...))
+	want := full*oapgate.StartChargedBytesMax + last
+	waitFor(t, "the source's STARTs charged", func() bool {
+		_, got := oapgate.StartsChargedForTest(srv, source)
+		return got == want
+	})
+
+	client, err := oapgate.NewClient(addr, oapgate.ClientConfig{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), readyWait)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "oap://node/healthz", nil)
+	req.Header.Set("X-Pad-A", strings.Repeat("a", 8000))
+	req.Header.Set("X-Pad-B", strings.Repeat("b", 8000))
+	_, err = client.RoundTrip(req)
+	var re *oapgate.RemoteError
+	if !errors.Is(err, oapgate.ErrBusy) || !errors.As(err, &re) || !re.Busy() {
+		t.Fatalf("a 16 KiB head with the source at its bound: %v, want oapgate.ErrBusy", err)
+	}
+	if got := metrics.get(oapgate.MetricStreamsRefused, oapgate.RefusedStartSource); got != 1 {
+		t.Fatalf("oapgate_streams_refused_total{reason=%s} = %v, want 1", oapgate.RefusedStartSource, got)
+	}
+	req, _ = http.NewRequestWithContext(ctx, http.MethodGet, "oap://node/healthz", nil)
+	resp, err := client.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("a small request with the source at its bound: %v", err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("a small request with the source at its bound: status %d", resp.StatusCode)
 	}
 }
