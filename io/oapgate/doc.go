@@ -163,9 +163,20 @@
 // to FrameTimeout) for the client's acknowledgement, which no gateway
 // count covers. The client holds one frame each
 // way. QUIC flow control bounds what is in flight per stream and
-// connection (quic-go's receive windows start at 2 and 4 MiB, which 256
-// KiB frames need to stream without stalling on window updates, and grow
-// to at most 6 and 15 MiB). So a request costs about 1.5 MiB beyond the
+// connection: the client's receive windows start at 2 and 4 MiB (per
+// stream and connection), the node's at 512 KiB and 1 MiB, and quic-go
+// grows them, as the receiver reads, to at most 6 and 15 MiB (a 64 MiB
+// PUT over loopback ran at 150-230 MB/s with the node's smaller start,
+// 100 MB/s measured before with 2 and 4 MiB on a busier machine). quic-go
+// buffers what a client sends on streams the node has not accepted yet,
+// up to the connection's window, and the node accepts request streams
+// only after the HELLO: a source may have at most
+// HelloPendingPerSourceMax (4) connections in their HELLO (hello_pending
+// past it, closed at once), so that costs at most 4 MiB per source and 1
+// GiB for ConnsMax connections from 256 sources, each for at most
+// HelloTimeout. (With 4 MiB windows and no such bound, 60 connections
+// from one address took a node from 62 to 663 MB of RSS; now from 25 to
+// 78 MB.) So a request costs about 1.5 MiB beyond the
 // gateway's own bound whatever the object's size (7.5 MiB at most with
 // compressed body frames), and a connection at most StreamsPerConnMax of
 // them; ConnsMax bounds the established connections (conns_full beyond
