@@ -114,10 +114,16 @@
 // a stream that sends nothing, or a START sent more slowly than about 14
 // KB/s, holds those for at most 5 s. (With FrameTimeout, 30 s, a red
 // team's streams that sent no header held about 4,000 goroutines from
-// one address, 600 MB from 17.) So, re-opened at once, streams without a
-// header hold at most about 600 KiB per connection (StreamsPerConnMax of
-// them), 37 MB per source (quicnet.SourceGuard's 64 connections) and
-// 600 MB for ConnsMax connections.
+// one address, 600 MB from 17.) The deadline alone does not bound a
+// client that re-opens each stream as soon as it is cancelled (a red
+// team's kept 3,840 waiting from one address, churning 15,000 in 20 s),
+// so at most StartStreamsPerSourceMax (256) streams per source may wait
+// for their START; one more is reset with StreamCodeBusy as it is
+// accepted, before a goroutine is started for it
+// (oapgate_streams_refused_total{reason="start_streams_source"}). So
+// streams waiting for their START hold at most about 2.3 MB per source,
+// and 600 MB only with ConnsMax connections' StreamsPerConnMax streams
+// from 256 sources or more.
 //
 // Those STARTs are bounded before any token is checked, by what they
 // buffer, not by what they declare. A START's first StartFreeBytes (8

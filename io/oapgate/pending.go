@@ -66,7 +66,20 @@ const (
 	RefusedStartConn   = "start_pending_conn"
 	RefusedStartSource = "start_pending_source"
 	RefusedStartNode   = "start_pending_node"
+	// RefusedStartStreams: StartStreamsPerSourceMax streams from the
+	// source were waiting for their START already.
+	RefusedStartStreams = "start_streams_source"
 )
+
+// StartStreamsPerSourceMax bounds the streams from one source whose START
+// frame has not arrived whole. Each holds a goroutine and quic-go's
+// stream state (about 9 KiB) for at most StartTimeout, and a client that
+// re-opens a stream as soon as the last one is cancelled keeps them all:
+// without this bound its 64 connections held 4,096 (about 37 MB) from
+// one address for as long as it went on. One more is reset with
+// StreamCodeBusy as it is accepted, before any goroutine is started for
+// it. An ordinary client's STARTs are waiting only for a round trip.
+const StartStreamsPerSourceMax = 256
 
 // startBudget counts the bytes charged to START frames being received,
 // per connection, per source and in all. One mutex, taken once per
@@ -80,6 +93,9 @@ type startBudget struct {
 	mu        sync.Mutex
 	total     int
 	perSource map[netip.Addr]int
+	// waiting counts, per source, the streams whose START has not
+	// arrived whole (StartStreamsPerSourceMax).
+	waiting map[netip.Addr]int
 }
 
 // connStarts is one connection's share; pending is guarded by the
@@ -90,7 +106,30 @@ type connStarts struct {
 }
 
 func newStartBudget() *startBudget {
-	return &startBudget{perSource: map[netip.Addr]int{}}
+	return &startBudget{perSource: map[netip.Addr]int{}, waiting: map[netip.Addr]int{}}
+}
+
+// enter counts a stream from source as waiting for its START, or reports
+// that StartStreamsPerSourceMax already are.
+func (b *startBudget) enter(source netip.Addr) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.waiting[source] >= StartStreamsPerSourceMax {
+		return false
+	}
+	b.waiting[source]++
+	return true
+}
+
+// leave counts a stream from source out of waiting for its START.
+func (b *startBudget) leave(source netip.Addr) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.waiting[source] <= 1 {
+		delete(b.waiting, source)
+		return
+	}
+	b.waiting[source]--
 }
 
 // take charges n bytes to c, its source and the endpoint, or charges

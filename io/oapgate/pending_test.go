@@ -301,3 +301,28 @@ func TestClientSeesBusy(t *testing.T) {
 		t.Fatalf("a small request with the source at its bound: status %d", resp.StatusCode)
 	}
 }
+
+// TestStreamsWaitingForStartAreBoundedPerSource: streams that send a byte
+// of their START and no more are held by at most StartStreamsPerSourceMax
+// per source (each a goroutine); the ones past it are reset with
+// StreamCodeBusy at once and counted, and another source is served.
+func TestStreamsWaitingForStartAreBoundedPerSource(t *testing.T) {
+	srv, metrics := slowServer(t)
+	addr := srv.Addr().String()
+	const perConn = oapgate.StreamsPerConnMax
+	conns := oapgate.StartStreamsPerSourceMax/perConn + 1
+	for range conns {
+		conn := dialRaw(t, addr, true)
+		for range perConn {
+			write(t, openStream(t, conn), startHeader(100)[:1])
+		}
+	}
+	want := float64(conns*perConn - oapgate.StartStreamsPerSourceMax)
+	waitFor(t, "the streams past the source's bound refused", func() bool {
+		return metrics.get(oapgate.MetricStreamsRefused, oapgate.RefusedStartStreams) >= want
+	})
+	if got := metrics.get(oapgate.MetricStreamsRefused, oapgate.RefusedStartStreams); got != want {
+		t.Fatalf("oapgate_streams_refused_total{reason=%s} = %v, want %v", oapgate.RefusedStartStreams, got, want)
+	}
+	served(t, helloFrom(t, "127.0.0.2", addr))
+}

@@ -105,7 +105,8 @@ const (
 	MetricConnsRefused = "oapgate_conns_refused_total"
 	// MetricStreamsRefused counts request streams refused before their
 	// START frame was read, by the bound they would have passed
-	// (RefusedStartConn, RefusedStartSource, RefusedStartNode).
+	// (RefusedStartConn, RefusedStartSource, RefusedStartNode,
+	// RefusedStartStreams).
 	MetricStreamsRefused = "oapgate_streams_refused_total"
 )
 
@@ -115,8 +116,8 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricConnsRefused, Kind: env.Counter,
 		Help: "Client connections refused because ConnsMax were open."},
 	env.MetricDef{Name: MetricStreamsRefused, Kind: env.Counter, Label: "reason",
-		Help:        "Client request streams refused because the START frames pending per connection, per source or in all were at their bound.",
-		LabelValues: []string{RefusedStartConn, RefusedStartSource, RefusedStartNode}},
+		Help:        "Client request streams refused because the START frames pending per connection, per source or in all, or the streams from the source waiting for theirs, were at their bound.",
+		LabelValues: []string{RefusedStartConn, RefusedStartSource, RefusedStartNode, RefusedStartStreams}},
 )
 
 // Config configures a Server. Zero durations and limits take the defaults.
@@ -467,6 +468,12 @@ func (s *Server) serveConn(conn *quic.Conn) {
 				s.forget(conn)
 			}
 			return
+		}
+		if !s.starts.enter(source) {
+			s.metrics.Add(MetricStreamsRefused, RefusedStartStreams, 1)
+			st.CancelRead(StreamCodeBusy)
+			st.CancelWrite(StreamCodeBusy)
+			continue
 		}
 		s.streams.Add(1)
 		go s.serveStream(conn, st, cs)

@@ -49,6 +49,7 @@ func (s *Server) serveStream(conn *quic.Conn, st *quic.Stream, starts *connStart
 	// streams is not one Shutdown waits for: its read is cut at once.
 	stop := context.AfterFunc(s.acceptCtx, func() { st.CancelRead(StreamCodeCancelled) })
 	first, refused, err := x.readStart(time.Now().Add(s.cfg.StartTimeout))
+	s.starts.leave(starts.source)
 	if !stop() {
 		x.cancel(StreamCodeCancelled)
 		return
