@@ -326,3 +326,44 @@ func TestStreamsWaitingForStartAreBoundedPerSource(t *testing.T) {
 	}
 	served(t, helloFrom(t, "127.0.0.2", addr))
 }
+
+// TestClosedConnectionsGiveBackTheirShare: a source that filled its
+// share of pending STARTs and closed its connections is charged nothing
+// once the node has seen them go, and new connections from it can hold
+// the whole share again (no charge, and no stream counted as waiting,
+// leaks with a connection that ended mid-START).
+func TestClosedConnectionsGiveBackTheirShare(t *testing.T) {
+	srv, metrics := slowServer(t)
+	addr := srv.Addr().String()
+	source := netip.MustParseAddr("127.0.0.3")
+	perConn := oapgate.StartPendingConnBytesMax / oapgate.StartChargedBytesMax
+	full := oapgate.StartPendingSourceBytesMax / oapgate.StartChargedBytesMax
+	fill := func() []*quic.Conn {
+		var conns []*quic.Conn
+		for i := range full {
+			if i%perConn == 0 {
+				conns = append(conns, helloFrom(t, source.String(), addr))
+			}
+			pendingStart(t, conns[len(conns)-1])
+		}
+		waitFor(t, "the source's share charged", func() bool {
+			_, got := oapgate.StartsChargedForTest(srv, source)
+			return got == full*oapgate.StartChargedBytesMax
+		})
+		return conns
+	}
+	for round := range 2 {
+		for _, conn := range fill() {
+			_ = conn.CloseWithError(0, "done")
+		}
+		waitFor(t, fmt.Sprintf("round %d: the closed connections' charge given back", round), func() bool {
+			total, got := oapgate.StartsChargedForTest(srv, source)
+			return total == 0 && got == 0
+		})
+	}
+	for _, reason := range []string{oapgate.RefusedStartConn, oapgate.RefusedStartSource, oapgate.RefusedStartNode, oapgate.RefusedStartStreams} {
+		if got := metrics.get(oapgate.MetricStreamsRefused, reason); got != 0 {
+			t.Fatalf("oapgate_streams_refused_total{reason=%s} = %v, want 0", reason, got)
+		}
+	}
+}
