@@ -171,9 +171,10 @@
 // way. QUIC flow control bounds what is in flight per stream and
 // connection: the client's receive windows start at 2 and 4 MiB (per
 // stream and connection), the node's at 512 KiB and 1 MiB, and quic-go
-// grows them, as the receiver reads, to at most 6 and 15 MiB (a 64 MiB
-// PUT over loopback ran at 150-230 MB/s with the node's smaller start,
-// 100 MB/s measured before with 2 and 4 MiB on a busier machine). quic-go
+// grows them, as the receiver reads, to at most 6 and 15 MiB (64 MiB
+// PUTs over loopback, ronctl to rond on a shared 2-core machine, ran at
+// 94-184 MB/s with the node's smaller start and 97-207 MB/s with 2 and 4
+// MiB, back to back: no difference past the noise). quic-go
 // buffers what a client sends on streams the node has not accepted yet,
 // up to the connection's window, and the node accepts request streams
 // only after the HELLO: a source may have at most
