@@ -129,8 +129,9 @@
 // buffer, not by what they declare. A START's first StartFreeBytes (8
 // KiB, header included: a token and an ordinary head) are charged to
 // nothing, so no number of STARTs pending elsewhere refuses an ordinary
-// request; those free parts cost at most 512 KiB per connection, 32 MiB
-// per source and 512 MiB for ConnsMax connections, each for at most
+// request; those free parts cost at most 512 KiB per connection, 2 MiB
+// per source (StartStreamsPerSourceMax streams, below) and 512 MiB for
+// ConnsMax connections from 256 sources or more, each for at most
 // StartTimeout, and only once their bytes have arrived. Past it the
 // START's buffer grows StartChunkBytes (8 KiB) at a time, each chunk
 // charged before it is allocated and everything given back when the
