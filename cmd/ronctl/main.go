@@ -53,6 +53,7 @@ import (
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/registry"
 	"github.com/ron-network/ron/io/keyfile"
+	"github.com/ron-network/ron/io/oapgate"
 	"github.com/ron-network/ron/io/regfile"
 )
 
@@ -479,6 +480,42 @@ const answerBytesMax = 64 << 20
 // send starts a request whose body (nil: none) streams from body: size
 // bytes, or chunked when size < 0. The caller closes the answer's body.
 func (c *client) send(method, path string, body io.Reader, size int64, auth bool) (*http.Response, error) {
+	// A replayable body (a file, bytes: io.ReaderAt at a known offset, of
+	// a known size) is sent from its own section reader per attempt, so
+	// an attempt's body writer still reading after its request failed
+	// cannot take bytes from the next one.
+	replay, canRetry := func() io.Reader { return body }, body == nil
+	if ra, ok := body.(io.ReaderAt); ok && size >= 0 {
+		if sk, ok := body.(io.Seeker); ok {
+			if start, err := sk.Seek(0, io.SeekCurrent); err == nil {
+				replay, canRetry = func() io.Reader { return io.NewSectionReader(ra, start, size) }, true
+			}
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		resp, err := c.sendOnce(method, path, replay(), size, auth)
+		if !errors.Is(err, oapgate.ErrBusy) {
+			return resp, err
+		}
+		if !canRetry || attempt == len(busyBackoff) {
+			return nil, fmt.Errorf("%s refused the request as busy, %d times (nothing was served): %w", c.node, attempt+1, err)
+		}
+		select {
+		case <-time.After(busyBackoff[attempt]):
+		case <-c.context().Done():
+			return nil, fmt.Errorf("%s refused the request as busy (nothing was served): %w", c.node, err)
+		}
+	}
+}
+
+// busyBackoff are the waits before each retry of a request the node
+// refused as busy (oapgate.ErrBusy: too many START frames pending; it
+// served none of it, so a retry is safe, a PUT too). Pending STARTs
+// clear within the node's StartTimeout (5 s). A variable for tests.
+var busyBackoff = []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second}
+
+// sendOnce is one attempt of send.
+func (c *client) sendOnce(method, path string, body io.Reader, size int64, auth bool) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(c.context(), method, c.node+path, body)
 	if err != nil {
 		return nil, usageError{err.Error()}
@@ -506,6 +543,9 @@ func (c *client) send(method, path string, body io.Reader, size int64, auth bool
 	resp, err := c.http.Do(req)
 	if err != nil {
 		c.endProgress()
+		if errors.Is(err, oapgate.ErrBusy) {
+			return nil, err // the node was reached, and refused
+		}
 		return nil, fmt.Errorf("cannot reach %s: %v", c.node, err)
 	}
 	return resp, nil

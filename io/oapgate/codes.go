@@ -96,7 +96,7 @@ func (e *RemoteError) Error() string {
 		what = "closed the connection"
 	}
 	switch {
-	case !e.Connection && e.Code == uint64(StreamCodeBusy):
+	case e.Busy():
 		return "oapgate: the node refused the request stream: too many START frames pending (per connection, source or node); retry later"
 	case e.Detail != "":
 		return fmt.Sprintf("oapgate: the node %s: %s", what, e.Detail)
@@ -104,6 +104,23 @@ func (e *RemoteError) Error() string {
 		return fmt.Sprintf("oapgate: the node %s: %s", what, e.Reason)
 	}
 	return fmt.Sprintf("oapgate: the node %s (code %d)", what, e.Code)
+}
+
+// ErrBusy is what errors.Is finds in a RemoteError whose stream the node
+// reset with StreamCodeBusy: it refused the request before serving any
+// of it (its START frame was not read whole, the handler never ran), so
+// sending the same request again, a little later, is safe, a PUT too.
+var ErrBusy = errors.New("oapgate: the node is busy (too many START frames pending); retry later")
+
+// Is reports whether e is ErrBusy.
+func (e *RemoteError) Is(target error) bool {
+	return target == ErrBusy && e.Busy()
+}
+
+// Busy reports whether the node refused the request with StreamCodeBusy,
+// before serving any of it: the request may be retried.
+func (e *RemoteError) Busy() bool {
+	return !e.Connection && e.Code == uint64(StreamCodeBusy)
 }
 
 // Unwrap exposes the reject, when there is one, as an *oap.Error.

@@ -78,8 +78,9 @@
 //
 // A frame the codec rejects (frame_oversize, header_malformed, bad_flags,
 // cap_on_non_start), a START frame declaring more than StartFrameBytesMax
-// (frame_oversize: the header, a token of at most oap.CapBytesMax and a
-// head of at most HeadBytesMax, 69,670 bytes; refused from its header,
+// (frame_oversize: the header, a token of at most oap.CapBytesMax, a
+// head of at most HeadBytesMax and 256 bytes for zstd's framing of a
+// compressed head, 69,926 bytes; refused from its header,
 // before any of its payload is read), a frame of another app_proto_id (unknown_app), a
 // request frame without REQ, a first frame without START or a later one
 // with it (bad_flags), a stream that ends before END (truncated), a COMP
@@ -103,34 +104,62 @@
 // to a frame's) and, while it inflates, zstd's history (twice the
 // window, at most 2 MiB) and the output buffer's doublings: up to about
 // 7.5 MiB for that moment, 2.5 MiB after.
-// Before the handler has the request, a stream holds what its client sent
-// of the START frame (at most StartFrameBytesMax, 69,670 bytes; a header
+// Before the handler has the request, a stream holds its goroutine and
+// quic-go's stream state (about 9 KiB together) and what its client sent
+// of the START frame (at most StartFrameBytesMax, 69,926 bytes; a header
 // declaring more is frame_oversize at once) and, for a compressed head,
-// at most HeadBytesMax inflated plus twice that of history.
+// at most HeadBytesMax inflated plus twice that of history. The whole
+// START must arrive within StartTimeout (5 s) of the stream's accept,
+// header included, else the stream is cancelled (StreamCodeCancelled):
+// a stream that sends nothing, or a START sent more slowly than about 14
+// KB/s, holds those for at most 5 s. (With FrameTimeout, 30 s, a red
+// team's streams that sent no header held about 4,000 goroutines from
+// one address, 600 MB from 17.) The deadline alone does not bound a
+// client that re-opens each stream as soon as it is cancelled (a red
+// team's kept 3,840 waiting from one address, churning 15,000 in 20 s),
+// so at most StartStreamsPerSourceMax (256) streams per source may wait
+// for their START; one more is reset with StreamCodeBusy as it is
+// accepted, before a goroutine is started for it
+// (oapgate_streams_refused_total{reason="start_streams_source"}). So
+// streams waiting for their START hold at most about 2.3 MB per source,
+// and 600 MB only with ConnsMax connections' StreamsPerConnMax streams
+// from 256 sources or more.
 //
-// Those STARTs are bounded before any token is checked: once a START's
-// header is read, the length it declares is charged until the frame is
-// whole (or the stream fails), at most StartPendingConnBytesMax (1 MiB)
-// per connection, StartPendingSourceBytesMax (4 MiB) per source (keyed
-// as the per-source connection quota keys it: the address, an IPv6 /64)
-// and StartPendingBytesMax (64 MiB) for the endpoint. A stream whose
-// START would pass one is reset with StreamCodeBusy before anything past
-// its header is read, counted in oapgate_streams_refused_total{reason}
-// (start_pending_conn, start_pending_source, start_pending_node); the
-// connection serves on. An ordinary START (a few hundred bytes) fits
-// thousands of times; a client declaring the largest START and sending
-// it slowly holds 15 per connection and 60 per source, each for at most
-// FrameTimeout. Reading the START with oap.FrameBytesMax and no such
-// bound let one address without a token hold 64 connections x 64 streams
-// x a MiB, 4 GiB (a red team's client reached 2.27 GB of heap from one
-// address with 32 connections), each for FrameTimeout. So the pending
-// STARTs hold at most 1 MiB per connection, 4 MiB per source and 64 MiB
-// in all (a START's buffer goes to 64 KiB, then to its declared length:
-// up to about 64 KiB more per pending START between collections), plus,
-// per stream that has not sent its header, the 38 bytes being read. The
-// price: sixteen sources holding their whole share make every other
-// START that declares more than what is left wait for a retry (refused
-// start_pending_node) until theirs complete or time out.
+// Those STARTs are bounded before any token is checked, by what they
+// buffer, not by what they declare. A START's first StartFreeBytes (8
+// KiB, header included: a token and an ordinary head) are charged to
+// nothing, so no number of STARTs pending elsewhere refuses an ordinary
+// request; those free parts cost at most 512 KiB per connection, 2 MiB
+// per source (StartStreamsPerSourceMax streams, below) and 512 MiB for
+// ConnsMax connections from 256 sources or more, each for at most
+// StartTimeout, and only once their bytes have arrived. Past it the
+// START's buffer grows StartChunkBytes (8 KiB) at a time, each chunk
+// charged before it is allocated and everything given back when the
+// frame is whole or the stream fails: at most StartPendingConnBytesMax
+// (1 MiB) per connection, StartPendingSourceBytesMax (4 MiB) per source
+// (keyed as the per-source connection quota keys it: the address, an
+// IPv6 /64) and StartPendingBytesMax (64 MiB) for the endpoint, past
+// which only a source holding less than its fair share (the bytes
+// charged over the sources holding some; a source holding nothing
+// always is) is charged, up to StartPendingCeilingBytes (80 MiB). A
+// stream whose next chunk would pass one is reset with StreamCodeBusy,
+// counted in oapgate_streams_refused_total{reason} (start_pending_conn,
+// start_pending_source, start_pending_node); the connection serves on.
+// The handler never saw that request, so a client may send it again: the
+// client's error is a RemoteError that errors.Is finds ErrBusy in.
+// A START is charged at most StartChunkBytes more than what arrived of
+// it, so holding the bound costs the bytes themselves: the largest START
+// less its free part (StartChargedBytesMax) sent all but its last byte,
+// 16 per connection and 67 per source, each for at most StartTimeout.
+// Charging the length a header declares let 16 sources sending headers
+// alone (38 bytes each) hold the node's 64 MiB for as long as they kept
+// re-opening streams, and every other START was refused.
+// Reading the START with oap.FrameBytesMax and no such bound let one
+// address without a token hold 64 connections x 64 streams x a MiB, 4
+// GiB, each for FrameTimeout. The price now: sources together holding
+// the ceiling (at least twenty, at their 4 MiB, each sending it every 5
+// s) make a START larger than StartFreeBytes from a source that has
+// nothing charged wait for a retry; smaller STARTs are not affected.
 //
 // After the handler has the request, a body frame's buffer (up to
 // oap.FrameBytesMax) exists only while the handler reads the body, which
@@ -141,9 +170,21 @@
 // to FrameTimeout) for the client's acknowledgement, which no gateway
 // count covers. The client holds one frame each
 // way. QUIC flow control bounds what is in flight per stream and
-// connection (quic-go's receive windows start at 2 and 4 MiB, which 256
-// KiB frames need to stream without stalling on window updates, and grow
-// to at most 6 and 15 MiB). So a request costs about 1.5 MiB beyond the
+// connection: the client's receive windows start at 2 and 4 MiB (per
+// stream and connection), the node's at 512 KiB and 1 MiB, and quic-go
+// grows them, as the receiver reads, to at most 6 and 15 MiB (64 MiB
+// PUTs over loopback, ronctl to rond on a shared 2-core machine, ran at
+// 94-184 MB/s with the node's smaller start and 97-207 MB/s with 2 and 4
+// MiB, back to back: no difference past the noise). quic-go
+// buffers what a client sends on streams the node has not accepted yet,
+// up to the connection's window, and the node accepts request streams
+// only after the HELLO: a source may have at most
+// HelloPendingPerSourceMax (4) connections in their HELLO (hello_pending
+// past it, closed at once), so that costs at most 4 MiB per source and 1
+// GiB for ConnsMax connections from 256 sources, each for at most
+// HelloTimeout. (With 4 MiB windows and no such bound, 60 connections
+// from one address took a node from 62 to 663 MB of RSS; now from 25 to
+// 78 MB.) So a request costs about 1.5 MiB beyond the
 // gateway's own bound whatever the object's size (7.5 MiB at most with
 // compressed body frames), and a connection at most StreamsPerConnMax of
 // them; ConnsMax bounds the established connections (conns_full beyond
@@ -163,8 +204,10 @@
 //
 // # Shutdown
 //
-// Shutdown stops taking connections and streams, waits for the requests
-// in flight to be answered and acknowledged (or for its context), then
+// Shutdown stops taking connections and streams, cancels the streams
+// whose START frame has not arrived whole (StreamCodeCancelled: nothing
+// was served), waits for the requests in flight to be answered and
+// acknowledged (or for its context), then
 // closes every connection. A response cut by that close is seen by the
 // client as a failed body, never a short one taken for whole (the END
 // frame and the Content-Length check catch it).

@@ -17,6 +17,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/ron-network/ron/core/proto/oap"
 	"github.com/ron-network/ron/io/oapgate"
 	"github.com/ron-network/ron/io/quicnet"
 )
@@ -295,4 +296,66 @@ func TestPendingHandshakesAreBounded(t *testing.T) {
 	if got := metrics.get(quicnet.MetricInboundConns, "oap"); got != 5 {
 		t.Fatalf("%s %v, want 5", quicnet.MetricInboundConns, got)
 	}
+}
+
+// TestConnectionsInHelloAreBoundedPerSource: a source holds at most
+// HelloPendingPerSourceMax connections that have not finished their
+// HELLO (quic-go buffers what they send on streams not yet accepted, up
+// to the connection's receive window); one more is closed at once and
+// counted as hello_pending, and once one of them says HELLO the source
+// may open another.
+func TestConnectionsInHelloAreBoundedPerSource(t *testing.T) {
+	srv, metrics := guardedServer(t, oapgate.Config{HelloTimeout: 10 * readyWait})
+	addr := srv.Addr().String()
+	var silent []*quic.Conn
+	for range oapgate.HelloPendingPerSourceMax {
+		silent = append(silent, dialRaw(t, addr, false))
+	}
+	extra := dialRaw(t, addr, false)
+	select {
+	case <-extra.Context().Done():
+	case <-time.After(readyWait):
+		t.Fatalf("a connection past %d in their HELLO from one source is still open", oapgate.HelloPendingPerSourceMax)
+	}
+	var ae *quic.ApplicationError
+	if err := context.Cause(extra.Context()); !errors.As(err, &ae) || !ae.Remote {
+		t.Fatalf("the extra connection ended with %v, want the node's close", err)
+	}
+	if got := metrics.get(quicnet.MetricHandshakeFails, oapgate.FailHelloPending); got != 1 {
+		t.Fatalf("transport_handshake_fail_total{reason=%s} = %v, want 1", oapgate.FailHelloPending, got)
+	}
+	hello := openStream(t, silent[0])
+	sendHello(t, hello)
+	if _, _, err := oap.ReadFrame(hello, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The node counts that connection out of its HELLO once the reply is
+	// written, maybe after this client read it: poll.
+	var next *quic.Conn
+	waitFor(t, "a new connection from the source to finish its HELLO", func() bool {
+		conn, err := dialFrom(t, "127.0.0.1", addr, oapgate.ALPN)
+		if err != nil {
+			return false
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), readyWait)
+		defer cancel()
+		st, err := conn.OpenStreamSync(ctx)
+		if err != nil {
+			return false
+		}
+		req, err := oap.HelloRequestFrame(0, 0, 1, oap.HelloRequest{UA: "raw"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Write(oap.MustEncode(&req)); err != nil {
+			return false
+		}
+		_ = st.SetReadDeadline(time.Now().Add(readyWait))
+		if _, _, err := oap.ReadFrame(st, nil); err != nil {
+			return false
+		}
+		next = conn
+		return true
+	})
+	served(t, next)
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -34,10 +35,27 @@ const (
 	// closed (transport_handshake_fail_total{reason="hello_timeout"})
 	// before idle connections can pile up to ConnsMax.
 	HelloTimeoutDefault = 3 * time.Second
+	// HelloPendingPerSourceMax bounds the connections from one source
+	// (quicnet.SourceKeyOf) that have not finished their HELLO: one more
+	// is closed at once (codeRefused,
+	// transport_handshake_fail_total{reason="hello_pending"}). quic-go
+	// buffers what such a connection sends on streams the node has not
+	// accepted yet, up to the connection's receive window, so this bounds
+	// that memory per source (4 x serverConnWindowBytes). A client
+	// finishes its HELLO in one round trip after the handshake.
+	HelloPendingPerSourceMax = 4
 	// FrameTimeoutDefault bounds the wait for the next frame of a request
 	// body, and for the client to take the next frame of a response, so a
 	// stalled client cannot hold a gateway admission slot for ever.
 	FrameTimeoutDefault = 30 * time.Second
+	// StartTimeoutDefault bounds the wait for a request's whole START
+	// frame, from the stream's accept: a client sends it at once (a
+	// token and a head, at most StartFrameBytesMax), so a stream that has
+	// not within this is cancelled. It is what a stream that sends
+	// nothing, or a START that never completes, can hold its goroutine
+	// and its charge for (FrameTimeout, 30 s, let 16 sources hold the
+	// node's pending START bound with headers alone).
+	StartTimeoutDefault = 5 * time.Second
 	// ConnsDefault is Config.ConnsMax when zero.
 	ConnsDefault = 1024
 	// handshakeRoomDivisor: beyond ConnsMax established connections, the
@@ -57,13 +75,26 @@ const (
 	FlagsSupported = oap.FlagREQ | oap.FlagRESP | oap.FlagSTART | oap.FlagEND | oap.FlagCOMP
 	// closeReasonBytesMax bounds the reason phrase of a CONNECTION_CLOSE.
 	closeReasonBytesMax = 200
-	// streamWindowBytes and connWindowBytes are the initial QUIC receive
-	// windows at both ends: with quic-go's defaults (512 KiB) a body of
+	// streamWindowBytes and connWindowBytes are the client's initial
+	// QUIC receive windows: with quic-go's defaults (512 KiB) a body of
 	// 256 KiB frames kept stalling on window updates (about 70 MB/s for a
-	// 1 MiB PUT on loopback, 114 MB/s with these). quic-go still grows
-	// them only up to its 6 MiB and 15 MiB maxima, which bound memory.
+	// 1 MiB PUT on loopback, 114 MB/s with these). quic-go grows them
+	// only up to its 6 MiB and 15 MiB maxima, which bound memory.
 	streamWindowBytes = 2 << 20
 	connWindowBytes   = 4 << 20
+	// serverStreamWindowBytes and serverConnWindowBytes are the node's
+	// initial receive windows, smaller: quic-go buffers what a client
+	// sends on streams the node has not accepted yet, up to the
+	// connection's window, and the node accepts request streams only
+	// after the HELLO (up to HelloTimeout). With 4 MiB, connections from
+	// one address that sent no HELLO but filled their streams took a
+	// node from 62 to 663 MB of RSS. A connection's window grows (quic-go
+	// autotuning, up to serverStreamWindowMax and serverConnWindowMax)
+	// only as the node reads, so only after the HELLO.
+	serverStreamWindowBytes = 512 << 10
+	serverConnWindowBytes   = 1 << 20
+	serverStreamWindowMax   = 6 << 20
+	serverConnWindowMax     = 15 << 20
 )
 
 // Metric names. oap_rejects_total{reason} is core/node's declaration, so
@@ -74,7 +105,8 @@ const (
 	MetricConnsRefused = "oapgate_conns_refused_total"
 	// MetricStreamsRefused counts request streams refused before their
 	// START frame was read, by the bound they would have passed
-	// (RefusedStartConn, RefusedStartSource, RefusedStartNode).
+	// (RefusedStartConn, RefusedStartSource, RefusedStartNode,
+	// RefusedStartStreams).
 	MetricStreamsRefused = "oapgate_streams_refused_total"
 )
 
@@ -84,8 +116,8 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricConnsRefused, Kind: env.Counter,
 		Help: "Client connections refused because ConnsMax were open."},
 	env.MetricDef{Name: MetricStreamsRefused, Kind: env.Counter, Label: "reason",
-		Help:        "Client request streams refused because the START frames pending per connection, per source or in all were at their bound.",
-		LabelValues: []string{RefusedStartConn, RefusedStartSource, RefusedStartNode}},
+		Help:        "Client request streams refused because the START frames pending per connection, per source or in all, or the streams from the source waiting for theirs, were at their bound.",
+		LabelValues: []string{RefusedStartConn, RefusedStartSource, RefusedStartNode, RefusedStartStreams}},
 )
 
 // Config configures a Server. Zero durations and limits take the defaults.
@@ -107,6 +139,9 @@ type Config struct {
 	Logger  *slog.Logger // nil discards
 
 	IdleTimeout, HandshakeTimeout, HelloTimeout, FrameTimeout time.Duration
+	// StartTimeout bounds the wait for a request's whole START frame
+	// (StartTimeoutDefault when zero).
+	StartTimeout time.Duration
 	// ConnsMax bounds open client connections; beyond it a new one is
 	// closed at once and counted in oapgate_conns_refused_total (and
 	// transport_handshake_fail_total{reason="conns_full"}). Connections
@@ -146,6 +181,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		{"HandshakeTimeout", &cfg.HandshakeTimeout, HandshakeTimeoutDefault},
 		{"HelloTimeout", &cfg.HelloTimeout, HelloTimeoutDefault},
 		{"FrameTimeout", &cfg.FrameTimeout, FrameTimeoutDefault},
+		{"StartTimeout", &cfg.StartTimeout, StartTimeoutDefault},
 	}
 	for _, d := range durations {
 		if *d.value < 0 {
@@ -205,6 +241,9 @@ type Server struct {
 	mu     sync.Mutex
 	closed bool
 	conns  map[*quic.Conn]struct{}
+	// helloing counts, per source, the connections whose HELLO has not
+	// finished (HelloPendingPerSourceMax).
+	helloing map[netip.Addr]int
 }
 
 // Listen binds cfg.ListenAddr (UDP) and starts serving.
@@ -227,7 +266,7 @@ func Listen(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, id: proto.NodeIDFromPublicKey(cfg.Key.Public().(ed25519.PublicKey)),
 		log: cfg.Logger, metrics: cfg.Metrics, udp: udp, conns: map[*quic.Conn]struct{}{},
-		starts: newStartBudget()}
+		helloing: map[netip.Addr]int{}, starts: newStartBudget()}
 	s.acceptCtx, s.stopAccepting = context.WithCancel(context.Background())
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	quicnet.SilenceQuicGoBufferWarning()
@@ -284,8 +323,10 @@ func (s *Server) quicConfig() *quic.Config {
 		MaxIdleTimeout:                 s.cfg.IdleTimeout,
 		MaxIncomingStreams:             StreamsPerConnMax + 1,
 		MaxIncomingUniStreams:          -1,
-		InitialStreamReceiveWindow:     streamWindowBytes,
-		InitialConnectionReceiveWindow: connWindowBytes,
+		InitialStreamReceiveWindow:     serverStreamWindowBytes,
+		InitialConnectionReceiveWindow: serverConnWindowBytes,
+		MaxStreamReceiveWindow:         serverStreamWindowMax,
+		MaxConnectionReceiveWindow:     serverConnWindowMax,
 	}
 }
 
@@ -394,7 +435,16 @@ func (s *Server) forget(conn *quic.Conn) {
 // keeps serving its requests in flight until Close.
 func (s *Server) serveConn(conn *quic.Conn) {
 	defer s.acceptors.Done()
-	if err := s.hello(conn); err != nil {
+	source := quicnet.SourceKeyOf(conn.RemoteAddr())
+	if !s.helloBegin(source) {
+		s.guard.Fail(FailHelloPending)
+		_ = conn.CloseWithError(codeRefused, fmt.Sprintf("%d connections from this source are still in their HELLO", HelloPendingPerSourceMax))
+		s.forget(conn)
+		return
+	}
+	err := s.hello(conn)
+	s.helloEnd(source)
+	if err != nil {
 		switch {
 		case oap.ReasonOf(err) == oap.ReasonBadHello:
 			s.reject(err, "remote", conn.RemoteAddr().String())
@@ -410,7 +460,7 @@ func (s *Server) serveConn(conn *quic.Conn) {
 		s.forget(conn)
 		return
 	}
-	cs := &connStarts{source: quicnet.SourceKeyOf(conn.RemoteAddr())}
+	cs := &connStarts{source: source}
 	for {
 		st, err := conn.AcceptStream(s.acceptCtx)
 		if err != nil {
@@ -419,9 +469,38 @@ func (s *Server) serveConn(conn *quic.Conn) {
 			}
 			return
 		}
+		if !s.starts.enter(source) {
+			s.metrics.Add(MetricStreamsRefused, RefusedStartStreams, 1)
+			st.CancelRead(StreamCodeBusy)
+			st.CancelWrite(StreamCodeBusy)
+			continue
+		}
 		s.streams.Add(1)
 		go s.serveStream(conn, st, cs)
 	}
+}
+
+// helloBegin counts a connection from source into its HELLO, or reports
+// that HelloPendingPerSourceMax from it already are.
+func (s *Server) helloBegin(source netip.Addr) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.helloing[source] >= HelloPendingPerSourceMax {
+		return false
+	}
+	s.helloing[source]++
+	return true
+}
+
+// helloEnd counts a connection from source out of its HELLO.
+func (s *Server) helloEnd(source netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.helloing[source] <= 1 {
+		delete(s.helloing, source)
+		return
+	}
+	s.helloing[source]--
 }
 
 // hello reads the client's HELLO from its first stream and answers it. An
@@ -470,6 +549,7 @@ func (s *Server) hello(conn *quic.Conn) error {
 const (
 	FailHelloTimeout = "hello_timeout" // no HELLO stream within HelloTimeout
 	FailBadHello     = "bad_hello"     // a HELLO that does not parse, or arrives too slowly
+	FailHelloPending = "hello_pending" // HelloPendingPerSourceMax connections from its source were in their HELLO
 )
 
 // helloTimeoutError is the bad_hello of a connection that opened no

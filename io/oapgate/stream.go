@@ -1,7 +1,7 @@
 package oapgate
 
 import (
-	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -45,7 +45,15 @@ type exchange struct {
 func (s *Server) serveStream(conn *quic.Conn, st *quic.Stream, starts *connStarts) {
 	defer s.streams.Done()
 	x := &exchange{srv: s, conn: conn, st: st, starts: starts}
-	first, refused, err := x.readStart()
+	// A request whose START has not arrived when the server stops taking
+	// streams is not one Shutdown waits for: its read is cut at once.
+	stop := context.AfterFunc(s.acceptCtx, func() { st.CancelRead(StreamCodeCancelled) })
+	first, refused, err := x.readStart(time.Now().Add(s.cfg.StartTimeout))
+	s.starts.leave(starts.source)
+	if !stop() {
+		x.cancel(StreamCodeCancelled)
+		return
+	}
 	if refused != "" {
 		s.metrics.Add(MetricStreamsRefused, refused, 1)
 		s.log.Debug("oapgate: request stream refused", "remote", conn.RemoteAddr().String(), "reason", refused)
@@ -107,12 +115,15 @@ func (x *exchange) awaitAck() {
 }
 
 // readStart reads the request's first frame, which must be a START of at
-// most StartFrameBytesMax bytes. Its header is checked first (flags,
-// app_proto_id, declared length), then the declared length is charged to
-// the pending START bound until the frame is whole: refused names the
-// bound it would pass, and then nothing past the header was read.
-func (x *exchange) readStart() (f oap.Frame, refused string, err error) {
-	_ = x.st.SetReadDeadline(time.Now().Add(x.srv.cfg.FrameTimeout))
+// most StartFrameBytesMax bytes, all of it within StartTimeout of the
+// stream's accept (deadline). Its header is checked first (flags,
+// app_proto_id, declared length). Its first StartFreeBytes are charged
+// to nothing; past them the buffer grows StartChunkBytes at a time, each
+// chunk charged to the pending START bound before it is allocated, and
+// everything charged is given back when readStart returns: refused names
+// the bound the next chunk would pass, and then the stream is refused.
+func (x *exchange) readStart(deadline time.Time) (f oap.Frame, refused string, err error) {
+	_ = x.st.SetReadDeadline(deadline)
 	var hb [oap.HeaderBytes]byte
 	if _, err := io.ReadFull(x.st, hb[:]); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
@@ -126,18 +137,40 @@ func (x *exchange) readStart() (f oap.Frame, refused string, err error) {
 	}
 	if err == nil && h.Len > StartFrameBytesMax {
 		err = &oap.Error{Reason: oap.ReasonFrameOversize, Detail: fmt.Sprintf(
-			"START frame declares %d bytes; a START carries at most %d (the %d-byte header, a token of at most %d, a head of at most %d)",
-			h.Len, StartFrameBytesMax, oap.HeaderBytes, oap.CapBytesMax, HeadBytesMax)}
+			"START frame declares %d bytes; a START carries at most %d (the %d-byte header, a token of at most %d, a head of at most %d, %d bytes for compression)",
+			h.Len, StartFrameBytesMax, oap.HeaderBytes, oap.CapBytesMax, HeadBytesMax, startCompressSlackBytes)}
 	}
 	if err != nil {
 		return f, "", err
 	}
-	if refused := x.srv.starts.take(x.starts, int(h.Len)); refused != "" {
-		return f, refused, nil
+	total := int(h.Len)
+	charged := 0
+	defer func() { x.srv.starts.release(x.starts, charged) }()
+	buf := make([]byte, 0, min(total, StartFreeBytes))
+	buf = append(buf, hb[:]...)
+	for len(buf) < total {
+		if len(buf) == cap(buf) {
+			next := min(total, cap(buf)+StartChunkBytes)
+			n := next - StartFreeBytes - charged
+			if refused := x.srv.starts.take(x.starts, n); refused != "" {
+				return f, refused, nil
+			}
+			charged += n
+			grown := make([]byte, len(buf), next)
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := io.ReadFull(x.st, buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return f, "", &oap.Error{Reason: oap.ReasonTruncated, Detail: fmt.Sprintf(
+				"the client ended the stream %d bytes into a START frame of %d", len(buf), total)}
+		}
+		if err != nil {
+			return f, "", fmt.Errorf("oapgate: read START frame (%d of %d bytes): %w", len(buf), total, err)
+		}
 	}
-	defer x.srv.starts.release(x.starts, int(h.Len))
-	f, buf, err := oap.ReadFrameLimit(io.MultiReader(bytes.NewReader(hb[:]), x.st), x.in, StartFrameBytesMax)
-	x.in = buf
+	f, err = oap.Decode(buf)
 	return f, "", err
 }
 

@@ -123,7 +123,7 @@
 // transport_inbound_connections{endpoint} the connections held, handshakes
 // included. Every refusal is counted in transport_handshake_fail_total{reason}:
 // per_source, handshakes_full, conns_full, no_cert, bad_cert, wrong_alpn
-// (and, on the client endpoint, hello_timeout and bad_hello). per_source
+// (and, on the client endpoint, hello_timeout, bad_hello and hello_pending). per_source
 // and handshakes_full refuse before the handshake and count once per
 // Initial packet refused (quic-go keeps nothing of a refused attempt, so
 // each packet of a ClientHello, two with a post-quantum key share, and
