@@ -60,7 +60,7 @@ type membership struct {
 	applied []proto.NodeID
 	stale   bool
 
-	rt        runtime.Caller // the node (*runtime.Runtime)
+	rt        runtime.Caller     // the node (*runtime.Runtime)
 	transport *quicnet.Transport // refuses non-members after the handshake
 	metrics   env.Metrics
 	log       *slog.Logger
