@@ -93,24 +93,38 @@
 // every node; members is reloaded without a restart. On SIGHUP, and when
 // its --config file changes (polled every second), rond builds its
 // configuration again as at start (file < RON_* < flags) and, when the
-// membership changed, hands it to storage, the DHT and the registry as a
-// request on the node loop (storage.SetMembers, dht.SetMembers,
+// membership changed, hands it to the QUIC transport and to the overlay,
+// storage, the DHT and the registry as a request on the node loop
+// (overlay.SetMembers, storage.SetMembers, dht.SetMembers,
 // registry.SetMembers), logs "membership changed" with the count, the
-// added and the removed ids, and sets the cluster_members gauge (the
-// size of the membership, self included; 0 for none). Any other setting
+// added and the removed ids (never self) and R and W, and sets the
+// cluster_members gauge (the size of the membership, self included; 0 for
+// none; "no membership: the peer protocol serves any node" is logged when
+// a reload leaves none, as removing the last member of a lone loopback
+// node does). A reload that did not reach every service (a node loop too
+// busy to answer within 5s, say) is logged and handed again at each poll
+// of the config file (every second) until every service took it; the
+// added and removed ids are counted from the membership last applied.
+// Any other setting
 // that changed needs a restart: rond logs "a changed setting needs a
 // restart" naming it and ignores it (the flags map is reloaded as
 // before). An invalid file (a member that is not a 64-digit hex node id,
 // say) is logged with the setting and the value and the membership stays
 // as it is. members set by --members or RON_MEMBERS win over the file, so
-// a reload does not change them (logged). A removed member is refused,
+// a reload does not change them (logged). A removed member's kept QUIC
+// connection is closed at once (its next one is refused); it is refused,
 // placed on no more and dropped from the DHT's routing table at once
 // (provider records it announced expire); the reload neither moves nor
 // copies the objects it holds. The bootstrap peers and the replicas stay
 // members whatever members says, and the registry's raft voters
-// (replicas) never change on a reload. R (replicas per object) stays what
-// it was at start: a cluster grown from 2 to 3 members keeps R=2 until its
-// nodes restart. Until every node lists the new node, its puts miss the
+// (replicas) never change on a reload. R (replicas per object) and W
+// (the write quorum) follow the membership as at start (R = min(3,
+// members), W = min(2, R); storage.SetMembers carries them): a cluster
+// grown from 2 to 3 members places 3 copies from the reload on, and a lone
+// loopback node (open, R=1) closed by a reload places 3 instead of one.
+// Objects stored before keep their copies until repair reaches them, and a
+// node the runtime rebuilds after a panic takes the same R and W. Until
+// every node lists the new node, its puts miss the
 // others' copies, and the alert above names the nodes still to list it.
 //
 // open_network / RON_OPEN_NETWORK / --open-network keeps the open DHT

@@ -312,9 +312,10 @@ const flagPollInterval = time.Second
 // file that stops being readable (removed, replaced by a FIFO or device,
 // grown past configFileBytesMax) is logged once, and once again when it
 // can be read again.
-// path "" watches nothing. Each reload then runs also (the members
-// setting's: members.go).
-func watchFlags(ctx context.Context, path string, f *featureFlags, gw *gateway.Gateway, log *slog.Logger, also ...func(context.Context)) func() {
+// path "" watches nothing. Each reload then runs the hooks' reload (the
+// members setting's: members.go), and each poll that finds the file
+// unchanged (or unreadable) runs their retry.
+func watchFlags(ctx context.Context, path string, f *featureFlags, gw *gateway.Gateway, log *slog.Logger, hooks ...reloadHook) func() {
 	if path == "" {
 		return func() {}
 	}
@@ -341,6 +342,7 @@ func watchFlags(ctx context.Context, path string, f *featureFlags, gw *gateway.G
 						log.Warn("rond: config file cannot be read; its changes are not applied until it can", "file", path, "err", err)
 						refused = true
 					}
+					retry(ctx, hooks)
 					continue
 				}
 				if refused {
@@ -348,6 +350,7 @@ func watchFlags(ctx context.Context, path string, f *featureFlags, gw *gateway.G
 					refused = false
 				}
 				if bytes.Equal(data, last) {
+					retry(ctx, hooks)
 					continue
 				}
 				last = data
@@ -357,14 +360,31 @@ func watchFlags(ctx context.Context, path string, f *featureFlags, gw *gateway.G
 				}
 			}
 			reloadFlags(ctx, path, f, gw, log)
-			for _, fn := range also {
-				fn(ctx)
+			for _, h := range hooks {
+				if h.reload != nil {
+					h.reload(ctx)
+				}
 			}
 		}
 	}()
 	return func() {
 		signal.Stop(hup)
 		close(done)
+	}
+}
+
+// reloadHook is a setting other than the flags that watchFlags reloads:
+// reload reads and applies it, retry applies again what a reload did not
+// finish (either may be nil).
+type reloadHook struct {
+	reload, retry func(context.Context)
+}
+
+func retry(ctx context.Context, hooks []reloadHook) {
+	for _, h := range hooks {
+		if h.retry != nil {
+			h.retry(ctx)
+		}
 	}
 }
 

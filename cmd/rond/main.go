@@ -259,7 +259,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	token.keys.metrics, token.keys.log = n.rt.Prom(), log
 	token.keys.rotated = func(key auth.MACKey) { reissueRootToken(ctx, cfg, gw, key, log) }
 	stopReloads := watchReloads(ctx, gw, policyFile, token.keys, cfg.ConfigFile, log)
-	stopFlagReloads := watchFlags(ctx, cfg.ConfigFile, flags, gw, log, mship.reload)
+	stopFlagReloads := watchFlags(ctx, cfg.ConfigFile, flags, gw, log, reloadHook{reload: mship.reload, retry: mship.retry})
 	<-ctx.Done()
 	stopFlagReloads()
 	stopReloads()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ron-network/ron/core/dht"
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/overlay"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/registry"
 	"github.com/ron-network/ron/core/storage"
@@ -22,8 +23,11 @@ import (
 // change on disk; watchFlags): rond reads its configuration again as at
 // start (file, RON_* variables, flags) and, when members changed, hands
 // the new membership (self, replicas, bootstrap peers and members:
-// runtime.NodeSpec.Membership) to storage, the DHT and the registry as a
-// SetMembers request on the node loop. Any other setting that changed
+// runtime.NodeSpec.Membership) to the transport, and to the overlay,
+// storage (with R and W recomputed from it as at start), the DHT and the
+// registry as a SetMembers request on the node loop. A reload that did
+// not reach every service is retried at each poll of the config file
+// until it does. Any other setting that changed
 // needs a restart: it is logged by name and ignored. An invalid
 // configuration (a member that is not a node id, say) is logged with the
 // setting and the value, and the membership stays as it is.
@@ -37,28 +41,33 @@ var _ = env.Declare(env.MetricDef{Name: metricMembers, Kind: env.Gauge,
 // membersApplyTimeout bounds handing a new membership to the machines.
 const membersApplyTimeout = 5 * time.Second
 
-// membership is the node's members setting as applied. A node rebuilt by
-// the runtime (a restart after a panic) takes the current one (spec).
+// membership is the node's members setting, as wanted (the last valid
+// reload) and as applied. A node rebuilt by the runtime (a restart after
+// a panic) takes the wanted one (spec), and with it R and W recomputed as
+// the running node's were at the reload.
 type membership struct {
-	// reloadMu serialises reloads; mu guards members, which NewNode
-	// reads on the node loop while a reload waits for that loop.
+	// reloadMu serialises reloads and retries, and guards applied and
+	// stale; mu guards members, which NewNode reads on the node loop
+	// while a reload waits for that loop.
 	reloadMu sync.Mutex
 	mu       sync.Mutex
 	running  Config           // the configuration the node started with
 	base     runtime.NodeSpec // Members replaced by members
-	members  []proto.NodeID
-	// stale: the last reload did not reach every machine; the next one
-	// hands the membership again even if members did not change.
-	stale bool
+	members  []proto.NodeID   // wanted: the members setting of the last valid reload
+	// applied is the membership (NodeSpec.Membership) every service last
+	// took; stale: a later one reached only some of them, so the wanted
+	// one is handed again (retry) even where it equals applied.
+	applied []proto.NodeID
+	stale   bool
 
-	rt        *runtime.Runtime
+	rt        runtime.Caller     // the node (*runtime.Runtime)
 	transport *quicnet.Transport // refuses non-members after the handshake
 	metrics   env.Metrics
 	log       *slog.Logger
 }
 
 func newMembership(cfg Config, spec runtime.NodeSpec) *membership {
-	return &membership{running: cfg, base: spec, members: slices.Clone(spec.Members)}
+	return &membership{running: cfg, base: spec, members: slices.Clone(spec.Members), applied: spec.Membership()}
 }
 
 // spec returns spec with the current members.
@@ -77,7 +86,7 @@ func (m *membership) setMembers(ids []proto.NodeID) {
 }
 
 // attach starts applying reloads to rt and exports the gauge.
-func (m *membership) attach(rt *runtime.Runtime, transport *quicnet.Transport, metrics env.Metrics, log *slog.Logger) {
+func (m *membership) attach(rt runtime.Caller, transport *quicnet.Transport, metrics env.Metrics, log *slog.Logger) {
 	m.reloadMu.Lock()
 	defer m.reloadMu.Unlock()
 	m.rt, m.transport, m.metrics, m.log = rt, transport, metrics, log
@@ -104,35 +113,68 @@ func (m *membership) reload(ctx context.Context) {
 		m.log.Warn("rond: the config file's members are overridden by --members or RON_MEMBERS, which a reload does not change", "file", m.running.ConfigFile)
 	}
 	ids, _ := cfg.memberIDs() // validated by reload
-	before := m.spec(m.base).Membership()
-	next := m.base
-	next.Members = ids
+	m.setMembers(ids)         // a node the runtime rebuilds from here on has it
+	m.sync(ctx)
+}
+
+// retry hands the wanted membership again when the last reload did not
+// reach every service (watchFlags calls it at each poll).
+func (m *membership) retry(ctx context.Context) {
+	m.reloadMu.Lock()
+	defer m.reloadMu.Unlock()
+	if m.rt == nil || !m.stale {
+		return
+	}
+	m.sync(ctx)
+}
+
+// sync applies the wanted membership when it differs from the applied
+// one or the last apply failed. reloadMu is held.
+func (m *membership) sync(ctx context.Context) {
+	next := m.spec(m.base)
 	after := next.Membership()
-	m.setMembers(ids) // a node the runtime rebuilds from here on has it
-	if slices.Equal(before, after) && !m.stale {
+	if slices.Equal(m.applied, after) && !m.stale {
 		return
 	}
-	if err := m.apply(ctx, after); err != nil {
+	st := next.Describe().Storage // R and W as a start with this membership has them
+	if err := m.apply(ctx, after, st.Replicas, st.WriteQuorum); err != nil {
 		m.stale = true
-		m.log.Error("rond: the new membership did not reach every service; send SIGHUP again", "err", err)
+		m.log.Error("rond: the new membership did not reach every service; it is handed again at the next poll of the config file", "file", m.running.ConfigFile, "err", err)
 		return
 	}
-	m.stale = false
+	retried := m.stale
+	before := m.applied
+	m.applied, m.stale = after, false
 	m.metrics.Set(metricMembers, "", float64(len(after)))
-	m.log.Info("rond: membership changed", "members", len(after), "added", idList(diffIDs(after, before)),
-		"removed", idList(diffIDs(before, after)))
+	self := m.base.Self()
+	notSelf := func(ids []proto.NodeID) []proto.NodeID {
+		return slices.DeleteFunc(ids, func(id proto.NodeID) bool { return id == self })
+	}
+	m.log.Info("rond: membership changed", "members", len(after), "added", idList(notSelf(diffIDs(after, before))),
+		"removed", idList(notSelf(diffIDs(before, after))), "storage_replicas", st.Replicas, "write_quorum", st.WriteQuorum,
+		"retried", retried)
+	if len(after) == 0 {
+		m.log.Warn("rond: no membership: the peer protocol serves any node")
+	}
 }
 
 // apply hands ids to the QUIC transport (which refuses non-members right
-// after the handshake), then to storage, the DHT and (when the node runs
-// one) the registry, each as a request on the node loop.
-func (m *membership) apply(ctx context.Context, ids []proto.NodeID) error {
+// after the handshake and closes the connections of a dropped member),
+// then to the overlay (when the node runs one), storage (with R and W),
+// the DHT and (when the node runs one) the registry, each as a request on
+// the node loop.
+func (m *membership) apply(ctx context.Context, ids []proto.NodeID, r, w int) error {
 	ctx, cancel := context.WithTimeout(ctx, membersApplyTimeout)
 	defer cancel()
 	if m.transport != nil {
 		m.transport.SetMembers(ids)
 	}
-	if _, err := runtime.Call(ctx, m.rt, storage.SetMembers{Members: ids}); err != nil {
+	if len(m.base.Describe().Peers) > 0 {
+		if _, err := runtime.Call(ctx, m.rt, overlay.SetMembers{Members: ids}); err != nil {
+			return err
+		}
+	}
+	if _, err := runtime.Call(ctx, m.rt, storage.SetMembers{Members: ids, Replicas: r, WriteQuorum: w}); err != nil {
 		return err
 	}
 	if _, err := runtime.Call(ctx, m.rt, dht.SetMembers{Members: ids}); err != nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ron-network/ron/core/proto"
 )
@@ -17,7 +18,8 @@ import (
 // membership change and that edge_cache_bytes needs a restart, and its
 // cluster_members gauge goes from 2 to 3. An invalid member is logged
 // with the setting and its value and changes nothing; a file that lists
-// the stranger no more makes A refuse it again. Before the reload, members
+// the stranger no more makes A close its connection and refuse its next
+// one. Before the reload, members
 // was read at start only and A refused the stranger until restarted.
 func TestProcessMembersReload(t *testing.T) {
 	if testing.Short() {
@@ -103,13 +105,19 @@ func TestProcessMembersReload(t *testing.T) {
 	}
 	eventuallyMetric(t, a, metricMembers+" 3")
 
-	// Dropped again: its kept connection stays open (the transport refuses
-	// its next one), and storage refuses its requests at once.
+	// Dropped again: the transport closes its kept connection at once and
+	// refuses the next one it dials (not_member counted again).
+	const notMember = `transport_handshake_fail_total{reason="not_member"}`
+	refusals, _ := scrapeMetric(t, a, notMember)
 	write("members: []\n")
 	hup()
-	eventually(t, keyReloadWait, "A to refuse the stranger again", func() (bool, string) {
-		st := fetch()
-		return st == peerStatusBad, fmt.Sprintf("status %d", st)
+	logged("the dropped stranger's connection closed", "closing the connection of a node no longer a member", s.id.String())
+	eventually(t, keyReloadWait, "A's transport to refuse the stranger's next connection", func() (bool, string) {
+		corr++
+		s.tr.Send(aID, peerFrame(corr, peerKindFetch, held, 0, nil))
+		time.Sleep(pollInterval)
+		n, _ := scrapeMetric(t, a, notMember)
+		return n > refusals, fmt.Sprintf("not_member %v, was %v", n, refusals)
 	})
 	eventuallyMetric(t, a, metricMembers+" 2")
 }

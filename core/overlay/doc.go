@@ -60,7 +60,10 @@
 // checked, so stranger keys cannot fill the table nor be heartbeated and
 // redialed (rond's transport closes their connections first anyway; this
 // holds whatever carries the frames). Without one, as in the simulator,
-// any validly signed HELLO admits a dynamic peer. PeerQueueDepthMax and
+// any validly signed HELLO admits a dynamic peer. A SetMembers request
+// replaces the membership of a running overlay (rond's reload of its
+// members setting): the gate uses the new list from the next input on;
+// sessions already open stay. PeerQueueDepthMax and
 // PeerQueueBytesMax bound frames queued for a peer that is not Active
 // (drop oldest, reason queue_full); per session enqueued = sent + dropped
 // + queued always holds. RecvQueueDepthMax bounds the peer's pings parked

@@ -156,12 +156,7 @@ func New(cfg Config) *Overlay {
 		bySlot:    make(map[uint64]*session, len(peers)),
 		strangers: newTokenBucket(cfg.InboundFramesPerSecond),
 	}
-	if len(cfg.Members) > 0 {
-		o.members = make(map[proto.NodeID]bool, len(cfg.Members))
-		for _, id := range cfg.Members {
-			o.members[id] = true
-		}
-	}
+	o.setMembers(cfg.Members)
 	for _, p := range peers {
 		o.addSession(p, false)
 	}
@@ -243,9 +238,13 @@ func (o *Overlay) onStart() {
 }
 
 func (o *Overlay) onRequest(r env.Request) {
-	switch r.Body.(type) {
+	switch body := r.Body.(type) {
 	case SessionsRequest, *SessionsRequest:
 		o.env.Reply(r.ID, o.Sessions())
+	case SetMembers:
+		o.changed = true
+		o.setMembers(body.Members)
+		o.env.Reply(r.ID, body)
 	default:
 		o.env.Reply(r.ID, fmt.Errorf("%w: %T", ErrUnknownRequest, r.Body))
 	}

@@ -723,3 +723,44 @@ func TestOpenMembershipAdmitsStrangerHello(t *testing.T) {
 		t.Fatalf("%d sessions, not_member %v: want the stranger admitted", len(s.o.Sessions()), s.value(MetricDropped, DropNotMember))
 	}
 }
+
+// TestSetMembersAdmitsAddedMember: a SetMembers request replaces the
+// closed membership of a running overlay: a node whose HELLO was dropped
+// as not_member is admitted once it is listed, and a node dropped from
+// the list is refused from then on. The old overlay kept the membership
+// it was built with (a member added by rond's reload was refused).
+func TestSetMembersAdmitsAddedMember(t *testing.T) {
+	added, dropped := keyFor("added"), keyFor("dropped")
+	s := newSolo(t, func(c *Config) {
+		c.Members = []proto.NodeID{idOf(keyFor("a")), idOf(keyFor("b")), idOf(dropped)}
+	})
+	s.handle(env.Start{})
+	nonce := []byte("0123456789abcdef")
+	hello := func(k ed25519.PrivateKey) env.Message {
+		return env.Message{From: idOf(k), Frame: frame(oap.ProtoHello, oap.FlagREQ, 1, craftHello(k, idOf(k), s.o.Self(), nonce, nil))}
+	}
+	s.handle(hello(added))
+	if got := s.value(MetricDropped, DropNotMember); got != 1 || len(s.o.Sessions()) != 1 {
+		t.Fatalf("before SetMembers: not_member %v (want 1), %d sessions (want 1)", got, len(s.o.Sessions()))
+	}
+	s.handle(env.Request{ID: 7, Service: Name, Body: SetMembers{Members: []proto.NodeID{idOf(keyFor("a")), idOf(keyFor("b")), idOf(added)}}})
+	if n := len(s.e.Replies); n != 1 {
+		t.Fatalf("%d replies to SetMembers, want 1", n)
+	}
+	if _, ok := s.e.Replies[0].Resp.(SetMembers); !ok {
+		t.Fatalf("reply to SetMembers: %v, want the request", s.e.Replies[0].Resp)
+	}
+	s.handle(hello(added))
+	if len(s.o.Sessions()) != 2 || s.value(MetricDropped, DropNotMember) != 1 {
+		t.Fatalf("an added member's HELLO: %d sessions (want 2), not_member %v (want 1)", len(s.o.Sessions()), s.value(MetricDropped, DropNotMember))
+	}
+	s.handle(hello(dropped))
+	if len(s.o.Sessions()) != 2 || s.value(MetricDropped, DropNotMember) != 2 {
+		t.Fatalf("a dropped member's HELLO: %d sessions (want 2), not_member %v (want 2)", len(s.o.Sessions()), s.value(MetricDropped, DropNotMember))
+	}
+	s.handle(env.Request{ID: 8, Service: Name, Body: SetMembers{}})
+	s.handle(hello(dropped))
+	if len(s.o.Sessions()) != 3 || s.value(MetricDropped, DropNotMember) != 2 {
+		t.Fatalf("an empty membership (open): %d sessions (want 3), not_member %v (want 2)", len(s.o.Sessions()), s.value(MetricDropped, DropNotMember))
+	}
+}

@@ -192,8 +192,9 @@
 // replaces Members on a running machine (rond's reload of its members
 // setting): from the next input on placement draws from the new list and
 // a dropped node is refused; operations already running keep the
-// placement they chose, objects the dropped node holds are not moved,
-// and R and W stay as configured.
+// placement they chose, and objects the dropped node holds are not
+// moved. Its Replicas and WriteQuorum, when set, replace R and W the same
+// way (rond recomputes them from the new membership as at start).
 //
 // This deviates from a purely open DHT placement: DESIGN 5.4 places an
 // object on the R nodes closest to its address; with a membership they

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"maps"
 	"slices"
 	"testing"
@@ -214,5 +215,63 @@ func TestSetMembers(t *testing.T) {
 	}
 	if heldBefore && !c.nodes[dropped].st.HasLocal(res.Addr) {
 		t.Fatal("the dropped node's copy of an earlier object is gone")
+	}
+}
+
+// TestSetMembersReplicas: a SetMembers request with Replicas and
+// WriteQuorum replaces R and W of a running machine: an object put at
+// R=1 has one copy, one put after R=3 is placed on three nodes and held
+// by all of them. A W outside 1..R is refused and changes nothing; zero
+// keeps the running values. The old code kept R and W as configured
+// (a lone node closed by rond's reload kept placing one copy).
+func TestSetMembersReplicas(t *testing.T) {
+	cfg := smallChunks
+	cfg.Replicas, cfg.WriteQuorum = 1, 1
+	c := newCluster(t, 4, 79, cfg)
+	ids := make([]proto.NodeID, len(c.nodes))
+	for i, n := range c.nodes {
+		ids[i] = n.id
+	}
+	one := randomData(80, ChunkBytesMin+3)
+	if r := c.put(0, one, false); r.Err != nil {
+		t.Fatalf("put at R=1: %v", r.Err)
+	}
+	holders := func(addr proto.Addr) int {
+		n := 0
+		for _, h := range c.nodes {
+			if h.st.HasLocal(addr) {
+				n++
+			}
+		}
+		return n
+	}
+	addr1, _ := Split(one, ChunkBytesMin)
+	if n := holders(addr1); n != 1 {
+		t.Fatalf("object put at R=1 held by %d nodes, want 1", n)
+	}
+	if r, ok := c.request(0, SetMembers{Members: ids, Replicas: 2, WriteQuorum: 3}, time.Second).(error); !ok || !errors.Is(r, ErrBadRequest) {
+		t.Fatalf("SetMembers with W > R answered %#v, want ErrBadRequest", r)
+	}
+	if got := c.nodes[0].st.cfg; got.Replicas != 1 || got.WriteQuorum != 1 {
+		t.Fatalf("a refused SetMembers left R=%d W=%d, want 1 and 1", got.Replicas, got.WriteQuorum)
+	}
+	for i := range c.nodes {
+		if r, ok := c.request(i, SetMembers{Members: ids, Replicas: 3, WriteQuorum: 2}, time.Second).(SetMembers); !ok || r.Replicas != 3 {
+			t.Fatalf("node %d: SetMembers answered %#v", i, r)
+		}
+	}
+	three := randomData(81, ChunkBytesMin+5)
+	r := c.put(0, three, false)
+	if r.Err != nil {
+		t.Fatalf("put at R=3: %v", r.Err)
+	}
+	c.advance(2 * time.Second) // the third copy may follow the W=2 acknowledgement
+	for _, i := range c.placed(r.Addr, 3) {
+		if !c.nodes[i].st.HasLocal(r.Addr) {
+			t.Fatalf("node %d, on the R=3 placement, holds no copy (%d holders)", i, holders(r.Addr))
+		}
+	}
+	if r, ok := c.request(1, SetMembers{Members: ids}, time.Second).(SetMembers); !ok || c.nodes[1].st.cfg.Replicas != 3 || c.nodes[1].st.cfg.WriteQuorum != 2 {
+		t.Fatalf("SetMembers without R and W answered %#v, left R=%d W=%d, want 3 and 2", r, c.nodes[1].st.cfg.Replicas, c.nodes[1].st.cfg.WriteQuorum)
 	}
 }

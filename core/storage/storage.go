@@ -241,6 +241,10 @@ func (s *Storage) onRequest(in env.Request) {
 			s.env.Reply(in.ID, fmt.Errorf("%w: SetMembers with no members: nothing would place objects (Config.DHT is nil)", ErrBadRequest))
 			return
 		}
+		if err := s.setQuorum(body); err != nil {
+			s.env.Reply(in.ID, err)
+			return
+		}
 		s.setMembers(body.Members)
 		s.env.Reply(in.ID, body)
 	default:

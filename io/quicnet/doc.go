@@ -192,7 +192,9 @@
 // Config.Members gives the transport the node's closed membership from
 // its start (rond's is runtime.NodeSpec.Membership); SetMembers replaces
 // it at any time, from any goroutine (an atomic pointer to an immutable
-// set), for a membership reloaded while the node runs. Under it
+// set), for a membership reloaded while the node runs; the kept
+// connection of a node it drops (not a configured peer) is closed at
+// once with application error 6. Under it
 // an inbound connection is checked as soon as its handshake shows the
 // dialer's NodeID: one from outside the membership is closed at once
 // with application error 6 (not a member), counted in

@@ -193,3 +193,41 @@ func TestLogPacer(t *testing.T) {
 		t.Fatal("an id not logged again once logIDEvery passed")
 	}
 }
+
+// TestSetMembersClosesDroppedMember: a member's kept connection is closed
+// at once (codeNotMember) when SetMembers drops it from the membership,
+// while a member still listed keeps its own. Before, the dropped member's
+// connection stayed open until it ended by itself (it was refused only
+// on its next one).
+func TestSetMembersClosesDroppedMember(t *testing.T) {
+	b := startNode(t, 2, func(c *Config) {
+		c.Members = []proto.NodeID{testID(testKey(1)), testID(testKey(2)), testID(testKey(3))}
+	})
+	kept := func(id proto.NodeID) bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		p := b.peers[id]
+		return p != nil && p.conn != nil
+	}
+	dropped, err := dialFrom(t, "127.0.0.41", b, 1)
+	if err != nil {
+		t.Fatalf("the member's dial: %v", err)
+	}
+	stays, err := dialFrom(t, "127.0.0.42", b, 3)
+	if err != nil {
+		t.Fatalf("the other member's dial: %v", err)
+	}
+	waitFor(t, "both members' connections kept", func() bool { return kept(testID(testKey(1))) && kept(testID(testKey(3))) })
+
+	b.SetMembers([]proto.NodeID{testID(testKey(2)), testID(testKey(3))})
+	closedNotMember(t, "the dropped member's connection", dropped, nil)
+	waitFor(t, "the dropped member's connection gone from the address book", func() bool { return !kept(testID(testKey(1))) })
+	select {
+	case <-stays.Context().Done():
+		t.Fatalf("the member still listed lost its connection: %v", context.Cause(stays.Context()))
+	default:
+	}
+	if !kept(testID(testKey(3))) {
+		t.Fatal("the member still listed has no kept connection")
+	}
+}

@@ -388,23 +388,40 @@ func (t *Transport) acceptLoop() {
 // connects from become entitled to that room before their handshake (see
 // sawPeerAt). ids nil or empty opens the membership again: every NodeID
 // is admitted, and only configured peers have the reserve. This node's
-// own id may be listed or not. Safe for concurrent use; connections
-// already kept are left alone (a node dropped from the membership is
-// refused by the services and on its next connection).
+// own id may be listed or not. Safe for concurrent use. The kept
+// connection of a node outside a closed membership (one dropped from it)
+// is closed at once (application error codeNotMember), unless the node is
+// a configured peer (AddPeer), which this node dials itself.
 func (t *Transport) SetMembers(ids []proto.NodeID) {
+	var set map[proto.NodeID]struct{}
 	if len(ids) == 0 {
 		t.members.Store(nil)
 	} else {
-		set := make(map[proto.NodeID]struct{}, len(ids))
+		set = make(map[proto.NodeID]struct{}, len(ids))
 		for _, id := range ids {
 			set[id] = struct{}{}
 		}
 		t.members.Store(&set)
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if !t.closed {
-		t.guard.SetEntitledSources(t.configuredSourcesLocked())
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	t.guard.SetEntitledSources(t.configuredSourcesLocked())
+	var dropped []*peerConn
+	if set != nil {
+		for _, id := range env.SortedKeysFunc(t.peers, proto.NodeID.Compare) {
+			p := t.peers[id]
+			if _, member := set[id]; !member && !p.configured && p.conn != nil {
+				dropped = append(dropped, p.conn)
+			}
+		}
+	}
+	t.mu.Unlock()
+	for _, pc := range dropped {
+		t.log.Info("quicnet: closing the connection of a node no longer a member", "peer", pc.peer.id.String())
+		_ = pc.conn.CloseWithError(codeNotMember, "not a member")
 	}
 }
 
