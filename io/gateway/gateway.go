@@ -120,10 +120,11 @@ type Config struct {
 	// bound). A reverse proxy in front of the gateway is one source and
 	// needs it raised.
 	RequestsPerSource int
-	// StreamedResponsesMax bounds the streamed GET responses open at once
-	// (streamslots.go; 0: half of Admission's InflightMax, 128 with the
-	// defaults; negative: no bound), so clients that never read cannot
-	// hold every admission slot with streams.
+	// StreamedResponsesMax bounds the GET responses with a body of more
+	// than BufferedReadBytesMax open at once, streamed or written in one
+	// call (streamslots.go; 0: half of Admission's InflightMax, 128 with
+	// the defaults; negative: no bound), so clients that never read cannot
+	// hold every admission slot with them.
 	StreamedResponsesMax int
 	// ReadAheadBytesMax bounds the bytes of chunks that all streamed GETs
 	// together read ahead of their clients (readahead.go; 0:
