@@ -441,8 +441,11 @@
 // "total"}), except that at the total cap the connection waiting longest
 // for a request with no byte of it read (idle keep-alive after a
 // response, or new and silent, as NewServer's ConnState reports them) is
-// closed to make room, else the oldest waiting one whose request's
-// header is still incomplete, new or kept alive after a response
+// closed to make room, else the waiting one whose incomplete request
+// header began first (by the arrival of its first byte, not by when the
+// connection went idle: a client kept alive for long that just began its
+// next request is not evicted before connections that sent a byte
+// earlier and nothing since), new or kept alive after a response
 // (gateway_conns_evicted_total): silent or one-byte connections from a
 // few sources cannot hold the table for ReadHeaderTimeout or IdleTimeout
 // and lock every client out, /healthz included. A request whose header
