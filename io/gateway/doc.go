@@ -16,7 +16,11 @@
 // code (a known path under a method it does not serve is 405
 // METHOD_NOT_ALLOWED with Allow, an unknown path 404); corr_id echoes a
 // sane X-Request-Id or is generated, and X-Request-Id is always set on
-// the response.
+// the response. /readyz and GET /status (its ready_reason) answer anyone,
+// so a node not ready says why in a fixed string per class ("closing",
+// "starting or recovering", ReasonDiskFull "disk full"): the disk's own
+// reason carries the storage engine's error, file paths under the data
+// directory included, and goes to the log instead (notReadyReason).
 //
 // Conditional requests and caching (conditional.go): a read of an object
 // honours If-None-Match (304), If-Match (412 PRECONDITION_FAILED unless
