@@ -217,7 +217,7 @@ var settings = []setting{
 		c.ClusterNameQuota = b
 		return nil
 	}},
-	{"requests-per-source", "RON_REQUESTS_PER_SOURCE", fmt.Sprintf("requests, `N`, that one source address may have in flight at once, streamed responses until their last byte (1..%d; 0 or unset: %d, a quarter of the gateway's in-flight cap); one more is refused (429 source_inflight); behind a reverse proxy, which is one source, raise it", gateway.InflightMaxDefault, gateway.InflightMaxDefault/4), kindPlain, func(c *Config, v string) error {
+	{"requests-per-source", "RON_REQUESTS_PER_SOURCE", fmt.Sprintf("requests, `N`, that one source address may have in flight at once, streamed responses until their last byte (1..%d; 0 or unset: %d, a quarter of the gateway's in-flight cap); one more is refused (429 source_inflight); behind a reverse proxy, which is one source, raise it; GETs of more than 1 MiB from all sources together are held to %d (503 stream_slots)", gateway.InflightMaxDefault, gateway.InflightMaxDefault/4, gateway.InflightMaxDefault/2), kindPlain, func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			return fmt.Errorf("%q is not a whole number of requests (e.g. 64)", v)

@@ -191,8 +191,10 @@
 // The source's share of the streamed GETs' read-ahead budget grows with
 // it: the part of the budget it is of the in-flight cap (at least a
 // quarter, the default; the whole budget at 256).
-// Streamed GETs from all sources together (a proxy's included) hold at
-// most half of the in-flight cap (128): one more is refused with 503
+// GETs with a body of more than 1 MiB (streamed, or written in one call
+// from the edge cache) from all sources together (a proxy's included)
+// hold at most half of the in-flight cap (128; not a setting): one more
+// is refused with 503
 // OVERLOADED, Retry-After and reason stream_slots, so slow readers leave
 // the other half to small reads and writes (io/gateway doc.go, "Streamed
 // responses").

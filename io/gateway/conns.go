@@ -114,6 +114,9 @@ type connTable struct {
 	metrics env.Metrics
 	log     *slog.Logger
 
+	// reads numbers the first bytes of requests (trackedConn.readSeq).
+	reads atomic.Uint64
+
 	mu        sync.Mutex
 	open      int
 	perSource map[netip.Addr]int
@@ -156,14 +159,20 @@ func (t *connTable) admit(c net.Conn) (*trackedConn, string) {
 		// connections would hold the whole table for ReadHeaderTimeout,
 		// or IdleTimeout after a response, again and again). A request
 		// whose header is complete is not waiting (StateActive) and is
-		// never a victim.
-		if e := t.idle.Front(); e != nil {
-			victim = e.Value.(*trackedConn)
-			for ; e != nil; e = e.Next() {
-				if c := e.Value.(*trackedConn); !c.reading.Load() {
-					victim = c
-					break
-				}
+		// never a victim. Mid-header ones go in the order their partial
+		// header began (readSeq), not the order they went idle: a client
+		// kept alive for long that just started its next request is
+		// younger, as a partial header, than an attacker's connection
+		// that sent one byte at accept and nothing since.
+		var oldest uint64
+		for e := t.idle.Front(); e != nil; e = e.Next() {
+			c := e.Value.(*trackedConn)
+			if !c.reading.Load() {
+				victim = c
+				break
+			}
+			if seq := c.readSeq.Load(); victim == nil || seq < oldest {
+				victim, oldest = c, seq
 			}
 		}
 		if victim == nil {
@@ -247,13 +256,18 @@ type trackedConn struct {
 	idleAt   *list.Element // in table.idle: idle, or new (waiting for a request)
 	// reading: bytes arrived since net/http last called c idle.
 	reading atomic.Bool
+	// readSeq orders the partial headers: table.reads when the first
+	// byte of c's current request arrived (stored before reading is set,
+	// so it is current whenever reading is true).
+	readSeq atomic.Uint64
 	// keptAlive: net/http called c idle after a response and has not
 	// called it active since (it waits for the next request).
 	keptAlive atomic.Bool
 	stalled   sync.Once
 }
 
-// Read notes the first byte of a request. On a kept-alive connection
+// Read notes the first byte of a request, and its order among the
+// partial headers (readSeq). On a kept-alive connection
 // whose first read brings fewer than four bytes it also bounds the rest
 // of that request's header by NextHeaderTimeout: net/http's Peek(4)
 // waits for four under IdleTimeout, and sets its own ReadHeaderTimeout
@@ -263,6 +277,7 @@ type trackedConn struct {
 func (c *trackedConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	if n > 0 && !c.reading.Load() {
+		c.readSeq.Store(c.table.reads.Add(1))
 		c.reading.Store(true)
 		if n < 4 && c.keptAlive.Load() {
 			_ = c.Conn.SetReadDeadline(time.Now().Add(c.table.limits.NextHeaderTimeout))

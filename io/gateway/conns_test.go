@@ -401,6 +401,49 @@ func TestConnsKeptAliveMidHeaderEvicted(t *testing.T) {
 	}
 }
 
+// TestConnsMidHeaderEvictedByHeaderAge: at the cap with only mid-header
+// connections, the one whose partial header began first is closed, not
+// the one that went idle first: a client kept alive since long ago that
+// has just begun its next request outlives connections that sent a few
+// bytes earlier and nothing since. Before, victims went in the order
+// they became idle, and the honest kept-alive client went first.
+func TestConnsMidHeaderEvictedByHeaderAge(t *testing.T) {
+	const total = 3
+	// NextHeaderTimeout past the read deadline below: the close seen is
+	// the eviction's, not the partial header's timeout.
+	f := newConnsFixture(t, gateway.ConnLimits{PerSourceMax: 100, Max: total, NextHeaderTimeout: time.Minute}, 1<<10)
+	held := make([]*net.TCPConn, total)
+	for i := range held {
+		held[i] = f.dial()
+		if status, err := healthz(held[i], bufio.NewReader(held[i])); status != http.StatusOK {
+			t.Fatalf("connection %d: %d %v", i, status, err)
+		}
+		f.waitFor("an idle connection", func() bool { return f.metric(gateway.MetricConnsIdle, "") == float64(i+1) })
+	}
+	// Partial headers begin newest idle first: held[2] is the oldest
+	// partial header, held[0] (idle longest) the newest.
+	for k := range held {
+		if _, err := held[total-1-k].Write([]byte("GET")); err != nil {
+			t.Fatal(err)
+		}
+		f.waitFor(fmt.Sprintf("%d mid-header connections", k+1), func() bool {
+			return gateway.ConnsMidHeader(f.srv.Listener) == k+1
+		})
+	}
+	probe := f.dial()
+	if status, err := healthz(probe, bufio.NewReader(probe)); status != http.StatusOK {
+		t.Fatalf("at the cap with mid-header connections: %d %v", status, err)
+	}
+	if got := f.metric(gateway.MetricConnsEvicted, ""); got != 1 {
+		t.Fatalf("evicted %v, want 1", got)
+	}
+	_ = held[total-1].SetReadDeadline(time.Now().Add(15 * time.Second))
+	if _, err := held[total-1].Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Fatalf("the oldest partial header's connection is open: %v", err)
+	}
+	// One eviction, and it was held[2]: held[0], idle longest, is open.
+}
+
 // TestConnsKeptAliveHeaderBounded: after a response, the first bytes of
 // the next request start NextHeaderTimeout; net/http alone waited for
 // IdleTimeout (2 min) until four bytes came.

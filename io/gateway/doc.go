@@ -16,7 +16,11 @@
 // code (a known path under a method it does not serve is 405
 // METHOD_NOT_ALLOWED with Allow, an unknown path 404); corr_id echoes a
 // sane X-Request-Id or is generated, and X-Request-Id is always set on
-// the response.
+// the response. /readyz and GET /status (its ready_reason) answer anyone,
+// so a node not ready says why in a fixed string per class ("closing",
+// "starting or recovering", ReasonDiskFull "disk full"): the disk's own
+// reason carries the storage engine's error, file paths under the data
+// directory included, and goes to the log instead (notReadyReason).
 //
 // Conditional requests and caching (conditional.go): a read of an object
 // honours If-None-Match (304), If-Match (412 PRECONDITION_FAILED unless
@@ -443,8 +447,11 @@
 // "total"}), except that at the total cap the connection waiting longest
 // for a request with no byte of it read (idle keep-alive after a
 // response, or new and silent, as NewServer's ConnState reports them) is
-// closed to make room, else the oldest waiting one whose request's
-// header is still incomplete, new or kept alive after a response
+// closed to make room, else the waiting one whose incomplete request
+// header began first (by the arrival of its first byte, not by when the
+// connection went idle: a client kept alive for long that just began its
+// next request is not evicted before connections that sent a byte
+// earlier and nothing since), new or kept alive after a response
 // (gateway_conns_evicted_total): silent or one-byte connections from a
 // few sources cannot hold the table for ReadHeaderTimeout or IdleTimeout
 // and lock every client out, /healthz included. A request whose header
@@ -503,18 +510,24 @@
 // for the write-progress bound, about 90 s) took all 256 admission
 // slots, and every other request was refused 503 and /readyz said
 // saturated. So the responses that last as long as their client lets
-// them, streamed bodies and ranges (the chunk fetcher) and multipart
-// answers of more than BufferedReadBytesMax, hold at most
-// StreamedResponsesMax slots together, by default half of Admission's
-// InflightMax (128 of 256). A streamed response past it is refused at
-// once, before its headers (after its manifest read), 503 OVERLOADED
+// them, every GET body of more than BufferedReadBytesMax (more than the
+// socket buffers take at once), hold at most StreamedResponsesMax slots
+// together, by default half of Admission's InflightMax (128 of 256):
+// streamed bodies and ranges (the chunk fetcher), multipart answers, and
+// as well the bodies written in one call, a whole object or a range the
+// edge cache holds (entries up to edgecache.EntryBytesMax, 4 MiB) or
+// read whole: a client that never reads holds those just as long (before
+// they took no slot, and four addresses of 64 GETs of a cached 4 MB
+// object again held all 256). One helper (bodySlot) takes the slot on
+// every such path, before the headers, and the path releases it once
+// the body is written. A response past it is refused at
+// once, before its headers (after its manifest or whole read), 503 OVERLOADED
 // with Retry-After 1 and reason "stream_slots", counted in
 // omnigate_shed_total{reason="stream_slots"}; gateway_streamed_responses
 // is the gauge of those open. With the defaults: two addresses at their
 // RequestsPerSource (2 x 64) fill the streamed share and other clients'
 // streamed GETs are refused while they hold it, but 128 slots stay for
-// small reads (one storage call each, BufferedReadBytesMax or an edge
-// cache entry) and writes (which may take up to 192 of the 256; with
+// small reads (one storage call each, at most BufferedReadBytesMax) and writes (which may take up to 192 of the 256; with
 // 128 streams open they get at most the 128 left), so /readyz stays
 // ready (writes do not queue) and the node keeps serving everything but
 // new streams. /readyz does not turn on the streamed share: a balancer

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -120,10 +121,11 @@ type Config struct {
 	// bound). A reverse proxy in front of the gateway is one source and
 	// needs it raised.
 	RequestsPerSource int
-	// StreamedResponsesMax bounds the streamed GET responses open at once
-	// (streamslots.go; 0: half of Admission's InflightMax, 128 with the
-	// defaults; negative: no bound), so clients that never read cannot
-	// hold every admission slot with streams.
+	// StreamedResponsesMax bounds the GET responses with a body of more
+	// than BufferedReadBytesMax open at once, streamed or written in one
+	// call (streamslots.go; 0: half of Admission's InflightMax, 128 with
+	// the defaults; negative: no bound), so clients that never read cannot
+	// hold every admission slot with them.
 	StreamedResponsesMax int
 	// ReadAheadBytesMax bounds the bytes of chunks that all streamed GETs
 	// together read ahead of their clients (readahead.go; 0:
@@ -181,6 +183,10 @@ type Gateway struct {
 	sources *sourceSlots
 	// streams bounds the streamed responses open (streamslots.go).
 	streams *streamSlots
+	// diskFullLogged is the disk-full detail last logged, and when
+	// (notReadyReason).
+	diskFullLogged   atomic.Pointer[string]
+	diskFullLoggedAt atomic.Int64
 }
 
 // route is one route of the mux: its name, admission class, handler and
@@ -573,8 +579,8 @@ func (g *Gateway) readyz(req *request) *apiError {
 	switch {
 	case !g.cfg.Backend.Ready():
 		message := "node not ready"
-		if why, ok := g.cfg.Backend.(interface{ NotReadyReason() string }); ok && why.NotReadyReason() != "" {
-			message += ": " + why.NotReadyReason()
+		if why := g.notReadyReason(); why != "" {
+			message += ": " + why
 		}
 		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: message, retryable: true, retryAfter: time.Second}
 	}
@@ -586,6 +592,33 @@ func (g *Gateway) readyz(req *request) *apiError {
 	}
 	writeJSON(req.w, http.StatusOK, map[string]string{"status": "ready"})
 	return nil
+}
+
+// ReasonDiskFull is the reason /readyz and /status give while the disk
+// refuses writes for lack of space.
+const ReasonDiskFull = "disk full"
+
+// notReadyReason is why the backend is not ready, as /readyz and /status
+// say it to anyone: a fixed string per class. The disk's own reason
+// carries the storage engine's error, a file path under the data
+// directory included, so it goes to the log (when it changes, at most
+// once a minute: the free bytes in it change with every probe), and the
+// answer says only ReasonDiskFull. The runtime's other reasons
+// ("closing", "starting or recovering") are fixed strings already.
+func (g *Gateway) notReadyReason() string {
+	if full, detail := g.diskFull(); full {
+		now := time.Now().Unix()
+		if last := g.diskFullLogged.Load(); last == nil || *last != detail && now-g.diskFullLoggedAt.Load() >= 60 {
+			g.diskFullLogged.Store(&detail)
+			g.diskFullLoggedAt.Store(now)
+			g.log.Warn("gateway: not ready: disk full", "reason", detail)
+		}
+		return ReasonDiskFull
+	}
+	if why, ok := g.cfg.Backend.(interface{ NotReadyReason() string }); ok {
+		return why.NotReadyReason()
+	}
+	return ""
 }
 
 func (g *Gateway) version(req *request) *apiError {

@@ -237,10 +237,9 @@ func (g *Gateway) serveMultipart(req *request, addr proto.Addr, ranges []byteRan
 	if plan.bytes > RangeResponseFactorMax*size+MultipartSlackBytes {
 		return g.serveWhole(req, addr, size) // many tiny parts: never amplify
 	}
-	if plan.bytes > BufferedReadBytesMax { // held as long as a streamed body
-		if e := g.streams.take(); e != nil {
-			return e
-		}
+	if held, e := g.bodySlot(req, plan.bytes); e != nil { // held as long as a streamed body
+		return e
+	} else if held {
 		defer g.streams.release()
 	}
 	first, _, e := g.read(req, addr, ranges[0].start, min(ranges[0].length, multipartPieceBytes))

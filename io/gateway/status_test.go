@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -90,4 +92,47 @@ func TestStatus(t *testing.T) {
 	if rec.Code != http.StatusOK || rec.Body.String() != "{\"version\":\"v9\"}\n" {
 		t.Fatalf("GET /version through WithStatus: %d %q", rec.Code, rec.Body.String())
 	}
+}
+
+// fullBackend is a backend whose disk is full, with the storage engine's
+// error (a file path under the data directory) as the reason.
+type fullBackend struct{ readyBackend }
+
+const fullDetail = "disk full since 2026-01-01T00:00:00Z: pebbledisk: put: disk full: write /srv/ron/data/000123.log: no space left on device"
+
+func (b *fullBackend) DiskFull() (bool, string) { return true, fullDetail }
+func (b *fullBackend) NotReadyReason() string   { return fullDetail }
+
+// TestStatusDiskFullReasonFixed: /status and /readyz answer anyone, so
+// while the disk is full they say "disk full", never the engine's error
+// and its file path; the detail goes to the log. Before, ready_reason
+// was the runtime's reason verbatim.
+func TestStatusDiskFullReasonFixed(t *testing.T) {
+	var logged strings.Builder
+	metrics := runtime.NewPromMetrics(slog.New(slog.DiscardHandler))
+	gw := gateway.New(gateway.Config{Backend: &fullBackend{}, Metrics: metrics, Gatherer: metrics.Registry(),
+		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &logged}, nil))})
+	s := getStatus(t, gw.WithStatus(gateway.StatusConfig{NodeID: "n1"}))
+	if s.Ready || s.ReadyReason != "node not ready: "+gateway.ReasonDiskFull {
+		t.Fatalf("disk full: ready %v reason %q, want %q", s.Ready, s.ReadyReason, "node not ready: "+gateway.ReasonDiskFull)
+	}
+	rec := httptest.NewRecorder()
+	gw.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != http.StatusServiceUnavailable || strings.Contains(rec.Body.String(), "/srv/ron") {
+		t.Fatalf("/readyz with the disk full: %d %s", rec.Code, rec.Body.String())
+	}
+	if out := logged.String(); !strings.Contains(out, "000123.log") {
+		t.Fatalf("the disk's detail is not in the log: %q", out)
+	}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *strings.Builder
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -397,7 +397,15 @@ func (g *Gateway) abortSession(session uint64) {
 // writeObject answers with bytes [start, start+length) of addr (size
 // bytes in all) under status. Small reads, and objects the edge cache
 // holds, take one storage call; the others stream chunk by chunk.
+//
+// A body of more than BufferedReadBytesMax holds a streamed-response
+// slot (bodySlot) until written, buffered or streamed alike.
 func (g *Gateway) writeObject(req *request, addr proto.Addr, status int, start, length, size uint64) *apiError {
+	if held, e := g.bodySlot(req, length); e != nil {
+		return e
+	} else if held {
+		defer g.streams.release()
+	}
 	if length <= BufferedReadBytesMax || g.edge.fits(size) {
 		readLength := length
 		if start == 0 && length == size {
@@ -881,12 +889,9 @@ func (f *chunkFetcher) fetchBatch(j fetchJob, out []fetched) {
 // verified against the address itself and nothing is hashed again here,
 // a whole read included. An error before the first byte is an ordinary
 // error response; after it, the connection is aborted (the client sees a
-// truncated body, never wrong bytes).
+// truncated body, never wrong bytes). Its caller, writeObject, holds the
+// streamed-response slot (bodySlot).
 func (g *Gateway) streamChunks(req *request, addr proto.Addr, man *storage.Manifest, status int, start, length uint64) *apiError {
-	if e := g.streams.take(); e != nil {
-		return e
-	}
-	defer g.streams.release()
 	pieces := planPieces(man, start, length)
 	f := g.newChunkFetcher(req, addr, man.Size, pieces)
 	defer f.close() // on every path, an abort's panic included
@@ -936,6 +941,11 @@ func (g *Gateway) abortResponse(req *request, err error) {
 func (g *Gateway) getWhole(req *request, addr proto.Addr) *apiError {
 	data, _, hit, generation := g.readCached(req, addr, 0, 0)
 	if hit {
+		if held, e := g.bodySlot(req, uint64(len(data))); e != nil {
+			return e
+		} else if held {
+			defer g.streams.release()
+		}
 		writeBody(req, http.StatusOK, data)
 		return nil
 	}
@@ -947,6 +957,11 @@ func (g *Gateway) getWhole(req *request, addr proto.Addr) *apiError {
 		return mapError(err, false)
 	}
 	g.fillCached(addr, 0, 0, res, generation)
+	if held, e := g.bodySlot(req, uint64(len(res.Data))); e != nil {
+		return e
+	} else if held {
+		defer g.streams.release()
+	}
 	writeBody(req, http.StatusOK, res.Data)
 	return nil
 }

@@ -18,7 +18,7 @@ const MetricStreamedResponses = "gateway_streamed_responses"
 
 var _ = env.Declare(
 	env.MetricDef{Name: MetricStreamedResponses, Kind: env.Gauge,
-		Help: "Streamed GET responses (large bodies and ranges, large multipart answers) open, each holding an admission slot until its last byte."},
+		Help: "GET responses with a body of more than 1 MiB (streamed or written in one call, whole, ranges, multipart answers) open, each holding an admission slot until its last byte."},
 )
 
 // streamedResponsesMax is Config.StreamedResponsesMax with its default:
@@ -76,4 +76,26 @@ func (s *streamSlots) release() {
 	defer s.mu.Unlock()
 	s.open--
 	s.metrics.Set(MetricStreamedResponses, "", float64(s.open))
+}
+
+// bodySlot takes a streamed-response slot for a GET response whose body
+// is more than BufferedReadBytesMax bytes, however it is produced: the
+// chunk fetcher, a whole object or a range read in one call or from the
+// edge cache (up to edgecache.EntryBytesMax), a multipart answer. Such a
+// body is more than the socket buffers take at once, so its handler,
+// and its admission slot, last until the client has read most of it: a
+// client that never reads holds it for the write-progress bound (about
+// 90 s) whether the body is streamed or written in one Write. held says
+// a slot was taken: the caller releases it (g.streams.release, deferred)
+// once the body is written. Call it before WriteHeader: a refusal is an
+// ordinary 503 envelope. A HEAD, or a body of at most
+// BufferedReadBytesMax, takes none.
+func (g *Gateway) bodySlot(req *request, n uint64) (held bool, e *apiError) {
+	if n <= BufferedReadBytesMax || req.r.Method == http.MethodHead {
+		return false, nil
+	}
+	if e := g.streams.take(); e != nil {
+		return false, e
+	}
+	return true, nil
 }

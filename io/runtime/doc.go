@@ -42,7 +42,8 @@
 //
 // A disk that implements FullDisk (io/pebbledisk) makes the node not
 // ready while it refuses writes (node_ready_state 0, Ready false,
-// NotReadyReason gives the disk's reason). Calls still reach a node that
+// NotReadyReason gives the disk's reason, which the gateway logs and
+// answers anonymously only as "disk full"). Calls still reach a node that
 // has been ready once since it was built, so reads keep working and
 // writes fail with the disk's error. A machine that failed while the disk
 // was full (Config.FailedCheck: the registry replica stops on any disk
