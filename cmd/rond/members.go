@@ -59,6 +59,12 @@ type membership struct {
 	// one is handed again (retry) even where it equals applied.
 	applied []proto.NodeID
 	stale   bool
+	// replicas and quorum are the R and W storage runs with (guarded by
+	// mu, read by spec): a reload raises them with the membership but
+	// never lowers them, since a lower R lets repair delete this node's
+	// copies beyond it (a config edit must not cut redundancy); lowering
+	// needs a restart.
+	replicas, quorum int
 
 	rt        runtime.Caller     // the node (*runtime.Runtime)
 	transport *quicnet.Transport // refuses non-members after the handshake
@@ -67,14 +73,18 @@ type membership struct {
 }
 
 func newMembership(cfg Config, spec runtime.NodeSpec) *membership {
-	return &membership{running: cfg, base: spec, members: slices.Clone(spec.Members), applied: spec.Membership()}
+	st := spec.Describe().Storage
+	return &membership{running: cfg, base: spec, members: slices.Clone(spec.Members), applied: spec.Membership(),
+		replicas: st.Replicas, quorum: st.WriteQuorum}
 }
 
-// spec returns spec with the current members.
+// spec returns spec with the current members and the R and W storage
+// runs with (a node the runtime rebuilds keeps them).
 func (m *membership) spec(spec runtime.NodeSpec) runtime.NodeSpec {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	spec.Members = slices.Clone(m.members)
+	spec.StorageReplicas, spec.WriteQuorum = m.replicas, m.quorum
 	return spec
 }
 
@@ -136,8 +146,19 @@ func (m *membership) sync(ctx context.Context) {
 	if slices.Equal(m.applied, after) && !m.stale {
 		return
 	}
-	st := next.Describe().Storage // R and W as a start with this membership has them
-	if err := m.apply(ctx, after, st.Replicas, st.WriteQuorum); err != nil {
+	fresh := m.base
+	fresh.Members = next.Members
+	st := fresh.Describe().Storage // R and W as a start with this membership has them
+	m.mu.Lock()
+	r, w := m.replicas, m.quorum
+	m.mu.Unlock()
+	if st.Replicas > r {
+		r, w = st.Replicas, st.WriteQuorum
+	} else if st.Replicas < r {
+		m.log.Warn("rond: storage keeps its replicas per object; lowering them needs a restart (a reload never lets repair delete copies)",
+			"storage_replicas", r, "with_this_membership", st.Replicas)
+	}
+	if err := m.apply(ctx, after, r, w); err != nil {
 		m.stale = true
 		m.log.Error("rond: the new membership did not reach every service; it is handed again at the next poll of the config file", "file", m.running.ConfigFile, "err", err)
 		return
@@ -145,13 +166,16 @@ func (m *membership) sync(ctx context.Context) {
 	retried := m.stale
 	before := m.applied
 	m.applied, m.stale = after, false
+	m.mu.Lock()
+	m.replicas, m.quorum = r, w
+	m.mu.Unlock()
 	m.metrics.Set(metricMembers, "", float64(len(after)))
 	self := m.base.Self()
 	notSelf := func(ids []proto.NodeID) []proto.NodeID {
 		return slices.DeleteFunc(ids, func(id proto.NodeID) bool { return id == self })
 	}
 	m.log.Info("rond: membership changed", "members", len(after), "added", idList(notSelf(diffIDs(after, before))),
-		"removed", idList(notSelf(diffIDs(before, after))), "storage_replicas", st.Replicas, "write_quorum", st.WriteQuorum,
+		"removed", idList(notSelf(diffIDs(before, after))), "storage_replicas", r, "write_quorum", w,
 		"retried", retried)
 	if len(after) == 0 {
 		m.log.Warn("rond: no membership: the peer protocol serves any node")

@@ -57,7 +57,8 @@ func (f *fakeNode) calls() int {
 
 // TestMembersReloadRetriedAndRW: a lone loopback node (open, R=1 W=1)
 // closed by a reload hands storage R=3 W=2, as a start with that
-// membership has; a reload that did not reach storage is applied by the
+// membership has, and opening it again keeps R=3 W=2 (a reload never
+// lowers R: repair would delete the copies beyond it); a reload that did not reach storage is applied by the
 // next retry (watchFlags' poll) without another reload, and logs the
 // members added against the membership last applied; the closed -> open
 // step logs no self among the removed and says the peer protocol serves
@@ -107,8 +108,16 @@ func TestMembersReloadRetriedAndRW(t *testing.T) {
 	mark := len(logs.String())
 	want = nil
 	m.reload(ctx)
-	if got := fake.lastStorage(t); got.Replicas != 1 || got.WriteQuorum != 1 || len(got.Members) != 0 {
-		t.Fatalf("storage got %d members, R=%d W=%d; want none, R=1 W=1", len(got.Members), got.Replicas, got.WriteQuorum)
+	// R is never lowered by a reload (repair would delete the copies
+	// beyond it): it stays 3, and the log says a restart lowers it.
+	if got := fake.lastStorage(t); got.Replicas != 3 || got.WriteQuorum != 2 || len(got.Members) != 0 {
+		t.Fatalf("storage got %d members, R=%d W=%d; want none, R=3 W=2 (kept)", len(got.Members), got.Replicas, got.WriteQuorum)
+	}
+	if !strings.Contains(logs.String()[mark:], "lowering them needs a restart") {
+		t.Fatalf("closed -> open: logs %q lack the kept-R warning", logs.String()[mark:])
+	}
+	if sp := m.spec(m.base); sp.StorageReplicas != 3 || sp.WriteQuorum != 2 {
+		t.Fatalf("a node rebuilt after the reload would run R=%d W=%d, want the running 3, 2", sp.StorageReplicas, sp.WriteQuorum)
 	}
 	line = logLine(logs.String()[mark:], "membership changed")
 	if !strings.Contains(line, "members=0") || strings.Contains(line, self.String()) || !strings.Contains(line, x.String()) {
