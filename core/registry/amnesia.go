@@ -59,8 +59,8 @@ func (r *Registry) startUnconfirmed(empty, marked bool) {
 	r.env.Metrics().Set(MetricUnconfirmed, "", 1)
 	r.env.Log().Warn("registry: this replica started with no raft state (a new data directory) in a group of "+
 		strconv.Itoa(len(r.cfg.Replicas))+" replicas: it will not vote or campaign until every other replica "+
-		"has answered and it has caught up to their highest log index, or a majority of the replicas report no "+
-		"state either (a new cluster); if it lost a disk it once had, the acknowledged writes it held are kept "+
+		"has answered and it has caught up to their highest log index, or every replica reports no state "+
+		"(a new cluster: all replicas must start); if it lost a disk it once had, the acknowledged writes it held are kept "+
 		"only by the others", "replicas", len(r.cfg.Replicas), "resumed", marked)
 	r.sendStateQuery()
 }
@@ -156,9 +156,11 @@ func (r *Registry) onStateEnvelope(from proto.NodeID, payload []byte) bool {
 //     so the applied prefix holds every such entry, and raft's vote rule
 //     protects them again. A leader's heartbeat alone is not enough: the
 //     leader could die before sending the entries.
-//   - no replica reports state and a majority (this one included)
-//     reports none: no entry was ever committed (it would be on a
-//     majority), so the group is new and bootstraps as before.
+//   - every replica (this one included) reports no state: no entry was
+//     ever committed and no vote ever cast, so the group is new and
+//     bootstraps as before. A majority is not enough: a replica that
+//     lost its disk and one that never started would be a majority of a
+//     three-replica group while the third holds every acknowledged write.
 func (r *Registry) maybeConfirm() {
 	a := r.amn
 	if a == nil || r.phase != phaseRunning {
@@ -183,8 +185,8 @@ func (r *Registry) maybeConfirm() {
 	}
 	var why string
 	switch {
-	case !stateSeen && empty > len(r.cfg.Replicas)/2:
-		why = strconv.Itoa(empty) + " of " + strconv.Itoa(len(r.cfg.Replicas)) + " replicas report no raft state: a new cluster"
+	case all && !stateSeen && empty == len(r.cfg.Replicas):
+		why = "all " + strconv.Itoa(empty) + " replicas report no raft state: a new cluster"
 	case all && r.m.applied >= target:
 		why = "caught up to index " + strconv.FormatUint(target, 10) + ", the highest last index the other replicas reported"
 	default:

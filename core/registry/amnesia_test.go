@@ -111,25 +111,31 @@ func TestNewClusterBootstraps(t *testing.T) {
 	}
 }
 
-// TestNewClusterBootstrapsWithOneReplicaDown: two empty replicas of three
-// are a majority reporting no state, so they bootstrap alone; the third,
-// started later on an empty disk, sees their state, catches up and then
-// votes.
-func TestNewClusterBootstrapsWithOneReplicaDown(t *testing.T) {
+// TestNewClusterWaitsForEveryReplica: two empty replicas of three are a
+// majority reporting no state, but a replica that lost its disk and one
+// that never started would be too, so they wait for the third; once it
+// starts, all three report none and bootstrap.
+func TestNewClusterWaitsForEveryReplica(t *testing.T) {
 	c := newCluster(t, replicas3, 1, Config{})
-	c.crash(2) // before it ran anything: its disk stays empty
-	l := c.leader(2 * time.Second)
-	for _, name := range []string{"x.org", "y.org"} {
-		if r := c.do(3, Claim{Name: name, Owner: newOwner(1).pub}); r.Err != nil {
-			t.Fatalf("claim %s with one replica down: %v", name, r.Err)
+	c.crash(2)             // before it ran anything: its disk stays empty
+	c.run(2 * time.Second) // dozens of state query rounds
+	for i := range 2 {
+		if !c.nodes[i].reg.Unconfirmed() || c.nodes[i].reg.IsLeader() {
+			t.Fatalf("replica %d confirmed or leads without hearing from replica 2", i)
 		}
 	}
 	c.restart(2)
+	l := c.leader(3 * time.Second)
+	for _, name := range []string{"x.org", "y.org"} {
+		if r := c.do(3, Claim{Name: name, Owner: newOwner(1).pub}); r.Err != nil {
+			t.Fatalf("claim %s: %v", name, r.Err)
+		}
+	}
 	c.awaitConverged(3 * time.Second)
 	if !c.c.RunUntil(3*time.Second, func() bool { return !c.nodes[2].reg.Unconfirmed() }) {
 		t.Fatalf("late replica never confirmed")
 	}
-	// It votes: with the leader gone, it and the other replica elect one.
+	// It votes: with the leader gone, the other two elect one.
 	c.crash(l)
 	c.leader(5 * time.Second)
 	if r := c.do(3, Resolve{Name: "y.org"}); r.Err != nil || !r.Record.Found {
