@@ -6,6 +6,7 @@ import (
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
 
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/proto"
@@ -71,7 +72,10 @@ func (r *Registry) Unconfirmed() bool { return r.amn != nil }
 
 // sendStateQuery asks every other replica for its raft state.
 func (r *Registry) sendStateQuery() {
+	last, _ := r.storage.LastIndex()
 	payload := wire.AppendUvarint([]byte{codecVersion, envStateQuery}, r.amn.nonce)
+	payload = wire.AppendUvarint(payload, last)
+	payload = wire.AppendUvarint(payload, r.rn.BasicStatus().GetCommit())
 	frame := oap.MustEncode(&oap.Frame{Header: oap.Header{Flags: oap.FlagEVENT, AppProto: oap.ProtoRegistry}, Payload: payload})
 	for i, id := range r.cfg.Replicas {
 		if i != r.replica {
@@ -111,9 +115,12 @@ func (r *Registry) onStateEnvelope(from proto.NodeID, payload []byte) bool {
 	rd := wire.NewReader(payload[2:])
 	nonce := rd.Uvarint()
 	var hasState bool
+	var commit uint64
 	var last uint64
 	if payload[1] == envStateReply {
 		hasState, last = rd.Bool(), rd.Uvarint()
+	} else {
+		last, commit = rd.Uvarint(), rd.Uvarint()
 	}
 	i := slices.Index(r.cfg.Replicas, from)
 	if rd.Done() != nil || i < 0 || r.replica < 0 || i == r.replica {
@@ -124,10 +131,12 @@ func (r *Registry) onStateEnvelope(from proto.NodeID, payload []byte) bool {
 		return true // recovering: the querier asks again
 	}
 	if payload[1] == envStateQuery {
-		last, _ := r.storage.LastIndex()
+		r.queried[i] = r.ticks + 1
+		r.resetStaleMatch(i, last, commit)
+		myLast, _ := r.storage.LastIndex()
 		b := wire.AppendUvarint([]byte{codecVersion, envStateReply}, nonce)
 		b = wire.AppendBool(b, r.hasRaftState())
-		b = wire.AppendUvarint(b, last)
+		b = wire.AppendUvarint(b, myLast)
 		r.env.Send(from, oap.MustEncode(&oap.Frame{Header: oap.Header{Flags: oap.FlagEVENT, AppProto: oap.ProtoRegistry}, Payload: b}))
 		return true
 	}
@@ -214,4 +223,73 @@ func unconfirmedDrops(m *pb.Message) bool {
 		return true
 	}
 	return false
+}
+
+// unconfirmedDropsIn reports whether an unconfirmed replica must not step
+// m, and lowers a heartbeat's commit index to its own. A heartbeat's commit is the leader's view of this replica's match,
+// which may predate the wipe: raft would panic committing past its log,
+// and its unverified tail must not commit through a heartbeat either;
+// appends still commit it by log matching.
+func (r *Registry) unconfirmedDropsIn(m *pb.Message) bool {
+	if unconfirmedDrops(m) {
+		return true
+	}
+	if m.GetType() == pb.MsgHeartbeat {
+		if c := r.rn.BasicStatus().GetCommit(); m.GetCommit() > c {
+			m.Commit = &c
+		}
+	}
+	return false
+}
+
+// resetStaleMatch runs on a state query from replica i whose last log
+// index is last and commit index commit. A leader whose progress for i matches beyond it still
+// believes i holds entries it lost with its disk: raft ignores i's
+// rejections at or below that match, so i would never catch up (and a
+// heartbeat would commit past its log). The leader hands leadership to
+// another voter that is replicating normally and has sent no state
+// query lately (an unconfirmed one would not campaign); the next leader probes i
+// from scratch. Without such a voter it logs and waits. A leader whose
+// match for i is valid but whose commit index is above i's (i restarted
+// and lost an unsynced commit index; heartbeats no longer raise it, see
+// unconfirmedDropsIn) probes i again (ReportUnreachable): the probe is an
+// append, which carries the commit index and is checked by log matching.
+func (r *Registry) resetStaleMatch(i int, last, commit uint64) {
+	if r.amn != nil || r.rn.BasicStatus().RaftState != raft.StateLeader {
+		return
+	}
+	st := r.rn.Status()
+	pr, ok := st.Progress[uint64(i+1)]
+	if !ok {
+		return
+	}
+	if pr.Match <= last {
+		if commit < min(pr.Match, st.GetCommit()) && pr.State == tracker.StateReplicate {
+			r.rn.ReportUnreachable(uint64(i + 1))
+		}
+		return
+	}
+	var to, best uint64
+	// map order ok: the highest match wins, ties go to the lowest id.
+	for id, p := range st.Progress {
+		if id == uint64(i+1) || id == st.ID || p.State != tracker.StateReplicate || !p.RecentActive {
+			continue
+		}
+		if q := r.queried[id-1]; q != 0 && r.ticks+1-q <= 3*StateQueryTicks {
+			continue // it asked lately: unconfirmed, it would drop MsgTimeoutNow
+		}
+		if to == 0 || p.Match > best || (p.Match == best && id < to) {
+			to, best = id, p.Match
+		}
+	}
+	if to == 0 {
+		r.env.Log().Warn("registry: replica "+strconv.Itoa(i+1)+" lost entries this leader counted it as holding "+
+			"(match "+strconv.FormatUint(pr.Match, 10)+", its last index "+strconv.FormatUint(last, 10)+
+			") and no other voter can take over leadership to probe it afresh: waiting", "replica", i+1)
+		return
+	}
+	r.env.Log().Info("registry: replica "+strconv.Itoa(i+1)+" lost entries this leader counted it as holding: "+
+		"handing leadership to replica "+strconv.FormatUint(to, 10)+", which probes it afresh",
+		"match", pr.Match, "last", last)
+	r.rn.TransferLeader(to)
 }

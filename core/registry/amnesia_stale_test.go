@@ -8,6 +8,68 @@ import (
 
 // Regression tests for the review of the amnesia merge (44f2966).
 
+// recovered runs f and reports a panic it raised (the runtime would
+// restart the node: a crash loop).
+func recovered(f func()) (p any) {
+	defer func() { p = recover() }()
+	f()
+	return nil
+}
+
+// TestWipedUnderLiveLeaderCatchesUp: a replica wiped and restarted while
+// the leader that counted its acknowledgements stays up must neither panic
+// on the leader's heartbeat (its commit is the stale match) nor be
+// ignored by the leader forever: it catches up and confirms.
+func TestWipedUnderLiveLeaderCatchesUp(t *testing.T) {
+	c := newCluster(t, replicas3, 1, Config{})
+	l := c.leader(2 * time.Second)
+	w := (l + 1) % replicas3
+	for _, n := range []string{"a.org", "b.org"} {
+		if r := c.do(l, Claim{Name: n, Owner: newOwner(1).pub}); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	c.run(500 * time.Millisecond)
+	c.crash(w).Wipe()
+	c.restart(w)
+	var ok bool
+	if p := recovered(func() {
+		ok = c.c.RunUntil(5*time.Second, func() bool {
+			return !c.nodes[w].reg.Unconfirmed() && c.converged()
+		})
+	}); p != nil {
+		t.Fatalf("wiped replica panicked: %v", p)
+	}
+	if !ok {
+		t.Fatalf("wiped replica did not catch up and confirm: unconfirmed=%v applied %d", c.nodes[w].reg.Unconfirmed(), c.nodes[w].reg.AppliedIndex())
+	}
+	if r := c.do(w, Claim{Name: "c.org", Owner: newOwner(1).pub}); r.Err != nil {
+		t.Fatalf("claim after catching up: %v", r.Err)
+	}
+}
+
+// TestWipedRestartLoopDoesNotPanic: the same wiped replica restarted over
+// and over (as rond's runtime would after each panic) never panics.
+func TestWipedRestartLoopDoesNotPanic(t *testing.T) {
+	c := newCluster(t, replicas3, 1, Config{})
+	l := c.leader(2 * time.Second)
+	w := (l + 1) % replicas3
+	for _, n := range []string{"a.org", "b.org"} {
+		if r := c.do(l, Claim{Name: n, Owner: newOwner(1).pub}); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	c.run(500 * time.Millisecond)
+	c.crash(w).Wipe()
+	for k := 0; k < 5; k++ {
+		c.restart(w)
+		if p := recovered(func() { c.run(300 * time.Millisecond) }); p != nil {
+			t.Fatalf("restart %d: wiped replica panicked: %v", k, p)
+		}
+		c.crash(w)
+	}
+}
+
 // TestWipedPlusNeverStartedIsNotNew: C never ran; A and B formed the
 // cluster and committed x.org; B loses its disk while A is down. B and C
 // are a majority reporting no state, but not every replica: they must not
