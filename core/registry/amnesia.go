@@ -31,6 +31,7 @@ type stateReport struct {
 	heard    bool
 	hasState bool
 	last     uint64
+	term     uint64 // the highest raft term it reported
 }
 
 // amnesia is an unconfirmed replica's progress.
@@ -59,10 +60,10 @@ func (r *Registry) startUnconfirmed(empty, marked bool) {
 	r.amn = &amnesia{nonce: r.session, reports: make([]stateReport, len(r.cfg.Replicas))}
 	r.env.Metrics().Set(MetricUnconfirmed, "", 1)
 	r.env.Log().Warn("registry: this replica started with no raft state (a new data directory) in a group of "+
-		strconv.Itoa(len(r.cfg.Replicas))+" replicas: it will not vote or campaign until every other replica "+
-		"has answered and it has caught up to their highest log index, or every replica reports no state "+
-		"(a new cluster: all replicas must start); if it lost a disk it once had, the acknowledged writes it held are kept "+
-		"only by the others", "replicas", len(r.cfg.Replicas), "resumed", marked)
+		strconv.Itoa(len(r.cfg.Replicas))+" replicas: it will not acknowledge until every other replica has "+
+		"answered, nor vote or campaign until it has also caught up to their highest log index, or every replica "+
+		"reports no state (a new cluster: all replicas must start); if it lost a disk it once had, the "+
+		"acknowledged writes it held are kept only by the others", "replicas", len(r.cfg.Replicas), "resumed", marked)
 	r.sendStateQuery()
 }
 
@@ -116,9 +117,9 @@ func (r *Registry) onStateEnvelope(from proto.NodeID, payload []byte) bool {
 	nonce := rd.Uvarint()
 	var hasState bool
 	var commit uint64
-	var last uint64
+	var last, term uint64
 	if payload[1] == envStateReply {
-		hasState, last = rd.Bool(), rd.Uvarint()
+		hasState, last, term = rd.Bool(), rd.Uvarint(), rd.Uvarint()
 	} else {
 		last, commit = rd.Uvarint(), rd.Uvarint()
 	}
@@ -137,6 +138,7 @@ func (r *Registry) onStateEnvelope(from proto.NodeID, payload []byte) bool {
 		b := wire.AppendUvarint([]byte{codecVersion, envStateReply}, nonce)
 		b = wire.AppendBool(b, r.hasRaftState())
 		b = wire.AppendUvarint(b, myLast)
+		b = wire.AppendUvarint(b, r.rn.BasicStatus().GetTerm())
 		r.env.Send(from, oap.MustEncode(&oap.Frame{Header: oap.Header{Flags: oap.FlagEVENT, AppProto: oap.ProtoRegistry}, Payload: b}))
 		return true
 	}
@@ -150,6 +152,7 @@ func (r *Registry) onStateEnvelope(from proto.NodeID, payload []byte) bool {
 	// reported may be replaced by a shorter one, and an entry committed
 	// before the wipe stays at or below every later answer's last index.
 	rep.last = last
+	rep.term = max(rep.term, term)
 	r.maybeConfirm()
 	return true
 }
@@ -225,13 +228,55 @@ func unconfirmedDrops(m *pb.Message) bool {
 	return false
 }
 
+// allHeard reports whether every other replica answered this
+// incarnation's state query, and the highest raft term they reported.
+func (a *amnesia) allHeard(self int) (bool, uint64) {
+	var term uint64
+	for i, rep := range a.reports {
+		if i == self {
+			continue
+		}
+		if !rep.heard {
+			return false, 0
+		}
+		term = max(term, rep.term)
+	}
+	return true, term
+}
+
+// unconfirmedDropsOut reports whether an unconfirmed replica must not send
+// m. Besides votes, it sends no acknowledgement (MsgAppResp,
+// MsgHeartbeatResp, which also answers a leader's ReadIndex) until every
+// other replica answered its state query: it forgot the term it promised
+// before it lost its disk, so a stale leader (one whose term is below a
+// term this replica voted or acknowledged in) could otherwise count it
+// and commit over entries a later leader committed with its help.
+func (r *Registry) unconfirmedDropsOut(m *pb.Message) bool {
+	if unconfirmedDrops(m) {
+		return true
+	}
+	switch m.GetType() {
+	case pb.MsgAppResp, pb.MsgHeartbeatResp:
+		all, _ := r.amn.allHeard(r.replica)
+		return !all
+	}
+	return false
+}
+
 // unconfirmedDropsIn reports whether an unconfirmed replica must not step
-// m, and lowers a heartbeat's commit index to its own. A heartbeat's commit is the leader's view of this replica's match,
+// m, and lowers a heartbeat's commit index to its own. Once every other
+// replica answered, a message below the highest term they reported comes
+// from a stale leader or candidate: any term this replica promised before
+// its wipe is at most that term (the replica it promised it to still holds
+// it). A heartbeat's commit is the leader's view of this replica's match,
 // which may predate the wipe: raft would panic committing past its log,
 // and its unverified tail must not commit through a heartbeat either;
 // appends still commit it by log matching.
 func (r *Registry) unconfirmedDropsIn(m *pb.Message) bool {
 	if unconfirmedDrops(m) {
+		return true
+	}
+	if all, term := r.amn.allHeard(r.replica); all && m.GetTerm() != 0 && m.GetTerm() < term {
 		return true
 	}
 	if m.GetType() == pb.MsgHeartbeat {

@@ -16,6 +16,60 @@ func recovered(f func()) (p any) {
 	return nil
 }
 
+// TestUnconfirmedIgnoresStaleLeader: leader A is paused; B and W elect B
+// at a higher term and commit alice's claim with W's acknowledgement; B
+// goes down, W loses its disk (and the term it promised) and restarts; A
+// resumes, still leading at its old term. W must not acknowledge A's
+// appends (not every replica answered its state query), so A cannot
+// commit bob's claim of the name over alice's.
+func TestUnconfirmedIgnoresStaleLeader(t *testing.T) {
+	c := newCluster(t, replicas3, 1, Config{})
+	l := c.leader(3 * time.Second)
+	w := (l + 1) % replicas3
+	c.run(200 * time.Millisecond)
+	c.crash(w)
+	c.crash(l)
+	c.restart(l)
+	a := c.leader(3 * time.Second)
+	b := 3 - a - w
+	alice, bob := newOwner(1), newOwner(2)
+	if r := c.do(a, Claim{Name: "z.org", Owner: alice.pub}); r.Err != nil {
+		t.Fatalf("claim z.org: %v", r.Err)
+	}
+	c.run(200 * time.Millisecond)
+	c.c.Pause(a)
+	c.c.Isolate(a)
+	c.restart(w)
+	if !c.c.RunUntil(5*time.Second, func() bool { return c.nodes[b].reg.IsLeader() || c.nodes[w].reg.IsLeader() }) {
+		t.Fatalf("no new leader without %d", a)
+	}
+	if r := c.do(b, Claim{Name: "x.org", Owner: alice.pub}); r.Err != nil {
+		t.Fatalf("claim x.org: %v", r.Err)
+	}
+	c.crash(b)
+	c.crash(w).Wipe()
+	c.restart(w)
+	c.c.HealAll()
+	c.installDrop()
+	c.c.Isolate(b)
+	c.c.Resume(a)
+	c.run(200 * time.Millisecond)
+	if r := c.do(a, Claim{Name: "x.org", Owner: bob.pub}); r.Err == nil {
+		t.Fatalf("stale leader %d gave x.org to bob: alice's acknowledged claim is lost", a)
+	}
+	c.c.HealAll()
+	c.installDrop()
+	c.restart(b)
+	if !c.c.RunUntil(5*time.Second, func() bool { return !c.nodes[w].reg.Unconfirmed() }) {
+		t.Fatalf("wiped replica did not confirm with every replica up")
+	}
+	c.awaitConverged(5 * time.Second)
+	r := c.do(w, Resolve{Name: "x.org"})
+	if r.Err != nil || !r.Record.Found || !bytes.Equal(r.Record.Owner, alice.pub) {
+		t.Fatalf("x.org after recovery: err=%v found=%v, want alice's", r.Err, r.Record.Found)
+	}
+}
+
 // TestWipedUnderLiveLeaderCatchesUp: a replica wiped and restarted while
 // the leader that counted its acknowledgements stays up must neither panic
 // on the leader's heartbeat (its commit is the stale match) nor be

@@ -684,7 +684,7 @@ func (r *Registry) finishReady() {
 func (r *Registry) sendRaft(msgs []*pb.Message) {
 	for _, m := range msgs {
 		to := m.GetTo()
-		if to == 0 || to > uint64(len(r.cfg.Replicas)) || (r.amn != nil && unconfirmedDrops(m)) {
+		if to == 0 || to > uint64(len(r.cfg.Replicas)) || (r.amn != nil && r.unconfirmedDropsOut(m)) {
 			continue
 		}
 		payload, err := appendRaftMessage(append(r.scratch[:0], codecVersion, envRaft), m)
@@ -855,7 +855,7 @@ func (r *Registry) onRaftMessage(from proto.NodeID, raw []byte) {
 		return
 	}
 	if r.amn != nil && r.unconfirmedDropsIn(m) {
-		return // unconfirmed: it must not vote (amnesia.go)
+		return // unconfirmed: it must not vote or follow a stale leader (amnesia.go)
 	}
 	_ = r.rn.Step(m) // errors are stale or unknown peers: nothing to do
 }
