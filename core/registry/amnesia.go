@@ -257,8 +257,10 @@ func (r *Registry) unconfirmedDropsOut(m *pb.Message) bool {
 	}
 	switch m.GetType() {
 	case pb.MsgAppResp, pb.MsgHeartbeatResp:
-		all, _ := r.amn.allHeard(r.replica)
-		return !all
+		// An acknowledgement raft produced before the last answer came
+		// in may be for a stale leader: its term says so.
+		all, term := r.amn.allHeard(r.replica)
+		return !all || m.GetTerm() < term
 	}
 	return false
 }
