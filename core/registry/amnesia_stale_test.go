@@ -173,3 +173,50 @@ func TestWipedPlusNeverStartedIsNotNew(t *testing.T) {
 		t.Fatalf("x.org after recovery: err=%v found=%v, want alice's", r.Err, r.Record.Found)
 	}
 }
+
+// TestUnconfirmedIgnoresStaleLeaderWithMatch: as
+// TestUnconfirmedIgnoresStaleLeader, but the stale leader A had counted
+// W's acknowledgements (its match for W is above zero) before it paused.
+func TestUnconfirmedIgnoresStaleLeaderWithMatch(t *testing.T) {
+	c := newCluster(t, replicas3, 1, Config{})
+	a := c.leader(2 * time.Second)
+	b, w := (a+1)%replicas3, (a+2)%replicas3
+	alice, bob := newOwner(1), newOwner(2)
+	if r := c.do(a, Claim{Name: "z.org", Owner: alice.pub}); r.Err != nil {
+		t.Fatalf("claim z.org: %v", r.Err)
+	}
+	c.awaitConverged(2 * time.Second)
+	c.c.Pause(a)
+	c.c.Isolate(a)
+	if !c.c.RunUntil(5*time.Second, func() bool { return c.nodes[b].reg.IsLeader() || c.nodes[w].reg.IsLeader() }) {
+		t.Fatalf("no new leader without %d", a)
+	}
+	if r := c.do(b, Claim{Name: "x.org", Owner: alice.pub}); r.Err != nil {
+		t.Fatalf("claim x.org: %v", r.Err)
+	}
+	c.crash(b)
+	c.crash(w).Wipe()
+	c.restart(w)
+	c.c.HealAll()
+	c.installDrop()
+	c.c.Isolate(b)
+	c.c.Resume(a)
+	var r Result
+	if p := recovered(func() { r = c.do(a, Claim{Name: "x.org", Owner: bob.pub}) }); p != nil {
+		t.Fatalf("panic: %v", p)
+	}
+	if r.Err == nil {
+		t.Fatalf("stale leader %d gave x.org to bob: alice's acknowledged claim is lost", a)
+	}
+	c.c.HealAll()
+	c.installDrop()
+	c.restart(b)
+	if !c.c.RunUntil(5*time.Second, func() bool { return !c.nodes[w].reg.Unconfirmed() }) {
+		t.Fatalf("wiped replica did not confirm with every replica up")
+	}
+	c.awaitConverged(5 * time.Second)
+	r = c.do(w, Resolve{Name: "x.org"})
+	if r.Err != nil || !r.Record.Found || !bytes.Equal(r.Record.Owner, alice.pub) {
+		t.Fatalf("x.org after recovery: err=%v found=%v, want alice's", r.Err, r.Record.Found)
+	}
+}
