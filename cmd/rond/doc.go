@@ -390,13 +390,19 @@
 // node id, empty, as is removing DIR/FORMAT and DIR/pebble). The
 // store_created mark lives in the data dir, so it cannot catch a dir
 // lost whole. A storage node that starts empty under its old id has
-// dropped every replica it held (repair restores them); a registry
-// replica of a group of more than one replica that starts with no raft
-// state does not vote, pre-vote or campaign until every other replica
-// has answered its state query and it has caught up to the highest log
-// index they reported, or a majority reports no state (a new cluster):
-// core/registry doc.go, "Amnesia". Two replicas of three emptied at once
-// still look like a new cluster and lose what only the third held. A record without the
+// dropped every replica it held (repair restores them). Wiping a registry
+// replica's store while keeping its node key is not a supported
+// procedure: a replica of a group of more than one replica that starts
+// with no raft state neither votes nor acknowledges until every other
+// replica has answered its state query, and votes once it has caught up
+// to the highest log index they reported (core/registry doc.go,
+// "Amnesia", which lists what this does not cover: two replicas emptied
+// at once, a replica dead for good next to a wiped one, older builds
+// that count the queries as malformed, a downgrade). A new registry
+// group elects its first leader once all its replicas have started. A
+// new node key is a new node id; the registry's voters are the fixed
+// --replicas list and this build cannot replace a voter, so a dead
+// disk is restored from a backup or run without. A record without the
 // mark (an older build's, or a crash before the mark) starts as before
 // and gains the mark. rond holds the data dir's lock, DIR/LOCK (flock),
 // from its checks of the dir until it exits, and rond migrate holds it

@@ -6,6 +6,7 @@ import (
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
 
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/proto"
@@ -30,6 +31,7 @@ type stateReport struct {
 	heard    bool
 	hasState bool
 	last     uint64
+	term     uint64 // the highest raft term it reported
 }
 
 // amnesia is an unconfirmed replica's progress.
@@ -58,10 +60,10 @@ func (r *Registry) startUnconfirmed(empty, marked bool) {
 	r.amn = &amnesia{nonce: r.session, reports: make([]stateReport, len(r.cfg.Replicas))}
 	r.env.Metrics().Set(MetricUnconfirmed, "", 1)
 	r.env.Log().Warn("registry: this replica started with no raft state (a new data directory) in a group of "+
-		strconv.Itoa(len(r.cfg.Replicas))+" replicas: it will not vote or campaign until every other replica "+
-		"has answered and it has caught up to their highest log index, or a majority of the replicas report no "+
-		"state either (a new cluster); if it lost a disk it once had, the acknowledged writes it held are kept "+
-		"only by the others", "replicas", len(r.cfg.Replicas), "resumed", marked)
+		strconv.Itoa(len(r.cfg.Replicas))+" replicas: it will not acknowledge until every other replica has "+
+		"answered, nor vote or campaign until it has also caught up to their highest log index, or every replica "+
+		"reports no state (a new cluster: all replicas must start); if it lost a disk it once had, the "+
+		"acknowledged writes it held are kept only by the others", "replicas", len(r.cfg.Replicas), "resumed", marked)
 	r.sendStateQuery()
 }
 
@@ -71,7 +73,10 @@ func (r *Registry) Unconfirmed() bool { return r.amn != nil }
 
 // sendStateQuery asks every other replica for its raft state.
 func (r *Registry) sendStateQuery() {
+	last, _ := r.storage.LastIndex()
 	payload := wire.AppendUvarint([]byte{codecVersion, envStateQuery}, r.amn.nonce)
+	payload = wire.AppendUvarint(payload, last)
+	payload = wire.AppendUvarint(payload, r.rn.BasicStatus().GetCommit())
 	frame := oap.MustEncode(&oap.Frame{Header: oap.Header{Flags: oap.FlagEVENT, AppProto: oap.ProtoRegistry}, Payload: payload})
 	for i, id := range r.cfg.Replicas {
 		if i != r.replica {
@@ -111,9 +116,12 @@ func (r *Registry) onStateEnvelope(from proto.NodeID, payload []byte) bool {
 	rd := wire.NewReader(payload[2:])
 	nonce := rd.Uvarint()
 	var hasState bool
-	var last uint64
+	var commit uint64
+	var last, term uint64
 	if payload[1] == envStateReply {
-		hasState, last = rd.Bool(), rd.Uvarint()
+		hasState, last, term = rd.Bool(), rd.Uvarint(), rd.Uvarint()
+	} else {
+		last, commit = rd.Uvarint(), rd.Uvarint()
 	}
 	i := slices.Index(r.cfg.Replicas, from)
 	if rd.Done() != nil || i < 0 || r.replica < 0 || i == r.replica {
@@ -124,10 +132,13 @@ func (r *Registry) onStateEnvelope(from proto.NodeID, payload []byte) bool {
 		return true // recovering: the querier asks again
 	}
 	if payload[1] == envStateQuery {
-		last, _ := r.storage.LastIndex()
+		r.queried[i] = r.ticks + 1
+		r.resetStaleMatch(i, last, commit)
+		myLast, _ := r.storage.LastIndex()
 		b := wire.AppendUvarint([]byte{codecVersion, envStateReply}, nonce)
 		b = wire.AppendBool(b, r.hasRaftState())
-		b = wire.AppendUvarint(b, last)
+		b = wire.AppendUvarint(b, myLast)
+		b = wire.AppendUvarint(b, r.rn.BasicStatus().GetTerm())
 		r.env.Send(from, oap.MustEncode(&oap.Frame{Header: oap.Header{Flags: oap.FlagEVENT, AppProto: oap.ProtoRegistry}, Payload: b}))
 		return true
 	}
@@ -141,6 +152,7 @@ func (r *Registry) onStateEnvelope(from proto.NodeID, payload []byte) bool {
 	// reported may be replaced by a shorter one, and an entry committed
 	// before the wipe stays at or below every later answer's last index.
 	rep.last = last
+	rep.term = max(rep.term, term)
 	r.maybeConfirm()
 	return true
 }
@@ -156,9 +168,11 @@ func (r *Registry) onStateEnvelope(from proto.NodeID, payload []byte) bool {
 //     so the applied prefix holds every such entry, and raft's vote rule
 //     protects them again. A leader's heartbeat alone is not enough: the
 //     leader could die before sending the entries.
-//   - no replica reports state and a majority (this one included)
-//     reports none: no entry was ever committed (it would be on a
-//     majority), so the group is new and bootstraps as before.
+//   - every replica (this one included) reports no state: no entry was
+//     ever committed and no vote ever cast, so the group is new and
+//     bootstraps as before. A majority is not enough: a replica that
+//     lost its disk and one that never started would be a majority of a
+//     three-replica group while the third holds every acknowledged write.
 func (r *Registry) maybeConfirm() {
 	a := r.amn
 	if a == nil || r.phase != phaseRunning {
@@ -183,8 +197,8 @@ func (r *Registry) maybeConfirm() {
 	}
 	var why string
 	switch {
-	case !stateSeen && empty > len(r.cfg.Replicas)/2:
-		why = strconv.Itoa(empty) + " of " + strconv.Itoa(len(r.cfg.Replicas)) + " replicas report no raft state: a new cluster"
+	case all && !stateSeen && empty == len(r.cfg.Replicas):
+		why = "all " + strconv.Itoa(empty) + " replicas report no raft state: a new cluster"
 	case all && r.m.applied >= target:
 		why = "caught up to index " + strconv.FormatUint(target, 10) + ", the highest last index the other replicas reported"
 	default:
@@ -212,4 +226,117 @@ func unconfirmedDrops(m *pb.Message) bool {
 		return true
 	}
 	return false
+}
+
+// allHeard reports whether every other replica answered this
+// incarnation's state query, and the highest raft term they reported.
+func (a *amnesia) allHeard(self int) (bool, uint64) {
+	var term uint64
+	for i, rep := range a.reports {
+		if i == self {
+			continue
+		}
+		if !rep.heard {
+			return false, 0
+		}
+		term = max(term, rep.term)
+	}
+	return true, term
+}
+
+// unconfirmedDropsOut reports whether an unconfirmed replica must not send
+// m. Besides votes, it sends no acknowledgement (MsgAppResp,
+// MsgHeartbeatResp, which also answers a leader's ReadIndex) until every
+// other replica answered its state query: it forgot the term it promised
+// before it lost its disk, so a stale leader (one whose term is below a
+// term this replica voted or acknowledged in) could otherwise count it
+// and commit over entries a later leader committed with its help.
+func (r *Registry) unconfirmedDropsOut(m *pb.Message) bool {
+	if unconfirmedDrops(m) {
+		return true
+	}
+	switch m.GetType() {
+	case pb.MsgAppResp, pb.MsgHeartbeatResp:
+		// An acknowledgement raft produced before the last answer came
+		// in may be for a stale leader: its term says so.
+		all, term := r.amn.allHeard(r.replica)
+		return !all || m.GetTerm() < term
+	}
+	return false
+}
+
+// unconfirmedDropsIn reports whether an unconfirmed replica must not step
+// m, and lowers a heartbeat's commit index to its own. Once every other
+// replica answered, a message below the highest term they reported comes
+// from a stale leader or candidate: any term this replica promised before
+// its wipe is at most that term (the replica it promised it to still holds
+// it). A heartbeat's commit is the leader's view of this replica's match,
+// which may predate the wipe: raft would panic committing past its log,
+// and its unverified tail must not commit through a heartbeat either;
+// appends still commit it by log matching.
+func (r *Registry) unconfirmedDropsIn(m *pb.Message) bool {
+	if unconfirmedDrops(m) {
+		return true
+	}
+	if all, term := r.amn.allHeard(r.replica); all && m.GetTerm() != 0 && m.GetTerm() < term {
+		return true
+	}
+	if m.GetType() == pb.MsgHeartbeat {
+		if c := r.rn.BasicStatus().GetCommit(); m.GetCommit() > c {
+			m.Commit = &c
+		}
+	}
+	return false
+}
+
+// resetStaleMatch runs on a state query from replica i whose last log
+// index is last and commit index commit. A leader whose progress for i matches beyond it still
+// believes i holds entries it lost with its disk: raft ignores i's
+// rejections at or below that match, so i would never catch up (and a
+// heartbeat would commit past its log). The leader hands leadership to
+// another voter that is replicating normally and has sent no state
+// query lately (an unconfirmed one would not campaign); the next leader probes i
+// from scratch. Without such a voter it logs and waits. A leader whose
+// match for i is valid but whose commit index is above i's (i restarted
+// and lost an unsynced commit index; heartbeats no longer raise it, see
+// unconfirmedDropsIn) probes i again (ReportUnreachable): the probe is an
+// append, which carries the commit index and is checked by log matching.
+func (r *Registry) resetStaleMatch(i int, last, commit uint64) {
+	if r.amn != nil || r.rn.BasicStatus().RaftState != raft.StateLeader {
+		return
+	}
+	st := r.rn.Status()
+	pr, ok := st.Progress[uint64(i+1)]
+	if !ok {
+		return
+	}
+	if pr.Match <= last {
+		if commit < min(pr.Match, st.GetCommit()) && pr.State == tracker.StateReplicate {
+			r.rn.ReportUnreachable(uint64(i + 1))
+		}
+		return
+	}
+	var to, best uint64
+	// map order ok: the highest match wins, ties go to the lowest id.
+	for id, p := range st.Progress {
+		if id == uint64(i+1) || id == st.ID || p.State != tracker.StateReplicate || !p.RecentActive {
+			continue
+		}
+		if q := r.queried[id-1]; q != 0 && r.ticks+1-q <= 3*StateQueryTicks {
+			continue // it asked lately: unconfirmed, it would drop MsgTimeoutNow
+		}
+		if to == 0 || p.Match > best || (p.Match == best && id < to) {
+			to, best = id, p.Match
+		}
+	}
+	if to == 0 {
+		r.env.Log().Warn("registry: replica "+strconv.Itoa(i+1)+" lost entries this leader counted it as holding "+
+			"(match "+strconv.FormatUint(pr.Match, 10)+", its last index "+strconv.FormatUint(last, 10)+
+			") and no other voter can take over leadership to probe it afresh: waiting", "replica", i+1)
+		return
+	}
+	r.env.Log().Info("registry: replica "+strconv.Itoa(i+1)+" lost entries this leader counted it as holding: "+
+		"handing leadership to replica "+strconv.FormatUint(to, 10)+", which probes it afresh",
+		"match", pr.Match, "last", last)
+	r.rn.TransferLeader(to)
 }

@@ -111,25 +111,31 @@ func TestNewClusterBootstraps(t *testing.T) {
 	}
 }
 
-// TestNewClusterBootstrapsWithOneReplicaDown: two empty replicas of three
-// are a majority reporting no state, so they bootstrap alone; the third,
-// started later on an empty disk, sees their state, catches up and then
-// votes.
-func TestNewClusterBootstrapsWithOneReplicaDown(t *testing.T) {
+// TestNewClusterWaitsForEveryReplica: two empty replicas of three are a
+// majority reporting no state, but a replica that lost its disk and one
+// that never started would be too, so they wait for the third; once it
+// starts, all three report none and bootstrap.
+func TestNewClusterWaitsForEveryReplica(t *testing.T) {
 	c := newCluster(t, replicas3, 1, Config{})
-	c.crash(2) // before it ran anything: its disk stays empty
-	l := c.leader(2 * time.Second)
-	for _, name := range []string{"x.org", "y.org"} {
-		if r := c.do(3, Claim{Name: name, Owner: newOwner(1).pub}); r.Err != nil {
-			t.Fatalf("claim %s with one replica down: %v", name, r.Err)
+	c.crash(2)             // before it ran anything: its disk stays empty
+	c.run(2 * time.Second) // dozens of state query rounds
+	for i := range 2 {
+		if !c.nodes[i].reg.Unconfirmed() || c.nodes[i].reg.IsLeader() {
+			t.Fatalf("replica %d confirmed or leads without hearing from replica 2", i)
 		}
 	}
 	c.restart(2)
+	l := c.leader(3 * time.Second)
+	for _, name := range []string{"x.org", "y.org"} {
+		if r := c.do(3, Claim{Name: name, Owner: newOwner(1).pub}); r.Err != nil {
+			t.Fatalf("claim %s: %v", name, r.Err)
+		}
+	}
 	c.awaitConverged(3 * time.Second)
 	if !c.c.RunUntil(3*time.Second, func() bool { return !c.nodes[2].reg.Unconfirmed() }) {
 		t.Fatalf("late replica never confirmed")
 	}
-	// It votes: with the leader gone, it and the other replica elect one.
+	// It votes: with the leader gone, the other two elect one.
 	c.crash(l)
 	c.leader(5 * time.Second)
 	if r := c.do(3, Resolve{Name: "y.org"}); r.Err != nil || !r.Record.Found {
@@ -137,43 +143,47 @@ func TestNewClusterBootstrapsWithOneReplicaDown(t *testing.T) {
 	}
 }
 
-// TestUnconfirmedSurvivesRestart: a wiped replica that caught up part of
-// the way (here: from the leader, while another replica it must hear from
-// is down) and restarts keeps waiting: its log is not empty any more, but
-// the mark on its disk says it may still miss entries it acknowledged
-// before the wipe. Meanwhile it acknowledges the leader's appends, so the
-// group keeps committing with it.
+// TestUnconfirmedSurvivesRestart: a wiped replica whose leader still
+// counts entries it lost (its match is above zero) neither panics on the
+// leader's heartbeats nor acknowledges anything while another replica it
+// must hear from is down, so the leader cannot commit with it. Restarted,
+// it is unconfirmed again (the mark on its disk). Once every replica is
+// up the leader hands leadership over (its match for the wiped replica is
+// stale), the wiped replica catches up and confirms.
 func TestUnconfirmedSurvivesRestart(t *testing.T) {
 	c := newCluster(t, replicas3, 1, Config{})
 	full := c.leader(2 * time.Second)
+	if r := c.do(full, Claim{Name: "z.org", Owner: newOwner(1).pub}); r.Err != nil {
+		t.Fatalf("claim z.org: %v", r.Err)
+	}
+	c.awaitConverged(2 * time.Second) // every follower acknowledged: match > 0
 	lag, wiped := (full+1)%replicas3, (full+2)%replicas3
 	alice := newOwner(1)
 	c.crash(lag)
 	c.crash(wiped).Wipe()
 	c.restart(wiped)
-	if r := c.do(full, Claim{Name: "a.org", Owner: alice.pub}); r.Err != nil {
-		t.Fatalf("claim with the wiped replica acknowledging: %v", r.Err)
-	}
-	if !c.c.RunUntil(2*time.Second, func() bool { return c.nodes[wiped].reg.AppliedIndex() == c.nodes[full].reg.AppliedIndex() }) {
-		t.Fatalf("wiped replica did not follow the leader")
+	if r := c.do(full, Claim{Name: "a.org", Owner: alice.pub}); r.Err == nil {
+		t.Fatalf("claim committed with an unconfirmed replica acknowledging before every replica answered")
 	}
 	if !c.nodes[wiped].reg.Unconfirmed() {
 		t.Fatalf("wiped replica confirmed without an answer from every other replica")
 	}
 	c.crash(wiped)
 	c.restart(wiped)
-	if !c.c.RunUntil(time.Second, func() bool { return c.nodes[wiped].reg.AppliedIndex() > 0 }) {
-		t.Fatalf("wiped replica did not recover its log")
-	}
+	c.run(500 * time.Millisecond)
 	if !c.nodes[wiped].reg.Unconfirmed() || c.metric(wiped, MetricUnconfirmed, "") != 1 {
 		t.Fatalf("restarted wiped replica votes again before every other replica answered")
 	}
 	c.restart(lag)
-	if !c.c.RunUntil(3*time.Second, func() bool { return !c.nodes[wiped].reg.Unconfirmed() }) {
+	if !c.c.RunUntil(5*time.Second, func() bool { return !c.nodes[wiped].reg.Unconfirmed() }) {
 		t.Fatalf("wiped replica never confirmed once every replica was up")
 	}
 	if !c.c.RunUntil(time.Second, func() bool { _, ok := c.nodes[wiped].env.disk.Get(keyUnconfirmed); return !ok }) {
 		t.Fatalf("mark still on disk after confirming")
+	}
+	c.awaitConverged(5 * time.Second)
+	if r := c.do(wiped, Resolve{Name: "z.org"}); r.Err != nil || !r.Record.Found {
+		t.Fatalf("resolve z.org on the wiped replica: %+v", r)
 	}
 }
 

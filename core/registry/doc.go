@@ -65,20 +65,47 @@
 //
 // # Amnesia
 //
-// A replica whose disk was lost whole (a new data dir under the same node
-// key) comes back with no raft state under its old raft id, and raft
-// would let it vote as if it had never voted or acknowledged anything:
-// with a lagging replica it could elect a leader missing writes that it
-// had helped commit, a permanent divergence. So a replica that recovers
-// no raft state at all (no snapshot, no entry, an empty hard state) in a
-// group of more than one replica starts unconfirmed (amnesia.go): raft is
-// not ticked (it never campaigns), and vote and pre-vote requests and
-// answers and a leader's MsgTimeoutNow are dropped both ways; it still
-// follows a leader, acknowledges appends (a leader elected without it
-// holds every committed entry) and serves clients through the leader. It
-// sends envStateQuery to the other replicas every StateQueryTicks; each
-// running replica answers envStateReply: whether it holds raft state and
-// its last log index. It confirms, logs why and votes from then on, when
+// Losing a replica's raft state while keeping its node key (a new data dir
+// under the same key) is NOT a supported operation: it is damage that the
+// group limits, not a way to replace a disk. Such a replica comes back
+// with no raft state under its old raft id; raft would let it vote and
+// acknowledge as if it had never promised a term or held an entry, and
+// the group could elect a leader missing writes it had helped commit, a
+// permanent divergence. So a replica that recovers no raft state at all
+// (no snapshot, no entry, an empty hard state) in a group of more than one
+// replica starts unconfirmed (amnesia.go):
+//
+//   - raft is not ticked (it never campaigns); vote and pre-vote requests
+//     and answers and a leader's MsgTimeoutNow are dropped both ways;
+//   - it sends envStateQuery (its nonce, last log index and commit index) to the
+//     other replicas every StateQueryTicks; each running replica answers
+//     envStateReply: whether it holds raft state, its last log index and
+//     its raft term;
+//   - until every other replica has answered it sends no acknowledgement
+//     at all (MsgAppResp, MsgHeartbeatResp, which also answer ReadIndex):
+//     it forgot the term it promised, so a stale leader, one at a term
+//     below a leader it helped commit for, could otherwise count it.
+//     Once all answered it drops every raft message whose term is below
+//     the highest term they reported (the replica it promised a term to
+//     still holds at least that term) and acknowledges the rest: it
+//     follows the leader and serves clients through it;
+//   - a heartbeat's commit index is lowered to its own before raft sees
+//     it: the leader's match for it may predate the wipe (raft panics
+//     committing past the log), and its unverified entries commit only
+//     through appends, by log matching;
+//   - a leader that gets a state query whose last index is below its
+//     match for the querier (it still counts entries the querier lost,
+//     and raft ignores rejections at or below the match, so the querier
+//     would never catch up) hands leadership to another voter that is
+//     replicating normally (RawNode.TransferLeader); the new leader
+//     probes the querier from scratch. With no such voter it logs a
+//     warning and waits. A leader whose match is valid but whose commit
+//     index is above the querier's (the query carries it: a restart lost
+//     an unsynced commit index, and heartbeats no longer raise it)
+//     re-probes it (ReportUnreachable): the probe append carries the
+//     commit index.
+//
+// It confirms, logs why and votes from then on, when
 //
 //   - every other replica has answered and its applied index reached the
 //     highest last index of their latest answers (an uncommitted tail
@@ -87,38 +114,57 @@
 //     that index, and a committed prefix that long holds it. One heartbeat
 //     from a leader is not enough (the leader could die before sending
 //     the entries); or
-//   - no replica reported state and a majority, itself included, reported
-//     none: nothing was ever committed, the group is new and bootstraps as
-//     before (a new cluster's replicas all start this way, and one down
-//     replica does not stop the others).
+//   - every replica of the group, itself included, reports no state:
+//     nothing was ever committed or voted for, the group is new. A
+//     majority is not enough: one replica that lost its disk and one that
+//     never started are a majority of three while the third holds every
+//     acknowledged write. So a new group elects its first leader only
+//     once all its replicas have started (each with an empty dir); a
+//     replica that is down from the start holds the group's bootstrap.
 //
 // It writes raft/unconfirmed (synced, before anything raft writes: disk
 // ops complete in order) and deletes it on confirming; a replica that
 // restarts with the mark still on disk is unconfirmed again although its
 // log is no longer empty (it may have caught up only part of the way).
 // Confirming writes raft/confirmed (synced) in the same batch, and a
-// replica with it reports state even with an empty log: in the red
-// team's run the replica stopped first had never got raft state (the
-// first leader was elected without it), and it and the wiped one would
-// otherwise be a majority reporting none. An older build ignores both
-// keys (recovery skips unknown raft/ keys).
+// replica with it reports state even with an empty log. An older build
+// ignores both keys (recovery skips unknown raft/ keys).
 // registry_unconfirmed is 1 while it waits, and the warning at recovery
-// says what it waits for. While a replica is unconfirmed the group elects
-// only with a majority of the others: the red team's sequence (a lagging
-// replica, one wiped, the complete one down) has no leader, rather than a
-// wrong one, until the complete one returns. A 5-replica group with one
-// replica down for good and one wiped waits for the down one (its answer
-// is needed: it may hold the only other copy). Two replicas of three
-// emptied at once report no state, look like a new cluster and lose what
-// the third held: no rule inside the group can tell them apart, which is
-// why rond refuses a data dir that lost its store (io/datadir's
-// store_created) when it can. Mixed builds: a build before this one
-// counts the two envelopes as malformed (registry_rejects_total) and
-// never answers, so a new-build replica that starts empty among them stays
-// unconfirmed until they are upgraded (safe: it only does not vote); a
-// replica with state, of either build, is not affected. A fresh group of
-// mixed builds bootstraps through its older builds alone if they are a
-// majority, else once the newer builds are a majority of empty replicas.
+// says what it waits for.
+//
+// What this guarantees, for one replica that lost its raft state while
+// every other replica kept its own: it does not vote, campaign or
+// acknowledge until every other replica has answered, and it does not
+// vote until it holds every entry any of them reported; acknowledged
+// writes are meant to survive (the tests in amnesia*_test.go). What it does not guarantee, or costs:
+//
+//   - while it is unconfirmed the group commits and elects only with a
+//     majority of the other replicas, and every other replica must be up
+//     for it to confirm: a 3-replica group with one replica wiped and one
+//     down has no leader, rather than a wrong one, until the down one
+//     returns; a group with a replica dead for good and one wiped never
+//     confirms it (a 5-replica group with one dead and two wiped cannot
+//     elect at all);
+//   - two or more replicas emptied at once are not protected: if the
+//     others are down, nothing inside the group can tell a wipe from a
+//     replica that never held anything, and what only the others held may
+//     be lost; rond refuses a data dir that lost its store (io/datadir's
+//     store_created) when it can, restore the store instead;
+//   - mixed builds: a build before this one counts envelope kinds 8 and 9
+//     as malformed (registry_rejects_total, about ten a second from each
+//     unconfirmed replica) and never answers, so a replica of this build
+//     that starts empty among them stays unconfirmed until they are
+//     upgraded (safe: it neither votes nor acknowledges). A fresh group of
+//     mixed builds bootstraps through its older builds alone if they are
+//     a majority. Downgrading an unconfirmed replica drops the protection
+//     entirely: the older build votes at once;
+//   - replacing a dead disk: a new node key is a new node id, which is
+//     not a voter. The registry's voters are static (Config.Replicas, the
+//     same --replicas list on every node; raft ids are positions in it)
+//     and this build has no membership change: there is no supported way
+//     to replace a registry voter. Restore the replica's store from a
+//     backup or a copy of its disk when you can; otherwise keep the group
+//     running on the remaining majority.
 //
 // # Client operations, forwarding and dedup
 //

@@ -133,6 +133,10 @@ type Registry struct {
 	// amn is non-nil while the replica is unconfirmed: it started with no
 	// raft state and may not vote yet (amnesia.go).
 	amn *amnesia
+	// queried[i] is the tick (plus one) of replica i's latest state query:
+	// a replica that asks is unconfirmed and cannot take leadership over
+	// (resetStaleMatch).
+	queried []uint64
 	// confirmed: keyConfirmed is on disk (or its write submitted): this
 	// replica was confirmed once, so it reports state even with an empty
 	// log (amnesia.go).
@@ -243,7 +247,7 @@ func (r *Registry) start() {
 	r.phase, r.rec, r.rn, r.inflight, r.m = phaseRecovering, &recovery{}, nil, nil, newMachine()
 	r.lead, r.leading, r.sentEarly = raft.None, false, false
 	r.ticks, r.adverts = 0, make([]advert, len(r.cfg.Replicas))
-	r.amn = nil
+	r.amn, r.queried = nil, make([]uint64, len(r.cfg.Replicas))
 	r.setIsLeader(false)
 	r.m.admins = r.admins
 	r.env.Submit(env.DiskOp{Kind: env.DiskScan, Tag: tagScan, Prefix: []byte(keyPrefix), Limit: RecoveryScanLimit})
@@ -680,7 +684,7 @@ func (r *Registry) finishReady() {
 func (r *Registry) sendRaft(msgs []*pb.Message) {
 	for _, m := range msgs {
 		to := m.GetTo()
-		if to == 0 || to > uint64(len(r.cfg.Replicas)) || (r.amn != nil && unconfirmedDrops(m)) {
+		if to == 0 || to > uint64(len(r.cfg.Replicas)) || (r.amn != nil && r.unconfirmedDropsOut(m)) {
 			continue
 		}
 		payload, err := appendRaftMessage(append(r.scratch[:0], codecVersion, envRaft), m)
@@ -853,8 +857,8 @@ func (r *Registry) onRaftMessage(from proto.NodeID, raw []byte) {
 		r.env.Metrics().Add(MetricRejects, reasonMalformed, 1)
 		return
 	}
-	if r.amn != nil && unconfirmedDrops(m) {
-		return // unconfirmed: it must not vote (amnesia.go)
+	if r.amn != nil && r.unconfirmedDropsIn(m) {
+		return // unconfirmed: it must not vote or follow a stale leader (amnesia.go)
 	}
 	_ = r.rn.Step(m) // errors are stale or unknown peers: nothing to do
 }

@@ -76,6 +76,8 @@ type Cluster struct {
 	events  eventQueue
 	seq     uint64
 	nextReq env.RequestID
+	Paused  map[int]bool
+	held    []*event
 }
 
 // Member is one node of a Cluster.
@@ -194,6 +196,29 @@ func (c *Cluster) Isolate(i int) {
 	}
 }
 
+// Pause holds every input of member i (a stopped process) until Resume.
+func (c *Cluster) Pause(i int) {
+	if c.Paused == nil {
+		c.Paused = map[int]bool{}
+	}
+	c.Paused[i] = true
+}
+
+// Resume delivers the held inputs of member i now.
+func (c *Cluster) Resume(i int) {
+	delete(c.Paused, i)
+	var keep []*event
+	for _, ev := range c.held {
+		if ev.member == i {
+			ev.at = c.Now
+			heap.Push(&c.events, ev)
+		} else {
+			keep = append(keep, ev)
+		}
+	}
+	c.held = keep
+}
+
 // HealAll restores every link and removes Drop.
 func (c *Cluster) HealAll() {
 	c.cut = map[[2]int]bool{}
@@ -208,6 +233,10 @@ func (c *Cluster) Step() bool {
 	ev := heap.Pop(&c.events).(*event)
 	c.Now = max(c.Now, ev.at)
 	m := c.Members[ev.member]
+	if c.Paused[ev.member] {
+		c.held = append(c.held, ev)
+		return true
+	}
 	// Timers and disk completions belong to the incarnation that asked for
 	// them; a frame reaches whatever incarnation is up when it arrives.
 	if !m.Up || (ev.incarnation != 0 && ev.incarnation != m.incarnation) {
