@@ -102,9 +102,12 @@
 // none; "no membership: the peer protocol serves any node" is logged when
 // a reload leaves none, as removing the last member of a lone loopback
 // node does). A reload that did not reach every service (a node loop too
-// busy to answer within 5s, say) is logged and handed again at each poll
-// of the config file (every second) until every service took it; the
-// added and removed ids are counted from the membership last applied.
+// busy to answer within 5s, say) is handed again at the polls of the
+// config file (every second) until every service took it, waiting 1 s
+// after the first failure and twice as long after each further one, up
+// to 30 s; the failure is logged the first time and then at most once a
+// minute, with its count (failures=N); the added and removed ids are
+// counted from the membership last applied.
 // Any other setting
 // that changed needs a restart: rond logs "a changed setting needs a
 // restart" naming it and ignores it (the flags map is reloaded as

@@ -26,8 +26,10 @@ import (
 // runtime.NodeSpec.Membership) to the transport, and to the overlay,
 // storage (with R and W recomputed from it as at start), the DHT and the
 // registry as a SetMembers request on the node loop. A reload that did
-// not reach every service is retried at each poll of the config file
-// until it does. Any other setting that changed
+// not reach every service is retried at the polls of the config file
+// until it does, backing off (1 s, doubling up to 30 s) while it keeps
+// failing; the failure is logged the first time and then at most once a
+// minute, with the count of failures so far. Any other setting that changed
 // needs a restart: it is logged by name and ignored. An invalid
 // configuration (a member that is not a node id, say) is logged with the
 // setting and the value, and the membership stays as it is.
@@ -40,6 +42,16 @@ var _ = env.Declare(env.MetricDef{Name: metricMembers, Kind: env.Gauge,
 
 // membersApplyTimeout bounds handing a new membership to the machines.
 const membersApplyTimeout = 5 * time.Second
+
+// A membership that did not reach every service is handed again no
+// sooner than membersRetryBackoffMin after the failure, the wait doubling
+// with each failure up to membersRetryBackoffMax; failures after the first
+// are logged at most once per membersFailLogEvery, with their count.
+const (
+	membersRetryBackoffMin = time.Second
+	membersRetryBackoffMax = 30 * time.Second
+	membersFailLogEvery    = time.Minute
+)
 
 // membership is the node's members setting, as wanted (the last valid
 // reload) and as applied. A node rebuilt by the runtime (a restart after
@@ -59,6 +71,13 @@ type membership struct {
 	// one is handed again (retry) even where it equals applied.
 	applied []proto.NodeID
 	stale   bool
+	// While stale: failures counts the failed applies in a row, retryAt
+	// is when retry may hand it again (after backoff), loggedAt when a
+	// failure was last logged. now is the clock (time.Now when nil).
+	failures          int
+	backoff           time.Duration
+	retryAt, loggedAt time.Time
+	now               func() time.Time
 	// replicas and quorum are the R and W storage runs with (guarded by
 	// mu, read by spec): a reload raises them with the membership but
 	// never lowers them, since a lower R lets repair delete this node's
@@ -132,10 +151,17 @@ func (m *membership) reload(ctx context.Context) {
 func (m *membership) retry(ctx context.Context) {
 	m.reloadMu.Lock()
 	defer m.reloadMu.Unlock()
-	if m.rt == nil || !m.stale {
+	if m.rt == nil || !m.stale || m.clock().Before(m.retryAt) {
 		return
 	}
 	m.sync(ctx)
+}
+
+func (m *membership) clock() time.Time {
+	if m.now != nil {
+		return m.now()
+	}
+	return time.Now()
 }
 
 // sync applies the wanted membership when it differs from the applied
@@ -159,13 +185,23 @@ func (m *membership) sync(ctx context.Context) {
 			"storage_replicas", r, "with_this_membership", st.Replicas)
 	}
 	if err := m.apply(ctx, after, r, w); err != nil {
+		now := m.clock()
 		m.stale = true
-		m.log.Error("rond: the new membership did not reach every service; it is handed again at the next poll of the config file", "file", m.running.ConfigFile, "err", err)
+		m.failures++
+		m.backoff = min(max(2*m.backoff, membersRetryBackoffMin), membersRetryBackoffMax)
+		m.retryAt = now.Add(m.backoff)
+		if m.failures == 1 || now.Sub(m.loggedAt) >= membersFailLogEvery {
+			m.loggedAt = now
+			m.log.Error("rond: the new membership did not reach every service; it is handed again at a later poll of the config file",
+				"file", m.running.ConfigFile, "err", err, "failures", m.failures, "next_retry_in", m.backoff)
+		}
 		return
 	}
 	retried := m.stale
+	failures := m.failures
 	before := m.applied
 	m.applied, m.stale = after, false
+	m.failures, m.backoff = 0, 0
 	m.mu.Lock()
 	m.replicas, m.quorum = r, w
 	m.mu.Unlock()
@@ -176,7 +212,7 @@ func (m *membership) sync(ctx context.Context) {
 	}
 	m.log.Info("rond: membership changed", "members", len(after), "added", idList(notSelf(diffIDs(after, before))),
 		"removed", idList(notSelf(diffIDs(before, after))), "storage_replicas", r, "write_quorum", w,
-		"retried", retried)
+		"retried", retried, "failures", failures)
 	if len(after) == 0 {
 		m.log.Warn("rond: no membership: the peer protocol serves any node")
 	}

@@ -23,6 +23,7 @@ import (
 type fakeNode struct {
 	mu          sync.Mutex
 	failStorage int
+	attempts    int // storage's SetMembers, failed ones included
 	storage     []storage.SetMembers
 }
 
@@ -30,6 +31,7 @@ func (f *fakeNode) Call(_ context.Context, service string, body any) (any, error
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if m, ok := body.(storage.SetMembers); ok {
+		f.attempts++
 		if f.failStorage > 0 {
 			f.failStorage--
 			return nil, errors.New("fake: storage busy")
@@ -48,6 +50,18 @@ func (f *fakeNode) lastStorage(t *testing.T) storage.SetMembers {
 	}
 	return f.storage[len(f.storage)-1]
 }
+
+func (f *fakeNode) tries() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.attempts
+}
+
+// fakeClock is a membership's clock that moves only when told.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time          { return c.t }
+func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
 func (f *fakeNode) calls() int {
 	f.mu.Lock()
@@ -83,13 +97,16 @@ func TestMembersReloadRetriedAndRW(t *testing.T) {
 	fake := &fakeNode{failStorage: 1}
 	m := newMembership(cfg, runtime.NodeSpec{Key: key})
 	m.attach(fake, nil, runtime.NewPromMetrics(log), log)
+	clock := &fakeClock{t: time.Unix(1e9, 0)}
+	m.now = clock.now
 	ctx := context.Background()
 
 	want = []string{x.String(), y.String()}
 	m.reload(ctx)
-	if !strings.Contains(logs.String(), "handed again at the next poll") || strings.Contains(logs.String(), "membership changed") {
+	if !strings.Contains(logs.String(), "handed again at a later poll") || strings.Contains(logs.String(), "membership changed") {
 		t.Fatalf("a reload storage refused: logs %q, want the failure and no change", logs.String())
 	}
+	clock.advance(membersRetryBackoffMin) // the first retry waits that long
 	m.retry(ctx)
 	if got := fake.lastStorage(t); got.Replicas != 3 || got.WriteQuorum != 2 || len(got.Members) != 3 {
 		t.Fatalf("storage got %d members, R=%d W=%d; want 3 members, R=3 W=2", len(got.Members), got.Replicas, got.WriteQuorum)
@@ -156,5 +173,68 @@ func TestFlagWatchRetriesEachPoll(t *testing.T) {
 			t.Fatalf("%d retries in 60s of unchanged polls, want 2", retries.Load())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestMembersRetryBacksOff: an apply that keeps failing is handed again
+// no sooner than the backoff (1 s, doubling up to 30 s), and its failure
+// is logged the first time and then at most once a minute, with the
+// count; a success ends it. The old code handed it at every 1 s poll and
+// logged an error each time.
+func TestMembersRetryBacksOff(t *testing.T) {
+	_, key, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	cfg := defaults()
+	cfg.reload = func() (Config, error) {
+		c := defaults()
+		c.Members = want
+		return c, nil
+	}
+	var logs lockedBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	fake := &fakeNode{failStorage: 1000}
+	m := newMembership(cfg, runtime.NodeSpec{Key: key})
+	m.attach(fake, nil, runtime.NewPromMetrics(log), log)
+	clock := &fakeClock{t: time.Unix(1e9, 0)}
+	m.now = clock.now
+	ctx := context.Background()
+
+	want = []string{proto.NodeID{0x11, 1}.String()}
+	m.reload(ctx)
+	// Poll every second for ten minutes, as watchFlags does.
+	for range 600 {
+		clock.advance(flagPollInterval)
+		m.retry(ctx)
+	}
+	// Tried at 0, 1, 3, 7, 15, 31 s (the wait doubling), then every 30
+	// s: 61, 91, ..., 571 s.
+	if got := fake.tries(); got != 24 {
+		t.Fatalf("%d attempts in 600 polls of 1 s, want 24 (backing off to 30 s)", got)
+	}
+	// Logged at the first failure (0 s), then at the first failure a
+	// minute or more after the last line: 61, 121, ..., 541 s.
+	errs := strings.Count(logs.String(), "did not reach every service")
+	if errs != 10 {
+		t.Fatalf("%d failure lines in 10 minutes, want 10 (the first and one a minute): %s", errs, logs.String())
+	}
+	if !strings.Contains(logs.String(), "failures=1 ") || !strings.Contains(logs.String(), "failures=7 ") {
+		t.Fatalf("the failure lines lack their count (1, then 7 at 61 s): %s", logs.String())
+	}
+	fake.mu.Lock()
+	fake.failStorage = 0
+	fake.mu.Unlock()
+	clock.advance(membersRetryBackoffMax)
+	m.retry(ctx)
+	if fake.calls() != 1 || !strings.Contains(logLine(logs.String(), "membership changed"), "retried=true") {
+		t.Fatalf("after the failures stopped: %d applied, logs %s", fake.calls(), logs.String())
+	}
+	tries := fake.tries()
+	clock.advance(membersRetryBackoffMax)
+	m.retry(ctx)
+	if fake.tries() != tries {
+		t.Fatal("a retry after the success handed the membership again")
 	}
 }

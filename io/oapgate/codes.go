@@ -15,6 +15,9 @@ const (
 	codeBadHello  quic.ApplicationErrorCode = 1 // no valid HELLO; the phrase is the oap error
 	codeRefused   quic.ApplicationErrorCode = 2 // ConnsMax connections are open
 	codeHelloLost quic.ApplicationErrorCode = 3 // the HELLO exchange broke off (the client reset its stream)
+	// codeHelloEvicted: the connection was still in its HELLO, the oldest
+	// of more than HelloPendingPerSourceMax from its source.
+	codeHelloEvicted quic.ApplicationErrorCode = 4
 )
 
 // Stream error codes (RESET_STREAM and STOP_SENDING). A stream rejected

@@ -132,7 +132,9 @@
 // request; those free parts cost at most 512 KiB per connection, 2 MiB
 // per source (StartStreamsPerSourceMax streams, below) and 512 MiB for
 // ConnsMax connections from 256 sources or more, each for at most
-// StartTimeout, and only once their bytes have arrived. Past it the
+// StartTimeout, and only once their bytes have arrived (the buffer
+// starts at 512 bytes and doubles as they do, so a header declaring a
+// long START costs little until its bytes come). Past it the
 // START's buffer grows StartChunkBytes (8 KiB) at a time, each chunk
 // charged before it is allocated and everything given back when the
 // frame is whole or the stream fails: at most StartPendingConnBytesMax
@@ -179,12 +181,15 @@
 // buffers what a client sends on streams the node has not accepted yet,
 // up to the connection's window, and the node accepts request streams
 // only after the HELLO: a source may have at most
-// HelloPendingPerSourceMax (4) connections in their HELLO (hello_pending
-// past it, closed at once), so that costs at most 4 MiB per source and 1
-// GiB for ConnsMax connections from 256 sources, each for at most
+// HelloPendingPerSourceMax (8) connections in their HELLO (one more
+// closes the oldest of them, code 4, counted as hello_pending: an honest
+// client says HELLO within a round trip, so silent connections held by
+// someone behind the same NAT or /64 cannot lock it out, as closing the
+// newest did), so that costs at most 8 MiB per source and, with every
+// connection in its HELLO, 1 GiB for ConnsMax (1024), each for at most
 // HelloTimeout. (With 4 MiB windows and no such bound, 60 connections
-// from one address took a node from 62 to 663 MB of RSS; now from 25 to
-// 78 MB.) So a request costs about 1.5 MiB beyond the
+// from one address took a node from 62 to 663 MB of RSS; with a cap of
+// 4, from 25 to 78 MB.) So a request costs about 1.5 MiB beyond the
 // gateway's own bound whatever the object's size (7.5 MiB at most with
 // compressed body frames), and a connection at most StreamsPerConnMax of
 // them; ConnsMax bounds the established connections (conns_full beyond

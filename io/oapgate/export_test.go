@@ -7,3 +7,11 @@ import "net/netip"
 func StartsChargedForTest(s *Server, source netip.Addr) (total, ofSource int) {
 	return s.starts.pending(source)
 }
+
+// HelloPendingForTest is how many connections from source s lists as in
+// their HELLO.
+func HelloPendingForTest(s *Server, source netip.Addr) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.helloing[source])
+}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -301,61 +302,50 @@ func TestPendingHandshakesAreBounded(t *testing.T) {
 // TestConnectionsInHelloAreBoundedPerSource: a source holds at most
 // HelloPendingPerSourceMax connections that have not finished their
 // HELLO (quic-go buffers what they send on streams not yet accepted, up
-// to the connection's receive window); one more is closed at once and
-// counted as hello_pending, and once one of them says HELLO the source
-// may open another.
+// to the connection's receive window). When one more arrives the node
+// closes the oldest of them (code 4, counted as hello_pending) rather
+// than the newest, so silent connections held by someone behind the same
+// address do not lock out a client that says HELLO at once: it is served.
 func TestConnectionsInHelloAreBoundedPerSource(t *testing.T) {
 	srv, metrics := guardedServer(t, oapgate.Config{HelloTimeout: 10 * readyWait})
 	addr := srv.Addr().String()
 	var silent []*quic.Conn
 	for range oapgate.HelloPendingPerSourceMax {
 		silent = append(silent, dialRaw(t, addr, false))
+		// Each in turn, so the first is the oldest.
+		waitFor(t, "the node to take the silent connection", func() bool {
+			return oapgate.HelloPendingForTest(srv, netip.MustParseAddr("127.0.0.1")) == len(silent)
+		})
 	}
-	extra := dialRaw(t, addr, false)
-	select {
-	case <-extra.Context().Done():
-	case <-time.After(readyWait):
-		t.Fatalf("a connection past %d in their HELLO from one source is still open", oapgate.HelloPendingPerSourceMax)
-	}
-	var ae *quic.ApplicationError
-	if err := context.Cause(extra.Context()); !errors.As(err, &ae) || !ae.Remote {
-		t.Fatalf("the extra connection ended with %v, want the node's close", err)
-	}
+	// The same source (127.0.0.1) while the cap's silent connections are
+	// held: the client must be served, not closed.
+	legitimateRequest(t, srv)
+	waitFor(t, "one silent connection closed", func() bool {
+		return metrics.get(quicnet.MetricHandshakeFails, oapgate.FailHelloPending) >= 1
+	})
 	if got := metrics.get(quicnet.MetricHandshakeFails, oapgate.FailHelloPending); got != 1 {
 		t.Fatalf("transport_handshake_fail_total{reason=%s} = %v, want 1", oapgate.FailHelloPending, got)
 	}
-	hello := openStream(t, silent[0])
+	select {
+	case <-silent[0].Context().Done():
+	case <-time.After(readyWait):
+		t.Fatal("the oldest silent connection is still open")
+	}
+	var ae *quic.ApplicationError
+	if err := context.Cause(silent[0].Context()); !errors.As(err, &ae) || !ae.Remote || ae.ErrorCode != 4 {
+		t.Fatalf("the oldest silent connection ended with %v, want the node's close with code 4", err)
+	}
+	for i, c := range silent[1:] {
+		if c.Context().Err() != nil {
+			t.Fatalf("silent connection %d closed too, want only the oldest", i+1)
+		}
+	}
+	// Those left can still say HELLO and be served.
+	left := silent[1]
+	hello := openStream(t, left)
 	sendHello(t, hello)
 	if _, _, err := oap.ReadFrame(hello, nil); err != nil {
 		t.Fatal(err)
 	}
-	// The node counts that connection out of its HELLO once the reply is
-	// written, maybe after this client read it: poll.
-	var next *quic.Conn
-	waitFor(t, "a new connection from the source to finish its HELLO", func() bool {
-		conn, err := dialFrom(t, "127.0.0.1", addr, oapgate.ALPN)
-		if err != nil {
-			return false
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), readyWait)
-		defer cancel()
-		st, err := conn.OpenStreamSync(ctx)
-		if err != nil {
-			return false
-		}
-		req, err := oap.HelloRequestFrame(0, 0, 1, oap.HelloRequest{UA: "raw"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.Write(oap.MustEncode(&req)); err != nil {
-			return false
-		}
-		_ = st.SetReadDeadline(time.Now().Add(readyWait))
-		if _, _, err := oap.ReadFrame(st, nil); err != nil {
-			return false
-		}
-		next = conn
-		return true
-	})
-	served(t, next)
+	served(t, left)
 }

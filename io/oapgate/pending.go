@@ -30,6 +30,11 @@ const startCompressSlackBytes = 256
 // its charge for at most StartTimeout.
 const StartFreeBytes = 8 << 10
 
+// startFirstBytes is the START buffer first allocated once its header
+// declares a longer frame; it doubles, as bytes arrive, up to
+// StartFreeBytes, so the free part costs memory only as it arrives.
+const startFirstBytes = 512
+
 // StartChunkBytes is the step a START's buffer grows by past
 // StartFreeBytes, each step charged before it is allocated: a START is
 // charged at most StartChunkBytes more than what arrived of it.

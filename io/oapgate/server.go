@@ -36,14 +36,17 @@ const (
 	// before idle connections can pile up to ConnsMax.
 	HelloTimeoutDefault = 3 * time.Second
 	// HelloPendingPerSourceMax bounds the connections from one source
-	// (quicnet.SourceKeyOf) that have not finished their HELLO: one more
-	// is closed at once (codeRefused,
-	// transport_handshake_fail_total{reason="hello_pending"}). quic-go
-	// buffers what such a connection sends on streams the node has not
-	// accepted yet, up to the connection's receive window, so this bounds
-	// that memory per source (4 x serverConnWindowBytes). A client
-	// finishes its HELLO in one round trip after the handshake.
-	HelloPendingPerSourceMax = 4
+	// (quicnet.SourceKeyOf) that have not finished their HELLO: when one
+	// more arrives, the OLDEST of them is closed (codeHelloEvicted,
+	// transport_handshake_fail_total{reason="hello_pending"}) and the new
+	// one is served. quic-go buffers what such a connection sends on
+	// streams the node has not accepted yet, up to the connection's
+	// receive window, so this bounds that memory per source (8 x
+	// serverConnWindowBytes). A client finishes its HELLO in one round
+	// trip after the handshake, so it is rarely the oldest: silent
+	// connections held by someone else behind the same address (NAT, an
+	// IPv6 /64) do not lock it out, as refusing the newest did.
+	HelloPendingPerSourceMax = 8
 	// FrameTimeoutDefault bounds the wait for the next frame of a request
 	// body, and for the client to take the next frame of a response, so a
 	// stalled client cannot hold a gateway admission slot for ever.
@@ -241,9 +244,9 @@ type Server struct {
 	mu     sync.Mutex
 	closed bool
 	conns  map[*quic.Conn]struct{}
-	// helloing counts, per source, the connections whose HELLO has not
-	// finished (HelloPendingPerSourceMax).
-	helloing map[netip.Addr]int
+	// helloing lists, per source and oldest first, the connections whose
+	// HELLO has not finished (HelloPendingPerSourceMax).
+	helloing map[netip.Addr][]*quic.Conn
 }
 
 // Listen binds cfg.ListenAddr (UDP) and starts serving.
@@ -266,7 +269,7 @@ func Listen(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, id: proto.NodeIDFromPublicKey(cfg.Key.Public().(ed25519.PublicKey)),
 		log: cfg.Logger, metrics: cfg.Metrics, udp: udp, conns: map[*quic.Conn]struct{}{},
-		helloing: map[netip.Addr]int{}, starts: newStartBudget()}
+		helloing: map[netip.Addr][]*quic.Conn{}, starts: newStartBudget()}
 	s.acceptCtx, s.stopAccepting = context.WithCancel(context.Background())
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	quicnet.SilenceQuicGoBufferWarning()
@@ -436,14 +439,9 @@ func (s *Server) forget(conn *quic.Conn) {
 func (s *Server) serveConn(conn *quic.Conn) {
 	defer s.acceptors.Done()
 	source := quicnet.SourceKeyOf(conn.RemoteAddr())
-	if !s.helloBegin(source) {
-		s.guard.Fail(FailHelloPending)
-		_ = conn.CloseWithError(codeRefused, fmt.Sprintf("%d connections from this source are still in their HELLO", HelloPendingPerSourceMax))
-		s.forget(conn)
-		return
-	}
+	s.helloBegin(source, conn)
 	err := s.hello(conn)
-	s.helloEnd(source)
+	s.helloEnd(source, conn)
 	if err != nil {
 		switch {
 		case oap.ReasonOf(err) == oap.ReasonBadHello:
@@ -480,27 +478,40 @@ func (s *Server) serveConn(conn *quic.Conn) {
 	}
 }
 
-// helloBegin counts a connection from source into its HELLO, or reports
-// that HelloPendingPerSourceMax from it already are.
-func (s *Server) helloBegin(source netip.Addr) bool {
+// helloBegin lists conn, from source, as in its HELLO. When
+// HelloPendingPerSourceMax from source already are, it closes the oldest
+// of them (codeHelloEvicted) to make room: its own serveConn then sees
+// the HELLO fail with the connection closed and forgets it.
+func (s *Server) helloBegin(source netip.Addr, conn *quic.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.helloing[source] >= HelloPendingPerSourceMax {
-		return false
+	pending := s.helloing[source]
+	for len(pending) >= HelloPendingPerSourceMax {
+		oldest := pending[0]
+		pending = pending[1:]
+		s.guard.Fail(FailHelloPending)
+		_ = oldest.CloseWithError(codeHelloEvicted, fmt.Sprintf("%d newer connections from this source are in their HELLO", HelloPendingPerSourceMax))
 	}
-	s.helloing[source]++
-	return true
+	s.helloing[source] = append(pending, conn)
 }
 
-// helloEnd counts a connection from source out of its HELLO.
-func (s *Server) helloEnd(source netip.Addr) {
+// helloEnd lists conn, from source, out of its HELLO (helloBegin may have
+// done so already, closing it).
+func (s *Server) helloEnd(source netip.Addr, conn *quic.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.helloing[source] <= 1 {
+	pending := s.helloing[source]
+	for i, c := range pending {
+		if c == conn {
+			pending = append(pending[:i:i], pending[i+1:]...)
+			break
+		}
+	}
+	if len(pending) == 0 {
 		delete(s.helloing, source)
 		return
 	}
-	s.helloing[source]--
+	s.helloing[source] = pending
 }
 
 // hello reads the client's HELLO from its first stream and answers it. An
@@ -549,7 +560,7 @@ func (s *Server) hello(conn *quic.Conn) error {
 const (
 	FailHelloTimeout = "hello_timeout" // no HELLO stream within HelloTimeout
 	FailBadHello     = "bad_hello"     // a HELLO that does not parse, or arrives too slowly
-	FailHelloPending = "hello_pending" // HelloPendingPerSourceMax connections from its source were in their HELLO
+	FailHelloPending = "hello_pending" // closed in its HELLO, the oldest of HelloPendingPerSourceMax + 1 from its source
 )
 
 // helloTimeoutError is the bad_hello of a connection that opened no

@@ -118,7 +118,8 @@ func (x *exchange) awaitAck() {
 // most StartFrameBytesMax bytes, all of it within StartTimeout of the
 // stream's accept (deadline). Its header is checked first (flags,
 // app_proto_id, declared length). Its first StartFreeBytes are charged
-// to nothing; past them the buffer grows StartChunkBytes at a time, each
+// to nothing, and its buffer for them starts at startFirstBytes and
+// doubles as they arrive; past them the buffer grows StartChunkBytes at a time, each
 // chunk charged to the pending START bound before it is allocated, and
 // everything charged is given back when readStart returns: refused names
 // the bound the next chunk would pass, and then the stream is refused.
@@ -146,16 +147,24 @@ func (x *exchange) readStart(deadline time.Time) (f oap.Frame, refused string, e
 	total := int(h.Len)
 	charged := 0
 	defer func() { x.srv.starts.release(x.starts, charged) }()
-	buf := make([]byte, 0, min(total, StartFreeBytes))
+	// The free part too grows only as its bytes arrive (doubling from
+	// startFirstBytes), so a header declaring a large START costs little
+	// until the client sends it.
+	buf := make([]byte, 0, min(total, startFirstBytes))
 	buf = append(buf, hb[:]...)
 	for len(buf) < total {
 		if len(buf) == cap(buf) {
-			next := min(total, cap(buf)+StartChunkBytes)
-			n := next - StartFreeBytes - charged
-			if refused := x.srv.starts.take(x.starts, n); refused != "" {
-				return f, refused, nil
+			var next int
+			if cap(buf) < StartFreeBytes {
+				next = min(total, StartFreeBytes, 2*cap(buf))
+			} else {
+				next = min(total, cap(buf)+StartChunkBytes)
+				n := next - StartFreeBytes - charged
+				if refused := x.srv.starts.take(x.starts, n); refused != "" {
+					return f, refused, nil
+				}
+				charged += n
 			}
-			charged += n
 			grown := make([]byte, len(buf), next)
 			copy(grown, buf)
 			buf = grown

@@ -215,9 +215,14 @@
 // a new address. A refused node running this transport logs which peer
 // refused it ("peer <id> refused this node: not a member of its
 // cluster"), so a node left out of the member lists is told where to be
-// listed. Our own dials are not checked: a node dials only the peers its
-// services chose, and the services keep refusing non-members' frames on
-// any connection. With no membership set, or an empty one (a node alone
+// listed. Our own dials are not checked before they start (a node dials
+// only the peers its services chose, and the services keep refusing
+// non-members' frames on any connection), but every connection, dialed
+// or accepted, is checked again as it is adopted, under the lock
+// SetMembers takes to close a dropped node's connection: a dial or an
+// accept that raced a SetMembers dropping its peer is closed (error 6)
+// rather than kept; a peer configured with AddPeer is exempt, as
+// SetMembers exempts it. With no membership set, or an empty one (a node alone
 // on a loopback address, open_network), every NodeID is admitted and
 // only configured peers have the reserve, as before.
 //

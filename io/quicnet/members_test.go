@@ -231,3 +231,41 @@ func TestSetMembersClosesDroppedMember(t *testing.T) {
 		t.Fatal("the member still listed has no kept connection")
 	}
 }
+
+// TestAdoptRefusesMemberDroppedDuringDial: a connection dialed to a
+// member that SetMembers dropped before the connection was adopted (the
+// dial racing the membership change) is closed as not a member, not
+// kept: SetMembers had found no connection to close. A peer AddPeer
+// configured is exempt, as SetMembers exempts it.
+func TestAdoptRefusesMemberDroppedDuringDial(t *testing.T) {
+	a := startNode(t, 1, nil)
+	c := startNode(t, 3, nil)
+	b := startNode(t, 2, func(cfg *Config) {
+		cfg.Members = []proto.NodeID{a.ID(), testID(testKey(2)), c.ID()}
+	})
+	b.AddPeer(c.ID(), c.Addr().String())
+	kept := func(id proto.NodeID) bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		p := b.peers[id]
+		return p != nil && p.conn != nil
+	}
+	toA, err := b.dialOnce(a.ID(), a.Addr().String())
+	if err != nil {
+		t.Fatalf("dialing a: %v", err)
+	}
+	toC, err := b.dialOnce(c.ID(), c.Addr().String())
+	if err != nil {
+		t.Fatalf("dialing c: %v", err)
+	}
+	b.SetMembers([]proto.NodeID{testID(testKey(2))})
+	b.adopt(toA, a.ID(), b.ID(), "")
+	closedNotMember(t, "the dropped member's dialed connection", toA, nil)
+	if kept(a.ID()) {
+		t.Fatal("the dropped member's dialed connection is kept")
+	}
+	b.adopt(toC, c.ID(), b.ID(), "")
+	if !kept(c.ID()) {
+		t.Fatalf("the configured peer's dialed connection is not kept: %v", context.Cause(toC.Context()))
+	}
+}

@@ -85,8 +85,27 @@ func (t *Transport) evictLocked() bool {
 // by the lower NodeID. learnedAddr ("" for our own dials) becomes the
 // peer's address if none is known, so a node that dialed us can be dialed
 // back after the connection drops.
+//
+// A node outside a closed membership (SetMembers) is refused here, under
+// t.mu, whichever side dialed, unless AddPeer configured it: SetMembers
+// stores the membership before it takes t.mu to close the connections of
+// those it dropped, so a connection adopted by a dial, or an accept that
+// checked the membership before it changed, is either refused here or
+// closed by SetMembers.
 func (t *Transport) adopt(conn *quic.Conn, id, dialer proto.NodeID, learnedAddr string) {
 	t.mu.Lock()
+	if p := t.peers[id]; !t.closed && (p == nil || !p.configured) {
+		if member, closed := t.memberOf(id); closed && !member {
+			t.mu.Unlock()
+			if dialer == id {
+				t.refuseNonMember(conn, id)
+				return
+			}
+			t.log.Info("quicnet: closing a dialed connection: the peer is no longer a member", "peer", id.String())
+			_ = conn.CloseWithError(codeNotMember, "not a member")
+			return
+		}
+	}
 	reason, refused := t.refuseLocked(id)
 	if refused {
 		t.mu.Unlock()
