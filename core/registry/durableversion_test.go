@@ -15,17 +15,19 @@ import (
 // appends), committed up to commit, plus a pair outside the registry.
 func durablePairs(versions []uint64, commit uint64) []env.KV {
 	pairs := []env.KV{{Key: []byte("storage/x"), Value: []byte("not sealed")}}
+	prev := uint64(0) // the version of the entry before (0 before the first)
 	for i, v := range versions {
 		e := &pb.Entry{Term: new(uint64(1)), Index: new(uint64(i + 1)), Type: pb.EntryNormal.Enum()}
 		if v != 0 {
 			kind := opClaim
-			if i > 0 && v > versions[i-1] {
+			if i > 0 && v > prev {
 				kind = opClusterVersion
 			}
 			e.Data = encodeEntry(&entry{version: v, from: origin{node: proto.NodeID{1}, session: 1, seq: uint64(i + 1)},
 				op: op{kind: kind, name: "a.org", seq: v}})
 		}
 		pairs = append(pairs, env.KV{Key: entryKey(uint64(i + 1)), Value: sealEntry(e)})
+		prev = v
 	}
 	pairs = append(pairs, env.KV{Key: []byte(keyHardState), Value: sealProto(&pb.HardState{Term: new(uint64(1)), Commit: new(commit)})})
 	return pairs

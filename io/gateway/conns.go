@@ -280,7 +280,7 @@ func (c *trackedConn) Read(b []byte) (int, error) {
 		c.readSeq.Store(c.table.reads.Add(1))
 		c.reading.Store(true)
 		if n < 4 && c.keptAlive.Load() {
-			_ = c.Conn.SetReadDeadline(time.Now().Add(c.table.limits.NextHeaderTimeout))
+			_ = c.SetReadDeadline(time.Now().Add(c.table.limits.NextHeaderTimeout))
 		}
 	}
 	return n, err

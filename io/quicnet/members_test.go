@@ -120,7 +120,7 @@ func TestOpenMembershipAdmitsStrangers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.CloseWithError(0, "done")
+	defer func() { _ = conn.CloseWithError(0, "done") }()
 	waitFor(t, "the stranger adopted", func() bool { return hasPeer(b, testID(testKey(130))) })
 	if got := b.metrics.get(MetricHandshakeFails, FailNotMember); got != 0 {
 		t.Fatalf("not_member %v on an open membership", got)
