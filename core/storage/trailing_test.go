@@ -41,9 +41,26 @@ func TestMemberDownPutsNotBusy(t *testing.T) {
 		t.Fatalf("%d puts trail (max %d), %d active", len(st.trailing), TrailingPutsMax, st.activePuts())
 	}
 	// Each trailing put has one push open, to the cut node, with at most
-	// one window of chunk requests; the ones let go have none.
+	// one window of chunk requests; the ones let go have none: every
+	// request outstanding to the cut node is one of a trailing put's.
 	if got, limit := len(st.rpcs), TrailingPutsMax*PushWindowMax; got > limit {
 		t.Fatalf("%d RPCs outstanding, want at most %d", got, limit)
+	}
+	toCut, ofTrailing := 0, 0
+	for _, r := range st.rpcs {
+		if r.to == c.nodes[cut].id {
+			toCut++
+		}
+	}
+	for _, p := range st.trailing {
+		for _, pu := range p.pushes {
+			if pu.target == c.nodes[cut].id {
+				ofTrailing += len(pu.calls)
+			}
+		}
+	}
+	if toCut == 0 || toCut != ofTrailing {
+		t.Fatalf("%d requests outstanding to the cut node, %d of them the trailing puts': the puts let go left theirs", toCut, ofTrailing)
 	}
 	if got, want := c.metric(0, MetricRejects, ReasonTrailing), float64(n-TrailingPutsMax); got != want {
 		t.Fatalf("%s{%s} = %v, want %v", MetricRejects, ReasonTrailing, got, want)
