@@ -146,12 +146,18 @@ func (r *Registry) onStateEnvelope(from proto.NodeID, payload []byte) bool {
 		return true // an earlier incarnation's, or confirmed already
 	}
 	rep := &r.amn.reports[i]
+	// The lowest answer of this incarnation, not the latest: an entry
+	// committed before the wipe and held by this replica stays at or below
+	// every answer's last index from then on (a committed entry is never
+	// truncated), so the lowest answer still covers it, and it does not
+	// move: the latest answer includes a busy group's uncommitted tail,
+	// which a replica that applies only committed entries could chase for
+	// ever (a review reproduced it at 60 ms latency and 100 writes/s).
+	if !rep.heard || last < rep.last {
+		rep.last = last
+	}
 	rep.heard = true
 	rep.hasState = rep.hasState || hasState
-	// The latest answer, not the highest: an uncommitted tail a replica
-	// reported may be replaced by a shorter one, and an entry committed
-	// before the wipe stays at or below every later answer's last index.
-	rep.last = last
 	rep.term = max(rep.term, term)
 	r.maybeConfirm()
 	return true
@@ -195,6 +201,7 @@ func (r *Registry) maybeConfirm() {
 			empty++
 		}
 	}
+	_, floor := a.allHeard(r.replica)
 	var why string
 	switch {
 	case all && !stateSeen && empty == len(r.cfg.Replicas):
@@ -210,9 +217,12 @@ func (r *Registry) maybeConfirm() {
 	// waits again) or both new ones. Synced: a replica that never gets raft
 	// state (a new cluster elected without it) must still report state
 	// after a restart (hasRaftState).
-	r.confirmed = true
+	// The term floor outlives the unconfirmed state (termFloorDrops): the
+	// replica may confirm while its own raft term is still below a term
+	// it promised before its wipe; it is kept in the mark for restarts.
+	r.confirmed, r.termFloor = true, floor
 	r.env.Submit(env.DiskOp{Kind: env.DiskBatch, Tag: tagMarker, Batch: []env.DiskWrite{
-		{Key: []byte(keyUnconfirmed), Delete: true}, {Key: []byte(keyConfirmed), Value: env.Seal(nil)}}})
+		{Key: []byte(keyUnconfirmed), Delete: true}, {Key: []byte(keyConfirmed), Value: env.Seal(wire.AppendUvarint(nil, floor))}}})
 	r.env.Submit(env.DiskOp{Kind: env.DiskSync, Tag: tagMarker})
 	r.env.Log().Info("registry: replica confirmed, it votes from now on: "+why, "applied", r.m.applied)
 }
@@ -287,6 +297,16 @@ func (r *Registry) unconfirmedDropsIn(m *pb.Message) bool {
 		}
 	}
 	return false
+}
+
+// termFloorDrops reports whether a confirmed replica must not step m:
+// while its raft term is below the highest term the other replicas
+// reported when it confirmed (termFloor), a message of a lower term comes
+// from a stale leader or candidate, which it may have promised a higher
+// term before its wipe. Once its term reaches the floor raft's own term
+// check does the same.
+func (r *Registry) termFloorDrops(m *pb.Message) bool {
+	return r.termFloor > 0 && m.GetTerm() != 0 && m.GetTerm() < r.termFloor && r.rn.BasicStatus().GetTerm() < r.termFloor
 }
 
 // resetStaleMatch runs on a state query from replica i whose last log

@@ -144,8 +144,10 @@ type recovery struct {
 	lastKey []byte
 	// unconfirmed: keyUnconfirmed is on disk (amnesia.go).
 	unconfirmed bool
-	// confirmed: keyConfirmed is on disk (amnesia.go).
+	// confirmed: keyConfirmed is on disk (amnesia.go), with the term floor
+	// it holds (0 when empty).
 	confirmed bool
+	termFloor uint64
 }
 
 // add parses one scanned pair. An unreadable value is corruption.
@@ -176,6 +178,13 @@ func (rc *recovery) add(kv env.KV) error {
 		rc.unconfirmed = true
 	case key == keyConfirmed:
 		rc.confirmed = true
+		if len(value) > 0 {
+			rd := wire.NewReader(value)
+			rc.termFloor = rd.Uvarint()
+			if rd.Done() != nil {
+				return fmt.Errorf("registry: %s: %w", keyConfirmed, errCorrupt)
+			}
+		}
 	case key == keySnapshot:
 		rc.snap = &pb.Snapshot{}
 		if err := proto.Unmarshal(value, rc.snap); err != nil {

@@ -141,6 +141,10 @@ type Registry struct {
 	// replica was confirmed once, so it reports state even with an empty
 	// log (amnesia.go).
 	confirmed bool
+	// termFloor is the highest raft term the other replicas reported when
+	// this replica confirmed (kept in keyConfirmed): a lower-term message
+	// is dropped while its own term is below it (termFloorDrops).
+	termFloor uint64
 
 	// Non-replica revocation view (revoke.go): pulled entries and the
 	// log index they are complete through.
@@ -408,6 +412,10 @@ func (r *Registry) recover() error {
 	}
 	r.rn, r.phase = rn, phaseRunning
 	r.confirmed = rc.confirmed && !rc.unconfirmed
+	r.termFloor = 0
+	if r.confirmed {
+		r.termFloor = rc.termFloor
+	}
 	r.startUnconfirmed(snapIndex == 0 && len(ents) == 0 && raft.IsEmptyHardState(hs) && !rc.confirmed, rc.unconfirmed)
 	return nil
 }
@@ -859,6 +867,9 @@ func (r *Registry) onRaftMessage(from proto.NodeID, raw []byte) {
 	}
 	if r.amn != nil && r.unconfirmedDropsIn(m) {
 		return // unconfirmed: it must not vote or follow a stale leader (amnesia.go)
+	}
+	if r.amn == nil && r.termFloorDrops(m) {
+		return // below the term floor it confirmed with (amnesia.go)
 	}
 	_ = r.rn.Step(m) // errors are stale or unknown peers: nothing to do
 }
