@@ -108,10 +108,13 @@
 // It confirms, logs why and votes from then on, when
 //
 //   - every other replica has answered and its applied index reached the
-//     highest last index of their latest answers (an uncommitted tail
-//     replaced since lowers it): an entry committed before it lost
-//     its disk is on a majority, so on some other replica at or below
-//     that index, and a committed prefix that long holds it. One heartbeat
+//     highest, over the other replicas, of each one's lowest answer in
+//     this incarnation: an entry committed before it lost its disk is on
+//     a majority, so on some other replica, which never truncates it, at
+//     or below every answer that replica gives; and the target does not
+//     move with a busy group's uncommitted tail (the latest answer did:
+//     a replica of a group taking 100 writes/s at 60 ms latency never
+//     confirmed). A committed prefix that long holds every such entry. One heartbeat
 //     from a leader is not enough (the leader could die before sending
 //     the entries); or
 //   - every replica of the group, itself included, reports no state:
@@ -126,8 +129,11 @@
 // ops complete in order) and deletes it on confirming; a replica that
 // restarts with the mark still on disk is unconfirmed again although its
 // log is no longer empty (it may have caught up only part of the way).
-// Confirming writes raft/confirmed (synced) in the same batch, and a
-// replica with it reports state even with an empty log. An older build
+// Confirming writes raft/confirmed (synced) in the same batch, holding
+// the highest term the others reported: while the replica's own raft
+// term is below it, a message of a lower term is still dropped after
+// confirmation (and after a restart). A replica with the mark reports
+// state even with an empty log. An older build
 // ignores both keys (recovery skips unknown raft/ keys).
 // registry_unconfirmed is 1 while it waits, and the warning at recovery
 // says what it waits for.
