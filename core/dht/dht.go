@@ -8,6 +8,7 @@ import (
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/internal/invariants"
 	"github.com/ron-network/ron/core/internal/refusedlog"
+	"github.com/ron-network/ron/core/membership"
 	"github.com/ron-network/ron/core/node"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/proto/oap"
@@ -117,8 +118,8 @@ type DHT struct {
 	cfg  Config
 	self proto.NodeID
 	env  env.Env
-	// members is Config.Members as a set; nil for an open DHT.
-	members map[proto.NodeID]struct{}
+	// members is Config.Members as a set; open for an open DHT.
+	members membership.Set
 	// refused: when each refused non-member was last logged (refused.go).
 	refused refusedlog.Log
 
@@ -210,11 +211,7 @@ func (d *DHT) start() {
 // member reports whether id may be learned and served: always for an
 // open DHT (no Config.Members), else when id is this node or listed.
 func (d *DHT) member(id proto.NodeID) bool {
-	if d.members == nil || id == d.self {
-		return true
-	}
-	_, ok := d.members[id]
-	return ok
+	return id == d.self || d.members.Admits(id)
 }
 
 // bootstrap seeds the table and looks up self; when that finishes, the

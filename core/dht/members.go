@@ -3,6 +3,7 @@ package dht
 import (
 	"slices"
 
+	"github.com/ron-network/ron/core/membership"
 	"github.com/ron-network/ron/core/proto"
 )
 
@@ -22,14 +23,8 @@ type SetMembers struct {
 // the routing table every contact that is no longer a member.
 func (d *DHT) setMembers(ids []proto.NodeID) {
 	d.cfg.Members = slices.Clone(ids)
-	d.members = nil
-	if len(ids) > 0 {
-		d.members = make(map[proto.NodeID]struct{}, len(ids))
-		for _, id := range ids {
-			d.members[id] = struct{}{}
-		}
-	}
-	if d.members == nil {
+	d.members = membership.New(ids)
+	if d.members.Open() {
 		return
 	}
 	var gone []proto.NodeID

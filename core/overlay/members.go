@@ -3,6 +3,7 @@ package overlay
 import (
 	"slices"
 
+	"github.com/ron-network/ron/core/membership"
 	"github.com/ron-network/ron/core/proto"
 )
 
@@ -21,11 +22,5 @@ type SetMembers struct {
 // setMembers installs ids as Config.Members and its set.
 func (o *Overlay) setMembers(ids []proto.NodeID) {
 	o.cfg.Members = slices.Clone(ids)
-	o.members = nil
-	if len(ids) > 0 {
-		o.members = make(map[proto.NodeID]bool, len(ids))
-		for _, id := range ids {
-			o.members[id] = true
-		}
-	}
+	o.members = membership.New(ids)
 }

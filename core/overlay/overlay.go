@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/membership"
 	"github.com/ron-network/ron/core/node"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/proto/oap"
@@ -119,8 +120,8 @@ type Overlay struct {
 	order     []proto.NodeID // the keys of sessions, ascending
 	bySlot    map[uint64]*session
 	nextSlot  uint64
-	strangers tokenBucket           // shared by frames from nodes without a session
-	members   map[proto.NodeID]bool // Config.Members as a set; nil: open
+	strangers tokenBucket    // shared by frames from nodes without a session
+	members   membership.Set // Config.Members as a set; open when it is empty
 	gauges    gauges
 
 	// changed is set by every exported method that mutates state (Init,

@@ -61,7 +61,7 @@ func (o *Overlay) onStranger(from proto.NodeID, f *oap.Frame) {
 		o.countDrop(DropUnknownPeer)
 		return
 	}
-	if o.members != nil && !o.members[from] {
+	if !o.members.Admits(from) {
 		// Before the signature check: refusing costs nothing to verify.
 		o.countDrop(DropNotMember)
 		return

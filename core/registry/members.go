@@ -3,6 +3,7 @@ package registry
 import (
 	"slices"
 
+	"github.com/ron-network/ron/core/membership"
 	"github.com/ron-network/ron/core/proto"
 )
 
@@ -27,11 +28,5 @@ func (SetMembers) Answer(SetMembers) {}
 // setMembers installs ids as Config.Members and its set.
 func (r *Registry) setMembers(ids []proto.NodeID) {
 	r.cfg.Members = slices.Clone(ids)
-	r.members = nil
-	if len(ids) > 0 {
-		r.members = make(map[proto.NodeID]struct{}, len(ids))
-		for _, id := range ids {
-			r.members[id] = struct{}{}
-		}
-	}
+	r.members = membership.New(ids)
 }

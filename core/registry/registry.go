@@ -13,6 +13,7 @@ import (
 	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/internal/refusedlog"
+	"github.com/ron-network/ron/core/membership"
 	"github.com/ron-network/ron/core/node"
 
 	"github.com/ron-network/ron/core/proto"
@@ -67,8 +68,8 @@ type Registry struct {
 	self    proto.NodeID
 	replica int                           // index in cfg.Replicas, or -1
 	admins  [][ed25519.PublicKeySize]byte // cfg.AdminKeys
-	// members is cfg.Members as a set; nil when it is empty (open).
-	members map[proto.NodeID]struct{}
+	// members is cfg.Members as a set; open when it is empty.
+	members membership.Set
 	// refused paces the log line naming a refused non-member
 	// (core/internal/refusedlog).
 	refused refusedlog.Log
@@ -177,11 +178,7 @@ func New(cfg Config) *Registry {
 // isMember reports whether id may use the registry protocol here: always
 // when Config.Members is empty, else when id is this node or listed.
 func (r *Registry) isMember(id proto.NodeID) bool {
-	if r.members == nil || id == r.self {
-		return true
-	}
-	_, ok := r.members[id]
-	return ok
+	return id == r.self || r.members.Admits(id)
 }
 
 func (r *Registry) Name() string        { return ServiceName }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/ron-network/ron/core/membership"
 	"github.com/ron-network/ron/core/proto"
 )
 
@@ -42,11 +43,5 @@ func (s *Storage) setQuorum(m SetMembers) error {
 // setMembers installs ids as Config.Members and its set.
 func (s *Storage) setMembers(ids []proto.NodeID) {
 	s.cfg.Members = slices.Clone(ids)
-	s.members = nil
-	if len(ids) > 0 {
-		s.members = make(map[proto.NodeID]struct{}, len(ids))
-		for _, id := range ids {
-			s.members[id] = struct{}{}
-		}
-	}
+	s.members = membership.New(ids)
 }

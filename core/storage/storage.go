@@ -7,6 +7,7 @@ import (
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/internal/invariants"
 	"github.com/ron-network/ron/core/internal/refusedlog"
+	"github.com/ron-network/ron/core/membership"
 	"github.com/ron-network/ron/core/node"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/proto/oap"
@@ -35,9 +36,9 @@ type Storage struct {
 	cfg  Config
 	env  env.Env
 	self proto.NodeID
-	// members is Config.Members as a set; nil when it is empty (an open
+	// members is Config.Members as a set; open when it is empty (an open
 	// placement through the DHT: every sender is served).
-	members map[proto.NodeID]struct{}
+	members membership.Set
 	// refused: when each refused non-member was last logged (refused.go).
 	refused refusedlog.Log
 
@@ -312,11 +313,7 @@ func (s *Storage) setGauges() {
 // member reports whether id may use this node's peer protocol: always
 // when Config.Members is empty, else when id is this node or listed.
 func (s *Storage) member(id proto.NodeID) bool {
-	if s.members == nil || id == s.self {
-		return true
-	}
-	_, ok := s.members[id]
-	return ok
+	return id == s.self || s.members.Admits(id)
 }
 
 // placement returns the nodes an object is placed on: the R nodes closest

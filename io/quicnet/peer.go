@@ -95,7 +95,7 @@ func (t *Transport) evictLocked() bool {
 func (t *Transport) adopt(conn *quic.Conn, id, dialer proto.NodeID, learnedAddr string) {
 	t.mu.Lock()
 	if p := t.peers[id]; !t.closed && (p == nil || !p.configured) {
-		if member, closed := t.memberOf(id); closed && !member {
+		if !t.memberSet().Admits(id) {
 			t.mu.Unlock()
 			if dialer == id {
 				t.refuseNonMember(conn, id)

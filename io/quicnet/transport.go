@@ -18,6 +18,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/membership"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/proto/oap"
 )
@@ -56,9 +57,9 @@ type Transport struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the transport started
 
-	// members is the closed membership (SetMembers): nil while the
-	// membership is open. The set it points to is never modified.
-	members atomic.Pointer[map[proto.NodeID]struct{}]
+	// members is the membership SetMembers installed (read through
+	// memberSet); a Set never changes, SetMembers stores a new one.
+	members atomic.Pointer[membership.Set]
 	// refusedLog, refusedByLog and malformedLog pace the WARN lines
 	// other nodes can cause (logpace.go).
 	refusedLog, refusedByLog, malformedLog *logPacer
@@ -242,7 +243,7 @@ func (t *Transport) sawPeerAt(id proto.NodeID, src netip.Addr) {
 	if p == nil || t.closed {
 		return
 	}
-	if member, _ := t.memberOf(id); !p.configured && !member {
+	if !p.configured && !t.memberSet().Lists(id) {
 		return
 	}
 	if i := slices.Index(p.seen, src); i >= 0 {
@@ -262,8 +263,9 @@ func (t *Transport) sawPeerAt(id proto.NodeID, src netip.Addr) {
 // and those members (SetMembers) were seen at.
 func (t *Transport) configuredSourcesLocked() []netip.Addr {
 	var sources []netip.Addr
+	members := t.memberSet()
 	for _, p := range t.peers { // map order ok: the guard makes a set of them
-		if member, _ := t.memberOf(p.id); p.configured || member {
+		if p.configured || members.Lists(p.id) {
 			sources = append(sources, p.sources...)
 			sources = append(sources, p.seen...)
 		}
@@ -358,12 +360,12 @@ func (t *Transport) acceptLoop() {
 			_ = conn.CloseWithError(codeRefused, "bad certificate")
 			continue // closing ends it in the guard
 		}
-		member, closed := t.memberOf(id)
-		if closed && !member {
+		members := t.memberSet()
+		if !members.Admits(id) {
 			t.refuseNonMember(conn, id)
 			continue // closing ends it in the guard
 		}
-		entitled := t.configured(id) || closed
+		entitled := t.configured(id) || members.Lists(id)
 		if !t.guard.Admit(conn, entitled) {
 			_ = conn.CloseWithError(codeRefused, "connections full")
 			continue
@@ -393,16 +395,8 @@ func (t *Transport) acceptLoop() {
 // is closed at once (application error codeNotMember), unless the node is
 // a configured peer (AddPeer), which this node dials itself.
 func (t *Transport) SetMembers(ids []proto.NodeID) {
-	var set map[proto.NodeID]struct{}
-	if len(ids) == 0 {
-		t.members.Store(nil)
-	} else {
-		set = make(map[proto.NodeID]struct{}, len(ids))
-		for _, id := range ids {
-			set[id] = struct{}{}
-		}
-		t.members.Store(&set)
-	}
+	set := membership.New(ids)
+	t.members.Store(&set)
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -410,12 +404,10 @@ func (t *Transport) SetMembers(ids []proto.NodeID) {
 	}
 	t.guard.SetEntitledSources(t.configuredSourcesLocked())
 	var dropped []*peerConn
-	if set != nil {
-		for _, id := range env.SortedKeysFunc(t.peers, proto.NodeID.Compare) {
-			p := t.peers[id]
-			if _, member := set[id]; !member && !p.configured && p.conn != nil {
-				dropped = append(dropped, p.conn)
-			}
+	for _, id := range env.SortedKeysFunc(t.peers, proto.NodeID.Compare) {
+		p := t.peers[id]
+		if !set.Admits(id) && !p.configured && p.conn != nil { // open: drops no one
+			dropped = append(dropped, p.conn)
 		}
 	}
 	t.mu.Unlock()
@@ -425,15 +417,14 @@ func (t *Transport) SetMembers(ids []proto.NodeID) {
 	}
 }
 
-// memberOf reports whether the membership is closed (SetMembers) and, if
-// so, whether id is in it.
-func (t *Transport) memberOf(id proto.NodeID) (member, closed bool) {
-	set := t.members.Load()
-	if set == nil {
-		return false, false
+// memberSet returns the membership SetMembers installed: open until
+// then. Admits tells whom the transport serves, Lists whom it entitles to
+// the reserved room (a member's, as a configured peer's).
+func (t *Transport) memberSet() membership.Set {
+	if set := t.members.Load(); set != nil {
+		return *set
 	}
-	_, member = (*set)[id]
-	return member, true
+	return membership.Set{}
 }
 
 // refuseNonMember closes an inbound connection from id, outside the
