@@ -407,9 +407,11 @@
 // every one of them failed it (each copy found corrupt, or none held it)
 // the other members the DHT names as providers of the object are asked
 // too (fetchChunkWide: one lookup of at most ProviderCandidatesMax
-// providers per such chunk, members only, each fetched chunk verified at
-// its offset as always), and so does a heal (the repair tick's
-// healDamaged). A good copy held off the placement (a pinned put's
+// providers, members only, each fetched chunk verified at its offset as
+// always), and so does a heal (the repair tick's healDamaged). The
+// lookup is made once per object and get, or per object and heal pass,
+// and shared by every chunk of it that needs it (providerLookup; before,
+// once per such chunk: the same question again within one request). A good copy held off the placement (a pinned put's
 // coordinator, a hand-off's kept copy, a node the placement moved from)
 // so serves a get and rewrites every rotten placement copy (before, the
 // gets failed with "every copy ... was corrupt" for good and no repair
