@@ -51,6 +51,12 @@ const (
 	InflightGetsMax = 64
 	// RPCsInflightMax bounds outstanding peer requests.
 	RPCsInflightMax = 1024
+	// TrailingRPCsMax bounds the requests the trailing puts' pushes hold
+	// (half of RPCsInflightMax): a trailing push that needs one more, or a
+	// put that starts trailing with its pushes' requests, lets the oldest
+	// trailing puts go until it fits (put.go, roomForTrailingCall), so the
+	// active puts, the gets, repair and hand-offs keep the other half.
+	TrailingRPCsMax = RPCsInflightMax / 2
 	// RPCAttemptsMax is how often one request is sent before it fails.
 	RPCAttemptsMax = 4
 	// PushWindowMax bounds the chunks one push has in flight.

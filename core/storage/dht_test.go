@@ -18,6 +18,7 @@ type fakeDHT struct {
 	contacts  []proto.NodeID
 	provided  []proto.Addr
 	providers map[proto.Addr][]proto.NodeID
+	finds     int // FindProvidersAsync calls
 }
 
 func (f *fakeDHT) Closest(target proto.NodeID, n int) []proto.NodeID {
@@ -32,6 +33,7 @@ func (f *fakeDHT) ProvideAsync(addr proto.Addr, done func(dht.ProvideResult)) {
 }
 
 func (f *fakeDHT) FindProvidersAsync(addr proto.Addr, max int, done func(dht.ProvidersResult)) {
+	f.finds++
 	var res dht.ProvidersResult
 	for _, p := range f.providers[addr] {
 		res.Providers = append(res.Providers, dht.ProviderRecord{Provider: p})

@@ -262,13 +262,32 @@
 // they have outstanding is forgotten, so no retry is sent and nothing
 // holds their bytes) and they finish as at their deadline, the placement
 // nodes they had not reached getting hand-offs (counted in
-// storage_rejects_total{reason="trailing"}). Memory for puts is so at
-// most InflightPutsMax whole objects plus TrailingPutBytesMax, and the
-// requests to a dead member at most a push window per active or trailing
-// put, plus, until their retries end (about 3.75 s; RPCsInflightMax
-// bounds them all), those a push that failed or a put that reached its
-// deadline left outstanding (not cancelled, as before). W and the
-// acknowledgement are unchanged: only puts already acknowledged trail.
+// storage_trailing_let_go_total, not as rejects: each was answered as
+// stored). Memory for puts is so at most InflightPutsMax whole objects
+// plus TrailingPutBytesMax.
+//
+// The trailing puts' pushes also hold at most TrailingRPCsMax (half of
+// RPCsInflightMax) requests, retries included (a retry reuses its
+// request's slot): with members down, each trailing put keeps a push
+// window open to each (24 requests at R 5 with three down), and before,
+// 43 such puts filled the RPC table, so the next put's push to a live
+// member, a get's fetch or a repair found no room (refused overload).
+// A put that starts trailing brings its pushes' requests into the
+// count, and a trailing push needing one more first lets the oldest
+// trailing puts go until it fits (itself, when it is the oldest: the
+// request is not sent). Let go, not wait: what is left of an
+// acknowledged put is what its hand-offs do, paced and one attempt per
+// node at a time, while a waiting push would keep its bytes and its
+// other requests (most likely to the same unanswering node) and need a
+// queue to be woken from. A trailing put that finishes (every push
+// answered, or its deadline) cancels its pushes' requests still
+// outstanding (the rest of a failed push's window), so none outlives it
+// in the table uncounted. The active puts, gets, repair and hand-offs so
+// always have the other half; the requests an active put leaves
+// outstanding when a push fails or its deadline passes still run out
+// their retries (about 3.75 s), under RPCsInflightMax as before. W and
+// the acknowledgement are unchanged: only puts already acknowledged
+// trail.
 // A put that misses its deadline replies
 // ErrUnknownOutcome once a commit or local write was issued (it may be
 // durable somewhere), else ErrUnavailable (definitely not stored by this
@@ -388,9 +407,11 @@
 // every one of them failed it (each copy found corrupt, or none held it)
 // the other members the DHT names as providers of the object are asked
 // too (fetchChunkWide: one lookup of at most ProviderCandidatesMax
-// providers per such chunk, members only, each fetched chunk verified at
-// its offset as always), and so does a heal (the repair tick's
-// healDamaged). A good copy held off the placement (a pinned put's
+// providers, members only, each fetched chunk verified at its offset as
+// always), and so does a heal (the repair tick's healDamaged). The
+// lookup is made once per object and get, or per object and heal pass,
+// and shared by every chunk of it that needs it (providerLookup; before,
+// once per such chunk: the same question again within one request). A good copy held off the placement (a pinned put's
 // coordinator, a hand-off's kept copy, a node the placement moved from)
 // so serves a get and rewrites every rotten placement copy (before, the
 // gets failed with "every copy ... was corrupt" for good and no repair

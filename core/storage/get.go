@@ -38,8 +38,11 @@ type getOp struct {
 	cands     []proto.NodeID
 	candNext  int
 	askedDHT  bool
-	timedOut  bool // some candidate did not answer
-	finished  bool
+	// wide: the DHT lookup of the object's providers its chunk fetches
+	// share once every placement copy of one failed (fetchChunkWide).
+	wide     providerLookup
+	timedOut bool // some candidate did not answer
+	finished bool
 	// manifestOnly: a GetManifest, answered with a ManifestResult once
 	// the manifest is found.
 	manifestOnly bool
@@ -539,7 +542,7 @@ func (s *Storage) groupRead(g *getOp, i int) (env.DiskOp, func([]byte) error, ui
 // chunks were marked is not marked).
 func (s *Storage) fetchChunk(g *getOp, i int) {
 	c, off := g.man.Chunks[i].Addr, g.chunkOffset(i)
-	s.fetchChunkWide(g.addr, c, off, g.cands, func(data []byte, err error) {
+	s.fetchChunkWide(g.addr, c, off, g.cands, &g.wide, func(data []byte, err error) {
 		if s.readStale(g, i) {
 			return
 		}
@@ -918,21 +921,21 @@ func (s *Storage) finishGet(g *getOp, err error) {
 // the DHT names as providers of the object obj: a copy held outside the
 // placement (a hand-off's kept copy, a pinned put's coordinator, a node
 // the placement moved from) serves the chunk, verified at its offset as
-// any fetched chunk is. One lookup (at most ProviderCandidatesMax
-// providers, each asked once) per chunk whose placement failed; a
-// provider outside Config.Members is never asked. When no provider
-// serves it either, done gets the placement's error.
-func (s *Storage) fetchChunkWide(obj, c proto.Addr, off uint64, cands []proto.NodeID, done func([]byte, error)) {
+// any fetched chunk is. The lookup (at most ProviderCandidatesMax
+// providers, each asked once per chunk) is lu's: one per object for the
+// chunks of one get or one heal pass (providerLookup); a provider
+// outside Config.Members is never asked. When no provider serves it
+// either, done gets the placement's error.
+func (s *Storage) fetchChunkWide(obj, c proto.Addr, off uint64, cands []proto.NodeID, lu *providerLookup, done func([]byte, error)) {
 	s.fetchChunkFrom(c, off, cands, func(data []byte, err error) {
 		if err == nil || s.cfg.DHT == nil || errors.Is(err, errOffsetRefused) ||
 			!errors.Is(err, ErrCorruption) && !errors.Is(err, ErrNotFound) {
 			done(data, err)
 			return
 		}
-		s.cfg.DHT.FindProvidersAsync(obj, ProviderCandidatesMax, func(res dht.ProvidersResult) {
+		s.lookupProviders(lu, obj, func(providers []proto.NodeID) {
 			var more []proto.NodeID
-			for _, rec := range res.Providers {
-				p := rec.Provider
+			for _, p := range providers {
 				if len(more) < ProviderCandidatesMax && p != s.self && s.member(p) && !slices.Contains(cands, p) && !slices.Contains(more, p) {
 					more = append(more, p)
 				}
@@ -949,6 +952,48 @@ func (s *Storage) fetchChunkWide(obj, c proto.Addr, off uint64, cands []proto.No
 				done(data, nil)
 			})
 		})
+	})
+}
+
+// providerLookup is one DHT lookup of an object's providers, shared by
+// the chunk fetches of one get (getOp.wide) or, per object, of one heal
+// pass (healDamaged) that every placement copy failed (fetchChunkWide).
+// Before, each such chunk looked the object up again: a get of an object
+// with every placement copy of many chunks rotten made one lookup per
+// chunk, each the same question within the same seconds. The first
+// fetch starts it, those that fail meanwhile wait for its answer
+// (at most a get's window or a pass's heals), later ones take it.
+type providerLookup struct {
+	started, done bool
+	providers     []proto.NodeID
+	waiters       []func([]proto.NodeID)
+}
+
+// lookupProviders gives then the providers of obj from lu, starting its
+// lookup if none was (a nil lu: a lookup of its own).
+func (s *Storage) lookupProviders(lu *providerLookup, obj proto.Addr, then func([]proto.NodeID)) {
+	if lu == nil {
+		lu = &providerLookup{}
+	}
+	if lu.done {
+		then(lu.providers)
+		return
+	}
+	lu.waiters = append(lu.waiters, then)
+	if lu.started {
+		return
+	}
+	lu.started = true
+	s.cfg.DHT.FindProvidersAsync(obj, ProviderCandidatesMax, func(res dht.ProvidersResult) {
+		lu.done = true
+		for _, rec := range res.Providers {
+			lu.providers = append(lu.providers, rec.Provider)
+		}
+		waiters := lu.waiters
+		lu.waiters = nil
+		for _, w := range waiters {
+			w(lu.providers)
+		}
 	})
 }
 

@@ -23,6 +23,7 @@ const (
 	MetricScrubLies          = "storage_scrub_lies_total"
 	MetricScrubPassRatio     = "storage_scrub_pass_ratio"
 	MetricPinsLost           = "storage_pins_lost"
+	MetricTrailingLetGo      = "storage_trailing_let_go_total"
 	replicationLagBucketsMax = 60
 )
 
@@ -45,10 +46,6 @@ const (
 	// kept on disk for it and not indexed; or a write refused because it
 	// names a pin recovery kept with such a manifest (keptPins).
 	ReasonNewerFormat = "newer_format"
-	// ReasonTrailing: an acknowledged put let go before its pushes
-	// ended, because TrailingPutsMax or TrailingPutBytesMax was reached
-	// (its remaining placement nodes get hand-offs).
-	ReasonTrailing = "trailing"
 )
 
 // Sources of storage_heals_total: where the verified bytes that rewrote
@@ -92,5 +89,6 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricScrubObjects, Kind: env.Counter, Help: "Held objects the background scrub finished (read every chunk, or up to one it could not verify) or passed without a read (empty, or a manifest already proven wrong)."},
 	env.MetricDef{Name: MetricPinsLost, Kind: env.Gauge, Help: "Pins kept without their object: recovery found the pinned object's manifest corrupt (twice) and deleted it; the repair tick restores them from the object's holders, in turn, or a client's put of the object here does; a Delete removes the pin."},
 	env.MetricDef{Name: MetricScrubPassRatio, Kind: env.Gauge, Help: "How far the background scrub's current pass is, as the fraction of the address space below the last object it finished (addresses are uniform hashes, so about the fraction of objects); 1 from a pass's end through the pause between passes. A restart resumes from the pass's cursor record (during the pause: the next pass starts at once, from 0)."},
+	env.MetricDef{Name: MetricTrailingLetGo, Kind: env.Counter, Help: "Acknowledged puts let go before their pushes ended (TrailingPutsMax, TrailingPutBytesMax or TrailingRPCsMax reached): their outstanding requests are cancelled and the placement nodes they had not reached get hand-offs. Not rejects: each was answered as stored."},
 	env.MetricDef{Name: MetricScrubLies, Kind: env.Counter, Help: "Held manifests the background scrub proved wrong from verified bytes (a chunk's size or offset); gets skip them."},
 )

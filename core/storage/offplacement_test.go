@@ -74,3 +74,41 @@ func offPlacement(t *testing.T, get bool) {
 		}
 	}
 }
+
+// TestWideFetchOneLookupPerGet: three of an object's four chunks are
+// rotten on every placement node; a get through one of them fetches each
+// from the copy outside the placement the DHT names. Before, each chunk
+// looked the object's providers up again (three lookups of one object in
+// one get); now the get's chunks share one.
+func TestWideFetchOneLookupPerGet(t *testing.T) {
+	c := newCluster(t, 4, 73, noRepair)
+	data := randomData(74, 3*ChunkBytesMin+100)
+	addr := proto.AddrOf(data)
+	placed, holder := c.placed(addr, 3), c.notPlaced(addr, 3)[0]
+	if res := c.put(holder, data, true); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	c.advance(time.Second)
+	fakes := make([]*fakeDHT, len(c.nodes))
+	for i, h := range c.nodes {
+		fakes[i] = &fakeDHT{self: h.id, contacts: c.cfg.Members, providers: map[proto.Addr][]proto.NodeID{}}
+		fakes[i].providers[addr] = []proto.NodeID{c.nodes[placed[0]].id, c.nodes[placed[1]].id, c.nodes[placed[2]].id, c.nodes[holder].id}
+		h.st.cfg.DHT = fakes[i]
+	}
+	_, man := Split(data, ChunkBytesMin)
+	for _, k := range []int{0, 1, 3} {
+		key := string(diskKey(prefixChunk, man.Chunks[k].Addr))
+		for _, i := range placed {
+			bad := bytes.Clone(c.nodes[i].disk.State()[key])
+			bad[3] ^= 0x01
+			c.nodes[i].disk.Plant(key, bad)
+		}
+	}
+	reader := placed[0]
+	if got := c.get(reader, addr, 0, 0); got.Err != nil || !bytes.Equal(got.Data, data) {
+		t.Fatalf("get through placement node n%d, three chunks rotten on every placement node: %v", reader, got.Err)
+	}
+	if got := fakes[reader].finds; got != 1 {
+		t.Fatalf("the get looked the object's providers up %d times, want 1", got)
+	}
+}

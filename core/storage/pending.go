@@ -49,7 +49,8 @@ func (p *push) stage() string {
 
 // checkPuts walks the puts: each is filed under its id, its counts stay
 // within its placement, it pushes only to placement nodes other than this
-// one and at most once to each, and a push's window holds.
+// one and at most once to each, and a push's window holds; the trailing
+// puts' requests are counted right (Storage.trailingCalls).
 func (s *Storage) checkPuts() {
 	// map order ok: every entry is checked, nothing is output
 	for id, p := range s.puts {
@@ -72,6 +73,13 @@ func (s *Storage) checkPuts() {
 				}
 			}
 		}
+	}
+	calls := 0
+	for _, p := range s.trailing {
+		calls += p.calls()
+	}
+	if calls != s.trailingCalls {
+		panic(fmt.Sprintf("storage: the trailing puts' pushes have %d requests outstanding, %d counted", calls, s.trailingCalls))
 	}
 }
 

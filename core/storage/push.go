@@ -40,6 +40,10 @@ type push struct {
 	// calls are the corr ids of its requests outstanding (chunks and
 	// commit), so that cancel can forget them.
 	calls []uint64
+	// owner is the put it serves (pushForPut), nil for a repair's or a
+	// hand-off's: while the put trails, its calls count against
+	// TrailingRPCsMax (Storage.trailingCalls).
+	owner *putOp
 }
 
 func newPush(target proto.NodeID, addr proto.Addr, man *Manifest, manBytes, data []byte, done func(bool)) *push {
@@ -86,28 +90,43 @@ func (s *Storage) refusedPush(p *push) {
 }
 
 // callFor sends m to p's target as one of p's outstanding requests
-// (push.calls).
+// (push.calls). A trailing put's push first makes room under
+// TrailingRPCsMax (roomForTrailingCall): false, and nothing sent, when
+// that let its own put go.
 func (s *Storage) callFor(p *push, m *message, done func(*message, error)) bool {
+	if p.owner != nil && p.owner.trailing && !s.roomForTrailingCall(p.owner) {
+		return false
+	}
 	var corr uint64
 	corr, sent := s.callCorr(p.target, m, func(reply *message, err error) {
 		if k := slices.Index(p.calls, corr); k >= 0 {
 			p.calls = slices.Delete(p.calls, k, k+1)
+			if p.owner != nil && p.owner.trailing {
+				s.trailingCalls--
+			}
 		}
 		done(reply, err)
 	})
 	if sent {
 		p.calls = append(p.calls, corr)
+		if p.owner != nil && p.owner.trailing {
+			s.trailingCalls++
+		}
 	}
 	return sent
 }
 
 // cancelPush stops p without an outcome (its done is not called) and
 // forgets its outstanding requests: nothing keeps retrying them, nor
-// holds its bytes, once the put it served let it go (trimTrailing).
+// holds its bytes or an RPC slot, once the put it served ended
+// (finishPut of a trailing put, letGo).
 func (s *Storage) cancelPush(p *push) {
 	p.finished = true
 	for _, corr := range p.calls {
 		s.cancelCall(corr)
+	}
+	if p.owner != nil && p.owner.trailing {
+		s.trailingCalls -= len(p.calls)
 	}
 	p.calls = nil
 }

@@ -216,6 +216,7 @@ func (s *Storage) pushForPut(p *putOp, target proto.NodeID) {
 		}
 		s.replicaDone(p, ok)
 	})
+	pu.owner = p
 	p.pushes = append(p.pushes, pu)
 	s.pump(pu)
 }
@@ -330,6 +331,13 @@ func (s *Storage) finishPut(p *putOp, err error) {
 	delete(s.puts, p.id)
 	s.env.CancelTimer(p.timer)
 	if p.trailing {
+		// Its pushes' requests still outstanding (the rest of a failed
+		// push's window, or all of an open push's) are forgotten: no
+		// retry of theirs holds an RPC slot past the put (TrailingRPCsMax
+		// counts them only while it trails).
+		for _, pu := range p.pushes {
+			s.cancelPush(pu)
+		}
 		s.trailing = slices.DeleteFunc(s.trailing, func(q *putOp) bool { return q == p })
 		s.trailingBytes -= p.footprint
 		p.trailing = false
@@ -360,29 +368,57 @@ func (s *Storage) finishPut(p *putOp, err error) {
 func (s *Storage) activePuts() int { return len(s.puts) - len(s.trailing) }
 
 // trail moves the acknowledged put p, whose pushes are still open, from
-// the active puts to the trailing ones. When that takes the trailing
-// puts past TrailingPutsMax or their footprint past TrailingPutBytesMax,
-// the oldest ones are let go at once (letGo) until both bounds hold.
+// the active puts to the trailing ones, with its pushes' outstanding
+// requests. When that takes the trailing puts past TrailingPutsMax, their
+// footprint past TrailingPutBytesMax or their requests past
+// TrailingRPCsMax, the oldest ones are let go at once (letGo) until every
+// bound holds (p itself last: with it alone they hold).
 func (s *Storage) trail(p *putOp) {
 	p.trailing = true
 	p.footprint = p.bytesHeld()
 	s.trailing = append(s.trailing, p)
 	s.trailingBytes += p.footprint
-	for len(s.trailing) > TrailingPutsMax || s.trailingBytes > TrailingPutBytesMax {
+	s.trailingCalls += p.calls()
+	for len(s.trailing) > TrailingPutsMax || s.trailingBytes > TrailingPutBytesMax || s.trailingCalls > TrailingRPCsMax {
 		s.letGo(s.trailing[0])
 	}
 }
 
+// roomForTrailingCall makes room for one more request of the trailing
+// put p's pushes under TrailingRPCsMax: the oldest trailing puts are let
+// go until it fits. False when p was let go itself (it was the oldest):
+// the request is not sent.
+//
+// Let go rather than wait: the put is acknowledged, and what is left of
+// it is exactly what a hand-off does (paced, under HandoffsMax, one
+// attempt per node at a time). A waiting push would hold its bytes and
+// its other requests, most likely to the same unanswering node, and need
+// a queue to be woken from; the oldest trailing put is the one longest
+// stuck, and the newest are the likeliest to complete.
+func (s *Storage) roomForTrailingCall(p *putOp) bool {
+	for p.trailing && s.trailingCalls >= TrailingRPCsMax {
+		s.letGo(s.trailing[0])
+	}
+	return p.trailing
+}
+
+// calls is the requests p's pushes have outstanding.
+func (p *putOp) calls() int {
+	n := 0
+	for _, pu := range p.pushes {
+		n += len(pu.calls)
+	}
+	return n
+}
+
 // letGo finishes the trailing put p before its pushes ended: they are
 // cancelled (no retry is sent, and no request of theirs holds the put's
-// bytes any more) and the placement nodes not reached yet get hand-offs,
-// as at the put's deadline (finishPut). Counted in
-// storage_rejects_total{reason="trailing"}.
+// bytes or an RPC slot any more) and the placement nodes not reached yet
+// get hand-offs, as at the put's deadline (finishPut). It was answered
+// as stored, so it is no reject: counted in
+// storage_trailing_let_go_total.
 func (s *Storage) letGo(p *putOp) {
-	for _, pu := range p.pushes {
-		s.cancelPush(pu)
-	}
-	s.reject(ReasonTrailing)
+	s.env.Metrics().Add(MetricTrailingLetGo, "", 1)
 	s.finishPut(p, nil)
 }
 

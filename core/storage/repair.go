@@ -140,6 +140,7 @@ func (s *Storage) pruneStaged() {
 // from the object's other holders the DHT names (fetchChunkWide).
 func (s *Storage) healDamaged() {
 	started := 0
+	lookups := map[proto.Addr]*providerLookup{} // one per object (fetchChunkWide)
 	for _, c := range env.SortedKeysFunc(s.damaged, compareAddr) {
 		if started == HealsPerTickMax {
 			return
@@ -175,7 +176,12 @@ func (s *Storage) healDamaged() {
 			}
 		}
 		chunk := c
-		s.fetchChunkWide(obj, c, off, cands, func(data []byte, err error) {
+		lu := lookups[obj]
+		if lu == nil {
+			lu = &providerLookup{}
+			lookups[obj] = lu
+		}
+		s.fetchChunkWide(obj, c, off, cands, lu, func(data []byte, err error) {
 			switch {
 			case err == nil:
 				delete(s.healing, chunk)

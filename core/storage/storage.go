@@ -54,6 +54,9 @@ type Storage struct {
 	// their footprints.
 	trailing      []*putOp
 	trailingBytes int64
+	// trailingCalls: the requests the trailing puts' pushes have
+	// outstanding (push.calls), at most TrailingRPCsMax.
+	trailingCalls int
 	gets          map[uint64]*getOp
 	nextOp        uint64
 	tick          env.TimerID
@@ -148,7 +151,7 @@ func (s *Storage) reset() {
 	s.rpcs = map[uint64]*rpc{}
 	s.jobs = map[uint64]*diskJob{}
 	s.puts = map[uint64]*putOp{}
-	s.trailing, s.trailingBytes = nil, 0
+	s.trailing, s.trailingBytes, s.trailingCalls = nil, 0, 0
 	s.gets = map[uint64]*getOp{}
 	s.audits = map[proto.Addr]*audit{}
 	s.damaged = map[proto.Addr]damage{}
@@ -382,6 +385,7 @@ func (s *Storage) Stats() Stats {
 func (s *Storage) CheckInvariants() {
 	if len(s.rpcs) > RPCsInflightMax || len(s.jobs) > DiskJobsMax || len(s.puts) > InflightPutsMax+TrailingPutsMax ||
 		len(s.trailing) > TrailingPutsMax || s.trailingBytes > TrailingPutBytesMax || s.activePuts() > InflightPutsMax ||
+		s.trailingCalls > TrailingRPCsMax ||
 		len(s.gets) > InflightGetsMax || len(s.audits) > RepairAuditsMax || len(s.damaged) > DamagedChunksMax ||
 		len(s.provideNext) > ProvideQueueMax || len(s.sessions) > SessionsMax {
 		panic("storage: a bounded table exceeds its limit")
