@@ -164,7 +164,10 @@ func TestProcessReloadsAudited(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("ronctl audit verify: %d %s %s", code, out, errOut)
 	}
-	for _, r := range all {
-		t.Logf("%d %s %s: %s", r.Seq, r.Kind, r.Subject, r.Detail)
+	listed, errOut, code := ctl(t, ronctl, "audit", "list", "--node", n.url, "--token", n.token)
+	if code != 0 || !strings.Contains(listed, " key_rotate refused:cap_keys (actor rond): reload of "+capKey+" refused") ||
+		!strings.Contains(listed, " policy_change members (actor rond): reloaded from "+configFile) {
+		t.Fatalf("ronctl audit list: %d %s\n%s", code, errOut, listed)
 	}
+	t.Logf("ronctl audit list:\n%s", listed)
 }
