@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
+	"unicode"
 
 	"github.com/ron-network/ron/core/audit"
 	"github.com/ron-network/ron/io/gateway"
@@ -22,9 +24,18 @@ const auditLineBytesMax = 64 << 10
 // errChainBroken is returned (exit 1) when verification fails.
 var errChainBroken = errors.New("audit chain broken")
 
+// auditUsage names the audit subcommands.
+const auditUsage = "usage: ronctl audit verify|list [--node URL | --file FILE [--base SEQ:HASH]]"
+
+// auditCmd runs audit verify (check the chain, print a summary) and audit
+// list (check the chain, then print every record: one readable line
+// each, or with --json the records as GET /audit streams them, which
+// audit verify --file reads back). A listing is printed only once its
+// chain verified: records that are not vouched for are never shown as
+// the log.
 func (c *client) auditCmd(args []string) error {
-	if len(args) != 1 || args[0] != "verify" {
-		return usageError{"usage: ronctl audit verify [--node URL | --file FILE [--base SEQ:HASH]]"}
+	if len(args) != 1 || args[0] != "verify" && args[0] != "list" {
+		return usageError{auditUsage}
 	}
 	var lines io.Reader
 	var head audit.Head
@@ -56,7 +67,77 @@ func (c *client) auditCmd(args []string) error {
 		}
 		lines, head, base, cut = bytes.NewReader(body), h, b, why
 	}
-	return c.verifyAudit(source, lines, head, base, cut)
+	records, err := c.verifyAudit(source, lines, head, base, cut)
+	if err != nil {
+		return err
+	}
+	if args[0] == "list" {
+		return c.listAudit(records, base)
+	}
+	return c.auditSummary(records, base)
+}
+
+// listAudit prints verified records, oldest first, and the summary.
+func (c *client) listAudit(records []audit.Record, base audit.Head) error {
+	if c.json {
+		enc := json.NewEncoder(c.stdout)
+		for _, r := range records {
+			if err := enc.Encode(gateway.AuditRecordOf(r)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, r := range records {
+		fmt.Fprintln(c.stdout, auditLine(r))
+	}
+	return c.auditSummary(records, base)
+}
+
+// auditLine is one record as a line: seq, time (UTC), kind, subject,
+// actor, tenant when set, and the detail.
+func auditLine(r audit.Record) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d %s %s", r.Seq, time.Unix(0, int64(r.Time)).UTC().Format("2006-01-02T15:04:05.000Z"), r.Kind)
+	if r.Subject != "" {
+		fmt.Fprintf(&b, " %s", r.Subject)
+	}
+	fmt.Fprintf(&b, " (actor %s", r.Actor)
+	if r.Tenant != "" {
+		fmt.Fprintf(&b, ", tenant %s", r.Tenant)
+	}
+	b.WriteString(")")
+	if r.Detail != "" {
+		b.WriteString(": " + r.Detail)
+	}
+	return strings.Map(printable, b.String())
+}
+
+// printable keeps control characters a record's text may hold (the
+// fields are free text) from moving the terminal's cursor.
+func printable(r rune) rune {
+	if unicode.IsControl(r) {
+		return '?'
+	}
+	return r
+}
+
+// auditSummary prints how many records verified and the head (and the
+// base, when retention dropped records).
+func (c *client) auditSummary(records []audit.Record, base audit.Head) error {
+	last := audit.HeadOf(records)
+	if len(records) == 0 {
+		last = base
+	}
+	if c.json {
+		return json.NewEncoder(c.stdout).Encode(map[string]any{"ok": true, "records": len(records), "head": gateway.FormatAuditHead(last),
+			"base": gateway.FormatAuditHead(base)})
+	}
+	fmt.Fprintf(c.stdout, "audit: %d records verified; head %s\n", len(records), gateway.FormatAuditHead(last))
+	if base.Seq > 0 {
+		fmt.Fprintf(c.stdout, "audit: seqs 1..%d were dropped by retention; verified from their head %s\n", base.Seq, gateway.FormatAuditHead(base))
+	}
+	return nil
 }
 
 // fetchAudit reads GET /audit, its head header, its base header (the
@@ -112,7 +193,7 @@ func (c *client) fetchAuditHeaders() ([]byte, audit.Head, string, string, error)
 // cut is why the node ended the stream short of head (the trailer; "" for
 // a file): a stream retention cut while it was read is reported as such,
 // not as missing records.
-func (c *client) verifyAudit(source string, lines io.Reader, head audit.Head, base audit.Head, cut string) error {
+func (c *client) verifyAudit(source string, lines io.Reader, head audit.Head, base audit.Head, cut string) ([]audit.Record, error) {
 	var records []audit.Record
 	var lineOf []int // lineOf[i] is the line of records[i]
 	sc := bufio.NewScanner(lines)
@@ -123,51 +204,39 @@ func (c *client) verifyAudit(source string, lines io.Reader, head audit.Head, ba
 		}
 		rec, err := parseAuditLine(sc.Bytes())
 		if err != nil {
-			return fmt.Errorf("%w: %s line %d (record %d): %v", errChainBroken, source, n, len(records)+1, err)
+			return nil, fmt.Errorf("%w: %s line %d (record %d): %v", errChainBroken, source, n, len(records)+1, err)
 		}
 		records = append(records, rec)
 		lineOf = append(lineOf, n)
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("%w: %s: %v", errChainBroken, source, err)
+		return nil, fmt.Errorf("%w: %s: %v", errChainBroken, source, err)
 	}
 	if err := checkAuditSeqs(source, records, lineOf, base.Seq); err != nil {
-		return err
+		return nil, err
 	}
 	if bad, err := audit.VerifyHeadFrom(base, records, head); err != nil {
 		if bad >= len(records) { // cut short of the saved head
 			end := base.Seq + uint64(len(records))
 			if b, ok := strings.CutPrefix(cut, "retention "); ok {
-				return fmt.Errorf("%w: %s was cut by retention after seq %d: the node dropped records the stream had not reached (its base moved to %s); "+
+				return nil, fmt.Errorf("%w: %s was cut by retention after seq %d: the node dropped records the stream had not reached (its base moved to %s); "+
 					"the %d records read verify; run again to read the rest", errChainBroken, source, end, b, len(records))
 			}
-			return fmt.Errorf("%w: first bad record is seq %d (missing: %s ends at seq %d): %v", errChainBroken,
+			return nil, fmt.Errorf("%w: first bad record is seq %d (missing: %s ends at seq %d): %v", errChainBroken,
 				end+1, source, end, err)
 		}
 		if errors.Is(err, audit.ErrRetained) || len(records) == 0 {
-			return fmt.Errorf("%w: %s: %v", errChainBroken, source, err)
+			return nil, fmt.Errorf("%w: %s: %v", errChainBroken, source, err)
 		}
-		return fmt.Errorf("%w: first bad record is seq %d (line %d of %s): %v", errChainBroken, records[bad].Seq, lineOf[bad], source, err)
+		return nil, fmt.Errorf("%w: first bad record is seq %d (line %d of %s): %v", errChainBroken, records[bad].Seq, lineOf[bad], source, err)
 	}
 	// A base must be one the node's retention wrote: a segment's end,
 	// named by a retention record chained after it. Anything else is a
 	// prefix cut by someone with the disk (the base is only CRC-sealed).
 	if err := audit.VerifyBaseWitnessed(base, records); err != nil {
-		return fmt.Errorf("%w: %s: %v", errChainBroken, source, err)
+		return nil, fmt.Errorf("%w: %s: %v", errChainBroken, source, err)
 	}
-	last := audit.HeadOf(records)
-	if len(records) == 0 {
-		last = base
-	}
-	if c.json {
-		return json.NewEncoder(c.stdout).Encode(map[string]any{"ok": true, "records": len(records), "head": gateway.FormatAuditHead(last),
-			"base": gateway.FormatAuditHead(base)})
-	}
-	fmt.Fprintf(c.stdout, "audit: %d records verified; head %s\n", len(records), gateway.FormatAuditHead(last))
-	if base.Seq > 0 {
-		fmt.Fprintf(c.stdout, "audit: seqs 1..%d were dropped by retention; verified from their head %s\n", base.Seq, gateway.FormatAuditHead(base))
-	}
-	return nil
+	return records, nil
 }
 
 // checkAuditSeqs names the first record out of sequence: after a deletion

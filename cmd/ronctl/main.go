@@ -14,6 +14,7 @@
 //	ronctl key gen FILE           make an owner key (hex Ed25519 seed, mode 0600)
 //	ronctl token issue|attenuate|inspect|verify|revoke ...   capability tokens (token.go)
 //	ronctl audit verify [--node URL | --file FILE [--base SEQ:HASH]]    check an audit chain
+//	ronctl audit list [--node URL | --file FILE [--base SEQ:HASH]]      check it, print every record
 //	ronctl key id FILE            print the node id of a key file (rond --node-key)
 //	ronctl key rotate --cap-key-file FILE            add a cap key version (keys.go)
 //	ronctl key retire --cap-key-file FILE --version N  drop one; its tokens stop verifying
@@ -91,6 +92,12 @@ Commands:
                                   export retention cut verifies from its X-Ron-Audit-Base
                                   (--base, with --file only), which must end a segment and
                                   be named by a retention record in the log
+  audit list [--file FILE [--base SEQ:HASH]]
+                                  verify as audit verify, then print every record: seq, time,
+                                  kind, subject, actor, tenant, detail (what rond started
+                                  with and each reload: key_rotate cap_keys, policy_change
+                                  <bundle>|members, refused:* for a refused reload); --json
+                                  prints the records as GET /audit streams them
   key id FILE                     print the node id of a key file (rond --node-key
                                   takes the same format): for --bootstrap/--replicas
   key rotate --cap-key-file FILE  add a version to a node's cap key file (atomic rewrite):

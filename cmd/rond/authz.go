@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,13 +11,14 @@ import (
 	"github.com/ron-network/ron/core/audit"
 	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/policy"
+	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/io/gateway"
 	"github.com/ron-network/ron/io/keyfile"
 	"github.com/ron-network/ron/io/runtime"
 )
 
-// auditReadyPoll paces the wait for the node before the start-up audit
-// records (the root token's issue, the policy loaded at start).
+// auditReadyPoll paces the wait for the node before rond's own audit
+// records (auditQueue).
 const auditReadyPoll = 50 * time.Millisecond
 
 // loadPolicy builds the policy in force: the --policy file, validated at
@@ -46,11 +45,12 @@ func loadPolicy(cfg Config, metrics *runtime.PromMetrics, log *slog.Logger) (*ga
 
 // watchReloads reloads the policy file and the cap key file when they
 // change and on SIGHUP (each watcher has its own SIGHUP channel, so one
-// signal reloads both), and audits every policy bundle that takes effect.
+// signal reloads both), and audits every policy bundle that takes effect
+// and every refused one (reloadaudit.go).
 // With neither file nor a config file (watchFlags reloads that, members
 // included) SIGHUP is logged and ignored (rather than killing the
 // process, Go's default). The returned function stops the watchers.
-func watchReloads(ctx context.Context, gw *gateway.Gateway, pf *gateway.PolicyFile, keys *capKeys, configFile string, log *slog.Logger) func() {
+func watchReloads(q *auditQueue, pf *gateway.PolicyFile, keys *capKeys, configFile string, log *slog.Logger) func() {
 	var hups []chan os.Signal
 	hup := func() chan os.Signal {
 		c := make(chan os.Signal, 1)
@@ -59,7 +59,8 @@ func watchReloads(ctx context.Context, gw *gateway.Gateway, pf *gateway.PolicyFi
 		return c
 	}
 	done := make(chan struct{})
-	pf.Applied = func(b *policy.Bundle) { auditPolicy(ctx, gw, b, "reloaded from "+pf.Path) }
+	pf.Applied = func(old, b *policy.Bundle) { q.record(policyChange(pf.Path, old, b)) }
+	pf.Refused = func(err error) { q.record(policyRefused(pf.Path, err, pf.Policy.Bundle())) }
 	if pf.Path != "" {
 		go pf.Run(done, hup())
 	}
@@ -92,7 +93,7 @@ func watchReloads(ctx context.Context, gw *gateway.Gateway, pf *gateway.PolicyFi
 // root token of before keeps working until its version is retired.
 // Without --root-token-file the new token could only go to the log, where
 // tokens never go; ronctl token issue --key mints instead.
-func reissueRootToken(ctx context.Context, cfg Config, gw *gateway.Gateway, key auth.MACKey, log *slog.Logger) {
+func reissueRootToken(cfg Config, q *auditQueue, key auth.MACKey, log *slog.Logger) {
 	if cfg.RootTokenFile == "" {
 		log.Info("rond: new tokens use this cap key version; the root token of before stays valid until its version is retired (mint more with ronctl token issue --key)",
 			"version", key.Version)
@@ -107,30 +108,19 @@ func reissueRootToken(ctx context.Context, cfg Config, gw *gateway.Gateway, key 
 		return
 	}
 	log.Info("rond: a root token of the new cap key version was written", "version", key.Version, "file", cfg.RootTokenFile)
-	_ = gw.Audit(ctx, audit.Event{Kind: audit.KindTokenIssue, Actor: "rond", Tenant: "root",
+	q.record(audit.Event{Kind: audit.KindTokenIssue, Actor: auditActor, Tenant: rootTenant,
 		Subject: tok.ID().String(), Detail: fmt.Sprintf("root token minted with cap key version %d after a reload (every op)", key.Version)})
 }
 
-func auditPolicy(ctx context.Context, gw *gateway.Gateway, b *policy.Bundle, how string) {
-	_ = gw.Audit(ctx, audit.Event{Kind: audit.KindPolicyChange, Actor: "rond", Subject: b.Name,
-		Detail: how + " digest=" + hex.EncodeToString(b.Digest[:])})
-}
-
-// auditStart records the root token's issue and the policy in force once
-// the node serves (the audit service recovers its chain first).
-func auditStart(ctx context.Context, rt *runtime.Runtime, gw *gateway.Gateway, token capabilities, pf *gateway.PolicyFile) {
-	for !rt.Ready() {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(auditReadyPoll):
-		}
-	}
-	_ = gw.Audit(ctx, audit.Event{Kind: audit.KindTokenIssue, Actor: "rond", Tenant: "root",
+// auditStart queues the records of what the node starts with: the root
+// token's issue, the cap keys, the policy and the membership. serve calls
+// it before any watcher starts, so they come first in the chain; the
+// queue appends them once the node serves (the audit service recovers
+// its chain first).
+func auditStart(q *auditQueue, token capabilities, pf *gateway.PolicyFile, membership []proto.NodeID) {
+	q.record(audit.Event{Kind: audit.KindTokenIssue, Actor: auditActor, Tenant: rootTenant,
 		Subject: token.id.String(), Detail: "root token minted at start (every op)"})
-	how := "default at start"
-	if pf.Path != "" {
-		how = "loaded at start from " + pf.Path
-	}
-	auditPolicy(ctx, gw, pf.Policy.Bundle(), how)
+	q.record(capKeysStart(token.keys.path, token.keys.file))
+	q.record(policyStart(pf.Path, pf.Policy.Bundle()))
+	q.record(membersStart(membership))
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ron-network/ron/core/audit"
 	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/io/gateway"
@@ -40,9 +41,16 @@ type capKeys struct {
 	// rotated is called after a reload changed the current version, with
 	// the new current key (rond mints a new root token with it).
 	rotated func(key auth.MACKey)
-	file    *keyfile.CapKey
-	size    int64
-	mod     time.Time
+	// audit records a reload that changed the keys and a refused one
+	// (reloadaudit.go); nil records nothing.
+	audit func(audit.Event)
+	file  *keyfile.CapKey
+	size  int64
+	mod   time.Time
+	// refused identifies the last refusal recorded: the file's size and
+	// modification time and the error; "" after a reload that succeeded.
+	// The same bad file refused again (every SIGHUP) is recorded once.
+	refused string
 }
 
 var _ auth.KeySource = (*capKeys)(nil)
@@ -136,7 +144,8 @@ func (c *capKeys) remember() {
 // swaps them in: versions added above the current one are rotations
 // (kms_rotation_events_total), versions gone are retired and their tokens
 // stop verifying. Errors name the file, line and field, never key
-// material.
+// material. A change is audited with the versions' fingerprints, and a
+// refusal once per bad file (refused).
 func (c *capKeys) reload() error {
 	c.remember()
 	file, err := keyfile.ReadCap(c.path)
@@ -146,8 +155,13 @@ func (c *capKeys) reload() error {
 	}
 	if err != nil {
 		c.log.Error("rond: cap key reload failed; the keys in force stay", "file", c.path, "err", err)
+		if key := fmt.Sprintf("%d %d %v", c.size, c.mod.UnixNano(), err); key != c.refused {
+			c.refused = key
+			c.record(capKeysRefused(c.path, err, c.file))
+		}
 		return err
 	}
+	c.refused = ""
 	if file.Equal(c.file) {
 		return nil
 	}
@@ -162,6 +176,7 @@ func (c *capKeys) reload() error {
 		}
 	}
 	c.metrics.Add(auth.MetricKMSRotations, keyfile.CapKeyID, float64(rotations))
+	c.record(capKeysChange(c.path, old, file))
 	c.log.Info("rond: cap key reloaded", "file", c.path, "versions", fmt.Sprint(file.Versions()),
 		"current", file.Current(), "added", fmt.Sprint(added), "retired", fmt.Sprint(retired))
 	// Equal said no, so the same versions means other seeds: the file was
@@ -179,6 +194,12 @@ func (c *capKeys) reload() error {
 		c.rotated(c.current())
 	}
 	return nil
+}
+
+func (c *capKeys) record(e audit.Event) {
+	if c.audit != nil {
+		c.audit(e)
+	}
 }
 
 // versionDiff returns the versions of now that were not in before, and

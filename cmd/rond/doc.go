@@ -309,9 +309,38 @@
 // invalid bundle at reload is logged with the rule and field and the old
 // one stays. Without it the gateway's default applies: reads public,
 // writes need a token with the op. The node's audit log records the root
-// token's issue, every policy in force, name writes, deletes and quota
-// rejects; GET /audit streams it to an admin token and `ronctl audit
-// verify` checks the chain.
+// token's issue, name writes, deletes and quota rejects, and who may do
+// what (reloadaudit.go): the cap keys, the policy and the membership the
+// node started with, every reload that changed one of them and every
+// refused reload. GET /audit streams it to an admin token, `ronctl audit
+// verify` checks the chain and `ronctl audit list` prints it.
+//
+// # Audit of reloads
+//
+// One record per change, in the hash chain, with the kinds the log
+// already has (a new kind would read as a break to a build downgraded
+// from this one, which discards the records after it as a crash tail):
+//
+//	key_rotate cap_keys         at start and when a reload changed the keys: the
+//	                            versions as "vN:FINGERPRINT" (16 hex digits of a
+//	                            BLAKE3 key derived from the seed: it tells seeds
+//	                            apart and reveals nothing of them), added and
+//	                            removed, the current version before and after
+//	policy_change BUNDLE        at start and when a reload applied another bundle:
+//	                            the digest and rule count, and the bundle before
+//	policy_change members       at start and when a reload changed the membership
+//	                            every service took: the node ids added and removed,
+//	                            count and digest before and after
+//	key_rotate refused:cap_keys, policy_change refused:policy, policy_change
+//	refused:members             a refused reload: the error (file, line, field;
+//	                            never key material) and what stays in force
+//
+// A reload that changed nothing is not recorded, and a refusal is
+// recorded once until it differs (another file content, size or
+// modification time, another error) or a reload succeeds: a bad file
+// left in place through many SIGHUPs is one record. Records made before
+// the node serves wait (at most 64, then dropped and logged) and are
+// appended in order after the start-up records, which come first.
 //
 // # Key rotation
 //

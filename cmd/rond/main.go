@@ -255,10 +255,15 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	printBanner(stdout, cfg, spec, n, token.text)
 	log.Info("rond: started", "node", spec.Self().String(), "http", n.httpLn.Addr().String(),
 		"quic", n.transport.Addr().String(), "profile", profile(cfg), "in", time.Since(started).Round(time.Millisecond))
-	go auditStart(ctx, n.rt, gw, token, policyFile)
-	token.keys.metrics, token.keys.log = n.rt.Prom(), log
-	token.keys.rotated = func(key auth.MACKey) { reissueRootToken(ctx, cfg, gw, key, log) }
-	stopReloads := watchReloads(ctx, gw, policyFile, token.keys, cfg.ConfigFile, log)
+	// rond's own audit records, in order, once the node serves: what it
+	// starts with first, then every reload (reloadaudit.go).
+	auditQ := newAuditQueue(log)
+	auditStart(auditQ, token, policyFile, mship.current())
+	go auditQ.run(ctx, n.rt.Ready, gw.Audit)
+	token.keys.metrics, token.keys.log, token.keys.audit = n.rt.Prom(), log, auditQ.record
+	token.keys.rotated = func(key auth.MACKey) { reissueRootToken(cfg, auditQ, key, log) }
+	mship.setAudit(auditQ.record)
+	stopReloads := watchReloads(auditQ, policyFile, token.keys, cfg.ConfigFile, log)
 	stopFlagReloads := watchFlags(ctx, cfg.ConfigFile, flags, gw, log, reloadHook{reload: mship.reload, retry: mship.retry})
 	<-ctx.Done()
 	stopFlagReloads()

@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/ron-network/ron/core/audit"
 	"github.com/ron-network/ron/core/dht"
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/overlay"
@@ -89,6 +92,13 @@ type membership struct {
 	transport *quicnet.Transport // refuses non-members after the handshake
 	metrics   env.Metrics
 	log       *slog.Logger
+	// audit records a membership every service took and a refused
+	// reload (reloadaudit.go); nil records nothing. refused identifies
+	// the last refusal recorded (the config file's size and modification
+	// time and the error; "" after a valid reload), so the same bad file
+	// refused at every SIGHUP is recorded once. Guarded by reloadMu.
+	audit   func(audit.Event)
+	refused string
 }
 
 func newMembership(cfg Config, spec runtime.NodeSpec) *membership {
@@ -122,6 +132,20 @@ func (m *membership) attach(rt runtime.Caller, transport *quicnet.Transport, met
 	m.metrics.Set(metricMembers, "", float64(len(m.spec(m.base).Membership())))
 }
 
+// current is the membership every service last took.
+func (m *membership) current() []proto.NodeID {
+	m.reloadMu.Lock()
+	defer m.reloadMu.Unlock()
+	return slices.Clone(m.applied)
+}
+
+// setAudit makes m record its changes and refusals with record.
+func (m *membership) setAudit(record func(audit.Event)) {
+	m.reloadMu.Lock()
+	defer m.reloadMu.Unlock()
+	m.audit = record
+}
+
 // reload reads the configuration again and applies a changed members
 // setting; other changed settings are logged as needing a restart.
 func (m *membership) reload(ctx context.Context) {
@@ -133,8 +157,10 @@ func (m *membership) reload(ctx context.Context) {
 	cfg, err := m.running.reload()
 	if err != nil {
 		m.log.Error("rond: configuration not reloaded; the membership stays as it is", "file", m.running.ConfigFile, "err", err)
+		m.recordRefusal(err)
 		return
 	}
+	m.refused = ""
 	for _, name := range restartSettings(m.running, cfg) {
 		m.log.Warn("rond: a changed setting needs a restart; it is ignored until then", "setting", name, "file", m.running.ConfigFile)
 	}
@@ -216,6 +242,24 @@ func (m *membership) sync(ctx context.Context) {
 	if len(after) == 0 {
 		m.log.Warn("rond: no membership: the peer protocol serves any node")
 	}
+	if m.audit != nil {
+		m.audit(membersChange(m.running.ConfigFile, before, after))
+	}
+}
+
+// recordRefusal audits a refused reload unless the last one recorded was
+// the same error on the same file. reloadMu is held.
+func (m *membership) recordRefusal(err error) {
+	var size, mod int64
+	if st, statErr := os.Stat(m.running.ConfigFile); statErr == nil {
+		size, mod = st.Size(), st.ModTime().UnixNano()
+	}
+	key := fmt.Sprintf("%d %d %v", size, mod, err)
+	if key == m.refused || m.audit == nil {
+		return
+	}
+	m.refused = key
+	m.audit(membersRefused(m.running.ConfigFile, err, m.applied))
 }
 
 // apply hands ids to the QUIC transport (which refuses non-members right

@@ -129,6 +129,18 @@
 // who changed what: the claim that took the name is always recorded
 // (repeats after a gateway restart are recorded once more).
 //
+// Who may do what: rond records the cap keys (key_rotate, subject
+// cap_keys, versions by fingerprint), the policy bundle (policy_change,
+// the bundle's name, digests before and after) and the membership
+// (policy_change, subject members) it started with and every reload that
+// changed them, and each refused reload once (subjects refused:cap_keys,
+// refused:policy, refused:members); cmd/rond's doc.go, "Audit of
+// reloads", lists the fields. These use existing kinds on purpose: a
+// build that does not know a kind reads its record as a break in the
+// chain and discards it and every record after it as a crash tail
+// (recovery), so a new Kind makes downgrading a node past it erase
+// audit records. Add one only with that in mind.
+//
 // Rejected alternatives: a head key rewritten on every append would make
 // start-up O(1) but doubles the writes and can disagree with the records
 // after a crash; scanning is O(log size) at start, acceptable for now and

@@ -218,7 +218,7 @@ func TestPolicyFileReloadsOnChangeAndKeepsOldOnError(t *testing.T) {
 	metrics := envtest.NewMetrics()
 	var applied []string
 	pf := &gateway.PolicyFile{Path: path, Policy: p, Metrics: metrics, Logger: slog.New(slog.DiscardHandler),
-		Applied: func(b *policy.Bundle) { applied = append(applied, b.Name) }}
+		Applied: func(_, b *policy.Bundle) { applied = append(applied, b.Name) }}
 	if err := pf.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -252,6 +252,67 @@ func TestPolicyFileReloadsOnChangeAndKeepsOldOnError(t *testing.T) {
 	}
 	if err := pf.Reload(); err != nil || p.Bundle().Name != "default" || len(applied) != 2 {
 		t.Fatalf("reload: %v, %s, %v", err, p.Bundle().Name, applied)
+	}
+}
+
+// TestPolicyFileReportsEachRefusalOnce: Applied gets the bundle replaced
+// and the new one; Refused is called for an invalid bundle once however
+// often the same text is refused again (SIGHUP), again for another
+// invalid text, and again for the first text after a valid bundle was
+// applied in between; an unreadable file is a refusal too.
+func TestPolicyFileReportsEachRefusalOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	write := func(text string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(gateway.DefaultPolicy)
+	p, _ := gateway.NewPolicy(nil)
+	var applied, refused []string
+	pf := &gateway.PolicyFile{Path: path, Policy: p, Metrics: envtest.NewMetrics(), Logger: slog.New(slog.DiscardHandler),
+		Applied: func(old, b *policy.Bundle) { applied = append(applied, old.Name+"->"+b.Name) },
+		Refused: func(err error) { refused = append(refused, err.Error()) }}
+	if err := pf.Open(); err != nil {
+		t.Fatal(err)
+	}
+	write(strictPolicy)
+	if err := pf.Reload(); err != nil || strings.Join(applied, " ") != "default->strict" {
+		t.Fatalf("reload of a valid bundle: %v, applied %v", err, applied)
+	}
+	bad := strings.Replace(strictPolicy, "ops: [read]", "ops: [read, fly]", 1)
+	write(bad)
+	for range 5 {
+		if err := pf.Reload(); err == nil {
+			t.Fatal("an invalid bundle reloaded")
+		}
+	}
+	if len(refused) != 1 || !strings.Contains(refused[0], "token-reads") {
+		t.Fatalf("the same invalid bundle refused 5 times was reported %d times: %q", len(refused), refused)
+	}
+	write(strings.Replace(strictPolicy, "ops: [read]", "ops: [read, swim]", 1))
+	_ = pf.Reload()
+	_ = pf.Reload()
+	if len(refused) != 2 {
+		t.Fatalf("another invalid bundle: %d refusals reported, want 2", len(refused))
+	}
+	write(gateway.DefaultPolicy)
+	if err := pf.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	write(bad)
+	_ = pf.Reload()
+	if len(refused) != 3 {
+		t.Fatalf("the first invalid bundle after a valid one: %d refusals reported, want 3", len(refused))
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	_ = pf.Reload()
+	_ = pf.Reload()
+	if len(refused) != 4 || p.Bundle().Name != "default" || strings.Join(applied, " ") != "default->strict strict->default" {
+		t.Fatalf("a missing file: refusals %q, %s in force, applied %v", refused, p.Bundle().Name, applied)
 	}
 }
 

@@ -104,6 +104,10 @@
 // PolicyFile reloads it when the file changes (polled every
 // PolicyPollInterval: no fsnotify dependency) or on SIGHUP, observes
 // policy_apply_latency_seconds, and keeps the old bundle on an invalid one.
+// It tells its owner (rond audits both) of a bundle applied, with the one
+// it replaced (Applied), and of a refused reload (Refused), once per
+// refusal: the same invalid text or read error refused again (every
+// SIGHUP) is not reported until it differs or a reload succeeds.
 //
 // Audit: name writes, deletes and quota rejects (paced to
 // QuotaAuditsPerSecondMax) are appended to the node's audit log with an

@@ -13,6 +13,7 @@ import (
 	"github.com/ron-network/ron/core/admission"
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/policy"
+	"lukechampine.com/blake3"
 )
 
 // DefaultPolicy is the bundle in force when none is configured
@@ -83,13 +84,23 @@ type PolicyFile struct {
 	Policy  *Policy
 	Metrics env.Metrics
 	Logger  *slog.Logger
-	// Applied is called after a new bundle took effect (rond audits it);
-	// it may be nil.
-	Applied func(b *policy.Bundle)
+	// Applied is called after a new bundle took effect, with the bundle
+	// it replaced (rond audits both digests); it may be nil.
+	Applied func(old, b *policy.Bundle)
+	// Refused is called when a reload was refused (the file unreadable or
+	// the bundle invalid; the old bundle stays), once per refusal: a
+	// refusal identical to the last one (the same file content refused
+	// again on SIGHUP, the same read error) is not reported again until a
+	// reload succeeds or the refusal differs, so a bad file left in place
+	// cannot flood the audit log. It may be nil.
+	Refused func(err error)
 
 	mu   sync.Mutex // serialises Reload between Run and a signal handler
 	size int64
 	mod  time.Time
+	// refused identifies the last refusal reported (see Refused): the
+	// BLAKE3 of the refused text, or the read error; "" after a success.
+	refused string
 }
 
 // Open reads and loads the file once, so a bad file at start is an error
@@ -144,9 +155,12 @@ func (f *PolicyFile) Reload() error {
 	if err != nil {
 		f.Logger.Error("gateway: policy reload failed; the old bundle stays", "file", f.Path, "err", err)
 		f.Metrics.Add(policy.MetricReloads, policy.ReloadFailed, 1)
-		return fmt.Errorf("gateway: policy file: %w", err)
+		err = fmt.Errorf("gateway: policy file: %w", err)
+		f.refuse("read:"+err.Error(), err)
+		return err
 	}
 	f.size, f.mod = st.Size(), st.ModTime()
+	oldBundle := f.Policy.Bundle()
 	old := f.Policy.Digest()
 	if err := f.Policy.Load(text); err != nil {
 		attrs := []any{"file", f.Path, "err", err}
@@ -156,8 +170,12 @@ func (f *PolicyFile) Reload() error {
 		}
 		f.Logger.Error("gateway: invalid policy bundle rejected; the old bundle stays", attrs...)
 		f.Metrics.Add(policy.MetricReloads, policy.ReloadRejected, 1)
-		return fmt.Errorf("gateway: policy file %s: %w", f.Path, err)
+		err = fmt.Errorf("gateway: policy file %s: %w", f.Path, err)
+		sum := blake3.Sum256(text)
+		f.refuse("text:"+hex.EncodeToString(sum[:]), err)
+		return err
 	}
+	f.refused = ""
 	f.Metrics.Observe(policy.MetricApplyLatency, "", time.Since(noticed).Seconds())
 	if f.Policy.Digest() == old {
 		f.Metrics.Add(policy.MetricReloads, policy.ReloadUnchanged, 1)
@@ -167,9 +185,21 @@ func (f *PolicyFile) Reload() error {
 	b := f.Policy.Bundle()
 	f.Logger.Info("gateway: policy bundle applied", "file", f.Path, "bundle", b.Name, "rules", len(b.Rules), "digest", f.Policy.Digest())
 	if f.Applied != nil {
-		f.Applied(b)
+		f.Applied(oldBundle, b)
 	}
 	return nil
+}
+
+// refuse reports err to Refused unless the last refusal reported had the
+// same key. f.mu is held.
+func (f *PolicyFile) refuse(key string, err error) {
+	if key == f.refused {
+		return
+	}
+	f.refused = key
+	if f.Refused != nil {
+		f.Refused(err)
+	}
 }
 
 // Run polls every PolicyPollInterval and reloads on every value from hup

@@ -192,6 +192,28 @@ func (k *CapKey) Keyring(m env.Metrics) (*auth.Keyring, error) {
 	return keys, nil
 }
 
+// FingerprintContext is the BLAKE3 derive-key context of Fingerprints.
+const FingerprintContext = "ron-cap-key fingerprint v1"
+
+// FingerprintBytes is the length of one fingerprint (before hex).
+const FingerprintBytes = 8
+
+// Fingerprints names each live version, ascending, as "vN:HEX": N and
+// the first FingerprintBytes of a key derived from its seed under
+// FingerprintContext. A fingerprint tells two seeds apart (a file
+// replaced under the same version numbers shows other fingerprints) and
+// reveals nothing usable about the seed (a one-way derivation, 64 bits),
+// so it may go to logs and the audit log, where key material never goes.
+func (k *CapKey) Fingerprints() []string {
+	out := make([]string, len(k.versions))
+	for i, v := range k.versions {
+		var fp [FingerprintBytes]byte
+		blake3.DeriveKey(fp[:], FingerprintContext, v.seed()[:])
+		out[i] = "v" + strconv.FormatUint(uint64(v.number), 10) + ":" + hex.EncodeToString(fp[:])
+	}
+	return out
+}
+
 // DeriveKey fills out with a key derived (BLAKE3 derive-key under
 // context) from the seed of the oldest live version. For a file in the
 // single-key format that is the file's key itself, so what was derived

@@ -20,7 +20,10 @@
 //
 // Key material never reaches an error or a log line: errors name the
 // file, its mode, the expected size, or the line and field of a parse
-// error, never the content; CapKey prints redacted.
+// error, never the content; CapKey prints redacted. What may be shown
+// of a cap key is CapKey.Fingerprints: per version, 8 bytes of a BLAKE3
+// key derived from the seed under FingerprintContext, enough to tell
+// two seeds apart (rond audits cap key reloads with them) and one-way.
 //
 // Rejected alternatives: raw binary files (not copy-pasteable, and a hex
 // file shows a truncation at a glance); accepting loose permissions with

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/ron-network/ron/core/audit"
+	"github.com/ron-network/ron/core/auth"
+	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/io/keyfile"
+	"github.com/ron-network/ron/io/runtime"
+)
+
+// recorded collects the events an audit hook was given.
+type recorded struct{ events []audit.Event }
+
+func (r *recorded) record(e audit.Event) { r.events = append(r.events, e) }
+
+func (r *recorded) last(t *testing.T) audit.Event {
+	t.Helper()
+	if len(r.events) == 0 {
+		t.Fatal("nothing recorded")
+	}
+	return r.events[len(r.events)-1]
+}
+
+// seedsOf is the hex seeds of the cap key file at path (what must never
+// reach the audit log).
+func seedsOf(t *testing.T, path string) []string {
+	t.Helper()
+	text, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seeds []string
+	for _, line := range strings.Split(string(text), "\n") {
+		if _, seed, ok := strings.Cut(line, " "); ok && len(seed) == 2*auth.KeyBytes {
+			seeds = append(seeds, seed)
+		}
+	}
+	if len(seeds) == 0 {
+		t.Fatalf("no seed in %s", path)
+	}
+	return seeds
+}
+
+// TestCapKeysReloadAudited: a rotation is recorded (key_rotate, subject
+// cap_keys) with the added version's fingerprint, the current version
+// before and after; a retire with the removed fingerprint; an unchanged
+// file records nothing; an invalid file is recorded once (refused:
+// cap_keys, the error and the keys that stay) however often it is
+// reloaded again, and once more when it changes to another bad file; no
+// record holds a seed. The old code recorded none of it.
+func TestCapKeysReloadAudited(t *testing.T) {
+	f := newReloadFixture(t)
+	var rec recorded
+	f.keys.audit = rec.record
+	v1 := f.keys.file.Fingerprints()[0]
+	seeds := seedsOf(t, f.path)
+	if start := capKeysStart(f.path, f.keys.file); start.Kind != audit.KindKeyRotate || start.Subject != subjectCapKeys ||
+		!strings.Contains(start.Detail, "loaded at start from "+f.path) || !strings.Contains(start.Detail, "versions "+v1) {
+		t.Fatalf("start record %+v", start)
+	}
+
+	f.edit(t, rotate)
+	f.keys.poll()
+	seeds = append(seeds, seedsOf(t, f.path)...)
+	v2 := f.keys.file.Fingerprints()[1]
+	if !strings.HasPrefix(v1, "v1:") || !strings.HasPrefix(v2, "v2:") || len(v2) != len("v2:")+2*keyfile.FingerprintBytes {
+		t.Fatalf("fingerprints %s %s", v1, v2)
+	}
+	if len(rec.events) != 1 {
+		t.Fatalf("a rotation recorded %d events, want 1: %+v", len(rec.events), rec.events)
+	}
+	if e := rec.last(t); e.Kind != audit.KindKeyRotate || e.Subject != subjectCapKeys || e.Actor != auditActor ||
+		!strings.Contains(e.Detail, "added "+v2+";") || !strings.Contains(e.Detail, "removed none;") ||
+		!strings.Contains(e.Detail, "current v1 -> v2") || !strings.Contains(e.Detail, "versions "+v1+","+v2) {
+		t.Fatalf("rotation record %+v", e)
+	}
+	if err := f.keys.reload(); err != nil || len(rec.events) != 1 {
+		t.Fatalf("reload of an unchanged file: %v, %d events", err, len(rec.events))
+	}
+	f.edit(t, func(k *keyfile.CapKey) error { return k.Retire(1) })
+	f.keys.poll()
+	if e := rec.last(t); len(rec.events) != 2 || !strings.Contains(e.Detail, "added none;") ||
+		!strings.Contains(e.Detail, "removed "+v1+";") || !strings.Contains(e.Detail, "current v2 -> v2") {
+		t.Fatalf("retire record (%d events) %+v", len(rec.events), e)
+	}
+
+	good, err := os.ReadFile(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.TrimSuffix(string(good), lastLine(t, f.path)+"\n") + "2 zz\n"
+	if err := os.WriteFile(f.path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for range 4 { // a poll, then SIGHUPs of the same file
+		if err := f.keys.reload(); err == nil {
+			t.Fatal("an invalid cap key file reloaded")
+		}
+	}
+	if e := rec.last(t); len(rec.events) != 3 || e.Kind != audit.KindKeyRotate || e.Subject != subjectRefusedCapKeys ||
+		!strings.Contains(e.Detail, "refused") || !strings.Contains(e.Detail, "line") || !strings.Contains(e.Detail, "the keys in force stay: current v2; versions "+v2) {
+		t.Fatalf("refusal recorded %d times (want once), last %+v", len(rec.events)-2, e)
+	}
+	if err := os.WriteFile(f.path, append([]byte(bad), "garbage\n"...), 0o600); err != nil { // another bad file
+		t.Fatal(err)
+	}
+	_ = f.keys.reload()
+	_ = f.keys.reload()
+	if len(rec.events) != 4 || rec.last(t).Subject != subjectRefusedCapKeys {
+		t.Fatalf("another invalid file: %d events, want 4", len(rec.events))
+	}
+	for _, e := range rec.events {
+		for _, s := range seeds {
+			if strings.Contains(e.Detail, s) || strings.Contains(e.Detail, s[:16]) {
+				t.Fatalf("a record holds key material: %+v", e)
+			}
+		}
+	}
+}
+
+// TestMembersReloadAudited: a reload that changes the membership records
+// (policy_change, subject members) the ids added and removed and the
+// count and digest before and after; a reload that changes nothing
+// records nothing; a refused reload is recorded once (refused:members)
+// however often it is refused again, and again after a valid reload. The
+// old code recorded none of it.
+func TestMembersReloadAudited(t *testing.T) {
+	_, key, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, y := proto.NodeID{0x11, 1}, proto.NodeID{0x22, 2}
+	var want []string
+	var refuse error
+	cfg := defaults()
+	cfg.ConfigFile = "rond.yaml"
+	cfg.reload = func() (Config, error) {
+		c := defaults()
+		c.Members = want
+		return c, refuse
+	}
+	log := slog.New(slog.DiscardHandler)
+	m := newMembership(cfg, runtime.NodeSpec{Key: key})
+	m.attach(&fakeNode{}, nil, runtime.NewPromMetrics(log), log)
+	var rec recorded
+	m.setAudit(rec.record)
+	ctx := context.Background()
+	start := membersStart(m.current())
+	if start.Subject != subjectMembers || !strings.Contains(start.Detail, "at start: no membership") {
+		t.Fatalf("start record of an open node: %+v", start)
+	}
+
+	want = []string{x.String(), y.String()}
+	m.reload(ctx)
+	m.reload(ctx) // the same members again: nothing changed
+	if len(rec.events) != 1 {
+		t.Fatalf("%d records for one change, want 1: %+v", len(rec.events), rec.events)
+	}
+	e := rec.last(t)
+	if e.Kind != audit.KindPolicyChange || e.Subject != subjectMembers || !strings.Contains(e.Detail, "reloaded from rond.yaml: 3 members digest=") ||
+		!strings.Contains(e.Detail, "(before: no membership") || !strings.Contains(e.Detail, x.String()) ||
+		!strings.Contains(e.Detail, y.String()) || !strings.Contains(e.Detail, "removed none") {
+		t.Fatalf("change record %+v", e)
+	}
+	want = []string{x.String()}
+	m.reload(ctx)
+	if e := rec.last(t); len(rec.events) != 2 || !strings.Contains(e.Detail, "2 members digest=") ||
+		!strings.Contains(e.Detail, "added none; removed "+y.String()) {
+		t.Fatalf("removal record (%d events) %+v", len(rec.events), e)
+	}
+
+	refuse = errors.New(`setting members: "nope" is not a node id`)
+	for range 3 {
+		m.reload(ctx)
+	}
+	if e := rec.last(t); len(rec.events) != 3 || e.Subject != subjectRefusedMembers ||
+		!strings.Contains(e.Detail, "reload of rond.yaml refused: setting members") || !strings.Contains(e.Detail, "the membership stays: 2 members") {
+		t.Fatalf("refusal recorded %d times (want once), last %+v", len(rec.events)-2, e)
+	}
+	refuse = nil
+	m.reload(ctx) // valid and unchanged: nothing recorded, the refusal forgotten
+	refuse = errors.New(`setting members: "nope" is not a node id`)
+	m.reload(ctx)
+	if len(rec.events) != 4 || rec.last(t).Subject != subjectRefusedMembers {
+		t.Fatalf("a refusal after a valid reload: %d events, want 4", len(rec.events))
+	}
+}
+
+// TestClipDetail: a detail past audit.DetailBytesMax is cut on a rune
+// boundary and ends with an ellipsis; a shorter one is kept.
+func TestClipDetail(t *testing.T) {
+	if s := clipDetail("short"); s != "short" {
+		t.Fatalf("short detail changed: %q", s)
+	}
+	long := strings.Repeat("é", audit.DetailBytesMax)
+	s := clipDetail(long)
+	if len(s) > audit.DetailBytesMax || !strings.HasSuffix(s, "…") || !strings.HasPrefix(long, strings.TrimSuffix(s, "…")) {
+		t.Fatalf("clipped to %d bytes, suffix %q", len(s), s[len(s)-8:])
+	}
+	ids := make([]proto.NodeID, 100)
+	for i := range ids {
+		ids[i][0], ids[i][1] = byte(i), 7
+	}
+	e := membersStart(ids)
+	if len(e.Detail) > audit.DetailBytesMax || !strings.Contains(e.Detail, "100 members digest=") {
+		t.Fatalf("start record of 100 members: %d bytes, %q", len(e.Detail), e.Detail[:60])
+	}
+}
