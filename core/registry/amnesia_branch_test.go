@@ -145,3 +145,48 @@ func TestStateQueryBehindCommitReprobes(t *testing.T) {
 		t.Fatalf("the probed follower did not return to replicate: %v", progress().State)
 	}
 }
+
+// A state query that arrives late (duplicated or reordered by the
+// network), after a later query of the same incarnation reported a longer
+// log, is judged by the longest log and highest commit index that
+// incarnation reported: the leader neither hands leadership over for a
+// stale "lost entries" report nor re-probes. A query of a new incarnation
+// (another nonce: the replica restarted) is judged by its own report.
+func TestLateStateQueryKeepsLeader(t *testing.T) {
+	c := newCluster(t, replicas3, 1, Config{})
+	l := c.leader(2 * time.Second)
+	for _, n := range []string{"a.org", "b.org"} {
+		if r := c.do(l, Claim{Name: n, Owner: newOwner(1).pub}); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	c.awaitConverged(2 * time.Second)
+	f := (l + 1) % replicas3
+	lead := c.nodes[l].reg
+	raftID := uint64(slices.Index(c.replicas, c.nodes[f].id) + 1)
+	progress := func() tracker.Progress { return lead.rn.Status().Progress[raftID] }
+	if !c.c.RunUntil(2*time.Second, func() bool {
+		o := lead.rn.Status().Progress[uint64(slices.Index(c.replicas, c.nodes[3-l-f].id)+1)]
+		return progress().State == tracker.StateReplicate && o.State == tracker.StateReplicate && o.RecentActive
+	}) {
+		t.Fatalf("follower progress is %v, want both followers replicating", progress().State)
+	}
+	commit, match := lead.rn.BasicStatus().GetCommit(), progress().Match
+	query := func(nonce, last, commit uint64) {
+		b := wire.AppendUvarint([]byte{codecVersion, envStateQuery}, nonce)
+		b = wire.AppendUvarint(b, last)
+		lead.onStateEnvelope(c.nodes[f].id, wire.AppendUvarint(b, commit))
+	}
+	query(7, match, commit) // the querier's latest: caught up
+	query(7, 0, 0)          // its first, arriving late
+	if tr := lead.rn.Status().LeadTransferee; tr != 0 {
+		t.Fatalf("a late query of an incarnation that reported index %d made the leader hand over to %d", match, tr)
+	}
+	if got := progress().State; got != tracker.StateReplicate {
+		t.Fatalf("a late query re-probed the follower: %v", got)
+	}
+	query(8, 0, 0) // a new incarnation that lost its log
+	if tr := lead.rn.Status().LeadTransferee; tr == 0 {
+		t.Fatal("a new incarnation reporting an empty log below the leader's match did not make the leader hand over")
+	}
+}

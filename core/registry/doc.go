@@ -103,7 +103,10 @@
 //     index is above the querier's (the query carries it: a restart lost
 //     an unsynced commit index, and heartbeats no longer raise it)
 //     re-probes it (ReportUnreachable): the probe append carries the
-//     commit index.
+//     commit index. The leader judges a query by the longest log and
+//     highest commit index the querier's incarnation (its nonce) reported
+//     so far, so a query the network delayed or duplicated past a later
+//     one does not trigger another hand-off or probe.
 //
 // It confirms, logs why and votes from then on, when
 //
