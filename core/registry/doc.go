@@ -145,7 +145,9 @@
 // every other replica kept its own: it does not vote, campaign or
 // acknowledge until every other replica has answered, and it does not
 // vote until it holds every entry any of them reported; acknowledged
-// writes are meant to survive (the tests in amnesia*_test.go). What it does not guarantee, or costs:
+// writes are meant to survive (the tests in amnesia*_test.go, and
+// scenarios/amnesia.yaml in the simulator, whose wipe fault erases a
+// replica's disk under load). What it does not guarantee, or costs:
 //
 //   - while it is unconfirmed the group commits and elects only with a
 //     majority of the other replicas, and every other replica must be up
