@@ -24,7 +24,10 @@
 // Every node has an incarnation number, bumped by Crash; an event records
 // its target's incarnation when scheduled and is dropped if they differ at
 // delivery. That is how a crash discards timers, frames in flight to the
-// node and pending disk completions in O(1). A timer's id packs its slab
+// node and pending disk completions in O(1). Wipe erases a crashed node's
+// disk, synced state included; its identity (key, node id) lives in the
+// World, not on the disk, so it restarts under the same key on an empty
+// store, as a node given a new data dir would. A timer's id packs its slab
 // slot and the slot's generation, so CancelTimer is O(1) and a stale id is
 // recognised. A disk operation completes at max(previous completion on the
 // node, now + latency), so completions are FIFO per node; it is applied to

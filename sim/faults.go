@@ -23,6 +23,7 @@ const (
 	FaultDisk      FaultKind = "disk"
 	FaultCrash     FaultKind = "crash"
 	FaultRestart   FaultKind = "restart"
+	FaultWipe      FaultKind = "wipe"
 	FaultPause     FaultKind = "pause"
 	FaultClock     FaultKind = "clock"
 )
@@ -32,7 +33,7 @@ const (
 type FaultRecord struct {
 	At   time.Duration
 	Kind FaultKind
-	// Node is the target of isolate, disk, crash, restart, pause and clock,
+	// Node is the target of isolate, disk, crash, restart, wipe, pause and clock,
 	// the via node of bridge, and -1 otherwise.
 	Node int
 	// Groups: partition groups; [from, to] of cut_one_way; [left, right] of
@@ -64,7 +65,7 @@ func (f FaultRecord) String() string {
 		fmt.Fprintf(&b, " n%d for %v", f.Node, f.Duration)
 	case FaultClock:
 		fmt.Fprintf(&b, " n%d offset %v drift %g", f.Node, f.Offset, f.Drift)
-	case FaultIsolate, FaultCrash, FaultRestart:
+	case FaultIsolate, FaultCrash, FaultRestart, FaultWipe:
 		fmt.Fprintf(&b, " n%d", f.Node)
 	}
 	return b.String()
@@ -135,6 +136,19 @@ func (w *World) Crash(i int) {
 			delete(w.requests, id)
 		}
 	}
+}
+
+// Wipe erases crashed node i's disk, durable state included, as if it
+// were restarted on a new empty data directory under the same identity:
+// its key is the world's, not the disk's, so the node keeps it. Wiping a
+// running node is a programmer error (crash it first).
+func (w *World) Wipe(i int) {
+	n := &w.nodes[w.checkIndex(i)]
+	if n.node != nil {
+		panic(fmt.Sprintf("sim: Wipe of running node %d; crash it first", i))
+	}
+	w.recordFault(FaultRecord{Kind: FaultWipe, Node: i})
+	n.disk.Wipe()
 }
 
 // Restart brings crashed node i back: a new node from NewNode on a fresh env

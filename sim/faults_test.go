@@ -258,3 +258,29 @@ func TestUndeclaredMetricPanicsAsNodePanic(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// Wipe erases a crashed node's disk, synced data included, and the node
+// comes back under the same identity; wiping a running node panics.
+func TestWipeErasesDiskKeepsIdentity(t *testing.T) {
+	h := newHarness(t, Config{Seed: 3, Nodes: 2}, func(p *probe) {})
+	w := h.w
+	w.Disk(1).Apply(&env.DiskOp{Kind: env.DiskPut, Key: []byte("k"), Value: []byte("v")})
+	w.Disk(1).Apply(&env.DiskOp{Kind: env.DiskSync})
+	id := w.NodeID(1)
+	if p := func() (p any) { defer func() { p = recover() }(); w.Wipe(1); return nil }(); p == nil {
+		t.Fatal("Wipe of a running node did not panic")
+	}
+	w.Crash(1)
+	w.Wipe(1)
+	if got := w.Disk(1).DurableSnapshot(); len(got) != 0 {
+		t.Fatalf("disk after a wipe %q, want empty", got)
+	}
+	w.Restart(1)
+	if !w.Up(1) || w.NodeID(1) != id {
+		t.Fatal("the wiped node did not come back under its identity")
+	}
+	recs := w.Faults()
+	if n := len(recs); n < 3 || recs[n-2].Kind != FaultWipe || recs[n-2].Node != 1 || recs[n-3].Kind != FaultCrash {
+		t.Fatalf("fault records %v, want crash, wipe, restart", recs)
+	}
+}

@@ -133,6 +133,7 @@ func (r *Registry) onStateEnvelope(from proto.NodeID, payload []byte) bool {
 	}
 	if payload[1] == envStateQuery {
 		r.queried[i] = r.ticks + 1
+		last, commit = r.queryMarks[i].merge(nonce, last, commit)
 		r.resetStaleMatch(i, last, commit)
 		myLast, _ := r.storage.LastIndex()
 		b := wire.AppendUvarint([]byte{codecVersion, envStateReply}, nonce)
@@ -161,6 +162,27 @@ func (r *Registry) onStateEnvelope(from proto.NodeID, payload []byte) bool {
 	rep.term = max(rep.term, term)
 	r.maybeConfirm()
 	return true
+}
+
+// queryMark is what one replica's incarnation reported in its state
+// queries so far.
+type queryMark struct {
+	nonce, last, commit uint64
+}
+
+// merge takes a state query's report into the mark and returns the
+// longest log and highest commit index the querier's incarnation (nonce)
+// reported. Within an incarnation the commit index never falls, and a
+// log that held an index held every entry below it: a query that arrives
+// late (reordered or duplicated) after a later one must not look like a
+// replica that lost entries, or the leader would hand leadership over
+// again (or re-probe) for nothing. A new nonce (a restart) starts afresh.
+func (q *queryMark) merge(nonce, last, commit uint64) (uint64, uint64) {
+	if q.nonce != nonce {
+		*q = queryMark{nonce: nonce}
+	}
+	q.last, q.commit = max(q.last, last), max(q.commit, commit)
+	return q.last, q.commit
 }
 
 // maybeConfirm ends the unconfirmed state when it is safe to vote:

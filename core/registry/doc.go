@@ -103,7 +103,10 @@
 //     index is above the querier's (the query carries it: a restart lost
 //     an unsynced commit index, and heartbeats no longer raise it)
 //     re-probes it (ReportUnreachable): the probe append carries the
-//     commit index.
+//     commit index. The leader judges a query by the longest log and
+//     highest commit index the querier's incarnation (its nonce) reported
+//     so far, so a query the network delayed or duplicated past a later
+//     one does not trigger another hand-off or probe.
 //
 // It confirms, logs why and votes from then on, when
 //
@@ -142,7 +145,9 @@
 // every other replica kept its own: it does not vote, campaign or
 // acknowledge until every other replica has answered, and it does not
 // vote until it holds every entry any of them reported; acknowledged
-// writes are meant to survive (the tests in amnesia*_test.go). What it does not guarantee, or costs:
+// writes are meant to survive (the tests in amnesia*_test.go, and
+// scenarios/amnesia.yaml in the simulator, whose wipe fault erases a
+// replica's disk under load). What it does not guarantee, or costs:
 //
 //   - while it is unconfirmed the group commits and elects only with a
 //     majority of the other replicas, and every other replica must be up

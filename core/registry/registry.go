@@ -138,6 +138,10 @@ type Registry struct {
 	// a replica that asks is unconfirmed and cannot take leadership over
 	// (resetStaleMatch).
 	queried []uint64
+	// queryMarks[i] is the longest log and highest commit index replica
+	// i's current incarnation (its query nonce) reported in a state
+	// query: a late or duplicated query is judged by them (resetStaleMatch).
+	queryMarks []queryMark
 	// confirmed: keyConfirmed is on disk (or its write submitted): this
 	// replica was confirmed once, so it reports state even with an empty
 	// log (amnesia.go).
@@ -248,7 +252,7 @@ func (r *Registry) start() {
 	r.phase, r.rec, r.rn, r.inflight, r.m = phaseRecovering, &recovery{}, nil, nil, newMachine()
 	r.lead, r.leading, r.sentEarly = raft.None, false, false
 	r.ticks, r.adverts = 0, make([]advert, len(r.cfg.Replicas))
-	r.amn, r.queried = nil, make([]uint64, len(r.cfg.Replicas))
+	r.amn, r.queried, r.queryMarks = nil, make([]uint64, len(r.cfg.Replicas)), make([]queryMark, len(r.cfg.Replicas))
 	r.setIsLeader(false)
 	r.m.admins = r.admins
 	r.env.Submit(env.DiskOp{Kind: env.DiskScan, Tag: tagScan, Prefix: []byte(keyPrefix), Limit: RecoveryScanLimit})

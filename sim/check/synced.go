@@ -20,6 +20,7 @@ type SyncedWrites struct {
 	restarts int
 	checked  int // write checks made, summed over restarts
 	skipped  int // replica disks with unreadable pairs (given the benefit of the doubt)
+	wiped    int // wiped replica disks, not yet confirmed (likewise)
 	failure  string
 }
 
@@ -28,18 +29,31 @@ type SyncedWrites struct {
 // node is the restarting node (0-based), for the verdict. Only the first
 // failure is kept.
 func (s *SyncedWrites) AtRestart(now time.Duration, node int, h *workload.History, durable []registry.Durable) {
+	s.AtRestartAmnesic(now, node, h, durable, nil)
+}
+
+// AtRestartAmnesic is AtRestart where amnesic[j] marks replica j's disk as
+// wiped on purpose (the `wipe` fault) and the replica not yet confirmed
+// again (core/registry doc.go, "Amnesia"): what it lost is the fault's
+// doing, not an acknowledgement before a sync, so it is counted as
+// holding every write, like a disk with unreadable pairs.
+func (s *SyncedWrites) AtRestartAmnesic(now time.Duration, node int, h *workload.History, durable []registry.Durable, amnesic []bool) {
 	s.restarts++
 	if s.failure != "" || len(durable) == 0 {
 		return
 	}
 	need := len(durable)/2 + 1
 	unknown := 0
-	for _, d := range durable {
-		if d.Unreadable > 0 {
+	for j, d := range durable {
+		switch {
+		case j < len(amnesic) && amnesic[j]:
 			unknown++
+			s.wiped++
+		case d.Unreadable > 0:
+			unknown++
+			s.skipped++
 		}
 	}
-	s.skipped += unknown
 	idx := make([]durableIndex, len(durable))
 	for j := range durable {
 		idx[j] = indexDurable(&durable[j])
@@ -87,6 +101,9 @@ func (s *SyncedWrites) Result() Result {
 	detail := fmt.Sprintf("at %d restarts, every acknowledged write (%d checks) was durable on a majority of replicas", s.restarts, s.checked)
 	if s.skipped > 0 {
 		detail += fmt.Sprintf(" (%d replica disks with unreadable pairs counted as holding every write)", s.skipped)
+	}
+	if s.wiped > 0 {
+		detail += fmt.Sprintf(" (%d wiped replica disks, not yet confirmed, counted as holding every write)", s.wiped)
 	}
 	return Result{Name: name, OK: true, Detail: detail}
 }

@@ -45,6 +45,17 @@ func TestSyncedWrites(t *testing.T) {
 	if r := none.Result(); !r.OK || none.Restarts() != 0 {
 		t.Fatalf("%+v", r)
 	}
+	// A disk wiped on purpose (an amnesic replica) gets the benefit of the
+	// doubt, and says so; another replica's loss is still found.
+	var wiped SyncedWrites
+	wiped.AtRestartAmnesic(5*time.Second, 2, h, []registry.Durable{inSnap, onlyClaim, {}}, []bool{false, false, true})
+	if r := wiped.Result(); !r.OK || !strings.Contains(r.Detail, "1 wiped replica disks") {
+		t.Fatalf("%+v", r)
+	}
+	wiped.AtRestartAmnesic(5*time.Second, 2, h, []registry.Durable{onlyClaim, {}, {}}, []bool{false, false, true})
+	if r := wiped.Result(); r.OK || !strings.Contains(r.Detail, "durable on 1 of 3 replicas []") {
+		t.Fatalf("%+v", r)
+	}
 }
 
 func TestWriteGapAndRegistryLatency(t *testing.T) {

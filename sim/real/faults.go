@@ -31,7 +31,11 @@ func Validate(s *scenario.Scenario) error {
 	}
 	for _, f := range s.Faults {
 		switch f.Kind {
-		case scenario.KindPartition, scenario.KindCrash, scenario.KindPause, scenario.KindClock:
+		case scenario.KindCrash:
+			if f.Crash.Wipe {
+				refuse(f.Line, "fault wipe", "no real injection for a wipe yet (it would empty the node's data dir but keep its key)")
+			}
+		case scenario.KindPartition, scenario.KindPause, scenario.KindClock:
 		case scenario.KindDisk:
 			validateDisk(f, refuse)
 		case scenario.KindNetwork:

@@ -305,6 +305,15 @@ func (r *run) checkLiveness(within time.Duration) check.Result {
 		}
 		first := r.cluster.registryOf(replicas[0])
 		firstHash := first.StateHash()
+		for _, i := range replicas {
+			// A replica that restarted on an empty disk (a wipe) must
+			// confirm and vote again, not only apply (registry doc.go,
+			// "Amnesia"). Only a wipe leaves one unconfirmed this late.
+			if r.cluster.registryOf(i).Unconfirmed() {
+				detail = fmt.Sprintf("n%d is still unconfirmed (it restarted with no raft state)", i+1)
+				return false
+			}
+		}
 		for _, i := range replicas[1:] {
 			reg := r.cluster.registryOf(i)
 			if hash := reg.StateHash(); reg.AppliedIndex() != first.AppliedIndex() || hash != firstHash {

@@ -159,6 +159,12 @@ func (f *faultState) open(fault *scenario.Fault) {
 		if w.Up(i) {
 			w.Crash(i)
 			f.r.cluster.swapBuild(i, fault.Crash.Swap, len(w.Faults())-1)
+			if fault.Crash.Wipe {
+				w.Wipe(i) // a new empty data dir under the same node key
+				if i < len(f.r.wiped) {
+					f.r.wiped[i] = true
+				}
+			}
 			if d := fault.Crash.RestartAfter; d > 0 {
 				f.edgeAt(w.Now()+d, true, func() { f.restart(i) })
 			}
@@ -477,7 +483,7 @@ func describeFault(f sim.FaultRecord) string {
 		return names(f.Groups[0]) + " -/-> " + names(f.Groups[1])
 	case sim.FaultBridge:
 		return fmt.Sprintf("%s | %s via n%d", names(f.Groups[0]), names(f.Groups[1]), f.Node+1)
-	case sim.FaultIsolate, sim.FaultCrash, sim.FaultRestart:
+	case sim.FaultIsolate, sim.FaultCrash, sim.FaultRestart, sim.FaultWipe:
 		return fmt.Sprintf("n%d", f.Node+1)
 	case sim.FaultPause:
 		return fmt.Sprintf("n%d for %v", f.Node+1, f.Duration)

@@ -107,6 +107,12 @@ func describeScenarioFault(f *scenario.Fault) string {
 		if f.Crash.Swap != "" {
 			return fmt.Sprintf("%s %s %s (a crash in ronsim run), restart after %v", head, f.Crash.Swap, f.Crash.Target, f.Crash.RestartAfter)
 		}
+		if f.Crash.Wipe && f.Crash.RestartAfter > 0 {
+			return fmt.Sprintf("%s wipe %s (crash, erase its disk, keep its key), restart after %v", head, f.Crash.Target, f.Crash.RestartAfter)
+		}
+		if f.Crash.Wipe {
+			return fmt.Sprintf("%s wipe %s (crash, erase its disk; stays down)", head, f.Crash.Target)
+		}
 		if f.Crash.RestartAfter > 0 {
 			return fmt.Sprintf("%s crash %s, restart after %v", head, f.Crash.Target, f.Crash.RestartAfter)
 		}

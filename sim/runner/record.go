@@ -109,7 +109,11 @@ func (r *run) recordOne(recs []sim.FaultRecord, k int, end time.Duration) (scena
 		if fault.Crash.Swap != "" && fault.Crash.RestartAfter == 0 {
 			fault.Crash.Swap = "" // the run ended before the restart: a plain crash replays it
 		}
+		// World.Wipe records its wipe right after the crash it follows.
+		fault.Crash.Wipe = k+1 < len(recs) && recs[k+1].Kind == sim.FaultWipe && recs[k+1].Node == f.Node
 		return fault, true
+	case sim.FaultWipe:
+		return fault, false // replayed by the crash before it (Crash.Wipe)
 	case sim.FaultPause:
 		fault.Kind = scenario.KindPause
 		fault.Pause = &scenario.Pause{Target: nodeName(f.Node)}

@@ -74,6 +74,9 @@ type run struct {
 	registry *workload.Registry
 	faults   *faultState
 	synced   check.SyncedWrites // fed at every restart (synced.go)
+	// wiped marks the registry replicas a wipe fault erased that have not
+	// been seen confirmed since (synced.go).
+	wiped []bool
 	// content is the content workload (nil without one).
 	content *workload.Content
 	// lookups is the DHT lookup workload (nil without one); heapBefore and
@@ -119,6 +122,7 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 	r.cluster.bind(r.w)
 	r.startAdversary()
 	r.faults = newFaultState(r)
+	r.wiped = make([]bool, r.scn.Nodes.RegistryReplicas)
 	r.faults.schedule()
 	if r.cluster.runsEdge() {
 		r.startEdge(s.Workload)

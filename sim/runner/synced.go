@@ -18,7 +18,16 @@ func (r *run) atRestart(i int) {
 	for j := range durable {
 		durable[j] = registry.ReadDurable(r.w.Disk(j).DurableSnapshot())
 	}
-	r.synced.AtRestart(r.w.Now(), i, r.registry.History(), durable)
+	amnesic := make([]bool, r.scn.Nodes.RegistryReplicas)
+	for j := range amnesic {
+		if r.wiped[j] {
+			// Wiped on purpose: amnesic until it runs confirmed again.
+			reg := r.cluster.registryOf(j)
+			r.wiped[j] = reg == nil || reg.Unconfirmed()
+		}
+		amnesic[j] = r.wiped[j]
+	}
+	r.synced.AtRestartAmnesic(r.w.Now(), i, r.registry.History(), durable, amnesic)
 }
 
 // syncedResult is the synced_writes verdict, or false when the run had no

@@ -13,7 +13,7 @@ var (
 	faultKinds = []string{KindPartition, KindCrash, KindPause, KindClock, KindDisk, KindNetwork}
 	// fileKinds are the kinds a file may name: the held ones and the
 	// swaps, which Parse holds as crashes.
-	fileKinds = append(slices.Clip(faultKinds), KindUpgrade, KindDowngrade)
+	fileKinds = append(slices.Clip(faultKinds), KindUpgrade, KindDowngrade, KindWipe)
 	faultKeys = append([]string{"at", "for", "restart_after"}, fileKinds...)
 )
 
@@ -84,6 +84,11 @@ func (d *decoder) fault(n *yaml.Node, path string, network Network) Fault {
 	case KindUpgrade, KindDowngrade:
 		f.Crash = d.swap(value, kindPath, fs, f.At, f.Kind)
 		f.Kind = KindCrash
+	case KindWipe:
+		if target, ok := d.nodeRef(value, kindPath, TargetLeader, TargetRandom); ok {
+			f.Crash = &Crash{Target: target, RestartAfter: d.restartAfter(fs, f.At), Wipe: true}
+		}
+		f.Kind = KindCrash
 	}
 	return f
 }
@@ -113,10 +118,10 @@ func (d *decoder) swap(n *yaml.Node, path string, fs *fields, at time.Duration, 
 }
 
 // faultWindow decodes at and for: 0 <= at < duration, at+for <= duration;
-// every kind but crash (and upgrade, downgrade) needs for, and those
+// every kind but crash (and upgrade, downgrade, wipe) needs for, and those
 // refuse it.
 func (d *decoder) faultWindow(fs *fields, f *Fault) {
-	stop := f.Kind == KindCrash || f.Kind == KindUpgrade || f.Kind == KindDowngrade
+	stop := f.Kind == KindCrash || f.Kind == KindUpgrade || f.Kind == KindDowngrade || f.Kind == KindWipe
 	if v, ok := d.require(fs, "at"); ok {
 		at, good := d.duration(v, join(fs.path, "at"), 0, DurationMax)
 		if good && d.runEnd > 0 && at >= d.runEnd {
@@ -128,6 +133,8 @@ func (d *decoder) faultWindow(fs *fields, f *Fault) {
 	switch {
 	case f.Kind == KindCrash && ok:
 		d.fail(v, join(fs.path, "for"), "a crash has no for; use restart_after (omit it to keep the node down)")
+	case f.Kind == KindWipe && ok:
+		d.fail(v, join(fs.path, "for"), "a wipe has no for; use restart_after (omit it to keep the node down)")
 	case stop && ok:
 		d.fail(v, join(fs.path, "for"), "an upgrade or downgrade has no for; use restart_after")
 	case stop:
@@ -139,7 +146,7 @@ func (d *decoder) faultWindow(fs *fields, f *Fault) {
 		d.checkWindowEnd(v, join(fs.path, "for"), f.At, f.For, good)
 	}
 	if v, ok := fs.get("restart_after"); ok && !stop {
-		d.fail(v, join(fs.path, "restart_after"), "only a crash, upgrade or downgrade has restart_after; use for")
+		d.fail(v, join(fs.path, "restart_after"), "only a crash, wipe, upgrade or downgrade has restart_after; use for")
 	}
 }
 

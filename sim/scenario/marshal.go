@@ -256,6 +256,9 @@ func (f *Fault) node() *yaml.Node {
 		c.add("node", strNode(f.Crash.Target))
 		m.add(f.Crash.Swap, c.n)
 		m.add("restart_after", durNode(f.Crash.RestartAfter))
+	case f.Crash != nil && f.Crash.Wipe:
+		m.add(KindWipe, strNode(f.Crash.Target))
+		m.addIf(f.Crash.RestartAfter != 0, "restart_after", func() *yaml.Node { return durNode(f.Crash.RestartAfter) })
 	case f.Crash != nil:
 		m.add(KindCrash, strNode(f.Crash.Target))
 		m.addIf(f.Crash.RestartAfter != 0, "restart_after", func() *yaml.Node { return durNode(f.Crash.RestartAfter) })

@@ -242,7 +242,48 @@ func TestParseRejectsFaults(t *testing.T) {
 		{"upgrade past end", f + "  - {at: 58s, upgrade: {node: n2}}\n", one(5, "faults[0].upgrade", "window ends at 1m1s")},
 		{"upgrade and crash", f + "  - {at: 1s, crash: n1, upgrade: {node: n1}}\n", one(5, "faults[0]", "has crash and upgrade")},
 		{"upgrade over crash", f + "  - {at: 1s, crash: n2, restart_after: 5s}\n  - {at: 2s, upgrade: {node: n2}}\n", one(6, "faults[1]", "")},
+		{"wipe unknown node", f + "  - {at: 1s, wipe: n9, restart_after: 1s}\n", one(5, "faults[0].wipe", `unknown node "n9"`)},
+		{"wipe a mapping", f + "  - {at: 1s, wipe: {node: n2}, restart_after: 1s}\n", one(5, "faults[0].wipe", "")},
+		{"wipe with for", f + "  - {at: 1s, for: 1s, wipe: n2}\n", one(5, "faults[0].for", "a wipe has no for")},
+		{"wipe past end", f + "  - {at: 58s, wipe: n2, restart_after: 3s}\n", one(5, "faults[0].restart_after", "window ends at 1m1s")},
+		{"wipe and crash", f + "  - {at: 1s, crash: n1, wipe: n1}\n", one(5, "faults[0]", "has crash and wipe")},
+		{"wipe over crash", f + "  - {at: 1s, crash: n2, restart_after: 5s}\n  - {at: 2s, wipe: n2, restart_after: 1s}\n", one(6, "faults[1]", "")},
 	})
+}
+
+// A wipe is, to the simulator, a crash whose disk is erased before the
+// restart: Parse holds it as KindCrash with Crash.Wipe, and Marshal writes
+// it back as the file said.
+func TestParseWipeIsAWipingCrash(t *testing.T) {
+	text := withRegistry + `faults:
+  - {at: 1s, wipe: n2, restart_after: 2s}
+  - {at: 10s, wipe: leader}
+`
+	s, err := Parse("case.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := s.Faults[0], s.Faults[1]
+	if a.Kind != KindCrash || a.Crash.Target != "n2" || !a.Crash.Wipe || a.Crash.Swap != "" || a.Crash.RestartAfter != 2*time.Second || a.Line != 5 {
+		t.Errorf("wipe = %+v crash %+v", a, a.Crash)
+	}
+	if b.Kind != KindCrash || b.Crash.Target != TargetLeader || !b.Crash.Wipe || b.Crash.RestartAfter != 0 {
+		t.Errorf("wipe leader = %+v crash %+v", b, b.Crash)
+	}
+	out, err := s.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(string(out), "wipe:") != 2 {
+		t.Errorf("Marshal lost the wipes:\n%s", out)
+	}
+	again, err := Parse("again.yaml", out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if *again.Faults[0].Crash != *a.Crash || *again.Faults[1].Crash != *b.Crash {
+		t.Errorf("round trip changed the wipes: %+v %+v", again.Faults[0].Crash, again.Faults[1].Crash)
+	}
 }
 
 // An upgrade or downgrade is, to the simulator, a crash that restarts:

@@ -85,6 +85,9 @@ const (
 	// names them (see Crash).
 	KindUpgrade   = "upgrade"
 	KindDowngrade = "downgrade"
+	// KindWipe is written in a file but never held in Fault.Kind either:
+	// Parse turns `wipe: nX` into a KindCrash with Crash.Wipe set.
+	KindWipe = "wipe"
 )
 
 // Dynamic targets. A target is otherwise a node name n1..nCount.
@@ -354,10 +357,17 @@ type Bridge struct {
 // defaults to RestartAfterDefault); `ronsim real --rond-old` stops the
 // node with SIGTERM instead, migrates its data dir and restarts it on the
 // other binary (sim/real).
+//
+// Wipe is true for `wipe: nX`: the crashed node's disk is erased, durable
+// state included, before it restarts; its identity (node key) is kept, as
+// for a node restarted on a new empty data directory. Raft state is lost
+// while the group still counts the replica (core/registry doc.go,
+// "Amnesia"). A wipe is never a swap.
 type Crash struct {
 	Target       string
 	RestartAfter time.Duration
 	Swap         string
+	Wipe         bool
 }
 
 // Pause stalls a node (no inputs are delivered) for the fault's window; its

@@ -329,6 +329,19 @@ func flippedCopy(r *env.Rand, b []byte) []byte {
 	return c
 }
 
+// Wipe erases every key, durable or not, as if the node came back on a new
+// empty data directory (the `wipe` fault). Counters and fault settings
+// stay; the rand stream is not touched, so a wipe draws nothing.
+func (d *Disk) Wipe() {
+	clear(d.values)
+	d.index = keyIndex{}
+	d.bytes = 0
+	clear(d.undo)
+	d.undo = d.undo[:0]
+	d.opEnds = d.opEnds[:0]
+	d.checkInvariants()
+}
+
 // Stats returns the disk's counters and current sizes.
 func (d *Disk) Stats() Stats {
 	s := d.stats
