@@ -318,8 +318,9 @@
 // # Audit of reloads
 //
 // One record per change, in the hash chain, with the kinds the log
-// already has (a new kind would read as a break to a build downgraded
-// from this one, which discards the records after it as a crash tail):
+// already has (a new kind reads as a break to the builds before the
+// audit kind rule, such as 6db240a, which discard the records from it
+// on as a crash tail or stop the log; core/audit/doc.go, "Kinds"):
 //
 //	key_rotate cap_keys         at start and when a reload changed the keys: the
 //	                            versions as "vN:FINGERPRINT" (16 hex digits of a

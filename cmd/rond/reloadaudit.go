@@ -24,8 +24,8 @@ import (
 // reload that changed it, and every reload refused. The records use the
 // kinds the log already has, so that a node downgraded to a build that
 // predates these records still reads its log (an unknown kind is a break
-// in the chain to an older build, which would discard the records after
-// it as a crash tail):
+// in the chain to a build before the audit kind rule, core/audit/doc.go
+// "Kinds", which would discard the records after it as a crash tail):
 //
 //	kind           subject             detail
 //	key_rotate     cap_keys            versions with fingerprints, added, retired, current

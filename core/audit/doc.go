@@ -135,11 +135,52 @@
 // (policy_change, subject members) it started with and every reload that
 // changed them, and each refused reload once (subjects refused:cap_keys,
 // refused:policy, refused:members); cmd/rond's doc.go, "Audit of
-// reloads", lists the fields. These use existing kinds on purpose: a
-// build that does not know a kind reads its record as a break in the
-// chain and discards it and every record after it as a crash tail
-// (recovery), so a new Kind makes downgrading a node past it erase
-// audit records. Add one only with that in mind.
+// reloads", lists the fields. These use existing kinds on purpose: the
+// builds before the kind rule below read a new kind as a break.
+//
+// Kinds, and what a verifier must understand: a record's Kind is a number
+// the hash covers like its other fields. To chain a record a verifier
+// needs its framing only (format 1: seq, time, the kind as a number, the
+// four text fields within their limits, prev; Marshal), never the meaning
+// of its kind: re-encoding the decoded fields gives back the bytes the
+// hash and the next record's Prev cover, whatever the kind. So a record
+// of a kind this build does not define (a number up to 255 above its
+// kinds; Kind.Valid false), which a newer build wrote before the node was
+// downgraded, is not corruption: recovery keeps it and the chain goes on
+// after it, Verify chains it, reads and GET /audit serve it, ronctl audit
+// verify and list show it as "unknown kind N" (exports carry the number
+// of every kind above KindNamedMax in kind_code, so a ronctl that does
+// not know a newer node's name for it still hashes it), retention counts
+// and drops it like any record, and what acts on a kind (the retention
+// witness in recovery and VerifyBaseWitnessed) never takes it for a kind
+// it knows. Only a framing failure (a value that does not unseal or
+// decode: another format, kind 0, a field over its limit, a seq not its
+// key's) or a broken link is a break. This build still appends only the
+// kinds it defines (another is dropped as "invalid").
+//
+// The rule for a new kind: it may be added freely as far as downgrades to
+// builds that follow this rule go (those from the commit that added this
+// section on). It must fit format 1: its data in Actor, Tenant, Subject
+// and Detail within their limits and a number at most 255 (a new field, a
+// longer limit or a wider kind is a new record format, which every build
+// reads as a break); it must not take over a job that older builds do
+// with an existing kind (a retention drop stays witnessed by a
+// KindRetention record, or their verifiers find no witness); and
+// KindNamedMax does not move. Builds before the rule (6db240a, the
+// baseline of make real-upgrade, and every build before the commit that
+// added this section) read any record of a kind they do not define as a
+// break: when at most InflightRecordsMax records follow it, recovery
+// deletes it and them as a crash tail; otherwise the log stops. That
+// hazard remains for KindRetention, which 6db240a does not define, and
+// 6db240a also reads the retention base (BaseKey, which sorts first) as
+// an undecodable first record: for 6db240a the log of a node whose
+// retention dropped a segment breaks at the base (all of it), and that of
+// one that crashed between a retention record and its drop at the
+// retention record. Before downgrading such a node to 6db240a, export its
+// log (GET /audit, ronctl audit list --json): the older build stops the
+// log (deleting nothing) when more than InflightRecordsMax (1024) records
+// follow the break, and erases them otherwise (a retained log that small,
+// base included, after which it starts a new chain at seq 1).
 //
 // Rejected alternatives: a head key rewritten on every append would make
 // start-up O(1) but doubles the writes and can disagree with the records

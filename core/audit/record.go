@@ -27,7 +27,10 @@ const (
 // hashContext domain-separates record hashes from other BLAKE3 digests.
 const hashContext = "ron-audit-v1\x00"
 
-// Kind is what a record is about. Values are part of the encoding.
+// Kind is what a record is about. Values are part of the encoding, and
+// the hash covers them as a number: a verifier chains a record of any
+// kind from 1 to 255 without knowing what it means (see "Kinds" in
+// doc.go). Kind 0 is never assigned (a record of kind 0 is malformed).
 type Kind uint8
 
 const (
@@ -44,18 +47,30 @@ const (
 	// witnessed in the log.
 	KindRetention Kind = 8
 	kindLast           = KindRetention
+	// KindNamedMax is the last kind the builds before unknown kinds were
+	// tolerated know (KindRetention). Exports name kinds up to it by
+	// name only, as those builds read them; a later kind's export also
+	// carries its number (io/gateway's AuditRecord.KindCode), so that a
+	// verifier that does not know its name can still hash it. Fixed: a
+	// new kind does not move it.
+	KindNamedMax = KindRetention
 )
 
 var kindNames = [...]string{"", "token_issue", "token_revoke", "policy_change", "name_write", "delete", "quota_reject", "key_rotate", "retention"}
 
+// String is the kind's name, or "unknown kind N" for a kind this build
+// does not define (a record a newer build wrote, kept as it verifies).
 func (k Kind) String() string {
 	if k.Valid() {
 		return kindNames[k]
 	}
-	return fmt.Sprintf("Kind(%d)", uint8(k))
+	return fmt.Sprintf("unknown kind %d", uint8(k))
 }
 
-// Valid reports whether k is a defined kind.
+// Valid reports whether this build defines k: the kinds it appends and
+// acts on. A record may hold another kind (1..255): a newer build wrote
+// it, its bytes and links verify like any other, and this build keeps it
+// and treats it as opaque (doc.go, "Kinds").
 func (k Kind) Valid() bool { return k >= KindTokenIssue && k <= kindLast }
 
 // Errors. ErrBroken is wrapped by every chain verification failure;
@@ -92,8 +107,10 @@ func (r *Record) validate() error {
 		return errors.New("seq 0")
 	case r.Time < 0:
 		return fmt.Errorf("negative time %d", r.Time)
-	case !r.Kind.Valid():
-		return fmt.Errorf("unknown kind %d", r.Kind)
+	case r.Kind == 0:
+		// An unknown kind is not an error: the chain covers the number,
+		// not its meaning (doc.go, "Kinds").
+		return errors.New("kind 0")
 	case len(r.Actor) > ActorBytesMax || len(r.Tenant) > TenantBytesMax ||
 		len(r.Subject) > SubjectBytesMax || len(r.Detail) > DetailBytesMax:
 		return errors.New("a text field exceeds its limit")
@@ -124,6 +141,9 @@ func (r *Record) Hash() [32]byte {
 }
 
 // UnmarshalRecord decodes Marshal's output; only canonical bytes decode.
+// A kind this build does not define decodes (Kind.Valid is false): the
+// framing is the same for every kind, so re-encoding it gives back the
+// bytes its hash covers.
 func UnmarshalRecord(b []byte) (Record, error) {
 	rd := wire.NewReader(b)
 	if f := rd.Uvarint(); rd.Err() == nil && f != recordFormat {
@@ -146,7 +166,8 @@ func UnmarshalRecord(b []byte) (Record, error) {
 
 // Verify checks that records form a chain from the start of the log: the
 // first has Seq 1 and a zero Prev, each next one has the next Seq and the
-// Hash of its predecessor as Prev, and every record is valid. It returns
+// Hash of its predecessor as Prev, and every record is well formed (a
+// kind this build does not define is: see "Kinds" in doc.go). It returns
 // (-1, nil) for a good chain. Otherwise firstBad is the earliest index
 // not vouched for: records[:firstBad] are proven intact by the links
 // after them. Any altered, reordered, inserted or removed record breaks a

@@ -161,37 +161,60 @@ func (c *claimAudits) mark(name string, owner []byte) {
 
 // AuditRecord is one line of GET /audit: an audit.Record with its hash
 // fields in hex. Hash is informational; a verifier recomputes it.
+//
+// Kind is the kind's name ("unknown kind N" for one this build does not
+// define). A kind above audit.KindNamedMax also has its number in
+// KindCode, which is what the hash covers: a verifier that does not know
+// the name chains the record by it (a newer node's export, or a record a
+// newer build wrote before a downgrade). Kinds up to KindNamedMax go
+// without it, so that ronctl builds that reject unknown fields still
+// read every export they could before.
 type AuditRecord struct {
-	Seq     uint64 `json:"seq"`
-	TimeNs  int64  `json:"time_ns"`
-	Kind    string `json:"kind"`
-	Actor   string `json:"actor"`
-	Tenant  string `json:"tenant"`
-	Subject string `json:"subject"`
-	Detail  string `json:"detail"`
-	Prev    string `json:"prev"`
-	Hash    string `json:"hash"`
+	Seq      uint64 `json:"seq"`
+	TimeNs   int64  `json:"time_ns"`
+	Kind     string `json:"kind"`
+	KindCode uint8  `json:"kind_code,omitempty"`
+	Actor    string `json:"actor"`
+	Tenant   string `json:"tenant"`
+	Subject  string `json:"subject"`
+	Detail   string `json:"detail"`
+	Prev     string `json:"prev"`
+	Hash     string `json:"hash"`
 }
 
 // AuditRecordOf is r as a JSON line.
 func AuditRecordOf(r audit.Record) AuditRecord {
 	h := r.Hash()
-	return AuditRecord{Seq: r.Seq, TimeNs: int64(r.Time), Kind: r.Kind.String(), Actor: r.Actor,
+	a := AuditRecord{Seq: r.Seq, TimeNs: int64(r.Time), Kind: r.Kind.String(), Actor: r.Actor,
 		Tenant: r.Tenant, Subject: r.Subject, Detail: r.Detail,
 		Prev: hex.EncodeToString(r.Prev[:]), Hash: hex.EncodeToString(h[:])}
+	if r.Kind > audit.KindNamedMax {
+		a.KindCode = uint8(r.Kind)
+	}
+	return a
 }
 
-// Record converts a JSON line back into the record it describes.
+// Record converts a JSON line back into the record it describes. The
+// kind is KindCode when set (its name is then informational, unless this
+// build defines the kind: then the name must be its own), else the kind
+// the name names.
 func (a AuditRecord) Record() (audit.Record, error) {
 	r := audit.Record{Seq: a.Seq, Time: env.Time(a.TimeNs), Actor: a.Actor, Tenant: a.Tenant,
 		Subject: a.Subject, Detail: a.Detail}
-	for k := audit.KindTokenIssue; k.Valid(); k++ {
-		if k.String() == a.Kind {
-			r.Kind = k
+	if a.KindCode != 0 {
+		r.Kind = audit.Kind(a.KindCode)
+		if r.Kind.Valid() && r.Kind.String() != a.Kind {
+			return r, fmt.Errorf("gateway: audit record seq %d: kind %q is not kind_code %d (%s)", a.Seq, a.Kind, a.KindCode, r.Kind)
+		}
+	} else {
+		for k := audit.KindTokenIssue; k.Valid(); k++ {
+			if k.String() == a.Kind {
+				r.Kind = k
+			}
 		}
 	}
 	if r.Kind == 0 {
-		return r, fmt.Errorf("gateway: audit record seq %d: unknown kind %q", a.Seq, a.Kind)
+		return r, fmt.Errorf("gateway: audit record seq %d: unknown kind %q without a kind_code", a.Seq, a.Kind)
 	}
 	prev, err := hex.DecodeString(a.Prev)
 	if err != nil || len(prev) != len(r.Prev) {

@@ -124,7 +124,10 @@
 // (auditlog.go, claimAudits).
 // GET /audit (a token allowing admin on "audit") streams the log as JSON
 // lines (AuditRecord), with the head read beforehand in X-Ron-Audit-Head
-// so a client can run audit.VerifyHead and tell a cut stream.
+// so a client can run audit.VerifyHead and tell a cut stream. A record of
+// a kind this build does not define (a newer build wrote it) is served
+// as "unknown kind N" with its number in kind_code, which every kind
+// above audit.KindNamedMax carries (core/audit/doc.go, "Kinds").
 //
 // OAP/1 capability bytes: io/oapgate serves this same handler to OAP/1
 // clients over QUIC; a START frame's capability bytes become the request's
