@@ -43,10 +43,15 @@ const (
 	// (FormatHead), chained before the drop so that every cut is
 	// witnessed in the log.
 	KindRetention Kind = 8
-	kindLast           = KindRetention
+	// KindObjectWrite is a committed object write (PUT /o): Subject the
+	// address, Detail its size and whether the node already stored it.
+	// Objects have no owner; this record is how an operator finds what a
+	// tenant stored.
+	KindObjectWrite Kind = 9
+	kindLast             = KindObjectWrite
 )
 
-var kindNames = [...]string{"", "token_issue", "token_revoke", "policy_change", "name_write", "delete", "quota_reject", "key_rotate", "retention"}
+var kindNames = [...]string{"", "token_issue", "token_revoke", "policy_change", "name_write", "delete", "quota_reject", "key_rotate", "retention", "object_write"}
 
 func (k Kind) String() string {
 	if k.Valid() {

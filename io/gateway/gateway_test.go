@@ -40,7 +40,7 @@ type fixture struct {
 // startNode runs spec as a single-replica node on disk (pebble, opened
 // here) and closes both when the test ends. Cleanups run last in, first
 // out, so a server a fixture registers afterwards closes before the node.
-func startNode(t *testing.T, disk pebbledisk.Options, spec runtime.NodeSpec, seed uint64) *runtime.Runtime {
+func startNode(t testing.TB, disk pebbledisk.Options, spec runtime.NodeSpec, seed uint64) *runtime.Runtime {
 	t.Helper()
 	d, err := pebbledisk.Open(disk)
 	if err != nil {
@@ -64,7 +64,7 @@ func startNode(t *testing.T, disk pebbledisk.Options, spec runtime.NodeSpec, see
 }
 
 // rootKeyring is the MAC keyring the fixtures mint their tokens from.
-func rootKeyring(t *testing.T) (*auth.Keyring, auth.MACKey) {
+func rootKeyring(t testing.TB) (*auth.Keyring, auth.MACKey) {
 	t.Helper()
 	keys := auth.NewKeyring(nil)
 	secret, _ := auth.NewSecret(bytes.Repeat([]byte{9}, auth.KeyBytes))
