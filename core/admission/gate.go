@@ -355,6 +355,7 @@ func (g *Gate) checkInvariants() {
 // zero and none exceeds WritesPerTenantMax.
 func (g *Gate) checkWriters() {
 	sum := 0
+	// map order ok: a sum and a bound check, the same in any order
 	for _, n := range g.writers {
 		if n <= 0 || n > g.cfg.WritesPerTenantMax {
 			panic("admission: a tenant's running writes exceed WritesPerTenantMax")
