@@ -197,17 +197,19 @@ func (g *Gate) canRunFor(tenant string, write bool) bool {
 }
 
 // mayPass reports whether r may run before the queued requests: nothing
-// is queued; or r is a read and no read is queued; or r is a write of a
-// tenant with nothing queued and no queued tenant's head could run now
-// (each waits for a slot of its class or for its own writes to end).
+// is queued; or r is a read and no read is queued; or r's tenant has
+// nothing queued and no queued tenant's head could run now (each waits
+// for a slot of its class or for its own writes to end), so r takes a
+// slot no waiter could have taken. The last case matters once a tenant at
+// WritesPerTenantMax queues: its writes, and a read behind them, must not
+// make every other tenant's request queue until some slot is released.
 // The loop visits at most the tenants with waiters (at most
-// QueueDepthMax), as checkInvariants does, and only while writes queue
-// with write slots free: when one tenant is at its cap.
+// QueueDepthMax), as checkInvariants does.
 func (g *Gate) mayPass(r Request) bool {
 	if g.queued == 0 || (!r.Write && g.queuedReads == 0) {
 		return true
 	}
-	return r.Write && g.queues[r.Tenant] == nil && !g.headRunnable()
+	return g.queues[r.Tenant] == nil && !g.headRunnable()
 }
 
 // headRunnable reports whether some queued tenant's head could take a

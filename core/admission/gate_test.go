@@ -235,3 +235,34 @@ func TestTenantCannotHoldEveryWriteSlot(t *testing.T) {
 		t.Fatalf("two write slots give WritesPerTenantMax %d, want at least 1", c)
 	}
 }
+
+// TestReadPassesATenantHeldBackByItsBound: a tenant at its write bound
+// with a read queued behind its queued writes does not make every other
+// tenant's read queue while a slot is free (with the first version of the
+// bound, queuedReads > 0 alone sent them to the queue until a release).
+func TestReadPassesATenantHeldBackByItsBound(t *testing.T) {
+	g := NewGate(Config{InflightMax: 4, ReadHeadroom: 1, WritesPerTenantMax: 1, TenantBurst: 1e6}, 0)
+	if g.Admit(0, Request{Tenant: "carol", Write: true, Cost: 1}).Outcome != Run {
+		t.Fatal("carol's first write did not run")
+	}
+	if g.Admit(0, Request{Tenant: "carol", Write: true, Cost: 1}).Outcome != Queued {
+		t.Fatal("carol's second write was not held back by her bound")
+	}
+	for i := 0; i < 3; i++ {
+		if g.Admit(0, Request{Tenant: "x", Cost: 1}).Outcome != Run {
+			t.Fatalf("read %d did not run", i)
+		}
+	}
+	if g.Admit(0, Request{Tenant: "carol", Cost: 1}).Outcome != Queued {
+		t.Fatal("carol's read ran with every slot taken")
+	}
+	if granted := g.Release("x", false); len(granted) != 0 {
+		t.Fatalf("a read slot freed and granted %v: carol's head is a write at her bound", granted)
+	}
+	if d := g.Admit(0, Request{Tenant: "bob", Cost: 1}); d.Outcome != Run {
+		t.Fatalf("bob's read with a slot free: %+v, want it to run", d)
+	}
+	if g.Saturated() != true {
+		t.Fatal("every slot is taken but the gate is not saturated")
+	}
+}
