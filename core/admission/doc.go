@@ -49,9 +49,10 @@
 // valid, and sources are free: a few loopback or IPv6 addresses). So a
 // tenant runs at most WritesPerTenantMax writes at once, by default a
 // quarter of the write slots (48 of 192); its further writes queue in
-// its DRR queue until one of its own ends, and a write of a tenant below
-// the bound and with nothing queued passes them, so another tenant's
-// write runs at once. Writes held back only by their tenant's bound do
+// its DRR queue until one of its own ends, and a request of a tenant
+// with nothing queued passes them whenever no queued head could take a
+// slot (a read queued behind the held-back writes included), so another
+// tenant's write or read runs at once. Writes held back only by their tenant's bound do
 // not make the gate Saturated: the node stays ready, since a newcomer
 // still gets in. Anonymous requests share one tenant (the gateway's
 // empty tenant, the simulator's "public"), but only reads are anonymous,
