@@ -98,7 +98,7 @@ func TestAuditVerifyAndListUnknownKind(t *testing.T) {
 // The same through a node (GET /audit): a node of this build serves the
 // record as it stored it, and ronctl verifies the stream.
 func TestAuditVerifyNodeServesUnknownKind(t *testing.T) {
-	recs := chainWithKind(3, 2, audit.Kind(9))
+	recs := chainWithKind(3, 2, audit.Kind(200))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(gateway.AuditHeadHeader, gateway.FormatAuditHead(audit.HeadOf(recs)))
 		w.Header().Set(gateway.AuditBaseHeader, gateway.FormatAuditHead(audit.Head{}))
@@ -109,7 +109,7 @@ func TestAuditVerifyNodeServesUnknownKind(t *testing.T) {
 	}))
 	defer srv.Close()
 	out, errOut, code := runCtl(t, "", "audit", "list", "--node", srv.URL, "--token", "x")
-	if code != 0 || !strings.Contains(out, " unknown kind 9 ") || !strings.Contains(out, "3 records verified") {
+	if code != 0 || !strings.Contains(out, " unknown kind 200 ") || !strings.Contains(out, "3 records verified") {
 		t.Fatalf("list --node: %d %q\n%s", code, errOut, out)
 	}
 }

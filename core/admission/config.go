@@ -11,6 +11,10 @@ const (
 	ReadHeadroomDefault  = 64
 	QueueDepthMaxDefault = 1024
 	QueueWaitMaxDefault  = 2 * time.Second
+	// WritesPerTenantShare: by default no tenant runs more than this
+	// fraction of the write slots (InflightMax-ReadHeadroom) at once, 48
+	// of 192 with the defaults (doc.go, "Write slots per tenant").
+	WritesPerTenantShare = 4 // one quarter
 	// AnonymousRateDefault (requests per second) is the rate of the one
 	// bucket that every read without a verified token shares: 25 times a
 	// tenant's and about a quarter of the small GETs one node serves on 2
@@ -45,6 +49,11 @@ type Config struct {
 	ReadHeadroom  int           // slots of InflightMax only reads may take; < 0: none
 	QueueDepthMax int           // requests waiting for a slot, all tenants
 	QueueWaitMax  time.Duration // longest wait for a slot before 503
+	// WritesPerTenantMax bounds the writes one tenant runs at once; its
+	// further writes queue. 0 takes a quarter of the write slots (at
+	// least one); < 0 or more than the write slots: the write slots (no
+	// bound of its own).
+	WritesPerTenantMax int
 
 	// AnonymousRate (requests per second) and AnonymousBurst size the one
 	// bucket that every read without a verified token shares, apart from
@@ -103,6 +112,13 @@ func (c Config) WithDefaults() Config {
 		c.ReadHeadroom = 0
 	case c.ReadHeadroom == 0 || c.ReadHeadroom >= c.InflightMax:
 		c.ReadHeadroom = min(ReadHeadroomDefault, c.InflightMax/4)
+	}
+	writeSlots := max(1, c.InflightMax-c.ReadHeadroom)
+	switch {
+	case c.WritesPerTenantMax == 0:
+		c.WritesPerTenantMax = max(1, writeSlots/WritesPerTenantShare)
+	case c.WritesPerTenantMax < 0 || c.WritesPerTenantMax > writeSlots:
+		c.WritesPerTenantMax = writeSlots
 	}
 	if c.QueueDepthMax <= 0 {
 		c.QueueDepthMax = QueueDepthMaxDefault

@@ -11,7 +11,8 @@
 //     only reads may take, and, when no slot is free, per-tenant FIFO
 //     queues served by deficit round robin (DRR) so one tenant's burst
 //     cannot starve another's requests. A full queue is shed (503). Writes
-//     are shed before reads: a write never takes a headroom slot.
+//     are shed before reads: a write never takes a headroom slot. No
+//     tenant runs more than WritesPerTenantMax writes at once (below).
 //   - Sources: a failure budget per client source (remote address). A
 //     request whose token does not verify is charged here, never to the
 //     tenant the token names, so a stolen-then-expired token cannot spend
@@ -34,9 +35,44 @@
 // Invariants (checked after every mutating call, cheap): the gate's
 // counters agree with its queues, every tenant in the DRR ring has
 // waiters, running never exceeds InflightMax and writes running never
-// exceed InflightMax-ReadHeadroom; the session table's per-tenant counts
+// exceed InflightMax-ReadHeadroom, nor one tenant's WritesPerTenantMax
+// (its per-tenant counts summing to the writes running); the session table's per-tenant counts
 // sum to its size and respect both limits; every map is bounded by a
 // named limit (TenantsMax, SourcesMax, SessionsMax).
+//
+// Write slots per tenant. DRR orders only the queue: a tenant whose
+// writes found free slots kept them, so one tenant holding slow writes
+// (bodies dripped just fast enough for the gateway's body limits, reopened
+// as they are cut) held every write slot, and every other tenant's write
+// queued until QueueWaitMax and was shed 503 while /readyz said not
+// ready. The per-source failure budget does not help (the tokens are
+// valid, and sources are free: a few loopback or IPv6 addresses). So a
+// tenant runs at most WritesPerTenantMax writes at once, by default a
+// quarter of the write slots (48 of 192); its further writes queue in
+// its DRR queue until one of its own ends, and a request of a tenant
+// with nothing queued passes them whenever no queued head could take a
+// slot (a read queued behind the held-back writes included), so another
+// tenant's write or read runs at once. Writes held back only by their tenant's bound do
+// not make the gate Saturated: the node stays ready, since a newcomer
+// still gets in. Anonymous requests share one tenant (the gateway's
+// empty tenant, the simulator's "public"), but only reads are anonymous,
+// and reads are not bounded per tenant (the anonymous bucket bounds
+// them). Why a fixed bound and not one that applies only while another
+// tenant waits: a tenant that already holds every slot when another
+// arrives gives one back only when a write ends, which a slow body makes
+// as late as the body limits allow; a fixed bound keeps the free slots
+// free for whoever comes. Why a quarter: a single tenant still gets
+// enough concurrency to saturate a node's storage (48 writes in flight;
+// the storage machine itself runs at most InflightPutsMax), and locking
+// others out takes four tenants' tokens rather than one, the same price
+// the session table's fair share sets (tokens are issued per tenant by
+// the operator). The price: a node serving one tenant runs at most a
+// quarter of its write slots for it (Config.WritesPerTenantMax -1 lifts
+// the bound; rond has no flag for it yet, as for the other gate limits).
+// The test that one tenant queuing in the gate makes another's admission
+// wait is TestTenantCannotHoldEveryWriteSlot; the simulator's fairness
+// check leaves a tenant at its bound out of the DRR comparison (it waits
+// for its own writes, not for a slot).
 //
 // Fair share of upload sessions. The per-tenant bound alone does not
 // keep the table open: SessionsMax/SessionsPerTenantMax tenants (8 of 8

@@ -53,6 +53,9 @@ type tenantQueue struct {
 // Writes are shed before reads in two ways: a write may only run while
 // fewer than InflightMax-ReadHeadroom requests run, so the headroom always
 // admits reads; and Ready turns false as soon as writes would queue.
+// No tenant runs more than WritesPerTenantMax writes at once: its further
+// writes queue while other tenants' writes take the free write slots
+// (doc.go, "Write slots per tenant").
 type Gate struct {
 	cfg       Config
 	buckets   buckets
@@ -65,7 +68,11 @@ type Gate struct {
 	writes    int // writes among running
 	// queuedReads counts the reads among queued.
 	queuedReads int
-	next        Ticket
+	// writers counts the running writes of each tenant that runs one
+	// (no zero entries): at most WritesPerTenantMax each, summing to
+	// writes, so the map holds at most InflightMax-ReadHeadroom entries.
+	writers map[string]int
+	next    Ticket
 }
 
 // NewGate returns a gate for cfg (defaults filled) whose buckets start
@@ -73,7 +80,8 @@ type Gate struct {
 func NewGate(cfg Config, now env.Time) *Gate {
 	cfg = cfg.WithDefaults()
 	return &Gate{cfg: cfg, buckets: newBuckets(cfg.TenantRate, cfg.TenantBurst, cfg.TenantsMax),
-		anonymous: bucket{tokens: cfg.AnonymousBurst, last: now}, queues: map[string]*tenantQueue{}}
+		anonymous: bucket{tokens: cfg.AnonymousBurst, last: now}, queues: map[string]*tenantQueue{},
+		writers: map[string]int{}}
 }
 
 // Config is the gate's configuration, defaults filled.
@@ -81,7 +89,7 @@ func (g *Gate) Config() Config { return g.cfg }
 
 // Admit decides one request: Run (a slot is taken now), Queued (wait for
 // the ticket) or Shed. Run and every granted ticket must be followed by
-// exactly one Release with the same write class.
+// exactly one Release with the same tenant and write class.
 func (g *Gate) Admit(now env.Time, r Request) Decision {
 	defer g.checkInvariants()
 	if wait, ok := g.takeToken(now, r); !ok {
@@ -91,11 +99,14 @@ func (g *Gate) Admit(now env.Time, r Request) Decision {
 		}
 		return Decision{Outcome: Shed, Refusal: Refusal{Kind: KindOverQuota, Reason: ShedOverQuota, Detail: detail, RetryAfter: wait}}
 	}
-	// A request runs at once when a slot of its class is free and nothing
-	// queued could take it: a read passes queued writes (they wait for a
-	// write slot, which a read in the headroom does not take from them).
-	if g.canRun(r.Write) && (g.queued == 0 || (!r.Write && g.queuedReads == 0)) {
-		g.start(r.Write)
+	// A request runs at once when a slot of its class is free for its
+	// tenant and nothing queued could take it: a read passes queued writes
+	// (they wait for a write slot, which a read in the headroom does not
+	// take from them), and a write passes the queued writes of tenants at
+	// WritesPerTenantMax (they wait for their own writes to end, not for
+	// this slot).
+	if g.canRunFor(r.Tenant, r.Write) && g.mayPass(r) {
+		g.start(r.Tenant, r.Write)
 		return Decision{Outcome: Run}
 	}
 	if g.queued >= g.cfg.QueueDepthMax {
@@ -112,16 +123,20 @@ func QueueTimeout() Refusal {
 	return Refusal{Kind: KindOverloaded, Reason: ShedQueueTimeout, Detail: "no capacity within the queue wait limit", RetryAfter: time.Second}
 }
 
-// Release ends a running request of class write and returns the tickets
-// granted by it, in grant order: each now runs (and is released in turn).
-func (g *Gate) Release(write bool) []Ticket {
+// Release ends a running request of tenant and class write and returns
+// the tickets granted by it, in grant order: each now runs (and is
+// released in turn).
+func (g *Gate) Release(tenant string, write bool) []Ticket {
 	defer g.checkInvariants()
-	if g.running == 0 || (write && g.writes == 0) {
-		panic("admission: Release without a running request of its class")
+	if g.running == 0 || (write && g.writers[tenant] == 0) {
+		panic("admission: Release without a running request of its tenant and class")
 	}
 	g.running--
 	if write {
 		g.writes--
+		if g.writers[tenant]--; g.writers[tenant] == 0 {
+			delete(g.writers, tenant)
+		}
 	}
 	return g.dispatch()
 }
@@ -152,8 +167,12 @@ func (g *Gate) Cancel(tenant string, t Ticket) bool {
 func (g *Gate) Queued() int  { return g.queued }
 func (g *Gate) Running() int { return g.running }
 
-// Saturated reports whether a write would queue now.
-func (g *Gate) Saturated() bool { return g.queued > 0 || !g.canRun(true) }
+// Saturated reports whether a write of a tenant running none would queue
+// now. Writes queued only because their tenants run WritesPerTenantMax do
+// not saturate the gate: another tenant's write still runs at once, so
+// the node stays ready (a tenant at its bound must not take the node out
+// of a load balancer).
+func (g *Gate) Saturated() bool { return !g.canRun(true) || g.headRunnable() }
 
 // takeToken takes one token from the tenant's bucket or the anonymous one.
 func (g *Gate) takeToken(now env.Time, r Request) (time.Duration, bool) {
@@ -170,10 +189,46 @@ func (g *Gate) canRun(write bool) bool {
 	return g.running < g.cfg.InflightMax
 }
 
-func (g *Gate) start(write bool) {
+// canRunFor reports whether a request of tenant and class write may take
+// a slot now: one of its class is free and, for a write, the tenant runs
+// fewer than WritesPerTenantMax writes.
+func (g *Gate) canRunFor(tenant string, write bool) bool {
+	return g.canRun(write) && (!write || g.writers[tenant] < g.cfg.WritesPerTenantMax)
+}
+
+// mayPass reports whether r may run before the queued requests: nothing
+// is queued; or r is a read and no read is queued; or r's tenant has
+// nothing queued and no queued tenant's head could run now (each waits
+// for a slot of its class or for its own writes to end), so r takes a
+// slot no waiter could have taken. The last case matters once a tenant at
+// WritesPerTenantMax queues: its writes, and a read behind them, must not
+// make every other tenant's request queue until some slot is released.
+// The loop visits at most the tenants with waiters (at most
+// QueueDepthMax), as checkInvariants does.
+func (g *Gate) mayPass(r Request) bool {
+	if g.queued == 0 || (!r.Write && g.queuedReads == 0) {
+		return true
+	}
+	return g.queues[r.Tenant] == nil && !g.headRunnable()
+}
+
+// headRunnable reports whether some queued tenant's head could take a
+// slot now (one of its class is free and, for a write, its tenant is
+// below WritesPerTenantMax).
+func (g *Gate) headRunnable() bool {
+	for _, t := range g.ring {
+		if g.canRunFor(t, g.queues[t].waiters[0].write) {
+			return true
+		}
+	}
+	return false
+}
+
+func (g *Gate) start(tenant string, write bool) {
 	g.running++
 	if write {
 		g.writes++
+		g.writers[tenant]++
 	}
 }
 
@@ -236,12 +291,12 @@ func (g *Gate) dispatch() []Ticket {
 		q := g.queues[tenant]
 		q.deficit += quantum
 		before := len(granted)
-		for len(q.waiters) > 0 && q.waiters[0].cost <= q.deficit && g.canRun(q.waiters[0].write) {
+		for len(q.waiters) > 0 && q.waiters[0].cost <= q.deficit && g.canRunFor(tenant, q.waiters[0].write) {
 			w := q.waiters[0]
 			q.waiters = q.waiters[1:]
 			q.deficit -= w.cost
 			g.dequeued(w)
-			g.start(w.write)
+			g.start(tenant, w.write)
 			granted = append(granted, w.ticket)
 		}
 		if len(q.waiters) == 0 {
@@ -249,7 +304,7 @@ func (g *Gate) dispatch() []Ticket {
 			blocked = 0
 			continue
 		}
-		if head := q.waiters[0]; !g.canRun(head.write) {
+		if head := q.waiters[0]; !g.canRunFor(tenant, head.write) {
 			if blocked == 0 {
 				firstGranted = len(granted) > before
 			}
@@ -289,10 +344,27 @@ func (g *Gate) checkInvariants() {
 		(g.writes > g.cfg.InflightMax-g.cfg.ReadHeadroom && !g.cfg.Bug.SharedHeadroom) {
 		panic("admission: running requests exceed their caps")
 	}
+	g.checkWriters()
 	if len(g.ring) > 0 && g.cursor >= len(g.ring) {
 		panic("admission: cursor out of range")
 	}
 	if len(g.buckets.m) > g.cfg.TenantsMax {
 		panic("admission: more buckets than TenantsMax")
+	}
+}
+
+// checkWriters: the per-tenant running writes sum to writes, none is
+// zero and none exceeds WritesPerTenantMax.
+func (g *Gate) checkWriters() {
+	sum := 0
+	// map order ok: a sum and a bound check, the same in any order
+	for _, n := range g.writers {
+		if n <= 0 || n > g.cfg.WritesPerTenantMax {
+			panic("admission: a tenant's running writes exceed WritesPerTenantMax")
+		}
+		sum += n
+	}
+	if sum != g.writes {
+		panic("admission: per-tenant running writes disagree with writes")
 	}
 }

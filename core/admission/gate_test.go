@@ -11,7 +11,7 @@ import (
 // default, so with the default cap writes stop at 192 running and reads
 // still run up to 256 (the landed gateway left it at 0).
 func TestReadHeadroomDefaultIsReserved(t *testing.T) {
-	g := NewGate(Config{TenantBurst: 1e6}, 0)
+	g := NewGate(Config{TenantBurst: 1e6, WritesPerTenantMax: -1}, 0)
 	if got := g.Config().ReadHeadroom; got != ReadHeadroomDefault {
 		t.Fatalf("ReadHeadroom %d, want %d", got, ReadHeadroomDefault)
 	}
@@ -52,7 +52,7 @@ func TestDRRInterleavesTenants(t *testing.T) {
 	owner[g.Admit(0, Request{Tenant: "B", Cost: 1}).Ticket] = "B"
 	var order []string
 	for len(order) < 6 {
-		granted := g.Release(false)
+		granted := g.Release("", false)
 		if len(granted) != 1 {
 			t.Fatalf("release granted %v, want one ticket", granted)
 		}
@@ -69,13 +69,15 @@ func TestDRRSharesByCost(t *testing.T) {
 	g := NewGate(Config{InflightMax: 1, ReadHeadroom: -1, TenantBurst: 1e6}, 0)
 	g.Admit(0, Request{Tenant: "x", Write: true, Cost: 1})
 	owner := map[Ticket]string{}
+	running := "x" // the tenant of the one running write
 	for i := 0; i < 40; i++ {
 		owner[g.Admit(0, Request{Tenant: "big", Write: true, Cost: 4}).Ticket] = "big"
 		owner[g.Admit(0, Request{Tenant: "small", Write: true, Cost: 1}).Ticket] = "small"
 	}
 	units := map[string]int{}
 	for i := 0; i < 40; i++ {
-		for _, tk := range g.Release(true) {
+		for _, tk := range g.Release(running, true) {
+			running = owner[tk]
 			if owner[tk] == "big" {
 				units["big"] += 4
 			} else {
@@ -108,7 +110,7 @@ func TestBucketRefillsAndCancel(t *testing.T) {
 	if g.Cancel("t", d.Ticket) {
 		t.Fatal("a cancelled ticket was cancelled twice")
 	}
-	if granted := g.Release(false); len(granted) != 0 || g.Running() != 0 {
+	if granted := g.Release("t", false); len(granted) != 0 || g.Running() != 0 {
 		t.Fatalf("release after cancel granted %v, running %d", granted, g.Running())
 	}
 }
@@ -149,7 +151,7 @@ func TestSourcesChargeFailures(t *testing.T) {
 // whose writes are blocked; the landed gateway's cursor came back to the
 // tenant it had just granted).
 func TestDRRRotatesBlockedWriters(t *testing.T) {
-	g := NewGate(Config{InflightMax: 4, ReadHeadroom: 2, TenantBurst: 1e6}, 0)
+	g := NewGate(Config{InflightMax: 4, ReadHeadroom: 2, TenantBurst: 1e6, WritesPerTenantMax: -1}, 0)
 	for i := 0; i < 2; i++ {
 		if g.Admit(0, Request{Tenant: "x", Write: true, Cost: 1}).Outcome != Run {
 			t.Fatal("write slot not taken")
@@ -162,16 +164,105 @@ func TestDRRRotatesBlockedWriters(t *testing.T) {
 		}
 	}
 	var order []string
+	running := []string{"x", "x"} // tenants of the running writes, oldest first
 	for len(order) < 9 {
-		granted := g.Release(true)
+		granted := g.Release(running[0], true)
+		running = running[1:]
 		if len(granted) != 1 {
 			t.Fatalf("release granted %v, want one", granted)
 		}
 		order = append(order, owner[granted[0]])
+		running = append(running, owner[granted[0]])
 	}
 	for i := 3; i < len(order); i++ {
 		if order[i] == order[i-1] {
 			t.Fatalf("grant order %v: a tenant was granted twice in a row while others waited", order)
 		}
+	}
+}
+
+// TestTenantCannotHoldEveryWriteSlot: a tenant that keeps opening slow
+// writes (the red-team's slow-body holder) runs at most
+// WritesPerTenantMax of them and queues the rest; another tenant's write
+// still runs at once, and so does a third's, instead of queueing until
+// QueueWaitMax behind a backlog of the holder's writes. The old gate let
+// one tenant run all 192 write slots.
+func TestTenantCannotHoldEveryWriteSlot(t *testing.T) {
+	g := NewGate(Config{TenantBurst: 1e6}, 0)
+	capPerTenant := g.Config().WritesPerTenantMax
+	writeSlots := InflightMaxDefault - ReadHeadroomDefault
+	if capPerTenant != writeSlots/WritesPerTenantShare {
+		t.Fatalf("WritesPerTenantMax %d, want a quarter of %d", capPerTenant, writeSlots)
+	}
+	held, queued := 0, []Ticket{}
+	for i := 0; i < writeSlots+10; i++ {
+		switch d := g.Admit(0, Request{Tenant: "carol", Write: true, Cost: 1}); d.Outcome {
+		case Run:
+			held++
+		case Queued:
+			queued = append(queued, d.Ticket)
+		default:
+			t.Fatalf("carol's write %d shed: %+v", i, d)
+		}
+	}
+	if held != capPerTenant {
+		t.Fatalf("carol runs %d writes, want at most WritesPerTenantMax %d", held, capPerTenant)
+	}
+	if g.Saturated() {
+		t.Fatal("the gate reports saturated while only carol's own bound holds her writes back")
+	}
+	if d := g.Admit(0, Request{Tenant: "bob", Write: true, Cost: 1}); d.Outcome != Run {
+		t.Fatalf("bob's write while carol holds %d and queues %d: %+v, want it to run", held, len(queued), d)
+	}
+	if d := g.Admit(0, Request{Tenant: "dave", Cost: 1}); d.Outcome != Run {
+		t.Fatalf("dave's read: %+v, want it to run", d)
+	}
+	// One of carol's writes ends: her own queued write takes its place.
+	if granted := g.Release("carol", true); len(granted) != 1 || granted[0] != queued[0] {
+		t.Fatalf("carol's release granted %v, want her first queued ticket %d", granted, queued[0])
+	}
+	// Bob's ends: nothing of carol's may take it (she is at her cap).
+	if granted := g.Release("bob", true); len(granted) != 0 {
+		t.Fatalf("bob's release granted %v to a tenant at its cap", granted)
+	}
+	if d := g.Admit(0, Request{Tenant: "bob", Write: true, Cost: 1}); d.Outcome != Run {
+		t.Fatalf("bob's second write: %+v, want it to run", d)
+	}
+	if c := (Config{WritesPerTenantMax: -1}).WithDefaults().WritesPerTenantMax; c != writeSlots {
+		t.Fatalf("a negative WritesPerTenantMax gives %d, want the write slots %d", c, writeSlots)
+	}
+	if c := (Config{InflightMax: 4, ReadHeadroom: 2}).WithDefaults().WritesPerTenantMax; c != 1 {
+		t.Fatalf("two write slots give WritesPerTenantMax %d, want at least 1", c)
+	}
+}
+
+// TestReadPassesATenantHeldBackByItsBound: a tenant at its write bound
+// with a read queued behind its queued writes does not make every other
+// tenant's read queue while a slot is free (with the first version of the
+// bound, queuedReads > 0 alone sent them to the queue until a release).
+func TestReadPassesATenantHeldBackByItsBound(t *testing.T) {
+	g := NewGate(Config{InflightMax: 4, ReadHeadroom: 1, WritesPerTenantMax: 1, TenantBurst: 1e6}, 0)
+	if g.Admit(0, Request{Tenant: "carol", Write: true, Cost: 1}).Outcome != Run {
+		t.Fatal("carol's first write did not run")
+	}
+	if g.Admit(0, Request{Tenant: "carol", Write: true, Cost: 1}).Outcome != Queued {
+		t.Fatal("carol's second write was not held back by her bound")
+	}
+	for i := 0; i < 3; i++ {
+		if g.Admit(0, Request{Tenant: "x", Cost: 1}).Outcome != Run {
+			t.Fatalf("read %d did not run", i)
+		}
+	}
+	if g.Admit(0, Request{Tenant: "carol", Cost: 1}).Outcome != Queued {
+		t.Fatal("carol's read ran with every slot taken")
+	}
+	if granted := g.Release("x", false); len(granted) != 0 {
+		t.Fatalf("a read slot freed and granted %v: carol's head is a write at her bound", granted)
+	}
+	if d := g.Admit(0, Request{Tenant: "bob", Cost: 1}); d.Outcome != Run {
+		t.Fatalf("bob's read with a slot free: %+v, want it to run", d)
+	}
+	if g.Saturated() != true {
+		t.Fatal("every slot is taken but the gate is not saturated")
 	}
 }

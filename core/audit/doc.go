@@ -1,6 +1,6 @@
 // Package audit is RON's append-only audit log (ARCHITECTURE 5.6, ron-audit):
 // hash-chained records of capability issue and revoke, policy changes,
-// name writes, deletes, quota rejects and key rotations.
+// name writes, object writes, deletes, quota rejects and key rotations.
 //
 // Each Record carries Prev, the BLAKE3-256 (domain-separated) of the
 // canonical encoding of the record before it, and a Seq that grows by one

@@ -46,7 +46,12 @@ const (
 	// (FormatHead), chained before the drop so that every cut is
 	// witnessed in the log.
 	KindRetention Kind = 8
-	kindLast           = KindRetention
+	// KindObjectWrite is a committed object write (PUT /o): Subject the
+	// address, Detail its size and whether the node already stored it.
+	// Objects have no owner; this record is how an operator finds what a
+	// tenant stored.
+	KindObjectWrite Kind = 9
+	kindLast             = KindObjectWrite
 	// KindNamedMax is the last kind the builds before unknown kinds were
 	// tolerated know (KindRetention). Exports name kinds up to it by
 	// name only, as those builds read them; a later kind's export also
@@ -56,7 +61,7 @@ const (
 	KindNamedMax = KindRetention
 )
 
-var kindNames = [...]string{"", "token_issue", "token_revoke", "policy_change", "name_write", "delete", "quota_reject", "key_rotate", "retention"}
+var kindNames = [...]string{"", "token_issue", "token_revoke", "policy_change", "name_write", "delete", "quota_reject", "key_rotate", "retention", "object_write"}
 
 // String is the kind's name, or "unknown kind N" for a kind this build
 // does not define (a record a newer build wrote, kept as it verifies).

@@ -103,15 +103,16 @@ func (a *edgeState) now() env.Time { return env.Time(a.clock().Sub(a.origin)) }
 // allocates nothing. The zero slot (what a refusal returns) holds no place
 // and must not be released.
 type slot struct {
-	a     *edgeState
-	write bool
+	a      *edgeState
+	tenant string
+	write  bool
 }
 
 // release frees the slot and wakes the requests it lets run.
 func (s slot) release() {
 	s.a.mu.Lock()
 	defer s.a.mu.Unlock()
-	for _, t := range s.a.gate.Release(s.write) {
+	for _, t := range s.a.gate.Release(s.tenant, s.write) {
 		close(s.a.waiting[t])
 		delete(s.a.waiting, t)
 	}
@@ -127,7 +128,7 @@ func (a *edgeState) admit(ctx context.Context, tenant string, anonymous, write b
 	switch d.Outcome {
 	case admission.Run:
 		a.mu.Unlock()
-		return slot{a, write}, nil, ""
+		return slot{a, tenant, write}, nil, ""
 	case admission.Shed:
 		a.mu.Unlock()
 		return slot{}, refusalError(d.Refusal), d.Refusal.Reason
@@ -141,14 +142,14 @@ func (a *edgeState) admit(ctx context.Context, tenant string, anonymous, write b
 	defer timer.Stop()
 	select {
 	case <-ready:
-		return slot{a, write}, nil, ""
+		return slot{a, tenant, write}, nil, ""
 	case <-timer.C:
 	case <-ctx.Done():
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if !a.gate.Cancel(tenant, d.Ticket) { // granted while we were giving up: take it
-		return slot{a, write}, nil, ""
+		return slot{a, tenant, write}, nil, ""
 	}
 	delete(a.waiting, d.Ticket)
 	r := admission.QueueTimeout()

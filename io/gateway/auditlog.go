@@ -14,7 +14,9 @@ import (
 	"github.com/ron-network/ron/core/audit"
 	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/env"
+	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/registry"
+	"github.com/ron-network/ron/core/storage"
 	"github.com/ron-network/ron/io/runtime"
 )
 
@@ -73,6 +75,34 @@ func (g *Gateway) Audit(ctx context.Context, e audit.Event) error {
 func (g *Gateway) auditRequest(req *request, kind audit.Kind, subject, detail string) error {
 	return g.Audit(context.Background(), audit.Event{Kind: kind, Actor: "token:" + req.tokenID,
 		Tenant: req.tenant, Subject: subject, Detail: detail})
+}
+
+// Object write audit details: whether the node held the object before
+// the write (content-addressed storage keeps one copy, so a write of
+// stored bytes adds nothing). Only the audit log, which only an admin
+// token reads, says which: the PUT's answer is the same 201 either way.
+const (
+	ObjectWriteNew    = "new"
+	ObjectWriteStored = "already_stored"
+)
+
+// auditObjectWrite records a committed PUT /o: the tenant and token, the
+// address, the size, and whether the object was new here (stored: the
+// node held it before the commit, by a storage Has just before it; two
+// racing writes of the same new bytes may both read "new").
+func (g *Gateway) auditObjectWrite(req *request, addr proto.Addr, size uint64, stored bool) {
+	state := ObjectWriteNew
+	if stored {
+		state = ObjectWriteStored
+	}
+	_ = g.auditRequest(req, audit.KindObjectWrite, addr.String(), fmt.Sprintf("size=%d %s", size, state))
+}
+
+// storedLocally reports whether this node already holds addr committed
+// (false when storage does not answer: the record then says "new").
+func (g *Gateway) storedLocally(req *request, addr proto.Addr) bool {
+	res, err := call(g, req, storage.Has{Addr: addr})
+	return err == nil && res.Local
 }
 
 func (g *Gateway) auditQuotaReject(req *request) {

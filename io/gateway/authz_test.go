@@ -177,11 +177,11 @@ func TestAuditRecordsWritesDeletesAndQuotaRejects(t *testing.T) {
 	for _, r := range recs {
 		kinds = append(kinds, r.Kind.String()+":"+r.Subject)
 	}
-	want := []string{"delete:" + addr, "name_write:audited.example", "quota_reject:GET /o/" + addr}
+	want := []string{"object_write:" + addr, "delete:" + addr, "name_write:audited.example", "quota_reject:GET /o/" + addr}
 	if strings.Join(kinds, " ") != strings.Join(want, " ") {
 		t.Fatalf("audit kinds %v, want %v", kinds, want)
 	}
-	if recs[0].Tenant != "alice" || !strings.HasPrefix(recs[0].Actor, "token:") || recs[2].Tenant != gateway.PublicTenant {
+	if recs[0].Tenant != "alice" || recs[1].Tenant != "alice" || !strings.HasPrefix(recs[1].Actor, "token:") || recs[3].Tenant != gateway.PublicTenant {
 		t.Fatalf("actors/tenants: %+v", recs)
 	}
 

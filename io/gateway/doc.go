@@ -109,7 +109,7 @@
 // refusal: the same invalid text or read error refused again (every
 // SIGHUP) is not reported until it differs or a reload succeeds.
 //
-// Audit: name writes, deletes and quota rejects (paced to
+// Audit: name writes, object writes, deletes and quota rejects (paced to
 // QuotaAuditsPerSecondMax) are appended to the node's audit log with an
 // audit.Append call (the gateway is outside the node loop and cannot
 // publish on the bus); rond adds token issue and policy change through
@@ -122,6 +122,44 @@
 // its name in a loop must not grow the log at its request rate, and the
 // change itself, the first successful claim, is always recorded
 // (auditlog.go, claimAudits).
+// An object write (a committed PUT /o) is recorded as object_write with
+// the tenant, the token, the address and "size=N new" or "size=N
+// already_stored" (a storage Has just before the commit; two racing
+// writes of the same new bytes may both say new): objects have no owner,
+// so this is how an operator finds what a tenant stored. It costs a Has
+// and an Append per PUT (BenchmarkPutSmall: 173 to 218 allocations per
+// 1 KiB PUT; the time difference was within the shared machine's noise)
+// and one record, a few hundred bytes stored, per PUT: size
+// audit_retain_bytes for the write rate (core/audit doc.go, "Retention").
+// A claim made with the key that already holds the name (an owner key is
+// public) is recorded with ClaimUnchangedDetail appended, so it does not
+// read as if the claiming tenant took the name; the answer stays 201.
+//
+// Tenancy: what one tenant can take from, or learn about, another.
+//   - Storage: a write token allows unlimited storage up to the node's
+//     disk (or, on a micronode, --memory-max) budget. There is no
+//     per-tenant byte quota yet. What bounds a tenant: max_bytes per
+//     request (the policy's, and a token caveat), the request rate of
+//     its bucket, its upload sessions, its write slots
+//     (core/admission's WritesPerTenantMax), and the audit log's
+//     object_write records to find and delete (DELETE /o, an admin's
+//     op) what it stored. A full disk stops every tenant's writes.
+//   - Dedup existence oracle: storage is content-addressed and keeps one
+//     copy, so any writer can learn whether exact bytes were stored
+//     before. The PUT's answer is the same (201, same address and size)
+//     either way, but the node's object count does not move for stored
+//     bytes. GET /status shows objects and object_bytes only to a caller
+//     that may read here (or holds an admin token), as the policy
+//     decides (storageCountsVisible); GET /metrics stays public for
+//     Prometheus scrapers and carries storage_objects, so on a node
+//     whose tenants must not learn this, firewall /metrics to the
+//     scraper's network. Whether a PUT of stored bytes answers faster
+//     was not measured; assume its latency may tell too. Keep secrets
+//     that could be guessed (short documents, low-entropy files) out of
+//     a shared node, or add a per-tenant secret to them before storing.
+//   - Write slots: no tenant runs more than a quarter of the write slots
+//     at once (core/admission doc.go, "Write slots per tenant").
+//
 // GET /audit (a token allowing admin on "audit") streams the log as JSON
 // lines (AuditRecord), with the head read beforehand in X-Ron-Audit-Head
 // so a client can run audit.VerifyHead and tell a cut stream. A record of

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
@@ -150,6 +151,7 @@ func (g *Gateway) claimName(req *request) *apiError {
 	if e := g.authorize(req, auth.OpName, name, uint64(req.r.ContentLength)); e != nil {
 		return e
 	}
+	held := g.heldBy(req, name, owner)
 	exempt := g.names.exemptToken(req.tenant, req.token)
 	claim, e := g.names.reserve(req.tenant, name, exempt)
 	if e != nil {
@@ -181,8 +183,15 @@ func (g *Gateway) claimName(req *request) *apiError {
 	// nothing (claims are idempotent, names are never released): once this
 	// gateway recorded one, repeats are counted, not recorded; a claim
 	// whose record failed is not remembered (auditlog.go).
+	// A claim with the key that already held the name (anyone may present
+	// an owner's public key) is recorded as the no-op it was, so the log
+	// does not read as if this tenant took the name.
+	detail := "claim owner=" + body.Owner
+	if held {
+		detail += ClaimUnchangedDetail
+	}
 	if !g.claimAudits.audited(name, owner) {
-		if g.auditRequest(req, audit.KindNameWrite, name, "claim owner="+body.Owner) == nil {
+		if g.auditRequest(req, audit.KindNameWrite, name, detail) == nil {
 			g.claimAudits.mark(name, owner)
 		}
 	} else {
@@ -190,6 +199,23 @@ func (g *Gateway) claimName(req *request) *apiError {
 	}
 	writeJSON(req.w, http.StatusCreated, recordJSON(name, rec))
 	return nil
+}
+
+// ClaimUnchangedDetail ends the audit detail of a claim made with the key
+// that already held the name: it changed nothing. The registry answers
+// such a claim as it answers a new one, and the HTTP answer stays 201
+// (claims are idempotent and clients retry them), so only the record
+// tells the two apart.
+const ClaimUnchangedDetail = ": already held by this owner, no change"
+
+// heldBy reports whether this node's applied registry state (a
+// StaleResolve) already gives name to owner. Names are never released and
+// their owner never changes, so true means the claim cannot change
+// anything; false (not found there, another owner, or no answer) means
+// nothing, and the claim is audited as before.
+func (g *Gateway) heldBy(req *request, name string, owner ed25519.PublicKey) bool {
+	res, err := call(g, req, registry.StaleResolve{Name: name})
+	return err == nil && res.Record.Found && bytes.Equal(res.Record.Owner, owner)
 }
 
 func (g *Gateway) setName(req *request) *apiError {

@@ -5,6 +5,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ron-network/ron/core/admission"
+	"github.com/ron-network/ron/core/auth"
+	"github.com/ron-network/ron/core/policy"
+
 	dto "github.com/prometheus/client_model/go"
 )
 
@@ -41,7 +45,10 @@ type StatusConfig struct {
 // Status is the answer of GET /status: one JSON object a person (ronctl
 // status) or a script can read without parsing /metrics. A count the node
 // does not keep is null: names on a node that is not a registry replica,
-// everything when the gateway has no Gatherer.
+// everything when the gateway has no Gatherer. Objects and ObjectBytes are
+// null too for a caller that may not read objects here (no token while
+// the policy closes anonymous reads, a write-only token): counts that move
+// with every new object are a dedup existence oracle (doc.go).
 type Status struct {
 	NodeID      string  `json:"node_id"`
 	Profile     string  `json:"profile"`
@@ -99,12 +106,17 @@ func (g *Gateway) status(r *http.Request, cfg StatusConfig) Status {
 	if err != nil {
 		g.log.Warn("gateway: status: gathering metrics", "err", err)
 	}
+	counts := g.storageCountsVisible(r)
 	for _, f := range families {
 		switch f.GetName() {
 		case statusMetricObjects:
-			s.Objects = gaugeOf(f)
+			if counts {
+				s.Objects = gaugeOf(f)
+			}
 		case statusMetricObjectBytes:
-			s.ObjectBytes = gaugeOf(f)
+			if counts {
+				s.ObjectBytes = gaugeOf(f)
+			}
 		case statusMetricNames:
 			if cfg.RegistryReplica {
 				s.Names = gaugeOf(f)
@@ -122,6 +134,34 @@ func (g *Gateway) status(r *http.Request, cfg StatusConfig) Status {
 		}
 	}
 	return s
+}
+
+// storageCountsVisible reports whether r may see the storage counts
+// (objects, object_bytes): it may read objects on this node, or holds an
+// admin token, as the policy in force decides. Content-addressed storage
+// stores an object once, so a count that does not move after a PUT tells
+// the writer someone stored those exact bytes before: a write-only tenant
+// with reads closed by policy would learn what others stored (doc.go,
+// "Storage counts and dedup"). The check asks about reads in general
+// (no resource): a token or rule limited to a prefix does not see them.
+func (g *Gateway) storageCountsVisible(r *http.Request) bool {
+	bundle := g.cfg.Policy.Bundle()
+	text, ok := bearer(r)
+	if !ok || g.cfg.Verifier == nil {
+		return g.flagOn(FlagAnonymousReads) &&
+			!admission.Decide(bundle, policy.Request{Op: auth.OpRead}).Refused()
+	}
+	tok, err := auth.Decode(text)
+	if err != nil {
+		return false
+	}
+	for _, op := range []auth.Op{auth.OpRead, auth.OpAdmin} {
+		v := g.verify(text, auth.Request{Op: op, Tenant: tok.Tenant}) // the MAC binds the tenant
+		if v.Allowed() && !admission.Decide(bundle, policy.Request{Tenant: v.Token.Tenant, Op: op, Authenticated: true}).Refused() {
+			return true
+		}
+	}
+	return false
 }
 
 // readiness asks the gateway's /readyz, so that GET /status reports

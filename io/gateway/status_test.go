@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/io/gateway"
 	"github.com/ron-network/ron/io/runtime"
 )
@@ -135,4 +136,63 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TestStatusCountsOnlyForReaders: with reads closed by policy, the object
+// counts of GET /status go only to a token that may read (or administer)
+// here. Before, they answered anyone, so a write-only tenant could PUT a
+// guess and see whether the count moved (a dedup existence oracle).
+func TestStatusCountsOnlyForReaders(t *testing.T) {
+	metrics := runtime.NewPromMetrics(slog.New(slog.DiscardHandler))
+	keys, key := rootKeyring(t)
+	p, err := gateway.NewPolicy([]byte(strictPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := gateway.New(gateway.Config{Backend: &readyBackend{}, Metrics: metrics, Gatherer: metrics.Registry(),
+		Verifier: auth.NewVerifier(keys, nil), Policy: p, Logger: slog.New(slog.DiscardHandler), Version: "v9"})
+	h := gw.WithStatus(gateway.StatusConfig{NodeID: "n1"})
+	metrics.Set("storage_objects", "", 3)
+	metrics.Set("storage_bytes", "", 4096)
+	mint := func(tenant string, n byte, scope auth.OpSet) string {
+		tok, err := auth.Mint(key, tenant, scope, [auth.NonceBytes]byte{n}, nil...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.Encode()
+	}
+	status := func(token string) gateway.Status {
+		t.Helper()
+		req := httptest.NewRequest("GET", "/status", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var s gateway.Status
+		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &s) != nil {
+			t.Fatalf("GET /status: %d %s", rec.Code, rec.Body.String())
+		}
+		return s
+	}
+	for name, token := range map[string]string{"no token": "", "write-only token": mint("alice", 1, auth.Ops(auth.OpWrite)),
+		"forged token": "not-a-token"} {
+		if s := status(token); s.Objects != nil || s.ObjectBytes != nil {
+			t.Fatalf("%s sees objects %v bytes %v, want null", name, *s.Objects, s.ObjectBytes)
+		}
+	}
+	for name, token := range map[string]string{"read token": mint("bob", 2, auth.Ops(auth.OpRead)),
+		"admin token": mint("ops", 3, auth.Ops(auth.OpAdmin))} {
+		s := status(token)
+		if name == "admin token" {
+			// strictPolicy grants no admin: the policy decides admin too
+			if s.Objects != nil {
+				t.Fatalf("an admin token the policy denies sees objects %d", *s.Objects)
+			}
+			continue
+		}
+		if s.Objects == nil || *s.Objects != 3 || s.ObjectBytes == nil || *s.ObjectBytes != 4096 {
+			t.Fatalf("%s: objects %v bytes %v, want 3 and 4096", name, s.Objects, s.ObjectBytes)
+		}
+	}
 }

@@ -31,9 +31,11 @@ const (
 type EdgeEventKind uint8
 
 const (
-	EdgeEnqueue EdgeEventKind = iota + 1 // a request queued for a slot
-	EdgeGrant                            // the queue's head of Tenant was granted a slot
-	EdgeCancel                           // a queued request gave up (queue timeout)
+	EdgeEnqueue    EdgeEventKind = iota + 1 // a request queued for a slot
+	EdgeGrant                               // the queue's head of Tenant was granted a slot
+	EdgeCancel                              // a queued request gave up (queue timeout)
+	EdgeWriteStart                          // a write of Tenant took a slot (at once or granted)
+	EdgeWriteEnd                            // a running write of Tenant released its slot
 )
 
 // EdgeEvent is one change of a node's admission queue, in order.
@@ -68,9 +70,13 @@ type pairState struct {
 // (all reads or all writes: a write waits for a write slot a read does not
 // need, so mixed classes are not comparable), the units granted to each
 // from that moment on differ by at most FairnessQuantum plus the largest
-// cost granted. A run in which no two tenants were ever backlogged
-// together fails: the check would have seen nothing.
-func CheckFairness(events []EdgeEvent) Result {
+// cost granted. A tenant running writesPerTenantMax writes is not
+// backlogged for a write slot (the gate holds its writes back until one of
+// its own ends: core/admission's per-tenant write bound), so a pair with
+// such a tenant queuing writes is compared afresh once it drops below.
+// A run in which no two tenants were ever backlogged together fails: the
+// check would have seen nothing.
+func CheckFairness(events []EdgeEvent, writesPerTenantMax int) Result {
 	res := Result{Name: "fairness"}
 	byNode := map[int][]EdgeEvent{}
 	for _, e := range events {
@@ -83,7 +89,7 @@ func CheckFairness(events []EdgeEvent) Result {
 	sort.Ints(nodes)
 	compared, worst, costMax, grants := 0, 0, 1, 0
 	for _, n := range nodes {
-		c, w, m, g, why := fairnessOfNode(byNode[n])
+		c, w, m, g, why := fairnessOfNode(byNode[n], writesPerTenantMax)
 		compared, worst, costMax, grants = compared+c, max(worst, w), max(costMax, m), grants+g
 		if why != "" {
 			res.Detail = fmt.Sprintf("n%d: %s", n+1, why)
@@ -101,8 +107,9 @@ func CheckFairness(events []EdgeEvent) Result {
 }
 
 // fairnessOfNode replays one node's events.
-func fairnessOfNode(events []EdgeEvent) (compared, worst, costMax, grants int, why string) {
+func fairnessOfNode(events []EdgeEvent, writesPerTenantMax int) (compared, worst, costMax, grants int, why string) {
 	queues := map[string][]EdgeEvent{}
+	writing := map[string]int{} // running writes per tenant
 	pairs := map[[2]string]*pairState{}
 	var pairKeys [][2]string // creation order: deterministic, unlike the map's
 	uniform := func(t string) (write bool, ok bool) {
@@ -114,6 +121,9 @@ func fairnessOfNode(events []EdgeEvent) (compared, worst, costMax, grants int, w
 			if e.Write != q[0].Write {
 				return false, false
 			}
+		}
+		if q[0].Write && writesPerTenantMax > 0 && writing[t] >= writesPerTenantMax {
+			return false, false // held back by its own writes, not waiting for a slot
 		}
 		return q[0].Write, true
 	}
@@ -163,6 +173,10 @@ func fairnessOfNode(events []EdgeEvent) (compared, worst, costMax, grants int, w
 					break
 				}
 			}
+		case EdgeWriteStart:
+			writing[e.Tenant]++
+		case EdgeWriteEnd:
+			writing[e.Tenant]--
 		case EdgeGrant:
 			grants++
 			costMax = max(costMax, e.Cost)

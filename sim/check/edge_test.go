@@ -25,14 +25,36 @@ func queueEvents(grants ...string) []EdgeEvent {
 // TestFairnessBound: alternating grants pass; one tenant granted three
 // times while the other waits breaks the bound (quantum 1 + cost 1).
 func TestFairnessBound(t *testing.T) {
-	if r := CheckFairness(queueEvents("a", "b", "a", "b")); !r.OK {
+	if r := CheckFairness(queueEvents("a", "b", "a", "b"), 0); !r.OK {
 		t.Fatalf("round robin failed: %s", r.Detail)
 	}
-	if r := CheckFairness(queueEvents("a", "a", "a")); r.OK || !strings.Contains(r.Detail, "beyond the DRR bound") {
+	if r := CheckFairness(queueEvents("a", "a", "a"), 0); r.OK || !strings.Contains(r.Detail, "beyond the DRR bound") {
 		t.Fatalf("starvation passed: %s", r.Detail)
 	}
-	if r := CheckFairness(nil); r.OK {
+	if r := CheckFairness(nil, 0); r.OK {
 		t.Fatalf("no contention passed: %s", r.Detail)
+	}
+}
+
+// TestFairnessSkipsTenantsAtTheirWriteBound: a tenant running its
+// writesPerTenantMax writes is held back by its own writes, not waiting
+// for a slot, so the grants others get meanwhile are not a DRR gap; once
+// it runs fewer, starving it is caught again.
+func TestFairnessSkipsTenantsAtTheirWriteBound(t *testing.T) {
+	events := []EdgeEvent{{Kind: EdgeWriteStart, Tenant: "b", Write: true, Cost: 1}}
+	events = append(events, queueEvents("a", "a", "a")...)
+	if r := CheckFairness(events, 1); strings.Contains(r.Detail, "beyond the DRR bound") {
+		t.Fatalf("grants while b was at its write bound failed: %s", r.Detail)
+	}
+	events = append(events, EdgeEvent{Kind: EdgeWriteEnd, Tenant: "b", Write: true})
+	for i := 0; i < 4; i++ {
+		events = append(events, EdgeEvent{Kind: EdgeEnqueue, Tenant: "a", Write: true, Cost: 1})
+	}
+	for i := 0; i < 3; i++ {
+		events = append(events, EdgeEvent{At: time.Duration(10 + i), Kind: EdgeGrant, Tenant: "a", Write: true, Cost: 1})
+	}
+	if r := CheckFairness(events, 1); r.OK || !strings.Contains(r.Detail, "beyond the DRR bound") {
+		t.Fatalf("starving b below its bound passed: %s", r.Detail)
 	}
 }
 

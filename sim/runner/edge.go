@@ -82,7 +82,7 @@ func newSimEdge(w *sim.World, c *cluster, l scenario.EdgeLimits) *simEdge {
 		panic("runner: the default policy does not parse: " + err.Error())
 	}
 	limits := admission.Config{InflightMax: l.InflightMax, ReadHeadroom: l.ReadHeadroom, QueueDepthMax: l.QueueDepthMax,
-		QueueWaitMax: l.QueueWaitMax, TenantRate: l.TenantRate, TenantBurst: float64(l.TenantBurst), Bug: c.opts.CoreBugs.Admission}
+		QueueWaitMax: l.QueueWaitMax, TenantRate: l.TenantRate, TenantBurst: float64(l.TenantBurst), WritesPerTenantMax: l.WritesPerTenantMax, Bug: c.opts.CoreBugs.Admission}
 	sessions := admission.SessionsConfig{SessionsMax: l.SessionsMax, SessionsPerTenantMax: l.SessionsPerTenantMax,
 		SessionsReserved: l.SessionsReserved, SessionTTL: l.SessionTTL}
 	return &simEdge{w: w, c: c, limits: limits.WithDefaults(), sessions: sessions.WithDefaults(), bundle: bundle,
@@ -189,12 +189,15 @@ func (e *simEdge) verifier(i int) *auth.Verifier {
 // with its slot, while the body arrives; then the node's service answers.
 func (e *simEdge) proceed(ne *nodeEdge, wt *edgeWaiter) {
 	c := wt.call
+	if c.Write {
+		e.event(c.Node, check.EdgeWriteStart, wt.tenant, true, admission.Cost(c.Bytes))
+	}
 	var session admission.SessionID
 	if c.Write && c.Bytes > 0 {
 		ne.sessions.Expire(e.now())
 		id, refusal := ne.sessions.Open(e.now(), wt.tenant)
 		if refusal.Refused() {
-			e.release(c.Node, ne, c.Write)
+			e.release(c.Node, ne, wt.tenant, c.Write)
 			e.refuse(c.Node, ne, refusal, wt.answer)
 			return
 		}
@@ -207,7 +210,7 @@ func (e *simEdge) proceed(ne *nodeEdge, wt *edgeWaiter) {
 		if session != 0 && !ne.sessions.Touch(e.now(), session) {
 			// the table expired the slot (and may have given it away):
 			// rond's gateway stops such an upload, 503 session_expired
-			e.release(c.Node, ne, c.Write)
+			e.release(c.Node, ne, wt.tenant, c.Write)
 			e.refuse(c.Node, ne, admission.SessionExpired(ne.sessions.Config().SessionTTL), wt.answer)
 			return
 		}
@@ -218,7 +221,7 @@ func (e *simEdge) proceed(ne *nodeEdge, wt *edgeWaiter) {
 			if session != 0 {
 				ne.sessions.Close(session)
 			}
-			e.release(c.Node, ne, c.Write)
+			e.release(c.Node, ne, wt.tenant, c.Write)
 			wt.answer(workload.EdgeAnswer{Resp: resp})
 		})
 	}
@@ -250,8 +253,11 @@ func (e *simEdge) keepTouched(i int, ne *nodeEdge, session admission.SessionID, 
 }
 
 // release frees a slot and runs the calls it granted.
-func (e *simEdge) release(i int, ne *nodeEdge, write bool) {
-	for _, t := range ne.gate.Release(write) {
+func (e *simEdge) release(i int, ne *nodeEdge, tenant string, write bool) {
+	if write {
+		e.event(i, check.EdgeWriteEnd, tenant, true, 0)
+	}
+	for _, t := range ne.gate.Release(tenant, write) {
 		wt := ne.waiting[t]
 		delete(ne.waiting, t)
 		e.event(i, check.EdgeGrant, wt.tenant, wt.call.Write, admission.Cost(wt.call.Bytes))

@@ -135,7 +135,7 @@ func (r *run) checkEdge(name string) check.Result {
 	}
 	switch name {
 	case scenario.CheckFairness:
-		return check.CheckFairness(r.edge.events)
+		return check.CheckFairness(r.edge.events, r.edge.limits.WritesPerTenantMax)
 	case scenario.CheckReadAvailability:
 		return check.CheckReadAvailability(records)
 	case scenario.CheckReadiness:
