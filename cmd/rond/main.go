@@ -257,7 +257,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		"quic", n.transport.Addr().String(), "profile", profile(cfg), "in", time.Since(started).Round(time.Millisecond))
 	// rond's own audit records, in order, once the node serves: what it
 	// starts with first, then every reload (reloadaudit.go).
-	auditQ := newAuditQueue(log)
+	auditQ := newAuditQueue(log, n.rt.Prom())
 	auditStart(auditQ, token, policyFile, mship.current())
 	go auditQ.run(ctx, n.rt.Ready, gw.Audit)
 	token.keys.metrics, token.keys.log, token.keys.audit = n.rt.Prom(), log, auditQ.record
