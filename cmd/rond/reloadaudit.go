@@ -144,18 +144,18 @@ func (q *auditQueue) record(e audit.Event) {
 // dropped counts and logs e, which never reaches the log.
 func (q *auditQueue) dropped(e audit.Event, reason string, err error) {
 	q.metrics.Add(metricAuditRecordsDropped, reason, 1)
-	level, msg := slog.LevelError, "rond: audit record dropped: too many waiting for the node to take them"
-	switch reason {
-	case dropShutdown:
-		level, msg = slog.LevelWarn, "rond: audit record dropped: still waiting when rond stopped"
-	case dropRefused:
-		msg = "rond: audit record dropped: the node refused it"
-	}
 	args := []any{"kind", e.Kind.String(), "subject", e.Subject, "detail", e.Detail, "reason", reason}
 	if err != nil {
 		args = append(args, "err", err)
 	}
-	q.log.Log(context.Background(), level, msg, args...)
+	switch reason {
+	case dropShutdown:
+		q.log.Warn("rond: audit record dropped: still waiting when rond stopped", args...)
+	case dropRefused:
+		q.log.Error("rond: audit record dropped: the node refused it", args...)
+	default:
+		q.log.Error("rond: audit record dropped: too many waiting for the node to take them", args...)
+	}
 }
 
 // head is the record to append next.
