@@ -339,8 +339,9 @@
 //	                            never key material) and what stays in force (for
 //	                            members, also one still being applied)
 //
-// Subjects other than a bundle's name hold a ':', which a bundle name
-// cannot, so a bundle named "members" is not read as the membership.
+// A policy_change subject other than a bundle's name holds a ':', which
+// a bundle name cannot, so a bundle named "members" is not read as the
+// membership (cap_keys needs none: bundles are never key_rotate).
 // A reload that changed nothing is not recorded, and a refusal is
 // recorded once until it differs (another file content, size or
 // modification time, another error) or a reload succeeds: a bad file
@@ -348,7 +349,8 @@
 // appended in the order they were made, the start-up records first, each
 // once the node is ready: one the node could not take (restarting after a
 // panic, overloaded, a call timed out, the log stopped after a full disk)
-// stays first in line and is tried again, backing off from 50 ms to 10 s;
+// stays first in line and is tried again, backing off from 50 ms to 10 s
+// (each failed attempt counts in gateway_audit_failures_total{reason="error"});
 // an append cut by a timeout or a restart may have landed, so a record
 // can appear twice, never lost. At most 64 wait: beyond that a record is
 // dropped, counted in audit_records_dropped_total{reason="queue_full"}

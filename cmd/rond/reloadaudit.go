@@ -40,10 +40,11 @@ import (
 //	policy_change  refused:policy      the error, and what stays in force
 //	policy_change  refused:members     the error, and what is in force (and being applied)
 //
-// Every subject other than a bundle's name holds a ':', which a bundle
-// name ([a-z0-9._-]) cannot: a bundle named "members" is not mistaken
-// for the membership. (Other policy_change subjects, "flag:<name>", follow
-// the same rule.)
+// Every policy_change subject other than a bundle's name holds a ':',
+// which a bundle name ([a-z0-9._-]) cannot: a bundle named "members" is
+// not mistaken for the membership. (The flag records' "flag:<name>"
+// follow the same rule; cap_keys needs no ':', as no bundle is recorded
+// as key_rotate.)
 //
 // Nothing secret goes in: cap keys are named by version and fingerprint
 // (keyfile.CapKey.Fingerprints, a one-way derivation), and errors name
