@@ -264,7 +264,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	token.keys.rotated = func(key auth.MACKey) { reissueRootToken(cfg, auditQ, key, log) }
 	mship.setAudit(auditQ.record)
 	stopReloads := watchReloads(auditQ, policyFile, token.keys, cfg.ConfigFile, log)
-	stopFlagReloads := watchFlags(ctx, cfg.ConfigFile, flags, gw, log, reloadHook{reload: mship.reload, retry: mship.retry})
+	stopFlagReloads := watchFlags(ctx, cfg.ConfigFile, flags, auditQ.record, log, reloadHook{reload: mship.reload, retry: mship.retry})
 	<-ctx.Done()
 	stopFlagReloads()
 	stopReloads()
