@@ -113,10 +113,15 @@ func auditLine(r audit.Record) string {
 	return strings.Map(printable, b.String())
 }
 
-// printable keeps control characters a record's text may hold (the
-// fields are free text) from moving the terminal's cursor.
+// printable keeps characters a record's text may hold (the fields are
+// free text) from changing what the terminal shows: control characters
+// (which move the cursor or start escape sequences), format characters
+// (Unicode Cf: bidirectional overrides and isolates such as U+202E and
+// U+2066..U+2069, which reorder the rest of the line, and zero-width
+// ones such as U+200B, which hide a difference between two subjects) and
+// the line and paragraph separators U+2028 and U+2029 (Zl, Zp) become '?'.
 func printable(r rune) rune {
-	if unicode.IsControl(r) {
+	if unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
 		return '?'
 	}
 	return r

@@ -291,7 +291,8 @@ func TestAuditVerifyRefusesUnwitnessedBase(t *testing.T) {
 
 // TestAuditListPrintsVerifiedRecords: audit list prints each record of a
 // chain that verifies on one readable line (kind, subject, actor, tenant,
-// detail, control characters neutralised) and the summary; with --json it
+// detail, control and format characters and line separators neutralised)
+// and the summary; with --json it
 // prints the records as GET /audit streams them, which audit verify
 // --file reads back; a tampered export prints no record and exits 1.
 func TestAuditListPrintsVerifiedRecords(t *testing.T) {
@@ -301,6 +302,10 @@ func TestAuditListPrintsVerifiedRecords(t *testing.T) {
 		{Kind: audit.KindKeyRotate, Actor: "rond", Subject: "cap_keys", Detail: "loaded at start from /x/cap.key: key root current v1; versions v1:00112233aabbccdd"},
 		{Kind: audit.KindPolicyChange, Actor: "rond", Subject: "refused:policy", Detail: "reload of /x/p.yaml refused: bad\x1b[2J"},
 		{Kind: audit.KindNameWrite, Actor: "token:ab", Tenant: "acme", Subject: "n.example"},
+		// Format characters and separators: a bidi override, an isolate, a
+		// zero-width space, a BOM and the line and paragraph separators.
+		{Kind: audit.KindPolicyChange, Actor: "r\u2066ond\u2069", Tenant: "t\u200bx", Subject: "a\u202eb",
+			Detail: "x\u2028y\u2029z\ufeff\u00ad\u061c"},
 	} {
 		e.Seq, e.Time, e.Prev = uint64(i+1), env.Time(int64(i+1)*1e9), prev.Hash
 		prev = audit.Head{Seq: e.Seq, Hash: e.Hash()}
@@ -316,13 +321,14 @@ func TestAuditListPrintsVerifiedRecords(t *testing.T) {
 		"1 1970-01-01T00:00:01.000Z key_rotate cap_keys (actor rond): loaded at start from /x/cap.key: key root current v1; versions v1:00112233aabbccdd",
 		"2 1970-01-01T00:00:02.000Z policy_change refused:policy (actor rond): reload of /x/p.yaml refused: bad?[2J",
 		"3 1970-01-01T00:00:03.000Z name_write n.example (actor token:ab, tenant acme)",
-		"audit: 3 records verified; head " + gateway.FormatAuditHead(prev),
+		"4 1970-01-01T00:00:04.000Z policy_change a?b (actor r?ond?, tenant t?x): x?y?z???",
+		"audit: 4 records verified; head " + gateway.FormatAuditHead(prev),
 	}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("audit list printed\n%s\nwant\n%s", out, strings.Join(want, "\n"))
 	}
 	jsonOut, errOut, code := runCtl(t, "", "audit", "list", "--json", "--file", path)
-	if code != 0 || strings.Count(jsonOut, "\n") != 2 || !strings.Contains(jsonOut, `"kind":"key_rotate"`) {
+	if code != 0 || strings.Count(jsonOut, "\n") != 3 || !strings.Contains(jsonOut, `"kind":"key_rotate"`) {
 		t.Fatalf("audit list --json: %d %s\n%s", code, errOut, jsonOut)
 	}
 	again := filepath.Join(t.TempDir(), "again.jsonl")

@@ -329,19 +329,34 @@
 //	                            removed, the current version before and after
 //	policy_change BUNDLE        at start and when a reload applied another bundle:
 //	                            the digest and rule count, and the bundle before
-//	policy_change members       at start and when a reload changed the membership
+//	policy_change cluster:members
+//	                            at start and when a reload changed the membership
 //	                            every service took: the node ids added and removed,
-//	                            count and digest before and after
+//	                            count and digest before and after; also, once, a
+//	                            reloaded membership that reached only some services
+//	                            (the transport enforces it; handed again at the polls)
 //	key_rotate refused:cap_keys, policy_change refused:policy, policy_change
 //	refused:members             a refused reload: the error (file, line, field;
-//	                            never key material) and what stays in force
+//	                            never key material) and what stays in force (for
+//	                            members, also one still being applied)
 //
+// A policy_change subject other than a bundle's name holds a ':', which
+// a bundle name cannot, so a bundle named "members" is not read as the
+// membership (cap_keys needs none: bundles are never key_rotate).
 // A reload that changed nothing is not recorded, and a refusal is
 // recorded once until it differs (another file content, size or
 // modification time, another error) or a reload succeeds: a bad file
-// left in place through many SIGHUPs is one record. Records made before
-// the node serves wait (at most 64, then dropped and logged) and are
-// appended in order after the start-up records, which come first.
+// left in place through many SIGHUPs is one record. The records are
+// appended in the order they were made, the start-up records first, each
+// once the node is ready: one the node could not take (restarting after a
+// panic, overloaded, a call timed out, the log stopped after a full disk)
+// stays first in line and is tried again, backing off from 50 ms to 10 s
+// (each failed attempt counts in gateway_audit_failures_total{reason="error"});
+// an append cut by a timeout or a restart may have landed, so a record
+// can appear twice, never lost. At most 64 wait: beyond that a record is
+// dropped, counted in audit_records_dropped_total{reason="queue_full"}
+// and logged with its kind, subject and detail, as are the records still
+// waiting when rond stops (reason "shutdown", logged at WARN).
 //
 // # Key rotation
 //

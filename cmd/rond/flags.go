@@ -315,7 +315,7 @@ const flagPollInterval = time.Second
 // path "" watches nothing. Each reload then runs the hooks' reload (the
 // members setting's: members.go), and each poll that finds the file
 // unchanged (or unreadable) runs their retry.
-func watchFlags(ctx context.Context, path string, f *featureFlags, gw *gateway.Gateway, log *slog.Logger, hooks ...reloadHook) func() {
+func watchFlags(ctx context.Context, path string, f *featureFlags, record func(audit.Event), log *slog.Logger, hooks ...reloadHook) func() {
 	if path == "" {
 		return func() {}
 	}
@@ -359,7 +359,7 @@ func watchFlags(ctx context.Context, path string, f *featureFlags, gw *gateway.G
 					last = data // reloaded now: the next poll need not again
 				}
 			}
-			reloadFlags(ctx, path, f, gw, log)
+			reloadFlags(ctx, path, f, record, log)
 			for _, h := range hooks {
 				if h.reload != nil {
 					h.reload(ctx)
@@ -389,8 +389,10 @@ func retry(ctx context.Context, hooks []reloadHook) {
 }
 
 // reloadFlags applies the flags the config file names, in name order;
-// flags it does not name keep their state.
-func reloadFlags(ctx context.Context, path string, f *featureFlags, gw *gateway.Gateway, log *slog.Logger) {
+// flags it does not name keep their state. Each flip is recorded with
+// record (rond's audit queue, reloadaudit.go, so that a flip made while
+// the node restarts is appended once it serves; nil records nothing).
+func reloadFlags(ctx context.Context, path string, f *featureFlags, record func(audit.Event), log *slog.Logger) {
 	cfg := defaults()
 	err := readConfigFile(path, &cfg)
 	if err == nil {
@@ -408,8 +410,8 @@ func reloadFlags(ctx context.Context, path string, f *featureFlags, gw *gateway.
 			log.Error("rond: flag not applied from the config file", "flag", name, "on", on, "err", err)
 			continue
 		}
-		if applied && before[name] != on {
-			_ = gw.Audit(ctx, audit.Event{Kind: audit.KindPolicyChange, Actor: "rond", Subject: "flag:" + name,
+		if applied && before[name] != on && record != nil {
+			record(audit.Event{Kind: audit.KindPolicyChange, Actor: auditActor, Subject: "flag:" + name,
 				Detail: fmt.Sprintf("%s: %t -> %t (reloaded from %s)", name, before[name], on, path)})
 		}
 	}

@@ -141,6 +141,11 @@ func TestFlagsOnALiveNode(t *testing.T) {
 		got := status()
 		return !got["oap"], fmt.Sprint(got)
 	})
+	eventually(t, convergeTimeout, "the config file's flip of oap audited (through rond's audit queue)", func() (bool, string) {
+		code, body := n.do(t, "GET", "/audit", nil, true)
+		return code == http.StatusOK && bytes.Contains(body, []byte(`"actor":"rond","tenant":"","subject":"flag:oap"`)) &&
+			bytes.Contains(body, []byte("(reloaded from "+file+")")), string(body)
+	})
 	wantSources := map[string]string{"anonymous_reads": "override", "oap": "config", "repair": "override", "republish": "override"}
 	if got, src := status(), sources(t, n); got["repair"] || got["republish"] || fmt.Sprint(src) != fmt.Sprint(wantSources) {
 		t.Fatalf("after the reload: flags %v, sources %v; want repair and republish still off, sources %v", got, src, wantSources)

@@ -257,14 +257,14 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		"quic", n.transport.Addr().String(), "profile", profile(cfg), "in", time.Since(started).Round(time.Millisecond))
 	// rond's own audit records, in order, once the node serves: what it
 	// starts with first, then every reload (reloadaudit.go).
-	auditQ := newAuditQueue(log)
+	auditQ := newAuditQueue(log, n.rt.Prom())
 	auditStart(auditQ, token, policyFile, mship.current())
 	go auditQ.run(ctx, n.rt.Ready, gw.Audit)
 	token.keys.metrics, token.keys.log, token.keys.audit = n.rt.Prom(), log, auditQ.record
 	token.keys.rotated = func(key auth.MACKey) { reissueRootToken(cfg, auditQ, key, log) }
 	mship.setAudit(auditQ.record)
 	stopReloads := watchReloads(auditQ, policyFile, token.keys, cfg.ConfigFile, log)
-	stopFlagReloads := watchFlags(ctx, cfg.ConfigFile, flags, gw, log, reloadHook{reload: mship.reload, retry: mship.retry})
+	stopFlagReloads := watchFlags(ctx, cfg.ConfigFile, flags, auditQ.record, log, reloadHook{reload: mship.reload, retry: mship.retry})
 	<-ctx.Done()
 	stopFlagReloads()
 	stopReloads()

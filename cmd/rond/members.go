@@ -99,6 +99,10 @@ type membership struct {
 	// refused at every SIGHUP is recorded once. Guarded by reloadMu.
 	audit   func(audit.Event)
 	refused string
+	// partial is the membership recorded as having reached only some
+	// services (membersPartial; nil when none is), so that the failed
+	// applies of one membership are recorded once. Guarded by reloadMu.
+	partial []proto.NodeID
 }
 
 func newMembership(cfg Config, spec runtime.NodeSpec) *membership {
@@ -221,6 +225,10 @@ func (m *membership) sync(ctx context.Context) {
 			m.log.Error("rond: the new membership did not reach every service; it is handed again at a later poll of the config file",
 				"file", m.running.ConfigFile, "err", err, "failures", m.failures, "next_retry_in", m.backoff)
 		}
+		if m.audit != nil && !slices.Equal(m.partial, after) {
+			m.partial = slices.Clone(after)
+			m.audit(membersPartial(m.running.ConfigFile, err, m.applied, after))
+		}
 		return
 	}
 	retried := m.stale
@@ -243,8 +251,9 @@ func (m *membership) sync(ctx context.Context) {
 		m.log.Warn("rond: no membership: the peer protocol serves any node")
 	}
 	if m.audit != nil {
-		m.audit(membersChange(m.running.ConfigFile, before, after))
+		m.audit(membersChange(m.running.ConfigFile, before, after, failures, m.partial))
 	}
+	m.partial = nil
 }
 
 // recordRefusal audits a refused reload unless the last one recorded was
@@ -259,7 +268,11 @@ func (m *membership) recordRefusal(err error) {
 		return
 	}
 	m.refused = key
-	m.audit(membersRefused(m.running.ConfigFile, err, m.applied))
+	var pending []proto.NodeID
+	if m.stale { // a valid reload before reached only some services
+		pending = m.spec(m.base).Membership()
+	}
+	m.audit(membersRefused(m.running.ConfigFile, err, m.applied, pending))
 }
 
 // apply hands ids to the QUIC transport (which refuses non-members right

@@ -3,17 +3,21 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/ron-network/ron/core/audit"
+	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/policy"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/io/keyfile"
+	"github.com/ron-network/ron/io/runtime"
 	"lukechampine.com/blake3"
 )
 
@@ -30,10 +34,17 @@ import (
 //	kind           subject             detail
 //	key_rotate     cap_keys            versions with fingerprints, added, retired, current
 //	policy_change  <bundle name>       digest and rule count, before and after
-//	policy_change  members             node ids added and removed, count and digest
+//	policy_change  cluster:members     node ids added and removed, count and digest;
+//	                                   a membership that reached only some services
 //	key_rotate     refused:cap_keys    the error, and what stays in force
 //	policy_change  refused:policy      the error, and what stays in force
-//	policy_change  refused:members     the error, and what stays in force
+//	policy_change  refused:members     the error, and what is in force (and being applied)
+//
+// Every policy_change subject other than a bundle's name holds a ':',
+// which a bundle name ([a-z0-9._-]) cannot: a bundle named "members" is
+// not mistaken for the membership. (The flag records' "flag:<name>"
+// follow the same rule; cap_keys needs no ':', as no bundle is recorded
+// as key_rotate.)
 //
 // Nothing secret goes in: cap keys are named by version and fingerprint
 // (keyfile.CapKey.Fingerprints, a one-way derivation), and errors name
@@ -45,7 +56,7 @@ import (
 // is recorded once, until the file changes or a reload succeeds).
 const (
 	subjectCapKeys        = "cap_keys"
-	subjectMembers        = "members"
+	subjectMembers        = "cluster:members"
 	subjectRefusedCapKeys = "refused:cap_keys"
 	subjectRefusedPolicy  = "refused:policy"
 	subjectRefusedMembers = "refused:members"
@@ -53,56 +64,212 @@ const (
 	auditActor = "rond"
 )
 
-// auditQueueDepthMax bounds the records waiting in an auditQueue. A
-// reload records at most a few, and repeats are not recorded, so the
-// bound is reached only when the node stays unready while the operator
-// edits its files; the records beyond it are dropped and logged.
+// auditQueueDepthMax bounds the records waiting in an auditQueue, the one
+// being appended included. A reload records at most a few, and repeats
+// are not recorded, so the bound is reached only when the node stays
+// unready (or its log refuses appends) while the operator edits its
+// files; the records beyond it are dropped, counted
+// (metricAuditRecordsDropped{reason="queue_full"}) and logged whole.
 const auditQueueDepthMax = 64
+
+// auditRetryBackoffMax bounds the wait before a failed append is tried
+// again: the first retry comes auditReadyPoll after the failure, the wait
+// doubling from there.
+const auditRetryBackoffMax = 10 * time.Second
+
+// metricAuditRecordsDropped counts rond's own audit records (auditQueue)
+// that never reached the log, by reason.
+const metricAuditRecordsDropped = "audit_records_dropped_total"
+
+// Reasons of metricAuditRecordsDropped.
+const (
+	dropQueueFull = "queue_full" // auditQueueDepthMax records were waiting
+	dropShutdown  = "shutdown"   // still waiting when rond stopped
+	dropRefused   = "refused"    // the append failed with an error a retry cannot cure
+)
+
+var _ = env.Declare(env.MetricDef{Name: metricAuditRecordsDropped, Kind: env.Counter, Label: "reason",
+	LabelValues: []string{dropQueueFull, dropShutdown, dropRefused},
+	Help: "rond's own audit records (start-up, reloads, root token issues) that never reached the audit log, by reason (queue_full: " +
+		"64 waiting for the node; shutdown: still waiting when rond stopped; refused: an append error no retry cures). Each is logged with its kind, subject and detail."})
 
 // auditQueue appends rond's own records (the start-up records, reloads,
 // root token issues) in the order they were made, once the node serves:
 // runtime.Call answers ErrNotReady before, and a reload noticed while the
 // node recovers must neither be lost nor land before the start-up records
 // that it changes. record never blocks a reload.
+//
+// A record leaves the queue only once appended: an append that fails for
+// a reason that passes (the node restarting after a panic, overloaded, a
+// call timing out, the log refusing appends after a full disk or an I/O
+// error until the node recovers it: retryableAppend) is tried again at
+// the head of the queue, after a wait that starts at auditReadyPoll and
+// doubles up to auditRetryBackoffMax, and after the node is ready again.
+// The records behind it wait, so the order holds. An append that timed
+// out or was cut by a restart may have reached the log all the same: the
+// retry may then record it twice (at least once, never lost, was chosen
+// over at most once).
 type auditQueue struct {
-	events chan audit.Event
-	log    *slog.Logger
+	mu      sync.Mutex
+	waiting []audit.Event // the head is the one being appended
+	closed  bool          // run returned: record drops and logs
+	wake    chan struct{} // capacity 1: a record is waiting
+	log     *slog.Logger
+	metrics env.Metrics
 }
 
-func newAuditQueue(log *slog.Logger) *auditQueue {
-	return &auditQueue{events: make(chan audit.Event, auditQueueDepthMax), log: log}
+func newAuditQueue(log *slog.Logger, metrics env.Metrics) *auditQueue {
+	return &auditQueue{wake: make(chan struct{}, 1), log: log, metrics: metrics}
 }
 
-// record queues e; a full queue drops it, logged with its kind and
-// subject.
+// record queues e; a full queue, or one that stopped, drops it, counted
+// and logged with its kind, subject and detail.
 func (q *auditQueue) record(e audit.Event) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	switch {
+	case q.closed:
+		q.dropped(e, dropShutdown, nil)
+		return
+	case len(q.waiting) >= auditQueueDepthMax:
+		q.dropped(e, dropQueueFull, nil)
+		return
+	}
+	q.waiting = append(q.waiting, e)
 	select {
-	case q.events <- e:
+	case q.wake <- struct{}{}:
 	default:
-		q.log.Error("rond: audit record dropped: too many waiting for the node to be ready",
-			"kind", e.Kind.String(), "subject", e.Subject)
 	}
 }
 
-// run appends the queued records with appendTo once ready reports true
-// (polled every auditReadyPoll), until ctx ends. An append that fails is
-// logged by appendTo (the gateway counts it) and not retried.
+// dropped counts and logs e, which never reaches the log.
+func (q *auditQueue) dropped(e audit.Event, reason string, err error) {
+	q.metrics.Add(metricAuditRecordsDropped, reason, 1)
+	args := []any{"kind", e.Kind.String(), "subject", e.Subject, "detail", e.Detail, "reason", reason}
+	if err != nil {
+		args = append(args, "err", err)
+	}
+	switch reason {
+	case dropShutdown:
+		q.log.Warn("rond: audit record dropped: still waiting when rond stopped", args...)
+	case dropRefused:
+		q.log.Error("rond: audit record dropped: the node refused it", args...)
+	default:
+		q.log.Error("rond: audit record dropped: too many waiting for the node to take them", args...)
+	}
+}
+
+// head is the record to append next.
+func (q *auditQueue) head() (audit.Event, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.waiting) == 0 {
+		return audit.Event{}, false
+	}
+	return q.waiting[0], true
+}
+
+// pop removes the head, appended (or dropped).
+func (q *auditQueue) pop() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.waiting[0] = audit.Event{}
+	q.waiting = q.waiting[1:]
+}
+
+// close stops the queue: the records still waiting are dropped, each
+// logged, and so is every record made from now on.
+func (q *auditQueue) close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closed = true
+	for _, e := range q.waiting {
+		q.dropped(e, dropShutdown, nil)
+	}
+	q.waiting = nil
+}
+
+// run appends the queued records in order with appendTo (each once ready
+// reports true, polled every auditReadyPoll), until ctx ends; then the
+// records still waiting are dropped and logged (close).
 func (q *auditQueue) run(ctx context.Context, ready func() bool, appendTo func(context.Context, audit.Event) error) {
+	defer q.close()
+	for {
+		e, ok := q.head()
+		if !ok {
+			select {
+			case <-ctx.Done():
+				return
+			case <-q.wake:
+			}
+			continue
+		}
+		if !q.deliver(ctx, e, ready, appendTo) {
+			return // ctx ended: e is still the head, which close logs
+		}
+		q.pop()
+	}
+}
+
+// deliver appends e once the node is ready, again after a failure a
+// retry may cure (retryableAppend), backing off. It reports false when
+// ctx ended first; an error no retry cures drops e (true).
+func (q *auditQueue) deliver(ctx context.Context, e audit.Event, ready func() bool, appendTo func(context.Context, audit.Event) error) bool {
+	var backoff time.Duration
+	for failures := 0; ; failures++ {
+		if !waitUntil(ctx, ready) {
+			return false
+		}
+		err := appendTo(ctx, e)
+		switch {
+		case err == nil:
+			return true
+		case ctx.Err() != nil:
+			return false
+		case !retryableAppend(err):
+			q.dropped(e, dropRefused, err)
+			return true
+		}
+		backoff = min(max(2*backoff, auditReadyPoll), auditRetryBackoffMax)
+		if failures == 0 {
+			q.log.Warn("rond: audit record not appended; kept to append again", "kind", e.Kind.String(), "subject", e.Subject,
+				"err", err, "retry_in", backoff)
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// waitUntil polls ready every auditReadyPoll until it reports true (true)
+// or ctx ends (false).
+func waitUntil(ctx context.Context, ready func() bool) bool {
 	for !ready() {
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-time.After(auditReadyPoll):
 		}
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case e := <-q.events:
-			_ = appendTo(ctx, e)
+	return true
+}
+
+// retryableAppend reports whether an append that failed with err may
+// succeed later: the node was not ready, restarted before replying or
+// was overloaded, the call timed out (gateway.AuditCallTimeout), or the
+// log did not take the record (audit.ErrUnavailable: its backlog was full,
+// or it stopped appending after a full disk or an I/O error, until the
+// node recovers it).
+func retryableAppend(err error) bool {
+	for _, transient := range []error{runtime.ErrNotReady, runtime.ErrRestarted, runtime.ErrOverloaded,
+		context.DeadlineExceeded, audit.ErrUnavailable, env.ErrDiskFull, env.ErrDiskIO} {
+		if errors.Is(err, transient) {
+			return true
 		}
 	}
+	return false
 }
 
 // clipDetail cuts s to fit audit.DetailBytesMax on a rune boundary,
@@ -156,7 +323,7 @@ func policyStart(path string, b *policy.Bundle) audit.Event {
 		how = "loaded at start from " + path
 	}
 	return audit.Event{Kind: audit.KindPolicyChange, Actor: auditActor, Subject: b.Name,
-		Detail: fmt.Sprintf("%s digest=%s rules=%d", how, bundleDigest(b), len(b.Rules))}
+		Detail: clipDetail(fmt.Sprintf("%s digest=%s rules=%d", how, bundleDigest(b), len(b.Rules)))}
 }
 
 // policyChange is the record of a reload that replaced old by now.
@@ -183,18 +350,49 @@ func membersStart(ids []proto.NodeID) audit.Event {
 
 // membersChange is the record of a reload that took the membership from
 // before to after (both sorted, as runtime.NodeSpec.Membership gives
-// them).
-func membersChange(path string, before, after []proto.NodeID) audit.Event {
-	return audit.Event{Kind: audit.KindPolicyChange, Actor: auditActor, Subject: subjectMembers,
-		Detail: clipDetail(fmt.Sprintf("reloaded from %s: %s (before: %s); added %s; removed %s", path,
-			membershipSummary(after), membershipSummary(before),
-			listOrNone(idStrings(diffIDs(after, before))), listOrNone(idStrings(diffIDs(before, after)))))}
+// them) in every service. failures is the applies that failed before this
+// one took (0: it took at once), partial the membership the last of them
+// left with only some services (nil when none did): a membership
+// recorded by membersPartial that this one completes or replaces.
+func membersChange(path string, before, after []proto.NodeID, failures int, partial []proto.NodeID) audit.Event {
+	detail := fmt.Sprintf("reloaded from %s: %s (before: %s); added %s; removed %s", path,
+		membershipSummary(after), membershipSummary(before),
+		listOrNone(idStrings(diffIDs(after, before))), listOrNone(idStrings(diffIDs(before, after))))
+	switch {
+	case partial != nil && !slices.Equal(partial, after):
+		detail += fmt.Sprintf("; every service took it after %d failed applies; it replaces %s, which had reached only some services",
+			failures, membershipSummary(partial))
+	case failures > 0:
+		detail += fmt.Sprintf("; every service took it after %d failed applies", failures)
+	}
+	return audit.Event{Kind: audit.KindPolicyChange, Actor: auditActor, Subject: subjectMembers, Detail: clipDetail(detail)}
 }
 
-// membersRefused is the record of a refused reload of the config file.
-func membersRefused(path string, err error, inForce []proto.NodeID) audit.Event {
+// membersPartial is the record of a reload whose membership wanted
+// reached only some services (err from the first that failed): the
+// transport enforces it (it takes the membership first), every service
+// still had applied before it, and it is handed again at the polls of
+// the config file until membersChange records that it took.
+func membersPartial(path string, err error, applied, wanted []proto.NodeID) audit.Event {
+	return audit.Event{Kind: audit.KindPolicyChange, Actor: auditActor, Subject: subjectMembers,
+		Detail: clipDetail(fmt.Sprintf("reloaded from %s: %s being applied: reached only some services (%v); the transport enforces it; "+
+			"every service took %s before; added %s; removed %s; handed again at the polls of the config file",
+			path, membershipSummary(wanted), err, membershipSummary(applied),
+			listOrNone(idStrings(diffIDs(wanted, applied))), listOrNone(idStrings(diffIDs(applied, wanted)))))}
+}
+
+// membersRefused is the record of a refused reload of the config file:
+// the membership every service took (applied) stays, and pending, when
+// not nil, is the one a previous reload left with only some services,
+// still being applied.
+func membersRefused(path string, err error, applied, pending []proto.NodeID) audit.Event {
+	inForce := "the membership stays: " + membershipSummary(applied)
+	if pending != nil {
+		inForce = fmt.Sprintf("in force: %s, taken by every service (being applied: %s, which the transport enforces and only some services took; handed again at the polls)",
+			membershipSummary(applied), membershipSummary(pending))
+	}
 	return audit.Event{Kind: audit.KindPolicyChange, Actor: auditActor, Subject: subjectRefusedMembers,
-		Detail: clipDetail(fmt.Sprintf("reload of %s refused: %v; the membership stays: %s", path, err, membershipSummary(inForce)))}
+		Detail: clipDetail(fmt.Sprintf("reload of %s refused: %v; %s", path, err, inForce))}
 }
 
 // membershipSummary is the count and a digest of ids (BLAKE3 of the ids

@@ -17,7 +17,7 @@ import (
 // TestProcessReloadsAudited drives a real rond with a cap key file, a
 // policy file and a config file listing members. The audit log holds
 // what the node started with (cap key fingerprints, the policy's digest
-// and rules, the membership), then a record for each reload that changed
+// and rules, the membership), first and in that order, then a record for each reload that changed
 // who may do what: the rotated cap key, the new policy with its digest
 // before and after, the member added. Invalid files refused on several
 // SIGHUPs are recorded once each (refused:cap_keys, refused:policy,
@@ -96,6 +96,17 @@ func TestProcessReloadsAudited(t *testing.T) {
 	recorded("the cap keys at start", "key_rotate", subjectCapKeys, "loaded at start from "+capKey, "current v1; versions v1:")
 	recorded("the policy at start", "policy_change", "public", "loaded at start from "+policyFile, "rules=2")
 	recorded("the membership at start", "policy_change", subjectMembers, "at start: 1 members digest=", n.id)
+	// They come first, in the order rond made them.
+	start := records()
+	if len(start) < 4 {
+		t.Fatalf("%d audit records at start, want at least 4: %+v", len(start), start)
+	}
+	wantStart := []string{"token_issue " + start[0].Subject, "key_rotate " + subjectCapKeys, "policy_change public", "policy_change " + subjectMembers}
+	for i, want := range wantStart {
+		if got := start[i].Kind + " " + start[i].Subject; got != want || start[i].Seq != uint64(i+1) || start[i].Actor != auditActor {
+			t.Fatalf("audit record %d is %s (seq %d, actor %s), want %s: the start-up records come first", i, got, start[i].Seq, start[i].Actor, want)
+		}
+	}
 
 	// Changes.
 	if _, errOut, code := ctl(t, ronctl, "key", "rotate", "--cap-key-file", capKey); code != 0 {
@@ -166,7 +177,7 @@ func TestProcessReloadsAudited(t *testing.T) {
 	}
 	listed, errOut, code := ctl(t, ronctl, "audit", "list", "--node", n.url, "--token", n.token)
 	if code != 0 || !strings.Contains(listed, " key_rotate refused:cap_keys (actor rond): reload of "+capKey+" refused") ||
-		!strings.Contains(listed, " policy_change members (actor rond): reloaded from "+configFile) {
+		!strings.Contains(listed, " policy_change cluster:members (actor rond): reloaded from "+configFile) {
 		t.Fatalf("ronctl audit list: %d %s\n%s", code, errOut, listed)
 	}
 	t.Logf("ronctl audit list:\n%s", listed)

@@ -8,9 +8,12 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
+	"unicode/utf8"
 
 	"github.com/ron-network/ron/core/audit"
 	"github.com/ron-network/ron/core/auth"
+	"github.com/ron-network/ron/core/policy"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/io/keyfile"
 	"github.com/ron-network/ron/io/runtime"
@@ -212,5 +215,117 @@ func TestClipDetail(t *testing.T) {
 	e := membersStart(ids)
 	if len(e.Detail) > audit.DetailBytesMax || !strings.Contains(e.Detail, "100 members digest=") {
 		t.Fatalf("start record of 100 members: %d bytes, %q", len(e.Detail), e.Detail[:60])
+	}
+}
+
+// TestMembersPartialReloadAudited: a reloaded membership that reached
+// only some services (storage refused it; the transport already enforces
+// it) is recorded once as being applied, however often its retries fail;
+// a refused reload meanwhile records what every service took and the one
+// being applied, not that the membership "stays"; the retry that takes
+// records the change with its failed applies; a reload back to the
+// membership in force while another was half applied records that it
+// replaces the half-applied one. The old code recorded none of the half
+// applied state and said the membership stays.
+func TestMembersPartialReloadAudited(t *testing.T) {
+	_, key, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, y := proto.NodeID{0x11, 1}, proto.NodeID{0x22, 2}
+	var want []string
+	var refuse error
+	cfg := defaults()
+	cfg.ConfigFile = "rond.yaml"
+	cfg.reload = func() (Config, error) {
+		c := defaults()
+		c.Members = want
+		return c, refuse
+	}
+	log := slog.New(slog.DiscardHandler)
+	fake := &fakeNode{failStorage: 2}
+	m := newMembership(cfg, runtime.NodeSpec{Key: key})
+	m.attach(fake, nil, runtime.NewPromMetrics(log), log)
+	clock := &fakeClock{t: time.Unix(1e9, 0)}
+	m.now = clock.now
+	var rec recorded
+	m.setAudit(rec.record)
+	ctx := context.Background()
+
+	want = []string{x.String(), y.String()}
+	m.reload(ctx) // storage refuses: half applied
+	if e := rec.last(t); len(rec.events) != 1 || e.Subject != subjectMembers ||
+		!strings.Contains(e.Detail, "reloaded from rond.yaml: 3 members digest=") || !strings.Contains(e.Detail, "being applied: reached only some services (fake: storage busy)") ||
+		!strings.Contains(e.Detail, "the transport enforces it") || !strings.Contains(e.Detail, "every service took no membership") {
+		t.Fatalf("half-applied reload: %d records, last %+v", len(rec.events), e)
+	}
+	refuse = errors.New(`setting members: "nope" is not a node id`)
+	m.reload(ctx)
+	if e := rec.last(t); len(rec.events) != 2 || e.Subject != subjectRefusedMembers || strings.Contains(e.Detail, "stays") ||
+		!strings.Contains(e.Detail, "in force: no membership (any node is served), taken by every service (being applied: 3 members digest=") {
+		t.Fatalf("refusal while half applied: %d records, last %+v", len(rec.events), e)
+	}
+	refuse = nil
+	clock.advance(membersRetryBackoffMax)
+	m.retry(ctx) // fails again: not recorded again
+	if len(rec.events) != 2 || fake.tries() != 2 {
+		t.Fatalf("a failed retry: %d records (want 2), %d tries (want 2)", len(rec.events), fake.tries())
+	}
+	clock.advance(membersRetryBackoffMax)
+	m.retry(ctx)
+	if e := rec.last(t); len(rec.events) != 3 || e.Subject != subjectMembers || !strings.Contains(e.Detail, "(before: no membership") ||
+		!strings.Contains(e.Detail, "every service took it after 2 failed applies") || strings.Contains(e.Detail, "replaces") {
+		t.Fatalf("the retry that took: %d records, last %+v", len(rec.events), e)
+	}
+	refuse = errors.New(`setting members: "nope2" is not a node id`)
+	m.reload(ctx)
+	if e := rec.last(t); len(rec.events) != 4 || !strings.Contains(e.Detail, "the membership stays: 3 members") || strings.Contains(e.Detail, "being applied") {
+		t.Fatalf("refusal with every service in step: %d records, last %+v", len(rec.events), e)
+	}
+
+	refuse = nil
+	fake.mu.Lock()
+	fake.failStorage = 1
+	fake.mu.Unlock()
+	want = []string{x.String()}
+	m.reload(ctx) // half applied: 2 members
+	want = []string{x.String(), y.String()}
+	clock.advance(membersRetryBackoffMax)
+	m.reload(ctx) // back to the 3 every service took, handed again
+	if e := rec.last(t); len(rec.events) != 6 || !strings.Contains(rec.events[4].Detail, "2 members digest=") ||
+		!strings.Contains(rec.events[4].Detail, "being applied") || !strings.Contains(e.Detail, "added none; removed none") ||
+		!strings.Contains(e.Detail, "it replaces 2 members digest=") || !strings.Contains(e.Detail, "which had reached only some services") {
+		t.Fatalf("back to the membership in force: %d records, last %+v", len(rec.events), e)
+	}
+}
+
+// TestAuditSubjectsAreNotBundleNames: every subject rond records other
+// than a bundle's name is one no policy bundle can be named, so a bundle
+// named like the membership's old subject ("members") cannot be read as
+// the membership. The old subject "members" was a valid bundle name.
+func TestAuditSubjectsAreNotBundleNames(t *testing.T) {
+	for _, subject := range []string{subjectMembers, subjectRefusedCapKeys, subjectRefusedPolicy, subjectRefusedMembers} {
+		bundle := strings.Replace(publicReads, "name: public", `name: "`+subject+`"`, 1)
+		if _, err := policy.Parse([]byte(bundle)); err == nil {
+			t.Errorf("a policy bundle may be named %q, the subject of other records", subject)
+		}
+	}
+	if _, err := policy.Parse([]byte(strings.Replace(publicReads, "name: public", `name: "members"`, 1))); err != nil {
+		t.Fatalf("the control bundle does not parse (the check above proves nothing): %v", err)
+	}
+}
+
+// TestPolicyStartClipped: the start record of a bundle loaded from a
+// path too long for the detail is clipped on a rune boundary, as every
+// other record is. The old code left it to the log, which cut it
+// mid-rune without an ellipsis.
+func TestPolicyStartClipped(t *testing.T) {
+	b, err := policy.Parse([]byte(publicReads))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := policyStart("/"+strings.Repeat("é", audit.DetailBytesMax), b)
+	if len(e.Detail) > audit.DetailBytesMax || !utf8.ValidString(e.Detail) || !strings.HasSuffix(e.Detail, "…") {
+		t.Fatalf("start record of a long path: %d bytes, valid UTF-8 %t, ends %q", len(e.Detail), utf8.ValidString(e.Detail), e.Detail[len(e.Detail)-6:])
 	}
 }

@@ -132,7 +132,7 @@
 // Who may do what: rond records the cap keys (key_rotate, subject
 // cap_keys, versions by fingerprint), the policy bundle (policy_change,
 // the bundle's name, digests before and after) and the membership
-// (policy_change, subject members) it started with and every reload that
+// (policy_change, subject cluster:members) it started with and every reload that
 // changed them, and each refused reload once (subjects refused:cap_keys,
 // refused:policy, refused:members); cmd/rond's doc.go, "Audit of
 // reloads", lists the fields. These use existing kinds on purpose: the
