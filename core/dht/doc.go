@@ -62,7 +62,11 @@
 //
 // Receivers check, cheapest first: not expired, expiry at most
 // ProviderTTL+ExpirySkewMax ahead, BLAKE3(public key) == provider id, and
-// the signature. Failures are dropped and counted in
+// the signature. A PROVIDE is first checked against the refusals that
+// need no verification (a non-member provider, the quotas of the record
+// store below, which read the record's address and provider but charge
+// nothing): a member flooding records over its quota costs a map lookup
+// per record, not an ed25519 verification. Failures are dropped and counted in
 // dht_rejects_total{reason} (expired, expiry_too_far, wrong_provider_id,
 // bad_signature). Provide looks up the K closest to the address and sends
 // PROVIDE to each; Stored counts acknowledgements. The provider republishes

@@ -182,20 +182,36 @@ func (d *DHT) serve(from proto.NodeID, corr uint64, m *message) {
 
 // accept verifies and stores a record received in PROVIDE from the
 // authenticated node from (this node for its own record). A record over a
-// quota is valid but not stored: it is counted as a reject by quota and
-// acknowledged as shed.
+// quota is not stored: it is counted as a reject by quota and acknowledged
+// as shed.
+//
+// The cheap refusals run before the signature check, so that a member
+// flooding records over its quota costs the node loop map lookups, not an
+// ed25519 verification per record: the provider's membership, then the
+// quotas (store.refusal). Neither charges anything to the record's claimed
+// provider or address; the sender quota is the authenticated from's, and
+// the provider quota only refuses what put would refuse once verified, so
+// unverified records cannot use up an honest node's quota.
 func (d *DHT) accept(from proto.NodeID, rec *ProviderRecord) ackStatus {
-	if !d.verify(rec) {
-		return ackRejected
-	}
 	if !d.member(rec.Provider) {
 		// A member relaying another node's record: only members provide.
 		d.env.Metrics().Add(MetricRejects, ReasonNotMember, 1)
 		return ackRejected
 	}
+	if res := d.store.refusal(rec, from); res != putStored {
+		return d.acked(res)
+	}
+	if !d.verify(rec) {
+		return ackRejected
+	}
 	res, shed := d.store.put(rec, from)
 	d.env.Metrics().Add(MetricShed, "provider_record", float64(shed))
 	d.env.Metrics().Set(MetricProviderRecords, "", float64(d.store.len()))
+	return d.acked(res)
+}
+
+// acked counts put's result and returns the ack for it.
+func (d *DHT) acked(res putResult) ackStatus {
 	switch res {
 	case putShed:
 		d.env.Metrics().Add(MetricShed, "provider_record", 1)

@@ -98,6 +98,47 @@ func providerCmp(sr *storedRecord, p proto.NodeID) int {
 	return bytes.Compare(sr.rec.Provider[:], p[:])
 }
 
+// quota applies the sender and provider quotas to a record that is not a
+// refresh. It returns putStored when they let rec in, with the record to
+// shed for it (the provider's youngest record another sender delivered,
+// when the provider itself sends at its quota), or the quota refusing it.
+func (s *store) quota(rec *ProviderRecord, sender proto.NodeID) (putResult, *storedRecord) {
+	if sender == s.self && rec.Provider == s.self {
+		return putStored, nil // this node's own record: exempt
+	}
+	if h := s.senders[sender]; h != nil && h.n >= s.perSender {
+		return putSenderQuota, nil
+	}
+	if p := s.providers[rec.Provider]; p != nil && p.n >= s.perSender {
+		if sender != rec.Provider {
+			return putProviderQuota, nil
+		}
+		// The provider itself sent fewer than perSender (its sender
+		// quota), so others delivered the rest: shed the youngest.
+		if replayed := youngestRelayed(p, sender); replayed != nil {
+			return putStored, replayed
+		}
+		return putProviderQuota, nil
+	}
+	return putStored, nil
+}
+
+// refusal reports, without changing the store, the quota for which put
+// would refuse rec from sender (putStored: none would). It reads only
+// rec's address and provider, never trusting them to charge anyone, so
+// accept runs it before the signature check: a flood over quota costs a
+// map lookup per record, not an ed25519 verification. The refusal is the
+// one put would return for the same record once verified, since
+// verification changes nothing here.
+func (s *store) refusal(rec *ProviderRecord, sender proto.NodeID) putResult {
+	list := s.byAddr[rec.Addr]
+	if _, found := slices.BinarySearchFunc(list, rec.Provider, providerCmp); found {
+		return putStored // a refresh: no quota applies
+	}
+	res, _ := s.quota(rec, sender)
+	return res
+}
+
 // put stores a verified record that sender delivered. It reports how many
 // other records were shed to make room (0 or 1).
 func (s *store) put(rec *ProviderRecord, sender proto.NodeID) (putResult, int) {
@@ -112,22 +153,9 @@ func (s *store) put(rec *ProviderRecord, sender proto.NodeID) (putResult, int) {
 	}
 	own := sender == s.self && rec.Provider == s.self
 	h := s.senders[sender]
-	var replayed *storedRecord // the provider's record another sender delivered, to shed
-	if !own {
-		if h != nil && h.n >= s.perSender {
-			return putSenderQuota, 0
-		}
-		if p := s.providers[rec.Provider]; p != nil && p.n >= s.perSender {
-			if sender != rec.Provider {
-				return putProviderQuota, 0
-			}
-			// The provider itself sent fewer than perSender (its sender
-			// quota), so others delivered the rest: shed the youngest.
-			replayed = youngestRelayed(p, sender)
-			if replayed == nil {
-				return putProviderQuota, 0
-			}
-		}
+	quota, replayed := s.quota(rec, sender)
+	if quota != putStored {
+		return quota, 0
 	}
 	var victim *storedRecord
 	switch {

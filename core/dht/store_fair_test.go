@@ -513,3 +513,58 @@ func TestStoreFullShedsLargestNewest(t *testing.T) {
 	}
 	s.d.checkDeep()
 }
+
+// TestOverQuotaRecordsSkipVerification is the red team's F2 flood (rt7): a
+// member at its sender quota keeps sending PROVIDEs. Each must be refused
+// by quota before its signature is checked, which the loop pays for in
+// ed25519 time: a forged signature over quota counts as sender_quota, not
+// bad_signature (the old accept verified first). Forged records claiming an
+// honest provider, from a sender under quota, are still verified and
+// rejected, and charge nothing to that provider: its own records get in.
+func TestOverQuotaRecordsSkipVerification(t *testing.T) {
+	s := newSolo(t, Config{ProviderRecordsMax: 128, ProviderRecordsPerSenderMax: 4})
+	now := s.e.Now()
+	flooder := testKey(64, 0)
+	corr := uint64(1)
+	for i := range 4 {
+		corr++
+		if st := s.provideFrom(keyID(flooder), corr, NewProviderRecord(flooder, proto.AddrOf([]byte(fmt.Sprint(i))), now.Add(time.Hour))); st != ackStored {
+			t.Fatalf("record %d under the quota: ack %d", i, st)
+		}
+	}
+	const flood = 50
+	for i := range flood {
+		rec := NewProviderRecord(flooder, proto.AddrOf([]byte(fmt.Sprint("flood", i))), now.Add(time.Hour))
+		rec.Signature[0] ^= 1 // verification would reject it: it must not run
+		corr++
+		if st := s.provideFrom(keyID(flooder), corr, rec); st != ackShed {
+			t.Fatalf("flood record %d: ack %d, want shed by quota", i, st)
+		}
+	}
+	if got := s.metric(MetricRejects, ReasonBadSignature); got != 0 {
+		t.Fatalf("%v over-quota records reached signature verification", got)
+	}
+	if got := s.metric(MetricRejects, ReasonSenderQuota); got != flood {
+		t.Fatalf("sender_quota rejects %v, want %d", got, flood)
+	}
+	honest := testKey(64, 1)
+	relay := keyID(testKey(64, 2))
+	for i := range 8 {
+		rec := NewProviderRecord(honest, proto.AddrOf([]byte(fmt.Sprint("h", i))), now.Add(time.Hour))
+		rec.Signature[0] ^= 1
+		corr++
+		if st := s.provideFrom(relay, corr, rec); st != ackRejected {
+			t.Fatalf("forged record %d for an honest provider: ack %d, want rejected", i, st)
+		}
+	}
+	if got := s.metric(MetricRejects, ReasonBadSignature); got != 8 {
+		t.Fatalf("bad_signature rejects %v, want 8", got)
+	}
+	for i := range 4 {
+		corr++
+		if st := s.provideFrom(keyID(honest), corr, NewProviderRecord(honest, proto.AddrOf([]byte(fmt.Sprint("h", i))), now.Add(time.Hour))); st != ackStored {
+			t.Fatalf("honest provider's record %d after forgeries in its name: ack %d", i, st)
+		}
+	}
+	s.d.checkDeep()
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/ron-network/ron/core/node"
 	"github.com/ron-network/ron/core/overlay"
 	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/proto/oap"
 )
 
 // Defaults applied to zero Config fields, and fixed limits.
@@ -19,7 +20,15 @@ const (
 	KeepAliveDefault        = time.Second // well under StallTimeoutDefault, see Config.StallTimeout
 	HandshakeTimeoutDefault = 5 * time.Second
 	SendQueueDepthDefault   = 256
-	ConnsPerPeerDefault     = 2
+	// SendQueueBytesDefault is Config.SendQueueBytesMax when zero: 8 full
+	// frames, or 256 frames of 32 KiB.
+	SendQueueBytesDefault = 8 << 20
+	// WriteBatchBytesMax bounds the frames a connection's writer takes
+	// from the queue at once (at least one frame): frames taken wait in the
+	// writer, outside the queue's bound, while its write is blocked by a
+	// peer that stopped reading.
+	WriteBatchBytesMax  = 1 << 20
+	ConnsPerPeerDefault = 2
 	// ConnsPerPeerMin is one kept connection plus the duplicate of a
 	// simultaneous open: with a cap of 1 both sides would refuse the second
 	// connection before choosing, and could end up closing both.
@@ -95,6 +104,12 @@ type Config struct {
 	// SendQueueDepthMax bounds each peer's queue, in frames; beyond it the
 	// oldest frame is dropped and counted (reason queue_full).
 	SendQueueDepthMax int
+	// SendQueueBytesMax bounds each peer's queue in bytes (0:
+	// SendQueueBytesDefault; at least oap.FrameBytesMax); beyond it the
+	// oldest frames are dropped and counted (reason queue_bytes). With the
+	// writer's batch (WriteBatchBytesMax) it bounds what a peer that stops
+	// reading pins in this node.
+	SendQueueBytesMax int
 	// ConnsPerPeerMax bounds the live connections to one NodeID, the kept
 	// one included; a connection beyond it is refused (reason conns_full).
 	ConnsPerPeerMax int
@@ -165,6 +180,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.SendQueueDepthMax == 0 {
 		cfg.SendQueueDepthMax = SendQueueDepthDefault
 	}
+	if cfg.SendQueueBytesMax == 0 {
+		cfg.SendQueueBytesMax = SendQueueBytesDefault
+	}
+	if cfg.SendQueueBytesMax < oap.FrameBytesMax {
+		return cfg, fmt.Errorf("%w: SendQueueBytesMax (%d) is under one frame of oap.FrameBytesMax (%d)", ErrConfig, cfg.SendQueueBytesMax, oap.FrameBytesMax)
+	}
 	if cfg.ConnsPerPeerMax == 0 {
 		cfg.ConnsPerPeerMax = ConnsPerPeerDefault
 	}
@@ -217,6 +238,7 @@ const (
 // Reasons of transport_dropped_total{reason}.
 const (
 	DropQueueFull   = "queue_full"  // the peer's send queue was full; the oldest frame went
+	DropQueueBytes  = "queue_bytes" // the peer's send queue held SendQueueBytesMax; the oldest frames went
 	DropUnreachable = "unreachable" // DialAttemptsMax dials failed; the queue was dropped
 	DropNoAddr      = "no_addr"     // Send to a peer with no known address and no connection
 	DropMalformed   = "malformed"   // Send of bytes that are not one valid OAP/1 frame

@@ -158,14 +158,23 @@ func coalesce(batch [][]byte, buf []byte) (out []byte, n int, reuse []byte) {
 	return buf, n, buf
 }
 
-// takeBatch drains the peer's queue if pc is still its kept connection.
+// takeBatch takes the oldest of the peer's queued frames, up to
+// WriteBatchBytesMax (at least one), if pc is still its kept connection,
+// and wakes the writer again when frames remain. Draining the whole queue
+// was rejected: a write blocked by a peer that stopped reading then held a
+// full queue's worth of frames outside the queue's bounds while the queue
+// filled again behind it.
 func (t *Transport) takeBatch(pc *peerConn) ([][]byte, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if pc.peer.conn != pc {
 		return nil, false
 	}
-	return pc.peer.queue.drain(), true
+	batch := pc.peer.queue.take(WriteBatchBytesMax)
+	if pc.peer.queue.len() > 0 {
+		pc.signal()
+	}
+	return batch, true
 }
 
 func (t *Transport) writeFailed(pc *peerConn, lost int, err error) {

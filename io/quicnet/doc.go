@@ -71,8 +71,12 @@
 //
 // # Bounds and drops
 //
-// Every peer has a send queue of SendQueueDepthMax frames; when full the
-// oldest is dropped. A dial is attempted lazily on Send, at most one at a
+// Every peer has a send queue of SendQueueDepthMax frames and
+// SendQueueBytesMax bytes; when either is full the oldest frames are
+// dropped (queue_full, queue_bytes). The writer takes at most
+// WriteBatchBytesMax (at least one frame) from the queue per write, so a
+// peer that stops reading pins at most about SendQueueBytesMax +
+// WriteBatchBytesMax in this node, however large its frames. A dial is attempted lazily on Send, at most one at a
 // time per peer, DialAttemptsMax times with doubling backoff, after which
 // the queue is dropped. The address book holds at most PeersMax peers
 // (idle learned peers are evicted first) and a peer at most

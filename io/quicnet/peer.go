@@ -55,7 +55,7 @@ func (t *Transport) peerLocked(id proto.NodeID) *peer {
 	if len(t.peers) >= PeersMax && !t.evictLocked() {
 		return nil
 	}
-	p := &peer{id: id, queue: newFrameQueue(t.cfg.SendQueueDepthMax)}
+	p := &peer{id: id, queue: newFrameQueue(t.cfg.SendQueueDepthMax, t.cfg.SendQueueBytesMax)}
 	t.peers[id] = p
 	return p
 }

@@ -30,7 +30,7 @@ func bubbleTransport(depth int) (*Transport, *peerConn, *recorder) {
 		cfg: Config{SendQueueDepthMax: depth}, id: testID(testKey(1)),
 		metrics: rec, log: slog.New(slog.DiscardHandler), peers: map[proto.NodeID]*peer{},
 	}
-	p := &peer{id: testID(testKey(2)), addr: "127.0.0.1:1", queue: newFrameQueue(depth)}
+	p := &peer{id: testID(testKey(2)), addr: "127.0.0.1:1", queue: newFrameQueue(depth, SendQueueBytesDefault)}
 	pc := &peerConn{peer: p, dialer: tr.id, wake: make(chan struct{}, 1)}
 	p.conn, p.live = pc, 1
 	tr.peers[p.id] = p

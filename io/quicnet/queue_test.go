@@ -17,44 +17,71 @@ import (
 	"github.com/ron-network/ron/core/proto"
 )
 
-// The queue against a model: after any sequence of pushes and drains it
-// holds the newest min(pushed, depth) frames in order, and push reports
-// exactly the frames it pushed out.
+// The queue against a model: after any sequence of pushes, drains and
+// takes it holds the newest frames that fit both its bounds, in order, and
+// push reports exactly the frames it pushed out, by bound.
 func TestFrameQueueModel(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		depth := rapid.IntRange(1, 8).Draw(t, "depth")
-		q := newFrameQueue(depth)
+		bytesMax := rapid.IntRange(1, 64).Draw(t, "bytesMax")
+		q := newFrameQueue(depth, bytesMax)
 		var model [][]byte
+		size := func() int {
+			n := 0
+			for _, f := range model {
+				n += len(f)
+			}
+			return n
+		}
 		next := byte(0)
+		check := func(t *rapid.T, got [][]byte, want [][]byte) {
+			if len(got) != len(want) {
+				t.Fatalf("got %d frames, model %d", len(got), len(want))
+			}
+			for i := range got {
+				if !bytes.Equal(got[i], want[i]) {
+					t.Fatalf("frame %d is %v, model %v", i, got[i], want[i])
+				}
+			}
+		}
 		t.Repeat(map[string]func(*rapid.T){
 			"push": func(t *rapid.T) {
-				frame := []byte{next}
+				frame := bytes.Repeat([]byte{next}, rapid.IntRange(1, 80).Draw(t, "len"))
 				next++
-				dropped := q.push(frame)
-				model = append(model, frame)
-				want := 0
-				if len(model) > depth {
-					model, want = model[1:], 1
+				full, overBytes := q.push(frame)
+				wantFull, wantBytes := 0, 0
+				if len(frame) > bytesMax {
+					wantBytes, model = len(model)+1, nil
+				} else {
+					if len(model) == depth {
+						model, wantFull = model[1:], 1
+					}
+					for size()+len(frame) > bytesMax {
+						model, wantBytes = model[1:], wantBytes+1
+					}
+					model = append(model, frame)
 				}
-				if dropped != want {
-					t.Fatalf("push dropped %d, model dropped %d", dropped, want)
+				if full != wantFull || overBytes != wantBytes {
+					t.Fatalf("push dropped %d+%d, model %d+%d", full, overBytes, wantFull, wantBytes)
 				}
 			},
 			"drain": func(t *rapid.T) {
-				got := q.drain()
-				if len(got) != len(model) {
-					t.Fatalf("drained %d frames, model has %d", len(got), len(model))
-				}
-				for i := range got {
-					if !bytes.Equal(got[i], model[i]) {
-						t.Fatalf("frame %d is %v, model %v", i, got[i], model[i])
-					}
-				}
+				check(t, q.drain(), model)
 				model = nil
 			},
+			"take": func(t *rapid.T) {
+				limit := rapid.IntRange(1, 64).Draw(t, "limit")
+				n, sum := 0, 0
+				for n < len(model) && (n == 0 || sum+len(model[n]) <= limit) {
+					sum += len(model[n])
+					n++
+				}
+				check(t, q.take(limit), model[:n])
+				model = model[n:]
+			},
 			"": func(t *rapid.T) {
-				if q.len() != len(model) {
-					t.Fatalf("len %d, model %d", q.len(), len(model))
+				if q.len() != len(model) || q.bytes != size() {
+					t.Fatalf("len %d bytes %d, model %d bytes %d", q.len(), q.bytes, len(model), size())
 				}
 			},
 		})

@@ -304,8 +304,12 @@ func (t *Transport) Send(to proto.NodeID, frame []byte) {
 		t.drop(DropNoAddr, 1)
 		return
 	}
-	if dropped := p.queue.push(owned); dropped > 0 {
-		t.drop(DropQueueFull, dropped)
+	full, overBytes := p.queue.push(owned)
+	if full > 0 {
+		t.drop(DropQueueFull, full)
+	}
+	if overBytes > 0 {
+		t.drop(DropQueueBytes, overBytes)
 	}
 	if p.conn != nil {
 		p.conn.signal()

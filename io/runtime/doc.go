@@ -5,9 +5,15 @@
 // # Inputs
 //
 // Frames from the transport (Deliver) and client calls (Call) arrive
-// through bounded channels of Config.InboxDepth; when one is full the frame
+// through bounded queues of Config.InboxDepth; when one is full the frame
 // is dropped, or the call fails with ErrOverloaded, and
-// runtime_inbox_dropped_total{kind} counts it. Timer fires, disk
+// runtime_inbox_dropped_total{kind} counts it. The frames' queue is fair
+// between peers: one peer may hold at most InboxDepth / max(4, peers with
+// queued frames) of it (beyond, its frames are dropped as
+// kind="peer_share"), a full queue makes room for a peer under its share
+// by evicting the newest frame of the largest holder, and the loop steps
+// frames round robin across peers. A member flooding valid frames thus
+// loses its own frames, not its neighbours' (raft heartbeats included). Timer fires, disk
 // completions and bus events arrive through an internal queue that is never
 // shed: losing a timer or a completion would stall a machine forever, and
 // a blocking hand-off from the disk's goroutine could deadlock against a

@@ -159,8 +159,8 @@ func (r *Runtime) serve() bool {
 		select {
 		case <-r.stop:
 			return true
-		case m := <-r.messages:
-			if !r.step(m) {
+		case <-r.messages.notify:
+			if m, ok := r.messages.pop(); ok && !r.step(m) {
 				return false
 			}
 		case req := <-r.requests:
@@ -324,7 +324,8 @@ func (r *Runtime) backoff(failures int) bool {
 			return true
 		case req := <-r.requests:
 			r.calls.resolve(req.ID, ErrNotReady)
-		case <-r.messages:
+		case <-r.messages.notify:
+			r.messages.pop() // frames for the dead node: dropped
 		case <-r.internal.notify:
 			r.forgetLost(r.internal.drain()) // all from the dead generation
 		}

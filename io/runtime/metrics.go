@@ -14,7 +14,7 @@ import (
 // node_ready_state and node_startup_seconds, are declared in core/env).
 const (
 	// MetricInboxDropped counts inputs shed because a bounded inbox was
-	// full, by kind (message, request).
+	// full, by kind (message, peer_share, request).
 	MetricInboxDropped = "runtime_inbox_dropped_total"
 	// MetricUndeclared counts observations of metric names that no package
 	// declared; they are dropped (a programmer error, but not one worth
@@ -24,13 +24,14 @@ const (
 
 // Values of runtime_inbox_dropped_total's label.
 const (
-	InboxMessage = "message" // a peer's frame
-	InboxRequest = "request" // a client call (gateway, OAP/1)
+	InboxMessage   = "message"    // a peer's frame, the inbox being full
+	InboxPeerShare = "peer_share" // a peer's frame, that peer holding its share of the inbox
+	InboxRequest   = "request"    // a client call (gateway, OAP/1)
 )
 
 var _ = env.Declare(
 	env.MetricDef{Name: MetricInboxDropped, Kind: env.Counter, Help: "Inputs shed because the node's inbox was full.", Label: "kind",
-		LabelValues: []string{InboxMessage, InboxRequest}},
+		LabelValues: []string{InboxMessage, InboxPeerShare, InboxRequest}},
 	env.MetricDef{Name: MetricUndeclared, Kind: env.Counter, Help: "Observations of undeclared metric names (dropped)."},
 )
 

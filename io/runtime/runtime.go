@@ -19,7 +19,8 @@ import (
 // Limits and defaults.
 const (
 	// InboxDepthDefault bounds the frames and the client requests waiting
-	// for the loop (each has its own channel of this depth).
+	// for the loop (each has its own queue of this depth; one peer may hold
+	// a share of the frames' queue only, see InboxPeerSharePeersMin).
 	InboxDepthDefault = 4096
 	// CallsInflightMaxDefault bounds the client calls awaiting a reply.
 	CallsInflightMaxDefault = 1024
@@ -135,7 +136,7 @@ type Runtime struct {
 	started   time.Time // carries the monotonic reading Now is built on
 	startedNs int64     // the wall clock at start, Unix ns
 
-	messages chan env.Message
+	messages *inbox
 	requests chan env.Request
 	internal internalQueue
 	stop     chan struct{}
@@ -180,7 +181,7 @@ func New(cfg Config) (*Runtime, error) {
 	r := &Runtime{
 		cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics,
 		started: now, startedNs: now.UnixNano(),
-		messages: make(chan env.Message, cfg.InboxDepth),
+		messages: newInbox(cfg.InboxDepth),
 		requests: make(chan env.Request, cfg.InboxDepth),
 		internal: internalQueue{notify: make(chan struct{}, 1)},
 		stop:     make(chan struct{}),
@@ -208,16 +209,18 @@ func (r *Runtime) Start(t Transport) {
 }
 
 // Deliver hands a frame received from a peer to the loop. It never
-// blocks: when the inbox is full the frame is dropped and counted (the
-// network is best effort and the machines retry).
+// blocks: when the peer already holds its share of the inbox, or the inbox
+// is full, a frame is dropped and counted (the network is best effort and
+// the machines retry). See inbox for the fairness between peers.
 func (r *Runtime) Deliver(from proto.NodeID, frame []byte) {
 	if r.closing.Load() {
 		return
 	}
-	select {
-	case r.messages <- env.Message{From: from, Frame: frame}:
-	default:
+	switch r.messages.push(env.Message{From: from, Frame: frame}) {
+	case inboxFull:
 		r.metrics.Add(MetricInboxDropped, InboxMessage, 1)
+	case inboxPeerShare, inboxEvicted:
+		r.metrics.Add(MetricInboxDropped, InboxPeerShare, 1)
 	}
 }
 
