@@ -109,6 +109,9 @@ const (
 	PushCommitRoundsMax = 3
 	// ProviderCandidatesMax bounds the providers a get asks the DHT for.
 	ProviderCandidatesMax = 8
+	// ProviderLookupsMax bounds the DHT lookups of an object's providers
+	// one get or heal pass starts while they fail (providerLookup).
+	ProviderLookupsMax = 3
 	// ScrubSkipsPerStepMax bounds the chunks and objects one scrub step
 	// passes without a read (marked damaged, proven lies) before it waits.
 	ScrubSkipsPerStepMax = 64

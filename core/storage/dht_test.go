@@ -19,6 +19,7 @@ type fakeDHT struct {
 	provided  []proto.Addr
 	providers map[proto.Addr][]proto.NodeID
 	finds     int // FindProvidersAsync calls
+	refuse    int // refuse the next refuse FindProvidersAsync calls (ErrOverloaded)
 }
 
 func (f *fakeDHT) Closest(target proto.NodeID, n int) []proto.NodeID {
@@ -34,6 +35,11 @@ func (f *fakeDHT) ProvideAsync(addr proto.Addr, done func(dht.ProvideResult)) {
 
 func (f *fakeDHT) FindProvidersAsync(addr proto.Addr, max int, done func(dht.ProvidersResult)) {
 	f.finds++
+	if f.refuse > 0 {
+		f.refuse--
+		done(dht.ProvidersResult{Err: dht.ErrOverloaded}) // at once, as LookupsInflightMax does
+		return
+	}
 	var res dht.ProvidersResult
 	for _, p := range f.providers[addr] {
 		res.Providers = append(res.Providers, dht.ProviderRecord{Provider: p})

@@ -411,7 +411,12 @@
 // always), and so does a heal (the repair tick's healDamaged). The
 // lookup is made once per object and get, or per object and heal pass,
 // and shared by every chunk of it that needs it (providerLookup; before,
-// once per such chunk: the same question again within one request). A good copy held off the placement (a pinned put's
+// once per such chunk: the same question again within one request). A
+// lookup that fails with no provider (the DHT overloaded, or no contact
+// answered) is no answer: the chunks waiting for it wait for a new one,
+// up to ProviderLookupsMax per get or pass, and only the last failure's
+// empty answer is final (before, the first was: an overloaded DHT failed
+// every rotten chunk of the get). A good copy held off the placement (a pinned put's
 // coordinator, a hand-off's kept copy, a node the placement moved from)
 // so serves a get and rewrites every rotten placement copy (before, the
 // gets failed with "every copy ... was corrupt" for good and no repair

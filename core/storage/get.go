@@ -963,14 +963,24 @@ func (s *Storage) fetchChunkWide(obj, c proto.Addr, off uint64, cands []proto.No
 // chunk, each the same question within the same seconds. The first
 // fetch starts it, those that fail meanwhile wait for its answer
 // (at most a get's window or a pass's heals), later ones take it.
+//
+// An answer is final when the DHT gave no error or named providers. A
+// lookup that failed with none (ErrOverloaded: LookupsInflightMax in
+// flight; ErrTimeout; ErrNoContacts) is no answer: its waiters wait for
+// a new lookup, started at once, up to ProviderLookupsMax per get or
+// heal pass; then the last one's (empty) answer is final, for its
+// waiters and later fetches alike. Before, the first failure was final:
+// an overloaded DHT at the first rotten chunk failed every later one
+// with ErrCorruption, where a lookup of each chunk's own could succeed.
 type providerLookup struct {
-	started, done bool
-	providers     []proto.NodeID
-	waiters       []func([]proto.NodeID)
+	inflight, done bool
+	lookups        int // started
+	providers      []proto.NodeID
+	waiters        []func([]proto.NodeID)
 }
 
 // lookupProviders gives then the providers of obj from lu, starting its
-// lookup if none was (a nil lu: a lookup of its own).
+// lookup if none is in flight (a nil lu: a lookup of its own).
 func (s *Storage) lookupProviders(lu *providerLookup, obj proto.Addr, then func([]proto.NodeID)) {
 	if lu == nil {
 		lu = &providerLookup{}
@@ -980,11 +990,25 @@ func (s *Storage) lookupProviders(lu *providerLookup, obj proto.Addr, then func(
 		return
 	}
 	lu.waiters = append(lu.waiters, then)
-	if lu.started {
-		return
+	if !lu.inflight {
+		s.startProviderLookup(lu, obj)
 	}
-	lu.started = true
+}
+
+// startProviderLookup asks the DHT for the providers of obj for lu's
+// waiters, again while a lookup fails and ProviderLookupsMax allow.
+func (s *Storage) startProviderLookup(lu *providerLookup, obj proto.Addr) {
+	lu.inflight = true
+	lu.lookups++
 	s.cfg.DHT.FindProvidersAsync(obj, ProviderCandidatesMax, func(res dht.ProvidersResult) {
+		lu.inflight = false
+		if res.Err != nil && len(res.Providers) == 0 && lu.lookups < ProviderLookupsMax {
+			// No answer: the waiters wait for the next lookup (the
+			// DHT may refuse it at once again; ProviderLookupsMax
+			// bounds the tries).
+			s.startProviderLookup(lu, obj)
+			return
+		}
 		lu.done = true
 		for _, rec := range res.Providers {
 			lu.providers = append(lu.providers, rec.Provider)

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 	"time"
 
@@ -81,15 +82,59 @@ func offPlacement(t *testing.T, get bool) {
 // looked the object's providers up again (three lookups of one object in
 // one get); now the get's chunks share one.
 func TestWideFetchOneLookupPerGet(t *testing.T) {
-	c := newCluster(t, 4, 73, noRepair)
-	data := randomData(74, 3*ChunkBytesMin+100)
-	addr := proto.AddrOf(data)
+	c, fakes, addr, data, reader := wideFetchCluster(t)
+	if got := c.get(reader, addr, 0, 0); got.Err != nil || !bytes.Equal(got.Data, data) {
+		t.Fatalf("get through placement node n%d, three chunks rotten on every placement node: %v", reader, got.Err)
+	}
+	if got := fakes[reader].finds; got != 1 {
+		t.Fatalf("the get looked the object's providers up %d times, want 1", got)
+	}
+}
+
+// TestWideFetchLookupFailureNotFinal: as above, but the DHT refuses the
+// get's first lookup (ErrOverloaded: LookupsInflightMax in flight) and
+// answers the next. Before, the failed lookup's empty answer was final
+// for the whole get: every rotten chunk failed with ErrCorruption though
+// the DHT would have answered a second lookup. Now the chunks waiting
+// for it wait for a new lookup (at most ProviderLookupsMax per get), and
+// a DHT that refuses every one fails the get as before, after
+// ProviderLookupsMax lookups.
+func TestWideFetchLookupFailureNotFinal(t *testing.T) {
+	t.Run("refused once", func(t *testing.T) {
+		c, fakes, addr, data, reader := wideFetchCluster(t)
+		fakes[reader].refuse = 1
+		if got := c.get(reader, addr, 0, 0); got.Err != nil || !bytes.Equal(got.Data, data) {
+			t.Fatalf("get through placement node n%d, the first lookup refused: %v", reader, got.Err)
+		}
+		if got := fakes[reader].finds; got != 2 {
+			t.Fatalf("the get looked the object's providers up %d times, want 2", got)
+		}
+	})
+	t.Run("refused always", func(t *testing.T) {
+		c, fakes, addr, _, reader := wideFetchCluster(t)
+		fakes[reader].refuse = 1 << 20
+		if got := c.get(reader, addr, 0, 0); !errors.Is(got.Err, ErrCorruption) {
+			t.Fatalf("get through placement node n%d, every lookup refused: %v, want ErrCorruption", reader, got.Err)
+		}
+		if got := fakes[reader].finds; got != ProviderLookupsMax {
+			t.Fatalf("the get looked the object's providers up %d times, want %d", got, ProviderLookupsMax)
+		}
+	})
+}
+
+// wideFetchCluster: four members, an object whose chunks 0, 1 and 3 are
+// rotten on every placement node and whole on the fourth (a pinned put's
+// coordinator) the DHT names; reader is a placement node.
+func wideFetchCluster(t *testing.T) (c *cluster, fakes []*fakeDHT, addr proto.Addr, data []byte, reader int) {
+	c = newCluster(t, 4, 73, noRepair)
+	data = randomData(74, 3*ChunkBytesMin+100)
+	addr = proto.AddrOf(data)
 	placed, holder := c.placed(addr, 3), c.notPlaced(addr, 3)[0]
 	if res := c.put(holder, data, true); res.Err != nil {
 		t.Fatal(res.Err)
 	}
 	c.advance(time.Second)
-	fakes := make([]*fakeDHT, len(c.nodes))
+	fakes = make([]*fakeDHT, len(c.nodes))
 	for i, h := range c.nodes {
 		fakes[i] = &fakeDHT{self: h.id, contacts: c.cfg.Members, providers: map[proto.Addr][]proto.NodeID{}}
 		fakes[i].providers[addr] = []proto.NodeID{c.nodes[placed[0]].id, c.nodes[placed[1]].id, c.nodes[placed[2]].id, c.nodes[holder].id}
@@ -104,11 +149,5 @@ func TestWideFetchOneLookupPerGet(t *testing.T) {
 			c.nodes[i].disk.Plant(key, bad)
 		}
 	}
-	reader := placed[0]
-	if got := c.get(reader, addr, 0, 0); got.Err != nil || !bytes.Equal(got.Data, data) {
-		t.Fatalf("get through placement node n%d, three chunks rotten on every placement node: %v", reader, got.Err)
-	}
-	if got := fakes[reader].finds; got != 1 {
-		t.Fatalf("the get looked the object's providers up %d times, want 1", got)
-	}
+	return c, fakes, addr, data, placed[0]
 }
