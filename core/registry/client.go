@@ -549,6 +549,10 @@ func (r *Registry) Leader() (proto.NodeID, bool) {
 // corruption.
 func (r *Registry) Failed() bool { return r.phase == phaseFailed }
 
+// Recovering reports whether the replica is still reading its disk (it
+// just started): until then Unconfirmed cannot tell yet.
+func (r *Registry) Recovering() bool { return r.phase == phaseRecovering }
+
 // Descriptors returns the node descriptors in the local applied state,
 // sorted by node id (nil on a non-replica).
 func (r *Registry) Descriptors() []NodeDescriptor {

@@ -20,7 +20,7 @@ type SyncedWrites struct {
 	restarts int
 	checked  int // write checks made, summed over restarts
 	skipped  int // replica disks with unreadable pairs (given the benefit of the doubt)
-	wiped    int // wiped replica disks, not yet confirmed (likewise)
+	wiped    int // wiped replica disks, not yet confirmed (likewise, for writes invoked before the wipe)
 	failure  string
 }
 
@@ -32,26 +32,38 @@ func (s *SyncedWrites) AtRestart(now time.Duration, node int, h *workload.Histor
 	s.AtRestartAmnesic(now, node, h, durable, nil)
 }
 
-// AtRestartAmnesic is AtRestart where amnesic[j] marks replica j's disk as
-// wiped on purpose (the `wipe` fault) and the replica not yet confirmed
-// again (core/registry doc.go, "Amnesia"): what it lost is the fault's
-// doing, not an acknowledgement before a sync, so it is counted as
-// holding every write, like a disk with unreadable pairs.
-func (s *SyncedWrites) AtRestartAmnesic(now time.Duration, node int, h *workload.History, durable []registry.Durable, amnesic []bool) {
+// Wipe is what the runner knows of one replica's wipes (the `wipe`
+// fault): Wiped while its disk has been erased on purpose and the replica
+// not seen confirmed again since (core/registry doc.go, "Amnesia"); At is
+// when the latest wipe erased it.
+type Wipe struct {
+	Wiped bool
+	At    time.Duration
+}
+
+// AtRestartAmnesic is AtRestart where wipes[j] tells whether replica j's
+// disk was wiped on purpose and the replica is not yet confirmed again.
+// What a wipe erased is the fault's doing, not an acknowledgement before a
+// sync, so a wiped disk is counted as holding a write invoked at or before
+// the wipe (it may have held it then; a write still in flight at the wipe
+// is acknowledged after it). A write invoked after the wipe gets no such
+// benefit: the wipe cannot explain its loss, and only what the disk holds
+// now counts. Either way the disk counts at most once.
+func (s *SyncedWrites) AtRestartAmnesic(now time.Duration, node int, h *workload.History, durable []registry.Durable, wipes []Wipe) {
 	s.restarts++
 	if s.failure != "" || len(durable) == 0 {
 		return
 	}
 	need := len(durable)/2 + 1
 	unknown := 0
+	wiped := func(j int) bool { return j < len(wipes) && wipes[j].Wiped }
 	for j, d := range durable {
 		switch {
-		case j < len(amnesic) && amnesic[j]:
-			unknown++
-			s.wiped++
 		case d.Unreadable > 0:
 			unknown++
 			s.skipped++
+		case wiped(j):
+			s.wiped++
 		}
 	}
 	idx := make([]durableIndex, len(durable))
@@ -68,15 +80,25 @@ func (s *SyncedWrites) AtRestartAmnesic(now time.Duration, node int, h *workload
 		s.checked++
 		have := unknown
 		var holders []int
+		erased := 0
 		for j := range durable {
-			if durable[j].Unreadable == 0 && idx[j].holds(op) {
+			switch {
+			case durable[j].Unreadable > 0:
+				// counted in unknown
+			case idx[j].holds(op):
 				have++
 				holders = append(holders, j+1)
+			case wiped(j) && time.Duration(op.Call) <= wipes[j].At:
+				have++
+				erased++
 			}
 		}
 		if have < need {
 			s.failure = fmt.Sprintf("at the restart of n%d (%v): op %d (%s %s %s by client %d, acknowledged at %v) is durable on %d of %d replicas %v, fewer than a majority (%d)",
 				node+1, now, i, op.Kind, op.Name, describeInput(op), op.Client, time.Duration(*op.Return), have, len(durable), holders, need)
+			if erased > 0 {
+				s.failure += fmt.Sprintf(" (counting %d wiped disks as holding it)", erased)
+			}
 			return
 		}
 	}
@@ -103,7 +125,7 @@ func (s *SyncedWrites) Result() Result {
 		detail += fmt.Sprintf(" (%d replica disks with unreadable pairs counted as holding every write)", s.skipped)
 	}
 	if s.wiped > 0 {
-		detail += fmt.Sprintf(" (%d wiped replica disks, not yet confirmed, counted as holding every write)", s.wiped)
+		detail += fmt.Sprintf(" (%d wiped replica disks, not yet confirmed, counted as holding every write invoked before the wipe)", s.wiped)
 	}
 	return Result{Name: name, OK: true, Detail: detail}
 }

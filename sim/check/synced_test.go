@@ -47,12 +47,13 @@ func TestSyncedWrites(t *testing.T) {
 	}
 	// A disk wiped on purpose (an amnesic replica) gets the benefit of the
 	// doubt, and says so; another replica's loss is still found.
+	wipedN3 := []Wipe{2: {Wiped: true, At: 3 * time.Second}}
 	var wiped SyncedWrites
-	wiped.AtRestartAmnesic(5*time.Second, 2, h, []registry.Durable{inSnap, onlyClaim, {}}, []bool{false, false, true})
+	wiped.AtRestartAmnesic(5*time.Second, 2, h, []registry.Durable{inSnap, onlyClaim, {}}, wipedN3)
 	if r := wiped.Result(); !r.OK || !strings.Contains(r.Detail, "1 wiped replica disks") {
 		t.Fatalf("%+v", r)
 	}
-	wiped.AtRestartAmnesic(5*time.Second, 2, h, []registry.Durable{onlyClaim, {}, {}}, []bool{false, false, true})
+	wiped.AtRestartAmnesic(5*time.Second, 2, h, []registry.Durable{onlyClaim, {}, {}}, wipedN3)
 	if r := wiped.Result(); r.OK || !strings.Contains(r.Detail, "durable on 1 of 3 replicas []") {
 		t.Fatalf("%+v", r)
 	}
@@ -93,5 +94,46 @@ func TestWriteGapAndRegistryLatency(t *testing.T) {
 	}
 	if r := RegistryLatency(h, 0, 10*time.Second, noQuorum, 0.01, 100, 50*time.Millisecond, 3*time.Second); !r.OK || !strings.Contains(r.Detail, "without a quorum") {
 		t.Fatalf("%+v", r)
+	}
+}
+
+// A wiped disk counts at most once, and only for the writes invoked before
+// its wipe: what it holds counts like any disk, and a write invoked after
+// the wipe is not the wipe's loss (5 replicas in the review's case; 3 here).
+func TestSyncedWritesWipedDiskCountsOnce(t *testing.T) {
+	owner := bytes.Repeat([]byte{7}, 32)
+	ownerHex := hex.EncodeToString(owner)
+	claimAt := func(call time.Duration) *workload.Op {
+		op := availabilityOp(workload.OpClaim, call, map[string]any{"ok": true}, 0)
+		op.Name, op.Input = "a.ron", map[string]any{"owner": ownerHex}
+		return op
+	}
+	holds := registry.Durable{Writes: []registry.DurableWrite{{Name: "a.ron", Owner: owner}}}
+	wipedN1 := []Wipe{{Wiped: true, At: 5 * time.Second}}
+	cases := []struct {
+		name  string
+		call  time.Duration
+		disks []registry.Durable
+		ok    bool
+	}{
+		// The wiped n1 caught the write up again but the others lost it:
+		// one disk holds it, not two.
+		{"before the wipe, only the wiped disk holds it", 4 * time.Second, []registry.Durable{holds, {}, {}}, false},
+		{"after the wipe, only the wiped disk holds it", 6 * time.Second, []registry.Durable{holds, {}, {}}, false},
+		// The wipe cannot explain losing a write invoked after it.
+		{"after the wipe, lost by the wiped disk", 6 * time.Second, []registry.Durable{{}, holds, {}}, false},
+		// In flight at the wipe (invoked before, acknowledged after): the
+		// wipe may have erased it.
+		{"in flight at the wipe", 5*time.Second - time.Microsecond, []registry.Durable{{}, holds, {}}, true},
+		{"before the wipe, lost by the wiped disk", 4 * time.Second, []registry.Durable{{}, holds, {}}, true},
+		{"after the wipe, held by a majority", 6 * time.Second, []registry.Durable{holds, holds, {}}, true},
+	}
+	for _, tc := range cases {
+		h := &workload.History{Ops: []*workload.Op{claimAt(tc.call)}}
+		var s SyncedWrites
+		s.AtRestartAmnesic(10*time.Second, 1, h, tc.disks, wipedN1)
+		if r := s.Result(); r.OK != tc.ok {
+			t.Errorf("%s: ok %v, want %v: %s", tc.name, r.OK, tc.ok, r.Detail)
+		}
 	}
 }

@@ -33,5 +33,10 @@
 // the world's "faults" stream). Random faults follow a Poisson process per
 // kind; when Survivable is set, a random crash or isolation is skipped if it
 // would leave fewer than a majority of registry replicas up and connected,
-// so that a failed check means a bug, not bad luck (STYLE 17).
+// so that a failed check means a bug, not bad luck (STYLE 17). A wipe
+// whose target is already down (a random crash just before) erases its
+// disk all the same; the node restarts, empty, when that crash's restart
+// is due. The runner remembers when each registry replica was last wiped
+// until it sees the replica running confirmed again, for synced_writes:
+// a wipe explains the loss of a write invoked before it, not after.
 package runner

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/sim"
+	"github.com/ron-network/ron/sim/check"
 	"github.com/ron-network/ron/sim/scenario"
 	"github.com/ron-network/ron/sim/simdisk"
 )
@@ -123,6 +124,15 @@ func clockHealed(fault *scenario.Fault, duration time.Duration) time.Duration {
 	return fault.End(duration) + max(ahead, 0)
 }
 
+// wipe erases down node i's disk (a new empty data dir under the same node
+// key) and marks it wiped for synced_writes.
+func (f *faultState) wipe(i int) {
+	f.r.w.Wipe(i)
+	if i < len(f.r.wiped) {
+		f.r.wiped[i] = check.Wipe{Wiped: true, At: f.r.w.Now()}
+	}
+}
+
 // resolve maps a fault target to a node index at injection time.
 func (f *faultState) resolve(target string) int {
 	switch target {
@@ -156,18 +166,23 @@ func (f *faultState) open(fault *scenario.Fault) {
 		f.edgeAt(end, true, func() { measured(); f.closeCut(id) })
 	case scenario.KindCrash:
 		i := f.resolve(fault.Crash.Target)
-		if w.Up(i) {
-			w.Crash(i)
-			f.r.cluster.swapBuild(i, fault.Crash.Swap, len(w.Faults())-1)
+		if !w.Up(i) {
+			// Down already (a random crash just before): a wipe still
+			// erases its disk, and it restarts empty when the restart
+			// of the crash that downed it is due; a crash has nothing
+			// to do.
 			if fault.Crash.Wipe {
-				w.Wipe(i) // a new empty data dir under the same node key
-				if i < len(f.r.wiped) {
-					f.r.wiped[i] = true
-				}
+				f.wipe(i)
 			}
-			if d := fault.Crash.RestartAfter; d > 0 {
-				f.edgeAt(w.Now()+d, true, func() { f.restart(i) })
-			}
+			break
+		}
+		w.Crash(i)
+		f.r.cluster.swapBuild(i, fault.Crash.Swap, len(w.Faults())-1)
+		if fault.Crash.Wipe {
+			f.wipe(i)
+		}
+		if d := fault.Crash.RestartAfter; d > 0 {
+			f.edgeAt(w.Now()+d, true, func() { f.restart(i) })
 		}
 	case scenario.KindPause:
 		i := f.resolve(fault.Pause.Target)

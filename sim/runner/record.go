@@ -109,8 +109,7 @@ func (r *run) recordOne(recs []sim.FaultRecord, k int, end time.Duration) (scena
 		if fault.Crash.Swap != "" && fault.Crash.RestartAfter == 0 {
 			fault.Crash.Swap = "" // the run ended before the restart: a plain crash replays it
 		}
-		// World.Wipe records its wipe right after the crash it follows.
-		fault.Crash.Wipe = k+1 < len(recs) && recs[k+1].Kind == sim.FaultWipe && recs[k+1].Node == f.Node
+		fault.Crash.Wipe = wipedWhileDown(recs, k)
 		return fault, true
 	case sim.FaultWipe:
 		return fault, false // replayed by the crash before it (Crash.Wipe)
@@ -143,6 +142,27 @@ func (r *run) recordOne(recs []sim.FaultRecord, k int, end time.Duration) (scena
 		return fault, window(func(g sim.FaultRecord) bool { return g.Kind == sim.FaultNetwork })
 	}
 	return fault, false // heal, restart: closers only
+}
+
+// wipedWhileDown reports whether the node crashed by recs[k] was wiped
+// before it restarted: World.Wipe records a wipe fault's wipe right after
+// its crash, and a wipe fault whose target was already down (a random
+// crash) later. The replay wipes at the crash in both cases: the disk of
+// a down node does not change, so it restarts on the same empty disk.
+func wipedWhileDown(recs []sim.FaultRecord, k int) bool {
+	node := recs[k].Node
+	for _, g := range recs[k+1:] {
+		if g.Node != node {
+			continue
+		}
+		switch g.Kind {
+		case sim.FaultWipe:
+			return true
+		case sim.FaultRestart, sim.FaultCrash:
+			return false
+		}
+	}
+	return false
 }
 
 func recordPartition(f sim.FaultRecord) *scenario.Partition {

@@ -75,8 +75,9 @@ type run struct {
 	faults   *faultState
 	synced   check.SyncedWrites // fed at every restart (synced.go)
 	// wiped marks the registry replicas a wipe fault erased that have not
-	// been seen confirmed since (synced.go).
-	wiped []bool
+	// been seen confirmed since, with the time of the latest wipe
+	// (synced.go).
+	wiped []check.Wipe
 	// content is the content workload (nil without one).
 	content *workload.Content
 	// lookups is the DHT lookup workload (nil without one); heapBefore and
@@ -122,7 +123,7 @@ func Run(s *scenario.Scenario, opts Options) (*Report, error) {
 	r.cluster.bind(r.w)
 	r.startAdversary()
 	r.faults = newFaultState(r)
-	r.wiped = make([]bool, r.scn.Nodes.RegistryReplicas)
+	r.wiped = make([]check.Wipe, r.scn.Nodes.RegistryReplicas)
 	r.faults.schedule()
 	if r.cluster.runsEdge() {
 		r.startEdge(s.Workload)

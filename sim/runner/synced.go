@@ -18,16 +18,16 @@ func (r *run) atRestart(i int) {
 	for j := range durable {
 		durable[j] = registry.ReadDurable(r.w.Disk(j).DurableSnapshot())
 	}
-	amnesic := make([]bool, r.scn.Nodes.RegistryReplicas)
-	for j := range amnesic {
-		if r.wiped[j] {
-			// Wiped on purpose: amnesic until it runs confirmed again.
+	for j := range r.wiped {
+		if r.wiped[j].Wiped {
+			// Wiped on purpose: amnesic until it runs confirmed again. A
+			// replica still reading its disk (just restarted) or failed
+			// has not confirmed yet, whatever Unconfirmed says.
 			reg := r.cluster.registryOf(j)
-			r.wiped[j] = reg == nil || reg.Unconfirmed()
+			r.wiped[j].Wiped = reg == nil || reg.Recovering() || reg.Failed() || reg.Unconfirmed()
 		}
-		amnesic[j] = r.wiped[j]
 	}
-	r.synced.AtRestartAmnesic(r.w.Now(), i, r.registry.History(), durable, amnesic)
+	r.synced.AtRestartAmnesic(r.w.Now(), i, r.registry.History(), durable, r.wiped)
 }
 
 // syncedResult is the synced_writes verdict, or false when the run had no
