@@ -296,7 +296,7 @@ func gatewayConfig(n *node, spec runtime.NodeSpec, token capabilities, pf *gatew
 	revs := gateway.NewRevocationCache(n.rt, n.rt.Prom(), nil)
 	cfg := gateway.Config{Backend: n.rt, Verifier: auth.NewVerifier(token.keys, revs, spec.Self().String()),
 		Metrics: n.rt.Prom(), Gatherer: n.rt.Prom().Registry(), Logger: log, Version: version, Policy: pf.Policy,
-		Revocations: revs, NameQuotaExempt: []string{rootTenant}}
+		Revocations: revs, NameQuotaExempt: []string{rootTenant}, RegistryReplica: slices.Contains(spec.Replicas, spec.Self())}
 	if len(spec.Replicas) > 0 {
 		cfg.AdminKey = token.admin
 	} else {

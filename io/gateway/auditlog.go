@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"container/list"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -33,6 +34,17 @@ const (
 	// must not turn into a flood of calls into the node it protects.
 	// Rejects beyond it are counted under reason "paced".
 	QuotaAuditsPerSecondMax = 10
+	// StoredWriteAuditsPerSecondMax paces the object_write records of
+	// writes of stored bytes (already_stored) that are not repeats
+	// (objectAudits): writes beyond it are counted under reason "paced"
+	// and in the next such record's paced=N.
+	StoredWriteAuditsPerSecondMax = 10
+	// ObjectWritesRememberedMax bounds the (tenant, address) pairs whose
+	// already_stored record objectAudits remembers; ClaimsUnknownMax
+	// the (name, owner) pairs of claims of unknown outcome claimAudits
+	// remembers. Both forget the least recently used pair past it.
+	ObjectWritesRememberedMax = 4096
+	ClaimsUnknownMax          = 4096
 	// AuditPageRecords is the page size GET /audit reads with.
 	AuditPageRecords = 256
 	// AuditHeadHeader carries the log's head ("<seq>:<hash hex>") as it
@@ -89,13 +101,128 @@ const (
 // auditObjectWrite records a committed PUT /o: the tenant and token, the
 // address, the size, and whether the object was new here (stored: the
 // node held it before the commit, by a storage Has just before it; two
-// racing writes of the same new bytes may both read "new").
+// racing writes of the same new bytes may both read "new"). A write of
+// stored bytes adds nothing, so it is recorded once per (tenant,
+// address) and paced (objectAudits); a new object is always recorded.
 func (g *Gateway) auditObjectWrite(req *request, addr proto.Addr, size uint64, stored bool) {
 	state := ObjectWriteNew
 	if stored {
+		key := req.tenant + "\x00" + string(addr[:])
+		paced, reason := g.objectAudits.admit(key)
+		if reason != "" {
+			g.cfg.Metrics.Add(MetricAuditFailures, reason, 1)
+			return
+		}
 		state = ObjectWriteStored
+		if paced > 0 {
+			state += fmt.Sprintf(" paced=%d", paced)
+		}
+		if g.auditRequest(req, audit.KindObjectWrite, addr.String(), fmt.Sprintf("size=%d %s", size, state)) == nil {
+			g.objectAudits.mark(key)
+		} else {
+			g.objectAudits.unrecorded(paced)
+		}
+		return
 	}
 	_ = g.auditRequest(req, audit.KindObjectWrite, addr.String(), fmt.Sprintf("size=%d %s", size, state))
+}
+
+// objectAudits decides which writes of stored bytes (object_write
+// records saying already_stored) are recorded. Re-PUTting a stored
+// object at a tenant's request rate must not write a record per request:
+// the log's retention would drop token, revocation and name records
+// early. So a (tenant, address) pair is recorded once, and later writes
+// of it are counted under MetricAuditFailures{reason="unchanged"}
+// (remembered for the ObjectWritesRememberedMax pairs used last; a pair
+// forgotten is recorded again). Pairs not seen yet, which a tenant
+// cycling through more stored addresses than that produces, are paced to
+// StoredWriteAuditsPerSecondMax records a second across tenants: those
+// beyond are counted under reason "paced", and the next already_stored
+// record says how many with paced=N (writes of any tenant between it and
+// the previous recorded one that left no record). A pair is remembered
+// only once its record was appended.
+type objectAudits struct {
+	mu    sync.Mutex
+	seen  *recentKeys // tenant + "\x00" + address bytes
+	pace  *auditLimiter
+	paced int
+}
+
+func newObjectAudits(now func() time.Time) *objectAudits {
+	return &objectAudits{seen: newRecentKeys(ObjectWritesRememberedMax), pace: newAuditLimiterMax(now, StoredWriteAuditsPerSecondMax)}
+}
+
+// admit decides the record of a write of stored bytes under key. It
+// returns the reason it is not recorded ("unchanged", "paced"), or ""
+// and how many writes the pace left unrecorded before it (the record
+// carries the count; unrecorded gives it back when the append fails).
+func (o *objectAudits) admit(key string) (paced int, reason string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.seen.has(key) {
+		return 0, "unchanged"
+	}
+	if !o.pace.allow() {
+		o.paced++
+		return 0, "paced"
+	}
+	paced, o.paced = o.paced, 0
+	return paced, ""
+}
+
+// mark remembers that a write of key was recorded.
+func (o *objectAudits) mark(key string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.seen.add(key)
+}
+
+// unrecorded gives back the paced count of a record that was not
+// appended: the next record carries it.
+func (o *objectAudits) unrecorded(paced int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.paced += paced
+}
+
+// recentKeys is a set of at most max keys that forgets the least recently
+// used one to make room. Its owner locks it.
+type recentKeys struct {
+	max   int
+	order list.List // of string, the most recently used at the front
+	keys  map[string]*list.Element
+}
+
+func newRecentKeys(max int) *recentKeys {
+	return &recentKeys{max: max, keys: map[string]*list.Element{}}
+}
+
+// has reports whether k is in the set, making it the most recently used.
+func (s *recentKeys) has(k string) bool {
+	e, ok := s.keys[k]
+	if ok {
+		s.order.MoveToFront(e)
+	}
+	return ok
+}
+
+func (s *recentKeys) add(k string) {
+	if s.has(k) {
+		return
+	}
+	if len(s.keys) >= s.max {
+		oldest := s.order.Back()
+		delete(s.keys, oldest.Value.(string))
+		s.order.Remove(oldest)
+	}
+	s.keys[k] = s.order.PushFront(k)
+}
+
+func (s *recentKeys) remove(k string) {
+	if e, ok := s.keys[k]; ok {
+		delete(s.keys, k)
+		s.order.Remove(e)
+	}
 }
 
 // storedLocally reports whether this node already holds addr committed
@@ -118,16 +245,23 @@ func (g *Gateway) auditQuotaReject(req *request) {
 		Tenant: req.tenant, Subject: req.r.Method + " " + req.r.URL.Path})
 }
 
-// auditLimiter allows QuotaAuditsPerSecondMax events per wall-clock
-// second.
+// auditLimiter allows max (newAuditLimiter: QuotaAuditsPerSecondMax)
+// events per wall-clock second.
 type auditLimiter struct {
 	now    func() time.Time
+	max    int
 	mu     sync.Mutex
 	second int64
 	count  int
 }
 
-func newAuditLimiter(now func() time.Time) *auditLimiter { return &auditLimiter{now: now} }
+func newAuditLimiter(now func() time.Time) *auditLimiter {
+	return newAuditLimiterMax(now, QuotaAuditsPerSecondMax)
+}
+
+func newAuditLimiterMax(now func() time.Time, max int) *auditLimiter {
+	return &auditLimiter{now: now, max: max}
+}
 
 func (l *auditLimiter) allow() bool {
 	l.mu.Lock()
@@ -135,7 +269,7 @@ func (l *auditLimiter) allow() bool {
 	if s := l.now().Unix(); s != l.second {
 		l.second, l.count = s, 0
 	}
-	if l.count >= QuotaAuditsPerSecondMax {
+	if l.count >= l.max {
 		return false
 	}
 	l.count++
@@ -164,12 +298,43 @@ func (l *auditLimiter) allow() bool {
 // recorded. The set is bounded by registry.NamesMax, the names a
 // registry can hold; past it (never reached while the registry enforces
 // its bound) claims are audited.
+//
+// unknown holds the (name, owner) pairs of claims that ended of unknown
+// outcome (504: the registry may have applied them) and were not yet
+// followed by a recorded claim of the pair: the claim a client retries
+// after one may find the name already its own, by its own first attempt,
+// and its record then says so (ClaimEarlierUnknownDetail) rather than
+// "no change". It keeps the ClaimsUnknownMax pairs used last; a pair
+// forgotten, or an attempt made through another gateway, leaves the
+// retry to read as a no-op when the node's state says the name was held.
 type claimAudits struct {
-	mu   sync.Mutex
-	seen map[string]string // name -> owner key (raw bytes)
+	mu      sync.Mutex
+	seen    map[string]string // name -> owner key (raw bytes)
+	unknown *recentKeys       // name + "\x00" + owner key
 }
 
-func newClaimAudits() *claimAudits { return &claimAudits{seen: make(map[string]string)} }
+func newClaimAudits() *claimAudits {
+	return &claimAudits{seen: make(map[string]string), unknown: newRecentKeys(ClaimsUnknownMax)}
+}
+
+// endedUnknown remembers that a claim of name by owner ended of unknown
+// outcome, unless the pair's claim was already recorded (then nothing it
+// did is unrecorded).
+func (c *claimAudits) endedUnknown(name string, owner []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if o, ok := c.seen[name]; !ok || o != string(owner) {
+		c.unknown.add(name + "\x00" + string(owner))
+	}
+}
+
+// hadUnknown reports whether a claim of name by owner ended of unknown
+// outcome since the pair was last recorded.
+func (c *claimAudits) hadUnknown(name string, owner []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.unknown.has(name + "\x00" + string(owner))
+}
 
 // audited reports whether a claim of name by owner was already recorded
 // by this gateway.
@@ -180,10 +345,12 @@ func (c *claimAudits) audited(name string, owner []byte) bool {
 	return ok && o == string(owner)
 }
 
-// mark remembers that a claim of name by owner was recorded.
+// mark remembers that a claim of name by owner was recorded (which
+// settles its claims of unknown outcome).
 func (c *claimAudits) mark(name string, owner []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.unknown.remove(name + "\x00" + string(owner))
 	if _, ok := c.seen[name]; ok || len(c.seen) < registry.NamesMax {
 		c.seen[name] = string(owner)
 	}

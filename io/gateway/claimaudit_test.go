@@ -16,6 +16,7 @@ import (
 	"github.com/ron-network/ron/core/audit"
 	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/registry"
 	"github.com/ron-network/ron/io/gateway"
 	"github.com/ron-network/ron/io/pebbledisk"
 	"github.com/ron-network/ron/io/runtime"
@@ -86,7 +87,7 @@ func TestClaimOfAHeldNameIsAuditedAsNoChange(t *testing.T) {
 	gateways := make([]*fixture, 2)
 	for i := range gateways {
 		g := gateway.New(gateway.Config{Backend: rt, Verifier: auth.NewVerifier(keys, nil), Metrics: rt.Prom(),
-			Gatherer: rt.Prom().Registry(), Logger: slog.New(slog.DiscardHandler), Version: "test"})
+			Gatherer: rt.Prom().Registry(), Logger: slog.New(slog.DiscardHandler), Version: "test", RegistryReplica: true})
 		gateways[i] = &fixture{t: t, srv: httptest.NewServer(g), rt: rt, key: key}
 		gateways[i].root = gateways[i].mint(auth.OpsAll)
 		t.Cleanup(gateways[i].srv.Close)
@@ -150,5 +151,161 @@ func TestObjectWritesAudited(t *testing.T) {
 	want := []string{addr + " size=31 " + gateway.ObjectWriteNew, addr + " size=31 " + gateway.ObjectWriteStored}
 	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("object write records %q, want %q", got, want)
+	}
+}
+
+// lostClaimReplies passes every call to the node, but answers the first
+// n claims, which the registry commits, with a timeout: a reply lost
+// after the commit (CallTimeout). It counts the StaleResolve reads.
+type lostClaimReplies struct {
+	*runtime.Runtime
+	n     *atomic.Int32
+	reads *atomic.Int32
+}
+
+func (b lostClaimReplies) Call(ctx context.Context, service string, body any) (any, error) {
+	switch body.(type) {
+	case registry.StaleResolve:
+		b.reads.Add(1)
+	case registry.Claim:
+		if b.n.Add(-1) >= 0 {
+			if _, err := b.Runtime.Call(ctx, service, body); err != nil {
+				return nil, err
+			}
+			return nil, context.DeadlineExceeded
+		}
+	}
+	return b.Runtime.Call(ctx, service, body)
+}
+
+func newLostClaimFixture(t *testing.T, lost int32, replica bool) (*fixture, lostClaimReplies) {
+	t.Helper()
+	rt := startNode(t, pebbledisk.Options{Dir: "db", FS: vfs.NewMem()},
+		runtime.NodeSpec{Key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, 32))}, 11)
+	keys, key := rootKeyring(t)
+	b := lostClaimReplies{Runtime: rt, n: new(atomic.Int32), reads: new(atomic.Int32)}
+	b.n.Store(lost)
+	g := gateway.New(gateway.Config{Backend: b, Verifier: auth.NewVerifier(keys, nil), Metrics: rt.Prom(),
+		Gatherer: rt.Prom().Registry(), Logger: slog.New(slog.DiscardHandler), Version: "test", RegistryReplica: replica})
+	f := &fixture{t: t, srv: httptest.NewServer(g), rt: rt, key: key}
+	f.root = f.mint(auth.OpsAll)
+	t.Cleanup(f.srv.Close)
+	f.waitReady()
+	return f, b
+}
+
+// A claim the registry committed but whose answer the gateway lost (504,
+// no record) is retried by its client; the retry finds the name already
+// its owner's, by that first attempt. Its record must show the take, not
+// "already held by this owner, no change": before, the log never showed
+// the tenant taking the name.
+func TestClaimRetriedAfterAnUnknownOutcomeIsAuditedAsTheTake(t *testing.T) {
+	f, b := newLostClaimFixture(t, 1, true)
+	owner := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{8}, 32)).Public().(ed25519.PublicKey)
+	claim, _ := json.Marshal(gateway.ClaimBody{Owner: hex.EncodeToString(owner)})
+	if r := f.do("POST", "/names/lost.example", claim, f.bearer()); r.StatusCode != 504 {
+		t.Fatalf("claim whose reply was lost: %d %s, want 504", r.StatusCode, r.body)
+	}
+	rec, err := runtime.Call(context.Background(), f.rt, registry.Resolve{Name: "lost.example"})
+	if err != nil || !rec.Record.Found || !bytes.Equal(rec.Record.Owner, owner) {
+		t.Fatalf("after the lost reply the name resolves to %+v, %v: want it committed to the owner", rec.Record, err)
+	}
+	if r := f.do("POST", "/names/lost.example", claim, f.bearer()); r.StatusCode != 201 {
+		t.Fatalf("retried claim: %d %s", r.StatusCode, r.body)
+	}
+	var details []string
+	for _, r := range readAudit(t, f) {
+		if r.Kind == audit.KindNameWrite && r.Subject == "lost.example" {
+			details = append(details, r.Detail)
+		}
+	}
+	if len(details) != 1 || strings.Contains(details[0], "no change") || !strings.Contains(details[0], "outcome was unknown") {
+		t.Fatalf("records of the claim %q: want one saying an earlier attempt's outcome was unknown, not a no-op", details)
+	}
+	if b.reads.Load() != 2 {
+		t.Fatalf("%d local reads before 2 claims on a replica, want 2", b.reads.Load())
+	}
+	// The pair is settled once recorded: a third claim is counted, and a
+	// claim of another held name still reads as the no-op it is.
+	if r := f.do("POST", "/names/lost.example", claim, f.bearer()); r.StatusCode != 201 {
+		t.Fatalf("third claim: %d %s", r.StatusCode, r.body)
+	}
+	if _, err := runtime.Call(context.Background(), f.rt, registry.Claim{Name: "held.example", Owner: owner}); err != nil {
+		t.Fatal(err)
+	}
+	held, _ := json.Marshal(gateway.ClaimBody{Owner: hex.EncodeToString(owner)})
+	if r := f.do("POST", "/names/held.example", held, f.bearer()); r.StatusCode != 201 {
+		t.Fatalf("claim of a held name: %d %s", r.StatusCode, r.body)
+	}
+	details = details[:0]
+	for _, r := range readAudit(t, f) {
+		if r.Kind == audit.KindNameWrite {
+			details = append(details, r.Subject+" "+r.Detail)
+		}
+	}
+	if len(details) != 2 || !strings.HasSuffix(details[1], gateway.ClaimUnchangedDetail) {
+		t.Fatalf("records %q: want the retried take and the no-op claim of held.example", details)
+	}
+}
+
+// A node that is not a registry replica does not read the name before a
+// claim: the read would be forwarded to a replica, a round trip more per
+// claim and up to a CallTimeout more before a claim fails when the
+// registry is unreachable. Its claim is recorded plainly.
+func TestClaimOnANonReplicaReadsNothingFirst(t *testing.T) {
+	f, b := newLostClaimFixture(t, 0, false)
+	owner := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32)).Public().(ed25519.PublicKey)
+	claim, _ := json.Marshal(gateway.ClaimBody{Owner: hex.EncodeToString(owner)})
+	if r := f.do("POST", "/names/plain.example", claim, f.bearer()); r.StatusCode != 201 {
+		t.Fatalf("claim: %d %s", r.StatusCode, r.body)
+	}
+	if n := b.reads.Load(); n != 0 {
+		t.Fatalf("%d reads of the name before the claim on a non-replica, want 0", n)
+	}
+	var details []string
+	for _, r := range readAudit(t, f) {
+		if r.Kind == audit.KindNameWrite {
+			details = append(details, r.Detail)
+		}
+	}
+	if want := "claim owner=" + hex.EncodeToString(owner); len(details) != 1 || details[0] != want {
+		t.Fatalf("records %q, want [%q]", details, want)
+	}
+}
+
+// Re-PUTting a stored object writes its already_stored record once per
+// (tenant, address); later repeats are counted, not recorded. Before,
+// every repeat appended a record (200 a second at the tenant rate), and
+// retention dropped token, revocation and name records early. Another
+// tenant writing the same bytes is recorded once too; new objects are
+// recorded each.
+func TestObjectRewritesAuditedOncePerTenant(t *testing.T) {
+	f := newFixture(t, gateway.AdmissionConfig{}, 0)
+	data := []byte("x")
+	bob := map[string]string{"Authorization": "Bearer " + f.mintFor("bob", 1, auth.OpsAll)}
+	for i := range 20 {
+		if r := f.do("PUT", "/o", data, f.bearer()); r.StatusCode != 201 {
+			t.Fatalf("PUT %d: %d %s", i, r.StatusCode, r.body)
+		}
+	}
+	for i := range 3 {
+		if r := f.do("PUT", "/o", data, bob); r.StatusCode != 201 {
+			t.Fatalf("bob's PUT %d: %d %s", i, r.StatusCode, r.body)
+		}
+	}
+	if r := f.do("PUT", "/o", []byte("y"), bob); r.StatusCode != 201 {
+		t.Fatalf("bob's new object: %d %s", r.StatusCode, r.body)
+	}
+	var got []string
+	for _, r := range readAudit(t, f) {
+		if r.Kind == audit.KindObjectWrite {
+			got = append(got, r.Tenant+" "+r.Subject+" "+r.Detail)
+		}
+	}
+	x, y := proto.AddrOf(data).String(), proto.AddrOf([]byte("y")).String()
+	want := []string{"alice " + x + " size=1 " + gateway.ObjectWriteNew, "alice " + x + " size=1 " + gateway.ObjectWriteStored,
+		"bob " + x + " size=1 " + gateway.ObjectWriteStored, "bob " + y + " size=1 " + gateway.ObjectWriteNew}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("object write records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

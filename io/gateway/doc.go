@@ -129,11 +129,23 @@
 // so this is how an operator finds what a tenant stored. It costs a Has
 // and an Append per PUT (BenchmarkPutSmall: 173 to 218 allocations per
 // 1 KiB PUT; the time difference was within the shared machine's noise)
-// and one record, a few hundred bytes stored, per PUT: size
+// and one record, a few hundred bytes stored, per new object: size
 // audit_retain_bytes for the write rate (core/audit doc.go, "Retention").
+// A write of stored bytes is recorded once per (tenant, address) and
+// then counted (reason "unchanged"), and such records are paced to
+// StoredWriteAuditsPerSecondMax a second, the rest counted (reason
+// "paced") and their number carried as "paced=N" in the next one
+// (auditlog.go, objectAudits): re-PUTting a stored object at the tenant
+// rate must not push token, revocation and name records out of retention.
 // A claim made with the key that already holds the name (an owner key is
 // public) is recorded with ClaimUnchangedDetail appended, so it does not
 // read as if the claiming tenant took the name; the answer stays 201.
+// That is known from a local read of a registry replica's applied state
+// before the claim (Config.RegistryReplica; a node that is not a replica
+// does not read, and records such a claim plainly). A claim retried after
+// one of unknown outcome (504) through this gateway may find the name
+// held by that attempt, which left no record: it is recorded with
+// ClaimEarlierUnknownDetail instead, so the log shows the take.
 //
 // Tenancy: what one tenant can take from, or learn about, another.
 //   - Storage: a write token allows unlimited storage up to the node's

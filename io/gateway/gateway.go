@@ -142,6 +142,13 @@ type Config struct {
 	// Flags are the node's feature flags (admin_flags.go); nil: every
 	// flag on and POST /admin/flags answers 501.
 	Flags FlagSwitch
+	// RegistryReplica: this node holds a registry replica. A name claim
+	// then first reads the name from the replica's applied state, a local
+	// read, so that a claim made with the key already holding the name is
+	// audited as the no-op it was (names.go, heldBy). False (elsewhere the
+	// read would be forwarded to a replica, a round trip per claim): no
+	// read, and such a claim is recorded as a plain claim.
+	RegistryReplica bool
 }
 
 // Gateway is the HTTP API of one node (ARCHITECTURE 5.7). It is an http.Handler.
@@ -155,6 +162,9 @@ type Gateway struct {
 	// claimAudits remembers the claims audited, so that a claim that
 	// changed nothing is not audited again (auditlog.go).
 	claimAudits *claimAudits
+	// objectAudits dedups and paces the records of writes of stored
+	// bytes (auditlog.go).
+	objectAudits *objectAudits
 	// edge caches hot objects (edge.go).
 	edge *edge
 	// sizes remembers object sizes for range GETs (sizes.go).
@@ -238,7 +248,7 @@ func New(cfg Config) *Gateway {
 		cfg.Policy = p
 	}
 	g := &Gateway{cfg: cfg, mux: http.NewServeMux(), admit: newEdgeState(cfg.Admission, cfg.Sessions, cfg.Clock), log: cfg.Logger,
-		quotaAudits: newAuditLimiter(cfg.Clock), claimAudits: newClaimAudits(), names: newNameQuota(cfg.NamesPerTenantMax, cfg.NameQuotaExempt)}
+		quotaAudits: newAuditLimiter(cfg.Clock), claimAudits: newClaimAudits(), objectAudits: newObjectAudits(cfg.Clock), names: newNameQuota(cfg.NamesPerTenantMax, cfg.NameQuotaExempt)}
 	g.edge = newEdge(cfg.EdgeCacheBytes, cfg.Metrics)
 	g.requestsOK = env.SeriesOf(cfg.Metrics, MetricRequests, codeLabel(http.StatusOK))
 	g.requestLatency = env.SeriesOf(cfg.Metrics, MetricRequestLatency, "")

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 	"github.com/ron-network/ron/core/node"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/registry"
+	"github.com/ron-network/ron/io/runtime"
 )
 
 // NameRecord is the JSON of a name (GET /names/{name} and the replies of
@@ -151,7 +153,6 @@ func (g *Gateway) claimName(req *request) *apiError {
 	if e := g.authorize(req, auth.OpName, name, uint64(req.r.ContentLength)); e != nil {
 		return e
 	}
-	held := g.heldBy(req, name, owner)
 	exempt := g.names.exemptToken(req.tenant, req.token)
 	claim, e := g.names.reserve(req.tenant, name, exempt)
 	if e != nil {
@@ -159,9 +160,14 @@ func (g *Gateway) claimName(req *request) *apiError {
 		g.cfg.Metrics.Add(MetricNamesRefused, NamesRefusedQuota, 1)
 		return e
 	}
+	held := g.heldBy(req, name, owner)
 	tenant, quota := g.names.registryQuota(req.tenant, exempt)
 	res, err := call(g, req, registry.Claim{Name: name, Owner: owner, Tenant: tenant, Quota: quota})
-	g.names.end(claim, owner, claimOutcomeOf(err))
+	outcome := claimOutcomeOf(err)
+	g.names.end(claim, owner, outcome)
+	if outcome == claimUnknown {
+		g.claimAudits.endedUnknown(name, owner) // its retry may find the name its own
+	}
 	if err != nil {
 		g.names.observe(name, res.Record.Owner)
 		if errors.Is(err, registry.ErrNameQuota) {
@@ -185,9 +191,14 @@ func (g *Gateway) claimName(req *request) *apiError {
 	// whose record failed is not remembered (auditlog.go).
 	// A claim with the key that already held the name (anyone may present
 	// an owner's public key) is recorded as the no-op it was, so the log
-	// does not read as if this tenant took the name.
+	// does not read as if this tenant took the name; unless a claim of the
+	// pair ended of unknown outcome here before: the name may be held by
+	// that attempt, which left no record, so this one says so instead.
 	detail := "claim owner=" + body.Owner
-	if held {
+	switch {
+	case g.claimAudits.hadUnknown(name, owner):
+		detail += ClaimEarlierUnknownDetail
+	case held:
 		detail += ClaimUnchangedDetail
 	}
 	if !g.claimAudits.audited(name, owner) {
@@ -208,13 +219,32 @@ func (g *Gateway) claimName(req *request) *apiError {
 // tells the two apart.
 const ClaimUnchangedDetail = ": already held by this owner, no change"
 
+// ClaimEarlierUnknownDetail ends the audit detail of a successful claim
+// that followed a claim of the same name and owner of unknown outcome
+// (504) through this gateway: the registry may have applied that one (it
+// left no record), so this claim is recorded as the possible take it is,
+// never as "no change".
+const ClaimEarlierUnknownDetail = " (an earlier attempt's outcome was unknown)"
+
+// ClaimPreReadTimeout bounds heldBy's read. A replica answers it from
+// its applied state at once while it runs; one that does not run yet
+// would hold it until CallTimeout, and then the claim after it too.
+const ClaimPreReadTimeout = 500 * time.Millisecond
+
 // heldBy reports whether this node's applied registry state (a
 // StaleResolve) already gives name to owner. Names are never released and
 // their owner never changes, so true means the claim cannot change
 // anything; false (not found there, another owner, or no answer) means
-// nothing, and the claim is audited as before.
+// nothing, and the claim is audited as before. Only a registry replica
+// reads (Config.RegistryReplica): elsewhere the read would be forwarded
+// to a replica, a round trip more per claim, and false is answered.
 func (g *Gateway) heldBy(req *request, name string, owner ed25519.PublicKey) bool {
-	res, err := call(g, req, registry.StaleResolve{Name: name})
+	if !g.cfg.RegistryReplica {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(req.r.Context(), min(g.cfg.CallTimeout, ClaimPreReadTimeout))
+	defer cancel()
+	res, err := runtime.Call(ctx, g.cfg.Backend, registry.StaleResolve{Name: name})
 	return err == nil && res.Record.Found && bytes.Equal(res.Record.Owner, owner)
 }
 
