@@ -415,6 +415,7 @@ func (s *Storage) CheckInvariants() {
 // and all of them have a disk job (each is one read job). O(peers).
 func (s *Storage) checkServing() {
 	total := 0
+	// map order ok: a bounds check and a commutative sum.
 	for _, n := range s.serving {
 		if n < 1 || n > ServesPerPeerMax {
 			panic("storage: a peer's serves in flight out of bounds")
