@@ -224,6 +224,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	gwConfig.ReadAheadBytesMax = cfg.ReadAheadBytes
 	gwConfig.NamesPerTenantMax = cfg.NamesPerTenant
 	gwConfig.RequestsPerSource = cfg.RequestsPerSource
+	gwConfig.ObjectWriteAuditOff = !cfg.AuditObjectWrites
 	gwConfig.Admission.AnonymousRate = cfg.AnonymousReadRate
 	if cfg.DataDir == "" && cfg.MemoryMax > 0 { // a micronode keeps its objects in its heap
 		gwConfig.MemoryBytesMax = cfg.MemoryMax

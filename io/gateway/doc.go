@@ -131,6 +131,10 @@
 // 1 KiB PUT; the time difference was within the shared machine's noise)
 // and one record, a few hundred bytes stored, per PUT: size
 // audit_retain_bytes for the write rate (core/audit doc.go, "Retention").
+// Config.ObjectWriteAuditOff (rond's audit_object_writes: false) writes
+// neither the record nor the Has: object_write is a kind that builds
+// before the audit kind rule read as a break (core/audit doc.go, "Kinds"),
+// so a node that may be rolled back to one runs with it off.
 // A claim made with the key that already holds the name (an owner key is
 // public) is recorded with ClaimUnchangedDetail appended, so it does not
 // read as if the claiming tenant took the name; the answer stays 201.
