@@ -154,7 +154,9 @@
 //     either way, but the node's object count does not move for stored
 //     bytes. GET /status shows objects and object_bytes only to a caller
 //     that may read here (or holds an admin token), as the policy
-//     decides (storageCountsVisible); GET /metrics stays public for
+//     decides (storageCountsVisible), and sends others null with
+//     storage_counts_hidden: true (ronctl status: "hidden: needs a read
+//     token"); GET /metrics stays public for
 //     Prometheus scrapers and carries storage_objects, so on a node
 //     whose tenants must not learn this, firewall /metrics to the
 //     scraper's network. Whether a PUT of stored bytes answers faster
