@@ -181,7 +181,9 @@ real:
 ## commit OLD (default 6db240a, the first mainline commit whose rond writes
 ## the data dir FORMAT record; no release tag yet) and from this tree, then
 ## scenarios/rolling_upgrade.yaml and rolling_downgrade.yaml under ronsim
-## real (scripts/real-upgrade.sh; skips loudly when the clone lacks OLD).
+## real, then one macronode's audit log rolled back
+## (scripts/real-upgrade.sh, real-upgrade-audit.sh; skips loudly when the
+## clone lacks OLD).
 ## Part of ci-deep.
 OLD ?= 6db240a
 real-upgrade:

@@ -3,7 +3,8 @@
 # rond from commit OLD (the old build) and from this tree (the new one),
 # then runs scenarios/rolling_upgrade.yaml (every replica upgraded one by
 # one) and scenarios/rolling_downgrade.yaml (two upgraded, then rolled
-# back) under ronsim real with --rond-old OLD --rond NEW.
+# back) under ronsim real with --rond-old OLD --rond NEW, then
+# scripts/real-upgrade-audit.sh (one macronode's audit log rolled back).
 #
 # OLD defaults to 6db240a, the merge that brought `rond migrate` and the
 # data dir FORMAT record to the first-parent history (found with
@@ -22,7 +23,7 @@ OLD="${OLD:-6db240a}"
 GO="${GO:-go}"
 out=out/real-upgrade
 rm -rf "$out"
-mkdir -p "$out"
+mkdir -p "$out" "$out/audit"
 
 if ! git cat-file -e "$OLD^{commit}" 2>/dev/null; then
 	if git remote get-url origin >/dev/null 2>&1; then
@@ -71,4 +72,8 @@ if grep -q "cluster version" "$out/rolling_downgrade.txt"; then
 	echo "real-upgrade: FAIL: rolling_downgrade.yaml raised the cluster version with a replica on the old build" >&2
 	exit 1
 fi
+# The audit log across a rollback of one macronode: with
+# audit_object_writes off the old build keeps every record (cmd/rond
+# doc.go, "Audit and rollbacks"); about 5 s.
+./scripts/real-upgrade-audit.sh "$out/rond-old" bin/rond "$out/audit"
 echo "real-upgrade: PASS (old $rev -> this tree and back) in $(($(date +%s) - start)) s"

@@ -60,7 +60,7 @@ func printStatus(c *client, s gateway.Status) {
 		{"version", s.Version},
 		{"ready", ready},
 		{"peers", fmt.Sprintf("%d active, %d known", s.PeersActive, s.PeersKnown)},
-		{"objects", countText(s.Objects, "not reported")},
+		{"objects", countText(s.Objects, objectsAbsent(s))},
 		{"names", countText(s.Names, "n/a (this node is not a registry replica)")},
 		{"uptime", (time.Duration(s.UptimeSeconds) * time.Second).String()},
 	}
@@ -91,6 +91,16 @@ func printStatus(c *client, s gateway.Status) {
 	for _, r := range rows {
 		fmt.Fprintf(c.stdout, "%-8s  %s\n", r[0], r[1])
 	}
+}
+
+// objectsAbsent says why GET /status has no object count: the node
+// hides it from a caller that may not read objects there (a dedup
+// existence oracle; io/gateway Status), or it keeps none.
+func objectsAbsent(s gateway.Status) string {
+	if s.StorageCountsHidden {
+		return "hidden: needs a read token"
+	}
+	return "not reported"
 }
 
 func countText(n *uint64, absent string) string {

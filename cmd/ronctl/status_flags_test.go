@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -34,5 +35,29 @@ func TestStatusNamesEachFlagsSource(t *testing.T) {
 	printStatus(&client{stdout: &out}, s)
 	if !strings.Contains(out.String(), "flags     oap=on repair=off republish=on") {
 		t.Fatalf("status without sources:\n%s", out.String())
+	}
+}
+
+// TestStatusSaysHiddenCounts: a node that hides its storage counts from
+// the caller (no read rights: /status sends objects null and
+// storage_counts_hidden) is shown as hidden, naming the token needed,
+// not as a count the node does not keep.
+func TestStatusSaysHiddenCounts(t *testing.T) {
+	for _, c := range []struct {
+		answer, want string
+	}{
+		{`{"ready":true,"objects":null,"object_bytes":null,"storage_counts_hidden":true}`, "objects   hidden: needs a read token\n"},
+		{`{"ready":true,"objects":null,"object_bytes":null}`, "objects   not reported\n"},
+		{`{"ready":true,"objects":2,"object_bytes":2048}`, "objects   2 (2.0 KiB)\n"},
+	} {
+		var s gateway.Status
+		if err := json.Unmarshal([]byte(c.answer), &s); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		printStatus(&client{stdout: &out}, s)
+		if !strings.Contains(out.String(), c.want) {
+			t.Errorf("status of %s:\n%s\nwant a line %q", c.answer, out.String(), c.want)
+		}
 	}
 }

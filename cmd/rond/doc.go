@@ -227,6 +227,9 @@
 // duration, e.g. 720h; at least 1h; unset: none) also drops a closed
 // segment whose newest record is older than it, checked as records
 // become durable (a node that records nothing keeps what it has).
+// audit_object_writes (default true) records each committed PUT /o; set
+// it false on a node that may be rolled back to 6db240a or an older
+// build ("Audit and rollbacks").
 //
 // Byte sizes (edge_cache_bytes, memory_max, read_ahead_bytes, audit_retain_bytes, and their
 // flags and RON_* variables) take bytes or a number and a unit, binary (KiB, MiB, GiB,
@@ -312,7 +315,8 @@
 // token's issue, name writes, deletes and quota rejects, and who may do
 // what (reloadaudit.go): the cap keys, the policy and the membership the
 // node started with, every reload that changed one of them and every
-// refused reload. GET /audit streams it to an admin token, `ronctl audit
+// refused reload, and each committed object write unless
+// audit_object_writes is off ("Audit and rollbacks"). GET /audit streams it to an admin token, `ronctl audit
 // verify` checks the chain and `ronctl audit list` prints it.
 //
 // # Audit of reloads
@@ -357,6 +361,49 @@
 // dropped, counted in audit_records_dropped_total{reason="queue_full"}
 // and logged with its kind, subject and detail, as are the records still
 // waiting when rond stops (reason "shutdown", logged at WARN).
+//
+// # Audit and rollbacks
+//
+// audit_object_writes / RON_AUDIT_OBJECT_WRITES / --audit-object-writes
+// (default true) records every committed PUT /o as object_write (kind 9:
+// tenant, token, address, size, new or already stored; io/gateway doc.go,
+// "Audit"), how an operator finds what a tenant stored. Off, a PUT writes
+// no audit record (and skips the storage Has the record needs).
+//
+// Why a setting: object_write is a kind that builds before the audit kind
+// rule (6db240a, the baseline of make real-upgrade, and every build
+// before the commit that added core/audit doc.go "Kinds") read as a break.
+// Started on such a build, a node whose log holds one object_write record
+// deletes that record and every later one as a crash tail when at most
+// 1024 follow it, and otherwise stops its audit log (each later append
+// dropped and logged). Any node of this build that served one PUT with
+// the setting on is in that state. Measured with 6db240a
+// (scripts/real-upgrade-audit.sh, part of make real-upgrade): after 3
+// PUTs the old build retried recovery for about a second, logged
+// "audit: discarding an unsynced tail left by a crash" (it is not one)
+// and deleted the 3 object_write records; its next records took their
+// seq numbers, so an export made before the rollback and the old
+// build's log differ from that seq on, and ronctl audit verify on the
+// old build's log passes (nothing shows the loss). Until its recovery
+// ends, its GET /audit stops at the first object_write record. With
+// the setting off it kept every record and appended after them. Builds
+// from the rule on read the record as "unknown kind 9" and lose nothing.
+//
+//   - A node you may roll back to such a build: start this build with
+//     audit_object_writes: false from its first start, and turn it on once
+//     no rollback to those builds is planned. Its log then holds only kinds
+//     they read.
+//   - Turning it off later protects nothing already written: the records
+//     stay in the hash chain (no build rewrites a chained record). Before
+//     rolling such a node back, export its log: ronctl audit list --json
+//     --node URL --token ADMIN > audit.jsonl (ronctl audit verify --file
+//     checks the export later); what the older build then deletes or
+//     refuses to append is only in the export and the older build's logs.
+//   - Not keyed off the registry's cluster version: that version says
+//     which registry log entries the replicas read, is raised only by an
+//     explicit opt-in (cluster_name_quota) and says nothing about which
+//     binary one node may be started on next; a node's audit log is its
+//     own, so the node's operator decides.
 //
 // # Key rotation
 //

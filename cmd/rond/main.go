@@ -224,6 +224,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	gwConfig.ReadAheadBytesMax = cfg.ReadAheadBytes
 	gwConfig.NamesPerTenantMax = cfg.NamesPerTenant
 	gwConfig.RequestsPerSource = cfg.RequestsPerSource
+	gwConfig.ObjectWriteAuditOff = !cfg.AuditObjectWrites
+	if !cfg.AuditObjectWrites {
+		log.Info("rond: audit_object_writes off: PUT /o is not audited (for a rollback to a build before audit kind tolerance); turn it on once none is planned")
+	}
 	gwConfig.Admission.AnonymousRate = cfg.AnonymousReadRate
 	if cfg.DataDir == "" && cfg.MemoryMax > 0 { // a micronode keeps its objects in its heap
 		gwConfig.MemoryBytesMax = cfg.MemoryMax

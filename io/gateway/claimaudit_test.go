@@ -309,3 +309,28 @@ func TestObjectRewritesAuditedOncePerTenant(t *testing.T) {
 		t.Fatalf("object write records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// With ObjectWriteAuditOff (rond's audit_object_writes: false) a PUT /o
+// is answered as before and writes no object_write record: the log keeps
+// only kinds that a build before audit kind tolerance reads, so a rollback
+// to one does not break it (core/audit doc.go, "Kinds"). Other records
+// (a name claim here) are still written.
+func TestObjectWritesNotAuditedWhenOff(t *testing.T) {
+	f := newServerFixtureWith(t, func(c *gateway.Config) { c.ObjectWriteAuditOff = true })
+	data := []byte("an object a rollback-safe node stores")
+	if r := f.do("PUT", "/o", data, f.bearer()); r.StatusCode != 201 {
+		t.Fatalf("PUT: %d %s, want 201", r.StatusCode, r.body)
+	}
+	owner := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{6}, 32)).Public().(ed25519.PublicKey)
+	claim, _ := json.Marshal(gateway.ClaimBody{Owner: hex.EncodeToString(owner)})
+	if r := f.do("POST", "/names/rollback.example", claim, f.bearer()); r.StatusCode != 201 {
+		t.Fatalf("claim: %d %s, want 201", r.StatusCode, r.body)
+	}
+	kinds := map[audit.Kind]int{}
+	for _, r := range readAudit(t, f) {
+		kinds[r.Kind]++
+	}
+	if kinds[audit.KindObjectWrite] != 0 || kinds[audit.KindNameWrite] != 1 {
+		t.Fatalf("audit kinds %v: want no object_write and one name_write", kinds)
+	}
+}

@@ -137,6 +137,10 @@
 // "paced") and their number carried as "paced=N" in the next one
 // (auditlog.go, objectAudits): re-PUTting a stored object at the tenant
 // rate must not push token, revocation and name records out of retention.
+// Config.ObjectWriteAuditOff (rond's audit_object_writes: false) writes
+// neither the record nor the Has: object_write is a kind that builds
+// before the audit kind rule read as a break (core/audit doc.go, "Kinds"),
+// so a node that may be rolled back to one runs with it off.
 // A claim made with the key that already holds the name (an owner key is
 // public) is recorded with ClaimUnchangedDetail appended, so it does not
 // read as if the claiming tenant took the name; the answer stays 201.
@@ -162,7 +166,9 @@
 //     either way, but the node's object count does not move for stored
 //     bytes. GET /status shows objects and object_bytes only to a caller
 //     that may read here (or holds an admin token), as the policy
-//     decides (storageCountsVisible); GET /metrics stays public for
+//     decides (storageCountsVisible), and sends others null with
+//     storage_counts_hidden: true (ronctl status: "hidden: needs a read
+//     token"); GET /metrics stays public for
 //     Prometheus scrapers and carries storage_objects, so on a node
 //     whose tenants must not learn this, firewall /metrics to the
 //     scraper's network. Whether a PUT of stored bytes answers faster

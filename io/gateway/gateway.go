@@ -139,6 +139,12 @@ type Config struct {
 	// root token); their narrower tokens are bounded.
 	NamesPerTenantMax int
 	NameQuotaExempt   []string
+	// ObjectWriteAuditOff: a committed PUT /o writes no object_write
+	// audit record (nor makes the storage Has for it). rond's
+	// audit_object_writes: false, for a node that may be rolled back to a
+	// build that reads an audit kind it does not define as a break
+	// (core/audit doc.go, "Kinds"; doc.go, "Audit").
+	ObjectWriteAuditOff bool
 	// Flags are the node's feature flags (admin_flags.go); nil: every
 	// flag on and POST /admin/flags answers 501.
 	Flags FlagSwitch

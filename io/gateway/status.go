@@ -47,8 +47,9 @@ type StatusConfig struct {
 // does not keep is null: names on a node that is not a registry replica,
 // everything when the gateway has no Gatherer. Objects and ObjectBytes are
 // null too for a caller that may not read objects here (no token while
-// the policy closes anonymous reads, a write-only token): counts that move
-// with every new object are a dedup existence oracle (doc.go).
+// the policy closes anonymous reads, a write-only token), and
+// StorageCountsHidden then says so: counts that move with every new
+// object are a dedup existence oracle (doc.go).
 type Status struct {
 	NodeID      string  `json:"node_id"`
 	Profile     string  `json:"profile"`
@@ -60,6 +61,10 @@ type Status struct {
 	Objects     *uint64 `json:"objects"`
 	ObjectBytes *uint64 `json:"object_bytes"`
 	Names       *uint64 `json:"names"`
+	// StorageCountsHidden is true when Objects and ObjectBytes are null
+	// because the caller may not read objects here (not because the node
+	// keeps no count), so a client can say which; absent otherwise.
+	StorageCountsHidden bool `json:"storage_counts_hidden,omitempty"`
 	// ClusterVersion is the registry cluster version (log entry format)
 	// this replica applied; absent on a node that is not a replica.
 	ClusterVersion *uint64 `json:"cluster_version,omitempty"`
@@ -107,6 +112,7 @@ func (g *Gateway) status(r *http.Request, cfg StatusConfig) Status {
 		g.log.Warn("gateway: status: gathering metrics", "err", err)
 	}
 	counts := g.storageCountsVisible(r)
+	s.StorageCountsHidden = !counts
 	for _, f := range families {
 		switch f.GetName() {
 		case statusMetricObjects:

@@ -177,8 +177,8 @@ func TestStatusCountsOnlyForReaders(t *testing.T) {
 	}
 	for name, token := range map[string]string{"no token": "", "write-only token": mint("alice", 1, auth.Ops(auth.OpWrite)),
 		"forged token": "not-a-token"} {
-		if s := status(token); s.Objects != nil || s.ObjectBytes != nil {
-			t.Fatalf("%s sees objects %v bytes %v, want null", name, *s.Objects, s.ObjectBytes)
+		if s := status(token); s.Objects != nil || s.ObjectBytes != nil || !s.StorageCountsHidden {
+			t.Fatalf("%s sees objects %v bytes %v hidden %v, want null and hidden", name, s.Objects, s.ObjectBytes, s.StorageCountsHidden)
 		}
 	}
 	for name, token := range map[string]string{"read token": mint("bob", 2, auth.Ops(auth.OpRead)),
@@ -191,8 +191,8 @@ func TestStatusCountsOnlyForReaders(t *testing.T) {
 			}
 			continue
 		}
-		if s.Objects == nil || *s.Objects != 3 || s.ObjectBytes == nil || *s.ObjectBytes != 4096 {
-			t.Fatalf("%s: objects %v bytes %v, want 3 and 4096", name, s.Objects, s.ObjectBytes)
+		if s.Objects == nil || *s.Objects != 3 || s.ObjectBytes == nil || *s.ObjectBytes != 4096 || s.StorageCountsHidden {
+			t.Fatalf("%s: objects %v bytes %v hidden %v, want 3 and 4096, not hidden", name, s.Objects, s.ObjectBytes, s.StorageCountsHidden)
 		}
 	}
 }

@@ -129,13 +129,16 @@ func (g *Gateway) putObject(req *request) *apiError {
 	if e := g.authorize(req, auth.OpWrite, addr.String(), size); e != nil {
 		return e
 	}
-	stored := g.storedLocally(req, addr) // before the commit: for the audit record only
-	committed = true                     // from here the outcome belongs to storage
+	audited := !g.cfg.ObjectWriteAuditOff
+	stored := audited && g.storedLocally(req, addr) // before the commit: for the audit record only
+	committed = true                                // from here the outcome belongs to storage
 	res, err := call(g, req, storage.PutCommit{Session: begun.Session, Addr: addr, Size: size})
 	if err != nil {
 		return mapError(err, true)
 	}
-	g.auditObjectWrite(req, res.Addr, res.Size, stored)
+	if audited {
+		g.auditObjectWrite(req, res.Addr, res.Size, stored)
+	}
 	req.w.Header().Set("Location", "/o/"+res.Addr.String())
 	req.w.Header().Set("ETag", etag(res.Addr))
 	writeJSON(req.w, http.StatusCreated, map[string]any{"addr": res.Addr.String(), "size": res.Size})

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestAuditObjectWritesSetting: on when unset, then file < env < flag; a
+// value that is not a boolean is refused with exit 2 naming the setting.
+func TestAuditObjectWritesSetting(t *testing.T) {
+	def, _, err := loadConfig(nil, envOf(nil), &bytes.Buffer{})
+	if err != nil || !def.AuditObjectWrites {
+		t.Fatalf("default audit_object_writes %v (%v), want true", def.AuditObjectWrites, err)
+	}
+	file := filepath.Join(t.TempDir(), "rond.yaml")
+	if err := os.WriteFile(file, []byte("audit_object_writes: false\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	on := map[string]string{"RON_AUDIT_OBJECT_WRITES": "true"}
+	for _, c := range []struct {
+		args []string
+		env  map[string]string
+		want bool
+	}{
+		{[]string{"--config", file}, nil, false},
+		{[]string{"--config", file}, on, true},
+		{[]string{"--config", file, "--audit-object-writes=false"}, on, false},
+		{[]string{"--audit-object-writes=false"}, nil, false},
+	} {
+		cfg, _, err := loadConfig(c.args, envOf(c.env), &bytes.Buffer{})
+		if err != nil || cfg.AuditObjectWrites != c.want {
+			t.Errorf("%v %v: audit_object_writes %v (%v), want %v", c.args, c.env, cfg.AuditObjectWrites, err, c.want)
+		}
+	}
+	for _, bad := range []struct {
+		args []string
+		env  map[string]string
+		name string
+	}{
+		{[]string{"--audit-object-writes=sometimes"}, nil, "--audit-object-writes"},
+		{nil, map[string]string{"RON_AUDIT_OBJECT_WRITES": "2"}, "RON_AUDIT_OBJECT_WRITES"},
+	} {
+		var stderr bytes.Buffer
+		if code := run(bad.args, envOf(bad.env), &bytes.Buffer{}, &stderr); code != 2 || !strings.Contains(stderr.String(), bad.name) {
+			t.Errorf("%v %v: exit %d, stderr %q; want 2 naming %s", bad.args, bad.env, code, stderr.String(), bad.name)
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "rond.yaml")
+	if err := os.WriteFile(bad, []byte("audit_object_writes: sometimes\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	if code := run([]string{"--config", bad}, envOf(nil), &bytes.Buffer{}, &stderr); code != 2 || !strings.Contains(stderr.String(), "audit_object_writes") {
+		t.Errorf("file value sometimes: exit %d, stderr %q; want 2 naming audit_object_writes", code, stderr.String())
+	}
+}
+
+// TestAuditObjectWritesProcess: a rond started with
+// --audit-object-writes=false answers a PUT /o as usual and its audit
+// log holds no object_write record (only kinds that builds before audit
+// kind tolerance read), while one started without the flag records the
+// PUT.
+func TestAuditObjectWritesProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	for _, c := range []struct {
+		args []string
+		want bool
+	}{{nil, true}, {[]string{"--audit-object-writes=false"}, false}} {
+		n := startRond(t, append([]string{"--quic-addr", "127.0.0.1:0"}, c.args...)...)
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			r := call(t, "PUT", n.url+"/o", n.token, []byte("an object for the audit setting"))
+			if r.status == 201 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%v: PUT /o: %d %s\n%s", c.args, r.status, r.body, n.stderr)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		kinds := auditKinds(t, call(t, "GET", n.url+"/audit", n.token, nil).body)
+		if got := slices.Contains(kinds, "object_write"); got != c.want {
+			t.Fatalf("%v: audit kinds %v: object_write recorded %v, want %v", c.args, kinds, got, c.want)
+		}
+	}
+}
