@@ -144,11 +144,19 @@ func (g *Gate) Release(tenant string, write bool) []Ticket {
 // Cancel removes a queued ticket (its wait ended: timeout or the client
 // went away). It reports false when the ticket is not queued, that is
 // when it was granted already: the caller then runs it (or releases it).
-func (g *Gate) Cancel(tenant string, t Ticket) bool {
+//
+// Removing a waiter can leave a request that may run now at the head of
+// its tenant's queue (a read queued behind a write its tenant's
+// WritesPerTenantMax held back): Cancel then grants the free slots as
+// Release does and returns the tickets granted, in grant order, which
+// the caller must start as it starts Release's. Nobody else would start
+// them until some request ends, and meanwhile every newcomer queues
+// behind them and the gate reports Saturated on an idle node.
+func (g *Gate) Cancel(tenant string, t Ticket) (granted []Ticket, ok bool) {
 	defer g.checkInvariants()
 	q := g.queues[tenant]
 	if q == nil {
-		return false
+		return nil, false
 	}
 	for i, w := range q.waiters {
 		if w.ticket == t {
@@ -157,10 +165,13 @@ func (g *Gate) Cancel(tenant string, t Ticket) bool {
 			if len(q.waiters) == 0 {
 				g.dropTenant(tenant)
 			}
-			return true
+			if g.headRunnable() {
+				granted = g.dispatch()
+			}
+			return granted, true
 		}
 	}
-	return false
+	return nil, false
 }
 
 // Queued is the number of waiting requests; Running of running ones.
@@ -322,8 +333,14 @@ func (g *Gate) dispatch() []Ticket {
 }
 
 // checkInvariants: the counters agree with the queues, every tenant in the
-// ring has waiters, and the classes respect the caps.
+// ring has waiters, the classes respect the caps, and the gate is work
+// conserving: no queued tenant's head could take a free slot (else it
+// waits for a Release that may never come while newcomers queue behind
+// it).
 func (g *Gate) checkInvariants() {
+	if g.headRunnable() {
+		panic("admission: a queued request could run but was not granted")
+	}
 	queued, reads := 0, 0
 	for _, t := range g.ring {
 		q := g.queues[t]

@@ -104,10 +104,10 @@ func TestBucketRefillsAndCancel(t *testing.T) {
 	if d.Outcome != Queued {
 		t.Fatalf("after refill with the slot taken: %+v, want queued", d)
 	}
-	if !g.Cancel("t", d.Ticket) || g.Queued() != 0 {
+	if _, ok := g.Cancel("t", d.Ticket); !ok || g.Queued() != 0 {
 		t.Fatal("cancel of a queued ticket failed")
 	}
-	if g.Cancel("t", d.Ticket) {
+	if _, ok := g.Cancel("t", d.Ticket); ok {
 		t.Fatal("a cancelled ticket was cancelled twice")
 	}
 	if granted := g.Release("t", false); len(granted) != 0 || g.Running() != 0 {
@@ -264,5 +264,63 @@ func TestReadPassesATenantHeldBackByItsBound(t *testing.T) {
 	}
 	if g.Saturated() != true {
 		t.Fatal("every slot is taken but the gate is not saturated")
+	}
+}
+
+// capReadSetup: 4 slots, headroom 1, WritesPerTenantMax 1. carol runs one
+// write and queues a second (held back by her bound), three reads of x
+// fill the other slots, carol's read queues (no slot) behind her write,
+// then x's reads end. It returns carol's queued write and read.
+func capReadSetup(t *testing.T) (g *Gate, write, read Ticket) {
+	t.Helper()
+	g = NewGate(Config{InflightMax: 4, ReadHeadroom: 1, WritesPerTenantMax: 1, TenantBurst: 1e6}, 0)
+	if g.Admit(0, Request{Tenant: "carol", Write: true, Cost: 1}).Outcome != Run {
+		t.Fatal("carol's first write did not run")
+	}
+	w := g.Admit(0, Request{Tenant: "carol", Write: true, Cost: 1})
+	if w.Outcome != Queued {
+		t.Fatalf("carol's second write: %+v, want queued by her bound", w)
+	}
+	for i := 0; i < 3; i++ {
+		if g.Admit(0, Request{Tenant: "x", Cost: 1}).Outcome != Run {
+			t.Fatalf("x's read %d did not run", i)
+		}
+	}
+	r := g.Admit(0, Request{Tenant: "carol", Cost: 1})
+	if r.Outcome != Queued {
+		t.Fatalf("carol's read with every slot taken: %+v, want queued", r)
+	}
+	for i := 0; i < 3; i++ {
+		g.Release("x", false)
+	}
+	return g, w.Ticket, r.Ticket
+}
+
+// TestCancelGrantsWhatItUnblocks: carol's write held back by her bound is
+// cancelled (its queue wait ran out, or the client went away) and her
+// read queued behind it can run: Cancel grants it and says so. Before,
+// Cancel granted nothing, the read stayed queued with 3 of 4 slots free,
+// every newcomer (bob's write, dave's read) queued behind it and the
+// gate reported Saturated (/readyz not ready) until some request ended.
+func TestCancelGrantsWhatItUnblocks(t *testing.T) {
+	g, write, read := capReadSetup(t)
+	granted, ok := g.Cancel("carol", write)
+	if !ok {
+		t.Fatal("carol's queued write was not cancelled")
+	}
+	if g.Queued() != 0 {
+		t.Errorf("after the cancel %d requests queue with %d of 4 slots running", g.Queued(), g.Running())
+	}
+	if len(granted) != 1 || granted[0] != read || g.Running() != 2 {
+		t.Errorf("cancel granted %v, want carol's read %d", granted, read)
+	}
+	if g.Saturated() {
+		t.Errorf("saturated with %d of 4 slots running", g.Running())
+	}
+	if d := g.Admit(0, Request{Tenant: "bob", Write: true, Cost: 1}); d.Outcome != Run {
+		t.Errorf("bob's write with %d of 4 slots running: %+v", g.Running(), d)
+	}
+	if d := g.Admit(0, Request{Tenant: "dave", Cost: 1}); d.Outcome != Run {
+		t.Errorf("dave's read with %d of 4 slots running: %+v", g.Running(), d)
 	}
 }
