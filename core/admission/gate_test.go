@@ -237,9 +237,10 @@ func TestTenantCannotHoldEveryWriteSlot(t *testing.T) {
 }
 
 // TestReadPassesATenantHeldBackByItsBound: a tenant at its write bound
-// with a read queued behind its queued writes does not make every other
+// with a read queued after its queued writes does not make every other
 // tenant's read queue while a slot is free (with the first version of the
-// bound, queuedReads > 0 alone sent them to the queue until a release).
+// bound, queuedReads > 0 alone sent them to the queue until a release),
+// and its read runs as soon as a slot frees.
 func TestReadPassesATenantHeldBackByItsBound(t *testing.T) {
 	g := NewGate(Config{InflightMax: 4, ReadHeadroom: 1, WritesPerTenantMax: 1, TenantBurst: 1e6}, 0)
 	if g.Admit(0, Request{Tenant: "carol", Write: true, Cost: 1}).Outcome != Run {
@@ -253,11 +254,15 @@ func TestReadPassesATenantHeldBackByItsBound(t *testing.T) {
 			t.Fatalf("read %d did not run", i)
 		}
 	}
-	if g.Admit(0, Request{Tenant: "carol", Cost: 1}).Outcome != Queued {
+	read := g.Admit(0, Request{Tenant: "carol", Cost: 1})
+	if read.Outcome != Queued {
 		t.Fatal("carol's read ran with every slot taken")
 	}
+	if granted := g.Release("x", false); len(granted) != 1 || granted[0] != read.Ticket {
+		t.Fatalf("a slot freed and granted %v, want carol's read %d (it passes her writes held back by her bound)", granted, read.Ticket)
+	}
 	if granted := g.Release("x", false); len(granted) != 0 {
-		t.Fatalf("a read slot freed and granted %v: carol's head is a write at her bound", granted)
+		t.Fatalf("a slot freed and granted %v: carol's queued write is at her bound", granted)
 	}
 	if d := g.Admit(0, Request{Tenant: "bob", Cost: 1}); d.Outcome != Run {
 		t.Fatalf("bob's read with a slot free: %+v, want it to run", d)
@@ -269,9 +274,10 @@ func TestReadPassesATenantHeldBackByItsBound(t *testing.T) {
 
 // capReadSetup: 4 slots, headroom 1, WritesPerTenantMax 1. carol runs one
 // write and queues a second (held back by her bound), three reads of x
-// fill the other slots, carol's read queues (no slot) behind her write,
-// then x's reads end. It returns carol's queued write and read.
-func capReadSetup(t *testing.T) (g *Gate, write, read Ticket) {
+// fill the other slots, carol's read queues (no slot) after her write,
+// then x's reads end. It returns carol's queued write and read, and the
+// tickets the releases granted.
+func capReadSetup(t *testing.T) (g *Gate, write, read Ticket, granted []Ticket) {
 	t.Helper()
 	g = NewGate(Config{InflightMax: 4, ReadHeadroom: 1, WritesPerTenantMax: 1, TenantBurst: 1e6}, 0)
 	if g.Admit(0, Request{Tenant: "carol", Write: true, Cost: 1}).Outcome != Run {
@@ -291,28 +297,28 @@ func capReadSetup(t *testing.T) (g *Gate, write, read Ticket) {
 		t.Fatalf("carol's read with every slot taken: %+v, want queued", r)
 	}
 	for i := 0; i < 3; i++ {
-		g.Release("x", false)
+		granted = append(granted, g.Release("x", false)...)
 	}
-	return g, w.Ticket, r.Ticket
+	return g, w.Ticket, r.Ticket, granted
 }
 
-// TestCancelGrantsWhatItUnblocks: carol's write held back by her bound is
-// cancelled (its queue wait ran out, or the client went away) and her
-// read queued behind it can run: Cancel grants it and says so. Before,
-// Cancel granted nothing, the read stayed queued with 3 of 4 slots free,
-// every newcomer (bob's write, dave's read) queued behind it and the
-// gate reported Saturated (/readyz not ready) until some request ended.
-func TestCancelGrantsWhatItUnblocks(t *testing.T) {
-	g, write, read := capReadSetup(t)
-	granted, ok := g.Cancel("carol", write)
+// TestCancelLeavesNothingRunnableQueued: carol's write held back by her
+// bound is cancelled (its queue wait ran out, or the client went away);
+// her read queued after it is not left queued with slots free: a release
+// or the cancel granted it (Cancel returns what it grants). Before, the
+// read waited behind the write, Cancel granted nothing, the read stayed
+// queued with 3 of 4 slots free, every newcomer (bob's write, dave's
+// read) queued behind it, and the gate reported Saturated (/readyz not
+// ready) until some request ended.
+func TestCancelLeavesNothingRunnableQueued(t *testing.T) {
+	g, write, read, granted := capReadSetup(t)
+	more, ok := g.Cancel("carol", write)
 	if !ok {
 		t.Fatal("carol's queued write was not cancelled")
 	}
-	if g.Queued() != 0 {
-		t.Errorf("after the cancel %d requests queue with %d of 4 slots running", g.Queued(), g.Running())
-	}
-	if len(granted) != 1 || granted[0] != read || g.Running() != 2 {
-		t.Errorf("cancel granted %v, want carol's read %d", granted, read)
+	granted = append(granted, more...)
+	if len(granted) != 1 || granted[0] != read || g.Queued() != 0 || g.Running() != 2 {
+		t.Errorf("granted %v (want carol's read %d once), %d queued, %d of 4 running", granted, read, g.Queued(), g.Running())
 	}
 	if g.Saturated() {
 		t.Errorf("saturated with %d of 4 slots running", g.Running())
@@ -322,5 +328,25 @@ func TestCancelGrantsWhatItUnblocks(t *testing.T) {
 	}
 	if d := g.Admit(0, Request{Tenant: "dave", Cost: 1}); d.Outcome != Run {
 		t.Errorf("dave's read with %d of 4 slots running: %+v", g.Running(), d)
+	}
+}
+
+// TestReadPassesItsOwnTenantsHeldBackWrites: reads are not bounded per
+// tenant, so a tenant's read does not wait behind its own writes held
+// back by WritesPerTenantMax: its queued read is granted when a slot
+// frees, and a new one runs at once. Before, both waited in the
+// tenant's one FIFO behind the write until QueueWaitMax (503) with read
+// slots free.
+func TestReadPassesItsOwnTenantsHeldBackWrites(t *testing.T) {
+	g, write, read, granted := capReadSetup(t)
+	if len(granted) != 1 || granted[0] != read {
+		t.Errorf("x's releases granted %v, want carol's read %d", granted, read)
+	}
+	if d := g.Admit(0, Request{Tenant: "carol", Cost: 1}); d.Outcome != Run {
+		t.Errorf("carol's new read with %d of 4 slots running: %+v", g.Running(), d)
+	}
+	// Her held-back write still goes first once one of her writes ends.
+	if granted := g.Release("carol", true); len(granted) != 1 || granted[0] != write {
+		t.Errorf("carol's write ended and granted %v, want her queued write %d", granted, write)
 	}
 }
