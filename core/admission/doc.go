@@ -64,7 +64,13 @@
 // until QueueWaitMax with read slots free, and when such a write was
 // cancelled the read behind it could run but nobody granted it, so every
 // newcomer queued and /readyz said not ready on an idle node until some
-// request ended. Writes held back only by their tenant's bound do
+// request ended. A tenant running WritesPerTenantMax writes queues at
+// most QueuedWritesPerTenantMax more (a quarter of QueueDepthMax by
+// default, 256 of 1024); its further writes are its own refusal, 429
+// ShedTenantWrites, readiness unaffected. Without it the held-back
+// writes, which do not saturate the gate, could fill the queue every
+// tenant shares, and at the next real saturation every other tenant
+// would be shed 503 at once. Writes held back only by their tenant's bound do
 // not make the gate Saturated: the node stays ready, since a newcomer
 // still gets in. Anonymous requests share one tenant (the gateway's
 // empty tenant, the simulator's "public"), but only reads are anonymous,

@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/ron-network/ron/core/env"
@@ -149,6 +150,13 @@ func (g *Gate) Admit(now env.Time, r Request) Decision {
 	if g.canRunFor(r.Tenant, r.Write) {
 		g.start(r.Tenant, r.Write)
 		return Decision{Outcome: Run}
+	}
+	if q := g.queues[r.Tenant]; r.Write && q != nil && len(q.writes) >= g.cfg.QueuedWritesPerTenantMax &&
+		g.writers[r.Tenant] >= g.cfg.WritesPerTenantMax {
+		// its own bound holds its queued writes back: they must not fill
+		// the queue every tenant shares (doc.go, "Write slots per tenant")
+		return Decision{Outcome: Shed, Refusal: Refusal{Kind: KindOverQuota, Reason: ShedTenantWrites, RetryAfter: time.Second,
+			Detail: fmt.Sprintf("tenant %s runs %d writes and queues %d more, its limits", r.Tenant, g.writers[r.Tenant], len(q.writes))}}
 	}
 	if g.queued >= g.cfg.QueueDepthMax {
 		return Decision{Outcome: Shed, Refusal: Refusal{Kind: KindOverloaded, Reason: ShedOverload,

@@ -350,3 +350,54 @@ func TestReadPassesItsOwnTenantsHeldBackWrites(t *testing.T) {
 		t.Errorf("carol's write ended and granted %v, want her queued write %d", granted, write)
 	}
 }
+
+// TestHeldBackWritesCannotFillTheQueue: a tenant at WritesPerTenantMax
+// queues at most QueuedWritesPerTenantMax writes; its next write is its
+// own refusal (429 ShedTenantWrites), and the shared queue keeps room for
+// every other tenant once the gate saturates. Before, carol's held-back
+// writes filled the whole queue (they do not saturate the gate), and at
+// the next real saturation every other tenant was shed 503 at once.
+func TestHeldBackWritesCannotFillTheQueue(t *testing.T) {
+	g := NewGate(Config{InflightMax: 8, ReadHeadroom: 4, WritesPerTenantMax: 1, QueueDepthMax: 8, TenantBurst: 1e6}, 0)
+	if g.Config().QueuedWritesPerTenantMax != 2 {
+		t.Fatalf("QueuedWritesPerTenantMax %d, want a quarter of QueueDepthMax 8", g.Config().QueuedWritesPerTenantMax)
+	}
+	if g.Admit(0, Request{Tenant: "carol", Write: true, Cost: 1}).Outcome != Run {
+		t.Fatal("carol's first write did not run")
+	}
+	for i := 0; i < 2; i++ {
+		if d := g.Admit(0, Request{Tenant: "carol", Write: true, Cost: 1}); d.Outcome != Queued {
+			t.Fatalf("carol's held-back write %d: %+v, want queued", i, d)
+		}
+	}
+	for i := 0; i < 6; i++ {
+		d := g.Admit(0, Request{Tenant: "carol", Write: true, Cost: 1})
+		if d.Outcome != Shed || d.Refusal.Kind != KindOverQuota || d.Refusal.Reason != ShedTenantWrites {
+			t.Fatalf("carol's write beyond her queued bound: %+v, want 429 %s", d, ShedTenantWrites)
+		}
+	}
+	if g.Saturated() {
+		t.Fatal("saturated by carol's own bound")
+	}
+	// The write slots fill (three tenants), then the reads: the others
+	// still find room in the queue.
+	for _, tenant := range []string{"a", "b", "c"} {
+		if g.Admit(0, Request{Tenant: tenant, Write: true, Cost: 1}).Outcome != Run {
+			t.Fatalf("%s's write did not run", tenant)
+		}
+	}
+	for i := 0; i < 4; i++ {
+		if g.Admit(0, Request{Tenant: "r", Cost: 1}).Outcome != Run {
+			t.Fatalf("read %d did not run", i)
+		}
+	}
+	for i, tenant := range []string{"bob", "dave", "erin", "fred", "gail", "hank"} {
+		if d := g.Admit(0, Request{Tenant: tenant, Write: i%2 == 0, Cost: 1}); d.Outcome != Queued {
+			t.Fatalf("%s's request at saturation: %+v, want queued (%d of %d queued)", tenant, d, g.Queued(), g.Config().QueueDepthMax)
+		}
+	}
+	// No bound of its own when asked for none.
+	if c := (Config{QueuedWritesPerTenantMax: -1}).WithDefaults().QueuedWritesPerTenantMax; c != QueueDepthMaxDefault {
+		t.Fatalf("a negative QueuedWritesPerTenantMax gives %d, want QueueDepthMax", c)
+	}
+}

@@ -295,7 +295,7 @@ func refusalError(r admission.Refusal) *apiError {
 		switch r.Reason {
 		case ShedSourceOverQuota:
 			msg = r.Detail + " made too many failed token attempts"
-		case ShedSessionsTenant, ShedSessionsReserved:
+		case ShedSessionsTenant, ShedSessionsReserved, admission.ShedTenantWrites:
 			msg = r.Detail // which limit: its own, or the sessions kept for tenants holding none
 		}
 		if r.Detail == "anonymous reads" {
@@ -319,7 +319,7 @@ func refusalError(r admission.Refusal) *apiError {
 // before.
 func edgeReason(reason string) string {
 	switch reason {
-	case ShedSourceOverQuota, ShedSessionsTenant, ShedSessionsFull, ShedSessionsReserved, ShedSessionExpired:
+	case ShedSourceOverQuota, ShedSessionsTenant, ShedSessionsFull, ShedSessionsReserved, ShedSessionExpired, admission.ShedTenantWrites:
 		return reason
 	}
 	return ""

@@ -213,7 +213,8 @@ func fairnessOfNode(events []EdgeEvent, writesPerTenantMax int) (compared, worst
 // writeShed reports whether a refusal sheds a write for lack of capacity.
 func writeShed(r admission.Refusal) bool {
 	switch r.Reason {
-	case admission.ShedOverload, admission.ShedQueueTimeout, admission.ShedSessionsFull, admission.ShedSessionsTenant, admission.ShedSessionsReserved:
+	case admission.ShedOverload, admission.ShedQueueTimeout, admission.ShedSessionsFull, admission.ShedSessionsTenant, admission.ShedSessionsReserved,
+		admission.ShedTenantWrites:
 		return true
 	}
 	return false
