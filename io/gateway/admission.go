@@ -49,6 +49,9 @@ const (
 	// ShedSessionExpired counts uploads stopped because the edge's
 	// session table expired their slot (no body byte for SessionTTL).
 	ShedSessionExpired = admission.ShedSessionExpired
+	// ShedTenantWrites: a tenant running its WritesPerTenantMax writes
+	// already queues QueuedWritesPerTenantMax more.
+	ShedTenantWrites = admission.ShedTenantWrites
 )
 
 // edgeState is the gateway's shell around core/admission's machines: one
@@ -295,7 +298,7 @@ func refusalError(r admission.Refusal) *apiError {
 		switch r.Reason {
 		case ShedSourceOverQuota:
 			msg = r.Detail + " made too many failed token attempts"
-		case ShedSessionsTenant, ShedSessionsReserved, admission.ShedTenantWrites:
+		case ShedSessionsTenant, ShedSessionsReserved, ShedTenantWrites:
 			msg = r.Detail // which limit: its own, or the sessions kept for tenants holding none
 		}
 		if r.Detail == "anonymous reads" {
@@ -319,7 +322,7 @@ func refusalError(r admission.Refusal) *apiError {
 // before.
 func edgeReason(reason string) string {
 	switch reason {
-	case ShedSourceOverQuota, ShedSessionsTenant, ShedSessionsFull, ShedSessionsReserved, ShedSessionExpired, admission.ShedTenantWrites:
+	case ShedSourceOverQuota, ShedSessionsTenant, ShedSessionsFull, ShedSessionsReserved, ShedSessionExpired, ShedTenantWrites:
 		return reason
 	}
 	return ""
