@@ -73,17 +73,17 @@ func (q *tenantQueue) pop(w waiter) {
 	}
 }
 
-// remove removes the waiter of ticket t, reporting it.
-func (q *tenantQueue) remove(t Ticket) (waiter, bool) {
+// remove removes the waiter of ticket t, reporting whether it was queued.
+func (q *tenantQueue) remove(t Ticket) bool {
 	for _, l := range []*[]waiter{&q.reads, &q.writes} {
 		for i, w := range *l {
 			if w.ticket == t {
 				*l = append((*l)[:i], (*l)[i+1:]...)
-				return w, true
+				return true
 			}
 		}
 	}
-	return waiter{}, false
+	return false
 }
 
 // Gate is omnigate's admission: a token bucket per tenant and one for
@@ -109,8 +109,6 @@ type Gate struct {
 	queued    int
 	running   int
 	writes    int // writes among running
-	// queuedReads counts the reads among queued.
-	queuedReads int
 	// writers counts the running writes of each tenant that runs one
 	// (no zero entries): at most WritesPerTenantMax each, summing to
 	// writes, so the map holds at most InflightMax-ReadHeadroom entries.
@@ -209,11 +207,10 @@ func (g *Gate) Cancel(tenant string, t Ticket) (granted []Ticket, ok bool) {
 	if q == nil {
 		return nil, false
 	}
-	w, ok := q.remove(t)
-	if !ok {
+	if !q.remove(t) {
 		return nil, false
 	}
-	g.dequeued(w)
+	g.queued--
 	if q.len() == 0 {
 		g.dropTenant(tenant)
 	}
@@ -304,16 +301,6 @@ func (g *Gate) enqueue(tenant string, w waiter) {
 		q.reads = append(q.reads, w)
 	}
 	g.queued++
-	if !w.write {
-		g.queuedReads++
-	}
-}
-
-func (g *Gate) dequeued(w waiter) {
-	g.queued--
-	if !w.write {
-		g.queuedReads--
-	}
 }
 
 func (g *Gate) dropTenant(tenant string) {
@@ -334,9 +321,9 @@ func (g *Gate) dropTenant(tenant string) {
 
 // dispatch grants free slots to queued waiters by deficit round robin:
 // each visit adds quantum to the tenant's deficit, and its head waiters
-// (head) run while their cost fits the deficit and a slot of their class
-// is free. A
-// head that waits only for deficit is progress (its deficit grows and costs
+// (head: a read may pass its tenant's writes that cannot run) run while
+// their cost fits the deficit and a slot of their class is free. A head
+// that waits only for deficit is progress (its deficit grows and costs
 // are bounded by CostMax); the loop stops when every tenant's head waits
 // for a slot of its class, or no slot is left.
 //
@@ -362,7 +349,7 @@ func (g *Gate) dispatch() []Ticket {
 			}
 			q.pop(w)
 			q.deficit -= w.cost
-			g.dequeued(w)
+			g.queued--
 			g.start(tenant, w.write)
 			granted = append(granted, w.ticket)
 		}
@@ -394,17 +381,13 @@ func (g *Gate) dispatch() []Ticket {
 // waits for a Release that may never come while newcomers queue behind
 // it).
 func (g *Gate) checkInvariants() {
-	if g.headRunnable() {
-		panic("admission: a queued request could run but was not granted")
-	}
-	queued, reads := 0, 0
+	queued := 0
 	for _, t := range g.ring {
 		q := g.queues[t]
 		if q == nil || q.len() == 0 {
 			panic("admission: ring names tenant " + t + " without waiters")
 		}
 		queued += q.len()
-		reads += len(q.reads)
 		for i, w := range q.reads {
 			if w.write || (i > 0 && w.ticket <= q.reads[i-1].ticket) {
 				panic("admission: tenant " + t + "'s reads FIFO is out of order")
@@ -416,8 +399,11 @@ func (g *Gate) checkInvariants() {
 			}
 		}
 	}
-	if queued != g.queued || reads != g.queuedReads || len(g.ring) != len(g.queues) || g.queued > g.cfg.QueueDepthMax {
+	if queued != g.queued || len(g.ring) != len(g.queues) || g.queued > g.cfg.QueueDepthMax {
 		panic("admission: counters disagree with the queues")
+	}
+	if g.headRunnable() {
+		panic("admission: a queued request could run but was not granted")
 	}
 	if g.running < 0 || g.running > g.cfg.InflightMax || g.writes < 0 || g.writes > g.running ||
 		(g.writes > g.cfg.InflightMax-g.cfg.ReadHeadroom && !g.cfg.Bug.SharedHeadroom) {

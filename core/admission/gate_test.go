@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -239,7 +240,7 @@ func TestTenantCannotHoldEveryWriteSlot(t *testing.T) {
 // TestReadPassesATenantHeldBackByItsBound: a tenant at its write bound
 // with a read queued after its queued writes does not make every other
 // tenant's read queue while a slot is free (with the first version of the
-// bound, queuedReads > 0 alone sent them to the queue until a release),
+// bound, a queued read alone sent them to the queue until a release),
 // and its read runs as soon as a slot frees.
 func TestReadPassesATenantHeldBackByItsBound(t *testing.T) {
 	g := NewGate(Config{InflightMax: 4, ReadHeadroom: 1, WritesPerTenantMax: 1, TenantBurst: 1e6}, 0)
@@ -399,5 +400,72 @@ func TestHeldBackWritesCannotFillTheQueue(t *testing.T) {
 	// No bound of its own when asked for none.
 	if c := (Config{QueuedWritesPerTenantMax: -1}).WithDefaults().QueuedWritesPerTenantMax; c != QueueDepthMaxDefault {
 		t.Fatalf("a negative QueuedWritesPerTenantMax gives %d, want QueueDepthMax", c)
+	}
+}
+
+// TestGateRandomOpsConserveWork drives a small gate (tenants at their
+// write bound, slots in short supply) with random admits, releases and
+// cancels, starting every ticket granted by Release or Cancel, and checks
+// after each call that no queued request could take a free slot and that
+// a request with a free slot of its class runs at once. The first version
+// of the per-tenant bound failed both (a read behind a held-back write).
+func TestGateRandomOpsConserveWork(t *testing.T) {
+	type run struct {
+		tenant string
+		write  bool
+	}
+	for seed := uint64(1); seed <= 20; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		g := NewGate(Config{InflightMax: 6, ReadHeadroom: 2, WritesPerTenantMax: 1, QueueDepthMax: 12, TenantBurst: 1e6}, 0)
+		var running []run
+		queued := map[Ticket]run{}
+		var tickets []Ticket // queued, in issue order
+		start := func(granted []Ticket) {
+			for _, tk := range granted {
+				running = append(running, queued[tk])
+				delete(queued, tk)
+			}
+		}
+		for step := 0; step < 2000; step++ {
+			switch op := rng.IntN(10); {
+			case op < 5:
+				r := run{tenant: []string{"a", "b", "c"}[rng.IntN(3)], write: rng.IntN(2) == 0}
+				free := g.canRunFor(r.tenant, r.write)
+				d := g.Admit(0, Request{Tenant: r.tenant, Write: r.write, Cost: 1 + rng.IntN(3)})
+				if free && d.Outcome != Run {
+					t.Fatalf("seed %d step %d: %+v with a free slot of its class: %+v", seed, step, r, d)
+				}
+				switch d.Outcome {
+				case Run:
+					running = append(running, r)
+				case Queued:
+					queued[d.Ticket] = r
+					tickets = append(tickets, d.Ticket)
+				}
+			case op < 8 && len(running) > 0:
+				i := rng.IntN(len(running))
+				r := running[i]
+				running = append(running[:i], running[i+1:]...)
+				start(g.Release(r.tenant, r.write))
+			case len(tickets) > 0:
+				i := rng.IntN(len(tickets))
+				tk := tickets[i]
+				tickets = append(tickets[:i], tickets[i+1:]...)
+				if r, ok := queued[tk]; ok {
+					granted, ok := g.Cancel(r.tenant, tk)
+					if !ok {
+						t.Fatalf("seed %d step %d: queued ticket %d not cancelled", seed, step, tk)
+					}
+					delete(queued, tk)
+					start(granted)
+				}
+			}
+			if g.headRunnable() {
+				t.Fatalf("seed %d step %d: a queued request could run (%d running, %d queued)", seed, step, g.Running(), g.Queued())
+			}
+			if g.Running() != len(running) || g.Queued() != len(queued) {
+				t.Fatalf("seed %d step %d: gate runs %d queues %d, the caller %d and %d", seed, step, g.Running(), g.Queued(), len(running), len(queued))
+			}
+		}
 	}
 }
