@@ -54,6 +54,13 @@ type Config struct {
 	// least one); < 0 or more than the write slots: the write slots (no
 	// bound of its own).
 	WritesPerTenantMax int
+	// QueuedWritesPerTenantMax bounds the writes a tenant running
+	// WritesPerTenantMax queues (held back by its bound, they would
+	// otherwise fill the queue every tenant shares); beyond it its writes
+	// are refused 429 ShedTenantWrites. 0 takes a quarter of
+	// QueueDepthMax (at least one); < 0 or more than QueueDepthMax:
+	// QueueDepthMax (no bound of its own).
+	QueuedWritesPerTenantMax int
 
 	// AnonymousRate (requests per second) and AnonymousBurst size the one
 	// bucket that every read without a verified token shares, apart from
@@ -122,6 +129,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.QueueDepthMax <= 0 {
 		c.QueueDepthMax = QueueDepthMaxDefault
+	}
+	switch {
+	case c.QueuedWritesPerTenantMax == 0:
+		c.QueuedWritesPerTenantMax = max(1, c.QueueDepthMax/WritesPerTenantShare)
+	case c.QueuedWritesPerTenantMax < 0 || c.QueuedWritesPerTenantMax > c.QueueDepthMax:
+		c.QueuedWritesPerTenantMax = c.QueueDepthMax
 	}
 	if c.QueueWaitMax <= 0 {
 		c.QueueWaitMax = QueueWaitMaxDefault

@@ -8,11 +8,15 @@
 //
 //   - Gate: a token bucket per tenant and one shared by anonymous reads
 //     (429 when empty), a global in-flight cap of which ReadHeadroom slots
-//     only reads may take, and, when no slot is free, per-tenant FIFO
-//     queues served by deficit round robin (DRR) so one tenant's burst
-//     cannot starve another's requests. A full queue is shed (503). Writes
-//     are shed before reads: a write never takes a headroom slot. No
-//     tenant runs more than WritesPerTenantMax writes at once (below).
+//     only reads may take, and, when no slot is free, per-tenant queues
+//     (a FIFO of reads and one of writes) served by deficit round robin
+//     (DRR) so one tenant's burst cannot starve another's requests. A
+//     full queue is shed (503). Writes are shed before reads: a write
+//     never takes a headroom slot. No tenant runs more than
+//     WritesPerTenantMax writes at once (below). The gate is work
+//     conserving: after every call (Admit, Release, Cancel) no queued
+//     request could take a free slot; Release and Cancel return the
+//     tickets they grant, and the caller starts them.
 //   - Sources: a failure budget per client source (remote address). A
 //     request whose token does not verify is charged here, never to the
 //     tenant the token names, so a stolen-then-expired token cannot spend
@@ -34,7 +38,9 @@
 //
 // Invariants (checked after every mutating call, cheap): the gate's
 // counters agree with its queues, every tenant in the DRR ring has
-// waiters, running never exceeds InflightMax and writes running never
+// waiters, no queued request could run now (work conservation), each
+// tenant's FIFOs are in ticket order, running never exceeds InflightMax
+// and writes running never
 // exceed InflightMax-ReadHeadroom, nor one tenant's WritesPerTenantMax
 // (its per-tenant counts summing to the writes running); the session table's per-tenant counts
 // sum to its size and respect both limits; every map is bounded by a
@@ -49,10 +55,22 @@
 // valid, and sources are free: a few loopback or IPv6 addresses). So a
 // tenant runs at most WritesPerTenantMax writes at once, by default a
 // quarter of the write slots (48 of 192); its further writes queue in
-// its DRR queue until one of its own ends, and a request of a tenant
-// with nothing queued passes them whenever no queued head could take a
-// slot (a read queued behind the held-back writes included), so another
-// tenant's write or read runs at once. Writes held back only by their tenant's bound do
+// its DRR queue until one of its own ends, and every other request
+// passes them, so another tenant's write or read runs at once, and so
+// does the tenant's own read: a read passes its tenant's queued writes
+// that cannot run now (the tenant's reads and writes queue in two FIFOs;
+// the older head goes first when it can run). The first version kept one
+// FIFO per tenant: the tenant's reads waited behind its held-back writes
+// until QueueWaitMax with read slots free, and when such a write was
+// cancelled the read behind it could run but nobody granted it, so every
+// newcomer queued and /readyz said not ready on an idle node until some
+// request ended. A tenant running WritesPerTenantMax writes queues at
+// most QueuedWritesPerTenantMax more (a quarter of QueueDepthMax by
+// default, 256 of 1024); its further writes are its own refusal, 429
+// ShedTenantWrites, readiness unaffected. Without it the held-back
+// writes, which do not saturate the gate, could fill the queue every
+// tenant shares, and at the next real saturation every other tenant
+// would be shed 503 at once. Writes held back only by their tenant's bound do
 // not make the gate Saturated: the node stays ready, since a newcomer
 // still gets in. Anonymous requests share one tenant (the gateway's
 // empty tenant, the simulator's "public"), but only reads are anonymous,

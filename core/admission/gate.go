@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/ron-network/ron/core/env"
@@ -41,14 +42,56 @@ type waiter struct {
 	cost   int
 }
 
+// tenantQueue is one tenant's waiters: its reads and its writes in two
+// FIFOs (tickets grow, so the older head is the one with the smaller
+// ticket). A read passes its tenant's queued writes that cannot run now
+// (held back by the tenant's WritesPerTenantMax or waiting for a write
+// slot): reads are not bounded per tenant, and a read does not take the
+// slot such a write waits for. Otherwise the older head goes first.
 type tenantQueue struct {
-	waiters []waiter
+	reads   []waiter
+	writes  []waiter
 	deficit int
+}
+
+func (q *tenantQueue) len() int { return len(q.reads) + len(q.writes) }
+
+// older is the older of the two heads (q is not empty).
+func (q *tenantQueue) older() waiter {
+	if len(q.writes) == 0 || (len(q.reads) > 0 && q.reads[0].ticket < q.writes[0].ticket) {
+		return q.reads[0]
+	}
+	return q.writes[0]
+}
+
+// pop removes w, one of the two heads.
+func (q *tenantQueue) pop(w waiter) {
+	if w.write {
+		q.writes = q.writes[1:]
+	} else {
+		q.reads = q.reads[1:]
+	}
+}
+
+// remove removes the waiter of ticket t, reporting whether it was queued.
+func (q *tenantQueue) remove(t Ticket) bool {
+	for _, l := range []*[]waiter{&q.reads, &q.writes} {
+		for i, w := range *l {
+			if w.ticket == t {
+				*l = append((*l)[:i], (*l)[i+1:]...)
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Gate is omnigate's admission: a token bucket per tenant and one for
 // anonymous reads, a global in-flight cap with ReadHeadroom slots reserved
-// for reads, and per-tenant FIFO queues served by deficit round robin.
+// for reads, and per-tenant queues (a FIFO of reads and one of writes)
+// served by deficit round robin. It is work conserving: after every call
+// no queued request could take a free slot, so a request runs at once
+// whenever a slot of its class is free for its tenant.
 //
 // Writes are shed before reads in two ways: a write may only run while
 // fewer than InflightMax-ReadHeadroom requests run, so the headroom always
@@ -66,8 +109,6 @@ type Gate struct {
 	queued    int
 	running   int
 	writes    int // writes among running
-	// queuedReads counts the reads among queued.
-	queuedReads int
 	// writers counts the running writes of each tenant that runs one
 	// (no zero entries): at most WritesPerTenantMax each, summing to
 	// writes, so the map holds at most InflightMax-ReadHeadroom entries.
@@ -100,14 +141,20 @@ func (g *Gate) Admit(now env.Time, r Request) Decision {
 		return Decision{Outcome: Shed, Refusal: Refusal{Kind: KindOverQuota, Reason: ShedOverQuota, Detail: detail, RetryAfter: wait}}
 	}
 	// A request runs at once when a slot of its class is free for its
-	// tenant and nothing queued could take it: a read passes queued writes
-	// (they wait for a write slot, which a read in the headroom does not
-	// take from them), and a write passes the queued writes of tenants at
-	// WritesPerTenantMax (they wait for their own writes to end, not for
-	// this slot).
-	if g.canRunFor(r.Tenant, r.Write) && g.mayPass(r) {
+	// tenant: nothing queued could take that slot (checkInvariants), so it
+	// passes only requests that wait for something else (queued writes
+	// wait for a write slot, which a read in the headroom does not take
+	// from them, or for their own tenant's writes to end).
+	if g.canRunFor(r.Tenant, r.Write) {
 		g.start(r.Tenant, r.Write)
 		return Decision{Outcome: Run}
+	}
+	if q := g.queues[r.Tenant]; r.Write && q != nil && len(q.writes) >= g.cfg.QueuedWritesPerTenantMax &&
+		g.writers[r.Tenant] >= g.cfg.WritesPerTenantMax {
+		// its own bound holds its queued writes back: they must not fill
+		// the queue every tenant shares (doc.go, "Write slots per tenant")
+		return Decision{Outcome: Shed, Refusal: Refusal{Kind: KindOverQuota, Reason: ShedTenantWrites, RetryAfter: time.Second,
+			Detail: fmt.Sprintf("tenant %s runs %d writes and queues %d more, its limits", r.Tenant, g.writers[r.Tenant], len(q.writes))}}
 	}
 	if g.queued >= g.cfg.QueueDepthMax {
 		return Decision{Outcome: Shed, Refusal: Refusal{Kind: KindOverloaded, Reason: ShedOverload,
@@ -144,23 +191,33 @@ func (g *Gate) Release(tenant string, write bool) []Ticket {
 // Cancel removes a queued ticket (its wait ended: timeout or the client
 // went away). It reports false when the ticket is not queued, that is
 // when it was granted already: the caller then runs it (or releases it).
-func (g *Gate) Cancel(tenant string, t Ticket) bool {
+//
+// Should removing a waiter leave a request that may run now at the head
+// of its tenant's queue, Cancel grants the free slots as Release does and
+// returns the tickets granted, in grant order, which the caller must
+// start as it starts Release's: nobody else would start them until some
+// request ends, and meanwhile the gate would report Saturated on an idle
+// node. (With a FIFO per class a removal exposes only a head of the same
+// tenant and class as the one removed, which could not run either, so
+// this grants nothing today; the first version of the per-tenant bound
+// kept one FIFO, and a read behind a cancelled write was left queued.)
+func (g *Gate) Cancel(tenant string, t Ticket) (granted []Ticket, ok bool) {
 	defer g.checkInvariants()
 	q := g.queues[tenant]
 	if q == nil {
-		return false
+		return nil, false
 	}
-	for i, w := range q.waiters {
-		if w.ticket == t {
-			q.waiters = append(q.waiters[:i], q.waiters[i+1:]...)
-			g.dequeued(w)
-			if len(q.waiters) == 0 {
-				g.dropTenant(tenant)
-			}
-			return true
-		}
+	if !q.remove(t) {
+		return nil, false
 	}
-	return false
+	g.queued--
+	if q.len() == 0 {
+		g.dropTenant(tenant)
+	}
+	if g.headRunnable() {
+		granted = g.dispatch()
+	}
+	return granted, true
 }
 
 // Queued is the number of waiting requests; Running of running ones.
@@ -168,11 +225,11 @@ func (g *Gate) Queued() int  { return g.queued }
 func (g *Gate) Running() int { return g.running }
 
 // Saturated reports whether a write of a tenant running none would queue
-// now. Writes queued only because their tenants run WritesPerTenantMax do
-// not saturate the gate: another tenant's write still runs at once, so
-// the node stays ready (a tenant at its bound must not take the node out
-// of a load balancer).
-func (g *Gate) Saturated() bool { return !g.canRun(true) || g.headRunnable() }
+// now, that is whether every write slot is taken. Writes queued only
+// because their tenants run WritesPerTenantMax do not saturate the gate:
+// another tenant's write still runs at once, so the node stays ready (a
+// tenant at its bound must not take the node out of a load balancer).
+func (g *Gate) Saturated() bool { return !g.canRun(true) }
 
 // takeToken takes one token from the tenant's bucket or the anonymous one.
 func (g *Gate) takeToken(now env.Time, r Request) (time.Duration, bool) {
@@ -196,32 +253,31 @@ func (g *Gate) canRunFor(tenant string, write bool) bool {
 	return g.canRun(write) && (!write || g.writers[tenant] < g.cfg.WritesPerTenantMax)
 }
 
-// mayPass reports whether r may run before the queued requests: nothing
-// is queued; or r is a read and no read is queued; or r's tenant has
-// nothing queued and no queued tenant's head could run now (each waits
-// for a slot of its class or for its own writes to end), so r takes a
-// slot no waiter could have taken. The last case matters once a tenant at
-// WritesPerTenantMax queues: its writes, and a read behind them, must not
-// make every other tenant's request queue until some slot is released.
-// The loop visits at most the tenants with waiters (at most
-// QueueDepthMax), as checkInvariants does.
-func (g *Gate) mayPass(r Request) bool {
-	if g.queued == 0 || (!r.Write && g.queuedReads == 0) {
-		return true
-	}
-	return g.queues[r.Tenant] == nil && !g.headRunnable()
-}
-
-// headRunnable reports whether some queued tenant's head could take a
-// slot now (one of its class is free and, for a write, its tenant is
-// below WritesPerTenantMax).
+// headRunnable reports whether some queued tenant has a head that could
+// take a slot now. It visits at most the tenants with waiters (at most
+// QueueDepthMax).
 func (g *Gate) headRunnable() bool {
 	for _, t := range g.ring {
-		if g.canRunFor(t, g.queues[t].waiters[0].write) {
+		if _, ok := g.head(t, g.queues[t]); ok {
 			return true
 		}
 	}
 	return false
+}
+
+// head is the waiter of tenant's non-empty queue q to serve next, and
+// whether a slot of its class is free for it: the older of the two FIFO
+// heads when it may run, else the other head when it may (a read passing
+// writes that cannot run), else the older head, not runnable.
+func (g *Gate) head(tenant string, q *tenantQueue) (waiter, bool) {
+	w := q.older()
+	if g.canRunFor(tenant, w.write) {
+		return w, true
+	}
+	if w.write && len(q.reads) > 0 && g.canRun(false) {
+		return q.reads[0], true
+	}
+	return w, false
 }
 
 func (g *Gate) start(tenant string, write bool) {
@@ -239,18 +295,12 @@ func (g *Gate) enqueue(tenant string, w waiter) {
 		g.queues[tenant] = q
 		g.ring = append(g.ring, tenant)
 	}
-	q.waiters = append(q.waiters, w)
+	if w.write {
+		q.writes = append(q.writes, w)
+	} else {
+		q.reads = append(q.reads, w)
+	}
 	g.queued++
-	if !w.write {
-		g.queuedReads++
-	}
-}
-
-func (g *Gate) dequeued(w waiter) {
-	g.queued--
-	if !w.write {
-		g.queuedReads--
-	}
 }
 
 func (g *Gate) dropTenant(tenant string) {
@@ -270,9 +320,10 @@ func (g *Gate) dropTenant(tenant string) {
 }
 
 // dispatch grants free slots to queued waiters by deficit round robin:
-// each visit adds quantum to the tenant's deficit, and its head waiters run
-// while their cost fits the deficit and a slot of their class is free. A
-// head that waits only for deficit is progress (its deficit grows and costs
+// each visit adds quantum to the tenant's deficit, and its head waiters
+// (head: a read may pass its tenant's writes that cannot run) run while
+// their cost fits the deficit and a slot of their class is free. A head
+// that waits only for deficit is progress (its deficit grows and costs
 // are bounded by CostMax); the loop stops when every tenant's head waits
 // for a slot of its class, or no slot is left.
 //
@@ -291,20 +342,23 @@ func (g *Gate) dispatch() []Ticket {
 		q := g.queues[tenant]
 		q.deficit += quantum
 		before := len(granted)
-		for len(q.waiters) > 0 && q.waiters[0].cost <= q.deficit && g.canRunFor(tenant, q.waiters[0].write) {
-			w := q.waiters[0]
-			q.waiters = q.waiters[1:]
+		for q.len() > 0 {
+			w, ok := g.head(tenant, q)
+			if !ok || w.cost > q.deficit {
+				break
+			}
+			q.pop(w)
 			q.deficit -= w.cost
-			g.dequeued(w)
+			g.queued--
 			g.start(tenant, w.write)
 			granted = append(granted, w.ticket)
 		}
-		if len(q.waiters) == 0 {
+		if q.len() == 0 {
 			g.dropTenant(tenant) // the cursor now names the next tenant
 			blocked = 0
 			continue
 		}
-		if head := q.waiters[0]; !g.canRunFor(tenant, head.write) {
+		if head, ok := g.head(tenant, q); !ok {
 			if blocked == 0 {
 				firstGranted = len(granted) > before
 			}
@@ -322,23 +376,34 @@ func (g *Gate) dispatch() []Ticket {
 }
 
 // checkInvariants: the counters agree with the queues, every tenant in the
-// ring has waiters, and the classes respect the caps.
+// ring has waiters, the classes respect the caps, and the gate is work
+// conserving: no queued tenant's head could take a free slot (else it
+// waits for a Release that may never come while newcomers queue behind
+// it).
 func (g *Gate) checkInvariants() {
-	queued, reads := 0, 0
+	queued := 0
 	for _, t := range g.ring {
 		q := g.queues[t]
-		if q == nil || len(q.waiters) == 0 {
+		if q == nil || q.len() == 0 {
 			panic("admission: ring names tenant " + t + " without waiters")
 		}
-		queued += len(q.waiters)
-		for _, w := range q.waiters {
-			if !w.write {
-				reads++
+		queued += q.len()
+		for i, w := range q.reads {
+			if w.write || (i > 0 && w.ticket <= q.reads[i-1].ticket) {
+				panic("admission: tenant " + t + "'s reads FIFO is out of order")
+			}
+		}
+		for i, w := range q.writes {
+			if !w.write || (i > 0 && w.ticket <= q.writes[i-1].ticket) {
+				panic("admission: tenant " + t + "'s writes FIFO is out of order")
 			}
 		}
 	}
-	if queued != g.queued || reads != g.queuedReads || len(g.ring) != len(g.queues) || g.queued > g.cfg.QueueDepthMax {
+	if queued != g.queued || len(g.ring) != len(g.queues) || g.queued > g.cfg.QueueDepthMax {
 		panic("admission: counters disagree with the queues")
+	}
+	if g.headRunnable() {
+		panic("admission: a queued request could run but was not granted")
 	}
 	if g.running < 0 || g.running > g.cfg.InflightMax || g.writes < 0 || g.writes > g.running ||
 		(g.writes > g.cfg.InflightMax-g.cfg.ReadHeadroom && !g.cfg.Bug.SharedHeadroom) {

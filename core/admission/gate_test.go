@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -104,10 +105,10 @@ func TestBucketRefillsAndCancel(t *testing.T) {
 	if d.Outcome != Queued {
 		t.Fatalf("after refill with the slot taken: %+v, want queued", d)
 	}
-	if !g.Cancel("t", d.Ticket) || g.Queued() != 0 {
+	if _, ok := g.Cancel("t", d.Ticket); !ok || g.Queued() != 0 {
 		t.Fatal("cancel of a queued ticket failed")
 	}
-	if g.Cancel("t", d.Ticket) {
+	if _, ok := g.Cancel("t", d.Ticket); ok {
 		t.Fatal("a cancelled ticket was cancelled twice")
 	}
 	if granted := g.Release("t", false); len(granted) != 0 || g.Running() != 0 {
@@ -237,9 +238,10 @@ func TestTenantCannotHoldEveryWriteSlot(t *testing.T) {
 }
 
 // TestReadPassesATenantHeldBackByItsBound: a tenant at its write bound
-// with a read queued behind its queued writes does not make every other
+// with a read queued after its queued writes does not make every other
 // tenant's read queue while a slot is free (with the first version of the
-// bound, queuedReads > 0 alone sent them to the queue until a release).
+// bound, a queued read alone sent them to the queue until a release),
+// and its read runs as soon as a slot frees.
 func TestReadPassesATenantHeldBackByItsBound(t *testing.T) {
 	g := NewGate(Config{InflightMax: 4, ReadHeadroom: 1, WritesPerTenantMax: 1, TenantBurst: 1e6}, 0)
 	if g.Admit(0, Request{Tenant: "carol", Write: true, Cost: 1}).Outcome != Run {
@@ -253,16 +255,217 @@ func TestReadPassesATenantHeldBackByItsBound(t *testing.T) {
 			t.Fatalf("read %d did not run", i)
 		}
 	}
-	if g.Admit(0, Request{Tenant: "carol", Cost: 1}).Outcome != Queued {
+	read := g.Admit(0, Request{Tenant: "carol", Cost: 1})
+	if read.Outcome != Queued {
 		t.Fatal("carol's read ran with every slot taken")
 	}
+	if granted := g.Release("x", false); len(granted) != 1 || granted[0] != read.Ticket {
+		t.Fatalf("a slot freed and granted %v, want carol's read %d (it passes her writes held back by her bound)", granted, read.Ticket)
+	}
 	if granted := g.Release("x", false); len(granted) != 0 {
-		t.Fatalf("a read slot freed and granted %v: carol's head is a write at her bound", granted)
+		t.Fatalf("a slot freed and granted %v: carol's queued write is at her bound", granted)
 	}
 	if d := g.Admit(0, Request{Tenant: "bob", Cost: 1}); d.Outcome != Run {
 		t.Fatalf("bob's read with a slot free: %+v, want it to run", d)
 	}
 	if g.Saturated() != true {
 		t.Fatal("every slot is taken but the gate is not saturated")
+	}
+}
+
+// capReadSetup: 4 slots, headroom 1, WritesPerTenantMax 1. carol runs one
+// write and queues a second (held back by her bound), three reads of x
+// fill the other slots, carol's read queues (no slot) after her write,
+// then x's reads end. It returns carol's queued write and read, and the
+// tickets the releases granted.
+func capReadSetup(t *testing.T) (g *Gate, write, read Ticket, granted []Ticket) {
+	t.Helper()
+	g = NewGate(Config{InflightMax: 4, ReadHeadroom: 1, WritesPerTenantMax: 1, TenantBurst: 1e6}, 0)
+	if g.Admit(0, Request{Tenant: "carol", Write: true, Cost: 1}).Outcome != Run {
+		t.Fatal("carol's first write did not run")
+	}
+	w := g.Admit(0, Request{Tenant: "carol", Write: true, Cost: 1})
+	if w.Outcome != Queued {
+		t.Fatalf("carol's second write: %+v, want queued by her bound", w)
+	}
+	for i := 0; i < 3; i++ {
+		if g.Admit(0, Request{Tenant: "x", Cost: 1}).Outcome != Run {
+			t.Fatalf("x's read %d did not run", i)
+		}
+	}
+	r := g.Admit(0, Request{Tenant: "carol", Cost: 1})
+	if r.Outcome != Queued {
+		t.Fatalf("carol's read with every slot taken: %+v, want queued", r)
+	}
+	for i := 0; i < 3; i++ {
+		granted = append(granted, g.Release("x", false)...)
+	}
+	return g, w.Ticket, r.Ticket, granted
+}
+
+// TestCancelLeavesNothingRunnableQueued: carol's write held back by her
+// bound is cancelled (its queue wait ran out, or the client went away);
+// her read queued after it is not left queued with slots free: a release
+// or the cancel granted it (Cancel returns what it grants). Before, the
+// read waited behind the write, Cancel granted nothing, the read stayed
+// queued with 3 of 4 slots free, every newcomer (bob's write, dave's
+// read) queued behind it, and the gate reported Saturated (/readyz not
+// ready) until some request ended.
+func TestCancelLeavesNothingRunnableQueued(t *testing.T) {
+	g, write, read, granted := capReadSetup(t)
+	more, ok := g.Cancel("carol", write)
+	if !ok {
+		t.Fatal("carol's queued write was not cancelled")
+	}
+	granted = append(granted, more...)
+	if len(granted) != 1 || granted[0] != read || g.Queued() != 0 || g.Running() != 2 {
+		t.Errorf("granted %v (want carol's read %d once), %d queued, %d of 4 running", granted, read, g.Queued(), g.Running())
+	}
+	if g.Saturated() {
+		t.Errorf("saturated with %d of 4 slots running", g.Running())
+	}
+	if d := g.Admit(0, Request{Tenant: "bob", Write: true, Cost: 1}); d.Outcome != Run {
+		t.Errorf("bob's write with %d of 4 slots running: %+v", g.Running(), d)
+	}
+	if d := g.Admit(0, Request{Tenant: "dave", Cost: 1}); d.Outcome != Run {
+		t.Errorf("dave's read with %d of 4 slots running: %+v", g.Running(), d)
+	}
+}
+
+// TestReadPassesItsOwnTenantsHeldBackWrites: reads are not bounded per
+// tenant, so a tenant's read does not wait behind its own writes held
+// back by WritesPerTenantMax: its queued read is granted when a slot
+// frees, and a new one runs at once. Before, both waited in the
+// tenant's one FIFO behind the write until QueueWaitMax (503) with read
+// slots free.
+func TestReadPassesItsOwnTenantsHeldBackWrites(t *testing.T) {
+	g, write, read, granted := capReadSetup(t)
+	if len(granted) != 1 || granted[0] != read {
+		t.Errorf("x's releases granted %v, want carol's read %d", granted, read)
+	}
+	if d := g.Admit(0, Request{Tenant: "carol", Cost: 1}); d.Outcome != Run {
+		t.Errorf("carol's new read with %d of 4 slots running: %+v", g.Running(), d)
+	}
+	// Her held-back write still goes first once one of her writes ends.
+	if granted := g.Release("carol", true); len(granted) != 1 || granted[0] != write {
+		t.Errorf("carol's write ended and granted %v, want her queued write %d", granted, write)
+	}
+}
+
+// TestHeldBackWritesCannotFillTheQueue: a tenant at WritesPerTenantMax
+// queues at most QueuedWritesPerTenantMax writes; its next write is its
+// own refusal (429 ShedTenantWrites), and the shared queue keeps room for
+// every other tenant once the gate saturates. Before, carol's held-back
+// writes filled the whole queue (they do not saturate the gate), and at
+// the next real saturation every other tenant was shed 503 at once.
+func TestHeldBackWritesCannotFillTheQueue(t *testing.T) {
+	g := NewGate(Config{InflightMax: 8, ReadHeadroom: 4, WritesPerTenantMax: 1, QueueDepthMax: 8, TenantBurst: 1e6}, 0)
+	if g.Config().QueuedWritesPerTenantMax != 2 {
+		t.Fatalf("QueuedWritesPerTenantMax %d, want a quarter of QueueDepthMax 8", g.Config().QueuedWritesPerTenantMax)
+	}
+	if g.Admit(0, Request{Tenant: "carol", Write: true, Cost: 1}).Outcome != Run {
+		t.Fatal("carol's first write did not run")
+	}
+	for i := 0; i < 2; i++ {
+		if d := g.Admit(0, Request{Tenant: "carol", Write: true, Cost: 1}); d.Outcome != Queued {
+			t.Fatalf("carol's held-back write %d: %+v, want queued", i, d)
+		}
+	}
+	for i := 0; i < 6; i++ {
+		d := g.Admit(0, Request{Tenant: "carol", Write: true, Cost: 1})
+		if d.Outcome != Shed || d.Refusal.Kind != KindOverQuota || d.Refusal.Reason != ShedTenantWrites {
+			t.Fatalf("carol's write beyond her queued bound: %+v, want 429 %s", d, ShedTenantWrites)
+		}
+	}
+	if g.Saturated() {
+		t.Fatal("saturated by carol's own bound")
+	}
+	// The write slots fill (three tenants), then the reads: the others
+	// still find room in the queue.
+	for _, tenant := range []string{"a", "b", "c"} {
+		if g.Admit(0, Request{Tenant: tenant, Write: true, Cost: 1}).Outcome != Run {
+			t.Fatalf("%s's write did not run", tenant)
+		}
+	}
+	for i := 0; i < 4; i++ {
+		if g.Admit(0, Request{Tenant: "r", Cost: 1}).Outcome != Run {
+			t.Fatalf("read %d did not run", i)
+		}
+	}
+	for i, tenant := range []string{"bob", "dave", "erin", "fred", "gail", "hank"} {
+		if d := g.Admit(0, Request{Tenant: tenant, Write: i%2 == 0, Cost: 1}); d.Outcome != Queued {
+			t.Fatalf("%s's request at saturation: %+v, want queued (%d of %d queued)", tenant, d, g.Queued(), g.Config().QueueDepthMax)
+		}
+	}
+	// No bound of its own when asked for none.
+	if c := (Config{QueuedWritesPerTenantMax: -1}).WithDefaults().QueuedWritesPerTenantMax; c != QueueDepthMaxDefault {
+		t.Fatalf("a negative QueuedWritesPerTenantMax gives %d, want QueueDepthMax", c)
+	}
+}
+
+// TestGateRandomOpsConserveWork drives a small gate (tenants at their
+// write bound, slots in short supply) with random admits, releases and
+// cancels, starting every ticket granted by Release or Cancel, and checks
+// after each call that no queued request could take a free slot and that
+// a request with a free slot of its class runs at once. The first version
+// of the per-tenant bound failed both (a read behind a held-back write).
+func TestGateRandomOpsConserveWork(t *testing.T) {
+	type run struct {
+		tenant string
+		write  bool
+	}
+	for seed := uint64(1); seed <= 20; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		g := NewGate(Config{InflightMax: 6, ReadHeadroom: 2, WritesPerTenantMax: 1, QueueDepthMax: 12, TenantBurst: 1e6}, 0)
+		var running []run
+		queued := map[Ticket]run{}
+		var tickets []Ticket // queued, in issue order
+		start := func(granted []Ticket) {
+			for _, tk := range granted {
+				running = append(running, queued[tk])
+				delete(queued, tk)
+			}
+		}
+		for step := 0; step < 2000; step++ {
+			switch op := rng.IntN(10); {
+			case op < 5:
+				r := run{tenant: []string{"a", "b", "c"}[rng.IntN(3)], write: rng.IntN(2) == 0}
+				free := g.canRunFor(r.tenant, r.write)
+				d := g.Admit(0, Request{Tenant: r.tenant, Write: r.write, Cost: 1 + rng.IntN(3)})
+				if free && d.Outcome != Run {
+					t.Fatalf("seed %d step %d: %+v with a free slot of its class: %+v", seed, step, r, d)
+				}
+				switch d.Outcome {
+				case Run:
+					running = append(running, r)
+				case Queued:
+					queued[d.Ticket] = r
+					tickets = append(tickets, d.Ticket)
+				}
+			case op < 8 && len(running) > 0:
+				i := rng.IntN(len(running))
+				r := running[i]
+				running = append(running[:i], running[i+1:]...)
+				start(g.Release(r.tenant, r.write))
+			case len(tickets) > 0:
+				i := rng.IntN(len(tickets))
+				tk := tickets[i]
+				tickets = append(tickets[:i], tickets[i+1:]...)
+				if r, ok := queued[tk]; ok {
+					granted, ok := g.Cancel(r.tenant, tk)
+					if !ok {
+						t.Fatalf("seed %d step %d: queued ticket %d not cancelled", seed, step, tk)
+					}
+					delete(queued, tk)
+					start(granted)
+				}
+			}
+			if g.headRunnable() {
+				t.Fatalf("seed %d step %d: a queued request could run (%d running, %d queued)", seed, step, g.Running(), g.Queued())
+			}
+			if g.Running() != len(running) || g.Queued() != len(queued) {
+				t.Fatalf("seed %d step %d: gate runs %d queues %d, the caller %d and %d", seed, step, g.Running(), g.Queued(), len(running), len(queued))
+			}
+		}
 	}
 }

@@ -30,6 +30,10 @@ const (
 	// so an operator can tell the fair share biting from a tenant at its
 	// own limit.
 	ShedSessionsReserved = "sessions_reserved"
+	// ShedTenantWrites: the tenant runs WritesPerTenantMax writes and
+	// queues QueuedWritesPerTenantMax more (doc.go, "Write slots per
+	// tenant"). The tenant's own limit: 429, readiness unaffected.
+	ShedTenantWrites = "tenant_writes"
 	// ShedSessionExpired: an upload stopped because the session table
 	// expired its slot (no body byte for SessionTTL); see SessionExpired.
 	ShedSessionExpired = "session_expired"
@@ -38,7 +42,7 @@ const (
 // ShedReasons lists every reason, for metric pre-declaration and checks.
 var ShedReasons = []string{ShedOverQuota, ShedOverload, ShedQueueTimeout, ShedBodyTooLarge, ShedSourceOverQuota,
 	ShedTokenDenied, ShedPolicyDenied, ShedSessionsTenant, ShedSessionsFull, ShedSessionsReserved,
-	ShedSessionExpired}
+	ShedSessionExpired, ShedTenantWrites}
 
 // Kind is the class of a refusal: what a client is told (the gateway maps
 // it to an HTTP status and envelope code).

@@ -49,6 +49,9 @@ const (
 	// ShedSessionExpired counts uploads stopped because the edge's
 	// session table expired their slot (no body byte for SessionTTL).
 	ShedSessionExpired = admission.ShedSessionExpired
+	// ShedTenantWrites: a tenant running its WritesPerTenantMax writes
+	// already queues QueuedWritesPerTenantMax more.
+	ShedTenantWrites = admission.ShedTenantWrites
 )
 
 // edgeState is the gateway's shell around core/admission's machines: one
@@ -112,9 +115,15 @@ type slot struct {
 func (s slot) release() {
 	s.a.mu.Lock()
 	defer s.a.mu.Unlock()
-	for _, t := range s.a.gate.Release(s.tenant, s.write) {
-		close(s.a.waiting[t])
-		delete(s.a.waiting, t)
+	s.a.wake(s.a.gate.Release(s.tenant, s.write))
+}
+
+// wake tells the waiters of granted tickets (from Release or Cancel) that
+// they run. The caller holds mu.
+func (a *edgeState) wake(granted []admission.Ticket) {
+	for _, t := range granted {
+		close(a.waiting[t])
+		delete(a.waiting, t)
 	}
 }
 
@@ -148,9 +157,11 @@ func (a *edgeState) admit(ctx context.Context, tenant string, anonymous, write b
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if !a.gate.Cancel(tenant, d.Ticket) { // granted while we were giving up: take it
+	granted, queued := a.gate.Cancel(tenant, d.Ticket)
+	if !queued { // granted while we were giving up: take it
 		return slot{a, tenant, write}, nil, ""
 	}
+	a.wake(granted) // leaving the queue may let a request queued behind us run
 	delete(a.waiting, d.Ticket)
 	r := admission.QueueTimeout()
 	return slot{}, refusalError(r), r.Reason
@@ -287,7 +298,7 @@ func refusalError(r admission.Refusal) *apiError {
 		switch r.Reason {
 		case ShedSourceOverQuota:
 			msg = r.Detail + " made too many failed token attempts"
-		case ShedSessionsTenant, ShedSessionsReserved:
+		case ShedSessionsTenant, ShedSessionsReserved, ShedTenantWrites:
 			msg = r.Detail // which limit: its own, or the sessions kept for tenants holding none
 		}
 		if r.Detail == "anonymous reads" {
@@ -311,7 +322,7 @@ func refusalError(r admission.Refusal) *apiError {
 // before.
 func edgeReason(reason string) string {
 	switch reason {
-	case ShedSourceOverQuota, ShedSessionsTenant, ShedSessionsFull, ShedSessionsReserved, ShedSessionExpired:
+	case ShedSourceOverQuota, ShedSessionsTenant, ShedSessionsFull, ShedSessionsReserved, ShedSessionExpired, ShedTenantWrites:
 		return reason
 	}
 	return ""

@@ -257,7 +257,12 @@ func (e *simEdge) release(i int, ne *nodeEdge, tenant string, write bool) {
 	if write {
 		e.event(i, check.EdgeWriteEnd, tenant, true, 0)
 	}
-	for _, t := range ne.gate.Release(tenant, write) {
+	e.grant(i, ne, ne.gate.Release(tenant, write))
+}
+
+// grant runs the calls of tickets the gate granted (by Release or Cancel).
+func (e *simEdge) grant(i int, ne *nodeEdge, granted []admission.Ticket) {
+	for _, t := range granted {
 		wt := ne.waiting[t]
 		delete(ne.waiting, t)
 		e.event(i, check.EdgeGrant, wt.tenant, wt.call.Write, admission.Cost(wt.call.Bytes))
@@ -266,13 +271,20 @@ func (e *simEdge) release(i int, ne *nodeEdge, tenant string, write bool) {
 }
 
 // giveUp ends a queued call's wait: a queue timeout unless it was granted.
+// Leaving the queue may let a call queued behind it run: the gate grants
+// it, as rond's gateway does.
 func (e *simEdge) giveUp(i int, ne *nodeEdge, t admission.Ticket) {
 	wt := ne.waiting[t]
-	if wt == nil || !e.current(i, ne) || !ne.gate.Cancel(wt.tenant, t) {
+	if wt == nil || !e.current(i, ne) {
+		return
+	}
+	granted, queued := ne.gate.Cancel(wt.tenant, t)
+	if !queued {
 		return
 	}
 	delete(ne.waiting, t)
 	e.event(i, check.EdgeCancel, wt.tenant, wt.call.Write, admission.Cost(wt.call.Bytes))
+	e.grant(i, ne, granted) // before the answer, which may submit a call
 	e.refuse(i, ne, admission.QueueTimeout(), wt.answer)
 }
 
