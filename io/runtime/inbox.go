@@ -26,12 +26,16 @@ const InboxPeerSharePeersMin = 4
 // Fairness has two parts. Admission: a peer may hold at most
 // depth / max(InboxPeerSharePeersMin, active peers) frames (its share),
 // and when the inbox is full a frame from a peer under its share evicts
-// the newest frame of the peer holding the most; both drops count as
-// kind="peer_share", so a flood is shed at its source. Service: the loop
-// takes frames round robin across peers (one frame of each peer with
-// frames in turn), so an honest peer's frame waits behind at most one frame
-// of each other peer, not behind a flooder's whole backlog. Within a peer,
-// frames keep their order.
+// the newest frame of the peer holding the most, if that peer holds at
+// least two frames more than the sender (so it keeps at least as many as
+// the sender then holds); both drops count as kind="peer_share", so a
+// flood is shed at its source. Otherwise the sender's frame is dropped
+// (kind="message"): evicting from a holder of one frame more would only
+// swap which of two peers holds more, and could empty the holder's queue.
+// Service: the loop takes frames round robin across peers (one frame of
+// each peer with frames in turn), so an honest peer's frame waits behind
+// at most one frame of each other peer, not behind a flooder's whole
+// backlog. Within a peer, frames keep their order.
 //
 // A priority lane per app protocol (raft before DHT) was considered and
 // left out: round robin already bounds an honest peer's wait by the number
@@ -59,7 +63,7 @@ type inboxVerdict uint8
 
 const (
 	inboxQueued    inboxVerdict = iota
-	inboxFull                   // dropped: the inbox is full and the sender holds its share
+	inboxFull                   // dropped: the inbox is full and no peer holds two frames more than the sender
 	inboxPeerShare              // dropped: the sender already holds its share
 	inboxEvicted                // queued, after evicting a frame of the largest holder
 )
@@ -74,7 +78,7 @@ func (b *inbox) share(active int) int {
 }
 
 // push queues m unless its sender is over its share or the inbox is full
-// of frames from peers holding no more than the sender.
+// of frames from peers holding no more than one frame more than the sender.
 func (b *inbox) push(m env.Message) inboxVerdict {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -109,24 +113,25 @@ func (b *inbox) push(m env.Message) inboxVerdict {
 	return verdict
 }
 
-// evictLargest drops the newest frame of the peer holding the most frames
-// when that peer holds more than held; it reports whether it did.
+// evictLargest drops the newest frame of the first (in service order) peer
+// holding the most frames, when that peer holds at least held+2; it
+// reports whether it did. The victim then still holds at least held+1 >= 1
+// frames, so it stays in peers and turn, as the invariants require.
 func (b *inbox) evictLargest(held int) bool {
 	var victim proto.NodeID
-	most := held
+	most := 0
 	for _, id := range b.turn {
 		if n := b.peers[id].len(); n > most {
 			victim, most = id, n
 		}
 	}
-	if most == held {
+	if most < held+2 {
 		return false
 	}
 	q := b.peers[victim]
 	q.frames[len(q.frames)-1] = env.Message{}
 	q.frames = q.frames[:len(q.frames)-1]
 	b.total--
-	// The victim held more than held >= 0 frames, so it still holds one.
 	return true
 }
 
