@@ -116,12 +116,14 @@ func (m *inboxModel) pop() (env.Message, bool) {
 // peer come out in order, the inbox never holds more than its depth, a
 // frame is refused as inboxFull only when no peer holds two frames more
 // than its sender, an admitted frame leaves its sender within its share,
-// and notify holds a token whenever frames wait.
+// notify holds a token whenever frames wait, and no more than idleMax
+// emptied queues are kept.
 func TestInboxMatchesModel(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		depth := rapid.IntRange(1, 12).Draw(t, "depth")
 		peers := rapid.IntRange(1, 2*depth+2).Draw(t, "peers")
 		b := newInbox(depth)
+		b.idleMax = rapid.IntRange(0, 3).Draw(t, "idleMax")
 		model := &inboxModel{depth: depth, queue: map[proto.NodeID][]env.Message{}}
 		sent := make([]int, peers)   // frames pushed, per peer
 		popped := make([]int, peers) // the next sequence number popped may not be below this
@@ -171,15 +173,41 @@ func TestInboxMatchesModel(t *testing.T) {
 			},
 			"": func(t *rapid.T) {
 				b.mu.Lock()
-				total, active := b.total, len(b.peers)
+				total, active, idle := b.total, b.active, len(b.peers)-b.active
 				b.mu.Unlock()
 				if total != model.total || total > depth {
 					t.Fatalf("inbox holds %d frames, model %d, depth %d", total, model.total, depth)
 				}
-				if active != len(model.queue) {
-					t.Fatalf("%d active peers, model %d", active, len(model.queue))
+				if active != len(model.queue) || idle > b.idleMax {
+					t.Fatalf("%d active and %d idle peers, model %d active, idle at most %d", active, idle, len(model.queue), b.idleMax)
 				}
 			},
 		})
 	})
+}
+
+// BenchmarkInbox: one frame pushed and popped per op, from one peer and
+// from 16 peers (pushed one frame each, then popped): every push finds its
+// peer's queue empty, the common case of a loop that keeps up.
+func BenchmarkInbox(b *testing.B) {
+	for _, peers := range []int{1, 16} {
+		b.Run(fmt.Sprintf("peers=%d", peers), func(b *testing.B) {
+			box := newInbox(InboxDepthDefault)
+			frames := make([]env.Message, peers)
+			for i := range frames {
+				frames[i] = inboxFrame(i, 0)
+			}
+			b.ReportAllocs()
+			for i := 0; b.Loop(); {
+				box.push(frames[i])
+				if i++; i == peers {
+					for range peers {
+						<-box.notify // as the loop: a token, then a pop
+						box.pop()
+					}
+					i = 0
+				}
+			}
+		})
+	}
 }
