@@ -25,13 +25,17 @@ const (
 	kindProvideAck    kind = 8 // RESP: status
 )
 
-// ackStatus is the answer to PROVIDE.
+// ackStatus is the answer to PROVIDE. The quotas are checked before the
+// signature (DHT.accept), so a record over its sender's or provider's
+// quota, forged or not, is answered ackShed without being verified and
+// counted as dht_rejects_total{reason="sender_quota"} or "provider_quota",
+// not as "bad_signature".
 type ackStatus uint8
 
 const (
 	ackStored    ackStatus = 0
-	ackRejected  ackStatus = 1 // the record failed verification
-	ackShed      ackStatus = 2 // valid but not stored: a store limit or quota refused it
+	ackRejected  ackStatus = 1 // its provider is not a member, or it failed verification
+	ackShed      ackStatus = 2 // not stored: a store limit or a quota refused it
 	ackStatusMax           = ackShed
 )
 

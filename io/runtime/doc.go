@@ -11,11 +11,25 @@
 // between peers: one peer may hold at most InboxDepth / max(4, peers with
 // queued frames) of it (beyond, its frames are dropped as
 // kind="peer_share"), a full queue makes room for a peer under its share
-// by evicting the newest frame of the largest holder, and the loop steps
-// frames round robin across peers. A member flooding valid frames thus
-// loses its own frames, not its neighbours' (raft heartbeats included). Timer fires, disk
-// completions and bus events arrive through an internal queue that is never
-// shed: losing a timer or a completion would stall a machine forever, and
+// by evicting the newest frame of the largest holder when that holder
+// keeps at least as many frames as the sender then holds (otherwise the
+// sender's frame is dropped as kind="message"), and the loop steps frames
+// round robin across peers. A member flooding valid frames thus loses its
+// own frames, not its neighbours' (raft heartbeats included).
+//
+// The per-peer cap holds even when no other peer has frames waiting: a
+// single peer's burst beyond InboxDepth/4 frames (1024 by default) is
+// partly dropped as kind="peer_share" although the inbox has room. The
+// inbox cannot tell a burst from the start of a flood, and a cap that
+// grew with the free room would let a peer that is alone for a moment
+// fill the inbox; with the cap, three quarters stay free, so the frames
+// of peers that send next are queued at once without an eviction, and a
+// peer's frame never waits behind more than a quarter of the inbox of its
+// own earlier frames. Dropped frames are retried by the machines as any
+// lost frame is.
+//
+// Timer fires, disk completions and bus events arrive through an internal
+// queue that is never shed: losing a timer or a completion would stall a machine forever, and
 // a blocking hand-off from the disk's goroutine could deadlock against a
 // Submit that waits for room in the disk's own queue. That queue is bounded
 // by what the machines keep outstanding, which each bounds with a named

@@ -13,25 +13,42 @@ import (
 // more than a quarter of the inbox even when it is the only sender.
 const InboxPeerSharePeersMin = 4
 
+// inboxIdleQueuesMax bounds the emptied per-peer queues an inbox keeps in
+// its map, and inboxIdleFramesMax the frames' buffer an emptied queue
+// keeps: a frame into an empty queue (the common case: the loop keeps up)
+// then allocates nothing and changes no map entry (deleting a map's last
+// entry also reseeds its hash from the runtime's random source), while
+// the entries of many one-off senders, and a flood's grown buffer, are
+// given back.
+const (
+	inboxIdleQueuesMax = 256
+	inboxIdleFramesMax = 16
+)
+
 // inbox holds the frames received from peers until the loop steps them.
 // It replaces a single FIFO channel, in which one peer sending faster than
 // the loop steps filled the whole queue and every other peer's frames
 // (raft heartbeats included) were dropped with it.
 //
 // Invariants (under mu): total is the sum of the lengths of the peers'
-// queues and never exceeds depth; a peer is in peers iff its queue is not
-// empty, and then appears exactly once in turn; notify holds a token
-// whenever total > 0 and the loop has not yet been told.
+// queues and never exceeds depth; active peers have a non-empty queue,
+// each in peers and exactly once in turn[turnHead:]; the idle others in
+// peers (an empty queue, in no turn) number at most idleMax; notify holds
+// a token whenever total > 0 and the loop has not yet been told.
 //
 // Fairness has two parts. Admission: a peer may hold at most
 // depth / max(InboxPeerSharePeersMin, active peers) frames (its share),
 // and when the inbox is full a frame from a peer under its share evicts
-// the newest frame of the peer holding the most; both drops count as
-// kind="peer_share", so a flood is shed at its source. Service: the loop
-// takes frames round robin across peers (one frame of each peer with
-// frames in turn), so an honest peer's frame waits behind at most one frame
-// of each other peer, not behind a flooder's whole backlog. Within a peer,
-// frames keep their order.
+// the newest frame of the peer holding the most, if that peer holds at
+// least two frames more than the sender (so it keeps at least as many as
+// the sender then holds); both drops count as kind="peer_share", so a
+// flood is shed at its source. Otherwise the sender's frame is dropped
+// (kind="message"): evicting from a holder of one frame more would only
+// swap which of two peers holds more, and could empty the holder's queue.
+// Service: the loop takes frames round robin across peers (one frame of
+// each peer with frames in turn), so an honest peer's frame waits behind
+// at most one frame of each other peer, not behind a flooder's whole
+// backlog. Within a peer, frames keep their order.
 //
 // A priority lane per app protocol (raft before DHT) was considered and
 // left out: round robin already bounds an honest peer's wait by the number
@@ -40,14 +57,19 @@ type inbox struct {
 	depth  int
 	notify chan struct{} // capacity 1: "frames are waiting"
 
-	mu    sync.Mutex
-	total int
-	peers map[proto.NodeID]*peerFrames
-	turn  []proto.NodeID // peers with frames, in service order
+	idleMax int // inboxIdleQueuesMax; a field so that tests can lower it
+
+	mu       sync.Mutex
+	total    int
+	peers    map[proto.NodeID]*peerFrames // active and idle peers
+	active   int
+	turn     []*peerFrames // turn[turnHead:]: active peers' queues, in service order
+	turnHead int
 }
 
 // peerFrames is one peer's queue: frames[head:] are waiting.
 type peerFrames struct {
+	id     proto.NodeID
 	frames []env.Message
 	head   int
 }
@@ -59,13 +81,13 @@ type inboxVerdict uint8
 
 const (
 	inboxQueued    inboxVerdict = iota
-	inboxFull                   // dropped: the inbox is full and the sender holds its share
+	inboxFull                   // dropped: the inbox is full and no peer holds two frames more than the sender
 	inboxPeerShare              // dropped: the sender already holds its share
 	inboxEvicted                // queued, after evicting a frame of the largest holder
 )
 
 func newInbox(depth int) *inbox {
-	return &inbox{depth: depth, notify: make(chan struct{}, 1), peers: map[proto.NodeID]*peerFrames{}}
+	return &inbox{depth: depth, notify: make(chan struct{}, 1), idleMax: inboxIdleQueuesMax, peers: map[proto.NodeID]*peerFrames{}}
 }
 
 // share is how many frames one peer may hold when active peers hold frames.
@@ -74,15 +96,16 @@ func (b *inbox) share(active int) int {
 }
 
 // push queues m unless its sender is over its share or the inbox is full
-// of frames from peers holding no more than the sender.
+// of frames from peers holding no more than one frame more than the sender.
 func (b *inbox) push(m env.Message) inboxVerdict {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	q := b.peers[m.From]
-	held, active := 0, len(b.peers)
+	held, active := 0, b.active
 	if q != nil {
 		held = q.len()
-	} else {
+	}
+	if held == 0 {
 		active++
 	}
 	if held >= b.share(active) {
@@ -95,10 +118,14 @@ func (b *inbox) push(m env.Message) inboxVerdict {
 		}
 		verdict = inboxEvicted
 	}
-	if q == nil {
-		q = &peerFrames{}
+	switch {
+	case q == nil:
+		q = &peerFrames{id: m.From}
 		b.peers[m.From] = q
-		b.turn = append(b.turn, m.From)
+		fallthrough
+	case held == 0:
+		b.active++
+		b.turn = append(b.turn, q)
 	}
 	q.frames = append(q.frames, m)
 	b.total++
@@ -109,24 +136,24 @@ func (b *inbox) push(m env.Message) inboxVerdict {
 	return verdict
 }
 
-// evictLargest drops the newest frame of the peer holding the most frames
-// when that peer holds more than held; it reports whether it did.
+// evictLargest drops the newest frame of the first (in service order) peer
+// holding the most frames, when that peer holds at least held+2; it
+// reports whether it did. The victim then still holds at least held+1 >= 1
+// frames, so its queue stays in peers and turn, as the invariants require.
 func (b *inbox) evictLargest(held int) bool {
-	var victim proto.NodeID
-	most := held
-	for _, id := range b.turn {
-		if n := b.peers[id].len(); n > most {
-			victim, most = id, n
+	var victim *peerFrames
+	most := 0
+	for _, q := range b.turn[b.turnHead:] {
+		if n := q.len(); n > most {
+			victim, most = q, n
 		}
 	}
-	if most == held {
+	if most < held+2 {
 		return false
 	}
-	q := b.peers[victim]
-	q.frames[len(q.frames)-1] = env.Message{}
-	q.frames = q.frames[:len(q.frames)-1]
+	victim.frames[len(victim.frames)-1] = env.Message{}
+	victim.frames = victim.frames[:len(victim.frames)-1]
 	b.total--
-	// The victim held more than held >= 0 frames, so it still holds one.
 	return true
 }
 
@@ -138,23 +165,27 @@ func (b *inbox) pop() (env.Message, bool) {
 	if b.total == 0 {
 		return env.Message{}, false
 	}
-	id := b.turn[0]
-	b.turn = b.turn[1:]
-	q := b.peers[id]
+	q := b.turn[b.turnHead]
+	b.turn[b.turnHead] = nil
+	b.turnHead++
 	m := q.frames[q.head]
 	q.frames[q.head] = env.Message{}
 	q.head++
 	b.total--
-	switch {
-	case q.len() == 0:
-		delete(b.peers, id)
-	default:
+	if q.len() == 0 {
+		b.idle(q)
+	} else {
 		if q.head > len(q.frames)/2 {
 			n := copy(q.frames, q.frames[q.head:])
 			clear(q.frames[n:])
 			q.frames, q.head = q.frames[:n], 0
 		}
-		b.turn = append(b.turn, id)
+		b.turn = append(b.turn, q)
+	}
+	if b.turnHead > len(b.turn)/2 {
+		n := copy(b.turn, b.turn[b.turnHead:])
+		clear(b.turn[n:])
+		b.turn, b.turnHead = b.turn[:n], 0
 	}
 	if b.total > 0 {
 		select {
@@ -163,4 +194,18 @@ func (b *inbox) pop() (env.Message, bool) {
 		}
 	}
 	return m, true
+}
+
+// idle turns q, just emptied, into an idle queue, or forgets it when the
+// inbox already keeps idleMax of them.
+func (b *inbox) idle(q *peerFrames) {
+	b.active--
+	if len(b.peers)-b.active > b.idleMax {
+		delete(b.peers, q.id)
+		return
+	}
+	q.frames, q.head = q.frames[:0], 0
+	if cap(q.frames) > inboxIdleFramesMax {
+		q.frames = nil
+	}
 }
