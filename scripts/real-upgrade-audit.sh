@@ -20,6 +20,10 @@ trap cleanup EXIT
 start() {
 	local bin=$1 name=$2
 	shift 2
+	# Created here: the background child opens its redirections after the
+	# fork, so on a loaded machine the sed below may otherwise run first.
+	: >"$dir.$name.out"
+	: >"$dir.$name.err"
 	"$bin" --data-dir "$dir" --http-addr 127.0.0.1:0 --quic-addr 127.0.0.1:0 --oap-addr off \
 		--root-token-file "$dir.token" "$@" >"$dir.$name.out" 2>"$dir.$name.err" &
 	pid=$!
