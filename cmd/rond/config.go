@@ -83,11 +83,12 @@ type Config struct {
 	// keeps records until the byte bound drops them.
 	AuditRetainAge string `yaml:"audit_retain_age"`
 	// AuditObjectWrites records every committed PUT /o in the audit log
-	// (object_write; default on). Off (gateway.Config.ObjectWriteAuditOff)
-	// keeps the log readable by builds before audit kind tolerance
-	// (6db240a and earlier), which read an object_write record as a
-	// break: a node that may be rolled back to one must run with it off
-	// from its first start on this build (doc.go, "Audit and rollbacks").
+	// (object_write), default off: opt in once no rollback past this build
+	// is planned. Builds before audit kind tolerance (6db240a and earlier)
+	// read an object_write record as a break and erase the records after
+	// it or stop the log, and turning the setting off again does not
+	// remove records already written (doc.go, "Audit and rollbacks").
+	// Off, gateway.Config.ObjectWriteAuditOff.
 	AuditObjectWrites bool `yaml:"audit_object_writes"`
 	// SegmentWrites is how a macronode writes chunk bytes to its segment
 	// files: "buffered" (through the page cache, the default) or
@@ -120,8 +121,7 @@ const (
 func defaults() Config {
 	return Config{HTTPAddr: "127.0.0.1:8080", QUICAddr: "127.0.0.1:7070", LogFormat: "text", LogLevel: "info",
 		EdgeCacheBytes: edgecache.BytesMaxDefault, AnonymousReadRate: gateway.AnonymousRateDefault, OAPAddr: oapAddrDefault,
-		MemoryMax: gateway.MemoryBytesMaxDefault, SegmentWrites: segmentWritesBuffered, NamesPerTenant: gateway.NamesPerTenantDefault,
-		AuditObjectWrites: true}
+		MemoryMax: gateway.MemoryBytesMaxDefault, SegmentWrites: segmentWritesBuffered, NamesPerTenant: gateway.NamesPerTenantDefault}
 }
 
 // setting is one configuration knob reachable from the file, the
@@ -235,7 +235,7 @@ var settings = []setting{
 	}},
 	sizeOption("audit-retain-bytes", "RON_AUDIT_RETAIN_BYTES", fmt.Sprintf("the bytes of audit records this node keeps, a `SIZE` (bytes, or 512MiB, 4GiB); past it the oldest whole segments of %d records are deleted and GET /audit starts after them (X-Ron-Audit-Base); 0 or unset: %s; at least %s",
 		audit.SegmentRecords, formatByteSize(audit.RetainBytesDefault), formatByteSize(audit.RetainBytesMin)), func(c *Config) *int64 { return &c.AuditRetainBytes }),
-	{"audit-object-writes", "RON_AUDIT_OBJECT_WRITES", "record every committed PUT /o in the audit log (object_write: tenant, token, address, size); default true. Set false from the first start on this build on a node that may be rolled back to 6db240a or an earlier build: those read an object_write record as a break and delete up to 1024 records after it or stop the audit log; turning it off later does not remove the records already written (README, Upgrades)", kindBool, func(c *Config, v string) error {
+	{"audit-object-writes", "RON_AUDIT_OBJECT_WRITES", "record every committed PUT /o in the audit log (object_write: tenant, token, address, size, new or already stored), so an operator finds what a tenant stored; costs a storage Has and an audit append per new object (repeated writes of stored bytes are recorded once per tenant and address, and paced). Default false. Turn it on only once this node will not be rolled back to 6db240a or an earlier build: those read an object_write record as a break and erase up to 1024 records after it or stop the audit log, and turning it off again does not remove the records already written (README, Upgrades)", kindBool, func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			return fmt.Errorf("%q is not true or false", v)

@@ -227,9 +227,9 @@
 // duration, e.g. 720h; at least 1h; unset: none) also drops a closed
 // segment whose newest record is older than it, checked as records
 // become durable (a node that records nothing keeps what it has).
-// audit_object_writes (default true) records each committed PUT /o; set
-// it false on a node that may be rolled back to 6db240a or an older
-// build ("Audit and rollbacks").
+// audit_object_writes (default false) records each committed PUT /o;
+// turn it on once the node will not be rolled back to 6db240a or an
+// older build ("Audit and rollbacks").
 //
 // Byte sizes (edge_cache_bytes, memory_max, read_ahead_bytes, audit_retain_bytes, and their
 // flags and RON_* variables) take bytes or a number and a unit, binary (KiB, MiB, GiB,
@@ -315,8 +315,8 @@
 // token's issue, name writes, deletes and quota rejects, and who may do
 // what (reloadaudit.go): the cap keys, the policy and the membership the
 // node started with, every reload that changed one of them and every
-// refused reload, and each committed object write unless
-// audit_object_writes is off ("Audit and rollbacks"). GET /audit streams it to an admin token, `ronctl audit
+// refused reload, and each committed object write when
+// audit_object_writes is on (off by default; "Audit and rollbacks"). GET /audit streams it to an admin token, `ronctl audit
 // verify` checks the chain and `ronctl audit list` prints it.
 //
 // # Audit of reloads
@@ -365,13 +365,17 @@
 // # Audit and rollbacks
 //
 // audit_object_writes / RON_AUDIT_OBJECT_WRITES / --audit-object-writes
-// (default true) records every committed PUT /o as object_write (kind 9:
-// tenant, token, address, size, new or already stored; io/gateway doc.go,
-// "Audit"), how an operator finds what a tenant stored. Off, a PUT writes
-// no audit record (and skips the storage Has the record needs).
+// (default false; opt in) records every committed PUT /o as object_write
+// (kind 9: tenant, token, address, size, new or already stored; io/gateway
+// doc.go, "Audit"), how an operator finds what a tenant stored. On, it
+// costs a storage Has and an audit append per new object; writes of
+// stored bytes are recorded once per (tenant, address) and paced. Off, a
+// PUT writes no audit record and skips the Has. rond logs the setting at
+// start: off, how to turn it on; on, that a rollback to a build before
+// audit kind tolerance loses records.
 //
-// Why a setting: object_write is a kind that builds before the audit kind
-// rule (6db240a, the baseline of make real-upgrade, and every build
+// Why off by default: object_write is a kind that builds before the audit
+// kind rule (6db240a, the baseline of make real-upgrade, and every build
 // before the commit that added core/audit doc.go "Kinds") read as a break.
 // Started on such a build, a node whose log holds one object_write record
 // deletes that record and every later one as a crash tail when at most
@@ -379,20 +383,23 @@
 // dropped and logged). Any node of this build that served one PUT with
 // the setting on is in that state. Measured with 6db240a
 // (scripts/real-upgrade-audit.sh, part of make real-upgrade): after 3
-// PUTs the old build retried recovery for about a second, logged
-// "audit: discarding an unsynced tail left by a crash" (it is not one)
-// and deleted the 3 object_write records; its next records took their
-// seq numbers, so an export made before the rollback and the old
+// PUTs with it on the old build retried recovery for about a second,
+// logged "audit: discarding an unsynced tail left by a crash" (it is not
+// one) and deleted the 3 object_write records; its next records took
+// their seq numbers, so an export made before the rollback and the old
 // build's log differ from that seq on, and ronctl audit verify on the
 // old build's log passes (nothing shows the loss). Until its recovery
-// ends, its GET /audit stops at the first object_write record. With
-// the setting off it kept every record and appended after them. Builds
-// from the rule on read the record as "unknown kind 9" and lose nothing.
+// ends, its GET /audit stops at the first object_write record. With the
+// setting off (the default, which the script asserts) it kept every
+// record and appended after them. Builds from the rule on read the record
+// as "unknown kind 9" and lose nothing. This follows the upgrade rule of
+// a new persisted format (README, "Upgrades"; cluster_name_quota): opt in
+// only once every node runs this build. Unlike cluster_name_quota before
+// the raise, turning it off again is no rollback: what it wrote stays.
 //
-//   - A node you may roll back to such a build: start this build with
-//     audit_object_writes: false from its first start, and turn it on once
-//     no rollback to those builds is planned. Its log then holds only kinds
-//     they read.
+//   - Turn it on once no rollback of the node to those builds is planned
+//     (every node of the fleet runs this build or a later one). Until then
+//     its log holds only kinds they read.
 //   - Turning it off later protects nothing already written: the records
 //     stay in the hash chain (no build rewrites a chained record). Before
 //     rolling such a node back, export its log: ronctl audit list --json

@@ -225,8 +225,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	gwConfig.NamesPerTenantMax = cfg.NamesPerTenant
 	gwConfig.RequestsPerSource = cfg.RequestsPerSource
 	gwConfig.ObjectWriteAuditOff = !cfg.AuditObjectWrites
-	if !cfg.AuditObjectWrites {
-		log.Info("rond: audit_object_writes off: PUT /o is not audited (for a rollback to a build before audit kind tolerance); turn it on once none is planned")
+	if cfg.AuditObjectWrites {
+		log.Info("rond: audit_object_writes on: every PUT /o is audited as object_write; a rollback of this node to a build before audit kind tolerance (6db240a or earlier) loses audit records, so export the log first (ronctl audit list --json)")
+	} else {
+		log.Info("rond: audit_object_writes off (the default): PUT /o is not audited; turn it on (audit_object_writes: true, --audit-object-writes, RON_AUDIT_OBJECT_WRITES=true) once this node will not be rolled back to 6db240a or an earlier build")
 	}
 	gwConfig.Admission.AnonymousRate = cfg.AnonymousReadRate
 	if cfg.DataDir == "" && cfg.MemoryMax > 0 { // a micronode keeps its objects in its heap

@@ -184,15 +184,17 @@
 //
 // KindObjectWrite (9) is the first kind added under the rule, and unlike
 // retention it is written on an ordinary path: every committed PUT /o
-// (io/gateway). So for 6db240a and older builds the hazard above is the
-// common case, not the rare one: a node of a later build that served one
-// PUT has a log those builds break at its first object_write record
-// (everything from it erased when at most 1024 records follow, the log
-// stopped otherwise). The writer, not this package, decides whether to
-// write such a kind: rond's audit_object_writes (cmd/rond doc.go, "Audit
-// and rollbacks"), off from a node's first start on the new build, keeps
-// its log readable by them; off later, it protects nothing already
-// written (a chained record is never rewritten), so export first.
+// (io/gateway) where it is enabled. So for 6db240a and older builds the
+// hazard above would be the common case, not the rare one: a node of a
+// later build that served one PUT with it on has a log those builds break
+// at its first object_write record (everything from it erased when at
+// most 1024 records follow, the log stopped otherwise). The writer, not
+// this package, decides whether to write such a kind: rond's
+// audit_object_writes (cmd/rond doc.go, "Audit and rollbacks") is off by
+// default, which keeps a node's log readable by them, and an operator
+// turns it on once no rollback past the new build is planned; off again
+// later, it protects nothing already written (a chained record is never
+// rewritten), so export first.
 //
 // Rejected alternatives: a head key rewritten on every append would make
 // start-up O(1) but doubles the writes and can disagree with the records

@@ -137,10 +137,12 @@
 // "paced") and their number carried as "paced=N" in the next one
 // (auditlog.go, objectAudits): re-PUTting a stored object at the tenant
 // rate must not push token, revocation and name records out of retention.
-// Config.ObjectWriteAuditOff (rond's audit_object_writes: false) writes
-// neither the record nor the Has: object_write is a kind that builds
-// before the audit kind rule read as a break (core/audit doc.go, "Kinds"),
-// so a node that may be rolled back to one runs with it off.
+// Config.ObjectWriteAuditOff (rond's audit_object_writes: false, rond's
+// default) writes neither the record nor the Has: object_write is a kind
+// that builds before the audit kind rule read as a break (core/audit
+// doc.go, "Kinds"), so rond records it only once its operator opts in,
+// when no rollback to such a build is planned (cmd/rond doc.go, "Audit
+// and rollbacks"). The zero Config records it.
 // A claim made with the key that already holds the name (an owner key is
 // public) is recorded with ClaimUnchangedDetail appended, so it does not
 // read as if the claiming tenant took the name; the answer stays 201.

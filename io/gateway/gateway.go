@@ -141,8 +141,8 @@ type Config struct {
 	NameQuotaExempt   []string
 	// ObjectWriteAuditOff: a committed PUT /o writes no object_write
 	// audit record (nor makes the storage Has for it). rond's
-	// audit_object_writes: false, for a node that may be rolled back to a
-	// build that reads an audit kind it does not define as a break
+	// audit_object_writes: false, its default: builds before the audit
+	// kind rule read an audit kind they do not define as a break
 	// (core/audit doc.go, "Kinds"; doc.go, "Audit").
 	ObjectWriteAuditOff bool
 	// Flags are the node's feature flags (admin_flags.go); nil: every
