@@ -54,10 +54,10 @@ type Config struct {
 	// least one); < 0 or more than the write slots: the write slots (no
 	// bound of its own).
 	WritesPerTenantMax int
-	// QueuedWritesPerTenantMax bounds the writes a tenant running
-	// WritesPerTenantMax queues (held back by its bound, they would
-	// otherwise fill the queue every tenant shares); beyond it its writes
-	// are refused 429 ShedTenantWrites. 0 takes a quarter of
+	// QueuedWritesPerTenantMax bounds the writes one tenant has queued
+	// (held back by its WritesPerTenantMax, they would otherwise fill the
+	// queue every tenant shares); beyond it its writes are refused 429
+	// ShedTenantWrites. 0 takes a quarter of
 	// QueueDepthMax (at least one); < 0 or more than QueueDepthMax:
 	// QueueDepthMax (no bound of its own).
 	QueuedWritesPerTenantMax int

@@ -64,10 +64,13 @@
 // until QueueWaitMax with read slots free, and when such a write was
 // cancelled the read behind it could run but nobody granted it, so every
 // newcomer queued and /readyz said not ready on an idle node until some
-// request ended. A tenant running WritesPerTenantMax writes queues at
-// most QueuedWritesPerTenantMax more (a quarter of QueueDepthMax by
-// default, 256 of 1024); its further writes are its own refusal, 429
-// ShedTenantWrites, readiness unaffected. Without it the held-back
+// request ended. A tenant queues at most QueuedWritesPerTenantMax
+// writes (a quarter of QueueDepthMax by default, 256 of 1024), whatever
+// it runs; its further writes are its own refusal, 429 ShedTenantWrites,
+// readiness unaffected. (The first version counted them only when the
+// write arrived with its tenant at WritesPerTenantMax: writes queued
+// while the tenant's own reads filled the write slots escaped the bound
+// and, once one of them ran, sat held back in the shared queue.) Without it the held-back
 // writes, which do not saturate the gate, could fill the queue every
 // tenant shares, and at the next real saturation every other tenant
 // would be shed 503 at once. Writes held back only by their tenant's bound do

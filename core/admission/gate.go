@@ -149,10 +149,12 @@ func (g *Gate) Admit(now env.Time, r Request) Decision {
 		g.start(r.Tenant, r.Write)
 		return Decision{Outcome: Run}
 	}
-	if q := g.queues[r.Tenant]; r.Write && q != nil && len(q.writes) >= g.cfg.QueuedWritesPerTenantMax &&
-		g.writers[r.Tenant] >= g.cfg.WritesPerTenantMax {
-		// its own bound holds its queued writes back: they must not fill
-		// the queue every tenant shares (doc.go, "Write slots per tenant")
+	if q := g.queues[r.Tenant]; r.Write && q != nil && len(q.writes) >= g.cfg.QueuedWritesPerTenantMax {
+		// A tenant's queued writes must not fill the queue every tenant
+		// shares (doc.go, "Write slots per tenant"). A plain bound, not
+		// only while the tenant runs its WritesPerTenantMax: writes queued
+		// while its own reads filled the write slots are held back by its
+		// bound once one of them runs, and were not counted before.
 		return Decision{Outcome: Shed, Refusal: Refusal{Kind: KindOverQuota, Reason: ShedTenantWrites, RetryAfter: time.Second,
 			Detail: fmt.Sprintf("tenant %s runs %d writes and queues %d more, its limits", r.Tenant, g.writers[r.Tenant], len(q.writes))}}
 	}

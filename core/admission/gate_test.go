@@ -469,3 +469,42 @@ func TestGateRandomOpsConserveWork(t *testing.T) {
 		}
 	}
 }
+
+// A tenant's writes queued while its own reads filled the write slots
+// count against QueuedWritesPerTenantMax too. The first version checked
+// the bound only for a write arriving with its tenant at
+// WritesPerTenantMax: these 16 writes all queued, and once the reads
+// ended and one ran, 15 sat held back in the shared queue against a
+// bound of 4 (a review's scenario).
+func TestQueuedWritesBoundedWhateverTheTenantRuns(t *testing.T) {
+	g := NewGate(Config{InflightMax: 8, ReadHeadroom: 2, QueueDepthMax: 16, TenantBurst: 1e6}, 0)
+	c := g.Config()
+	if c.WritesPerTenantMax != 1 || c.QueuedWritesPerTenantMax != 4 {
+		t.Fatalf("limits %d/%d, want 1/4", c.WritesPerTenantMax, c.QueuedWritesPerTenantMax)
+	}
+	for i := 0; i < 6; i++ {
+		if g.Admit(0, Request{Tenant: "a", Cost: 1}).Outcome != Run {
+			t.Fatalf("a's read %d did not run", i)
+		}
+	}
+	queued, shed := 0, 0
+	for i := 0; i < 16; i++ {
+		switch d := g.Admit(0, Request{Tenant: "a", Write: true, Cost: 1}); {
+		case d.Outcome == Queued:
+			queued++
+		case d.Outcome == Shed && d.Refusal.Reason == ShedTenantWrites:
+			shed++
+		default:
+			t.Fatalf("a's write %d: %+v", i, d)
+		}
+	}
+	if queued != 4 || shed != 12 {
+		t.Fatalf("a's writes with the write slots full: %d queued, %d refused %s; want 4 and 12", queued, shed, ShedTenantWrites)
+	}
+	for i := 0; i < 6; i++ {
+		g.Release("a", false)
+	}
+	if g.Queued() != 3 {
+		t.Fatalf("%d requests queued after a's reads ended, want a's 3 held-back writes", g.Queued())
+	}
+}

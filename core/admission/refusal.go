@@ -30,8 +30,8 @@ const (
 	// so an operator can tell the fair share biting from a tenant at its
 	// own limit.
 	ShedSessionsReserved = "sessions_reserved"
-	// ShedTenantWrites: the tenant runs WritesPerTenantMax writes and
-	// queues QueuedWritesPerTenantMax more (doc.go, "Write slots per
+	// ShedTenantWrites: the tenant already queues
+	// QueuedWritesPerTenantMax writes (doc.go, "Write slots per
 	// tenant"). The tenant's own limit: 429, readiness unaffected.
 	ShedTenantWrites = "tenant_writes"
 	// ShedSessionExpired: an upload stopped because the session table

@@ -49,8 +49,8 @@ const (
 	// ShedSessionExpired counts uploads stopped because the edge's
 	// session table expired their slot (no body byte for SessionTTL).
 	ShedSessionExpired = admission.ShedSessionExpired
-	// ShedTenantWrites: a tenant running its WritesPerTenantMax writes
-	// already queues QueuedWritesPerTenantMax more.
+	// ShedTenantWrites: a tenant already queues QueuedWritesPerTenantMax
+	// writes.
 	ShedTenantWrites = admission.ShedTenantWrites
 )
 
