@@ -73,21 +73,14 @@ const (
 	// ServesPerPeerMax bounds one peer's FetchChunk serves in flight on
 	// this node: from the request to the reply handed to the transport
 	// (the read and its check between). Past it the request is answered
-	// statusBusy without a read and counted (ReasonPeerBusy). A
-	// requester of this build sends no more than it to one holder
-	// (sendFetch) and asks busy holders again after a backoff. 8 is two gets'
+	// statusBusy without a read and counted (ReasonPeerBusy); the
+	// requester asks the next holder, as after a timeout. 8 is two gets'
 	// windows (GetWindowMax) or one push window (PushWindowMax), and 8
 	// chunks of at most 1 MiB are the production transport's per-peer
 	// send queue (io/quicnet SendQueueBytesDefault, 8 MiB): replies past
 	// it to a peer that does not read would be dropped there anyway.
 	// doc.go, "Serving a peer's reads".
 	ServesPerPeerMax = 8
-	// FetchBusyRoundsMax bounds how often a chunk fetch that every
-	// holder asked answered statusBusy asks them again, after
-	// FetchBusyBackoff, doubled each round and jittered (fetch.go). The
-	// 4 rounds wait about 300 ms in all, well within a get's deadline.
-	FetchBusyRoundsMax = 4
-	FetchBusyBackoff   = 20 * time.Millisecond
 	// DiskJobsMax bounds outstanding groups of disk operations.
 	DiskJobsMax = 4096
 	// StagedChunksMax bounds chunks received for objects not yet

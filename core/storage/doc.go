@@ -228,43 +228,17 @@
 // holder, a push PushWindowMax (8), so 8 is two concurrent gets' windows
 // to one holder; 8 chunks of at most 1 MiB are the production
 // transport's per-peer send queue (io/quicnet SendQueueBytesDefault, 8
-// MiB), past which a burst of replies to one peer is dropped anyway.
-//
-// The requester paces itself to that bound, which so becomes flow control
-// rather than a refusal: this node has at most ServesPerPeerMax FetchChunk
-// requests in flight to one holder (Storage.fetching, from the send to the
-// reply or the call's last timeout), whatever sends them (a get's window,
-// a heal, a repair: all go through fetchChunkFrom); the rest wait in the
-// order asked (Storage.fetchWait) and each is sent as one to that holder
-// ends. When one's every attempt timed out, those waiting for that holder
-// are failed as unanswered at once and ask their next holder
-// (fetchSilent): sent in turns of 8, each waiting out the attempts'
-// backoff, they would hold the gets past their deadlines behind a down
-// holder, where the old code's fetches all timed out together. A heavy gateway (tens of concurrent gets through a node that holds
-// none of them, each with GetWindowMax fetches in flight, most to the same
-// first holder) so queues here, within its gets' deadlines, and is never
-// answered busy by a holder of this build. Before, it sent every window at
-// once: the holder answered all past 8 busy, fetchChunkFrom took busy as
-// silence, and with every holder busy the gets failed ErrUnavailable (a
-// client's 503) under honest load. A holder may still answer busy (a
-// request resent after a timeout while its first read is in flight there,
-// a full disk queue, a requester of an older build): a chunk fetch that
-// some holders answered busy and none refused (statusBad), found corrupt
-// or served bad bytes asks the busy ones again after FetchBusyBackoff (20
-// ms), doubled each round and jittered from the env's seeded rand, at
-// most FetchBusyRoundsMax (4) rounds (about 300 ms, within a get's
-// deadline, which still ends the get first if it comes first); then busy
-// counts as silence, as before: ErrUnavailable (retryable), never
-// corruption. A requester of an older build does not pace and still
-// meets busy past 8 (then retried only by its client).
-//
-// The bound caps the flooder's reads in flight, not their rate: a peer
-// that gets its replies may ask again at once, as an honest one may; its
-// share of the loop is the runtime inbox's per-peer share. FetchManifest
-// and Check are answered from memory in the step that receives them, so
-// they have nothing in flight to bound; a flood of FetchManifest costs an
-// encoding per request (a manifest is at most ManifestBytesMax), bounded
-// by the inbox share only.
+// MiB), past which a burst of replies to one peer is dropped anyway. An
+// honest peer past the bound (a gateway with many gets on one holder)
+// degrades: fetchChunkFrom takes statusBusy as a silent holder, asks the
+// next candidate, and with none left the get fails ErrUnavailable
+// (retryable), never corruption. The bound caps the flooder's reads in
+// flight, not their rate: a peer that gets its replies may ask again at
+// once, as an honest one may; its share of the loop is the runtime
+// inbox's per-peer share. FetchManifest and Check are answered from
+// memory in the step that receives them, so they have nothing in flight
+// to bound; a flood of FetchManifest costs an encoding per request (a
+// manifest is at most ManifestBytesMax), bounded by the inbox share only.
 //
 // # Placement and the write path
 //

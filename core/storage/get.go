@@ -1031,33 +1031,12 @@ func (s *Storage) startProviderLookup(lu *providerLookup, obj proto.Addr) {
 // answers it only at the chunk's known offset, but a liar may too);
 // ErrCorruption when a holder found its copy corrupt, or a peer served
 // bytes that do not verify; ErrUnavailable when some did not answer;
-// ErrNotFound when none had it. Its requests are paced per holder
-// (sendFetch), and holders that answered statusBusy are asked again after
-// a backoff, up to FetchBusyRoundsMax rounds, when none answered worse
-// (doc.go, "Serving a peer's reads"); a holder still busy then counts as
-// one that did not answer.
+// ErrNotFound when none had it.
 func (s *Storage) fetchChunkFrom(c proto.Addr, off uint64, cands []proto.NodeID, done func([]byte, error)) {
-	type seen struct {
-		corrupt, garbage, refused, timedOut bool
-		busy                                []proto.NodeID // answered statusBusy this round
-		rounds                              int            // rounds asked again (FetchBusyRoundsMax)
-	}
-	var try func(cands []proto.NodeID, next int, was seen)
-	try = func(cands []proto.NodeID, next int, was seen) {
+	type seen struct{ corrupt, garbage, refused, timedOut bool }
+	var try func(next int, was seen)
+	try = func(next int, was seen) {
 		if next >= len(cands) {
-			if len(was.busy) > 0 && !was.refused && !was.corrupt && !was.garbage && was.rounds < FetchBusyRoundsMax {
-				// Some holders shed the request (statusBusy: their
-				// reads for this node, or their disk queue, are full)
-				// and none answered worse: they hold the chunk, and
-				// serve it once their reads in flight complete. Ask
-				// them again after a backoff, not fail the chunk
-				// unavailable at once ("Serving a peer's reads").
-				busy := was.busy
-				wait := FetchBusyBackoff << was.rounds
-				was.busy, was.rounds = nil, was.rounds+1
-				s.fetchRetryAfter(wait, func() { try(busy, 0, was) })
-				return
-			}
 			switch {
 			case was.refused && (was.timedOut || was.corrupt):
 				// A silent holder may serve the chunk where asked, and a
@@ -1078,30 +1057,26 @@ func (s *Storage) fetchChunkFrom(c proto.Addr, off uint64, cands []proto.NodeID,
 			}
 			return
 		}
-		to := cands[next]
-		s.sendFetch(to, c, off, func(reply *message, err error) {
+		sent := s.call(cands[next], &message{kind: kindFetchChunk, addr: c, offset: off}, func(reply *message, err error) {
 			switch {
-			case err == errFetchNotSent:
-				done(nil, err)
-				return
 			case err != nil:
 				was.timedOut = true
 			case reply.status == statusOK && (s.cfg.BugServeUnverified || chunkMatches(c, off, reply.data)):
 				done(reply.data, nil)
 				return
 			case reply.status == statusOK:
-				s.corruption(to) // the peer served bytes that do not verify
+				s.corruption(cands[next]) // the peer served bytes that do not verify
 				was.garbage = true
 			default:
 				was.corrupt = was.corrupt || reply.status == statusCorrupt
 				was.timedOut = was.timedOut || reply.status == statusBusy
 				was.refused = was.refused || reply.status == statusBad
-				if reply.status == statusBusy {
-					was.busy = append(was.busy, to)
-				}
 			}
-			try(cands, next+1, was)
+			try(next+1, was)
 		})
+		if !sent {
+			done(nil, fmt.Errorf("%w: too many requests in flight", ErrBusy))
+		}
 	}
-	try(cands, 0, seen{})
+	try(0, seen{})
 }

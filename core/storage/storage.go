@@ -18,19 +18,18 @@ import (
 const (
 	tagKindShift        = 48
 	tagValueMask        = 1<<tagKindShift - 1
-	tagRPC       uint64 = 1  // timer: an RPC attempt timed out
-	tagTick      uint64 = 2  // timer: the repair/GC tick
-	tagPut       uint64 = 3  // timer: a put's deadline
-	tagGet       uint64 = 4  // timer: a get's deadline
-	tagDisk      uint64 = 5  // disk: a job's operation completed
-	tagRecovery  uint64 = 6  // disk: a recovery scan page (value 0), a manifest's second read (recoveryReread) or the scrub cursor's read (recoveryScrubCursor)
-	tagSweep     uint64 = 7  // disk: an orphan sweep page (sweep.go)
-	tagHandoff   uint64 = 8  // timer: the next hand-off attempt (handoff.go)
-	tagScrub     uint64 = 9  // timer: the scrub's next read (scrub.go)
-	tagFetch     uint64 = 10 // timer: a chunk fetch every holder answered busy asks again (fetch.go)
+	tagRPC       uint64 = 1 // timer: an RPC attempt timed out
+	tagTick      uint64 = 2 // timer: the repair/GC tick
+	tagPut       uint64 = 3 // timer: a put's deadline
+	tagGet       uint64 = 4 // timer: a get's deadline
+	tagDisk      uint64 = 5 // disk: a job's operation completed
+	tagRecovery  uint64 = 6 // disk: a recovery scan page (value 0), a manifest's second read (recoveryReread) or the scrub cursor's read (recoveryScrubCursor)
+	tagSweep     uint64 = 7 // disk: an orphan sweep page (sweep.go)
+	tagHandoff   uint64 = 8 // timer: the next hand-off attempt (handoff.go)
+	tagScrub     uint64 = 9 // timer: the scrub's next read (scrub.go)
 )
 
-var _ = [node.TagMax - (tagFetch<<tagKindShift | tagValueMask)]struct{}{} // tags fit node.TagMax
+var _ = [node.TagMax - (tagScrub<<tagKindShift | tagValueMask)]struct{}{} // tags fit node.TagMax
 
 // Storage is the replicated content store of one node. See the package doc.
 type Storage struct {
@@ -52,17 +51,8 @@ type Storage struct {
 	// submitted, reply not yet handed to the transport), at most
 	// ServesPerPeerMax (serveFetchChunk).
 	serving map[proto.NodeID]int
-	// fetching counts this node's FetchChunk requests in flight to each
-	// holder, at most ServesPerPeerMax; fetchWait holds the rest, in the
-	// order asked, until one ends (fetch.go). fetchRetries: the fetches
-	// every holder answered busy, waiting for their backoff timer, by
-	// fetchSeq (survives reset, like sweepSeq).
-	fetching     map[proto.NodeID]int
-	fetchWait    map[proto.NodeID][]fetchWaiter
-	fetchRetries map[uint64]func()
-	fetchSeq     uint64
-	nextJob      uint64
-	puts         map[uint64]*putOp
+	nextJob uint64
+	puts    map[uint64]*putOp
 	// trailing: the acknowledged puts in s.puts whose pushes are still
 	// open, oldest acknowledgement first (put.go, trail), and the sum of
 	// their footprints.
@@ -165,9 +155,6 @@ func (s *Storage) reset() {
 	s.rpcs = map[uint64]*rpc{}
 	s.jobs = map[uint64]*diskJob{}
 	s.serving = map[proto.NodeID]int{}
-	s.fetching = map[proto.NodeID]int{}
-	s.fetchWait = map[proto.NodeID][]fetchWaiter{}
-	s.fetchRetries = map[uint64]func(){}
 	s.puts = map[uint64]*putOp{}
 	s.trailing, s.trailingBytes, s.trailingCalls = nil, 0, 0
 	s.gets = map[uint64]*getOp{}
@@ -234,11 +221,6 @@ func (s *Storage) onTimer(tag uint64) {
 		s.onHandoffTimer(value)
 	case tagScrub:
 		s.onScrubTimer(value)
-	case tagFetch:
-		if retry := s.fetchRetries[value]; retry != nil {
-			delete(s.fetchRetries, value)
-			retry()
-		}
 	}
 }
 
@@ -423,7 +405,6 @@ func (s *Storage) CheckInvariants() {
 	if invariants.Enabled {
 		s.checkLostPins()
 		s.checkServing()
-		s.checkFetching()
 	}
 	s.checkPuts()
 	s.checkGets()
