@@ -70,17 +70,6 @@ const (
 	// GetChunksMax bounds the chunks of one GetChunks: all its reads are
 	// submitted at once, so it is the window.
 	GetChunksMax = GetWindowMax
-	// ServesPerPeerMax bounds one peer's FetchChunk serves in flight on
-	// this node: from the request to the reply handed to the transport
-	// (the read and its check between). Past it the request is answered
-	// statusBusy without a read and counted (ReasonPeerBusy); the
-	// requester asks the next holder, as after a timeout. 8 is two gets'
-	// windows (GetWindowMax) or one push window (PushWindowMax), and 8
-	// chunks of at most 1 MiB are the production transport's per-peer
-	// send queue (io/quicnet SendQueueBytesDefault, 8 MiB): replies past
-	// it to a peer that does not read would be dropped there anyway.
-	// doc.go, "Serving a peer's reads".
-	ServesPerPeerMax = 8
 	// DiskJobsMax bounds outstanding groups of disk operations.
 	DiskJobsMax = 4096
 	// StagedChunksMax bounds chunks received for objects not yet

@@ -211,35 +211,6 @@
 // storage_rejects_total{reason="full"}. rond sets it to a micronode's
 // memory_max, whose gateway bounds only its own clients' writes.
 //
-// # Serving a peer's reads
-//
-// A peer's FetchChunk costs this node a chunk read (up to 1 MiB), its
-// check, and a reply of that size; the request costs the peer a small
-// frame. Each peer has at most ServesPerPeerMax (8) FetchChunk serves in
-// flight here, from the request to the reply handed to the transport
-// (Storage.serving); one more is answered statusBusy at once, without a
-// read, and counted as storage_rejects_total{reason="peer_busy"}. A
-// member that asks for chunks in a loop and never reads the replies (the
-// red team's, which the transport's per-peer send queue already stops
-// from pinning memory) so holds at most 8 reads in the disk's FIFO
-// ahead of the other peers' and clients' work, not DiskJobsMax of them,
-// and at most 8 chunks of replies in memory at once. The numbers: an
-// honest peer's get has GetWindowMax (4) fetches in flight, each to one
-// holder, a push PushWindowMax (8), so 8 is two concurrent gets' windows
-// to one holder; 8 chunks of at most 1 MiB are the production
-// transport's per-peer send queue (io/quicnet SendQueueBytesDefault, 8
-// MiB), past which a burst of replies to one peer is dropped anyway. An
-// honest peer past the bound (a gateway with many gets on one holder)
-// degrades: fetchChunkFrom takes statusBusy as a silent holder, asks the
-// next candidate, and with none left the get fails ErrUnavailable
-// (retryable), never corruption. The bound caps the flooder's reads in
-// flight, not their rate: a peer that gets its replies may ask again at
-// once, as an honest one may; its share of the loop is the runtime
-// inbox's per-peer share. FetchManifest and Check are answered from
-// memory in the step that receives them, so they have nothing in flight
-// to bound; a flood of FetchManifest costs an encoding per request (a
-// manifest is at most ManifestBytesMax), bounded by the inbox share only.
-//
 // # Placement and the write path
 //
 // An object is placed on the R (Config.Replicas, default 3) nodes closest

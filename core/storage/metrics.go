@@ -46,9 +46,6 @@ const (
 	// kept on disk for it and not indexed; or a write refused because it
 	// names a pin recovery kept with such a manifest (keptPins).
 	ReasonNewerFormat = "newer_format"
-	// ReasonPeerBusy: a peer's FetchChunk past ServesPerPeerMax of its
-	// serves in flight (answered statusBusy without a read).
-	ReasonPeerBusy = "peer_busy"
 )
 
 // Sources of storage_heals_total: where the verified bytes that rewrote

@@ -402,17 +402,7 @@ func (s *Storage) serveFetchChunk(from proto.NodeID, corr uint64, c proto.Addr, 
 		s.respond(from, corr, c, statusCorrupt, nil)
 		return
 	}
-	if s.serving[from] >= ServesPerPeerMax {
-		// This peer has its share of reads in flight here: one more
-		// would queue another chunk read (and reply) ahead of every
-		// other peer's and client's disk work. Busy, not refused: the
-		// requester tries another holder, or this one later.
-		s.reject(ReasonPeerBusy)
-		s.respond(from, corr, c, statusBusy, nil)
-		return
-	}
 	ok := s.submitJob([]env.DiskOp{s.chunkRead(c, off)}, func(res []env.DiskResult) {
-		s.served(from)
 		known, located := s.index.chunkOffset(c) // as chunkIntact judges it
 		switch {
 		case res[0].Err != nil && !isCorruption(res[0].Err):
@@ -431,17 +421,5 @@ func (s *Storage) serveFetchChunk(from proto.NodeID, corr uint64, c proto.Addr, 
 	})
 	if !ok {
 		s.respond(from, corr, c, statusBusy, nil)
-		return
 	}
-	s.serving[from]++
-}
-
-// served ends one of from's serves in flight (serveFetchChunk): its read
-// completed, and its reply is handed to the transport in the same step.
-func (s *Storage) served(from proto.NodeID) {
-	if s.serving[from] <= 1 {
-		delete(s.serving, from)
-		return
-	}
-	s.serving[from]--
 }

@@ -42,15 +42,11 @@ type Storage struct {
 	// refused: when each refused non-member was last logged (refused.go).
 	refused refusedlog.Log
 
-	ready bool // recovery finished
-	index index
-	rpcs  map[uint64]*rpc
-	corr  uint64
-	jobs  map[uint64]*diskJob
-	// serving counts each peer's FetchChunk serves in flight (read
-	// submitted, reply not yet handed to the transport), at most
-	// ServesPerPeerMax (serveFetchChunk).
-	serving map[proto.NodeID]int
+	ready   bool // recovery finished
+	index   index
+	rpcs    map[uint64]*rpc
+	corr    uint64
+	jobs    map[uint64]*diskJob
 	nextJob uint64
 	puts    map[uint64]*putOp
 	// trailing: the acknowledged puts in s.puts whose pushes are still
@@ -154,7 +150,6 @@ func (s *Storage) reset() {
 	s.index = newIndex()
 	s.rpcs = map[uint64]*rpc{}
 	s.jobs = map[uint64]*diskJob{}
-	s.serving = map[proto.NodeID]int{}
 	s.puts = map[uint64]*putOp{}
 	s.trailing, s.trailingBytes, s.trailingCalls = nil, 0, 0
 	s.gets = map[uint64]*getOp{}
@@ -399,30 +394,10 @@ func (s *Storage) CheckInvariants() {
 		panic("storage: client or repair work before recovery finished")
 	}
 	s.index.check(invariants.Enabled)
-	if len(s.serving) > len(s.jobs) {
-		panic("storage: a peer serve in flight without its disk job")
-	}
 	if invariants.Enabled {
 		s.checkLostPins()
-		s.checkServing()
 	}
 	s.checkPuts()
 	s.checkGets()
 	s.checkHandoffs(invariants.Enabled)
-}
-
-// checkServing: each peer's serves in flight are within ServesPerPeerMax,
-// and all of them have a disk job (each is one read job). O(peers).
-func (s *Storage) checkServing() {
-	total := 0
-	// map order ok: a bounds check and a commutative sum.
-	for _, n := range s.serving {
-		if n < 1 || n > ServesPerPeerMax {
-			panic("storage: a peer's serves in flight out of bounds")
-		}
-		total += n
-	}
-	if total > len(s.jobs) {
-		panic("storage: more peer serves in flight than disk jobs")
-	}
 }
