@@ -82,7 +82,8 @@ func newSimEdge(w *sim.World, c *cluster, l scenario.EdgeLimits) *simEdge {
 		panic("runner: the default policy does not parse: " + err.Error())
 	}
 	limits := admission.Config{InflightMax: l.InflightMax, ReadHeadroom: l.ReadHeadroom, QueueDepthMax: l.QueueDepthMax,
-		QueueWaitMax: l.QueueWaitMax, TenantRate: l.TenantRate, TenantBurst: float64(l.TenantBurst), WritesPerTenantMax: l.WritesPerTenantMax, Bug: c.opts.CoreBugs.Admission}
+		QueueWaitMax: l.QueueWaitMax, TenantRate: l.TenantRate, TenantBurst: float64(l.TenantBurst), WritesPerTenantMax: l.WritesPerTenantMax,
+		QueuedWritesPerTenantMax: l.QueuedWritesPerTenantMax, Bug: c.opts.CoreBugs.Admission}
 	sessions := admission.SessionsConfig{SessionsMax: l.SessionsMax, SessionsPerTenantMax: l.SessionsPerTenantMax,
 		SessionsReserved: l.SessionsReserved, SessionTTL: l.SessionTTL}
 	return &simEdge{w: w, c: c, limits: limits.WithDefaults(), sessions: sessions.WithDefaults(), bundle: bundle,

@@ -61,7 +61,7 @@ func TestOverloadChecksSeeRefusals(t *testing.T) {
 	shed := func(reason string) float64 {
 		return rep.Counters[`omnigate_shed_total{reason="`+reason+`"}`]
 	}
-	for _, reason := range []string{admission.ShedOverQuota, admission.ShedSessionsTenant, admission.ShedTokenDenied} {
+	for _, reason := range []string{admission.ShedOverQuota, admission.ShedSessionsTenant, admission.ShedTokenDenied, admission.ShedTenantWrites} {
 		if shed(reason) == 0 {
 			t.Errorf("no %s refusal counted: %v", reason, rep.Counters)
 		}

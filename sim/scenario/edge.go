@@ -29,7 +29,7 @@ const (
 
 var (
 	edgeKeys       = []string{"limits", "tenants"}
-	edgeLimitKeys  = []string{"inflight_max", "read_headroom", "queue_depth_max", "queue_wait_max", "tenant_rate", "tenant_burst", "sessions_max", "sessions_per_tenant_max", "sessions_reserved", "session_ttl", "writes_per_tenant_max"}
+	edgeLimitKeys  = []string{"inflight_max", "read_headroom", "queue_depth_max", "queue_wait_max", "tenant_rate", "tenant_burst", "sessions_max", "sessions_per_tenant_max", "sessions_reserved", "session_ttl", "writes_per_tenant_max", "queued_writes_per_tenant_max"}
 	edgeTenantKeys = []string{"name", "clients", "rate", "writes", "size", "upload", "token"}
 	edgeTokenKinds = []string{EdgeTokenValid, EdgeTokenNone, EdgeTokenExpired, EdgeTokenRevoked}
 )
@@ -56,6 +56,9 @@ type EdgeLimits struct {
 	// WritesPerTenantMax as core/admission's: 0 takes its default (a
 	// quarter of the write slots).
 	WritesPerTenantMax int
+	// QueuedWritesPerTenantMax as core/admission's: 0 takes its default
+	// (a quarter of QueueDepthMax).
+	QueuedWritesPerTenantMax int
 }
 
 // EdgeTenant is a group of Clients of tenant Name issuing RatePerSecond
@@ -108,7 +111,7 @@ func (d *decoder) edgeLimits(n *yaml.Node) EdgeLimits {
 		ref *int
 	}{{"inflight_max", &l.InflightMax}, {"read_headroom", &l.ReadHeadroom}, {"queue_depth_max", &l.QueueDepthMax},
 		{"tenant_burst", &l.TenantBurst}, {"sessions_max", &l.SessionsMax}, {"sessions_per_tenant_max", &l.SessionsPerTenantMax},
-		{"writes_per_tenant_max", &l.WritesPerTenantMax}} {
+		{"writes_per_tenant_max", &l.WritesPerTenantMax}, {"queued_writes_per_tenant_max", &l.QueuedWritesPerTenantMax}} {
 		if v, ok := f.get(x.key); ok {
 			i, _ := d.integer(v, join(path, x.key), 1, EdgeLimitMax)
 			*x.ref = int(i)
@@ -207,7 +210,7 @@ func (e *Edge) node() *yaml.Node {
 		key string
 		v   int
 	}{{"tenant_burst", l.TenantBurst}, {"sessions_max", l.SessionsMax}, {"sessions_per_tenant_max", l.SessionsPerTenantMax},
-		{"writes_per_tenant_max", l.WritesPerTenantMax}} {
+		{"writes_per_tenant_max", l.WritesPerTenantMax}, {"queued_writes_per_tenant_max", l.QueuedWritesPerTenantMax}} {
 		v := x.v
 		limits.addIf(v > 0, x.key, func() *yaml.Node { return intNode(int64(v)) })
 	}
