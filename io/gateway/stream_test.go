@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -16,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -328,18 +330,40 @@ func TestStreamTruncatedUploadLeavesNothing(t *testing.T) {
 // length is declared or not, and nothing is committed.
 func TestStreamBodyCap(t *testing.T) {
 	f := newFixture(t, gateway.AdmissionConfig{}, 1<<20+1)
-	r := f.do("PUT", "/o", make([]byte, 1<<20+2), f.bearer())
-	wantError(t, r, http.StatusRequestEntityTooLarge, gateway.CodeTooLarge)
+	// A declared length over the cap is refused before the body is read.
+	// The client asks for 100-continue, as a client sending a large body
+	// should: without it the node's answer races the client's write of
+	// the body, and on a busy machine the client saw its write reset (the
+	// unread body at close) before it read the 413.
+	declared, _ := http.NewRequest(http.MethodPut, f.srv.URL+"/o", bytes.NewReader(make([]byte, 1<<20+2)))
+	declared.Header.Set("Authorization", "Bearer "+f.root)
+	declared.Header.Set("Expect", "100-continue")
+	dresp, err := http.DefaultClient.Do(declared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbody, _ := io.ReadAll(dresp.Body)
+	dresp.Body.Close()
+	if dresp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(dbody), gateway.CodeTooLarge) {
+		t.Fatalf("declared body above the cap: %d %s", dresp.StatusCode, dbody)
+	}
 	req, _ := http.NewRequest(http.MethodPut, f.srv.URL+"/o", io.MultiReader(streamtest.NewPattern(5, 1<<20+2)))
 	req.ContentLength = -1 // chunked: the cap is found while streaming
 	req.Header.Set("Authorization", "Bearer "+f.root)
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	switch {
+	case err == nil:
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Fatalf("chunked body above the cap: %d", resp.StatusCode)
+		}
+	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE):
+		// The node answered 413 and closed the connection while the
+		// client was still writing the body; on a busy machine the
+		// client's write fails before it reads the answer. A refusal
+		// all the same: what follows checks nothing was committed.
+	default:
 		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusRequestEntityTooLarge {
-		t.Fatalf("chunked body above the cap: %d", resp.StatusCode)
 	}
 	if r := f.do("GET", "/o/"+streamtest.Addr(5, 1<<20+2).String(), nil, nil); r.StatusCode != http.StatusNotFound {
 		t.Fatalf("GET of the refused body: %d", r.StatusCode)
