@@ -53,10 +53,35 @@ func (h *treeHasher) pushAllButLast(data []byte, start uint64) (last []byte) {
 		height := h.nextTreeHeight(uint64(full - done))
 		chunks := 1 << height
 		buf := data[done*guts.ChunkSize : (done+chunks)*guts.ChunkSize]
-		h.pushSubtree(guts.ChainingValue(guts.CompressEigentree(buf, &guts.IV, start+h.counter, 0)), height)
+		h.pushSubtree(guts.ChainingValue(eigentreeNode(buf, start+h.counter)), height)
 		done += chunks
 	}
 	return data[full*guts.ChunkSize:]
+}
+
+// eigentreeNode is guts.CompressEigentree(buf, &guts.IV, counter, 0) for
+// buf of 2^k chunks, k <= log2(hashBatchChunks), without its heap
+// allocations: CompressEigentree's goroutine branch captures buf by
+// reference, so every call moved buf's slice header to the heap (one
+// allocation per 16 KiB hashed, 66 per 1 MiB range check). When buf's
+// capacity holds a whole SIMD batch, it calls guts.CompressBuffer on it
+// directly, as CompressEigentree does itself (the lanes beyond len(buf)
+// read bytes inside cap(buf) whose CVs are not used); otherwise on a copy
+// padded on the stack, where CompressEigentree allocates the padded copy.
+func eigentreeNode(buf []byte, counter uint64) guts.Node {
+	const batch = hashBatchChunks * guts.ChunkSize
+	switch chunks := len(buf) / guts.ChunkSize; {
+	case len(buf)%guts.ChunkSize != 0 || bits.OnesCount(uint(chunks)) != 1 || len(buf) > batch:
+		return guts.CompressEigentree(buf, &guts.IV, counter, 0) // which panics below a batch
+	case chunks == 1:
+		return guts.CompressChunk(buf, &guts.IV, counter, 0)
+	case cap(buf) >= batch:
+		return guts.CompressBuffer((*[batch]byte)(buf[:batch]), len(buf), &guts.IV, counter, 0)
+	default:
+		var pad [batch]byte
+		copy(pad[:], buf)
+		return guts.CompressBuffer(&pad, len(buf), &guts.IV, counter, 0)
+	}
 }
 
 // nextTreeHeight is the height of the largest subtree that starts at

@@ -96,7 +96,7 @@ func FullSubtreeCV(data []byte, offset uint64) CV {
 		height := h.nextTreeHeight(chunks - done)
 		batch := uint64(1) << height
 		buf := data[done*TreeChunkBytes : (done+batch)*TreeChunkBytes]
-		h.pushSubtree(guts.ChainingValue(guts.CompressEigentree(buf, &guts.IV, start+h.counter, 0)), height)
+		h.pushSubtree(guts.ChainingValue(eigentreeNode(buf, start+h.counter)), height)
 		done += batch
 	}
 	return cvBytes(h.stack[bits.TrailingZeros64(chunks)])
