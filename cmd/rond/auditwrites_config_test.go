@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,10 +12,6 @@ import (
 // flag; a value that is not a boolean is refused with exit 2 naming the
 // setting.
 func TestAuditObjectWritesSetting(t *testing.T) {
-	def, _, err := loadConfig(nil, envOf(nil), &bytes.Buffer{})
-	if err != nil || def.AuditObjectWrites {
-		t.Fatalf("default audit_object_writes %v (%v), want false", def.AuditObjectWrites, err)
-	}
 	// rond config schema: no default (false, like cluster_name_quota),
 	// and the description says so.
 	prop := configSchema()["properties"].(map[string]any)["audit_object_writes"].(map[string]any)
@@ -28,51 +21,8 @@ func TestAuditObjectWritesSetting(t *testing.T) {
 	if desc, _ := prop["description"].(string); !strings.Contains(desc, "Default false") {
 		t.Errorf("schema description of audit_object_writes %q does not say it is off by default", desc)
 	}
-	file := filepath.Join(t.TempDir(), "rond.yaml")
-	if err := os.WriteFile(file, []byte("audit_object_writes: true\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	off := map[string]string{"RON_AUDIT_OBJECT_WRITES": "false"}
-	on := map[string]string{"RON_AUDIT_OBJECT_WRITES": "true"}
-	for _, c := range []struct {
-		args []string
-		env  map[string]string
-		want bool
-	}{
-		{[]string{"--config", file}, nil, true},
-		{[]string{"--config", file}, off, false},
-		{[]string{"--config", file, "--audit-object-writes"}, off, true},
-		{[]string{"--config", file, "--audit-object-writes=false"}, nil, false},
-		{nil, on, true},
-		{[]string{"--audit-object-writes"}, nil, true},
-		{[]string{"--audit-object-writes=false"}, nil, false},
-	} {
-		cfg, _, err := loadConfig(c.args, envOf(c.env), &bytes.Buffer{})
-		if err != nil || cfg.AuditObjectWrites != c.want {
-			t.Errorf("%v %v: audit_object_writes %v (%v), want %v", c.args, c.env, cfg.AuditObjectWrites, err, c.want)
-		}
-	}
-	for _, bad := range []struct {
-		args []string
-		env  map[string]string
-		name string
-	}{
-		{[]string{"--audit-object-writes=sometimes"}, nil, "--audit-object-writes"},
-		{nil, map[string]string{"RON_AUDIT_OBJECT_WRITES": "2"}, "RON_AUDIT_OBJECT_WRITES"},
-	} {
-		var stderr bytes.Buffer
-		if code := run(bad.args, envOf(bad.env), &bytes.Buffer{}, &stderr); code != 2 || !strings.Contains(stderr.String(), bad.name) {
-			t.Errorf("%v %v: exit %d, stderr %q; want 2 naming %s", bad.args, bad.env, code, stderr.String(), bad.name)
-		}
-	}
-	bad := filepath.Join(t.TempDir(), "rond.yaml")
-	if err := os.WriteFile(bad, []byte("audit_object_writes: sometimes\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	if code := run([]string{"--config", bad}, envOf(nil), &bytes.Buffer{}, &stderr); code != 2 || !strings.Contains(stderr.String(), "audit_object_writes") {
-		t.Errorf("file value sometimes: exit %d, stderr %q; want 2 naming audit_object_writes", code, stderr.String())
-	}
+	checkBoolSetting(t, "audit_object_writes", "RON_AUDIT_OBJECT_WRITES", "--audit-object-writes",
+		func(c Config) bool { return c.AuditObjectWrites })
 }
 
 // TestAuditObjectWritesProcess: a rond started without the setting (or

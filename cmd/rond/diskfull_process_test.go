@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -25,24 +23,9 @@ func TestProcessDiskFullSIGTERM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	dir := t.TempDir()
-	tokenFile := filepath.Join(dir, "root.token")
-	cmd := exec.Command(buildRond(t), "--data-dir", filepath.Join(dir, "data"), "--http-addr", "127.0.0.1:0",
-		"--quic-addr", "127.0.0.1:0", "--oap-addr", "off", "--root-token-file", tokenFile)
-	cmd.Env = append(os.Environ(), "GO_FAILPOINTS="+pebbledisk.FailpointWrite+`=return("full")`)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill() }()
-	url, _ := waitForBanner(t, stdout)
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	token, _ := os.ReadFile(tokenFile)
+	n := startRondEnv(t, []string{"GO_FAILPOINTS=" + pebbledisk.FailpointWrite + `=return("full")`},
+		"--data-dir", filepath.Join(t.TempDir(), "data"), "--quic-addr", "127.0.0.1:0", "--oap-addr", "off")
+	url, cmd, stderr := n.url, n.cmd, n.stderr
 
 	var ready struct{ Code, Message string }
 	eventually(t, startDeadline, "/readyz to name the full disk", func() (bool, string) {
@@ -60,7 +43,7 @@ func TestProcessDiskFullSIGTERM(t *testing.T) {
 		t.Fatalf("node_ready_state is not 0 on a full disk")
 	}
 	req := mustRequest(t, "PUT", url+"/o", bytes.NewReader([]byte("no room for this")))
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	req.Header.Set("Authorization", "Bearer "+n.token)
 	if resp := mustDo(t, req); resp.StatusCode != http.StatusInsufficientStorage {
 		t.Fatalf("PUT on a full disk: %d", resp.StatusCode)
 	}

@@ -360,7 +360,8 @@
 // can appear twice, never lost. At most 64 wait: beyond that a record is
 // dropped, counted in audit_records_dropped_total{reason="queue_full"}
 // and logged with its kind, subject and detail, as are the records still
-// waiting when rond stops (reason "shutdown", logged at WARN).
+// waiting when rond stops (reason "shutdown", logged at WARN). Any drop
+// fires the RonAuditRecordsDropped alert (deploy/prometheus/alerts.yml).
 //
 // # Audit and rollbacks
 //

@@ -201,9 +201,18 @@ type started struct {
 
 func startRond(t *testing.T, args ...string) *started {
 	t.Helper()
+	return startRondEnv(t, nil, args...)
+}
+
+// startRondEnv is startRond with env added to the test's environment.
+func startRondEnv(t *testing.T, env []string, args ...string) *started {
+	t.Helper()
 	tokenFile := filepath.Join(t.TempDir(), "root.token")
 	args = append([]string{"--http-addr", "127.0.0.1:0", "--root-token-file", tokenFile}, args...)
 	cmd := exec.Command(buildRond(t), args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -129,39 +129,56 @@ func TestCapKeysReloadAudited(t *testing.T) {
 	}
 }
 
-// TestMembersReloadAudited: a reload that changes the membership records
-// (policy_change, subject members) the ids added and removed and the
-// count and digest before and after; a reload that changes nothing
-// records nothing; a refused reload is recorded once (refused:members)
-// however often it is refused again, and again after a valid reload. The
-// old code recorded none of it.
-func TestMembersReloadAudited(t *testing.T) {
+// membersFixture is a membership whose reload reads "rond.yaml" and
+// finds the members in want (refused with refuse when it is not nil); it
+// applies them to the node given, on a fake clock, and records to rec.
+type membersFixture struct {
+	m      *membership
+	clock  *fakeClock
+	rec    recorded
+	want   []string
+	refuse error
+}
+
+func newMembersFixture(t *testing.T, node *fakeNode) *membersFixture {
+	t.Helper()
 	_, key, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, y := proto.NodeID{0x11, 1}, proto.NodeID{0x22, 2}
-	var want []string
-	var refuse error
+	f := &membersFixture{clock: &fakeClock{t: time.Unix(1e9, 0)}}
 	cfg := defaults()
 	cfg.ConfigFile = "rond.yaml"
 	cfg.reload = func() (Config, error) {
 		c := defaults()
-		c.Members = want
-		return c, refuse
+		c.Members = f.want
+		return c, f.refuse
 	}
 	log := slog.New(slog.DiscardHandler)
-	m := newMembership(cfg, runtime.NodeSpec{Key: key})
-	m.attach(&fakeNode{}, nil, runtime.NewPromMetrics(log), log)
-	var rec recorded
-	m.setAudit(rec.record)
+	f.m = newMembership(cfg, runtime.NodeSpec{Key: key})
+	f.m.attach(node, nil, runtime.NewPromMetrics(log), log)
+	f.m.now = f.clock.now
+	f.m.setAudit(f.rec.record)
+	return f
+}
+
+// TestMembersReloadAudited: a reload that changes the membership records
+// (policy_change, subject cluster:members) the ids added and removed and
+// the count and digest before and after; a reload that changes nothing
+// records nothing; a refused reload is recorded once (refused:members)
+// however often it is refused again, and again after a valid reload. The
+// old code recorded none of it.
+func TestMembersReloadAudited(t *testing.T) {
+	f := newMembersFixture(t, &fakeNode{})
+	m, rec := f.m, &f.rec
+	x, y := proto.NodeID{0x11, 1}, proto.NodeID{0x22, 2}
 	ctx := context.Background()
 	start := membersStart(m.current())
 	if start.Subject != subjectMembers || !strings.Contains(start.Detail, "at start: no membership") {
 		t.Fatalf("start record of an open node: %+v", start)
 	}
 
-	want = []string{x.String(), y.String()}
+	f.want = []string{x.String(), y.String()}
 	m.reload(ctx)
 	m.reload(ctx) // the same members again: nothing changed
 	if len(rec.events) != 1 {
@@ -173,14 +190,14 @@ func TestMembersReloadAudited(t *testing.T) {
 		!strings.Contains(e.Detail, y.String()) || !strings.Contains(e.Detail, "removed none") {
 		t.Fatalf("change record %+v", e)
 	}
-	want = []string{x.String()}
+	f.want = []string{x.String()}
 	m.reload(ctx)
 	if e := rec.last(t); len(rec.events) != 2 || !strings.Contains(e.Detail, "2 members digest=") ||
 		!strings.Contains(e.Detail, "added none; removed "+y.String()) {
 		t.Fatalf("removal record (%d events) %+v", len(rec.events), e)
 	}
 
-	refuse = errors.New(`setting members: "nope" is not a node id`)
+	f.refuse = errors.New(`setting members: "nope" is not a node id`)
 	for range 3 {
 		m.reload(ctx)
 	}
@@ -188,9 +205,9 @@ func TestMembersReloadAudited(t *testing.T) {
 		!strings.Contains(e.Detail, "reload of rond.yaml refused: setting members") || !strings.Contains(e.Detail, "the membership stays: 2 members") {
 		t.Fatalf("refusal recorded %d times (want once), last %+v", len(rec.events)-2, e)
 	}
-	refuse = nil
+	f.refuse = nil
 	m.reload(ctx) // valid and unchanged: nothing recorded, the refusal forgotten
-	refuse = errors.New(`setting members: "nope" is not a node id`)
+	f.refuse = errors.New(`setting members: "nope" is not a node id`)
 	m.reload(ctx)
 	if len(rec.events) != 4 || rec.last(t).Subject != subjectRefusedMembers {
 		t.Fatalf("a refusal after a valid reload: %d events, want 4", len(rec.events))
@@ -228,44 +245,26 @@ func TestClipDetail(t *testing.T) {
 // replaces the half-applied one. The old code recorded none of the half
 // applied state and said the membership stays.
 func TestMembersPartialReloadAudited(t *testing.T) {
-	_, key, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	x, y := proto.NodeID{0x11, 1}, proto.NodeID{0x22, 2}
-	var want []string
-	var refuse error
-	cfg := defaults()
-	cfg.ConfigFile = "rond.yaml"
-	cfg.reload = func() (Config, error) {
-		c := defaults()
-		c.Members = want
-		return c, refuse
-	}
-	log := slog.New(slog.DiscardHandler)
 	fake := &fakeNode{failStorage: 2}
-	m := newMembership(cfg, runtime.NodeSpec{Key: key})
-	m.attach(fake, nil, runtime.NewPromMetrics(log), log)
-	clock := &fakeClock{t: time.Unix(1e9, 0)}
-	m.now = clock.now
-	var rec recorded
-	m.setAudit(rec.record)
+	f := newMembersFixture(t, fake)
+	m, rec, clock := f.m, &f.rec, f.clock
+	x, y := proto.NodeID{0x11, 1}, proto.NodeID{0x22, 2}
 	ctx := context.Background()
 
-	want = []string{x.String(), y.String()}
+	f.want = []string{x.String(), y.String()}
 	m.reload(ctx) // storage refuses: half applied
 	if e := rec.last(t); len(rec.events) != 1 || e.Subject != subjectMembers ||
 		!strings.Contains(e.Detail, "reloaded from rond.yaml: 3 members digest=") || !strings.Contains(e.Detail, "being applied: reached only some services (fake: storage busy)") ||
 		!strings.Contains(e.Detail, "the transport enforces it") || !strings.Contains(e.Detail, "every service took no membership") {
 		t.Fatalf("half-applied reload: %d records, last %+v", len(rec.events), e)
 	}
-	refuse = errors.New(`setting members: "nope" is not a node id`)
+	f.refuse = errors.New(`setting members: "nope" is not a node id`)
 	m.reload(ctx)
 	if e := rec.last(t); len(rec.events) != 2 || e.Subject != subjectRefusedMembers || strings.Contains(e.Detail, "stays") ||
 		!strings.Contains(e.Detail, "in force: no membership (any node is served), taken by every service (being applied: 3 members digest=") {
 		t.Fatalf("refusal while half applied: %d records, last %+v", len(rec.events), e)
 	}
-	refuse = nil
+	f.refuse = nil
 	clock.advance(membersRetryBackoffMax)
 	m.retry(ctx) // fails again: not recorded again
 	if len(rec.events) != 2 || fake.tries() != 2 {
@@ -277,19 +276,19 @@ func TestMembersPartialReloadAudited(t *testing.T) {
 		!strings.Contains(e.Detail, "every service took it after 2 failed applies") || strings.Contains(e.Detail, "replaces") {
 		t.Fatalf("the retry that took: %d records, last %+v", len(rec.events), e)
 	}
-	refuse = errors.New(`setting members: "nope2" is not a node id`)
+	f.refuse = errors.New(`setting members: "nope2" is not a node id`)
 	m.reload(ctx)
 	if e := rec.last(t); len(rec.events) != 4 || !strings.Contains(e.Detail, "the membership stays: 3 members") || strings.Contains(e.Detail, "being applied") {
 		t.Fatalf("refusal with every service in step: %d records, last %+v", len(rec.events), e)
 	}
 
-	refuse = nil
+	f.refuse = nil
 	fake.mu.Lock()
 	fake.failStorage = 1
 	fake.mu.Unlock()
-	want = []string{x.String()}
+	f.want = []string{x.String()}
 	m.reload(ctx) // half applied: 2 members
-	want = []string{x.String(), y.String()}
+	f.want = []string{x.String(), y.String()}
 	clock.advance(membersRetryBackoffMax)
 	m.reload(ctx) // back to the 3 every service took, handed again
 	if e := rec.last(t); len(rec.events) != 6 || !strings.Contains(rec.events[4].Detail, "2 members digest=") ||

@@ -66,3 +66,57 @@ func checkSetting[T comparable](t *testing.T, spec settingSpec[T]) {
 		}
 	}
 }
+
+// checkBoolSetting checks the contract of a boolean setting that is off
+// by default: file < env < flag (a bare flag turns it on, flag=false off)
+// and a value that is not a boolean, in the flag, the environment or the
+// file, refused with exit 2 naming the setting.
+func checkBoolSetting(t *testing.T, key, env, flag string, get func(Config) bool) {
+	t.Helper()
+	def, _, err := loadConfig(nil, envOf(nil), &bytes.Buffer{})
+	if err != nil || get(def) {
+		t.Fatalf("default %s %v (%v), want false", key, get(def), err)
+	}
+	file := filepath.Join(t.TempDir(), "rond.yaml")
+	if err := os.WriteFile(file, []byte(key+": true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	off := map[string]string{env: "false"}
+	on := map[string]string{env: "true"}
+	for _, c := range []struct {
+		args []string
+		env  map[string]string
+		want bool
+	}{
+		{[]string{"--config", file}, nil, true},
+		{[]string{"--config", file}, off, false},
+		{[]string{"--config", file, flag}, off, true},
+		{[]string{"--config", file, flag + "=false"}, nil, false},
+		{nil, on, true},
+		{[]string{flag}, nil, true},
+		{[]string{flag + "=false"}, nil, false},
+	} {
+		cfg, _, err := loadConfig(c.args, envOf(c.env), &bytes.Buffer{})
+		if err != nil || get(cfg) != c.want {
+			t.Errorf("%v %v: %s %v (%v), want %v", c.args, c.env, key, get(cfg), err, c.want)
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "rond.yaml")
+	if err := os.WriteFile(bad, []byte(key+": sometimes\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []struct {
+		args []string
+		env  map[string]string
+		name string
+	}{
+		{[]string{flag + "=sometimes"}, nil, flag},
+		{nil, map[string]string{env: "2"}, env},
+		{[]string{"--config", bad}, nil, key},
+	} {
+		var stderr bytes.Buffer
+		if code := run(b.args, envOf(b.env), &bytes.Buffer{}, &stderr); code != 2 || !strings.Contains(stderr.String(), b.name) {
+			t.Errorf("%v %v: exit %d, stderr %q; want 2 naming %s", b.args, b.env, code, stderr.String(), b.name)
+		}
+	}
+}

@@ -107,9 +107,13 @@ func (r *run) annotations() []check.Annotation {
 // state of every name within the bound after the run (rond exposes no
 // applied index, so agreement is read name by name).
 //
-// The last fault heals, for a crash, when its restart is issued; clients
-// send to the restarted node as soon as it answers /readyz, before it has
-// caught up with the leader. An operation the client timed out on has no
+// The faults heal when the last fault action returned, not when the
+// schedule said: a slow action (an upgrade's stop and migrate, a pause
+// waiting for every thread to stop) delays the ones after it, and an
+// operation sent while a cut the schedule had healed was still in force
+// says nothing of liveness. A crash heals when its restart returned (the
+// process started); clients send to the restarted node as soon as it
+// answers /readyz, before it has caught up with the leader. An operation the client timed out on has no
 // definite outcome and fails the check at once, so on real processes the
 // scenario's workload timeout (3 s in partition.yaml), not `within`, is
 // the bound for operations sent to a node that has just restarted. We
@@ -123,7 +127,7 @@ func (r *run) checkLiveness(within time.Duration) check.Result {
 	if within == 0 {
 		within = scenario.LivenessWithinDefault
 	}
-	healed := r.timeline.lastEnd
+	healed := r.timeline.healed()
 	late := 0
 	var slowest time.Duration
 	for i, op := range r.history.Ops {

@@ -136,9 +136,12 @@ type action struct {
 // timeline applies the scenario's faults for real at their wall-clock
 // times and records what it did.
 type timeline struct {
-	s       *scenario.Scenario
-	c       *cluster
-	start   time.Time
+	s     *scenario.Scenario
+	c     *cluster
+	start time.Time
+	// lastEnd is when the last fault healed: its scheduled end, moved
+	// later by run to when each action actually returned (a slow action
+	// delays the ones after it). Guarded by mu while run runs.
 	lastEnd time.Duration
 	// powerLoss: the nodes journal their unsynced writes (powerLoss(s)).
 	powerLoss bool
@@ -326,8 +329,10 @@ func (t *timeline) run(ctx context.Context) {
 		}
 		at := time.Since(t.start)
 		kind, detail, err := a.run()
+		done := time.Since(t.start)
 		t.mu.Lock()
 		t.applied = append(t.applied, appliedFault{at: at, kind: kind, detail: detail})
+		t.lastEnd = max(t.lastEnd, done)
 		if err != nil {
 			t.errs = append(t.errs, fmt.Errorf("%s at %v: %w", kind, at.Round(time.Millisecond), err))
 		}
@@ -546,6 +551,13 @@ func (t *timeline) resumeAll() {
 			_ = t.pause(i, false)
 		}
 	}
+}
+
+// healed is when the last fault healed (lastEnd).
+func (t *timeline) healed() time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lastEnd
 }
 
 func (t *timeline) result() ([]appliedFault, []error) {
