@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"reflect"
@@ -110,6 +112,10 @@ type Config struct {
 	// warnings are loadConfig's complaints that do not stop rond (an
 	// unknown RON_* variable); run logs them once the logger exists.
 	warnings []string `yaml:"-"`
+	// lines maps each top-level key the config file set to its line, for
+	// naming the line in validate's errors (fileLine); a key the
+	// environment or a flag overrode is dropped from it.
+	lines map[string]int `yaml:"-"`
 }
 
 // Values of Config.SegmentWrites.
@@ -275,12 +281,30 @@ const anonymousReadRateMax = 1e9
 type configError struct {
 	msg  string
 	code int
+	// setting is badSetting's name (fileLine adds its line in the file).
+	setting string
 }
 
 func (e *configError) Error() string { return e.msg }
 
 func badSetting(name string, format string, args ...any) error {
-	return &configError{msg: "rond: config: " + name + ": " + fmt.Sprintf(format, args...)}
+	return &configError{msg: "rond: config: " + name + ": " + fmt.Sprintf(format, args...), setting: name}
+}
+
+// fileLine rewrites validate's error about a setting the config file set
+// into the file's form, "rond: config: FILE:LINE: key: message", as the
+// file's key and type errors are; other errors are returned as they are.
+func (c Config) fileLine(err error) error {
+	var ce *configError
+	if !errors.As(err, &ce) || c.ConfigFile == "" {
+		return err
+	}
+	line, ok := c.lines[ce.setting]
+	if !ok {
+		return err
+	}
+	return &configError{msg: fmt.Sprintf("rond: config: %s:%d: %s", c.ConfigFile, line, strings.TrimPrefix(ce.msg, "rond: config: ")),
+		code: ce.code, setting: ce.setting}
 }
 
 // options are the command-line-only switches.
@@ -350,6 +374,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 			if err := s.apply(&cfg, v); err != nil {
 				return Config{}, opts, badSetting(s.env, "%v", err)
 			}
+			delete(cfg.lines, s.key())
 		}
 	}
 	for _, s := range settings {
@@ -357,6 +382,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 			if err := s.apply(&cfg, v); err != nil {
 				return Config{}, opts, badSetting("--"+s.flag, "%v", err)
 			}
+			delete(cfg.lines, s.key())
 		}
 	}
 	cfg.warnings = unknownEnvWarnings(environ())
@@ -370,7 +396,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		c, _, err := loadConfig(args, getenv, io.Discard)
 		return c, err
 	}
-	return cfg, opts, cfg.validate()
+	return cfg, opts, cfg.fileLine(cfg.validate())
 }
 
 // environ lists the process environment (os.Environ; a variable so a
@@ -440,10 +466,22 @@ func readConfigFile(path string, cfg *Config) error {
 // refused with their line and the nearest known key; type errors carry
 // the file, the line and the key in the compiler's form (FILE:LINE: key:
 // message). Byte sizes (sizeKeys) are read by parseByteSize, so they
-// take the units their flags take.
+// take the units their flags take. A second YAML document, a fraction
+// for an integer setting and a flag without a value are refused with
+// their line too; cfg.lines records each key's line.
 func parseConfigFile(path string, data []byte, cfg *Config) error {
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil && err != io.EOF {
+		return badSetting(path, "%s", yamlErrorText(path, err, nil))
+	}
+	// The library reads one document at a time: a second one (after
+	// "---") would otherwise be ignored, its keys unchecked.
+	var next yaml.Node
+	if err := dec.Decode(&next); err == nil {
+		return &configError{msg: fmt.Sprintf("rond: config: %s:%d: a second YAML document starts here; a config file is one document (drop the \"---\")",
+			path, next.Line)}
+	} else if err != io.EOF {
 		return badSetting(path, "%s", yamlErrorText(path, err, nil))
 	}
 	if err := checkConfigKeys(path, &doc); err != nil {
@@ -455,8 +493,50 @@ func parseConfigFile(path string, data []byte, cfg *Config) error {
 	if err := convertSizes(path, doc.Content[0]); err != nil {
 		return err
 	}
+	if err := checkValues(path, doc.Content[0]); err != nil {
+		return err
+	}
 	if err := doc.Decode(cfg); err != nil {
 		return badSetting(path, "%s", yamlErrorText(path, err, lineKeys(doc.Content[0])))
+	}
+	cfg.lines = map[string]int{}
+	for i := 0; i+1 < len(doc.Content[0].Content); i += 2 {
+		key := doc.Content[0].Content[i]
+		cfg.lines[key.Value] = key.Line
+	}
+	return nil
+}
+
+// checkValues refuses, with its line and key, what the YAML library would
+// decode silently into something else: a fraction for an integer setting
+// (it truncates 1.5 to 1) and a flag without a value (null, which it
+// decodes as false, switching the flag off).
+func checkValues(path string, root *yaml.Node) error {
+	ints := map[string]bool{}
+	t := reflect.TypeOf(Config{})
+	for i := 0; i < t.NumField(); i++ {
+		switch t.Field(i).Type.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+			ints[name] = true
+		}
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		key, value := root.Content[i], root.Content[i+1]
+		if ints[key.Value] && value.Kind == yaml.ScalarNode && value.ShortTag() == "!!float" {
+			if f, err := strconv.ParseFloat(value.Value, 64); err != nil || f != math.Trunc(f) {
+				return &configError{msg: fmt.Sprintf("rond: config: %s:%d: %s: %s is not a whole number", path, value.Line, key.Value, value.Value)}
+			}
+		}
+		if key.Value == "flags" && value.Kind == yaml.MappingNode {
+			for j := 0; j+1 < len(value.Content); j += 2 {
+				if v := value.Content[j+1]; v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null" {
+					return &configError{msg: fmt.Sprintf("rond: config: %s:%d: flags: %s has no value; want true or false",
+						path, value.Content[j].Line, value.Content[j].Value)}
+				}
+			}
+		}
 	}
 	return nil
 }
@@ -625,6 +705,21 @@ func listenError(setting, addr, network string, err error) error {
 	return &configError{msg: fmt.Sprintf("rond: config: %s: %s (%s): %v (set it with --%s HOST:PORT)", setting, addr, network, err, flagName)}
 }
 
+// checkHostPort refuses addr unless it is host:port with a decimal port
+// from portMin to 65535 (net.SplitHostPort alone takes any port text,
+// "99999" too, which fails only when rond listens or dials).
+func checkHostPort(addr string, portMin int) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < portMin || n > 65535 || port != strconv.Itoa(n) {
+		return fmt.Errorf("port %q is not a number from %d to 65535", port, portMin)
+	}
+	return nil
+}
+
 // peer is a parsed bootstrap entry.
 type peer struct {
 	id   proto.NodeID
@@ -642,7 +737,7 @@ func (c Config) peers() ([]peer, error) {
 		if err != nil {
 			return nil, badSetting("bootstrap", "%q: %v", b, err)
 		}
-		if _, _, err := net.SplitHostPort(addr); err != nil {
+		if err := checkHostPort(addr, 1); err != nil {
 			return nil, badSetting("bootstrap", "%q: %v", b, err)
 		}
 		out = append(out, peer{id, addr})
@@ -676,7 +771,7 @@ func (c Config) memberIDs() ([]proto.NodeID, error) {
 
 func (c Config) validate() error {
 	for _, a := range []struct{ name, addr string }{{"http_addr", c.HTTPAddr}, {"quic_addr", c.QUICAddr}} {
-		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+		if err := checkHostPort(a.addr, 0); err != nil {
 			return badSetting(a.name, "%q: %v", a.addr, err)
 		}
 	}

@@ -37,8 +37,13 @@ func configCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, err)
 			return 1
 		}
+		cfg.ConfigFile = args[1]
 		if err := cfg.validate(); err != nil {
-			fmt.Fprintf(stderr, "%v (in %s)\n", err, args[1])
+			if lined := cfg.fileLine(err); lined != err {
+				fmt.Fprintln(stderr, lined)
+			} else {
+				fmt.Fprintf(stderr, "%v (in %s)\n", err, args[1])
+			}
 			return 1
 		}
 		fmt.Fprintf(stdout, "%s: ok\n", args[1])

@@ -241,7 +241,12 @@
 //
 // An unknown key in the file is refused as FILE:LINE: unknown key "k" (did
 // you mean "key"?) with the nearest known key by edit distance; a value of
-// the wrong type names FILE:LINE: key too. rond config check FILE validates a
+// the wrong type names FILE:LINE: key too, and so does a value out of its
+// range when the file set it. What YAML would read silently as something
+// else is refused the same way: a second document (after "---"), a
+// fraction for an integer setting (names_per_tenant: 1.5), a flag without
+// a value (null, not false). Every address setting must be host:port with
+// a port up to 65535 (oap_addr also takes off). rond config check FILE validates a
 // file (defaults, the file, validation; no environment, no flags) without
 // starting: exit 0, or 1 with the same message. The config file must be a
 // regular file (symlinks followed): a FIFO, socket, device or directory is

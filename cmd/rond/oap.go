@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 
 	"github.com/ron-network/ron/core/proto"
@@ -26,7 +25,7 @@ func checkOAPAddr(addr string) error {
 	if addr == oapOff {
 		return nil
 	}
-	if _, _, err := net.SplitHostPort(addr); err != nil {
+	if err := checkHostPort(addr, 0); err != nil {
 		return badSetting("oap_addr", "%q: %v (host:port, or %q)", addr, err, oapOff)
 	}
 	return nil

@@ -84,7 +84,8 @@ type FlagsAnswer struct {
 	Flags map[string]bool `json:"flags"`
 }
 
-// setFlags serves POST /admin/flags: a JSON object {"flag": bool, ...}.
+// setFlags serves POST /admin/flags: a JSON object {"flag": bool, ...}
+// (a null is refused, not read as false).
 // It needs an admin token; every flag is checked before any is changed;
 // each change is applied to the running node and audited (kind
 // policy_change, subject "flag:NAME"), in name order.
@@ -95,18 +96,27 @@ func (g *Gateway) setFlags(req *request) *apiError {
 	if g.cfg.Flags == nil {
 		return errorf(http.StatusNotImplemented, CodeUnavailable, "this node has no feature flags")
 	}
-	var body map[string]bool
-	if e := readJSON(req, &body, AdminFlagsBodyBytesMax); e != nil {
+	// Pointers, so that a null is told from false: decoded into a bool
+	// it would leave false and switch the flag off.
+	var raw map[string]*bool
+	if e := readJSON(req, &raw, AdminFlagsBodyBytesMax); e != nil {
 		return e
 	}
-	if len(body) == 0 {
+	if len(raw) == 0 {
 		return errorf(http.StatusBadRequest, CodeBadRequest, `body: want {"flag": true|false, ...}; flags: %s`, flagList(g.cfg.Flags.Flags()))
 	}
-	names := make([]string, 0, len(body))
-	for name := range body {
+	names := make([]string, 0, len(raw))
+	for name := range raw {
 		names = append(names, name)
 	}
 	slices.Sort(names)
+	body := make(map[string]bool, len(raw))
+	for _, name := range names {
+		if raw[name] == nil {
+			return errorf(http.StatusBadRequest, CodeBadRequest, "body: flag %q is null; want true or false (nothing changed)", name)
+		}
+		body[name] = *raw[name]
+	}
 	before := g.cfg.Flags.Flags()
 	for _, name := range names {
 		if _, known := before[name]; !known {

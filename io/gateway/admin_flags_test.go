@@ -112,7 +112,7 @@ func TestAdminFlagsNeedsAnAdminTokenAndAudits(t *testing.T) {
 
 // TestAdminFlagsRefusesUnknownAndUnappliedFlags: an unknown name is a 400
 // naming the nearest flag, and nothing changes even for the known names
-// of the same body; a flag the node cannot apply is a retryable 503.
+// of the same body; a null value is a 400 naming the flag, not false; a flag the node cannot apply is a retryable 503.
 func TestAdminFlagsRefusesUnknownAndUnappliedFlags(t *testing.T) {
 	f, flags, _ := newFlagsFixture(t)
 	env := wantError(t, f.do("POST", "/admin/flags", []byte(`{"oap": false, "repiar": false}`), f.bearer()), http.StatusBadRequest, gateway.CodeBadRequest)
@@ -121,6 +121,12 @@ func TestAdminFlagsRefusesUnknownAndUnappliedFlags(t *testing.T) {
 	}
 	wantError(t, f.do("POST", "/admin/flags", []byte(`{}`), f.bearer()), http.StatusBadRequest, gateway.CodeBadRequest)
 	wantError(t, f.do("POST", "/admin/flags", []byte(`{"oap": "no"}`), f.bearer()), http.StatusBadRequest, gateway.CodeBadRequest)
+	// A null is not false: refused naming the flag, and no flag changes
+	// (the known "oap" of the same body neither).
+	env = wantError(t, f.do("POST", "/admin/flags", []byte(`{"oap": false, "repair": null}`), f.bearer()), http.StatusBadRequest, gateway.CodeBadRequest)
+	if !strings.Contains(env.Message, `"repair"`) || !flags.Enabled("repair") || !flags.Enabled("oap") {
+		t.Fatalf("null flag: %+v, repair on %v, oap on %v", env, flags.Enabled("repair"), flags.Enabled("oap"))
+	}
 	flags.mu.Lock()
 	flags.failing = true
 	flags.mu.Unlock()

@@ -479,7 +479,9 @@
 // responses (NewServer's ConnState hook says when a connection is idle;
 // the gateway's handlers say when a response starts), never at a
 // response's bytes, so stored content that looks like such an error is
-// served as stored; paths with dot segments get a 400, not a redirect; an
+// served as stored; paths with dot segments get a 400, not a redirect, and
+// so does a request carrying Authorization, Range or If-Range twice (a
+// proxy reading the other copy would judge another request); an
 // envelope's message is cut to MessageBytesMax. A write (PUT, POST) is
 // refused with 507 INSUFFICIENT_STORAGE before its body is read while the
 // backend's disk is full (its DiskFull) or when its declared body does

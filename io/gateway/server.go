@@ -206,9 +206,10 @@ func connOf(r *http.Request) *envelopeConn {
 	return c
 }
 
-// preflight answers what must not reach the mux: CONNECT (405) and paths
+// preflight answers what must not reach the mux: CONNECT (405), paths
 // the mux would clean and redirect ("/o/../etc/passwd" -> 307 /etc/passwd;
-// dot segments, doubled slashes), which get a 400 instead. It returns
+// dot segments, doubled slashes), which get a 400 instead, and a
+// singleton header sent twice (400, duplicateHeader). It returns
 // false when it answered.
 func (g *Gateway) preflight(w http.ResponseWriter, r *http.Request) bool {
 	var e *apiError
@@ -219,6 +220,8 @@ func (g *Gateway) preflight(w http.ResponseWriter, r *http.Request) bool {
 		e = errorf(http.StatusBadRequest, CodeBadRequest, "request target must be an absolute path")
 	case cleanPath(r.URL.Path) != r.URL.Path:
 		e = errorf(http.StatusBadRequest, CodeBadRequest, "path %q has dot segments or empty segments", r.URL.Path)
+	default:
+		e = duplicateHeader(r.Header)
 	}
 	if e == nil {
 		return true
@@ -228,6 +231,25 @@ func (g *Gateway) preflight(w http.ResponseWriter, r *http.Request) bool {
 	writeError(w, id, e)
 	g.cfg.Metrics.Add(MetricRequests, strconv.Itoa(e.status), 1)
 	return false
+}
+
+// singletonHeaders are the request headers the gateway reads that RFC
+// 9110 allows only once (not lists: a second field line cannot be
+// combined with the first). The gateway would read the first; a proxy in
+// front of it may read the last, so the two would judge different
+// requests (a valid token then garbage, or two ranges): such a request
+// is refused. If-Match and If-None-Match are lists and stay allowed.
+var singletonHeaders = []string{"Authorization", "Range", "If-Range"}
+
+// duplicateHeader refuses (400) a request carrying a singleton header
+// more than once.
+func duplicateHeader(h http.Header) *apiError {
+	for _, name := range singletonHeaders {
+		if n := len(h[name]); n > 1 {
+			return errorf(http.StatusBadRequest, CodeBadRequest, "header %s appears %d times; send it once", name, n)
+		}
+	}
+	return nil
 }
 
 // cleanPath is the path ServeMux would serve p under (it redirects when
