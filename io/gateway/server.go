@@ -250,7 +250,7 @@ func (g *Gateway) limitBody(w http.ResponseWriter, r *http.Request) http.Respons
 	}
 	b := &rateBody{body: r.Body, rc: http.NewResponseController(w), limits: g.cfg.BodyLimits.withDefaults(),
 		start: time.Now(), onSlow: func() { g.cfg.Metrics.Add(MetricShed, ShedSlowBody, 1) }, budget: -1,
-		expectContinue: expectsContinue(r), chunked: r.ProtoMajor == 1 && len(r.TransferEncoding) > 0}
+		expectContinue: expectsContinue(r), chunked: r.ProtoMajor == 1 && len(r.TransferEncoding) > 0, http1: r.ProtoMajor == 1}
 	if r.Method == http.MethodPut || r.Method == http.MethodPost {
 		b.budget = g.memoryBudget() // a body without Content-Length stops at it (413)
 	}
@@ -310,6 +310,10 @@ type rateBody struct {
 	// chunked: the body came with Transfer-Encoding chunked over HTTP/1,
 	// and its response closes the connection (see bodyGuard.settle).
 	chunked bool
+	// http1: the request came over HTTP/1, whose connection a refusal
+	// closes (bodyGuard.drainRefused; HTTP/2 resets a stream, and its
+	// body reads take no deadline).
+	http1 bool
 	// interrupted is set by interrupt, from another goroutine: the
 	// pending read and every later one fail with errBodyInterrupted.
 	interrupted atomic.Bool
@@ -486,11 +490,13 @@ func (w *bodyGuard) settle() {
 // body (one without Expect: 100-continue) then has its connection reset,
 // often before it read the refusal. A body its client holds back for 100
 // Continue is not read (nothing of it is in flight), nor one already cut
-// off (slow, interrupted) or read to its end. net/http's own bounded read
+// off (slow, interrupted) or read to its end, nor an HTTP/2 body (a
+// refusal resets its stream, not the connection, and SetReadDeadline
+// does not bound its reads). net/http's own bounded read
 // and delayed close still follow a drain that did not reach the end.
 func (w *bodyGuard) drainRefused() {
 	b := w.body
-	if !b.settled || b.eof || b.slowErr != nil || b.interrupted.Load() || w.Header().Get("Connection") != "close" {
+	if !b.http1 || !b.settled || b.eof || b.slowErr != nil || b.interrupted.Load() || w.Header().Get("Connection") != "close" {
 		return
 	}
 	if b.expectContinue && b.read == 0 {
