@@ -18,6 +18,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ron-network/ron/core/admission"
 	"github.com/ron-network/ron/core/audit"
 	"github.com/ron-network/ron/core/edgecache"
 	"github.com/ron-network/ron/core/proto"
@@ -76,6 +77,22 @@ type Config struct {
 	// quarter of its in-flight cap, 64). A reverse proxy in front of rond
 	// is one source: raise it there.
 	RequestsPerSource int `yaml:"requests_per_source"`
+	// The admission gate's limits (core/admission.Config through
+	// gateway.Config.Admission; 0 or "" takes the gate's default, so an
+	// unset one changes nothing). InflightMax: requests running at once
+	// (256); ReadHeadroom: the slots of it only reads take (64, at most a
+	// quarter of InflightMax); QueueDepthMax: requests waiting for a slot,
+	// all tenants (1024); QueueWaitMax: the longest wait, a Go duration
+	// ("2s"); WritesPerTenantMax: the writes one tenant runs at once (a
+	// quarter of the write slots, InflightMax less ReadHeadroom);
+	// QueuedWritesPerTenantMax: the writes one tenant has waiting (a
+	// quarter of QueueDepthMax). See checkAdmission for their bounds.
+	InflightMax              int    `yaml:"inflight_max"`
+	ReadHeadroom             int    `yaml:"read_headroom"`
+	QueueDepthMax            int    `yaml:"queue_depth_max"`
+	QueueWaitMax             string `yaml:"queue_wait_max"`
+	WritesPerTenantMax       int    `yaml:"writes_per_tenant_max"`
+	QueuedWritesPerTenantMax int    `yaml:"queued_writes_per_tenant_max"`
 	// AuditRetainBytes bounds the bytes of the audit log's records
 	// (audit.Config.RetainBytes; 0: audit.RetainBytesDefault, 1 GiB): past
 	// it the oldest whole segments are dropped.
@@ -231,7 +248,7 @@ var settings = []setting{
 		c.ClusterNameQuota = b
 		return nil
 	}},
-	{"requests-per-source", "RON_REQUESTS_PER_SOURCE", fmt.Sprintf("requests, `N`, that one source address may have in flight at once, streamed responses until their last byte (1..%d; 0 or unset: %d, a quarter of the gateway's in-flight cap); one more is refused (429 source_inflight); behind a reverse proxy, which is one source, raise it; GETs of more than 1 MiB from all sources together are held to %d (503 stream_slots)", gateway.InflightMaxDefault, gateway.InflightMaxDefault/4, gateway.InflightMaxDefault/2), kindPlain, func(c *Config, v string) error {
+	{"requests-per-source", "RON_REQUESTS_PER_SOURCE", fmt.Sprintf("requests, `N`, that one source address may have in flight at once, streamed responses until their last byte (1..--inflight-max, %d by default; 0 or unset: a quarter of it, %d by default); one more is refused (429 source_inflight); behind a reverse proxy, which is one source, raise it; GETs of more than 1 MiB from all sources together are held to %d (503 stream_slots)", gateway.InflightMaxDefault, gateway.InflightMaxDefault/4, gateway.InflightMaxDefault/2), kindPlain, func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			return fmt.Errorf("%q is not a whole number of requests (e.g. 64)", v)
@@ -239,6 +256,18 @@ var settings = []setting{
 		c.RequestsPerSource = n
 		return nil
 	}},
+	intOption("inflight-max", "RON_INFLIGHT_MAX", fmt.Sprintf("requests, `N`, that the gateway runs at once (1..%d; 0 or unset: %d); more wait in its queue (503 OVERLOADED when it is full or a wait passes --queue-wait-max)",
+		admissionInflightCap, gateway.InflightMaxDefault), "requests", func(c *Config) *int { return &c.InflightMax }),
+	intOption("read-headroom", "RON_READ_HEADROOM", fmt.Sprintf("slots of --inflight-max, `N`, that only reads may take, so writes never hold every slot (1..inflight_max-1; 0 or unset: %d, at most a quarter of --inflight-max)",
+		admission.ReadHeadroomDefault), "slots", func(c *Config) *int { return &c.ReadHeadroom }),
+	intOption("queue-depth-max", "RON_QUEUE_DEPTH_MAX", fmt.Sprintf("requests, `N`, that may wait for a slot, all tenants together (1..%d; 0 or unset: %d); one more is refused (503 OVERLOADED)",
+		admissionQueueCap, admission.QueueDepthMaxDefault), "requests", func(c *Config) *int { return &c.QueueDepthMax }),
+	{"queue-wait-max", "RON_QUEUE_WAIT_MAX", fmt.Sprintf("the longest a request waits for a slot, a `DURATION` (%v..%v; unset or 0: %v); past it the request is refused (503 OVERLOADED)",
+		queueWaitMin, queueWaitCap, admission.QueueWaitMaxDefault), kindPlain, str(func(c *Config) *string { return &c.QueueWaitMax })},
+	intOption("writes-per-tenant-max", "RON_WRITES_PER_TENANT_MAX", fmt.Sprintf("writes, `N`, that one tenant runs at once; its further writes queue (1..the write slots, --inflight-max less --read-headroom; 0 or unset: a quarter of them, %d with the defaults)",
+		(admission.InflightMaxDefault-admission.ReadHeadroomDefault)/admission.WritesPerTenantShare), "writes", func(c *Config) *int { return &c.WritesPerTenantMax }),
+	intOption("queued-writes-per-tenant-max", "RON_QUEUED_WRITES_PER_TENANT_MAX", fmt.Sprintf("writes, `N`, that one tenant may have waiting for a slot; one more is refused (429 OVER_QUOTA, reason tenant_writes) (1..--queue-depth-max; 0 or unset: a quarter of it, %d with the defaults)",
+		admission.QueueDepthMaxDefault/admission.WritesPerTenantShare), "writes", func(c *Config) *int { return &c.QueuedWritesPerTenantMax }),
 	sizeOption("audit-retain-bytes", "RON_AUDIT_RETAIN_BYTES", fmt.Sprintf("the bytes of audit records this node keeps, a `SIZE` (bytes, or 512MiB, 4GiB); past it the oldest whole segments of %d records are deleted and GET /audit starts after them (X-Ron-Audit-Base); 0 or unset: %s; at least %s",
 		audit.SegmentRecords, formatByteSize(audit.RetainBytesDefault), formatByteSize(audit.RetainBytesMin)), func(c *Config) *int64 { return &c.AuditRetainBytes }),
 	{"audit-object-writes", "RON_AUDIT_OBJECT_WRITES", "record every committed PUT /o in the audit log (object_write: tenant, token, address, size, new or already stored), so an operator finds what a tenant stored; costs a storage Has and an audit append per new object (repeated writes of stored bytes are recorded once per tenant and address, and paced). Default false. Turn it on only once this node will not be rolled back to 6db240a or an earlier build: those read an object_write record as a break and erase up to 1024 records after it or stop the audit log, and turning it off again does not remove the records already written (README, Upgrades)", kindBool, func(c *Config, v string) error {
@@ -251,6 +280,99 @@ var settings = []setting{
 	}},
 	{"audit-retain-age", "RON_AUDIT_RETAIN_AGE", fmt.Sprintf("drop audit segments whose newest record is older than this `DURATION` (720h; at least %v); unset or 0: no age bound, only --audit-retain-bytes", auditRetainAgeMin), kindPlain, str(func(c *Config) *string { return &c.AuditRetainAge })},
 	sizeOption("memory-max", "RON_MEMORY_MAX", "a micronode's memory budget, a `SIZE` (bytes, or 512MiB, 2GiB, 4GB): writes that do not fit are refused (507); 0 disables; default 1GiB", func(c *Config) *int64 { return &c.MemoryMax }),
+}
+
+// intOption is a setting holding a whole number of what (requests,
+// writes); its range is checked by validate.
+func intOption(flag, env, usage, what string, field func(*Config) *int) setting {
+	return setting{flag, env, usage, kindPlain, func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number of %s", v, what)
+		}
+		*field(c) = n
+		return nil
+	}}
+}
+
+// Bounds of the admission settings. admissionInflightCap is the
+// gateway's connection cap (gateway.ConnsMaxDefault): an HTTP/1
+// connection carries one request at a time, so more slots than that
+// could never fill. admissionQueueCap is 64 times the default queue: a
+// waiter costs a goroutine and its connection, and a queue that deep
+// already waits far longer than --queue-wait-max allows. The wait is at
+// least queueWaitMin (a shorter one refuses what a slot freeing a
+// moment later would have served) and at most queueWaitCap (a client
+// waiting longer holds its connection while it has most likely given up).
+const (
+	admissionInflightCap = gateway.ConnsMaxDefault
+	admissionQueueCap    = 64 * admission.QueueDepthMaxDefault
+	queueWaitMin         = 10 * time.Millisecond
+	queueWaitCap         = time.Minute
+)
+
+// admission is the gate's configuration from the settings (zero fields:
+// the gate's defaults).
+func (c Config) admission() (admission.Config, error) {
+	wait, err := c.queueWaitMax()
+	if err != nil {
+		return admission.Config{}, err
+	}
+	return admission.Config{AnonymousRate: c.AnonymousReadRate, InflightMax: c.InflightMax, ReadHeadroom: c.ReadHeadroom,
+		QueueDepthMax: c.QueueDepthMax, QueueWaitMax: wait, WritesPerTenantMax: c.WritesPerTenantMax,
+		QueuedWritesPerTenantMax: c.QueuedWritesPerTenantMax}, nil
+}
+
+// queueWaitMax is QueueWaitMax parsed (0: the gate's default).
+func (c Config) queueWaitMax() (time.Duration, error) {
+	if c.QueueWaitMax == "" || c.QueueWaitMax == "0" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(c.QueueWaitMax)
+	switch {
+	case err != nil:
+		return 0, badSetting("queue_wait_max", "%q is not a duration (e.g. 2s, 500ms)", c.QueueWaitMax)
+	case d < queueWaitMin || d > queueWaitCap:
+		return 0, badSetting("queue_wait_max", "%v is outside %v..%v (0 or unset takes the default, %v)", d, queueWaitMin, queueWaitCap, admission.QueueWaitMaxDefault)
+	}
+	return d, nil
+}
+
+// checkAdmission checks the admission settings, each against the gate's
+// value of the others (a default where unset): no zero or negative slot
+// count, no headroom that leaves writes no slot, no tenant share larger
+// than the whole it is a share of.
+func (c Config) checkAdmission() error {
+	if _, err := c.admission(); err != nil {
+		return err
+	}
+	if c.InflightMax < 0 || c.InflightMax > admissionInflightCap {
+		return badSetting("inflight_max", "%d is outside 1..%d, the gateway's connection cap (0 takes the default, %d)",
+			c.InflightMax, admissionInflightCap, admission.InflightMaxDefault)
+	}
+	inflight := admission.Config{InflightMax: c.InflightMax}.WithDefaults().InflightMax
+	if c.ReadHeadroom < 0 || c.ReadHeadroom >= inflight {
+		return badSetting("read_headroom", "%d is outside 1..%d, below inflight_max %d so writes keep a slot (0 takes the default, %d or a quarter of inflight_max)",
+			c.ReadHeadroom, inflight-1, inflight, admission.ReadHeadroomDefault)
+	}
+	if c.QueueDepthMax < 0 || c.QueueDepthMax > admissionQueueCap {
+		return badSetting("queue_depth_max", "%d is outside 1..%d (0 takes the default, %d)", c.QueueDepthMax, admissionQueueCap, admission.QueueDepthMaxDefault)
+	}
+	gate := admission.Config{InflightMax: c.InflightMax, ReadHeadroom: c.ReadHeadroom, QueueDepthMax: c.QueueDepthMax}.WithDefaults()
+	writeSlots := gate.InflightMax - gate.ReadHeadroom
+	if c.WritesPerTenantMax < 0 || c.WritesPerTenantMax > writeSlots {
+		return badSetting("writes_per_tenant_max", "%d is outside 1..%d, the write slots (inflight_max %d less read_headroom %d; 0 takes a quarter of them, %d)",
+			c.WritesPerTenantMax, writeSlots, gate.InflightMax, gate.ReadHeadroom, gate.WritesPerTenantMax)
+	}
+	if c.QueuedWritesPerTenantMax < 0 || c.QueuedWritesPerTenantMax > gate.QueueDepthMax {
+		return badSetting("queued_writes_per_tenant_max", "%d is outside 1..%d, queue_depth_max (0 takes a quarter of it, %d)",
+			c.QueuedWritesPerTenantMax, gate.QueueDepthMax, gate.QueuedWritesPerTenantMax)
+	}
+	if c.RequestsPerSource < 0 || c.RequestsPerSource > gate.InflightMax {
+		return badSetting("requests_per_source", "%d is outside 1..%d, the gateway's in-flight cap (0 takes the default, %d)",
+			c.RequestsPerSource, gate.InflightMax, max(1, gate.InflightMax/4))
+	}
+	return nil
 }
 
 // auditRetainAgeMin is the least audit_retain_age: the audit trail of an
@@ -806,9 +928,8 @@ func (c Config) validate() error {
 		return badSetting("names_per_tenant", "%d is outside 1..%d, the names the registry holds (default %d)",
 			c.NamesPerTenant, registry.NamesMax, gateway.NamesPerTenantDefault)
 	}
-	if c.RequestsPerSource < 0 || c.RequestsPerSource > gateway.InflightMaxDefault {
-		return badSetting("requests_per_source", "%d is outside 1..%d, the gateway's in-flight cap (0 takes the default, %d)",
-			c.RequestsPerSource, gateway.InflightMaxDefault, gateway.InflightMaxDefault/4)
+	if err := c.checkAdmission(); err != nil { // requests_per_source too: it is bounded by inflight_max
+		return err
 	}
 	if c.ReadAheadBytes < 0 || c.ReadAheadBytes > 0 && c.ReadAheadBytes < gateway.ReadAheadBytesMin {
 		return badSetting("read_ahead_bytes", "%s is below the smallest budget, %s (one chunk of the largest size; 0 takes the default)",

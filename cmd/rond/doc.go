@@ -172,6 +172,30 @@
 // OVER_QUOTA with Retry-After, and they still pass the in-flight cap and
 // its read headroom like every request.
 //
+// The admission gate's limits (core/admission's doc) are settings too;
+// 0 or unset keeps the gate's default, so a node that sets none admits as
+// before. inflight_max / RON_INFLIGHT_MAX / --inflight-max: the requests
+// running at once (256; 1..4096, the connection cap). read_headroom /
+// RON_READ_HEADROOM / --read-headroom: the slots of it only reads take
+// (64, at most a quarter of inflight_max; below inflight_max, so writes
+// keep a slot). queue_depth_max / RON_QUEUE_DEPTH_MAX / --queue-depth-max:
+// the requests waiting for a slot, all tenants (1024; at most 65536);
+// one more is 503 OVERLOADED. queue_wait_max / RON_QUEUE_WAIT_MAX /
+// --queue-wait-max: the longest wait, a duration (2s; 10ms..1m); past it
+// 503 OVERLOADED. writes_per_tenant_max / RON_WRITES_PER_TENANT_MAX /
+// --writes-per-tenant-max: the writes one tenant runs at once (a quarter
+// of the write slots, inflight_max less read_headroom: 48; at most all
+// of them). queued_writes_per_tenant_max /
+// RON_QUEUED_WRITES_PER_TENANT_MAX / --queued-writes-per-tenant-max: the
+// writes one tenant has waiting (a quarter of queue_depth_max: 256; at
+// most queue_depth_max); one more is 429 OVER_QUOTA (tenant_writes).
+// Each is checked against the gate's value of the others (a default
+// where unset), and requests_per_source against inflight_max: a value out
+// of range stops the start with exit status 2 and a message naming the
+// setting. Derived bounds follow inflight_max: requests_per_source's
+// default (a quarter), the streamed-GET slots (a half) and a source's
+// share of the read-ahead budget.
+//
 // read_ahead_bytes / RON_READ_AHEAD_BYTES / --read-ahead-bytes bounds the
 // chunks that all streamed GETs together read ahead of their clients
 // (io/gateway's read-ahead budget): 0 or unset takes 256MiB, or a quarter
@@ -184,8 +208,8 @@
 // bounds the requests one source address (the connection's remote IP)
 // may have in flight at once, waiting for admission or running, a
 // streamed GET until its last byte: 0 or unset takes 64, a quarter of
-// the gateway's in-flight cap of 256, so one address holding idle
-// streams cannot take every admission slot; a set value is 1..256. One
+// the gateway's in-flight cap (inflight_max, 256), so one address holding idle
+// streams cannot take every admission slot; a set value is 1..inflight_max. One
 // more is refused with 429 OVER_QUOTA, Retry-After and reason
 // source_inflight (omnigate_shed_total{reason="source_inflight"}). A
 // reverse proxy or load balancer in front of rond connects from one

@@ -230,7 +230,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	} else {
 		log.Info("rond: audit_object_writes off (the default): PUT /o is not audited; turn it on (audit_object_writes: true, --audit-object-writes, RON_AUDIT_OBJECT_WRITES=true) once this node will not be rolled back to 6db240a or an earlier build")
 	}
-	gwConfig.Admission.AnonymousRate = cfg.AnonymousReadRate
+	gate, err := cfg.admission() // validated by loadConfig: cannot fail here
+	if err != nil {
+		n.close(log)
+		return err
+	}
+	gwConfig.Admission = gate
 	if cfg.DataDir == "" && cfg.MemoryMax > 0 { // a micronode keeps its objects in its heap
 		gwConfig.MemoryBytesMax = cfg.MemoryMax
 		debug.SetMemoryLimit(cfg.MemoryMax)

@@ -491,7 +491,15 @@
 // under a refusal with Connection: close and a body whose client waits
 // for 100 Continue: that one is refused unread, with no 100 Continue,
 // and its connection closed (a declared size over a route's cap, 413 up
-// front on PUT /o and the JSON routes, is such a refusal). A response
+// front on PUT /o and the JSON routes, is such a refusal). Such a refusal
+// of a body its client sends without waiting (no Expect: 100-continue)
+// is flushed once the handler returned, its admission and per-source
+// slots released, and then at most 4 MiB of the body is read and
+// discarded for at most 2 s (bodyGuard.drainRefused), the connection
+// still counted against ConnLimits, before it closes: closed with the
+// body unread, the node's kernel resets the connection under the
+// client's write, and a client that gives up on a failed write never
+// reads the refusal. A response
 // that closes its connection with the body not read to its end gives
 // net/http's own drain after it a read deadline (1 s; none for a body
 // waiting on 100 Continue), so a client that declared a body and sends

@@ -521,17 +521,21 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The body guard comes first: preflight's refusals settle the body
 	// like any other response (a chunked one closes the connection).
 	w = g.limitBody(w, r)
-	if !g.preflight(w, r) {
-		return
-	}
-	if addr, ok := objectPath(r); ok {
+	switch addr, ok := objectPath(r); {
+	case !g.preflight(w, r):
+	case ok:
 		// The address travels in the request (pathAddr): SetPathValue
 		// would allocate a map for it on every request.
 		r.Pattern = objectPattern
 		g.serveRoute(w, r, addr, g.objectRoute)
-		return
+	default:
+		g.mux.ServeHTTP(w, r)
 	}
-	g.mux.ServeHTTP(w, r)
+	// After the handler, whose admission slot is then released (not on
+	// a panic: an aborted response reads nothing more): a refusal that
+	// closes the connection reads a bounded part of the body it did not
+	// want, so that its client reads the refusal.
+	drainRefused(w)
 }
 
 // GET /o/{addr}'s pattern and route, which ServeHTTP serves without the

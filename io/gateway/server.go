@@ -272,7 +272,7 @@ func (g *Gateway) limitBody(w http.ResponseWriter, r *http.Request) http.Respons
 	}
 	b := &rateBody{body: r.Body, rc: http.NewResponseController(w), limits: g.cfg.BodyLimits.withDefaults(),
 		start: time.Now(), onSlow: func() { g.cfg.Metrics.Add(MetricShed, ShedSlowBody, 1) }, budget: -1,
-		expectContinue: expectsContinue(r), chunked: r.ProtoMajor == 1 && len(r.TransferEncoding) > 0}
+		expectContinue: expectsContinue(r), chunked: r.ProtoMajor == 1 && len(r.TransferEncoding) > 0, http1: r.ProtoMajor == 1}
 	if r.Method == http.MethodPut || r.Method == http.MethodPost {
 		b.budget = g.memoryBudget() // a body without Content-Length stops at it (413)
 	}
@@ -289,6 +289,23 @@ const (
 	// drainBytesMax is net/http's own bound on such a read (256 KiB): a
 	// body with more left closes the connection instead.
 	drainBytesMax = 256 << 10
+	// refusedDrainBytesMax bounds what is read and discarded of a body
+	// after a refusal that closes its connection (bodyGuard.drainRefused).
+	// 4 MiB covers what a client can have in flight towards the node when
+	// the refusal reaches it: Linux's largest autotuned send buffer
+	// (tcp_wmem's default maximum, 4 MiB) and the node's unread receive
+	// buffer (which does not grow while nothing is read). A client that
+	// writes its whole body before it reads can so finish writing what
+	// it had queued and read the answer; closing with those bytes unread
+	// makes the node's kernel reset the connection, and the client loses
+	// the answer with its unsent bytes.
+	refusedDrainBytesMax = 4 << 20
+	// refusedDrainTimeout bounds that drain in time: 2 s is 128 KiB at
+	// BodyRateMinDefault, a fifth of ReadHeaderTimeoutDefault (what a
+	// connection may already hold the node for before any request), and
+	// the connection stays counted against ConnLimits meanwhile; the
+	// request's admission slot and per-source slot are released before it.
+	refusedDrainTimeout = 2 * time.Second
 )
 
 // rateBody is a request body with a read deadline set before each read:
@@ -315,6 +332,10 @@ type rateBody struct {
 	// chunked: the body came with Transfer-Encoding chunked over HTTP/1,
 	// and its response closes the connection (see bodyGuard.settle).
 	chunked bool
+	// http1: the request came over HTTP/1, whose connection a refusal
+	// closes (bodyGuard.drainRefused; HTTP/2 resets a stream, and its
+	// body reads take no deadline).
+	http1 bool
 	// interrupted is set by interrupt, from another goroutine: the
 	// pending read and every later one fail with errBodyInterrupted.
 	interrupted atomic.Bool
@@ -477,6 +498,45 @@ func (w *bodyGuard) settle() {
 			b.drainBy = time.Now().Add(drainTimeout)
 		}
 		_ = b.rc.SetReadDeadline(b.drainBy)
+	}
+}
+
+// drainRefused runs after the handler returned (its admission slot and
+// per-source slot released): a response that closes its connection with
+// a declared or chunked body unread (a refusal: 413 for a declared size
+// over a route's cap, 429, 503, ...) is flushed, then up to
+// refusedDrainBytesMax of the body is read and discarded for at most
+// refusedDrainTimeout, and only then does net/http close the connection.
+// Left to itself net/http reads none of a declared body of more than 256
+// KiB, half-closes and closes 500 ms later: a client still writing the
+// body (one without Expect: 100-continue) then has its connection reset,
+// often before it read the refusal. A body its client holds back for 100
+// Continue is not read (nothing of it is in flight), nor one already cut
+// off (slow, interrupted) or read to its end, nor an HTTP/2 body (a
+// refusal resets its stream, not the connection, and SetReadDeadline
+// does not bound its reads). net/http's own bounded read
+// and delayed close still follow a drain that did not reach the end.
+func (w *bodyGuard) drainRefused() {
+	b := w.body
+	if !b.http1 || !b.settled || b.eof || b.slowErr != nil || b.interrupted.Load() || w.Header().Get("Connection") != "close" {
+		return
+	}
+	if b.expectContinue && b.read == 0 {
+		return
+	}
+	if b.rc.Flush() != nil {
+		return // the client is gone, or the writer cannot flush
+	}
+	b.budget = -1 // read into io.Discard: no memory to budget
+	b.drainBy = time.Now().Add(refusedDrainTimeout)
+	_, _ = io.CopyN(io.Discard, b, refusedDrainBytesMax)
+}
+
+// drainRefused is bodyGuard.drainRefused when w is the writer limitBody
+// returned.
+func drainRefused(w http.ResponseWriter) {
+	if bg, ok := w.(*bodyGuard); ok {
+		bg.drainRefused()
 	}
 }
 
