@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -346,5 +347,34 @@ func TestAuditListPrintsVerifiedRecords(t *testing.T) {
 	})
 	if out, errOut, code := runCtl(t, "", "audit", "list", "--file", tampered); code != 1 || out != "" || !strings.Contains(errOut, "first bad record is seq 1") {
 		t.Fatalf("audit list of a tampered export: %d, printed %q, %s", code, out, errOut)
+	}
+}
+
+// TestTokenTTLZeroIsRefused: --ttl 0 (or 0s) used to mint a token that
+// never expires, while a negative --ttl was refused; omitting --ttl is the
+// way to ask for a permanent token.
+func TestTokenTTLZeroIsRefused(t *testing.T) {
+	key, _ := capKeyFile(t)
+	for _, ttl := range []string{"0", "0s", "-1m"} {
+		out, errOut, code := runCtl(t, "", "token", "issue", "--key", key, "--tenant", "acme", "--ops", "write", "--ttl", ttl)
+		if code != 2 || out != "" || !strings.Contains(errOut, "must be positive") || !strings.Contains(errOut, "omit --ttl") {
+			t.Fatalf("issue --ttl %s: exit %d, stdout %q, stderr %q", ttl, code, out, errOut)
+		}
+	}
+	tok, errOut, code := runCtl(t, "", "token", "issue", "--key", key, "--tenant", "acme", "--ops", "write")
+	if code != 0 {
+		t.Fatalf("issue without --ttl: exit %d: %s", code, errOut)
+	}
+	if decoded, err := auth.Decode(tok); err != nil || auth.Effective(decoded).Expiry != math.MaxInt64 {
+		t.Fatalf("issue without --ttl: %v, want a token that never expires", err)
+	}
+	for _, ttl := range []string{"0", "0s"} {
+		out, errOut, code := runCtl(t, tok+"\n", "token", "attenuate", "-", "--ttl", ttl)
+		if code != 2 || out != "" || !strings.Contains(errOut, "must be positive") {
+			t.Fatalf("attenuate --ttl %s: exit %d, stdout %q, stderr %q", ttl, code, out, errOut)
+		}
+	}
+	if _, errOut, code := runCtl(t, tok+"\n", "token", "attenuate", "-", "--ttl", "1m"); code != 0 {
+		t.Fatalf("attenuate --ttl 1m: exit %d: %s", code, errOut)
 	}
 }
