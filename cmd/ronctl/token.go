@@ -284,6 +284,18 @@ func caveatText(cv auth.Caveat) string {
 	return cv.Kind.String() + " " + strconv.Quote(cv.Text)
 }
 
+// displayText is a token's free-text base field (tenant, key id: anyone
+// can mint a token text with any bytes there) for a terminal: as is when
+// every character is printable (audit.go's printable), else quoted with
+// strconv.Quote, as caveat text is, so a newline, ESC or a bidi control
+// reaches the terminal as an escape, not as itself.
+func displayText(s string) string {
+	if strings.Map(printable, s) == s {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
 func (c *client) tokenInspect(text string) error {
 	tok, err := auth.Decode(text)
 	if err != nil {
@@ -298,7 +310,8 @@ func (c *client) tokenInspect(text string) error {
 		return json.NewEncoder(c.stdout).Encode(info)
 	}
 	w := c.stdout
-	fmt.Fprintf(w, "id         %s\ntenant     %s\nkey        %s v%d\nscope      %s\n", info.ID, info.Tenant, info.KeyID, info.KeyVersion, info.Scope)
+	fmt.Fprintf(w, "id         %s\ntenant     %s\nkey        %s v%d\nscope      %s\n", info.ID, displayText(info.Tenant),
+		displayText(info.KeyID), info.KeyVersion, info.Scope)
 	for i, cv := range info.Caveats {
 		fmt.Fprintf(w, "caveat %-3d %s\n", i+1, cv)
 	}

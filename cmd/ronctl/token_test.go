@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -376,5 +377,37 @@ func TestTokenTTLZeroIsRefused(t *testing.T) {
 	}
 	if _, errOut, code := runCtl(t, tok+"\n", "token", "attenuate", "-", "--ttl", "1m"); code != 0 {
 		t.Fatalf("attenuate --ttl 1m: exit %d: %s", code, errOut)
+	}
+}
+
+// TestTokenInspectEscapesTenant: the tenant and key id of a token are
+// free bytes anyone can mint into a token text; inspect printed them raw,
+// so a newline, ESC or a bidi override reached the terminal.
+func TestTokenInspectEscapesTenant(t *testing.T) {
+	key, _ := capKeyFile(t)
+	_, mk, err := keyfile.ReadCapKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tenant = "acme\nscope      admin\x1b[2J\u202eevil"
+	tok, err := auth.Mint(mk, tenant, auth.Ops(auth.OpRead), [auth.NonceBytes]byte{1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runCtl(t, "", "token", "inspect", tok.Encode())
+	if code != 0 {
+		t.Fatalf("inspect: exit %d: %s", code, errOut)
+	}
+	for _, bad := range []string{"\x1b", "\u202e", "\nscope      admin"} {
+		if strings.Contains(out, bad) {
+			t.Fatalf("inspect printed %q raw:\n%s", bad, out)
+		}
+	}
+	if want := "tenant     " + strconv.Quote(tenant) + "\n"; !strings.Contains(out+"\n", want) {
+		t.Fatalf("inspect output lacks %q:\n%s", want, out)
+	}
+	plain, _ := auth.Mint(mk, "acme", auth.Ops(auth.OpRead), [auth.NonceBytes]byte{2})
+	if out, _, _ := runCtl(t, "", "token", "inspect", plain.Encode()); !strings.Contains(out, "tenant     acme\n") {
+		t.Fatalf("a plain tenant is no longer shown as is:\n%s", out)
 	}
 }
