@@ -75,7 +75,8 @@ Commands:
                                   peers, object and name counts, flags (GET /status)
   key gen FILE                    create an owner key file (mode 0600)
   token issue --key FILE --tenant T --ops write,name [--prefix P] [--ttl 1h] [--max-bytes N]
-                                  mint a token with the node's cap key file. The delete op
+                                  mint a token with the node's cap key file; without --ttl
+                                  it never expires (--ttl 0 is refused). The delete op
                                   is node-wide: objects have no owner, so a delete token
                                   deletes anyone's objects; mint it only for admins, or
                                   narrowed with --prefix

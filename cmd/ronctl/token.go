@@ -26,6 +26,8 @@ type tokenFlags struct {
 	ttl                           time.Duration
 	maxBytes, bytes               uint64
 	maxBytesSet                   bool
+	// ttlSet tells --ttl 0 (refused) from no --ttl (no expiry caveat).
+	ttlSet bool
 	// capKeyFile and version are the flags of key rotate and retire
 	// (keys.go); token issue and verify take --cap-key-file for --key.
 	capKeyFile string
@@ -45,7 +47,11 @@ func (f *tokenFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.resource, "resource", "", "")
 	fs.StringVar(&f.file, "file", "", "")
 	fs.StringVar(&f.auditBase, "base", "", "")
-	fs.DurationVar(&f.ttl, "ttl", 0, "")
+	fs.Func("ttl", "", func(v string) error {
+		d, err := time.ParseDuration(v)
+		f.ttl, f.ttlSet = d, true
+		return err
+	})
 	fs.Uint64Var(&f.bytes, "bytes", 0, "")
 	fs.Func("max-bytes", "", func(v string) error {
 		n, err := strconv.ParseUint(v, 10, 64)
@@ -74,10 +80,12 @@ func (f *tokenFlags) caveats(now time.Time) ([]auth.Caveat, error) {
 		}
 		out = append(out, auth.AllowOps(ops...))
 	}
-	if f.ttl < 0 {
-		return nil, usageError{"--ttl must be positive"}
+	// --ttl 0 used to mint a token that never expires, which reads as
+	// "expires at once"; a permanent token is asked for by omitting --ttl.
+	if f.ttlSet && f.ttl <= 0 {
+		return nil, usageError{fmt.Sprintf("--ttl %v: must be positive (omit --ttl for a token that never expires)", f.ttl)}
 	}
-	if f.ttl > 0 {
+	if f.ttlSet {
 		out = append(out, auth.Expiry(env.Time(now.Add(f.ttl).UnixNano())))
 	}
 	if f.prefix != "" {
@@ -276,6 +284,18 @@ func caveatText(cv auth.Caveat) string {
 	return cv.Kind.String() + " " + strconv.Quote(cv.Text)
 }
 
+// displayText is a token's free-text base field (tenant, key id: anyone
+// can mint a token text with any bytes there) for a terminal: as is when
+// every character is printable (audit.go's printable), else quoted with
+// strconv.Quote, as caveat text is, so a newline, ESC or a bidi control
+// reaches the terminal as an escape, not as itself.
+func displayText(s string) string {
+	if strings.Map(printable, s) == s {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
 func (c *client) tokenInspect(text string) error {
 	tok, err := auth.Decode(text)
 	if err != nil {
@@ -290,7 +310,8 @@ func (c *client) tokenInspect(text string) error {
 		return json.NewEncoder(c.stdout).Encode(info)
 	}
 	w := c.stdout
-	fmt.Fprintf(w, "id         %s\ntenant     %s\nkey        %s v%d\nscope      %s\n", info.ID, info.Tenant, info.KeyID, info.KeyVersion, info.Scope)
+	fmt.Fprintf(w, "id         %s\ntenant     %s\nkey        %s v%d\nscope      %s\n", info.ID, displayText(info.Tenant),
+		displayText(info.KeyID), info.KeyVersion, info.Scope)
 	for i, cv := range info.Caveats {
 		fmt.Fprintf(w, "caveat %-3d %s\n", i+1, cv)
 	}

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -346,5 +348,66 @@ func TestAuditListPrintsVerifiedRecords(t *testing.T) {
 	})
 	if out, errOut, code := runCtl(t, "", "audit", "list", "--file", tampered); code != 1 || out != "" || !strings.Contains(errOut, "first bad record is seq 1") {
 		t.Fatalf("audit list of a tampered export: %d, printed %q, %s", code, out, errOut)
+	}
+}
+
+// TestTokenTTLZeroIsRefused: --ttl 0 (or 0s) used to mint a token that
+// never expires, while a negative --ttl was refused; omitting --ttl is the
+// way to ask for a permanent token.
+func TestTokenTTLZeroIsRefused(t *testing.T) {
+	key, _ := capKeyFile(t)
+	for _, ttl := range []string{"0", "0s", "-1m"} {
+		out, errOut, code := runCtl(t, "", "token", "issue", "--key", key, "--tenant", "acme", "--ops", "write", "--ttl", ttl)
+		if code != 2 || out != "" || !strings.Contains(errOut, "must be positive") || !strings.Contains(errOut, "omit --ttl") {
+			t.Fatalf("issue --ttl %s: exit %d, stdout %q, stderr %q", ttl, code, out, errOut)
+		}
+	}
+	tok, errOut, code := runCtl(t, "", "token", "issue", "--key", key, "--tenant", "acme", "--ops", "write")
+	if code != 0 {
+		t.Fatalf("issue without --ttl: exit %d: %s", code, errOut)
+	}
+	if decoded, err := auth.Decode(tok); err != nil || auth.Effective(decoded).Expiry != math.MaxInt64 {
+		t.Fatalf("issue without --ttl: %v, want a token that never expires", err)
+	}
+	for _, ttl := range []string{"0", "0s"} {
+		out, errOut, code := runCtl(t, tok+"\n", "token", "attenuate", "-", "--ttl", ttl)
+		if code != 2 || out != "" || !strings.Contains(errOut, "must be positive") {
+			t.Fatalf("attenuate --ttl %s: exit %d, stdout %q, stderr %q", ttl, code, out, errOut)
+		}
+	}
+	if _, errOut, code := runCtl(t, tok+"\n", "token", "attenuate", "-", "--ttl", "1m"); code != 0 {
+		t.Fatalf("attenuate --ttl 1m: exit %d: %s", code, errOut)
+	}
+}
+
+// TestTokenInspectEscapesTenant: the tenant and key id of a token are
+// free bytes anyone can mint into a token text; inspect printed them raw,
+// so a newline, ESC or a bidi override reached the terminal.
+func TestTokenInspectEscapesTenant(t *testing.T) {
+	key, _ := capKeyFile(t)
+	_, mk, err := keyfile.ReadCapKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tenant = "acme\nscope      admin\x1b[2J\u202eevil"
+	tok, err := auth.Mint(mk, tenant, auth.Ops(auth.OpRead), [auth.NonceBytes]byte{1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runCtl(t, "", "token", "inspect", tok.Encode())
+	if code != 0 {
+		t.Fatalf("inspect: exit %d: %s", code, errOut)
+	}
+	for _, bad := range []string{"\x1b", "\u202e", "\nscope      admin"} {
+		if strings.Contains(out, bad) {
+			t.Fatalf("inspect printed %q raw:\n%s", bad, out)
+		}
+	}
+	if want := "tenant     " + strconv.Quote(tenant) + "\n"; !strings.Contains(out+"\n", want) {
+		t.Fatalf("inspect output lacks %q:\n%s", want, out)
+	}
+	plain, _ := auth.Mint(mk, "acme", auth.Ops(auth.OpRead), [auth.NonceBytes]byte{2})
+	if out, _, _ := runCtl(t, "", "token", "inspect", plain.Encode()); !strings.Contains(out, "tenant     acme\n") {
+		t.Fatalf("a plain tenant is no longer shown as is:\n%s", out)
 	}
 }

@@ -68,7 +68,7 @@
 // nothing): a member flooding records over its quota costs a map lookup
 // per record, not an ed25519 verification. Failures are dropped and counted in
 // dht_rejects_total{reason} (expired, expiry_too_far, wrong_provider_id,
-// bad_signature). Provide looks up the K closest to the address and sends
+// weak_key: a small-order key anyone can sign for, bad_signature). Provide looks up the K closest to the address and sends
 // PROVIDE to each; Stored counts acknowledgements. The provider republishes
 // every RepublishInterval (< ProviderTTL), so a record outlives its TTL
 // only while its provider lives.

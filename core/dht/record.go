@@ -35,6 +35,9 @@ const (
 	ReasonBadSignature    = "bad_signature"
 	ReasonExpired         = "expired"
 	ReasonExpiryTooFar    = "expiry_too_far"
+	// ReasonWeakKey: a small-order or non-canonical public key
+	// (proto.CheckPublicKey), under which anyone can forge the signature.
+	ReasonWeakKey = "weak_key"
 )
 
 // ErrBadRecord is wrapped by every provider record verification failure.
@@ -66,8 +69,8 @@ func NewProviderRecord(key ed25519.PrivateKey, addr proto.Addr, expiry env.Time)
 }
 
 // Verify checks r at time now: unexpired, expiry no further than
-// ttl+ExpirySkewMax ahead, public key matching the provider id, and a valid
-// signature. Cheap checks run first so forged floods cost little.
+// ttl+ExpirySkewMax ahead, public key matching the provider id and not of
+// small order, and a valid signature. Cheap checks run first so forged floods cost little.
 func (r *ProviderRecord) Verify(now env.Time, ttl time.Duration) error {
 	if !now.Before(r.Expiry) {
 		return &RecordError{Reason: ReasonExpired}
@@ -77,6 +80,9 @@ func (r *ProviderRecord) Verify(now env.Time, ttl time.Duration) error {
 	}
 	if proto.NodeIDFromPublicKey(r.PublicKey[:]) != r.Provider {
 		return &RecordError{Reason: ReasonWrongProviderID}
+	}
+	if proto.CheckPublicKey(r.PublicKey[:]) != nil {
+		return &RecordError{Reason: ReasonWeakKey}
 	}
 	if !ed25519.Verify(r.PublicKey[:], r.SigningBytes(), r.Signature[:]) {
 		return &RecordError{Reason: ReasonBadSignature}

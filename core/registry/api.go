@@ -89,6 +89,8 @@ func resultErr(o *op, c code, rec Record) error {
 	switch {
 	case c == codeTooLarge && o.kind == opClaim:
 		return ErrRegistryFull
+	case c == codeBadSignature && o.kind == opClaim: // a claim has no signature: its owner key was refused
+		return fmt.Errorf("%w: the owner key is not a usable ed25519 public key (wrong size, small order or non-canonical)", ErrBadSignature)
 	case c == codeStaleSeq && o.kind == opSet && o.seq > rec.Seq+1:
 		return &SeqAheadError{Seq: o.seq, Current: rec.Seq}
 	case c == codeStaleSeq && o.kind == opSet:

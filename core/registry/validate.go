@@ -41,7 +41,11 @@ func checkRequestSig(body any, sigs *SignatureCache, verify bool) (op, code, str
 	switch b := body.(type) {
 	case Claim:
 		o = op{kind: opClaim, name: b.Name, tenant: TenantDigest(b.Tenant), quota: b.Quota}
-		if len(b.Owner) != ed25519.PublicKeySize {
+		// A small-order owner key would let anyone sign the name's Sets
+		// (proto.CheckPublicKey). Checked at ingress only, where the key
+		// is first accepted: a Set needs a claimed owner, and an entry
+		// already in a log applies as it always did.
+		if len(b.Owner) != ed25519.PublicKeySize || proto.CheckPublicKey(b.Owner) != nil {
 			return o, codeBadSignature, reasonBadKey
 		}
 		copy(o.owner[:], b.Owner)

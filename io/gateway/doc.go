@@ -284,15 +284,15 @@
 //
 // POST /tokens/revoke {"token": "..."} or {"id": "<64 hex>"} needs a token
 // allowing admin on RevokeResource ("tokens"). The gateway derives the
-// token id and its expiry (auth.Effective; an id alone: never), signs a
+// token id, with no expiry (revokeTarget says why), signs a
 // registry.Revoke with Config.AdminKey and answers 200 once the registry
 // committed it, 503 UNKNOWN_OUTCOME (retryable: a revoke is idempotent)
 // when its outcome is unknown, 403 when the registry does not list the
 // admin key, 501 when the node has no admin key (no registry). The revoke
 // is audited as token_revoke with the revoked id as subject. The id names
 // the token and every token attenuated from it, so an attenuated token
-// revokes them all, but the entry is kept only until the presented
-// token's expiry: revoke the longest-lived copy (or the id) to be sure.
+// revokes them all, for good: the entry is never pruned, since no copy's
+// expiry bounds how long the others (and the minted token) are valid.
 //
 // Streaming bodies (stream.go): no PUT or GET holds a whole large object.
 // PUT /o opens a storage upload session, reads the body in pieces of

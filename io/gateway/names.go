@@ -143,14 +143,18 @@ func (g *Gateway) claimName(req *request) *apiError {
 		return e
 	}
 	var body ClaimBody
-	if e := readJSON(req, &body, NameBodyBytesMax); e != nil {
+	// The body (at most NameBodyBytesMax, 4 KiB, buffered before the
+	// token's grant is checked, as before) is authorized by its length
+	// as read, which a chunked request does not declare.
+	n, e := readJSONLen(req, &body, NameBodyBytesMax)
+	if e != nil {
 		return e
 	}
 	owner, e := publicKey(body.Owner)
 	if e != nil {
 		return e
 	}
-	if e := g.authorize(req, auth.OpName, name, uint64(req.r.ContentLength)); e != nil {
+	if e := g.authorize(req, auth.OpName, name, uint64(n)); e != nil {
 		return e
 	}
 	exempt := g.names.exemptToken(req.tenant, req.token)
@@ -254,7 +258,11 @@ func (g *Gateway) setName(req *request) *apiError {
 		return e
 	}
 	var body SetBody
-	if e := readJSON(req, &body, NameBodyBytesMax); e != nil {
+	// The body (at most NameBodyBytesMax, 4 KiB, buffered before the
+	// token's grant is checked, as before) is authorized by its length
+	// as read, which a chunked request does not declare.
+	n, e := readJSONLen(req, &body, NameBodyBytesMax)
+	if e != nil {
 		return e
 	}
 	owner, e := publicKey(body.Owner)
@@ -269,7 +277,7 @@ func (g *Gateway) setName(req *request) *apiError {
 	if err != nil || len(sig) != ed25519.SignatureSize {
 		return errorf(http.StatusBadRequest, CodeBadRequest, "sig must be %d bytes of hex", ed25519.SignatureSize)
 	}
-	if e := g.authorize(req, auth.OpName, name, uint64(req.r.ContentLength)); e != nil {
+	if e := g.authorize(req, auth.OpName, name, uint64(n)); e != nil {
 		return e
 	}
 	set := registry.Set{Name: name, Target: target, Seq: body.Seq, Owner: owner, Sig: sig}
@@ -289,24 +297,36 @@ func (g *Gateway) setName(req *request) *apiError {
 // body, strictly: unknown fields, trailing data and oversize bodies are
 // errors with the matching status.
 func readJSON(req *request, v any, limit int64) *apiError {
+	_, e := readJSONLen(req, v, limit)
+	return e
+}
+
+// readJSONLen is readJSON, also returning the body's length: the size a
+// caller authorizes against a max_bytes caveat. Content-Length is -1 for a
+// chunked body, which uint64 turns into 2^64-1 (every max_bytes caveat
+// refused it); the body, at most limit bytes, is read whole instead.
+func readJSONLen(req *request, v any, limit int64) (int64, *apiError) {
 	if req.r.ContentLength > limit { // declared: refused before a byte (or a 100 Continue) goes
 		req.w.Header().Set("Connection", "close")
-		return errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "body of %d bytes exceeds %d", req.r.ContentLength, limit)
+		return 0, errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "body of %d bytes exceeds %d", req.r.ContentLength, limit)
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(req.w, req.r.Body, limit))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	data, err := io.ReadAll(http.MaxBytesReader(req.w, req.r.Body, limit))
+	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "body exceeds %d bytes", limit)
+			return 0, errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "body exceeds %d bytes", limit)
 		}
-		return errorf(http.StatusBadRequest, CodeBadRequest, "body: %v", err)
+		return 0, errorf(http.StatusBadRequest, CodeBadRequest, "body: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return 0, errorf(http.StatusBadRequest, CodeBadRequest, "body: %v", err)
 	}
 	if dec.More() {
-		return errorf(http.StatusBadRequest, CodeBadRequest, "body: trailing data")
+		return 0, errorf(http.StatusBadRequest, CodeBadRequest, "body: trailing data")
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(req.r.Body, 1))
-	return nil
+	return int64(len(data)), nil
 }
 
 func publicKey(s string) (ed25519.PublicKey, *apiError) {

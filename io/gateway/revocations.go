@@ -245,8 +245,24 @@ func (g *Gateway) commitRevoke(req *request, rev registry.Revoke) *apiError {
 	return e
 }
 
-// revokeTarget derives the id and until of a revoke. A token's until is
-// its effective expiry; an id alone never expires.
+// revokeTarget derives the id and until of a revoke. The entry must last
+// as long as any token carrying the id can be valid, and for a token as
+// for an id alone that is forever (until = MaxInt64):
+//
+//   - the id hashes only the base (version, tenant, key id and version,
+//     scope, nonce: specs/capability-token.md, sections 2 and 5), which
+//     holds no expiry; expiry is only ever a caveat, outside the id;
+//   - the chain does not mark where the minted caveats end and a holder's
+//     attenuations begin, so the presented token's expiry (auth.Effective)
+//     bounds only that copy: revoking a 5 s attenuation of a 1 h token
+//     with until = its 5 s let the registry prune the entry 5 s + 90 s
+//     later, after which the 1 h parent (same id) was accepted again;
+//   - the minted token may have had no expiry at all, and a holder of the
+//     root key can mint the caveat-free base, so even the earliest expiry
+//     caveat of the presented token bounds nothing.
+//
+// The cost: a token's entry is never pruned and holds one of
+// registry.RevocationsMax slots for good, as revoke-by-id always did.
 func revokeTarget(body RevokeBody) (auth.TokenID, env.Time, *apiError) {
 	var id auth.TokenID
 	switch {
@@ -257,7 +273,7 @@ func revokeTarget(body RevokeBody) (auth.TokenID, env.Time, *apiError) {
 		if err != nil {
 			return id, 0, errorf(http.StatusBadRequest, CodeBadRequest, "token: %v", err)
 		}
-		return tok.ID(), auth.Effective(tok).Expiry, nil
+		return tok.ID(), math.MaxInt64, nil
 	}
 	b, err := hex.DecodeString(body.ID)
 	if err != nil || len(b) != len(id) {

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"log/slog"
+	"math"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -72,7 +73,7 @@ func (f *revokeFixture) revoke(body gateway.RevokeBody, token string) resp {
 }
 
 // TestRevokeDeniesTheTokenAndAudits: a committed revoke answers 200 with
-// the token's id and expiry; the token (and a narrowed copy) is then
+// the token's id and no expiry; the token (and a narrowed copy) is then
 // refused with 401 revoked, also by a gateway with a cold cache (so the
 // registry holds it, not just the revoking gateway's cache), while other
 // tokens keep working; the revoke is audited.
@@ -89,8 +90,8 @@ func TestRevokeDeniesTheTokenAndAudits(t *testing.T) {
 	}
 	tok, _ := auth.Decode(victim)
 	var ans gateway.RevokeAnswer
-	if err := json.Unmarshal(r.body, &ans); err != nil || ans.ID != tok.ID().String() || ans.UntilNs != int64(expiry) {
-		t.Fatalf("revoke answer %+v (%v), want id %s until %d", ans, err, tok.ID(), expiry)
+	if err := json.Unmarshal(r.body, &ans); err != nil || ans.ID != tok.ID().String() || ans.UntilNs != math.MaxInt64 || ans.Until != "" {
+		t.Fatalf("revoke answer %+v (%v), want id %s until never", ans, err, tok.ID())
 	}
 	narrowed, _ := tok.Attenuate(auth.MaxBytes(100))
 	for _, text := range []string{victim, narrowed.Encode()} {
@@ -108,6 +109,31 @@ func TestRevokeDeniesTheTokenAndAudits(t *testing.T) {
 	if last.Kind != audit.KindTokenRevoke || last.Subject != tok.ID().String() || !strings.HasPrefix(last.Actor, "token:") {
 		t.Fatalf("last audit record %+v, want token_revoke of %s", last, tok.ID())
 	}
+}
+
+// TestRevokeOfAShortLivedCopyKeepsTheParentRevoked: attenuated copies
+// share the minted token's id, so revoking a copy that expires in 5 s
+// revokes its 1 h parent too; the entry used to carry the copy's expiry,
+// and the registry prunes an entry RevocationRetainAfterExpiry after it,
+// so the parent came back 95 s later. The entry must not expire.
+func TestRevokeOfAShortLivedCopyKeepsTheParentRevoked(t *testing.T) {
+	f := newRevokeFixture(t)
+	parent := f.mintNonce(auth.Ops(auth.OpWrite), 5, auth.Expiry(env.Time(time.Now().Add(time.Hour).UnixNano())))
+	tok, _ := auth.Decode(parent)
+	child, err := tok.Attenuate(auth.Expiry(env.Time(time.Now().Add(5 * time.Second).UnixNano())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := f.revoke(gateway.RevokeBody{Token: child.Encode()}, f.root)
+	var ans gateway.RevokeAnswer
+	if err := json.Unmarshal(r.body, &ans); r.StatusCode != 200 || err != nil || ans.ID != tok.ID().String() {
+		t.Fatalf("revoke of the child: %d %s (%v)", r.StatusCode, r.body, err)
+	}
+	if ans.UntilNs != math.MaxInt64 || ans.Until != "" {
+		t.Fatalf("revoke of a 5 s child kept the entry until %d (%s): the 1 h parent would be accepted again once it is pruned", ans.UntilNs, ans.Until)
+	}
+	f.serve(f.rt, f.admin) // a cold cache asks the registry
+	wantReason(t, f.do("PUT", "/o", []byte("after"), withBearer(parent)), 401, gateway.CodeUnauthorized, string(auth.ReasonRevoked), "")
 }
 
 // TestRevokeByIDAndRequestErrors: an id alone is revoked for good; the
