@@ -633,6 +633,25 @@ func (r *Registry) observeSoftState(ss *raft.SoftState) {
 	if ss.Lead != raft.None {
 		r.leaderHint = int(ss.Lead - 1)
 		r.env.Metrics().Add(MetricLeaderChanges, "", 1)
+		r.retryOnLeader()
+	}
+}
+
+// retryOnLeader makes every pending op due at the next tick once this
+// replica learns of a new leader, as etcd retries its reads on a leader
+// change: an op accepted while there was no leader (raft dropped its
+// proposal or read) or forwarded to a leader that is gone otherwise waits
+// out its backoff, up to RetryBackoffMax plus jitter, after the leader is
+// known, and one accepted shortly before a partition heals ended
+// ErrUnavailable or ErrUnknownOutcome at OpTimeout although a leader was
+// reachable. The retry happens on the tick, not here, so no proposal is
+// made while a Ready is being taken. An op is retried at most once per
+// leader change beyond its own backoff, and a retried write is
+// de-duplicated by its origin as any retry is.
+func (r *Registry) retryOnLeader() {
+	now := r.env.Now()
+	for _, p := range r.pending {
+		p.nextTry = min(p.nextTry, now)
 	}
 }
 
