@@ -48,6 +48,10 @@ type pendingOp struct {
 	proposed bool
 	// checkTried: a conflict check (checkFirst) was started.
 	checkTried bool
+	// leaderless: last attempted on a replica that knew no leader (raft
+	// dropped the proposal or read); retryOnLeader retries it whenever a
+	// leader is learned.
+	leaderless bool
 }
 
 // checking reports whether p's read is a Set's conflict check
@@ -182,6 +186,7 @@ func (r *Registry) attempt(p *pendingOp) {
 	p.nextTry = now.Add(r.env.Rand().Jitter(p.backoff, RetryJitterFrac))
 	p.backoff = min(2*p.backoff, RetryBackoffMax)
 	from := origin{node: r.self, session: r.session, seq: p.seq}
+	p.leaderless = r.replica >= 0 && r.lead == raft.None
 	if r.replica < 0 {
 		target := p.target % len(r.cfg.Replicas)
 		p.target = target + 1

@@ -198,8 +198,11 @@
 // leader, or forwarded to one that is gone, does not wait out its backoff
 // (up to RetryBackoffMax plus jitter) once a leader is known, and one
 // accepted shortly before a partition heals is answered rather than
-// ending at OpTimeout. A non-replica learns leaders only from replies and
-// keeps its backoff.
+// ending at OpTimeout. Learning again the leader it knew before a spell
+// without one (a pre-candidate hearing from it again) is no change: only
+// the ops attempted while it knew no leader (raft dropped them) are made
+// due; those forwarded to that leader keep their backoff. A non-replica
+// learns leaders only from replies and keeps its backoff.
 //
 // registry_commit_latency_seconds times writes from acceptance to the
 // registry's answer (committed, or refused by the state); an op ended by

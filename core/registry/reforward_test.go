@@ -2,10 +2,12 @@ package registry
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/ron-network/ron/core/env"
+	"go.etcd.io/raft/v3"
 )
 
 // A replica that learns of a leader retries its pending ops at the next
@@ -86,4 +88,62 @@ func TestDeadlineEndedOpsAreCountedNotTimed(t *testing.T) {
 	if n := c.metric(f, MetricTimeouts, timeoutUnavailable); n != 1 {
 		t.Fatalf("%s{%s} = %v, want 1", MetricTimeouts, timeoutUnavailable, n)
 	}
+}
+
+// A follower that loses its leader for a while (a pre-candidate: its
+// election timer ran out while it was cut off) and then hears from the
+// same leader again has seen no leader change: it retries at once only
+// the ops raft dropped while it had no leader, not those it forwarded to
+// that leader, which keep their backoff (here the cut lost them; after a
+// stalled leader it has them). Retrying every pending op resent up to
+// PendingOpsMax writes, mostly ones the leader already had.
+func TestSameLeaderAgainRetriesOnlyLeaderlessOps(t *testing.T) {
+	c := newCluster(t, replicas3, 0, Config{})
+	l := c.leader(2 * time.Second)
+	f := (l + 1) % replicas3
+	c.run(100 * time.Millisecond)
+	c.isolate(f)
+	// Forwarded to the leader f still knows; the frames are cut.
+	alice := newOwner(1)
+	for k := range 6 {
+		c.submit(f, Claim{Name: fmt.Sprintf("fwd-%d.org", k), Owner: alice.pub})
+	}
+	reg := func() *Registry { return c.nodes[f].reg }
+	noLeader := func() bool { return reg().lead == raft.None }
+	if !c.c.RunUntil(3*time.Second, noLeader) {
+		t.Fatalf("isolated follower %d still knows a leader", f)
+	}
+	// Accepted now: raft drops it (no leader), so it is retried at once.
+	c.submit(f, Claim{Name: "dropped.org", Owner: alice.pub})
+	dropped := reg().pending[len(reg().pending)-1]
+	before := map[uint64]env.Time{}
+	for _, p := range reg().pending {
+		before[p.seq] = p.nextTry
+	}
+	c.heal()
+	if !c.c.RunUntil(2*time.Second, func() bool { return !noLeader() }) {
+		t.Fatalf("follower %d learned no leader after the heal", f)
+	}
+	learned := reg().env.Now()
+	if got := int(reg().lead) - 1; got != l {
+		t.Fatalf("follower %d learned leader %d, want the old one %d", f, got, l)
+	}
+	kept := 0
+	for _, p := range reg().pending {
+		was, ok := before[p.seq]
+		if p == dropped || !ok || was <= learned {
+			continue // attempted while the follower had no leader
+		}
+		if p.nextTry != was {
+			t.Errorf("op %d forwarded to the same leader: next try moved from %v to %v when it was learned again at %v", p.seq, was, p.nextTry, learned)
+		}
+		kept++
+	}
+	if kept == 0 {
+		t.Fatalf("no forwarded op was still waiting out its backoff at %v: the test proves nothing", learned)
+	}
+	if dropped.nextTry > learned && slices.Contains(reg().pending, dropped) {
+		t.Errorf("the op raft dropped while follower %d had no leader waits until %v, not retried when it learned one at %v", f, dropped.nextTry, learned)
+	}
+	c.awaitConverged(3 * time.Second)
 }

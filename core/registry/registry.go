@@ -86,6 +86,11 @@ type Registry struct {
 	pendingSnap *machine    // state of an inflight received snapshot
 	inflightOps int         // disk ops of the inflight Ready still outstanding
 	lead        uint64
+	// lastLead is the last leader this replica knew (None before the
+	// first): a leader learned again after a spell without one (a
+	// pre-candidate hearing from the same leader) is no leader change
+	// for retryOnLeader.
+	lastLead uint64
 	// leading: raft's last SoftState said this replica leads.
 	leading bool
 	// sentEarly: the inflight Ready's messages that promise no durable
@@ -633,7 +638,8 @@ func (r *Registry) observeSoftState(ss *raft.SoftState) {
 	if ss.Lead != raft.None {
 		r.leaderHint = int(ss.Lead - 1)
 		r.env.Metrics().Add(MetricLeaderChanges, "", 1)
-		r.retryOnLeader()
+		r.retryOnLeader(ss.Lead != r.lastLead)
+		r.lastLead = ss.Lead
 	}
 }
 
@@ -647,11 +653,21 @@ func (r *Registry) observeSoftState(ss *raft.SoftState) {
 // reachable. The retry happens on the tick, not here, so no proposal is
 // made while a Ready is being taken. An op is retried at most once per
 // leader change beyond its own backoff, and a retried write is
-// de-duplicated by its origin as any retry is.
-func (r *Registry) retryOnLeader() {
+// de-duplicated by its origin as any retry is. When the leader is the
+// one this replica knew before the spell without one (changed false: a
+// pre-candidate that hears from it again, as after a stalled leader),
+// only the ops last attempted without a leader are retried: those raft
+// dropped. The others were forwarded to or proposed through that leader,
+// which answers them if it got them; resending up to PendingOpsMax of
+// them at once would mostly repeat work. They keep their backoff, so one
+// whose forward a cut lost is retried within RetryBackoffMax (plus
+// jitter) of the leader coming back, as before retryOnLeader.
+func (r *Registry) retryOnLeader(changed bool) {
 	now := r.env.Now()
 	for _, p := range r.pending {
-		p.nextTry = min(p.nextTry, now)
+		if changed || p.leaderless {
+			p.nextTry = min(p.nextTry, now)
+		}
 	}
 }
 

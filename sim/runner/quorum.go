@@ -21,6 +21,37 @@ func noQuorumSpans(faults []sim.FaultRecord, replicas int, from, to time.Duratio
 	if replicas == 0 {
 		return nil
 	}
+	return spansWhere(faults, from, to, func(t time.Duration) bool {
+		return !slices.Contains(quorumSide(faults, replicas, replicas, t), true)
+	})
+}
+
+// apartSpans returns, for each of nodes nodes, the spans of [from, to) in
+// which it was down, paused or cut off (by the same modelled faults as
+// noQuorumSpans) from every majority of the registry replicas: a write
+// it took then could not commit until the fault ended, whatever the
+// registry does. Every node is apart inside the no-quorum spans. Unlike
+// noQuorumSpans it errs the other way on the cuts it does not model: the
+// nodes on either side of a one-way cut or a bridge (but the bridge
+// itself) are apart until the heal, since a follower that cannot reach
+// its leader one way strands its writes until then whatever it retries.
+func apartSpans(faults []sim.FaultRecord, replicas, nodes int, from, to time.Duration) [][]check.Span {
+	if replicas == 0 {
+		return nil
+	}
+	apart := make([][]check.Span, nodes)
+	for i := range apart {
+		apart[i] = spansWhere(faults, from, to, func(t time.Duration) bool {
+			return !quorumSide(faults, replicas, nodes, t)[i] || halfCut(faults, nodes, t)[i]
+		})
+	}
+	return apart
+}
+
+// spansWhere returns the spans of [from, to) in which cond holds, cond
+// being evaluated where the fault log can change it (a fault, the end of
+// a pause) and taken as constant until the next such point.
+func spansWhere(faults []sim.FaultRecord, from, to time.Duration, cond func(time.Duration) bool) []check.Span {
 	points := []time.Duration{from}
 	for _, f := range faults {
 		points = append(points, f.At)
@@ -39,7 +70,7 @@ func noQuorumSpans(faults []sim.FaultRecord, replicas int, from, to time.Duratio
 		if k+1 < len(points) {
 			end = min(points[k+1], to)
 		}
-		if hasQuorum(faults, replicas, t) {
+		if !cond(t) {
 			continue
 		}
 		if n := len(spans); n > 0 && spans[n-1].To == t {
@@ -51,34 +82,60 @@ func noQuorumSpans(faults []sim.FaultRecord, replicas int, from, to time.Duratio
 	return spans
 }
 
-// hasQuorum reports whether, with the faults applied up to and at t, some
-// set of a majority of the replicas is up, unpaused and on the same side
-// of every symmetric cut.
-func hasQuorum(faults []sim.FaultRecord, replicas int, t time.Duration) bool {
-	down := make([]bool, replicas)
-	var cuts [][]int32 // per cut, each replica's group
+// halfCut reports, for each of nodes nodes, whether at t it is on either
+// side of a one-way cut or of a bridge (not the bridge node) not healed
+// since.
+func halfCut(faults []sim.FaultRecord, nodes int, t time.Duration) []bool {
+	cut := make([]bool, nodes)
+	for _, f := range faults {
+		if f.At > t {
+			break
+		}
+		switch f.Kind {
+		case sim.FaultHeal:
+			clear(cut)
+		case sim.FaultCutOneWay, sim.FaultBridge:
+			for _, g := range f.Groups {
+				for _, i := range g {
+					if i >= 0 && i < nodes && (f.Kind != sim.FaultBridge || i != f.Node) {
+						cut[i] = true
+					}
+				}
+			}
+		}
+	}
+	return cut
+}
+
+// quorumSide reports, for each of nodes nodes (the first replicas of them
+// the replicas), whether with the faults applied up to and at t it is up,
+// unpaused and on the same side of every symmetric cut as a majority of
+// the replicas that are up and unpaused. All false: no quorum.
+func quorumSide(faults []sim.FaultRecord, replicas, nodes int, t time.Duration) []bool {
+	down := make([]bool, nodes)
+	var cuts [][]int32 // per cut, each node's group
 	for _, f := range faults {
 		if f.At > t {
 			break
 		}
 		switch f.Kind {
 		case sim.FaultCrash, sim.FaultRestart:
-			if f.Node < replicas {
+			if f.Node < nodes {
 				down[f.Node] = f.Kind == sim.FaultCrash
 			}
 		case sim.FaultHeal:
 			cuts = nil
 		case sim.FaultIsolate:
-			group := make([]int32, replicas)
-			if f.Node < replicas {
+			group := make([]int32, nodes)
+			if f.Node < nodes {
 				group[f.Node] = 1
 			}
 			cuts = append(cuts, group)
 		case sim.FaultPartition:
-			group := make([]int32, replicas)
+			group := make([]int32, nodes)
 			for g, members := range f.Groups {
 				for _, i := range members {
-					if i < replicas {
+					if i < nodes {
 						group[i] = int32(g + 1)
 					}
 				}
@@ -97,9 +154,10 @@ func hasQuorum(faults []sim.FaultRecord, replicas int, t time.Duration) bool {
 		}
 		return false
 	}
-	// Replicas on the same side of every cut share a side key.
+	// Nodes on the same side of every cut share a side key.
+	keys := make([]string, nodes)
 	sides := map[string]int{}
-	for i := range replicas {
+	for i := range nodes {
 		if down[i] || paused(i) {
 			continue
 		}
@@ -108,10 +166,14 @@ func hasQuorum(faults []sim.FaultRecord, replicas int, t time.Duration) bool {
 			g := group[i]
 			key = append(key, byte(g), byte(g>>8), byte(g>>16), byte(g>>24))
 		}
-		sides[string(key)]++
-		if sides[string(key)] >= replicas/2+1 {
-			return true
+		keys[i] = string(key)
+		if i < replicas {
+			sides[keys[i]]++
 		}
 	}
-	return false
+	with := make([]bool, nodes)
+	for i := range nodes {
+		with[i] = !down[i] && !paused(i) && sides[keys[i]] >= replicas/2+1
+	}
+	return with
 }

@@ -40,3 +40,39 @@ func TestNoQuorumSpans(t *testing.T) {
 		t.Fatalf("no replicas: %v", got)
 	}
 }
+
+// A node is apart from the quorum while it is down, paused or on a side
+// of a cut without a majority of the replicas, and every node is apart
+// while there is no quorum; a non-replica follows the side it is on. The
+// sides of a one-way cut or a bridge (not modelled) are apart till the heal.
+func TestApartSpans(t *testing.T) {
+	s := time.Second
+	faults := []sim.FaultRecord{
+		{At: 1 * s, Kind: sim.FaultIsolate, Node: 0},
+		{At: 2 * s, Kind: sim.FaultHeal, Node: -1},
+		{At: 3 * s, Kind: sim.FaultPartition, Node: -1, Groups: [][]int{{0, 1, 3}, {2}}}, // 3 with the majority
+		{At: 4 * s, Kind: sim.FaultHeal, Node: -1},
+		{At: 5 * s, Kind: sim.FaultPartition, Node: -1, Groups: [][]int{{0}, {1}, {2, 3}}}, // no majority
+		{At: 6 * s, Kind: sim.FaultHeal, Node: -1},
+		{At: 7 * s, Kind: sim.FaultPause, Node: 1, Duration: s},
+		{At: 8500 * time.Millisecond, Kind: sim.FaultCrash, Node: 3},
+		{At: 11 * s, Kind: sim.FaultCutOneWay, Node: -1, Groups: [][]int{{0}, {2}}}, // both sides apart
+		{At: 12 * s, Kind: sim.FaultBridge, Node: 1, Groups: [][]int{{0}, {2}}},     // not the bridge
+		{At: 13 * s, Kind: sim.FaultHeal, Node: -1},
+	}
+	got := apartSpans(faults, 3, 4, 0, 14*s)
+	want := [][]check.Span{
+		{{From: 1 * s, To: 2 * s}, {From: 5 * s, To: 6 * s}, {From: 11 * s, To: 13 * s}},
+		{{From: 5 * s, To: 6 * s}, {From: 7 * s, To: 8 * s}},
+		{{From: 3 * s, To: 4 * s}, {From: 5 * s, To: 6 * s}, {From: 11 * s, To: 13 * s}},
+		{{From: 5 * s, To: 6 * s}, {From: 8500 * time.Millisecond, To: 14 * s}},
+	}
+	for i := range want {
+		if !slices.Equal(got[i], want[i]) {
+			t.Errorf("node %d apart %v, want %v", i, got[i], want[i])
+		}
+	}
+	if got := apartSpans(faults, 0, 4, 0, 10*s); got != nil {
+		t.Fatalf("no replicas: %v", got)
+	}
+}
