@@ -309,6 +309,9 @@ func (r *Registry) fail(err error, corruption bool) {
 		r.env.Metrics().Add(MetricCorruption, "", 1)
 	}
 	r.env.Log().Error("registry: replica failed", "err", err)
+	if r.cfg.Failed != nil {
+		r.cfg.Failed(err, corruption)
+	}
 	for _, p := range slices.Clone(r.pending) {
 		if !p.sent {
 			r.complete(p, codeFailed, Record{})
