@@ -108,6 +108,7 @@ func worldOnly(cfg any) any {
 	switch c := cfg.(type) {
 	case registry.Config:
 		c.Bug, c.Signatures = registry.Bug{}, nil
+		c.Failed = nil // the simulator's observer of replica failures (quorum.go); nil in rond
 		// Both worlds list every node (rond's closed membership is the
 		// same three); the order is not the registry's business.
 		c.Members = slices.Clone(c.Members)

@@ -280,6 +280,11 @@ type Config struct {
 	// require a replica whatever Members says. Empty: any node may
 	// forward and pull (an open network; doc.go, "Membership").
 	Members []proto.NodeID
+	// Failed, when set, is called once when the replica moves to the
+	// failed state (doc.go, "Failure states"): from then on it neither
+	// votes nor steps raft until its node restarts it. The simulator
+	// uses it to leave a failed replica out of the quorum it models.
+	Failed func(err error, corruption bool)
 }
 
 // Defaults.

@@ -192,7 +192,27 @@
 // the replicas in order on every retry; replies carry the replier's leader.
 // Retries back off exponentially with env.Rand jitter until OpTimeout, then
 // the client gets ErrUnknownOutcome; ErrUnavailable only when the op was
-// never proposed or forwarded.
+// never proposed or forwarded. A replica that learns of a new leader makes
+// every pending op due at its next tick (retryOnLeader, as etcd retries
+// its reads on a leader change), so an op accepted while there was no
+// leader, or forwarded to one that is gone, does not wait out its backoff
+// (up to RetryBackoffMax plus jitter) once a leader is known, and one
+// accepted shortly before a partition heals is answered rather than
+// ending at OpTimeout. Learning again the leader it knew before a spell
+// without one (a pre-candidate hearing from it again) is no change: only
+// the ops attempted while it knew no leader (raft dropped them) are made
+// due; those forwarded to that leader keep their backoff. A non-replica
+// learns leaders only from replies and keeps its backoff.
+//
+// registry_commit_latency_seconds times writes from acceptance to the
+// registry's answer (committed, or refused by the state); an op ended by
+// its deadline is counted in registry_timeouts_total{outcome} instead
+// (unknown_outcome or unavailable). Its time is OpTimeout by
+// construction: observed, the ops a partition strands on its cut-off
+// side made the commit p99 the share of writes that timed out (over 1%
+// gave OpTimeout plus a tick, scenarios/partition.yaml's failing seeds),
+// not how fast the registry commits. Resolves ended so were never in
+// index_resolve_latency_seconds and are counted the same way.
 //
 // Retried writes are de-duplicated by the state machine by (origin node,
 // session, op number). Each session keeps at most SessionResultsMax

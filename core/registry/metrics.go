@@ -30,11 +30,23 @@ const (
 	// a tenant: exempt tokens, and any claim that went past the tenant
 	// quota (doc.go, "Tenant quota").
 	MetricClaimsUntenanted = "registry_claims_untenanted_total"
+	// MetricTimeouts counts the client ops this node ended at their
+	// OpTimeout deadline, by outcome (timeoutUnknown: sent at least
+	// once; timeoutUnavailable: never proposed, read or forwarded). Their
+	// time is OpTimeout by construction, so registry_commit_latency_seconds
+	// and index_resolve_latency_seconds leave them out.
+	MetricTimeouts = "registry_timeouts_total"
+)
+
+// MetricTimeouts labels.
+const (
+	timeoutUnknown     = "unknown_outcome"
+	timeoutUnavailable = "unavailable"
 )
 
 var _ = env.Declare(
 	env.MetricDef{Name: MetricResolveLatency, Kind: env.Histogram, Help: "Linearizable resolve latency at the node that accepted it.", Buckets: env.LatencyBuckets},
-	env.MetricDef{Name: MetricCommitLatency, Kind: env.Histogram, Help: "Registry write latency (accept to definite answer).", Buckets: env.LatencyBuckets},
+	env.MetricDef{Name: MetricCommitLatency, Kind: env.Histogram, Help: "Registry write latency (accept to an answer from the registry; ops ended by their deadline are in registry_timeouts_total).", Buckets: env.LatencyBuckets},
 	env.MetricDef{Name: MetricSnapshotAge, Kind: env.Gauge, Help: "Seconds since the replica's latest snapshot stopped covering its applied state."},
 	env.MetricDef{Name: MetricRejects, Kind: env.Counter, Help: "Registry operations or entries rejected, by reason.", Label: "reason"},
 	env.MetricDef{Name: MetricCorruption, Kind: env.Counter, Help: "Corrupt registry state detected (disk or snapshot)."},
@@ -44,6 +56,7 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricNames, Kind: env.Gauge, Help: "Names in the replica's applied state (ronctl status shows it)."},
 	env.MetricDef{Name: MetricUnconfirmed, Kind: env.Gauge, Help: "1 while this replica started with no raft state and does not vote yet (it waits for the others' state)."},
 	env.MetricDef{Name: MetricClaimsUntenanted, Kind: env.Counter, Help: "Names created at registry cluster version 3 or above by a Claim without a tenant (exempt tokens, or claims that bypassed the tenant quota: older gateways, a restarted gateway's first claims)."},
+	env.MetricDef{Name: MetricTimeouts, Kind: env.Counter, Help: "Registry client ops ended by their deadline instead of an answer, by outcome (unknown_outcome: sent; unavailable: never proposed or forwarded).", Label: "outcome"},
 	env.MetricDef{Name: MetricClusterVersion, Kind: env.Gauge, Help: "The registry cluster version (log entry format) this replica applied."},
 )
 

@@ -86,6 +86,11 @@ type Registry struct {
 	pendingSnap *machine    // state of an inflight received snapshot
 	inflightOps int         // disk ops of the inflight Ready still outstanding
 	lead        uint64
+	// lastLead is the last leader this replica knew (None before the
+	// first): a leader learned again after a spell without one (a
+	// pre-candidate hearing from the same leader) is no leader change
+	// for retryOnLeader.
+	lastLead uint64
 	// leading: raft's last SoftState said this replica leads.
 	leading bool
 	// sentEarly: the inflight Ready's messages that promise no durable
@@ -304,6 +309,9 @@ func (r *Registry) fail(err error, corruption bool) {
 		r.env.Metrics().Add(MetricCorruption, "", 1)
 	}
 	r.env.Log().Error("registry: replica failed", "err", err)
+	if r.cfg.Failed != nil {
+		r.cfg.Failed(err, corruption)
+	}
 	for _, p := range slices.Clone(r.pending) {
 		if !p.sent {
 			r.complete(p, codeFailed, Record{})
@@ -633,6 +641,36 @@ func (r *Registry) observeSoftState(ss *raft.SoftState) {
 	if ss.Lead != raft.None {
 		r.leaderHint = int(ss.Lead - 1)
 		r.env.Metrics().Add(MetricLeaderChanges, "", 1)
+		r.retryOnLeader(ss.Lead != r.lastLead)
+		r.lastLead = ss.Lead
+	}
+}
+
+// retryOnLeader makes every pending op due at the next tick once this
+// replica learns of a new leader, as etcd retries its reads on a leader
+// change: an op accepted while there was no leader (raft dropped its
+// proposal or read) or forwarded to a leader that is gone otherwise waits
+// out its backoff, up to RetryBackoffMax plus jitter, after the leader is
+// known, and one accepted shortly before a partition heals ended
+// ErrUnavailable or ErrUnknownOutcome at OpTimeout although a leader was
+// reachable. The retry happens on the tick, not here, so no proposal is
+// made while a Ready is being taken. An op is retried at most once per
+// leader change beyond its own backoff, and a retried write is
+// de-duplicated by its origin as any retry is. When the leader is the
+// one this replica knew before the spell without one (changed false: a
+// pre-candidate that hears from it again, as after a stalled leader),
+// only the ops last attempted without a leader are retried: those raft
+// dropped. The others were forwarded to or proposed through that leader,
+// which answers them if it got them; resending up to PendingOpsMax of
+// them at once would mostly repeat work. They keep their backoff, so one
+// whose forward a cut lost is retried within RetryBackoffMax (plus
+// jitter) of the leader coming back, as before retryOnLeader.
+func (r *Registry) retryOnLeader(changed bool) {
+	now := r.env.Now()
+	for _, p := range r.pending {
+		if changed || p.leaderless {
+			p.nextTry = min(p.nextTry, now)
+		}
 	}
 }
 

@@ -73,16 +73,16 @@ func TestWriteGapAndRegistryLatency(t *testing.T) {
 	if gap != 4*time.Second || at != 3*time.Second+time.Millisecond {
 		t.Fatalf("gap %v at %v", gap, at)
 	}
-	if r := RegistryLatency(h, 0, 10*time.Second, nil, 0.01, 100, 50*time.Millisecond, 5*time.Second); !r.OK {
+	if r := RegistryLatency(h, 0, 10*time.Second, nil, nil, 0, 0.01, 100, 50*time.Millisecond, 5*time.Second, 1); !r.OK {
 		t.Fatalf("%+v", r)
 	}
-	if r := RegistryLatency(h, 0, 10*time.Second, nil, 0.01, 100, 50*time.Millisecond, 3*time.Second); r.OK || !strings.Contains(r.Detail, "election bound") {
+	if r := RegistryLatency(h, 0, 10*time.Second, nil, nil, 0, 0.01, 100, 50*time.Millisecond, 3*time.Second, 1); r.OK || !strings.Contains(r.Detail, "election bound") {
 		t.Fatalf("%+v", r)
 	}
-	if r := RegistryLatency(h, 0, 10*time.Second, nil, 0.2, 100, 50*time.Millisecond, 5*time.Second); r.OK || !strings.Contains(r.Detail, "commit p99 over budget") {
+	if r := RegistryLatency(h, 0, 10*time.Second, nil, nil, 0, 0.2, 100, 50*time.Millisecond, 5*time.Second, 1); r.OK || !strings.Contains(r.Detail, "commit p99 over budget") {
 		t.Fatalf("%+v", r)
 	}
-	if r := RegistryLatency(h, 0, 10*time.Second, nil, 0, 0, 50*time.Millisecond, 5*time.Second); r.OK {
+	if r := RegistryLatency(h, 0, 10*time.Second, nil, nil, 0, 0, 0, 50*time.Millisecond, 5*time.Second, 1); r.OK {
 		t.Fatalf("%+v", r)
 	}
 	// Time without a quorum is not failover time: 3.5 s of the 4 s gap
@@ -92,8 +92,46 @@ func TestWriteGapAndRegistryLatency(t *testing.T) {
 	if gap, at := WriteGap(h, 0, 10*time.Second, noQuorum); gap != 2*time.Second-time.Millisecond || at != 8*time.Second+time.Millisecond {
 		t.Fatalf("with no quorum from 3.5 s to 7 s: gap %v at %v", gap, at)
 	}
-	if r := RegistryLatency(h, 0, 10*time.Second, noQuorum, 0.01, 100, 50*time.Millisecond, 3*time.Second); !r.OK || !strings.Contains(r.Detail, "without a quorum") {
+	if r := RegistryLatency(h, 0, 10*time.Second, noQuorum, nil, 0, 0.01, 100, 50*time.Millisecond, 3*time.Second, 1); !r.OK || !strings.Contains(r.Detail, "without a quorum") {
 		t.Fatalf("%+v", r)
+	}
+}
+
+// A write the registry never answered (unknown outcome, or unavailable:
+// ended at its deadline) counts against the unanswered bound only when it
+// was invoked on a node that could reach a quorum: the commit p99 times
+// only answered writes, so it never sees a registry that stops retrying.
+func TestStrandedWrites(t *testing.T) {
+	s := time.Second
+	ops := []*workload.Op{
+		availabilityOp(workload.OpSet, 1*s, map[string]any{"ok": true}, 0),
+		availabilityOp(workload.OpClaim, 2*s, map[string]any{"ok": false, "error": "taken"}, 1),
+		availabilityOp(workload.OpSet, 3*s, nil, 0),                                                   // unknown: counts
+		availabilityOp(workload.OpClaim, 4*s, map[string]any{"ok": false, "error": "unavailable"}, 1), // counts
+		availabilityOp(workload.OpSet, 5*s, nil, 1),                                                   // node 1 apart: not counted
+		availabilityOp(workload.OpSet, 6*s, map[string]any{"ok": true}, 1),                            // apart, answered: not counted
+		availabilityOp(workload.OpResolve, 7*s, nil, 0),                                               // a read: not counted
+		availabilityOp(workload.OpSet, 8*s, map[string]any{"ok": true}, 2),                            // past apart's nodes
+		availabilityOp(workload.OpSet, 12*s, nil, 0),                                                  // outside [from, to)
+	}
+	h := &workload.History{Ops: ops}
+	apart := [][]Span{nil, {{From: 5 * s, To: 7 * s}}}
+	if n, of := Stranded(h, 0, 10*s, apart, 0); n != 2 || of != 5 {
+		t.Fatalf("stranded %d of %d, want 2 of 5", n, of)
+	}
+	if n, of := Stranded(h, 0, 10*s, nil, 0); n != 3 || of != 7 {
+		t.Fatalf("no fault: stranded %d of %d, want 3 of 7", n, of)
+	}
+	// With a window, a call whose node is apart before the window ends
+	// does not count either: the claim at 4 s (node 1 apart from 5 s).
+	if n, of := Stranded(h, 0, 10*s, apart, 1500*time.Millisecond); n != 1 || of != 4 {
+		t.Fatalf("window 1.5s: stranded %d of %d, want 1 of 4", n, of)
+	}
+	if r := RegistryLatency(h, 0, 10*s, nil, apart, 0, 0.01, 100, 50*time.Millisecond, 5*s, 0.41); !r.OK {
+		t.Fatalf("2 of 5 under 41%%: %+v", r)
+	}
+	if r := RegistryLatency(h, 0, 10*s, nil, apart, 0, 0.01, 100, 50*time.Millisecond, 5*s, 0.35); r.OK || !strings.Contains(r.Detail, "unanswered while a quorum") {
+		t.Fatalf("2 of 5 over 35%%: %+v", r)
 	}
 }
 

@@ -56,6 +56,9 @@ type cluster struct {
 	// whose bytes failed ({counter, source} indexes; storage's
 	// CorruptionFrom), for the liar_corruption check.
 	corruptFrom map[[2]int]int
+	// failures are the registry replicas that failed themselves, in
+	// order (registry.Config.Failed), for the quorum model (quorum.go).
+	failures []replicaFailure
 }
 
 func newCluster(s *scenario.Scenario, opts Options) *cluster {
@@ -134,6 +137,9 @@ func (c *cluster) describe(i int, key ed25519.PrivateKey) stack.Description {
 		d.Peers = c.ids
 	}
 	d.Registry = registry.Config{Bug: c.opts.RegistryBug, Signatures: c.signatures, VersionMax: c.versionMax[i]}
+	d.Registry.Failed = func(error, bool) {
+		c.failures = append(c.failures, replicaFailure{Node: i, At: c.w.Now()})
+	}
 	if c.tokens != nil {
 		d.Registry.AdminKeys = []ed25519.PublicKey{c.tokens.admin.Public().(ed25519.PublicKey)}
 		d.Registry.RevocationPullInterval = registry.RevocationPullIntervalDefault

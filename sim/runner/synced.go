@@ -48,6 +48,7 @@ func (r *run) checkRegistryLatency(b scenario.RegistryLatency) check.Result {
 	}
 	s := r.w.Metrics().Summary(registry.MetricCommitLatency)
 	wl := r.scn.Workload
-	noQuorum := noQuorumSpans(r.w.Faults(), r.scn.Nodes.RegistryReplicas, wl.Start, wl.Stop)
-	return check.RegistryLatency(r.registry.History(), wl.Start, wl.Stop, noQuorum, s.P99, uint64(s.Count), b.CommitP99, b.Election)
+	noQuorum := noQuorumSpans(r.w.Faults(), r.cluster.failures, r.scn.Nodes.RegistryReplicas, wl.Start, wl.Stop)
+	apart := apartSpans(r.w.Faults(), r.cluster.failures, r.scn.Nodes.RegistryReplicas, r.scn.Nodes.Count, wl.Start, wl.Stop)
+	return check.RegistryLatency(r.registry.History(), wl.Start, wl.Stop, noQuorum, apart, wl.Timeout, s.P99, uint64(s.Count), b.CommitP99, b.Election, b.Unanswered)
 }

@@ -170,14 +170,14 @@ func (d *decoder) lookupBudgets(c *Check, options *yaml.Node, path string) bool 
 	return len(d.errs) == before
 }
 
-// registryLatency decodes {commit_p99, election}; an omitted bound keeps
+// registryLatency decodes {commit_p99, election, unanswered}; an omitted bound keeps
 // its default.
 func (d *decoder) registryLatency(c *Check, options *yaml.Node, path string) bool {
-	c.Registry = RegistryLatency{CommitP99: RegistryCommitP99Default, Election: RegistryElectionDefault}
+	c.Registry = RegistryLatency{CommitP99: RegistryCommitP99Default, Election: RegistryElectionDefault, Unanswered: RegistryUnansweredDefault}
 	if options == nil {
 		return true
 	}
-	f, ok := d.mapping(options, path, []string{"commit_p99", "election"})
+	f, ok := d.mapping(options, path, []string{"commit_p99", "election", "unanswered"})
 	if !ok {
 		return false
 	}
@@ -188,6 +188,10 @@ func (d *decoder) registryLatency(c *Check, options *yaml.Node, path string) boo
 	}
 	if v, ok := f.get("election"); ok {
 		c.Registry.Election, ok = d.positiveDuration(v, join(path, "election"))
+		good = good && ok
+	}
+	if v, ok := f.get("unanswered"); ok {
+		c.Registry.Unanswered, ok = d.number(v, join(path, "unanswered"), 0, 1)
 		good = good && ok
 	}
 	return good

@@ -349,6 +349,7 @@ func (c *Check) node() *yaml.Node {
 		bounds := newMap(true)
 		bounds.add("commit_p99", durNode(c.Registry.CommitP99))
 		bounds.add("election", durNode(c.Registry.Election))
+		bounds.add("unanswered", floatNode(c.Registry.Unanswered))
 		m := newMap(true)
 		m.add(CheckRegistryLatency, bounds.n)
 		return m.n

@@ -322,7 +322,8 @@ func genChecks(t *rapid.T, s *Scenario) []Check {
 			if s.Nodes.RegistryReplicas == 0 {
 				continue
 			}
-			c.Registry = RegistryLatency{CommitP99: genDuration(t, "commit_p99", 1, DurationMax), Election: genDuration(t, "election", 1, DurationMax)}
+			c.Registry = RegistryLatency{CommitP99: genDuration(t, "commit_p99", 1, DurationMax), Election: genDuration(t, "election", 1, DurationMax),
+				Unanswered: genProbability(t, "unanswered")}
 		case CheckAuditRetention:
 			if s.Audit == nil {
 				continue
