@@ -598,13 +598,22 @@ func parseConfigFile(path string, data []byte, cfg *Config) error {
 		return badSetting(path, "%s", yamlErrorText(path, err, nil))
 	}
 	// The library reads one document at a time: a second one (after
-	// "---") would otherwise be ignored, its keys unchecked.
-	var next yaml.Node
-	if err := dec.Decode(&next); err == nil {
-		return &configError{msg: fmt.Sprintf("rond: config: %s:%d: a second YAML document starts here; a config file is one document (drop the \"---\")",
-			path, next.Line)}
-	} else if err != io.EOF {
-		return badSetting(path, "%s", yamlErrorText(path, err, nil))
+	// "---") would otherwise be ignored, its keys unchecked. An empty one
+	// (a trailing "---", perhaps with comments) has no keys to miss and
+	// is accepted, as it always was.
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return badSetting(path, "%s", yamlErrorText(path, err, nil))
+		}
+		if !emptyDocument(&next) {
+			return &configError{msg: fmt.Sprintf("rond: config: %s:%d: a second YAML document starts here; a config file is one document (drop the \"---\")",
+				path, next.Line)}
+		}
 	}
 	if err := checkConfigKeys(path, &doc); err != nil {
 		return err
@@ -629,6 +638,18 @@ func parseConfigFile(path string, data []byte, cfg *Config) error {
 	return nil
 }
 
+// emptyDocument reports whether a YAML document holds nothing: no node,
+// or only a null (what the library makes of "---" followed by nothing or
+// by comments).
+func emptyDocument(doc *yaml.Node) bool {
+	for _, n := range doc.Content {
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!null" {
+			return false
+		}
+	}
+	return true
+}
+
 // checkValues refuses, with its line and key, what the YAML library would
 // decode silently into something else: a fraction for an integer setting
 // (it truncates 1.5 to 1) and a flag without a value (null, which it
@@ -645,15 +666,15 @@ func checkValues(path string, root *yaml.Node) error {
 		}
 	}
 	for i := 0; i+1 < len(root.Content); i += 2 {
-		key, value := root.Content[i], root.Content[i+1]
+		key, value := root.Content[i], resolveAlias(root.Content[i+1])
 		if ints[key.Value] && value.Kind == yaml.ScalarNode && value.ShortTag() == "!!float" {
 			if f, err := strconv.ParseFloat(value.Value, 64); err != nil || f != math.Trunc(f) {
-				return &configError{msg: fmt.Sprintf("rond: config: %s:%d: %s: %s is not a whole number", path, value.Line, key.Value, value.Value)}
+				return &configError{msg: fmt.Sprintf("rond: config: %s:%d: %s: %s is not a whole number", path, key.Line, key.Value, value.Value)}
 			}
 		}
 		if key.Value == "flags" && value.Kind == yaml.MappingNode {
 			for j := 0; j+1 < len(value.Content); j += 2 {
-				if v := value.Content[j+1]; v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null" {
+				if v := resolveAlias(value.Content[j+1]); v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null" {
 					return &configError{msg: fmt.Sprintf("rond: config: %s:%d: flags: %s has no value; want true or false",
 						path, value.Content[j].Line, value.Content[j].Value)}
 				}
@@ -661,6 +682,15 @@ func checkValues(path string, root *yaml.Node) error {
 		}
 	}
 	return nil
+}
+
+// resolveAlias returns the node an alias (*name) stands for, so a value
+// given through an anchor is checked like one written out.
+func resolveAlias(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
 }
 
 // convertSizes rewrites the value of every byte-size key of the mapping
@@ -837,7 +867,7 @@ func checkHostPort(addr string, portMin int) error {
 	}
 	n, err := strconv.Atoi(port)
 	if err != nil || n < portMin || n > 65535 || port != strconv.Itoa(n) {
-		return fmt.Errorf("port %q is not a number from %d to 65535", port, portMin)
+		return fmt.Errorf("port %q: want a numeric port from %d to 65535, written plainly (not a service name such as \"http\", not empty, no leading zeros)", port, portMin)
 	}
 	return nil
 }

@@ -389,8 +389,11 @@
 // can appear twice, never lost. At most 64 wait: beyond that a record is
 // dropped, counted in audit_records_dropped_total{reason="queue_full"}
 // and logged with its kind, subject and detail, as are the records still
-// waiting when rond stops (reason "shutdown", logged at WARN). Any drop
-// fires the RonAuditRecordsDropped alert (deploy/prometheus/alerts.yml).
+// waiting when rond stops (reason "shutdown", logged at WARN). A drop
+// while rond runs fires the RonAuditRecordsDropped alert
+// (deploy/prometheus/alerts.yml); a shutdown drop is counted after the
+// HTTP server has stopped, so /metrics is never scraped with it and it
+// shows only in the WARN log at stop: look there after each stop.
 //
 // # Audit and rollbacks
 //

@@ -133,6 +133,14 @@ type action struct {
 	run func() (kind, detail string, err error)
 }
 
+// step is an action of the timeline; heal marks a fault's closing step
+// (a cut healed, a crashed or swapped node restarted, a pause resumed, a
+// clock, disk or network put back), every step of a fault after its first.
+type step struct {
+	action
+	heal bool
+}
+
 // timeline applies the scenario's faults for real at their wall-clock
 // times and records what it did.
 type timeline struct {
@@ -143,6 +151,10 @@ type timeline struct {
 	// later by run to when each action actually returned (a slow action
 	// delays the ones after it). Guarded by mu while run runs.
 	lastEnd time.Duration
+	// healLate is the largest lateness of a heal step (when it returned
+	// minus when it was scheduled), which widens the window the liveness
+	// check excuses; guarded by mu.
+	healLate time.Duration
 	// powerLoss: the nodes journal their unsynced writes (powerLoss(s)).
 	powerLoss bool
 
@@ -173,35 +185,39 @@ func newTimeline(s *scenario.Scenario, c *cluster, start time.Time) *timeline {
 
 // actions turns the faults into timed steps, ordered by time (a fault's
 // closing step after its opening one at equal times).
-func (t *timeline) actions() []action {
-	var out []action
+func (t *timeline) actions() []step {
+	var out []step
 	for i := range t.s.Faults {
 		f := t.s.Faults[i]
+		var fa []action
 		switch f.Kind {
 		case scenario.KindPartition:
-			out = append(out, action{f.At, func() (string, string, error) { return t.partition(f.Partition) }},
+			fa = append(fa, action{f.At, func() (string, string, error) { return t.partition(f.Partition) }},
 				action{f.At + f.For, t.heal})
 		case scenario.KindCrash:
 			if f.Crash.Swap != "" {
-				out = append(out, t.swapActions(f)...)
-				continue
+				fa = t.swapActions(f)
+			} else {
+				fa = t.crashActions(f)
 			}
-			out = append(out, t.crashActions(f)...)
 		case scenario.KindPause:
-			out = append(out, t.pauseActions(f)...)
+			fa = t.pauseActions(f)
 		case scenario.KindClock:
-			out = append(out, t.clockActions(f)...)
+			fa = t.clockActions(f)
 		case scenario.KindDisk:
-			out = append(out, t.diskActions(f)...)
+			fa = t.diskActions(f)
 		case scenario.KindNetwork:
 			net := f.Network.Apply(t.s.Network)
-			out = append(out, action{f.At, func() (string, string, error) {
+			fa = append(fa, action{f.At, func() (string, string, error) {
 				t.c.net.setNetwork(net)
 				return "network", describeNetwork(net), nil
 			}}, action{f.At + f.For, func() (string, string, error) {
 				t.c.net.setNetwork(t.s.Network)
 				return "network", describeNetwork(t.s.Network), nil
 			}})
+		}
+		for j, a := range fa {
+			out = append(out, step{a, j > 0})
 		}
 	}
 	sort.SliceStable(out, func(a, b int) bool { return out[a].at < out[b].at })
@@ -333,6 +349,9 @@ func (t *timeline) run(ctx context.Context) {
 		t.mu.Lock()
 		t.applied = append(t.applied, appliedFault{at: at, kind: kind, detail: detail})
 		t.lastEnd = max(t.lastEnd, done)
+		if a.heal {
+			t.healLate = max(t.healLate, done-a.at)
+		}
 		if err != nil {
 			t.errs = append(t.errs, fmt.Errorf("%s at %v: %w", kind, at.Round(time.Millisecond), err))
 		}
@@ -553,11 +572,12 @@ func (t *timeline) resumeAll() {
 	}
 }
 
-// healed is when the last fault healed (lastEnd).
-func (t *timeline) healed() time.Duration {
+// healed is when the last fault healed (lastEnd) and the largest
+// lateness of a heal step (healLate).
+func (t *timeline) healed() (at, late time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.lastEnd
+	return t.lastEnd, t.healLate
 }
 
 func (t *timeline) result() ([]appliedFault, []error) {
