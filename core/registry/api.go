@@ -246,8 +246,10 @@ type Config struct {
 	// its committed entries until the Ready's writes are durable. By
 	// default a Ready's messages that promise no durable state leave when
 	// it is taken (a leader's appends go out while it syncs its own copy)
-	// and the committed entries it already holds durably are applied then
-	// (registry.go, sendEarly and applyDurable).
+	// and the committed entries it already holds durably are applied then,
+	// and a leader applies what its followers' acknowledgements commit
+	// while its own writes are in flight (registry.go, sendEarly,
+	// applyDurable and applyCommittedAhead).
 	SyncBeforeSend bool
 	// Signatures, when set, memoises Set signature verifications; the
 	// simulator shares one among the nodes of a world. Nil verifies every

@@ -584,7 +584,11 @@ func (r *Registry) CheckInvariants() {
 		return
 	}
 	last, _ := r.storage.LastIndex()
-	if r.m.applied > last || r.snapIndex > r.m.applied {
+	applyLast := last // a leader applies its inflight Ready's committed entries early (applyCommittedAhead)
+	if r.inflight != nil && len(r.inflight.Entries) > 0 {
+		applyLast = max(applyLast, r.inflight.Entries[len(r.inflight.Entries)-1].GetIndex())
+	}
+	if r.m.applied > applyLast || r.snapIndex > r.m.applied {
 		panic(fmt.Sprintf("registry: applied %d, snapshot %d, log last %d", r.m.applied, r.snapIndex, last))
 	}
 	if r.inflight == nil && r.disk.last != last {

@@ -23,6 +23,10 @@
 // replica already holds durably are applied, so a client is answered
 // when its entry commits rather than one disk round trip later (the
 // argument is on applyDurable); the others are applied after the writes.
+// A leader whose own writes are still on disk also applies the entries
+// raft commits meanwhile on its followers' acknowledgements alone (raft
+// thesis 10.2.1; the argument is on applyCommittedAhead), so a write's
+// answer waits for the leader's sync only when a follower is slower.
 // Incoming raft messages and ticks are stepped while a Ready is on disk,
 // as raft allows.
 // Writes are ordered so that a Ready split over several batches stays

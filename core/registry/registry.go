@@ -471,6 +471,9 @@ func (r *Registry) isReplicaKey(pub ed25519.PublicKey) bool {
 // pump takes the next Ready when none is in flight: one Ready at a time,
 // persisted and synced before anything in it takes effect.
 func (r *Registry) pump() {
+	if r.phase == phaseRunning && r.inflight != nil && !r.cfg.SyncBeforeSend {
+		r.applyCommittedAhead()
+	}
 	if r.phase != phaseRunning || r.inflight != nil || !r.rn.HasReady() {
 		return
 	}
@@ -587,6 +590,69 @@ func (r *Registry) applyDurable(rd *raft.Ready) {
 		applied = true
 	}
 	if applied {
+		r.answerReads()
+	}
+}
+
+// applyCommittedAhead applies, on a leader whose Ready is still on disk,
+// the entries raft has committed since the Ready was taken: those the
+// followers' acknowledgements alone made durable on a quorum (raft thesis
+// 10.2.1: a leader may commit an entry once a majority of followers have
+// written it, even if its own write has not completed). One Ready at a
+// time otherwise kept the commit, and the client's answer, waiting for the
+// leader's own sync whenever both followers acknowledged first (about
+// half the sequential sets on a loaded machine, BENCHMARKS.md "The
+// leader's own sync"). No sync is skipped: the Ready still completes only
+// when its writes are durable, and raft counts the leader's own copy only
+// then. It applies only while this replica leads in the term of the
+// entries it applies: a leader never replaces its own entries, and an
+// entry of its term at an index raft reports committed is the committed
+// one (Log Matching). Entries apply in order from the next unapplied
+// index: the inflight Ready's committed entries first (committed, so
+// applying them needs nothing durable here, see applyDurable), then its
+// new entries up to the commit index. Until finishReady appends them to
+// the mirror, applied may exceed the mirror's last index (CheckInvariants
+// allows it up to the inflight Ready's last entry; a snapshot waits for
+// no Ready in flight, maybeSnapshot).
+func (r *Registry) applyCommittedAhead() {
+	rd := r.inflight
+	if !r.leading || len(rd.Entries) == 0 || !raft.IsEmptySnap(rd.Snapshot) {
+		return
+	}
+	st := r.rn.BasicStatus()
+	if st.RaftState != raft.StateLeader || st.GetCommit() <= r.m.applied {
+		return
+	}
+	commit, term := st.GetCommit(), st.GetTerm()
+	applied := false
+	apply := func(e *pb.Entry) bool {
+		if e.GetIndex() <= r.m.applied {
+			return true
+		}
+		if e.GetIndex() != r.m.applied+1 || e.GetIndex() > commit {
+			return false
+		}
+		if err := newerEntry(e, r.versionMax); err != nil {
+			r.fail(err, false)
+			return false
+		}
+		r.applyEntry(e)
+		applied = true
+		return true
+	}
+	done := false
+	for _, e := range rd.CommittedEntries {
+		if !apply(e) {
+			done = true
+			break
+		}
+	}
+	for _, e := range rd.Entries {
+		if done || e.GetTerm() != term || !apply(e) {
+			break
+		}
+	}
+	if applied && r.phase == phaseRunning {
 		r.answerReads()
 	}
 }

@@ -77,7 +77,9 @@ type Cluster struct {
 	seq     uint64
 	nextReq env.RequestID
 	Paused  map[int]bool
-	held    []*event
+	// diskLatency overrides cfg.DiskLatency by member (SetDiskLatency).
+	diskLatency map[int]time.Duration
+	held        []*event
 }
 
 // Member is one node of a Cluster.
@@ -147,6 +149,16 @@ func (c *Cluster) Start(i int) {
 
 // SetNet changes the network model for the frames sent from now on.
 func (c *Cluster) SetNet(n Net) { c.cfg.Net = n }
+
+// SetDiskLatency makes member i's disk ops submitted from now on complete
+// after d instead of ClusterConfig.DiskLatency (a test slowing one disk).
+// Raise it only: ops complete in the order of their completion times.
+func (c *Cluster) SetDiskLatency(i int, d time.Duration) {
+	if c.diskLatency == nil {
+		c.diskLatency = map[int]time.Duration{}
+	}
+	c.diskLatency[i] = d
+}
 
 // build makes a new incarnation of the member's node, not yet started.
 func (m *Member) build() {
@@ -406,7 +418,11 @@ func (e memberEnv) CancelTimer(id env.TimerID) { delete(e.m.timers, id) }
 func (e memberEnv) Submit(op env.DiskOp) env.OpID {
 	m := e.m
 	m.nextOp++
-	m.c.schedule(m.Index, m.c.cfg.DiskLatency, m.incarnation, env.DiskDone{ID: m.nextOp, Op: op})
+	d, ok := m.c.diskLatency[m.Index]
+	if !ok {
+		d = m.c.cfg.DiskLatency
+	}
+	m.c.schedule(m.Index, d, m.incarnation, env.DiskDone{ID: m.nextOp, Op: op})
 	return m.nextOp
 }
 
