@@ -42,3 +42,80 @@ func TestLeaderAnswersOnFollowersAcks(t *testing.T) {
 		t.Fatalf("resolve after: %+v", r)
 	}
 }
+
+// One follower paused: a commit must wait for the leader's own sync.
+func TestAheadOneFollowerWaitsForLeaderSync(t *testing.T) {
+	c := newCluster(t, 3, 0, Config{})
+	l := c.leader(10 * time.Second)
+	c.do(l, Claim{Name: "warm.org", Owner: newOwner(1).pub})
+	f := (l + 1) % 3
+	c.c.Pause(f)
+	const slow = 200 * time.Millisecond
+	c.c.SetDiskLatency(l, slow)
+	id := c.submit(l, Claim{Name: "ahead.org", Owner: newOwner(1).pub})
+	if _, ok := c.await(l, id, slow/2); ok {
+		t.Fatalf("answered before leader's sync with only one follower up")
+	}
+	res, ok := c.await(l, id, 5*slow)
+	if !ok || res.Err != nil {
+		t.Fatalf("no answer after sync: %v %+v", ok, res)
+	}
+}
+
+// Crash the leader after it answered ahead, before its own sync.
+func TestAheadCrashBeforeLeaderSync(t *testing.T) {
+	c := newCluster(t, 3, 0, Config{})
+	l := c.leader(10 * time.Second)
+	c.do(l, Claim{Name: "warm.org", Owner: newOwner(1).pub})
+	const slow = 200 * time.Millisecond
+	c.c.SetDiskLatency(l, slow)
+	id := c.submit(l, Claim{Name: "ahead.org", Owner: newOwner(1).pub})
+	res, ok := c.await(l, id, slow/2)
+	if !ok || res.Err != nil {
+		t.Fatalf("no ahead answer: %v %+v", ok, res)
+	}
+	if c.nodes[l].reg.inflight == nil {
+		t.Fatalf("not inflight")
+	}
+	c.crash(l)
+	c.run(2 * time.Second)
+	l2 := c.leader(10 * time.Second)
+	if r := c.do(l2, Resolve{Name: "ahead.org"}); r.Err != nil || !r.Record.Found {
+		t.Fatalf("lost: %+v", r)
+	}
+	c.restart(l)
+	c.awaitConverged(20 * time.Second)
+	if r := c.do(l, Resolve{Name: "ahead.org"}); r.Err != nil || !r.Record.Found {
+		t.Fatalf("resolve at restarted: %+v", r)
+	}
+}
+
+// Leadership lost while the ahead-applied Ready is still on disk.
+func TestAheadStepDownMidFlight(t *testing.T) {
+	c := newCluster(t, 3, 0, Config{})
+	l := c.leader(10 * time.Second)
+	c.do(l, Claim{Name: "warm.org", Owner: newOwner(1).pub})
+	const slow = 5 * time.Second
+	c.c.SetDiskLatency(l, slow)
+	id := c.submit(l, Claim{Name: "ahead.org", Owner: newOwner(1).pub})
+	res, ok := c.await(l, id, 200*time.Millisecond)
+	if !ok || res.Err != nil {
+		t.Fatalf("no ahead answer: %v %+v", ok, res)
+	}
+	// more proposals while in flight, then isolate the leader
+	id2 := c.submit(l, Claim{Name: "ahead2.org", Owner: newOwner(1).pub})
+	c.run(50 * time.Millisecond)
+	inflightAtIso := c.nodes[l].reg.inflight != nil
+	c.isolate(l)
+	c.run(3 * time.Second)
+	t.Logf("inflight at isolate %v, still inflight after 3s %v, old leader leading %v, applied %d", inflightAtIso, c.nodes[l].reg.inflight != nil, c.nodes[l].reg.rn.BasicStatus().RaftState, c.nodes[l].reg.m.applied)
+	c.heal()
+	c.run(6 * time.Second)
+	_, _ = c.await(l, id2, time.Second)
+	c.awaitConverged(30 * time.Second)
+	l2 := c.leader(10 * time.Second)
+	t.Logf("old leader %d new leader %d", l, l2)
+	if r := c.do(l2, Resolve{Name: "ahead.org"}); r.Err != nil || !r.Record.Found {
+		t.Fatalf("lost: %+v", r)
+	}
+}

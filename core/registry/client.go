@@ -584,12 +584,20 @@ func (r *Registry) CheckInvariants() {
 		return
 	}
 	last, _ := r.storage.LastIndex()
-	applyLast := last // a leader applies its inflight Ready's committed entries early (applyCommittedAhead)
+	// A leader applies past its log copy only the committed entries of
+	// its in-flight Ready (applyCommittedAhead), never past raft's commit
+	// index; it may have stepped down since, so this does not ask r.leading.
+	applyLast := last
 	if r.inflight != nil && len(r.inflight.Entries) > 0 {
 		applyLast = max(applyLast, r.inflight.Entries[len(r.inflight.Entries)-1].GetIndex())
 	}
 	if r.m.applied > applyLast || r.snapIndex > r.m.applied {
-		panic(fmt.Sprintf("registry: applied %d, snapshot %d, log last %d", r.m.applied, r.snapIndex, last))
+		panic(fmt.Sprintf("registry: applied %d, snapshot %d, log last %d (may apply to %d)", r.m.applied, r.snapIndex, last, applyLast))
+	}
+	if r.m.applied > last {
+		if commit := r.rn.BasicStatus().GetCommit(); r.m.applied > commit {
+			panic(fmt.Sprintf("registry: applied %d ahead of the log copy (%d) and past the commit index %d", r.m.applied, last, commit))
+		}
 	}
 	if r.inflight == nil && r.disk.last != last {
 		panic(fmt.Sprintf("registry: disk log ends at %d, mirror at %d", r.disk.last, last))
