@@ -3,10 +3,10 @@ package gateway_test
 import (
 	"bufio"
 	"encoding/json"
-	"io"
-	"net/http"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
