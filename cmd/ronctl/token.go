@@ -19,6 +19,9 @@ import (
 	"github.com/ron-network/ron/io/keyfile"
 )
 
+// ttlMax is the longest --ttl: 100 years.
+const ttlMax = 100 * 365 * 24 * time.Hour
+
 // tokenFlags are the flags of the token, audit and key commands.
 type tokenFlags struct {
 	tenant, ops, prefix, audience string
@@ -84,6 +87,11 @@ func (f *tokenFlags) caveats(now time.Time) ([]auth.Caveat, error) {
 	// "expires at once"; a permanent token is asked for by omitting --ttl.
 	if f.ttlSet && f.ttl <= 0 {
 		return nil, usageError{fmt.Sprintf("--ttl %v: must be positive (omit --ttl for a token that never expires)", f.ttl)}
+	}
+	// An expiry is nanoseconds since 1970 in an int64, which ends in 2262:
+	// a --ttl of ~240 years and more would wrap it into the past.
+	if f.ttlSet && f.ttl > ttlMax {
+		return nil, usageError{fmt.Sprintf("--ttl %v: more than 100 years (omit --ttl for a token that never expires)", f.ttl)}
 	}
 	if f.ttlSet {
 		out = append(out, auth.Expiry(env.Time(now.Add(f.ttl).UnixNano())))

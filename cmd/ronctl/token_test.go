@@ -411,3 +411,22 @@ func TestTokenInspectEscapesTenant(t *testing.T) {
 		t.Fatalf("a plain tenant is no longer shown as is:\n%s", out)
 	}
 }
+
+// TestTokenTTLOverACenturyIsRefused: the expiry is UnixNano in an int64
+// (it ends in 2262), so a --ttl of 2,000,000 h (~228 years) wrapped into
+// the past and minted a token that was already expired; above 100 years
+// it is refused, on issue and attenuate.
+func TestTokenTTLOverACenturyIsRefused(t *testing.T) {
+	key, _ := capKeyFile(t)
+	out, errOut, code := runCtl(t, "", "token", "issue", "--key", key, "--tenant", "acme", "--ops", "write", "--ttl", "2000000h")
+	if code != 2 || out != "" || !strings.Contains(errOut, "more than 100 years") {
+		t.Fatalf("issue --ttl 2000000h: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	tok, errOut, code := runCtl(t, "", "token", "issue", "--key", key, "--tenant", "acme", "--ops", "write", "--ttl", "876000h")
+	if code != 0 {
+		t.Fatalf("issue --ttl 876000h (100 years): exit %d: %s", code, errOut)
+	}
+	if out, errOut, code := runCtl(t, tok+"\n", "token", "attenuate", "-", "--ttl", "2000000h"); code != 2 || out != "" || !strings.Contains(errOut, "more than 100 years") {
+		t.Fatalf("attenuate --ttl 2000000h: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}

@@ -141,3 +141,23 @@ func TestProcessInflightMaxReachesTheGate(t *testing.T) {
 	conn.Close()
 	waitFor(t, 30*time.Second, "the write served once the upload ended", func() bool { return call(t, "PUT", n.url+"/o", n.token, other).status == 201 })
 }
+
+// queue_wait_max 0 with a unit ("0s", "0ms") takes the default as "0"
+// does; read_headroom under an inflight_max of 1 (no slot to spare) is
+// refused saying so, not with an empty range ("outside 1..0").
+func TestAdmissionSettingsZeroWaitAndTinyInflight(t *testing.T) {
+	for _, v := range []string{"0", "0s", "0ms"} {
+		cfg, _, err := loadConfig([]string{"--queue-wait-max", v}, envOf(nil), &bytes.Buffer{})
+		if err != nil {
+			t.Fatalf("--queue-wait-max %s: %v", v, err)
+		}
+		if gate, err := cfg.admission(); err != nil || gate.QueueWaitMax != 0 {
+			t.Fatalf("--queue-wait-max %s: wait %v (%v), want 0 (the default)", v, gate.QueueWaitMax, err)
+		}
+	}
+	var stderr bytes.Buffer
+	code := run([]string{"--inflight-max", "1", "--read-headroom", "1"}, envOf(nil), &bytes.Buffer{}, &stderr)
+	if code != 2 || !strings.Contains(stderr.String(), "read_headroom: 1 leaves writes no slot") || strings.Contains(stderr.String(), "1..0") {
+		t.Fatalf("inflight_max 1, read_headroom 1: exit %d, stderr %q", code, stderr.String())
+	}
+}

@@ -248,7 +248,7 @@ var settings = []setting{
 		c.ClusterNameQuota = b
 		return nil
 	}},
-	{"requests-per-source", "RON_REQUESTS_PER_SOURCE", fmt.Sprintf("requests, `N`, that one source address may have in flight at once, streamed responses until their last byte (1..--inflight-max, %d by default; 0 or unset: a quarter of it, %d by default); one more is refused (429 source_inflight); behind a reverse proxy, which is one source, raise it; GETs of more than 1 MiB from all sources together are held to %d (503 stream_slots)", gateway.InflightMaxDefault, gateway.InflightMaxDefault/4, gateway.InflightMaxDefault/2), kindPlain, func(c *Config, v string) error {
+	{"requests-per-source", "RON_REQUESTS_PER_SOURCE", fmt.Sprintf("requests, `N`, that one source address may have in flight at once, streamed responses until their last byte (1..--inflight-max, %d by default; 0 or unset: a quarter of it, %d by default); one more is refused (429 source_inflight); behind a reverse proxy, which is one source, raise it; GETs of more than 1 MiB from all sources together are held to half of --inflight-max (%d by default; 503 stream_slots)", gateway.InflightMaxDefault, gateway.InflightMaxDefault/4, gateway.InflightMaxDefault/2), kindPlain, func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			return fmt.Errorf("%q is not a whole number of requests (e.g. 64)", v)
@@ -332,6 +332,8 @@ func (c Config) queueWaitMax() (time.Duration, error) {
 	switch {
 	case err != nil:
 		return 0, badSetting("queue_wait_max", "%q is not a duration (e.g. 2s, 500ms)", c.QueueWaitMax)
+	case d == 0: // "0s", "0ms": as "0"
+		return 0, nil
 	case d < queueWaitMin || d > queueWaitCap:
 		return 0, badSetting("queue_wait_max", "%v is outside %v..%v (0 or unset takes the default, %v)", d, queueWaitMin, queueWaitCap, admission.QueueWaitMaxDefault)
 	}
@@ -351,6 +353,10 @@ func (c Config) checkAdmission() error {
 			c.InflightMax, admissionInflightCap, admission.InflightMaxDefault)
 	}
 	inflight := admission.Config{InflightMax: c.InflightMax}.WithDefaults().InflightMax
+	if c.ReadHeadroom > 0 && inflight < 2 {
+		return badSetting("read_headroom", "%d leaves writes no slot: inflight_max %d has none to spare for reads alone (set read_headroom 0: no headroom below inflight_max 4)",
+			c.ReadHeadroom, inflight)
+	}
 	if c.ReadHeadroom < 0 || c.ReadHeadroom >= inflight {
 		return badSetting("read_headroom", "%d is outside 1..%d, below inflight_max %d so writes keep a slot (0 takes the default, %d or a quarter of inflight_max)",
 			c.ReadHeadroom, inflight-1, inflight, admission.ReadHeadroomDefault)

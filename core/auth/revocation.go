@@ -28,8 +28,10 @@ func NewMemRevocations() *MemRevocations {
 	return &MemRevocations{until: map[TokenID]env.Time{}}
 }
 
-// Revoke adds id. until is the token's expiry (Effective(t).Expiry), or
-// math.MaxInt64 to keep the entry forever. Revoking twice keeps the later
+// Revoke adds id until until, math.MaxInt64 to keep the entry forever
+// (what a revoke by token or id needs: the id names every token
+// attenuated from the same base, so no one copy's Effective(t).Expiry
+// bounds them; io/gateway revokeTarget). Revoking twice keeps the later
 // bound.
 func (m *MemRevocations) Revoke(id TokenID, until env.Time) error {
 	old, ok := m.until[id]

@@ -167,10 +167,13 @@ type Describe struct{ Descriptor NodeDescriptor }
 
 // Revoke adds a capability token to the replicated revocation list. It is
 // accepted only when Admin is one of Config.AdminKeys and Sig is
-// ed25519.Sign(adminKey, RevokeSigningBytes(ID, Until)). Until is the
-// token's expiry (auth.Effective(t).Expiry): once every clock is past it by
-// the skew allowance, the token is denied as expired anyway and the entry
-// is pruned (see RevocationRetainAfterExpiry). Revoking again keeps the
+// ed25519.Sign(adminKey, RevokeSigningBytes(ID, Until)). Until is how
+// long the entry must last: once every clock is past it by the skew
+// allowance the entry is pruned (see RevocationRetainAfterExpiry), and
+// math.MaxInt64 keeps it for good. A token's expiry (auth.Effective(t).
+// Expiry) is not a safe Until: the id names every token attenuated from
+// the same base, which may expire later or never, so the gateway revokes
+// with math.MaxInt64 (io/gateway revokeTarget). Revoking again keeps the
 // later Until. It is idempotent.
 type Revoke struct {
 	ID    auth.TokenID

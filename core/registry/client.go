@@ -429,6 +429,11 @@ func (r *Registry) onForward(f forward, _ uint64) {
 		return
 	}
 	c, reason := validateOp(&f.op)
+	// A non-replica's Claim or Set is checked here as at ingress
+	// (checkRequest): its owner key must not be weak.
+	if c == codeOK && !r.isReplica(f.from.node) && !ownerKeyOK(&f.op) {
+		c, reason = codeBadSignature, reasonBadKey
+	}
 	// A replica's forward carries a Set it verified at ingress (its own
 	// client's, forwardWrite): it is trusted as its raft proposals are
 	// (doc.go, "Signatures"). A non-replica's is verified here.

@@ -59,6 +59,13 @@ func checkRequestSig(body any, sigs *SignatureCache, verify bool) (op, code, str
 		}
 		copy(o.owner[:], b.Owner)
 		copy(o.sig[:], b.Sig)
+		// A Set applies only under its name's owner key, so a weak key
+		// here is a weak owner: a name claimed with one before claims
+		// checked it, whose Sets anyone can forge (no honest owner holds
+		// such a key). Refused at ingress only, like the claim.
+		if !ownerKeyOK(&o) {
+			return o, codeBadSignature, reasonBadKey
+		}
 	case Resolve:
 		o = op{kind: opResolve, name: b.Name}
 	case StaleResolve:
@@ -104,6 +111,17 @@ func checkRequestSig(body any, sigs *SignatureCache, verify bool) (op, code, str
 		o.desc.addrs = append([]string(nil), o.desc.addrs...) // own the slice
 	}
 	return o, codeOK, ""
+}
+
+// ownerKeyOK reports whether a Claim's or a Set's owner key is not weak
+// (proto.CheckPublicKey); other ops have none. An ingress check
+// (checkRequest, onForward from a non-replica), never one at apply: an
+// entry already in a log applies as it always did.
+func ownerKeyOK(o *op) bool {
+	if o.kind != opClaim && o.kind != opSet {
+		return true
+	}
+	return proto.CheckPublicKey(o.owner[:]) == nil
 }
 
 // validateOp checks everything about an op that does not depend on the

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/proto"
+	"github.com/ron-network/ron/core/proto/oap"
 )
 
 // TestClaimRefusesASmallOrderOwner: under the identity point as owner key
@@ -18,9 +21,11 @@ func TestClaimRefusesASmallOrderOwner(t *testing.T) {
 	identity[0] = 1
 	forged := make([]byte, ed25519.SignatureSize)
 	forged[0] = 1
-	set := Set{Name: "victim.org", Target: proto.AddrOf([]byte("evil")), Seq: 1, Owner: identity, Sig: forged}
-	if o, c, _ := opFromRequest(set); c != codeOK || !setSignatureOK(&o) {
-		t.Fatalf("premise: the forged Set under the identity key does not verify (code %d)", c)
+	set := op{kind: opSet, name: "victim.org", target: proto.AddrOf([]byte("evil")), seq: 1}
+	copy(set.owner[:], identity)
+	copy(set.sig[:], forged)
+	if !setSignatureOK(&set) {
+		t.Fatalf("premise: the forged Set under the identity key does not verify")
 	}
 	o, c, reason := opFromRequest(Claim{Name: "victim.org", Owner: identity})
 	if c != codeBadSignature || reason != reasonBadKey {
@@ -33,5 +38,54 @@ func TestClaimRefusesASmallOrderOwner(t *testing.T) {
 	good := testKey(7)
 	if _, c, reason := opFromRequest(Claim{Name: "victim.org", Owner: good.Public().(ed25519.PublicKey)}); c != codeOK {
 		t.Fatalf("claim with a real key: code %d reason %q", c, reason)
+	}
+}
+
+// A Set under a weak owner key is refused at ingress: it applies only
+// under its name's owner key, so its name was claimed with that key
+// (before claims checked it) and anyone can forge its Sets.
+func TestSetRefusesASmallOrderOwner(t *testing.T) {
+	identity := make([]byte, ed25519.PublicKeySize)
+	identity[0] = 1
+	forged := make([]byte, ed25519.SignatureSize)
+	forged[0] = 1
+	set := Set{Name: "victim.org", Target: proto.AddrOf([]byte("evil")), Seq: 1, Owner: identity, Sig: forged}
+	if _, c, reason := opFromRequest(set); c != codeBadSignature || reason != reasonBadKey {
+		t.Fatalf("set under the identity point: code %d reason %q, want bad_key", c, reason)
+	}
+	alice := newOwner(1)
+	if _, c, reason := opFromRequest(alice.set("victim.org", proto.AddrOf([]byte("v")), 1)); c != codeOK {
+		t.Fatalf("set under a real key: code %d reason %q", c, reason)
+	}
+}
+
+// A Claim or Set forwarded by a non-replica (whose own ingress may not
+// have checked it: an older build, a faulty member) has its owner key
+// checked by the replica that serves it, as at ingress: refused with
+// bad_key, and the name is not claimed.
+func TestForwardFromNonReplicaRefusesASmallOrderOwner(t *testing.T) {
+	c := newCluster(t, replicas3, 1, Config{})
+	l := c.leader(2 * time.Second)
+	identity := make([]byte, ed25519.PublicKeySize)
+	identity[0] = 1
+	claim := op{kind: opClaim, name: "weak.org"}
+	copy(claim.owner[:], identity)
+	set := op{kind: opSet, name: "weak.org", target: proto.AddrOf([]byte("evil")), seq: 1}
+	copy(set.owner[:], identity)
+	set.sig[0] = 1 // R = identity, S = 0: verifies under the identity key
+	badKey := func() float64 { return c.metric(l, MetricRejects, reasonBadKey) }
+	for i, o := range []op{claim, set} {
+		before := badKey()
+		f := forward{from: origin{node: c.nodes[3].id, session: 1, seq: uint64(100 + i)}, op: o}
+		frame := oap.MustEncode(&oap.Frame{Header: oap.Header{Flags: oap.FlagREQ, AppProto: oap.ProtoRegistry, CorrID: f.from.seq},
+			Payload: encodeForward(&f, c.nodes[l].reg.m.clusterVersion)})
+		c.nodes[l].node.Step(env.Message{From: c.nodes[3].id, Frame: frame})
+		c.run(500 * time.Millisecond)
+		if got := badKey() - before; got != 1 {
+			t.Fatalf("forwarded op %d: %v bad_key rejects, want 1", o.kind, got)
+		}
+	}
+	if r := c.do(l, Resolve{Name: "weak.org"}); r.Record.Found {
+		t.Fatalf("the name was claimed with the identity key: %+v", r.Record)
 	}
 }

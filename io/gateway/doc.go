@@ -293,6 +293,15 @@
 // the token and every token attenuated from it, so an attenuated token
 // revokes them all, for good: the entry is never pruned, since no copy's
 // expiry bounds how long the others (and the minted token) are valid.
+// So every revoke holds one of the registry's registry.RevocationsMax
+// (1024) slots for good (revoking an id again takes none), and once they
+// are all held a further revoke is refused (413 TOO_LARGE). No route
+// frees a slot. The way out for a token that must then stop working is
+// to rotate the cap key (ronctl key rotate) and retire the version that
+// minted it (ronctl key retire, on every node sharing the key file):
+// every token of a retired version is refused (401) without a
+// revocation, tokens minted since the rotation still verify. The held
+// slots stay held.
 //
 // Streaming bodies (stream.go): no PUT or GET holds a whole large object.
 // PUT /o opens a storage upload session, reads the body in pieces of

@@ -102,7 +102,8 @@ func insufficientStorage(message string) *apiError {
 // writeError sends e as the envelope. A Content-Range set for the answer
 // that failed (serveRange sets it before the read) is dropped: only a 416
 // carries one ("bytes */size"), so a range of an object that is gone or
-// could not be read is a plain error, whichever path served it.
+// could not be read is a plain error, whichever path served it. The
+// envelope is sent with its Content-Length.
 func writeError(w http.ResponseWriter, corrID string, e *apiError) {
 	h := w.Header()
 	if e.status != http.StatusRequestedRangeNotSatisfiable {
@@ -113,9 +114,19 @@ func writeError(w http.ResponseWriter, corrID string, e *apiError) {
 	if e.retryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(int(max(1, (e.retryAfter+time.Second-1)/time.Second))))
 	}
-	w.WriteHeader(e.status)
-	_ = json.NewEncoder(w).Encode(Envelope{Code: e.code, Message: boundMessage(e.message), Retryable: e.retryable, CorrID: corrID,
+	body, err := json.Marshal(Envelope{Code: e.code, Message: boundMessage(e.message), Retryable: e.retryable, CorrID: corrID,
 		Reason: e.reason, Rule: e.rule})
+	if err != nil { // an Envelope of strings and a bool always marshals
+		body = []byte(`{}`)
+	}
+	body = append(body, '\n')
+	// Content-Length, not chunked: a refusal that closes its connection
+	// is flushed before the drain of its unread body (drainRefused), and
+	// a chunked one would end only when the handler has returned, after
+	// that drain.
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(e.status)
+	_, _ = w.Write(body)
 }
 
 // mapError turns an error from the runtime or a machine into an envelope.

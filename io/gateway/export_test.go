@@ -3,6 +3,7 @@ package gateway
 import (
 	"net"
 	"net/netip"
+	"time"
 )
 
 // ConnsMidHeader is how many of the connections ln (from
@@ -42,4 +43,13 @@ func (g *Gateway) SourceReadAheadMax() int64 {
 	g.readAhead.mu.Lock()
 	defer g.readAhead.mu.Unlock()
 	return g.readAhead.sourceMax
+}
+
+// SetRefusedDrainTimeout sets how long a refusal's drain of its unread
+// body lasts, until t's cleanup. Call it before the server starts (so its
+// cleanup runs after the server's close).
+func SetRefusedDrainTimeout(t interface{ Cleanup(func()) }, d time.Duration) {
+	old := refusedDrainTimeout
+	refusedDrainTimeout = d
+	t.Cleanup(func() { refusedDrainTimeout = old })
 }

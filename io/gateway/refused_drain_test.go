@@ -2,8 +2,11 @@ package gateway_test
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -96,4 +99,38 @@ func TestRefusedDrainIsBounded(t *testing.T) {
 		t.Fatalf("status line %q, want 413", line)
 	}
 	t.Logf("closed after %d bytes sent (%v)", sent, err)
+}
+
+// A refusal flushed before the drain of its unread body is complete on
+// the wire: it carries Content-Length, so a client that sent part of the
+// body and stopped reads the whole envelope while the node still waits
+// for the rest (the drain is a minute here). Before, the flushed 413 went
+// out chunked and its last chunk only after the drain (2 s by default):
+// the client's read of the body timed out here.
+func TestRefusalIsCompleteBeforeTheDrain(t *testing.T) {
+	gateway.SetRefusedDrainTimeout(t, time.Minute)
+	const capBytes = 1 << 20
+	f := newFixture(t, gateway.AdmissionConfig{}, capBytes)
+	conn := rawPut(t, f, 2*capBytes)
+	if _, err := conn.Write(make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading the refusal's body (Transfer-Encoding %v): %v", resp.TransferEncoding, err)
+	}
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || resp.Header.Get("Content-Length") == "" ||
+		resp.ContentLength != int64(len(body)) || !resp.Close {
+		t.Fatalf("status %d, Content-Length %q, %d body bytes, close %v", resp.StatusCode,
+			resp.Header.Get("Content-Length"), len(body), resp.Close)
+	}
+	var env gateway.Envelope
+	if err := json.Unmarshal(body, &env); err != nil || env.Code != gateway.CodeTooLarge {
+		t.Fatalf("body %q: %v", body, err)
+	}
 }

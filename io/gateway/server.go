@@ -277,7 +277,7 @@ func (g *Gateway) limitBody(w http.ResponseWriter, r *http.Request) http.Respons
 		b.budget = g.memoryBudget() // a body without Content-Length stops at it (413)
 	}
 	r.Body = b
-	return &bodyGuard{ResponseWriter: w, body: b}
+	return &bodyGuard{ResponseWriter: w, body: b, head: r.Method == http.MethodHead}
 }
 
 // Drain bounds for the part of a body a handler did not read.
@@ -300,13 +300,15 @@ const (
 	// makes the node's kernel reset the connection, and the client loses
 	// the answer with its unsent bytes.
 	refusedDrainBytesMax = 4 << 20
-	// refusedDrainTimeout bounds that drain in time: 2 s is 128 KiB at
-	// BodyRateMinDefault, a fifth of ReadHeaderTimeoutDefault (what a
-	// connection may already hold the node for before any request), and
-	// the connection stays counted against ConnLimits meanwhile; the
-	// request's admission slot and per-source slot are released before it.
-	refusedDrainTimeout = 2 * time.Second
 )
+
+// refusedDrainTimeout bounds that drain in time: 2 s is 128 KiB at
+// BodyRateMinDefault, a fifth of ReadHeaderTimeoutDefault (what a
+// connection may already hold the node for before any request), and the
+// connection stays counted against ConnLimits meanwhile; the request's
+// admission slot and per-source slot are released before it. A variable
+// for tests only.
+var refusedDrainTimeout = 2 * time.Second
 
 // rateBody is a request body with a read deadline set before each read:
 // the earlier of "now + IdleTimeout" and the time by which the next byte
@@ -423,6 +425,7 @@ func (b *rateBody) Close() error { return b.body.Close() }
 type bodyGuard struct {
 	http.ResponseWriter
 	body *rateBody
+	head bool // a HEAD request: its response has no body
 }
 
 func (w *bodyGuard) WriteHeader(code int) {
@@ -504,7 +507,8 @@ func (w *bodyGuard) settle() {
 // drainRefused runs after the handler returned (its admission slot and
 // per-source slot released): a response that closes its connection with
 // a declared or chunked body unread (a refusal: 413 for a declared size
-// over a route's cap, 429, 503, ...) is flushed, then up to
+// over a route's cap, 429, 503, ...) and sent with its Content-Length
+// (writeError's envelopes are) is flushed, then up to
 // refusedDrainBytesMax of the body is read and discarded for at most
 // refusedDrainTimeout, and only then does net/http close the connection.
 // Left to itself net/http reads none of a declared body of more than 256
@@ -522,6 +526,12 @@ func (w *bodyGuard) drainRefused() {
 		return
 	}
 	if b.expectContinue && b.read == 0 {
+		return
+	}
+	// Only a response whose end the client can find before the handler
+	// returns: a chunked one ends with its last chunk, which net/http
+	// sends after the handler (so after the drain).
+	if !w.head && w.Header().Get("Content-Length") == "" {
 		return
 	}
 	if b.rc.Flush() != nil {
