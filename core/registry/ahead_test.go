@@ -11,9 +11,7 @@ import (
 // (applyCommittedAhead); the Ready still completes, with the entry
 // written, only when its writes are done.
 func TestLeaderAnswersOnFollowersAcks(t *testing.T) {
-	c := newCluster(t, 3, 0, Config{})
-	l := c.leader(10 * time.Second)
-	c.do(l, Claim{Name: "warm.org", Owner: newOwner(1).pub})
+	c, l := warmLeader(t)
 	const slow = 200 * time.Millisecond
 	c.c.SetDiskLatency(l, slow)
 	entries := len(c.nodes[l].env.disk.Keys(keyEntryPrefix))
@@ -45,9 +43,7 @@ func TestLeaderAnswersOnFollowersAcks(t *testing.T) {
 
 // One follower paused: a commit must wait for the leader's own sync.
 func TestAheadOneFollowerWaitsForLeaderSync(t *testing.T) {
-	c := newCluster(t, 3, 0, Config{})
-	l := c.leader(10 * time.Second)
-	c.do(l, Claim{Name: "warm.org", Owner: newOwner(1).pub})
+	c, l := warmLeader(t)
 	f := (l + 1) % 3
 	c.c.Pause(f)
 	const slow = 200 * time.Millisecond
@@ -64,9 +60,7 @@ func TestAheadOneFollowerWaitsForLeaderSync(t *testing.T) {
 
 // Crash the leader after it answered ahead, before its own sync.
 func TestAheadCrashBeforeLeaderSync(t *testing.T) {
-	c := newCluster(t, 3, 0, Config{})
-	l := c.leader(10 * time.Second)
-	c.do(l, Claim{Name: "warm.org", Owner: newOwner(1).pub})
+	c, l := warmLeader(t)
 	const slow = 200 * time.Millisecond
 	c.c.SetDiskLatency(l, slow)
 	id := c.submit(l, Claim{Name: "ahead.org", Owner: newOwner(1).pub})
@@ -92,9 +86,7 @@ func TestAheadCrashBeforeLeaderSync(t *testing.T) {
 
 // Leadership lost while the ahead-applied Ready is still on disk.
 func TestAheadStepDownMidFlight(t *testing.T) {
-	c := newCluster(t, 3, 0, Config{})
-	l := c.leader(10 * time.Second)
-	c.do(l, Claim{Name: "warm.org", Owner: newOwner(1).pub})
+	c, l := warmLeader(t)
 	const slow = 5 * time.Second
 	c.c.SetDiskLatency(l, slow)
 	id := c.submit(l, Claim{Name: "ahead.org", Owner: newOwner(1).pub})
@@ -118,4 +110,13 @@ func TestAheadStepDownMidFlight(t *testing.T) {
 	if r := c.do(l2, Resolve{Name: "ahead.org"}); r.Err != nil || !r.Record.Found {
 		t.Fatalf("lost: %+v", r)
 	}
+}
+
+// warmLeader starts three replicas and commits one claim through the
+// leader, so the tests' next write is an ordinary one in the leader's term.
+func warmLeader(t *testing.T) (*cluster, int) {
+	c := newCluster(t, 3, 0, Config{})
+	l := c.leader(10 * time.Second)
+	c.do(l, Claim{Name: "warm.org", Owner: newOwner(1).pub})
+	return c, l
 }
