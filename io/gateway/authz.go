@@ -53,8 +53,9 @@ func (g *Gateway) enter(req *request, c class, route string) (slot, *apiError) {
 // the refusal at once instead of first draining the body (which a slow
 // client would drip for as long as it likes). The connection is not freed
 // at once: after the handler a bounded part of the body is read and
-// discarded (drainRefused: at most 4 MiB for at most 2 s) so that a
-// client still sending reads the refusal, and then it closes.
+// discarded (drainRefused: at most refusedDrainBytesMax for at most
+// refusedDrainTimeout) so that a client still sending reads the refusal,
+// and then it closes.
 func (g *Gateway) refuse(req *request, reason string) {
 	g.cfg.Metrics.Add(MetricShed, reason, 1)
 	if req.r.ContentLength != 0 {

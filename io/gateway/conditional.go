@@ -37,12 +37,13 @@ const (
 // the date-based fields: If-Unmodified-Since and If-Modified-Since are
 // ignored (13.1.4 and 13.1.3: a recipient MUST ignore them when the
 // resource has no modification date), and a date in If-Range never
-// matches (ifRangeMatches).
+// matches (ifRangeMatches). If-Match and If-None-Match are lists: all
+// their field lines count (headerList), not only the first.
 func evaluatePreconditions(h http.Header, addr proto.Addr) precondition {
-	if im := h.Get("If-Match"); im != "" && !ifMatchMatches(im, addr) {
+	if im := headerList(h, "If-Match"); im != "" && !ifMatchMatches(im, addr) {
 		return preconditionFailed
 	}
-	if inm := h.Get("If-None-Match"); inm != "" && etagMatches(inm, addr) {
+	if inm := headerList(h, "If-None-Match"); inm != "" && etagMatches(inm, addr) {
 		return preconditionNotModified
 	}
 	return preconditionProceed

@@ -508,7 +508,11 @@
 // still counted against ConnLimits, before it closes: closed with the
 // body unread, the node's kernel resets the connection under the
 // client's write, and a client that gives up on a failed write never
-// reads the refusal. A response
+// reads the refusal. The same drain follows net/http's 431 for a request
+// line or header block over HeaderBytesMax (envelopeConn.drainTooLarge,
+// after the write side is shut): a client still sending a 70 KiB URL
+// gets the 431, not a reset; HeaderBytesMax and the header timeouts are
+// unchanged, and nothing drained is kept. A response
 // that closes its connection with the body not read to its end gives
 // net/http's own drain after it a read deadline (1 s; none for a body
 // waiting on 100 Continue), so a client that declared a body and sends

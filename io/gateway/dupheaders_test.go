@@ -56,3 +56,45 @@ func TestDuplicateSingletonHeadersRefused(t *testing.T) {
 		t.Fatalf("two If-None-Match: %d %s", r.StatusCode, r.body)
 	}
 }
+
+// TestListHeadersCombineFieldLines: If-Match and If-None-Match are lists,
+// and RFC 9110 5.3 makes several field lines of a list one list: the
+// object's tag on the second line counts as much as on the first. On the
+// code before, only the first line was read: If-None-Match gave 200
+// instead of 304, and If-Match 412 instead of 200.
+func TestListHeadersCombineFieldLines(t *testing.T) {
+	f := newFixture(t, gateway.AdmissionConfig{}, 0)
+	addr := f.put([]byte("0123456789"))
+	tag := `"` + addr + `"`
+	for _, c := range []struct {
+		name   string
+		hdr    [][2]string
+		status int
+	}{
+		{"If-None-Match tag on line two", [][2]string{{"If-None-Match", `"x"`}, {"If-None-Match", tag}}, http.StatusNotModified},
+		{"If-None-Match tag on line one", [][2]string{{"If-None-Match", tag}, {"If-None-Match", `"x"`}}, http.StatusNotModified},
+		{"If-None-Match neither line", [][2]string{{"If-None-Match", `"x"`}, {"If-None-Match", `"y", W/"z"`}}, http.StatusOK},
+		{"If-Match tag on line two", [][2]string{{"If-Match", `"x"`}, {"If-Match", tag}}, http.StatusOK},
+		{"If-Match neither line", [][2]string{{"If-Match", `"x"`}, {"If-Match", `"y"`}}, http.StatusPreconditionFailed},
+	} {
+		req, err := http.NewRequest("GET", f.srv.URL+"/o/"+addr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, kv := range c.hdr {
+			req.Header.Add(kv[0], kv[1])
+		}
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if r.StatusCode != c.status {
+			t.Fatalf("%s: %d %s, want %d", c.name, r.StatusCode, b, c.status)
+		}
+		if c.status == http.StatusOK && string(b) != "0123456789" {
+			t.Fatalf("%s: body %q", c.name, b)
+		}
+	}
+}

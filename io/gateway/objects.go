@@ -89,7 +89,7 @@ func (g *Gateway) serveObject(req *request, addr proto.Addr, cacheControl string
 	h["X-Content-Type-Options"] = valueNosniff
 	// Direct lookups: net/http canonicalised the request's header keys.
 	rangeHeader := headerValue(req.r.Header, "Range")
-	conditional := headerValue(req.r.Header, "If-None-Match") != "" || headerValue(req.r.Header, "If-Match") != ""
+	conditional := headerList(req.r.Header, "If-None-Match") != "" || headerList(req.r.Header, "If-Match") != ""
 	if req.r.Method == http.MethodGet && rangeHeader == "" && !conditional {
 		return g.getWhole(req, addr)
 	}
@@ -104,7 +104,7 @@ func (g *Gateway) serveObject(req *request, addr proto.Addr, cacheControl string
 	}
 	switch evaluatePreconditions(req.r.Header, addr) {
 	case preconditionFailed:
-		return errorf(http.StatusPreconditionFailed, CodePreconditionFailed, "If-Match %q does not name %s", req.r.Header.Get("If-Match"), etag(addr))
+		return errorf(http.StatusPreconditionFailed, CodePreconditionFailed, "If-Match %q does not name %s", headerList(req.r.Header, "If-Match"), etag(addr))
 	case preconditionNotModified:
 		req.w.WriteHeader(http.StatusNotModified)
 		return nil
@@ -312,6 +312,22 @@ func headerValue(h http.Header, key string) string {
 		return v[0]
 	}
 	return ""
+}
+
+// headerList is the value of the list header key (canonical, not
+// canonicalised) with all its field lines joined by ", ", which RFC 9110
+// 5.3 makes one list: `If-None-Match: "a"` then `If-None-Match: "b"` is
+// `"a", "b"`. Singleton headers keep headerValue (a repeated one is
+// refused: singletonHeaders).
+func headerList(h http.Header, key string) string {
+	v := h[key]
+	switch len(v) {
+	case 0:
+		return ""
+	case 1:
+		return v[0]
+	}
+	return strings.Join(v, ", ")
 }
 
 // etagMatches implements If-None-Match's weak comparison against our one

@@ -705,7 +705,34 @@ func (c *envelopeConn) Write(b []byte) (int, error) {
 	if _, err := c.Conn.Write(protocolEnvelope(status, text)); err != nil {
 		return 0, err
 	}
+	if status == http.StatusRequestHeaderFieldsTooLarge {
+		c.drainTooLarge()
+	}
 	return len(b), nil
+}
+
+// drainTooLarge runs after net/http's 431, which it writes once it has
+// read HeaderBytesMax (+4 KiB) of a request line or header block, and
+// then closes the connection 0.5 s later (its rstAvoidanceDelay). A
+// client still sending the rest (a 70 KiB URL) would find the rest
+// unread at the close: the node's kernel then resets the connection, and
+// a client that reads only once it has sent all gets the reset, not the
+// 431. So the write side is shut (the client sees the response end) and
+// the rest is read and discarded, within the bounds of a refused body's
+// drain (refusedDrainBytesMax, refusedDrainTimeout), until the client
+// closes. Nothing of it is parsed or kept: HeaderBytesMax still bounds
+// what a header may hold, and the connection stays counted against
+// ConnLimits meanwhile.
+func (c *envelopeConn) drainTooLarge() {
+	inner := c.Conn
+	if t, ok := inner.(*trackedConn); ok {
+		inner = t.Conn
+	}
+	if cw, ok := inner.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = c.Conn.SetReadDeadline(time.Now().Add(refusedDrainTimeout))
+	_, _ = io.CopyN(io.Discard, c.Conn, refusedDrainBytesMax)
 }
 
 // corkBuffers hold corked responses (a small object's headers and body).

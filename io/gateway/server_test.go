@@ -318,3 +318,50 @@ func TestMemoryBudget(t *testing.T) {
 		t.Fatalf("reads are not budgeted: %d", r.StatusCode)
 	}
 }
+
+// TestOverlongHeaderAnsweredWhileClientStillSends: a ~70 KiB request line
+// (or header block) from a client that is still sending when the 431 is
+// written, and reads only once it has sent all, gets the 431 envelope,
+// not a reset. net/http reads HeaderBytesMax (+4 KiB), answers 431, and
+// closes 0.5 s later; on the code before, the rest of the request was
+// then unread, the node's kernel reset the connection and the client's
+// write failed (broken pipe / connection reset). Now the rest is read and
+// discarded (bounded like a refused body's drain) before the close.
+func TestOverlongHeaderAnsweredWhileClientStillSends(t *testing.T) {
+	gateway.SetRefusedDrainTimeout(t, 10*time.Second) // generous: the client below sends for about 1.5 s
+	f := newServerFixture(t, gateway.BodyLimits{})
+	big := strings.Repeat("a", 70<<10)
+	for _, c := range []struct{ name, request string }{
+		{"request line", "GET /o/" + big + " HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"header", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + big + "\r\n\r\n"},
+	} {
+		conn, err := net.Dial("tcp", f.srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+		// The first 24 KiB at once (over the limit: the 431 is written
+		// now), the rest in 1 KiB pieces every 30 ms, past net/http's
+		// 0.5 s before its close.
+		req := c.request
+		if _, err := io.WriteString(conn, req[:24<<10]); err != nil {
+			t.Fatalf("%s: first write: %v", c.name, err)
+		}
+		for rest := req[24<<10:]; len(rest) > 0; {
+			n := min(len(rest), 1<<10)
+			if _, err := io.WriteString(conn, rest[:n]); err != nil {
+				t.Fatalf("%s: writing the request (%d bytes left): %v", c.name, len(rest), err)
+			}
+			rest = rest[n:]
+			time.Sleep(30 * time.Millisecond)
+		}
+		r, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%s: reading the response: %v", c.name, err)
+		}
+		body, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		conn.Close()
+		wantEnvelope(t, c.name, r, body, http.StatusRequestHeaderFieldsTooLarge, gateway.CodeTooLarge)
+	}
+}
