@@ -159,7 +159,9 @@ func (t *connTable) admit(c net.Conn) (*trackedConn, string) {
 		// connections would hold the whole table for ReadHeaderTimeout,
 		// or IdleTimeout after a response, again and again). A request
 		// whose header is complete is not waiting (StateActive) and is
-		// never a victim. Mid-header ones go in the order their partial
+		// never a victim; nor is one net/http refused with 431 while
+		// its drain runs (envelopeConn.drainTooLarge: at most
+		// refusedDrainTimeout plus net/http's 0.5 s before the close). Mid-header ones go in the order their partial
 		// header began (readSeq), not the order they went idle: a client
 		// kept alive for long that just started its next request is
 		// younger, as a partial header, than an attacker's connection
