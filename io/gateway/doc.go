@@ -8,7 +8,9 @@
 // ETag (the address, quoted), Accept-Ranges, one or several Ranges (206,
 // multipart/byteranges for several, 416 with "Content-Range: bytes */len")
 // and If-None-Match (304); DELETE /o/{addr} (204: unpin and drop this
-// node's copy); GET /names/{name} (linearizable resolve; ?stale=1 reads
+// node's copy; no tombstone, so another member's copy, or one a member
+// down at the time still holds, comes back through repair: removing an
+// object from a cluster means deleting it on every holder, all up); GET /names/{name} (linearizable resolve; ?stale=1 reads
 // this node's applied state instead), POST /names/{name} (claim), PUT /names/{name} (compare-and-set; 409 on a stale
 // seq or one ahead of the name's, with current_seq); GET /n/{name} (resolve, then serve the target); GET
 // /providers/{addr}; /metrics, /healthz, /readyz, /version. Every error is

@@ -129,6 +129,19 @@ func writeError(w http.ResponseWriter, corrID string, e *apiError) {
 	_, _ = w.Write(body)
 }
 
+// retryablePut marks an object put's unknown outcome retryable: the
+// address is the hash of the bytes, so the same PUT again stores the same
+// object once whether or not the first one landed (a name write is not
+// so: its seq decides). Other refusals keep their own retryable.
+func retryablePut(e *apiError) *apiError {
+	if e == nil || e.code != CodeUnknownOutcome || e.retryable {
+		return e
+	}
+	c := *e
+	c.retryable = true
+	return &c
+}
+
 // mapError turns an error from the runtime or a machine into an envelope.
 // write says whether the request changed state: a timed out write has an
 // unknown outcome, a timed out read is merely unavailable.

@@ -65,3 +65,22 @@ func TestMapErrorNotMember(t *testing.T) {
 		t.Errorf("the message does not say why: %q", got.message)
 	}
 }
+
+// An object put whose commit has an unknown outcome (a quorum not
+// reached in time) is a 504 the client may send again: the put is
+// content-addressed, so a repeat stores nothing twice. It said
+// retryable false, like a name write's. A kept-by-newer-build refusal
+// inside the same error stays a 409 not to retry.
+func TestPutUnknownOutcomeIsRetryable(t *testing.T) {
+	err := fmt.Errorf("storage: put: %w: 1 of 3 replicas stored it, quorum 2", storage.ErrUnknownOutcome)
+	if e := retryablePut(mapError(err, true)); e.status != http.StatusGatewayTimeout || e.code != CodeUnknownOutcome || !e.retryable {
+		t.Errorf("put unknown outcome: %d %s retryable %v, want 504 %s retryable", e.status, e.code, e.retryable, CodeUnknownOutcome)
+	}
+	if e := mapError(err, true); e.retryable {
+		t.Errorf("mapError itself made every unknown outcome retryable (a name write's must not be)")
+	}
+	kept := fmt.Errorf("%w; this node's write: %w", storage.ErrUnknownOutcome, fmt.Errorf("%w (b3:1234)", storage.ErrKeptByNewerBuild))
+	if e := retryablePut(mapError(kept, true)); e.code != CodeKeptByNewerBuild || e.retryable {
+		t.Errorf("kept by a newer build: %s retryable %v, want %s not retryable", e.code, e.retryable, CodeKeptByNewerBuild)
+	}
+}

@@ -134,7 +134,7 @@ func (g *Gateway) putObject(req *request) *apiError {
 	committed = true                                // from here the outcome belongs to storage
 	res, err := call(g, req, storage.PutCommit{Session: begun.Session, Addr: addr, Size: size})
 	if err != nil {
-		return mapError(err, true)
+		return retryablePut(mapError(err, true))
 	}
 	if audited {
 		g.auditObjectWrite(req, res.Addr, res.Size, stored)
