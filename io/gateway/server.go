@@ -731,7 +731,7 @@ func (c *envelopeConn) drainTooLarge() {
 	if cw, ok := inner.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	}
-	_ = c.Conn.SetReadDeadline(time.Now().Add(refusedDrainTimeout))
+	_ = c.SetReadDeadline(time.Now().Add(refusedDrainTimeout))
 	_, _ = io.CopyN(io.Discard, c.Conn, refusedDrainBytesMax)
 }
 
