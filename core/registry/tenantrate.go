@@ -74,8 +74,9 @@ func (t *tenantRates) makeRoom(now env.Time) {
 	if len(t.due) < TenantRatesMax {
 		return
 	}
-	// map order ok: deleting full buckets is order-independent, and the
-	// fallback's choice (lowest due, then lowest digest) is not.
+	// The fallback's choice below is a minimum with ties broken by
+	// digest, so it does not depend on map order either.
+	// map order ok: deleting every full bucket is order-independent.
 	for k, due := range t.due {
 		if due <= now {
 			delete(t.due, k)

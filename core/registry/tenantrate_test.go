@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	pb "go.etcd.io/raft/v3/raftpb"
+
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/proto"
 )
@@ -132,5 +134,70 @@ func TestTenantRatesBounded(t *testing.T) {
 	// Once every bucket refilled, one arrival drops them all.
 	if !tr.take(late.Add(10*time.Second), digest(-2)) || len(tr.due) != 1 {
 		t.Fatalf("refilled buckets kept: %d", len(tr.due))
+	}
+}
+
+// TestTenantWriteRateResetsOnLeaderChange: a new leader starts every
+// tenant with a full bucket (the rate is leader-local, doc.go), and the
+// old leader's spent bucket does not follow the tenant.
+func TestTenantWriteRateResetsOnLeaderChange(t *testing.T) {
+	c := raisedCluster(t, Config{TenantWriteRate: 0.01, TenantWriteBurst: 1}) // a token every 100 s
+	l := c.leader(time.Second)
+	alice := newOwner(1)
+	if err := c.do(3, Claim{Name: "a.org", Owner: alice.pub, Tenant: "evil"}).Err; err != nil {
+		t.Fatalf("first claim: %v", err)
+	}
+	if err := c.do(3, Claim{Name: "b.org", Owner: alice.pub, Tenant: "evil"}).Err; !errors.Is(err, ErrTenantRate) {
+		t.Fatalf("second claim: %v, want ErrTenantRate", err)
+	}
+	c.isolate(l)
+	newLeader := func() bool {
+		for i := range replicas3 {
+			if i != l && c.nodes[i].reg.IsLeader() {
+				return true
+			}
+		}
+		return false
+	}
+	if !c.c.RunUntil(10*time.Second, newLeader) {
+		t.Fatalf("no new leader after isolating %d", l)
+	}
+	c.heal()
+	if got := c.leader(5 * time.Second); got == l {
+		t.Fatalf("leader %d again", l)
+	}
+	if err := c.do(3, Claim{Name: "b.org", Owner: alice.pub, Tenant: "evil"}).Err; err != nil {
+		t.Fatalf("claim through the new leader: %v, want a full bucket", err)
+	}
+}
+
+// TestTenantWriteRateFiltersRaftProposals: a proposal raft forwards to
+// the leader (MsgProp) loses the entries whose tenant is over its rate;
+// the others, and entries of other tenants, are stepped.
+func TestTenantWriteRateFiltersRaftProposals(t *testing.T) {
+	c := raisedCluster(t, Config{TenantWriteRate: 0.01, TenantWriteBurst: 1})
+	l := c.leader(time.Second)
+	reg := c.nodes[l].reg
+	alice := newOwner(1)
+	claim := func(seq uint64, name, tenant string) *pb.Entry {
+		o, code, reason := opFromRequest(Claim{Name: name, Owner: alice.pub, Tenant: tenant})
+		if code != codeOK {
+			t.Fatalf("claim %s: %v (%s)", name, code, reason)
+		}
+		data := encodeEntry(&entry{version: VersionQuota, from: origin{node: proto.NodeID{7}, session: 1, seq: seq}, floor: seq, op: o})
+		return &pb.Entry{Type: pb.EntryNormal.Enum(), Data: data}
+	}
+	m := &pb.Message{Type: pb.MsgProp.Enum(), Entries: []*pb.Entry{claim(1, "a.org", "evil"), claim(2, "b.org", "evil"), claim(3, "c.org", "good")}}
+	if !reg.filterProposals(m) || len(m.Entries) != 2 {
+		t.Fatalf("kept %d entries, want 2 (evil's first, good's)", len(m.Entries))
+	}
+	for i, want := range []string{"a.org", "c.org"} {
+		if e, err := decodeEntry(m.Entries[i].GetData()); err != nil || e.op.name != want {
+			t.Fatalf("entry %d: %q (%v), want %s", i, e.op.name, err, want)
+		}
+	}
+	m = &pb.Message{Type: pb.MsgProp.Enum(), Entries: []*pb.Entry{claim(4, "d.org", "evil")}}
+	if reg.filterProposals(m) {
+		t.Fatalf("a proposal of only over-rate entries was kept")
 	}
 }
