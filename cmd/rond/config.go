@@ -49,8 +49,11 @@ type Config struct {
 	// EdgeCacheBytes is the gateway's edge cache capacity (0: no cache).
 	EdgeCacheBytes int64 `yaml:"edge_cache_bytes"`
 	// AnonymousReadRate is the requests per second that reads without a
-	// token share (gateway.AdmissionConfig.AnonymousRate; burst: twice).
-	AnonymousReadRate float64 `yaml:"anonymous_read_rate"`
+	// token share (gateway.AdmissionConfig.AnonymousRate);
+	// AnonymousReadBurst its bucket's size (AnonymousBurst; 0: twice the
+	// rate, at least 1).
+	AnonymousReadRate  float64 `yaml:"anonymous_read_rate"`
+	AnonymousReadBurst float64 `yaml:"anonymous_read_burst"`
 	// TenantRate and TenantBurst size each token tenant's request bucket
 	// at this gateway (gateway.AdmissionConfig.TenantRate and
 	// TenantBurst; 0: 200/s, burst the larger of 400 and the rate). The
@@ -243,6 +246,8 @@ var settings = []setting{
 		c.AnonymousReadRate = n
 		return nil
 	}},
+	floatOption("anonymous-read-burst", "RON_ANONYMOUS_READ_BURST", fmt.Sprintf("requests, `N`, that reads without a token may make at once before --anonymous-read-rate paces them (1..%g; 0 or unset: twice the rate, at least 1)",
+		tenantRateMax), "requests (e.g. 10000)", func(c *Config) *float64 { return &c.AnonymousReadBurst }),
 	floatOption("tenant-rate", "RON_TENANT_RATE", fmt.Sprintf("requests per second, `N`, that each token's tenant may make through this gateway (above 0, at most %g; 0 or unset: %g); over it, 429 OVER_QUOTA with Retry-After. Per node: a tenant has this rate on every gateway (--registry-tenant-rate bounds its name writes cluster-wide)",
 		tenantRateMax, gateway.TenantRateDefault), "requests per second (e.g. 200 or 0.5)", func(c *Config) *float64 { return &c.TenantRate }),
 	floatOption("tenant-burst", "RON_TENANT_BURST", fmt.Sprintf("requests, `N`, that each token's tenant may make at once before --tenant-rate paces it (1..%g; 0 or unset: the larger of %g and --tenant-rate)",
@@ -341,7 +346,7 @@ const (
 	registryTenantBurstMax = 1000000
 )
 
-// checkRates checks tenant_rate, tenant_burst and the registry's
+// checkRates checks tenant_rate, tenant_burst, anonymous_read_burst and the registry's
 // per-tenant write rate: NaN, a negative or an infinite value, a burst
 // below one request (its bucket would never admit one), a registry burst
 // without a rate, and a registry rate without cluster_name_quota (below
@@ -355,6 +360,10 @@ func (c Config) checkRates() error {
 	if c.TenantBurst != 0 && !(c.TenantBurst >= 1 && c.TenantBurst <= tenantRateMax) {
 		return badSetting("tenant_burst", "%v is outside 1..%g requests: a bucket smaller than one request admits none (0 or unset: the larger of %g and tenant_rate)",
 			c.TenantBurst, tenantRateMax, gateway.TenantBurstDefault)
+	}
+	if c.AnonymousReadBurst != 0 && !(c.AnonymousReadBurst >= 1 && c.AnonymousReadBurst <= tenantRateMax) {
+		return badSetting("anonymous_read_burst", "%v is outside 1..%g requests: a bucket smaller than one request admits none (0 or unset: twice anonymous_read_rate)",
+			c.AnonymousReadBurst, tenantRateMax)
 	}
 	if c.RegistryTenantRate != 0 && !(c.RegistryTenantRate > 0 && c.RegistryTenantRate <= registryTenantRateMax) {
 		return badSetting("registry_tenant_rate", "%v is not a rate above 0 and at most %g name writes per second (0 or unset: off)",
@@ -398,7 +407,7 @@ func (c Config) admission() (admission.Config, error) {
 	if err != nil {
 		return admission.Config{}, err
 	}
-	return admission.Config{AnonymousRate: c.AnonymousReadRate, TenantRate: c.TenantRate, TenantBurst: c.TenantBurst, InflightMax: c.InflightMax, ReadHeadroom: c.ReadHeadroom,
+	return admission.Config{AnonymousRate: c.AnonymousReadRate, AnonymousBurst: c.AnonymousReadBurst, TenantRate: c.TenantRate, TenantBurst: c.TenantBurst, InflightMax: c.InflightMax, ReadHeadroom: c.ReadHeadroom,
 		QueueDepthMax: c.QueueDepthMax, QueueWaitMax: wait, WritesPerTenantMax: c.WritesPerTenantMax,
 		QueuedWritesPerTenantMax: c.QueuedWritesPerTenantMax}, nil
 }

@@ -171,6 +171,9 @@
 // bucket of each token's tenant; anonymous reads over it get 429
 // OVER_QUOTA with Retry-After, and they still pass the in-flight cap and
 // its read headroom like every request.
+// anonymous_read_burst / RON_ANONYMOUS_READ_BURST /
+// --anonymous-read-burst sizes that shared bucket (0 or unset: twice the
+// rate, at least 1; a set value 1..1e9).
 // tenant_rate / RON_TENANT_RATE / --tenant-rate and tenant_burst /
 // RON_TENANT_BURST / --tenant-burst size each token tenant's bucket at
 // this gateway (0 or unset: 200 requests/s, burst the larger of 400 and

@@ -10,7 +10,7 @@ import (
 )
 
 // TestTenantRateSettings: tenant_rate and tenant_burst (the gateway's
-// per-tenant bucket) are 0 (the gate's default) when unset, then file <
+// per-tenant bucket) and anonymous_read_burst are 0 (the gate's default) when unset, then file <
 // env < flag, reach the gate's configuration, and a negative, NaN,
 // infinite, too large or (burst) below-one value is refused with exit 2
 // naming the setting; a non-number names the flag.
@@ -20,6 +20,8 @@ func TestTenantRateSettings(t *testing.T) {
 			layer: [3]settingValue[float64]{{"50", 50}, {"0.5", 0.5}, {"1000", 1000}}, bad: []string{"-1", "NaN", "+Inf", "2e9"}, names: "tenant_rate: "},
 		{key: "tenant_burst", env: "RON_TENANT_BURST", flag: "--tenant-burst", get: func(c Config) float64 { return c.TenantBurst },
 			layer: [3]settingValue[float64]{{"1", 1}, {"800", 800}, {"2.5", 2.5}}, bad: []string{"0.5", "-1", "NaN", "2e9"}, names: "tenant_burst: "},
+		{key: "anonymous_read_burst", env: "RON_ANONYMOUS_READ_BURST", flag: "--anonymous-read-burst", get: func(c Config) float64 { return c.AnonymousReadBurst },
+			layer: [3]settingValue[float64]{{"1", 1}, {"20000", 20000}, {"7.5", 7.5}}, bad: []string{"0.5", "-1", "NaN", "2e9"}, names: "anonymous_read_burst: "},
 	} {
 		t.Run(spec.key, func(t *testing.T) {
 			checkSetting(t, spec)
@@ -29,12 +31,12 @@ func TestTenantRateSettings(t *testing.T) {
 			}
 		})
 	}
-	cfg, _, err := loadConfig([]string{"--tenant-rate", "20", "--tenant-burst", "30"}, envOf(nil), &bytes.Buffer{})
+	cfg, _, err := loadConfig([]string{"--tenant-rate", "20", "--tenant-burst", "30", "--anonymous-read-burst", "40"}, envOf(nil), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if gate, err := cfg.admission(); err != nil || gate.TenantRate != 20 || gate.TenantBurst != 30 {
-		t.Errorf("gate rate %v burst %v (%v), want 20 and 30", gate.TenantRate, gate.TenantBurst, err)
+	if gate, err := cfg.admission(); err != nil || gate.TenantRate != 20 || gate.TenantBurst != 30 || gate.AnonymousBurst != 40 {
+		t.Errorf("gate rate %v burst %v anonymous burst %v (%v), want 20, 30 and 40", gate.TenantRate, gate.TenantBurst, gate.AnonymousBurst, err)
 	}
 }
 
