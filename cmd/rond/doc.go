@@ -171,6 +171,15 @@
 // bucket of each token's tenant; anonymous reads over it get 429
 // OVER_QUOTA with Retry-After, and they still pass the in-flight cap and
 // its read headroom like every request.
+// anonymous_read_burst / RON_ANONYMOUS_READ_BURST /
+// --anonymous-read-burst sizes that shared bucket (0 or unset: twice the
+// rate, at least 1; a set value 1..1e9).
+// tenant_rate / RON_TENANT_RATE / --tenant-rate and tenant_burst /
+// RON_TENANT_BURST / --tenant-burst size each token tenant's bucket at
+// this gateway (0 or unset: 200 requests/s, burst the larger of 400 and
+// the rate; a rate above 0 and at most 1e9, a burst 1..1e9); over it,
+// 429 OVER_QUOTA with Retry-After. The bucket is per node: a tenant has
+// it on every gateway.
 //
 // The admission gate's limits (core/admission's doc) are settings too;
 // 0 or unset keeps the gate's default, so a node that sets none admits as
@@ -285,6 +294,26 @@
 // address and the flag that moves it. rond --help prints the usage on
 // stdout; --version prints the version, the Go version and the VCS
 // revision.
+//
+// # Registry write rate
+//
+// registry_tenant_rate / RON_REGISTRY_TENANT_RATE /
+// --registry-tenant-rate (0 or unset: off; above 0, at most 1e6 name
+// writes per second) bounds one tenant's name writes (claims and sets)
+// cluster-wide, whichever gateway they enter through: the registry's
+// leader charges each write to its tenant before proposing it and
+// refuses the rest (429 OVER_QUOTA, reason tenant_registry_rate,
+// Retry-After; nothing written), counted in
+// registry_rejects_total{reason="tenant_rate"} on the leader
+// (core/registry doc.go, "Tenant write rate"). registry_tenant_burst /
+// RON_REGISTRY_TENANT_BURST / --registry-tenant-burst is its burst (0 or
+// unset: the rate rounded up; 1..1000000; refused without a rate). The
+// rate needs cluster_name_quota (refused without it, exit 2): below
+// registry cluster version 3 no write's tenant reaches the leader. Only
+// the leader's value counts and a new leader starts every tenant full:
+// set the same value on every replica. It adds an answer code older
+// builds cannot read, so turn it on only once every node runs this
+// build. Nothing is persisted: turning it off again is safe.
 //
 // # Cluster name quota
 //
