@@ -71,7 +71,13 @@ func TestServerRejectsClientWithASmallOrderKey(t *testing.T) {
 	if err == nil {
 		// TLS 1.3 clients finish before the server checks their
 		// certificate; the server's refusal then closes the connection.
-		<-conn.Context().Done()
+		select {
+		case <-conn.Context().Done():
+		case <-time.After(20 * time.Second):
+			_ = conn.CloseWithError(0, "")
+			t.Fatalf("the server kept the connection of a client under the identity point for 20 s (%v connections, weak_key %v)",
+				b.metrics.get(MetricConnections, ""), b.metrics.get(MetricHandshakeFails, FailWeakKey))
+		}
 	}
 	waitFor(t, "weak_key to be counted", func() bool { return b.metrics.get(MetricHandshakeFails, FailWeakKey) == 1 })
 	if b.metrics.get(MetricConnections, "") != 0 {
