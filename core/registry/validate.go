@@ -82,13 +82,13 @@ func checkRequestSig(body any, sigs *SignatureCache, verify bool) (op, code, str
 		copy(o.sig[:], b.Sig)
 	case Describe:
 		d := b.Descriptor
-		o = op{kind: opDescribe, desc: descriptor{node: d.NodeID, addrs: d.Addrs, seq: d.Seq}}
 		if len(d.PublicKey) != ed25519.PublicKeySize {
 			return o, codeBadSignature, reasonBadKey
 		}
 		if len(d.Sig) != ed25519.SignatureSize {
 			return o, codeBadSignature, reasonBadSignature
 		}
+		o = op{kind: opDescribe, desc: descriptor{node: d.NodeID, addrs: d.Addrs, seq: d.Seq}}
 		copy(o.desc.pub[:], d.PublicKey)
 		copy(o.desc.sig[:], d.Sig)
 		// A small-order node key would let anyone sign descriptors (the
