@@ -511,7 +511,10 @@
 // key, and it grants nothing the cap key does not already grant (minting
 // an admin token). The registry's AdminKeys are --admin-keys hex,... when
 // given, else this node's admin key alone; every replica must list the
-// same keys. POST /tokens/revoke (an admin token; `ronctl token revoke
+// same keys. A listed key of small order or not canonically encoded is
+// refused at start (exit 2, naming admin_keys and, from a config file,
+// its line): ed25519.Verify is cofactorless, so under such a key anyone
+// could sign a revoke. POST /tokens/revoke (an admin token; `ronctl token revoke
 // TOKEN`) commits a revoke; the gateway checks tokens against the node's
 // registry view through io/gateway's RevocationCache. A node without a
 // registry neither accepts nor enforces revocations (it logs so).

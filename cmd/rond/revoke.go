@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 
+	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/io/keyfile"
 )
 
@@ -35,13 +36,19 @@ func adminKey(cfg Config, capKey *keyfile.CapKey) (ed25519.PrivateKey, error) {
 	return ed25519.NewKeyFromSeed(seed), nil
 }
 
-// parseAdminKeys parses --admin-keys (hex Ed25519 public keys).
+// parseAdminKeys parses --admin-keys (hex Ed25519 public keys). A key of
+// small order or not canonically encoded is refused (proto.CheckPublicKey):
+// ed25519.Verify is cofactorless, so under such a key a signature anyone
+// can make verifies, and anyone could revoke; no seed-derived key is one.
 func parseAdminKeys(list []string) ([]ed25519.PublicKey, error) {
 	var out []ed25519.PublicKey
 	for _, s := range list {
 		b, err := hex.DecodeString(s)
 		if err != nil || len(b) != ed25519.PublicKeySize {
 			return nil, badSetting("admin_keys", "%q is not a %d-byte Ed25519 public key in hex", s, ed25519.PublicKeySize)
+		}
+		if err := proto.CheckPublicKey(b); err != nil {
+			return nil, badSetting("admin_keys", "%q is not a usable admin key: %v", s, err)
 		}
 		out = append(out, ed25519.PublicKey(b))
 	}

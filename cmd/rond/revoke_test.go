@@ -83,3 +83,29 @@ func TestAdminKeysSetting(t *testing.T) {
 		t.Fatalf("default keys: %x", got)
 	}
 }
+
+// TestAdminKeysRefuseASmallOrderKey: under the identity point (01 00..00)
+// the signature R = identity, S = 0 verifies every revoke, so listing it
+// would let anyone revoke any token. rond refuses it at start, naming the
+// setting, and from a config file the file and line.
+func TestAdminKeysRefuseASmallOrderKey(t *testing.T) {
+	identity := "01" + strings.Repeat("00", ed25519.PublicKeySize-1)
+	good := hex.EncodeToString(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, 32)).Public().(ed25519.PublicKey))
+	_, _, err := loadConfig([]string{"--admin-keys", good + "," + identity}, envOf(nil), &bytes.Buffer{})
+	var ce *configError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "admin_keys") || !strings.Contains(err.Error(), "small order") {
+		t.Fatalf("--admin-keys with the identity point: %v, want a config error naming admin_keys and the small order", err)
+	}
+	file := filepath.Join(t.TempDir(), "rond.yaml")
+	if err := os.WriteFile(file, []byte("log_level: info\nadmin_keys:\n  - "+identity+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	if code := run([]string{"--config", file}, envOf(nil), &bytes.Buffer{}, &stderr); code != 2 || !strings.Contains(stderr.String(), file+":") ||
+		!strings.Contains(stderr.String(), "admin_keys") || !strings.Contains(stderr.String(), "small order") {
+		t.Fatalf("config file listing the identity point: exit %d, stderr %q; want 2 naming the file, admin_keys and the small order", code, stderr.String())
+	}
+	if _, _, err := loadConfig([]string{"--admin-keys", good}, envOf(nil), &bytes.Buffer{}); err != nil {
+		t.Fatalf("a real admin key: %v", err)
+	}
+}

@@ -24,7 +24,11 @@
 // "max_frame", "max_inflight", "flags_supported" and "peer_nonce". The
 // signature covers (sender id, receiver id, sender nonce, requester nonce
 // in a reply). The identity check: id == BLAKE3(pub), id is the node the
-// frame came from, to is us, a common version, and the signature verifies.
+// frame came from, to is us, a common version, pub is neither of small
+// order nor non-canonically encoded (proto.CheckPublicKey; reason
+// weak_key: ed25519.Verify is cofactorless, so under such a key a
+// signature anyone can make verifies, and no seed-derived key is one),
+// and the signature verifies.
 // Because our nonce is in the reply's signature, only a fresh reply can
 // bring a session up; a replayed or duplicated one is stale. Requests are
 // answered in every state but Closed and never change state when they fail

@@ -188,8 +188,8 @@ func decodeHexField(name, s string, size int) ([]byte, error) {
 
 // verifyHello is the identity check of a HELLO received from the node
 // from by self: the claimed id is the sender and is BLAKE3 of the carried
-// public key, the HELLO is addressed to self, it speaks our version, and the
-// signature verifies. expectNonce is our nonce when h must be a reply to
+// public key, the HELLO is addressed to self, it speaks our version, the
+// key is not of small order nor non-canonical, and the signature verifies. expectNonce is our nonce when h must be a reply to
 // it, nil when h must be a request. sigs (nil: none) may answer the
 // signature check for a signature another node of this process made.
 func verifyHello(sigs *HelloSignatures, h *hello, from, self proto.NodeID, expectNonce []byte) error {
@@ -204,6 +204,12 @@ func verifyHello(sigs *HelloSignatures, h *hello, from, self proto.NodeID, expec
 	}
 	if h.to != self {
 		return rejectHello(FailWrongTarget, "addressed to %s", h.to.Short())
+	}
+	// Under a small-order key the signature R = identity, S = 0 verifies
+	// (ed25519.Verify is cofactorless): anyone could be h.id. No honest
+	// node has such a key (one derived from a seed never is).
+	if err := proto.CheckPublicKey(h.pub); err != nil {
+		return rejectHello(FailWeakKey, "pub of %s: %v", h.id.Short(), err)
 	}
 	if expectNonce == nil && len(h.peerNonce) != 0 {
 		return rejectHello(FailMalformed, "request carries peer_nonce")

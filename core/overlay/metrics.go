@@ -52,7 +52,10 @@ const (
 	FailWrongTarget  = "wrong_target"  // the HELLO is addressed to another node
 	FailBadSignature = "bad_signature" // the signature does not verify
 	FailBadNonce     = "bad_nonce"     // a reply that does not echo our nonce
-	FailTimeout      = "timeout"       // no valid reply within HandshakeTimeout
+	// FailWeakKey: pub is a small-order or non-canonical Ed25519 key
+	// (proto.CheckPublicKey), for which anyone can forge the signature.
+	FailWeakKey = "weak_key"
+	FailTimeout = "timeout" // no valid reply within HandshakeTimeout
 )
 
 var _ = env.Declare(

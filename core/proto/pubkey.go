@@ -7,8 +7,9 @@ import (
 	"math/big"
 )
 
-// ErrWeakPublicKey is a public key refused where an owner key is first
-// accepted (a name claim, a DHT provider record): a small-order point or a
+// ErrWeakPublicKey is a public key refused where a key is first accepted
+// (a name claim, a node descriptor, a DHT provider record, a HELLO, a peer
+// certificate, a configured admin key): a small-order point or a
 // non-canonical encoding.
 var ErrWeakPublicKey = errors.New("weak ed25519 public key")
 

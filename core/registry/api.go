@@ -86,6 +86,25 @@ func (e *SeqAheadError) Error() string {
 
 func (e *SeqAheadError) Is(target error) bool { return target == ErrSeqAhead || target == ErrStaleSeq }
 
+// ingressErr is the Result.Err of a request refused at ingress with c
+// for reason: a refused key (bad_key) is named, so the caller learns which
+// key is unusable; anything else is c.err().
+func ingressErr(o *op, c code, reason string) error {
+	if reason != reasonBadKey {
+		return c.err()
+	}
+	which := "key"
+	switch o.kind {
+	case opClaim, opSet:
+		which = "owner key"
+	case opDescribe:
+		which = "node descriptor's public key"
+	case opRevoke:
+		which = "admin key"
+	}
+	return fmt.Errorf("%w: the %s is not a usable ed25519 public key (wrong size, small order or non-canonical)", c.err(), which)
+}
+
 // resultErr is the Result.Err of an op answered with c. It is computed
 // where the answer is delivered (Registry.complete), never replicated:
 // the dedup table and the wire keep the code, so builds that word the

@@ -85,7 +85,7 @@ func (r *Registry) onRequest(req env.Request) {
 	switch {
 	case c != codeOK:
 		r.env.Metrics().Add(MetricRejects, reason, 1)
-		r.env.Reply(req.ID, Result{Err: c.err()})
+		r.env.Reply(req.ID, Result{Err: ingressErr(&o, c, reason)})
 		return
 	case r.replica >= 0 && r.phase == phaseFailed:
 		r.env.Reply(req.ID, Result{Err: ErrFailed})
@@ -444,9 +444,9 @@ func (r *Registry) onForward(f forward, _ uint64) {
 		return
 	}
 	c, reason := validateOp(&f.op)
-	// A non-replica's Claim or Set is checked here as at ingress
-	// (checkRequest): its owner key must not be weak.
-	if c == codeOK && !r.isReplica(f.from.node) && !ownerKeyOK(&f.op) {
+	// A non-replica's Claim, Set or Describe is checked here as at
+	// ingress (checkRequest): its owner or node key must not be weak.
+	if c == codeOK && !r.isReplica(f.from.node) && !ingressKeyOK(&f.op) {
 		c, reason = codeBadSignature, reasonBadKey
 	}
 	// A replica's forward carries a Set it verified at ingress (its own

@@ -301,6 +301,20 @@
 // proposal and a replay. Config.Signatures (the simulator's shared cache)
 // now serves the two ingress checks of a forwarded Set.
 //
+// Weak keys. ed25519.Verify is cofactorless: under a key of small order
+// (the identity point 01 00..00 and 7 others) the signature R = identity,
+// S = 0 verifies for every message, or one in 2..8, so anyone can sign
+// for such a key; no key derived from a seed is one. A Claim's or Set's
+// owner key and a Describe's node key that is of small order or not
+// canonically encoded (proto.CheckPublicKey) are refused where they are
+// first accepted: at ingress (checkRequest) and in onForward for a
+// non-replica's op (registry_rejects_total{reason="bad_key"}; the
+// client's error names the key). Never at apply: validateOp and
+// validateDescriptor do not look, so an entry already in a log (from
+// before the check) applies as it always did on every replica and after
+// a restart. Config.AdminKeys come from the node's configuration; core/
+// stack's Validate and rond's admin_keys refuse a weak one at start.
+//
 // # Revocations
 //
 // The state also holds a revocation list of capability token ids

@@ -63,7 +63,7 @@ func checkRequestSig(body any, sigs *SignatureCache, verify bool) (op, code, str
 		// here is a weak owner: a name claimed with one before claims
 		// checked it, whose Sets anyone can forge (no honest owner holds
 		// such a key). Refused at ingress only, like the claim.
-		if !ownerKeyOK(&o) {
+		if !ingressKeyOK(&o) {
 			return o, codeBadSignature, reasonBadKey
 		}
 	case Resolve:
@@ -91,6 +91,13 @@ func checkRequestSig(body any, sigs *SignatureCache, verify bool) (op, code, str
 		o = op{kind: opDescribe, desc: descriptor{node: d.NodeID, addrs: d.Addrs, seq: d.Seq}}
 		copy(o.desc.pub[:], d.PublicKey)
 		copy(o.desc.sig[:], d.Sig)
+		// A small-order node key would let anyone sign descriptors (the
+		// node's addresses) for its id. Refused at ingress only, like an
+		// owner key: validateDescriptor, which apply runs again, does not
+		// look, so a descriptor already in a log applies as it always did.
+		if !ingressKeyOK(&o) {
+			return o, codeBadSignature, reasonBadKey
+		}
 	default:
 		return o, codeUnknownRequest, reasonUnknownRequest
 	}
@@ -113,15 +120,21 @@ func checkRequestSig(body any, sigs *SignatureCache, verify bool) (op, code, str
 	return o, codeOK, ""
 }
 
-// ownerKeyOK reports whether a Claim's or a Set's owner key is not weak
-// (proto.CheckPublicKey); other ops have none. An ingress check
-// (checkRequest, onForward from a non-replica), never one at apply: an
-// entry already in a log applies as it always did.
-func ownerKeyOK(o *op) bool {
-	if o.kind != opClaim && o.kind != opSet {
-		return true
+// ingressKeyOK reports whether the key an op is verified under is not
+// weak (proto.CheckPublicKey): a Claim's or a Set's owner key, a
+// Describe's node key. A Revoke's admin key must be one of
+// Config.AdminKeys, checked when the node starts (core/stack's Validate,
+// rond's admin_keys); other ops have none. An ingress check (checkRequest,
+// onForward from a non-replica), never one at apply: an entry already in a
+// log applies as it always did, on every replica and after a restart.
+func ingressKeyOK(o *op) bool {
+	switch o.kind {
+	case opClaim, opSet:
+		return proto.CheckPublicKey(o.owner[:]) == nil
+	case opDescribe:
+		return proto.CheckPublicKey(o.desc.pub[:]) == nil
 	}
-	return proto.CheckPublicKey(o.owner[:]) == nil
+	return true
 }
 
 // validateOp checks everything about an op that does not depend on the

@@ -21,6 +21,11 @@
 // (Description.Off); a scenario that keeps one off says so with its
 // nodes.off key (scenarios/README.md).
 //
+// Description.Validate names the first bad setting; among its checks, a
+// Registry.AdminKeys entry of small order or not canonically encoded
+// (proto.CheckPublicKey) is refused, since anyone could sign a Revoke
+// under it.
+//
 // Rejected alternative: each world composing its own list "mirroring" the
 // other. That is how audit came to run only in rond and authz only in the
 // simulator, so the revocation scenario checked a path rond did not take.

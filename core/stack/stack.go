@@ -114,6 +114,11 @@ func (d Description) Validate() error {
 		if len(k) != ed25519.PublicKeySize {
 			return fmt.Errorf("stack: Registry.AdminKeys[%d] is not an Ed25519 public key", i)
 		}
+		// Under a small-order key anyone can sign a Revoke (the
+		// registry's admin keys come from here only: a config).
+		if err := proto.CheckPublicKey(k); err != nil {
+			return fmt.Errorf("stack: Registry.AdminKeys[%d]: %w", i, err)
+		}
 	}
 	if err := d.Audit.Validate(); err != nil {
 		return fmt.Errorf("stack: %w", err)

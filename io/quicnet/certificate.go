@@ -20,8 +20,8 @@ func SelfSignedCertificate(key ed25519.PrivateKey) (tls.Certificate, error) {
 
 // NodeIDOfCertificates is the NodeID named by the leaf of a raw
 // certificate chain, as a tls.Config's VerifyPeerCertificate receives it.
-// The error wraps ErrIdentity when the leaf is missing, not X.509 or not
-// an Ed25519 key.
+// The error wraps ErrIdentity when the leaf is missing, not X.509, not
+// an Ed25519 key, or its key is of small order or non-canonical.
 func NodeIDOfCertificates(rawCerts [][]byte) (proto.NodeID, error) {
 	return nodeIDFromRaw(rawCerts)
 }

@@ -259,6 +259,7 @@ const (
 const (
 	FailIDMismatch = overlay.FailIDMismatch // the certificate key is not the expected NodeID
 	FailBadCert    = "bad_cert"             // no certificate, not X.509, or not an Ed25519 key
+	FailWeakKey    = overlay.FailWeakKey    // a small-order or non-canonical Ed25519 key
 	FailTimeout    = overlay.FailTimeout    // no handshake within HandshakeTimeout
 	FailTLS        = "tls"                  // any other QUIC or TLS handshake failure
 	// FailNotMember: a connection from a NodeID outside the closed

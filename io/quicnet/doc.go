@@ -18,7 +18,11 @@
 // and validity dates carry no information and are not checked (hence
 // InsecureSkipVerify with our VerifyPeerCertificate). A mismatch fails the
 // handshake and counts transport_handshake_fail_total{reason="id_mismatch"};
-// a certificate that is not Ed25519 counts "bad_cert". Trusting a CA was
+// a certificate that is not Ed25519 counts "bad_cert", and one whose key
+// is of small order or non-canonically encoded (proto.CheckPublicKey)
+// counts "weak_key": TLS checks CertificateVerify with the cofactorless
+// ed25519.Verify, under which such a key accepts a signature anyone can
+// make, so anyone could be that key's NodeID. Trusting a CA was
 // rejected: a node's name is its key, and a CA would be a second authority
 // that could contradict it.
 //

@@ -29,7 +29,17 @@ var (
 	ErrIdentity   = errors.New("quicnet: peer identity rejected")
 	errIDMismatch = fmt.Errorf("%w: %s", ErrIdentity, FailIDMismatch)
 	errBadCert    = fmt.Errorf("%w: %s", ErrIdentity, FailBadCert)
+	errWeakKey    = fmt.Errorf("%w: %s", ErrIdentity, FailWeakKey)
 )
+
+// certFailReason is the transport_handshake_fail_total reason of an error
+// from nodeIDFromRaw: weak_key or bad_cert.
+func certFailReason(err error) string {
+	if errors.Is(err, errWeakKey) {
+		return FailWeakKey
+	}
+	return FailBadCert
+}
 
 // selfSignedCert makes a certificate whose subject key is the node's own
 // Ed25519 key, so the TLS CertificateVerify message proves possession of the
@@ -58,7 +68,12 @@ func selfSignedCert(key ed25519.PrivateKey, id proto.NodeID) (tls.Certificate, e
 // nodeIDFromRaw derives the NodeID from the leaf of a raw certificate chain.
 // Only the key matters: the chain is not verified against any CA, and the
 // certificate's own signature proves nothing TLS has not already proven
-// (the handshake signature is checked against this same key).
+// (the handshake signature is checked against this same key). A key of
+// small order or not canonically encoded is refused (errWeakKey): TLS
+// checks CertificateVerify with ed25519.Verify, which is cofactorless, so
+// under such a key a signature anyone can make verifies and anyone could
+// be BLAKE3 of it. crypto/tls calls VerifyPeerCertificate before it reads
+// CertificateVerify, so the key is refused before any signature is.
 func nodeIDFromRaw(rawCerts [][]byte) (proto.NodeID, error) {
 	if len(rawCerts) == 0 {
 		return proto.NodeID{}, fmt.Errorf("%w: no certificate", errBadCert)
@@ -70,6 +85,9 @@ func nodeIDFromRaw(rawCerts [][]byte) (proto.NodeID, error) {
 	pub, ok := cert.PublicKey.(ed25519.PublicKey)
 	if !ok {
 		return proto.NodeID{}, fmt.Errorf("%w: key is %T, want Ed25519", errBadCert, cert.PublicKey)
+	}
+	if err := proto.CheckPublicKey(pub); err != nil {
+		return proto.NodeID{}, fmt.Errorf("%w: certificate of %s: %v", errWeakKey, proto.NodeIDFromPublicKey(pub).Short(), err)
 	}
 	return proto.NodeIDFromPublicKey(pub), nil
 }
@@ -103,7 +121,7 @@ func serverTLS(cert tls.Certificate, onReject func(reason string)) *tls.Config {
 			}
 			_, err := nodeIDFromRaw(rawCerts)
 			if err != nil {
-				onReject(FailBadCert)
+				onReject(certFailReason(err))
 			}
 			return err
 		},
@@ -127,7 +145,7 @@ func clientTLS(cert tls.Certificate, want proto.NodeID, outcome *dialOutcome) *t
 		VerifyPeerCertificate: func(rawCerts [][]byte, _ [][]*x509.Certificate) error {
 			got, err := nodeIDFromRaw(rawCerts)
 			if err != nil {
-				outcome.set(FailBadCert)
+				outcome.set(certFailReason(err))
 				return err
 			}
 			if got != want {

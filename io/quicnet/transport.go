@@ -360,7 +360,7 @@ func (t *Transport) acceptLoop() {
 		}
 		id, err := peerNodeID(conn)
 		if err != nil { // serverTLS already refused such a client
-			t.countHandshakeFail(FailBadCert)
+			t.countHandshakeFail(certFailReason(err))
 			_ = conn.CloseWithError(codeRefused, "bad certificate")
 			continue // closing ends it in the guard
 		}
