@@ -334,18 +334,26 @@ func (c *trackedConn) Write(b []byte) (int, error) {
 const writeProgressMin = 64 << 10
 
 // refusal503 is written to a connection refused at accept, before it is
-// closed: a client that sent its request sees why.
-var refusal503 = func() []byte {
-	body, _ := json.Marshal(Envelope{Code: CodeOverloaded, Message: "too many connections", Retryable: true, CorrID: "conn-refused"})
+// closed: a client that sent its request sees why. The envelope's reason
+// is the cap that refused it (MetricConnsRefused's label), so a client or
+// a load balancer can tell its own address's cap from the node's.
+var refusal503 = map[string][]byte{
+	ConnsRefusedPerSource: refusalResponse(ConnsRefusedPerSource, "too many connections from this address (the per-source cap)"),
+	ConnsRefusedTotal:     refusalResponse(ConnsRefusedTotal, "too many connections (the node's cap, none idle)"),
+}
+
+func refusalResponse(reason, msg string) []byte {
+	body, _ := json.Marshal(Envelope{Code: CodeOverloaded, Message: msg, Retryable: true, CorrID: "conn-refused", Reason: reason})
 	body = append(body, '\n')
 	return fmt.Appendf(nil, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"+
 		"Connection: close\r\nRetry-After: 1\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-}()
+}
 
-// refuseConn answers c 503 without waiting (a new socket's send buffer is
-// empty, so the write does not block) and closes it.
-func refuseConn(c net.Conn) {
+// refuseConn answers c 503 naming reason (a MetricConnsRefused reason)
+// without waiting (a new socket's send buffer is empty, so the write does
+// not block) and closes it.
+func refuseConn(c net.Conn, reason string) {
 	_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-	_, _ = c.Write(refusal503)
+	_, _ = c.Write(refusal503[reason])
 	_ = c.Close()
 }

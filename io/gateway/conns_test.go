@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -197,6 +198,13 @@ func TestConnsPerSourceCap(t *testing.T) {
 	}
 	if got := f.metric(gateway.MetricConnsRefused, gateway.ConnsRefusedPerSource); got != 1 {
 		t.Fatalf("per_source refusals %v, want 1", got)
+	}
+	// A refused connection that sent nothing reads the whole refusal (no
+	// unread request to turn the close into a reset): the envelope names
+	// the cap that refused it.
+	silent := f.dial()
+	if env := readRefusal(t, silent); env.Reason != gateway.ConnsRefusedPerSource || env.Code != gateway.CodeOverloaded || !env.Retryable {
+		t.Fatalf("refusal envelope %+v, want OVERLOADED retryable reason %s", env, gateway.ConnsRefusedPerSource)
 	}
 	conns[0].Close()
 	f.waitFor("a closed connection to be uncounted", func() bool { return f.metric(gateway.MetricConnsOpen, "") == perSource-1 })
@@ -473,4 +481,24 @@ func TestConnsKeptAliveHeaderBounded(t *testing.T) {
 			t.Fatalf("keep-alive healthz: %d %v", status, err)
 		}
 	}
+}
+
+// readRefusal reads the 503 the listener writes to a connection it
+// refuses at accept, without sending a request, and decodes its envelope.
+func readRefusal(t *testing.T, c *net.TCPConn) gateway.Envelope {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(15 * time.Second))
+	r, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("reading the refusal: %v", err)
+	}
+	defer r.Body.Close()
+	if r.StatusCode != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("refusal: %d, Retry-After %q; want 503 with Retry-After", r.StatusCode, r.Header.Get("Retry-After"))
+	}
+	var env gateway.Envelope
+	if err := json.NewDecoder(r.Body).Decode(&env); err != nil {
+		t.Fatalf("refusal body: %v", err)
+	}
+	return env
 }

@@ -539,9 +539,10 @@
 //
 // Connections (conns.go, Config.Conns): Gateway.Listener admits at most
 // ConnsPerSourceDefault (256) open connections per source address and
-// ConnsMaxDefault (4096) in all; one over a cap is answered 503 and
-// closed at once (gateway_conns_refused_total{reason="per_source"|
-// "total"}), except that at the total cap the connection waiting longest
+// ConnsMaxDefault (4096) in all; one over a cap is answered 503
+// OVERLOADED (retryable, Retry-After 1, the envelope's reason naming the
+// cap: "per_source" or "total") and closed at once
+// (gateway_conns_refused_total{reason="per_source"|"total"}), except that at the total cap the connection waiting longest
 // for a request with no byte of it read (idle keep-alive after a
 // response, or new and silent, as NewServer's ConnState reports them) is
 // closed to make room, else the waiting one whose incomplete request

@@ -611,7 +611,7 @@ func (l envelopeListener) Accept() (net.Conn, error) {
 		tc, refused := l.table.admit(c)
 		if refused != "" {
 			l.table.metrics.Add(MetricConnsRefused, refused, 1)
-			refuseConn(c)
+			refuseConn(c, refused)
 			continue
 		}
 		return newEnvelopeConn(tc, l.onTimeout), nil
