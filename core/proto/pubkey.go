@@ -24,8 +24,10 @@ var ErrWeakPublicKey = errors.New("weak ed25519 public key")
 // Small order (the 8-torsion subgroup) means y is 1 (identity), p-1 (order
 // 2), 0 (order 4, x = +-sqrt(-1)) or +-y8 (order 8; smallOrderY derives it).
 // crypto/ed25519 also decodes y >= p (reduced mod p) and the sign bit set
-// with x = 0 (y = +-1); every such key is refused as non-canonical, which
-// covers the non-canonical encodings of small-order points (y = p, p+1).
+// with x = 0 (y = +-1): y >= p is refused as non-canonical, which covers
+// the non-canonical encodings of small-order points (y = p, p+1), and
+// y = +-1 with the sign bit set is refused as small order (the sign bit
+// is not looked at, below).
 // The sign bit is not looked at: x = 0 only for y = +-1, refused either
 // way, and every other small-order y is refused with both signs.
 func CheckPublicKey(pub ed25519.PublicKey) error {

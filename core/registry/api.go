@@ -93,14 +93,24 @@ func ingressErr(o *op, c code, reason string) error {
 	if reason != reasonBadKey {
 		return c.err()
 	}
-	which := "key"
+	which, key := "key", []byte(nil)
 	switch o.kind {
 	case opClaim, opSet:
-		which = "owner key"
+		which, key = "owner key", o.owner[:]
 	case opDescribe:
-		which = "node descriptor's public key"
+		which, key = "node descriptor's public key", o.desc.pub[:]
+		// validateDescriptor's other bad_key: a usable key whose BLAKE3
+		// is not the descriptor's node id.
+		if proto.CheckPublicKey(key) == nil {
+			return fmt.Errorf("%w: the node descriptor's node id is not BLAKE3 of its public key", c.err())
+		}
 	case opRevoke:
-		which = "admin key"
+		which, key = "admin key", o.owner[:]
+	}
+	if key != nil {
+		if err := proto.CheckPublicKey(key); err != nil {
+			return fmt.Errorf("%w: the %s is not a usable ed25519 public key: %w", c.err(), which, err)
+		}
 	}
 	return fmt.Errorf("%w: the %s is not a usable ed25519 public key (wrong size, small order or non-canonical)", c.err(), which)
 }

@@ -446,6 +446,10 @@ func (r *Registry) onForward(f forward, _ uint64) {
 	c, reason := validateOp(&f.op)
 	// A non-replica's Claim, Set or Describe is checked here as at
 	// ingress (checkRequest): its owner or node key must not be weak.
+	// During a rolling upgrade a retry of such an op that an older leader
+	// already committed is answered bad_key here: the caller hears a
+	// refusal for a committed entry. Only a weak key (no honest owner or
+	// node holds one) meets this, and the replicas' state is unaffected.
 	if c == codeOK && !r.isReplica(f.from.node) && !ingressKeyOK(&f.op) {
 		c, reason = codeBadSignature, reasonBadKey
 	}

@@ -151,3 +151,22 @@ func TestClusterRefusesASmallOrderDescriptor(t *testing.T) {
 		}
 	}
 }
+
+// A descriptor under a usable key whose node id is not BLAKE3 of it is
+// refused as bad_key too, and its error says which part is wrong: the id,
+// not the key (review2 saw "small order or non-canonical" for it).
+func TestDescribeIDMismatchIsNamed(t *testing.T) {
+	d := signedDescriptor(testKey(3), []string{"127.0.0.1:4100"}, 1)
+	d.NodeID[0] ^= 1
+	o, c, reason := opFromRequest(Describe{Descriptor: d})
+	if c != codeBadSignature || reason != reasonBadKey {
+		t.Fatalf("descriptor with a flipped node id: code %d reason %q, want bad_key", c, reason)
+	}
+	err := ingressErr(&o, c, reason)
+	if !errors.Is(err, ErrBadSignature) || !strings.Contains(err.Error(), "node id is not BLAKE3 of its public key") {
+		t.Fatalf("refusal error %v, want ErrBadSignature naming the node id", err)
+	}
+	if strings.Contains(err.Error(), "small order") {
+		t.Fatalf("refusal error %v blames a usable key", err)
+	}
+}

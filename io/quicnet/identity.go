@@ -87,7 +87,7 @@ func nodeIDFromRaw(rawCerts [][]byte) (proto.NodeID, error) {
 		return proto.NodeID{}, fmt.Errorf("%w: key is %T, want Ed25519", errBadCert, cert.PublicKey)
 	}
 	if err := proto.CheckPublicKey(pub); err != nil {
-		return proto.NodeID{}, fmt.Errorf("%w: certificate of %s: %v", errWeakKey, proto.NodeIDFromPublicKey(pub).Short(), err)
+		return proto.NodeID{}, fmt.Errorf("%w: certificate of %s: %w", errWeakKey, proto.NodeIDFromPublicKey(pub).Short(), err)
 	}
 	return proto.NodeIDFromPublicKey(pub), nil
 }
