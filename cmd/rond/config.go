@@ -60,14 +60,6 @@ type Config struct {
 	// bucket is this node's: a tenant has it on every gateway.
 	TenantRate  float64 `yaml:"tenant_rate"`
 	TenantBurst float64 `yaml:"tenant_burst"`
-	// RegistryTenantRate is the name writes (claims and sets) per second
-	// one tenant may make cluster-wide, held by the registry's leader
-	// (registry.Config.TenantWriteRate through
-	// runtime.NodeSpec.RegistryTenantWriteRate; 0: off, the default);
-	// RegistryTenantBurst its burst (0: the rate rounded up). It needs
-	// cluster_name_quota (checkRates; doc.go, "Registry write rate").
-	RegistryTenantRate  float64 `yaml:"registry_tenant_rate"`
-	RegistryTenantBurst int     `yaml:"registry_tenant_burst"`
 	// OAPAddr is the OAP/1 client endpoint's UDP address, "off" for none
 	// (oap.go).
 	OAPAddr string `yaml:"oap_addr"`
@@ -248,14 +240,10 @@ var settings = []setting{
 	}},
 	floatOption("anonymous-read-burst", "RON_ANONYMOUS_READ_BURST", fmt.Sprintf("requests, `N`, that reads without a token may make at once before --anonymous-read-rate paces them (1..%g; 0 or unset: twice the rate, at least 1)",
 		tenantRateMax), "requests (e.g. 10000)", func(c *Config) *float64 { return &c.AnonymousReadBurst }),
-	floatOption("tenant-rate", "RON_TENANT_RATE", fmt.Sprintf("requests per second, `N`, that each token's tenant may make through this gateway (above 0, at most %g; 0 or unset: %g); over it, 429 OVER_QUOTA with Retry-After. Per node: a tenant has this rate on every gateway (--registry-tenant-rate bounds its name writes cluster-wide)",
+	floatOption("tenant-rate", "RON_TENANT_RATE", fmt.Sprintf("requests per second, `N`, that each token's tenant may make through this gateway (above 0, at most %g; 0 or unset: %g); over it, 429 OVER_QUOTA with Retry-After. Per node: a tenant has this rate on every gateway",
 		tenantRateMax, gateway.TenantRateDefault), "requests per second (e.g. 200 or 0.5)", func(c *Config) *float64 { return &c.TenantRate }),
 	floatOption("tenant-burst", "RON_TENANT_BURST", fmt.Sprintf("requests, `N`, that each token's tenant may make at once before --tenant-rate paces it (1..%g; 0 or unset: the larger of %g and --tenant-rate)",
 		tenantRateMax, gateway.TenantBurstDefault), "requests (e.g. 400)", func(c *Config) *float64 { return &c.TenantBurst }),
-	floatOption("registry-tenant-rate", "RON_REGISTRY_TENANT_RATE", fmt.Sprintf("name writes (claims and sets) per second, `N`, that one tenant may make cluster-wide, whichever gateway they enter through: the registry's leader refuses the rest before they reach its log (429 OVER_QUOTA, reason tenant_registry_rate, Retry-After) (above 0, at most %g; 0 or unset: off). Needs --cluster-name-quota (below registry cluster version %d no write's tenant reaches the leader); only the leader's value counts, so set the same on every replica",
-		registryTenantRateMax, registry.VersionQuota), "name writes per second (e.g. 50 or 0.5)", func(c *Config) *float64 { return &c.RegistryTenantRate }),
-	intOption("registry-tenant-burst", "RON_REGISTRY_TENANT_BURST", fmt.Sprintf("name writes, `N`, that one tenant may make at once before --registry-tenant-rate paces it (1..%d; 0 or unset: the rate rounded up, at least 1); only with --registry-tenant-rate",
-		registryTenantBurstMax), "name writes", func(c *Config) *int { return &c.RegistryTenantBurst }),
 	{"segment-writes", "RON_SEGMENT_WRITES", "how a macronode writes chunk bytes: `direct|buffered` (direct: O_DIRECT where the file system takes it, skipping the page cache; buffered: through it, so a read soon after finds them in memory); default buffered", kindPlain, str(func(c *Config) *string { return &c.SegmentWrites })},
 	sizeOption("read-ahead-bytes", "RON_READ_AHEAD_BYTES", fmt.Sprintf("the bytes of chunks that all streamed GETs together may read ahead of their clients, a `SIZE` (bytes, or 256MiB, 1GiB); a GET that finds no room for its first chunk within %v is refused (503); 0: %s, or a quarter of a micronode's --memory-max when smaller; at least %s (one largest chunk); a micronode's must fit in --memory-max",
 		gateway.ReadAheadWaitMax, formatByteSize(gateway.ReadAheadBytesDefault), formatByteSize(gateway.ReadAheadBytesMin)), func(c *Config) *int64 { return &c.ReadAheadBytes }),
@@ -336,22 +324,13 @@ func floatOption(flag, env, usage, example string, field func(*Config) *float64)
 	}}
 }
 
-// Bounds of the rate settings: far beyond what a node serves (or a
-// registry commits), and finite (+Inf would make a bucket's arithmetic
-// NaN). A registry rate above registryTenantRateMax would pace writes
-// more finely than a microsecond, and no registry commits that fast.
-const (
-	tenantRateMax          = 1e9
-	registryTenantRateMax  = registry.TenantWriteRateMax
-	registryTenantBurstMax = 1000000
-)
+// tenantRateMax bounds the rate settings: far beyond what a node serves,
+// and finite (+Inf would make a bucket's arithmetic NaN).
+const tenantRateMax = 1e9
 
-// checkRates checks tenant_rate, tenant_burst, anonymous_read_burst and the registry's
-// per-tenant write rate: NaN, a negative or an infinite value, a burst
-// below one request (its bucket would never admit one), a registry burst
-// without a rate, and a registry rate without cluster_name_quota (below
-// registry cluster version 3 no write's tenant reaches the leader, so it
-// would limit nothing) are refused, each naming its setting.
+// checkRates checks tenant_rate, tenant_burst and anonymous_read_burst:
+// NaN, a negative or an infinite value and a burst below one request (its
+// bucket would never admit one) are refused, each naming its setting.
 func (c Config) checkRates() error {
 	if c.TenantRate != 0 && !(c.TenantRate > 0 && c.TenantRate <= tenantRateMax) {
 		return badSetting("tenant_rate", "%v is not a rate above 0 and at most %g requests per second (0 or unset: %g)",
@@ -364,22 +343,6 @@ func (c Config) checkRates() error {
 	if c.AnonymousReadBurst != 0 && !(c.AnonymousReadBurst >= 1 && c.AnonymousReadBurst <= tenantRateMax) {
 		return badSetting("anonymous_read_burst", "%v is outside 1..%g requests: a bucket smaller than one request admits none (0 or unset: twice anonymous_read_rate)",
 			c.AnonymousReadBurst, tenantRateMax)
-	}
-	if c.RegistryTenantRate != 0 && !(c.RegistryTenantRate > 0 && c.RegistryTenantRate <= registryTenantRateMax) {
-		return badSetting("registry_tenant_rate", "%v is not a rate above 0 and at most %g name writes per second (0 or unset: off)",
-			c.RegistryTenantRate, registryTenantRateMax)
-	}
-	if c.RegistryTenantBurst < 0 || c.RegistryTenantBurst > registryTenantBurstMax {
-		return badSetting("registry_tenant_burst", "%d is outside 1..%d name writes (0 or unset: registry_tenant_rate rounded up)",
-			c.RegistryTenantBurst, registryTenantBurstMax)
-	}
-	if c.RegistryTenantBurst > 0 && c.RegistryTenantRate == 0 {
-		return badSetting("registry_tenant_burst", "%d without registry_tenant_rate: a burst alone limits nothing (set registry_tenant_rate too, or drop it)",
-			c.RegistryTenantBurst)
-	}
-	if c.RegistryTenantRate > 0 && !c.ClusterNameQuota {
-		return badSetting("registry_tenant_rate", "%v needs cluster_name_quota: true: below registry cluster version %d a write's tenant does not reach the registry's leader, so the rate would limit nothing",
-			c.RegistryTenantRate, registry.VersionQuota)
 	}
 	return nil
 }

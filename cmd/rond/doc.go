@@ -295,26 +295,6 @@
 // stdout; --version prints the version, the Go version and the VCS
 // revision.
 //
-// # Registry write rate
-//
-// registry_tenant_rate / RON_REGISTRY_TENANT_RATE /
-// --registry-tenant-rate (0 or unset: off; above 0, at most 1e6 name
-// writes per second) bounds one tenant's name writes (claims and sets)
-// cluster-wide, whichever gateway they enter through: the registry's
-// leader charges each write to its tenant before proposing it and
-// refuses the rest (429 OVER_QUOTA, reason tenant_registry_rate,
-// Retry-After; nothing written), counted in
-// registry_rejects_total{reason="tenant_rate"} on the leader
-// (core/registry doc.go, "Tenant write rate"). registry_tenant_burst /
-// RON_REGISTRY_TENANT_BURST / --registry-tenant-burst is its burst (0 or
-// unset: the rate rounded up; 1..1000000; refused without a rate). The
-// rate needs cluster_name_quota (refused without it, exit 2): below
-// registry cluster version 3 no write's tenant reaches the leader. Only
-// the leader's value counts and a new leader starts every tenant full:
-// set the same value on every replica. It adds an answer code older
-// builds cannot read, so turn it on only once every node runs this
-// build. Nothing is persisted: turning it off again is safe.
-//
 // # Cluster name quota
 //
 // cluster_name_quota / RON_CLUSTER_NAME_QUOTA / --cluster-name-quota (off

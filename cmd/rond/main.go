@@ -175,7 +175,6 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	if cfg.ClusterNameQuota {
 		spec.RegistryVersionMax = registry.VersionQuota
 	}
-	spec.RegistryTenantWriteRate, spec.RegistryTenantWriteBurst = cfg.RegistryTenantRate, cfg.RegistryTenantBurst
 	for _, p := range peers {
 		spec.Peers = append(spec.Peers, p.id)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -60,10 +59,6 @@ var (
 	// ErrNameQuota: a Claim of a new name whose tenant already created
 	// as many names as the Claim's Quota (decided at apply, cluster-wide).
 	ErrNameQuota = errors.New("registry: tenant name quota reached")
-	// ErrTenantRate: the leader refused a write of a tenant over
-	// Config.TenantWriteRate before proposing it (doc.go, "Tenant write
-	// rate"): nothing was written; retry later.
-	ErrTenantRate = errors.New("registry: tenant over its registry write rate; retry later")
 )
 
 type registryFull struct{}
@@ -324,15 +319,6 @@ type Config struct {
 	// votes nor steps raft until its node restarts it. The simulator
 	// uses it to leave a failed replica out of the quorum it models.
 	Failed func(err error, corruption bool)
-	// TenantWriteRate, when above zero, is the writes (Claims and Sets)
-	// per second a tenant may have proposed by the leader, cluster-wide,
-	// from cluster version VersionQuota on, in bursts of up to
-	// TenantWriteBurst (0: the rate rounded up, at least 1); a write over
-	// it is refused ErrTenantRate (doc.go, "Tenant write rate"). Zero:
-	// off (the default). Only the leader's value counts; it is not
-	// replicated.
-	TenantWriteRate  float64
-	TenantWriteBurst int
 }
 
 // Defaults.
@@ -382,9 +368,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SnapshotInterval <= 0 {
 		c.SnapshotInterval = SnapshotIntervalDefault
-	}
-	if c.TenantWriteRate > 0 && c.TenantWriteBurst <= 0 {
-		c.TenantWriteBurst = max(1, int(math.Ceil(c.TenantWriteRate)))
 	}
 	return c
 }

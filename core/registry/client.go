@@ -48,10 +48,6 @@ type pendingOp struct {
 	proposed bool
 	// checkTried: a conflict check (checkFirst) was started.
 	checkTried bool
-	// writeTries counts the attempts that proposed or forwarded this
-	// write: a leader's ErrTenantRate is its answer only when there was
-	// one (an earlier attempt may be in the log: onReply).
-	writeTries uint32
 	// leaderless: last attempted on a replica that knew no leader (raft
 	// dropped the proposal or read); retryOnLeader retries it whenever a
 	// leader is learned.
@@ -199,9 +195,6 @@ func (r *Registry) attempt(p *pendingOp) {
 			Payload: encodeForward(&f, r.clusterSeen)})
 		r.env.Send(r.cfg.Replicas[target], frame)
 		p.sent = true
-		if p.op.kind.isWrite() {
-			p.writeTries++
-		}
 		return
 	}
 	switch {
@@ -226,17 +219,9 @@ func (r *Registry) attempt(p *pendingOp) {
 }
 
 // proposeWrite forwards p's write to the leader or proposes it.
-// A leader refuses it first when its tenant is over its rate, unless an
-// earlier attempt proposed or forwarded it (that one may be in the log,
-// so a refusal would not be the op's outcome).
 func (r *Registry) proposeWrite(p *pendingOp, from origin) {
-	if !p.proposed && r.overRate(&p.op) {
-		r.complete(p, codeTenantRate, Record{})
-		return
-	}
 	if r.forwardWrite(p, from) || r.serveWrite(from, r.floor(), &p.op) {
 		p.sent, p.proposed = true, true
-		p.writeTries++
 		if r.bug.AckBeforeCommit && p.op.kind == opSet {
 			r.complete(p, codeOK, writeRecord(&p.op, codeOK, p.op.seq))
 		}
@@ -479,12 +464,6 @@ func (r *Registry) onForward(f forward, _ uint64) {
 		}
 		r.serveRead(f.from, f.op.name)
 	default:
-		// A retry of a forward this leader proposed is not refused: it
-		// may be in the log (the origin judges the others, onReply).
-		if _, retry := r.relays[f.from]; !retry && r.overRate(&f.op) {
-			r.sendReply(f.from, codeTenantRate, Record{})
-			return
-		}
 		r.serveWrite(f.from, f.floor, &f.op)
 	}
 }
@@ -501,12 +480,6 @@ func (r *Registry) onReply(from proto.NodeID, p reply) {
 	}
 	op := r.findPending(p.seq)
 	if op == nil {
-		return
-	}
-	if p.code == codeTenantRate && op.writeTries > 1 {
-		// An earlier attempt may be in the log: this refusal is not the
-		// op's outcome. It retries on its backoff (and ends
-		// ErrUnknownOutcome at its deadline).
 		return
 	}
 	if p.code == codeRetry {

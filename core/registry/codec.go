@@ -266,15 +266,12 @@ const (
 	// created as many names as the entry's quota (VersionQuota entries
 	// only).
 	codeNameQuota
-	// codeTenantRate refuses a write whose tenant is over the leader's
-	// Config.TenantWriteRate; never in the log (a leader's answer only).
-	codeTenantRate
 	codeEnd
 )
 
 var codeErrs = [...]error{nil, ErrTaken, ErrNotFound, ErrNotOwner, ErrStaleSeq, ErrBadSignature,
 	ErrInvalidName, ErrTooLarge, ErrUnknownOutcome, ErrUnavailable, ErrFailed, ErrUnavailable, ErrNotAdmin,
-	node.ErrUnknownRequest, ErrNotMember, ErrNameQuota, ErrTenantRate}
+	node.ErrUnknownRequest, ErrNotMember, ErrNameQuota}
 
 func (c code) err() error { return codeErrs[c] }
 

@@ -484,57 +484,6 @@
 // raises the cluster once all do. The simulator's and ronsim real's
 // upgrades still move to VersionTest.
 //
-// # Tenant write rate
-//
-// The gateway's admission paces each tenant per node (io/gateway,
-// TenantRate), so a tenant gets that rate on every gateway and can load
-// the raft log N times harder on N nodes. Config.TenantWriteRate (rond's
-// registry_tenant_rate; 0, off, by default) bounds a tenant's name writes
-// cluster-wide instead: every Claim and Set reaches the leader before it
-// is proposed (its own client's, a follower's forwardWrite, a
-// non-replica's forward), and the leader charges it to the tenant in a
-// token bucket, refilling at the rate up to Config.TenantWriteBurst (0:
-// the rate rounded up). A write over it is not proposed: its origin gets
-// codeTenantRate, ErrTenantRate ("retry later"; io/gateway answers 429
-// OVER_QUOTA, reason tenant_registry_rate, Retry-After), counted as
-// registry_rejects_total{reason="tenant_rate"} on the leader.
-//
-//   - Whose write: a Claim's tenant (TenantDigest, the entry's), a Set's
-//     name's creating tenant in the leader's applied state (a Set changes
-//     only names its owner key holds, so the name's tenant pays). Both
-//     reach the leader only from cluster version VersionQuota on (below
-//     it forwards and entries carry no tenant and names record none), so
-//     the rate applies only there (rond refuses registry_tenant_rate
-//     without cluster_name_quota). Untenanted writes are never charged:
-//     exempt tokens, names created before the raise (their Sets), and a
-//     restarted non-replica's first Claims ("Tenant quota").
-//   - Definite refusal: nothing about the write is in the log, so the
-//     refusal is its outcome, but only when no earlier attempt of the same
-//     op was proposed or forwarded (that one may commit). So the leader
-//     does not refuse its own client's op proposed before, nor a forward
-//     it already relays (a retry), and an origin that gets the refusal
-//     for an op it sent more than once ignores it and retries on its
-//     backoff (ending ErrUnknownOutcome at OpTimeout if it never passes).
-//   - A proposal raft forwards (MsgProp: a follower that proposed without
-//     knowing the leader, or one serving a non-replica's forward) is
-//     filtered by the leader before it steps it: entries over their
-//     tenant's rate are dropped unanswered (raft drops proposals too) and
-//     their origins retry, reaching the leader directly.
-//   - Deterministic: time is the leader's env clock, integer arithmetic
-//     (GCRA: per tenant the time its bucket is full again), no map order
-//     reaches a decision. Bounded: at most TenantRatesMax (4096) tenants;
-//     a new one first drops every bucket that has refilled (nothing lost),
-//     else the fullest (ties by digest), which can only favour it.
-//   - Leader-local and not replicated: nothing is written to the log or
-//     the state, no entry or envelope format changes, so no cluster
-//     version gate. A new code reaches replies, which builds before this
-//     one cannot read (they count it malformed and the op times out):
-//     turn the rate on only once every node runs this build. Each replica
-//     uses its own Config value when it leads: set the same everywhere.
-//   - A leader change resets it: the new leader starts every tenant with
-//     a full bucket, so each election can let a tenant through one burst
-//     early.
-//
 // # Names
 //
 // Names are lowercased (ASCII only) and then must be dot-separated labels

@@ -160,10 +160,6 @@ type Registry struct {
 	// log index they are complete through.
 	revView  *auth.MemRevocations
 	revSince uint64
-	// rates is the leader's per-tenant write buckets (tenantrate.go),
-	// emptied whenever leadership is gained or lost.
-	rates tenantRates
-
 	// revAwaiting: a pull went out and, under Bug.PullRearmOnAnswer, only
 	// its answer arms the next one.
 	revAwaiting bool
@@ -183,8 +179,7 @@ func New(cfg Config) *Registry {
 	if cfg.VersionMax > versionLast {
 		panic(fmt.Sprintf("registry: Config.VersionMax %d: this build knows versions up to %d", cfg.VersionMax, versionLast))
 	}
-	r := &Registry{cfg: cfg, replica: -1, admins: adminsOf(cfg.AdminKeys), versionMax: cfg.versionMax(),
-		rates: newTenantRates(cfg.TenantWriteRate, cfg.TenantWriteBurst)}
+	r := &Registry{cfg: cfg, replica: -1, admins: adminsOf(cfg.AdminKeys), versionMax: cfg.versionMax()}
 	r.setMembers(cfg.Members)
 	return r
 }
@@ -261,7 +256,6 @@ func (r *Registry) start() {
 	}
 	r.phase, r.rec, r.rn, r.inflight, r.m = phaseRecovering, &recovery{}, nil, nil, newMachine()
 	r.lead, r.leading, r.sentEarly = raft.None, false, false
-	r.rates.reset()
 	r.ticks, r.adverts = 0, make([]advert, len(r.cfg.Replicas))
 	r.amn, r.queried, r.queryMarks = nil, make([]uint64, len(r.cfg.Replicas)), make([]queryMark, len(r.cfg.Replicas))
 	r.setIsLeader(false)
@@ -704,11 +698,7 @@ func (r *Registry) observeSoftState(ss *raft.SoftState) {
 	if ss == nil {
 		return
 	}
-	leading := ss.RaftState == raft.StateLeader
-	if leading != r.leading {
-		r.rates.reset() // a new leader starts every tenant full (doc.go, "Tenant write rate")
-	}
-	r.leading = leading
+	r.leading = ss.RaftState == raft.StateLeader
 	r.setIsLeader(r.leading)
 	if ss.Lead == r.lead {
 		return
@@ -985,9 +975,6 @@ func (r *Registry) onRaftMessage(from proto.NodeID, raw []byte) {
 	}
 	if r.amn == nil && r.termFloorDrops(m) {
 		return // below the term floor it confirmed with (amnesia.go)
-	}
-	if !r.filterProposals(m) {
-		return // every proposed write over its tenant's rate (tenantrate.go)
 	}
 	_ = r.rn.Step(m) // errors are stale or unknown peers: nothing to do
 }

@@ -49,10 +49,6 @@ var _ = env.Declare(env.MetricDef{Name: MetricStreamRetries, Kind: env.Counter,
 const (
 	ShedNodeOverload       = "node_overload"
 	ShedStorageUnavailable = "storage_unavailable"
-	// ShedTenantRegistryRate: the registry's leader refused a name write
-	// of a tenant over its cluster-wide write rate (registry.ErrTenantRate;
-	// a 429 OVER_QUOTA with this reason and Retry-After).
-	ShedTenantRegistryRate = "tenant_registry_rate"
 )
 
 // readSlots is the gateway-wide budget of streamed reads in flight

@@ -205,12 +205,7 @@
 // drain a tenant's) answer 429 OVER_QUOTA with Retry-After when empty;
 // anonymous reads queue as the tenant "public". The tenant bucket is this
 // node's (rond's tenant_rate and tenant_burst size it): a tenant has it
-// on every gateway. Its name writes are bounded cluster-wide by the
-// registry's leader instead (core/registry doc.go, "Tenant write rate";
-// rond's registry_tenant_rate): a write the leader refuses
-// (registry.ErrTenantRate) is answered 429 OVER_QUOTA with reason
-// tenant_registry_rate and Retry-After 1, counted in
-// omnigate_shed_total{reason="tenant_registry_rate"}. A global
+// on every gateway. A global
 // in-flight cap keeps ReadHeadroom slots for reads only, so writes are shed
 // first; when no slot is free, requests wait in per-tenant FIFO queues
 // served by deficit round robin (a write costs one unit per started MiB),

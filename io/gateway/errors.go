@@ -177,14 +177,6 @@ func mapError(err error, write bool) *apiError {
 		// configuration error (cmd/rond doc, "Membership"), not a passing
 		// condition, so not retryable and not an internal error.
 		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: err.Error()}
-	case errors.Is(err, registry.ErrTenantRate):
-		// The registry's leader refused the write before proposing it:
-		// the tenant is over its cluster-wide registry write rate
-		// (rond's registry_tenant_rate). Nothing was written; the
-		// leader's bucket is not reported, so Retry-After is the least
-		// wait, one second.
-		return &apiError{status: http.StatusTooManyRequests, code: CodeOverQuota, message: err.Error(), retryable: true,
-			retryAfter: time.Second, reason: ShedTenantRegistryRate, shed: ShedTenantRegistryRate}
 	case errors.Is(err, registry.ErrNameQuota):
 		// The registry counted the tenant's names cluster-wide (claimName
 		// words it with the tenant); not retryable: no name is released.

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ron-network/ron/core/registry"
 	"github.com/ron-network/ron/core/storage"
@@ -64,20 +63,6 @@ func TestMapErrorNotMember(t *testing.T) {
 	}
 	if !strings.Contains(got.message, "not a member") {
 		t.Errorf("the message does not say why: %q", got.message)
-	}
-}
-
-// A name write the registry's leader refused for its tenant's
-// cluster-wide write rate is a retryable 429 OVER_QUOTA with reason
-// tenant_registry_rate and Retry-After, counted as that shed reason (it
-// was a 500 INTERNAL: mapError did not know the error).
-func TestMapErrorTenantRegistryRate(t *testing.T) {
-	err := fmt.Errorf("names: set x: %w", registry.ErrTenantRate)
-	got := mapError(err, true)
-	if got.status != http.StatusTooManyRequests || got.code != CodeOverQuota || !got.retryable || got.retryAfter < time.Second ||
-		got.reason != ShedTenantRegistryRate || got.shed != ShedTenantRegistryRate {
-		t.Errorf("%v: %d %s retryable %v retry after %v reason %q shed %q; want 429 %s, retryable, Retry-After, reason and shed %s",
-			err, got.status, got.code, got.retryable, got.retryAfter, got.reason, got.shed, CodeOverQuota, ShedTenantRegistryRate)
 	}
 }
 

@@ -38,8 +38,7 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricRequestLatency, Kind: env.Histogram, Help: "Gateway request latency, admission included.", Buckets: env.LatencyBuckets},
 	env.MetricDef{Name: MetricShed, Kind: env.Counter, Help: "Requests shed by admission or body caps, by reason.", Label: "reason",
 		LabelValues: append(slices.Clone(admission.ShedReasons), ShedSlowBody, ShedNodeOverload, ShedStorageUnavailable, ShedWriteStall,
-			ShedReadTimeout, ShedMemoryBudget, ShedDiskFull, ShedReadAhead, ShedReadAheadSource, ShedSourceInflight, ShedStreamSlots,
-			ShedTenantRegistryRate)},
+			ShedReadTimeout, ShedMemoryBudget, ShedDiskFull, ShedReadAhead, ShedReadAheadSource, ShedSourceInflight, ShedStreamSlots)},
 	env.MetricDef{Name: MetricRouteLatency, Kind: env.Histogram, Help: "Gateway latency per route.", Label: "route", Buckets: env.LatencyBuckets},
 )
 

@@ -54,13 +54,6 @@ type NodeSpec struct {
 	// rond sets registry.VersionQuota with cluster_name_quota. The
 	// failpoint registry-version-max, when on, takes its place.
 	RegistryVersionMax uint64
-	// RegistryTenantWriteRate and RegistryTenantWriteBurst are
-	// registry.Config.TenantWriteRate and TenantWriteBurst: the name
-	// writes per second (and burst) one tenant may have proposed by the
-	// registry's leader, cluster-wide (0: off). rond's
-	// registry_tenant_rate and registry_tenant_burst.
-	RegistryTenantWriteRate  float64
-	RegistryTenantWriteBurst int
 	// StorageReplicas (R) and WriteQuorum (W); zero picks R = min(3,
 	// members) (min(3, 1+len(Peers)) on an open network) and W = min(2,
 	// R), so a node alone stores with R=W=1.
@@ -115,8 +108,7 @@ func (s NodeSpec) Describe() stack.Description {
 	return stack.Description{
 		Key: s.Key, Peers: peers, Replicas: s.Replicas, Members: members,
 		Registry: registry.Config{AdminKeys: s.AdminKeys, RevocationPullInterval: s.RevocationPullInterval, Bug: registryBug(),
-			VersionMax: cmp.Or(registryVersionMax(), s.RegistryVersionMax), Members: members,
-			TenantWriteRate: s.RegistryTenantWriteRate, TenantWriteBurst: s.RegistryTenantWriteBurst},
+			VersionMax: cmp.Or(registryVersionMax(), s.RegistryVersionMax), Members: members},
 		DHT: dht.Config{Bootstrap: peers, Members: members, RepublishOff: s.RepublishOff},
 		Storage: storage.Config{Members: members, Replicas: r, WriteQuorum: w, ObjectBytes: s.ObjectBytes,
 			HeldBytesMax: s.HeldBytesMax, RepairOff: s.RepairOff},
@@ -159,10 +151,6 @@ func (s NodeSpec) Validate() error {
 	if s.RegistryVersionMax > registry.VersionQuota {
 		return fmt.Errorf("runtime: node spec: RegistryVersionMax %d: this build reads registry cluster versions up to %d",
 			s.RegistryVersionMax, registry.VersionQuota)
-	}
-	if !(s.RegistryTenantWriteRate >= 0 && s.RegistryTenantWriteRate <= registry.TenantWriteRateMax) || s.RegistryTenantWriteBurst < 0 {
-		return fmt.Errorf("runtime: node spec: RegistryTenantWriteRate %v, RegistryTenantWriteBurst %d: want a rate in 0..%g and a burst of 0 or more",
-			s.RegistryTenantWriteRate, s.RegistryTenantWriteBurst, float64(registry.TenantWriteRateMax))
 	}
 	if err := s.Describe().Validate(); err != nil {
 		return fmt.Errorf("runtime: node spec: %w", err)

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"crypto/ed25519"
-	"math"
 	"strings"
 	"testing"
 
@@ -55,33 +54,5 @@ func TestRegistryVersionMaxSpec(t *testing.T) {
 	spec.RegistryVersionMax = registry.VersionQuota + 1
 	if err := spec.Validate(); err == nil || !strings.Contains(err.Error(), "RegistryVersionMax") {
 		t.Fatalf("VersionMax %d: %v, want a refusal naming RegistryVersionMax", spec.RegistryVersionMax, err)
-	}
-}
-
-// TestRegistryTenantWriteRateSpec: NodeSpec.RegistryTenantWriteRate and
-// Burst (rond's registry_tenant_rate and registry_tenant_burst) reach the
-// registry's Config, and Validate refuses a negative, NaN or too large
-// rate and a negative burst, naming the fields.
-func TestRegistryTenantWriteRateSpec(t *testing.T) {
-	spec := NodeSpec{Key: ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))}
-	spec.Replicas = []proto.NodeID{spec.Self()}
-	if cfg := spec.Describe().Registry; cfg.TenantWriteRate != 0 || cfg.TenantWriteBurst != 0 {
-		t.Fatalf("unset: rate %v burst %d, want 0 (off)", cfg.TenantWriteRate, cfg.TenantWriteBurst)
-	}
-	spec.RegistryTenantWriteRate, spec.RegistryTenantWriteBurst = 2.5, 7
-	if cfg := spec.Describe().Registry; cfg.TenantWriteRate != 2.5 || cfg.TenantWriteBurst != 7 {
-		t.Fatalf("set: rate %v burst %d, want 2.5 and 7", cfg.TenantWriteRate, cfg.TenantWriteBurst)
-	}
-	if err := spec.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	for _, bad := range []struct {
-		rate  float64
-		burst int
-	}{{-1, 0}, {math.NaN(), 0}, {2 * registry.TenantWriteRateMax, 0}, {1, -1}} {
-		spec.RegistryTenantWriteRate, spec.RegistryTenantWriteBurst = bad.rate, bad.burst
-		if err := spec.Validate(); err == nil || !strings.Contains(err.Error(), "RegistryTenantWriteRate") {
-			t.Errorf("rate %v burst %d: %v, want a refusal naming RegistryTenantWriteRate", bad.rate, bad.burst, err)
-		}
 	}
 }
