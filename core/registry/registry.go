@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -91,6 +92,9 @@ type Registry struct {
 	// pre-candidate hearing from the same leader) is no leader change
 	// for retryOnLeader.
 	lastLead uint64
+	// leaderlessSince is when lead last became None (the replica's start
+	// included): NoLeader measures from it.
+	leaderlessSince env.Time
 	// leading: raft's last SoftState said this replica leads.
 	leading bool
 	// sentEarly: the inflight Ready's messages that promise no durable
@@ -261,6 +265,8 @@ func (r *Registry) start() {
 	}
 	r.phase, r.rec, r.rn, r.inflight, r.m = phaseRecovering, &recovery{}, nil, nil, newMachine()
 	r.lead, r.leading, r.sentEarly = raft.None, false, false
+	r.setLead(raft.None)
+	r.leaderlessSince = r.env.Now()
 	r.rates.reset()
 	r.ticks, r.adverts = 0, make([]advert, len(r.cfg.Replicas))
 	r.amn, r.queried, r.queryMarks = nil, make([]uint64, len(r.cfg.Replicas)), make([]queryMark, len(r.cfg.Replicas))
@@ -426,6 +432,7 @@ func (r *Registry) recover() error {
 		return fmt.Errorf("registry: creating raft node: %w", err)
 	}
 	r.rn, r.phase = rn, phaseRunning
+	r.leaderlessSince = r.env.Now() // the grace runs from here: recovery may take long
 	r.confirmed = rc.confirmed && !rc.unconfirmed
 	r.termFloor = 0
 	if r.confirmed {
@@ -713,7 +720,7 @@ func (r *Registry) observeSoftState(ss *raft.SoftState) {
 	if ss.Lead == r.lead {
 		return
 	}
-	r.lead = ss.Lead
+	r.setLead(ss.Lead)
 	if ss.Lead != raft.None {
 		r.leaderHint = int(ss.Lead - 1)
 		r.env.Metrics().Add(MetricLeaderChanges, "", 1)
@@ -748,6 +755,45 @@ func (r *Registry) retryOnLeader(changed bool) {
 			p.nextTry = min(p.nextTry, now)
 		}
 	}
+}
+
+// setLead records the leader raft reports (None: none known), the time
+// it became None for NoLeader, and the registry_has_leader gauge.
+func (r *Registry) setLead(lead uint64) {
+	if lead == raft.None && r.lead != raft.None {
+		r.leaderlessSince = r.env.Now()
+	}
+	r.lead = lead
+	v := 0.0
+	if lead != raft.None {
+		v = 1
+	}
+	r.env.Metrics().Set(MetricHasLeader, "", v)
+}
+
+// NoLeaderGrace is how long a replica of a cluster of several may know
+// no raft leader before NoLeader says so, in election timeouts. Two: an
+// election after a leader is lost takes one timeout for the followers'
+// timers to run out (PreVote and CheckQuorum wait that long before a
+// candidate stands), and a split vote or a pre-vote lost to a log that is
+// behind costs about one more; past two, no leader is coming without a
+// change in the network (a 3-node cluster started together elects in
+// about one). So a node is not called unready through an ordinary
+// election, and is within a few seconds when it is cut off from the
+// quorum (then every name op there fails at OpTimeout).
+const NoLeaderGrace = 2
+
+// NoLeader reports whether this replica has known no raft leader for
+// longer than NoLeaderGrace election timeouts: it is cut off from a
+// quorum, or the quorum is gone, and no name op can succeed here.
+// Always false on a non-replica, on a single replica (it leads alone),
+// on a failed replica (Failed says that) and while recovering.
+func (r *Registry) NoLeader() bool {
+	if r.replica < 0 || len(r.cfg.Replicas) <= 1 || r.phase != phaseRunning || r.lead != raft.None {
+		return false
+	}
+	grace := time.Duration(NoLeaderGrace*r.electionTicks()) * r.cfg.TickInterval
+	return r.env.Now().Sub(r.leaderlessSince) > grace
 }
 
 // setIsLeader sets the registry_is_leader gauge.
