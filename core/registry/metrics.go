@@ -21,8 +21,8 @@ const (
 	// included), else 0: what an alert on a leaderless replica reads
 	// (registry_is_leader is 0 on every follower).
 	MetricHasLeader = "registry_has_leader"
-	MetricOps            = "registry_ops_total"
-	MetricNames          = "registry_names"
+	MetricOps       = "registry_ops_total"
+	MetricNames     = "registry_names"
 	// MetricClusterVersion is the cluster version the replica applied
 	// (clusterversion.go).
 	MetricClusterVersion = "registry_cluster_version"
