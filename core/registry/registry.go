@@ -772,15 +772,16 @@ func (r *Registry) setLead(lead uint64) {
 }
 
 // NoLeaderGrace is how long a replica of a cluster of several may know
-// no raft leader before NoLeader says so, in election timeouts. Two: an
-// election after a leader is lost takes one timeout for the followers'
-// timers to run out (PreVote and CheckQuorum wait that long before a
-// candidate stands), and a split vote or a pre-vote lost to a log that is
-// behind costs about one more; past two, no leader is coming without a
-// change in the network (a 3-node cluster started together elects in
-// about one). So a node is not called unready through an ordinary
-// election, and is within a few seconds when it is cut off from the
-// quorum (then every name op there fails at OpTimeout).
+// no raft leader before NoLeader says so, in election timeouts (two: 1 s
+// at the default 10 ms tick). It runs from the moment raft drops the
+// leader, which on a follower is already one randomized election timeout
+// (ElectionTicks to twice that) after the leader's last heartbeat. An
+// ordinary election then takes about one more: a pre-candidate wins once
+// the other followers' CheckQuorum lease (one timeout) has run out, and a
+// split or refused pre-vote costs another randomized timeout. Past two,
+// no leader is coming without a change in the network, and every name op
+// there already fails at OpTimeout (2 s); a 3-node cluster started
+// together elects in about one, so it is never called unready at start.
 const NoLeaderGrace = 2
 
 // NoLeader reports whether this replica has known no raft leader for
