@@ -618,3 +618,28 @@ func TestNoLeaderNeverOnSingleReplica(t *testing.T) {
 		t.Fatalf("a single replica reports no leader")
 	}
 }
+
+// A non-replica that pulls revocations hears every replica each period;
+// cut off from all of them it says so (ReplicasSilent, rond's
+// registry_unreachable) past its grace, and not once it hears them again.
+// The replicas never report it.
+func TestReplicasSilentOnCutOffNonReplica(t *testing.T) {
+	c := newCluster(t, replicas3, 1, Config{RevocationPullInterval: RevocationPullIntervalDefault})
+	c.leader(2 * time.Second)
+	const nr = replicas3 // the non-replica
+	c.run(3 * RevocationPullIntervalDefault)
+	for i := range c.nodes {
+		if c.nodes[i].reg.ReplicasSilent() {
+			t.Fatalf("node %d reports the replicas silent with no fault", i)
+		}
+	}
+	c.isolate(nr)
+	limit := 10 * RevocationPullIntervalDefault
+	if !c.c.RunUntil(limit, func() bool { return c.nodes[nr].reg.ReplicasSilent() }) {
+		t.Fatalf("after %v cut off, the non-replica still hears the replicas", limit)
+	}
+	c.heal()
+	if !c.c.RunUntil(limit, func() bool { return !c.nodes[nr].reg.ReplicasSilent() }) {
+		t.Fatalf("after %v healed, the non-replica still reports the replicas silent", limit)
+	}
+}

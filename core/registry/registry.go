@@ -119,6 +119,10 @@ type Registry struct {
 	pending     []*pendingOp // ascending seq
 	leaderHint  int          // replica index of the last known leader
 	leaderKnown bool         // a reply has named a leader
+	// replicaHeard is when a non-replica last heard a replica answer (a
+	// reply or a revocation pull's list), or started pulling:
+	// ReplicasSilent measures from it.
+	replicaHeard env.Time
 
 	tickArmed bool
 	// scratch is reused to build each raft message's payload (oap.Encode
@@ -795,6 +799,24 @@ func (r *Registry) NoLeader() bool {
 	}
 	grace := time.Duration(NoLeaderGrace*r.electionTicks()) * r.cfg.TickInterval
 	return r.env.Now().Sub(r.leaderlessSince) > grace
+}
+
+// ReplicasSilent reports whether this non-replica has heard no replica
+// answer for longer than its grace: NoLeaderGrace election timeouts or
+// three revocation pull periods, the longer (3 s at rond's 1 s pull).
+// Its pulls ask every replica each period and any replica that runs
+// answers, so silence that long is a node cut off from every replica (or
+// every replica down), and every name op here fails. Only a non-replica
+// that pulls revocations (Config.RevocationPullInterval > 0, as rond's
+// do) can tell: false on any other node. A non-replica that reaches only
+// a leaderless minority of the replicas still hears answers: not
+// detected here (its name ops fail at OpTimeout).
+func (r *Registry) ReplicasSilent() bool {
+	if r.replica >= 0 || len(r.cfg.Replicas) == 0 || r.cfg.RevocationPullInterval <= 0 {
+		return false
+	}
+	grace := max(time.Duration(NoLeaderGrace*r.electionTicks())*r.cfg.TickInterval, 3*r.cfg.RevocationPullInterval)
+	return r.env.Now().Sub(r.replicaHeard) > grace
 }
 
 // setIsLeader sets the registry_is_leader gauge.

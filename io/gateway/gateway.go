@@ -601,11 +601,15 @@ func (g *Gateway) readyz(req *request) *apiError {
 	case !g.cfg.Backend.Ready():
 		message, reason := "node not ready", ""
 		why := g.notReadyReason()
-		if why == runtime.ReasonRegistryNoLeader {
-			// Machine-readable: the node serves, but no name op can
-			// succeed here (cut off from the registry quorum).
+		// Machine-readable: the node serves, but no name op can succeed
+		// here (cut off from the registry quorum).
+		switch why {
+		case runtime.ReasonRegistryNoLeader:
 			reason = why
 			why += " (this registry replica has known no raft leader for longer than its grace; name operations here fail)"
+		case runtime.ReasonRegistryUnreachable:
+			reason = why
+			why += " (no registry replica has answered this node for longer than its grace; name operations here fail)"
 		}
 		if why != "" {
 			message += ": " + why

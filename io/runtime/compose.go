@@ -184,13 +184,23 @@ func NodeReady(n *node.Node) bool { return stack.Ready(n) }
 // gone, and every name op there fails at the registry's OpTimeout.
 const ReasonRegistryNoLeader = "registry_no_leader"
 
+// ReasonRegistryUnreachable is NodeUnready's reason on a registry
+// non-replica that has heard no replica answer past its grace
+// (registry.Registry.ReplicasSilent): cut off from every replica.
+const ReasonRegistryUnreachable = "registry_unreachable"
+
 // NodeUnready is Config.UnreadyCheck for NewNode's composition:
 // ReasonRegistryNoLeader while the registry replica knows no leader past
-// its grace (registry.Registry.NoLeader; never on a single replica or a
-// non-replica).
+// its grace (registry.Registry.NoLeader; never on a single replica),
+// ReasonRegistryUnreachable while a non-replica hears no replica.
 func NodeUnready(n *node.Node) string {
-	if r := stack.RegistryOf(n); r != nil && r.NoLeader() {
+	r := stack.RegistryOf(n)
+	switch {
+	case r == nil:
+	case r.NoLeader():
 		return ReasonRegistryNoLeader
+	case r.ReplicasSilent():
+		return ReasonRegistryUnreachable
 	}
 	return ""
 }
