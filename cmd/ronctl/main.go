@@ -568,7 +568,12 @@ type apiError struct {
 	Code    string `json:"code,omitempty"`
 	Message string `json:"message,omitempty"`
 	CorrID  string `json:"corr_id,omitempty"`
-	Hint    string `json:"hint,omitempty"`
+	// Retryable is the envelope's: the node says the same request may
+	// succeed later (503 UNAVAILABLE of a read cut off from the registry
+	// quorum, 429, ...). ronctl does not retry it itself; the message
+	// says it is temporary.
+	Retryable bool   `json:"retryable,omitempty"`
+	Hint      string `json:"hint,omitempty"`
 }
 
 // answerErrorBytesMax bounds how much of an error answer is read.
@@ -579,9 +584,10 @@ func newAPIError(method, path string, status int, data []byte) *apiError {
 	var env struct {
 		Code, Message string
 		CorrID        string `json:"corr_id"`
+		Retryable     bool
 	}
 	if json.Unmarshal(data, &env) == nil && env.Code != "" {
-		e.Code, e.Message, e.CorrID = env.Code, env.Message, env.CorrID
+		e.Code, e.Message, e.CorrID, e.Retryable = env.Code, env.Message, env.CorrID, env.Retryable
 	}
 	if status == http.StatusUnauthorized && strings.Contains(e.Message, "bad_mac") {
 		e.Hint = "minted with another node's key? A token verifies only on the nodes that hold the cap key it was minted with " +
@@ -601,6 +607,9 @@ func (e *apiError) Error() string {
 	text := fmt.Sprintf("%s %s: HTTP %d", e.Method, e.Path, e.Status)
 	if e.Code != "" {
 		text = fmt.Sprintf("%s %s: %d %s: %s (corr_id %s)", e.Method, e.Path, e.Status, e.Code, e.Message, e.CorrID)
+	}
+	if e.Retryable {
+		text += "; temporary: the node says the same request may succeed if retried later"
 	}
 	if e.Hint != "" {
 		text += "; " + e.Hint

@@ -382,7 +382,8 @@ func start(cfg Config, dirState dataDirState, spec runtime.NodeSpec, peers []pee
 	// Restarts keep the flags and the reloaded members.
 	newNode := func(e env.Env) *corenode.Node { return members.spec(flags.spec(spec)).NewNode(e) }
 	n.rt, err = runtime.New(runtime.Config{Self: spec.Self(), NewNode: newNode, Disk: disk,
-		Metrics: metrics, Logger: log, ReadyCheck: runtime.NodeReady, FailedCheck: runtime.NodeFailed})
+		Metrics: metrics, Logger: log, ReadyCheck: runtime.NodeReady, FailedCheck: runtime.NodeFailed,
+		UnreadyCheck: runtime.NodeUnready})
 	if err != nil {
 		n.close(log)
 		return nil, err

@@ -478,6 +478,9 @@ func (r *Registry) onReply(from proto.NodeID, p reply) {
 	if r.replica < 0 && p.leader > 0 && p.leader <= uint64(len(r.cfg.Replicas)) {
 		r.leaderHint, r.leaderKnown = int(p.leader-1), true
 	}
+	if r.replica < 0 && r.isReplica(from) {
+		r.replicaHeard = r.env.Now()
+	}
 	op := r.findPending(p.seq)
 	if op == nil {
 		return

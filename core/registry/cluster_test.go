@@ -562,3 +562,84 @@ func TestLostConflictCheckFallsBackToProposal(t *testing.T) {
 		t.Fatalf("applied %d -> %d, want the refused Set's one entry", applied, got)
 	}
 }
+
+// A replica cut off from the quorum knows no leader (PreVote and
+// CheckQuorum make it a pre-candidate that never wins): past
+// NoLeaderGrace election timeouts NoLeader says so and registry_has_leader
+// is 0, which rond's readiness reads (/readyz registry_no_leader); once
+// the partition heals and it hears the leader, both clear. The replicas
+// of the majority and the non-replica never report it.
+func TestNoLeaderPastGraceOnCutOffReplica(t *testing.T) {
+	c := newCluster(t, replicas3, 1, Config{})
+	l := c.leader(2 * time.Second)
+	f := (l + 1) % replicas3
+	if !c.c.RunUntil(2*time.Second, func() bool { _, known := c.nodes[f].reg.Leader(); return known }) {
+		t.Fatalf("follower %d never heard of leader %d", f, l)
+	}
+	for i := range c.nodes {
+		if c.nodes[i].reg.NoLeader() {
+			t.Fatalf("node %d reports no leader while %d leads", i, l)
+		}
+	}
+	if c.metric(f, MetricHasLeader, "") != 1 {
+		t.Fatalf("follower %d: %s = %v, want 1", f, MetricHasLeader, c.metric(f, MetricHasLeader, ""))
+	}
+	c.isolate(f)
+	limit := 10 * ElectionTicks * TickIntervalDefault
+	if !c.c.RunUntil(limit, func() bool { return c.nodes[f].reg.NoLeader() }) {
+		t.Fatalf("after %v cut off, replica %d still reports a leader", limit, f)
+	}
+	if c.metric(f, MetricHasLeader, "") != 0 {
+		t.Fatalf("cut-off replica: %s = %v, want 0", MetricHasLeader, c.metric(f, MetricHasLeader, ""))
+	}
+	for i := range c.nodes {
+		if i != f && c.nodes[i].reg.NoLeader() {
+			t.Fatalf("node %d (not cut off) reports no leader", i)
+		}
+	}
+	c.heal()
+	if !c.c.RunUntil(limit, func() bool {
+		_, known := c.nodes[f].reg.Leader()
+		return known && !c.nodes[f].reg.NoLeader()
+	}) {
+		t.Fatalf("after %v healed, replica %d still reports no leader", limit, f)
+	}
+	if c.metric(f, MetricHasLeader, "") != 1 {
+		t.Fatalf("healed replica: %s = %v, want 1", MetricHasLeader, c.metric(f, MetricHasLeader, ""))
+	}
+}
+
+// A single replica leads alone: never NoLeader.
+func TestNoLeaderNeverOnSingleReplica(t *testing.T) {
+	c := newCluster(t, 1, 0, Config{})
+	c.leader(2 * time.Second)
+	c.run(5 * ElectionTicks * TickIntervalDefault)
+	if c.nodes[0].reg.NoLeader() {
+		t.Fatalf("a single replica reports no leader")
+	}
+}
+
+// A non-replica that pulls revocations hears every replica each period;
+// cut off from all of them it says so (ReplicasSilent, rond's
+// registry_unreachable) past its grace, and not once it hears them again.
+// The replicas never report it.
+func TestReplicasSilentOnCutOffNonReplica(t *testing.T) {
+	c := newCluster(t, replicas3, 1, Config{RevocationPullInterval: RevocationPullIntervalDefault})
+	c.leader(2 * time.Second)
+	const nr = replicas3 // the non-replica
+	c.run(3 * RevocationPullIntervalDefault)
+	for i := range c.nodes {
+		if c.nodes[i].reg.ReplicasSilent() {
+			t.Fatalf("node %d reports the replicas silent with no fault", i)
+		}
+	}
+	c.isolate(nr)
+	limit := 10 * RevocationPullIntervalDefault
+	if !c.c.RunUntil(limit, func() bool { return c.nodes[nr].reg.ReplicasSilent() }) {
+		t.Fatalf("after %v cut off, the non-replica still hears the replicas", limit)
+	}
+	c.heal()
+	if !c.c.RunUntil(limit, func() bool { return !c.nodes[nr].reg.ReplicasSilent() }) {
+		t.Fatalf("after %v healed, the non-replica still reports the replicas silent", limit)
+	}
+}

@@ -196,7 +196,12 @@
 // the replicas in order on every retry; replies carry the replier's leader.
 // Retries back off exponentially with env.Rand jitter until OpTimeout, then
 // the client gets ErrUnknownOutcome; ErrUnavailable only when the op was
-// never proposed or forwarded. A replica that learns of a new leader makes
+// never proposed or forwarded (a Resolve's unknown outcome is harmless:
+// io/gateway answers it 503 UNAVAILABLE, retryable). NoLeader reports a
+// replica of several that has known no raft leader for NoLeaderGrace
+// election timeouts (registry_has_leader is the gauge), ReplicasSilent a
+// non-replica whose revocation pulls no replica has answered for a few
+// periods: rond's readiness reads both. A replica that learns of a new leader makes
 // every pending op due at its next tick (retryOnLeader, as etcd retries
 // its reads on a leader change), so an op accepted while there was no
 // leader, or forwarded to one that is gone, does not wait out its backoff

@@ -17,8 +17,12 @@ const (
 	MetricCorruption     = "registry_corruption_total"
 	MetricLeaderChanges  = "registry_leader_changes_total"
 	MetricIsLeader       = "registry_is_leader"
-	MetricOps            = "registry_ops_total"
-	MetricNames          = "registry_names"
+	// MetricHasLeader is 1 while a replica knows a raft leader (itself
+	// included), else 0: what an alert on a leaderless replica reads
+	// (registry_is_leader is 0 on every follower).
+	MetricHasLeader = "registry_has_leader"
+	MetricOps       = "registry_ops_total"
+	MetricNames     = "registry_names"
 	// MetricClusterVersion is the cluster version the replica applied
 	// (clusterversion.go).
 	MetricClusterVersion = "registry_cluster_version"
@@ -52,6 +56,7 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricCorruption, Kind: env.Counter, Help: "Corrupt registry state detected (disk or snapshot)."},
 	env.MetricDef{Name: MetricLeaderChanges, Kind: env.Counter, Help: "Raft leader changes seen by this replica."},
 	env.MetricDef{Name: MetricIsLeader, Kind: env.Gauge, Help: "1 while this replica is the raft leader, else 0."},
+	env.MetricDef{Name: MetricHasLeader, Kind: env.Gauge, Help: "1 while this registry replica knows a raft leader (itself included), else 0 (always 0 on a non-replica)."},
 	env.MetricDef{Name: MetricOps, Kind: env.Counter, Help: "Registry client operations accepted, by op.", Label: "op"},
 	env.MetricDef{Name: MetricNames, Kind: env.Gauge, Help: "Names in the replica's applied state (ronctl status shows it)."},
 	env.MetricDef{Name: MetricUnconfirmed, Kind: env.Gauge, Help: "1 while this replica started with no raft state and does not vote yet (it waits for the others' state)."},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -91,6 +92,9 @@ type Registry struct {
 	// pre-candidate hearing from the same leader) is no leader change
 	// for retryOnLeader.
 	lastLead uint64
+	// leaderlessSince is when lead last became None (the replica's start
+	// included): NoLeader measures from it.
+	leaderlessSince env.Time
 	// leading: raft's last SoftState said this replica leads.
 	leading bool
 	// sentEarly: the inflight Ready's messages that promise no durable
@@ -115,6 +119,10 @@ type Registry struct {
 	pending     []*pendingOp // ascending seq
 	leaderHint  int          // replica index of the last known leader
 	leaderKnown bool         // a reply has named a leader
+	// replicaHeard is when a non-replica last heard a replica answer (a
+	// reply or a revocation pull's list), or started pulling:
+	// ReplicasSilent measures from it.
+	replicaHeard env.Time
 
 	tickArmed bool
 	// scratch is reused to build each raft message's payload (oap.Encode
@@ -256,6 +264,8 @@ func (r *Registry) start() {
 	}
 	r.phase, r.rec, r.rn, r.inflight, r.m = phaseRecovering, &recovery{}, nil, nil, newMachine()
 	r.lead, r.leading, r.sentEarly = raft.None, false, false
+	r.setLead(raft.None)
+	r.leaderlessSince = r.env.Now()
 	r.ticks, r.adverts = 0, make([]advert, len(r.cfg.Replicas))
 	r.amn, r.queried, r.queryMarks = nil, make([]uint64, len(r.cfg.Replicas)), make([]queryMark, len(r.cfg.Replicas))
 	r.setIsLeader(false)
@@ -420,6 +430,7 @@ func (r *Registry) recover() error {
 		return fmt.Errorf("registry: creating raft node: %w", err)
 	}
 	r.rn, r.phase = rn, phaseRunning
+	r.leaderlessSince = r.env.Now() // the grace runs from here: recovery may take long
 	r.confirmed = rc.confirmed && !rc.unconfirmed
 	r.termFloor = 0
 	if r.confirmed {
@@ -703,7 +714,7 @@ func (r *Registry) observeSoftState(ss *raft.SoftState) {
 	if ss.Lead == r.lead {
 		return
 	}
-	r.lead = ss.Lead
+	r.setLead(ss.Lead)
 	if ss.Lead != raft.None {
 		r.leaderHint = int(ss.Lead - 1)
 		r.env.Metrics().Add(MetricLeaderChanges, "", 1)
@@ -738,6 +749,64 @@ func (r *Registry) retryOnLeader(changed bool) {
 			p.nextTry = min(p.nextTry, now)
 		}
 	}
+}
+
+// setLead records the leader raft reports (None: none known), the time
+// it became None for NoLeader, and the registry_has_leader gauge.
+func (r *Registry) setLead(lead uint64) {
+	if lead == raft.None && r.lead != raft.None {
+		r.leaderlessSince = r.env.Now()
+	}
+	r.lead = lead
+	v := 0.0
+	if lead != raft.None {
+		v = 1
+	}
+	r.env.Metrics().Set(MetricHasLeader, "", v)
+}
+
+// NoLeaderGrace is how long a replica of a cluster of several may know
+// no raft leader before NoLeader says so, in election timeouts (two: 1 s
+// at the default 10 ms tick). It runs from the moment raft drops the
+// leader, which on a follower is already one randomized election timeout
+// (ElectionTicks to twice that) after the leader's last heartbeat. An
+// ordinary election then takes about one more: a pre-candidate wins once
+// the other followers' CheckQuorum lease (one timeout) has run out, and a
+// split or refused pre-vote costs another randomized timeout. Past two,
+// no leader is coming without a change in the network, and every name op
+// there already fails at OpTimeout (2 s); a 3-node cluster started
+// together elects in about one, so it is never called unready at start.
+const NoLeaderGrace = 2
+
+// NoLeader reports whether this replica has known no raft leader for
+// longer than NoLeaderGrace election timeouts: it is cut off from a
+// quorum, or the quorum is gone, and no name op can succeed here.
+// Always false on a non-replica, on a single replica (it leads alone),
+// on a failed replica (Failed says that) and while recovering.
+func (r *Registry) NoLeader() bool {
+	if r.replica < 0 || len(r.cfg.Replicas) <= 1 || r.phase != phaseRunning || r.lead != raft.None {
+		return false
+	}
+	grace := time.Duration(NoLeaderGrace*r.electionTicks()) * r.cfg.TickInterval
+	return r.env.Now().Sub(r.leaderlessSince) > grace
+}
+
+// ReplicasSilent reports whether this non-replica has heard no replica
+// answer for longer than its grace: NoLeaderGrace election timeouts or
+// three revocation pull periods, the longer (3 s at rond's 1 s pull).
+// Its pulls ask every replica each period and any replica that runs
+// answers, so silence that long is a node cut off from every replica (or
+// every replica down), and every name op here fails. Only a non-replica
+// that pulls revocations (Config.RevocationPullInterval > 0, as rond's
+// do) can tell: false on any other node. A non-replica that reaches only
+// a leaderless minority of the replicas still hears answers: not
+// detected here (its name ops fail at OpTimeout).
+func (r *Registry) ReplicasSilent() bool {
+	if r.replica >= 0 || len(r.cfg.Replicas) == 0 || r.cfg.RevocationPullInterval <= 0 {
+		return false
+	}
+	grace := max(time.Duration(NoLeaderGrace*r.electionTicks())*r.cfg.TickInterval, 3*r.cfg.RevocationPullInterval)
+	return r.env.Now().Sub(r.replicaHeard) > grace
 }
 
 // setIsLeader sets the registry_is_leader gauge.

@@ -230,6 +230,7 @@ func (r *Registry) startPulls() {
 		return
 	}
 	r.revView, r.revSince = auth.NewMemRevocations(), 0
+	r.replicaHeard = r.env.Now() // ReplicasSilent's grace runs from the start
 	r.onRevPull()
 }
 
@@ -275,6 +276,9 @@ func (r *Registry) onRevocationEnvelope(from proto.NodeID, payload []byte) bool 
 	if rd.Done() != nil {
 		r.env.Metrics().Add(MetricRejects, reasonMalformed, 1)
 		return true
+	}
+	if r.replica < 0 && session == r.session && r.isReplica(from) {
+		r.replicaHeard = r.env.Now() // for ReplicasSilent
 	}
 	r.mergePull(session, since, through, entries)
 	return true

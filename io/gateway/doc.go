@@ -23,6 +23,14 @@
 // "starting or recovering", ReasonDiskFull "disk full"): the disk's own
 // reason carries the storage engine's error, file paths under the data
 // directory included, and goes to the log instead (notReadyReason).
+// A registry replica that has known no raft leader past its grace
+// (runtime.ReasonRegistryNoLeader), or a non-replica that hears no
+// replica (runtime.ReasonRegistryUnreachable), makes /readyz 503 with that
+// reason in the envelope's reason field, so a probe can tell it apart.
+// A read whose registry or storage op timed out after it was sent (the
+// machine's ErrUnknownOutcome) is 503 UNAVAILABLE, retryable, with
+// Retry-After: a read changes nothing (mapError's write argument); only a
+// write's is 504 UNKNOWN_OUTCOME.
 //
 // Conditional requests and caching (conditional.go): a read of an object
 // honours If-None-Match (304), If-Match (412 PRECONDITION_FAILED unless

@@ -165,7 +165,11 @@ func mapError(err error, write bool) *apiError {
 		// or net/http gave up the connection) may have been applied: not
 		// an internal error, an unknown outcome.
 		errors.Is(err, context.Canceled) && write,
-		errors.Is(err, storage.ErrUnknownOutcome), errors.Is(err, registry.ErrUnknownOutcome),
+		// The registry ends every op it had sent with ErrUnknownOutcome
+		// at OpTimeout, a resolve too; a read changes nothing, so only a
+		// write's is an unknown outcome: a read's is unavailable (503,
+		// retryable, below), like storage's timed out reads.
+		errors.Is(err, storage.ErrUnknownOutcome) && write, errors.Is(err, registry.ErrUnknownOutcome) && write,
 		errors.Is(err, runtime.ErrRestarted) && write:
 		return &apiError{status: http.StatusGatewayTimeout, code: CodeUnknownOutcome, message: err.Error()}
 	case errors.Is(err, storage.ErrNotFound), errors.Is(err, registry.ErrNotFound):
@@ -204,6 +208,7 @@ func mapError(err error, write bool) *apiError {
 		return &apiError{status: http.StatusBadGateway, code: CodeInternal, message: err.Error()}
 	case errors.Is(err, runtime.ErrNotReady), errors.Is(err, runtime.ErrClosed), errors.Is(err, runtime.ErrRestarted),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, storage.ErrUnavailable),
+		errors.Is(err, storage.ErrUnknownOutcome), errors.Is(err, registry.ErrUnknownOutcome),
 		errors.Is(err, registry.ErrUnavailable), errors.Is(err, registry.ErrFailed),
 		errors.Is(err, dht.ErrTimeout), errors.Is(err, dht.ErrOverloaded), errors.Is(err, dht.ErrNotStarted),
 		errors.Is(err, dht.ErrHopBudget):

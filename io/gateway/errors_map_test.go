@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -82,5 +83,34 @@ func TestPutUnknownOutcomeIsRetryable(t *testing.T) {
 	kept := fmt.Errorf("%w; this node's write: %w", storage.ErrUnknownOutcome, fmt.Errorf("%w (b3:1234)", storage.ErrKeptByNewerBuild))
 	if e := retryablePut(mapError(kept, true)); e.code != CodeKeptByNewerBuild || e.retryable {
 		t.Errorf("kept by a newer build: %s retryable %v, want %s not retryable", e.code, e.retryable, CodeKeptByNewerBuild)
+	}
+}
+
+// The registry ends every op it had sent with ErrUnknownOutcome at its
+// OpTimeout, a resolve as well as a write. A read changed nothing, so on
+// a node cut off from the registry quorum GET /names/{name} is 503
+// UNAVAILABLE, retryable, with Retry-After (it was a 504 UNKNOWN_OUTCOME
+// with retryable false, which clients obeying retryable never retried);
+// a write's stays an unknown outcome, not retryable.
+func TestMapErrorTimedOutReadIsUnavailable(t *testing.T) {
+	for _, err := range []error{
+		fmt.Errorf("resolve %q: %w", "site", registry.ErrUnknownOutcome),
+		fmt.Errorf("get b3:1234: %w", storage.ErrUnknownOutcome),
+	} {
+		got := mapError(err, false)
+		if got.status != http.StatusServiceUnavailable || got.code != CodeUnavailable || !got.retryable || got.retryAfter <= 0 {
+			t.Errorf("read %v: %d %s retryable %v retryAfter %v, want 503 %s retryable with Retry-After",
+				err, got.status, got.code, got.retryable, got.retryAfter, CodeUnavailable)
+		}
+		rec := httptest.NewRecorder()
+		writeError(rec, "c1", got)
+		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" ||
+			!strings.Contains(rec.Body.String(), `"retryable":true`) {
+			t.Errorf("read %v: answered %d Retry-After %q %s", err, rec.Code, rec.Header().Get("Retry-After"), rec.Body.String())
+		}
+		w := mapError(err, true)
+		if w.status != http.StatusGatewayTimeout || w.code != CodeUnknownOutcome || w.retryable {
+			t.Errorf("write %v: %d %s retryable %v, want 504 %s not retryable", err, w.status, w.code, w.retryable, CodeUnknownOutcome)
+		}
 	}
 }

@@ -598,11 +598,23 @@ func (g *Gateway) diskFull() (bool, string) {
 func (g *Gateway) readyz(req *request) *apiError {
 	switch {
 	case !g.cfg.Backend.Ready():
-		message := "node not ready"
-		if why := g.notReadyReason(); why != "" {
+		message, reason := "node not ready", ""
+		why := g.notReadyReason()
+		// Machine-readable: the node serves, but no name op can succeed
+		// here (cut off from the registry quorum).
+		switch why {
+		case runtime.ReasonRegistryNoLeader:
+			reason = why
+			why += " (this registry replica has known no raft leader for longer than its grace; name operations here fail)"
+		case runtime.ReasonRegistryUnreachable:
+			reason = why
+			why += " (no registry replica has answered this node for longer than its grace; name operations here fail)"
+		}
+		if why != "" {
 			message += ": " + why
 		}
-		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: message, retryable: true, retryAfter: time.Second}
+		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: message, retryable: true, retryAfter: time.Second,
+			reason: reason}
 	}
 	if ok, why := g.admit.ready(); !ok {
 		return overloaded("gateway not ready: " + why)

@@ -196,3 +196,36 @@ func TestStatusCountsOnlyForReaders(t *testing.T) {
 		}
 	}
 }
+
+// leaderlessBackend serves but is not ready: its registry replica has
+// known no raft leader past the grace (runtime.NodeUnready).
+type leaderlessBackend struct{ readyBackend }
+
+func (b *leaderlessBackend) NotReadyReason() string { return runtime.ReasonRegistryNoLeader }
+
+// TestReadyzRegistryNoLeader: a node cut off from the registry quorum
+// answers /readyz 503 with the machine-readable reason registry_no_leader
+// in its envelope, /status says so in words, /healthz stays 200. Before,
+// /readyz was 200 there while every name op failed after 2 s.
+func TestReadyzRegistryNoLeader(t *testing.T) {
+	metrics := runtime.NewPromMetrics(slog.New(slog.DiscardHandler))
+	b := &leaderlessBackend{}
+	gw := gateway.New(gateway.Config{Backend: b, Metrics: metrics, Gatherer: metrics.Registry(), Logger: slog.New(slog.DiscardHandler)})
+	rec := httptest.NewRecorder()
+	gw.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	var env gateway.Envelope
+	if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil || rec.Code != http.StatusServiceUnavailable ||
+		env.Reason != runtime.ReasonRegistryNoLeader || !env.Retryable || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("/readyz without a registry leader: %d %s (%v), want 503 with reason %s", rec.Code, rec.Body.String(), err,
+			runtime.ReasonRegistryNoLeader)
+	}
+	if s := getStatus(t, gw.WithStatus(gateway.StatusConfig{NodeID: "n1"})); s.Ready ||
+		!strings.Contains(s.ReadyReason, runtime.ReasonRegistryNoLeader) || !strings.Contains(s.ReadyReason, "no raft leader") {
+		t.Fatalf("/status without a registry leader: ready %v reason %q", s.Ready, s.ReadyReason)
+	}
+	rec = httptest.NewRecorder()
+	gw.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("/healthz without a registry leader: %d %s, want 200 (liveness is not readiness)", rec.Code, rec.Body.String())
+	}
+}

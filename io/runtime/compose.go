@@ -165,6 +165,34 @@ func (s NodeSpec) NewNode(e env.Env) *node.Node { return stack.New(e, s.Describe
 // recovered and the registry (if any) has not failed.
 func NodeReady(n *node.Node) bool { return stack.Ready(n) }
 
+// ReasonRegistryNoLeader is the reason NodeUnready (so Runtime's
+// NotReadyReason, and /readyz's envelope) gives while the node's registry
+// replica has known no raft leader for registry.NoLeaderGrace election
+// timeouts: it is cut off from the registry quorum, or the quorum is
+// gone, and every name op there fails at the registry's OpTimeout.
+const ReasonRegistryNoLeader = "registry_no_leader"
+
+// ReasonRegistryUnreachable is NodeUnready's reason on a registry
+// non-replica that has heard no replica answer past its grace
+// (registry.Registry.ReplicasSilent): cut off from every replica.
+const ReasonRegistryUnreachable = "registry_unreachable"
+
+// NodeUnready is Config.UnreadyCheck for NewNode's composition:
+// ReasonRegistryNoLeader while the registry replica knows no leader past
+// its grace (registry.Registry.NoLeader; never on a single replica),
+// ReasonRegistryUnreachable while a non-replica hears no replica.
+func NodeUnready(n *node.Node) string {
+	r := stack.RegistryOf(n)
+	switch {
+	case r == nil:
+	case r.NoLeader():
+		return ReasonRegistryNoLeader
+	case r.ReplicasSilent():
+		return ReasonRegistryUnreachable
+	}
+	return ""
+}
+
 // NodeFailed is Config.FailedCheck for NewNode's composition: the
 // registry replica stopped after a disk error.
 func NodeFailed(n *node.Node) bool {

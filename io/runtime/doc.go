@@ -58,6 +58,16 @@
 // bus and env and core/node has no per-service restart; the label says so.
 // During the backoff calls fail fast with ErrNotReady.
 //
+// # Readiness beyond serving
+//
+// Config.UnreadyCheck (NodeUnready for rond: ReasonRegistryNoLeader while
+// the registry replica has known no raft leader past
+// registry.NoLeaderGrace election timeouts; ReasonRegistryUnreachable
+// while a non-replica hears no replica) makes a node that serves not
+// ready (Ready false, node_ready_state 0, NotReadyReason its reason)
+// without holding back its calls: reads and what else can succeed go on;
+// it turns ready again when the reason clears. Transitions are logged.
+//
 // # Full disk
 //
 // A disk that implements FullDisk (io/pebbledisk) makes the node not

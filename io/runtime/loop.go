@@ -251,6 +251,22 @@ func (r *Runtime) updateReady() {
 	if ready && !r.serving.Load() {
 		r.serving.Store(true)
 	}
+	why := ""
+	if ready && r.cfg.UnreadyCheck != nil {
+		why = r.cfg.UnreadyCheck(l.node)
+	}
+	if old := r.unready.Load(); (old == nil) != (why == "") || old != nil && *old != why {
+		if why != "" {
+			r.unready.Store(&why)
+			r.log.Warn("runtime: node not ready", "reason", why)
+		} else {
+			r.unready.Store(nil)
+			if old != nil {
+				r.log.Info("runtime: node ready again", "was", *old)
+			}
+		}
+	}
+	ready = ready && why == ""
 	if ready == r.ready.Load() {
 		return
 	}

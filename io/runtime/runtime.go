@@ -97,6 +97,13 @@ type Config struct {
 	// rebuilds the node, so a transient full disk heals without a restart
 	// of the process. NodeFailed is the one for NewNode's composition.
 	FailedCheck func(n *node.Node) bool
+	// UnreadyCheck says why a node that may serve (ReadyCheck) should
+	// still not be sent traffic ("" when nothing: nil is never). It runs
+	// on the loop goroutine after every step. Unlike ReadyCheck it does
+	// not hold back the node's first calls: they reach it and fail or
+	// succeed on their own. NodeUnready is the one for NewNode's
+	// composition (ReasonRegistryNoLeader).
+	UnreadyCheck func(n *node.Node) string
 	// Limits; zero takes the defaults above.
 	InboxDepth                           int
 	CallsInflightMax                     int
@@ -153,6 +160,8 @@ type Runtime struct {
 	// even while it is not ready (a full disk, a failed machine): its
 	// machines answer for themselves, and reads keep working.
 	serving atomic.Bool
+	// unready is UnreadyCheck's last reason ("" or unset: none).
+	unready atomic.Pointer[string]
 	closing atomic.Bool
 	nextReq atomic.Uint64
 
@@ -252,6 +261,9 @@ func (r *Runtime) NotReadyReason() string {
 		return reason
 	}
 	if !r.ready.Load() {
+		if why := r.unready.Load(); why != nil && *why != "" {
+			return *why
+		}
 		return "starting or recovering"
 	}
 	return ""

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -214,9 +215,10 @@ func (n *node) waitStarted() error {
 		default:
 		}
 		if resp, err := client.Get(n.url() + "/readyz"); err == nil {
+			serving := resp.StatusCode == http.StatusOK || registryOnlyUnready(resp)
 			resp.Body.Close()
 			token, err := os.ReadFile(filepath.Join(n.dataDir, "root.token"))
-			if resp.StatusCode == http.StatusOK && err == nil && len(token) > 0 {
+			if serving && err == nil && len(token) > 0 {
 				n.mu.Lock()
 				n.token = strings.TrimSpace(string(token))
 				n.ready = true
@@ -229,6 +231,25 @@ func (n *node) waitStarted() error {
 		}
 		time.Sleep(PollInterval)
 	}
+}
+
+// registryOnlyUnready reports whether a /readyz answer is a 503 whose
+// only cause is the registry (reason registry_no_leader or
+// registry_unreachable: io/runtime's NodeUnready). Such a node has
+// started and serves; it is cut off from the registry quorum, as a node
+// restarted into a partition is, and the run's checks judge what it then
+// answers.
+func registryOnlyUnready(resp *http.Response) bool {
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		return false
+	}
+	var env struct {
+		Reason string `json:"reason"`
+	}
+	if json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&env) != nil {
+		return false
+	}
+	return env.Reason == "registry_no_leader" || env.Reason == "registry_unreachable"
 }
 
 // signalGroup sends sig to the node's process group.

@@ -77,7 +77,9 @@
 // liveness check cannot read raft's applied index, so replica agreement is
 // read name by name through GET /names/{name}?stale=1 on each replica,
 // which is also what durability checks. Clients send only to nodes that
-// answered /readyz since their latest start.
+// answered /readyz since their latest start: 200, or 503 for the registry
+// alone (reason registry_no_leader or registry_unreachable: a node
+// restarted into a partition serves, cut off from the registry quorum).
 //
 // # Processes
 //
