@@ -133,7 +133,7 @@ func (r *Registry) startTransfer(req env.RequestID, t TransferLeader) (TransferR
 	st := r.rn.Status()
 	self := st.ID
 	if st.RaftState != raft.StateLeader {
-		res := TransferResult{Err: ErrNotLeader, Leader: st.Lead, LeaderNode: r.nodeOf(st.Lead)}
+		res := TransferResult{Leader: st.Lead, LeaderNode: r.nodeOf(st.Lead)}
 		if st.Lead == raft.None {
 			res.Err = fmt.Errorf("%w: no leader is known now (an election may be under way)", ErrNotLeader)
 		} else {
