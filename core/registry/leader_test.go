@@ -8,6 +8,7 @@ import (
 
 	"go.etcd.io/raft/v3"
 
+	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/proto"
 )
 
@@ -166,4 +167,30 @@ func TestTransferLeaderNoCandidate(t *testing.T) {
 		t.Fatalf("transfer in a one-replica group: %+v, want ErrNoCandidate", res)
 	}
 	c.claimOK(l, "alone.org")
+}
+
+// Writes in flight while leadership moves are not lost: raft drops the
+// proposals made during the transfer and their origins retry them at the
+// new leader, so every one commits.
+func TestTransferLeaderUnderWrites(t *testing.T) {
+	c := newCluster(t, replicas3, 1, Config{})
+	l := c.leader(2 * time.Second)
+	c.claimOK(3, "warm.org")
+	f := (l + 2) % replicas3
+	var ids []env.RequestID
+	var via []int
+	for i := range 20 {
+		n := []int{3, l, f}[i%3]
+		ids, via = append(ids, (c.submit(n, Claim{Name: fmt.Sprintf("w%d.org", i), Owner: newOwner(1).pub}))), append(via, n)
+	}
+	if res := c.transfer(l, TransferLeader{To: c.raftID(f)}); res.Err != nil || res.New != c.raftID(f) {
+		t.Fatalf("transfer under writes: %+v", res)
+	}
+	for i, id := range ids {
+		r, ok := c.await(via[i], id, c.opTimeout()+time.Second)
+		if !ok || r.Err != nil {
+			t.Fatalf("write %d via node %d: %v (answered %v)", i, via[i], r.Err, ok)
+		}
+	}
+	c.awaitConverged(2 * time.Second)
 }
