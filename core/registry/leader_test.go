@@ -181,7 +181,7 @@ func TestTransferLeaderUnderWrites(t *testing.T) {
 	var via []int
 	for i := range 20 {
 		n := []int{3, l, f}[i%3]
-		ids, via = append(ids, (c.submit(n, Claim{Name: fmt.Sprintf("w%d.org", i), Owner: newOwner(1).pub}))), append(via, n)
+		ids, via = append(ids, c.submit(n, Claim{Name: fmt.Sprintf("w%d.org", i), Owner: newOwner(1).pub})), append(via, n)
 	}
 	if res := c.transfer(l, TransferLeader{To: c.raftID(f)}); res.Err != nil || res.New != c.raftID(f) {
 		t.Fatalf("transfer under writes: %+v", res)
