@@ -16,7 +16,7 @@ func helpText(args []string) string {
 		return usage
 	}
 	cmd := args[0]
-	if len(args) > 1 && (cmd == "token" || cmd == "key" || cmd == "name" || cmd == "audit") {
+	if len(args) > 1 && (cmd == "token" || cmd == "key" || cmd == "name" || cmd == "audit" || cmd == "registry") {
 		if text := commandLines(cmd + " " + args[1]); text != "" {
 			cmd += " " + args[1]
 		}

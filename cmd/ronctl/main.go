@@ -18,6 +18,7 @@
 //	ronctl key id FILE            print the node id of a key file (rond --node-key)
 //	ronctl key rotate --cap-key-file FILE            add a cap key version (keys.go)
 //	ronctl key retire --cap-key-file FILE --version N  drop one; its tokens stop verifying
+//	ronctl registry leader [--to N|NODE_ID]   move registry leadership (registry.go)
 //
 // Global flags (before or after the command): --node URL (default
 // http://127.0.0.1:8080), --token TOKEN (default $RON_TOKEN), --json,
@@ -106,6 +107,14 @@ Commands:
   key retire --cap-key-file FILE --version N
                                   drop version N: its tokens get 401 unknown_key once
                                   rond reloads the file (within 1 s, or on SIGHUP)
+  registry leader [--to N|NODE_ID]
+                                  move registry (raft) leadership, as etcdctl move-leader:
+                                  to replica N (1..: its place in the sorted --replicas list)
+                                  or node NODE_ID, without --to to the best caught-up voter;
+                                  ask the leader's node with an admin --token (another node
+                                  answers 409 not_leader naming the leader); prints the old
+                                  and new leader. For a slow but live leader, which raft
+                                  does not replace on its own
   help [COMMAND]                  this text, or one command's (also: COMMAND --help)
   version                         version, Go version and VCS revision (also --version)
 
@@ -121,6 +130,7 @@ Flags (anywhere on the line):
   -o FILE        output file of get (- for stdout)
   --key FILE     owner key of name claim and set
   --seq N        seq of name set
+  --to N|ID      target replica of registry leader
 
 Examples:
   export RON_TOKEN=...    # printed by rond at start
@@ -133,6 +143,8 @@ Examples:
   ronctl key rotate --cap-key-file /var/lib/ron/cap.key      # rond picks it up
   ronctl token issue --key /var/lib/ron/cap.key --tenant acme --ops write --ttl 24h
   ronctl key retire --cap-key-file /var/lib/ron/cap.key --version 1
+  ronctl registry leader --node http://leader:8080 --to 2    # admin token
+  ronctl registry leader --node http://leader:8080           # best caught-up voter
 `
 
 // requestTimeout bounds one HTTP exchange.
@@ -143,6 +155,7 @@ type client struct {
 	node, token, out, keyFile string
 	seq                       uint64
 	seqSet, json              bool
+	leaderTo                  string     // registry leader --to (registry.go)
 	tok                       tokenFlags // token and audit commands (token.go)
 	oap                       oapFlags   // --oap: every request over OAP/1 (oap.go)
 	stdout                    io.Writer
@@ -229,6 +242,7 @@ func (c *client) parse(args []string, stderr io.Writer) ([]string, error) {
 	fs.BoolVar(&c.quiet, "quiet", false, "")
 	fs.StringVar(&c.out, "o", "", "")
 	fs.StringVar(&c.keyFile, "key", "", "")
+	fs.StringVar(&c.leaderTo, "to", "", "")
 	c.tok.register(fs)
 	c.oap.register(fs)
 	fs.Func("seq", "", func(v string) error {
@@ -309,6 +323,8 @@ func (c *client) dispatch(args []string) error {
 		return c.auditCmd(args)
 	case "key":
 		return c.keyCmd(args)
+	case "registry":
+		return c.registryCmd(args)
 	case "help":
 		_, err := fmt.Fprint(c.stdout, helpText(args))
 		return err

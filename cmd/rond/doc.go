@@ -588,6 +588,11 @@
 // feature_flag_enabled{flag} and GET /status (ronctl status) show the
 // state, and /status each flag's source.
 //
+// A slow but live registry leader is not replaced by raft (PreVote and
+// CheckQuorum keep a leader that answers heartbeats): POST
+// /admin/registry/leader on the leader's node (ronctl registry leader
+// [--to N]) hands leadership to another replica (io/gateway doc.go).
+//
 // # Signals
 //
 // SIGINT and SIGTERM stop accepting HTTP requests, drain in-flight ones

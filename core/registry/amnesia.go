@@ -358,19 +358,7 @@ func (r *Registry) resetStaleMatch(i int, last, commit uint64) {
 		}
 		return
 	}
-	var to, best uint64
-	// map order ok: the highest match wins, ties go to the lowest id.
-	for id, p := range st.Progress {
-		if id == uint64(i+1) || id == st.ID || p.State != tracker.StateReplicate || !p.RecentActive {
-			continue
-		}
-		if q := r.queried[id-1]; q != 0 && r.ticks+1-q <= 3*StateQueryTicks {
-			continue // it asked lately: unconfirmed, it would drop MsgTimeoutNow
-		}
-		if to == 0 || p.Match > best || (p.Match == best && id < to) {
-			to, best = id, p.Match
-		}
-	}
+	to, _ := r.bestVoter(&st, uint64(i+1))
 	if to == 0 {
 		r.env.Log().Warn("registry: replica "+strconv.Itoa(i+1)+" lost entries this leader counted it as holding "+
 			"(match "+strconv.FormatUint(pr.Match, 10)+", its last index "+strconv.FormatUint(last, 10)+

@@ -56,6 +56,31 @@
 // cost of electing a new leader (every op in flight at the old one ends in
 // ErrUnknownOutcome) is higher than waiting out the stall.
 //
+// # Moving leadership
+//
+// Nor is a slow but live leader replaced: its heartbeats, however late,
+// keep the followers' pre-votes refused. An operator moves leadership
+// away with a TransferLeader request to the leader (leader.go; rond's
+// POST /admin/registry/leader, ronctl registry leader), as etcd's
+// move-leader: to a named replica (raft id or node id) or, with none, to
+// the voter resetStaleMatch would choose (replicating normally, recently
+// active, not unconfirmed; the highest match, ties the lowest id). The
+// leader checks the target and calls RawNode.TransferLeader; raft stops
+// accepting proposals until the transfer ends (they are retried as any
+// dropped proposal) and sends MsgTimeoutNow once the target's log matches.
+// Answers (TransferResult) are definite: ErrNotLeader with the leader this
+// replica knows (a follower or non-replica does not forward the request:
+// the caller sends it to the leader), ErrNoSuchReplica,
+// ErrTargetNotCaughtUp (probing, receiving a snapshot, not heard from
+// within an election timeout, unconfirmed: a follower probes until it
+// acknowledged a new leader's first append), ErrNoCandidate,
+// ErrTransferInProgress, and once started: success when raft reports the
+// target as leader, or ErrTransferFailed when this replica still leads
+// with no transferee (raft aborted it after an election timeout), another
+// replica won, the replica stopped or restarted, or no leader is known
+// 3*ElectionTicks ticks after the request. Nothing is written: no log
+// entry, envelope or state changes, so no cluster version gate.
+//
 // # Failure states
 //
 // A disk error or corruption (a bad seal, an undecodable or out-of-order

@@ -171,6 +171,9 @@ type Registry struct {
 	// revAwaiting: a pull went out and, under Bug.PullRearmOnAnswer, only
 	// its answer arms the next one.
 	revAwaiting bool
+
+	// xfer is the TransferLeader in progress (leader.go), nil if none.
+	xfer *transfer
 }
 
 // New returns a registry service. cfg.Replicas must be sorted and unique;
@@ -241,11 +244,16 @@ func (r *Registry) Handle(in env.Input) {
 			r.env.Reply(in.ID, m)
 			break
 		}
+		if t, ok := in.Body.(TransferLeader); ok {
+			r.onTransferLeader(in.ID, t)
+			break
+		}
 		r.onRequest(in)
 	case env.BusEvent:
 		r.onBusEvent(in)
 	}
 	r.pump()
+	r.pollTransfer()
 	r.armTick()
 }
 
@@ -257,6 +265,10 @@ func (r *Registry) start() {
 	r.nextSeq, r.pending, r.leaderHint = 1, nil, 0
 	r.relays, r.reads = map[origin]env.Time{}, map[uint64]*readWait{}
 	r.tickArmed = false
+	if r.xfer != nil {
+		r.endTransfer(TransferResult{Old: r.xfer.old, OldNode: r.nodeOf(r.xfer.old),
+			Err: fmt.Errorf("%w: the replica restarted during the transfer", ErrTransferFailed)})
+	}
 	if r.replica < 0 {
 		r.clusterSeen = VersionBase
 		r.startPulls()

@@ -20,6 +20,7 @@ const ReasonMissingToken = "missing_token"
 var routeOps = map[string]auth.Op{
 	"put_object": auth.OpWrite, "delete_object": auth.OpDelete, "claim_name": auth.OpName, "set_name": auth.OpName,
 	"audit": auth.OpAdmin, "revoke_token": auth.OpAdmin, "admin_flags": auth.OpAdmin,
+	"admin_registry_leader": auth.OpAdmin,
 }
 
 // enter runs everything a request passes before its handler: the token

@@ -197,6 +197,22 @@
 // as "unknown kind N" with its number in kind_code, which every kind
 // above audit.KindNamedMax carries (core/audit/doc.go, "Kinds").
 //
+// POST /admin/registry/leader (admin_leader.go; a token allowing admin on
+// "/admin/registry/leader") moves registry leadership, as etcd's
+// move-leader: body {"to": N} (N the target's raft id, its 1-based place
+// in the sorted replicas, or its node id as a hex string) or {} (or no
+// body) for the best caught-up voter. It sends registry.TransferLeader to
+// this node's replica and answers 200 {"old", "new", "moved"} once raft
+// reports the new leader (moved false: the target already led). Refusals
+// are envelopes with a Reason: 409 CONFLICT not_leader (this node does not
+// lead; the message and X-Ron-Registry-Leader name the leader, where the
+// operator sends the request again: it is not forwarded, so the answer
+// always says which node acted), 400 no_such_replica, 409
+// target_not_caught_up, no_candidate or transfer_in_progress (retryable),
+// 503 transfer_failed (retryable: raft aborted it after an election
+// timeout, or another replica won). A move is audited (kind
+// policy_change, subject registry:leader, detail "replica A (id) ->
+// replica B (id)").//
 // OAP/1 capability bytes: io/oapgate serves this same handler to OAP/1
 // clients over QUIC; a START frame's capability bytes become the request's
 // "Authorization: Bearer" header, so they are verified here, with the same

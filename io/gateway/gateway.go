@@ -298,7 +298,8 @@ func (g *Gateway) routes() {
 	g.handle("GET /audit", "audit", classWrite, g.auditLog) // needs an admin token: admitted as a write
 	// POST /tokens/revoke needs an admin token too: admitted as a write.
 	g.handle("POST /tokens/revoke", "revoke_token", classWrite, g.revokeToken)
-	g.handle("POST /admin/flags", "admin_flags", classWrite, g.setFlags) // admin token: admin_flags.go
+	g.handle("POST /admin/flags", "admin_flags", classWrite, g.setFlags)                       // admin token: admin_flags.go
+	g.handle("POST /admin/registry/leader", "admin_registry_leader", classWrite, g.moveLeader) // admin token: admin_leader.go
 	g.handle("GET /healthz", "healthz", classOps, g.healthz)
 	g.handle("GET /readyz", "readyz", classOps, g.readyz)
 	g.handle("GET /version", "version", classOps, g.version)
