@@ -160,6 +160,19 @@ func startRond(bin, scratch, dataDir string) (*target, error) {
 // startRondWith is startRond with extra flags (which may repeat and so
 // override the defaults: the last of a flag wins).
 func startRondWith(bin, scratch, dataDir string, extra ...string) (*target, error) {
+	t, err := launchRondWith(bin, scratch, dataDir, extra...)
+	if err != nil {
+		return nil, err
+	}
+	return t, waitReady(t)
+}
+
+// launchRondWith is startRondWith without waiting for /readyz: the
+// process has printed its banner. A registry replica of a set starting
+// cold is ready only while a quorum of replicas runs (before that it
+// answers 503 registry_no_leader after about a second), so a cluster is
+// launched whole, then waited for (startRondCluster).
+func launchRondWith(bin, scratch, dataDir string, extra ...string) (*target, error) {
 	capPath, _, mac, err := capKey(scratch)
 	if err != nil {
 		return nil, err
@@ -196,8 +209,7 @@ func startRondWith(bin, scratch, dataDir string, extra ...string) (*target, erro
 		return nil, err
 	}
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	t := &target{url: url, key: mac, label: label, stop: stop, pid: cmd.Process.Pid}
-	return t, waitReady(t)
+	return &target{url: url, key: mac, label: label, stop: stop, pid: cmd.Process.Pid}, nil
 }
 
 // bannerURL reads rond's banner up to its "http" line.

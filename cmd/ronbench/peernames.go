@@ -441,7 +441,11 @@ func startRondCluster(bin, dir string) (*nameSystem, error) {
 				boot = append(boot, p.id+"@"+p.quic)
 			}
 		}
-		t, err := startRondWith(bin, dir, n.dir, "--quic-addr", n.quic, "--node-key", filepath.Join(n.dir, "node.key"),
+		// Launched one after the other without waiting for each to be
+		// ready: a replica alone is ready for about a second, then 503
+		// registry_no_leader until a quorum runs, so gating one start on
+		// another's /readyz fails on a loaded machine.
+		t, err := launchRondWith(bin, dir, n.dir, "--quic-addr", n.quic, "--node-key", filepath.Join(n.dir, "node.key"),
 			"--bootstrap", strings.Join(boot, ","), "--replicas", strings.Join(ids, ","),
 			"--anonymous-read-rate", "1e9")
 		if err != nil {
@@ -449,6 +453,12 @@ func startRondCluster(bin, dir string) (*nameSystem, error) {
 			return nil, err
 		}
 		targets = append(targets, t)
+	}
+	for _, t := range targets {
+		if err := waitReady(t); err != nil {
+			_ = stopAll()
+			return nil, err
+		}
 	}
 	ring, err := newTenantRing(targets[0], "names", tenantsPerRing*nameConns)
 	if err != nil {

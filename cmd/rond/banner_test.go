@@ -16,7 +16,7 @@ func (f *flipReady) Ready() bool {
 // needs its peers must still print it.
 func TestWaitReadyIsBounded(t *testing.T) {
 	becomes := &flipReady{readyAfter: 3}
-	if !waitReady(becomes, time.Minute) {
+	if !waitReady(becomes.Ready, time.Minute) {
 		t.Fatal("a node that becomes ready was reported not ready")
 	}
 	if becomes.calls != 4 {
@@ -25,7 +25,7 @@ func TestWaitReadyIsBounded(t *testing.T) {
 	// 300 ms, not 30: waitReady polls every 10 ms, and a loaded machine
 	// oversleeps one of those by 30 ms, which left a single poll.
 	never := &flipReady{readyAfter: -1}
-	if waitReady(never, 300*time.Millisecond) {
+	if waitReady(never.Ready, 300*time.Millisecond) {
 		t.Fatal("a node that never becomes ready was reported ready")
 	}
 	if never.calls < 2 {

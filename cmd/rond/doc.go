@@ -390,7 +390,9 @@
 // modification time, another error) or a reload succeeds: a bad file
 // left in place through many SIGHUPs is one record. The records are
 // appended in the order they were made, the start-up records first, each
-// once the node is ready: one the node could not take (restarting after a
+// once the node itself serves (runtime.LocalReady: a node /readyz reports
+// not ready only for the registry, registry_no_leader or
+// registry_unreachable, still takes them; the log is local): one the node could not take (restarting after a
 // panic, overloaded, a call timed out, the log stopped after a full disk)
 // stays first in line and is tried again, backing off from 50 ms to 10 s
 // (each failed attempt counts in gateway_audit_failures_total{reason="error"});

@@ -260,7 +260,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	// the machines have recovered so the first curl is not a 503. A node
 	// that needs its peers to become ready still prints the banner after
 	// the bound, since its peers may be waiting for this very banner.
-	if !waitReady(n.rt, bannerReadyWait) {
+	if !waitReady(n.rt.LocalReady, bannerReadyWait) {
 		log.Warn("rond: not ready yet; writes answer 503 (retryable) until /readyz says ready", "waited", bannerReadyWait)
 	}
 	printBanner(stdout, cfg, spec, n, token.text)
@@ -270,7 +270,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	// starts with first, then every reload (reloadaudit.go).
 	auditQ := newAuditQueue(log, n.rt.Prom())
 	auditStart(auditQ, token, policyFile, mship.current())
-	go auditQ.run(ctx, n.rt.Ready, gw.Audit)
+	go auditQ.run(ctx, auditReady(n.rt), gw.Audit)
 	token.keys.metrics, token.keys.log, token.keys.audit = n.rt.Prom(), log, auditQ.record
 	token.keys.rotated = func(key auth.MACKey) { reissueRootToken(cfg, auditQ, key, log) }
 	mship.setAudit(auditQ.record)
@@ -287,10 +287,18 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 // its banner.
 const bannerReadyWait = 5 * time.Second
 
-// waitReady polls rt until it is ready or within has passed.
-func waitReady(rt interface{ Ready() bool }, within time.Duration) bool {
+// auditReady is what rond's audit queue waits for before each append:
+// the node itself up (runtime.LocalReady), not Ready. The audit log is
+// local to the node and needs no registry, so a node that /readyz
+// reports registry_no_leader or registry_unreachable still takes rond's
+// records; waiting for Ready held them, and dropped them at shutdown,
+// for as long as the registry had no quorum.
+func auditReady(rt *runtime.Runtime) func() bool { return rt.LocalReady }
+
+// waitReady polls ready until it reports true or within has passed.
+func waitReady(ready func() bool, within time.Duration) bool {
 	deadline := time.Now().Add(within)
-	for !rt.Ready() {
+	for !ready() {
 		if time.Now().After(deadline) {
 			return false
 		}

@@ -67,6 +67,13 @@
 // ready (Ready false, node_ready_state 0, NotReadyReason its reason)
 // without holding back its calls: reads and what else can succeed go on;
 // it turns ready again when the reason clears. Transitions are logged.
+// LocalReady is Ready without these reasons (the node itself is up:
+// started, recovered, storage open, disk not full, not closing), for what
+// needs the node but not the registry: rond's audit queue (the audit log is
+// local) and its start-up banner. /readyz uses Ready. Start-up
+// (node_startup_seconds, the "runtime: node ready" log) ends when
+// LocalReady first holds, so a replica of a cold-starting set waiting for
+// a quorum of its peers does not count the wait.
 //
 // # Full disk
 //

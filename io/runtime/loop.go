@@ -251,6 +251,15 @@ func (r *Runtime) updateReady() {
 	if ready && !r.serving.Load() {
 		r.serving.Store(true)
 	}
+	r.local.Store(ready)
+	if ready && !l.everReady {
+		// Start-up ends when the node itself serves, not when the
+		// registry also answers: a replica of a cold-starting set waits
+		// for a quorum of its peers, which the start-up SLO is not about.
+		l.everReady = true
+		r.metrics.Set(env.MetricNodeStartup, "", time.Since(r.started).Seconds())
+		r.log.Info("runtime: node ready", "startup", time.Since(r.started).Round(time.Millisecond))
+	}
 	why := ""
 	if ready && r.cfg.UnreadyCheck != nil {
 		why = r.cfg.UnreadyCheck(l.node)
@@ -272,11 +281,6 @@ func (r *Runtime) updateReady() {
 	}
 	r.ready.Store(ready)
 	r.metrics.Set(env.MetricNodeReady, "", boolGauge(ready))
-	if ready && !l.everReady {
-		l.everReady = true
-		r.metrics.Set(env.MetricNodeStartup, "", time.Since(r.started).Seconds())
-		r.log.Info("runtime: node ready", "startup", time.Since(r.started).Round(time.Millisecond))
-	}
 }
 
 func boolGauge(b bool) float64 {
@@ -292,6 +296,7 @@ func boolGauge(b bool) float64 {
 func (r *Runtime) crashed(p any) {
 	l := &r.loop
 	r.ready.Store(false)
+	r.local.Store(false)
 	r.serving.Store(false)
 	r.metrics.Set(env.MetricNodeReady, "", 0)
 	r.metrics.Add(env.MetricServiceRestarts, env.RestartedNode, 1)
@@ -311,6 +316,7 @@ func (r *Runtime) rebuildAfterDiskFull() {
 	l := &r.loop
 	l.rebuild, l.diskWasFull = false, false
 	r.ready.Store(false)
+	r.local.Store(false)
 	r.serving.Store(false)
 	r.metrics.Set(env.MetricNodeReady, "", 0)
 	r.metrics.Add(env.MetricServiceRestarts, "node", 1)

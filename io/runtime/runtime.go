@@ -160,6 +160,9 @@ type Runtime struct {
 	// even while it is not ready (a full disk, a failed machine): its
 	// machines answer for themselves, and reads keep working.
 	serving atomic.Bool
+	// local: ReadyCheck passed and the disk was not full at the last
+	// step (Ready without UnreadyCheck's reasons).
+	local atomic.Bool
 	// unready is UnreadyCheck's last reason ("" or unset: none).
 	unready atomic.Pointer[string]
 	closing atomic.Bool
@@ -243,6 +246,20 @@ func (r *Runtime) Ready() bool {
 	return !full
 }
 
+// LocalReady reports whether the node itself is up: started, recovered,
+// ReadyCheck passes (storage open), the disk not full and the runtime not
+// closing. It is Ready without Config.UnreadyCheck's reasons (the
+// registry: ReasonRegistryNoLeader, ReasonRegistryUnreachable), for what
+// needs this node but not the registry, such as appending to its local
+// audit log. /readyz, which steers traffic, uses Ready.
+func (r *Runtime) LocalReady() bool {
+	if !r.local.Load() || r.closing.Load() {
+		return false
+	}
+	full, _ := r.DiskFull()
+	return !full
+}
+
 // DiskFull reports whether the disk refuses writes for lack of space, and
 // why (false for a disk that cannot tell).
 func (r *Runtime) DiskFull() (bool, string) {
@@ -314,6 +331,7 @@ func (r *Runtime) Call(ctx context.Context, service string, body any) (any, erro
 func (r *Runtime) Close(ctx context.Context) error {
 	r.closing.Store(true)
 	r.ready.Store(false)
+	r.local.Store(false)
 	r.serving.Store(false)
 	var drainErr error
 drain:

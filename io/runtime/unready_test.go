@@ -87,3 +87,47 @@ func metricValue(t *testing.T, m *runtime.PromMetrics, name string) float64 {
 	t.Fatalf("no metric %s", name)
 	return 0
 }
+
+// A node that UnreadyCheck holds unready from its first step (a replica of
+// a cold-starting set, before a quorum runs) is LocalReady, and its
+// start-up ends when the node itself serves: node_startup_seconds is set
+// although Ready never was. It measured the wait for the registry too, so
+// the start-up alert fired on replicas that merely waited for peers.
+func TestStartupEndsWhenServingNotWhenRegistryReady(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		metrics := runtime.NewPromMetrics(slog.New(slog.DiscardHandler))
+		rt, err := runtime.New(runtime.Config{
+			Self: proto.NodeID{1},
+			NewNode: func(e env.Env) *node.Node {
+				return node.New(e, node.Config{Invariants: true}, &probe{starts: new(atomic.Int32)})
+			},
+			Disk:         &bubbleDisk{latency: time.Millisecond, values: map[string][]byte{}},
+			Seed:         7,
+			Logger:       slog.New(slog.DiscardHandler),
+			Metrics:      metrics,
+			UnreadyCheck: func(*node.Node) string { return runtime.ReasonRegistryNoLeader },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rt.LocalReady() {
+			t.Fatal("LocalReady before Start")
+		}
+		time.Sleep(3 * time.Second) // bubble time: the start-up the metric must show
+		rt.Start(nil)
+		synctest.Wait()
+		if rt.Ready() || rt.NotReadyReason() != runtime.ReasonRegistryNoLeader {
+			t.Fatalf("ready %v reason %q, want not ready for the registry", rt.Ready(), rt.NotReadyReason())
+		}
+		if !rt.LocalReady() {
+			t.Fatal("not LocalReady although only the registry holds the node back")
+		}
+		if v := metricValue(t, metrics, env.MetricNodeStartup); v < 3 {
+			t.Fatalf("%s = %v, want the start-up (>= 3 s) once the node serves", env.MetricNodeStartup, v)
+		}
+		closeBubbleRuntime(t, rt)
+		if rt.LocalReady() {
+			t.Fatal("LocalReady after Close")
+		}
+	})
+}
