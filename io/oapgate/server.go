@@ -458,7 +458,12 @@ func (s *Server) track(conn *quic.Conn) bool {
 		// Its serveConn sees the close and forgets it (already done).
 		s.metrics.Add(MetricConnsEvicted, "", 1)
 		s.log.Debug("oapgate: idle connection evicted", "remote", victim.RemoteAddr().String(), "conns_max", s.cfg.ConnsMax)
+		// Closed on a goroutine of its own (the close waits for
+		// quic-go's loop), counted among the acceptors: track runs on
+		// the accept loop, itself one, so Close's Wait covers it.
+		s.acceptors.Add(1)
 		go func() {
+			defer s.acceptors.Done()
 			_ = victim.CloseWithError(codeEvicted, "evicted: the endpoint is full and this connection was idle longest")
 		}()
 	}
