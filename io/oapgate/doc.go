@@ -257,7 +257,8 @@
 // # Goroutines
 //
 // One accept loop; per connection one goroutine (HELLO, then accepting
-// its streams); per request one goroutine running the handler. The
+// its streams); per request one goroutine running the handler; per
+// connection evicted at ConnsMax one goroutine while it closes. The
 // client starts one goroutine per request with a body, to send it while
 // the response is read.
 package oapgate
