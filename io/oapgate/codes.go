@@ -18,6 +18,9 @@ const (
 	// codeHelloEvicted: the connection was still in its HELLO, the oldest
 	// of more than HelloPendingPerSourceMax from its source.
 	codeHelloEvicted quic.ApplicationErrorCode = 4
+	// codeEvicted: ConnsMax connections were open and this one, with no
+	// request in flight, was idle longest: a new one took its place.
+	codeEvicted quic.ApplicationErrorCode = 5
 )
 
 // Stream error codes (RESET_STREAM and STOP_SENDING). A stream rejected

@@ -187,13 +187,13 @@
 // someone behind the same NAT or /64 cannot lock it out, as closing the
 // newest did), so that costs at most 8 MiB per source and, with every
 // connection in its HELLO, 1 GiB for ConnsMax (1024), each for at most
-// HelloTimeout. (With 4 MiB windows and no such bound, 60 connections
+// HelloTimeout (a red team measured about 1 MiB per such connection). (With 4 MiB windows and no such bound, 60 connections
 // from one address took a node from 62 to 663 MB of RSS; with a cap of
 // 4, from 25 to 78 MB.) So a request costs about 1.5 MiB beyond the
 // gateway's own bound whatever the object's size (7.5 MiB at most with
 // compressed body frames), and a connection at most StreamsPerConnMax of
-// them; ConnsMax bounds the established connections (conns_full beyond
-// it), ConnsMax plus a quarter the connections handshakes included
+// them; ConnsMax bounds the established connections (see Connections),
+// ConnsMax plus a quarter the connections handshakes included
 // (handshakes_full, before quic-go allocates anything), and
 // quicnet.SourceGuard the connections per source; a connection without a
 // HELLO after HelloTimeout (3 s) is closed, and a HELLO frame may declare
@@ -202,6 +202,43 @@
 // authorised per request, after the handshake, so an attacker holding
 // that bound with pending handshakes (each up to twice HandshakeTimeout)
 // refuses new clients until they expire.
+//
+// # Connections
+//
+// At most ConnsMax connections (ConnsDefault, 1024) are counted open
+// (oapgate_connections), HELLO or not. QUIC's keep-alive PINGs reset its
+// idle timeout (IdleTimeout, 30 s), so a connection that said HELLO and
+// then sent nothing else could stay open for ever: 16 sources at their
+// 64 connections (quicnet.ConnsPerSourceDefault) filled the 1024 and
+// every new client was refused, at about 200 KiB and three goroutines a
+// connection. So at ConnsMax a new connection takes the place of the
+// one idle longest: no request in flight (from its whole START frame
+// until its response is written; a stream waiting for its START or for
+// the acknowledgement of its response does not count), and the longest
+// since its accept or since a request of it began or ended. That one is
+// closed (code 5, "evicted"), counted in oapgate_conns_evicted_total; a
+// client whose connection is evicted dials again. Only when every open
+// connection has a request in flight, which the gateway's admission
+// bounds per source and in all, is the new one refused (code 2,
+// oapgate_conns_refused_total and
+// transport_handshake_fail_total{reason="conns_full"}). This is the HTTP
+// listener's policy (io/gateway's ConnLimits); as there, an attacker
+// churning connections closes idle clients' connections, not clients
+// with requests in flight, and a per-source cap below
+// quicnet.ConnsPerSourceDefault would add nothing that eviction does not
+// give, while it would refuse clients behind one NAT.
+//
+// A connection is forgotten once it has ended, whichever way it ended,
+// and its place taken by no other: quic-go fails a closing connection's
+// streams before its context ends, so the accept of its next stream may
+// fail while the context still looks alive, and the server then waits
+// for the context. (Forgetting it only if the context had already ended
+// left about one in forty connections closed right after their HELLO
+// counted for ever; a red team's churn of them reached ConnsMax in four
+// minutes, and every client was refused until a restart.) So
+// oapgate_connections and transport_inbound_connections{endpoint="oap"}
+// (which counts handshakes too) both come back to 0 once every client
+// has closed.
 //
 // A frame that arrives more slowly than FrameTimeout, and a client that
 // stops taking the response for as long, cancel the stream, so a stalled
@@ -220,7 +257,8 @@
 // # Goroutines
 //
 // One accept loop; per connection one goroutine (HELLO, then accepting
-// its streams); per request one goroutine running the handler. The
+// its streams); per request one goroutine running the handler; per
+// connection evicted at ConnsMax one goroutine while it closes. The
 // client starts one goroutine per request with a body, to send it while
 // the response is read.
 package oapgate

@@ -15,3 +15,6 @@ func HelloPendingForTest(s *Server, source netip.Addr) int {
 	defer s.mu.Unlock()
 	return len(s.helloing[source])
 }
+
+// CodeEvicted is the close code of a connection evicted at ConnsMax.
+const CodeEvicted = codeEvicted

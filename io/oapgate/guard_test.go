@@ -47,14 +47,16 @@ func (r *peakRecorder) peak(name, label string) float64 {
 	return r.peaks[name+"{"+label+"}"]
 }
 
-// guardedServer is an OAP/1 endpoint in front of a handler that answers
-// 204, with small connection limits.
+// guardedServer is an OAP/1 endpoint in front of cfg.Handler or, when
+// nil, a handler that answers 204, with small connection limits.
 func guardedServer(t *testing.T, cfg oapgate.Config) (*oapgate.Server, *peakRecorder) {
 	t.Helper()
 	metrics := newPeakRecorder()
 	cfg.Key = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{4}, 32))
 	cfg.ListenAddr = "127.0.0.1:0"
-	cfg.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	if cfg.Handler == nil {
+		cfg.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	}
 	cfg.Metrics = metrics
 	srv, err := oapgate.Listen(cfg)
 	if err != nil {
@@ -223,12 +225,17 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 	}
 }
 
-// TestConnsMaxRefusalIsCounted: a connection beyond ConnsMax is closed
+// TestConnsMaxRefusalIsCounted: a connection beyond ConnsMax, when
+// each open one has a request in flight (none idle to evict), is closed
 // and counted, both in oapgate_conns_refused_total and in
 // transport_handshake_fail_total{reason="conns_full"}.
 func TestConnsMaxRefusalIsCounted(t *testing.T) {
-	srv, metrics := guardedServer(t, oapgate.Config{ConnsMax: 2})
-	for i := 0; i < 3; i++ {
+	srv, metrics, held, _ := holdServer(t, oapgate.Config{ConnsMax: 2})
+	for range 2 {
+		sendHold(t, dialRaw(t, srv.Addr().String(), true))
+	}
+	waitFor(t, "the held requests", func() bool { return held.Load() == 2 })
+	for i := 0; i < 1; i++ {
 		conn, err := dialFrom(t, "127.0.0.2", srv.Addr().String(), oapgate.ALPN)
 		if err != nil {
 			continue // refused during the handshake: also a refusal

@@ -106,6 +106,9 @@ const (
 	MetricOAPRejects   = node.MetricOAPRejects
 	MetricConnections  = "oapgate_connections"
 	MetricConnsRefused = "oapgate_conns_refused_total"
+	// MetricConnsEvicted counts the idle connections closed (codeEvicted)
+	// to make room for a new one at ConnsMax.
+	MetricConnsEvicted = "oapgate_conns_evicted_total"
 	// MetricStreamsRefused counts request streams refused before their
 	// START frame was read, by the bound they would have passed
 	// (RefusedStartConn, RefusedStartSource, RefusedStartNode,
@@ -117,7 +120,9 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricConnections, Kind: env.Gauge,
 		Help: "Client connections to the OAP/1 endpoint."},
 	env.MetricDef{Name: MetricConnsRefused, Kind: env.Counter,
-		Help: "Client connections refused because ConnsMax were open."},
+		Help: "Client connections refused because ConnsMax were open and every one had a request in flight."},
+	env.MetricDef{Name: MetricConnsEvicted, Kind: env.Counter,
+		Help: "Idle client connections (no request in flight, the longest since their last one) closed to make room for a new one at ConnsMax."},
 	env.MetricDef{Name: MetricStreamsRefused, Kind: env.Counter, Label: "reason",
 		Help:        "Client request streams refused because the START frames pending per connection, per source or in all, or the streams from the source waiting for theirs, were at their bound.",
 		LabelValues: []string{RefusedStartConn, RefusedStartSource, RefusedStartNode, RefusedStartStreams}},
@@ -145,8 +150,13 @@ type Config struct {
 	// StartTimeout bounds the wait for a request's whole START frame
 	// (StartTimeoutDefault when zero).
 	StartTimeout time.Duration
-	// ConnsMax bounds open client connections; beyond it a new one is
-	// closed at once and counted in oapgate_conns_refused_total (and
+	// ConnsMax bounds open client connections. At it, a new one takes
+	// the place of the connection idle longest (no request in flight,
+	// the longest since its last one began or ended, or since its
+	// accept), which is closed (codeEvicted) and counted in
+	// oapgate_conns_evicted_total; when every one has a request in
+	// flight the new one is closed at once and counted in
+	// oapgate_conns_refused_total (and
 	// transport_handshake_fail_total{reason="conns_full"}). Connections
 	// still in handshake are bounded too: with the established ones, at
 	// ConnsMax plus a quarter (handshakes_full beyond it).
@@ -243,7 +253,10 @@ type Server struct {
 
 	mu     sync.Mutex
 	closed bool
-	conns  map[*quic.Conn]struct{}
+	conns  map[*quic.Conn]*connState
+	// activity numbers the moments connections became idle or busy
+	// (connState.last), so the longest idle one is the smallest.
+	activity uint64
 	// helloing lists, per source and oldest first, the connections whose
 	// HELLO has not finished (HelloPendingPerSourceMax).
 	helloing map[netip.Addr][]*quic.Conn
@@ -268,7 +281,7 @@ func Listen(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("oapgate: listen on %s: %w", cfg.ListenAddr, err)
 	}
 	s := &Server{cfg: cfg, id: proto.NodeIDFromPublicKey(cfg.Key.Public().(ed25519.PublicKey)),
-		log: cfg.Logger, metrics: cfg.Metrics, udp: udp, conns: map[*quic.Conn]struct{}{},
+		log: cfg.Logger, metrics: cfg.Metrics, udp: udp, conns: map[*quic.Conn]*connState{},
 		helloing: map[netip.Addr][]*quic.Conn{}, starts: newStartBudget()}
 	s.acceptCtx, s.stopAccepting = context.WithCancel(context.Background())
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -409,22 +422,89 @@ func (s *Server) acceptLoop() {
 	}
 }
 
-// track records conn, or refuses it when ConnsMax are open or the server
-// is closing.
+// connState is what the server knows of one tracked connection, for
+// choosing the one to evict at ConnsMax. Guarded by Server.mu.
+type connState struct {
+	// busy counts its requests in flight: from the whole START until
+	// the response is written (not the wait for its acknowledgement).
+	busy int
+	// last is Server.activity when it was accepted or a request of it
+	// began or ended.
+	last uint64
+}
+
+// track records conn. When ConnsMax are open it closes the connection
+// idle longest instead (evictLocked), or refuses conn when every one has
+// a request in flight or the server is closing.
 func (s *Server) track(conn *quic.Conn) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	var victim *quic.Conn
+	if !s.closed && len(s.conns) >= s.cfg.ConnsMax {
+		victim = s.evictLocked()
+	}
 	if s.closed || len(s.conns) >= s.cfg.ConnsMax {
+		open := len(s.conns)
+		s.mu.Unlock()
 		s.metrics.Add(MetricConnsRefused, "", 1)
 		s.guard.Fail(quicnet.FailConnsFull)
-		_ = conn.CloseWithError(codeRefused, fmt.Sprintf("%d connections open", len(s.conns)))
+		_ = conn.CloseWithError(codeRefused, fmt.Sprintf("%d connections open, each with a request in flight", open))
 		return false
 	}
-	s.conns[conn] = struct{}{}
+	s.activity++
+	s.conns[conn] = &connState{last: s.activity}
 	s.metrics.Set(MetricConnections, "", float64(len(s.conns)))
+	s.mu.Unlock()
+	if victim != nil {
+		// Its serveConn sees the close and forgets it (already done).
+		s.metrics.Add(MetricConnsEvicted, "", 1)
+		s.log.Debug("oapgate: idle connection evicted", "remote", victim.RemoteAddr().String(), "conns_max", s.cfg.ConnsMax)
+		// Closed on a goroutine of its own (the close waits for
+		// quic-go's loop), counted among the acceptors: track runs on
+		// the accept loop, itself one, so Close's Wait covers it.
+		s.acceptors.Add(1)
+		go func() {
+			defer s.acceptors.Done()
+			_ = victim.CloseWithError(codeEvicted, "evicted: the endpoint is full and this connection was idle longest")
+		}()
+	}
 	return true
 }
 
+// evictLocked forgets the connection with no request in flight that has
+// been idle longest and returns it for the caller to close, or nil when
+// every connection has a request in flight. A connection still in its
+// HELLO counts as idle since its accept. ConnsMax is at most a few
+// thousand and this runs only at it, so a scan will do.
+func (s *Server) evictLocked() *quic.Conn {
+	var victim *quic.Conn
+	var oldest uint64
+	for c, cs := range s.conns { // map order ok: the smallest last is unique
+		if cs.busy == 0 && (victim == nil || cs.last < oldest) {
+			victim, oldest = c, cs.last
+		}
+	}
+	if victim != nil {
+		delete(s.conns, victim)
+	}
+	return victim
+}
+
+// requestBegin and requestEnd bracket a request of conn in flight.
+func (s *Server) requestBegin(conn *quic.Conn) { s.requestMark(conn, 1) }
+func (s *Server) requestEnd(conn *quic.Conn)   { s.requestMark(conn, -1) }
+
+func (s *Server) requestMark(conn *quic.Conn, delta int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cs := s.conns[conn]; cs != nil { // nil once evicted or forgotten
+		cs.busy += delta
+		s.activity++
+		cs.last = s.activity
+	}
+}
+
+// forget removes conn from the connections (a no-op when it was evicted).
+// serveConn calls it once conn has ended, on every path but Shutdown's.
 func (s *Server) forget(conn *quic.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -434,8 +514,9 @@ func (s *Server) forget(conn *quic.Conn) {
 
 // serveConn runs the HELLO exchange, then starts one goroutine per request
 // stream until the connection ends or the server stops accepting. A
-// connection that ends by itself is forgotten; one still open at Shutdown
-// keeps serving its requests in flight until Close.
+// connection that ends by itself is forgotten once its context is done;
+// one still open at Shutdown keeps serving its requests in flight until
+// Close.
 func (s *Server) serveConn(conn *quic.Conn) {
 	defer s.acceptors.Done()
 	source := quicnet.SourceKeyOf(conn.RemoteAddr())
@@ -462,9 +543,18 @@ func (s *Server) serveConn(conn *quic.Conn) {
 	for {
 		st, err := conn.AcceptStream(s.acceptCtx)
 		if err != nil {
-			if conn.Context().Err() != nil {
-				s.forget(conn)
+			if s.acceptCtx.Err() != nil {
+				return // Shutdown or Close: Close closes it
 			}
+			// The connection is closing: quic-go fails its streams
+			// before it cancels its context, so that may still be
+			// undone. Waiting for it (CloseWithError waits, and adds
+			// nothing to a close under way) keeps the count in step
+			// with transport_inbound_connections; checking the context
+			// instead left a connection that failed in that gap counted
+			// for ever, and 1024 of them refused every client.
+			_ = conn.CloseWithError(codeShutdown, "closing")
+			s.forget(conn)
 			return
 		}
 		if !s.starts.enter(source) {
@@ -531,8 +621,8 @@ func (s *Server) hello(conn *quic.Conn) error {
 	_ = st.SetDeadline(time.Now().Add(s.cfg.HelloTimeout))
 	f, _, err := oap.ReadFrameLimit(st, nil, oap.HelloFrameBytesMax)
 	if err != nil {
-		if conn.Context().Err() != nil {
-			return err
+		if conn.Context().Err() != nil || connClosed(err) {
+			return err // not the client's HELLO: the connection went away first
 		}
 		return &oap.Error{Reason: oap.ReasonBadHello, Detail: fmt.Sprintf("reading the HELLO frame: %v", err)}
 	}
@@ -553,6 +643,20 @@ func (s *Server) hello(conn *quic.Conn) error {
 	// client's first request on it waited for ever.)
 	_ = st.Close()
 	return nil
+}
+
+// connClosed reports whether err, from a stream, is its connection's
+// close: quic-go fails the streams with it before the connection's
+// context ends, so the context alone does not tell a client that closed
+// right after its HELLO from one that sent a bad one.
+func connClosed(err error) bool {
+	var (
+		appErr   *quic.ApplicationError
+		transErr *quic.TransportError
+		idleErr  *quic.IdleTimeoutError
+		resetErr *quic.StatelessResetError
+	)
+	return errors.As(err, &appErr) || errors.As(err, &transErr) || errors.As(err, &idleErr) || errors.As(err, &resetErr)
 }
 
 // Reasons of transport_handshake_fail_total{reason} for a connection

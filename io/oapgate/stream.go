@@ -60,6 +60,22 @@ func (s *Server) serveStream(conn *quic.Conn, st *quic.Stream, starts *connStart
 		x.cancel(StreamCodeBusy)
 		return
 	}
+	// In flight, for the choice of an idle connection to evict at
+	// ConnsMax, from the whole START until the response is written: a
+	// stream that only waits for its START, or whose client does not
+	// acknowledge a response, must not keep its connection from being
+	// idle.
+	inFlight := err == nil
+	if inFlight {
+		s.requestBegin(conn)
+	}
+	done := func() {
+		if inFlight {
+			inFlight = false
+			s.requestEnd(conn)
+		}
+	}
+	defer done()
 	var head RequestHead
 	if err == nil {
 		x.start = first.Header
@@ -85,6 +101,7 @@ func (s *Server) serveStream(conn *quic.Conn, st *quic.Stream, starts *connStart
 		return
 	}
 	st.CancelRead(StreamCodeDone) // whatever the handler did not read is not wanted
+	done()
 	// The handler has returned, so the gateway no longer counts this
 	// request: the wait for the acknowledgement (up to FrameTimeout) must
 	// not keep the last body frame's buffer (up to a MiB) alive.
