@@ -53,9 +53,12 @@ var (
 	ErrTransferUnknown = errors.New("registry: leadership transfer outcome unknown")
 )
 
-// TransferStarted reports whether err, a TransferResult's, ends a
-// transfer that raft was asked to make (success is nil: started too), so
-// leadership may have moved and the request is worth an audit record.
+// TransferStarted reports whether err, a TransferResult's, may end a
+// transfer raft was asked to make, so leadership may have moved and the
+// request is worth an audit record: nil (success; also the answer when
+// the target already led and nothing moved, Old == New),
+// ErrTransferFailed or ErrTransferUnknown. Every other error is a
+// refusal: raft was not asked.
 func TransferStarted(err error) bool {
 	return err == nil || errors.Is(err, ErrTransferFailed) || errors.Is(err, ErrTransferUnknown)
 }
@@ -283,7 +286,7 @@ func (r *Registry) endTransfer(res TransferResult) {
 	r.xfer = nil
 	r.retryOnLeader(true)
 	if res.Err != nil {
-		r.env.Log().Warn("registry: leadership transfer failed", "to", x.to, "err", res.Err)
+		r.env.Log().Warn("registry: leadership transfer did not succeed", "to", x.to, "err", res.Err)
 	} else {
 		r.env.Log().Info("registry: leadership transferred", "from", x.old, "to", res.New)
 	}
