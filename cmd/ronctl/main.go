@@ -242,7 +242,13 @@ func (c *client) parse(args []string, stderr io.Writer) ([]string, error) {
 	fs.BoolVar(&c.quiet, "quiet", false, "")
 	fs.StringVar(&c.out, "o", "", "")
 	fs.StringVar(&c.keyFile, "key", "", "")
-	fs.StringVar(&c.leaderTo, "to", "", "")
+	fs.Func("to", "", func(v string) error {
+		if v == "" { // not the same as no --to (the best voter): a typo or an unset variable
+			return errors.New("empty: want a replica number (1, 2, ...) or a node id; omit --to for the best caught-up voter")
+		}
+		c.leaderTo = v
+		return nil
+	})
 	c.tok.register(fs)
 	c.oap.register(fs)
 	fs.Func("seq", "", func(v string) error {

@@ -56,6 +56,12 @@ func TestRegistryLeaderMoves(t *testing.T) {
 			t.Fatalf("%v: %d %q, want usage error", args, code, errText)
 		}
 	}
+	// An empty --to (an unset variable) is not "no --to": it does not
+	// move leadership to the best voter.
+	n := len(bodies)
+	if _, errText, code := ronctl(t, "", append(g, "registry", "leader", "--to", "")...); code != 2 || !strings.Contains(errText, "-to") || len(bodies) != n {
+		t.Fatalf("--to \"\": %d %q (%d requests sent), want a usage error naming --to and no request", code, errText, len(bodies)-n)
+	}
 }
 
 // TestRegistryLeaderOnOneReplica: against a real single-replica node,

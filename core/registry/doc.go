@@ -68,17 +68,28 @@
 // leader checks the target and calls RawNode.TransferLeader; raft stops
 // accepting proposals until the transfer ends (they are retried as any
 // dropped proposal) and sends MsgTimeoutNow once the target's log matches.
-// Answers (TransferResult) are definite: ErrNotLeader with the leader this
-// replica knows (a follower or non-replica does not forward the request:
-// the caller sends it to the leader), ErrNoSuchReplica,
+// Refusals (TransferResult) are definite (raft was not asked to move
+// anything): ErrNotLeader with the leader this replica knows (a follower
+// or non-replica does not forward the request: the caller sends it to the
+// leader; a failed replica's wraps ErrFailed), ErrNoSuchReplica,
 // ErrTargetNotCaughtUp (probing, receiving a snapshot, not heard from
 // within an election timeout, unconfirmed: a follower probes until it
-// acknowledged a new leader's first append), ErrNoCandidate,
-// ErrTransferInProgress, and once started: success when raft reports the
-// target as leader, or ErrTransferFailed when this replica still leads
-// with no transferee (raft aborted it after an election timeout), another
-// replica won, the replica stopped or restarted, or no leader is known
-// 3*ElectionTicks ticks after the request. Nothing is written: no log
+// acknowledged a new leader's first append), ErrNoCandidate (wrapping
+// ErrSingleReplica in a one-replica group: no retry helps),
+// ErrTransferInProgress. Once started (TransferStarted): success when
+// raft reports the target as leader; ErrTransferFailed when this replica
+// still leads with no transferee (raft aborted it one election timeout
+// after the request: raft resets the leader's election clock then) or
+// another replica won (New names it); ErrTransferUnknown when this
+// replica cannot tell: it stopped or restarted during the transfer, or
+// stepped down and learned no leader within transferWaitTicks
+// (3*ElectionTicks, the target may lead unheard from). Success and
+// ErrTransferFailed say where leadership is; after ErrTransferUnknown the operator checks
+// registry_is_leader. An abort answers as this replica sees it: a
+// MsgTimeoutNow delayed past the abort may still elect the target later.
+// Ending a transfer makes every pending op due at the next tick: raft
+// dropped the proposals and reads made meanwhile, and after an abort no
+// leader change retries them (retryOnLeader). Nothing is written: no log
 // entry, envelope or state changes, so no cluster version gate.
 //
 // # Failure states

@@ -13,9 +13,13 @@ import (
 )
 
 // Errors of a TransferLeader request (TransferResult.Err wraps one;
-// doc.go, "Moving leadership"). Every one is definite: leadership did not
-// move because of the request, except ErrTransferFailed when New is set
-// (raft elected another replica meanwhile).
+// doc.go, "Moving leadership"). Those before the transfer started
+// (ErrNotLeader to ErrTransferInProgress) are definite: raft was not asked
+// to move leadership. Once started, ErrTransferFailed says the target did
+// not take over (New names another replica that won, or is zero when raft
+// aborted the transfer and this replica still leads), and
+// ErrTransferUnknown that this replica cannot tell: leadership may have
+// moved (registry_is_leader on each replica says where it is).
 var (
 	// ErrNotLeader: this node is not the registry leader; the result's
 	// Leader names the leader it knows of (zero: none), where the request
@@ -30,13 +34,34 @@ var (
 	ErrTargetNotCaughtUp = errors.New("registry: target replica is not caught up")
 	// ErrNoCandidate: no target was named and no other voter is caught up.
 	ErrNoCandidate = errors.New("registry: no other voter is caught up to take leadership")
+	// ErrSingleReplica: the registry has one replica, so there is no other
+	// voter to lead (wrapped with ErrNoCandidate): asking again will not
+	// help.
+	ErrSingleReplica = errors.New("registry: the registry has a single replica")
 	// ErrTransferInProgress: a transfer asked for earlier has not ended.
 	ErrTransferInProgress = errors.New("registry: a leadership transfer is already in progress")
 	// ErrTransferFailed: the transfer started but the target did not take
-	// over; the error says why (raft aborted it after an election timeout,
-	// another replica won, or the replica stopped).
+	// over; the error says why: raft aborted it after an election timeout
+	// and this replica still leads (New zero), or another replica won
+	// (New and NewNode name it).
 	ErrTransferFailed = errors.New("registry: leadership transfer failed")
+	// ErrTransferUnknown: the transfer started, but its outcome is not
+	// known: this replica stepped down and learned no leader within
+	// transferWaitTicks (the target may lead, unheard from), or it stopped
+	// or restarted during the transfer. Not a failure to retry blindly:
+	// check which replica leads first.
+	ErrTransferUnknown = errors.New("registry: leadership transfer outcome unknown")
 )
+
+// TransferStarted reports whether err, a TransferResult's, may end a
+// transfer raft was asked to make, so leadership may have moved and the
+// request is worth an audit record: nil (success; also the answer when
+// the target already led and nothing moved, Old == New),
+// ErrTransferFailed or ErrTransferUnknown. Every other error is a
+// refusal: raft was not asked.
+func TransferStarted(err error) bool {
+	return err == nil || errors.Is(err, ErrTransferFailed) || errors.Is(err, ErrTransferUnknown)
+}
 
 // TransferLeader is a client request (node.Call) to a registry replica
 // that leads: hand raft leadership to the replica To (its raft id, the
@@ -70,11 +95,12 @@ func (TransferLeader) Answer(TransferResult) {}
 func (t TransferResult) Failure() error { return t.Err }
 
 // transferWaitTicks bounds how long a started transfer waits for a
-// leader before it is answered as failed: raft aborts a transfer that has
-// not completed after an election timeout (which its leader measures in
-// its own heartbeat rounds, so up to two of them from the request), and
-// an old leader that stepped down learns the new leader with its first
-// append; beyond that the outcome is not the transfer's.
+// leader before it is answered ErrTransferUnknown: raft resets the
+// leader's election clock when the transfer starts and aborts it one
+// election timeout later, and an old leader that stepped down learns the
+// new leader with its first append; 3 election timeouts leave room for
+// that append to arrive. Past them this replica knows no leader and
+// cannot tell whether the target took over.
 func (r *Registry) transferWaitTicks() uint64 { return uint64(3 * r.electionTicks()) }
 
 // transfer is the TransferLeader in progress on this replica.
@@ -126,7 +152,7 @@ func (r *Registry) startTransfer(req env.RequestID, t TransferLeader) (TransferR
 		}
 		return res, false
 	case r.phase == phaseFailed:
-		return TransferResult{Err: fmt.Errorf("%w: %v", ErrNotLeader, ErrFailed)}, false
+		return TransferResult{Err: fmt.Errorf("%w: %w", ErrNotLeader, ErrFailed)}, false
 	case r.phase != phaseRunning:
 		return TransferResult{Err: fmt.Errorf("%w: the replica is still recovering its state", ErrNotLeader)}, false
 	}
@@ -151,6 +177,10 @@ func (r *Registry) startTransfer(req env.RequestID, t TransferLeader) (TransferR
 		return done, false // already the leader: nothing to move
 	}
 	if to == 0 {
+		if len(r.cfg.Replicas) == 1 {
+			done.Err = fmt.Errorf("%w: %w: there is no other voter", ErrNoCandidate, ErrSingleReplica)
+			return done, false
+		}
 		if to, _ = r.bestVoter(&st, 0); to == 0 {
 			done.Err = ErrNoCandidate
 			return done, false
@@ -213,8 +243,9 @@ func (r *Registry) bestVoter(st *raft.Status, skip uint64) (to, best uint64) {
 
 // pollTransfer answers the transfer in progress once its outcome is
 // known: the target leads (success), another replica leads, raft aborted
-// it (this replica still leads with no transferee), the replica stopped,
-// or no leader appeared within transferWaitTicks.
+// it (this replica still leads with no transferee), or not: the replica
+// stopped, or no leader appeared within transferWaitTicks
+// (ErrTransferUnknown).
 func (r *Registry) pollTransfer() {
 	x := r.xfer
 	if x == nil {
@@ -222,7 +253,7 @@ func (r *Registry) pollTransfer() {
 	}
 	res := TransferResult{Old: x.old, OldNode: r.nodeOf(x.old)}
 	if r.phase != phaseRunning {
-		res.Err = fmt.Errorf("%w: the replica stopped during the transfer", ErrTransferFailed)
+		res.Err = fmt.Errorf("%w: replica %d stopped during the transfer to replica %d; check which replica leads", ErrTransferUnknown, x.old, x.to)
 		r.endTransfer(res)
 		return
 	}
@@ -232,24 +263,30 @@ func (r *Registry) pollTransfer() {
 		res.New, res.NewNode = x.to, r.nodeOf(x.to)
 	case st.Lead != raft.None && st.Lead != x.old:
 		res.New, res.NewNode = st.Lead, r.nodeOf(st.Lead)
-		res.Err = fmt.Errorf("%w: replica %d became the leader instead of replica %d", ErrTransferFailed, st.Lead, x.to)
+		res.Err = fmt.Errorf("%w: replica %d (node %s) became the leader instead of replica %d", ErrTransferFailed, st.Lead, res.NewNode, x.to)
 	case st.RaftState == raft.StateLeader && st.LeadTransferee == raft.None:
 		res.Err = fmt.Errorf("%w: raft aborted it: replica %d did not take over within an election timeout (%d ticks); replica %d still leads",
 			ErrTransferFailed, x.to, r.electionTicks(), x.old)
 	case r.ticks >= x.deadline:
-		res.Err = fmt.Errorf("%w: no leader known %d ticks after the request (replica %d stepped down; an election may still be under way)",
-			ErrTransferFailed, r.transferWaitTicks(), x.old)
+		res.Err = fmt.Errorf("%w: replica %d stepped down and knows no leader %d ticks after the request: replica %d may lead, unheard from, or an election may still be under way; check which replica leads",
+			ErrTransferUnknown, x.old, r.transferWaitTicks(), x.to)
 	default:
 		return
 	}
 	r.endTransfer(res)
 }
 
+// endTransfer answers the transfer in progress with res and makes every
+// pending op due at the next tick: raft dropped the proposals and reads
+// this replica made while it led with a transferee, and after an abort
+// (the same leader: setLead's retryOnLeader does not run) they would
+// otherwise wait out their backoff.
 func (r *Registry) endTransfer(res TransferResult) {
 	x := r.xfer
 	r.xfer = nil
+	r.retryOnLeader(true)
 	if res.Err != nil {
-		r.env.Log().Warn("registry: leadership transfer failed", "to", x.to, "err", res.Err)
+		r.env.Log().Warn("registry: leadership transfer did not succeed", "to", x.to, "err", res.Err)
 	} else {
 		r.env.Log().Info("registry: leadership transferred", "from", x.old, "to", res.New)
 	}

@@ -1,12 +1,14 @@
 package registry
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/proto"
@@ -125,8 +127,9 @@ func TestTransferLeaderToPartitionedTarget(t *testing.T) {
 	l := c.leader(2 * time.Second)
 	f := (l + 1) % replicas3
 	c.isolate(f)
-	// CheckQuorum clears RecentActive every election timeout: two of them.
-	c.run(2 * time.Duration(ElectionTicks) * TickIntervalDefault * 2)
+	// CheckQuorum clears RecentActive every election timeout: run four
+	// of them (at least two are needed: the first may find it set).
+	c.run(4 * time.Duration(ElectionTicks) * TickIntervalDefault)
 	res := c.transfer(l, TransferLeader{To: c.raftID(f)})
 	if !errIs(res.Err, ErrTargetNotCaughtUp) || res.New != 0 {
 		t.Fatalf("transfer to an isolated replica: %+v, want ErrTargetNotCaughtUp", res)
@@ -163,8 +166,8 @@ func TestTransferLeaderAbortedKeepsLeader(t *testing.T) {
 func TestTransferLeaderNoCandidate(t *testing.T) {
 	c := newCluster(t, 1, 0, Config{})
 	l := c.leader(2 * time.Second)
-	if res := c.transfer(l, TransferLeader{}); !errIs(res.Err, ErrNoCandidate) || res.Old != 1 {
-		t.Fatalf("transfer in a one-replica group: %+v, want ErrNoCandidate", res)
+	if res := c.transfer(l, TransferLeader{}); !errIs(res.Err, ErrNoCandidate) || !errIs(res.Err, ErrSingleReplica) || res.Old != 1 {
+		t.Fatalf("transfer in a one-replica group: %+v, want ErrNoCandidate and ErrSingleReplica", res)
 	}
 	c.claimOK(l, "alone.org")
 }
@@ -193,4 +196,135 @@ func TestTransferLeaderUnderWrites(t *testing.T) {
 		}
 	}
 	c.awaitConverged(2 * time.Second)
+}
+
+// cutTimeoutNow starts a transfer from leader l to node f that cannot
+// complete: nothing from l reaches f (its MsgTimeoutNow included).
+func (c *cluster) cutTimeoutNow(l, f int) env.RequestID {
+	lid, fid := c.nodes[l].id, c.nodes[f].id
+	c.cut = func(from, to proto.NodeID, _ []byte) bool { return from == lid && to == fid }
+	return c.submit(l, TransferLeader{To: c.raftID(f)})
+}
+
+// A second request while a transfer is pending is refused with
+// ErrTransferInProgress naming the leader, whatever its target; the first
+// still ends (aborted here).
+func TestTransferLeaderInProgress(t *testing.T) {
+	c := newCluster(t, replicas3, 1, Config{})
+	l := c.leader(2 * time.Second)
+	c.claimOK(3, "before.org")
+	f, g := (l+1)%replicas3, (l+2)%replicas3
+	first := c.cutTimeoutNow(l, f)
+	c.round()
+	for _, req := range []TransferLeader{{To: c.raftID(g)}, {}, {To: c.raftID(f)}} {
+		res := c.transfer(l, req)
+		if !errIs(res.Err, ErrTransferInProgress) || res.Leader != c.raftID(l) || res.LeaderNode != c.nodes[l].id {
+			t.Fatalf("transfer %+v while one is pending: %+v, want ErrTransferInProgress naming replica %d", req, res, c.raftID(l))
+		}
+	}
+	resp, ok := c.c.Await(l, first, 5*time.Second)
+	if res, _ := resp.(TransferResult); !ok || !errIs(res.Err, ErrTransferFailed) || res.New != 0 {
+		t.Fatalf("first transfer: %+v (answered %v), want ErrTransferFailed (aborted)", resp, ok)
+	}
+}
+
+// Raft elects a replica other than the target while the transfer is
+// pending: ErrTransferFailed naming the winner in New, not success and
+// not unknown.
+func TestTransferLeaderOtherWinner(t *testing.T) {
+	c := newCluster(t, replicas3, 1, Config{})
+	l := c.leader(2 * time.Second)
+	c.claimOK(3, "before.org")
+	f, g := (l+1)%replicas3, (l+2)%replicas3
+	id := c.cutTimeoutNow(l, f)
+	c.round()
+	// Replica g gets a MsgTimeoutNow as if it were the target: it
+	// campaigns at once and wins (its log is as long as any).
+	rn := c.nodes[g].reg.rn
+	m := raftpb.Message{Type: raftpb.MsgTimeoutNow.Enum()}
+	from, to, term := c.raftID(l), c.raftID(g), rn.BasicStatus().GetTerm()
+	m.From, m.To, m.Term = &from, &to, &term
+	if err := rn.Step(&m); err != nil {
+		t.Fatalf("MsgTimeoutNow to node %d: %v", g, err)
+	}
+	resp, ok := c.c.Await(l, id, 5*time.Second)
+	res, _ := resp.(TransferResult)
+	if !ok || !errIs(res.Err, ErrTransferFailed) || errIs(res.Err, ErrTransferUnknown) || res.New != c.raftID(g) || res.NewNode != c.nodes[g].id {
+		t.Fatalf("transfer to replica %d won by replica %d: %+v (answered %v), want ErrTransferFailed with New %d", c.raftID(f), c.raftID(g), resp, ok, c.raftID(g))
+	}
+	if !strings.Contains(res.Err.Error(), c.nodes[g].id.String()) {
+		t.Fatalf("error %q does not name the winner's node %s", res.Err, c.nodes[g].id)
+	}
+	c.claimOK(3, "after.org")
+}
+
+// The target takes over, but the old leader never hears from it (nor
+// learns the new leader): the answer is ErrTransferUnknown, not a failure,
+// because leadership did move.
+func TestTransferLeaderUnknownOutcome(t *testing.T) {
+	c := newCluster(t, replicas3, 1, Config{})
+	l := c.leader(2 * time.Second)
+	c.claimOK(3, "before.org")
+	f := (l + 1) % replicas3
+	lid, fid := c.nodes[l].id, c.nodes[f].id
+	c.cut = func(from, to proto.NodeID, _ []byte) bool { return from == fid && to == lid }
+	res := c.transfer(l, TransferLeader{To: c.raftID(f)})
+	if !errIs(res.Err, ErrTransferUnknown) || errIs(res.Err, ErrTransferFailed) || res.New != 0 || !TransferStarted(res.Err) {
+		t.Fatalf("transfer whose target won unheard: %+v, want ErrTransferUnknown", res)
+	}
+	if st := c.nodes[f].reg.rn.BasicStatus(); st.RaftState != raft.StateLeader {
+		t.Fatalf("target is %v, want leader: the test did not make the case it means", st.RaftState)
+	}
+	c.heal()
+	c.claimOK(3, "after.org")
+	c.awaitConverged(3 * time.Second)
+}
+
+// The leader fails (a disk error) while its transfer is pending: the
+// answer is ErrTransferUnknown (MsgTimeoutNow may be on its way), and a
+// new request is refused with ErrNotLeader wrapping ErrFailed.
+func TestTransferLeaderReplicaStopped(t *testing.T) {
+	c := newCluster(t, replicas3, 1, Config{})
+	l := c.leader(2 * time.Second)
+	c.claimOK(3, "before.org")
+	f := (l + 1) % replicas3
+	id := c.cutTimeoutNow(l, f)
+	c.round()
+	c.nodes[l].reg.fail(errors.New("test: disk gone"), false)
+	resp, ok := c.c.Await(l, id, 5*time.Second)
+	if res, _ := resp.(TransferResult); !ok || !errIs(res.Err, ErrTransferUnknown) {
+		t.Fatalf("transfer at a replica that failed: %+v (answered %v), want ErrTransferUnknown", resp, ok)
+	}
+	res := c.transfer(l, TransferLeader{})
+	if !errIs(res.Err, ErrNotLeader) || !errIs(res.Err, ErrFailed) || TransferStarted(res.Err) {
+		t.Fatalf("transfer at a failed replica: %+v, want ErrNotLeader wrapping ErrFailed", res)
+	}
+}
+
+// Writes made at the leader while a transfer is pending (raft drops their
+// proposals) are retried at the next tick once raft aborts it, not after
+// their backoff (up to RetryBackoffMax plus jitter).
+func TestTransferLeaderAbortRetriesWrites(t *testing.T) {
+	c := newCluster(t, replicas3, 1, Config{})
+	l := c.leader(2 * time.Second)
+	c.claimOK(3, "before.org")
+	f := (l + 1) % replicas3
+	x := c.cutTimeoutNow(l, f)
+	var ids []env.RequestID
+	for i := range 20 {
+		ids = append(ids, c.submit(l, Claim{Name: fmt.Sprintf("w%d.org", i), Owner: newOwner(1).pub}))
+		c.run(20 * time.Millisecond)
+	}
+	resp, ok := c.c.Await(l, x, 5*time.Second)
+	if res, _ := resp.(TransferResult); !ok || !errIs(res.Err, ErrTransferFailed) {
+		t.Fatalf("transfer: %+v (answered %v), want ErrTransferFailed (aborted)", resp, ok)
+	}
+	// A write retried at the next tick commits within a few ticks; one
+	// waiting out its backoff takes up to 500 ms.
+	limit := 10 * TickIntervalDefault
+	for i, id := range ids {
+		if r, ok := c.await(l, id, limit); !ok || r.Err != nil {
+			t.Fatalf("write %d: not committed within %v of the abort (answered %v, err %v)", i, limit, ok, r.Err)
+		}
+	}
 }

@@ -267,7 +267,7 @@ func (r *Registry) start() {
 	r.tickArmed = false
 	if r.xfer != nil {
 		r.endTransfer(TransferResult{Old: r.xfer.old, OldNode: r.nodeOf(r.xfer.old),
-			Err: fmt.Errorf("%w: the replica restarted during the transfer", ErrTransferFailed)})
+			Err: fmt.Errorf("%w: the replica restarted during the transfer; check which replica leads", ErrTransferUnknown)})
 	}
 	if r.replica < 0 {
 		r.clusterSeen = VersionBase

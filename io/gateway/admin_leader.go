@@ -1,11 +1,14 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/ron-network/ron/core/audit"
 	"github.com/ron-network/ron/core/auth"
@@ -20,8 +23,11 @@ const (
 	// AdminLeaderBodyBytesMax bounds POST /admin/registry/leader's body.
 	AdminLeaderBodyBytesMax = 1 << 10
 	// HeaderRegistryLeader names the registry leader (its node id) on a
-	// 409 not_leader answer of POST /admin/registry/leader, when known.
+	// 409 not_leader answer of POST /admin/registry/leader, when known,
+	// and on a 409 transfer_failed answer when another replica won.
 	HeaderRegistryLeader = "X-Ron-Registry-Leader"
+	// leaderRetryAfter is the Retry-After of a retryable refusal.
+	leaderRetryAfter = time.Second
 )
 
 // Deny reasons (Envelope.Reason) of POST /admin/registry/leader.
@@ -32,6 +38,16 @@ const (
 	ReasonNoCandidate        = "no_candidate"
 	ReasonTransferInProgress = "transfer_in_progress"
 	ReasonTransferFailed     = "transfer_failed"
+	ReasonTransferUnknown    = "transfer_unknown"
+)
+
+// Outcomes of a started transfer, the first word of its audit record's
+// detail.
+const (
+	LeaderMoved       = "moved"
+	LeaderAborted     = "aborted"
+	LeaderOtherWinner = "other_winner"
+	LeaderUnknown     = "unknown"
 )
 
 // LeaderBody is POST /admin/registry/leader's body: To is the target
@@ -62,37 +78,78 @@ type LeaderAnswer struct {
 // caught-up voter) and answers 200 once raft reports the new leader. A
 // node that is not the leader answers 409 not_leader naming the leader
 // (message and X-Ron-Registry-Leader): the request is not forwarded,
-// the operator sends it to the leader's gateway. A move is audited
-// (kind policy_change, subject "registry:leader").
+// the operator sends it to the leader's gateway. Every transfer raft was
+// asked to make is audited with its outcome (kind policy_change, subject
+// "registry:leader", detail "moved: replica A (id) -> replica B (id)",
+// "aborted: ...", "other_winner: ..." or "unknown: ..."), and so is a
+// call the gateway stopped waiting for (504: it may have started).
 func (g *Gateway) moveLeader(req *request) *apiError {
 	if e := g.authorize(req, auth.OpAdmin, AdminLeaderResource, 0); e != nil {
 		return e
 	}
 	var body LeaderBody
-	if req.r.ContentLength != 0 {
-		if e := readJSON(req, &body, AdminLeaderBodyBytesMax); e != nil {
-			return e
-		}
+	if e := readLeaderBody(req, &body); e != nil {
+		return e
 	}
 	t, e := leaderTarget(body.To)
 	if e != nil {
 		return e
 	}
 	res, err := call(g, req, t)
-	if err == nil {
-		err = res.Err
+	if err != nil && res.Err == nil { // the call failed, not the transfer
+		e := mapError(err, true)
+		if e.code == CodeUnknownOutcome {
+			g.auditLeader(req, LeaderUnknown, fmt.Sprintf("the gateway stopped waiting for the registry (%v); the transfer may have started", err))
+		}
+		return e
 	}
-	if err != nil {
-		return leaderError(req, res, err)
+	if res.Err != nil {
+		if registry.TransferStarted(res.Err) {
+			outcome := LeaderUnknown
+			switch {
+			case errors.Is(res.Err, registry.ErrTransferFailed) && res.New != 0:
+				outcome = LeaderOtherWinner
+			case errors.Is(res.Err, registry.ErrTransferFailed):
+				outcome = LeaderAborted
+			}
+			g.auditLeader(req, outcome, res.Err.Error())
+		}
+		return leaderError(req, res, res.Err)
 	}
 	ans := LeaderAnswer{Old: LeaderReplica{Replica: res.Old, Node: res.OldNode.String()},
 		New: LeaderReplica{Replica: res.New, Node: res.NewNode.String()}, Moved: res.Old != res.New}
 	if ans.Moved {
-		_ = g.auditRequest(req, audit.KindPolicyChange, "registry:leader",
-			fmt.Sprintf("replica %d (%s) -> replica %d (%s)", res.Old, res.OldNode, res.New, res.NewNode))
+		g.auditLeader(req, LeaderMoved, fmt.Sprintf("replica %d (%s) -> replica %d (%s)", res.Old, res.OldNode, res.New, res.NewNode))
 	}
 	writeJSON(req.w, http.StatusOK, ans)
 	return nil
+}
+
+// auditLeader records a started transfer's outcome.
+func (g *Gateway) auditLeader(req *request, outcome, detail string) {
+	_ = g.auditRequest(req, audit.KindPolicyChange, "registry:leader", outcome+": "+detail)
+}
+
+// readLeaderBody reads POST /admin/registry/leader's body into body; no
+// body, or an empty chunked one, leaves it zero (the best voter).
+func readLeaderBody(req *request, body *LeaderBody) *apiError {
+	if req.r.ContentLength == 0 {
+		return nil
+	}
+	if req.r.ContentLength < 0 { // chunked: read it to tell an empty one
+		data, err := io.ReadAll(http.MaxBytesReader(req.w, req.r.Body, AdminLeaderBodyBytesMax))
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooLarge):
+			return errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "body exceeds %d bytes", AdminLeaderBodyBytesMax)
+		case err != nil:
+			return errorf(http.StatusBadRequest, CodeBadRequest, "body: %v", err)
+		case len(data) == 0:
+			return nil
+		}
+		req.r.Body, req.r.ContentLength = io.NopCloser(bytes.NewReader(data)), int64(len(data))
+	}
+	return readJSON(req, body, AdminLeaderBodyBytesMax)
 }
 
 // leaderTarget reads the body's "to".
@@ -118,10 +175,16 @@ func leaderTarget(raw json.RawMessage) (registry.TransferLeader, *apiError) {
 	return registry.TransferLeader{To: n}, nil
 }
 
-// leaderError maps a TransferLeader failure to its envelope.
+// leaderError maps a TransferLeader failure to its envelope. Retryable
+// 409s carry Retry-After.
 func leaderError(req *request, res registry.TransferResult, err error) *apiError {
 	e := &apiError{status: http.StatusConflict, code: CodeConflict, message: err.Error()}
+	retry := func(reason string) { e.reason, e.retryable, e.retryAfter = reason, true, leaderRetryAfter }
 	switch {
+	case errors.Is(err, registry.ErrFailed):
+		// Before ErrNotLeader, which a failed replica's also is: 503 as
+		// any registry op at a failed replica (mapError).
+		return mapError(err, true)
 	case errors.Is(err, registry.ErrNotLeader):
 		e.reason = ReasonNotLeader
 		if res.Leader != 0 {
@@ -131,13 +194,24 @@ func leaderError(req *request, res registry.TransferResult, err error) *apiError
 	case errors.Is(err, registry.ErrNoSuchReplica):
 		e.status, e.code, e.reason = http.StatusBadRequest, CodeBadRequest, ReasonNoSuchReplica
 	case errors.Is(err, registry.ErrTargetNotCaughtUp):
-		e.reason, e.retryable = ReasonTargetNotCaughtUp, true
+		retry(ReasonTargetNotCaughtUp)
+	case errors.Is(err, registry.ErrSingleReplica):
+		e.reason = ReasonNoCandidate // no other voter will ever be there
 	case errors.Is(err, registry.ErrNoCandidate):
-		e.reason, e.retryable = ReasonNoCandidate, true
+		retry(ReasonNoCandidate)
 	case errors.Is(err, registry.ErrTransferInProgress):
-		e.reason, e.retryable = ReasonTransferInProgress, true
+		retry(ReasonTransferInProgress)
+	case errors.Is(err, registry.ErrTransferUnknown):
+		// Not retryable: leadership may have moved, so a retry may get
+		// not_leader or move it again; registry_is_leader says where it is.
+		e.status, e.code, e.reason = http.StatusGatewayTimeout, CodeUnknownOutcome, ReasonTransferUnknown
+	case errors.Is(err, registry.ErrTransferFailed) && res.New != 0:
+		// Another replica won: a retry here gets not_leader.
+		e.reason = ReasonTransferFailed
+		req.w.Header().Set(HeaderRegistryLeader, res.NewNode.String())
+		e.message += fmt.Sprintf(" (replica %d, node %s, leads now: send any new request to its gateway)", res.New, res.NewNode)
 	case errors.Is(err, registry.ErrTransferFailed):
-		e.status, e.code, e.reason, e.retryable = http.StatusServiceUnavailable, CodeUnavailable, ReasonTransferFailed, true
+		e.status, e.code, e.reason, e.retryable, e.retryAfter = http.StatusServiceUnavailable, CodeUnavailable, ReasonTransferFailed, true, leaderRetryAfter
 	default:
 		return mapError(err, true)
 	}

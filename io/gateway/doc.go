@@ -201,18 +201,34 @@
 // "/admin/registry/leader") moves registry leadership, as etcd's
 // move-leader: body {"to": N} (N the target's raft id, its 1-based place
 // in the sorted replicas, or its node id as a hex string) or {} (or no
-// body) for the best caught-up voter. It sends registry.TransferLeader to
-// this node's replica and answers 200 {"old", "new", "moved"} once raft
-// reports the new leader (moved false: the target already led). Refusals
-// are envelopes with a Reason: 409 CONFLICT not_leader (this node does not
-// lead; the message and X-Ron-Registry-Leader name the leader, where the
-// operator sends the request again: it is not forwarded, so the answer
-// always says which node acted), 400 no_such_replica, 409
-// target_not_caught_up, no_candidate or transfer_in_progress (retryable),
-// 503 transfer_failed (retryable: raft aborted it after an election
-// timeout, or another replica won). A move is audited (kind
-// policy_change, subject registry:leader, detail "replica A (id) ->
-// replica B (id)").//
+// body, or an empty chunked one) for the best caught-up voter; a body
+// over AdminLeaderBodyBytesMax (1 KiB) is 413. It sends
+// registry.TransferLeader to this node's replica and answers 200 {"old",
+// "new", "moved"} once raft reports the new leader (moved false: the
+// target already led). Refusals are envelopes with a Reason, definite
+// (nothing moved): 409 CONFLICT not_leader (this node does not lead; the
+// message and X-Ron-Registry-Leader name the leader, where the operator
+// sends the request again: it is not forwarded, so the answer always says
+// which node acted), 400 no_such_replica, 409 target_not_caught_up,
+// no_candidate or transfer_in_progress (retryable, Retry-After 1; not
+// no_candidate in a one-replica group, where no voter will ever be), 503
+// UNAVAILABLE at a failed replica. A started transfer that did not move
+// leadership to the target is transfer_failed: 503 (retryable,
+// Retry-After 1) when raft aborted it after an election timeout and this
+// node still leads, 409 (not retryable: a retry here gets not_leader)
+// when another replica won, named in the message and
+// X-Ron-Registry-Leader. When this node cannot tell the outcome (it
+// stepped down and learned no leader within 3 election timeouts, or its
+// replica stopped) the answer is 504 UNKNOWN_OUTCOME transfer_unknown,
+// not retryable: leadership may have moved, registry_is_leader on each
+// replica says where; a call the gateway stops waiting for (CallTimeout)
+// is a 504 UNKNOWN_OUTCOME too. Every transfer raft was asked to make is
+// audited (kind policy_change, subject registry:leader) with its outcome
+// as the detail's first word: "moved: replica A (id) -> replica B (id)",
+// "aborted: ...", "other_winner: ..." or "unknown: ...", and so is a
+// timed out call ("unknown: ...": it may have started); refusals are
+// not.
+//
 // OAP/1 capability bytes: io/oapgate serves this same handler to OAP/1
 // clients over QUIC; a START frame's capability bytes become the request's
 // "Authorization: Bearer" header, so they are verified here, with the same
