@@ -286,3 +286,33 @@ func TestRequestOnEvictedConnectionRefused(t *testing.T) {
 		t.Fatalf("the handler ran %d request(s) started on a connection already chosen for eviction", n)
 	}
 }
+
+// TestQuietConnectionEvictedFirst: at ConnsMax, a connection with no
+// request stream at all is evicted before one idle longer that has a
+// stream waiting for its START (or for the acknowledgement of its
+// response, which the close would lose).
+func TestQuietConnectionEvictedFirst(t *testing.T) {
+	srv, metrics, _, _ := holdServer(t, oapgate.Config{ConnsMax: 2})
+	addr := srv.Addr().String()
+	waiting := dialRaw(t, addr, true) // idle longest, with a stream
+	st := openStream(t, waiting)
+	start := requestFrame(t, oap.FlagREQ|oap.FlagSTART|oap.FlagEND, 1, nil, head(t, "GET", "/"))
+	write(t, st, start[:5]) // part of its START's header
+	quiet := dialRaw(t, addr, true)
+	waitFor(t, "the stream waiting for its START", func() bool { return oapgate.StreamsServedForTest(srv) == 1 })
+	waitFor(t, "ConnsMax connections", func() bool { return metrics.get(oapgate.MetricConnections, "") == 2 })
+	fresh := dialRaw(t, addr, true)
+	healthy(t, fresh)
+	if code := closedWith(t, quiet); code != oapgate.CodeEvicted {
+		t.Fatalf("the quiet connection was closed with code %d, want %d (evicted)", code, oapgate.CodeEvicted)
+	}
+	if waiting.Context().Err() != nil {
+		t.Fatal("the connection with a stream waiting for its START was evicted before a quiet one")
+	}
+	// The waiting stream is still served once its START is whole.
+	write(t, st, start[5:])
+	_ = st.Close()
+	if a, err := readResponse(t, st); err != nil || a.status != http.StatusOK {
+		t.Fatalf("the waiting request: %d %v, want 200", a.status, err)
+	}
+}

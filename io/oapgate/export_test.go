@@ -30,3 +30,15 @@ func SetEvictingForTest(s *Server, f func(*quic.Conn)) {
 	defer s.mu.Unlock()
 	s.evicting = f
 }
+
+// StreamsServedForTest is how many request streams of tracked
+// connections s is serving (connState.streams, summed).
+func StreamsServedForTest(s *Server) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, cs := range s.conns { // map order ok: a sum
+		n += cs.streams
+	}
+	return n
+}
