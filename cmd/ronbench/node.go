@@ -48,6 +48,8 @@ type target struct {
 	label string
 	stop  func() error
 	pid   int // the rond child (startRond), 0 in process
+	// exited is closed once the rond child has exited (nil in process).
+	exited <-chan struct{}
 }
 
 // token mints an every-op token for tenant.
@@ -198,10 +200,6 @@ func launchRondWith(bin, scratch, dataDir string, extra ...string) (*target, err
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("ronbench: starting rond: %w", err)
 	}
-	stop := func() error {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		return cmd.Wait()
-	}
 	url, err := bannerURL(stdout)
 	if err != nil {
 		_ = cmd.Process.Kill()
@@ -209,7 +207,19 @@ func launchRondWith(bin, scratch, dataDir string, extra ...string) (*target, err
 		return nil, err
 	}
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	return &target{url: url, key: mac, label: label, stop: stop, pid: cmd.Process.Pid}, nil
+	// Waited for at once, so that waitReady sees a node that exited.
+	exited := make(chan struct{})
+	var waitErr error
+	go func() {
+		waitErr = cmd.Wait()
+		close(exited)
+	}()
+	stop := func() error {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		<-exited
+		return waitErr
+	}
+	return &target{url: url, key: mac, label: label, stop: stop, pid: cmd.Process.Pid, exited: exited}, nil
 }
 
 // bannerURL reads rond's banner up to its "http" line.
@@ -224,18 +234,30 @@ func bannerURL(r io.Reader) (string, error) {
 	return "", errors.New("ronbench: rond exited before printing its http address")
 }
 
-// waitReady polls /readyz until the node serves.
+// waitReady polls /readyz until the node serves. Its error names the
+// node and gives the last answer (status and body) or failure, and comes
+// at once when the node's process has exited.
 func waitReady(t *target) error {
 	deadline := time.Now().Add(readyWaitMax)
+	last := "no answer yet"
 	for time.Now().Before(deadline) {
+		select {
+		case <-t.exited: // nil in process: never
+			return fmt.Errorf("ronbench: %s (%s) exited before it was ready; last /readyz: %s", t.label, t.url, last)
+		default:
+		}
 		resp, err := http.Get(t.url + "/readyz")
-		if err == nil {
+		if err != nil {
+			last = err.Error()
+		} else {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
+			last = fmt.Sprintf("%s %s", resp.Status, strings.TrimSpace(string(body)))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return fmt.Errorf("ronbench: %s not ready after %v", t.url, readyWaitMax)
+	return fmt.Errorf("ronbench: %s (%s) not ready after %v; last /readyz: %s", t.label, t.url, readyWaitMax, last)
 }

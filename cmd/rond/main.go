@@ -257,9 +257,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		return err
 	}
 	// The banner invites the user to write at once: wait (bounded) until
-	// the machines have recovered so the first curl is not a 503. A node
-	// that needs its peers to become ready still prints the banner after
-	// the bound, since its peers may be waiting for this very banner.
+	// the node itself is up (LocalReady: recovered, storage open) so the
+	// first curl is not a 503 for that. The registry is not waited for: a
+	// replica of a cold-starting set prints its banner at once, since its
+	// peers may be waiting for this very banner, while /readyz and name
+	// operations may still answer 503 (registry_no_leader) until a quorum
+	// runs.
 	if !waitReady(n.rt.LocalReady, bannerReadyWait) {
 		log.Warn("rond: not ready yet; writes answer 503 (retryable) until /readyz says ready", "waited", bannerReadyWait)
 	}

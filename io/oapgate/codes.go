@@ -19,7 +19,9 @@ const (
 	// of more than HelloPendingPerSourceMax from its source.
 	codeHelloEvicted quic.ApplicationErrorCode = 4
 	// codeEvicted: ConnsMax connections were open and this one, with no
-	// request in flight, was idle longest: a new one took its place.
+	// request in flight, was idle longest: a new one took its place. No
+	// request of it ran after that choice (one started since was reset
+	// with StreamCodeBusy).
 	codeEvicted quic.ApplicationErrorCode = 5
 )
 
@@ -37,11 +39,13 @@ const (
 	// StreamCodeCancelled: one side gave up (the client's context, a
 	// frame timeout, the server closing).
 	StreamCodeCancelled quic.StreamErrorCode = 2
-	// StreamCodeBusy: the node refused the request before reading its
-	// START frame, because the START frames being received on the
-	// connection, from its source or in all were at their bound
-	// (oapgate_streams_refused_total{reason}). Nothing was served: the
-	// client may retry once its other requests are under way.
+	// StreamCodeBusy: the node refused the request before serving it,
+	// because the START frames being received on the connection, from
+	// its source or in all were at their bound
+	// (oapgate_streams_refused_total{reason}), or because the connection
+	// was chosen for eviction at ConnsMax (its close, code 5, follows).
+	// Nothing was served: the client may retry (on a new connection
+	// after an eviction) once its other requests are under way.
 	StreamCodeBusy quic.StreamErrorCode = 3
 )
 
@@ -114,7 +118,8 @@ func (e *RemoteError) Error() string {
 
 // ErrBusy is what errors.Is finds in a RemoteError whose stream the node
 // reset with StreamCodeBusy: it refused the request before serving any
-// of it (its START frame was not read whole, the handler never ran), so
+// of it (its START frame was not read whole, or its connection was
+// being evicted; the handler never ran), so
 // sending the same request again, a little later, is safe, a PUT too.
 var ErrBusy = errors.New("oapgate: the node is busy (too many START frames pending); retry later")
 

@@ -218,3 +218,101 @@ func TestIdleConnectionEvictedAtConnsMax(t *testing.T) {
 		return metrics.get(oapgate.MetricConnections, "") == connsMax && metrics.get(quicnet.MetricInboundConns, "oap") == connsMax
 	})
 }
+
+// TestRequestOnEvictedConnectionRefused: a request that starts after its
+// connection was chosen for eviction, before the close lands, is
+// refused busy and its handler never runs. It used to run: the client
+// then saw its connection closed as evicted (code 5), suggesting
+// nothing was served, while a quick write might have been applied.
+func TestRequestOnEvictedConnectionRefused(t *testing.T) {
+	var held, ran atomic.Int64
+	release := make(chan struct{})
+	srv, _ := guardedServer(t, oapgate.Config{ConnsMax: 2, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			held.Add(1)
+			<-release
+		} else {
+			ran.Add(1) // a write's side effect
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})})
+	t.Cleanup(func() { close(release) })
+	addr := srv.Addr().String()
+	idle := dialRaw(t, addr, true)
+	busy := dialRaw(t, addr, true)
+	sendHold(t, busy)
+	waitFor(t, "the held request", func() bool { return held.Load() == 1 })
+	chosen := make(chan struct{})
+	proceed := make(chan struct{})
+	var proceedOnce sync.Once
+	letClose := func() { proceedOnce.Do(func() { close(proceed) }) }
+	t.Cleanup(letClose) // before the server's Close, which waits for the accept loop
+	oapgate.SetEvictingForTest(srv, func(*quic.Conn) {
+		close(chosen)
+		<-proceed
+	})
+	// A third connection is accepted and the idle one chosen; its close
+	// waits for proceed.
+	freshDone := make(chan struct{})
+	go func() {
+		defer close(freshDone)
+		udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 3)})
+		if err != nil {
+			return
+		}
+		tr := &quic.Transport{Conn: udp}
+		if c, err := helloOver(tr, srv.Addr().(*net.UDPAddr)); err == nil {
+			_ = c.CloseWithError(0, "")
+		}
+		_ = tr.Close()
+		_ = udp.Close()
+	}()
+	select {
+	case <-chosen:
+	case <-time.After(readyWait):
+		t.Fatal("no connection was chosen for eviction")
+	}
+	// A request on the chosen connection, started in that window.
+	st := openStream(t, idle)
+	write(t, st, requestFrame(t, oap.FlagREQ|oap.FlagSTART|oap.FlagEND, 1, nil, head(t, "DELETE", "/write")))
+	_ = st.Close()
+	wantBusy(t, st)
+	letClose()
+	if code := closedWith(t, idle); code != oapgate.CodeEvicted {
+		t.Fatalf("the idle connection was closed with code %d, want %d (evicted)", code, oapgate.CodeEvicted)
+	}
+	<-freshDone
+	if n := ran.Load(); n != 0 {
+		t.Fatalf("the handler ran %d request(s) started on a connection already chosen for eviction", n)
+	}
+}
+
+// TestQuietConnectionEvictedFirst: at ConnsMax, a connection with no
+// request stream at all is evicted before one idle longer that has a
+// stream waiting for its START (or for the acknowledgement of its
+// response, which the close would lose).
+func TestQuietConnectionEvictedFirst(t *testing.T) {
+	srv, metrics, _, _ := holdServer(t, oapgate.Config{ConnsMax: 2})
+	addr := srv.Addr().String()
+	waiting := dialRaw(t, addr, true) // idle longest, with a stream
+	st := openStream(t, waiting)
+	start := requestFrame(t, oap.FlagREQ|oap.FlagSTART|oap.FlagEND, 1, nil, head(t, "GET", "/"))
+	write(t, st, start[:5]) // part of its START's header
+	quiet := dialRaw(t, addr, true)
+	waitFor(t, "the stream waiting for its START", func() bool { return oapgate.StreamsServedForTest(srv) == 1 })
+	waitFor(t, "ConnsMax connections", func() bool { return metrics.get(oapgate.MetricConnections, "") == 2 })
+	fresh := dialRaw(t, addr, true)
+	healthy(t, fresh)
+	if code := closedWith(t, quiet); code != oapgate.CodeEvicted {
+		t.Fatalf("the quiet connection was closed with code %d, want %d (evicted)", code, oapgate.CodeEvicted)
+	}
+	if waiting.Context().Err() != nil {
+		t.Fatal("the connection with a stream waiting for its START was evicted before a quiet one")
+	}
+	// The waiting stream is still served once its START is whole.
+	write(t, st, start[5:])
+	_ = st.Close()
+	if a, err := readResponse(t, st); err != nil || a.status != http.StatusOK {
+		t.Fatalf("the waiting request: %d %v, want 200", a.status, err)
+	}
+}

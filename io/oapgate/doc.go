@@ -187,9 +187,10 @@
 // someone behind the same NAT or /64 cannot lock it out, as closing the
 // newest did), so that costs at most 8 MiB per source and, with every
 // connection in its HELLO, 1 GiB for ConnsMax (1024), each for at most
-// HelloTimeout (a red team measured about 1 MiB per such connection). (With 4 MiB windows and no such bound, 60 connections
-// from one address took a node from 62 to 663 MB of RSS; with a cap of
-// 4, from 25 to 78 MB.) So a request costs about 1.5 MiB beyond the
+// HelloTimeout (a red team measured about 1 MiB per such connection).
+// (With 4 MiB windows and no such bound, 60 connections from one
+// address took a node from 62 to 663 MB of RSS; with a cap of 4, from 25
+// to 78 MB.) So a request costs about 1.5 MiB beyond the
 // gateway's own bound whatever the object's size (7.5 MiB at most with
 // compressed body frames), and a connection at most StreamsPerConnMax of
 // them; ConnsMax bounds the established connections (see Connections),
@@ -215,9 +216,18 @@
 // one idle longest: no request in flight (from its whole START frame
 // until its response is written; a stream waiting for its START or for
 // the acknowledgement of its response does not count), and the longest
-// since its accept or since a request of it began or ended. That one is
+// since its accept or since a request of it began or ended, chosen
+// first among the quiet ones (no request stream at all: closing one
+// whose response awaits its acknowledgement would lose that response,
+// and the client could not tell whether its write was applied), and
+// only when none is quiet among the others with no request in flight,
+// so that streams held open cannot lock new clients out. That one is
 // closed (code 5, "evicted"), counted in oapgate_conns_evicted_total; a
-// client whose connection is evicted dials again. Only when every open
+// client whose connection is evicted dials again. A request of it whose
+// START completes after that choice is refused unserved
+// (StreamCodeBusy, ErrBusy) rather than run and cut by the close, so
+// code 5 means that no request of the connection ran after the choice:
+// none was in flight then, and none started since. Only when every open
 // connection has a request in flight, which the gateway's admission
 // bounds per source and in all, is the new one refused (code 2,
 // oapgate_conns_refused_total and
@@ -226,7 +236,13 @@
 // churning connections closes idle clients' connections, not clients
 // with requests in flight, and a per-source cap below
 // quicnet.ConnsPerSourceDefault would add nothing that eviction does not
-// give, while it would refuse clients behind one NAT.
+// give, while it would refuse clients behind one NAT. Eviction protects
+// against that lockout only while ConnsMax exceeds the requests the
+// gateway's admission lets be in flight (by default 256, plus queues,
+// under 1024 in all): with a smaller ConnsMax, clients are refused again
+// under load. ConnsMax is at most ConnsMaxLimit (65536): the choice
+// scans the connections under the lock every request start and end
+// takes.
 //
 // A connection is forgotten once it has ended, whichever way it ended,
 // and its place taken by no other: quic-go fails a closing connection's

@@ -1,6 +1,10 @@
 package oapgate
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/quic-go/quic-go"
+)
 
 // StartsChargedForTest is what s's pending STARTs are charged, in all and
 // from source.
@@ -18,3 +22,23 @@ func HelloPendingForTest(s *Server, source netip.Addr) int {
 
 // CodeEvicted is the close code of a connection evicted at ConnsMax.
 const CodeEvicted = codeEvicted
+
+// SetEvictingForTest makes s call f with each connection it chose for
+// eviction, before closing it (on the accept loop: f holds it up).
+func SetEvictingForTest(s *Server, f func(*quic.Conn)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.evicting = f
+}
+
+// StreamsServedForTest is how many request streams of tracked
+// connections s is serving (connState.streams, summed).
+func StreamsServedForTest(s *Server) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, cs := range s.conns { // map order ok: a sum
+		n += cs.streams
+	}
+	return n
+}

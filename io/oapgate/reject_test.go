@@ -358,3 +358,13 @@ func TestCompressedHeadCostsAboutItsBound(t *testing.T) {
 		t.Fatalf("refusing a head bomb allocated %d bytes, bound %d (HeadBytesMax %d)", allocated, bound, oapgate.HeadBytesMax)
 	}
 }
+
+// TestConnsMaxAboveLimitRefused: a ConnsMax above ConnsMaxLimit is a
+// configuration error naming it.
+func TestConnsMaxAboveLimitRefused(t *testing.T) {
+	_, err := oapgate.Listen(oapgate.Config{Key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{4}, 32)),
+		ListenAddr: "127.0.0.1:0", Handler: http.NotFoundHandler(), ConnsMax: oapgate.ConnsMaxLimit + 1})
+	if !errors.Is(err, oapgate.ErrConfig) || !strings.Contains(err.Error(), "ConnsMax") {
+		t.Fatalf("ConnsMax %d: %v, want ErrConfig naming ConnsMax", oapgate.ConnsMaxLimit+1, err)
+	}
+}

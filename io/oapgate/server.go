@@ -61,6 +61,12 @@ const (
 	StartTimeoutDefault = 5 * time.Second
 	// ConnsDefault is Config.ConnsMax when zero.
 	ConnsDefault = 1024
+	// ConnsMaxLimit is the largest Config.ConnsMax: the choice of a
+	// connection to evict scans them all under the server's lock, which
+	// every request start and end takes, so a larger bound would stall
+	// requests at each eviction (and a node is not meant to hold more
+	// client connections than this anyway).
+	ConnsMaxLimit = 65536
 	// handshakeRoomDivisor: beyond ConnsMax established connections, the
 	// endpoint holds at most ConnsMax/handshakeRoomDivisor (at least one)
 	// more, handshakes included (quicnet.SourceGuard.SetConnsMax), so
@@ -179,6 +185,8 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, fmt.Errorf("%w: Handler is nil", ErrConfig)
 	case cfg.ConnsMax < 0:
 		return cfg, fmt.Errorf("%w: ConnsMax is negative (%d)", ErrConfig, cfg.ConnsMax)
+	case cfg.ConnsMax > ConnsMaxLimit:
+		return cfg, fmt.Errorf("%w: ConnsMax %d is above ConnsMaxLimit (%d)", ErrConfig, cfg.ConnsMax, ConnsMaxLimit)
 	case cfg.ConnsPerSourceMax < 0:
 		return cfg, fmt.Errorf("%w: ConnsPerSourceMax is negative (%d)", ErrConfig, cfg.ConnsPerSourceMax)
 	}
@@ -260,6 +268,9 @@ type Server struct {
 	// helloing lists, per source and oldest first, the connections whose
 	// HELLO has not finished (HelloPendingPerSourceMax).
 	helloing map[netip.Addr][]*quic.Conn
+	// evicting, when set (tests only), is called with the connection
+	// chosen for eviction before it is closed.
+	evicting func(*quic.Conn)
 }
 
 // Listen binds cfg.ListenAddr (UDP) and starts serving.
@@ -428,6 +439,10 @@ type connState struct {
 	// busy counts its requests in flight: from the whole START until
 	// the response is written (not the wait for its acknowledgement).
 	busy int
+	// streams counts its request streams being served, in flight or
+	// not: waiting for their START, or for the acknowledgement of a
+	// response written.
+	streams int
 	// last is Server.activity when it was accepted or a request of it
 	// began or ended.
 	last uint64
@@ -453,11 +468,17 @@ func (s *Server) track(conn *quic.Conn) bool {
 	s.activity++
 	s.conns[conn] = &connState{last: s.activity}
 	s.metrics.Set(MetricConnections, "", float64(len(s.conns)))
+	evicting := s.evicting
 	s.mu.Unlock()
 	if victim != nil {
 		// Its serveConn sees the close and forgets it (already done).
+		// From here on a request of it is refused (requestBegin), not
+		// served, so the close cuts no request short.
 		s.metrics.Add(MetricConnsEvicted, "", 1)
 		s.log.Debug("oapgate: idle connection evicted", "remote", victim.RemoteAddr().String(), "conns_max", s.cfg.ConnsMax)
+		if evicting != nil {
+			evicting(victim)
+		}
 		// Closed on a goroutine of its own (the close waits for
 		// quic-go's loop), counted among the acceptors: track runs on
 		// the accept loop, itself one, so Close's Wait covers it.
@@ -470,18 +491,34 @@ func (s *Server) track(conn *quic.Conn) bool {
 	return true
 }
 
-// evictLocked forgets the connection with no request in flight that has
-// been idle longest and returns it for the caller to close, or nil when
-// every connection has a request in flight. A connection still in its
-// HELLO counts as idle since its accept. ConnsMax is at most a few
-// thousand and this runs only at it, so a scan will do.
+// evictLocked forgets the connection idle longest and returns it for the
+// caller to close, or nil when every connection has a request in flight.
+// It chooses first among the quiet connections, with no request stream
+// at all: one waiting for its START, or for the acknowledgement of a
+// response written, counts as idle, but closing it would lose that
+// response (the client would not know whether its write was applied).
+// Only when none is quiet does it choose among those with no request in
+// flight, so that connections holding streams cannot lock every new
+// client out. A connection still in its HELLO counts as idle since its
+// accept. ConnsMax is at most ConnsMaxLimit and this runs only at it, so
+// a scan will do.
 func (s *Server) evictLocked() *quic.Conn {
-	var victim *quic.Conn
-	var oldest uint64
+	var quiet, idle *quic.Conn
+	var quietLast, idleLast uint64
 	for c, cs := range s.conns { // map order ok: the smallest last is unique
-		if cs.busy == 0 && (victim == nil || cs.last < oldest) {
-			victim, oldest = c, cs.last
+		if cs.busy != 0 {
+			continue
 		}
+		if idle == nil || cs.last < idleLast {
+			idle, idleLast = c, cs.last
+		}
+		if cs.streams == 0 && (quiet == nil || cs.last < quietLast) {
+			quiet, quietLast = c, cs.last
+		}
+	}
+	victim := idle
+	if quiet != nil {
+		victim = quiet
 	}
 	if victim != nil {
 		delete(s.conns, victim)
@@ -490,17 +527,32 @@ func (s *Server) evictLocked() *quic.Conn {
 }
 
 // requestBegin and requestEnd bracket a request of conn in flight.
-func (s *Server) requestBegin(conn *quic.Conn) { s.requestMark(conn, 1) }
-func (s *Server) requestEnd(conn *quic.Conn)   { s.requestMark(conn, -1) }
+// requestBegin reports whether conn is still tracked: once it was chosen
+// for eviction (or forgotten) the request must not be served.
+func (s *Server) requestBegin(conn *quic.Conn) bool { return s.mark(conn, 1, 0, true) }
+func (s *Server) requestEnd(conn *quic.Conn)        { s.mark(conn, -1, 0, true) }
 
-func (s *Server) requestMark(conn *quic.Conn, delta int) {
+// streamBegin and streamEnd bracket a request stream of conn being
+// served (connState.streams).
+func (s *Server) streamBegin(conn *quic.Conn) { s.mark(conn, 0, 1, false) }
+func (s *Server) streamEnd(conn *quic.Conn)   { s.mark(conn, 0, -1, false) }
+
+// mark adds to conn's counts, and with touch makes it the latest active,
+// when conn is tracked, and reports whether it is.
+func (s *Server) mark(conn *quic.Conn, busy, streams int, touch bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cs := s.conns[conn]; cs != nil { // nil once evicted or forgotten
-		cs.busy += delta
+	cs := s.conns[conn]
+	if cs == nil { // evicted or forgotten
+		return false
+	}
+	cs.busy += busy
+	cs.streams += streams
+	if touch {
 		s.activity++
 		cs.last = s.activity
 	}
+	return true
 }
 
 // forget removes conn from the connections (a no-op when it was evicted).
@@ -574,15 +626,20 @@ func (s *Server) serveConn(conn *quic.Conn) {
 // the HELLO fail with the connection closed and forgets it.
 func (s *Server) helloBegin(source netip.Addr, conn *quic.Conn) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	pending := s.helloing[source]
+	var closing []*quic.Conn
 	for len(pending) >= HelloPendingPerSourceMax {
-		oldest := pending[0]
+		closing = append(closing, pending[0])
 		pending = pending[1:]
+	}
+	s.helloing[source] = append(pending, conn)
+	s.mu.Unlock()
+	// Closed outside the lock: a close waits for quic-go's loop, and
+	// every request start and end takes the lock.
+	for _, oldest := range closing {
 		s.guard.Fail(FailHelloPending)
 		_ = oldest.CloseWithError(codeHelloEvicted, fmt.Sprintf("%d newer connections from this source are in their HELLO", HelloPendingPerSourceMax))
 	}
-	s.helloing[source] = append(pending, conn)
 }
 
 // helloEnd lists conn, from source, out of its HELLO (helloBegin may have

@@ -45,6 +45,8 @@ type exchange struct {
 func (s *Server) serveStream(conn *quic.Conn, st *quic.Stream, starts *connStarts) {
 	defer s.streams.Done()
 	x := &exchange{srv: s, conn: conn, st: st, starts: starts}
+	s.streamBegin(conn)
+	defer s.streamEnd(conn)
 	// A request whose START has not arrived when the server stops taking
 	// streams is not one Shutdown waits for: its read is cut at once.
 	stop := context.AfterFunc(s.acceptCtx, func() { st.CancelRead(StreamCodeCancelled) })
@@ -66,8 +68,13 @@ func (s *Server) serveStream(conn *quic.Conn, st *quic.Stream, starts *connStart
 	// acknowledge a response, must not keep its connection from being
 	// idle.
 	inFlight := err == nil
-	if inFlight {
-		s.requestBegin(conn)
+	if inFlight && !s.requestBegin(conn) {
+		// The connection was chosen for eviction and is being closed:
+		// refused unserved (ErrBusy, retry safe), so that the close
+		// (code 5) cuts no request that ran after that choice.
+		s.log.Debug("oapgate: request on an evicted connection refused", "remote", conn.RemoteAddr().String())
+		x.cancel(StreamCodeBusy)
+		return
 	}
 	done := func() {
 		if inFlight {

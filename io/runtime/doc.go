@@ -71,7 +71,7 @@
 // started, recovered, storage open, disk not full, not closing), for what
 // needs the node but not the registry: rond's audit queue (the audit log is
 // local) and its start-up banner. /readyz uses Ready. Start-up
-// (node_startup_seconds, the "runtime: node ready" log) ends when
+// (node_startup_seconds, the "runtime: node serving" log) ends when
 // LocalReady first holds, so a replica of a cold-starting set waiting for
 // a quorum of its peers does not count the wait.
 //

@@ -258,7 +258,7 @@ func (r *Runtime) updateReady() {
 		// for a quorum of its peers, which the start-up SLO is not about.
 		l.everReady = true
 		r.metrics.Set(env.MetricNodeStartup, "", time.Since(r.started).Seconds())
-		r.log.Info("runtime: node ready", "startup", time.Since(r.started).Round(time.Millisecond))
+		r.log.Info("runtime: node serving", "startup", time.Since(r.started).Round(time.Millisecond))
 	}
 	why := ""
 	if ready && r.cfg.UnreadyCheck != nil {
