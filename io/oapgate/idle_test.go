@@ -21,8 +21,8 @@ import (
 	"github.com/ron-network/ron/io/quicnet"
 )
 
-// dialKeepAlive dials addr with QUIC keep-alive PINGs every 200 ms and
-// an idle timeout of 1 s, and says HELLO: a connection that QUIC alone
+// dialKeepAlive dials addr with QUIC keep-alive PINGs every 250 ms and
+// an idle timeout of 2 s, and says HELLO: a connection that QUIC alone
 // never lets idle out.
 func dialKeepAlive(t *testing.T, addr string) *quic.Conn {
 	t.Helper()
@@ -30,7 +30,7 @@ func dialKeepAlive(t *testing.T, addr string) *quic.Conn {
 	defer cancel()
 	conn, err := quic.DialAddr(ctx, addr,
 		&tls.Config{NextProtos: []string{oapgate.ALPN}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS13},
-		&quic.Config{MaxIdleTimeout: time.Second, KeepAlivePeriod: 200 * time.Millisecond})
+		&quic.Config{MaxIdleTimeout: 2 * time.Second, KeepAlivePeriod: 250 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,12 +50,12 @@ func dialKeepAlive(t *testing.T, addr string) *quic.Conn {
 // TestIdleConnectionClosedDespiteKeepAlive: a connection with no
 // request stream for ConnIdleTimeout is closed by the server (code 6,
 // oapgate_conns_idle_closed_total) although its client's PINGs keep
-// QUIC's idle timeout (1 s here, under ConnIdleTimeout) from ever
+// QUIC's idle timeout (2 s here, under ConnIdleTimeout) from ever
 // firing; one that served a request is closed ConnIdleTimeout after it;
 // one with a request in flight is not closed. Below ConnsMax nothing
 // else closed such connections: they stayed open for ever.
 func TestIdleConnectionClosedDespiteKeepAlive(t *testing.T) {
-	srv, metrics, held, release := holdServer(t, oapgate.Config{IdleTimeout: time.Second, ConnIdleTimeout: 3 * time.Second})
+	srv, metrics, held, release := holdServer(t, oapgate.Config{IdleTimeout: 2 * time.Second, ConnIdleTimeout: 4 * time.Second})
 	addr := srv.Addr().String()
 	quiet := dialKeepAlive(t, addr) // HELLO, then only PINGs
 	used := dialKeepAlive(t, addr)
