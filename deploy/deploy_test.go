@@ -21,6 +21,7 @@ import (
 	"github.com/ron-network/ron/specs/slo"
 	// The packages rond links, so that env.Catalog() here is rond's.
 	_ "github.com/ron-network/ron/io/gateway"
+	_ "github.com/ron-network/ron/io/oapgate"
 	_ "github.com/ron-network/ron/io/pebbledisk"
 	_ "github.com/ron-network/ron/io/quicnet"
 	_ "github.com/ron-network/ron/io/runtime"

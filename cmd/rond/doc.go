@@ -510,7 +510,15 @@
 // to the same gateway, so tokens, policy, admission, audit and the error
 // envelope are shared. The endpoint presents the node's certificate;
 // `ronctl --oap ADDR --node-id ID` pins it. It is drained on shutdown
-// like HTTP.
+// like HTTP. At its 1024 connections a new one evicts the one idle
+// longest (oapgate_conns_evicted_total, logged at info, paced); a
+// connection with no request stream for 2 minutes is closed
+// (oapgate_conns_idle_closed_total), keep-alive PINGs or not; a request
+// on a connection being closed either way is refused busy
+// (oapgate_streams_refused_total{reason="conn_closing"}). Handshake
+// failures count by reason (transport_handshake_fail_total{reason}) and
+// by listener (transport_handshake_fail_endpoint_total{endpoint}, peer or
+// oap).
 //
 // # Data dir format
 //

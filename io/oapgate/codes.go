@@ -23,6 +23,10 @@ const (
 	// request of it ran after that choice (one started since was reset
 	// with StreamCodeBusy).
 	codeEvicted quic.ApplicationErrorCode = 5
+	// codeIdle: the connection had no request stream for
+	// ConnIdleTimeout. No request of it ran after that choice (one whose
+	// START completed since was reset with StreamCodeBusy).
+	codeIdle quic.ApplicationErrorCode = 6
 )
 
 // Stream error codes (RESET_STREAM and STOP_SENDING). A stream rejected
@@ -43,7 +47,9 @@ const (
 	// because the START frames being received on the connection, from
 	// its source or in all were at their bound
 	// (oapgate_streams_refused_total{reason}), or because the connection
-	// was chosen for eviction at ConnsMax (its close, code 5, follows).
+	// was chosen for eviction at ConnsMax or for its idle close (its
+	// close, code 5 or 6, follows;
+	// oapgate_streams_refused_total{reason="conn_closing"}).
 	// Nothing was served: the client may retry (on a new connection
 	// after an eviction) once its other requests are under way.
 	StreamCodeBusy quic.StreamErrorCode = 3

@@ -223,11 +223,13 @@ func TestIdleConnectionEvictedAtConnsMax(t *testing.T) {
 // connection was chosen for eviction, before the close lands, is
 // refused busy and its handler never runs. It used to run: the client
 // then saw its connection closed as evicted (code 5), suggesting
-// nothing was served, while a quick write might have been applied.
+// nothing was served, while a quick write might have been applied. The
+// refusal is counted (oapgate_streams_refused_total{reason=
+// "conn_closing"}); it was only logged at debug.
 func TestRequestOnEvictedConnectionRefused(t *testing.T) {
 	var held, ran atomic.Int64
 	release := make(chan struct{})
-	srv, _ := guardedServer(t, oapgate.Config{ConnsMax: 2, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, metrics := guardedServer(t, oapgate.Config{ConnsMax: 2, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/hold" {
 			held.Add(1)
 			<-release
@@ -277,6 +279,9 @@ func TestRequestOnEvictedConnectionRefused(t *testing.T) {
 	write(t, st, requestFrame(t, oap.FlagREQ|oap.FlagSTART|oap.FlagEND, 1, nil, head(t, "DELETE", "/write")))
 	_ = st.Close()
 	wantBusy(t, st)
+	if got := metrics.get(oapgate.MetricStreamsRefused, oapgate.RefusedConnClosing); got != 1 {
+		t.Fatalf("oapgate_streams_refused_total{reason=conn_closing} %v, want 1", got)
+	}
 	letClose()
 	if code := closedWith(t, idle); code != oapgate.CodeEvicted {
 		t.Fatalf("the idle connection was closed with code %d, want %d (evicted)", code, oapgate.CodeEvicted)

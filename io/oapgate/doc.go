@@ -207,9 +207,29 @@
 // # Connections
 //
 // At most ConnsMax connections (ConnsDefault, 1024) are counted open
-// (oapgate_connections), HELLO or not. QUIC's keep-alive PINGs reset its
-// idle timeout (IdleTimeout, 30 s), so a connection that said HELLO and
-// then sent nothing else could stay open for ever: 16 sources at their
+// (oapgate_connections), HELLO or not. QUIC's idle timeout (IdleTimeout,
+// 30 s; quic-go's MaxIdleTimeout, the smaller of both sides') closes only
+// a connection that receives no packet at all for that long, and any
+// ack-eliciting packet resets it, PINGs included: this package's Client
+// sends one every KeepAliveDefault (10 s; quic-go's KeepAlivePeriod,
+// capped at half the idle timeout), and any client may. So QUIC alone
+// never closes a connection whose client keeps pinging without doing any
+// work: the gap is not connections nobody pings, which QUIC does close,
+// but those. The server therefore closes a connection that has had no
+// request stream for ConnIdleTimeout (ConnIdleTimeoutDefault, 2 min, the
+// HTTP listener's keep-alive timeout), since its accept or its last
+// stream's end, with code 6 and the reason "idle: no request for 2m0s",
+// counted in oapgate_conns_idle_closed_total; a client dials again for
+// its next request (this package's Client does so by itself). A stream
+// waiting for its START or for the acknowledgement of its response
+// keeps the connection (StartTimeout and FrameTimeout bound those), and
+// so does a request in flight, however long. As with an eviction (below),
+// the connection is forgotten before the close, so a request whose START
+// completes after that choice is refused unserved (StreamCodeBusy) rather
+// than cut. Below ConnsMax nothing else closed such connections: they
+// held their memory and goroutines for as long as their clients pinged.
+// Within ConnIdleTimeout, connections that said HELLO and then sent
+// nothing else can still fill the table (before it, for ever): 16 sources at their
 // 64 connections (quicnet.ConnsPerSourceDefault) filled the 1024 and
 // every new client was refused, at about 200 KiB and three goroutines a
 // connection. So at ConnsMax a new connection takes the place of the
@@ -222,12 +242,20 @@
 // and the client could not tell whether its write was applied), and
 // only when none is quiet among the others with no request in flight,
 // so that streams held open cannot lock new clients out. That one is
-// closed (code 5, "evicted"), counted in oapgate_conns_evicted_total; a
-// client whose connection is evicted dials again. A request of it whose
-// START completes after that choice is refused unserved
-// (StreamCodeBusy, ErrBusy) rather than run and cut by the close, so
-// code 5 means that no request of the connection ran after the choice:
-// none was in flight then, and none started since. Only when every open
+// closed (code 5, "evicted"), counted in oapgate_conns_evicted_total and
+// logged at info with its address, why it was chosen (reason "quiet":
+// no request stream; "no_request_in_flight": streams, none of them a
+// request in flight) and how long since its last request began or
+// ended; the lines are paced as the transport's are
+// (quicnet.LogPacer: at most 10 a minute, then one line saying how many
+// were suppressed), since an attacker churning connections causes one
+// eviction per connection. A client whose connection is evicted dials
+// again. A request of it whose START completes after that choice is
+// refused unserved (StreamCodeBusy, ErrBusy), counted in
+// oapgate_streams_refused_total{reason="conn_closing"}, rather than run
+// and cut by the close, so code 5 means that no request of the
+// connection ran after the choice: none was in flight then, and none
+// started since. Only when every open
 // connection has a request in flight, which the gateway's admission
 // bounds per source and in all, is the new one refused (code 2,
 // oapgate_conns_refused_total and
@@ -274,7 +302,8 @@
 //
 // One accept loop; per connection one goroutine (HELLO, then accepting
 // its streams); per request one goroutine running the handler; per
-// connection evicted at ConnsMax one goroutine while it closes. The
+// connection evicted at ConnsMax or closed as idle one goroutine while
+// it closes, and per connection one timer (ConnIdleTimeout). The
 // client starts one goroutine per request with a body, to send it while
 // the response is read.
 package oapgate

@@ -23,6 +23,10 @@ func HelloPendingForTest(s *Server, source netip.Addr) int {
 // CodeEvicted is the close code of a connection evicted at ConnsMax.
 const CodeEvicted = codeEvicted
 
+// CodeIdle is the close code of a connection closed after
+// ConnIdleTimeout with no request stream.
+const CodeIdle = codeIdle
+
 // SetEvictingForTest makes s call f with each connection it chose for
 // eviction, before closing it (on the accept loop: f holds it up).
 func SetEvictingForTest(s *Server, f func(*quic.Conn)) {

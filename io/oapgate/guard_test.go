@@ -156,7 +156,8 @@ func TestIdleConnectionsCannotLockOutClients(t *testing.T) {
 }
 
 // TestWrongALPNIsCounted: a client offering another protocol fails its
-// handshake and is counted (wrong_alpn).
+// handshake and is counted (wrong_alpn), under the client endpoint's
+// name (endpoint "oap").
 func TestWrongALPNIsCounted(t *testing.T) {
 	srv, metrics := guardedServer(t, oapgate.Config{})
 	if conn, err := dialFrom(t, "127.0.0.1", srv.Addr().String(), "h3"); err == nil {
@@ -164,6 +165,9 @@ func TestWrongALPNIsCounted(t *testing.T) {
 		t.Fatal("a client offering h3 completed its handshake")
 	}
 	waitFor(t, "wrong_alpn counted", func() bool { return metrics.get(quicnet.MetricHandshakeFails, quicnet.FailWrongALPN) == 1 })
+	if got := metrics.get(quicnet.MetricHandshakeFailsByEndpoint, quicnet.EndpointOAP); got != 1 {
+		t.Fatalf("transport_handshake_fail_endpoint_total{endpoint=oap} %v, want 1", got)
+	}
 	legitimateRequest(t, srv)
 }
 

@@ -59,6 +59,11 @@ const (
 	// and its charge for (FrameTimeout, 30 s, let 16 sources hold the
 	// node's pending START bound with headers alone).
 	StartTimeoutDefault = 5 * time.Second
+	// ConnIdleTimeoutDefault closes a connection with no request stream
+	// for this long (codeIdle), as the HTTP listener closes a keep-alive
+	// connection after its IdleTimeout (2 min). QUIC's own idle timeout
+	// (IdleTimeout) never does: the client's keep-alive PINGs reset it.
+	ConnIdleTimeoutDefault = 2 * time.Minute
 	// ConnsDefault is Config.ConnsMax when zero.
 	ConnsDefault = 1024
 	// ConnsMaxLimit is the largest Config.ConnsMax: the choice of a
@@ -115,11 +120,30 @@ const (
 	// MetricConnsEvicted counts the idle connections closed (codeEvicted)
 	// to make room for a new one at ConnsMax.
 	MetricConnsEvicted = "oapgate_conns_evicted_total"
-	// MetricStreamsRefused counts request streams refused before their
-	// START frame was read, by the bound they would have passed
-	// (RefusedStartConn, RefusedStartSource, RefusedStartNode,
-	// RefusedStartStreams).
+	// MetricConnsIdleClosed counts the connections closed (codeIdle)
+	// after ConnIdleTimeout with no request stream.
+	MetricConnsIdleClosed = "oapgate_conns_idle_closed_total"
+	// MetricStreamsRefused counts request streams refused unserved
+	// (StreamCodeBusy), by reason: before their START frame was read, by
+	// the bound they would have passed (RefusedStartConn,
+	// RefusedStartSource, RefusedStartNode, RefusedStartStreams), or with
+	// it read, because the connection was chosen for eviction or for its
+	// idle close (RefusedConnClosing).
 	MetricStreamsRefused = "oapgate_streams_refused_total"
+)
+
+// RefusedConnClosing is the oapgate_streams_refused_total reason of a
+// request whose START completed after its connection was chosen for
+// eviction at ConnsMax or for its idle close: refused unserved, so the
+// close cuts no request that ran after that choice.
+const RefusedConnClosing = "conn_closing"
+
+// Reasons of an eviction, in its log line: the victim had no request
+// stream at all, or only streams with no request in flight (waiting for
+// their START or for the acknowledgement of a response).
+const (
+	evictedQuiet     = "quiet"
+	evictedNoRequest = "no_request_in_flight"
 )
 
 var _ = env.Declare(
@@ -129,9 +153,11 @@ var _ = env.Declare(
 		Help: "Client connections refused because ConnsMax were open and every one had a request in flight."},
 	env.MetricDef{Name: MetricConnsEvicted, Kind: env.Counter,
 		Help: "Idle client connections (no request in flight, the longest since their last one) closed to make room for a new one at ConnsMax."},
+	env.MetricDef{Name: MetricConnsIdleClosed, Kind: env.Counter,
+		Help: "Client connections closed after ConnIdleTimeout with no request stream (keep-alive PINGs alone do not keep a connection)."},
 	env.MetricDef{Name: MetricStreamsRefused, Kind: env.Counter, Label: "reason",
-		Help:        "Client request streams refused because the START frames pending per connection, per source or in all, or the streams from the source waiting for theirs, were at their bound.",
-		LabelValues: []string{RefusedStartConn, RefusedStartSource, RefusedStartNode, RefusedStartStreams}},
+		Help:        "Client request streams refused unserved (busy): the START frames pending per connection, per source or in all, or the streams from the source waiting for theirs, were at their bound, or the connection was being closed (evicted or idle).",
+		LabelValues: []string{RefusedStartConn, RefusedStartSource, RefusedStartNode, RefusedStartStreams, RefusedConnClosing}},
 )
 
 // Config configures a Server. Zero durations and limits take the defaults.
@@ -156,6 +182,12 @@ type Config struct {
 	// StartTimeout bounds the wait for a request's whole START frame
 	// (StartTimeoutDefault when zero).
 	StartTimeout time.Duration
+	// ConnIdleTimeout closes a connection that has had no request stream
+	// for this long, since its accept or its last stream's end (codeIdle,
+	// oapgate_conns_idle_closed_total; ConnIdleTimeoutDefault when zero).
+	// IdleTimeout cannot: it is QUIC's, and the client's keep-alive PINGs
+	// reset it.
+	ConnIdleTimeout time.Duration
 	// ConnsMax bounds open client connections. At it, a new one takes
 	// the place of the connection idle longest (no request in flight,
 	// the longest since its last one began or ended, or since its
@@ -203,6 +235,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		{"HelloTimeout", &cfg.HelloTimeout, HelloTimeoutDefault},
 		{"FrameTimeout", &cfg.FrameTimeout, FrameTimeoutDefault},
 		{"StartTimeout", &cfg.StartTimeout, StartTimeoutDefault},
+		{"ConnIdleTimeout", &cfg.ConnIdleTimeout, ConnIdleTimeoutDefault},
 	}
 	for _, d := range durations {
 		if *d.value < 0 {
@@ -271,6 +304,14 @@ type Server struct {
 	// evicting, when set (tests only), is called with the connection
 	// chosen for eviction before it is closed.
 	evicting func(*quic.Conn)
+	// idleClosers are the goroutines of idle closes (connState.idle's
+	// callbacks) closing their connection; Close waits for them. Added
+	// to only under mu and while !closed, so never after Close's Wait
+	// began.
+	idleClosers sync.WaitGroup
+	// evictLog paces the eviction lines: an attacker churning
+	// connections causes one eviction per connection.
+	evictLog *quicnet.LogPacer
 }
 
 // Listen binds cfg.ListenAddr (UDP) and starts serving.
@@ -293,12 +334,12 @@ func Listen(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, id: proto.NodeIDFromPublicKey(cfg.Key.Public().(ed25519.PublicKey)),
 		log: cfg.Logger, metrics: cfg.Metrics, udp: udp, conns: map[*quic.Conn]*connState{},
-		helloing: map[netip.Addr][]*quic.Conn{}, starts: newStartBudget()}
+		helloing: map[netip.Addr][]*quic.Conn{}, starts: newStartBudget(), evictLog: quicnet.NewLogPacer()}
 	s.acceptCtx, s.stopAccepting = context.WithCancel(context.Background())
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	quicnet.SilenceQuicGoBufferWarning()
 	s.qt = &quic.Transport{Conn: udp, StatelessResetKey: quicnet.StatelessResetKey(cfg.Key, "ron/oapgate stateless reset key v1")}
-	s.guard = quicnet.NewSourceGuard("oap", cfg.ConnsPerSourceMax, s.metrics)
+	s.guard = quicnet.NewSourceGuard(quicnet.EndpointOAP, cfg.ConnsPerSourceMax, s.metrics)
 	s.guard.SetLogger(s.log)
 	s.guard.SetConnsMax(guardConnsMax(cfg.ConnsMax), 0)
 	s.guard.Install(s.qt)
@@ -394,8 +435,9 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	conns := make([]*quic.Conn, 0, len(s.conns))
-	for c := range s.conns { // map order ok: every connection is closed, in any order
+	for c, cs := range s.conns { // map order ok: every connection is closed, in any order
 		conns = append(conns, c)
+		cs.idle.Stop()
 	}
 	s.mu.Unlock()
 
@@ -410,6 +452,7 @@ func (s *Server) Close() error {
 	s.acceptors.Wait()
 	s.streams.Wait()
 	s.counter.Wait()
+	s.idleClosers.Wait()
 	s.metrics.Set(MetricConnections, "", 0)
 	if err := errors.Join(errListener, errTransport, errUDP); err != nil {
 		return fmt.Errorf("oapgate: close: %w", err)
@@ -444,8 +487,16 @@ type connState struct {
 	// response written.
 	streams int
 	// last is Server.activity when it was accepted or a request of it
-	// began or ended.
-	last uint64
+	// began or ended, and lastAt the time (for the eviction's log line).
+	last   uint64
+	lastAt time.Time
+	// quietAt is when streams last became 0 (or the accept). idle fires
+	// ConnIdleTimeout after it: stopped while streams > 0, reset when
+	// they return to 0. A fire that finds streams > 0 or a quietAt too
+	// recent is a stale one (the callback had started before a Stop or
+	// Reset) and does nothing.
+	quietAt time.Time
+	idle    *time.Timer
 }
 
 // track records conn. When ConnsMax are open it closes the connection
@@ -454,8 +505,10 @@ type connState struct {
 func (s *Server) track(conn *quic.Conn) bool {
 	s.mu.Lock()
 	var victim *quic.Conn
+	var evicted connState
+	var reason string
 	if !s.closed && len(s.conns) >= s.cfg.ConnsMax {
-		victim = s.evictLocked()
+		victim, evicted, reason = s.evictLocked()
 	}
 	if s.closed || len(s.conns) >= s.cfg.ConnsMax {
 		open := len(s.conns)
@@ -466,7 +519,9 @@ func (s *Server) track(conn *quic.Conn) bool {
 		return false
 	}
 	s.activity++
-	s.conns[conn] = &connState{last: s.activity}
+	now := time.Now()
+	s.conns[conn] = &connState{last: s.activity, lastAt: now, quietAt: now,
+		idle: time.AfterFunc(s.cfg.ConnIdleTimeout, func() { s.idleExpired(conn) })}
 	s.metrics.Set(MetricConnections, "", float64(len(s.conns)))
 	evicting := s.evicting
 	s.mu.Unlock()
@@ -475,7 +530,7 @@ func (s *Server) track(conn *quic.Conn) bool {
 		// From here on a request of it is refused (requestBegin), not
 		// served, so the close cuts no request short.
 		s.metrics.Add(MetricConnsEvicted, "", 1)
-		s.log.Debug("oapgate: idle connection evicted", "remote", victim.RemoteAddr().String(), "conns_max", s.cfg.ConnsMax)
+		s.logEviction(victim, reason, now.Sub(evicted.lastAt))
 		if evicting != nil {
 			evicting(victim)
 		}
@@ -491,8 +546,45 @@ func (s *Server) track(conn *quic.Conn) bool {
 	return true
 }
 
+// logEviction logs an eviction at info, paced (evictLog): a client
+// whose connection is closed under it should be explainable from the
+// log, but one attacker connection per eviction must not flood it.
+func (s *Server) logEviction(victim *quic.Conn, reason string, idleFor time.Duration) {
+	ok, suppressed := s.evictLog.Due(time.Now())
+	if !ok {
+		return
+	}
+	if suppressed > 0 {
+		s.log.Info("oapgate: eviction lines suppressed", "suppressed", suppressed)
+	}
+	s.log.Info("oapgate: connection evicted at ConnsMax", "remote", victim.RemoteAddr().String(), "reason", reason,
+		"idle_for", idleFor.Round(time.Millisecond), "conns_max", s.cfg.ConnsMax)
+}
+
+// idleExpired closes conn (codeIdle) when it has had no request stream
+// for ConnIdleTimeout; it is connState.idle's callback. Like an eviction
+// it forgets conn first, so a request whose START completes from then on
+// is refused (requestBegin), not cut by the close.
+func (s *Server) idleExpired(conn *quic.Conn) {
+	s.mu.Lock()
+	cs := s.conns[conn]
+	if s.closed || cs == nil || cs.streams != 0 || time.Since(cs.quietAt) < s.cfg.ConnIdleTimeout {
+		s.mu.Unlock()
+		return // closing, forgotten, busy again, or a stale fire
+	}
+	delete(s.conns, conn)
+	s.metrics.Set(MetricConnections, "", float64(len(s.conns)))
+	s.idleClosers.Add(1)
+	s.mu.Unlock()
+	defer s.idleClosers.Done()
+	s.metrics.Add(MetricConnsIdleClosed, "", 1)
+	s.log.Debug("oapgate: idle connection closed", "remote", conn.RemoteAddr().String(), "conn_idle_timeout", s.cfg.ConnIdleTimeout)
+	_ = conn.CloseWithError(codeIdle, fmt.Sprintf("idle: no request for %v", s.cfg.ConnIdleTimeout))
+}
+
 // evictLocked forgets the connection idle longest and returns it for the
-// caller to close, or nil when every connection has a request in flight.
+// caller to close, with its state and why it was chosen (evictedQuiet or
+// evictedNoRequest), or nil when every connection has a request in flight.
 // It chooses first among the quiet connections, with no request stream
 // at all: one waiting for its START, or for the acknowledgement of a
 // response written, counts as idle, but closing it would lose that
@@ -502,7 +594,7 @@ func (s *Server) track(conn *quic.Conn) bool {
 // client out. A connection still in its HELLO counts as idle since its
 // accept. ConnsMax is at most ConnsMaxLimit and this runs only at it, so
 // a scan will do.
-func (s *Server) evictLocked() *quic.Conn {
+func (s *Server) evictLocked() (*quic.Conn, connState, string) {
 	var quiet, idle *quic.Conn
 	var quietLast, idleLast uint64
 	for c, cs := range s.conns { // map order ok: the smallest last is unique
@@ -516,14 +608,17 @@ func (s *Server) evictLocked() *quic.Conn {
 			quiet, quietLast = c, cs.last
 		}
 	}
-	victim := idle
+	victim, reason := idle, evictedNoRequest
 	if quiet != nil {
-		victim = quiet
+		victim, reason = quiet, evictedQuiet
 	}
-	if victim != nil {
-		delete(s.conns, victim)
+	if victim == nil {
+		return nil, connState{}, ""
 	}
-	return victim
+	cs := s.conns[victim]
+	cs.idle.Stop()
+	delete(s.conns, victim)
+	return victim, *cs, reason
 }
 
 // requestBegin and requestEnd bracket a request of conn in flight.
@@ -548,9 +643,17 @@ func (s *Server) mark(conn *quic.Conn, busy, streams int, touch bool) bool {
 	}
 	cs.busy += busy
 	cs.streams += streams
+	switch {
+	case streams > 0 && cs.streams == streams:
+		cs.idle.Stop() // no longer quiet
+	case streams < 0 && cs.streams == 0:
+		cs.quietAt = time.Now()
+		cs.idle.Reset(s.cfg.ConnIdleTimeout)
+	}
 	if touch {
 		s.activity++
 		cs.last = s.activity
+		cs.lastAt = time.Now()
 	}
 	return true
 }
@@ -560,6 +663,9 @@ func (s *Server) mark(conn *quic.Conn, busy, streams int, touch bool) bool {
 func (s *Server) forget(conn *quic.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if cs := s.conns[conn]; cs != nil {
+		cs.idle.Stop()
+	}
 	delete(s.conns, conn)
 	s.metrics.Set(MetricConnections, "", float64(len(s.conns)))
 }

@@ -69,10 +69,12 @@ func (s *Server) serveStream(conn *quic.Conn, st *quic.Stream, starts *connStart
 	// idle.
 	inFlight := err == nil
 	if inFlight && !s.requestBegin(conn) {
-		// The connection was chosen for eviction and is being closed:
-		// refused unserved (ErrBusy, retry safe), so that the close
-		// (code 5) cuts no request that ran after that choice.
-		s.log.Debug("oapgate: request on an evicted connection refused", "remote", conn.RemoteAddr().String())
+		// The connection was chosen for eviction or for its idle close
+		// and is being closed: refused unserved (ErrBusy, retry safe),
+		// so that the close (code 5 or 6) cuts no request that ran
+		// after that choice.
+		s.metrics.Add(MetricStreamsRefused, RefusedConnClosing, 1)
+		s.log.Debug("oapgate: request on a connection being closed (evicted or idle) refused", "remote", conn.RemoteAddr().String())
 		x.cancel(StreamCodeBusy)
 		return
 	}

@@ -131,7 +131,15 @@
 // transport_inbound_connections{endpoint} the connections held, handshakes
 // included. Every refusal is counted in transport_handshake_fail_total{reason}:
 // per_source, handshakes_full, conns_full, no_cert, bad_cert, wrong_alpn
-// (and, on the client endpoint, hello_timeout, bad_hello and hello_pending). per_source
+// (and, on the client endpoint, hello_timeout, bad_hello and hello_pending),
+// and again in transport_handshake_fail_endpoint_total{endpoint} under the
+// endpoint that counted it, "peer" or "oap" (the code's name for the
+// listener, never anything a remote sent: two series). env metrics carry
+// one label and the design fixes {reason} on the first, so the endpoint
+// is a sibling counter; the peer HELLO checks of core/overlay (malformed,
+// version, wrong_target, bad_signature, bad_nonce, and its own weak_key,
+// id_mismatch and timeout) count by reason only, all on the peer
+// endpoint by construction. per_source
 // and handshakes_full refuse before the handshake and count once per
 // Initial packet refused (quic-go keeps nothing of a refused attempt, so
 // each packet of a ClientHello, two with a post-quantum key share, and

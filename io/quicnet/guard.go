@@ -72,6 +72,31 @@ const MetricHandshakesInFlight = "transport_handshakes_in_flight"
 var _ = env.Declare(env.MetricDef{Name: MetricHandshakesInFlight, Kind: env.Gauge, Label: "endpoint",
 	Help: "QUIC connection attempts in handshake, by endpoint."})
 
+// MetricHandshakeFailsByEndpoint counts the same failures as
+// transport_handshake_fail_total{reason}, by the endpoint that counted
+// them: EndpointPeer (this transport, inbound and outbound) or
+// EndpointOAP (io/oapgate's client endpoint). The label is the code's own
+// name for the listener, never anything a remote chose, so it has two
+// values. env metrics carry one label, and the design fixes {reason} on
+// transport_handshake_fail_total, so the endpoint is a sibling counter
+// rather than a second label. It covers the failures counted in io/ (TLS,
+// certificate, ALPN, per-source and connection bounds, HELLO); the peer
+// HELLO checks of core/overlay (malformed, version, wrong_target,
+// bad_signature, bad_nonce, and its own weak_key, id_mismatch, timeout)
+// count only by reason: they are peer-endpoint failures by construction.
+const MetricHandshakeFailsByEndpoint = "transport_handshake_fail_endpoint_total"
+
+// Labels of transport_handshake_fail_endpoint_total{endpoint}, and the
+// endpoint names NewSourceGuard is given.
+const (
+	EndpointPeer = "peer"
+	EndpointOAP  = "oap"
+)
+
+var _ = env.Declare(env.MetricDef{Name: MetricHandshakeFailsByEndpoint, Kind: env.Counter, Label: "endpoint",
+	Help:        "Failed or refused QUIC handshakes counted by the transport and the client endpoint, by endpoint (reasons in transport_handshake_fail_total).",
+	LabelValues: []string{EndpointPeer, EndpointOAP}})
+
 // errPerSource and errConnsFull refuse a connection attempt in
 // ConnContext.
 var (
@@ -101,7 +126,7 @@ type SourceGuard struct {
 	reservedMax  int // of connsMax, the room only entitled attempts and connections may take
 	metrics      env.Metrics
 	log          *slog.Logger
-	endpoint     string // the label of MetricHandshakesInFlight and MetricInboundConns
+	endpoint     string // EndpointPeer or EndpointOAP: the label of the guard's metrics
 
 	mu         sync.Mutex
 	perSource  map[netip.Addr]int  // by sourceKey
@@ -111,7 +136,8 @@ type SourceGuard struct {
 	unreserved int                 // attempts and connections outside the reserved room
 }
 
-// NewSourceGuard returns a guard of endpoint allowing perSourceMax
+// NewSourceGuard returns a guard of endpoint (EndpointPeer or
+// EndpointOAP: the label of its metrics) allowing perSourceMax
 // connections per address (0: ConnsPerSourceDefault) that counts refusals
 // in metrics.
 func NewSourceGuard(endpoint string, perSourceMax int, metrics env.Metrics) *SourceGuard {
@@ -126,6 +152,7 @@ func NewSourceGuard(endpoint string, perSourceMax int, metrics env.Metrics) *Sou
 	// Exported at 0 from the start, so the first broken count is an
 	// increase of a series already scraped.
 	metrics.Add(MetricGuardErrors, endpoint, 0)
+	metrics.Add(MetricHandshakeFailsByEndpoint, endpoint, 0)
 	return &SourceGuard{endpoint: endpoint, perSourceMax: perSourceMax, metrics: metrics, log: slog.Default(),
 		perSource: map[netip.Addr]int{}, entitled: map[netip.Addr]bool{}}
 }
@@ -189,8 +216,12 @@ func (g *SourceGuard) Install(tr *quic.Transport) {
 	tr.Tracer = dropRecorder{g.metrics}
 }
 
-// Fail counts one refused connection under reason.
-func (g *SourceGuard) Fail(reason string) { g.metrics.Add(MetricHandshakeFails, reason, 1) }
+// Fail counts one refused connection under reason and the guard's
+// endpoint.
+func (g *SourceGuard) Fail(reason string) {
+	g.metrics.Add(MetricHandshakeFails, reason, 1)
+	g.metrics.Add(MetricHandshakeFailsByEndpoint, g.endpoint, 1)
+}
 
 // sourceOf is addr's IP address (IPv4-mapped ones as IPv4, no zone).
 func sourceOf(addr net.Addr) netip.Addr {

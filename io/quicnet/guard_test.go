@@ -37,6 +37,46 @@ func TestRefusedPeersAreCounted(t *testing.T) {
 	}
 }
 
+// TestHandshakeFailsCountedByEndpoint: every handshake failure the
+// transport counts by reason is counted under its endpoint too ("peer"),
+// whichever path counts it (the TLS callback for no_cert, the guard for
+// wrong_alpn), and a guard counts under its own endpoint's name, never
+// anything the remote sent.
+func TestHandshakeFailsCountedByEndpoint(t *testing.T) {
+	b := startNode(t, 2, nil)
+	if got := b.metrics.get(MetricHandshakeFailsByEndpoint, EndpointPeer); got != 0 {
+		t.Fatalf("endpoint peer %v before any failure, want 0", got)
+	}
+	var outcome dialOutcome
+	noCert := clientTLS(tls.Certificate{}, b.ID(), &outcome)
+	noCert.Certificates = nil
+	if conn, err := rawDial(t, b, noCert); err == nil {
+		<-conn.Context().Done()
+	}
+	wrongALPN := clientTLS(selfCert(t, 9), b.ID(), &outcome)
+	wrongALPN.NextProtos = []string{"h3"}
+	if conn, err := rawDial(t, b, wrongALPN); err == nil {
+		<-conn.Context().Done()
+		t.Fatal("a client offering h3 completed its handshake")
+	}
+	waitFor(t, "both failures counted", func() bool {
+		return b.metrics.get(MetricHandshakeFails, FailNoCert) == 1 && b.metrics.get(MetricHandshakeFails, FailWrongALPN) == 1
+	})
+	if got, want := b.metrics.get(MetricHandshakeFailsByEndpoint, EndpointPeer), b.metrics.sum(MetricHandshakeFails); got != want || got < 2 {
+		t.Fatalf("transport_handshake_fail_endpoint_total{endpoint=peer} %v, want the sum over reasons %v (at least 2)", got, want)
+	}
+	if got := b.metrics.get(MetricHandshakeFailsByEndpoint, EndpointOAP); got != 0 {
+		t.Fatalf("endpoint oap %v on the peer transport, want 0", got)
+	}
+
+	m := newRecorder()
+	g := NewSourceGuard(EndpointOAP, 4, m)
+	g.Fail(FailWrongALPN)
+	if got := m.get(MetricHandshakeFailsByEndpoint, EndpointOAP); got != 1 {
+		t.Fatalf("the oap guard's failure counted %v under endpoint oap, want 1", got)
+	}
+}
+
 func selfCert(t *testing.T, seed byte) tls.Certificate {
 	t.Helper()
 	key := testKey(seed)

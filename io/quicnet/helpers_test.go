@@ -76,6 +76,19 @@ func (r *recorder) get(name, label string) float64 {
 	return r.values[envtest.Key(name, label)]
 }
 
+// sum is the total of name's series over every label.
+func (r *recorder) sum(name string) float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	total := 0.0
+	for key, v := range r.values { // map order ok: a sum
+		if strings.HasPrefix(key, name+"{") || key == name {
+			total += v
+		}
+	}
+	return total
+}
+
 // received is one delivered frame.
 type received struct {
 	from  proto.NodeID

@@ -82,3 +82,22 @@ func (p *logPacer) forgetOldestLocked() {
 	}
 	delete(p.ids, oldest)
 }
+
+// LogPacer paces one kind of log line a remote can cause, as the
+// transport paces its own: at most logLinesMax (10) a logWindow (a
+// minute), the first line of a later window preceded by the number
+// suppressed. io/oapgate paces its eviction lines with it. Safe for
+// concurrent use.
+type LogPacer struct{ p *logPacer }
+
+// NewLogPacer returns a pacer with nothing written yet.
+func NewLogPacer() *LogPacer { return &LogPacer{p: newLogPacer(false)} }
+
+// Due reports whether a line is to be written at now, and how many were
+// suppressed since the last one written, which the caller reports first.
+func (l *LogPacer) Due(now time.Time) (ok bool, suppressed int) {
+	return l.p.due(proto.NodeID{}, now)
+}
+
+// LogPacerLinesMax is how many lines a LogPacer lets through a window.
+const LogPacerLinesMax = logLinesMax

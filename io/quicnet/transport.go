@@ -107,7 +107,7 @@ func Listen(cfg Config, deliver func(from proto.NodeID, frame []byte)) (*Transpo
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	silenceQuicGoBufferWarning()
 	t.qt = &quic.Transport{Conn: udp, StatelessResetKey: statelessResetKey(cfg.Key)}
-	t.guard = NewSourceGuard("peer", cfg.ConnsPerSourceMax, t.metrics)
+	t.guard = NewSourceGuard(EndpointPeer, cfg.ConnsPerSourceMax, t.metrics)
 	t.guard.SetLogger(t.log)
 	t.guard.SetConnsMax(cfg.ConnsMax, cfg.ConnsMax/connsReservedDivisor)
 	t.guard.Install(t.qt)
@@ -460,4 +460,5 @@ func (t *Transport) drop(reason string, n int) {
 
 func (t *Transport) countHandshakeFail(reason string) {
 	t.metrics.Add(MetricHandshakeFails, reason, 1)
+	t.metrics.Add(MetricHandshakeFailsByEndpoint, EndpointPeer, 1)
 }
