@@ -248,6 +248,10 @@ func (r *Registry) Handle(in env.Input) {
 			r.onTransferLeader(in.ID, t)
 			break
 		}
+		if _, ok := in.Body.(StatusQuery); ok {
+			r.env.Reply(in.ID, r.View())
+			break
+		}
 		r.onRequest(in)
 	case env.BusEvent:
 		r.onBusEvent(in)
