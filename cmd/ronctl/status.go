@@ -116,12 +116,14 @@ func registryText(r *gateway.RegistryStatus) string {
 		}
 		return text + fmt.Sprintf("; this node is not a replica (%d replicas)", r.Replicas)
 	}
-	role := "follower"
+	role := r.Role
 	switch {
 	case r.State != "running":
 		role = r.State
-	case r.IsLeader:
+	case role == "" && r.IsLeader:
 		role = "leader"
+	case role == "":
+		role = "running"
 	}
 	return text + fmt.Sprintf("; this node is replica %d of %d (%s)", r.ReplicaID, r.Replicas, role)
 }

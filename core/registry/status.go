@@ -32,6 +32,10 @@ type View struct {
 	Term uint64
 	// IsLeader: this replica is the raft leader.
 	IsLeader bool
+	// Role is the running replica's raft role: "leader", "follower",
+	// "candidate" or "pre-candidate" ("" on a non-replica, and while not
+	// running).
+	Role string
 	// Failed, Recovering: the replica's phase (Failed: stopped after a
 	// disk error; Recovering: still reading its disk).
 	Failed, Recovering bool
@@ -58,8 +62,13 @@ func (r *Registry) View() View {
 	}
 	st := r.rn.BasicStatus()
 	v.Term, v.IsLeader = st.GetTerm(), st.RaftState == raft.StateLeader
+	v.Role = roleNames[st.RaftState]
 	if st.Lead != raft.None && st.Lead <= uint64(len(r.cfg.Replicas)) {
 		v.Leader, v.LeaderNode = st.Lead, r.cfg.Replicas[st.Lead-1]
 	}
 	return v
 }
+
+// roleNames name raft's states in View.Role.
+var roleNames = map[raft.StateType]string{raft.StateFollower: "follower", raft.StateCandidate: "candidate",
+	raft.StateLeader: "leader", raft.StatePreCandidate: "pre-candidate"}

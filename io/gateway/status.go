@@ -112,6 +112,9 @@ type RegistryStatus struct {
 	Term uint64 `json:"term,omitempty"`
 	// IsLeader: this node is the registry leader.
 	IsLeader bool `json:"is_leader"`
+	// Role is a running replica's raft role: "leader", "follower",
+	// "candidate" or "pre-candidate" (absent otherwise).
+	Role string `json:"role,omitempty"`
 	// State is the replica's phase: "running", "recovering" or "failed";
 	// "client" on a non-replica.
 	State string `json:"state"`
@@ -195,7 +198,7 @@ func (g *Gateway) registryStatus(r *http.Request) *RegistryStatus {
 		return nil
 	}
 	rs := &RegistryStatus{Replica: v.Replica != 0, ReplicaID: v.Replica, Replicas: v.Replicas,
-		LeaderReplica: v.Leader, Term: v.Term, IsLeader: v.IsLeader, State: "running"}
+		LeaderReplica: v.Leader, Term: v.Term, IsLeader: v.IsLeader, Role: v.Role, State: "running"}
 	if v.Leader != 0 {
 		id := v.LeaderNode.String()
 		rs.Leader = &id

@@ -30,6 +30,7 @@ func TestStatusShowsRegistryLeader(t *testing.T) {
 		LeaderReplica uint64  `json:"leader_replica"`
 		Term          uint64  `json:"term"`
 		IsLeader      bool    `json:"is_leader"`
+		Role          string  `json:"role"`
 		State         string  `json:"state"`
 	}
 	var s struct {
@@ -52,7 +53,7 @@ func TestStatusShowsRegistryLeader(t *testing.T) {
 	}
 	rs := s.Registry
 	if !rs.Replica || rs.ReplicaID != 1 || rs.Replicas != 1 || rs.Leader == nil || *rs.Leader != self ||
-		rs.LeaderReplica != 1 || rs.Term < 1 || rs.State != "running" {
+		rs.LeaderReplica != 1 || rs.Term < 1 || rs.Role != "leader" || rs.State != "running" {
 		t.Fatalf("registry view of the single replica: %+v (leader %v), want replica 1 of 1 leading, leader %s, term >= 1", rs, rs.Leader, self)
 	}
 }
