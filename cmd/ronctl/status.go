@@ -67,6 +67,9 @@ func printStatus(c *client, s gateway.Status) {
 	if s.Objects != nil && s.ObjectBytes != nil {
 		rows[5][1] += " (" + formatBytes(int64(*s.ObjectBytes)) + ")"
 	}
+	if s.Registry != nil {
+		rows = append(rows, [2]string{"registry", registryText(s.Registry)})
+	}
 	if s.ClusterVersion != nil {
 		rows = append(rows, [2]string{"registry", fmt.Sprintf("cluster version %d (log entry format)", *s.ClusterVersion)})
 	}
@@ -91,6 +94,38 @@ func printStatus(c *client, s gateway.Status) {
 	for _, r := range rows {
 		fmt.Fprintf(c.stdout, "%-8s  %s\n", r[0], r[1])
 	}
+}
+
+// registryText is the registry row of status: who leads as this node
+// sees it, in which term, and this node's part.
+func registryText(r *gateway.RegistryStatus) string {
+	leader := "none known"
+	switch {
+	case r.IsLeader:
+		leader = "this node"
+	case r.Leader != nil:
+		leader = fmt.Sprintf("replica %d (node %s)", r.LeaderReplica, *r.Leader)
+	}
+	text := "leader " + leader
+	if r.Term != 0 {
+		text += fmt.Sprintf(", term %d", r.Term)
+	}
+	if !r.Replica {
+		if r.Leader != nil {
+			text += " (as the replicas last said)"
+		}
+		return text + fmt.Sprintf("; this node is not a replica (%d replicas)", r.Replicas)
+	}
+	role := r.Role
+	switch {
+	case r.State != "running":
+		role = r.State
+	case role == "" && r.IsLeader:
+		role = "leader"
+	case role == "":
+		role = "running"
+	}
+	return text + fmt.Sprintf("; this node is replica %d of %d (%s)", r.ReplicaID, r.Replicas, role)
 }
 
 // objectsAbsent says why GET /status has no object count: the node

@@ -61,3 +61,35 @@ func TestStatusSaysHiddenCounts(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusShowsRegistryLeader: ronctl status shows the registry's
+// leader and term as the node sees them, and the node's part; --json
+// passes the node's registry object through.
+func TestStatusShowsRegistryLeader(t *testing.T) {
+	for _, c := range []struct {
+		answer, want string
+	}{
+		{`{"ready":true,"registry":{"replica":true,"replica_id":1,"replicas":3,"leader":"aa","leader_replica":1,"term":4,"is_leader":true,"role":"leader","state":"running"}}`,
+			"registry  leader this node, term 4; this node is replica 1 of 3 (leader)\n"},
+		{`{"ready":true,"registry":{"replica":true,"replica_id":3,"replicas":3,"leader":"bb","leader_replica":2,"term":7,"is_leader":false,"role":"follower","state":"running"}}`,
+			"registry  leader replica 2 (node bb), term 7; this node is replica 3 of 3 (follower)\n"},
+		{`{"ready":false,"registry":{"replica":true,"replica_id":3,"replicas":3,"leader":null,"term":7,"is_leader":false,"role":"pre-candidate","state":"running"}}`,
+			"registry  leader none known, term 7; this node is replica 3 of 3 (pre-candidate)\n"},
+		{`{"ready":true,"registry":{"replica":false,"replicas":5,"leader":"cc","leader_replica":4,"is_leader":false,"state":"client"}}`,
+			"registry  leader replica 4 (node cc) (as the replicas last said); this node is not a replica (5 replicas)\n"},
+	} {
+		var s gateway.Status
+		if err := json.Unmarshal([]byte(c.answer), &s); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		printStatus(&client{stdout: &out}, s)
+		if !strings.Contains(out.String(), c.want) {
+			t.Errorf("status of %s:\n%s\nwant a line %q", c.answer, out.String(), c.want)
+		}
+		out.Reset()
+		if err := json.NewEncoder(&out).Encode(s); err != nil || !strings.Contains(out.String(), `"registry":{"replica":`) {
+			t.Errorf("--json of %s: %v %s", c.answer, err, out.String())
+		}
+	}
+}

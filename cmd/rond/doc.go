@@ -602,6 +602,11 @@
 // CheckQuorum keep a leader that answers heartbeats): POST
 // /admin/registry/leader on the leader's node (ronctl registry leader
 // [--to N]) hands leadership to another replica (io/gateway doc.go).
+// registry_leader_transfers_total{result} counts those requests (moved,
+// noop, aborted, other_winner, unknown, refused), and
+// registry_leader_changes_total every leader change a replica sees. GET
+// /status (ronctl status) shows the leader, the term and this node's part
+// as the node sees them (io/gateway RegistryStatus).
 //
 // # Signals
 //

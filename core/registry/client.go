@@ -462,6 +462,13 @@ func (r *Registry) onForward(f forward, _ uint64) {
 			r.sendReply(f.from, codeOK, r.m.lookup(f.op.name))
 			return
 		}
+		if r.lead == raft.None {
+			// raft drops a ReadIndex with no leader known, silently: say
+			// so now (leader 0), so the non-replica tries another replica
+			// at once and learns this one knows no leader (NoLeader).
+			r.sendReply(f.from, codeRetry, Record{})
+			return
+		}
 		r.serveRead(f.from, f.op.name)
 	default:
 		r.serveWrite(f.from, f.floor, &f.op)
@@ -480,6 +487,7 @@ func (r *Registry) onReply(from proto.NodeID, p reply) {
 	}
 	if r.replica < 0 && r.isReplica(from) {
 		r.replicaHeard = r.env.Now()
+		r.heardLeader(p.leader)
 	}
 	op := r.findPending(p.seq)
 	if op == nil {

@@ -235,9 +235,15 @@
 // never proposed or forwarded (a Resolve's unknown outcome is harmless:
 // io/gateway answers it 503 UNAVAILABLE, retryable). NoLeader reports a
 // replica of several that has known no raft leader for NoLeaderGrace
-// election timeouts (registry_has_leader is the gauge), ReplicasSilent a
-// non-replica whose revocation pulls no replica has answered for a few
-// periods: rond's readiness reads both. A replica that learns of a new leader makes
+// election timeouts (registry_has_leader is the gauge), and a non-replica
+// whose ops' replies have said "no leader" (leader 0) for longer than
+// that, lately (NoLeaderReplyTTLOps: it reaches only a leaderless
+// minority; a replica that knows no leader answers a forwarded Resolve
+// codeRetry at once, as raft would drop its ReadIndex silently);
+// ReplicasSilent a non-replica whose revocation pulls no replica has
+// answered for a few periods: rond's readiness reads both. StatusQuery
+// answers this node's View (leader, term, its part) from memory, for GET
+// /status. A replica that learns of a new leader makes
 // every pending op due at its next tick (retryOnLeader, as etcd retries
 // its reads on a leader change), so an op accepted while there was no
 // leader, or forwarded to one that is gone, does not wait out its backoff

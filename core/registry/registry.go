@@ -123,6 +123,11 @@ type Registry struct {
 	// reply or a revocation pull's list), or started pulling:
 	// ReplicasSilent measures from it.
 	replicaHeard env.Time
+	// unled: since the last replica reply that named a leader, a
+	// non-replica has had replies from replicas that knew none, the first
+	// at unledFirst and the latest at unledLast (NoLeader).
+	unled                 bool
+	unledFirst, unledLast env.Time
 
 	tickArmed bool
 	// scratch is reused to build each raft message's payload (oap.Encode
@@ -248,6 +253,10 @@ func (r *Registry) Handle(in env.Input) {
 			r.onTransferLeader(in.ID, t)
 			break
 		}
+		if _, ok := in.Body.(StatusQuery); ok {
+			r.env.Reply(in.ID, r.View())
+			break
+		}
 		r.onRequest(in)
 	case env.BusEvent:
 		r.onBusEvent(in)
@@ -263,6 +272,7 @@ func (r *Registry) start() {
 	rand := r.env.Rand()
 	r.session, r.readNonce = rand.Uint64(), rand.Uint64()
 	r.nextSeq, r.pending, r.leaderHint = 1, nil, 0
+	r.unled = false
 	r.relays, r.reads = map[origin]env.Time{}, map[uint64]*readWait{}
 	r.tickArmed = false
 	if r.xfer != nil {
@@ -790,17 +800,67 @@ func (r *Registry) setLead(lead uint64) {
 // together elects in about one, so it is never called unready at start.
 const NoLeaderGrace = 2
 
-// NoLeader reports whether this replica has known no raft leader for
-// longer than NoLeaderGrace election timeouts: it is cut off from a
-// quorum, or the quorum is gone, and no name op can succeed here.
-// Always false on a non-replica, on a single replica (it leads alone),
-// on a failed replica (Failed says that) and while recovering.
+// NoLeaderReplyTTLOps is how long, in OpTimeouts, a non-replica trusts
+// the replies that told it no leader is known (NoLeader): past it, with
+// no newer reply, it no longer says so (4 s at the default OpTimeout of
+// 2 s). A non-replica learns about the leader only from the replies to
+// its own ops, so without traffic it cannot tell whether a leader came
+// back; it errs towards ready. Every op at a node cut off with a
+// leaderless minority fails at OpTimeout, so an op arriving there renews
+// the evidence within the grace.
+const NoLeaderReplyTTLOps = 2
+
+// NoLeader reports whether this node knows no registry leader, so no
+// name op can succeed here: on a replica, raft has known no leader for
+// longer than NoLeaderGrace election timeouts (it is cut off from a
+// quorum, or the quorum is gone). Always false on a single replica (it
+// leads alone), on a failed replica (Failed says that) and while
+// recovering. On a non-replica (noLeaderHeard), the replicas that
+// answered its ops said for longer than that grace that they knew no
+// leader, and lately.
 func (r *Registry) NoLeader() bool {
-	if r.replica < 0 || len(r.cfg.Replicas) <= 1 || r.phase != phaseRunning || r.lead != raft.None {
+	grace := time.Duration(NoLeaderGrace*r.electionTicks()) * r.cfg.TickInterval
+	if r.replica < 0 {
+		return r.noLeaderHeard(grace)
+	}
+	if len(r.cfg.Replicas) <= 1 || r.phase != phaseRunning || r.lead != raft.None {
 		return false
 	}
-	grace := time.Duration(NoLeaderGrace*r.electionTicks()) * r.cfg.TickInterval
 	return r.env.Now().Sub(r.leaderlessSince) > grace
+}
+
+// noLeaderHeard is NoLeader on a non-replica: replies from replicas
+// that knew no leader (a write refused codeRetry because raft dropped the
+// proposal, a resolve refused because the replica knows no leader to
+// read from, a stale resolve) span more than grace with no reply naming
+// a leader in between, and the latest is at most NoLeaderReplyTTLOps
+// OpTimeouts old. It reuses what its own ops learn: no probe, no read.
+// A spanning window, not one reply, so a healthy node is not called
+// unready for an election: a replica that answers without a leader for
+// longer than the grace is itself NoLeader by then, and any reply that
+// names a leader (the new one, or another replica's) clears it. A
+// non-replica cut off from every replica hears nothing and is
+// ReplicasSilent instead.
+func (r *Registry) noLeaderHeard(grace time.Duration) bool {
+	if !r.unled || len(r.cfg.Replicas) <= 1 {
+		return false
+	}
+	ttl := time.Duration(NoLeaderReplyTTLOps) * r.cfg.OpTimeout
+	return r.unledLast.Sub(r.unledFirst) > grace && r.env.Now().Sub(r.unledLast) <= ttl
+}
+
+// heardLeader records, on a non-replica, whether a replica's reply named
+// a leader (leader > 0) or said it knew none (noLeaderHeard).
+func (r *Registry) heardLeader(leader uint64) {
+	now := r.env.Now()
+	switch {
+	case leader != 0:
+		r.unled = false
+	case !r.unled:
+		r.unled, r.unledFirst, r.unledLast = true, now, now
+	default:
+		r.unledLast = now
+	}
 }
 
 // ReplicasSilent reports whether this non-replica has heard no replica
@@ -812,7 +872,7 @@ func (r *Registry) NoLeader() bool {
 // that pulls revocations (Config.RevocationPullInterval > 0, as rond's
 // do) can tell: false on any other node. A non-replica that reaches only
 // a leaderless minority of the replicas still hears answers: not
-// detected here (its name ops fail at OpTimeout).
+// detected here, but by NoLeader, from its ops' replies.
 func (r *Registry) ReplicasSilent() bool {
 	if r.replica >= 0 || len(r.cfg.Replicas) == 0 || r.cfg.RevocationPullInterval <= 0 {
 		return false

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ron-network/ron/core/audit"
 	"github.com/ron-network/ron/core/auth"
+	"github.com/ron-network/ron/core/env"
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/registry"
 )
@@ -49,6 +50,27 @@ const (
 	LeaderOtherWinner = "other_winner"
 	LeaderUnknown     = "unknown"
 )
+
+// MetricLeaderTransfers counts the leadership transfers POST
+// /admin/registry/leader asked this node's replica for, by result: the
+// outcomes above (moved, aborted, other_winner, unknown: raft was asked,
+// or may have been, to move leadership), "noop" (the target already
+// led) and "refused" (the registry refused before raft was asked:
+// not_leader, no_such_replica, target_not_caught_up, no_candidate,
+// transfer_in_progress, a failed replica). Requests refused before the
+// registry is asked (no admin token, a bad body) are not counted.
+// registry_leader_changes_total counts the leader changes each replica
+// sees, whatever their cause.
+const MetricLeaderTransfers = "registry_leader_transfers_total"
+
+// Results of MetricLeaderTransfers besides the outcomes above.
+const (
+	LeaderNoop    = "noop"
+	LeaderRefused = "refused"
+)
+
+var _ = env.Declare(env.MetricDef{Name: MetricLeaderTransfers, Kind: env.Counter, Label: "result",
+	Help: "Registry leadership transfers asked for through POST /admin/registry/leader on this node, by result (moved, noop, aborted, other_winner, unknown, refused)."})
 
 // LeaderBody is POST /admin/registry/leader's body: To is the target
 // replica, its raft id (a number: its 1-based position in the sorted
@@ -99,6 +121,7 @@ func (g *Gateway) moveLeader(req *request) *apiError {
 	if err != nil && res.Err == nil { // the call failed, not the transfer
 		e := mapError(err, true)
 		if e.code == CodeUnknownOutcome {
+			g.countLeader(LeaderUnknown)
 			g.auditLeader(req, LeaderUnknown, fmt.Sprintf("the gateway stopped waiting for the registry (%v); the transfer may have started", err))
 		}
 		return e
@@ -112,18 +135,27 @@ func (g *Gateway) moveLeader(req *request) *apiError {
 			case errors.Is(res.Err, registry.ErrTransferFailed):
 				outcome = LeaderAborted
 			}
+			g.countLeader(outcome)
 			g.auditLeader(req, outcome, res.Err.Error())
+		} else {
+			g.countLeader(LeaderRefused)
 		}
 		return leaderError(req, res, res.Err)
 	}
 	ans := LeaderAnswer{Old: LeaderReplica{Replica: res.Old, Node: res.OldNode.String()},
 		New: LeaderReplica{Replica: res.New, Node: res.NewNode.String()}, Moved: res.Old != res.New}
 	if ans.Moved {
+		g.countLeader(LeaderMoved)
 		g.auditLeader(req, LeaderMoved, fmt.Sprintf("replica %d (%s) -> replica %d (%s)", res.Old, res.OldNode, res.New, res.NewNode))
+	} else {
+		g.countLeader(LeaderNoop)
 	}
 	writeJSON(req.w, http.StatusOK, ans)
 	return nil
 }
+
+// countLeader counts one transfer request's result (MetricLeaderTransfers).
+func (g *Gateway) countLeader(result string) { g.cfg.Metrics.Add(MetricLeaderTransfers, result, 1) }
 
 // auditLeader records a started transfer's outcome.
 func (g *Gateway) auditLeader(req *request, outcome, detail string) {

@@ -187,6 +187,14 @@
 //     was not measured; assume its latency may tell too. Keep secrets
 //     that could be guessed (short documents, low-entropy files) out of
 //     a shared node, or add a per-tenant secret to them before storing.
+//   - Registry leader on GET /status: its registry object (leader node
+//     id, term, this node's replica id and role; RegistryStatus) is
+//     shown to anyone. Not a secret worth a token: the replica ids are in
+//     every node's --replicas list, registry_is_leader on the public
+//     /metrics already says which replica leads, and a node id is a key
+//     hash, not an address. An operator (or a script choosing where to
+//     send POST /admin/registry/leader) needs it most when tokens are
+//     hardest to reach.
 //   - Write slots: no tenant runs more than a quarter of the write slots
 //     at once (core/admission doc.go, "Write slots per tenant").
 //
@@ -227,7 +235,12 @@
 // as the detail's first word: "moved: replica A (id) -> replica B (id)",
 // "aborted: ...", "other_winner: ..." or "unknown: ...", and so is a
 // timed out call ("unknown: ...": it may have started); refusals are
-// not.
+// not. registry_leader_transfers_total{result} counts every request the
+// registry was asked: moved, noop (the target already led), aborted,
+// other_winner, unknown (a timed out call included) and refused (any
+// refusal above); a request without an admin token or with a bad body
+// is not counted. registry_leader_changes_total, on each replica, counts
+// the leader changes it sees, whatever caused them.
 //
 // OAP/1 capability bytes: io/oapgate serves this same handler to OAP/1
 // clients over QUIC; a START frame's capability bytes become the request's

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -8,6 +9,8 @@ import (
 	"github.com/ron-network/ron/core/admission"
 	"github.com/ron-network/ron/core/auth"
 	"github.com/ron-network/ron/core/policy"
+	"github.com/ron-network/ron/core/registry"
+	"github.com/ron-network/ron/io/runtime"
 
 	dto "github.com/prometheus/client_model/go"
 )
@@ -78,7 +81,48 @@ type Status struct {
 	// persisted; it wins over the config file).
 	FlagSources   map[string]string `json:"flag_sources,omitempty"`
 	UptimeSeconds float64           `json:"uptime_seconds"`
+	// Registry is this node's view of the registry (its leader and term);
+	// absent when the node could not say within statusRegistryWait (not
+	// serving yet, or its loop is busy) or has no registry.
+	Registry *RegistryStatus `json:"registry,omitempty"`
 }
+
+// RegistryStatus is GET /status's view of the registry from this node
+// (core/registry View). GET /status answers anyone, and the leader's node
+// id is no secret worth an admin token: the replicas are every node's
+// --replicas list, any client can locate the leader anyway by scraping
+// each replica's registry_is_leader from /metrics or by timing writes,
+// and a node id is a key hash, not an address. Knowing which node leads
+// helps an operator far more than an attacker, who still needs that
+// node's address and gains nothing he could not learn from /metrics.
+type RegistryStatus struct {
+	// Replica: this node holds a registry replica; ReplicaID is its raft
+	// id (1-based position in the sorted --replicas list), 0 otherwise.
+	Replica   bool   `json:"replica"`
+	ReplicaID uint64 `json:"replica_id,omitempty"`
+	// Replicas is the number of registry replicas configured.
+	Replicas int `json:"replicas"`
+	// Leader is the leader's node id, null when none is known; on a
+	// non-replica it is the leader the latest replica reply named (it can
+	// be stale). LeaderReplica is its raft id (0: none).
+	Leader        *string `json:"leader"`
+	LeaderReplica uint64  `json:"leader_replica,omitempty"`
+	// Term is the replica's raft term (absent on a non-replica, and while
+	// a replica recovers).
+	Term uint64 `json:"term,omitempty"`
+	// IsLeader: this node is the registry leader.
+	IsLeader bool `json:"is_leader"`
+	// Role is a running replica's raft role: "leader", "follower",
+	// "candidate" or "pre-candidate" (absent otherwise).
+	Role string `json:"role,omitempty"`
+	// State is the replica's phase: "running", "recovering" or "failed";
+	// "client" on a non-replica.
+	State string `json:"state"`
+}
+
+// statusRegistryWait bounds how long GET /status waits for the node's
+// registry view (a call answered from memory in one loop step).
+const statusRegistryWait = 500 * time.Millisecond
 
 // WithStatus returns g with GET /status added in front of it. Readiness
 // and its reason come from g's own /readyz, so they never disagree with
@@ -104,6 +148,7 @@ func (g *Gateway) status(r *http.Request, cfg StatusConfig) Status {
 	if cfg.FlagSources != nil {
 		s.FlagSources = cfg.FlagSources()
 	}
+	s.Registry = g.registryStatus(r)
 	if g.cfg.Gatherer == nil {
 		return s
 	}
@@ -140,6 +185,33 @@ func (g *Gateway) status(r *http.Request, cfg StatusConfig) Status {
 		}
 	}
 	return s
+}
+
+// registryStatus asks the node's registry for its view (nil when it did
+// not answer within statusRegistryWait, or has no registry).
+func (g *Gateway) registryStatus(r *http.Request) *RegistryStatus {
+	ctx, cancel := context.WithTimeout(r.Context(), min(statusRegistryWait, g.cfg.CallTimeout))
+	defer cancel()
+	v, err := runtime.Call(ctx, g.cfg.Backend, registry.StatusQuery{})
+	if err != nil {
+		g.log.Debug("gateway: status: registry view", "err", err)
+		return nil
+	}
+	rs := &RegistryStatus{Replica: v.Replica != 0, ReplicaID: v.Replica, Replicas: v.Replicas,
+		LeaderReplica: v.Leader, Term: v.Term, IsLeader: v.IsLeader, Role: v.Role, State: "running"}
+	if v.Leader != 0 {
+		id := v.LeaderNode.String()
+		rs.Leader = &id
+	}
+	switch {
+	case v.Replica == 0:
+		rs.State = "client"
+	case v.Failed:
+		rs.State = "failed"
+	case v.Recovering:
+		rs.State = "recovering"
+	}
+	return rs
 }
 
 // storageCountsVisible reports whether r may see the storage counts

@@ -168,8 +168,10 @@ func NodeReady(n *node.Node) bool { return stack.Ready(n) }
 // ReasonRegistryNoLeader is the reason NodeUnready (so Runtime's
 // NotReadyReason, and /readyz's envelope) gives while the node's registry
 // replica has known no raft leader for registry.NoLeaderGrace election
-// timeouts: it is cut off from the registry quorum, or the quorum is
-// gone, and every name op there fails at the registry's OpTimeout.
+// timeouts, or, on a non-replica, while the replicas its ops reach have
+// said for that long that they know none (registry.Registry.NoLeader):
+// it is cut off from the registry quorum, or the quorum is gone, and
+// every name op there fails at the registry's OpTimeout.
 const ReasonRegistryNoLeader = "registry_no_leader"
 
 // ReasonRegistryUnreachable is NodeUnready's reason on a registry
@@ -179,7 +181,8 @@ const ReasonRegistryUnreachable = "registry_unreachable"
 
 // NodeUnready is Config.UnreadyCheck for NewNode's composition:
 // ReasonRegistryNoLeader while the registry replica knows no leader past
-// its grace (registry.Registry.NoLeader; never on a single replica),
+// its grace, or a non-replica's ops reach only replicas that know none
+// (registry.Registry.NoLeader; never on a single replica),
 // ReasonRegistryUnreachable while a non-replica hears no replica.
 func NodeUnready(n *node.Node) string {
 	r := stack.RegistryOf(n)

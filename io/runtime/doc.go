@@ -62,7 +62,8 @@
 //
 // Config.UnreadyCheck (NodeUnready for rond: ReasonRegistryNoLeader while
 // the registry replica has known no raft leader past
-// registry.NoLeaderGrace election timeouts; ReasonRegistryUnreachable
+// registry.NoLeaderGrace election timeouts, or while a non-replica's ops
+// reach only replicas that know none; ReasonRegistryUnreachable
 // while a non-replica hears no replica) makes a node that serves not
 // ready (Ready false, node_ready_state 0, NotReadyReason its reason)
 // without holding back its calls: reads and what else can succeed go on;
