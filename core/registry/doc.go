@@ -445,8 +445,9 @@
 // from a node outside it is dropped before its envelope is read and
 // counted as registry_rejects_total{reason="not_member"}: a forwarded op
 // of any kind (Claim carries no signature, so an outsider could otherwise
-// fill the registry past the gateway's tokens and quotas; Resolve and
-// StaleResolve would hand it names), a revocation pull (it would hand it
+// fill the registry past the gateway's tokens and quotas, as a member
+// still can: "Trust boundary" below; Resolve and StaleResolve would hand
+// it names), a revocation pull (it would hand it
 // the revocation list), a revocation list and a reply. A forward is
 // answered codeNotMember, which the forwarding node returns as
 // ErrNotMember at once instead of timing out; nothing else is answered.
@@ -463,6 +464,45 @@
 // reply frame, which only the registry can build. The simulator lists
 // every node of a small world (sim/runner), so no run is refused and
 // traces are unchanged; larger worlds leave it open.
+//
+// # Trust boundary
+//
+// Replicas are trusted crash-fault: a replica that lies could propose any
+// entry, so nothing a replica forwards is checked again (a leader takes a
+// follower's forward like its own proposal). Members that are not
+// replicas (gateways) are trusted to forward what their clients were
+// authorised to do, and only partly checked: a Set's signature, every
+// owner and node key (bad_key), a Describe's and a Revoke's signatures
+// are verified by the replica that serves the forward, so a lying member
+// cannot change or take over a name it does not own, forge a node
+// descriptor or revoke a token. A Claim carries no signature and no
+// token: the registry cannot tell who asked for it, and its tenant digest
+// and quota (from VersionQuota on) are the forwarder's word. So a lying
+// member can claim names under no tenant, a tenant it invents or another
+// tenant's digest, with any quota, until the registry holds NamesMax
+// names and every honest tenant meets ErrRegistryFull (names are never
+// released). registry_names shows it; such claims are not in any node's
+// audit log (the audit is the ingress gateway's) and not in
+// registry_ops_total (counted by the node whose client asked).
+//
+// A partial guard was built and not landed (2026-12-08): refusing a
+// non-replica's untenanted Claim at VersionQuota. It stops only the
+// trivial form (the member then names an invented tenant), and it would
+// have made exempt tokens claim only through a replica's gateway and
+// left older non-replicas retrying until their ops timed out.
+//
+// The fix (not built): from a new cluster version, a forwarded Claim
+// carries the client's capability token, and the replica that serves the
+// forward verifies it once, before proposing, never at apply, with
+// core/auth's verifier as the gateway does: signed by one of the admin
+// keys, unexpired by the replica's clock, granting name writes, its
+// tenant's digest equal to the entry's, not revoked in the registry's
+// own replicated revocation list; the quota is the replica's
+// configuration, not the forwarder's. Refusals get a code the gateway
+// maps to 403 and registry_rejects_total{reason="claim_token"}; the
+// simulator's tokenless workload is minted a token at that version. That
+// bounds a lying member to the tenants whose tokens it has seen and to
+// their quotas.
 //
 // # Tenant quota
 //
