@@ -41,6 +41,9 @@ type Storage struct {
 	members membership.Set
 	// refused: when each refused non-member was last logged (refused.go).
 	refused refusedlog.Log
+	// shareLog: when each sender refused for its staged share was last
+	// logged (refusedSenderShare).
+	shareLog refusedlog.Log
 
 	ready   bool // recovery finished
 	index   index
