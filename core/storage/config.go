@@ -85,6 +85,15 @@ const (
 	// still stage (doc.go, "Staged shares").
 	StagedSenderChunksMax = StagedChunksMax / 4
 	StagedSenderBytesMax  = 256 << 20
+	// FetchReadsPerSenderMax bounds one sender's FetchChunk reads in
+	// flight here: each holds up to ChunkBytesMax of memory from its read
+	// to its reply, so one member asking for a large chunk 400,000 times
+	// held gigabytes (bounded only by DiskJobsMax). It is an honest
+	// node's own bound on what it asks of one holder, all its gets at
+	// their window (InflightGetsMax * GetWindowMax); beyond it a
+	// FetchChunk is answered busy and counted as
+	// storage_rejects_total{reason="fetch_share"}.
+	FetchReadsPerSenderMax = InflightGetsMax * GetWindowMax
 	// LocalObjectsMax bounds the objects held by this node.
 	LocalObjectsMax = 1 << 16
 	// LostPinsMax bounds the pins without a manifest recovery lists

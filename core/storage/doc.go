@@ -244,6 +244,16 @@
 // to the same replica at ChunkBytesDefault; beyond that its pushes are
 // refused busy like any overload.
 //
+// Reads are bounded per sender the same way: a FetchChunk read holds up
+// to a chunk's bytes from its submission to its reply, so one member
+// asking for a large chunk 400,000 times held gigabytes (the disk queue,
+// DiskJobsMax, was the only bound). A sender has at most
+// FetchReadsPerSenderMax reads in flight here (Storage.fetchReads): an
+// honest node's gets reach it only with all its InflightGetsMax gets at
+// their GetWindowMax on this one holder. Beyond it a FetchChunk is answered busy, the
+// get tries another holder, and storage_rejects_total{reason=
+// "fetch_share"} counts it.
+//
 // # Placement and the write path
 //
 // An object is placed on the R (Config.Replicas, default 3) nodes closest

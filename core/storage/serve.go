@@ -412,7 +412,17 @@ func (s *Storage) serveFetchChunk(from proto.NodeID, corr uint64, c proto.Addr, 
 		s.respond(from, corr, c, statusCorrupt, nil)
 		return
 	}
+	if s.fetchReads[from] >= FetchReadsPerSenderMax {
+		// One sender's reads in flight hold their chunks' bytes until
+		// answered: it may not hold more than its share of them.
+		s.reject(ReasonFetchShare)
+		s.respond(from, corr, c, statusBusy, nil)
+		return
+	}
 	ok := s.submitJob([]env.DiskOp{s.chunkRead(c, off)}, func(res []env.DiskResult) {
+		if s.fetchReads[from]--; s.fetchReads[from] <= 0 {
+			delete(s.fetchReads, from)
+		}
 		known, located := s.index.chunkOffset(c) // as chunkIntact judges it
 		switch {
 		case res[0].Err != nil && !isCorruption(res[0].Err):
@@ -431,5 +441,7 @@ func (s *Storage) serveFetchChunk(from proto.NodeID, corr uint64, c proto.Addr, 
 	})
 	if !ok {
 		s.respond(from, corr, c, statusBusy, nil)
+		return
 	}
+	s.fetchReads[from]++
 }

@@ -126,3 +126,45 @@ func TestStagedShareBytes(t *testing.T) {
 		t.Fatalf("shares %v left after every chunk was unstaged", x.shares)
 	}
 }
+
+// The red team's read flood: one member asked for a large chunk 400,000
+// times, and every read held the chunk's bytes until answered (bounded
+// only by DiskJobsMax), driving the holder's memory from 114 MB to
+// 877 MB. One sender's reads in flight are now bounded
+// (FetchReadsPerSenderMax); beyond, it is answered busy as fetch_share,
+// while another sender's fetch is still read.
+func TestFetchReadsBoundedPerSender(t *testing.T) {
+	c := newCluster(t, 1, 67, withPeers(smallChunks, flooder, honest))
+	h := c.nodes[0]
+	b := randomData(68, ChunkBytesMin) // staged by a push: held, at offset 0
+	ch := proto.AddrOf(b)
+	c.handle(h, env.Message{From: honest, Frame: encodeFrame(1, &message{kind: kindStoreChunk, addr: ch, data: b})})
+	c.step()
+	if !h.st.index.hasChunk(ch) {
+		t.Fatal("chunk not staged")
+	}
+	got := map[proto.NodeID]map[status]int{flooder: {}, honest: {}}
+	c.c.Sent = func(src int, dst proto.NodeID, frame []byte) {
+		if _, r, err := decodeFrame(frame); err == nil && got[dst] != nil && r.kind == kindReply {
+			got[dst][r.status]++
+		}
+	}
+	n := FetchReadsPerSenderMax + 50
+	for i := range n { // all before any read completes
+		c.handle(h, env.Message{From: flooder, Frame: encodeFrame(uint64(i+1), &message{kind: kindFetchChunk, addr: ch})})
+	}
+	c.handle(h, env.Message{From: honest, Frame: encodeFrame(2, &message{kind: kindFetchChunk, addr: ch})})
+	c.step()
+	if got[flooder][statusOK] != FetchReadsPerSenderMax || got[flooder][statusBusy] != 50 {
+		t.Fatalf("flooder's fetches answered %v, want %d OK and 50 busy", got[flooder], FetchReadsPerSenderMax)
+	}
+	if got[honest][statusOK] != 1 {
+		t.Fatalf("another member's fetch answered %v, want OK", got[honest])
+	}
+	if n := c.metric(0, MetricRejects, ReasonFetchShare); n != 50 {
+		t.Fatalf("fetch_share rejects %v, want 50", n)
+	}
+	if len(h.st.fetchReads) != 0 {
+		t.Fatalf("reads in flight left counted: %v", h.st.fetchReads)
+	}
+}
