@@ -75,6 +75,25 @@ const (
 	// StagedChunksMax bounds chunks received for objects not yet
 	// committed, staged or being written (index.stagedSlots).
 	StagedChunksMax = 4096
+	// StagedSenderChunksMax and StagedSenderBytesMax bound one sender's
+	// share of the staged table (its staged chunks plus its StoreChunk
+	// writes in flight): a quarter of the chunks, and 256 MiB (four
+	// objects of ObjectBytesMax; a quarter of the table's chunks at
+	// ChunkBytesDefault). One member flooding
+	// pushes it never commits fills its own share and is refused
+	// (storage_rejects_total{reason="sender_share"}); the others' pushes
+	// still stage (doc.go, "Staged shares").
+	StagedSenderChunksMax = StagedChunksMax / 4
+	StagedSenderBytesMax  = 256 << 20
+	// FetchReadsPerSenderMax bounds one sender's FetchChunk reads in
+	// flight here: each holds up to ChunkBytesMax of memory from its read
+	// to its reply, so one member asking for a large chunk 400,000 times
+	// held gigabytes (bounded only by DiskJobsMax). It is an honest
+	// node's own bound on what it asks of one holder, all its gets at
+	// their window (InflightGetsMax * GetWindowMax); beyond it a
+	// FetchChunk is answered busy and counted as
+	// storage_rejects_total{reason="fetch_share"}.
+	FetchReadsPerSenderMax = InflightGetsMax * GetWindowMax
 	// LocalObjectsMax bounds the objects held by this node.
 	LocalObjectsMax = 1 << 16
 	// LostPinsMax bounds the pins without a manifest recovery lists

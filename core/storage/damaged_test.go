@@ -120,7 +120,7 @@ func TestStoreChunkFullStagedTableWritesNothing(t *testing.T) {
 	h := c.nodes[0]
 	st := h.st
 	for i := range StagedChunksMax - 1 {
-		st.index.staged[proto.Addr{0xfa, byte(i >> 8), byte(i)}] = stagedChunk{at: st.env.Now(), size: 1}
+		st.index.stage(proto.Addr{0xfa, byte(i >> 8), byte(i)}, stagedChunk{at: st.env.Now(), size: 1, from: proto.NodeID{byte(i % 8), 0xfa}})
 	}
 	a, b := randomData(431, 1000), randomData(432, 2000)
 	replies := map[uint64]status{}

@@ -211,6 +211,49 @@
 // storage_rejects_total{reason="full"}. rond sets it to a micronode's
 // memory_max, whose gateway bounds only its own clients' writes.
 //
+// Staged shares: the staged table (StagedChunksMax chunks pushed for
+// objects not committed yet, writes in flight included) is shared by
+// every member that pushes here, and a chunk stays in it until its commit
+// or StagedTTL. The red team filled it from one member with 16-byte
+// chunks it never committed: every other member's push was refused
+// "busy" for StagedTTL, so one member blocked all writes cluster-wide.
+// Each sender now holds at most a fixed share of it: StagedSenderChunksMax
+// (a quarter of the table) chunks and StagedSenderBytesMax (256 MiB)
+// bytes, counting its staged chunks and its StoreChunk writes in flight
+// (index.shares, kept per sender as chunks are staged, committed and
+// pruned, so the check is O(1) and no map is iterated). A push over its
+// sender's share is refused statusBusy before any byte is written and
+// counted as storage_rejects_total{reason="sender_share"}, and the
+// sender is logged (paced like a refused non-member: refusedlog), so the
+// operator sees which member floods. The share is checked before the
+// table's own bound, so the flooder is refused as such whether or not
+// the table is full, and up to three members filling their shares leave
+// a quarter of the table to the others: honest puts, repair and
+// hand-off pushes (each counted against its own sender). This node's
+// own uploads do not stage here (sessions and local writes hold their
+// chunks by other references), so a flood never refuses them.
+// A fixed share was chosen over a fair share (the table divided among
+// the senders holding some): it does not shrink as more senders push,
+// so an honest coordinator's room does not depend on who else pushes,
+// and a flooder cannot make a newcomer's share smaller than what the
+// flooder already holds. Four or more colluding members can still fill
+// the table (then refused as overload, each named by sender_share first);
+// a membership is a trust decision (Membership above). An honest
+// coordinator reaches its share only with more than 1024 chunks staged
+// on one replica at once: more than four ObjectBytesMax puts in flight
+// to the same replica at ChunkBytesDefault; beyond that its pushes are
+// refused busy like any overload.
+//
+// Reads are bounded per sender the same way: a FetchChunk read holds up
+// to a chunk's bytes from its submission to its reply, so one member
+// asking for a large chunk 400,000 times held gigabytes (the disk queue,
+// DiskJobsMax, was the only bound). A sender has at most
+// FetchReadsPerSenderMax reads in flight here (Storage.fetchReads): an
+// honest node's gets reach it only with all its InflightGetsMax gets at
+// their GetWindowMax on this one holder. Beyond it a FetchChunk is answered busy, the
+// get tries another holder, and storage_rejects_total{reason=
+// "fetch_share"} counts it.
+//
 // # Placement and the write path
 //
 // An object is placed on the R (Config.Replicas, default 3) nodes closest

@@ -101,12 +101,27 @@ type index struct {
 	// chunk is staged only when its write completes, and the orphan sweep
 	// must not delete it meanwhile (sweep.go). At most DiskJobsMax.
 	storing map[proto.Addr]int
-	bytes   uint64
+	// shares holds, per sender, the staged chunks it pushed and its
+	// StoreChunk writes in flight (senderShare): the staged table is
+	// shared, so each sender may hold only its share of it
+	// (stagedShareRoom, doc.go "Staged shares"). A sender without any
+	// is not listed, so it holds at most the table's senders.
+	shares map[proto.NodeID]senderShare
+	bytes  uint64
+}
+
+// senderShare is what one sender holds of the staged table: chunks and
+// bytes staged under its pushes, plus its writes in flight (each counted
+// with its length, whether or not the chunk is staged already).
+type senderShare struct {
+	chunks int
+	bytes  uint64
 }
 
 func newIndex() index {
 	return index{objects: map[proto.Addr]*object{}, chunkRefs: map[proto.Addr]chunkRef{}, offsets: map[proto.Addr][]offsetRefs{},
-		staged: map[proto.Addr]stagedChunk{}, sessionRefs: map[proto.Addr]sessionRef{}, storing: map[proto.Addr]int{}}
+		staged: map[proto.Addr]stagedChunk{}, sessionRefs: map[proto.Addr]sessionRef{}, storing: map[proto.Addr]int{},
+		shares: map[proto.NodeID]senderShare{}}
 }
 
 // stagedChunk is a chunk pushed for an object not committed yet.
@@ -116,6 +131,7 @@ type stagedChunk struct {
 	// size is the length of the bytes verified at off (the key binds it
 	// too; a manifest's size for the chunk does not: movesChunks).
 	size uint32
+	from proto.NodeID // the sender whose push staged it (index.shares)
 }
 
 // chunkRef is what the index knows of a chunk its held manifests list:
@@ -256,12 +272,64 @@ func (x *index) heldBytesBound() uint64 {
 	return n
 }
 
-// stored ends one StoreChunk write of c (counted in storing).
-func (x *index) stored(c proto.Addr) {
+// stored ends one StoreChunk write of c (counted in storing) by from,
+// of size bytes (counted in from's share since storingFor).
+func (x *index) stored(c proto.Addr, from proto.NodeID, size uint32) {
 	x.storing[c]--
 	if x.storing[c] <= 0 {
 		delete(x.storing, c)
 	}
+	x.addShare(from, -1, -int64(size))
+}
+
+// storingFor counts one StoreChunk write of c by from, of size bytes, in
+// storing and in from's share, until stored.
+func (x *index) storingFor(c proto.Addr, from proto.NodeID, size uint32) {
+	x.storing[c]++
+	x.addShare(from, 1, int64(size))
+}
+
+// stage records st (pushed by st.from) as c's staged chunk, in place of
+// any earlier one, and moves the chunk's share to st.from.
+func (x *index) stage(c proto.Addr, st stagedChunk) {
+	x.unstage(c)
+	x.staged[c] = st
+	x.addShare(st.from, 1, int64(st.size))
+}
+
+// unstage forgets c's staged chunk, if any, and its sender's share of it.
+func (x *index) unstage(c proto.Addr) {
+	if old, ok := x.staged[c]; ok {
+		delete(x.staged, c)
+		x.addShare(old.from, -1, -int64(old.size))
+	}
+}
+
+func (x *index) addShare(from proto.NodeID, chunks int, bytes int64) {
+	sh := x.shares[from]
+	sh.chunks += chunks
+	sh.bytes = uint64(int64(sh.bytes) + bytes)
+	if sh.chunks < 0 || int64(sh.bytes) < 0 {
+		panic("storage: a sender's staged share below zero")
+	}
+	if sh.chunks == 0 {
+		delete(x.shares, from)
+		return
+	}
+	x.shares[from] = sh
+}
+
+// stagedShareRoom reports whether from may stage one more chunk of size
+// bytes (at c: a chunk it staged already there is replaced, not added)
+// within its share: StagedSenderChunksMax chunks and StagedSenderBytesMax bytes,
+// counting what it has staged and its writes in flight.
+func (x *index) stagedShareRoom(from proto.NodeID, c proto.Addr, size uint32) bool {
+	sh := x.shares[from]
+	if old, ok := x.staged[c]; ok && old.from == from {
+		sh.chunks--
+		sh.bytes -= uint64(old.size)
+	}
+	return sh.chunks < StagedSenderChunksMax && sh.bytes+uint64(size) <= StagedSenderBytesMax
 }
 
 func compareAddr(a, b proto.Addr) int { return bytes.Compare(a[:], b[:]) }
@@ -290,7 +358,7 @@ func (x *index) commit(addr proto.Addr) {
 	x.sorted = slices.Insert(x.sorted, i, addr)
 	x.bytes += o.manifest.Size
 	for _, c := range o.manifest.Chunks {
-		delete(x.staged, c.Addr)
+		x.unstage(c.Addr)
 	}
 }
 
@@ -357,6 +425,15 @@ func (x *index) check(deep bool) {
 	if len(x.objects) > LocalObjectsMax || x.stagedSlots() > StagedChunksMax ||
 		len(x.sessionRefs) > (SessionsMax+InflightPutsMax+TrailingPutsMax)*(SessionChunksMax+1) || len(x.storing) > DiskJobsMax {
 		panic("storage: index over its bounds")
+	}
+	if len(x.shares) > len(x.staged)+DiskJobsMax {
+		panic("storage: more senders with a staged share than staged chunks and writes")
+	}
+	// map order ok: each share checked alone
+	for _, sh := range x.shares {
+		if sh.chunks > StagedSenderChunksMax {
+			panic("storage: a sender's staged share over StagedSenderChunksMax")
+		}
 	}
 	if len(x.sorted) > len(x.objects) {
 		panic("storage: more sorted addresses than objects")

@@ -42,6 +42,13 @@ const (
 	// ReasonFull: a peer's StoreChunk that would take the bytes held
 	// past Config.HeldBytesMax (answered statusBusy).
 	ReasonFull = "full"
+	// ReasonSenderShare: a peer's StoreChunk over its sender's share of
+	// the staged table (StagedSenderChunksMax, StagedSenderBytesMax), answered
+	// statusBusy: that sender is pushing faster than it commits.
+	ReasonSenderShare = "sender_share"
+	// ReasonFetchShare: a peer's FetchChunk over its sender's reads in
+	// flight (FetchReadsPerSenderMax), answered statusBusy.
+	ReasonFetchShare = "fetch_share"
 	// ReasonNewerFormat: a stored manifest written by a newer build,
 	// kept on disk for it and not indexed; or a write refused because it
 	// names a pin recovery kept with such a manifest (keptPins).

@@ -125,7 +125,7 @@ func (s *Storage) pruneStaged() {
 		if now.Sub(s.index.staged[c].at) < s.cfg.StagedTTL || len(batch) == env.DiskBatchWritesMax {
 			continue
 		}
-		delete(s.index.staged, c)
+		s.index.unstage(c)
 		if s.index.chunkRefs[c].refs == 0 && s.index.sessionRefs[c].refs == 0 {
 			batch = append(batch, env.DiskWrite{Key: diskKey(prefixChunk, c), Delete: true})
 		}

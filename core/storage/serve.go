@@ -83,12 +83,13 @@ func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 		return
 	}
 	if s.index.hasChunk(m.addr) {
-		if known, ok := s.index.chunkOffset(m.addr); (!ok || known != m.offset) && s.index.stagedRoom() {
+		if known, ok := s.index.chunkOffset(m.addr); (!ok || known != m.offset) && s.index.stagedRoom() &&
+			s.index.stagedShareRoom(from, m.addr, uint32(len(m.data))) {
 			// Held at conflicting offsets, or at a lie's (an earlier
 			// build's commit): the push just verified the chunk's own,
 			// which locates it (chunkOffset puts verified offsets first)
 			// and judges the commit that follows.
-			s.index.staged[m.addr] = stagedChunk{at: s.env.Now(), off: m.offset, size: uint32(len(m.data))}
+			s.index.stage(m.addr, stagedChunk{at: s.env.Now(), off: m.offset, size: uint32(len(m.data)), from: from})
 		}
 		s.respond(from, corr, m.addr, statusOK, nil)
 		return
@@ -100,6 +101,15 @@ func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 	// restart. A full table refuses the push before any byte is written.
 	if !s.index.stagedRoom() {
 		s.pruneStaged()
+	}
+	if !s.index.stagedShareRoom(from, m.addr, uint32(len(m.data))) {
+		// Before the table's own bound: a sender over its share is
+		// refused as such, whether or not the table is full, and the
+		// others' pushes keep the rest of the table (doc.go, "Staged
+		// shares").
+		s.refusedSenderShare(from)
+		s.respond(from, corr, m.addr, statusBusy, nil)
+		return
 	}
 	if !s.index.stagedRoom() {
 		s.reject(ReasonOverload)
@@ -116,12 +126,12 @@ func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 	addr, off, size := m.addr, m.offset, uint32(len(m.data)) // chunkMatches: at most ChunkBytesMax
 	op := env.DiskOp{Kind: env.DiskPut, Key: diskKey(prefixChunk, addr), Value: m.data}
 	ok := s.submitJob([]env.DiskOp{op}, func(res []env.DiskResult) {
-		s.index.stored(addr)
+		s.index.stored(addr, from, size)
 		if res[0].Err != nil {
 			s.respond(from, corr, addr, statusFailed, nil)
 			return
 		}
-		s.index.staged[addr] = stagedChunk{at: s.env.Now(), off: off, size: size} // its slot was reserved
+		s.index.stage(addr, stagedChunk{at: s.env.Now(), off: off, size: size, from: from}) // its slot was reserved
 		s.stats.ChunksWritten++
 		s.respond(from, corr, addr, statusOK, nil)
 	})
@@ -129,7 +139,7 @@ func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 		s.respond(from, corr, addr, statusBusy, nil)
 		return
 	}
-	s.index.storing[addr]++ // until it is staged: the orphan sweep spares it
+	s.index.storingFor(addr, from, size) // until it is staged: the orphan sweep spares it
 }
 
 // serveCommit makes an object durable on this node once every chunk it
@@ -402,7 +412,17 @@ func (s *Storage) serveFetchChunk(from proto.NodeID, corr uint64, c proto.Addr, 
 		s.respond(from, corr, c, statusCorrupt, nil)
 		return
 	}
+	if s.fetchReads[from] >= FetchReadsPerSenderMax {
+		// One sender's reads in flight hold their chunks' bytes until
+		// answered: it may not hold more than its share of them.
+		s.reject(ReasonFetchShare)
+		s.respond(from, corr, c, statusBusy, nil)
+		return
+	}
 	ok := s.submitJob([]env.DiskOp{s.chunkRead(c, off)}, func(res []env.DiskResult) {
+		if s.fetchReads[from]--; s.fetchReads[from] <= 0 {
+			delete(s.fetchReads, from)
+		}
 		known, located := s.index.chunkOffset(c) // as chunkIntact judges it
 		switch {
 		case res[0].Err != nil && !isCorruption(res[0].Err):
@@ -421,5 +441,7 @@ func (s *Storage) serveFetchChunk(from proto.NodeID, corr uint64, c proto.Addr, 
 	})
 	if !ok {
 		s.respond(from, corr, c, statusBusy, nil)
+		return
 	}
+	s.fetchReads[from]++
 }

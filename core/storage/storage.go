@@ -41,6 +41,13 @@ type Storage struct {
 	members membership.Set
 	// refused: when each refused non-member was last logged (refused.go).
 	refused refusedlog.Log
+	// shareLog: when each sender refused for its staged share was last
+	// logged (refusedSenderShare).
+	shareLog refusedlog.Log
+	// fetchReads counts, per sender, its FetchChunk reads in flight
+	// (serveFetchChunk; at most FetchReadsPerSenderMax each). A sender
+	// without any is not listed.
+	fetchReads map[proto.NodeID]int
 
 	ready   bool // recovery finished
 	index   index
@@ -150,6 +157,7 @@ func (s *Storage) reset() {
 	s.index = newIndex()
 	s.rpcs = map[uint64]*rpc{}
 	s.jobs = map[uint64]*diskJob{}
+	s.fetchReads = map[proto.NodeID]int{} // their jobs are dropped with s.jobs
 	s.puts = map[uint64]*putOp{}
 	s.trailing, s.trailingBytes, s.trailingCalls = nil, 0, 0
 	s.gets = map[uint64]*getOp{}
