@@ -98,7 +98,7 @@ func TestConnIdleTimeoutNegativeRefused(t *testing.T) {
 // TestConnIdleTimeoutBelowHelloOrStartRefused: a ConnIdleTimeout below
 // HelloTimeout or StartTimeout (set or default) would close connections
 // mid-HELLO or mid-START as idle: a configuration error naming both
-// fields. Equal is allowed.
+// fields. Equal is allowed, and the default rises to them.
 func TestConnIdleTimeoutBelowHelloOrStartRefused(t *testing.T) {
 	base := oapgate.Config{Key: ed25519.NewKeyFromSeed(make([]byte, 32)), ListenAddr: "127.0.0.1:0", Handler: http.NotFoundHandler()}
 	for _, c := range []struct {
@@ -126,6 +126,12 @@ func TestConnIdleTimeoutBelowHelloOrStartRefused(t *testing.T) {
 	srv, err := oapgate.Listen(cfg)
 	if err != nil {
 		t.Fatalf("ConnIdleTimeout equal to StartTimeout: %v", err)
+	}
+	_ = srv.Close()
+	cfg = base
+	cfg.HelloTimeout = 2 * oapgate.ConnIdleTimeoutDefault
+	if srv, err = oapgate.Listen(cfg); err != nil {
+		t.Fatalf("default ConnIdleTimeout with HelloTimeout %v: %v", cfg.HelloTimeout, err)
 	}
 	_ = srv.Close()
 }
