@@ -539,8 +539,9 @@ func (c *client) send(method, path string, body io.Reader, size int64, auth bool
 }
 
 // busyBackoff are the waits before each retry of a request the node
-// refused as busy (oapgate.ErrBusy: too many START frames pending; it
-// served none of it, so a retry is safe, a PUT too). Pending STARTs
+// refused as busy (oapgate.ErrBusy: too many START frames pending, or
+// its connection was being closed; it served none of it, so a retry is
+// safe, a PUT too). Pending STARTs
 // clear within the node's StartTimeout (5 s). A variable for tests.
 var busyBackoff = []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second}
 

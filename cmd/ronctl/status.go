@@ -71,10 +71,10 @@ func printStatus(c *client, s gateway.Status) {
 		rows = append(rows, [2]string{"registry", registryText(s.Registry)})
 	}
 	if s.ClusterVersion != nil {
-		rows = append(rows, [2]string{"registry", fmt.Sprintf("cluster version %d (log entry format)", *s.ClusterVersion)})
+		rows = append(rows, [2]string{"raft log", fmt.Sprintf("cluster version %d (log entry format)", *s.ClusterVersion)})
 	}
 	if s.RegistryUnconfirmed {
-		rows = append(rows, [2]string{"registry", "unconfirmed: started with no raft state; does not acknowledge until every other replica answered, nor vote until it also caught up (or every replica is new)"})
+		rows = append(rows, [2]string{"replica", "unconfirmed: started with no raft state; does not acknowledge until every other replica answered, nor vote until it also caught up (or every replica is new)"})
 	}
 	if len(s.Flags) > 0 {
 		var flags []string

@@ -27,7 +27,7 @@ func TestStatusNamesEachFlagsSource(t *testing.T) {
 	s.ClusterVersion = &version
 	out.Reset()
 	printStatus(&client{stdout: &out}, s)
-	if !strings.Contains(out.String(), "registry  cluster version 2 (log entry format)") {
+	if !strings.Contains(out.String(), "raft log  cluster version 2 (log entry format)") {
 		t.Fatalf("status with a cluster version:\n%s", out.String())
 	}
 	out.Reset()
@@ -90,6 +90,31 @@ func TestStatusShowsRegistryLeader(t *testing.T) {
 		out.Reset()
 		if err := json.NewEncoder(&out).Encode(s); err != nil || !strings.Contains(out.String(), `"registry":{"replica":`) {
 			t.Errorf("--json of %s: %v %s", c.answer, err, out.String())
+		}
+	}
+}
+
+// TestStatusRegistryRowsDistinct: the registry's leader, the cluster
+// version and the unconfirmed state are rows with labels of their own.
+func TestStatusRegistryRowsDistinct(t *testing.T) {
+	var s gateway.Status
+	answer := `{"ready":true,"cluster_version":2,"registry_unconfirmed":true,"registry":{"replica":true,"replica_id":1,"replicas":3,"leader":null,"term":4,"role":"follower","state":"running"}}`
+	if err := json.Unmarshal([]byte(answer), &s); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	printStatus(&client{stdout: &out}, s)
+	labels := map[string]bool{}
+	for line := range strings.Lines(out.String()) {
+		label, _, _ := strings.Cut(line, "  ")
+		if labels[label] {
+			t.Fatalf("status prints two rows labelled %q:\n%s", label, out.String())
+		}
+		labels[label] = true
+	}
+	for _, want := range []string{"registry  leader none known", "raft log  cluster version 2", "replica   unconfirmed:"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status:\n%s\nwant a line starting %q", out.String(), want)
 		}
 	}
 }

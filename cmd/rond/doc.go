@@ -313,7 +313,7 @@
 //     setting on or off (its first claims after each start, before a
 //     replica answered one, go without: at most its own edge count of
 //     names per tenant). registry_cluster_version and ronctl status
-//     (registry  cluster version N) show the raise;
+//     (raft log  cluster version N) show the raise;
 //     registry_claims_untenanted_total on a replica counts the names
 //     created at 3 without a tenant (exempt tokens, and claims that went
 //     past the quota, e.g. through a gateway of an older build).

@@ -850,13 +850,19 @@ func (r *Registry) noLeaderHeard(grace time.Duration) bool {
 }
 
 // heardLeader records, on a non-replica, whether a replica's reply named
-// a leader (leader > 0) or said it knew none (noLeaderHeard).
+// a leader (leader > 0) or said it knew none (noLeaderHeard). A
+// leaderless reply after the evidence expired (no reply for longer than
+// NoLeaderReplyTTLOps OpTimeouts) starts a new window: the old one says
+// nothing about now, and a healthy node that hears one leaderless reply
+// during an election must not be called unready at once because of an
+// episode minutes ago.
 func (r *Registry) heardLeader(leader uint64) {
 	now := r.env.Now()
+	ttl := time.Duration(NoLeaderReplyTTLOps) * r.cfg.OpTimeout
 	switch {
 	case leader != 0:
 		r.unled = false
-	case !r.unled:
+	case !r.unled || now.Sub(r.unledLast) > ttl:
 		r.unled, r.unledFirst, r.unledLast = true, now, now
 	default:
 		r.unledLast = now

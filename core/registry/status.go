@@ -16,8 +16,10 @@ type StatusQuery struct{}
 // View is this node's view of the registry. On a replica, Leader and
 // Term are raft's (a replica that is still recovering, or failed, knows
 // neither); on a non-replica, Leader is the leader the latest replica
-// reply named (it may be stale: a non-replica learns of a new leader
-// only through the replies to its own ops) and Term is zero.
+// reply that named one named (it may be stale: a non-replica learns of a
+// new leader only through the replies to its own ops), none while its
+// no-leader evidence holds (NoLeader, as /readyz says), and Term is
+// zero.
 type View struct {
 	// Replicas is the number of registry replicas configured.
 	Replicas int
@@ -51,7 +53,7 @@ func (StatusQuery) Answer(View) {}
 func (r *Registry) View() View {
 	v := View{Replicas: len(r.cfg.Replicas), Failed: r.Failed(), Recovering: r.Recovering()}
 	if r.replica < 0 {
-		if id, ok := r.Leader(); ok {
+		if id, ok := r.Leader(); ok && !r.NoLeader() {
 			v.Leader, v.LeaderNode = uint64(indexOf(r.cfg.Replicas, id)+1), id
 		}
 		return v

@@ -70,7 +70,8 @@ const (
 )
 
 var _ = env.Declare(env.MetricDef{Name: MetricLeaderTransfers, Kind: env.Counter, Label: "result",
-	Help: "Registry leadership transfers asked for through POST /admin/registry/leader on this node, by result (moved, noop, aborted, other_winner, unknown, refused)."})
+	LabelValues: []string{LeaderMoved, LeaderNoop, LeaderAborted, LeaderOtherWinner, LeaderUnknown, LeaderRefused},
+	Help:        "Registry leadership transfers asked for through POST /admin/registry/leader on this node, by result (moved, noop, aborted, other_winner, unknown, refused)."})
 
 // LeaderBody is POST /admin/registry/leader's body: To is the target
 // replica, its raft id (a number: its 1-based position in the sorted

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/registry"
 	"github.com/ron-network/ron/io/gateway"
+	"github.com/ron-network/ron/io/runtime"
 )
 
 // transferResults are registry_leader_transfers_total's result labels.
@@ -67,5 +69,31 @@ func TestAdminRegistryLeaderTransfersCounted(t *testing.T) {
 	slow.do("POST", leaderPath, []byte(`{"to": 2}`), slow.bearer())
 	if after := metricValue(t, f, name, "unknown"); after != before["unknown"]+1 {
 		t.Fatalf("a call the gateway stopped waiting for: unknown %v -> %v, want one more", before["unknown"], after)
+	}
+}
+
+// Every result of registry_leader_transfers_total is a series from the
+// start, at 0, so a rate or an alert on one works before its first
+// transfer (as oapgate_streams_refused_total's reasons).
+func TestAdminRegistryLeaderTransfersDeclared(t *testing.T) {
+	families, err := runtime.NewPromMetrics(slog.New(slog.DiscardHandler)).Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, fam := range families {
+		if fam.GetName() != gateway.MetricLeaderTransfers {
+			continue
+		}
+		for _, m := range fam.GetMetric() {
+			if len(m.GetLabel()) == 1 && m.GetCounter().GetValue() == 0 {
+				seen[m.GetLabel()[0].GetValue()] = true
+			}
+		}
+	}
+	for _, r := range transferResults {
+		if !seen[r] {
+			t.Errorf("%s{result=%q} is not a series at 0 before any transfer (have %v)", gateway.MetricLeaderTransfers, r, seen)
+		}
 	}
 }

@@ -203,6 +203,8 @@ type Gateway struct {
 	// (notReadyReason).
 	diskFullLogged   atomic.Pointer[string]
 	diskFullLoggedAt atomic.Int64
+	// regView caches GET /status's registry view (status.go).
+	regView registryViewCache
 }
 
 // route is one route of the mux: its name, admission class, handler and

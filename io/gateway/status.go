@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/ron-network/ron/core/admission"
@@ -81,9 +82,10 @@ type Status struct {
 	// persisted; it wins over the config file).
 	FlagSources   map[string]string `json:"flag_sources,omitempty"`
 	UptimeSeconds float64           `json:"uptime_seconds"`
-	// Registry is this node's view of the registry (its leader and term);
-	// absent when the node could not say within statusRegistryWait (not
-	// serving yet, or its loop is busy) or has no registry.
+	// Registry is this node's view of the registry (its leader and term),
+	// up to statusRegistryTTL old; absent when the node could not say
+	// within statusRegistryWait (not serving yet, or its loop is busy) or
+	// has no registry.
 	Registry *RegistryStatus `json:"registry,omitempty"`
 }
 
@@ -103,8 +105,10 @@ type RegistryStatus struct {
 	// Replicas is the number of registry replicas configured.
 	Replicas int `json:"replicas"`
 	// Leader is the leader's node id, null when none is known; on a
-	// non-replica it is the leader the latest replica reply named (it can
-	// be stale). LeaderReplica is its raft id (0: none).
+	// non-replica it is the leader the latest replica reply that named
+	// one named (it can be stale), and null while the replicas' replies
+	// say they know none (as /readyz's registry_no_leader).
+	// LeaderReplica is its raft id (0: none).
 	Leader        *string `json:"leader"`
 	LeaderReplica uint64  `json:"leader_replica,omitempty"`
 	// Term is the replica's raft term (absent on a non-replica, and while
@@ -124,7 +128,26 @@ type RegistryStatus struct {
 // registry view (a call answered from memory in one loop step).
 const statusRegistryWait = 500 * time.Millisecond
 
-// WithStatus returns g with GET /status added in front of it. Readiness
+// statusRegistryTTL is how long GET /status reuses a registry view (or
+// the lack of one) before it asks the node again.
+const statusRegistryTTL = 250 * time.Millisecond
+
+// registryViewCache holds the latest registry view GET /status got, and
+// the call in flight for the next one. GET /status answers anyone,
+// without admission control, and each call into the node takes one of
+// its CallsInflightMax slots and an inbox entry: a flood of /status
+// would otherwise make real calls fail overloaded. So at most one call
+// is in flight, every /status request waiting meanwhile shares its
+// answer, and an answer serves for statusRegistryTTL.
+type registryViewCache struct {
+	mu   sync.Mutex
+	view *RegistryStatus // the latest answer (nil: none, or the call failed)
+	at   time.Time       // when it came (zero: never)
+	// done is closed when the call in flight ends (nil: none in flight).
+	done chan struct{}
+}
+
+// WithStatus returns// WithStatus returns g with GET /status added in front of it. Readiness
 // and its reason come from g's own /readyz, so they never disagree with
 // it; the counts come from the metrics.
 func (g *Gateway) WithStatus(cfg StatusConfig) http.Handler {
@@ -187,16 +210,62 @@ func (g *Gateway) status(r *http.Request, cfg StatusConfig) Status {
 	return s
 }
 
-// registryStatus asks the node's registry for its view (nil when it did
-// not answer within statusRegistryWait, or has no registry).
+// registryStatus returns the node's registry view (nil when it did not
+// answer within statusRegistryWait, or has no registry): a cached one
+// younger than statusRegistryTTL, else the answer of the call in flight,
+// started here if there is none (registryViewCache).
 func (g *Gateway) registryStatus(r *http.Request) *RegistryStatus {
-	ctx, cancel := context.WithTimeout(r.Context(), min(statusRegistryWait, g.cfg.CallTimeout))
+	c := &g.regView
+	c.mu.Lock()
+	if !c.at.IsZero() && g.cfg.Clock().Sub(c.at) < statusRegistryTTL {
+		v := c.view
+		c.mu.Unlock()
+		return v
+	}
+	if c.done == nil {
+		c.done = make(chan struct{})
+		go g.fetchRegistryStatus(c.done)
+	}
+	done := c.done
+	c.mu.Unlock()
+	wait := time.NewTimer(min(statusRegistryWait, g.cfg.CallTimeout))
+	defer wait.Stop()
+	select {
+	case <-done:
+	case <-wait.C:
+		return nil // a slow node: answer without the view, the call goes on
+	case <-r.Context().Done():
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.view
+}
+
+// fetchRegistryStatus is the one call in flight for the registry view:
+// it asks the node, stores the answer (nil on an error) and closes done.
+// Its deadline is its own, not a request's, since every /status request
+// waiting shares it.
+func (g *Gateway) fetchRegistryStatus(done chan struct{}) {
+	ctx, cancel := context.WithTimeout(context.Background(), min(statusRegistryWait, g.cfg.CallTimeout))
 	defer cancel()
+	var rs *RegistryStatus
 	v, err := runtime.Call(ctx, g.cfg.Backend, registry.StatusQuery{})
 	if err != nil {
 		g.log.Debug("gateway: status: registry view", "err", err)
-		return nil
+	} else {
+		rs = registryStatusOf(v)
 	}
+	c := &g.regView
+	c.mu.Lock()
+	c.view, c.at, c.done = rs, g.cfg.Clock(), nil
+	c.mu.Unlock()
+	close(done)
+}
+
+// registryStatusOf is GET /status's form of the view v. It is shared by
+// every request the cache answers: nothing may change it after.
+func registryStatusOf(v registry.View) *RegistryStatus {
 	rs := &RegistryStatus{Replica: v.Replica != 0, ReplicaID: v.Replica, Replicas: v.Replicas,
 		LeaderReplica: v.Leader, Term: v.Term, IsLeader: v.IsLeader, Role: v.Role, State: "running"}
 	if v.Leader != 0 {

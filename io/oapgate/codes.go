@@ -1,6 +1,7 @@
 package oapgate
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 
@@ -112,8 +113,10 @@ func (e *RemoteError) Error() string {
 		what = "closed the connection"
 	}
 	switch {
+	case e.Busy() && e.Connection:
+		return fmt.Sprintf("oapgate: the node closed the idle connection (code %d: %s) before serving the request; retry on a new connection", e.Code, cmp.Or(e.Detail, "no request stream for its idle timeout"))
 	case e.Busy():
-		return "oapgate: the node refused the request stream: too many START frames pending (per connection, source or node); retry later"
+		return "oapgate: the node refused the request stream unserved: too many START frames pending (per connection, source or node), or its connection is being closed (evicted or idle); retry later"
 	case e.Detail != "":
 		return fmt.Sprintf("oapgate: the node %s: %s", what, e.Detail)
 	case e.Reason != "":
@@ -122,22 +125,31 @@ func (e *RemoteError) Error() string {
 	return fmt.Sprintf("oapgate: the node %s (code %d)", what, e.Code)
 }
 
-// ErrBusy is what errors.Is finds in a RemoteError whose stream the node
-// reset with StreamCodeBusy: it refused the request before serving any
-// of it (its START frame was not read whole, or its connection was
-// being evicted; the handler never ran), so
-// sending the same request again, a little later, is safe, a PUT too.
-var ErrBusy = errors.New("oapgate: the node is busy (too many START frames pending); retry later")
+// ErrBusy is what errors.Is finds in a RemoteError for a request the
+// node refused before serving any of it, so that sending the same
+// request again, a little later, is safe, a PUT too: its stream was
+// reset with StreamCodeBusy (its START frame was not read whole, or its
+// connection was being evicted or closed as idle; the handler never
+// ran), or its connection was closed as idle (code 6), which the node
+// does only to a connection with no request stream: the request raced
+// the close and was never served. The client dials a new connection for
+// the next request. Not a connection evicted at ConnsMax (code 5): the
+// node evicts one with no request in flight, but a response it wrote
+// whole may still be on its way, unacknowledged.
+var ErrBusy = errors.New("oapgate: the node refused the request unserved (busy, or closing the connection); retry later")
 
 // Is reports whether e is ErrBusy.
 func (e *RemoteError) Is(target error) bool {
 	return target == ErrBusy && e.Busy()
 }
 
-// Busy reports whether the node refused the request with StreamCodeBusy,
-// before serving any of it: the request may be retried.
+// Busy reports whether the node refused the request before serving any
+// of it (ErrBusy): the request may be retried.
 func (e *RemoteError) Busy() bool {
-	return !e.Connection && e.Code == uint64(StreamCodeBusy)
+	if e.Connection {
+		return e.Code == uint64(codeIdle)
+	}
+	return e.Code == uint64(StreamCodeBusy)
 }
 
 // Unwrap exposes the reject, when there is one, as an *oap.Error.

@@ -226,7 +226,9 @@
 // so does a request in flight, however long. As with an eviction (below),
 // the connection is forgotten before the close, so a request whose START
 // completes after that choice is refused unserved (StreamCodeBusy) rather
-// than cut. Below ConnsMax nothing else closed such connections: they
+// than cut. A request that raced the close fails either so or with the
+// close (code 6) itself, and errors.Is finds ErrBusy in both: it was
+// never served, so it may be sent again (on a new connection). Below ConnsMax nothing else closed such connections: they
 // held their memory and goroutines for as long as their clients pinged.
 // Within ConnIdleTimeout, connections that said HELLO and then sent
 // nothing else can still fill the table (before it, for ever): 16 sources at their

@@ -164,7 +164,12 @@ func TestWrongALPNIsCounted(t *testing.T) {
 		_ = conn.CloseWithError(0, "")
 		t.Fatal("a client offering h3 completed its handshake")
 	}
-	waitFor(t, "wrong_alpn counted", func() bool { return metrics.get(quicnet.MetricHandshakeFails, quicnet.FailWrongALPN) == 1 })
+	// Both counters are polled: another goroutine adds them, one after
+	// the other.
+	waitFor(t, "wrong_alpn counted, under endpoint oap", func() bool {
+		return metrics.get(quicnet.MetricHandshakeFails, quicnet.FailWrongALPN) == 1 &&
+			metrics.get(quicnet.MetricHandshakeFailsByEndpoint, quicnet.EndpointOAP) == 1
+	})
 	if got := metrics.get(quicnet.MetricHandshakeFailsByEndpoint, quicnet.EndpointOAP); got != 1 {
 		t.Fatalf("transport_handshake_fail_endpoint_total{endpoint=oap} %v, want 1", got)
 	}

@@ -95,6 +95,47 @@ func TestConnIdleTimeoutNegativeRefused(t *testing.T) {
 	}
 }
 
+// TestConnIdleTimeoutBelowHelloOrStartRefused: a ConnIdleTimeout below
+// HelloTimeout or StartTimeout (set or default) would close connections
+// mid-HELLO or mid-START as idle: a configuration error naming both
+// fields. Equal is allowed, and the default rises to them.
+func TestConnIdleTimeoutBelowHelloOrStartRefused(t *testing.T) {
+	base := oapgate.Config{Key: ed25519.NewKeyFromSeed(make([]byte, 32)), ListenAddr: "127.0.0.1:0", Handler: http.NotFoundHandler()}
+	for _, c := range []struct {
+		name  string
+		set   func(*oapgate.Config)
+		other string
+	}{
+		{"below the default HelloTimeout", func(c *oapgate.Config) { c.ConnIdleTimeout = oapgate.HelloTimeoutDefault - time.Millisecond }, "HelloTimeout"},
+		{"below HelloTimeout", func(c *oapgate.Config) {
+			c.HelloTimeout, c.StartTimeout, c.ConnIdleTimeout = 8*time.Second, time.Second, 7*time.Second
+		}, "HelloTimeout"},
+		{"below StartTimeout", func(c *oapgate.Config) {
+			c.HelloTimeout, c.StartTimeout, c.ConnIdleTimeout = time.Second, 8*time.Second, 7*time.Second
+		}, "StartTimeout"},
+	} {
+		cfg := base
+		c.set(&cfg)
+		_, err := oapgate.Listen(cfg)
+		if !errors.Is(err, oapgate.ErrConfig) || !strings.Contains(err.Error(), "ConnIdleTimeout") || !strings.Contains(err.Error(), c.other) {
+			t.Fatalf("ConnIdleTimeout %s: %v, want ErrConfig naming ConnIdleTimeout and %s", c.name, err, c.other)
+		}
+	}
+	cfg := base
+	cfg.HelloTimeout, cfg.StartTimeout, cfg.ConnIdleTimeout = time.Second, 2*time.Second, 2*time.Second
+	srv, err := oapgate.Listen(cfg)
+	if err != nil {
+		t.Fatalf("ConnIdleTimeout equal to StartTimeout: %v", err)
+	}
+	_ = srv.Close()
+	cfg = base
+	cfg.HelloTimeout = 2 * oapgate.ConnIdleTimeoutDefault
+	if srv, err = oapgate.Listen(cfg); err != nil {
+		t.Fatalf("default ConnIdleTimeout with HelloTimeout %v: %v", cfg.HelloTimeout, err)
+	}
+	_ = srv.Close()
+}
+
 // logRecorder is an slog.Handler keeping every record.
 type logRecorder struct {
 	mu      sync.Mutex

@@ -186,7 +186,8 @@ type Config struct {
 	// for this long, since its accept or its last stream's end (codeIdle,
 	// oapgate_conns_idle_closed_total; ConnIdleTimeoutDefault when zero).
 	// IdleTimeout cannot: it is QUIC's, and the client's keep-alive PINGs
-	// reset it.
+	// reset it. Set, it may not be below HelloTimeout or StartTimeout
+	// (ErrConfig); the default rises to the larger of them.
 	ConnIdleTimeout time.Duration
 	// ConnsMax bounds open client connections. At it, a new one takes
 	// the place of the connection idle longest (no request in flight,
@@ -237,12 +238,24 @@ func (cfg Config) withDefaults() (Config, error) {
 		{"StartTimeout", &cfg.StartTimeout, StartTimeoutDefault},
 		{"ConnIdleTimeout", &cfg.ConnIdleTimeout, ConnIdleTimeoutDefault},
 	}
+	idleSet := cfg.ConnIdleTimeout != 0
 	for _, d := range durations {
 		if *d.value < 0 {
 			return cfg, fmt.Errorf("%w: %s is negative (%v)", ErrConfig, d.name, *d.value)
 		}
 		if *d.value == 0 {
 			*d.value = d.def
+		}
+	}
+	// The idle close runs from the accept: below either bound it would
+	// close connections still in their HELLO, or waiting for a request's
+	// START, as idle. The default rises to them; a value set is refused.
+	if !idleSet {
+		cfg.ConnIdleTimeout = max(cfg.ConnIdleTimeout, cfg.HelloTimeout, cfg.StartTimeout)
+	}
+	for _, d := range durations {
+		if (d.name == "HelloTimeout" || d.name == "StartTimeout") && cfg.ConnIdleTimeout < *d.value {
+			return cfg, fmt.Errorf("%w: ConnIdleTimeout (%v) is below %s (%v): it would close connections still in their HELLO or START as idle", ErrConfig, cfg.ConnIdleTimeout, d.name, *d.value)
 		}
 	}
 	if cfg.ConnsMax == 0 {

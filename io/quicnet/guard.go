@@ -216,11 +216,12 @@ func (g *SourceGuard) Install(tr *quic.Transport) {
 	tr.Tracer = dropRecorder{g.metrics}
 }
 
-// Fail counts one refused connection under reason and the guard's
-// endpoint.
+// Fail counts one refused connection under the guard's endpoint and
+// reason (in that order: a reader that saw the reason counted sees the
+// endpoint counted too).
 func (g *SourceGuard) Fail(reason string) {
-	g.metrics.Add(MetricHandshakeFails, reason, 1)
 	g.metrics.Add(MetricHandshakeFailsByEndpoint, g.endpoint, 1)
+	g.metrics.Add(MetricHandshakeFails, reason, 1)
 }
 
 // sourceOf is addr's IP address (IPv4-mapped ones as IPv4, no zone).

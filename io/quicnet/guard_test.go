@@ -59,8 +59,11 @@ func TestHandshakeFailsCountedByEndpoint(t *testing.T) {
 		<-conn.Context().Done()
 		t.Fatal("a client offering h3 completed its handshake")
 	}
-	waitFor(t, "both failures counted", func() bool {
-		return b.metrics.get(MetricHandshakeFails, FailNoCert) == 1 && b.metrics.get(MetricHandshakeFails, FailWrongALPN) == 1
+	// The endpoint counter is polled too: another goroutine adds it and
+	// the reason's, one after the other.
+	waitFor(t, "both failures counted, under endpoint peer", func() bool {
+		return b.metrics.get(MetricHandshakeFails, FailNoCert) == 1 && b.metrics.get(MetricHandshakeFails, FailWrongALPN) == 1 &&
+			b.metrics.get(MetricHandshakeFailsByEndpoint, EndpointPeer) == b.metrics.sum(MetricHandshakeFails)
 	})
 	if got, want := b.metrics.get(MetricHandshakeFailsByEndpoint, EndpointPeer), b.metrics.sum(MetricHandshakeFails); got != want || got < 2 {
 		t.Fatalf("transport_handshake_fail_endpoint_total{endpoint=peer} %v, want the sum over reasons %v (at least 2)", got, want)

@@ -458,7 +458,9 @@ func (t *Transport) drop(reason string, n int) {
 	t.metrics.Add(MetricDropped, reason, float64(n))
 }
 
+// countHandshakeFail counts a failed handshake under the endpoint, then
+// the reason (SourceGuard.Fail's order).
 func (t *Transport) countHandshakeFail(reason string) {
-	t.metrics.Add(MetricHandshakeFails, reason, 1)
 	t.metrics.Add(MetricHandshakeFailsByEndpoint, EndpointPeer, 1)
+	t.metrics.Add(MetricHandshakeFails, reason, 1)
 }
