@@ -224,7 +224,7 @@ func (g *Gateway) registryStatus(r *http.Request) *RegistryStatus {
 	}
 	if c.done == nil {
 		c.done = make(chan struct{})
-		go g.fetchRegistryStatus(c.done)
+		go g.fetchRegistryStatus(context.WithoutCancel(r.Context()), c.done)
 	}
 	done := c.done
 	c.mu.Unlock()
@@ -245,9 +245,10 @@ func (g *Gateway) registryStatus(r *http.Request) *RegistryStatus {
 // fetchRegistryStatus is the one call in flight for the registry view:
 // it asks the node, stores the answer (nil on an error) and closes done.
 // Its deadline is its own, not a request's, since every /status request
-// waiting shares it.
-func (g *Gateway) fetchRegistryStatus(done chan struct{}) {
-	ctx, cancel := context.WithTimeout(context.Background(), min(statusRegistryWait, g.cfg.CallTimeout))
+// waiting shares it: base is the first request's context without its
+// cancellation.
+func (g *Gateway) fetchRegistryStatus(base context.Context, done chan struct{}) {
+	ctx, cancel := context.WithTimeout(base, min(statusRegistryWait, g.cfg.CallTimeout))
 	defer cancel()
 	var rs *RegistryStatus
 	v, err := runtime.Call(ctx, g.cfg.Backend, registry.StatusQuery{})
