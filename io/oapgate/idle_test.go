@@ -188,6 +188,11 @@ func TestEvictionLoggedAtInfoAndPaced(t *testing.T) {
 	first := dialRaw(t, addr, true)
 	evictions := quicnet.LogPacerLinesMax + 3
 	for range evictions {
+		// The guard counts an evicted connection until its close ends,
+		// and with ConnsMax 1 its room (quicnet.SourceGuard.SetConnsMax)
+		// is 2: a dial while the last victim is still closing would be
+		// refused before its handshake, not evict anyone.
+		waitFor(t, "the last victim's close", func() bool { return metrics.get(quicnet.MetricInboundConns, quicnet.EndpointOAP) <= 1 })
 		dialRaw(t, addr, true) // takes the place of the one before (its HELLO fails if refused)
 	}
 	waitFor(t, "every eviction counted", func() bool { return metrics.get(oapgate.MetricConnsEvicted, "") == float64(evictions) })
