@@ -24,6 +24,8 @@ import (
 	"github.com/ron-network/ron/core/proto"
 	"github.com/ron-network/ron/core/registry"
 	"github.com/ron-network/ron/io/gateway"
+	"github.com/ron-network/ron/io/oapgate"
+	"github.com/ron-network/ron/io/quicnet"
 	"github.com/ron-network/ron/io/regfile"
 )
 
@@ -63,6 +65,14 @@ type Config struct {
 	// OAPAddr is the OAP/1 client endpoint's UDP address, "off" for none
 	// (oap.go).
 	OAPAddr string `yaml:"oap_addr"`
+	// OAPConnsMax, OAPConnsPerSourceMax and OAPConnIdleTimeout are the
+	// OAP/1 endpoint's connection limits (oapgate.Config.ConnsMax,
+	// ConnsPerSourceMax and ConnIdleTimeout; 0 or "": oapgate's
+	// defaults, 1024, 64 and 2m). checkOAP bounds them (oap.go); a
+	// change needs a restart.
+	OAPConnsMax          int    `yaml:"oap_conns_max"`
+	OAPConnsPerSourceMax int    `yaml:"oap_conns_per_source_max"`
+	OAPConnIdleTimeout   string `yaml:"oap_conn_idle_timeout"`
 	// MemoryMax is a micronode's memory budget in bytes (0: none); see
 	// gateway.Config.MemoryBytesMax.
 	MemoryMax int64 `yaml:"memory_max"`
@@ -202,6 +212,12 @@ var settings = []setting{
 	{"http-addr", "RON_HTTP_ADDR", "HTTP API `host:port`", kindPlain, str(func(c *Config) *string { return &c.HTTPAddr })},
 	{"quic-addr", "RON_QUIC_ADDR", "QUIC (UDP) `host:port` for peers", kindPlain, str(func(c *Config) *string { return &c.QUICAddr })},
 	{"oap-addr", "RON_OAP_ADDR", "OAP/1 client API (QUIC, UDP) `host:port` (default 127.0.0.1:0: a free port, in the banner; off disables)", kindPlain, str(func(c *Config) *string { return &c.OAPAddr })},
+	intOption("oap-conns-max", "RON_OAP_CONNS_MAX", fmt.Sprintf("OAP/1 client connections, `N`, open at once (1..%d; 0 or unset: %d); at it a new connection takes the place of the one idle longest (closed, evicted), or is refused when every one has a request in flight. Needs a restart",
+		oapgate.ConnsMaxLimit, oapgate.ConnsDefault), "connections", func(c *Config) *int { return &c.OAPConnsMax }),
+	intOption("oap-conns-per-source-max", "RON_OAP_CONNS_PER_SOURCE_MAX", fmt.Sprintf("OAP/1 connections, `N`, from one source address, handshakes included (1..--oap-conns-max; 0 or unset: %d); one more is refused at the handshake. Behind a proxy or NAT, which is one source, raise it. Needs a restart",
+		quicnet.ConnsPerSourceDefault), "connections", func(c *Config) *int { return &c.OAPConnsPerSourceMax }),
+	{"oap-conn-idle-timeout", "RON_OAP_CONN_IDLE_TIMEOUT", fmt.Sprintf("close an OAP/1 connection that has had no request stream for this `DURATION`, keep-alive PINGs or not (%v..%v; unset or 0: %v). Needs a restart",
+		oapConnIdleMin, oapConnIdleCap, oapgate.ConnIdleTimeoutDefault), kindPlain, str(func(c *Config) *string { return &c.OAPConnIdleTimeout })},
 	{"bootstrap", "RON_BOOTSTRAP", "peers to join, `id@host:port,...`", kindPlain, list(func(c *Config) *[]string { return &c.Bootstrap })},
 	{"registry-replica", "RON_REGISTRY_REPLICA", "this node is a registry (raft) replica", kindBool, func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
@@ -994,6 +1010,9 @@ func (c Config) validate() error {
 		return badSetting("log_level", "%q is not debug, info, warn or error", c.LogLevel)
 	}
 	if err := checkOAPAddr(c.OAPAddr); err != nil {
+		return err
+	}
+	if err := c.checkOAP(); err != nil {
 		return err
 	}
 	if err := checkFlags(c.Flags); err != nil {

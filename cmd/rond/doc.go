@@ -152,7 +152,8 @@
 // strict, unknown keys are errors) < RON_* environment variables < flags.
 // Keys: data_dir, http_addr, quic_addr, bootstrap (list), registry_replica,
 // replicas (list), members (list), open_network, node_key, root_token_file, cap_key_file, policy,
-// log_format (text|json), log_level, edge_cache_bytes, oap_addr. Environment: RON_DATA_DIR,
+// log_format (text|json), log_level, edge_cache_bytes, oap_addr (and its
+// limits, "OAP/1 client API"). Environment: RON_DATA_DIR,
 // RON_HTTP_ADDR, RON_QUIC_ADDR, RON_BOOTSTRAP (comma-separated),
 // RON_REGISTRY_REPLICA, RON_REPLICAS, RON_MEMBERS, RON_OPEN_NETWORK, RON_NODE_KEY, RON_ROOT_TOKEN_FILE,
 // RON_CAP_KEY_FILE, RON_POLICY, RON_LOG_FORMAT, RON_LOG_LEVEL,
@@ -510,15 +511,31 @@
 // to the same gateway, so tokens, policy, admission, audit and the error
 // envelope are shared. The endpoint presents the node's certificate;
 // `ronctl --oap ADDR --node-id ID` pins it. It is drained on shutdown
-// like HTTP. At its 1024 connections a new one evicts the one idle
+// like HTTP. At its 1024 connections (oap_conns_max) a new one evicts the one idle
 // longest (oapgate_conns_evicted_total, logged at info, paced); a
-// connection with no request stream for 2 minutes is closed
+// connection with no request stream for 2 minutes (oap_conn_idle_timeout) is closed
 // (oapgate_conns_idle_closed_total), keep-alive PINGs or not; a request
 // on a connection being closed either way is refused busy
 // (oapgate_streams_refused_total{reason="conn_closing"}). Handshake
 // failures count by reason (transport_handshake_fail_total{reason}) and
 // by listener (transport_handshake_fail_endpoint_total{endpoint}, peer or
 // oap).
+//
+// Its connection limits are settings (oapgate.Config), each 0 or unset
+// for oapgate's default, logged with the endpoint's address at start:
+// oap_conns_max / RON_OAP_CONNS_MAX / --oap-conns-max, the connections
+// open at once (1024; 1..65536, oapgate.ConnsMaxLimit);
+// oap_conns_per_source_max / RON_OAP_CONNS_PER_SOURCE_MAX /
+// --oap-conns-per-source-max, the connections from one source address,
+// handshakes included (64; 1..oap_conns_max), one more refused at the
+// handshake (transport_handshake_fail_total{reason="per_source"}): a
+// proxy or NAT in front of many clients is one source, raise it there;
+// oap_conn_idle_timeout / RON_OAP_CONN_IDLE_TIMEOUT /
+// --oap-conn-idle-timeout, a duration (2m; 5s..24h: at least oapgate's
+// waits for a HELLO, 3 s, and a START, 5 s). A value out of range stops
+// the start with exit status 2 and a message naming the setting (and its
+// line, from the file). oapgate cannot change them on a running server:
+// a reload logs a change as needing a restart and ignores it.
 //
 // # Data dir format
 //
@@ -633,6 +650,8 @@ Examples:
   ronctl key rotate --cap-key-file /var/lib/ron/cap.key   # rond reloads it
   ronctl key retire --cap-key-file /var/lib/ron/cap.key --version 1
   rond --anonymous-read-rate 20000     # reads without a token: 20000/s shared
+  rond --oap-conns-max 4096 --oap-conns-per-source-max 256 --oap-conn-idle-timeout 10m
+                                       # more OAP/1 clients, many behind one NAT, idle ones kept longer
 
 Flags:
 `
