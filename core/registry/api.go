@@ -61,6 +61,11 @@ var (
 	ErrNameQuota = errors.New("registry: tenant name quota reached")
 )
 
+// errDescribeNotSelf refuses a Describe of another node sent by a node
+// that is not a replica (doc.go, "Trust boundary"). It is ErrNotOwner:
+// the node does not own the descriptor's node id.
+var errDescribeNotSelf = fmt.Errorf("%w: a node that is not a replica may describe only itself (the descriptor's node id is not this node's)", ErrNotOwner)
+
 type registryFull struct{}
 
 func (registryFull) Error() string {
@@ -85,6 +90,9 @@ func (e *SeqAheadError) Is(target error) bool { return target == ErrSeqAhead || 
 // for reason: a refused key (bad_key) is named, so the caller learns which
 // key is unusable; anything else is c.err().
 func ingressErr(o *op, c code, reason string) error {
+	if reason == reasonDescribeNotSelf {
+		return errDescribeNotSelf
+	}
 	if reason != reasonBadKey {
 		return c.err()
 	}
@@ -120,6 +128,8 @@ func resultErr(o *op, c code, rec Record) error {
 		return ErrRegistryFull
 	case c == codeBadSignature && o.kind == opClaim: // a claim has no signature: its owner key was refused
 		return fmt.Errorf("%w: the owner key is not a usable ed25519 public key (wrong size, small order or non-canonical)", ErrBadSignature)
+	case c == codeNotOwner && o.kind == opDescribe: // apply never answers a Describe not_owner
+		return errDescribeNotSelf
 	case c == codeStaleSeq && o.kind == opSet && o.seq > rec.Seq+1:
 		return &SeqAheadError{Seq: o.seq, Current: rec.Seq}
 	case c == codeStaleSeq && o.kind == opSet:

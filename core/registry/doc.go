@@ -475,7 +475,30 @@
 // owner and node key (bad_key), a Describe's and a Revoke's signatures
 // are verified by the replica that serves the forward, so a lying member
 // cannot change or take over a name it does not own, forge a node
-// descriptor or revoke a token. A Claim carries no signature and no
+// descriptor or revoke a token.
+//
+// A Describe is tied to the node that forwards it: a non-replica
+// describes only itself, the descriptor's node id equal to the
+// forwarder's, which the overlay authenticated. The replica serving the
+// forward refuses any other before proposing it: ErrNotOwner, saying so,
+// and registry_rejects_total{reason="describe_not_self"} (a non-replica's
+// own ingress refuses it the same way, without forwarding). Before
+// (2026-12-08, red team), a member forwarded descriptors of keys it made
+// up, each validly signed, until the table held DescriptorsMax; no op
+// removes a descriptor, so every node described after was refused
+// too_large for good, across restarts. A replica's Describe (its client's
+// or its forward) may describe any node. In a closed membership a member
+// can now add only its own descriptor; in an open network (empty
+// Members) a node can still come as many identities, each describing
+// itself, so the table is bounded by DescriptorsMax, not protected. A
+// Describe of a new node while the table is full is refused before it is
+// proposed (descriptorsFull; registry_rejects_total{reason=
+// "descriptors_full"}, ErrTooLarge, the answer apply would give), so a
+// flood of them no longer grows every replica's log; apply still checks.
+// During a rolling upgrade, an older replica serving a forward does
+// neither check.
+//
+// A Claim carries no signature and no
 // token: the registry cannot tell who asked for it, and its tenant digest
 // and quota (from VersionQuota on) are the forwarder's word. So a lying
 // member can claim names under no tenant, a tenant it invents or another

@@ -18,6 +18,13 @@ const (
 	reasonNotMember      = "not_member"
 	reasonCanaryIgnored  = "canary_ignored"
 	reasonApplyInvalid   = "apply_invalid"
+	// reasonDescribeNotSelf: a non-replica's Describe of another node
+	// (onForward, onRequest): a member describes only itself.
+	reasonDescribeNotSelf = "describe_not_self"
+	// reasonDescriptorsFull: a Describe of a new node while the applied
+	// state already holds DescriptorsMax, refused before it is proposed
+	// (descriptorsFull).
+	reasonDescriptorsFull = "descriptors_full"
 	// reasonVersionAhead: an entry of a version the cluster has not
 	// reached (prefixed with reasonApplyInvalid).
 	reasonVersionAhead = "version_ahead"
