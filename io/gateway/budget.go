@@ -15,8 +15,13 @@ import (
 // does not fit is refused before a byte is read; a body without a length
 // reserves as it is read and stops where the budget ends.
 type memBudget struct {
-	max     int64
-	inUse   func() uint64
+	max   int64
+	inUse func() uint64
+	// heap: inUse is the live heap, which holds a body's bytes once a GC
+	// has measured them (then they leave the reservation, and a closed
+	// one's bytes settle until a GC). Otherwise inUse counts what it
+	// counts, and a body only while it is read.
+	heap    bool
 	cycles  func() uint64 // GC cycles completed
 	collect func()        // a full GC (runtime.GC)
 
@@ -49,8 +54,8 @@ type budgetError struct{ read, max int64 }
 func (e *budgetError) Error() string { return errMemoryBudget.Error() }
 func (e *budgetError) Unwrap() error { return errMemoryBudget }
 
-func newMemBudget(max int64, inUse func() uint64) *memBudget {
-	return &memBudget{max: max, inUse: inUse, cycles: gcCycles, collect: runtime.GC}
+func newMemBudget(max int64, inUse func() uint64, heap bool) *memBudget {
+	return &memBudget{max: max, inUse: inUse, heap: heap, cycles: gcCycles, collect: runtime.GC}
 }
 
 // gcCycles is the number of GC cycles completed.
@@ -134,7 +139,7 @@ func (b *memBudget) give(n, kept int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.reserved -= max(n, 0)
-	if kept = min(kept, n); kept > 0 {
+	if kept = min(kept, n); kept > 0 && b.heap {
 		b.settling = append(b.settling, settled{bytes: kept, cycle: b.cycles()})
 	}
 	b.released = true
@@ -188,7 +193,7 @@ func (r *bodyBudget) grow(n int64) int64 {
 // (storage holds them, or held them until an abort freed them), and are
 // given back.
 func (r *bodyBudget) observe(read int64) {
-	if r == nil || r.closed || read-r.checked < observeEveryBytes {
+	if r == nil || r.closed || !r.b.heap || read-r.checked < observeEveryBytes {
 		return
 	}
 	r.checked = read

@@ -9,7 +9,7 @@ import "testing"
 func TestMemBudgetAccounting(t *testing.T) {
 	var heap, cycles uint64
 	collects := 0
-	b := newMemBudget(100, func() uint64 { return heap })
+	b := newMemBudget(100, func() uint64 { return heap }, true)
 	b.cycles = func() uint64 { return cycles }
 	b.collect = func() { collects++; cycles++ }
 
@@ -65,7 +65,7 @@ func TestMemBudgetAccounting(t *testing.T) {
 // than a GC cycle.
 func TestBodyBudgetMeasuredBytesLeave(t *testing.T) {
 	var cycles uint64
-	b := newMemBudget(64<<20, func() uint64 { return 0 })
+	b := newMemBudget(64<<20, func() uint64 { return 0 }, true)
 	b.cycles = func() uint64 { return cycles }
 	b.collect = func() { cycles++ }
 	r := newBodyBudget(b, false)
@@ -79,5 +79,26 @@ func TestBodyBudgetMeasuredBytesLeave(t *testing.T) {
 	r.close(6 << 20) // 2 MiB read and not measured settle
 	if b.reserved != 0 || len(b.settling) != 1 || b.settling[0].bytes != 2<<20 {
 		t.Fatalf("after close: reserved %d, settling %v", b.reserved, b.settling)
+	}
+}
+
+// TestMemBudgetOwnInUse: with a MemoryInUse of its own (not the live
+// heap) a body counts only while it is read: nothing is measured away
+// from its reservation, and nothing settles after it.
+func TestMemBudgetOwnInUse(t *testing.T) {
+	var cycles uint64
+	b := newMemBudget(64<<20, func() uint64 { return 0 }, false)
+	b.cycles = func() uint64 { return cycles }
+	r := newBodyBudget(b, false)
+	r.grow(8 << 20)
+	r.observe(4 << 20)
+	cycles++
+	r.observe(6 << 20)
+	if r.measured != 0 || b.reserved != 8<<20 {
+		t.Fatalf("measured %d, reserved %d: want 0 and 8 MiB", r.measured, b.reserved)
+	}
+	r.close(6 << 20)
+	if b.reserved != 0 || len(b.settling) != 0 || b.left() != 64<<20 {
+		t.Fatalf("after close: reserved %d, settling %v, left %d", b.reserved, b.settling, b.left())
 	}
 }

@@ -564,7 +564,10 @@
 // GC. Storage's own count (storage_bytes) is not
 // added: the stored bytes are in the live heap already. The error is on
 // the safe side: a byte is counted at most twice, for at most one GC
-// cycle, never zero times. A write that does not fit after a reservation
+// cycle, never zero times. (A Config.MemoryInUse of the caller's own,
+// as tests set, is taken to count no body: a body then counts only while
+// it is read, with neither the measuring nor the settling.) A write that
+// does not fit after a reservation
 // closed (or bytes were released) since the last GC runs one GC itself
 // (runtime.GC, one at a time) and looks again, so memory just freed (an
 // aborted upload's chunks) does not refuse writes until the runtime's

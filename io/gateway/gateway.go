@@ -109,7 +109,10 @@ type Config struct {
 	// in doc.go.
 	MemoryBytesMax int64
 	// MemoryInUse measures the memory the budget counts (nil: the live
-	// heap after the last GC).
+	// heap after the last GC, which holds the bodies stored: a body's
+	// bytes then count from the first read until a GC has measured them).
+	// One set here counts what it counts: a body then counts only while
+	// it is read.
 	MemoryInUse func() uint64
 	// Conns bound the connections of Listener and how long a response
 	// may wait for its client to read (zero fields: the defaults of
@@ -237,7 +240,8 @@ func New(cfg Config) *Gateway {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	if cfg.MemoryInUse == nil {
+	liveHeap := cfg.MemoryInUse == nil // the budget counts stored bodies through it (memBudget.heap)
+	if liveHeap {
 		cfg.MemoryInUse = liveHeapBytes
 	}
 	if cfg.Logger == nil {
@@ -260,7 +264,7 @@ func New(cfg Config) *Gateway {
 		quotaAudits: newAuditLimiter(cfg.Clock), claimAudits: newClaimAudits(), objectAudits: newObjectAudits(cfg.Clock), names: newNameQuota(cfg.NamesPerTenantMax, cfg.NameQuotaExempt)}
 	g.edge = newEdge(cfg.EdgeCacheBytes, cfg.Metrics)
 	if cfg.MemoryBytesMax > 0 {
-		g.budget = newMemBudget(cfg.MemoryBytesMax, cfg.MemoryInUse)
+		g.budget = newMemBudget(cfg.MemoryBytesMax, cfg.MemoryInUse, liveHeap)
 	}
 	g.requestsOK = env.SeriesOf(cfg.Metrics, MetricRequests, codeLabel(http.StatusOK))
 	g.requestLatency = env.SeriesOf(cfg.Metrics, MetricRequestLatency, "")

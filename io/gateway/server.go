@@ -111,13 +111,14 @@ func bodyError(req *request, size int64, err error) *apiError {
 	var be *budgetError
 	switch {
 	case errors.As(err, &be):
-		req.w.Header().Set("Connection", "close")
+		// No Connection: close here: bodyGuard.settle drains the rest
+		// and has net/http close after a delay (a chunked body), so a
+		// client still sending reads the refusal instead of a reset.
 		e := insufficientStorage(fmt.Sprintf("memory budget: a body without a length ran out of --memory-max %d after %d bytes",
 			be.max, be.read))
 		e.shed = ShedMemoryBudget
 		return e
 	case errors.Is(err, ErrBodyTooSlow):
-		req.w.Header().Set("Connection", "close")
 		return &apiError{status: http.StatusRequestTimeout, code: CodeRequestTimeout, retryable: true,
 			message: fmt.Sprintf("reading body after %d bytes: %v", size, err)}
 	}
