@@ -536,11 +536,55 @@
 // every other request, and every check (preflight, admission, the route's
 // authorization and metrics), is the same either way.
 //
+// Memory budget (budget.go, server.go): Config.MemoryBytesMax (a
+// micronode's --memory-max, whose objects live in its heap) is shared by
+// the writes in flight. What it counts as used is
+//
+//	MemoryInUse (the live heap the last GC measured: stored objects,
+//	  staged chunks, everything else)
+//	+ the reservations of the bodies being read
+//	+ the bytes of bodies finished since the last GC (settling)
+//
+// A PUT or POST with a Content-Length reserves that many bytes before a
+// byte is read, under one mutex, so concurrent uploads cannot all pass a
+// check none of them has yet filled (8 parallel 50 MB PUTs against 64 MiB
+// stored 100 MB before); one that does not fit is 507
+// INSUFFICIENT_STORAGE "memory budget: ...", retryable, its body unread.
+// A body without a length (chunked) needs some room to start and reserves
+// as it is read; where the budget ends it is 507 INSUFFICIENT_STORAGE
+// "memory budget: ... ran out", retryable, and its staged chunks are
+// aborted. Double counting: a body's bytes go on to storage, where the
+// next GC counts them in MemoryInUse while the reservation still holds
+// them; so once a GC has completed after bytes were read, they leave the
+// reservation (bodyBudget.observe, looked at per MiB read). When the
+// request ends its reservation closes: the bytes read and not yet
+// measured stay counted (settling) until a GC completes (the stored
+// object is then in the live heap, an aborted one's chunks gone from it),
+// so no byte goes uncounted between the end of an upload and the next
+// GC. Storage's own count (storage_bytes) is not
+// added: the stored bytes are in the live heap already. The error is on
+// the safe side: a byte is counted at most twice, for at most one GC
+// cycle, never zero times. (A Config.MemoryInUse of the caller's own,
+// as tests set, is taken to count no body: a body then counts only while
+// it is read, with neither the measuring nor the settling.) A write that
+// does not fit after a reservation
+// closed (or bytes were released) since the last GC runs one GC itself
+// (runtime.GC, one at a time) and looks again, so memory just freed (an
+// aborted upload's chunks) does not refuse writes until the runtime's
+// next GC. The micronode's store (io/pebbledisk, ValuesInMemory) drops a
+// deleted value's bytes at the delete, not after the next sync: an
+// aborted 64 MiB upload held them as segment garbage, and refused every
+// write of every tenant, for about 30 s. Storage itself does not refuse a
+// client's write past the budget (its HeldBytesMax bounds only what peers
+// push): the gateway is the only client path and checks first.
+//
 // Hostile input (server.go, conns.go): NewServer bounds the headers' time and size;
 // Config.BodyLimits bound a body by a minimum average rate and a maximum
 // gap, never by its total time, so a large upload at a normal rate passes
 // while a slow-loris body is cut off (omnigate_shed_total{reason=
-// "slow_body"}); EnvelopeListener turns net/http's own protocol errors
+// "slow_body"}) with 408 REQUEST_TIMEOUT, retryable (the client was slow,
+// not wrong), on every route that reads a body (PUT /o, the JSON
+// routes); EnvelopeListener turns net/http's own protocol errors
 // into envelopes, looking only at what net/http writes between two
 // responses (NewServer's ConnState hook says when a connection is idle;
 // the gateway's handlers say when a response starts), never at a
@@ -551,8 +595,8 @@
 // envelope's message is cut to MessageBytesMax. A write (PUT, POST) is
 // refused with 507 INSUFFICIENT_STORAGE before its body is read while the
 // backend's disk is full (its DiskFull) or when its declared body does
-// not fit Config.MemoryBytesMax (a micronode's --memory-max); /readyz
-// names the reason the backend is not ready. A body a handler did not
+// not fit Config.MemoryBytesMax (a micronode's --memory-max; see "Memory
+// budget" below); /readyz names the reason the backend is not ready. A body a handler did not
 // read is drained (at most 256 KiB, 1 s) before the response, except
 // under a refusal with Connection: close and a body whose client waits
 // for 100 Continue: that one is refused unread, with no 100 Continue,

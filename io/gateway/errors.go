@@ -31,6 +31,9 @@ const (
 	CodeUnavailable    = "UNAVAILABLE"
 	CodeUnknownOutcome = "UNKNOWN_OUTCOME"
 	CodeBadRequest     = "BAD_REQUEST"
+	// CodeRequestTimeout: the request body came too slowly (BodyLimits);
+	// 408, retryable.
+	CodeRequestTimeout = "REQUEST_TIMEOUT"
 	// CodeMethodNotAllowed: the path is a route, the method is not one
 	// it serves (405, with Allow).
 	CodeMethodNotAllowed = "METHOD_NOT_ALLOWED"

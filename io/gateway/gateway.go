@@ -103,12 +103,16 @@ type Config struct {
 	BodyLimits BodyLimits
 	// MemoryBytesMax is a memory budget (0: none; rond's --memory-max for
 	// a micronode, whose objects live in its heap): a PUT or POST whose
-	// body does not fit what MemoryInUse leaves of it is refused with 507
-	// before its body is read, and a body without Content-Length stops
-	// there (413).
+	// declared body does not fit what MemoryInUse and the bodies being
+	// read leave of it is refused with 507 before its body is read, and a
+	// body without Content-Length stops there (507); see "Memory budget"
+	// in doc.go.
 	MemoryBytesMax int64
 	// MemoryInUse measures the memory the budget counts (nil: the live
-	// heap after the last GC).
+	// heap after the last GC, which holds the bodies stored: a body's
+	// bytes then count from the first read until a GC has measured them).
+	// One set here counts what it counts: a body then counts only while
+	// it is read.
 	MemoryInUse func() uint64
 	// Conns bound the connections of Listener and how long a response
 	// may wait for its client to read (zero fields: the defaults of
@@ -163,6 +167,8 @@ type Gateway struct {
 	mux   *http.ServeMux
 	admit *edgeState
 	log   *slog.Logger
+	// budget shares Config.MemoryBytesMax among writes (nil: none).
+	budget *memBudget
 	// quotaAudits paces audit records of quota rejects (auditlog.go).
 	quotaAudits *auditLimiter
 	// claimAudits remembers the claims audited, so that a claim that
@@ -236,7 +242,8 @@ func New(cfg Config) *Gateway {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	if cfg.MemoryInUse == nil {
+	liveHeap := cfg.MemoryInUse == nil // the budget counts stored bodies through it (memBudget.heap)
+	if liveHeap {
 		cfg.MemoryInUse = liveHeapBytes
 	}
 	if cfg.Logger == nil {
@@ -258,6 +265,9 @@ func New(cfg Config) *Gateway {
 	g := &Gateway{cfg: cfg, mux: http.NewServeMux(), admit: newEdgeState(cfg.Admission, cfg.Sessions, cfg.Clock), log: cfg.Logger,
 		quotaAudits: newAuditLimiter(cfg.Clock), claimAudits: newClaimAudits(), objectAudits: newObjectAudits(cfg.Clock), names: newNameQuota(cfg.NamesPerTenantMax, cfg.NameQuotaExempt)}
 	g.edge = newEdge(cfg.EdgeCacheBytes, cfg.Metrics)
+	if cfg.MemoryBytesMax > 0 {
+		g.budget = newMemBudget(cfg.MemoryBytesMax, cfg.MemoryInUse, liveHeap)
+	}
 	g.requestsOK = env.SeriesOf(cfg.Metrics, MetricRequests, codeLabel(http.StatusOK))
 	g.requestLatency = env.SeriesOf(cfg.Metrics, MetricRequestLatency, "")
 	g.sizes = newSizeCache()
@@ -524,6 +534,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The body guard comes first: preflight's refusals settle the body
 	// like any other response (a chunked one closes the connection).
 	w = g.limitBody(w, r)
+	if bg, ok := w.(*bodyGuard); ok {
+		// However the handler ended: the reservation of its body ends
+		// with the request (the bytes read stay counted until a GC).
+		defer bg.body.unbudget()
+	}
 	switch addr, ok := objectPath(r); {
 	case !g.preflight(w, r):
 	case ok:

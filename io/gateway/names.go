@@ -316,6 +316,9 @@ func readJSONLen(req *request, v any, limit int64) (int64, *apiError) {
 		if errors.As(err, &tooLarge) {
 			return 0, errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "body exceeds %d bytes", limit)
 		}
+		if e := bodyError(req, int64(len(data)), err); e != nil {
+			return 0, e
+		}
 		return 0, errorf(http.StatusBadRequest, CodeBadRequest, "body: %v", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))

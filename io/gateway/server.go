@@ -74,30 +74,55 @@ func (l BodyLimits) withDefaults() BodyLimits {
 // objects live in its heap.
 const MemoryBytesMaxDefault = 1 << 30
 
-// memoryBudget answers how many body bytes a write may still bring in:
-// Config.MemoryBytesMax less the live heap (-1: no budget).
-func (g *Gateway) memoryBudget() int64 {
-	if g.cfg.MemoryBytesMax <= 0 {
-		return -1
-	}
-	inUse := g.cfg.MemoryInUse()
-	if inUse >= uint64(g.cfg.MemoryBytesMax) {
-		return 0
-	}
-	return g.cfg.MemoryBytesMax - int64(inUse)
-}
-
-// refuseOverBudget answers a write whose declared body does not fit the
-// memory budget, before a byte of it is read.
+// refuseOverBudget reserves a write's declared body against the memory
+// budget (memBudget), before a byte of it is read, or answers 507 when it
+// does not fit; a body without a length needs some room left, and then
+// reserves as it is read (rateBody.Read).
 func (g *Gateway) refuseOverBudget(req *request) *apiError {
-	r := req.r
-	budget := g.memoryBudget()
-	if budget < 0 || r.ContentLength <= budget && budget > 0 {
+	if g.budget == nil {
 		return nil
+	}
+	r := req.r
+	rb, _ := r.Body.(*rateBody)
+	n := max(r.ContentLength, 0)
+	var left int64
+	if n > 0 && rb != nil && rb.res != nil {
+		var got int64
+		if got, left = g.budget.take(n, false); got == n {
+			rb.res.reserved += n
+			return nil
+		}
+	} else if got, l := g.budget.take(1, false); got == 1 {
+		g.budget.untake(1) // room for a body without a length (or an empty one)
+		return nil
+	} else {
+		left = l
 	}
 	g.refuse(req, ShedMemoryBudget)
 	return insufficientStorage(fmt.Sprintf("memory budget: a body of %d bytes does not fit the %d bytes left of --memory-max %d",
-		max(r.ContentLength, 0), budget, g.cfg.MemoryBytesMax))
+		n, left, g.cfg.MemoryBytesMax))
+}
+
+// bodyError answers a body read that failed after size bytes: a body too
+// slow (BodyLimits) is 408, retryable; one without a length that reached
+// the end of the memory budget is 507, retryable (as a declared one
+// refused up front); nil for anything else (the caller's 400).
+func bodyError(req *request, size int64, err error) *apiError {
+	var be *budgetError
+	switch {
+	case errors.As(err, &be):
+		// No Connection: close here: bodyGuard.settle drains the rest
+		// and has net/http close after a delay (a chunked body), so a
+		// client still sending reads the refusal instead of a reset.
+		e := insufficientStorage(fmt.Sprintf("memory budget: a body without a length ran out of --memory-max %d after %d bytes",
+			be.max, be.read))
+		e.shed = ShedMemoryBudget
+		return e
+	case errors.Is(err, ErrBodyTooSlow):
+		return &apiError{status: http.StatusRequestTimeout, code: CodeRequestTimeout, retryable: true,
+			message: fmt.Sprintf("reading body after %d bytes: %v", size, err)}
+	}
+	return nil
 }
 
 // Shed reasons of writes refused for lack of room: Config.MemoryBytesMax,
@@ -271,10 +296,13 @@ func (g *Gateway) limitBody(w http.ResponseWriter, r *http.Request) http.Respons
 		return w
 	}
 	b := &rateBody{body: r.Body, rc: http.NewResponseController(w), limits: g.cfg.BodyLimits.withDefaults(),
-		start: time.Now(), onSlow: func() { g.cfg.Metrics.Add(MetricShed, ShedSlowBody, 1) }, budget: -1,
+		start: time.Now(), onSlow: func() { g.cfg.Metrics.Add(MetricShed, ShedSlowBody, 1) },
 		expectContinue: expectsContinue(r), chunked: r.ProtoMajor == 1 && len(r.TransferEncoding) > 0, http1: r.ProtoMajor == 1}
-	if r.Method == http.MethodPut || r.Method == http.MethodPost {
-		b.budget = g.memoryBudget() // a body without Content-Length stops at it (413)
+	if g.budget != nil && (r.Method == http.MethodPut || r.Method == http.MethodPost) {
+		// A declared body is reserved whole by refuseOverBudget; one
+		// without a length reserves as it is read and stops at the end
+		// of the budget (507).
+		b.res = newBodyBudget(g.budget, r.ContentLength >= 0)
 	}
 	r.Body = b
 	return &bodyGuard{ResponseWriter: w, body: b, head: r.Method == http.MethodHead}
@@ -327,7 +355,9 @@ type rateBody struct {
 	eof     bool
 	settled bool
 	drainBy time.Time // zero until settle
-	budget  int64     // bytes the body may bring in (-1: any)
+	// res is the body's reservation against the memory budget (nil:
+	// none); closed once the body is done or drained (unbudget).
+	res *bodyBudget
 	// expectContinue: the client waits for "100 Continue" before it
 	// sends the body, and net/http sends that on the first read.
 	expectContinue bool
@@ -377,14 +407,16 @@ func (b *rateBody) Read(p []byte) (int, error) {
 	if b.interrupted.Load() {          // interrupt's deadline may predate ours
 		return 0, errBodyInterrupted
 	}
-	if b.budget >= 0 && b.read+int64(len(p)) > b.budget {
-		if b.read >= b.budget {
-			return 0, &http.MaxBytesError{Limit: b.budget}
+	if r := b.res; r != nil && !r.declared && b.read+int64(len(p)) > r.reserved {
+		r.grow(b.read + int64(len(p)) - r.reserved)
+		if b.read >= r.reserved {
+			return 0, &budgetError{read: b.read, max: r.b.max}
 		}
-		p = p[:b.budget-b.read]
+		p = p[:r.reserved-b.read]
 	}
 	n, err := b.body.Read(p)
 	b.read += int64(n)
+	b.res.observe(b.read)
 	if err == io.EOF {
 		b.eof = true
 		_ = b.rc.SetReadDeadline(time.Time{})
@@ -420,6 +452,15 @@ func (b *rateBody) settle() {
 }
 
 func (b *rateBody) Close() error { return b.body.Close() }
+
+// unbudget closes the body's reservation: what was read stays counted
+// until the next GC (memBudget.give), and later reads are not budgeted.
+func (b *rateBody) unbudget() {
+	if b.res != nil {
+		b.res.close(b.read)
+		b.res = nil
+	}
+}
 
 // bodyGuard settles the request body before the response starts.
 type bodyGuard struct {
@@ -481,7 +522,7 @@ func (w *bodyGuard) settle() {
 	}
 	if w.Header().Get("Connection") != "close" {
 		if b.chunked {
-			b.budget = -1 // drained into io.Discard: no memory to budget
+			b.unbudget() // drained into io.Discard: no memory to budget
 		}
 		b.settle()
 		if b.chunked && !b.eof && b.slowErr == nil {
@@ -537,7 +578,7 @@ func (w *bodyGuard) drainRefused() {
 	if b.rc.Flush() != nil {
 		return // the client is gone, or the writer cannot flush
 	}
-	b.budget = -1 // read into io.Discard: no memory to budget
+	b.unbudget() // read into io.Discard: no memory to budget
 	b.drainBy = time.Now().Add(refusedDrainTimeout)
 	_, _ = io.CopyN(io.Discard, b, refusedDrainBytesMax)
 }

@@ -286,7 +286,7 @@ func (p *pacedReader) Read(b []byte) (int, error) {
 // TestMemoryBudget: with a memory budget (a micronode's --memory-max), a
 // PUT whose Content-Length does not fit is refused 507 before its body is
 // read, one that fits is stored, and a body without a length stops at
-// the budget (413).
+// the budget (507).
 func TestMemoryBudget(t *testing.T) {
 	const budget = 64 << 20
 	var inUse atomic.Uint64
@@ -309,7 +309,7 @@ func TestMemoryBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	if req.ContentLength != 0 || resp.StatusCode != 413 {
+	if req.ContentLength != 0 || resp.StatusCode != 507 {
 		t.Fatalf("a 16 MiB body without a length, 8 MiB left: %d", resp.StatusCode)
 	}
 	inUse.Store(budget)

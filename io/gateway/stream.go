@@ -195,6 +195,9 @@ func (g *Gateway) uploadBody(req *request, session uint64, sb *sessionBody) (pro
 				g.cfg.Metrics.Add(MetricShed, ShedBodyTooLarge, 1)
 				return proto.Addr{}, 0, errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "body exceeds %d bytes", g.cfg.ObjectBytesMax)
 			}
+			if e := bodyError(req, int64(size), err); e != nil {
+				return proto.Addr{}, 0, e
+			}
 			return proto.Addr{}, 0, errorf(http.StatusBadRequest, CodeBadRequest, "reading body after %d bytes: %v", size, err)
 		}
 	}

@@ -779,3 +779,35 @@ func TestPartReadInMemory(t *testing.T) {
 		t.Fatalf("part beyond an in-memory value: %v", res.Err)
 	}
 }
+
+// TestInMemoryValuesFreedAtDelete: in memory (Options.ValuesInMemory, the
+// micronode) a deleted side value's bytes go with the delete, without
+// waiting for a sync: no crash can bring its pointer back. Before, they
+// stayed (storage_segment_garbage_bytes) until the next sync, which on
+// an idle micronode was seconds away, and an aborted upload's staged
+// chunks held --memory-max that long. On a disk they still wait (for a
+// sync, and the active segment for compaction).
+func TestInMemoryValuesFreedAtDelete(t *testing.T) {
+	for _, inMemory := range []bool{true, false} {
+		t.Run(fmt.Sprintf("valuesInMemory=%v", inMemory), func(t *testing.T) {
+			d, err := Open(Options{Dir: testDir, FS: vfs.NewMem(), SideValueBytesMin: testSideMin, ValuesInMemory: inMemory, BufferedSegments: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			value := bytes.Repeat([]byte("v"), 3*testSideMin)
+			for _, op := range []env.DiskOp{{Kind: env.DiskPut, Key: []byte("k"), Value: value}, {Kind: env.DiskDelete, Key: []byte("k")}} {
+				if res := d.Do(op); res.Err != nil {
+					t.Fatal(res.Err)
+				}
+			}
+			garbage := d.Stats().SegmentGarbageBytes
+			if inMemory && garbage != 0 {
+				t.Fatalf("in memory, after the delete: %d bytes of garbage held, want 0", garbage)
+			}
+			if !inMemory && garbage == 0 {
+				t.Fatal("on a disk the deleted value's segment went before a sync")
+			}
+		})
+	}
+}
