@@ -176,6 +176,9 @@ func readLeaderBody(req *request, body *LeaderBody) *apiError {
 		case errors.As(err, &tooLarge):
 			return errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "body exceeds %d bytes", AdminLeaderBodyBytesMax)
 		case err != nil:
+			if e := bodyError(req, int64(len(data)), err); e != nil {
+				return e // a slow body (408) or the memory budget (507), as every body path
+			}
 			return errorf(http.StatusBadRequest, CodeBadRequest, "body: %v", err)
 		case len(data) == 0:
 			return nil
