@@ -961,7 +961,8 @@
 // an object whose last push it acknowledged (it discarded it, or lost it
 // since), or that failed a push of it (refused or left unanswered a chunk
 // or the commit), is not pushed that object again for 5 s, doubling per
-// such backoff up to 10 min (jittered from env.Rand): a pair costs one
+// such backoff up to 10 min (not jittered: each holder's audit tick
+// is, and no draw from env.Rand moves other schedules): a pair costs one
 // push per backoff, about seven in ten minutes from each holder, then one
 // per 10 min. Only a Check that answers "held" forgets the pair (the
 // repair is confirmed); a push that failed here (a local read, an RPC
@@ -984,11 +985,14 @@
 //
 // Known gap: a copy this node keeps without being placed (a hand-off's,
 // or a placement that moved) is collected only once every placement node
-// says it holds the object (see Repair and garbage collection). A
-// placement node that lies "not held" forever, or whose disk stays full,
-// keeps such a copy here for good: the backoff bounds the pushes, not
-// the copy's life. Collecting on R-1 confirmations, or on a liar
-// verdict, is left for later.
+// says it holds the object or acknowledges the audit's push (see Repair
+// and garbage collection). A placement node that says "not held" and
+// refuses every push (a liar, or a disk that stays full) keeps such a
+// copy here for good: the backoff bounds the pushes, not the copy's
+// life. One that acknowledges and discards lets the copy go at the first
+// audit whose push it acknowledges (as before the backoff, which only
+// spaces those audits out). Collecting on R-1 confirmations, or on a
+// liar verdict, is left for later.
 //
 // # Rejected alternatives
 //

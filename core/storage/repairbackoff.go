@@ -19,7 +19,10 @@ const (
 	// new one beyond evicts one (repairRemember).
 	RepairBackoffsMax = 4096
 	// repairBackoffMin is the first backoff of a pair; each further one
-	// doubles it, up to repairBackoffMax (jittered by 20%).
+	// doubles it, up to repairBackoffMax. Not jittered: each holder's
+	// audits already run on its own jittered tick, and a backoff draws
+	// nothing from env.Rand, so a run in which no push is put off keeps
+	// its schedule.
 	repairBackoffMin = 5 * time.Second
 	repairBackoffMax = 10 * time.Minute
 )
@@ -82,7 +85,7 @@ func (s *Storage) repairForget(addr proto.Addr) {
 }
 
 func (s *Storage) repairBackOff(p *repairPair, reason string) {
-	p.until = s.env.Now().Add(s.jitter(min(repairBackoffMin<<min(p.fails, 20), repairBackoffMax)))
+	p.until = s.env.Now().Add(min(repairBackoffMin<<min(p.fails, 20), repairBackoffMax))
 	p.fails++
 	s.env.Metrics().Add(MetricRepairBackoffs, reason, 1)
 }
