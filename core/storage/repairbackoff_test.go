@@ -138,3 +138,35 @@ func TestRepairLiarBackedOff(t *testing.T) {
 		})
 	}
 }
+
+// TestRepairBackoffTableBounded: the table holds at most
+// RepairBackoffsMax pairs; a new one evicts first a pair never backed
+// off (an acknowledged push not yet confirmed), else the one whose
+// backoff ends first, so a backed-off liar is the last forgotten.
+func TestRepairBackoffTableBounded(t *testing.T) {
+	c := newCluster(t, 1, 5, noRepair)
+	s := c.nodes[0].st
+	var target proto.NodeID
+	target[0] = 9
+	addr := func(i int) proto.Addr {
+		var a proto.Addr
+		a[0], a[1], a[2] = byte(i>>16), byte(i>>8), byte(i)
+		return a
+	}
+	now := s.env.Now()
+	for i := range RepairBackoffsMax {
+		p := s.repairRemember(addr(i), target)
+		p.fails, p.until = 1, now.Add(time.Duration(RepairBackoffsMax-i)*time.Second)
+	}
+	s.repairPair(addr(100), target).fails = 0 // acknowledged, never backed off
+	p := s.repairRemember(addr(RepairBackoffsMax), target)
+	p.fails, p.until = 1, now.Add(time.Hour)
+	if len(s.repairPairs) != RepairBackoffsMax || s.repairPair(addr(100), target) != nil {
+		t.Fatalf("%d pairs; the pair never backed off kept: %v", len(s.repairPairs), s.repairPair(addr(100), target) != nil)
+	}
+	last := RepairBackoffsMax - 1 // its backoff ends first
+	s.repairRemember(addr(RepairBackoffsMax+1), target)
+	if len(s.repairPairs) != RepairBackoffsMax || s.repairPair(addr(last), target) != nil || s.repairPair(addr(0), target) == nil {
+		t.Fatalf("%d pairs; the earliest backoff evicted: %v", len(s.repairPairs), s.repairPair(addr(last), target) == nil)
+	}
+}
