@@ -945,6 +945,55 @@
 // RepairObjectsPerTickMax per tick: hours on a full node, and a
 // coordinator that is not placed has no copy to audit).
 //
+// # Repair backoff
+//
+// An audit pushes the object to every placement node that says it lacks
+// it; alone, that pushes again at every audit (about once a
+// RepairInterval per holder while the cursor wraps over few objects) to
+// a node that acknowledges every push and keeps nothing (a liar), or
+// that says "not held" and then refuses the push (a full disk, honest or
+// not): before, three holders uploaded about 880 MB in a minute for 10 MB
+// of content to one such member, and storage_repairs_total counted each
+// acknowledged push (TestRepairLiarBackedOff: 1200 pushes in ten
+// simulated minutes). So the audits remember, per (object, placement
+// node), a push the node acknowledged and no check has confirmed since,
+// and the pushes it failed (repairbackoff.go). A node that says it lacks
+// an object whose last push it acknowledged (it discarded it, or lost it
+// since), or that failed a push of it (refused or left unanswered a chunk
+// or the commit), is not pushed that object again for 5 s, doubling per
+// such backoff up to 10 min (not jittered: each holder's audit tick
+// is, and no draw from env.Rand moves other schedules): a pair costs one
+// push per backoff, about seven in ten minutes from each holder, then one
+// per 10 min. Only a Check that answers "held" forgets the pair (the
+// repair is confirmed); a push that failed here (a local read, an RPC
+// not sent) teaches nothing. A node that lost a copy it held, without
+// such a history with this holder, is pushed at the next audit as
+// before; one that loses an object just after acknowledging its push
+// (a crash that lost its disk, say) waits 5 s once. The backoff is per
+// object, not per node (unlike the hand-offs'): a liar about one object
+// does not delay repairs of others to it, and a full disk refuses each
+// object a logarithmic number of times. storage_repair_backoffs_total
+// {reason} counts each backoff started: lost (acknowledged, then "not
+// held") and refused; the pushes skipped meanwhile are not repairs, and
+// storage_repairs_total counts only acknowledged pushes (and heals).
+// Bounds: at most RepairBackoffsMax pairs (in memory, a restart forgets
+// them); a new one evicts the oldest pair never backed off, else the one
+// whose backoff ends first (ties: the oldest), so backed-off liars are
+// the last forgotten; a pair is dropped when its node says "held" or the
+// GC pass removes the local copy. No map is iterated and no time source
+// but env.Now is used, so runs stay deterministic.
+//
+// Known gap: a copy this node keeps without being placed (a hand-off's,
+// or a placement that moved) is collected only once every placement node
+// says it holds the object or acknowledges the audit's push (see Repair
+// and garbage collection). A placement node that says "not held" and
+// refuses every push (a liar, or a disk that stays full) keeps such a
+// copy here for good: the backoff bounds the pushes, not the copy's
+// life. One that acknowledges and discards lets the copy go at the first
+// audit whose push it acknowledges (as before the backoff, which only
+// spaces those audits out). Collecting on R-1 confirmations, or on a
+// liar verdict, is left for later.
+//
 // # Rejected alternatives
 //
 //   - Chunks named by the BLAKE3 of their own bytes (format 1) dedupe equal

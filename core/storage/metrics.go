@@ -11,6 +11,7 @@ const (
 	MetricObjects            = "storage_objects"
 	MetricBytes              = "storage_bytes"
 	MetricRepairs            = "storage_repairs_total"
+	MetricRepairBackoffs     = "storage_repair_backoffs_total"
 	MetricRejects            = "storage_rejects_total"
 	MetricOrphansSwept       = "storage_orphans_swept_total"
 	MetricHandoffsPending    = "storage_handoffs_pending"
@@ -82,6 +83,8 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricObjects, Kind: env.Gauge, Help: "Objects held by this node."},
 	env.MetricDef{Name: MetricBytes, Kind: env.Gauge, Help: "Bytes of the objects held by this node."},
 	env.MetricDef{Name: MetricRepairs, Kind: env.Counter, Help: "Replicas restored by the repair loop, and damaged chunks healed with verified bytes (from a replica, a push, a put or a session: storage_heals_total by source)."},
+	env.MetricDef{Name: MetricRepairBackoffs, Kind: env.Counter, Help: "Repair pushes of an object to a placement node put off (the pair's backoff, 5 s doubling up to 10 min, started), by reason: lost (the node acknowledged the last push, then said it lacks the object again) or refused (it said it lacks the object, then failed the push).", Label: "reason",
+		LabelValues: []string{RepairBackoffLost, RepairBackoffRefused}},
 	env.MetricDef{Name: MetricRejects, Kind: env.Counter, Help: "Requests and messages rejected or shed, by reason.", Label: "reason"},
 	env.MetricDef{Name: MetricOrphansSwept, Kind: env.Counter, Help: "Unreferenced chunks (staged before a restart, of a dropped manifest, or of a session whose delete failed) deleted by the sweep after recovery or after a failed delete."},
 	env.MetricDef{Name: MetricHandoffsPending, Kind: env.Gauge, Help: "Hand-offs waiting: placement nodes an acknowledged put coordinated here did not reach, to which this node keeps pushing the object."},

@@ -61,7 +61,8 @@ func (s *Storage) startAudit(addr proto.Addr) {
 			if err == nil && reply.status == statusOK {
 				a.held++
 				s.handoffHeld(addr, target)
-			} else if err == nil && reply.status == statusNotFound {
+				s.repairConfirmed(addr, target)
+			} else if err == nil && reply.status == statusNotFound && s.repairMayPush(addr, target) {
 				a.missing = append(a.missing, target)
 			}
 			s.auditChecked(a)
@@ -88,8 +89,10 @@ func (s *Storage) auditChecked(a *audit) {
 	a.missing = nil
 	for _, t := range missing {
 		a.pending++
-		p := newPush(t, a.addr, &o.manifest, manBytes, nil, func(ok bool) {
+		var p *push
+		p = newPush(t, a.addr, &o.manifest, manBytes, nil, func(ok bool) {
 			a.pending--
+			s.repairPushed(a.addr, t, ok, p.refused)
 			if ok {
 				a.held++
 				s.handoffHeld(a.addr, t)
@@ -113,6 +116,7 @@ func (s *Storage) finishAudit(a *audit, o *object) {
 	if o == nil || (o.pinned && !s.cfg.BugIgnorePins) || slices.Contains(a.targets, s.self) || a.held < len(a.targets) {
 		return
 	}
+	s.repairForget(a.addr)
 	s.removeLocal(a.addr, func(error) {})
 }
 

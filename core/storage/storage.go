@@ -82,6 +82,7 @@ type Storage struct {
 	provideNext    []proto.Addr                 // objects to announce on later ticks
 	sessions       map[uint64]*session          // open upload sessions
 	handoffs       handoffTable                 // pushes to placement nodes acknowledged puts missed (handoff.go)
+	repairPairs    []*repairPair                // repair pushes to confirm or backed off (repairbackoff.go)
 	// lostPins: the pins recovery found without a held manifest (it was
 	// corrupt), ascending by address, at most LostPinsMax, each with its
 	// restore backoff. Their records stay on disk: a write of the object
@@ -176,6 +177,7 @@ func (s *Storage) reset() {
 	s.handoffs = handoffTable{seq: s.handoffs.seq} // seq survives, like sweepSeq
 	s.scrub = scrubState{seq: s.scrub.seq}         // so does the scrub's
 	s.scrubRec = scrubRecord{}
+	s.repairPairs = nil
 	s.tick = 0
 }
 

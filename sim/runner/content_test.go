@@ -68,8 +68,10 @@ func TestContentChurn(t *testing.T) {
 // convergence (added here) on a node not holding it; both must excuse
 // exactly that object and still judge the 29 others. The seed is one whose
 // run has such an object (a search of seeds 900..1300 with this build found
-// 963 first); when a change moves the simulated run, pick another the same
-// way: the test fails, naming what it saw, rather than pass vacuously.
+// 937 first; 963 until the repair backoff moved that run: all 30 objects
+// were then read back); when a change moves the simulated
+// run, pick another the same way: the test fails, naming what it saw,
+// rather than pass vacuously.
 func TestPinsUnpinnedEverywhereNotLost(t *testing.T) {
 	file := filepath.Join("..", "..", "scenarios", "pins.yaml")
 	text, err := os.ReadFile(file)
@@ -85,12 +87,12 @@ func TestPinsUnpinnedEverywhereNotLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Run(s, Options{Seed: 963, AutoVizDir: t.TempDir()})
+	rep, err := Run(s, Options{Seed: 937, AutoVizDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"durability":  "all 29 acknowledged objects (361298 bytes) read back intact; 1 more acknowledged objects not required",
+		"durability":  "all 29 acknowledged objects (499925 bytes) read back intact; 1 more acknowledged objects not required",
 		"convergence": "29 acknowledged objects at their 3 replicas",
 	}
 	for _, c := range rep.Checks {
@@ -105,6 +107,6 @@ func TestPinsUnpinnedEverywhereNotLost(t *testing.T) {
 		t.Fatalf("checks not in the report: %v", want)
 	}
 	if !rep.OK {
-		t.Fatalf("seed 909 failed: %+v", rep.Checks)
+		t.Fatalf("seed 937 failed: %+v", rep.Checks)
 	}
 }
