@@ -147,7 +147,7 @@ type registryViewCache struct {
 	done chan struct{}
 }
 
-// WithStatus returns// WithStatus returns g with GET /status added in front of it. Readiness
+// WithStatus returns g with GET /status added in front of it. Readiness
 // and its reason come from g's own /readyz, so they never disagree with
 // it; the counts come from the metrics.
 func (g *Gateway) WithStatus(cfg StatusConfig) http.Handler {
