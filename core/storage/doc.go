@@ -252,8 +252,11 @@
 // pushing chunks of ChunkBytesMax is stopped when a quarter of
 // HeldBytesMax is left. Without HeldBytesMax a flooder can still stage
 // 6144 chunks of up to ChunkBytesMax (6 GiB of disk) until StagedTTL, as
-// before shares (4096), and four or more colluding members can fill the
-// reserve too; a membership is a trust decision (Membership above).
+// before shares (4096). Two colluding members fill the table (the first
+// down to the reserve, the second the reserve within its own share;
+// four were needed with the share always applied), each named by
+// sender_share once refused; a membership is a trust decision
+// (Membership above).
 // The ceilings an honest writer still meets: a streamed object of more
 // chunks than the lone room (above 1.5 GiB at ChunkBytesDefault; above
 // 1 GiB before shares) fails to replicate, its pushes refused busy as
