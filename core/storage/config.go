@@ -73,16 +73,28 @@ const (
 	// DiskJobsMax bounds outstanding groups of disk operations.
 	DiskJobsMax = 4096
 	// StagedChunksMax bounds chunks received for objects not yet
-	// committed, staged or being written (index.stagedSlots).
-	StagedChunksMax = 4096
-	// StagedSenderChunksMax and StagedSenderBytesMax bound one sender's
+	// committed, staged or being written (index.stagedSlots). An entry
+	// is about 100 bytes of index (key, stagedChunk, map overhead), so
+	// the table costs under 1 MiB; its chunks' bytes are on disk, and
+	// Config.HeldBytesMax bounds them too. One push stages every chunk
+	// of its object until its commit, so a lone sender's room,
+	// StagedChunksMax-StagedReserveChunks, is the largest object that
+	// replicates: 6144 chunks, 1.5 GiB at ChunkBytesDefault.
+	StagedChunksMax = 8192
+	// StagedReserveChunks is the free room kept for senders within their
+	// share: a sender over it is refused only once fewer slots than this
+	// would be left (doc.go, "Staged shares").
+	StagedReserveChunks = StagedChunksMax / 4
+	// StagedSenderChunksMax and StagedSenderBytesMax are one sender's
 	// share of the staged table (its staged chunks plus its StoreChunk
 	// writes in flight): a quarter of the chunks, and 256 MiB (four
-	// objects of ObjectBytesMax; a quarter of the table's chunks at
-	// ChunkBytesDefault). One member flooding
-	// pushes it never commits fills its own share and is refused
-	// (storage_rejects_total{reason="sender_share"}); the others' pushes
-	// still stage (doc.go, "Staged shares").
+	// objects of ObjectBytesMax). The share applies only under pressure:
+	// a sender over it is refused (storage_rejects_total{reason=
+	// "sender_share"}) while the table's free room is below
+	// StagedReserveChunks, or, with Config.HeldBytesMax, the held bytes'
+	// below a quarter of it. One member flooding pushes it never commits
+	// thus takes the table only down to the reserve, which the others'
+	// pushes still stage in (doc.go, "Staged shares").
 	StagedSenderChunksMax = StagedChunksMax / 4
 	StagedSenderBytesMax  = 256 << 20
 	// FetchReadsPerSenderMax bounds one sender's FetchChunk reads in

@@ -217,32 +217,56 @@
 // or StagedTTL. The red team filled it from one member with 16-byte
 // chunks it never committed: every other member's push was refused
 // "busy" for StagedTTL, so one member blocked all writes cluster-wide.
-// Each sender now holds at most a fixed share of it: StagedSenderChunksMax
-// (a quarter of the table) chunks and StagedSenderBytesMax (256 MiB)
-// bytes, counting its staged chunks and its StoreChunk writes in flight
-// (index.shares, kept per sender as chunks are staged, committed and
-// pruned, so the check is O(1) and no map is iterated). A push over its
-// sender's share is refused statusBusy before any byte is written and
-// counted as storage_rejects_total{reason="sender_share"}, and the
-// sender is logged (paced like a refused non-member: refusedlog), so the
-// operator sees which member floods. The share is checked before the
-// table's own bound, so the flooder is refused as such whether or not
-// the table is full, and up to three members filling their shares leave
-// a quarter of the table to the others: honest puts, repair and
-// hand-off pushes (each counted against its own sender). This node's
-// own uploads do not stage here (sessions and local writes hold their
-// chunks by other references), so a flood never refuses them.
-// A fixed share was chosen over a fair share (the table divided among
-// the senders holding some): it does not shrink as more senders push,
-// so an honest coordinator's room does not depend on who else pushes,
-// and a flooder cannot make a newcomer's share smaller than what the
-// flooder already holds. Four or more colluding members can still fill
-// the table (then refused as overload, each named by sender_share first);
-// a membership is a trust decision (Membership above). An honest
-// coordinator reaches its share only with more than 1024 chunks staged
-// on one replica at once: more than four ObjectBytesMax puts in flight
-// to the same replica at ChunkBytesDefault; beyond that its pushes are
-// refused busy like any overload.
+// Each sender has a share of it: StagedSenderChunksMax (a quarter of the
+// table) chunks and StagedSenderBytesMax (256 MiB) bytes, counting its
+// staged chunks and its StoreChunk writes in flight (index.shares, kept
+// per sender as chunks are staged, committed and pruned, so the count is
+// O(1) and no map is iterated). The share applies only under pressure
+// (Storage.overStagedShare): a push that takes its sender past its share
+// is refused statusBusy, before any byte is written, only while fewer
+// than StagedReserveChunks (a quarter of the table) slots would be left
+// free with it, or, with Config.HeldBytesMax, less than a quarter of
+// HeldBytesMax. It is counted as storage_rejects_total{reason=
+// "sender_share"} and the sender logged (paced like a refused
+// non-member: refusedlog), so the operator sees which member floods. The
+// share is checked before the table's own bound, so under pressure the
+// flooder is refused as such whether or not the table is full.
+//
+// A fixed share always applied broke honest writes: a push sends every
+// chunk of its object and only then commits, so all of them stay staged
+// here, counted against the pushing node, until the commit. One streamed
+// object of more than 1024 chunks (256 MiB), or five 64 MiB puts at once
+// from one gateway, went past the share on every replica and failed
+// ("unknown outcome"), and repair re-pushing it kept the share full for
+// that node's later puts. Applied under pressure only, a lone sender
+// stages up to StagedChunksMax-StagedReserveChunks = 6144 chunks (1.5 GiB
+// at ChunkBytesDefault, more than the 4096 of the table before shares;
+// the table is 8192 entries of about 100 bytes of index, under 1 MiB,
+// and HeldBytesMax still bounds their bytes on a micronode), and a
+// flooder can take the table only down to the reserve: then, over its
+// share, it is refused, and the reserve stays for the others (each
+// within its share is admitted until the table is full). The byte share
+// is kept, under pressure the same way: the chunk count bounds the
+// table's entries, not the bytes they hold on disk, and on a micronode
+// HeldBytesMax is shared with the committed objects, so a flooder
+// pushing chunks of ChunkBytesMax is stopped when a quarter of
+// HeldBytesMax is left. Without HeldBytesMax a flooder can still stage
+// 6144 chunks of up to ChunkBytesMax (6 GiB of disk) until StagedTTL, as
+// before shares (4096). Two colluding members fill the table (the first
+// down to the reserve, the second the reserve within its own share;
+// four were needed with the share always applied), each named by
+// sender_share once refused; a membership is a trust decision
+// (Membership above).
+// The ceilings an honest writer still meets: a streamed object of more
+// chunks than the lone room (above 1.5 GiB at ChunkBytesDefault; above
+// 1 GiB before shares) fails to replicate, its pushes refused busy as
+// overload; and under pressure (another sender holding most of the
+// table) a node's concurrent pushes to one replica fit only within its
+// share, 2048 chunks (eight ObjectBytesMax puts at ChunkBytesDefault),
+// the rest refused busy like any overload. A fixed share was chosen over
+// a fair share (the table divided among the senders holding some): it
+// does not shrink as more senders push, and a flooder cannot make a
+// newcomer's share smaller than what the flooder already holds.
 //
 // Reads are bounded per sender the same way: a FetchChunk read holds up
 // to a chunk's bytes from its submission to its reply, so one member
@@ -252,7 +276,11 @@
 // honest node's gets reach it only with all its InflightGetsMax gets at
 // their GetWindowMax on this one holder. Beyond it a FetchChunk is answered busy, the
 // get tries another holder, and storage_rejects_total{reason=
-// "fetch_share"} counts it.
+// "fetch_share"} counts it. An RPC resends its request, same corr id,
+// up to RPCAttemptsMax times when no reply came (a slow disk here): a
+// resend arriving while that request is read is dropped, the read
+// answering it (Storage.fetching), so it is not counted again and an
+// honest node's retries do not make it look like a flooder.
 //
 // # Placement and the write path
 //

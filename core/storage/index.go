@@ -431,8 +431,8 @@ func (x *index) check(deep bool) {
 	}
 	// map order ok: each share checked alone
 	for _, sh := range x.shares {
-		if sh.chunks > StagedSenderChunksMax {
-			panic("storage: a sender's staged share over StagedSenderChunksMax")
+		if sh.chunks > StagedChunksMax+DiskJobsMax {
+			panic("storage: a sender's staged share over the table and the writes")
 		}
 	}
 	if len(x.sorted) > len(x.objects) {

@@ -44,7 +44,8 @@ const (
 	// past Config.HeldBytesMax (answered statusBusy).
 	ReasonFull = "full"
 	// ReasonSenderShare: a peer's StoreChunk over its sender's share of
-	// the staged table (StagedSenderChunksMax, StagedSenderBytesMax), answered
+	// the staged table (StagedSenderChunksMax, StagedSenderBytesMax) while
+	// the table is under pressure (StagedReserveChunks), answered
 	// statusBusy: that sender is pushing faster than it commits.
 	ReasonSenderShare = "sender_share"
 	// ReasonFetchShare: a peer's FetchChunk over its sender's reads in

@@ -84,7 +84,7 @@ func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 	}
 	if s.index.hasChunk(m.addr) {
 		if known, ok := s.index.chunkOffset(m.addr); (!ok || known != m.offset) && s.index.stagedRoom() &&
-			s.index.stagedShareRoom(from, m.addr, uint32(len(m.data))) {
+			!s.overStagedShare(from, m.addr, uint32(len(m.data))) {
 			// Held at conflicting offsets, or at a lie's (an earlier
 			// build's commit): the push just verified the chunk's own,
 			// which locates it (chunkOffset puts verified offsets first)
@@ -102,11 +102,11 @@ func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 	if !s.index.stagedRoom() {
 		s.pruneStaged()
 	}
-	if !s.index.stagedShareRoom(from, m.addr, uint32(len(m.data))) {
+	if s.overStagedShare(from, m.addr, uint32(len(m.data))) {
 		// Before the table's own bound: a sender over its share is
-		// refused as such, whether or not the table is full, and the
-		// others' pushes keep the rest of the table (doc.go, "Staged
-		// shares").
+		// refused as such once the table is under pressure (full
+		// included), and the others' pushes keep the reserve (doc.go,
+		// "Staged shares").
 		s.refusedSenderShare(from)
 		s.respond(from, corr, m.addr, statusBusy, nil)
 		return
@@ -140,6 +140,25 @@ func (s *Storage) serveStoreChunk(from proto.NodeID, corr uint64, m *message) {
 		return
 	}
 	s.index.storingFor(addr, from, size) // until it is staged: the orphan sweep spares it
+}
+
+// overStagedShare reports whether from's push of a chunk of size bytes
+// at c is refused for its share of the staged table: it would take from
+// past its share (index.stagedShareRoom) while the table is under
+// pressure, that is with this chunk fewer than StagedReserveChunks slots
+// would be free (writes in flight included), or, with
+// Config.HeldBytesMax, less than a quarter of it. Without pressure a
+// lone sender's push (a stream, or several puts at once: each stages all
+// its chunks until its commit) stages beyond its share.
+func (s *Storage) overStagedShare(from proto.NodeID, c proto.Addr, size uint32) bool {
+	if s.index.stagedShareRoom(from, c, size) {
+		return false
+	}
+	if s.index.stagedSlots()+1 > StagedChunksMax-StagedReserveChunks {
+		return true
+	}
+	max := uint64(max(s.cfg.HeldBytesMax, 0))
+	return max > 0 && s.index.heldBytesBound()+uint64(size) > max-max/4
 }
 
 // serveCommit makes an object durable on this node once every chunk it
@@ -396,6 +415,13 @@ func (s *Storage) finishWrite(addr proto.Addr, o *object, err error) {
 // (statusCorrupt), and queued for healing; until it is healed a request
 // for it there is answered statusCorrupt without a read (damagedAt).
 func (s *Storage) serveFetchChunk(from proto.NodeID, corr uint64, c proto.Addr, off uint64) {
+	req := fetchReq{from, corr}
+	if s.fetching[req] {
+		// A resend of a request being read (RPCAttemptsMax: a slow
+		// disk): the read answers it, and it is not counted against
+		// the sender's reads again.
+		return
+	}
 	if !s.index.hasChunk(c) {
 		s.respond(from, corr, c, statusNotFound, nil)
 		return
@@ -423,6 +449,7 @@ func (s *Storage) serveFetchChunk(from proto.NodeID, corr uint64, c proto.Addr, 
 		if s.fetchReads[from]--; s.fetchReads[from] <= 0 {
 			delete(s.fetchReads, from)
 		}
+		delete(s.fetching, req)
 		known, located := s.index.chunkOffset(c) // as chunkIntact judges it
 		switch {
 		case res[0].Err != nil && !isCorruption(res[0].Err):
@@ -444,4 +471,11 @@ func (s *Storage) serveFetchChunk(from proto.NodeID, corr uint64, c proto.Addr, 
 		return
 	}
 	s.fetchReads[from]++
+	s.fetching[req] = true
+}
+
+// fetchReq names one FetchChunk request: its sender and corr id.
+type fetchReq struct {
+	from proto.NodeID
+	corr uint64
 }

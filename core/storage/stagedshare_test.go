@@ -13,9 +13,10 @@ import (
 // table (StagedChunksMax) was shared by every sender with no per-sender
 // bound, so the flood filled it and every other member's push was
 // refused "busy" until StagedTTL pruned it: one member blocked all
-// writes. Each sender now holds at most its share (StagedSenderChunksMax
-// chunks, StagedSenderBytesMax bytes); the rest is refused as
-// sender_share and the other senders still stage.
+// writes. A sender over its share (StagedSenderChunksMax chunks,
+// StagedSenderBytesMax bytes) is now refused as sender_share once the
+// table's free room is down to StagedReserveChunks, and the other
+// senders still stage in that reserve.
 
 var (
 	flooder = proto.NodeID{0xf1}
@@ -52,14 +53,15 @@ func TestStagedShareBoundsOneSender(t *testing.T) {
 	c := newCluster(t, 1, 61, withPeers(smallChunks, flooder, honest))
 	h := c.nodes[0]
 	got := flood(c, h, 61, StagedChunksMax+100)
-	if got[statusOK] != StagedSenderChunksMax || got[statusBusy] != StagedChunksMax+100-StagedSenderChunksMax {
-		t.Fatalf("flood replies %v, want %d OK and the rest busy", got, StagedSenderChunksMax)
+	room := StagedChunksMax - StagedReserveChunks // the flooder's, alone
+	if got[statusOK] != room || got[statusBusy] != StagedChunksMax+100-room {
+		t.Fatalf("flood replies %v, want %d OK and the rest busy", got, room)
 	}
-	if n := c.metric(0, MetricRejects, ReasonSenderShare); n != float64(StagedChunksMax+100-StagedSenderChunksMax) {
-		t.Fatalf("sender_share rejects %v, want %d", n, StagedChunksMax+100-StagedSenderChunksMax)
+	if n := c.metric(0, MetricRejects, ReasonSenderShare); n != float64(StagedChunksMax+100-room) {
+		t.Fatalf("sender_share rejects %v, want %d", n, StagedChunksMax+100-room)
 	}
-	if n := len(h.st.index.staged); n != StagedSenderChunksMax {
-		t.Fatalf("%d chunks staged, want the flooder's share %d", n, StagedSenderChunksMax)
+	if n := len(h.st.index.staged); n != room {
+		t.Fatalf("%d chunks staged, want the table less the reserve %d", n, room)
 	}
 	// Another member's push still stages.
 	var reply status = 255
@@ -166,5 +168,39 @@ func TestFetchReadsBoundedPerSender(t *testing.T) {
 	}
 	if len(h.st.fetchReads) != 0 {
 		t.Fatalf("reads in flight left counted: %v", h.st.fetchReads)
+	}
+}
+
+// An RPC resends a FetchChunk (same corr id) up to RPCAttemptsMax times
+// when the holder's disk is slow: the resends of a request being read
+// are not counted against the sender's reads, so an honest node at its
+// bound is not refused as fetch_share, and each request gets one reply.
+func TestFetchResendsNotCounted(t *testing.T) {
+	c := newCluster(t, 1, 69, withPeers(smallChunks, honest))
+	h := c.nodes[0]
+	b := randomData(70, ChunkBytesMin)
+	ch := proto.AddrOf(b)
+	c.handle(h, env.Message{From: honest, Frame: encodeFrame(1, &message{kind: kindStoreChunk, addr: ch, data: b})})
+	c.step()
+	got := map[status]int{}
+	c.c.Sent = func(src int, dst proto.NodeID, frame []byte) {
+		if _, r, err := decodeFrame(frame); err == nil && dst == honest && r.kind == kindReply {
+			got[r.status]++
+		}
+	}
+	for range RPCAttemptsMax { // all before any read completes
+		for i := range FetchReadsPerSenderMax {
+			c.handle(h, env.Message{From: honest, Frame: encodeFrame(uint64(i+10), &message{kind: kindFetchChunk, addr: ch})})
+		}
+	}
+	c.step()
+	if got[statusOK] != FetchReadsPerSenderMax || len(got) != 1 {
+		t.Fatalf("fetches answered %v, want %d OK only", got, FetchReadsPerSenderMax)
+	}
+	if n := c.metric(0, MetricRejects, ReasonFetchShare); n != 0 {
+		t.Fatalf("fetch_share rejects %v, want 0", n)
+	}
+	if len(h.st.fetchReads) != 0 || len(h.st.fetching) != 0 {
+		t.Fatalf("reads in flight left counted: %v %v", h.st.fetchReads, h.st.fetching)
 	}
 }

@@ -48,6 +48,12 @@ type Storage struct {
 	// (serveFetchChunk; at most FetchReadsPerSenderMax each). A sender
 	// without any is not listed.
 	fetchReads map[proto.NodeID]int
+	// fetching holds the FetchChunk requests (sender, corr id) whose
+	// read is in flight: an RPC resends its request, same corr id, up to
+	// RPCAttemptsMax times, and a resend arriving while the first is
+	// read is dropped (the read answers it) instead of counted again.
+	// As many as the reads in flight.
+	fetching map[fetchReq]bool
 
 	ready   bool // recovery finished
 	index   index
@@ -159,6 +165,7 @@ func (s *Storage) reset() {
 	s.rpcs = map[uint64]*rpc{}
 	s.jobs = map[uint64]*diskJob{}
 	s.fetchReads = map[proto.NodeID]int{} // their jobs are dropped with s.jobs
+	s.fetching = map[fetchReq]bool{}
 	s.puts = map[uint64]*putOp{}
 	s.trailing, s.trailingBytes, s.trailingCalls = nil, 0, 0
 	s.gets = map[uint64]*getOp{}
