@@ -236,3 +236,16 @@ func TestAdminRegistryLeaderBodies(t *testing.T) {
 		t.Fatalf("requests %+v, want the best voter, then replica 1", b.got)
 	}
 }
+
+// TestLeaderChunkedSlowBodyIs408: a chunked body of POST
+// /admin/registry/leader that stalls is answered 408 REQUEST_TIMEOUT,
+// retryable, as every body path (readLeaderBody reads a chunked body
+// whole before it decodes it), not 400 as a malformed one.
+func TestLeaderChunkedSlowBodyIs408(t *testing.T) {
+	f := newServerFixture(t, gateway.BodyLimits{IdleTimeout: 200 * time.Millisecond, RateMin: 1 << 10, RateGrace: 100 * time.Millisecond})
+	r, body := f.raw(fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"to\"\r\n", leaderPath, f.root))
+	wantEnvelope(t, "POST "+leaderPath+" chunked, stalled", r, body, http.StatusRequestTimeout, gateway.CodeRequestTimeout)
+	if !strings.Contains(string(body), `"retryable":true`) || !strings.Contains(string(body), "too slow") {
+		t.Fatalf("POST %s chunked, stalled: %s", leaderPath, body)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"sync"
+	"time"
 )
 
 // memBudget is Config.MemoryBytesMax as writes share it (see "Memory
@@ -22,20 +23,31 @@ type memBudget struct {
 	// one's bytes settle until a GC). Otherwise inUse counts what it
 	// counts, and a body only while it is read.
 	heap    bool
-	cycles  func() uint64 // GC cycles completed
-	collect func()        // a full GC (runtime.GC)
+	cycles  func() uint64    // GC cycles completed
+	collect func()           // a full GC (runtime.GC)
+	clock   func() time.Time // the gateway's Config.Clock
 
 	mu       sync.Mutex
 	reserved int64     // bytes of the reservations open
 	settling []settled // bytes of reservations closed, until a GC after the close
-	// released: a reservation closed (or storage released bytes) since
-	// the last GC left; a write that does not fit then runs one GC and
-	// looks again, so memory freed (an aborted upload's staged chunks)
-	// does not stay counted until the runtime's next GC.
-	released bool
-	// collecting: a GC run by fit is under way (one at a time).
+	// freed: bytes of bodies read whose reservations closed since a GC
+	// (freedCycle: the GC cycles completed at the latest close), which a
+	// GC may take off what is counted (settling bytes, an aborted
+	// upload's staged chunks). A write short of no more than that runs
+	// one GC and looks again (collectEvery apart at most), so memory just
+	// freed does not refuse writes until the runtime's next GC; a write
+	// refused with nothing freed runs none.
+	freed      int64
+	freedCycle uint64
+	// lastCollect: when take last ran a GC (zero: never).
+	lastCollect time.Time
+	// collecting: a GC run by take is under way (one at a time).
 	collecting bool
 }
+
+// collectEvery is the least time between two GCs take runs: however many
+// writes are refused, the node spends at most one full GC a second on them.
+const collectEvery = time.Second
 
 // settled is a closed reservation's bytes, counted until a GC completes
 // after cycle (the cycles completed when it closed).
@@ -54,8 +66,8 @@ type budgetError struct{ read, max int64 }
 func (e *budgetError) Error() string { return errMemoryBudget.Error() }
 func (e *budgetError) Unwrap() error { return errMemoryBudget }
 
-func newMemBudget(max int64, inUse func() uint64, heap bool) *memBudget {
-	return &memBudget{max: max, inUse: inUse, heap: heap, cycles: gcCycles, collect: runtime.GC}
+func newMemBudget(max int64, inUse func() uint64, heap bool, clock func() time.Time) *memBudget {
+	return &memBudget{max: max, inUse: inUse, heap: heap, cycles: gcCycles, collect: runtime.GC, clock: clock}
 }
 
 // gcCycles is the number of GC cycles completed.
@@ -98,13 +110,24 @@ func (b *memBudget) left() int64 {
 
 // take reserves n bytes (n > 0) if they fit, else as many as fit when
 // partial is set; it returns the bytes reserved and what was left. A
-// request that does not fit while memory was released since the last GC
-// runs one GC (one at a time) and looks again.
+// request that does not fit runs one GC (one at a time) and looks again
+// when a GC may make the room (mayCollect).
 func (b *memBudget) take(n int64, partial bool) (got, left int64) {
+	return b.fit(n, partial, true)
+}
+
+// fits reports what take(n, false) would, reserving nothing.
+func (b *memBudget) fits(n int64) (ok bool, left int64) {
+	got, left := b.fit(n, false, false)
+	return got == n, left
+}
+
+// fit is take, and reserves only when reserve is set.
+func (b *memBudget) fit(n int64, partial, reserve bool) (got, left int64) {
 	for try := 0; ; try++ {
 		b.mu.Lock()
 		left = b.leftLocked()
-		if n <= left || try > 0 || !b.released || b.collecting {
+		if n <= left || try > 0 || !b.mayCollectLocked(n-left) {
 			got = n
 			if n > left {
 				got = 0
@@ -112,17 +135,34 @@ func (b *memBudget) take(n int64, partial bool) (got, left int64) {
 					got = left
 				}
 			}
-			b.reserved += got
+			if reserve {
+				b.reserved += got
+			}
 			b.mu.Unlock()
 			return got, left
 		}
-		b.released, b.collecting = false, true
+		b.freed, b.collecting, b.lastCollect = 0, true, b.clock()
 		b.mu.Unlock()
 		b.collect()
 		b.mu.Lock()
 		b.collecting = false
 		b.mu.Unlock()
 	}
+}
+
+// mayCollectLocked reports whether a GC run now may find short bytes
+// (b.mu held): bodies closed since the last GC read that many (a GC
+// begun after the latest close has seen them all: two cycles completed,
+// as one may have been under way at the close), no GC take ran is under
+// way, and the last one is collectEvery ago.
+func (b *memBudget) mayCollectLocked(short int64) bool {
+	if b.freed > 0 && b.cycles() > b.freedCycle+1 {
+		b.freed = 0
+	}
+	if b.freed < short || b.collecting {
+		return false
+	}
+	return b.lastCollect.IsZero() || b.clock().Sub(b.lastCollect) >= collectEvery
 }
 
 // untake gives back n bytes take reserved, as if never taken.
@@ -134,15 +174,19 @@ func (b *memBudget) untake(n int64) {
 
 // give closes n reserved bytes, of which kept stay counted (settling)
 // until the next GC: a body stored is in the heap, one given up may be
-// too until a GC frees it.
-func (b *memBudget) give(n, kept int64) {
+// too until a GC frees it. read is the bytes the body read, all of which
+// a GC may free (an aborted upload's chunks): they count as freed.
+func (b *memBudget) give(n, kept, read int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.reserved -= max(n, 0)
 	if kept = min(kept, n); kept > 0 && b.heap {
 		b.settling = append(b.settling, settled{bytes: kept, cycle: b.cycles()})
 	}
-	b.released = true
+	if read > 0 {
+		b.freed += read
+		b.freedCycle = b.cycles()
+	}
 }
 
 // unreserve drops n reserved bytes a GC has since measured in the live
@@ -214,6 +258,6 @@ func (r *bodyBudget) close(read int64) {
 		return
 	}
 	r.closed = true
-	r.b.give(r.reserved-r.measured, read-r.measured)
+	r.b.give(r.reserved-r.measured, read-r.measured, read)
 	r.reserved, r.measured = 0, 0
 }

@@ -1,6 +1,9 @@
 package gateway
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // TestMemBudgetAccounting walks memBudget with a fake heap and GC: a
 // reservation holds its bytes, bytes read leave it once a GC has
@@ -9,7 +12,8 @@ import "testing"
 func TestMemBudgetAccounting(t *testing.T) {
 	var heap, cycles uint64
 	collects := 0
-	b := newMemBudget(100, func() uint64 { return heap }, true)
+	now := time.Unix(1e9, 0)
+	b := newMemBudget(100, func() uint64 { return heap }, true, func() time.Time { return now })
 	b.cycles = func() uint64 { return cycles }
 	b.collect = func() { collects++; cycles++ }
 
@@ -30,7 +34,7 @@ func TestMemBudgetAccounting(t *testing.T) {
 		t.Fatalf("measured %d before a GC", r.measured)
 	}
 	// The first reservation ends: its 60 bytes read stay counted until a GC.
-	b.give(60, 60)
+	b.give(60, 60, 60)
 	if left := b.left(); left != 0 {
 		t.Fatalf("left %d with 40 reserved and 60 settling", left)
 	}
@@ -50,6 +54,11 @@ func TestMemBudgetAccounting(t *testing.T) {
 	if left := b.left(); left != 0 {
 		t.Fatalf("left %d right after the abort", left)
 	}
+	// Within collectEvery of the last GC: none.
+	if got, _ := b.take(30, false); got != 0 || collects != 1 {
+		t.Fatalf("a GC within a second of the last: got %d, collects %d", got, collects)
+	}
+	now = now.Add(collectEvery)
 	if got, left := b.take(30, false); got != 30 || left != 40 || collects != 2 {
 		t.Fatalf("after the abort and a GC: got %d, left %d, collects %d", got, left, collects)
 	}
@@ -65,7 +74,7 @@ func TestMemBudgetAccounting(t *testing.T) {
 // than a GC cycle.
 func TestBodyBudgetMeasuredBytesLeave(t *testing.T) {
 	var cycles uint64
-	b := newMemBudget(64<<20, func() uint64 { return 0 }, true)
+	b := newMemBudget(64<<20, func() uint64 { return 0 }, true, time.Now)
 	b.cycles = func() uint64 { return cycles }
 	b.collect = func() { cycles++ }
 	r := newBodyBudget(b, false)
@@ -87,7 +96,7 @@ func TestBodyBudgetMeasuredBytesLeave(t *testing.T) {
 // from its reservation, and nothing settles after it.
 func TestMemBudgetOwnInUse(t *testing.T) {
 	var cycles uint64
-	b := newMemBudget(64<<20, func() uint64 { return 0 }, false)
+	b := newMemBudget(64<<20, func() uint64 { return 0 }, false, time.Now)
 	b.cycles = func() uint64 { return cycles }
 	r := newBodyBudget(b, false)
 	r.grow(8 << 20)
@@ -100,5 +109,64 @@ func TestMemBudgetOwnInUse(t *testing.T) {
 	r.close(6 << 20)
 	if b.reserved != 0 || len(b.settling) != 0 || b.left() != 64<<20 {
 		t.Fatalf("after close: reserved %d, settling %v, left %d", b.reserved, b.settling, b.left())
+	}
+}
+
+// TestRefusedWritesRunNoGC: a write refused with nothing released since
+// the last GC runs none, however many are refused; their reservations
+// (none, or one never read) close without counting as freed. On the
+// build before, each refused write's closing re-armed the forced GC for
+// the next: any client, without a token, made the node run a full GC
+// per request (999 for 1000 refused PUTs).
+func TestRefusedWritesRunNoGC(t *testing.T) {
+	var cycles uint64
+	collects := 0
+	now := time.Unix(1e9, 0)
+	b := newMemBudget(100, func() uint64 { return 95 }, true, func() time.Time { return now })
+	b.cycles = func() uint64 { return cycles }
+	b.collect = func() { collects++; cycles++ }
+	for range 1000 {
+		r := newBodyBudget(b, true) // a declared PUT, refused before enter
+		if ok, _ := b.fits(50); ok {
+			t.Fatal("50 bytes fit with 5 left")
+		}
+		r.close(0) // ServeHTTP's deferred unbudget
+		if got, _ := b.take(50, false); got != 0 {
+			t.Fatal("50 bytes fit with 5 left")
+		}
+		now = now.Add(time.Second)
+	}
+	if collects != 0 {
+		t.Fatalf("1000 refused PUTs, nothing released: %d GCs, want 0", collects)
+	}
+
+	// Bodies read and closed: a refused write short of no more than
+	// they read runs a GC, at most one per collectEvery of the clock.
+	start := now
+	const step = 50 * time.Millisecond
+	for range 1000 {
+		r := newBodyBudget(b, false)
+		r.grow(5)
+		r.close(5) // 5 bytes read, freed
+		b.take(50, false)
+		now = now.Add(step)
+	}
+	elapsed := now.Sub(start)
+	if most := int(elapsed/collectEvery) + 1; collects == 0 || collects > most {
+		t.Fatalf("1000 refused PUTs after releases over %v: %d GCs, want 1 to %d", elapsed, collects, most)
+	}
+	// Two GCs of the runtime's own complete: what was freed before is
+	// measured, and a shortfall bigger than what was freed since runs none.
+	n := collects
+	cycles += 2
+	now = now.Add(time.Hour)
+	if b.take(50, false); collects != n {
+		t.Fatalf("a GC with nothing freed since the runtime's own")
+	}
+	r := newBodyBudget(b, false)
+	r.grow(5)
+	r.close(5)
+	if b.take(50, false); collects != n {
+		t.Fatalf("45 bytes short with 5 freed: a GC ran")
 	}
 }

@@ -215,3 +215,54 @@ func TestSlowBodyIs408(t *testing.T) {
 		}
 	}
 }
+
+// TestQueuedWritesHoldNoBudget: writes waiting for an admission slot
+// hold no part of the memory budget; a declared body is reserved once
+// admitted. One tenant (mallory, one write at a time) runs one 8 MiB PUT
+// and queues four more, which together would fill the 40 MiB free; another
+// tenant's 1 MiB PUT is still stored. On the build before, each queued
+// PUT reserved its body before admission, and the other tenant's write
+// was refused 507, defeating the per-tenant write slots.
+func TestQueuedWritesHoldNoBudget(t *testing.T) {
+	const (
+		budget = 64 << 20
+		free   = 40 << 20
+		size   = 8 << 20
+		queued = free/size - 1
+	)
+	f := newServerFixtureWith(t, func(c *gateway.Config) {
+		c.MemoryBytesMax = budget
+		c.MemoryInUse = func() uint64 { return budget - free }
+		c.Admission = gateway.AdmissionConfig{WritesPerTenantMax: 1, QueueWaitMax: 2 * budgetWait}
+	})
+	mallory := f.mintFor("mallory", 1, auth.OpsAll)
+	send := func() *bufio.Reader {
+		conn, err := net.Dial("tcp", f.srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		_ = conn.SetDeadline(time.Now().Add(budgetWait))
+		fmt.Fprintf(conn, "PUT /o HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", mallory, size)
+		return bufio.NewReader(conn)
+	}
+	// mallory's first PUT is admitted (100 Continue) and holds its 8 MiB.
+	r, err := http.ReadResponse(send(), nil)
+	if err != nil || r.StatusCode != http.StatusContinue {
+		t.Fatalf("mallory's first PUT: %v %v, want 100 Continue", r, err)
+	}
+	for range queued {
+		send()
+	}
+	deadline := time.Now().Add(budgetWait)
+	for f.g.QueuedRequests() != queued {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of mallory's PUTs queued after %v, want %d", f.g.QueuedRequests(), budgetWait, queued)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	got := f.do("PUT", "/o", bytes.Repeat([]byte("a"), 1<<20), f.bearer())
+	if got.StatusCode != http.StatusCreated {
+		t.Fatalf("alice's 1 MiB PUT with mallory's %d PUTs of %d bytes queued: %d %s", queued, size, got.StatusCode, got.body)
+	}
+}

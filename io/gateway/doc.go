@@ -545,38 +545,49 @@
 //	+ the reservations of the bodies being read
 //	+ the bytes of bodies finished since the last GC (settling)
 //
-// A PUT or POST with a Content-Length reserves that many bytes before a
-// byte is read, under one mutex, so concurrent uploads cannot all pass a
-// check none of them has yet filled (8 parallel 50 MB PUTs against 64 MiB
-// stored 100 MB before); one that does not fit is 507
-// INSUFFICIENT_STORAGE "memory budget: ...", retryable, its body unread.
-// A body without a length (chunked) needs some room to start and reserves
+// A PUT or POST whose body cannot fit what is left (one with a
+// Content-Length bigger than that, any body when nothing is left) is 507
+// INSUFFICIENT_STORAGE "memory budget: ...", retryable, its body unread,
+// before its token is checked or it is admitted; that check reserves
+// nothing. Once admitted, a PUT or POST with a Content-Length reserves
+// that many bytes before a byte is read, under one mutex, so concurrent
+// uploads cannot all pass a check none of them has yet filled (8 parallel
+// 50 MB PUTs against 64 MiB stored 100 MB before); one that does not fit
+// then is 507 the same way. A write waiting for an admission slot, or
+// refused by the token check or admission, holds none of the budget: one
+// tenant's queued uploads do not refuse every other tenant's writes
+// (which the per-tenant write slots would otherwise not prevent). A body
+// without a length (chunked) needs some room to start and reserves
 // as it is read; where the budget ends it is 507 INSUFFICIENT_STORAGE
 // "memory budget: ... ran out", retryable, and its staged chunks are
 // aborted. Double counting: a body's bytes go on to storage, where the
 // next GC counts them in MemoryInUse while the reservation still holds
 // them; so once a GC has completed after bytes were read, they leave the
 // reservation (bodyBudget.observe, looked at per MiB read). When the
-// request ends its reservation closes: the bytes read and not yet
-// measured stay counted (settling) until a GC completes (the stored
-// object is then in the live heap, an aborted one's chunks gone from it),
-// so no byte goes uncounted between the end of an upload and the next
-// GC. Storage's own count (storage_bytes) is not
-// added: the stored bytes are in the live heap already. The error is on
-// the safe side: a byte is counted at most twice, for at most one GC
-// cycle, never zero times. (A Config.MemoryInUse of the caller's own,
-// as tests set, is taken to count no body: a body then counts only while
-// it is read, with neither the measuring nor the settling.) A write that
-// does not fit after a reservation
-// closed (or bytes were released) since the last GC runs one GC itself
-// (runtime.GC, one at a time) and looks again, so memory just freed (an
-// aborted upload's chunks) does not refuse writes until the runtime's
-// next GC. The micronode's store (io/pebbledisk, ValuesInMemory) drops a
-// deleted value's bytes at the delete, not after the next sync: an
-// aborted 64 MiB upload held them as segment garbage, and refused every
-// write of every tenant, for about 30 s. Storage itself does not refuse a
-// client's write past the budget (its HeldBytesMax bounds only what peers
-// push): the gateway is the only client path and checks first.
+// request ends, or its response starts (what the handler left of the body
+// is then drained into nothing), its reservation closes: the bytes read
+// and not yet measured stay counted (settling) until a GC completes (the
+// stored object is then in the live heap, an aborted one's chunks gone
+// from it), so no byte goes uncounted between the end of an upload and the
+// next GC. Storage's own count (storage_bytes) is not added: the stored
+// bytes are in the live heap already. The error is on the safe side: a
+// byte is counted at most twice, for at most one GC cycle, never zero
+// times. (A Config.MemoryInUse of the caller's own, as tests set, is taken
+// to count no body: a body then counts only while it is read, with neither
+// the measuring nor the settling.) A write that does not fit, short of no
+// more bytes than the bodies closed since the last GC read, runs one GC
+// itself (runtime.GC, one at a time) and looks again, so memory just freed
+// (an aborted upload's chunks, settling bytes) does not refuse writes
+// until the runtime's next GC. At most one such GC runs a second
+// (Config.Clock), and a write refused with nothing read since the last GC
+// runs none: refused writes, which need no token, cannot make the node
+// collect on every request. The micronode's store (io/pebbledisk,
+// ValuesInMemory) drops a deleted value's bytes at the delete, not after
+// the next sync: an aborted 64 MiB upload held them as segment garbage,
+// and refused every write of every tenant, for about 30 s. Storage itself
+// does not refuse a client's write past the budget (its HeldBytesMax
+// bounds only what peers push): the gateway is the only client path and
+// checks first.
 //
 // Hostile input (server.go, conns.go): NewServer bounds the headers' time and size;
 // Config.BodyLimits bound a body by a minimum average rate and a maximum

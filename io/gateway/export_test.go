@@ -53,3 +53,10 @@ func SetRefusedDrainTimeout(t interface{ Cleanup(func()) }, d time.Duration) {
 	refusedDrainTimeout = d
 	t.Cleanup(func() { refusedDrainTimeout = old })
 }
+
+// QueuedRequests is how many requests wait for an admission slot.
+func (g *Gateway) QueuedRequests() int {
+	g.admit.mu.Lock()
+	defer g.admit.mu.Unlock()
+	return g.admit.gate.Queued()
+}

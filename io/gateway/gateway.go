@@ -266,7 +266,7 @@ func New(cfg Config) *Gateway {
 		quotaAudits: newAuditLimiter(cfg.Clock), claimAudits: newClaimAudits(), objectAudits: newObjectAudits(cfg.Clock), names: newNameQuota(cfg.NamesPerTenantMax, cfg.NameQuotaExempt)}
 	g.edge = newEdge(cfg.EdgeCacheBytes, cfg.Metrics)
 	if cfg.MemoryBytesMax > 0 {
-		g.budget = newMemBudget(cfg.MemoryBytesMax, cfg.MemoryInUse, liveHeap)
+		g.budget = newMemBudget(cfg.MemoryBytesMax, cfg.MemoryInUse, liveHeap, cfg.Clock)
 	}
 	g.requestsOK = env.SeriesOf(cfg.Metrics, MetricRequests, codeLabel(http.StatusOK))
 	g.requestLatency = env.SeriesOf(cfg.Metrics, MetricRequestLatency, "")
@@ -453,6 +453,13 @@ func (g *Gateway) serve(req *request, c class, route string, h handler) *apiErro
 		return err
 	}
 	defer slot.release()
+	if c == classWrite && (req.r.Method == http.MethodPut || req.r.Method == http.MethodPost) {
+		// Admitted: only now is a declared body reserved (a request
+		// queued or refused by enter holds none), before it is read.
+		if e := g.reserveBody(req); e != nil {
+			return e
+		}
+	}
 	return h(req)
 }
 

@@ -35,7 +35,8 @@ type fixture struct {
 	srv  *httptest.Server
 	rt   *runtime.Runtime
 	key  auth.MACKey
-	root string // token allowing everything for tenant "alice"
+	root string           // token allowing everything for tenant "alice"
+	g    *gateway.Gateway // set by newServerFixtureWith
 }
 
 // startNode runs spec as a single-replica node on disk (pebble, opened

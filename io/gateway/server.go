@@ -74,30 +74,47 @@ func (l BodyLimits) withDefaults() BodyLimits {
 // objects live in its heap.
 const MemoryBytesMaxDefault = 1 << 30
 
-// refuseOverBudget reserves a write's declared body against the memory
-// budget (memBudget), before a byte of it is read, or answers 507 when it
-// does not fit; a body without a length needs some room left, and then
-// reserves as it is read (rateBody.Read).
+// refuseOverBudget answers 507 when a write's body cannot fit the memory
+// budget (memBudget) now: a declared body bigger than what is left, or
+// any body with nothing left. It reserves nothing: it runs before the
+// token check and admission, and a request waiting there, or refused
+// there, must not hold memory every other tenant's writes then lack
+// (reserveBody takes the reservation once the request is admitted).
 func (g *Gateway) refuseOverBudget(req *request) *apiError {
 	if g.budget == nil {
 		return nil
 	}
-	r := req.r
-	rb, _ := r.Body.(*rateBody)
-	n := max(r.ContentLength, 0)
-	var left int64
-	if n > 0 && rb != nil && rb.res != nil {
-		var got int64
-		if got, left = g.budget.take(n, false); got == n {
-			rb.res.reserved += n
-			return nil
-		}
-	} else if got, l := g.budget.take(1, false); got == 1 {
-		g.budget.untake(1) // room for a body without a length (or an empty one)
+	n := max(req.r.ContentLength, 0)
+	ok, left := g.budget.fits(max(n, 1)) // a body without a length (or an empty one) needs some room
+	if ok {
 		return nil
-	} else {
-		left = l
 	}
+	return g.overBudget(req, n, left)
+}
+
+// reserveBody reserves an admitted write's declared body against the
+// memory budget, before a byte of it is read, or answers 507 when it
+// does not fit; a body without a length reserves as it is read
+// (rateBody.Read).
+func (g *Gateway) reserveBody(req *request) *apiError {
+	if g.budget == nil {
+		return nil
+	}
+	rb, _ := req.r.Body.(*rateBody)
+	n := req.r.ContentLength
+	if n <= 0 || rb == nil || rb.res == nil {
+		return nil
+	}
+	got, left := g.budget.take(n, false)
+	if got == n {
+		rb.res.reserved += n
+		return nil
+	}
+	return g.overBudget(req, n, left)
+}
+
+// overBudget is the 507 of a body of n bytes with left bytes left.
+func (g *Gateway) overBudget(req *request, n, left int64) *apiError {
 	g.refuse(req, ShedMemoryBudget)
 	return insufficientStorage(fmt.Sprintf("memory budget: a body of %d bytes does not fit the %d bytes left of --memory-max %d",
 		n, left, g.cfg.MemoryBytesMax))
@@ -299,7 +316,7 @@ func (g *Gateway) limitBody(w http.ResponseWriter, r *http.Request) http.Respons
 		start: time.Now(), onSlow: func() { g.cfg.Metrics.Add(MetricShed, ShedSlowBody, 1) },
 		expectContinue: expectsContinue(r), chunked: r.ProtoMajor == 1 && len(r.TransferEncoding) > 0, http1: r.ProtoMajor == 1}
 	if g.budget != nil && (r.Method == http.MethodPut || r.Method == http.MethodPost) {
-		// A declared body is reserved whole by refuseOverBudget; one
+		// A declared body is reserved whole by reserveBody; one
 		// without a length reserves as it is read and stops at the end
 		// of the budget (507).
 		b.res = newBodyBudget(g.budget, r.ContentLength >= 0)
@@ -521,9 +538,7 @@ func (w *bodyGuard) settle() {
 		b.drainBy = time.Now()
 	}
 	if w.Header().Get("Connection") != "close" {
-		if b.chunked {
-			b.unbudget() // drained into io.Discard: no memory to budget
-		}
+		b.unbudget() // drained into io.Discard: no memory to budget
 		b.settle()
 		if b.chunked && !b.eof && b.slowErr == nil {
 			// More is left: one byte more through MaxBytesReader has

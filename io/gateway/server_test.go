@@ -46,7 +46,7 @@ func newServerFixtureWith(t *testing.T, edit func(*gateway.Config)) *fixture {
 	srv.Config = gateway.NewServer(g, nil)
 	srv.Listener = gateway.EnvelopeListener(srv.Listener)
 	srv.Start()
-	f := &fixture{t: t, srv: srv, rt: rt, key: key}
+	f := &fixture{t: t, srv: srv, rt: rt, key: key, g: g}
 	f.root = f.mint(auth.OpsAll)
 	t.Cleanup(srv.Close)
 	f.waitReady()
