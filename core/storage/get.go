@@ -65,6 +65,10 @@ type getOp struct {
 	// badManifest: the error of the last manifest dropped, which g fails
 	// with when no candidate is left.
 	badManifest error
+	// unserved: the manifests (cuts of the object) of which some chunk
+	// no source served (fetchedChunk); a candidate's manifest that
+	// lists the same chunks is not read again (fetchManifest).
+	unserved []Manifest
 	// askedLength: the length asked (length becomes the range's once a
 	// manifest gives the object's size).
 	askedLength uint64
@@ -184,7 +188,11 @@ func (s *Storage) fetchManifest(g *getOp) {
 		if err == nil && reply.status == statusOK {
 			man, derr := DecodeManifest(reply.data)
 			if derr == nil && man.checkFor(g.addr) == nil {
-				s.startChunks(g, man)
+				if !slices.ContainsFunc(g.unserved, func(u Manifest) bool { return slices.Equal(u.Chunks, man.Chunks) }) {
+					s.startChunks(g, man)
+					return
+				}
+				s.fetchManifest(g) // a cut already found unserved
 				return
 			}
 			s.reject(ReasonMalformed)
@@ -214,6 +222,17 @@ func (s *Storage) askProviders(g *getOp) {
 		return
 	}
 	g.askedDHT = true
+	if g.wide.done {
+		// A chunk of a manifest dropped since looked the object's
+		// providers up (fetchChunkWide): a get looks them up once.
+		for _, p := range g.wide.providers {
+			if p != s.self && s.member(p) && !slices.Contains(g.cands, p) {
+				g.cands = append(g.cands, p)
+			}
+		}
+		s.fetchManifest(g)
+		return
+	}
 	s.cfg.DHT.FindProvidersAsync(g.addr, ProviderCandidatesMax, func(res dht.ProvidersResult) {
 		if g.finished {
 			return
@@ -635,6 +654,23 @@ func (s *Storage) fetchedChunk(g *getOp, i int, data []byte, err error, fetched 
 			err = fmt.Errorf("%w: no source has the last chunk (%v)", ErrUnavailable, err)
 		}
 		s.finishGet(g, fmt.Errorf("%w (the last chunk, to check the size of %s)", err, g.addr.Short()))
+		return
+	}
+	if err != nil && !g.chunkReq && (errors.Is(err, ErrCorruption) || errors.Is(err, ErrNotFound)) {
+		// No source served the chunk as this manifest keys it: every
+		// copy found was corrupt, or none had it. Another holder's
+		// manifest of the object may cut it otherwise (a session's
+		// chunks are its pieces, a put's are ChunkBytes), so keys none
+		// of this manifest's holders share, and its chunks may be whole
+		// where this one's rotted (a rotten chunk heals only from a
+		// copy under its own key). The get drops this manifest for
+		// itself alone (no lie is proven: object.lies stays unset) and
+		// asks the next candidate (dropManifest), failing with err when
+		// none serves the object. A candidate's manifest of the same
+		// cut is skipped: every candidate was asked for the chunk.
+		g.unserved = append(g.unserved, g.man)
+		g.readOver(i)
+		s.dropManifest(g, err)
 		return
 	}
 	if err != nil {
