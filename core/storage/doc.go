@@ -970,11 +970,12 @@
 // before the holder's next audit confirmed the object is repaired at
 // that audit. A push answered busy (load shed, a sender over its staged
 // share, a micronode at HeldBytesMax) or not answered at all (the RPC
-// timed out: a node away or flapping) backs the pair off 5 s, not
-// doubling and not counted toward the doubling: it says nothing of what
-// the node does once well, so a node that shed load or was away for
-// minutes is pushed again within about 5 s of being well, not minutes
-// later. An audit that skips a push for a backoff marks the pair, and
+// timed out: a node away or flapping) backs the pair off 5 s, doubling
+// only to 30 s (repairBackoffBusyMax) and not counted toward the 10 min
+// doubling: it says little of what the node does once well, so a node
+// that shed load or was away for minutes is pushed again within 30 s of
+// being well, not minutes later, while a member that takes the checks
+// and leaves every push unanswered costs one push per object per 30 s. An audit that skips a push for a backoff marks the pair, and
 // the object is audited again at the first tick after the backoff ends
 // (revisitBackedOff, before the cursor's objects and within
 // RepairObjectsPerTickMax and RepairAuditsMax per tick), not when the
@@ -983,7 +984,7 @@
 // A pair costs one push per backoff, the liar's first loss one more:
 // about nine in ten minutes from each holder, then one per 10 min
 // (TestRepairLiarBackedOff); a busy node costs each holder one refused
-// push per object about every 5 s while it stays busy (its first chunks
+// push per object about every 30 s while it stays busy (its first chunks
 // only, up to PushWindowMax in flight: a busy answer comes before any
 // write). Since the status codes do not tell a micronode's HeldBytesMax
 // (busy) from transient load, such a node is pushed at that rate for as

@@ -14,7 +14,7 @@ import (
 // acknowledges a push and then says it lacks the object again (from the
 // second time), or refuses the push, is pushed that object again only
 // after a doubling backoff, not at every audit; one that answers a push
-// busy or not at all, after a short fixed one. An audit skipped for a
+// busy or not at all, after one that doubles only to 30 s. An audit skipped for a
 // backoff is run again when it ends (revisitBackedOff).
 const (
 	// RepairBackoffsMax bounds the (object, node) pairs remembered; a
@@ -27,6 +27,13 @@ const (
 	// its schedule.
 	repairBackoffMin = 5 * time.Second
 	repairBackoffMax = 10 * time.Minute
+	// repairBackoffBusyMax caps the backoff of a pair whose pushes were
+	// answered busy or not at all: it doubles from repairBackoffMin as
+	// well (a node that takes the checks and leaves every push
+	// unanswered costs one push per cap, not one every 5 s), but only to
+	// 30 s, so a node that shed load for a while is pushed again within
+	// 30 s of its recovery.
+	repairBackoffBusyMax = 30 * time.Second
 )
 
 // Reasons of storage_repair_backoffs_total.
@@ -45,6 +52,7 @@ type repairPair struct {
 	lost   bool     // the node lost an acknowledged push once (pushed again at once)
 	until  env.Time // no push of the object to the node before
 	fails  int      // doubling backoffs since the node last said it holds the object
+	busy   int      // busy or unanswered pushes since then (backoff capped at repairBackoffBusyMax)
 	// revisit: an audit skipped the push for the backoff; the object
 	// is audited again once it ends (revisitBackedOff), not only when
 	// the cursor comes round.
@@ -80,8 +88,8 @@ func (s *Storage) repairMayPush(addr proto.Addr, target proto.NodeID) bool {
 // repairPushed records how a repair push p of addr to target ended:
 // acknowledged (to be confirmed by a later check), refused by the node
 // (backed off, doubling), answered busy or left unanswered (backed off
-// repairBackoffMin, not doubling: load shed or a node away says nothing
-// of what it will do once well), or failed here (nothing learnt).
+// doubling too, but only to repairBackoffBusyMax: load shed or a node
+// away says little of what it will do once well), or failed here (nothing learnt).
 func (s *Storage) repairPushed(addr proto.Addr, target proto.NodeID, ok bool, p *push) {
 	switch {
 	case ok:
@@ -89,7 +97,8 @@ func (s *Storage) repairPushed(addr proto.Addr, target proto.NodeID, ok bool, p 
 	case p.refused && p.transient:
 		pr := s.repairRemember(addr, target)
 		pr.acked = false
-		pr.until = s.env.Now().Add(repairBackoffMin)
+		pr.until = s.env.Now().Add(min(repairBackoffMin<<min(pr.busy, 20), repairBackoffBusyMax))
+		pr.busy++
 		s.env.Metrics().Add(MetricRepairBackoffs, RepairBackoffBusy, 1)
 	case p.refused:
 		pr := s.repairRemember(addr, target)

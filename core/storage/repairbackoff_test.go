@@ -206,8 +206,8 @@ func TestRepairBusyNotDoubled(t *testing.T) {
 	}
 	st.cfg.HeldBytesMax = 0
 	well := c.c.Now
-	if !c.c.RunUntil(10*time.Second, func() bool { return c.durableCopy(target, addr) }) {
-		t.Fatalf("node %d not repaired within 10 s of taking pushes again (%d busy answers before)", target, busy)
+	if !c.c.RunUntil(repairBackoffBusyMax+5*time.Second, func() bool { return c.durableCopy(target, addr) }) {
+		t.Fatalf("node %d not repaired within %v of taking pushes again (%d busy answers before)", target, repairBackoffBusyMax+5*time.Second, busy)
 	}
 	t.Logf("repaired %v after being well (%d busy answers before)", c.c.Now-well, busy)
 }
