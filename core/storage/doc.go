@@ -985,29 +985,57 @@
 // acknowledged push (TestRepairLiarBackedOff: 1200 pushes in ten
 // simulated minutes). So the audits remember, per (object, placement
 // node), a push the node acknowledged and no check has confirmed since,
-// and the pushes it failed (repairbackoff.go). A node that says it lacks
-// an object whose last push it acknowledged (it discarded it, or lost it
-// since), or that failed a push of it (refused or left unanswered a chunk
-// or the commit), is not pushed that object again for 5 s, doubling per
-// such backoff up to 10 min (not jittered: each holder's audit tick
-// is, and no draw from env.Rand moves other schedules): a pair costs one
-// push per backoff, about seven in ten minutes from each holder, then one
-// per 10 min. Only a Check that answers "held" forgets the pair (the
+// and the pushes it failed (repairbackoff.go). A node that failed a
+// push of an object (refused a chunk or the commit: statusBad,
+// statusFailed such as a full disk's, a malformed missing list, or
+// chunks still missing after PushCommitRoundsMax rounds), or that says
+// it lacks an object whose last push it acknowledged for the second time
+// since a check last confirmed it (it discards what it acknowledges, or
+// lost it again), is not pushed that object again for 5 s, doubling per
+// such backoff up to 10 min (not jittered: each holder's audit tick is,
+// and no draw from env.Rand moves other schedules). The first such loss
+// is pushed again at once: an honest node that lost its disk twice
+// before the holder's next audit confirmed the object is repaired at
+// that audit. A push answered busy (load shed, a sender over its staged
+// share, a micronode at HeldBytesMax) or not answered at all (the RPC
+// timed out: a node away or flapping) backs the pair off 5 s, doubling
+// only to 30 s (repairBackoffBusyMax) and not counted toward the 10 min
+// doubling: it says little of what the node does once well, so a node
+// that shed load or was away for minutes is pushed again within 30 s of
+// being well, not minutes later, while a member that takes the checks
+// and leaves every push unanswered costs one push per object per 30 s. An audit that skips a push for a backoff marks the pair, and
+// the object is audited again at the first tick after the backoff ends
+// (revisitBackedOff, before the cursor's objects and within
+// RepairObjectsPerTickMax and RepairAuditsMax per tick), not when the
+// cursor next comes round (objects / RepairObjectsPerTickMax ticks:
+// hours on a full node): a backoff delays a push by itself and no more.
+// A pair costs one push per backoff, the liar's first loss one more:
+// about nine in ten minutes from each holder, then one per 10 min
+// (TestRepairLiarBackedOff); a busy node costs each holder one refused
+// push per object about every 30 s while it stays busy (its first chunks
+// only, up to PushWindowMax in flight: a busy answer comes before any
+// write). Since the status codes do not tell a micronode's HeldBytesMax
+// (busy) from transient load, such a node is pushed at that rate for as
+// long as it stays full (a disk that fails the write, statusFailed,
+// doubles). Only a Check that answers "held" forgets the pair (the
 // repair is confirmed); a push that failed here (a local read, an RPC
 // not sent) teaches nothing. A node that lost a copy it held, without
 // such a history with this holder, is pushed at the next audit as
-// before; one that loses an object just after acknowledging its push
-// (a crash that lost its disk, say) waits 5 s once. The backoff is per
-// object, not per node (unlike the hand-offs'): a liar about one object
-// does not delay repairs of others to it, and a full disk refuses each
-// object a logarithmic number of times. storage_repair_backoffs_total
-// {reason} counts each backoff started: lost (acknowledged, then "not
-// held") and refused; the pushes skipped meanwhile are not repairs, and
-// storage_repairs_total counts only acknowledged pushes (and heals).
+// before (TestRepairLostTwiceRepairedPromptly: three losses in a row,
+// each pushed within 10 s of the audit that found it). The backoff is
+// per object, not per node (unlike the hand-offs'): a liar about one
+// object does not delay repairs of others to it, and a full disk
+// refuses each object a logarithmic number of times.
+// storage_repair_backoffs_total{reason} counts each backoff started:
+// lost (a second loss of an acknowledged push), refused, and busy; the
+// pushes skipped meanwhile are not repairs, and storage_repairs_total
+// counts only acknowledged pushes (and heals).
 // Bounds: at most RepairBackoffsMax pairs (in memory, a restart forgets
-// them); a new one evicts the oldest pair never backed off, else the one
-// whose backoff ends first (ties: the oldest), so backed-off liars are
-// the last forgotten; a pair is dropped when its node says "held" or the
+// them); a new one evicts the oldest pair never backed off doubling (an
+// acknowledged push not yet confirmed, or one answered busy), else the
+// one whose backoff ends first (ties: the oldest), so backed-off liars
+// are the last forgotten (an evicted pair's revisit is forgotten too:
+// its object waits for the cursor); a pair is dropped when its node says "held" or the
 // GC pass removes the local copy. No map is iterated and no time source
 // but env.Now is used, so runs stay deterministic.
 //

@@ -31,6 +31,10 @@ type push struct {
 	// malformed missing list), not here (a local read, a damaged or
 	// unqueued chunk, an RPC not sent). Set before done(false).
 	refused bool
+	// transient: the refusal was a busy answer (load shed) or none
+	// (the RPC timed out), which says nothing of the next push (repair
+	// backoff: repairPushed).
+	transient bool
 	// bad: the target answered statusBad, a refusal of the request
 	// itself. An honest put's chunks and manifest are valid, so it is
 	// most likely the target's closed membership refusing this node
@@ -81,10 +85,11 @@ func (s *Storage) finishPush(p *push, ok bool) {
 	p.done(ok)
 }
 
-// refusedPush fails p for its target's doing (push.refused).
-func (s *Storage) refusedPush(p *push) {
+// refusedPush fails p for its target's doing (push.refused); transient
+// for a busy answer or none (push.transient).
+func (s *Storage) refusedPush(p *push, transient bool) {
 	if !p.finished {
-		p.refused = true
+		p.refused, p.transient = true, transient
 	}
 	s.finishPush(p, false)
 }
@@ -137,7 +142,7 @@ func (s *Storage) sendChunk(p *push, i int, data []byte) {
 		p.inflight--
 		if err != nil || reply.status != statusOK {
 			p.bad = p.bad || err == nil && reply.status == statusBad
-			s.refusedPush(p)
+			s.refusedPush(p, err != nil || reply.status == statusBusy)
 			return
 		}
 		s.pump(p)
@@ -196,7 +201,7 @@ func (s *Storage) sendCommit(p *push) {
 		}
 		switch {
 		case err != nil:
-			s.refusedPush(p)
+			s.refusedPush(p, true)
 		case reply.status == statusOK:
 			s.finishPush(p, true)
 		case reply.status == statusMissing && p.rounds < PushCommitRoundsMax:
@@ -204,7 +209,7 @@ func (s *Storage) sendCommit(p *push) {
 			s.requeueMissing(p, reply.data)
 		default:
 			p.bad = p.bad || reply.status == statusBad
-			s.refusedPush(p)
+			s.refusedPush(p, reply.status == statusBusy)
 		}
 	})
 	if !sent {
@@ -219,7 +224,7 @@ func (s *Storage) requeueMissing(p *push, list []byte) {
 	missing, err := decodeAddrs(list)
 	if err != nil || len(missing) == 0 {
 		s.reject(ReasonMalformed)
-		s.refusedPush(p)
+		s.refusedPush(p, false)
 		return
 	}
 	want := map[proto.Addr]bool{}

@@ -32,7 +32,11 @@ func (s *Storage) onTick() {
 	s.healDamaged()
 	s.provideSome()
 	s.restoreLostPin()
-	for i := 0; !s.cfg.RepairOff && i < RepairObjectsPerTickMax && len(s.audits) < RepairAuditsMax; i++ {
+	i := 0
+	if !s.cfg.RepairOff {
+		i = s.revisitBackedOff(RepairObjectsPerTickMax)
+	}
+	for ; !s.cfg.RepairOff && i < RepairObjectsPerTickMax && len(s.audits) < RepairAuditsMax; i++ {
 		addr, ok := s.index.after(s.cursor)
 		if !ok {
 			break
@@ -92,7 +96,7 @@ func (s *Storage) auditChecked(a *audit) {
 		var p *push
 		p = newPush(t, a.addr, &o.manifest, manBytes, nil, func(ok bool) {
 			a.pending--
-			s.repairPushed(a.addr, t, ok, p.refused)
+			s.repairPushed(a.addr, t, ok, p)
 			if ok {
 				a.held++
 				s.handoffHeld(a.addr, t)

@@ -170,3 +170,97 @@ func TestRepairBackoffTableBounded(t *testing.T) {
 		t.Fatalf("%d pairs; the earliest backoff evicted: %v", len(s.repairPairs), s.repairPair(addr(last), target) == nil)
 	}
 }
+
+// TestRepairBusyNotDoubled: a placement node that lost an object
+// answers every push of it busy (load shed: here its HeldBytesMax) for
+// two minutes, then takes pushes again. It is repaired within seconds of
+// being well: busy answers back the pushes off 5 s each, not doubling
+// (before: 5 s doubling, so two busy minutes put the next push up to
+// 160 s past them).
+func TestRepairBusyNotDoubled(t *testing.T) {
+	c := newCluster(t, 4, 73, Config{ChunkBytes: ChunkBytesMin, RepairInterval: time.Second})
+	data := randomData(300, ChunkBytesMin)
+	addr := proto.AddrOf(data)
+	pl := c.placed(addr, 3)
+	target := pl[2]
+	if res := c.put(pl[0], data, false); res.Err != nil || res.Replicas < 2 {
+		t.Fatalf("put: %+v", res)
+	}
+	c.advance(5 * time.Second)
+	st := c.nodes[target].st
+	st.cfg.HeldBytesMax = 1 // every chunk pushed is shed (statusBusy)
+	if r, ok := c.request(target, Delete{Addr: addr}, time.Minute).(DeleteResult); !ok || r.Err != nil {
+		t.Fatalf("delete on node %d: %+v", target, r)
+	}
+	busy := 0
+	c.c.Drop = func(src, dst int, frame []byte) bool {
+		if _, m, err := decodeFrame(frame); err == nil && src == target && m.kind == kindReply && m.status == statusBusy && m.addr == addr {
+			busy++
+		}
+		return false
+	}
+	defer func() { c.c.Drop = nil }()
+	c.advance(2 * time.Minute)
+	if busy == 0 || c.durableCopy(target, addr) {
+		t.Fatalf("%d busy answers in two minutes; held: %v", busy, c.durableCopy(target, addr))
+	}
+	st.cfg.HeldBytesMax = 0
+	well := c.c.Now
+	if !c.c.RunUntil(repairBackoffBusyMax+5*time.Second, func() bool { return c.durableCopy(target, addr) }) {
+		t.Fatalf("node %d not repaired within %v of taking pushes again (%d busy answers before)", target, repairBackoffBusyMax+5*time.Second, busy)
+	}
+	t.Logf("repaired %v after being well (%d busy answers before)", c.c.Now-well, busy)
+}
+
+// TestRepairLostTwiceRepairedPromptly: the one other placement node of
+// an object (R = 2) loses it three times in quick succession, each just
+// after its repair, before any audit confirmed the repair. Its holder
+// audits hundreds of objects, so its cursor comes back to this one only
+// every ~25 s. Each time the node is pushed the object within 10 s of
+// the first audit that finds it lacking: the second loss at once (the
+// first of an acknowledged push is not backed off), the third after the
+// 5 s backoff (its audit is revisited when the backoff ends). Before,
+// the second loss was backed off and the skipped push waited for the
+// cursor's next round.
+func TestRepairLostTwiceRepairedPromptly(t *testing.T) {
+	c := newCluster(t, 3, 79, Config{ChunkBytes: ChunkBytesMin, RepairInterval: time.Second, Replicas: 2, WriteQuorum: 2})
+	var x []byte
+	for seed := uint64(1000); x == nil; seed++ {
+		if d := randomData(seed, ChunkBytesMin); c.placed(proto.AddrOf(d), 2)[0] == 0 {
+			x = d
+		}
+	}
+	addr := proto.AddrOf(x)
+	target := c.placed(addr, 2)[1]
+	if res := c.put(0, x, false); res.Err != nil || res.Replicas < 2 {
+		t.Fatalf("put x: %+v", res)
+	}
+	for i := range 300 {
+		if res := c.put(0, randomData(uint64(5000+i), ChunkBytesMin), false); res.Err != nil {
+			t.Fatalf("put %d: %+v", i, res)
+		}
+	}
+	if n := len(c.nodes[0].st.index.objects); n < 160 {
+		t.Fatalf("node 0 holds %d objects, want at least 160 (a long cursor round)", n)
+	}
+	var checked time.Duration // when node 0 first checked x on target since the loss; 0: not yet
+	c.c.Drop = func(src, dst int, frame []byte) bool {
+		if _, m, err := decodeFrame(frame); err == nil && src == 0 && dst == target && m.kind == kindCheck && m.addr == addr && checked == 0 {
+			checked = c.c.Now
+		}
+		return false
+	}
+	defer func() { c.c.Drop = nil }()
+	for loss := 1; loss <= 3; loss++ {
+		if r, ok := c.request(target, Delete{Addr: addr}, time.Minute).(DeleteResult); !ok || r.Err != nil {
+			t.Fatalf("loss %d: delete on node %d: %+v", loss, target, r)
+		}
+		checked = 0
+		repaired := func() bool { return c.durableCopy(target, addr) }
+		c.c.RunUntil(2*time.Minute, func() bool { return repaired() || checked != 0 && c.c.Now > checked+10*time.Second })
+		if !repaired() {
+			t.Fatalf("loss %d: node %d not repaired within 10 s of the audit that found it lacking (checked at %v, now %v)", loss, target, checked, c.c.Now)
+		}
+		t.Logf("loss %d: repaired %v after the audit's check", loss, c.c.Now-checked)
+	}
+}

@@ -68,8 +68,9 @@ func TestContentChurn(t *testing.T) {
 // convergence (added here) on a node not holding it; both must excuse
 // exactly that object and still judge the 29 others. The seed is one whose
 // run has such an object (a search of seeds 900..1300 with this build found
-// 937 first; 963 until the repair backoff moved that run: all 30 objects
-// were then read back); when a change moves the simulated
+// 963 first; 937 while the repair backoff doubled on busy answers and
+// backed off an acknowledged push's first loss: all 30 objects were then
+// read back at 963); when a change moves the simulated
 // run, pick another the same way: the test fails, naming what it saw,
 // rather than pass vacuously.
 func TestPinsUnpinnedEverywhereNotLost(t *testing.T) {
@@ -87,12 +88,12 @@ func TestPinsUnpinnedEverywhereNotLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Run(s, Options{Seed: 937, AutoVizDir: t.TempDir()})
+	rep, err := Run(s, Options{Seed: 963, AutoVizDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"durability":  "all 29 acknowledged objects (499925 bytes) read back intact; 1 more acknowledged objects not required",
+		"durability":  "all 29 acknowledged objects (361298 bytes) read back intact; 1 more acknowledged objects not required",
 		"convergence": "29 acknowledged objects at their 3 replicas",
 	}
 	for _, c := range rep.Checks {
@@ -107,6 +108,6 @@ func TestPinsUnpinnedEverywhereNotLost(t *testing.T) {
 		t.Fatalf("checks not in the report: %v", want)
 	}
 	if !rep.OK {
-		t.Fatalf("seed 937 failed: %+v", rep.Checks)
+		t.Fatalf("seed 963 failed: %+v", rep.Checks)
 	}
 }
