@@ -997,16 +997,19 @@
 // is pushed again at once: an honest node that lost its disk twice
 // before the holder's next audit confirmed the object is repaired at
 // that audit. A push answered busy (load shed, a sender over its staged
-// share, a micronode at HeldBytesMax) or not answered at all (the RPC
-// timed out: a node away or flapping) backs the pair off 5 s, doubling
+// share, a micronode at HeldBytesMax) backs the pair off 5 s, doubling
 // only to 30 s (repairBackoffBusyMax) and not counted toward the 10 min
 // doubling: it says little of what the node does once well, so a node
-// that shed load or was away for minutes is pushed again within 30 s of
-// being well, not minutes later, while a member that takes the checks
-// and leaves every push unanswered costs one push per object per 30 s. An audit that skips a push for a backoff marks the pair, and
+// that shed load for minutes is pushed again within 30 s of being well,
+// not minutes later. A push left unanswered (the RPC timed out) after
+// the node answered the audit's check doubles to 10 min like a refusal:
+// a member that takes the checks and drops every push would otherwise
+// cost up to PushWindowMax chunks, each sent RPCAttemptsMax times, per
+// object every 30 s. An audit that skips a push for a backoff marks the pair, and
 // the object is audited again at the first tick after the backoff ends
-// (revisitBackedOff, before the cursor's objects and within
-// RepairObjectsPerTickMax and RepairAuditsMax per tick), not when the
+// (revisitBackedOff, before the cursor's objects, at most half of
+// RepairObjectsPerTickMax and within RepairAuditsMax per tick, so the
+// cursor always moves although revisits can keep each other going), not when the
 // cursor next comes round (objects / RepairObjectsPerTickMax ticks:
 // hours on a full node): a backoff delays a push by itself and no more.
 // A pair costs one push per backoff, the liar's first loss one more:

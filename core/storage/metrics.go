@@ -84,7 +84,7 @@ var _ = env.Declare(
 	env.MetricDef{Name: MetricObjects, Kind: env.Gauge, Help: "Objects held by this node."},
 	env.MetricDef{Name: MetricBytes, Kind: env.Gauge, Help: "Bytes of the objects held by this node."},
 	env.MetricDef{Name: MetricRepairs, Kind: env.Counter, Help: "Replicas restored by the repair loop, and damaged chunks healed with verified bytes (from a replica, a push, a put or a session: storage_heals_total by source)."},
-	env.MetricDef{Name: MetricRepairBackoffs, Kind: env.Counter, Help: "Repair pushes of an object to a placement node put off (the pair's backoff started), by reason: lost (the node acknowledged a push, lost the object, was pushed again and lost it again) or refused (it said it lacks the object, then refused the push), each 5 s doubling up to 10 min; busy (it answered the push busy or not at all), 5 s.", Label: "reason",
+	env.MetricDef{Name: MetricRepairBackoffs, Kind: env.Counter, Help: "Repair pushes of an object to a placement node put off (the pair's backoff started), by reason: lost (the node acknowledged a push, lost the object, was pushed again and lost it again) or refused (it said it lacks the object, then refused the push), each 5 s doubling up to 10 min; busy (it answered the push busy), 5 s doubling up to 30 s.", Label: "reason",
 		LabelValues: []string{RepairBackoffLost, RepairBackoffRefused, RepairBackoffBusy}},
 	env.MetricDef{Name: MetricRejects, Kind: env.Counter, Help: "Requests and messages rejected or shed, by reason.", Label: "reason"},
 	env.MetricDef{Name: MetricOrphansSwept, Kind: env.Counter, Help: "Unreferenced chunks (staged before a restart, of a dropped manifest, or of a session whose delete failed) deleted by the sweep after recovery or after a failed delete."},

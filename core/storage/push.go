@@ -31,9 +31,8 @@ type push struct {
 	// malformed missing list), not here (a local read, a damaged or
 	// unqueued chunk, an RPC not sent). Set before done(false).
 	refused bool
-	// transient: the refusal was a busy answer (load shed) or none
-	// (the RPC timed out), which says nothing of the next push (repair
-	// backoff: repairPushed).
+	// transient: the refusal was a busy answer (load shed), which says
+	// little of the next push (repair backoff: repairPushed).
 	transient bool
 	// bad: the target answered statusBad, a refusal of the request
 	// itself. An honest put's chunks and manifest are valid, so it is
@@ -86,7 +85,8 @@ func (s *Storage) finishPush(p *push, ok bool) {
 }
 
 // refusedPush fails p for its target's doing (push.refused); transient
-// for a busy answer or none (push.transient).
+// for a busy answer (push.transient). An unanswered push is not
+// transient: its target answered the check that led to it.
 func (s *Storage) refusedPush(p *push, transient bool) {
 	if !p.finished {
 		p.refused, p.transient = true, transient
@@ -142,7 +142,7 @@ func (s *Storage) sendChunk(p *push, i int, data []byte) {
 		p.inflight--
 		if err != nil || reply.status != statusOK {
 			p.bad = p.bad || err == nil && reply.status == statusBad
-			s.refusedPush(p, err != nil || reply.status == statusBusy)
+			s.refusedPush(p, err == nil && reply.status == statusBusy)
 			return
 		}
 		s.pump(p)
@@ -201,7 +201,10 @@ func (s *Storage) sendCommit(p *push) {
 		}
 		switch {
 		case err != nil:
-			s.refusedPush(p, true)
+			// Unanswered after the node answered this audit's check: a
+			// node that takes checks and drops pushes backs off doubling
+			// (to 10 min), not as a busy one (review4).
+			s.refusedPush(p, false)
 		case reply.status == statusOK:
 			s.finishPush(p, true)
 		case reply.status == statusMissing && p.rounds < PushCommitRoundsMax:

@@ -34,7 +34,10 @@ func (s *Storage) onTick() {
 	s.restoreLostPin()
 	i := 0
 	if !s.cfg.RepairOff {
-		i = s.revisitBackedOff(RepairObjectsPerTickMax)
+		// At most half the tick's audits: revisits can keep each other
+		// going (two backed-off nodes of one object), and the cursor must
+		// always move (review4).
+		i = s.revisitBackedOff(RepairObjectsPerTickMax / 2)
 	}
 	for ; !s.cfg.RepairOff && i < RepairObjectsPerTickMax && len(s.audits) < RepairAuditsMax; i++ {
 		addr, ok := s.index.after(s.cursor)

@@ -14,7 +14,7 @@ import (
 // acknowledges a push and then says it lacks the object again (from the
 // second time), or refuses the push, is pushed that object again only
 // after a doubling backoff, not at every audit; one that answers a push
-// busy or not at all, after one that doubles only to 30 s. An audit skipped for a
+// busy, after one that doubles only to 30 s. An audit skipped for a
 // backoff is run again when it ends (revisitBackedOff).
 const (
 	// RepairBackoffsMax bounds the (object, node) pairs remembered; a
@@ -28,11 +28,9 @@ const (
 	repairBackoffMin = 5 * time.Second
 	repairBackoffMax = 10 * time.Minute
 	// repairBackoffBusyMax caps the backoff of a pair whose pushes were
-	// answered busy or not at all: it doubles from repairBackoffMin as
-	// well (a node that takes the checks and leaves every push
-	// unanswered costs one push per cap, not one every 5 s), but only to
-	// 30 s, so a node that shed load for a while is pushed again within
-	// 30 s of its recovery.
+	// answered busy: it doubles from repairBackoffMin as well, but only
+	// to 30 s, so a node that shed load for a while is pushed again
+	// within 30 s of its recovery.
 	repairBackoffBusyMax = 30 * time.Second
 )
 
@@ -40,7 +38,7 @@ const (
 const (
 	RepairBackoffLost    = "lost"    // the node acknowledged a push, then said it lacks the object again
 	RepairBackoffRefused = "refused" // the node said it lacks the object, then refused the push
-	RepairBackoffBusy    = "busy"    // the node answered a push busy, or left it unanswered
+	RepairBackoffBusy    = "busy"    // the node answered a push busy
 )
 
 // repairPair is what the repair audits remember of one object's pushes
@@ -87,9 +85,9 @@ func (s *Storage) repairMayPush(addr proto.Addr, target proto.NodeID) bool {
 
 // repairPushed records how a repair push p of addr to target ended:
 // acknowledged (to be confirmed by a later check), refused by the node
-// (backed off, doubling), answered busy or left unanswered (backed off
-// doubling too, but only to repairBackoffBusyMax: load shed or a node
-// away says little of what it will do once well), or failed here (nothing learnt).
+// or left unanswered (backed off, doubling), answered busy (backed off
+// doubling too, but only to repairBackoffBusyMax: load shed says little
+// of what the node will do once well), or failed here (nothing learnt).
 func (s *Storage) repairPushed(addr proto.Addr, target proto.NodeID, ok bool, p *push) {
 	switch {
 	case ok:

@@ -25,7 +25,8 @@ func TestRepairLiarBackedOff(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		refuse bool // refuse the pushes (disk full) rather than acknowledge them
-	}{{"acks", false}, {"refuses", true}} {
+		silent bool // leave every push unanswered (it answers the checks)
+	}{{"acks", false, false}, {"refuses", true, false}, {"silent", false, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCluster(t, 4, 71, Config{ChunkBytes: ChunkBytesMin, RepairInterval: time.Second})
 			// x is placed on the liar; y on the three other nodes.
@@ -73,6 +74,7 @@ func TestRepairLiarBackedOff(t *testing.T) {
 				corr uint64
 			}
 			checks := map[call]bool{}
+			stores := map[call]bool{} // StoreChunks to the liar (silent: their replies dropped)
 			seen := map[call]bool{}
 			pushes := 0 // repair pushes to the liar: Commits acknowledged, or StoreChunks refused
 			c.c.Drop = func(src, dst int, frame []byte) bool {
@@ -85,9 +87,15 @@ func TestRepairLiarBackedOff(t *testing.T) {
 					switch {
 					case m.kind == kindCheck:
 						checks[call{src, h.CorrID}] = true
-					case m.kind == kindCommit && !tc.refuse, m.kind == kindStoreChunk && tc.refuse:
+					case m.kind == kindCommit && !tc.refuse && !tc.silent, m.kind == kindStoreChunk && (tc.refuse || tc.silent):
 						pushes++
 					}
+					if m.kind == kindStoreChunk {
+						stores[call{src, h.CorrID}] = true
+					}
+				}
+				if tc.silent && src == liar && m.kind == kindReply && stores[call{dst, h.CorrID}] {
+					return true // a member that takes the checks and drops every push
 				}
 				if src == liar && m.kind == kindReply && checks[call{dst, h.CorrID}] && m.status == statusOK {
 					delete(checks, call{dst, h.CorrID})
@@ -174,9 +182,9 @@ func TestRepairBackoffTableBounded(t *testing.T) {
 // TestRepairBusyNotDoubled: a placement node that lost an object
 // answers every push of it busy (load shed: here its HeldBytesMax) for
 // two minutes, then takes pushes again. It is repaired within seconds of
-// being well: busy answers back the pushes off 5 s each, not doubling
-// (before: 5 s doubling, so two busy minutes put the next push up to
-// 160 s past them).
+// being well: busy answers back the pushes off 5 s doubling only to
+// 30 s (before: 5 s doubling to 10 min, so two busy minutes put the next
+// push up to 160 s past them).
 func TestRepairBusyNotDoubled(t *testing.T) {
 	c := newCluster(t, 4, 73, Config{ChunkBytes: ChunkBytesMin, RepairInterval: time.Second})
 	data := randomData(300, ChunkBytesMin)
