@@ -581,7 +581,13 @@
 // until the runtime's next GC. At most one such GC runs a second
 // (Config.Clock), and a write refused with nothing read since the last GC
 // runs none: refused writes, which need no token, cannot make the node
-// collect on every request. The micronode's store (io/pebbledisk,
+// collect on every request. Under steady uploads the bound is the
+// second, not the bytes: every closed body counts as freed, a stored one
+// too (its bytes stay live in storage), and the count is cleared only
+// after two GC cycles with no close, so with writes flowing a refused
+// write (an unauthenticated one included: the early check runs before
+// the token's) can still force one GC a second (review4; counting only
+// failed or aborted bodies, per GC cycle, would tighten it). The micronode's store (io/pebbledisk,
 // ValuesInMemory) drops a deleted value's bytes at the delete, not after
 // the next sync: an aborted 64 MiB upload held them as segment garbage,
 // and refused every write of every tenant, for about 30 s. Storage itself
