@@ -195,8 +195,8 @@ type started struct {
 	url, id   string
 	quic, oap string // bound addresses, from the banner
 	token     string
-	tokenFile string // --root-token-file
-	stderr    *bytes.Buffer
+	tokenFile string        // --root-token-file
+	stderr    *lockedBuffer // exec copies into it while a test may read it
 }
 
 func startRond(t *testing.T, args ...string) *started {
@@ -217,7 +217,7 @@ func startRondEnv(t *testing.T, env []string, args ...string) *started {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &started{cmd: cmd, tokenFile: tokenFile, stderr: &bytes.Buffer{}}
+	s := &started{cmd: cmd, tokenFile: tokenFile, stderr: &lockedBuffer{}}
 	cmd.Stderr = s.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
