@@ -233,9 +233,15 @@ func dialRaw(t testing.TB, addr string, hello bool) *quic.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.CloseWithError(0, "") })
-	if !hello {
-		return conn
+	if hello {
+		sayHello(t, conn)
 	}
+	return conn
+}
+
+// sayHello says HELLO on a new stream of conn and reads the reply.
+func sayHello(t testing.TB, conn *quic.Conn) {
+	t.Helper()
 	st := openStream(t, conn)
 	sendHello(t, st)
 	frame, _, err := oap.ReadFrame(st, nil)
@@ -245,7 +251,6 @@ func dialRaw(t testing.TB, addr string, hello bool) *quic.Conn {
 	if _, err := oap.ParseHelloReplyFrame(&frame); err != nil {
 		t.Fatal(err)
 	}
-	return conn
 }
 
 // sendHello writes a HELLO request on st and closes its send side.

@@ -16,7 +16,6 @@ import (
 
 	"github.com/quic-go/quic-go"
 
-	"github.com/ron-network/ron/core/proto/oap"
 	"github.com/ron-network/ron/io/oapgate"
 	"github.com/ron-network/ron/io/quicnet"
 )
@@ -35,15 +34,7 @@ func dialKeepAlive(t *testing.T, addr string) *quic.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.CloseWithError(0, "") })
-	st := openStream(t, conn)
-	sendHello(t, st)
-	frame, _, err := oap.ReadFrame(st, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := oap.ParseHelloReplyFrame(&frame); err != nil {
-		t.Fatal(err)
-	}
+	sayHello(t, conn)
 	return conn
 }
 
